@@ -1,0 +1,74 @@
+//! Businesses: the tenants. Created by the operator; everything else belongs to one.
+
+use serde::{Deserialize, Serialize};
+use shared::edge::{DB, d1, http, runtime};
+use shared::error::ApiError;
+use shared::ids::BusinessId;
+use shared::phone::Country;
+use worker::{Env, Request, Response};
+
+#[derive(Deserialize)]
+struct BusinessIn {
+    name: Option<String>,
+    default_country: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct BusinessOut {
+    pub id: String,
+    pub name: String,
+    pub default_country: Option<String>,
+    pub created_at: String,
+}
+
+pub async fn create(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+    let body: BusinessIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    let name = body.name.as_deref().map(str::trim).unwrap_or_default();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid(
+            "name",
+            "name is required (at most 200 characters)",
+        ));
+    }
+    let default_country = match body
+        .default_country
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        None => None,
+        Some(code) => {
+            Some(Country::parse(code).map_err(|e| ApiError::invalid("default_country", e.to_string()))?)
+        }
+    };
+    let business = BusinessOut {
+        id: BusinessId::generate(runtime::random()?).to_string(),
+        name: name.to_owned(),
+        default_country: default_country.map(|country| country.code().to_owned()),
+        created_at: runtime::now().to_rfc3339(),
+    };
+    env.d1(DB)?
+        .prepare("INSERT INTO businesses (id, name, default_country, created_at) VALUES (?1, ?2, ?3, ?4)")
+        .bind(&[
+            d1::text(&business.id),
+            d1::text(&business.name),
+            d1::optional_text(business.default_country.as_deref()),
+            d1::text(&business.created_at),
+        ])?
+        .run()
+        .await?;
+    http::json(201, &business)
+}
+
+pub async fn find(env: &Env, id: &BusinessId) -> Result<BusinessOut, ApiError> {
+    env.d1(DB)?
+        .prepare("SELECT id, name, default_country, created_at FROM businesses WHERE id = ?1")
+        .bind(&[d1::text(id.as_str())])?
+        .first::<BusinessOut>(None)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no business {id}")))
+}
+
+pub async fn get(env: &Env, id: &BusinessId) -> Result<Response, ApiError> {
+    http::json(200, &find(env, id).await?)
+}

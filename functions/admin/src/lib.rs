@@ -1,0 +1,26 @@
+//! The admin API: businesses and their API keys, authorised by the `ADMIN_TOKEN` secret.
+
+mod api_keys;
+mod businesses;
+mod routes;
+
+use routes::AdminRoute;
+use shared::edge::{auth, http};
+use shared::error::ApiError;
+use worker::{Context, Env, Request, Response, event};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, admin).await
+}
+
+async fn admin(req: Request, env: Env) -> Result<Response, ApiError> {
+    auth::authorize_admin(&req, &env)?;
+    match routes::route(req.method(), &req.path())? {
+        AdminRoute::CreateBusiness => businesses::create(req, &env).await,
+        AdminRoute::GetBusiness(id) => businesses::get(&env, &id).await,
+        AdminRoute::IssueKey(id) => api_keys::issue(req, &env, &id).await,
+        AdminRoute::ListKeys(id) => api_keys::list(&env, &id).await,
+        AdminRoute::RevokeKey(id) => api_keys::revoke(&env, &id).await,
+    }
+}

@@ -1,0 +1,116 @@
+//! The admin API's paths, matched without a router so that every id is parsed on the way in.
+
+use shared::error::ApiError;
+use shared::ids::{ApiKeyId, BusinessId};
+use worker::Method;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum AdminRoute {
+    CreateBusiness,
+    GetBusiness(BusinessId),
+    IssueKey(BusinessId),
+    ListKeys(BusinessId),
+    RevokeKey(ApiKeyId),
+}
+
+pub fn route(method: Method, path: &str) -> Result<AdminRoute, ApiError> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let business =
+        |id: &str| BusinessId::parse(id).ok_or_else(|| ApiError::not_found(format!("no business {id}")));
+    let (route, allow) = match segments.as_slice() {
+        ["admin", "businesses"] => (
+            matches!(method, Method::Post).then_some(AdminRoute::CreateBusiness),
+            "POST",
+        ),
+        ["admin", "businesses", id] => (
+            matches!(method, Method::Get)
+                .then(|| business(id))
+                .transpose()?
+                .map(AdminRoute::GetBusiness),
+            "GET",
+        ),
+        ["admin", "businesses", id, "api-keys"] => {
+            let id = business(id)?;
+            let route = match method {
+                Method::Post => Some(AdminRoute::IssueKey(id)),
+                Method::Get => Some(AdminRoute::ListKeys(id)),
+                _ => None,
+            };
+            (route, "GET, POST")
+        }
+        ["admin", "api-keys", id] => {
+            let id = ApiKeyId::parse(id).ok_or_else(|| ApiError::not_found(format!("no API key {id}")))?;
+            (
+                matches!(method, Method::Delete).then_some(AdminRoute::RevokeKey(id)),
+                "DELETE",
+            )
+        }
+        _ => return Err(ApiError::not_found(format!("no admin endpoint at {path}"))),
+    };
+    route.ok_or_else(|| ApiError::method_not_allowed(allow))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BUSINESS: &str = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
+
+    #[test]
+    fn each_admin_path_and_method_has_one_route() {
+        let business = BusinessId::parse(BUSINESS);
+        let key = ApiKeyId::parse(BUSINESS);
+        let cases = [
+            (
+                Method::Post,
+                "/admin/businesses".to_owned(),
+                Some(AdminRoute::CreateBusiness),
+            ),
+            (
+                Method::Get,
+                format!("/admin/businesses/{BUSINESS}"),
+                business.clone().map(AdminRoute::GetBusiness),
+            ),
+            (
+                Method::Post,
+                format!("/admin/businesses/{BUSINESS}/api-keys"),
+                business.clone().map(AdminRoute::IssueKey),
+            ),
+            (
+                Method::Get,
+                format!("/admin/businesses/{BUSINESS}/api-keys/"),
+                business.map(AdminRoute::ListKeys),
+            ),
+            (
+                Method::Delete,
+                format!("/admin/api-keys/{BUSINESS}"),
+                key.map(AdminRoute::RevokeKey),
+            ),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(route(method, &path).ok(), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn wrong_methods_unknown_paths_and_malformed_ids_are_refused() {
+        let cases = [
+            (Method::Delete, "/admin/businesses".to_owned(), 405),
+            (Method::Put, format!("/admin/businesses/{BUSINESS}/api-keys"), 405),
+            (
+                Method::Get,
+                "/admin/businesses/not-a-uuid/api-keys".to_owned(),
+                404,
+            ),
+            (Method::Delete, "/admin/api-keys/..%2F..".to_owned(), 404),
+            (Method::Get, "/admin/users".to_owned(), 404),
+        ];
+        for (method, path, status) in cases {
+            assert_eq!(
+                route(method, &path).err().map(|e| e.status()),
+                Some(status),
+                "{path}"
+            );
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! `POST /api-customers-batch-lookup`: many customers in one call, by any mix of keys, saying
+//! which keys matched nothing and which could not be a key at all.
+
+mod keys;
+
+use shared::edge::{DB, auth, customers_repo, http};
+use shared::error::ApiError;
+use worker::{Context, Env, Method, Request, Response, event};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, batch_lookup).await
+}
+
+async fn batch_lookup(mut req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Post, "POST")?;
+    let tenant = auth::authenticate(&req, &env).await?;
+    let body: keys::LookupIn = http::read_json(&mut req, http::BATCH_BODY_LIMIT).await?;
+    let request = keys::parse(body, tenant.default_country)?;
+    let customers = customers_repo::find_many(&env.d1(DB)?, &tenant, &request.keys()).await?;
+    http::json(200, &request.answer(customers))
+}

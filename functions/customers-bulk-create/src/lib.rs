@@ -1,0 +1,88 @@
+//! `POST /api-customers-bulk-create`: imports up to 1000 customers per request. A customer whose
+//! external_id is already stored is updated; every other one is created.
+
+use serde::Serialize;
+use shared::edge::customer_upsert::{self, ItemOutcome};
+use shared::edge::{DB, auth, http};
+use shared::error::{ApiError, ErrorBody, ErrorCode};
+use shared::ids::CustomerId;
+use shared::upsert::{Action, MatchPolicy};
+use worker::{Context, Env, Method, Request, Response, event};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, bulk_create).await
+}
+
+async fn bulk_create(mut req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Post, "POST")?;
+    let tenant = auth::authenticate(&req, &env).await?;
+    let body = http::read_json(&mut req, http::BATCH_BODY_LIMIT).await?;
+    let outcomes = customer_upsert::run(&env.d1(DB)?, &tenant, MatchPolicy::ExternalIdOnly, body).await?;
+    http::json(200, &BulkOut::from(outcomes))
+}
+
+/// The fields the seed's `importCustomers` reads (`created`, `updated`, `failed`, `errors`), and
+/// the id of every stored customer so the CRM can keep its id mapping.
+#[derive(Serialize)]
+struct BulkOut {
+    success: bool,
+    total: usize,
+    created: usize,
+    updated: usize,
+    failed: usize,
+    customers: Vec<StoredOut>,
+    errors: Vec<ErrorOut>,
+}
+
+#[derive(Serialize)]
+struct StoredOut {
+    index: usize,
+    external_id: Option<String>,
+    customer_id: CustomerId,
+    action: Action,
+}
+
+#[derive(Serialize)]
+struct ErrorOut {
+    index: usize,
+    external_id: Option<String>,
+    code: ErrorCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl From<Vec<ItemOutcome>> for BulkOut {
+    fn from(outcomes: Vec<ItemOutcome>) -> Self {
+        let total = outcomes.len();
+        let mut customers = Vec::with_capacity(total);
+        let mut errors = Vec::new();
+        for outcome in outcomes {
+            match outcome.result {
+                Ok(decision) => customers.push(StoredOut {
+                    index: outcome.index,
+                    external_id: outcome.external_id,
+                    customer_id: decision.customer_id().clone(),
+                    action: decision.action(),
+                }),
+                Err(ErrorBody { code, message, field }) => errors.push(ErrorOut {
+                    index: outcome.index,
+                    external_id: outcome.external_id,
+                    code,
+                    message,
+                    field,
+                }),
+            }
+        }
+        let created = customers.iter().filter(|c| c.action == Action::Created).count();
+        Self {
+            success: errors.is_empty(),
+            total,
+            created,
+            updated: customers.len() - created,
+            failed: errors.len(),
+            customers,
+            errors,
+        }
+    }
+}

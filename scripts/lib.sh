@@ -1,0 +1,39 @@
+# Shared by the scripts: paths, messages, and the environment of a wasm build.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+
+# Every function, in the order wrangler dev takes their configs (the gateway first: it is served).
+FUNCTIONS=(gateway admin customers customers-sync customers-bulk-create customers-batch-lookup)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# The wasm-bindgen version that Cargo.lock pins; the CLI must match it exactly.
+locked_wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+# True when rustup's own wasm32 target is installed (the normal path).
+has_rustup_wasm_target() {
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown
+}
+
+# Exports what a wasm build needs: rustup's target where installed, otherwise Debian's rustc-web
+# with std built from source (see TOOLCHAIN notes in the README).
+wasm_build_env() {
+  if ! has_rustup_wasm_target; then
+    export RUSTUP_TOOLCHAIN=debian-web RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
+  fi
+  export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
+  export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
+  WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" || die "wasm-bindgen is missing: run scripts/setup"
+  export WASM_BINDGEN_BIN
+}
+
+# The wrangler config of a function: the gateway's is the top-level one.
+config_of() {
+  if [[ $1 == gateway ]]; then echo "$ROOT/wrangler.toml"; else echo "$ROOT/functions/$1/wrangler.toml"; fi
+}

@@ -1,0 +1,356 @@
+//! Customers as CRMs send them: the wire shape, its validation into a draft, and the stored shape.
+
+use crate::email::Email;
+use crate::error::{ErrorBody, ErrorCode};
+use crate::ids::CustomerId;
+use crate::phone::{Country, Phone};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_EXTERNAL_ID_CHARS: usize = 255;
+pub const MAX_EXTERNAL_SYSTEM_CHARS: usize = 64;
+pub const MAX_ADDRESS_CHARS: usize = 1_000;
+pub const MAX_NOTES_CHARS: usize = 10_000;
+pub const MAX_TAGS: usize = 50;
+pub const MAX_TAG_CHARS: usize = 64;
+pub const MAX_CUSTOM_FIELDS_BYTES: usize = 16 * 1024;
+
+/// One customer as the seed's clients send it. Every field is optional here so that each
+/// problem is reported by `validate` with the field's name, not as an opaque parse error.
+#[derive(Debug, Default, Deserialize)]
+pub struct CustomerIn {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub whatsapp_number: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub address: Option<String>,
+    pub notes: Option<String>,
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "string_or_integer")]
+    pub external_id: Option<String>,
+    pub external_system: Option<String>,
+    pub custom_fields: Option<Map<String, Value>>,
+}
+
+/// A customer that passed validation. Absent optional fields mean "leave as stored".
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerDraft {
+    pub name: String,
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+    pub whatsapp_number: Option<Phone>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub address: Option<String>,
+    pub notes: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub external_id: Option<String>,
+    pub external_system: Option<String>,
+    pub custom_fields: Option<Map<String, Value>>,
+}
+
+/// A customer as stored and returned by the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub whatsapp_number: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub address: Option<String>,
+    pub notes: Option<String>,
+    pub tags: Vec<String>,
+    pub external_id: Option<String>,
+    pub external_system: Option<String>,
+    pub custom_fields: Map<String, Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// CRMs send numeric ids as JSON numbers as often as strings; both mean the same id.
+fn string_or_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Integer(i64),
+    }
+    Ok(match Option::<Id>::deserialize(deserializer)? {
+        Some(Id::Text(text)) => Some(text),
+        Some(Id::Integer(number)) => Some(number.to_string()),
+        None => None,
+    })
+}
+
+/// The `external_id` of a raw item, read leniently so that even an item that fails to parse
+/// can be identified in the response.
+pub fn external_id_of(raw: &Value) -> Option<String> {
+    match raw.get("external_id")? {
+        Value::String(text) => Some(text.trim().to_owned()).filter(|id| !id.is_empty()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ErrorBody {
+    ErrorBody {
+        code: ErrorCode::ValidationFailed,
+        message: message.into(),
+        field: Some(field.to_owned()),
+    }
+}
+
+/// Empty and whitespace-only strings mean "not given": CRMs export blank cells as "".
+fn text(field: &str, value: Option<String>, max_chars: usize) -> Result<Option<String>, ErrorBody> {
+    let Some(value) = value else { return Ok(None) };
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().count() > max_chars {
+        return Err(invalid(
+            field,
+            format!("{field} is longer than {max_chars} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(invalid(field, format!("{field} contains control characters")));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+fn phone(field: &str, value: Option<String>, country: Option<Country>) -> Result<Option<Phone>, ErrorBody> {
+    match text(field, value, 64)? {
+        None => Ok(None),
+        Some(value) => Phone::parse(&value, country)
+            .map(Some)
+            .map_err(|error| invalid(field, format!("{field}: {error}"))),
+    }
+}
+
+/// Parses one raw item. `default_country` completes phone numbers written in national form.
+pub fn parse(raw: Value, default_country: Option<Country>) -> Result<CustomerDraft, ErrorBody> {
+    if !raw.is_object() {
+        return Err(invalid("", "each customer must be a JSON object"));
+    }
+    let input: CustomerIn = serde_json::from_value(raw).map_err(|error| ErrorBody {
+        code: ErrorCode::ValidationFailed,
+        message: format!("customer has a field of the wrong type: {error}"),
+        field: None,
+    })?;
+    validate(input, default_country)
+}
+
+pub fn validate(input: CustomerIn, default_country: Option<Country>) -> Result<CustomerDraft, ErrorBody> {
+    let name =
+        text("name", input.name, MAX_NAME_CHARS)?.ok_or_else(|| invalid("name", "name is required"))?;
+    let email = match text("email", input.email, 254)? {
+        None => None,
+        Some(value) => Some(Email::parse(&value).map_err(|error| invalid("email", error.to_string()))?),
+    };
+    let phone_number = phone("phone", input.phone, default_country)?;
+    if email.is_none() && phone_number.is_none() {
+        return Err(invalid(
+            "email",
+            "at least one contact method (email or phone) is required",
+        ));
+    }
+    let tags = match input.tags {
+        None => None,
+        Some(tags) if tags.len() > MAX_TAGS => {
+            return Err(invalid("tags", format!("at most {MAX_TAGS} tags are allowed")));
+        }
+        Some(tags) => {
+            let mut unique: Vec<String> = Vec::with_capacity(tags.len());
+            for tag in tags {
+                if let Some(tag) = text("tags", Some(tag), MAX_TAG_CHARS)?
+                    && !unique.contains(&tag)
+                {
+                    unique.push(tag);
+                }
+            }
+            Some(unique)
+        }
+    };
+    if let Some(fields) = &input.custom_fields {
+        let size = serde_json::to_string(fields)
+            .map(|json| json.len())
+            .unwrap_or(usize::MAX);
+        if size > MAX_CUSTOM_FIELDS_BYTES {
+            return Err(invalid(
+                "custom_fields",
+                format!("custom_fields is larger than {MAX_CUSTOM_FIELDS_BYTES} bytes of JSON"),
+            ));
+        }
+    }
+    Ok(CustomerDraft {
+        name,
+        email,
+        phone: phone_number,
+        whatsapp_number: phone("whatsapp_number", input.whatsapp_number, default_country)?,
+        first_name: text("first_name", input.first_name, MAX_NAME_CHARS)?,
+        last_name: text("last_name", input.last_name, MAX_NAME_CHARS)?,
+        address: text("address", input.address, MAX_ADDRESS_CHARS)?,
+        notes: text("notes", input.notes, MAX_NOTES_CHARS)?,
+        tags,
+        external_id: text("external_id", input.external_id, MAX_EXTERNAL_ID_CHARS)?,
+        external_system: text(
+            "external_system",
+            input.external_system,
+            MAX_EXTERNAL_SYSTEM_CHARS,
+        )?,
+        custom_fields: input.custom_fields,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ireland() -> Option<Country> {
+        Country::parse("IE").ok()
+    }
+
+    #[test]
+    fn the_seeds_sync_example_is_a_valid_customer() {
+        let raw = json!({
+            "external_id": "CRM-12345",
+            "name": "John Doe",
+            "email": "john@example.com",
+            "phone": "+353871234567",
+            "first_name": "John",
+            "last_name": "Doe",
+            "address": "123 Main St, Dublin",
+            "notes": "VIP customer - handle with priority",
+            "custom_fields": {"crm_segment": "enterprise", "contract_value": 50000}
+        });
+        let draft = parse(raw, None).unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(draft.external_id.as_deref(), Some("CRM-12345"));
+        assert_eq!(draft.phone.as_ref().map(Phone::as_str), Some("+353871234567"));
+        assert_eq!(draft.custom_fields.map(|fields| fields.len()), Some(2));
+    }
+
+    #[test]
+    fn a_national_phone_is_completed_with_the_default_country() {
+        let draft = parse(json!({"name": "Joe", "phone": "087 123 4567"}), ireland());
+        assert_eq!(
+            draft.ok().and_then(|d| d.phone).map(|p| p.as_str().to_owned()),
+            Some("+353871234567".to_owned())
+        );
+    }
+
+    #[test]
+    fn numeric_external_ids_become_strings_and_blank_fields_are_absent() {
+        let draft = parse(
+            json!({"name": "A", "email": "a@b.co", "external_id": 42, "notes": "  ", "phone": ""}),
+            None,
+        );
+        let draft = draft.unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(draft.external_id.as_deref(), Some("42"));
+        assert_eq!(draft.notes, None);
+        assert_eq!(draft.phone, None);
+        assert_eq!(external_id_of(&json!({"external_id": 42})), Some("42".to_owned()));
+    }
+
+    #[test]
+    fn tags_are_trimmed_and_deduplicated_in_order() {
+        let draft = parse(
+            json!({"name": "A", "email": "a@b.co", "tags": ["vip", " vip ", "", "b2b"]}),
+            None,
+        );
+        assert_eq!(
+            draft.ok().and_then(|d| d.tags),
+            Some(vec!["vip".to_owned(), "b2b".to_owned()])
+        );
+    }
+
+    #[test]
+    fn invalid_customers_are_rejected_with_the_field_at_fault() {
+        let big = "x".repeat(MAX_CUSTOM_FIELDS_BYTES);
+        let many_tags: Vec<String> = (0..=MAX_TAGS).map(|n| n.to_string()).collect();
+        let cases = [
+            (json!({"email": "a@b.co"}), Some("name"), "name missing"),
+            (
+                json!({"name": "   ", "email": "a@b.co"}),
+                Some("name"),
+                "name blank",
+            ),
+            (json!({"name": "A"}), Some("email"), "no contact method"),
+            (
+                json!({"name": "A", "whatsapp_number": "+353871234567"}),
+                Some("email"),
+                "whatsapp alone is not a contact method",
+            ),
+            (
+                json!({"name": "A", "email": "not-an-email"}),
+                Some("email"),
+                "bad email",
+            ),
+            (
+                json!({"name": "A", "phone": "087 123 4567"}),
+                Some("phone"),
+                "national phone without a default country",
+            ),
+            (
+                json!({"name": "A", "phone": "call me"}),
+                Some("phone"),
+                "prose phone",
+            ),
+            (
+                json!({"name": "A", "email": "a@b.co", "whatsapp_number": "12"}),
+                Some("whatsapp_number"),
+                "short whatsapp",
+            ),
+            (
+                json!({"name": "A".repeat(201), "email": "a@b.co"}),
+                Some("name"),
+                "long name",
+            ),
+            (
+                json!({"name": "A\u{0000}", "email": "a@b.co"}),
+                Some("name"),
+                "NUL in name",
+            ),
+            (
+                json!({"name": "A", "email": "a@b.co", "tags": many_tags}),
+                Some("tags"),
+                "too many tags",
+            ),
+            (
+                json!({"name": "A", "email": "a@b.co", "custom_fields": {"big": big}}),
+                Some("custom_fields"),
+                "huge custom fields",
+            ),
+            (
+                json!({"name": "A", "email": "a@b.co", "tags": "vip"}),
+                None,
+                "tags not an array",
+            ),
+            (
+                json!({"name": "A", "email": "a@b.co", "custom_fields": [1]}),
+                None,
+                "custom fields not an object",
+            ),
+            (json!({"name": 7, "email": "a@b.co"}), None, "name not a string"),
+            (json!("John"), Some(""), "not an object"),
+        ];
+        for (raw, field, description) in cases {
+            let error = parse(raw, None).err();
+            assert!(error.is_some(), "{description}: should be rejected");
+            assert_eq!(
+                error.and_then(|e| e.field),
+                field.map(str::to_owned),
+                "{description}: field"
+            );
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Who is calling: a business identified by its `x-api-key`, or the operator with the admin token.
+//!
+//! Key lookups are cached in KV. Each cached answer carries the time it was read from D1 and is
+//! trusted for at most [`CACHE_FRESHNESS_MS`] after that, however long KV's own edge caches keep
+//! it: a revoked key stops working within a minute everywhere, and at once where the revoke ran.
+
+use crate::api_key::{self, ApiKeyHash};
+use crate::edge::{AUTH_CACHE, DB, d1, runtime};
+use crate::error::ApiError;
+use crate::ids::BusinessId;
+use crate::phone::Country;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use worker::{Env, Request};
+
+pub const API_KEY_HEADER: &str = "x-api-key";
+pub const CACHE_FRESHNESS_MS: i64 = 60_000;
+/// KV's shortest allowed expiry.
+const CACHE_TTL_SECONDS: u64 = 60;
+
+/// The business a request acts for. Every repository function takes it first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub business_id: BusinessId,
+    /// Completes phone numbers written in national form (`087 123 4567`).
+    pub default_country: Option<Country>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct CachedKey {
+    verified_at_ms: i64,
+    /// `None`: no active key has this hash (unknown or revoked).
+    tenant: Option<CachedTenant>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct CachedTenant {
+    business_id: String,
+    default_country: Option<String>,
+}
+
+impl CachedKey {
+    fn is_fresh(&self, now: Timestamp) -> bool {
+        let age = now.millis() - self.verified_at_ms;
+        (0..CACHE_FRESHNESS_MS).contains(&age)
+    }
+}
+
+impl CachedTenant {
+    fn into_tenant(self) -> Option<Tenant> {
+        Some(Tenant {
+            business_id: BusinessId::parse(&self.business_id)?,
+            default_country: match self.default_country {
+                Some(code) => Some(Country::parse(&code).ok()?),
+                None => None,
+            },
+        })
+    }
+}
+
+pub fn cache_key(hash: &ApiKeyHash) -> String {
+    format!("api-key:v1:{}", hash.as_str())
+}
+
+/// Resolves `x-api-key` to its business, or answers 401 for a missing, unknown or revoked key.
+pub async fn authenticate(req: &Request, env: &Env) -> Result<Tenant, ApiError> {
+    let presented = req.headers().get(API_KEY_HEADER)?;
+    let Some(presented) = presented.filter(|key| !key.trim().is_empty()) else {
+        return Err(ApiError::unauthorized("missing x-api-key header"));
+    };
+    let rejected = || ApiError::unauthorized("invalid or revoked API key");
+    let hash = api_key::parse_presented(&presented).ok_or_else(rejected)?;
+    let cached = lookup(env, &hash).await?;
+    cached
+        .tenant
+        .and_then(CachedTenant::into_tenant)
+        .ok_or_else(rejected)
+}
+
+async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
+    let now = runtime::now();
+    let cache = env.kv(AUTH_CACHE)?;
+    let key = cache_key(hash);
+    if let Ok(Some(cached)) = cache.get(&key).json::<CachedKey>().await
+        && cached.is_fresh(now)
+    {
+        return Ok(cached);
+    }
+    #[derive(Deserialize)]
+    struct Row {
+        business_id: String,
+        default_country: Option<String>,
+    }
+    let row = env
+        .d1(DB)?
+        .prepare(
+            "SELECT k.business_id, b.default_country FROM api_keys k \
+             JOIN businesses b ON b.id = k.business_id \
+             WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
+        )
+        .bind(&[d1::text(hash.as_str())])?
+        .first::<Row>(None)
+        .await?;
+    let fresh = CachedKey {
+        verified_at_ms: now.millis(),
+        tenant: row.map(|row| CachedTenant {
+            business_id: row.business_id,
+            default_country: row.default_country,
+        }),
+    };
+    // A failed cache write costs only a later D1 read; the answer is still right.
+    if let Ok(put) = cache.put(&key, &fresh) {
+        let _ = put.expiration_ttl(CACHE_TTL_SECONDS).execute().await;
+    }
+    Ok(fresh)
+}
+
+/// Forgets a key's cached answer, so that a revoke takes effect at once where it ran.
+pub async fn forget_cached_key(env: &Env, hash: &ApiKeyHash) -> Result<(), ApiError> {
+    env.kv(AUTH_CACHE)?.delete(&cache_key(hash)).await?;
+    Ok(())
+}
+
+/// Checks `Authorization: Bearer <ADMIN_TOKEN>` in constant time.
+pub fn authorize_admin(req: &Request, env: &Env) -> Result<(), ApiError> {
+    let expected = env
+        .secret("ADMIN_TOKEN")
+        .map_err(|_| ApiError::internal("admin auth", "the ADMIN_TOKEN secret is not configured"))?
+        .to_string();
+    let header = req.headers().get("authorization")?.unwrap_or_default();
+    let presented = header.strip_prefix("Bearer ").unwrap_or_default().trim();
+    if expected.is_empty()
+        || presented.is_empty()
+        || !api_key::constant_time_eq(presented.as_bytes(), expected.as_bytes())
+    {
+        return Err(ApiError::unauthorized(
+            "missing or invalid admin token (Authorization: Bearer <ADMIN_TOKEN>)",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_answer_is_trusted_for_less_than_a_minute_after_it_was_read() {
+        let cached = CachedKey {
+            verified_at_ms: 1_000_000,
+            tenant: None,
+        };
+        assert!(cached.is_fresh(Timestamp::from_millis(1_000_000)));
+        assert!(cached.is_fresh(Timestamp::from_millis(1_059_999)));
+        assert!(!cached.is_fresh(Timestamp::from_millis(1_060_000)));
+        assert!(
+            !cached.is_fresh(Timestamp::from_millis(999_000)),
+            "an answer from the future is not trusted"
+        );
+    }
+
+    #[test]
+    fn a_cached_tenant_with_a_corrupt_id_is_no_tenant() {
+        let corrupt = CachedTenant {
+            business_id: "nope".into(),
+            default_country: None,
+        };
+        assert_eq!(corrupt.into_tenant(), None);
+    }
+}

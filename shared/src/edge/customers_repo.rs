@@ -1,0 +1,365 @@
+//! Customers in D1. Every statement is scoped by the tenant's business id, always `?1`.
+
+use crate::customer::{Customer, CustomerDraft};
+use crate::edge::auth::Tenant;
+use crate::edge::d1;
+use crate::email::Email;
+use crate::error::ApiError;
+use crate::ids::CustomerId;
+use crate::lookup::{CustomerKey, KeyKind};
+use crate::phone::Phone;
+use crate::time::Timestamp;
+use crate::upsert::KnownCustomer;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use worker::{D1Database, D1PreparedStatement};
+
+const COLUMNS: &str = "id, name, email, phone, whatsapp_number, first_name, last_name, address, notes, \
+                       tags, external_id, external_system, custom_fields, created_at, updated_at";
+
+/// Rows are written as JSON arrays bound to one parameter; each array stays below this size.
+const WRITE_CHUNK_BYTES: usize = 512 * 1024;
+
+const INSERT_SQL: &str = "INSERT INTO customers (id, business_id, name, email, phone, whatsapp_number, \
+    first_name, last_name, address, notes, tags, external_id, external_system, custom_fields, created_at, updated_at) \
+    SELECT json_extract(value, '$.id'), ?1, json_extract(value, '$.name'), json_extract(value, '$.email'), \
+    json_extract(value, '$.phone'), json_extract(value, '$.whatsapp_number'), json_extract(value, '$.first_name'), \
+    json_extract(value, '$.last_name'), json_extract(value, '$.address'), json_extract(value, '$.notes'), \
+    COALESCE(json_extract(value, '$.tags'), '[]'), json_extract(value, '$.external_id'), \
+    json_extract(value, '$.external_system'), json_patch('{}', COALESCE(json_extract(value, '$.custom_fields'), '{}')), \
+    ?2, ?2 FROM json_each(?3)";
+
+/// Absent fields keep their stored value; `custom_fields` is merged as a JSON merge patch
+/// (RFC 7396: a key set to null is removed).
+const UPDATE_SQL: &str = "UPDATE customers SET name = u.name, email = COALESCE(u.email, customers.email), \
+    phone = COALESCE(u.phone, customers.phone), whatsapp_number = COALESCE(u.whatsapp_number, customers.whatsapp_number), \
+    first_name = COALESCE(u.first_name, customers.first_name), last_name = COALESCE(u.last_name, customers.last_name), \
+    address = COALESCE(u.address, customers.address), notes = COALESCE(u.notes, customers.notes), \
+    tags = COALESCE(u.tags, customers.tags), external_id = COALESCE(u.external_id, customers.external_id), \
+    external_system = COALESCE(u.external_system, customers.external_system), \
+    custom_fields = CASE WHEN u.custom_fields IS NULL THEN customers.custom_fields \
+                    ELSE json_patch(customers.custom_fields, u.custom_fields) END, \
+    updated_at = ?2 \
+    FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.name') AS name, \
+          json_extract(value, '$.email') AS email, json_extract(value, '$.phone') AS phone, \
+          json_extract(value, '$.whatsapp_number') AS whatsapp_number, json_extract(value, '$.first_name') AS first_name, \
+          json_extract(value, '$.last_name') AS last_name, json_extract(value, '$.address') AS address, \
+          json_extract(value, '$.notes') AS notes, json_extract(value, '$.tags') AS tags, \
+          json_extract(value, '$.external_id') AS external_id, json_extract(value, '$.external_system') AS external_system, \
+          json_extract(value, '$.custom_fields') AS custom_fields FROM json_each(?3)) AS u \
+    WHERE customers.business_id = ?1 AND customers.id = u.id";
+
+#[derive(Deserialize)]
+struct CustomerRow {
+    id: String,
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    whatsapp_number: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    address: Option<String>,
+    notes: Option<String>,
+    tags: String,
+    external_id: Option<String>,
+    external_system: Option<String>,
+    custom_fields: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl CustomerRow {
+    fn into_customer(self) -> Result<Customer, ApiError> {
+        let corrupt = |what: &str| {
+            ApiError::internal(
+                "reading customer",
+                format!("stored {what} of {} is not valid", self.id),
+            )
+        };
+        Ok(Customer {
+            id: CustomerId::parse(&self.id).ok_or_else(|| corrupt("id"))?,
+            tags: serde_json::from_str::<Vec<String>>(&self.tags).map_err(|_| corrupt("tags"))?,
+            custom_fields: serde_json::from_str::<Map<String, Value>>(&self.custom_fields)
+                .map_err(|_| corrupt("custom_fields"))?,
+            name: self.name,
+            email: self.email,
+            phone: self.phone,
+            whatsapp_number: self.whatsapp_number,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            address: self.address,
+            notes: self.notes,
+            external_id: self.external_id,
+            external_system: self.external_system,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+pub async fn find_one(
+    db: &D1Database,
+    tenant: &Tenant,
+    key: &CustomerKey,
+) -> Result<Option<Customer>, ApiError> {
+    // The column name comes from a closed enum, never from the request.
+    let column = key.kind().name();
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE business_id = ?1 AND {column} = ?2");
+    let row = db
+        .prepare(sql)
+        .bind(&[d1::text(tenant.business_id.as_str()), d1::text(key.as_str())])?
+        .first::<CustomerRow>(None)
+        .await?;
+    row.map(CustomerRow::into_customer).transpose()
+}
+
+/// Every customer holding any of the keys, each once, in one statement.
+pub async fn find_many(
+    db: &D1Database,
+    tenant: &Tenant,
+    keys: &[CustomerKey],
+) -> Result<Vec<Customer>, ApiError> {
+    let of_kind = |kind: KeyKind| {
+        d1::json_list(
+            keys.iter()
+                .filter(move |key| key.kind() == kind)
+                .map(CustomerKey::as_str),
+        )
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM customers WHERE business_id = ?1 AND (\
+         id IN (SELECT value FROM json_each(?2)) OR external_id IN (SELECT value FROM json_each(?3)) OR \
+         email IN (SELECT value FROM json_each(?4)) OR phone IN (SELECT value FROM json_each(?5)))"
+    );
+    let result = db
+        .prepare(sql)
+        .bind(&[
+            d1::text(tenant.business_id.as_str()),
+            of_kind(KeyKind::Id),
+            of_kind(KeyKind::ExternalId),
+            of_kind(KeyKind::Email),
+            of_kind(KeyKind::Phone),
+        ])?
+        .all()
+        .await?;
+    result
+        .results::<CustomerRow>()?
+        .into_iter()
+        .map(CustomerRow::into_customer)
+        .collect()
+}
+
+/// The identifying keys of every stored customer that shares a key with `drafts`.
+pub async fn find_known(
+    db: &D1Database,
+    tenant: &Tenant,
+    drafts: &[&CustomerDraft],
+) -> Result<Vec<KnownCustomer>, ApiError> {
+    #[derive(Deserialize)]
+    struct KeyRow {
+        id: String,
+        external_id: Option<String>,
+        email: Option<String>,
+        phone: Option<String>,
+    }
+    let result = db
+        .prepare(
+            "SELECT id, external_id, email, phone FROM customers WHERE business_id = ?1 AND (\
+             external_id IN (SELECT value FROM json_each(?2)) OR email IN (SELECT value FROM json_each(?3)) OR \
+             phone IN (SELECT value FROM json_each(?4)))",
+        )
+        .bind(&[
+            d1::text(tenant.business_id.as_str()),
+            d1::json_list(drafts.iter().filter_map(|d| d.external_id.as_deref())),
+            d1::json_list(drafts.iter().filter_map(|d| d.email.as_ref().map(Email::as_str))),
+            d1::json_list(drafts.iter().filter_map(|d| d.phone.as_ref().map(Phone::as_str))),
+        ])?
+        .all()
+        .await?;
+    result
+        .results::<KeyRow>()?
+        .into_iter()
+        .map(|row| {
+            Ok(KnownCustomer {
+                id: CustomerId::parse(&row.id).ok_or_else(|| {
+                    ApiError::internal(
+                        "reading customer keys",
+                        format!("stored id {} is not valid", row.id),
+                    )
+                })?,
+                external_id: row.external_id,
+                email: row.email.and_then(|email| Email::parse(&email).ok()),
+                phone: row.phone.and_then(|phone| Phone::parse(&phone, None).ok()),
+            })
+        })
+        .collect()
+}
+
+/// A draft as one JSON row of a write; `None` fields are written as null.
+#[derive(Serialize)]
+struct WriteRow<'a> {
+    id: &'a str,
+    name: &'a str,
+    email: Option<&'a Email>,
+    phone: Option<&'a Phone>,
+    whatsapp_number: Option<&'a Phone>,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    address: Option<&'a str>,
+    notes: Option<&'a str>,
+    tags: Option<&'a Vec<String>>,
+    external_id: Option<&'a str>,
+    external_system: Option<&'a str>,
+    custom_fields: Option<&'a Map<String, Value>>,
+}
+
+impl<'a> WriteRow<'a> {
+    fn new(id: &'a CustomerId, draft: &'a CustomerDraft) -> Self {
+        Self {
+            id: id.as_str(),
+            name: &draft.name,
+            email: draft.email.as_ref(),
+            phone: draft.phone.as_ref(),
+            whatsapp_number: draft.whatsapp_number.as_ref(),
+            first_name: draft.first_name.as_deref(),
+            last_name: draft.last_name.as_deref(),
+            address: draft.address.as_deref(),
+            notes: draft.notes.as_deref(),
+            tags: draft.tags.as_ref(),
+            external_id: draft.external_id.as_deref(),
+            external_system: draft.external_system.as_deref(),
+            custom_fields: draft.custom_fields.as_ref(),
+        }
+    }
+}
+
+/// Serialises rows into JSON arrays of at most `WRITE_CHUNK_BYTES` each (a single larger row
+/// gets an array of its own).
+fn chunk_rows<'a>(rows: impl IntoIterator<Item = WriteRow<'a>>) -> Result<Vec<String>, ApiError> {
+    let mut chunks = Vec::new();
+    let mut current = String::from("[");
+    for row in rows {
+        let json = serde_json::to_string(&row).map_err(|e| ApiError::internal("serialising customer", e))?;
+        if current.len() > 1 && current.len() + json.len() + 2 > WRITE_CHUNK_BYTES {
+            current.push(']');
+            chunks.push(std::mem::replace(&mut current, String::from("[")));
+        }
+        if current.len() > 1 {
+            current.push(',');
+        }
+        current.push_str(&json);
+    }
+    if current.len() > 1 {
+        current.push(']');
+        chunks.push(current);
+    }
+    Ok(chunks)
+}
+
+pub enum WriteOutcome {
+    Written,
+    /// A unique key was taken by a concurrent writer after we read; nothing was written.
+    KeyTaken,
+}
+
+/// Writes creates and then updates in one D1 batch, which is one transaction and one round trip.
+///
+/// `updates` may name one customer several times (a batch that mentions a person twice); each
+/// repetition goes into a later statement so that the updates apply in order.
+pub async fn write(
+    db: &D1Database,
+    tenant: &Tenant,
+    now: Timestamp,
+    creates: &[(&CustomerId, &CustomerDraft)],
+    updates: &[(&CustomerId, &CustomerDraft)],
+) -> Result<WriteOutcome, ApiError> {
+    let business = d1::text(tenant.business_id.as_str());
+    let stamp = d1::text(&now.to_rfc3339());
+    let statement = |sql: &str, rows: String| -> Result<D1PreparedStatement, ApiError> {
+        Ok(db
+            .prepare(sql)
+            .bind(&[business.clone(), stamp.clone(), d1::text(&rows)])?)
+    };
+    let mut statements = Vec::new();
+    for rows in chunk_rows(creates.iter().map(|(id, draft)| WriteRow::new(id, draft)))? {
+        statements.push(statement(INSERT_SQL, rows)?);
+    }
+    for wave in waves(updates) {
+        for rows in chunk_rows(wave.into_iter().map(|(id, draft)| WriteRow::new(id, draft)))? {
+            statements.push(statement(UPDATE_SQL, rows)?);
+        }
+    }
+    if statements.is_empty() {
+        return Ok(WriteOutcome::Written);
+    }
+    match db.batch(statements).await {
+        Ok(_) => Ok(WriteOutcome::Written),
+        Err(error) if d1::is_unique_violation(&error) => Ok(WriteOutcome::KeyTaken),
+        Err(error) => Err(ApiError::internal("writing customers", error)),
+    }
+}
+
+/// Splits updates into waves in which each customer appears at most once, keeping order.
+fn waves<'a, T: PartialEq + ?Sized, U: ?Sized>(updates: &[(&'a T, &'a U)]) -> Vec<Vec<(&'a T, &'a U)>> {
+    let mut waves: Vec<Vec<(&T, &U)>> = Vec::new();
+    for &(id, draft) in updates {
+        let wave = waves
+            .iter()
+            .rposition(|wave| wave.iter().any(|(other, _)| *other == id))
+            .map_or(0, |at| at + 1);
+        if wave == waves.len() {
+            waves.push(Vec::new());
+        }
+        waves[wave].push((id, draft));
+    }
+    waves
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_updates_of_one_customer_go_to_later_waves_in_order() {
+        let updates = [("a", "a1"), ("b", "b1"), ("a", "a2"), ("a", "a3"), ("c", "c1")];
+        let refs: Vec<(&str, &str)> = updates.to_vec();
+        let waves = waves(&refs);
+        assert_eq!(
+            waves,
+            vec![
+                vec![("a", "a1"), ("b", "b1"), ("c", "c1")],
+                vec![("a", "a2")],
+                vec![("a", "a3")]
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_are_chunked_below_the_size_limit_and_each_chunk_is_a_json_array() {
+        let id = CustomerId::generate([1; 16]);
+        let draft = CustomerDraft {
+            name: "n".repeat(100_000),
+            email: None,
+            phone: None,
+            whatsapp_number: None,
+            first_name: None,
+            last_name: None,
+            address: None,
+            notes: None,
+            tags: None,
+            external_id: None,
+            external_system: None,
+            custom_fields: None,
+        };
+        let chunks = chunk_rows((0..12).map(|_| WriteRow::new(&id, &draft))).unwrap_or_default();
+        assert_eq!(chunks.len(), 3);
+        let mut rows = 0;
+        for chunk in &chunks {
+            assert!(chunk.len() <= WRITE_CHUNK_BYTES);
+            let parsed: Vec<Value> = serde_json::from_str(chunk).unwrap_or_default();
+            rows += parsed.len();
+        }
+        assert_eq!(rows, 12);
+        assert!(chunk_rows(std::iter::empty()).unwrap_or_default().is_empty());
+    }
+}

@@ -1,0 +1,129 @@
+//! Requests in, responses out: bounded body reading, JSON responses, and the one place where an
+//! `ApiError` becomes an HTTP response.
+
+use crate::edge::runtime;
+use crate::error::{ApiError, ErrorEnvelope};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use worker::{Env, Headers, Method, Request, Response, console_error};
+
+/// Largest JSON body a batch endpoint accepts: 1000 customers with generous custom fields.
+pub const BATCH_BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// Largest JSON body of any other endpoint.
+pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
+
+/// Runs a handler and turns its error, if any, into the common JSON error response.
+/// Internal errors are logged with a reference that the client also receives.
+pub async fn serve<H>(req: Request, env: Env, handler: H) -> worker::Result<Response>
+where
+    H: AsyncFnOnce(Request, Env) -> Result<Response, ApiError>,
+{
+    let method = req.method();
+    let path = req.path();
+    match handler(req, env).await {
+        Ok(response) => Ok(response),
+        Err(mut error) => {
+            if let Some(detail) = error.detail() {
+                let reference = runtime::random::<6>().map(hex::encode).unwrap_or_default();
+                console_error!("{method} {path} failed (ref {reference}): {detail}");
+                error.body.message = format!("internal error (ref {reference})");
+            }
+            error_response(&error)
+        }
+    }
+}
+
+pub fn error_response(error: &ApiError) -> worker::Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "no-store")?;
+    if let Some(seconds) = error.retry_after_seconds {
+        headers.set("retry-after", &seconds.to_string())?;
+    }
+    if let Some(allow) = error.allow {
+        headers.set("allow", allow)?;
+    }
+    let body = serde_json::to_string(&ErrorEnvelope { error: &error.body })?;
+    Ok(Response::ok(body)?
+        .with_status(error.status())
+        .with_headers(headers))
+}
+
+pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
+    let text = serde_json::to_string(body).map_err(|e| ApiError::internal("serialising response", e))?;
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(Response::ok(text)?.with_status(status).with_headers(headers))
+}
+
+pub fn require_method(req: &Request, method: Method, allow: &'static str) -> Result<(), ApiError> {
+    if req.method() == method {
+        Ok(())
+    } else {
+        Err(ApiError::method_not_allowed(allow))
+    }
+}
+
+/// Reads the body, refusing it as soon as it grows past `limit` bytes, whatever
+/// `content-length` claims: a hostile client cannot make us buffer more than `limit`.
+pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Vec::new());
+    };
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::malformed("the request body could not be read"))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Reads a JSON body of at most `limit` bytes into `T`.
+pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Result<T, ApiError> {
+    let content_type = req.headers().get("content-type")?.unwrap_or_default();
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if !media_type.is_empty() && media_type != "application/json" && !media_type.ends_with("+json") {
+        return Err(ApiError::new(
+            crate::error::ErrorCode::UnsupportedMediaType,
+            format!("expected content-type application/json, got {media_type}"),
+        ));
+    }
+    let body = read_body(req, limit).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::malformed(
+            "the request body is empty; expected a JSON object",
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|error| match error.classify() {
+        serde_json::error::Category::Data => {
+            ApiError::invalid("", format!("the request body has the wrong shape: {error}"))
+        }
+        _ => ApiError::malformed(format!("the request body is not valid JSON: {error}")),
+    })
+}
+
+/// The query string as decoded pairs.
+pub fn query_pairs(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
+    let url = req.url()?;
+    Ok(url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
+}

@@ -1,0 +1,193 @@
+//! The one error type of the API and the one JSON shape every client sees.
+
+use serde::Serialize;
+use std::fmt;
+
+/// Stable, machine-readable error codes. Clients switch on these; messages are for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    MalformedRequest,
+    ValidationFailed,
+    BatchTooLarge,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    InternalError,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> u16 {
+        match self {
+            Self::MalformedRequest => 400,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::Conflict => 409,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::ValidationFailed | Self::BatchTooLarge => 422,
+            Self::RateLimited => 429,
+            Self::InternalError => 500,
+        }
+    }
+}
+
+/// What the client receives: `{"error": {"code", "message", "field"?}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// An error on its way to becoming an HTTP response.
+///
+/// Client errors carry their message to the client. Internal errors carry a private
+/// `detail` that is logged with a reference and never sent: the client sees only
+/// "internal error" and the reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub body: ErrorBody,
+    pub retry_after_seconds: Option<u32>,
+    pub allow: Option<&'static str>,
+    detail: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            body: ErrorBody {
+                code,
+                message: message.into(),
+                field: None,
+            },
+            retry_after_seconds: None,
+            allow: None,
+            detail: None,
+        }
+    }
+
+    pub fn at(mut self, field: impl Into<String>) -> Self {
+        self.body.field = Some(field.into());
+        self
+    }
+
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::MalformedRequest, message)
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ValidationFailed, message).at(field)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        let mut error = Self::new(
+            ErrorCode::MethodNotAllowed,
+            format!("this endpoint accepts {allow}"),
+        );
+        error.allow = Some(allow);
+        error
+    }
+
+    pub fn payload_too_large(limit_bytes: usize) -> Self {
+        Self::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than the limit of {limit_bytes} bytes"),
+        )
+    }
+
+    /// Our fault. `context` says what we were doing, `cause` why it failed; both are logged only.
+    pub fn internal(context: &str, cause: impl fmt::Display) -> Self {
+        let mut error = Self::new(ErrorCode::InternalError, "internal error");
+        error.detail = Some(format!("{context}: {cause}"));
+        error
+    }
+
+    pub fn status(&self) -> u16 {
+        self.body.code.status()
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.body.code
+    }
+
+    /// The logged cause of an internal error.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.detail {
+            Some(detail) => write!(f, "{}: {detail}", self.body.message),
+            None => f.write_str(&self.body.message),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Any failure of the runtime (D1, KV, a binding) is ours, never the client's.
+impl From<worker::Error> for ApiError {
+    fn from(error: worker::Error) -> Self {
+        Self::internal("runtime", error)
+    }
+}
+
+impl From<worker::KvError> for ApiError {
+    fn from(error: worker::KvError) -> Self {
+        Self::internal("kv", error)
+    }
+}
+
+#[derive(Serialize)]
+pub struct ErrorEnvelope<'a> {
+    pub error: &'a ErrorBody,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_hides_its_cause_from_the_client() {
+        let error = ApiError::internal("loading customers", "D1_ERROR: disk I/O");
+        let json = serde_json::to_string(&ErrorEnvelope { error: &error.body }).unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"error":{"code":"internal_error","message":"internal error"}}"#
+        );
+        assert_eq!(error.detail(), Some("loading customers: D1_ERROR: disk I/O"));
+        assert_eq!(error.status(), 500);
+    }
+
+    #[test]
+    fn a_validation_error_names_the_field_at_fault() {
+        let error = ApiError::invalid("customers[2].email", "not an email address");
+        let json = serde_json::to_value(ErrorEnvelope { error: &error.body }).unwrap_or_default();
+        assert_eq!(json["error"]["field"], "customers[2].email");
+        assert_eq!(json["error"]["code"], "validation_failed");
+        assert_eq!(error.status(), 422);
+    }
+}

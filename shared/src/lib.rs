@@ -1,0 +1,16 @@
+//! The common crate of crm-edge: everything two functions need, written once.
+//!
+//! The modules at the top are pure domain logic that `cargo test` runs natively, with the clock
+//! and randomness passed in. `edge` holds the parts that touch the Workers runtime.
+
+pub mod api_key;
+pub mod customer;
+pub mod email;
+pub mod error;
+pub mod ids;
+pub mod lookup;
+pub mod phone;
+pub mod time;
+pub mod upsert;
+
+pub mod edge;

@@ -1,0 +1,415 @@
+//! Deciding, for a batch of customers, which to create and which stored customer each updates.
+//!
+//! The decision is pure: it sees the batch and the stored customers that share any of its keys,
+//! and it treats customers created earlier in the same batch as stored, so a batch that names
+//! one person twice updates the first instead of creating two.
+
+use crate::customer::CustomerDraft;
+use crate::email::Email;
+use crate::error::{ErrorBody, ErrorCode};
+use crate::ids::CustomerId;
+use crate::phone::Phone;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Which keys may identify an existing customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchPolicy {
+    /// `/api-customers-sync`: external_id, then email, then phone.
+    ExternalIdThenEmailThenPhone,
+    /// `/api-customers-bulk-create`: only external_id; an email or phone already used by
+    /// another customer fails the item rather than silently merging two CRM records.
+    ExternalIdOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchedBy {
+    ExternalId,
+    Email,
+    Phone,
+}
+
+/// The identifying keys of a stored customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownCustomer {
+    pub id: CustomerId,
+    pub external_id: Option<String>,
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Create(CustomerId),
+    Update { id: CustomerId, matched_by: MatchedBy },
+}
+
+/// What the API reports for one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Created,
+    Updated,
+    Failed,
+}
+
+impl Decision {
+    pub fn customer_id(&self) -> &CustomerId {
+        match self {
+            Self::Create(id) | Self::Update { id, .. } => id,
+        }
+    }
+
+    pub fn action(&self) -> Action {
+        match self {
+            Self::Create(_) => Action::Created,
+            Self::Update { .. } => Action::Updated,
+        }
+    }
+
+    pub fn matched_by(&self) -> Option<MatchedBy> {
+        match self {
+            Self::Create(_) => None,
+            Self::Update { matched_by, .. } => Some(*matched_by),
+        }
+    }
+}
+
+#[derive(Default)]
+struct KeyIndex {
+    owners: Vec<KnownCustomer>,
+    by_external_id: HashMap<String, usize>,
+    by_email: HashMap<Email, usize>,
+    by_phone: HashMap<Phone, usize>,
+}
+
+impl KeyIndex {
+    fn insert_keys(&mut self, at: usize) {
+        let owner = &self.owners[at];
+        if let Some(key) = &owner.external_id {
+            self.by_external_id.insert(key.clone(), at);
+        }
+        if let Some(key) = &owner.email {
+            self.by_email.insert(key.clone(), at);
+        }
+        if let Some(key) = &owner.phone {
+            self.by_phone.insert(key.clone(), at);
+        }
+    }
+
+    fn remove_keys(&mut self, at: usize) {
+        let owner = &self.owners[at];
+        if let Some(key) = &owner.external_id {
+            self.by_external_id.remove(key);
+        }
+        if let Some(key) = &owner.email {
+            self.by_email.remove(key);
+        }
+        if let Some(key) = &owner.phone {
+            self.by_phone.remove(key);
+        }
+    }
+
+    fn add(&mut self, customer: KnownCustomer) -> usize {
+        self.owners.push(customer);
+        let at = self.owners.len() - 1;
+        self.insert_keys(at);
+        at
+    }
+
+    fn find(&self, draft: &CustomerDraft, policy: MatchPolicy) -> Option<(usize, MatchedBy)> {
+        let by_external_id = draft
+            .external_id
+            .as_ref()
+            .and_then(|key| self.by_external_id.get(key))
+            .map(|&at| (at, MatchedBy::ExternalId));
+        if policy == MatchPolicy::ExternalIdOnly {
+            return by_external_id;
+        }
+        by_external_id
+            .or_else(|| {
+                let at = self.by_email.get(draft.email.as_ref()?)?;
+                Some((*at, MatchedBy::Email))
+            })
+            .or_else(|| {
+                let at = self.by_phone.get(draft.phone.as_ref()?)?;
+                Some((*at, MatchedBy::Phone))
+            })
+    }
+
+    /// The customer other than `except` that already holds one of `keys`, as an item error.
+    fn clash(&self, keys: &KnownCustomer, except: Option<usize>) -> Option<ErrorBody> {
+        let other = |found: Option<&usize>| found.copied().filter(|&at| Some(at) != except);
+        let clash = |field: &str, at: usize| ErrorBody {
+            code: ErrorCode::Conflict,
+            message: format!(
+                "{field} already belongs to customer {}; use /api-customers-sync to match customers by {field}",
+                self.owners[at].id
+            ),
+            field: Some(field.to_owned()),
+        };
+        let external = keys
+            .external_id
+            .as_ref()
+            .and_then(|k| other(self.by_external_id.get(k)));
+        let email = keys.email.as_ref().and_then(|k| other(self.by_email.get(k)));
+        let phone = keys.phone.as_ref().and_then(|k| other(self.by_phone.get(k)));
+        external
+            .map(|at| clash("external_id", at))
+            .or_else(|| email.map(|at| clash("email", at)))
+            .or_else(|| phone.map(|at| clash("phone", at)))
+    }
+}
+
+/// Decides each item's fate, in order. Items that already failed validation stay failed.
+/// An item that creates a customer gets the id at its own position in `fresh_ids`.
+pub fn plan(
+    policy: MatchPolicy,
+    known: Vec<KnownCustomer>,
+    items: &[Result<CustomerDraft, ErrorBody>],
+    fresh_ids: &[CustomerId],
+) -> Vec<Result<Decision, ErrorBody>> {
+    let mut index = KeyIndex::default();
+    for customer in known {
+        index.add(customer);
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(position, item)| {
+            let draft = item.as_ref().map_err(Clone::clone)?;
+            match index.find(draft, policy) {
+                Some((at, matched_by)) => update(&mut index, at, matched_by, draft),
+                None => {
+                    let id = fresh_ids.get(position).ok_or_else(|| ErrorBody {
+                        code: ErrorCode::InternalError,
+                        message: "no id was reserved for this customer".to_owned(),
+                        field: None,
+                    })?;
+                    let keys = KnownCustomer {
+                        id: id.clone(),
+                        external_id: draft.external_id.clone(),
+                        email: draft.email.clone(),
+                        phone: draft.phone.clone(),
+                    };
+                    if let Some(clash) = index.clash(&keys, None) {
+                        return Err(clash);
+                    }
+                    let id = keys.id.clone();
+                    index.add(keys);
+                    Ok(Decision::Create(id))
+                }
+            }
+        })
+        .collect()
+}
+
+fn update(
+    index: &mut KeyIndex,
+    at: usize,
+    matched_by: MatchedBy,
+    draft: &CustomerDraft,
+) -> Result<Decision, ErrorBody> {
+    let stored = &index.owners[at];
+    if let (Some(wanted), Some(linked)) = (&draft.external_id, &stored.external_id)
+        && wanted != linked
+    {
+        let key = match matched_by {
+            MatchedBy::Email => "email",
+            MatchedBy::Phone => "phone",
+            MatchedBy::ExternalId => "external_id",
+        };
+        return Err(ErrorBody {
+            code: ErrorCode::Conflict,
+            message: format!(
+                "matched customer {} by {key}, but it is linked to external_id {linked:?}, not {wanted:?}",
+                stored.id
+            ),
+            field: Some("external_id".to_owned()),
+        });
+    }
+    // Absent fields keep their stored value, exactly as the write does.
+    let merged = KnownCustomer {
+        id: stored.id.clone(),
+        external_id: draft.external_id.clone().or_else(|| stored.external_id.clone()),
+        email: draft.email.clone().or_else(|| stored.email.clone()),
+        phone: draft.phone.clone().or_else(|| stored.phone.clone()),
+    };
+    if let Some(clash) = index.clash(&merged, Some(at)) {
+        return Err(clash);
+    }
+    index.remove_keys(at);
+    index.owners[at] = merged;
+    index.insert_keys(at);
+    Ok(Decision::Update {
+        id: index.owners[at].id.clone(),
+        matched_by,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::customer;
+    use serde_json::json;
+
+    fn draft(raw: serde_json::Value) -> Result<CustomerDraft, ErrorBody> {
+        customer::parse(raw, None)
+    }
+
+    fn ids() -> Vec<CustomerId> {
+        (1..=20).map(|n| CustomerId::generate([n; 16])).collect()
+    }
+
+    fn stored(n: u8, external_id: Option<&str>, email: Option<&str>, phone: Option<&str>) -> KnownCustomer {
+        KnownCustomer {
+            id: CustomerId::generate([200 + n; 16]),
+            external_id: external_id.map(str::to_owned),
+            email: email.and_then(|e| Email::parse(e).ok()),
+            phone: phone.and_then(|p| Phone::parse(p, None).ok()),
+        }
+    }
+
+    fn matched(decision: &Result<Decision, ErrorBody>) -> Option<MatchedBy> {
+        match decision {
+            Ok(Decision::Update { matched_by, .. }) => Some(*matched_by),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn matching_prefers_external_id_then_email_then_phone() {
+        let known = vec![
+            stored(1, Some("CRM-1"), Some("one@example.com"), Some("+353871111111")),
+            stored(2, None, Some("two@example.com"), Some("+353872222222")),
+            stored(3, None, None, Some("+353873333333")),
+        ];
+        let items = [
+            draft(json!({"name": "a", "external_id": "CRM-1", "email": "new@example.com"})),
+            draft(json!({"name": "b", "email": "TWO@example.com", "phone": "+353872222222"})),
+            draft(json!({"name": "c", "phone": "+353 87 333 3333"})),
+            draft(json!({"name": "d", "email": "fresh@example.com"})),
+        ];
+        let plan = plan(
+            MatchPolicy::ExternalIdThenEmailThenPhone,
+            known.clone(),
+            &items,
+            &ids(),
+        );
+        assert_eq!(matched(&plan[0]), Some(MatchedBy::ExternalId));
+        assert_eq!(matched(&plan[1]), Some(MatchedBy::Email));
+        assert_eq!(matched(&plan[2]), Some(MatchedBy::Phone));
+        assert!(matches!(plan[3], Ok(Decision::Create(_))));
+        assert_eq!(
+            plan[1],
+            Ok(Decision::Update {
+                id: known[1].id.clone(),
+                matched_by: MatchedBy::Email
+            })
+        );
+    }
+
+    #[test]
+    fn one_person_named_twice_in_a_batch_is_created_once_and_then_updated() {
+        let items = [
+            draft(json!({"name": "Joe", "email": "joe@example.com"})),
+            draft(json!({"name": "Joe B", "email": "Joe@Example.com", "phone": "+353871234567"})),
+            draft(json!({"name": "Joe C", "phone": "+353871234567"})),
+        ];
+        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, vec![], &items, &ids());
+        let Ok(Decision::Create(created)) = &plan[0] else {
+            panic!("first should create: {plan:?}")
+        };
+        assert_eq!(
+            plan[1],
+            Ok(Decision::Update {
+                id: created.clone(),
+                matched_by: MatchedBy::Email
+            })
+        );
+        assert_eq!(
+            plan[2],
+            Ok(Decision::Update {
+                id: created.clone(),
+                matched_by: MatchedBy::Phone
+            })
+        );
+    }
+
+    #[test]
+    fn a_match_by_email_to_a_customer_linked_to_another_external_id_is_a_conflict() {
+        let known = vec![stored(1, Some("CRM-1"), Some("one@example.com"), None)];
+        let items = [draft(
+            json!({"name": "a", "external_id": "CRM-2", "email": "one@example.com"}),
+        )];
+        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, known, &items, &ids());
+        let error = plan[0].clone().err();
+        assert_eq!(error.as_ref().map(|e| e.code), Some(ErrorCode::Conflict));
+        assert_eq!(error.and_then(|e| e.field), Some("external_id".to_owned()));
+    }
+
+    #[test]
+    fn an_update_cannot_take_an_email_that_belongs_to_someone_else() {
+        let known = vec![
+            stored(1, Some("CRM-1"), Some("one@example.com"), None),
+            stored(2, Some("CRM-2"), Some("two@example.com"), None),
+        ];
+        let items = [
+            draft(json!({"name": "a", "external_id": "CRM-1", "email": "two@example.com"})),
+            draft(json!({"name": "a", "external_id": "CRM-1", "email": "uno@example.com"})),
+            draft(json!({"name": "n", "email": "one@example.com"})),
+        ];
+        let plan = plan(
+            MatchPolicy::ExternalIdThenEmailThenPhone,
+            known.clone(),
+            &items,
+            &ids(),
+        );
+        assert_eq!(
+            plan[0].clone().err().and_then(|e| e.field),
+            Some("email".to_owned())
+        );
+        assert_eq!(matched(&plan[1]), Some(MatchedBy::ExternalId));
+        // CRM-1 gave up one@example.com in item 1, so item 2 creates a new customer with it.
+        assert!(matches!(plan[2], Ok(Decision::Create(_))), "{:?}", plan[2]);
+    }
+
+    #[test]
+    fn bulk_create_matches_only_by_external_id_and_refuses_to_merge_by_email() {
+        let known = vec![stored(
+            1,
+            Some("CRM-1"),
+            Some("one@example.com"),
+            Some("+353871111111"),
+        )];
+        let items = [
+            draft(json!({"name": "a", "external_id": "CRM-1", "email": "one@example.com"})),
+            draft(json!({"name": "b", "email": "one@example.com"})),
+            draft(json!({"name": "c", "external_id": "CRM-3", "phone": "+353871111111"})),
+            draft(json!({"name": "d", "external_id": "CRM-4", "email": "four@example.com"})),
+        ];
+        let plan = plan(MatchPolicy::ExternalIdOnly, known, &items, &ids());
+        assert_eq!(matched(&plan[0]), Some(MatchedBy::ExternalId));
+        assert_eq!(
+            plan[1].clone().err().and_then(|e| e.field),
+            Some("email".to_owned())
+        );
+        assert_eq!(
+            plan[2].clone().err().and_then(|e| e.field),
+            Some("phone".to_owned())
+        );
+        assert!(matches!(plan[3], Ok(Decision::Create(_))));
+    }
+
+    #[test]
+    fn items_that_failed_validation_stay_failed_and_do_not_disturb_the_rest() {
+        let items = [
+            draft(json!({"name": "a"})),
+            draft(json!({"name": "b", "email": "b@example.com"})),
+        ];
+        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, vec![], &items, &ids());
+        assert!(plan[0].is_err());
+        assert!(matches!(plan[1], Ok(Decision::Create(_))));
+    }
+}
