@@ -37,3 +37,28 @@ wasm_build_env() {
 config_of() {
   if [[ $1 == gateway ]]; then echo "$ROOT/wrangler.toml"; else echo "$ROOT/functions/$1/wrangler.toml"; fi
 }
+
+# Starts the local stack on a free port with fresh state, waits until it answers, and exports
+# CRM_EDGE_URL and CRM_EDGE_ADMIN_TOKEN. The stack and its state go away when the caller exits.
+start_stack() {
+  local port state
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  state="$(mktemp -d)"
+  STACK_LOG="$state/wrangler.log"
+  say "starting the local stack on port $port"
+  set -m
+  CRM_EDGE_STATE="$state" PORT="$port" CRM_EDGE_SKIP_BUILD=1 "$ROOT/scripts/dev" >"$STACK_LOG" 2>&1 &
+  STACK_PID=$!
+  set +m
+  # shellcheck disable=SC2064
+  trap "kill -- -$STACK_PID 2>/dev/null || true; rm -rf '$state'" EXIT
+  export CRM_EDGE_URL="http://127.0.0.1:$port"
+  for _ in $(seq 1 120); do
+    curl -sf "$CRM_EDGE_URL/health" >/dev/null 2>&1 && break
+    kill -0 "$STACK_PID" 2>/dev/null || { cat "$STACK_LOG" >&2; die "the local stack exited before it was ready"; }
+    sleep 1
+  done
+  curl -sf "$CRM_EDGE_URL/health" >/dev/null || { cat "$STACK_LOG" >&2; die "the local stack did not become ready"; }
+  CRM_EDGE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' "$ROOT/.dev.vars" | head -n 1)"
+  export CRM_EDGE_ADMIN_TOKEN
+}

@@ -31,7 +31,18 @@ const INSERT_SQL: &str = "INSERT INTO customers (id, business_id, name, email, p
 
 /// Absent fields keep their stored value; `custom_fields` is merged as a JSON merge patch
 /// (RFC 7396: a key set to null is removed).
-const UPDATE_SQL: &str = "UPDATE customers SET name = u.name, email = COALESCE(u.email, customers.email), \
+///
+/// The rows are materialised first so that each one finds its customer by primary key; left to
+/// itself, SQLite re-reads the JSON for every stored customer of the business.
+const UPDATE_SQL: &str = "WITH u AS MATERIALIZED (SELECT json_extract(value, '$.id') AS id, \
+      json_extract(value, '$.name') AS name, json_extract(value, '$.email') AS email, \
+      json_extract(value, '$.phone') AS phone, json_extract(value, '$.whatsapp_number') AS whatsapp_number, \
+      json_extract(value, '$.first_name') AS first_name, json_extract(value, '$.last_name') AS last_name, \
+      json_extract(value, '$.address') AS address, json_extract(value, '$.notes') AS notes, \
+      json_extract(value, '$.tags') AS tags, json_extract(value, '$.external_id') AS external_id, \
+      json_extract(value, '$.external_system') AS external_system, \
+      json_extract(value, '$.custom_fields') AS custom_fields FROM json_each(?3)) \
+    UPDATE customers SET name = u.name, email = COALESCE(u.email, customers.email), \
     phone = COALESCE(u.phone, customers.phone), whatsapp_number = COALESCE(u.whatsapp_number, customers.whatsapp_number), \
     first_name = COALESCE(u.first_name, customers.first_name), last_name = COALESCE(u.last_name, customers.last_name), \
     address = COALESCE(u.address, customers.address), notes = COALESCE(u.notes, customers.notes), \
@@ -40,14 +51,7 @@ const UPDATE_SQL: &str = "UPDATE customers SET name = u.name, email = COALESCE(u
     custom_fields = CASE WHEN u.custom_fields IS NULL THEN customers.custom_fields \
                     ELSE json_patch(customers.custom_fields, u.custom_fields) END, \
     updated_at = ?2 \
-    FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.name') AS name, \
-          json_extract(value, '$.email') AS email, json_extract(value, '$.phone') AS phone, \
-          json_extract(value, '$.whatsapp_number') AS whatsapp_number, json_extract(value, '$.first_name') AS first_name, \
-          json_extract(value, '$.last_name') AS last_name, json_extract(value, '$.address') AS address, \
-          json_extract(value, '$.notes') AS notes, json_extract(value, '$.tags') AS tags, \
-          json_extract(value, '$.external_id') AS external_id, json_extract(value, '$.external_system') AS external_system, \
-          json_extract(value, '$.custom_fields') AS custom_fields FROM json_each(?3)) AS u \
-    WHERE customers.business_id = ?1 AND customers.id = u.id";
+    FROM u WHERE customers.id = u.id AND customers.business_id = ?1";
 
 #[derive(Deserialize)]
 struct CustomerRow {
@@ -113,6 +117,21 @@ pub async fn find_one(
     row.map(CustomerRow::into_customer).transpose()
 }
 
+/// One statement selecting `columns` of every customer of `?1` whose key column is in the JSON
+/// list bound at the paired parameter. A UNION of one indexed lookup per key column, so its cost
+/// follows the number of keys, not the size of the business.
+fn select_by_keys(columns: &str, keys: &[(KeyKind, u8)]) -> String {
+    keys.iter()
+        .map(|(kind, param)| {
+            format!(
+                "SELECT {columns} FROM customers WHERE business_id = ?1 AND {} IN (SELECT value FROM json_each(?{param}))",
+                kind.name()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ")
+}
+
 /// Every customer holding any of the keys, each once, in one statement.
 pub async fn find_many(
     db: &D1Database,
@@ -126,10 +145,14 @@ pub async fn find_many(
                 .map(CustomerKey::as_str),
         )
     };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM customers WHERE business_id = ?1 AND (\
-         id IN (SELECT value FROM json_each(?2)) OR external_id IN (SELECT value FROM json_each(?3)) OR \
-         email IN (SELECT value FROM json_each(?4)) OR phone IN (SELECT value FROM json_each(?5)))"
+    let sql = select_by_keys(
+        COLUMNS,
+        &[
+            (KeyKind::Id, 2),
+            (KeyKind::ExternalId, 3),
+            (KeyKind::Email, 4),
+            (KeyKind::Phone, 5),
+        ],
     );
     let result = db
         .prepare(sql)
@@ -162,12 +185,12 @@ pub async fn find_known(
         email: Option<String>,
         phone: Option<String>,
     }
+    let sql = select_by_keys(
+        "id, external_id, email, phone",
+        &[(KeyKind::ExternalId, 2), (KeyKind::Email, 3), (KeyKind::Phone, 4)],
+    );
     let result = db
-        .prepare(
-            "SELECT id, external_id, email, phone FROM customers WHERE business_id = ?1 AND (\
-             external_id IN (SELECT value FROM json_each(?2)) OR email IN (SELECT value FROM json_each(?3)) OR \
-             phone IN (SELECT value FROM json_each(?4)))",
-        )
+        .prepare(sql)
         .bind(&[
             d1::text(tenant.business_id.as_str()),
             d1::json_list(drafts.iter().filter_map(|d| d.external_id.as_deref())),

@@ -95,7 +95,11 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> 
     // The content type is not insisted on (curl's `-d` sends a form type with a JSON body);
     // only a multipart upload, which can never be the JSON we expect, is refused outright.
     let content_type = req.headers().get("content-type")?.unwrap_or_default();
-    if content_type.trim_start().to_ascii_lowercase().starts_with("multipart/") {
+    if content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("multipart/")
+    {
         return Err(ApiError::new(
             crate::error::ErrorCode::UnsupportedMediaType,
             "this endpoint takes a JSON body (content-type: application/json), not a multipart upload",

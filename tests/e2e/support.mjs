@@ -1,0 +1,164 @@
+// Shared helpers for the end-to-end suite: where the stack is, how to call it, and how to
+// check the one error shape every endpoint answers with.
+//
+// The stack keeps its state between runs, so every test makes its own business(es) and
+// never assumes that anything else is (or is not) stored.
+
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+
+function required(name) {
+  const value = process.env[name];
+  if (!value || !value.trim()) {
+    throw new Error(
+      `${name} is not set. The end-to-end tests drive a running crm-edge stack: set ` +
+        'CRM_EDGE_URL (e.g. http://127.0.0.1:8787) and CRM_EDGE_ADMIN_TOKEN (the ADMIN_TOKEN ' +
+        'of .dev.vars), or run scripts/test, which starts a fresh stack and sets both.',
+    );
+  }
+  return value.trim();
+}
+
+export const BASE_URL = required('CRM_EDGE_URL').replace(/\/+$/, '');
+export const ADMIN_TOKEN = required('CRM_EDGE_ADMIN_TOKEN');
+
+/** Parses a body as JSON when it is JSON, else leaves the text. */
+function parse(text) {
+  if (text === '') return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * One HTTP request. `body` may be a string/Buffer (sent as is) or any other value (sent as
+ * JSON). Returns `{ status, headers, body, text }`.
+ */
+export async function request(method, path, { body, headers = {} } = {}) {
+  const init = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    if (typeof body === 'string' || body instanceof Uint8Array) {
+      init.body = body;
+    } else {
+      init.body = JSON.stringify(body);
+      if (!Object.keys(init.headers).some((h) => h.toLowerCase() === 'content-type')) {
+        init.headers['content-type'] = 'application/json';
+      }
+    }
+  }
+  const response = await fetch(`${BASE_URL}${path}`, init);
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: parse(text), text };
+}
+
+/** A call to the admin API with the admin token. */
+export function admin(method, path, body, headers = {}) {
+  return request(method, path, {
+    body,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers },
+  });
+}
+
+/** A call to the customer API with an API key (`key` null/undefined: no x-api-key header). */
+export function api(key, method, path, body, headers = {}) {
+  const all = { ...headers };
+  if (key !== undefined && key !== null) all['x-api-key'] = key;
+  return request(method, path, { body, headers: all });
+}
+
+/** A short unique tag, to keep values of one test apart from every other run's. */
+export function unique(prefix = 't') {
+  return `${prefix}-${randomUUID().slice(0, 8)}${Date.now().toString(36)}`;
+}
+
+let phoneCounter = 0;
+/** A fresh Irish mobile number in E.164 (+35387 + 7 digits), unlikely to repeat across runs. */
+export function uniquePhone() {
+  phoneCounter += 1;
+  const digits = String((Date.now() * 7 + phoneCounter * 7919 + Math.floor(Math.random() * 1e6)) % 1e7);
+  return `+35387${digits.padStart(7, '0')}`;
+}
+
+/** Creates a business and issues it one API key. */
+export async function newBusiness({ default_country, name } = {}) {
+  const payload = { name: name ?? unique('Business') };
+  if (default_country !== undefined) payload.default_country = default_country;
+  const created = await admin('POST', '/admin/businesses', payload);
+  assert.equal(created.status, 201, `creating a business: ${created.text}`);
+  const id = created.body.id;
+  const issued = await admin('POST', `/admin/businesses/${id}/api-keys`, { name: 'e2e' });
+  assert.equal(issued.status, 201, `issuing a key: ${issued.text}`);
+  return { id, key: issued.body.key, keyId: issued.body.id, business: created.body };
+}
+
+/** Checks the common error shape: the status, `{error: {code, message, field?}}`. */
+export function assertError(res, status, code, description = '') {
+  const label = description ? `${description}: ` : '';
+  assert.equal(res.status, status, `${label}status (body: ${res.text})`);
+  assert.equal(typeof res.body, 'object', `${label}body is JSON (got ${res.text})`);
+  assert.ok(res.body && res.body.error, `${label}body has an "error" object (got ${res.text})`);
+  assert.equal(res.body.error.code, code, `${label}error code (body: ${res.text})`);
+  assert.equal(typeof res.body.error.message, 'string', `${label}error message is text`);
+  assert.ok(res.body.error.message.length > 0, `${label}error message is not empty`);
+  if ('field' in res.body.error) {
+    assert.equal(typeof res.body.error.field, 'string', `${label}error field is text`);
+  }
+  const allowed = new Set(['code', 'message', 'field']);
+  for (const key of Object.keys(res.body.error)) {
+    assert.ok(allowed.has(key), `${label}unexpected key "${key}" in the error`);
+  }
+  return res.body.error;
+}
+
+/** Syncs customers; asserts the request itself was accepted. */
+export async function sync(key, customers, extra = {}) {
+  const res = await api(key, 'POST', '/api-customers-sync', { customers, ...extra });
+  assert.equal(res.status, 200, `sync: ${res.text.slice(0, 2000)}`);
+  return res.body;
+}
+
+/** Bulk-creates customers; asserts the request itself was accepted. */
+export async function bulkCreate(key, customers, extra = {}) {
+  const res = await api(key, 'POST', '/api-customers-bulk-create', { customers, ...extra });
+  assert.equal(res.status, 200, `bulk-create: ${res.text.slice(0, 2000)}`);
+  return res.body;
+}
+
+/** GET /api-customers with one query parameter, value URL-encoded. */
+export function getCustomer(key, param, value) {
+  return api(key, 'GET', `/api-customers?${param}=${encodeURIComponent(value)}`);
+}
+
+/** Looks customers up in one batch. */
+export async function batchLookup(key, keys) {
+  const res = await api(key, 'POST', '/api-customers-batch-lookup', keys);
+  assert.equal(res.status, 200, `batch lookup: ${res.text.slice(0, 2000)}`);
+  return res.body;
+}
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+/** Asserts that no customer with any of `emails` is stored for `key`'s business. */
+export async function assertNotStored(key, emails, description = '') {
+  for (const email of emails) {
+    const res = await getCustomer(key, 'email', email);
+    assert.equal(
+      res.status,
+      404,
+      `${description ? `${description}: ` : ''}nothing should be stored for ${email} (got ${res.status} ${res.text.slice(0, 300)})`,
+    );
+  }
+}
+
+/** Asserts that a response is a client error (4xx), never a server error. */
+export function assertClientError(res, description) {
+  assert.ok(
+    res.status >= 400 && res.status < 500,
+    `${description}: expected a 4xx, got ${res.status} ${res.text.slice(0, 300)}`,
+  );
+  assert.ok(res.body && typeof res.body === 'object' && res.body.error, `${description}: error body (${res.text.slice(0, 300)})`);
+  assert.notEqual(res.body.error.code, 'internal_error', `${description}: must not be an internal error`);
+}
