@@ -17,14 +17,17 @@ locked_wasm_bindgen_version() {
 }
 
 # True when rustup's own wasm32 target is installed (the normal path).
+# CRM_EDGE_WASM_TOOLCHAIN=debian forces the fallback path, to check it on a machine that has both.
 has_rustup_wasm_target() {
-  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown
+  [[ ${CRM_EDGE_WASM_TOOLCHAIN:-} != debian ]] &&
+    rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown
 }
 
 # Exports what a wasm build needs: rustup's target where installed, otherwise Debian's rustc-web
 # with std built from source (see TOOLCHAIN notes in the README).
 wasm_build_env() {
   if ! has_rustup_wasm_target; then
+    rustup toolchain list | grep -q '^debian-web' || die "no wasm32 toolchain: run scripts/setup"
     export RUSTUP_TOOLCHAIN=debian-web RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
   fi
   export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
