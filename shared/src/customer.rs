@@ -141,10 +141,13 @@ pub fn parse(raw: Value, default_country: Option<Country>) -> Result<CustomerDra
     if !raw.is_object() {
         return Err(invalid("", "each customer must be a JSON object"));
     }
-    let input: CustomerIn = serde_json::from_value(raw).map_err(|error| ErrorBody {
-        code: ErrorCode::ValidationFailed,
-        message: format!("customer has a field of the wrong type: {error}"),
-        field: None,
+    let input: CustomerIn = serde_path_to_error::deserialize(raw).map_err(|error| {
+        let field = error.path().to_string();
+        ErrorBody {
+            code: ErrorCode::ValidationFailed,
+            message: format!("{field} has the wrong type: {}", error.into_inner()),
+            field: Some(field),
+        }
     })?;
     validate(input, default_country)
 }
@@ -332,15 +335,29 @@ mod tests {
             ),
             (
                 json!({"name": "A", "email": "a@b.co", "tags": "vip"}),
-                None,
+                Some("tags"),
                 "tags not an array",
             ),
             (
+                json!({"name": "A", "email": "a@b.co", "tags": ["a", 1]}),
+                Some("tags[1]"),
+                "a tag not a string",
+            ),
+            (
                 json!({"name": "A", "email": "a@b.co", "custom_fields": [1]}),
-                None,
+                Some("custom_fields"),
                 "custom fields not an object",
             ),
-            (json!({"name": 7, "email": "a@b.co"}), None, "name not a string"),
+            (
+                json!({"name": 7, "email": "a@b.co"}),
+                Some("name"),
+                "name not a string",
+            ),
+            (
+                json!({"name": "A", "email": "a@b.co", "external_id": 4.5}),
+                Some("external_id"),
+                "fractional external id",
+            ),
             (json!("John"), Some(""), "not an object"),
         ];
         for (raw, field, description) in cases {

@@ -10,7 +10,7 @@ use crate::error::{ErrorBody, ErrorCode};
 use crate::ids::CustomerId;
 use crate::phone::Phone;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Which keys may identify an existing customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +162,65 @@ impl KeyIndex {
     }
 }
 
+/// Every item's fate in request order, and the write step of each.
+///
+/// Items of one step neither touch the same customer nor take a key that another item of the
+/// step gives up, so a step can be written as one statement per kind in any row order. Steps are
+/// written in order: a customer named twice, or an email moved from one customer to another
+/// within the batch, ends up as the request says.
+#[derive(Debug)]
+pub struct Plan {
+    pub decisions: Vec<Result<Decision, ErrorBody>>,
+    pub steps: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    ExternalId(String),
+    Email(Email),
+    Phone(Phone),
+}
+
+fn keys_of(customer: &KnownCustomer) -> Vec<Key> {
+    let mut keys = Vec::with_capacity(3);
+    keys.extend(customer.external_id.clone().map(Key::ExternalId));
+    keys.extend(customer.email.clone().map(Key::Email));
+    keys.extend(customer.phone.clone().map(Key::Phone));
+    keys
+}
+
+#[derive(Default)]
+struct Steps {
+    current: usize,
+    touched: HashSet<CustomerId>,
+    released: HashSet<Key>,
+    steps: Vec<usize>,
+}
+
+impl Steps {
+    /// Places an item that turned customer `before` (None: a new one) into `after`.
+    fn place(&mut self, before: Option<&KnownCustomer>, after: &KnownCustomer) {
+        let old_keys = before.map(keys_of).unwrap_or_default();
+        let new_keys = keys_of(after);
+        let takes_released = new_keys
+            .iter()
+            .any(|key| !old_keys.contains(key) && self.released.contains(key));
+        if self.touched.contains(&after.id) || takes_released {
+            self.current += 1;
+            self.touched.clear();
+            self.released.clear();
+        }
+        self.touched.insert(after.id.clone());
+        self.released
+            .extend(old_keys.into_iter().filter(|key| !new_keys.contains(key)));
+        self.steps.push(self.current);
+    }
+
+    fn skip(&mut self) {
+        self.steps.push(self.current);
+    }
+}
+
 /// Decides each item's fate, in order. Items that already failed validation stay failed.
 /// An item that creates a customer gets the id at its own position in `fresh_ids`.
 pub fn plan(
@@ -169,48 +228,78 @@ pub fn plan(
     known: Vec<KnownCustomer>,
     items: &[Result<CustomerDraft, ErrorBody>],
     fresh_ids: &[CustomerId],
-) -> Vec<Result<Decision, ErrorBody>> {
+) -> Plan {
     let mut index = KeyIndex::default();
     for customer in known {
         index.add(customer);
     }
-    items
+    let mut steps = Steps::default();
+    let decisions = items
         .iter()
         .enumerate()
         .map(|(position, item)| {
-            let draft = item.as_ref().map_err(Clone::clone)?;
-            match index.find(draft, policy) {
-                Some((at, matched_by)) => update(&mut index, at, matched_by, draft),
-                None => {
-                    let id = fresh_ids.get(position).ok_or_else(|| ErrorBody {
-                        code: ErrorCode::InternalError,
-                        message: "no id was reserved for this customer".to_owned(),
-                        field: None,
-                    })?;
-                    let keys = KnownCustomer {
-                        id: id.clone(),
-                        external_id: draft.external_id.clone(),
-                        email: draft.email.clone(),
-                        phone: draft.phone.clone(),
-                    };
-                    if let Some(clash) = index.clash(&keys, None) {
-                        return Err(clash);
-                    }
-                    let id = keys.id.clone();
-                    index.add(keys);
-                    Ok(Decision::Create(id))
+            let decided = decide(&mut index, policy, item, fresh_ids.get(position));
+            match &decided {
+                Ok((matched, at)) => {
+                    steps.place(matched.as_ref().map(|(before, _)| before), &index.owners[*at])
                 }
+                Err(_) => steps.skip(),
             }
+            decided.map(|(matched, at)| {
+                let id = index.owners[at].id.clone();
+                match matched {
+                    Some((_, matched_by)) => Decision::Update { id, matched_by },
+                    None => Decision::Create(id),
+                }
+            })
         })
-        .collect()
+        .collect();
+    Plan {
+        decisions,
+        steps: steps.steps,
+    }
 }
 
+/// Decides one item. On success: for an update, the customer's keys before it and how it was
+/// matched (None for a new customer); and the customer's position in the index.
+type Decided = (Option<(KnownCustomer, MatchedBy)>, usize);
+
+fn decide(
+    index: &mut KeyIndex,
+    policy: MatchPolicy,
+    item: &Result<CustomerDraft, ErrorBody>,
+    fresh_id: Option<&CustomerId>,
+) -> Result<Decided, ErrorBody> {
+    let draft = item.as_ref().map_err(Clone::clone)?;
+    if let Some((at, matched_by)) = index.find(draft, policy) {
+        let before = index.owners[at].clone();
+        update(index, at, draft, matched_by)?;
+        return Ok((Some((before, matched_by)), at));
+    }
+    let id = fresh_id.ok_or_else(|| ErrorBody {
+        code: ErrorCode::InternalError,
+        message: "no id was reserved for this customer".to_owned(),
+        field: None,
+    })?;
+    let keys = KnownCustomer {
+        id: id.clone(),
+        external_id: draft.external_id.clone(),
+        email: draft.email.clone(),
+        phone: draft.phone.clone(),
+    };
+    if let Some(clash) = index.clash(&keys, None) {
+        return Err(clash);
+    }
+    Ok((None, index.add(keys)))
+}
+
+/// Applies an update to the index, unless it would link or take a key it must not.
 fn update(
     index: &mut KeyIndex,
     at: usize,
-    matched_by: MatchedBy,
     draft: &CustomerDraft,
-) -> Result<Decision, ErrorBody> {
+    matched_by: MatchedBy,
+) -> Result<(), ErrorBody> {
     let stored = &index.owners[at];
     if let (Some(wanted), Some(linked)) = (&draft.external_id, &stored.external_id)
         && wanted != linked
@@ -242,10 +331,7 @@ fn update(
     index.remove_keys(at);
     index.owners[at] = merged;
     index.insert_keys(at);
-    Ok(Decision::Update {
-        id: index.owners[at].id.clone(),
-        matched_by,
-    })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -296,7 +382,8 @@ mod tests {
             known.clone(),
             &items,
             &ids(),
-        );
+        )
+        .decisions;
         assert_eq!(matched(&plan[0]), Some(MatchedBy::ExternalId));
         assert_eq!(matched(&plan[1]), Some(MatchedBy::Email));
         assert_eq!(matched(&plan[2]), Some(MatchedBy::Phone));
@@ -317,7 +404,7 @@ mod tests {
             draft(json!({"name": "Joe B", "email": "Joe@Example.com", "phone": "+353871234567"})),
             draft(json!({"name": "Joe C", "phone": "+353871234567"})),
         ];
-        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, vec![], &items, &ids());
+        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, vec![], &items, &ids()).decisions;
         let Ok(Decision::Create(created)) = &plan[0] else {
             panic!("first should create: {plan:?}")
         };
@@ -343,7 +430,7 @@ mod tests {
         let items = [draft(
             json!({"name": "a", "external_id": "CRM-2", "email": "one@example.com"}),
         )];
-        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, known, &items, &ids());
+        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, known, &items, &ids()).decisions;
         let error = plan[0].clone().err();
         assert_eq!(error.as_ref().map(|e| e.code), Some(ErrorCode::Conflict));
         assert_eq!(error.and_then(|e| e.field), Some("external_id".to_owned()));
@@ -365,7 +452,8 @@ mod tests {
             known.clone(),
             &items,
             &ids(),
-        );
+        )
+        .decisions;
         assert_eq!(
             plan[0].clone().err().and_then(|e| e.field),
             Some("email".to_owned())
@@ -389,7 +477,7 @@ mod tests {
             draft(json!({"name": "c", "external_id": "CRM-3", "phone": "+353871111111"})),
             draft(json!({"name": "d", "external_id": "CRM-4", "email": "four@example.com"})),
         ];
-        let plan = plan(MatchPolicy::ExternalIdOnly, known, &items, &ids());
+        let plan = plan(MatchPolicy::ExternalIdOnly, known, &items, &ids()).decisions;
         assert_eq!(matched(&plan[0]), Some(MatchedBy::ExternalId));
         assert_eq!(
             plan[1].clone().err().and_then(|e| e.field),
@@ -408,8 +496,33 @@ mod tests {
             draft(json!({"name": "a"})),
             draft(json!({"name": "b", "email": "b@example.com"})),
         ];
-        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, vec![], &items, &ids());
+        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, vec![], &items, &ids()).decisions;
         assert!(plan[0].is_err());
         assert!(matches!(plan[1], Ok(Decision::Create(_))));
+    }
+
+    #[test]
+    fn writes_that_depend_on_earlier_items_of_the_batch_go_to_later_steps() {
+        let known = vec![
+            stored(1, Some("CRM-1"), Some("one@example.com"), None),
+            stored(2, Some("CRM-2"), Some("two@example.com"), None),
+        ];
+        let items = [
+            draft(json!({"name": "a", "external_id": "CRM-1", "email": "uno@example.com"})),
+            draft(json!({"name": "b", "external_id": "CRM-2", "phone": "+353871111111"})),
+            draft(json!({"name": "c", "email": "one@example.com"})),
+            draft(json!({"name": "d", "email": "dos@example.com"})),
+            draft(json!({"name": "a again", "external_id": "CRM-1", "email": "uno@example.com"})),
+            draft(json!({"name": "bad"})),
+        ];
+        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, known, &items, &ids());
+        assert!(
+            plan.decisions[..5].iter().all(Result::is_ok),
+            "{:?}",
+            plan.decisions
+        );
+        // Item 2 takes the email item 0 gives up: after it. Item 4 names CRM-1 again: after item 0,
+        // but in the same step as item 2, which does not touch CRM-1.
+        assert_eq!(plan.steps, vec![0, 0, 1, 1, 1, 1]);
     }
 }

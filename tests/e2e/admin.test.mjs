@@ -29,6 +29,7 @@ describe('gateway', () => {
       ['/nope', 'an unknown path'],
       ['/api-customers-syncx', 'a known path with a suffix'],
       ['/api-customer', 'a known path missing a letter'],
+      ['/api-customers-sync/extra', 'a known path with an extra segment'],
       ['/admin', 'the admin prefix alone'],
       ['/API-CUSTOMERS', 'a known path in upper case'],
     ];
@@ -208,6 +209,13 @@ describe('API keys', () => {
       assert.ok(!res.text.includes(secret), 'the listing must not contain a key or its secret part');
     }
     assert.ok(!res.text.includes(other.keyId), "another business's key is not listed");
+  });
+
+  test('a business without keys lists none', async () => {
+    const created = await admin('POST', '/admin/businesses', { name: unique('Keyless') });
+    const res = await admin('GET', `/admin/businesses/${created.body.id}/api-keys`);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body, { api_keys: [] });
   });
 
   test('revoking a key sets revoked_at, and revoking it again answers the same revocation', async () => {

@@ -22,6 +22,9 @@ function required(name) {
 export const BASE_URL = required('CRM_EDGE_URL').replace(/\/+$/, '');
 export const ADMIN_TOKEN = required('CRM_EDGE_ADMIN_TOKEN');
 
+/** The longest any single request may take before its test fails. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+
 /** Parses a body as JSON when it is JSON, else leaves the text. */
 function parse(text) {
   if (text === '') return text;
@@ -48,6 +51,8 @@ export async function request(method, path, { body, headers = {} } = {}) {
       }
     }
   }
+  // No request of this suite should take long: a hung request fails its test, not the run.
+  init.signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
   const response = await fetch(`${BASE_URL}${path}`, init);
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: parse(text), text };
@@ -71,14 +76,6 @@ export function api(key, method, path, body, headers = {}) {
 /** A short unique tag, to keep values of one test apart from every other run's. */
 export function unique(prefix = 't') {
   return `${prefix}-${randomUUID().slice(0, 8)}${Date.now().toString(36)}`;
-}
-
-let phoneCounter = 0;
-/** A fresh Irish mobile number in E.164 (+35387 + 7 digits), unlikely to repeat across runs. */
-export function uniquePhone() {
-  phoneCounter += 1;
-  const digits = String((Date.now() * 7 + phoneCounter * 7919 + Math.floor(Math.random() * 1e6)) % 1e7);
-  return `+35387${digits.padStart(7, '0')}`;
 }
 
 /** Creates a business and issues it one API key. */

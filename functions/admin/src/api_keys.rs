@@ -37,8 +37,7 @@ pub async fn issue(mut req: Request, env: &Env, business_id: &BusinessId) -> Res
     let input: KeyIn = if body.iter().all(u8::is_ascii_whitespace) {
         KeyIn::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?
+        http::from_json(&body)?
     };
     let name = input.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > 200) {

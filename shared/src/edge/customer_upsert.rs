@@ -8,7 +8,7 @@
 
 use crate::customer::{self, CustomerDraft};
 use crate::edge::auth::Tenant;
-use crate::edge::customers_repo::{self, WriteOutcome};
+use crate::edge::customers_repo::{self, PlannedWrite, WriteOutcome};
 use crate::edge::runtime;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::ids::CustomerId;
@@ -84,20 +84,28 @@ pub async fn run(
 
     for _ in 0..ATTEMPTS {
         let known = customers_repo::find_known(db, tenant, &valid).await?;
-        let decisions = upsert::plan(policy, known, &drafts, &fresh_ids);
-        let mut creates = Vec::new();
-        let mut updates = Vec::new();
-        for (decision, draft) in decisions.iter().zip(&drafts) {
-            match (decision, draft) {
-                (Ok(Decision::Create(id)), Ok(draft)) => creates.push((id, draft)),
-                (Ok(Decision::Update { id, .. }), Ok(draft)) => updates.push((id, draft)),
-                _ => {}
-            }
-        }
-        match customers_repo::write(db, tenant, runtime::now(), &creates, &updates).await? {
+        let plan = upsert::plan(policy, known, &drafts, &fresh_ids);
+        let writes: Vec<PlannedWrite> = plan
+            .decisions
+            .iter()
+            .zip(&plan.steps)
+            .zip(&drafts)
+            .filter_map(|((decision, &step), draft)| {
+                let (decision, draft) = (decision.as_ref().ok()?, draft.as_ref().ok()?);
+                let is_new = matches!(decision, Decision::Create(_));
+                Some(PlannedWrite {
+                    step,
+                    id: decision.customer_id(),
+                    draft,
+                    is_new,
+                })
+            })
+            .collect();
+        match customers_repo::write(db, tenant, runtime::now(), &writes).await? {
             WriteOutcome::KeyTaken => continue,
             WriteOutcome::Written => {
-                return Ok(decisions
+                return Ok(plan
+                    .decisions
                     .into_iter()
                     .zip(external_ids)
                     .enumerate()

@@ -12,7 +12,7 @@ use crate::time::Timestamp;
 use crate::upsert::KnownCustomer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1Database;
 
 const COLUMNS: &str = "id, name, email, phone, whatsapp_number, first_name, last_name, address, notes, \
                        tags, external_id, external_system, custom_fields, created_at, updated_at";
@@ -285,31 +285,39 @@ pub enum WriteOutcome {
     KeyTaken,
 }
 
-/// Writes creates and then updates in one D1 batch, which is one transaction and one round trip.
-///
-/// `updates` may name one customer several times (a batch that mentions a person twice); each
-/// repetition goes into a later statement so that the updates apply in order.
+/// One customer to write, in the step its plan gave it.
+pub struct PlannedWrite<'a> {
+    pub step: usize,
+    pub id: &'a CustomerId,
+    pub draft: &'a CustomerDraft,
+    pub is_new: bool,
+}
+
+/// Writes every planned customer in one D1 batch, which is one transaction and one round trip:
+/// for each step in order, one INSERT of its new customers and one UPDATE of its matched ones
+/// (more only when a step's rows exceed the chunk size).
 pub async fn write(
     db: &D1Database,
     tenant: &Tenant,
     now: Timestamp,
-    creates: &[(&CustomerId, &CustomerDraft)],
-    updates: &[(&CustomerId, &CustomerDraft)],
+    writes: &[PlannedWrite<'_>],
 ) -> Result<WriteOutcome, ApiError> {
     let business = d1::text(tenant.business_id.as_str());
     let stamp = d1::text(&now.to_rfc3339());
-    let statement = |sql: &str, rows: String| -> Result<D1PreparedStatement, ApiError> {
-        Ok(db
-            .prepare(sql)
-            .bind(&[business.clone(), stamp.clone(), d1::text(&rows)])?)
-    };
     let mut statements = Vec::new();
-    for rows in chunk_rows(creates.iter().map(|(id, draft)| WriteRow::new(id, draft)))? {
-        statements.push(statement(INSERT_SQL, rows)?);
-    }
-    for wave in waves(updates) {
-        for rows in chunk_rows(wave.into_iter().map(|(id, draft)| WriteRow::new(id, draft)))? {
-            statements.push(statement(UPDATE_SQL, rows)?);
+    for step in writes.chunk_by(|a, b| a.step == b.step) {
+        for (sql, is_new) in [(INSERT_SQL, true), (UPDATE_SQL, false)] {
+            let rows = step
+                .iter()
+                .filter(|w| w.is_new == is_new)
+                .map(|w| WriteRow::new(w.id, w.draft));
+            for chunk in chunk_rows(rows)? {
+                statements.push(db.prepare(sql).bind(&[
+                    business.clone(),
+                    stamp.clone(),
+                    d1::text(&chunk),
+                ])?);
+            }
         }
     }
     if statements.is_empty() {
@@ -322,40 +330,9 @@ pub async fn write(
     }
 }
 
-/// Splits updates into waves in which each customer appears at most once, keeping order.
-fn waves<'a, T: PartialEq + ?Sized, U: ?Sized>(updates: &[(&'a T, &'a U)]) -> Vec<Vec<(&'a T, &'a U)>> {
-    let mut waves: Vec<Vec<(&T, &U)>> = Vec::new();
-    for &(id, draft) in updates {
-        let wave = waves
-            .iter()
-            .rposition(|wave| wave.iter().any(|(other, _)| *other == id))
-            .map_or(0, |at| at + 1);
-        if wave == waves.len() {
-            waves.push(Vec::new());
-        }
-        waves[wave].push((id, draft));
-    }
-    waves
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn repeated_updates_of_one_customer_go_to_later_waves_in_order() {
-        let updates = [("a", "a1"), ("b", "b1"), ("a", "a2"), ("a", "a3"), ("c", "c1")];
-        let refs: Vec<(&str, &str)> = updates.to_vec();
-        let waves = waves(&refs);
-        assert_eq!(
-            waves,
-            vec![
-                vec![("a", "a1"), ("b", "b1"), ("c", "c1")],
-                vec![("a", "a2")],
-                vec![("a", "a3")]
-            ]
-        );
-    }
 
     #[test]
     fn rows_are_chunked_below_the_size_limit_and_each_chunk_is_a_json_array() {
