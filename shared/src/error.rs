@@ -19,6 +19,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     RateLimited,
     InternalError,
+    /// A dependency we rely on (a queue, a provider) is failing; the client may retry.
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
@@ -35,6 +37,7 @@ impl ErrorCode {
             Self::ValidationFailed | Self::BatchTooLarge => 422,
             Self::RateLimited => 429,
             Self::InternalError => 500,
+            Self::ServiceUnavailable => 503,
         }
     }
 }
@@ -106,6 +109,13 @@ impl ApiError {
             format!("this endpoint accepts {allow}"),
         );
         error.allow = Some(allow);
+        error
+    }
+
+    /// A dependency is failing; `retry_after` tells the client when to try again.
+    pub fn unavailable(message: impl Into<String>, retry_after_seconds: u32) -> Self {
+        let mut error = Self::new(ErrorCode::ServiceUnavailable, message);
+        error.retry_after_seconds = Some(retry_after_seconds);
         error
     }
 

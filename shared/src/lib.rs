@@ -4,13 +4,19 @@
 //! and randomness passed in. `edge` holds the parts that touch the Workers runtime.
 
 pub mod api_key;
+pub mod channel;
 pub mod customer;
 pub mod email;
 pub mod error;
 pub mod ids;
+pub mod inbound;
 pub mod lookup;
+pub mod media;
+pub mod message;
 pub mod phone;
 pub mod time;
 pub mod upsert;
 
 pub mod edge;
+pub mod outbound_clients;
+pub mod providers;

@@ -3,28 +3,37 @@
 use serde::{Serialize, Serializer};
 use std::fmt;
 
-/// Milliseconds since the Unix epoch, always shown as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+/// Microseconds since the Unix epoch, shown as `YYYY-MM-DDTHH:MM:SS.mmmZ` (or with six
+/// fractional digits where microseconds matter: the ordering of messages).
 ///
-/// The fixed-width form sorts lexically in time order, which is what lets D1 compare and
+/// The fixed-width forms sort lexically in time order, which is what lets D1 compare and
 /// index the stored text directly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
 impl Timestamp {
     pub fn from_millis(millis: i64) -> Self {
-        Self(millis)
+        Self(millis.saturating_mul(1000))
+    }
+
+    pub fn from_micros(micros: i64) -> Self {
+        Self(micros)
     }
 
     pub fn millis(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    pub fn micros(self) -> i64 {
         self.0
     }
 
     pub fn seconds(self) -> i64 {
-        self.0.div_euclid(1000)
+        self.0.div_euclid(1_000_000)
     }
 
     pub fn plus_seconds(self, seconds: i64) -> Self {
-        Self(self.0.saturating_add(seconds.saturating_mul(1000)))
+        Self(self.0.saturating_add(seconds.saturating_mul(1_000_000)))
     }
 
     /// Parses RFC 3339 (`2025-11-04T09:00:00Z`, fractional seconds and offsets allowed).
@@ -59,7 +68,7 @@ impl Timestamp {
             return None;
         }
         let mut at = 19;
-        let mut millis = 0;
+        let mut micros = 0;
         if bytes[at] == b'.' {
             let start = at + 1;
             at = start;
@@ -69,9 +78,10 @@ impl Timestamp {
             if at == start {
                 return None;
             }
-            let fraction = &bytes[start..at.min(start + 3)];
+            // Digits beyond microseconds are dropped.
+            let fraction = &bytes[start..at.min(start + 6)];
             for (place, digit) in fraction.iter().enumerate() {
-                millis += i64::from(digit - b'0') * [100, 10, 1][place];
+                micros += i64::from(digit - b'0') * 10_i64.pow(5 - place as u32);
             }
         }
         let offset_minutes = match bytes.get(at..)? {
@@ -89,20 +99,33 @@ impl Timestamp {
         };
         let days = days_from_civil(year, month, day);
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-        Some(Self(seconds * 1000 + millis))
+        Some(Self(seconds * 1_000_000 + micros))
     }
 
+    /// With milliseconds: `2025-11-04T09:00:00.123Z`.
     pub fn to_rfc3339(self) -> String {
-        let seconds = self.0.div_euclid(1000);
-        let millis = self.0.rem_euclid(1000);
+        let (date_time, micros) = self.split();
+        format!("{date_time}.{:03}Z", micros / 1000)
+    }
+
+    /// With microseconds: `2025-11-04T09:00:00.123456Z`.
+    pub fn to_rfc3339_micros(self) -> String {
+        let (date_time, micros) = self.split();
+        format!("{date_time}.{micros:06}Z")
+    }
+
+    fn split(self) -> (String, i64) {
+        let seconds = self.0.div_euclid(1_000_000);
+        let micros = self.0.rem_euclid(1_000_000);
         let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
         let (year, month, day) = civil_from_days(days);
-        format!(
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        let date_time = format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
             second_of_day / 3600,
             second_of_day % 3600 / 60,
             second_of_day % 60
-        )
+        );
+        (date_time, micros)
     }
 }
 
@@ -182,6 +205,19 @@ mod tests {
             let stamp = Timestamp::from_millis(millis);
             assert_eq!(Timestamp::parse_rfc3339(&stamp.to_rfc3339()), Some(stamp));
         }
+    }
+
+    #[test]
+    fn microseconds_survive_a_round_trip_and_milliseconds_truncate() {
+        let stamp = Timestamp::from_micros(1_762_246_800_123_456);
+        assert_eq!(stamp.to_rfc3339_micros(), "2025-11-04T09:00:00.123456Z");
+        assert_eq!(stamp.to_rfc3339(), "2025-11-04T09:00:00.123Z");
+        assert_eq!(Timestamp::parse_rfc3339(&stamp.to_rfc3339_micros()), Some(stamp));
+        assert_eq!(
+            Timestamp::parse_rfc3339("2025-11-04T09:00:00.1234569Z").map(Timestamp::micros),
+            Some(1_762_246_800_123_456),
+            "digits beyond microseconds are dropped"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! The admin API: businesses and their API keys, authorised by the `ADMIN_TOKEN` secret.
+//! The admin API: businesses, their API keys and channel accounts, authorised by the `ADMIN_TOKEN` secret.
 
 mod api_keys;
 mod businesses;
+mod channel_accounts;
 mod routes;
 
 use routes::AdminRoute;
@@ -22,5 +23,8 @@ async fn admin(req: Request, env: Env) -> Result<Response, ApiError> {
         AdminRoute::IssueKey(id) => api_keys::issue(req, &env, &id).await,
         AdminRoute::ListKeys(id) => api_keys::list(&env, &id).await,
         AdminRoute::RevokeKey(id) => api_keys::revoke(&env, &id).await,
+        AdminRoute::CreateChannelAccount(id) => channel_accounts::create(req, &env, &id).await,
+        AdminRoute::ListChannelAccounts(id) => channel_accounts::list(&env, &id).await,
+        AdminRoute::UpdateChannelAccount(id) => channel_accounts::update(req, &env, &id).await,
     }
 }

@@ -11,6 +11,9 @@ pub enum AdminRoute {
     IssueKey(BusinessId),
     ListKeys(BusinessId),
     RevokeKey(ApiKeyId),
+    CreateChannelAccount(BusinessId),
+    ListChannelAccounts(BusinessId),
+    UpdateChannelAccount(String),
 }
 
 pub fn route(method: Method, path: &str) -> Result<AdminRoute, ApiError> {
@@ -37,6 +40,24 @@ pub fn route(method: Method, path: &str) -> Result<AdminRoute, ApiError> {
                 _ => None,
             };
             (route, "GET, POST")
+        }
+        ["admin", "businesses", id, "channel-accounts"] => {
+            let id = business(id)?;
+            let route = match method {
+                Method::Post => Some(AdminRoute::CreateChannelAccount(id)),
+                Method::Get => Some(AdminRoute::ListChannelAccounts(id)),
+                _ => None,
+            };
+            (route, "GET, POST")
+        }
+        ["admin", "channel-accounts", id] => {
+            let id = shared::ids::is_uuid(id)
+                .then(|| (*id).to_owned())
+                .ok_or_else(|| ApiError::not_found(format!("no channel account {id}")))?;
+            (
+                matches!(method, Method::Patch).then_some(AdminRoute::UpdateChannelAccount(id)),
+                "PATCH",
+            )
         }
         ["admin", "api-keys", id] => {
             let id = ApiKeyId::parse(id).ok_or_else(|| ApiError::not_found(format!("no API key {id}")))?;

@@ -87,7 +87,7 @@ pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
             // them) fail the connection's next request; reading on, without keeping, a bounded
             // amount more lets an honest oversized upload finish before it is refused.
             let mut discarded = body.len() + chunk.len();
-            while discarded <= DRAIN_LIMIT {
+            while discarded <= limit.saturating_add(DRAIN_LIMIT) {
                 match stream.next().await {
                     Some(Ok(chunk)) => discarded += chunk.len(),
                     _ => break,
@@ -100,7 +100,8 @@ pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
     Ok(body)
 }
 
-/// How much of an oversized body is read and thrown away before the refusal is sent.
+/// How much more than the limit of an oversized body is read and thrown away before the refusal
+/// is sent.
 const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Deserialises JSON, naming the path of a value of the wrong type (`customers[3].tags`).

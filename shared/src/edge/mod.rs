@@ -1,10 +1,15 @@
 //! The parts of the common crate that touch the Workers runtime: bindings, HTTP, D1 and KV.
 
+pub mod attachments;
 pub mod auth;
+pub mod channel_accounts;
 pub mod customer_upsert;
 pub mod customers_repo;
 pub mod d1;
 pub mod http;
+pub mod inbound;
+pub mod messages_repo;
+pub mod outbound;
 pub mod runtime;
 
 /// Binding names, declared in every `wrangler.toml` that uses them.

@@ -1,0 +1,106 @@
+//! `GET /api/download-media?id=`: an attachment's bytes, only to the business that owns it:
+//! with its `x-api-key`, or with a signed link (`expires`, `signature`) made for webhooks and
+//! the embedded inbox, which works for one attachment until it expires.
+
+use serde::Deserialize;
+use shared::edge::attachments::ATTACHMENTS;
+use shared::edge::{DB, auth, d1, http, runtime};
+use shared::error::ApiError;
+use shared::media;
+use worker::{Context, Env, Headers, Method, Request, Response, event};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, download).await
+}
+
+#[derive(Deserialize)]
+struct StoredAttachment {
+    business_id: String,
+    filename: String,
+    mime_type: String,
+    storage_key: String,
+}
+
+async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Get, "GET")?;
+    let pairs = http::query_pairs(&req)?;
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    let id = get("id")
+        .map(str::trim)
+        .filter(|id| shared::ids::is_uuid(id))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "id",
+                "id is the attachment id returned by the upload or a message",
+            )
+        })?;
+    let not_found = || ApiError::not_found(format!("no attachment {id}"));
+    let db = env.d1(DB)?;
+    let stored = db
+        .prepare("SELECT business_id, filename, mime_type, storage_key FROM attachments WHERE id = ?1")
+        .bind(&[d1::text(id)])?
+        .first::<StoredAttachment>(None)
+        .await?;
+    match (get("signature"), get("expires")) {
+        (Some(signature), Some(expires)) => {
+            let secret = env
+                .secret("MEDIA_LINK_SECRET")
+                .map_err(|_| {
+                    ApiError::internal("download-media", "the MEDIA_LINK_SECRET secret is not configured")
+                })?
+                .to_string();
+            let expires = expires.trim().parse::<i64>().unwrap_or(0);
+            let business = stored
+                .as_ref()
+                .map(|s| s.business_id.as_str())
+                .unwrap_or_default();
+            let valid = media::verify_link(
+                secret.as_bytes(),
+                business,
+                id,
+                expires,
+                signature,
+                runtime::now().seconds(),
+            );
+            if !valid {
+                return Err(ApiError::new(
+                    shared::error::ErrorCode::Forbidden,
+                    "this download link is invalid or has expired",
+                ));
+            }
+        }
+        _ => {
+            let tenant = auth::authenticate(&req, &env).await?;
+            // Another business's attachment is as absent as one that does not exist.
+            if stored
+                .as_ref()
+                .is_some_and(|s| s.business_id != tenant.business_id.as_str())
+            {
+                return Err(not_found());
+            }
+        }
+    }
+    let stored = stored.ok_or_else(not_found)?;
+    let object = env
+        .bucket(ATTACHMENTS)?
+        .get(&stored.storage_key)
+        .execute()
+        .await?
+        .ok_or_else(not_found)?;
+    let body = object.body().ok_or_else(not_found)?.response_body()?;
+    let headers = Headers::new();
+    headers.set("content-type", &stored.mime_type)?;
+    headers.set(
+        "content-disposition",
+        &format!("attachment; filename=\"{}\"", stored.filename),
+    )?;
+    headers.set("cache-control", "private, no-store")?;
+    headers.set("x-content-type-options", "nosniff")?;
+    Ok(Response::from_body(body)?.with_headers(headers))
+}

@@ -1,0 +1,341 @@
+//! One delivery of one queued message: load it (scoped by the business the queue message names),
+//! send it through the provider, and settle it. Every attempt is logged with the message id,
+//! provider, status and duration, never with credentials.
+
+use crate::transport;
+use shared::channel::{Channel, MessageStatus};
+use shared::edge::attachments::{ATTACHMENTS, Attachment, storage_key};
+use shared::edge::auth::Tenant;
+use shared::edge::outbound::{self, PendingMessage, QueuedSend};
+use shared::edge::{DB, channel_accounts, customers_repo, runtime};
+use shared::error::ApiError;
+use shared::ids::{BusinessId, CustomerId};
+use shared::lookup::CustomerKey;
+use shared::outbound_clients::{
+    self, Decision, EMAIL_LINK_LIFETIME_SECONDS, MAX_ATTEMPTS, Media, Outcome, Outgoing,
+    PROVIDER_LINK_LIFETIME_SECONDS, Sender,
+};
+use worker::{D1Database, Env, console_error, console_log, console_warn};
+
+/// The key that signs download links (the download-media function checks them).
+const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
+
+/// Email attachments are read into memory up to this total; further files are linked instead.
+const MAX_EMAIL_ATTACHMENT_BYTES: usize = 20 * 1024 * 1024;
+
+/// What the queue should do with the message.
+pub enum Settle {
+    Ack,
+    RetryIn(u32),
+}
+
+pub async fn handle(env: &Env, job: &QueuedSend, attempt: u32) -> Settle {
+    match deliver(env, job, attempt).await {
+        Ok(settle) => settle,
+        Err(error) => {
+            // Our own fault (D1 or R2 unavailable): the message is still queued and the queue
+            // delivers it again. Past the last attempt the queue will not, so the message is
+            // failed now if D1 lets us, rather than left queued for ever.
+            console_error!(
+                "message {} attempt {attempt}: not dispatched: {}",
+                job.message_id,
+                error.detail().unwrap_or(&error.body.message)
+            );
+            if attempt > MAX_ATTEMPTS {
+                give_up(env, job).await;
+                return Settle::Ack;
+            }
+            Settle::RetryIn(outbound_clients::backoff_seconds(attempt))
+        }
+    }
+}
+
+/// The business a queue message acts for; every query below is scoped by it.
+fn tenant_of(job: &QueuedSend) -> Option<Tenant> {
+    BusinessId::parse(&job.business_id).map(|business_id| Tenant {
+        business_id,
+        default_country: None,
+    })
+}
+
+async fn give_up(env: &Env, job: &QueuedSend) {
+    let Some(tenant) = tenant_of(job) else {
+        return;
+    };
+    let reason = "the message could not be sent because of an internal error";
+    let failed = match env.d1(DB) {
+        Ok(db) => outbound::mark_failed(&db, &tenant, &job.message_id, reason)
+            .await
+            .is_ok(),
+        Err(_) => false,
+    };
+    if !failed {
+        console_error!(
+            "message {}: left queued; it could not be marked failed",
+            job.message_id
+        );
+    }
+}
+
+async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, ApiError> {
+    let Some(tenant) = tenant_of(job) else {
+        console_error!(
+            "dropping queue message for message {}: business id is not valid",
+            job.message_id
+        );
+        return Ok(Settle::Ack);
+    };
+    let db = env.d1(DB)?;
+    let Some(message) = outbound::load_pending(&db, &tenant, &job.message_id).await? else {
+        console_warn!(
+            "message {}: no such outbound message of business {}",
+            job.message_id,
+            job.business_id
+        );
+        return Ok(Settle::Ack);
+    };
+    if message.status != MessageStatus::Queued {
+        // Queues deliver at least once: a repeated delivery of a settled message is a no-op.
+        console_log!(
+            "message {}: already {}, not sent again",
+            message.id,
+            message.status.as_str()
+        );
+        return Ok(Settle::Ack);
+    }
+    let sender = match prepare(&db, &tenant, &message).await? {
+        Ok(ready) => ready,
+        Err(reason) => {
+            return settle(
+                &db,
+                &tenant,
+                &message.id,
+                Decision::MarkFailed { reason },
+                attempt,
+            )
+            .await;
+        }
+    };
+    let media = match media(env, &tenant, &message, job).await? {
+        Ok(media) => media,
+        Err(reason) => {
+            return settle(
+                &db,
+                &tenant,
+                &message.id,
+                Decision::MarkFailed { reason },
+                attempt,
+            )
+            .await;
+        }
+    };
+    let outgoing = Outgoing {
+        channel: message.channel,
+        to: &sender.to,
+        text: &message.content,
+        subject: job.subject.as_deref(),
+        media: &media,
+    };
+    let boundary = format!("crm-edge-{}", hex_random()?);
+    let requests = outbound_clients::requests(&sender.sender, &outgoing, &boundary);
+    let provider = sender.sender.provider();
+    let parts = requests.len();
+    let mut first_id = None;
+    let mut outcome = Outcome::Sent {
+        provider_message_id: None,
+    };
+    for (at, request) in requests.iter().enumerate() {
+        let answer = transport::send(request, provider).await;
+        console_log!(
+            "message {} attempt {attempt}/{MAX_ATTEMPTS} part {}/{parts}: {} {} -> {} in {} ms: {}",
+            message.id,
+            at + 1,
+            provider.as_str(),
+            message.channel,
+            answer
+                .status
+                .map_or_else(|| "no answer".to_owned(), |status| format!("HTTP {status}")),
+            answer.millis,
+            describe(&answer.outcome)
+        );
+        match answer.outcome {
+            Outcome::Sent { provider_message_id } => {
+                first_id = first_id.or(provider_message_id);
+            }
+            other => {
+                outcome = other;
+                break;
+            }
+        }
+    }
+    if let Outcome::Sent { .. } = outcome {
+        outcome = Outcome::Sent {
+            provider_message_id: first_id,
+        };
+    }
+    settle(
+        &db,
+        &tenant,
+        &message.id,
+        outbound_clients::decide(outcome, attempt),
+        attempt,
+    )
+    .await
+}
+
+/// Who sends the message and to whom; Err is why it cannot be sent at all.
+struct Ready {
+    sender: Sender,
+    to: String,
+}
+
+async fn prepare(
+    db: &D1Database,
+    tenant: &Tenant,
+    message: &PendingMessage,
+) -> Result<Result<Ready, String>, ApiError> {
+    let channel = message.channel;
+    let customer = match CustomerId::parse(&message.customer_id) {
+        Some(id) => customers_repo::find_one(db, tenant, &CustomerKey::Id(id)).await?,
+        None => None,
+    };
+    let Some(customer) = customer else {
+        return Ok(Err("the customer no longer exists".to_owned()));
+    };
+    let Some(to) = outbound::recipient(db, tenant, &customer, channel).await? else {
+        return Ok(Err(outbound::no_address_message(channel)));
+    };
+    let Some(account) = channel_accounts::find_for_sending(db, tenant, channel).await? else {
+        return Ok(Err(format!("the business has no {channel} account to send from")));
+    };
+    let sender = Sender::configure(
+        account.provider,
+        &account.address,
+        |name| account.setting(name).map(str::to_owned),
+        |name| account.secret(name).map(str::to_owned),
+    );
+    Ok(sender.map(|sender| Ready { sender, to }))
+}
+
+/// The message's files, each with a signed link of this deployment that the provider fetches it
+/// from (made fresh on every attempt); for email, with their bytes too, since Mailgun is sent the
+/// files themselves. Err: why the files cannot be offered at all.
+async fn media(
+    env: &Env,
+    tenant: &Tenant,
+    message: &PendingMessage,
+    job: &QueuedSend,
+) -> Result<Result<Vec<Media>, String>, ApiError> {
+    if message.attachments.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let (Some(base_url), Ok(secret)) = (job.media_base_url.as_deref(), env.secret(MEDIA_LINK_SECRET)) else {
+        console_error!(
+            "message {}: attachments cannot be linked: no base URL or no {MEDIA_LINK_SECRET}",
+            message.id
+        );
+        return Ok(Err(
+            "the attachments could not be offered to the provider (server configuration)".to_owned(),
+        ));
+    };
+    let secret = secret.to_string();
+    let lifetime = match message.channel {
+        Channel::Email => EMAIL_LINK_LIFETIME_SECONDS,
+        _ => PROVIDER_LINK_LIFETIME_SECONDS,
+    };
+    let expires = runtime::now().seconds() + lifetime;
+    let mut loaded = 0usize;
+    let mut media = Vec::with_capacity(message.attachments.len());
+    for attachment in &message.attachments {
+        let query = shared::media::signed_query(
+            secret.as_bytes(),
+            tenant.business_id.as_str(),
+            &attachment.id,
+            expires,
+        );
+        let size = usize::try_from(attachment.size).unwrap_or(usize::MAX);
+        let bytes = if message.channel == Channel::Email
+            && loaded.saturating_add(size) <= MAX_EMAIL_ATTACHMENT_BYTES
+        {
+            let bytes = file_bytes(env, tenant, attachment).await?;
+            loaded += bytes.as_ref().map_or(0, Vec::len);
+            bytes
+        } else {
+            None
+        };
+        media.push(Media {
+            url: format!("{}/api/download-media?{query}", base_url.trim_end_matches('/')),
+            filename: attachment.filename.clone(),
+            mime_type: attachment.mime_type.clone(),
+            bytes,
+        });
+    }
+    Ok(Ok(media))
+}
+
+async fn file_bytes(
+    env: &Env,
+    tenant: &Tenant,
+    attachment: &Attachment,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let object = env
+        .bucket(ATTACHMENTS)?
+        .get(storage_key(tenant, &attachment.id))
+        .execute()
+        .await?;
+    match object.as_ref().and_then(|object| object.body()) {
+        Some(body) => Ok(Some(body.bytes().await?)),
+        None => Ok(None),
+    }
+}
+
+async fn settle(
+    db: &D1Database,
+    tenant: &Tenant,
+    message_id: &str,
+    decision: Decision,
+    attempt: u32,
+) -> Result<Settle, ApiError> {
+    match decision {
+        Decision::MarkSent { provider_message_id } => {
+            outbound::mark_sent(db, tenant, message_id, provider_message_id.as_deref()).await?;
+            console_log!("message {message_id}: sent");
+            Ok(Settle::Ack)
+        }
+        Decision::MarkFailed { reason } => {
+            outbound::mark_failed(db, tenant, message_id, &reason).await?;
+            console_warn!("message {message_id}: failed on attempt {attempt}: {reason}");
+            Ok(Settle::Ack)
+        }
+        Decision::Retry {
+            delay_seconds,
+            reason,
+        } => {
+            let note = format!(
+                "attempt {attempt} of {MAX_ATTEMPTS} failed, retrying in {delay_seconds} s: {reason}"
+            );
+            outbound::note_retry(db, tenant, message_id, &note).await?;
+            Ok(Settle::RetryIn(delay_seconds))
+        }
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Sent {
+            provider_message_id: Some(id),
+        } => format!("accepted as {id}"),
+        Outcome::Sent {
+            provider_message_id: None,
+        } => "accepted".to_owned(),
+        Outcome::Transient { reason, .. } => format!("transient: {reason}"),
+        Outcome::Rejected { reason } => format!("rejected: {reason}"),
+    }
+}
+
+fn hex_random() -> Result<String, ApiError> {
+    Ok(runtime::random::<12>()?
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
+}

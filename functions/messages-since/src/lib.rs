@@ -1,0 +1,53 @@
+//! `GET /api-messages-since?since=|cursor=&limit=&include_attachments=`: every message of the
+//! business created after a point, oldest first, one page at a time.
+//!
+//! Message times are unique within a business and increase in commit order, so the seed's
+//! loop (pass the last message's `created_at` back as `since`) never misses or repeats a
+//! message, even when many arrive within one millisecond; `next_cursor` does the same opaquely.
+
+use serde::Serialize;
+use shared::edge::{DB, auth, http, messages_repo};
+use shared::error::ApiError;
+use shared::message::{Cursor, Message, SinceQuery};
+use worker::{Context, Env, Method, Request, Response, event};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, messages_since).await
+}
+
+#[derive(Serialize)]
+struct PageOut {
+    messages: Vec<Message>,
+    has_more: bool,
+    /// Pass back as `cursor=` for the next page; present whenever the page is not empty.
+    next_cursor: Option<String>,
+}
+
+async fn messages_since(req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Get, "GET")?;
+    let tenant = auth::authenticate(&req, &env).await?;
+    let query = SinceQuery::parse(&http::query_pairs(&req)?)?;
+    let db = env.d1(DB)?;
+    // One more than asked for tells whether there is more without a count.
+    let mut messages = messages_repo::since(&db, &tenant, query.after, query.limit + 1).await?;
+    let has_more = messages.len() > query.limit;
+    messages.truncate(query.limit);
+    if query.include_attachments {
+        messages_repo::attach(&db, &tenant, &mut messages).await?;
+    }
+    let next_cursor = messages.last().map(|last| {
+        Cursor {
+            after_us: last.created_us,
+        }
+        .encode()
+    });
+    http::json(
+        200,
+        &PageOut {
+            messages,
+            has_more,
+            next_cursor,
+        },
+    )
+}

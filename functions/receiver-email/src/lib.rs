@@ -1,0 +1,22 @@
+//! `/webhooks/mailgun/{account_id}`: the forward action of a Mailgun inbound route. Each POST is
+//! one email to the account's address, signed with the account's webhook signing key.
+
+mod form;
+mod mail;
+
+use shared::channel::Provider;
+use shared::edge::channel_accounts;
+use shared::edge::{DB, http};
+use shared::error::ApiError;
+use worker::{Context, Env, Method, Request, Response, event};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, receive).await
+}
+
+async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Post, "POST")?;
+    let account = channel_accounts::for_webhook(&env.d1(DB)?, &req.path(), Provider::Mailgun).await?;
+    mail::receive(req, &env, &account).await
+}

@@ -1,0 +1,31 @@
+//! One forwarded mail: the signature and its timestamp checked first, then the message and its
+//! files stored. Mailgun retries anything but a 2xx (and gives up on a 406).
+
+use crate::form;
+use serde::Serialize;
+use shared::edge::channel_accounts::ChannelAccount;
+use shared::edge::inbound::{self, IngestReport};
+use shared::edge::{http, runtime};
+use shared::error::ApiError;
+use shared::providers::{mailgun, required_secret};
+use worker::{Env, Request, Response};
+
+#[derive(Serialize)]
+struct ReceivedOut {
+    received: usize,
+    #[serde(flatten)]
+    report: IngestReport,
+}
+
+pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> Result<Response, ApiError> {
+    let signing_key = required_secret(account, "signing_key")?;
+    let form = form::read(&mut req).await?;
+    let fields = form::fields(&form);
+    mailgun::verify_signature(signing_key, &fields, runtime::now())?;
+
+    let attachments = form::attachments(&form, fields.attachment_count()?).await?;
+    let batch = mailgun::parse(&fields, attachments)?;
+    let received = batch.messages.len();
+    let report = inbound::ingest(env, account, batch).await?;
+    http::json(200, &ReceivedOut { received, report })
+}

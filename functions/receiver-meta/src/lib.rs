@@ -1,0 +1,29 @@
+//! `/webhooks/meta/{account_id}`: the callback of a WhatsApp Cloud API number, a Messenger page
+//! or an Instagram account. `GET` answers Meta's subscription handshake; `POST` receives signed
+//! notifications and hands their messages and statuses to ingestion.
+
+mod notification;
+mod verification;
+
+use shared::channel::Provider;
+use shared::edge::channel_accounts;
+use shared::edge::{DB, http};
+use shared::error::ApiError;
+use worker::{Context, Env, Method, Request, Response, event};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, receive).await
+}
+
+async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
+    let account = || async { channel_accounts::for_webhook(&env.d1(DB)?, &req.path(), Provider::Meta).await };
+    match req.method() {
+        Method::Get => verification::answer(&req, &account().await?),
+        Method::Post => {
+            let account = account().await?;
+            notification::receive(req, &env, &account).await
+        }
+        _ => Err(ApiError::method_not_allowed("GET, POST")),
+    }
+}

@@ -1,0 +1,21 @@
+//! `/webhooks/twilio/{account_id}`: the messaging webhook of a Twilio number, SMS or WhatsApp.
+//! Incoming messages and status callbacks arrive here alike, signed with the auth token.
+
+mod webhook;
+
+use shared::channel::Provider;
+use shared::edge::channel_accounts;
+use shared::edge::{DB, http};
+use shared::error::ApiError;
+use worker::{Context, Env, Method, Request, Response, event};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, receive).await
+}
+
+async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Post, "POST")?;
+    let account = channel_accounts::for_webhook(&env.d1(DB)?, &req.path(), Provider::Twilio).await?;
+    webhook::receive(req, &env, &account).await
+}

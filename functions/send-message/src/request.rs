@@ -1,0 +1,471 @@
+//! The body of `/api-send-message`, parsed: who the message is for, on which channel, what it
+//! says, and which uploaded attachments go with it. Every problem names its field.
+
+use serde::{Deserialize, Deserializer};
+use shared::channel::Channel;
+use shared::email::Email;
+use shared::error::ApiError;
+use shared::ids::{CustomerId, is_uuid};
+use shared::lookup::CustomerKey;
+use shared::phone::{Country, Phone};
+use worker::Url;
+
+/// The seed's limit: at most this many files travel with one message (Twilio's own limit).
+pub const MAX_ATTACHMENTS: usize = 10;
+/// The longest email subject we send (RFC 5322's line length).
+pub const MAX_SUBJECT_CHARS: usize = 998;
+
+/// The request as clients send it. Fields are optional here so that each absence is reported
+/// with its name rather than as a parse error.
+#[derive(Debug, Default, Deserialize)]
+pub struct SendIn {
+    #[serde(default, deserialize_with = "text_or_integer")]
+    pub customer_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub channel: Option<String>,
+    pub content: Option<String>,
+    pub subject: Option<String>,
+    pub attachments: Option<Vec<String>>,
+}
+
+/// CRMs keep numeric ids as often as strings; both name the same customer.
+fn text_or_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Integer(i64),
+    }
+    Ok(Option::<Id>::deserialize(deserializer)?.map(|id| match id {
+        Id::Text(text) => text,
+        Id::Integer(number) => number.to_string(),
+    }))
+}
+
+/// A message the request asks for, every part valid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendRequest {
+    /// The keys that may name the customer, tried in order; the first that matches wins.
+    pub customer_keys: Vec<CustomerKey>,
+    /// How the client named the customer, for a 404.
+    pub customer_named_by: String,
+    pub channel: Channel,
+    pub content: String,
+    pub subject: Option<String>,
+    /// Ids of uploaded attachments, in the order given.
+    pub attachments: Vec<String>,
+}
+
+/// The longest message each channel takes, in characters: WhatsApp's text body and our own
+/// cap for email (4096), Twilio's SMS body (1600), Messenger's text (2000), Instagram's (1000).
+pub fn max_content_chars(channel: Channel) -> usize {
+    match channel {
+        Channel::Whatsapp | Channel::Email => 4096,
+        Channel::Sms => 1600,
+        Channel::Facebook => 2000,
+        Channel::Instagram => 1000,
+    }
+}
+
+impl SendRequest {
+    pub fn parse(input: SendIn, country: Option<Country>) -> Result<Self, ApiError> {
+        let (customer_keys, customer_named_by) = customer_keys(&input, country)?;
+        let channel = match input.channel.as_deref().map(str::trim) {
+            None | Some("") => {
+                return Err(ApiError::invalid("channel", channel_list("channel is required:")));
+            }
+            Some(name) => Channel::parse(name).ok_or_else(|| {
+                ApiError::invalid("channel", channel_list(&format!("unknown channel \"{name}\":")))
+            })?,
+        };
+        let content = input.content.unwrap_or_default();
+        if content.trim().is_empty() {
+            return Err(ApiError::invalid(
+                "content",
+                "content is required: the text of the message",
+            ));
+        }
+        let limit = max_content_chars(channel);
+        if content.chars().count() > limit {
+            return Err(ApiError::invalid(
+                "content",
+                format!("content is longer than the {limit} characters a {channel} message may have"),
+            ));
+        }
+        let subject = match input.subject.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(subject) if subject.contains(['\r', '\n']) => {
+                return Err(ApiError::invalid("subject", "subject is one line"));
+            }
+            Some(subject) if subject.chars().count() > MAX_SUBJECT_CHARS => {
+                return Err(ApiError::invalid(
+                    "subject",
+                    format!("subject is longer than {MAX_SUBJECT_CHARS} characters"),
+                ));
+            }
+            // Only email has a subject; on other channels it is ignored.
+            Some(subject) => (channel == Channel::Email).then(|| subject.to_owned()),
+        };
+        let attachments = attachments(input.attachments.unwrap_or_default())?;
+        Ok(Self {
+            customer_keys,
+            customer_named_by,
+            channel,
+            content,
+            subject,
+            attachments,
+        })
+    }
+}
+
+fn channel_list(lead: &str) -> String {
+    let names: Vec<&str> = Channel::ALL.iter().map(|channel| channel.as_str()).collect();
+    format!("{lead} channel is one of {}", names.join(", "))
+}
+
+/// `customer_id` is our id when it is a UUID (and otherwise, or failing that, the CRM's
+/// `external_id`); `email` and `phone` name the customer instead. Exactly one is given.
+fn customer_keys(input: &SendIn, country: Option<Country>) -> Result<(Vec<CustomerKey>, String), ApiError> {
+    fn given(value: &Option<String>) -> Option<&str> {
+        value.as_deref().map(str::trim).filter(|value| !value.is_empty())
+    }
+    let named: Vec<(&str, &str)> = [
+        ("customer_id", given(&input.customer_id)),
+        ("email", given(&input.email)),
+        ("phone", given(&input.phone)),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| Some((field, value?)))
+    .collect();
+    let [(field, value)] = named.as_slice() else {
+        let message = if named.is_empty() {
+            "name the customer: customer_id (our id, or your CRM's external_id), email or phone"
+        } else {
+            "name the customer once: give only one of customer_id, email, phone"
+        };
+        return Err(ApiError::invalid("customer_id", message));
+    };
+    let keys = match *field {
+        "customer_id" => match CustomerId::parse(value) {
+            Some(id) => vec![CustomerKey::Id(id), CustomerKey::ExternalId((*value).to_owned())],
+            None => vec![CustomerKey::ExternalId((*value).to_owned())],
+        },
+        "email" => vec![CustomerKey::Email(
+            Email::parse(value).map_err(|error| ApiError::invalid("email", error.to_string()))?,
+        )],
+        _ => vec![CustomerKey::Phone(Phone::parse(value, country).map_err(
+            |error| ApiError::invalid("phone", format!("phone: {error}")),
+        )?)],
+    };
+    Ok((keys, format!("{field} {value}")))
+}
+
+fn attachments(given: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if given.len() > MAX_ATTACHMENTS {
+        return Err(ApiError::invalid(
+            "attachments",
+            format!("a message carries at most {MAX_ATTACHMENTS} attachments"),
+        ));
+    }
+    let mut parsed: Vec<String> = Vec::with_capacity(given.len());
+    for (at, value) in given.iter().enumerate() {
+        let field = format!("attachments[{at}]");
+        let id = attachment_id(value).ok_or_else(|| {
+            ApiError::invalid(
+                &field,
+                "an attachment is the file_url /api-upload-attachment returned (with its id=<uuid>) or that id",
+            )
+        })?;
+        if parsed.contains(&id) {
+            return Err(ApiError::invalid(field, "this attachment is named twice"));
+        }
+        parsed.push(id);
+    }
+    Ok(parsed)
+}
+
+/// The id of an attachment named by a bare UUID, or by an http(s) URL whose `id` query
+/// parameter is one (the upload's `file_url`). Only the id is kept: providers are given links of
+/// this deployment, signed, whatever URL the client used.
+pub fn attachment_id(value: &str) -> Option<String> {
+    let value = value.trim();
+    let canonical = |id: &str| Some(id.trim().to_ascii_lowercase()).filter(|id| is_uuid(id));
+    if let Some(id) = canonical(value) {
+        return Some(id);
+    }
+    let url = Url::parse(value).ok()?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return None;
+    }
+    url.query_pairs()
+        .find(|(name, _)| name == "id")
+        .and_then(|(_, id)| canonical(&id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
+
+    fn valid() -> SendIn {
+        SendIn {
+            customer_id: Some("CRM-12345".into()),
+            channel: Some("whatsapp".into()),
+            content: Some("Hi! Your order is ready for pickup.".into()),
+            ..SendIn::default()
+        }
+    }
+
+    fn field_of(input: SendIn) -> Option<String> {
+        SendRequest::parse(input, None).err().and_then(|error| {
+            assert_eq!(error.status(), 422, "{error}");
+            error.body.field
+        })
+    }
+
+    #[test]
+    fn the_seeds_request_names_the_customer_by_the_crms_id() {
+        let parsed = SendRequest::parse(valid(), None);
+        assert_eq!(
+            parsed.as_ref().map(|request| request.customer_keys.clone()),
+            Ok(vec![CustomerKey::ExternalId("CRM-12345".into())])
+        );
+        assert_eq!(parsed.map(|request| request.channel), Ok(Channel::Whatsapp));
+    }
+
+    #[test]
+    fn a_uuid_is_tried_as_our_id_first_and_then_as_the_crms() {
+        let input = SendIn {
+            customer_id: Some(ID.to_uppercase()),
+            ..valid()
+        };
+        let keys = SendRequest::parse(input, None).map(|request| request.customer_keys);
+        let ours = CustomerId::parse(ID).map(CustomerKey::Id);
+        assert_eq!(
+            keys.map(|keys| keys.into_iter().map(Some).collect::<Vec<_>>()),
+            Ok(vec![ours, Some(CustomerKey::ExternalId(ID.to_uppercase()))])
+        );
+    }
+
+    #[test]
+    fn email_and_phone_name_the_customer_normalised() {
+        let by_email = SendIn {
+            customer_id: None,
+            email: Some(" John@Example.com ".into()),
+            ..valid()
+        };
+        assert_eq!(
+            SendRequest::parse(by_email, None).map(|r| r.customer_keys[0].as_str().to_owned()),
+            Ok("john@example.com".to_owned())
+        );
+        let by_phone = SendIn {
+            customer_id: None,
+            phone: Some("087 123 4567".into()),
+            ..valid()
+        };
+        let ireland = Country::parse("IE").ok();
+        assert_eq!(
+            SendRequest::parse(by_phone, ireland).map(|r| r.customer_keys[0].as_str().to_owned()),
+            Ok("+353871234567".to_owned())
+        );
+    }
+
+    #[test]
+    fn numeric_crm_ids_are_read_as_text() {
+        let input: Result<SendIn, _> =
+            serde_json::from_str(r#"{"customer_id": 12345, "channel": "sms", "content": "hi"}"#);
+        let keys = input
+            .ok()
+            .map(|input| SendRequest::parse(input, None).map(|r| r.customer_keys));
+        assert_eq!(keys, Some(Ok(vec![CustomerKey::ExternalId("12345".into())])));
+    }
+
+    #[test]
+    fn bad_requests_are_refused_with_the_field_at_fault() {
+        let cases = [
+            (
+                SendIn {
+                    customer_id: None,
+                    ..valid()
+                },
+                "customer_id",
+                "no customer named",
+            ),
+            (
+                SendIn {
+                    email: Some("john@example.com".into()),
+                    ..valid()
+                },
+                "customer_id",
+                "two ways of naming the customer",
+            ),
+            (
+                SendIn {
+                    customer_id: None,
+                    email: Some("not-an-email".into()),
+                    ..valid()
+                },
+                "email",
+                "a malformed email",
+            ),
+            (
+                SendIn {
+                    customer_id: None,
+                    phone: Some("12".into()),
+                    ..valid()
+                },
+                "phone",
+                "a malformed phone",
+            ),
+            (
+                SendIn {
+                    channel: None,
+                    ..valid()
+                },
+                "channel",
+                "no channel",
+            ),
+            (
+                SendIn {
+                    channel: Some("telegram".into()),
+                    ..valid()
+                },
+                "channel",
+                "an unknown channel",
+            ),
+            (
+                SendIn {
+                    content: None,
+                    ..valid()
+                },
+                "content",
+                "no content",
+            ),
+            (
+                SendIn {
+                    content: Some("   ".into()),
+                    ..valid()
+                },
+                "content",
+                "blank content",
+            ),
+            (
+                SendIn {
+                    content: Some("x".repeat(4097)),
+                    ..valid()
+                },
+                "content",
+                "over 4096 characters",
+            ),
+            (
+                SendIn {
+                    channel: Some("sms".into()),
+                    content: Some("x".repeat(1601)),
+                    ..valid()
+                },
+                "content",
+                "over an SMS's 1600 characters",
+            ),
+            (
+                SendIn {
+                    channel: Some("email".into()),
+                    subject: Some("a\nBcc: x@y.z".into()),
+                    ..valid()
+                },
+                "subject",
+                "a subject that would add a header",
+            ),
+            (
+                SendIn {
+                    attachments: Some(vec!["receipt.pdf".into()]),
+                    ..valid()
+                },
+                "attachments[0]",
+                "a filename is not an attachment",
+            ),
+            (
+                SendIn {
+                    attachments: Some(vec![
+                        ID.into(),
+                        format!("https://x.example/api/download-media?id={ID}"),
+                    ]),
+                    ..valid()
+                },
+                "attachments[1]",
+                "the same attachment twice",
+            ),
+            (
+                SendIn {
+                    attachments: Some(vec![ID.into(); MAX_ATTACHMENTS + 1]),
+                    ..valid()
+                },
+                "attachments",
+                "too many attachments",
+            ),
+        ];
+        for (input, field, description) in cases {
+            assert_eq!(field_of(input), Some(field.to_owned()), "{description}");
+        }
+    }
+
+    #[test]
+    fn content_is_measured_in_characters_not_bytes() {
+        let input = SendIn {
+            content: Some("é".repeat(4096)),
+            ..valid()
+        };
+        assert!(SendRequest::parse(input, None).is_ok());
+    }
+
+    #[test]
+    fn a_subject_is_kept_for_email_only() {
+        let email = SendIn {
+            channel: Some("email".into()),
+            subject: Some(" Your order ".into()),
+            ..valid()
+        };
+        assert_eq!(
+            SendRequest::parse(email, None).map(|r| r.subject),
+            Ok(Some("Your order".to_owned()))
+        );
+        let sms = SendIn {
+            channel: Some("sms".into()),
+            subject: Some("Your order".into()),
+            ..valid()
+        };
+        assert_eq!(SendRequest::parse(sms, None).map(|r| r.subject), Ok(None));
+    }
+
+    #[test]
+    fn attachments_are_named_by_upload_url_or_by_id() {
+        let cases = [
+            (ID.to_owned(), Some(ID), "a bare id"),
+            (
+                format!("https://crm-edge.example/api/download-media?id={ID}"),
+                Some(ID),
+                "the upload's file_url",
+            ),
+            (
+                format!("https://files.example/a/b?sig=abc&id={}", ID.to_uppercase()),
+                Some(ID),
+                "a URL with the id among other parameters",
+            ),
+            (format!("ftp://x.example/?id={ID}"), None, "not http"),
+            (
+                "https://x.example/receipt.pdf".to_owned(),
+                None,
+                "a URL without an id",
+            ),
+            (
+                "https://x.example/?id=42".to_owned(),
+                None,
+                "an id that is not a UUID",
+            ),
+        ];
+        for (input, expected, description) in cases {
+            assert_eq!(attachment_id(&input).as_deref(), expected, "{description}");
+        }
+    }
+}

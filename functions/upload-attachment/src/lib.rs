@@ -1,0 +1,126 @@
+//! `POST /api-upload-attachment` (multipart, field `file`): stores a file of at most 10 MB in R2
+//! under the business and returns the attachment, whose `file_url` can be sent with a message.
+
+use serde::Serialize;
+use shared::edge::attachments::{self, ATTACHMENTS, MAX_ATTACHMENT_BYTES};
+use shared::edge::{DB, auth, http};
+use shared::error::{ApiError, ErrorCode};
+use shared::media::check_media_type;
+use worker::wasm_bindgen::JsValue;
+use worker::{Context, Env, FormEntry, Method, Request, RequestInit, Response, event};
+
+/// Room for the multipart boundaries and part headers around a file at the limit.
+const MULTIPART_OVERHEAD: usize = 64 * 1024;
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, upload).await
+}
+
+#[derive(Serialize)]
+struct UploadOut {
+    success: bool,
+    attachment: AttachmentOut,
+}
+
+#[derive(Serialize)]
+struct AttachmentOut {
+    id: String,
+    file_url: String,
+    filename: String,
+    #[serde(rename = "type")]
+    mime_type: String,
+    size: i64,
+    created_at: String,
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("files are at most {} MB", MAX_ATTACHMENT_BYTES / (1024 * 1024)),
+    )
+    .at("file")
+}
+
+async fn upload(mut req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Post, "POST")?;
+    let tenant = auth::authenticate(&req, &env).await?;
+    let content_type = req.headers().get("content-type")?.unwrap_or_default();
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the file as multipart/form-data in a field named file",
+        ));
+    }
+    let body = http::read_body(&mut req, MAX_ATTACHMENT_BYTES + MULTIPART_OVERHEAD)
+        .await
+        .map_err(|error| {
+            if error.code() == ErrorCode::PayloadTooLarge {
+                too_large()
+            } else {
+                error
+            }
+        })?;
+    let form = parse_form(req.url()?.as_ref(), &content_type, body).await?;
+    let Some(FormEntry::File(file)) = form.get("file") else {
+        return Err(ApiError::invalid(
+            "file",
+            "the form has no file in a field named file",
+        ));
+    };
+    let bytes = file.bytes().await?;
+    if bytes.len() > MAX_ATTACHMENT_BYTES {
+        return Err(too_large());
+    }
+    if bytes.is_empty() {
+        return Err(ApiError::invalid("file", "the file is empty"));
+    }
+    let mime_type = check_media_type(&file.type_(), &bytes)
+        .map_err(|error| ApiError::new(ErrorCode::UnsupportedMediaType, error.to_string()).at("file"))?;
+    let db = env.d1(DB)?;
+    let (attachment, record) = attachments::store(
+        &env.bucket(ATTACHMENTS)?,
+        &db,
+        &tenant,
+        None,
+        &file.name(),
+        mime_type,
+        bytes,
+    )
+    .await?;
+    record.run().await?;
+    let origin = req.url()?.origin().ascii_serialization();
+    http::json(
+        201,
+        &UploadOut {
+            success: true,
+            attachment: AttachmentOut {
+                file_url: format!("{origin}/api/download-media?id={}", attachment.id),
+                id: attachment.id,
+                filename: attachment.filename,
+                mime_type: attachment.mime_type,
+                size: attachment.size,
+                created_at: attachment.created_at,
+            },
+        },
+    )
+}
+
+/// Parses a multipart body already read within the limit (the runtime's parser takes a request).
+async fn parse_form(url: &str, content_type: &str, body: Vec<u8>) -> Result<worker::FormData, ApiError> {
+    let headers = worker::Headers::new();
+    headers.set("content-type", content_type)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(JsValue::from(worker::js_sys::Uint8Array::from(
+            body.as_slice(),
+        ))));
+    Request::new_with_init(url, &init)?
+        .form_data()
+        .await
+        .map_err(|_| ApiError::malformed("the multipart body could not be parsed"))
+}

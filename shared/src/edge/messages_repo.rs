@@ -1,0 +1,182 @@
+//! Reading messages and conversations. Every statement is scoped by the tenant, always `?1`.
+
+use crate::channel::{Channel, Direction, MessageStatus};
+use crate::edge::attachments;
+use crate::edge::auth::Tenant;
+use crate::edge::d1;
+use crate::error::ApiError;
+use crate::message::{Cursor, Message};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use worker::D1Database;
+use worker::wasm_bindgen::JsValue;
+
+/// The SQL expression that gives a new message of business `?{business}` its `created_us`:
+/// the current time `?{now}` in microseconds, or one more than the business's latest message if
+/// that is later. D1 runs one statement at a time, so every message gets a distinct value and
+/// values increase in commit order: a poller that has seen one message has seen every earlier one.
+pub fn next_created_us(now: u8, business: u8) -> String {
+    format!(
+        "MAX(?{now}, COALESCE((SELECT MAX(created_us) FROM messages WHERE business_id = ?{business}), 0) + 1)"
+    )
+}
+
+/// The rank of a message's stored `status`, as [`MessageStatus::rank`] defines it, in SQL: a
+/// status update applies only where it ranks higher, so late or repeated updates never move a
+/// message back.
+pub fn stored_status_rank() -> String {
+    use MessageStatus::*;
+    let arms: Vec<String> = [Received, Queued, Sent, Delivered, Read, Failed]
+        .into_iter()
+        .map(|status| format!("WHEN '{}' THEN {}", status.as_str(), status.rank()))
+        .collect();
+    format!("(CASE status {} ELSE 0 END)", arms.join(" "))
+}
+
+const MESSAGE_COLUMNS: &str = "id, conversation_id, customer_id, content, channel, direction, status, status_reason, \
+                               created_us, updated_at";
+
+#[derive(Deserialize)]
+struct MessageRow {
+    id: String,
+    conversation_id: String,
+    customer_id: String,
+    content: String,
+    channel: String,
+    direction: String,
+    status: String,
+    status_reason: Option<String>,
+    created_us: i64,
+    updated_at: String,
+}
+
+impl MessageRow {
+    fn into_message(self) -> Result<Message, ApiError> {
+        let corrupt = |what: &str| {
+            ApiError::internal(
+                "reading message",
+                format!("stored {what} of {} is not valid", self.id),
+            )
+        };
+        let channel = Channel::parse(&self.channel).ok_or_else(|| corrupt("channel"))?;
+        let direction = match self.direction.as_str() {
+            "inbound" => Direction::Inbound,
+            "outbound" => Direction::Outbound,
+            _ => return Err(corrupt("direction")),
+        };
+        let status: MessageStatus = serde_json::from_value(serde_json::Value::String(self.status.clone()))
+            .map_err(|_| corrupt("status"))?;
+        Ok(Message {
+            created_at: Timestamp::from_micros(self.created_us).to_rfc3339_micros(),
+            created_us: self.created_us,
+            platform: channel,
+            channel,
+            direction,
+            status,
+            id: self.id,
+            conversation_id: self.conversation_id,
+            customer_id: self.customer_id,
+            content: self.content,
+            status_reason: self.status_reason,
+            updated_at: self.updated_at,
+            attachments: None,
+        })
+    }
+}
+
+fn to_messages(rows: Vec<MessageRow>) -> Result<Vec<Message>, ApiError> {
+    rows.into_iter().map(MessageRow::into_message).collect()
+}
+
+/// Fills in each message's attachments (one query for all of them).
+pub async fn attach(db: &D1Database, tenant: &Tenant, messages: &mut [Message]) -> Result<(), ApiError> {
+    let ids: Vec<&str> = messages.iter().map(|message| message.id.as_str()).collect();
+    let mut found = attachments::of_messages(db, tenant, &ids).await?;
+    for message in messages.iter_mut() {
+        let (mine, rest): (Vec<_>, Vec<_>) = found
+            .into_iter()
+            .partition(|attachment| attachment.message_id.as_deref() == Some(message.id.as_str()));
+        message.attachments = Some(mine);
+        found = rest;
+    }
+    Ok(())
+}
+
+/// Up to `limit` messages created after the cursor, oldest first.
+pub async fn since(
+    db: &D1Database,
+    tenant: &Tenant,
+    after: Cursor,
+    limit: usize,
+) -> Result<Vec<Message>, ApiError> {
+    let result = db
+        .prepare(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND created_us > ?2 ORDER BY created_us LIMIT ?3"
+        ))
+        .bind(&[
+            d1::text(tenant.business_id.as_str()),
+            JsValue::from_f64(after.after_us as f64),
+            JsValue::from_f64(limit as f64),
+        ])?
+        .all()
+        .await?;
+    to_messages(result.results::<MessageRow>()?)
+}
+
+/// The latest `limit` messages of each conversation, oldest first.
+pub async fn of_conversations(
+    db: &D1Database,
+    tenant: &Tenant,
+    conversation_ids: &[&str],
+    limit: usize,
+) -> Result<Vec<Message>, ApiError> {
+    let result = db
+        .prepare(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY conversation_id ORDER BY created_us DESC) AS n \
+             FROM messages WHERE business_id = ?1 AND conversation_id IN (SELECT value FROM json_each(?2))) \
+             WHERE n <= ?3 ORDER BY created_us"
+        ))
+        .bind(&[
+            d1::text(tenant.business_id.as_str()),
+            d1::json_list(conversation_ids.iter().copied()),
+            JsValue::from_f64(limit as f64),
+        ])?
+        .all()
+        .await?;
+    to_messages(result.results::<MessageRow>()?)
+}
+
+/// A conversation as `/api-conversations-by-customer` returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: String,
+    pub customer_id: String,
+    pub channel: String,
+    pub channel_account_id: Option<String>,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub last_message_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub message_count: i64,
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
+    pub messages: Option<Vec<Message>>,
+}
+
+pub async fn conversations_of(
+    db: &D1Database,
+    tenant: &Tenant,
+    customer_id: &str,
+) -> Result<Vec<Conversation>, ApiError> {
+    let result = db
+        .prepare(
+            "SELECT c.id, c.customer_id, c.channel, c.channel_account_id, c.status, c.assignee, c.last_message_at, \
+             c.created_at, c.updated_at, (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count \
+             FROM conversations c WHERE c.business_id = ?1 AND c.customer_id = ?2 \
+             ORDER BY c.last_message_at DESC, c.created_at DESC",
+        )
+        .bind(&[d1::text(tenant.business_id.as_str()), d1::text(customer_id)])?
+        .all()
+        .await?;
+    Ok(result.results::<Conversation>()?)
+}

@@ -1,0 +1,57 @@
+//! What a channel receiver hands over after verifying and parsing a provider's webhook: the
+//! messages it carries and the status updates of messages we sent. Provider-neutral.
+
+use crate::channel::MessageStatus;
+
+/// One message a customer sent us.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMessage {
+    /// The provider's id of the message; a provider retry carries the same id.
+    pub provider_message_id: String,
+    /// The sender as the channel knows them: an E.164 phone (WhatsApp, SMS), a lowercased
+    /// email address, or a page-scoped id (Messenger, Instagram).
+    pub from: String,
+    /// The sender's display name, when the provider gives one.
+    pub sender_name: Option<String>,
+    /// The text of the message (for email: the plain-text body, with the subject first).
+    pub content: String,
+    pub media: Vec<InboundMedia>,
+}
+
+/// A file attached to an inbound message, and where its bytes are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboundMedia {
+    /// Carried in the webhook itself (email attachments).
+    Inline {
+        filename: String,
+        mime_type: String,
+        bytes: Vec<u8>,
+    },
+    /// Served by the provider at a URL (Twilio `MediaUrlN`, Messenger/Instagram `payload.url`).
+    Url {
+        url: String,
+        mime_type: Option<String>,
+        filename: Option<String>,
+    },
+    /// A WhatsApp media id, resolved through the Graph API with the account's access token.
+    WhatsappMediaId {
+        id: String,
+        mime_type: Option<String>,
+        filename: Option<String>,
+    },
+}
+
+/// A provider's news about a message we sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUpdate {
+    pub provider_message_id: String,
+    pub status: MessageStatus,
+    /// The provider's reason, for `failed`.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InboundBatch {
+    pub messages: Vec<InboundMessage>,
+    pub statuses: Vec<StatusUpdate>,
+}

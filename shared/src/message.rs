@@ -1,0 +1,233 @@
+//! Messages and conversations as the API returns them, and the polling cursor.
+
+use crate::channel::{Channel, Direction, MessageStatus};
+use crate::error::ApiError;
+use crate::time::Timestamp;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+/// `limit` of `/api-messages-since` when none is given, and the most it may be.
+pub const DEFAULT_PAGE: usize = 100;
+pub const MAX_PAGE: usize = 500;
+
+/// A message as the seed's webhook payload and polling loop show it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Message {
+    pub id: String,
+    pub conversation_id: String,
+    pub customer_id: String,
+    pub content: String,
+    /// The seed names the channel twice; both are kept for its clients.
+    pub platform: Channel,
+    pub channel: Channel,
+    pub direction: Direction,
+    pub status: MessageStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<Attachment>>,
+    /// Position in the business's message order; the cursor, not shown.
+    #[serde(skip)]
+    pub created_us: i64,
+}
+
+/// An attachment as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attachment {
+    pub id: String,
+    pub message_id: Option<String>,
+    pub filename: String,
+    #[serde(rename = "type")]
+    pub mime_type: String,
+    pub size: i64,
+    pub created_at: String,
+}
+
+/// Where a poll resumes: after the message created at this microsecond. Opaque to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub after_us: i64,
+}
+
+const CURSOR_PREFIX: &str = "m1.";
+
+impl Cursor {
+    pub fn encode(self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{}", self.after_us))
+    }
+
+    pub fn decode(token: &str) -> Option<Self> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.trim())
+            .ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let after_us = text.strip_prefix(CURSOR_PREFIX)?.parse().ok()?;
+        Some(Self { after_us })
+    }
+}
+
+/// The query of `/api-messages-since`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinceQuery {
+    pub after: Cursor,
+    pub limit: usize,
+    pub include_attachments: bool,
+}
+
+/// A boolean query parameter (`include_messages=true`); absent is false.
+pub fn flag(pairs: &[(String, String)], name: &str) -> Result<bool, ApiError> {
+    let Some((_, value)) = pairs.iter().find(|(key, _)| key == name) else {
+        return Ok(false);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" | "" => Ok(false),
+        _ => Err(ApiError::invalid(name, format!("{name} is true or false"))),
+    }
+}
+
+impl SinceQuery {
+    /// `since` (RFC 3339; messages created strictly after it) or `cursor` (from a previous
+    /// page), `limit` (1..=500, default 100), `include_attachments`.
+    pub fn parse(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.as_str())
+        };
+        let after = match (get("cursor"), get("since")) {
+            (Some(cursor), _) => Cursor::decode(cursor).ok_or_else(|| {
+                ApiError::invalid(
+                    "cursor",
+                    "cursor is not one this API returned; pass next_cursor back unchanged",
+                )
+            })?,
+            (None, Some(since)) => {
+                // In a query string an unencoded '+' of an offset arrives as a space.
+                let since = since.trim().replace(' ', "+");
+                let stamp = Timestamp::parse_rfc3339(&since).ok_or_else(|| {
+                    ApiError::invalid(
+                        "since",
+                        "since must be an RFC 3339 timestamp, like 2025-11-04T09:00:00Z",
+                    )
+                })?;
+                Cursor {
+                    after_us: stamp.micros(),
+                }
+            }
+            (None, None) => {
+                return Err(ApiError::malformed(
+                    "give since (an RFC 3339 timestamp) or cursor",
+                ));
+            }
+        };
+        let limit = match get("limit") {
+            None => DEFAULT_PAGE,
+            Some(text) => text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|limit| (1..=MAX_PAGE).contains(limit))
+                .ok_or_else(|| {
+                    ApiError::invalid("limit", format!("limit must be a number from 1 to {MAX_PAGE}"))
+                })?,
+        };
+        let include_attachments = flag(pairs, "include_attachments")?;
+        Ok(Self {
+            after,
+            limit,
+            include_attachments,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_cursor_survives_a_round_trip_and_a_forged_one_is_refused() {
+        let cursor = Cursor {
+            after_us: 1_762_246_800_123_456,
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(Cursor::decode("bTEuMTIz"), Some(Cursor { after_us: 123 }));
+        for forged in ["", "xyz", "bTIuMTIz", "m1.123", "bTEuYWJj"] {
+            assert_eq!(Cursor::decode(forged), None, "{forged}");
+        }
+    }
+
+    #[test]
+    fn since_is_exclusive_to_the_microsecond_and_keeps_its_offset() {
+        let parsed = SinceQuery::parse(&query(&[("since", "2025-11-04T09:00:00.123456Z")]));
+        assert_eq!(parsed.map(|q| q.after.after_us), Ok(1_762_246_800_123_456));
+        let plus_as_space = SinceQuery::parse(&query(&[("since", "2025-11-04T10:00:00 01:00")]));
+        assert_eq!(plus_as_space.map(|q| q.after.after_us), Ok(1_762_246_800_000_000));
+    }
+
+    #[test]
+    fn bad_queries_are_refused_with_the_parameter_at_fault() {
+        let cases = [
+            (query(&[]), 400, None, "neither since nor cursor"),
+            (
+                query(&[("since", "yesterday")]),
+                422,
+                Some("since"),
+                "prose since",
+            ),
+            (
+                query(&[("cursor", "forged")]),
+                422,
+                Some("cursor"),
+                "forged cursor",
+            ),
+            (
+                query(&[("since", "2025-11-04T09:00:00Z"), ("limit", "0")]),
+                422,
+                Some("limit"),
+                "limit 0",
+            ),
+            (
+                query(&[("since", "2025-11-04T09:00:00Z"), ("limit", "501")]),
+                422,
+                Some("limit"),
+                "limit over the cap",
+            ),
+            (
+                query(&[("since", "2025-11-04T09:00:00Z"), ("limit", "ten")]),
+                422,
+                Some("limit"),
+                "limit not a number",
+            ),
+            (
+                query(&[
+                    ("since", "2025-11-04T09:00:00Z"),
+                    ("include_attachments", "maybe"),
+                ]),
+                422,
+                Some("include_attachments"),
+                "flag",
+            ),
+        ];
+        for (pairs, status, field, description) in cases {
+            let error = SinceQuery::parse(&pairs).err();
+            assert_eq!(
+                error.as_ref().map(ApiError::status),
+                Some(status),
+                "{description}"
+            );
+            assert_eq!(
+                error.and_then(|e| e.body.field),
+                field.map(str::to_owned),
+                "{description}"
+            );
+        }
+    }
+}

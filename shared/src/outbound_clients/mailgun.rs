@@ -1,0 +1,284 @@
+//! Mailgun's Messages API: `POST {api}/v3/{domain}/messages` with HTTP Basic authentication
+//! (user `api`, the API key as password) and a form body: `from`, `to`, `subject`, `text`, and
+//! `attachment` files, which only a multipart body can carry.
+
+use super::{
+    Outcome, Outgoing, ProviderRequest, StatusClass, basic_auth, default_subject, excerpt, form_encode,
+    parse_retry_after, status_class, truncate,
+};
+use serde::Deserialize;
+
+pub fn request(
+    base_url: &str,
+    domain: &str,
+    api_key: &str,
+    from: &str,
+    outgoing: &Outgoing<'_>,
+    boundary: &str,
+) -> ProviderRequest {
+    let subject = outgoing
+        .subject
+        .map(str::to_owned)
+        .unwrap_or_else(|| default_subject(outgoing.text));
+    // Files we have no bytes for are linked from the text instead.
+    let mut text = outgoing.text.to_owned();
+    let linked: Vec<_> = outgoing
+        .media
+        .iter()
+        .filter(|media| media.bytes.is_none())
+        .collect();
+    if !linked.is_empty() {
+        text.push_str("\n\nAttachments:");
+        for media in linked {
+            text.push_str(&format!("\n{}: {}", media.filename, media.url));
+        }
+    }
+    let fields = [
+        ("from", from),
+        ("to", outgoing.to),
+        ("subject", subject.as_str()),
+        ("text", text.as_str()),
+    ];
+    let files: Vec<_> = outgoing
+        .media
+        .iter()
+        .filter_map(|media| {
+            Some((
+                media.filename.as_str(),
+                media.mime_type.as_str(),
+                media.bytes.as_deref()?,
+            ))
+        })
+        .collect();
+    let (content_type, body) = if files.is_empty() {
+        (
+            "application/x-www-form-urlencoded".to_owned(),
+            form_encode(&fields),
+        )
+    } else {
+        (
+            format!("multipart/form-data; boundary={boundary}"),
+            multipart(&fields, &files, boundary),
+        )
+    };
+    ProviderRequest {
+        url: format!("{base_url}/v3/{domain}/messages"),
+        headers: vec![
+            ("authorization", basic_auth("api", api_key)),
+            ("content-type", content_type),
+        ],
+        body,
+    }
+}
+
+/// A `multipart/form-data` body (RFC 7578): the fields, then each file as an `attachment` part.
+fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])], boundary: &str) -> Vec<u8> {
+    // Header values are quoted strings: a quote or line break in a name would end them early.
+    let quoted = |text: &str| text.replace(['"', '\r', '\n'], "");
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(value.as_bytes());
+        body.extend_from_slice(b"\r\n");
+    }
+    for (filename, mime_type, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"attachment\"; filename=\"{}\"\r\n\
+                 Content-Type: {}\r\n\r\n",
+                quoted(filename),
+                quoted(mime_type)
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    body
+}
+
+/// `{"id": "<20251104090000.1.ABC@mg.example.com>", "message": "Queued. Thank you."}`.
+#[derive(Deserialize)]
+struct Accepted {
+    id: Option<String>,
+}
+
+/// `{"message": "..."}`; some refusals (401) are plain text.
+#[derive(Deserialize)]
+struct MailgunError {
+    message: Option<String>,
+}
+
+pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome {
+    let class = status_class(status);
+    if let StatusClass::Success = class {
+        // Mailgun's events name a message by its Message-Id without the angle brackets.
+        let id = serde_json::from_slice::<Accepted>(body)
+            .ok()
+            .and_then(|accepted| accepted.id)
+            .map(|id| id.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+            .filter(|id| !id.is_empty());
+        return Outcome::Sent {
+            provider_message_id: id,
+        };
+    }
+    let message = serde_json::from_slice::<MailgunError>(body)
+        .ok()
+        .and_then(|error| error.message)
+        .unwrap_or_else(|| excerpt(body));
+    let reason = truncate(&format!("mailgun (HTTP {status}): {message}"));
+    match class {
+        StatusClass::Transient => Outcome::Transient {
+            reason,
+            retry_after: parse_retry_after(retry_after),
+        },
+        _ => Outcome::Rejected { reason },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Media, basic_auth};
+    use super::*;
+    use crate::channel::Channel;
+
+    fn fields(request: &ProviderRequest) -> Vec<(String, String)> {
+        worker::url::form_urlencoded::parse(&request.body)
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn email<'a>(subject: Option<&'a str>, media: &'a [Media]) -> Outgoing<'a> {
+        Outgoing {
+            channel: Channel::Email,
+            to: "john@example.com",
+            text: "Hi John,\nyour order is ready.",
+            subject,
+            media,
+        }
+    }
+
+    #[test]
+    fn an_email_is_the_messages_form_with_the_api_key_as_password() {
+        let sent = request(
+            "https://api.mailgun.net",
+            "mg.example.com",
+            "key-123",
+            "support@mg.example.com",
+            &email(Some("Your order"), &[]),
+            "b",
+        );
+        assert_eq!(sent.url, "https://api.mailgun.net/v3/mg.example.com/messages");
+        assert_eq!(
+            sent.header("authorization"),
+            Some(basic_auth("api", "key-123").as_str())
+        );
+        assert_eq!(
+            sent.header("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(
+            fields(&sent),
+            pairs(&[
+                ("from", "support@mg.example.com"),
+                ("to", "john@example.com"),
+                ("subject", "Your order"),
+                ("text", "Hi John,\nyour order is ready."),
+            ])
+        );
+    }
+
+    #[test]
+    fn without_a_subject_the_first_line_is_the_subject() {
+        let sent = request("https://m", "d", "k", "a@d", &email(None, &[]), "b");
+        assert!(fields(&sent).contains(&("subject".to_owned(), "Hi John,".to_owned())));
+    }
+
+    #[test]
+    fn files_with_bytes_are_attached_and_the_others_linked() {
+        let files = [
+            Media {
+                url: "https://crm.example.com/api/download-media?id=1".into(),
+                filename: "receipt.pdf".into(),
+                mime_type: "application/pdf".into(),
+                bytes: Some(b"%PDF-1.7".to_vec()),
+            },
+            Media {
+                url: "https://crm.example.com/api/download-media?id=2".into(),
+                filename: "big.mov".into(),
+                mime_type: "video/quicktime".into(),
+                bytes: None,
+            },
+        ];
+        let sent = request("https://m", "d", "k", "a@d", &email(Some("S"), &files), "XyZ");
+        assert_eq!(
+            sent.header("content-type"),
+            Some("multipart/form-data; boundary=XyZ")
+        );
+        let body = String::from_utf8_lossy(&sent.body);
+        assert!(body.starts_with("--XyZ\r\nContent-Disposition: form-data; name=\"from\"\r\n\r\na@d\r\n"));
+        assert!(body.contains(
+            "--XyZ\r\nContent-Disposition: form-data; name=\"attachment\"; filename=\"receipt.pdf\"\r\n\
+             Content-Type: application/pdf\r\n\r\n%PDF-1.7\r\n"
+        ));
+        assert!(body.contains("big.mov: https://crm.example.com/api/download-media?id=2"));
+        assert!(body.ends_with("--XyZ--\r\n"));
+    }
+
+    /// An answer (status, Retry-After, body), what it means, and why.
+    type AnswerCase = (u16, Option<&'static str>, &'static [u8], Outcome, &'static str);
+
+    #[test]
+    fn answers_are_read_as_mailgun_documents_them() {
+        let cases: [AnswerCase; 5] = [
+            (
+                200,
+                None,
+                br#"{"id":"<20251104090000.1.ABC@mg.example.com>","message":"Queued. Thank you."}"#,
+                Outcome::Sent { provider_message_id: Some("20251104090000.1.ABC@mg.example.com".into()) },
+                "queued",
+            ),
+            (
+                400,
+                None,
+                br#"{"message":"'to' parameter is not a valid address. please check documentation"}"#,
+                Outcome::Rejected {
+                    reason: "mailgun (HTTP 400): 'to' parameter is not a valid address. please check documentation"
+                        .into(),
+                },
+                "invalid recipient",
+            ),
+            (
+                401,
+                None,
+                b"Forbidden",
+                Outcome::Rejected { reason: "mailgun (HTTP 401): Forbidden".into() },
+                "bad key, answered in plain text",
+            ),
+            (
+                429,
+                Some("1"),
+                br#"{"message":"Too many requests"}"#,
+                Outcome::Transient { reason: "mailgun (HTTP 429): Too many requests".into(), retry_after: Some(1) },
+                "rate limited",
+            ),
+            (
+                500,
+                None,
+                br#"{"message":"Internal error"}"#,
+                Outcome::Transient { reason: "mailgun (HTTP 500): Internal error".into(), retry_after: None },
+                "Mailgun failed",
+            ),
+        ];
+        for (status, retry_after, answer, expected, description) in cases {
+            assert_eq!(classify(status, retry_after, answer), expected, "{description}");
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! Meta's send APIs: the WhatsApp Cloud API and the Messenger Platform's Send API (which
+//! Instagram Messaging shares). Both are `POST {graph}/{sender id}/messages` with the account's
+//! access token as a bearer token and a JSON body; both answer errors as Graph API errors.
+
+use super::{
+    Media, Outcome, Outgoing, ProviderRequest, StatusClass, excerpt, parse_retry_after, status_class,
+    truncate,
+};
+use crate::channel::Channel;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The calls that send `outgoing`. WhatsApp: a text message, or one message per medium with the
+/// text as the caption of the first medium that takes one. Messenger and Instagram: the text,
+/// then one message per attachment (their messages carry text or one attachment, never both).
+pub fn requests(
+    base_url: &str,
+    sender_id: &str,
+    access_token: &str,
+    outgoing: &Outgoing<'_>,
+) -> Vec<ProviderRequest> {
+    let bodies = match outgoing.channel {
+        Channel::Whatsapp => whatsapp_bodies(outgoing),
+        _ => send_api_bodies(outgoing),
+    };
+    bodies
+        .into_iter()
+        .map(|body| ProviderRequest {
+            url: format!("{base_url}/{sender_id}/messages"),
+            headers: vec![
+                ("authorization", format!("Bearer {access_token}")),
+                ("content-type", "application/json".to_owned()),
+            ],
+            body: body.to_string().into_bytes(),
+        })
+        .collect()
+}
+
+/// WhatsApp's `to` is the number's digits, without the `+`.
+fn whatsapp_to(to: &str) -> String {
+    to.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// WhatsApp's message type for a file: images, video and audio by their MIME type, anything
+/// else as a document (which keeps its filename).
+fn whatsapp_media_type(media: &Media) -> &'static str {
+    let mime = media.mime_type.to_ascii_lowercase();
+    if mime.starts_with("image/") {
+        "image"
+    } else if mime.starts_with("video/") {
+        "video"
+    } else if mime.starts_with("audio/") {
+        "audio"
+    } else {
+        "document"
+    }
+}
+
+fn whatsapp_bodies(outgoing: &Outgoing<'_>) -> Vec<Value> {
+    let to = whatsapp_to(outgoing.to);
+    let envelope = |kind: &str, content: Value| {
+        json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": kind,
+            kind: content,
+        })
+    };
+    // Audio is the one medium without a caption.
+    let captioned = outgoing
+        .media
+        .iter()
+        .position(|media| whatsapp_media_type(media) != "audio");
+    let mut bodies = Vec::new();
+    if captioned.is_none() {
+        bodies.push(envelope("text", json!({ "body": outgoing.text })));
+    }
+    for (at, media) in outgoing.media.iter().enumerate() {
+        let kind = whatsapp_media_type(media);
+        let mut content = json!({ "link": media.url });
+        if captioned == Some(at) {
+            content["caption"] = json!(outgoing.text);
+        }
+        if kind == "document" {
+            content["filename"] = json!(media.filename);
+        }
+        bodies.push(envelope(kind, content));
+    }
+    bodies
+}
+
+fn send_api_bodies(outgoing: &Outgoing<'_>) -> Vec<Value> {
+    let envelope = |message: Value| {
+        json!({
+            "recipient": { "id": outgoing.to },
+            "messaging_type": "RESPONSE",
+            "message": message,
+        })
+    };
+    let mut bodies = vec![envelope(json!({ "text": outgoing.text }))];
+    for media in outgoing.media {
+        let mime = media.mime_type.to_ascii_lowercase();
+        let kind = ["image", "video", "audio"]
+            .into_iter()
+            .find(|kind| mime.starts_with(&format!("{kind}/")))
+            .unwrap_or("file");
+        bodies.push(envelope(json!({
+            "attachment": { "type": kind, "payload": { "url": media.url, "is_reusable": false } }
+        })));
+    }
+    bodies
+}
+
+#[derive(Deserialize)]
+struct Accepted {
+    /// WhatsApp: `{"messages": [{"id": "wamid..."}]}`.
+    #[serde(default)]
+    messages: Vec<AcceptedMessage>,
+    /// Messenger and Instagram: `{"recipient_id": "...", "message_id": "m_..."}`.
+    message_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AcceptedMessage {
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: GraphError,
+}
+
+#[derive(Deserialize)]
+struct GraphError {
+    message: Option<String>,
+    code: Option<i64>,
+    error_subcode: Option<i64>,
+    #[serde(default)]
+    is_transient: bool,
+    error_data: Option<ErrorData>,
+}
+
+#[derive(Deserialize)]
+struct ErrorData {
+    details: Option<String>,
+}
+
+/// Graph API error codes that mean "too much, too fast" or "our side failed, try again": Meta
+/// answers several of them with a 400, so the status line alone would call them permanent.
+const TRANSIENT_CODES: [i64; 11] = [
+    1,      // API Unknown: possibly a temporary issue
+    2,      // API Service: temporary
+    4,      // application request limit reached
+    17,     // user request limit reached
+    32,     // page request limit reached
+    613,    // calls to this API exceed the rate limit
+    80007,  // WhatsApp Business Account rate limit
+    130429, // Cloud API throughput reached
+    131048, // spam rate limit
+    131056, // too many messages to this recipient
+    133004, // server temporarily unavailable
+];
+
+pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome {
+    if let StatusClass::Success = status_class(status) {
+        let id = serde_json::from_slice::<Accepted>(body)
+            .ok()
+            .and_then(|accepted| {
+                accepted
+                    .messages
+                    .into_iter()
+                    .find_map(|message| message.id)
+                    .or(accepted.message_id)
+            });
+        return Outcome::Sent {
+            provider_message_id: id,
+        };
+    }
+    let error = serde_json::from_slice::<ErrorEnvelope>(body)
+        .ok()
+        .map(|envelope| envelope.error);
+    let transient = matches!(status_class(status), StatusClass::Transient)
+        || error.as_ref().is_some_and(|error| {
+            error.is_transient || error.code.is_some_and(|code| TRANSIENT_CODES.contains(&code))
+        });
+    let reason = match error {
+        Some(error) => {
+            let code = match (error.code, error.error_subcode) {
+                (Some(code), Some(subcode)) => format!(" {code}/{subcode}"),
+                (Some(code), None) => format!(" {code}"),
+                _ => String::new(),
+            };
+            let message = error.message.unwrap_or_else(|| "no message".to_owned());
+            match error
+                .error_data
+                .and_then(|data| data.details)
+                .filter(|d| !d.is_empty())
+            {
+                Some(details) => format!("meta error{code} (HTTP {status}): {message}: {details}"),
+                None => format!("meta error{code} (HTTP {status}): {message}"),
+            }
+        }
+        None => format!("meta answered HTTP {status}: {}", excerpt(body)),
+    };
+    let reason = truncate(&reason);
+    if transient {
+        Outcome::Transient {
+            reason,
+            retry_after: parse_retry_after(retry_after),
+        }
+    } else {
+        Outcome::Rejected { reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(request: &ProviderRequest) -> Value {
+        serde_json::from_slice(&request.body).unwrap_or_default()
+    }
+
+    fn media(mime_type: &str, filename: &str) -> Media {
+        Media {
+            url: format!("https://crm.example.com/api/download-media?id={filename}"),
+            filename: filename.to_owned(),
+            mime_type: mime_type.to_owned(),
+            bytes: None,
+        }
+    }
+
+    fn outgoing<'a>(channel: Channel, to: &'a str, media: &'a [Media]) -> Outgoing<'a> {
+        Outgoing {
+            channel,
+            to,
+            text: "Hi! Your order is ready for pickup.",
+            subject: None,
+            media,
+        }
+    }
+
+    #[test]
+    fn a_whatsapp_text_is_the_cloud_apis_documented_text_message() {
+        let sent = requests(
+            "https://graph.facebook.com/v21.0",
+            "106540352242922",
+            "EAAG-token",
+            &outgoing(Channel::Whatsapp, "+353871234567", &[]),
+        );
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            sent[0].url,
+            "https://graph.facebook.com/v21.0/106540352242922/messages"
+        );
+        assert_eq!(sent[0].header("authorization"), Some("Bearer EAAG-token"));
+        assert_eq!(sent[0].header("content-type"), Some("application/json"));
+        assert_eq!(
+            body(&sent[0]),
+            json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": "353871234567",
+                "type": "text",
+                "text": { "body": "Hi! Your order is ready for pickup." }
+            })
+        );
+    }
+
+    #[test]
+    fn whatsapp_media_go_by_link_with_the_text_as_the_first_caption() {
+        let files = [
+            media("application/pdf", "receipt.pdf"),
+            media("image/jpeg", "photo.jpg"),
+        ];
+        let sent = requests(
+            "https://g",
+            "1",
+            "t",
+            &outgoing(Channel::Whatsapp, "+353871234567", &files),
+        );
+        let bodies: Vec<Value> = sent.iter().map(body).collect();
+        assert_eq!(bodies.len(), 2);
+        assert_eq!(bodies[0]["type"], "document");
+        assert_eq!(
+            bodies[0]["document"],
+            json!({
+                "link": "https://crm.example.com/api/download-media?id=receipt.pdf",
+                "caption": "Hi! Your order is ready for pickup.",
+                "filename": "receipt.pdf"
+            })
+        );
+        assert_eq!(bodies[1]["type"], "image");
+        assert_eq!(
+            bodies[1]["image"],
+            json!({ "link": "https://crm.example.com/api/download-media?id=photo.jpg" })
+        );
+    }
+
+    #[test]
+    fn whatsapp_audio_cannot_carry_the_text_so_the_text_goes_first() {
+        let files = [media("audio/ogg", "note.ogg")];
+        let sent = requests(
+            "https://g",
+            "1",
+            "t",
+            &outgoing(Channel::Whatsapp, "+353871234567", &files),
+        );
+        let kinds: Vec<Value> = sent.iter().map(|r| body(r)["type"].clone()).collect();
+        assert_eq!(kinds, vec![json!("text"), json!("audio")]);
+    }
+
+    #[test]
+    fn messenger_and_instagram_send_the_text_then_each_attachment() {
+        for channel in [Channel::Facebook, Channel::Instagram] {
+            let files = [media("image/png", "a.png"), media("application/pdf", "b.pdf")];
+            let sent = requests(
+                "https://g",
+                "17841400000000000",
+                "t",
+                &outgoing(channel, "6543210987654321", &files),
+            );
+            let bodies: Vec<Value> = sent.iter().map(body).collect();
+            assert_eq!(
+                bodies[0],
+                json!({
+                    "recipient": { "id": "6543210987654321" },
+                    "messaging_type": "RESPONSE",
+                    "message": { "text": "Hi! Your order is ready for pickup." }
+                }),
+                "{channel}"
+            );
+            assert_eq!(bodies[1]["message"]["attachment"]["type"], "image", "{channel}");
+            assert_eq!(bodies[2]["message"]["attachment"]["type"], "file", "{channel}");
+            assert_eq!(
+                bodies[2]["message"]["attachment"]["payload"]["url"],
+                "https://crm.example.com/api/download-media?id=b.pdf"
+            );
+            assert!(
+                sent.iter()
+                    .all(|r| r.url == "https://g/17841400000000000/messages")
+            );
+        }
+    }
+
+    /// An answer (status, Retry-After, body), what it means, and why.
+    type AnswerCase = (u16, Option<&'static str>, &'static [u8], Outcome, &'static str);
+
+    #[test]
+    fn answers_are_read_as_the_graph_api_documents_them() {
+        let invalid = br#"{"error":{"message":"(#131030) Recipient phone number not in allowed list","type":"OAuthException","code":131030,"error_data":{"messaging_product":"whatsapp","details":"Add recipient phone number to recipient list"},"fbtrace_id":"Az8or2yhqkZfEZ-_4Qn_Bam"}}"#;
+        let throttled = br#"{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,"fbtrace_id":"A"}}"#;
+        let bad_token = br#"{"error":{"message":"Invalid OAuth access token.","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"B"}}"#;
+        let cases: [AnswerCase; 8] = [
+            (
+                200,
+                None,
+                br#"{"messaging_product":"whatsapp","contacts":[{"input":"353871234567","wa_id":"353871234567"}],"messages":[{"id":"wamid.HBgM"}]}"#,
+                Outcome::Sent { provider_message_id: Some("wamid.HBgM".into()) },
+                "WhatsApp accepted",
+            ),
+            (
+                200,
+                None,
+                br#"{"recipient_id":"6543210987654321","message_id":"m_AG5Hz"}"#,
+                Outcome::Sent { provider_message_id: Some("m_AG5Hz".into()) },
+                "Messenger accepted",
+            ),
+            (
+                200,
+                None,
+                b"",
+                Outcome::Sent { provider_message_id: None },
+                "accepted without an id is still sent: sending again would duplicate it",
+            ),
+            (
+                400,
+                None,
+                invalid,
+                Outcome::Rejected {
+                    reason: "meta error 131030 (HTTP 400): (#131030) Recipient phone number not in allowed list: Add recipient phone number to recipient list".into(),
+                },
+                "invalid recipient",
+            ),
+            (
+                400,
+                None,
+                throttled,
+                Outcome::Transient {
+                    reason: "meta error 130429 (HTTP 400): (#130429) Rate limit hit".into(),
+                    retry_after: None,
+                },
+                "throttling reported in a 400",
+            ),
+            (
+                401,
+                None,
+                bad_token,
+                Outcome::Rejected {
+                    reason: "meta error 190/463 (HTTP 401): Invalid OAuth access token.".into(),
+                },
+                "bad token",
+            ),
+            (
+                429,
+                Some("1"),
+                br#"{"error":{"message":"slow down","code":4}}"#,
+                Outcome::Transient { reason: "meta error 4 (HTTP 429): slow down".into(), retry_after: Some(1) },
+                "429 with Retry-After",
+            ),
+            (
+                502,
+                None,
+                b"<html>Bad Gateway</html>",
+                Outcome::Transient { reason: "meta answered HTTP 502: <html>Bad Gateway</html>".into(), retry_after: None },
+                "an answer that is not Graph JSON",
+            ),
+        ];
+        for (status, retry_after, answer, expected, description) in cases {
+            assert_eq!(classify(status, retry_after, answer), expected, "{description}");
+        }
+    }
+
+    #[test]
+    fn an_error_meta_marks_transient_is_retried_whatever_its_code() {
+        let answer = br#"{"error":{"message":"try later","code":100,"is_transient":true}}"#;
+        assert!(matches!(classify(400, None, answer), Outcome::Transient { .. }));
+    }
+}

@@ -1,0 +1,635 @@
+//! Sending a message through a channel provider's API, as plain Rust: the HTTP request each
+//! provider documents for a message, and what its answer means for that message.
+//!
+//! Nothing here touches the Workers runtime. The dispatcher builds a [`Sender`] from the
+//! business's channel account, asks [`requests`] for what to send, sends it, and hands each
+//! answer to [`classify`]; [`decide`] then turns the answer and the delivery attempt into what
+//! happens to the message: sent, tried again later, or failed with the provider's reason.
+
+pub mod mailgun;
+pub mod meta;
+pub mod twilio;
+
+use crate::channel::{Channel, Provider};
+use base64::Engine;
+use std::fmt;
+
+/// Where each provider's API is, unless the account's `api_base_url` setting says otherwise
+/// (tests point it at local servers; Mailgun's EU region is `https://api.eu.mailgun.net`).
+pub const META_API_BASE: &str = "https://graph.facebook.com/v21.0";
+pub const TWILIO_API_BASE: &str = "https://api.twilio.com";
+pub const MAILGUN_API_BASE: &str = "https://api.mailgun.net";
+
+/// How long one call to a provider may take before it is abandoned and counted as a failure
+/// worth retrying. A provider that has not answered in this time is overloaded or unreachable.
+pub const SEND_TIMEOUT_MS: u64 = 10_000;
+
+/// The delivery attempt on which a message that still cannot be sent is given up as failed.
+/// The queue allows one delivery more (`max_retries = 5`), so a message whose final status
+/// could not be written is still settled on that last delivery rather than left queued.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// The longest a retry is put off, whatever a provider's `Retry-After` asks: Queues' own limit.
+pub const MAX_RETRY_DELAY_SECONDS: u32 = 43_200;
+
+/// How long the signed download link a provider fetches an attachment from stays valid. Meta
+/// and Twilio fetch at send time; an hour covers their own queues.
+pub const PROVIDER_LINK_LIFETIME_SECONDS: i64 = 60 * 60;
+/// Email is read later: a file linked from an email (one too large to attach) stays there a week.
+pub const EMAIL_LINK_LIFETIME_SECONDS: i64 = 7 * 24 * 60 * 60;
+
+/// A reason stored on a message is cut to this many characters.
+const MAX_REASON_CHARS: usize = 500;
+
+/// The account a message is sent from: its provider's API and credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Sender {
+    /// WhatsApp Cloud API, Messenger and Instagram: `sender_id` is the WhatsApp phone number
+    /// id, the page id or the Instagram account id.
+    Meta {
+        base_url: String,
+        sender_id: String,
+        access_token: String,
+    },
+    /// `from` is the account's number in E.164.
+    Twilio {
+        base_url: String,
+        account_sid: String,
+        auth_token: String,
+        from: String,
+    },
+    /// `from` is the account's email address; `domain` the Mailgun sending domain.
+    Mailgun {
+        base_url: String,
+        domain: String,
+        api_key: String,
+        from: String,
+    },
+}
+
+/// Credentials stay out of logs and debug output.
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Meta {
+                base_url, sender_id, ..
+            } => write!(f, "Meta {{ base_url: {base_url}, sender_id: {sender_id} }}"),
+            Self::Twilio {
+                base_url,
+                account_sid,
+                from,
+                ..
+            } => write!(
+                f,
+                "Twilio {{ base_url: {base_url}, account_sid: {account_sid}, from: {from} }}"
+            ),
+            Self::Mailgun {
+                base_url,
+                domain,
+                from,
+                ..
+            } => write!(
+                f,
+                "Mailgun {{ base_url: {base_url}, domain: {domain}, from: {from} }}"
+            ),
+        }
+    }
+}
+
+impl Sender {
+    /// The sender of an account of `provider` whose address is `address`, from its settings and
+    /// secrets (looked up by name). Err names what the account lacks.
+    pub fn configure(
+        provider: Provider,
+        address: &str,
+        setting: impl Fn(&str) -> Option<String>,
+        secret: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let missing =
+            |kind: &str, name: &str| format!("the {} account has no {kind} {name}", provider.as_str());
+        let base_url = |default: &str| {
+            setting("api_base_url")
+                .unwrap_or_else(|| default.to_owned())
+                .trim_end_matches('/')
+                .to_owned()
+        };
+        Ok(match provider {
+            Provider::Meta => Self::Meta {
+                base_url: base_url(META_API_BASE),
+                sender_id: address.to_owned(),
+                access_token: secret("access_token").ok_or_else(|| missing("secret", "access_token"))?,
+            },
+            Provider::Twilio => Self::Twilio {
+                base_url: base_url(TWILIO_API_BASE),
+                account_sid: setting("account_sid").ok_or_else(|| missing("setting", "account_sid"))?,
+                auth_token: secret("auth_token").ok_or_else(|| missing("secret", "auth_token"))?,
+                from: address.to_owned(),
+            },
+            Provider::Mailgun => Self::Mailgun {
+                base_url: base_url(MAILGUN_API_BASE),
+                domain: setting("domain").ok_or_else(|| missing("setting", "domain"))?,
+                api_key: secret("api_key").ok_or_else(|| missing("secret", "api_key"))?,
+                from: address.to_owned(),
+            },
+        })
+    }
+
+    pub fn provider(&self) -> Provider {
+        match self {
+            Self::Meta { .. } => Provider::Meta,
+            Self::Twilio { .. } => Provider::Twilio,
+            Self::Mailgun { .. } => Provider::Mailgun,
+        }
+    }
+}
+
+/// A file sent with a message. Meta and Twilio fetch it from `url` themselves; Mailgun is sent
+/// its `bytes` (when the dispatcher has them) as an attachment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    pub url: String,
+    pub filename: String,
+    pub mime_type: String,
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// One message to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing<'a> {
+    pub channel: Channel,
+    /// E.164 phone (WhatsApp, SMS), email address, or page-scoped id (Messenger, Instagram).
+    pub to: &'a str,
+    pub text: &'a str,
+    /// Email only; without one the first line of the text is the subject.
+    pub subject: Option<&'a str>,
+    pub media: &'a [Media],
+}
+
+/// A provider call, ready to send: always a `POST`. Its headers hold credentials: never log it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProviderRequest {
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for ProviderRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "POST {} ({} bytes)", self.url, self.body.len())
+    }
+}
+
+impl ProviderRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// The calls that send `outgoing` from `sender`, in order. Most messages are one call; Meta
+/// takes one call per attachment (its messages carry one medium each). `boundary` separates the
+/// parts of a multipart body (random, so that no attachment can contain it).
+pub fn requests(sender: &Sender, outgoing: &Outgoing<'_>, boundary: &str) -> Vec<ProviderRequest> {
+    match sender {
+        Sender::Meta {
+            base_url,
+            sender_id,
+            access_token,
+        } => meta::requests(base_url, sender_id, access_token, outgoing),
+        Sender::Twilio {
+            base_url,
+            account_sid,
+            auth_token,
+            from,
+        } => vec![twilio::request(base_url, account_sid, auth_token, from, outgoing)],
+        Sender::Mailgun {
+            base_url,
+            domain,
+            api_key,
+            from,
+        } => vec![mailgun::request(
+            base_url, domain, api_key, from, outgoing, boundary,
+        )],
+    }
+}
+
+/// What a provider's answer means for the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted. The id is how the provider's status webhooks will name the message.
+    Sent { provider_message_id: Option<String> },
+    /// Not now: rate limited, the provider failed, or it could not be reached. `retry_after`
+    /// is the provider's own `Retry-After`, in seconds.
+    Transient {
+        reason: String,
+        retry_after: Option<u32>,
+    },
+    /// Refused for good (invalid recipient, bad credentials, message not allowed): sending the
+    /// same request again would be refused again.
+    Rejected { reason: String },
+}
+
+/// Reads a provider's answer: 2xx is sent; 429 and 5xx are transient; any other status is a
+/// rejection carrying the provider's own error message. Providers that report throttling in a
+/// 4xx body (Meta) are read as transient too.
+pub fn classify(provider: Provider, status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome {
+    match provider {
+        Provider::Meta => meta::classify(status, retry_after, body),
+        Provider::Twilio => twilio::classify(status, retry_after, body),
+        Provider::Mailgun => mailgun::classify(status, retry_after, body),
+    }
+}
+
+/// The outcome of a call that got no answer: always worth another try.
+pub fn unreachable(provider: Provider, timed_out: bool, error: &str) -> Outcome {
+    let reason = if timed_out {
+        format!(
+            "{} did not answer within {} s",
+            provider.as_str(),
+            SEND_TIMEOUT_MS / 1000
+        )
+    } else {
+        format!("{} could not be reached: {error}", provider.as_str())
+    };
+    Outcome::Transient {
+        reason: truncate(&reason),
+        retry_after: None,
+    }
+}
+
+/// What becomes of the message after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    MarkSent {
+        provider_message_id: Option<String>,
+    },
+    /// Leave it queued and deliver it again after `delay_seconds`.
+    Retry {
+        delay_seconds: u32,
+        reason: String,
+    },
+    MarkFailed {
+        reason: String,
+    },
+}
+
+/// `attempt` counts deliveries of the message from 1. A transient failure is retried after the
+/// provider's `Retry-After`, or else 2, 4, 8, 16 s (doubling per attempt), until the attempt
+/// reaches [`MAX_ATTEMPTS`]; then the message fails with that last reason.
+pub fn decide(outcome: Outcome, attempt: u32) -> Decision {
+    match outcome {
+        Outcome::Sent { provider_message_id } => Decision::MarkSent { provider_message_id },
+        Outcome::Rejected { reason } => Decision::MarkFailed { reason },
+        Outcome::Transient { reason, .. } if attempt >= MAX_ATTEMPTS => Decision::MarkFailed {
+            reason: truncate(&format!("gave up after {attempt} attempts: {reason}")),
+        },
+        Outcome::Transient { reason, retry_after } => Decision::Retry {
+            delay_seconds: retry_after
+                .unwrap_or_else(|| backoff_seconds(attempt))
+                .min(MAX_RETRY_DELAY_SECONDS),
+            reason,
+        },
+    }
+}
+
+/// 2 s after the first attempt, doubling after each further one.
+pub fn backoff_seconds(attempt: u32) -> u32 {
+    2u32.saturating_pow(attempt.clamp(1, 16))
+}
+
+/// `Retry-After` as delta-seconds. (The HTTP-date form is not used by these providers' APIs;
+/// it falls back to our own backoff.)
+pub fn parse_retry_after(value: Option<&str>) -> Option<u32> {
+    value?.trim().parse::<u32>().ok()
+}
+
+/// The subject of an email sent without one: the first line of its text, shortened.
+pub fn default_subject(text: &str) -> String {
+    const MAX: usize = 78;
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or_default();
+    if first.chars().count() <= MAX {
+        first.to_owned()
+    } else {
+        let mut cut: String = first.chars().take(MAX - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// `Authorization: Basic` for a user and password.
+pub(crate) fn basic_auth(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// `application/x-www-form-urlencoded`, as the WHATWG URL standard serialises it.
+pub(crate) fn form_encode(pairs: &[(&str, &str)]) -> Vec<u8> {
+    fn encode(text: &str, out: &mut String) {
+        for byte in text.bytes() {
+            match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(byte as char),
+                b' ' => out.push('+'),
+                _ => out.push_str(&format!("%{byte:02X}")),
+            }
+        }
+    }
+    let mut out = String::new();
+    for (at, (name, value)) in pairs.iter().enumerate() {
+        if at > 0 {
+            out.push('&');
+        }
+        encode(name, &mut out);
+        out.push('=');
+        encode(value, &mut out);
+    }
+    out.into_bytes()
+}
+
+/// A stored reason stays readable and bounded.
+pub(crate) fn truncate(reason: &str) -> String {
+    let reason = reason.trim();
+    if reason.chars().count() <= MAX_REASON_CHARS {
+        reason.to_owned()
+    } else {
+        let mut cut: String = reason.chars().take(MAX_REASON_CHARS - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// The common reading of a status line, before a provider's body is looked at.
+pub(crate) enum StatusClass {
+    Success,
+    Transient,
+    Rejected,
+}
+
+pub(crate) fn status_class(status: u16) -> StatusClass {
+    match status {
+        200..=299 => StatusClass::Success,
+        429 | 500..=599 => StatusClass::Transient,
+        _ => StatusClass::Rejected,
+    }
+}
+
+/// A short, safe excerpt of a body that is not the provider's documented error shape.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        "no body".to_owned()
+    } else {
+        text.chars().take(200).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(
+        settings: &'static [(&'static str, &'static str)],
+        secrets: &'static [(&'static str, &'static str)],
+    ) -> (impl Fn(&str) -> Option<String>, impl Fn(&str) -> Option<String>) {
+        let lookup = |list: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                list.iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        (lookup(settings), lookup(secrets))
+    }
+
+    #[test]
+    fn a_sender_takes_the_documented_api_unless_the_account_names_another() {
+        let (setting, secret) = account(&[], &[("access_token", "EAAG")]);
+        let meta = Sender::configure(Provider::Meta, "1055", setting, secret);
+        assert_eq!(
+            meta,
+            Ok(Sender::Meta {
+                base_url: META_API_BASE.to_owned(),
+                sender_id: "1055".to_owned(),
+                access_token: "EAAG".to_owned(),
+            })
+        );
+        let (setting, secret) = account(
+            &[("account_sid", "AC1"), ("api_base_url", "http://127.0.0.1:9/")],
+            &[("auth_token", "tok")],
+        );
+        let twilio = Sender::configure(Provider::Twilio, "+353861111111", setting, secret);
+        assert_eq!(
+            twilio.map(|sender| match sender {
+                Sender::Twilio { base_url, .. } => base_url,
+                _ => String::new(),
+            }),
+            Ok("http://127.0.0.1:9".to_owned()),
+            "a trailing slash is dropped"
+        );
+    }
+
+    #[test]
+    fn a_sender_without_its_credentials_says_which_one_is_missing() {
+        let cases = [
+            (Provider::Meta, account(&[], &[]), "access_token"),
+            (
+                Provider::Twilio,
+                account(&[], &[("auth_token", "t")]),
+                "account_sid",
+            ),
+            (
+                Provider::Twilio,
+                account(&[("account_sid", "AC1")], &[]),
+                "auth_token",
+            ),
+            (Provider::Mailgun, account(&[], &[("api_key", "k")]), "domain"),
+            (
+                Provider::Mailgun,
+                account(&[("domain", "mg.example.com")], &[]),
+                "api_key",
+            ),
+        ];
+        for (provider, (setting, secret), missing) in cases {
+            let error = Sender::configure(provider, "x", setting, secret)
+                .err()
+                .unwrap_or_default();
+            assert!(error.contains(missing), "{provider:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_credentials() {
+        let sender = Sender::Twilio {
+            base_url: TWILIO_API_BASE.to_owned(),
+            account_sid: "AC1".to_owned(),
+            auth_token: "very-secret".to_owned(),
+            from: "+353861111111".to_owned(),
+        };
+        assert!(!format!("{sender:?}").contains("very-secret"));
+        let request = twilio::request(
+            TWILIO_API_BASE,
+            "AC1",
+            "very-secret",
+            "+353861111111",
+            &Outgoing {
+                channel: Channel::Sms,
+                to: "+353871234567",
+                text: "hi",
+                subject: None,
+                media: &[],
+            },
+        );
+        assert!(!format!("{request:?}").contains("Basic"));
+    }
+
+    #[test]
+    fn transient_failures_back_off_and_then_fail_with_the_last_reason() {
+        let transient = |retry_after| Outcome::Transient {
+            reason: "meta answered 500".to_owned(),
+            retry_after,
+        };
+        let cases = [
+            (
+                transient(None),
+                1,
+                Decision::Retry {
+                    delay_seconds: 2,
+                    reason: "meta answered 500".into(),
+                },
+                "first attempt: 2 s",
+            ),
+            (
+                transient(None),
+                2,
+                Decision::Retry {
+                    delay_seconds: 4,
+                    reason: "meta answered 500".into(),
+                },
+                "second: 4 s",
+            ),
+            (
+                transient(None),
+                4,
+                Decision::Retry {
+                    delay_seconds: 16,
+                    reason: "meta answered 500".into(),
+                },
+                "fourth: 16 s",
+            ),
+            (
+                transient(Some(1)),
+                3,
+                Decision::Retry {
+                    delay_seconds: 1,
+                    reason: "meta answered 500".into(),
+                },
+                "Retry-After wins",
+            ),
+            (
+                transient(Some(999_999)),
+                1,
+                Decision::Retry {
+                    delay_seconds: MAX_RETRY_DELAY_SECONDS,
+                    reason: "meta answered 500".into(),
+                },
+                "Retry-After is capped",
+            ),
+            (
+                transient(None),
+                MAX_ATTEMPTS,
+                Decision::MarkFailed {
+                    reason: "gave up after 5 attempts: meta answered 500".into(),
+                },
+                "the last attempt fails",
+            ),
+            (
+                transient(Some(1)),
+                MAX_ATTEMPTS + 1,
+                Decision::MarkFailed {
+                    reason: "gave up after 6 attempts: meta answered 500".into(),
+                },
+                "a delivery past the last still fails",
+            ),
+            (
+                Outcome::Rejected {
+                    reason: "invalid number".into(),
+                },
+                1,
+                Decision::MarkFailed {
+                    reason: "invalid number".into(),
+                },
+                "a rejection fails at once",
+            ),
+            (
+                Outcome::Sent {
+                    provider_message_id: Some("SM1".into()),
+                },
+                3,
+                Decision::MarkSent {
+                    provider_message_id: Some("SM1".into()),
+                },
+                "sent on a retry",
+            ),
+        ];
+        for (outcome, attempt, expected, description) in cases {
+            assert_eq!(decide(outcome, attempt), expected, "{description}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_only() {
+        let cases = [
+            (Some("1"), Some(1)),
+            (Some(" 30 "), Some(30)),
+            (Some("Wed, 21 Oct 2015 07:28:00 GMT"), None),
+            (Some("-1"), None),
+            (Some(""), None),
+            (None, None),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(parse_retry_after(header), expected, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn a_missing_subject_is_the_first_line_of_the_text() {
+        assert_eq!(default_subject("\n  Your order  \nis ready"), "Your order");
+        assert_eq!(default_subject(""), "");
+        let long = "x".repeat(100);
+        let subject = default_subject(&long);
+        assert_eq!(subject.chars().count(), 78);
+        assert!(subject.ends_with('…'));
+    }
+
+    #[test]
+    fn form_values_are_encoded_as_browsers_encode_them() {
+        let body = form_encode(&[("To", "+353 87"), ("Body", "a&b=c/é*~")]);
+        assert_eq!(
+            String::from_utf8(body).unwrap_or_default(),
+            "To=%2B353+87&Body=a%26b%3Dc%2F%C3%A9*%7E"
+        );
+    }
+
+    #[test]
+    fn no_answer_is_worth_another_try() {
+        assert_eq!(
+            unreachable(Provider::Twilio, true, ""),
+            Outcome::Transient {
+                reason: "twilio did not answer within 10 s".into(),
+                retry_after: None
+            }
+        );
+        assert!(matches!(
+            unreachable(Provider::Mailgun, false, "connection refused"),
+            Outcome::Transient { reason, .. } if reason.contains("connection refused")
+        ));
+    }
+}

@@ -1,0 +1,470 @@
+//! Inbound email as Mailgun delivers it: the format followed is Mailgun's, the POST of an inbound
+//! route's `forward()` action (`multipart/form-data` when the mail has attachments, otherwise
+//! form fields as well), with the parsed message in fields such as `sender`, `from`, `subject`,
+//! `body-plain`, `Message-Id`, and the files in `attachment-1` .. `attachment-N`.
+//!
+//! Mailgun signs each POST with the account's webhook signing key: `signature` is the hex
+//! HMAC-SHA256 of `timestamp` followed by `token`. A POST older or newer than five minutes is
+//! refused even when correctly signed, so a captured request cannot be replayed later.
+
+use super::{bad_signature, display_name, hmac_sha256_matches};
+use crate::email::Email;
+use crate::error::ApiError;
+use crate::inbound::{InboundBatch, InboundMedia, InboundMessage};
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+
+/// Mailgun forwards messages of up to 25 MB, attachments included.
+pub const BODY_LIMIT: usize = 25 * 1024 * 1024;
+/// How far a signed timestamp may be from our clock, either way.
+pub const TIMESTAMP_TOLERANCE_SECONDS: i64 = 5 * 60;
+/// More files than this in one mail is refused rather than read.
+pub const MAX_ATTACHMENTS: usize = 100;
+
+/// The text fields a receiver reads from the POST; everything else Mailgun sends is not used.
+pub const FIELDS: [&str; 13] = [
+    "timestamp",
+    "token",
+    "signature",
+    "sender",
+    "from",
+    "From",
+    "recipient",
+    "subject",
+    "Subject",
+    "body-plain",
+    "stripped-text",
+    "Message-Id",
+    "attachment-count",
+];
+
+/// The form field of the `number`th attachment (from 1).
+pub fn attachment_field(number: usize) -> String {
+    format!("attachment-{number}")
+}
+
+/// The text fields of a Mailgun POST, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fields(BTreeMap<String, String>);
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Fields {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(name, value)| (name.into(), value.into()))
+                .collect(),
+        )
+    }
+}
+
+impl Fields {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(|value| value.trim())
+            .filter(|value| !value.is_empty())
+    }
+
+    /// How many files the POST says it carries (`attachment-count`, none when absent).
+    pub fn attachment_count(&self) -> Result<usize, ApiError> {
+        let Some(count) = self.get("attachment-count") else {
+            return Ok(0);
+        };
+        let count = count
+            .parse::<usize>()
+            .map_err(|_| ApiError::malformed("attachment-count is a number").at("attachment-count"))?;
+        if count > MAX_ATTACHMENTS {
+            return Err(ApiError::invalid(
+                "attachment-count",
+                format!("a message may carry at most {MAX_ATTACHMENTS} attachments"),
+            ));
+        }
+        Ok(count)
+    }
+}
+
+/// A file of the POST, as the form gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Checks `signature` over `timestamp` + `token` with the signing key, then that `timestamp` is
+/// within five minutes of `now`. Both are checked before any other field is read.
+pub fn verify_signature(signing_key: &str, fields: &Fields, now: Timestamp) -> Result<(), ApiError> {
+    let (Some(timestamp), Some(token), Some(signature)) = (
+        fields.get("timestamp"),
+        fields.get("token"),
+        fields.get("signature").and_then(|hex| hex::decode(hex).ok()),
+    ) else {
+        return Err(bad_signature("Mailgun"));
+    };
+    if !hmac_sha256_matches(
+        signing_key.as_bytes(),
+        &[timestamp.as_bytes(), token.as_bytes()],
+        &signature,
+    ) {
+        return Err(bad_signature("Mailgun"));
+    }
+    let fresh = timestamp
+        .parse::<i64>()
+        .is_ok_and(|seconds| (now.seconds() - seconds).abs() <= TIMESTAMP_TOLERANCE_SECONDS);
+    if fresh {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized(
+            "the Mailgun signature's timestamp is more than five minutes from now",
+        ))
+    }
+}
+
+/// The message of a verified POST: from the sender's address (lowercased), its subject and
+/// plain-text body as the content, and its files.
+pub fn parse(fields: &Fields, attachments: Vec<Attachment>) -> Result<InboundBatch, ApiError> {
+    let header_from = fields.get("from").or_else(|| fields.get("From"));
+    let (field, raw_sender) = match fields.get("sender") {
+        Some(sender) => ("sender", sender),
+        None => (
+            "from",
+            header_from.ok_or_else(|| {
+                ApiError::malformed("the POST names no sender (sender or from)").at("sender")
+            })?,
+        ),
+    };
+    let (own_name, address) = mailbox(raw_sender);
+    let from = Email::parse(address)
+        .map_err(|error| ApiError::invalid(field, format!("{field} is not an email address: {error}")))?;
+    // The envelope sender may differ from the From header (a list, a forwarder): the header's
+    // display name is the sender's only when the header names the same address.
+    let header_name = header_from
+        .map(mailbox)
+        .filter(|(_, header_address)| header_address.eq_ignore_ascii_case(from.as_str()))
+        .and_then(|(name, _)| name);
+    let subject = fields.get("subject").or_else(|| fields.get("Subject"));
+    let body = fields
+        .get("body-plain")
+        .or_else(|| fields.get("stripped-text"))
+        .map(str::trim_end);
+    let content = match (subject, body) {
+        (Some(subject), Some(body)) => format!("{subject}\n\n{body}"),
+        (Some(text), None) | (None, Some(text)) => text.to_owned(),
+        (None, None) => String::new(),
+    };
+    // A message without a Message-Id (RFC 5322 only recommends one) is known by the POST's
+    // unique token instead; a retry of that POST is then not recognised as the same mail.
+    let provider_message_id = match (fields.get("Message-Id"), fields.get("token")) {
+        (Some(id), _) => id.to_owned(),
+        (None, Some(token)) => format!("mailgun-token:{token}"),
+        (None, None) => return Err(ApiError::malformed("the POST has no Message-Id").at("Message-Id")),
+    };
+    let media = attachments
+        .into_iter()
+        .enumerate()
+        .map(|(index, file)| InboundMedia::Inline {
+            filename: display_name(Some(&file.filename)).unwrap_or_else(|| attachment_field(index + 1)),
+            mime_type: display_name(Some(&file.content_type))
+                .unwrap_or_else(|| "application/octet-stream".to_owned()),
+            bytes: file.bytes,
+        })
+        .collect();
+    Ok(InboundBatch {
+        messages: vec![InboundMessage {
+            provider_message_id,
+            from: from.as_str().to_owned(),
+            sender_name: header_name.or(own_name),
+            content,
+            media,
+        }],
+        statuses: Vec::new(),
+    })
+}
+
+/// Splits `Name <address>` (the name may be quoted) into its name and address; a bare address
+/// has no name.
+fn mailbox(text: &str) -> (Option<String>, &str) {
+    let text = text.trim();
+    match (text.rfind('<'), text.ends_with('>')) {
+        (Some(open), true) => {
+            let name = text[..open].trim().trim_matches('"').replace("\\\"", "\"");
+            (display_name(Some(&name)), text[open + 1..text.len() - 1].trim())
+        }
+        _ => (None, text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    const KEY: &str = "key-signing-0123456789";
+    const NOW: i64 = 1_700_000_000;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_millis(seconds * 1000)
+    }
+
+    fn signature(key: &str, timestamp: &str, token: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap_or_else(|_| unreachable!());
+        mac.update(timestamp.as_bytes());
+        mac.update(token.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn signed(timestamp: i64, extra: &[(&str, &str)]) -> Fields {
+        let timestamp = timestamp.to_string();
+        let token = "b8d0f9c6a1e24e5f9c0d7a3b2c1e0f9a8b7c6d5e4f3a2b1c0d";
+        let mut pairs = vec![
+            ("timestamp".to_owned(), timestamp.clone()),
+            ("token".to_owned(), token.to_owned()),
+            ("signature".to_owned(), signature(KEY, &timestamp, token)),
+        ];
+        pairs.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        pairs.into_iter().collect()
+    }
+
+    fn mail() -> Fields {
+        signed(
+            NOW,
+            &[
+                ("sender", "Ann.Lee@Example.com"),
+                ("from", "\"Lee, Ann\" <ann.lee@example.com>"),
+                ("recipient", "support@acme.example"),
+                ("subject", "Order 1234"),
+                ("body-plain", "Where is my parcel?\n\n> quoted\n"),
+                ("stripped-text", "Where is my parcel?"),
+                ("Message-Id", "<CAF=abc@mail.example.com>"),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_post_signed_with_the_signing_key_within_five_minutes_is_accepted() {
+        for (skew, description) in [
+            (0, "now"),
+            (-300, "five minutes ago"),
+            (300, "five minutes ahead"),
+        ] {
+            assert_eq!(
+                verify_signature(KEY, &signed(NOW + skew, &[]), at(NOW)),
+                Ok(()),
+                "{description}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_missing_or_stale_signatures_are_refused_as_unauthorized() {
+        let good = signed(NOW, &[]);
+        let with = |name: &str, value: &str| -> Fields {
+            let mut fields = good.clone();
+            fields.0.insert(name.to_owned(), value.to_owned());
+            fields
+        };
+        let without = |name: &str| -> Fields {
+            let mut fields = good.clone();
+            fields.0.remove(name);
+            fields
+        };
+        let cases = [
+            (without("signature"), "no signature"),
+            (without("timestamp"), "no timestamp"),
+            (without("token"), "no token"),
+            (with("signature", "zz"), "a signature that is not hex"),
+            (with("token", "another-token"), "a token changed after signing"),
+            (
+                with("timestamp", &(NOW + 1).to_string()),
+                "a timestamp changed after signing",
+            ),
+            (
+                with("signature", &signature("another-key", &NOW.to_string(), "x")),
+                "signed with another key",
+            ),
+            (signed(NOW - 301, &[]), "older than five minutes"),
+            (signed(NOW + 301, &[]), "more than five minutes ahead"),
+            (
+                {
+                    let token = "t";
+                    [
+                        ("timestamp", "soon"),
+                        ("token", token),
+                        ("signature", &signature(KEY, "soon", token)),
+                    ]
+                    .into_iter()
+                    .collect()
+                },
+                "a signed timestamp that is not a number",
+            ),
+        ];
+        for (fields, description) in cases {
+            let error = verify_signature(KEY, &fields, at(NOW)).err();
+            assert_eq!(
+                error.map(|e| e.code()),
+                Some(ErrorCode::Unauthorized),
+                "{description}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_mail_becomes_a_message_from_the_lowercased_sender_with_subject_then_body() {
+        let batch = parse(&mail(), Vec::new());
+        assert_eq!(
+            batch,
+            Ok(InboundBatch {
+                messages: vec![InboundMessage {
+                    provider_message_id: "<CAF=abc@mail.example.com>".to_owned(),
+                    from: "ann.lee@example.com".to_owned(),
+                    sender_name: Some("Lee, Ann".to_owned()),
+                    content: "Order 1234\n\nWhere is my parcel?\n\n> quoted".to_owned(),
+                    media: vec![],
+                }],
+                statuses: vec![],
+            })
+        );
+    }
+
+    #[test]
+    fn the_sender_and_its_name_are_read_from_whichever_field_has_them() {
+        let cases = [
+            (
+                vec![("from", "Bob Stone <Bob@Example.com>")],
+                ("bob@example.com", Some("Bob Stone")),
+                "only a From header",
+            ),
+            (
+                vec![("From", "bob@example.com")],
+                ("bob@example.com", None),
+                "a capitalised From with a bare address",
+            ),
+            (
+                vec![("sender", "Bob Stone <bob@example.com>")],
+                ("bob@example.com", Some("Bob Stone")),
+                "a sender with a name",
+            ),
+            (
+                vec![
+                    ("sender", "bounce@list.example"),
+                    ("from", "Bob Stone <bob@example.com>"),
+                ],
+                ("bounce@list.example", None),
+                "an envelope sender unlike the From header keeps no borrowed name",
+            ),
+        ];
+        for (extra, (address, name), description) in cases {
+            let mut extra = extra;
+            extra.push(("Message-Id", "<m@x>"));
+            let batch = parse(&signed(NOW, &extra), Vec::new()).unwrap_or_default();
+            let message = &batch.messages[0];
+            assert_eq!(
+                (message.from.as_str(), message.sender_name.as_deref()),
+                (address, name),
+                "{description}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_body_falls_back_to_the_stripped_text_and_a_missing_subject_leaves_the_body_alone() {
+        let fields = signed(
+            NOW,
+            &[
+                ("sender", "a@example.com"),
+                ("stripped-text", "Just the reply"),
+                ("Message-Id", "<m@x>"),
+            ],
+        );
+        let batch = parse(&fields, Vec::new()).unwrap_or_default();
+        assert_eq!(batch.messages[0].content, "Just the reply");
+    }
+
+    #[test]
+    fn attachments_are_carried_inline_with_their_name_and_type() {
+        let files = vec![
+            Attachment {
+                filename: "invoice.pdf".to_owned(),
+                content_type: "application/pdf".to_owned(),
+                bytes: b"%PDF-1.4".to_vec(),
+            },
+            Attachment {
+                filename: String::new(),
+                content_type: String::new(),
+                bytes: vec![1, 2, 3],
+            },
+        ];
+        let batch = parse(&mail(), files).unwrap_or_default();
+        assert_eq!(
+            batch.messages[0].media,
+            vec![
+                InboundMedia::Inline {
+                    filename: "invoice.pdf".to_owned(),
+                    mime_type: "application/pdf".to_owned(),
+                    bytes: b"%PDF-1.4".to_vec(),
+                },
+                InboundMedia::Inline {
+                    filename: "attachment-2".to_owned(),
+                    mime_type: "application/octet-stream".to_owned(),
+                    bytes: vec![1, 2, 3],
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mail_without_a_message_id_is_known_by_its_token() {
+        let fields = signed(NOW, &[("sender", "a@example.com"), ("subject", "hi")]);
+        let batch = parse(&fields, Vec::new()).unwrap_or_default();
+        assert!(
+            batch.messages[0]
+                .provider_message_id
+                .starts_with("mailgun-token:")
+        );
+    }
+
+    #[test]
+    fn posts_that_are_not_mail_are_refused() {
+        let cases = [
+            (
+                signed(NOW, &[("subject", "hi")]),
+                ErrorCode::MalformedRequest,
+                "no sender at all",
+            ),
+            (
+                signed(NOW, &[("sender", "not an address")]),
+                ErrorCode::ValidationFailed,
+                "a sender that is not an address",
+            ),
+        ];
+        for (fields, code, description) in cases {
+            let error = parse(&fields, Vec::new()).err();
+            assert_eq!(error.map(|e| e.code()), Some(code), "{description}");
+        }
+    }
+
+    #[test]
+    fn the_attachment_count_is_a_bounded_number() {
+        let cases = [
+            (vec![], Ok(0), "absent"),
+            (vec![("attachment-count", "2")], Ok(2), "two"),
+            (
+                vec![("attachment-count", "two")],
+                Err(ErrorCode::MalformedRequest),
+                "not a number",
+            ),
+            (
+                vec![("attachment-count", "101")],
+                Err(ErrorCode::ValidationFailed),
+                "more than the limit",
+            ),
+        ];
+        for (extra, expected, description) in cases {
+            let count = signed(NOW, &extra).attachment_count().map_err(|e| e.code());
+            assert_eq!(count, expected, "{description}");
+        }
+    }
+}

@@ -1,0 +1,1111 @@
+//! Meta's webhooks: the WhatsApp Cloud API, the Messenger Platform and Instagram Messaging.
+//!
+//! Meta signs each notification with the app secret (`X-Hub-Signature-256: sha256=<hex
+//! HMAC-SHA256 of the raw body>`) and proves a callback URL with a `GET` handshake that echoes
+//! `hub.challenge` when `hub.verify_token` is ours. One app can serve many WhatsApp numbers,
+//! pages and Instagram accounts, and all of them share its secret: a correctly signed
+//! notification may still be about another account, so only the entries about the account the
+//! webhook path names are taken; the rest are counted as ignored.
+
+use super::{bad_signature, display_name, e164, hmac_sha256_matches};
+use crate::api_key::constant_time_eq;
+use crate::channel::{Channel, MessageStatus};
+use crate::edge::http::from_json;
+use crate::error::{ApiError, ErrorCode};
+use crate::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
+use serde::{Deserialize, Deserializer};
+
+pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+/// The largest notification we read. Meta batches at most 1000 updates, far below this.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// The longest `hub.challenge` echoed back. Meta sends a short number; anything else is refused
+/// rather than reflected.
+const MAX_CHALLENGE_LEN: usize = 256;
+
+/// Checks `X-Hub-Signature-256` against the raw body, before anything in the body is read.
+pub fn verify_signature(app_secret: &str, header: Option<&str>, body: &[u8]) -> Result<(), ApiError> {
+    let signature = header
+        .and_then(|value| value.trim().strip_prefix("sha256="))
+        .and_then(|digest| hex::decode(digest).ok())
+        .ok_or_else(|| bad_signature("X-Hub-Signature-256"))?;
+    if hmac_sha256_matches(app_secret.as_bytes(), &[body], &signature) {
+        Ok(())
+    } else {
+        Err(bad_signature("X-Hub-Signature-256"))
+    }
+}
+
+/// The answer to the subscription handshake: the challenge to echo when `hub.mode` is
+/// `subscribe` and `hub.verify_token` is the account's; 403 when the token is not.
+pub fn answer_handshake(query: &[(String, String)], verify_token: &str) -> Result<String, ApiError> {
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    if param("hub.mode") != Some("subscribe") {
+        return Err(ApiError::malformed(
+            "a verification request has hub.mode=subscribe, hub.verify_token and hub.challenge",
+        )
+        .at("hub.mode"));
+    }
+    let token_matches = param("hub.verify_token")
+        .is_some_and(|token| constant_time_eq(token.as_bytes(), verify_token.as_bytes()));
+    if !token_matches {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "hub.verify_token is not this account's verify token",
+        ));
+    }
+    let challenge = param("hub.challenge").unwrap_or_default();
+    let echoable = !challenge.is_empty()
+        && challenge.len() <= MAX_CHALLENGE_LEN
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !echoable {
+        return Err(ApiError::malformed("hub.challenge is missing or not a plain token").at("hub.challenge"));
+    }
+    Ok(challenge.to_owned())
+}
+
+/// What a notification carried for the account, and how many of its entries were about others.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Notification {
+    pub batch: InboundBatch,
+    /// Entries (or WhatsApp changes) about another number, page or Instagram account of the app.
+    pub ignored: usize,
+}
+
+/// Parses a signed notification for the account on `channel` whose id is `address` (WhatsApp
+/// phone number id, page id or Instagram account id). The notification's `object` must be the
+/// one of the account's channel.
+pub fn parse(body: &[u8], channel: Channel, address: &str) -> Result<Notification, ApiError> {
+    let envelope: Envelope = from_json(body)?;
+    let expected = match channel {
+        Channel::Whatsapp => "whatsapp_business_account",
+        Channel::Facebook => "page",
+        Channel::Instagram => "instagram",
+        Channel::Sms | Channel::Email => {
+            return Err(ApiError::invalid(
+                "object",
+                format!("a {channel} account does not receive Meta notifications"),
+            ));
+        }
+    };
+    if envelope.object != expected {
+        return Err(ApiError::invalid(
+            "object",
+            format!(
+                "this {channel} account receives notifications with object \"{expected}\", not \"{}\"",
+                envelope.object
+            ),
+        ));
+    }
+    let mut notification = Notification::default();
+    for (at, entry) in envelope.entry.into_iter().enumerate() {
+        let about_another_account = entry.id.as_deref().is_some_and(|id| id != address);
+        if channel == Channel::Whatsapp {
+            // A WhatsApp Business Account's entry id is the account's, not the number's: each
+            // change names its number in `metadata.phone_number_id`.
+            for (change_at, change) in entry.changes.into_iter().enumerate() {
+                let field = format!("entry[{at}].changes[{change_at}].value");
+                whatsapp_change(change, address, &field, &mut notification)?;
+            }
+        } else if about_another_account {
+            notification.ignored += 1;
+        } else {
+            for event in entry.messaging {
+                messaging_event(event, &mut notification.batch);
+            }
+        }
+    }
+    Ok(notification)
+}
+
+fn whatsapp_change(
+    change: Change,
+    address: &str,
+    field: &str,
+    notification: &mut Notification,
+) -> Result<(), ApiError> {
+    if change.field.as_deref().is_some_and(|name| name != "messages") {
+        return Ok(());
+    }
+    let Some(value) = change.value else {
+        return Ok(());
+    };
+    let number_id = value.metadata.and_then(|metadata| metadata.phone_number_id);
+    if number_id.is_some_and(|id| id != address) {
+        notification.ignored += 1;
+        return Ok(());
+    }
+    let batch = &mut notification.batch;
+    for (at, message) in value.messages.into_iter().enumerate() {
+        let from = e164(
+            &format!("+{}", message.from),
+            &format!("{field}.messages[{at}].from"),
+        )?;
+        let sender_name = value
+            .contacts
+            .iter()
+            .find(|contact| contact.wa_id.as_deref() == Some(message.from.as_str()))
+            .or(match value.contacts.as_slice() {
+                [only] => Some(only),
+                _ => None,
+            })
+            .and_then(|contact| contact.profile.as_ref())
+            .and_then(|profile| display_name(profile.name.as_deref()));
+        if let Some((content, media)) = whatsapp_content(message.body) {
+            batch.messages.push(InboundMessage {
+                provider_message_id: message.id,
+                from,
+                sender_name,
+                content,
+                media,
+            });
+        }
+    }
+    for status in value.statuses {
+        let Some(mapped) = whatsapp_status(&status.status) else {
+            continue;
+        };
+        let reason = status.errors.first().and_then(WhatsappError::reason);
+        batch.statuses.push(StatusUpdate {
+            provider_message_id: status.id,
+            status: mapped,
+            reason: (mapped == MessageStatus::Failed).then_some(reason).flatten(),
+        });
+    }
+    Ok(())
+}
+
+fn whatsapp_status(status: &str) -> Option<MessageStatus> {
+    match status {
+        "sent" => Some(MessageStatus::Sent),
+        "delivered" => Some(MessageStatus::Delivered),
+        "read" => Some(MessageStatus::Read),
+        "failed" => Some(MessageStatus::Failed),
+        _ => None,
+    }
+}
+
+/// The text a person would read for a WhatsApp message, and its media. None for a message that
+/// carries nothing to keep (a reaction being removed).
+fn whatsapp_content(body: WhatsappBody) -> Option<(String, Vec<InboundMedia>)> {
+    let text_only = |text: String| Some((text, Vec::new()));
+    match body {
+        WhatsappBody::Text { text } => text_only(text.body),
+        WhatsappBody::Image { image: media }
+        | WhatsappBody::Video { video: media }
+        | WhatsappBody::Audio { audio: media }
+        | WhatsappBody::Document { document: media }
+        | WhatsappBody::Sticker { sticker: media } => Some((
+            media.caption.unwrap_or_default(),
+            vec![InboundMedia::WhatsappMediaId {
+                id: media.id,
+                mime_type: media.mime_type,
+                filename: media.filename,
+            }],
+        )),
+        WhatsappBody::Location { location } => text_only(location.describe()),
+        WhatsappBody::Contacts { contacts } => text_only(
+            contacts
+                .iter()
+                .map(ContactCard::describe)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        WhatsappBody::Interactive { interactive } => text_only(interactive.describe()),
+        WhatsappBody::Button { button } => text_only(button.text.or(button.payload).unwrap_or_default()),
+        WhatsappBody::Reaction { reaction } => reaction
+            .emoji
+            .filter(|emoji| !emoji.is_empty())
+            .map(|emoji| (format!("Reacted {emoji}"), Vec::new())),
+        WhatsappBody::System { system } => text_only(system.body.unwrap_or_default()),
+        WhatsappBody::Other { kind } => text_only(format!("[unsupported WhatsApp message: {kind}]")),
+    }
+}
+
+fn messaging_event(event: MessagingEvent, batch: &mut InboundBatch) {
+    let sender = event.sender.map(|party| party.id);
+    if let Some(message) = event.message {
+        if message.is_echo || message.is_deleted {
+            return;
+        }
+        let (Some(mid), Some(from)) = (message.mid, sender) else {
+            return;
+        };
+        let media = message
+            .attachments
+            .into_iter()
+            .filter_map(|attachment| {
+                let url = attachment.payload?.url.filter(|url| !url.is_empty())?;
+                Some(InboundMedia::Url {
+                    url,
+                    mime_type: None,
+                    filename: None,
+                })
+            })
+            .collect();
+        batch.messages.push(InboundMessage {
+            provider_message_id: mid,
+            from,
+            sender_name: None,
+            content: message.text.unwrap_or_default(),
+            media,
+        });
+    } else if let Some(postback) = event.postback {
+        // A tapped button is the customer's answer; it is kept when Meta gives it an id.
+        if let (Some(mid), Some(from)) = (postback.mid, sender) {
+            batch.messages.push(InboundMessage {
+                provider_message_id: mid,
+                from,
+                sender_name: None,
+                content: postback.title.or(postback.payload).unwrap_or_default(),
+                media: Vec::new(),
+            });
+        }
+    } else if let Some(delivery) = event.delivery {
+        batch
+            .statuses
+            .extend(delivery.mids.into_iter().map(|mid| StatusUpdate {
+                provider_message_id: mid,
+                status: MessageStatus::Delivered,
+                reason: None,
+            }));
+    } else if let Some(mid) = event.read.and_then(|read| read.mid) {
+        // Messenger marks reads with a watermark only (nothing to apply to one message);
+        // Instagram names the message read.
+        batch.statuses.push(StatusUpdate {
+            provider_message_id: mid,
+            status: MessageStatus::Read,
+            reason: None,
+        });
+    }
+}
+
+// The notification as Meta sends it. Unknown fields are ignored: Meta adds fields freely.
+
+#[derive(Deserialize)]
+struct Envelope {
+    object: String,
+    #[serde(default)]
+    entry: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(default, deserialize_with = "optional_id")]
+    id: Option<String>,
+    #[serde(default)]
+    changes: Vec<Change>,
+    #[serde(default)]
+    messaging: Vec<MessagingEvent>,
+}
+
+#[derive(Deserialize)]
+struct Change {
+    field: Option<String>,
+    value: Option<ChangeValue>,
+}
+
+#[derive(Deserialize)]
+struct ChangeValue {
+    metadata: Option<Metadata>,
+    #[serde(default)]
+    contacts: Vec<Contact>,
+    #[serde(default)]
+    messages: Vec<WhatsappMessage>,
+    #[serde(default)]
+    statuses: Vec<WhatsappStatus>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default, deserialize_with = "optional_id")]
+    phone_number_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Contact {
+    wa_id: Option<String>,
+    profile: Option<Profile>,
+}
+
+#[derive(Deserialize)]
+struct Profile {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WhatsappMessage {
+    id: String,
+    from: String,
+    #[serde(flatten)]
+    body: WhatsappBody,
+}
+
+/// A WhatsApp message by its `type`, each with the object named after the type.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WhatsappBody {
+    Text {
+        text: WhatsappText,
+    },
+    Image {
+        image: WhatsappMedia,
+    },
+    Video {
+        video: WhatsappMedia,
+    },
+    Audio {
+        audio: WhatsappMedia,
+    },
+    Document {
+        document: WhatsappMedia,
+    },
+    Sticker {
+        sticker: WhatsappMedia,
+    },
+    Location {
+        location: Location,
+    },
+    Contacts {
+        contacts: Vec<ContactCard>,
+    },
+    Interactive {
+        interactive: Interactive,
+    },
+    Button {
+        button: Button,
+    },
+    Reaction {
+        reaction: Reaction,
+    },
+    System {
+        system: SystemNotice,
+    },
+    #[serde(untagged)]
+    Other {
+        #[serde(rename = "type")]
+        kind: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct WhatsappText {
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct WhatsappMedia {
+    id: String,
+    mime_type: Option<String>,
+    caption: Option<String>,
+    filename: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Location {
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    name: Option<String>,
+    address: Option<String>,
+}
+
+impl Location {
+    fn describe(&self) -> String {
+        let place = [&self.name, &self.address]
+            .into_iter()
+            .filter_map(|part| display_name(part.as_deref()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let coordinates = match (self.latitude, self.longitude) {
+            (Some(latitude), Some(longitude)) => format!("{latitude}, {longitude}"),
+            _ => String::new(),
+        };
+        match (place.is_empty(), coordinates.is_empty()) {
+            (false, false) => format!("Location: {place} ({coordinates})"),
+            (false, true) => format!("Location: {place}"),
+            _ => format!("Location: {coordinates}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ContactCard {
+    name: Option<ContactName>,
+    #[serde(default)]
+    phones: Vec<ContactPhone>,
+}
+
+impl ContactCard {
+    fn describe(&self) -> String {
+        let name = self
+            .name
+            .as_ref()
+            .and_then(|name| display_name(name.formatted_name.as_deref()))
+            .unwrap_or_else(|| "(no name)".to_owned());
+        let phones: Vec<&str> = self
+            .phones
+            .iter()
+            .filter_map(|phone| phone.phone.as_deref())
+            .collect();
+        if phones.is_empty() {
+            format!("Contact: {name}")
+        } else {
+            format!("Contact: {name} ({})", phones.join(", "))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ContactName {
+    formatted_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ContactPhone {
+    phone: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Interactive {
+    button_reply: Option<Reply>,
+    list_reply: Option<Reply>,
+    nfm_reply: Option<FlowReply>,
+}
+
+impl Interactive {
+    fn describe(self) -> String {
+        if let Some(reply) = self.button_reply.or(self.list_reply) {
+            return reply.title.or(reply.id).unwrap_or_default();
+        }
+        self.nfm_reply
+            .and_then(|reply| reply.body.or(reply.response_json))
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Deserialize)]
+struct Reply {
+    id: Option<String>,
+    title: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FlowReply {
+    body: Option<String>,
+    response_json: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Button {
+    text: Option<String>,
+    payload: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Reaction {
+    emoji: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SystemNotice {
+    body: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WhatsappStatus {
+    id: String,
+    status: String,
+    #[serde(default)]
+    errors: Vec<WhatsappError>,
+}
+
+#[derive(Deserialize)]
+struct WhatsappError {
+    code: Option<i64>,
+    title: Option<String>,
+    message: Option<String>,
+}
+
+impl WhatsappError {
+    fn reason(&self) -> Option<String> {
+        let text = display_name(self.title.as_deref()).or_else(|| display_name(self.message.as_deref()));
+        match (text, self.code) {
+            (Some(text), Some(code)) => Some(format!("{text} ({code})")),
+            (Some(text), None) => Some(text),
+            (None, Some(code)) => Some(format!("error {code}")),
+            (None, None) => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct MessagingEvent {
+    sender: Option<Party>,
+    message: Option<MessengerMessage>,
+    postback: Option<Postback>,
+    delivery: Option<Delivery>,
+    read: Option<Read>,
+}
+
+#[derive(Deserialize)]
+struct Party {
+    #[serde(deserialize_with = "id")]
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct MessengerMessage {
+    mid: Option<String>,
+    text: Option<String>,
+    #[serde(default)]
+    attachments: Vec<Attachment>,
+    #[serde(default)]
+    is_echo: bool,
+    #[serde(default)]
+    is_deleted: bool,
+}
+
+#[derive(Deserialize)]
+struct Attachment {
+    payload: Option<AttachmentPayload>,
+}
+
+#[derive(Deserialize)]
+struct AttachmentPayload {
+    url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Postback {
+    mid: Option<String>,
+    title: Option<String>,
+    payload: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delivery {
+    #[serde(default)]
+    mids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Read {
+    mid: Option<String>,
+}
+
+/// Meta writes ids as strings, but some of its own examples (and test tools) write numbers.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IdRepr {
+    Text(String),
+    Number(u64),
+}
+
+impl From<IdRepr> for String {
+    fn from(id: IdRepr) -> Self {
+        match id {
+            IdRepr::Text(text) => text,
+            IdRepr::Number(number) => number.to_string(),
+        }
+    }
+}
+
+fn id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    IdRepr::deserialize(deserializer).map(String::from)
+}
+
+fn optional_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Option::<IdRepr>::deserialize(deserializer).map(|id| id.map(String::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hmac::{Hmac, Mac};
+    use serde_json::{Value, json};
+    use sha2::Sha256;
+
+    const SECRET: &str = "app-secret-of-the-test-app";
+    const NUMBER_ID: &str = "106540352242922";
+    const PAGE_ID: &str = "1234567890";
+    const IG_ID: &str = "17841400000000000";
+
+    fn sign(secret: &str, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    fn bytes(value: &Value) -> Vec<u8> {
+        serde_json::to_vec(value).unwrap_or_default()
+    }
+
+    fn whatsapp(value: Value) -> Value {
+        json!({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "WABA-1", "changes": [{"field": "messages", "value": value}]}]
+        })
+    }
+
+    fn whatsapp_messages(messages: Value) -> Value {
+        whatsapp(json!({
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000000", "phone_number_id": NUMBER_ID},
+            "contacts": [{"profile": {"name": "Kerry Fisher"}, "wa_id": "353871234567"}],
+            "messages": messages
+        }))
+    }
+
+    fn parse_ok(value: &Value, channel: Channel, address: &str) -> Notification {
+        match parse(&bytes(value), channel, address) {
+            Ok(notification) => notification,
+            Err(error) => panic!("parsing failed: {error}"),
+        }
+    }
+
+    fn only_message(notification: &Notification) -> &InboundMessage {
+        assert_eq!(notification.batch.messages.len(), 1, "{notification:?}");
+        &notification.batch.messages[0]
+    }
+
+    #[test]
+    fn a_body_signed_with_the_app_secret_is_accepted() {
+        let body = br#"{"object":"page","entry":[]}"#;
+        assert_eq!(verify_signature(SECRET, Some(&sign(SECRET, body)), body), Ok(()));
+    }
+
+    #[test]
+    fn bad_or_missing_signatures_are_refused_as_unauthorized() {
+        let body = br#"{"object":"page","entry":[]}"#;
+        let good = sign(SECRET, body);
+        let other_body = sign(SECRET, br#"{"object":"page","entry":[ ]}"#);
+        let cases: [(Option<&str>, &str); 7] = [
+            (None, "no header"),
+            (Some(""), "an empty header"),
+            (Some(good.trim_start_matches("sha256=")), "no sha256= prefix"),
+            (
+                Some(&good.replace("sha256=", "sha1=")),
+                "another algorithm's prefix",
+            ),
+            (Some("sha256=zz"), "not hex"),
+            (Some(&other_body), "the signature of another body"),
+            (Some(&sign("another-secret", body)), "signed with another secret"),
+        ];
+        for (header, description) in cases {
+            let error = verify_signature(SECRET, header, body).err();
+            assert_eq!(
+                error.map(|e| e.code()),
+                Some(ErrorCode::Unauthorized),
+                "{description}"
+            );
+        }
+    }
+
+    fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_handshake_echoes_the_challenge_when_the_verify_token_is_ours() {
+        let q = query(&[
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", "tok"),
+            ("hub.challenge", "1158201444"),
+        ]);
+        assert_eq!(answer_handshake(&q, "tok"), Ok("1158201444".to_owned()));
+    }
+
+    #[test]
+    fn the_handshake_is_refused_for_a_wrong_token_or_a_malformed_request() {
+        let cases = [
+            (
+                vec![
+                    ("hub.mode", "subscribe"),
+                    ("hub.verify_token", "nope"),
+                    ("hub.challenge", "1"),
+                ],
+                ErrorCode::Forbidden,
+                "a wrong token",
+            ),
+            (
+                vec![("hub.mode", "subscribe"), ("hub.challenge", "1")],
+                ErrorCode::Forbidden,
+                "no token",
+            ),
+            (
+                vec![
+                    ("hub.mode", "unsubscribe"),
+                    ("hub.verify_token", "tok"),
+                    ("hub.challenge", "1"),
+                ],
+                ErrorCode::MalformedRequest,
+                "another mode",
+            ),
+            (
+                vec![("hub.verify_token", "tok"), ("hub.challenge", "1")],
+                ErrorCode::MalformedRequest,
+                "no mode",
+            ),
+            (
+                vec![("hub.mode", "subscribe"), ("hub.verify_token", "tok")],
+                ErrorCode::MalformedRequest,
+                "no challenge",
+            ),
+            (
+                vec![
+                    ("hub.mode", "subscribe"),
+                    ("hub.verify_token", "tok"),
+                    ("hub.challenge", "<script>"),
+                ],
+                ErrorCode::MalformedRequest,
+                "a challenge that is not a plain token",
+            ),
+        ];
+        for (pairs, code, description) in cases {
+            let error = answer_handshake(&query(&pairs), "tok").err();
+            assert_eq!(error.map(|e| e.code()), Some(code), "{description}");
+        }
+    }
+
+    #[test]
+    fn a_whatsapp_text_becomes_a_message_from_the_number_in_e164_with_the_profile_name() {
+        let body = whatsapp_messages(json!([{
+            "from": "353871234567", "id": "wamid.TEXT1", "timestamp": "1700000000",
+            "type": "text", "text": {"body": "Hello there"}
+        }]));
+        let notification = parse_ok(&body, Channel::Whatsapp, NUMBER_ID);
+        assert_eq!(
+            only_message(&notification),
+            &InboundMessage {
+                provider_message_id: "wamid.TEXT1".to_owned(),
+                from: "+353871234567".to_owned(),
+                sender_name: Some("Kerry Fisher".to_owned()),
+                content: "Hello there".to_owned(),
+                media: vec![],
+            }
+        );
+        assert_eq!(notification.ignored, 0);
+    }
+
+    #[test]
+    fn whatsapp_media_messages_carry_their_media_id_and_caption() {
+        for kind in ["image", "video", "audio", "document", "sticker"] {
+            let body = whatsapp_messages(json!([{
+                "from": "353871234567", "id": format!("wamid.{kind}"), "type": kind,
+                kind: {"id": "MEDIA-1", "mime_type": "image/jpeg", "caption": "look", "filename": "a.jpg"}
+            }]));
+            let notification = parse_ok(&body, Channel::Whatsapp, NUMBER_ID);
+            let message = only_message(&notification);
+            assert_eq!(message.content, "look", "{kind}");
+            assert_eq!(
+                message.media,
+                vec![InboundMedia::WhatsappMediaId {
+                    id: "MEDIA-1".to_owned(),
+                    mime_type: Some("image/jpeg".to_owned()),
+                    filename: Some("a.jpg".to_owned()),
+                }],
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn whatsapp_messages_without_text_are_described_in_words() {
+        let cases = [
+            (
+                json!({"type": "location", "location": {"latitude": 53.35, "longitude": -6.26, "name": "Office", "address": "1 Main St"}}),
+                "Location: Office, 1 Main St (53.35, -6.26)",
+                "a named location",
+            ),
+            (
+                json!({"type": "location", "location": {"latitude": 53.35, "longitude": -6.26}}),
+                "Location: 53.35, -6.26",
+                "a bare location",
+            ),
+            (
+                json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "Ann Lee"}, "phones": [{"phone": "+353 87 000 0000"}]}]}),
+                "Contact: Ann Lee (+353 87 000 0000)",
+                "a shared contact",
+            ),
+            (
+                json!({"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes please"}}}),
+                "Yes please",
+                "a reply button",
+            ),
+            (
+                json!({"type": "interactive", "interactive": {"type": "list_reply", "list_reply": {"id": "r1", "title": "Tuesday", "description": "9-12"}}}),
+                "Tuesday",
+                "a list choice",
+            ),
+            (
+                json!({"type": "button", "button": {"payload": "STOP", "text": "Stop promotions"}}),
+                "Stop promotions",
+                "a template's quick reply",
+            ),
+            (
+                json!({"type": "reaction", "reaction": {"message_id": "wamid.X", "emoji": "👍"}}),
+                "Reacted 👍",
+                "a reaction",
+            ),
+            (
+                json!({"type": "unsupported", "errors": [{"code": 131051}]}),
+                "[unsupported WhatsApp message: unsupported]",
+                "a type WhatsApp does not support",
+            ),
+        ];
+        for (shape, expected, description) in cases {
+            let mut message = json!({"from": "353871234567", "id": "wamid.X1"});
+            if let (Some(target), Some(extra)) = (message.as_object_mut(), shape.as_object()) {
+                target.extend(extra.clone());
+            }
+            let notification = parse_ok(&whatsapp_messages(json!([message])), Channel::Whatsapp, NUMBER_ID);
+            assert_eq!(only_message(&notification).content, expected, "{description}");
+        }
+    }
+
+    #[test]
+    fn a_removed_reaction_is_no_message() {
+        let body = whatsapp_messages(json!([{
+            "from": "353871234567", "id": "wamid.R", "type": "reaction", "reaction": {"message_id": "wamid.X", "emoji": ""}
+        }]));
+        assert!(
+            parse_ok(&body, Channel::Whatsapp, NUMBER_ID)
+                .batch
+                .messages
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn whatsapp_statuses_become_status_updates_with_the_reason_of_a_failure() {
+        let body = whatsapp(json!({
+            "metadata": {"phone_number_id": NUMBER_ID},
+            "statuses": [
+                {"id": "wamid.S1", "status": "sent", "timestamp": "1", "recipient_id": "353871234567"},
+                {"id": "wamid.S1", "status": "delivered"},
+                {"id": "wamid.S1", "status": "read"},
+                {"id": "wamid.S2", "status": "failed", "errors": [{"code": 131026, "title": "Message undeliverable", "message": "Message undeliverable"}]},
+                {"id": "wamid.S3", "status": "deleted"}
+            ]
+        }));
+        let statuses = parse_ok(&body, Channel::Whatsapp, NUMBER_ID).batch.statuses;
+        let seen: Vec<(&str, MessageStatus, Option<&str>)> = statuses
+            .iter()
+            .map(|s| (s.provider_message_id.as_str(), s.status, s.reason.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("wamid.S1", MessageStatus::Sent, None),
+                ("wamid.S1", MessageStatus::Delivered, None),
+                ("wamid.S1", MessageStatus::Read, None),
+                (
+                    "wamid.S2",
+                    MessageStatus::Failed,
+                    Some("Message undeliverable (131026)")
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn whatsapp_changes_about_another_number_of_the_app_are_ignored() {
+        let body = whatsapp(json!({
+            "metadata": {"phone_number_id": "999"},
+            "messages": [{"from": "353871234567", "id": "wamid.OTHER", "type": "text", "text": {"body": "hi"}}]
+        }));
+        let notification = parse_ok(&body, Channel::Whatsapp, NUMBER_ID);
+        assert!(notification.batch.messages.is_empty());
+        assert_eq!(notification.ignored, 1);
+    }
+
+    #[test]
+    fn changes_of_other_fields_carry_no_messages() {
+        let body = json!({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "WABA-1", "changes": [{"field": "account_update", "value": {"event": "VERIFIED_ACCOUNT"}}]}]
+        });
+        assert_eq!(
+            parse_ok(&body, Channel::Whatsapp, NUMBER_ID),
+            Notification::default()
+        );
+    }
+
+    #[test]
+    fn a_whatsapp_sender_that_is_not_a_phone_number_is_refused_with_its_path() {
+        let body = whatsapp_messages(
+            json!([{"from": "12", "id": "wamid.B", "type": "text", "text": {"body": "x"}}]),
+        );
+        let error = parse(&bytes(&body), Channel::Whatsapp, NUMBER_ID).err();
+        assert_eq!(
+            error.and_then(|e| e.body.field),
+            Some("entry[0].changes[0].value.messages[0].from".to_owned())
+        );
+    }
+
+    fn messaging(object: &str, entry_id: &str, events: Value) -> Value {
+        json!({"object": object, "entry": [{"id": entry_id, "time": 1700000000000u64, "messaging": events}]})
+    }
+
+    #[test]
+    fn a_messenger_message_comes_from_its_page_scoped_id_with_its_attachments() {
+        let body = messaging(
+            "page",
+            PAGE_ID,
+            json!([{
+                "sender": {"id": "6789"}, "recipient": {"id": PAGE_ID}, "timestamp": 1700000000000u64,
+                "message": {"mid": "m_1", "text": "Do you ship to Cork?", "attachments": [
+                    {"type": "image", "payload": {"url": "https://cdn.example/img.jpg"}},
+                    {"type": "location", "payload": {"coordinates": {"lat": 1, "long": 2}}}
+                ]}
+            }]),
+        );
+        let notification = parse_ok(&body, Channel::Facebook, PAGE_ID);
+        assert_eq!(
+            only_message(&notification),
+            &InboundMessage {
+                provider_message_id: "m_1".to_owned(),
+                from: "6789".to_owned(),
+                sender_name: None,
+                content: "Do you ship to Cork?".to_owned(),
+                media: vec![InboundMedia::Url {
+                    url: "https://cdn.example/img.jpg".to_owned(),
+                    mime_type: None,
+                    filename: None,
+                }],
+            }
+        );
+    }
+
+    #[test]
+    fn echoes_of_our_own_messages_and_deleted_messages_are_skipped() {
+        let body = messaging(
+            "instagram",
+            IG_ID,
+            json!([
+                {"sender": {"id": IG_ID}, "recipient": {"id": "555"}, "message": {"mid": "m_echo", "text": "our reply", "is_echo": true}},
+                {"sender": {"id": "555"}, "recipient": {"id": IG_ID}, "message": {"mid": "m_gone", "is_deleted": true}},
+                {"sender": {"id": "555"}, "recipient": {"id": IG_ID}, "message": {"mid": "m_2", "text": "hi"}}
+            ]),
+        );
+        let notification = parse_ok(&body, Channel::Instagram, IG_ID);
+        assert_eq!(only_message(&notification).provider_message_id, "m_2");
+        assert_eq!(only_message(&notification).from, "555");
+    }
+
+    #[test]
+    fn deliveries_and_named_reads_become_statuses_and_watermark_reads_are_ignored() {
+        let body = messaging(
+            "page",
+            PAGE_ID,
+            json!([
+                {"sender": {"id": "6789"}, "delivery": {"mids": ["m_a", "m_b"], "watermark": 1700000000000u64}},
+                {"sender": {"id": "6789"}, "read": {"watermark": 1700000000000u64}},
+                {"sender": {"id": "6789"}, "read": {"mid": "m_c"}}
+            ]),
+        );
+        let notification = parse_ok(&body, Channel::Facebook, PAGE_ID);
+        let seen: Vec<(&str, MessageStatus)> = notification
+            .batch
+            .statuses
+            .iter()
+            .map(|s| (s.provider_message_id.as_str(), s.status))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("m_a", MessageStatus::Delivered),
+                ("m_b", MessageStatus::Delivered),
+                ("m_c", MessageStatus::Read),
+            ]
+        );
+        assert!(notification.batch.messages.is_empty());
+    }
+
+    #[test]
+    fn a_postback_with_an_id_is_the_customers_answer() {
+        let body = messaging(
+            "page",
+            PAGE_ID,
+            json!([{"sender": {"id": 6789}, "postback": {"mid": "m_pb", "title": "Talk to sales", "payload": "SALES"}}]),
+        );
+        let notification = parse_ok(&body, Channel::Facebook, PAGE_ID);
+        assert_eq!(only_message(&notification).content, "Talk to sales");
+        assert_eq!(
+            only_message(&notification).from,
+            "6789",
+            "a numeric id is read as text"
+        );
+    }
+
+    #[test]
+    fn entries_about_another_page_are_ignored() {
+        let body = messaging(
+            "page",
+            "42",
+            json!([{"sender": {"id": "6789"}, "message": {"mid": "m_x", "text": "hi"}}]),
+        );
+        let notification = parse_ok(&body, Channel::Facebook, PAGE_ID);
+        assert!(notification.batch.messages.is_empty());
+        assert_eq!(notification.ignored, 1);
+    }
+
+    #[test]
+    fn a_notification_for_another_channel_than_the_accounts_is_refused() {
+        let cases = [
+            (
+                Channel::Whatsapp,
+                "page",
+                "a page notification at a WhatsApp account",
+            ),
+            (
+                Channel::Facebook,
+                "instagram",
+                "an Instagram notification at a page",
+            ),
+            (
+                Channel::Instagram,
+                "whatsapp_business_account",
+                "a WhatsApp notification at Instagram",
+            ),
+            (Channel::Facebook, "user", "an object we do not take"),
+            (Channel::Sms, "page", "an account that is not Meta's"),
+        ];
+        for (channel, object, description) in cases {
+            let body = json!({"object": object, "entry": []});
+            let error = parse(&bytes(&body), channel, PAGE_ID).err();
+            assert_eq!(
+                error.as_ref().map(|e| (e.code(), e.body.field.clone())),
+                Some((ErrorCode::ValidationFailed, Some("object".to_owned()))),
+                "{description}"
+            );
+        }
+    }
+
+    #[test]
+    fn bodies_that_are_not_notifications_are_refused() {
+        let cases: [(&[u8], ErrorCode, &str); 4] = [
+            (b"", ErrorCode::MalformedRequest, "empty"),
+            (b"{\"object\": ", ErrorCode::MalformedRequest, "truncated"),
+            (b"{\"entry\": []}", ErrorCode::ValidationFailed, "no object"),
+            (
+                b"{\"object\": \"page\", \"entry\": {}}",
+                ErrorCode::ValidationFailed,
+                "entry is not a list",
+            ),
+        ];
+        for (body, code, description) in cases {
+            let error = parse(body, Channel::Facebook, PAGE_ID).err();
+            assert_eq!(error.map(|e| e.code()), Some(code), "{description}");
+        }
+    }
+}

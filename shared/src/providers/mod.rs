@@ -1,0 +1,145 @@
+//! The channel providers' webhooks as plain Rust: how each signs what it sends, and how each
+//! payload becomes a provider-neutral [`InboundBatch`](crate::inbound::InboundBatch).
+//!
+//! Nothing here touches the Workers runtime: the receivers read the request, hand the raw bytes
+//! (or form fields) and the account's secrets to these functions, and pass the batch on to
+//! ingestion. Every signature is checked before any other part of a payload is looked at, and
+//! compared in constant time.
+
+pub mod mailgun;
+pub mod meta;
+pub mod twilio;
+
+use crate::channel::Provider;
+use crate::edge::channel_accounts::ChannelAccount;
+use crate::error::ApiError;
+use crate::phone::Phone;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The account id a webhook path names: `/webhooks/{provider}/{account_id}` (a trailing slash is
+/// tolerated). Anything else names no account.
+pub fn account_id_from_path(path: &str, provider: Provider) -> Option<&str> {
+    let rest = path.strip_prefix("/webhooks/")?.strip_prefix(provider.as_str())?;
+    let id = rest.strip_prefix('/')?;
+    let id = id.strip_suffix('/').unwrap_or(id);
+    (!id.is_empty() && !id.contains('/')).then_some(id)
+}
+
+/// The account a webhook is for: the one its path names, if it is an account of `provider`.
+/// A path that names no account, or another provider's, is answered alike: not found.
+pub fn account_for(found: Option<ChannelAccount>, provider: Provider) -> Result<ChannelAccount, ApiError> {
+    found
+        .filter(|account| account.provider == provider)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no {} channel account at this webhook path",
+                provider.as_str()
+            ))
+        })
+}
+
+/// A secret the account must have to verify its webhooks. The admin API insists on it when the
+/// account is created; one missing later is a configuration fault of ours, not the provider's.
+pub fn required_secret<'a>(account: &'a ChannelAccount, name: &str) -> Result<&'a str, ApiError> {
+    account.secret(name).ok_or_else(|| {
+        ApiError::internal(
+            "verifying a webhook",
+            format!("channel account {} has no {name}", account.id),
+        )
+    })
+}
+
+/// The one answer to a signature that is missing, malformed or wrong: the client learns only that
+/// the request was not accepted as the provider's.
+pub(crate) fn bad_signature(header: &str) -> ApiError {
+    ApiError::unauthorized(format!(
+        "the {header} signature is missing or does not match this account's secret"
+    ))
+}
+
+/// True when `signature` is HMAC-SHA256(`key`, the concatenation of `message`). The comparison
+/// is constant-time (`Mac::verify_slice`).
+pub(crate) fn hmac_sha256_matches(key: &[u8], message: &[&[u8]], signature: &[u8]) -> bool {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return false;
+    };
+    for part in message {
+        mac.update(part);
+    }
+    mac.verify_slice(signature).is_ok()
+}
+
+/// A provider's phone number of a customer in E.164 (`+353871234567`); `field` names where it
+/// was found, for the error.
+pub(crate) fn e164(number: &str, field: &str) -> Result<String, ApiError> {
+    Phone::parse(number, None)
+        .map(|phone| phone.as_str().to_owned())
+        .map_err(|error| ApiError::invalid(field, format!("{field} is not a phone number: {error}")))
+}
+
+/// A display name, or None when the provider sent only whitespace.
+pub(crate) fn display_name(name: Option<&str>) -> Option<String> {
+    name.map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhook_path_names_its_account_only_under_its_own_provider() {
+        let id = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
+        let cases = [
+            (
+                format!("/webhooks/meta/{id}"),
+                Provider::Meta,
+                Some(id),
+                "the documented form",
+            ),
+            (
+                format!("/webhooks/meta/{id}/"),
+                Provider::Meta,
+                Some(id),
+                "a trailing slash",
+            ),
+            (
+                format!("/webhooks/twilio/{id}"),
+                Provider::Meta,
+                None,
+                "another provider's path",
+            ),
+            (
+                format!("/webhooks/metax/{id}"),
+                Provider::Meta,
+                None,
+                "a longer provider name",
+            ),
+            ("/webhooks/meta/".to_owned(), Provider::Meta, None, "no id"),
+            (
+                "/webhooks/meta".to_owned(),
+                Provider::Meta,
+                None,
+                "no id, no slash",
+            ),
+            (
+                format!("/webhooks/mailgun/{id}/x"),
+                Provider::Mailgun,
+                None,
+                "a deeper path",
+            ),
+        ];
+        for (path, provider, expected, description) in cases {
+            assert_eq!(account_id_from_path(&path, provider), expected, "{description}");
+        }
+    }
+
+    #[test]
+    fn display_names_made_of_whitespace_are_no_names() {
+        assert_eq!(display_name(Some("  Ann Smith ")), Some("Ann Smith".to_owned()));
+        assert_eq!(display_name(Some("   ")), None);
+        assert_eq!(display_name(None), None);
+    }
+}

@@ -1,0 +1,80 @@
+// Meta's send APIs as a local server: the WhatsApp Cloud API and the Messenger Platform's Send
+// API (which Instagram shares), both `POST /{version}/{sender id}/messages` with the account's
+// access token as a bearer token and a JSON body; errors in the Graph API's error shape.
+
+import { randomId, startProviderServer } from './server.mjs';
+
+export const GRAPH_VERSION = 'v21.0';
+
+/** `accessTokens`: sender id -> the token its account must present. */
+export function startMeta(accessTokens) {
+  return startProviderServer({
+    name: 'meta',
+    route(method, path) {
+      const match = new RegExp(`^/${GRAPH_VERSION}/(\\d+)/messages$`).exec(path);
+      return method === 'POST' && match ? { senderId: match[1] } : null;
+    },
+    authorized(headers, { senderId }) {
+      const token = accessTokens.get(senderId);
+      return token !== undefined && headers.authorization === `Bearer ${token}`;
+    },
+    async parse(raw) {
+      const body = JSON.parse(raw.toString('utf8'));
+      const recipient = body.messaging_product === 'whatsapp' ? body.to : body.recipient?.id;
+      return { recipient, body };
+    },
+    answer(step, request) {
+      const whatsapp = request.body.messaging_product === 'whatsapp';
+      const graphError = (status, error, headers = {}) => ({
+        status,
+        headers,
+        body: { error: { type: 'OAuthException', fbtrace_id: `A${randomId(22)}`, ...error } },
+      });
+      switch (step) {
+        case 'ok':
+        case 'slow':
+          return whatsapp
+            ? {
+                status: 200,
+                body: {
+                  messaging_product: 'whatsapp',
+                  contacts: [{ input: request.body.to, wa_id: request.body.to }],
+                  messages: [{ id: `wamid.${randomId(40)}` }],
+                },
+              }
+            : { status: 200, body: { recipient_id: request.recipient, message_id: `m_${randomId(40)}` } };
+        case 'invalid':
+          return whatsapp
+            ? graphError(400, {
+                message: '(#131030) Recipient phone number not in allowed list',
+                code: 131030,
+                error_data: {
+                  messaging_product: 'whatsapp',
+                  details: 'Recipient phone number not in allowed list: Add recipient phone number to recipient list and try again.',
+                },
+              })
+            : graphError(400, { message: '(#100) No matching user found', code: 100, error_subcode: 2018001 });
+        case 'rate-limited':
+          return graphError(429, { message: '(#4) Application request limit reached', code: 4, is_transient: true }, { 'retry-after': '1' });
+        case 'error-retry':
+          return graphError(
+            500,
+            { message: 'An unexpected error has occurred. Please retry your request later.', code: 2, is_transient: true },
+            { 'retry-after': '1' },
+          );
+        default:
+          return graphError(500, {
+            message: 'An unexpected error has occurred. Please retry your request later.',
+            code: 2,
+            is_transient: true,
+          });
+      }
+    },
+    unauthorized() {
+      return {
+        status: 401,
+        body: { error: { message: 'Invalid OAuth access token - Cannot parse access token', type: 'OAuthException', code: 190, fbtrace_id: 'A' } },
+      };
+    },
+  });
+}
