@@ -12,6 +12,7 @@ use crate::edge::channel_accounts::ChannelAccount;
 use crate::edge::{DB, d1, messages_repo, runtime};
 use crate::error::ApiError;
 use crate::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
+use crate::time::Timestamp;
 use base64::Engine;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -39,15 +40,18 @@ struct StoredMessage {
     id: String,
 }
 
+/// Messages of one delivery share its arrival time, as on Cloudflare, where the clock stands
+/// still while a request waits on I/O; their `created_us` keeps them apart and in order.
 pub async fn ingest(
     env: &Env,
     account: &ChannelAccount,
     batch: InboundBatch,
 ) -> Result<IngestReport, ApiError> {
     let db = env.d1(DB)?;
+    let arrived = runtime::now();
     let mut report = IngestReport::default();
     for message in batch.messages {
-        let Some(stored) = store_message(&db, account, &message).await? else {
+        let Some(stored) = store_message(&db, account, &message, arrived).await? else {
             report.duplicates += 1;
             continue;
         };
@@ -93,6 +97,7 @@ async fn store_message(
     db: &worker::D1Database,
     account: &ChannelAccount,
     message: &InboundMessage,
+    now: Timestamp,
 ) -> Result<Option<StoredMessage>, ApiError> {
     let business = d1::text(account.tenant.business_id.as_str());
     let channel = d1::text(account.channel.as_str());
@@ -106,7 +111,6 @@ async fn store_message(
         AddressKind::PageScopedId => (None, None, None),
     };
     let new_customer = customer_id_for(account, &message.from);
-    let now = runtime::now();
     let now_text = d1::text(&now.to_rfc3339());
     let provider_id = d1::text(&message.provider_message_id);
 
