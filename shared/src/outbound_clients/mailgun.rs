@@ -3,8 +3,8 @@
 //! `attachment` files, which only a multipart body can carry.
 
 use super::{
-    Outcome, Outgoing, ProviderRequest, StatusClass, basic_auth, default_subject, excerpt, form_encode,
-    parse_retry_after, status_class, truncate,
+    Outcome, Outgoing, ProviderRequest, StatusClass, basic_auth, default_subject, excerpt, failure,
+    form_encode, status_class,
 };
 use serde::Deserialize;
 
@@ -129,14 +129,8 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome 
         .ok()
         .and_then(|error| error.message)
         .unwrap_or_else(|| excerpt(body));
-    let reason = truncate(&format!("mailgun (HTTP {status}): {message}"));
-    match class {
-        StatusClass::Transient => Outcome::Transient {
-            reason,
-            retry_after: parse_retry_after(retry_after),
-        },
-        _ => Outcome::Rejected { reason },
-    }
+    let reason = format!("mailgun (HTTP {status}): {message}");
+    failure(matches!(class, StatusClass::Transient), &reason, retry_after)
 }
 
 #[cfg(test)]

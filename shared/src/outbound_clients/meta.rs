@@ -2,10 +2,7 @@
 //! Instagram Messaging shares). Both are `POST {graph}/{sender id}/messages` with the account's
 //! access token as a bearer token and a JSON body; both answer errors as Graph API errors.
 
-use super::{
-    Media, Outcome, Outgoing, ProviderRequest, StatusClass, excerpt, parse_retry_after, status_class,
-    truncate,
-};
+use super::{Media, Outcome, Outgoing, ProviderRequest, StatusClass, excerpt, failure, status_class};
 use crate::channel::Channel;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -203,15 +200,7 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome 
         }
         None => format!("meta answered HTTP {status}: {}", excerpt(body)),
     };
-    let reason = truncate(&reason);
-    if transient {
-        Outcome::Transient {
-            reason,
-            retry_after: parse_retry_after(retry_after),
-        }
-    } else {
-        Outcome::Rejected { reason }
-    }
+    failure(transient, &reason, retry_after)
 }
 
 #[cfg(test)]

@@ -380,6 +380,20 @@ pub(crate) fn status_class(status: u16) -> StatusClass {
     }
 }
 
+/// A failed send as an outcome: retried later when `transient`, given up at once otherwise.
+/// The reason is truncated to what is stored.
+pub(crate) fn failure(transient: bool, reason: &str, retry_after: Option<&str>) -> Outcome {
+    let reason = truncate(reason);
+    if transient {
+        Outcome::Transient {
+            reason,
+            retry_after: parse_retry_after(retry_after),
+        }
+    } else {
+        Outcome::Rejected { reason }
+    }
+}
+
 /// A short, safe excerpt of a body that is not the provider's documented error shape.
 pub(crate) fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);

@@ -3,8 +3,7 @@
 //! share it; WhatsApp addresses carry a `whatsapp:` prefix.
 
 use super::{
-    Outcome, Outgoing, ProviderRequest, StatusClass, basic_auth, excerpt, form_encode, parse_retry_after,
-    status_class, truncate,
+    Outcome, Outgoing, ProviderRequest, StatusClass, basic_auth, excerpt, failure, form_encode, status_class,
 };
 use crate::channel::Channel;
 use serde::Deserialize;
@@ -73,14 +72,7 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome 
         },
         _ => format!("twilio answered HTTP {status}: {}", excerpt(body)),
     };
-    let reason = truncate(&reason);
-    match class {
-        StatusClass::Transient => Outcome::Transient {
-            reason,
-            retry_after: parse_retry_after(retry_after),
-        },
-        _ => Outcome::Rejected { reason },
-    }
+    failure(matches!(class, StatusClass::Transient), &reason, retry_after)
 }
 
 #[cfg(test)]
