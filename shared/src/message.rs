@@ -43,6 +43,17 @@ pub struct Attachment {
     pub mime_type: String,
     pub size: i64,
     pub created_at: String,
+    /// Where the owning business downloads it with its API key (`/api/download-media?id=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
+}
+
+impl Attachment {
+    /// Sets `download_url` under the deployment's `origin` (`https://api.example.com`).
+    pub fn with_download_url(mut self, origin: &str) -> Self {
+        self.download_url = Some(format!("{origin}/api/download-media?id={}", self.id));
+        self
+    }
 }
 
 /// Where a poll resumes: after the message created at this microsecond. Opaque to clients.

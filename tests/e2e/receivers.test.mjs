@@ -377,6 +377,9 @@ describe('the Meta receiver (WhatsApp, Messenger, Instagram)', () => {
     assert.equal(message.attachments?.length, 1, `one attachment: ${JSON.stringify(message)}`);
     assert.equal(message.attachments[0].type, 'image/jpeg');
     assert.equal(message.attachments[0].size, mediaHost.image.length);
+    const stored = await fetch(message.attachments[0].download_url, { headers: { 'x-api-key': setup.key } });
+    assert.equal(stored.status, 200, 'the stored media downloads with the API key');
+    assert.deepEqual(Buffer.from(await stored.arrayBuffer()), Buffer.from(mediaHost.image), 'byte for byte');
   });
 });
 
@@ -637,6 +640,9 @@ describe('the Mailgun receiver (email)', () => {
     assert.equal(message.attachments[0].filename, 'invoice.pdf');
     assert.equal(message.attachments[0].type, 'application/pdf');
     assert.equal(message.attachments[0].size, pdf.length);
+    const stored = await fetch(message.attachments[0].download_url, { headers: { 'x-api-key': setup.key } });
+    assert.equal(stored.status, 200, 'the stored attachment downloads with the API key');
+    assert.deepEqual(Buffer.from(await stored.arrayBuffer()), Buffer.from(pdf), 'byte for byte');
 
     const customer = await getCustomer(setup.key, 'email', `${tag}@example.com`);
     assert.equal(customer.status, 200, customer.text);

@@ -46,7 +46,7 @@ async fn conversations_by_customer(req: Request, env: Env) -> Result<Response, A
         let mut messages =
             messages_repo::of_conversations(&db, &tenant, &ids, MESSAGES_PER_CONVERSATION).await?;
         if include_attachments {
-            messages_repo::attach(&db, &tenant, &mut messages).await?;
+            messages_repo::attach(&db, &tenant, &http::origin(&req)?, &mut messages).await?;
         }
         for conversation in &mut conversations {
             let (mine, rest): (Vec<_>, Vec<_>) = messages

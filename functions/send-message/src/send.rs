@@ -72,7 +72,7 @@ pub async fn send_message(mut req: Request, env: Env) -> Result<Response, ApiErr
         media_base_url: if attachment_ids.is_empty() {
             None
         } else {
-            Some(req.url()?.origin().ascii_serialization())
+            Some(http::origin(&req)?)
         },
     };
     if let Err(error) = enqueue(&env, job).await {

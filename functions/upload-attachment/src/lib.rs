@@ -92,13 +92,13 @@ async fn upload(mut req: Request, env: Env) -> Result<Response, ApiError> {
     )
     .await?;
     record.run().await?;
-    let origin = req.url()?.origin().ascii_serialization();
+    let attachment = attachment.with_download_url(&http::origin(&req)?);
     http::json(
         201,
         &UploadOut {
             success: true,
             attachment: AttachmentOut {
-                file_url: format!("{origin}/api/download-media?id={}", attachment.id),
+                file_url: attachment.download_url.unwrap_or_default(),
                 id: attachment.id,
                 filename: attachment.filename,
                 mime_type: attachment.mime_type,

@@ -50,6 +50,7 @@ pub async fn store(
         mime_type: mime_type.to_owned(),
         size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
         created_at: runtime::now().to_rfc3339(),
+        download_url: None,
     };
     let key = storage_key(tenant, &attachment.id);
     bucket

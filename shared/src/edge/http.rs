@@ -148,6 +148,11 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> 
     from_json(&body)
 }
 
+/// The origin the client called (`https://api.example.com`), for links back into the API.
+pub fn origin(req: &Request) -> Result<String, ApiError> {
+    Ok(req.url()?.origin().ascii_serialization())
+}
+
 /// The query string as decoded pairs.
 pub fn query_pairs(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
     let url = req.url()?;

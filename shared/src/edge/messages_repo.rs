@@ -88,15 +88,25 @@ fn to_messages(rows: Vec<MessageRow>) -> Result<Vec<Message>, ApiError> {
     rows.into_iter().map(MessageRow::into_message).collect()
 }
 
-/// Fills in each message's attachments (one query for all of them).
-pub async fn attach(db: &D1Database, tenant: &Tenant, messages: &mut [Message]) -> Result<(), ApiError> {
+/// Fills in each message's attachments (one query for all of them), with download links under
+/// the deployment's `origin`.
+pub async fn attach(
+    db: &D1Database,
+    tenant: &Tenant,
+    origin: &str,
+    messages: &mut [Message],
+) -> Result<(), ApiError> {
     let ids: Vec<&str> = messages.iter().map(|message| message.id.as_str()).collect();
     let mut found = attachments::of_messages(db, tenant, &ids).await?;
     for message in messages.iter_mut() {
         let (mine, rest): (Vec<_>, Vec<_>) = found
             .into_iter()
             .partition(|attachment| attachment.message_id.as_deref() == Some(message.id.as_str()));
-        message.attachments = Some(mine);
+        message.attachments = Some(
+            mine.into_iter()
+                .map(|attachment| attachment.with_download_url(origin))
+                .collect(),
+        );
         found = rest;
     }
     Ok(())
