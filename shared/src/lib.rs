@@ -20,3 +20,4 @@ pub mod upsert;
 pub mod edge;
 pub mod outbound_clients;
 pub mod providers;
+pub mod webhook_signing;
