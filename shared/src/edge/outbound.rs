@@ -190,6 +190,9 @@ pub async fn store_queued(
             )
             .bind(&[business.clone(), d1::text(&message_id), ids])?,
         );
+        // The guard: if a concurrent send claimed one of these attachments first, fewer than
+        // asked were linked above, and this update breaks the `direction` CHECK constraint on
+        // purpose, which rolls back the whole batch (D1 has no RAISE outside triggers).
         statements.push(
             db.prepare(
                 "UPDATE messages SET direction = 'attachment taken' WHERE business_id = ?1 AND id = ?2 \
