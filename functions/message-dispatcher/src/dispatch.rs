@@ -103,21 +103,15 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         );
         return Ok(Settle::Ack);
     }
-    let sender = match prepare(&db, &tenant, &message).await? {
-        Ok(ready) => ready,
-        Err(reason) => {
-            return settle(
-                &db,
-                &tenant,
-                &message.id,
-                Decision::MarkFailed { reason },
-                attempt,
-            )
-            .await;
-        }
+    // A message that cannot be addressed or whose attachments cannot be linked fails for good.
+    let ready = match prepare(&db, &tenant, &message).await? {
+        Ok(sender) => media(env, &tenant, &message, job)
+            .await?
+            .map(|media| (sender, media)),
+        Err(reason) => Err(reason),
     };
-    let media = match media(env, &tenant, &message, job).await? {
-        Ok(media) => media,
+    let (sender, media) = match ready {
+        Ok(ready) => ready,
         Err(reason) => {
             return settle(
                 &db,

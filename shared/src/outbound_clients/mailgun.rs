@@ -135,19 +135,10 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome 
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{fields, pairs};
     use super::super::{Media, basic_auth};
     use super::*;
     use crate::channel::Channel;
-
-    fn fields(request: &ProviderRequest) -> Vec<(String, String)> {
-        worker::url::form_urlencoded::parse(&request.body)
-            .map(|(name, value)| (name.into_owned(), value.into_owned()))
-            .collect()
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
 
     fn email<'a>(subject: Option<&'a str>, media: &'a [Media]) -> Outgoing<'a> {
         Outgoing {

@@ -405,6 +405,22 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
     }
 }
 
+/// What the form-encoded providers' tests read their requests with.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::ProviderRequest;
+
+    pub fn fields(request: &ProviderRequest) -> Vec<(String, String)> {
+        worker::url::form_urlencoded::parse(&request.body)
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect()
+    }
+
+    pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

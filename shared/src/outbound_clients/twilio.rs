@@ -77,18 +77,9 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome 
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{fields, pairs};
     use super::super::{Media, basic_auth};
     use super::*;
-
-    fn fields(request: &ProviderRequest) -> Vec<(String, String)> {
-        worker::url::form_urlencoded::parse(&request.body)
-            .map(|(name, value)| (name.into_owned(), value.into_owned()))
-            .collect()
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
 
     #[test]
     fn an_sms_is_the_messages_resource_form_with_basic_auth() {
