@@ -3,14 +3,47 @@
 //! The message is stored `queued` and handed to the dispatcher over a queue; the answer (202)
 //! comes before any provider is called, so a slow or failing provider never holds up the CRM.
 //! The client follows the message to `sent` or `failed` through `/api-messages-since`.
+//! The sending itself lives in `shared::edge::send`, which the embedded inbox's reply box uses too.
 
-mod request;
-mod send;
-
-use shared::edge::http;
-use worker::{Context, Env, Request, Response, event};
+use serde::Serialize;
+use shared::edge::send::{self, request::SendIn, request::SendRequest};
+use shared::edge::{DB, auth, http};
+use shared::error::ApiError;
+use shared::message::Message;
+use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, send::send_message).await
+    http::serve(req, env, send_message).await
+}
+
+#[derive(Serialize)]
+struct SentOut {
+    success: bool,
+    message: Message,
+}
+
+async fn send_message(mut req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Post, "POST")?;
+    let tenant = auth::authenticate(&req, &env).await?;
+    let input: SendIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    let request = SendRequest::parse(input, tenant.default_country)?;
+    let db = env.d1(DB)?;
+    let customer = send::find_customer(&db, &tenant, &request).await?;
+    let message = send::accept(
+        &env,
+        &db,
+        &tenant,
+        &customer,
+        &request.message,
+        &http::origin(&req)?,
+    )
+    .await?;
+    http::json(
+        202,
+        &SentOut {
+            success: true,
+            message,
+        },
+    )
 }

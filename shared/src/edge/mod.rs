@@ -11,6 +11,7 @@ pub mod inbound;
 pub mod messages_repo;
 pub mod outbound;
 pub mod runtime;
+pub mod send;
 
 /// Binding names, declared in every `wrangler.toml` that uses them.
 pub const DB: &str = "DB";

@@ -1,32 +1,32 @@
-//! Accepting a message: find the customer and their address on the channel, the business's
+//! Accepting a message for sending: find the customer's address on the channel, the business's
 //! account on it, and the attachments; store the message `queued`; hand it to the dispatcher.
+//!
+//! `/api-send-message` and the embedded inbox's reply box both send through [`accept`], so a
+//! reply typed in a CRM's iframe is checked, stored and delivered exactly like one sent by API.
 
-use crate::request::{SendIn, SendRequest};
-use serde::Serialize;
-use shared::customer::Customer;
-use shared::edge::auth::{self, Tenant};
-use shared::edge::outbound::{self, NewOutbound, OUTBOUND, QueuedSend};
-use shared::edge::{DB, attachments, channel_accounts, customers_repo, http};
-use shared::error::ApiError;
-use shared::message::Message;
-use worker::{D1Database, Env, Method, Request, Response, console_error};
+pub mod request;
 
-#[derive(Serialize)]
-struct SentOut {
-    success: bool,
-    message: Message,
-}
+use crate::customer::Customer;
+use crate::edge::auth::Tenant;
+use crate::edge::outbound::{self, NewOutbound, OUTBOUND, QueuedSend};
+use crate::edge::{attachments, channel_accounts, customers_repo};
+use crate::error::ApiError;
+use crate::message::Message;
+use request::{OutgoingMessage, SendRequest};
+use worker::{D1Database, Env, console_error};
 
-pub async fn send_message(mut req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Post, "POST")?;
-    let tenant = auth::authenticate(&req, &env).await?;
-    let input: SendIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
-    let request = SendRequest::parse(input, tenant.default_country)?;
-    let db = env.d1(DB)?;
-
-    let customer = find_customer(&db, &tenant, &request).await?;
-    let channel = request.channel;
-    let account = channel_accounts::find_for_sending(&db, &tenant, channel)
+/// Stores `outgoing` as a `queued` message to `customer` and puts it on the outbound queue.
+/// `origin` is the deployment as the client reached it: providers fetch attachments from there.
+pub async fn accept(
+    env: &Env,
+    db: &D1Database,
+    tenant: &Tenant,
+    customer: &Customer,
+    outgoing: &OutgoingMessage,
+    origin: &str,
+) -> Result<Message, ApiError> {
+    let channel = outgoing.channel;
+    let account = channel_accounts::find_for_sending(db, tenant, channel)
         .await?
         .ok_or_else(|| {
             ApiError::invalid(
@@ -36,7 +36,7 @@ pub async fn send_message(mut req: Request, env: Env) -> Result<Response, ApiErr
                 ),
             )
         })?;
-    if outbound::recipient(&db, &tenant, &customer, channel)
+    if outbound::recipient(db, tenant, customer, channel)
         .await?
         .is_none()
     {
@@ -45,53 +45,42 @@ pub async fn send_message(mut req: Request, env: Env) -> Result<Response, ApiErr
             outbound::no_address_message(channel),
         ));
     }
-    check_attachments(&db, &tenant, &request.attachments).await?;
+    check_attachments(db, tenant, &outgoing.attachments).await?;
 
-    let attachment_ids: Vec<&str> = request.attachments.iter().map(String::as_str).collect();
+    let attachment_ids: Vec<&str> = outgoing.attachments.iter().map(String::as_str).collect();
     let mut message = outbound::store_queued(
-        &db,
-        &tenant,
+        db,
+        tenant,
         &NewOutbound {
             customer_id: customer.id.as_str(),
             channel,
             channel_account_id: &account.id,
-            content: &request.content,
+            content: &outgoing.content,
             attachment_ids: &attachment_ids,
         },
     )
     .await?;
     if !attachment_ids.is_empty() {
-        message.attachments = Some(attachments::of_messages(&db, &tenant, &[message.id.as_str()]).await?);
+        message.attachments = Some(attachments::of_messages(db, tenant, &[message.id.as_str()]).await?);
     }
 
     let job = QueuedSend {
         business_id: tenant.business_id.to_string(),
         message_id: message.id.clone(),
-        subject: request.subject.clone(),
-        // Providers fetch attachments from this deployment, as the client reached it.
-        media_base_url: if attachment_ids.is_empty() {
-            None
-        } else {
-            Some(http::origin(&req)?)
-        },
+        subject: outgoing.subject.clone(),
+        media_base_url: (!attachment_ids.is_empty()).then(|| origin.to_owned()),
     };
-    if let Err(error) = enqueue(&env, job).await {
+    if let Err(error) = enqueue(env, job).await {
         // A queued message that no dispatcher will ever see would wait forever: it fails now.
         console_error!("message {} could not be queued for sending: {error}", message.id);
         let reason = "the message could not be queued for sending; nothing was sent";
-        outbound::mark_failed(&db, &tenant, &message.id, reason).await?;
+        outbound::mark_failed(db, tenant, &message.id, reason).await?;
         return Err(ApiError::unavailable(
             "the message could not be queued for sending and was not sent; try again shortly",
             5,
         ));
     }
-    http::json(
-        202,
-        &SentOut {
-            success: true,
-            message,
-        },
-    )
+    Ok(message)
 }
 
 async fn enqueue(env: &Env, job: QueuedSend) -> worker::Result<()> {
@@ -99,7 +88,7 @@ async fn enqueue(env: &Env, job: QueuedSend) -> worker::Result<()> {
 }
 
 /// The first of the request's keys that names a stored customer of the tenant.
-async fn find_customer(
+pub async fn find_customer(
     db: &D1Database,
     tenant: &Tenant,
     request: &SendRequest,

@@ -1,13 +1,14 @@
 //! The body of `/api-send-message`, parsed: who the message is for, on which channel, what it
-//! says, and which uploaded attachments go with it. Every problem names its field.
+//! says, and which uploaded attachments go with it. Every problem names its field. The embedded
+//! inbox's reply box, whose customer is fixed by its token, parses only the message part.
 
+use crate::channel::Channel;
+use crate::email::Email;
+use crate::error::ApiError;
+use crate::ids::{CustomerId, is_uuid};
+use crate::lookup::CustomerKey;
+use crate::phone::{Country, Phone};
 use serde::{Deserialize, Deserializer};
-use shared::channel::Channel;
-use shared::email::Email;
-use shared::error::ApiError;
-use shared::ids::{CustomerId, is_uuid};
-use shared::lookup::CustomerKey;
-use shared::phone::{Country, Phone};
 use worker::Url;
 
 /// The seed's limit: at most this many files travel with one message (Twilio's own limit).
@@ -50,6 +51,12 @@ pub struct SendRequest {
     pub customer_keys: Vec<CustomerKey>,
     /// How the client named the customer, for a 404.
     pub customer_named_by: String,
+    pub message: OutgoingMessage,
+}
+
+/// What is sent, to whichever customer: the channel, the text, and the uploaded attachments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingMessage {
     pub channel: Channel,
     pub content: String,
     pub subject: Option<String>,
@@ -71,7 +78,28 @@ pub fn max_content_chars(channel: Channel) -> usize {
 impl SendRequest {
     pub fn parse(input: SendIn, country: Option<Country>) -> Result<Self, ApiError> {
         let (customer_keys, customer_named_by) = customer_keys(&input, country)?;
-        let channel = match input.channel.as_deref().map(str::trim) {
+        let message = OutgoingMessage::parse(
+            input.channel.as_deref(),
+            input.content,
+            input.subject.as_deref(),
+            input.attachments.unwrap_or_default(),
+        )?;
+        Ok(Self {
+            customer_keys,
+            customer_named_by,
+            message,
+        })
+    }
+}
+
+impl OutgoingMessage {
+    pub fn parse(
+        channel: Option<&str>,
+        content: Option<String>,
+        subject: Option<&str>,
+        attachments: Vec<String>,
+    ) -> Result<Self, ApiError> {
+        let channel = match channel.map(str::trim) {
             None | Some("") => {
                 return Err(ApiError::invalid("channel", channel_list("channel is required:")));
             }
@@ -79,7 +107,7 @@ impl SendRequest {
                 ApiError::invalid("channel", channel_list(&format!("unknown channel \"{name}\":")))
             })?,
         };
-        let content = input.content.unwrap_or_default();
+        let content = content.unwrap_or_default();
         if content.trim().is_empty() {
             return Err(ApiError::invalid(
                 "content",
@@ -93,7 +121,7 @@ impl SendRequest {
                 format!("content is longer than the {limit} characters a {channel} message may have"),
             ));
         }
-        let subject = match input.subject.as_deref().map(str::trim) {
+        let subject = match subject.map(str::trim) {
             None | Some("") => None,
             Some(subject) if subject.contains(['\r', '\n']) => {
                 return Err(ApiError::invalid("subject", "subject is one line"));
@@ -107,10 +135,8 @@ impl SendRequest {
             // Only email has a subject; on other channels it is ignored.
             Some(subject) => (channel == Channel::Email).then(|| subject.to_owned()),
         };
-        let attachments = attachments(input.attachments.unwrap_or_default())?;
+        let attachments = attachment_ids(attachments)?;
         Ok(Self {
-            customer_keys,
-            customer_named_by,
             channel,
             content,
             subject,
@@ -161,7 +187,7 @@ fn customer_keys(input: &SendIn, country: Option<Country>) -> Result<(Vec<Custom
     Ok((keys, format!("{field} {value}")))
 }
 
-fn attachments(given: Vec<String>) -> Result<Vec<String>, ApiError> {
+fn attachment_ids(given: Vec<String>) -> Result<Vec<String>, ApiError> {
     if given.len() > MAX_ATTACHMENTS {
         return Err(ApiError::invalid(
             "attachments",
@@ -232,7 +258,10 @@ mod tests {
             parsed.as_ref().map(|request| request.customer_keys.clone()),
             Ok(vec![CustomerKey::ExternalId("CRM-12345".into())])
         );
-        assert_eq!(parsed.map(|request| request.channel), Ok(Channel::Whatsapp));
+        assert_eq!(
+            parsed.map(|request| request.message.channel),
+            Ok(Channel::Whatsapp)
+        );
     }
 
     #[test]
@@ -427,7 +456,7 @@ mod tests {
             ..valid()
         };
         assert_eq!(
-            SendRequest::parse(email, None).map(|r| r.subject),
+            SendRequest::parse(email, None).map(|r| r.message.subject),
             Ok(Some("Your order".to_owned()))
         );
         let sms = SendIn {
@@ -435,7 +464,7 @@ mod tests {
             subject: Some("Your order".into()),
             ..valid()
         };
-        assert_eq!(SendRequest::parse(sms, None).map(|r| r.subject), Ok(None));
+        assert_eq!(SendRequest::parse(sms, None).map(|r| r.message.subject), Ok(None));
     }
 
     #[test]
