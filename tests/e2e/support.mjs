@@ -159,3 +159,25 @@ export function assertClientError(res, description) {
   assert.ok(res.body && typeof res.body === 'object' && res.body.error, `${description}: error body (${res.text.slice(0, 300)})`);
   assert.notEqual(res.body.error.code, 'internal_error', `${description}: must not be an internal error`);
 }
+
+/**
+ * Polls `check` (sync or async) every `intervalMs` until it returns a truthy value, and returns
+ * that value; fails after `timeoutMs` with `description` and the last value seen.
+ */
+export async function waitFor(check, timeoutMs = 20_000, description = 'the condition', intervalMs = 200) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await check();
+    if (last) return last;
+    if (Date.now() >= deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(intervalMs, Math.max(0, deadline - Date.now()))));
+  }
+  let shown;
+  try {
+    shown = JSON.stringify(last)?.slice(0, 1500);
+  } catch {
+    shown = String(last);
+  }
+  throw new Error(`waited ${timeoutMs} ms for ${description}; last value: ${shown}`);
+}
