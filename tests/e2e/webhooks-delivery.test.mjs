@@ -53,7 +53,7 @@ describe('retries, dead letters and replay', () => {
     assert.match(pending.next_attempt_at, RFC3339_UTC, 'a pending delivery says when it is tried next');
     assert.equal(pending.event_type, 'customer.created');
 
-    await endpoint.waitForCount(4, 25_000);
+    await endpoint.waitForCount(4, 40_000);
     const waits = gaps(endpoint.requests);
     for (const [i, expected] of [2000, 4000, 8000].entries()) {
       assert.ok(waits[i] >= expected - EARLY_MS, `retry ${i + 1} waits at least ~${expected} ms (waited ${waits[i]} ms; all: ${waits})`);
@@ -153,6 +153,19 @@ describe('retries, dead letters and replay', () => {
     assert.equal(delivery.attempts, 2);
     const log = await attemptsOfDelivery(key, delivery.id);
     assert.deepEqual(log.map((a) => [a.status_code, a.outcome]), [[429, 'retrying'], [200, 'delivered']]);
+
+    // A delivered delivery can be replayed too, as the same event.
+    const replay = await api(key, 'POST', `/api-webhooks/${webhook.id}/replay`, { delivery_id: delivery.id });
+    assert.equal(replay.status, 202, replay.text);
+    assert.deepEqual(replay.body, { replayed: 1, delivery_ids: [delivery.id] });
+    await endpoint.waitForCount(3, 20_000);
+    assert.equal(endpoint.requests[2].id, endpoint.requests[0].id, 'the same webhook-id');
+    const again = await deliveryWhen(key, webhook.id, endpoint.requests[0].id, (d) => d.status === 'delivered' && d.replays === 1);
+    assert.equal(again.attempts, 1, 'the replay is a new round of attempts');
+    for (const [description, body] of [['an unknown delivery id', { delivery_id: '00000000-0000-4000-8000-000000000000' }], ['a delivery id that is not an id', { delivery_id: 'nope' }]]) {
+      const res = await api(key, 'POST', `/api-webhooks/${webhook.id}/replay`, body);
+      assert.ok([404, 422].includes(res.status), `${description}: refused (${res.status} ${res.text})`);
+    }
   });
 
   test('a receiver slower than the timeout is logged as a timeout and retried', async () => {

@@ -229,7 +229,7 @@ export async function startWebhookReceiver() {
             timeoutMs,
             () =>
               `${what} did not arrive (got ${handle.requests.length}: ${handle.requests
-                .map((r) => `${r.event ?? '?'}@${r.id ?? '?'}`)
+                .map((r, i, all) => `${r.event ?? '?'}@${r.id ?? '?'} +${r.at - all[0].at} ms`)
                 .join(', ')})`,
           );
         },
