@@ -21,3 +21,4 @@ pub mod edge;
 pub mod outbound_clients;
 pub mod providers;
 pub mod webhook_signing;
+pub mod webhooks;

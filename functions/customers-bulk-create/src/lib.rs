@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use shared::edge::customer_upsert::{self, ItemOutcome};
-use shared::edge::{DB, auth, http};
+use shared::edge::{auth, http};
 use shared::error::{ApiError, ErrorBody, ErrorCode};
 use shared::ids::CustomerId;
 use shared::upsert::{Action, MatchPolicy};
@@ -18,7 +18,14 @@ async fn bulk_create(mut req: Request, env: Env) -> Result<Response, ApiError> {
     http::require_method(&req, Method::Post, "POST")?;
     let tenant = auth::authenticate(&req, &env).await?;
     let body = http::read_json(&mut req, http::BATCH_BODY_LIMIT).await?;
-    let outcomes = customer_upsert::run(&env.d1(DB)?, &tenant, MatchPolicy::ExternalIdOnly, body).await?;
+    let outcomes = customer_upsert::run(
+        &env,
+        &tenant,
+        &http::origin(&req)?,
+        MatchPolicy::ExternalIdOnly,
+        body,
+    )
+    .await?;
     http::json(200, &BulkOut::from(outcomes))
 }
 

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use shared::edge::customer_upsert::{self, ItemOutcome};
-use shared::edge::{DB, auth, http};
+use shared::edge::{auth, http};
 use shared::error::{ApiError, ErrorBody};
 use shared::ids::CustomerId;
 use shared::upsert::{Action, MatchPolicy, MatchedBy};
@@ -19,8 +19,9 @@ async fn sync(mut req: Request, env: Env) -> Result<Response, ApiError> {
     let tenant = auth::authenticate(&req, &env).await?;
     let body = http::read_json(&mut req, http::BATCH_BODY_LIMIT).await?;
     let outcomes = customer_upsert::run(
-        &env.d1(DB)?,
+        &env,
         &tenant,
+        &http::origin(&req)?,
         MatchPolicy::ExternalIdThenEmailThenPhone,
         body,
     )

@@ -7,7 +7,8 @@ use shared::channel::{Channel, MessageStatus};
 use shared::edge::attachments::{ATTACHMENTS, Attachment, storage_key};
 use shared::edge::auth::Tenant;
 use shared::edge::outbound::{self, PendingMessage, QueuedSend};
-use shared::edge::{DB, channel_accounts, customers_repo, runtime};
+use shared::edge::queue::Settle;
+use shared::edge::{DB, channel_accounts, customers_repo, events, runtime};
 use shared::error::ApiError;
 use shared::ids::{BusinessId, CustomerId};
 use shared::lookup::CustomerKey;
@@ -22,12 +23,6 @@ const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
 
 /// Email attachments are read into memory up to this total; further files are linked instead.
 const MAX_EMAIL_ATTACHMENT_BYTES: usize = 20 * 1024 * 1024;
-
-/// What the queue should do with the message.
-pub enum Settle {
-    Ack,
-    RetryIn(u32),
-}
 
 pub async fn handle(env: &Env, job: &QueuedSend, attempt: u32) -> Settle {
     match deliver(env, job, attempt).await {
@@ -113,14 +108,7 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
     let (sender, media) = match ready {
         Ok(ready) => ready,
         Err(reason) => {
-            return settle(
-                &db,
-                &tenant,
-                &message.id,
-                Decision::MarkFailed { reason },
-                attempt,
-            )
-            .await;
+            return settle(env, &db, &tenant, job, Decision::MarkFailed { reason }, attempt).await;
         }
     };
     let outgoing = Outgoing {
@@ -168,9 +156,10 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         };
     }
     settle(
+        env,
         &db,
         &tenant,
-        &message.id,
+        job,
         outbound_clients::decide(outcome, attempt),
         attempt,
     )
@@ -283,16 +272,27 @@ async fn file_bytes(
     }
 }
 
+/// Records the decision; a message marked sent also publishes its `message.sent` event.
 async fn settle(
+    env: &Env,
     db: &D1Database,
     tenant: &Tenant,
-    message_id: &str,
+    job: &QueuedSend,
     decision: Decision,
     attempt: u32,
 ) -> Result<Settle, ApiError> {
+    let message_id = job.message_id.as_str();
     match decision {
         Decision::MarkSent { provider_message_id } => {
-            outbound::mark_sent(db, tenant, message_id, provider_message_id.as_deref()).await?;
+            let sent = outbound::mark_sent(
+                db,
+                tenant,
+                message_id,
+                provider_message_id.as_deref(),
+                job.media_base_url.as_deref(),
+            )
+            .await?;
+            events::publish(env, tenant, sent.event_ids).await;
             console_log!("message {message_id}: sent");
             Ok(Settle::Ack)
         }

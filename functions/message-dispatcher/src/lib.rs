@@ -10,12 +10,10 @@
 mod dispatch;
 mod transport;
 
-use dispatch::Settle;
 use futures_util::future::join_all;
 use shared::edge::outbound::QueuedSend;
-use worker::js_sys::{Object, Reflect};
-use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::worker_sys::{Message as QueueMessage, MessageBatch};
+use shared::edge::queue::{self, Settle};
+use worker::worker_sys::MessageBatch;
 use worker::{Env, console_error};
 
 mod export {
@@ -38,18 +36,10 @@ mod export {
 
 /// Handles every message of the batch at once; each is acknowledged or retried on its own.
 async fn consume(batch: MessageBatch, env: Env) {
-    let messages = match batch.messages() {
-        Ok(messages) => messages,
-        Err(error) => {
-            console_error!("the outbound batch could not be read: {error:?}");
-            return;
-        }
-    };
     let env = &env;
-    join_all(messages.iter().map(|value| async move {
-        let message: QueueMessage = value.unchecked_into();
-        let attempt = attempts(&message);
-        let settle = match read_body(&message) {
+    join_all(queue::messages(&batch).into_iter().map(|message| async move {
+        let attempt = queue::attempts(&message);
+        let settle = match queue::read_body::<QueuedSend>(&message) {
             Some(job) => dispatch::handle(env, &job, attempt).await,
             None => {
                 // Retrying a message that cannot be read would fail the same way every time.
@@ -57,40 +47,7 @@ async fn consume(batch: MessageBatch, env: Env) {
                 Settle::Ack
             }
         };
-        settle_message(&message, settle);
+        queue::settle(&message, settle);
     }))
     .await;
-}
-
-/// How many times this message has been delivered, this time included (1 on first delivery).
-fn attempts(message: &QueueMessage) -> u32 {
-    Reflect::get(message, &JsValue::from_str("attempts"))
-        .ok()
-        .and_then(|value| value.as_f64())
-        .filter(|count| count.is_finite() && *count >= 1.0)
-        .map_or(1, |count| count.min(f64::from(u32::MAX)) as u32)
-}
-
-fn read_body(message: &QueueMessage) -> Option<QueuedSend> {
-    let body = message.body().ok()?;
-    let text = worker::js_sys::JSON::stringify(&body).ok()?.as_string()?;
-    serde_json::from_str(&text).ok()
-}
-
-fn settle_message(message: &QueueMessage, settle: Settle) {
-    let result = match settle {
-        Settle::Ack => message.ack(),
-        Settle::RetryIn(seconds) => {
-            let options = Object::new();
-            let _ = Reflect::set(
-                &options,
-                &JsValue::from_str("delaySeconds"),
-                &JsValue::from_f64(f64::from(seconds)),
-            );
-            message.retry(options.into())
-        }
-    };
-    if let Err(error) = result {
-        console_error!("settling an outbound queue message failed: {error:?}");
-    }
 }

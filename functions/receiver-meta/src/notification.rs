@@ -38,7 +38,7 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
     }
     let received = notification.batch.messages.len();
     let statuses = notification.batch.statuses.len();
-    let report = inbound::ingest(env, account, notification.batch).await?;
+    let report = inbound::ingest(env, account, notification.batch, &http::origin(&req)?).await?;
     http::json(
         200,
         &ReceivedOut {

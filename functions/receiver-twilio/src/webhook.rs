@@ -22,7 +22,7 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
     twilio::verify_signature(auth_token, &url, &params, signature.as_deref())?;
 
     let batch = twilio::parse(&params, account.channel)?;
-    inbound::ingest(env, account, batch).await?;
+    inbound::ingest(env, account, batch, &http::origin(&req)?).await?;
     let headers = Headers::new();
     headers.set("content-type", "text/xml; charset=utf-8")?;
     headers.set("cache-control", "no-store")?;

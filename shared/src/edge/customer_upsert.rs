@@ -9,14 +9,14 @@
 use crate::customer::{self, CustomerDraft};
 use crate::edge::auth::Tenant;
 use crate::edge::customers_repo::{self, PlannedWrite, WriteOutcome};
-use crate::edge::runtime;
+use crate::edge::{DB, events, runtime};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::ids::CustomerId;
 use crate::phone::Country;
 use crate::upsert::{self, Decision, MatchPolicy};
 use serde::Deserialize;
 use serde_json::Value;
-use worker::D1Database;
+use worker::Env;
 
 /// The most customers one request may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -63,12 +63,16 @@ pub fn check_batch(body: &CustomersIn, tenant: &Tenant) -> Result<Option<Country
     }
 }
 
+/// Plans and writes the batch, then publishes the `customer.*` events it recorded.
+/// `base_url`: the deployment's public origin.
 pub async fn run(
-    db: &D1Database,
+    env: &Env,
     tenant: &Tenant,
+    base_url: &str,
     policy: MatchPolicy,
     body: CustomersIn,
 ) -> Result<Vec<ItemOutcome>, ApiError> {
+    let db = &env.d1(DB)?;
     let country = check_batch(&body, tenant)?;
     let external_ids: Vec<Option<String>> = body.customers.iter().map(customer::external_id_of).collect();
     let drafts: Vec<Result<CustomerDraft, ErrorBody>> = body
@@ -101,9 +105,10 @@ pub async fn run(
                 })
             })
             .collect();
-        match customers_repo::write(db, tenant, runtime::now(), &writes).await? {
+        match customers_repo::write(db, tenant, runtime::now(), Some(base_url), &writes).await? {
             WriteOutcome::KeyTaken => continue,
-            WriteOutcome::Written => {
+            WriteOutcome::Written(event_ids) => {
+                events::publish(env, tenant, event_ids).await;
                 return Ok(plan
                     .decisions
                     .into_iter()

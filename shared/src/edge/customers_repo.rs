@@ -3,6 +3,7 @@
 use crate::customer::{Customer, CustomerDraft};
 use crate::edge::auth::Tenant;
 use crate::edge::d1;
+use crate::edge::events::{self, Guard, NewEvent};
 use crate::email::Email;
 use crate::error::ApiError;
 use crate::ids::CustomerId;
@@ -10,6 +11,7 @@ use crate::lookup::{CustomerKey, KeyKind};
 use crate::phone::Phone;
 use crate::time::Timestamp;
 use crate::upsert::KnownCustomer;
+use crate::webhooks::EventType;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use worker::D1Database;
@@ -280,7 +282,8 @@ fn chunk_rows<'a>(rows: impl IntoIterator<Item = WriteRow<'a>>) -> Result<Vec<St
 }
 
 pub enum WriteOutcome {
-    Written,
+    /// Everything was written; these `customer.*` events were recorded with it.
+    Written(Vec<String>),
     /// A unique key was taken by a concurrent writer after we read; nothing was written.
     KeyTaken,
 }
@@ -295,11 +298,13 @@ pub struct PlannedWrite<'a> {
 
 /// Writes every planned customer in one D1 batch, which is one transaction and one round trip:
 /// for each step in order, one INSERT of its new customers and one UPDATE of its matched ones
-/// (more only when a step's rows exceed the chunk size).
+/// (more only when a step's rows exceed the chunk size), then one statement recording a
+/// `customer.created` or `customer.updated` event per customer written.
 pub async fn write(
     db: &D1Database,
     tenant: &Tenant,
     now: Timestamp,
+    base_url: Option<&str>,
     writes: &[PlannedWrite<'_>],
 ) -> Result<WriteOutcome, ApiError> {
     let business = d1::text(tenant.business_id.as_str());
@@ -321,10 +326,23 @@ pub async fn write(
         }
     }
     if statements.is_empty() {
-        return Ok(WriteOutcome::Written);
+        return Ok(WriteOutcome::Written(Vec::new()));
     }
+    let events = writes
+        .iter()
+        .map(|w| {
+            let kind = if w.is_new {
+                EventType::CustomerCreated
+            } else {
+                EventType::CustomerUpdated
+            };
+            NewEvent::new(kind, w.id.as_str())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let events_at = statements.len();
+    statements.push(events::record(db, tenant, base_url, now, &events, Guard::Always)?);
     match db.batch(statements).await {
-        Ok(_) => Ok(WriteOutcome::Written),
+        Ok(results) => Ok(WriteOutcome::Written(events::recorded(&results, events_at)?)),
         Err(error) if d1::is_unique_violation(&error) => Ok(WriteOutcome::KeyTaken),
         Err(error) => Err(ApiError::internal("writing customers", error)),
     }

@@ -148,6 +148,18 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> 
     from_json(&body)
 }
 
+/// Like [`read_json`], for endpoints whose every field is optional: an empty body is `T::default()`.
+pub async fn read_optional_json<T: DeserializeOwned + Default>(
+    req: &mut Request,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let body = read_body(req, limit).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    from_json(&body)
+}
+
 /// The origin the client called (`https://api.example.com`), for links back into the API.
 pub fn origin(req: &Request) -> Result<String, ApiError> {
     Ok(req.url()?.origin().ascii_serialization())

@@ -9,10 +9,12 @@
 use crate::channel::{AddressKind, Channel, MessageStatus, Provider};
 use crate::edge::attachments::{self, ATTACHMENTS};
 use crate::edge::channel_accounts::ChannelAccount;
+use crate::edge::events::{self, Guard, NewEvent};
 use crate::edge::{DB, d1, messages_repo, runtime};
 use crate::error::ApiError;
 use crate::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
 use crate::time::Timestamp;
+use crate::webhooks::EventType;
 use base64::Engine;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -38,20 +40,25 @@ pub struct IngestReport {
 #[derive(Deserialize)]
 struct StoredMessage {
     id: String,
+    /// The events recorded with the message, published once its media are stored too.
+    #[serde(skip)]
+    event_ids: Vec<String>,
 }
 
 /// Messages of one delivery share its arrival time, as on Cloudflare, where the clock stands
 /// still while a request waits on I/O; their `created_us` keeps them apart and in order.
+/// `base_url`: the deployment's public origin, for download links in the events.
 pub async fn ingest(
     env: &Env,
     account: &ChannelAccount,
     batch: InboundBatch,
+    base_url: &str,
 ) -> Result<IngestReport, ApiError> {
     let db = env.d1(DB)?;
     let arrived = runtime::now();
     let mut report = IngestReport::default();
     for message in batch.messages {
-        let Some(stored) = store_message(&db, account, &message, arrived).await? else {
+        let Some(stored) = store_message(&db, account, &message, arrived, base_url).await? else {
             report.duplicates += 1;
             continue;
         };
@@ -65,6 +72,7 @@ pub async fn ingest(
                 }
             }
         }
+        events::publish(env, &account.tenant, stored.event_ids).await;
     }
     report.statuses_applied = apply_statuses(&db, account, &batch.statuses).await?;
     Ok(report)
@@ -98,6 +106,7 @@ async fn store_message(
     account: &ChannelAccount,
     message: &InboundMessage,
     now: Timestamp,
+    base_url: &str,
 ) -> Result<Option<StoredMessage>, ApiError> {
     let business = d1::text(account.tenant.business_id.as_str());
     let channel = d1::text(account.channel.as_str());
@@ -113,6 +122,9 @@ async fn store_message(
     let new_customer = customer_id_for(account, &message.from);
     let now_text = d1::text(&now.to_rfc3339());
     let provider_id = d1::text(&message.provider_message_id);
+    let conversation_id = crate::ids::uuid_v4(runtime::random()?);
+    let message_id = crate::ids::uuid_v4(runtime::random()?);
+    let (channel_value, address_value) = (channel.clone(), address.clone());
 
     let create_customer = db
         .prepare(
@@ -162,7 +174,7 @@ async fn store_message(
             business.clone(),
             channel.clone(),
             address.clone(),
-            d1::text(&crate::ids::uuid_v4(runtime::random()?)),
+            d1::text(&conversation_id),
             d1::text(&account.id),
             now_text.clone(),
             provider_id.clone(),
@@ -182,21 +194,53 @@ async fn store_message(
             business,
             channel,
             address,
-            d1::text(&crate::ids::uuid_v4(runtime::random()?)),
+            d1::text(&message_id),
             d1::text(&message.content),
             provider_id,
             JsValue::from_f64(now.micros() as f64),
             now_text,
         ])?;
+    // A sender's customer is new exactly when it exists now but their address is not linked
+    // yet: both happen in this batch, together.
+    let customer_created = events::record(
+        db,
+        &account.tenant,
+        Some(base_url),
+        now,
+        &[NewEvent::new(EventType::CustomerCreated, &new_customer)?],
+        Guard::When(
+            "NOT EXISTS (SELECT 1 FROM customer_identities WHERE business_id = ?1 AND channel = ?5 AND address = ?6) \
+             AND EXISTS (SELECT 1 FROM customers WHERE business_id = ?1 AND id = ?7)",
+            vec![
+                channel_value.clone(),
+                address_value.clone(),
+                d1::text(&new_customer),
+            ],
+        ),
+    )?;
+    // Both are about records given fresh ids above, which exist only if created here.
+    let message_events = events::record(
+        db,
+        &account.tenant,
+        Some(base_url),
+        now,
+        &[
+            NewEvent::new(EventType::ConversationCreated, &conversation_id)?,
+            NewEvent::new(EventType::MessageReceived, &message_id)?,
+        ],
+        Guard::SubjectStored,
+    )?;
     let results = db
         .batch(vec![
             create_customer,
+            customer_created,
             link_identity,
             touch_conversation,
             insert_message,
+            message_events,
         ])
         .await?;
-    let stored = match results.get(3) {
+    let stored = match results.get(4) {
         Some(result) => result.results::<StoredMessage>()?,
         None => {
             return Err(ApiError::internal(
@@ -205,7 +249,12 @@ async fn store_message(
             ));
         }
     };
-    Ok(stored.into_iter().next())
+    let mut event_ids = events::recorded(&results, 1)?;
+    event_ids.extend(events::recorded(&results, 5)?);
+    Ok(stored
+        .into_iter()
+        .next()
+        .map(|message| StoredMessage { event_ids, ..message }))
 }
 
 async fn store_media(

@@ -156,6 +156,69 @@ pub async fn of_conversations(
     to_messages(result.results::<MessageRow>()?)
 }
 
+/// One customer's messages on every channel, oldest first: the latest `limit` of them, or with
+/// `after`, up to `limit` created after that cursor (the embedded inbox's first load and polls).
+pub async fn of_customer(
+    db: &D1Database,
+    tenant: &Tenant,
+    customer_id: &str,
+    after: Option<Cursor>,
+    limit: usize,
+) -> Result<Vec<Message>, ApiError> {
+    let (sql, after_us) = match after {
+        Some(cursor) => (
+            format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND customer_id = ?2 AND created_us > ?3 \
+                 ORDER BY created_us LIMIT ?4"
+            ),
+            cursor.after_us,
+        ),
+        None => (
+            format!(
+                "SELECT {MESSAGE_COLUMNS} FROM (SELECT * FROM messages WHERE business_id = ?1 AND customer_id = ?2 \
+                 AND created_us > ?3 ORDER BY created_us DESC LIMIT ?4) ORDER BY created_us"
+            ),
+            0,
+        ),
+    };
+    let result = db
+        .prepare(sql)
+        .bind(&[
+            d1::text(tenant.business_id.as_str()),
+            d1::text(customer_id),
+            JsValue::from_f64(after_us as f64),
+            JsValue::from_f64(limit as f64),
+        ])?
+        .all()
+        .await?;
+    to_messages(result.results::<MessageRow>()?)
+}
+
+/// The customer's messages among `ids` (a page asking how its queued replies are doing).
+pub async fn of_customer_by_ids(
+    db: &D1Database,
+    tenant: &Tenant,
+    customer_id: &str,
+    ids: &[&str],
+) -> Result<Vec<Message>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let result = db
+        .prepare(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND customer_id = ?2 \
+             AND id IN (SELECT value FROM json_each(?3)) ORDER BY created_us"
+        ))
+        .bind(&[
+            d1::text(tenant.business_id.as_str()),
+            d1::text(customer_id),
+            d1::json_list(ids.iter().copied()),
+        ])?
+        .all()
+        .await?;
+    to_messages(result.results::<MessageRow>()?)
+}
+
 /// A conversation as `/api-conversations-by-customer` returns it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Conversation {
@@ -173,19 +236,54 @@ pub struct Conversation {
     pub messages: Option<Vec<Message>>,
 }
 
+const CONVERSATION_COLUMNS: &str = "c.id, c.customer_id, c.channel, c.channel_account_id, c.status, c.assignee, \
+     c.last_message_at, c.created_at, c.updated_at, \
+     (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count";
+
 pub async fn conversations_of(
     db: &D1Database,
     tenant: &Tenant,
     customer_id: &str,
 ) -> Result<Vec<Conversation>, ApiError> {
     let result = db
-        .prepare(
-            "SELECT c.id, c.customer_id, c.channel, c.channel_account_id, c.status, c.assignee, c.last_message_at, \
-             c.created_at, c.updated_at, (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count \
-             FROM conversations c WHERE c.business_id = ?1 AND c.customer_id = ?2 \
-             ORDER BY c.last_message_at DESC, c.created_at DESC",
-        )
+        .prepare(format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.business_id = ?1 AND c.customer_id = ?2 \
+             ORDER BY c.last_message_at DESC, c.created_at DESC"
+        ))
         .bind(&[d1::text(tenant.business_id.as_str()), d1::text(customer_id)])?
+        .all()
+        .await?;
+    Ok(result.results::<Conversation>()?)
+}
+
+/// The tenant's messages among `ids`, in the business's message order.
+pub async fn by_ids(db: &D1Database, tenant: &Tenant, ids: &[&str]) -> Result<Vec<Message>, ApiError> {
+    let result = db
+        .prepare(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND id IN (SELECT value FROM json_each(?2)) \
+             ORDER BY created_us"
+        ))
+        .bind(&[d1::text(tenant.business_id.as_str()), d1::json_list(ids.iter().copied())])?
+        .all()
+        .await?;
+    to_messages(result.results::<MessageRow>()?)
+}
+
+/// The tenant's conversations among `ids`.
+pub async fn conversations_by_ids(
+    db: &D1Database,
+    tenant: &Tenant,
+    ids: &[&str],
+) -> Result<Vec<Conversation>, ApiError> {
+    let result = db
+        .prepare(format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c \
+             WHERE c.business_id = ?1 AND c.id IN (SELECT value FROM json_each(?2))"
+        ))
+        .bind(&[
+            d1::text(tenant.business_id.as_str()),
+            d1::json_list(ids.iter().copied()),
+        ])?
         .all()
         .await?;
     Ok(result.results::<Conversation>()?)

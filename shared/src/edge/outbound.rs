@@ -9,10 +9,12 @@
 use crate::channel::{AddressKind, Channel, Direction, MessageStatus};
 use crate::customer::Customer;
 use crate::edge::auth::Tenant;
+use crate::edge::events::{self, Guard, NewEvent};
 use crate::edge::{attachments, d1, messages_repo, runtime};
 use crate::error::ApiError;
 use crate::message::{Attachment, Message};
 use crate::time::Timestamp;
+use crate::webhooks::EventType;
 use serde::{Deserialize, Serialize};
 use worker::D1Database;
 use worker::wasm_bindgen::JsValue;
@@ -28,8 +30,8 @@ pub struct QueuedSend {
     /// The email subject the client gave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    /// This deployment's public origin (`https://crm.example.com`), when the message has
-    /// attachments: providers fetch them from its `/api/download-media` with a signed link.
+    /// This deployment's public origin (`https://crm.example.com`): providers fetch attachments
+    /// from its `/api/download-media` with a signed link, and so do webhook receivers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_base_url: Option<String>,
 }
@@ -134,14 +136,19 @@ pub struct NewOutbound<'a> {
 /// An attachment that another send claimed between our check and this batch fails the whole
 /// batch (a guard statement breaks the message's CHECK constraint when fewer attachments than
 /// named were linked): 409, nothing stored.
+///
+/// A conversation created here records `conversation.created` in the same batch; the ids of
+/// recorded events come back for [`events::publish`]. `base_url`: the deployment's origin.
 pub async fn store_queued(
     db: &D1Database,
     tenant: &Tenant,
     new: &NewOutbound<'_>,
-) -> Result<Message, ApiError> {
+    base_url: &str,
+) -> Result<(Message, Vec<String>), ApiError> {
     let now = runtime::now();
     let now_text = now.to_rfc3339();
     let message_id = crate::ids::uuid_v4(runtime::random()?);
+    let conversation_id = crate::ids::uuid_v4(runtime::random()?);
     let business = d1::text(tenant.business_id.as_str());
     let customer = d1::text(new.customer_id);
     let channel = d1::text(new.channel.as_str());
@@ -158,7 +165,7 @@ pub async fn store_queued(
             business.clone(),
             customer.clone(),
             channel.clone(),
-            d1::text(&crate::ids::uuid_v4(runtime::random()?)),
+            d1::text(&conversation_id),
             d1::text(new.channel_account_id),
             d1::text(&now_text),
         ])?;
@@ -180,7 +187,16 @@ pub async fn store_queued(
             JsValue::from_f64(now.micros() as f64),
             d1::text(&now_text),
         ])?;
-    let mut statements = vec![upsert_conversation, insert_message];
+    // The fresh id exists only if the conversation was created by this batch.
+    let conversation_created = events::record(
+        db,
+        tenant,
+        Some(base_url),
+        now,
+        &[NewEvent::new(EventType::ConversationCreated, &conversation_id)?],
+        Guard::SubjectStored,
+    )?;
+    let mut statements = vec![upsert_conversation, insert_message, conversation_created];
     if !new.attachment_ids.is_empty() {
         let ids = d1::json_list(new.attachment_ids.iter().copied());
         statements.push(
@@ -226,7 +242,8 @@ pub async fn store_queued(
         .transpose()?
         .and_then(|rows| rows.into_iter().next())
         .ok_or_else(|| ApiError::internal("storing outbound message", "the insert returned no row"))?;
-    Ok(Message {
+    let event_ids = events::recorded(&results, 2)?;
+    let message = Message {
         id: inserted.id,
         conversation_id: inserted.conversation_id,
         customer_id: new.customer_id.to_owned(),
@@ -240,7 +257,8 @@ pub async fn store_queued(
         updated_at: now_text,
         attachments: None,
         created_us: inserted.created_us,
-    })
+    };
+    Ok((message, event_ids))
 }
 
 /// An outbound message as the dispatcher needs it.
@@ -301,6 +319,7 @@ pub async fn load_pending(
 
 /// The attachments of one message, in the order they were uploaded.
 /// Moves the message to `status` unless it is already there or further along; true if it moved.
+/// With `event`, the move records that event in the same batch (written only if the move applies).
 async fn advance(
     db: &D1Database,
     tenant: &Tenant,
@@ -308,39 +327,87 @@ async fn advance(
     status: MessageStatus,
     reason: Option<&str>,
     provider_message_id: Option<&str>,
-) -> Result<bool, ApiError> {
-    let sql = format!(
-        "UPDATE messages SET status = ?3, status_reason = ?4, provider_message_id = COALESCE(?5, provider_message_id), \
-         updated_at = ?6 WHERE business_id = ?1 AND id = ?2 AND direction = 'outbound' AND {} < ?7",
+    event: Option<(EventType, Option<&str>)>,
+) -> Result<Advanced, ApiError> {
+    let now = runtime::now();
+    let moves = format!(
+        "business_id = ?1 AND id = ?2 AND direction = 'outbound' AND {} < ?3",
         messages_repo::stored_status_rank()
     );
-    let statement = |provider_message_id: Option<&str>| {
-        db.prepare(&sql).bind(&[
+    let rank = JsValue::from_f64(f64::from(status.rank()));
+    let update = |provider_message_id: Option<&str>| {
+        db.prepare(format!(
+            "UPDATE messages SET status = ?4, status_reason = ?5, provider_message_id = COALESCE(?6, provider_message_id), \
+             updated_at = ?7 WHERE {moves}"
+        ))
+        .bind(&[
             d1::text(tenant.business_id.as_str()),
             d1::text(message_id),
+            rank.clone(),
             d1::text(status.as_str()),
             d1::optional_text(reason),
             d1::optional_text(provider_message_id),
-            d1::text(&runtime::now().to_rfc3339()),
-            JsValue::from_f64(f64::from(status.rank())),
+            d1::text(&now.to_rfc3339()),
         ])
     };
-    let result = match statement(provider_message_id)?.run().await {
-        Ok(result) => result,
+    // The event goes first: its guard is the update's own condition, read before the update.
+    let guard = format!(
+        "EXISTS (SELECT 1 FROM messages WHERE {})",
+        moves.replace("?2", "?5").replace("?3", "?6")
+    );
+    let statements =
+        |provider_message_id: Option<&str>| -> Result<Vec<worker::D1PreparedStatement>, ApiError> {
+            let mut statements = Vec::new();
+            if let Some((kind, base_url)) = event {
+                statements.push(events::record(
+                    db,
+                    tenant,
+                    base_url,
+                    now,
+                    &[NewEvent::new(kind, message_id)?],
+                    Guard::When(&guard, vec![d1::text(message_id), rank.clone()]),
+                )?);
+            }
+            statements.push(update(provider_message_id)?);
+            Ok(statements)
+        };
+    let results = match db.batch(statements(provider_message_id)?).await {
+        Ok(results) => results,
         // The provider reused an id we hold for another message: the status still counts.
-        Err(error) if d1::is_unique_violation(&error) => statement(None)?.run().await?,
+        Err(error) if d1::is_unique_violation(&error) => db.batch(statements(None)?).await?,
         Err(error) => return Err(ApiError::internal("updating outbound message", error)),
     };
-    Ok(result.meta()?.and_then(|meta| meta.changes).unwrap_or(0) > 0)
+    let changed = results
+        .last()
+        .and_then(|result| result.meta().ok().flatten())
+        .and_then(|meta| meta.changes)
+        .unwrap_or(0);
+    Ok(Advanced {
+        moved: changed > 0,
+        event_ids: if event.is_some() {
+            events::recorded(&results, 0)?
+        } else {
+            Vec::new()
+        },
+    })
 }
 
-/// The provider accepted the message.
+/// What [`advance`] did.
+pub struct Advanced {
+    pub moved: bool,
+    /// Events recorded with the move, for [`events::publish`].
+    pub event_ids: Vec<String>,
+}
+
+/// The provider accepted the message: it is `sent`, and `message.sent` is recorded.
+/// `base_url`: the deployment's public origin, for the event's download links.
 pub async fn mark_sent(
     db: &D1Database,
     tenant: &Tenant,
     message_id: &str,
     provider_message_id: Option<&str>,
-) -> Result<bool, ApiError> {
+    base_url: Option<&str>,
+) -> Result<Advanced, ApiError> {
     advance(
         db,
         tenant,
@@ -348,6 +415,7 @@ pub async fn mark_sent(
         MessageStatus::Sent,
         None,
         provider_message_id,
+        Some((EventType::MessageSent, base_url)),
     )
     .await
 }
@@ -359,7 +427,17 @@ pub async fn mark_failed(
     message_id: &str,
     reason: &str,
 ) -> Result<bool, ApiError> {
-    advance(db, tenant, message_id, MessageStatus::Failed, Some(reason), None).await
+    advance(
+        db,
+        tenant,
+        message_id,
+        MessageStatus::Failed,
+        Some(reason),
+        None,
+        None,
+    )
+    .await
+    .map(|advanced| advanced.moved)
 }
 
 /// Records why a still-queued message is waiting for another attempt.

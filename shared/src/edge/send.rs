@@ -9,7 +9,7 @@ pub mod request;
 use crate::customer::Customer;
 use crate::edge::auth::Tenant;
 use crate::edge::outbound::{self, NewOutbound, OUTBOUND, QueuedSend};
-use crate::edge::{attachments, channel_accounts, customers_repo};
+use crate::edge::{attachments, channel_accounts, customers_repo, events};
 use crate::error::ApiError;
 use crate::message::Message;
 use request::{OutgoingMessage, SendRequest};
@@ -48,7 +48,7 @@ pub async fn accept(
     check_attachments(db, tenant, &outgoing.attachments).await?;
 
     let attachment_ids: Vec<&str> = outgoing.attachments.iter().map(String::as_str).collect();
-    let mut message = outbound::store_queued(
+    let (mut message, event_ids) = outbound::store_queued(
         db,
         tenant,
         &NewOutbound {
@@ -58,8 +58,10 @@ pub async fn accept(
             content: &outgoing.content,
             attachment_ids: &attachment_ids,
         },
+        origin,
     )
     .await?;
+    events::publish(env, tenant, event_ids).await;
     if !attachment_ids.is_empty() {
         message.attachments = Some(attachments::of_messages(db, tenant, &[message.id.as_str()]).await?);
     }
@@ -68,7 +70,7 @@ pub async fn accept(
         business_id: tenant.business_id.to_string(),
         message_id: message.id.clone(),
         subject: outgoing.subject.clone(),
-        media_base_url: (!attachment_ids.is_empty()).then(|| origin.to_owned()),
+        media_base_url: Some(origin.to_owned()),
     };
     if let Err(error) = enqueue(env, job).await {
         // A queued message that no dispatcher will ever see would wait forever: it fails now.

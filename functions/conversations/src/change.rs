@@ -1,0 +1,198 @@
+//! Changing a conversation's status or assignee.
+//!
+//! The conversation is read, and the change written only if it still holds what was read (a
+//! compare-and-set, retried a few times), so the event's `previous_status`/`previous_assignee`
+//! are exactly what the change replaced, even when agents act at once.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::json;
+use shared::edge::auth::Tenant;
+use shared::edge::events::{self, Guard, NewEvent};
+use shared::edge::messages_repo::{self, Conversation};
+use shared::edge::{DB, d1, http, runtime};
+use shared::error::ApiError;
+use shared::webhooks::EventType;
+use worker::{Env, Response};
+
+const STATUSES: [&str; 4] = ["open", "pending", "resolved", "closed"];
+const MAX_ASSIGNEE_CHARS: usize = 200;
+const ATTEMPTS: usize = 3;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChangeIn {
+    status: Option<String>,
+    /// Absent: unchanged; null: unassigned.
+    #[serde(default, deserialize_with = "present")]
+    assignee: Option<Option<String>>,
+}
+
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// The change, checked.
+struct Change {
+    status: Option<&'static str>,
+    assignee: Option<Option<String>>,
+}
+
+fn check(input: ChangeIn) -> Result<Change, ApiError> {
+    let status = match input.status.as_deref().map(str::trim) {
+        None => None,
+        Some(name) => Some(
+            STATUSES
+                .into_iter()
+                .find(|status| *status == name)
+                .ok_or_else(|| {
+                    ApiError::invalid("status", format!("status is one of {}", STATUSES.join(", ")))
+                })?,
+        ),
+    };
+    let assignee = match input.assignee {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(name)) => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > MAX_ASSIGNEE_CHARS {
+                return Err(ApiError::invalid(
+                    "assignee",
+                    format!("assignee is 1 to {MAX_ASSIGNEE_CHARS} characters, or null to unassign"),
+                ));
+            }
+            Some(Some(name.to_owned()))
+        }
+    };
+    if status.is_none() && assignee.is_none() {
+        return Err(ApiError::invalid(
+            "status",
+            "give status and/or assignee to change",
+        ));
+    }
+    Ok(Change { status, assignee })
+}
+
+#[derive(Serialize)]
+struct ConversationOut {
+    conversation: Conversation,
+}
+
+pub async fn apply(
+    env: &Env,
+    tenant: &Tenant,
+    id: &str,
+    input: ChangeIn,
+    origin: &str,
+) -> Result<Response, ApiError> {
+    let change = check(input)?;
+    let db = env.d1(DB)?;
+    for _ in 0..ATTEMPTS {
+        let current = messages_repo::conversations_by_ids(&db, tenant, &[id])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?;
+        let status = change
+            .status
+            .map_or_else(|| current.status.clone(), str::to_owned);
+        let assignee = change
+            .assignee
+            .clone()
+            .unwrap_or_else(|| current.assignee.clone());
+        let mut new_events = Vec::new();
+        if status != current.status {
+            let mut event = NewEvent::new(EventType::ConversationStatusChanged, id)?;
+            event.detail = Some(json!({ "previous_status": current.status }));
+            new_events.push(event);
+        }
+        if assignee != current.assignee {
+            let mut event = NewEvent::new(EventType::ConversationAssigned, id)?;
+            event.detail = Some(json!({ "previous_assignee": current.assignee }));
+            new_events.push(event);
+        }
+        if new_events.is_empty() {
+            return http::json(
+                200,
+                &ConversationOut {
+                    conversation: current,
+                },
+            );
+        }
+        let now = runtime::now();
+        let business = d1::text(tenant.business_id.as_str());
+        let (was_status, was_assignee) = (
+            d1::text(&current.status),
+            d1::optional_text(current.assignee.as_deref()),
+        );
+        // The events are written first, guarded by the same "unchanged since read" condition
+        // as the update, so both happen or neither does.
+        let record = events::record(
+            &db,
+            tenant,
+            Some(origin),
+            now,
+            &new_events,
+            Guard::When(
+                "EXISTS (SELECT 1 FROM conversations WHERE business_id = ?1 AND id = ?5 AND status = ?6 AND assignee IS ?7)",
+                vec![d1::text(id), was_status.clone(), was_assignee.clone()],
+            ),
+        )?;
+        let update = db
+            .prepare(
+                "UPDATE conversations SET status = ?5, assignee = ?6, updated_at = ?7 \
+                 WHERE business_id = ?1 AND id = ?2 AND status = ?3 AND assignee IS ?4",
+            )
+            .bind(&[
+                business,
+                d1::text(id),
+                was_status,
+                was_assignee,
+                d1::text(&status),
+                d1::optional_text(assignee.as_deref()),
+                d1::text(&now.to_rfc3339()),
+            ])?;
+        let results = db.batch(vec![record, update]).await?;
+        let changed = results
+            .get(1)
+            .and_then(|result| result.meta().ok().flatten())
+            .and_then(|meta| meta.changes)
+            .unwrap_or(0);
+        if changed == 0 {
+            continue;
+        }
+        events::publish(env, tenant, events::recorded(&results, 0)?).await;
+        let mut conversation = current;
+        conversation.status = status;
+        conversation.assignee = assignee;
+        conversation.updated_at = now.to_rfc3339();
+        return http::json(200, &ConversationOut { conversation });
+    }
+    Err(ApiError::conflict(
+        "the conversation was being changed by someone else at the same time; retry",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(json: &str) -> ChangeIn {
+        serde_json::from_str(json).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_change_names_a_known_status_or_an_assignee() {
+        let cases = [
+            (r#"{"status":"resolved"}"#, true, "a known status"),
+            (r#"{"assignee":"ana@example.com"}"#, true, "an assignee"),
+            (r#"{"assignee":null}"#, true, "unassigning"),
+            (r#"{"status":"done"}"#, false, "an unknown status"),
+            (r#"{"assignee":"  "}"#, false, "a blank assignee"),
+            (r#"{}"#, false, "nothing to change"),
+        ];
+        for (json, ok, why) in cases {
+            assert_eq!(check(input(json)).is_ok(), ok, "{why}");
+        }
+        let unassign = check(input(r#"{"assignee":null}"#)).ok().and_then(|c| c.assignee);
+        assert_eq!(unassign, Some(None));
+    }
+}

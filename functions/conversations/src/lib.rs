@@ -1,0 +1,32 @@
+//! `PATCH /api-conversations/{id}`: the platform's agents assign conversations and move them
+//! through open → pending → resolved → closed. Each change records its event
+//! (`conversation.assigned`, `conversation.status_changed`) in the transaction that makes it.
+
+mod change;
+
+use shared::edge::{auth, http};
+use shared::error::ApiError;
+use worker::{Context, Env, Method, Request, Response, event};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, conversations).await
+}
+
+async fn conversations(mut req: Request, env: Env) -> Result<Response, ApiError> {
+    let path = req.path();
+    let id = match path
+        .trim_end_matches('/')
+        .split('/')
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["", "api-conversations", id] if shared::ids::is_uuid(id) => (*id).to_owned(),
+        _ => return Err(ApiError::not_found(format!("no such path: {path}"))),
+    };
+    http::require_method(&req, Method::Patch, "PATCH")?;
+    let tenant = auth::authenticate(&req, &env).await?;
+    let input = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    let origin = http::origin(&req)?;
+    change::apply(&env, &tenant, &id, input, &origin).await
+}

@@ -1,0 +1,279 @@
+//! Registering endpoints: create, list, read, change, delete, and rotate the signing secret.
+//! The secret is shown once, when it is made; reads never include it.
+
+use serde::{Deserialize, Serialize};
+use shared::edge::auth::Tenant;
+use shared::edge::webhooks_repo::{self, Endpoint};
+use shared::edge::{DB, http, runtime};
+use shared::error::ApiError;
+use shared::time::Timestamp;
+use shared::webhook_signing::WebhookSecret;
+use shared::webhooks::{self as policy, EndpointUrl, RetrySchedule};
+use worker::{Env, Request, Response};
+
+/// Set (to "true") only in the local stack's `.dev.vars`: lets endpoints be plain http on
+/// loopback, where the test receivers run. Never set in production.
+const ALLOW_LOOPBACK_WEBHOOKS: &str = "ALLOW_LOOPBACK_WEBHOOKS";
+const MAX_NAME_CHARS: usize = 100;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct EndpointIn {
+    name: Option<String>,
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    enabled: Option<bool>,
+    retry_schedule: Option<String>,
+    timeout_seconds: Option<u32>,
+    disable_after_seconds: Option<u32>,
+}
+
+/// An endpoint as the API shows it: everything but the secrets.
+#[derive(Debug, Serialize)]
+pub struct EndpointOut {
+    id: String,
+    name: String,
+    url: String,
+    events: Vec<&'static str>,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    retry_schedule: RetrySchedule,
+    timeout_seconds: u32,
+    disable_after_seconds: u32,
+    failing_since: Option<String>,
+    /// While a rotated-out secret still signs beside the current one: until when.
+    previous_secret_expires_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl EndpointOut {
+    pub fn new(endpoint: &Endpoint, now: Timestamp) -> Self {
+        Self {
+            id: endpoint.id.clone(),
+            name: endpoint.name.clone(),
+            url: endpoint.url.clone(),
+            events: endpoint.events.iter().map(|event| event.as_str()).collect(),
+            enabled: endpoint.enabled,
+            disabled_reason: endpoint.disabled_reason.clone(),
+            retry_schedule: endpoint.retry_schedule,
+            timeout_seconds: endpoint.timeout_seconds,
+            disable_after_seconds: endpoint.disable_after_seconds,
+            failing_since: endpoint
+                .failing_since_us
+                .map(|us| Timestamp::from_micros(us).to_rfc3339()),
+            previous_secret_expires_at: endpoint
+                .previous_secret_until_us
+                .filter(|until| endpoint.previous_secret.is_some() && *until > now.micros())
+                .map(|until| Timestamp::from_micros(until).to_rfc3339()),
+            created_at: endpoint.created_at.clone(),
+            updated_at: endpoint.updated_at.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct OneOut {
+    webhook: EndpointOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ListOut {
+    webhooks: Vec<EndpointOut>,
+}
+
+fn allows_loopback(env: &Env) -> bool {
+    let value = env
+        .var(ALLOW_LOOPBACK_WEBHOOKS)
+        .map(|v| v.to_string())
+        .or_else(|_| env.secret(ALLOW_LOOPBACK_WEBHOOKS).map(|v| v.to_string()));
+    value.is_ok_and(|value| value == "true")
+}
+
+fn new_secret() -> Result<WebhookSecret, ApiError> {
+    Ok(WebhookSecret::generate(runtime::random()?))
+}
+
+/// Applies the request's fields to `endpoint`, checking each.
+fn apply(endpoint: &mut Endpoint, input: EndpointIn, env: &Env) -> Result<(), ApiError> {
+    if let Some(name) = input.name {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+            return Err(ApiError::invalid(
+                "name",
+                format!("name must be 1 to {MAX_NAME_CHARS} characters"),
+            ));
+        }
+        endpoint.name = name.to_owned();
+    }
+    if let Some(url) = input.url {
+        endpoint.url = EndpointUrl::parse(&url, allows_loopback(env))
+            .map_err(|reason| ApiError::invalid("url", reason))?
+            .as_str()
+            .to_owned();
+    }
+    if let Some(names) = input.events {
+        endpoint.events = policy::parse_subscription(Some(&names))?;
+    }
+    if let Some(name) = input.retry_schedule {
+        endpoint.retry_schedule = RetrySchedule::parse(&name)
+            .ok_or_else(|| ApiError::invalid("retry_schedule", "retry_schedule is standard or extended"))?;
+    }
+    endpoint.timeout_seconds = policy::bounded(
+        "timeout_seconds",
+        input.timeout_seconds,
+        endpoint.timeout_seconds,
+        1,
+        policy::MAX_TIMEOUT_SECONDS,
+    )?;
+    endpoint.disable_after_seconds = policy::bounded(
+        "disable_after_seconds",
+        input.disable_after_seconds,
+        endpoint.disable_after_seconds,
+        policy::MIN_DISABLE_AFTER_SECONDS,
+        policy::MAX_DISABLE_AFTER_SECONDS,
+    )?;
+    if let Some(enabled) = input.enabled {
+        // Turning an endpoint on again forgets why it was off and how long it had been failing.
+        if enabled && !endpoint.enabled {
+            endpoint.disabled_reason = None;
+            endpoint.failing_since_us = None;
+        }
+        if !enabled && endpoint.enabled {
+            endpoint.disabled_reason = Some("disabled by the business".to_owned());
+        }
+        endpoint.enabled = enabled;
+    }
+    Ok(())
+}
+
+pub async fn create(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+    let input: EndpointIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    if input.name.is_none() {
+        return Err(ApiError::invalid("name", "name is required"));
+    }
+    if input.url.is_none() {
+        return Err(ApiError::invalid("url", "url is required"));
+    }
+    let now = runtime::now();
+    let events = policy::parse_subscription(input.events.as_deref())?;
+    let mut endpoint = Endpoint {
+        id: shared::ids::uuid_v4(runtime::random()?),
+        name: String::new(),
+        url: String::new(),
+        events,
+        secret: new_secret()?,
+        previous_secret: None,
+        previous_secret_until_us: None,
+        enabled: true,
+        disabled_reason: None,
+        retry_schedule: RetrySchedule::Standard,
+        timeout_seconds: policy::DEFAULT_TIMEOUT_SECONDS,
+        disable_after_seconds: policy::DEFAULT_DISABLE_AFTER_SECONDS,
+        failing_since_us: None,
+        created_at: now.to_rfc3339(),
+        updated_at: now.to_rfc3339(),
+    };
+    apply(&mut endpoint, input, env)?;
+    webhooks_repo::save(&env.d1(DB)?, tenant, &endpoint).await?;
+    http::json(
+        201,
+        &OneOut {
+            webhook: EndpointOut::new(&endpoint, now),
+            secret: Some(endpoint.secret.as_str().to_owned()),
+        },
+    )
+}
+
+pub async fn list(env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+    let now = runtime::now();
+    let endpoints = webhooks_repo::list(&env.d1(DB)?, tenant).await?;
+    http::json(
+        200,
+        &ListOut {
+            webhooks: endpoints.iter().map(|e| EndpointOut::new(e, now)).collect(),
+        },
+    )
+}
+
+/// The tenant's endpoint, or 404 (also for another business's).
+pub async fn find(env: &Env, tenant: &Tenant, id: &str) -> Result<Endpoint, ApiError> {
+    webhooks_repo::find(&env.d1(DB)?, tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
+}
+
+pub async fn get(env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
+    let endpoint = find(env, tenant, id).await?;
+    http::json(
+        200,
+        &OneOut {
+            webhook: EndpointOut::new(&endpoint, runtime::now()),
+            secret: None,
+        },
+    )
+}
+
+pub async fn update(mut req: Request, env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
+    let mut endpoint = find(env, tenant, id).await?;
+    let input: EndpointIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    apply(&mut endpoint, input, env)?;
+    let now = runtime::now();
+    endpoint.updated_at = now.to_rfc3339();
+    webhooks_repo::save(&env.d1(DB)?, tenant, &endpoint).await?;
+    http::json(
+        200,
+        &OneOut {
+            webhook: EndpointOut::new(&endpoint, now),
+            secret: None,
+        },
+    )
+}
+
+pub async fn delete(env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
+    if !webhooks_repo::delete(&env.d1(DB)?, tenant, id).await? {
+        return Err(ApiError::not_found(format!("no webhook {id}")));
+    }
+    Ok(Response::empty()?.with_status(204))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RotateIn {
+    grace_seconds: Option<u32>,
+}
+
+/// A new secret signs from now on; the old one keeps signing beside it for the grace period,
+/// so receivers can switch without losing a delivery.
+pub async fn rotate_secret(
+    mut req: Request,
+    env: &Env,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let mut endpoint = find(env, tenant, id).await?;
+    let input: RotateIn = http::read_optional_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    let grace = policy::bounded(
+        "grace_seconds",
+        input.grace_seconds,
+        policy::DEFAULT_ROTATION_GRACE_SECONDS,
+        0,
+        policy::MAX_ROTATION_GRACE_SECONDS,
+    )?;
+    let now = runtime::now();
+    let old = std::mem::replace(&mut endpoint.secret, new_secret()?);
+    (endpoint.previous_secret, endpoint.previous_secret_until_us) = if grace > 0 {
+        (Some(old), Some(now.plus_seconds(i64::from(grace)).micros()))
+    } else {
+        (None, None)
+    };
+    endpoint.updated_at = now.to_rfc3339();
+    webhooks_repo::save(&env.d1(DB)?, tenant, &endpoint).await?;
+    http::json(
+        200,
+        &OneOut {
+            webhook: EndpointOut::new(&endpoint, now),
+            secret: Some(endpoint.secret.as_str().to_owned()),
+        },
+    )
+}

@@ -1,0 +1,33 @@
+//! The webhook subscription API: a business registers endpoints, rotates their secrets, sends a
+//! test event, reads its deliveries and the attempt log, and replays dead deliveries.
+
+mod endpoints;
+mod log;
+mod routes;
+mod test_event;
+
+use routes::Route;
+use shared::edge::{auth, http};
+use shared::error::ApiError;
+use worker::{Context, Env, Request, Response, event};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, webhooks).await
+}
+
+async fn webhooks(req: Request, env: Env) -> Result<Response, ApiError> {
+    let tenant = auth::authenticate(&req, &env).await?;
+    match routes::route(req.method(), &req.path())? {
+        Route::Create => endpoints::create(req, &env, &tenant).await,
+        Route::List => endpoints::list(&env, &tenant).await,
+        Route::Get(id) => endpoints::get(&env, &tenant, &id).await,
+        Route::Update(id) => endpoints::update(req, &env, &tenant, &id).await,
+        Route::Delete(id) => endpoints::delete(&env, &tenant, &id).await,
+        Route::RotateSecret(id) => endpoints::rotate_secret(req, &env, &tenant, &id).await,
+        Route::Test(id) => test_event::send(&env, &tenant, &id).await,
+        Route::Deliveries(id) => log::deliveries(&req, &env, &tenant, &id).await,
+        Route::Replay(id) => log::replay(req, &env, &tenant, &id).await,
+        Route::Attempts => log::attempts(&req, &env, &tenant).await,
+    }
+}

@@ -1,0 +1,237 @@
+//! What happened to deliveries: each endpoint's deliveries (the dead ones are the dead-letter
+//! list), the attempt log per endpoint, event or delivery, and replaying dead deliveries.
+
+use crate::endpoints;
+use serde::{Deserialize, Serialize};
+use shared::edge::auth::Tenant;
+use shared::edge::events::{self, WebhookTask};
+use shared::edge::webhooks_repo::{self, AttemptFilter, ReplaySelection};
+use shared::edge::{DB, http, runtime};
+use shared::error::ApiError;
+use shared::time::Timestamp;
+use worker::{Env, Request, Response};
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 500;
+
+fn query(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
+    http::query_pairs(req)
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+        .filter(|value| !value.is_empty())
+}
+
+fn limit(pairs: &[(String, String)]) -> Result<usize, ApiError> {
+    match param(pairs, "limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+            .ok_or_else(|| ApiError::invalid("limit", format!("limit must be between 1 and {MAX_LIMIT}"))),
+    }
+}
+
+fn at(micros: i64) -> String {
+    Timestamp::from_micros(micros).to_rfc3339()
+}
+
+#[derive(Serialize)]
+struct DeliveryOut {
+    id: String,
+    event_id: String,
+    event_type: String,
+    status: String,
+    attempts: u32,
+    replays: u32,
+    next_attempt_at: Option<String>,
+    last_status: Option<u16>,
+    last_error: Option<String>,
+    event_at: String,
+}
+
+#[derive(Serialize)]
+struct DeliveriesOut {
+    deliveries: Vec<DeliveryOut>,
+}
+
+pub async fn deliveries(req: &Request, env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
+    let pairs = query(req)?;
+    let status = param(&pairs, "status");
+    if let Some(status) = status
+        && !["pending", "delivered", "dead"].contains(&status)
+    {
+        return Err(ApiError::invalid(
+            "status",
+            "status is pending, delivered or dead",
+        ));
+    }
+    let limit = limit(&pairs)?;
+    let endpoint = endpoints::find(env, tenant, id).await?;
+    let rows = webhooks_repo::deliveries(&env.d1(DB)?, tenant, &endpoint.id, status, limit).await?;
+    http::json(
+        200,
+        &DeliveriesOut {
+            deliveries: rows
+                .into_iter()
+                .map(|row| DeliveryOut {
+                    next_attempt_at: row.next_attempt_us.filter(|_| row.status == "pending").map(at),
+                    event_at: at(row.event_us),
+                    id: row.id,
+                    event_id: row.event_id,
+                    event_type: row.event_type,
+                    status: row.status,
+                    attempts: row.attempts,
+                    replays: row.replays,
+                    last_status: row.last_status,
+                    last_error: row.last_error,
+                })
+                .collect(),
+        },
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ReplayIn {
+    delivery_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ReplayOut {
+    replayed: usize,
+    delivery_ids: Vec<String>,
+}
+
+/// Replays one delivery (whatever its state, unless it is still pending), or every dead
+/// delivery whose event happened in `[from, to)`. Each starts a new round of attempts now.
+pub async fn replay(mut req: Request, env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
+    let endpoint = endpoints::find(env, tenant, id).await?;
+    let input: ReplayIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    let time = |field: &str, value: &Option<String>| -> Result<Timestamp, ApiError> {
+        value
+            .as_deref()
+            .and_then(Timestamp::parse_rfc3339)
+            .ok_or_else(|| ApiError::invalid(field, format!("{field} must be an RFC 3339 time")))
+    };
+    let selection = match (&input.delivery_id, &input.from, &input.to) {
+        (Some(delivery_id), None, None) => ReplaySelection::One(delivery_id),
+        (None, Some(_), Some(_)) => {
+            let (from, to) = (time("from", &input.from)?, time("to", &input.to)?);
+            if from >= to {
+                return Err(ApiError::invalid("to", "to must be later than from"));
+            }
+            ReplaySelection::DeadBetween(from, to)
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "delivery_id",
+                "give either delivery_id, or from and to (RFC 3339) to replay the dead deliveries between them",
+            ));
+        }
+    };
+    if !endpoint.enabled {
+        return Err(ApiError::conflict(
+            "the endpoint is disabled; enable it (PATCH enabled: true) before replaying",
+        ));
+    }
+    let replayed =
+        webhooks_repo::replay(&env.d1(DB)?, tenant, &endpoint.id, selection, runtime::now()).await?;
+    if let Some(delivery_id) = input.delivery_id.as_deref()
+        && replayed.is_empty()
+    {
+        return Err(ApiError::not_found(format!(
+            "no delivery {delivery_id} of this webhook that can be replayed (unknown, or still pending)"
+        )));
+    }
+    let tasks = replayed
+        .iter()
+        .map(|delivery_id| WebhookTask::Deliver {
+            business_id: tenant.business_id.as_str().to_owned(),
+            delivery_id: delivery_id.clone(),
+            attempt: 1,
+        })
+        .collect();
+    if let Err(error) = events::enqueue(env, tasks, 0).await {
+        // The deliveries are pending and due: the sweep sends them if the queue does not.
+        worker::console_error!("replayed deliveries left for the sweep: {error}");
+    }
+    http::json(
+        202,
+        &ReplayOut {
+            replayed: replayed.len(),
+            delivery_ids: replayed,
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct AttemptOut {
+    id: i64,
+    webhook_id: String,
+    delivery_id: Option<String>,
+    event_id: String,
+    event_type: String,
+    attempt: u32,
+    replay: u32,
+    url: String,
+    status_code: Option<u16>,
+    response_body: Option<String>,
+    duration_ms: i64,
+    error: Option<String>,
+    outcome: String,
+    attempted_at: String,
+}
+
+#[derive(Serialize)]
+struct AttemptsOut {
+    attempts: Vec<AttemptOut>,
+}
+
+/// The attempt log, newest first, by endpoint (`webhook_id`), event or delivery.
+pub async fn attempts(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+    let pairs = query(req)?;
+    let filter = AttemptFilter {
+        endpoint_id: param(&pairs, "webhook_id"),
+        event_id: param(&pairs, "event_id"),
+        delivery_id: param(&pairs, "delivery_id"),
+    };
+    if filter.endpoint_id.is_none() && filter.event_id.is_none() && filter.delivery_id.is_none() {
+        return Err(ApiError::invalid(
+            "webhook_id",
+            "give webhook_id, event_id or delivery_id to choose which attempts to list",
+        ));
+    }
+    let limit = limit(&pairs)?;
+    let rows = webhooks_repo::attempts(&env.d1(DB)?, tenant, &filter, limit).await?;
+    http::json(
+        200,
+        &AttemptsOut {
+            attempts: rows
+                .into_iter()
+                .map(|row| AttemptOut {
+                    attempted_at: at(row.attempted_us),
+                    id: row.id,
+                    webhook_id: row.endpoint_id,
+                    delivery_id: row.delivery_id,
+                    event_id: row.event_id,
+                    event_type: row.event_type,
+                    attempt: row.attempt,
+                    replay: row.replay,
+                    url: row.url,
+                    status_code: row.status_code,
+                    response_body: row.response_body,
+                    duration_ms: row.duration_ms,
+                    error: row.error,
+                    outcome: row.outcome,
+                })
+                .collect(),
+        },
+    )
+}

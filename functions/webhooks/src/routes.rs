@@ -1,0 +1,124 @@
+//! The paths of the webhook API, matched without a router so that every id is checked on the way in.
+
+use shared::error::ApiError;
+use worker::Method;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    Create,
+    List,
+    Get(String),
+    Update(String),
+    Delete(String),
+    RotateSecret(String),
+    Test(String),
+    Deliveries(String),
+    Replay(String),
+    Attempts,
+}
+
+pub fn route(method: Method, path: &str) -> Result<Route, ApiError> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let endpoint = |id: &str| {
+        shared::ids::is_uuid(id)
+            .then(|| id.to_owned())
+            .ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
+    };
+    let (route, allow) = match segments.as_slice() {
+        ["api-webhooks"] => (
+            match method {
+                Method::Post => Some(Route::Create),
+                Method::Get => Some(Route::List),
+                _ => None,
+            },
+            "GET, POST",
+        ),
+        ["api-webhooks", id] => {
+            let id = endpoint(id)?;
+            let route = match method {
+                Method::Get => Some(Route::Get(id)),
+                Method::Patch => Some(Route::Update(id)),
+                Method::Delete => Some(Route::Delete(id)),
+                _ => None,
+            };
+            (route, "GET, PATCH, DELETE")
+        }
+        ["api-webhooks", id, action] => {
+            let id = endpoint(id)?;
+            let (route, allow) = match *action {
+                "rotate-secret" => (Route::RotateSecret(id), "POST"),
+                "test" => (Route::Test(id), "POST"),
+                "replay" => (Route::Replay(id), "POST"),
+                "deliveries" => (Route::Deliveries(id), "GET"),
+                _ => return Err(ApiError::not_found(format!("no such path: {path}"))),
+            };
+            let wanted = if allow == "GET" { Method::Get } else { Method::Post };
+            ((method == wanted).then_some(route), allow)
+        }
+        ["api-webhook-attempts"] => ((method == Method::Get).then_some(Route::Attempts), "GET"),
+        _ => return Err(ApiError::not_found(format!("no such path: {path}"))),
+    };
+    route.ok_or_else(|| ApiError::method_not_allowed(allow))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
+
+    #[test]
+    fn each_path_and_method_reaches_its_handler() {
+        let cases = [
+            (Method::Post, "/api-webhooks".to_owned(), Some(Route::Create)),
+            (Method::Get, "/api-webhooks/".to_owned(), Some(Route::List)),
+            (
+                Method::Get,
+                format!("/api-webhooks/{ID}"),
+                Some(Route::Get(ID.to_owned())),
+            ),
+            (
+                Method::Patch,
+                format!("/api-webhooks/{ID}"),
+                Some(Route::Update(ID.to_owned())),
+            ),
+            (
+                Method::Delete,
+                format!("/api-webhooks/{ID}"),
+                Some(Route::Delete(ID.to_owned())),
+            ),
+            (
+                Method::Post,
+                format!("/api-webhooks/{ID}/rotate-secret"),
+                Some(Route::RotateSecret(ID.to_owned())),
+            ),
+            (
+                Method::Post,
+                format!("/api-webhooks/{ID}/test"),
+                Some(Route::Test(ID.to_owned())),
+            ),
+            (
+                Method::Post,
+                format!("/api-webhooks/{ID}/replay"),
+                Some(Route::Replay(ID.to_owned())),
+            ),
+            (
+                Method::Get,
+                format!("/api-webhooks/{ID}/deliveries"),
+                Some(Route::Deliveries(ID.to_owned())),
+            ),
+            (
+                Method::Get,
+                "/api-webhook-attempts".to_owned(),
+                Some(Route::Attempts),
+            ),
+            (Method::Get, format!("/api-webhooks/{ID}/test"), None),
+            (Method::Put, "/api-webhooks".to_owned(), None),
+            (Method::Get, "/api-webhooks/not-an-id".to_owned(), None),
+            (Method::Get, format!("/api-webhooks/{ID}/other"), None),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(route(method.clone(), &path).ok(), expected, "{method:?} {path}");
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! "Send test event" (the seed's "Test Webhook" button): one signed `webhook.test` delivery made
+//! while the caller waits, answered with what the receiver said, and logged like any attempt.
+
+use crate::endpoints;
+use serde::Serialize;
+use serde_json::json;
+use shared::edge::auth::Tenant;
+use shared::edge::webhooks_repo::{self, AttemptOutcome, AttemptRecord, Health};
+use shared::edge::{DB, http, runtime, webhook_delivery};
+use shared::error::ApiError;
+use shared::webhooks::EventType;
+use worker::{Env, Response};
+
+#[derive(Serialize)]
+struct TestOut {
+    delivered: bool,
+    event_id: String,
+    status_code: Option<u16>,
+    duration_ms: u64,
+    response_body: Option<String>,
+    error: Option<String>,
+}
+
+/// Sent to disabled endpoints too: testing is how a business checks a receiver it has fixed.
+/// A test does not count towards the endpoint's health.
+pub async fn send(env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
+    let endpoint = endpoints::find(env, tenant, id).await?;
+    let now = runtime::now();
+    let event_id = shared::ids::uuid_v4(runtime::random()?);
+    let kind = EventType::Test;
+    let data = json!({
+        "webhook_id": endpoint.id,
+        "message": "This is a test event. If you can read it, your endpoint receives and verifies our webhooks."
+    });
+    let body = webhook_delivery::body(tenant, &event_id, kind, now, data)?;
+    let attempted = webhook_delivery::send(&endpoint, &event_id, kind.as_str(), &body, now).await;
+    let delivered = attempted
+        .status_code
+        .is_some_and(|code| (200..300).contains(&code));
+    let record = AttemptRecord {
+        endpoint_id: &endpoint.id,
+        delivery_id: None,
+        event_id: &event_id,
+        event_type: kind.as_str(),
+        attempt: 1,
+        replay: 0,
+        url: &endpoint.url,
+        status_code: attempted.status_code,
+        response_body: attempted.response_body.as_deref(),
+        duration_ms: attempted.millis,
+        error: attempted.error.as_deref(),
+        outcome: if delivered {
+            AttemptOutcome::Delivered
+        } else {
+            AttemptOutcome::Dead
+        },
+        at: now,
+    };
+    webhooks_repo::record_attempt(&env.d1(DB)?, tenant, &record, &Health::Unchanged).await?;
+    http::json(
+        200,
+        &TestOut {
+            delivered,
+            event_id,
+            status_code: attempted.status_code,
+            duration_ms: attempted.millis,
+            response_body: attempted.response_body,
+            error: attempted.error,
+        },
+    )
+}

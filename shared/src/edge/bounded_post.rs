@@ -1,0 +1,72 @@
+//! One outbound POST bounded in time: a peer that does not answer within the limit is abandoned
+//! (its request aborted). Redirects are not followed; a 3xx is an answer like any other.
+
+use futures_util::future::{Either, select};
+use std::pin::pin;
+use std::time::Duration;
+use worker::js_sys::Uint8Array;
+use worker::{
+    AbortController, AbortSignal, Date, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
+};
+
+/// What the peer said.
+pub struct Reply {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// What came of the call, and how long it took.
+pub struct Exchange {
+    pub result: Result<Reply, Failure>,
+    pub millis: u64,
+}
+
+pub enum Failure {
+    TimedOut,
+    /// No answer: refused, reset, DNS, TLS; the runtime's message.
+    Unreachable(String),
+}
+
+pub async fn post(url: &str, headers: &[(&str, String)], body: &[u8], timeout_ms: u64) -> Exchange {
+    let started = Date::now().as_millis();
+    let controller = AbortController::default();
+    let call = pin!(call(url, headers, body, controller.signal()));
+    let deadline = pin!(Delay::from(Duration::from_millis(timeout_ms)));
+    let result = match select(call, deadline).await {
+        Either::Left((Ok(reply), _)) => Ok(reply),
+        Either::Left((Err(error), _)) => Err(Failure::Unreachable(error.to_string())),
+        Either::Right(_) => {
+            controller.abort();
+            Err(Failure::TimedOut)
+        }
+    };
+    Exchange {
+        result,
+        millis: Date::now().as_millis().saturating_sub(started),
+    }
+}
+
+async fn call(
+    url: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    signal: AbortSignal,
+) -> worker::Result<Reply> {
+    let outgoing_headers = Headers::new();
+    for (name, value) in headers {
+        outgoing_headers.set(name, value)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(outgoing_headers)
+        .with_redirect(RequestRedirect::Manual)
+        .with_body(Some(Uint8Array::from(body).into()));
+    let outgoing = Request::new_with_init(url, &init)?;
+    let mut response = Fetch::Request(outgoing).send_with_signal(&signal).await?;
+    Ok(Reply {
+        status: response.status_code(),
+        retry_after: response.headers().get("retry-after")?,
+        body: response.bytes().await?,
+    })
+}

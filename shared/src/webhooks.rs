@@ -1,0 +1,444 @@
+//! Outbound webhooks, the pure part: which events exist, which URLs may receive them, what an
+//! endpoint's settings may be, and what to do after each delivery attempt (the retry policy).
+
+use crate::error::ApiError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An event a business can subscribe to: the seed's list, plus the test event that the
+/// "send test event" button sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "message.received")]
+    MessageReceived,
+    #[serde(rename = "message.sent")]
+    MessageSent,
+    #[serde(rename = "conversation.created")]
+    ConversationCreated,
+    #[serde(rename = "conversation.assigned")]
+    ConversationAssigned,
+    #[serde(rename = "conversation.status_changed")]
+    ConversationStatusChanged,
+    #[serde(rename = "customer.created")]
+    CustomerCreated,
+    #[serde(rename = "customer.updated")]
+    CustomerUpdated,
+    #[serde(rename = "webhook.test")]
+    Test,
+}
+
+impl EventType {
+    /// The events an endpoint can subscribe to (the test event goes only where it is asked for).
+    pub const SUBSCRIBABLE: [EventType; 7] = [
+        Self::MessageReceived,
+        Self::MessageSent,
+        Self::ConversationCreated,
+        Self::ConversationAssigned,
+        Self::ConversationStatusChanged,
+        Self::CustomerCreated,
+        Self::CustomerUpdated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MessageReceived => "message.received",
+            Self::MessageSent => "message.sent",
+            Self::ConversationCreated => "conversation.created",
+            Self::ConversationAssigned => "conversation.assigned",
+            Self::ConversationStatusChanged => "conversation.status_changed",
+            Self::CustomerCreated => "customer.created",
+            Self::CustomerUpdated => "customer.updated",
+            Self::Test => "webhook.test",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::SUBSCRIBABLE
+            .into_iter()
+            .chain([Self::Test])
+            .find(|event| event.as_str() == name)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The events an endpoint asked for: a non-empty set of subscribable events, without repeats.
+/// Absent means every event.
+pub fn parse_subscription(names: Option<&[String]>) -> Result<Vec<EventType>, ApiError> {
+    let Some(names) = names else {
+        return Ok(EventType::SUBSCRIBABLE.to_vec());
+    };
+    if names.is_empty() {
+        return Err(ApiError::invalid(
+            "events",
+            "subscribe to at least one event (or leave `events` out for all of them)",
+        ));
+    }
+    let mut events = Vec::new();
+    for (index, name) in names.iter().enumerate() {
+        let event = EventType::parse(name.trim())
+            .filter(|event| *event != EventType::Test)
+            .ok_or_else(|| {
+                let known: Vec<&str> = EventType::SUBSCRIBABLE.iter().map(|e| e.as_str()).collect();
+                ApiError::invalid(
+                    format!("events[{index}]"),
+                    format!("unknown event {name:?}; events are {}", known.join(", ")),
+                )
+            })?;
+        if !events.contains(&event) {
+            events.push(event);
+        }
+    }
+    Ok(events)
+}
+
+/// Where deliveries go: an absolute https URL without credentials or fragment, or, only when
+/// the deployment runs locally, http to a loopback address (test receivers on this machine).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointUrl(String);
+
+pub const MAX_URL_LENGTH: usize = 2048;
+
+impl EndpointUrl {
+    pub fn parse(input: &str, allow_loopback_http: bool) -> Result<Self, String> {
+        let url = input.trim();
+        if url.is_empty() {
+            return Err("url is required".to_owned());
+        }
+        if url.len() > MAX_URL_LENGTH {
+            return Err(format!("url is longer than {MAX_URL_LENGTH} characters"));
+        }
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("url must not contain spaces or control characters".to_owned());
+        }
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| "url must be absolute, like https://crm.example.com/webhooks".to_owned())?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.contains('@') {
+            return Err("url must not carry credentials; the signature authenticates us".to_owned());
+        }
+        if url.contains('#') {
+            return Err("url must not have a fragment".to_owned());
+        }
+        let host = host_of(authority).ok_or_else(|| "url has no valid host".to_owned())?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "https" => {}
+            "http" if allow_loopback_http && is_loopback(host) => {}
+            "http" if allow_loopback_http => {
+                return Err("http is allowed only to loopback addresses in local mode; use https".to_owned());
+            }
+            _ => return Err("url must use https".to_owned()),
+        }
+        Ok(Self(url.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The host of `host[:port]` or `[v6]:port`, when it has one and the port is a number.
+fn host_of(authority: &str) -> Option<&str> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port_ok = port.is_none_or(|port| !port.is_empty() && port.parse::<u16>().is_ok());
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+    (port_ok && host_ok).then_some(host)
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
+/// How long an endpoint is given to answer, per attempt.
+pub const DEFAULT_TIMEOUT_SECONDS: u32 = 15;
+pub const MAX_TIMEOUT_SECONDS: u32 = 30;
+/// How long an endpoint may fail without a single success before it is disabled.
+pub const DEFAULT_DISABLE_AFTER_SECONDS: u32 = 5 * 24 * 3600;
+pub const MIN_DISABLE_AFTER_SECONDS: u32 = 1;
+pub const MAX_DISABLE_AFTER_SECONDS: u32 = 30 * 24 * 3600;
+/// How long a rotated-out secret keeps signing beside the new one, unless the caller says.
+pub const DEFAULT_ROTATION_GRACE_SECONDS: u32 = 24 * 3600;
+pub const MAX_ROTATION_GRACE_SECONDS: u32 = 7 * 24 * 3600;
+/// How much of a receiver's answer the attempt log keeps.
+pub const LOGGED_BODY_BYTES: usize = 1024;
+/// Queues delay a message by at most 12 hours; no wait is longer than that.
+pub const MAX_DELAY_SECONDS: u32 = 12 * 3600;
+
+/// The waits between attempts. `Standard` is the seed's: three retries after 2, 4 and 8 s.
+/// `Extended` spreads seven retries over a day and a half, for receivers that go down for hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetrySchedule {
+    #[default]
+    Standard,
+    Extended,
+}
+
+impl RetrySchedule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Extended => "extended",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Standard, Self::Extended]
+            .into_iter()
+            .find(|schedule| schedule.as_str() == name)
+    }
+
+    /// The wait before each retry, in seconds.
+    pub fn delays(self) -> &'static [u32] {
+        match self {
+            Self::Standard => &[2, 4, 8],
+            Self::Extended => &[5, 300, 1800, 7200, 18_000, 36_000, 36_000],
+        }
+    }
+}
+
+/// What a delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The receiver answered with this status (and maybe a `Retry-After`).
+    Status {
+        code: u16,
+        retry_after: Option<String>,
+    },
+    TimedOut,
+    /// No answer: the connection was refused or broke.
+    Unreachable,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    RetryIn(u32),
+    /// No further attempt: the receiver refused it (a 4xx other than 429, or a redirect, which
+    /// is not followed), or every retry of the schedule has been spent.
+    DeadLetter,
+}
+
+/// The seed's rule: 2xx is success; 5xx, 429, timeouts and connection errors are retried after
+/// the schedule's wait or the receiver's `Retry-After`, whichever is longer; anything else is
+/// final. `attempt` counts from 1.
+pub fn verdict(answer: &Answer, attempt: u32, schedule: RetrySchedule) -> Verdict {
+    let retry_after = match answer {
+        Answer::Status { code, .. } if (200..300).contains(code) => return Verdict::Delivered,
+        Answer::Status { code, retry_after } if *code == 429 || *code >= 500 => {
+            retry_after.as_deref().and_then(parse_retry_after)
+        }
+        Answer::Status { .. } => return Verdict::DeadLetter,
+        Answer::TimedOut | Answer::Unreachable => None,
+    };
+    let Some(&wait) = schedule.delays().get(attempt.saturating_sub(1) as usize) else {
+        return Verdict::DeadLetter;
+    };
+    Verdict::RetryIn(wait.max(retry_after.unwrap_or(0)).min(MAX_DELAY_SECONDS))
+}
+
+/// `Retry-After` as delay-seconds. (The HTTP-date form is not honoured; the schedule applies.)
+fn parse_retry_after(value: &str) -> Option<u32> {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|seconds| seconds.min(u64::from(MAX_DELAY_SECONDS)) as u32)
+}
+
+/// The first `LOGGED_BODY_BYTES` of a response body as text, cut at a character boundary.
+pub fn truncate_for_log(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(LOGGED_BODY_BYTES + 4)]);
+    let mut end = text.len().min(LOGGED_BODY_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// True when an endpoint that has failed since `failing_since_us` (and just failed again at
+/// `now_us`) has failed for longer than it is allowed to.
+pub fn should_disable(failing_since_us: i64, now_us: i64, disable_after_seconds: u32) -> bool {
+    now_us.saturating_sub(failing_since_us) >= i64::from(disable_after_seconds) * 1_000_000
+}
+
+/// A bounded integer setting from a request, with the field named in the error.
+pub fn bounded(field: &str, value: Option<u32>, default: u32, min: u32, max: u32) -> Result<u32, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(value) if (min..=max).contains(&value) => Ok(value),
+        Some(_) => Err(ApiError::invalid(
+            field,
+            format!("{field} must be between {min} and {max}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16, retry_after: Option<&str>) -> Answer {
+        Answer::Status {
+            code,
+            retry_after: retry_after.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_standard_schedule_retries_three_times_after_2_4_and_8_seconds() {
+        let schedule = RetrySchedule::Standard;
+        let waits: Vec<Verdict> = (1..=4)
+            .map(|n| verdict(&status(500, None), n, schedule))
+            .collect();
+        assert_eq!(
+            waits,
+            [
+                Verdict::RetryIn(2),
+                Verdict::RetryIn(4),
+                Verdict::RetryIn(8),
+                Verdict::DeadLetter
+            ]
+        );
+    }
+
+    #[test]
+    fn each_answer_gets_the_seeds_treatment() {
+        let cases = [
+            (status(200, None), Verdict::Delivered, "2xx is delivered"),
+            (status(204, None), Verdict::Delivered, "any 2xx"),
+            (status(500, None), Verdict::RetryIn(2), "5xx is retried"),
+            (status(503, None), Verdict::RetryIn(2), "503 too"),
+            (status(429, None), Verdict::RetryIn(2), "429 is retried"),
+            (
+                status(429, Some("30")),
+                Verdict::RetryIn(30),
+                "Retry-After longer than the schedule wins",
+            ),
+            (
+                status(503, Some("1")),
+                Verdict::RetryIn(2),
+                "a shorter Retry-After does not hasten",
+            ),
+            (
+                status(429, Some("999999")),
+                Verdict::RetryIn(MAX_DELAY_SECONDS),
+                "capped at 12 h",
+            ),
+            (
+                status(429, Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+                Verdict::RetryIn(2),
+                "dates fall back",
+            ),
+            (status(400, None), Verdict::DeadLetter, "4xx is final"),
+            (status(410, None), Verdict::DeadLetter, "410 gone is final"),
+            (
+                status(404, Some("5")),
+                Verdict::DeadLetter,
+                "Retry-After does not revive a 404",
+            ),
+            (
+                status(301, None),
+                Verdict::DeadLetter,
+                "redirects are not followed",
+            ),
+            (Answer::TimedOut, Verdict::RetryIn(2), "timeouts are retried"),
+            (
+                Answer::Unreachable,
+                Verdict::RetryIn(2),
+                "refused connections are retried",
+            ),
+        ];
+        for (answer, expected, why) in cases {
+            assert_eq!(verdict(&answer, 1, RetrySchedule::Standard), expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn the_extended_schedule_reaches_hours_and_then_gives_up() {
+        let schedule = RetrySchedule::Extended;
+        assert_eq!(verdict(&Answer::TimedOut, 5, schedule), Verdict::RetryIn(18_000));
+        assert_eq!(verdict(&Answer::TimedOut, 8, schedule), Verdict::DeadLetter);
+    }
+
+    #[test]
+    fn endpoint_urls_must_be_https_except_to_loopback_in_local_mode() {
+        let cases = [
+            ("https://crm.example.com/hooks", false, true),
+            ("HTTPS://crm.example.com:8443/hooks?x=1", false, true),
+            ("http://crm.example.com/hooks", false, false),
+            ("http://127.0.0.1:9000/hooks", false, false),
+            ("http://127.0.0.1:9000/hooks", true, true),
+            ("http://localhost:9000/", true, true),
+            ("http://[::1]:9000/", true, true),
+            ("http://10.0.0.1/", true, false),
+            ("http://crm.example.com/", true, false),
+            ("ftp://crm.example.com/", true, false),
+            ("https://user:pw@crm.example.com/", false, false),
+            ("https://crm.example.com/#frag", false, false),
+            ("https:///nohost", false, false),
+            ("https://crm.example.com:99999/", false, false),
+            ("https://crm example.com/", false, false),
+            ("crm.example.com/hooks", false, false),
+            ("", false, false),
+        ];
+        for (url, local, ok) in cases {
+            assert_eq!(EndpointUrl::parse(url, local).is_ok(), ok, "{url} local={local}");
+        }
+        let long = format!("https://crm.example.com/{}", "a".repeat(MAX_URL_LENGTH));
+        assert!(EndpointUrl::parse(&long, false).is_err());
+    }
+
+    #[test]
+    fn subscriptions_name_known_events_once() {
+        assert_eq!(parse_subscription(None).map(|e| e.len()).ok(), Some(7));
+        let names = vec!["message.received".to_owned(), "message.received".to_owned()];
+        assert_eq!(
+            parse_subscription(Some(&names)).ok(),
+            Some(vec![EventType::MessageReceived])
+        );
+        for bad in [
+            vec![],
+            vec!["message.deleted".to_owned()],
+            vec!["webhook.test".to_owned()],
+        ] {
+            assert!(parse_subscription(Some(&bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn logged_bodies_are_cut_at_a_character_boundary() {
+        let body = "é".repeat(LOGGED_BODY_BYTES);
+        let logged = truncate_for_log(body.as_bytes());
+        assert!(logged.len() <= LOGGED_BODY_BYTES && logged.len() >= LOGGED_BODY_BYTES - 1);
+        assert_eq!(truncate_for_log(b"ok"), "ok");
+    }
+
+    #[test]
+    fn an_endpoint_is_disabled_once_it_has_failed_for_its_whole_allowance() {
+        assert!(!should_disable(0, 59_999_999, 60));
+        assert!(should_disable(0, 60_000_000, 60));
+    }
+}
