@@ -9,7 +9,7 @@ export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 FUNCTIONS=(gateway admin customers customers-sync customers-bulk-create customers-batch-lookup
   messages-since conversations-by-customer receiver-meta receiver-twilio receiver-email
   upload-attachment download-media send-message message-dispatcher
-  webhooks webhook-dispatcher conversations)
+  webhooks webhook-dispatcher conversations sso-token embed-inbox)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod channel;
 pub mod customer;
 pub mod email;
+pub mod embed;
 pub mod error;
 pub mod ids;
 pub mod inbound;
@@ -14,6 +15,7 @@ pub mod lookup;
 pub mod media;
 pub mod message;
 pub mod phone;
+pub mod sso;
 pub mod time;
 pub mod upsert;
 

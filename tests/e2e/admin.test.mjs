@@ -46,7 +46,8 @@ describe('businesses', () => {
     const name = unique('Acme');
     const res = await admin('POST', '/admin/businesses', { name, default_country: 'ie' });
     assert.equal(res.status, 201, res.text);
-    assert.deepEqual(Object.keys(res.body).sort(), ['created_at', 'default_country', 'id', 'name']);
+    assert.deepEqual(Object.keys(res.body).sort(), ['created_at', 'default_country', 'embed_frame_ancestors', 'id', 'name']);
+    assert.deepEqual(res.body.embed_frame_ancestors, [], 'no site may frame the embedded inbox until one is allowed');
     assert.match(res.body.id, UUID);
     assert.equal(res.body.name, name);
     assert.equal(res.body.default_country, 'IE');
@@ -291,8 +292,8 @@ describe('admin access', () => {
     const cases = [
       ['GET', '/admin/businesses', 'POST'],
       ['DELETE', '/admin/businesses', 'POST'],
-      ['PUT', `/admin/businesses/${id}`, 'GET'],
-      ['DELETE', `/admin/businesses/${id}`, 'GET'],
+      ['PUT', `/admin/businesses/${id}`, 'GET, PATCH'],
+      ['DELETE', `/admin/businesses/${id}`, 'GET, PATCH'],
       ['PATCH', `/admin/businesses/${id}/api-keys`, 'GET, POST'],
       ['DELETE', `/admin/businesses/${id}/api-keys`, 'GET, POST'],
       ['GET', `/admin/api-keys/${keyId}`, 'DELETE'],

@@ -1,10 +1,11 @@
 //! Businesses: the tenants. Created by the operator; everything else belongs to one.
 
 use serde::{Deserialize, Serialize};
-use shared::edge::{DB, d1, http, runtime};
+use shared::edge::{DB, d1, http, runtime, sso};
 use shared::error::ApiError;
 use shared::ids::BusinessId;
 use shared::phone::Country;
+use shared::sso::FrameAncestors;
 use worker::{Env, Request, Response};
 
 #[derive(Deserialize)]
@@ -19,6 +20,15 @@ pub struct BusinessOut {
     pub name: String,
     pub default_country: Option<String>,
     pub created_at: String,
+    /// Sites allowed to frame the embedded inbox (CSP `frame-ancestors`); none by default.
+    #[serde(deserialize_with = "json_text")]
+    pub embed_frame_ancestors: Vec<String>,
+}
+
+/// D1 returns the stored JSON array as text.
+fn json_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    serde_json::from_str(&text).map_err(serde::de::Error::custom)
 }
 
 pub async fn create(mut req: Request, env: &Env) -> Result<Response, ApiError> {
@@ -46,6 +56,7 @@ pub async fn create(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         name: name.to_owned(),
         default_country: default_country.map(|country| country.code().to_owned()),
         created_at: runtime::now().to_rfc3339(),
+        embed_frame_ancestors: Vec::new(),
     };
     env.d1(DB)?
         .prepare("INSERT INTO businesses (id, name, default_country, created_at) VALUES (?1, ?2, ?3, ?4)")
@@ -62,7 +73,7 @@ pub async fn create(mut req: Request, env: &Env) -> Result<Response, ApiError> {
 
 pub async fn find(env: &Env, id: &BusinessId) -> Result<BusinessOut, ApiError> {
     env.d1(DB)?
-        .prepare("SELECT id, name, default_country, created_at FROM businesses WHERE id = ?1")
+        .prepare("SELECT id, name, default_country, created_at, embed_frame_ancestors FROM businesses WHERE id = ?1")
         .bind(&[d1::text(id.as_str())])?
         .first::<BusinessOut>(None)
         .await?
@@ -71,4 +82,25 @@ pub async fn find(env: &Env, id: &BusinessId) -> Result<BusinessOut, ApiError> {
 
 pub async fn get(env: &Env, id: &BusinessId) -> Result<Response, ApiError> {
     http::json(200, &find(env, id).await?)
+}
+
+#[derive(Deserialize)]
+struct BusinessPatch {
+    embed_frame_ancestors: Option<Vec<String>>,
+}
+
+/// Changes what may be changed after creation: the sites allowed to frame the embedded inbox.
+pub async fn update(mut req: Request, env: &Env, id: &BusinessId) -> Result<Response, ApiError> {
+    let patch: BusinessPatch = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    let Some(given) = patch.embed_frame_ancestors else {
+        return Err(ApiError::invalid(
+            "embed_frame_ancestors",
+            "nothing to change: embed_frame_ancestors is a list of origins (https://crm.example.com)",
+        ));
+    };
+    let ancestors = FrameAncestors::parse(&given)?;
+    if !sso::set_frame_ancestors(&env.d1(DB)?, id, &ancestors).await? {
+        return Err(ApiError::not_found(format!("no business {id}")));
+    }
+    get(env, id).await
 }

@@ -20,6 +20,7 @@ async fn admin(req: Request, env: Env) -> Result<Response, ApiError> {
     match routes::route(req.method(), &req.path())? {
         AdminRoute::CreateBusiness => businesses::create(req, &env).await,
         AdminRoute::GetBusiness(id) => businesses::get(&env, &id).await,
+        AdminRoute::UpdateBusiness(id) => businesses::update(req, &env, &id).await,
         AdminRoute::IssueKey(id) => api_keys::issue(req, &env, &id).await,
         AdminRoute::ListKeys(id) => api_keys::list(&env, &id).await,
         AdminRoute::RevokeKey(id) => api_keys::revoke(&env, &id).await,

@@ -8,6 +8,7 @@ use worker::Method;
 pub enum AdminRoute {
     CreateBusiness,
     GetBusiness(BusinessId),
+    UpdateBusiness(BusinessId),
     IssueKey(BusinessId),
     ListKeys(BusinessId),
     RevokeKey(ApiKeyId),
@@ -25,13 +26,15 @@ pub fn route(method: Method, path: &str) -> Result<AdminRoute, ApiError> {
             matches!(method, Method::Post).then_some(AdminRoute::CreateBusiness),
             "POST",
         ),
-        ["admin", "businesses", id] => (
-            matches!(method, Method::Get)
-                .then(|| business(id))
-                .transpose()?
-                .map(AdminRoute::GetBusiness),
-            "GET",
-        ),
+        ["admin", "businesses", id] => {
+            let id = business(id)?;
+            let route = match method {
+                Method::Get => Some(AdminRoute::GetBusiness(id)),
+                Method::Patch => Some(AdminRoute::UpdateBusiness(id)),
+                _ => None,
+            };
+            (route, "GET, PATCH")
+        }
         ["admin", "businesses", id, "api-keys"] => {
             let id = business(id)?;
             let route = match method {
@@ -91,6 +94,11 @@ mod tests {
                 Method::Get,
                 format!("/admin/businesses/{BUSINESS}"),
                 business.clone().map(AdminRoute::GetBusiness),
+            ),
+            (
+                Method::Patch,
+                format!("/admin/businesses/{BUSINESS}"),
+                business.clone().map(AdminRoute::UpdateBusiness),
             ),
             (
                 Method::Post,

@@ -15,6 +15,7 @@ pub mod outbound;
 pub mod queue;
 pub mod runtime;
 pub mod send;
+pub mod sso;
 pub mod webhook_delivery;
 pub mod webhooks_repo;
 

@@ -1,0 +1,209 @@
+//! The JSON the embedded page calls, with its token in `Authorization: Bearer`: the timeline
+//! (first load, then polls with a cursor) and, where the scope allows, a reply.
+
+use serde::{Deserialize, Serialize};
+use shared::channel::Channel;
+use shared::edge::send::{self, request::OutgoingMessage};
+use shared::edge::sso::{self, Session};
+use shared::edge::{DB, channel_accounts, http, messages_repo, outbound, runtime};
+use shared::embed::{self, LinkSigner, MessageView};
+use shared::error::{ApiError, ErrorCode};
+use shared::media::LINK_LIFETIME_SECONDS;
+use shared::message::{Cursor, Message};
+use worker::{D1Database, Env, Method, Request, Response};
+
+/// Messages the first load shows; older ones stay in `/api-conversations-by-customer`.
+const FIRST_LOAD: usize = 200;
+/// Messages one poll returns at most; the page polls again at once while there are more.
+const POLL_PAGE: usize = 100;
+/// Queued replies whose progress one poll asks after.
+const MAX_PENDING: usize = 50;
+
+async fn session(req: &Request, db: &D1Database) -> Result<Session, ApiError> {
+    let header = req.headers().get("authorization")?.unwrap_or_default();
+    let token = header.strip_prefix("Bearer ").map(str::trim);
+    sso::resolve(db, token, runtime::now())
+        .await?
+        .map_err(sso::Refusal::into_error)
+}
+
+fn link_secret(env: &Env) -> Result<String, ApiError> {
+    Ok(env
+        .secret("MEDIA_LINK_SECRET")
+        .map_err(|_| ApiError::internal("embed-inbox", "the MEDIA_LINK_SECRET secret is not configured"))?
+        .to_string())
+}
+
+#[derive(Serialize)]
+struct CustomerView {
+    name: String,
+}
+
+#[derive(Serialize)]
+struct TimelineOut {
+    /// On the first load only: who, what the page may do, and where a reply can go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer: Option<CustomerView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply: Option<ReplyOptions>,
+    expires_at: String,
+    messages: Vec<MessageView>,
+    /// The current state of the queued replies the poll asked about (`pending=`).
+    updated: Vec<MessageView>,
+    has_more: bool,
+    next_cursor: String,
+}
+
+#[derive(Serialize)]
+struct ReplyOptions {
+    channels: Vec<Channel>,
+    default_channel: Option<Channel>,
+}
+
+pub async fn timeline(req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Get, "GET")?;
+    let db = env.d1(DB)?;
+    let session = session(&req, &db).await?;
+    let pairs = http::query_pairs(&req)?;
+    let get = |name: &str| pairs.iter().find(|(key, _)| key == name).map(|(_, v)| v.as_str());
+    let after = match get("after") {
+        None => None,
+        Some(text) => Some(
+            Cursor::decode(text)
+                .ok_or_else(|| ApiError::invalid("after", "after is the next_cursor of a previous answer"))?,
+        ),
+    };
+    let pending: Vec<&str> = get("pending")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|id| shared::ids::is_uuid(id))
+        .take(MAX_PENDING)
+        .collect();
+
+    let (tenant, customer_id) = (&session.tenant, session.customer.id.as_str());
+    let limit = if after.is_some() { POLL_PAGE } else { FIRST_LOAD };
+    let mut messages = messages_repo::of_customer(&db, tenant, customer_id, after, limit).await?;
+    let has_more = after.is_some() && messages.len() == limit;
+    let mut updated = messages_repo::of_customer_by_ids(&db, tenant, customer_id, &pending).await?;
+    let origin = http::origin(&req)?;
+    messages_repo::attach(&db, tenant, &origin, &mut messages).await?;
+    messages_repo::attach(&db, tenant, &origin, &mut updated).await?;
+    let next_cursor = messages
+        .last()
+        .map(|message| Cursor {
+            after_us: message.created_us,
+        })
+        .or(after)
+        .unwrap_or(Cursor { after_us: 0 })
+        .encode();
+
+    let (customer, scope, reply) = if after.is_none() {
+        let reply = if session.scope.can_reply() {
+            let channels = reply_channels(&db, &session).await?;
+            Some(ReplyOptions {
+                default_channel: embed::default_reply_channel(&messages, &channels),
+                channels,
+            })
+        } else {
+            None
+        };
+        (
+            Some(CustomerView {
+                name: session.customer.name.clone(),
+            }),
+            Some(session.scope.as_str()),
+            reply,
+        )
+    } else {
+        (None, None, None)
+    };
+
+    let secret = link_secret(&env)?;
+    let signer = LinkSigner {
+        secret: secret.as_bytes(),
+        origin: &origin,
+        business_id: tenant.business_id.as_str(),
+        expires: runtime::now().seconds() + LINK_LIFETIME_SECONDS,
+    };
+    let view = |list: Vec<Message>| list.into_iter().map(|m| embed::view(m, &signer)).collect();
+    http::json(
+        200,
+        &TimelineOut {
+            customer,
+            scope,
+            reply,
+            expires_at: session.expires_at.to_rfc3339(),
+            messages: view(messages),
+            updated: view(updated),
+            has_more,
+            next_cursor,
+        },
+    )
+}
+
+/// The channels the business has an account to send on and the customer an address on.
+async fn reply_channels(db: &D1Database, session: &Session) -> Result<Vec<Channel>, ApiError> {
+    let mut channels = Vec::new();
+    for channel in Channel::ALL {
+        if channel_accounts::find_for_sending(db, &session.tenant, channel)
+            .await?
+            .is_some()
+            && outbound::recipient(db, &session.tenant, &session.customer, channel)
+                .await?
+                .is_some()
+        {
+            channels.push(channel);
+        }
+    }
+    Ok(channels)
+}
+
+#[derive(Deserialize)]
+struct ReplyIn {
+    channel: Option<String>,
+    content: Option<String>,
+    subject: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ReplyOut {
+    message: MessageView,
+}
+
+/// Sends a reply through the same checks, storage and queue as `/api-send-message`.
+pub async fn reply(mut req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Post, "POST")?;
+    let db = env.d1(DB)?;
+    let session = session(&req, &db).await?;
+    if !session.scope.can_reply() {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this link lets you read the conversations, not reply",
+        ));
+    }
+    let input: ReplyIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    let outgoing = OutgoingMessage::parse(
+        input.channel.as_deref(),
+        input.content,
+        input.subject.as_deref(),
+        Vec::new(),
+    )?;
+    let origin = http::origin(&req)?;
+    let message = send::accept(&env, &db, &session.tenant, &session.customer, &outgoing, &origin).await?;
+    let secret = link_secret(&env)?;
+    let signer = LinkSigner {
+        secret: secret.as_bytes(),
+        origin: &origin,
+        business_id: session.tenant.business_id.as_str(),
+        expires: runtime::now().seconds() + LINK_LIFETIME_SECONDS,
+    };
+    http::json(
+        202,
+        &ReplyOut {
+            message: embed::view(message, &signer),
+        },
+    )
+}

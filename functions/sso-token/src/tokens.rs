@@ -1,0 +1,142 @@
+//! Issuing and revoking SSO tokens. A token is random, stored only as a hash, bound to the
+//! business of the API key that asked for it and to one of its customers, and carries nothing
+//! of the key: holding a token reveals nothing and allows only what its scope says.
+
+use serde::{Deserialize, Serialize};
+use shared::customer::Customer;
+use shared::edge::auth::{self, Tenant};
+use shared::edge::sso::{self, NewToken, Revoked, TokenId};
+use shared::edge::{DB, customers_repo, http, runtime};
+use shared::error::ApiError;
+use shared::sso::{TokenIn, TokenRequest};
+use worker::{D1Database, Env, Method, Request, Response};
+
+#[derive(Serialize)]
+struct TokenOut {
+    token: String,
+    token_id: String,
+    customer_id: String,
+    scope: &'static str,
+    expires_in: i64,
+    expires_at: String,
+    embed_url: String,
+}
+
+pub async fn generate(mut req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Post, "POST")?;
+    let tenant = auth::authenticate(&req, &env).await?;
+    let input: TokenIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    let request = TokenRequest::parse(input)?;
+    let db = env.d1(DB)?;
+    let customer = find_customer(&db, &tenant, &request).await?;
+
+    let issued = shared::sso::issue(runtime::random()?);
+    let id = TokenId::generate(runtime::random()?);
+    let created_at = runtime::now();
+    let expires_at = created_at.plus_seconds(request.lifetime_seconds);
+    sso::store(
+        &db,
+        &tenant,
+        &NewToken {
+            id: &id,
+            customer_id: &customer.id,
+            scope: request.scope,
+            issued: &issued,
+            created_at,
+            expires_at,
+        },
+    )
+    .await?;
+    let embed_url = format!("{}/embed/inbox?token={}", http::origin(&req)?, issued.plaintext);
+    http::json(
+        201,
+        &TokenOut {
+            token: issued.plaintext,
+            token_id: id.as_str().to_owned(),
+            customer_id: customer.id.to_string(),
+            scope: request.scope.as_str(),
+            expires_in: request.lifetime_seconds,
+            expires_at: expires_at.to_rfc3339(),
+            embed_url,
+        },
+    )
+}
+
+/// The first of the request's keys that names a customer of the tenant: another business's
+/// customer is not found, exactly like one that does not exist.
+async fn find_customer(
+    db: &D1Database,
+    tenant: &Tenant,
+    request: &TokenRequest,
+) -> Result<Customer, ApiError> {
+    for key in &request.customer_keys {
+        if let Some(customer) = customers_repo::find_one(db, tenant, key).await? {
+            return Ok(customer);
+        }
+    }
+    Err(ApiError::not_found(format!(
+        "no customer with {}",
+        request.customer_named_by
+    )))
+}
+
+#[derive(Deserialize)]
+struct RevokeIn {
+    token: Option<String>,
+    token_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RevokedOut {
+    revoked: bool,
+    token_id: String,
+}
+
+/// Revokes a token named by itself (`token`) or by its `token_id`. Idempotent.
+pub async fn revoke(mut req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Post, "POST")?;
+    let tenant = auth::authenticate(&req, &env).await?;
+    let input: RevokeIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    let given = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let db = env.d1(DB)?;
+    let now = runtime::now();
+    let not_found = || ApiError::not_found("this business issued no such token");
+    let revoked = match (given(&input.token), given(&input.token_id)) {
+        (Some(token), None) => match shared::sso::parse_presented(&token) {
+            Some(hash) => sso::revoke(&db, &tenant, Revoked::ByToken(&hash), now).await?,
+            None => None,
+        },
+        (None, Some(id)) => {
+            let id = TokenId::parse(&id).ok_or_else(|| {
+                ApiError::invalid("token_id", "token_id is the token_id the token was issued with")
+            })?;
+            sso::revoke(&db, &tenant, Revoked::ById(&id), now).await?
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "token",
+                "name the token to revoke: token or token_id",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "token",
+                "name the token once: token or token_id, not both",
+            ));
+        }
+    };
+    let id = revoked.ok_or_else(not_found)?;
+    http::json(
+        200,
+        &RevokedOut {
+            revoked: true,
+            token_id: id.as_str().to_owned(),
+        },
+    )
+}
