@@ -155,6 +155,8 @@ describe('registering webhook endpoints', () => {
       ['an ftp url', { name: 'x', url: 'ftp://example.com/hooks' }, 'url'],
       ['a url with credentials', { name: 'x', url: 'https://user:pw@example.com/hooks' }, 'url'],
       ['a loopback url with credentials', { name: 'x', url: url.replace('http://', 'http://user:pw@') }, 'url'],
+      ['http to a host that only starts like localhost', { name: 'x', url: 'http://localhost.example.com/hooks' }, 'url'],
+      ['an empty list of events', { name: 'x', url, events: [] }, 'events'],
       ['an unknown event', { name: 'x', url, events: ['customer.created', 'customer.deleted'] }, 'events[1]'],
       ['an event in the wrong case', { name: 'x', url, events: ['Message.Received'] }, 'events[0]'],
       ['the test event, which is not subscribable', { name: 'x', url, events: ['webhook.test'] }, 'events[0]'],

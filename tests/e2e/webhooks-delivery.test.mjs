@@ -15,7 +15,7 @@ import {
   verifySeedSignature,
   verifyStandardSignature,
 } from './receivers/webhook-receiver.mjs';
-import { attemptsOf, businessWithEndpoint, createWebhook, deliveryWhen, gaps, getWebhook, sleep } from './receivers/webhook-api.mjs';
+import { attemptsOf, businessWithEndpoint, createWebhook, deliveriesOf, deliveryWhen, gaps, getWebhook, sleep } from './receivers/webhook-api.mjs';
 
 /** Local queues add up to about a second of jitter to each wait; schedules are checked with this slack. */
 const EARLY_MS = 500;
@@ -60,6 +60,8 @@ describe('retries, dead letters and replay', () => {
       assert.ok(waits[i] <= expected + LATE_MS, `retry ${i + 1} is not much later than ${expected} ms (waited ${waits[i]} ms)`);
     }
     assert.deepEqual(new Set(endpoint.requests.map((r) => r.id)), new Set([eventId]), 'webhook-id is the same on every retry');
+    const stamps = endpoint.requests.map((r) => Number(r.headers['x-webhook-timestamp']));
+    assert.ok(stamps[3] - stamps[0] >= 10, `each attempt is signed at its own time, so the seed's 300 s check passes on late retries (${stamps})`);
     for (const attempt of endpoint.requests) {
       assert.equal(attempt.seedVerified && attempt.standardVerified, true, 'every retry is signed');
       assert.equal(attempt.body.business_id, business.id);
@@ -279,6 +281,13 @@ describe('disabling an endpoint that keeps failing', () => {
     assert.ok(disabled.disabled_reason.length > 0, 'the business is told why');
     const seen = endpoint.requests.length;
     assert.ok(seen >= 2, `it failed more than once before being disabled (${seen})`);
+    // What was still being retried is given up, and visible as dead, so that it can be replayed
+    // once the receiver is fixed (as disabled_reason tells the business to do).
+    const eventId = endpoint.requests[0].id;
+    await waitFor(async () => {
+      const delivery = (await deliveriesOf(key, webhook.id)).find((d) => d.event_id === eventId);
+      return delivery?.status === 'dead' && delivery;
+    }, 10_000, 'the delivery in progress at disabling to be dead-lettered');
 
     const laterCustomer = await newCustomer(key, 'After Disabling');
     await sleep(3_000);

@@ -385,6 +385,39 @@ describe('events from conversations and messages', () => {
     for (const data of [...assignedEvents, ...statusEvents]) assert.equal(conversationIdOf(data), id, 'each event names the conversation');
   });
 
+  test('each event carries the record as it was when its change happened, however soon the next change follows', async () => {
+    const endpoint = receiver.endpoint();
+    const { business, key } = await businessWithEndpoint(endpoint);
+    const tag = unique('snap');
+    for (const name of ['One', 'Two', 'Three']) {
+      await sync(key, [{ external_id: `CRM-${tag}`, name, email: `${tag}@example.com` }]);
+    }
+    const setup = await whatsappAccount(business);
+    await receiveWhatsapp(setup, { from: uniquePhone(), name: 'Snapshot', text: 'Hello' });
+    const [message] = await messagesOf(key);
+    for (const body of [{ status: 'resolved' }, { status: 'closed' }, { assignee: 'agent-a' }, { assignee: 'agent-b' }]) {
+      const res = await api(key, 'PATCH', `/api-conversations/${message.conversation_id}`, body);
+      assert.equal(res.status, 200, res.text);
+    }
+    await endpoint.waitForCount(10, ARRIVAL_MS);
+    const byTime = (event) =>
+      endpoint.events(event).sort((a, b) => (a.body.timestamp < b.body.timestamp ? -1 : a.body.timestamp > b.body.timestamp ? 1 : 0)).map((r) => r.body.data);
+    const customerEvents = [...byTime('customer.created'), ...byTime('customer.updated')].filter((d) => d.customer.external_id === `CRM-${tag}`);
+    assert.deepEqual(customerEvents.map((d) => d.customer.name), ['One', 'Two', 'Three'], 'each customer event shows the customer as that sync left it');
+    assert.deepEqual(
+      byTime('conversation.status_changed').map((d) => [d.previous_status, d.conversation?.status]),
+      [['open', 'resolved'], ['resolved', 'closed']],
+      'each status change shows the status it changed to',
+    );
+    assert.deepEqual(
+      byTime('conversation.assigned').map((d) => [d.previous_assignee, d.conversation?.assignee]),
+      [[null, 'agent-a'], ['agent-a', 'agent-b']],
+      'each assignment shows the assignee it set',
+    );
+    const [created] = byTime('conversation.created');
+    assert.deepEqual([created.conversation?.status, created.conversation?.assignee], ['open', null], 'conversation.created shows the new conversation');
+  });
+
   test('a bad conversation PATCH is refused and another business\'s conversation is 404', async () => {
     const endpoint = receiver.endpoint();
     const { business, key } = await businessWithEndpoint(endpoint, { events: ['conversation.assigned', 'conversation.status_changed'] });
