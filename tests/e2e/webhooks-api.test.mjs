@@ -365,6 +365,20 @@ describe('sending a test event', () => {
     assert.ok(attempts.some((a) => a.event_id === res.body.event_id && a.status_code === null && a.error), JSON.stringify(attempts));
   });
 
+  test('a receiver slower than the endpoint timeout is reported as a timeout after about that long', async () => {
+    const endpoint = receiver.endpoint([{ status: 200, delayMs: 5_000 }]);
+    const { key, webhook } = await businessWithEndpoint(endpoint, { timeout_seconds: 2 });
+    const started = Date.now();
+    const res = await api(key, 'POST', `/api-webhooks/${webhook.id}/test`, {});
+    const took = Date.now() - started;
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.delivered, false, res.text);
+    assert.equal(res.body.status_code, null);
+    assert.match(res.body.error ?? '', /time/i, `the error says it timed out: ${res.body.error}`);
+    assert.ok(res.body.duration_ms >= 1_500 && res.body.duration_ms < 5_000, `cut off after about 2 s (${res.body.duration_ms} ms)`);
+    assert.ok(took < 5_000, `the API answered before the receiver would have (${took} ms)`);
+  });
+
   test('the attempt log never shows a test of one business to another', async () => {
     const endpoint = receiver.endpoint();
     const { webhook, key } = await businessWithEndpoint(endpoint);

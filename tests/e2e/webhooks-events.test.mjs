@@ -191,6 +191,30 @@ describe('events from the customer endpoints', () => {
     assert.equal(received[0].id, everything.requests.find((r) => r.event === 'customer.created').id, 'one event, the same id at both endpoints');
   });
 
+  test("an endpoint's changes apply to the next event: a new url receives it, a deleted endpoint receives nothing", async () => {
+    const before = receiver.endpoint();
+    const moved = receiver.endpoint();
+    const removed = receiver.endpoint();
+    const sentinel = receiver.endpoint();
+    const { business, key, webhook, secret } = await businessWithEndpoint(before, { events: ['customer.created'] });
+    const doomed = await businessWithEndpoint(removed, { events: ['customer.created'] }, business);
+    await businessWithEndpoint(sentinel, { events: ['customer.created'] }, business);
+    moved.secrets = [secret];
+    const patched = await api(key, 'PATCH', `/api-webhooks/${webhook.id}`, { url: moved.url });
+    assert.equal(patched.status, 200, patched.text);
+    const deleted = await api(key, 'DELETE', `/api-webhooks/${doomed.webhook.id}`);
+    assert.equal(deleted.status, 204, deleted.text);
+    const tag = unique('moved');
+    const result = await sync(key, [{ name: 'After the changes', email: `${tag}@example.com` }]);
+    const id = result.results.details[0].customer_id;
+    await sentinel.waitFor((list) => list.some((r) => r.body?.data?.customer?.id === id), ARRIVAL_MS, 'the event at the untouched endpoint');
+    await moved.waitFor((list) => list.some((r) => r.body?.data?.customer?.id === id), ARRIVAL_MS, 'the event at the new url');
+    await afterQuiet(moved);
+    assert.equal(before.requests.length, 0, 'the old url gets nothing');
+    assert.equal(removed.requests.length, 0, 'the deleted endpoint gets nothing');
+    assertSignedEvent(moved.requests[0], business, 'at the new url, with the same secret');
+  });
+
   test('a sync of 200 new customers delivers exactly 200 customer.created events, none lost or repeated', async () => {
     const endpoint = receiver.endpoint();
     const { business, key } = await businessWithEndpoint(endpoint);
