@@ -25,20 +25,23 @@ CREATE TABLE webhook_endpoints (
 CREATE INDEX webhook_endpoints_of_business ON webhook_endpoints (business_id, created_at);
 
 -- Written in the same transaction as the change it reports, and only when an enabled endpoint
--- of the business subscribes to its type. `payload` is the body, fixed when the event is first
--- dispatched, so that every attempt and replay sends the same bytes.
+-- of the business subscribes to its type. `snapshot` is the record the event is about (with
+-- its customer) as that transaction left it; `payload` is the body built from it when the event
+-- is first dispatched, so that every attempt and replay sends the same bytes.
 CREATE TABLE webhook_events (
     id            TEXT PRIMARY KEY,
     business_id   TEXT NOT NULL REFERENCES businesses (id),
     type          TEXT NOT NULL,
     subject_id    TEXT NOT NULL,
     detail        TEXT,
+    snapshot      TEXT,
     base_url      TEXT,
     payload       TEXT,
     created_us    INTEGER NOT NULL,
     dispatched_us INTEGER
 );
 CREATE INDEX webhook_events_undispatched ON webhook_events (created_us) WHERE dispatched_us IS NULL;
+CREATE INDEX webhook_events_of_subject ON webhook_events (business_id, subject_id, type);
 
 CREATE TABLE webhook_deliveries (
     id              TEXT PRIMARY KEY,

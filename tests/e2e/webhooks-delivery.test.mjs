@@ -284,10 +284,13 @@ describe('disabling an endpoint that keeps failing', () => {
     // What was still being retried is given up, and visible as dead, so that it can be replayed
     // once the receiver is fixed (as disabled_reason tells the business to do).
     const eventId = endpoint.requests[0].id;
-    await waitFor(async () => {
+    const given = await waitFor(async () => {
       const delivery = (await deliveriesOf(key, webhook.id)).find((d) => d.event_id === eventId);
       return delivery?.status === 'dead' && delivery;
     }, 10_000, 'the delivery in progress at disabling to be dead-lettered');
+    assert.equal(given.last_status, 500, 'the receiver\'s last answer is kept');
+    assert.match(given.last_error, /disabled/, 'and why it was given up');
+    assert.equal(given.attempts, seen, 'giving up is not counted as an attempt');
 
     const laterCustomer = await newCustomer(key, 'After Disabling');
     await sleep(3_000);

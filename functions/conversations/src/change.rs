@@ -2,7 +2,8 @@
 //!
 //! The conversation is read, and the change written only if it still holds what was read (a
 //! compare-and-set, retried a few times), so the event's `previous_status`/`previous_assignee`
-//! are exactly what the change replaced, even when agents act at once.
+//! are exactly what the change replaced, even when agents act at once, and its snapshot is the
+//! conversation as the change left it.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
@@ -118,13 +119,23 @@ pub async fn apply(
             );
         }
         let now = runtime::now();
-        let business = d1::text(tenant.business_id.as_str());
-        let (was_status, was_assignee) = (
-            d1::text(&current.status),
-            d1::optional_text(current.assignee.as_deref()),
-        );
-        // The events are written first, guarded by the same "unchanged since read" condition
-        // as the update, so both happen or neither does.
+        let now_text = now.to_rfc3339();
+        let update = db
+            .prepare(
+                "UPDATE conversations SET status = ?5, assignee = ?6, updated_at = ?7 \
+                 WHERE business_id = ?1 AND id = ?2 AND status = ?3 AND assignee IS ?4",
+            )
+            .bind(&[
+                d1::text(tenant.business_id.as_str()),
+                d1::text(id),
+                d1::text(&current.status),
+                d1::optional_text(current.assignee.as_deref()),
+                d1::text(&status),
+                d1::optional_text(assignee.as_deref()),
+                d1::text(&now_text),
+            ])?;
+        // The events follow the update, so their snapshots show the conversation as changed;
+        // they are written only if this update applied (the conversation carries its values).
         let record = events::record(
             &db,
             tenant,
@@ -132,38 +143,30 @@ pub async fn apply(
             now,
             &new_events,
             Guard::When(
-                "EXISTS (SELECT 1 FROM conversations WHERE business_id = ?1 AND id = ?5 AND status = ?6 AND assignee IS ?7)",
-                vec![d1::text(id), was_status.clone(), was_assignee.clone()],
+                "EXISTS (SELECT 1 FROM conversations WHERE business_id = ?1 AND id = ?5 AND status = ?6 \
+                 AND assignee IS ?7 AND updated_at = ?8)",
+                vec![
+                    d1::text(id),
+                    d1::text(&status),
+                    d1::optional_text(assignee.as_deref()),
+                    d1::text(&now_text),
+                ],
             ),
         )?;
-        let update = db
-            .prepare(
-                "UPDATE conversations SET status = ?5, assignee = ?6, updated_at = ?7 \
-                 WHERE business_id = ?1 AND id = ?2 AND status = ?3 AND assignee IS ?4",
-            )
-            .bind(&[
-                business,
-                d1::text(id),
-                was_status,
-                was_assignee,
-                d1::text(&status),
-                d1::optional_text(assignee.as_deref()),
-                d1::text(&now.to_rfc3339()),
-            ])?;
-        let results = db.batch(vec![record, update]).await?;
+        let results = db.batch(vec![update, record]).await?;
         let changed = results
-            .get(1)
+            .first()
             .and_then(|result| result.meta().ok().flatten())
             .and_then(|meta| meta.changes)
             .unwrap_or(0);
         if changed == 0 {
             continue;
         }
-        events::publish(env, tenant, events::recorded(&results, 0)?).await;
+        events::publish(env, tenant, events::recorded(&results, 1)?).await;
         let mut conversation = current;
         conversation.status = status;
         conversation.assignee = assignee;
-        conversation.updated_at = now.to_rfc3339();
+        conversation.updated_at = now_text;
         return http::json(200, &ConversationOut { conversation });
     }
     Err(ApiError::conflict(

@@ -7,7 +7,7 @@ use futures_util::stream;
 use shared::edge::auth::Tenant;
 use shared::edge::events::{self, WebhookTask};
 use shared::edge::queue::Settle;
-use shared::edge::webhooks_repo::{self, AttemptOutcome};
+use shared::edge::webhooks_repo::{self, AttemptOutcome, Claimed};
 use shared::edge::{DB, runtime, webhook_delivery};
 use shared::error::ApiError;
 use shared::ids::BusinessId;
@@ -16,7 +16,7 @@ use worker::{D1Database, Env, console_error, console_log};
 /// The key that signs download links in event bodies (download-media checks them).
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
 /// Attempts made at once by one task: enough to keep a slow receiver from holding up the rest.
-const PARALLEL_ATTEMPTS: usize = 8;
+const PARALLEL_ATTEMPTS: usize = 16;
 /// A lease outlives the longest attempt (30 s timeout) with room to record it.
 const LEASE_SECONDS: i64 = 60;
 /// Our own failures are retried by the queue after this long, a few times.
@@ -76,10 +76,11 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[String]) -> Result<()
         .map(|secret| secret.to_string());
     let bodies =
         webhook_delivery::payloads(&db, tenant, &stored, secret.as_deref().map(str::as_bytes), now).await?;
-    let deliveries = webhooks_repo::fan_out(&db, tenant, &bodies, event_ids, now).await?;
+    let lease = now.plus_seconds(LEASE_SECONDS);
+    let claimed = webhooks_repo::fan_out(&db, tenant, &bodies, event_ids, now, lease).await?;
     let db = &db;
-    let results: Vec<Result<(), ApiError>> = stream::iter(deliveries)
-        .map(|delivery| async move { deliver(env, db, tenant, &delivery.id, 1).await })
+    let results: Vec<Result<(), ApiError>> = stream::iter(claimed)
+        .map(|claimed| async move { attempt(env, db, tenant, &claimed).await })
         .buffer_unordered(PARALLEL_ATTEMPTS)
         .collect()
         .await;
@@ -93,8 +94,7 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[String]) -> Result<()
     Ok(())
 }
 
-/// Attempts the delivery if it is still at `attempt`, and schedules the next one when the
-/// attempt failed in a way worth retrying.
+/// Attempts the delivery if it is still at `attempt` and nobody else holds it.
 async fn deliver(
     env: &Env,
     db: &D1Database,
@@ -108,7 +108,14 @@ async fn deliver(
         // Settled already, or another worker holds it: a repeated queue delivery.
         return Ok(());
     };
-    let outcome = webhook_delivery::attempt(db, tenant, &claimed, now).await?;
+    self::attempt(env, db, tenant, &claimed).await
+}
+
+/// Makes the attempt the lease was taken for, and schedules the next one when it failed in a
+/// way worth retrying.
+async fn attempt(env: &Env, db: &D1Database, tenant: &Tenant, claimed: &Claimed) -> Result<(), ApiError> {
+    let outcome = webhook_delivery::attempt(db, tenant, claimed, runtime::now()).await?;
+    let (delivery_id, attempt) = (&claimed.delivery_id, claimed.attempt);
     console_log!(
         "webhook delivery {delivery_id} ({}) attempt {attempt}: {outcome:?}",
         claimed.event_type
@@ -117,7 +124,7 @@ async fn deliver(
         let delay = ((next.millis() - runtime::now().millis()).max(0) as f64 / 1000.0).ceil() as u32;
         let task = WebhookTask::Deliver {
             business_id: tenant.business_id.as_str().to_owned(),
-            delivery_id: delivery_id.to_owned(),
+            delivery_id: delivery_id.clone(),
             attempt: attempt + 1,
         };
         if let Err(error) = events::enqueue(env, vec![task], delay).await {

@@ -103,6 +103,22 @@ impl CustomerRow {
     }
 }
 
+/// SQL for the JSON of the tenant's customer whose id is `id_expression`, as stored at the
+/// moment the statement runs (null if there is none); [`from_snapshot`] reads it back.
+pub fn snapshot_sql(id_expression: &str) -> String {
+    format!(
+        "(SELECT {} FROM customers cu WHERE cu.business_id = ?1 AND cu.id = {id_expression})",
+        d1::json_object_of(COLUMNS, "cu")
+    )
+}
+
+/// A customer from the JSON [`snapshot_sql`] made.
+pub fn from_snapshot(value: Value) -> Result<Customer, ApiError> {
+    serde_json::from_value::<CustomerRow>(value)
+        .map_err(|e| ApiError::internal("reading a customer snapshot", e))?
+        .into_customer()
+}
+
 pub async fn find_one(
     db: &D1Database,
     tenant: &Tenant,

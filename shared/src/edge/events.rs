@@ -8,7 +8,7 @@
 //! Should the queue refuse them, the consumer's periodic sweep finds events never dispatched.
 
 use crate::edge::auth::Tenant;
-use crate::edge::{d1, runtime};
+use crate::edge::{customers_repo, d1, messages_repo, runtime};
 use crate::error::ApiError;
 use crate::time::Timestamp;
 use crate::webhooks::EventType;
@@ -74,6 +74,33 @@ pub enum Guard<'a> {
     When(&'a str, Vec<JsValue>),
 }
 
+/// SQL for the snapshot of each event's record (`data` of its body, but for what is added at
+/// dispatch: attachments, and `detail`), read as the statement runs: after the change it joins.
+fn snapshot_sql(events: &[NewEvent]) -> String {
+    let subject = "json_extract(ev.value, '$.subject_id')";
+    by_kind(events, "NULL", |kind| match table_of(kind) {
+        "messages" => messages_repo::message_snapshot_sql(subject),
+        "conversations" => messages_repo::conversation_snapshot_sql(subject),
+        _ => format!(
+            "json_object('customer', json({}))",
+            customers_repo::snapshot_sql(subject)
+        ),
+    })
+}
+
+/// A SQL expression that is `arm(kind)` for each event row of that kind, `otherwise` else.
+fn by_kind(events: &[NewEvent], otherwise: &str, arm: impl Fn(EventType) -> String) -> String {
+    let kinds: std::collections::BTreeSet<EventType> = events.iter().map(|event| event.kind).collect();
+    let arms: Vec<String> = kinds
+        .into_iter()
+        .map(|kind| format!("WHEN '{}' THEN {}", kind.as_str(), arm(kind)))
+        .collect();
+    format!(
+        "(CASE json_extract(ev.value, '$.type') {} ELSE {otherwise} END)",
+        arms.join(" ")
+    )
+}
+
 /// Where the record each type of event is about lives.
 pub fn table_of(kind: EventType) -> &'static str {
     match kind {
@@ -122,38 +149,26 @@ pub fn record(
     let rows = serde_json::to_string(&rows).map_err(|e| ApiError::internal("serialising events", e))?;
     let (condition, extra) = match guard {
         Guard::Always => ("1".to_owned(), Vec::new()),
-        Guard::SubjectStored => {
-            let arms: Vec<String> = events
-                .iter()
-                .map(|event| event.kind)
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .map(|kind| {
-                    format!(
-                        "WHEN '{}' THEN EXISTS (SELECT 1 FROM {} WHERE business_id = ?1 AND id = json_extract(ev.value, '$.subject_id'))",
-                        kind.as_str(),
-                        table_of(kind)
-                    )
-                })
-                .collect();
-            (
+        Guard::SubjectStored => (
+            by_kind(events, "0", |kind| {
                 format!(
-                    "(CASE json_extract(ev.value, '$.type') {} ELSE 0 END)",
-                    arms.join(" ")
-                ),
-                Vec::new(),
-            )
-        }
+                    "EXISTS (SELECT 1 FROM {} WHERE business_id = ?1 AND id = json_extract(ev.value, '$.subject_id'))",
+                    table_of(kind)
+                )
+            }),
+            Vec::new(),
+        ),
         Guard::When(sql, params) => (format!("({sql})"), params),
     };
     let sql = format!(
-        "INSERT INTO webhook_events (id, business_id, type, subject_id, detail, base_url, created_us) \
+        "INSERT INTO webhook_events (id, business_id, type, subject_id, detail, snapshot, base_url, created_us) \
          SELECT json_extract(ev.value, '$.id'), ?1, json_extract(ev.value, '$.type'), \
-         json_extract(ev.value, '$.subject_id'), json_extract(ev.value, '$.detail'), ?2, ?3 \
+         json_extract(ev.value, '$.subject_id'), json_extract(ev.value, '$.detail'), {}, ?2, ?3 \
          FROM json_each(?4) AS ev \
          WHERE {condition} AND EXISTS (SELECT 1 FROM webhook_endpoints e, json_each(e.events) AS s \
            WHERE e.business_id = ?1 AND e.enabled = 1 AND s.value = json_extract(ev.value, '$.type')) \
-         RETURNING id"
+         RETURNING id",
+        snapshot_sql(events)
     );
     let mut params = vec![
         d1::text(tenant.business_id.as_str()),

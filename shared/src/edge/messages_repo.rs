@@ -3,7 +3,7 @@
 use crate::channel::{Channel, Direction, MessageStatus};
 use crate::edge::attachments;
 use crate::edge::auth::Tenant;
-use crate::edge::d1;
+use crate::edge::{customers_repo, d1};
 use crate::error::ApiError;
 use crate::message::{Cursor, Message};
 use crate::time::Timestamp;
@@ -287,4 +287,38 @@ pub async fn conversations_by_ids(
         .all()
         .await?;
     Ok(result.results::<Conversation>()?)
+}
+
+/// SQL for `{"message", "customer"}` of the tenant's message whose id is `id_expression`, as
+/// stored at the moment the statement runs; [`message_from_snapshot`] reads the message back.
+pub fn message_snapshot_sql(id_expression: &str) -> String {
+    format!(
+        "(SELECT json_object('message', {}, 'customer', json({})) FROM messages m \
+         WHERE m.business_id = ?1 AND m.id = {id_expression})",
+        d1::json_object_of(MESSAGE_COLUMNS, "m"),
+        customers_repo::snapshot_sql("m.customer_id")
+    )
+}
+
+/// SQL for `{"conversation", "customer"}` of the tenant's conversation whose id is
+/// `id_expression`, as stored at the moment the statement runs.
+pub fn conversation_snapshot_sql(id_expression: &str) -> String {
+    format!(
+        "(SELECT json_object('conversation', {}, 'customer', json({})) FROM conversations c \
+         WHERE c.business_id = ?1 AND c.id = {id_expression})",
+        d1::json_object_of(CONVERSATION_COLUMNS, "c"),
+        customers_repo::snapshot_sql("c.customer_id")
+    )
+}
+
+/// A message from the JSON [`message_snapshot_sql`] made.
+pub fn message_from_snapshot(value: serde_json::Value) -> Result<Message, ApiError> {
+    serde_json::from_value::<MessageRow>(value)
+        .map_err(|e| ApiError::internal("reading a message snapshot", e))?
+        .into_message()
+}
+
+/// A conversation from the JSON [`conversation_snapshot_sql`] made.
+pub fn conversation_from_snapshot(value: serde_json::Value) -> Result<Conversation, ApiError> {
+    serde_json::from_value(value).map_err(|e| ApiError::internal("reading a conversation snapshot", e))
 }

@@ -16,8 +16,8 @@ use crate::message::{Attachment, Message};
 use crate::time::Timestamp;
 use crate::webhooks::EventType;
 use serde::{Deserialize, Serialize};
-use worker::D1Database;
 use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
 
 /// The queue binding (producer in send-message, consumer in message-dispatcher).
 pub const OUTBOUND: &str = "OUTBOUND";
@@ -317,7 +317,6 @@ pub async fn load_pending(
     }))
 }
 
-/// The attachments of one message, in the order they were uploaded.
 /// Moves the message to `status` unless it is already there or further along; true if it moved.
 /// With `event`, the move records that event in the same batch (written only if the move applies).
 async fn advance(
@@ -330,47 +329,45 @@ async fn advance(
     event: Option<(EventType, Option<&str>)>,
 ) -> Result<Advanced, ApiError> {
     let now = runtime::now();
-    let moves = format!(
-        "business_id = ?1 AND id = ?2 AND direction = 'outbound' AND {} < ?3",
+    let sql = format!(
+        "UPDATE messages SET status = ?3, status_reason = ?4, provider_message_id = COALESCE(?5, provider_message_id), \
+         updated_at = ?6 WHERE business_id = ?1 AND id = ?2 AND direction = 'outbound' AND {} < ?7",
         messages_repo::stored_status_rank()
     );
-    let rank = JsValue::from_f64(f64::from(status.rank()));
-    let update = |provider_message_id: Option<&str>| {
-        db.prepare(format!(
-            "UPDATE messages SET status = ?4, status_reason = ?5, provider_message_id = COALESCE(?6, provider_message_id), \
-             updated_at = ?7 WHERE {moves}"
-        ))
-        .bind(&[
+    // The event follows the update, so its snapshot shows the message as moved. It is written
+    // only if this update moved it (the message carries this call's time), and only once.
+    let guard = "EXISTS (SELECT 1 FROM messages WHERE business_id = ?1 AND id = ?5 AND status = ?6 AND updated_at = ?7) \
+                 AND NOT EXISTS (SELECT 1 FROM webhook_events WHERE business_id = ?1 AND subject_id = ?5 AND type = ?8)";
+    let statements = |provider_message_id: Option<&str>| -> Result<Vec<D1PreparedStatement>, ApiError> {
+        let mut statements = vec![db.prepare(&sql).bind(&[
             d1::text(tenant.business_id.as_str()),
             d1::text(message_id),
-            rank.clone(),
             d1::text(status.as_str()),
             d1::optional_text(reason),
             d1::optional_text(provider_message_id),
             d1::text(&now.to_rfc3339()),
-        ])
+            JsValue::from_f64(f64::from(status.rank())),
+        ])?];
+        if let Some((kind, base_url)) = event {
+            statements.push(events::record(
+                db,
+                tenant,
+                base_url,
+                now,
+                &[NewEvent::new(kind, message_id)?],
+                Guard::When(
+                    guard,
+                    vec![
+                        d1::text(message_id),
+                        d1::text(status.as_str()),
+                        d1::text(&now.to_rfc3339()),
+                        d1::text(kind.as_str()),
+                    ],
+                ),
+            )?);
+        }
+        Ok(statements)
     };
-    // The event goes first: its guard is the update's own condition, read before the update.
-    let guard = format!(
-        "EXISTS (SELECT 1 FROM messages WHERE {})",
-        moves.replace("?2", "?5").replace("?3", "?6")
-    );
-    let statements =
-        |provider_message_id: Option<&str>| -> Result<Vec<worker::D1PreparedStatement>, ApiError> {
-            let mut statements = Vec::new();
-            if let Some((kind, base_url)) = event {
-                statements.push(events::record(
-                    db,
-                    tenant,
-                    base_url,
-                    now,
-                    &[NewEvent::new(kind, message_id)?],
-                    Guard::When(&guard, vec![d1::text(message_id), rank.clone()]),
-                )?);
-            }
-            statements.push(update(provider_message_id)?);
-            Ok(statements)
-        };
     let results = match db.batch(statements(provider_message_id)?).await {
         Ok(results) => results,
         // The provider reused an id we hold for another message: the status still counts.
@@ -378,14 +375,14 @@ async fn advance(
         Err(error) => return Err(ApiError::internal("updating outbound message", error)),
     };
     let changed = results
-        .last()
+        .first()
         .and_then(|result| result.meta().ok().flatten())
         .and_then(|meta| meta.changes)
         .unwrap_or(0);
     Ok(Advanced {
         moved: changed > 0,
         event_ids: if event.is_some() {
-            events::recorded(&results, 0)?
+            events::recorded(&results, 1)?
         } else {
             Vec::new()
         },

@@ -1,8 +1,8 @@
 //! Delivering webhook events: the body each event carries, one signed attempt at an endpoint,
 //! and what the attempt means for the delivery and the endpoint.
 //!
-//! A body is built once per event from the records as stored when the event is first
-//! dispatched (moments after the change), then kept: retries and replays send the same bytes.
+//! A body is built once per event, when it is first dispatched, from the snapshot its change
+//! recorded, then kept: retries and replays send the same bytes.
 //! It is written as `JSON.stringify` writes it, so that a receiver that re-serialises the
 //! parsed body (the seed's Express example) signs exactly what we signed.
 
@@ -14,15 +14,12 @@ use crate::edge::webhooks_repo::{
 };
 use crate::edge::{attachments, customers_repo, messages_repo};
 use crate::error::ApiError;
-use crate::ids::CustomerId;
-use crate::lookup::CustomerKey;
 use crate::media;
 use crate::time::Timestamp;
 use crate::webhook_signing::{self, to_js_json};
 use crate::webhooks::{self, Answer, EventType, Verdict};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use serde_json::{Map, Value};
 use worker::D1Database;
 
 /// Download links in events work this long: a receiver that is down for days can still fetch.
@@ -58,8 +55,10 @@ pub fn body(
     Ok(to_js_json(&value))
 }
 
-/// Builds the body of each event that has none yet, reading every record they name in a few
-/// queries. `link_secret` signs the attachments' download links.
+/// Builds the body of each event that has none yet from its snapshot (the record as its change
+/// left it), adding the attachments of message events (read now: they never change once linked)
+/// and what the change itself knew (`previous_status`, say). `link_secret` signs the
+/// attachments' download links.
 pub async fn payloads(
     db: &D1Database,
     tenant: &Tenant,
@@ -72,79 +71,65 @@ pub async fn payloads(
         .filter(|event| event.payload.is_none())
         .filter_map(|event| EventType::parse(&event.kind).map(|kind| (event, kind)))
         .collect();
-    if pending.is_empty() {
-        return Ok(Vec::new());
-    }
-    let subjects = |table: &str| -> Vec<&str> {
-        pending
-            .iter()
-            .filter(|(_, kind)| table_of(*kind) == table)
-            .map(|(event, _)| event.subject_id.as_str())
-            .collect()
-    };
-    let messages = messages_repo::by_ids(db, tenant, &subjects("messages")).await?;
-    let message_ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
-    let files = attachments::of_messages(db, tenant, &message_ids).await?;
-    let conversations = messages_repo::conversations_by_ids(db, tenant, &subjects("conversations")).await?;
-    let customer_keys: Vec<CustomerKey> = subjects("customers")
-        .into_iter()
-        .chain(messages.iter().map(|m| m.customer_id.as_str()))
-        .chain(conversations.iter().map(|c| c.customer_id.as_str()))
-        .filter_map(CustomerId::parse)
-        .map(CustomerKey::Id)
+    let message_ids: Vec<&str> = pending
+        .iter()
+        .filter(|(_, kind)| table_of(*kind) == "messages")
+        .map(|(event, _)| event.subject_id.as_str())
         .collect();
-    let customers: HashMap<String, Value> = customers_repo::find_many(db, tenant, &customer_keys)
-        .await?
-        .into_iter()
-        .map(|customer| Ok((customer.id.as_str().to_owned(), to_value(&customer)?)))
-        .collect::<Result<_, ApiError>>()?;
-    let customer = |id: &str| customers.get(id).cloned().unwrap_or(Value::Null);
+    let files = attachments::of_messages(db, tenant, &message_ids).await?;
 
     let mut bodies = Vec::new();
     for (event, kind) in pending {
-        let data = match table_of(kind) {
-            "messages" => {
-                let Some(message) = messages.iter().find(|m| m.id == event.subject_id) else {
-                    return Err(ApiError::internal(
-                        "building event",
-                        format!("message {} is gone", event.subject_id),
-                    ));
-                };
-                let linked: Vec<Value> = files
-                    .iter()
-                    .filter(|file| file.message_id.as_deref() == Some(message.id.as_str()))
-                    .map(|file| {
-                        let mut file = file.clone();
-                        file.download_url =
-                            signed_link(tenant, event.base_url.as_deref(), link_secret, &file.id, now);
-                        to_value(&file)
-                    })
-                    .collect::<Result<_, _>>()?;
-                json!({ "message": to_value(message)?, "customer": customer(&message.customer_id), "attachments": linked })
-            }
-            "conversations" => {
-                let Some(conversation) = conversations.iter().find(|c| c.id == event.subject_id) else {
-                    return Err(ApiError::internal(
-                        "building event",
-                        format!("conversation {} is gone", event.subject_id),
-                    ));
-                };
-                let mut data = Map::new();
-                data.insert("conversation".to_owned(), to_value(conversation)?);
-                data.insert("customer".to_owned(), customer(&conversation.customer_id));
-                if let Some(Value::Object(detail)) =
-                    event.detail.as_deref().and_then(|d| serde_json::from_str(d).ok())
-                {
-                    data.extend(detail);
-                }
-                Value::Object(data)
-            }
-            _ => json!({ "customer": customer(&event.subject_id) }),
-        };
+        let mut data = snapshot_data(event)?;
+        if table_of(kind) == "messages" {
+            let linked: Vec<Value> = files
+                .iter()
+                .filter(|file| file.message_id.as_deref() == Some(event.subject_id.as_str()))
+                .map(|file| {
+                    let mut file = file.clone();
+                    file.download_url =
+                        signed_link(tenant, event.base_url.as_deref(), link_secret, &file.id, now);
+                    to_value(&file)
+                })
+                .collect::<Result<_, _>>()?;
+            data.insert("attachments".to_owned(), Value::Array(linked));
+        }
+        if let Some(Value::Object(detail)) =
+            event.detail.as_deref().and_then(|d| serde_json::from_str(d).ok())
+        {
+            data.extend(detail);
+        }
         let at = Timestamp::from_micros(event.created_us);
-        bodies.push((event.id.clone(), body(tenant, &event.id, kind, at, data)?));
+        bodies.push((
+            event.id.clone(),
+            body(tenant, &event.id, kind, at, Value::Object(data))?,
+        ));
     }
     Ok(bodies)
+}
+
+/// The event's snapshot with each record in the shape the API gives it.
+fn snapshot_data(event: &StoredEvent) -> Result<Map<String, Value>, ApiError> {
+    let gone = || ApiError::internal("building event", format!("event {} has no snapshot", event.id));
+    let Some(Value::Object(snapshot)) = event
+        .snapshot
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+    else {
+        return Err(gone());
+    };
+    let mut data = Map::new();
+    for (name, raw) in snapshot {
+        let value = match (name.as_str(), raw) {
+            (_, Value::Null) => Value::Null,
+            ("customer", raw) => to_value(&customers_repo::from_snapshot(raw)?)?,
+            ("message", raw) => to_value(&messages_repo::message_from_snapshot(raw)?)?,
+            ("conversation", raw) => to_value(&messages_repo::conversation_from_snapshot(raw)?)?,
+            (_, raw) => raw,
+        };
+        data.insert(name, value);
+    }
+    Ok(data)
 }
 
 fn to_value<T: Serialize>(value: &T) -> Result<Value, ApiError> {
@@ -265,10 +250,10 @@ pub async fn attempt(
         at: now,
     };
     if !endpoint.enabled {
-        // Not sent: the business turned the endpoint off, or it was disabled for failing.
+        // The business turned the endpoint off, or it was disabled for failing: no attempt is
+        // made, and the delivery waits among the dead for a replay once it is enabled again.
         let reason = "not sent: the endpoint is disabled";
-        record.error = Some(reason);
-        webhooks_repo::record_attempt(db, tenant, &record, &Health::Unchanged).await?;
+        webhooks_repo::abandon(db, tenant, &claimed.delivery_id, reason, now).await?;
         return Ok(AttemptOutcome::Dead);
     }
     let attempted = send(

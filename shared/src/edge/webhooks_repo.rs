@@ -206,6 +206,7 @@ pub struct StoredEvent {
     pub kind: String,
     pub subject_id: String,
     pub detail: Option<String>,
+    pub snapshot: Option<String>,
     pub base_url: Option<String>,
     pub payload: Option<String>,
     pub created_us: i64,
@@ -214,7 +215,7 @@ pub struct StoredEvent {
 pub async fn events(db: &D1Database, tenant: &Tenant, ids: &[String]) -> Result<Vec<StoredEvent>, ApiError> {
     let result = db
         .prepare(
-            "SELECT id, type, subject_id, detail, base_url, payload, created_us FROM webhook_events \
+            "SELECT id, type, subject_id, detail, snapshot, base_url, payload, created_us FROM webhook_events \
              WHERE business_id = ?1 AND id IN (SELECT value FROM json_each(?2)) ORDER BY created_us, id",
         )
         .bind(&[
@@ -226,22 +227,26 @@ pub async fn events(db: &D1Database, tenant: &Tenant, ids: &[String]) -> Result<
     Ok(result.results::<StoredEvent>()?)
 }
 
-/// A delivery just created by [`fan_out`].
-#[derive(Debug, Clone, Deserialize)]
-pub struct NewDelivery {
-    pub id: String,
-}
-
-/// Fixes each event's payload (where not fixed yet), creates one pending delivery per event and
-/// subscribed enabled endpoint, and marks the events dispatched, in one transaction. Returns
-/// only deliveries created now, so a repeated dispatch does not attempt anything twice.
+/// Fixes each event's body (where not fixed yet), creates one pending delivery per event and
+/// subscribed enabled endpoint, and marks the events dispatched, in one transaction. The new
+/// deliveries come back already leased until `lease_until` for their first attempt, with what
+/// it needs. Only deliveries created now come back, so a repeated dispatch attempts nothing twice.
 pub async fn fan_out(
     db: &D1Database,
     tenant: &Tenant,
     payloads: &[(String, String)],
     event_ids: &[String],
     now: Timestamp,
-) -> Result<Vec<NewDelivery>, ApiError> {
+    lease_until: Timestamp,
+) -> Result<Vec<Claimed>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        endpoint_id: String,
+        event_id: String,
+        event_type: String,
+        payload: String,
+    }
     let business = d1::text(tenant.business_id.as_str());
     let ids = d1::json_list(event_ids.iter().map(String::as_str));
     let mut statements = Vec::new();
@@ -256,15 +261,17 @@ pub async fn fan_out(
     statements.push(
         db.prepare(
             "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, attempts, \
-             next_attempt_us, event_us, updated_us) \
-             SELECT lower(hex(randomblob(16))), ?1, e.id, ev.id, ev.type, 'pending', 0, ?3, ev.created_us, ?3 \
+             next_attempt_us, leased_until_us, event_us, updated_us) \
+             SELECT lower(hex(randomblob(16))), ?1, e.id, ev.id, ev.type, 'pending', 0, ?3, ?4, ev.created_us, ?3 \
              FROM webhook_events ev JOIN webhook_endpoints e ON e.business_id = ev.business_id \
              WHERE ev.business_id = ?1 AND ev.id IN (SELECT value FROM json_each(?2)) AND ev.payload IS NOT NULL \
              AND e.enabled = 1 AND EXISTS (SELECT 1 FROM json_each(e.events) s WHERE s.value = ev.type) \
              ORDER BY ev.created_us \
-             ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id",
+             ON CONFLICT (endpoint_id, event_id) DO NOTHING \
+             RETURNING id, endpoint_id, event_id, event_type, \
+               (SELECT payload FROM webhook_events WHERE business_id = ?1 AND id = event_id) AS payload",
         )
-        .bind(&[business.clone(), ids.clone(), number(now.micros())])?,
+        .bind(&[business.clone(), ids.clone(), number(now.micros()), number(lease_until.micros())])?,
     );
     statements.push(
         db.prepare(
@@ -274,10 +281,26 @@ pub async fn fan_out(
         .bind(&[business, ids, number(now.micros())])?,
     );
     let results = db.batch(statements).await?;
-    let created = results.get(payloads.len()).ok_or_else(|| {
-        ApiError::internal("fanning out events", "D1 returned fewer results than statements")
-    })?;
-    Ok(created.results::<NewDelivery>()?)
+    let created = results
+        .get(payloads.len())
+        .ok_or_else(|| ApiError::internal("fanning out events", "D1 returned fewer results than statements"))?
+        .results::<Row>()?;
+    if created.is_empty() {
+        return Ok(Vec::new());
+    }
+    let endpoints = list(db, tenant).await?;
+    Ok(created
+        .into_iter()
+        .map(|row| Claimed {
+            endpoint: endpoints.iter().find(|e| e.id == row.endpoint_id).cloned(),
+            delivery_id: row.id,
+            event_id: row.event_id,
+            event_type: row.event_type,
+            attempt: 1,
+            replay: 0,
+            payload: row.payload,
+        })
+        .collect())
 }
 
 /// A delivery claimed for one attempt, with what the attempt needs.
@@ -481,13 +504,14 @@ pub async fn record_attempt(
             vec![business.clone(), endpoint, at],
         )),
         Health::Disable(reason) => Some((
-            "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?3, updated_at = ?4 \
-             WHERE business_id = ?1 AND id = ?2 AND enabled = 1",
+            "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?3, updated_at = ?4, \
+             failing_since_us = COALESCE(failing_since_us, ?5) WHERE business_id = ?1 AND id = ?2 AND enabled = 1",
             vec![
                 business.clone(),
                 endpoint,
                 d1::text(reason),
                 d1::text(&record.at.to_rfc3339()),
+                at,
             ],
         )),
     };
@@ -495,6 +519,29 @@ pub async fn record_attempt(
         statements.push(db.prepare(sql).bind(&params)?);
     }
     db.batch(statements).await?;
+    Ok(())
+}
+
+/// Moves a leased delivery to the dead without an attempt, saying why; its last answer stays.
+pub async fn abandon(
+    db: &D1Database,
+    tenant: &Tenant,
+    delivery_id: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    db.prepare(
+        "UPDATE webhook_deliveries SET status = 'dead', next_attempt_us = NULL, leased_until_us = NULL, \
+         last_error = ?3, updated_us = ?4 WHERE business_id = ?1 AND id = ?2",
+    )
+    .bind(&[
+        d1::text(tenant.business_id.as_str()),
+        d1::text(delivery_id),
+        d1::text(reason),
+        number(now.micros()),
+    ])?
+    .run()
+    .await?;
     Ok(())
 }
 
