@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomUUID } from 'node:crypto';
 import { admin, api, assertError, newBusiness, request, sync, unique } from './support.mjs';
+import { whatsappNotification } from './providers/meta.mjs';
 
 const EPOCH = '1970-01-01T00:00:00Z';
 
@@ -25,23 +26,12 @@ async function whatsappBusiness() {
 /** Delivers one WhatsApp webhook carrying `messages` ([{from, body}]); returns their wamids. */
 async function deliver(biz, messages) {
   const ids = messages.map(() => `wamid.${randomUUID()}`);
-  const payload = JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [{
-      id: 'WABA',
-      changes: [{
-        field: 'messages',
-        value: {
-          messaging_product: 'whatsapp',
-          metadata: { display_phone_number: '15550000000', phone_number_id: biz.phoneNumberId },
-          contacts: messages.map(({ from }) => ({ profile: { name: `Sender ${from}` }, wa_id: from })),
-          messages: messages.map(({ from, body }, n) => ({
-            from, id: ids[n], timestamp: String(Math.floor(Date.now() / 1000)), type: 'text', text: { body },
-          })),
-        },
-      }],
-    }],
-  });
+  const payload = JSON.stringify(whatsappNotification(biz.phoneNumberId, {
+    contacts: messages.map(({ from }) => ({ profile: { name: `Sender ${from}` }, wa_id: from })),
+    messages: messages.map(({ from, body }, n) => ({
+      from, id: ids[n], timestamp: String(Math.floor(Date.now() / 1000)), type: 'text', text: { body },
+    })),
+  }));
   const signature = `sha256=${createHmac('sha256', biz.appSecret).update(payload).digest('hex')}`;
   const res = await request('POST', biz.webhookPath, {
     body: payload,

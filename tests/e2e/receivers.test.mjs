@@ -18,6 +18,7 @@ import {
   unique,
 } from './support.mjs';
 import { formBody, mailgunSignature, metaSignature, twilioSignature } from './signing.mjs';
+import { whatsappNotification } from './providers/meta.mjs';
 
 const digits = (count) => Array.from(randomBytes(count), (byte) => String(byte % 10)).join('');
 /** An Irish mobile number nobody else's test uses. */
@@ -110,29 +111,8 @@ function postMeta(setup, payload, { signature } = {}) {
   return request('POST', setup.path, { body, headers });
 }
 
-function whatsappNotification(setup, value) {
-  return {
-    object: 'whatsapp_business_account',
-    entry: [
-      {
-        id: 'WABA-ID',
-        changes: [
-          {
-            field: 'messages',
-            value: {
-              messaging_product: 'whatsapp',
-              metadata: { display_phone_number: '15550001111', phone_number_id: setup.address },
-              ...value,
-            },
-          },
-        ],
-      },
-    ],
-  };
-}
-
 function whatsappText(setup, { from, name, id = `wamid.${unique('m')}`, body = 'Hello from WhatsApp' }) {
-  return whatsappNotification(setup, {
+  return whatsappNotification(setup.address, {
     contacts: [{ profile: { name }, wa_id: from.slice(1) }],
     messages: [{ from: from.slice(1), id, timestamp: '1700000000', type: 'text', text: { body } }],
   });
@@ -223,7 +203,7 @@ describe('the Meta receiver (WhatsApp, Messenger, Instagram)', () => {
     const before = await messagesOf(setup.key);
     const res = await postMeta(
       setup,
-      whatsappNotification(setup, {
+      whatsappNotification(setup.address, {
         statuses: [
           { id: `wamid.${unique('unknown')}`, status: 'delivered', timestamp: '1700000000', recipient_id: '353870000000' },
           {
@@ -350,7 +330,7 @@ describe('the Meta receiver (WhatsApp, Messenger, Instagram)', () => {
     const from = uniquePhone();
     const res = await postMeta(
       setup,
-      whatsappNotification(setup, {
+      whatsappNotification(setup.address, {
         contacts: [{ profile: { name: 'Photo Sender' }, wa_id: from.slice(1) }],
         messages: [
           {

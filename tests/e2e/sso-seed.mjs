@@ -8,7 +8,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import { BASE_URL, REQUEST_TIMEOUT_MS, admin, api, newBusiness, request, sync, unique, waitFor } from './support.mjs';
 import { mailgunSignature, metaSignature } from './signing.mjs';
-import { GRAPH_VERSION, startMeta } from './providers/meta.mjs';
+import { GRAPH_VERSION, startMeta, whatsappNotification } from './providers/meta.mjs';
 import { startMailgun } from './providers/mailgun.mjs';
 import { randomId } from './providers/server.mjs';
 
@@ -127,33 +127,18 @@ export async function seedInbox({ frameAncestors = [], name = 'Joe Bloggs' } = {
 
   /** An inbound WhatsApp text from the customer, signed as Meta signs it. */
   async function whatsappFromCustomer(text) {
-    const payload = {
-      object: 'whatsapp_business_account',
-      entry: [
+    const payload = whatsappNotification(phoneNumberId, {
+      contacts: [{ profile: { name }, wa_id: phone.slice(1) }],
+      messages: [
         {
-          id: 'WABA-ID',
-          changes: [
-            {
-              field: 'messages',
-              value: {
-                messaging_product: 'whatsapp',
-                metadata: { display_phone_number: '15550001111', phone_number_id: phoneNumberId },
-                contacts: [{ profile: { name }, wa_id: phone.slice(1) }],
-                messages: [
-                  {
-                    from: phone.slice(1),
-                    id: `wamid.${unique('m')}`,
-                    timestamp: String(Math.floor(Date.now() / 1000)),
-                    type: 'text',
-                    text: { body: text },
-                  },
-                ],
-              },
-            },
-          ],
+          from: phone.slice(1),
+          id: `wamid.${unique('m')}`,
+          timestamp: String(Math.floor(Date.now() / 1000)),
+          type: 'text',
+          text: { body: text },
         },
       ],
-    };
+    });
     const body = JSON.stringify(payload);
     const res = await request('POST', whatsapp.webhook_path, {
       body,

@@ -24,7 +24,8 @@ const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
 /// Email attachments are read into memory up to this total; further files are linked instead.
 const MAX_EMAIL_ATTACHMENT_BYTES: usize = 20 * 1024 * 1024;
 
-pub async fn handle(env: &Env, job: &QueuedSend, attempt: u32) -> Settle {
+pub async fn handle(env: Env, job: QueuedSend, attempt: u32) -> Settle {
+    let (env, job) = (&env, &job);
     match deliver(env, job, attempt).await {
         Ok(settle) => settle,
         Err(error) => {

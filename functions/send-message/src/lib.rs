@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 use shared::edge::send::{self, request::SendIn, request::SendRequest};
-use shared::edge::{DB, auth, http};
+use shared::edge::{DB, auth, customers_repo, http};
 use shared::error::ApiError;
 use shared::message::Message;
 use worker::{Context, Env, Method, Request, Response, event};
@@ -29,7 +29,8 @@ async fn send_message(mut req: Request, env: Env) -> Result<Response, ApiError> 
     let input: SendIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let request = SendRequest::parse(input, tenant.default_country)?;
     let db = env.d1(DB)?;
-    let customer = send::find_customer(&db, &tenant, &request).await?;
+    let customer =
+        customers_repo::first_named(&db, &tenant, &request.customer_keys, &request.customer_named_by).await?;
     let message = send::accept(
         &env,
         &db,

@@ -3,13 +3,12 @@
 //! of the key: holding a token reveals nothing and allows only what its scope says.
 
 use serde::{Deserialize, Serialize};
-use shared::customer::Customer;
-use shared::edge::auth::{self, Tenant};
+use shared::edge::auth;
 use shared::edge::sso::{self, NewToken, Revoked, TokenId};
 use shared::edge::{DB, customers_repo, http, runtime};
 use shared::error::ApiError;
 use shared::sso::{TokenIn, TokenRequest};
-use worker::{D1Database, Env, Method, Request, Response};
+use worker::{Env, Method, Request, Response};
 
 #[derive(Serialize)]
 struct TokenOut {
@@ -28,7 +27,8 @@ pub async fn generate(mut req: Request, env: Env) -> Result<Response, ApiError> 
     let input: TokenIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let request = TokenRequest::parse(input)?;
     let db = env.d1(DB)?;
-    let customer = find_customer(&db, &tenant, &request).await?;
+    let customer =
+        customers_repo::first_named(&db, &tenant, &request.customer_keys, &request.customer_named_by).await?;
 
     let issued = shared::sso::issue(runtime::random()?);
     let id = TokenId::generate(runtime::random()?);
@@ -60,24 +60,6 @@ pub async fn generate(mut req: Request, env: Env) -> Result<Response, ApiError> 
             embed_url,
         },
     )
-}
-
-/// The first of the request's keys that names a customer of the tenant: another business's
-/// customer is not found, exactly like one that does not exist.
-async fn find_customer(
-    db: &D1Database,
-    tenant: &Tenant,
-    request: &TokenRequest,
-) -> Result<Customer, ApiError> {
-    for key in &request.customer_keys {
-        if let Some(customer) = customers_repo::find_one(db, tenant, key).await? {
-            return Ok(customer);
-        }
-    }
-    Err(ApiError::not_found(format!(
-        "no customer with {}",
-        request.customer_named_by
-    )))
 }
 
 #[derive(Deserialize)]

@@ -22,7 +22,8 @@ const LEASE_SECONDS: i64 = 60;
 /// Our own failures are retried by the queue after this long, a few times.
 const OWN_FAULT_RETRY_SECONDS: u32 = 5;
 
-pub async fn handle(env: &Env, task: WebhookTask, delivery_count: u32) -> Settle {
+pub async fn handle(env: Env, task: WebhookTask, delivery_count: u32) -> Settle {
+    let env = &env;
     let result = match &task {
         WebhookTask::Dispatch {
             business_id,

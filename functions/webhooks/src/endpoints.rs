@@ -176,12 +176,30 @@ pub async fn create(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Resp
         updated_at: now.to_rfc3339(),
     };
     apply(&mut endpoint, input, env)?;
-    webhooks_repo::save(&env.d1(DB)?, tenant, &endpoint).await?;
+    save_and_show(env, tenant, &endpoint, now, 201, ShowSecret::Yes).await
+}
+
+/// Whether a response shows the endpoint's secret: only when it was just made.
+#[derive(PartialEq, Eq)]
+enum ShowSecret {
+    Yes,
+    No,
+}
+
+async fn save_and_show(
+    env: &Env,
+    tenant: &Tenant,
+    endpoint: &Endpoint,
+    now: Timestamp,
+    status: u16,
+    show: ShowSecret,
+) -> Result<Response, ApiError> {
+    webhooks_repo::save(&env.d1(DB)?, tenant, endpoint).await?;
     http::json(
-        201,
+        status,
         &OneOut {
-            webhook: EndpointOut::new(&endpoint, now),
-            secret: Some(endpoint.secret.as_str().to_owned()),
+            webhook: EndpointOut::new(endpoint, now),
+            secret: (show == ShowSecret::Yes).then(|| endpoint.secret.as_str().to_owned()),
         },
     )
 }
@@ -221,14 +239,7 @@ pub async fn update(mut req: Request, env: &Env, tenant: &Tenant, id: &str) -> R
     apply(&mut endpoint, input, env)?;
     let now = runtime::now();
     endpoint.updated_at = now.to_rfc3339();
-    webhooks_repo::save(&env.d1(DB)?, tenant, &endpoint).await?;
-    http::json(
-        200,
-        &OneOut {
-            webhook: EndpointOut::new(&endpoint, now),
-            secret: None,
-        },
-    )
+    save_and_show(env, tenant, &endpoint, now, 200, ShowSecret::No).await
 }
 
 pub async fn delete(env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
@@ -268,12 +279,5 @@ pub async fn rotate_secret(
         (None, None)
     };
     endpoint.updated_at = now.to_rfc3339();
-    webhooks_repo::save(&env.d1(DB)?, tenant, &endpoint).await?;
-    http::json(
-        200,
-        &OneOut {
-            webhook: EndpointOut::new(&endpoint, now),
-            secret: Some(endpoint.secret.as_str().to_owned()),
-        },
-    )
+    save_and_show(env, tenant, &endpoint, now, 200, ShowSecret::Yes).await
 }

@@ -135,6 +135,24 @@ pub async fn find_one(
     row.map(CustomerRow::into_customer).transpose()
 }
 
+/// The customer the first of `keys` that names one of the tenant's customers names; a request
+/// that names its customer several ways (our id, the CRM's id) is answered by the first that
+/// matches. Another business's customer is not found, exactly like one that does not exist.
+/// `named_by` says how the request named the customer, for the 404.
+pub async fn first_named(
+    db: &D1Database,
+    tenant: &Tenant,
+    keys: &[CustomerKey],
+    named_by: &str,
+) -> Result<Customer, ApiError> {
+    for key in keys {
+        if let Some(customer) = find_one(db, tenant, key).await? {
+            return Ok(customer);
+        }
+    }
+    Err(ApiError::not_found(format!("no customer with {named_by}")))
+}
+
 /// One statement selecting `columns` of every customer of `?1` whose key column is in the JSON
 /// list bound at the paired parameter. A UNION of one indexed lookup per key column, so its cost
 /// follows the number of keys, not the size of the business.

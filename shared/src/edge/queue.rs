@@ -1,14 +1,15 @@
 //! Consuming a queue one message at a time, through the runtime's own message objects: reading
 //! a body, counting deliveries, and acknowledging or retrying, each reporting failure instead of
-//! panicking (worker 0.8.7's typed wrappers unwrap, and do not expose `attempts`).
+//! panicking (worker 0.8.7's typed wrappers unwrap, and do not expose `attempts`). A consumer
+//! function exports its handler with [`queue_consumer!`](crate::queue_consumer).
 
+use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
-use worker::console_error;
+use std::future::Future;
 use worker::js_sys::{Object, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::worker_sys::{Message as QueueMessage, MessageBatch};
-
-pub use worker::worker_sys::Message;
+use worker::{Env, console_error};
 
 /// What the queue should do with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,4 +61,61 @@ pub fn settle(message: &QueueMessage, settle: Settle) {
     if let Err(error) = result {
         console_error!("settling a queue message failed: {error:?}");
     }
+}
+
+/// Handles every message of the batch at once, each settled on its own as `handle` decides from
+/// its body and delivery count. A body that is not a `T` is dropped: it would fail every retry.
+pub async fn consume<T, F, Fut>(batch: MessageBatch, env: Env, handle: F)
+where
+    T: DeserializeOwned,
+    F: Fn(Env, T, u32) -> Fut,
+    Fut: Future<Output = Settle>,
+{
+    let (env, handle) = (&env, &handle);
+    join_all(messages(&batch).into_iter().map(|message| async move {
+        let result = match read_body::<T>(&message) {
+            Some(body) => handle(env.clone(), body, attempts(&message)).await,
+            None => {
+                console_error!(
+                    "dropping a queue message that is not a {}",
+                    std::any::type_name::<T>()
+                );
+                Settle::Ack
+            }
+        };
+        settle(&message, result);
+    }))
+    .await;
+}
+
+/// Exports a consumer function's queue handler: each message's body is read as `$body` and
+/// handed to `$handle(env, body, delivery_count) -> Settle`. Written out rather than
+/// `#[event(queue)]`, whose typed batch unwraps and hides the delivery count.
+// rustfmt re-indents the attribute below further on every run; it is formatted by hand.
+#[rustfmt::skip]
+#[macro_export]
+macro_rules! queue_consumer {
+    ($body:ty, $handle:path) => {
+        async fn consume_queue_batch(batch: ::worker::worker_sys::MessageBatch, env: ::worker::Env) {
+            $crate::edge::queue::consume::<$body, _, _>(batch, env, $handle).await
+        }
+
+        mod queue_export {
+            use ::worker::wasm_bindgen::{JsValue, prelude::wasm_bindgen};
+
+            #[wasm_bindgen(
+                wasm_bindgen = ::worker::wasm_bindgen,
+                wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+                js_sys = ::worker::js_sys
+            )]
+            pub async fn queue(
+                batch: ::worker::worker_sys::MessageBatch,
+                env: ::worker::Env,
+                _ctx: ::worker::worker_sys::Context,
+            ) -> Result<JsValue, JsValue> {
+                super::consume_queue_batch(batch, env).await;
+                Ok(JsValue::UNDEFINED)
+            }
+        }
+    };
 }

@@ -9,10 +9,10 @@ pub mod request;
 use crate::customer::Customer;
 use crate::edge::auth::Tenant;
 use crate::edge::outbound::{self, NewOutbound, OUTBOUND, QueuedSend};
-use crate::edge::{attachments, channel_accounts, customers_repo, events};
+use crate::edge::{attachments, channel_accounts, events};
 use crate::error::ApiError;
 use crate::message::Message;
-use request::{OutgoingMessage, SendRequest};
+use request::OutgoingMessage;
 use worker::{D1Database, Env, console_error};
 
 /// Stores `outgoing` as a `queued` message to `customer` and puts it on the outbound queue.
@@ -87,23 +87,6 @@ pub async fn accept(
 
 async fn enqueue(env: &Env, job: QueuedSend) -> worker::Result<()> {
     env.queue(OUTBOUND)?.send(job).await
-}
-
-/// The first of the request's keys that names a stored customer of the tenant.
-pub async fn find_customer(
-    db: &D1Database,
-    tenant: &Tenant,
-    request: &SendRequest,
-) -> Result<Customer, ApiError> {
-    for key in &request.customer_keys {
-        if let Some(customer) = customers_repo::find_one(db, tenant, key).await? {
-            return Ok(customer);
-        }
-    }
-    Err(ApiError::not_found(format!(
-        "no customer with {}",
-        request.customer_named_by
-    )))
 }
 
 /// Every named attachment must be one of the tenant's uploads, not yet sent with a message.

@@ -6,6 +6,29 @@ import { randomId, startProviderServer } from './server.mjs';
 
 export const GRAPH_VERSION = 'v21.0';
 
+/** A WhatsApp Cloud API webhook notification for the business number `phoneNumberId`, its
+ * `value` carrying `contacts`, `messages` and/or `statuses` as Meta sends them. */
+export function whatsappNotification(phoneNumberId, value) {
+  return {
+    object: 'whatsapp_business_account',
+    entry: [
+      {
+        id: 'WABA-ID',
+        changes: [
+          {
+            field: 'messages',
+            value: {
+              messaging_product: 'whatsapp',
+              metadata: { display_phone_number: '15550001111', phone_number_id: phoneNumberId },
+              ...value,
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
 /** `accessTokens`: sender id -> the token its account must present. */
 export function startMeta(accessTokens) {
   return startProviderServer({

@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { admin, api, newBusiness, request, unique, waitFor } from '../support.mjs';
 import { metaSignature } from '../signing.mjs';
+import { whatsappNotification } from '../providers/meta.mjs';
 
 export const EVENTS = [
   'message.received',
@@ -144,25 +145,9 @@ export async function receiveWhatsapp(setup, { from, name = 'WhatsApp Sender', t
   const message = mediaId
     ? { from: from.slice(1), id: wamid, timestamp: '1700000000', type: 'image', image: { id: mediaId, mime_type: 'image/png', sha256: 'x', caption: text } }
     : { from: from.slice(1), id: wamid, timestamp: '1700000000', type: 'text', text: { body: text } };
-  const body = JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [
-      {
-        id: 'WABA-ID',
-        changes: [
-          {
-            field: 'messages',
-            value: {
-              messaging_product: 'whatsapp',
-              metadata: { display_phone_number: '15550001111', phone_number_id: setup.address },
-              contacts: [{ profile: { name }, wa_id: from.slice(1) }],
-              messages: [message],
-            },
-          },
-        ],
-      },
-    ],
-  });
+  const body = JSON.stringify(
+    whatsappNotification(setup.address, { contacts: [{ profile: { name }, wa_id: from.slice(1) }], messages: [message] }),
+  );
   const res = await request('POST', setup.path, {
     body,
     headers: { 'content-type': 'application/json', 'x-hub-signature-256': metaSignature(setup.secrets.app_secret, body) },
