@@ -6,7 +6,7 @@ use crate::time::Timestamp;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-/// `limit` of `/api-messages-since` when none is given, and the most it may be.
+/// `limit` of `/api-messages-since` and the other listings when none is given, and the most it may be.
 pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 500;
 
@@ -99,6 +99,21 @@ pub fn flag(pairs: &[(String, String)], name: &str) -> Result<bool, ApiError> {
     }
 }
 
+/// A listing's `limit` query parameter: 1..=500, default 100.
+pub fn page_limit(value: Option<&str>) -> Result<usize, ApiError> {
+    match value {
+        None => Ok(DEFAULT_PAGE),
+        Some(text) => text
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=MAX_PAGE).contains(limit))
+            .ok_or_else(|| {
+                ApiError::invalid("limit", format!("limit must be a number from 1 to {MAX_PAGE}"))
+            }),
+    }
+}
+
 impl SinceQuery {
     /// `since` (RFC 3339; messages created strictly after it) or `cursor` (from a previous
     /// page), `limit` (1..=500, default 100), `include_attachments`.
@@ -135,17 +150,7 @@ impl SinceQuery {
                 ));
             }
         };
-        let limit = match get("limit") {
-            None => DEFAULT_PAGE,
-            Some(text) => text
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|limit| (1..=MAX_PAGE).contains(limit))
-                .ok_or_else(|| {
-                    ApiError::invalid("limit", format!("limit must be a number from 1 to {MAX_PAGE}"))
-                })?,
-        };
+        let limit = page_limit(get("limit"))?;
         let include_attachments = flag(pairs, "include_attachments")?;
         Ok(Self {
             after,

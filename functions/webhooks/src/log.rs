@@ -11,9 +11,6 @@ use shared::error::ApiError;
 use shared::time::Timestamp;
 use worker::{Env, Request, Response};
 
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 500;
-
 fn query(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
     http::query_pairs(req)
 }
@@ -27,14 +24,7 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 fn limit(pairs: &[(String, String)]) -> Result<usize, ApiError> {
-    match param(pairs, "limit") {
-        None => Ok(DEFAULT_LIMIT),
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|limit| (1..=MAX_LIMIT).contains(limit))
-            .ok_or_else(|| ApiError::invalid("limit", format!("limit must be between 1 and {MAX_LIMIT}"))),
-    }
+    shared::message::page_limit(param(pairs, "limit"))
 }
 
 fn at(micros: i64) -> String {

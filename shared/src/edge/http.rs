@@ -126,6 +126,27 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// Reads a JSON body of at most `limit` bytes into `T`.
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Result<T, ApiError> {
+    read_json_or(req, limit, || {
+        Err(ApiError::malformed(
+            "the request body is empty; expected a JSON object",
+        ))
+    })
+    .await
+}
+
+/// Like [`read_json`], for endpoints whose every field is optional: an empty body is `T::default()`.
+pub async fn read_optional_json<T: DeserializeOwned + Default>(
+    req: &mut Request,
+    limit: usize,
+) -> Result<T, ApiError> {
+    read_json_or(req, limit, || Ok(T::default())).await
+}
+
+async fn read_json_or<T: DeserializeOwned>(
+    req: &mut Request,
+    limit: usize,
+    when_empty: impl FnOnce() -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
     // The content type is not insisted on (curl's `-d` sends a form type with a JSON body);
     // only a multipart upload, which can never be the JSON we expect, is refused outright.
     let content_type = req.headers().get("content-type")?.unwrap_or_default();
@@ -141,21 +162,7 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> 
     }
     let body = read_body(req, limit).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::malformed(
-            "the request body is empty; expected a JSON object",
-        ));
-    }
-    from_json(&body)
-}
-
-/// Like [`read_json`], for endpoints whose every field is optional: an empty body is `T::default()`.
-pub async fn read_optional_json<T: DeserializeOwned + Default>(
-    req: &mut Request,
-    limit: usize,
-) -> Result<T, ApiError> {
-    let body = read_body(req, limit).await?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
+        return when_empty();
     }
     from_json(&body)
 }

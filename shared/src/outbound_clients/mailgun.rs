@@ -135,7 +135,7 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome 
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{fields, pairs};
+    use super::super::test_support::{AnswerCase, fields, pairs};
     use super::super::{Media, basic_auth};
     use super::*;
     use crate::channel::Channel;
@@ -216,9 +216,6 @@ mod tests {
         assert!(body.contains("big.mov: https://crm.example.com/api/download-media?id=2"));
         assert!(body.ends_with("--XyZ--\r\n"));
     }
-
-    /// An answer (status, Retry-After, body), what it means, and why.
-    type AnswerCase = (u16, Option<&'static str>, &'static [u8], Outcome, &'static str);
 
     #[test]
     fn answers_are_read_as_mailgun_documents_them() {

@@ -205,6 +205,7 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome 
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::AnswerCase;
     use super::*;
 
     fn body(request: &ProviderRequest) -> Value {
@@ -332,9 +333,6 @@ mod tests {
             );
         }
     }
-
-    /// An answer (status, Retry-After, body), what it means, and why.
-    type AnswerCase = (u16, Option<&'static str>, &'static [u8], Outcome, &'static str);
 
     #[test]
     fn answers_are_read_as_the_graph_api_documents_them() {

@@ -405,10 +405,13 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
     }
 }
 
-/// What the form-encoded providers' tests read their requests with.
+/// What the providers' tests share: their answer tables and the readers of form-encoded requests.
 #[cfg(test)]
 pub(crate) mod test_support {
-    use super::ProviderRequest;
+    use super::{Outcome, ProviderRequest};
+
+    /// An answer (status, Retry-After, body), what it means, and why.
+    pub type AnswerCase = (u16, Option<&'static str>, &'static [u8], Outcome, &'static str);
 
     pub fn fields(request: &ProviderRequest) -> Vec<(String, String)> {
         worker::url::form_urlencoded::parse(&request.body)

@@ -77,7 +77,7 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome 
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{fields, pairs};
+    use super::super::test_support::{AnswerCase, fields, pairs};
     use super::super::{Media, basic_auth};
     use super::*;
 
@@ -158,9 +158,6 @@ mod tests {
             ])
         );
     }
-
-    /// An answer (status, Retry-After, body), what it means, and why.
-    type AnswerCase = (u16, Option<&'static str>, &'static [u8], Outcome, &'static str);
 
     #[test]
     fn answers_are_read_as_twilio_documents_them() {
