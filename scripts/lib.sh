@@ -2,7 +2,14 @@
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+# Where `cargo install` puts tools: cargo's own rule ($CARGO_INSTALL_ROOT, else $CARGO_HOME).
+TOOLS_ROOT="${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}"
+export PATH="$TOOLS_ROOT/bin:$ROOT/node_modules/.bin:$PATH"
+# Build directories of the cargo-installed tools, kept so that a re-install only links.
+TOOLS_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/crm-edge"
+WORKER_BUILD_VERSION=0.8.7
+# Debian's wasm32-capable toolchain, for machines where rustup cannot add the target.
+DEBIAN_WASM_PACKAGES=(rustc-web cargo-web rust-web-src lld-22)
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 
 # Every function, in the order wrangler dev takes their configs (the gateway first: it is served).
@@ -17,6 +24,59 @@ die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 # The wasm-bindgen version that Cargo.lock pins; the CLI must match it exactly.
 locked_wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+# Installs one crate's binaries at exactly VERSION into $TOOLS_ROOT, printing a line a minute
+# while it compiles. The tool's own Cargo.lock is replayed (--locked); where it pins versions the
+# registry does not serve, only those packages are re-resolved to served versions and the rest
+# of the lock is kept. Usage: cargo_install_tool CRATE VERSION MINUTES_IT_TAKES
+cargo_install_tool() {
+  local crate="$1" version="$2" minutes="$3"
+  local build_dir="$TOOLS_CACHE/build/$crate-$version" log heartbeat status=0
+  log="$(mktemp)"
+  say "installing $crate $version (compiles from source: about $minutes min on 2 cores the first time, beside the other steps)"
+  ( local started=$SECONDS; while sleep 60; do
+      say "… still installing $crate ($(( (SECONDS - started) / 60 )) min so far)"; done ) &
+  heartbeat=$!
+  CARGO_TARGET_DIR="$build_dir" cargo install --locked --root "$TOOLS_ROOT" "$crate" --version "$version" \
+    >"$log" 2>&1 || status=$?
+  if [[ $status != 0 ]] && unservable_lock_entry "$log" >/dev/null; then
+    status=0
+    repin_and_install "$crate" "$version" "$build_dir" "$log" || status=$?
+  fi
+  kill "$heartbeat" 2>/dev/null || true
+  if [[ $status != 0 ]]; then
+    tail -n 25 "$log" >&2
+    die "installing $crate $version failed (log above, full log: $log). Check that crates.io is reachable (cargo search $crate), then re-run scripts/setup"
+  fi
+  rm -f "$log"
+  say "installed $crate $version"
+}
+
+# The "name@version" of the first lock entry that a failed `cargo install --locked` could not
+# find in the registry, read from its log; fails when the log shows no such error.
+unservable_lock_entry() {
+  sed -nE 's/.*failed to select a version for the requirement `([^ =`]+) = [^`]*` \(locked to ([^)]+)\).*/\1@\2/p' "$1" | head -n 1 | grep .
+}
+
+# The fallback of cargo_install_tool: a copy of the crate's source (which the failed install
+# unpacked) whose lock has each unservable entry updated to the newest served version that its
+# dependents accept, installed from that copy with --locked.
+repin_and_install() {
+  local crate="$1" version="$2" build_dir="$3" log="$4" source copy entry
+  source="$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -maxdepth 2 -type d -name "$crate-$version" -print -quit)"
+  [[ -n $source ]] || return 1
+  copy="$TOOLS_CACHE/src/$crate-$version"
+  rm -rf "$copy" && mkdir -p "$(dirname "$copy")" && cp -R "$source" "$copy"
+  for _ in 1 2 3 4 5 6 7 8; do
+    entry="$(unservable_lock_entry "$log")" || return 1
+    say "$crate: its Cargo.lock pins $entry, which the registry does not serve; re-pinning only that package"
+    (cd "$copy" && cargo update -q -p "$entry") >>"$log" 2>&1 || return 1
+    if CARGO_TARGET_DIR="$build_dir" cargo install --locked --root "$TOOLS_ROOT" --path "$copy" --force >"$log" 2>&1; then
+      return 0
+    fi
+  done
+  return 1
 }
 
 # True when rustup's own wasm32 target is installed (the normal path).
