@@ -13,10 +13,7 @@ DEBIAN_WASM_PACKAGES=(rustc-web cargo-web rust-web-src lld-22)
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 
 # Every function, in the order wrangler dev takes their configs (the gateway first: it is served).
-FUNCTIONS=(gateway admin customers customers-sync customers-bulk-create customers-batch-lookup
-  messages-since conversations-by-customer receiver-meta receiver-twilio receiver-email
-  upload-attachment download-media send-message message-dispatcher
-  webhooks webhook-dispatcher conversations sso-token embed-inbox)
+mapfile -t FUNCTIONS < <(python3 "$ROOT/scripts/configure" --list)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }

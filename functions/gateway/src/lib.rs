@@ -1,6 +1,7 @@
 //! The gateway: the one public entry. It authenticates nothing and stores nothing; it hands each
 //! request to the function that owns its path, over a service binding.
 
+mod route_table;
 mod routes;
 
 use shared::edge::http;

@@ -1,29 +1,18 @@
 //! Which function owns which path. Paths are the seed's, so its client code works unchanged.
+//! The table itself is generated from `functions.toml` (`route_table.rs`).
+
+use crate::route_table::{EXACT, PREFIXES};
 
 /// The service binding (declared in the top-level `wrangler.toml`) that serves `path`.
 pub fn function_for(path: &str) -> Option<&'static str> {
     let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
-    match path {
-        "/api-customers" => Some("CUSTOMERS"),
-        "/api-customers-sync" => Some("CUSTOMERS_SYNC"),
-        "/api-customers-bulk-create" => Some("CUSTOMERS_BULK_CREATE"),
-        "/api-customers-batch-lookup" => Some("CUSTOMERS_BATCH_LOOKUP"),
-        "/api-messages-since" => Some("MESSAGES_SINCE"),
-        "/api-conversations-by-customer" => Some("CONVERSATIONS_BY_CUSTOMER"),
-        "/api-upload-attachment" => Some("UPLOAD_ATTACHMENT"),
-        "/api-send-message" => Some("SEND_MESSAGE"),
-        "/api/download-media" => Some("DOWNLOAD_MEDIA"),
-        "/api-webhooks" | "/api-webhook-attempts" => Some("WEBHOOKS"),
-        _ if path.starts_with("/api-webhooks/") => Some("WEBHOOKS"),
-        _ if path.starts_with("/api-conversations/") => Some("CONVERSATIONS"),
-        "/api-sso-generate-token" | "/api-sso-revoke-token" => Some("SSO_TOKEN"),
-        _ if path.starts_with("/admin/") => Some("ADMIN"),
-        _ if path.starts_with("/webhooks/meta/") => Some("RECEIVER_META"),
-        _ if path.starts_with("/webhooks/twilio/") => Some("RECEIVER_TWILIO"),
-        _ if path.starts_with("/webhooks/mailgun/") => Some("RECEIVER_EMAIL"),
-        _ if path.starts_with("/embed/") => Some("EMBED_INBOX"),
-        _ => None,
-    }
+    let exact = EXACT.iter().find(|(route, _)| *route == path);
+    let below = || {
+        PREFIXES
+            .iter()
+            .find(|(prefix, _)| path.len() > prefix.len() && path.starts_with(prefix))
+    };
+    exact.or_else(below).map(|(_, binding)| *binding)
 }
 
 #[cfg(test)]
