@@ -2,10 +2,10 @@
 
 use crate::businesses;
 use serde::{Deserialize, Serialize};
-use shared::api_key::{self, ApiKeyHash};
-use shared::edge::{DB, auth, d1, http, runtime};
-use shared::error::ApiError;
-use shared::ids::{ApiKeyId, BusinessId};
+use domain::api_key::{self, ApiKeyHash};
+use edge::{DB, auth, d1, http, runtime};
+use domain::error::ApiError;
+use domain::ids::{ApiKeyId, BusinessId};
 use worker::{Env, Request, Response};
 
 #[derive(Deserialize, Default)]
@@ -37,7 +37,7 @@ pub async fn issue(mut req: Request, env: &Env, business_id: &BusinessId) -> Res
     let input: KeyIn = if body.iter().all(u8::is_ascii_whitespace) {
         KeyIn::default()
     } else {
-        http::from_json(&body)?
+        domain::json::from_json(&body)?
     };
     let name = input.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > 200) {

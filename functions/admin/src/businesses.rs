@@ -1,11 +1,11 @@
 //! Businesses: the tenants. Created by the operator; everything else belongs to one.
 
 use serde::{Deserialize, Serialize};
-use shared::edge::{DB, d1, http, runtime, sso};
-use shared::error::ApiError;
-use shared::ids::BusinessId;
-use shared::phone::Country;
-use shared::sso::FrameAncestors;
+use edge::{DB, d1, http, runtime, sso_sessions};
+use domain::error::ApiError;
+use domain::ids::BusinessId;
+use domain::phone::Country;
+use domain::sso::FrameAncestors;
 use worker::{Env, Request, Response};
 
 #[derive(Deserialize)]
@@ -99,7 +99,7 @@ pub async fn update(mut req: Request, env: &Env, id: &BusinessId) -> Result<Resp
         ));
     };
     let ancestors = FrameAncestors::parse(&given)?;
-    if !sso::set_frame_ancestors(&env.d1(DB)?, id, &ancestors).await? {
+    if !sso_sessions::set_frame_ancestors(&env.d1(DB)?, id, &ancestors).await? {
         return Err(ApiError::not_found(format!("no business {id}")));
     }
     get(env, id).await

@@ -4,12 +4,12 @@
 use crate::businesses;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shared::channel::{Channel, Provider};
-use shared::edge::{DB, d1, http, runtime};
-use shared::email::Email;
-use shared::error::ApiError;
-use shared::ids::BusinessId;
-use shared::phone::Phone;
+use domain::channel::{Channel, Provider};
+use edge::{DB, d1, http, runtime};
+use domain::email::Email;
+use domain::error::ApiError;
+use domain::ids::BusinessId;
+use domain::phone::Phone;
 use worker::{Env, Request, Response};
 
 #[derive(Deserialize)]
@@ -171,7 +171,7 @@ pub async fn create(mut req: Request, env: &Env, business_id: &BusinessId) -> Re
         }
     }
     businesses::find(env, business_id).await?;
-    let id = shared::ids::uuid_v4(runtime::random()?);
+    let id = domain::ids::uuid_v4(runtime::random()?);
     let now = runtime::now().to_rfc3339();
     let inserted = env
         .d1(DB)?

@@ -6,8 +6,8 @@ mod channel_accounts;
 mod routes;
 
 use routes::AdminRoute;
-use shared::edge::{auth, http};
-use shared::error::ApiError;
+use edge::{auth, http};
+use domain::error::ApiError;
 use worker::{Context, Env, Request, Response, event};
 
 #[event(fetch)]

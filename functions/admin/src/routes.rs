@@ -1,7 +1,7 @@
 //! The admin API's paths, matched without a router so that every id is parsed on the way in.
 
-use shared::error::ApiError;
-use shared::ids::{ApiKeyId, BusinessId};
+use domain::error::ApiError;
+use domain::ids::{ApiKeyId, BusinessId};
 use worker::Method;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub fn route(method: Method, path: &str) -> Result<AdminRoute, ApiError> {
             (route, "GET, POST")
         }
         ["admin", "channel-accounts", id] => {
-            let id = shared::ids::is_uuid(id)
+            let id = domain::ids::is_uuid(id)
                 .then(|| (*id).to_owned())
                 .ok_or_else(|| ApiError::not_found(format!("no channel account {id}")))?;
             (

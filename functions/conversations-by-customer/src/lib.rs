@@ -2,12 +2,12 @@
 //! a customer and their conversations on every channel.
 
 use serde::Serialize;
-use shared::customer::Customer;
-use shared::edge::messages_repo::{self, Conversation};
-use shared::edge::{DB, auth, customers_repo, http};
-use shared::error::ApiError;
-use shared::lookup::{CustomerKey, KeyKind};
-use shared::message::flag;
+use domain::customer::Customer;
+use edge::messages_repo::{self, Conversation};
+use edge::{DB, auth, customers_repo, http};
+use domain::error::ApiError;
+use domain::lookup::{CustomerKey, KeyKind};
+use domain::message::flag;
 use worker::{Context, Env, Method, Request, Response, event};
 
 /// With `include_messages`, each conversation carries at most its latest this many messages

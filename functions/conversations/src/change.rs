@@ -7,12 +7,12 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
-use shared::edge::auth::Tenant;
-use shared::edge::events::{self, Guard, NewEvent};
-use shared::edge::messages_repo::{self, Conversation};
-use shared::edge::{DB, d1, http, runtime};
-use shared::error::ApiError;
-use shared::webhooks::EventType;
+use edge::auth::Tenant;
+use edge::events::{self, Guard, NewEvent};
+use edge::messages_repo::{self, Conversation};
+use edge::{DB, d1, http, runtime};
+use domain::error::ApiError;
+use domain::webhooks::EventType;
 use worker::{Env, Response};
 
 const STATUSES: [&str; 4] = ["open", "pending", "resolved", "closed"];

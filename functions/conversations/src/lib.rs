@@ -4,8 +4,8 @@
 
 mod change;
 
-use shared::edge::{auth, http};
-use shared::error::ApiError;
+use edge::{auth, http};
+use domain::error::ApiError;
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -21,7 +21,7 @@ async fn conversations(mut req: Request, env: Env) -> Result<Response, ApiError>
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["", "api-conversations", id] if shared::ids::is_uuid(id) => (*id).to_owned(),
+        ["", "api-conversations", id] if domain::ids::is_uuid(id) => (*id).to_owned(),
         _ => return Err(ApiError::not_found(format!("no such path: {path}"))),
     };
     http::require_method(&req, Method::Patch, "PATCH")?;

@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::customer::Customer;
-use shared::error::{ApiError, ErrorCode};
-use shared::lookup::{CustomerKey, KeyKind};
-use shared::phone::Country;
+use domain::customer::Customer;
+use domain::error::{ApiError, ErrorCode};
+use domain::lookup::{CustomerKey, KeyKind};
+use domain::phone::Country;
 
 /// The most keys, over all lists, one request may carry.
 pub const MAX_KEYS: usize = 1000;
@@ -140,7 +140,7 @@ impl Lookup {
 mod tests {
     use super::*;
     use serde_json::{Map, json};
-    use shared::ids::CustomerId;
+    use domain::ids::CustomerId;
 
     fn customer(external_id: &str, email: &str, phone: &str) -> Customer {
         Customer {

@@ -3,8 +3,8 @@
 
 mod keys;
 
-use shared::edge::{DB, auth, customers_repo, http};
-use shared::error::ApiError;
+use edge::{DB, auth, customers_repo, http};
+use domain::error::ApiError;
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]

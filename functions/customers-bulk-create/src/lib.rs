@@ -2,11 +2,11 @@
 //! external_id is already stored is updated; every other one is created.
 
 use serde::Serialize;
-use shared::edge::customer_upsert::{self, ItemOutcome};
-use shared::edge::{auth, http};
-use shared::error::{ApiError, ErrorBody, ErrorCode};
-use shared::ids::CustomerId;
-use shared::upsert::{Action, MatchPolicy};
+use edge::customer_upsert::{self, ItemOutcome};
+use edge::{auth, http};
+use domain::error::{ApiError, ErrorBody, ErrorCode};
+use domain::ids::CustomerId;
+use domain::upsert::{Action, MatchPolicy};
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]

@@ -2,11 +2,11 @@
 //! email, then phone, and updated, or created when nothing matches.
 
 use serde::Serialize;
-use shared::edge::customer_upsert::{self, ItemOutcome};
-use shared::edge::{auth, http};
-use shared::error::{ApiError, ErrorBody};
-use shared::ids::CustomerId;
-use shared::upsert::{Action, MatchPolicy, MatchedBy};
+use edge::customer_upsert::{self, ItemOutcome};
+use edge::{auth, http};
+use domain::error::{ApiError, ErrorBody};
+use domain::ids::CustomerId;
+use domain::upsert::{Action, MatchPolicy, MatchedBy};
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]

@@ -1,8 +1,8 @@
 //! `GET /api-customers?id=|external_id=|email=|phone=`: one customer, or 404.
 
-use shared::edge::{DB, auth, customers_repo, http};
-use shared::error::ApiError;
-use shared::lookup;
+use edge::{DB, auth, customers_repo, http};
+use domain::error::ApiError;
+use domain::lookup;
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]

@@ -3,10 +3,10 @@
 //! the embedded inbox, which works for one attachment until it expires.
 
 use serde::Deserialize;
-use shared::edge::attachments::ATTACHMENTS;
-use shared::edge::{DB, auth, d1, http, runtime};
-use shared::error::ApiError;
-use shared::media;
+use edge::attachments::ATTACHMENTS;
+use edge::{DB, auth, d1, http, runtime};
+use domain::error::ApiError;
+use domain::media;
 use worker::{Context, Env, Headers, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -33,7 +33,7 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
     };
     let id = get("id")
         .map(str::trim)
-        .filter(|id| shared::ids::is_uuid(id))
+        .filter(|id| domain::ids::is_uuid(id))
         .ok_or_else(|| {
             ApiError::invalid(
                 "id",
@@ -70,7 +70,7 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
             );
             if !valid {
                 return Err(ApiError::new(
-                    shared::error::ErrorCode::Forbidden,
+                    domain::error::ErrorCode::Forbidden,
                     "this download link is invalid or has expired",
                 ));
             }

@@ -2,14 +2,15 @@
 //! (first load, then polls with a cursor) and, where the scope allows, a reply.
 
 use serde::{Deserialize, Serialize};
-use shared::channel::Channel;
-use shared::edge::send::{self, request::OutgoingMessage};
-use shared::edge::sso::{self, Session};
-use shared::edge::{DB, channel_accounts, http, messages_repo, outbound, runtime};
-use shared::embed::{self, LinkSigner, MessageView};
-use shared::error::{ApiError, ErrorCode};
-use shared::media::LINK_LIFETIME_SECONDS;
-use shared::message::{Cursor, Message};
+use domain::channel::Channel;
+use domain::outgoing::OutgoingMessage;
+use edge::send_queue;
+use edge::sso_sessions::{self, Session};
+use edge::{DB, channel_accounts, http, messages_repo, outbound, runtime};
+use domain::embed::{self, LinkSigner, MessageView};
+use domain::error::{ApiError, ErrorCode};
+use domain::media::LINK_LIFETIME_SECONDS;
+use domain::message::{Cursor, Message};
 use worker::{D1Database, Env, Method, Request, Response};
 
 /// Messages the first load shows; older ones stay in `/api-conversations-by-customer`.
@@ -22,9 +23,9 @@ const MAX_PENDING: usize = 50;
 async fn session(req: &Request, db: &D1Database) -> Result<Session, ApiError> {
     let header = req.headers().get("authorization")?.unwrap_or_default();
     let token = header.strip_prefix("Bearer ").map(str::trim);
-    sso::resolve(db, token, runtime::now())
+    sso_sessions::resolve(db, token, runtime::now())
         .await?
-        .map_err(sso::Refusal::into_error)
+        .map_err(sso_sessions::Refusal::into_error)
 }
 
 fn link_secret(env: &Env) -> Result<String, ApiError> {
@@ -79,7 +80,7 @@ pub async fn timeline(req: Request, env: Env) -> Result<Response, ApiError> {
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
-        .filter(|id| shared::ids::is_uuid(id))
+        .filter(|id| domain::ids::is_uuid(id))
         .take(MAX_PENDING)
         .collect();
 
@@ -192,7 +193,7 @@ pub async fn reply(mut req: Request, env: Env) -> Result<Response, ApiError> {
         Vec::new(),
     )?;
     let origin = http::origin(&req)?;
-    let message = send::accept(&env, &db, &session.tenant, &session.customer, &outgoing, &origin).await?;
+    let message = send_queue::accept(&env, &db, &session.tenant, &session.customer, &outgoing, &origin).await?;
     let secret = link_secret(&env)?;
     let signer = LinkSigner {
         secret: secret.as_bytes(),

@@ -5,7 +5,7 @@
 mod api;
 mod page;
 
-use shared::edge::http;
+use edge::http;
 use worker::{Context, Env, Request, Response, event};
 
 #[event(fetch)]

@@ -1,9 +1,9 @@
 //! The page and its assets, compiled into the worker: no build step, nothing fetched from
 //! elsewhere. A link that grants nothing gets a page that says why, with the matching status.
 
-use shared::edge::sso::{self, Refusal};
-use shared::edge::{DB, runtime};
-use shared::sso::content_security_policy;
+use edge::sso_sessions::{self, Refusal};
+use edge::{DB, runtime};
+use domain::sso::content_security_policy;
 use worker::{Env, Headers, Method, Request, Response, console_error};
 
 const INBOX_HTML: &str = include_str!("assets/inbox.html");
@@ -38,7 +38,7 @@ pub async fn inbox(req: &Request, env: &Env) -> worker::Result<Response> {
         .find(|(name, _)| name == "token")
         .map(|(_, value)| value.into_owned());
     let resolved = match env.d1(DB) {
-        Ok(db) => sso::resolve(&db, token.as_deref(), runtime::now()).await,
+        Ok(db) => sso_sessions::resolve(&db, token.as_deref(), runtime::now()).await,
         Err(error) => Err(error.into()),
     };
     match resolved {

@@ -4,8 +4,8 @@
 mod route_table;
 mod routes;
 
-use shared::edge::http;
-use shared::error::ApiError;
+use edge::http;
+use domain::error::ApiError;
 use worker::{Context, Env, Request, Response, event};
 
 #[event(fetch)]

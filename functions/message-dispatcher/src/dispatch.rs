@@ -3,16 +3,16 @@
 //! provider, status and duration, never with credentials.
 
 use crate::transport;
-use shared::channel::{Channel, MessageStatus};
-use shared::edge::attachments::{ATTACHMENTS, Attachment, storage_key};
-use shared::edge::auth::Tenant;
-use shared::edge::outbound::{self, PendingMessage, QueuedSend};
-use shared::edge::queue::Settle;
-use shared::edge::{DB, channel_accounts, customers_repo, events, runtime};
-use shared::error::ApiError;
-use shared::ids::{BusinessId, CustomerId};
-use shared::lookup::CustomerKey;
-use shared::outbound_clients::{
+use domain::channel::{Channel, MessageStatus};
+use edge::attachments::{ATTACHMENTS, Attachment, storage_key};
+use edge::auth::Tenant;
+use edge::outbound::{self, PendingMessage, QueuedSend};
+use edge::queue::Settle;
+use edge::{DB, channel_accounts, customers_repo, events, runtime};
+use domain::error::ApiError;
+use domain::ids::{BusinessId, CustomerId};
+use domain::lookup::CustomerKey;
+use domain::outbound_clients::{
     self, Decision, EMAIL_LINK_LIFETIME_SECONDS, MAX_ATTEMPTS, Media, Outcome, Outgoing,
     PROVIDER_LINK_LIFETIME_SECONDS, Sender,
 };
@@ -231,7 +231,7 @@ async fn media(
     let mut loaded = 0usize;
     let mut media = Vec::with_capacity(message.attachments.len());
     for attachment in &message.attachments {
-        let query = shared::media::signed_query(
+        let query = domain::media::signed_query(
             secret.as_bytes(),
             tenant.business_id.as_str(),
             &attachment.id,

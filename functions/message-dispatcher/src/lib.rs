@@ -8,4 +8,4 @@
 mod dispatch;
 mod transport;
 
-shared::queue_consumer!(shared::edge::outbound::QueuedSend, dispatch::handle);
+edge::queue_consumer!(edge::outbound::QueuedSend, dispatch::handle);

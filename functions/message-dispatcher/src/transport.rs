@@ -1,9 +1,9 @@
 //! One call to a provider, bounded in time: a provider that does not answer within
 //! [`SEND_TIMEOUT_MS`] is abandoned (its request aborted) and the attempt counts as transient.
 
-use shared::channel::Provider;
-use shared::edge::bounded_post::{self, Failure};
-use shared::outbound_clients::{self, Outcome, ProviderRequest, SEND_TIMEOUT_MS};
+use domain::channel::Provider;
+use edge::bounded_post::{self, Failure};
+use domain::outbound_clients::{self, Outcome, ProviderRequest, SEND_TIMEOUT_MS};
 
 /// What came of a call: the outcome, the HTTP status if there was an answer, and how long it took.
 pub struct Answer {

@@ -6,9 +6,9 @@
 //! message, even when many arrive within one millisecond; `next_cursor` does the same opaquely.
 
 use serde::Serialize;
-use shared::edge::{DB, auth, http, messages_repo};
-use shared::error::ApiError;
-use shared::message::{Cursor, Message, SinceQuery};
+use edge::{DB, auth, http, messages_repo};
+use domain::error::ApiError;
+use domain::message::{Cursor, Message, SinceQuery};
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]

@@ -4,10 +4,10 @@
 mod form;
 mod mail;
 
-use shared::channel::Provider;
-use shared::edge::channel_accounts;
-use shared::edge::{DB, http};
-use shared::error::ApiError;
+use domain::channel::Provider;
+use edge::channel_accounts;
+use edge::{DB, http};
+use domain::error::ApiError;
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]

@@ -3,11 +3,11 @@
 
 use crate::form;
 use serde::Serialize;
-use shared::edge::channel_accounts::ChannelAccount;
-use shared::edge::inbound::{self, IngestReport};
-use shared::edge::{http, runtime};
-use shared::error::ApiError;
-use shared::providers::{mailgun, required_secret};
+use edge::channel_accounts::ChannelAccount;
+use edge::ingest::{self, IngestReport};
+use edge::{http, runtime};
+use domain::error::ApiError;
+use domain::providers::mailgun;
 use worker::{Env, Request, Response};
 
 #[derive(Serialize)]
@@ -18,7 +18,7 @@ struct ReceivedOut {
 }
 
 pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> Result<Response, ApiError> {
-    let signing_key = required_secret(account, "signing_key")?;
+    let signing_key = account.required_secret("signing_key")?;
     let form = form::read(&mut req).await?;
     let fields = form::fields(&form);
     mailgun::verify_signature(signing_key, &fields, runtime::now())?;
@@ -26,6 +26,6 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
     let attachments = form::attachments(&form, fields.attachment_count()?).await?;
     let batch = mailgun::parse(&fields, attachments)?;
     let received = batch.messages.len();
-    let report = inbound::ingest(env, account, batch, &http::origin(&req)?).await?;
+    let report = ingest::ingest(env, account, batch, &http::origin(&req)?).await?;
     http::json(200, &ReceivedOut { received, report })
 }

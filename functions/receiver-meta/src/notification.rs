@@ -2,11 +2,11 @@
 //! path names, and stored before Meta is answered (Meta retries anything but a 200).
 
 use serde::Serialize;
-use shared::edge::channel_accounts::ChannelAccount;
-use shared::edge::http;
-use shared::edge::inbound::{self, IngestReport};
-use shared::error::ApiError;
-use shared::providers::{meta, required_secret};
+use edge::channel_accounts::ChannelAccount;
+use edge::http;
+use edge::ingest::{self, IngestReport};
+use domain::error::ApiError;
+use domain::providers::meta;
 use worker::{Env, Request, Response, console_warn};
 
 #[derive(Serialize)]
@@ -22,7 +22,7 @@ struct ReceivedOut {
 }
 
 pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> Result<Response, ApiError> {
-    let app_secret = required_secret(account, "app_secret")?;
+    let app_secret = account.required_secret("app_secret")?;
     let body = http::read_body(&mut req, meta::BODY_LIMIT).await?;
     let signature = req.headers().get(meta::SIGNATURE_HEADER)?;
     meta::verify_signature(app_secret, signature.as_deref(), &body)?;
@@ -38,7 +38,7 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
     }
     let received = notification.batch.messages.len();
     let statuses = notification.batch.statuses.len();
-    let report = inbound::ingest(env, account, notification.batch, &http::origin(&req)?).await?;
+    let report = ingest::ingest(env, account, notification.batch, &http::origin(&req)?).await?;
     http::json(
         200,
         &ReceivedOut {

@@ -1,14 +1,14 @@
 //! The subscription handshake: Meta proves the callback URL is ours by sending the verify token
 //! we gave it, and expects its challenge back as plain text.
 
-use shared::edge::channel_accounts::ChannelAccount;
-use shared::edge::http;
-use shared::error::ApiError;
-use shared::providers::{meta, required_secret};
+use edge::channel_accounts::ChannelAccount;
+use edge::http;
+use domain::error::ApiError;
+use domain::providers::meta;
 use worker::{Headers, Request, Response};
 
 pub fn answer(req: &Request, account: &ChannelAccount) -> Result<Response, ApiError> {
-    let verify_token = required_secret(account, "verify_token")?;
+    let verify_token = account.required_secret("verify_token")?;
     let challenge = meta::answer_handshake(&http::query_pairs(req)?, verify_token)?;
     let headers = Headers::new();
     headers.set("content-type", "text/plain; charset=utf-8")?;

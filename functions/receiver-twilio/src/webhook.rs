@@ -1,18 +1,18 @@
 //! One Twilio request: its signature checked over the URL Twilio called and every parameter, then
 //! its message or status stored, and Twilio answered with TwiML that asks it to do nothing more.
 
-use shared::edge::channel_accounts::ChannelAccount;
-use shared::edge::http;
-use shared::edge::inbound;
-use shared::error::{ApiError, ErrorCode};
-use shared::providers::{required_secret, twilio};
+use edge::channel_accounts::ChannelAccount;
+use edge::http;
+use edge::ingest;
+use domain::error::{ApiError, ErrorCode};
+use domain::providers::twilio;
 use worker::{Env, Headers, Request, Response};
 
 /// An empty TwiML document: no reply is sent from here (replies go through the send API).
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
 pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> Result<Response, ApiError> {
-    let auth_token = required_secret(account, "auth_token")?;
+    let auth_token = account.required_secret("auth_token")?;
     require_form(&req)?;
     let body = http::read_body(&mut req, twilio::BODY_LIMIT).await?;
     let params = twilio::form_params(&body);
@@ -22,7 +22,7 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
     twilio::verify_signature(auth_token, &url, &params, signature.as_deref())?;
 
     let batch = twilio::parse(&params, account.channel)?;
-    inbound::ingest(env, account, batch, &http::origin(&req)?).await?;
+    ingest::ingest(env, account, batch, &http::origin(&req)?).await?;
     let headers = Headers::new();
     headers.set("content-type", "text/xml; charset=utf-8")?;
     headers.set("cache-control", "no-store")?;

@@ -3,13 +3,14 @@
 //! The message is stored `queued` and handed to the dispatcher over a queue; the answer (202)
 //! comes before any provider is called, so a slow or failing provider never holds up the CRM.
 //! The client follows the message to `sent` or `failed` through `/api-messages-since`.
-//! The sending itself lives in `shared::edge::send`, which the embedded inbox's reply box uses too.
+//! The sending itself lives in `edge::send_queue`, which the embedded inbox's reply box uses too.
 
 use serde::Serialize;
-use shared::edge::send::{self, request::SendIn, request::SendRequest};
-use shared::edge::{DB, auth, customers_repo, http};
-use shared::error::ApiError;
-use shared::message::Message;
+use domain::outgoing::{SendIn, SendRequest};
+use edge::send_queue;
+use edge::{DB, auth, customers_repo, http};
+use domain::error::ApiError;
+use domain::message::Message;
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -31,7 +32,7 @@ async fn send_message(mut req: Request, env: Env) -> Result<Response, ApiError> 
     let db = env.d1(DB)?;
     let customer =
         customers_repo::first_named(&db, &tenant, &request.customer_keys, &request.customer_named_by).await?;
-    let message = send::accept(
+    let message = send_queue::accept(
         &env,
         &db,
         &tenant,

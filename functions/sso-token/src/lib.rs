@@ -3,8 +3,8 @@
 
 mod tokens;
 
-use shared::edge::http;
-use shared::error::ApiError;
+use edge::http;
+use domain::error::ApiError;
 use worker::{Context, Env, Request, Response, event};
 
 #[event(fetch)]

@@ -3,11 +3,11 @@
 //! of the key: holding a token reveals nothing and allows only what its scope says.
 
 use serde::{Deserialize, Serialize};
-use shared::edge::auth;
-use shared::edge::sso::{self, NewToken, Revoked, TokenId};
-use shared::edge::{DB, customers_repo, http, runtime};
-use shared::error::ApiError;
-use shared::sso::{TokenIn, TokenRequest};
+use edge::auth;
+use edge::sso_sessions::{self, NewToken, Revoked, TokenId};
+use edge::{DB, customers_repo, http, runtime};
+use domain::error::ApiError;
+use domain::sso::{TokenIn, TokenRequest};
 use worker::{Env, Method, Request, Response};
 
 #[derive(Serialize)]
@@ -30,11 +30,11 @@ pub async fn generate(mut req: Request, env: Env) -> Result<Response, ApiError> 
     let customer =
         customers_repo::first_named(&db, &tenant, &request.customer_keys, &request.customer_named_by).await?;
 
-    let issued = shared::sso::issue(runtime::random()?);
+    let issued = domain::sso::issue(runtime::random()?);
     let id = TokenId::generate(runtime::random()?);
     let created_at = runtime::now();
     let expires_at = created_at.plus_seconds(request.lifetime_seconds);
-    sso::store(
+    sso_sessions::store(
         &db,
         &tenant,
         &NewToken {
@@ -90,15 +90,15 @@ pub async fn revoke(mut req: Request, env: Env) -> Result<Response, ApiError> {
     let now = runtime::now();
     let not_found = || ApiError::not_found("this business issued no such token");
     let revoked = match (given(&input.token), given(&input.token_id)) {
-        (Some(token), None) => match shared::sso::parse_presented(&token) {
-            Some(hash) => sso::revoke(&db, &tenant, Revoked::ByToken(&hash), now).await?,
+        (Some(token), None) => match domain::sso::parse_presented(&token) {
+            Some(hash) => sso_sessions::revoke(&db, &tenant, Revoked::ByToken(&hash), now).await?,
             None => None,
         },
         (None, Some(id)) => {
             let id = TokenId::parse(&id).ok_or_else(|| {
                 ApiError::invalid("token_id", "token_id is the token_id the token was issued with")
             })?;
-            sso::revoke(&db, &tenant, Revoked::ById(&id), now).await?
+            sso_sessions::revoke(&db, &tenant, Revoked::ById(&id), now).await?
         }
         (None, None) => {
             return Err(ApiError::invalid(

@@ -2,10 +2,10 @@
 //! under the business and returns the attachment, whose `file_url` can be sent with a message.
 
 use serde::Serialize;
-use shared::edge::attachments::{self, ATTACHMENTS, MAX_ATTACHMENT_BYTES};
-use shared::edge::{DB, auth, http};
-use shared::error::{ApiError, ErrorCode};
-use shared::media::check_media_type;
+use edge::attachments::{self, ATTACHMENTS, MAX_ATTACHMENT_BYTES};
+use edge::{DB, auth, http};
+use domain::error::{ApiError, ErrorCode};
+use domain::media::check_media_type;
 use worker::wasm_bindgen::JsValue;
 use worker::{Context, Env, FormEntry, Method, Request, RequestInit, Response, event};
 

@@ -4,13 +4,13 @@
 
 use futures_util::StreamExt;
 use futures_util::stream;
-use shared::edge::auth::Tenant;
-use shared::edge::events::{self, WebhookTask};
-use shared::edge::queue::Settle;
-use shared::edge::webhooks_repo::{self, AttemptOutcome, Claimed};
-use shared::edge::{DB, runtime, webhook_delivery};
-use shared::error::ApiError;
-use shared::ids::BusinessId;
+use edge::auth::Tenant;
+use edge::events::{self, WebhookTask};
+use edge::queue::Settle;
+use edge::webhooks_repo::{self, AttemptOutcome, Claimed};
+use edge::{DB, runtime, webhook_delivery};
+use domain::error::ApiError;
+use domain::ids::BusinessId;
 use worker::{D1Database, Env, console_error, console_log};
 
 /// The key that signs download links in event bodies (download-media checks them).

@@ -7,7 +7,7 @@ mod sweep;
 
 use worker::{Env, ScheduleContext, ScheduledEvent, event};
 
-shared::queue_consumer!(shared::edge::events::WebhookTask, dispatch::handle);
+edge::queue_consumer!(edge::events::WebhookTask, dispatch::handle);
 
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {

@@ -2,8 +2,8 @@
 //! pending deliveries long past their time (a retry message lost) go back on the queue. It
 //! looks across businesses, and hands each item back under its own business.
 
-use shared::edge::events::{self, WebhookTask};
-use shared::edge::{DB, runtime, webhooks_repo};
+use edge::events::{self, WebhookTask};
+use edge::{DB, runtime, webhooks_repo};
 use std::collections::BTreeMap;
 use worker::{Env, console_error, console_log};
 

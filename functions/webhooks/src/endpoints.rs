@@ -2,13 +2,13 @@
 //! The secret is shown once, when it is made; reads never include it.
 
 use serde::{Deserialize, Serialize};
-use shared::edge::auth::Tenant;
-use shared::edge::webhooks_repo::{self, Endpoint};
-use shared::edge::{DB, http, runtime};
-use shared::error::ApiError;
-use shared::time::Timestamp;
-use shared::webhook_signing::WebhookSecret;
-use shared::webhooks::{self as policy, EndpointUrl, RetrySchedule};
+use edge::auth::Tenant;
+use edge::webhooks_repo::{self, Endpoint};
+use edge::{DB, http, runtime};
+use domain::error::ApiError;
+use domain::time::Timestamp;
+use domain::webhook_signing::WebhookSecret;
+use domain::webhooks::{self as policy, EndpointUrl, RetrySchedule};
 use worker::{Env, Request, Response};
 
 /// Set (to "true") only in the local stack's `.dev.vars`: lets endpoints be plain http on
@@ -159,7 +159,7 @@ pub async fn create(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Resp
     let now = runtime::now();
     let events = policy::parse_subscription(input.events.as_deref())?;
     let mut endpoint = Endpoint {
-        id: shared::ids::uuid_v4(runtime::random()?),
+        id: domain::ids::uuid_v4(runtime::random()?),
         name: String::new(),
         url: String::new(),
         events,

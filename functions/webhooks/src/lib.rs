@@ -7,8 +7,8 @@ mod routes;
 mod test_event;
 
 use routes::Route;
-use shared::edge::{auth, http};
-use shared::error::ApiError;
+use edge::{auth, http};
+use domain::error::ApiError;
 use worker::{Context, Env, Request, Response, event};
 
 #[event(fetch)]

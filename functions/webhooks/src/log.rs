@@ -3,12 +3,12 @@
 
 use crate::endpoints;
 use serde::{Deserialize, Serialize};
-use shared::edge::auth::Tenant;
-use shared::edge::events::{self, WebhookTask};
-use shared::edge::webhooks_repo::{self, AttemptFilter, ReplaySelection};
-use shared::edge::{DB, http, runtime};
-use shared::error::ApiError;
-use shared::time::Timestamp;
+use edge::auth::Tenant;
+use edge::events::{self, WebhookTask};
+use edge::webhooks_repo::{self, AttemptFilter, ReplaySelection};
+use edge::{DB, http, runtime};
+use domain::error::ApiError;
+use domain::time::Timestamp;
 use worker::{Env, Request, Response};
 
 fn query(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
@@ -24,7 +24,7 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 fn limit(pairs: &[(String, String)]) -> Result<usize, ApiError> {
-    shared::message::page_limit(param(pairs, "limit"))
+    domain::message::page_limit(param(pairs, "limit"))
 }
 
 fn at(micros: i64) -> String {

@@ -1,6 +1,6 @@
 //! The paths of the webhook API, matched without a router so that every id is checked on the way in.
 
-use shared::error::ApiError;
+use domain::error::ApiError;
 use worker::Method;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub enum Route {
 pub fn route(method: Method, path: &str) -> Result<Route, ApiError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let endpoint = |id: &str| {
-        shared::ids::is_uuid(id)
+        domain::ids::is_uuid(id)
             .then(|| id.to_owned())
             .ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
     };

@@ -4,11 +4,11 @@
 use crate::endpoints;
 use serde::Serialize;
 use serde_json::json;
-use shared::edge::auth::Tenant;
-use shared::edge::webhooks_repo::{self, AttemptOutcome, AttemptRecord, Health};
-use shared::edge::{DB, http, runtime, webhook_delivery};
-use shared::error::ApiError;
-use shared::webhooks::EventType;
+use edge::auth::Tenant;
+use edge::webhooks_repo::{self, AttemptOutcome, AttemptRecord, Health};
+use edge::{DB, http, runtime, webhook_delivery};
+use domain::error::ApiError;
+use domain::webhooks::EventType;
 use worker::{Env, Response};
 
 #[derive(Serialize)]
@@ -26,7 +26,7 @@ struct TestOut {
 pub async fn send(env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
     let endpoint = endpoints::find(env, tenant, id).await?;
     let now = runtime::now();
-    let event_id = shared::ids::uuid_v4(runtime::random()?);
+    let event_id = domain::ids::uuid_v4(runtime::random()?);
     let kind = EventType::Test;
     let data = json!({
         "webhook_id": endpoint.id,

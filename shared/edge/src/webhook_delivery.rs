@@ -6,18 +6,18 @@
 //! It is written as `JSON.stringify` writes it, so that a receiver that re-serialises the
 //! parsed body (the seed's Express example) signs exactly what we signed.
 
-use crate::edge::auth::Tenant;
-use crate::edge::bounded_post::{self, Failure};
-use crate::edge::events::table_of;
-use crate::edge::webhooks_repo::{
+use crate::auth::Tenant;
+use crate::bounded_post::{self, Failure};
+use crate::events::table_of;
+use crate::webhooks_repo::{
     self, AttemptOutcome, AttemptRecord, Claimed, Endpoint, Health, StoredEvent,
 };
-use crate::edge::{attachments, customers_repo, messages_repo};
-use crate::error::ApiError;
-use crate::media;
-use crate::time::Timestamp;
-use crate::webhook_signing::{self, to_js_json};
-use crate::webhooks::{self, Answer, EventType, Verdict};
+use crate::{attachments, customers_repo, messages_repo};
+use domain::error::ApiError;
+use domain::media;
+use domain::time::Timestamp;
+use domain::webhook_signing::{self, to_js_json};
+use domain::webhooks::{self, Answer, EventType, Verdict};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use worker::D1Database;

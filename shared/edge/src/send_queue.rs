@@ -4,15 +4,14 @@
 //! `/api-send-message` and the embedded inbox's reply box both send through [`accept`], so a
 //! reply typed in a CRM's iframe is checked, stored and delivered exactly like one sent by API.
 
-pub mod request;
 
-use crate::customer::Customer;
-use crate::edge::auth::Tenant;
-use crate::edge::outbound::{self, NewOutbound, OUTBOUND, QueuedSend};
-use crate::edge::{attachments, channel_accounts, events};
-use crate::error::ApiError;
-use crate::message::Message;
-use request::OutgoingMessage;
+use domain::customer::Customer;
+use crate::auth::Tenant;
+use crate::outbound::{self, NewOutbound, OUTBOUND, QueuedSend};
+use crate::{attachments, channel_accounts, events};
+use domain::error::ApiError;
+use domain::message::Message;
+use domain::outgoing::OutgoingMessage;
 use worker::{D1Database, Env, console_error};
 
 /// Stores `outgoing` as a `queued` message to `customer` and puts it on the outbound queue.

@@ -1,17 +1,17 @@
 //! Customers in D1. Every statement is scoped by the tenant's business id, always `?1`.
 
-use crate::customer::{Customer, CustomerDraft};
-use crate::edge::auth::Tenant;
-use crate::edge::d1;
-use crate::edge::events::{self, Guard, NewEvent};
-use crate::email::Email;
-use crate::error::ApiError;
-use crate::ids::CustomerId;
-use crate::lookup::{CustomerKey, KeyKind};
-use crate::phone::Phone;
-use crate::time::Timestamp;
-use crate::upsert::KnownCustomer;
-use crate::webhooks::EventType;
+use domain::customer::{Customer, CustomerDraft};
+use crate::auth::Tenant;
+use crate::d1;
+use crate::events::{self, Guard, NewEvent};
+use domain::email::Email;
+use domain::error::ApiError;
+use domain::ids::CustomerId;
+use domain::lookup::{CustomerKey, KeyKind};
+use domain::phone::Phone;
+use domain::time::Timestamp;
+use domain::upsert::KnownCustomer;
+use domain::webhooks::EventType;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use worker::D1Database;

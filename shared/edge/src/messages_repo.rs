@@ -1,12 +1,12 @@
 //! Reading messages and conversations. Every statement is scoped by the tenant, always `?1`.
 
-use crate::channel::{Channel, Direction, MessageStatus};
-use crate::edge::attachments;
-use crate::edge::auth::Tenant;
-use crate::edge::{customers_repo, d1};
-use crate::error::ApiError;
-use crate::message::{Cursor, Message};
-use crate::time::Timestamp;
+use domain::channel::{Channel, Direction, MessageStatus};
+use crate::attachments;
+use crate::auth::Tenant;
+use crate::{customers_repo, d1};
+use domain::error::ApiError;
+use domain::message::{Cursor, Message};
+use domain::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use worker::D1Database;
 use worker::wasm_bindgen::JsValue;

@@ -97,7 +97,7 @@ where
 macro_rules! queue_consumer {
     ($body:ty, $handle:path) => {
         async fn consume_queue_batch(batch: ::worker::worker_sys::MessageBatch, env: ::worker::Env) {
-            $crate::edge::queue::consume::<$body, _, _>(batch, env, $handle).await
+            $crate::queue::consume::<$body, _, _>(batch, env, $handle).await
         }
 
         mod queue_export {

@@ -11,7 +11,6 @@ pub mod meta;
 pub mod twilio;
 
 use crate::channel::Provider;
-use crate::edge::channel_accounts::ChannelAccount;
 use crate::error::ApiError;
 use crate::phone::Phone;
 use hmac::{Hmac, Mac};
@@ -24,30 +23,6 @@ pub fn account_id_from_path(path: &str, provider: Provider) -> Option<&str> {
     let id = rest.strip_prefix('/')?;
     let id = id.strip_suffix('/').unwrap_or(id);
     (!id.is_empty() && !id.contains('/')).then_some(id)
-}
-
-/// The account a webhook is for: the one its path names, if it is an account of `provider`.
-/// A path that names no account, or another provider's, is answered alike: not found.
-pub fn account_for(found: Option<ChannelAccount>, provider: Provider) -> Result<ChannelAccount, ApiError> {
-    found
-        .filter(|account| account.provider == provider)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no {} channel account at this webhook path",
-                provider.as_str()
-            ))
-        })
-}
-
-/// A secret the account must have to verify its webhooks. The admin API insists on it when the
-/// account is created; one missing later is a configuration fault of ours, not the provider's.
-pub fn required_secret<'a>(account: &'a ChannelAccount, name: &str) -> Result<&'a str, ApiError> {
-    account.secret(name).ok_or_else(|| {
-        ApiError::internal(
-            "verifying a webhook",
-            format!("channel account {} has no {name}", account.id),
-        )
-    })
 }
 
 /// The one answer to a signature that is missing, malformed or wrong: the client learns only that

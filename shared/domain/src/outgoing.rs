@@ -9,7 +9,7 @@ use crate::ids::{CustomerId, is_uuid};
 use crate::lookup::CustomerKey;
 use crate::phone::{Country, Phone};
 use serde::{Deserialize, Deserializer};
-use worker::Url;
+use url::Url;
 
 /// The seed's limit: at most this many files travel with one message (Twilio's own limit).
 pub const MAX_ATTACHMENTS: usize = 10;

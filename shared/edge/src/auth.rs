@@ -4,12 +4,12 @@
 //! trusted for at most [`CACHE_FRESHNESS_MS`] after that, however long KV's own edge caches keep
 //! it: a revoked key stops working within a minute everywhere, and at once where the revoke ran.
 
-use crate::api_key::{self, ApiKeyHash};
-use crate::edge::{AUTH_CACHE, DB, d1, runtime};
-use crate::error::ApiError;
-use crate::ids::BusinessId;
-use crate::phone::Country;
-use crate::time::Timestamp;
+use domain::api_key::{self, ApiKeyHash};
+use crate::{AUTH_CACHE, DB, d1, runtime};
+use domain::error::ApiError;
+use domain::ids::BusinessId;
+use domain::phone::Country;
+use domain::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use worker::{Env, Request};
 

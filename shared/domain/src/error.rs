@@ -156,18 +156,15 @@ impl fmt::Display for ApiError {
     }
 }
 
-impl std::error::Error for ApiError {}
-
-/// Any failure of the runtime (D1, KV, a binding) is ours, never the client's.
-impl From<worker::Error> for ApiError {
-    fn from(error: worker::Error) -> Self {
-        Self::internal("runtime", error)
-    }
-}
-
-impl From<worker::KvError> for ApiError {
-    fn from(error: worker::KvError) -> Self {
-        Self::internal("kv", error)
+/// Any other error reaching an `ApiError` by `?` is a failure of something we depend on (the
+/// runtime, D1, KV, a binding), so it is ours, never the client's: logged, answered with 500.
+/// Errors that a client caused are turned into their own `ApiError` where they arise.
+///
+/// (`ApiError` itself is deliberately not a `std::error::Error`, or this conversion would
+/// overlap the identity conversion.)
+impl<E: std::error::Error> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        Self::internal(std::any::type_name::<E>(), error)
     }
 }
 

@@ -4,15 +4,15 @@
 //! Tokens are looked up in D1 on every request rather than cached, so that a revoke is
 //! immediate everywhere: the embedded page polls a few times a minute, which D1 handles easily.
 
-use crate::customer::Customer;
-use crate::edge::auth::Tenant;
-use crate::edge::{customers_repo, d1};
-use crate::error::{ApiError, ErrorCode};
-use crate::ids::{BusinessId, CustomerId, is_uuid};
-use crate::lookup::CustomerKey;
-use crate::phone::Country;
-use crate::sso::{FrameAncestors, IssuedToken, Scope, TokenHash};
-use crate::time::Timestamp;
+use domain::customer::Customer;
+use crate::auth::Tenant;
+use crate::{customers_repo, d1};
+use domain::error::{ApiError, ErrorCode};
+use domain::ids::{BusinessId, CustomerId, is_uuid};
+use domain::lookup::CustomerKey;
+use domain::phone::Country;
+use domain::sso::{FrameAncestors, IssuedToken, Scope, TokenHash};
+use domain::time::Timestamp;
 use serde::Deserialize;
 use worker::D1Database;
 use worker::wasm_bindgen::JsValue;
@@ -23,7 +23,7 @@ pub struct TokenId(String);
 
 impl TokenId {
     pub fn generate(random: [u8; 16]) -> Self {
-        Self(crate::ids::uuid_v4(random))
+        Self(domain::ids::uuid_v4(random))
     }
 
     pub fn parse(candidate: &str) -> Option<Self> {
@@ -122,7 +122,7 @@ pub async fn resolve(
     presented: Option<&str>,
     now: Timestamp,
 ) -> Result<Result<Session, Refusal>, ApiError> {
-    let Some(hash) = presented.and_then(crate::sso::parse_presented) else {
+    let Some(hash) = presented.and_then(domain::sso::parse_presented) else {
         return Ok(Err(Refusal::Unknown));
     };
     let row = db

@@ -1,4 +1,5 @@
-//! The parts of the common crate that touch the Workers runtime: bindings, HTTP, D1 and KV.
+//! The runtime side of crm-edge: requests and responses, who is calling, D1, KV, R2, queues and
+//! outbound calls. Everything pure it needs comes from `domain`.
 
 pub mod attachments;
 pub mod auth;
@@ -9,13 +10,13 @@ pub mod customers_repo;
 pub mod d1;
 pub mod events;
 pub mod http;
-pub mod inbound;
+pub mod ingest;
 pub mod messages_repo;
 pub mod outbound;
 pub mod queue;
 pub mod runtime;
-pub mod send;
-pub mod sso;
+pub mod send_queue;
+pub mod sso_sessions;
 pub mod webhook_delivery;
 pub mod webhooks_repo;
 

@@ -1,12 +1,12 @@
 //! Channel accounts in D1: found by id for receivers (the webhook path names the account, the
 //! account names the business) and by channel for senders (always within the tenant).
 
-use crate::channel::{Channel, Provider};
-use crate::edge::auth::Tenant;
-use crate::edge::d1;
-use crate::error::ApiError;
-use crate::ids::BusinessId;
-use crate::phone::Country;
+use domain::channel::{Channel, Provider};
+use crate::auth::Tenant;
+use crate::d1;
+use domain::error::ApiError;
+use domain::ids::BusinessId;
+use domain::phone::Country;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use worker::D1Database;
@@ -29,6 +29,18 @@ impl ChannelAccount {
             .get(name)
             .and_then(Value::as_str)
             .filter(|value| !value.is_empty())
+    }
+
+    /// A secret the account must have to verify its webhooks. The admin API insists on it when
+    /// the account is created; one missing later is a configuration fault of ours, not the
+    /// provider's.
+    pub fn required_secret(&self, name: &str) -> Result<&str, ApiError> {
+        self.secret(name).ok_or_else(|| {
+            ApiError::internal(
+                "verifying a webhook",
+                format!("channel account {} has no {name}", self.id),
+            )
+        })
     }
 
     pub fn setting(&self, name: &str) -> Option<&str> {
@@ -82,7 +94,7 @@ const SELECT: &str = "SELECT a.id, a.business_id, b.default_country, a.channel, 
 
 /// The account a webhook path names, or None. Ids that are not UUIDs are never looked up.
 pub async fn find_for_webhook(db: &D1Database, id: &str) -> Result<Option<ChannelAccount>, ApiError> {
-    if !crate::ids::is_uuid(id) {
+    if !domain::ids::is_uuid(id) {
         return Ok(None);
     }
     let row = db
@@ -109,12 +121,21 @@ pub async fn find_for_sending(
     row.map(AccountRow::into_account).transpose()
 }
 
-/// The account a webhook's path names, if it is an account of `provider`; otherwise 404.
+/// The account a webhook's path names, if it is an account of `provider`. A path that names no
+/// account, or another provider's, is answered alike: not found.
 pub async fn for_webhook(
     db: &D1Database,
     path: &str,
     provider: Provider,
 ) -> Result<ChannelAccount, ApiError> {
-    let id = crate::providers::account_id_from_path(path, provider).unwrap_or_default();
-    crate::providers::account_for(find_for_webhook(db, id).await?, provider)
+    let id = domain::providers::account_id_from_path(path, provider).unwrap_or_default();
+    find_for_webhook(db, id)
+        .await?
+        .filter(|account| account.provider == provider)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no {} channel account at this webhook path",
+                provider.as_str()
+            ))
+        })
 }

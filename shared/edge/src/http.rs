@@ -1,8 +1,8 @@
 //! Requests in, responses out: bounded body reading, JSON responses, and the one place where an
 //! `ApiError` becomes an HTTP response.
 
-use crate::edge::runtime;
-use crate::error::{ApiError, ErrorEnvelope};
+use crate::runtime;
+use domain::error::{ApiError, ErrorEnvelope};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -104,26 +104,6 @@ pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
 /// is sent.
 const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
-/// Deserialises JSON, naming the path of a value of the wrong type (`customers[3].tags`).
-pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let field = error.path().to_string();
-        let inner = error.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if field == "." { String::new() } else { field };
-                ApiError::invalid(field, format!("the request body has the wrong shape: {inner}"))
-            }
-            _ => ApiError::malformed(format!("the request body is not valid JSON: {inner}")),
-        }
-    })?;
-    deserializer
-        .end()
-        .map_err(|error| ApiError::malformed(format!("the request body is not valid JSON: {error}")))?;
-    Ok(value)
-}
-
 /// Reads a JSON body of at most `limit` bytes into `T`.
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Result<T, ApiError> {
     read_json_or(req, limit, || {
@@ -156,7 +136,7 @@ async fn read_json_or<T: DeserializeOwned>(
         .starts_with("multipart/")
     {
         return Err(ApiError::new(
-            crate::error::ErrorCode::UnsupportedMediaType,
+            domain::error::ErrorCode::UnsupportedMediaType,
             "this endpoint takes a JSON body (content-type: application/json), not a multipart upload",
         ));
     }
@@ -164,7 +144,7 @@ async fn read_json_or<T: DeserializeOwned>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return when_empty();
     }
-    from_json(&body)
+    domain::json::from_json(&body)
 }
 
 /// The origin the client called (`https://api.example.com`), for links back into the API.
@@ -179,63 +159,4 @@ pub fn query_pairs(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::ErrorCode;
-
-    #[derive(Debug, serde::Deserialize)]
-    struct Body {
-        #[allow(dead_code)]
-        customers: Vec<Item>,
-    }
-
-    #[derive(Debug, serde::Deserialize)]
-    struct Item {
-        #[allow(dead_code)]
-        tags: Vec<String>,
-    }
-
-    #[test]
-    fn json_bodies_are_refused_with_the_path_of_what_is_wrong() {
-        let cases: [(&[u8], ErrorCode, Option<&str>, &str); 5] = [
-            (
-                b"{\"customers\": [{\"tags\": [\"a\", 1]}]}",
-                ErrorCode::ValidationFailed,
-                Some("customers[0].tags[1]"),
-                "wrong type deep inside",
-            ),
-            (
-                b"{\"customers\": \"x\"}",
-                ErrorCode::ValidationFailed,
-                Some("customers"),
-                "wrong type at the top",
-            ),
-            (b"{}", ErrorCode::ValidationFailed, Some(""), "missing field"),
-            (
-                b"{\"customers\": []} trailing",
-                ErrorCode::MalformedRequest,
-                None,
-                "garbage after the JSON",
-            ),
-            (
-                b"{\"customers\": [",
-                ErrorCode::MalformedRequest,
-                None,
-                "truncated",
-            ),
-        ];
-        for (body, code, field, description) in cases {
-            let error = from_json::<Body>(body).err();
-            assert_eq!(error.as_ref().map(ApiError::code), Some(code), "{description}");
-            assert_eq!(
-                error.and_then(|e| e.body.field),
-                field.map(str::to_owned),
-                "{description}"
-            );
-        }
-        assert!(from_json::<Body>(b" {\"customers\": [{\"tags\": []}]} \n").is_ok());
-    }
 }

@@ -2,13 +2,13 @@
 //! the tenant's business id, always `?1`, except the sweep, which looks for lost work across
 //! businesses and hands each item back with its own business.
 
-use crate::edge::auth::Tenant;
-use crate::edge::d1;
-use crate::error::ApiError;
-use crate::ids::BusinessId;
-use crate::time::Timestamp;
-use crate::webhook_signing::WebhookSecret;
-use crate::webhooks::{EventType, RetrySchedule};
+use crate::auth::Tenant;
+use crate::d1;
+use domain::error::ApiError;
+use domain::ids::BusinessId;
+use domain::time::Timestamp;
+use domain::webhook_signing::WebhookSecret;
+use domain::webhooks::{EventType, RetrySchedule};
 use serde::Deserialize;
 use worker::D1Database;
 use worker::wasm_bindgen::JsValue;

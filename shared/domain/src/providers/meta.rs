@@ -10,7 +10,7 @@
 use super::{bad_signature, display_name, e164, hmac_sha256_matches};
 use crate::api_key::constant_time_eq;
 use crate::channel::{Channel, MessageStatus};
-use crate::edge::http::from_json;
+use crate::json::from_json;
 use crate::error::{ApiError, ErrorCode};
 use crate::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
 use serde::{Deserialize, Deserializer};

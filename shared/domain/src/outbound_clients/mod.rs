@@ -414,7 +414,7 @@ pub(crate) mod test_support {
     pub type AnswerCase = (u16, Option<&'static str>, &'static [u8], Outcome, &'static str);
 
     pub fn fields(request: &ProviderRequest) -> Vec<(String, String)> {
-        worker::url::form_urlencoded::parse(&request.body)
+        url::form_urlencoded::parse(&request.body)
             .map(|(name, value)| (name.into_owned(), value.into_owned()))
             .collect()
     }

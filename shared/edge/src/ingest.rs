@@ -6,15 +6,15 @@
 //! customer and conversation themselves, so that two deliveries racing each other cannot create
 //! two customers or two conversations.
 
-use crate::channel::{AddressKind, Channel, MessageStatus, Provider};
-use crate::edge::attachments::{self, ATTACHMENTS};
-use crate::edge::channel_accounts::ChannelAccount;
-use crate::edge::events::{self, Guard, NewEvent};
-use crate::edge::{DB, d1, messages_repo, runtime};
-use crate::error::ApiError;
-use crate::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
-use crate::time::Timestamp;
-use crate::webhooks::EventType;
+use domain::channel::{AddressKind, Channel, MessageStatus, Provider};
+use crate::attachments::{self, ATTACHMENTS};
+use crate::channel_accounts::ChannelAccount;
+use crate::events::{self, Guard, NewEvent};
+use crate::{DB, d1, messages_repo, runtime};
+use domain::error::ApiError;
+use domain::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
+use domain::time::Timestamp;
+use domain::webhooks::EventType;
 use base64::Engine;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -87,7 +87,7 @@ fn customer_id_for(account: &ChannelAccount, address: &str) -> String {
     ));
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    crate::ids::uuid_v4(bytes)
+    domain::ids::uuid_v4(bytes)
 }
 
 fn default_name(channel: Channel, message: &InboundMessage) -> String {
@@ -122,8 +122,8 @@ async fn store_message(
     let new_customer = customer_id_for(account, &message.from);
     let now_text = d1::text(&now.to_rfc3339());
     let provider_id = d1::text(&message.provider_message_id);
-    let conversation_id = crate::ids::uuid_v4(runtime::random()?);
-    let message_id = crate::ids::uuid_v4(runtime::random()?);
+    let conversation_id = domain::ids::uuid_v4(runtime::random()?);
+    let message_id = domain::ids::uuid_v4(runtime::random()?);
     let (channel_value, address_value) = (channel.clone(), address.clone());
 
     let create_customer = db

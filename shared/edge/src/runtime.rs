@@ -1,7 +1,7 @@
 //! The clock and randomness of the Workers runtime, handed to pure code as values.
 
-use crate::error::ApiError;
-use crate::time::Timestamp;
+use domain::error::ApiError;
+use domain::time::Timestamp;
 
 /// `SystemTime::now()` panics on wasm32-unknown-unknown; the JS clock is the runtime's clock.
 pub fn now() -> Timestamp {

@@ -6,14 +6,14 @@
 //! and we plan again against what is now stored: the second request updates the customer the
 //! first created instead of creating a twin.
 
-use crate::customer::{self, CustomerDraft};
-use crate::edge::auth::Tenant;
-use crate::edge::customers_repo::{self, PlannedWrite, WriteOutcome};
-use crate::edge::{DB, events, runtime};
-use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::ids::CustomerId;
-use crate::phone::Country;
-use crate::upsert::{self, Decision, MatchPolicy};
+use domain::customer::{self, CustomerDraft};
+use crate::auth::Tenant;
+use crate::customers_repo::{self, PlannedWrite, WriteOutcome};
+use crate::{DB, events, runtime};
+use domain::error::{ApiError, ErrorBody, ErrorCode};
+use domain::ids::CustomerId;
+use domain::phone::Country;
+use domain::upsert::{self, Decision, MatchPolicy};
 use serde::Deserialize;
 use serde_json::Value;
 use worker::Env;

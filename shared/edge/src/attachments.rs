@@ -1,9 +1,9 @@
 //! Attachment bytes in R2 under their business, and their rows in D1.
 
-use crate::edge::auth::Tenant;
-use crate::edge::{d1, runtime};
-use crate::error::ApiError;
-pub use crate::message::Attachment;
+use crate::auth::Tenant;
+use crate::{d1, runtime};
+use domain::error::ApiError;
+pub use domain::message::Attachment;
 use worker::{Bucket, D1Database, D1PreparedStatement, HttpMetadata};
 
 pub const ATTACHMENTS: &str = "ATTACHMENTS";
@@ -44,7 +44,7 @@ pub async fn store(
     bytes: Vec<u8>,
 ) -> Result<(Attachment, D1PreparedStatement), ApiError> {
     let attachment = Attachment {
-        id: crate::ids::uuid_v4(runtime::random()?),
+        id: domain::ids::uuid_v4(runtime::random()?),
         message_id: message_id.map(str::to_owned),
         filename: clean_filename(filename),
         mime_type: mime_type.to_owned(),

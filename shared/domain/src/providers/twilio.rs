@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 // The url crate's form decoder (pure Rust), as the worker crate re-exports it.
-use worker::url::form_urlencoded;
+use url::form_urlencoded;
 
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 /// The largest request we read; Twilio's own are a few kilobytes.

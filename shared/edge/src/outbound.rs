@@ -6,15 +6,15 @@
 //! Status changes follow the rank of [`MessageStatus`]: a message never moves backwards, so a
 //! late or repeated delivery of the queue message cannot undo what a status webhook recorded.
 
-use crate::channel::{AddressKind, Channel, Direction, MessageStatus};
-use crate::customer::Customer;
-use crate::edge::auth::Tenant;
-use crate::edge::events::{self, Guard, NewEvent};
-use crate::edge::{attachments, d1, messages_repo, runtime};
-use crate::error::ApiError;
-use crate::message::{Attachment, Message};
-use crate::time::Timestamp;
-use crate::webhooks::EventType;
+use domain::channel::{AddressKind, Channel, Direction, MessageStatus};
+use domain::customer::Customer;
+use crate::auth::Tenant;
+use crate::events::{self, Guard, NewEvent};
+use crate::{attachments, d1, messages_repo, runtime};
+use domain::error::ApiError;
+use domain::message::{Attachment, Message};
+use domain::time::Timestamp;
+use domain::webhooks::EventType;
 use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
@@ -147,8 +147,8 @@ pub async fn store_queued(
 ) -> Result<(Message, Vec<String>), ApiError> {
     let now = runtime::now();
     let now_text = now.to_rfc3339();
-    let message_id = crate::ids::uuid_v4(runtime::random()?);
-    let conversation_id = crate::ids::uuid_v4(runtime::random()?);
+    let message_id = domain::ids::uuid_v4(runtime::random()?);
+    let conversation_id = domain::ids::uuid_v4(runtime::random()?);
     let business = d1::text(tenant.business_id.as_str());
     let customer = d1::text(new.customer_id);
     let channel = d1::text(new.channel.as_str());
@@ -462,7 +462,7 @@ pub async fn note_retry(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::CustomerId;
+    use domain::ids::CustomerId;
 
     fn customer(phone: Option<&str>, whatsapp: Option<&str>, email: Option<&str>) -> Customer {
         Customer {

@@ -7,11 +7,11 @@
 //! the new events to the webhook queue; its consumer fans them out to endpoints and delivers.
 //! Should the queue refuse them, the consumer's periodic sweep finds events never dispatched.
 
-use crate::edge::auth::Tenant;
-use crate::edge::{customers_repo, d1, messages_repo, runtime};
-use crate::error::ApiError;
-use crate::time::Timestamp;
-use crate::webhooks::EventType;
+use crate::auth::Tenant;
+use crate::{customers_repo, d1, messages_repo, runtime};
+use domain::error::ApiError;
+use domain::time::Timestamp;
+use domain::webhooks::EventType;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use worker::wasm_bindgen::JsValue;
@@ -55,7 +55,7 @@ pub struct NewEvent {
 impl NewEvent {
     pub fn new(kind: EventType, subject_id: &str) -> Result<Self, ApiError> {
         Ok(Self {
-            id: crate::ids::uuid_v4(runtime::random()?),
+            id: domain::ids::uuid_v4(runtime::random()?),
             kind,
             subject_id: subject_id.to_owned(),
             detail: None,

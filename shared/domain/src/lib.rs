@@ -1,0 +1,27 @@
+//! The pure domain of crm-edge: what a customer, a message, an event or a provider payload is,
+//! and every rule about them, as plain Rust that `cargo test` runs natively.
+//!
+//! This crate does not depend on the Workers runtime, so the compiler keeps it pure: the clock
+//! and randomness are passed in by the callers in `edge` and the functions.
+
+pub mod api_key;
+pub mod channel;
+pub mod customer;
+pub mod email;
+pub mod embed;
+pub mod error;
+pub mod ids;
+pub mod inbound;
+pub mod json;
+pub mod lookup;
+pub mod media;
+pub mod message;
+pub mod outbound_clients;
+pub mod outgoing;
+pub mod phone;
+pub mod providers;
+pub mod sso;
+pub mod time;
+pub mod upsert;
+pub mod webhook_signing;
+pub mod webhooks;
