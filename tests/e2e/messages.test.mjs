@@ -179,9 +179,10 @@ describe('GET /api-conversations-by-customer', () => {
     await sync(biz.key, [{ external_id: externalId, name: 'Mine', email: `${unique('m')}@example.com` }]);
     assertError(await api(other.key, 'GET', `/api-conversations-by-customer?external_id=${externalId}`), 404, 'not_found', 'another business');
     assertError(await api(biz.key, 'GET', '/api-conversations-by-customer?external_id=nobody'), 404, 'not_found', 'unknown');
-    assertError(await api(biz.key, 'GET', '/api-conversations-by-customer'), 400, 'malformed_request', 'no key');
-    assertError(await api(biz.key, 'GET', `/api-conversations-by-customer?external_id=a&customer_id=${randomUUID()}`), 400, 'malformed_request', 'two keys');
-    assertError(await api(biz.key, 'GET', '/api-conversations-by-customer?customer_id=x'), 422, 'validation_failed', 'a malformed id');
+    assertError(await api(biz.key, 'GET', '/api-conversations-by-customer'), 422, 'validation_failed', 'no key');
+    assertError(await api(biz.key, 'GET', `/api-conversations-by-customer?external_id=a&customer_id=${randomUUID()}`), 422, 'validation_failed', 'two keys');
+    // customer_id is our id or, failing that, the CRM's, as everywhere a customer is named.
+    assertError(await api(biz.key, 'GET', '/api-conversations-by-customer?customer_id=x'), 404, 'not_found', 'an id that is neither ours nor the CRM\'s');
     assertError(await api(biz.key, 'GET', `/api-conversations-by-customer?external_id=${externalId}&include_messages=maybe`), 422, 'validation_failed', 'a bad flag');
   });
 });

@@ -1,11 +1,12 @@
 //! API keys: issued once in clear, stored as a hash, listed by prefix, revoked by id.
 
 use crate::businesses;
-use serde::{Deserialize, Serialize};
-use domain::api_key::{self, ApiKeyHash};
-use edge::{DB, auth, d1, http, runtime};
+use domain::api_key;
 use domain::error::ApiError;
 use domain::ids::{ApiKeyId, BusinessId};
+use edge::db::api_keys::ApiKey;
+use edge::{DB, auth, db, http, runtime};
+use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
 #[derive(Deserialize, Default)]
@@ -14,20 +15,10 @@ struct KeyIn {
 }
 
 /// A key as listed: never the key itself, only its prefix.
-#[derive(Serialize, Deserialize)]
-struct KeyOut {
-    id: String,
-    business_id: String,
-    name: Option<String>,
-    prefix: String,
-    created_at: String,
-    revoked_at: Option<String>,
-}
-
 #[derive(Serialize)]
 struct IssuedOut {
     #[serde(flatten)]
-    listed: KeyOut,
+    listed: ApiKey,
     /// The key in clear, shown in this response only.
     key: String,
 }
@@ -45,26 +36,15 @@ pub async fn issue(mut req: Request, env: &Env, business_id: &BusinessId) -> Res
     }
     businesses::find(env, business_id).await?;
     let issued = api_key::issue(runtime::random()?);
-    let listed = KeyOut {
-        id: ApiKeyId::generate(runtime::random()?).to_string(),
-        business_id: business_id.to_string(),
+    let listed = ApiKey {
+        id: ApiKeyId::generate(runtime::random()?),
+        business_id: business_id.clone(),
         name,
         prefix: issued.prefix,
         created_at: runtime::now().to_rfc3339(),
         revoked_at: None,
     };
-    env.d1(DB)?
-        .prepare("INSERT INTO api_keys (id, business_id, name, prefix, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-        .bind(&[
-            d1::text(&listed.id),
-            d1::text(&listed.business_id),
-            d1::optional_text(listed.name.as_deref()),
-            d1::text(&listed.prefix),
-            d1::text(issued.hash.as_str()),
-            d1::text(&listed.created_at),
-        ])?
-        .run()
-        .await?;
+    db::api_keys::insert(&env.d1(DB)?, &listed, &issued.hash).await?;
     http::json(
         201,
         &IssuedOut {
@@ -76,40 +56,15 @@ pub async fn issue(mut req: Request, env: &Env, business_id: &BusinessId) -> Res
 
 pub async fn list(env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
     businesses::find(env, business_id).await?;
-    let result = env
-        .d1(DB)?
-        .prepare(
-            "SELECT id, business_id, name, prefix, created_at, revoked_at FROM api_keys \
-             WHERE business_id = ?1 ORDER BY created_at, id",
-        )
-        .bind(&[d1::text(business_id.as_str())])?
-        .all()
-        .await?;
-    http::json(
-        200,
-        &serde_json::json!({ "api_keys": result.results::<KeyOut>()? }),
-    )
+    let keys = db::api_keys::list(&env.d1(DB)?, business_id).await?;
+    http::json(200, &serde_json::json!({ "api_keys": keys }))
 }
 
-/// Revoking is idempotent: revoking a revoked key answers with its original revocation time.
 pub async fn revoke(env: &Env, id: &ApiKeyId) -> Result<Response, ApiError> {
-    #[derive(Deserialize)]
-    struct Revoked {
-        #[serde(flatten)]
-        listed: KeyOut,
-        key_hash: String,
-    }
-    let db = env.d1(DB)?;
     let now = runtime::now().to_rfc3339();
-    let revoked = db
-        .prepare(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1 \
-             RETURNING id, business_id, name, prefix, created_at, revoked_at, key_hash",
-        )
-        .bind(&[d1::text(id.as_str()), d1::text(&now)])?
-        .first::<Revoked>(None)
+    let (key, hash) = db::api_keys::revoke(&env.d1(DB)?, id, &now)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no API key {id}")))?;
-    auth::forget_cached_key(env, &ApiKeyHash::from_stored(revoked.key_hash)).await?;
-    http::json(200, &revoked.listed)
+    auth::forget_cached_key(env, &hash).await?;
+    http::json(200, &key)
 }

@@ -1,34 +1,18 @@
 //! Businesses: the tenants. Created by the operator; everything else belongs to one.
 
-use serde::{Deserialize, Serialize};
-use edge::{DB, d1, http, runtime, sso_sessions};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::phone::Country;
 use domain::sso::FrameAncestors;
+use edge::db::businesses::Business;
+use edge::{DB, db, http, runtime};
+use serde::Deserialize;
 use worker::{Env, Request, Response};
 
 #[derive(Deserialize)]
 struct BusinessIn {
     name: Option<String>,
     default_country: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct BusinessOut {
-    pub id: String,
-    pub name: String,
-    pub default_country: Option<String>,
-    pub created_at: String,
-    /// Sites allowed to frame the embedded inbox (CSP `frame-ancestors`); none by default.
-    #[serde(deserialize_with = "json_text")]
-    pub embed_frame_ancestors: Vec<String>,
-}
-
-/// D1 returns the stored JSON array as text.
-fn json_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    serde_json::from_str(&text).map_err(serde::de::Error::custom)
 }
 
 pub async fn create(mut req: Request, env: &Env) -> Result<Response, ApiError> {
@@ -51,31 +35,20 @@ pub async fn create(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             Some(Country::parse(code).map_err(|e| ApiError::invalid("default_country", e.to_string()))?)
         }
     };
-    let business = BusinessOut {
-        id: BusinessId::generate(runtime::random()?).to_string(),
+    let business = Business {
+        id: BusinessId::generate(runtime::random()?),
         name: name.to_owned(),
         default_country: default_country.map(|country| country.code().to_owned()),
         created_at: runtime::now().to_rfc3339(),
         embed_frame_ancestors: Vec::new(),
     };
-    env.d1(DB)?
-        .prepare("INSERT INTO businesses (id, name, default_country, created_at) VALUES (?1, ?2, ?3, ?4)")
-        .bind(&[
-            d1::text(&business.id),
-            d1::text(&business.name),
-            d1::optional_text(business.default_country.as_deref()),
-            d1::text(&business.created_at),
-        ])?
-        .run()
-        .await?;
+    db::businesses::create(&env.d1(DB)?, &business).await?;
     http::json(201, &business)
 }
 
-pub async fn find(env: &Env, id: &BusinessId) -> Result<BusinessOut, ApiError> {
-    env.d1(DB)?
-        .prepare("SELECT id, name, default_country, created_at, embed_frame_ancestors FROM businesses WHERE id = ?1")
-        .bind(&[d1::text(id.as_str())])?
-        .first::<BusinessOut>(None)
+/// The business, or 404.
+pub async fn find(env: &Env, id: &BusinessId) -> Result<Business, ApiError> {
+    db::businesses::find(&env.d1(DB)?, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no business {id}")))
 }
@@ -99,7 +72,7 @@ pub async fn update(mut req: Request, env: &Env, id: &BusinessId) -> Result<Resp
         ));
     };
     let ancestors = FrameAncestors::parse(&given)?;
-    if !sso_sessions::set_frame_ancestors(&env.d1(DB)?, id, &ancestors).await? {
+    if !db::businesses::set_frame_ancestors(&env.d1(DB)?, id, &ancestors).await? {
         return Err(ApiError::not_found(format!("no business {id}")));
     }
     get(env, id).await

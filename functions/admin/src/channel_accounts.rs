@@ -2,14 +2,15 @@
 //! Secrets go in and are never shown again; responses list only which secrets are set.
 
 use crate::businesses;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use domain::channel::{Channel, Provider};
-use edge::{DB, d1, http, runtime};
 use domain::email::Email;
 use domain::error::ApiError;
-use domain::ids::BusinessId;
+use domain::ids::{BusinessId, ChannelAccountId};
 use domain::phone::Phone;
+use edge::db::channel_accounts::{ChannelAccount, NewAccount};
+use edge::{DB, db, http, runtime};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use worker::{Env, Request, Response};
 
 #[derive(Deserialize)]
@@ -35,27 +36,13 @@ struct AccountPatch {
     secrets: Map<String, Value>,
 }
 
-#[derive(Deserialize)]
-struct AccountRow {
-    id: String,
-    business_id: String,
-    channel: String,
-    provider: String,
-    address: String,
-    name: Option<String>,
-    settings: String,
-    secrets: String,
-    created_at: String,
-    updated_at: String,
-}
-
 /// An account as the admin API shows it: secrets by name only.
 #[derive(Serialize)]
 struct AccountOut {
-    id: String,
-    business_id: String,
-    channel: String,
-    provider: String,
+    id: ChannelAccountId,
+    business_id: BusinessId,
+    channel: Channel,
+    provider: &'static str,
     address: String,
     name: Option<String>,
     settings: Value,
@@ -66,26 +53,20 @@ struct AccountOut {
     updated_at: String,
 }
 
-impl AccountRow {
-    fn view(self) -> AccountOut {
-        let secrets: Map<String, Value> = serde_json::from_str(&self.secrets).unwrap_or_default();
-        let mut secrets_set: Vec<String> = secrets.keys().cloned().collect();
-        secrets_set.sort();
-        let webhook_path = Provider::parse(&self.provider)
-            .map(|provider| provider.webhook_path(&self.id))
-            .unwrap_or_default();
-        AccountOut {
-            settings: serde_json::from_str(&self.settings).unwrap_or(Value::Object(Map::new())),
-            secrets_set,
-            webhook_path,
-            id: self.id,
-            business_id: self.business_id,
-            channel: self.channel,
-            provider: self.provider,
-            address: self.address,
-            name: self.name,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
+impl From<ChannelAccount> for AccountOut {
+    fn from(account: ChannelAccount) -> Self {
+        Self {
+            secrets_set: account.secrets_set(),
+            webhook_path: account.provider.webhook_path(account.id.as_str()),
+            settings: Value::Object(account.settings),
+            id: account.id,
+            business_id: account.tenant.business_id,
+            channel: account.channel,
+            provider: account.provider.as_str(),
+            address: account.address,
+            name: account.name,
+            created_at: account.created_at,
+            updated_at: account.updated_at,
         }
     }
 }
@@ -131,9 +112,6 @@ fn normalise_address(channel: Channel, provider: Provider, address: &str) -> Res
     }
 }
 
-const COLUMNS: &str =
-    "id, business_id, channel, provider, address, name, settings, secrets, created_at, updated_at";
-
 pub async fn create(mut req: Request, env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
     let input: AccountIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let channel = input.channel.as_deref().and_then(Channel::parse).ok_or_else(|| {
@@ -171,73 +149,49 @@ pub async fn create(mut req: Request, env: &Env, business_id: &BusinessId) -> Re
         }
     }
     businesses::find(env, business_id).await?;
-    let id = domain::ids::uuid_v4(runtime::random()?);
+    let id = ChannelAccountId::generate(runtime::random()?);
     let now = runtime::now().to_rfc3339();
-    let inserted = env
-        .d1(DB)?
-        .prepare(format!(
-            "INSERT INTO channel_accounts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
-             ON CONFLICT (channel, address) DO NOTHING RETURNING {COLUMNS}"
-        ))
-        .bind(&[
-            d1::text(&id),
-            d1::text(business_id.as_str()),
-            d1::text(channel.as_str()),
-            d1::text(provider.as_str()),
-            d1::text(&address),
-            d1::optional_text(input.name.as_deref().map(str::trim).filter(|n| !n.is_empty())),
-            d1::text(&Value::Object(input.settings).to_string()),
-            d1::text(&Value::Object(input.secrets).to_string()),
-            d1::text(&now),
-        ])?
-        .first::<AccountRow>(None)
+    let name = input.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let account = NewAccount {
+        id: &id,
+        business_id,
+        channel,
+        provider,
+        address: &address,
+        name,
+        settings: &input.settings,
+        secrets: &input.secrets,
+        now: &now,
+    };
+    let inserted = db::channel_accounts::insert(&env.d1(DB)?, &account)
         .await?
         .ok_or_else(|| {
             ApiError::conflict(format!(
                 "a {channel} account with address {address} already exists"
             ))
         })?;
-    http::json(201, &inserted.view())
+    http::json(201, &AccountOut::from(inserted))
 }
 
 pub async fn list(env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
     businesses::find(env, business_id).await?;
-    let result = env
-        .d1(DB)?
-        .prepare(format!(
-            "SELECT {COLUMNS} FROM channel_accounts WHERE business_id = ?1 ORDER BY created_at, id"
-        ))
-        .bind(&[d1::text(business_id.as_str())])?
-        .all()
-        .await?;
-    let accounts: Vec<AccountOut> = result
-        .results::<AccountRow>()?
+    let accounts: Vec<AccountOut> = db::channel_accounts::list(&env.d1(DB)?, business_id)
+        .await?
         .into_iter()
-        .map(AccountRow::view)
+        .map(AccountOut::from)
         .collect();
     http::json(200, &serde_json::json!({ "channel_accounts": accounts }))
 }
 
 /// Rotates secrets or changes settings; both merge (RFC 7396), so a rotation names only what changes.
-pub async fn update(mut req: Request, env: &Env, id: &str) -> Result<Response, ApiError> {
+pub async fn update(mut req: Request, env: &Env, id: &ChannelAccountId) -> Result<Response, ApiError> {
     let patch: AccountPatch = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     strings("settings", &patch.settings)?;
     strings("secrets", &patch.secrets)?;
-    let updated = env
-        .d1(DB)?
-        .prepare(format!(
-            "UPDATE channel_accounts SET name = COALESCE(?2, name), settings = json_patch(settings, ?3), \
-             secrets = json_patch(secrets, ?4), updated_at = ?5 WHERE id = ?1 RETURNING {COLUMNS}"
-        ))
-        .bind(&[
-            d1::text(id),
-            d1::optional_text(patch.name.as_deref().map(str::trim).filter(|n| !n.is_empty())),
-            d1::text(&Value::Object(patch.settings).to_string()),
-            d1::text(&Value::Object(patch.secrets).to_string()),
-            d1::text(&runtime::now().to_rfc3339()),
-        ])?
-        .first::<AccountRow>(None)
+    let name = patch.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let now = runtime::now().to_rfc3339();
+    let updated = db::channel_accounts::update(&env.d1(DB)?, id, name, &patch.settings, &patch.secrets, &now)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no channel account {id}")))?;
-    http::json(200, &updated.view())
+    http::json(200, &AccountOut::from(updated))
 }

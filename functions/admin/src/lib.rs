@@ -5,9 +5,9 @@ mod businesses;
 mod channel_accounts;
 mod routes;
 
-use routes::AdminRoute;
-use edge::{auth, http};
 use domain::error::ApiError;
+use edge::{auth, http};
+use routes::AdminRoute;
 use worker::{Context, Env, Request, Response, event};
 
 #[event(fetch)]

@@ -1,7 +1,7 @@
 //! The admin API's paths, matched without a router so that every id is parsed on the way in.
 
 use domain::error::ApiError;
-use domain::ids::{ApiKeyId, BusinessId};
+use domain::ids::{ApiKeyId, BusinessId, ChannelAccountId};
 use worker::Method;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -14,7 +14,7 @@ pub enum AdminRoute {
     RevokeKey(ApiKeyId),
     CreateChannelAccount(BusinessId),
     ListChannelAccounts(BusinessId),
-    UpdateChannelAccount(String),
+    UpdateChannelAccount(ChannelAccountId),
 }
 
 pub fn route(method: Method, path: &str) -> Result<AdminRoute, ApiError> {
@@ -54,8 +54,7 @@ pub fn route(method: Method, path: &str) -> Result<AdminRoute, ApiError> {
             (route, "GET, POST")
         }
         ["admin", "channel-accounts", id] => {
-            let id = domain::ids::is_uuid(id)
-                .then(|| (*id).to_owned())
+            let id = ChannelAccountId::parse(id)
                 .ok_or_else(|| ApiError::not_found(format!("no channel account {id}")))?;
             (
                 matches!(method, Method::Patch).then_some(AdminRoute::UpdateChannelAccount(id)),

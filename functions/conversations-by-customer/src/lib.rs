@@ -1,13 +1,13 @@
 //! `GET /api-conversations-by-customer?external_id=|customer_id=&include_messages=&include_attachments=`:
 //! a customer and their conversations on every channel.
 
-use serde::Serialize;
 use domain::customer::Customer;
-use edge::messages_repo::{self, Conversation};
-use edge::{DB, auth, customers_repo, http};
 use domain::error::ApiError;
-use domain::lookup::{CustomerKey, KeyKind};
-use domain::message::flag;
+use domain::identify::{Name, identify};
+use domain::ids::ConversationId;
+use domain::message::Conversation;
+use edge::{DB, auth, db, http};
+use serde::Serialize;
 use worker::{Context, Env, Method, Request, Response, event};
 
 /// With `include_messages`, each conversation carries at most its latest this many messages
@@ -28,25 +28,27 @@ struct CustomerConversationsOut {
 async fn conversations_by_customer(req: Request, env: Env) -> Result<Response, ApiError> {
     http::require_method(&req, Method::Get, "GET")?;
     let tenant = auth::authenticate(&req, &env).await?;
-    let pairs = http::query_pairs(&req)?;
-    let key = customer_key(&pairs)?;
+    let query = http::query(&req)?;
+    let named = identify(
+        &[
+            (Name::CustomerId, query.get("customer_id")),
+            (Name::ExternalId, query.get("external_id")),
+        ],
+        tenant.default_country,
+    )?;
     let (include_messages, include_attachments) = (
-        flag(&pairs, "include_messages")?,
-        flag(&pairs, "include_attachments")?,
+        query.flag("include_messages")?,
+        query.flag("include_attachments")?,
     );
     let db = env.d1(DB)?;
-    let customer = customers_repo::find_one(&db, &tenant, &key)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("no customer with {} {}", key.kind().name(), key.as_str()))
-        })?;
-    let mut conversations = messages_repo::conversations_of(&db, &tenant, customer.id.as_str()).await?;
+    let customer = db::customers::first_named(&db, &tenant, &named.keys, &named.named_by).await?;
+    let mut conversations = db::conversations::of_customer(&db, &tenant, &customer.id).await?;
     if include_messages && !conversations.is_empty() {
-        let ids: Vec<&str> = conversations.iter().map(|c| c.id.as_str()).collect();
+        let ids: Vec<&ConversationId> = conversations.iter().map(|c| &c.id).collect();
         let mut messages =
-            messages_repo::of_conversations(&db, &tenant, &ids, MESSAGES_PER_CONVERSATION).await?;
+            db::messages::of_conversations(&db, &tenant, &ids, MESSAGES_PER_CONVERSATION).await?;
         if include_attachments {
-            messages_repo::attach(&db, &tenant, &http::origin(&req)?, &mut messages).await?;
+            db::attachments::attach_to(&db, &tenant, &http::origin(&req)?, &mut messages).await?;
         }
         for conversation in &mut conversations {
             let (mine, rest): (Vec<_>, Vec<_>) = messages
@@ -63,29 +65,4 @@ async fn conversations_by_customer(req: Request, env: Env) -> Result<Response, A
             conversations,
         },
     )
-}
-
-/// `customer_id` (ours) or `external_id` (the CRM's), exactly one.
-fn customer_key(pairs: &[(String, String)]) -> Result<CustomerKey, ApiError> {
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    };
-    let (kind, value) = match (get("customer_id"), get("external_id")) {
-        (Some(id), None) => (KeyKind::Id, id),
-        (None, Some(external_id)) => (KeyKind::ExternalId, external_id),
-        _ => {
-            return Err(ApiError::malformed(
-                "give exactly one of the query parameters customer_id, external_id",
-            ));
-        }
-    };
-    let field = if kind == KeyKind::Id {
-        "customer_id"
-    } else {
-        "external_id"
-    };
-    CustomerKey::parse(kind, value, None).map_err(|message| ApiError::invalid(field, message))
 }

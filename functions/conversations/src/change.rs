@@ -5,14 +5,15 @@
 //! are exactly what the change replaced, even when agents act at once, and its snapshot is the
 //! conversation as the change left it.
 
+use domain::error::ApiError;
+use domain::ids::{ConversationId, EventId};
+use domain::message::Conversation;
+use domain::tenant::Tenant;
+use domain::webhooks::EventType;
+use edge::db::webhook_events::{self, Guard, NewEvent};
+use edge::{DB, db, http, outbox, runtime};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
-use edge::auth::Tenant;
-use edge::events::{self, Guard, NewEvent};
-use edge::messages_repo::{self, Conversation};
-use edge::{DB, d1, http, runtime};
-use domain::error::ApiError;
-use domain::webhooks::EventType;
 use worker::{Env, Response};
 
 const STATUSES: [&str; 4] = ["open", "pending", "resolved", "closed"];
@@ -80,14 +81,14 @@ struct ConversationOut {
 pub async fn apply(
     env: &Env,
     tenant: &Tenant,
-    id: &str,
+    id: &ConversationId,
     input: ChangeIn,
     origin: &str,
 ) -> Result<Response, ApiError> {
     let change = check(input)?;
     let db = env.d1(DB)?;
     for _ in 0..ATTEMPTS {
-        let current = messages_repo::conversations_by_ids(&db, tenant, &[id])
+        let current = db::conversations::by_ids(&db, tenant, &[id])
             .await?
             .into_iter()
             .next()
@@ -101,14 +102,20 @@ pub async fn apply(
             .unwrap_or_else(|| current.assignee.clone());
         let mut new_events = Vec::new();
         if status != current.status {
-            let mut event = NewEvent::new(EventType::ConversationStatusChanged, id)?;
-            event.detail = Some(json!({ "previous_status": current.status }));
-            new_events.push(event);
+            let event = NewEvent::new(
+                EventId::generate(runtime::random()?),
+                EventType::ConversationStatusChanged,
+                id,
+            );
+            new_events.push(event.with_detail(json!({ "previous_status": current.status })));
         }
         if assignee != current.assignee {
-            let mut event = NewEvent::new(EventType::ConversationAssigned, id)?;
-            event.detail = Some(json!({ "previous_assignee": current.assignee }));
-            new_events.push(event);
+            let event = NewEvent::new(
+                EventId::generate(runtime::random()?),
+                EventType::ConversationAssigned,
+                id,
+            );
+            new_events.push(event.with_detail(json!({ "previous_assignee": current.assignee })));
         }
         if new_events.is_empty() {
             return http::json(
@@ -120,49 +127,28 @@ pub async fn apply(
         }
         let now = runtime::now();
         let now_text = now.to_rfc3339();
-        let update = db
-            .prepare(
-                "UPDATE conversations SET status = ?5, assignee = ?6, updated_at = ?7 \
-                 WHERE business_id = ?1 AND id = ?2 AND status = ?3 AND assignee IS ?4",
-            )
-            .bind(&[
-                d1::text(tenant.business_id.as_str()),
-                d1::text(id),
-                d1::text(&current.status),
-                d1::optional_text(current.assignee.as_deref()),
-                d1::text(&status),
-                d1::optional_text(assignee.as_deref()),
-                d1::text(&now_text),
-            ])?;
+        let update =
+            db::conversations::change(&db, tenant, &current, &status, assignee.as_deref(), &now_text)?;
         // The events follow the update, so their snapshots show the conversation as changed;
         // they are written only if this update applied (the conversation carries its values).
-        let record = events::record(
+        let record = webhook_events::record(
             &db,
             tenant,
             Some(origin),
             now,
             &new_events,
-            Guard::When(
-                "EXISTS (SELECT 1 FROM conversations WHERE business_id = ?1 AND id = ?5 AND status = ?6 \
-                 AND assignee IS ?7 AND updated_at = ?8)",
-                vec![
-                    d1::text(id),
-                    d1::text(&status),
-                    d1::optional_text(assignee.as_deref()),
-                    d1::text(&now_text),
-                ],
-            ),
+            Guard::When(db::conversations::changed_to(
+                id,
+                &status,
+                assignee.as_deref(),
+                &now_text,
+            )),
         )?;
         let results = db.batch(vec![update, record]).await?;
-        let changed = results
-            .first()
-            .and_then(|result| result.meta().ok().flatten())
-            .and_then(|meta| meta.changes)
-            .unwrap_or(0);
-        if changed == 0 {
+        if db::changes_at(&results, 0) == 0 {
             continue;
         }
-        events::publish(env, tenant, events::recorded(&results, 1)?).await;
+        outbox::publish(env, tenant, webhook_events::recorded(&results, 1)?).await;
         let mut conversation = current;
         conversation.status = status;
         conversation.assignee = assignee;

@@ -4,8 +4,9 @@
 
 mod change;
 
-use edge::{auth, http};
 use domain::error::ApiError;
+use domain::ids::ConversationId;
+use edge::{auth, http};
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -21,7 +22,9 @@ async fn conversations(mut req: Request, env: Env) -> Result<Response, ApiError>
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["", "api-conversations", id] if domain::ids::is_uuid(id) => (*id).to_owned(),
+        ["", "api-conversations", id] => {
+            ConversationId::parse(id).ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?
+        }
         _ => return Err(ApiError::not_found(format!("no such path: {path}"))),
     };
     http::require_method(&req, Method::Patch, "PATCH")?;

@@ -1,11 +1,11 @@
 //! The lookup request: its key lists, their normalisation, and the answer's bookkeeping.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use domain::customer::Customer;
 use domain::error::{ApiError, ErrorCode};
 use domain::lookup::{CustomerKey, KeyKind};
 use domain::phone::Country;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The most keys, over all lists, one request may carry.
 pub const MAX_KEYS: usize = 1000;
@@ -139,8 +139,8 @@ impl Lookup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Map, json};
     use domain::ids::CustomerId;
+    use serde_json::{Map, json};
 
     fn customer(external_id: &str, email: &str, phone: &str) -> Customer {
         Customer {

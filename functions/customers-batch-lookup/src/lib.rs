@@ -3,8 +3,8 @@
 
 mod keys;
 
-use edge::{DB, auth, customers_repo, http};
 use domain::error::ApiError;
+use edge::{DB, auth, db, http};
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -17,6 +17,6 @@ async fn batch_lookup(mut req: Request, env: Env) -> Result<Response, ApiError> 
     let tenant = auth::authenticate(&req, &env).await?;
     let body: keys::LookupIn = http::read_json(&mut req, http::BATCH_BODY_LIMIT).await?;
     let request = keys::parse(body, tenant.default_country)?;
-    let customers = customers_repo::find_many(&env.d1(DB)?, &tenant, &request.keys()).await?;
+    let customers = db::customers::find_many(&env.d1(DB)?, &tenant, &request.keys()).await?;
     http::json(200, &request.answer(customers))
 }

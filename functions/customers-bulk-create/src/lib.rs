@@ -1,12 +1,12 @@
 //! `POST /api-customers-bulk-create`: imports up to 1000 customers per request. A customer whose
 //! external_id is already stored is updated; every other one is created.
 
-use serde::Serialize;
-use edge::customer_upsert::{self, ItemOutcome};
-use edge::{auth, http};
 use domain::error::{ApiError, ErrorBody, ErrorCode};
 use domain::ids::CustomerId;
 use domain::upsert::{Action, MatchPolicy};
+use edge::customer_upsert::{self, ItemOutcome};
+use edge::{auth, http};
+use serde::Serialize;
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]

@@ -1,12 +1,12 @@
 //! `POST /api-customers-sync`: the smart upsert. Each customer is matched by external_id, then
 //! email, then phone, and updated, or created when nothing matches.
 
-use serde::Serialize;
-use edge::customer_upsert::{self, ItemOutcome};
-use edge::{auth, http};
 use domain::error::{ApiError, ErrorBody};
 use domain::ids::CustomerId;
 use domain::upsert::{Action, MatchPolicy, MatchedBy};
+use edge::customer_upsert::{self, ItemOutcome};
+use edge::{auth, http};
+use serde::Serialize;
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]

@@ -2,11 +2,11 @@
 //! with its `x-api-key`, or with a signed link (`expires`, `signature`) made for webhooks and
 //! the embedded inbox, which works for one attachment until it expires.
 
-use serde::Deserialize;
-use edge::attachments::ATTACHMENTS;
-use edge::{DB, auth, d1, http, runtime};
 use domain::error::ApiError;
+use domain::ids::AttachmentId;
 use domain::media;
+use edge::media_store::ATTACHMENTS;
+use edge::{DB, auth, db, http, runtime};
 use worker::{Context, Env, Headers, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -14,40 +14,19 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     http::serve(req, env, download).await
 }
 
-#[derive(Deserialize)]
-struct StoredAttachment {
-    business_id: String,
-    filename: String,
-    mime_type: String,
-    storage_key: String,
-}
-
 async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
     http::require_method(&req, Method::Get, "GET")?;
-    let pairs = http::query_pairs(&req)?;
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    };
-    let id = get("id")
-        .map(str::trim)
-        .filter(|id| domain::ids::is_uuid(id))
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "id",
-                "id is the attachment id returned by the upload or a message",
-            )
-        })?;
+    let query = http::query(&req)?;
+    let id = query.get("id").and_then(AttachmentId::parse).ok_or_else(|| {
+        ApiError::invalid(
+            "id",
+            "id is the attachment id returned by the upload or a message",
+        )
+    })?;
     let not_found = || ApiError::not_found(format!("no attachment {id}"));
     let db = env.d1(DB)?;
-    let stored = db
-        .prepare("SELECT business_id, filename, mime_type, storage_key FROM attachments WHERE id = ?1")
-        .bind(&[d1::text(id)])?
-        .first::<StoredAttachment>(None)
-        .await?;
-    match (get("signature"), get("expires")) {
+    let stored = db::attachments::for_download(&db, &id).await?;
+    match (query.get("signature"), query.get("expires")) {
         (Some(signature), Some(expires)) => {
             let secret = env
                 .secret("MEDIA_LINK_SECRET")
@@ -56,18 +35,17 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
                 })?
                 .to_string();
             let expires = expires.trim().parse::<i64>().unwrap_or(0);
-            let business = stored
-                .as_ref()
-                .map(|s| s.business_id.as_str())
-                .unwrap_or_default();
-            let valid = media::verify_link(
-                secret.as_bytes(),
-                business,
-                id,
-                expires,
-                signature,
-                runtime::now().seconds(),
-            );
+            let now = runtime::now().seconds();
+            let valid = stored.as_ref().is_some_and(|stored| {
+                media::verify_link(
+                    secret.as_bytes(),
+                    &stored.business_id,
+                    &id,
+                    expires,
+                    signature,
+                    now,
+                )
+            });
             if !valid {
                 return Err(ApiError::new(
                     domain::error::ErrorCode::Forbidden,
@@ -80,7 +58,7 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
             // Another business's attachment is as absent as one that does not exist.
             if stored
                 .as_ref()
-                .is_some_and(|s| s.business_id != tenant.business_id.as_str())
+                .is_some_and(|s| s.business_id != tenant.business_id)
             {
                 return Err(not_found());
             }

@@ -1,16 +1,16 @@
 //! The JSON the embedded page calls, with its token in `Authorization: Bearer`: the timeline
 //! (first load, then polls with a cursor) and, where the scope allows, a reply.
 
-use serde::{Deserialize, Serialize};
 use domain::channel::Channel;
-use domain::outgoing::OutgoingMessage;
-use edge::send_queue;
-use edge::sso_sessions::{self, Session};
-use edge::{DB, channel_accounts, http, messages_repo, outbound, runtime};
 use domain::embed::{self, LinkSigner, MessageView};
 use domain::error::{ApiError, ErrorCode};
+use domain::ids::MessageId;
 use domain::media::LINK_LIFETIME_SECONDS;
 use domain::message::{Cursor, Message};
+use domain::outgoing::OutgoingMessage;
+use edge::sso_sessions::{self, Session};
+use edge::{DB, db, http, runtime, send_queue};
+use serde::{Deserialize, Serialize};
 use worker::{D1Database, Env, Method, Request, Response};
 
 /// Messages the first load shows; older ones stay in `/api-conversations-by-customer`.
@@ -67,31 +67,31 @@ pub async fn timeline(req: Request, env: Env) -> Result<Response, ApiError> {
     http::require_method(&req, Method::Get, "GET")?;
     let db = env.d1(DB)?;
     let session = session(&req, &db).await?;
-    let pairs = http::query_pairs(&req)?;
-    let get = |name: &str| pairs.iter().find(|(key, _)| key == name).map(|(_, v)| v.as_str());
-    let after = match get("after") {
+    let query = http::query(&req)?;
+    let after = match query.get("after") {
         None => None,
         Some(text) => Some(
             Cursor::decode(text)
                 .ok_or_else(|| ApiError::invalid("after", "after is the next_cursor of a previous answer"))?,
         ),
     };
-    let pending: Vec<&str> = get("pending")
+    let pending: Vec<MessageId> = query
+        .get("pending")
         .unwrap_or_default()
         .split(',')
-        .map(str::trim)
-        .filter(|id| domain::ids::is_uuid(id))
+        .filter_map(MessageId::parse)
         .take(MAX_PENDING)
         .collect();
 
-    let (tenant, customer_id) = (&session.tenant, session.customer.id.as_str());
+    let (tenant, customer_id) = (&session.tenant, &session.customer.id);
     let limit = if after.is_some() { POLL_PAGE } else { FIRST_LOAD };
-    let mut messages = messages_repo::of_customer(&db, tenant, customer_id, after, limit).await?;
+    let mut messages = db::messages::of_customer(&db, tenant, customer_id, after, limit).await?;
     let has_more = after.is_some() && messages.len() == limit;
-    let mut updated = messages_repo::of_customer_by_ids(&db, tenant, customer_id, &pending).await?;
+    let pending: Vec<&MessageId> = pending.iter().collect();
+    let mut updated = db::messages::of_customer_by_ids(&db, tenant, customer_id, &pending).await?;
     let origin = http::origin(&req)?;
-    messages_repo::attach(&db, tenant, &origin, &mut messages).await?;
-    messages_repo::attach(&db, tenant, &origin, &mut updated).await?;
+    db::attachments::attach_to(&db, tenant, &origin, &mut messages).await?;
+    db::attachments::attach_to(&db, tenant, &origin, &mut updated).await?;
     let next_cursor = messages
         .last()
         .map(|message| Cursor {
@@ -126,7 +126,7 @@ pub async fn timeline(req: Request, env: Env) -> Result<Response, ApiError> {
     let signer = LinkSigner {
         secret: secret.as_bytes(),
         origin: &origin,
-        business_id: tenant.business_id.as_str(),
+        business_id: &tenant.business_id,
         expires: runtime::now().seconds() + LINK_LIFETIME_SECONDS,
     };
     let view = |list: Vec<Message>| list.into_iter().map(|m| embed::view(m, &signer)).collect();
@@ -149,10 +149,10 @@ pub async fn timeline(req: Request, env: Env) -> Result<Response, ApiError> {
 async fn reply_channels(db: &D1Database, session: &Session) -> Result<Vec<Channel>, ApiError> {
     let mut channels = Vec::new();
     for channel in Channel::ALL {
-        if channel_accounts::find_for_sending(db, &session.tenant, channel)
+        if db::channel_accounts::find_for_sending(db, &session.tenant, channel)
             .await?
             .is_some()
-            && outbound::recipient(db, &session.tenant, &session.customer, channel)
+            && send_queue::recipient(db, &session.tenant, &session.customer, channel)
                 .await?
                 .is_some()
         {
@@ -193,12 +193,13 @@ pub async fn reply(mut req: Request, env: Env) -> Result<Response, ApiError> {
         Vec::new(),
     )?;
     let origin = http::origin(&req)?;
-    let message = send_queue::accept(&env, &db, &session.tenant, &session.customer, &outgoing, &origin).await?;
+    let message =
+        send_queue::accept(&env, &db, &session.tenant, &session.customer, &outgoing, &origin).await?;
     let secret = link_secret(&env)?;
     let signer = LinkSigner {
         secret: secret.as_bytes(),
         origin: &origin,
-        business_id: session.tenant.business_id.as_str(),
+        business_id: &session.tenant.business_id,
         expires: runtime::now().seconds() + LINK_LIFETIME_SECONDS,
     };
     http::json(

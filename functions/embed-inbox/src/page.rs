@@ -1,9 +1,9 @@
 //! The page and its assets, compiled into the worker: no build step, nothing fetched from
 //! elsewhere. A link that grants nothing gets a page that says why, with the matching status.
 
+use domain::sso::content_security_policy;
 use edge::sso_sessions::{self, Refusal};
 use edge::{DB, runtime};
-use domain::sso::content_security_policy;
 use worker::{Env, Headers, Method, Request, Response, console_error};
 
 const INBOX_HTML: &str = include_str!("assets/inbox.html");

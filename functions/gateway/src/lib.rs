@@ -4,8 +4,8 @@
 mod route_table;
 mod routes;
 
-use edge::http;
 use domain::error::ApiError;
+use edge::http;
 use worker::{Context, Env, Request, Response, event};
 
 #[event(fetch)]

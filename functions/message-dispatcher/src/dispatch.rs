@@ -4,18 +4,19 @@
 
 use crate::transport;
 use domain::channel::{Channel, MessageStatus};
-use edge::attachments::{ATTACHMENTS, Attachment, storage_key};
-use edge::auth::Tenant;
-use edge::outbound::{self, PendingMessage, QueuedSend};
-use edge::queue::Settle;
-use edge::{DB, channel_accounts, customers_repo, events, runtime};
 use domain::error::ApiError;
-use domain::ids::{BusinessId, CustomerId};
 use domain::lookup::CustomerKey;
+use domain::message::{Attachment, Message};
 use domain::outbound_clients::{
     self, Decision, EMAIL_LINK_LIFETIME_SECONDS, MAX_ATTEMPTS, Media, Outcome, Outgoing,
     PROVIDER_LINK_LIFETIME_SECONDS, Sender,
 };
+use domain::outgoing::no_address_message;
+use domain::tenant::Tenant;
+use edge::media_store::{ATTACHMENTS, storage_key};
+use edge::queue::Settle;
+use edge::send_queue::{self, QueuedSend};
+use edge::{DB, db, message_status, outbox, runtime};
 use worker::{D1Database, Env, console_error, console_log, console_warn};
 
 /// The key that signs download links (the download-media function checks them).
@@ -47,20 +48,15 @@ pub async fn handle(env: Env, job: QueuedSend, attempt: u32) -> Settle {
 }
 
 /// The business a queue message acts for; every query below is scoped by it.
-fn tenant_of(job: &QueuedSend) -> Option<Tenant> {
-    BusinessId::parse(&job.business_id).map(|business_id| Tenant {
-        business_id,
-        default_country: None,
-    })
+fn tenant_of(job: &QueuedSend) -> Tenant {
+    Tenant::for_background(job.business_id.clone())
 }
 
 async fn give_up(env: &Env, job: &QueuedSend) {
-    let Some(tenant) = tenant_of(job) else {
-        return;
-    };
+    let tenant = tenant_of(job);
     let reason = "the message could not be sent because of an internal error";
     let failed = match env.d1(DB) {
-        Ok(db) => outbound::mark_failed(&db, &tenant, &job.message_id, reason)
+        Ok(db) => message_status::mark_failed(&db, &tenant, &job.message_id, reason)
             .await
             .is_ok(),
         Err(_) => false,
@@ -74,15 +70,9 @@ async fn give_up(env: &Env, job: &QueuedSend) {
 }
 
 async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, ApiError> {
-    let Some(tenant) = tenant_of(job) else {
-        console_error!(
-            "dropping queue message for message {}: business id is not valid",
-            job.message_id
-        );
-        return Ok(Settle::Ack);
-    };
+    let tenant = tenant_of(job);
     let db = env.d1(DB)?;
-    let Some(message) = outbound::load_pending(&db, &tenant, &job.message_id).await? else {
+    let Some(mut message) = db::messages::outbound(&db, &tenant, &job.message_id).await? else {
         console_warn!(
             "message {}: no such outbound message of business {}",
             job.message_id,
@@ -99,6 +89,7 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         );
         return Ok(Settle::Ack);
     }
+    message.attachments = Some(db::attachments::of_messages(&db, &tenant, &[&message.id]).await?);
     // A message that cannot be addressed or whose attachments cannot be linked fails for good.
     let ready = match prepare(&db, &tenant, &message).await? {
         Ok(sender) => media(env, &tenant, &message, job)
@@ -176,20 +167,17 @@ struct Ready {
 async fn prepare(
     db: &D1Database,
     tenant: &Tenant,
-    message: &PendingMessage,
+    message: &Message,
 ) -> Result<Result<Ready, String>, ApiError> {
     let channel = message.channel;
-    let customer = match CustomerId::parse(&message.customer_id) {
-        Some(id) => customers_repo::find_one(db, tenant, &CustomerKey::Id(id)).await?,
-        None => None,
-    };
+    let customer = db::customers::find_one(db, tenant, &CustomerKey::Id(message.customer_id.clone())).await?;
     let Some(customer) = customer else {
         return Ok(Err("the customer no longer exists".to_owned()));
     };
-    let Some(to) = outbound::recipient(db, tenant, &customer, channel).await? else {
-        return Ok(Err(outbound::no_address_message(channel)));
+    let Some(to) = send_queue::recipient(db, tenant, &customer, channel).await? else {
+        return Ok(Err(no_address_message(channel)));
     };
-    let Some(account) = channel_accounts::find_for_sending(db, tenant, channel).await? else {
+    let Some(account) = db::channel_accounts::find_for_sending(db, tenant, channel).await? else {
         return Ok(Err(format!("the business has no {channel} account to send from")));
     };
     let sender = Sender::configure(
@@ -207,10 +195,11 @@ async fn prepare(
 async fn media(
     env: &Env,
     tenant: &Tenant,
-    message: &PendingMessage,
+    message: &Message,
     job: &QueuedSend,
 ) -> Result<Result<Vec<Media>, String>, ApiError> {
-    if message.attachments.is_empty() {
+    let attachments = message.attachments.as_deref().unwrap_or_default();
+    if attachments.is_empty() {
         return Ok(Ok(Vec::new()));
     }
     let (Some(base_url), Ok(secret)) = (job.media_base_url.as_deref(), env.secret(MEDIA_LINK_SECRET)) else {
@@ -229,14 +218,10 @@ async fn media(
     };
     let expires = runtime::now().seconds() + lifetime;
     let mut loaded = 0usize;
-    let mut media = Vec::with_capacity(message.attachments.len());
-    for attachment in &message.attachments {
-        let query = domain::media::signed_query(
-            secret.as_bytes(),
-            tenant.business_id.as_str(),
-            &attachment.id,
-            expires,
-        );
+    let mut media = Vec::with_capacity(attachments.len());
+    for attachment in attachments {
+        let query =
+            domain::media::signed_query(secret.as_bytes(), &tenant.business_id, &attachment.id, expires);
         let size = usize::try_from(attachment.size).unwrap_or(usize::MAX);
         let bytes = if message.channel == Channel::Email
             && loaded.saturating_add(size) <= MAX_EMAIL_ATTACHMENT_BYTES
@@ -282,10 +267,10 @@ async fn settle(
     decision: Decision,
     attempt: u32,
 ) -> Result<Settle, ApiError> {
-    let message_id = job.message_id.as_str();
+    let message_id = &job.message_id;
     match decision {
         Decision::MarkSent { provider_message_id } => {
-            let sent = outbound::mark_sent(
+            let sent = message_status::mark_sent(
                 db,
                 tenant,
                 message_id,
@@ -293,12 +278,12 @@ async fn settle(
                 job.media_base_url.as_deref(),
             )
             .await?;
-            events::publish(env, tenant, sent.event_ids).await;
+            outbox::publish(env, tenant, sent.event_ids).await;
             console_log!("message {message_id}: sent");
             Ok(Settle::Ack)
         }
         Decision::MarkFailed { reason } => {
-            outbound::mark_failed(db, tenant, message_id, &reason).await?;
+            message_status::mark_failed(db, tenant, message_id, &reason).await?;
             console_warn!("message {message_id}: failed on attempt {attempt}: {reason}");
             Ok(Settle::Ack)
         }
@@ -309,7 +294,7 @@ async fn settle(
             let note = format!(
                 "attempt {attempt} of {MAX_ATTEMPTS} failed, retrying in {delay_seconds} s: {reason}"
             );
-            outbound::note_retry(db, tenant, message_id, &note).await?;
+            message_status::note_retry(db, tenant, message_id, &note).await?;
             Ok(Settle::RetryIn(delay_seconds))
         }
     }

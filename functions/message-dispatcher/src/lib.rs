@@ -8,4 +8,4 @@
 mod dispatch;
 mod transport;
 
-edge::queue_consumer!(edge::outbound::QueuedSend, dispatch::handle);
+edge::queue_consumer!(edge::send_queue::QueuedSend, dispatch::handle);

@@ -2,8 +2,9 @@
 //! [`SEND_TIMEOUT_MS`] is abandoned (its request aborted) and the attempt counts as transient.
 
 use domain::channel::Provider;
-use edge::bounded_post::{self, Failure};
 use domain::outbound_clients::{self, Outcome, ProviderRequest, SEND_TIMEOUT_MS};
+use edge::bounded_post::{self, Failure};
+use edge::runtime;
 
 /// What came of a call: the outcome, the HTTP status if there was an answer, and how long it took.
 pub struct Answer {
@@ -16,7 +17,15 @@ pub async fn send(request: &ProviderRequest, provider: Provider) -> Answer {
     let exchange = bounded_post::post(&request.url, &request.headers, &request.body, SEND_TIMEOUT_MS).await;
     let (outcome, status) = match exchange.result {
         Ok(reply) => (
-            outbound_clients::classify(provider, reply.status, reply.retry_after.as_deref(), &reply.body),
+            outbound_clients::classify(
+                provider,
+                reply.status,
+                reply
+                    .retry_after
+                    .as_deref()
+                    .and_then(|value| domain::retry_after::seconds(value, runtime::now())),
+                &reply.body,
+            ),
             Some(reply.status),
         ),
         Err(Failure::Unreachable(error)) => (outbound_clients::unreachable(provider, false, &error), None),

@@ -5,10 +5,10 @@
 //! loop (pass the last message's `created_at` back as `since`) never misses or repeats a
 //! message, even when many arrive within one millisecond; `next_cursor` does the same opaquely.
 
-use serde::Serialize;
-use edge::{DB, auth, http, messages_repo};
 use domain::error::ApiError;
 use domain::message::{Cursor, Message, SinceQuery};
+use edge::{DB, auth, db, http};
+use serde::Serialize;
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -27,14 +27,14 @@ struct PageOut {
 async fn messages_since(req: Request, env: Env) -> Result<Response, ApiError> {
     http::require_method(&req, Method::Get, "GET")?;
     let tenant = auth::authenticate(&req, &env).await?;
-    let query = SinceQuery::parse(&http::query_pairs(&req)?)?;
+    let query = SinceQuery::parse(&http::query(&req)?)?;
     let db = env.d1(DB)?;
     // One more than asked for tells whether there is more without a count.
-    let mut messages = messages_repo::since(&db, &tenant, query.after, query.limit + 1).await?;
+    let mut messages = db::messages::since(&db, &tenant, query.after, query.limit + 1).await?;
     let has_more = messages.len() > query.limit;
     messages.truncate(query.limit);
     if query.include_attachments {
-        messages_repo::attach(&db, &tenant, &http::origin(&req)?, &mut messages).await?;
+        db::attachments::attach_to(&db, &tenant, &http::origin(&req)?, &mut messages).await?;
     }
     let next_cursor = messages.last().map(|last| {
         Cursor {

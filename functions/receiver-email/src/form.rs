@@ -1,9 +1,9 @@
 //! The POST as a form: multipart (a mail with files) or URL-encoded, never more than the body
 //! limit, parsed by the runtime's own `FormData`.
 
-use edge::http;
 use domain::error::{ApiError, ErrorCode};
 use domain::providers::mailgun::{self, Attachment, Fields};
+use edge::http;
 use worker::js_sys::Uint8Array;
 use worker::{FormData, FormEntry, Headers, Method, Request, RequestInit};
 

@@ -2,12 +2,12 @@
 //! files stored. Mailgun retries anything but a 2xx (and gives up on a 406).
 
 use crate::form;
-use serde::Serialize;
-use edge::channel_accounts::ChannelAccount;
-use edge::ingest::{self, IngestReport};
-use edge::{http, runtime};
 use domain::error::ApiError;
 use domain::providers::mailgun;
+use edge::db::channel_accounts::ChannelAccount;
+use edge::ingest::{self, IngestReport};
+use edge::{http, runtime};
+use serde::Serialize;
 use worker::{Env, Request, Response};
 
 #[derive(Serialize)]

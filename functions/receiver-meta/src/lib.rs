@@ -6,9 +6,8 @@ mod notification;
 mod verification;
 
 use domain::channel::Provider;
-use edge::channel_accounts;
-use edge::{DB, http};
 use domain::error::ApiError;
+use edge::{DB, db, http};
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -17,7 +16,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 }
 
 async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
-    let account = || async { channel_accounts::for_webhook(&env.d1(DB)?, &req.path(), Provider::Meta).await };
+    let account =
+        || async { db::channel_accounts::for_webhook(&env.d1(DB)?, &req.path(), Provider::Meta).await };
     match req.method() {
         Method::Get => verification::answer(&req, &account().await?),
         Method::Post => {

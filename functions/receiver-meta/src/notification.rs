@@ -1,12 +1,12 @@
 //! A notification: verified against the app secret over the raw body, parsed for the account the
 //! path names, and stored before Meta is answered (Meta retries anything but a 200).
 
-use serde::Serialize;
-use edge::channel_accounts::ChannelAccount;
-use edge::http;
-use edge::ingest::{self, IngestReport};
 use domain::error::ApiError;
 use domain::providers::meta;
+use edge::db::channel_accounts::ChannelAccount;
+use edge::http;
+use edge::ingest::{self, IngestReport};
+use serde::Serialize;
 use worker::{Env, Request, Response, console_warn};
 
 #[derive(Serialize)]

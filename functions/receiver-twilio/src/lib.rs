@@ -4,9 +4,8 @@
 mod webhook;
 
 use domain::channel::Provider;
-use edge::channel_accounts;
-use edge::{DB, http};
 use domain::error::ApiError;
+use edge::{DB, db, http};
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -16,6 +15,6 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 
 async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
     http::require_method(&req, Method::Post, "POST")?;
-    let account = channel_accounts::for_webhook(&env.d1(DB)?, &req.path(), Provider::Twilio).await?;
+    let account = db::channel_accounts::for_webhook(&env.d1(DB)?, &req.path(), Provider::Twilio).await?;
     webhook::receive(req, &env, &account).await
 }

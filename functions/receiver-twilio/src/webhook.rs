@@ -1,11 +1,11 @@
 //! One Twilio request: its signature checked over the URL Twilio called and every parameter, then
 //! its message or status stored, and Twilio answered with TwiML that asks it to do nothing more.
 
-use edge::channel_accounts::ChannelAccount;
-use edge::http;
-use edge::ingest;
 use domain::error::{ApiError, ErrorCode};
 use domain::providers::twilio;
+use edge::db::channel_accounts::ChannelAccount;
+use edge::http;
+use edge::ingest;
 use worker::{Env, Headers, Request, Response};
 
 /// An empty TwiML document: no reply is sent from here (replies go through the send API).

@@ -5,12 +5,12 @@
 //! The client follows the message to `sent` or `failed` through `/api-messages-since`.
 //! The sending itself lives in `edge::send_queue`, which the embedded inbox's reply box uses too.
 
-use serde::Serialize;
-use domain::outgoing::{SendIn, SendRequest};
-use edge::send_queue;
-use edge::{DB, auth, customers_repo, http};
 use domain::error::ApiError;
 use domain::message::Message;
+use domain::outgoing::{SendIn, SendRequest};
+use edge::send_queue;
+use edge::{DB, auth, db, http};
+use serde::Serialize;
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -31,7 +31,7 @@ async fn send_message(mut req: Request, env: Env) -> Result<Response, ApiError> 
     let request = SendRequest::parse(input, tenant.default_country)?;
     let db = env.d1(DB)?;
     let customer =
-        customers_repo::first_named(&db, &tenant, &request.customer_keys, &request.customer_named_by).await?;
+        db::customers::first_named(&db, &tenant, &request.customer.keys, &request.customer.named_by).await?;
     let message = send_queue::accept(
         &env,
         &db,

@@ -3,8 +3,8 @@
 
 mod tokens;
 
-use edge::http;
 use domain::error::ApiError;
+use edge::http;
 use worker::{Context, Env, Request, Response, event};
 
 #[event(fetch)]

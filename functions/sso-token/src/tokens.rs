@@ -2,12 +2,13 @@
 //! business of the API key that asked for it and to one of its customers, and carries nothing
 //! of the key: holding a token reveals nothing and allows only what its scope says.
 
-use serde::{Deserialize, Serialize};
-use edge::auth;
-use edge::sso_sessions::{self, NewToken, Revoked, TokenId};
-use edge::{DB, customers_repo, http, runtime};
 use domain::error::ApiError;
+use domain::ids::SsoTokenId;
 use domain::sso::{TokenIn, TokenRequest};
+use edge::auth;
+use edge::db::sso_tokens::{self, NewToken, Revoked};
+use edge::{DB, db, http, runtime};
+use serde::{Deserialize, Serialize};
 use worker::{Env, Method, Request, Response};
 
 #[derive(Serialize)]
@@ -28,13 +29,13 @@ pub async fn generate(mut req: Request, env: Env) -> Result<Response, ApiError> 
     let request = TokenRequest::parse(input)?;
     let db = env.d1(DB)?;
     let customer =
-        customers_repo::first_named(&db, &tenant, &request.customer_keys, &request.customer_named_by).await?;
+        db::customers::first_named(&db, &tenant, &request.customer.keys, &request.customer.named_by).await?;
 
     let issued = domain::sso::issue(runtime::random()?);
-    let id = TokenId::generate(runtime::random()?);
+    let id = SsoTokenId::generate(runtime::random()?);
     let created_at = runtime::now();
     let expires_at = created_at.plus_seconds(request.lifetime_seconds);
-    sso_sessions::store(
+    sso_tokens::insert(
         &db,
         &tenant,
         &NewToken {
@@ -91,14 +92,14 @@ pub async fn revoke(mut req: Request, env: Env) -> Result<Response, ApiError> {
     let not_found = || ApiError::not_found("this business issued no such token");
     let revoked = match (given(&input.token), given(&input.token_id)) {
         (Some(token), None) => match domain::sso::parse_presented(&token) {
-            Some(hash) => sso_sessions::revoke(&db, &tenant, Revoked::ByToken(&hash), now).await?,
+            Some(hash) => sso_tokens::revoke(&db, &tenant, Revoked::ByToken(&hash), now).await?,
             None => None,
         },
         (None, Some(id)) => {
-            let id = TokenId::parse(&id).ok_or_else(|| {
+            let id = SsoTokenId::parse(&id).ok_or_else(|| {
                 ApiError::invalid("token_id", "token_id is the token_id the token was issued with")
             })?;
-            sso_sessions::revoke(&db, &tenant, Revoked::ById(&id), now).await?
+            sso_tokens::revoke(&db, &tenant, Revoked::ById(&id), now).await?
         }
         (None, None) => {
             return Err(ApiError::invalid(

@@ -1,11 +1,12 @@
 //! `POST /api-upload-attachment` (multipart, field `file`): stores a file of at most 10 MB in R2
 //! under the business and returns the attachment, whose `file_url` can be sent with a message.
 
-use serde::Serialize;
-use edge::attachments::{self, ATTACHMENTS, MAX_ATTACHMENT_BYTES};
-use edge::{DB, auth, http};
 use domain::error::{ApiError, ErrorCode};
+use domain::ids::AttachmentId;
 use domain::media::check_media_type;
+use edge::media_store::{self, ATTACHMENTS, MAX_ATTACHMENT_BYTES};
+use edge::{DB, auth, http};
+use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{Context, Env, FormEntry, Method, Request, RequestInit, Response, event};
 
@@ -25,7 +26,7 @@ struct UploadOut {
 
 #[derive(Serialize)]
 struct AttachmentOut {
-    id: String,
+    id: AttachmentId,
     file_url: String,
     filename: String,
     #[serde(rename = "type")]
@@ -81,7 +82,7 @@ async fn upload(mut req: Request, env: Env) -> Result<Response, ApiError> {
     let mime_type = check_media_type(&file.type_(), &bytes)
         .map_err(|error| ApiError::new(ErrorCode::UnsupportedMediaType, error.to_string()).at("file"))?;
     let db = env.d1(DB)?;
-    let (attachment, record) = attachments::store(
+    let (attachment, record) = media_store::store(
         &env.bucket(ATTACHMENTS)?,
         &db,
         &tenant,

@@ -2,15 +2,17 @@
 //! attempting one delivery again. Retries are new queue messages delayed by the endpoint's
 //! schedule; the queue's own redelivery only covers our faults (D1 unavailable, a crash).
 
+use domain::error::ApiError;
+use domain::ids::{DeliveryId, EventId};
+use domain::tenant::Tenant;
+use edge::db::webhook_attempts::AttemptOutcome;
+use edge::db::webhook_deliveries::Claimed;
+use edge::db::webhook_endpoints::Endpoint;
+use edge::outbox::{self, WebhookTask};
+use edge::queue::Settle;
+use edge::{DB, runtime, webhook_delivery};
 use futures_util::StreamExt;
 use futures_util::stream;
-use edge::auth::Tenant;
-use edge::events::{self, WebhookTask};
-use edge::queue::Settle;
-use edge::webhooks_repo::{self, AttemptOutcome, Claimed};
-use edge::{DB, runtime, webhook_delivery};
-use domain::error::ApiError;
-use domain::ids::BusinessId;
 use worker::{D1Database, Env, console_error, console_log};
 
 /// The key that signs download links in event bodies (download-media checks them).
@@ -28,21 +30,18 @@ pub async fn handle(env: Env, task: WebhookTask, delivery_count: u32) -> Settle 
         WebhookTask::Dispatch {
             business_id,
             event_ids,
-        } => match tenant(business_id) {
-            Some(tenant) => dispatch(env, &tenant, event_ids).await,
-            None => Ok(()),
-        },
+        } => dispatch(env, &Tenant::for_background(business_id.clone()), event_ids).await,
         WebhookTask::Deliver {
             business_id,
             delivery_id,
             attempt,
-        } => match tenant(business_id) {
-            Some(tenant) => match env.d1(DB) {
+        } => {
+            let tenant = Tenant::for_background(business_id.clone());
+            match env.d1(DB) {
                 Ok(db) => deliver(env, &db, &tenant, delivery_id, *attempt).await,
                 Err(error) => Err(error.into()),
-            },
-            None => Ok(()),
-        },
+            }
+        }
     };
     match result {
         Ok(()) => Settle::Ack,
@@ -56,21 +55,10 @@ pub async fn handle(env: Env, task: WebhookTask, delivery_count: u32) -> Settle 
     }
 }
 
-fn tenant(business_id: &str) -> Option<Tenant> {
-    let tenant = BusinessId::parse(business_id).map(|business_id| Tenant {
-        business_id,
-        default_country: None,
-    });
-    if tenant.is_none() {
-        console_error!("dropping a webhook task for an invalid business id");
-    }
-    tenant
-}
-
-async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[String]) -> Result<(), ApiError> {
+async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(), ApiError> {
     let db = env.d1(DB)?;
     let now = runtime::now();
-    let stored = webhooks_repo::events(&db, tenant, event_ids).await?;
+    let stored = edge::db::webhook_events::load(&db, tenant, event_ids).await?;
     let secret = env
         .secret(MEDIA_LINK_SECRET)
         .ok()
@@ -78,10 +66,10 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[String]) -> Result<()
     let bodies =
         webhook_delivery::payloads(&db, tenant, &stored, secret.as_deref().map(str::as_bytes), now).await?;
     let lease = now.plus_seconds(LEASE_SECONDS);
-    let claimed = webhooks_repo::fan_out(&db, tenant, &bodies, event_ids, now, lease).await?;
+    let due = webhook_delivery::fan_out(&db, tenant, &bodies, event_ids, now, lease).await?;
     let db = &db;
-    let results: Vec<Result<(), ApiError>> = stream::iter(claimed)
-        .map(|claimed| async move { attempt(env, db, tenant, &claimed).await })
+    let results: Vec<Result<(), ApiError>> = stream::iter(due)
+        .map(|(claimed, endpoint)| async move { attempt(env, db, tenant, &claimed, endpoint.as_ref()).await })
         .buffer_unordered(PARALLEL_ATTEMPTS)
         .collect()
         .await;
@@ -100,22 +88,30 @@ async fn deliver(
     env: &Env,
     db: &D1Database,
     tenant: &Tenant,
-    delivery_id: &str,
+    delivery_id: &DeliveryId,
     attempt: u32,
 ) -> Result<(), ApiError> {
     let now = runtime::now();
     let lease = now.plus_seconds(LEASE_SECONDS);
-    let Some(claimed) = webhooks_repo::claim(db, tenant, delivery_id, attempt, now, lease).await? else {
+    let Some((claimed, endpoint)) =
+        webhook_delivery::claim(db, tenant, delivery_id, attempt, now, lease).await?
+    else {
         // Settled already, or another worker holds it: a repeated queue delivery.
         return Ok(());
     };
-    self::attempt(env, db, tenant, &claimed).await
+    self::attempt(env, db, tenant, &claimed, endpoint.as_ref()).await
 }
 
 /// Makes the attempt the lease was taken for, and schedules the next one when it failed in a
 /// way worth retrying.
-async fn attempt(env: &Env, db: &D1Database, tenant: &Tenant, claimed: &Claimed) -> Result<(), ApiError> {
-    let outcome = webhook_delivery::attempt(db, tenant, claimed, runtime::now()).await?;
+async fn attempt(
+    env: &Env,
+    db: &D1Database,
+    tenant: &Tenant,
+    claimed: &Claimed,
+    endpoint: Option<&Endpoint>,
+) -> Result<(), ApiError> {
+    let outcome = webhook_delivery::attempt(db, tenant, claimed, endpoint, runtime::now()).await?;
     let (delivery_id, attempt) = (&claimed.delivery_id, claimed.attempt);
     console_log!(
         "webhook delivery {delivery_id} ({}) attempt {attempt}: {outcome:?}",
@@ -124,11 +120,11 @@ async fn attempt(env: &Env, db: &D1Database, tenant: &Tenant, claimed: &Claimed)
     if let AttemptOutcome::Retrying { next } = outcome {
         let delay = ((next.millis() - runtime::now().millis()).max(0) as f64 / 1000.0).ceil() as u32;
         let task = WebhookTask::Deliver {
-            business_id: tenant.business_id.as_str().to_owned(),
+            business_id: tenant.business_id.clone(),
             delivery_id: delivery_id.clone(),
             attempt: attempt + 1,
         };
-        if let Err(error) = events::enqueue(env, vec![task], delay).await {
+        if let Err(error) = outbox::enqueue(env, vec![task], delay).await {
             console_error!("delivery {delivery_id}: retry left for the sweep: {error}");
         }
     }

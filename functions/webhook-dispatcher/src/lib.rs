@@ -7,7 +7,7 @@ mod sweep;
 
 use worker::{Env, ScheduleContext, ScheduledEvent, event};
 
-edge::queue_consumer!(edge::events::WebhookTask, dispatch::handle);
+edge::queue_consumer!(edge::outbox::WebhookTask, dispatch::handle);
 
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {

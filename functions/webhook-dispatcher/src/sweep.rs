@@ -2,8 +2,9 @@
 //! pending deliveries long past their time (a retry message lost) go back on the queue. It
 //! looks across businesses, and hands each item back under its own business.
 
-use edge::events::{self, WebhookTask};
-use edge::{DB, runtime, webhooks_repo};
+use domain::ids::{BusinessId, EventId};
+use edge::outbox::{self, WebhookTask};
+use edge::{DB, db, runtime};
 use std::collections::BTreeMap;
 use worker::{Env, console_error, console_log};
 
@@ -14,14 +15,14 @@ const PER_SWEEP: usize = 500;
 pub async fn run(env: &Env) {
     let now = runtime::now();
     let lost = match env.d1(DB) {
-        Ok(db) => webhooks_repo::lost_work(&db, now.plus_seconds(-GRACE_SECONDS), now, PER_SWEEP).await,
+        Ok(db) => lost_work(&db, now).await,
         Err(error) => {
             console_error!("webhook sweep: no database: {error}");
             return;
         }
     };
-    let lost = match lost {
-        Ok(lost) => lost,
+    let tasks = match lost {
+        Ok(tasks) => tasks,
         Err(error) => {
             console_error!(
                 "webhook sweep failed: {}",
@@ -30,39 +31,40 @@ pub async fn run(env: &Env) {
             return;
         }
     };
-    let mut by_business: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (tenant, event_id) in lost.undispatched {
-        by_business
-            .entry(tenant.business_id.as_str().to_owned())
-            .or_default()
-            .push(event_id);
-    }
-    let mut tasks: Vec<WebhookTask> = by_business
-        .into_iter()
-        .flat_map(|(business_id, ids)| {
-            ids.chunks(events::DISPATCH_CHUNK)
-                .map(|chunk| WebhookTask::Dispatch {
-                    business_id: business_id.clone(),
-                    event_ids: chunk.to_vec(),
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    tasks.extend(
-        lost.overdue
-            .into_iter()
-            .map(|(tenant, delivery_id, attempt)| WebhookTask::Deliver {
-                business_id: tenant.business_id.as_str().to_owned(),
-                delivery_id,
-                attempt,
-            }),
-    );
     if tasks.is_empty() {
         return;
     }
     let count = tasks.len();
-    match events::enqueue(env, tasks, 0).await {
+    match outbox::enqueue(env, tasks, 0).await {
         Ok(()) => console_log!("webhook sweep: re-queued {count} lost tasks"),
         Err(error) => console_error!("webhook sweep: re-queueing failed: {error}"),
     }
+}
+
+/// Events recorded over [`GRACE_SECONDS`] ago and never dispatched, and pending deliveries over
+/// [`GRACE_SECONDS`] overdue that nobody holds, as the tasks that take them up again.
+async fn lost_work(
+    db: &worker::D1Database,
+    now: domain::time::Timestamp,
+) -> Result<Vec<WebhookTask>, domain::error::ApiError> {
+    let before = now.plus_seconds(-GRACE_SECONDS);
+    let mut by_business: BTreeMap<BusinessId, Vec<EventId>> = BTreeMap::new();
+    for (business_id, event_id) in db::webhook_events::undispatched(db, before, PER_SWEEP).await? {
+        by_business.entry(business_id).or_default().push(event_id);
+    }
+    let mut tasks: Vec<WebhookTask> = by_business
+        .iter()
+        .flat_map(|(business_id, ids)| outbox::dispatch_tasks(business_id, ids))
+        .collect();
+    let overdue = db::webhook_deliveries::overdue(db, before, now, PER_SWEEP).await?;
+    tasks.extend(
+        overdue
+            .into_iter()
+            .map(|(business_id, delivery_id, attempt)| WebhookTask::Deliver {
+                business_id,
+                delivery_id,
+                attempt,
+            }),
+    );
+    Ok(tasks)
 }

@@ -1,14 +1,16 @@
 //! Registering endpoints: create, list, read, change, delete, and rotate the signing secret.
 //! The secret is shown once, when it is made; reads never include it.
 
-use serde::{Deserialize, Serialize};
-use edge::auth::Tenant;
-use edge::webhooks_repo::{self, Endpoint};
-use edge::{DB, http, runtime};
 use domain::error::ApiError;
+use domain::ids::EndpointId;
+use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhook_signing::WebhookSecret;
 use domain::webhooks::{self as policy, EndpointUrl, RetrySchedule};
+use edge::db::webhook_endpoints::{self, Endpoint};
+use edge::db::{webhook_attempts, webhook_deliveries};
+use edge::{DB, http, runtime};
+use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
 /// Set (to "true") only in the local stack's `.dev.vars`: lets endpoints be plain http on
@@ -30,7 +32,7 @@ pub struct EndpointIn {
 /// An endpoint as the API shows it: everything but the secrets.
 #[derive(Debug, Serialize)]
 pub struct EndpointOut {
-    id: String,
+    id: EndpointId,
     name: String,
     url: String,
     events: Vec<&'static str>,
@@ -159,7 +161,7 @@ pub async fn create(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Resp
     let now = runtime::now();
     let events = policy::parse_subscription(input.events.as_deref())?;
     let mut endpoint = Endpoint {
-        id: domain::ids::uuid_v4(runtime::random()?),
+        id: EndpointId::generate(runtime::random()?),
         name: String::new(),
         url: String::new(),
         events,
@@ -194,7 +196,7 @@ async fn save_and_show(
     status: u16,
     show: ShowSecret,
 ) -> Result<Response, ApiError> {
-    webhooks_repo::save(&env.d1(DB)?, tenant, endpoint).await?;
+    webhook_endpoints::save(&env.d1(DB)?, tenant, endpoint).await?;
     http::json(
         status,
         &OneOut {
@@ -206,7 +208,7 @@ async fn save_and_show(
 
 pub async fn list(env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
     let now = runtime::now();
-    let endpoints = webhooks_repo::list(&env.d1(DB)?, tenant).await?;
+    let endpoints = webhook_endpoints::list(&env.d1(DB)?, tenant).await?;
     http::json(
         200,
         &ListOut {
@@ -216,13 +218,13 @@ pub async fn list(env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
 }
 
 /// The tenant's endpoint, or 404 (also for another business's).
-pub async fn find(env: &Env, tenant: &Tenant, id: &str) -> Result<Endpoint, ApiError> {
-    webhooks_repo::find(&env.d1(DB)?, tenant, id)
+pub async fn find(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Endpoint, ApiError> {
+    webhook_endpoints::find(&env.d1(DB)?, tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
 }
 
-pub async fn get(env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
+pub async fn get(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Response, ApiError> {
     let endpoint = find(env, tenant, id).await?;
     http::json(
         200,
@@ -233,7 +235,12 @@ pub async fn get(env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiEr
     )
 }
 
-pub async fn update(mut req: Request, env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
+pub async fn update(
+    mut req: Request,
+    env: &Env,
+    tenant: &Tenant,
+    id: &EndpointId,
+) -> Result<Response, ApiError> {
     let mut endpoint = find(env, tenant, id).await?;
     let input: EndpointIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     apply(&mut endpoint, input, env)?;
@@ -242,8 +249,17 @@ pub async fn update(mut req: Request, env: &Env, tenant: &Tenant, id: &str) -> R
     save_and_show(env, tenant, &endpoint, now, 200, ShowSecret::No).await
 }
 
-pub async fn delete(env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
-    if !webhooks_repo::delete(&env.d1(DB)?, tenant, id).await? {
+/// Removes the endpoint with its deliveries and their log, in one transaction.
+pub async fn delete(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Response, ApiError> {
+    let db = env.d1(DB)?;
+    let results = db
+        .batch(vec![
+            webhook_attempts::delete_of_endpoint(&db, tenant, id)?,
+            webhook_deliveries::delete_of_endpoint(&db, tenant, id)?,
+            webhook_endpoints::delete(&db, tenant, id)?,
+        ])
+        .await?;
+    if edge::db::changes_at(&results, 2) == 0 {
         return Err(ApiError::not_found(format!("no webhook {id}")));
     }
     Ok(Response::empty()?.with_status(204))
@@ -260,7 +276,7 @@ pub async fn rotate_secret(
     mut req: Request,
     env: &Env,
     tenant: &Tenant,
-    id: &str,
+    id: &EndpointId,
 ) -> Result<Response, ApiError> {
     let mut endpoint = find(env, tenant, id).await?;
     let input: RotateIn = http::read_optional_json(&mut req, http::SMALL_BODY_LIMIT).await?;

@@ -6,9 +6,9 @@ mod log;
 mod routes;
 mod test_event;
 
-use routes::Route;
-use edge::{auth, http};
 use domain::error::ApiError;
+use edge::{auth, http};
+use routes::Route;
 use worker::{Context, Env, Request, Response, event};
 
 #[event(fetch)]

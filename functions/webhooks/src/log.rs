@@ -2,29 +2,30 @@
 //! list), the attempt log per endpoint, event or delivery, and replaying dead deliveries.
 
 use crate::endpoints;
-use serde::{Deserialize, Serialize};
-use edge::auth::Tenant;
-use edge::events::{self, WebhookTask};
-use edge::webhooks_repo::{self, AttemptFilter, ReplaySelection};
-use edge::{DB, http, runtime};
 use domain::error::ApiError;
+use domain::ids::{DeliveryId, EndpointId, EventId};
+use domain::query::Query;
+use domain::tenant::Tenant;
 use domain::time::Timestamp;
+use edge::db::webhook_attempts::{self, AttemptFilter};
+use edge::db::webhook_deliveries::{self, ReplaySelection};
+use edge::outbox::{self, WebhookTask};
+use edge::{DB, http, runtime};
+use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
-fn query(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
-    http::query_pairs(req)
+/// A parameter given with a value (an empty one counts as not given).
+fn param<'a>(query: &'a Query, name: &str) -> Option<&'a str> {
+    query.get(name).filter(|value| !value.is_empty())
 }
 
-fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_str())
-        .filter(|value| !value.is_empty())
-}
-
-fn limit(pairs: &[(String, String)]) -> Result<usize, ApiError> {
-    domain::message::page_limit(param(pairs, "limit"))
+/// An id parameter, checked: one that cannot be an id is refused, naming the parameter.
+fn id_param<T>(query: &Query, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
+    param(query, name)
+        .map(|value| {
+            parse(value).ok_or_else(|| ApiError::invalid(name, format!("{name} is not an id of this API")))
+        })
+        .transpose()
 }
 
 fn at(micros: i64) -> String {
@@ -33,8 +34,8 @@ fn at(micros: i64) -> String {
 
 #[derive(Serialize)]
 struct DeliveryOut {
-    id: String,
-    event_id: String,
+    id: DeliveryId,
+    event_id: EventId,
     event_type: String,
     status: String,
     attempts: u32,
@@ -50,9 +51,14 @@ struct DeliveriesOut {
     deliveries: Vec<DeliveryOut>,
 }
 
-pub async fn deliveries(req: &Request, env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
-    let pairs = query(req)?;
-    let status = param(&pairs, "status");
+pub async fn deliveries(
+    req: &Request,
+    env: &Env,
+    tenant: &Tenant,
+    id: &EndpointId,
+) -> Result<Response, ApiError> {
+    let query = http::query(req)?;
+    let status = param(&query, "status");
     if let Some(status) = status
         && !["pending", "delivered", "dead"].contains(&status)
     {
@@ -61,9 +67,9 @@ pub async fn deliveries(req: &Request, env: &Env, tenant: &Tenant, id: &str) -> 
             "status is pending, delivered or dead",
         ));
     }
-    let limit = limit(&pairs)?;
+    let limit = query.limit()?;
     let endpoint = endpoints::find(env, tenant, id).await?;
-    let rows = webhooks_repo::deliveries(&env.d1(DB)?, tenant, &endpoint.id, status, limit).await?;
+    let rows = webhook_deliveries::list(&env.d1(DB)?, tenant, &endpoint.id, status, limit).await?;
     http::json(
         200,
         &DeliveriesOut {
@@ -96,12 +102,17 @@ struct ReplayIn {
 #[derive(Serialize)]
 struct ReplayOut {
     replayed: usize,
-    delivery_ids: Vec<String>,
+    delivery_ids: Vec<DeliveryId>,
 }
 
 /// Replays one delivery (whatever its state, unless it is still pending), or every dead
 /// delivery whose event happened in `[from, to)`. Each starts a new round of attempts now.
-pub async fn replay(mut req: Request, env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
+pub async fn replay(
+    mut req: Request,
+    env: &Env,
+    tenant: &Tenant,
+    id: &EndpointId,
+) -> Result<Response, ApiError> {
     let endpoint = endpoints::find(env, tenant, id).await?;
     let input: ReplayIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let time = |field: &str, value: &Option<String>| -> Result<Timestamp, ApiError> {
@@ -110,7 +121,18 @@ pub async fn replay(mut req: Request, env: &Env, tenant: &Tenant, id: &str) -> R
             .and_then(Timestamp::parse_rfc3339)
             .ok_or_else(|| ApiError::invalid(field, format!("{field} must be an RFC 3339 time")))
     };
-    let selection = match (&input.delivery_id, &input.from, &input.to) {
+    let one = input
+        .delivery_id
+        .as_deref()
+        .map(|value| {
+            DeliveryId::parse(value).ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no delivery {value} of this webhook that can be replayed (unknown, or still pending)"
+                ))
+            })
+        })
+        .transpose()?;
+    let selection = match (&one, &input.from, &input.to) {
         (Some(delivery_id), None, None) => ReplaySelection::One(delivery_id),
         (None, Some(_), Some(_)) => {
             let (from, to) = (time("from", &input.from)?, time("to", &input.to)?);
@@ -132,7 +154,7 @@ pub async fn replay(mut req: Request, env: &Env, tenant: &Tenant, id: &str) -> R
         ));
     }
     let replayed =
-        webhooks_repo::replay(&env.d1(DB)?, tenant, &endpoint.id, selection, runtime::now()).await?;
+        webhook_deliveries::replay(&env.d1(DB)?, tenant, &endpoint.id, selection, runtime::now()).await?;
     if let Some(delivery_id) = input.delivery_id.as_deref()
         && replayed.is_empty()
     {
@@ -143,12 +165,12 @@ pub async fn replay(mut req: Request, env: &Env, tenant: &Tenant, id: &str) -> R
     let tasks = replayed
         .iter()
         .map(|delivery_id| WebhookTask::Deliver {
-            business_id: tenant.business_id.as_str().to_owned(),
+            business_id: tenant.business_id.clone(),
             delivery_id: delivery_id.clone(),
             attempt: 1,
         })
         .collect();
-    if let Err(error) = events::enqueue(env, tasks, 0).await {
+    if let Err(error) = outbox::enqueue(env, tasks, 0).await {
         // The deliveries are pending and due: the sweep sends them if the queue does not.
         worker::console_error!("replayed deliveries left for the sweep: {error}");
     }
@@ -164,9 +186,9 @@ pub async fn replay(mut req: Request, env: &Env, tenant: &Tenant, id: &str) -> R
 #[derive(Serialize)]
 struct AttemptOut {
     id: i64,
-    webhook_id: String,
-    delivery_id: Option<String>,
-    event_id: String,
+    webhook_id: EndpointId,
+    delivery_id: Option<DeliveryId>,
+    event_id: EventId,
     event_type: String,
     attempt: u32,
     replay: u32,
@@ -186,11 +208,16 @@ struct AttemptsOut {
 
 /// The attempt log, newest first, by endpoint (`webhook_id`), event or delivery.
 pub async fn attempts(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
-    let pairs = query(req)?;
+    let query = http::query(req)?;
+    let (endpoint_id, event_id, delivery_id) = (
+        id_param(&query, "webhook_id", EndpointId::parse)?,
+        id_param(&query, "event_id", EventId::parse)?,
+        id_param(&query, "delivery_id", DeliveryId::parse)?,
+    );
     let filter = AttemptFilter {
-        endpoint_id: param(&pairs, "webhook_id"),
-        event_id: param(&pairs, "event_id"),
-        delivery_id: param(&pairs, "delivery_id"),
+        endpoint_id: endpoint_id.as_ref(),
+        event_id: event_id.as_ref(),
+        delivery_id: delivery_id.as_ref(),
     };
     if filter.endpoint_id.is_none() && filter.event_id.is_none() && filter.delivery_id.is_none() {
         return Err(ApiError::invalid(
@@ -198,8 +225,8 @@ pub async fn attempts(req: &Request, env: &Env, tenant: &Tenant) -> Result<Respo
             "give webhook_id, event_id or delivery_id to choose which attempts to list",
         ));
     }
-    let limit = limit(&pairs)?;
-    let rows = webhooks_repo::attempts(&env.d1(DB)?, tenant, &filter, limit).await?;
+    let limit = query.limit()?;
+    let rows = webhook_attempts::list(&env.d1(DB)?, tenant, &filter, limit).await?;
     http::json(
         200,
         &AttemptsOut {

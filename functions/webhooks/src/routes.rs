@@ -1,29 +1,27 @@
 //! The paths of the webhook API, matched without a router so that every id is checked on the way in.
 
 use domain::error::ApiError;
+use domain::ids::EndpointId;
 use worker::Method;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Route {
     Create,
     List,
-    Get(String),
-    Update(String),
-    Delete(String),
-    RotateSecret(String),
-    Test(String),
-    Deliveries(String),
-    Replay(String),
+    Get(EndpointId),
+    Update(EndpointId),
+    Delete(EndpointId),
+    RotateSecret(EndpointId),
+    Test(EndpointId),
+    Deliveries(EndpointId),
+    Replay(EndpointId),
     Attempts,
 }
 
 pub fn route(method: Method, path: &str) -> Result<Route, ApiError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    let endpoint = |id: &str| {
-        domain::ids::is_uuid(id)
-            .then(|| id.to_owned())
-            .ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
-    };
+    let endpoint =
+        |id: &str| EndpointId::parse(id).ok_or_else(|| ApiError::not_found(format!("no webhook {id}")));
     let (route, allow) = match segments.as_slice() {
         ["api-webhooks"] => (
             match method {
@@ -67,45 +65,45 @@ mod tests {
 
     const ID: &str = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
 
+    fn id() -> EndpointId {
+        EndpointId::parse(ID).unwrap_or_else(|| EndpointId::generate([0; 16]))
+    }
+
     #[test]
     fn each_path_and_method_reaches_its_handler() {
         let cases = [
             (Method::Post, "/api-webhooks".to_owned(), Some(Route::Create)),
             (Method::Get, "/api-webhooks/".to_owned(), Some(Route::List)),
-            (
-                Method::Get,
-                format!("/api-webhooks/{ID}"),
-                Some(Route::Get(ID.to_owned())),
-            ),
+            (Method::Get, format!("/api-webhooks/{ID}"), Some(Route::Get(id()))),
             (
                 Method::Patch,
                 format!("/api-webhooks/{ID}"),
-                Some(Route::Update(ID.to_owned())),
+                Some(Route::Update(id())),
             ),
             (
                 Method::Delete,
                 format!("/api-webhooks/{ID}"),
-                Some(Route::Delete(ID.to_owned())),
+                Some(Route::Delete(id())),
             ),
             (
                 Method::Post,
                 format!("/api-webhooks/{ID}/rotate-secret"),
-                Some(Route::RotateSecret(ID.to_owned())),
+                Some(Route::RotateSecret(id())),
             ),
             (
                 Method::Post,
                 format!("/api-webhooks/{ID}/test"),
-                Some(Route::Test(ID.to_owned())),
+                Some(Route::Test(id())),
             ),
             (
                 Method::Post,
                 format!("/api-webhooks/{ID}/replay"),
-                Some(Route::Replay(ID.to_owned())),
+                Some(Route::Replay(id())),
             ),
             (
                 Method::Get,
                 format!("/api-webhooks/{ID}/deliveries"),
-                Some(Route::Deliveries(ID.to_owned())),
+                Some(Route::Deliveries(id())),
             ),
             (
                 Method::Get,

@@ -2,19 +2,21 @@
 //! while the caller waits, answered with what the receiver said, and logged like any attempt.
 
 use crate::endpoints;
+use domain::error::ApiError;
+use domain::ids::{EndpointId, EventId};
+use domain::tenant::Tenant;
+use domain::webhooks::EventType;
+use edge::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
+use edge::db::webhook_endpoints::Health;
+use edge::{DB, http, runtime, webhook_delivery};
 use serde::Serialize;
 use serde_json::json;
-use edge::auth::Tenant;
-use edge::webhooks_repo::{self, AttemptOutcome, AttemptRecord, Health};
-use edge::{DB, http, runtime, webhook_delivery};
-use domain::error::ApiError;
-use domain::webhooks::EventType;
 use worker::{Env, Response};
 
 #[derive(Serialize)]
 struct TestOut {
     delivered: bool,
-    event_id: String,
+    event_id: EventId,
     status_code: Option<u16>,
     duration_ms: u64,
     response_body: Option<String>,
@@ -23,10 +25,10 @@ struct TestOut {
 
 /// Sent to disabled endpoints too: testing is how a business checks a receiver it has fixed.
 /// A test does not count towards the endpoint's health.
-pub async fn send(env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiError> {
+pub async fn send(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Response, ApiError> {
     let endpoint = endpoints::find(env, tenant, id).await?;
     let now = runtime::now();
-    let event_id = domain::ids::uuid_v4(runtime::random()?);
+    let event_id = EventId::generate(runtime::random()?);
     let kind = EventType::Test;
     let data = json!({
         "webhook_id": endpoint.id,
@@ -56,7 +58,7 @@ pub async fn send(env: &Env, tenant: &Tenant, id: &str) -> Result<Response, ApiE
         },
         at: now,
     };
-    webhooks_repo::record_attempt(&env.d1(DB)?, tenant, &record, &Health::Unchanged).await?;
+    webhook_delivery::record_attempt(&env.d1(DB)?, tenant, &record, &Health::Unchanged).await?;
     http::json(
         200,
         &TestOut {

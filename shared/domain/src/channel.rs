@@ -94,6 +94,19 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
+    pub const ALL: [Self; 6] = [
+        Self::Received,
+        Self::Queued,
+        Self::Sent,
+        Self::Delivered,
+        Self::Read,
+        Self::Failed,
+    ];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Received => "received",

@@ -2,6 +2,7 @@
 //! work without an API key for a short while, and which channel the reply box starts on.
 
 use crate::channel::{Channel, Direction, MessageStatus};
+use crate::ids::{BusinessId, MessageId};
 use crate::media;
 use crate::message::{Attachment, Message};
 use serde::Serialize;
@@ -12,7 +13,7 @@ const PREVIEWED: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp
 /// A message as the page renders it: no ids of other records, links ready to use.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct MessageView {
-    pub id: String,
+    pub id: MessageId,
     pub channel: Channel,
     pub direction: Direction,
     pub status: MessageStatus,
@@ -38,7 +39,7 @@ pub struct AttachmentView {
 pub struct LinkSigner<'a> {
     pub secret: &'a [u8],
     pub origin: &'a str,
-    pub business_id: &'a str,
+    pub business_id: &'a BusinessId,
     pub expires: i64,
 }
 
@@ -93,12 +94,13 @@ pub fn default_reply_channel(messages: &[Message], available: &[Channel]) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{AttachmentId, ConversationId, CustomerId};
 
     fn message(channel: Channel, direction: Direction) -> Message {
         Message {
-            id: "m".into(),
-            conversation_id: "c".into(),
-            customer_id: "u".into(),
+            id: MessageId::generate([1; 16]),
+            conversation_id: ConversationId::generate([2; 16]),
+            customer_id: CustomerId::generate([3; 16]),
             content: "hi".into(),
             platform: channel,
             channel,
@@ -161,33 +163,35 @@ mod tests {
     #[test]
     fn attachments_get_signed_links_and_images_a_preview() {
         let mut with_files = message(Channel::Whatsapp, Direction::Inbound);
-        let attachment = |id: &str, kind: &str| Attachment {
-            id: id.into(),
-            message_id: Some("m".into()),
-            filename: format!("{id}.bin"),
+        let attachment = |n: u8, kind: &str| Attachment {
+            id: AttachmentId::generate([n; 16]),
+            message_id: Some(MessageId::generate([1; 16])),
+            filename: format!("{n}.bin"),
             mime_type: kind.into(),
             size: 10,
             created_at: "2025-11-04T09:00:00.000Z".into(),
             download_url: None,
         };
         with_files.attachments = Some(vec![
-            attachment("a", "image/png"),
-            attachment("b", "application/pdf"),
+            attachment(10, "image/png"),
+            attachment(11, "application/pdf"),
         ]);
+        let business = BusinessId::generate([4; 16]);
         let signer = LinkSigner {
             secret: b"secret",
             origin: "https://edge.example",
-            business_id: "biz",
+            business_id: &business,
             expires: 1_000,
         };
         let shown = view(with_files, &signer).attachments;
         assert_eq!(shown.iter().map(|a| a.preview).collect::<Vec<_>>(), [true, false]);
         let signature = shown[0].url.rsplit("signature=").next().unwrap_or_default();
-        assert!(
-            shown[0]
-                .url
-                .starts_with("https://edge.example/api/download-media?id=a&expires=1000&")
-        );
-        assert!(media::verify_link(b"secret", "biz", "a", 1_000, signature, 999));
+        assert!(shown[0].url.starts_with(
+            "https://edge.example/api/download-media?id=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a&expires=1000&"
+        ));
+        let first = AttachmentId::generate([10; 16]);
+        assert!(media::verify_link(
+            b"secret", &business, &first, 1_000, signature, 999
+        ));
     }
 }

@@ -1,6 +1,7 @@
 //! Opaque identifiers: UUID v4 strings, as the seed's clients store them (`UUID NOT NULL`).
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
 /// Formats 16 random bytes as an RFC 9562 version 4 UUID.
@@ -27,10 +28,18 @@ pub fn is_uuid(candidate: &str) -> bool {
         })
 }
 
+/// True for a delivery id made before deliveries had UUIDs: 32 lowercase hex digits.
+fn is_hex128(candidate: &str) -> bool {
+    candidate.len() == 32
+        && candidate
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 macro_rules! uuid_id {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident $(, or $legacy:path)?) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -42,7 +51,8 @@ macro_rules! uuid_id {
             /// Accepts only a canonical UUID, so that a value that exists is a well-formed id.
             pub fn parse(candidate: &str) -> Option<Self> {
                 let candidate = candidate.trim().to_ascii_lowercase();
-                is_uuid(&candidate).then_some(Self(candidate))
+                let valid = is_uuid(&candidate) $(|| $legacy(&candidate))?;
+                valid.then_some(Self(candidate))
             }
 
             pub fn as_str(&self) -> &str {
@@ -53,6 +63,17 @@ macro_rules! uuid_id {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
+            }
+        }
+
+        /// Read back from D1, a queue or a request body, an id is checked like any other input:
+        /// a stored value that is not an id is a corrupt row, not a string passed on.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+                Self::parse(&text).ok_or_else(|| {
+                    D::Error::custom(format!(concat!("not a ", stringify!($name), ": {:?}"), text))
+                })
             }
         }
     };
@@ -70,6 +91,38 @@ uuid_id!(
     /// An API key's public id (never the key itself).
     ApiKeyId
 );
+uuid_id!(
+    /// A message, inbound or outbound.
+    MessageId
+);
+uuid_id!(
+    /// A customer's conversation on one channel.
+    ConversationId
+);
+uuid_id!(
+    /// A file uploaded by a business or received with a message.
+    AttachmentId
+);
+uuid_id!(
+    /// A business's account on a channel provider.
+    ChannelAccountId
+);
+uuid_id!(
+    /// A webhook endpoint a business registered.
+    EndpointId
+);
+uuid_id!(
+    /// A webhook event, recorded with the change it reports.
+    EventId
+);
+uuid_id!(
+    /// One event's delivery to one endpoint.
+    DeliveryId, or is_hex128
+);
+uuid_id!(
+    /// An SSO token's public id (never the token itself).
+    SsoTokenId
+);
 
 #[cfg(test)]
 mod tests {
@@ -82,6 +135,22 @@ mod tests {
         assert!(is_uuid(id.as_str()));
         let zero = BusinessId::generate([0; 16]);
         assert_eq!(zero.as_str(), "00000000-0000-4000-8000-000000000000");
+    }
+
+    #[test]
+    fn ids_are_checked_when_read_from_json() {
+        let read: Result<MessageId, _> = serde_json::from_str("\"FFFFFFFF-FFFF-4FFF-BFFF-FFFFFFFFFFFF\"");
+        assert_eq!(
+            read.ok().as_ref().map(MessageId::as_str),
+            Some("ffffffff-ffff-4fff-bfff-ffffffffffff")
+        );
+        let corrupt: Result<MessageId, _> = serde_json::from_str("\"not-an-id\"");
+        assert!(corrupt.is_err(), "a stored value that is no id is refused");
+        let legacy: Result<DeliveryId, _> = serde_json::from_str("\"0123456789abcdef0123456789abcdef\"");
+        assert!(legacy.is_ok(), "deliveries made before UUIDs keep their ids");
+        let legacy_message: Result<MessageId, _> =
+            serde_json::from_str("\"0123456789abcdef0123456789abcdef\"");
+        assert!(legacy_message.is_err(), "only deliveries had such ids");
     }
 
     #[test]

@@ -6,10 +6,12 @@
 
 pub mod api_key;
 pub mod channel;
+pub mod crypto;
 pub mod customer;
 pub mod email;
 pub mod embed;
 pub mod error;
+pub mod identify;
 pub mod ids;
 pub mod inbound;
 pub mod json;
@@ -20,7 +22,10 @@ pub mod outbound_clients;
 pub mod outgoing;
 pub mod phone;
 pub mod providers;
+pub mod query;
+pub mod retry_after;
 pub mod sso;
+pub mod tenant;
 pub mod time;
 pub mod upsert;
 pub mod webhook_signing;

@@ -3,7 +3,6 @@
 
 use crate::customer::Customer;
 use crate::email::Email;
-use crate::error::ApiError;
 use crate::ids::CustomerId;
 use crate::phone::{Country, Phone};
 use serde::Serialize;
@@ -89,64 +88,9 @@ impl CustomerKey {
     }
 }
 
-/// The single key of `GET /api-customers?id=|external_id=|email=|phone=`.
-pub fn key_from_query(pairs: &[(String, String)], country: Option<Country>) -> Result<CustomerKey, ApiError> {
-    let given: Vec<(KeyKind, &str)> = KeyKind::ALL
-        .into_iter()
-        .filter_map(|kind| {
-            pairs
-                .iter()
-                .find(|(name, _)| name == kind.name())
-                .map(|(_, value)| (kind, value.as_str()))
-        })
-        .collect();
-    let [(kind, value)] = given.as_slice() else {
-        return Err(ApiError::malformed(
-            "give exactly one of the query parameters id, external_id, email, phone",
-        ));
-    };
-    // In a query string an unencoded '+' arrives as a space: `?phone=+353...` means `%2B353...`.
-    let repaired;
-    let value = match (kind, value.strip_prefix(' ')) {
-        (KeyKind::Phone, Some(rest)) if rest.starts_with(|c: char| c.is_ascii_digit()) => {
-            repaired = format!("+{rest}");
-            repaired.as_str()
-        }
-        _ => value,
-    };
-    CustomerKey::parse(*kind, value, country).map_err(|message| ApiError::invalid(kind.name(), message))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn a_query_names_exactly_one_key() {
-        let ok = key_from_query(&pairs(&[("external_id", "CRM-1")]), None);
-        assert_eq!(ok, Ok(CustomerKey::ExternalId("CRM-1".into())));
-        for (query, description) in [
-            (pairs(&[]), "no key"),
-            (pairs(&[("external_id", "a"), ("email", "a@b.co")]), "two keys"),
-            (pairs(&[("name", "Joe")]), "an unsupported key"),
-        ] {
-            assert_eq!(
-                key_from_query(&query, None).map_err(|e| e.status()),
-                Err(400),
-                "{description}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_phone_whose_plus_became_a_space_in_the_query_string_is_repaired() {
-        let key = key_from_query(&pairs(&[("phone", " 353871234567")]), None);
-        assert_eq!(key.map(|k| k.as_str().to_owned()), Ok("+353871234567".to_owned()));
-    }
 
     #[test]
     fn keys_are_normalised_like_stored_customers() {

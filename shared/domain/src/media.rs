@@ -1,9 +1,8 @@
 //! Files customers and CRMs exchange: which types are accepted, checked against their content,
 //! and the signed links that let a webhook receiver or the embedded inbox download one.
 
-use crate::api_key::constant_time_eq;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::crypto::{constant_time_eq, hmac_sha256};
+use crate::ids::{AttachmentId, BusinessId};
 
 /// Types accepted for upload, with the leading bytes their content must start with (`None`:
 /// text-like or container formats whose start proves nothing useful).
@@ -84,18 +83,21 @@ pub fn check_media_type(declared: &str, content: &[u8]) -> Result<&'static str, 
 /// How long a signed download link works unless asked otherwise.
 pub const LINK_LIFETIME_SECONDS: i64 = 15 * 60;
 
-fn link_mac(secret: &[u8], business_id: &str, attachment_id: &str, expires: i64) -> Vec<u8> {
-    // Hmac accepts keys of any length; the error arm cannot happen.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-        return Vec::new();
-    };
-    mac.update(format!("download-media|v1|{business_id}|{attachment_id}|{expires}").as_bytes());
-    mac.finalize().into_bytes().to_vec()
+fn link_mac(secret: &[u8], business_id: &BusinessId, attachment_id: &AttachmentId, expires: i64) -> [u8; 32] {
+    hmac_sha256(
+        secret,
+        &[format!("download-media|v1|{business_id}|{attachment_id}|{expires}").as_bytes()],
+    )
 }
 
 /// The query of a link that downloads one attachment until `expires` (Unix seconds) without an
 /// API key: `id=…&expires=…&signature=…`.
-pub fn signed_query(secret: &[u8], business_id: &str, attachment_id: &str, expires: i64) -> String {
+pub fn signed_query(
+    secret: &[u8],
+    business_id: &BusinessId,
+    attachment_id: &AttachmentId,
+    expires: i64,
+) -> String {
     let signature = hex::encode(link_mac(secret, business_id, attachment_id, expires));
     format!("id={attachment_id}&expires={expires}&signature={signature}")
 }
@@ -103,8 +105,8 @@ pub fn signed_query(secret: &[u8], business_id: &str, attachment_id: &str, expir
 /// True when `signature` was made for this attachment of this business and has not expired.
 pub fn verify_link(
     secret: &[u8],
-    business_id: &str,
-    attachment_id: &str,
+    business_id: &BusinessId,
+    attachment_id: &AttachmentId,
     expires: i64,
     signature: &str,
     now: i64,
@@ -115,9 +117,43 @@ pub fn verify_link(
     now <= expires && constant_time_eq(&presented, &link_mac(secret, business_id, attachment_id, expires))
 }
 
+/// Keeps a filename usable in a Content-Disposition header and on any file system.
+pub fn clean_filename(name: &str) -> String {
+    let cleaned: String = name
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*'))
+        .take(200)
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
+    if cleaned.is_empty() {
+        "attachment".to_owned()
+    } else {
+        cleaned
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filenames_lose_paths_and_characters_that_break_headers() {
+        let cases = [
+            ("receipt.pdf", "receipt.pdf"),
+            ("../../etc/passwd", "passwd"),
+            ("C:\\Users\\x\\photo.jpg", "photo.jpg"),
+            ("a\"b\r\n.txt", "ab.txt"),
+            (".hidden", "hidden"),
+            ("", "attachment"),
+            ("///", "attachment"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(clean_filename(input), expected, "{input:?}");
+        }
+    }
 
     #[test]
     fn accepted_types_must_match_their_content() {
@@ -146,33 +182,35 @@ mod tests {
     #[test]
     fn a_signed_link_works_for_its_attachment_until_it_expires() {
         let secret = b"link secret";
-        let query = signed_query(secret, "biz", "att", 1_000);
+        let (biz, other_biz) = (BusinessId::generate([1; 16]), BusinessId::generate([2; 16]));
+        let (att, other) = (AttachmentId::generate([3; 16]), AttachmentId::generate([4; 16]));
+        let query = signed_query(secret, &biz, &att, 1_000);
         let signature = query.rsplit("signature=").next().unwrap_or_default();
-        assert!(verify_link(secret, "biz", "att", 1_000, signature, 999));
-        assert!(verify_link(secret, "biz", "att", 1_000, signature, 1_000));
+        assert!(verify_link(secret, &biz, &att, 1_000, signature, 999));
+        assert!(verify_link(secret, &biz, &att, 1_000, signature, 1_000));
         let refusals = [
-            (secret.as_slice(), "biz", "att", 1_000, 1_001, "expired"),
+            (secret.as_slice(), &biz, &att, 1_000, 1_001, "expired"),
+            (secret.as_slice(), &biz, &other, 1_000, 999, "another attachment"),
             (
                 secret.as_slice(),
-                "biz",
-                "other",
+                &other_biz,
+                &att,
                 1_000,
                 999,
-                "another attachment",
+                "another business",
             ),
-            (secret.as_slice(), "other", "att", 1_000, 999, "another business"),
             (
                 secret.as_slice(),
-                "biz",
-                "att",
+                &biz,
+                &att,
                 9_999,
                 999,
                 "a later expiry than signed",
             ),
             (
                 b"wrong secret".as_slice(),
-                "biz",
-                "att",
+                &biz,
+                &att,
                 1_000,
                 999,
                 "another secret",
@@ -184,6 +222,6 @@ mod tests {
                 "{description}"
             );
         }
-        assert!(!verify_link(secret, "biz", "att", 1_000, "not hex", 999));
+        assert!(!verify_link(secret, &biz, &att, 1_000, "not hex", 999));
     }
 }

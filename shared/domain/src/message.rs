@@ -2,20 +2,18 @@
 
 use crate::channel::{Channel, Direction, MessageStatus};
 use crate::error::ApiError;
+use crate::ids::{AttachmentId, ChannelAccountId, ConversationId, CustomerId, MessageId};
+use crate::query::Query;
 use crate::time::Timestamp;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-/// `limit` of `/api-messages-since` and the other listings when none is given, and the most it may be.
-pub const DEFAULT_PAGE: usize = 100;
-pub const MAX_PAGE: usize = 500;
-
 /// A message as the seed's webhook payload and polling loop show it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Message {
-    pub id: String,
-    pub conversation_id: String,
-    pub customer_id: String,
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub customer_id: CustomerId,
     pub content: String,
     /// The seed names the channel twice; both are kept for its clients.
     pub platform: Channel,
@@ -33,11 +31,28 @@ pub struct Message {
     pub created_us: i64,
 }
 
+/// A conversation as `/api-conversations-by-customer` returns it: one per customer and channel.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub customer_id: CustomerId,
+    pub channel: Channel,
+    pub channel_account_id: Option<ChannelAccountId>,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub last_message_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub message_count: i64,
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
+    pub messages: Option<Vec<Message>>,
+}
+
 /// An attachment as the API returns it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Attachment {
-    pub id: String,
-    pub message_id: Option<String>,
+    pub id: AttachmentId,
+    pub message_id: Option<MessageId>,
     pub filename: String,
     #[serde(rename = "type")]
     pub mime_type: String,
@@ -87,44 +102,11 @@ pub struct SinceQuery {
     pub include_attachments: bool,
 }
 
-/// A boolean query parameter (`include_messages=true`); absent is false.
-pub fn flag(pairs: &[(String, String)], name: &str) -> Result<bool, ApiError> {
-    let Some((_, value)) = pairs.iter().find(|(key, _)| key == name) else {
-        return Ok(false);
-    };
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" | "" => Ok(false),
-        _ => Err(ApiError::invalid(name, format!("{name} is true or false"))),
-    }
-}
-
-/// A listing's `limit` query parameter: 1..=500, default 100.
-pub fn page_limit(value: Option<&str>) -> Result<usize, ApiError> {
-    match value {
-        None => Ok(DEFAULT_PAGE),
-        Some(text) => text
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|limit| (1..=MAX_PAGE).contains(limit))
-            .ok_or_else(|| {
-                ApiError::invalid("limit", format!("limit must be a number from 1 to {MAX_PAGE}"))
-            }),
-    }
-}
-
 impl SinceQuery {
     /// `since` (RFC 3339; messages created strictly after it) or `cursor` (from a previous
     /// page), `limit` (1..=500, default 100), `include_attachments`.
-    pub fn parse(pairs: &[(String, String)]) -> Result<Self, ApiError> {
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.as_str())
-        };
-        let after = match (get("cursor"), get("since")) {
+    pub fn parse(query: &Query) -> Result<Self, ApiError> {
+        let after = match (query.get("cursor"), query.get("since")) {
             (Some(cursor), _) => Cursor::decode(cursor).ok_or_else(|| {
                 ApiError::invalid(
                     "cursor",
@@ -150,8 +132,8 @@ impl SinceQuery {
                 ));
             }
         };
-        let limit = page_limit(get("limit"))?;
-        let include_attachments = flag(pairs, "include_attachments")?;
+        let limit = query.limit()?;
+        let include_attachments = query.flag("include_attachments")?;
         Ok(Self {
             after,
             limit,
@@ -164,8 +146,12 @@ impl SinceQuery {
 mod tests {
     use super::*;
 
-    fn query(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    fn query(list: &[(&str, &str)]) -> Query {
+        let text: Vec<String> = list
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.replace('+', "%2B").replace(' ', "+")))
+            .collect();
+        Query::parse(Some(&text.join("&")))
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! inbox's reply box, whose customer is fixed by its token, parses only the message part.
 
 use crate::channel::Channel;
-use crate::email::Email;
+use crate::customer::Customer;
 use crate::error::ApiError;
-use crate::ids::{CustomerId, is_uuid};
-use crate::lookup::CustomerKey;
-use crate::phone::{Country, Phone};
+use crate::identify::{CustomerRef, Name, identify};
+use crate::ids::AttachmentId;
+
+use crate::phone::Country;
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
@@ -47,10 +48,7 @@ fn text_or_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<
 /// A message the request asks for, every part valid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendRequest {
-    /// The keys that may name the customer, tried in order; the first that matches wins.
-    pub customer_keys: Vec<CustomerKey>,
-    /// How the client named the customer, for a 404.
-    pub customer_named_by: String,
+    pub customer: CustomerRef,
     pub message: OutgoingMessage,
 }
 
@@ -61,7 +59,7 @@ pub struct OutgoingMessage {
     pub content: String,
     pub subject: Option<String>,
     /// Ids of uploaded attachments, in the order given.
-    pub attachments: Vec<String>,
+    pub attachments: Vec<AttachmentId>,
 }
 
 /// The longest message each channel takes, in characters: WhatsApp's text body and our own
@@ -77,18 +75,21 @@ pub fn max_content_chars(channel: Channel) -> usize {
 
 impl SendRequest {
     pub fn parse(input: SendIn, country: Option<Country>) -> Result<Self, ApiError> {
-        let (customer_keys, customer_named_by) = customer_keys(&input, country)?;
+        let customer = identify(
+            &[
+                (Name::CustomerId, input.customer_id.as_deref()),
+                (Name::Email, input.email.as_deref()),
+                (Name::Phone, input.phone.as_deref()),
+            ],
+            country,
+        )?;
         let message = OutgoingMessage::parse(
             input.channel.as_deref(),
             input.content,
             input.subject.as_deref(),
             input.attachments.unwrap_or_default(),
         )?;
-        Ok(Self {
-            customer_keys,
-            customer_named_by,
-            message,
-        })
+        Ok(Self { customer, message })
     }
 }
 
@@ -150,51 +151,14 @@ fn channel_list(lead: &str) -> String {
     format!("{lead} channel is one of {}", names.join(", "))
 }
 
-/// `customer_id` is our id when it is a UUID (and otherwise, or failing that, the CRM's
-/// `external_id`); `email` and `phone` name the customer instead. Exactly one is given.
-fn customer_keys(input: &SendIn, country: Option<Country>) -> Result<(Vec<CustomerKey>, String), ApiError> {
-    fn given(value: &Option<String>) -> Option<&str> {
-        value.as_deref().map(str::trim).filter(|value| !value.is_empty())
-    }
-    let named: Vec<(&str, &str)> = [
-        ("customer_id", given(&input.customer_id)),
-        ("email", given(&input.email)),
-        ("phone", given(&input.phone)),
-    ]
-    .into_iter()
-    .filter_map(|(field, value)| Some((field, value?)))
-    .collect();
-    let [(field, value)] = named.as_slice() else {
-        let message = if named.is_empty() {
-            "name the customer: customer_id (our id, or your CRM's external_id), email or phone"
-        } else {
-            "name the customer once: give only one of customer_id, email, phone"
-        };
-        return Err(ApiError::invalid("customer_id", message));
-    };
-    let keys = match *field {
-        "customer_id" => match CustomerId::parse(value) {
-            Some(id) => vec![CustomerKey::Id(id), CustomerKey::ExternalId((*value).to_owned())],
-            None => vec![CustomerKey::ExternalId((*value).to_owned())],
-        },
-        "email" => vec![CustomerKey::Email(
-            Email::parse(value).map_err(|error| ApiError::invalid("email", error.to_string()))?,
-        )],
-        _ => vec![CustomerKey::Phone(Phone::parse(value, country).map_err(
-            |error| ApiError::invalid("phone", format!("phone: {error}")),
-        )?)],
-    };
-    Ok((keys, format!("{field} {value}")))
-}
-
-fn attachment_ids(given: Vec<String>) -> Result<Vec<String>, ApiError> {
+fn attachment_ids(given: Vec<String>) -> Result<Vec<AttachmentId>, ApiError> {
     if given.len() > MAX_ATTACHMENTS {
         return Err(ApiError::invalid(
             "attachments",
             format!("a message carries at most {MAX_ATTACHMENTS} attachments"),
         ));
     }
-    let mut parsed: Vec<String> = Vec::with_capacity(given.len());
+    let mut parsed: Vec<AttachmentId> = Vec::with_capacity(given.len());
     for (at, value) in given.iter().enumerate() {
         let field = format!("attachments[{at}]");
         let id = attachment_id(value).ok_or_else(|| {
@@ -214,9 +178,9 @@ fn attachment_ids(given: Vec<String>) -> Result<Vec<String>, ApiError> {
 /// The id of an attachment named by a bare UUID, or by an http(s) URL whose `id` query
 /// parameter is one (the upload's `file_url`). Only the id is kept: providers are given links of
 /// this deployment, signed, whatever URL the client used.
-pub fn attachment_id(value: &str) -> Option<String> {
+pub fn attachment_id(value: &str) -> Option<AttachmentId> {
     let value = value.trim();
-    let canonical = |id: &str| Some(id.trim().to_ascii_lowercase()).filter(|id| is_uuid(id));
+    let canonical = AttachmentId::parse;
     if let Some(id) = canonical(value) {
         return Some(id);
     }
@@ -229,9 +193,110 @@ pub fn attachment_id(value: &str) -> Option<String> {
         .and_then(|(_, id)| canonical(&id))
 }
 
+/// The customer's address on `channel` held on the customer record itself: WhatsApp number
+/// (else phone) for WhatsApp, phone for SMS, email for email. Page-scoped ids live in
+/// `customer_identities` instead (see `edge::send_queue`).
+pub fn address_on_record(channel: Channel, customer: &Customer) -> Option<&str> {
+    let value = match channel {
+        Channel::Whatsapp => customer.whatsapp_number.as_deref().or(customer.phone.as_deref()),
+        Channel::Sms => customer.phone.as_deref(),
+        Channel::Email => customer.email.as_deref(),
+        Channel::Facebook | Channel::Instagram => None,
+    };
+    value.filter(|value| !value.trim().is_empty())
+}
+
+/// Why a customer cannot be reached on `channel`, for the client.
+pub fn no_address_message(channel: Channel) -> String {
+    match channel {
+        Channel::Whatsapp => {
+            "the customer has no whatsapp_number or phone to send a WhatsApp message to".to_owned()
+        }
+        Channel::Sms => "the customer has no phone to send an SMS to".to_owned(),
+        Channel::Email => "the customer has no email address".to_owned(),
+        Channel::Facebook | Channel::Instagram => format!(
+            "the customer has no {channel} id yet: {channel} lets a business message only people who have \
+             messaged its page first, and this customer has not"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::CustomerId;
+    use crate::lookup::CustomerKey;
+
+    fn customer(phone: Option<&str>, whatsapp: Option<&str>, email: Option<&str>) -> Customer {
+        Customer {
+            id: CustomerId::generate([7; 16]),
+            name: "John Doe".into(),
+            email: email.map(str::to_owned),
+            phone: phone.map(str::to_owned),
+            whatsapp_number: whatsapp.map(str::to_owned),
+            first_name: None,
+            last_name: None,
+            address: None,
+            notes: None,
+            tags: Vec::new(),
+            external_id: None,
+            external_system: None,
+            custom_fields: serde_json::Map::new(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn each_channel_reaches_the_customer_at_its_own_address() {
+        let full = customer(
+            Some("+353871234567"),
+            Some("+353861111111"),
+            Some("john@example.com"),
+        );
+        let phone_only = customer(Some("+353871234567"), None, None);
+        let email_only = customer(None, None, Some("john@example.com"));
+        let cases = [
+            (
+                Channel::Whatsapp,
+                &full,
+                Some("+353861111111"),
+                "WhatsApp prefers the WhatsApp number",
+            ),
+            (
+                Channel::Whatsapp,
+                &phone_only,
+                Some("+353871234567"),
+                "else the phone",
+            ),
+            (Channel::Whatsapp, &email_only, None, "no number at all"),
+            (
+                Channel::Sms,
+                &full,
+                Some("+353871234567"),
+                "SMS goes to the phone",
+            ),
+            (Channel::Sms, &email_only, None, "no phone"),
+            (Channel::Email, &full, Some("john@example.com"), "email"),
+            (Channel::Email, &phone_only, None, "no email"),
+            (
+                Channel::Facebook,
+                &full,
+                None,
+                "page-scoped ids are not on the record",
+            ),
+            (Channel::Instagram, &full, None, "nor Instagram's"),
+        ];
+        for (channel, customer, expected, description) in cases {
+            assert_eq!(address_on_record(channel, customer), expected, "{description}");
+        }
+    }
+
+    #[test]
+    fn a_missing_page_scoped_id_is_explained() {
+        let message = no_address_message(Channel::Facebook);
+        assert!(message.contains("messaged its page first"), "{message}");
+    }
 
     const ID: &str = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
 
@@ -255,7 +320,7 @@ mod tests {
     fn the_seeds_request_names_the_customer_by_the_crms_id() {
         let parsed = SendRequest::parse(valid(), None);
         assert_eq!(
-            parsed.as_ref().map(|request| request.customer_keys.clone()),
+            parsed.as_ref().map(|request| request.customer.keys.clone()),
             Ok(vec![CustomerKey::ExternalId("CRM-12345".into())])
         );
         assert_eq!(
@@ -270,7 +335,7 @@ mod tests {
             customer_id: Some(ID.to_uppercase()),
             ..valid()
         };
-        let keys = SendRequest::parse(input, None).map(|request| request.customer_keys);
+        let keys = SendRequest::parse(input, None).map(|request| request.customer.keys);
         let ours = CustomerId::parse(ID).map(CustomerKey::Id);
         assert_eq!(
             keys.map(|keys| keys.into_iter().map(Some).collect::<Vec<_>>()),
@@ -286,7 +351,7 @@ mod tests {
             ..valid()
         };
         assert_eq!(
-            SendRequest::parse(by_email, None).map(|r| r.customer_keys[0].as_str().to_owned()),
+            SendRequest::parse(by_email, None).map(|r| r.customer.keys[0].as_str().to_owned()),
             Ok("john@example.com".to_owned())
         );
         let by_phone = SendIn {
@@ -296,7 +361,7 @@ mod tests {
         };
         let ireland = Country::parse("IE").ok();
         assert_eq!(
-            SendRequest::parse(by_phone, ireland).map(|r| r.customer_keys[0].as_str().to_owned()),
+            SendRequest::parse(by_phone, ireland).map(|r| r.customer.keys[0].as_str().to_owned()),
             Ok("+353871234567".to_owned())
         );
     }
@@ -307,7 +372,7 @@ mod tests {
             serde_json::from_str(r#"{"customer_id": 12345, "channel": "sms", "content": "hi"}"#);
         let keys = input
             .ok()
-            .map(|input| SendRequest::parse(input, None).map(|r| r.customer_keys));
+            .map(|input| SendRequest::parse(input, None).map(|r| r.customer.keys));
         assert_eq!(keys, Some(Ok(vec![CustomerKey::ExternalId("12345".into())])));
     }
 
@@ -494,7 +559,11 @@ mod tests {
             ),
         ];
         for (input, expected, description) in cases {
-            assert_eq!(attachment_id(&input).as_deref(), expected, "{description}");
+            assert_eq!(
+                attachment_id(&input).as_ref().map(AttachmentId::as_str),
+                expected,
+                "{description}"
+            );
         }
     }
 }

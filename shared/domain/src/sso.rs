@@ -5,8 +5,7 @@
 //! business, one customer, a fixed scope, an expiry of at most a day, and it can be revoked.
 
 use crate::error::ApiError;
-use crate::ids::CustomerId;
-use crate::lookup::CustomerKey;
+use crate::identify::{CustomerRef, Name, identify};
 use base64::Engine;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -136,54 +135,24 @@ pub struct TokenIn {
 /// A token the request asks for, every part valid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenRequest {
-    /// The keys that may name the customer, tried in order; the first that matches wins.
-    pub customer_keys: Vec<CustomerKey>,
-    /// How the client named the customer, for a 404.
-    pub customer_named_by: String,
+    pub customer: CustomerRef,
     pub scope: Scope,
     pub lifetime_seconds: i64,
 }
 
 impl TokenRequest {
-    /// `customer_id` is our id, as the seed's client passes it (`customer.id`); like
-    /// `/api-send-message`, a value that is not one of ours is tried as the CRM's `external_id`.
-    /// `external_id` names the customer by the CRM's id alone. Exactly one of the two.
+    /// The customer is named as `domain::identify` says: `customer_id` (ours, as the seed's
+    /// client passes `customer.id`, or else the CRM's) or `external_id` (the CRM's).
     pub fn parse(input: TokenIn) -> Result<Self, ApiError> {
-        let given = |value: &Option<String>| {
-            value
-                .as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
-        let (customer_keys, customer_named_by) = match (given(&input.customer_id), given(&input.external_id))
-        {
-            (Some(id), None) => {
-                let mut keys: Vec<CustomerKey> =
-                    CustomerId::parse(&id).map(CustomerKey::Id).into_iter().collect();
-                keys.push(CustomerKey::ExternalId(id.clone()));
-                (keys, format!("customer_id {id}"))
-            }
-            (None, Some(external)) => (
-                vec![CustomerKey::ExternalId(external.clone())],
-                format!("external_id {external}"),
-            ),
-            (None, None) => {
-                return Err(ApiError::invalid(
-                    "customer_id",
-                    "name the customer: customer_id (our id) or external_id (your CRM's id)",
-                ));
-            }
-            (Some(_), Some(_)) => {
-                return Err(ApiError::invalid(
-                    "customer_id",
-                    "name the customer once: give customer_id or external_id, not both",
-                ));
-            }
-        };
+        let customer = identify(
+            &[
+                (Name::CustomerId, input.customer_id.as_deref()),
+                (Name::ExternalId, input.external_id.as_deref()),
+            ],
+            None,
+        )?;
         Ok(Self {
-            customer_keys,
-            customer_named_by,
+            customer,
             scope: scope(input.scope.as_deref())?,
             lifetime_seconds: lifetime(input.expires_in)?,
         })
@@ -286,6 +255,8 @@ pub fn content_security_policy(ancestors: &FrameAncestors) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::CustomerId;
+    use crate::lookup::CustomerKey;
 
     #[test]
     fn an_issued_token_is_recognised_by_its_hash_and_a_changed_one_is_not() {
@@ -362,7 +333,7 @@ mod tests {
         });
         let expected =
             CustomerId::parse(ID).map(|id| vec![CustomerKey::Id(id), CustomerKey::ExternalId(ID.into())]);
-        assert_eq!(ours.ok().map(|r| r.customer_keys), expected);
+        assert_eq!(ours.ok().map(|r| r.customer.keys), expected);
         let crms = TokenRequest::parse(TokenIn {
             external_id: Some(" CRM-1 ".into()),
             scope: Some("inbox:reply".into()),
@@ -372,8 +343,10 @@ mod tests {
         assert_eq!(
             crms,
             Ok(TokenRequest {
-                customer_keys: vec![CustomerKey::ExternalId("CRM-1".into())],
-                customer_named_by: "external_id CRM-1".into(),
+                customer: CustomerRef {
+                    keys: vec![CustomerKey::ExternalId("CRM-1".into())],
+                    named_by: "external_id CRM-1".into(),
+                },
                 scope: Scope::InboxReply,
                 lifetime_seconds: 120,
             })

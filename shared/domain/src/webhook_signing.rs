@@ -6,11 +6,10 @@
 //! bytes on the wire, so the body we sign must already be a fixed point of
 //! `JSON.stringify(JSON.parse(...))` in a JS runtime. [`to_js_json`] produces exactly that.
 
+use crate::crypto::{constant_time_eq, hmac_sha256};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
 use serde_json::{Number, Value};
-use sha2::Sha256;
 
 /// The bytes `JSON.stringify(JSON.parse(...))` would produce for this value in a JS runtime.
 ///
@@ -296,10 +295,7 @@ pub fn verify_seed(secret: &str, timestamp: &str, body: &str, signature_hex: &st
     let Ok(signature) = hex::decode(signature_hex) else {
         return false;
     };
-    let Some(mac) = hmac_over(secret.as_bytes(), &[timestamp, ".", body]) else {
-        return false;
-    };
-    mac.verify_slice(&signature).is_ok()
+    constant_time_eq(&seed_mac(secret, timestamp, body), &signature)
 }
 
 /// True when any "v1,<base64>" entry of the space-separated `header` is the Standard Webhooks
@@ -319,34 +315,25 @@ pub fn verify_standard(
         let Ok(signature) = STANDARD.decode(encoded) else {
             return false;
         };
-        let Some(mac) = hmac_over(&key, &[webhook_id, ".", timestamp, ".", body]) else {
-            return false;
-        };
-        mac.verify_slice(&signature).is_ok()
+        constant_time_eq(&standard_mac(&key, webhook_id, timestamp, body), &signature)
     })
 }
 
-fn seed_mac(secret: &str, timestamp: &str, body: &str) -> Vec<u8> {
-    finish(hmac_over(secret.as_bytes(), &[timestamp, ".", body]))
+fn seed_mac(secret: &str, timestamp: &str, body: &str) -> [u8; 32] {
+    hmac_sha256(secret.as_bytes(), &[timestamp.as_bytes(), b".", body.as_bytes()])
 }
 
-fn standard_mac(key: &[u8], webhook_id: &str, timestamp: &str, body: &str) -> Vec<u8> {
-    finish(hmac_over(key, &[webhook_id, ".", timestamp, ".", body]))
-}
-
-fn finish(mac: Option<Hmac<Sha256>>) -> Vec<u8> {
-    mac.map(|mac| mac.finalize().into_bytes().to_vec())
-        .unwrap_or_default()
-}
-
-/// HMAC-SHA256 keyed with `key`, fed `parts` in order. Hmac accepts keys of any length, so this
-/// is always `Some`.
-fn hmac_over(key: &[u8], parts: &[&str]) -> Option<Hmac<Sha256>> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
-    for part in parts {
-        mac.update(part.as_bytes());
-    }
-    Some(mac)
+fn standard_mac(key: &[u8], webhook_id: &str, timestamp: &str, body: &str) -> [u8; 32] {
+    hmac_sha256(
+        key,
+        &[
+            webhook_id.as_bytes(),
+            b".",
+            timestamp.as_bytes(),
+            b".",
+            body.as_bytes(),
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -4,11 +4,10 @@
 //! trusted for at most [`CACHE_FRESHNESS_MS`] after that, however long KV's own edge caches keep
 //! it: a revoked key stops working within a minute everywhere, and at once where the revoke ran.
 
+use crate::{AUTH_CACHE, DB, runtime};
 use domain::api_key::{self, ApiKeyHash};
-use crate::{AUTH_CACHE, DB, d1, runtime};
 use domain::error::ApiError;
-use domain::ids::BusinessId;
-use domain::phone::Country;
+use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use worker::{Env, Request};
@@ -17,14 +16,6 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 pub const CACHE_FRESHNESS_MS: i64 = 60_000;
 /// KV's shortest allowed expiry.
 const CACHE_TTL_SECONDS: u64 = 60;
-
-/// The business a request acts for. Every repository function takes it first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tenant {
-    pub business_id: BusinessId,
-    /// Completes phone numbers written in national form (`087 123 4567`).
-    pub default_country: Option<Country>,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct CachedKey {
@@ -48,13 +39,7 @@ impl CachedKey {
 
 impl CachedTenant {
     fn into_tenant(self) -> Option<Tenant> {
-        Some(Tenant {
-            business_id: BusinessId::parse(&self.business_id)?,
-            default_country: match self.default_country {
-                Some(code) => Some(Country::parse(&code).ok()?),
-                None => None,
-            },
-        })
+        Tenant::from_stored(&self.business_id, self.default_country.as_deref()).ok()
     }
 }
 
@@ -86,26 +71,12 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
     {
         return Ok(cached);
     }
-    #[derive(Deserialize)]
-    struct Row {
-        business_id: String,
-        default_country: Option<String>,
-    }
-    let row = env
-        .d1(DB)?
-        .prepare(
-            "SELECT k.business_id, b.default_country FROM api_keys k \
-             JOIN businesses b ON b.id = k.business_id \
-             WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
-        )
-        .bind(&[d1::text(hash.as_str())])?
-        .first::<Row>(None)
-        .await?;
+    let tenant = crate::db::api_keys::tenant_of(&env.d1(DB)?, hash).await?;
     let fresh = CachedKey {
         verified_at_ms: now.millis(),
-        tenant: row.map(|row| CachedTenant {
-            business_id: row.business_id,
-            default_country: row.default_country,
+        tenant: tenant.map(|tenant| CachedTenant {
+            business_id: tenant.business_id.to_string(),
+            default_country: tenant.default_country.map(|country| country.code().to_owned()),
         }),
     };
     // A failed cache write costs only a later D1 read; the answer is still right.
@@ -131,7 +102,7 @@ pub fn authorize_admin(req: &Request, env: &Env) -> Result<(), ApiError> {
     let presented = header.strip_prefix("Bearer ").unwrap_or_default().trim();
     if expected.is_empty()
         || presented.is_empty()
-        || !api_key::constant_time_eq(presented.as_bytes(), expected.as_bytes())
+        || !domain::crypto::constant_time_eq(presented.as_bytes(), expected.as_bytes())
     {
         return Err(ApiError::unauthorized(
             "missing or invalid admin token (Authorization: Bearer <ADMIN_TOKEN>)",

@@ -3,6 +3,7 @@
 
 use crate::runtime;
 use domain::error::{ApiError, ErrorEnvelope};
+use domain::query::Query;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -152,11 +153,7 @@ pub fn origin(req: &Request) -> Result<String, ApiError> {
     Ok(req.url()?.origin().ascii_serialization())
 }
 
-/// The query string as decoded pairs.
-pub fn query_pairs(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
-    let url = req.url()?;
-    Ok(url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect())
+/// The request's query string, decoded.
+pub fn query(req: &Request) -> Result<Query, ApiError> {
+    Ok(Query::parse(req.url()?.query()))
 }

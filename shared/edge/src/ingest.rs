@@ -6,20 +6,21 @@
 //! customer and conversation themselves, so that two deliveries racing each other cannot create
 //! two customers or two conversations.
 
+use crate::db::channel_accounts::ChannelAccount;
+use crate::db::customers::NewSender;
+use crate::db::webhook_events::{self, Guard, NewEvent};
+use crate::media_store::{self, ATTACHMENTS};
+use crate::{DB, db, outbox, runtime};
+use base64::Engine;
 use domain::channel::{AddressKind, Channel, MessageStatus, Provider};
-use crate::attachments::{self, ATTACHMENTS};
-use crate::channel_accounts::ChannelAccount;
-use crate::events::{self, Guard, NewEvent};
-use crate::{DB, d1, messages_repo, runtime};
 use domain::error::ApiError;
+use domain::ids::{ConversationId, CustomerId, EventId, MessageId};
 use domain::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
-use base64::Engine;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use worker::wasm_bindgen::JsValue;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit, console_error};
 
 /// The Graph API that WhatsApp media ids are resolved through, unless the account says otherwise.
@@ -39,10 +40,10 @@ pub struct IngestReport {
 
 #[derive(Deserialize)]
 struct StoredMessage {
-    id: String,
+    id: MessageId,
     /// The events recorded with the message, published once its media are stored too.
     #[serde(skip)]
-    event_ids: Vec<String>,
+    event_ids: Vec<EventId>,
 }
 
 /// Messages of one delivery share its arrival time, as on Cloudflare, where the clock stands
@@ -72,7 +73,7 @@ pub async fn ingest(
                 }
             }
         }
-        events::publish(env, &account.tenant, stored.event_ids).await;
+        outbox::publish(env, &account.tenant, stored.event_ids).await;
     }
     report.statuses_applied = apply_statuses(&db, account, &batch.statuses).await?;
     Ok(report)
@@ -80,14 +81,14 @@ pub async fn ingest(
 
 /// A customer created from a channel address gets an id derived from it, so that concurrent
 /// first messages from one sender agree on who they are.
-fn customer_id_for(account: &ChannelAccount, address: &str) -> String {
+fn customer_id_for(account: &ChannelAccount, address: &str) -> CustomerId {
     let digest = Sha256::digest(format!(
         "customer|{}|{}|{address}",
         account.tenant.business_id, account.channel
     ));
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    domain::ids::uuid_v4(bytes)
+    CustomerId::generate(bytes)
 }
 
 fn default_name(channel: Channel, message: &InboundMessage) -> String {
@@ -108,125 +109,86 @@ async fn store_message(
     now: Timestamp,
     base_url: &str,
 ) -> Result<Option<StoredMessage>, ApiError> {
-    let business = d1::text(account.tenant.business_id.as_str());
-    let channel = d1::text(account.channel.as_str());
-    let address = d1::text(&message.from);
-    let (email, phone, whatsapp) = match account.channel.address_kind() {
-        AddressKind::Email => (Some(message.from.as_str()), None, None),
-        AddressKind::Phone if account.channel == Channel::Whatsapp => {
-            (None, Some(message.from.as_str()), Some(message.from.as_str()))
-        }
-        AddressKind::Phone => (None, Some(message.from.as_str()), None),
+    let tenant = &account.tenant;
+    let channel = account.channel;
+    let address = message.from.as_str();
+    let (email, phone, whatsapp) = match channel.address_kind() {
+        AddressKind::Email => (Some(address), None, None),
+        AddressKind::Phone if channel == Channel::Whatsapp => (None, Some(address), Some(address)),
+        AddressKind::Phone => (None, Some(address), None),
         AddressKind::PageScopedId => (None, None, None),
     };
-    let new_customer = customer_id_for(account, &message.from);
-    let now_text = d1::text(&now.to_rfc3339());
-    let provider_id = d1::text(&message.provider_message_id);
-    let conversation_id = domain::ids::uuid_v4(runtime::random()?);
-    let message_id = domain::ids::uuid_v4(runtime::random()?);
-    let (channel_value, address_value) = (channel.clone(), address.clone());
+    let new_customer = customer_id_for(account, address);
+    let now_text = now.to_rfc3339();
+    let conversation_id = ConversationId::generate(runtime::random()?);
+    let message_id = MessageId::generate(runtime::random()?);
 
-    let create_customer = db
-        .prepare(
-            "INSERT INTO customers (id, business_id, name, email, phone, whatsapp_number, tags, custom_fields, created_at, updated_at) \
-             SELECT ?2, ?1, ?3, ?4, ?5, ?6, '[]', '{}', ?7, ?7 \
-             WHERE NOT EXISTS (SELECT 1 FROM customer_identities WHERE business_id = ?1 AND channel = ?8 AND address = ?9) \
-             AND NOT EXISTS (SELECT 1 FROM customers WHERE business_id = ?1 AND \
-                 ((?5 IS NOT NULL AND (phone = ?5 OR whatsapp_number = ?5)) OR (?4 IS NOT NULL AND email = ?4))) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&[
-            business.clone(),
-            d1::text(&new_customer),
-            d1::text(&default_name(account.channel, message)),
-            d1::optional_text(email),
-            d1::optional_text(phone),
-            d1::optional_text(whatsapp),
-            now_text.clone(),
-            channel.clone(),
-            address.clone(),
-        ])?;
-    let link_identity = db
-        .prepare(
-            "INSERT OR IGNORE INTO customer_identities (business_id, channel, address, customer_id) VALUES (?1, ?2, ?3, COALESCE(\
-             (SELECT id FROM customers WHERE business_id = ?1 AND ?5 IS NOT NULL AND phone = ?5), \
-             (SELECT id FROM customers WHERE business_id = ?1 AND ?5 IS NOT NULL AND whatsapp_number = ?5 ORDER BY created_at LIMIT 1), \
-             (SELECT id FROM customers WHERE business_id = ?1 AND ?4 IS NOT NULL AND email = ?4), ?6))",
-        )
-        .bind(&[
-            business.clone(),
-            channel.clone(),
-            address.clone(),
-            d1::optional_text(email),
-            d1::optional_text(phone),
-            d1::text(&new_customer),
-        ])?;
-    let touch_conversation = db
-        .prepare(
-            "INSERT INTO conversations (id, business_id, customer_id, channel, channel_account_id, status, last_message_at, created_at, updated_at) \
-             SELECT ?4, ?1, customer_id, ?2, ?5, 'open', ?6, ?6, ?6 FROM customer_identities \
-             WHERE business_id = ?1 AND channel = ?2 AND address = ?3 \
-             AND NOT EXISTS (SELECT 1 FROM messages WHERE business_id = ?1 AND channel = ?2 AND provider_message_id = ?7) \
-             ON CONFLICT (business_id, customer_id, channel) DO UPDATE SET \
-             last_message_at = excluded.last_message_at, updated_at = excluded.updated_at",
-        )
-        .bind(&[
-            business.clone(),
-            channel.clone(),
-            address.clone(),
-            d1::text(&conversation_id),
-            d1::text(&account.id),
-            now_text.clone(),
-            provider_id.clone(),
-        ])?;
-    let insert_message = db
-        .prepare(format!(
-            "INSERT INTO messages (id, business_id, conversation_id, customer_id, channel, direction, content, status, \
-             provider_message_id, created_us, updated_at) \
-             SELECT ?4, ?1, c.id, c.customer_id, ?2, 'inbound', ?5, 'received', ?6, {}, ?8 \
-             FROM customer_identities i JOIN conversations c \
-               ON c.business_id = i.business_id AND c.customer_id = i.customer_id AND c.channel = i.channel \
-             WHERE i.business_id = ?1 AND i.channel = ?2 AND i.address = ?3 \
-             ON CONFLICT DO NOTHING RETURNING id",
-            messages_repo::next_created_us(7, 1)
-        ))
-        .bind(&[
-            business,
-            channel,
-            address,
-            d1::text(&message_id),
-            d1::text(&message.content),
-            provider_id,
-            JsValue::from_f64(now.micros() as f64),
-            now_text,
-        ])?;
+    let name = default_name(channel, message);
+    let sender = NewSender {
+        id: &new_customer,
+        name: &name,
+        email,
+        phone,
+        whatsapp_number: whatsapp,
+    };
+    let create_customer =
+        db::customers::create_sender(db, tenant, &sender, channel.as_str(), address, &now_text)?;
     // A sender's customer is new exactly when it exists now but their address is not linked
     // yet: both happen in this batch, together.
-    let customer_created = events::record(
+    let customer_created = webhook_events::record(
         db,
-        &account.tenant,
+        tenant,
         Some(base_url),
         now,
-        &[NewEvent::new(EventType::CustomerCreated, &new_customer)?],
+        &[NewEvent::new(
+            EventId::generate(runtime::random()?),
+            EventType::CustomerCreated,
+            &new_customer,
+        )],
         Guard::When(
-            "NOT EXISTS (SELECT 1 FROM customer_identities WHERE business_id = ?1 AND channel = ?5 AND address = ?6) \
-             AND EXISTS (SELECT 1 FROM customers WHERE business_id = ?1 AND id = ?7)",
-            vec![
-                channel_value.clone(),
-                address_value.clone(),
-                d1::text(&new_customer),
-            ],
+            db::customer_identities::not_linked(channel.as_str(), address)
+                .and(db::customers::exists(&new_customer)),
         ),
     )?;
-    // Both are about records given fresh ids above, which exist only if created here.
-    let message_events = events::record(
+    let link_identity =
+        db::customer_identities::link(db, tenant, channel.as_str(), address, email, phone, &new_customer)?;
+    let touch_conversation = db::conversations::touch_for_inbound(
         db,
-        &account.tenant,
+        tenant,
+        channel,
+        address,
+        &conversation_id,
+        &account.id,
+        &now_text,
+        &message.provider_message_id,
+    )?;
+    let insert_message = db::messages::insert_inbound(
+        db,
+        tenant,
+        channel,
+        address,
+        &message_id,
+        &message.content,
+        &message.provider_message_id,
+        now,
+    )?;
+    // Both are about records given fresh ids above, which exist only if created here.
+    let message_events = webhook_events::record(
+        db,
+        tenant,
         Some(base_url),
         now,
         &[
-            NewEvent::new(EventType::ConversationCreated, &conversation_id)?,
-            NewEvent::new(EventType::MessageReceived, &message_id)?,
+            NewEvent::new(
+                EventId::generate(runtime::random()?),
+                EventType::ConversationCreated,
+                &conversation_id,
+            ),
+            NewEvent::new(
+                EventId::generate(runtime::random()?),
+                EventType::MessageReceived,
+                &message_id,
+            ),
         ],
         Guard::SubjectStored,
     )?;
@@ -240,28 +202,19 @@ async fn store_message(
             message_events,
         ])
         .await?;
-    let stored = match results.get(4) {
-        Some(result) => result.results::<StoredMessage>()?,
-        None => {
-            return Err(ApiError::internal(
-                "storing inbound message",
-                "D1 returned fewer results than statements",
-            ));
-        }
+    let Some(stored) = db::first_row::<StoredMessage>(&results, 4)? else {
+        return Ok(None);
     };
-    let mut event_ids = events::recorded(&results, 1)?;
-    event_ids.extend(events::recorded(&results, 5)?);
-    Ok(stored
-        .into_iter()
-        .next()
-        .map(|message| StoredMessage { event_ids, ..message }))
+    let mut event_ids = webhook_events::recorded(&results, 1)?;
+    event_ids.extend(webhook_events::recorded(&results, 5)?);
+    Ok(Some(StoredMessage { event_ids, ..stored }))
 }
 
 async fn store_media(
     env: &Env,
     db: &worker::D1Database,
     account: &ChannelAccount,
-    message_id: &str,
+    message_id: &MessageId,
     media: InboundMedia,
 ) -> Result<(), ApiError> {
     let (filename, mime_type, bytes) = match media {
@@ -330,7 +283,7 @@ async fn store_media(
     } else {
         mime_type
     };
-    let (_, record) = attachments::store(
+    let (_, record) = media_store::store(
         &env.bucket(ATTACHMENTS)?,
         db,
         &account.tenant,
@@ -382,39 +335,25 @@ async fn apply_statuses(
     account: &ChannelAccount,
     statuses: &[StatusUpdate],
 ) -> Result<usize, ApiError> {
-    if statuses.is_empty() {
-        return Ok(0);
-    }
     let now = runtime::now().to_rfc3339();
     let statements = statuses
         .iter()
         .filter(|update| update.status != MessageStatus::Received && update.status != MessageStatus::Queued)
         .map(|update| {
-            Ok(db
-                .prepare(format!(
-                    "UPDATE messages SET status = ?3, status_reason = ?4, updated_at = ?5 \
-                     WHERE business_id = ?1 AND channel = ?6 AND provider_message_id = ?2 AND direction = 'outbound' \
-                     AND {} < ?7",
-                    messages_repo::stored_status_rank()
-                ))
-                .bind(&[
-                    d1::text(account.tenant.business_id.as_str()),
-                    d1::text(&update.provider_message_id),
-                    d1::text(update.status.as_str()),
-                    d1::optional_text(update.reason.as_deref()),
-                    d1::text(&now),
-                    d1::text(account.channel.as_str()),
-                    JsValue::from_f64(f64::from(update.status.rank())),
-                ])?)
+            db::messages::apply_provider_status(
+                db,
+                &account.tenant,
+                account.channel,
+                &update.provider_message_id,
+                update.status,
+                update.reason.as_deref(),
+                &now,
+            )
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
     if statements.is_empty() {
         return Ok(0);
     }
     let results = db.batch(statements).await?;
-    let mut applied = 0;
-    for result in results {
-        applied += result.meta()?.and_then(|meta| meta.changes).unwrap_or(0);
-    }
-    Ok(applied)
+    Ok(results.iter().map(db::changes).sum())
 }

@@ -1,25 +1,28 @@
 //! The runtime side of crm-edge: requests and responses, who is calling, D1, KV, R2, queues and
 //! outbound calls. Everything pure it needs comes from `domain`.
+//!
+//! - `db/`: one module per table, with all of its SQL;
+//! - `http`, `auth`, `queue`, `runtime`, `bounded_post`: the plumbing every function shares;
+//! - the rest are the operations that span tables: storing what channels deliver (`ingest`),
+//!   accepting and settling sends (`send_queue`, `message_status`), upserting customers
+//!   (`customer_upsert`), publishing and delivering events (`outbox`, `webhook_delivery`),
+//!   files in R2 (`media_store`) and embedded-inbox sessions (`sso_sessions`).
 
-pub mod attachments;
 pub mod auth;
 pub mod bounded_post;
-pub mod channel_accounts;
 pub mod customer_upsert;
-pub mod customers_repo;
-pub mod d1;
-pub mod events;
+pub mod db;
 pub mod http;
 pub mod ingest;
-pub mod messages_repo;
-pub mod outbound;
+pub mod media_store;
+pub mod message_status;
+pub mod outbox;
 pub mod queue;
 pub mod runtime;
 pub mod send_queue;
 pub mod sso_sessions;
 pub mod webhook_delivery;
-pub mod webhooks_repo;
 
-/// Binding names, declared in every `wrangler.toml` that uses them.
+/// Binding names, declared in every `wrangler.toml` that uses them (`functions.toml`).
 pub const DB: &str = "DB";
 pub const AUTH_CACHE: &str = "AUTH_CACHE";

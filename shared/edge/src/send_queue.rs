@@ -1,18 +1,43 @@
 //! Accepting a message for sending: find the customer's address on the channel, the business's
-//! account on it, and the attachments; store the message `queued`; hand it to the dispatcher.
+//! account on it, and the attachments; store the message `queued`; hand it to the dispatcher
+//! over the outbound queue.
 //!
 //! `/api-send-message` and the embedded inbox's reply box both send through [`accept`], so a
 //! reply typed in a CRM's iframe is checked, stored and delivered exactly like one sent by API.
+//! The endpoint and the dispatcher talk through a queue whose messages name only the business
+//! and the message ([`QueuedSend`]); everything else is read back from D1, scoped by the business.
 
-
+use crate::db::webhook_events::{self, Guard, NewEvent};
+use crate::db::{self, Violation};
+use crate::{message_status, outbox, runtime};
+use domain::channel::{AddressKind, Channel, Direction, MessageStatus};
 use domain::customer::Customer;
-use crate::auth::Tenant;
-use crate::outbound::{self, NewOutbound, OUTBOUND, QueuedSend};
-use crate::{attachments, channel_accounts, events};
 use domain::error::ApiError;
+use domain::ids::{AttachmentId, BusinessId, ConversationId, EventId, MessageId};
 use domain::message::Message;
-use domain::outgoing::OutgoingMessage;
+use domain::outgoing::{OutgoingMessage, address_on_record, no_address_message};
+use domain::tenant::Tenant;
+use domain::time::Timestamp;
+use domain::webhooks::EventType;
+use serde::{Deserialize, Serialize};
 use worker::{D1Database, Env, console_error};
+
+/// The queue binding (producer in send-message and embed-inbox, consumer in message-dispatcher).
+pub const OUTBOUND: &str = "OUTBOUND";
+
+/// What the endpoint hands the dispatcher. Only what D1 does not hold travels here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedSend {
+    pub business_id: BusinessId,
+    pub message_id: MessageId,
+    /// The email subject the client gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// This deployment's public origin (`https://crm.example.com`): providers fetch attachments
+    /// from its `/api/download-media` with a signed link, and so do webhook receivers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_base_url: Option<String>,
+}
 
 /// Stores `outgoing` as a `queued` message to `customer` and puts it on the outbound queue.
 /// `origin` is the deployment as the client reached it: providers fetch attachments from there.
@@ -25,7 +50,7 @@ pub async fn accept(
     origin: &str,
 ) -> Result<Message, ApiError> {
     let channel = outgoing.channel;
-    let account = channel_accounts::find_for_sending(db, tenant, channel)
+    let account = db::channel_accounts::find_for_sending(db, tenant, channel)
         .await?
         .ok_or_else(|| {
             ApiError::invalid(
@@ -35,47 +60,28 @@ pub async fn accept(
                 ),
             )
         })?;
-    if outbound::recipient(db, tenant, customer, channel)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::invalid(
-            "channel",
-            outbound::no_address_message(channel),
-        ));
+    if recipient(db, tenant, customer, channel).await?.is_none() {
+        return Err(ApiError::invalid("channel", no_address_message(channel)));
     }
     check_attachments(db, tenant, &outgoing.attachments).await?;
 
-    let attachment_ids: Vec<&str> = outgoing.attachments.iter().map(String::as_str).collect();
-    let (mut message, event_ids) = outbound::store_queued(
-        db,
-        tenant,
-        &NewOutbound {
-            customer_id: customer.id.as_str(),
-            channel,
-            channel_account_id: &account.id,
-            content: &outgoing.content,
-            attachment_ids: &attachment_ids,
-        },
-        origin,
-    )
-    .await?;
-    events::publish(env, tenant, event_ids).await;
-    if !attachment_ids.is_empty() {
-        message.attachments = Some(attachments::of_messages(db, tenant, &[message.id.as_str()]).await?);
+    let (mut message, event_ids) = store_queued(db, tenant, customer, outgoing, &account.id, origin).await?;
+    outbox::publish(env, tenant, event_ids).await;
+    if !outgoing.attachments.is_empty() {
+        message.attachments = Some(db::attachments::of_messages(db, tenant, &[&message.id]).await?);
     }
 
     let job = QueuedSend {
-        business_id: tenant.business_id.to_string(),
+        business_id: tenant.business_id.clone(),
         message_id: message.id.clone(),
         subject: outgoing.subject.clone(),
         media_base_url: Some(origin.to_owned()),
     };
-    if let Err(error) = enqueue(env, job).await {
+    if let Err(error) = env.queue(OUTBOUND)?.send(job).await {
         // A queued message that no dispatcher will ever see would wait forever: it fails now.
         console_error!("message {} could not be queued for sending: {error}", message.id);
         let reason = "the message could not be queued for sending; nothing was sent";
-        outbound::mark_failed(db, tenant, &message.id, reason).await?;
+        message_status::mark_failed(db, tenant, &message.id, reason).await?;
         return Err(ApiError::unavailable(
             "the message could not be queued for sending and was not sent; try again shortly",
             5,
@@ -84,14 +90,23 @@ pub async fn accept(
     Ok(message)
 }
 
-async fn enqueue(env: &Env, job: QueuedSend) -> worker::Result<()> {
-    env.queue(OUTBOUND)?.send(job).await
+/// Where a message to `customer` on `channel` goes, or None when they cannot be reached there.
+pub async fn recipient(
+    db: &D1Database,
+    tenant: &Tenant,
+    customer: &Customer,
+    channel: Channel,
+) -> Result<Option<String>, ApiError> {
+    if channel.address_kind() != AddressKind::PageScopedId {
+        return Ok(address_on_record(channel, customer).map(str::to_owned));
+    }
+    db::customer_identities::latest_address(db, tenant, &customer.id, channel).await
 }
 
 /// Every named attachment must be one of the tenant's uploads, not yet sent with a message.
-async fn check_attachments(db: &D1Database, tenant: &Tenant, named: &[String]) -> Result<(), ApiError> {
-    let ids: Vec<&str> = named.iter().map(String::as_str).collect();
-    let stored = outbound::find_attachments(db, tenant, &ids).await?;
+async fn check_attachments(db: &D1Database, tenant: &Tenant, named: &[AttachmentId]) -> Result<(), ApiError> {
+    let ids: Vec<&AttachmentId> = named.iter().collect();
+    let stored = db::attachments::find(db, tenant, &ids).await?;
     for (at, id) in named.iter().enumerate() {
         let field = format!("attachments[{at}]");
         match stored.iter().find(|row| &row.id == id) {
@@ -113,4 +128,119 @@ async fn check_attachments(db: &D1Database, tenant: &Tenant, named: &[String]) -
         }
     }
     Ok(())
+}
+
+/// Stores the message as `queued` in one D1 batch (one transaction): the conversation of the
+/// customer on the channel (created, or touched), the message, and its attachments linked to it.
+/// An attachment that another send claimed between our check and this batch rolls the whole
+/// batch back: 409, nothing stored. A conversation created here records `conversation.created`
+/// in the same batch; the ids of recorded events come back with the message, for publishing.
+async fn store_queued(
+    db: &D1Database,
+    tenant: &Tenant,
+    customer: &Customer,
+    outgoing: &OutgoingMessage,
+    account: &domain::ids::ChannelAccountId,
+    base_url: &str,
+) -> Result<(Message, Vec<EventId>), ApiError> {
+    let now = runtime::now();
+    let now_text = now.to_rfc3339();
+    let message_id = MessageId::generate(runtime::random()?);
+    let conversation_id = ConversationId::generate(runtime::random()?);
+    let channel = outgoing.channel;
+    let mut statements = vec![
+        db::conversations::touch_for_outbound(
+            db,
+            tenant,
+            &customer.id,
+            channel,
+            &conversation_id,
+            account,
+            &now_text,
+        )?,
+        db::messages::insert_outbound(
+            db,
+            tenant,
+            &customer.id,
+            channel,
+            &message_id,
+            &outgoing.content,
+            now,
+        )?,
+        // The fresh id exists only if the conversation was created by this batch.
+        webhook_events::record(
+            db,
+            tenant,
+            Some(base_url),
+            now,
+            &[NewEvent::new(
+                EventId::generate(runtime::random()?),
+                EventType::ConversationCreated,
+                &conversation_id,
+            )],
+            Guard::SubjectStored,
+        )?,
+    ];
+    if !outgoing.attachments.is_empty() {
+        let ids: Vec<&AttachmentId> = outgoing.attachments.iter().collect();
+        statements.push(db::attachments::link(db, tenant, &message_id, &ids)?);
+        // Another send may have claimed one of the uploads between our check and this batch.
+        statements.push(
+            db::abort_unless(db::attachments::all_linked(&message_id, ids.len()))
+                .bind("business", db::text(tenant.business_id.as_str()))
+                .prepare(db)?,
+        );
+    }
+    let results = match db.batch(statements).await {
+        Ok(results) => results,
+        Err(error) if Violation::of(&error) == Some(Violation::Aborted) => {
+            return Err(ApiError::conflict(
+                "an attachment was sent with another message at the same moment; upload it again to send it here",
+            ));
+        }
+        Err(error) => return Err(ApiError::internal("storing outbound message", error)),
+    };
+    let inserted = db::first_row::<db::messages::InsertedOutbound>(&results, 1)?
+        .ok_or_else(|| ApiError::internal("storing outbound message", "the insert returned no row"))?;
+    let event_ids = webhook_events::recorded(&results, 2)?;
+    let message = Message {
+        id: inserted.id,
+        conversation_id: inserted.conversation_id,
+        customer_id: customer.id.clone(),
+        content: outgoing.content.clone(),
+        platform: channel,
+        channel,
+        direction: Direction::Outbound,
+        status: MessageStatus::Queued,
+        status_reason: None,
+        created_at: Timestamp::from_micros(inserted.created_us).to_rfc3339_micros(),
+        updated_at: now_text,
+        attachments: None,
+        created_us: inserted.created_us,
+    };
+    Ok((message, event_ids))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queued_send_is_small_on_the_wire_and_reads_back() {
+        let plain = QueuedSend {
+            business_id: BusinessId::generate([1; 16]),
+            message_id: MessageId::generate([2; 16]),
+            subject: None,
+            media_base_url: None,
+        };
+        let wire = r#"{"business_id":"01010101-0101-4101-8101-010101010101","message_id":"02020202-0202-4202-8202-020202020202"}"#;
+        assert_eq!(serde_json::to_string(&plain).unwrap_or_default(), wire);
+        let read: Option<QueuedSend> = serde_json::from_str(wire).ok();
+        assert_eq!(read, Some(plain));
+        let forged: Result<QueuedSend, _> = serde_json::from_str(r#"{"business_id":"b","message_id":"m"}"#);
+        assert!(
+            forged.is_err(),
+            "a body whose ids are not ids is refused when read"
+        );
+    }
 }

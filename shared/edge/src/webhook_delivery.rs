@@ -6,15 +6,16 @@
 //! It is written as `JSON.stringify` writes it, so that a receiver that re-serialises the
 //! parsed body (the seed's Express example) signs exactly what we signed.
 
-use crate::auth::Tenant;
 use crate::bounded_post::{self, Failure};
-use crate::events::table_of;
-use crate::webhooks_repo::{
-    self, AttemptOutcome, AttemptRecord, Claimed, Endpoint, Health, StoredEvent,
-};
-use crate::{attachments, customers_repo, messages_repo};
+use crate::db;
+use crate::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
+use crate::db::webhook_deliveries::Claimed;
+use crate::db::webhook_endpoints::{Endpoint, Health};
+use crate::db::webhook_events::{StoredEvent, table_of};
 use domain::error::ApiError;
+use domain::ids::{AttachmentId, DeliveryId, EventId, MessageId};
 use domain::media;
+use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhook_signing::{self, to_js_json};
 use domain::webhooks::{self, Answer, EventType, Verdict};
@@ -39,13 +40,13 @@ struct Envelope<'a> {
 /// and the event's `id`, as `JSON.stringify` writes it.
 pub fn body(
     tenant: &Tenant,
-    event_id: &str,
+    event_id: &EventId,
     kind: EventType,
     at: Timestamp,
     data: Value,
 ) -> Result<String, ApiError> {
     let envelope = Envelope {
-        id: event_id,
+        id: event_id.as_str(),
         event: kind.as_str(),
         timestamp: at.to_rfc3339(),
         business_id: tenant.business_id.as_str(),
@@ -65,18 +66,18 @@ pub async fn payloads(
     events: &[StoredEvent],
     link_secret: Option<&[u8]>,
     now: Timestamp,
-) -> Result<Vec<(String, String)>, ApiError> {
+) -> Result<Vec<(EventId, String)>, ApiError> {
     let pending: Vec<(&StoredEvent, EventType)> = events
         .iter()
         .filter(|event| event.payload.is_none())
         .filter_map(|event| EventType::parse(&event.kind).map(|kind| (event, kind)))
         .collect();
-    let message_ids: Vec<&str> = pending
+    let message_ids: Vec<MessageId> = pending
         .iter()
         .filter(|(_, kind)| table_of(*kind) == "messages")
-        .map(|(event, _)| event.subject_id.as_str())
+        .filter_map(|(event, _)| MessageId::parse(&event.subject_id))
         .collect();
-    let files = attachments::of_messages(db, tenant, &message_ids).await?;
+    let files = db::attachments::of_messages(db, tenant, &message_ids.iter().collect::<Vec<_>>()).await?;
 
     let mut bodies = Vec::new();
     for (event, kind) in pending {
@@ -84,7 +85,9 @@ pub async fn payloads(
         if table_of(kind) == "messages" {
             let linked: Vec<Value> = files
                 .iter()
-                .filter(|file| file.message_id.as_deref() == Some(event.subject_id.as_str()))
+                .filter(|file| {
+                    file.message_id.as_ref().map(MessageId::as_str) == Some(event.subject_id.as_str())
+                })
                 .map(|file| {
                     let mut file = file.clone();
                     file.download_url =
@@ -122,9 +125,9 @@ fn snapshot_data(event: &StoredEvent) -> Result<Map<String, Value>, ApiError> {
     for (name, raw) in snapshot {
         let value = match (name.as_str(), raw) {
             (_, Value::Null) => Value::Null,
-            ("customer", raw) => to_value(&customers_repo::from_snapshot(raw)?)?,
-            ("message", raw) => to_value(&messages_repo::message_from_snapshot(raw)?)?,
-            ("conversation", raw) => to_value(&messages_repo::conversation_from_snapshot(raw)?)?,
+            ("customer", raw) => to_value(&db::customers::from_snapshot(raw)?)?,
+            ("message", raw) => to_value(&db::messages::from_snapshot(raw)?)?,
+            ("conversation", raw) => to_value(&db::conversations::from_snapshot(raw)?)?,
             (_, raw) => raw,
         };
         data.insert(name, value);
@@ -141,13 +144,13 @@ fn signed_link(
     tenant: &Tenant,
     base_url: Option<&str>,
     secret: Option<&[u8]>,
-    attachment_id: &str,
+    attachment_id: &AttachmentId,
     now: Timestamp,
 ) -> Option<String> {
     let (base_url, secret) = (base_url?, secret?);
     let query = media::signed_query(
         secret,
-        tenant.business_id.as_str(),
+        &tenant.business_id,
         attachment_id,
         now.seconds() + LINK_LIFETIME_SECONDS,
     );
@@ -178,8 +181,19 @@ impl Attempted {
 }
 
 /// POSTs the body to the endpoint, signed with its current secrets at `now`.
-pub async fn send(endpoint: &Endpoint, event_id: &str, kind: &str, body: &str, now: Timestamp) -> Attempted {
-    let signed = webhook_signing::sign(&endpoint.signing_secrets(now), event_id, now.seconds(), body);
+pub async fn send(
+    endpoint: &Endpoint,
+    event_id: &EventId,
+    kind: &str,
+    body: &str,
+    now: Timestamp,
+) -> Attempted {
+    let signed = webhook_signing::sign(
+        &endpoint.signing_secrets(now),
+        event_id.as_str(),
+        now.seconds(),
+        body,
+    );
     let timestamp = signed.timestamp.to_string();
     let headers = [
         ("content-type", "application/json".to_owned()),
@@ -201,7 +215,10 @@ pub async fn send(endpoint: &Endpoint, event_id: &str, kind: &str, body: &str, n
             millis: exchange.millis,
             answer: Answer::Status {
                 code: reply.status,
-                retry_after: reply.retry_after,
+                retry_after: reply
+                    .retry_after
+                    .as_deref()
+                    .and_then(|value| domain::retry_after::seconds(value, now)),
             },
         },
         Err(Failure::TimedOut) => Attempted {
@@ -224,14 +241,16 @@ pub async fn send(endpoint: &Endpoint, event_id: &str, kind: &str, body: &str, n
     }
 }
 
-/// Makes the claimed attempt and records it. Returns the outcome (a retry says when).
+/// Makes the claimed attempt at `endpoint` (None: it was deleted) and records it. Returns the
+/// outcome (a retry says when).
 pub async fn attempt(
     db: &D1Database,
     tenant: &Tenant,
     claimed: &Claimed,
+    endpoint: Option<&Endpoint>,
     now: Timestamp,
 ) -> Result<AttemptOutcome, ApiError> {
-    let Some(endpoint) = claimed.endpoint.as_ref() else {
+    let Some(endpoint) = endpoint else {
         return Ok(AttemptOutcome::Dead);
     };
     let mut record = AttemptRecord {
@@ -253,7 +272,7 @@ pub async fn attempt(
         // The business turned the endpoint off, or it was disabled for failing: no attempt is
         // made, and the delivery waits among the dead for a replay once it is enabled again.
         let reason = "not sent: the endpoint is disabled";
-        webhooks_repo::abandon(db, tenant, &claimed.delivery_id, reason, now).await?;
+        db::webhook_deliveries::abandon(db, tenant, &claimed.delivery_id, reason, now).await?;
         return Ok(AttemptOutcome::Dead);
     }
     let attempted = send(
@@ -278,8 +297,44 @@ pub async fn attempt(
     record.error = attempted.error.as_deref();
     record.duration_ms = attempted.millis;
     record.outcome = outcome;
-    webhooks_repo::record_attempt(db, tenant, &record, &health).await?;
+    record_attempt(db, tenant, &record, &health).await?;
     Ok(outcome)
+}
+
+/// Logs the attempt, settles its delivery (if any) and updates the endpoint's health, in one
+/// transaction.
+pub async fn record_attempt(
+    db: &D1Database,
+    tenant: &Tenant,
+    record: &AttemptRecord<'_>,
+    health: &Health,
+) -> Result<(), ApiError> {
+    let mut statements = vec![db::webhook_attempts::insert(db, tenant, record)?];
+    if let Some(delivery_id) = record.delivery_id {
+        let (status, next) = match record.outcome {
+            AttemptOutcome::Delivered => ("delivered", None),
+            AttemptOutcome::Retrying { next } => ("pending", Some(next)),
+            AttemptOutcome::Dead => ("dead", None),
+        };
+        statements.push(db::webhook_deliveries::settle(
+            db,
+            tenant,
+            delivery_id,
+            record.attempt,
+            status,
+            next,
+            record.status_code,
+            record.error,
+            record.at,
+        )?);
+    }
+    if let Some(update) =
+        db::webhook_endpoints::health_update(db, tenant, record.endpoint_id, health, record.at)?
+    {
+        statements.push(update);
+    }
+    db.batch(statements).await?;
+    Ok(())
 }
 
 /// A success heals the endpoint; a failure starts or continues its failing period, and one that
@@ -306,4 +361,62 @@ fn health_after(
     } else {
         Health::Failing
     }
+}
+
+/// Fixes each event's body (where not fixed yet), creates one pending delivery per event and
+/// subscribed enabled endpoint, and marks the events dispatched, in one transaction. The new
+/// deliveries come back already leased until `lease_until` for their first attempt, with what
+/// it needs. Only deliveries created now come back, so a repeated dispatch attempts nothing twice.
+pub async fn fan_out(
+    db: &D1Database,
+    tenant: &Tenant,
+    payloads: &[(EventId, String)],
+    event_ids: &[EventId],
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Vec<(Claimed, Option<Endpoint>)>, ApiError> {
+    let mut statements = payloads
+        .iter()
+        .map(|(event_id, payload)| db::webhook_events::set_payload(db, tenant, event_id, payload))
+        .collect::<Result<Vec<_>, _>>()?;
+    let created_at = statements.len();
+    statements.push(db::webhook_deliveries::create(
+        db,
+        tenant,
+        event_ids,
+        now,
+        lease_until,
+    )?);
+    statements.push(db::webhook_events::mark_dispatched(db, tenant, event_ids, now)?);
+    let results = db.batch(statements).await?;
+    if db::rows::<serde_json::Value>(&results, created_at)?.is_empty() {
+        return Ok(Vec::new());
+    }
+    let endpoints = db::webhook_endpoints::list(db, tenant).await?;
+    Ok(db::webhook_deliveries::created(&results, created_at)?
+        .into_iter()
+        .map(|claimed| {
+            let endpoint = endpoints.iter().find(|e| e.id == claimed.endpoint_id).cloned();
+            (claimed, endpoint)
+        })
+        .collect())
+}
+
+/// Takes the lease on a delivery for attempt `attempt` (see `webhook_deliveries::claim`), with
+/// the endpoint it goes to; None when it is not this worker's to attempt.
+pub async fn claim(
+    db: &D1Database,
+    tenant: &Tenant,
+    delivery_id: &DeliveryId,
+    attempt: u32,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Option<(Claimed, Option<Endpoint>)>, ApiError> {
+    let Some(claimed) =
+        db::webhook_deliveries::claim(db, tenant, delivery_id, attempt, now, lease_until).await?
+    else {
+        return Ok(None);
+    };
+    let endpoint = db::webhook_endpoints::find(db, tenant, &claimed.endpoint_id).await?;
+    Ok(Some((claimed, endpoint)))
 }

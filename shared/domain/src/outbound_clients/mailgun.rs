@@ -112,7 +112,7 @@ struct MailgunError {
     message: Option<String>,
 }
 
-pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome {
+pub fn classify(status: u16, retry_after: Option<u32>, body: &[u8]) -> Outcome {
     let class = status_class(status);
     if let StatusClass::Success = class {
         // Mailgun's events name a message by its Message-Id without the angle brackets.
@@ -246,7 +246,7 @@ mod tests {
             ),
             (
                 429,
-                Some("1"),
+                Some(1),
                 br#"{"message":"Too many requests"}"#,
                 Outcome::Transient { reason: "mailgun (HTTP 429): Too many requests".into(), retry_after: Some(1) },
                 "rate limited",

@@ -159,7 +159,7 @@ const TRANSIENT_CODES: [i64; 11] = [
     133004, // server temporarily unavailable
 ];
 
-pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome {
+pub fn classify(status: u16, retry_after: Option<u32>, body: &[u8]) -> Outcome {
     if let StatusClass::Success = status_class(status) {
         let id = serde_json::from_slice::<Accepted>(body)
             .ok()
@@ -391,7 +391,7 @@ mod tests {
             ),
             (
                 429,
-                Some("1"),
+                Some(1),
                 br#"{"error":{"message":"slow down","code":4}}"#,
                 Outcome::Transient { reason: "meta error 4 (HTTP 429): slow down".into(), retry_after: Some(1) },
                 "429 with Retry-After",

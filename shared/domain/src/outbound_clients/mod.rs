@@ -234,7 +234,7 @@ pub enum Outcome {
 /// Reads a provider's answer: 2xx is sent; 429 and 5xx are transient; any other status is a
 /// rejection carrying the provider's own error message. Providers that report throttling in a
 /// 4xx body (Meta) are read as transient too.
-pub fn classify(provider: Provider, status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome {
+pub fn classify(provider: Provider, status: u16, retry_after: Option<u32>, body: &[u8]) -> Outcome {
     match provider {
         Provider::Meta => meta::classify(status, retry_after, body),
         Provider::Twilio => twilio::classify(status, retry_after, body),
@@ -297,12 +297,6 @@ pub fn decide(outcome: Outcome, attempt: u32) -> Decision {
 /// 2 s after the first attempt, doubling after each further one.
 pub fn backoff_seconds(attempt: u32) -> u32 {
     2u32.saturating_pow(attempt.clamp(1, 16))
-}
-
-/// `Retry-After` as delta-seconds. (The HTTP-date form is not used by these providers' APIs;
-/// it falls back to our own backoff.)
-pub fn parse_retry_after(value: Option<&str>) -> Option<u32> {
-    value?.trim().parse::<u32>().ok()
 }
 
 /// The subject of an email sent without one: the first line of its text, shortened.
@@ -382,13 +376,10 @@ pub(crate) fn status_class(status: u16) -> StatusClass {
 
 /// A failed send as an outcome: retried later when `transient`, given up at once otherwise.
 /// The reason is truncated to what is stored.
-pub(crate) fn failure(transient: bool, reason: &str, retry_after: Option<&str>) -> Outcome {
+pub(crate) fn failure(transient: bool, reason: &str, retry_after: Option<u32>) -> Outcome {
     let reason = truncate(reason);
     if transient {
-        Outcome::Transient {
-            reason,
-            retry_after: parse_retry_after(retry_after),
-        }
+        Outcome::Transient { reason, retry_after }
     } else {
         Outcome::Rejected { reason }
     }
@@ -411,7 +402,7 @@ pub(crate) mod test_support {
     use super::{Outcome, ProviderRequest};
 
     /// An answer (status, Retry-After, body), what it means, and why.
-    pub type AnswerCase = (u16, Option<&'static str>, &'static [u8], Outcome, &'static str);
+    pub type AnswerCase = (u16, Option<u32>, &'static [u8], Outcome, &'static str);
 
     pub fn fields(request: &ProviderRequest) -> Vec<(String, String)> {
         url::form_urlencoded::parse(&request.body)
@@ -614,21 +605,6 @@ mod tests {
         ];
         for (outcome, attempt, expected, description) in cases {
             assert_eq!(decide(outcome, attempt), expected, "{description}");
-        }
-    }
-
-    #[test]
-    fn retry_after_is_read_as_seconds_only() {
-        let cases = [
-            (Some("1"), Some(1)),
-            (Some(" 30 "), Some(30)),
-            (Some("Wed, 21 Oct 2015 07:28:00 GMT"), None),
-            (Some("-1"), None),
-            (Some(""), None),
-            (None, None),
-        ];
-        for (header, expected) in cases {
-            assert_eq!(parse_retry_after(header), expected, "{header:?}");
         }
     }
 

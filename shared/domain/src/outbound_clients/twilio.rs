@@ -53,7 +53,7 @@ struct TwilioError {
     message: Option<String>,
 }
 
-pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Outcome {
+pub fn classify(status: u16, retry_after: Option<u32>, body: &[u8]) -> Outcome {
     let class = status_class(status);
     if let StatusClass::Success = class {
         return Outcome::Sent {
@@ -187,7 +187,7 @@ mod tests {
             ),
             (
                 429,
-                Some("1"),
+                Some(1),
                 br#"{"code":20429,"message":"Too Many Requests","status":429}"#,
                 Outcome::Transient { reason: "twilio error 20429 (HTTP 429): Too Many Requests".into(), retry_after: Some(1) },
                 "rate limited",

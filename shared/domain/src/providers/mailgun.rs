@@ -199,8 +199,6 @@ fn mailbox(text: &str) -> (Option<String>, &str) {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
-    use hmac::{Hmac, Mac};
-    use sha2::Sha256;
 
     const KEY: &str = "key-signing-0123456789";
     const NOW: i64 = 1_700_000_000;
@@ -210,10 +208,10 @@ mod tests {
     }
 
     fn signature(key: &str, timestamp: &str, token: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap_or_else(|_| unreachable!());
-        mac.update(timestamp.as_bytes());
-        mac.update(token.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hex::encode(crate::crypto::hmac_sha256(
+            key.as_bytes(),
+            &[timestamp.as_bytes(), token.as_bytes()],
+        ))
     }
 
     fn signed(timestamp: i64, extra: &[(&str, &str)]) -> Fields {

@@ -8,11 +8,12 @@
 //! webhook path names are taken; the rest are counted as ignored.
 
 use super::{bad_signature, display_name, e164, hmac_sha256_matches};
-use crate::api_key::constant_time_eq;
 use crate::channel::{Channel, MessageStatus};
-use crate::json::from_json;
+use crate::crypto::constant_time_eq;
 use crate::error::{ApiError, ErrorCode};
 use crate::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
+use crate::json::from_json;
+use crate::query::Query;
 use serde::{Deserialize, Deserializer};
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
@@ -37,13 +38,8 @@ pub fn verify_signature(app_secret: &str, header: Option<&str>, body: &[u8]) -> 
 
 /// The answer to the subscription handshake: the challenge to echo when `hub.mode` is
 /// `subscribe` and `hub.verify_token` is the account's; 403 when the token is not.
-pub fn answer_handshake(query: &[(String, String)], verify_token: &str) -> Result<String, ApiError> {
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    };
+pub fn answer_handshake(query: &Query, verify_token: &str) -> Result<String, ApiError> {
+    let param = |name: &str| query.get(name);
     if param("hub.mode") != Some("subscribe") {
         return Err(ApiError::malformed(
             "a verification request has hub.mode=subscribe, hub.verify_token and hub.challenge",
@@ -627,9 +623,7 @@ fn optional_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hmac::{Hmac, Mac};
     use serde_json::{Value, json};
-    use sha2::Sha256;
 
     const SECRET: &str = "app-secret-of-the-test-app";
     const NUMBER_ID: &str = "106540352242922";
@@ -637,9 +631,10 @@ mod tests {
     const IG_ID: &str = "17841400000000000";
 
     fn sign(secret: &str, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
-        mac.update(body);
-        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        format!(
+            "sha256={}",
+            hex::encode(crate::crypto::hmac_sha256(secret.as_bytes(), &[body]))
+        )
     }
 
     fn bytes(value: &Value) -> Vec<u8> {
@@ -707,11 +702,9 @@ mod tests {
         }
     }
 
-    fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+    fn query(pairs: &[(&str, &str)]) -> Query {
+        let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        Query::parse(Some(&text.join("&")))
     }
 
     #[test]

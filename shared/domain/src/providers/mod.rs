@@ -11,10 +11,9 @@ pub mod meta;
 pub mod twilio;
 
 use crate::channel::Provider;
+use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::error::ApiError;
 use crate::phone::Phone;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 /// The account id a webhook path names: `/webhooks/{provider}/{account_id}` (a trailing slash is
 /// tolerated). Anything else names no account.
@@ -33,16 +32,10 @@ pub(crate) fn bad_signature(header: &str) -> ApiError {
     ))
 }
 
-/// True when `signature` is HMAC-SHA256(`key`, the concatenation of `message`). The comparison
-/// is constant-time (`Mac::verify_slice`).
+/// True when `signature` is HMAC-SHA256(`key`, the concatenation of `message`), compared in
+/// constant time.
 pub(crate) fn hmac_sha256_matches(key: &[u8], message: &[&[u8]], signature: &[u8]) -> bool {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
-        return false;
-    };
-    for part in message {
-        mac.update(part);
-    }
-    mac.verify_slice(signature).is_ok()
+    constant_time_eq(&hmac_sha256(key, message), signature)
 }
 
 /// A provider's phone number of a customer in E.164 (`+353871234567`); `field` names where it

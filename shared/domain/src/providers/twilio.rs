@@ -8,12 +8,11 @@
 
 use super::{bad_signature, display_name, e164};
 use crate::channel::{Channel, MessageStatus};
+use crate::crypto::{constant_time_eq, hmac_sha1};
 use crate::error::ApiError;
 use crate::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 // The url crate's form decoder (pure Rust), as the worker crate re-exports it.
 use url::form_urlencoded;
 
@@ -56,12 +55,12 @@ pub fn verify_signature(
     let signature = header
         .and_then(|value| STANDARD.decode(value.trim()).ok())
         .ok_or_else(|| bad_signature("X-Twilio-Signature"))?;
-    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()) else {
-        return Err(bad_signature("X-Twilio-Signature"));
-    };
-    mac.update(signed_text(url, params).as_bytes());
-    mac.verify_slice(&signature)
-        .map_err(|_| bad_signature("X-Twilio-Signature"))
+    let expected = hmac_sha1(auth_token.as_bytes(), &[signed_text(url, params).as_bytes()]);
+    if constant_time_eq(&expected, &signature) {
+        Ok(())
+    } else {
+        Err(bad_signature("X-Twilio-Signature"))
+    }
 }
 
 /// Parses a signed request for an account on `channel` (`sms` or `whatsapp`): an incoming
@@ -244,9 +243,10 @@ mod tests {
     }
 
     fn sign(token: &str, url: &str, params: &[(String, String)]) -> String {
-        let mut mac = Hmac::<Sha1>::new_from_slice(token.as_bytes()).unwrap_or_else(|_| unreachable!());
-        mac.update(signed_text(url, params).as_bytes());
-        STANDARD.encode(mac.finalize().into_bytes())
+        STANDARD.encode(hmac_sha1(
+            token.as_bytes(),
+            &[signed_text(url, params).as_bytes()],
+        ))
     }
 
     #[test]

@@ -1,20 +1,19 @@
-//! Customers in D1. Every statement is scoped by the tenant's business id, always `?1`.
+//! `customers`: the customers of each business. Every statement is scoped by the tenant's
+//! business id (`?1`, or `:business` in composed statements).
 
+use crate::db::{self, Sql, text};
 use domain::customer::{Customer, CustomerDraft};
-use crate::auth::Tenant;
-use crate::d1;
-use crate::events::{self, Guard, NewEvent};
 use domain::email::Email;
 use domain::error::ApiError;
 use domain::ids::CustomerId;
 use domain::lookup::{CustomerKey, KeyKind};
 use domain::phone::Phone;
+use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::upsert::KnownCustomer;
-use domain::webhooks::EventType;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
 const COLUMNS: &str = "id, name, email, phone, whatsapp_number, first_name, last_name, address, notes, \
                        tags, external_id, external_system, custom_fields, created_at, updated_at";
@@ -76,12 +75,7 @@ struct CustomerRow {
 
 impl CustomerRow {
     fn into_customer(self) -> Result<Customer, ApiError> {
-        let corrupt = |what: &str| {
-            ApiError::internal(
-                "reading customer",
-                format!("stored {what} of {} is not valid", self.id),
-            )
-        };
+        let corrupt = |what: &str| db::corrupt("customer", &self.id, what);
         Ok(Customer {
             id: CustomerId::parse(&self.id).ok_or_else(|| corrupt("id"))?,
             tags: serde_json::from_str::<Vec<String>>(&self.tags).map_err(|_| corrupt("tags"))?,
@@ -107,8 +101,8 @@ impl CustomerRow {
 /// moment the statement runs (null if there is none); [`from_snapshot`] reads it back.
 pub fn snapshot_sql(id_expression: &str) -> String {
     format!(
-        "(SELECT {} FROM customers cu WHERE cu.business_id = ?1 AND cu.id = {id_expression})",
-        d1::json_object_of(COLUMNS, "cu")
+        "(SELECT {} FROM customers cu WHERE cu.business_id = :business AND cu.id = {id_expression})",
+        json_object_of(COLUMNS, "cu")
     )
 }
 
@@ -117,6 +111,44 @@ pub fn from_snapshot(value: Value) -> Result<Customer, ApiError> {
     serde_json::from_value::<CustomerRow>(value)
         .map_err(|e| ApiError::internal("reading a customer snapshot", e))?
         .into_customer()
+}
+
+/// A `json_object(...)` expression of the columns of a select list (`a, b, t.c, (expr) AS d`),
+/// each keyed by its name; bare columns are qualified with `alias`. Reading a row back through
+/// this JSON gives the same fields a plain `SELECT` of the list gives.
+pub(crate) fn json_object_of(columns: &str, alias: &str) -> String {
+    let mut entries = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    let mut push = |column: &str| {
+        let column = column.trim();
+        let (expression, name) = match column.rsplit_once(" AS ") {
+            Some((expression, name)) => (expression.trim().to_owned(), name.trim().to_owned()),
+            None => match column.split_once('.') {
+                Some((_, name)) => (column.to_owned(), name.to_owned()),
+                None => (format!("{alias}.{column}"), column.to_owned()),
+            },
+        };
+        entries.push(format!("'{name}', {expression}"));
+    };
+    for (at, c) in columns.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                push(&columns[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    push(&columns[start..]);
+    format!("json_object({})", entries.join(", "))
+}
+
+/// The condition that the tenant's customer `id` exists when the statement runs.
+pub fn exists(id: &CustomerId) -> Sql {
+    Sql::new("EXISTS (SELECT 1 FROM customers WHERE business_id = :business AND id = :customer_id)")
+        .bind("customer_id", text(id.as_str()))
 }
 
 pub async fn find_one(
@@ -129,7 +161,7 @@ pub async fn find_one(
     let sql = format!("SELECT {COLUMNS} FROM customers WHERE business_id = ?1 AND {column} = ?2");
     let row = db
         .prepare(sql)
-        .bind(&[d1::text(tenant.business_id.as_str()), d1::text(key.as_str())])?
+        .bind(&[db::text(tenant.business_id.as_str()), db::text(key.as_str())])?
         .first::<CustomerRow>(None)
         .await?;
     row.map(CustomerRow::into_customer).transpose()
@@ -175,7 +207,7 @@ pub async fn find_many(
     keys: &[CustomerKey],
 ) -> Result<Vec<Customer>, ApiError> {
     let of_kind = |kind: KeyKind| {
-        d1::json_list(
+        db::json_list(
             keys.iter()
                 .filter(move |key| key.kind() == kind)
                 .map(CustomerKey::as_str),
@@ -193,7 +225,7 @@ pub async fn find_many(
     let result = db
         .prepare(sql)
         .bind(&[
-            d1::text(tenant.business_id.as_str()),
+            db::text(tenant.business_id.as_str()),
             of_kind(KeyKind::Id),
             of_kind(KeyKind::ExternalId),
             of_kind(KeyKind::Email),
@@ -228,10 +260,10 @@ pub async fn find_known(
     let result = db
         .prepare(sql)
         .bind(&[
-            d1::text(tenant.business_id.as_str()),
-            d1::json_list(drafts.iter().filter_map(|d| d.external_id.as_deref())),
-            d1::json_list(drafts.iter().filter_map(|d| d.email.as_ref().map(Email::as_str))),
-            d1::json_list(drafts.iter().filter_map(|d| d.phone.as_ref().map(Phone::as_str))),
+            db::text(tenant.business_id.as_str()),
+            db::json_list(drafts.iter().filter_map(|d| d.external_id.as_deref())),
+            db::json_list(drafts.iter().filter_map(|d| d.email.as_ref().map(Email::as_str))),
+            db::json_list(drafts.iter().filter_map(|d| d.phone.as_ref().map(Phone::as_str))),
         ])?
         .all()
         .await?;
@@ -315,11 +347,33 @@ fn chunk_rows<'a>(rows: impl IntoIterator<Item = WriteRow<'a>>) -> Result<Vec<St
     Ok(chunks)
 }
 
-pub enum WriteOutcome {
-    /// Everything was written; these `customer.*` events were recorded with it.
-    Written(Vec<String>),
-    /// A unique key was taken by a concurrent writer after we read; nothing was written.
-    KeyTaken,
+/// The statements that write every planned customer, in one transaction when run in one batch:
+/// for each step in order, one INSERT of its new customers and one UPDATE of its matched ones
+/// (more only when a step's rows exceed the chunk size).
+pub fn write(
+    db: &D1Database,
+    tenant: &Tenant,
+    now: Timestamp,
+    writes: &[PlannedWrite<'_>],
+) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    let business = text(tenant.business_id.as_str());
+    let stamp = text(&now.to_rfc3339());
+    let mut statements = Vec::new();
+    for step in writes.chunk_by(|a, b| a.step == b.step) {
+        for (sql, is_new) in [(INSERT_SQL, true), (UPDATE_SQL, false)] {
+            let rows = step
+                .iter()
+                .filter(|w| w.is_new == is_new)
+                .map(|w| WriteRow::new(w.id, w.draft));
+            for chunk in chunk_rows(rows)? {
+                statements.push(
+                    db.prepare(sql)
+                        .bind(&[business.clone(), stamp.clone(), text(&chunk)])?,
+                );
+            }
+        }
+    }
+    Ok(statements)
 }
 
 /// One customer to write, in the step its plan gave it.
@@ -330,61 +384,62 @@ pub struct PlannedWrite<'a> {
     pub is_new: bool,
 }
 
-/// Writes every planned customer in one D1 batch, which is one transaction and one round trip:
-/// for each step in order, one INSERT of its new customers and one UPDATE of its matched ones
-/// (more only when a step's rows exceed the chunk size), then one statement recording a
-/// `customer.created` or `customer.updated` event per customer written.
-pub async fn write(
+/// A sender a channel knows only by its address, about to become a customer.
+pub struct NewSender<'a> {
+    pub id: &'a CustomerId,
+    pub name: &'a str,
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub whatsapp_number: Option<&'a str>,
+}
+
+/// Creates the sender's customer, unless their address on the channel is linked to a customer
+/// already, or a customer holds their phone or email. The `customer_identities` link follows in
+/// the same batch.
+pub fn create_sender(
     db: &D1Database,
     tenant: &Tenant,
-    now: Timestamp,
-    base_url: Option<&str>,
-    writes: &[PlannedWrite<'_>],
-) -> Result<WriteOutcome, ApiError> {
-    let business = d1::text(tenant.business_id.as_str());
-    let stamp = d1::text(&now.to_rfc3339());
-    let mut statements = Vec::new();
-    for step in writes.chunk_by(|a, b| a.step == b.step) {
-        for (sql, is_new) in [(INSERT_SQL, true), (UPDATE_SQL, false)] {
-            let rows = step
-                .iter()
-                .filter(|w| w.is_new == is_new)
-                .map(|w| WriteRow::new(w.id, w.draft));
-            for chunk in chunk_rows(rows)? {
-                statements.push(db.prepare(sql).bind(&[
-                    business.clone(),
-                    stamp.clone(),
-                    d1::text(&chunk),
-                ])?);
-            }
-        }
-    }
-    if statements.is_empty() {
-        return Ok(WriteOutcome::Written(Vec::new()));
-    }
-    let events = writes
-        .iter()
-        .map(|w| {
-            let kind = if w.is_new {
-                EventType::CustomerCreated
-            } else {
-                EventType::CustomerUpdated
-            };
-            NewEvent::new(kind, w.id.as_str())
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let events_at = statements.len();
-    statements.push(events::record(db, tenant, base_url, now, &events, Guard::Always)?);
-    match db.batch(statements).await {
-        Ok(results) => Ok(WriteOutcome::Written(events::recorded(&results, events_at)?)),
-        Err(error) if d1::is_unique_violation(&error) => Ok(WriteOutcome::KeyTaken),
-        Err(error) => Err(ApiError::internal("writing customers", error)),
-    }
+    sender: &NewSender<'_>,
+    channel: &str,
+    address: &str,
+    now: &str,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(
+            "INSERT INTO customers (id, business_id, name, email, phone, whatsapp_number, tags, custom_fields, created_at, updated_at) \
+             SELECT ?2, ?1, ?3, ?4, ?5, ?6, '[]', '{}', ?7, ?7 \
+             WHERE NOT EXISTS (SELECT 1 FROM customer_identities WHERE business_id = ?1 AND channel = ?8 AND address = ?9) \
+             AND NOT EXISTS (SELECT 1 FROM customers WHERE business_id = ?1 AND \
+                 ((?5 IS NOT NULL AND (phone = ?5 OR whatsapp_number = ?5)) OR (?4 IS NOT NULL AND email = ?4))) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(sender.id.as_str()),
+            text(sender.name),
+            db::optional_text(sender.email),
+            db::optional_text(sender.phone),
+            db::optional_text(sender.whatsapp_number),
+            text(now),
+            text(channel),
+            text(address),
+        ])?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_select_list_becomes_a_json_object_keyed_by_column_name() {
+        assert_eq!(
+            json_object_of(
+                "id, name,\n  t.kind, (SELECT COUNT(*) FROM m WHERE m.a = t.id, 1) AS n",
+                "t"
+            ),
+            "json_object('id', t.id, 'name', t.name, 'kind', t.kind, 'n', (SELECT COUNT(*) FROM m WHERE m.a = t.id, 1))"
+        );
+    }
 
     #[test]
     fn rows_are_chunked_below_the_size_limit_and_each_chunk_is_a_json_array() {

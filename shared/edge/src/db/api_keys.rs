@@ -1,0 +1,91 @@
+//! `api_keys`: the keys a business's CRM calls with, stored only as a SHA-256 hash.
+
+use crate::db::{self, text};
+use domain::api_key::ApiKeyHash;
+use domain::error::ApiError;
+use domain::ids::{ApiKeyId, BusinessId};
+use domain::tenant::Tenant;
+use serde::{Deserialize, Serialize};
+use worker::D1Database;
+
+/// A key as listed: by its prefix, never the key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub business_id: BusinessId,
+    pub name: Option<String>,
+    pub prefix: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+const COLUMNS: &str = "id, business_id, name, prefix, created_at, revoked_at";
+
+pub async fn insert(db: &D1Database, key: &ApiKey, hash: &ApiKeyHash) -> Result<(), ApiError> {
+    db.prepare("INSERT INTO api_keys (id, business_id, name, prefix, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .bind(&[
+            text(key.id.as_str()),
+            text(key.business_id.as_str()),
+            db::optional_text(key.name.as_deref()),
+            text(&key.prefix),
+            text(hash.as_str()),
+            text(&key.created_at),
+        ])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+pub async fn list(db: &D1Database, business_id: &BusinessId) -> Result<Vec<ApiKey>, ApiError> {
+    let result = db
+        .prepare(format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE business_id = ?1 ORDER BY created_at, id"
+        ))
+        .bind(&[text(business_id.as_str())])?
+        .all()
+        .await?;
+    Ok(result.results::<ApiKey>()?)
+}
+
+/// Revokes the key (once: a second revoke keeps the first time); the key and its hash, or None
+/// when there is no such key.
+pub async fn revoke(
+    db: &D1Database,
+    id: &ApiKeyId,
+    now: &str,
+) -> Result<Option<(ApiKey, ApiKeyHash)>, ApiError> {
+    #[derive(Deserialize)]
+    struct Revoked {
+        #[serde(flatten)]
+        key: ApiKey,
+        key_hash: String,
+    }
+    let revoked = db
+        .prepare(format!(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1 RETURNING {COLUMNS}, key_hash"
+        ))
+        .bind(&[text(id.as_str()), text(now)])?
+        .first::<Revoked>(None)
+        .await?;
+    Ok(revoked.map(|row| (row.key, ApiKeyHash::from_stored(row.key_hash))))
+}
+
+/// The business an active key with this hash belongs to, or None for an unknown or revoked key.
+pub async fn tenant_of(db: &D1Database, hash: &ApiKeyHash) -> Result<Option<Tenant>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        business_id: String,
+        default_country: Option<String>,
+    }
+    let row = db
+        .prepare(
+            "SELECT k.business_id, b.default_country FROM api_keys k \
+             JOIN businesses b ON b.id = k.business_id \
+             WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
+        )
+        .bind(&[text(hash.as_str())])?
+        .first::<Row>(None)
+        .await?;
+    row.map(|row| Tenant::from_stored(&row.business_id, row.default_country.as_deref()))
+        .transpose()
+}

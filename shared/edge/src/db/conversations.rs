@@ -1,0 +1,171 @@
+//! `conversations`: one per customer and channel, touched by every message in or out, and
+//! changed (status, assignee) through `/api-conversations/{id}`. Every statement is scoped by
+//! the tenant.
+
+use crate::db::{self, Sql, text};
+use domain::channel::Channel;
+use domain::error::ApiError;
+use domain::ids::{ChannelAccountId, ConversationId, CustomerId};
+use domain::message::Conversation;
+use domain::tenant::Tenant;
+use serde_json::Value;
+use worker::{D1Database, D1PreparedStatement};
+
+const COLUMNS: &str = "c.id, c.customer_id, c.channel, c.channel_account_id, c.status, c.assignee, \
+     c.last_message_at, c.created_at, c.updated_at, \
+     (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count";
+
+/// The statement that opens the customer's conversation on the channel for an inbound message
+/// from `address` (the customer its identity names), or touches it; nothing when the provider's
+/// message `provider_message_id` is stored already (a redelivery).
+#[allow(clippy::too_many_arguments)]
+pub fn touch_for_inbound(
+    db: &D1Database,
+    tenant: &Tenant,
+    channel: Channel,
+    address: &str,
+    new_id: &ConversationId,
+    account: &ChannelAccountId,
+    now: &str,
+    provider_message_id: &str,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(
+            "INSERT INTO conversations (id, business_id, customer_id, channel, channel_account_id, status, last_message_at, created_at, updated_at) \
+             SELECT ?4, ?1, customer_id, ?2, ?5, 'open', ?6, ?6, ?6 FROM customer_identities \
+             WHERE business_id = ?1 AND channel = ?2 AND address = ?3 \
+             AND NOT EXISTS (SELECT 1 FROM messages WHERE business_id = ?1 AND channel = ?2 AND provider_message_id = ?7) \
+             ON CONFLICT (business_id, customer_id, channel) DO UPDATE SET \
+             last_message_at = excluded.last_message_at, updated_at = excluded.updated_at",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(channel.as_str()),
+            text(address),
+            text(new_id.as_str()),
+            text(account.as_str()),
+            text(now),
+            text(provider_message_id),
+        ])?)
+}
+
+/// The statement that opens the customer's conversation on the channel for a message we send,
+/// or touches it (keeping the account it was opened with).
+pub fn touch_for_outbound(
+    db: &D1Database,
+    tenant: &Tenant,
+    customer_id: &CustomerId,
+    channel: Channel,
+    new_id: &ConversationId,
+    account: &ChannelAccountId,
+    now: &str,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(
+            "INSERT INTO conversations (id, business_id, customer_id, channel, channel_account_id, status, \
+             last_message_at, created_at, updated_at) VALUES (?4, ?1, ?2, ?3, ?5, 'open', ?6, ?6, ?6) \
+             ON CONFLICT (business_id, customer_id, channel) DO UPDATE SET \
+             channel_account_id = COALESCE(conversations.channel_account_id, excluded.channel_account_id), \
+             last_message_at = excluded.last_message_at, updated_at = excluded.updated_at",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(customer_id.as_str()),
+            text(channel.as_str()),
+            text(new_id.as_str()),
+            text(account.as_str()),
+            text(now),
+        ])?)
+}
+
+/// The statement that sets status and assignee, only if the conversation still holds what
+/// `current` read (a compare-and-set): 0 rows changed means someone else changed it first.
+pub fn change(
+    db: &D1Database,
+    tenant: &Tenant,
+    current: &Conversation,
+    status: &str,
+    assignee: Option<&str>,
+    now: &str,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(
+            "UPDATE conversations SET status = ?5, assignee = ?6, updated_at = ?7 \
+             WHERE business_id = ?1 AND id = ?2 AND status = ?3 AND assignee IS ?4",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(current.id.as_str()),
+            text(&current.status),
+            db::optional_text(current.assignee.as_deref()),
+            text(status),
+            db::optional_text(assignee),
+            text(now),
+        ])?)
+}
+
+/// The condition that the conversation holds what [`change`] wrote at `now`: true exactly when
+/// that change applied.
+pub fn changed_to(id: &ConversationId, status: &str, assignee: Option<&str>, now: &str) -> Sql {
+    Sql::new(
+        "EXISTS (SELECT 1 FROM conversations WHERE business_id = :business AND id = :conversation_id \
+         AND status = :conversation_status AND assignee IS :conversation_assignee AND updated_at = :conversation_at)",
+    )
+    .bind("conversation_id", text(id.as_str()))
+    .bind("conversation_status", text(status))
+    .bind("conversation_assignee", db::optional_text(assignee))
+    .bind("conversation_at", text(now))
+}
+
+/// The customer's conversations, the latest active first.
+pub async fn of_customer(
+    db: &D1Database,
+    tenant: &Tenant,
+    customer_id: &CustomerId,
+) -> Result<Vec<Conversation>, ApiError> {
+    let result = db
+        .prepare(format!(
+            "SELECT {COLUMNS} FROM conversations c WHERE c.business_id = ?1 AND c.customer_id = ?2 \
+             ORDER BY c.last_message_at DESC, c.created_at DESC"
+        ))
+        .bind(&[text(tenant.business_id.as_str()), text(customer_id.as_str())])?
+        .all()
+        .await?;
+    Ok(result.results::<Conversation>()?)
+}
+
+/// The tenant's conversations among `ids`.
+pub async fn by_ids(
+    db: &D1Database,
+    tenant: &Tenant,
+    ids: &[&ConversationId],
+) -> Result<Vec<Conversation>, ApiError> {
+    let result = db
+        .prepare(format!(
+            "SELECT {COLUMNS} FROM conversations c \
+             WHERE c.business_id = ?1 AND c.id IN (SELECT value FROM json_each(?2))"
+        ))
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            db::json_list(ids.iter().map(|id| id.as_str())),
+        ])?
+        .all()
+        .await?;
+    Ok(result.results::<Conversation>()?)
+}
+
+/// SQL for `{"conversation", "customer"}` of the tenant's conversation whose id is
+/// `id_expression`, as stored at the moment the statement runs.
+pub fn snapshot_sql(id_expression: &str) -> String {
+    format!(
+        "(SELECT json_object('conversation', {}, 'customer', json({})) FROM conversations c \
+         WHERE c.business_id = :business AND c.id = {id_expression})",
+        db::customers::json_object_of(COLUMNS, "c"),
+        db::customers::snapshot_sql("c.customer_id")
+    )
+}
+
+/// A conversation from the JSON [`snapshot_sql`] made.
+pub fn from_snapshot(value: Value) -> Result<Conversation, ApiError> {
+    serde_json::from_value(value).map_err(|e| ApiError::internal("reading a conversation snapshot", e))
+}

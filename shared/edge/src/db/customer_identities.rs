@@ -1,0 +1,77 @@
+//! `customer_identities`: the address each customer is known by on each channel (a phone, an
+//! email, or the page-scoped id Messenger and Instagram give). Inbound messages find their
+//! customer here; sends to Messenger and Instagram find their recipient here.
+
+use crate::db::{self, Sql, text};
+use domain::channel::Channel;
+use domain::error::ApiError;
+use domain::ids::CustomerId;
+use domain::tenant::Tenant;
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement};
+
+/// Links the sender's address on `channel` to their customer, once: the customer holding their
+/// phone (or WhatsApp number, the earliest), else their email, else `new_customer` (created by
+/// the statement before this one in the batch).
+pub fn link(
+    db: &D1Database,
+    tenant: &Tenant,
+    channel: &str,
+    address: &str,
+    email: Option<&str>,
+    phone: Option<&str>,
+    new_customer: &CustomerId,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(
+            "INSERT OR IGNORE INTO customer_identities (business_id, channel, address, customer_id) VALUES (?1, ?2, ?3, COALESCE(\
+             (SELECT id FROM customers WHERE business_id = ?1 AND ?5 IS NOT NULL AND phone = ?5), \
+             (SELECT id FROM customers WHERE business_id = ?1 AND ?5 IS NOT NULL AND whatsapp_number = ?5 ORDER BY created_at LIMIT 1), \
+             (SELECT id FROM customers WHERE business_id = ?1 AND ?4 IS NOT NULL AND email = ?4), ?6))",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(channel),
+            text(address),
+            db::optional_text(email),
+            db::optional_text(phone),
+            text(new_customer.as_str()),
+        ])?)
+}
+
+/// The condition that the address is not linked to any customer yet when the statement runs.
+pub fn not_linked(channel: &str, address: &str) -> Sql {
+    Sql::new(
+        "NOT EXISTS (SELECT 1 FROM customer_identities WHERE business_id = :business \
+         AND channel = :identity_channel AND address = :identity_address)",
+    )
+    .bind("identity_channel", text(channel))
+    .bind("identity_address", text(address))
+}
+
+/// The customer's latest address on `channel` (a customer who wrote to several pages has an id
+/// per page; the latest is used).
+pub async fn latest_address(
+    db: &D1Database,
+    tenant: &Tenant,
+    customer_id: &CustomerId,
+    channel: Channel,
+) -> Result<Option<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        address: String,
+    }
+    let row = db
+        .prepare(
+            "SELECT address FROM customer_identities WHERE business_id = ?1 AND customer_id = ?2 AND channel = ?3 \
+             ORDER BY rowid DESC LIMIT 1",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(customer_id.as_str()),
+            text(channel.as_str()),
+        ])?
+        .first::<Row>(None)
+        .await?;
+    Ok(row.map(|row| row.address))
+}

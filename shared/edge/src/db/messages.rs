@@ -1,0 +1,423 @@
+//! `messages`: every message in and out, in one order per business (`created_us`). Inbound
+//! messages are stored once however often a provider retries them; outbound ones move
+//! `queued → sent → delivered → read` (or `failed`) and never back. Every statement is scoped by
+//! the tenant.
+
+use crate::db::{self, Sql, number, text};
+use domain::channel::{Channel, Direction, MessageStatus};
+use domain::error::ApiError;
+use domain::ids::{ConversationId, CustomerId, MessageId};
+use domain::message::{Cursor, Message};
+use domain::tenant::Tenant;
+use domain::time::Timestamp;
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement};
+
+/// The SQL expression that gives a new message of business `?{business}` its `created_us`:
+/// the current time `?{now}` in microseconds, or one more than the business's latest message if
+/// that is later. D1 runs one statement at a time, so every message gets a distinct value and
+/// values increase in commit order: a poller that has seen one message has seen every earlier one.
+fn next_created_us(now: u8, business: u8) -> String {
+    format!(
+        "MAX(?{now}, COALESCE((SELECT MAX(created_us) FROM messages WHERE business_id = ?{business}), 0) + 1)"
+    )
+}
+
+/// The rank of a message's stored `status`, as [`MessageStatus::rank`] defines it, in SQL: a
+/// status update applies only where it ranks higher, so late or repeated updates never move a
+/// message back.
+fn stored_status_rank() -> String {
+    let arms: Vec<String> = MessageStatus::ALL
+        .into_iter()
+        .map(|status| format!("WHEN '{}' THEN {}", status.as_str(), status.rank()))
+        .collect();
+    format!("(CASE status {} ELSE 0 END)", arms.join(" "))
+}
+
+const MESSAGE_COLUMNS: &str = "id, conversation_id, customer_id, content, channel, direction, status, status_reason, \
+                               created_us, updated_at";
+
+#[derive(Deserialize)]
+struct MessageRow {
+    id: MessageId,
+    conversation_id: ConversationId,
+    customer_id: CustomerId,
+    content: String,
+    channel: String,
+    direction: String,
+    status: String,
+    status_reason: Option<String>,
+    created_us: i64,
+    updated_at: String,
+}
+
+impl MessageRow {
+    fn into_message(self) -> Result<Message, ApiError> {
+        let id = self.id.to_string();
+        let corrupt = |what: &str| db::corrupt("message", &id, what);
+        let channel = Channel::parse(&self.channel).ok_or_else(|| corrupt("channel"))?;
+        let direction = match self.direction.as_str() {
+            "inbound" => Direction::Inbound,
+            "outbound" => Direction::Outbound,
+            _ => return Err(corrupt("direction")),
+        };
+        let status = MessageStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?;
+        Ok(Message {
+            created_at: Timestamp::from_micros(self.created_us).to_rfc3339_micros(),
+            created_us: self.created_us,
+            platform: channel,
+            channel,
+            direction,
+            status,
+            id: self.id,
+            conversation_id: self.conversation_id,
+            customer_id: self.customer_id,
+            content: self.content,
+            status_reason: self.status_reason,
+            updated_at: self.updated_at,
+            attachments: None,
+        })
+    }
+}
+
+fn to_messages(rows: Vec<MessageRow>) -> Result<Vec<Message>, ApiError> {
+    rows.into_iter().map(MessageRow::into_message).collect()
+}
+
+/// The statement that stores an inbound message in its sender's conversation (both resolved
+/// from the sender's `address` by the statements before it in the batch), once: a message whose
+/// provider id is stored already is not stored again. It returns the new message's id.
+#[allow(clippy::too_many_arguments)]
+pub fn insert_inbound(
+    db: &D1Database,
+    tenant: &Tenant,
+    channel: Channel,
+    address: &str,
+    id: &MessageId,
+    content: &str,
+    provider_message_id: &str,
+    now: Timestamp,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(format!(
+            "INSERT INTO messages (id, business_id, conversation_id, customer_id, channel, direction, content, status, \
+             provider_message_id, created_us, updated_at) \
+             SELECT ?4, ?1, c.id, c.customer_id, ?2, 'inbound', ?5, 'received', ?6, {}, ?8 \
+             FROM customer_identities i JOIN conversations c \
+               ON c.business_id = i.business_id AND c.customer_id = i.customer_id AND c.channel = i.channel \
+             WHERE i.business_id = ?1 AND i.channel = ?2 AND i.address = ?3 \
+             ON CONFLICT DO NOTHING RETURNING id",
+            next_created_us(7, 1)
+        ))
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(channel.as_str()),
+            text(address),
+            text(id.as_str()),
+            text(content),
+            text(provider_message_id),
+            number(now.micros()),
+            text(&now.to_rfc3339()),
+        ])?)
+}
+
+/// The statement that stores a message to send as `queued`, in the customer's conversation on
+/// the channel (touched by the statement before it). It returns the message's id,
+/// conversation and place in the business's order.
+pub fn insert_outbound(
+    db: &D1Database,
+    tenant: &Tenant,
+    customer_id: &CustomerId,
+    channel: Channel,
+    id: &MessageId,
+    content: &str,
+    now: Timestamp,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(format!(
+            "INSERT INTO messages (id, business_id, conversation_id, customer_id, channel, direction, content, status, \
+             created_us, updated_at) \
+             SELECT ?4, ?1, c.id, c.customer_id, c.channel, 'outbound', ?5, 'queued', {}, ?7 FROM conversations c \
+             WHERE c.business_id = ?1 AND c.customer_id = ?2 AND c.channel = ?3 \
+             RETURNING id, conversation_id, created_us",
+            next_created_us(6, 1)
+        ))
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(customer_id.as_str()),
+            text(channel.as_str()),
+            text(id.as_str()),
+            text(content),
+            number(now.micros()),
+            text(&now.to_rfc3339()),
+        ])?)
+}
+
+/// What [`insert_outbound`] returns.
+#[derive(Debug, Deserialize)]
+pub struct InsertedOutbound {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub created_us: i64,
+}
+
+/// The statement that moves our outbound message to `status` unless it is already there or
+/// further along (a late or repeated update never moves it back).
+pub fn advance(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &MessageId,
+    status: MessageStatus,
+    reason: Option<&str>,
+    provider_message_id: Option<&str>,
+    now: &str,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(format!(
+            "UPDATE messages SET status = ?3, status_reason = ?4, provider_message_id = COALESCE(?5, provider_message_id), \
+             updated_at = ?6 WHERE business_id = ?1 AND id = ?2 AND direction = 'outbound' AND {} < ?7",
+            stored_status_rank()
+        ))
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(id.as_str()),
+            text(status.as_str()),
+            db::optional_text(reason),
+            db::optional_text(provider_message_id),
+            text(now),
+            number(i64::from(status.rank())),
+        ])?)
+}
+
+/// The condition that the message holds `status` as written at `now`: true exactly when the
+/// [`advance`] made at `now` applied.
+pub fn moved_to(id: &MessageId, status: MessageStatus, now: &str) -> Sql {
+    Sql::new(
+        "EXISTS (SELECT 1 FROM messages WHERE business_id = :business AND id = :message_id \
+         AND status = :message_status AND updated_at = :message_at)",
+    )
+    .bind("message_id", text(id.as_str()))
+    .bind("message_status", text(status.as_str()))
+    .bind("message_at", text(now))
+}
+
+/// The statement that applies a provider's status callback to the outbound message it sent as
+/// `provider_message_id` on `channel`, forward only.
+pub fn apply_provider_status(
+    db: &D1Database,
+    tenant: &Tenant,
+    channel: Channel,
+    provider_message_id: &str,
+    status: MessageStatus,
+    reason: Option<&str>,
+    now: &str,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(format!(
+            "UPDATE messages SET status = ?3, status_reason = ?4, updated_at = ?5 \
+             WHERE business_id = ?1 AND channel = ?6 AND provider_message_id = ?2 AND direction = 'outbound' \
+             AND {} < ?7",
+            stored_status_rank()
+        ))
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(provider_message_id),
+            text(status.as_str()),
+            db::optional_text(reason),
+            text(now),
+            text(channel.as_str()),
+            number(i64::from(status.rank())),
+        ])?)
+}
+
+/// Records why a still-queued message is waiting for another attempt.
+pub async fn note_retry(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &MessageId,
+    reason: &str,
+    now: &str,
+) -> Result<(), ApiError> {
+    db.prepare(
+        "UPDATE messages SET status_reason = ?3, updated_at = ?4 \
+         WHERE business_id = ?1 AND id = ?2 AND direction = 'outbound' AND status = 'queued'",
+    )
+    .bind(&[
+        text(tenant.business_id.as_str()),
+        text(id.as_str()),
+        text(reason),
+        text(now),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// The tenant's outbound message `id`, or None.
+pub async fn outbound(db: &D1Database, tenant: &Tenant, id: &MessageId) -> Result<Option<Message>, ApiError> {
+    let row = db
+        .prepare(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND id = ?2 AND direction = 'outbound'"
+        ))
+        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
+        .first::<MessageRow>(None)
+        .await?;
+    row.map(MessageRow::into_message).transpose()
+}
+
+/// Up to `limit` messages created after the cursor, oldest first.
+pub async fn since(
+    db: &D1Database,
+    tenant: &Tenant,
+    after: Cursor,
+    limit: usize,
+) -> Result<Vec<Message>, ApiError> {
+    let result = db
+        .prepare(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND created_us > ?2 ORDER BY created_us LIMIT ?3"
+        ))
+        .bind(&[
+            db::text(tenant.business_id.as_str()),
+            number(after.after_us),
+            number(limit as i64),
+        ])?
+        .all()
+        .await?;
+    to_messages(result.results::<MessageRow>()?)
+}
+
+/// The latest `limit` messages of each conversation, oldest first.
+pub async fn of_conversations(
+    db: &D1Database,
+    tenant: &Tenant,
+    conversation_ids: &[&ConversationId],
+    limit: usize,
+) -> Result<Vec<Message>, ApiError> {
+    let result = db
+        .prepare(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY conversation_id ORDER BY created_us DESC) AS n \
+             FROM messages WHERE business_id = ?1 AND conversation_id IN (SELECT value FROM json_each(?2))) \
+             WHERE n <= ?3 ORDER BY created_us"
+        ))
+        .bind(&[
+            db::text(tenant.business_id.as_str()),
+            db::json_list(conversation_ids.iter().map(|id| id.as_str())),
+            number(limit as i64),
+        ])?
+        .all()
+        .await?;
+    to_messages(result.results::<MessageRow>()?)
+}
+
+/// One customer's messages on every channel, oldest first: the latest `limit` of them, or with
+/// `after`, up to `limit` created after that cursor (the embedded inbox's first load and polls).
+pub async fn of_customer(
+    db: &D1Database,
+    tenant: &Tenant,
+    customer_id: &CustomerId,
+    after: Option<Cursor>,
+    limit: usize,
+) -> Result<Vec<Message>, ApiError> {
+    let (sql, after_us) = match after {
+        Some(cursor) => (
+            format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND customer_id = ?2 AND created_us > ?3 \
+                 ORDER BY created_us LIMIT ?4"
+            ),
+            cursor.after_us,
+        ),
+        None => (
+            format!(
+                "SELECT {MESSAGE_COLUMNS} FROM (SELECT * FROM messages WHERE business_id = ?1 AND customer_id = ?2 \
+                 AND created_us > ?3 ORDER BY created_us DESC LIMIT ?4) ORDER BY created_us"
+            ),
+            0,
+        ),
+    };
+    let result = db
+        .prepare(sql)
+        .bind(&[
+            db::text(tenant.business_id.as_str()),
+            db::text(customer_id.as_str()),
+            number(after_us),
+            number(limit as i64),
+        ])?
+        .all()
+        .await?;
+    to_messages(result.results::<MessageRow>()?)
+}
+
+/// The customer's messages among `ids` (a page asking how its queued replies are doing).
+pub async fn of_customer_by_ids(
+    db: &D1Database,
+    tenant: &Tenant,
+    customer_id: &CustomerId,
+    ids: &[&MessageId],
+) -> Result<Vec<Message>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let result = db
+        .prepare(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND customer_id = ?2 \
+             AND id IN (SELECT value FROM json_each(?3)) ORDER BY created_us"
+        ))
+        .bind(&[
+            db::text(tenant.business_id.as_str()),
+            db::text(customer_id.as_str()),
+            db::json_list(ids.iter().map(|id| id.as_str())),
+        ])?
+        .all()
+        .await?;
+    to_messages(result.results::<MessageRow>()?)
+}
+
+/// The tenant's messages among `ids`, in the business's message order.
+pub async fn by_ids(db: &D1Database, tenant: &Tenant, ids: &[&MessageId]) -> Result<Vec<Message>, ApiError> {
+    let result = db
+        .prepare(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND id IN (SELECT value FROM json_each(?2)) \
+             ORDER BY created_us"
+        ))
+        .bind(&[db::text(tenant.business_id.as_str()), db::json_list(ids.iter().map(|id| id.as_str()))])?
+        .all()
+        .await?;
+    to_messages(result.results::<MessageRow>()?)
+}
+
+/// SQL for `{"message", "customer"}` of the tenant's message whose id is `id_expression`, as
+/// stored at the moment the statement runs; [`from_snapshot`] reads the message back.
+pub fn snapshot_sql(id_expression: &str) -> String {
+    format!(
+        "(SELECT json_object('message', {}, 'customer', json({})) FROM messages m \
+         WHERE m.business_id = :business AND m.id = {id_expression})",
+        db::customers::json_object_of(MESSAGE_COLUMNS, "m"),
+        db::customers::snapshot_sql("m.customer_id")
+    )
+}
+
+/// A message from the JSON [`snapshot_sql`] made.
+pub fn from_snapshot(value: serde_json::Value) -> Result<Message, ApiError> {
+    serde_json::from_value::<MessageRow>(value)
+        .map_err(|e| ApiError::internal("reading a message snapshot", e))?
+        .into_message()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_rank_agrees_with_the_status_ranks() {
+        let sql = stored_status_rank();
+        for (status, rank) in [
+            ("queued", 0),
+            ("sent", 1),
+            ("delivered", 2),
+            ("failed", 3),
+            ("read", 4),
+        ] {
+            assert!(sql.contains(&format!("WHEN '{status}' THEN {rank}")), "{sql}");
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! D1, one module per table. Each table module holds all the SQL, row types and column lists of
+//! its table, and nothing else writes that table. Statements that several modules contribute to
+//! (an event recorded only if a change applied, say) are composed from [`Sql`] fragments whose
+//! parameters are named, so no module depends on another's parameter numbers.
+//!
+//! This module holds what every table module needs: binding values, reading rows and changed
+//! counts back, and telling a constraint violation from any other failure.
+
+pub mod api_keys;
+pub mod attachments;
+pub mod businesses;
+pub mod channel_accounts;
+pub mod conversations;
+pub mod customer_identities;
+pub mod customers;
+pub mod messages;
+pub mod sso_tokens;
+pub mod webhook_attempts;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
+pub mod webhook_events;
+
+use domain::error::ApiError;
+use serde::de::DeserializeOwned;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, D1Result};
+
+pub fn text(value: &str) -> JsValue {
+    JsValue::from_str(value)
+}
+
+pub fn optional_text(value: Option<&str>) -> JsValue {
+    value.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+/// Integers are bound as JavaScript numbers: exact up to 2^53, which covers microsecond times
+/// for the next 285 years and every count we store.
+pub fn number(value: i64) -> JsValue {
+    JsValue::from_f64(value as f64)
+}
+
+pub fn optional_number(value: Option<i64>) -> JsValue {
+    value.map_or(JsValue::NULL, number)
+}
+
+/// A list bound as one JSON-array parameter and read back with `json_each`, which keeps any
+/// number of keys within D1's limit of 100 bound parameters per statement.
+pub fn json_list<'a>(values: impl IntoIterator<Item = &'a str>) -> JsValue {
+    let values: Vec<&str> = values.into_iter().collect();
+    JsValue::from_str(&serde_json::to_string(&values).unwrap_or_else(|_| "[]".to_owned()))
+}
+
+/// The rows the statement at `position` of a batch returned.
+pub fn rows<T: DeserializeOwned>(results: &[D1Result], position: usize) -> Result<Vec<T>, ApiError> {
+    let result = results.get(position).ok_or_else(|| {
+        ApiError::internal(
+            "reading a D1 batch",
+            format!("no result for statement {position} of {}", results.len()),
+        )
+    })?;
+    result
+        .results::<T>()
+        .map_err(|error| ApiError::internal("reading a stored row", error))
+}
+
+/// The first row the statement at `position` of a batch returned, if any.
+pub fn first_row<T: DeserializeOwned>(results: &[D1Result], position: usize) -> Result<Option<T>, ApiError> {
+    Ok(rows(results, position)?.into_iter().next())
+}
+
+/// How many rows the statement that gave `result` changed.
+pub fn changes(result: &D1Result) -> usize {
+    result
+        .meta()
+        .ok()
+        .flatten()
+        .and_then(|meta| meta.changes)
+        .unwrap_or(0)
+}
+
+/// How many rows the statement at `position` of a batch changed (0 when there is none).
+pub fn changes_at(results: &[D1Result], position: usize) -> usize {
+    results.get(position).map_or(0, changes)
+}
+
+/// A stored value that is not what its column holds: our fault, never the client's.
+pub fn corrupt(table: &str, id: &str, what: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(
+        "reading a stored row",
+        format!("{table} {id}: stored {what} is not valid"),
+    )
+}
+
+/// Why D1 refused a statement, when it was a constraint of the schema rather than a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// A UNIQUE index already holds the key: someone else wrote it first. `columns` as SQLite
+    /// names them (`customers.business_id`, `customers.email`).
+    Unique { columns: Vec<String> },
+    /// A statement built by [`abort_unless`] found its condition false and rolled the batch back.
+    Aborted,
+    /// Any other constraint (CHECK, NOT NULL, FOREIGN KEY): a bug in our statements.
+    Other(String),
+}
+
+impl Violation {
+    /// The violation D1 reported, if the error is one; other failures are `None`.
+    pub fn of(error: &worker::Error) -> Option<Self> {
+        let worker::Error::D1(d1) = error else {
+            return None;
+        };
+        Self::parse(&d1.cause())
+    }
+
+    /// Reads SQLite's report of a violated constraint, as D1 passes it on.
+    fn parse(cause: &str) -> Option<Self> {
+        if cause.contains("constraint failed: batch_aborts.") {
+            return Some(Self::Aborted);
+        }
+        if let Some(at) = cause.find("UNIQUE constraint failed: ") {
+            let list = &cause[at + "UNIQUE constraint failed: ".len()..];
+            let list = list.split(": SQLITE").next().unwrap_or(list);
+            let columns = list.split(',').map(|column| column.trim().to_owned()).collect();
+            return Some(Self::Unique { columns });
+        }
+        cause
+            .contains("constraint failed")
+            .then(|| Self::Other(cause.to_owned()))
+    }
+
+    /// True for a UNIQUE violation on `table`.
+    pub fn is_unique_on(&self, table: &str) -> bool {
+        matches!(self, Self::Unique { columns } if columns.iter().any(|column| {
+            column.split('.').next() == Some(table)
+        }))
+    }
+}
+
+/// A statement that rolls back the batch it joins unless `condition` holds when it runs: the
+/// batch then fails with [`Violation::Aborted`]. (It inserts NULL into the NOT NULL column of
+/// `batch_aborts`, a table made for this; D1 has no other way to fail a statement on purpose,
+/// since RAISE works only in triggers, with a fixed message.) Put one in a batch, so the
+/// violation says which condition failed.
+pub fn abort_unless(condition: Sql) -> Sql {
+    Sql::compose(
+        "INSERT INTO batch_aborts (aborted) SELECT NULL WHERE NOT ({sql})",
+        vec![condition],
+    )
+}
+
+/// Where a fragment goes in a template of [`Sql::within`] and [`Sql::compose`]; unlike `{}`,
+/// it cannot be mistaken for a JSON literal in SQL.
+pub const HOLE: &str = "{sql}";
+
+/// A piece of SQL with its own parameters, written `:name` in the text. Fragments from several
+/// table modules combine into one statement; [`Sql::prepare`] numbers the names. A name bound
+/// twice must be bound to the same value (`:business` in every fragment is the tenant).
+#[derive(Clone)]
+pub struct Sql {
+    text: String,
+    params: Vec<(&'static str, JsValue)>,
+}
+
+impl Sql {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            params: Vec::new(),
+        }
+    }
+
+    pub fn bind(mut self, name: &'static str, value: JsValue) -> Self {
+        self.params.push((name, value));
+        self
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// This fragment's text placed where [`HOLE`] stands in `template`, with its parameters.
+    pub fn within(self, template: &str) -> Self {
+        Self {
+            text: template.replacen(HOLE, &self.text, 1),
+            params: self.params,
+        }
+    }
+
+    /// `template` with each [`HOLE`] replaced by the next fragment's text, every parameter kept.
+    pub fn compose(template: &str, parts: Vec<Sql>) -> Self {
+        let mut text = String::with_capacity(template.len());
+        let mut params = Vec::new();
+        let mut pieces = template.split(HOLE);
+        text.push_str(pieces.next().unwrap_or_default());
+        let mut parts = parts.into_iter();
+        for piece in pieces {
+            if let Some(part) = parts.next() {
+                text.push_str(&part.text);
+                params.extend(part.params);
+            }
+            text.push_str(piece);
+        }
+        Self { text, params }
+    }
+
+    /// Both conditions.
+    pub fn and(self, other: Sql) -> Self {
+        Self::compose("({sql}) AND ({sql})", vec![self, other])
+    }
+
+    /// The statement, its `:names` numbered in order of first appearance.
+    pub fn prepare(self, db: &D1Database) -> Result<D1PreparedStatement, ApiError> {
+        let (sql, order) = number_params(&self.text);
+        let mut values = Vec::with_capacity(order.len());
+        for name in &order {
+            let mut bound = self.params.iter().filter(|(given, _)| given == name);
+            let (_, value) = bound.next().ok_or_else(|| {
+                ApiError::internal("building a statement", format!(":{name} is not bound in {sql}"))
+            })?;
+            if bound.any(|(_, other)| !same_value(value, other)) {
+                return Err(ApiError::internal(
+                    "building a statement",
+                    format!(":{name} is bound to two values"),
+                ));
+            }
+            values.push(value.clone());
+        }
+        Ok(db.prepare(sql).bind(&values)?)
+    }
+}
+
+fn same_value(a: &JsValue, b: &JsValue) -> bool {
+    match (a.as_string(), b.as_string()) {
+        (Some(a), Some(b)) => a == b,
+        _ => a.as_f64() == b.as_f64() && a.is_null() == b.is_null(),
+    }
+}
+
+/// Rewrites `:name` placeholders (outside quoted strings) to `?1, ?2, …` in order of first
+/// appearance, and returns the names in that order.
+fn number_params(sql: &str) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(sql.len());
+    let mut names: Vec<String> = Vec::new();
+    let mut chars = sql.char_indices().peekable();
+    let mut quote: Option<char> = None;
+    while let Some((at, c)) = chars.next() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == ':'
+                && chars
+                    .peek()
+                    .is_some_and(|(_, next)| next.is_ascii_alphabetic() || *next == '_') =>
+            {
+                let start = at + 1;
+                let mut end = start;
+                while let Some(&(i, next)) = chars.peek() {
+                    if next.is_ascii_alphanumeric() || next == '_' {
+                        end = i + next.len_utf8();
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                let name = &sql[start..end];
+                let number = match names.iter().position(|known| known == name) {
+                    Some(index) => index + 1,
+                    None => {
+                        names.push(name.to_owned());
+                        names.len()
+                    }
+                };
+                out.push('?');
+                out.push_str(&number.to_string());
+            }
+            None => out.push(c),
+        }
+    }
+    (out, names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_parameters_are_numbered_in_order_of_first_appearance() {
+        let (sql, names) = number_params(
+            "SELECT ':not_a_param', \"x:y\" FROM t WHERE a = :business AND b = :id AND c = :business",
+        );
+        assert_eq!(
+            sql,
+            "SELECT ':not_a_param', \"x:y\" FROM t WHERE a = ?1 AND b = ?2 AND c = ?1"
+        );
+        assert_eq!(names, vec!["business", "id"]);
+    }
+
+    #[test]
+    fn a_json_path_or_time_in_a_string_is_left_alone() {
+        let (sql, names) = number_params("SELECT json_extract(v, '$.a'), '10:30' WHERE x = :x");
+        assert_eq!(sql, "SELECT json_extract(v, '$.a'), '10:30' WHERE x = ?1");
+        assert_eq!(names, vec!["x"]);
+    }
+
+    #[test]
+    fn violations_are_read_from_sqlites_report() {
+        let unique = Violation::parse(
+            "UNIQUE constraint failed: customers.business_id, customers.email: SQLITE_CONSTRAINT",
+        );
+        assert_eq!(
+            unique,
+            Some(Violation::Unique {
+                columns: vec!["customers.business_id".into(), "customers.email".into()]
+            })
+        );
+        assert!(unique.is_some_and(|v| v.is_unique_on("customers") && !v.is_unique_on("messages")));
+        assert_eq!(
+            Violation::parse("NOT NULL constraint failed: batch_aborts.aborted: SQLITE_CONSTRAINT"),
+            Some(Violation::Aborted)
+        );
+        assert_eq!(Violation::parse("D1_ERROR: no such table: x"), None);
+    }
+
+    #[test]
+    fn fragments_compose_without_sharing_parameter_numbers() {
+        let a = Sql::new("a = :x");
+        let b = Sql::new("b = :y");
+        let both = Sql::compose("SELECT '{}' WHERE {sql} AND {sql}", vec![a, b]);
+        assert_eq!(both.text(), "SELECT '{}' WHERE a = :x AND b = :y");
+        assert_eq!(
+            number_params(both.text()).0,
+            "SELECT '{}' WHERE a = ?1 AND b = ?2"
+        );
+    }
+}

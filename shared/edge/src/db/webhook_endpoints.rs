@@ -1,0 +1,236 @@
+//! `webhook_endpoints`: where a business wants its events delivered, with the secrets that sign
+//! them and the endpoint's health. Every statement is scoped by the tenant.
+
+use crate::db::{self, number, text};
+use domain::error::ApiError;
+use domain::ids::EndpointId;
+use domain::tenant::Tenant;
+use domain::time::Timestamp;
+use domain::webhook_signing::WebhookSecret;
+use domain::webhooks::{EventType, RetrySchedule};
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement};
+
+fn corrupt(what: &str, id: &str) -> ApiError {
+    db::corrupt("webhook endpoint", id, what)
+}
+
+/// A registered endpoint as stored, secrets included: never returned to a client as is.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub name: String,
+    pub url: String,
+    pub events: Vec<EventType>,
+    pub secret: WebhookSecret,
+    pub previous_secret: Option<WebhookSecret>,
+    pub previous_secret_until_us: Option<i64>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub retry_schedule: RetrySchedule,
+    pub timeout_seconds: u32,
+    pub disable_after_seconds: u32,
+    pub failing_since_us: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Endpoint {
+    /// The secrets that sign a delivery at `now`: the current one first, then the previous one
+    /// while its rotation grace lasts.
+    pub fn signing_secrets(&self, now: Timestamp) -> Vec<&WebhookSecret> {
+        let mut secrets = vec![&self.secret];
+        if let (Some(previous), Some(until)) = (&self.previous_secret, self.previous_secret_until_us)
+            && now.micros() < until
+        {
+            secrets.push(previous);
+        }
+        secrets
+    }
+
+    pub fn subscribes_to(&self, kind: EventType) -> bool {
+        self.events.contains(&kind)
+    }
+}
+
+const ENDPOINT_COLUMNS: &str = "id, name, url, events, secret, previous_secret, previous_secret_until_us, enabled, \
+     disabled_reason, retry_schedule, timeout_seconds, disable_after_seconds, failing_since_us, created_at, updated_at";
+
+#[derive(Deserialize)]
+struct EndpointRow {
+    id: EndpointId,
+    name: String,
+    url: String,
+    events: String,
+    secret: String,
+    previous_secret: Option<String>,
+    previous_secret_until_us: Option<i64>,
+    enabled: i64,
+    disabled_reason: Option<String>,
+    retry_schedule: String,
+    timeout_seconds: u32,
+    disable_after_seconds: u32,
+    failing_since_us: Option<i64>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl EndpointRow {
+    fn into_endpoint(self) -> Result<Endpoint, ApiError> {
+        let names: Vec<String> =
+            serde_json::from_str(&self.events).map_err(|_| corrupt("events", self.id.as_str()))?;
+        Ok(Endpoint {
+            events: names.iter().filter_map(|name| EventType::parse(name)).collect(),
+            secret: WebhookSecret::parse(&self.secret).ok_or_else(|| corrupt("secret", self.id.as_str()))?,
+            previous_secret: self.previous_secret.as_deref().and_then(WebhookSecret::parse),
+            retry_schedule: RetrySchedule::parse(&self.retry_schedule)
+                .ok_or_else(|| corrupt("retry_schedule", self.id.as_str()))?,
+            enabled: self.enabled != 0,
+            id: self.id,
+            name: self.name,
+            url: self.url,
+            previous_secret_until_us: self.previous_secret_until_us,
+            disabled_reason: self.disabled_reason,
+            timeout_seconds: self.timeout_seconds,
+            disable_after_seconds: self.disable_after_seconds,
+            failing_since_us: self.failing_since_us,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+fn events_json(events: &[EventType]) -> worker::wasm_bindgen::JsValue {
+    db::json_list(events.iter().map(|event| event.as_str()))
+}
+
+/// The SQL condition that an enabled endpoint of the tenant (`:business`) subscribes to the
+/// event type `type_expression`: events nobody subscribes to are not recorded.
+pub fn subscribed_sql(type_expression: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM webhook_endpoints e, json_each(e.events) AS s \
+         WHERE e.business_id = :business AND e.enabled = 1 AND s.value = {type_expression})"
+    )
+}
+
+/// Stores a new endpoint, or writes every field of an existing one.
+pub async fn save(db: &D1Database, tenant: &Tenant, endpoint: &Endpoint) -> Result<(), ApiError> {
+    db.prepare(
+        "INSERT INTO webhook_endpoints (id, business_id, name, url, events, secret, previous_secret, \
+         previous_secret_until_us, enabled, disabled_reason, retry_schedule, timeout_seconds, disable_after_seconds, \
+         failing_since_us, created_at, updated_at) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, url = excluded.url, events = excluded.events, \
+         secret = excluded.secret, previous_secret = excluded.previous_secret, \
+         previous_secret_until_us = excluded.previous_secret_until_us, enabled = excluded.enabled, \
+         disabled_reason = excluded.disabled_reason, retry_schedule = excluded.retry_schedule, \
+         timeout_seconds = excluded.timeout_seconds, disable_after_seconds = excluded.disable_after_seconds, \
+         failing_since_us = excluded.failing_since_us, updated_at = excluded.updated_at \
+         WHERE webhook_endpoints.business_id = excluded.business_id",
+    )
+    .bind(&[
+        db::text(tenant.business_id.as_str()),
+        db::text(endpoint.id.as_str()),
+        db::text(&endpoint.name),
+        db::text(&endpoint.url),
+        events_json(&endpoint.events),
+        db::text(endpoint.secret.as_str()),
+        db::optional_text(endpoint.previous_secret.as_ref().map(WebhookSecret::as_str)),
+        db::optional_number(endpoint.previous_secret_until_us),
+        db::number(i64::from(endpoint.enabled)),
+        db::optional_text(endpoint.disabled_reason.as_deref()),
+        db::text(endpoint.retry_schedule.as_str()),
+        db::number(i64::from(endpoint.timeout_seconds)),
+        db::number(i64::from(endpoint.disable_after_seconds)),
+        db::optional_number(endpoint.failing_since_us),
+        db::text(&endpoint.created_at),
+        db::text(&endpoint.updated_at),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+pub async fn list(db: &D1Database, tenant: &Tenant) -> Result<Vec<Endpoint>, ApiError> {
+    let result = db
+        .prepare(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE business_id = ?1 ORDER BY created_at, id"
+        ))
+        .bind(&[db::text(tenant.business_id.as_str())])?
+        .all()
+        .await?;
+    result
+        .results::<EndpointRow>()?
+        .into_iter()
+        .map(EndpointRow::into_endpoint)
+        .collect()
+}
+
+pub async fn find(db: &D1Database, tenant: &Tenant, id: &EndpointId) -> Result<Option<Endpoint>, ApiError> {
+    let row = db
+        .prepare(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2"
+        ))
+        .bind(&[db::text(tenant.business_id.as_str()), db::text(id.as_str())])?
+        .first::<EndpointRow>(None)
+        .await?;
+    row.map(EndpointRow::into_endpoint).transpose()
+}
+
+/// The statement that removes the endpoint (after its deliveries and their log: see
+/// `webhook_deliveries::delete_of_endpoint` and `webhook_attempts::delete_of_endpoint`).
+pub fn delete(db: &D1Database, tenant: &Tenant, id: &EndpointId) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare("DELETE FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2")
+        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?)
+}
+
+/// What the attempt does to its endpoint's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// The endpoint answered well: it is not failing.
+    Healthy,
+    /// Another failure; it has been failing since the first one.
+    Failing,
+    /// It has failed for longer than it may: disabled, for this reason.
+    Disable(String),
+    /// A test send or an attempt that does not count for the endpoint's health.
+    Unchanged,
+}
+
+/// The statement that applies `health` to the endpoint after an attempt at `at`; None when the
+/// attempt leaves it unchanged.
+pub fn health_update(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &EndpointId,
+    health: &Health,
+    at: Timestamp,
+) -> Result<Option<D1PreparedStatement>, ApiError> {
+    let business = text(tenant.business_id.as_str());
+    let endpoint = text(id.as_str());
+    let update = match health {
+        Health::Unchanged => return Ok(None),
+        Health::Healthy => (
+            "UPDATE webhook_endpoints SET failing_since_us = NULL WHERE business_id = ?1 AND id = ?2 \
+             AND failing_since_us IS NOT NULL",
+            vec![business, endpoint],
+        ),
+        Health::Failing => (
+            "UPDATE webhook_endpoints SET failing_since_us = ?3 WHERE business_id = ?1 AND id = ?2 \
+             AND failing_since_us IS NULL",
+            vec![business, endpoint, number(at.micros())],
+        ),
+        Health::Disable(reason) => (
+            "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?3, updated_at = ?4, \
+             failing_since_us = COALESCE(failing_since_us, ?5) WHERE business_id = ?1 AND id = ?2 AND enabled = 1",
+            vec![
+                business,
+                endpoint,
+                text(reason),
+                text(&at.to_rfc3339()),
+                number(at.micros()),
+            ],
+        ),
+    };
+    Ok(Some(db.prepare(update.0).bind(&update.1)?))
+}

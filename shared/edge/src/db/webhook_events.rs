@@ -1,0 +1,268 @@
+//! `webhook_events`: the outbox. An event is a row written by a statement that joins the batch
+//! making the change, so the change and its event commit or fail together: nothing that happened
+//! goes unreported, and nothing is reported that did not happen. A row is written only when an
+//! enabled endpoint of the business subscribes to its type, and carries a snapshot of its record
+//! as the change left it; its body is fixed when it is first dispatched.
+
+use crate::db::{self, Sql, number, text};
+use domain::error::ApiError;
+use domain::ids::{BusinessId, EventId};
+use domain::tenant::Tenant;
+use domain::time::Timestamp;
+use domain::webhooks::EventType;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use worker::{D1Database, D1PreparedStatement, D1Result};
+
+/// An event about to happen: its type, the record it is about, and what only the moment of
+/// change knows (a status before it changed, say).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: EventId,
+    pub kind: EventType,
+    /// The id of the record the event is about: a customer, a conversation or a message, as
+    /// [`table_of`] its kind says.
+    pub subject_id: String,
+    pub detail: Option<Value>,
+}
+
+impl NewEvent {
+    pub fn new(id: EventId, kind: EventType, subject_id: impl std::fmt::Display) -> Self {
+        Self {
+            id,
+            kind,
+            subject_id: subject_id.to_string(),
+            detail: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+}
+
+/// When an event row is written, beyond there being a subscriber.
+pub enum Guard {
+    /// Whenever the batch commits.
+    Always,
+    /// Only if the record the event is about exists once the earlier statements have run: for a
+    /// record given a fresh random id in this batch, "it was created here".
+    SubjectStored,
+    /// Only if this condition, made by the table modules, holds.
+    When(Sql),
+}
+
+/// Where the record each type of event is about lives.
+pub fn table_of(kind: EventType) -> &'static str {
+    match kind {
+        EventType::MessageReceived | EventType::MessageSent => "messages",
+        EventType::ConversationCreated
+        | EventType::ConversationAssigned
+        | EventType::ConversationStatusChanged => "conversations",
+        EventType::CustomerCreated | EventType::CustomerUpdated | EventType::Test => "customers",
+    }
+}
+
+/// A SQL expression that is `arm(kind)` for each event row of that kind, `otherwise` else.
+fn by_kind(events: &[NewEvent], otherwise: &str, arm: impl Fn(EventType) -> String) -> String {
+    let kinds: std::collections::BTreeSet<EventType> = events.iter().map(|event| event.kind).collect();
+    let arms: Vec<String> = kinds
+        .into_iter()
+        .map(|kind| format!("WHEN '{}' THEN {}", kind.as_str(), arm(kind)))
+        .collect();
+    format!(
+        "(CASE json_extract(ev.value, '$.type') {} ELSE {otherwise} END)",
+        arms.join(" ")
+    )
+}
+
+const SUBJECT: &str = "json_extract(ev.value, '$.subject_id')";
+
+/// SQL for the snapshot of each event's record (`data` of its body, but for what is added at
+/// dispatch: attachments, and `detail`), read as the statement runs: after the change it joins.
+fn snapshot_sql(events: &[NewEvent]) -> String {
+    by_kind(events, "NULL", |kind| match table_of(kind) {
+        "messages" => db::messages::snapshot_sql(SUBJECT),
+        "conversations" => db::conversations::snapshot_sql(SUBJECT),
+        _ => format!(
+            "json_object('customer', json({}))",
+            db::customers::snapshot_sql(SUBJECT)
+        ),
+    })
+}
+
+#[derive(Serialize)]
+struct EventRow<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    subject_id: &'a str,
+    /// Stored as JSON text (or null).
+    detail: Option<String>,
+}
+
+/// The statement that records `events` when the batch it joins commits, and returns the ids it
+/// wrote ([`recorded`] reads them). `base_url`: this deployment's public origin, for download
+/// links in the payload.
+pub fn record(
+    db: &D1Database,
+    tenant: &Tenant,
+    base_url: Option<&str>,
+    now: Timestamp,
+    events: &[NewEvent],
+    guard: Guard,
+) -> Result<D1PreparedStatement, ApiError> {
+    let rows = events
+        .iter()
+        .map(|event| EventRow {
+            id: event.id.as_str(),
+            kind: event.kind.as_str(),
+            subject_id: &event.subject_id,
+            detail: event.detail.as_ref().map(Value::to_string),
+        })
+        .collect::<Vec<_>>();
+    let condition = match guard {
+        Guard::Always => Sql::new("1"),
+        Guard::SubjectStored => Sql::new(by_kind(events, "0", |kind| {
+            format!(
+                "EXISTS (SELECT 1 FROM {} WHERE business_id = :business AND id = {SUBJECT})",
+                table_of(kind)
+            )
+        })),
+        Guard::When(condition) => condition,
+    };
+    let insert = format!(
+        "INSERT INTO webhook_events (id, business_id, type, subject_id, detail, snapshot, base_url, created_us) \
+         SELECT json_extract(ev.value, '$.id'), :business, json_extract(ev.value, '$.type'), {SUBJECT}, \
+         json_extract(ev.value, '$.detail'), {}, :event_base_url, :event_now \
+         FROM json_each(:event_rows) AS ev WHERE ({{sql}}) AND {} RETURNING id",
+        snapshot_sql(events),
+        db::webhook_endpoints::subscribed_sql("json_extract(ev.value, '$.type')"),
+    );
+    condition
+        .within(&insert)
+        .bind("business", text(tenant.business_id.as_str()))
+        .bind("event_base_url", db::optional_text(base_url))
+        .bind("event_now", number(now.micros()))
+        .bind("event_rows", text(&serde_json::to_string(&rows)?))
+        .prepare(db)
+}
+
+/// The condition that no event of `kind` about `subject_id` has been recorded: an event that
+/// must happen once per record (`message.sent`) is written once.
+pub fn none_recorded(kind: EventType, subject_id: impl std::fmt::Display) -> Sql {
+    Sql::new(
+        "NOT EXISTS (SELECT 1 FROM webhook_events WHERE business_id = :business \
+         AND subject_id = :recorded_subject AND type = :recorded_type)",
+    )
+    .bind("recorded_subject", text(&subject_id.to_string()))
+    .bind("recorded_type", text(kind.as_str()))
+}
+
+/// The event ids a [`record`] statement wrote, from its place in the batch's results.
+pub fn recorded(results: &[D1Result], position: usize) -> Result<Vec<EventId>, ApiError> {
+    #[derive(Deserialize)]
+    struct IdRow {
+        id: EventId,
+    }
+    Ok(db::rows::<IdRow>(results, position)?
+        .into_iter()
+        .map(|row| row.id)
+        .collect())
+}
+
+/// An event as recorded where its change happened.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoredEvent {
+    pub id: EventId,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub subject_id: String,
+    pub detail: Option<String>,
+    pub snapshot: Option<String>,
+    pub base_url: Option<String>,
+    pub payload: Option<String>,
+    pub created_us: i64,
+}
+
+/// The tenant's events among `ids`, oldest first.
+pub async fn load(db: &D1Database, tenant: &Tenant, ids: &[EventId]) -> Result<Vec<StoredEvent>, ApiError> {
+    let result = db
+        .prepare(
+            "SELECT id, type, subject_id, detail, snapshot, base_url, payload, created_us FROM webhook_events \
+             WHERE business_id = ?1 AND id IN (SELECT value FROM json_each(?2)) ORDER BY created_us, id",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            db::json_list(ids.iter().map(EventId::as_str)),
+        ])?
+        .all()
+        .await?;
+    Ok(result.results::<StoredEvent>()?)
+}
+
+/// The statement that fixes an event's body, unless it has one already: retries and replays
+/// send the same bytes.
+pub fn set_payload(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &EventId,
+    payload: &str,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(
+            "UPDATE webhook_events SET payload = ?3 WHERE business_id = ?1 AND id = ?2 AND payload IS NULL",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(id.as_str()),
+            text(payload),
+        ])?)
+}
+
+/// The statement that marks the events among `ids` whose body is fixed as dispatched.
+pub fn mark_dispatched(
+    db: &D1Database,
+    tenant: &Tenant,
+    ids: &[EventId],
+    now: Timestamp,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(
+            "UPDATE webhook_events SET dispatched_us = ?3 WHERE business_id = ?1 \
+             AND id IN (SELECT value FROM json_each(?2)) AND dispatched_us IS NULL AND payload IS NOT NULL",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            db::json_list(ids.iter().map(EventId::as_str)),
+            number(now.micros()),
+        ])?)
+}
+
+/// Events recorded before `before` and never dispatched, across businesses (the sweep's work);
+/// at most `limit`, oldest first.
+pub async fn undispatched(
+    db: &D1Database,
+    before: Timestamp,
+    limit: usize,
+) -> Result<Vec<(BusinessId, EventId)>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        business_id: BusinessId,
+        id: EventId,
+    }
+    let result = db
+        .prepare(
+            "SELECT business_id, id FROM webhook_events WHERE dispatched_us IS NULL AND created_us < ?1 \
+             ORDER BY created_us LIMIT ?2",
+        )
+        .bind(&[number(before.micros()), number(limit as i64)])?
+        .all()
+        .await?;
+    Ok(result
+        .results::<Row>()?
+        .into_iter()
+        .map(|row| (row.business_id, row.id))
+        .collect())
+}
