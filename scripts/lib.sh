@@ -12,11 +12,16 @@ WORKER_BUILD_VERSION=0.8.7
 DEBIAN_WASM_PACKAGES=(rustc-web cargo-web rust-web-src lld-22)
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 
-# Every function, in the order wrangler dev takes their configs (the gateway first: it is served).
-mapfile -t FUNCTIONS < <(python3 "$ROOT/scripts/configure" --list)
-
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Sets FUNCTIONS to every function in functions.toml, in the order wrangler dev takes their
+# configs (the gateway first: it is served). Set-up does not need it, so it is read on demand.
+load_functions() {
+  local list
+  list="$(python3 "$ROOT/scripts/configure" --list)" || die "functions.toml cannot be read (above)"
+  mapfile -t FUNCTIONS <<<"$list"
+}
 
 # The wasm-bindgen version that Cargo.lock pins; the CLI must match it exactly.
 locked_wasm_bindgen_version() {
