@@ -2,11 +2,12 @@
 //! Secrets go in and are never shown again; responses list only which secrets are set.
 
 use crate::businesses;
-use domain::channel::{Channel, Provider};
+use domain::channel::Channel;
 use domain::email::Email;
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ChannelAccountId};
 use domain::phone::Phone;
+use domain::providers::Provider;
 use edge::db::channel_accounts::{ChannelAccount, NewAccount};
 use edge::{DB, db, http, runtime};
 use serde::{Deserialize, Serialize};

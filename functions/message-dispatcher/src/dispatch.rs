@@ -7,11 +7,11 @@ use domain::channel::{Channel, MessageStatus};
 use domain::error::ApiError;
 use domain::lookup::CustomerKey;
 use domain::message::{Attachment, Message};
-use domain::outbound_clients::{
-    self, Decision, EMAIL_LINK_LIFETIME_SECONDS, MAX_ATTEMPTS, Media, Outcome, Outgoing,
-    PROVIDER_LINK_LIFETIME_SECONDS, Sender,
-};
 use domain::outgoing::no_address_message;
+use domain::providers::api::{Media, Outcome, Outgoing, Sender};
+use domain::providers::sending::{
+    self, Decision, EMAIL_LINK_LIFETIME_SECONDS, MAX_ATTEMPTS, PROVIDER_LINK_LIFETIME_SECONDS,
+};
 use domain::tenant::Tenant;
 use edge::media_store::{ATTACHMENTS, storage_key};
 use edge::queue::Settle;
@@ -42,7 +42,7 @@ pub async fn handle(env: Env, job: QueuedSend, attempt: u32) -> Settle {
                 give_up(env, job).await;
                 return Settle::Ack;
             }
-            Settle::RetryIn(outbound_clients::backoff_seconds(attempt))
+            Settle::RetryIn(sending::backoff_seconds(attempt))
         }
     }
 }
@@ -111,7 +111,7 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         media: &media,
     };
     let boundary = format!("crm-edge-{}", hex_random()?);
-    let requests = outbound_clients::requests(&sender.sender, &outgoing, &boundary);
+    let requests = sending::requests(&sender.sender, &outgoing, &boundary);
     let provider = sender.sender.provider();
     let parts = requests.len();
     let mut first_id = None;
@@ -147,15 +147,7 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
             provider_message_id: first_id,
         };
     }
-    settle(
-        env,
-        &db,
-        &tenant,
-        job,
-        outbound_clients::decide(outcome, attempt),
-        attempt,
-    )
-    .await
+    settle(env, &db, &tenant, job, sending::decide(outcome, attempt), attempt).await
 }
 
 /// Who sends the message and to whom; Err is why it cannot be sent at all.
@@ -180,13 +172,7 @@ async fn prepare(
     let Some(account) = db::channel_accounts::find_for_sending(db, tenant, channel).await? else {
         return Ok(Err(format!("the business has no {channel} account to send from")));
     };
-    let sender = Sender::configure(
-        account.provider,
-        &account.address,
-        |name| account.setting(name).map(str::to_owned),
-        |name| account.secret(name).map(str::to_owned),
-    );
-    Ok(sender.map(|sender| Ready { sender, to }))
+    Ok(account.sender().map(|sender| Ready { sender, to }))
 }
 
 /// The message's files, each with a signed link of this deployment that the provider fetches it

@@ -1,8 +1,9 @@
 //! One call to a provider, bounded in time: a provider that does not answer within
 //! [`SEND_TIMEOUT_MS`] is abandoned (its request aborted) and the attempt counts as transient.
 
-use domain::channel::Provider;
-use domain::outbound_clients::{self, Outcome, ProviderRequest, SEND_TIMEOUT_MS};
+use domain::providers::Provider;
+use domain::providers::api::{Outcome, ProviderRequest};
+use domain::providers::sending::{self, SEND_TIMEOUT_MS};
 use edge::bounded_post::{self, Failure};
 use edge::runtime;
 
@@ -17,7 +18,7 @@ pub async fn send(request: &ProviderRequest, provider: Provider) -> Answer {
     let exchange = bounded_post::post(&request.url, &request.headers, &request.body, SEND_TIMEOUT_MS).await;
     let (outcome, status) = match exchange.result {
         Ok(reply) => (
-            outbound_clients::classify(
+            sending::classify(
                 provider,
                 reply.status,
                 reply
@@ -28,8 +29,8 @@ pub async fn send(request: &ProviderRequest, provider: Provider) -> Answer {
             ),
             Some(reply.status),
         ),
-        Err(Failure::Unreachable(error)) => (outbound_clients::unreachable(provider, false, &error), None),
-        Err(Failure::TimedOut) => (outbound_clients::unreachable(provider, true, ""), None),
+        Err(Failure::Unreachable(error)) => (sending::unreachable(provider, false, &error), None),
+        Err(Failure::TimedOut) => (sending::unreachable(provider, true, ""), None),
     };
     Answer {
         outcome,

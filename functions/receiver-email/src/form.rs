@@ -2,7 +2,7 @@
 //! limit, parsed by the runtime's own `FormData`.
 
 use domain::error::{ApiError, ErrorCode};
-use domain::providers::mailgun::{self, Attachment, Fields};
+use domain::providers::mailgun::webhook::{self as mailgun, Attachment, Fields};
 use edge::http;
 use worker::js_sys::Uint8Array;
 use worker::{FormData, FormEntry, Headers, Method, Request, RequestInit};

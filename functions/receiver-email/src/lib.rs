@@ -4,8 +4,8 @@
 mod form;
 mod mail;
 
-use domain::channel::Provider;
 use domain::error::ApiError;
+use domain::providers::Provider;
 use edge::{DB, db, http};
 use worker::{Context, Env, Method, Request, Response, event};
 

@@ -3,7 +3,7 @@
 
 use crate::form;
 use domain::error::ApiError;
-use domain::providers::mailgun;
+use domain::providers::mailgun::webhook as mailgun;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::ingest::{self, IngestReport};
 use edge::{http, runtime};

@@ -5,8 +5,8 @@
 mod notification;
 mod verification;
 
-use domain::channel::Provider;
 use domain::error::ApiError;
+use domain::providers::Provider;
 use edge::{DB, db, http};
 use worker::{Context, Env, Method, Request, Response, event};
 

@@ -2,7 +2,7 @@
 //! path names, and stored before Meta is answered (Meta retries anything but a 200).
 
 use domain::error::ApiError;
-use domain::providers::meta;
+use domain::providers::meta::webhook as meta;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::http;
 use edge::ingest::{self, IngestReport};

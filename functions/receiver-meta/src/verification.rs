@@ -2,7 +2,7 @@
 //! we gave it, and expects its challenge back as plain text.
 
 use domain::error::ApiError;
-use domain::providers::meta;
+use domain::providers::meta::webhook as meta;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::http;
 use worker::{Headers, Request, Response};

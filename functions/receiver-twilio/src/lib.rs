@@ -3,8 +3,8 @@
 
 mod webhook;
 
-use domain::channel::Provider;
 use domain::error::ApiError;
+use domain::providers::Provider;
 use edge::{DB, db, http};
 use worker::{Context, Env, Method, Request, Response, event};
 

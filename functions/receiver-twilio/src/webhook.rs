@@ -2,7 +2,7 @@
 //! its message or status stored, and Twilio answered with TwiML that asks it to do nothing more.
 
 use domain::error::{ApiError, ErrorCode};
-use domain::providers::twilio;
+use domain::providers::twilio::webhook as twilio;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::http;
 use edge::ingest;

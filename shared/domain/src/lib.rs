@@ -18,7 +18,6 @@ pub mod json;
 pub mod lookup;
 pub mod media;
 pub mod message;
-pub mod outbound_clients;
 pub mod outgoing;
 pub mod phone;
 pub mod providers;

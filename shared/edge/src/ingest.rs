@@ -11,11 +11,11 @@ use crate::db::customers::NewSender;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::media_store::{self, ATTACHMENTS};
 use crate::{DB, db, outbox, runtime};
-use base64::Engine;
-use domain::channel::{AddressKind, Channel, MessageStatus, Provider};
+use domain::channel::{AddressKind, Channel, MessageStatus};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, EventId, MessageId};
 use domain::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
+use domain::providers::meta::api as meta;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
 use futures_util::StreamExt;
@@ -23,8 +23,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit, console_error};
 
-/// The Graph API that WhatsApp media ids are resolved through, unless the account says otherwise.
-pub const GRAPH_API_BASE: &str = "https://graph.facebook.com/v21.0";
 /// Inbound media larger than this is not fetched (WhatsApp allows 100 MB video; a Worker has 128 MB).
 const MAX_INBOUND_MEDIA_BYTES: usize = 25 * 1024 * 1024;
 
@@ -228,18 +226,10 @@ async fn store_media(
             mime_type,
             filename,
         } => {
-            let auth = match (
-                account.provider,
-                account.setting("account_sid"),
-                account.secret("auth_token"),
-            ) {
-                // Twilio serves media to its account when "HTTP Basic Authentication for media" is on.
-                (Provider::Twilio, Some(sid), Some(token)) => Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{token}"))
-                )),
-                _ => None,
-            };
+            let auth = account
+                .sender()
+                .ok()
+                .and_then(|sender| sender.linked_media_authorization());
             let (bytes, served_type) = fetch_bytes(&url, auth.as_deref()).await?;
             (
                 filename.unwrap_or_else(|| "attachment".to_owned()),
@@ -252,23 +242,13 @@ async fn store_media(
             mime_type,
             filename,
         } => {
-            let token = account.secret("access_token").ok_or_else(|| {
-                ApiError::internal("fetching WhatsApp media", "the account has no access_token")
-            })?;
-            let bearer = format!("Bearer {token}");
-            let base = account
-                .setting("api_base_url")
-                .unwrap_or(GRAPH_API_BASE)
-                .trim_end_matches('/');
-            #[derive(Deserialize)]
-            struct MediaInfo {
-                url: String,
-                mime_type: Option<String>,
-            }
-            let (info, _) = fetch_bytes(&format!("{base}/{id}"), Some(&bearer)).await?;
-            let info: MediaInfo = serde_json::from_slice(&info).map_err(|e| {
-                ApiError::internal("fetching WhatsApp media", format!("unexpected media info: {e}"))
-            })?;
+            let unavailable = |reason: String| ApiError::internal("fetching WhatsApp media", reason);
+            let (info_url, bearer) = account
+                .sender()
+                .and_then(|sender| meta::media_info_request(&sender, &id))
+                .map_err(unavailable)?;
+            let (info, _) = fetch_bytes(&info_url, Some(&bearer)).await?;
+            let info = meta::media_info(&info).map_err(unavailable)?;
             let (bytes, served_type) = fetch_bytes(&info.url, Some(&bearer)).await?;
             let mime_type = mime_type.or(info.mime_type).or(served_type).unwrap_or_default();
             (

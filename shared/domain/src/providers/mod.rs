@@ -1,19 +1,26 @@
-//! The channel providers' webhooks as plain Rust: how each signs what it sends, and how each
-//! payload becomes a provider-neutral [`InboundBatch`](crate::inbound::InboundBatch).
+//! The channel providers, one folder each, both directions as plain Rust:
 //!
-//! Nothing here touches the Workers runtime: the receivers read the request, hand the raw bytes
-//! (or form fields) and the account's secrets to these functions, and pass the batch on to
-//! ingestion. Every signature is checked before any other part of a payload is looked at, and
-//! compared in constant time.
+//! - `webhook`: how the provider signs what it sends us, and how each payload becomes a
+//!   provider-neutral [`InboundBatch`](crate::inbound::InboundBatch). The receivers read the
+//!   request and hand the raw bytes (or form fields) and the account's secrets to it; every
+//!   signature is checked before any other part of a payload is looked at, in constant time.
+//! - `api`: the HTTP request the provider documents for sending a message, and what its answer
+//!   means ([`api`] holds what they share; [`sending`] picks the provider of a message).
+//!
+//! Nothing here touches the Workers runtime: the next provider is one more folder here, one
+//! receiver function and one arm in [`Provider`].
 
+pub mod api;
 pub mod mailgun;
 pub mod meta;
+pub mod sending;
 pub mod twilio;
 
-use crate::channel::Provider;
+use crate::channel::Channel;
 use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::error::ApiError;
 use crate::phone::Phone;
+use serde::{Deserialize, Serialize};
 
 /// The account id a webhook path names: `/webhooks/{provider}/{account_id}` (a trailing slash is
 /// tolerated). Anything else names no account.
@@ -51,6 +58,91 @@ pub(crate) fn display_name(name: Option<&str>) -> Option<String> {
     name.map(str::trim)
         .filter(|name| !name.is_empty())
         .map(str::to_owned)
+}
+
+/// Who carries a channel for a business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    /// WhatsApp Cloud API, Messenger Platform, Instagram Messaging.
+    Meta,
+    /// Twilio Programmable Messaging (SMS and WhatsApp).
+    Twilio,
+    /// Mailgun: inbound routes and the messages API.
+    Mailgun,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Meta => "meta",
+            Self::Twilio => "twilio",
+            Self::Mailgun => "mailgun",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Meta, Self::Twilio, Self::Mailgun]
+            .into_iter()
+            .find(|p| p.as_str() == name.trim())
+    }
+
+    pub fn carries(self, channel: Channel) -> bool {
+        matches!(
+            (self, channel),
+            (
+                Self::Meta,
+                Channel::Whatsapp | Channel::Facebook | Channel::Instagram
+            ) | (Self::Twilio, Channel::Sms | Channel::Whatsapp)
+                | (Self::Mailgun, Channel::Email)
+        )
+    }
+
+    /// The secrets an account of this provider must have, and what each is for.
+    pub fn required_secrets(self) -> &'static [&'static str] {
+        match self {
+            // app_secret signs webhooks (X-Hub-Signature-256); verify_token answers the GET
+            // handshake; access_token calls the Graph API.
+            Self::Meta => &["app_secret", "verify_token", "access_token"],
+            // auth_token signs webhooks (X-Twilio-Signature) and authenticates API calls.
+            Self::Twilio => &["auth_token"],
+            // signing_key signs inbound routes; api_key sends.
+            Self::Mailgun => &["signing_key", "api_key"],
+        }
+    }
+
+    /// Settings an account of this provider must have.
+    pub fn required_settings(self) -> &'static [&'static str] {
+        match self {
+            Self::Meta => &[],
+            Self::Twilio => &["account_sid"],
+            Self::Mailgun => &["domain"],
+        }
+    }
+
+    /// The path, relative to the deployment, the provider is configured to call.
+    pub fn webhook_path(self, account_id: &str) -> String {
+        format!("/webhooks/{}/{account_id}", self.as_str())
+    }
+}
+
+/// What the providers' tests share: their answer tables and the readers of form-encoded requests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::api::{Outcome, ProviderRequest};
+
+    /// An answer (status, Retry-After, body), what it means, and why.
+    pub type AnswerCase = (u16, Option<u32>, &'static [u8], Outcome, &'static str);
+
+    pub fn fields(request: &ProviderRequest) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(&request.body)
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect()
+    }
+
+    pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 //! the business), by channel for senders (always within the tenant), and managed by the admin API.
 
 use crate::db::{self, text};
-use domain::channel::{Channel, Provider};
+use domain::channel::Channel;
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ChannelAccountId};
+use domain::providers::Provider;
+use domain::providers::api::Sender;
 use domain::tenant::Tenant;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -51,6 +53,16 @@ impl ChannelAccount {
         let mut names: Vec<String> = self.secrets.keys().cloned().collect();
         names.sort();
         names
+    }
+
+    /// The account as its provider's API sees it; Err names what it lacks.
+    pub fn sender(&self) -> Result<Sender, String> {
+        Sender::configure(
+            self.provider,
+            &self.address,
+            |name| self.setting(name).map(str::to_owned),
+            |name| self.secret(name).map(str::to_owned),
+        )
     }
 
     pub fn setting(&self, name: &str) -> Option<&str> {

@@ -2,7 +2,7 @@
 //! (user `api`, the API key as password) and a form body: `from`, `to`, `subject`, `text`, and
 //! `attachment` files, which only a multipart body can carry.
 
-use super::{
+use crate::providers::api::{
     Outcome, Outgoing, ProviderRequest, StatusClass, basic_auth, default_subject, excerpt, failure,
     form_encode, status_class,
 };
@@ -135,10 +135,10 @@ pub fn classify(status: u16, retry_after: Option<u32>, body: &[u8]) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{AnswerCase, fields, pairs};
-    use super::super::{Media, basic_auth};
     use super::*;
     use crate::channel::Channel;
+    use crate::providers::api::{Media, basic_auth};
+    use crate::providers::test_support::{AnswerCase, fields, pairs};
 
     fn email<'a>(subject: Option<&'a str>, media: &'a [Media]) -> Outgoing<'a> {
         Outgoing {

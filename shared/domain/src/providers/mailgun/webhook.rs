@@ -7,10 +7,10 @@
 //! HMAC-SHA256 of `timestamp` followed by `token`. A POST older or newer than five minutes is
 //! refused even when correctly signed, so a captured request cannot be replayed later.
 
-use super::{bad_signature, display_name, hmac_sha256_matches};
 use crate::email::Email;
 use crate::error::ApiError;
 use crate::inbound::{InboundBatch, InboundMedia, InboundMessage};
+use crate::providers::{bad_signature, display_name, hmac_sha256_matches};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
 

@@ -6,11 +6,11 @@
 //! as name then value with nothing between. The URL is part of what is signed, so a request
 //! replayed to another account's URL does not verify.
 
-use super::{bad_signature, display_name, e164};
 use crate::channel::{Channel, MessageStatus};
 use crate::crypto::{constant_time_eq, hmac_sha1};
 use crate::error::ApiError;
 use crate::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
+use crate::providers::{bad_signature, display_name, e164};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 // The url crate's form decoder (pure Rust), as the worker crate re-exports it.

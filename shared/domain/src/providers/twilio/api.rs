@@ -2,10 +2,10 @@
 //! with HTTP Basic authentication (account SID and auth token) and a form body. SMS and WhatsApp
 //! share it; WhatsApp addresses carry a `whatsapp:` prefix.
 
-use super::{
+use crate::channel::Channel;
+use crate::providers::api::{
     Outcome, Outgoing, ProviderRequest, StatusClass, basic_auth, excerpt, failure, form_encode, status_class,
 };
-use crate::channel::Channel;
 use serde::Deserialize;
 
 pub fn request(
@@ -77,9 +77,9 @@ pub fn classify(status: u16, retry_after: Option<u32>, body: &[u8]) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{AnswerCase, fields, pairs};
-    use super::super::{Media, basic_auth};
     use super::*;
+    use crate::providers::api::{Media, basic_auth};
+    use crate::providers::test_support::{AnswerCase, fields, pairs};
 
     #[test]
     fn an_sms_is_the_messages_resource_form_with_basic_auth() {

@@ -2,8 +2,10 @@
 //! Instagram Messaging shares). Both are `POST {graph}/{sender id}/messages` with the account's
 //! access token as a bearer token and a JSON body; both answer errors as Graph API errors.
 
-use super::{Media, Outcome, Outgoing, ProviderRequest, StatusClass, excerpt, failure, status_class};
 use crate::channel::Channel;
+use crate::providers::api::{
+    Media, Outcome, Outgoing, ProviderRequest, Sender, StatusClass, excerpt, failure, status_class,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -203,10 +205,46 @@ pub fn classify(status: u16, retry_after: Option<u32>, body: &[u8]) -> Outcome {
     failure(transient, &reason, retry_after)
 }
 
+/// The Graph API call that answers where a WhatsApp medium can be downloaded (`GET {graph}/{media
+/// id}`, the access token as a bearer token); its answer is read by [`media_info`], and the
+/// download itself takes the same token. Err when the id could change the path.
+pub fn media_info_request(sender: &Sender, media_id: &str) -> Result<(String, String), String> {
+    let Sender::Meta {
+        base_url,
+        access_token,
+        ..
+    } = sender
+    else {
+        return Err(format!(
+            "a {} account cannot fetch WhatsApp media",
+            sender.provider().as_str()
+        ));
+    };
+    let plain = !media_id.is_empty()
+        && media_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !plain {
+        return Err(format!("the WhatsApp media id {media_id:?} is not a plain id"));
+    }
+    Ok((format!("{base_url}/{media_id}"), format!("Bearer {access_token}")))
+}
+
+/// Where a WhatsApp medium is, as the Graph API answers it.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+pub struct MediaInfo {
+    pub url: String,
+    pub mime_type: Option<String>,
+}
+
+pub fn media_info(body: &[u8]) -> Result<MediaInfo, String> {
+    serde_json::from_slice(body).map_err(|error| format!("unexpected media info: {error}"))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::AnswerCase;
     use super::*;
+    use crate::providers::test_support::AnswerCase;
 
     fn body(request: &ProviderRequest) -> Value {
         serde_json::from_slice(&request.body).unwrap_or_default()
@@ -413,5 +451,53 @@ mod tests {
     fn an_error_meta_marks_transient_is_retried_whatever_its_code() {
         let answer = br#"{"error":{"message":"try later","code":100,"is_transient":true}}"#;
         assert!(matches!(classify(400, None, answer), Outcome::Transient { .. }));
+    }
+
+    #[test]
+    fn whatsapp_media_is_resolved_through_the_accounts_graph_api_with_its_token() {
+        let sender = Sender::Meta {
+            base_url: "http://127.0.0.1:9001/v21.0".to_owned(),
+            sender_id: "1055".to_owned(),
+            access_token: "EAAG".to_owned(),
+        };
+        assert_eq!(
+            media_info_request(&sender, "1234567890"),
+            Ok((
+                "http://127.0.0.1:9001/v21.0/1234567890".to_owned(),
+                "Bearer EAAG".to_owned()
+            ))
+        );
+        for hostile in ["", "../me", "1?fields=x", "1/2", "1#x", "a b"] {
+            assert!(media_info_request(&sender, hostile).is_err(), "{hostile:?}");
+        }
+        let twilio = Sender::Twilio {
+            base_url: "https://api.twilio.com".to_owned(),
+            account_sid: "AC1".to_owned(),
+            auth_token: "t".to_owned(),
+            from: "+15550001111".to_owned(),
+        };
+        assert!(media_info_request(&twilio, "1").is_err());
+        assert_eq!(
+            sender.linked_media_authorization(),
+            None,
+            "Meta's links are public"
+        );
+        assert_eq!(
+            twilio.linked_media_authorization(),
+            Some("Basic QUMxOnQ=".to_owned())
+        );
+    }
+
+    #[test]
+    fn media_info_is_read_as_the_graph_api_answers_it() {
+        let info = media_info(br#"{"url":"https://lookaside.fbsbx.com/x","mime_type":"image/jpeg","sha256":"ab","file_size":10,"id":"1","messaging_product":"whatsapp"}"#);
+        assert_eq!(
+            info,
+            Ok(MediaInfo {
+                url: "https://lookaside.fbsbx.com/x".to_owned(),
+                mime_type: Some("image/jpeg".to_owned())
+            })
+        );
+        assert!(media_info(b"{}").is_err());
     }
 }

@@ -1,0 +1,4 @@
+//! Mailgun: inbound email through a route's `forward()` action, outbound through the Messages API.
+
+pub mod api;
+pub mod webhook;
