@@ -125,6 +125,12 @@ impl EndpointUrl {
         if url.contains('#') {
             return Err("url must not have a fragment".to_owned());
         }
+        if !authority.is_ascii() {
+            return Err(
+                "url's host must be ASCII: write an international domain in its punycode form (xn--...)"
+                    .to_owned(),
+            );
+        }
         let host = host_of(authority).ok_or_else(|| "url has no valid host".to_owned())?;
         match scheme.to_ascii_lowercase().as_str() {
             "https" => {}
@@ -383,12 +389,15 @@ mod tests {
             ("https:///nohost", false, false),
             ("https://crm.example.com:99999/", false, false),
             ("https://crm example.com/", false, false),
+            ("https://xn--bcher-kva.example/hooks", false, true),
             ("crm.example.com/hooks", false, false),
             ("", false, false),
         ];
         for (url, local, ok) in cases {
             assert_eq!(EndpointUrl::parse(url, local).is_ok(), ok, "{url} local={local}");
         }
+        let unicode = EndpointUrl::parse("https://bücher.example/hooks", false);
+        assert!(unicode.is_err_and(|error| error.contains("punycode")));
         let long = format!("https://crm.example.com/{}", "a".repeat(MAX_URL_LENGTH));
         assert!(EndpointUrl::parse(&long, false).is_err());
     }
