@@ -120,7 +120,7 @@ start_stack() {
   set +m
   # shellcheck disable=SC2064
   trap "kill -- -$STACK_PID 2>/dev/null || true; rm -rf '$state'" EXIT
-  export CRM_EDGE_URL="http://127.0.0.1:$port"
+  export CRM_EDGE_URL="http://127.0.0.1:$port" CRM_EDGE_STATE="$state"
   for _ in $(seq 1 120); do
     curl -sf "$CRM_EDGE_URL/health" >/dev/null 2>&1 && break
     kill -0 "$STACK_PID" 2>/dev/null || { cat "$STACK_LOG" >&2; die "the local stack exited before it was ready"; }

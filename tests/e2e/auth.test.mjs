@@ -3,7 +3,8 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { kvKeys } from './store.mjs';
 import {
   ADMIN_TOKEN,
   admin,
@@ -121,6 +122,22 @@ describe('API key authentication', () => {
     const updated = await sync(second.body.key, [{ name: 'Shared Customer Renamed', email }]);
     assert.equal(updated.results.details[0].action, 'updated');
     assert.equal(updated.results.details[0].customer_id, customerId);
+  });
+
+  test('unknown keys are refused without filling the shared key cache', async () => {
+    const keys = Array.from({ length: 20 }, neverIssuedKey);
+    for (const key of keys) {
+      const res = await api(key, 'POST', '/api-customers-batch-lookup', { emails: ['a@example.com'] });
+      assertError(res, 401, 'unauthorized', 'an unknown key');
+      const again = await api(key, 'GET', '/api/download-media?id=00000000-0000-4000-8000-000000000000');
+      assertError(again, 401, 'unauthorized', 'an unknown key on download-media, before any attachment is looked up');
+    }
+    const cached = new Set(kvKeys('api-key:v1:'));
+    const filled = keys.filter((key) => cached.has(`api-key:v1:${createHash('sha256').update(key).digest('hex')}`));
+    assert.deepEqual(filled, [], 'no unknown key has a KV entry');
+    const { key } = await newBusiness();
+    await api(key, 'POST', '/api-customers-batch-lookup', { emails: ['a@example.com'] });
+    assert.ok(kvKeys(`api-key:v1:${createHash('sha256').update(key).digest('hex')}`).length === 1, 'a known key is cached');
   });
 
   test('a key issued after another was revoked works at once', async () => {

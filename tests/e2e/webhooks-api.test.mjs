@@ -352,6 +352,25 @@ describe('sending a test event', () => {
     assert.match(attempts.at(-1).response_body ?? '', /database on fire/);
   });
 
+  test('a receiver that streams an endless answer is read only as far as the log keeps, then cut off', async () => {
+    const endpoint = receiver.endpoint([{ status: 200, streamForever: true }]);
+    const { key, webhook } = await businessWithEndpoint(endpoint, { timeout_seconds: 20 });
+    const started = Date.now();
+    const res = await api(key, 'POST', `/api-webhooks/${webhook.id}/test`, {});
+    const took = Date.now() - started;
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.delivered, true, res.text);
+    assert.equal(res.body.status_code, 200);
+    assert.ok((res.body.response_body ?? '').length <= 1024, 'the log keeps at most 1 KiB');
+    assert.match(res.body.response_body ?? '', /^x+$/);
+    assert.ok(took < 10_000, `answered without reading the whole stream (${took} ms)`);
+    const request = endpoint.requests[0];
+    const deadline = Date.now() + 5_000;
+    while (!request.aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(request.aborted, 'the stream was cancelled');
+    assert.ok(request.streamedBytes < 64 * 1024 * 1024, `at most a few buffers were sent (${request.streamedBytes} bytes)`);
+  });
+
   test('an unreachable receiver is reported not delivered with the connection error', async () => {
     const { key } = await newBusiness();
     const { webhook } = await createWebhook(key, { url: await refusedUrl() });

@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RFC3339_UTC, api, assertError, newBusiness, sync, unique, waitFor } from './support.mjs';
+import { d1 } from './store.mjs';
 import {
   refusedUrl,
   standardSignatureEntries,
@@ -363,5 +364,39 @@ describe('disabling an endpoint that keeps failing', () => {
       const list = (await api(key, 'GET', `/api-webhooks/${webhook.id}/deliveries?status=delivered`)).body.deliveries;
       return list.length === 2 && list.every((d) => d.replays === 1) && list;
     }, 10_000, 'both delivered after one replay');
+  });
+
+  test('an event whose body cannot be built is dead-lettered alone, with why, and the rest of its batch is delivered', async () => {
+    const endpoint = receiver.endpoint([200]);
+    const { key, webhook } = await businessWithEndpoint(endpoint, { events: ['customer.created'] });
+    const tag = unique('poison');
+    // The store itself breaks this one customer's event as it is recorded, as a corrupt row would.
+    const trigger = `corrupt_${tag.replace(/[^A-Za-z0-9]/g, '_')}`;
+    d1(`CREATE TRIGGER ${trigger} AFTER INSERT ON webhook_events WHEN NEW.snapshot LIKE '%${tag}%' ` +
+      `BEGIN UPDATE webhook_events SET snapshot = '{"customer": 42}' WHERE id = NEW.id; END`);
+    try {
+      const result = await sync(key, [
+        { external_id: `CRM-${tag}-1`, name: tag, email: `${tag}-1@example.com` },
+        { external_id: `CRM-${tag}-2`, name: 'Healthy', email: `${tag}-2@example.com` },
+      ]);
+      assert.equal(result.results.created, 2, JSON.stringify(result));
+      const [poisoned, healthy] = result.results.details.map((d) => d.customer_id);
+      await endpoint.waitForCount(1, 20_000);
+      assert.equal(endpoint.requests[0].body?.data?.customer?.id, healthy, 'the healthy event is delivered');
+      const dead = await waitFor(async () => {
+        const list = await deliveriesOf(key, webhook.id, 'status=dead');
+        return list.length === 1 && list;
+      }, 20_000, 'one dead delivery');
+      assert.match(dead[0].last_error ?? '', /could not be built/, JSON.stringify(dead[0]));
+      const [[subject, dispatched]] = d1('SELECT subject_id, dispatched_us IS NOT NULL FROM webhook_events WHERE id = ?', [dead[0].event_id]);
+      assert.equal(subject, poisoned);
+      assert.equal(dispatched, 1, 'settled, so that the sweep does not bring it back');
+      const replay = await api(key, 'POST', `/api-webhooks/${webhook.id}/replay`, { delivery_id: dead[0].id });
+      assert.equal(replay.body?.replayed ?? 0, 0, `a replay skips it: ${replay.text}`);
+      await sleep(1_000);
+      assert.equal(endpoint.requests.length, 1, 'nothing else was sent');
+    } finally {
+      d1(`DROP TRIGGER IF EXISTS ${trigger}`);
+    }
   });
 });

@@ -25,17 +25,27 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
     })?;
     let not_found = || ApiError::not_found(format!("no attachment {id}"));
     let db = env.d1(DB)?;
-    let stored = db::attachments::for_download(&db, &id).await?;
-    match (query.get("signature"), query.get("expires")) {
+    // The caller is checked before anything is read: a link by its expiry, a key by its lookup.
+    let stored = match (query.get("signature"), query.get("expires")) {
         (Some(signature), Some(expires)) => {
+            let refused = || {
+                ApiError::new(
+                    domain::error::ErrorCode::Forbidden,
+                    "this download link is invalid or has expired",
+                )
+            };
+            let expires = expires.trim().parse::<i64>().map_err(|_| refused())?;
+            let now = runtime::now().seconds();
+            if expires <= now {
+                return Err(refused());
+            }
             let secret = env
                 .secret("MEDIA_LINK_SECRET")
                 .map_err(|_| {
                     ApiError::internal("download-media", "the MEDIA_LINK_SECRET secret is not configured")
                 })?
                 .to_string();
-            let expires = expires.trim().parse::<i64>().unwrap_or(0);
-            let now = runtime::now().seconds();
+            let stored = db::attachments::for_download(&db, &id).await?;
             let valid = stored.as_ref().is_some_and(|stored| {
                 media::verify_link(
                     secret.as_bytes(),
@@ -47,23 +57,18 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
                 )
             });
             if !valid {
-                return Err(ApiError::new(
-                    domain::error::ErrorCode::Forbidden,
-                    "this download link is invalid or has expired",
-                ));
+                return Err(refused());
             }
+            stored
         }
         _ => {
             let tenant = auth::authenticate(&req, &env).await?;
             // Another business's attachment is as absent as one that does not exist.
-            if stored
-                .as_ref()
-                .is_some_and(|s| s.business_id != tenant.business_id)
-            {
-                return Err(not_found());
-            }
+            db::attachments::for_download(&db, &id)
+                .await?
+                .filter(|stored| stored.business_id == tenant.business_id)
         }
-    }
+    };
     let stored = stored.ok_or_else(not_found)?;
     let object = env
         .bucket(ATTACHMENTS)?

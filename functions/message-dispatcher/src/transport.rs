@@ -3,7 +3,7 @@
 
 use domain::providers::Provider;
 use domain::providers::api::{Outcome, ProviderRequest};
-use domain::providers::sending::{self, SEND_TIMEOUT_MS};
+use domain::providers::sending::{self, MAX_ANSWER_BYTES, SEND_TIMEOUT_MS};
 use edge::bounded_post::{self, Failure};
 use edge::runtime;
 
@@ -15,7 +15,14 @@ pub struct Answer {
 }
 
 pub async fn send(request: &ProviderRequest, provider: Provider) -> Answer {
-    let exchange = bounded_post::post(&request.url, &request.headers, &request.body, SEND_TIMEOUT_MS).await;
+    let exchange = bounded_post::post(
+        &request.url,
+        &request.headers,
+        &request.body,
+        SEND_TIMEOUT_MS,
+        MAX_ANSWER_BYTES,
+    )
+    .await;
     let (outcome, status) = match exchange.result {
         Ok(reply) => (
             sending::classify(

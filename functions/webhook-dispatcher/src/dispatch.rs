@@ -65,6 +65,9 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
         .map(|secret| secret.to_string());
     let bodies =
         webhook_delivery::payloads(&db, tenant, &stored, secret.as_deref().map(str::as_bytes), now).await?;
+    for (event_id, reason) in &bodies.unbuildable {
+        console_error!("event {event_id} is dead-lettered alone, the rest of its chunk goes on: {reason}");
+    }
     let lease = now.plus_seconds(LEASE_SECONDS);
     let due = webhook_delivery::fan_out(&db, tenant, &bodies, event_ids, now, lease).await?;
     let db = &db;

@@ -159,7 +159,7 @@ pub async fn replay(
         && replayed.is_empty()
     {
         return Err(ApiError::not_found(format!(
-            "no delivery {delivery_id} of this webhook that can be replayed (unknown, or still pending)"
+            "no delivery {delivery_id} of this webhook that can be replayed (unknown, still pending, or an event whose body could not be built)"
         )));
     }
     let tasks = replayed

@@ -3,6 +3,13 @@
 //! Key lookups are cached in KV. Each cached answer carries the time it was read from D1 and is
 //! trusted for at most [`CACHE_FRESHNESS_MS`] after that, however long KV's own edge caches keep
 //! it: a revoked key stops working within a minute everywhere, and at once where the revoke ran.
+//! A lookup that caches a key reads D1 once more after writing the cache; a revoke updates D1 and
+//! then deletes the cache entry. Whichever way the two interleave, either the lookup sees the
+//! revoke and deletes its own entry, or the revoke's delete comes after the lookup's write.
+//!
+//! Only known keys go to KV. Unknown ones are remembered by the isolate alone (a few thousand at
+//! most, for a minute), so a client trying random keys costs one indexed D1 read per new key and
+//! cannot fill KV.
 
 use crate::{AUTH_CACHE, DB, runtime};
 use domain::api_key::{self, ApiKeyHash};
@@ -64,6 +71,12 @@ pub async fn authenticate(req: &Request, env: &Env) -> Result<Tenant, ApiError> 
 
 async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
     let now = runtime::now();
+    if UNKNOWN_KEYS.with(|unknown| unknown.borrow().contains(hash.as_str(), now.millis())) {
+        return Ok(CachedKey {
+            verified_at_ms: now.millis(),
+            tenant: None,
+        });
+    }
     let cache = env.kv(AUTH_CACHE)?;
     let key = cache_key(hash);
     if let Ok(Some(cached)) = cache.get(&key).json::<CachedKey>().await
@@ -71,10 +84,17 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
     {
         return Ok(cached);
     }
-    let tenant = crate::db::api_keys::tenant_of(&env.d1(DB)?, hash).await?;
+    let db = env.d1(DB)?;
+    let Some(tenant) = crate::db::api_keys::tenant_of(&db, hash).await? else {
+        UNKNOWN_KEYS.with(|unknown| unknown.borrow_mut().insert(hash.as_str(), now.millis()));
+        return Ok(CachedKey {
+            verified_at_ms: now.millis(),
+            tenant: None,
+        });
+    };
     let fresh = CachedKey {
         verified_at_ms: now.millis(),
-        tenant: tenant.map(|tenant| CachedTenant {
+        tenant: Some(CachedTenant {
             business_id: tenant.business_id.to_string(),
             default_country: tenant.default_country.map(|country| country.code().to_owned()),
         }),
@@ -83,7 +103,49 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
     if let Ok(put) = cache.put(&key, &fresh) {
         let _ = put.expiration_ttl(CACHE_TTL_SECONDS).execute().await;
     }
+    // A revoke that ran while this lookup was writing: see the module's comment.
+    if crate::db::api_keys::tenant_of(&db, hash).await?.is_none() {
+        let _ = cache.delete(&key).await;
+        return Ok(CachedKey {
+            verified_at_ms: now.millis(),
+            tenant: None,
+        });
+    }
     Ok(fresh)
+}
+
+thread_local! {
+    /// Unknown keys this isolate has looked up lately.
+    static UNKNOWN_KEYS: std::cell::RefCell<RecentSet> = std::cell::RefCell::new(RecentSet::default());
+}
+
+/// How many unknown keys an isolate remembers; past this the oldest half is forgotten.
+const MAX_UNKNOWN_KEYS: usize = 4096;
+
+/// A bounded set of strings, each remembered for [`CACHE_FRESHNESS_MS`] after it was added.
+#[derive(Default)]
+struct RecentSet {
+    added_ms: std::collections::HashMap<String, i64>,
+}
+
+impl RecentSet {
+    fn contains(&self, item: &str, now_ms: i64) -> bool {
+        self.added_ms
+            .get(item)
+            .is_some_and(|added| (0..CACHE_FRESHNESS_MS).contains(&(now_ms - added)))
+    }
+
+    fn insert(&mut self, item: &str, now_ms: i64) {
+        self.added_ms
+            .retain(|_, added| (0..CACHE_FRESHNESS_MS).contains(&(now_ms - *added)));
+        if self.added_ms.len() >= MAX_UNKNOWN_KEYS {
+            let mut ages: Vec<i64> = self.added_ms.values().copied().collect();
+            ages.sort_unstable();
+            let cut = ages[ages.len() / 2];
+            self.added_ms.retain(|_, added| *added > cut);
+        }
+        self.added_ms.insert(item.to_owned(), now_ms);
+    }
 }
 
 /// Forgets a key's cached answer, so that a revoke takes effect at once where it ran.
@@ -128,6 +190,22 @@ mod tests {
             !cached.is_fresh(Timestamp::from_millis(999_000)),
             "an answer from the future is not trusted"
         );
+    }
+
+    #[test]
+    fn unknown_keys_are_remembered_for_a_minute_and_never_more_than_the_bound() {
+        let mut recent = RecentSet::default();
+        recent.insert("a", 1_000);
+        assert!(recent.contains("a", 1_000));
+        assert!(recent.contains("a", 60_999));
+        assert!(!recent.contains("a", 61_000), "forgotten after a minute");
+        assert!(!recent.contains("b", 1_000));
+        for n in 0..(MAX_UNKNOWN_KEYS as i64 * 3) {
+            recent.insert(&n.to_string(), 2_000 + n / 1000);
+        }
+        assert!(recent.added_ms.len() <= MAX_UNKNOWN_KEYS, "bounded");
+        let newest = (MAX_UNKNOWN_KEYS as i64 * 3 - 1).to_string();
+        assert!(recent.contains(&newest, 20_000), "the newest are kept");
     }
 
     #[test]

@@ -1,6 +1,9 @@
-//! One outbound POST bounded in time: a peer that does not answer within the limit is abandoned
-//! (its request aborted). Redirects are not followed; a 3xx is an answer like any other.
+//! One outbound POST bounded in time and in what is read: a peer that does not answer within the
+//! limit is abandoned (its request aborted), and of its answer only the first `max_body` bytes
+//! are read before the rest of the transfer is cancelled, so a peer streaming gigabytes costs
+//! nothing. Redirects are not followed; a 3xx is an answer like any other.
 
+use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 use std::pin::pin;
 use std::time::Duration;
@@ -13,6 +16,7 @@ use worker::{
 pub struct Reply {
     pub status: u16,
     pub retry_after: Option<String>,
+    /// The first `max_body` bytes of the answer, or all of it when it is shorter.
     pub body: Vec<u8>,
 }
 
@@ -28,19 +32,25 @@ pub enum Failure {
     Unreachable(String),
 }
 
-pub async fn post(url: &str, headers: &[(&str, String)], body: &[u8], timeout_ms: u64) -> Exchange {
+pub async fn post(
+    url: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    timeout_ms: u64,
+    max_body: usize,
+) -> Exchange {
     let started = Date::now().as_millis();
     let controller = AbortController::default();
-    let call = pin!(call(url, headers, body, controller.signal()));
+    let call = pin!(call(url, headers, body, max_body, controller.signal()));
     let deadline = pin!(Delay::from(Duration::from_millis(timeout_ms)));
     let result = match select(call, deadline).await {
         Either::Left((Ok(reply), _)) => Ok(reply),
         Either::Left((Err(error), _)) => Err(Failure::Unreachable(error.to_string())),
-        Either::Right(_) => {
-            controller.abort();
-            Err(Failure::TimedOut)
-        }
+        Either::Right(_) => Err(Failure::TimedOut),
     };
+    // Whatever happened, nothing more of this exchange is wanted: cancel what is still in flight
+    // (after a full answer this does nothing).
+    controller.abort();
     Exchange {
         result,
         millis: Date::now().as_millis().saturating_sub(started),
@@ -51,6 +61,7 @@ async fn call(
     url: &str,
     headers: &[(&str, String)],
     body: &[u8],
+    max_body: usize,
     signal: AbortSignal,
 ) -> worker::Result<Reply> {
     let outgoing_headers = Headers::new();
@@ -64,9 +75,21 @@ async fn call(
         .with_body(Some(Uint8Array::from(body).into()));
     let outgoing = Request::new_with_init(url, &init)?;
     let mut response = Fetch::Request(outgoing).send_with_signal(&signal).await?;
+    let status = response.status_code();
+    let retry_after = response.headers().get("retry-after")?;
+    let mut kept = Vec::new();
+    if let Ok(mut stream) = response.stream() {
+        while kept.len() < max_body {
+            match stream.next().await {
+                Some(Ok(chunk)) => kept.extend_from_slice(&chunk[..chunk.len().min(max_body - kept.len())]),
+                // A body cut short after the status line still answered: keep what came.
+                Some(Err(_)) | None => break,
+            }
+        }
+    }
     Ok(Reply {
-        status: response.status_code(),
-        retry_after: response.headers().get("retry-after")?,
-        body: response.bytes().await?,
+        status,
+        retry_after,
+        body: kept,
     })
 }

@@ -15,10 +15,11 @@ use crate::db::webhook_events::{StoredEvent, table_of};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, DeliveryId, EventId, MessageId};
 use domain::media;
+use domain::message::Attachment;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhook_signing::{self, to_js_json};
-use domain::webhooks::{self, Answer, EventType, Verdict};
+use domain::webhooks::{self, Answer, EventType, LOGGED_BODY_BYTES, Verdict};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use worker::D1Database;
@@ -56,6 +57,14 @@ pub fn body(
     Ok(to_js_json(&value))
 }
 
+/// The bodies of a chunk of events: those built, and those that cannot be built (an unknown
+/// type, a corrupt snapshot), each with the reason. One of the latter never holds up the rest.
+#[derive(Default)]
+pub struct Payloads {
+    pub built: Vec<(EventId, String)>,
+    pub unbuildable: Vec<(EventId, String)>,
+}
+
 /// Builds the body of each event that has none yet from its snapshot (the record as its change
 /// left it), adding the attachments of message events (read now: they never change once linked)
 /// and what the change itself knew (`previous_status`, say). `link_secret` signs the
@@ -66,12 +75,17 @@ pub async fn payloads(
     events: &[StoredEvent],
     link_secret: Option<&[u8]>,
     now: Timestamp,
-) -> Result<Vec<(EventId, String)>, ApiError> {
-    let pending: Vec<(&StoredEvent, EventType)> = events
-        .iter()
-        .filter(|event| event.payload.is_none())
-        .filter_map(|event| EventType::parse(&event.kind).map(|kind| (event, kind)))
-        .collect();
+) -> Result<Payloads, ApiError> {
+    let mut payloads = Payloads::default();
+    let mut pending: Vec<(&StoredEvent, EventType)> = Vec::new();
+    for event in events.iter().filter(|event| event.payload.is_none()) {
+        match EventType::parse(&event.kind) {
+            Some(kind) => pending.push((event, kind)),
+            None => payloads
+                .unbuildable
+                .push((event.id.clone(), format!("unknown event type {:?}", event.kind))),
+        }
+    }
     let message_ids: Vec<MessageId> = pending
         .iter()
         .filter(|(_, kind)| table_of(*kind) == "messages")
@@ -79,36 +93,49 @@ pub async fn payloads(
         .collect();
     let files = db::attachments::of_messages(db, tenant, &message_ids.iter().collect::<Vec<_>>()).await?;
 
-    let mut bodies = Vec::new();
     for (event, kind) in pending {
-        let mut data = snapshot_data(event)?;
-        if table_of(kind) == "messages" {
-            let linked: Vec<Value> = files
-                .iter()
-                .filter(|file| {
-                    file.message_id.as_ref().map(MessageId::as_str) == Some(event.subject_id.as_str())
-                })
-                .map(|file| {
-                    let mut file = file.clone();
-                    file.download_url =
-                        signed_link(tenant, event.base_url.as_deref(), link_secret, &file.id, now);
-                    to_value(&file)
-                })
-                .collect::<Result<_, _>>()?;
-            data.insert("attachments".to_owned(), Value::Array(linked));
+        match event_body(tenant, event, kind, &files, link_secret, now) {
+            Ok(body) => payloads.built.push((event.id.clone(), body)),
+            Err(error) => payloads.unbuildable.push((
+                event.id.clone(),
+                format!(
+                    "the event's body could not be built: {}",
+                    error.detail().unwrap_or(&error.body.message)
+                ),
+            )),
         }
-        if let Some(Value::Object(detail)) =
-            event.detail.as_deref().and_then(|d| serde_json::from_str(d).ok())
-        {
-            data.extend(detail);
-        }
-        let at = Timestamp::from_micros(event.created_us);
-        bodies.push((
-            event.id.clone(),
-            body(tenant, &event.id, kind, at, Value::Object(data))?,
-        ));
     }
-    Ok(bodies)
+    Ok(payloads)
+}
+
+/// One event's body: its snapshot, its attachments (message events) and its detail.
+fn event_body(
+    tenant: &Tenant,
+    event: &StoredEvent,
+    kind: EventType,
+    files: &[Attachment],
+    link_secret: Option<&[u8]>,
+    now: Timestamp,
+) -> Result<String, ApiError> {
+    let mut data = snapshot_data(event)?;
+    if table_of(kind) == "messages" {
+        let linked: Vec<Value> = files
+            .iter()
+            .filter(|file| file.message_id.as_ref().map(MessageId::as_str) == Some(event.subject_id.as_str()))
+            .map(|file| {
+                let mut file = file.clone();
+                file.download_url =
+                    signed_link(tenant, event.base_url.as_deref(), link_secret, &file.id, now);
+                to_value(&file)
+            })
+            .collect::<Result<_, _>>()?;
+        data.insert("attachments".to_owned(), Value::Array(linked));
+    }
+    if let Some(Value::Object(detail)) = event.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()) {
+        data.extend(detail);
+    }
+    let at = Timestamp::from_micros(event.created_us);
+    body(tenant, &event.id, kind, at, Value::Object(data))
 }
 
 /// The event's snapshot with each record in the shape the API gives it.
@@ -206,7 +233,14 @@ pub async fn send(
         ("webhook-signature", signed.webhook_signature),
     ];
     let timeout_ms = u64::from(endpoint.timeout_seconds) * 1000;
-    let exchange = bounded_post::post(&endpoint.url, &headers, body.as_bytes(), timeout_ms).await;
+    let exchange = bounded_post::post(
+        &endpoint.url,
+        &headers,
+        body.as_bytes(),
+        timeout_ms,
+        LOGGED_BODY_BYTES,
+    )
+    .await;
     match exchange.result {
         Ok(reply) => Attempted {
             status_code: Some(reply.status),
@@ -370,15 +404,28 @@ fn health_after(
 pub async fn fan_out(
     db: &D1Database,
     tenant: &Tenant,
-    payloads: &[(EventId, String)],
+    payloads: &Payloads,
     event_ids: &[EventId],
     now: Timestamp,
     lease_until: Timestamp,
 ) -> Result<Vec<(Claimed, Option<Endpoint>)>, ApiError> {
     let mut statements = payloads
+        .built
         .iter()
         .map(|(event_id, payload)| db::webhook_events::set_payload(db, tenant, event_id, payload))
         .collect::<Result<Vec<_>, _>>()?;
+    if !payloads.unbuildable.is_empty() {
+        // Dead at once for every endpoint that wanted them (their dead-letter lists show the
+        // reason), and dispatched, so that the sweep does not bring them back.
+        statements.push(db::webhook_deliveries::create_dead(
+            db,
+            tenant,
+            &payloads.unbuildable,
+            now,
+        )?);
+        let ids: Vec<EventId> = payloads.unbuildable.iter().map(|(id, _)| id.clone()).collect();
+        statements.push(db::webhook_events::mark_unbuildable(db, tenant, &ids, now)?);
+    }
     let created_at = statements.len();
     statements.push(db::webhook_deliveries::create(
         db,

@@ -152,6 +152,23 @@ export async function startWebhookReceiver() {
       const headers = { 'content-type': 'application/json', ...(step.headers ?? {}) };
       if (step.retryAfter !== undefined) headers['retry-after'] = String(step.retryAfter);
       res.writeHead(step.status, headers);
+      if (step.streamForever) {
+        // A body that never ends: 64 KiB at a time for as long as the caller keeps reading.
+        record.streamedBytes = 0;
+        const chunk = Buffer.alloc(64 * 1024, 'x');
+        const pump = () => {
+          while (!res.destroyed && record.streamedBytes < 4 * 1024 ** 3) {
+            record.streamedBytes += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+        };
+        res.on('close', () => {
+          record.aborted = true;
+          record.closedAt = Date.now();
+        });
+        record.answeredAt = Date.now();
+        return pump();
+      }
       const body = step.body ?? { received: step.status < 300, step: step.status };
       res.end(typeof body === 'string' ? body : JSON.stringify(body));
       record.answeredAt = Date.now();

@@ -9,6 +9,10 @@ use super::{Provider, mailgun::api as mailgun, meta::api as meta, twilio::api as
 /// worth retrying. A provider that has not answered in this time is overloaded or unreachable.
 pub const SEND_TIMEOUT_MS: u64 = 10_000;
 
+/// How much of a provider's answer is read: its documented answers (an id, or an error object)
+/// are a few hundred bytes; anything past this is not read, and the transfer is cancelled.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 /// The delivery attempt on which a message that still cannot be sent is given up as failed.
 /// The queue allows one delivery more (`max_retries = 5`), so a message whose final status
 /// could not be written is still settled on that last delivery rather than left queued.

@@ -42,6 +42,37 @@ pub fn create(
         ])?)
 }
 
+/// The statement that records events whose body cannot be built (each with why) as dead
+/// deliveries to every enabled endpoint subscribed to them, so that each endpoint's dead-letter
+/// list shows them; they are never attempted, and a replay skips them.
+pub fn create_dead(
+    db: &D1Database,
+    tenant: &Tenant,
+    failures: &[(EventId, String)],
+    now: Timestamp,
+) -> Result<D1PreparedStatement, ApiError> {
+    let failures: Vec<serde_json::Value> = failures
+        .iter()
+        .map(|(id, reason)| serde_json::json!({ "id": id.as_str(), "reason": reason }))
+        .collect();
+    let failures = serde_json::to_string(&failures)
+        .map_err(|error| ApiError::internal("recording unbuildable events", error))?;
+    Ok(db
+        .prepare(
+            "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, attempts, \
+             last_error, event_us, updated_us) \
+             SELECT lower(hex(randomblob(16))), ?1, e.id, ev.id, ev.type, 'dead', 0, json_extract(f.value, '$.reason'), \
+             ev.created_us, ?3 \
+             FROM json_each(?2) f \
+             JOIN webhook_events ev ON ev.business_id = ?1 AND ev.id = json_extract(f.value, '$.id') \
+             JOIN webhook_endpoints e ON e.business_id = ev.business_id \
+             WHERE ev.payload IS NULL AND e.enabled = 1 \
+             AND EXISTS (SELECT 1 FROM json_each(e.events) s WHERE s.value = ev.type) \
+             ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+        )
+        .bind(&[text(tenant.business_id.as_str()), text(&failures), number(now.micros())])?)
+}
+
 /// The deliveries a [`create`] statement made, each claimed for its first attempt.
 pub fn created(results: &[D1Result], position: usize) -> Result<Vec<Claimed>, ApiError> {
     #[derive(Deserialize)]
@@ -311,7 +342,8 @@ pub async fn replay(
     }
     let set = "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, replays = replays + 1, \
                next_attempt_us = ?3, leased_until_us = NULL, updated_us = ?3 \
-               WHERE business_id = ?1 AND endpoint_id = ?2 AND";
+               WHERE business_id = ?1 AND endpoint_id = ?2 \
+               AND event_id IN (SELECT id FROM webhook_events WHERE business_id = ?1 AND payload IS NOT NULL) AND";
     let business = db::text(tenant.business_id.as_str());
     let statement = match selection {
         ReplaySelection::One(delivery_id) => db

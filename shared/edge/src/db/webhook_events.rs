@@ -240,6 +240,26 @@ pub fn mark_dispatched(
         ])?)
 }
 
+/// The statement that settles events whose body cannot be built: dispatched without a body, so
+/// that the sweep does not bring them back (their dead deliveries say why).
+pub fn mark_unbuildable(
+    db: &D1Database,
+    tenant: &Tenant,
+    ids: &[EventId],
+    now: Timestamp,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(
+            "UPDATE webhook_events SET dispatched_us = ?3 WHERE business_id = ?1 \
+             AND id IN (SELECT value FROM json_each(?2)) AND dispatched_us IS NULL AND payload IS NULL",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            db::json_list(ids.iter().map(EventId::as_str)),
+            number(now.micros()),
+        ])?)
+}
+
 /// Events recorded before `before` and never dispatched, across businesses (the sweep's work);
 /// at most `limit`, oldest first.
 pub async fn undispatched(
