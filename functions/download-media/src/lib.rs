@@ -36,7 +36,7 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
             };
             let expires = expires.trim().parse::<i64>().map_err(|_| refused())?;
             let now = runtime::now().seconds();
-            if expires <= now {
+            if media::link_expired(expires, now) {
                 return Err(refused());
             }
             let secret = env

@@ -102,6 +102,11 @@ pub fn signed_query(
     format!("id={attachment_id}&expires={expires}&signature={signature}")
 }
 
+/// True once a link that `expires` (Unix seconds) no longer works at `now`.
+pub fn link_expired(expires: i64, now: i64) -> bool {
+    now > expires
+}
+
 /// True when `signature` was made for this attachment of this business and has not expired.
 pub fn verify_link(
     secret: &[u8],
@@ -114,7 +119,8 @@ pub fn verify_link(
     let Ok(presented) = hex::decode(signature.trim()) else {
         return false;
     };
-    now <= expires && constant_time_eq(&presented, &link_mac(secret, business_id, attachment_id, expires))
+    !link_expired(expires, now)
+        && constant_time_eq(&presented, &link_mac(secret, business_id, attachment_id, expires))
 }
 
 /// Keeps a filename usable in a Content-Disposition header and on any file system.

@@ -71,11 +71,12 @@ pub async fn authenticate(req: &Request, env: &Env) -> Result<Tenant, ApiError> 
 
 async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
     let now = runtime::now();
+    let unknown = || CachedKey {
+        verified_at_ms: now.millis(),
+        tenant: None,
+    };
     if UNKNOWN_KEYS.with(|unknown| unknown.borrow().contains(hash.as_str(), now.millis())) {
-        return Ok(CachedKey {
-            verified_at_ms: now.millis(),
-            tenant: None,
-        });
+        return Ok(unknown());
     }
     let cache = env.kv(AUTH_CACHE)?;
     let key = cache_key(hash);
@@ -87,10 +88,7 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
     let db = env.d1(DB)?;
     let Some(tenant) = crate::db::api_keys::tenant_of(&db, hash).await? else {
         UNKNOWN_KEYS.with(|unknown| unknown.borrow_mut().insert(hash.as_str(), now.millis()));
-        return Ok(CachedKey {
-            verified_at_ms: now.millis(),
-            tenant: None,
-        });
+        return Ok(unknown());
     };
     let fresh = CachedKey {
         verified_at_ms: now.millis(),
@@ -106,10 +104,7 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
     // A revoke that ran while this lookup was writing: see the module's comment.
     if crate::db::api_keys::tenant_of(&db, hash).await?.is_none() {
         let _ = cache.delete(&key).await;
-        return Ok(CachedKey {
-            verified_at_ms: now.millis(),
-            tenant: None,
-        });
+        return Ok(unknown());
     }
     Ok(fresh)
 }

@@ -415,16 +415,13 @@ pub async fn fan_out(
         .map(|(event_id, payload)| db::webhook_events::set_payload(db, tenant, event_id, payload))
         .collect::<Result<Vec<_>, _>>()?;
     if !payloads.unbuildable.is_empty() {
-        // Dead at once for every endpoint that wanted them (their dead-letter lists show the
-        // reason), and dispatched, so that the sweep does not bring them back.
+        // Dead at once for every endpoint that wanted them: their dead-letter lists show why.
         statements.push(db::webhook_deliveries::create_dead(
             db,
             tenant,
             &payloads.unbuildable,
             now,
         )?);
-        let ids: Vec<EventId> = payloads.unbuildable.iter().map(|(id, _)| id.clone()).collect();
-        statements.push(db::webhook_events::mark_unbuildable(db, tenant, &ids, now)?);
     }
     let created_at = statements.len();
     statements.push(db::webhook_deliveries::create(

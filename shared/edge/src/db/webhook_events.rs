@@ -221,7 +221,8 @@ pub fn set_payload(
         ])?)
 }
 
-/// The statement that marks the events among `ids` whose body is fixed as dispatched.
+/// The statement that marks the events among `ids` as dispatched: each has its body fixed by the
+/// same batch, or could not be built and is dead-lettered by it, so the sweep leaves them all.
 pub fn mark_dispatched(
     db: &D1Database,
     tenant: &Tenant,
@@ -231,27 +232,7 @@ pub fn mark_dispatched(
     Ok(db
         .prepare(
             "UPDATE webhook_events SET dispatched_us = ?3 WHERE business_id = ?1 \
-             AND id IN (SELECT value FROM json_each(?2)) AND dispatched_us IS NULL AND payload IS NOT NULL",
-        )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            db::json_list(ids.iter().map(EventId::as_str)),
-            number(now.micros()),
-        ])?)
-}
-
-/// The statement that settles events whose body cannot be built: dispatched without a body, so
-/// that the sweep does not bring them back (their dead deliveries say why).
-pub fn mark_unbuildable(
-    db: &D1Database,
-    tenant: &Tenant,
-    ids: &[EventId],
-    now: Timestamp,
-) -> Result<D1PreparedStatement, ApiError> {
-    Ok(db
-        .prepare(
-            "UPDATE webhook_events SET dispatched_us = ?3 WHERE business_id = ?1 \
-             AND id IN (SELECT value FROM json_each(?2)) AND dispatched_us IS NULL AND payload IS NULL",
+             AND id IN (SELECT value FROM json_each(?2)) AND dispatched_us IS NULL",
         )
         .bind(&[
             text(tenant.business_id.as_str()),
