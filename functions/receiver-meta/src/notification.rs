@@ -1,13 +1,19 @@
 //! A notification: verified against the app secret over the raw body, parsed for the account the
-//! path names, and stored before Meta is answered (Meta retries anything but a 200).
+//! path names, and stored before Meta is answered (Meta retries anything but a 200). What in it
+//! could not be read is logged and counted, and the rest is stored and answered with a 200.
 
 use domain::error::ApiError;
+use domain::json::Rejection;
 use domain::providers::meta::webhook as meta;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::http;
 use edge::ingest::{self, IngestReport};
 use serde::Serialize;
 use worker::{Env, Request, Response, console_warn};
+
+/// The most rejected items logged one by one for a notification; the rest are counted in one
+/// line, so a notification of 1000 broken messages does not flood the log.
+const REJECTIONS_LOGGED: usize = 20;
 
 #[derive(Serialize)]
 struct ReceivedOut {
@@ -17,6 +23,8 @@ struct ReceivedOut {
     statuses: usize,
     /// Entries about another number, page or account of the same app, not taken.
     ignored: usize,
+    /// Entries, changes, messages, statuses or contacts that could not be read and were skipped.
+    rejected: usize,
     #[serde(flatten)]
     report: IngestReport,
 }
@@ -36,6 +44,7 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
             account.channel
         );
     }
+    log_rejections(account, &notification.rejected);
     let received = notification.batch.messages.len();
     let statuses = notification.batch.statuses.len();
     let report = ingest::ingest(env, account, notification.batch, &http::origin(&req)?).await?;
@@ -45,7 +54,25 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
             received,
             statuses,
             ignored: notification.ignored,
+            rejected: notification.rejected.len(),
             report,
         },
     )
+}
+
+/// Logs where each rejected item was and why (paths and kinds of values, never the values).
+fn log_rejections(account: &ChannelAccount, rejected: &[Rejection]) {
+    for rejection in rejected.iter().take(REJECTIONS_LOGGED) {
+        console_warn!(
+            "channel account {}: skipped an unreadable part of a Meta notification at {rejection}",
+            account.id
+        );
+    }
+    if rejected.len() > REJECTIONS_LOGGED {
+        console_warn!(
+            "channel account {}: {} more unreadable parts of the same notification were skipped",
+            account.id,
+            rejected.len() - REJECTIONS_LOGGED
+        );
+    }
 }

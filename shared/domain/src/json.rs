@@ -1,12 +1,20 @@
 //! Reading JSON the way every endpoint does: a value of the wrong type is refused with the path
-//! to it (`customers[3].tags`), so the client knows what to fix.
+//! to it (`customers[3].tags`), so the client knows what to fix; a lone UTF-16 surrogate escape
+//! is repaired rather than refused; and a provider's list can be read item by item, so one
+//! malformed item does not cost the others.
 
 use crate::error::ApiError;
-use serde::de::DeserializeOwned;
+use serde::de::{Deserialize, DeserializeOwned, Deserializer};
+use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
 
 /// Deserialises JSON, naming the path of a value of the wrong type (`customers[3].tags`).
+///
+/// Lone surrogate escapes are repaired first (see [`repair_lone_surrogates`]).
 pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let bytes = repair_lone_surrogates(bytes);
+    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let field = error.path().to_string();
         let inner = error.into_inner();
@@ -22,6 +30,151 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .end()
         .map_err(|error| ApiError::malformed(format!("the request body is not valid JSON: {error}")))?;
     Ok(value)
+}
+
+/// The escape a lone surrogate becomes: U+FFFD REPLACEMENT CHARACTER.
+const REPLACEMENT_ESCAPE: &[u8; 6] = b"\\ufffd";
+
+/// Rewrites every `\uXXXX` escape of an unpaired UTF-16 surrogate to `\ufffd`, leaving the rest
+/// of the body as it was; borrowed when there is nothing to repair, which is almost always.
+///
+/// Why: JavaScript strings may hold a lone surrogate (a string cut in the middle of an emoji),
+/// and `JSON.stringify` writes it as an escape such as `\ud800`. That text is no Unicode, so
+/// serde_json refuses it, and one broken name in a 1000-item sync would fail the whole request.
+/// We choose to keep the item with U+FFFD in place of the broken unit, as WHATWG's UTF-8
+/// decoding does for invalid sequences: the client loses one character it could not have meant,
+/// not a batch. A high surrogate followed by a low one (`\ud83d\ude00`) is a character and stays.
+///
+/// Escapes are read in pairs from the start (`\\` is one escaped backslash, so `\\ud800` is a
+/// backslash and the text `ud800`). A backslash outside a string is a syntax error that the
+/// parser reports anyway, and the replacement has the escape's length, so the positions in any
+/// error message stay those of the client's body.
+pub fn repair_lone_surrogates(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let mut repaired: Option<Vec<u8>> = None;
+    let mut at = 0;
+    while let Some(offset) = bytes
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
+        at += offset;
+        let Some(unit) = unicode_escape_at(bytes, at) else {
+            // Any other escape is two bytes: the backslash and the character it escapes.
+            at += 2;
+            continue;
+        };
+        let lone = match unit {
+            0xD800..=0xDBFF => match unicode_escape_at(bytes, at + 6) {
+                Some(0xDC00..=0xDFFF) => {
+                    at += 12;
+                    continue;
+                }
+                _ => true,
+            },
+            0xDC00..=0xDFFF => true,
+            _ => false,
+        };
+        if lone {
+            let copy = repaired.get_or_insert_with(|| bytes.to_vec());
+            if let Some(escape) = copy.get_mut(at..at + REPLACEMENT_ESCAPE.len()) {
+                escape.copy_from_slice(REPLACEMENT_ESCAPE);
+            }
+        }
+        at += 6;
+    }
+    repaired.map_or(Cow::Borrowed(bytes), Cow::Owned)
+}
+
+/// The UTF-16 unit of a `\uXXXX` escape starting at `at`, in either case of hex.
+fn unicode_escape_at(bytes: &[u8], at: usize) -> Option<u16> {
+    match bytes.get(at..at + 6)? {
+        [b'\\', b'u', hex @ ..] => hex.iter().try_fold(0u16, |unit, &digit| {
+            let value = char::from(digit).to_digit(16)?;
+            Some((unit << 4) | u16::try_from(value).ok()?)
+        }),
+        _ => None,
+    }
+}
+
+/// Why one item of a list was not read: where (a path such as `entry[0].changes[1].value`) and
+/// what was wrong. The reason names kinds, never values, so it can be logged without carrying a
+/// customer's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub path: String,
+    pub reason: String,
+}
+
+impl Rejection {
+    pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The same rejection seen from the list that holds the item: `prefix` is the item's path.
+    pub fn within(self, prefix: &str) -> Self {
+        let path = match self.path.as_str() {
+            "" => prefix.to_owned(),
+            inner if inner.starts_with('[') => format!("{prefix}{inner}"),
+            inner => format!("{prefix}.{inner}"),
+        };
+        Self { path, ..self }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.reason)
+    }
+}
+
+/// One item of a list, read on its own: a provider batches many updates in one request, and an
+/// item we cannot read is better skipped and reported than allowed to fail its neighbours (the
+/// provider would retry the whole request, fail again, and drop them all). The list itself must
+/// still be a list.
+#[derive(Debug)]
+pub struct Lenient<T>(pub Result<T, Rejection>);
+
+impl<T> Lenient<T> {
+    /// The item, or None after recording why it was not read; `path` is where the item sits.
+    pub fn take(self, path: &str, rejected: &mut Vec<Rejection>) -> Option<T> {
+        match self.0 {
+            Ok(item) => Some(item),
+            Err(rejection) => {
+                rejected.push(rejection.within(path));
+                None
+            }
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Ok(Self(serde_path_to_error::deserialize(value).map_err(|error| {
+            let path = error.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            Rejection::new(path, without_values(error.inner()))
+        })))
+    }
+}
+
+/// A deserialisation error as text without the value it quotes: `invalid type: string "…",
+/// expected u64` becomes `invalid type: string, expected u64`.
+fn without_values(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    for prefix in ["invalid type: ", "invalid value: "] {
+        // The expectation comes from our types, so the last `, expected ` is serde's own.
+        if let Some((unexpected, expected)) = text
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.rsplit_once(", expected "))
+        {
+            let kind = unexpected.split(['"', '`']).next().unwrap_or_default().trim();
+            return format!("{prefix}{kind}, expected {expected}");
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -80,5 +233,168 @@ mod tests {
             );
         }
         assert!(from_json::<Body>(b" {\"customers\": [{\"tags\": []}]} \n").is_ok());
+    }
+
+    fn repaired(body: &str) -> String {
+        String::from_utf8_lossy(&repair_lone_surrogates(body.as_bytes())).into_owned()
+    }
+
+    #[test]
+    fn lone_surrogate_escapes_become_the_replacement_character_and_everything_else_stays() {
+        let cases = [
+            (r#""A\ud800B""#, r#""A\ufffdB""#, "a lone high surrogate"),
+            (r#""A\udc00B""#, r#""A\ufffdB""#, "a lone low surrogate"),
+            (
+                r#""AB\ud800""#,
+                r#""AB\ufffd""#,
+                "a high surrogate at the end of a string",
+            ),
+            (r#""\udc00\ud800""#, r#""\ufffd\ufffd""#, "a reversed pair"),
+            (
+                r#""\ud800\ud83d\ude00""#,
+                r#""\ufffd\ud83d\ude00""#,
+                "a high surrogate before a pair",
+            ),
+            (
+                r#""\ud800\n""#,
+                r#""\ufffd\n""#,
+                "a high surrogate before another escape",
+            ),
+            (r#""A\uD800B\uDFFF""#, r#""A\ufffdB\ufffd""#, "uppercase hex"),
+            (r#""\ud83d\ude00""#, r#""\ud83d\ude00""#, "a valid pair"),
+            (
+                r#""\uD83D\uDE00""#,
+                r#""\uD83D\uDE00""#,
+                "a valid pair in uppercase",
+            ),
+            (r#""\\ud800""#, r#""\\ud800""#, "an escaped backslash before u"),
+            (
+                r#""\\\ud800""#,
+                r#""\\\ufffd""#,
+                "an escaped backslash, then an escape",
+            ),
+            (
+                r#""\u00e9\u0041""#,
+                r#""\u00e9\u0041""#,
+                "escapes of other characters",
+            ),
+            (
+                r#""\ud80""#,
+                r#""\ud80""#,
+                "a truncated escape, left for the parser to refuse",
+            ),
+            (
+                "\"ends in a backslash\\",
+                "\"ends in a backslash\\",
+                "a trailing backslash",
+            ),
+        ];
+        for (body, expected, description) in cases {
+            assert_eq!(repaired(body), expected, "{description}");
+        }
+    }
+
+    #[test]
+    fn a_body_without_lone_surrogates_is_borrowed_not_copied() {
+        for body in [r#"{"name": "A\ud83d\ude00B \\ud800"}"#, "{}", ""] {
+            assert!(
+                matches!(repair_lone_surrogates(body.as_bytes()), Cow::Borrowed(_)),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_broken_item_among_many_is_read_with_the_replacement_character() {
+        let items: Vec<String> = (0..1000)
+            .map(|i| match i {
+                500 => r#"{"name": "A\ud800B"}"#.to_owned(),
+                _ => format!(r#"{{"name": "Customer {i} \ud83d\ude00"}}"#),
+            })
+            .collect();
+        let body = format!(r#"{{"customers": [{}]}}"#, items.join(","));
+
+        #[derive(serde::Deserialize)]
+        struct Named {
+            name: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Batch {
+            customers: Vec<Named>,
+        }
+        let batch = from_json::<Batch>(body.as_bytes()).map_err(|e| e.to_string());
+        let names: Vec<String> = batch
+            .map(|b| b.customers.into_iter().map(|c| c.name).collect())
+            .unwrap_or_default();
+        assert_eq!(names.len(), 1000);
+        assert_eq!(names[500], "A\u{FFFD}B");
+        assert_eq!(names[499], "Customer 499 \u{1F600}");
+        assert_eq!(names[501], "Customer 501 \u{1F600}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Listed {
+        items: Vec<Lenient<Counted>>,
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Counted {
+        count: u64,
+    }
+
+    #[test]
+    fn a_lenient_list_keeps_the_good_items_and_says_where_the_bad_ones_went_wrong() {
+        let body = br#"{"items": [{"count": 1}, {"count": "secret words"}, "text", {"count": 3}, {}]}"#;
+        let listed = from_json::<Listed>(body).map_err(|e| e.to_string());
+        let seen: Vec<Result<Counted, String>> = listed
+            .map(|l| {
+                l.items
+                    .into_iter()
+                    .map(|item| item.0.map_err(|r| r.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(
+            seen,
+            vec![
+                Ok(Counted { count: 1 }),
+                Err("count: invalid type: string, expected u64".to_owned()),
+                Err(": invalid type: string, expected struct Counted".to_owned()),
+                Ok(Counted { count: 3 }),
+                Err(": missing field `count`".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lenient_list_must_still_be_a_list() {
+        let error = from_json::<Listed>(br#"{"items": {"count": 1}}"#).err();
+        assert_eq!(error.and_then(|e| e.body.field), Some("items".to_owned()));
+    }
+
+    #[test]
+    fn a_rejection_is_placed_inside_the_path_of_its_item() {
+        let cases = [
+            ("", "entry[2]", "entry[2]", "the item itself"),
+            (
+                "value.messages",
+                "entry[0].changes[1]",
+                "entry[0].changes[1].value.messages",
+                "a field",
+            ),
+            (
+                "[3].id",
+                "entry[0].messaging",
+                "entry[0].messaging[3].id",
+                "an index",
+            ),
+        ];
+        for (inner, prefix, expected, description) in cases {
+            assert_eq!(
+                Rejection::new(inner, "x").within(prefix).path,
+                expected,
+                "{description}"
+            );
+        }
     }
 }

@@ -6,6 +6,11 @@
 //! pages and Instagram accounts, and all of them share its secret: a correctly signed
 //! notification may still be about another account, so only the entries about the account the
 //! webhook path names are taken; the rest are counted as ignored.
+//!
+//! A notification batches up to 1000 updates, and Meta answers anything but a 200 by retrying
+//! the whole notification and, after a while, dropping it. So only the envelope (JSON with the
+//! account's `object` and a list of entries) is required; an entry, change, message or status
+//! that cannot be read is skipped and reported with its path, and the rest is stored.
 
 use super::graph_id::optional_id;
 use super::messaging::{MessagingEvent, messaging_event};
@@ -14,7 +19,7 @@ use crate::channel::Channel;
 use crate::crypto::constant_time_eq;
 use crate::error::{ApiError, ErrorCode};
 use crate::inbound::InboundBatch;
-use crate::json::from_json;
+use crate::json::{Lenient, Rejection, from_json};
 use crate::providers::{bad_signature, hmac_sha256_matches};
 use crate::query::Query;
 use serde::Deserialize;
@@ -69,12 +74,17 @@ pub fn answer_handshake(query: &Query, verify_token: &str) -> Result<String, Api
     Ok(challenge.to_owned())
 }
 
-/// What a notification carried for the account, and how many of its entries were about others.
+/// What a notification carried for the account, how many of its entries were about others, and
+/// what in it could not be read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Notification {
     pub batch: InboundBatch,
     /// Entries (or WhatsApp changes) about another number, page or Instagram account of the app.
     pub ignored: usize,
+    /// Entries, changes, messages, statuses or contacts skipped because they could not be read,
+    /// each with its path (`entry[0].changes[1].value.messages[2].from`). Retrying would not
+    /// make them readable, so they are reported rather than allowed to fail the notification.
+    pub rejected: Vec<Rejection>,
 }
 
 /// Parses a signed notification for the account on `channel` whose id is `address` (WhatsApp
@@ -104,33 +114,44 @@ pub fn parse(body: &[u8], channel: Channel, address: &str) -> Result<Notificatio
     }
     let mut notification = Notification::default();
     for (at, entry) in envelope.entry.into_iter().enumerate() {
-        let about_another_account = entry.id.as_deref().is_some_and(|id| id != address);
+        let path = format!("entry[{at}]");
+        let Some(entry) = entry.take(&path, &mut notification.rejected) else {
+            continue;
+        };
         if channel == Channel::Whatsapp {
             // A WhatsApp Business Account's entry id is the account's, not the number's: each
             // change names its number in `metadata.phone_number_id`.
             for (change_at, change) in entry.changes.into_iter().enumerate() {
-                let field = format!("entry[{at}].changes[{change_at}].value");
-                let relevance = whatsapp_change(change, address, &field, &mut notification.batch)?;
-                if relevance == Relevance::AboutAnotherNumber {
+                let path = format!("{path}.changes[{change_at}]");
+                let Some(change) = change.take(&path, &mut notification.rejected) else {
+                    continue;
+                };
+                if whatsapp_change(change, address, &path, &mut notification) == Relevance::AboutAnotherNumber
+                {
                     notification.ignored += 1;
                 }
             }
-        } else if about_another_account {
+        } else if entry.id.as_deref().is_some_and(|id| id != address) {
             notification.ignored += 1;
         } else {
-            for event in entry.messaging {
-                messaging_event(event, &mut notification.batch);
+            for (event_at, event) in entry.messaging.into_iter().enumerate() {
+                let path = format!("{path}.messaging[{event_at}]");
+                if let Some(event) = event.take(&path, &mut notification.rejected) {
+                    messaging_event(event, &mut notification.batch);
+                }
             }
         }
     }
     Ok(notification)
 }
 
+/// The part of a notification that must be readable for any of it to be: a malformed entry is
+/// that entry's problem alone.
 #[derive(Deserialize)]
 struct Envelope {
     object: String,
     #[serde(default)]
-    entry: Vec<Entry>,
+    entry: Vec<Lenient<Entry>>,
 }
 
 #[derive(Deserialize)]
@@ -138,9 +159,9 @@ struct Entry {
     #[serde(default, deserialize_with = "optional_id")]
     id: Option<String>,
     #[serde(default)]
-    changes: Vec<Change>,
+    changes: Vec<Lenient<Change>>,
     #[serde(default)]
-    messaging: Vec<MessagingEvent>,
+    messaging: Vec<Lenient<MessagingEvent>>,
 }
 
 #[cfg(test)]
@@ -458,16 +479,135 @@ mod tests {
         );
     }
 
+    /// What was rejected, as `path: reason` lines.
+    fn rejected(notification: &Notification) -> Vec<String> {
+        notification.rejected.iter().map(Rejection::to_string).collect()
+    }
+
+    fn paths(notification: &Notification) -> Vec<&str> {
+        notification.rejected.iter().map(|r| r.path.as_str()).collect()
+    }
+
+    fn text_message(from: &str, id: &str) -> Value {
+        json!({"from": from, "id": id, "type": "text", "text": {"body": "hello"}})
+    }
+
     #[test]
-    fn a_whatsapp_sender_that_is_not_a_phone_number_is_refused_with_its_path() {
-        let body = whatsapp_messages(
-            json!([{"from": "12", "id": "wamid.B", "type": "text", "text": {"body": "x"}}]),
-        );
-        let error = parse(&bytes(&body), Channel::Whatsapp, NUMBER_ID).err();
+    fn a_whatsapp_message_from_something_not_a_phone_number_is_rejected_and_the_good_one_stored() {
+        let body = whatsapp_messages(json!([
+            text_message("353871234567", "wamid.GOOD"),
+            text_message("12abc", "wamid.BAD"),
+        ]));
+        let notification = parse_ok(&body, Channel::Whatsapp, NUMBER_ID);
+        assert_eq!(only_message(&notification).provider_message_id, "wamid.GOOD");
         assert_eq!(
-            error.and_then(|e| e.body.field),
-            Some("entry[0].changes[0].value.messages[0].from".to_owned())
+            paths(&notification),
+            ["entry[0].changes[0].value.messages[1].from"]
         );
+        assert!(
+            rejected(&notification)[0].contains("not a phone number"),
+            "{:?}",
+            rejected(&notification)
+        );
+    }
+
+    #[test]
+    fn whatsapp_messages_statuses_and_contacts_of_the_wrong_shape_are_rejected_one_by_one() {
+        let body = whatsapp(json!({
+            "metadata": {"phone_number_id": NUMBER_ID},
+            "contacts": [{"wa_id": 353871234567u64}],
+            "messages": [
+                {"from": "353871234567", "type": "text", "text": {"body": "no id"}},
+                text_message("353871234567", "wamid.GOOD"),
+                {"from": "353871234567", "id": ["wamid.SHAPE"], "type": "text", "text": {"body": "x"}},
+                "a message that is text"
+            ],
+            "statuses": [
+                {"id": "wamid.S1", "status": "read"},
+                {"id": "wamid.S2"},
+                {"id": "wamid.S3", "status": "failed", "errors": "secret words"}
+            ]
+        }));
+        let notification = parse_ok(&body, Channel::Whatsapp, NUMBER_ID);
+        assert_eq!(only_message(&notification).provider_message_id, "wamid.GOOD");
+        assert_eq!(
+            only_message(&notification).sender_name,
+            None,
+            "the unreadable contact named no one"
+        );
+        assert_eq!(notification.batch.statuses.len(), 1);
+        let value = "entry[0].changes[0].value";
+        assert_eq!(
+            paths(&notification),
+            [
+                format!("{value}.contacts[0].wa_id"),
+                format!("{value}.messages[0]"),
+                format!("{value}.messages[2].id"),
+                format!("{value}.messages[3]"),
+                format!("{value}.statuses[1]"),
+                format!("{value}.statuses[2].errors"),
+            ]
+        );
+        let reasons = rejected(&notification).join("\n");
+        assert!(!reasons.contains("secret"), "reasons carry no values: {reasons}");
+        assert!(
+            !reasons.contains("a message that is text"),
+            "reasons carry no values: {reasons}"
+        );
+    }
+
+    #[test]
+    fn an_entry_that_is_not_an_object_is_rejected_and_the_other_entries_are_kept() {
+        let good = whatsapp_messages(json!([text_message("353871234567", "wamid.GOOD")]));
+        let body = json!({
+            "object": "whatsapp_business_account",
+            "entry": ["not an entry", good["entry"][0], {"id": "WABA-1", "changes": {"field": "messages"}}]
+        });
+        let notification = parse_ok(&body, Channel::Whatsapp, NUMBER_ID);
+        assert_eq!(only_message(&notification).provider_message_id, "wamid.GOOD");
+        assert_eq!(paths(&notification), ["entry[0]", "entry[2].changes"]);
+    }
+
+    #[test]
+    fn a_change_of_the_wrong_shape_is_rejected_among_good_changes() {
+        let good = |id: &str| {
+            json!({"field": "messages", "value": {
+                "metadata": {"phone_number_id": NUMBER_ID},
+                "messages": [text_message("353871234567", id)]
+            }})
+        };
+        let body = json!({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "WABA-1", "changes": [
+                good("wamid.FIRST"),
+                {"field": "messages", "value": {"metadata": {"phone_number_id": NUMBER_ID}, "messages": {"not": "a list"}}},
+                good("wamid.THIRD"),
+                7
+            ]}]
+        });
+        let notification = parse_ok(&body, Channel::Whatsapp, NUMBER_ID);
+        let ids: Vec<&str> = notification
+            .batch
+            .messages
+            .iter()
+            .map(|m| m.provider_message_id.as_str())
+            .collect();
+        assert_eq!(ids, ["wamid.FIRST", "wamid.THIRD"]);
+        assert_eq!(
+            paths(&notification),
+            ["entry[0].changes[1].value.messages", "entry[0].changes[3]"]
+        );
+    }
+
+    #[test]
+    fn nothing_is_rejected_in_a_change_about_another_number() {
+        let body = whatsapp(json!({
+            "metadata": {"phone_number_id": "999"},
+            "messages": [text_message("12abc", "wamid.OTHER"), "junk"]
+        }));
+        let notification = parse_ok(&body, Channel::Whatsapp, NUMBER_ID);
+        assert_eq!(notification.ignored, 1);
+        assert!(notification.rejected.is_empty(), "{:?}", notification.rejected);
     }
 
     fn messaging(object: &str, entry_id: &str, events: Value) -> Value {
@@ -566,6 +706,28 @@ mod tests {
     }
 
     #[test]
+    fn a_messaging_event_of_the_wrong_shape_is_rejected_and_its_neighbours_stored() {
+        let body = messaging(
+            "page",
+            PAGE_ID,
+            json!([
+                {"sender": {"id": "6789"}, "message": {"mid": "m_1", "text": "first"}},
+                {"sender": {"id": {"nested": true}}, "message": {"mid": "m_bad", "text": "lost"}},
+                {"sender": {"id": "6789"}, "message": {"mid": "m_3", "text": "third"}}
+            ]),
+        );
+        let notification = parse_ok(&body, Channel::Facebook, PAGE_ID);
+        let ids: Vec<&str> = notification
+            .batch
+            .messages
+            .iter()
+            .map(|m| m.provider_message_id.as_str())
+            .collect();
+        assert_eq!(ids, ["m_1", "m_3"]);
+        assert_eq!(paths(&notification), ["entry[0].messaging[1].sender.id"]);
+    }
+
+    #[test]
     fn entries_about_another_page_are_ignored() {
         let body = messaging(
             "page",
@@ -611,9 +773,16 @@ mod tests {
 
     #[test]
     fn bodies_that_are_not_notifications_are_refused() {
-        let cases: [(&[u8], ErrorCode, &str); 4] = [
+        let cases: [(&[u8], ErrorCode, &str); 7] = [
             (b"", ErrorCode::MalformedRequest, "empty"),
+            (b"not json", ErrorCode::MalformedRequest, "not JSON"),
             (b"{\"object\": ", ErrorCode::MalformedRequest, "truncated"),
+            (b"[]", ErrorCode::ValidationFailed, "a list, not an object"),
+            (
+                b"{\"object\": 7, \"entry\": []}",
+                ErrorCode::ValidationFailed,
+                "object is not text",
+            ),
             (b"{\"entry\": []}", ErrorCode::ValidationFailed, "no object"),
             (
                 b"{\"object\": \"page\", \"entry\": {}}",

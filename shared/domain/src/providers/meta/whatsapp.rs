@@ -2,10 +2,12 @@
 //! messages a number received and the statuses of the messages it sent.
 
 use super::graph_id::optional_id;
+use super::webhook::Notification;
 use crate::channel::MessageStatus;
-use crate::error::ApiError;
-use crate::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
-use crate::providers::{display_name, e164};
+use crate::inbound::{InboundMedia, InboundMessage, StatusUpdate};
+use crate::json::{Lenient, Rejection};
+use crate::phone::Phone;
+use crate::providers::display_name;
 use serde::Deserialize;
 
 /// Whether a change was about the account's own number (and taken into the batch) or about
@@ -16,39 +18,63 @@ pub(super) enum Relevance {
     AboutAnotherNumber,
 }
 
+/// Takes a change's messages and statuses into the notification; `path` is the change's
+/// (`entry[0].changes[1]`). A message, status or contact that cannot be read is rejected on its
+/// own, so its neighbours are still stored.
 pub(super) fn whatsapp_change(
     change: Change,
     address: &str,
-    field: &str,
-    batch: &mut InboundBatch,
-) -> Result<Relevance, ApiError> {
+    path: &str,
+    notification: &mut Notification,
+) -> Relevance {
     if change.field.as_deref().is_some_and(|name| name != "messages") {
-        return Ok(Relevance::Taken);
+        return Relevance::Taken;
     }
     let Some(value) = change.value else {
-        return Ok(Relevance::Taken);
+        return Relevance::Taken;
     };
     let number_id = value.metadata.and_then(|metadata| metadata.phone_number_id);
     if number_id.is_some_and(|id| id != address) {
-        return Ok(Relevance::AboutAnotherNumber);
+        return Relevance::AboutAnotherNumber;
     }
+    let path = format!("{path}.value");
+    let rejected = &mut notification.rejected;
+    let contacts_sent = value.contacts.len();
+    let contacts: Vec<Contact> = value
+        .contacts
+        .into_iter()
+        .enumerate()
+        .filter_map(|(at, contact)| contact.take(&format!("{path}.contacts[{at}]"), rejected))
+        .collect();
     for (at, message) in value.messages.into_iter().enumerate() {
-        let from = e164(
-            &format!("+{}", message.from),
-            &format!("{field}.messages[{at}].from"),
-        )?;
-        let sender_name = value
-            .contacts
+        let message_path = format!("{path}.messages[{at}]");
+        let Some(message) = message.take(&message_path, rejected) else {
+            continue;
+        };
+        let from = match Phone::parse(&format!("+{}", message.from), None) {
+            Ok(phone) => phone.as_str().to_owned(),
+            Err(error) => {
+                rejected.push(Rejection::new(
+                    format!("{message_path}.from"),
+                    format!("not a phone number: {error}"),
+                ));
+                continue;
+            }
+        };
+        // The only contact names the sender even without a matching `wa_id`, unless another
+        // contact was sent and could not be read: then it may have been the sender's.
+        let only_contact = match contacts.as_slice() {
+            [only] if contacts_sent == 1 => Some(only),
+            _ => None,
+        };
+        let sender_name = contacts
             .iter()
             .find(|contact| contact.wa_id.as_deref() == Some(message.from.as_str()))
-            .or(match value.contacts.as_slice() {
-                [only] => Some(only),
-                _ => None,
-            })
+            .or(only_contact)
             .and_then(|contact| contact.profile.as_ref())
             .and_then(|profile| display_name(profile.name.as_deref()));
         if let Some((content, media)) = whatsapp_content(message.body) {
-            batch.messages.push(InboundMessage {
+            notification.batch.messages.push(InboundMessage {
                 provider_message_id: message.id,
                 from,
                 sender_name,
@@ -57,18 +83,21 @@ pub(super) fn whatsapp_change(
             });
         }
     }
-    for status in value.statuses {
+    for (at, status) in value.statuses.into_iter().enumerate() {
+        let Some(status) = status.take(&format!("{path}.statuses[{at}]"), rejected) else {
+            continue;
+        };
         let Some(mapped) = whatsapp_status(&status.status) else {
             continue;
         };
         let reason = status.errors.first().and_then(WhatsappError::reason);
-        batch.statuses.push(StatusUpdate {
+        notification.batch.statuses.push(StatusUpdate {
             provider_message_id: status.id,
             status: mapped,
             reason: (mapped == MessageStatus::Failed).then_some(reason).flatten(),
         });
     }
-    Ok(Relevance::Taken)
+    Relevance::Taken
 }
 
 fn whatsapp_status(status: &str) -> Option<MessageStatus> {
@@ -128,11 +157,11 @@ pub(super) struct Change {
 struct ChangeValue {
     metadata: Option<Metadata>,
     #[serde(default)]
-    contacts: Vec<Contact>,
+    contacts: Vec<Lenient<Contact>>,
     #[serde(default)]
-    messages: Vec<WhatsappMessage>,
+    messages: Vec<Lenient<WhatsappMessage>>,
     #[serde(default)]
-    statuses: Vec<WhatsappStatus>,
+    statuses: Vec<Lenient<WhatsappStatus>>,
 }
 
 #[derive(Deserialize)]
