@@ -3,6 +3,7 @@
 
 use crate::businesses;
 use domain::channel::Channel;
+use domain::destination::Destination;
 use domain::email::Email;
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ChannelAccountId};
@@ -86,6 +87,30 @@ fn strings(field: &str, map: &Map<String, Value>) -> Result<(), ApiError> {
     }
 }
 
+/// Settings that are URLs we send requests to. A business could otherwise point our provider
+/// calls, with the account's credentials, at an internal address.
+const DESTINATION_SETTINGS: [&str; 1] = ["api_base_url"];
+
+/// Checks every destination setting that is set (null removes one in a PATCH) by the one rule
+/// for configured destinations; the local stack may also point them at its loopback stubs.
+fn destinations(settings: &Map<String, Value>, allow_loopback: bool) -> Result<(), ApiError> {
+    for key in DESTINATION_SETTINGS {
+        let Some(url) = settings.get(key).and_then(Value::as_str) else {
+            continue;
+        };
+        let field = format!("settings.{key}");
+        if url.trim().is_empty() {
+            return Err(ApiError::invalid(
+                &field,
+                format!("{field} is empty; leave it out (or set it to null) to use the provider's own API"),
+            ));
+        }
+        Destination::parse(&field, url, allow_loopback)
+            .map_err(|reason| ApiError::invalid(&field, reason))?;
+    }
+    Ok(())
+}
+
 fn normalise_address(channel: Channel, provider: Provider, address: &str) -> Result<String, ApiError> {
     let address = address.trim();
     let invalid = |message: &str| ApiError::invalid("address", message);
@@ -135,6 +160,7 @@ pub async fn create(mut req: Request, env: &Env, business_id: &BusinessId) -> Re
     let address = normalise_address(channel, provider, input.address.as_deref().unwrap_or_default())?;
     strings("settings", &input.settings)?;
     strings("secrets", &input.secrets)?;
+    destinations(&input.settings, http::allows_loopback(env))?;
     for (field, map, required) in [
         ("secrets", &input.secrets, provider.required_secrets()),
         ("settings", &input.settings, provider.required_settings()),
@@ -189,6 +215,7 @@ pub async fn update(mut req: Request, env: &Env, id: &ChannelAccountId) -> Resul
     let patch: AccountPatch = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     strings("settings", &patch.settings)?;
     strings("secrets", &patch.secrets)?;
+    destinations(&patch.settings, http::allows_loopback(env))?;
     let name = patch.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     let now = runtime::now().to_rfc3339();
     let updated = db::channel_accounts::update(&env.d1(DB)?, id, name, &patch.settings, &patch.secrets, &now)

@@ -15,7 +15,6 @@ use worker::{Env, Request, Response};
 
 /// Set (to "true") only in the local stack's `.dev.vars`: lets endpoints be plain http on
 /// loopback, where the test receivers run. Never set in production.
-const ALLOW_LOOPBACK_WEBHOOKS: &str = "ALLOW_LOOPBACK_WEBHOOKS";
 const MAX_NAME_CHARS: usize = 100;
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,14 +84,6 @@ struct ListOut {
     webhooks: Vec<EndpointOut>,
 }
 
-fn allows_loopback(env: &Env) -> bool {
-    let value = env
-        .var(ALLOW_LOOPBACK_WEBHOOKS)
-        .map(|v| v.to_string())
-        .or_else(|_| env.secret(ALLOW_LOOPBACK_WEBHOOKS).map(|v| v.to_string()));
-    value.is_ok_and(|value| value == "true")
-}
-
 fn new_secret() -> Result<WebhookSecret, ApiError> {
     Ok(WebhookSecret::generate(runtime::random()?))
 }
@@ -110,7 +101,7 @@ fn apply(endpoint: &mut Endpoint, input: EndpointIn, env: &Env) -> Result<(), Ap
         endpoint.name = name.to_owned();
     }
     if let Some(url) = input.url {
-        endpoint.url = EndpointUrl::parse(&url, allows_loopback(env))
+        endpoint.url = EndpointUrl::parse(&url, edge::http::allows_loopback(env))
             .map_err(|reason| ApiError::invalid("url", reason))?
             .as_str()
             .to_owned();

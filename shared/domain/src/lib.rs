@@ -8,6 +8,7 @@ pub mod api_key;
 pub mod channel;
 pub mod crypto;
 pub mod customer;
+pub mod destination;
 pub mod email;
 pub mod embed;
 pub mod error;

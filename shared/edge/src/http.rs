@@ -157,3 +157,14 @@ pub fn origin(req: &Request) -> Result<String, ApiError> {
 pub fn query(req: &Request) -> Result<Query, ApiError> {
     Ok(Query::parse(req.url()?.query()))
 }
+
+/// True only in the local stack (`ALLOW_LOOPBACK_WEBHOOKS=true` in `.dev.vars`), where
+/// destinations a business configures may be loopback test servers on this machine.
+pub fn allows_loopback(env: &worker::Env) -> bool {
+    const ALLOW_LOOPBACK: &str = "ALLOW_LOOPBACK_WEBHOOKS";
+    let value = env
+        .var(ALLOW_LOOPBACK)
+        .map(|v| v.to_string())
+        .or_else(|_| env.secret(ALLOW_LOOPBACK).map(|v| v.to_string()));
+    value.is_ok_and(|value| value == "true")
+}
