@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { RFC3339_UTC, api, assertClientError, assertError, newBusiness } from './support.mjs';
-import { refusedUrl, startWebhookReceiver } from './receivers/webhook-receiver.mjs';
+import { refusedUrl, standardSignatureMatches, startWebhookReceiver } from './receivers/webhook-receiver.mjs';
 import { EVENTS, attemptsOf, businessWithEndpoint, createWebhook } from './receivers/webhook-api.mjs';
 
 let receiver;
@@ -295,6 +295,37 @@ describe('registering webhook endpoints', () => {
     const intact = await api(owner.key, 'GET', `/api-webhooks/${webhook.id}`);
     assert.deepEqual(intact.body.webhook, webhook, 'the owner still has it, unchanged');
   });
+
+  test('a business may register at most 16 endpoints; the 17th is refused until one is deleted', async () => {
+    const { key } = await newBusiness();
+    const created = [];
+    for (let i = 0; i < 16; i += 1) created.push((await createWebhook(key, { url: receiver.endpoint().url })).webhook);
+    const refused = await api(key, 'POST', '/api-webhooks', { name: 'one too many', url: receiver.endpoint().url });
+    assertError(refused, 422, 'validation_failed', 'the 17th endpoint');
+    assert.match(refused.body.error.message, /16/, 'the message says the limit');
+    const list = await api(key, 'GET', '/api-webhooks');
+    assert.equal(list.body.webhooks.length, 16, 'nothing was stored');
+    assert.equal((await api(key, 'DELETE', `/api-webhooks/${created[0].id}`)).status, 204);
+    await createWebhook(key, { url: receiver.endpoint().url });
+  });
+
+  test('concurrent rotations are applied one after another: none is lost', async () => {
+    const endpoint = receiver.endpoint();
+    const { key, webhook, secret: original } = await businessWithEndpoint(endpoint);
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, () => api(key, 'POST', `/api-webhooks/${webhook.id}/rotate-secret`, {})),
+    );
+    for (const res of answers) assert.equal(res.status, 200, `every rotation lands: ${res.text}`);
+    const secrets = answers.map((res) => res.body.secret);
+    assert.equal(new Set(secrets).size, 4, 'four different secrets');
+    const sent = await api(key, 'POST', `/api-webhooks/${webhook.id}/test`, {});
+    assert.equal(sent.status, 200, sent.text);
+    const delivery = endpoint.requests.at(-1);
+    const matches = standardSignatureMatches(delivery.headers, delivery.raw, [original, ...secrets]);
+    const signedBy = [original, ...secrets].filter((_, i) => matches[i] >= 0);
+    assert.equal(signedBy.length, 2, `two secrets sign during the grace period (${delivery.headers['webhook-signature']})`);
+    assert.ok(!signedBy.includes(original), 'the original secret was rotated out by the first rotation, not kept by a later one that read it');
+  });
 });
 
 describe('sending a test event', () => {
@@ -396,6 +427,23 @@ describe('sending a test event', () => {
     assert.match(res.body.error ?? '', /time/i, `the error says it timed out: ${res.body.error}`);
     assert.ok(res.body.duration_ms >= 1_500 && res.body.duration_ms < 5_000, `cut off after about 2 s (${res.body.duration_ms} ms)`);
     assert.ok(took < 5_000, `the API answered before the receiver would have (${took} ms)`);
+  });
+
+  test('test sends are limited to 10 per endpoint a minute: the 11th is 429 with Retry-After', async () => {
+    const endpoint = receiver.endpoint();
+    const { webhook, key } = await businessWithEndpoint(endpoint);
+    for (let i = 0; i < 10; i += 1) {
+      const res = await api(key, 'POST', `/api-webhooks/${webhook.id}/test`, {});
+      assert.equal(res.status, 200, `test ${i + 1}: ${res.text}`);
+    }
+    const limited = await api(key, 'POST', `/api-webhooks/${webhook.id}/test`, {});
+    assertError(limited, 429, 'rate_limited', 'the 11th test');
+    const wait = Number(limited.headers.get('retry-after'));
+    assert.ok(wait >= 1 && wait <= 60, `Retry-After says when the window reopens (${limited.headers.get('retry-after')})`);
+    assert.equal(endpoint.requests.length, 10, 'the refused test sent nothing');
+    const other = await businessWithEndpoint(receiver.endpoint(), {}, undefined);
+    const elsewhere = await api(other.key, 'POST', `/api-webhooks/${other.webhook.id}/test`, {});
+    assert.equal(elsewhere.status, 200, `another endpoint has its own allowance: ${elsewhere.text}`);
   });
 
   test('the attempt log never shows a test of one business to another', async () => {

@@ -229,8 +229,8 @@ describe('rotating the secret', () => {
     await newCustomer(key);
     await endpoint.waitForCount(2, 20_000);
     const during = endpoint.requests[1];
-    assert.ok(verifySeedSignature(during.headers, during.raw, second), 'during: X-Webhook-Signature uses the new secret');
-    assert.ok(!verifySeedSignature(during.headers, during.raw, first), 'during: X-Webhook-Signature does not use the old one');
+    assert.ok(verifySeedSignature(during.headers, during.raw, first), 'during: a first attempt signs X-Webhook-Signature with the old secret, which a seed receiver still holds');
+    assert.ok(!verifySeedSignature(during.headers, during.raw, second), 'during: not with the new one, which the receiver has not confirmed');
     assert.equal(standardSignatureEntries(during.headers['webhook-signature']).length, 2, `during: two v1 signatures (${during.headers['webhook-signature']})`);
     const [newIndex, oldIndex] = standardSignatureMatches(during.headers, during.raw, [second, first]);
     assert.ok(newIndex >= 0, 'during: one v1 entry verifies with the new secret');
@@ -259,6 +259,60 @@ describe('rotating the secret', () => {
     }
     const max = await api(key, 'POST', `/api-webhooks/${webhook.id}/rotate-secret`, { grace_seconds: 604_800 });
     assert.equal(max.status, 200, `7 days of grace is allowed: ${max.text}`);
+  });
+});
+
+describe('a seed receiver switching secrets during a rotation', () => {
+  test('it loses no delivery: the old secret signs first attempts until the receiver accepts the new one on a retry, then the new one signs for good', async () => {
+    const endpoint = receiver.endpoint([{ status: 200, requireSeedSignature: true }]);
+    const { key, webhook, secret: first } = await businessWithEndpoint(endpoint, { events: ['customer.created'] });
+    const rotated = await api(key, 'POST', `/api-webhooks/${webhook.id}/rotate-secret`, {});
+    assert.equal(rotated.status, 200, rotated.text);
+    const second = rotated.body.secret;
+
+    await newCustomer(key, 'Before The Switch');
+    await endpoint.waitForCount(1, 20_000);
+    assert.equal(endpoint.requests[0].step.status, 200, 'the receiver, still on the old secret, accepts the first delivery after the rotation');
+
+    endpoint.secrets = [second];
+    await newCustomer(key, 'During The Switch');
+    await endpoint.waitForCount(3, 30_000);
+    const [refused, accepted] = endpoint.requests.slice(1, 3);
+    assert.equal(refused.id, accepted.id, 'the same event, retried');
+    assert.equal(refused.step.status, 401, 'the first attempt, signed with the old secret, is refused by the switched receiver');
+    assert.equal(accepted.step.status, 200, 'the retry, signed with the new secret, is accepted');
+    assert.ok(verifySeedSignature(accepted.headers, accepted.raw, second));
+    const delivery = await deliveryWhen(key, webhook.id, accepted.id, (d) => d.status === 'delivered');
+    assert.equal(delivery.attempts, 2);
+
+    await newCustomer(key, 'After The Switch');
+    await endpoint.waitForCount(4, 20_000);
+    const confirmed = endpoint.requests[3];
+    assert.equal(confirmed.step.status, 200, 'once confirmed, first attempts sign with the new secret');
+    assert.ok(verifySeedSignature(confirmed.headers, confirmed.raw, second));
+    assert.equal(standardSignatureEntries(confirmed.headers['webhook-signature']).length, 2, 'Standard Webhooks still lists both secrets until the grace period ends');
+  });
+});
+
+describe('a late result', () => {
+  test('an attempt that ends after its delivery was settled elsewhere changes nothing: delivered stays delivered', async () => {
+    const endpoint = receiver.endpoint([{ status: 500, delayMs: 3_000 }]);
+    const { key, webhook } = await businessWithEndpoint(endpoint, { events: ['customer.created'] });
+    await newCustomer(key);
+    await endpoint.waitForCount(1, 20_000);
+    const eventId = endpoint.requests[0].id;
+    // While the attempt waits for its answer, the delivery is settled by someone else (another
+    // worker that took it over, or a replay's round).
+    const [[deliveryId]] = d1("SELECT id FROM webhook_deliveries WHERE event_id = ?", [eventId]);
+    d1("UPDATE webhook_deliveries SET status = 'delivered', lease = 'someone-else' WHERE id = ?", [deliveryId]);
+    await waitFor(() => endpoint.requests[0].answeredAt !== null, 10_000, 'the slow answer');
+    await waitFor(async () => (await attemptsOf(key, { delivery_id: deliveryId })).length === 1, 10_000, 'the late attempt to be logged');
+    const [[status, attempts]] = d1('SELECT status, attempts FROM webhook_deliveries WHERE id = ?', [deliveryId]);
+    assert.deepEqual([status, attempts], ['delivered', 0], 'the late 500 did not put the delivered delivery back to pending');
+    await sleep(3_000);
+    assert.equal(endpoint.requests.length, 1, 'and no retry was scheduled for it');
+    const listed = await deliveriesOf(key, webhook.id);
+    assert.equal(listed[0].status, 'delivered');
   });
 });
 

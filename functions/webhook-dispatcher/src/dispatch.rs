@@ -19,8 +19,6 @@ use worker::{D1Database, Env, console_error, console_log};
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
 /// Attempts made at once by one task: enough to keep a slow receiver from holding up the rest.
 const PARALLEL_ATTEMPTS: usize = 16;
-/// A lease outlives the longest attempt (30 s timeout) with room to record it.
-const LEASE_SECONDS: i64 = 60;
 /// Our own failures are retried by the queue after this long, a few times.
 const OWN_FAULT_RETRY_SECONDS: u32 = 5;
 
@@ -68,8 +66,7 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
     for (event_id, reason) in &bodies.unbuildable {
         console_error!("event {event_id} is dead-lettered alone, the rest of its chunk goes on: {reason}");
     }
-    let lease = now.plus_seconds(LEASE_SECONDS);
-    let due = webhook_delivery::fan_out(&db, tenant, &bodies, event_ids, now, lease).await?;
+    let due = webhook_delivery::fan_out(&db, tenant, &bodies, event_ids, now, PARALLEL_ATTEMPTS).await?;
     let db = &db;
     let results: Vec<Result<(), ApiError>> = stream::iter(due)
         .map(|(claimed, endpoint)| async move { attempt(env, db, tenant, &claimed, endpoint.as_ref()).await })
@@ -94,10 +91,8 @@ async fn deliver(
     delivery_id: &DeliveryId,
     attempt: u32,
 ) -> Result<(), ApiError> {
-    let now = runtime::now();
-    let lease = now.plus_seconds(LEASE_SECONDS);
     let Some((claimed, endpoint)) =
-        webhook_delivery::claim(db, tenant, delivery_id, attempt, now, lease).await?
+        webhook_delivery::claim(db, tenant, delivery_id, attempt, runtime::now()).await?
     else {
         // Settled already, or another worker holds it: a repeated queue delivery.
         return Ok(());

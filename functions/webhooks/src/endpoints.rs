@@ -1,7 +1,7 @@
 //! Registering endpoints: create, list, read, change, delete, and rotate the signing secret.
 //! The secret is shown once, when it is made; reads never include it.
 
-use domain::error::ApiError;
+use domain::error::{ApiError, ErrorCode};
 use domain::ids::EndpointId;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
@@ -17,7 +17,7 @@ use worker::{Env, Request, Response};
 /// loopback, where the test receivers run. Never set in production.
 const MAX_NAME_CHARS: usize = 100;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct EndpointIn {
     name: Option<String>,
     url: Option<String>,
@@ -167,9 +167,20 @@ pub async fn create(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Resp
         failing_since_us: None,
         created_at: now.to_rfc3339(),
         updated_at: now.to_rfc3339(),
+        revision: 0,
+        seed_signs_new: true,
     };
     apply(&mut endpoint, input, env)?;
-    save_and_show(env, tenant, &endpoint, now, 201, ShowSecret::Yes).await
+    if !webhook_endpoints::insert(&env.d1(DB)?, tenant, &endpoint).await? {
+        return Err(ApiError::new(
+            ErrorCode::ValidationFailed,
+            format!(
+                "a business may register at most {} webhook endpoints: delete one first",
+                webhook_endpoints::MAX_PER_BUSINESS
+            ),
+        ));
+    }
+    show(&endpoint, now, 201, ShowSecret::Yes)
 }
 
 /// Whether a response shows the endpoint's secret: only when it was just made.
@@ -179,15 +190,35 @@ enum ShowSecret {
     No,
 }
 
-async fn save_and_show(
+/// How often a change is re-applied when the endpoint keeps changing under it.
+const WRITE_TRIES: usize = 3;
+
+/// Reads the endpoint, applies `change` and writes it back if nobody wrote it meanwhile;
+/// otherwise reads it again and re-applies, so a change is never made to a stale copy (a PATCH
+/// cannot re-enable an endpoint disabled meanwhile, a rotation cannot be overwritten).
+async fn change(
     env: &Env,
     tenant: &Tenant,
-    endpoint: &Endpoint,
-    now: Timestamp,
-    status: u16,
-    show: ShowSecret,
-) -> Result<Response, ApiError> {
-    webhook_endpoints::save(&env.d1(DB)?, tenant, endpoint).await?;
+    id: &EndpointId,
+    mut change: impl FnMut(&mut Endpoint, Timestamp) -> Result<(), ApiError>,
+) -> Result<(Endpoint, Timestamp), ApiError> {
+    let db = env.d1(DB)?;
+    for _ in 0..WRITE_TRIES {
+        let mut endpoint = find(env, tenant, id).await?;
+        let now = runtime::now();
+        change(&mut endpoint, now)?;
+        endpoint.updated_at = now.to_rfc3339();
+        if webhook_endpoints::update(&db, tenant, &endpoint).await? {
+            endpoint.revision += 1;
+            return Ok((endpoint, now));
+        }
+    }
+    Err(ApiError::conflict(format!(
+        "webhook {id} kept changing while this request was applied; send it again"
+    )))
+}
+
+fn show(endpoint: &Endpoint, now: Timestamp, status: u16, show: ShowSecret) -> Result<Response, ApiError> {
     http::json(
         status,
         &OneOut {
@@ -232,12 +263,9 @@ pub async fn update(
     tenant: &Tenant,
     id: &EndpointId,
 ) -> Result<Response, ApiError> {
-    let mut endpoint = find(env, tenant, id).await?;
     let input: EndpointIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
-    apply(&mut endpoint, input, env)?;
-    let now = runtime::now();
-    endpoint.updated_at = now.to_rfc3339();
-    save_and_show(env, tenant, &endpoint, now, 200, ShowSecret::No).await
+    let (endpoint, now) = change(env, tenant, id, |endpoint, _| apply(endpoint, input.clone(), env)).await?;
+    show(&endpoint, now, 200, ShowSecret::No)
 }
 
 /// Removes the endpoint with its deliveries and their log, in one transaction.
@@ -269,7 +297,6 @@ pub async fn rotate_secret(
     tenant: &Tenant,
     id: &EndpointId,
 ) -> Result<Response, ApiError> {
-    let mut endpoint = find(env, tenant, id).await?;
     let input: RotateIn = http::read_optional_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let grace = policy::bounded(
         "grace_seconds",
@@ -278,13 +305,19 @@ pub async fn rotate_secret(
         0,
         policy::MAX_ROTATION_GRACE_SECONDS,
     )?;
-    let now = runtime::now();
-    let old = std::mem::replace(&mut endpoint.secret, new_secret()?);
-    (endpoint.previous_secret, endpoint.previous_secret_until_us) = if grace > 0 {
-        (Some(old), Some(now.plus_seconds(i64::from(grace)).micros()))
-    } else {
-        (None, None)
-    };
-    endpoint.updated_at = now.to_rfc3339();
-    save_and_show(env, tenant, &endpoint, now, 200, ShowSecret::Yes).await
+    let secret = new_secret()?;
+    let (endpoint, now) = change(env, tenant, id, |endpoint, now| {
+        let old = std::mem::replace(&mut endpoint.secret, secret.clone());
+        (endpoint.previous_secret, endpoint.previous_secret_until_us) = if grace > 0 {
+            (Some(old), Some(now.plus_seconds(i64::from(grace)).micros()))
+        } else {
+            (None, None)
+        };
+        // Until the receiver accepts the new secret, first attempts sign the seed header with
+        // the old one (webhook_signing::seed_signs_with_previous).
+        endpoint.seed_signs_new = grace == 0;
+        Ok(())
+    })
+    .await?;
+    show(&endpoint, now, 200, ShowSecret::Yes)
 }

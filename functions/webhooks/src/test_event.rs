@@ -5,9 +5,9 @@ use crate::endpoints;
 use domain::error::ApiError;
 use domain::ids::{EndpointId, EventId};
 use domain::tenant::Tenant;
-use domain::webhooks::EventType;
+use domain::webhooks::{self as policy, EventType};
 use edge::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
-use edge::db::webhook_endpoints::Health;
+use edge::db::webhook_endpoints::{self, Health};
 use edge::{DB, http, runtime, webhook_delivery};
 use serde::Serialize;
 use serde_json::json;
@@ -28,6 +28,26 @@ struct TestOut {
 pub async fn send(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Response, ApiError> {
     let endpoint = endpoints::find(env, tenant, id).await?;
     let now = runtime::now();
+    let db = env.d1(DB)?;
+    if let Some(wait) = webhook_endpoints::take_test_slot(
+        &db,
+        tenant,
+        id,
+        now,
+        policy::TESTS_PER_WINDOW,
+        policy::TEST_WINDOW_SECONDS,
+    )
+    .await?
+    {
+        return Err(ApiError::rate_limited(
+            format!(
+                "at most {} test sends per endpoint every {} s; try again in {wait} s",
+                policy::TESTS_PER_WINDOW,
+                policy::TEST_WINDOW_SECONDS
+            ),
+            wait,
+        ));
+    }
     let event_id = EventId::generate(runtime::random()?);
     let kind = EventType::Test;
     let data = json!({
@@ -35,7 +55,9 @@ pub async fn send(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Respons
         "message": "This is a test event. If you can read it, your endpoint receives and verifies our webhooks."
     });
     let body = webhook_delivery::body(tenant, &event_id, kind, now, data)?;
-    let attempted = webhook_delivery::send(&endpoint, &event_id, kind.as_str(), &body, now).await;
+    // A test checks the receiver against the newest secret: the one its owner just deployed.
+    let attempted =
+        webhook_delivery::send(&endpoint, &endpoint.secret, &event_id, kind.as_str(), &body, now).await;
     let delivered = attempted
         .status_code
         .is_some_and(|code| (200..300).contains(&code));
@@ -58,7 +80,8 @@ pub async fn send(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Respons
         },
         at: now,
     };
-    webhook_delivery::record_attempt(&env.d1(DB)?, tenant, &record, &Health::Unchanged).await?;
+    let confirms = webhook_delivery::confirms_new_secret(&endpoint, &endpoint.secret, record.outcome);
+    webhook_delivery::record_attempt(&db, tenant, &record, None, &Health::Unchanged, confirms).await?;
     http::json(
         200,
         &TestOut {

@@ -119,6 +119,13 @@ impl ApiError {
         error
     }
 
+    /// The caller has used its allowance; it may try again in `retry_after_seconds`.
+    pub fn rate_limited(message: impl Into<String>, retry_after_seconds: u32) -> Self {
+        let mut error = Self::new(ErrorCode::RateLimited, message);
+        error.retry_after_seconds = Some(retry_after_seconds);
+        error
+    }
+
     pub fn payload_too_large(limit_bytes: usize) -> Self {
         Self::new(
             ErrorCode::PayloadTooLarge,

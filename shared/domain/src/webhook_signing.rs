@@ -249,30 +249,44 @@ impl WebhookSecret {
     }
 }
 
-/// The headers of one delivery. `secrets`: the current secret first, then any still in their
-/// rotation grace period.
+/// The headers of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedHeaders {
     /// `webhook-id`.
     pub webhook_id: String,
     /// Unix seconds: `webhook-timestamp` and `X-Webhook-Timestamp`.
     pub timestamp: i64,
-    /// `X-Webhook-Signature`: lowercase hex HMAC-SHA256, keyed with the whole current secret
-    /// text, of "{timestamp}.{body}".
+    /// `X-Webhook-Signature`: lowercase hex HMAC-SHA256, keyed with the whole text of one
+    /// secret, of "{timestamp}.{body}".
     pub x_webhook_signature: String,
     /// `webhook-signature`: "v1,<base64 HMAC-SHA256>" per secret, space-separated, keyed with the
     /// decoded secret, of "{webhook_id}.{timestamp}.{body}".
     pub webhook_signature: String,
 }
 
-/// Signs one delivery of `body` (already the output of [`to_js_json`]). With no secrets both
-/// signatures are empty.
-pub fn sign(secrets: &[&WebhookSecret], webhook_id: &str, timestamp: i64, body: &str) -> SignedHeaders {
+/// Whether the seed header of attempt `attempt` is signed with the previous secret during a
+/// rotation's grace period. The seed header carries one signature, and a seed receiver checks
+/// it against the one secret it holds, which is the old one until its owner deploys the new
+/// one. So until a delivery signed with the new secret has been accepted (`confirmed`), odd
+/// attempts (every first attempt) are signed with the previous secret and even ones (every
+/// first retry) with the new one: a receiver on either secret accepts a delivery at its first
+/// or second attempt, and its first acceptance of the new secret confirms it for good.
+pub fn seed_signs_with_previous(confirmed: bool, attempt: u32) -> bool {
+    !confirmed && attempt % 2 == 1
+}
+
+/// Signs one delivery of `body` (already the output of [`to_js_json`]): the seed header with
+/// `seed_secret`, Standard Webhooks' with every one of `secrets` (the current one first, then
+/// any still in their grace period).
+pub fn sign(
+    seed_secret: &WebhookSecret,
+    secrets: &[&WebhookSecret],
+    webhook_id: &str,
+    timestamp: i64,
+    body: &str,
+) -> SignedHeaders {
     let timestamp_text = timestamp.to_string();
-    let x_webhook_signature = secrets
-        .first()
-        .map(|current| hex::encode(seed_mac(current.as_str(), &timestamp_text, body)))
-        .unwrap_or_default();
+    let x_webhook_signature = hex::encode(seed_mac(seed_secret.as_str(), &timestamp_text, body));
     let webhook_signature = secrets
         .iter()
         .map(|secret| {
@@ -705,7 +719,7 @@ mod tests {
     #[test]
     fn signing_with_one_secret_matches_node() {
         let current = current_secret();
-        let headers = sign(&[&current], WEBHOOK_ID, TIMESTAMP, BODY);
+        let headers = sign(&current, &[&current], WEBHOOK_ID, TIMESTAMP, BODY);
         assert_eq!(
             headers,
             SignedHeaders {
@@ -718,44 +732,35 @@ mod tests {
     }
 
     #[test]
-    fn during_rotation_every_secret_signs_the_standard_header_and_the_current_one_the_seed_header() {
+    fn during_rotation_every_secret_signs_the_standard_header_and_the_chosen_one_the_seed_header() {
         let (current, previous) = (current_secret(), previous_secret());
-        let headers = sign(&[&current, &previous], WEBHOOK_ID, TIMESTAMP, BODY);
-        assert_eq!(headers.x_webhook_signature, SEED_SIGNATURE);
-        assert_eq!(headers.webhook_signature, format!("{CURRENT_V1} {PREVIOUS_V1}"));
-        for secret in [&current, &previous] {
-            assert!(verify_standard(
-                secret,
-                WEBHOOK_ID,
-                "1700000000",
-                BODY,
-                &headers.webhook_signature
-            ));
+        for (seed_secret, other) in [(&current, &previous), (&previous, &current)] {
+            let headers = sign(seed_secret, &[&current, &previous], WEBHOOK_ID, TIMESTAMP, BODY);
+            assert_eq!(headers.webhook_signature, format!("{CURRENT_V1} {PREVIOUS_V1}"));
+            for secret in [&current, &previous] {
+                assert!(verify_standard(
+                    secret,
+                    WEBHOOK_ID,
+                    "1700000000",
+                    BODY,
+                    &headers.webhook_signature
+                ));
+            }
+            let verifies = |secret: &WebhookSecret| {
+                verify_seed(secret.as_str(), "1700000000", BODY, &headers.x_webhook_signature)
+            };
+            assert!(verifies(seed_secret));
+            assert!(!verifies(other));
         }
-        assert!(verify_seed(
-            current.as_str(),
-            "1700000000",
-            BODY,
-            &headers.x_webhook_signature
-        ));
-        assert!(!verify_seed(
-            previous.as_str(),
-            "1700000000",
-            BODY,
-            &headers.x_webhook_signature
-        ));
     }
 
     #[test]
-    fn no_secrets_give_empty_signatures() {
-        let headers = sign(&[], WEBHOOK_ID, TIMESTAMP, BODY);
-        assert_eq!(
-            (
-                headers.x_webhook_signature.as_str(),
-                headers.webhook_signature.as_str()
-            ),
-            ("", "")
-        );
+    fn until_the_new_secret_is_confirmed_first_attempts_sign_the_seed_header_with_the_old_one() {
+        let chosen: Vec<bool> = (1..=4)
+            .map(|attempt| seed_signs_with_previous(false, attempt))
+            .collect();
+        assert_eq!(chosen, [true, false, true, false]);
+        assert!((1..=4).all(|attempt| !seed_signs_with_previous(true, attempt)));
     }
 
     /// The example of the Standard Webhooks specification, recomputed in Node with
@@ -769,7 +774,7 @@ mod tests {
         let (id, body) = ("msg_p5jXN8AQM9LWM0D4loKWxJek", r#"{"test": 2432232314}"#);
         let expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
         assert_eq!(
-            sign(&[&secret], id, 1_614_265_330, body).webhook_signature,
+            sign(&secret, &[&secret], id, 1_614_265_330, body).webhook_signature,
             expected
         );
         assert!(verify_standard(
@@ -784,7 +789,7 @@ mod tests {
     #[test]
     fn verification_fails_when_anything_signed_differs() {
         let (current, other) = (current_secret(), previous_secret());
-        let headers = sign(&[&current], WEBHOOK_ID, TIMESTAMP, BODY);
+        let headers = sign(&current, &[&current], WEBHOOK_ID, TIMESTAMP, BODY);
         let tampered_body = BODY.replace("msg_1", "msg_2");
         let seed_cases: &[(&str, &str, &str, &str, &str)] = &[
             (

@@ -138,6 +138,23 @@ pub const MAX_ROTATION_GRACE_SECONDS: u32 = 7 * 24 * 3600;
 pub const LOGGED_BODY_BYTES: usize = 1024;
 /// Queues delay a message by at most 12 hours; no wait is longer than that.
 pub const MAX_DELAY_SECONDS: u32 = 12 * 3600;
+/// Time a lease allows beyond an attempt's timeout, to record its result.
+pub const LEASE_MARGIN_SECONDS: i64 = 15;
+/// Test sends an endpoint may make per [`TEST_WINDOW_SECONDS`]: enough to fix a receiver by
+/// trial, too few to turn the button into a request generator.
+pub const TESTS_PER_WINDOW: u32 = 10;
+pub const TEST_WINDOW_SECONDS: i64 = 60;
+
+/// How long a task that attempts `deliveries` deliveries, `parallel` at a time, each given at
+/// most `timeout_seconds`, may take: the lease it holds them under. Until it ends nobody else
+/// attempts them; after it, the sweep hands what is left to another worker. Sized from the
+/// work so that a slow but living task is never overtaken (which would send twice).
+pub fn lease_seconds(deliveries: usize, parallel: usize, timeout_seconds: u32) -> i64 {
+    let waves = deliveries.div_ceil(parallel.max(1)).max(1);
+    i64::try_from(waves)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(i64::from(timeout_seconds) + LEASE_MARGIN_SECONDS)
+}
 
 /// The waits between attempts. `Standard` is the seed's: three retries after 2, 4 and 8 s.
 /// `Extended` spreads seven retries over a day and a half, for receivers that go down for hours.
@@ -199,10 +216,20 @@ pub enum Verdict {
 /// The seed's rule: 2xx is success; 5xx, 429, timeouts and connection errors are retried after
 /// the schedule's wait or the receiver's `Retry-After`, whichever is longer; anything else is
 /// final. `attempt` counts from 1.
-pub fn verdict(answer: &Answer, attempt: u32, schedule: RetrySchedule) -> Verdict {
+///
+/// One exception: a 4xx refusal of an attempt whose seed header was signed with the previous
+/// secret during a rotation (`signed_with_previous`) is retried like a 5xx, because the
+/// receiver may already hold the new secret, which the next attempt signs with.
+pub fn verdict(
+    answer: &Answer,
+    attempt: u32,
+    schedule: RetrySchedule,
+    signed_with_previous: bool,
+) -> Verdict {
     let retry_after = match answer {
         Answer::Status { code, .. } if (200..300).contains(code) => return Verdict::Delivered,
         Answer::Status { code, retry_after } if *code == 429 || *code >= 500 => *retry_after,
+        Answer::Status { code, .. } if signed_with_previous && (400..500).contains(code) => None,
         Answer::Status { .. } => return Verdict::DeadLetter,
         Answer::TimedOut | Answer::Unreachable => None,
     };
@@ -242,6 +269,16 @@ pub fn bounded(field: &str, value: Option<u32>, default: u32, min: u32, max: u32
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_lease_lasts_as_long_as_its_slowest_possible_work() {
+        assert_eq!(lease_seconds(1, 16, 30), 45);
+        assert_eq!(lease_seconds(16, 16, 30), 45);
+        assert_eq!(lease_seconds(17, 16, 30), 90);
+        assert_eq!(lease_seconds(800, 16, 15), 50 * 30);
+        assert_eq!(lease_seconds(0, 16, 15), 30);
+        assert_eq!(lease_seconds(5, 0, 15), 5 * 30);
+    }
+
     use super::*;
 
     fn status(code: u16, retry_after: Option<u32>) -> Answer {
@@ -252,7 +289,7 @@ mod tests {
     fn the_standard_schedule_retries_three_times_after_2_4_and_8_seconds() {
         let schedule = RetrySchedule::Standard;
         let waits: Vec<Verdict> = (1..=4)
-            .map(|n| verdict(&status(500, None), n, schedule))
+            .map(|n| verdict(&status(500, None), n, schedule, false))
             .collect();
         assert_eq!(
             waits,
@@ -308,15 +345,50 @@ mod tests {
             ),
         ];
         for (answer, expected, why) in cases {
-            assert_eq!(verdict(&answer, 1, RetrySchedule::Standard), expected, "{why}");
+            assert_eq!(
+                verdict(&answer, 1, RetrySchedule::Standard, false),
+                expected,
+                "{why}"
+            );
         }
+    }
+
+    #[test]
+    fn a_refusal_of_the_old_secret_during_a_rotation_is_retried_with_the_new_one() {
+        let schedule = RetrySchedule::Standard;
+        assert_eq!(
+            verdict(&status(401, None), 1, schedule, true),
+            Verdict::RetryIn(2)
+        );
+        assert_eq!(
+            verdict(&status(403, None), 3, schedule, true),
+            Verdict::RetryIn(8)
+        );
+        assert_eq!(
+            verdict(&status(401, None), 4, schedule, true),
+            Verdict::DeadLetter
+        );
+        assert_eq!(
+            verdict(&status(401, None), 2, schedule, false),
+            Verdict::DeadLetter
+        );
+        assert_eq!(
+            verdict(&status(301, None), 1, schedule, true),
+            Verdict::DeadLetter
+        );
     }
 
     #[test]
     fn the_extended_schedule_reaches_hours_and_then_gives_up() {
         let schedule = RetrySchedule::Extended;
-        assert_eq!(verdict(&Answer::TimedOut, 5, schedule), Verdict::RetryIn(18_000));
-        assert_eq!(verdict(&Answer::TimedOut, 8, schedule), Verdict::DeadLetter);
+        assert_eq!(
+            verdict(&Answer::TimedOut, 5, schedule, false),
+            Verdict::RetryIn(18_000)
+        );
+        assert_eq!(
+            verdict(&Answer::TimedOut, 8, schedule, false),
+            Verdict::DeadLetter
+        );
     }
 
     #[test]

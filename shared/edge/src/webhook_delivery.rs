@@ -7,18 +7,18 @@
 //! parsed body (the seed's Express example) signs exactly what we signed.
 
 use crate::bounded_post::{self, Failure};
-use crate::db;
 use crate::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
-use crate::db::webhook_deliveries::Claimed;
+use crate::db::webhook_deliveries::{Claimed, Lease};
 use crate::db::webhook_endpoints::{Endpoint, Health};
 use crate::db::webhook_events::{StoredEvent, table_of};
+use crate::{db, runtime};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, DeliveryId, EventId, MessageId};
 use domain::media;
 use domain::message::Attachment;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
-use domain::webhook_signing::{self, to_js_json};
+use domain::webhook_signing::{self, WebhookSecret, to_js_json};
 use domain::webhooks::{self, Answer, EventType, LOGGED_BODY_BYTES, Verdict};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -207,15 +207,18 @@ impl Attempted {
     }
 }
 
-/// POSTs the body to the endpoint, signed with its current secrets at `now`.
+/// POSTs the body to the endpoint, signed with its current secrets at `now`, the seed header
+/// with `seed_secret`.
 pub async fn send(
     endpoint: &Endpoint,
+    seed_secret: &WebhookSecret,
     event_id: &EventId,
     kind: &str,
     body: &str,
     now: Timestamp,
 ) -> Attempted {
     let signed = webhook_signing::sign(
+        seed_secret,
         &endpoint.signing_secrets(now),
         event_id.as_str(),
         now.seconds(),
@@ -306,11 +309,14 @@ pub async fn attempt(
         // The business turned the endpoint off, or it was disabled for failing: no attempt is
         // made, and the delivery waits among the dead for a replay once it is enabled again.
         let reason = "not sent: the endpoint is disabled";
-        db::webhook_deliveries::abandon(db, tenant, &claimed.delivery_id, reason, now).await?;
+        db::webhook_deliveries::abandon(db, tenant, &claimed.delivery_id, &claimed.lease, reason, now)
+            .await?;
         return Ok(AttemptOutcome::Dead);
     }
+    let seed_secret = endpoint.seed_secret(now, claimed.attempt);
     let attempted = send(
         endpoint,
+        seed_secret,
         &claimed.event_id,
         &claimed.event_type,
         &claimed.payload,
@@ -318,7 +324,13 @@ pub async fn attempt(
     )
     .await;
     let finished = Timestamp::from_millis(now.millis() + attempted.millis.min(i64::MAX as u64) as i64);
-    let outcome = match webhooks::verdict(&attempted.answer, claimed.attempt, endpoint.retry_schedule) {
+    let signed_with_previous = seed_secret != &endpoint.secret;
+    let outcome = match webhooks::verdict(
+        &attempted.answer,
+        claimed.attempt,
+        endpoint.retry_schedule,
+        signed_with_previous,
+    ) {
         Verdict::Delivered => AttemptOutcome::Delivered,
         Verdict::RetryIn(seconds) => AttemptOutcome::Retrying {
             next: finished.plus_seconds(i64::from(seconds)),
@@ -331,20 +343,42 @@ pub async fn attempt(
     record.error = attempted.error.as_deref();
     record.duration_ms = attempted.millis;
     record.outcome = outcome;
-    record_attempt(db, tenant, &record, &health).await?;
+    let confirms = confirms_new_secret(endpoint, seed_secret, outcome);
+    record_attempt(db, tenant, &record, Some(&claimed.lease), &health, confirms).await?;
     Ok(outcome)
 }
 
-/// Logs the attempt, settles its delivery (if any) and updates the endpoint's health, in one
-/// transaction.
+/// Whether an attempt accepted with the seed header signed by `seed_secret` shows that the
+/// receiver has the endpoint's new secret, which it was not known to have.
+pub fn confirms_new_secret(
+    endpoint: &Endpoint,
+    seed_secret: &WebhookSecret,
+    outcome: AttemptOutcome,
+) -> bool {
+    outcome == AttemptOutcome::Delivered && !endpoint.seed_signs_new && seed_secret == &endpoint.secret
+}
+
+/// Logs the attempt, settles its delivery (if any, and only while it is still pending under
+/// `lease`, the lease the attempt was made under: a late result cannot undo a later one, and
+/// delivered is final), updates the endpoint's health and, when `confirms_new_secret`, records
+/// that the receiver holds the new secret, in one transaction.
 pub async fn record_attempt(
     db: &D1Database,
     tenant: &Tenant,
     record: &AttemptRecord<'_>,
+    lease: Option<&str>,
     health: &Health,
+    confirms_new_secret: bool,
 ) -> Result<(), ApiError> {
     let mut statements = vec![db::webhook_attempts::insert(db, tenant, record)?];
-    if let Some(delivery_id) = record.delivery_id {
+    if confirms_new_secret {
+        statements.push(db::webhook_endpoints::confirm_new_secret(
+            db,
+            tenant,
+            record.endpoint_id,
+        )?);
+    }
+    if let (Some(delivery_id), Some(lease)) = (record.delivery_id, lease) {
         let (status, next) = match record.outcome {
             AttemptOutcome::Delivered => ("delivered", None),
             AttemptOutcome::Retrying { next } => ("pending", Some(next)),
@@ -354,6 +388,7 @@ pub async fn record_attempt(
             db,
             tenant,
             delivery_id,
+            lease,
             record.attempt,
             status,
             next,
@@ -399,16 +434,29 @@ fn health_after(
 
 /// Fixes each event's body (where not fixed yet), creates one pending delivery per event and
 /// subscribed enabled endpoint, and marks the events dispatched, in one transaction. The new
-/// deliveries come back already leased until `lease_until` for their first attempt, with what
-/// it needs. Only deliveries created now come back, so a repeated dispatch attempts nothing twice.
+/// deliveries come back already leased for their first attempt, made `parallel` at a time by
+/// the caller, with what it needs. Only deliveries created now come back, so a repeated
+/// dispatch attempts nothing twice.
 pub async fn fan_out(
     db: &D1Database,
     tenant: &Tenant,
     payloads: &Payloads,
     event_ids: &[EventId],
     now: Timestamp,
-    lease_until: Timestamp,
+    parallel: usize,
 ) -> Result<Vec<(Claimed, Option<Endpoint>)>, ApiError> {
+    let endpoints = db::webhook_endpoints::list(db, tenant).await?;
+    let enabled = endpoints.iter().filter(|endpoint| endpoint.enabled);
+    let slowest = enabled
+        .clone()
+        .map(|endpoint| endpoint.timeout_seconds)
+        .max()
+        .unwrap_or(0);
+    let most_deliveries = event_ids.len().saturating_mul(enabled.count());
+    let lease = Lease {
+        token: hex::encode(runtime::random::<16>()?),
+        until: now.plus_seconds(webhooks::lease_seconds(most_deliveries, parallel, slowest)),
+    };
     let mut statements = payloads
         .built
         .iter()
@@ -425,18 +473,10 @@ pub async fn fan_out(
     }
     let created_at = statements.len();
     statements.push(db::webhook_deliveries::create(
-        db,
-        tenant,
-        event_ids,
-        now,
-        lease_until,
+        db, tenant, event_ids, now, &lease,
     )?);
     statements.push(db::webhook_events::mark_dispatched(db, tenant, event_ids, now)?);
     let results = db.batch(statements).await?;
-    if db::rows::<serde_json::Value>(&results, created_at)?.is_empty() {
-        return Ok(Vec::new());
-    }
-    let endpoints = db::webhook_endpoints::list(db, tenant).await?;
     Ok(db::webhook_deliveries::created(&results, created_at)?
         .into_iter()
         .map(|claimed| {
@@ -454,10 +494,13 @@ pub async fn claim(
     delivery_id: &DeliveryId,
     attempt: u32,
     now: Timestamp,
-    lease_until: Timestamp,
 ) -> Result<Option<(Claimed, Option<Endpoint>)>, ApiError> {
-    let Some(claimed) =
-        db::webhook_deliveries::claim(db, tenant, delivery_id, attempt, now, lease_until).await?
+    let lease = Lease {
+        token: hex::encode(runtime::random::<16>()?),
+        // One attempt: at most the longest timeout any endpoint may have.
+        until: now.plus_seconds(webhooks::lease_seconds(1, 1, webhooks::MAX_TIMEOUT_SECONDS)),
+    };
+    let Some(claimed) = db::webhook_deliveries::claim(db, tenant, delivery_id, attempt, now, &lease).await?
     else {
         return Ok(None);
     };

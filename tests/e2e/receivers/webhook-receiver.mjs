@@ -121,8 +121,14 @@ export async function startWebhookReceiver() {
     }
     const earlier = requests.filter((r) => r.path === path).length;
     const script = endpoint?.script ?? [404];
-    const step = normaliseStep(script[Math.min(earlier, script.length - 1)]);
     const secrets = endpoint?.secrets ?? [];
+    const scripted = normaliseStep(script[Math.min(earlier, script.length - 1)]);
+    // `requireSeedSignature`: a seed receiver, which refuses what its one secret (the first of
+    // `secrets`) does not verify in X-Webhook-Signature.
+    const step =
+      scripted.requireSeedSignature && !verifySeedSignature(req.headers, raw, secrets[0])
+        ? { status: 401, body: { error: 'Invalid signature' } }
+        : scripted;
     const record = {
       at: Date.now(),
       method: req.method,

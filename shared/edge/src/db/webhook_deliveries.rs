@@ -12,33 +12,34 @@ use worker::{D1Database, D1PreparedStatement, D1Result};
 
 /// The statement that creates one pending delivery per event among `event_ids` (those whose body
 /// is fixed) and enabled endpoint subscribed to it, leased until `lease_until` for its first
-/// attempt. A delivery exists once per endpoint and event, so a repeated dispatch creates
-/// nothing twice; only deliveries created now come back ([`created`] reads them).
+/// attempt under `lease`. A delivery exists once per endpoint and event, so a repeated dispatch
+/// creates nothing twice; only deliveries created now come back ([`created`] reads them).
 pub fn create(
     db: &D1Database,
     tenant: &Tenant,
     event_ids: &[EventId],
     now: Timestamp,
-    lease_until: Timestamp,
+    lease: &Lease,
 ) -> Result<D1PreparedStatement, ApiError> {
     Ok(db
         .prepare(
             "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, attempts, \
-             next_attempt_us, leased_until_us, event_us, updated_us) \
-             SELECT lower(hex(randomblob(16))), ?1, e.id, ev.id, ev.type, 'pending', 0, ?3, ?4, ev.created_us, ?3 \
+             next_attempt_us, leased_until_us, lease, event_us, updated_us) \
+             SELECT lower(hex(randomblob(16))), ?1, e.id, ev.id, ev.type, 'pending', 0, ?3, ?4, ?5, ev.created_us, ?3 \
              FROM webhook_events ev JOIN webhook_endpoints e ON e.business_id = ev.business_id \
              WHERE ev.business_id = ?1 AND ev.id IN (SELECT value FROM json_each(?2)) AND ev.payload IS NOT NULL \
              AND e.enabled = 1 AND EXISTS (SELECT 1 FROM json_each(e.events) s WHERE s.value = ev.type) \
              ORDER BY ev.created_us \
              ON CONFLICT (endpoint_id, event_id) DO NOTHING \
-             RETURNING id, endpoint_id, event_id, event_type, \
+             RETURNING id, endpoint_id, event_id, event_type, lease, \
                (SELECT payload FROM webhook_events WHERE business_id = ?1 AND id = event_id) AS payload",
         )
         .bind(&[
             text(tenant.business_id.as_str()),
             db::json_list(event_ids.iter().map(EventId::as_str)),
             number(now.micros()),
-            number(lease_until.micros()),
+            number(lease.until.micros()),
+            text(&lease.token),
         ])?)
 }
 
@@ -81,11 +82,13 @@ pub fn created(results: &[D1Result], position: usize) -> Result<Vec<Claimed>, Ap
         endpoint_id: EndpointId,
         event_id: EventId,
         event_type: String,
+        lease: String,
         payload: String,
     }
     Ok(db::rows::<Row>(results, position)?
         .into_iter()
         .map(|row| Claimed {
+            lease: row.lease,
             endpoint_id: row.endpoint_id,
             delivery_id: row.id,
             event_id: row.event_id,
@@ -97,10 +100,19 @@ pub fn created(results: &[D1Result], position: usize) -> Result<Vec<Claimed>, Ap
         .collect())
 }
 
+/// A lease on deliveries: who holds them (a random token) and until when.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub token: String,
+    pub until: Timestamp,
+}
+
 /// A delivery claimed for one attempt, with what the attempt needs.
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub delivery_id: DeliveryId,
+    /// The token of the lease the attempt is made under: its result lands only under it.
+    pub lease: String,
     pub event_id: EventId,
     pub event_type: String,
     pub attempt: u32,
@@ -118,7 +130,7 @@ pub async fn claim(
     delivery_id: &DeliveryId,
     attempt: u32,
     now: Timestamp,
-    lease_until: Timestamp,
+    lease: &Lease,
 ) -> Result<Option<Claimed>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
@@ -135,7 +147,7 @@ pub async fn claim(
     let results = db
         .batch(vec![
             db.prepare(
-                "UPDATE webhook_deliveries SET leased_until_us = ?5 WHERE business_id = ?1 AND id = ?2 \
+                "UPDATE webhook_deliveries SET leased_until_us = ?5, lease = ?6 WHERE business_id = ?1 AND id = ?2 \
                  AND status = 'pending' AND attempts = ?3 AND (leased_until_us IS NULL OR leased_until_us < ?4) \
                  RETURNING event_id, event_type, replays, endpoint_id",
             )
@@ -144,7 +156,8 @@ pub async fn claim(
                 db::text(delivery_id.as_str()),
                 number(i64::from(attempt.saturating_sub(1))),
                 number(now.micros()),
-                number(lease_until.micros()),
+                number(lease.until.micros()),
+                text(&lease.token),
             ])?,
             db.prepare(
                 "SELECT ev.payload FROM webhook_deliveries d JOIN webhook_events ev \
@@ -170,6 +183,7 @@ pub async fn claim(
         .ok_or_else(|| db::corrupt("webhook event", row.event_id.as_str(), "payload"))?;
     Ok(Some(Claimed {
         delivery_id: delivery_id.clone(),
+        lease: lease.token.clone(),
         event_id: row.event_id,
         event_type: row.event_type,
         attempt,
@@ -179,13 +193,16 @@ pub async fn claim(
     }))
 }
 
-/// The statement that settles a delivery after attempt `attempt`: `pending` again (due at
-/// `next`), `delivered` or `dead`, with the answer it got; its lease is released.
+/// The statement that settles a delivery after attempt `attempt` made under `lease`: `pending`
+/// again (due at `next`), `delivered` or `dead`, with the answer it got; its lease is released.
+/// It changes nothing unless the delivery is still pending under that lease (a sweep may have
+/// handed it to another worker, a replay may have started a new round).
 #[allow(clippy::too_many_arguments)]
 pub fn settle(
     db: &D1Database,
     tenant: &Tenant,
     id: &DeliveryId,
+    lease: &str,
     attempt: u32,
     status: &str,
     next: Option<Timestamp>,
@@ -196,7 +213,8 @@ pub fn settle(
     Ok(db
         .prepare(
             "UPDATE webhook_deliveries SET attempts = ?3, status = ?4, next_attempt_us = ?5, leased_until_us = NULL, \
-             last_status = ?6, last_error = ?7, updated_us = ?8 WHERE business_id = ?1 AND id = ?2",
+             lease = NULL, last_status = ?6, last_error = ?7, updated_us = ?8 \
+             WHERE business_id = ?1 AND id = ?2 AND status = 'pending' AND lease = ?9",
         )
         .bind(&[
             text(tenant.business_id.as_str()),
@@ -207,26 +225,30 @@ pub fn settle(
             db::optional_number(last_status.map(i64::from)),
             db::optional_text(last_error),
             number(at.micros()),
+            text(lease),
         ])?)
 }
 
-/// Moves a leased delivery to the dead without an attempt, saying why; its last answer stays.
+/// Moves a delivery leased under `lease` to the dead without an attempt, saying why; its last
+/// answer stays.
 pub async fn abandon(
     db: &D1Database,
     tenant: &Tenant,
     delivery_id: &DeliveryId,
+    lease: &str,
     reason: &str,
     now: Timestamp,
 ) -> Result<(), ApiError> {
     db.prepare(
-        "UPDATE webhook_deliveries SET status = 'dead', next_attempt_us = NULL, leased_until_us = NULL, \
-         last_error = ?3, updated_us = ?4 WHERE business_id = ?1 AND id = ?2",
+        "UPDATE webhook_deliveries SET status = 'dead', next_attempt_us = NULL, leased_until_us = NULL, lease = NULL, \
+         last_error = ?3, updated_us = ?4 WHERE business_id = ?1 AND id = ?2 AND status = 'pending' AND lease = ?5",
     )
     .bind(&[
         db::text(tenant.business_id.as_str()),
         db::text(delivery_id.as_str()),
         db::text(reason),
         number(now.micros()),
+        db::text(lease),
     ])?
     .run()
     .await?;
@@ -341,7 +363,7 @@ pub async fn replay(
         id: DeliveryId,
     }
     let set = "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, replays = replays + 1, \
-               next_attempt_us = ?3, leased_until_us = NULL, updated_us = ?3 \
+               next_attempt_us = ?3, leased_until_us = NULL, lease = NULL, updated_us = ?3 \
                WHERE business_id = ?1 AND endpoint_id = ?2 \
                AND event_id IN (SELECT id FROM webhook_events WHERE business_id = ?1 AND payload IS NOT NULL) AND";
     let business = db::text(tenant.business_id.as_str());

@@ -6,7 +6,7 @@ use domain::error::ApiError;
 use domain::ids::EndpointId;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
-use domain::webhook_signing::WebhookSecret;
+use domain::webhook_signing::{self, WebhookSecret};
 use domain::webhooks::{EventType, RetrySchedule};
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement};
@@ -33,6 +33,11 @@ pub struct Endpoint {
     pub failing_since_us: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
+    /// Bumped by every write: an update lands only on the revision it read.
+    pub revision: i64,
+    /// False after a rotation until a delivery signed with the new secret in the seed header
+    /// has been accepted (see [`Endpoint::seed_secret`]).
+    pub seed_signs_new: bool,
 }
 
 impl Endpoint {
@@ -48,13 +53,24 @@ impl Endpoint {
         secrets
     }
 
+    /// The secret that signs the seed header (`X-Webhook-Signature`, one signature only) for
+    /// attempt `attempt` at `now`: see [`webhook_signing::seed_signs_with_previous`].
+    pub fn seed_secret(&self, now: Timestamp, attempt: u32) -> &WebhookSecret {
+        match self.signing_secrets(now).get(1) {
+            Some(previous) if webhook_signing::seed_signs_with_previous(self.seed_signs_new, attempt) => {
+                previous
+            }
+            _ => &self.secret,
+        }
+    }
+
     pub fn subscribes_to(&self, kind: EventType) -> bool {
         self.events.contains(&kind)
     }
 }
 
 const ENDPOINT_COLUMNS: &str = "id, name, url, events, secret, previous_secret, previous_secret_until_us, enabled, \
-     disabled_reason, retry_schedule, timeout_seconds, disable_after_seconds, failing_since_us, created_at, updated_at";
+     disabled_reason, retry_schedule, timeout_seconds, disable_after_seconds, failing_since_us, created_at, updated_at, revision, seed_signs_new";
 
 #[derive(Deserialize)]
 struct EndpointRow {
@@ -73,6 +89,8 @@ struct EndpointRow {
     failing_since_us: Option<i64>,
     created_at: String,
     updated_at: String,
+    revision: i64,
+    seed_signs_new: i64,
 }
 
 impl EndpointRow {
@@ -96,6 +114,8 @@ impl EndpointRow {
             failing_since_us: self.failing_since_us,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            revision: self.revision,
+            seed_signs_new: self.seed_signs_new != 0,
         })
     }
 }
@@ -113,23 +133,31 @@ pub fn subscribed_sql(type_expression: &str) -> String {
     )
 }
 
-/// Stores a new endpoint, or writes every field of an existing one.
-pub async fn save(db: &D1Database, tenant: &Tenant, endpoint: &Endpoint) -> Result<(), ApiError> {
-    db.prepare(
-        "INSERT INTO webhook_endpoints (id, business_id, name, url, events, secret, previous_secret, \
-         previous_secret_until_us, enabled, disabled_reason, retry_schedule, timeout_seconds, disable_after_seconds, \
-         failing_since_us, created_at, updated_at) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, url = excluded.url, events = excluded.events, \
-         secret = excluded.secret, previous_secret = excluded.previous_secret, \
-         previous_secret_until_us = excluded.previous_secret_until_us, enabled = excluded.enabled, \
-         disabled_reason = excluded.disabled_reason, retry_schedule = excluded.retry_schedule, \
-         timeout_seconds = excluded.timeout_seconds, disable_after_seconds = excluded.disable_after_seconds, \
-         failing_since_us = excluded.failing_since_us, updated_at = excluded.updated_at \
-         WHERE webhook_endpoints.business_id = excluded.business_id",
-    )
-    .bind(&[
-        db::text(tenant.business_id.as_str()),
-        db::text(endpoint.id.as_str()),
+/// The most endpoints one business may register (each event fans out to all of them).
+pub const MAX_PER_BUSINESS: usize = 16;
+
+/// The columns a write sets, and the values [`insert`] and [`update`] bind to them (`:business`
+/// and `:id` aside).
+const WRITTEN: [&str; 15] = [
+    "name",
+    "url",
+    "events",
+    "secret",
+    "previous_secret",
+    "previous_secret_until_us",
+    "enabled",
+    "disabled_reason",
+    "retry_schedule",
+    "timeout_seconds",
+    "disable_after_seconds",
+    "failing_since_us",
+    "updated_at",
+    "seed_signs_new",
+    "created_at",
+];
+
+fn written_values(endpoint: &Endpoint) -> [worker::wasm_bindgen::JsValue; 15] {
+    [
         db::text(&endpoint.name),
         db::text(&endpoint.url),
         events_json(&endpoint.events),
@@ -142,12 +170,62 @@ pub async fn save(db: &D1Database, tenant: &Tenant, endpoint: &Endpoint) -> Resu
         db::number(i64::from(endpoint.timeout_seconds)),
         db::number(i64::from(endpoint.disable_after_seconds)),
         db::optional_number(endpoint.failing_since_us),
-        db::text(&endpoint.created_at),
         db::text(&endpoint.updated_at),
-    ])?
-    .run()
-    .await?;
-    Ok(())
+        db::number(i64::from(endpoint.seed_signs_new)),
+        db::text(&endpoint.created_at),
+    ]
+}
+
+fn bound(tenant: &Tenant, endpoint: &Endpoint) -> Vec<worker::wasm_bindgen::JsValue> {
+    let mut values = vec![
+        db::text(tenant.business_id.as_str()),
+        db::text(endpoint.id.as_str()),
+    ];
+    values.extend(written_values(endpoint));
+    values
+}
+
+/// Stores a new endpoint unless the business has [`MAX_PER_BUSINESS`] already; false then.
+pub async fn insert(db: &D1Database, tenant: &Tenant, endpoint: &Endpoint) -> Result<bool, ApiError> {
+    let columns = WRITTEN.join(", ");
+    let values = (3..3 + WRITTEN.len())
+        .map(|n| format!("?{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let result = db
+        .prepare(format!(
+            "INSERT INTO webhook_endpoints (business_id, id, {columns}) SELECT ?1, ?2, {values} \
+             WHERE (SELECT COUNT(*) FROM webhook_endpoints WHERE business_id = ?1) < {MAX_PER_BUSINESS}"
+        ))
+        .bind(&bound(tenant, endpoint))?
+        .run()
+        .await?;
+    Ok(db::changes(&result) == 1)
+}
+
+/// Writes every field of the endpoint if its row is still at the revision `endpoint` was read
+/// at, and bumps the revision; false when it changed meanwhile (read again and re-apply) or is
+/// gone.
+pub async fn update(db: &D1Database, tenant: &Tenant, endpoint: &Endpoint) -> Result<bool, ApiError> {
+    let assignments = WRITTEN
+        .iter()
+        .zip(3..)
+        .filter(|(column, _)| **column != "created_at")
+        .map(|(column, n)| format!("{column} = ?{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut values = bound(tenant, endpoint);
+    let revision_at = values.len() + 1;
+    values.push(db::number(endpoint.revision));
+    let result = db
+        .prepare(format!(
+            "UPDATE webhook_endpoints SET {assignments}, revision = revision + 1 \
+             WHERE business_id = ?1 AND id = ?2 AND revision = ?{revision_at}"
+        ))
+        .bind(&values)?
+        .run()
+        .await?;
+    Ok(db::changes(&result) == 1)
 }
 
 pub async fn list(db: &D1Database, tenant: &Tenant) -> Result<Vec<Endpoint>, ApiError> {
@@ -211,17 +289,17 @@ pub fn health_update(
     let update = match health {
         Health::Unchanged => return Ok(None),
         Health::Healthy => (
-            "UPDATE webhook_endpoints SET failing_since_us = NULL WHERE business_id = ?1 AND id = ?2 \
+            "UPDATE webhook_endpoints SET failing_since_us = NULL, revision = revision + 1 WHERE business_id = ?1 AND id = ?2 \
              AND failing_since_us IS NOT NULL",
             vec![business, endpoint],
         ),
         Health::Failing => (
-            "UPDATE webhook_endpoints SET failing_since_us = ?3 WHERE business_id = ?1 AND id = ?2 \
+            "UPDATE webhook_endpoints SET failing_since_us = ?3, revision = revision + 1 WHERE business_id = ?1 AND id = ?2 \
              AND failing_since_us IS NULL",
             vec![business, endpoint, number(at.micros())],
         ),
         Health::Disable(reason) => (
-            "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?3, updated_at = ?4, \
+            "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?3, updated_at = ?4, revision = revision + 1, \
              failing_since_us = COALESCE(failing_since_us, ?5) WHERE business_id = ?1 AND id = ?2 AND enabled = 1",
             vec![
                 business,
@@ -233,4 +311,69 @@ pub fn health_update(
         ),
     };
     Ok(Some(db.prepare(update.0).bind(&update.1)?))
+}
+
+/// The statement that records that the receiver accepted a delivery whose seed header was
+/// signed with the new secret: from now on the seed header uses it always.
+pub fn confirm_new_secret(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &EndpointId,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(
+            "UPDATE webhook_endpoints SET seed_signs_new = 1, revision = revision + 1 \
+             WHERE business_id = ?1 AND id = ?2 AND seed_signs_new = 0",
+        )
+        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?)
+}
+
+/// Counts a test send against the endpoint's allowance of `per_window` per window of
+/// `window_seconds`. Ok(None) when it may go; Ok(Some(seconds)) when the window is full and
+/// opens again in that many seconds.
+pub async fn take_test_slot(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &EndpointId,
+    now: Timestamp,
+    per_window: u32,
+    window_seconds: i64,
+) -> Result<Option<u32>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        tests_window_us: Option<i64>,
+    }
+    let window_us = window_seconds * 1_000_000;
+    let business = text(tenant.business_id.as_str());
+    let endpoint = text(id.as_str());
+    let results = db
+        .batch(vec![
+            db.prepare(
+                "UPDATE webhook_endpoints SET \
+                 tests_in_window = CASE WHEN tests_window_us IS NULL OR tests_window_us <= ?3 - ?4 THEN 1 \
+                   ELSE tests_in_window + 1 END, \
+                 tests_window_us = CASE WHEN tests_window_us IS NULL OR tests_window_us <= ?3 - ?4 THEN ?3 \
+                   ELSE tests_window_us END \
+                 WHERE business_id = ?1 AND id = ?2 \
+                 AND (tests_window_us IS NULL OR tests_window_us <= ?3 - ?4 OR tests_in_window < ?5)",
+            )
+            .bind(&[
+                business.clone(),
+                endpoint.clone(),
+                number(now.micros()),
+                number(window_us),
+                number(i64::from(per_window)),
+            ])?,
+            db.prepare("SELECT tests_window_us FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2")
+                .bind(&[business, endpoint])?,
+        ])
+        .await?;
+    if db::changes_at(&results, 0) == 1 {
+        return Ok(None);
+    }
+    let opened = db::first_row::<Row>(&results, 1)?
+        .and_then(|row| row.tests_window_us)
+        .unwrap_or(now.micros());
+    let wait_us = (opened + window_us - now.micros()).max(1_000_000);
+    Ok(Some(((wait_us + 999_999) / 1_000_000) as u32))
 }
