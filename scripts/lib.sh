@@ -107,7 +107,10 @@ config_of() {
 }
 
 # Starts the local stack on a free port with fresh state, waits until it answers, and exports
-# CRM_EDGE_URL and CRM_EDGE_ADMIN_TOKEN. The stack and its state go away when the caller exits.
+# CRM_EDGE_URL, CRM_EDGE_PUBLIC_URL and CRM_EDGE_ADMIN_TOKEN. The stack's public origin
+# (PUBLIC_BASE_URL) is http://localhost:PORT while the tests call http://127.0.0.1:PORT, so
+# every link and Twilio signature is checked to use the configured origin, not the request's.
+# The stack and its state go away when the caller exits.
 start_stack() {
   local port state
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -115,12 +118,13 @@ start_stack() {
   STACK_LOG="$state/wrangler.log"
   say "starting the local stack on port $port"
   set -m
-  CRM_EDGE_STATE="$state" PORT="$port" CRM_EDGE_SKIP_BUILD=1 "$ROOT/scripts/dev" >"$STACK_LOG" 2>&1 &
+  CRM_EDGE_STATE="$state" PORT="$port" CRM_EDGE_SKIP_BUILD=1 CRM_EDGE_PUBLIC_BASE_URL="http://localhost:$port" \
+    "$ROOT/scripts/dev" >"$STACK_LOG" 2>&1 &
   STACK_PID=$!
   set +m
   # shellcheck disable=SC2064
   trap "kill -- -$STACK_PID 2>/dev/null || true; rm -rf '$state'" EXIT
-  export CRM_EDGE_URL="http://127.0.0.1:$port" CRM_EDGE_STATE="$state"
+  export CRM_EDGE_URL="http://127.0.0.1:$port" CRM_EDGE_PUBLIC_URL="http://localhost:$port" CRM_EDGE_STATE="$state"
   for _ in $(seq 1 120); do
     curl -sf "$CRM_EDGE_URL/health" >/dev/null 2>&1 && break
     kill -0 "$STACK_PID" 2>/dev/null || { cat "$STACK_LOG" >&2; die "the local stack exited before it was ready"; }

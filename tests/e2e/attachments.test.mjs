@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { BASE_URL, api, assertError, newBusiness } from './support.mjs';
+import { BASE_URL, PUBLIC_URL, api, assertError, newBusiness } from './support.mjs';
 
 const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('a tiny png body')]);
 
@@ -32,7 +32,7 @@ describe('attachments', () => {
     assert.equal(attachment.filename, 'receipt.png');
     assert.equal(attachment.type, 'image/png');
     assert.equal(attachment.size, PNG.length);
-    assert.equal(attachment.file_url, `${BASE_URL}/api/download-media?id=${attachment.id}`);
+    assert.equal(attachment.file_url, `${PUBLIC_URL}/api/download-media?id=${attachment.id}`);
     const file = await download(`/api/download-media?id=${attachment.id}`, key);
     assert.equal(file.status, 200);
     assert.deepEqual(file.bytes, PNG);

@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
   BASE_URL,
+  PUBLIC_URL,
   REQUEST_TIMEOUT_MS,
   admin,
   api,
@@ -379,11 +380,14 @@ async function twilioAccount(channel) {
   return { business, key: business.key, account, secrets, address, path: account.webhook_path };
 }
 
-/** Posts a form as Twilio does, signed for the URL it is sent to (`signature`: another header, or null). */
+/**
+ * Posts a form as Twilio does, signed for the public URL Twilio was given (PUBLIC_BASE_URL and
+ * the path; `signature`: another header, or null). The post itself goes to BASE_URL.
+ */
 function postTwilio(setup, params, { signature } = {}) {
   const headers = { 'content-type': 'application/x-www-form-urlencoded' };
   const header =
-    signature === undefined ? twilioSignature(setup.secrets.auth_token, `${BASE_URL}${setup.path}`, params) : signature;
+    signature === undefined ? twilioSignature(setup.secrets.auth_token, `${PUBLIC_URL}${setup.path}`, params) : signature;
   if (header !== null) headers['x-twilio-signature'] = header;
   return request('POST', setup.path, { body: formBody(params), headers });
 }
@@ -480,9 +484,10 @@ describe('the Twilio receiver (SMS, WhatsApp)', () => {
     const token = setup.secrets.auth_token;
     const cases = [
       ['no signature', null],
-      ['signed with another token', twilioSignature('another-token', `${BASE_URL}${setup.path}`, params)],
-      ['signed for another URL', twilioSignature(token, `${BASE_URL}/webhooks/twilio/${randomUUID()}`, params)],
-      ['signed over other parameters', twilioSignature(token, `${BASE_URL}${setup.path}`, { ...params, Body: 'changed' })],
+      ['signed with another token', twilioSignature('another-token', `${PUBLIC_URL}${setup.path}`, params)],
+      ['signed for another URL', twilioSignature(token, `${PUBLIC_URL}/webhooks/twilio/${randomUUID()}`, params)],
+      ['signed for the URL the worker sees rather than the public one', twilioSignature(token, `${BASE_URL}${setup.path}`, params)],
+      ['signed over other parameters', twilioSignature(token, `${PUBLIC_URL}${setup.path}`, { ...params, Body: 'changed' })],
       ['not base64', '***'],
     ];
     for (const [description, signature] of cases) {

@@ -8,7 +8,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomInt } from 'node:crypto';
-import { BASE_URL, admin, api, assertError, newBusiness, request, sync, unique, UUID } from './support.mjs';
+import { BASE_URL, PUBLIC_URL, admin, api, assertError, newBusiness, request, sync, unique, UUID, waitFor } from './support.mjs';
+import { formBody, twilioSignature } from './signing.mjs';
 import { GRAPH_VERSION, startMeta } from './providers/meta.mjs';
 import { startTwilio } from './providers/twilio.mjs';
 import { startMailgun } from './providers/mailgun.mjs';
@@ -411,3 +412,78 @@ describe('refusing what cannot be sent', { concurrency: true }, () => {
   });
 });
 
+
+/** Uploads a small PDF named `filename` for `business`; the attachment. */
+async function uploadPdf(business, filename) {
+  const form = new FormData();
+  form.append('file', new Blob([Buffer.from(`%PDF-1.7\n% ${filename}\n%%EOF\n`)], { type: 'application/pdf' }), filename);
+  const upload = await fetch(`${BASE_URL}/api-upload-attachment`, {
+    method: 'POST',
+    headers: { 'x-api-key': business.key },
+    body: form,
+    signal: AbortSignal.timeout(30_000),
+  });
+  assert.equal(upload.status, 201, await upload.clone().text());
+  return (await upload.json()).attachment;
+}
+
+describe('what a retry or an early callback must not lose', () => {
+  test('a multi-part send retried after its second part failed sends only the parts not yet accepted', async () => {
+    const [first, second] = [await uploadPdf(acme, 'first.pdf'), await uploadPdf(acme, 'second.pdf')];
+    const customer = await newCustomer(acme);
+    const to = customer.phone.slice(1);
+    meta.script(to, ['ok', 'error-retry', 'ok']);
+    const message = await accepted(acme.key, {
+      customer_id: customer.id,
+      channel: 'whatsapp',
+      content: 'Your documents',
+      attachments: [first.id, second.id],
+    });
+    const done = await settled(acme.key, message.id);
+    assert.equal(done.status, 'sent', done.status_reason);
+    const calls = meta.for(to);
+    assert.deepEqual(
+      calls.map((call) => call.body.document?.filename),
+      ['first.pdf', 'second.pdf', 'second.pdf'],
+      'the accepted first part was not sent again; the failed second part was',
+    );
+  });
+
+  test("a status callback that overtakes the answer to the send is kept and applied when the send's id is recorded", async () => {
+    const customer = await newCustomer(acme);
+    const path = accounts.sms.webhook_path;
+    const callbacks = [];
+    twilio.script(customer.phone, [
+      {
+        step: 'ok',
+        // Twilio reports the message delivered before its answer to the send reaches us.
+        async beforeAnswer(answer) {
+          const params = {
+            MessageSid: answer.body.sid,
+            SmsSid: answer.body.sid,
+            MessageStatus: 'delivered',
+            SmsStatus: 'delivered',
+            AccountSid: accounts.sms.accountSid,
+            From: accounts.sms.address,
+            To: customer.phone,
+          };
+          const res = await request('POST', path, {
+            body: formBody(params),
+            headers: {
+              'content-type': 'application/x-www-form-urlencoded',
+              'x-twilio-signature': twilioSignature(authTokens.get(accounts.sms.accountSid), `${PUBLIC_URL}${path}`, params),
+            },
+          });
+          callbacks.push(res.status);
+        },
+      },
+    ]);
+    const message = await accepted(acme.key, { customer_id: customer.id, channel: 'sms', content: 'Fast network' });
+    const done = await waitFor(async () => {
+      const current = (await messages(acme.key)).find((m) => m.id === message.id);
+      return current?.status === 'delivered' && current;
+    }, SETTLE_MS, 'the message to show the early delivered status');
+    assert.deepEqual(callbacks, [200], 'the early callback was accepted');
+    assert.equal(done.status, 'delivered');
+  });
+});

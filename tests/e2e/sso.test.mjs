@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { BASE_URL, admin, api, assertError, getCustomer, newBusiness, request, sync, unique, waitFor } from './support.mjs';
+import { BASE_URL, PUBLIC_URL, admin, api, assertError, getCustomer, newBusiness, request, sync, unique, waitFor } from './support.mjs';
 import { PNG, seedInbox } from './sso-seed.mjs';
 
 const TOKEN = /^sso_[A-Za-z0-9_-]{43}$/;
@@ -29,7 +29,7 @@ before(async () => {
 after(() => seed?.close());
 
 /** The page at `embed_url`, as the browser inside the CRM's iframe would load it. */
-const page = (url) => request('GET', url.slice(BASE_URL.length));
+const page = (url) => request('GET', url.slice(PUBLIC_URL.length));
 const timeline = (token, query = '') =>
   request('GET', `/embed/api/timeline${query}`, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
 const reply = (token, body) =>
@@ -54,7 +54,7 @@ describe('POST /api-sso-generate-token', () => {
     assert.equal(expires_in, 3600);
     const expiry = Date.parse(expires_at);
     assert.ok(expiry >= before + 3600_000 - 2000 && expiry <= Date.now() + 3600_000 + 2000, `expires_at ${expires_at}`);
-    assert.equal(embed_url, `${BASE_URL}/embed/inbox?token=${token}`);
+    assert.equal(embed_url, `${PUBLIC_URL}/embed/inbox?token=${token}`);
     assert.ok(!res.text.includes(seed.business.key), 'the answer does not contain the API key');
     assert.ok(!res.text.includes(seed.business.key.slice(4, 20)), 'nor any part of it');
   });
@@ -224,7 +224,7 @@ describe('GET /embed/inbox and the JSON it polls', () => {
     assert.ok(image?.preview, 'the image is previewed');
     assert.equal(pdf?.preview, false, 'the PDF is a download');
     for (const file of [image, pdf]) {
-      assert.ok(file.url.startsWith(`${BASE_URL}/api/download-media?`), file.url);
+      assert.ok(file.url.startsWith(`${PUBLIC_URL}/api/download-media?`), file.url);
       assert.match(file.url, /[?&]expires=\d+&signature=[0-9a-f]{64}$/);
       const expires = Number(new URL(file.url).searchParams.get('expires'));
       assert.ok(expires * 1000 <= Date.now() + 15 * 60_000 + 5000, 'a short-lived link');

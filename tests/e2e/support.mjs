@@ -20,6 +20,11 @@ function required(name) {
 }
 
 export const BASE_URL = required('CRM_EDGE_URL').replace(/\/+$/, '');
+/**
+ * The stack's public origin (its PUBLIC_BASE_URL): links it gives out and the URL Twilio signs
+ * use it. scripts/test makes it differ from BASE_URL (localhost against 127.0.0.1).
+ */
+export const PUBLIC_URL = (process.env.CRM_EDGE_PUBLIC_URL || BASE_URL).trim().replace(/\/+$/, '');
 export const ADMIN_TOKEN = required('CRM_EDGE_ADMIN_TOKEN');
 
 /** The longest any single request may take before its test fails. */

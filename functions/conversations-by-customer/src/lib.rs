@@ -48,7 +48,7 @@ async fn conversations_by_customer(req: Request, env: Env) -> Result<Response, A
         let mut messages =
             db::messages::of_conversations(&db, &tenant, &ids, MESSAGES_PER_CONVERSATION).await?;
         if include_attachments {
-            db::attachments::attach_to(&db, &tenant, &http::origin(&req)?, &mut messages).await?;
+            db::attachments::attach_to(&db, &tenant, &http::origin(&req, &env)?, &mut messages).await?;
         }
         for conversation in &mut conversations {
             let (mine, rest): (Vec<_>, Vec<_>) = messages

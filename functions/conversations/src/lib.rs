@@ -30,6 +30,6 @@ async fn conversations(mut req: Request, env: Env) -> Result<Response, ApiError>
     http::require_method(&req, Method::Patch, "PATCH")?;
     let tenant = auth::authenticate(&req, &env).await?;
     let input = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
-    let origin = http::origin(&req)?;
+    let origin = http::origin(&req, &env)?;
     change::apply(&env, &tenant, &id, input, &origin).await
 }

@@ -21,7 +21,7 @@ async fn bulk_create(mut req: Request, env: Env) -> Result<Response, ApiError> {
     let outcomes = customer_upsert::run(
         &env,
         &tenant,
-        &http::origin(&req)?,
+        &http::origin(&req, &env)?,
         MatchPolicy::ExternalIdOnly,
         body,
     )

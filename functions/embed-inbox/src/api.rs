@@ -89,7 +89,7 @@ pub async fn timeline(req: Request, env: Env) -> Result<Response, ApiError> {
     let has_more = after.is_some() && messages.len() == limit;
     let pending: Vec<&MessageId> = pending.iter().collect();
     let mut updated = db::messages::of_customer_by_ids(&db, tenant, customer_id, &pending).await?;
-    let origin = http::origin(&req)?;
+    let origin = http::origin(&req, &env)?;
     db::attachments::attach_to(&db, tenant, &origin, &mut messages).await?;
     db::attachments::attach_to(&db, tenant, &origin, &mut updated).await?;
     let next_cursor = messages
@@ -192,7 +192,7 @@ pub async fn reply(mut req: Request, env: Env) -> Result<Response, ApiError> {
         input.subject.as_deref(),
         Vec::new(),
     )?;
-    let origin = http::origin(&req)?;
+    let origin = http::origin(&req, &env)?;
     let message =
         send_queue::accept(&env, &db, &session.tenant, &session.customer, &outgoing, &origin).await?;
     let secret = link_secret(&env)?;

@@ -114,11 +114,17 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
     let requests = sending::requests(&sender.sender, &outgoing, &boundary);
     let provider = sender.sender.provider();
     let parts = requests.len();
-    let mut first_id = None;
+    // Parts an earlier attempt got accepted are not sent again.
+    let progress = if parts > 1 {
+        db::messages::send_progress(&db, &tenant, &message.id).await?
+    } else {
+        db::messages::SendProgress::default()
+    };
+    let mut first_id = progress.partial_provider_id;
     let mut outcome = Outcome::Sent {
         provider_message_id: None,
     };
-    for (at, request) in requests.iter().enumerate() {
+    for (at, request) in requests.iter().enumerate().skip(progress.parts_sent) {
         let answer = transport::send(request, provider).await;
         console_log!(
             "message {} attempt {attempt}/{MAX_ATTEMPTS} part {}/{parts}: {} {} -> {} in {} ms: {}",
@@ -135,6 +141,10 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         match answer.outcome {
             Outcome::Sent { provider_message_id } => {
                 first_id = first_id.or(provider_message_id);
+                if at + 1 < parts {
+                    db::messages::record_parts_sent(&db, &tenant, &message.id, at + 1, first_id.as_deref())
+                        .await?;
+                }
             }
             other => {
                 outcome = other;

@@ -34,7 +34,7 @@ async fn messages_since(req: Request, env: Env) -> Result<Response, ApiError> {
     let has_more = messages.len() > query.limit;
     messages.truncate(query.limit);
     if query.include_attachments {
-        db::attachments::attach_to(&db, &tenant, &http::origin(&req)?, &mut messages).await?;
+        db::attachments::attach_to(&db, &tenant, &http::origin(&req, &env)?, &mut messages).await?;
     }
     let next_cursor = messages.last().map(|last| {
         Cursor {

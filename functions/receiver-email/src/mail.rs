@@ -26,6 +26,6 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
     let attachments = form::attachments(&form, fields.attachment_count()?).await?;
     let batch = mailgun::parse(&fields, attachments)?;
     let received = batch.messages.len();
-    let report = ingest::ingest(env, account, batch, &http::origin(&req)?).await?;
+    let report = ingest::ingest(env, account, batch, &http::origin(&req, env)?).await?;
     http::json(200, &ReceivedOut { received, report })
 }

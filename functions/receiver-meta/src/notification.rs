@@ -47,7 +47,7 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
     log_rejections(account, &notification.rejected);
     let received = notification.batch.messages.len();
     let statuses = notification.batch.statuses.len();
-    let report = ingest::ingest(env, account, notification.batch, &http::origin(&req)?).await?;
+    let report = ingest::ingest(env, account, notification.batch, &http::origin(&req, env)?).await?;
     http::json(
         200,
         &ReceivedOut {

@@ -16,13 +16,14 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
     require_form(&req)?;
     let body = http::read_body(&mut req, twilio::BODY_LIMIT).await?;
     let params = twilio::form_params(&body);
-    // Twilio signs the URL it was configured with, which is the URL this request arrived at.
-    let url = req.url()?.to_string();
+    // Twilio signs the URL it was configured with: the public URL of this request, which is not
+    // the one the worker sees when a proxy or custom domain stands in front (PUBLIC_BASE_URL).
+    let url = http::public_url(&req, env)?;
     let signature = req.headers().get(twilio::SIGNATURE_HEADER)?;
     twilio::verify_signature(auth_token, &url, &params, signature.as_deref())?;
 
     let batch = twilio::parse(&params, account.channel)?;
-    ingest::ingest(env, account, batch, &http::origin(&req)?).await?;
+    ingest::ingest(env, account, batch, &http::origin(&req, env)?).await?;
     let headers = Headers::new();
     headers.set("content-type", "text/xml; charset=utf-8")?;
     headers.set("cache-control", "no-store")?;

@@ -38,7 +38,7 @@ async fn send_message(mut req: Request, env: Env) -> Result<Response, ApiError> 
         &tenant,
         &customer,
         &request.message,
-        &http::origin(&req)?,
+        &http::origin(&req, &env)?,
     )
     .await?;
     http::json(

@@ -48,7 +48,11 @@ pub async fn generate(mut req: Request, env: Env) -> Result<Response, ApiError> 
         },
     )
     .await?;
-    let embed_url = format!("{}/embed/inbox?token={}", http::origin(&req)?, issued.plaintext);
+    let embed_url = format!(
+        "{}/embed/inbox?token={}",
+        http::origin(&req, &env)?,
+        issued.plaintext
+    );
     http::json(
         201,
         &TokenOut {

@@ -93,7 +93,7 @@ async fn upload(mut req: Request, env: Env) -> Result<Response, ApiError> {
     )
     .await?;
     record.run().await?;
-    let attachment = attachment.with_download_url(&http::origin(&req)?);
+    let attachment = attachment.with_download_url(&http::origin(&req, &env)?);
     http::json(
         201,
         &UploadOut {

@@ -191,7 +191,7 @@ enum ShowSecret {
 }
 
 /// How often a change is re-applied when the endpoint keeps changing under it.
-const WRITE_TRIES: usize = 3;
+const WRITE_TRIES: usize = 5;
 
 /// Reads the endpoint, applies `change` and writes it back if nobody wrote it meanwhile;
 /// otherwise reads it again and re-applies, so a change is never made to a stale copy (a PATCH

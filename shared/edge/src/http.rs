@@ -148,9 +148,48 @@ async fn read_json_or<T: DeserializeOwned>(
     domain::json::from_json(&body)
 }
 
-/// The origin the client called (`https://api.example.com`), for links back into the API.
-pub fn origin(req: &Request) -> Result<String, ApiError> {
-    Ok(req.url()?.origin().ascii_serialization())
+/// The deployment setting that names the public origin of the API (`https://api.example.com`)
+/// when the URL a function sees is not the one clients and providers call (a proxy, a custom
+/// domain in front of a workers.dev route).
+const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
+
+/// The public origin of the API, for links back into it (download links, `embed_url`, event
+/// links) and for checking signatures made over the URL a provider called (Twilio's):
+/// `PUBLIC_BASE_URL` where the deployment sets it, otherwise the origin of the request.
+pub fn origin(req: &Request, env: &worker::Env) -> Result<String, ApiError> {
+    let configured = env
+        .var(PUBLIC_BASE_URL)
+        .map(|value| value.to_string())
+        .or_else(|_| env.secret(PUBLIC_BASE_URL).map(|value| value.to_string()))
+        .ok()
+        .filter(|value| !value.trim().is_empty());
+    match configured {
+        Some(value) => {
+            parse_origin(&value).map_err(|reason| ApiError::internal("reading PUBLIC_BASE_URL", reason))
+        }
+        None => Ok(req.url()?.origin().ascii_serialization()),
+    }
+}
+
+/// An origin as a deployment writes it: http(s), a host, an optional port, nothing after.
+fn parse_origin(value: &str) -> Result<String, String> {
+    let url = worker::Url::parse(value.trim()).map_err(|error| format!("{value:?} is not a URL: {error}"))?;
+    let bare =
+        url.path() == "/" && url.query().is_none() && url.fragment().is_none() && url.username().is_empty();
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
+        return Err(format!(
+            "{value:?} must be an origin such as https://api.example.com"
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// The URL a client called, as seen from the public origin: `origin(req, env)` followed by
+/// the request's path and query.
+pub fn public_url(req: &Request, env: &worker::Env) -> Result<String, ApiError> {
+    let url = req.url()?;
+    let query = url.query().map(|query| format!("?{query}")).unwrap_or_default();
+    Ok(format!("{}{}{query}", origin(req, env)?, url.path()))
 }
 
 /// The request's query string, decoded.

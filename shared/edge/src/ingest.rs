@@ -309,31 +309,41 @@ async fn fetch_bytes(url: &str, authorization: Option<&str>) -> Result<(Vec<u8>,
     Ok((bytes, content_type))
 }
 
-/// Moves sent messages forward (never back: a late `delivered` does not undo `read`).
+/// Moves sent messages forward (never back: a late `delivered` does not undo `read`). A status
+/// for a provider id no message holds yet is kept, because the callback may have overtaken the
+/// answer to the send; recording the id applies it (`message_status::mark_sent`).
 async fn apply_statuses(
     db: &worker::D1Database,
     account: &ChannelAccount,
     statuses: &[StatusUpdate],
 ) -> Result<usize, ApiError> {
-    let now = runtime::now().to_rfc3339();
-    let statements = statuses
+    let now = runtime::now();
+    let now_text = now.to_rfc3339();
+    let mut statements = Vec::new();
+    for update in statuses
         .iter()
         .filter(|update| update.status != MessageStatus::Received && update.status != MessageStatus::Queued)
-        .map(|update| {
-            db::messages::apply_provider_status(
-                db,
-                &account.tenant,
-                account.channel,
-                &update.provider_message_id,
-                update.status,
-                update.reason.as_deref(),
-                &now,
-            )
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+    {
+        statements.push(db::messages::apply_provider_status(
+            db,
+            &account.tenant,
+            account.channel,
+            &update.provider_message_id,
+            update.status,
+            update.reason.as_deref(),
+            &now_text,
+        )?);
+        statements.push(db::early_statuses::keep_unmatched(
+            db,
+            &account.tenant,
+            account.channel,
+            update,
+            now,
+        )?);
+    }
     if statements.is_empty() {
         return Ok(0);
     }
     let results = db.batch(statements).await?;
-    Ok(results.iter().map(db::changes).sum())
+    Ok(results.iter().step_by(2).map(db::changes).sum())
 }

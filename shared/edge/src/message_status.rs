@@ -36,7 +36,7 @@ pub async fn mark_sent(
     // The event follows the update, so its snapshot shows the message as moved. It is written
     // only if this update moved it (the message carries this call's time), and only once.
     let statements = |provider_message_id: Option<&str>| -> Result<_, ApiError> {
-        Ok(vec![
+        let mut statements = vec![
             db::messages::advance(
                 db,
                 tenant,
@@ -61,7 +61,18 @@ pub async fn mark_sent(
                         .and(webhook_events::none_recorded(kind, message_id)),
                 ),
             )?,
-        ])
+        ];
+        // Status callbacks that overtook this answer move the message on from `sent`.
+        if let Some(provider_message_id) = provider_message_id {
+            statements.extend(db::early_statuses::apply_and_forget(
+                db,
+                tenant,
+                message_id,
+                provider_message_id,
+                &now_text,
+            )?);
+        }
+        Ok(statements)
     };
     let results = match db.batch(statements(provider_message_id)?).await {
         Ok(results) => results,

@@ -48,7 +48,11 @@ export async function startProviderServer(provider) {
     const authorized = provider.authorized(req.headers, params);
     const earlier = requests.filter((r) => r.recipient === parsed.recipient).length;
     const script = scripts.get(parsed.recipient) ?? ['ok'];
-    const step = authorized ? script[Math.min(earlier, script.length - 1)] : 'unauthorized';
+    const scripted = authorized ? script[Math.min(earlier, script.length - 1)] : 'unauthorized';
+    // A step may also be { step, beforeAnswer(answer, record) }: the hook runs (and is awaited)
+    // after the provider has decided its answer and before it is sent, as a provider's own
+    // status callback can reach us before the answer to the send does.
+    const step = typeof scripted === 'object' ? scripted.step : scripted;
     const record = {
       at: Date.now(),
       method: req.method,
@@ -65,6 +69,7 @@ export async function startProviderServer(provider) {
     requests.push(record);
     for (const waiter of waiters) waiter();
     const answer = step === 'unauthorized' ? provider.unauthorized() : provider.answer(step, record);
+    if (typeof scripted === 'object' && scripted.beforeAnswer) await scripted.beforeAnswer(answer, record);
     if (step === 'slow') {
       const timer = setTimeout(() => {
         pending.delete(timer);

@@ -27,11 +27,16 @@ fn next_created_us(now: u8, business: u8) -> String {
 /// status update applies only where it ranks higher, so late or repeated updates never move a
 /// message back.
 fn stored_status_rank() -> String {
+    status_rank("status")
+}
+
+/// The SQL expression for the rank of the status held in `column` (see `MessageStatus::rank`).
+pub fn status_rank(column: &str) -> String {
     let arms: Vec<String> = MessageStatus::ALL
         .into_iter()
         .map(|status| format!("WHEN '{}' THEN {}", status.as_str(), status.rank()))
         .collect();
-    format!("(CASE status {} ELSE 0 END)", arms.join(" "))
+    format!("(CASE {column} {} ELSE 0 END)", arms.join(" "))
 }
 
 const MESSAGE_COLUMNS: &str = "id, conversation_id, customer_id, content, channel, direction, status, status_reason, \
@@ -401,6 +406,53 @@ pub fn from_snapshot(value: serde_json::Value) -> Result<Message, ApiError> {
     serde_json::from_value::<MessageRow>(value)
         .map_err(|e| ApiError::internal("reading a message snapshot", e))?
         .into_message()
+}
+
+/// How far a multi-part send got: the parts the provider accepted, and its id for the first.
+#[derive(Debug, Default, Deserialize)]
+pub struct SendProgress {
+    pub parts_sent: usize,
+    pub partial_provider_id: Option<String>,
+}
+
+/// The progress recorded for the queued message `id` (nothing for a message never partly sent).
+pub async fn send_progress(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &MessageId,
+) -> Result<SendProgress, ApiError> {
+    Ok(db
+        .prepare(
+            "SELECT parts_sent, partial_provider_id FROM messages WHERE business_id = ?1 AND id = ?2 AND status = 'queued'",
+        )
+        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
+        .first::<SendProgress>(None)
+        .await?
+        .unwrap_or_default())
+}
+
+/// Records that the provider accepted the first `parts_sent` parts of the queued message `id`
+/// (the first as `provider_id`), so that a retry sends only the rest.
+pub async fn record_parts_sent(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &MessageId,
+    parts_sent: usize,
+    provider_id: Option<&str>,
+) -> Result<(), ApiError> {
+    db.prepare(
+        "UPDATE messages SET parts_sent = ?3, partial_provider_id = COALESCE(partial_provider_id, ?4) \
+         WHERE business_id = ?1 AND id = ?2 AND status = 'queued' AND parts_sent < ?3",
+    )
+    .bind(&[
+        text(tenant.business_id.as_str()),
+        text(id.as_str()),
+        number(parts_sent as i64),
+        db::optional_text(provider_id),
+    ])?
+    .run()
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod channel_accounts;
 pub mod conversations;
 pub mod customer_identities;
 pub mod customers;
+pub mod early_statuses;
 pub mod messages;
 pub mod sso_tokens;
 pub mod webhook_attempts;
