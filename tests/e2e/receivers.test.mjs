@@ -17,6 +17,7 @@ import {
   newBusiness,
   request,
   unique,
+  waitFor,
 } from './support.mjs';
 import { formBody, mailgunSignature, metaSignature, twilioSignature } from './signing.mjs';
 import { whatsappNotification } from './providers/meta.mjs';
@@ -45,6 +46,15 @@ async function messagesOf(key, { attachments = false } = {}) {
   return res.body.messages;
 }
 
+/** The first attachment of the business's first message, once it is no longer pending. */
+async function settledAttachment(key, timeoutMs = 20_000) {
+  return waitFor(async () => {
+    const [message] = await messagesOf(key, { attachments: true });
+    const attachment = message?.attachments?.[0];
+    return attachment && attachment.status !== 'pending' && attachment;
+  }, timeoutMs, 'the attachment to be fetched');
+}
+
 async function assertNothingStored(key, description) {
   assert.deepEqual(await messagesOf(key), [], `${description}: no message is stored`);
 }
@@ -63,7 +73,20 @@ before(async () => {
   mediaHost.server = createServer((req, res) => {
     mediaHost.served.push({ path: req.url, authorization: req.headers.authorization });
     const mediaId = req.url.split('/').pop();
-    if (req.url.startsWith('/files/')) {
+    // `/flaky/{n}/{id}`: 503 to the first n requests for the file, then the file.
+    const flaky = req.url.match(/^\/flaky\/(\d+)\//);
+    if (flaky && servedFor(req.url).length <= Number(flaky[1])) {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('media storage unavailable');
+      return;
+    }
+    // `/gone/{id}`: the provider no longer has the file.
+    if (req.url.startsWith('/gone/')) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('no such media');
+      return;
+    }
+    if (req.url.startsWith('/files/') || flaky) {
       res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': mediaHost.image.length });
       res.end(mediaHost.image);
       return;
@@ -273,7 +296,9 @@ describe('the Meta receiver (WhatsApp, Messenger, Instagram)', () => {
       ]),
     );
     assert.equal(res.status, 200, res.text);
-    assert.equal(res.body.media_stored, 1, res.text);
+    assert.equal(res.body.media_queued, 1, res.text);
+    const attachment = await settledAttachment(setup.key);
+    assert.equal(attachment.status, 'stored', JSON.stringify(attachment));
     assert.equal(servedFor(fileId).length, 1);
   });
 
@@ -345,7 +370,8 @@ describe('the Meta receiver (WhatsApp, Messenger, Instagram)', () => {
     );
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.stored, 1, res.text);
-    assert.equal(res.body.media_stored, 1, res.text);
+    assert.equal(res.body.media_queued, 1, res.text);
+    assert.equal((await settledAttachment(setup.key)).status, 'stored');
 
     const asked = servedFor(mediaId);
     assert.ok(asked.length >= 2, `the media info and the bytes were fetched: ${JSON.stringify(mediaHost.served)}`);
@@ -461,10 +487,53 @@ describe('the Twilio receiver (SMS, WhatsApp)', () => {
     assert.equal(res.status, 200, res.text);
     const [message] = await messagesOf(setup.key);
     assert.equal(message.content, 'Photo of the receipt');
+    assert.equal((await settledAttachment(setup.key)).status, 'stored');
     const [served] = servedFor(fileId);
     assert.ok(served, 'the media URL was fetched');
     const basic = Buffer.from(`${setup.account.settings.account_sid}:${setup.secrets.auth_token}`).toString('base64');
     assert.equal(served.authorization, `Basic ${basic}`);
+  });
+
+  test('a media host that fails twice loses nothing: the message is stored at once and its file follows', async () => {
+    const setup = await twilioAccount('sms');
+    const fileId = unique('flaky');
+    const res = await postTwilio(
+      setup,
+      twilioMessage(setup, {
+        from: uniquePhone(),
+        body: 'Photo, eventually',
+        extra: { NumMedia: '1', MediaUrl0: `${mediaHost.url}/flaky/2/${fileId}`, MediaContentType0: 'image/jpeg' },
+      }),
+    );
+    assert.equal(res.status, 200, res.text);
+    const [message] = await messagesOf(setup.key, { attachments: true });
+    assert.equal(message.content, 'Photo, eventually', 'the message is there before its file');
+    const attachment = await settledAttachment(setup.key, 40_000);
+    assert.equal(attachment.status, 'stored', JSON.stringify(attachment));
+    assert.equal(attachment.size, mediaHost.image.length);
+    assert.equal(servedFor(fileId).length, 3, 'two 503s, then the file');
+    const stored = await fetch(attachment.download_url, { headers: { 'x-api-key': setup.key } });
+    assert.deepEqual(Buffer.from(await stored.arrayBuffer()), Buffer.from(mediaHost.image), 'byte for byte');
+  });
+
+  test('a file the provider no longer has is marked failed with the reason, and cannot be downloaded', async () => {
+    const setup = await twilioAccount('sms');
+    const fileId = unique('gone');
+    const res = await postTwilio(
+      setup,
+      twilioMessage(setup, {
+        from: uniquePhone(),
+        body: 'Photo that is gone',
+        extra: { NumMedia: '1', MediaUrl0: `${mediaHost.url}/gone/${fileId}`, MediaContentType0: 'image/jpeg' },
+      }),
+    );
+    assert.equal(res.status, 200, res.text);
+    const attachment = await settledAttachment(setup.key);
+    assert.equal(attachment.status, 'failed', JSON.stringify(attachment));
+    assert.match(attachment.status_reason ?? '', /404/, 'the reason names the answer');
+    assert.equal(servedFor(fileId).length, 1, 'a 404 is not retried');
+    const download = await fetch(attachment.download_url, { headers: { 'x-api-key': setup.key } });
+    assert.equal(download.status, 404, 'no bytes to download');
   });
 
   test('the same message delivered twice is one message', async () => {

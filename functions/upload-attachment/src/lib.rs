@@ -82,7 +82,7 @@ async fn upload(mut req: Request, env: Env) -> Result<Response, ApiError> {
     let mime_type = check_media_type(&file.type_(), &bytes)
         .map_err(|error| ApiError::new(ErrorCode::UnsupportedMediaType, error.to_string()).at("file"))?;
     let db = env.d1(DB)?;
-    let (attachment, record) = media_store::store(
+    let attachment = media_store::store(
         &env.bucket(ATTACHMENTS)?,
         &db,
         &tenant,
@@ -92,7 +92,6 @@ async fn upload(mut req: Request, env: Env) -> Result<Response, ApiError> {
         bytes,
     )
     .await?;
-    record.run().await?;
     let attachment = attachment.with_download_url(&http::origin(&req, &env)?);
     http::json(
         201,

@@ -95,6 +95,7 @@ pub fn default_reply_channel(messages: &[Message], available: &[Channel]) -> Opt
 mod tests {
     use super::*;
     use crate::ids::{AttachmentId, ConversationId, CustomerId};
+    use crate::message::AttachmentStatus;
 
     fn message(channel: Channel, direction: Direction) -> Message {
         Message {
@@ -170,6 +171,8 @@ mod tests {
             mime_type: kind.into(),
             size: 10,
             created_at: "2025-11-04T09:00:00.000Z".into(),
+            status: AttachmentStatus::Stored,
+            status_reason: None,
             download_url: None,
         };
         with_files.attachments = Some(vec![

@@ -2,6 +2,7 @@
 //! messages it carries and the status updates of messages we sent. Provider-neutral.
 
 use crate::channel::MessageStatus;
+use serde::{Deserialize, Serialize};
 
 /// One message a customer sent us.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,8 +19,10 @@ pub struct InboundMessage {
     pub media: Vec<InboundMedia>,
 }
 
-/// A file attached to an inbound message, and where its bytes are.
-#[derive(Debug, Clone, PartialEq)]
+/// A file attached to an inbound message, and where its bytes are. The remote kinds are kept
+/// (as JSON) with the pending attachment until the file is fetched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InboundMedia {
     /// Carried in the webhook itself (email attachments).
     Inline {

@@ -58,9 +58,35 @@ pub struct Attachment {
     pub mime_type: String,
     pub size: i64,
     pub created_at: String,
+    /// `stored`; for a file received with a message, `pending` while it is fetched from the
+    /// provider, or `failed` when it could not be (`status_reason` says why).
+    #[serde(default)]
+    pub status: AttachmentStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
     /// Where the owning business downloads it with its API key (`/api/download-media?id=`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_url: Option<String>,
+}
+
+/// Whether an attachment's bytes are in storage.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentStatus {
+    #[default]
+    Stored,
+    Pending,
+    Failed,
+}
+
+impl AttachmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stored => "stored",
+            Self::Pending => "pending",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 impl Attachment {

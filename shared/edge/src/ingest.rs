@@ -6,42 +6,47 @@
 //! customer and conversation themselves, so that two deliveries racing each other cannot create
 //! two customers or two conversations.
 
+use crate::db::attachments::{NewPending, Pending};
 use crate::db::channel_accounts::ChannelAccount;
 use crate::db::customers::NewSender;
 use crate::db::webhook_events::{self, Guard, NewEvent};
+use crate::inbound_media::{self, INBOUND_MEDIA, MediaFetch};
 use crate::media_store::{self, ATTACHMENTS};
 use crate::{DB, db, outbox, runtime};
 use domain::channel::{AddressKind, Channel, MessageStatus};
 use domain::error::ApiError;
-use domain::ids::{ConversationId, CustomerId, EventId, MessageId};
+use domain::ids::{AttachmentId, ConversationId, CustomerId, EventId, MessageId};
 use domain::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
-use domain::providers::meta::api as meta;
+use domain::media::clean_filename;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit, console_error};
-
-/// Inbound media larger than this is not fetched (WhatsApp allows 100 MB video; a Worker has 128 MB).
-const MAX_INBOUND_MEDIA_BYTES: usize = 25 * 1024 * 1024;
+use worker::{Env, console_error};
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct IngestReport {
     pub stored: usize,
     pub duplicates: usize,
     pub statuses_applied: usize,
+    /// Files stored with the message (those the webhook carried).
     pub media_stored: usize,
-    /// Media the provider did not serve; the message is stored, and the failure logged.
+    /// Files to fetch from the provider: each is a `pending` attachment until the media
+    /// fetcher stores it (or marks it failed).
+    pub media_queued: usize,
+    /// Files that could not be recorded or fetched at all; the message is stored.
     pub media_failed: usize,
 }
 
 #[derive(Deserialize)]
 struct StoredMessage {
     id: MessageId,
-    /// The events recorded with the message, published once its media are stored too.
+    /// The events recorded with the message.
     #[serde(skip)]
     event_ids: Vec<EventId>,
+    /// Its `message.received`, held back while files are fetched.
+    #[serde(skip)]
+    received_event: Option<EventId>,
 }
 
 /// Messages of one delivery share its arrival time, as on Cloudflare, where the clock stands
@@ -62,16 +67,29 @@ pub async fn ingest(
             continue;
         };
         report.stored += 1;
+        let mut queued = 0;
         for media in message.media {
             match store_media(env, &db, account, &stored.id, media).await {
-                Ok(()) => report.media_stored += 1,
+                Ok(Stored::Now) => report.media_stored += 1,
+                Ok(Stored::Queued) => queued += 1,
                 Err(error) => {
                     report.media_failed += 1;
-                    console_error!("media of message {} not stored: {error}", stored.id);
+                    console_error!(
+                        "media of message {} not stored: {}",
+                        stored.id,
+                        error.detail().unwrap_or(&error.body.message)
+                    );
                 }
             }
         }
-        outbox::publish(env, &account.tenant, stored.event_ids).await;
+        report.media_queued += queued;
+        // While files are fetched, `message.received` waits for them (the fetcher releases it).
+        let events = stored
+            .event_ids
+            .into_iter()
+            .filter(|id| queued == 0 || Some(id) != stored.received_event.as_ref())
+            .collect();
+        outbox::publish(env, &account.tenant, events).await;
     }
     report.statuses_applied = apply_statuses(&db, account, &batch.statuses).await?;
     Ok(report)
@@ -171,6 +189,7 @@ async fn store_message(
         now,
     )?;
     // Both are about records given fresh ids above, which exist only if created here.
+    let received_event = EventId::generate(runtime::random()?);
     let message_events = webhook_events::record(
         db,
         tenant,
@@ -182,11 +201,7 @@ async fn store_message(
                 EventType::ConversationCreated,
                 &conversation_id,
             ),
-            NewEvent::new(
-                EventId::generate(runtime::random()?),
-                EventType::MessageReceived,
-                &message_id,
-            ),
+            NewEvent::new(received_event.clone(), EventType::MessageReceived, &message_id),
         ],
         Guard::SubjectStored,
     )?;
@@ -205,108 +220,112 @@ async fn store_message(
     };
     let mut event_ids = webhook_events::recorded(&results, 1)?;
     event_ids.extend(webhook_events::recorded(&results, 5)?);
-    Ok(Some(StoredMessage { event_ids, ..stored }))
+    let received_event = event_ids.contains(&received_event).then_some(received_event);
+    Ok(Some(StoredMessage {
+        event_ids,
+        received_event,
+        ..stored
+    }))
 }
 
+/// Where a file of an inbound message went.
+enum Stored {
+    /// Its bytes came with the webhook and are stored.
+    Now,
+    /// It is a pending attachment on the inbound media queue.
+    Queued,
+}
+
+/// Stores a file the webhook carried; records any other as pending and queues its fetch. When
+/// the queue refuses, the file is fetched here once, and marked failed if that fails too.
 async fn store_media(
     env: &Env,
     db: &worker::D1Database,
     account: &ChannelAccount,
     message_id: &MessageId,
     media: InboundMedia,
-) -> Result<(), ApiError> {
-    let (filename, mime_type, bytes) = match media {
+) -> Result<Stored, ApiError> {
+    let (filename, mime_type) = match &media {
         InboundMedia::Inline {
             filename,
             mime_type,
             bytes,
-        } => (filename, mime_type, bytes),
-        InboundMedia::Url {
-            url,
-            mime_type,
-            filename,
         } => {
-            let auth = account
-                .sender()
-                .ok()
-                .and_then(|sender| sender.linked_media_authorization());
-            let (bytes, served_type) = fetch_bytes(&url, auth.as_deref()).await?;
-            (
-                filename.unwrap_or_else(|| "attachment".to_owned()),
-                mime_type.or(served_type).unwrap_or_default(),
-                bytes,
-            )
-        }
-        InboundMedia::WhatsappMediaId {
-            id,
-            mime_type,
-            filename,
-        } => {
-            let unavailable = |reason: String| ApiError::internal("fetching WhatsApp media", reason);
-            let (info_url, bearer) = account
-                .sender()
-                .and_then(|sender| meta::media_info_request(&sender, &id))
-                .map_err(unavailable)?;
-            let (info, _) = fetch_bytes(&info_url, Some(&bearer)).await?;
-            let info = meta::media_info(&info).map_err(unavailable)?;
-            let (bytes, served_type) = fetch_bytes(&info.url, Some(&bearer)).await?;
-            let mime_type = mime_type.or(info.mime_type).or(served_type).unwrap_or_default();
-            (
-                filename.unwrap_or_else(|| "attachment".to_owned()),
+            let mime_type = if mime_type.is_empty() {
+                "application/octet-stream"
+            } else {
+                mime_type
+            };
+            let bucket = env.bucket(ATTACHMENTS)?;
+            media_store::store(
+                &bucket,
+                db,
+                &account.tenant,
+                Some(message_id),
+                filename,
                 mime_type,
-                bytes,
+                bytes.clone(),
             )
+            .await?;
+            return Ok(Stored::Now);
         }
+        InboundMedia::Url {
+            mime_type, filename, ..
+        }
+        | InboundMedia::WhatsappMediaId {
+            mime_type, filename, ..
+        } => (filename.clone(), mime_type.clone()),
     };
-    let mime_type = if mime_type.is_empty() {
-        "application/octet-stream".to_owned()
-    } else {
-        mime_type
+    let tenant = &account.tenant;
+    let id = AttachmentId::generate(runtime::random()?);
+    let pending = Pending {
+        message_id: message_id.clone(),
+        account_id: account.id.clone(),
+        filename: clean_filename(filename.as_deref().unwrap_or("attachment")),
+        mime_type: mime_type.unwrap_or_default(),
+        storage_key: media_store::storage_key(tenant, &id),
+        source: serde_json::to_string(&media)
+            .map_err(|error| ApiError::internal("recording media source", error))?,
     };
-    let (_, record) = media_store::store(
-        &env.bucket(ATTACHMENTS)?,
+    db::attachments::insert_pending(
         db,
-        &account.tenant,
-        Some(message_id),
-        &filename,
-        &mime_type,
-        bytes,
-    )
+        tenant,
+        &NewPending {
+            id: &id,
+            message_id,
+            account_id: &account.id,
+            filename: &pending.filename,
+            mime_type: &pending.mime_type,
+            storage_key: &pending.storage_key,
+            source: &pending.source,
+            created_at: &runtime::now().to_rfc3339(),
+        },
+    )?
+    .run()
     .await?;
-    record.run().await?;
-    Ok(())
-}
-
-/// GETs a URL, refusing a body over the inbound media limit; returns the bytes and content type.
-async fn fetch_bytes(url: &str, authorization: Option<&str>) -> Result<(Vec<u8>, Option<String>), ApiError> {
-    let headers = Headers::new();
-    if let Some(value) = authorization {
-        headers.set("authorization", value)?;
+    let job = MediaFetch {
+        business_id: tenant.business_id.clone(),
+        attachment_id: id.clone(),
+    };
+    let queued = match env.queue(INBOUND_MEDIA) {
+        Ok(queue) => queue.send(job).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = queued {
+        console_error!("media {id} could not be queued ({error}); fetching it now, once");
+        let outcome = inbound_media::fetch_and_store(env, account, &pending).await;
+        let settled = match &outcome {
+            Ok((mime_type, size)) => Ok((mime_type.as_str(), *size)),
+            Err(failure) => Err(failure.reason()),
+        };
+        db::attachments::settle(db, tenant, &id, settled).await?;
+        return Ok(if outcome.is_ok() {
+            Stored::Now
+        } else {
+            Stored::Queued
+        });
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let request = Request::new_with_init(url, &init)?;
-    let mut response = Fetch::Request(request).send().await?;
-    let status = response.status_code();
-    if !(200..300).contains(&status) {
-        return Err(ApiError::internal(
-            "fetching media",
-            format!("{url} answered {status}"),
-        ));
-    }
-    let content_type = response.headers().get("content-type")?;
-    let mut stream = response.stream()?;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        bytes.extend_from_slice(&chunk?);
-        if bytes.len() > MAX_INBOUND_MEDIA_BYTES {
-            return Err(ApiError::internal(
-                "fetching media",
-                format!("{url} is larger than {MAX_INBOUND_MEDIA_BYTES} bytes"),
-            ));
-        }
-    }
-    Ok((bytes, content_type))
+    Ok(Stored::Queued)
 }
 
 /// Moves sent messages forward (never back: a late `delivered` does not undo `read`). A status

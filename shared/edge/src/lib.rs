@@ -13,6 +13,7 @@ pub mod bounded_post;
 pub mod customer_upsert;
 pub mod db;
 pub mod http;
+pub mod inbound_media;
 pub mod ingest;
 pub mod media_store;
 pub mod message_status;

@@ -6,9 +6,9 @@ use crate::runtime;
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, MessageId};
 use domain::media::clean_filename;
-use domain::message::Attachment;
+use domain::message::{Attachment, AttachmentStatus};
 use domain::tenant::Tenant;
-use worker::{Bucket, D1Database, D1PreparedStatement, HttpMetadata};
+use worker::{Bucket, D1Database, HttpMetadata, console_error};
 
 pub const ATTACHMENTS: &str = "ATTACHMENTS";
 /// The seed's limit: "Verify file size is under 10MB".
@@ -18,8 +18,8 @@ pub fn storage_key(tenant: &Tenant, attachment_id: &AttachmentId) -> String {
     format!("businesses/{}/attachments/{attachment_id}", tenant.business_id)
 }
 
-/// Writes the bytes to R2 and returns the statement that records them, to run in the caller's
-/// batch (so the row exists only if the caller's transaction commits).
+/// Writes the bytes to R2, then records them. When the record cannot be written, the object is
+/// deleted again (best effort, logged), so that no stored object is left without its row.
 pub async fn store(
     bucket: &Bucket,
     db: &D1Database,
@@ -28,7 +28,7 @@ pub async fn store(
     filename: &str,
     mime_type: &str,
     bytes: Vec<u8>,
-) -> Result<(Attachment, D1PreparedStatement), ApiError> {
+) -> Result<Attachment, ApiError> {
     let attachment = Attachment {
         id: AttachmentId::generate(runtime::random()?),
         message_id: message_id.cloned(),
@@ -36,17 +36,34 @@ pub async fn store(
         mime_type: mime_type.to_owned(),
         size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
         created_at: runtime::now().to_rfc3339(),
+        status: AttachmentStatus::Stored,
+        status_reason: None,
         download_url: None,
     };
     let key = storage_key(tenant, &attachment.id);
+    put(bucket, &key, &attachment.mime_type, bytes).await?;
+    let recorded = match db::attachments::insert(db, tenant, &attachment, &key) {
+        Ok(statement) => statement.run().await.map(|_| ()).map_err(ApiError::from),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = recorded {
+        if let Err(cleanup) = bucket.delete(&key).await {
+            console_error!("object {key} is left without a row: {cleanup}");
+        }
+        return Err(error);
+    }
+    Ok(attachment)
+}
+
+/// Writes `bytes` to R2 under `key`, with their content type.
+pub async fn put(bucket: &Bucket, key: &str, mime_type: &str, bytes: Vec<u8>) -> Result<(), ApiError> {
     bucket
-        .put(&key, bytes)
+        .put(key, bytes)
         .http_metadata(HttpMetadata {
-            content_type: Some(attachment.mime_type.clone()),
+            content_type: Some(mime_type.to_owned()),
             ..HttpMetadata::default()
         })
         .execute()
         .await?;
-    let statement = db::attachments::insert(db, tenant, &attachment, &key)?;
-    Ok((attachment, statement))
+    Ok(())
 }

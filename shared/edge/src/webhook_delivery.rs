@@ -66,8 +66,9 @@ pub struct Payloads {
 }
 
 /// Builds the body of each event that has none yet from its snapshot (the record as its change
-/// left it), adding the attachments of message events (read now: they never change once linked)
-/// and what the change itself knew (`previous_status`, say). `link_secret` signs the
+/// left it), adding the attachments of message events (read now: `message.received` is held
+/// back until the files received with it are fetched, so they are settled unless the sweep sent
+/// the event first, and then they show `pending`) and what the change itself knew (`previous_status`, say). `link_secret` signs the
 /// attachments' download links.
 pub async fn payloads(
     db: &D1Database,

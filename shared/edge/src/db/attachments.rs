@@ -5,7 +5,7 @@
 
 use crate::db::{self, Sql, number, text};
 use domain::error::ApiError;
-use domain::ids::{AttachmentId, BusinessId, MessageId};
+use domain::ids::{AttachmentId, BusinessId, ChannelAccountId, MessageId};
 use domain::message::{Attachment, Message};
 use domain::tenant::Tenant;
 use serde::Deserialize;
@@ -47,7 +47,7 @@ pub async fn of_messages(
     }
     let result = db
         .prepare(
-            "SELECT id, message_id, filename, mime_type AS \"type\", size, created_at FROM attachments \
+            "SELECT id, message_id, filename, mime_type AS \"type\", size, created_at, status, status_reason FROM attachments \
              WHERE business_id = ?1 AND message_id IN (SELECT value FROM json_each(?2)) ORDER BY created_at, id",
         )
         .bind(&[
@@ -147,12 +147,128 @@ pub struct Download {
     pub storage_key: String,
 }
 
-/// The file `id` of whatever business, for a download whose link or key is checked against
-/// `business_id` next.
+/// The stored file `id` of whatever business, for a download whose link or key is checked
+/// against `business_id` next. A file still pending or failed has no bytes to download.
 pub async fn for_download(db: &D1Database, id: &AttachmentId) -> Result<Option<Download>, ApiError> {
     Ok(db
-        .prepare("SELECT business_id, filename, mime_type, storage_key FROM attachments WHERE id = ?1")
+        .prepare(
+            "SELECT business_id, filename, mime_type, storage_key FROM attachments WHERE id = ?1 AND status = 'stored'",
+        )
         .bind(&[text(id.as_str())])?
         .first::<Download>(None)
         .await?)
+}
+
+/// A file received with a message, recorded before its bytes are fetched.
+pub struct NewPending<'a> {
+    pub id: &'a AttachmentId,
+    pub message_id: &'a MessageId,
+    pub account_id: &'a ChannelAccountId,
+    pub filename: &'a str,
+    pub mime_type: &'a str,
+    pub storage_key: &'a str,
+    /// The provider's description of where the bytes are (JSON).
+    pub source: &'a str,
+    pub created_at: &'a str,
+}
+
+/// The statement that records a file to fetch, `pending`.
+pub fn insert_pending(
+    db: &D1Database,
+    tenant: &Tenant,
+    new: &NewPending<'_>,
+) -> Result<D1PreparedStatement, ApiError> {
+    Ok(db
+        .prepare(
+            "INSERT INTO attachments (id, business_id, message_id, filename, mime_type, size, storage_key, created_at, \
+             status, source, account_id) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 'pending', ?8, ?9)",
+        )
+        .bind(&[
+            text(new.id.as_str()),
+            text(tenant.business_id.as_str()),
+            text(new.message_id.as_str()),
+            text(new.filename),
+            text(new.mime_type),
+            text(new.storage_key),
+            text(new.created_at),
+            text(new.source),
+            text(new.account_id.as_str()),
+        ])?)
+}
+
+/// A file still to fetch, as recorded.
+#[derive(Debug, Deserialize)]
+pub struct Pending {
+    pub message_id: MessageId,
+    pub account_id: ChannelAccountId,
+    pub filename: String,
+    pub mime_type: String,
+    pub storage_key: String,
+    pub source: String,
+}
+
+/// The tenant's attachment `id` if it is still pending.
+pub async fn pending(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &AttachmentId,
+) -> Result<Option<Pending>, ApiError> {
+    Ok(db
+        .prepare(
+            "SELECT message_id, account_id, filename, mime_type, storage_key, source FROM attachments \
+             WHERE business_id = ?1 AND id = ?2 AND status = 'pending'",
+        )
+        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
+        .first::<Pending>(None)
+        .await?)
+}
+
+/// Settles a pending attachment: `stored` with what was fetched, or `failed` with why. False
+/// when it was not pending any more.
+pub async fn settle(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &AttachmentId,
+    outcome: Result<(&str, i64), &str>,
+) -> Result<bool, ApiError> {
+    let (status, mime_type, size, reason) = match outcome {
+        Ok((mime_type, size)) => ("stored", Some(mime_type), size, None),
+        Err(reason) => ("failed", None, 0, Some(reason)),
+    };
+    let result = db
+        .prepare(
+            "UPDATE attachments SET status = ?3, mime_type = COALESCE(?4, mime_type), size = ?5, status_reason = ?6, \
+             source = NULL WHERE business_id = ?1 AND id = ?2 AND status = 'pending'",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(id.as_str()),
+            text(status),
+            db::optional_text(mime_type),
+            number(size),
+            db::optional_text(reason),
+        ])?
+        .run()
+        .await?;
+    Ok(db::changes(&result) > 0)
+}
+
+/// How many of the message's attachments are still pending.
+pub async fn pending_of_message(
+    db: &D1Database,
+    tenant: &Tenant,
+    message_id: &MessageId,
+) -> Result<usize, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        pending: usize,
+    }
+    Ok(db
+        .prepare(
+            "SELECT COUNT(*) AS pending FROM attachments WHERE business_id = ?1 AND message_id = ?2 AND status = 'pending'",
+        )
+        .bind(&[text(tenant.business_id.as_str()), text(message_id.as_str())])?
+        .first::<Row>(None)
+        .await?
+        .map_or(0, |row| row.pending))
 }

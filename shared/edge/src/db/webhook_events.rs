@@ -267,3 +267,25 @@ pub async fn undispatched(
         .map(|row| (row.business_id, row.id))
         .collect())
 }
+
+/// The tenant's events about `subject_id` that were never dispatched (those held back until
+/// the subject was complete: a message's `message.received` waits for its files).
+pub async fn undispatched_of_subject(
+    db: &D1Database,
+    tenant: &Tenant,
+    subject_id: impl std::fmt::Display,
+) -> Result<Vec<EventId>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: EventId,
+    }
+    let result = db
+        .prepare(
+            "SELECT id FROM webhook_events WHERE business_id = ?1 AND subject_id = ?2 AND dispatched_us IS NULL \
+             ORDER BY created_us",
+        )
+        .bind(&[text(tenant.business_id.as_str()), text(&subject_id.to_string())])?
+        .all()
+        .await?;
+    Ok(result.results::<Row>()?.into_iter().map(|row| row.id).collect())
+}

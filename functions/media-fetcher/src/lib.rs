@@ -1,0 +1,7 @@
+//! The consumer of `crm-edge-inbound-media`: fetches each file received with a message from its
+//! provider, with retries (see `edge::inbound_media`), and settles its attachment `stored` or
+//! `failed`; when a message's last file settles, its `message.received` event goes out.
+
+mod fetch;
+
+edge::queue_consumer!(edge::inbound_media::MediaFetch, fetch::handle);
