@@ -265,6 +265,7 @@ describe('admin access', () => {
       ['POST', `/admin/businesses/${id}/api-keys`, { name: 'sneaky' }],
       ['GET', `/admin/businesses/${id}/api-keys`],
       ['DELETE', `/admin/api-keys/${keyId}`],
+      ['POST', '/admin/maintenance/sweep'],
     ];
     const credentials = [
       [{}, 'no Authorization header'],

@@ -1,8 +1,10 @@
-//! The admin API: businesses, their API keys and channel accounts, authorised by the `ADMIN_TOKEN` secret.
+//! The admin API: businesses, their API keys and channel accounts, and running the maintenance
+//! sweep now, authorised by the `ADMIN_TOKEN` secret.
 
 mod api_keys;
 mod businesses;
 mod channel_accounts;
+mod maintenance;
 mod routes;
 
 use domain::error::ApiError;
@@ -27,5 +29,6 @@ async fn admin(req: Request, env: Env) -> Result<Response, ApiError> {
         AdminRoute::CreateChannelAccount(id) => channel_accounts::create(req, &env, &id).await,
         AdminRoute::ListChannelAccounts(id) => channel_accounts::list(&env, &id).await,
         AdminRoute::UpdateChannelAccount(id) => channel_accounts::update(req, &env, &id).await,
+        AdminRoute::Sweep => maintenance::sweep(&env).await,
     }
 }

@@ -15,6 +15,8 @@ pub enum AdminRoute {
     CreateChannelAccount(BusinessId),
     ListChannelAccounts(BusinessId),
     UpdateChannelAccount(ChannelAccountId),
+    /// Run the maintenance sweep now.
+    Sweep,
 }
 
 pub fn route(method: Method, path: &str) -> Result<AdminRoute, ApiError> {
@@ -61,6 +63,10 @@ pub fn route(method: Method, path: &str) -> Result<AdminRoute, ApiError> {
                 "PATCH",
             )
         }
+        ["admin", "maintenance", "sweep"] => (
+            matches!(method, Method::Post).then_some(AdminRoute::Sweep),
+            "POST",
+        ),
         ["admin", "api-keys", id] => {
             let id = ApiKeyId::parse(id).ok_or_else(|| ApiError::not_found(format!("no API key {id}")))?;
             (
@@ -114,6 +120,11 @@ mod tests {
                 format!("/admin/api-keys/{BUSINESS}"),
                 key.map(AdminRoute::RevokeKey),
             ),
+            (
+                Method::Post,
+                "/admin/maintenance/sweep".to_owned(),
+                Some(AdminRoute::Sweep),
+            ),
         ];
         for (method, path, expected) in cases {
             assert_eq!(route(method, &path).ok(), expected, "{path}");
@@ -132,6 +143,8 @@ mod tests {
             ),
             (Method::Delete, "/admin/api-keys/..%2F..".to_owned(), 404),
             (Method::Get, "/admin/users".to_owned(), 404),
+            (Method::Get, "/admin/maintenance/sweep".to_owned(), 405),
+            (Method::Post, "/admin/maintenance".to_owned(), 404),
         ];
         for (method, path, status) in cases {
             assert_eq!(

@@ -1,9 +1,9 @@
 //! The consumer of `crm-edge-webhooks`: fans each recorded event out to the business's
 //! subscribed endpoints and makes every delivery attempt, never inside the request that caused
-//! the event. A periodic sweep re-queues work the queue lost.
+//! the event. Its cron runs the maintenance sweep (`edge::maintenance`) every minute: lost
+//! webhook work and lost sends go back on their queues, and expired history is deleted.
 
 mod dispatch;
-mod sweep;
 
 use worker::{Env, ScheduleContext, ScheduledEvent, event};
 
@@ -11,5 +11,5 @@ edge::queue_consumer!(edge::outbox::WebhookTask, dispatch::handle);
 
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    sweep::run(&env).await;
+    edge::maintenance::run(&env).await;
 }

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod inbound;
 pub mod json;
 pub mod lookup;
+pub mod maintenance;
 pub mod media;
 pub mod message;
 pub mod outgoing;

@@ -6,7 +6,8 @@
 //! - the rest are the operations that span tables: storing what channels deliver (`ingest`),
 //!   accepting and settling sends (`send_queue`, `message_status`), upserting customers
 //!   (`customer_upsert`), publishing and delivering events (`outbox`, `webhook_delivery`),
-//!   files in R2 (`media_store`) and embedded-inbox sessions (`sso_sessions`).
+//!   files in R2 (`media_store`), embedded-inbox sessions (`sso_sessions`), and the periodic
+//!   sweep of lost work and expired history (`maintenance`).
 
 pub mod auth;
 pub mod bounded_post;
@@ -15,6 +16,7 @@ pub mod db;
 pub mod http;
 pub mod inbound_media;
 pub mod ingest;
+pub mod maintenance;
 pub mod media_store;
 pub mod message_status;
 pub mod outbox;

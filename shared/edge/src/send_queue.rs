@@ -165,6 +165,10 @@ async fn store_queued(
             channel,
             &message_id,
             &outgoing.content,
+            &db::messages::SendOptions {
+                subject: outgoing.subject.as_deref(),
+                media_base_url: Some(base_url),
+            },
             now,
         )?,
         // The fresh id exists only if the conversation was created by this batch.

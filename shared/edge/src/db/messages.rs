@@ -1,12 +1,12 @@
 //! `messages`: every message in and out, in one order per business (`created_us`). Inbound
 //! messages are stored once however often a provider retries them; outbound ones move
 //! `queued → sent → delivered → read` (or `failed`) and never back. Every statement is scoped by
-//! the tenant.
+//! the tenant, but for the sweep's, which look for lost sends across businesses.
 
 use crate::db::{self, Sql, number, text};
 use domain::channel::{Channel, Direction, MessageStatus};
 use domain::error::ApiError;
-use domain::ids::{ConversationId, CustomerId, MessageId};
+use domain::ids::{BusinessId, ConversationId, CustomerId, MessageId};
 use domain::message::{Cursor, Message};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
@@ -126,9 +126,19 @@ pub fn insert_inbound(
         ])?)
 }
 
+/// What a send was accepted with beyond its content: kept on the row so that the sweep can put
+/// a send whose queue message was lost back on the queue exactly as the client asked for it.
+pub struct SendOptions<'a> {
+    /// The email subject the client gave.
+    pub subject: Option<&'a str>,
+    /// The deployment's origin the client reached, that providers fetch attachments from.
+    pub media_base_url: Option<&'a str>,
+}
+
 /// The statement that stores a message to send as `queued`, in the customer's conversation on
-/// the channel (touched by the statement before it). It returns the message's id,
-/// conversation and place in the business's order.
+/// the channel (touched by the statement before it), with its send options. It returns the
+/// message's id, conversation and place in the business's order.
+#[allow(clippy::too_many_arguments)]
 pub fn insert_outbound(
     db: &D1Database,
     tenant: &Tenant,
@@ -136,13 +146,14 @@ pub fn insert_outbound(
     channel: Channel,
     id: &MessageId,
     content: &str,
+    options: &SendOptions<'_>,
     now: Timestamp,
 ) -> Result<D1PreparedStatement, ApiError> {
     Ok(db
         .prepare(format!(
             "INSERT INTO messages (id, business_id, conversation_id, customer_id, channel, direction, content, status, \
-             created_us, updated_at) \
-             SELECT ?4, ?1, c.id, c.customer_id, c.channel, 'outbound', ?5, 'queued', {}, ?7 FROM conversations c \
+             created_us, updated_at, send_subject, send_media_base_url) \
+             SELECT ?4, ?1, c.id, c.customer_id, c.channel, 'outbound', ?5, 'queued', {}, ?7, ?8, ?9 FROM conversations c \
              WHERE c.business_id = ?1 AND c.customer_id = ?2 AND c.channel = ?3 \
              RETURNING id, conversation_id, created_us",
             next_created_us(6, 1)
@@ -155,6 +166,8 @@ pub fn insert_outbound(
             text(content),
             number(now.micros()),
             text(&now.to_rfc3339()),
+            db::optional_text(options.subject),
+            db::optional_text(options.media_base_url),
         ])?)
 }
 
@@ -453,6 +466,86 @@ pub async fn record_parts_sent(
     .run()
     .await?;
     Ok(())
+}
+
+/// Which `queued` outbound messages count as lost: last written (accepted, or a retry noted,
+/// which is what `status_reason` holds while queued) before `unnoted_before` without a retry
+/// note, or before `noted_before` with one. `updated_at` is written with fixed-width
+/// milliseconds, so comparing it as text compares times.
+fn lost_send(unnoted_before: Timestamp, noted_before: Timestamp) -> Sql {
+    Sql::new(
+        "direction = 'outbound' AND status = 'queued' AND ((status_reason IS NULL AND updated_at < :unnoted_before) \
+         OR updated_at < :noted_before)",
+    )
+    .bind("unnoted_before", text(&unnoted_before.to_rfc3339()))
+    .bind("noted_before", text(&noted_before.to_rfc3339()))
+}
+
+/// A lost send the sweep put back on the queue, with what it was accepted with.
+#[derive(Debug, Deserialize)]
+pub struct RequeuedSend {
+    pub business_id: BusinessId,
+    pub id: MessageId,
+    pub send_subject: Option<String>,
+    pub send_media_base_url: Option<String>,
+}
+
+/// Takes up to `limit` lost sends (of any business) that were re-queued fewer than
+/// `max_requeues` times: each is counted and stamped `now` in the one statement that selects
+/// it, so two sweeps never take the same message, and the next sweep waits the whole bound
+/// again before it counts the message lost once more.
+pub async fn take_lost_sends(
+    db: &D1Database,
+    unnoted_before: Timestamp,
+    noted_before: Timestamp,
+    max_requeues: u32,
+    now: Timestamp,
+    limit: usize,
+) -> Result<Vec<RequeuedSend>, ApiError> {
+    let result = lost_send(unnoted_before, noted_before)
+        .within(
+            "UPDATE messages SET send_requeues = send_requeues + 1, updated_at = :now WHERE id IN \
+             (SELECT id FROM messages WHERE {sql} AND send_requeues < :max_requeues ORDER BY updated_at LIMIT :limit) \
+             RETURNING business_id, id, send_subject, send_media_base_url",
+        )
+        .bind("now", text(&now.to_rfc3339()))
+        .bind("max_requeues", number(i64::from(max_requeues)))
+        .bind("limit", number(limit as i64))
+        .prepare(db)?
+        .all()
+        .await?;
+    Ok(result.results::<RequeuedSend>()?)
+}
+
+/// Up to `limit` lost sends (of any business) already re-queued `max_requeues` times: the
+/// sweep fails them rather than loop.
+pub async fn lost_beyond_requeues(
+    db: &D1Database,
+    unnoted_before: Timestamp,
+    noted_before: Timestamp,
+    max_requeues: u32,
+    limit: usize,
+) -> Result<Vec<(BusinessId, MessageId)>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        business_id: BusinessId,
+        id: MessageId,
+    }
+    let result = lost_send(unnoted_before, noted_before)
+        .within(
+            "SELECT business_id, id FROM messages WHERE {sql} AND send_requeues >= :max_requeues \
+             ORDER BY updated_at LIMIT :limit",
+        )
+        .bind("max_requeues", number(i64::from(max_requeues)))
+        .bind("limit", number(limit as i64))
+        .prepare(db)?
+        .all()
+        .await?;
+    Ok(result
+        .results::<Row>()?
+        .into_iter()
+        .map(|row| (row.business_id, row.id))
+        .collect())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! `sso_tokens`: tokens that open the embedded inbox for one customer. Only their SHA-256 is
-//! stored; they are read on every request (never cached), so a revoke applies at once.
+//! stored; they are read on every request (never cached), so a revoke applies at once. Retention
+//! deletes expired tokens of every business.
 
 use crate::db::{self, number, text};
 use domain::error::ApiError;
@@ -120,4 +121,21 @@ pub async fn revoke(
         .first::<Row>(None)
         .await?;
     Ok(row.map(|row| row.id))
+}
+
+/// Deletes up to `limit` tokens that expired before `before`, across businesses. How many went.
+pub async fn delete_expired_before(
+    db: &D1Database,
+    before: Timestamp,
+    limit: usize,
+) -> Result<usize, ApiError> {
+    let result = db
+        .prepare(
+            "DELETE FROM sso_tokens WHERE id IN (SELECT id FROM sso_tokens WHERE expires_ms < ?1 \
+             ORDER BY expires_ms LIMIT ?2)",
+        )
+        .bind(&[number(before.millis()), number(limit as i64)])?
+        .run()
+        .await?;
+    Ok(db::changes(&result))
 }

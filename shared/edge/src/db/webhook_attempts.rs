@@ -1,5 +1,6 @@
 //! `webhook_attempts`: the log of every delivery attempt and test send, with the answer each got.
-//! Every statement is scoped by the tenant.
+//! Every statement is scoped by the tenant, but for retention, which deletes old lines of every
+//! business.
 
 use crate::db::{self, number, text};
 use domain::error::ApiError;
@@ -136,4 +137,18 @@ pub async fn list(
         .all()
         .await?;
     Ok(result.results::<AttemptRow>()?)
+}
+
+/// Deletes up to `limit` log lines made before `before` (the oldest first), across businesses:
+/// the log is kept for the retention period only. How many went.
+pub async fn delete_older_than(db: &D1Database, before: Timestamp, limit: usize) -> Result<usize, ApiError> {
+    let result = db
+        .prepare(
+            "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE attempted_us < ?1 \
+             ORDER BY id LIMIT ?2)",
+        )
+        .bind(&[number(before.micros()), number(limit as i64)])?
+        .run()
+        .await?;
+    Ok(db::changes(&result))
 }

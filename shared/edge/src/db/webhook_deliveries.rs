@@ -1,8 +1,9 @@
 //! `webhook_deliveries`: one event's delivery to one endpoint, its state (`pending`, `delivered`,
 //! `dead`), its attempts so far, when it is due, and who holds it. Every statement is scoped by
-//! the tenant, but for the sweep, which looks for lost work across businesses.
+//! the tenant, but for the sweep, which looks for lost work across businesses and deletes the
+//! deliveries of events past retention.
 
-use crate::db::{self, number, text};
+use crate::db::{self, Sql, number, text};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, DeliveryId, EndpointId, EventId};
 use domain::tenant::Tenant;
@@ -387,4 +388,20 @@ pub async fn replay(
     };
     let result = statement.all().await?;
     Ok(result.results::<Row>()?.into_iter().map(|row| row.id).collect())
+}
+
+/// The condition that no delivery of the event whose id is `event_id_expression` is pending:
+/// every endpoint has it (delivered) or has given up on it (dead).
+pub fn none_pending(event_id_expression: &str) -> Sql {
+    Sql::new(format!(
+        "NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = {event_id_expression} AND d.status = 'pending')"
+    ))
+}
+
+/// The statement that deletes every delivery of the events `event_ids` selects (SQL that yields
+/// event ids), across businesses: retention deletes them with their events.
+pub fn delete_of_events(db: &D1Database, event_ids: Sql) -> Result<D1PreparedStatement, ApiError> {
+    event_ids
+        .within("DELETE FROM webhook_deliveries WHERE event_id IN ({sql})")
+        .prepare(db)
 }

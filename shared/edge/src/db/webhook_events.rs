@@ -2,7 +2,8 @@
 //! making the change, so the change and its event commit or fail together: nothing that happened
 //! goes unreported, and nothing is reported that did not happen. A row is written only when an
 //! enabled endpoint of the business subscribes to its type, and carries a snapshot of its record
-//! as the change left it; its body is fixed when it is first dispatched.
+//! as the change left it; its body is fixed when it is first dispatched. Once every delivery of
+//! an event is settled and the retention period has passed, retention deletes it.
 
 use crate::db::{self, Sql, number, text};
 use domain::error::ApiError;
@@ -288,4 +289,30 @@ pub async fn undispatched_of_subject(
         .all()
         .await?;
     Ok(result.results::<Row>()?.into_iter().map(|row| row.id).collect())
+}
+
+/// SQL yielding the ids of up to `limit` events, of any business, recorded before `before`,
+/// dispatched, and with no delivery pending (the oldest first): history retention may delete.
+/// An event never dispatched, or with a delivery still to be made, is never among them.
+pub fn expired(before: Timestamp, limit: usize) -> Sql {
+    Sql::compose(
+        "SELECT e.id FROM webhook_events e WHERE e.dispatched_us IS NOT NULL AND e.created_us < :retain_before \
+         AND {sql} ORDER BY e.created_us, e.id LIMIT :retain_limit",
+        vec![db::webhook_deliveries::none_pending("e.id")],
+    )
+    .bind("retain_before", number(before.micros()))
+    .bind("retain_limit", number(limit as i64))
+}
+
+/// The statement that deletes the events [`expired`] selects. Run in one batch after
+/// [`db::webhook_deliveries::delete_of_events`] over the same selection: both see the same
+/// events, since deleting settled deliveries leaves none of them with a pending one.
+pub fn delete_expired(
+    db: &D1Database,
+    before: Timestamp,
+    limit: usize,
+) -> Result<D1PreparedStatement, ApiError> {
+    expired(before, limit)
+        .within("DELETE FROM webhook_events WHERE id IN ({sql})")
+        .prepare(db)
 }

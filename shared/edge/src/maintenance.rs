@@ -1,0 +1,224 @@
+//! The periodic maintenance sweep, run every minute by webhook-dispatcher's cron and on demand by
+//! `POST /admin/maintenance/sweep`: work the queues lost goes back on them (the D1 row is the
+//! truth; the dead-letter queues only keep the raw queue messages for inspection), and history
+//! past the retention period is deleted. It looks across businesses and hands each item back
+//! under its own business. Every part does a bounded amount of work per run, and a part that
+//! fails does not stop the others.
+
+use crate::DB;
+use crate::db;
+use crate::message_status;
+use crate::outbox::{self, WebhookTask};
+use crate::runtime;
+use crate::send_queue::{OUTBOUND, QueuedSend};
+use domain::error::ApiError;
+use domain::ids::{BusinessId, EventId};
+use domain::maintenance::{
+    MAX_SEND_REQUEUES, ROWS_PER_RUN, RetentionPeriod, SSO_EXPIRED_GRACE_SECONDS, send_lost_reason,
+    stuck_send_after_seconds,
+};
+use domain::tenant::Tenant;
+use domain::time::Timestamp;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use worker::{
+    BatchMessageBuilder, D1Database, Env, MessageBuilder, console_error, console_log, console_warn,
+};
+
+/// The deployment setting that sets the retention period in days ([`RetentionPeriod`]).
+pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
+
+/// Webhook work is lost once it is this late: well past any queue delay or lease.
+const WEBHOOK_GRACE_SECONDS: i64 = 120;
+
+/// What one run did, per kind; `failed` names the parts that could not run (logged).
+#[derive(Debug, Default, Serialize)]
+pub struct SweepReport {
+    pub retention_days: u32,
+    pub webhook_tasks_requeued: usize,
+    pub sends_requeued: usize,
+    pub sends_failed: usize,
+    pub webhook_events_deleted: usize,
+    pub webhook_deliveries_deleted: usize,
+    pub webhook_attempts_deleted: usize,
+    pub sso_tokens_deleted: usize,
+    pub failed: Vec<&'static str>,
+}
+
+/// Runs every part of the sweep once, now.
+pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
+    let db = env.d1(DB)?;
+    let now = runtime::now();
+    let retention = retention_period(env);
+    let mut report = SweepReport {
+        retention_days: retention.days(),
+        ..SweepReport::default()
+    };
+    match lost_webhook_work(env, &db, now).await {
+        Ok(count) => report.webhook_tasks_requeued = count,
+        Err(error) => failed(&mut report, "webhooks", &error),
+    }
+    match lost_sends(env, &db, now).await {
+        Ok((requeued, given_up)) => {
+            report.sends_requeued = requeued;
+            report.sends_failed = given_up;
+        }
+        Err(error) => failed(&mut report, "sends", &error),
+    }
+    let before = now.plus_seconds(-retention.seconds());
+    match expired_events(&db, before).await {
+        Ok((events, deliveries)) => {
+            report.webhook_events_deleted = events;
+            report.webhook_deliveries_deleted = deliveries;
+        }
+        Err(error) => failed(&mut report, "webhook_events", &error),
+    }
+    match db::webhook_attempts::delete_older_than(&db, before, ROWS_PER_RUN).await {
+        Ok(count) => report.webhook_attempts_deleted = count,
+        Err(error) => failed(&mut report, "webhook_attempts", &error),
+    }
+    let tokens_before = now.plus_seconds(-SSO_EXPIRED_GRACE_SECONDS);
+    match db::sso_tokens::delete_expired_before(&db, tokens_before, ROWS_PER_RUN).await {
+        Ok(count) => report.sso_tokens_deleted = count,
+        Err(error) => failed(&mut report, "sso_tokens", &error),
+    }
+    Ok(report)
+}
+
+/// The cron's entry: runs the sweep and logs what it did.
+pub async fn run(env: &Env) {
+    match sweep(env).await {
+        Ok(report) => {
+            let worked = report.webhook_tasks_requeued
+                + report.sends_requeued
+                + report.sends_failed
+                + report.webhook_events_deleted
+                + report.webhook_attempts_deleted
+                + report.sso_tokens_deleted;
+            if worked > 0 {
+                console_log!("maintenance sweep: {report:?}");
+            }
+        }
+        Err(error) => console_error!(
+            "maintenance sweep failed: {}",
+            error.detail().unwrap_or(&error.body.message)
+        ),
+    }
+}
+
+fn failed(report: &mut SweepReport, part: &'static str, error: &ApiError) {
+    console_error!(
+        "maintenance sweep: {part} failed, the next run tries again: {}",
+        error.detail().unwrap_or(&error.body.message)
+    );
+    report.failed.push(part);
+}
+
+/// The retention period this deployment set, or the default (with a warning when the setting
+/// is malformed).
+fn retention_period(env: &Env) -> RetentionPeriod {
+    let setting = env.var(RETENTION_DAYS).ok().map(|value| value.to_string());
+    let (period, warning) = RetentionPeriod::from_setting(setting.as_deref());
+    if let Some(warning) = warning {
+        console_warn!("maintenance sweep: {warning}");
+    }
+    period
+}
+
+/// Events recorded over [`WEBHOOK_GRACE_SECONDS`] ago and never dispatched (the queue refused
+/// them), and pending deliveries that much overdue that nobody holds (a retry message lost), go
+/// back on the webhook queue. How many tasks were queued.
+async fn lost_webhook_work(env: &Env, db: &D1Database, now: Timestamp) -> Result<usize, ApiError> {
+    let before = now.plus_seconds(-WEBHOOK_GRACE_SECONDS);
+    let mut by_business: BTreeMap<BusinessId, Vec<EventId>> = BTreeMap::new();
+    for (business_id, event_id) in db::webhook_events::undispatched(db, before, ROWS_PER_RUN).await? {
+        by_business.entry(business_id).or_default().push(event_id);
+    }
+    let mut tasks: Vec<WebhookTask> = by_business
+        .iter()
+        .flat_map(|(business_id, ids)| outbox::dispatch_tasks(business_id, ids))
+        .collect();
+    let overdue = db::webhook_deliveries::overdue(db, before, now, ROWS_PER_RUN).await?;
+    tasks.extend(
+        overdue
+            .into_iter()
+            .map(|(business_id, delivery_id, attempt)| WebhookTask::Deliver {
+                business_id,
+                delivery_id,
+                attempt,
+            }),
+    );
+    let count = tasks.len();
+    if count > 0 {
+        outbox::enqueue(env, tasks, 0)
+            .await
+            .map_err(|error| ApiError::internal("re-queueing lost webhook work", error))?;
+    }
+    Ok(count)
+}
+
+/// Sends still `queued` past [`stuck_send_after_seconds`] go back on the outbound queue with the
+/// subject and base URL they were accepted with; those already re-queued
+/// [`MAX_SEND_REQUEUES`] times are failed instead. (requeued, failed).
+async fn lost_sends(env: &Env, db: &D1Database, now: Timestamp) -> Result<(usize, usize), ApiError> {
+    let unnoted_before = now.plus_seconds(-stuck_send_after_seconds(false));
+    let noted_before = now.plus_seconds(-stuck_send_after_seconds(true));
+    let lost =
+        db::messages::lost_beyond_requeues(db, unnoted_before, noted_before, MAX_SEND_REQUEUES, ROWS_PER_RUN)
+            .await?;
+    let reason = send_lost_reason();
+    let mut given_up = 0;
+    for (business_id, message_id) in lost {
+        let tenant = Tenant::for_background(business_id);
+        if message_status::mark_failed(db, &tenant, &message_id, &reason).await? {
+            console_warn!("message {message_id}: failed by the sweep: {reason}");
+            given_up += 1;
+        }
+    }
+    let taken = db::messages::take_lost_sends(
+        db,
+        unnoted_before,
+        noted_before,
+        MAX_SEND_REQUEUES,
+        now,
+        ROWS_PER_RUN,
+    )
+    .await?;
+    let jobs: Vec<QueuedSend> = taken
+        .into_iter()
+        .map(|send| QueuedSend {
+            business_id: send.business_id,
+            message_id: send.id,
+            subject: send.send_subject,
+            media_base_url: send.send_media_base_url,
+        })
+        .collect();
+    let queue = env.queue(OUTBOUND)?;
+    for chunk in jobs.chunks(100) {
+        let batch = BatchMessageBuilder::new()
+            .messages(chunk.iter().cloned().map(|job| MessageBuilder::new(job).build()))
+            .build();
+        // Taken but not queued: counted already, so the next bound's sweep tries it again.
+        if let Err(error) = queue.send_batch(batch).await {
+            return Err(ApiError::internal("re-queueing lost sends", error));
+        }
+    }
+    for job in &jobs {
+        console_warn!("message {}: lost by the queue, put back on it", job.message_id);
+    }
+    Ok((jobs.len(), given_up))
+}
+
+/// Deletes events past retention whose deliveries are all settled, with those deliveries, in one
+/// batch. (events, deliveries).
+async fn expired_events(db: &D1Database, before: Timestamp) -> Result<(usize, usize), ApiError> {
+    let statements = vec![
+        db::webhook_deliveries::delete_of_events(db, db::webhook_events::expired(before, ROWS_PER_RUN))?,
+        db::webhook_events::delete_expired(db, before, ROWS_PER_RUN)?,
+    ];
+    let results = db
+        .batch(statements)
+        .await
+        .map_err(|error| ApiError::internal("deleting webhook events past retention", error))?;
+    Ok((db::changes_at(&results, 1), db::changes_at(&results, 0)))
+}
