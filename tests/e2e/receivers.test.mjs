@@ -762,11 +762,11 @@ describe('the Mailgun receiver (email)', () => {
     const fields = { ...signed, ...mail(setup, { sender: `${unique('replay')}@example.com` }) };
     const first = await postMailgun(setup, fields);
     assert.equal(first.status, 200, first.text);
-    assert.deepEqual(usedTokenKeys(setup, signed.token).length, 1, 'the accepted token is recorded');
 
     const replay = await postMailgun(setup, fields);
     const error = assertError(replay, 401, 'unauthorized', 'the same POST again');
     assert.match(error.message, /replay/, error.message);
+    assert.equal(usedTokenKeys(setup, signed.token).length, 1, 'the accepted token is recorded once');
     const urlEncoded = await request('POST', setup.path, {
       body: formBody(fields),
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
