@@ -21,6 +21,7 @@ import {
 } from './support.mjs';
 import { formBody, mailgunSignature, metaSignature, twilioSignature } from './signing.mjs';
 import { whatsappNotification } from './providers/meta.mjs';
+import { kvKeys } from './store.mjs';
 
 const digits = (count) => Array.from(randomBytes(count), (byte) => String(byte % 10)).join('');
 /** An Irish mobile number nobody else's test uses. */
@@ -669,6 +670,37 @@ async function postMailgun(setup, fields, files = [], { chunked = false } = {}) 
   return { status: response.status, headers: response.headers, body, text };
 }
 
+/** The replay store's entry for a token an account accepted (none when it was not accepted). */
+const usedTokenKeys = (setup, token) => kvKeys(`mailgun-token:v1:${setup.account.id}:${token}`);
+
+const BOUNDARY = '----crm-edge-test-boundary-3f9a1c';
+
+/**
+ * A multipart body written part by part, so that a test decides the order of the parts and what
+ * ends the body (`tail`: the close delimiter by default). A part with `filename` is a file.
+ */
+function multipartBody(parts, tail = `--${BOUNDARY}--\r\n`) {
+  const chunks = parts.flatMap(({ name, value, filename, type = 'application/octet-stream' }) => {
+    const disposition = filename ? `form-data; name="${name}"; filename="${filename}"` : `form-data; name="${name}"`;
+    const contentType = filename ? `\r\nContent-Type: ${type}` : '';
+    return [
+      Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: ${disposition}${contentType}\r\n\r\n`),
+      Buffer.from(value),
+      Buffer.from('\r\n'),
+    ];
+  });
+  return Buffer.concat([...chunks, Buffer.from(tail)]);
+}
+
+const fieldParts = (fields) => Object.entries(fields).map(([name, value]) => ({ name, value }));
+
+function postMultipart(setup, body) {
+  return request('POST', setup.path, {
+    body,
+    headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+  });
+}
+
 describe('the Mailgun receiver (email)', () => {
   test('a signed mail is stored from the lowercased sender with subject and body, and its file', async () => {
     const setup = await mailgunAccount();
@@ -781,10 +813,123 @@ describe('the Mailgun receiver (email)', () => {
     assertError(get, 405, 'method_not_allowed', 'GET');
     const json = await request('POST', setup.path, { body: { sender: 'a@example.com' } });
     assertError(json, 415, 'unsupported_media_type', 'a JSON body');
-    const broken = await request('POST', setup.path, {
+    const unsigned = await request('POST', setup.path, {
       body: 'this is not multipart',
       headers: { 'content-type': 'multipart/form-data; boundary=XyZ' },
     });
-    assertError(broken, 400, 'malformed_request', 'a multipart body without its parts');
+    assertError(unsigned, 401, 'unauthorized', 'a multipart body without its parts, so without a signature');
+    const signedBroken = await postMultipart(
+      setup,
+      multipartBody(fieldParts({ ...mailgunSigned(setup), sender: 'a@example.com' }), `--${BOUNDARY}\r\nno end`),
+    );
+    assertError(signedBroken, 400, 'malformed_request', 'a signed body whose last part never ends');
+    const noBoundary = await request('POST', setup.path, {
+      body: 'x',
+      headers: { 'content-type': 'multipart/form-data' },
+    });
+    assertError(noBoundary, 400, 'malformed_request', 'multipart without a boundary');
+  });
+
+  test('the same signed POST sent twice is refused the second time as a replay, and stored once', async () => {
+    const setup = await mailgunAccount();
+    const signed = mailgunSigned(setup);
+    const fields = { ...signed, ...mail(setup, { sender: `${unique('replay')}@example.com` }) };
+    const first = await postMailgun(setup, fields);
+    assert.equal(first.status, 200, first.text);
+
+    const replay = await postMailgun(setup, fields);
+    const error = assertError(replay, 401, 'unauthorized', 'the same POST again');
+    assert.match(error.message, /replay/, error.message);
+    assert.equal(usedTokenKeys(setup, signed.token).length, 1, 'the accepted token is recorded once');
+    const urlEncoded = await request('POST', setup.path, {
+      body: formBody(fields),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    assertError(urlEncoded, 401, 'unauthorized', 'the same signature URL-encoded');
+    assert.equal((await messagesOf(setup.key)).length, 1, 'one message is stored');
+
+    // The token is the account's: another account (with its own key) is not affected by it.
+    const other = await mailgunAccount();
+    const otherSigned = mailgunSigned(other);
+    const otherRes = await postMailgun(other, { ...otherSigned, ...mail(other, { sender: `${unique('o')}@example.com` }) });
+    assert.equal(otherRes.status, 200, otherRes.text);
+  });
+
+  test('a signed POST refused after its signature does not use up its token, so Mailgun can retry it', async () => {
+    const setup = await mailgunAccount();
+    const signed = mailgunSigned(setup);
+    const fields = { ...signed, ...mail(setup, { sender: `${unique('retry')}@example.com` }) };
+    const refused = await postMailgun(setup, { ...fields, 'attachment-count': '1' });
+    assertError(refused, 400, 'malformed_request', 'attachment-count names a file that is not there');
+    assert.deepEqual(usedTokenKeys(setup, signed.token), [], 'a refused POST records no token');
+    await assertNothingStored(setup.key, 'after the refused POST');
+
+    const retried = await postMailgun(setup, fields);
+    assert.equal(retried.status, 200, `the retry with the same signature: ${retried.text}`);
+    assert.equal((await messagesOf(setup.key)).length, 1);
+    assert.equal(usedTokenKeys(setup, signed.token).length, 1, 'now the token is used');
+  });
+
+  test('a bad signature on a large body is refused before the form is parsed', async () => {
+    const setup = await mailgunAccount();
+    const sender = `${unique('big')}@example.com`;
+    // The file part never ends: the runtime's form parser refuses such a body with 400.
+    const body = (signature) =>
+      multipartBody(
+        [
+          ...fieldParts({ ...signature, ...mail(setup, { sender }), 'attachment-count': '1' }),
+          { name: 'attachment-1', filename: 'big.bin', value: randomBytes(4 * 1024 * 1024) },
+        ],
+        `--${BOUNDARY}\r\nContent-Disposition: form-data; name="attachment-2"; filename="cut.bin"\r\n\r\n${'x'.repeat(1024)}`,
+      );
+    const cases = [
+      ['signed with another key', mailgunSigned(setup, { key: 'another-signing-key' })],
+      ['no signature fields', {}],
+      ['signed ten minutes ago', mailgunSigned(setup, { timestamp: Math.floor(Date.now() / 1000) - 600 })],
+    ];
+    for (const [description, signature] of cases) {
+      const res = await postMultipart(setup, body(signature));
+      assertError(res, 401, 'unauthorized', `${description}, with an unparseable tail (401, not the parser's 400)`);
+    }
+    const signed = await postMultipart(setup, body(mailgunSigned(setup)));
+    assertError(signed, 400, 'malformed_request', 'the same body correctly signed reaches the parser, which refuses it');
+    await assertNothingStored(setup.key, 'after the refused bodies');
+  });
+
+  test('signature fields after a large file are found, and the mail is stored', async () => {
+    const setup = await mailgunAccount();
+    const sender = `${unique('late')}@example.com`;
+    const photo = randomBytes(3 * 1024 * 1024);
+    const signed = mailgunSigned(setup);
+    const res = await postMultipart(
+      setup,
+      multipartBody([
+        { name: 'attachment-1', filename: 'photo.jpg', type: 'image/jpeg', value: photo },
+        ...fieldParts({ ...mail(setup, { sender, subject: 'Fields last' }), 'attachment-count': '1' }),
+        ...fieldParts(signed),
+      ]),
+    );
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.media_stored, 1, res.text);
+    const [message] = await messagesOf(setup.key, { attachments: true });
+    assert.match(message.content, /^Fields last\n\n/);
+    assert.equal(message.attachments?.[0]?.size, photo.length, JSON.stringify(message));
+    assert.equal(usedTokenKeys(setup, signed.token).length, 1);
+  });
+
+  test('a signature field sent twice or longer than 256 bytes is refused before the form is parsed', async () => {
+    const setup = await mailgunAccount();
+    const signed = mailgunSigned(setup);
+    const mailFields = fieldParts(mail(setup, { sender: `${unique('dup')}@example.com` }));
+    const cases = [
+      ['a token sent twice', [...fieldParts(signed), { name: 'token', value: 'another' }], 'token'],
+      ['a token of 257 bytes', [...fieldParts({ ...signed, token: 'a'.repeat(257) })], 'token'],
+    ];
+    for (const [description, parts, field] of cases) {
+      const res = await postMultipart(setup, multipartBody([...parts, ...mailFields]));
+      const error = assertError(res, 400, 'malformed_request', description);
+      assert.equal(error.field, field, description);
+    }
+    await assertNothingStored(setup.key, 'after the refused POSTs');
   });
 });

@@ -1,4 +1,4 @@
-// Direct access to the local stack's D1 database and KV namespace, for tests that must put the store in a state
+// Direct access to the local stack's D1 database and KV namespaces, for tests that must put the store in a state
 // the API cannot produce (a corrupt row, a row from an older deployment). It runs SQL through
 // Python's sqlite3 on the file wrangler keeps under CRM_EDGE_STATE; workerd sees the change on
 // its next query.
@@ -7,14 +7,25 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The one SQLite file wrangler keeps for a kind of store (`d1` or `kv`). */
-function storeFile(kind, object) {
+/** The SQLite files wrangler keeps for a kind of store (`d1` or `kv`): one per database or namespace. */
+function storeFiles(kind, object) {
   const state = process.env.CRM_EDGE_STATE;
   if (!state) throw new Error('CRM_EDGE_STATE is not set: run the tests through scripts/test');
   const dir = join(state, 'v3', kind, object);
-  const files = readdirSync(dir).filter((name) => name.endsWith('.sqlite') && name !== 'metadata.sqlite');
-  if (files.length !== 1) throw new Error(`expected one database in ${dir}, found ${files.join(', ')}`);
-  return join(dir, files[0]);
+  let names;
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return []; // nothing of this kind was written yet
+  }
+  return names.filter((name) => name.endsWith('.sqlite') && name !== 'metadata.sqlite').map((name) => join(dir, name));
+}
+
+/** The one SQLite file wrangler keeps for a kind of store that has a single instance (D1). */
+function storeFile(kind, object) {
+  const files = storeFiles(kind, object);
+  if (files.length !== 1) throw new Error(`expected one ${kind} database, found ${files.length}: ${files.join(', ')}`);
+  return files[0];
 }
 
 function run(file, sql, params) {
@@ -36,8 +47,13 @@ export function d1(sql, params = []) {
   return run(storeFile('d1', 'miniflare-D1DatabaseObject'), sql, params);
 }
 
-/** The keys stored in the KV namespace (the auth cache) that start with `prefix`. */
+/**
+ * The keys stored in any KV namespace (the auth cache, the webhook nonces) that start with
+ * `prefix`. Each use of KV has its own key prefix, so the prefix says which namespace is meant;
+ * miniflare names a namespace's file by a hash of its id, so every file is read.
+ */
 export function kvKeys(prefix) {
-  const rows = run(storeFile('kv', 'miniflare-KVNamespaceObject'), 'SELECT key FROM _mf_entries WHERE key LIKE ?', [`${prefix}%`]);
-  return rows.map(([key]) => key);
+  return storeFiles('kv', 'miniflare-KVNamespaceObject').flatMap((file) =>
+    run(file, 'SELECT key FROM _mf_entries WHERE key LIKE ?', [`${prefix}%`]).map(([key]) => key),
+  );
 }

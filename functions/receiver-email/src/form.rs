@@ -1,52 +1,57 @@
-//! The POST as a form: multipart (a mail with files) or URL-encoded, never more than the body
-//! limit, parsed by the runtime's own `FormData`.
+//! The POST as a form: its body read once (never more than Mailgun's limit), its signature
+//! fields scanned from the bytes, and only after they were verified the whole form parsed by the
+//! runtime's own `FormData`.
 
-use domain::error::{ApiError, ErrorCode};
-use domain::providers::mailgun::webhook::{self as mailgun, Attachment, Fields};
+use domain::error::ApiError;
+use domain::providers::mailgun::signed_fields::{self, FormType, SignatureFields};
+use domain::providers::mailgun::webhook::{self as mailgun, Attachment, Fields, SignedToken};
 use edge::http;
 use worker::js_sys::Uint8Array;
 use worker::{FormData, FormEntry, Headers, Method, Request, RequestInit};
 
-/// Reads the form, refusing a body over Mailgun's limit. A declared length is checked before
-/// anything is read and the runtime parses the body as it streams; a body of undeclared length
-/// is read up to the limit first.
-pub async fn read(req: &mut Request) -> Result<FormData, ApiError> {
+/// A POST's body, read but not yet parsed.
+pub struct RawForm {
+    content_type: String,
+    form_type: FormType,
+    body: Vec<u8>,
+}
+
+/// Reads the body: 415 for anything but a form, before reading; 413 for a body over Mailgun's
+/// limit, before reading when its length is declared and as soon as it passes the limit when not.
+pub async fn read(req: &mut Request) -> Result<RawForm, ApiError> {
     let content_type = req.headers().get("content-type")?.unwrap_or_default();
-    let kind = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if kind != "multipart/form-data" && kind != "application/x-www-form-urlencoded" {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "Mailgun forwards mail as multipart/form-data or application/x-www-form-urlencoded",
-        ));
+    let form_type = FormType::parse(&content_type)?;
+    let body = http::read_body(req, mailgun::BODY_LIMIT).await?;
+    Ok(RawForm {
+        content_type,
+        form_type,
+        body,
+    })
+}
+
+impl RawForm {
+    /// The signature fields, found without parsing the form.
+    pub fn signature_fields(&self) -> Result<SignatureFields, ApiError> {
+        signed_fields::scan(&self.form_type, &self.body)
     }
-    let declared = req
-        .headers()
-        .get("content-length")?
-        .and_then(|length| length.trim().parse::<usize>().ok());
-    let form = match declared {
-        Some(length) if length > mailgun::BODY_LIMIT => {
-            return Err(ApiError::payload_too_large(mailgun::BODY_LIMIT));
-        }
-        Some(_) => req.form_data().await,
-        None => {
-            let body = http::read_body(req, mailgun::BODY_LIMIT).await?;
-            let headers = Headers::new();
-            headers.set("content-type", &content_type)?;
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post)
-                .with_headers(headers)
-                .with_body(Some(Uint8Array::from(body.as_slice()).into()));
-            Request::new_with_init(req.url()?.as_str(), &init)?
-                .form_data()
-                .await
-        }
-    };
-    form.map_err(|_| ApiError::malformed("the request body is not a well-formed form"))
+
+    /// The whole form, parsed by the runtime. It takes the verified token so that it cannot be
+    /// called before the signature was checked.
+    pub async fn parse(self, url: &str, _verified: &SignedToken) -> Result<FormData, ApiError> {
+        let headers = Headers::new();
+        headers.set("content-type", &self.content_type)?;
+        let mut init = RequestInit::new();
+        // The bytes are copied to the runtime once, and our copy is dropped before it parses.
+        let body = Uint8Array::from(self.body.as_slice());
+        drop(self.body);
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()));
+        Request::new_with_init(url, &init)?
+            .form_data()
+            .await
+            .map_err(|_| ApiError::malformed("the request body is not a well-formed form"))
+    }
 }
 
 /// The text fields Mailgun's format defines (files and unknown fields are left in the form).

@@ -1,12 +1,15 @@
-//! One forwarded mail: the signature and its timestamp checked first, then the message and its
-//! files stored. Mailgun retries anything but a 2xx (and gives up on a 406).
+//! One forwarded mail: the signature fields scanned from the raw body and checked (signature,
+//! timestamp, then that the token was not used before) before the form is parsed; then the
+//! message and its files stored, and only then the token recorded as used. Mailgun retries
+//! anything but a 2xx (and gives up on a 406), so a POST that failed on our side comes back with
+//! the same token and is accepted.
 
 use crate::form;
 use domain::error::ApiError;
-use domain::providers::mailgun::webhook as mailgun;
+use domain::providers::mailgun::webhook::{self as mailgun, UsedToken};
 use edge::db::channel_accounts::ChannelAccount;
 use edge::ingest::{self, IngestReport};
-use edge::{http, runtime};
+use edge::{http, runtime, used_tokens};
 use serde::Serialize;
 use worker::{Env, Request, Response};
 
@@ -19,13 +22,19 @@ struct ReceivedOut {
 
 pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> Result<Response, ApiError> {
     let signing_key = account.required_secret("signing_key")?;
-    let form = form::read(&mut req).await?;
-    let fields = form::fields(&form);
-    mailgun::verify_signature(signing_key, &fields, runtime::now())?;
+    let raw = form::read(&mut req).await?;
+    let token = mailgun::verify_signature(signing_key, &raw.signature_fields()?, runtime::now())?;
+    let used = UsedToken::new(&account.id, &token);
+    if used_tokens::is_used(env, &used).await? {
+        return Err(UsedToken::replayed());
+    }
 
+    let form = raw.parse(req.url()?.as_str(), &token).await?;
+    let fields = form::fields(&form);
     let attachments = form::attachments(&form, fields.attachment_count()?).await?;
-    let batch = mailgun::parse(&fields, attachments)?;
+    let batch = mailgun::parse(&fields, &token, attachments)?;
     let received = batch.messages.len();
     let report = ingest::ingest(env, account, batch, &http::origin(&req, env)?).await?;
+    used_tokens::record(env, &used).await?;
     http::json(200, &ReceivedOut { received, report })
 }

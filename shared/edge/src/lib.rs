@@ -6,8 +6,9 @@
 //! - the rest are the operations that span tables: storing what channels deliver (`ingest`),
 //!   accepting and settling sends (`send_queue`, `message_status`), upserting customers
 //!   (`customer_upsert`), publishing and delivering events (`outbox`, `webhook_delivery`),
-//!   files in R2 (`media_store`), embedded-inbox sessions (`sso_sessions`), and the periodic
-//!   sweep of lost work and expired history (`maintenance`).
+//!   files in R2 (`media_store`, `inbound_media`), embedded-inbox sessions (`sso_sessions`), the
+//!   webhook tokens already accepted (`used_tokens`), and the periodic sweep of lost work and
+//!   expired history (`maintenance`).
 
 pub mod auth;
 pub mod bounded_post;
@@ -24,8 +25,10 @@ pub mod queue;
 pub mod runtime;
 pub mod send_queue;
 pub mod sso_sessions;
+pub mod used_tokens;
 pub mod webhook_delivery;
 
 /// Binding names, declared in every `wrangler.toml` that uses them (`functions.toml`).
 pub const DB: &str = "DB";
 pub const AUTH_CACHE: &str = "AUTH_CACHE";
+pub const WEBHOOK_NONCES: &str = "WEBHOOK_NONCES";

@@ -4,12 +4,17 @@
 //! `body-plain`, `Message-Id`, and the files in `attachment-1` .. `attachment-N`.
 //!
 //! Mailgun signs each POST with the account's webhook signing key: `signature` is the hex
-//! HMAC-SHA256 of `timestamp` followed by `token`. A POST older or newer than five minutes is
-//! refused even when correctly signed, so a captured request cannot be replayed later.
+//! HMAC-SHA256 of `timestamp` followed by `token` (a random string of 50 characters), and covers
+//! nothing of the mail. So the three fields are read first, from the raw body
+//! ([`signed_fields`](super::signed_fields)), and checked before the form is parsed. A POST older
+//! or newer than five minutes is refused even when correctly signed, and within those minutes a
+//! token already accepted is refused ([`UsedToken`]), so a captured request cannot be replayed.
 
 use crate::email::Email;
 use crate::error::ApiError;
+use crate::ids::ChannelAccountId;
 use crate::inbound::{InboundBatch, InboundMedia, InboundMessage};
+use crate::providers::mailgun::signed_fields::SignatureFields;
 use crate::providers::{bad_signature, display_name, hmac_sha256_matches};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
@@ -21,11 +26,10 @@ pub const TIMESTAMP_TOLERANCE_SECONDS: i64 = 5 * 60;
 /// More files than this in one mail is refused rather than read.
 pub const MAX_ATTACHMENTS: usize = 100;
 
-/// The text fields a receiver reads from the POST; everything else Mailgun sends is not used.
-pub const FIELDS: [&str; 13] = [
-    "timestamp",
-    "token",
-    "signature",
+/// The text fields a receiver reads from the parsed form; everything else Mailgun sends is not
+/// used. The signature fields are not among them: they are read once, by the pre-auth scan, so
+/// the values checked are the values used.
+pub const FIELDS: [&str; 10] = [
     "sender",
     "from",
     "From",
@@ -92,13 +96,28 @@ pub struct Attachment {
     pub bytes: Vec<u8>,
 }
 
+/// The token of a POST whose signature and timestamp were verified: only
+/// [`verify_signature`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedToken(String);
+
+impl SignedToken {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Checks `signature` over `timestamp` + `token` with the signing key, then that `timestamp` is
-/// within five minutes of `now`. Both are checked before any other field is read.
-pub fn verify_signature(signing_key: &str, fields: &Fields, now: Timestamp) -> Result<(), ApiError> {
+/// within five minutes of `now`; the token, once both hold. Nothing else of the POST is read.
+pub fn verify_signature(
+    signing_key: &str,
+    fields: &SignatureFields,
+    now: Timestamp,
+) -> Result<SignedToken, ApiError> {
     let (Some(timestamp), Some(token), Some(signature)) = (
-        fields.get("timestamp"),
-        fields.get("token"),
-        fields.get("signature").and_then(|hex| hex::decode(hex).ok()),
+        present(&fields.timestamp),
+        present(&fields.token),
+        present(&fields.signature).and_then(|hex| hex::decode(hex).ok()),
     ) else {
         return Err(bad_signature("Mailgun"));
     };
@@ -113,7 +132,7 @@ pub fn verify_signature(signing_key: &str, fields: &Fields, now: Timestamp) -> R
         .parse::<i64>()
         .is_ok_and(|seconds| (now.seconds() - seconds).abs() <= TIMESTAMP_TOLERANCE_SECONDS);
     if fresh {
-        Ok(())
+        Ok(SignedToken(token.to_owned()))
     } else {
         Err(ApiError::unauthorized(
             "the Mailgun signature's timestamp is more than five minutes from now",
@@ -121,9 +140,55 @@ pub fn verify_signature(signing_key: &str, fields: &Fields, now: Timestamp) -> R
     }
 }
 
+/// A field's value, or None when it is absent or blank.
+fn present(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|value| !value.is_empty())
+}
+
+/// A token an account has accepted, as the replay store keeps it.
+///
+/// A token signed at `t` passes [`verify_signature`] only while our clock reads `t ± 5 min`, so
+/// it is first accepted no earlier than `t - 5 min` and refused by its timestamp from `t + 5 min`:
+/// remembering it for twice the tolerance after it was accepted covers every moment its
+/// signature is still good. Tokens are scoped by the account whose path the POST came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedToken {
+    key: String,
+}
+
+impl UsedToken {
+    /// How long a used token is kept (KV keeps nothing for less than 60 s).
+    pub const TTL_SECONDS: u64 = {
+        let seconds = 2 * TIMESTAMP_TOLERANCE_SECONDS.unsigned_abs();
+        assert!(seconds >= 60, "KV's shortest expiry is 60 s");
+        seconds
+    };
+
+    pub fn new(account: &ChannelAccountId, token: &SignedToken) -> Self {
+        Self {
+            key: format!("mailgun-token:v1:{account}:{}", token.as_str()),
+        }
+    }
+
+    /// The key it is stored under (at most about 310 bytes: the token is at most 256).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The answer to a POST whose token was already accepted: Mailgun never sends a token twice
+    /// once we answered 2xx, so this is a captured request sent again.
+    pub fn replayed() -> ApiError {
+        ApiError::unauthorized("this Mailgun token was already used: the POST is a replay")
+    }
+}
+
 /// The message of a verified POST: from the sender's address (lowercased), its subject and
 /// plain-text body as the content, and its files.
-pub fn parse(fields: &Fields, attachments: Vec<Attachment>) -> Result<InboundBatch, ApiError> {
+pub fn parse(
+    fields: &Fields,
+    token: &SignedToken,
+    attachments: Vec<Attachment>,
+) -> Result<InboundBatch, ApiError> {
     let header_from = fields.get("from").or_else(|| fields.get("From"));
     let (field, raw_sender) = match fields.get("sender") {
         Some(sender) => ("sender", sender),
@@ -155,10 +220,9 @@ pub fn parse(fields: &Fields, attachments: Vec<Attachment>) -> Result<InboundBat
     };
     // A message without a Message-Id (RFC 5322 only recommends one) is known by the POST's
     // unique token instead; a retry of that POST is then not recognised as the same mail.
-    let provider_message_id = match (fields.get("Message-Id"), fields.get("token")) {
-        (Some(id), _) => id.to_owned(),
-        (None, Some(token)) => format!("mailgun-token:{token}"),
-        (None, None) => return Err(ApiError::malformed("the POST has no Message-Id").at("Message-Id")),
+    let provider_message_id = match fields.get("Message-Id") {
+        Some(id) => id.to_owned(),
+        None => format!("mailgun-token:{}", token.as_str()),
     };
     let media = attachments
         .into_iter()
@@ -214,43 +278,47 @@ mod tests {
         ))
     }
 
-    fn signed(timestamp: i64, extra: &[(&str, &str)]) -> Fields {
+    const TOKEN: &str = "b8d0f9c6a1e24e5f9c0d7a3b2c1e0f9a8b7c6d5e4f3a2b1c0d";
+
+    fn signed(timestamp: i64) -> SignatureFields {
         let timestamp = timestamp.to_string();
-        let token = "b8d0f9c6a1e24e5f9c0d7a3b2c1e0f9a8b7c6d5e4f3a2b1c0d";
-        let mut pairs = vec![
-            ("timestamp".to_owned(), timestamp.clone()),
-            ("token".to_owned(), token.to_owned()),
-            ("signature".to_owned(), signature(KEY, &timestamp, token)),
-        ];
-        pairs.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        pairs.into_iter().collect()
+        SignatureFields {
+            signature: Some(signature(KEY, &timestamp, TOKEN)),
+            timestamp: Some(timestamp),
+            token: Some(TOKEN.to_owned()),
+        }
+    }
+
+    fn token() -> SignedToken {
+        SignedToken(TOKEN.to_owned())
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> Fields {
+        pairs.iter().copied().collect()
     }
 
     fn mail() -> Fields {
-        signed(
-            NOW,
-            &[
-                ("sender", "Ann.Lee@Example.com"),
-                ("from", "\"Lee, Ann\" <ann.lee@example.com>"),
-                ("recipient", "support@acme.example"),
-                ("subject", "Order 1234"),
-                ("body-plain", "Where is my parcel?\n\n> quoted\n"),
-                ("stripped-text", "Where is my parcel?"),
-                ("Message-Id", "<CAF=abc@mail.example.com>"),
-            ],
-        )
+        fields(&[
+            ("sender", "Ann.Lee@Example.com"),
+            ("from", "\"Lee, Ann\" <ann.lee@example.com>"),
+            ("recipient", "support@acme.example"),
+            ("subject", "Order 1234"),
+            ("body-plain", "Where is my parcel?\n\n> quoted\n"),
+            ("stripped-text", "Where is my parcel?"),
+            ("Message-Id", "<CAF=abc@mail.example.com>"),
+        ])
     }
 
     #[test]
-    fn a_post_signed_with_the_signing_key_within_five_minutes_is_accepted() {
+    fn a_post_signed_with_the_signing_key_within_five_minutes_gives_its_token() {
         for (skew, description) in [
             (0, "now"),
             (-300, "five minutes ago"),
             (300, "five minutes ahead"),
         ] {
             assert_eq!(
-                verify_signature(KEY, &signed(NOW + skew, &[]), at(NOW)),
-                Ok(()),
+                verify_signature(KEY, &signed(NOW + skew), at(NOW)),
+                Ok(token()),
                 "{description}"
             );
         }
@@ -258,43 +326,40 @@ mod tests {
 
     #[test]
     fn bad_missing_or_stale_signatures_are_refused_as_unauthorized() {
-        let good = signed(NOW, &[]);
-        let with = |name: &str, value: &str| -> Fields {
+        let good = signed(NOW);
+        let changed = |change: fn(&mut SignatureFields)| -> SignatureFields {
             let mut fields = good.clone();
-            fields.0.insert(name.to_owned(), value.to_owned());
-            fields
-        };
-        let without = |name: &str| -> Fields {
-            let mut fields = good.clone();
-            fields.0.remove(name);
+            change(&mut fields);
             fields
         };
         let cases = [
-            (without("signature"), "no signature"),
-            (without("timestamp"), "no timestamp"),
-            (without("token"), "no token"),
-            (with("signature", "zz"), "a signature that is not hex"),
-            (with("token", "another-token"), "a token changed after signing"),
+            (changed(|f| f.signature = None), "no signature"),
+            (changed(|f| f.timestamp = None), "no timestamp"),
+            (changed(|f| f.token = None), "no token"),
+            (changed(|f| f.token = Some("  ".to_owned())), "a blank token"),
             (
-                with("timestamp", &(NOW + 1).to_string()),
+                changed(|f| f.signature = Some("zz".to_owned())),
+                "a signature that is not hex",
+            ),
+            (
+                changed(|f| f.token = Some("another-token".to_owned())),
+                "a token changed after signing",
+            ),
+            (
+                changed(|f| f.timestamp = Some((NOW + 1).to_string())),
                 "a timestamp changed after signing",
             ),
             (
-                with("signature", &signature("another-key", &NOW.to_string(), "x")),
+                changed(|f| f.signature = Some(signature("another-key", &NOW.to_string(), TOKEN))),
                 "signed with another key",
             ),
-            (signed(NOW - 301, &[]), "older than five minutes"),
-            (signed(NOW + 301, &[]), "more than five minutes ahead"),
+            (signed(NOW - 301), "older than five minutes"),
+            (signed(NOW + 301), "more than five minutes ahead"),
             (
-                {
-                    let token = "t";
-                    [
-                        ("timestamp", "soon"),
-                        ("token", token),
-                        ("signature", &signature(KEY, "soon", token)),
-                    ]
-                    .into_iter()
-                    .collect()
+                SignatureFields {
+                    timestamp: Some("soon".to_owned()),
+                    token: Some("t".to_owned()),
+                    signature: Some(signature(KEY, "soon", "t")),
                 },
                 "a signed timestamp that is not a number",
             ),
@@ -310,8 +375,31 @@ mod tests {
     }
 
     #[test]
+    fn a_used_token_is_kept_per_account_for_twice_the_tolerance() {
+        let account = ChannelAccountId::generate([1; 16]);
+        let other = ChannelAccountId::generate([2; 16]);
+        let used = UsedToken::new(&account, &token());
+        assert_eq!(
+            used.key(),
+            format!("mailgun-token:v1:{account}:{TOKEN}"),
+            "the key names the account and the token"
+        );
+        assert_ne!(
+            used,
+            UsedToken::new(&other, &token()),
+            "another account's use of the token is another entry"
+        );
+        assert_eq!(
+            UsedToken::TTL_SECONDS,
+            600,
+            "kept from its first acceptance (at t - 5 min at the earliest) until its timestamp refuses it (t + 5 min)"
+        );
+        assert_eq!(UsedToken::replayed().code(), ErrorCode::Unauthorized);
+    }
+
+    #[test]
     fn a_mail_becomes_a_message_from_the_lowercased_sender_with_subject_then_body() {
-        let batch = parse(&mail(), Vec::new());
+        let batch = parse(&mail(), &token(), Vec::new());
         assert_eq!(
             batch,
             Ok(InboundBatch {
@@ -357,7 +445,7 @@ mod tests {
         for (extra, (address, name), description) in cases {
             let mut extra = extra;
             extra.push(("Message-Id", "<m@x>"));
-            let batch = parse(&signed(NOW, &extra), Vec::new()).unwrap_or_default();
+            let batch = parse(&fields(&extra), &token(), Vec::new()).unwrap_or_default();
             let message = &batch.messages[0];
             assert_eq!(
                 (message.from.as_str(), message.sender_name.as_deref()),
@@ -369,15 +457,12 @@ mod tests {
 
     #[test]
     fn the_body_falls_back_to_the_stripped_text_and_a_missing_subject_leaves_the_body_alone() {
-        let fields = signed(
-            NOW,
-            &[
-                ("sender", "a@example.com"),
-                ("stripped-text", "Just the reply"),
-                ("Message-Id", "<m@x>"),
-            ],
-        );
-        let batch = parse(&fields, Vec::new()).unwrap_or_default();
+        let fields = fields(&[
+            ("sender", "a@example.com"),
+            ("stripped-text", "Just the reply"),
+            ("Message-Id", "<m@x>"),
+        ]);
+        let batch = parse(&fields, &token(), Vec::new()).unwrap_or_default();
         assert_eq!(batch.messages[0].content, "Just the reply");
     }
 
@@ -395,7 +480,7 @@ mod tests {
                 bytes: vec![1, 2, 3],
             },
         ];
-        let batch = parse(&mail(), files).unwrap_or_default();
+        let batch = parse(&mail(), &token(), files).unwrap_or_default();
         assert_eq!(
             batch.messages[0].media,
             vec![
@@ -415,12 +500,11 @@ mod tests {
 
     #[test]
     fn a_mail_without_a_message_id_is_known_by_its_token() {
-        let fields = signed(NOW, &[("sender", "a@example.com"), ("subject", "hi")]);
-        let batch = parse(&fields, Vec::new()).unwrap_or_default();
-        assert!(
-            batch.messages[0]
-                .provider_message_id
-                .starts_with("mailgun-token:")
+        let fields = fields(&[("sender", "a@example.com"), ("subject", "hi")]);
+        let batch = parse(&fields, &token(), Vec::new()).unwrap_or_default();
+        assert_eq!(
+            batch.messages[0].provider_message_id,
+            format!("mailgun-token:{TOKEN}")
         );
     }
 
@@ -428,18 +512,18 @@ mod tests {
     fn posts_that_are_not_mail_are_refused() {
         let cases = [
             (
-                signed(NOW, &[("subject", "hi")]),
+                fields(&[("subject", "hi")]),
                 ErrorCode::MalformedRequest,
                 "no sender at all",
             ),
             (
-                signed(NOW, &[("sender", "not an address")]),
+                fields(&[("sender", "not an address")]),
                 ErrorCode::ValidationFailed,
                 "a sender that is not an address",
             ),
         ];
         for (fields, code, description) in cases {
-            let error = parse(&fields, Vec::new()).err();
+            let error = parse(&fields, &token(), Vec::new()).err();
             assert_eq!(error.map(|e| e.code()), Some(code), "{description}");
         }
     }
@@ -461,7 +545,7 @@ mod tests {
             ),
         ];
         for (extra, expected, description) in cases {
-            let count = signed(NOW, &extra).attachment_count().map_err(|e| e.code());
+            let count = fields(&extra).attachment_count().map_err(|e| e.code());
             assert_eq!(count, expected, "{description}");
         }
     }
