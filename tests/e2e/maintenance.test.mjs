@@ -185,12 +185,13 @@ describe('retention', () => {
   const tokenExists = (id) => d1('SELECT COUNT(*) FROM sso_tokens WHERE id = ?', [id])[0][0] === 1;
 
   test('settled history past 30 days is deleted; pending and recent history is kept', async () => {
+    // The customer first: no request of ours is in flight while the store is written directly.
+    const customer = await newCustomer();
     const settled = storeEvent({ ageMs: 31 * DAY_MS, deliveries: ['delivered', 'dead'] });
     const pending = storeEvent({ ageMs: 31 * DAY_MS, deliveries: ['delivered', 'pending'] });
     const recent = storeEvent({ ageMs: 29 * DAY_MS, deliveries: ['delivered'] });
     const oldAttempt = storeAttempt(31 * DAY_MS);
     const recentAttempt = storeAttempt(29 * DAY_MS);
-    const customer = await newCustomer();
     const longExpired = storeToken(customer.id, -2 * DAY_MS);
     const justExpired = storeToken(customer.id, -60 * 60 * 1000);
     const valid = storeToken(customer.id, 60 * 60 * 1000);
