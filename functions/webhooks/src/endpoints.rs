@@ -9,7 +9,7 @@ use domain::webhook_signing::WebhookSecret;
 use domain::webhooks::{self as policy, EndpointUrl, RetrySchedule};
 use edge::db::webhook_endpoints::{self, Endpoint};
 use edge::db::{webhook_attempts, webhook_deliveries};
-use edge::{DB, http, runtime};
+use edge::{DB, http, runtime, secrets_key};
 use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
@@ -187,7 +187,7 @@ async fn save_and_show(
     status: u16,
     show: ShowSecret,
 ) -> Result<Response, ApiError> {
-    webhook_endpoints::save(&env.d1(DB)?, tenant, endpoint).await?;
+    webhook_endpoints::save(&env.d1(DB)?, &secrets_key::keyring(env)?, tenant, endpoint).await?;
     http::json(
         status,
         &OneOut {
@@ -199,7 +199,7 @@ async fn save_and_show(
 
 pub async fn list(env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
     let now = runtime::now();
-    let endpoints = webhook_endpoints::list(&env.d1(DB)?, tenant).await?;
+    let endpoints = webhook_endpoints::list(&env.d1(DB)?, &secrets_key::keyring(env)?, tenant).await?;
     http::json(
         200,
         &ListOut {
@@ -210,7 +210,7 @@ pub async fn list(env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
 
 /// The tenant's endpoint, or 404 (also for another business's).
 pub async fn find(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Endpoint, ApiError> {
-    webhook_endpoints::find(&env.d1(DB)?, tenant, id)
+    webhook_endpoints::find(&env.d1(DB)?, &secrets_key::keyring(env)?, tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
 }

@@ -11,14 +11,19 @@
 //!
 //! Values written before sealing existed are clear text (a webhook secret `whsec_…`, a JSON object
 //! of provider secrets): neither can start with `v1:`, so they cannot be mistaken for sealed
-//! ones. They are read as they are, and [`Opened::needs_resealing`] tells the caller to write them
-//! back sealed: the `edge` table modules do that on the read that finds them (a compare-and-set,
-//! so a concurrent write wins) and every write seals anyway. The same happens to a value sealed
-//! under a key that is no longer the ring's first, which is how a rotation reaches every row that
-//! is read; a row nobody reads keeps its old key until it is written (README, "Secrets at rest").
+//! ones. They are read as they are and flagged as needing resealing: the `edge` table modules
+//! write them back sealed on the read that finds them (a compare-and-set, so a concurrent write
+//! wins), and every write seals anyway. The same happens to a value sealed under a key that is no
+//! longer the ring's first, which is how a rotation reaches every row that is read; a row nobody
+//! reads keeps its old key until it is written (README, "Secrets at rest").
+//!
+//! This module owns everything but the cipher: the format, the keyring, what a value is bound to
+//! and what clear text means. AES-GCM itself runs in `edge` (`secrets_key`) on the runtime's
+//! WebCrypto: RustCrypto's `aes-gcm` in the bundles cost 4 to 5 KB gzip more per function
+//! (BENCHMARKS.md, "Bundle size"). The tests here seal and open with that crate (a
+//! dev-dependency only): the same algorithm and the same ciphertext ‖ tag layout WebCrypto
+//! writes, so the format, the binding and the rotation rules are checked against a real cipher.
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::fmt;
@@ -27,8 +32,10 @@ use std::fmt;
 pub const SEALED_PREFIX: &str = "v1:";
 /// AES-GCM's 96-bit nonce, drawn at random for every value sealed.
 pub const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
-const KEY_LEN: usize = 32;
+/// AES-GCM's 128-bit tag, written after the ciphertext.
+pub const TAG_LEN: usize = 16;
+/// AES-256: 32 bytes of key.
+pub const KEY_LEN: usize = 32;
 const MAX_KEY_ID_LEN: usize = 32;
 
 /// Where a sealed value is stored: the associated data it is bound to.
@@ -40,8 +47,9 @@ pub struct Place<'a> {
 }
 
 impl Place<'_> {
-    /// NUL-separated: none of the three can contain a NUL, so two places never share their bytes.
-    fn associated_data(&self) -> Vec<u8> {
+    /// The associated data a value at this place is sealed with. NUL-separated: none of the three
+    /// can contain a NUL, so two places never share their bytes.
+    pub fn associated_data(&self) -> Vec<u8> {
         [self.table, self.column, self.row_id].join("\0").into_bytes()
     }
 }
@@ -56,7 +64,7 @@ impl fmt::Display for Place<'_> {
 /// `k2:<64 hex>,k1:<64 hex>`, the first key sealing and every key opening. Its `Debug` shows
 /// only the key ids.
 pub struct Keyring {
-    keys: Vec<(String, Aes256Gcm)>,
+    keys: Vec<(String, [u8; KEY_LEN])>,
 }
 
 impl fmt::Debug for Keyring {
@@ -64,6 +72,21 @@ impl fmt::Debug for Keyring {
         f.debug_struct("Keyring")
             .field("key_ids", &self.keys.iter().map(|(id, _)| id).collect::<Vec<_>>())
             .finish()
+    }
+}
+
+/// One key of the ring, for the cipher. Its `Debug` shows only the id.
+#[derive(Clone, Copy)]
+pub struct Key<'a> {
+    pub id: &'a str,
+    pub bytes: &'a [u8; KEY_LEN],
+}
+
+impl fmt::Debug for Key<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,9 +120,10 @@ impl fmt::Display for KeyringError {
 pub enum OpenError {
     /// Sealed under a key id the ring does not hold (a key removed too early, or the wrong ring).
     UnknownKey(String),
-    /// It starts like a sealed value but is not one (truncated, bad base64, too short).
+    /// It starts like a sealed value but is not one (truncated, bad base64, too short, not UTF-8).
     Malformed,
-    /// The key or the place is wrong, or a byte was changed: AES-GCM refuses it.
+    /// The key or the place is wrong, or a byte was changed: AES-GCM refuses it (the cipher, in
+    /// `edge`, finds this).
     Refused,
 }
 
@@ -115,13 +139,39 @@ impl fmt::Display for OpenError {
     }
 }
 
-/// A stored value opened.
+/// What a stored value holds: clear text from before sealing, or what AES-GCM needs to open it.
+#[derive(Debug)]
+pub enum Stored<'a> {
+    /// Clear text from before sealing, as it is: it needs resealing.
+    Clear(String),
+    Sealed {
+        key: Key<'a>,
+        nonce: [u8; NONCE_LEN],
+        /// The ciphertext followed by its tag, as AES-GCM (and WebCrypto) write and read it.
+        ciphertext: Vec<u8>,
+        /// Sealed under a key other than the ring's first: it needs resealing.
+        needs_resealing: bool,
+    },
+}
+
+/// A stored value opened. Its `Debug` shows the secret: never log it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
     pub secret: String,
     /// True for clear text from before sealing and for a value sealed under a key other than the
     /// ring's first: the caller should write it back sealed.
     pub needs_resealing: bool,
+}
+
+impl Opened {
+    /// The plaintext AES-GCM gave back for a sealed value.
+    pub fn from_plaintext(plaintext: Vec<u8>, needs_resealing: bool) -> Result<Self, OpenError> {
+        let secret = String::from_utf8(plaintext).map_err(|_| OpenError::Malformed)?;
+        Ok(Self {
+            secret,
+            needs_resealing,
+        })
+    }
 }
 
 fn valid_key_id(id: &str) -> bool {
@@ -133,7 +183,7 @@ fn valid_key_id(id: &str) -> bool {
 
 impl Keyring {
     pub fn parse(text: &str) -> Result<Self, KeyringError> {
-        let mut keys: Vec<(String, Aes256Gcm)> = Vec::new();
+        let mut keys: Vec<(String, [u8; KEY_LEN])> = Vec::new();
         for (index, entry) in text
             .split(',')
             .map(str::trim)
@@ -147,16 +197,12 @@ impl Keyring {
             if !valid_key_id(id) {
                 return Err(KeyringError::BadKeyId(position));
             }
-            let bytes = hex::decode(hex_key).map_err(|_| KeyringError::MalformedEntry(position))?;
-            if bytes.len() != KEY_LEN {
-                return Err(KeyringError::MalformedEntry(position));
-            }
-            let cipher =
-                Aes256Gcm::new_from_slice(&bytes).map_err(|_| KeyringError::MalformedEntry(position))?;
+            let mut bytes = [0u8; KEY_LEN];
+            hex::decode_to_slice(hex_key, &mut bytes).map_err(|_| KeyringError::MalformedEntry(position))?;
             if keys.iter().any(|(known, _)| known == id) {
                 return Err(KeyringError::DuplicateKeyId(id.to_owned()));
             }
-            keys.push((id.to_owned(), cipher));
+            keys.push((id.to_owned(), bytes));
         }
         if keys.is_empty() {
             return Err(KeyringError::Empty);
@@ -164,42 +210,20 @@ impl Keyring {
         Ok(Self { keys })
     }
 
-    /// The id of the key that seals: the ring's first.
-    pub fn sealing_key_id(&self) -> &str {
-        self.keys.first().map_or("", |(id, _)| id.as_str())
+    /// The key that seals: the ring's first.
+    pub fn sealing_key(&self) -> Key<'_> {
+        const NONE: &[u8; KEY_LEN] = &[0; KEY_LEN];
+        // parse() refuses an empty ring, so there is always a first key.
+        self.keys
+            .first()
+            .map_or(Key { id: "", bytes: NONE }, |(id, bytes)| Key { id, bytes })
     }
 
-    /// `secret` sealed for `place` under the ring's first key, with `nonce` (random, never reused
-    /// with the same key).
-    pub fn seal(&self, place: &Place<'_>, secret: &str, nonce: [u8; NONCE_LEN]) -> String {
-        let Some((id, cipher)) = self.keys.first() else {
-            // parse() refuses an empty ring, so there is always a first key.
-            return String::new();
-        };
-        let mut buffer = secret.as_bytes().to_vec();
-        let Ok(tag) = cipher.encrypt_in_place_detached(
-            Nonce::from_slice(&nonce),
-            &place.associated_data(),
-            &mut buffer,
-        ) else {
-            // Only a message over 64 GiB fails to encrypt.
-            return String::new();
-        };
-        let mut sealed = Vec::with_capacity(NONCE_LEN + buffer.len() + TAG_LEN);
-        sealed.extend_from_slice(&nonce);
-        sealed.extend_from_slice(&buffer);
-        sealed.extend_from_slice(&tag);
-        format!("{SEALED_PREFIX}{id}:{}", URL_SAFE_NO_PAD.encode(sealed))
-    }
-
-    /// The secret `stored` at `place` holds: opened when sealed, as it is when it is clear text
-    /// from before sealing (see the module's doc).
-    pub fn open(&self, place: &Place<'_>, stored: &str) -> Result<Opened, OpenError> {
+    /// What `stored` holds (see [`Stored`]). Err when it starts like a sealed value but cannot be
+    /// one, or names a key the ring lacks.
+    pub fn parse_stored(&self, stored: &str) -> Result<Stored<'_>, OpenError> {
         let Some(rest) = stored.strip_prefix(SEALED_PREFIX) else {
-            return Ok(Opened {
-                secret: stored.to_owned(),
-                needs_resealing: true,
-            });
+            return Ok(Stored::Clear(stored.to_owned()));
         };
         let (id, encoded) = rest.split_once(':').ok_or(OpenError::Malformed)?;
         let position = self
@@ -207,35 +231,38 @@ impl Keyring {
             .iter()
             .position(|(known, _)| known == id)
             .ok_or_else(|| OpenError::UnknownKey(id.to_owned()))?;
-        let cipher = &self.keys[position].1;
-        let bytes = URL_SAFE_NO_PAD
+        let (id, bytes) = &self.keys[position];
+        let sealed = URL_SAFE_NO_PAD
             .decode(encoded)
             .map_err(|_| OpenError::Malformed)?;
-        if bytes.len() < NONCE_LEN + TAG_LEN {
+        if sealed.len() < NONCE_LEN + TAG_LEN {
             return Err(OpenError::Malformed);
         }
-        let (nonce, rest) = bytes.split_at(NONCE_LEN);
-        let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
-        let mut buffer = ciphertext.to_vec();
-        cipher
-            .decrypt_in_place_detached(
-                Nonce::from_slice(nonce),
-                &place.associated_data(),
-                &mut buffer,
-                Tag::from_slice(tag),
-            )
-            .map_err(|_| OpenError::Refused)?;
-        let secret = String::from_utf8(buffer).map_err(|_| OpenError::Malformed)?;
-        Ok(Opened {
-            secret,
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let mut nonce_bytes = [0u8; NONCE_LEN];
+        nonce_bytes.copy_from_slice(nonce);
+        Ok(Stored::Sealed {
+            key: Key { id, bytes },
+            nonce: nonce_bytes,
+            ciphertext: ciphertext.to_vec(),
             needs_resealing: position != 0,
         })
     }
 }
 
+/// The stored form of `ciphertext` (followed by its tag) sealed under `key_id` with `nonce`.
+pub fn sealed_value(key_id: &str, nonce: &[u8; NONCE_LEN], ciphertext: &[u8]) -> String {
+    let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+    sealed.extend_from_slice(nonce);
+    sealed.extend_from_slice(ciphertext);
+    format!("{SEALED_PREFIX}{key_id}:{}", URL_SAFE_NO_PAD.encode(sealed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use aes_gcm::{Aes256Gcm, Nonce};
 
     const K1: &str = "k1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
     const K2: &str = "k2:1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
@@ -253,6 +280,60 @@ mod tests {
         match Keyring::parse(text) {
             Ok(ring) => ring,
             Err(error) => panic!("{text}: {error}"),
+        }
+    }
+
+    fn cipher(key: &Key<'_>) -> Aes256Gcm {
+        match Aes256Gcm::new_from_slice(key.bytes) {
+            Ok(cipher) => cipher,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// Sealing and opening as `edge::secrets_key` composes them, with RustCrypto in WebCrypto's
+    /// place.
+    trait Sealing {
+        fn seal(&self, place: &Place<'_>, secret: &str, nonce: [u8; NONCE_LEN]) -> String;
+        fn open(&self, place: &Place<'_>, stored: &str) -> Result<Opened, OpenError>;
+    }
+
+    impl Sealing for Keyring {
+        fn seal(&self, place: &Place<'_>, secret: &str, nonce: [u8; NONCE_LEN]) -> String {
+            let key = self.sealing_key();
+            let aad = place.associated_data();
+            let payload = Payload {
+                msg: secret.as_bytes(),
+                aad: &aad,
+            };
+            match cipher(&key).encrypt(Nonce::from_slice(&nonce), payload) {
+                Ok(ciphertext) => sealed_value(key.id, &nonce, &ciphertext),
+                Err(error) => panic!("{error}"),
+            }
+        }
+
+        fn open(&self, place: &Place<'_>, stored: &str) -> Result<Opened, OpenError> {
+            match self.parse_stored(stored)? {
+                Stored::Clear(secret) => Ok(Opened {
+                    secret,
+                    needs_resealing: true,
+                }),
+                Stored::Sealed {
+                    key,
+                    nonce,
+                    ciphertext,
+                    needs_resealing,
+                } => {
+                    let aad = place.associated_data();
+                    let payload = Payload {
+                        msg: &ciphertext,
+                        aad: &aad,
+                    };
+                    let plaintext = cipher(&key)
+                        .decrypt(Nonce::from_slice(&nonce), payload)
+                        .map_err(|_| OpenError::Refused)?;
+                    Opened::from_plaintext(plaintext, needs_resealing)
+                }
+            }
         }
     }
 
@@ -349,7 +430,7 @@ mod tests {
         let old = before.seal(&place("ep_1"), "whsec_old", NONCE);
 
         let after = ring(&format!("{K2},{K1}"));
-        assert_eq!(after.sealing_key_id(), "k2");
+        assert_eq!(after.sealing_key().id, "k2");
         let opened = after.open(&place("ep_1"), &old);
         assert_eq!(
             opened,
@@ -432,24 +513,30 @@ mod tests {
     #[test]
     fn keyrings_allow_spaces_around_entries_and_never_print_keys() {
         let keys = ring(&format!(" {K2} , {K1} "));
-        assert_eq!(keys.sealing_key_id(), "k2");
+        assert_eq!(keys.sealing_key().id, "k2");
         let shown = format!("{keys:?}");
         assert!(shown.contains("k2") && !shown.contains(&K2[3..]), "{shown}");
     }
 
     #[test]
-    fn sealing_matches_the_nist_gcm_vector_layout() {
-        // The cipher itself: AES-256-GCM with a zero key, zero nonce, empty message and no
-        // associated data gives the tag 530f8afbc74536b9a963b4f1c4cb738b (McGrew & Viega, case 13).
-        let cipher = match Aes256Gcm::new_from_slice(&[0; KEY_LEN]) {
-            Ok(cipher) => cipher,
-            Err(error) => panic!("{error}"),
-        };
-        let mut empty: Vec<u8> = Vec::new();
-        let tag = cipher.encrypt_in_place_detached(Nonce::from_slice(&[0; NONCE_LEN]), b"", &mut empty);
+    fn the_layout_is_nonce_then_ciphertext_then_tag_as_the_gcm_test_vectors_give_them() {
+        // AES-256-GCM, zero key, zero nonce, one zero block, no associated data (McGrew & Viega,
+        // test case 14): ciphertext cea7403d4d606b6e074ec5d3baf39d18, tag d0d1c8a799996bf0265b98b5d48ab919.
+        let ring = ring(&format!("z:{}", "00".repeat(KEY_LEN)));
+        let key = ring.sealing_key();
+        let ciphertext = cipher(&key)
+            .encrypt(Nonce::from_slice(&[0; NONCE_LEN]), &[0u8; 16][..])
+            .unwrap_or_default();
+        let stored = sealed_value(key.id, &[0; NONCE_LEN], &ciphertext);
+        let encoded = stored.strip_prefix("v1:z:").unwrap_or_default();
         assert_eq!(
-            tag.map(hex::encode),
-            Ok("530f8afbc74536b9a963b4f1c4cb738b".to_owned())
+            hex::encode(URL_SAFE_NO_PAD.decode(encoded).unwrap_or_default()),
+            format!(
+                "{}{}{}",
+                "00".repeat(NONCE_LEN),
+                "cea7403d4d606b6e074ec5d3baf39d18",
+                "d0d1c8a799996bf0265b98b5d48ab919"
+            )
         );
     }
 }

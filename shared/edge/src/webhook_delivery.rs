@@ -16,6 +16,7 @@ use domain::error::ApiError;
 use domain::ids::{AttachmentId, DeliveryId, EventId, MessageId};
 use domain::media;
 use domain::message::Attachment;
+use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhook_signing::{self, to_js_json};
@@ -403,6 +404,7 @@ fn health_after(
 /// it needs. Only deliveries created now come back, so a repeated dispatch attempts nothing twice.
 pub async fn fan_out(
     db: &D1Database,
+    keys: &Keyring,
     tenant: &Tenant,
     payloads: &Payloads,
     event_ids: &[EventId],
@@ -436,7 +438,7 @@ pub async fn fan_out(
     if db::rows::<serde_json::Value>(&results, created_at)?.is_empty() {
         return Ok(Vec::new());
     }
-    let endpoints = db::webhook_endpoints::list(db, tenant).await?;
+    let endpoints = db::webhook_endpoints::list(db, keys, tenant).await?;
     Ok(db::webhook_deliveries::created(&results, created_at)?
         .into_iter()
         .map(|claimed| {
@@ -450,6 +452,7 @@ pub async fn fan_out(
 /// the endpoint it goes to; None when it is not this worker's to attempt.
 pub async fn claim(
     db: &D1Database,
+    keys: &Keyring,
     tenant: &Tenant,
     delivery_id: &DeliveryId,
     attempt: u32,
@@ -461,6 +464,6 @@ pub async fn claim(
     else {
         return Ok(None);
     };
-    let endpoint = db::webhook_endpoints::find(db, tenant, &claimed.endpoint_id).await?;
+    let endpoint = db::webhook_endpoints::find(db, keys, tenant, &claimed.endpoint_id).await?;
     Ok(Some((claimed, endpoint)))
 }
