@@ -10,7 +10,7 @@ use domain::ids::{BusinessId, ChannelAccountId};
 use domain::phone::Phone;
 use domain::providers::Provider;
 use edge::db::channel_accounts::{ChannelAccount, NewAccount};
-use edge::{DB, db, http, runtime};
+use edge::{DB, db, http, runtime, secrets_key};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use worker::{Env, Request, Response};
@@ -190,7 +190,7 @@ pub async fn create(mut req: Request, env: &Env, business_id: &BusinessId) -> Re
         secrets: &input.secrets,
         now: &now,
     };
-    let inserted = db::channel_accounts::insert(&env.d1(DB)?, &account)
+    let inserted = db::channel_accounts::insert(&env.d1(DB)?, &secrets_key::keyring(env)?, &account)
         .await?
         .ok_or_else(|| {
             ApiError::conflict(format!(
@@ -202,11 +202,12 @@ pub async fn create(mut req: Request, env: &Env, business_id: &BusinessId) -> Re
 
 pub async fn list(env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
     businesses::find(env, business_id).await?;
-    let accounts: Vec<AccountOut> = db::channel_accounts::list(&env.d1(DB)?, business_id)
-        .await?
-        .into_iter()
-        .map(AccountOut::from)
-        .collect();
+    let accounts: Vec<AccountOut> =
+        db::channel_accounts::list(&env.d1(DB)?, &secrets_key::keyring(env)?, business_id)
+            .await?
+            .into_iter()
+            .map(AccountOut::from)
+            .collect();
     http::json(200, &serde_json::json!({ "channel_accounts": accounts }))
 }
 
@@ -218,8 +219,16 @@ pub async fn update(mut req: Request, env: &Env, id: &ChannelAccountId) -> Resul
     destinations(&patch.settings, http::allows_loopback(env))?;
     let name = patch.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     let now = runtime::now().to_rfc3339();
-    let updated = db::channel_accounts::update(&env.d1(DB)?, id, name, &patch.settings, &patch.secrets, &now)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no channel account {id}")))?;
+    let updated = db::channel_accounts::update(
+        &env.d1(DB)?,
+        &secrets_key::keyring(env)?,
+        id,
+        name,
+        &patch.settings,
+        &patch.secrets,
+        &now,
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("no channel account {id}")))?;
     http::json(200, &AccountOut::from(updated))
 }

@@ -149,7 +149,7 @@ pub async fn timeline(req: Request, env: Env) -> Result<Response, ApiError> {
 async fn reply_channels(db: &D1Database, session: &Session) -> Result<Vec<Channel>, ApiError> {
     let mut channels = Vec::new();
     for channel in Channel::ALL {
-        if db::channel_accounts::find_for_sending(db, &session.tenant, channel)
+        if db::channel_accounts::sending_account_id(db, &session.tenant, channel)
             .await?
             .is_some()
             && send_queue::recipient(db, &session.tenant, &session.customer, channel)

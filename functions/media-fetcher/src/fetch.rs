@@ -5,7 +5,7 @@ use domain::error::ApiError;
 use domain::tenant::Tenant;
 use edge::inbound_media::{self, FetchFailure, MAX_ATTEMPTS, MediaFetch, RETRY_DELAYS_SECONDS};
 use edge::queue::Settle;
-use edge::{DB, db};
+use edge::{DB, db, secrets_key};
 use worker::{Env, console_error, console_log, console_warn};
 
 pub async fn handle(env: Env, job: MediaFetch, attempt: u32) -> Settle {
@@ -41,7 +41,7 @@ async fn fetch(env: &Env, job: &MediaFetch, attempt: u32) -> Result<Settle, ApiE
         // Settled already: a repeated queue delivery.
         return Ok(Settle::Ack);
     };
-    let account = db::channel_accounts::find(&db, &pending.account_id)
+    let account = db::channel_accounts::find(&db, &secrets_key::keyring(env)?, &pending.account_id)
         .await?
         .filter(|account| account.tenant.business_id == tenant.business_id);
     let outcome = match &account {

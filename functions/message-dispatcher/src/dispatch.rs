@@ -16,7 +16,7 @@ use domain::tenant::Tenant;
 use edge::media_store::{ATTACHMENTS, storage_key};
 use edge::queue::Settle;
 use edge::send_queue::{self, QueuedSend};
-use edge::{DB, db, message_status, outbox, runtime};
+use edge::{DB, db, message_status, outbox, runtime, secrets_key};
 use worker::{D1Database, Env, console_error, console_log, console_warn};
 
 /// The key that signs download links (the download-media function checks them).
@@ -91,7 +91,7 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
     }
     message.attachments = Some(db::attachments::of_messages(&db, &tenant, &[&message.id]).await?);
     // A message that cannot be addressed or whose attachments cannot be linked fails for good.
-    let ready = match prepare(&db, &tenant, &message).await? {
+    let ready = match prepare(env, &db, &tenant, &message).await? {
         Ok(sender) => media(env, &tenant, &message, job)
             .await?
             .map(|media| (sender, media)),
@@ -167,6 +167,7 @@ struct Ready {
 }
 
 async fn prepare(
+    env: &Env,
     db: &D1Database,
     tenant: &Tenant,
     message: &Message,
@@ -179,7 +180,9 @@ async fn prepare(
     let Some(to) = send_queue::recipient(db, tenant, &customer, channel).await? else {
         return Ok(Err(no_address_message(channel)));
     };
-    let Some(account) = db::channel_accounts::find_for_sending(db, tenant, channel).await? else {
+    let Some(account) =
+        db::channel_accounts::find_for_sending(db, &secrets_key::keyring(env)?, tenant, channel).await?
+    else {
         return Ok(Err(format!("the business has no {channel} account to send from")));
     };
     Ok(account.sender().map(|sender| Ready { sender, to }))

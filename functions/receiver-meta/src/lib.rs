@@ -7,7 +7,7 @@ mod verification;
 
 use domain::error::ApiError;
 use domain::providers::Provider;
-use edge::{DB, db, http};
+use edge::{DB, db, http, secrets_key};
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -16,8 +16,15 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 }
 
 async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
-    let account =
-        || async { db::channel_accounts::for_webhook(&env.d1(DB)?, &req.path(), Provider::Meta).await };
+    let account = || async {
+        db::channel_accounts::for_webhook(
+            &env.d1(DB)?,
+            &secrets_key::keyring(&env)?,
+            &req.path(),
+            Provider::Meta,
+        )
+        .await
+    };
     match req.method() {
         Method::Get => verification::answer(&req, &account().await?),
         Method::Post => {

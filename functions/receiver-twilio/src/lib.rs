@@ -5,7 +5,7 @@ mod webhook;
 
 use domain::error::ApiError;
 use domain::providers::Provider;
-use edge::{DB, db, http};
+use edge::{DB, db, http, secrets_key};
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -15,6 +15,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 
 async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
     http::require_method(&req, Method::Post, "POST")?;
-    let account = db::channel_accounts::for_webhook(&env.d1(DB)?, &req.path(), Provider::Twilio).await?;
+    let account = db::channel_accounts::for_webhook(
+        &env.d1(DB)?,
+        &secrets_key::keyring(&env)?,
+        &req.path(),
+        Provider::Twilio,
+    )
+    .await?;
     webhook::receive(req, &env, &account).await
 }

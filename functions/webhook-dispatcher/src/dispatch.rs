@@ -10,7 +10,7 @@ use edge::db::webhook_deliveries::Claimed;
 use edge::db::webhook_endpoints::Endpoint;
 use edge::outbox::{self, WebhookTask};
 use edge::queue::Settle;
-use edge::{DB, runtime, webhook_delivery};
+use edge::{DB, runtime, secrets_key, webhook_delivery};
 use futures_util::StreamExt;
 use futures_util::stream;
 use worker::{D1Database, Env, console_error, console_log};
@@ -55,6 +55,7 @@ pub async fn handle(env: Env, task: WebhookTask, delivery_count: u32) -> Settle 
 
 async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(), ApiError> {
     let db = env.d1(DB)?;
+    let keys = secrets_key::keyring(env)?;
     let now = runtime::now();
     let stored = edge::db::webhook_events::load(&db, tenant, event_ids).await?;
     let secret = env
@@ -66,7 +67,8 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
     for (event_id, reason) in &bodies.unbuildable {
         console_error!("event {event_id} is dead-lettered alone, the rest of its chunk goes on: {reason}");
     }
-    let due = webhook_delivery::fan_out(&db, tenant, &bodies, event_ids, now, PARALLEL_ATTEMPTS).await?;
+    let due =
+        webhook_delivery::fan_out(&db, &keys, tenant, &bodies, event_ids, now, PARALLEL_ATTEMPTS).await?;
     let db = &db;
     let results: Vec<Result<(), ApiError>> = stream::iter(due)
         .map(|(claimed, endpoint)| async move { attempt(env, db, tenant, &claimed, endpoint.as_ref()).await })
@@ -91,8 +93,15 @@ async fn deliver(
     delivery_id: &DeliveryId,
     attempt: u32,
 ) -> Result<(), ApiError> {
-    let Some((claimed, endpoint)) =
-        webhook_delivery::claim(db, tenant, delivery_id, attempt, runtime::now()).await?
+    let Some((claimed, endpoint)) = webhook_delivery::claim(
+        db,
+        &secrets_key::keyring(env)?,
+        tenant,
+        delivery_id,
+        attempt,
+        runtime::now(),
+    )
+    .await?
     else {
         // Settled already, or another worker holds it: a repeated queue delivery.
         return Ok(());

@@ -9,7 +9,7 @@ use domain::webhook_signing::WebhookSecret;
 use domain::webhooks::{self as policy, EndpointUrl, RetrySchedule};
 use edge::db::webhook_endpoints::{self, Endpoint};
 use edge::db::{webhook_attempts, webhook_deliveries};
-use edge::{DB, http, runtime};
+use edge::{DB, http, runtime, secrets_key};
 use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
@@ -171,7 +171,7 @@ pub async fn create(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Resp
         seed_signs_new: true,
     };
     apply(&mut endpoint, input, env)?;
-    if !webhook_endpoints::insert(&env.d1(DB)?, tenant, &endpoint).await? {
+    if !webhook_endpoints::insert(&env.d1(DB)?, &secrets_key::keyring(env)?, tenant, &endpoint).await? {
         return Err(ApiError::new(
             ErrorCode::ValidationFailed,
             format!(
@@ -203,12 +203,13 @@ async fn change(
     mut change: impl FnMut(&mut Endpoint, Timestamp) -> Result<(), ApiError>,
 ) -> Result<(Endpoint, Timestamp), ApiError> {
     let db = env.d1(DB)?;
+    let keys = secrets_key::keyring(env)?;
     for _ in 0..WRITE_TRIES {
         let mut endpoint = find(env, tenant, id).await?;
         let now = runtime::now();
         change(&mut endpoint, now)?;
         endpoint.updated_at = now.to_rfc3339();
-        if webhook_endpoints::update(&db, tenant, &endpoint).await? {
+        if webhook_endpoints::update(&db, &keys, tenant, &endpoint).await? {
             endpoint.revision += 1;
             return Ok((endpoint, now));
         }
@@ -230,7 +231,7 @@ fn show(endpoint: &Endpoint, now: Timestamp, status: u16, show: ShowSecret) -> R
 
 pub async fn list(env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
     let now = runtime::now();
-    let endpoints = webhook_endpoints::list(&env.d1(DB)?, tenant).await?;
+    let endpoints = webhook_endpoints::list(&env.d1(DB)?, &secrets_key::keyring(env)?, tenant).await?;
     http::json(
         200,
         &ListOut {
@@ -241,7 +242,7 @@ pub async fn list(env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
 
 /// The tenant's endpoint, or 404 (also for another business's).
 pub async fn find(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Endpoint, ApiError> {
-    webhook_endpoints::find(&env.d1(DB)?, tenant, id)
+    webhook_endpoints::find(&env.d1(DB)?, &secrets_key::keyring(env)?, tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
 }

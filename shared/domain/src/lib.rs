@@ -25,6 +25,7 @@ pub mod phone;
 pub mod providers;
 pub mod query;
 pub mod retry_after;
+pub mod sealed;
 pub mod sso;
 pub mod tenant;
 pub mod time;

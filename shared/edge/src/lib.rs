@@ -3,6 +3,7 @@
 //!
 //! - `db/`: one module per table, with all of its SQL;
 //! - `http`, `auth`, `queue`, `runtime`, `bounded_post`: the plumbing every function shares;
+//! - `secrets_key`: the keyring that seals provider and webhook secrets before they reach D1;
 //! - the rest are the operations that span tables: storing what channels deliver (`ingest`),
 //!   accepting and settling sends (`send_queue`, `message_status`), upserting customers
 //!   (`customer_upsert`), publishing and delivering events (`outbox`, `webhook_delivery`),
@@ -23,6 +24,7 @@ pub mod message_status;
 pub mod outbox;
 pub mod queue;
 pub mod runtime;
+pub mod secrets_key;
 pub mod send_queue;
 pub mod sso_sessions;
 pub mod used_tokens;

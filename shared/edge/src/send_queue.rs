@@ -50,7 +50,7 @@ pub async fn accept(
     origin: &str,
 ) -> Result<Message, ApiError> {
     let channel = outgoing.channel;
-    let account = db::channel_accounts::find_for_sending(db, tenant, channel)
+    let account_id = db::channel_accounts::sending_account_id(db, tenant, channel)
         .await?
         .ok_or_else(|| {
             ApiError::invalid(
@@ -65,7 +65,7 @@ pub async fn accept(
     }
     check_attachments(db, tenant, &outgoing.attachments).await?;
 
-    let (mut message, event_ids) = store_queued(db, tenant, customer, outgoing, &account.id, origin).await?;
+    let (mut message, event_ids) = store_queued(db, tenant, customer, outgoing, &account_id, origin).await?;
     outbox::publish(env, tenant, event_ids).await;
     if !outgoing.attachments.is_empty() {
         message.attachments = Some(db::attachments::of_messages(db, tenant, &[&message.id]).await?);

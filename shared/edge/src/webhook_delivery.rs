@@ -16,6 +16,7 @@ use domain::error::ApiError;
 use domain::ids::{AttachmentId, DeliveryId, EventId, MessageId};
 use domain::media;
 use domain::message::Attachment;
+use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhook_signing::{self, WebhookSecret, to_js_json};
@@ -440,13 +441,14 @@ fn health_after(
 /// dispatch attempts nothing twice.
 pub async fn fan_out(
     db: &D1Database,
+    keys: &Keyring,
     tenant: &Tenant,
     payloads: &Payloads,
     event_ids: &[EventId],
     now: Timestamp,
     parallel: usize,
 ) -> Result<Vec<(Claimed, Option<Endpoint>)>, ApiError> {
-    let endpoints = db::webhook_endpoints::list(db, tenant).await?;
+    let endpoints = db::webhook_endpoints::list(db, keys, tenant).await?;
     let enabled = endpoints.iter().filter(|endpoint| endpoint.enabled);
     let slowest = enabled
         .clone()
@@ -491,6 +493,7 @@ pub async fn fan_out(
 /// the endpoint it goes to; None when it is not this worker's to attempt.
 pub async fn claim(
     db: &D1Database,
+    keys: &Keyring,
     tenant: &Tenant,
     delivery_id: &DeliveryId,
     attempt: u32,
@@ -505,6 +508,6 @@ pub async fn claim(
     else {
         return Ok(None);
     };
-    let endpoint = db::webhook_endpoints::find(db, tenant, &claimed.endpoint_id).await?;
+    let endpoint = db::webhook_endpoints::find(db, keys, tenant, &claimed.endpoint_id).await?;
     Ok(Some((claimed, endpoint)))
 }

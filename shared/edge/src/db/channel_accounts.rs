@@ -1,13 +1,20 @@
 //! `channel_accounts`: a business's accounts on channel providers, with their settings and
 //! secrets. Found by id for receivers (the webhook path names the account, the account names
 //! the business), by channel for senders (always within the tenant), and managed by the admin API.
+//!
+//! The `secrets` column holds the JSON object of secrets sealed as one value (`domain::sealed`,
+//! bound to the account's id): this module seals on every write and opens on every read, so
+//! everything above it sees clear secrets and D1 never does. A value found clear (from before
+//! sealing) or under a retired key is resealed by the read that finds it.
 
 use crate::db::{self, text};
+use crate::secrets_key;
 use domain::channel::Channel;
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ChannelAccountId};
 use domain::providers::Provider;
 use domain::providers::api::Sender;
+use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -88,23 +95,91 @@ struct AccountRow {
     updated_at: String,
 }
 
+/// Where an account's secrets are stored: what their seal is bound to.
+fn secrets_place(id: &ChannelAccountId) -> Place<'_> {
+    Place {
+        table: "channel_accounts",
+        column: "secrets",
+        row_id: id.as_str(),
+    }
+}
+
+/// The account's secrets sealed for its row.
+async fn seal_secrets(
+    keys: &Keyring,
+    id: &ChannelAccountId,
+    secrets: &Map<String, Value>,
+) -> Result<String, ApiError> {
+    secrets_key::seal(
+        keys,
+        &secrets_place(id),
+        &Value::Object(secrets.clone()).to_string(),
+    )
+    .await
+}
+
+/// An account as read, with what its row stores in `secrets` (for a compare-and-set) and whether
+/// that value should be written again sealed under the current key.
+struct Read {
+    account: ChannelAccount,
+    stored_secrets: String,
+    needs_resealing: bool,
+}
+
 impl AccountRow {
-    fn into_account(self) -> Result<ChannelAccount, ApiError> {
+    async fn open(self, keys: &Keyring) -> Result<Read, ApiError> {
         let id = self.id.to_string();
         let corrupt = |what: &str| db::corrupt("channel account", &id, what);
-        Ok(ChannelAccount {
+        let opened = secrets_key::open(keys, &secrets_place(&self.id), &self.secrets).await?;
+        let account = ChannelAccount {
             tenant: Tenant::from_stored(&self.business_id, self.default_country.as_deref())?,
             channel: Channel::parse(&self.channel).ok_or_else(|| corrupt("channel"))?,
             provider: Provider::parse(&self.provider).ok_or_else(|| corrupt("provider"))?,
             settings: serde_json::from_str(&self.settings).map_err(|_| corrupt("settings"))?,
-            secrets: serde_json::from_str(&self.secrets).map_err(|_| corrupt("secrets"))?,
+            secrets: serde_json::from_str(&opened.secret).map_err(|_| corrupt("secrets"))?,
             address: self.address,
             name: self.name,
             created_at: self.created_at,
             updated_at: self.updated_at,
             id: self.id,
+        };
+        Ok(Read {
+            account,
+            stored_secrets: self.secrets,
+            needs_resealing: opened.needs_resealing,
         })
     }
+}
+
+/// Writes the secrets of accounts read clear or under a retired key back sealed under the
+/// current key. Each write is a compare-and-set on the value read, so a concurrent change wins.
+async fn reseal(db: &D1Database, keys: &Keyring, reads: &[Read]) -> Result<(), ApiError> {
+    let mut statements = Vec::new();
+    for read in reads.iter().filter(|read| read.needs_resealing) {
+        let sealed = seal_secrets(keys, &read.account.id, &read.account.secrets).await?;
+        statements.push(
+            db.prepare("UPDATE channel_accounts SET secrets = ?2 WHERE id = ?1 AND secrets = ?3")
+                .bind(&[
+                    text(read.account.id.as_str()),
+                    text(&sealed),
+                    text(&read.stored_secrets),
+                ])?,
+        );
+    }
+    if !statements.is_empty() {
+        db.batch(statements).await?;
+    }
+    Ok(())
+}
+
+/// Opens the rows read, resealing those that need it.
+async fn open_all(db: &D1Database, keys: &Keyring, rows: Vec<AccountRow>) -> Result<Vec<Read>, ApiError> {
+    let mut reads = Vec::with_capacity(rows.len());
+    for row in rows {
+        reads.push(row.open(keys).await?);
+    }
+    reseal(db, keys, &reads).await?;
+    Ok(reads)
 }
 
 const SELECT: &str = "SELECT a.id, a.business_id, b.default_country, a.channel, a.provider, a.address, a.name, \
@@ -113,31 +188,41 @@ const SELECT: &str = "SELECT a.id, a.business_id, b.default_country, a.channel, 
 
 async fn select_one(
     db: &D1Database,
+    keys: &Keyring,
     filter: &str,
     params: &[worker::wasm_bindgen::JsValue],
-) -> Result<Option<ChannelAccount>, ApiError> {
+) -> Result<Option<Read>, ApiError> {
     let row = db
         .prepare(format!("{SELECT} WHERE {filter}"))
         .bind(params)?
         .first::<AccountRow>(None)
         .await?;
-    row.map(AccountRow::into_account).transpose()
+    Ok(open_all(db, keys, row.into_iter().collect()).await?.pop())
 }
 
-pub async fn find(db: &D1Database, id: &ChannelAccountId) -> Result<Option<ChannelAccount>, ApiError> {
-    select_one(db, "a.id = ?1", &[text(id.as_str())]).await
+async fn read(db: &D1Database, keys: &Keyring, id: &ChannelAccountId) -> Result<Option<Read>, ApiError> {
+    select_one(db, keys, "a.id = ?1", &[text(id.as_str())]).await
+}
+
+pub async fn find(
+    db: &D1Database,
+    keys: &Keyring,
+    id: &ChannelAccountId,
+) -> Result<Option<ChannelAccount>, ApiError> {
+    Ok(read(db, keys, id).await?.map(|read| read.account))
 }
 
 /// The account a webhook's path names, if it is an account of `provider`. A path that names no
 /// account, or another provider's, is answered alike: not found.
 pub async fn for_webhook(
     db: &D1Database,
+    keys: &Keyring,
     path: &str,
     provider: Provider,
 ) -> Result<ChannelAccount, ApiError> {
     let id = domain::providers::account_id_from_path(path, provider).and_then(ChannelAccountId::parse);
     let found = match id {
-        Some(id) => find(db, &id).await?,
+        Some(id) => find(db, keys, &id).await?,
         None => None,
     };
     found
@@ -150,22 +235,49 @@ pub async fn for_webhook(
         })
 }
 
-/// The tenant's account on `channel` (the first created, if several).
+/// Which of the tenant's accounts sends on `channel`: the first created, if several.
+const SENDING_ACCOUNT: &str = "a.business_id = ?1 AND a.channel = ?2 ORDER BY a.created_at, a.id LIMIT 1";
+
+/// The tenant's account on `channel`, with its secrets (see [`SENDING_ACCOUNT`]).
 pub async fn find_for_sending(
     db: &D1Database,
+    keys: &Keyring,
     tenant: &Tenant,
     channel: Channel,
 ) -> Result<Option<ChannelAccount>, ApiError> {
-    select_one(
-        db,
-        "a.business_id = ?1 AND a.channel = ?2 ORDER BY a.created_at, a.id LIMIT 1",
-        &[text(tenant.business_id.as_str()), text(channel.as_str())],
-    )
-    .await
+    let params = [text(tenant.business_id.as_str()), text(channel.as_str())];
+    Ok(select_one(db, keys, SENDING_ACCOUNT, &params)
+        .await?
+        .map(|read| read.account))
+}
+
+/// The id of the tenant's account on `channel`, without its secrets: what accepting a send
+/// needs, so the functions that only queue messages hold no key to the secrets.
+pub async fn sending_account_id(
+    db: &D1Database,
+    tenant: &Tenant,
+    channel: Channel,
+) -> Result<Option<ChannelAccountId>, ApiError> {
+    #[derive(Deserialize)]
+    struct IdRow {
+        id: ChannelAccountId,
+    }
+    let row = db
+        .prepare(format!(
+            "SELECT a.id FROM channel_accounts a WHERE {SENDING_ACCOUNT}"
+        ))
+        .bind(&[text(tenant.business_id.as_str()), text(channel.as_str())])?
+        .first::<IdRow>(None)
+        .await?;
+    Ok(row.map(|row| row.id))
 }
 
 /// Every account of a business, oldest first.
-pub async fn list(db: &D1Database, business_id: &BusinessId) -> Result<Vec<ChannelAccount>, ApiError> {
+pub async fn list(
+    db: &D1Database,
+    keys: &Keyring,
+    business_id: &BusinessId,
+) -> Result<Vec<ChannelAccount>, ApiError> {
     let result = db
         .prepare(format!(
             "{SELECT} WHERE a.business_id = ?1 ORDER BY a.created_at, a.id"
@@ -173,11 +285,8 @@ pub async fn list(db: &D1Database, business_id: &BusinessId) -> Result<Vec<Chann
         .bind(&[text(business_id.as_str())])?
         .all()
         .await?;
-    result
-        .results::<AccountRow>()?
-        .into_iter()
-        .map(AccountRow::into_account)
-        .collect()
+    let reads = open_all(db, keys, result.results::<AccountRow>()?).await?;
+    Ok(reads.into_iter().map(|read| read.account).collect())
 }
 
 /// An account to create.
@@ -194,7 +303,12 @@ pub struct NewAccount<'a> {
 }
 
 /// Creates the account; None when the channel already has an account at that address.
-pub async fn insert(db: &D1Database, new: &NewAccount<'_>) -> Result<Option<ChannelAccount>, ApiError> {
+pub async fn insert(
+    db: &D1Database,
+    keys: &Keyring,
+    new: &NewAccount<'_>,
+) -> Result<Option<ChannelAccount>, ApiError> {
+    let sealed = seal_secrets(keys, new.id, new.secrets).await?;
     let inserted = db
         .prepare(
             "INSERT INTO channel_accounts (id, business_id, channel, provider, address, name, settings, secrets, \
@@ -209,7 +323,7 @@ pub async fn insert(db: &D1Database, new: &NewAccount<'_>) -> Result<Option<Chan
             text(new.address),
             db::optional_text(new.name),
             text(&Value::Object(new.settings.clone()).to_string()),
-            text(&Value::Object(new.secrets.clone()).to_string()),
+            text(&sealed),
             text(new.now),
         ])?
         .run()
@@ -217,35 +331,64 @@ pub async fn insert(db: &D1Database, new: &NewAccount<'_>) -> Result<Option<Chan
     if db::changes(&inserted) == 0 {
         return Ok(None);
     }
-    find(db, new.id).await
+    find(db, keys, new.id).await
 }
+
+/// Writes to one account that lose a race with another (see [`update`]) are tried this often.
+const UPDATE_TRIES: usize = 3;
 
 /// Merges `settings` and `secrets` into the stored ones (RFC 7396: a key set to null is
 /// removed), and renames the account when `name` is given; None when there is no such account.
+///
+/// Settings merge in SQL; the secrets are sealed, so they are opened, merged and sealed again
+/// here, and written only if the row still holds what was read (a compare-and-set): of two
+/// rotations at once, neither loses the other's secret.
 pub async fn update(
     db: &D1Database,
+    keys: &Keyring,
     id: &ChannelAccountId,
     name: Option<&str>,
     settings: &Map<String, Value>,
     secrets: &Map<String, Value>,
     now: &str,
 ) -> Result<Option<ChannelAccount>, ApiError> {
-    let updated = db
-        .prepare(
-            "UPDATE channel_accounts SET name = COALESCE(?2, name), settings = json_patch(settings, ?3), \
-             secrets = json_patch(secrets, ?4), updated_at = ?5 WHERE id = ?1",
-        )
-        .bind(&[
-            text(id.as_str()),
-            db::optional_text(name),
-            text(&Value::Object(settings.clone()).to_string()),
-            text(&Value::Object(secrets.clone()).to_string()),
-            text(now),
-        ])?
-        .run()
-        .await?;
-    if db::changes(&updated) == 0 {
-        return Ok(None);
+    for _ in 0..UPDATE_TRIES {
+        let Some(current) = read(db, keys, id).await? else {
+            return Ok(None);
+        };
+        let sealed = seal_secrets(keys, id, &merged(current.account.secrets, secrets)).await?;
+        let updated = db
+            .prepare(
+                "UPDATE channel_accounts SET name = COALESCE(?2, name), settings = json_patch(settings, ?3), \
+                 secrets = ?4, updated_at = ?5 WHERE id = ?1 AND secrets = ?6",
+            )
+            .bind(&[
+                text(id.as_str()),
+                db::optional_text(name),
+                text(&Value::Object(settings.clone()).to_string()),
+                text(&sealed),
+                text(now),
+                text(&current.stored_secrets),
+            ])?
+            .run()
+            .await?;
+        if db::changes(&updated) == 1 {
+            return find(db, keys, id).await;
+        }
     }
-    find(db, id).await
+    Err(ApiError::conflict(format!(
+        "channel account {id} is being changed by another request; try again"
+    )))
+}
+
+/// `patch` merged into `secrets` as RFC 7396 merges objects of strings: null removes a key.
+fn merged(mut secrets: Map<String, Value>, patch: &Map<String, Value>) -> Map<String, Value> {
+    for (name, value) in patch {
+        if value.is_null() {
+            secrets.remove(name);
+        } else {
+            secrets.insert(name.clone(), value.clone());
+        }
+    }
+    secrets
 }

@@ -1,9 +1,16 @@
 //! `webhook_endpoints`: where a business wants its events delivered, with the secrets that sign
 //! them and the endpoint's health. Every statement is scoped by the tenant.
+//!
+//! `secret` and `previous_secret` are stored sealed (`domain::sealed`, each bound to its column
+//! and the endpoint's id): this module seals on every write and opens on every read, so the rest
+//! of the code sees clear `WebhookSecret`s and D1 never does. A value found clear (from before
+//! sealing) or under a retired key is resealed by the read that finds it.
 
 use crate::db::{self, number, text};
+use crate::secrets_key;
 use domain::error::ApiError;
 use domain::ids::EndpointId;
+use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhook_signing::{self, WebhookSecret};
@@ -93,14 +100,56 @@ struct EndpointRow {
     seed_signs_new: i64,
 }
 
+/// Where a secret of the endpoint is stored (`secret` or `previous_secret`): what its seal is
+/// bound to.
+fn place<'a>(column: &'static str, id: &'a EndpointId) -> Place<'a> {
+    Place {
+        table: "webhook_endpoints",
+        column,
+        row_id: id.as_str(),
+    }
+}
+
+/// The endpoint's two secret columns as they are to be stored: sealed.
+async fn sealed_secrets(
+    keys: &Keyring,
+    id: &EndpointId,
+    secret: &str,
+    previous: Option<&str>,
+) -> Result<(String, Option<String>), ApiError> {
+    let sealed = secrets_key::seal(keys, &place("secret", id), secret).await?;
+    let sealed_previous = match previous {
+        Some(previous) => Some(secrets_key::seal(keys, &place("previous_secret", id), previous).await?),
+        None => None,
+    };
+    Ok((sealed, sealed_previous))
+}
+
+/// An endpoint as read, with what its row stores in the secret columns (for a compare-and-set)
+/// and, when they should be written again sealed under the current key, their clear values.
+struct Read {
+    endpoint: Endpoint,
+    stored: (String, Option<String>),
+    to_reseal: Option<(String, Option<String>)>,
+}
+
 impl EndpointRow {
-    fn into_endpoint(self) -> Result<Endpoint, ApiError> {
+    async fn open(self, keys: &Keyring) -> Result<Read, ApiError> {
+        let secret = secrets_key::open(keys, &place("secret", &self.id), &self.secret).await?;
+        let previous = match self.previous_secret.as_deref() {
+            Some(stored) => Some(secrets_key::open(keys, &place("previous_secret", &self.id), stored).await?),
+            None => None,
+        };
+        let to_reseal = (secret.needs_resealing || previous.as_ref().is_some_and(|p| p.needs_resealing))
+            .then(|| (secret.secret.clone(), previous.as_ref().map(|p| p.secret.clone())));
+        let stored = (self.secret.clone(), self.previous_secret.clone());
         let names: Vec<String> =
             serde_json::from_str(&self.events).map_err(|_| corrupt("events", self.id.as_str()))?;
-        Ok(Endpoint {
+        let endpoint = Endpoint {
             events: names.iter().filter_map(|name| EventType::parse(name)).collect(),
-            secret: WebhookSecret::parse(&self.secret).ok_or_else(|| corrupt("secret", self.id.as_str()))?,
-            previous_secret: self.previous_secret.as_deref().and_then(WebhookSecret::parse),
+            secret: WebhookSecret::parse(&secret.secret)
+                .ok_or_else(|| corrupt("secret", self.id.as_str()))?,
+            previous_secret: previous.and_then(|p| WebhookSecret::parse(&p.secret)),
             retry_schedule: RetrySchedule::parse(&self.retry_schedule)
                 .ok_or_else(|| corrupt("retry_schedule", self.id.as_str()))?,
             enabled: self.enabled != 0,
@@ -116,8 +165,54 @@ impl EndpointRow {
             updated_at: self.updated_at,
             revision: self.revision,
             seed_signs_new: self.seed_signs_new != 0,
+        };
+        Ok(Read {
+            endpoint,
+            stored,
+            to_reseal,
         })
     }
+}
+
+/// Opens the rows read and writes back sealed, under the current key, the secrets found clear or
+/// under a retired key. Each write is a compare-and-set on the values read, so a concurrent
+/// change (a rotation) wins.
+async fn open_all(
+    db: &D1Database,
+    keys: &Keyring,
+    tenant: &Tenant,
+    rows: Vec<EndpointRow>,
+) -> Result<Vec<Endpoint>, ApiError> {
+    let mut reads = Vec::with_capacity(rows.len());
+    for row in rows {
+        reads.push(row.open(keys).await?);
+    }
+    let mut statements = Vec::new();
+    for read in &reads {
+        let Some((secret, previous)) = &read.to_reseal else {
+            continue;
+        };
+        let id = &read.endpoint.id;
+        let (sealed, sealed_previous) = sealed_secrets(keys, id, secret, previous.as_deref()).await?;
+        statements.push(
+            db.prepare(
+                "UPDATE webhook_endpoints SET secret = ?3, previous_secret = ?4 \
+                 WHERE business_id = ?1 AND id = ?2 AND secret = ?5 AND previous_secret IS ?6",
+            )
+            .bind(&[
+                text(tenant.business_id.as_str()),
+                text(id.as_str()),
+                text(&sealed),
+                db::optional_text(sealed_previous.as_deref()),
+                text(&read.stored.0),
+                db::optional_text(read.stored.1.as_deref()),
+            ])?,
+        );
+    }
+    if !statements.is_empty() {
+        db.batch(statements).await?;
+    }
+    Ok(reads.into_iter().map(|read| read.endpoint).collect())
 }
 
 fn events_json(events: &[EventType]) -> worker::wasm_bindgen::JsValue {
@@ -156,13 +251,18 @@ const WRITTEN: [&str; 15] = [
     "created_at",
 ];
 
-fn written_values(endpoint: &Endpoint) -> [worker::wasm_bindgen::JsValue; 15] {
+/// The values of [`WRITTEN`], the secrets as given (sealed).
+fn written_values(
+    endpoint: &Endpoint,
+    secret: &str,
+    previous_secret: Option<&str>,
+) -> [worker::wasm_bindgen::JsValue; 15] {
     [
         db::text(&endpoint.name),
         db::text(&endpoint.url),
         events_json(&endpoint.events),
-        db::text(endpoint.secret.as_str()),
-        db::optional_text(endpoint.previous_secret.as_ref().map(WebhookSecret::as_str)),
+        db::text(secret),
+        db::optional_text(previous_secret),
         db::optional_number(endpoint.previous_secret_until_us),
         db::number(i64::from(endpoint.enabled)),
         db::optional_text(endpoint.disabled_reason.as_deref()),
@@ -176,17 +276,34 @@ fn written_values(endpoint: &Endpoint) -> [worker::wasm_bindgen::JsValue; 15] {
     ]
 }
 
-fn bound(tenant: &Tenant, endpoint: &Endpoint) -> Vec<worker::wasm_bindgen::JsValue> {
+/// Every value a write binds, its secrets sealed afresh.
+async fn bound(
+    keys: &Keyring,
+    tenant: &Tenant,
+    endpoint: &Endpoint,
+) -> Result<Vec<worker::wasm_bindgen::JsValue>, ApiError> {
+    let (secret, previous_secret) = sealed_secrets(
+        keys,
+        &endpoint.id,
+        endpoint.secret.as_str(),
+        endpoint.previous_secret.as_ref().map(WebhookSecret::as_str),
+    )
+    .await?;
     let mut values = vec![
         db::text(tenant.business_id.as_str()),
         db::text(endpoint.id.as_str()),
     ];
-    values.extend(written_values(endpoint));
-    values
+    values.extend(written_values(endpoint, &secret, previous_secret.as_deref()));
+    Ok(values)
 }
 
 /// Stores a new endpoint unless the business has [`MAX_PER_BUSINESS`] already; false then.
-pub async fn insert(db: &D1Database, tenant: &Tenant, endpoint: &Endpoint) -> Result<bool, ApiError> {
+pub async fn insert(
+    db: &D1Database,
+    keys: &Keyring,
+    tenant: &Tenant,
+    endpoint: &Endpoint,
+) -> Result<bool, ApiError> {
     let columns = WRITTEN.join(", ");
     let values = (3..3 + WRITTEN.len())
         .map(|n| format!("?{n}"))
@@ -197,7 +314,7 @@ pub async fn insert(db: &D1Database, tenant: &Tenant, endpoint: &Endpoint) -> Re
             "INSERT INTO webhook_endpoints (business_id, id, {columns}) SELECT ?1, ?2, {values} \
              WHERE (SELECT COUNT(*) FROM webhook_endpoints WHERE business_id = ?1) < {MAX_PER_BUSINESS}"
         ))
-        .bind(&bound(tenant, endpoint))?
+        .bind(&bound(keys, tenant, endpoint).await?)?
         .run()
         .await?;
     Ok(db::changes(&result) == 1)
@@ -206,7 +323,12 @@ pub async fn insert(db: &D1Database, tenant: &Tenant, endpoint: &Endpoint) -> Re
 /// Writes every field of the endpoint if its row is still at the revision `endpoint` was read
 /// at, and bumps the revision; false when it changed meanwhile (read again and re-apply) or is
 /// gone.
-pub async fn update(db: &D1Database, tenant: &Tenant, endpoint: &Endpoint) -> Result<bool, ApiError> {
+pub async fn update(
+    db: &D1Database,
+    keys: &Keyring,
+    tenant: &Tenant,
+    endpoint: &Endpoint,
+) -> Result<bool, ApiError> {
     let assignments = WRITTEN
         .iter()
         .zip(3..)
@@ -214,7 +336,7 @@ pub async fn update(db: &D1Database, tenant: &Tenant, endpoint: &Endpoint) -> Re
         .map(|(column, n)| format!("{column} = ?{n}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut values = bound(tenant, endpoint);
+    let mut values = bound(keys, tenant, endpoint).await?;
     let revision_at = values.len() + 1;
     values.push(db::number(endpoint.revision));
     let result = db
@@ -228,7 +350,7 @@ pub async fn update(db: &D1Database, tenant: &Tenant, endpoint: &Endpoint) -> Re
     Ok(db::changes(&result) == 1)
 }
 
-pub async fn list(db: &D1Database, tenant: &Tenant) -> Result<Vec<Endpoint>, ApiError> {
+pub async fn list(db: &D1Database, keys: &Keyring, tenant: &Tenant) -> Result<Vec<Endpoint>, ApiError> {
     let result = db
         .prepare(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE business_id = ?1 ORDER BY created_at, id"
@@ -236,14 +358,15 @@ pub async fn list(db: &D1Database, tenant: &Tenant) -> Result<Vec<Endpoint>, Api
         .bind(&[db::text(tenant.business_id.as_str())])?
         .all()
         .await?;
-    result
-        .results::<EndpointRow>()?
-        .into_iter()
-        .map(EndpointRow::into_endpoint)
-        .collect()
+    open_all(db, keys, tenant, result.results::<EndpointRow>()?).await
 }
 
-pub async fn find(db: &D1Database, tenant: &Tenant, id: &EndpointId) -> Result<Option<Endpoint>, ApiError> {
+pub async fn find(
+    db: &D1Database,
+    keys: &Keyring,
+    tenant: &Tenant,
+    id: &EndpointId,
+) -> Result<Option<Endpoint>, ApiError> {
     let row = db
         .prepare(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2"
@@ -251,7 +374,7 @@ pub async fn find(db: &D1Database, tenant: &Tenant, id: &EndpointId) -> Result<O
         .bind(&[db::text(tenant.business_id.as_str()), db::text(id.as_str())])?
         .first::<EndpointRow>(None)
         .await?;
-    row.map(EndpointRow::into_endpoint).transpose()
+    Ok(open_all(db, keys, tenant, row.into_iter().collect()).await?.pop())
 }
 
 /// The statement that removes the endpoint (after its deliveries and their log: see
