@@ -44,6 +44,23 @@ pub enum InboundMedia {
     },
 }
 
+impl InboundMedia {
+    /// The filename and MIME type the provider declared for the file, where it did.
+    pub fn declared(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Self::Inline {
+                filename, mime_type, ..
+            } => (Some(filename), Some(mime_type)),
+            Self::Url {
+                filename, mime_type, ..
+            }
+            | Self::WhatsappMediaId {
+                filename, mime_type, ..
+            } => (filename.as_deref(), mime_type.as_deref()),
+        }
+    }
+}
+
 /// A provider's news about a message we sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusUpdate {

@@ -245,7 +245,7 @@ async fn store_media(
     message_id: &MessageId,
     media: InboundMedia,
 ) -> Result<Stored, ApiError> {
-    let (filename, mime_type) = match &media {
+    let media = match media {
         InboundMedia::Inline {
             filename,
             mime_type,
@@ -254,7 +254,7 @@ async fn store_media(
             let mime_type = if mime_type.is_empty() {
                 "application/octet-stream"
             } else {
-                mime_type
+                &mime_type
             };
             let bucket = env.bucket(ATTACHMENTS)?;
             media_store::store(
@@ -262,27 +262,23 @@ async fn store_media(
                 db,
                 &account.tenant,
                 Some(message_id),
-                filename,
+                &filename,
                 mime_type,
-                bytes.clone(),
+                bytes,
             )
             .await?;
             return Ok(Stored::Now);
         }
-        InboundMedia::Url {
-            mime_type, filename, ..
-        }
-        | InboundMedia::WhatsappMediaId {
-            mime_type, filename, ..
-        } => (filename.clone(), mime_type.clone()),
+        remote => remote,
     };
+    let (filename, mime_type) = media.declared();
     let tenant = &account.tenant;
     let id = AttachmentId::generate(runtime::random()?);
     let pending = Pending {
         message_id: message_id.clone(),
         account_id: account.id.clone(),
-        filename: clean_filename(filename.as_deref().unwrap_or("attachment")),
-        mime_type: mime_type.unwrap_or_default(),
+        filename: clean_filename(filename.unwrap_or("attachment")),
+        mime_type: mime_type.unwrap_or_default().to_owned(),
         storage_key: media_store::storage_key(tenant, &id),
         source: serde_json::to_string(&media)
             .map_err(|error| ApiError::internal("recording media source", error))?,
@@ -319,11 +315,14 @@ async fn store_media(
             Err(failure) => Err(failure.reason()),
         };
         db::attachments::settle(db, tenant, &id, settled).await?;
-        return Ok(if outcome.is_ok() {
-            Stored::Now
-        } else {
-            Stored::Queued
-        });
+        // Settled either way: nothing is left for the fetcher, so the message's event is not held.
+        return match outcome {
+            Ok(_) => Ok(Stored::Now),
+            Err(failure) => Err(ApiError::internal(
+                "fetching media the queue refused",
+                failure.reason(),
+            )),
+        };
     }
     Ok(Stored::Queued)
 }

@@ -488,6 +488,16 @@ mod tests {
         notification.rejected.iter().map(|r| r.path.as_str()).collect()
     }
 
+    /// The provider ids of the messages kept, in order.
+    fn message_ids(notification: &Notification) -> Vec<&str> {
+        notification
+            .batch
+            .messages
+            .iter()
+            .map(|m| m.provider_message_id.as_str())
+            .collect()
+    }
+
     fn text_message(from: &str, id: &str) -> Value {
         json!({"from": from, "id": id, "type": "text", "text": {"body": "hello"}})
     }
@@ -586,12 +596,7 @@ mod tests {
             ]}]
         });
         let notification = parse_ok(&body, Channel::Whatsapp, NUMBER_ID);
-        let ids: Vec<&str> = notification
-            .batch
-            .messages
-            .iter()
-            .map(|m| m.provider_message_id.as_str())
-            .collect();
+        let ids = message_ids(&notification);
         assert_eq!(ids, ["wamid.FIRST", "wamid.THIRD"]);
         assert_eq!(
             paths(&notification),
@@ -717,12 +722,7 @@ mod tests {
             ]),
         );
         let notification = parse_ok(&body, Channel::Facebook, PAGE_ID);
-        let ids: Vec<&str> = notification
-            .batch
-            .messages
-            .iter()
-            .map(|m| m.provider_message_id.as_str())
-            .collect();
+        let ids = message_ids(&notification);
         assert_eq!(ids, ["m_1", "m_3"]);
         assert_eq!(paths(&notification), ["entry[0].messaging[1].sender.id"]);
     }
