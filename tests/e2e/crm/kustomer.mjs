@@ -20,7 +20,7 @@
 // Limits, as Kustomer documents them: one request budget per org (shared by all its keys) per
 // fixed 60 s window, reported on every authenticated answer as `x-ratelimit-limit`,
 // `x-ratelimit-remaining` and `x-ratelimit-reset` (here: whole seconds until the window ends;
-// Kustomer's pages name the headers but we found no statement of the reset's unit) and answered
+// Kustomer documents the first two, the reset's unit is our choice) and answered
 // with 429 and `Retry-After` (seconds) when spent. Off unless configured, and then no such headers
 // are sent. Separately, 120 creates (conversations, messages, notes) per customer per minute;
 // bodies carrying `importedAt` are exempt, as Kustomer exempts imports.
