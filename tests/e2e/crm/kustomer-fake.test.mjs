@@ -299,7 +299,7 @@ describe('the Kustomer fake', () => {
 
 describe('the Kustomer fake’s limits and faults', () => {
   test('reports the org budget on every answer and refuses the request over it with 429 and Retry-After', async () => {
-    const k = await startKustomer({ apiKeys: KEYS, rateLimit: { perMinute: 3, windowMs: 400 } });
+    const k = await startKustomer({ apiKeys: KEYS, rateLimit: { perMinute: 3, windowMs: 1_500 } });
     try {
       const admin = client(k, 'key-admin');
       const reader = client(k, 'key-reader');
@@ -326,7 +326,7 @@ describe('the Kustomer fake’s limits and faults', () => {
       const unauthenticated = await client(k, 'key-nobody')('GET', '/v1/users/current');
       assert.equal(unauthenticated.headers.get('x-ratelimit-limit'), null, 'no budget headers without a valid key');
 
-      await new Promise((resolve) => setTimeout(resolve, 450));
+      await new Promise((resolve) => setTimeout(resolve, 1_600));
       const nextWindow = await admin('GET', '/v1/users/current');
       assert.equal(nextWindow.status, 200, 'a new window has a new budget');
       assert.equal(nextWindow.headers.get('x-ratelimit-remaining'), '2');
