@@ -339,7 +339,7 @@ describe('the Kustomer fake’s limits and faults', () => {
     }
   });
 
-  test('limits creates per customer, imports excepted', async () => {
+  test('limits each kind of create per customer, imports excepted', async () => {
     const k = await startKustomer({ apiKeys: KEYS, customerCreateLimit: { perMinute: 2 } });
     try {
       const admin = client(k, 'key-admin');
@@ -347,9 +347,11 @@ describe('the Kustomer fake’s limits and faults', () => {
       const message = { channel: 'sms', app: 'crm-edge', direction: 'in', preview: 'hi' };
       const path = `/v1/conversations/${conversation.id}/messages`;
       assert.equal((await admin('POST', path, message)).status, 201);
-      assert.equal((await admin('POST', `/v1/conversations/${conversation.id}/notes`, { body: 'n' })).status, 201);
+      assert.equal((await admin('POST', path, message)).status, 201);
+      const note = await admin('POST', `/v1/conversations/${conversation.id}/notes`, { body: 'n' });
+      assert.equal(note.status, 201, 'notes have their own budget');
       const third = await admin('POST', path, message);
-      assertError(third, 429, 'too_many_requests', 'third create for one customer');
+      assertError(third, 429, 'too_many_requests', 'third message for one customer');
       assert.ok(Number(third.headers.get('retry-after')) >= 1);
       assert.equal(k.throttles.at(-1).scope, 'customer');
       const imported = await admin('POST', path, { ...message, importedAt: '2026-01-01T00:00:00.000Z' });

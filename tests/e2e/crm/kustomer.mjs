@@ -22,8 +22,9 @@
 // `x-ratelimit-remaining` and `x-ratelimit-reset` (here: whole seconds until the window ends;
 // Kustomer documents the first two, the reset's unit is our choice) and answered
 // with 429 and `Retry-After` (seconds) when spent. Off unless configured, and then no such headers
-// are sent. Separately, 120 creates (conversations, messages, notes) per customer per minute;
-// bodies carrying `importedAt` are exempt, as Kustomer exempts imports.
+// are sent. Separately, 120 creates per customer per minute for each of conversations, messages
+// and notes (one budget per type); bodies carrying `importedAt` are exempt, as Kustomer exempts
+// imports.
 //
 // Outbound webhooks: `webhook()` builds a delivery as Kustomer sends it, the event envelope
 // `{id, name, org, partition?, data, changes?, createdAt}` with `X-Kustomer-Webhook-Event: <name>`
@@ -129,7 +130,7 @@ export function objectId() {
  *   users: [{ org, name, email }]   more agents, assignable to conversations
  *   teams: [{ name, displayName?, org? }]   a team without `org` exists in every org
  *   rateLimit: null | { perMinute, windowMs? }   the org budget (default off; window 60 s)
- *   customerCreateLimit: { perMinute, windowMs? }   default 120 per 60 s
+ *   customerCreateLimit: { perMinute, windowMs? }   per customer and type; default 120 per 60 s
  *   hangMs: how long `hang()` keeps a socket (default 60 s)
  */
 export async function startKustomer(options = {}) {
@@ -326,7 +327,7 @@ export async function startKustomer(options = {}) {
     const customer = findCustomer(org, body.customer);
     if (!customer) throw badField('/customer', `Customer not found: ${body.customer}`);
     checkConversationFields(org, body);
-    spendCustomerCreate(customer.id, body, limited);
+    spendCustomerCreate('conversation', customer.id, body, limited);
     const { customer: _customer, ...given } = body;
     const id = objectId();
     const at = now();
@@ -408,7 +409,7 @@ export async function startKustomer(options = {}) {
     if (body.meta !== undefined) requireObject(body.meta, '/meta');
     if (body.size !== undefined && !(Number.isInteger(body.size) && body.size >= 0)) throw badField('/size', 'size must be a non-negative integer');
     const customerId = conversation.relationships.customer.data.id;
-    spendCustomerCreate(customerId, body, true);
+    spendCustomerCreate('message', customerId, body, true);
     const id = objectId();
     const at = now();
     const message = {
@@ -454,7 +455,7 @@ export async function startKustomer(options = {}) {
     idList(body, 'userMentions', (id) => users.some((u) => u.id === id && orgOf(u) === orgOf(conversation)), 'User not found');
     dateTime(body, 'importedAt');
     const customerId = conversation.relationships.customer.data.id;
-    spendCustomerCreate(customerId, body, true);
+    spendCustomerCreate('note', customerId, body, true);
     const id = objectId();
     const at = now();
     const note = {
@@ -508,13 +509,13 @@ export async function startKustomer(options = {}) {
     return { exceeded, remaining: limit.perMinute - window.count, resetSeconds };
   }
 
-  function spendCustomerCreate(customerId, body, limited) {
+  function spendCustomerCreate(type, customerId, body, limited) {
     if (!limited || body.importedAt !== undefined) return;
-    const spent = spendWindow(customerWindows, customerId, customerCreateLimit, Date.now());
+    const spent = spendWindow(customerWindows, `${type}:${customerId}`, customerCreateLimit, Date.now());
     if (spent.exceeded) {
       throw new ApiError(
         429,
-        `Rate limit of ${customerCreateLimit.perMinute} creates per minute reached for customer ${customerId}`,
+        `Rate limit of ${customerCreateLimit.perMinute} ${type}s per minute reached for customer ${customerId}`,
         { retryAfter: spent.resetSeconds },
       );
     }
