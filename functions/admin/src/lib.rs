@@ -1,9 +1,10 @@
-//! The admin API: businesses, their API keys and channel accounts, and running the maintenance
-//! sweep now, authorised by the `ADMIN_TOKEN` secret.
+//! The admin API: businesses, their API keys, channel accounts and CRM connectors, and running the
+//! maintenance sweep now, authorised by the `ADMIN_TOKEN` secret.
 
 mod api_keys;
 mod businesses;
 mod channel_accounts;
+mod connectors;
 mod maintenance;
 mod routes;
 
@@ -29,6 +30,14 @@ async fn admin(req: Request, env: Env) -> Result<Response, ApiError> {
         AdminRoute::CreateChannelAccount(id) => channel_accounts::create(req, &env, &id).await,
         AdminRoute::ListChannelAccounts(id) => channel_accounts::list(&env, &id).await,
         AdminRoute::UpdateChannelAccount(id) => channel_accounts::update(req, &env, &id).await,
+        AdminRoute::CreateConnector(id) => connectors::create(req, &env, &id).await,
+        AdminRoute::ListConnectors(id) => connectors::list(&env, &id).await,
+        AdminRoute::GetConnector(id) => connectors::get(&env, &id).await,
+        AdminRoute::UpdateConnector(id) => connectors::update(req, &env, &id).await,
+        AdminRoute::TestConnector(id) => connectors::test(&env, &id).await,
+        AdminRoute::ConnectorTeams(id) => connectors::teams(&env, &id).await,
+        AdminRoute::SyncLog(id) => connectors::log(&req, &env, &id).await,
+        AdminRoute::Replay(id) => connectors::replay(req, &env, &id).await,
         AdminRoute::Sweep => maintenance::sweep(&env).await,
     }
 }

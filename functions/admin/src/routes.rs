@@ -1,7 +1,7 @@
 //! The admin API's paths, matched without a router so that every id is parsed on the way in.
 
 use domain::error::ApiError;
-use domain::ids::{ApiKeyId, BusinessId, ChannelAccountId};
+use domain::ids::{ApiKeyId, BusinessId, ChannelAccountId, ConnectorId};
 use worker::Method;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -15,6 +15,14 @@ pub enum AdminRoute {
     CreateChannelAccount(BusinessId),
     ListChannelAccounts(BusinessId),
     UpdateChannelAccount(ChannelAccountId),
+    CreateConnector(BusinessId),
+    ListConnectors(BusinessId),
+    GetConnector(ConnectorId),
+    UpdateConnector(ConnectorId),
+    TestConnector(ConnectorId),
+    ConnectorTeams(ConnectorId),
+    SyncLog(ConnectorId),
+    Replay(ConnectorId),
     /// Run the maintenance sweep now.
     Sweep,
 }
@@ -54,6 +62,33 @@ pub fn route(method: Method, path: &str) -> Result<AdminRoute, ApiError> {
                 _ => None,
             };
             (route, "GET, POST")
+        }
+        ["admin", "businesses", id, "connectors"] => {
+            let id = business(id)?;
+            let route = match method {
+                Method::Post => Some(AdminRoute::CreateConnector(id)),
+                Method::Get => Some(AdminRoute::ListConnectors(id)),
+                _ => None,
+            };
+            (route, "GET, POST")
+        }
+        ["admin", "connectors", id, rest @ ..] => {
+            let id =
+                ConnectorId::parse(id).ok_or_else(|| ApiError::not_found(format!("no connector {id}")))?;
+            match (rest, method) {
+                ([], Method::Get) => (Some(AdminRoute::GetConnector(id)), ""),
+                ([], Method::Patch) => (Some(AdminRoute::UpdateConnector(id)), ""),
+                ([], _) => (None, "GET, PATCH"),
+                (["test"], Method::Post) => (Some(AdminRoute::TestConnector(id)), ""),
+                (["test"], _) => (None, "POST"),
+                (["teams"], Method::Get) => (Some(AdminRoute::ConnectorTeams(id)), ""),
+                (["teams"], _) => (None, "GET"),
+                (["sync-log"], Method::Get) => (Some(AdminRoute::SyncLog(id)), ""),
+                (["sync-log"], _) => (None, "GET"),
+                (["replay"], Method::Post) => (Some(AdminRoute::Replay(id)), ""),
+                (["replay"], _) => (None, "POST"),
+                _ => return Err(ApiError::not_found(format!("no admin endpoint at {path}"))),
+            }
         }
         ["admin", "channel-accounts", id] => {
             let id = ChannelAccountId::parse(id)
@@ -125,6 +160,21 @@ mod tests {
                 "/admin/maintenance/sweep".to_owned(),
                 Some(AdminRoute::Sweep),
             ),
+            (
+                Method::Post,
+                format!("/admin/businesses/{BUSINESS}/connectors"),
+                BusinessId::parse(BUSINESS).map(AdminRoute::CreateConnector),
+            ),
+            (
+                Method::Post,
+                format!("/admin/connectors/{BUSINESS}/replay"),
+                ConnectorId::parse(BUSINESS).map(AdminRoute::Replay),
+            ),
+            (
+                Method::Get,
+                format!("/admin/connectors/{BUSINESS}/sync-log"),
+                ConnectorId::parse(BUSINESS).map(AdminRoute::SyncLog),
+            ),
         ];
         for (method, path, expected) in cases {
             assert_eq!(route(method, &path).ok(), expected, "{path}");
@@ -145,6 +195,14 @@ mod tests {
             (Method::Get, "/admin/users".to_owned(), 404),
             (Method::Get, "/admin/maintenance/sweep".to_owned(), 405),
             (Method::Post, "/admin/maintenance".to_owned(), 404),
+            (Method::Delete, format!("/admin/connectors/{BUSINESS}"), 405),
+            (Method::Get, format!("/admin/connectors/{BUSINESS}/test"), 405),
+            (Method::Get, format!("/admin/connectors/{BUSINESS}/nothing"), 404),
+            (
+                Method::Get,
+                "/admin/connectors/not-an-id/sync-log".to_owned(),
+                404,
+            ),
         ];
         for (method, path, status) in cases {
             assert_eq!(

@@ -13,6 +13,10 @@ pub const EXACT: &[(&str, &str)] = &[
     ("/api-send-message", "SEND_MESSAGE"),
     ("/api-webhooks", "WEBHOOKS"),
     ("/api-webhook-attempts", "WEBHOOKS"),
+    ("/api-escalations", "CRM_API"),
+    ("/api-crm-notes", "CRM_API"),
+    ("/api-crm-history", "CRM_API"),
+    ("/api-crm-analytics", "CRM_API"),
     ("/api-sso-generate-token", "SSO_TOKEN"),
     ("/api-sso-revoke-token", "SSO_TOKEN"),
 ];
@@ -23,6 +27,7 @@ pub const PREFIXES: &[(&str, &str)] = &[
     ("/webhooks/meta/", "RECEIVER_META"),
     ("/webhooks/twilio/", "RECEIVER_TWILIO"),
     ("/webhooks/mailgun/", "RECEIVER_EMAIL"),
+    ("/api/webhooks/kustomer/", "RECEIVER_KUSTOMER"),
     ("/api-webhooks/", "WEBHOOKS"),
     ("/api-conversations/", "CONVERSATIONS"),
     ("/embed/", "EMBED_INBOX"),

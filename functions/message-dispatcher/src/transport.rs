@@ -4,7 +4,7 @@
 use domain::providers::Provider;
 use domain::providers::api::{Outcome, ProviderRequest};
 use domain::providers::sending::{self, MAX_ANSWER_BYTES, SEND_TIMEOUT_MS};
-use edge::bounded_post::{self, Failure};
+use edge::bounded_fetch::{self, Failure};
 use edge::runtime;
 
 /// What came of a call: the outcome, the HTTP status if there was an answer, and how long it took.
@@ -15,7 +15,7 @@ pub struct Answer {
 }
 
 pub async fn send(request: &ProviderRequest, provider: Provider) -> Answer {
-    let exchange = bounded_post::post(
+    let exchange = bounded_fetch::post(
         &request.url,
         &request.headers,
         &request.body,

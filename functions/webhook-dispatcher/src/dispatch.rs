@@ -1,5 +1,5 @@
-//! One webhook task: dispatching events (fix their bodies, create deliveries, attempt each) or
-//! attempting one delivery again. Retries are new queue messages delayed by the endpoint's
+//! One webhook task: dispatching events (fix their bodies, record the CRM work they mean, create
+//! deliveries, attempt each) or attempting one delivery again. Retries are new queue messages delayed by the endpoint's
 //! schedule; the queue's own redelivery only covers our faults (D1 unavailable, a crash).
 
 use domain::error::ApiError;
@@ -67,6 +67,9 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
     for (event_id, reason) in &bodies.unbuildable {
         console_error!("event {event_id} is dead-lettered alone, the rest of its chunk goes on: {reason}");
     }
+    // Before the events are marked dispatched: a failure here leaves them to be dispatched (and
+    // planned) again, and planning twice records the work once.
+    edge::crm::sync::plan(env, &db, tenant, &stored).await?;
     let due =
         webhook_delivery::fan_out(&db, &keys, tenant, &bodies, event_ids, now, PARALLEL_ATTEMPTS).await?;
     let db = &db;

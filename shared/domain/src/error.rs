@@ -21,6 +21,8 @@ pub enum ErrorCode {
     InternalError,
     /// A dependency we rely on (a queue, a provider) is failing; the client may retry.
     ServiceUnavailable,
+    /// A CRM the request needed answered with an error, or not at all; the message says what it said.
+    CrmFailed,
 }
 
 impl ErrorCode {
@@ -38,6 +40,7 @@ impl ErrorCode {
             Self::RateLimited => 429,
             Self::InternalError => 500,
             Self::ServiceUnavailable => 503,
+            Self::CrmFailed => 502,
         }
     }
 }
@@ -117,6 +120,11 @@ impl ApiError {
         let mut error = Self::new(ErrorCode::ServiceUnavailable, message);
         error.retry_after_seconds = Some(retry_after_seconds);
         error
+    }
+
+    /// A CRM called on the client's behalf failed; `message` is what it said (never our internals).
+    pub fn crm_failed(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::CrmFailed, message)
     }
 
     /// The caller has used its allowance; it may try again in `retry_after_seconds`.

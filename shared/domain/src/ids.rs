@@ -123,6 +123,18 @@ uuid_id!(
     /// An SSO token's public id (never the token itself).
     SsoTokenId
 );
+uuid_id!(
+    /// A business's connection to one CRM account.
+    ConnectorId
+);
+uuid_id!(
+    /// One piece of CRM work in a connector's sync log.
+    SyncJobId
+);
+uuid_id!(
+    /// A conversation handed to a human.
+    EscalationId
+);
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 
 pub mod api_key;
 pub mod channel;
+pub mod crm;
 pub mod crypto;
 pub mod customer;
 pub mod destination;

@@ -157,18 +157,26 @@ const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
 /// links) and for checking signatures made over the URL a provider called (Twilio's):
 /// `PUBLIC_BASE_URL` where the deployment sets it, otherwise the origin of the request.
 pub fn origin(req: &Request, env: &worker::Env) -> Result<String, ApiError> {
+    match configured_origin(env)? {
+        Some(origin) => Ok(origin),
+        None => Ok(req.url()?.origin().ascii_serialization()),
+    }
+}
+
+/// `PUBLIC_BASE_URL`, where the deployment sets it: the only origin work done outside a request
+/// (a queue consumer) knows.
+pub fn configured_origin(env: &worker::Env) -> Result<Option<String>, ApiError> {
     let configured = env
         .var(PUBLIC_BASE_URL)
         .map(|value| value.to_string())
         .or_else(|_| env.secret(PUBLIC_BASE_URL).map(|value| value.to_string()))
         .ok()
         .filter(|value| !value.trim().is_empty());
-    match configured {
-        Some(value) => {
+    configured
+        .map(|value| {
             parse_origin(&value).map_err(|reason| ApiError::internal("reading PUBLIC_BASE_URL", reason))
-        }
-        None => Ok(req.url()?.origin().ascii_serialization()),
-    }
+        })
+        .transpose()
 }
 
 /// An origin as a deployment writes it: http(s), a host, an optional port, nothing after.

@@ -2,7 +2,7 @@
 //! outbound calls. Everything pure it needs comes from `domain`.
 //!
 //! - `db/`: one module per table, with all of its SQL;
-//! - `http`, `auth`, `queue`, `runtime`, `bounded_post`: the plumbing every function shares;
+//! - `http`, `auth`, `queue`, `runtime`, `bounded_fetch`: the plumbing every function shares;
 //! - `secrets_key`: the keyring that seals provider and webhook secrets before they reach D1;
 //! - the rest are the operations that span tables: storing what channels deliver (`ingest`),
 //!   accepting and settling sends (`send_queue`, `message_status`), upserting customers
@@ -12,7 +12,9 @@
 //!   expired history (`maintenance`).
 
 pub mod auth;
-pub mod bounded_post;
+pub mod bounded_fetch;
+pub mod conversation_change;
+pub mod crm;
 pub mod customer_upsert;
 pub mod db;
 pub mod http;

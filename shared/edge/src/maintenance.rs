@@ -1,7 +1,8 @@
 //! The periodic maintenance sweep, run every minute by webhook-dispatcher's cron and on demand by
 //! `POST /admin/maintenance/sweep`: work the queues lost goes back on them (the D1 row is the
-//! truth; the dead-letter queues only keep the raw queue messages for inspection), and history
-//! past the retention period is deleted. It looks across businesses and hands each item back
+//! truth; the dead-letter queues only keep the raw queue messages for inspection), contacts whose
+//! CRM work is overdue go back to the sync consumer, and history past the retention period is
+//! deleted. It looks across businesses and hands each item back
 //! under its own business. Every part does a bounded amount of work per run, and a part that
 //! fails does not stop the others.
 
@@ -42,6 +43,9 @@ pub struct SweepReport {
     pub webhook_deliveries_deleted: usize,
     pub webhook_attempts_deleted: usize,
     pub sso_tokens_deleted: usize,
+    pub crm_contacts_handed_over: usize,
+    pub crm_sync_jobs_deleted: usize,
+    pub crm_inbound_events_deleted: usize,
     pub failed: Vec<&'static str>,
 }
 
@@ -65,7 +69,19 @@ pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
         }
         Err(error) => failed(&mut report, "sends", &error),
     }
+    match lost_crm_work(env, &db, now).await {
+        Ok(count) => report.crm_contacts_handed_over = count,
+        Err(error) => failed(&mut report, "crm_sync", &error),
+    }
     let before = now.plus_seconds(-retention.seconds());
+    match db::crm_sync_jobs::delete_settled_before(&db, before.micros(), ROWS_PER_RUN).await {
+        Ok(count) => report.crm_sync_jobs_deleted = count,
+        Err(error) => failed(&mut report, "crm_sync_jobs", &error),
+    }
+    match db::crm_inbound_events::forget_before(&db, before.micros()).await {
+        Ok(count) => report.crm_inbound_events_deleted = count,
+        Err(error) => failed(&mut report, "crm_inbound_events", &error),
+    }
     match expired_events(&db, before).await {
         Ok((events, deliveries)) => {
             report.webhook_events_deleted = events;
@@ -94,7 +110,9 @@ pub async fn run(env: &Env) {
                 + report.sends_failed
                 + report.webhook_events_deleted
                 + report.webhook_attempts_deleted
-                + report.sso_tokens_deleted;
+                + report.sso_tokens_deleted
+                + report.crm_contacts_handed_over
+                + report.crm_sync_jobs_deleted;
             if worked > 0 {
                 console_log!("maintenance sweep: {report:?}");
             }
@@ -155,6 +173,16 @@ async fn lost_webhook_work(env: &Env, db: &D1Database, now: Timestamp) -> Result
             .map_err(|error| ApiError::internal("re-queueing lost webhook work", error))?;
     }
     Ok(count)
+}
+
+/// Contacts whose CRM work is over [`WEBHOOK_GRACE_SECONDS`] overdue and that no worker holds
+/// (their queue message was lost, or refused) go back to the sync consumer. How many.
+async fn lost_crm_work(env: &Env, db: &D1Database, now: Timestamp) -> Result<usize, ApiError> {
+    let before = now.plus_seconds(-WEBHOOK_GRACE_SECONDS);
+    let contacts =
+        db::crm_sync_jobs::overdue_contacts(db, before.micros(), now.micros(), ROWS_PER_RUN).await?;
+    crate::crm::sync::hand_over(env, &contacts, 0).await;
+    Ok(contacts.len())
 }
 
 /// Sends still `queued` past [`stuck_send_after_seconds`] go back on the outbound queue with the

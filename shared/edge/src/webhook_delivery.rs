@@ -6,7 +6,7 @@
 //! It is written as `JSON.stringify` writes it, so that a receiver that re-serialises the
 //! parsed body (the seed's Express example) signs exactly what we signed.
 
-use crate::bounded_post::{self, Failure};
+use crate::bounded_fetch::{self, Failure};
 use crate::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
 use crate::db::webhook_deliveries::{Claimed, Lease};
 use crate::db::webhook_endpoints::{Endpoint, Health};
@@ -168,8 +168,9 @@ fn to_value<T: Serialize>(value: &T) -> Result<Value, ApiError> {
     serde_json::to_value(value).map_err(|e| ApiError::internal("serialising event data", e))
 }
 
-/// A link that downloads the attachment without an API key until it expires.
-fn signed_link(
+/// A download link for the attachment, signed to work for [`LINK_LIFETIME_SECONDS`]; None
+/// without an origin or a signing secret.
+pub fn signed_link(
     tenant: &Tenant,
     base_url: Option<&str>,
     secret: Option<&[u8]>,
@@ -238,7 +239,7 @@ pub async fn send(
         ("webhook-signature", signed.webhook_signature),
     ];
     let timeout_ms = u64::from(endpoint.timeout_seconds) * 1000;
-    let exchange = bounded_post::post(
+    let exchange = bounded_fetch::post(
         &endpoint.url,
         &headers,
         body.as_bytes(),

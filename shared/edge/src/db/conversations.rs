@@ -90,7 +90,9 @@ pub fn change(
 ) -> Result<D1PreparedStatement, ApiError> {
     Ok(db
         .prepare(
-            "UPDATE conversations SET status = ?5, assignee = ?6, updated_at = ?7 \
+            "UPDATE conversations SET status = ?5, assignee = ?6, updated_at = ?7, \
+             resolved_at = CASE WHEN ?5 NOT IN ('resolved', 'closed') THEN NULL \
+               WHEN status IN ('resolved', 'closed') THEN resolved_at ELSE ?7 END \
              WHERE business_id = ?1 AND id = ?2 AND status = ?3 AND assignee IS ?4",
         )
         .bind(&[
@@ -115,6 +117,46 @@ pub fn changed_to(id: &ConversationId, status: &str, assignee: Option<&str>, now
     .bind("conversation_status", text(status))
     .bind("conversation_assignee", db::optional_text(assignee))
     .bind("conversation_at", text(now))
+}
+
+/// What the analytics read of one conversation: when it began and was resolved, its assignee,
+/// and when the customer first wrote and was first answered after that.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Timing {
+    pub assignee: Option<String>,
+    pub created_at: String,
+    pub resolved_at: Option<String>,
+    pub first_inbound_us: Option<i64>,
+    pub first_response_us: Option<i64>,
+}
+
+/// The timings of the tenant's conversations that began in [from, to), at most `limit`.
+pub async fn timings(
+    db: &D1Database,
+    tenant: &Tenant,
+    from: domain::time::Timestamp,
+    to: domain::time::Timestamp,
+    limit: usize,
+) -> Result<Vec<Timing>, ApiError> {
+    let first_inbound = "(SELECT min(m.created_us) FROM messages m WHERE m.business_id = c.business_id \
+                         AND m.conversation_id = c.id AND m.direction = 'inbound')";
+    let result = db
+        .prepare(format!(
+            "SELECT c.assignee, c.created_at, c.resolved_at, {first_inbound} AS first_inbound_us, \
+             (SELECT min(m.created_us) FROM messages m WHERE m.business_id = c.business_id \
+              AND m.conversation_id = c.id AND m.direction = 'outbound' AND m.created_us > {first_inbound}) \
+             AS first_response_us FROM conversations c \
+             WHERE c.business_id = ?1 AND c.created_at >= ?2 AND c.created_at < ?3 ORDER BY c.created_at LIMIT ?4"
+        ))
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(&from.to_rfc3339()),
+            text(&to.to_rfc3339()),
+            db::number(limit as i64),
+        ])?
+        .all()
+        .await?;
+    Ok(result.results::<Timing>()?)
 }
 
 /// The customer's conversations, the latest active first.

@@ -1,7 +1,8 @@
 //! `webhook_events`: the outbox. An event is a row written by a statement that joins the batch
 //! making the change, so the change and its event commit or fail together: nothing that happened
 //! goes unreported, and nothing is reported that did not happen. A row is written only when an
-//! enabled endpoint of the business subscribes to its type, and carries a snapshot of its record
+//! enabled endpoint of the business subscribes to its type or the business has an enabled CRM
+//! connector (which follows every event), and carries a snapshot of its record
 //! as the change left it; its body is fixed when it is first dispatched. Once every delivery of
 //! an event is settled and the retention period has passed, retention deletes it.
 
@@ -137,9 +138,10 @@ pub fn record(
         "INSERT INTO webhook_events (id, business_id, type, subject_id, detail, snapshot, base_url, created_us) \
          SELECT json_extract(ev.value, '$.id'), :business, json_extract(ev.value, '$.type'), {SUBJECT}, \
          json_extract(ev.value, '$.detail'), {}, :event_base_url, :event_now \
-         FROM json_each(:event_rows) AS ev WHERE ({{sql}}) AND {} RETURNING id",
+         FROM json_each(:event_rows) AS ev WHERE ({{sql}}) AND ({} OR {}) RETURNING id",
         snapshot_sql(events),
         db::webhook_endpoints::subscribed_sql("json_extract(ev.value, '$.type')"),
+        db::crm_connectors::any_enabled_sql(),
     );
     condition
         .within(&insert)

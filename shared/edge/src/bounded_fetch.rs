@@ -1,4 +1,4 @@
-//! One outbound POST bounded in time and in what is read: a peer that does not answer within the
+//! One outbound call bounded in time and in what is read: a peer that does not answer within the
 //! limit is abandoned (its request aborted), and of its answer only the first `max_body` bytes
 //! are read before the rest of the transfer is cancelled, so a peer streaming gigabytes costs
 //! nothing. Redirects are not followed; a 3xx is an answer like any other.
@@ -16,6 +16,8 @@ use worker::{
 pub struct Reply {
     pub status: u16,
     pub retry_after: Option<String>,
+    /// The `x-ratelimit-*` headers, names lowercased: how much of its budget the peer says is left.
+    pub rate_limit: Vec<(String, String)>,
     /// The first `max_body` bytes of the answer, or all of it when it is shorter.
     pub body: Vec<u8>,
 }
@@ -39,9 +41,21 @@ pub async fn post(
     timeout_ms: u64,
     max_body: usize,
 ) -> Exchange {
+    send(Method::Post, url, headers, Some(body), timeout_ms, max_body).await
+}
+
+/// A call with any method; `body` None sends none (a GET).
+pub async fn send(
+    method: Method,
+    url: &str,
+    headers: &[(&str, String)],
+    body: Option<&[u8]>,
+    timeout_ms: u64,
+    max_body: usize,
+) -> Exchange {
     let started = Date::now().as_millis();
     let controller = AbortController::default();
-    let call = pin!(call(url, headers, body, max_body, controller.signal()));
+    let call = pin!(call(method, url, headers, body, max_body, controller.signal()));
     let deadline = pin!(Delay::from(Duration::from_millis(timeout_ms)));
     let result = match select(call, deadline).await {
         Either::Left((Ok(reply), _)) => Ok(reply),
@@ -58,9 +72,10 @@ pub async fn post(
 }
 
 async fn call(
+    method: Method,
     url: &str,
     headers: &[(&str, String)],
-    body: &[u8],
+    body: Option<&[u8]>,
     max_body: usize,
     signal: AbortSignal,
 ) -> worker::Result<Reply> {
@@ -69,14 +84,21 @@ async fn call(
         outgoing_headers.set(name, value)?;
     }
     let mut init = RequestInit::new();
-    init.with_method(Method::Post)
+    init.with_method(method)
         .with_headers(outgoing_headers)
         .with_redirect(RequestRedirect::Manual)
-        .with_body(Some(Uint8Array::from(body).into()));
+        .with_body(body.map(|body| Uint8Array::from(body).into()));
     let outgoing = Request::new_with_init(url, &init)?;
     let mut response = Fetch::Request(outgoing).send_with_signal(&signal).await?;
     let status = response.status_code();
     let retry_after = response.headers().get("retry-after")?;
+    let rate_limit = response
+        .headers()
+        .entries()
+        .filter(|(name, _)| name.to_ascii_lowercase().starts_with("x-ratelimit-"))
+        .map(|(name, value)| (name.to_ascii_lowercase(), value))
+        .take(8)
+        .collect();
     let mut kept = Vec::new();
     if let Ok(mut stream) = response.stream() {
         while kept.len() < max_body {
@@ -90,6 +112,7 @@ async fn call(
     Ok(Reply {
         status,
         retry_after,
+        rate_limit,
         body: kept,
     })
 }

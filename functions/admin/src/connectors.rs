@@ -1,0 +1,405 @@
+//! CRM connectors: a business's connections to its CRMs, their connection test, sync log, status
+//! and replay. Secrets go in and are never shown again; responses list only which are set.
+
+use crate::businesses;
+use domain::crm::budget::Budget;
+use domain::crm::config;
+use domain::crm::work::{ConnectorKind, JobStatus};
+use domain::error::ApiError;
+use domain::ids::{BusinessId, ConnectorId};
+use domain::time::Timestamp;
+use edge::crm::kustomer::{self, Kustomer};
+use edge::crm::sync;
+use edge::db::crm_connectors::{self, Connector, Fields};
+use edge::db::crm_sync_jobs::{self, Filter, Job, Summary};
+use edge::{DB, http, runtime, secrets_key};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use worker::{Env, Request, Response};
+
+const MAX_NAME_CHARS: usize = 200;
+/// Writes to one connector that lose a race with another are tried this often.
+const WRITE_TRIES: usize = 5;
+/// The status's success rate looks back this far.
+const STATUS_WINDOW_SECONDS: i64 = 24 * 3600;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectorIn {
+    kind: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    settings: Value,
+    #[serde(default)]
+    secrets: Value,
+    enabled: Option<bool>,
+    #[serde(default)]
+    rate_limit: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectorPatch {
+    name: Option<String>,
+    /// Merged into the stored settings (RFC 7396).
+    #[serde(default)]
+    settings: Value,
+    /// Merged into the stored secrets (RFC 7396): a rotation names only what changes.
+    #[serde(default)]
+    secrets: Value,
+    enabled: Option<bool>,
+    #[serde(default)]
+    rate_limit: Map<String, Value>,
+}
+
+/// A connector as the admin API shows it: secrets by name only, and its status.
+#[derive(Serialize)]
+struct ConnectorOut {
+    id: ConnectorId,
+    business_id: BusinessId,
+    kind: ConnectorKind,
+    name: String,
+    enabled: bool,
+    settings: Value,
+    secrets_set: Vec<String>,
+    rate_limit: Budget,
+    /// Where the CRM must send its webhooks, below this deployment's origin.
+    webhook_path: String,
+    status: StatusOut,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Serialize)]
+struct StatusOut {
+    /// Work waiting to be done (the backlog), and since when the oldest has waited.
+    backlog: i64,
+    oldest_pending_at: Option<Timestamp>,
+    /// The last 24 hours: work by how it ended, and the share of CRM work that succeeded.
+    last_24h: Summary,
+    success_rate: Option<f64>,
+    last_error: Option<String>,
+    last_error_at: Option<Timestamp>,
+    last_success_at: Option<Timestamp>,
+    /// Calls to the CRM wait until then (it answered 429).
+    paused_until: Option<Timestamp>,
+}
+
+fn status_out(connector: &Connector, summary: Summary, now: Timestamp) -> StatusOut {
+    let attempted = summary.succeeded + summary.failed + summary.dead;
+    StatusOut {
+        backlog: summary.pending,
+        oldest_pending_at: summary.oldest_pending_us.map(Timestamp::from_micros),
+        success_rate: (attempted > 0).then(|| summary.succeeded as f64 / attempted as f64),
+        last_24h: summary,
+        last_error: connector.last_error.clone(),
+        last_error_at: connector.last_error_us.map(Timestamp::from_micros),
+        last_success_at: connector.last_success_us.map(Timestamp::from_micros),
+        paused_until: connector
+            .paused_until_us
+            .filter(|until| *until > now.micros())
+            .map(Timestamp::from_micros),
+    }
+}
+
+async fn out(env: &Env, connector: Connector) -> Result<ConnectorOut, ApiError> {
+    let now = runtime::now();
+    let summary = crm_sync_jobs::summary(
+        &env.d1(DB)?,
+        &connector.tenant,
+        &connector.id,
+        now.plus_seconds(-STATUS_WINDOW_SECONDS).micros(),
+        now.micros() + 1,
+    )
+    .await?;
+    Ok(ConnectorOut {
+        status: status_out(&connector, summary, now),
+        secrets_set: connector.secrets_set(),
+        webhook_path: config::webhook_path(connector.kind, connector.id.as_str()),
+        id: connector.id,
+        business_id: connector.tenant.business_id,
+        kind: connector.kind,
+        name: connector.name,
+        enabled: connector.enabled,
+        settings: connector.settings,
+        rate_limit: connector.budget,
+        created_at: connector.created_at,
+        updated_at: connector.updated_at,
+    })
+}
+
+fn name_of(name: Option<&str>, kind: ConnectorKind) -> Result<String, ApiError> {
+    let name = name.map(str::trim).filter(|name| !name.is_empty());
+    match name {
+        Some(name) if name.chars().count() > MAX_NAME_CHARS => Err(ApiError::invalid(
+            "name",
+            format!("name is at most {MAX_NAME_CHARS} characters"),
+        )),
+        Some(name) => Ok(name.to_owned()),
+        None => Ok(match kind {
+            ConnectorKind::Kustomer => "Kustomer".to_owned(),
+        }),
+    }
+}
+
+fn object_or_empty(value: Value) -> Value {
+    if value.is_null() { json!({}) } else { value }
+}
+
+pub async fn create(mut req: Request, env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
+    let input: ConnectorIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    let kinds = ConnectorKind::ALL.map(ConnectorKind::as_str).join(", ");
+    let kind = input
+        .kind
+        .as_deref()
+        .and_then(ConnectorKind::parse)
+        .ok_or_else(|| ApiError::invalid("kind", format!("kind is one of {kinds}")))?;
+    let name = name_of(input.name.as_deref(), kind)?;
+    let (settings, secrets) = config::checked(
+        kind,
+        &object_or_empty(input.settings),
+        &object_or_empty(input.secrets),
+        http::allows_loopback(env),
+    )?;
+    let budget = Budget::merged(config::default_budget(kind), &input.rate_limit)?;
+    let business = businesses::find(env, business_id).await?;
+    let tenant = domain::tenant::Tenant::for_background(business.id);
+    let id = ConnectorId::generate(runtime::random()?);
+    let fields = Fields {
+        name: &name,
+        settings: &settings,
+        secrets: &secrets,
+        enabled: input.enabled.unwrap_or(true),
+        budget,
+    };
+    let now = runtime::now().to_rfc3339();
+    let keys = secrets_key::keyring(env)?;
+    let connector = crm_connectors::insert(&env.d1(DB)?, &keys, &tenant, &id, kind, &fields, &now).await?;
+    http::json(201, &out(env, connector).await?)
+}
+
+pub async fn list(env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
+    businesses::find(env, business_id).await?;
+    let connectors =
+        crm_connectors::list(&env.d1(DB)?, &secrets_key::keyring(env)?, business_id, false).await?;
+    let mut shown = Vec::with_capacity(connectors.len());
+    for connector in connectors {
+        shown.push(out(env, connector).await?);
+    }
+    http::json(200, &json!({ "connectors": shown }))
+}
+
+async fn find(env: &Env, id: &ConnectorId) -> Result<Connector, ApiError> {
+    crm_connectors::find_any(&env.d1(DB)?, &secrets_key::keyring(env)?, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connector {id}")))
+}
+
+pub async fn get(env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+    http::json(200, &out(env, find(env, id).await?).await?)
+}
+
+/// Changes a connector: settings and secrets merge into what is stored and are checked as a
+/// whole; the write lands only on the revision it read.
+pub async fn update(mut req: Request, env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+    let patch: ConnectorPatch = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    let db = env.d1(DB)?;
+    let keys = secrets_key::keyring(env)?;
+    for _ in 0..WRITE_TRIES {
+        let current = find(env, id).await?;
+        let name = match patch.name.as_deref() {
+            Some(name) => name_of(Some(name), current.kind)?,
+            None => current.name.clone(),
+        };
+        let (settings, secrets) = config::checked(
+            current.kind,
+            &config::merged(&current.settings, &object_or_empty(patch.settings.clone())),
+            &config::merged(
+                &Value::Object(current.secrets.clone()),
+                &object_or_empty(patch.secrets.clone()),
+            ),
+            http::allows_loopback(env),
+        )?;
+        let fields = Fields {
+            name: &name,
+            settings: &settings,
+            secrets: &secrets,
+            enabled: patch.enabled.unwrap_or(current.enabled),
+            budget: Budget::merged(current.budget, &patch.rate_limit)?,
+        };
+        let now = runtime::now().to_rfc3339();
+        if crm_connectors::update(&db, &keys, &current.tenant, id, current.revision, &fields, &now).await? {
+            return get(env, id).await;
+        }
+    }
+    Err(ApiError::conflict(format!(
+        "connector {id} is being changed by another request; try again"
+    )))
+}
+
+/// The seed's "Test the connection": what the CRM said of the connector's key.
+pub async fn test(env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+    let connector = find(env, id).await?;
+    let db = env.d1(DB)?;
+    let result = match connector.kind {
+        ConnectorKind::Kustomer => {
+            let kustomer = Kustomer::new(env, &db, &connector)
+                .map_err(|reason| ApiError::invalid("settings", reason))?;
+            kustomer::test_connection(&kustomer).await?
+        }
+    };
+    http::json(200, &result)
+}
+
+/// The CRM's teams, for choosing the default team.
+pub async fn teams(env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+    let connector = find(env, id).await?;
+    let db = env.d1(DB)?;
+    let teams = match connector.kind {
+        ConnectorKind::Kustomer => {
+            let kustomer = Kustomer::new(env, &db, &connector)
+                .map_err(|reason| ApiError::invalid("settings", reason))?;
+            kustomer::teams(&kustomer).await?
+        }
+    };
+    http::json(200, &json!({ "teams": teams }))
+}
+
+/// One entry of the sync log as the API shows it.
+#[derive(Serialize)]
+struct JobOut {
+    id: String,
+    /// Where the log is continued from (`before`).
+    seq: i64,
+    operation: &'static str,
+    customer_id: String,
+    record_id: String,
+    event_id: Option<String>,
+    status: JobStatus,
+    attempts: u32,
+    crm_id: Option<String>,
+    last_status: Option<u16>,
+    last_error: Option<String>,
+    duration_ms: Option<i64>,
+    next_attempt_at: Option<Timestamp>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl From<Job> for JobOut {
+    fn from(job: Job) -> Self {
+        Self {
+            id: job.id.to_string(),
+            seq: job.seq,
+            operation: job.operation.as_str(),
+            customer_id: job.customer_id.to_string(),
+            record_id: job.subject_id,
+            event_id: job.event_id.map(|id| id.to_string()),
+            attempts: job.attempts,
+            crm_id: job.crm_id,
+            last_status: job.last_status,
+            last_error: job.last_error,
+            duration_ms: job.duration_ms,
+            next_attempt_at: (job.status == JobStatus::Pending)
+                .then(|| Timestamp::from_micros(job.next_attempt_us)),
+            created_at: Timestamp::from_micros(job.created_us),
+            updated_at: Timestamp::from_micros(job.updated_us),
+            status: job.status,
+        }
+    }
+}
+
+/// The sync log, newest first: `?status=`, `?record=` (a customer, conversation or message id),
+/// `?limit=` (default 50, at most 100) and `?before=` (the `seq` the last page ended at).
+pub async fn log(req: &Request, env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+    let connector = find(env, id).await?;
+    let query = http::query(req)?;
+    let statuses = JobStatus::ALL.map(JobStatus::as_str).join(", ");
+    let status = match query.get("status") {
+        Some(name) => Some(
+            JobStatus::parse(name)
+                .ok_or_else(|| ApiError::invalid("status", format!("status is one of {statuses}")))?,
+        ),
+        None => None,
+    };
+    let before_seq = match query.get("before") {
+        Some(value) => Some(
+            value
+                .parse::<i64>()
+                .ok()
+                .filter(|seq| *seq > 0)
+                .ok_or_else(|| ApiError::invalid("before", "before is the seq of a log entry"))?,
+        ),
+        None => None,
+    };
+    let filter = Filter {
+        status,
+        record: query.get("record"),
+        before_seq,
+        limit: query.limit()?,
+    };
+    let jobs = crm_sync_jobs::list(&env.d1(DB)?, &connector.tenant, id, &filter).await?;
+    let next_before = (jobs.len() == filter.limit)
+        .then(|| jobs.last().map(|job| job.seq))
+        .flatten();
+    let entries: Vec<JobOut> = jobs.into_iter().map(JobOut::from).collect();
+    http::json(200, &json!({ "entries": entries, "next_before": next_before }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayIn {
+    /// Which work to put back: dead (the default) and/or failed.
+    statuses: Option<Vec<String>>,
+    /// Work created in [from, to); RFC 3339.
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// Puts dead (or failed) work created in a time range back to pending, with a fresh retry window,
+/// and hands its contacts to the sync consumer.
+pub async fn replay(mut req: Request, env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+    let input: ReplayIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    let connector = find(env, id).await?;
+    let statuses = match input.statuses {
+        None => vec![JobStatus::Dead],
+        Some(names) if names.is_empty() => {
+            return Err(ApiError::invalid("statuses", "name dead and/or failed"));
+        }
+        Some(names) => names
+            .iter()
+            .map(|name| match JobStatus::parse(name) {
+                Some(status @ (JobStatus::Dead | JobStatus::Failed)) => Ok(status),
+                _ => Err(ApiError::invalid(
+                    "statuses",
+                    "only dead and failed work can be replayed",
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let time = |field: &str, value: Option<&str>, default: i64| match value {
+        Some(text) => Timestamp::parse_rfc3339(text)
+            .map(Timestamp::micros)
+            .ok_or_else(|| ApiError::invalid(field, format!("{field} is an RFC 3339 time"))),
+        None => Ok(default),
+    };
+    let now = runtime::now();
+    let from = time("from", input.from.as_deref(), 0)?;
+    let to = time("to", input.to.as_deref(), now.micros() + 1)?;
+    if from >= to {
+        return Err(ApiError::invalid("to", "to is after from"));
+    }
+    let contacts = crm_sync_jobs::replay(
+        &env.d1(DB)?,
+        &connector.tenant,
+        id,
+        &statuses,
+        from,
+        to,
+        now.micros(),
+    )
+    .await?;
+    sync::hand_over(env, &contacts, 0).await;
+    let replayed = contacts.len();
+    http::json(200, &json!({ "contacts": replayed, "statuses": statuses }))
+}

@@ -1,0 +1,147 @@
+//! `GET /api-crm-analytics?from=&to=`: the seed's success metrics for a time range (default: the
+//! last 30 days) from our own records and what the CRMs told us: escalation rate, first-response
+//! and resolution times (p50/p90), satisfaction, per-agent performance and the sync success rate.
+//! Conversations count by when they started; at most [`MAX_CONVERSATIONS`] of them are read, and
+//! the answer says when there were more.
+
+use domain::crm::analytics::{Durations, durations, rate};
+use domain::error::ApiError;
+use domain::ids::ConnectorId;
+use domain::tenant::Tenant;
+use domain::time::Timestamp;
+use edge::db::conversations::Timing;
+use edge::db::{self, crm_connectors, crm_satisfaction, crm_sync_jobs, escalations};
+use edge::{DB, http, runtime, secrets_key};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use worker::{Env, Request, Response};
+
+const DEFAULT_DAYS: i64 = 30;
+const MAX_DAYS: i64 = 366;
+pub const MAX_CONVERSATIONS: usize = 10_000;
+
+#[derive(Serialize)]
+struct Agent {
+    assignee: String,
+    conversations: usize,
+    resolved: usize,
+    first_response: Durations,
+    resolution: Durations,
+}
+
+#[derive(Serialize)]
+struct Sync {
+    connector_id: ConnectorId,
+    kind: &'static str,
+    succeeded: i64,
+    failed: i64,
+    dead: i64,
+    skipped: i64,
+    pending: i64,
+    /// Of the work the CRM was asked to do, the share that succeeded (target > 99%).
+    success_rate: Option<f64>,
+}
+
+fn range(req: &Request) -> Result<(Timestamp, Timestamp), ApiError> {
+    let query = http::query(req)?;
+    let now = runtime::now();
+    let time = |field: &str| -> Result<Option<Timestamp>, ApiError> {
+        query
+            .get(field)
+            .map(|text| {
+                Timestamp::parse_rfc3339(text)
+                    .ok_or_else(|| ApiError::invalid(field, format!("{field} is an RFC 3339 time")))
+            })
+            .transpose()
+    };
+    let to = time("to")?.unwrap_or(now);
+    let from = time("from")?.unwrap_or(to.plus_seconds(-DEFAULT_DAYS * 86_400));
+    if from >= to {
+        return Err(ApiError::invalid("to", "to is after from"));
+    }
+    if to.seconds() - from.seconds() > MAX_DAYS * 86_400 {
+        return Err(ApiError::invalid(
+            "from",
+            format!("the range is at most {MAX_DAYS} days"),
+        ));
+    }
+    Ok((from, to))
+}
+
+fn first_response(timing: &Timing) -> Option<i64> {
+    Some(timing.first_response_us? - timing.first_inbound_us?)
+}
+
+fn resolution(timing: &Timing) -> Option<i64> {
+    let resolved = Timestamp::parse_rfc3339(timing.resolved_at.as_deref()?)?;
+    let created = Timestamp::parse_rfc3339(&timing.created_at)?;
+    Some(resolved.micros() - created.micros())
+}
+
+pub async fn report(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+    let (from, to) = range(req)?;
+    let db = env.d1(DB)?;
+    let timings = db::conversations::timings(&db, tenant, from, to, MAX_CONVERSATIONS + 1).await?;
+    let truncated = timings.len() > MAX_CONVERSATIONS;
+    let timings = &timings[..timings.len().min(MAX_CONVERSATIONS)];
+    let mut by_agent: BTreeMap<&str, Vec<&Timing>> = BTreeMap::new();
+    for timing in timings {
+        if let Some(assignee) = timing.assignee.as_deref() {
+            by_agent.entry(assignee).or_default().push(timing);
+        }
+    }
+    let agents: Vec<Agent> = by_agent
+        .into_iter()
+        .map(|(assignee, handled)| Agent {
+            assignee: assignee.to_owned(),
+            conversations: handled.len(),
+            resolved: handled
+                .iter()
+                .filter(|timing| timing.resolved_at.is_some())
+                .count(),
+            first_response: durations(
+                handled
+                    .iter()
+                    .filter_map(|timing| first_response(timing))
+                    .collect(),
+            ),
+            resolution: durations(handled.iter().filter_map(|timing| resolution(timing)).collect()),
+        })
+        .collect();
+    let escalated = escalations::rate(&db, tenant, from.micros(), to.micros()).await?;
+    let csat = crm_satisfaction::average(&db, tenant, from.micros(), to.micros()).await?;
+    let mut sync = Vec::new();
+    for connector in
+        crm_connectors::list(&db, &secrets_key::keyring(env)?, &tenant.business_id, false).await?
+    {
+        let summary = crm_sync_jobs::summary(&db, tenant, &connector.id, from.micros(), to.micros()).await?;
+        sync.push(Sync {
+            connector_id: connector.id,
+            kind: connector.kind.as_str(),
+            success_rate: rate(
+                summary.succeeded,
+                summary.succeeded + summary.failed + summary.dead,
+            ),
+            succeeded: summary.succeeded,
+            failed: summary.failed,
+            dead: summary.dead,
+            skipped: summary.skipped,
+            pending: summary.pending,
+        });
+    }
+    http::json(
+        200,
+        &serde_json::json!({
+            "from": from,
+            "to": to,
+            "conversations": escalated.conversations,
+            "truncated": truncated,
+            "escalations": { "count": escalated.escalations, "rate": rate(escalated.escalations, escalated.conversations) },
+            "first_response": durations(timings.iter().filter_map(first_response).collect()),
+            "resolution": durations(timings.iter().filter_map(resolution).collect()),
+            "satisfaction": { "average": csat.average, "count": csat.count },
+            "agents": agents,
+            "sync": sync,
+        }),
+    )
+}

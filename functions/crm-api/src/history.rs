@@ -1,0 +1,63 @@
+//! `GET /api-crm-history?customer_id=|external_id=&connector_id=`: a customer's past conversations
+//! as the CRM has them (the seed's "Customer Found → loads history and context"), read from the
+//! CRM now, within the connector's budget.
+
+use domain::crm::work::ConnectorKind;
+use domain::error::ApiError;
+use domain::identify::{Name, identify};
+use domain::tenant::Tenant;
+use edge::crm::kustomer::{self, Kustomer};
+use edge::db::{self, crm_connectors};
+use edge::{DB, http, secrets_key};
+use serde_json::json;
+use worker::{Env, Request, Response};
+
+pub async fn load(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+    let query = http::query(req)?;
+    let named = identify(
+        &[
+            (Name::CustomerId, query.get("customer_id")),
+            (Name::ExternalId, query.get("external_id")),
+        ],
+        tenant.default_country,
+    )?;
+    let db = env.d1(DB)?;
+    let customer = db::customers::first_named(&db, tenant, &named.keys, &named.named_by).await?;
+    let connectors =
+        crm_connectors::list(&db, &secrets_key::keyring(env)?, &tenant.business_id, true).await?;
+    let only = query.get("connector_id");
+    let connector = connectors
+        .iter()
+        .find(|connector| only.is_none_or(|id| connector.id.as_str() == id.trim()))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                if only.is_some() {
+                    "connector_id"
+                } else {
+                    "customer_id"
+                },
+                "this business has no enabled CRM connector to load history from",
+            )
+        })?;
+    let history = match connector.kind {
+        ConnectorKind::Kustomer => {
+            let kustomer = Kustomer::new(env, &db, connector).map_err(ApiError::crm_failed)?;
+            kustomer::history(&kustomer, &customer).await?
+        }
+    };
+    let Some((crm_customer_id, conversations)) = history else {
+        return Err(ApiError::not_found(format!(
+            "customer {} is not in the CRM (not synced, and not found by email)",
+            customer.id
+        )));
+    };
+    http::json(
+        200,
+        &json!({
+            "customer_id": customer.id,
+            "connector_id": connector.id,
+            "crm_customer_id": crm_customer_id,
+            "conversations": conversations,
+        }),
+    )
+}

@@ -1,0 +1,63 @@
+//! `POST /api/webhooks/kustomer/{connector_id}`: Kustomer's webhooks for one connector, signed with
+//! the hook's token (the connector's `webhook_secret`). An agent's reply in Kustomer goes to the
+//! customer on their channel; status and assignment changes update our conversation (and emit our
+//! events, which are not sent back to Kustomer); satisfaction results are kept. A delivery made
+//! twice acts once.
+
+mod event;
+
+use domain::crm::kustomer::webhook;
+use domain::crm::work::ConnectorKind;
+use domain::error::ApiError;
+use domain::ids::ConnectorId;
+use edge::db::crm_connectors;
+use edge::{DB, http, secrets_key};
+use worker::{Context, Env, Method, Request, Response, event as worker_event};
+
+#[worker_event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, receive).await
+}
+
+/// The connector a webhook path names.
+fn connector_id(path: &str) -> Option<ConnectorId> {
+    let id = path
+        .strip_prefix("/api/webhooks/kustomer/")?
+        .trim_end_matches('/');
+    (!id.contains('/')).then(|| ConnectorId::parse(id)).flatten()
+}
+
+async fn receive(mut req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Post, "POST")?;
+    let not_found = || ApiError::not_found("no Kustomer connector at this webhook path");
+    let id = connector_id(&req.path()).ok_or_else(not_found)?;
+    let db = env.d1(DB)?;
+    let connector = crm_connectors::find_any(&db, &secrets_key::keyring(&env)?, &id)
+        .await?
+        .filter(|connector| connector.kind == ConnectorKind::Kustomer)
+        .ok_or_else(not_found)?;
+    let body = http::read_body(&mut req, webhook::BODY_LIMIT).await?;
+    let Some(secret) = connector
+        .secrets
+        .get("webhook_secret")
+        .and_then(|value| value.as_str())
+    else {
+        return Err(ApiError::unauthorized(
+            "this connector has no webhook_secret: set it to the token of the Kustomer webhook",
+        ));
+    };
+    let signature = req.headers().get(webhook::SIGNATURE_HEADER)?.unwrap_or_default();
+    if !webhook::verify(secret.as_bytes(), &body, &signature) {
+        return Err(ApiError::unauthorized(format!(
+            "the {} signature is missing or does not match this connector's webhook_secret",
+            webhook::SIGNATURE_HEADER
+        )));
+    }
+    let name = req.headers().get(webhook::EVENT_HEADER)?;
+    let inbound = webhook::parse(name.as_deref(), &body).map_err(ApiError::malformed)?;
+    let outcome = event::handle(&env, &db, &connector, &inbound).await?;
+    http::json(
+        200,
+        &serde_json::json!({ "event": inbound.id, "outcome": outcome }),
+    )
+}

@@ -1,0 +1,288 @@
+//! The work a connector does: the kinds of CRM, the operations of its sync log, their states, and
+//! which of our events become work for which contact.
+
+use crate::ids::{ConnectorId, CustomerId, EventId};
+use crate::webhooks::EventType;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// The CRMs a business can connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectorKind {
+    Kustomer,
+}
+
+impl ConnectorKind {
+    pub const ALL: [ConnectorKind; 1] = [Self::Kustomer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kustomer => "kustomer",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+impl fmt::Display for ConnectorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One piece of CRM work: following one of our events, or what the API asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Follow one of our events (the record is read as it is when the work is done).
+    Follow(EventType),
+    /// Hand the conversation to a human in the CRM.
+    Escalate,
+    /// Add an internal note to the conversation in the CRM.
+    Note,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Follow(event) => event.as_str(),
+            Self::Escalate => "escalate",
+            Self::Note => "note",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "escalate" => Some(Self::Escalate),
+            "note" => Some(Self::Note),
+            _ => EventType::parse(name)
+                .filter(|event| *event != EventType::Test)
+                .map(Self::Follow),
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a piece of work stands. `pending` is the only state work leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Pending,
+    Succeeded,
+    /// Nothing to do: a toggle is off, the change came from this CRM, the record is there already.
+    Skipped,
+    /// The CRM refused it for a reason retrying cannot change (a 4xx other than 429).
+    Failed,
+    /// Retried for the whole retry window without success: kept, visible, and replayable.
+    Dead,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        Self::Pending,
+        Self::Succeeded,
+        Self::Skipped,
+        Self::Failed,
+        Self::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+}
+
+/// The kinds of our records a connector keeps the CRM's id of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    Customer,
+    Conversation,
+    Message,
+}
+
+impl LinkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Conversation => "conversation",
+            Self::Message => "message",
+        }
+    }
+}
+
+/// The key in an event's `detail` that names the connector a change came from: a change a CRM
+/// made (an agent closed the conversation there) is not sent back to that CRM.
+pub const ORIGIN_CONNECTOR: &str = "origin_connector";
+
+/// An event as the planner needs it: its id, type, record, the customer its snapshot names, and
+/// its detail.
+pub struct EventToFollow<'a> {
+    pub id: &'a EventId,
+    pub kind: EventType,
+    pub subject_id: &'a str,
+    pub customer_id: Option<CustomerId>,
+    pub detail: Option<&'a Value>,
+}
+
+/// One piece of work to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedJob {
+    pub connector_id: ConnectorId,
+    pub customer_id: CustomerId,
+    pub operation: Operation,
+    pub subject_id: String,
+    pub event_id: EventId,
+    /// Recorded `skipped` with this reason rather than `pending`.
+    pub skipped: Option<&'static str>,
+}
+
+/// The work `events` mean for the business's enabled `connectors`: one job per event and
+/// connector, in event order. An event about no customer (the test event) is work for nobody; a
+/// change that came from a connector is recorded there as skipped, so the log shows why
+/// nothing was sent back.
+pub fn plan(events: &[EventToFollow<'_>], connectors: &[ConnectorId]) -> Vec<PlannedJob> {
+    let mut jobs = Vec::new();
+    for event in events {
+        let Some(customer_id) = &event.customer_id else {
+            continue;
+        };
+        if event.kind == EventType::Test {
+            continue;
+        }
+        let origin = event
+            .detail
+            .and_then(|detail| detail.get(ORIGIN_CONNECTOR))
+            .and_then(Value::as_str);
+        for connector_id in connectors {
+            jobs.push(PlannedJob {
+                connector_id: connector_id.clone(),
+                customer_id: customer_id.clone(),
+                operation: Operation::Follow(event.kind),
+                subject_id: event.subject_id.to_owned(),
+                event_id: event.id.clone(),
+                skipped: (origin == Some(connector_id.as_str()))
+                    .then_some("the change came from this CRM; it is not sent back"),
+            });
+        }
+    }
+    jobs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn connector(n: u8) -> ConnectorId {
+        ConnectorId::generate([n; 16])
+    }
+
+    #[test]
+    fn operations_read_back_from_their_names() {
+        for operation in [
+            Operation::Escalate,
+            Operation::Note,
+            Operation::Follow(EventType::MessageReceived),
+            Operation::Follow(EventType::CustomerUpdated),
+        ] {
+            assert_eq!(Operation::parse(operation.as_str()), Some(operation));
+        }
+        assert_eq!(
+            Operation::parse("webhook.test"),
+            None,
+            "the test event is no CRM work"
+        );
+        assert_eq!(Operation::parse("drop table"), None);
+    }
+
+    #[test]
+    fn each_event_becomes_one_job_per_connector_in_order() {
+        let (first, second) = (EventId::generate([1; 16]), EventId::generate([2; 16]));
+        let customer = CustomerId::generate([9; 16]);
+        let events = [
+            EventToFollow {
+                id: &first,
+                kind: EventType::CustomerCreated,
+                subject_id: customer.as_str(),
+                customer_id: Some(customer.clone()),
+                detail: None,
+            },
+            EventToFollow {
+                id: &second,
+                kind: EventType::MessageReceived,
+                subject_id: "m",
+                customer_id: Some(customer.clone()),
+                detail: None,
+            },
+        ];
+        let jobs = plan(&events, &[connector(1), connector(2)]);
+        let seen: Vec<(&str, &str)> = jobs
+            .iter()
+            .map(|job| (job.event_id.as_str(), job.connector_id.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (first.as_str(), connector(1).as_str()),
+                (first.as_str(), connector(2).as_str()),
+                (second.as_str(), connector(1).as_str()),
+                (second.as_str(), connector(2).as_str()),
+            ]
+        );
+        assert!(jobs.iter().all(|job| job.skipped.is_none()));
+    }
+
+    #[test]
+    fn a_change_a_crm_made_is_skipped_for_that_crm_only() {
+        let event = EventId::generate([1; 16]);
+        let detail = json!({ ORIGIN_CONNECTOR: connector(1).as_str() });
+        let events = [EventToFollow {
+            id: &event,
+            kind: EventType::ConversationStatusChanged,
+            subject_id: "c",
+            customer_id: Some(CustomerId::generate([9; 16])),
+            detail: Some(&detail),
+        }];
+        let jobs = plan(&events, &[connector(1), connector(2)]);
+        assert!(jobs[0].skipped.is_some(), "not echoed to the CRM it came from");
+        assert!(jobs[1].skipped.is_none(), "other CRMs follow it");
+    }
+
+    #[test]
+    fn events_about_no_customer_are_no_work() {
+        let event = EventId::generate([1; 16]);
+        let events = [EventToFollow {
+            id: &event,
+            kind: EventType::Test,
+            subject_id: "x",
+            customer_id: Some(CustomerId::generate([9; 16])),
+            detail: None,
+        }];
+        assert!(plan(&events, &[connector(1)]).is_empty());
+        let orphan = [EventToFollow {
+            id: &event,
+            kind: EventType::MessageSent,
+            subject_id: "x",
+            customer_id: None,
+            detail: None,
+        }];
+        assert!(plan(&orphan, &[connector(1)]).is_empty());
+    }
+}

@@ -1,0 +1,804 @@
+//! Kustomer's side of the sync pipeline, and the calls the API makes to it directly (the
+//! connection test, teams, a customer's history). What a request looks like and what an answer
+//! means is pure (`domain::crm::kustomer`); this module decides which calls a piece of work needs,
+//! makes them through the connector's budget, and keeps the ids Kustomer gives our records.
+//!
+//! Every step is safe to repeat: a record already linked is not created again, and a customer a
+//! crashed try may have created is looked up by the external id we give every customer.
+
+use crate::crm::client::{Answer, Client, Refusal};
+use crate::crm::{Outcome, debug, outcome_of};
+use crate::db::crm_connectors::Connector;
+use crate::db::crm_sync_jobs::{self, Job, Requested};
+use crate::db::escalations::{self, NewEscalation, Trigger};
+use crate::db::{self, crm_links};
+use crate::{http, runtime, send_queue, webhook_delivery};
+use domain::crm::kustomer::api::{self, ApiRequest, NewConversation, Resource};
+use domain::crm::kustomer::escalation;
+use domain::crm::kustomer::settings::{KustomerSecrets, KustomerSettings};
+use domain::crm::work::{ConnectorKind, LinkKind, Operation};
+use domain::error::ApiError;
+use domain::ids::{ConversationId, CustomerId, EscalationId, MessageId, SyncJobId};
+use domain::lookup::CustomerKey;
+use domain::message::{Conversation, Message};
+use domain::outgoing::OutgoingMessage;
+use domain::tenant::Tenant;
+use domain::webhooks::EventType;
+use serde_json::{Value, json};
+use worker::{D1Database, Env, Method, console_error};
+
+/// The secret that signs attachment links in messages put on Kustomer's timeline.
+const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
+/// Messages of a conversation included in an escalation's note (the note keeps the newest that fit).
+const HISTORY_MESSAGES: usize = 200;
+
+/// A Kustomer connector ready to call.
+pub struct Kustomer<'a> {
+    pub client: Client<'a>,
+    pub settings: KustomerSettings,
+    env: &'a Env,
+}
+
+impl<'a> Kustomer<'a> {
+    /// The connector's settings and key, read back as the admin API stored them; Err says why
+    /// they cannot be used.
+    pub fn new(env: &'a Env, db: &'a D1Database, connector: &'a Connector) -> Result<Self, String> {
+        let settings = KustomerSettings::parse(&connector.settings, http::allows_loopback(env))
+            .map_err(|error| format!("the connector's settings are unusable: {}", error.body.message))?;
+        let secrets = KustomerSecrets::parse(&Value::Object(connector.secrets.clone()))
+            .map_err(|error| format!("the connector's secrets are unusable: {}", error.body.message))?;
+        Ok(Self {
+            client: Client {
+                db,
+                connector,
+                base: settings.api_base(),
+                authorization: format!("Bearer {}", secrets.api_key),
+                debug: debug(env, ConnectorKind::Kustomer),
+            },
+            settings,
+            env,
+        })
+    }
+
+    fn tenant(&self) -> &Tenant {
+        &self.client.connector.tenant
+    }
+
+    fn db(&self) -> &D1Database {
+        self.client.db
+    }
+
+    /// Makes the call; an answer that is not a success (a 404, a 3xx) is returned as it is.
+    pub async fn send(&self, request: &ApiRequest) -> Result<Answer, Refusal> {
+        let method = match request.method {
+            api::Method::Get => Method::Get,
+            api::Method::Post => Method::Post,
+            api::Method::Put => Method::Put,
+            api::Method::Patch => Method::Patch,
+        };
+        self.client
+            .call(method, &request.path, request.body.as_ref())
+            .await
+    }
+
+    /// Makes the call and reads the resource a success carries; anything else is a failure with
+    /// what Kustomer said.
+    pub async fn resource(&self, request: &ApiRequest) -> Result<Resource, Refusal> {
+        let answer = self.send(request).await?;
+        expect_resource(&answer)
+    }
+
+    async fn link(&self, kind: LinkKind, local_id: &str, crm_id: &str) -> Result<String, Refusal> {
+        Ok(crm_links::link(
+            self.db(),
+            self.tenant(),
+            &self.client.connector.id,
+            kind,
+            local_id,
+            crm_id,
+            runtime::now().micros(),
+        )
+        .await?)
+    }
+
+    async fn linked(&self, kind: LinkKind, local_id: &str) -> Result<Option<String>, Refusal> {
+        Ok(crm_links::crm_id(
+            self.db(),
+            self.tenant(),
+            &self.client.connector.id,
+            kind,
+            local_id,
+        )
+        .await?)
+    }
+
+    /// Our customer's Kustomer id, finding or creating them: linked already; found by email
+    /// (Customer Lookup); found by the external id we give every customer when an earlier try may
+    /// have created them; otherwise created. `created` says whether this call created them.
+    async fn ensure_customer(&self, id: &CustomerId, retried: bool) -> Result<(String, bool), Refusal> {
+        if let Some(crm_id) = self.linked(LinkKind::Customer, id.as_str()).await? {
+            return Ok((crm_id, false));
+        }
+        let Some(customer) =
+            db::customers::find_one(self.db(), self.tenant(), &CustomerKey::Id(id.clone())).await?
+        else {
+            return Err(Refusal::Failed(gone(format!("customer {id} no longer exists"))));
+        };
+        let external_id = domain::crm::kustomer::external_id_of(&customer);
+        if self.settings.customer_lookup
+            && let Some(email) = customer.email.as_deref()
+            && let Some(found) = self.find(&api::find_customer_by_email(email)).await?
+        {
+            return Ok((
+                self.link(LinkKind::Customer, id.as_str(), &found.id).await?,
+                false,
+            ));
+        }
+        if retried
+            && let Some(found) = self
+                .find(&api::find_customer_by_external_id(&external_id))
+                .await?
+        {
+            return Ok((
+                self.link(LinkKind::Customer, id.as_str(), &found.id).await?,
+                false,
+            ));
+        }
+        let (body, _left_out) = self.settings.field_mapping.customer_body(&customer);
+        let answer = self.send(&api::create_customer(body)).await?;
+        let created = if answer.status == 409 {
+            // Kustomer has them already (their external id or email): the one found is ours.
+            self.find(&api::find_customer_by_external_id(&external_id))
+                .await?
+                .ok_or_else(|| Refusal::Failed(status_failure(&answer)))?
+        } else {
+            expect_resource(&answer)?
+        };
+        Ok((
+            self.link(LinkKind::Customer, id.as_str(), &created.id).await?,
+            answer.status != 409,
+        ))
+    }
+
+    /// The resource a lookup finds, or None on its 404.
+    async fn find(&self, request: &ApiRequest) -> Result<Option<Resource>, Refusal> {
+        let answer = self.send(request).await?;
+        if answer.status == 404 {
+            return Ok(None);
+        }
+        expect_resource(&answer).map(Some)
+    }
+
+    async fn conversation(&self, id: &ConversationId) -> Result<Conversation, Refusal> {
+        db::conversations::by_ids(self.db(), self.tenant(), &[id])
+            .await?
+            .pop()
+            .ok_or_else(|| Refusal::Failed(gone(format!("conversation {id} no longer exists"))))
+    }
+
+    /// Our conversation's Kustomer id, creating the conversation (and its customer) when it has
+    /// none; `priority_of_escalation` creates it as an escalation does.
+    async fn ensure_conversation(
+        &self,
+        conversation: &Conversation,
+        retried: bool,
+        as_escalation: Option<&str>,
+    ) -> Result<String, Refusal> {
+        if let Some(crm_id) = self
+            .linked(LinkKind::Conversation, conversation.id.as_str())
+            .await?
+        {
+            return Ok(crm_id);
+        }
+        let (customer, _) = self.ensure_customer(&conversation.customer_id, retried).await?;
+        let team = self
+            .settings
+            .auto_assignment
+            .then_some(self.settings.default_team_id.as_deref())
+            .flatten();
+        let name = match as_escalation {
+            Some(reason) => format!("Escalated: {}", reason.chars().take(200).collect::<String>()),
+            None => api::conversation_name(conversation.channel),
+        };
+        let created = self
+            .resource(&api::create_conversation(&NewConversation {
+                customer: &customer,
+                name,
+                priority: if as_escalation.is_some() {
+                    self.settings.escalation_priority
+                } else {
+                    self.settings.default_priority
+                },
+                team,
+                external_id: Some(conversation.id.to_string()),
+                tags: Vec::new(),
+            }))
+            .await?;
+        self.link(LinkKind::Conversation, conversation.id.as_str(), &created.id)
+            .await
+    }
+
+    async fn message(&self, id: &MessageId) -> Result<Message, Refusal> {
+        db::messages::by_ids(self.db(), self.tenant(), &[id])
+            .await?
+            .pop()
+            .ok_or_else(|| Refusal::Failed(gone(format!("message {id} no longer exists"))))
+    }
+}
+
+/// A failure for a record of ours that is gone: nothing to send, retrying cannot help.
+fn gone(reason: String) -> domain::crm::retry::CallFailure {
+    domain::crm::retry::CallFailure::Status {
+        status: 404,
+        wait: None,
+        reason,
+    }
+}
+
+fn status_failure(answer: &Answer) -> domain::crm::retry::CallFailure {
+    domain::crm::retry::CallFailure::Status {
+        status: answer.status,
+        wait: None,
+        reason: api::error_reason(answer.status, &answer.body),
+    }
+}
+
+/// The resource of a successful answer; anything else fails with what Kustomer said.
+pub fn expect_resource(answer: &Answer) -> Result<Resource, Refusal> {
+    if !answer.is_success() {
+        return Err(Refusal::Failed(status_failure(answer)));
+    }
+    api::parse_resource(&answer.body).map_err(|reason| {
+        Refusal::Failed(domain::crm::retry::CallFailure::Status {
+            status: 502,
+            wait: None,
+            reason: format!("Kustomer's answer could not be read: {reason}"),
+        })
+    })
+}
+
+/// Does one piece of Kustomer work.
+pub async fn perform(
+    env: &Env,
+    db: &D1Database,
+    connector: &Connector,
+    job: &Job,
+) -> Result<Outcome, ApiError> {
+    let kustomer = match Kustomer::new(env, db, connector) {
+        Ok(kustomer) => kustomer,
+        Err(reason) => return Ok(Outcome::Invalid(reason)),
+    };
+    let done = match job.operation {
+        Operation::Follow(EventType::CustomerCreated | EventType::CustomerUpdated) => {
+            follow_customer(&kustomer, job).await
+        }
+        Operation::Follow(EventType::ConversationCreated) => follow_conversation(&kustomer, job).await,
+        Operation::Follow(EventType::ConversationStatusChanged | EventType::ConversationAssigned) => {
+            follow_conversation_change(&kustomer, job).await
+        }
+        Operation::Follow(EventType::MessageReceived | EventType::MessageSent) => {
+            follow_message(&kustomer, job).await
+        }
+        Operation::Escalate => escalate(&kustomer, job).await,
+        Operation::Note => note(&kustomer, job).await,
+        Operation::Follow(EventType::Test) => Ok(Outcome::Skipped("the test event is not synced".to_owned())),
+    };
+    match done {
+        Ok(outcome) => Ok(outcome),
+        Err(refusal) => outcome_of(refusal),
+    }
+}
+
+fn skipped(reason: &str) -> Result<Outcome, Refusal> {
+    Ok(Outcome::Skipped(reason.to_owned()))
+}
+
+fn synced(crm_id: String) -> Result<Outcome, Refusal> {
+    Ok(Outcome::Synced { crm_id: Some(crm_id) })
+}
+
+fn subject<T>(job: &Job, parse: impl Fn(&str) -> Option<T>) -> Result<T, Refusal> {
+    parse(&job.subject_id).ok_or_else(|| {
+        Refusal::Ours(db::corrupt(
+            "sync job",
+            job.id.as_str(),
+            "its subject is not an id of its kind",
+        ))
+    })
+}
+
+async fn follow_customer(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
+    let id = subject(job, CustomerId::parse)?;
+    let (crm_id, created) = kustomer.ensure_customer(&id, job.attempts > 0).await?;
+    if created || job.operation == Operation::Follow(EventType::CustomerCreated) {
+        return synced(crm_id);
+    }
+    let Some(customer) =
+        db::customers::find_one(kustomer.db(), kustomer.tenant(), &CustomerKey::Id(id.clone())).await?
+    else {
+        return Err(Refusal::Failed(gone(format!("customer {id} no longer exists"))));
+    };
+    let (body, _left_out) = kustomer.settings.field_mapping.customer_body(&customer);
+    kustomer.resource(&api::update_customer(&crm_id, body)).await?;
+    synced(crm_id)
+}
+
+async fn follow_conversation(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
+    if !kustomer.settings.conversation_sync {
+        return skipped("Conversation Sync is off");
+    }
+    let conversation = kustomer
+        .conversation(&subject(job, ConversationId::parse)?)
+        .await?;
+    synced(
+        kustomer
+            .ensure_conversation(&conversation, job.attempts > 0, None)
+            .await?,
+    )
+}
+
+async fn follow_conversation_change(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
+    if !kustomer.settings.conversation_sync {
+        return skipped("Conversation Sync is off");
+    }
+    let conversation = kustomer
+        .conversation(&subject(job, ConversationId::parse)?)
+        .await?;
+    let crm_id = kustomer
+        .ensure_conversation(&conversation, job.attempts > 0, None)
+        .await?;
+    let request = if job.operation == Operation::Follow(EventType::ConversationStatusChanged) {
+        match api::update_conversation_status(&crm_id, &conversation.status) {
+            Some(request) => request,
+            None => return skipped("the status has no Kustomer equivalent"),
+        }
+    } else {
+        match conversation.assignee.as_deref() {
+            Some(user) if api::is_kustomer_id(user) => {
+                api::assign_conversation(&crm_id, &[user.to_owned()], &[])
+            }
+            Some(_) => return skipped("the assignee is not a Kustomer user id"),
+            None => return skipped("unassigned here; Kustomer keeps its assignee"),
+        }
+    };
+    kustomer.resource(&request).await?;
+    synced(crm_id)
+}
+
+async fn follow_message(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
+    if !kustomer.settings.conversation_sync {
+        return skipped("Conversation Sync is off");
+    }
+    let id = subject(job, MessageId::parse)?;
+    if let Some(crm_id) = kustomer.linked(LinkKind::Message, id.as_str()).await? {
+        return Ok(Outcome::Synced { crm_id: Some(crm_id) });
+    }
+    let message = kustomer.message(&id).await?;
+    let conversation = kustomer.conversation(&message.conversation_id).await?;
+    let conversation_crm_id = kustomer
+        .ensure_conversation(&conversation, job.attempts > 0, None)
+        .await?;
+    let links = attachment_links(kustomer, &message).await?;
+    let created = kustomer
+        .resource(&api::create_message(&conversation_crm_id, &message, &links))
+        .await?;
+    let crm_id = kustomer.link(LinkKind::Message, id.as_str(), &created.id).await?;
+    if job.operation == Operation::Follow(EventType::MessageReceived) {
+        escalate_if_asked(kustomer, &message).await?;
+    }
+    synced(crm_id)
+}
+
+/// The message's files as (name, signed download link); without a configured origin or signing
+/// secret the names alone are listed.
+async fn attachment_links(
+    kustomer: &Kustomer<'_>,
+    message: &Message,
+) -> Result<Vec<(String, String)>, Refusal> {
+    let files = db::attachments::of_messages(kustomer.db(), kustomer.tenant(), &[&message.id]).await?;
+    let origin = http::configured_origin(kustomer.env)?;
+    let secret = kustomer
+        .env
+        .secret(MEDIA_LINK_SECRET)
+        .ok()
+        .map(|secret| secret.to_string());
+    let now = runtime::now();
+    Ok(files
+        .iter()
+        .map(|file| {
+            let link = webhook_delivery::signed_link(
+                kustomer.tenant(),
+                origin.as_deref(),
+                secret.as_deref().map(str::as_bytes),
+                &file.id,
+                now,
+            );
+            (file.filename.clone(), link.unwrap_or_default())
+        })
+        .collect())
+}
+
+/// Records an escalation, and its work, when the customer's message asks for a human in one of
+/// the connector's phrases (and Automatic Ticket Creation is on).
+async fn escalate_if_asked(kustomer: &Kustomer<'_>, message: &Message) -> Result<(), Refusal> {
+    if !kustomer.settings.ticket_creation {
+        return Ok(());
+    }
+    let Some(phrase) = escalation::asks_for_human(&message.content, &kustomer.settings.escalation_phrases)
+    else {
+        return Ok(());
+    };
+    let reason = format!("the customer asked for a person (\"{phrase}\")");
+    let asked = Escalation {
+        conversation_id: &message.conversation_id,
+        customer_id: &message.customer_id,
+        reason: &reason,
+        trigger: Trigger::Phrase,
+        message_id: Some(&message.id),
+    };
+    request_escalation(
+        kustomer.db(),
+        kustomer.tenant(),
+        std::slice::from_ref(&kustomer.client.connector.id),
+        &asked,
+    )
+    .await?;
+    Ok(())
+}
+
+/// An escalation asked for: of which conversation (and its customer), why, and how.
+pub struct Escalation<'a> {
+    pub conversation_id: &'a ConversationId,
+    pub customer_id: &'a CustomerId,
+    pub reason: &'a str,
+    pub trigger: Trigger,
+    /// The customer's message that asked for a person, when one did.
+    pub message_id: Option<&'a MessageId>,
+}
+
+/// Records an escalation of the conversation and its work for each of `connectors`; returns its
+/// id and the work, or None when its message escalated already.
+pub async fn request_escalation(
+    db: &D1Database,
+    tenant: &Tenant,
+    connectors: &[domain::ids::ConnectorId],
+    asked: &Escalation<'_>,
+) -> Result<Option<(EscalationId, Vec<Job>)>, ApiError> {
+    let id = EscalationId::generate(runtime::random()?);
+    let now = runtime::now().micros();
+    let (conversation_id, customer_id, reason) = (asked.conversation_id, asked.customer_id, asked.reason);
+    let recorded = escalations::insert(
+        db,
+        tenant,
+        &NewEscalation {
+            id: &id,
+            conversation_id,
+            customer_id,
+            reason,
+            trigger: asked.trigger,
+            message_id: asked.message_id,
+        },
+        now,
+    )
+    .await?;
+    if !recorded {
+        return Ok(None);
+    }
+    let input = json!({ "escalation_id": id, "reason": reason });
+    let mut jobs = Vec::new();
+    for connector_id in connectors {
+        let work = Requested {
+            connector_id,
+            customer_id,
+            operation: Operation::Escalate,
+            subject_id: conversation_id.as_str(),
+            input: &input,
+        };
+        jobs.push(
+            crm_sync_jobs::insert_requested(db, tenant, &SyncJobId::generate(runtime::random()?), &work, now)
+                .await?,
+        );
+    }
+    Ok(Some((id, jobs)))
+}
+
+fn input_text(job: &Job, key: &str) -> Result<String, Refusal> {
+    job.input
+        .as_ref()
+        .and_then(|input| input.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            Refusal::Ours(db::corrupt(
+                "sync job",
+                job.id.as_str(),
+                format!("its input has no {key}"),
+            ))
+        })
+}
+
+/// Hands the conversation to a person in Kustomer: the synced conversation raised to the
+/// escalation priority and given to the default team (Auto Assignment), or a new one made so;
+/// an internal note with the reason and the chat history; then the customer is told, once.
+async fn escalate(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
+    if !kustomer.settings.ticket_creation {
+        return skipped("Automatic Ticket Creation is off");
+    }
+    let reason = input_text(job, "reason")?;
+    let conversation = kustomer
+        .conversation(&subject(job, ConversationId::parse)?)
+        .await?;
+    let existed = kustomer
+        .linked(LinkKind::Conversation, conversation.id.as_str())
+        .await?
+        .is_some();
+    let crm_id = kustomer
+        .ensure_conversation(&conversation, job.attempts > 0, Some(&reason))
+        .await?;
+    if existed {
+        let teams: Vec<String> = if kustomer.settings.auto_assignment {
+            kustomer.settings.default_team_id.iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        kustomer
+            .resource(&api::escalate_conversation(
+                &crm_id,
+                kustomer.settings.escalation_priority,
+                &teams,
+            ))
+            .await?;
+    }
+    let history = db::messages::of_conversations(
+        kustomer.db(),
+        kustomer.tenant(),
+        &[&conversation.id],
+        HISTORY_MESSAGES,
+    )
+    .await?;
+    kustomer
+        .resource(&api::create_note(
+            &crm_id,
+            &escalation::escalation_note(&reason, &history),
+        ))
+        .await?;
+    hand_off(kustomer, job, &conversation).await?;
+    synced(crm_id)
+}
+
+/// Tells the customer a person will take over, on the conversation's channel, through the normal
+/// send path; once per escalation, whichever connector gets there first.
+async fn hand_off(kustomer: &Kustomer<'_>, job: &Job, conversation: &Conversation) -> Result<(), Refusal> {
+    let Some(escalation_id) = EscalationId::parse(&input_text(job, "escalation_id")?) else {
+        return Err(Refusal::Ours(db::corrupt(
+            "sync job",
+            job.id.as_str(),
+            "its escalation id",
+        )));
+    };
+    if !escalations::take_handoff(
+        kustomer.db(),
+        kustomer.tenant(),
+        &escalation_id,
+        runtime::now().micros(),
+    )
+    .await?
+    {
+        return Ok(());
+    }
+    let Some(customer) = db::customers::find_one(
+        kustomer.db(),
+        kustomer.tenant(),
+        &CustomerKey::Id(conversation.customer_id.clone()),
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    let outgoing = OutgoingMessage {
+        channel: conversation.channel,
+        content: kustomer.settings.handoff_message.clone(),
+        subject: None,
+        attachments: Vec::new(),
+    };
+    let origin = http::configured_origin(kustomer.env)?.unwrap_or_default();
+    if let Err(error) = send_queue::accept(
+        kustomer.env,
+        kustomer.db(),
+        kustomer.tenant(),
+        &customer,
+        &outgoing,
+        &origin,
+    )
+    .await
+    {
+        // The escalation stands; the hand-off message is what failed (no account on the channel).
+        console_error!(
+            "escalation {escalation_id}: the hand-off message was not sent: {}",
+            error.body.message
+        );
+    }
+    Ok(())
+}
+
+/// Adds an internal note to the conversation in Kustomer (making the conversation there first if
+/// it has not been synced).
+async fn note(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
+    let body = input_text(job, "body")?;
+    let conversation = kustomer
+        .conversation(&subject(job, ConversationId::parse)?)
+        .await?;
+    let crm_id = kustomer
+        .ensure_conversation(&conversation, job.attempts > 0, None)
+        .await?;
+    let created = kustomer.resource(&api::create_note(&crm_id, &body)).await?;
+    synced(created.id)
+}
+
+/// What the connection test found: who the key belongs to, or why it does not work and what to do.
+#[derive(Debug, serde::Serialize)]
+pub struct ConnectionTest {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<api::CurrentUser>,
+    /// The CRM's status when it refused, or none when it could not be reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The seed's "Test the connection": the key's user, checked against the configured organization.
+pub async fn test_connection(kustomer: &Kustomer<'_>) -> Result<ConnectionTest, ApiError> {
+    let refused = |status: Option<u16>, reason: String| ConnectionTest {
+        ok: false,
+        user: None,
+        status,
+        reason: Some(reason),
+    };
+    let resource = match kustomer.resource(&api::current_user()).await {
+        Ok(resource) => resource,
+        Err(Refusal::Ours(error)) => return Err(error),
+        Err(Refusal::Budget { wait_ms }) => {
+            return Ok(refused(
+                None,
+                format!(
+                    "the connector's request budget is spent; try again in {} s",
+                    wait_ms / 1000 + 1
+                ),
+            ));
+        }
+        Err(Refusal::Failed(failure)) => {
+            return Ok(match failure {
+                domain::crm::retry::CallFailure::Status { status, reason, .. } => {
+                    refused(Some(status), reason)
+                }
+                domain::crm::retry::CallFailure::TimedOut => {
+                    refused(None, "Kustomer did not answer within 10 s".to_owned())
+                }
+                domain::crm::retry::CallFailure::Unreachable(cause) => refused(
+                    None,
+                    format!("Kustomer could not be reached ({cause}); check the subdomain or base URL"),
+                ),
+            });
+        }
+    };
+    let user = api::CurrentUser::from_resource(&resource);
+    if let (Some(expected), Some(actual)) =
+        (kustomer.settings.organization_id.as_deref(), user.org.as_deref())
+        && expected != actual
+    {
+        return Ok(refused(
+            Some(403),
+            format!(
+                "the API key belongs to organization {actual}, not the configured {expected}; \
+                 fix settings.organization_id or use a key of that organization"
+            ),
+        ));
+    }
+    Ok(ConnectionTest {
+        ok: true,
+        user: Some(user),
+        status: None,
+        reason: None,
+    })
+}
+
+/// Pages read at most by one listing call (teams, a customer's history).
+const MAX_PAGES: u32 = 10;
+
+/// A refusal as the API's client sees it: Kustomer's own failure is a 502 (or 503 while the
+/// budget is spent), with what Kustomer said.
+pub fn refusal_error(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::Ours(error) => error,
+        Refusal::Budget { wait_ms } => ApiError::rate_limited(
+            "the connector's request budget for Kustomer is spent; try again shortly",
+            (wait_ms / 1000 + 1).clamp(1, i64::from(u32::MAX)) as u32,
+        ),
+        Refusal::Failed(failure) => {
+            let reason = match failure {
+                domain::crm::retry::CallFailure::Status { status, reason, .. } => {
+                    format!("Kustomer answered {status}: {reason}")
+                }
+                domain::crm::retry::CallFailure::TimedOut => "Kustomer did not answer in time".to_owned(),
+                domain::crm::retry::CallFailure::Unreachable(cause) => {
+                    format!("Kustomer could not be reached: {cause}")
+                }
+            };
+            ApiError::crm_failed(reason)
+        }
+    }
+}
+
+/// Every page of a Kustomer list, up to [`MAX_PAGES`].
+async fn all_pages(
+    kustomer: &Kustomer<'_>,
+    page: impl Fn(u32) -> ApiRequest,
+) -> Result<Vec<Resource>, Refusal> {
+    let mut resources = Vec::new();
+    for number in 1..=MAX_PAGES {
+        let answer = kustomer.send(&page(number)).await?;
+        if !answer.is_success() {
+            return Err(Refusal::Failed(status_failure(&answer)));
+        }
+        let (items, more) = api::parse_list(&answer.body).map_err(|reason| {
+            Refusal::Failed(domain::crm::retry::CallFailure::Status {
+                status: 502,
+                wait: None,
+                reason: format!("Kustomer's list could not be read: {reason}"),
+            })
+        })?;
+        resources.extend(items);
+        if !more {
+            break;
+        }
+    }
+    Ok(resources)
+}
+
+/// The organization's teams, for choosing the default team.
+pub async fn teams(kustomer: &Kustomer<'_>) -> Result<Vec<api::Team>, ApiError> {
+    let resources = all_pages(kustomer, api::list_teams)
+        .await
+        .map_err(refusal_error)?;
+    Ok(resources.iter().map(api::Team::from_resource).collect())
+}
+
+/// The customer's past conversations in Kustomer (the seed's "Customer Found → loads history and
+/// context"); None when the customer is not in Kustomer (and not found by email either).
+pub async fn history(
+    kustomer: &Kustomer<'_>,
+    customer: &domain::customer::Customer,
+) -> Result<Option<(String, Vec<api::PastConversation>)>, ApiError> {
+    let linked = kustomer
+        .linked(LinkKind::Customer, customer.id.as_str())
+        .await
+        .map_err(refusal_error)?;
+    let crm_id = match linked {
+        Some(crm_id) => crm_id,
+        None => {
+            let found = match customer.email.as_deref() {
+                Some(email) if kustomer.settings.customer_lookup => kustomer
+                    .find(&api::find_customer_by_email(email))
+                    .await
+                    .map_err(refusal_error)?,
+                _ => None,
+            };
+            match found {
+                Some(found) => found.id,
+                None => return Ok(None),
+            }
+        }
+    };
+    let resources = all_pages(kustomer, |page| api::customer_conversations(&crm_id, page, 100))
+        .await
+        .map_err(refusal_error)?;
+    Ok(Some((
+        crm_id,
+        resources
+            .iter()
+            .map(api::PastConversation::from_resource)
+            .collect(),
+    )))
+}

@@ -1,0 +1,252 @@
+//! The sync pipeline: our events become work for the business's connectors (planned when the
+//! webhook dispatcher first dispatches them, never in the request that caused them), contacts with
+//! work are handed to the sync consumer through the `crm-edge-crm-sync` queue, and a worker that
+//! holds a contact's lease does its work in order ([`drain`]).
+//!
+//! Nothing is lost on the way: work is a D1 row before anything is queued, a queue message only
+//! says "this contact has work", and the maintenance sweep hands over contacts whose work is
+//! overdue and that nobody holds.
+
+use crate::crm::perform;
+use crate::db::crm_connectors::{self, Connector};
+use crate::db::crm_contacts;
+use crate::db::crm_sync_jobs::{self, Contact, Job, Settled};
+use crate::db::webhook_events::StoredEvent;
+use crate::runtime;
+use domain::crm::settle;
+use domain::crm::work::{self, EventToFollow, JobStatus};
+use domain::error::ApiError;
+use domain::ids::{CustomerId, SyncJobId};
+use domain::sealed::Keyring;
+use domain::tenant::Tenant;
+use domain::webhooks::EventType;
+use serde_json::Value;
+use worker::{BatchMessageBuilder, D1Database, Env, MessageBuilder, console_error, console_log};
+
+/// The queue binding: producer in the webhook dispatcher, the CRM API, the CRM receivers and the
+/// sync consumer itself; consumer in crm-sync.
+pub const CRM_SYNC: &str = "CRM_SYNC";
+/// A worker holds a contact this long at most...
+const LEASE_SECONDS: i64 = 180;
+/// ...and starts no new work for it after this long, handing the rest to a fresh queue message:
+/// with calls bounded at 10 s and a few calls per piece of work, it is done well within its lease.
+const DRAIN_SECONDS: i64 = 60;
+
+/// Plans the work `events` mean for the tenant's enabled connectors, records it, and hands the
+/// contacts with new work to the sync consumer. The events' snapshots name their customer.
+pub async fn plan(
+    env: &Env,
+    db: &D1Database,
+    tenant: &Tenant,
+    events: &[StoredEvent],
+) -> Result<(), ApiError> {
+    let connectors = crm_connectors::enabled_ids(db, tenant).await?;
+    if connectors.is_empty() || events.is_empty() {
+        return Ok(());
+    }
+    let details: Vec<Option<Value>> = events
+        .iter()
+        .map(|event| {
+            event
+                .detail
+                .as_deref()
+                .and_then(|detail| serde_json::from_str(detail).ok())
+        })
+        .collect();
+    let to_follow: Vec<EventToFollow<'_>> = events
+        .iter()
+        .zip(&details)
+        .filter_map(|(event, detail)| {
+            Some(EventToFollow {
+                id: &event.id,
+                kind: EventType::parse(&event.kind)?,
+                subject_id: &event.subject_id,
+                customer_id: customer_of(event),
+                detail: detail.as_ref(),
+            })
+        })
+        .collect();
+    let planned = work::plan(&to_follow, &connectors);
+    let now = runtime::now().micros();
+    let contacts = crm_sync_jobs::insert_planned(
+        db,
+        tenant,
+        &planned,
+        || Ok(SyncJobId::generate(runtime::random()?)),
+        now,
+    )
+    .await?;
+    hand_over(env, &contacts, 0).await;
+    Ok(())
+}
+
+/// The customer an event's snapshot names: every snapshot carries its customer.
+fn customer_of(event: &StoredEvent) -> Option<CustomerId> {
+    let snapshot: Value = serde_json::from_str(event.snapshot.as_deref()?).ok()?;
+    CustomerId::parse(snapshot.get("customer")?.get("id")?.as_str()?)
+}
+
+/// Puts the contacts on the sync queue after `delay_seconds`. A failure delays the work, loses
+/// none of it (the sweep finds it), so it is logged, not returned.
+pub async fn hand_over(env: &Env, contacts: &[Contact], delay_seconds: u32) {
+    if contacts.is_empty() {
+        return;
+    }
+    if let Err(error) = enqueue(env, contacts, delay_seconds).await {
+        console_error!(
+            "{} contacts with CRM work left for the sweep: {error}",
+            contacts.len()
+        );
+    }
+}
+
+async fn enqueue(env: &Env, contacts: &[Contact], delay_seconds: u32) -> worker::Result<()> {
+    let queue = env.queue(CRM_SYNC)?;
+    for chunk in contacts.chunks(100) {
+        let batch = BatchMessageBuilder::new()
+            .messages(
+                chunk
+                    .iter()
+                    .cloned()
+                    .map(|contact| MessageBuilder::new(contact).delay_seconds(delay_seconds).build()),
+            )
+            .build();
+        queue.send_batch(batch).await?;
+    }
+    Ok(())
+}
+
+/// Does the contact's due work, in order, while holding its lease. A contact another worker holds
+/// is left to it: that worker looks for work once more after letting go, so work recorded while it
+/// held the lease is not missed.
+pub async fn drain(env: &Env, db: &D1Database, keys: &Keyring, contact: &Contact) -> Result<(), ApiError> {
+    let tenant = Tenant::for_background(contact.business_id.clone());
+    let Some(connector) = crm_connectors::find(db, keys, &tenant, &contact.connector_id).await? else {
+        console_log!(
+            "connector {} is gone; its work is dropped from the queue",
+            contact.connector_id
+        );
+        return Ok(());
+    };
+    if !connector.enabled {
+        // Its work stays pending; enabling the connector lets the sweep hand it over again.
+        return Ok(());
+    }
+    let started = runtime::now();
+    let lease = hex::encode(runtime::random::<16>()?);
+    let mut succeeded = false;
+    'held: loop {
+        let now = runtime::now().micros();
+        if !crm_contacts::claim(
+            db,
+            &tenant,
+            &connector.id,
+            &contact.customer_id,
+            &lease,
+            now,
+            now + LEASE_SECONDS * 1_000_000,
+        )
+        .await?
+        {
+            break 'held;
+        }
+        loop {
+            let now = runtime::now();
+            if now.seconds() - started.seconds() >= DRAIN_SECONDS {
+                crm_contacts::release(db, &tenant, &connector.id, &contact.customer_id, &lease).await?;
+                hand_over(env, std::slice::from_ref(contact), 0).await;
+                break 'held;
+            }
+            let Some(job) = crm_sync_jobs::next_of_contact(db, &tenant, contact).await? else {
+                crm_contacts::release(db, &tenant, &connector.id, &contact.customer_id, &lease).await?;
+                // Work recorded while the lease was held, whose queue message found it held.
+                if crm_sync_jobs::next_of_contact(db, &tenant, contact)
+                    .await?
+                    .is_some()
+                {
+                    continue 'held;
+                }
+                break 'held;
+            };
+            if job.next_attempt_us > now.micros() {
+                crm_contacts::release(db, &tenant, &connector.id, &contact.customer_id, &lease).await?;
+                let wait = ((job.next_attempt_us - now.micros()) / 1_000_000 + 1).clamp(1, 43_200) as u32;
+                hand_over(env, std::slice::from_ref(contact), wait).await;
+                break 'held;
+            }
+            match run(env, db, &connector, &tenant, &job).await? {
+                Step::Next { succeeded: true } => succeeded = true,
+                Step::Next { succeeded: false } => {}
+                Step::Wait(seconds) => {
+                    crm_contacts::release(db, &tenant, &connector.id, &contact.customer_id, &lease).await?;
+                    hand_over(env, std::slice::from_ref(contact), seconds).await;
+                    break 'held;
+                }
+            }
+        }
+    }
+    if succeeded {
+        crm_connectors::record_health(db, &tenant, &connector.id, None, runtime::now().micros()).await?;
+    }
+    Ok(())
+}
+
+/// What the drain does after one piece of work.
+enum Step {
+    Next {
+        succeeded: bool,
+    },
+    /// Stop; the contact's work goes on after this many seconds.
+    Wait(u32),
+}
+
+/// Does one piece of work and records how it ended (`domain::crm::settle` decides what that means).
+async fn run(
+    env: &Env,
+    db: &D1Database,
+    connector: &Connector,
+    tenant: &Tenant,
+    job: &Job,
+) -> Result<Step, ApiError> {
+    let started = runtime::now();
+    let outcome = perform(env, db, connector, job).await?;
+    let now = runtime::now();
+    let jitter = f64::from(u32::from_le_bytes(runtime::random::<4>()?)) / (f64::from(u32::MAX) + 1.0);
+    let decision = settle::decide(outcome, job.attempts + 1, job.retry_from_us, now.micros(), jitter);
+    if let Some(until) = decision.pause_until_us {
+        crm_connectors::pause(db, tenant, &connector.id, until).await?;
+    }
+    if let Some(error) = &decision.health_error {
+        crm_connectors::record_health(db, tenant, &connector.id, Some(error), now.micros()).await?;
+    }
+    match decision.status {
+        None => crm_sync_jobs::defer(db, tenant, job, decision.next_attempt_us).await?,
+        Some(status) => {
+            let settled = Settled {
+                status,
+                crm_id: decision.crm_id.as_deref(),
+                http_status: decision.http_status,
+                error: decision.error.as_deref(),
+                duration_ms: now.millis() - started.millis(),
+                next_attempt_us: decision.next_attempt_us,
+            };
+            crm_sync_jobs::settle(db, tenant, job, &settled, now.micros()).await?;
+        }
+    }
+    Ok(match decision.resume_after_seconds {
+        Some(seconds) => Step::Wait(seconds),
+        None => Step::Next {
+            succeeded: decision.status == Some(JobStatus::Succeeded),
+        },
+    })
+}
+
+/// Failures to reach D1 leave the work as it was; the queue hands the contact over again.
+pub fn log_own_failure(contact: &Contact, error: &ApiError) {
+    console_error!(
+        "CRM work of contact {} (connector {}) stopped on our side, it is retried: {}",
+        contact.customer_id,
+        contact.connector_id,
+        error.detail().unwrap_or(&error.body.message)
+    );
+}

@@ -1,0 +1,406 @@
+//! `crm_connectors`: a business's connections to CRM accounts, with their settings, sealed
+//! secrets, request budget and health. Found by id for the sync consumer and for the CRM's
+//! webhooks (the path names the connector, the connector names the business), listed and changed
+//! by the admin API.
+//!
+//! Secrets are sealed (`domain::sealed`, bound to the connector's id) on every write and opened
+//! on every read, as channel accounts' are. Every change bumps `revision` and lands only on the
+//! revision it read, so two admins at once cannot undo each other.
+
+use crate::db::{self, number, optional_number, text};
+use crate::secrets_key;
+use domain::crm::budget::{self, Budget, Spent};
+use domain::crm::work::ConnectorKind;
+use domain::error::ApiError;
+use domain::ids::{BusinessId, ConnectorId};
+use domain::sealed::{Keyring, Place};
+use domain::tenant::Tenant;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use worker::{D1Database, D1PreparedStatement};
+
+/// A connector with its secrets. It never leaves the worker: responses use a masked view.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    pub id: ConnectorId,
+    pub tenant: Tenant,
+    pub kind: ConnectorKind,
+    pub name: String,
+    /// As the kind's settings parser left them.
+    pub settings: Value,
+    pub secrets: Map<String, Value>,
+    pub enabled: bool,
+    pub budget: Budget,
+    pub paused_until_us: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_us: Option<i64>,
+    pub last_success_us: Option<i64>,
+    pub revision: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Connector {
+    /// The names of the secrets that are set, sorted: all a response ever says of them.
+    pub fn secrets_set(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.secrets.keys().cloned().collect();
+        names.sort();
+        names
+    }
+}
+
+#[derive(Deserialize)]
+struct Row {
+    id: ConnectorId,
+    business_id: String,
+    default_country: Option<String>,
+    kind: String,
+    name: String,
+    settings: String,
+    secrets: String,
+    enabled: i64,
+    per_minute: Option<u32>,
+    per_second: Option<u32>,
+    per_day: Option<u32>,
+    paused_until_us: Option<i64>,
+    last_error: Option<String>,
+    last_error_us: Option<i64>,
+    last_success_us: Option<i64>,
+    revision: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+fn secrets_place(id: &ConnectorId) -> Place<'_> {
+    Place {
+        table: "crm_connectors",
+        column: "secrets",
+        row_id: id.as_str(),
+    }
+}
+
+impl Row {
+    async fn open(self, keys: &Keyring) -> Result<Connector, ApiError> {
+        let id = self.id.to_string();
+        let corrupt = |what: &str| db::corrupt("CRM connector", &id, what);
+        let opened = secrets_key::open(keys, &secrets_place(&self.id), &self.secrets).await?;
+        Ok(Connector {
+            tenant: Tenant::from_stored(&self.business_id, self.default_country.as_deref())?,
+            kind: ConnectorKind::parse(&self.kind).ok_or_else(|| corrupt("kind"))?,
+            settings: serde_json::from_str(&self.settings).map_err(|_| corrupt("settings"))?,
+            secrets: serde_json::from_str(&opened.secret).map_err(|_| corrupt("secrets"))?,
+            enabled: self.enabled == 1,
+            budget: Budget {
+                per_minute: self.per_minute,
+                per_second: self.per_second,
+                per_day: self.per_day,
+            },
+            name: self.name,
+            paused_until_us: self.paused_until_us,
+            last_error: self.last_error,
+            last_error_us: self.last_error_us,
+            last_success_us: self.last_success_us,
+            revision: self.revision,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            id: self.id,
+        })
+    }
+}
+
+const SELECT: &str = "SELECT c.id, c.business_id, b.default_country, c.kind, c.name, c.settings, c.secrets, \
+                      c.enabled, c.per_minute, c.per_second, c.per_day, c.paused_until_us, c.last_error, \
+                      c.last_error_us, c.last_success_us, c.revision, c.created_at, c.updated_at \
+                      FROM crm_connectors c JOIN businesses b ON b.id = c.business_id";
+
+/// The connector `id`, of whichever business: for a CRM's webhook, whose path names only the
+/// connector. Everything after this call is scoped by the tenant it returns.
+pub async fn find_any(
+    db: &D1Database,
+    keys: &Keyring,
+    id: &ConnectorId,
+) -> Result<Option<Connector>, ApiError> {
+    let row = db
+        .prepare(format!("{SELECT} WHERE c.id = ?1"))
+        .bind(&[text(id.as_str())])?
+        .first::<Row>(None)
+        .await?;
+    match row {
+        Some(row) => Ok(Some(row.open(keys).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The tenant's connector `id`.
+pub async fn find(
+    db: &D1Database,
+    keys: &Keyring,
+    tenant: &Tenant,
+    id: &ConnectorId,
+) -> Result<Option<Connector>, ApiError> {
+    let row = db
+        .prepare(format!("{SELECT} WHERE c.business_id = ?1 AND c.id = ?2"))
+        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
+        .first::<Row>(None)
+        .await?;
+    match row {
+        Some(row) => Ok(Some(row.open(keys).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Every connector of a business, oldest first; `enabled_only` leaves out the disabled ones.
+pub async fn list(
+    db: &D1Database,
+    keys: &Keyring,
+    business_id: &BusinessId,
+    enabled_only: bool,
+) -> Result<Vec<Connector>, ApiError> {
+    let result = db
+        .prepare(format!(
+            "{SELECT} WHERE c.business_id = ?1 AND (?2 = 0 OR c.enabled = 1) ORDER BY c.created_at, c.id"
+        ))
+        .bind(&[text(business_id.as_str()), number(i64::from(enabled_only))])?
+        .all()
+        .await?;
+    let mut connectors = Vec::new();
+    for row in result.results::<Row>()? {
+        connectors.push(row.open(keys).await?);
+    }
+    Ok(connectors)
+}
+
+/// The ids of the tenant's enabled connectors, without opening their secrets: what planning
+/// work needs.
+pub async fn enabled_ids(db: &D1Database, tenant: &Tenant) -> Result<Vec<ConnectorId>, ApiError> {
+    #[derive(Deserialize)]
+    struct IdRow {
+        id: ConnectorId,
+    }
+    let result = db
+        .prepare(
+            "SELECT id FROM crm_connectors WHERE business_id = ?1 AND enabled = 1 ORDER BY created_at, id",
+        )
+        .bind(&[text(tenant.business_id.as_str())])?
+        .all()
+        .await?;
+    Ok(result.results::<IdRow>()?.into_iter().map(|row| row.id).collect())
+}
+
+/// SQL that is true when the business `:business` has an enabled connector: its events are
+/// recorded even when no webhook endpoint subscribes to them.
+pub fn any_enabled_sql() -> &'static str {
+    "EXISTS (SELECT 1 FROM crm_connectors WHERE business_id = :business AND enabled = 1)"
+}
+
+/// What a connector is written with.
+pub struct Fields<'a> {
+    pub name: &'a str,
+    pub settings: &'a Value,
+    pub secrets: &'a Map<String, Value>,
+    pub enabled: bool,
+    pub budget: Budget,
+}
+
+async fn sealed(keys: &Keyring, id: &ConnectorId, secrets: &Map<String, Value>) -> Result<String, ApiError> {
+    secrets_key::seal(
+        keys,
+        &secrets_place(id),
+        &Value::Object(secrets.clone()).to_string(),
+    )
+    .await
+}
+
+pub async fn insert(
+    db: &D1Database,
+    keys: &Keyring,
+    tenant: &Tenant,
+    id: &ConnectorId,
+    kind: ConnectorKind,
+    fields: &Fields<'_>,
+    now: &str,
+) -> Result<Connector, ApiError> {
+    let secrets = sealed(keys, id, fields.secrets).await?;
+    db.prepare(
+        "INSERT INTO crm_connectors (id, business_id, kind, name, settings, secrets, enabled, per_minute, per_second, \
+         per_day, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+    )
+    .bind(&[
+        text(id.as_str()),
+        text(tenant.business_id.as_str()),
+        text(kind.as_str()),
+        text(fields.name),
+        text(&fields.settings.to_string()),
+        text(&secrets),
+        number(i64::from(fields.enabled)),
+        optional_number(fields.budget.per_minute.map(i64::from)),
+        optional_number(fields.budget.per_second.map(i64::from)),
+        optional_number(fields.budget.per_day.map(i64::from)),
+        text(now),
+    ])?
+    .run()
+    .await?;
+    find(db, keys, tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::internal("creating a connector", "the new row was not found"))
+}
+
+/// Writes `fields` over the connector if it is still at `revision`; false when someone changed it
+/// first (the caller reads again and retries).
+pub async fn update(
+    db: &D1Database,
+    keys: &Keyring,
+    tenant: &Tenant,
+    id: &ConnectorId,
+    revision: i64,
+    fields: &Fields<'_>,
+    now: &str,
+) -> Result<bool, ApiError> {
+    let secrets = sealed(keys, id, fields.secrets).await?;
+    let result = db
+        .prepare(
+            "UPDATE crm_connectors SET name = ?4, settings = ?5, secrets = ?6, enabled = ?7, per_minute = ?8, \
+             per_second = ?9, per_day = ?10, updated_at = ?11, revision = revision + 1 \
+             WHERE business_id = ?1 AND id = ?2 AND revision = ?3",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(id.as_str()),
+            number(revision),
+            text(fields.name),
+            text(&fields.settings.to_string()),
+            text(&secrets),
+            number(i64::from(fields.enabled)),
+            optional_number(fields.budget.per_minute.map(i64::from)),
+            optional_number(fields.budget.per_second.map(i64::from)),
+            optional_number(fields.budget.per_day.map(i64::from)),
+            text(now),
+        ])?
+        .run()
+        .await?;
+    Ok(db::changes(&result) == 1)
+}
+
+/// Records how the last call to the CRM went: its health as the status shows it.
+pub async fn record_health(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &ConnectorId,
+    error: Option<&str>,
+    now_us: i64,
+) -> Result<(), ApiError> {
+    let sql = if error.is_some() {
+        "UPDATE crm_connectors SET last_error = ?3, last_error_us = ?4 WHERE business_id = ?1 AND id = ?2"
+    } else {
+        "UPDATE crm_connectors SET last_success_us = ?4 WHERE business_id = ?1 AND id = ?2 AND ?3 IS NULL"
+    };
+    db.prepare(sql)
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(id.as_str()),
+            db::optional_text(error),
+            number(now_us),
+        ])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+/// Pauses every call to the connector's CRM until `until_us` (a 429), unless it is paused longer.
+pub async fn pause(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &ConnectorId,
+    until_us: i64,
+) -> Result<(), ApiError> {
+    db.prepare(
+        "UPDATE crm_connectors SET paused_until_us = max(coalesce(paused_until_us, 0), ?3) \
+         WHERE business_id = ?1 AND id = ?2",
+    )
+    .bind(&[
+        text(tenant.business_id.as_str()),
+        text(id.as_str()),
+        number(until_us),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// The statement that grants one request under `token` if the connector's budget allows it now:
+/// not paused, fewer than its limits in the sliding minute and second (counted in
+/// `crm_requests`) and in the UTC day (counted here). [`crate::db::crm_requests::record_grant`]
+/// follows it in the same batch.
+pub fn grant(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &ConnectorId,
+    token: &str,
+    now_us: i64,
+) -> Result<D1PreparedStatement, ApiError> {
+    let today = budget::day_start(now_us);
+    Ok(db
+        .prepare(
+            "UPDATE crm_connectors SET last_grant = ?3, \
+             day_count = CASE WHEN day_start_us = ?5 THEN day_count + 1 ELSE 1 END, day_start_us = ?5 \
+             WHERE business_id = ?1 AND id = ?2 \
+             AND coalesce(paused_until_us, 0) <= ?4 \
+             AND (per_day IS NULL OR day_start_us <> ?5 OR day_count < per_day) \
+             AND (per_minute IS NULL OR (SELECT count(*) FROM crm_requests r WHERE r.connector_id = ?2 \
+                  AND r.at_us > ?4 - 60000000) < per_minute) \
+             AND (per_second IS NULL OR (SELECT count(*) FROM crm_requests r WHERE r.connector_id = ?2 \
+                  AND r.at_us > ?4 - 1000000) < per_second)",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(id.as_str()),
+            text(token),
+            number(now_us),
+            number(today),
+        ])?)
+}
+
+/// What the budget has spent, read after a grant was refused, to know how long to wait.
+pub async fn spent(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &ConnectorId,
+    limits: &Budget,
+    now_us: i64,
+) -> Result<Spent, ApiError> {
+    let window = |length: i64, limit: Option<u32>| {
+        format!(
+            "(SELECT count(*) FROM crm_requests r WHERE r.connector_id = c.id AND r.at_us > ?3 - {length}), \
+             (SELECT min(at_us) FROM (SELECT at_us FROM crm_requests r WHERE r.connector_id = c.id \
+              AND r.at_us > ?3 - {length} ORDER BY at_us DESC LIMIT {}))",
+            limit.unwrap_or(0)
+        )
+    };
+    let sql = format!(
+        "SELECT {}, {}, c.day_start_us, c.day_count, c.paused_until_us FROM crm_connectors c \
+         WHERE c.business_id = ?1 AND c.id = ?2",
+        window(budget::MINUTE_US, limits.per_minute),
+        window(budget::SECOND_US, limits.per_second),
+    );
+    let rows: Vec<Vec<Value>> = db
+        .prepare(sql)
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(id.as_str()),
+            number(now_us),
+        ])?
+        .raw()
+        .await?;
+    let row = rows.into_iter().next().unwrap_or_default();
+    let int = |at: usize| row.get(at).and_then(Value::as_i64);
+    let count = |at: usize| int(at).map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+    Ok(Spent {
+        minute_count: count(0),
+        minute_frees_at_us: int(1),
+        second_count: count(2),
+        second_frees_at_us: int(3),
+        day_start_us: int(4).unwrap_or(0),
+        day_count: count(5),
+        paused_until_us: int(6),
+    })
+}
