@@ -5,8 +5,8 @@
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { admin, assertError, sync, unique, waitFor } from '../support.mjs';
-import { receiveWhatsapp, uniquePhone, whatsappAccount } from '../receivers/webhook-api.mjs';
+import { admin, api, assertError, sync, unique, waitFor } from '../support.mjs';
+import { receiveWhatsapp, startMediaHost, uniquePhone, whatsappAccount } from '../receivers/webhook-api.mjs';
 import { connectedBusiness, connectorOf, settledLog, syncLog } from './connectors.mjs';
 
 const servers = [];
@@ -116,6 +116,21 @@ describe('conversations and the timeline', () => {
     assert.ok(log.every((entry) => ['succeeded', 'skipped'].includes(entry.status)), JSON.stringify(log));
   });
 
+  test('a message’s files are on the timeline as signed download links', async () => {
+    const { business, kustomer } = await setUp();
+    const media = await startMediaHost();
+    servers.push(media);
+    const whatsapp = await whatsappAccount(business, media.url);
+    await receiveWhatsapp(whatsapp, { from: uniquePhone(), text: 'my receipt', mediaId: 'media-1' });
+    await waitFor(() => kustomer.conversations[0] && kustomer.messages(kustomer.conversations[0].id).length === 1, 30_000, 'the message');
+    const [message] = kustomer.messages(kustomer.conversations[0].id);
+    const [file] = message.attributes.meta.attachments;
+    assert.match(file.url, /\/api\/download-media\?.*signature=/, JSON.stringify(message.attributes));
+    const download = await fetch(file.url.replace(/^http:\/\/localhost:/, 'http://127.0.0.1:'));
+    assert.equal(download.status, 200, 'the link downloads the file');
+    assert.deepEqual(Buffer.from(await download.arrayBuffer()), media.image);
+  });
+
   test('with Conversation Sync off, conversations and messages are skipped and say why', async () => {
     const { business, connector, kustomer } = await setUp({ settings: { conversation_sync: false } });
     const whatsapp = await whatsappAccount(business);
@@ -134,9 +149,6 @@ describe('conversations and the timeline', () => {
     await receiveWhatsapp(whatsapp, { from: uniquePhone(), text: 'please close' });
     await settledLog(connector.id, 3);
     const conversationId = (await syncLog(connector.id, 'status=succeeded')).find((e) => e.operation === 'conversation.created').record_id;
-    const res = await admin('GET', `/admin/connectors/${connector.id}`);
-    assert.equal(res.status, 200);
-    const { api } = await import('../support.mjs');
     const patched = await api(business.key, 'PATCH', `/api-conversations/${conversationId}`, { status: 'resolved' });
     assert.equal(patched.status, 200, patched.text);
     await waitFor(() => kustomer.conversations[0].attributes.status === 'done', 20_000, 'done in Kustomer');
