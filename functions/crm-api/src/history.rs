@@ -31,11 +31,7 @@ pub async fn load(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response,
         .find(|connector| only.is_none_or(|id| connector.id.as_str() == id.trim()))
         .ok_or_else(|| {
             ApiError::invalid(
-                if only.is_some() {
-                    "connector_id"
-                } else {
-                    "customer_id"
-                },
+                "connector_id",
                 "this business has no enabled CRM connector to load history from",
             )
         })?;

@@ -93,11 +93,7 @@ async fn connectors(
     };
     if chosen.is_empty() {
         return Err(ApiError::invalid(
-            if only.is_some() {
-                "connector_id"
-            } else {
-                "conversation_id"
-            },
+            "connector_id",
             "this business has no enabled CRM connector to do this in; an administrator connects one first",
         ));
     }
