@@ -83,7 +83,7 @@ describe('a Kustomer that does not answer', () => {
 describe('the sync log and replay', () => {
   test('failed work is found by status and by record, and a replay of its time range does it again', async () => {
     const { business, connector, kustomer } = await setUp();
-    kustomer.fail({ status: 422, times: 2, match: (req) => req.method === 'POST' && req.path === '/v1/customers' });
+    kustomer.fail({ status: 400, times: 2, match: (req) => req.method === 'POST' && req.path === '/v1/customers' });
     const tag = unique('replay');
     const { results } = await sync(business.key, customers(2, tag));
     const log = await settledLog(connector.id, 2);
