@@ -703,6 +703,21 @@ mod tests {
     }
 
     #[test]
+    fn an_escalation_reopens_at_its_priority_and_gives_the_team_only_when_there_is_one() {
+        let request = escalate_conversation(CONVERSATION, Priority::HIGH, &["t1".to_owned()]);
+        assert_eq!(request.method, Method::Patch);
+        assert_eq!(
+            request.body,
+            Some(json!({ "assignedTeams": ["t1"], "priority": 4, "status": "open" }))
+        );
+        let without_team = escalate_conversation(CONVERSATION, Priority::URGENT, &[]);
+        assert_eq!(
+            without_team.body,
+            Some(json!({ "priority": 5, "status": "open" }))
+        );
+    }
+
+    #[test]
     fn kustomer_ids_are_24_lowercase_hex_digits() {
         assert!(is_kustomer_id("5f3c1a2b4d5e6f7a8b9c0d1e"));
         for not_an_id in [
