@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod budget;
+pub mod chatwoot;
 pub mod config;
 pub mod kustomer;
 pub mod redact;
