@@ -3,7 +3,9 @@
 
 pub mod analytics;
 pub mod budget;
+pub mod chatwoot;
 pub mod config;
+pub mod krayin;
 pub mod kustomer;
 pub mod redact;
 pub mod retry;

@@ -1,0 +1,629 @@
+//! The Krayin connector's settings and secrets as a business configures them through the admin
+//! API: parsed once, with every problem named by its field path, so that the runtime only ever
+//! holds a configuration that can work.
+
+use super::api::Pipeline;
+use crate::destination::Destination;
+use crate::error::ApiError;
+use serde_json::{Map, Value, json};
+use std::fmt;
+
+pub const MAX_SECRET_CHARS: usize = 4_096;
+/// Krayin's `lead_value` is a `decimal(12,4)` column.
+pub const MAX_LEAD_VALUE: f64 = 99_999_999.999_9;
+
+/// The connector's configuration. Construct it with [`KrayinSettings::parse`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct KrayinSettings {
+    /// Where Krayin is installed (`https://crm.example.com`); the API's paths (`/api/v1/…`) are
+    /// added to it.
+    pub base_url: Destination,
+    /// The Krayin user made sales owner of persons and leads we create; none leaves it to Krayin.
+    pub user_id: Option<u64>,
+    /// The pipeline new leads start in (at its first stage); none is Krayin's default pipeline.
+    pub pipeline_id: Option<u64>,
+    pub lead_source_id: Option<u64>,
+    pub lead_type_id: Option<u64>,
+    pub sync_organizations: bool,
+    pub sync_conversations: bool,
+    pub sync_messages: bool,
+    pub stage_progression: bool,
+    pub stage_on_conversation_created: Option<u64>,
+    pub stage_on_first_response: Option<u64>,
+    pub stage_on_resolved: Option<u64>,
+    /// The lead value of a contact that states none.
+    pub default_lead_value: Option<f64>,
+}
+
+const SETTING_NAMES: &[&str] = &[
+    "base_url",
+    "user_id",
+    "pipeline_id",
+    "lead_source_id",
+    "lead_type_id",
+    "sync_organizations",
+    "sync_conversations",
+    "sync_messages",
+    "stage_progression",
+    "stage_on_conversation_created",
+    "stage_on_first_response",
+    "stage_on_resolved",
+    "default_lead_value",
+];
+
+const STAGE_SETTINGS: [&str; 3] = [
+    "stage_on_conversation_created",
+    "stage_on_first_response",
+    "stage_on_resolved",
+];
+
+impl KrayinSettings {
+    /// From the admin API's `settings` JSON object. Only `base_url` is required; null means "the
+    /// default". Unknown fields are refused, so a misspelt setting is not silently ignored.
+    ///
+    /// The sync flags default to on: a business that connects Krayin wants its conversations
+    /// there (the seed's Chatwoot integration defaults them off because it shares one switch
+    /// page with other CRMs; ours is this connector's alone). Stage progression defaults off,
+    /// since it moves leads that salespeople also move.
+    pub fn parse(input: &Value, allow_loopback: bool) -> Result<Self, ApiError> {
+        let fields = object("settings", input)?;
+        refuse_unknown("settings", fields, SETTING_NAMES)?;
+        let given = |name: &str| fields.get(name).filter(|value| !value.is_null());
+        let base_url = match given("base_url") {
+            Some(value) => base_url(value, allow_loopback)?,
+            None => {
+                return Err(ApiError::invalid(
+                    "settings.base_url",
+                    "settings.base_url is required: the address of your Krayin (https://crm.example.com)",
+                ));
+            }
+        };
+        let id = |name: &str| given(name).map(|value| krayin_id(name, value)).transpose();
+        let flag = |name: &str, default: bool| match given(name) {
+            None => Ok(default),
+            Some(Value::Bool(value)) => Ok(*value),
+            Some(_) => Err(ApiError::invalid(
+                format!("settings.{name}"),
+                format!("settings.{name} must be true or false"),
+            )),
+        };
+        Ok(Self {
+            base_url,
+            user_id: id("user_id")?,
+            pipeline_id: id("pipeline_id")?,
+            lead_source_id: id("lead_source_id")?,
+            lead_type_id: id("lead_type_id")?,
+            sync_organizations: flag("sync_organizations", true)?,
+            sync_conversations: flag("sync_conversations", true)?,
+            sync_messages: flag("sync_messages", true)?,
+            stage_progression: flag("stage_progression", false)?,
+            stage_on_conversation_created: id("stage_on_conversation_created")?,
+            stage_on_first_response: id("stage_on_first_response")?,
+            stage_on_resolved: id("stage_on_resolved")?,
+            default_lead_value: given("default_lead_value").map(lead_value).transpose()?,
+        })
+    }
+
+    /// As stored and returned by the admin API, in the form [`KrayinSettings::parse`] reads back
+    /// to the same value.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "base_url": self.base_url.as_str(),
+            "user_id": self.user_id,
+            "pipeline_id": self.pipeline_id,
+            "lead_source_id": self.lead_source_id,
+            "lead_type_id": self.lead_type_id,
+            "sync_organizations": self.sync_organizations,
+            "sync_conversations": self.sync_conversations,
+            "sync_messages": self.sync_messages,
+            "stage_progression": self.stage_progression,
+            "stage_on_conversation_created": self.stage_on_conversation_created,
+            "stage_on_first_response": self.stage_on_first_response,
+            "stage_on_resolved": self.stage_on_resolved,
+            "default_lead_value": self.default_lead_value,
+        })
+    }
+
+    /// The origin [`api`](super::api) paths are added to, without a trailing slash.
+    pub fn api_base(&self) -> String {
+        self.base_url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// The pipeline leads go to: the configured one, else Krayin's default (its `is_default`,
+    /// else its first, as `PipelineRepository::getDefaultPipeline` picks).
+    pub fn lead_pipeline<'a>(&self, pipelines: &'a [Pipeline]) -> Option<&'a Pipeline> {
+        match self.pipeline_id {
+            Some(id) => pipelines.iter().find(|pipeline| pipeline.id == id),
+            None => pipelines
+                .iter()
+                .find(|pipeline| pipeline.is_default)
+                .or_else(|| pipelines.first()),
+        }
+    }
+
+    /// The stage a new lead is created in: the first of the configured pipeline, or none when no
+    /// pipeline is configured (Krayin then uses its default pipeline's first stage itself).
+    pub fn initial_stage(&self, pipelines: &[Pipeline]) -> Option<u64> {
+        self.pipeline_id?;
+        self.lead_pipeline(pipelines)?
+            .stages
+            .first()
+            .map(|stage| stage.id)
+    }
+
+    /// Checks the configured pipeline and stages against Krayin's pipelines (`GET
+    /// /api/v1/settings/pipelines`), for the runtime to call when settings are saved: Krayin moves
+    /// a lead only between stages of its own pipeline (`LeadController::updateStage` answers 404
+    /// otherwise), so a stage of another pipeline would fail on every conversation.
+    pub fn check_stages(&self, pipelines: &[Pipeline]) -> Result<(), ApiError> {
+        let Some(pipeline) = self.lead_pipeline(pipelines) else {
+            return Err(match self.pipeline_id {
+                Some(id) => ApiError::invalid(
+                    "settings.pipeline_id",
+                    format!(
+                        "settings.pipeline_id {id} is not a Krayin pipeline; Krayin has {}",
+                        names(pipelines.iter().map(|p| (p.id, p.name.as_str())))
+                    ),
+                ),
+                None => ApiError::invalid(
+                    "settings.pipeline_id",
+                    "Krayin answered with no pipelines: create one under Settings › Pipelines",
+                ),
+            });
+        };
+        for name in STAGE_SETTINGS {
+            let stage_id = match name {
+                "stage_on_conversation_created" => self.stage_on_conversation_created,
+                "stage_on_first_response" => self.stage_on_first_response,
+                _ => self.stage_on_resolved,
+            };
+            if let Some(stage_id) = stage_id
+                && pipeline.stage(stage_id).is_none()
+            {
+                return Err(ApiError::invalid(
+                    format!("settings.{name}"),
+                    format!(
+                        "settings.{name} {stage_id} is not a stage of the pipeline {} leads go to; its stages are {}",
+                        pipeline.name,
+                        names(pipeline.stages.iter().map(|s| (s.id, s.name.as_str())))
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `1 (New), 2 (Follow Up)`, at most twenty, for error messages.
+fn names<'a>(items: impl Iterator<Item = (u64, &'a str)>) -> String {
+    let listed: Vec<String> = items
+        .take(20)
+        .map(|(id, name)| format!("{id} ({name})"))
+        .collect();
+    if listed.is_empty() {
+        "none".to_owned()
+    } else {
+        listed.join(", ")
+    }
+}
+
+/// The connector's credentials. Kept apart from the settings: sealed at rest, never returned by
+/// the admin API, and `Debug` does not show them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KrayinSecrets {
+    /// A Krayin (Laravel Sanctum) API token, sent as `Authorization: Bearer <api_token>`.
+    pub api_token: String,
+    /// The secret of the Chatwoot account webhook that feeds this connector: the HMAC key of
+    /// `X-Chatwoot-Signature`.
+    pub webhook_secret: Option<String>,
+}
+
+impl fmt::Debug for KrayinSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "KrayinSecrets {{ api_token: <redacted>, webhook_secret: {} }}",
+            if self.webhook_secret.is_some() {
+                "<redacted>"
+            } else {
+                "none"
+            }
+        )
+    }
+}
+
+impl KrayinSecrets {
+    pub fn parse(input: &Value) -> Result<Self, ApiError> {
+        let fields = object("secrets", input)?;
+        refuse_unknown("secrets", fields, &["api_token", "webhook_secret"])?;
+        let api_token = match fields.get("api_token").filter(|value| !value.is_null()) {
+            None => {
+                return Err(ApiError::invalid(
+                    "secrets.api_token",
+                    "secrets.api_token is required: a Krayin API token (Settings › API tokens, or POST /api/v1/login)",
+                ));
+            }
+            Some(value) => secret("secrets.api_token", value)?,
+        };
+        let webhook_secret = fields
+            .get("webhook_secret")
+            .filter(|value| !value.is_null())
+            .map(|value| secret("secrets.webhook_secret", value))
+            .transpose()?;
+        Ok(Self {
+            api_token,
+            webhook_secret,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({ "api_token": self.api_token, "webhook_secret": self.webhook_secret })
+    }
+}
+
+fn object<'a>(field: &str, input: &'a Value) -> Result<&'a Map<String, Value>, ApiError> {
+    input
+        .as_object()
+        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be a JSON object")))
+}
+
+fn refuse_unknown(prefix: &str, fields: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
+    match fields.keys().find(|name| !known.contains(&name.as_str())) {
+        None => Ok(()),
+        Some(name) => Err(ApiError::invalid(
+            format!("{prefix}.{name}"),
+            format!(
+                "{prefix}.{name} is not a Krayin connector setting; the settings are {}",
+                known.join(", ")
+            ),
+        )),
+    }
+}
+
+fn string<'a>(field: &str, value: &'a Value) -> Result<&'a str, ApiError> {
+    value
+        .as_str()
+        .map(str::trim)
+        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be a string")))
+}
+
+fn base_url(value: &Value, allow_loopback: bool) -> Result<Destination, ApiError> {
+    const FIELD: &str = "settings.base_url";
+    let destination = Destination::parse(FIELD, string(FIELD, value)?, allow_loopback)
+        .map_err(|message| ApiError::invalid(FIELD, message))?;
+    let url = destination.url();
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ApiError::invalid(
+            FIELD,
+            "settings.base_url must not have a query or a fragment: it is the address paths are added to",
+        ));
+    }
+    // The seed's guide asks for ".../api/admin"; the REST API lives at /api/v1 and we add that.
+    if url
+        .path_segments()
+        .is_some_and(|mut segments| segments.any(|segment| segment.eq_ignore_ascii_case("api")))
+    {
+        return Err(ApiError::invalid(
+            FIELD,
+            "settings.base_url is Krayin's address without /api/…: /api/v1/… is added to it",
+        ));
+    }
+    Ok(destination)
+}
+
+/// Krayin's ids are auto-increment integers, given as a number or a string of digits.
+fn krayin_id(name: &str, value: &Value) -> Result<u64, ApiError> {
+    let id = match value {
+        Value::Number(number) => number.as_u64(),
+        Value::String(text) if text.trim().bytes().all(|b| b.is_ascii_digit()) => text.trim().parse().ok(),
+        _ => None,
+    };
+    id.filter(|id| *id > 0).ok_or_else(|| {
+        ApiError::invalid(
+            format!("settings.{name}"),
+            format!("settings.{name} must be a Krayin id: a positive integer"),
+        )
+    })
+}
+
+fn lead_value(value: &Value) -> Result<f64, ApiError> {
+    const FIELD: &str = "settings.default_lead_value";
+    value
+        .as_f64()
+        .filter(|amount| amount.is_finite() && (0.0..=MAX_LEAD_VALUE).contains(amount))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                FIELD,
+                format!("{FIELD} must be a number from 0 to {MAX_LEAD_VALUE}"),
+            )
+        })
+}
+
+fn secret(field: &str, value: &Value) -> Result<String, ApiError> {
+    let text = string(field, value)?;
+    if text.is_empty() {
+        return Err(ApiError::invalid(field, format!("{field} must not be empty")));
+    }
+    if text.len() >= 7 && text.is_char_boundary(7) && text[..7].eq_ignore_ascii_case("bearer ") {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} is the token alone, without the \"Bearer \" prefix"),
+        ));
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not contain spaces, line breaks or control characters"),
+        ));
+    }
+    if text.chars().count() > MAX_SECRET_CHARS {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} is longer than {MAX_SECRET_CHARS} characters"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crm::krayin::api::Stage;
+
+    fn parse(input: Value) -> Result<KrayinSettings, ApiError> {
+        KrayinSettings::parse(&input, false)
+    }
+
+    fn stage(id: u64, name: &str, sort_order: u32) -> Stage {
+        Stage {
+            id,
+            name: name.to_owned(),
+            code: name.to_lowercase(),
+            sort_order,
+        }
+    }
+
+    fn pipelines() -> Vec<Pipeline> {
+        vec![
+            Pipeline {
+                id: 1,
+                name: "Default Pipeline".to_owned(),
+                is_default: true,
+                stages: vec![stage(1, "New", 0), stage(2, "Follow-Up", 1), stage(5, "Won", 2)],
+            },
+            Pipeline {
+                id: 2,
+                name: "Enterprise".to_owned(),
+                is_default: false,
+                stages: vec![stage(7, "Discovery", 0), stage(8, "Won", 1)],
+            },
+        ]
+    }
+
+    #[test]
+    fn a_base_url_alone_gives_the_documented_defaults() {
+        let settings =
+            parse(json!({ "base_url": "https://crm.example.com/" })).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(settings.api_base(), "https://crm.example.com");
+        assert!(settings.sync_organizations && settings.sync_conversations && settings.sync_messages);
+        assert!(!settings.stage_progression);
+        assert_eq!(
+            (
+                settings.user_id,
+                settings.pipeline_id,
+                settings.default_lead_value
+            ),
+            (None, None, None)
+        );
+        let nested =
+            parse(json!({ "base_url": "https://example.com/krayin" })).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(nested.api_base(), "https://example.com/krayin");
+    }
+
+    #[test]
+    fn settings_round_trip_through_their_stored_form() {
+        let settings = parse(json!({
+            "base_url": "https://crm.example.com",
+            "user_id": 3, "pipeline_id": "2", "lead_source_id": 1, "lead_type_id": 2,
+            "sync_organizations": false, "sync_messages": false, "stage_progression": true,
+            "stage_on_conversation_created": 7, "stage_on_resolved": 8, "default_lead_value": 250.5,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(settings.pipeline_id, Some(2));
+        assert_eq!(parse(settings.to_json()).ok(), Some(settings.clone()));
+        let defaults =
+            parse(json!({ "base_url": "https://crm.example.com" })).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parse(defaults.to_json()).ok(), Some(defaults));
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_path_of_the_field_at_fault() {
+        let url = "https://crm.example.com";
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (json!([]), "settings", "not an object"),
+            (json!({}), "settings.base_url", "no base_url"),
+            (
+                json!({ "base_url": "https://crm.example.com/api/admin" }),
+                "settings.base_url",
+                "the seed's /api/admin",
+            ),
+            (
+                json!({ "base_url": "https://crm.example.com/api/v1" }),
+                "settings.base_url",
+                "the API path",
+            ),
+            (
+                json!({ "base_url": "http://127.0.0.1:8000" }),
+                "settings.base_url",
+                "loopback outside the local stack",
+            ),
+            (
+                json!({ "base_url": "http://crm.example.com" }),
+                "settings.base_url",
+                "plain http",
+            ),
+            (
+                json!({ "base_url": "https://crm.example.com/?x=1" }),
+                "settings.base_url",
+                "a query",
+            ),
+            (json!({ "base_url": 5 }), "settings.base_url", "a number"),
+            (
+                json!({ "base_url": url, "api_url": url }),
+                "settings.api_url",
+                "an unknown setting",
+            ),
+            (
+                json!({ "base_url": url, "user_id": 0 }),
+                "settings.user_id",
+                "id 0",
+            ),
+            (
+                json!({ "base_url": url, "pipeline_id": -2 }),
+                "settings.pipeline_id",
+                "a negative id",
+            ),
+            (
+                json!({ "base_url": url, "lead_type_id": 1.5 }),
+                "settings.lead_type_id",
+                "a fraction",
+            ),
+            (
+                json!({ "base_url": url, "lead_source_id": "web" }),
+                "settings.lead_source_id",
+                "a word",
+            ),
+            (
+                json!({ "base_url": url, "stage_on_resolved": "" }),
+                "settings.stage_on_resolved",
+                "an empty id",
+            ),
+            (
+                json!({ "base_url": url, "sync_messages": "yes" }),
+                "settings.sync_messages",
+                "a string flag",
+            ),
+            (
+                json!({ "base_url": url, "default_lead_value": -1 }),
+                "settings.default_lead_value",
+                "a negative value",
+            ),
+            (
+                json!({ "base_url": url, "default_lead_value": 1e12 }),
+                "settings.default_lead_value",
+                "over decimal(12,4)",
+            ),
+            (
+                json!({ "base_url": url, "default_lead_value": "100" }),
+                "settings.default_lead_value",
+                "a string value",
+            ),
+        ];
+        for (input, field, description) in cases {
+            match parse(input) {
+                Ok(settings) => panic!("{description}: accepted as {settings:?}"),
+                Err(error) => {
+                    assert_eq!(error.body.field.as_deref(), Some(field), "{description}: {error}");
+                    assert_eq!(error.status(), 422, "{description}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stages_must_belong_to_the_pipeline_leads_go_to() {
+        let base = json!({ "base_url": "https://crm.example.com", "stage_on_resolved": 5 });
+        let default_pipeline = parse(base).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(default_pipeline.check_stages(&pipelines()), Ok(()));
+        assert_eq!(default_pipeline.initial_stage(&pipelines()), None);
+
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (
+                json!({ "base_url": "https://crm.example.com", "stage_on_first_response": 7 }),
+                "settings.stage_on_first_response",
+                "a stage of another pipeline",
+            ),
+            (
+                json!({ "base_url": "https://crm.example.com", "pipeline_id": 2, "stage_on_resolved": 5 }),
+                "settings.stage_on_resolved",
+                "a default-pipeline stage with pipeline 2",
+            ),
+            (
+                json!({ "base_url": "https://crm.example.com", "pipeline_id": 9 }),
+                "settings.pipeline_id",
+                "an unknown pipeline",
+            ),
+        ];
+        for (input, field, description) in cases {
+            let settings = parse(input).unwrap_or_else(|e| panic!("{e}"));
+            let error = settings.check_stages(&pipelines()).err();
+            assert_eq!(
+                error.as_ref().and_then(|e| e.body.field.as_deref()),
+                Some(field),
+                "{description}"
+            );
+            assert_eq!(error.map(|e| e.status()), Some(422), "{description}");
+        }
+        let enterprise =
+            parse(json!({ "base_url": "https://crm.example.com", "pipeline_id": 2, "stage_on_resolved": 8 }))
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(enterprise.check_stages(&pipelines()), Ok(()));
+        assert_eq!(enterprise.initial_stage(&pipelines()), Some(7));
+        let none = enterprise.check_stages(&[]).err();
+        assert_eq!(
+            none.and_then(|e| e.body.field),
+            Some("settings.pipeline_id".to_owned())
+        );
+    }
+
+    #[test]
+    fn secrets_need_a_token_and_keep_both_out_of_debug_output() {
+        let secrets =
+            KrayinSecrets::parse(&json!({ "api_token": " 1|abcDEF ", "webhook_secret": "cw-secret" }))
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(secrets.api_token, "1|abcDEF");
+        assert_eq!(
+            KrayinSecrets::parse(&secrets.to_json()).ok(),
+            Some(secrets.clone())
+        );
+        let shown = format!("{secrets:?}");
+        assert!(
+            !shown.contains("abcDEF") && !shown.contains("cw-secret"),
+            "{shown}"
+        );
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (json!("t"), "secrets", "not an object"),
+            (json!({}), "secrets.api_token", "no token"),
+            (json!({ "api_token": "" }), "secrets.api_token", "an empty token"),
+            (
+                json!({ "api_token": "Bearer 1|abc" }),
+                "secrets.api_token",
+                "the Bearer prefix",
+            ),
+            (json!({ "api_token": "1|a b" }), "secrets.api_token", "a space"),
+            (
+                json!({ "api_token": "t".repeat(4097) }),
+                "secrets.api_token",
+                "4097 characters",
+            ),
+            (
+                json!({ "api_token": "t", "webhook_secret": 5 }),
+                "secrets.webhook_secret",
+                "a number secret",
+            ),
+            (
+                json!({ "api_token": "t", "api_key": "k" }),
+                "secrets.api_key",
+                "an unknown secret",
+            ),
+        ];
+        for (input, field, description) in cases {
+            let error = KrayinSecrets::parse(&input).err();
+            assert_eq!(
+                error.and_then(|e| e.body.field),
+                Some(field.to_owned()),
+                "{description}"
+            );
+        }
+    }
+}
