@@ -51,6 +51,30 @@ describe('customers', () => {
     assert.ok(log.every((entry) => entry.crm_id === customer.id && entry.record_id === created.customer_id));
   });
 
+  test('a customer or conversation deleted in Kustomer is made again, and the work succeeds', async () => {
+    const { business, connector, kustomer } = await setUp();
+    const whatsapp = await whatsappAccount(business);
+    const from = uniquePhone();
+    await receiveWhatsapp(whatsapp, { from, text: 'before' });
+    await settledLog(connector.id, 3);
+    const [gone] = kustomer.conversations.splice(0, 1);
+    await receiveWhatsapp(whatsapp, { from, text: 'after the conversation was deleted' });
+    await waitFor(() => kustomer.conversations.length === 1 && kustomer.messages(kustomer.conversations[0].id).length === 1, 20_000, 'a new conversation');
+    assert.notEqual(kustomer.conversations[0].id, gone.id);
+    assert.equal(kustomer.messages(kustomer.conversations[0].id)[0].attributes.preview, 'after the conversation was deleted');
+
+    const tag = unique('gone');
+    const { results } = await sync(business.key, [{ name: 'Kept Here', email: `${tag}@example.com` }]);
+    await waitFor(() => kustomer.customers.some((c) => c.attributes.name === 'Kept Here'), 20_000, 'the customer in Kustomer');
+    const index = kustomer.customers.findIndex((c) => c.attributes.name === 'Kept Here');
+    const [deleted] = kustomer.customers.splice(index, 1);
+    await sync(business.key, [{ name: 'Kept Here Still', email: `${tag}@example.com` }]);
+    await waitFor(() => kustomer.customers.some((c) => c.attributes.name === 'Kept Here Still'), 20_000, 'made again with the update');
+    const updated = (await syncLog(connector.id, `record=${results.details[0].customer_id}`)).find((e) => e.operation === 'customer.updated');
+    assert.equal(updated.status, 'succeeded');
+    assert.notEqual(updated.crm_id, deleted.id, 'linked to the new Kustomer customer');
+  });
+
   test('Customer Lookup finds an existing Kustomer customer by email instead of creating one, and off creates', async () => {
     const on = await setUp();
     const tag = unique('lookup');

@@ -218,12 +218,59 @@ impl<'a> Kustomer<'a> {
             .await
     }
 
+    /// The Kustomer id of a record of ours, finding or making it.
+    async fn ensure(&self, record: Record<'_>, retried: bool) -> Result<String, Refusal> {
+        match record {
+            Record::Customer(id) => Ok(self.ensure_customer(id, retried).await?.0),
+            Record::Conversation(conversation) => self.ensure_conversation(conversation, retried, None).await,
+        }
+    }
+
+    /// Makes a call about a record of ours in Kustomer (`request` of its Kustomer id). When
+    /// Kustomer answers 404 (someone deleted the record there), the link is forgotten, the
+    /// record made again, and the call made once more about the new one.
+    async fn call_on(
+        &self,
+        record: Record<'_>,
+        retried: bool,
+        request: impl Fn(&str) -> ApiRequest,
+    ) -> Result<(String, Resource), Refusal> {
+        let crm_id = self.ensure(record, retried).await?;
+        let answer = self.send(&request(&crm_id)).await?;
+        if answer.status != 404 {
+            return Ok((crm_id.clone(), expect_resource(&answer)?));
+        }
+        let (kind, local_id) = match record {
+            Record::Customer(id) => (LinkKind::Customer, id.as_str()),
+            Record::Conversation(conversation) => (LinkKind::Conversation, conversation.id.as_str()),
+        };
+        crm_links::unlink(
+            self.db(),
+            self.tenant(),
+            &self.client.connector.id,
+            kind,
+            local_id,
+            &crm_id,
+        )
+        .await?;
+        let crm_id = self.ensure(record, retried).await?;
+        let resource = self.resource(&request(&crm_id)).await?;
+        Ok((crm_id, resource))
+    }
+
     async fn message(&self, id: &MessageId) -> Result<Message, Refusal> {
         db::messages::by_ids(self.db(), self.tenant(), &[id])
             .await?
             .pop()
             .ok_or_else(|| Refusal::Failed(gone(format!("message {id} no longer exists"))))
     }
+}
+
+/// A record of ours that Kustomer has a copy of.
+#[derive(Clone, Copy)]
+enum Record<'r> {
+    Customer(&'r CustomerId),
+    Conversation(&'r Conversation),
 }
 
 /// A failure for a record of ours that is gone: nothing to send, retrying cannot help.
@@ -319,7 +366,11 @@ async fn follow_customer(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, 
         return Err(Refusal::Failed(gone(format!("customer {id} no longer exists"))));
     };
     let (body, _left_out) = kustomer.settings.field_mapping.customer_body(&customer);
-    kustomer.resource(&api::update_customer(&crm_id, body)).await?;
+    let (crm_id, _) = kustomer
+        .call_on(Record::Customer(&id), job.attempts > 0, |crm_id| {
+            api::update_customer(crm_id, body.clone())
+        })
+        .await?;
     synced(crm_id)
 }
 
@@ -344,24 +395,25 @@ async fn follow_conversation_change(kustomer: &Kustomer<'_>, job: &Job) -> Resul
     let conversation = kustomer
         .conversation(&subject(job, ConversationId::parse)?)
         .await?;
-    let crm_id = kustomer
-        .ensure_conversation(&conversation, job.attempts > 0, None)
-        .await?;
-    let request = if job.operation == Operation::Follow(EventType::ConversationStatusChanged) {
-        match api::update_conversation_status(&crm_id, &conversation.status) {
-            Some(request) => request,
-            None => return skipped("the status has no Kustomer equivalent"),
-        }
-    } else {
-        match conversation.assignee.as_deref() {
-            Some(user) if api::is_kustomer_id(user) => {
-                api::assign_conversation(&crm_id, &[user.to_owned()], &[])
+    let request: Box<dyn Fn(&str) -> ApiRequest> =
+        if job.operation == Operation::Follow(EventType::ConversationStatusChanged) {
+            let Some(status) = api::kustomer_status(&conversation.status) else {
+                return skipped("the status has no Kustomer equivalent");
+            };
+            Box::new(move |crm_id| api::update_conversation_status(crm_id, status))
+        } else {
+            match conversation.assignee.as_deref() {
+                Some(user) if api::is_kustomer_id(user) => {
+                    let users = vec![user.to_owned()];
+                    Box::new(move |crm_id| api::assign_conversation(crm_id, &users, &[]))
+                }
+                Some(_) => return skipped("the assignee is not a Kustomer user id"),
+                None => return skipped("unassigned here; Kustomer keeps its assignee"),
             }
-            Some(_) => return skipped("the assignee is not a Kustomer user id"),
-            None => return skipped("unassigned here; Kustomer keeps its assignee"),
-        }
-    };
-    kustomer.resource(&request).await?;
+        };
+    let (crm_id, _) = kustomer
+        .call_on(Record::Conversation(&conversation), job.attempts > 0, request)
+        .await?;
     synced(crm_id)
 }
 
@@ -375,12 +427,11 @@ async fn follow_message(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, R
     }
     let message = kustomer.message(&id).await?;
     let conversation = kustomer.conversation(&message.conversation_id).await?;
-    let conversation_crm_id = kustomer
-        .ensure_conversation(&conversation, job.attempts > 0, None)
-        .await?;
     let links = attachment_links(kustomer, &message).await?;
-    let created = kustomer
-        .resource(&api::create_message(&conversation_crm_id, &message, &links))
+    let (_, created) = kustomer
+        .call_on(Record::Conversation(&conversation), job.attempts > 0, |crm_id| {
+            api::create_message(crm_id, &message, &links)
+        })
         .await?;
     let crm_id = kustomer.link(LinkKind::Message, id.as_str(), &created.id).await?;
     if job.operation == Operation::Follow(EventType::MessageReceived) {
@@ -628,10 +679,11 @@ async fn note(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
     let conversation = kustomer
         .conversation(&subject(job, ConversationId::parse)?)
         .await?;
-    let crm_id = kustomer
-        .ensure_conversation(&conversation, job.attempts > 0, None)
+    let (_, created) = kustomer
+        .call_on(Record::Conversation(&conversation), job.attempts > 0, |crm_id| {
+            api::create_note(crm_id, &body)
+        })
         .await?;
-    let created = kustomer.resource(&api::create_note(&crm_id, &body)).await?;
     synced(created.id)
 }
 

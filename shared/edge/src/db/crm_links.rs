@@ -1,6 +1,7 @@
 //! `crm_links`: which record in a connector's CRM each of our customers, conversations and
 //! messages is. Written once per record (the first writer wins); read by our id when work updates
-//! the CRM, and by the CRM's id when its webhook tells us of a change.
+//! the CRM, and by the CRM's id when its webhook tells us of a change; forgotten when the CRM
+//! answers that it no longer has the record (someone deleted it there).
 
 use crate::db::{self, number, text};
 use domain::crm::work::LinkKind;
@@ -91,6 +92,32 @@ pub async fn link(
     .run()
     .await?;
     crm_id_or_corrupt(db, tenant, connector, kind, local_id).await
+}
+
+/// Forgets the link of `local_id` to `crm_id` (the CRM no longer has that record), if it is still
+/// that link.
+pub async fn unlink(
+    db: &D1Database,
+    tenant: &Tenant,
+    connector: &ConnectorId,
+    kind: LinkKind,
+    local_id: &str,
+    crm_id: &str,
+) -> Result<(), ApiError> {
+    db.prepare(
+        "DELETE FROM crm_links WHERE connector_id = ?2 AND kind = ?3 AND local_id = ?4 AND crm_id = ?5 \
+         AND business_id = ?1",
+    )
+    .bind(&[
+        text(tenant.business_id.as_str()),
+        text(connector.as_str()),
+        text(kind.as_str()),
+        text(local_id),
+        text(crm_id),
+    ])?
+    .run()
+    .await?;
+    Ok(())
 }
 
 async fn crm_id_or_corrupt(

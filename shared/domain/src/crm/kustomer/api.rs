@@ -161,17 +161,21 @@ pub fn conversation_name(channel: Channel) -> String {
 /// `pending` (waiting on the customer) maps to nothing: Kustomer's `snoozed` needs a snooze time
 /// we do not have, and writing `open` would wake a conversation an agent snoozed. Unknown
 /// statuses map to nothing as well; the caller then leaves Kustomer's status alone.
-pub fn update_conversation_status(kustomer_conversation_id: &str, our_status: &str) -> Option<ApiRequest> {
-    let status = match our_status.trim() {
-        "open" => "open",
-        "resolved" | "closed" => "done",
-        _ => return None,
-    };
-    Some(ApiRequest::with(
+pub fn kustomer_status(our_status: &str) -> Option<&'static str> {
+    match our_status.trim() {
+        "open" => Some("open"),
+        "resolved" | "closed" => Some("done"),
+        _ => None,
+    }
+}
+
+/// Sets a conversation's status (one of [`kustomer_status`]'s).
+pub fn update_conversation_status(kustomer_conversation_id: &str, status: &str) -> ApiRequest {
+    ApiRequest::with(
         Method::Patch,
         format!("/v1/conversations/{}", segment(kustomer_conversation_id)),
         json!({ "status": status }),
-    ))
+    )
 }
 
 /// Assigns users and teams (each list cut to Kustomer's 10, repeats dropped). A list left empty
@@ -672,20 +676,12 @@ mod tests {
             ("", None),
         ];
         for (ours, theirs) in cases {
-            let request = update_conversation_status(CONVERSATION, ours);
-            assert_eq!(
-                request
-                    .as_ref()
-                    .and_then(|r| r.body.as_ref())
-                    .and_then(|b| b["status"].as_str()),
-                theirs,
-                "{ours}"
-            );
-            if let Some(request) = request {
-                assert_eq!(request.method, Method::Patch);
-                assert_eq!(request.path, format!("/v1/conversations/{CONVERSATION}"));
-            }
+            assert_eq!(kustomer_status(ours), theirs, "{ours}");
         }
+        let request = update_conversation_status(CONVERSATION, "done");
+        assert_eq!(request.method, Method::Patch);
+        assert_eq!(request.path, format!("/v1/conversations/{CONVERSATION}"));
+        assert_eq!(request.body, Some(json!({ "status": "done" })));
     }
 
     #[test]
