@@ -22,9 +22,7 @@ use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use worker::{
-    BatchMessageBuilder, D1Database, Env, MessageBuilder, console_error, console_log, console_warn,
-};
+use worker::{D1Database, Env, console_error, console_log, console_warn};
 
 /// The deployment setting that sets the retention period in days ([`RetentionPeriod`]).
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
@@ -221,16 +219,10 @@ async fn lost_sends(env: &Env, db: &D1Database, now: Timestamp) -> Result<(usize
             media_base_url: send.send_media_base_url,
         })
         .collect();
-    let queue = env.queue(OUTBOUND)?;
-    for chunk in jobs.chunks(100) {
-        let batch = BatchMessageBuilder::new()
-            .messages(chunk.iter().cloned().map(|job| MessageBuilder::new(job).build()))
-            .build();
-        // Taken but not queued: counted already, so the next bound's sweep tries it again.
-        if let Err(error) = queue.send_batch(batch).await {
-            return Err(ApiError::internal("re-queueing lost sends", error));
-        }
-    }
+    // Taken but not queued: counted already, so the next bound's sweep tries it again.
+    crate::queue::send_all(env, OUTBOUND, &jobs, 0)
+        .await
+        .map_err(|error| ApiError::internal("re-queueing lost sends", error))?;
     for job in &jobs {
         console_warn!("message {}: lost by the queue, put back on it", job.message_id);
     }

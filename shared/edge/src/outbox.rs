@@ -6,7 +6,7 @@
 use domain::ids::{BusinessId, DeliveryId, EventId};
 use domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
-use worker::{BatchMessageBuilder, Env, MessageBuilder, console_error};
+use worker::{Env, console_error};
 
 /// The queue binding: producer in every function that emits, consumer in webhook-dispatcher.
 pub const WEBHOOKS: &str = "WEBHOOKS";
@@ -58,19 +58,7 @@ pub async fn publish(env: &Env, tenant: &Tenant, event_ids: Vec<EventId>) {
     }
 }
 
-/// Puts tasks on the webhook queue, at most 100 per call as Queues allows, after `delay_seconds`.
+/// Puts tasks on the webhook queue after `delay_seconds`.
 pub async fn enqueue(env: &Env, tasks: Vec<WebhookTask>, delay_seconds: u32) -> worker::Result<()> {
-    let queue = env.queue(WEBHOOKS)?;
-    for chunk in tasks.chunks(100) {
-        let batch = BatchMessageBuilder::new()
-            .messages(
-                chunk
-                    .iter()
-                    .cloned()
-                    .map(|task| MessageBuilder::new(task).delay_seconds(delay_seconds).build()),
-            )
-            .build();
-        queue.send_batch(batch).await?;
-    }
-    Ok(())
+    crate::queue::send_all(env, WEBHOOKS, &tasks, delay_seconds).await
 }

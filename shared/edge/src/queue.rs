@@ -1,15 +1,43 @@
 //! Consuming a queue one message at a time, through the runtime's own message objects: reading
 //! a body, counting deliveries, and acknowledging or retrying, each reporting failure instead of
 //! panicking (worker 0.8.7's typed wrappers unwrap, and do not expose `attempts`). A consumer
-//! function exports its handler with [`queue_consumer!`](crate::queue_consumer).
+//! function exports its handler with [`queue_consumer!`](crate::queue_consumer). And the one way
+//! work is put on a queue in bulk ([`send_all`]).
 
 use futures_util::future::join_all;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use worker::js_sys::{Object, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::worker_sys::{Message as QueueMessage, MessageBatch};
-use worker::{Env, console_error};
+use worker::{BatchMessageBuilder, Env, MessageBuilder, console_error};
+
+/// The most messages Queues takes in one `sendBatch`.
+const BATCH_LIMIT: usize = 100;
+
+/// Puts `items` on the queue bound as `binding`, [`BATCH_LIMIT`] per call, each delivered after
+/// `delay_seconds`. Stops at the first refused call (the items before it are queued).
+pub async fn send_all<T: Serialize + Clone>(
+    env: &Env,
+    binding: &str,
+    items: &[T],
+    delay_seconds: u32,
+) -> worker::Result<()> {
+    let queue = env.queue(binding)?;
+    for chunk in items.chunks(BATCH_LIMIT) {
+        let batch = BatchMessageBuilder::new()
+            .messages(
+                chunk
+                    .iter()
+                    .cloned()
+                    .map(|item| MessageBuilder::new(item).delay_seconds(delay_seconds).build()),
+            )
+            .build();
+        queue.send_batch(batch).await?;
+    }
+    Ok(())
+}
 
 /// What the queue should do with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

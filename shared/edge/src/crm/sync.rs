@@ -21,7 +21,7 @@ use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::webhooks::EventType;
 use serde_json::Value;
-use worker::{BatchMessageBuilder, D1Database, Env, MessageBuilder, console_error, console_log};
+use worker::{D1Database, Env, console_error, console_log};
 
 /// The queue binding: producer in the webhook dispatcher, the CRM API, the CRM receivers and the
 /// sync consumer itself; consumer in crm-sync.
@@ -92,28 +92,12 @@ pub async fn hand_over(env: &Env, contacts: &[Contact], delay_seconds: u32) {
     if contacts.is_empty() {
         return;
     }
-    if let Err(error) = enqueue(env, contacts, delay_seconds).await {
+    if let Err(error) = crate::queue::send_all(env, CRM_SYNC, contacts, delay_seconds).await {
         console_error!(
             "{} contacts with CRM work left for the sweep: {error}",
             contacts.len()
         );
     }
-}
-
-async fn enqueue(env: &Env, contacts: &[Contact], delay_seconds: u32) -> worker::Result<()> {
-    let queue = env.queue(CRM_SYNC)?;
-    for chunk in contacts.chunks(100) {
-        let batch = BatchMessageBuilder::new()
-            .messages(
-                chunk
-                    .iter()
-                    .cloned()
-                    .map(|contact| MessageBuilder::new(contact).delay_seconds(delay_seconds).build()),
-            )
-            .build();
-        queue.send_batch(batch).await?;
-    }
-    Ok(())
 }
 
 /// Does the contact's due work, in order, while holding its lease. A contact another worker holds

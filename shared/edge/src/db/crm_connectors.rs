@@ -120,9 +120,19 @@ pub async fn find_any(
     keys: &Keyring,
     id: &ConnectorId,
 ) -> Result<Option<Connector>, ApiError> {
+    select_one(db, keys, "c.id = ?1", &[text(id.as_str())]).await
+}
+
+/// The connector the `filter` (over `c`, with `params`) finds, opened.
+async fn select_one(
+    db: &D1Database,
+    keys: &Keyring,
+    filter: &str,
+    params: &[worker::wasm_bindgen::JsValue],
+) -> Result<Option<Connector>, ApiError> {
     let row = db
-        .prepare(format!("{SELECT} WHERE c.id = ?1"))
-        .bind(&[text(id.as_str())])?
+        .prepare(format!("{SELECT} WHERE {filter}"))
+        .bind(params)?
         .first::<Row>(None)
         .await?;
     match row {
@@ -138,15 +148,8 @@ pub async fn find(
     tenant: &Tenant,
     id: &ConnectorId,
 ) -> Result<Option<Connector>, ApiError> {
-    let row = db
-        .prepare(format!("{SELECT} WHERE c.business_id = ?1 AND c.id = ?2"))
-        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
-        .first::<Row>(None)
-        .await?;
-    match row {
-        Some(row) => Ok(Some(row.open(keys).await?)),
-        None => Ok(None),
-    }
+    let params = [text(tenant.business_id.as_str()), text(id.as_str())];
+    select_one(db, keys, "c.business_id = ?1 AND c.id = ?2", &params).await
 }
 
 /// Every connector of a business, oldest first; `enabled_only` leaves out the disabled ones.
