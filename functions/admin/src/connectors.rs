@@ -4,18 +4,20 @@
 use crate::businesses;
 use domain::crm::budget::Budget;
 use domain::crm::config;
-use domain::crm::work::{ConnectorKind, JobStatus};
+use domain::crm::work::{ConnectorKind, ContactKey, JobStatus};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ConnectorId};
 use domain::time::Timestamp;
+use edge::crm::krayin::{self, Krayin};
 use edge::crm::kustomer::{self, Kustomer};
 use edge::crm::sync;
 use edge::db::crm_connectors::{self, Connector, Fields};
+use edge::db::crm_contacts;
 use edge::db::crm_sync_jobs::{self, Filter, Job, Summary};
 use edge::{DB, http, runtime, secrets_key};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use worker::{Env, Request, Response};
+use worker::{D1Database, Env, Request, Response};
 
 const MAX_NAME_CHARS: usize = 200;
 /// Writes to one connector that lose a race with another are tried this often.
@@ -136,9 +138,7 @@ fn name_of(name: Option<&str>, kind: ConnectorKind) -> Result<String, ApiError> 
             format!("name is at most {MAX_NAME_CHARS} characters"),
         )),
         Some(name) => Ok(name.to_owned()),
-        None => Ok(match kind {
-            ConnectorKind::Kustomer => "Kustomer".to_owned(),
-        }),
+        None => Ok(kind.display_name().to_owned()),
     }
 }
 
@@ -172,9 +172,32 @@ pub async fn create(mut req: Request, env: &Env, business_id: &BusinessId) -> Re
         enabled: input.enabled.unwrap_or(true),
         budget,
     };
-    let now = runtime::now().to_rfc3339();
+    let now = runtime::now();
+    let db = env.d1(DB)?;
+    let to_be = Connector {
+        id: id.clone(),
+        tenant: tenant.clone(),
+        kind,
+        name: name.clone(),
+        settings: settings.clone(),
+        secrets: secrets.clone(),
+        enabled: fields.enabled,
+        budget,
+        paused_until_us: None,
+        last_error: None,
+        last_error_us: None,
+        last_success_us: None,
+        crm_cache: None,
+        crm_cache_us: None,
+        revision: 0,
+        created_at: now.to_rfc3339(),
+        updated_at: now.to_rfc3339(),
+    };
+    let read = checked_with_crm(env, &db, &to_be).await?;
     let keys = secrets_key::keyring(env)?;
-    let connector = crm_connectors::insert(&env.d1(DB)?, &keys, &tenant, &id, kind, &fields, &now).await?;
+    let connector =
+        crm_connectors::insert(&db, &keys, &tenant, &id, kind, &fields, &now.to_rfc3339()).await?;
+    keep_read(&db, &connector, read).await?;
     http::json(201, &out(env, connector).await?)
 }
 
@@ -227,8 +250,15 @@ pub async fn update(mut req: Request, env: &Env, id: &ConnectorId) -> Result<Res
             enabled: patch.enabled.unwrap_or(current.enabled),
             budget: Budget::merged(current.budget, &patch.rate_limit)?,
         };
+        let to_be = Connector {
+            settings: settings.clone(),
+            secrets: secrets.clone(),
+            ..current.clone()
+        };
+        let read = checked_with_crm(env, &db, &to_be).await?;
         let now = runtime::now().to_rfc3339();
         if crm_connectors::update(&db, &keys, &current.tenant, id, current.revision, &fields, &now).await? {
+            keep_read(&db, &current, read).await?;
             return get(env, id).await;
         }
     }
@@ -237,32 +267,129 @@ pub async fn update(mut req: Request, env: &Env, id: &ConnectorId) -> Result<Res
     )))
 }
 
+/// What the CRM says of settings about to be saved (Krayin's pipeline and stages), read without
+/// the connector's budget: None when nothing needed the CRM.
+async fn checked_with_crm(
+    env: &Env,
+    db: &D1Database,
+    connector: &Connector,
+) -> Result<Option<Value>, ApiError> {
+    match connector.kind {
+        ConnectorKind::Kustomer => Ok(None),
+        ConnectorKind::Krayin => {
+            let mut krayin =
+                Krayin::new(env, db, connector).map_err(|reason| ApiError::invalid("settings", reason))?;
+            krayin.client.budgeted = false;
+            krayin.check_settings().await
+        }
+    }
+}
+
+/// Keeps what the check read of the CRM, for the sync to use for the next hour.
+async fn keep_read(db: &D1Database, connector: &Connector, read: Option<Value>) -> Result<(), ApiError> {
+    match read {
+        Some(read) => {
+            crm_connectors::store_cache(
+                db,
+                &connector.tenant,
+                &connector.id,
+                &read,
+                runtime::now().micros(),
+            )
+            .await
+        }
+        None => Ok(()),
+    }
+}
+
 /// The seed's "Test the connection": what the CRM said of the connector's key.
 pub async fn test(env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
     let connector = find(env, id).await?;
     let db = env.d1(DB)?;
+    let unusable = |reason: String| ApiError::invalid("settings", reason);
     let result = match connector.kind {
         ConnectorKind::Kustomer => {
-            let kustomer = Kustomer::new(env, &db, &connector)
-                .map_err(|reason| ApiError::invalid("settings", reason))?;
-            kustomer::test_connection(&kustomer).await?
+            kustomer::test_connection(&Kustomer::new(env, &db, &connector).map_err(unusable)?).await?
+        }
+        ConnectorKind::Krayin => {
+            krayin::test_connection(&Krayin::new(env, &db, &connector).map_err(unusable)?).await?
         }
     };
     http::json(200, &result)
 }
 
-/// The CRM's teams, for choosing the default team.
+/// The CRM's teams, for choosing the default team (Kustomer's).
 pub async fn teams(env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
     let connector = find(env, id).await?;
+    if connector.kind != ConnectorKind::Kustomer {
+        return Err(ApiError::not_found(format!(
+            "connector {id} is not a Kustomer connector: only Kustomer has teams"
+        )));
+    }
     let db = env.d1(DB)?;
-    let teams = match connector.kind {
-        ConnectorKind::Kustomer => {
-            let kustomer = Kustomer::new(env, &db, &connector)
-                .map_err(|reason| ApiError::invalid("settings", reason))?;
-            kustomer::teams(&kustomer).await?
-        }
-    };
-    http::json(200, &json!({ "teams": teams }))
+    let kustomer =
+        Kustomer::new(env, &db, &connector).map_err(|reason| ApiError::invalid("settings", reason))?;
+    http::json(200, &json!({ "teams": kustomer::teams(&kustomer).await? }))
+}
+
+/// Krayin's pipelines and their stages, read now (and kept for the sync): for choosing the
+/// pipeline and the stage ids of stage progression.
+pub async fn pipelines(env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+    let connector = find(env, id).await?;
+    if connector.kind != ConnectorKind::Krayin {
+        return Err(ApiError::not_found(format!(
+            "connector {id} is not a Krayin connector: only Krayin has pipelines"
+        )));
+    }
+    let db = env.d1(DB)?;
+    let krayin = Krayin::new(env, &db, &connector).map_err(|reason| ApiError::invalid("settings", reason))?;
+    let pipelines = krayin
+        .read_pipelines()
+        .await
+        .map_err(|refusal| edge::crm::refusal_error("Krayin", refusal))?;
+    let shown: Vec<Value> = pipelines
+        .iter()
+        .map(|pipeline| {
+            json!({
+                "id": pipeline.id,
+                "name": pipeline.name,
+                "is_default": pipeline.is_default,
+                "stages": pipeline.stages.iter().map(|stage| json!({
+                    "id": stage.id, "name": stage.name, "code": stage.code, "sort_order": stage.sort_order,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    http::json(200, &json!({ "pipelines": shown }))
+}
+
+/// A contact of the connector with its records in the CRM: `key` is one of our customer ids, or
+/// `chatwoot:<contact id>`.
+pub async fn contact(env: &Env, id: &ConnectorId, key: &str) -> Result<Response, ApiError> {
+    let connector = find(env, id).await?;
+    let key = key.replace("%3A", ":").replace("%3a", ":");
+    let none = || ApiError::not_found(format!("connector {id} has no contact {key}"));
+    let parsed = ContactKey::parse(&key).ok_or_else(none)?;
+    let kept = crm_contacts::kept(&env.d1(DB)?, &connector.tenant, id, &parsed)
+        .await?
+        .ok_or_else(none)?;
+    http::json(200, &krayin::contact_out(&kept))
+}
+
+/// The connector's contact whose CRM external id is `?external_id=` (the whole string, or its
+/// first record: `krayin:person:123`).
+pub async fn find_contact(req: &Request, env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+    let connector = find(env, id).await?;
+    let query = http::query(req)?;
+    let external_id = query
+        .get("external_id")
+        .map(str::trim)
+        .filter(|value| !value.is_empty() && value.len() <= 200)
+        .ok_or_else(|| ApiError::invalid("external_id", "external_id is required (krayin:person:123)"))?;
+    let kept = crm_contacts::by_external_id(&env.d1(DB)?, &connector.tenant, id, external_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("connector {id} has no contact {external_id}")))?;
+    http::json(200, &krayin::contact_out(&kept))
 }
 
 /// One entry of the sync log as the API shows it.
@@ -292,9 +419,9 @@ impl From<Job> for JobOut {
             id: job.id.to_string(),
             seq: job.seq,
             operation: job.operation.as_str(),
-            customer_id: job.customer_id.to_string(),
+            customer_id: job.contact.to_string(),
             record_id: job.subject_id,
-            event_id: job.event_id.map(|id| id.to_string()),
+            event_id: job.event_id,
             attempts: job.attempts,
             crm_id: job.crm_id,
             last_status: job.last_status,

@@ -21,6 +21,11 @@ pub enum AdminRoute {
     UpdateConnector(ConnectorId),
     TestConnector(ConnectorId),
     ConnectorTeams(ConnectorId),
+    ConnectorPipelines(ConnectorId),
+    /// A connector's contact found by its CRM external id (`?external_id=`).
+    FindContact(ConnectorId),
+    /// A connector's contact by its key: a customer id, or `chatwoot:<contact id>`.
+    GetContact(ConnectorId, String),
     SyncLog(ConnectorId),
     Replay(ConnectorId),
     /// Run the maintenance sweep now.
@@ -83,6 +88,12 @@ pub fn route(method: Method, path: &str) -> Result<AdminRoute, ApiError> {
                 (["test"], _) => (None, "POST"),
                 (["teams"], Method::Get) => (Some(AdminRoute::ConnectorTeams(id)), ""),
                 (["teams"], _) => (None, "GET"),
+                (["pipelines"], Method::Get) => (Some(AdminRoute::ConnectorPipelines(id)), ""),
+                (["pipelines"], _) => (None, "GET"),
+                (["contacts"], Method::Get) => (Some(AdminRoute::FindContact(id)), ""),
+                (["contacts"], _) => (None, "GET"),
+                (["contacts", key], Method::Get) => (Some(AdminRoute::GetContact(id, (*key).to_owned())), ""),
+                (["contacts", _], _) => (None, "GET"),
                 (["sync-log"], Method::Get) => (Some(AdminRoute::SyncLog(id)), ""),
                 (["sync-log"], _) => (None, "GET"),
                 (["replay"], Method::Post) => (Some(AdminRoute::Replay(id)), ""),

@@ -26,21 +26,20 @@ pub async fn load(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response,
     let connectors =
         crm_connectors::list(&db, &secrets_key::keyring(env)?, &tenant.business_id, true).await?;
     let only = query.get("connector_id");
+    // Kustomer keeps conversations; Krayin keeps leads and activities, no conversation history.
     let connector = connectors
         .iter()
+        .filter(|connector| connector.kind == ConnectorKind::Kustomer)
         .find(|connector| only.is_none_or(|id| connector.id.as_str() == id.trim()))
         .ok_or_else(|| {
             ApiError::invalid(
                 "connector_id",
-                "this business has no enabled CRM connector to load history from",
+                "this business has no enabled Kustomer connector to load history from \
+                 (Krayin keeps no conversation history)",
             )
         })?;
-    let history = match connector.kind {
-        ConnectorKind::Kustomer => {
-            let kustomer = Kustomer::new(env, &db, connector).map_err(ApiError::crm_failed)?;
-            kustomer::history(&kustomer, &customer).await?
-        }
-    };
+    let kustomer = Kustomer::new(env, &db, connector).map_err(ApiError::crm_failed)?;
+    let history = kustomer::history(&kustomer, &customer).await?;
     let Some((crm_customer_id, conversations)) = history else {
         return Err(ApiError::not_found(format!(
             "customer {} is not in the CRM (not synced, and not found by email)",

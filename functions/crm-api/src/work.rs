@@ -105,7 +105,7 @@ fn contacts(tenant: &Tenant, jobs: &[Job]) -> Vec<Contact> {
         .map(|job| Contact {
             business_id: tenant.business_id.clone(),
             connector_id: job.connector_id.clone(),
-            customer_id: job.customer_id.clone(),
+            key: job.contact.clone(),
         })
         .collect()
 }

@@ -28,6 +28,7 @@ pub const PREFIXES: &[(&str, &str)] = &[
     ("/webhooks/twilio/", "RECEIVER_TWILIO"),
     ("/webhooks/mailgun/", "RECEIVER_EMAIL"),
     ("/api/webhooks/kustomer/", "RECEIVER_KUSTOMER"),
+    ("/webhooks/chatwoot/", "RECEIVER_CHATWOOT"),
     ("/api-webhooks/", "WEBHOOKS"),
     ("/api-conversations/", "CONVERSATIONS"),
     ("/embed/", "EMBED_INBOX"),

@@ -30,6 +30,14 @@ impl Budget {
         per_day: Some(10_000),
     };
 
+    /// Krayin's API as `throttle:api` limits it by default: 60 requests a minute per user, counted
+    /// over one minute from the first; no per-second or daily limit.
+    pub const KRAYIN: Budget = Budget {
+        per_minute: Some(60),
+        per_second: None,
+        per_day: None,
+    };
+
     /// `base` with the limits `input` names replaced (a number, or null for no limit). Paths are
     /// under `rate_limit`.
     pub fn merged(base: Budget, input: &Map<String, Value>) -> Result<Budget, ApiError> {

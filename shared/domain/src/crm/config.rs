@@ -3,6 +3,7 @@
 //! request budget a new connector starts with.
 
 use crate::crm::budget::Budget;
+use crate::crm::krayin::{KrayinSecrets, KrayinSettings};
 use crate::crm::kustomer::{KustomerSecrets, KustomerSettings};
 use crate::crm::work::ConnectorKind;
 use crate::error::ApiError;
@@ -21,6 +22,10 @@ pub fn checked(
             KustomerSettings::parse(settings, allow_loopback)?.to_json(),
             KustomerSecrets::parse(secrets)?.to_json(),
         ),
+        ConnectorKind::Krayin => (
+            KrayinSettings::parse(settings, allow_loopback)?.to_json(),
+            KrayinSecrets::parse(secrets)?.to_json(),
+        ),
     };
     let secrets = match secrets {
         Value::Object(map) => map.into_iter().filter(|(_, value)| !value.is_null()).collect(),
@@ -33,12 +38,17 @@ pub fn checked(
 pub fn default_budget(kind: ConnectorKind) -> Budget {
     match kind {
         ConnectorKind::Kustomer => Budget::KUSTOMER,
+        ConnectorKind::Krayin => Budget::KRAYIN,
     }
 }
 
-/// Where the CRM sends its webhooks for this connector, below this deployment's origin.
+/// Where webhooks for this connector are sent, below this deployment's origin: the CRM's own
+/// (Kustomer's), or those of the platform that feeds it (Chatwoot's, for Krayin).
 pub fn webhook_path(kind: ConnectorKind, connector_id: &str) -> String {
-    format!("/api/webhooks/{}/{connector_id}", kind.as_str())
+    match kind {
+        ConnectorKind::Kustomer => format!("/api/webhooks/kustomer/{connector_id}"),
+        ConnectorKind::Krayin => format!("/webhooks/chatwoot/{connector_id}"),
+    }
 }
 
 /// `patch` merged into `base` as RFC 7396 merges objects: a key set to null is removed, an

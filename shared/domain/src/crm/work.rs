@@ -1,9 +1,10 @@
 //! The work a connector does: the kinds of CRM, the operations of its sync log, their states, and
 //! which of our events become work for which contact.
 
+use crate::crm::chatwoot::Topic;
 use crate::ids::{ConnectorId, CustomerId, EventId};
 use crate::webhooks::EventType;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::fmt;
 
@@ -12,14 +13,24 @@ use std::fmt;
 #[serde(rename_all = "snake_case")]
 pub enum ConnectorKind {
     Kustomer,
+    Krayin,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 1] = [Self::Kustomer];
+    pub const ALL: [ConnectorKind; 2] = [Self::Kustomer, Self::Krayin];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Kustomer => "kustomer",
+            Self::Krayin => "krayin",
+        }
+    }
+
+    /// How the admin API names a connector of this kind when it is given no name.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::Kustomer => "Kustomer",
+            Self::Krayin => "Krayin",
         }
     }
 
@@ -34,7 +45,8 @@ impl fmt::Display for ConnectorKind {
     }
 }
 
-/// One piece of CRM work: following one of our events, or what the API asked for.
+/// One piece of CRM work: following one of our events, what the API asked for, or following an
+/// event of the platform whose webhooks feed the connector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     /// Follow one of our events (the record is read as it is when the work is done).
@@ -43,6 +55,8 @@ pub enum Operation {
     Escalate,
     /// Add an internal note to the conversation in the CRM.
     Note,
+    /// Follow a Chatwoot event: the delivery, as verified, is the work's input.
+    Chatwoot(Topic),
 }
 
 impl Operation {
@@ -51,6 +65,7 @@ impl Operation {
             Self::Follow(event) => event.as_str(),
             Self::Escalate => "escalate",
             Self::Note => "note",
+            Self::Chatwoot(topic) => topic.operation(),
         }
     }
 
@@ -58,10 +73,65 @@ impl Operation {
         match name {
             "escalate" => Some(Self::Escalate),
             "note" => Some(Self::Note),
-            _ => EventType::parse(name)
-                .filter(|event| *event != EventType::Test)
-                .map(Self::Follow),
+            _ => Topic::from_operation(name).map(Self::Chatwoot).or_else(|| {
+                EventType::parse(name)
+                    .filter(|event| *event != EventType::Test)
+                    .map(Self::Follow)
+            }),
         }
+    }
+}
+
+/// Whose CRM work it is: one of our customers, or a contact of the platform whose webhooks feed
+/// the connector. A contact's work is done in order by one worker at a time. Stored and queued as
+/// text: a customer id, or `chatwoot:<contact id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ContactKey {
+    Customer(CustomerId),
+    Chatwoot(u64),
+}
+
+const CHATWOOT_CONTACT: &str = "chatwoot:";
+
+impl ContactKey {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.strip_prefix(CHATWOOT_CONTACT) {
+            Some(id) => (!id.starts_with('+') && !id.starts_with('0') || id == "0")
+                .then(|| id.parse().ok())
+                .flatten()
+                .map(Self::Chatwoot),
+            None => CustomerId::parse(text).map(Self::Customer),
+        }
+    }
+
+    /// Our customer, when the contact is one.
+    pub fn customer(&self) -> Option<&CustomerId> {
+        match self {
+            Self::Customer(id) => Some(id),
+            Self::Chatwoot(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ContactKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Customer(id) => f.write_str(id.as_str()),
+            Self::Chatwoot(id) => write!(f, "{CHATWOOT_CONTACT}{id}"),
+        }
+    }
+}
+
+impl Serialize for ContactKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ContactKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).ok_or_else(|| serde::de::Error::custom("not a contact key"))
     }
 }
 
@@ -210,6 +280,43 @@ mod tests {
             "the test event is no CRM work"
         );
         assert_eq!(Operation::parse("drop table"), None);
+    }
+
+    #[test]
+    fn chatwoot_work_reads_back_from_its_name() {
+        for topic in Topic::ALL {
+            let operation = Operation::Chatwoot(topic);
+            assert_eq!(Operation::parse(operation.as_str()), Some(operation));
+        }
+        assert_eq!(
+            Operation::Chatwoot(Topic::MessageCreated).as_str(),
+            "chatwoot.message_created"
+        );
+    }
+
+    #[test]
+    fn contact_keys_read_back_from_their_text() {
+        let customer = CustomerId::generate([9; 16]);
+        for key in [ContactKey::Customer(customer.clone()), ContactKey::Chatwoot(42)] {
+            assert_eq!(ContactKey::parse(&key.to_string()), Some(key.clone()));
+            let queued = serde_json::to_string(&key).unwrap_or_default();
+            assert_eq!(serde_json::from_str::<ContactKey>(&queued).ok(), Some(key));
+        }
+        assert_eq!(
+            serde_json::to_string(&ContactKey::Customer(customer.clone())).unwrap_or_default(),
+            format!("\"{customer}\""),
+            "a customer's key is its id, as queue messages always carried it"
+        );
+        for bad in [
+            "chatwoot:",
+            "chatwoot:-1",
+            "chatwoot:+1",
+            "chatwoot:01",
+            "chatwoot:1x",
+            "nobody",
+        ] {
+            assert_eq!(ContactKey::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

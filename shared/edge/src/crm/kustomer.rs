@@ -7,12 +7,15 @@
 //! crashed try may have created is looked up by the external id we give every customer.
 
 use crate::crm::client::{Answer, Client, Refusal};
-use crate::crm::{Outcome, debug, outcome_of};
+use crate::crm::{
+    ConnectionTest, Outcome, attachment_links, debug, gone, input_text, outcome_of, refusal_error, skipped,
+    subject, synced, unreadable,
+};
 use crate::db::crm_connectors::Connector;
 use crate::db::crm_sync_jobs::{self, Job, Requested};
 use crate::db::escalations::{self, NewEscalation, Trigger};
 use crate::db::{self, crm_links};
-use crate::{http, runtime, send_queue, webhook_delivery};
+use crate::{http, runtime, send_queue};
 use domain::crm::kustomer::api::{self, ApiRequest, NewConversation, Resource};
 use domain::crm::kustomer::escalation;
 use domain::crm::kustomer::settings::{KustomerSecrets, KustomerSettings};
@@ -27,8 +30,6 @@ use domain::webhooks::EventType;
 use serde_json::{Value, json};
 use worker::{D1Database, Env, Method, console_error};
 
-/// The secret that signs attachment links in messages put on Kustomer's timeline.
-const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
 /// Messages of a conversation included in an escalation's note (the note keeps the newest that fit).
 const HISTORY_MESSAGES: usize = 200;
 
@@ -54,6 +55,7 @@ impl<'a> Kustomer<'a> {
                 base: settings.api_base(),
                 authorization: format!("Bearer {}", secrets.api_key),
                 debug: debug(env, ConnectorKind::Kustomer),
+                budgeted: true,
             },
             settings,
             env,
@@ -273,15 +275,6 @@ enum Record<'r> {
     Conversation(&'r Conversation),
 }
 
-/// A failure for a record of ours that is gone: nothing to send, retrying cannot help.
-fn gone(reason: String) -> domain::crm::retry::CallFailure {
-    domain::crm::retry::CallFailure::Status {
-        status: 404,
-        wait: None,
-        reason,
-    }
-}
-
 fn status_failure(answer: &Answer) -> domain::crm::retry::CallFailure {
     domain::crm::retry::CallFailure::Status {
         status: answer.status,
@@ -295,13 +288,7 @@ pub fn expect_resource(answer: &Answer) -> Result<Resource, Refusal> {
     if !answer.is_success() {
         return Err(Refusal::Failed(status_failure(answer)));
     }
-    api::parse_resource(&answer.body).map_err(|reason| {
-        Refusal::Failed(domain::crm::retry::CallFailure::Status {
-            status: 502,
-            wait: None,
-            reason: format!("Kustomer's answer could not be read: {reason}"),
-        })
-    })
+    api::parse_resource(&answer.body).map_err(|reason| unreadable("Kustomer", reason))
 }
 
 /// Does one piece of Kustomer work.
@@ -329,29 +316,12 @@ pub async fn perform(
         Operation::Escalate => escalate(&kustomer, job).await,
         Operation::Note => note(&kustomer, job).await,
         Operation::Follow(EventType::Test) => Ok(Outcome::Skipped("the test event is not synced".to_owned())),
+        Operation::Chatwoot(_) => skipped("Chatwoot's webhooks feed Krayin connectors, not Kustomer"),
     };
     match done {
         Ok(outcome) => Ok(outcome),
         Err(refusal) => outcome_of(refusal),
     }
-}
-
-fn skipped(reason: &str) -> Result<Outcome, Refusal> {
-    Ok(Outcome::Skipped(reason.to_owned()))
-}
-
-fn synced(crm_id: String) -> Result<Outcome, Refusal> {
-    Ok(Outcome::Synced { crm_id: Some(crm_id) })
-}
-
-fn subject<T>(job: &Job, parse: impl Fn(&str) -> Option<T>) -> Result<T, Refusal> {
-    parse(&job.subject_id).ok_or_else(|| {
-        Refusal::Ours(db::corrupt(
-            "sync job",
-            job.id.as_str(),
-            "its subject is not an id of its kind",
-        ))
-    })
 }
 
 async fn follow_customer(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
@@ -427,7 +397,7 @@ async fn follow_message(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, R
     }
     let message = kustomer.message(&id).await?;
     let conversation = kustomer.conversation(&message.conversation_id).await?;
-    let links = attachment_links(kustomer, &message).await?;
+    let links = attachment_links(kustomer.env, kustomer.db(), kustomer.tenant(), &message).await?;
     let (_, created) = kustomer
         .call_on(Record::Conversation(&conversation), job.attempts > 0, |crm_id| {
             api::create_message(crm_id, &message, &links)
@@ -438,35 +408,6 @@ async fn follow_message(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, R
         escalate_if_asked(kustomer, &message).await?;
     }
     synced(crm_id)
-}
-
-/// The message's files as (name, signed download link); without a configured origin or signing
-/// secret the names alone are listed.
-async fn attachment_links(
-    kustomer: &Kustomer<'_>,
-    message: &Message,
-) -> Result<Vec<(String, String)>, Refusal> {
-    let files = db::attachments::of_messages(kustomer.db(), kustomer.tenant(), &[&message.id]).await?;
-    let origin = http::configured_origin(kustomer.env)?;
-    let secret = kustomer
-        .env
-        .secret(MEDIA_LINK_SECRET)
-        .ok()
-        .map(|secret| secret.to_string());
-    let now = runtime::now();
-    Ok(files
-        .iter()
-        .map(|file| {
-            let link = webhook_delivery::signed_link(
-                kustomer.tenant(),
-                origin.as_deref(),
-                secret.as_deref().map(str::as_bytes),
-                &file.id,
-                now,
-            );
-            (file.filename.clone(), link.unwrap_or_default())
-        })
-        .collect())
 }
 
 /// Records an escalation, and its work, when the customer's message asks for a human in one of
@@ -551,21 +492,6 @@ pub async fn request_escalation(
         );
     }
     Ok(Some((id, jobs)))
-}
-
-fn input_text(job: &Job, key: &str) -> Result<String, Refusal> {
-    job.input
-        .as_ref()
-        .and_then(|input| input.get(key))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            Refusal::Ours(db::corrupt(
-                "sync job",
-                job.id.as_str(),
-                format!("its input has no {key}"),
-            ))
-        })
 }
 
 /// Hands the conversation to a person in Kustomer: the synced conversation raised to the
@@ -687,60 +613,18 @@ async fn note(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
     synced(created.id)
 }
 
-/// What the connection test found: who the key belongs to, or why it does not work and what to do.
-#[derive(Debug, serde::Serialize)]
-pub struct ConnectionTest {
-    pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<api::CurrentUser>,
-    /// The CRM's status when it refused, or none when it could not be reached.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
 /// The seed's "Test the connection": the key's user, checked against the configured organization.
 pub async fn test_connection(kustomer: &Kustomer<'_>) -> Result<ConnectionTest, ApiError> {
-    let refused = |status: Option<u16>, reason: String| ConnectionTest {
-        ok: false,
-        user: None,
-        status,
-        reason: Some(reason),
-    };
     let resource = match kustomer.resource(&api::current_user()).await {
         Ok(resource) => resource,
-        Err(Refusal::Ours(error)) => return Err(error),
-        Err(Refusal::Budget { wait_ms }) => {
-            return Ok(refused(
-                None,
-                format!(
-                    "the connector's request budget is spent; try again in {} s",
-                    wait_ms / 1000 + 1
-                ),
-            ));
-        }
-        Err(Refusal::Failed(failure)) => {
-            return Ok(match failure {
-                domain::crm::retry::CallFailure::Status { status, reason, .. } => {
-                    refused(Some(status), reason)
-                }
-                domain::crm::retry::CallFailure::TimedOut => {
-                    refused(None, "Kustomer did not answer within 10 s".to_owned())
-                }
-                domain::crm::retry::CallFailure::Unreachable(cause) => refused(
-                    None,
-                    format!("Kustomer could not be reached ({cause}); check the subdomain or base URL"),
-                ),
-            });
-        }
+        Err(refusal) => return ConnectionTest::refused("Kustomer", refusal),
     };
     let user = api::CurrentUser::from_resource(&resource);
     if let (Some(expected), Some(actual)) =
         (kustomer.settings.organization_id.as_deref(), user.org.as_deref())
         && expected != actual
     {
-        return Ok(refused(
+        return Ok(ConnectionTest::failed(
             Some(403),
             format!(
                 "the API key belongs to organization {actual}, not the configured {expected}; \
@@ -748,40 +632,11 @@ pub async fn test_connection(kustomer: &Kustomer<'_>) -> Result<ConnectionTest, 
             ),
         ));
     }
-    Ok(ConnectionTest {
-        ok: true,
-        user: Some(user),
-        status: None,
-        reason: None,
-    })
+    Ok(ConnectionTest::passed(serde_json::to_value(user)?))
 }
 
 /// Pages read at most by one listing call (teams, a customer's history).
 const MAX_PAGES: u32 = 10;
-
-/// A refusal as the API's client sees it: Kustomer's own failure is a 502 (or 503 while the
-/// budget is spent), with what Kustomer said.
-pub fn refusal_error(refusal: Refusal) -> ApiError {
-    match refusal {
-        Refusal::Ours(error) => error,
-        Refusal::Budget { wait_ms } => ApiError::rate_limited(
-            "the connector's request budget for Kustomer is spent; try again shortly",
-            (wait_ms / 1000 + 1).clamp(1, i64::from(u32::MAX)) as u32,
-        ),
-        Refusal::Failed(failure) => {
-            let reason = match failure {
-                domain::crm::retry::CallFailure::Status { status, reason, .. } => {
-                    format!("Kustomer answered {status}: {reason}")
-                }
-                domain::crm::retry::CallFailure::TimedOut => "Kustomer did not answer in time".to_owned(),
-                domain::crm::retry::CallFailure::Unreachable(cause) => {
-                    format!("Kustomer could not be reached: {cause}")
-                }
-            };
-            ApiError::crm_failed(reason)
-        }
-    }
-}
 
 /// Every page of a Kustomer list, up to [`MAX_PAGES`].
 async fn all_pages(
@@ -794,13 +649,7 @@ async fn all_pages(
         if !answer.is_success() {
             return Err(Refusal::Failed(status_failure(&answer)));
         }
-        let (items, more) = api::parse_list(&answer.body).map_err(|reason| {
-            Refusal::Failed(domain::crm::retry::CallFailure::Status {
-                status: 502,
-                wait: None,
-                reason: format!("Kustomer's list could not be read: {reason}"),
-            })
-        })?;
+        let (items, more) = api::parse_list(&answer.body).map_err(|reason| unreadable("Kustomer", reason))?;
         resources.extend(items);
         if !more {
             break;
@@ -813,7 +662,7 @@ async fn all_pages(
 pub async fn teams(kustomer: &Kustomer<'_>) -> Result<Vec<api::Team>, ApiError> {
     let resources = all_pages(kustomer, api::list_teams)
         .await
-        .map_err(refusal_error)?;
+        .map_err(|refusal| refusal_error("Kustomer", refusal))?;
     Ok(resources.iter().map(api::Team::from_resource).collect())
 }
 
@@ -826,7 +675,7 @@ pub async fn history(
     let linked = kustomer
         .linked(LinkKind::Customer, customer.id.as_str())
         .await
-        .map_err(refusal_error)?;
+        .map_err(|refusal| refusal_error("Kustomer", refusal))?;
     let crm_id = match linked {
         Some(crm_id) => crm_id,
         None => {
@@ -834,7 +683,7 @@ pub async fn history(
                 Some(email) if kustomer.settings.customer_lookup => kustomer
                     .find(&api::find_customer_by_email(email))
                     .await
-                    .map_err(refusal_error)?,
+                    .map_err(|refusal| refusal_error("Kustomer", refusal))?,
                 _ => None,
             };
             match found {
@@ -845,7 +694,7 @@ pub async fn history(
     };
     let resources = all_pages(kustomer, |page| api::customer_conversations(&crm_id, page, 100))
         .await
-        .map_err(refusal_error)?;
+        .map_err(|refusal| refusal_error("Kustomer", refusal))?;
     Ok(Some((
         crm_id,
         resources

@@ -1,18 +1,27 @@
 //! CRM connectors at runtime: calling a CRM within its budget (`client`), the sync pipeline from
 //! our events to a contact's ordered work (`sync`), and each CRM's side of that work (one module
-//! per CRM: `kustomer`).
+//! per CRM: `kustomer`, `krayin`), with what their work has in common here.
 
 pub mod client;
+pub mod krayin;
 pub mod kustomer;
 pub mod sync;
 
-use crate::db::crm_connectors::Connector;
 use crate::db::crm_sync_jobs::Job;
+use crate::db::{self, crm_connectors::Connector};
+use crate::{http, runtime, webhook_delivery};
 use client::Refusal;
+use domain::crm::retry::CallFailure;
 pub use domain::crm::settle::Outcome;
 use domain::crm::work::ConnectorKind;
 use domain::error::ApiError;
+use domain::message::Message;
+use domain::tenant::Tenant;
+use serde_json::Value;
 use worker::{D1Database, Env};
+
+/// The secret that signs attachment links in what connectors put in a CRM.
+const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
 
 /// The outcome of a call that was refused, or our own failure.
 pub fn outcome_of(refusal: Refusal) -> Result<Outcome, ApiError> {
@@ -32,14 +41,171 @@ pub async fn perform(
 ) -> Result<Outcome, ApiError> {
     match connector.kind {
         ConnectorKind::Kustomer => kustomer::perform(env, db, connector, job).await,
+        ConnectorKind::Krayin => krayin::perform(env, db, connector, job).await,
     }
 }
 
-/// Whether the debug log is on for connectors of `kind` (`KUSTOMER_DEBUG=true`): bodies are
+/// Whether the debug log is on for connectors of `kind` (`KUSTOMER_DEBUG=true`, `KRAYIN_DEBUG=true`): bodies are
 /// logged, redacted.
 pub fn debug(env: &Env, kind: ConnectorKind) -> bool {
     let name = format!("{}_DEBUG", kind.as_str().to_ascii_uppercase());
     env.var(&name)
         .map(|value| value.to_string().trim().eq_ignore_ascii_case("true"))
         .unwrap_or(false)
+}
+
+/// A failure for a record of ours that is gone: nothing to send, retrying cannot help.
+pub(crate) fn gone(reason: String) -> CallFailure {
+    CallFailure::Status {
+        status: 404,
+        wait: None,
+        reason,
+    }
+}
+
+/// A CRM answer we could not read: retrying will not make it readable.
+pub(crate) fn unreadable(crm: &str, reason: String) -> Refusal {
+    Refusal::Failed(CallFailure::Status {
+        status: 502,
+        wait: None,
+        reason: format!("{crm}'s answer could not be read: {reason}"),
+    })
+}
+
+pub(crate) fn skipped(reason: &str) -> Result<Outcome, Refusal> {
+    Ok(Outcome::Skipped(reason.to_owned()))
+}
+
+pub(crate) fn synced(crm_id: String) -> Result<Outcome, Refusal> {
+    Ok(Outcome::Synced { crm_id: Some(crm_id) })
+}
+
+/// The job's record, read as an id of its kind.
+pub(crate) fn subject<T>(job: &Job, parse: impl Fn(&str) -> Option<T>) -> Result<T, Refusal> {
+    parse(&job.subject_id).ok_or_else(|| {
+        Refusal::Ours(db::corrupt(
+            "sync job",
+            job.id.as_str(),
+            "its subject is not an id of its kind",
+        ))
+    })
+}
+
+pub(crate) fn input_text(job: &Job, key: &str) -> Result<String, Refusal> {
+    job.input
+        .as_ref()
+        .and_then(|input| input.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            Refusal::Ours(db::corrupt(
+                "sync job",
+                job.id.as_str(),
+                format!("its input has no {key}"),
+            ))
+        })
+}
+
+/// The message's files as (name, signed download link); without a configured origin or signing
+/// secret the names alone are listed.
+pub(crate) async fn attachment_links(
+    env: &Env,
+    db: &D1Database,
+    tenant: &Tenant,
+    message: &Message,
+) -> Result<Vec<(String, String)>, Refusal> {
+    let files = db::attachments::of_messages(db, tenant, &[&message.id]).await?;
+    let origin = http::configured_origin(env)?;
+    let secret = env
+        .secret(MEDIA_LINK_SECRET)
+        .ok()
+        .map(|secret| secret.to_string());
+    let now = runtime::now();
+    Ok(files
+        .iter()
+        .map(|file| {
+            let link = webhook_delivery::signed_link(
+                tenant,
+                origin.as_deref(),
+                secret.as_deref().map(str::as_bytes),
+                &file.id,
+                now,
+            );
+            (file.filename.clone(), link.unwrap_or_default())
+        })
+        .collect())
+}
+
+/// What the connection test found: who the credentials belong to, or why they do not work and
+/// what to do.
+#[derive(Debug, serde::Serialize)]
+pub struct ConnectionTest {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<Value>,
+    /// The CRM's status when it refused, or none when it could not be reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ConnectionTest {
+    pub fn passed(user: Value) -> Self {
+        Self {
+            ok: true,
+            user: Some(user),
+            status: None,
+            reason: None,
+        }
+    }
+
+    pub fn failed(status: Option<u16>, reason: String) -> Self {
+        Self {
+            ok: false,
+            user: None,
+            status,
+            reason: Some(reason),
+        }
+    }
+
+    /// What a refused test call says; our own failure stays ours.
+    pub fn refused(crm: &str, refusal: Refusal) -> Result<Self, ApiError> {
+        Ok(match refusal {
+            Refusal::Ours(error) => return Err(error),
+            Refusal::Budget { wait_ms } => Self::failed(
+                None,
+                format!(
+                    "the connector's request budget is spent; try again in {} s",
+                    wait_ms / 1000 + 1
+                ),
+            ),
+            Refusal::Failed(CallFailure::Status { status, reason, .. }) => Self::failed(Some(status), reason),
+            Refusal::Failed(CallFailure::TimedOut) => Self::failed(
+                None,
+                format!("{crm} did not answer within {} s", client::TIMEOUT_MS / 1000),
+            ),
+            Refusal::Failed(CallFailure::Unreachable(cause)) => Self::failed(
+                None,
+                format!("{crm} could not be reached ({cause}); check the connector's address"),
+            ),
+        })
+    }
+}
+
+/// A refusal as the API's client sees it: the CRM's own failure is a 502 (or 503 while the
+/// budget is spent), with what the CRM said.
+pub fn refusal_error(crm: &str, refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::Ours(error) => error,
+        Refusal::Budget { wait_ms } => ApiError::rate_limited(
+            format!("the connector's request budget for {crm} is spent; try again shortly"),
+            (wait_ms / 1000 + 1).clamp(1, i64::from(u32::MAX)) as u32,
+        ),
+        Refusal::Failed(failure) => ApiError::crm_failed(match failure {
+            CallFailure::Status { status, reason, .. } => format!("{crm} answered {status}: {reason}"),
+            CallFailure::TimedOut => format!("{crm} did not answer in time"),
+            CallFailure::Unreachable(cause) => format!("{crm} could not be reached: {cause}"),
+        }),
+    }
 }

@@ -125,7 +125,7 @@ pub async fn drain(env: &Env, db: &D1Database, keys: &Keyring, contact: &Contact
             db,
             &tenant,
             &connector.id,
-            &contact.customer_id,
+            &contact.key,
             &lease,
             now,
             now + LEASE_SECONDS * 1_000_000,
@@ -137,12 +137,12 @@ pub async fn drain(env: &Env, db: &D1Database, keys: &Keyring, contact: &Contact
         loop {
             let now = runtime::now();
             if now.seconds() - started.seconds() >= DRAIN_SECONDS {
-                crm_contacts::release(db, &tenant, &connector.id, &contact.customer_id, &lease).await?;
+                crm_contacts::release(db, &tenant, &connector.id, &contact.key, &lease).await?;
                 hand_over(env, std::slice::from_ref(contact), 0).await;
                 break 'held;
             }
             let Some(job) = crm_sync_jobs::next_of_contact(db, &tenant, contact).await? else {
-                crm_contacts::release(db, &tenant, &connector.id, &contact.customer_id, &lease).await?;
+                crm_contacts::release(db, &tenant, &connector.id, &contact.key, &lease).await?;
                 // Work recorded while the lease was held, whose queue message found it held.
                 if crm_sync_jobs::next_of_contact(db, &tenant, contact)
                     .await?
@@ -153,7 +153,7 @@ pub async fn drain(env: &Env, db: &D1Database, keys: &Keyring, contact: &Contact
                 break 'held;
             };
             if job.next_attempt_us > now.micros() {
-                crm_contacts::release(db, &tenant, &connector.id, &contact.customer_id, &lease).await?;
+                crm_contacts::release(db, &tenant, &connector.id, &contact.key, &lease).await?;
                 let wait = ((job.next_attempt_us - now.micros()) / 1_000_000 + 1).clamp(1, 43_200) as u32;
                 hand_over(env, std::slice::from_ref(contact), wait).await;
                 break 'held;
@@ -162,7 +162,7 @@ pub async fn drain(env: &Env, db: &D1Database, keys: &Keyring, contact: &Contact
                 Step::Next { succeeded: true } => succeeded = true,
                 Step::Next { succeeded: false } => {}
                 Step::Wait(seconds) => {
-                    crm_contacts::release(db, &tenant, &connector.id, &contact.customer_id, &lease).await?;
+                    crm_contacts::release(db, &tenant, &connector.id, &contact.key, &lease).await?;
                     hand_over(env, std::slice::from_ref(contact), seconds).await;
                     break 'held;
                 }
@@ -229,7 +229,7 @@ async fn run(
 pub fn log_own_failure(contact: &Contact, error: &ApiError) {
     console_error!(
         "CRM work of contact {} (connector {}) stopped on our side, it is retried: {}",
-        contact.customer_id,
+        contact.key,
         contact.connector_id,
         error.detail().unwrap_or(&error.body.message)
     );

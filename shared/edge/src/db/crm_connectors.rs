@@ -35,6 +35,10 @@ pub struct Connector {
     pub last_error: Option<String>,
     pub last_error_us: Option<i64>,
     pub last_success_us: Option<i64>,
+    /// What the connector keeps of the CRM's own configuration (Krayin's pipelines), and when it
+    /// was read.
+    pub crm_cache: Option<Value>,
+    pub crm_cache_us: Option<i64>,
     pub revision: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -66,6 +70,8 @@ struct Row {
     last_error: Option<String>,
     last_error_us: Option<i64>,
     last_success_us: Option<i64>,
+    crm_cache: Option<String>,
+    crm_cache_us: Option<i64>,
     revision: i64,
     created_at: String,
     updated_at: String,
@@ -100,6 +106,9 @@ impl Row {
             last_error: self.last_error,
             last_error_us: self.last_error_us,
             last_success_us: self.last_success_us,
+            // A cache that cannot be read is read again from the CRM.
+            crm_cache: self.crm_cache.and_then(|cache| serde_json::from_str(&cache).ok()),
+            crm_cache_us: self.crm_cache_us,
             revision: self.revision,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -110,7 +119,8 @@ impl Row {
 
 const SELECT: &str = "SELECT c.id, c.business_id, b.default_country, c.kind, c.name, c.settings, c.secrets, \
                       c.enabled, c.per_minute, c.per_second, c.per_day, c.paused_until_us, c.last_error, \
-                      c.last_error_us, c.last_success_us, c.revision, c.created_at, c.updated_at \
+                      c.last_error_us, c.last_success_us, c.crm_cache, c.crm_cache_us, c.revision, c.created_at, \
+                      c.updated_at \
                       FROM crm_connectors c JOIN businesses b ON b.id = c.business_id";
 
 /// The connector `id`, of whichever business: for a CRM's webhook, whose path names only the
@@ -406,4 +416,27 @@ pub async fn spent(
         day_count: count(5),
         paused_until_us: int(6),
     })
+}
+
+/// Keeps what was read of the CRM's configuration, at `now_us`. It is not part of the
+/// connector's revision: any writer may refresh it.
+pub async fn store_cache(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &ConnectorId,
+    cache: &Value,
+    now_us: i64,
+) -> Result<(), ApiError> {
+    db.prepare(
+        "UPDATE crm_connectors SET crm_cache = ?3, crm_cache_us = ?4 WHERE business_id = ?1 AND id = ?2",
+    )
+    .bind(&[
+        text(tenant.business_id.as_str()),
+        text(id.as_str()),
+        text(&cache.to_string()),
+        number(now_us),
+    ])?
+    .run()
+    .await?;
+    Ok(())
 }

@@ -1,10 +1,13 @@
 //! `crm_contacts`: one writer per contact. A worker does a contact's CRM work for one connector
 //! only while it holds the contact's lease, so two events about a new customer cannot both
-//! create them in the CRM, and the contact's work is done in order.
+//! create them in the CRM, and the contact's work is done in order. The row also keeps the
+//! contact's records in the CRM in the CRM's external id form (found by it through an index),
+//! and the stage moves made for it; only the lease holder writes them.
 
-use crate::db::{self, number, text};
+use crate::db::{self, number, optional_text, text};
+use domain::crm::work::ContactKey;
 use domain::error::ApiError;
-use domain::ids::{ConnectorId, CustomerId};
+use domain::ids::ConnectorId;
 use domain::tenant::Tenant;
 use serde::Deserialize;
 use worker::D1Database;
@@ -15,7 +18,7 @@ pub async fn claim(
     db: &D1Database,
     tenant: &Tenant,
     connector: &ConnectorId,
-    customer: &CustomerId,
+    customer: &ContactKey,
     lease: &str,
     now_us: i64,
     until_us: i64,
@@ -34,7 +37,7 @@ pub async fn claim(
         .bind(&[
             text(tenant.business_id.as_str()),
             text(connector.as_str()),
-            text(customer.as_str()),
+            text(&customer.to_string()),
             text(lease),
             number(now_us),
             number(until_us),
@@ -49,7 +52,7 @@ pub async fn release(
     db: &D1Database,
     tenant: &Tenant,
     connector: &ConnectorId,
-    customer: &CustomerId,
+    customer: &ContactKey,
     lease: &str,
 ) -> Result<(), ApiError> {
     let result = db
@@ -60,11 +63,90 @@ pub async fn release(
         .bind(&[
             text(tenant.business_id.as_str()),
             text(connector.as_str()),
-            text(customer.as_str()),
+            text(&customer.to_string()),
             text(lease),
         ])?
         .run()
         .await?;
     let _ = db::changes(&result);
+    Ok(())
+}
+
+/// What the connector keeps of a contact: its records in the CRM (the CRM's external id form)
+/// and the stage moves made for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Kept {
+    pub customer_id: String,
+    pub external_id: Option<String>,
+    pub stages_done: Option<String>,
+}
+
+/// What the connector keeps of the contact (None: it has never had work).
+pub async fn kept(
+    db: &D1Database,
+    tenant: &Tenant,
+    connector: &ConnectorId,
+    contact: &ContactKey,
+) -> Result<Option<Kept>, ApiError> {
+    Ok(db
+        .prepare(
+            "SELECT customer_id, external_id, stages_done FROM crm_contacts \
+             WHERE business_id = ?1 AND connector_id = ?2 AND customer_id = ?3",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(connector.as_str()),
+            text(&contact.to_string()),
+        ])?
+        .first::<Kept>(None)
+        .await?)
+}
+
+/// The contact whose external id is `external_id`, or begins with it followed by `|` (the
+/// first record named, Krayin's person, finds its contact); through the index, either way.
+pub async fn by_external_id(
+    db: &D1Database,
+    tenant: &Tenant,
+    connector: &ConnectorId,
+    external_id: &str,
+) -> Result<Option<Kept>, ApiError> {
+    Ok(db
+        .prepare(
+            "SELECT customer_id, external_id, stages_done FROM crm_contacts \
+             WHERE business_id = ?1 AND connector_id = ?2 \
+             AND (external_id = ?3 OR (external_id > ?3 || '|' AND external_id < ?3 || '}')) \
+             ORDER BY external_id LIMIT 1",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(connector.as_str()),
+            text(external_id),
+        ])?
+        .first::<Kept>(None)
+        .await?)
+}
+
+/// Writes what the connector keeps of the contact, under the lease its writer holds.
+pub async fn keep(
+    db: &D1Database,
+    tenant: &Tenant,
+    connector: &ConnectorId,
+    contact: &ContactKey,
+    external_id: Option<&str>,
+    stages_done: Option<&str>,
+) -> Result<(), ApiError> {
+    db.prepare(
+        "UPDATE crm_contacts SET external_id = ?4, stages_done = ?5 \
+         WHERE business_id = ?1 AND connector_id = ?2 AND customer_id = ?3",
+    )
+    .bind(&[
+        text(tenant.business_id.as_str()),
+        text(connector.as_str()),
+        text(&contact.to_string()),
+        optional_text(external_id),
+        optional_text(stages_done),
+    ])?
+    .run()
+    .await?;
     Ok(())
 }

@@ -5,9 +5,9 @@
 //! the same event twice records it once.
 
 use crate::db::{self, number, optional_number, optional_text, text};
-use domain::crm::work::{JobStatus, Operation, PlannedJob};
+use domain::crm::work::{ContactKey, JobStatus, Operation, PlannedJob};
 use domain::error::ApiError;
-use domain::ids::{BusinessId, ConnectorId, CustomerId, EventId, SyncJobId};
+use domain::ids::{BusinessId, ConnectorId, CustomerId, SyncJobId};
 use domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,10 +19,13 @@ pub struct Job {
     pub seq: i64,
     pub id: SyncJobId,
     pub connector_id: ConnectorId,
-    pub customer_id: CustomerId,
+    /// Whose work it is.
+    pub contact: ContactKey,
     pub operation: Operation,
     pub subject_id: String,
-    pub event_id: Option<EventId>,
+    /// The event followed: one of ours (`evt_…`), or a delivery of the platform that feeds the
+    /// connector (`chatwoot:<delivery id>`).
+    pub event_id: Option<String>,
     pub input: Option<Value>,
     pub status: JobStatus,
     pub attempts: u32,
@@ -41,10 +44,10 @@ struct Row {
     seq: i64,
     id: SyncJobId,
     connector_id: ConnectorId,
-    customer_id: CustomerId,
+    customer_id: ContactKey,
     operation: String,
     subject_id: String,
-    event_id: Option<EventId>,
+    event_id: Option<String>,
     input: Option<String>,
     status: String,
     attempts: u32,
@@ -72,7 +75,7 @@ impl Row {
             seq: self.seq,
             id: self.id,
             connector_id: self.connector_id,
-            customer_id: self.customer_id,
+            contact: self.customer_id,
             subject_id: self.subject_id,
             event_id: self.event_id,
             attempts: self.attempts,
@@ -95,12 +98,14 @@ fn jobs(rows: Vec<Row>) -> Result<Vec<Job>, ApiError> {
     rows.into_iter().map(Row::into_job).collect()
 }
 
-/// A contact of a connector: whose work a worker is asked to do.
+/// A contact of a connector: whose work a worker is asked to do. Queued as JSON; the key keeps
+/// the name it had when every contact was a customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
     pub business_id: BusinessId,
     pub connector_id: ConnectorId,
-    pub customer_id: CustomerId,
+    #[serde(rename = "customer_id")]
+    pub key: ContactKey,
 }
 
 #[derive(Serialize)]
@@ -147,7 +152,7 @@ pub async fn insert_planned(
     #[derive(Deserialize)]
     struct Inserted {
         connector_id: ConnectorId,
-        customer_id: CustomerId,
+        customer_id: ContactKey,
         status: String,
     }
     let field = |name: &str| format!("json_extract(j.value, '$.{name}')");
@@ -181,7 +186,7 @@ pub async fn insert_planned(
         let contact = Contact {
             business_id: tenant.business_id.clone(),
             connector_id: row.connector_id,
-            customer_id: row.customer_id,
+            key: row.customer_id,
         };
         if row.status == "pending" && !contacts.contains(&contact) {
             contacts.push(contact);
@@ -229,6 +234,51 @@ pub async fn insert_requested(
         .ok_or_else(|| ApiError::internal("recording CRM work", "the new row was not found"))
 }
 
+/// A delivery of the platform that feeds the connector (a Chatwoot event), as work for `contact`:
+/// recorded once per delivery id. Returns the contact when the work is new (None: a redelivery).
+pub struct Delivered<'a> {
+    pub connector_id: &'a ConnectorId,
+    pub contact: &'a ContactKey,
+    pub operation: Operation,
+    pub subject_id: &'a str,
+    pub event_id: &'a str,
+    pub input: &'a Value,
+}
+
+pub async fn insert_delivered(
+    db: &D1Database,
+    tenant: &Tenant,
+    id: &SyncJobId,
+    work: &Delivered<'_>,
+    now_us: i64,
+) -> Result<Option<Contact>, ApiError> {
+    let result = db
+        .prepare(
+            "INSERT INTO crm_sync_jobs (id, business_id, connector_id, customer_id, operation, subject_id, event_id, \
+             input, status, next_attempt_us, retry_from_us, created_us, updated_us) \
+             VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?9, ?9) \
+             ON CONFLICT (connector_id, event_id) DO NOTHING",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(id.as_str()),
+            text(work.connector_id.as_str()),
+            text(&work.contact.to_string()),
+            text(work.operation.as_str()),
+            text(work.subject_id),
+            text(work.event_id),
+            text(&work.input.to_string()),
+            number(now_us),
+        ])?
+        .run()
+        .await?;
+    Ok((db::changes(&result) == 1).then(|| Contact {
+        business_id: tenant.business_id.clone(),
+        connector_id: work.connector_id.clone(),
+        key: work.contact.clone(),
+    }))
+}
+
 pub async fn find(db: &D1Database, tenant: &Tenant, id: &SyncJobId) -> Result<Option<Job>, ApiError> {
     let row = db
         .prepare(format!(
@@ -255,7 +305,7 @@ pub async fn next_of_contact(
         .bind(&[
             text(tenant.business_id.as_str()),
             text(contact.connector_id.as_str()),
-            text(contact.customer_id.as_str()),
+            text(&contact.key.to_string()),
         ])?
         .first::<Row>(None)
         .await?;
@@ -412,7 +462,7 @@ pub async fn replay(
 ) -> Result<Vec<Contact>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
-        customer_id: CustomerId,
+        customer_id: ContactKey,
     }
     let result = db
         .prepare(
@@ -436,7 +486,7 @@ pub async fn replay(
         let contact = Contact {
             business_id: tenant.business_id.clone(),
             connector_id: connector.clone(),
-            customer_id: row.customer_id,
+            key: row.customer_id,
         };
         if !contacts.contains(&contact) {
             contacts.push(contact);

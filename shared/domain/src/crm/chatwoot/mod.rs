@@ -8,5 +8,5 @@ pub mod webhook;
 
 pub use webhook::{
     ChatwootAttachment, ChatwootChannel, ChatwootContact, ChatwootConversation, ChatwootEvent,
-    ChatwootMessage, MessageType, Refusal,
+    ChatwootMessage, MessageType, Refusal, Topic,
 };

@@ -117,6 +117,88 @@ pub enum ChatwootEvent {
     Other(String),
 }
 
+/// The events we act on: a piece of work each, named `chatwoot.<event>` in the sync log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    ContactCreated,
+    ContactUpdated,
+    ConversationCreated,
+    ConversationUpdated,
+    ConversationStatusChanged,
+    MessageCreated,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 6] = [
+        Self::ContactCreated,
+        Self::ContactUpdated,
+        Self::ConversationCreated,
+        Self::ConversationUpdated,
+        Self::ConversationStatusChanged,
+        Self::MessageCreated,
+    ];
+
+    /// The sync log's name of the work.
+    pub fn operation(self) -> &'static str {
+        match self {
+            Self::ContactCreated => "chatwoot.contact_created",
+            Self::ContactUpdated => "chatwoot.contact_updated",
+            Self::ConversationCreated => "chatwoot.conversation_created",
+            Self::ConversationUpdated => "chatwoot.conversation_updated",
+            Self::ConversationStatusChanged => "chatwoot.conversation_status_changed",
+            Self::MessageCreated => "chatwoot.message_created",
+        }
+    }
+
+    pub fn from_operation(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|topic| topic.operation() == name)
+    }
+}
+
+impl ChatwootEvent {
+    /// The work the event is, or None for one we do not act on.
+    pub fn topic(&self) -> Option<Topic> {
+        Some(match self {
+            Self::ContactCreated(_) => Topic::ContactCreated,
+            Self::ContactUpdated(_) => Topic::ContactUpdated,
+            Self::ConversationCreated(_) => Topic::ConversationCreated,
+            Self::ConversationUpdated(_) => Topic::ConversationUpdated,
+            Self::ConversationStatusChanged(_) => Topic::ConversationStatusChanged,
+            Self::MessageCreated(_) => Topic::MessageCreated,
+            Self::Other(_) => return None,
+        })
+    }
+
+    /// The contact the event is about: whose work it is.
+    pub fn contact(&self) -> Option<&ChatwootContact> {
+        match self {
+            Self::ContactCreated(contact) | Self::ContactUpdated(contact) => Some(contact),
+            Self::ConversationCreated(conversation)
+            | Self::ConversationUpdated(conversation)
+            | Self::ConversationStatusChanged(conversation) => conversation.contact.as_ref(),
+            Self::MessageCreated(message) => message.contact.as_ref(),
+            Self::Other(_) => None,
+        }
+    }
+
+    /// The record the event is about, as the sync log shows it: `chatwoot:contact:1`,
+    /// `chatwoot:conversation:2` (its display id), `chatwoot:message:3`.
+    pub fn subject(&self) -> Option<String> {
+        Some(match self {
+            Self::ContactCreated(contact) | Self::ContactUpdated(contact) => {
+                format!("chatwoot:contact:{}", contact.id)
+            }
+            Self::ConversationCreated(conversation)
+            | Self::ConversationUpdated(conversation)
+            | Self::ConversationStatusChanged(conversation) => {
+                format!("chatwoot:conversation:{}", conversation.id)
+            }
+            Self::MessageCreated(message) => format!("chatwoot:message:{}", message.id),
+            Self::Other(_) => return None,
+        })
+    }
+}
+
 /// A Chatwoot contact as its `webhook_data`/`push_event_data` show it, with the attributes the
 /// Krayin mapping reads pulled out of `additional_attributes` (where Chatwoot and the
 /// integration's guide keep them) or else `custom_attributes`.
@@ -401,11 +483,15 @@ fn created_at(value: Option<&Value>) -> Option<Timestamp> {
 
 fn message(object: &Map<String, Value>) -> Result<ChatwootMessage, String> {
     let conversation = members(object.get("conversation")).ok_or("the message has no conversation")?;
-    let contact = match members(conversation.get("meta")).and_then(|meta| meta.get("sender")) {
-        Some(Value::Object(sender)) => Some(contact(sender)?),
-        _ => None,
-    };
     let sender = members(object.get("sender"));
+    // The conversation's contact; a contact's own message names them as its sender too.
+    let contact = match members(conversation.get("meta")).and_then(|meta| meta.get("sender")) {
+        Some(Value::Object(meta_sender)) => Some(contact(meta_sender)?),
+        _ => match sender {
+            Some(sender) if text(sender.get("type")).as_deref() == Some("contact") => Some(contact(sender)?),
+            _ => None,
+        },
+    };
     let attachments = match object.get("attachments") {
         Some(Value::Array(items)) => items
             .iter()

@@ -13,7 +13,7 @@ use super::settings::KrayinSettings;
 use crate::channel::{Channel, Direction};
 use crate::crm::chatwoot::{ChatwootChannel, ChatwootConversation, ChatwootMessage, MessageType};
 use crate::crm::kustomer::cut_chars;
-use crate::message::Message;
+use crate::message::{Conversation, Message};
 use crate::time::Timestamp;
 
 /// Krayin keeps a comment in a TEXT column (64 KiB); a long message is cut well before.
@@ -192,6 +192,49 @@ pub fn chatwoot_message_activity(
     )
 }
 
+/// The activity of one of our conversations, done once it is resolved or closed; none until the
+/// contact's person or lead exists.
+pub fn our_conversation_activity(
+    conversation: &Conversation,
+    refs: &KrayinRefs,
+    at: Timestamp,
+) -> Option<PlannedActivity> {
+    let mut comment = format!(
+        "Conversation {} on {}, {}",
+        conversation.id, conversation.channel, conversation.status
+    );
+    if let Some(assignee) = &conversation.assignee {
+        comment.push_str(&format!("\nAssigned to: {assignee}"));
+    }
+    planned(
+        activity_type_for_channel(conversation.channel),
+        conversation_title(conversation.id.as_str()),
+        comment,
+        at,
+        refs,
+        matches!(conversation.status.as_str(), "resolved" | "closed"),
+    )
+}
+
+/// A note on the contact's lead (an internal note, an escalation's reason): titled `title`, about
+/// the conversation shown after `#`.
+pub fn note_activity(
+    title: &str,
+    conversation: &str,
+    text: &str,
+    refs: &KrayinRefs,
+    at: Timestamp,
+) -> Option<PlannedActivity> {
+    planned(
+        ActivityType::Note,
+        format!("{title} - {}", conversation_title(conversation)),
+        cut_chars(text.trim(), MAX_COMMENT_CHARS, COMMENT_CUT_MARKER),
+        at,
+        refs,
+        true,
+    )
+}
+
 /// The activity of one of our messages: `sender_name` is the customer's for inbound messages
 /// and the business's (or agent's) for outbound ones, `conversation` how the conversation is
 /// shown after `#`, `attachment_links` filename and download URL.
@@ -230,6 +273,38 @@ pub enum StageTrigger {
     /// An agent's public reply (the runtime may pass every one: moves never go backwards).
     FirstResponse,
     Resolved,
+}
+
+impl StageTrigger {
+    pub const ALL: [StageTrigger; 3] = [Self::ConversationCreated, Self::FirstResponse, Self::Resolved];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConversationCreated => "conversation_created",
+            Self::FirstResponse => "first_response",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    /// The triggers a stored list (`conversation_created,resolved`) names; unknown names are
+    /// left out.
+    pub fn parse_list(list: &str) -> Vec<StageTrigger> {
+        list.split(',')
+            .filter_map(|name| {
+                Self::ALL
+                    .into_iter()
+                    .find(|trigger| trigger.as_str() == name.trim())
+            })
+            .collect()
+    }
+
+    pub fn write_list(triggers: &[StageTrigger]) -> String {
+        triggers
+            .iter()
+            .map(|trigger| trigger.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// The stage configured for `trigger`, when stage progression is on.

@@ -167,6 +167,11 @@ pub fn update_lead(lead_id: u64, current_stage_id: u64, lead: &LeadFields) -> Ap
 }
 
 /// Moves a lead to another stage of its pipeline (Krayin answers 404 for a stage of another).
+/// One lead, as its stage and products are now.
+pub fn get_lead(lead_id: u64) -> ApiRequest {
+    ApiRequest::get(format!("/api/v1/leads/{lead_id}"), None)
+}
+
 pub fn move_lead(lead_id: u64, stage_id: u64) -> ApiRequest {
     ApiRequest::with(
         Method::Put,
@@ -375,14 +380,18 @@ impl PersonFields {
         let mut body = Map::new();
         body.insert("name".to_owned(), json!(self.name));
         // `emails` is required when sent, so an empty list is not sent; `contact_numbers` must be
-        // (PersonController reads it unconditionally).
+        // (PersonController reads it unconditionally) with a first entry (the repository reads
+        // index 0): a person without a number gets one empty number, which Krayin keeps and
+        // never checks for uniqueness.
         if !self.emails.is_empty() {
             body.insert("emails".to_owned(), json!(labelled(&self.emails)));
         }
-        body.insert(
-            "contact_numbers".to_owned(),
-            json!(labelled(&self.contact_numbers)),
-        );
+        let numbers = if self.contact_numbers.is_empty() {
+            vec![json!({ "value": "", "label": LABEL })]
+        } else {
+            labelled(&self.contact_numbers)
+        };
+        body.insert("contact_numbers".to_owned(), json!(numbers));
         if let Some(job_title) = &self.job_title {
             body.insert("job_title".to_owned(), json!(job_title));
         }
@@ -678,14 +687,23 @@ pub struct Lead {
     pub id: u64,
     pub pipeline_id: Option<u64>,
     pub stage_id: Option<u64>,
+    /// Whether a salesperson added products to it: Krayin's lead update deletes the products a
+    /// body does not carry, so such a lead is not updated by us.
+    pub has_products: bool,
 }
 
 impl Lead {
     pub fn from_data(data: &Map<String, Value>) -> Result<Self, String> {
+        let listed = |name: &str| {
+            data.get(name)
+                .and_then(Value::as_array)
+                .is_some_and(|items| !items.is_empty())
+        };
         Ok(Self {
             id: id_of(data)?,
             pipeline_id: data.get("lead_pipeline_id").and_then(Value::as_u64),
             stage_id: data.get("lead_pipeline_stage_id").and_then(Value::as_u64),
+            has_products: listed("products") || listed("lead_products"),
         })
     }
 }
@@ -925,7 +943,7 @@ mod tests {
         assert_eq!(
             create_person(&person).body,
             Some(
-                json!({ "name": "Chatwoot contact #9", "contact_numbers": [], "organization_name": "Acme, Inc." })
+                json!({ "name": "Chatwoot contact #9", "contact_numbers": [{ "value": "", "label": "work" }], "organization_name": "Acme, Inc." })
             )
         );
     }
@@ -1108,8 +1126,17 @@ mod tests {
             Ok(Lead {
                 id: 456,
                 pipeline_id: Some(1),
-                stage_id: Some(2)
+                stage_id: Some(2),
+                has_products: false
             })
+        );
+        let sold = br#"{"data":{"id":7,"products":[{"id":1,"product_id":3,"quantity":2}]}}"#;
+        assert_eq!(
+            parse_data(sold)
+                .and_then(|data| Lead::from_data(&data))
+                .map(|lead| lead.has_products),
+            Ok(true),
+            "a lead with products is known as one"
         );
         let bad: [&[u8]; 6] = [
             b"",

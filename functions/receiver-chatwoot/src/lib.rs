@@ -1,0 +1,111 @@
+//! `POST /webhooks/chatwoot/{connector_id}`: the account webhooks of a business's Chatwoot,
+//! feeding its Krayin connector. A delivery is checked against the connector's
+//! `webhook_secret` (Chatwoot's `X-Chatwoot-Signature` over `"{timestamp}.{body}"`, the
+//! timestamp within five minutes), then recorded as work for its contact and handed to the sync
+//! consumer: nothing here waits for Krayin. A redelivery (the same `X-Chatwoot-Delivery`) is
+//! acknowledged and records nothing.
+
+use domain::crm::chatwoot::webhook;
+use domain::crm::work::{ConnectorKind, ContactKey, Operation};
+use domain::crypto::sha256_hex;
+use domain::error::ApiError;
+use domain::ids::{ConnectorId, SyncJobId};
+use edge::crm::sync;
+use edge::db::crm_connectors;
+use edge::db::crm_sync_jobs::{self, Delivered};
+use edge::{DB, http, runtime, secrets_key};
+use serde_json::{Value, json};
+use worker::{Context, Env, Method, Request, Response, event as worker_event};
+
+/// A delivery id longer than this is not Chatwoot's (a UUID): the body's digest stands in.
+const MAX_DELIVERY_CHARS: usize = 100;
+
+#[worker_event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, receive).await
+}
+
+/// The connector a webhook path names.
+fn connector_id(path: &str) -> Option<ConnectorId> {
+    let id = path.strip_prefix("/webhooks/chatwoot/")?.trim_end_matches('/');
+    (!id.contains('/')).then(|| ConnectorId::parse(id)).flatten()
+}
+
+async fn receive(mut req: Request, env: Env) -> Result<Response, ApiError> {
+    http::require_method(&req, Method::Post, "POST")?;
+    let not_found = || ApiError::not_found("no Krayin connector at this webhook path");
+    let id = connector_id(&req.path()).ok_or_else(not_found)?;
+    let db = env.d1(DB)?;
+    let connector = crm_connectors::find_any(&db, &secrets_key::keyring(&env)?, &id)
+        .await?
+        .filter(|connector| connector.kind == ConnectorKind::Krayin)
+        .ok_or_else(not_found)?;
+    let body = http::read_body(&mut req, webhook::BODY_LIMIT).await?;
+    let header =
+        |name: &str| -> Result<String, ApiError> { Ok(req.headers().get(name)?.unwrap_or_default()) };
+    let secret = connector
+        .secrets
+        .get("webhook_secret")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    webhook::verify(
+        secret.as_bytes(),
+        &header(webhook::TIMESTAMP_HEADER)?,
+        &body,
+        &header(webhook::SIGNATURE_HEADER)?,
+        runtime::now().seconds(),
+    )
+    .map_err(|refusal| ApiError::unauthorized(refusal.to_string()))?;
+    let event = webhook::parse(&body).map_err(ApiError::malformed)?;
+    let outcome = if !connector.enabled {
+        "ignored: the connector is disabled".to_owned()
+    } else {
+        match (event.topic(), event.contact(), event.subject()) {
+            (Some(topic), Some(contact), Some(subject)) => {
+                let delivery = header(webhook::DELIVERY_HEADER)?;
+                let delivery = delivery.trim();
+                // Older Chatwoots send no delivery id: a redelivery is the same body.
+                let event_id = if delivery.is_empty() || delivery.chars().count() > MAX_DELIVERY_CHARS {
+                    format!("chatwoot:sha256:{}", sha256_hex(&body))
+                } else {
+                    format!("chatwoot:{delivery}")
+                };
+                let input: Value =
+                    serde_json::from_slice(&body).map_err(|error| ApiError::malformed(error.to_string()))?;
+                let work = Delivered {
+                    connector_id: &connector.id,
+                    contact: &ContactKey::Chatwoot(contact.id),
+                    operation: Operation::Chatwoot(topic),
+                    subject_id: &subject,
+                    event_id: &event_id,
+                    input: &input,
+                };
+                let job = SyncJobId::generate(runtime::random()?);
+                let recorded = crm_sync_jobs::insert_delivered(
+                    &db,
+                    &connector.tenant,
+                    &job,
+                    &work,
+                    runtime::now().micros(),
+                )
+                .await?;
+                match recorded {
+                    Some(contact) => {
+                        sync::hand_over(&env, std::slice::from_ref(&contact), 0).await;
+                        "queued".to_owned()
+                    }
+                    None => "duplicate".to_owned(),
+                }
+            }
+            (None, ..) => format!(
+                "ignored: {} is not synced",
+                match &event {
+                    webhook::ChatwootEvent::Other(name) => name.as_str(),
+                    _ => "this event",
+                }
+            ),
+            _ => "ignored: the event names no contact".to_owned(),
+        }
+    };
+    http::json(200, &json!({ "outcome": outcome }))
+}

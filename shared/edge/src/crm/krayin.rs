@@ -1,0 +1,813 @@
+//! Krayin's side of the sync pipeline: a contact (one of our customers, or a Chatwoot contact
+//! whose webhooks feed the connector) becomes a Person and a Lead (and, when its company is
+//! known, an Organization), its conversations and messages become activities on the lead, and a
+//! conversation's moments move the lead through its pipeline. What a request looks like and what
+//! an answer means is pure (`domain::crm::krayin`); this module decides which calls a piece of
+//! work needs, makes them through the connector's budget, and keeps the contact's Krayin ids.
+//!
+//! Exactly one Person and one Lead per contact: a contact's work is done by one worker at a time
+//! (its lease), each id is kept as soon as Krayin gives it, and a Person is looked up by email
+//! and phone before one is created (Krayin refuses a second Person with the same email or
+//! number, so a create that loses a race finds the winner instead).
+
+use crate::crm::client::{Answer, Client, Refusal};
+use crate::crm::{
+    Outcome, attachment_links, debug, gone, input_text, outcome_of, skipped, subject, synced, unreadable,
+};
+use crate::db::crm_connectors::{self, Connector};
+use crate::db::crm_contacts::{self, Kept};
+use crate::db::crm_sync_jobs::Job;
+use crate::db::{self, crm_links};
+use crate::{http, runtime};
+use domain::channel::Direction;
+use domain::crm::chatwoot::{self, ChatwootEvent};
+use domain::crm::krayin::activity::{self, PlannedActivity, StageTrigger};
+use domain::crm::krayin::api::{
+    self, ApiRequest, Contact, LeadFields, OrganizationFields, Person, PersonFields, Pipeline,
+};
+use domain::crm::krayin::{KrayinRefs, KrayinSecrets, KrayinSettings};
+use domain::crm::retry::CallFailure;
+use domain::crm::work::{ConnectorKind, ContactKey, LinkKind, Operation};
+use domain::error::ApiError;
+use domain::ids::{ConversationId, CustomerId, MessageId};
+use domain::lookup::CustomerKey;
+use domain::message::Conversation;
+use domain::tenant::Tenant;
+use domain::time::Timestamp;
+use domain::webhooks::EventType;
+use serde_json::{Map, Value};
+use worker::{D1Database, Env, Method};
+
+/// Krayin's pipelines and stages are read again once what the connector keeps is this old.
+const PIPELINES_FOR_SECONDS: i64 = 3600;
+
+/// A Krayin connector ready to call.
+pub struct Krayin<'a> {
+    pub client: Client<'a>,
+    pub settings: KrayinSettings,
+    env: &'a Env,
+}
+
+/// What the connector keeps of one contact: its Krayin records and the stage moves made.
+struct ContactState {
+    refs: KrayinRefs,
+    stages_done: Vec<StageTrigger>,
+}
+
+impl<'a> Krayin<'a> {
+    /// The connector's settings and token, read back as the admin API stored them; Err says why
+    /// they cannot be used.
+    pub fn new(env: &'a Env, db: &'a D1Database, connector: &'a Connector) -> Result<Self, String> {
+        let settings = KrayinSettings::parse(&connector.settings, http::allows_loopback(env))
+            .map_err(|error| format!("the connector's settings are unusable: {}", error.body.message))?;
+        let secrets = KrayinSecrets::parse(&Value::Object(connector.secrets.clone()))
+            .map_err(|error| format!("the connector's secrets are unusable: {}", error.body.message))?;
+        Ok(Self {
+            client: Client {
+                db,
+                connector,
+                base: settings.api_base(),
+                authorization: format!("Bearer {}", secrets.api_token),
+                debug: debug(env, ConnectorKind::Krayin),
+                budgeted: true,
+            },
+            settings,
+            env,
+        })
+    }
+
+    fn tenant(&self) -> &Tenant {
+        &self.client.connector.tenant
+    }
+
+    fn db(&self) -> &D1Database {
+        self.client.db
+    }
+
+    /// Makes the call; an answer that is not a success (a 404, a 3xx) is returned as it is.
+    pub async fn send(&self, request: &ApiRequest) -> Result<Answer, Refusal> {
+        let method = match request.method {
+            api::Method::Get => Method::Get,
+            api::Method::Post => Method::Post,
+            api::Method::Put => Method::Put,
+        };
+        let path = match &request.query {
+            Some(query) => format!("{}?{query}", request.path),
+            None => request.path.clone(),
+        };
+        self.client.call(method, &path, request.body.as_ref()).await
+    }
+
+    /// Makes the call and reads the record a success carries.
+    async fn data(&self, request: &ApiRequest) -> Result<Map<String, Value>, Refusal> {
+        let answer = self.send(request).await?;
+        expect_success(&answer)?;
+        api::parse_data(&answer.body).map_err(|reason| unreadable("Krayin", reason))
+    }
+
+    async fn list(&self, request: &ApiRequest) -> Result<Vec<Map<String, Value>>, Refusal> {
+        let answer = self.send(request).await?;
+        expect_success(&answer)?;
+        api::parse_list(&answer.body).map_err(|reason| unreadable("Krayin", reason))
+    }
+
+    async fn created_id(&self, request: &ApiRequest) -> Result<u64, Refusal> {
+        let answer = self.send(request).await?;
+        expect_success(&answer)?;
+        api::parse_id(&answer.body).map_err(|reason| unreadable("Krayin", reason))
+    }
+
+    /// Krayin's pipelines with their stages: as the connector keeps them while under an hour old,
+    /// else read again (and kept).
+    pub async fn pipelines(&self) -> Result<Vec<Pipeline>, Refusal> {
+        let connector = self.client.connector;
+        let now = runtime::now().micros();
+        if let (Some(cache), Some(at)) = (&connector.crm_cache, connector.crm_cache_us)
+            && now - at < PIPELINES_FOR_SECONDS * 1_000_000
+            && let Ok(pipelines) = api::parse_pipelines(cache.to_string().as_bytes())
+        {
+            return Ok(pipelines);
+        }
+        self.read_pipelines().await
+    }
+
+    /// Reads Krayin's pipelines now, and keeps them for the next hour.
+    pub async fn read_pipelines(&self) -> Result<Vec<Pipeline>, Refusal> {
+        let (pipelines, answer) = self.fetch_pipelines().await?;
+        let connector = self.client.connector;
+        crm_connectors::store_cache(
+            self.db(),
+            &connector.tenant,
+            &connector.id,
+            &answer,
+            runtime::now().micros(),
+        )
+        .await?;
+        Ok(pipelines)
+    }
+
+    /// Krayin's pipelines, and its answer as the connector keeps it.
+    async fn fetch_pipelines(&self) -> Result<(Vec<Pipeline>, Value), Refusal> {
+        let answer = self.send(&api::pipelines()).await?;
+        expect_success(&answer)?;
+        let pipelines = api::parse_pipelines(&answer.body).map_err(|reason| unreadable("Krayin", reason))?;
+        let document =
+            serde_json::from_slice(&answer.body).map_err(|error| unreadable("Krayin", error.to_string()))?;
+        Ok((pipelines, document))
+    }
+
+    /// Checks the configured pipeline and stages against Krayin's, as the admin API saves the
+    /// settings (a stage that is not in the lead pipeline is refused there, not at sync time);
+    /// returns Krayin's pipelines to keep, or None when nothing needed checking.
+    pub async fn check_settings(&self) -> Result<Option<Value>, ApiError> {
+        if !self.settings.stage_progression && self.settings.pipeline_id.is_none() {
+            return Ok(None);
+        }
+        let (pipelines, answer) = self
+            .fetch_pipelines()
+            .await
+            .map_err(|refusal| super::refusal_error("Krayin", refusal))?;
+        self.settings.check_stages(&pipelines)?;
+        Ok(Some(answer))
+    }
+
+    async fn state(&self, key: &ContactKey) -> Result<ContactState, Refusal> {
+        let kept = crm_contacts::kept(self.db(), self.tenant(), &self.client.connector.id, key)
+            .await?
+            .unwrap_or_default();
+        Ok(state_of(&kept, self.client.connector, key)?)
+    }
+
+    async fn keep(&self, key: &ContactKey, state: &ContactState) -> Result<(), Refusal> {
+        let external_id = (!state.refs.is_empty()).then(|| state.refs.to_string());
+        let stages = (!state.stages_done.is_empty()).then(|| StageTrigger::write_list(&state.stages_done));
+        crm_contacts::keep(
+            self.db(),
+            self.tenant(),
+            &self.client.connector.id,
+            key,
+            external_id.as_deref(),
+            stages.as_deref(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The Person Krayin has with one of the contact's emails or numbers (compared exactly:
+    /// Krayin's search matches parts).
+    async fn find_person(&self, contact: &Contact) -> Result<Option<u64>, Refusal> {
+        for email in &contact.emails {
+            let found = self.list(&api::search_person_by_email(email)).await?;
+            if let Some(person) = persons(&found).find(|person| person.has_email(email)) {
+                return Ok(Some(person.id));
+            }
+        }
+        for phone in &contact.phones {
+            let found = self.list(&api::search_person_by_phone(phone)).await?;
+            if let Some(person) = persons(&found).find(|person| person.has_phone(phone)) {
+                return Ok(Some(person.id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The Organization of the contact's company: found by its exact name, else created (a
+    /// create that loses a race with another contact of the same company finds the winner's).
+    /// None when the contact names no company, or a name Krayin cannot be searched by.
+    async fn organization(&self, contact: &Contact) -> Result<Option<u64>, Refusal> {
+        let Some(mut fields) = OrganizationFields::from_contact(contact) else {
+            return Ok(None);
+        };
+        fields.user_id = self.settings.user_id;
+        let Some(search) = api::search_organization(&fields.name) else {
+            return Ok(None);
+        };
+        let named = |found: &[Map<String, Value>]| {
+            found
+                .iter()
+                .find(|item| item.get("name").and_then(Value::as_str) == Some(fields.name.as_str()))
+                .and_then(|item| item.get("id"))
+                .and_then(Value::as_u64)
+        };
+        if let Some(id) = named(&self.list(&search).await?) {
+            return Ok(Some(id));
+        }
+        match self.created_id(&api::create_organization(&fields)).await {
+            Ok(id) => Ok(Some(id)),
+            Err(Refusal::Failed(CallFailure::Status { status: 422, .. })) => {
+                match named(&self.list(&search).await?) {
+                    Some(id) => Ok(Some(id)),
+                    None => Err(Refusal::Failed(gone(format!(
+                        "Krayin refused the organization {} and has none of that name",
+                        fields.name
+                    )))),
+                }
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    fn person_fields(&self, contact: &Contact, organization: Option<u64>) -> PersonFields {
+        let mut person = PersonFields::from_contact(contact);
+        person.user_id = self.settings.user_id;
+        person.organization_id = organization;
+        if organization.is_none() && self.settings.sync_organizations {
+            // A company Krayin cannot be searched by (a comma in its name): Krayin finds or
+            // creates it by exact name itself.
+            person.organization_name = contact
+                .company
+                .as_ref()
+                .map(|company| company.name.clone())
+                .filter(|name| api::search_organization(name).is_none());
+        }
+        person
+    }
+
+    /// The contact's Person and Lead, finding or creating each (and the Organization first, when
+    /// organizations are synced). `created` says whether this call made the Person or the Lead.
+    async fn ensure_contact(
+        &self,
+        key: &ContactKey,
+        contact: &Contact,
+    ) -> Result<(ContactState, bool), Refusal> {
+        let mut state = self.state(key).await?;
+        let mut created = false;
+        let person = match state.refs.person {
+            Some(person) => person,
+            None => {
+                if self.settings.sync_organizations && state.refs.organization.is_none() {
+                    state.refs.organization = self.organization(contact).await?;
+                }
+                let person = match self.find_person(contact).await? {
+                    Some(person) => person,
+                    None => {
+                        created = true;
+                        self.create_person(contact, state.refs.organization).await?
+                    }
+                };
+                state.refs.person = Some(person);
+                self.keep(key, &state).await?;
+                person
+            }
+        };
+        if state.refs.lead.is_none() {
+            let initial = match self.settings.pipeline_id {
+                Some(_) => self.settings.initial_stage(&self.pipelines().await?),
+                None => None,
+            };
+            let lead = LeadFields::from_contact(contact, person, &self.settings, initial);
+            state.refs.lead = Some(self.created_id(&api::create_lead(&lead)).await?);
+            self.keep(key, &state).await?;
+            created = true;
+        }
+        Ok((state, created))
+    }
+
+    async fn create_person(&self, contact: &Contact, organization: Option<u64>) -> Result<u64, Refusal> {
+        let fields = self.person_fields(contact, organization);
+        match self.created_id(&api::create_person(&fields)).await {
+            Ok(id) => Ok(id),
+            // An email or number another Person has: Krayin has this contact already (someone
+            // made them between our search and our create).
+            Err(Refusal::Failed(CallFailure::Status {
+                status: 422, reason, ..
+            })) => match self.find_person(contact).await? {
+                Some(id) => Ok(id),
+                None => Err(Refusal::Failed(CallFailure::Status {
+                    status: 422,
+                    wait: None,
+                    reason,
+                })),
+            },
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Brings the contact's Person and Lead up to date (creating them when they are not there).
+    /// A Lead a salesperson added products to is left as it is: Krayin's lead update deletes
+    /// the products its body does not carry.
+    async fn update_contact(&self, key: &ContactKey, contact: &Contact) -> Result<Outcome, Refusal> {
+        let (mut state, created) = self.ensure_contact(key, contact).await?;
+        let (Some(person), Some(lead)) = (state.refs.person, state.refs.lead) else {
+            return Err(Refusal::Ours(ApiError::internal(
+                "Krayin contact",
+                "a contact made in Krayin has no person or lead",
+            )));
+        };
+        if created {
+            return synced(state.refs.to_string());
+        }
+        if self.settings.sync_organizations && state.refs.organization.is_none() {
+            state.refs.organization = self.organization(contact).await?;
+            self.keep(key, &state).await?;
+        }
+        self.data(&api::update_person(
+            person,
+            &self.person_fields(contact, state.refs.organization),
+        ))
+        .await?;
+        let current = api::Lead::from_data(&self.data(&api::get_lead(lead)).await?)
+            .map_err(|reason| unreadable("Krayin", reason))?;
+        if current.has_products {
+            return Ok(Outcome::Skipped(format!(
+                "person {person} updated; lead {lead} has products, which Krayin's update would delete, \
+                 so it is left as it is"
+            )));
+        }
+        if let Some(stage) = current.stage_id {
+            let fields = LeadFields::from_contact(contact, person, &self.settings, None);
+            self.data(&api::update_lead(lead, stage, &fields)).await?;
+        }
+        synced(state.refs.to_string())
+    }
+
+    /// Creates the activity (and marks it done when it records something finished that Krayin
+    /// creates not done); returns its id.
+    async fn create_activity(&self, planned: &PlannedActivity) -> Result<u64, Refusal> {
+        let id = self.created_id(&api::create_activity(&planned.fields)).await?;
+        if planned.needs_marking_done() {
+            self.data(&api::mark_activity_done(id)).await?;
+        }
+        Ok(id)
+    }
+
+    /// Moves the contact's lead to the stage configured for `trigger`: once per trigger, and only
+    /// forwards along the lead's pipeline (a salesperson's own move further is never undone).
+    async fn progress(
+        &self,
+        key: &ContactKey,
+        state: &mut ContactState,
+        trigger: StageTrigger,
+    ) -> Result<(), Refusal> {
+        let (Some(target), Some(lead)) = (activity::stage_for(&self.settings, trigger), state.refs.lead)
+        else {
+            return Ok(());
+        };
+        if state.stages_done.contains(&trigger) {
+            return Ok(());
+        }
+        let pipelines = self.pipelines().await?;
+        let current = api::Lead::from_data(&self.data(&api::get_lead(lead)).await?)
+            .map_err(|reason| unreadable("Krayin", reason))?;
+        let pipeline = pipelines
+            .iter()
+            .find(|pipeline| Some(pipeline.id) == current.pipeline_id)
+            .or_else(|| self.settings.lead_pipeline(&pipelines));
+        if let Some(pipeline) = pipeline
+            && let Some(stage) = pipeline.stage(target)
+        {
+            let at = current
+                .stage_id
+                .and_then(|id| pipeline.stage(id))
+                .map(|stage| stage.sort_order);
+            if let Some(next) = activity::next_stage(at, stage) {
+                self.data(&api::move_lead(lead, next)).await?;
+            }
+        }
+        // A stage that is not in the lead's pipeline (a salesperson moved the lead to another)
+        // is not a move Krayin can make: the trigger is spent either way.
+        state.stages_done.push(trigger);
+        self.keep(key, state).await
+    }
+
+    /// The activity linked to our record or Chatwoot's (`local_id`), if there is one.
+    async fn linked(&self, kind: LinkKind, local_id: &str) -> Result<Option<u64>, Refusal> {
+        Ok(crm_links::crm_id(
+            self.db(),
+            self.tenant(),
+            &self.client.connector.id,
+            kind,
+            local_id,
+        )
+        .await?
+        .and_then(|id| id.parse().ok()))
+    }
+
+    async fn link(&self, kind: LinkKind, local_id: &str, activity: u64) -> Result<(), Refusal> {
+        crm_links::link(
+            self.db(),
+            self.tenant(),
+            &self.client.connector.id,
+            kind,
+            local_id,
+            &activity.to_string(),
+            runtime::now().micros(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Creates a conversation's activity unless it has one; keeps it as the contact's current
+    /// activity. `planned` is None when the contact has no Person or Lead.
+    async fn conversation_activity(
+        &self,
+        key: &ContactKey,
+        state: &mut ContactState,
+        local_id: &str,
+        planned: Option<PlannedActivity>,
+    ) -> Result<Option<u64>, Refusal> {
+        if let Some(activity) = self.linked(LinkKind::Conversation, local_id).await? {
+            return Ok(Some(activity));
+        }
+        let Some(planned) = planned else {
+            return Ok(None);
+        };
+        let activity = self.create_activity(&planned).await?;
+        self.link(LinkKind::Conversation, local_id, activity).await?;
+        state.refs.activity = Some(activity);
+        self.keep(key, state).await?;
+        Ok(Some(activity))
+    }
+
+    /// A message's activity, unless it has one.
+    async fn message_activity(
+        &self,
+        local_id: &str,
+        planned: Option<PlannedActivity>,
+    ) -> Result<Option<u64>, Refusal> {
+        if let Some(activity) = self.linked(LinkKind::Message, local_id).await? {
+            return Ok(Some(activity));
+        }
+        let Some(planned) = planned else {
+            return Ok(None);
+        };
+        let activity = self.create_activity(&planned).await?;
+        self.link(LinkKind::Message, local_id, activity).await?;
+        Ok(Some(activity))
+    }
+
+    /// A conversation ended: its activity marked done (made done when it has none yet), and the
+    /// lead moved to the resolved stage.
+    async fn resolve(
+        &self,
+        key: &ContactKey,
+        state: &mut ContactState,
+        local_id: &str,
+        planned: Option<PlannedActivity>,
+    ) -> Result<Option<u64>, Refusal> {
+        let activity = match self.linked(LinkKind::Conversation, local_id).await? {
+            Some(activity) => {
+                self.data(&api::mark_activity_done(activity)).await?;
+                Some(activity)
+            }
+            None if self.settings.sync_conversations => {
+                self.conversation_activity(key, state, local_id, planned).await?
+            }
+            None => None,
+        };
+        self.progress(key, state, StageTrigger::Resolved).await?;
+        Ok(activity)
+    }
+}
+
+fn expect_success(answer: &Answer) -> Result<(), Refusal> {
+    if answer.is_success() {
+        return Ok(());
+    }
+    Err(Refusal::Failed(CallFailure::Status {
+        status: answer.status,
+        wait: None,
+        reason: api::error_reason(answer.status, &answer.body),
+    }))
+}
+
+fn persons(found: &[Map<String, Value>]) -> impl Iterator<Item = Person> + '_ {
+    found.iter().filter_map(|data| Person::from_data(data).ok())
+}
+
+fn state_of(kept: &Kept, connector: &Connector, key: &ContactKey) -> Result<ContactState, ApiError> {
+    let refs = match kept.external_id.as_deref() {
+        Some(external_id) => KrayinRefs::parse(external_id).map_err(|_| {
+            db::corrupt(
+                "CRM contact",
+                &format!("{} {key}", connector.id),
+                "its external id",
+            )
+        })?,
+        None => KrayinRefs::default(),
+    };
+    Ok(ContactState {
+        refs,
+        stages_done: kept
+            .stages_done
+            .as_deref()
+            .map(StageTrigger::parse_list)
+            .unwrap_or_default(),
+    })
+}
+
+/// What the outcome of work on a contact's records says: the contact's Krayin ids, or the record
+/// made.
+fn done(state: &ContactState, record: Option<u64>) -> Result<Outcome, Refusal> {
+    synced(match record {
+        Some(activity) => format!("krayin:activity:{activity}"),
+        None => state.refs.to_string(),
+    })
+}
+
+/// Does one piece of Krayin work.
+pub async fn perform(
+    env: &Env,
+    db: &D1Database,
+    connector: &Connector,
+    job: &Job,
+) -> Result<Outcome, ApiError> {
+    let krayin = match Krayin::new(env, db, connector) {
+        Ok(krayin) => krayin,
+        Err(reason) => return Ok(Outcome::Invalid(reason)),
+    };
+    let done = match job.operation {
+        Operation::Chatwoot(_) => follow_chatwoot(&krayin, job).await,
+        Operation::Follow(EventType::CustomerCreated | EventType::CustomerUpdated) => {
+            follow_customer(&krayin, job).await
+        }
+        Operation::Follow(EventType::ConversationCreated | EventType::ConversationStatusChanged) => {
+            follow_conversation(&krayin, job).await
+        }
+        Operation::Follow(EventType::MessageReceived | EventType::MessageSent) => {
+            follow_message(&krayin, job).await
+        }
+        Operation::Follow(EventType::ConversationAssigned) => {
+            skipped("Krayin's activities have no assignee to change")
+        }
+        Operation::Note | Operation::Escalate => note(&krayin, job).await,
+        Operation::Follow(EventType::Test) => skipped("the test event is not synced"),
+    };
+    match done {
+        Ok(outcome) => Ok(outcome),
+        Err(refusal) => outcome_of(refusal),
+    }
+}
+
+async fn customer(krayin: &Krayin<'_>, id: &CustomerId) -> Result<domain::customer::Customer, Refusal> {
+    db::customers::find_one(krayin.db(), krayin.tenant(), &CustomerKey::Id(id.clone()))
+        .await?
+        .ok_or_else(|| Refusal::Failed(gone(format!("customer {id} no longer exists"))))
+}
+
+async fn conversation(krayin: &Krayin<'_>, id: &ConversationId) -> Result<Conversation, Refusal> {
+    db::conversations::by_ids(krayin.db(), krayin.tenant(), &[id])
+        .await?
+        .pop()
+        .ok_or_else(|| Refusal::Failed(gone(format!("conversation {id} no longer exists"))))
+}
+
+async fn follow_customer(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refusal> {
+    let id = subject(job, CustomerId::parse)?;
+    let contact = Contact::from_customer(&customer(krayin, &id).await?);
+    let key = ContactKey::Customer(id);
+    if job.operation == Operation::Follow(EventType::CustomerCreated) {
+        let (state, _) = krayin.ensure_contact(&key, &contact).await?;
+        return done(&state, None);
+    }
+    krayin.update_contact(&key, &contact).await
+}
+
+/// The contact's Person and Lead for work about one of our customers' conversations.
+async fn our_contact(krayin: &Krayin<'_>, id: &CustomerId) -> Result<(ContactKey, ContactState), Refusal> {
+    let contact = Contact::from_customer(&customer(krayin, id).await?);
+    let key = ContactKey::Customer(id.clone());
+    let (state, _) = krayin.ensure_contact(&key, &contact).await?;
+    Ok((key, state))
+}
+
+async fn follow_conversation(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refusal> {
+    let conversation = conversation(krayin, &subject(job, ConversationId::parse)?).await?;
+    let (key, mut state) = our_contact(krayin, &conversation.customer_id).await?;
+    let local_id = conversation.id.as_str();
+    let at = Timestamp::parse_rfc3339(&conversation.created_at).unwrap_or_else(runtime::now);
+    let ended = matches!(conversation.status.as_str(), "resolved" | "closed");
+    if job.operation == Operation::Follow(EventType::ConversationStatusChanged) {
+        if !ended {
+            return skipped("the conversation is not resolved: Krayin's activity stays as it is");
+        }
+        let planned = activity::our_conversation_activity(&conversation, &state.refs, at);
+        let activity = krayin.resolve(&key, &mut state, local_id, planned).await?;
+        return done(&state, activity);
+    }
+    let activity = if krayin.settings.sync_conversations {
+        let planned = activity::our_conversation_activity(&conversation, &state.refs, at);
+        krayin
+            .conversation_activity(&key, &mut state, local_id, planned)
+            .await?
+    } else {
+        None
+    };
+    krayin
+        .progress(&key, &mut state, StageTrigger::ConversationCreated)
+        .await?;
+    if activity.is_none() && !krayin.settings.sync_conversations {
+        return skipped("Sync Conversations is off");
+    }
+    done(&state, activity)
+}
+
+async fn follow_message(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refusal> {
+    let id = subject(job, MessageId::parse)?;
+    let message = db::messages::by_ids(krayin.db(), krayin.tenant(), &[&id])
+        .await?
+        .pop()
+        .ok_or_else(|| Refusal::Failed(gone(format!("message {id} no longer exists"))))?;
+    let conversation = conversation(krayin, &message.conversation_id).await?;
+    let customer = customer(krayin, &message.customer_id).await?;
+    let key = ContactKey::Customer(customer.id.clone());
+    let (mut state, _) = krayin
+        .ensure_contact(&key, &Contact::from_customer(&customer))
+        .await?;
+    let activity = if krayin.settings.sync_messages {
+        let sender = match message.direction {
+            Direction::Inbound => customer.name.clone(),
+            Direction::Outbound => conversation
+                .assignee
+                .clone()
+                .unwrap_or_else(|| "Agent".to_owned()),
+        };
+        let links = attachment_links(krayin.env, krayin.db(), krayin.tenant(), &message).await?;
+        let planned =
+            activity::message_activity(&message, &sender, conversation.id.as_str(), &links, &state.refs);
+        krayin.message_activity(id.as_str(), planned).await?
+    } else {
+        None
+    };
+    if message.direction == Direction::Outbound {
+        krayin
+            .progress(&key, &mut state, StageTrigger::FirstResponse)
+            .await?;
+    }
+    if activity.is_none() && !krayin.settings.sync_messages {
+        return skipped("Sync Messages is off");
+    }
+    done(&state, activity)
+}
+
+/// An internal note, or an escalation's reason, as a note on the contact's lead.
+async fn note(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refusal> {
+    let (title, text) = if job.operation == Operation::Escalate {
+        ("Escalated to a person", input_text(job, "reason")?)
+    } else {
+        ("Note", input_text(job, "body")?)
+    };
+    let conversation = conversation(krayin, &subject(job, ConversationId::parse)?).await?;
+    let (_, state) = our_contact(krayin, &conversation.customer_id).await?;
+    let Some(planned) = activity::note_activity(
+        title,
+        conversation.id.as_str(),
+        &text,
+        &state.refs,
+        runtime::now(),
+    ) else {
+        return skipped("the contact has no Krayin person or lead");
+    };
+    let activity = krayin.create_activity(&planned).await?;
+    done(&state, Some(activity))
+}
+
+/// Follows a Chatwoot event: the delivery as it was verified is the work's input.
+async fn follow_chatwoot(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refusal> {
+    let input = job.input.as_ref().map(Value::to_string).unwrap_or_default();
+    let event = chatwoot::webhook::parse(input.as_bytes()).map_err(|reason| {
+        Refusal::Ours(db::corrupt(
+            "sync job",
+            job.id.as_str(),
+            format!("its Chatwoot event: {reason}"),
+        ))
+    })?;
+    let Some(chatwoot_contact) = event.contact() else {
+        return skipped("the event names no Chatwoot contact");
+    };
+    let key = ContactKey::Chatwoot(chatwoot_contact.id);
+    let contact = Contact::from_chatwoot(chatwoot_contact);
+    let now = runtime::now();
+    match &event {
+        ChatwootEvent::ContactCreated(_) => {
+            let (state, _) = krayin.ensure_contact(&key, &contact).await?;
+            done(&state, None)
+        }
+        ChatwootEvent::ContactUpdated(_) => krayin.update_contact(&key, &contact).await,
+        ChatwootEvent::ConversationCreated(conversation) => {
+            let (mut state, _) = krayin.ensure_contact(&key, &contact).await?;
+            let local_id = format!("chatwoot:conversation:{}", conversation.id);
+            let activity = if krayin.settings.sync_conversations {
+                let planned = activity::conversation_activity(conversation, &state.refs, now);
+                krayin
+                    .conversation_activity(&key, &mut state, &local_id, planned)
+                    .await?
+            } else {
+                None
+            };
+            krayin
+                .progress(&key, &mut state, StageTrigger::ConversationCreated)
+                .await?;
+            if conversation.status == "resolved" {
+                // Its activity was made done; the lead moves on as for a resolve.
+                krayin.progress(&key, &mut state, StageTrigger::Resolved).await?;
+            }
+            if activity.is_none() && !krayin.settings.sync_conversations {
+                return skipped("Sync Conversations is off");
+            }
+            done(&state, activity)
+        }
+        ChatwootEvent::ConversationUpdated(conversation)
+        | ChatwootEvent::ConversationStatusChanged(conversation) => {
+            if conversation.status != "resolved" {
+                return skipped("the conversation is not resolved: Krayin's activity stays as it is");
+            }
+            let (mut state, _) = krayin.ensure_contact(&key, &contact).await?;
+            let local_id = format!("chatwoot:conversation:{}", conversation.id);
+            let planned = activity::conversation_activity(conversation, &state.refs, now);
+            let activity = krayin.resolve(&key, &mut state, &local_id, planned).await?;
+            done(&state, activity)
+        }
+        ChatwootEvent::MessageCreated(message) => {
+            if message.message_type == chatwoot::MessageType::Activity {
+                return skipped("Chatwoot's own activity messages are not part of the exchange");
+            }
+            let (mut state, _) = krayin.ensure_contact(&key, &contact).await?;
+            let activity = if krayin.settings.sync_messages {
+                let planned = activity::chatwoot_message_activity(message, &state.refs, now);
+                krayin
+                    .message_activity(&format!("chatwoot:message:{}", message.id), planned)
+                    .await?
+            } else {
+                None
+            };
+            if activity::is_agent_response(message) {
+                krayin
+                    .progress(&key, &mut state, StageTrigger::FirstResponse)
+                    .await?;
+            }
+            if activity.is_none() && !krayin.settings.sync_messages {
+                return skipped("Sync Messages is off");
+            }
+            done(&state, activity)
+        }
+        ChatwootEvent::Other(name) => skipped(&format!("Chatwoot's {name} is not synced")),
+    }
+}
+
+/// The contact's Krayin ids as the admin API shows them.
+pub fn contact_out(kept: &Kept) -> Value {
+    let refs = kept
+        .external_id
+        .as_deref()
+        .and_then(|external_id| KrayinRefs::parse(external_id).ok())
+        .unwrap_or_default();
+    serde_json::json!({
+        "contact": kept.customer_id,
+        "external_id": kept.external_id,
+        "person_id": refs.person,
+        "lead_id": refs.lead,
+        "organization_id": refs.organization,
+        "activity_id": refs.activity,
+        "stages_done": kept.stages_done.as_deref().map(StageTrigger::parse_list)
+            .unwrap_or_default().iter().map(|trigger| trigger.as_str()).collect::<Vec<_>>(),
+    })
+}
+
+/// The seed's "Test the connection": the token's user, or what Krayin said of it.
+pub async fn test_connection(krayin: &Krayin<'_>) -> Result<super::ConnectionTest, ApiError> {
+    match krayin.data(&api::current_user()).await {
+        Ok(user) => Ok(super::ConnectionTest::passed(Value::Object(user))),
+        Err(refusal) => super::ConnectionTest::refused("Krayin", refusal),
+    }
+}
