@@ -598,4 +598,28 @@ mod tests {
         };
         assert!(!is_agent_response(&bot));
     }
+
+    #[test]
+    fn stage_moves_made_read_back_from_their_stored_list() {
+        let made = [StageTrigger::ConversationCreated, StageTrigger::Resolved];
+        let stored = StageTrigger::write_list(&made);
+        assert_eq!(stored, "conversation_created,resolved");
+        assert_eq!(StageTrigger::parse_list(&stored), made.to_vec());
+        assert_eq!(
+            StageTrigger::parse_list("first_response,bogus,"),
+            vec![StageTrigger::FirstResponse],
+            "an unknown name is left out, not read as a move"
+        );
+    }
+
+    #[test]
+    fn notes_on_the_lead_are_done_notes_titled_by_what_they_are() {
+        let planned = note_activity("Note", "abc", "  call them back  ", &refs(), at())
+            .unwrap_or_else(|| panic!("a contact with a lead gets a note"));
+        assert_eq!(planned.fields.activity_type, ActivityType::Note);
+        assert_eq!(planned.fields.title, "Note - Conversation #abc");
+        assert_eq!(planned.fields.comment, "call them back");
+        assert!(planned.done && !planned.needs_marking_done());
+        assert!(note_activity("Note", "abc", "x", &KrayinRefs::default(), at()).is_none());
+    }
 }
