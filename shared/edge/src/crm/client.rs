@@ -12,7 +12,7 @@ use domain::crm::redact;
 use domain::crm::retry::{self, CallFailure};
 use domain::error::ApiError;
 use std::time::Duration;
-use worker::{D1Database, Delay, Method, console_log};
+use worker::{D1Database, Delay, Env, Method, console_log};
 
 /// A CRM that has not answered in this long is given up on for this try.
 pub const TIMEOUT_MS: u64 = 10_000;
@@ -66,7 +66,26 @@ pub struct Client<'a> {
     pub budgeted: bool,
 }
 
-impl Client<'_> {
+impl<'a> Client<'a> {
+    /// The client of `connector` at `base`, budgeted, logging bodies when the kind's debug mode
+    /// is on.
+    pub fn new(
+        env: &Env,
+        db: &'a D1Database,
+        connector: &'a Connector,
+        base: String,
+        authorization: String,
+    ) -> Self {
+        Self {
+            db,
+            connector,
+            base,
+            authorization,
+            debug: super::debug(env, connector.kind),
+            budgeted: true,
+        }
+    }
+
     /// Makes the call once the budget allows it.
     pub async fn call(
         &self,

@@ -11,9 +11,7 @@
 //! number, so a create that loses a race finds the winner instead).
 
 use crate::crm::client::{Answer, Client, Refusal};
-use crate::crm::{
-    Outcome, attachment_links, debug, gone, input_text, outcome_of, skipped, subject, synced, unreadable,
-};
+use crate::crm::{Outcome, attachment_links, gone, input_text, skipped, subject, synced, unreadable};
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_contacts::{self, Kept};
 use crate::db::crm_sync_jobs::Job;
@@ -27,7 +25,7 @@ use domain::crm::krayin::api::{
 };
 use domain::crm::krayin::{KrayinRefs, KrayinSecrets, KrayinSettings};
 use domain::crm::retry::CallFailure;
-use domain::crm::work::{ConnectorKind, ContactKey, LinkKind, Operation};
+use domain::crm::work::{ContactKey, LinkKind, Operation};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::lookup::CustomerKey;
@@ -63,14 +61,13 @@ impl<'a> Krayin<'a> {
         let secrets = KrayinSecrets::parse(&Value::Object(connector.secrets.clone()))
             .map_err(|error| format!("the connector's secrets are unusable: {}", error.body.message))?;
         Ok(Self {
-            client: Client {
+            client: Client::new(
+                env,
                 db,
                 connector,
-                base: settings.api_base(),
-                authorization: format!("Bearer {}", secrets.api_token),
-                debug: debug(env, ConnectorKind::Krayin),
-                budgeted: true,
-            },
+                settings.api_base(),
+                format!("Bearer {}", secrets.api_token),
+            ),
             settings,
             env,
         })
@@ -437,8 +434,26 @@ impl<'a> Krayin<'a> {
         Ok(())
     }
 
-    /// Creates a conversation's activity unless it has one; keeps it as the contact's current
-    /// activity. `planned` is None when the contact has no Person or Lead.
+    /// The activity of our record or Chatwoot's (`kind`, `local_id`), made from `planned` when
+    /// it has none (`planned` is None when the contact has no Person or Lead); true when made now.
+    async fn activity_of(
+        &self,
+        kind: LinkKind,
+        local_id: &str,
+        planned: Option<PlannedActivity>,
+    ) -> Result<Option<(u64, bool)>, Refusal> {
+        if let Some(activity) = self.linked(kind, local_id).await? {
+            return Ok(Some((activity, false)));
+        }
+        let Some(planned) = planned else {
+            return Ok(None);
+        };
+        let activity = self.create_activity(&planned).await?;
+        self.link(kind, local_id, activity).await?;
+        Ok(Some((activity, true)))
+    }
+
+    /// A conversation's activity, made when it has none and kept as the contact's current one.
     async fn conversation_activity(
         &self,
         key: &ContactKey,
@@ -446,34 +461,23 @@ impl<'a> Krayin<'a> {
         local_id: &str,
         planned: Option<PlannedActivity>,
     ) -> Result<Option<u64>, Refusal> {
-        if let Some(activity) = self.linked(LinkKind::Conversation, local_id).await? {
-            return Ok(Some(activity));
+        let found = self
+            .activity_of(LinkKind::Conversation, local_id, planned)
+            .await?;
+        if let Some((activity, true)) = found {
+            state.refs.activity = Some(activity);
+            self.keep(key, state).await?;
         }
-        let Some(planned) = planned else {
-            return Ok(None);
-        };
-        let activity = self.create_activity(&planned).await?;
-        self.link(LinkKind::Conversation, local_id, activity).await?;
-        state.refs.activity = Some(activity);
-        self.keep(key, state).await?;
-        Ok(Some(activity))
+        Ok(found.map(|(activity, _)| activity))
     }
 
-    /// A message's activity, unless it has one.
     async fn message_activity(
         &self,
         local_id: &str,
         planned: Option<PlannedActivity>,
     ) -> Result<Option<u64>, Refusal> {
-        if let Some(activity) = self.linked(LinkKind::Message, local_id).await? {
-            return Ok(Some(activity));
-        }
-        let Some(planned) = planned else {
-            return Ok(None);
-        };
-        let activity = self.create_activity(&planned).await?;
-        self.link(LinkKind::Message, local_id, activity).await?;
-        Ok(Some(activity))
+        let found = self.activity_of(LinkKind::Message, local_id, planned).await?;
+        Ok(found.map(|(activity, _)| activity))
     }
 
     /// A conversation ended: its activity marked done (made done when it has none yet), and the
@@ -551,12 +555,12 @@ pub async fn perform(
     db: &D1Database,
     connector: &Connector,
     job: &Job,
-) -> Result<Outcome, ApiError> {
+) -> Result<Outcome, Refusal> {
     let krayin = match Krayin::new(env, db, connector) {
         Ok(krayin) => krayin,
         Err(reason) => return Ok(Outcome::Invalid(reason)),
     };
-    let done = match job.operation {
+    match job.operation {
         Operation::Chatwoot(_) => follow_chatwoot(&krayin, job).await,
         Operation::Follow(EventType::CustomerCreated | EventType::CustomerUpdated) => {
             follow_customer(&krayin, job).await
@@ -572,10 +576,6 @@ pub async fn perform(
         }
         Operation::Note | Operation::Escalate => note(&krayin, job).await,
         Operation::Follow(EventType::Test) => skipped("the test event is not synced"),
-    };
-    match done {
-        Ok(outcome) => Ok(outcome),
-        Err(refusal) => outcome_of(refusal),
     }
 }
 

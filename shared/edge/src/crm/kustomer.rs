@@ -8,8 +8,8 @@
 
 use crate::crm::client::{Answer, Client, Refusal};
 use crate::crm::{
-    ConnectionTest, Outcome, attachment_links, debug, gone, input_text, outcome_of, refusal_error, skipped,
-    subject, synced, unreadable,
+    ConnectionTest, Outcome, attachment_links, gone, input_text, refusal_error, skipped, subject, synced,
+    unreadable,
 };
 use crate::db::crm_connectors::Connector;
 use crate::db::crm_sync_jobs::{self, Job, Requested};
@@ -19,7 +19,7 @@ use crate::{http, runtime, send_queue};
 use domain::crm::kustomer::api::{self, ApiRequest, NewConversation, Resource};
 use domain::crm::kustomer::escalation;
 use domain::crm::kustomer::settings::{KustomerSecrets, KustomerSettings};
-use domain::crm::work::{ConnectorKind, LinkKind, Operation};
+use domain::crm::work::{LinkKind, Operation};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, EscalationId, MessageId, SyncJobId};
 use domain::lookup::CustomerKey;
@@ -49,14 +49,13 @@ impl<'a> Kustomer<'a> {
         let secrets = KustomerSecrets::parse(&Value::Object(connector.secrets.clone()))
             .map_err(|error| format!("the connector's secrets are unusable: {}", error.body.message))?;
         Ok(Self {
-            client: Client {
+            client: Client::new(
+                env,
                 db,
                 connector,
-                base: settings.api_base(),
-                authorization: format!("Bearer {}", secrets.api_key),
-                debug: debug(env, ConnectorKind::Kustomer),
-                budgeted: true,
-            },
+                settings.api_base(),
+                format!("Bearer {}", secrets.api_key),
+            ),
             settings,
             env,
         })
@@ -297,12 +296,12 @@ pub async fn perform(
     db: &D1Database,
     connector: &Connector,
     job: &Job,
-) -> Result<Outcome, ApiError> {
+) -> Result<Outcome, Refusal> {
     let kustomer = match Kustomer::new(env, db, connector) {
         Ok(kustomer) => kustomer,
         Err(reason) => return Ok(Outcome::Invalid(reason)),
     };
-    let done = match job.operation {
+    match job.operation {
         Operation::Follow(EventType::CustomerCreated | EventType::CustomerUpdated) => {
             follow_customer(&kustomer, job).await
         }
@@ -315,12 +314,8 @@ pub async fn perform(
         }
         Operation::Escalate => escalate(&kustomer, job).await,
         Operation::Note => note(&kustomer, job).await,
-        Operation::Follow(EventType::Test) => Ok(Outcome::Skipped("the test event is not synced".to_owned())),
+        Operation::Follow(EventType::Test) => skipped("the test event is not synced"),
         Operation::Chatwoot(_) => skipped("Chatwoot's webhooks feed Krayin connectors, not Kustomer"),
-    };
-    match done {
-        Ok(outcome) => Ok(outcome),
-        Err(refusal) => outcome_of(refusal),
     }
 }
 

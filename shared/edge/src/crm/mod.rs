@@ -39,10 +39,11 @@ pub async fn perform(
     connector: &Connector,
     job: &Job,
 ) -> Result<Outcome, ApiError> {
-    match connector.kind {
+    let done = match connector.kind {
         ConnectorKind::Kustomer => kustomer::perform(env, db, connector, job).await,
         ConnectorKind::Krayin => krayin::perform(env, db, connector, job).await,
-    }
+    };
+    done.or_else(outcome_of)
 }
 
 /// Whether the debug log is on for connectors of `kind` (`KUSTOMER_DEBUG=true`, `KRAYIN_DEBUG=true`): bodies are
