@@ -150,3 +150,29 @@ pub async fn keep(
     .await?;
     Ok(())
 }
+
+/// A contact's external id in one connector's CRM.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct ExternalId {
+    pub connector_id: String,
+    pub external_id: String,
+}
+
+/// The contact's external ids in each connector's CRM that has them, oldest connector first.
+pub async fn external_ids(
+    db: &D1Database,
+    tenant: &Tenant,
+    contact: &ContactKey,
+) -> Result<Vec<ExternalId>, ApiError> {
+    let result = db
+        .prepare(
+            "SELECT k.connector_id, k.external_id FROM crm_contacts k \
+             JOIN crm_connectors c ON c.id = k.connector_id AND c.business_id = k.business_id \
+             WHERE k.business_id = ?1 AND k.customer_id = ?2 AND k.external_id IS NOT NULL \
+             ORDER BY c.created_at, c.id",
+        )
+        .bind(&[text(tenant.business_id.as_str()), text(&contact.to_string())])?
+        .all()
+        .await?;
+    Ok(result.results::<ExternalId>()?)
+}
