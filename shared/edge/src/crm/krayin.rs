@@ -288,10 +288,8 @@ impl<'a> Krayin<'a> {
             }
         };
         if state.refs.lead.is_none() {
-            let initial = match self.settings.pipeline_id {
-                Some(_) => self.settings.initial_stage(&self.pipelines().await?),
-                None => None,
-            };
+            // Krayin refuses a lead without a stage: the first of the lead pipeline (kept an hour).
+            let initial = self.settings.initial_stage(&self.pipelines().await?);
             let lead = LeadFields::from_contact(contact, person, &self.settings, initial);
             state.refs.lead = Some(self.created_id(&api::create_lead(&lead)).await?);
             self.keep(key, &state).await?;

@@ -204,7 +204,8 @@ pub fn refusal_error(crm: &str, refusal: Refusal) -> ApiError {
             (wait_ms / 1000 + 1).clamp(1, i64::from(u32::MAX)) as u32,
         ),
         Refusal::Failed(failure) => ApiError::crm_failed(match failure {
-            CallFailure::Status { status, reason, .. } => format!("{crm} answered {status}: {reason}"),
+            // The CRM's reason says "<CRM> answered <status>: …" itself.
+            CallFailure::Status { reason, .. } => reason,
             CallFailure::TimedOut => format!("{crm} did not answer in time"),
             CallFailure::Unreachable(cause) => format!("{crm} could not be reached: {cause}"),
         }),

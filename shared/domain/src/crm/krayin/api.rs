@@ -816,12 +816,12 @@ pub fn error_reason(status: u16, body: &[u8]) -> String {
         _ => format!("Krayin answered {status}"),
     };
     let advice = match status {
-        401 => Some("check the Krayin API token in the connector's secrets (it may have been revoked)"),
+        401 => Some("Check the Krayin API token in the connector's secrets (it may have been revoked)"),
         403 => Some(
-            "check that the token's Krayin user has a role allowed to manage contacts, leads and activities",
+            "Check that the token's Krayin user has a role allowed to manage contacts, leads and activities",
         ),
         404 => {
-            Some("the record may have been deleted in Krayin, or settings.base_url is not Krayin's address")
+            Some("The record may have been deleted in Krayin, or settings.base_url is not Krayin's address")
         }
         429 => Some("Krayin's rate limit was reached; the call is retried later"),
         _ => None,
@@ -1182,12 +1182,12 @@ mod tests {
             (
                 401,
                 br#"{"message":"Unauthenticated."}"#,
-                "Krayin answered 401: Unauthenticated. check the Krayin API token in the connector's secrets (it may have been revoked)",
+                "Krayin answered 401: Unauthenticated. Check the Krayin API token in the connector's secrets (it may have been revoked)",
             ),
             (
                 403,
                 b"",
-                "Krayin answered 403. check that the token's Krayin user has a role allowed to manage contacts, leads and activities",
+                "Krayin answered 403. Check that the token's Krayin user has a role allowed to manage contacts, leads and activities",
             ),
             (500, br#"{"message":"Server Error"}"#, "Krayin answered 500: Server Error"),
             (502, b"<html>Bad gateway</html>", "Krayin answered 502"),

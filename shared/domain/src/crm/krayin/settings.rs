@@ -141,10 +141,9 @@ impl KrayinSettings {
         }
     }
 
-    /// The stage a new lead is created in: the first of the configured pipeline, or none when no
-    /// pipeline is configured (Krayin then uses its default pipeline's first stage itself).
+    /// The stage a new lead is created in: the first of the configured pipeline, else of Krayin's
+    /// default one (Krayin refuses a lead whose stage is null).
     pub fn initial_stage(&self, pipelines: &[Pipeline]) -> Option<u64> {
-        self.pipeline_id?;
         self.lead_pipeline(pipelines)?
             .stages
             .first()
@@ -535,7 +534,11 @@ mod tests {
         let base = json!({ "base_url": "https://crm.example.com", "stage_on_resolved": 5 });
         let default_pipeline = parse(base).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(default_pipeline.check_stages(&pipelines()), Ok(()));
-        assert_eq!(default_pipeline.initial_stage(&pipelines()), None);
+        assert_eq!(
+            default_pipeline.initial_stage(&pipelines()),
+            Some(1),
+            "without a pipeline, leads start at the first stage of Krayin's default one"
+        );
 
         let cases: Vec<(Value, &str, &str)> = vec![
             (

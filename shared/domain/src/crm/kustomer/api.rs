@@ -495,9 +495,9 @@ pub fn error_reason(status: u16, body: &[u8]) -> String {
         _ => format!("Kustomer answered {status}"),
     };
     let advice = match status {
-        401 => Some("check the Kustomer API key in the connector's secrets"),
+        401 => Some("Check the Kustomer API key in the connector's secrets"),
         403 => Some(
-            "check that the API key has the roles this needs (customers, conversations, messages, notes) \
+            "Check that the API key has the roles this needs (customers, conversations, messages, notes) \
              and belongs to this organization",
         ),
         429 => Some("Kustomer's rate limit was reached; the call is retried later"),
@@ -868,12 +868,12 @@ mod tests {
             (
                 401,
                 br#"{"errors":[{"status":"401","title":"Unauthorized"}]}"#,
-                "Kustomer answered 401: Unauthorized. check the Kustomer API key in the connector's secrets",
+                "Kustomer answered 401: Unauthorized. Check the Kustomer API key in the connector's secrets",
             ),
             (
                 403,
                 b"",
-                "Kustomer answered 403. check that the API key has the roles this needs (customers, conversations, messages, notes) and belongs to this organization",
+                "Kustomer answered 403. Check that the API key has the roles this needs (customers, conversations, messages, notes) and belongs to this organization",
             ),
             (404, br#"{"message":"Not Found"}"#, "Kustomer answered 404: Not Found"),
             (502, b"<html><body>Bad gateway</body></html>", "Kustomer answered 502"),
