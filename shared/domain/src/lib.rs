@@ -17,6 +17,7 @@ pub mod identify;
 pub mod ids;
 pub mod inbound;
 pub mod json;
+pub mod links;
 pub mod lookup;
 pub mod maintenance;
 pub mod media;
