@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod budget;
 pub mod chatwoot;
 pub mod config;
+pub mod fields;
 pub mod krayin;
 pub mod kustomer;
 pub mod redact;

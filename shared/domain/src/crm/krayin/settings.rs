@@ -3,12 +3,13 @@
 //! holds a configuration that can work.
 
 use super::api::Pipeline;
+use crate::crm::fields::{base_url, object, refuse_unknown, secret};
 use crate::destination::Destination;
 use crate::error::ApiError;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::fmt;
 
-pub const MAX_SECRET_CHARS: usize = 4_096;
+pub use crate::crm::fields::MAX_SECRET_CHARS;
 /// Krayin's `lead_value` is a `decimal(12,4)` column.
 pub const MAX_LEAD_VALUE: f64 = 99_999_999.999_9;
 
@@ -67,10 +68,10 @@ impl KrayinSettings {
     /// since it moves leads that salespeople also move.
     pub fn parse(input: &Value, allow_loopback: bool) -> Result<Self, ApiError> {
         let fields = object("settings", input)?;
-        refuse_unknown("settings", fields, SETTING_NAMES)?;
+        refuse_unknown("settings", fields, SETTING_NAMES, "Krayin")?;
         let given = |name: &str| fields.get(name).filter(|value| !value.is_null());
         let base_url = match given("base_url") {
-            Some(value) => base_url(value, allow_loopback)?,
+            Some(value) => krayin_base_url(value, allow_loopback)?,
             None => {
                 return Err(ApiError::invalid(
                     "settings.base_url",
@@ -234,7 +235,7 @@ impl fmt::Debug for KrayinSecrets {
 impl KrayinSecrets {
     pub fn parse(input: &Value) -> Result<Self, ApiError> {
         let fields = object("secrets", input)?;
-        refuse_unknown("secrets", fields, &["api_token", "webhook_secret"])?;
+        refuse_unknown("secrets", fields, &["api_token", "webhook_secret"], "Krayin")?;
         let api_token = match fields.get("api_token").filter(|value| !value.is_null()) {
             None => {
                 return Err(ApiError::invalid(
@@ -242,12 +243,12 @@ impl KrayinSecrets {
                     "secrets.api_token is required: a Krayin API token (Settings › API tokens, or POST /api/v1/login)",
                 ));
             }
-            Some(value) => secret("secrets.api_token", value)?,
+            Some(value) => secret("secrets.api_token", value, "token")?,
         };
         let webhook_secret = fields
             .get("webhook_secret")
             .filter(|value| !value.is_null())
-            .map(|value| secret("secrets.webhook_secret", value))
+            .map(|value| secret("secrets.webhook_secret", value, "token"))
             .transpose()?;
         Ok(Self {
             api_token,
@@ -260,50 +261,17 @@ impl KrayinSecrets {
     }
 }
 
-fn object<'a>(field: &str, input: &'a Value) -> Result<&'a Map<String, Value>, ApiError> {
-    input
-        .as_object()
-        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be a JSON object")))
-}
-
-fn refuse_unknown(prefix: &str, fields: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
-    match fields.keys().find(|name| !known.contains(&name.as_str())) {
-        None => Ok(()),
-        Some(name) => Err(ApiError::invalid(
-            format!("{prefix}.{name}"),
-            format!(
-                "{prefix}.{name} is not a Krayin connector setting; the settings are {}",
-                known.join(", ")
-            ),
-        )),
-    }
-}
-
-fn string<'a>(field: &str, value: &'a Value) -> Result<&'a str, ApiError> {
-    value
-        .as_str()
-        .map(str::trim)
-        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be a string")))
-}
-
-fn base_url(value: &Value, allow_loopback: bool) -> Result<Destination, ApiError> {
-    const FIELD: &str = "settings.base_url";
-    let destination = Destination::parse(FIELD, string(FIELD, value)?, allow_loopback)
-        .map_err(|message| ApiError::invalid(FIELD, message))?;
-    let url = destination.url();
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(ApiError::invalid(
-            FIELD,
-            "settings.base_url must not have a query or a fragment: it is the address paths are added to",
-        ));
-    }
+/// The address of Krayin: a base URL without `/api/…`, which we add.
+fn krayin_base_url(value: &Value, allow_loopback: bool) -> Result<Destination, ApiError> {
+    let destination = base_url(value, allow_loopback)?;
     // The seed's guide asks for ".../api/admin"; the REST API lives at /api/v1 and we add that.
-    if url
+    if destination
+        .url()
         .path_segments()
         .is_some_and(|mut segments| segments.any(|segment| segment.eq_ignore_ascii_case("api")))
     {
         return Err(ApiError::invalid(
-            FIELD,
+            "settings.base_url",
             "settings.base_url is Krayin's address without /api/…: /api/v1/… is added to it",
         ));
     }
@@ -336,32 +304,6 @@ fn lead_value(value: &Value) -> Result<f64, ApiError> {
                 format!("{FIELD} must be a number from 0 to {MAX_LEAD_VALUE}"),
             )
         })
-}
-
-fn secret(field: &str, value: &Value) -> Result<String, ApiError> {
-    let text = string(field, value)?;
-    if text.is_empty() {
-        return Err(ApiError::invalid(field, format!("{field} must not be empty")));
-    }
-    if text.len() >= 7 && text.is_char_boundary(7) && text[..7].eq_ignore_ascii_case("bearer ") {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} is the token alone, without the \"Bearer \" prefix"),
-        ));
-    }
-    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} must not contain spaces, line breaks or control characters"),
-        ));
-    }
-    if text.chars().count() > MAX_SECRET_CHARS {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} is longer than {MAX_SECRET_CHARS} characters"),
-        ));
-    }
-    Ok(text.to_owned())
 }
 
 #[cfg(test)]

@@ -3,15 +3,16 @@
 //! holds a configuration that can work.
 
 use super::mapping::FieldMapping;
+use crate::crm::fields::{base_url, object, refuse_unknown, secret, string};
 use crate::destination::Destination;
 use crate::error::ApiError;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::fmt;
 
 pub const MAX_ESCALATION_PHRASES: usize = 50;
 pub const MAX_PHRASE_CHARS: usize = 100;
 pub const MAX_HANDOFF_CHARS: usize = 1_000;
-pub const MAX_SECRET_CHARS: usize = 4_096;
+pub use crate::crm::fields::MAX_SECRET_CHARS;
 const MAX_ID_CHARS: usize = 64;
 const MAX_SUBDOMAIN_CHARS: usize = 63;
 
@@ -123,7 +124,7 @@ impl KustomerSettings {
     /// Unknown fields are refused, so a misspelt setting is not silently ignored.
     pub fn parse(input: &Value, allow_loopback: bool) -> Result<Self, ApiError> {
         let fields = object("settings", input)?;
-        refuse_unknown("settings", fields, SETTING_NAMES)?;
+        refuse_unknown("settings", fields, SETTING_NAMES, "Kustomer")?;
         let given = |name: &str| fields.get(name).filter(|value| !value.is_null());
 
         let subdomain = given("subdomain").map(subdomain).transpose()?;
@@ -248,7 +249,7 @@ impl fmt::Debug for KustomerSecrets {
 impl KustomerSecrets {
     pub fn parse(input: &Value) -> Result<Self, ApiError> {
         let fields = object("secrets", input)?;
-        refuse_unknown("secrets", fields, &["api_key", "webhook_secret"])?;
+        refuse_unknown("secrets", fields, &["api_key", "webhook_secret"], "Kustomer")?;
         let api_key = match fields.get("api_key").filter(|value| !value.is_null()) {
             None => {
                 return Err(ApiError::invalid(
@@ -256,12 +257,12 @@ impl KustomerSecrets {
                     "secrets.api_key is required: a Kustomer API key (Settings › Security › API keys)",
                 ));
             }
-            Some(value) => secret("secrets.api_key", value)?,
+            Some(value) => secret("secrets.api_key", value, "key")?,
         };
         let webhook_secret = fields
             .get("webhook_secret")
             .filter(|value| !value.is_null())
-            .map(|value| secret("secrets.webhook_secret", value))
+            .map(|value| secret("secrets.webhook_secret", value, "key"))
             .transpose()?;
         Ok(Self {
             api_key,
@@ -272,32 +273,6 @@ impl KustomerSecrets {
     pub fn to_json(&self) -> Value {
         json!({ "api_key": self.api_key, "webhook_secret": self.webhook_secret })
     }
-}
-
-fn object<'a>(field: &str, input: &'a Value) -> Result<&'a Map<String, Value>, ApiError> {
-    input
-        .as_object()
-        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be a JSON object")))
-}
-
-fn refuse_unknown(prefix: &str, fields: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
-    match fields.keys().find(|name| !known.contains(&name.as_str())) {
-        None => Ok(()),
-        Some(name) => Err(ApiError::invalid(
-            format!("{prefix}.{name}"),
-            format!(
-                "{prefix}.{name} is not a Kustomer connector setting; the settings are {}",
-                known.join(", ")
-            ),
-        )),
-    }
-}
-
-fn string<'a>(field: &str, value: &'a Value) -> Result<&'a str, ApiError> {
-    value
-        .as_str()
-        .map(str::trim)
-        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be a string")))
 }
 
 fn subdomain(value: &Value) -> Result<String, ApiError> {
@@ -325,20 +300,6 @@ fn subdomain(value: &Value) -> Result<String, ApiError> {
         ));
     }
     Ok(name)
-}
-
-fn base_url(value: &Value, allow_loopback: bool) -> Result<Destination, ApiError> {
-    const FIELD: &str = "settings.base_url";
-    let destination = Destination::parse(FIELD, string(FIELD, value)?, allow_loopback)
-        .map_err(|message| ApiError::invalid(FIELD, message))?;
-    // Paths are appended to it; a query or fragment would end up in the middle of every URL.
-    if destination.url().query().is_some() || destination.url().fragment().is_some() {
-        return Err(ApiError::invalid(
-            FIELD,
-            "settings.base_url must not have a query or a fragment: it is the origin paths are added to",
-        ));
-    }
-    Ok(destination)
 }
 
 /// An id Kustomer gave something (an organization, a team): kept as written, but never blank,
@@ -407,32 +368,6 @@ fn handoff_message(value: &Value) -> Result<String, ApiError> {
         ));
     }
     Ok(message.to_owned())
-}
-
-fn secret(field: &str, value: &Value) -> Result<String, ApiError> {
-    let text = string(field, value)?;
-    if text.is_empty() {
-        return Err(ApiError::invalid(field, format!("{field} must not be empty")));
-    }
-    if text.len() >= 7 && text[..7].eq_ignore_ascii_case("bearer ") {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} is the key alone, without the \"Bearer \" prefix"),
-        ));
-    }
-    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} must not contain spaces, line breaks or control characters"),
-        ));
-    }
-    if text.chars().count() > MAX_SECRET_CHARS {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} is longer than {MAX_SECRET_CHARS} characters"),
-        ));
-    }
-    Ok(text.to_owned())
 }
 
 #[cfg(test)]

@@ -1,0 +1,102 @@
+//! What every connector kind's settings and secrets parser checks the same way: a JSON object
+//! with only known keys, strings, the CRM's address, and a credential pasted in alone.
+
+use crate::destination::Destination;
+use crate::error::ApiError;
+use serde_json::{Map, Value};
+
+/// A credential longer than this is something else pasted in by mistake.
+pub const MAX_SECRET_CHARS: usize = 4_096;
+
+pub(crate) fn object<'a>(field: &str, input: &'a Value) -> Result<&'a Map<String, Value>, ApiError> {
+    input
+        .as_object()
+        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be a JSON object")))
+}
+
+/// Refuses a key not in `known`, so a misspelt setting is not silently ignored; `crm` names the
+/// connector kind in the message.
+pub(crate) fn refuse_unknown(
+    prefix: &str,
+    fields: &Map<String, Value>,
+    known: &[&str],
+    crm: &str,
+) -> Result<(), ApiError> {
+    match fields.keys().find(|name| !known.contains(&name.as_str())) {
+        None => Ok(()),
+        Some(name) => Err(ApiError::invalid(
+            format!("{prefix}.{name}"),
+            format!(
+                "{prefix}.{name} is not a {crm} connector setting; the settings are {}",
+                known.join(", ")
+            ),
+        )),
+    }
+}
+
+pub(crate) fn string<'a>(field: &str, value: &'a Value) -> Result<&'a str, ApiError> {
+    value
+        .as_str()
+        .map(str::trim)
+        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be a string")))
+}
+
+/// `settings.base_url`: a destination webhooks may go to, without a query or fragment (paths are
+/// added to it; either would end up in the middle of every URL).
+pub(crate) fn base_url(value: &Value, allow_loopback: bool) -> Result<Destination, ApiError> {
+    const FIELD: &str = "settings.base_url";
+    let destination = Destination::parse(FIELD, string(FIELD, value)?, allow_loopback)
+        .map_err(|message| ApiError::invalid(FIELD, message))?;
+    if destination.url().query().is_some() || destination.url().fragment().is_some() {
+        return Err(ApiError::invalid(
+            FIELD,
+            "settings.base_url must not have a query or a fragment: it is the address paths are added to",
+        ));
+    }
+    Ok(destination)
+}
+
+/// A credential (`what`: "key", "token") as it is sent: not empty, without a `Bearer ` prefix,
+/// spaces or control characters, at most [`MAX_SECRET_CHARS`].
+pub(crate) fn secret(field: &str, value: &Value, what: &str) -> Result<String, ApiError> {
+    let text = string(field, value)?;
+    if text.is_empty() {
+        return Err(ApiError::invalid(field, format!("{field} must not be empty")));
+    }
+    if text
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+    {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} is the {what} alone, without the \"Bearer \" prefix"),
+        ));
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not contain spaces, line breaks or control characters"),
+        ));
+    }
+    if text.chars().count() > MAX_SECRET_CHARS {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} is longer than {MAX_SECRET_CHARS} characters"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_secret_starting_with_a_wide_character_is_checked_not_sliced() {
+        // Byte 7 falls inside "é": the prefix check must not slice there.
+        assert!(secret("secrets.api_key", &json!("abcdefé-rest"), "key").is_ok());
+        let prefixed = secret("secrets.api_key", &json!("Bearer abc"), "key");
+        assert_eq!(prefixed.err().map(|error| error.status()), Some(422));
+    }
+}
