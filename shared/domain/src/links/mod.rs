@@ -4,6 +4,9 @@
 //! those lines cut into hashed chunks ([`chunk`]), and the keyword search baseline ([`keyword`]).
 
 pub mod chunk;
+pub mod document;
+pub mod fetch;
 pub mod flatten;
 pub mod keyword;
 pub mod link;
+pub mod search;

@@ -1,0 +1,397 @@
+//! What a link's data becomes once fetched: the pages of one fetch as one list of lines, then the
+//! pieces that are embedded and searched.
+//!
+//! - **Pages** of a paginated fetch continue each other: the second page's `customers[0]` is
+//!   numbered after the first page's last customer, so the lines read as one list. HubSpot's
+//!   `paging` object (its cursor) is bookkeeping, not data, and is left out.
+//! - **CSV** (a `text/csv` answer, or a URL ending in `.csv`) is read as a header row and
+//!   records: `rows[0].email: john@example.com`, one line per non-empty cell.
+//! - **Pieces**: each chunk is shown in the guide's format (`customers[3].name: John Doe`), but
+//!   embedded, and identified, without its record's position: `name: John Doe`. So a record
+//!   that merely moved (a customer before it was removed) keeps its identity and its vector, and
+//!   the model reads field names, not array indexes.
+
+use crate::error::ApiError;
+use crate::links::chunk::{ChunkOptions, chunk};
+use crate::links::flatten::{Limits, Line, flatten};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+
+/// What kind of body a fetch answered with, from its `Content-Type` and URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// JSON, or plain text: [`flatten`] tells them apart by content.
+    Text,
+    Csv,
+}
+
+impl BodyKind {
+    pub fn of(content_type: Option<&str>, url: &str) -> Self {
+        let content_type = content_type.unwrap_or_default().to_ascii_lowercase();
+        let path = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if content_type.contains("csv") || (!content_type.contains("json") && path.ends_with(".csv")) {
+            Self::Csv
+        } else {
+            Self::Text
+        }
+    }
+}
+
+/// The lines of every page of one fetch, numbered as one list.
+#[derive(Debug, Default)]
+pub struct Pages {
+    lines: Vec<Line>,
+    /// Per top-level array (`customers`, or `` for a body that is an array): how many of its
+    /// records earlier pages held.
+    offsets: HashMap<String, usize>,
+    bytes: usize,
+}
+
+impl Pages {
+    /// Adds one page. `limits` apply to all pages together.
+    pub fn add(&mut self, body: &str, kind: BodyKind, limits: &Limits) -> Result<(), ApiError> {
+        let left = Limits {
+            max_lines: limits.max_lines.saturating_sub(self.lines.len()),
+            max_bytes: limits.max_bytes.saturating_sub(self.bytes),
+            max_depth: limits.max_depth,
+        };
+        let lines = match kind {
+            BodyKind::Text => flatten(body, &left)?,
+            BodyKind::Csv => csv_lines(body, &left)?,
+        };
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for mut line in lines {
+            if line.path == "paging" || line.path.starts_with("paging.") {
+                continue;
+            }
+            if let Some((array, index, rest)) = top_level_index(&line.path) {
+                let count = counts.entry(array.to_owned()).or_default();
+                *count = (*count).max(index + 1);
+                let offset = self.offsets.get(array).copied().unwrap_or_default();
+                if offset > 0 {
+                    line.path = format!("{array}[{}]{rest}", index + offset);
+                }
+            }
+            self.bytes += line.path.len() + line.value.len() + 3;
+            self.lines.push(line);
+        }
+        for (array, count) in counts {
+            *self.offsets.entry(array).or_default() += count;
+        }
+        Ok(())
+    }
+
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+
+    /// How many records the pages hold: distinct record paths (`customers[3]`), or one for plain
+    /// text.
+    pub fn records(&self) -> usize {
+        let records: HashSet<&str> = self.lines.iter().map(Line::record).collect();
+        records.len()
+    }
+}
+
+/// `customers[12].name` → (`customers`, 12, `.name`); `[3].id` → (``, 3, `.id`). Only an index
+/// of the path's first segment counts.
+fn top_level_index(path: &str) -> Option<(&str, usize, &str)> {
+    let open = path.find('[')?;
+    let array = &path[..open];
+    if array.contains('.') {
+        return None;
+    }
+    let close = open + path[open..].find(']')?;
+    let index = path[open + 1..close].parse().ok()?;
+    Some((array, index, &path[close + 1..]))
+}
+
+/// A CSV body as lines `rows[i].<column>: <value>`. Quoted fields may hold commas, quotes (`""`)
+/// and line breaks (which become spaces, as in [`flatten`]).
+fn csv_lines(body: &str, limits: &Limits) -> Result<Vec<Line>, ApiError> {
+    let mut rows = csv_rows(body.trim_start_matches('\u{feff}'))?.into_iter();
+    let Some(header) = rows.next() else {
+        return Ok(Vec::new());
+    };
+    let header: Vec<String> = header.into_iter().map(|name| name.trim().to_owned()).collect();
+    let mut lines = Vec::new();
+    let mut bytes = 0;
+    for (index, row) in rows
+        .filter(|row| row.iter().any(|cell| !cell.trim().is_empty()))
+        .enumerate()
+    {
+        for (column, cell) in row.iter().enumerate() {
+            let value = cell.trim();
+            if value.is_empty() {
+                continue;
+            }
+            let name = header
+                .get(column)
+                .filter(|name| !name.is_empty())
+                .cloned()
+                .unwrap_or_else(|| format!("column{}", column + 1));
+            let line = Line {
+                path: format!("rows[{index}].{name}"),
+                value: value.replace(['\r', '\n'], " "),
+            };
+            bytes += line.path.len() + line.value.len() + 3;
+            lines.push(line);
+            if lines.len() > limits.max_lines || bytes > limits.max_bytes {
+                return Err(ApiError::crm_failed(format!(
+                    "the CSV is larger than {} lines or {} bytes of text: paginate or trim it",
+                    limits.max_lines, limits.max_bytes
+                )));
+            }
+        }
+    }
+    Ok(lines)
+}
+
+fn csv_rows(body: &str) -> Result<Vec<Vec<String>>, ApiError> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    if quoted {
+        return Err(ApiError::crm_failed("the CSV has a quoted field that never ends"));
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// One searchable piece of a link's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// Its record as the data numbers it now (`customers[3]`).
+    pub record: String,
+    pub part: usize,
+    /// The lines in the guide's format: what search answers with.
+    pub text: String,
+    /// The lines without their record's position: what the model embeds.
+    pub content: String,
+    /// SHA-256 of `content`, lowercase hex: the piece's identity across refreshes.
+    pub hash: String,
+}
+
+/// Cuts the lines into pieces. Pieces whose content is the same as an earlier one's (the same
+/// record twice) are kept once.
+pub fn pieces(lines: &[Line], options: &ChunkOptions) -> Vec<Piece> {
+    let mut seen = HashSet::new();
+    chunk(lines, options)
+        .into_iter()
+        .filter_map(|chunk| {
+            let content = without_record(&chunk.text, &chunk.record);
+            let hash = hex::encode(Sha256::digest(content.as_bytes()));
+            seen.insert(hash.clone()).then_some(Piece {
+                record: chunk.record,
+                part: chunk.part,
+                text: chunk.text,
+                content,
+                hash,
+            })
+        })
+        .collect()
+}
+
+/// `customers[3].name: John` → `name: John`; `customers[3]: gold` → `gold`.
+fn without_record(text: &str, record: &str) -> String {
+    if record.is_empty() {
+        return text.to_owned();
+    }
+    text.lines()
+        .map(|line| match line.strip_prefix(record) {
+            Some(rest) => rest
+                .strip_prefix('.')
+                .or_else(|| rest.strip_prefix(": "))
+                .unwrap_or(rest),
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What a refresh does to the stored pieces of a link.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Refresh {
+    /// New pieces, or pieces whose vector was made by another embedder: to embed and store.
+    pub embed: Vec<usize>,
+    /// Pieces already stored with a vector of this embedder: only their text and position are
+    /// brought up to date.
+    pub keep: Vec<usize>,
+    /// Stored hashes that are no longer in the data: to delete, vectors included.
+    pub delete: Vec<String>,
+}
+
+/// Compares the fresh pieces with what is stored (`hash → embedder`).
+pub fn refresh(fresh: &[Piece], stored: &HashMap<String, String>, embedder: &str) -> Refresh {
+    let mut plan = Refresh::default();
+    let fresh_hashes: HashSet<&str> = fresh.iter().map(|piece| piece.hash.as_str()).collect();
+    for (index, piece) in fresh.iter().enumerate() {
+        match stored.get(&piece.hash) {
+            Some(made_by) if made_by == embedder => plan.keep.push(index),
+            _ => plan.embed.push(index),
+        }
+    }
+    plan.delete = stored
+        .keys()
+        .filter(|hash| !fresh_hashes.contains(hash.as_str()))
+        .cloned()
+        .collect();
+    plan.delete.sort();
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pages(bodies: &[&str], kind: BodyKind) -> Pages {
+        let mut pages = Pages::default();
+        for body in bodies {
+            pages
+                .add(body, kind, &Limits::default())
+                .unwrap_or_else(|e| panic!("{body}: {e}"));
+        }
+        pages
+    }
+
+    fn texts(pages: &Pages) -> Vec<String> {
+        pages.lines().iter().map(Line::to_string).collect()
+    }
+
+    #[test]
+    fn later_pages_continue_the_numbering_of_each_top_level_array() {
+        let pages = pages(
+            &[
+                r#"{"customers":[{"id":1},{"id":2}]}"#,
+                r#"{"customers":[{"id":3}],"paging":{"next":{"after":"3","link":"https://x/y"}}}"#,
+            ],
+            BodyKind::Text,
+        );
+        assert_eq!(
+            texts(&pages),
+            ["customers[0].id: 1", "customers[1].id: 2", "customers[2].id: 3"],
+            "HubSpot's paging cursor is not data"
+        );
+        assert_eq!(pages.records(), 3);
+    }
+
+    #[test]
+    fn top_level_arrays_and_nested_indexes_are_told_apart() {
+        let pages = pages(&[r#"[{"a":[1,2]}]"#, r#"[{"a":[3]}]"#], BodyKind::Text);
+        assert_eq!(texts(&pages), ["[0].a[0]: 1", "[0].a[1]: 2", "[1].a[0]: 3"]);
+    }
+
+    #[test]
+    fn limits_hold_across_pages() {
+        let limits = Limits {
+            max_lines: 3,
+            ..Limits::default()
+        };
+        let mut pages = Pages::default();
+        assert!(pages.add(r#"{"a":[1,2]}"#, BodyKind::Text, &limits).is_ok());
+        assert!(pages.add(r#"{"a":[3,4]}"#, BodyKind::Text, &limits).is_err());
+    }
+
+    #[test]
+    fn csv_becomes_one_record_per_row_with_quoted_fields_kept_whole() {
+        let body = "\u{feff}id,name,note\r\n1,John Doe,\"Gold, \"\"VIP\"\"\nsince 2020\"\r\n\r\n2,Ann,\n";
+        let pages = pages(&[body], BodyKind::Csv);
+        assert_eq!(
+            texts(&pages),
+            [
+                "rows[0].id: 1",
+                "rows[0].name: John Doe",
+                "rows[0].note: Gold, \"VIP\" since 2020",
+                "rows[1].id: 2",
+                "rows[1].name: Ann",
+            ]
+        );
+        let mut broken = Pages::default();
+        assert!(
+            broken
+                .add("a\n\"open", BodyKind::Csv, &Limits::default())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_kind_comes_from_the_content_type_then_the_url() {
+        assert_eq!(
+            BodyKind::of(Some("text/csv; charset=utf-8"), "https://x/a"),
+            BodyKind::Csv
+        );
+        assert_eq!(BodyKind::of(None, "https://x/export.CSV?x=1"), BodyKind::Csv);
+        assert_eq!(
+            BodyKind::of(Some("application/json"), "https://x/a.csv"),
+            BodyKind::Text
+        );
+        assert_eq!(
+            BodyKind::of(Some("text/plain"), "https://x/a.txt"),
+            BodyKind::Text
+        );
+    }
+
+    #[test]
+    fn a_piece_is_identified_by_its_content_not_its_position() {
+        let first = pages(&[r#"{"c":[{"id":1,"n":"A"},{"id":2,"n":"B"}]}"#], BodyKind::Text);
+        let second = pages(&[r#"{"c":[{"id":2,"n":"B"}]}"#], BodyKind::Text);
+        let before = pieces(first.lines(), &ChunkOptions::default());
+        let after = pieces(second.lines(), &ChunkOptions::default());
+        assert_eq!(before[1].text, "c[1].id: 2\nc[1].n: B");
+        assert_eq!(before[1].content, "id: 2\nn: B");
+        assert_eq!(after[0].text, "c[0].id: 2\nc[0].n: B");
+        assert_eq!(
+            before[1].hash, after[0].hash,
+            "the record moved, its identity did not"
+        );
+    }
+
+    #[test]
+    fn repeated_records_are_one_piece() {
+        let data = pages(&[r#"{"c":[{"id":1},{"id":1}]}"#], BodyKind::Text);
+        assert_eq!(pieces(data.lines(), &ChunkOptions::default()).len(), 1);
+    }
+
+    #[test]
+    fn a_refresh_embeds_what_is_new_keeps_what_is_known_and_deletes_what_is_gone() {
+        let data = pages(&[r#"{"c":[{"id":1},{"id":2},{"id":3}]}"#], BodyKind::Text);
+        let fresh = pieces(data.lines(), &ChunkOptions::default());
+        let stored: HashMap<String, String> = [
+            (fresh[0].hash.clone(), "m1".to_owned()),
+            (fresh[1].hash.clone(), "m0".to_owned()),
+            ("gone".to_owned(), "m1".to_owned()),
+        ]
+        .into();
+        let plan = refresh(&fresh, &stored, "m1");
+        assert_eq!(plan.keep, [0]);
+        assert_eq!(plan.embed, [1, 2], "another model's vector is made again");
+        assert_eq!(plan.delete, ["gone"]);
+    }
+}

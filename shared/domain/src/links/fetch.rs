@@ -1,0 +1,320 @@
+//! How a link is fetched and what each answer does to it: the next page to read, and the state,
+//! message and next fetch time that a failure leaves behind. The clock is passed in.
+//!
+//! The guide's error handling, made exact:
+//! - **429**: the CRM's `Retry-After` is honoured (one second to an hour; a minute when it says
+//!   nothing), doubling while 429s repeat; the data already indexed stays searchable.
+//! - **5xx, timeouts, no answer**: the data stays as it was and the link stays active; it is
+//!   tried again after a backoff (1, 2, 4 … minutes), never later than its own interval.
+//! - **401, 403, 404 and other refusals**, and answers we cannot index (too large, unreadable):
+//!   the link is marked failing with the reason, for the dashboard to show; its data stays, and
+//!   it is tried again at its interval in case the CRM was fixed.
+
+use crate::time::Timestamp;
+
+/// Pages followed in one fetch at most; the CRM is asked to send larger pages past this.
+pub const MAX_PAGES: usize = 50;
+/// The whole fetch's text over every page: past this a link is refused, not cut short.
+pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+pub const TIMEOUT_MS: u64 = 10_000;
+
+/// Where a link stands, as the dashboard shows it (`status.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Active and waiting for its first fetch.
+    Pending,
+    Ok,
+    Failing,
+    /// A type that is never fetched (`database`).
+    NotFetched,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Ok => "ok",
+            Self::Failing => "failing",
+            Self::NotFetched => "not_fetched",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Pending, Self::Ok, Self::Failing, Self::NotFetched]
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+}
+
+/// Why a fetch did not produce data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    RateLimited {
+        retry_after_seconds: Option<u32>,
+    },
+    /// A 5xx or 408.
+    Unavailable {
+        status: u16,
+    },
+    TimedOut,
+    Unreachable(String),
+    /// Any other answer that is not a 2xx; `detail` is the start of the CRM's body.
+    Refused {
+        status: u16,
+        detail: String,
+    },
+    TooLarge,
+    /// The answer could not be indexed (malformed JSON, nesting too deep, a redirect).
+    Unreadable(String),
+}
+
+/// What a failure leaves on the link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// None: the state stays as it was (the data is still good).
+    pub state: Option<State>,
+    pub http_status: Option<u16>,
+    pub error: String,
+    pub next_fetch_at: Timestamp,
+}
+
+impl Failure {
+    /// Classifies an HTTP status that is not a success.
+    pub fn of_status(status: u16, retry_after_seconds: Option<u32>, body: &[u8]) -> Self {
+        match status {
+            429 => Self::RateLimited { retry_after_seconds },
+            408 | 500..=599 => Self::Unavailable { status },
+            300..=399 => Self::Unreadable(format!(
+                "{status} {}: the CRM redirected; give the URL it redirects to",
+                reason(status)
+            )),
+            _ => {
+                let text = String::from_utf8_lossy(&body[..body.len().min(400)]);
+                let detail: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                Self::Refused {
+                    status,
+                    detail: detail.chars().take(200).collect(),
+                }
+            }
+        }
+    }
+
+    /// `failures` counts this one: 1 for the first failure in a row.
+    pub fn verdict(&self, now: Timestamp, interval_minutes: u32, failures: u32) -> Verdict {
+        let interval = i64::from(interval_minutes) * 60;
+        let doubling = |base: i64| base.saturating_mul(1 << failures.saturating_sub(1).min(16));
+        let (state, http_status, error, wait) = match self {
+            Self::RateLimited { retry_after_seconds } => {
+                let asked = retry_after_seconds.map(|seconds| i64::from(seconds).clamp(1, 3600));
+                let wait = asked.unwrap_or_else(|| doubling(60).min(3600));
+                let error = match retry_after_seconds {
+                    Some(seconds) => format!("429 Too Many Requests (the CRM asked to wait {seconds} s)"),
+                    None => "429 Too Many Requests".to_owned(),
+                };
+                (None, Some(429), error, wait)
+            }
+            Self::Unavailable { status } => (
+                None,
+                Some(*status),
+                format!("{status} {}: the previous data is kept", reason(*status)),
+                doubling(60).min(interval),
+            ),
+            Self::TimedOut => (
+                None,
+                None,
+                format!(
+                    "the CRM did not answer within {} s: the previous data is kept",
+                    TIMEOUT_MS / 1000
+                ),
+                doubling(60).min(interval),
+            ),
+            Self::Unreachable(cause) => (
+                None,
+                None,
+                format!("the CRM could not be reached ({cause}): the previous data is kept"),
+                doubling(60).min(interval),
+            ),
+            Self::Refused { status, detail } => {
+                let advice = match status {
+                    401 | 403 => ": check the API key and the authentication headers",
+                    404 => ": check the URL",
+                    _ => "",
+                };
+                let said = if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (the CRM said: {detail})")
+                };
+                (
+                    Some(State::Failing),
+                    Some(*status),
+                    format!("{status} {}{advice}{said}", reason(*status)),
+                    interval,
+                )
+            }
+            Self::TooLarge => (
+                Some(State::Failing),
+                None,
+                format!(
+                    "the CRM's data is over {} MiB (all pages together): paginate or trim it; nothing of it was indexed",
+                    MAX_BYTES / (1024 * 1024)
+                ),
+                interval,
+            ),
+            Self::Unreadable(cause) => (Some(State::Failing), None, cause.clone(), interval),
+        };
+        Verdict {
+            state,
+            http_status,
+            error,
+            next_fetch_at: now.plus_seconds(wait),
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        301 => "Moved Permanently",
+        302 => "Found",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        408 => "Request Timeout",
+        410 => "Gone",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
+
+/// The next page of a paginated answer: a `Link: <…>; rel="next"` header (Shopify, GitHub and
+/// RFC 8288 style), else HubSpot's body `paging.next.link`. Relative references are resolved
+/// against the page's own URL. The caller checks the result like any link URL.
+pub fn next_page(current: &str, link_header: Option<&str>, body: &str) -> Option<String> {
+    let from_header = link_header.and_then(|header| {
+        header.split(',').find_map(|entry| {
+            let (target, params) = entry.split_once(';')?;
+            let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+            let is_next = params.split(';').any(|param| {
+                let Some((name, value)) = param.split_once('=') else {
+                    return false;
+                };
+                name.trim().eq_ignore_ascii_case("rel")
+                    && value
+                        .trim()
+                        .trim_matches('"')
+                        .split_whitespace()
+                        .any(|rel| rel.eq_ignore_ascii_case("next"))
+            });
+            is_next.then(|| target.to_owned())
+        })
+    });
+    let target = from_header.or_else(|| {
+        let trimmed = body.trim_start();
+        if !trimmed.starts_with('{') {
+            return None;
+        }
+        let value: serde_json::Value = serde_json::from_str(trimmed).ok()?;
+        value
+            .pointer("/paging/next/link")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    })?;
+    let base = url::Url::parse(current).ok()?;
+    base.join(&target).ok().map(String::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn now() -> Timestamp {
+        Timestamp::from_millis(NOW * 1000)
+    }
+
+    fn wait(verdict: &Verdict) -> i64 {
+        verdict.next_fetch_at.seconds() - NOW
+    }
+
+    #[test]
+    fn a_429_waits_as_long_as_the_crm_asks_and_keeps_the_state() {
+        let verdict = Failure::of_status(429, Some(120), b"").verdict(now(), 30, 1);
+        assert_eq!(verdict.state, None, "the data indexed before stays searchable");
+        assert_eq!(wait(&verdict), 120);
+        assert!(
+            verdict.error.starts_with("429 Too Many Requests"),
+            "{}",
+            verdict.error
+        );
+        let unsaid = Failure::of_status(429, None, b"").verdict(now(), 30, 3);
+        assert_eq!(wait(&unsaid), 240, "without Retry-After: a minute, doubling");
+        let absurd = Failure::of_status(429, Some(86_400), b"").verdict(now(), 30, 1);
+        assert_eq!(wait(&absurd), 3600, "never more than an hour");
+    }
+
+    #[test]
+    fn server_errors_back_off_within_the_interval_and_keep_the_data() {
+        let first = Failure::of_status(503, None, b"").verdict(now(), 30, 1);
+        assert_eq!((first.state, wait(&first)), (None, 60));
+        let tenth = Failure::TimedOut.verdict(now(), 30, 10);
+        assert_eq!(wait(&tenth), 30 * 60, "never later than the link's own interval");
+        assert!(first.error.contains("previous data is kept"), "{}", first.error);
+    }
+
+    #[test]
+    fn refusals_mark_the_link_failing_with_the_reason() {
+        let verdict =
+            Failure::of_status(401, None, b"{\"errors\":\n \"Invalid API key\"}").verdict(now(), 30, 1);
+        assert_eq!(verdict.state, Some(State::Failing));
+        assert_eq!(verdict.http_status, Some(401));
+        assert_eq!(
+            verdict.error,
+            "401 Unauthorized: check the API key and the authentication headers (the CRM said: {\"errors\": \"Invalid API key\"})"
+        );
+        assert_eq!(wait(&verdict), 1800);
+        let missing = Failure::of_status(404, None, b"").verdict(now(), 5, 1);
+        assert_eq!(missing.error, "404 Not Found: check the URL");
+        assert_eq!(wait(&missing), 300);
+        assert_eq!(
+            Failure::TooLarge.verdict(now(), 30, 1).state,
+            Some(State::Failing)
+        );
+    }
+
+    #[test]
+    fn the_next_page_comes_from_the_link_header_then_hubspot_paging() {
+        let shopify = "<https://shop.test/admin/api/2024-01/customers.json?limit=50&page_info=p1>; rel=\"previous\", <https://shop.test/admin/api/2024-01/customers.json?limit=50&page_info=p3>; rel=\"next\"";
+        assert_eq!(
+            next_page("https://shop.test/a", Some(shopify), "{}").as_deref(),
+            Some("https://shop.test/admin/api/2024-01/customers.json?limit=50&page_info=p3")
+        );
+        assert_eq!(
+            next_page(
+                "https://x.test/v1/items?page=1",
+                Some("</v1/items?page=2>; rel=next"),
+                ""
+            )
+            .as_deref(),
+            Some("https://x.test/v1/items?page=2"),
+            "relative references resolve against the page"
+        );
+        let hubspot = r#"{"results":[],"paging":{"next":{"after":"7","link":"https://api.hubapi.test/crm/v3/objects/contacts?after=7"}}}"#;
+        assert_eq!(
+            next_page("https://api.hubapi.test/crm/v3/objects/contacts", None, hubspot).as_deref(),
+            Some("https://api.hubapi.test/crm/v3/objects/contacts?after=7")
+        );
+        assert_eq!(
+            next_page("https://x.test/", Some("<https://x.test/p0>; rel=\"prev\""), "[]"),
+            None
+        );
+        assert_eq!(next_page("https://x.test/", None, "plain text"), None);
+    }
+}
