@@ -19,6 +19,7 @@ pub const EXACT: &[(&str, &str)] = &[
     ("/api-crm-analytics", "CRM_API"),
     ("/api-sso-generate-token", "SSO_TOKEN"),
     ("/api-sso-revoke-token", "SSO_TOKEN"),
+    ("/api/dashboard/crm-links", "KNOWLEDGE"),
 ];
 
 /// Prefixes whose every path below is served by one function.
@@ -32,4 +33,7 @@ pub const PREFIXES: &[(&str, &str)] = &[
     ("/api-webhooks/", "WEBHOOKS"),
     ("/api-conversations/", "CONVERSATIONS"),
     ("/embed/", "EMBED_INBOX"),
+    ("/api/dashboard/crm-links/", "KNOWLEDGE"),
+    ("/api/dashboard/rag/", "KNOWLEDGE"),
+    ("/webhooks/crm-links/", "KNOWLEDGE"),
 ];

@@ -84,6 +84,10 @@ uuid_id!(
     BusinessId
 );
 uuid_id!(
+    /// A CRM link's source: one URL of one page, whatever channels it serves.
+    SourceId
+);
+uuid_id!(
     /// A customer of a business.
     CustomerId
 );

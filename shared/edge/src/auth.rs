@@ -60,8 +60,34 @@ pub async fn authenticate(req: &Request, env: &Env) -> Result<Tenant, ApiError> 
     let Some(presented) = presented.filter(|key| !key.trim().is_empty()) else {
         return Err(ApiError::unauthorized("missing x-api-key header"));
     };
+    tenant_of_key(env, &presented).await
+}
+
+/// As [`authenticate`], also taking the key as `Authorization: Bearer <key>`, as the CRM links
+/// guide's dashboard calls send it.
+pub async fn authenticate_bearer_or_key(req: &Request, env: &Env) -> Result<Tenant, ApiError> {
+    if req
+        .headers()
+        .get(API_KEY_HEADER)?
+        .is_some_and(|key| !key.trim().is_empty())
+    {
+        return authenticate(req, env).await;
+    }
+    let header = req.headers().get("authorization")?.unwrap_or_default();
+    let bearer = header
+        .split_once(' ')
+        .filter(|(scheme, key)| scheme.eq_ignore_ascii_case("bearer") && !key.trim().is_empty());
+    let Some((_, presented)) = bearer else {
+        return Err(ApiError::unauthorized(
+            "missing API key: send it as x-api-key or as Authorization: Bearer <key>",
+        ));
+    };
+    tenant_of_key(env, presented.trim()).await
+}
+
+async fn tenant_of_key(env: &Env, presented: &str) -> Result<Tenant, ApiError> {
     let rejected = || ApiError::unauthorized("invalid or revoked API key");
-    let hash = api_key::parse_presented(&presented).ok_or_else(rejected)?;
+    let hash = api_key::parse_presented(presented).ok_or_else(rejected)?;
     let cached = lookup(env, &hash).await?;
     cached
         .tenant

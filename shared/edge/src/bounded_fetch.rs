@@ -18,6 +18,9 @@ pub struct Reply {
     pub retry_after: Option<String>,
     /// The `x-ratelimit-*` headers, names lowercased: how much of its budget the peer says is left.
     pub rate_limit: Vec<(String, String)>,
+    pub content_type: Option<String>,
+    /// The `Link` header: where a paginated answer goes on.
+    pub link: Option<String>,
     /// The first `max_body` bytes of the answer, or all of it when it is shorter.
     pub body: Vec<u8>,
 }
@@ -92,6 +95,8 @@ async fn call(
     let mut response = Fetch::Request(outgoing).send_with_signal(&signal).await?;
     let status = response.status_code();
     let retry_after = response.headers().get("retry-after")?;
+    let content_type = response.headers().get("content-type")?;
+    let link = response.headers().get("link")?;
     let rate_limit = response
         .headers()
         .entries()
@@ -113,6 +118,8 @@ async fn call(
         status,
         retry_after,
         rate_limit,
+        content_type,
+        link,
         body: kept,
     })
 }

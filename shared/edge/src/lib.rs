@@ -8,8 +8,9 @@
 //!   accepting and settling sends (`send_queue`, `message_status`), upserting customers
 //!   (`customer_upsert`), publishing and delivering events (`outbox`, `webhook_delivery`),
 //!   files in R2 (`media_store`, `inbound_media`), embedded-inbox sessions (`sso_sessions`), the
-//!   webhook tokens already accepted (`used_tokens`), and the periodic sweep of lost work and
-//!   expired history (`maintenance`).
+//!   webhook tokens already accepted (`used_tokens`), the CRM links' data made searchable for the
+//!   bot (`knowledge`), and the periodic sweep of lost work, due fetches and expired history
+//!   (`maintenance`).
 
 pub mod auth;
 pub mod bounded_fetch;
@@ -20,6 +21,7 @@ pub mod db;
 pub mod http;
 pub mod inbound_media;
 pub mod ingest;
+pub mod knowledge;
 pub mod maintenance;
 pub mod media_store;
 pub mod message_status;

@@ -1,7 +1,8 @@
 //! The periodic maintenance sweep, run every minute by webhook-dispatcher's cron and on demand by
 //! `POST /admin/maintenance/sweep`: work the queues lost goes back on them (the D1 row is the
 //! truth; the dead-letter queues only keep the raw queue messages for inspection), contacts whose
-//! CRM work is overdue go back to the sync consumer, and history past the retention period is
+//! CRM work is overdue go back to the sync consumer, CRM links due for a fetch go to the fetcher
+//! (the scheduler of the CRM links guide), and history past the retention period is
 //! deleted. It looks across businesses and hands each item back
 //! under its own business. Every part does a bounded amount of work per run, and a part that
 //! fails does not stop the others.
@@ -44,6 +45,7 @@ pub struct SweepReport {
     pub crm_contacts_handed_over: usize,
     pub crm_sync_jobs_deleted: usize,
     pub crm_inbound_events_deleted: usize,
+    pub crm_links_due: usize,
     pub failed: Vec<&'static str>,
 }
 
@@ -70,6 +72,10 @@ pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
     match lost_crm_work(env, &db, now).await {
         Ok(count) => report.crm_contacts_handed_over = count,
         Err(error) => failed(&mut report, "crm_sync", &error),
+    }
+    match due_crm_links(env, &db, now).await {
+        Ok(count) => report.crm_links_due = count,
+        Err(error) => failed(&mut report, "crm_links", &error),
     }
     let before = now.plus_seconds(-retention.seconds());
     match db::crm_sync_jobs::delete_settled_before(&db, before.micros(), ROWS_PER_RUN).await {
@@ -110,7 +116,8 @@ pub async fn run(env: &Env) {
                 + report.webhook_attempts_deleted
                 + report.sso_tokens_deleted
                 + report.crm_contacts_handed_over
-                + report.crm_sync_jobs_deleted;
+                + report.crm_sync_jobs_deleted
+                + report.crm_links_due;
             if worked > 0 {
                 console_log!("maintenance sweep: {report:?}");
             }
@@ -175,6 +182,17 @@ async fn lost_webhook_work(env: &Env, db: &D1Database, now: Timestamp) -> Result
 
 /// Contacts whose CRM work is over [`WEBHOOK_GRACE_SECONDS`] overdue and that no worker holds
 /// (their queue message was lost, or refused) go back to the sync consumer. How many.
+/// A due source is held this long while it waits in the queue, so that the next sweeps do not
+/// queue it again; the fetcher sets its real next time.
+const CRM_LINK_HOLD_SECONDS: i64 = 10 * 60;
+
+/// CRM links whose fetch time has come (the scheduler of the CRM links guide), to the fetcher.
+async fn due_crm_links(env: &Env, db: &D1Database, now: Timestamp) -> Result<usize, ApiError> {
+    let due = db::knowledge_sources::take_due(db, now, ROWS_PER_RUN, CRM_LINK_HOLD_SECONDS).await?;
+    crate::knowledge::hand_over(env, &due).await;
+    Ok(due.len())
+}
+
 async fn lost_crm_work(env: &Env, db: &D1Database, now: Timestamp) -> Result<usize, ApiError> {
     let before = now.plus_seconds(-WEBHOOK_GRACE_SECONDS);
     let contacts =

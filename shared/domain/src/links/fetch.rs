@@ -66,6 +66,8 @@ pub enum Failure {
     TooLarge,
     /// The answer could not be indexed (malformed JSON, nesting too deep, a redirect).
     Unreadable(String),
+    /// The data was read but could not be embedded: our side failed, not the CRM.
+    Embedding(String),
 }
 
 /// What a failure leaves on the link.
@@ -162,6 +164,12 @@ impl Failure {
                 interval,
             ),
             Self::Unreadable(cause) => (Some(State::Failing), None, cause.clone(), interval),
+            Self::Embedding(cause) => (
+                None,
+                None,
+                format!("the data could not be embedded ({cause}): the previous data is kept"),
+                doubling(60).min(interval),
+            ),
         };
         Verdict {
             state,

@@ -9,9 +9,10 @@
 //!   `channel` (one string) is accepted in place of `channels`, as the guide's GET query names it.
 //! - `fetch_interval_minutes` (optional) is how often the scheduler refreshes the link: 30 by
 //!   default, the guide's "every 30 minutes", from 5 to 1440 (a day).
-//! - `database` links are kept but never fetched (the guide's "future implementation"); `webhook`
-//!   links are fetched on the schedule like `api` and `file` until a push receiver exists. Every
-//!   type's `url` passes the same destination rule, so nothing stored points inside our network.
+//! - `database` links are kept but never fetched (the guide's "future implementation"). `webhook`
+//!   links are not fetched either: the CRM pushes their data to the link's own signed URL, and the
+//!   `url` names the CRM endpoint the data comes from. Every type's `url` passes the same
+//!   destination rule, so nothing stored points inside our network.
 //! - An empty `api_key` or `description` is none, as dashboard forms send them. `api_key` is sent
 //!   as `Authorization: Bearer <api_key>`, so a header `Authorization` beside it is refused, and so
 //!   are the headers `fetch` itself sets (`Host`, `Content-Length`, …).
@@ -81,9 +82,10 @@ impl LinkType {
         Self::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
 
-    /// Whether the scheduler fetches links of this type; database connections are not built yet.
+    /// Whether the scheduler fetches links of this type: a webhook link's data is pushed to us,
+    /// and database connections are not built.
     pub fn is_fetchable(self) -> bool {
-        !matches!(self, Self::Database)
+        matches!(self, Self::Api | Self::File)
     }
 }
 
@@ -152,6 +154,11 @@ impl PageId {
 pub struct LinkSecret(String);
 
 impl LinkSecret {
+    /// A credential read back from where it was stored after [`NewLink::parse`] took it.
+    pub fn stored(value: String) -> Self {
+        Self(value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -342,6 +349,63 @@ impl NewLink {
                 link: self.link.clone(),
             })
             .collect()
+    }
+}
+
+/// The body of `PUT /api/dashboard/crm-links/status`, `DELETE /api/dashboard/crm-links` and
+/// `POST /api/dashboard/crm-links/refresh`: which page's URL, on which channels (`None`: every
+/// channel it is on), and for the status, whether active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub page_id: PageId,
+    pub url: String,
+    pub channels: Option<Vec<LinkChannel>>,
+    pub is_active: Option<bool>,
+}
+
+impl Target {
+    /// `needs_active`: the status change's `is_active` is required; elsewhere it is refused.
+    pub fn parse(input: &Value, needs_active: bool) -> Result<Self, ApiError> {
+        let fields = input
+            .as_object()
+            .ok_or_else(|| ApiError::invalid("body", "the body must be a JSON object"))?;
+        let known: &[&str] = if needs_active {
+            &["page_id", "url", "channels", "channel", "is_active"]
+        } else {
+            &["page_id", "url", "channels", "channel"]
+        };
+        if let Some(name) = fields.keys().find(|name| !known.contains(&name.as_str())) {
+            return Err(ApiError::invalid(
+                name.as_str(),
+                format!("{name} is not a field here; the fields are {}", known.join(", ")),
+            ));
+        }
+        let given = |name: &str| fields.get(name).filter(|value| !value.is_null());
+        let required =
+            |name: &str| given(name).ok_or_else(|| ApiError::invalid(name, format!("{name} is required")));
+        let page_id = PageId::parse(required("page_id")?)?;
+        let url = string("url", required("url")?)?.to_owned();
+        if url.is_empty() {
+            return Err(ApiError::invalid("url", "url must not be empty"));
+        }
+        let channels = match (given("channels"), given("channel")) {
+            (None, None) => None,
+            (list, single) => Some(channels(list, single)?),
+        };
+        let is_active = if needs_active {
+            match required("is_active")? {
+                Value::Bool(active) => Some(*active),
+                _ => return Err(ApiError::invalid("is_active", "is_active must be true or false")),
+            }
+        } else {
+            None
+        };
+        Ok(Self {
+            page_id,
+            url,
+            channels,
+            is_active,
+        })
     }
 }
 
@@ -625,9 +689,10 @@ mod tests {
         assert!(!database.link.link_type.is_fetchable() && !database.link.is_due_for_fetching());
         assert_eq!(database.link.display_json(&[])["fetchable"], false);
         assert!(
-            parse(&with(json!({ "type": "webhook" })))
+            !parse(&with(json!({ "type": "webhook" })))
                 .link
-                .is_due_for_fetching()
+                .is_due_for_fetching(),
+            "a webhook link's data is pushed, not fetched"
         );
     }
 
@@ -694,5 +759,45 @@ mod tests {
         assert!(NewLink::parse(&body, false).is_err());
         let authorization_alone = with(json!({ "api_key": null, "headers": { "Authorization": "Basic x" } }));
         assert!(NewLink::parse(&authorization_alone, false).is_ok());
+    }
+
+    #[test]
+    fn a_target_names_a_page_url_and_maybe_channels() {
+        let target = Target::parse(
+            &json!({ "page_id": "123456789", "url": "https://api.crm.com/customers", "channels": ["facebook"], "is_active": false }),
+            true,
+        );
+        let target = target.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(target.channels, Some(vec![LinkChannel::Facebook]));
+        assert_eq!(target.is_active, Some(false));
+        let all = Target::parse(&json!({ "page_id": "1", "url": "https://x.test/a" }), false);
+        assert_eq!(all.map(|t| t.channels).ok(), Some(None));
+        for (body, needs_active, field) in [
+            (
+                json!({ "page_id": "1", "url": "https://x.test/a" }),
+                true,
+                "is_active",
+            ),
+            (
+                json!({ "page_id": "1", "url": "https://x.test/a", "is_active": true }),
+                false,
+                "is_active",
+            ),
+            (json!({ "page_id": "1" }), false, "url"),
+            (json!({ "url": "https://x.test/a" }), false, "page_id"),
+            (
+                json!({ "page_id": "1", "url": "https://x.test/a", "channels": [] }),
+                false,
+                "channels",
+            ),
+            (
+                json!({ "page_id": "1", "url": "https://x.test/a", "is_active": "yes" }),
+                true,
+                "is_active",
+            ),
+        ] {
+            let error = Target::parse(&body, needs_active).err();
+            assert_eq!(error.and_then(|e| e.body.field).as_deref(), Some(field), "{body}");
+        }
     }
 }

@@ -289,6 +289,29 @@ pub async fn list(
     Ok(reads.into_iter().map(|read| read.account).collect())
 }
 
+/// A business's Facebook pages (its facebook accounts), as `(page id, name)`, oldest first: the
+/// pages CRM links belong to. No secret is read.
+pub async fn facebook_pages(
+    db: &D1Database,
+    tenant: &Tenant,
+) -> Result<Vec<(String, Option<String>)>, ApiError> {
+    #[derive(Deserialize)]
+    struct Page {
+        address: String,
+        name: Option<String>,
+    }
+    let pages = db
+        .prepare(
+            "SELECT address, name FROM channel_accounts WHERE business_id = ?1 AND channel = 'facebook' \
+             ORDER BY created_at, id",
+        )
+        .bind(&[text(tenant.business_id.as_str())])?
+        .all()
+        .await?
+        .results::<Page>()?;
+    Ok(pages.into_iter().map(|page| (page.address, page.name)).collect())
+}
+
 /// An account to create.
 pub struct NewAccount<'a> {
     pub id: &'a ChannelAccountId,

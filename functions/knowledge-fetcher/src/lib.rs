@@ -1,0 +1,46 @@
+//! The consumer of `crm-edge-knowledge`: each message names a CRM link source due for a fetch (on
+//! add, on a refresh or a push, or by the schedule); the fetcher reads its data and makes it
+//! searchable (`edge::knowledge::index`).
+
+use edge::db::knowledge_sources::Due;
+use edge::knowledge::PUSHED;
+use edge::knowledge::backend::Rag;
+use edge::knowledge::index::Fetcher;
+use edge::queue::Settle;
+use edge::{DB, http, secrets_key};
+use worker::{Env, console_error};
+
+/// Our own failures (D1 unavailable, a misconfigured backend) are retried by the queue after this
+/// long; the sweep finds the source due again in any case.
+const OWN_FAULT_RETRY_SECONDS: u32 = 30;
+
+async fn handle(env: Env, due: Due, _delivery_count: u32) -> Settle {
+    let result = async {
+        let db = env.d1(DB)?;
+        let keys = secrets_key::keyring(&env)?;
+        let rag = Rag::from_env(&env)?;
+        let pushed = env.bucket(PUSHED)?;
+        let fetcher = Fetcher {
+            db: &db,
+            keys: &keys,
+            rag: &rag,
+            pushed: &pushed,
+            allow_loopback: http::allows_loopback(&env),
+        };
+        fetcher.run(&due).await
+    }
+    .await;
+    match result {
+        Ok(settle) => settle,
+        Err(error) => {
+            console_error!(
+                "fetching CRM link {} failed on our side: {}",
+                due.source_id,
+                error.detail().unwrap_or(&error.body.message)
+            );
+            Settle::RetryIn(OWN_FAULT_RETRY_SECONDS)
+        }
+    }
+}
+
+edge::queue_consumer!(edge::db::knowledge_sources::Due, handle);

@@ -1,0 +1,420 @@
+//! The CRM links guide's link endpoints: list, add, change status, delete, every page's links, and
+//! a refresh now. A link added for several channels is one source (fetched once) with an entry per
+//! channel, and the counts are the entries', as the guide counts them.
+
+use crate::view;
+use domain::error::ApiError;
+use domain::ids::SourceId;
+use domain::links::fetch::State;
+use domain::links::link::{LinkChannel, LinkSecret, NewLink, PageId, Target};
+use domain::tenant::Tenant;
+use domain::webhook_signing::WebhookSecret;
+use edge::db::knowledge_links::{self, Entry};
+use edge::db::knowledge_sources::{self, Due, Fields, Source};
+use edge::db::{businesses, channel_accounts, knowledge_chunks};
+use edge::knowledge::backend::Rag;
+use edge::{DB, http, knowledge, runtime, secrets_key};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use worker::{D1Database, Env, Request, Response, console_log};
+
+/// The largest link body we read; a link is a few hundred bytes.
+const MAX_BODY: usize = 1024 * 1024;
+
+async fn body(req: &mut Request) -> Result<Value, ApiError> {
+    let bytes = http::read_body(req, MAX_BODY).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|error| ApiError::malformed(format!("the body is not JSON: {error}")))
+}
+
+/// 404 unless `page` is one of the business's Facebook pages: another business's page reads as
+/// one that does not exist.
+async fn own_page(db: &D1Database, tenant: &Tenant, page: &PageId) -> Result<Option<String>, ApiError> {
+    let pages = channel_accounts::facebook_pages(db, tenant).await?;
+    pages
+        .into_iter()
+        .find(|(id, _)| id == page.as_str())
+        .map(|(_, name)| name)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "page {} is not one of this business's Facebook pages (add it as a facebook channel account)",
+                page.as_str()
+            ))
+        })
+}
+
+fn page_param(req: &Request) -> Result<PageId, ApiError> {
+    let query = http::query(req)?;
+    let page = query
+        .get("page_id")
+        .ok_or_else(|| ApiError::invalid("page_id", "page_id is required"))?;
+    PageId::parse(&Value::from(page))
+}
+
+fn channel_param(req: &Request) -> Result<Option<LinkChannel>, ApiError> {
+    match http::query(req)?.get("channel").filter(|value| !value.is_empty()) {
+        None => Ok(None),
+        Some(name) => LinkChannel::parse(name).map(Some).ok_or_else(|| {
+            ApiError::invalid(
+                "channel",
+                format!(
+                    "channel must be one of {}",
+                    LinkChannel::ALL.map(LinkChannel::as_str).join(", ")
+                ),
+            )
+        }),
+    }
+}
+
+/// Entries as the guide shows them, with the counts of stored pieces.
+struct Shown<'a> {
+    sources: HashMap<SourceId, Source>,
+    entries: Vec<Entry>,
+    chunks: HashMap<String, (i64, i64)>,
+    origin: &'a str,
+}
+
+impl Shown<'_> {
+    fn views(&self, filter: impl Fn(&Entry) -> bool) -> Vec<Value> {
+        self.entries
+            .iter()
+            .filter(|entry| filter(entry))
+            .filter_map(|entry| {
+                let source = self.sources.get(&entry.source_id)?;
+                let channels = view::channels_of(&self.entries, source);
+                let chunks = self
+                    .chunks
+                    .get(source.id.as_str())
+                    .map_or(0, |(chunks, _)| *chunks);
+                Some(view::entry(
+                    source,
+                    entry.channel,
+                    entry.is_active,
+                    &channels,
+                    chunks,
+                    self.origin,
+                ))
+            })
+            .collect()
+    }
+}
+
+async fn shown<'a>(
+    env: &Env,
+    db: &D1Database,
+    tenant: &Tenant,
+    page: Option<&PageId>,
+    origin: &'a str,
+) -> Result<Shown<'a>, ApiError> {
+    let keys = secrets_key::keyring(env)?;
+    let sources = knowledge_sources::list(db, &keys, tenant, page).await?;
+    let entries = knowledge_links::list(db, tenant, page, None).await?;
+    let rag = Rag::from_env(env)?;
+    let chunks = knowledge_chunks::counts(db, tenant, rag.embedder.id()).await?;
+    Ok(Shown {
+        sources: sources
+            .into_iter()
+            .map(|source| (source.id.clone(), source))
+            .collect(),
+        entries,
+        chunks,
+        origin,
+    })
+}
+
+fn counts(views: &[Value]) -> (usize, usize) {
+    let active = views.iter().filter(|view| view["is_active"] == true).count();
+    (active, views.len() - active)
+}
+
+/// `GET /api/dashboard/crm-links?page_id=&channel=`
+pub async fn list(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+    let page = page_param(req)?;
+    let channel = channel_param(req)?;
+    let db = env.d1(DB)?;
+    own_page(&db, tenant, &page).await?;
+    let origin = http::origin(req, env)?;
+    let shown = shown(env, &db, tenant, Some(&page), &origin).await?;
+    let views = shown.views(|entry| channel.is_none_or(|channel| entry.channel == channel));
+    let (active, inactive) = counts(&views);
+    http::json(
+        200,
+        &json!({
+            "crm_links": views,
+            "page_id": page.as_str(),
+            "channel": channel.map(LinkChannel::as_str),
+            "total": active + inactive,
+            "active_count": active,
+            "inactive_count": inactive,
+        }),
+    )
+}
+
+/// `POST /api/dashboard/crm-links`
+pub async fn add(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+    let input = body(&mut req).await?;
+    let new = NewLink::parse(&input, http::allows_loopback(env))?;
+    let db = env.d1(DB)?;
+    own_page(&db, tenant, &new.page_id).await?;
+    let keys = secrets_key::keyring(env)?;
+    let now = runtime::now().to_rfc3339();
+    let url = new.link.url.as_str();
+    let taken = |channel: LinkChannel| {
+        ApiError::conflict(format!(
+            "page {} already has {url} on {channel}: change it with PUT /api/dashboard/crm-links/status, or delete it first",
+            new.page_id.as_str()
+        ))
+    };
+    let mut webhook_secret = None;
+    let id = match knowledge_sources::find_by_url(&db, &keys, tenant, &new.page_id, url).await? {
+        Some(source) => {
+            let entries = knowledge_links::list(&db, tenant, Some(&new.page_id), None).await?;
+            if let Some(channel) = new
+                .channels
+                .iter()
+                .find(|channel| view::channels_of(&entries, &source).contains(channel))
+            {
+                return Err(taken(*channel));
+            }
+            knowledge_sources::update_settings(&db, &keys, tenant, &source, &new.link, &now).await?;
+            source.id
+        }
+        None => {
+            let id = SourceId::generate(runtime::random()?);
+            let is_webhook = new.link.link_type == domain::links::link::LinkType::Webhook;
+            webhook_secret = is_webhook
+                .then(|| {
+                    runtime::random::<24>()
+                        .map(|random| LinkSecret::stored(WebhookSecret::generate(random).as_str().to_owned()))
+                })
+                .transpose()?;
+            let state = if new.link.link_type.is_fetchable() || is_webhook {
+                State::Pending
+            } else {
+                State::NotFetched
+            };
+            let fields = Fields {
+                link: &new.link,
+                state,
+                next_fetch_at: None,
+                webhook_secret: webhook_secret.as_ref(),
+            };
+            if !knowledge_sources::insert(&db, &keys, tenant, &id, &new.page_id, &fields, &now).await? {
+                return Err(taken(new.channels[0]));
+            }
+            id
+        }
+    };
+    if !knowledge_links::insert(
+        &db,
+        tenant,
+        &id,
+        &new.page_id,
+        &new.channels,
+        new.link.is_active,
+        &now,
+    )
+    .await?
+    {
+        return Err(taken(new.channels[0]));
+    }
+    if knowledge_sources::reschedule(&db, tenant, &id, &now).await? {
+        knowledge::hand_over(env, &[due(tenant, &id)]).await;
+    }
+    console_log!(
+        "CRM link added successfully: page {}, {url}, link {id}",
+        new.page_id.as_str()
+    );
+    let origin = http::origin(&req, env)?;
+    let shown = shown(env, &db, tenant, Some(&new.page_id), &origin).await?;
+    let mut views = shown.views(|entry| entry.source_id == id && new.channels.contains(&entry.channel));
+    let mut crm_link = if views.is_empty() {
+        json!({})
+    } else {
+        views.swap_remove(0)
+    };
+    if let Some(secret) = &webhook_secret {
+        // Shown once, here: the CRM signs its pushes with it.
+        crm_link["webhook_secret"] = json!(secret.expose());
+    }
+    http::json(
+        201,
+        &json!({
+            "message": "CRM link added successfully",
+            "crm_link": crm_link,
+            "channels": new.channels.iter().map(|channel| channel.as_str()).collect::<Vec<_>>(),
+            "page_id": new.page_id.as_str(),
+        }),
+    )
+}
+
+fn due(tenant: &Tenant, id: &SourceId) -> Due {
+    Due {
+        business_id: tenant.business_id.to_string(),
+        source_id: id.clone(),
+    }
+}
+
+/// The source a target names, and the channels it means (those given, or every one it is on).
+async fn targeted(
+    env: &Env,
+    db: &D1Database,
+    tenant: &Tenant,
+    target: &Target,
+) -> Result<(Source, Vec<LinkChannel>), ApiError> {
+    own_page(db, tenant, &target.page_id).await?;
+    let keys = secrets_key::keyring(env)?;
+    let missing = || {
+        ApiError::not_found(format!(
+            "page {} has no CRM link with the url {}",
+            target.page_id.as_str(),
+            target.url
+        ))
+    };
+    let source = knowledge_sources::find_by_url(db, &keys, tenant, &target.page_id, &target.url)
+        .await?
+        .ok_or_else(missing)?;
+    let entries = knowledge_links::list(db, tenant, Some(&target.page_id), None).await?;
+    let present = view::channels_of(&entries, &source);
+    let channels = match &target.channels {
+        None => present,
+        Some(given) => given
+            .iter()
+            .copied()
+            .filter(|channel| present.contains(channel))
+            .collect(),
+    };
+    if channels.is_empty() {
+        return Err(missing());
+    }
+    Ok((source, channels))
+}
+
+fn names(channels: &[LinkChannel]) -> Vec<&'static str> {
+    channels.iter().map(|channel| channel.as_str()).collect()
+}
+
+/// `PUT /api/dashboard/crm-links/status`
+pub async fn set_status(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+    let target = Target::parse(&body(&mut req).await?, true)?;
+    let is_active = target.is_active.unwrap_or_default();
+    let db = env.d1(DB)?;
+    let (source, channels) = targeted(env, &db, tenant, &target).await?;
+    let now = runtime::now().to_rfc3339();
+    let updated = knowledge_links::set_active(&db, tenant, &source.id, &channels, is_active, &now).await?;
+    if knowledge_sources::reschedule(&db, tenant, &source.id, &now).await? {
+        knowledge::hand_over(env, &[due(tenant, &source.id)]).await;
+    }
+    http::json(
+        200,
+        &json!({
+            "message": "CRM link status updated successfully",
+            "updated_count": updated,
+            "url": target.url,
+            "channels": names(&channels),
+            "is_active": is_active,
+        }),
+    )
+}
+
+/// `DELETE /api/dashboard/crm-links`: the entries go; a source left on no channel goes with its
+/// data (and its vectors, from Vectorize too).
+pub async fn delete(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+    let target = Target::parse(&body(&mut req).await?, false)?;
+    let db = env.d1(DB)?;
+    let (source, channels) = targeted(env, &db, tenant, &target).await?;
+    let (deleted, left) = knowledge_links::delete(&db, tenant, &source.id, &channels).await?;
+    if left == 0 {
+        let rag = Rag::from_env(env)?;
+        if !rag.keeps_vectors_in_d1() {
+            let ids = knowledge_chunks::ids(&db, tenant, &source.id).await?;
+            rag.delete(&ids).await.map_err(|why| {
+                ApiError::unavailable(format!("deleting the link's vectors failed: {why}"), 5)
+            })?;
+        }
+        knowledge_sources::delete(&db, tenant, &source.id).await?;
+        let bucket = env.bucket(knowledge::PUSHED)?;
+        bucket.delete(knowledge::fetch::pushed_key(&source.id)).await?;
+    } else {
+        knowledge_sources::reschedule(&db, tenant, &source.id, &runtime::now().to_rfc3339()).await?;
+    }
+    http::json(
+        200,
+        &json!({
+            "message": "CRM link deleted successfully",
+            "deleted_count": deleted,
+            "url": target.url,
+            "channels": names(&channels),
+        }),
+    )
+}
+
+/// `POST /api/dashboard/crm-links/refresh`: fetch now, in the background.
+pub async fn refresh(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+    let target = Target::parse(&body(&mut req).await?, false)?;
+    let db = env.d1(DB)?;
+    let (source, _) = targeted(env, &db, tenant, &target).await?;
+    if !source.link.is_active {
+        return Err(ApiError::conflict(
+            "the link is inactive on every channel: activate it first",
+        ));
+    }
+    if !source.link.link_type.is_fetchable() {
+        return Err(ApiError::conflict(format!(
+            "a {} link is not fetched: {}",
+            source.link.link_type.as_str(),
+            if source.webhook_secret.is_some() {
+                "its CRM pushes its data"
+            } else {
+                "database links are not built yet"
+            }
+        )));
+    }
+    knowledge_sources::due_now(&db, tenant, &source.id, &runtime::now().to_rfc3339()).await?;
+    knowledge::hand_over(env, &[due(tenant, &source.id)]).await;
+    http::json(
+        202,
+        &json!({ "message": "CRM link refresh queued", "url": target.url }),
+    )
+}
+
+/// `GET /api/dashboard/crm-links/all`: every Facebook page of the business with its links by
+/// channel.
+pub async fn all(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+    let db = env.d1(DB)?;
+    let business = businesses::find(&db, &tenant.business_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("listing CRM links", "the caller's business is gone"))?;
+    let origin = http::origin(req, env)?;
+    let shown = shown(env, &db, tenant, None, &origin).await?;
+    let mut pages_data = Vec::new();
+    let (mut total_active, mut total_inactive) = (0, 0);
+    for (page_id, page_name) in channel_accounts::facebook_pages(&db, tenant).await? {
+        let mut page = json!({ "page_id": page_id, "page_name": page_name, "legacy_crm_links": [] });
+        let (mut active, mut inactive) = (0, 0);
+        for channel in LinkChannel::ALL {
+            let views = shown.views(|entry| entry.page_id == page_id && entry.channel == channel);
+            let (on, off) = counts(&views);
+            active += on;
+            inactive += off;
+            page[format!("{}_crm_links", channel.as_str())] = json!(views);
+        }
+        page["total_active"] = json!(active);
+        page["total_inactive"] = json!(inactive);
+        total_active += active;
+        total_inactive += inactive;
+        pages_data.push(page);
+    }
+    http::json(
+        200,
+        &json!({
+            "company_id": business.id,
+            "company_name": business.name,
+            "total_pages": pages_data.len(),
+            "pages_data": pages_data,
+            "total_crm_links": total_active + total_inactive,
+            "total_active": total_active,
+            "total_inactive": total_inactive,
+        }),
+    )
+}

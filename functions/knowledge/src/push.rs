@@ -1,0 +1,81 @@
+//! `POST /webhooks/crm-links/{link id}`: a CRM pushes a webhook link's data, signed as Standard
+//! Webhooks sign (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC>`) with
+//! the link's own secret. The body is kept and the fetcher indexes it as it would a fetched one.
+
+use domain::error::ApiError;
+use domain::ids::{BusinessId, SourceId};
+use domain::links::fetch::MAX_BYTES;
+use domain::tenant::Tenant;
+use domain::webhook_signing::{WebhookSecret, verify_standard};
+use edge::db::knowledge_sources::{self, Due};
+use edge::{DB, http, knowledge, runtime, secrets_key};
+use serde_json::json;
+use worker::{Env, Request, Response};
+
+/// How far a push's timestamp may be from our clock (Standard Webhooks' usual five minutes).
+const TOLERANCE_SECONDS: i64 = 300;
+
+pub async fn receive(mut req: Request, env: &Env, source: &str) -> Result<Response, ApiError> {
+    let unknown = || ApiError::not_found("no such CRM link");
+    let id = SourceId::parse(source).ok_or_else(unknown)?;
+    let db = env.d1(DB)?;
+    let owner = knowledge_sources::business_of(&db, &id)
+        .await?
+        .ok_or_else(unknown)?;
+    let business = BusinessId::parse(&owner).ok_or_else(unknown)?;
+    let tenant = Tenant::for_background(business);
+    let keys = secrets_key::keyring(env)?;
+    let link = knowledge_sources::find(&db, &keys, &tenant, &id)
+        .await?
+        .ok_or_else(unknown)?;
+    let secret = link
+        .webhook_secret
+        .as_ref()
+        .and_then(|secret| WebhookSecret::parse(secret.expose()))
+        .ok_or_else(|| ApiError::not_found("this CRM link is not a webhook link"))?;
+    let header = |name: &str| -> Result<String, ApiError> {
+        req.headers()
+            .get(name)?
+            .filter(|value| !value.trim().is_empty())
+            .ok_or_else(|| ApiError::unauthorized(format!("missing {name} header")))
+    };
+    let (webhook_id, timestamp, signature) = (
+        header("webhook-id")?,
+        header("webhook-timestamp")?,
+        header("webhook-signature")?,
+    );
+    let seconds: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::unauthorized("webhook-timestamp is not unix seconds"))?;
+    if (runtime::now().seconds() - seconds).abs() > TOLERANCE_SECONDS {
+        return Err(ApiError::unauthorized(
+            "webhook-timestamp is more than 5 minutes away: sign each push when it is sent",
+        ));
+    }
+    let content_type = req
+        .headers()
+        .get("content-type")?
+        .unwrap_or_else(|| "application/json".to_owned());
+    let body = http::read_body(&mut req, MAX_BYTES).await?;
+    let text = String::from_utf8(body).map_err(|_| ApiError::malformed("the body is not UTF-8 text"))?;
+    if !verify_standard(&secret, webhook_id.trim(), timestamp.trim(), &text, &signature) {
+        return Err(ApiError::unauthorized(
+            "the webhook-signature does not match this link's secret",
+        ));
+    }
+    let bucket = env.bucket(knowledge::PUSHED)?;
+    knowledge::fetch::keep_pushed(&bucket, &id, &content_type, text.into_bytes()).await?;
+    if link.link.is_active {
+        knowledge_sources::due_now(&db, &tenant, &id, &runtime::now().to_rfc3339()).await?;
+        knowledge::hand_over(
+            env,
+            &[Due {
+                business_id: tenant.business_id.to_string(),
+                source_id: id.clone(),
+            }],
+        )
+        .await;
+    }
+    http::json(202, &json!({ "message": "CRM data received", "link_id": id }))
+}

@@ -1,0 +1,189 @@
+//! `knowledge_links`: a source on one channel, active or not. The API's entries are these rows;
+//! search reads them to know which sources answer on a page's channel.
+
+use crate::db::{self, json_list, number, optional_text, text};
+use domain::error::ApiError;
+use domain::ids::SourceId;
+use domain::links::link::{LinkChannel, PageId};
+use domain::tenant::Tenant;
+use serde::Deserialize;
+use worker::D1Database;
+
+/// One entry: a source on a channel.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub source_id: SourceId,
+    pub page_id: String,
+    pub channel: LinkChannel,
+    pub is_active: bool,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    source_id: SourceId,
+    page_id: String,
+    channel: String,
+    is_active: i64,
+}
+
+impl Row {
+    fn entry(self) -> Result<Entry, ApiError> {
+        let channel = LinkChannel::parse(&self.channel)
+            .ok_or_else(|| db::corrupt("CRM link", self.source_id.as_str(), "channel"))?;
+        Ok(Entry {
+            channel,
+            is_active: self.is_active == 1,
+            page_id: self.page_id,
+            source_id: self.source_id,
+        })
+    }
+}
+
+/// The entries of the business (of one page, and of one channel, when given), in the order they
+/// were added.
+pub async fn list(
+    db: &D1Database,
+    tenant: &Tenant,
+    page: Option<&PageId>,
+    channel: Option<LinkChannel>,
+) -> Result<Vec<Entry>, ApiError> {
+    db.prepare(
+        "SELECT source_id, page_id, channel, is_active FROM knowledge_links WHERE business_id = ?1 \
+         AND (?2 IS NULL OR page_id = ?2) AND (?3 IS NULL OR channel = ?3) ORDER BY created_at, source_id, channel",
+    )
+    .bind(&[
+        text(tenant.business_id.as_str()),
+        optional_text(page.map(PageId::as_str)),
+        optional_text(channel.map(LinkChannel::as_str)),
+    ])?
+    .all()
+    .await?
+    .results::<Row>()?
+    .into_iter()
+    .map(Row::entry)
+    .collect()
+}
+
+/// Adds the source on `channels`; false (and nothing added) when any of them has it already.
+pub async fn insert(
+    db: &D1Database,
+    tenant: &Tenant,
+    source: &SourceId,
+    page: &PageId,
+    channels: &[LinkChannel],
+    is_active: bool,
+    now: &str,
+) -> Result<bool, ApiError> {
+    let mut statements = Vec::with_capacity(channels.len());
+    for channel in channels {
+        statements.push(
+            db.prepare(
+                "INSERT INTO knowledge_links (source_id, business_id, page_id, channel, is_active, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )
+            .bind(&[
+                text(source.as_str()),
+                text(tenant.business_id.as_str()),
+                text(page.as_str()),
+                text(channel.as_str()),
+                number(i64::from(is_active)),
+                text(now),
+            ])?,
+        );
+    }
+    match db.batch(statements).await {
+        Ok(_) => Ok(true),
+        Err(error) if db::Violation::of(&error).is_some_and(|v| v.is_unique_on("knowledge_links")) => {
+            Ok(false)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Sets the source active or not on `channels`; how many entries there were.
+pub async fn set_active(
+    db: &D1Database,
+    tenant: &Tenant,
+    source: &SourceId,
+    channels: &[LinkChannel],
+    is_active: bool,
+    now: &str,
+) -> Result<usize, ApiError> {
+    let result = db
+        .prepare(
+            "UPDATE knowledge_links SET is_active = ?4, updated_at = ?5 WHERE business_id = ?1 AND source_id = ?2 \
+             AND channel IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(source.as_str()),
+            json_list(channels.iter().map(|channel| channel.as_str())),
+            number(i64::from(is_active)),
+            text(now),
+        ])?
+        .run()
+        .await?;
+    Ok(db::changes(&result))
+}
+
+/// Removes the source from `channels`; how many entries went, and how many are left.
+pub async fn delete(
+    db: &D1Database,
+    tenant: &Tenant,
+    source: &SourceId,
+    channels: &[LinkChannel],
+) -> Result<(usize, usize), ApiError> {
+    #[derive(Deserialize)]
+    struct Left {
+        left: usize,
+    }
+    let business = text(tenant.business_id.as_str());
+    let results = db
+        .batch(vec![
+            db.prepare(
+                "DELETE FROM knowledge_links WHERE business_id = ?1 AND source_id = ?2 \
+                 AND channel IN (SELECT value FROM json_each(?3))",
+            )
+            .bind(&[
+                business.clone(),
+                text(source.as_str()),
+                json_list(channels.iter().map(|channel| channel.as_str())),
+            ])?,
+            db.prepare(
+                "SELECT COUNT(*) AS left FROM knowledge_links WHERE business_id = ?1 AND source_id = ?2",
+            )
+            .bind(&[business, text(source.as_str())])?,
+        ])
+        .await?;
+    let left = db::first_row::<Left>(&results, 1)?.map_or(0, |row| row.left);
+    Ok((db::changes_at(&results, 0), left))
+}
+
+/// The sources active on a page's channel, with the version of their pieces.
+pub async fn active_sources(
+    db: &D1Database,
+    tenant: &Tenant,
+    page: &PageId,
+    channel: LinkChannel,
+) -> Result<Vec<(SourceId, i64)>, ApiError> {
+    #[derive(Deserialize)]
+    struct Active {
+        id: SourceId,
+        version: i64,
+    }
+    let rows = db
+        .prepare(
+            "SELECT s.id, s.version FROM knowledge_links l JOIN knowledge_sources s ON s.id = l.source_id \
+             WHERE l.business_id = ?1 AND l.page_id = ?2 AND l.channel = ?3 AND l.is_active = 1 \
+             AND s.business_id = ?1 ORDER BY s.id",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(page.as_str()),
+            text(channel.as_str()),
+        ])?
+        .all()
+        .await?
+        .results::<Active>()?;
+    Ok(rows.into_iter().map(|row| (row.id, row.version)).collect())
+}
