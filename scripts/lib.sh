@@ -101,6 +101,13 @@ wasm_build_env() {
   export WASM_BINDGEN_BIN
 }
 
+# The wrangler config the local stack serves for a function: its wrangler.dev.toml when it has
+# Cloudflare-only bindings (scripts/configure), else the one it deploys with.
+dev_config_of() {
+  local dev="$ROOT/functions/$1/wrangler.dev.toml"
+  if [[ -f $dev ]]; then echo "$dev"; else config_of "$1"; fi
+}
+
 # The wrangler config of a function: the gateway's is the top-level one.
 config_of() {
   if [[ $1 == gateway ]]; then echo "$ROOT/wrangler.toml"; else echo "$ROOT/functions/$1/wrangler.toml"; fi

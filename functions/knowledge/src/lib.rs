@@ -8,8 +8,11 @@ mod rag;
 mod view;
 
 use domain::error::ApiError;
+use domain::links::link::PageId;
+use domain::tenant::Tenant;
+use edge::db::channel_accounts;
 use edge::{auth, http};
-use worker::{Context, Env, Method, Request, Response, event};
+use worker::{Context, D1Database, Env, Method, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
@@ -47,4 +50,24 @@ async fn knowledge(req: Request, env: Env) -> Result<Response, ApiError> {
         ("/api/dashboard/rag/search", _) => rag::search(req, &env, &tenant).await,
         _ => rag::details(&req, &env, &tenant).await,
     }
+}
+
+/// 404 unless `page` is one of the business's Facebook pages: another business's page reads as
+/// one that does not exist.
+pub(crate) async fn own_page(
+    db: &D1Database,
+    tenant: &Tenant,
+    page: &PageId,
+) -> Result<Option<String>, ApiError> {
+    let pages = channel_accounts::facebook_pages(db, tenant).await?;
+    pages
+        .into_iter()
+        .find(|(id, _)| id == page.as_str())
+        .map(|(_, name)| name)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "page {} is not one of this business's Facebook pages (add it as a facebook channel account)",
+                page.as_str()
+            ))
+        })
 }

@@ -2,6 +2,7 @@
 //! a refresh now. A link added for several channels is one source (fetched once) with an entry per
 //! channel, and the counts are the entries', as the guide counts them.
 
+use crate::own_page;
 use crate::view;
 use domain::error::ApiError;
 use domain::ids::SourceId;
@@ -25,22 +26,6 @@ async fn body(req: &mut Request) -> Result<Value, ApiError> {
     let bytes = http::read_body(req, MAX_BODY).await?;
     serde_json::from_slice(&bytes)
         .map_err(|error| ApiError::malformed(format!("the body is not JSON: {error}")))
-}
-
-/// 404 unless `page` is one of the business's Facebook pages: another business's page reads as
-/// one that does not exist.
-async fn own_page(db: &D1Database, tenant: &Tenant, page: &PageId) -> Result<Option<String>, ApiError> {
-    let pages = channel_accounts::facebook_pages(db, tenant).await?;
-    pages
-        .into_iter()
-        .find(|(id, _)| id == page.as_str())
-        .map(|(_, name)| name)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "page {} is not one of this business's Facebook pages (add it as a facebook channel account)",
-                page.as_str()
-            ))
-        })
 }
 
 fn page_param(req: &Request) -> Result<PageId, ApiError> {

@@ -1,10 +1,11 @@
 //! Search for the bot and the guide's debugging view of what is indexed.
 
+use crate::own_page;
 use domain::error::ApiError;
 use domain::links::link::PageId;
 use domain::links::search::Question;
 use domain::tenant::Tenant;
-use edge::db::{channel_accounts, knowledge_chunks, knowledge_links, knowledge_sources};
+use edge::db::{knowledge_chunks, knowledge_links, knowledge_sources};
 use edge::knowledge::backend::Rag;
 use edge::knowledge::search;
 use edge::{DB, http, secrets_key};
@@ -13,19 +14,6 @@ use std::collections::HashMap;
 use worker::{Env, Method, Request, Response};
 
 const MAX_BODY: usize = 64 * 1024;
-
-async fn own_page(env: &Env, tenant: &Tenant, page: &PageId) -> Result<(), ApiError> {
-    let db = env.d1(DB)?;
-    let pages = channel_accounts::facebook_pages(&db, tenant).await?;
-    if pages.iter().any(|(id, _)| id == page.as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(format!(
-            "page {} is not one of this business's Facebook pages",
-            page.as_str()
-        )))
-    }
-}
 
 /// `GET|POST /api/dashboard/rag/search`
 pub async fn search(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
@@ -41,8 +29,8 @@ pub async fn search(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Resp
         let query = http::query(&req)?;
         Question::parse(|name| query.get(name).map(Value::from))?
     };
-    own_page(env, tenant, &question.page_id).await?;
     let db = env.d1(DB)?;
+    own_page(&db, tenant, &question.page_id).await?;
     let rag = Rag::from_env(env)?;
     let keys = secrets_key::keyring(env)?;
     let hits = search::search(&db, &rag, tenant, &question).await?;
@@ -105,8 +93,8 @@ pub async fn details(req: &Request, env: &Env, tenant: &Tenant) -> Result<Respon
             ));
         }
     }
-    own_page(env, tenant, &page).await?;
     let db = env.d1(DB)?;
+    own_page(&db, tenant, &page).await?;
     let keys = secrets_key::keyring(env)?;
     let rag = Rag::from_env(env)?;
     let sources = knowledge_sources::list(&db, &keys, tenant, Some(&page)).await?;
