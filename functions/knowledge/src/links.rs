@@ -4,6 +4,7 @@
 
 use crate::own_page;
 use crate::view;
+use domain::destination::Destination;
 use domain::error::ApiError;
 use domain::ids::SourceId;
 use domain::links::fetch::State;
@@ -256,7 +257,10 @@ async fn targeted(
             target.url
         ))
     };
-    let source = knowledge_sources::find_by_url(db, &keys, tenant, &target.page_id, &target.url)
+    // The URL as it was stored: written the way the destination rule writes URLs.
+    let url = Destination::parse("url", &target.url, true)
+        .map_or_else(|_| target.url.clone(), |url| url.as_str().to_owned());
+    let source = knowledge_sources::find_by_url(db, &keys, tenant, &target.page_id, &url)
         .await?
         .ok_or_else(missing)?;
     let entries = knowledge_links::list(db, tenant, Some(&target.page_id), None).await?;
