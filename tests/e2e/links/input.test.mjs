@@ -1,5 +1,5 @@
 // What the CRM-links and search endpoints refuse, and how: malformed and hostile bodies name the
-// bad field (400 invalid_request), URLs that would point our fetches at a private network or a
+// bad field (422 validation_failed), URLs that would point our fetches at a private network or a
 // metadata service are refused, a body over 1 MiB is 413, a missing or wrong API key 401, another
 // business's page 404 (the same as a page that does not exist), the wrong method 405, a link that
 // already exists 409; search refuses a top_k outside 1..20, an empty q and unknown modes.
@@ -74,14 +74,14 @@ describe('a new link with a bad body', () => {
   for (const [description, body, field] of cases) {
     test(`${description} is refused naming ${field}`, async () => {
       const res = await dashboard(business.key, 'POST', LINKS, body());
-      const error = assertError(res, 400, 'invalid_request', description);
+      const error = assertError(res, 422, 'validation_failed', description);
       assert.equal(error.field, field, `${description}: the field named`);
     });
   }
 
   test('a body that is not JSON is refused with 400', async () => {
     const res = await dashboard(business.key, 'POST', LINKS, '{"page_id": "1", "name": ', { 'content-type': 'application/json' });
-    assertError(res, 400, 'invalid_request', 'broken JSON');
+    assertError(res, 400, 'malformed_request', 'broken JSON');
   });
 
   test('a body over 1 MiB is refused with 413', async () => {
@@ -181,17 +181,17 @@ describe('methods, duplicates and missing links', () => {
     }
   });
 
-  test('status, delete and refresh of a url the page does not have are 404; bad bodies 400', async () => {
+  test('status, delete and refresh of a url the page does not have are 404; bad bodies 422', async () => {
     const missing = `${crm.url}/not-linked`;
     assertError(await dashboard(business.key, 'PUT', `${LINKS}/status`, { page_id: business.page, url: missing, is_active: false }), 404, 'not_found', 'status of an unknown url');
     assertError(await dashboard(business.key, 'DELETE', LINKS, { page_id: business.page, url: missing }), 404, 'not_found', 'delete of an unknown url');
     assertError(await dashboard(business.key, 'POST', `${LINKS}/refresh`, { page_id: business.page, url: missing }), 404, 'not_found', 'refresh of an unknown url');
     const noActive = await dashboard(business.key, 'PUT', `${LINKS}/status`, { page_id: business.page, url: crm.urls.text });
-    assert.equal(assertError(noActive, 400, 'invalid_request', 'status without is_active').field, 'is_active');
+    assert.equal(assertError(noActive, 422, 'validation_failed', 'status without is_active').field, 'is_active');
     const noPage = await dashboard(business.key, 'GET', LINKS);
-    assert.equal(assertError(noPage, 400, 'invalid_request', 'a list without page_id').field, 'page_id');
+    assert.equal(assertError(noPage, 422, 'validation_failed', 'a list without page_id').field, 'page_id');
     const badChannel = await dashboard(business.key, 'GET', `${LINKS}?${query({ page_id: business.page, channel: 'email' })}`);
-    assert.equal(assertError(badChannel, 400, 'invalid_request', 'a list of an unknown channel').field, 'channel');
+    assert.equal(assertError(badChannel, 422, 'validation_failed', 'a list of an unknown channel').field, 'channel');
   });
 });
 
@@ -216,9 +216,9 @@ describe('a search with bad parameters', () => {
     test(`${description} is refused naming ${field}`, async () => {
       const params = { page_id: business.page, channel: 'messenger', q: 'refund', ...change };
       const res = await dashboard(business.key, 'GET', `${SEARCH}?${query(params)}`);
-      assert.equal(assertError(res, 400, 'invalid_request', `GET: ${description}`).field, field, `GET: ${description}`);
+      assert.equal(assertError(res, 422, 'validation_failed', `GET: ${description}`).field, field, `GET: ${description}`);
       const posted = await dashboard(business.key, 'POST', SEARCH, params);
-      assert.equal(assertError(posted, 400, 'invalid_request', `POST: ${description}`).field, field, `POST: ${description}`);
+      assert.equal(assertError(posted, 422, 'validation_failed', `POST: ${description}`).field, field, `POST: ${description}`);
     });
   }
 
