@@ -58,6 +58,19 @@ impl ChunkOptions {
     }
 }
 
+impl ChunkOptions {
+    /// The pieces that are embedded: all-MiniLM-L6-v2 reads 256 word pieces and bge-small 512,
+    /// and flattened CRM data runs about three characters a word piece, so 900 characters (the
+    /// record's position and, for a later part, its identity lines included) fit the smaller
+    /// model whole instead of being cut at its limit.
+    pub fn for_embedding() -> Self {
+        Self {
+            max_chars: 900,
+            overlap_chars: 120,
+        }
+    }
+}
+
 impl Default for ChunkOptions {
     /// About 300 tokens of English per chunk, a size embedding models take whole.
     fn default() -> Self {

@@ -199,19 +199,68 @@ pub struct Piece {
     pub hash: String,
 }
 
-/// Cuts the lines into pieces. Pieces whose content is the same as an earlier one's (the same
-/// record twice) are kept once.
+/// Leaf keys that say whom a record is about: a later part of a long record starts with them, so
+/// that a piece about an address still says whose address it is.
+const IDENTITY_KEYS: [&str; 10] = [
+    "id",
+    "name",
+    "full_name",
+    "first_name",
+    "last_name",
+    "firstname",
+    "lastname",
+    "email",
+    "company",
+    "title",
+];
+/// At most this many identity lines head a later part.
+const MAX_IDENTITY_LINES: usize = 4;
+
+/// Cuts the lines into pieces. A record too long for one piece is split with an overlap, and each
+/// later part is headed by the record's identity lines (its `id`, names, email). Pieces whose
+/// content is the same as an earlier one's (the same record twice) are kept once.
 pub fn pieces(lines: &[Line], options: &ChunkOptions) -> Vec<Piece> {
+    let mut identities: HashMap<&str, Vec<String>> = HashMap::new();
+    for line in lines {
+        let record = line.record();
+        let Some(key) = line
+            .path
+            .strip_prefix(record)
+            .and_then(|rest| rest.strip_prefix('.'))
+        else {
+            continue;
+        };
+        let identity = identities.entry(record).or_default();
+        if identity.len() < MAX_IDENTITY_LINES && IDENTITY_KEYS.contains(&key.to_ascii_lowercase().as_str()) {
+            identity.push(line.to_string());
+        }
+    }
     let mut seen = HashSet::new();
     chunk(lines, options)
         .into_iter()
         .filter_map(|chunk| {
-            let content = without_record(&chunk.text, &chunk.record);
+            let text = match identities.get(chunk.record.as_str()) {
+                Some(identity) if chunk.part > 0 => {
+                    let own: HashSet<&str> = chunk.text.lines().collect();
+                    let missing: Vec<&str> = identity
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|line| !own.contains(line))
+                        .collect();
+                    if missing.is_empty() {
+                        chunk.text
+                    } else {
+                        format!("{}\n{}", missing.join("\n"), chunk.text)
+                    }
+                }
+                _ => chunk.text,
+            };
+            let content = without_record(&text, &chunk.record);
             let hash = hex::encode(Sha256::digest(content.as_bytes()));
             seen.insert(hash.clone()).then_some(Piece {
                 record: chunk.record,
                 part: chunk.part,
-                text: chunk.text,
+                text,
                 content,
                 hash,
             })
@@ -393,5 +442,27 @@ mod tests {
         assert_eq!(plan.keep, [0]);
         assert_eq!(plan.embed, [1, 2], "another model's vector is made again");
         assert_eq!(plan.delete, ["gone"]);
+    }
+
+    #[test]
+    fn a_later_part_of_a_long_record_says_whose_it_is() {
+        let body = r#"{"customers":[{"id":7,"first_name":"Ann","email":"ann@x.test","note":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","city":"Cork"}]}"#;
+        let data = pages(&[body], BodyKind::Text);
+        let options = ChunkOptions::new(100, 0).unwrap_or_else(|e| panic!("{e}"));
+        let parts = pieces(data.lines(), &options);
+        assert!(parts.len() >= 2, "{parts:?}");
+        let last = &parts[parts.len() - 1];
+        assert_eq!(
+            last.text,
+            "customers[0].id: 7\ncustomers[0].first_name: Ann\ncustomers[0].email: ann@x.test\ncustomers[0].city: Cork"
+        );
+        assert_eq!(
+            last.content,
+            "id: 7\nfirst_name: Ann\nemail: ann@x.test\ncity: Cork"
+        );
+        assert!(
+            !parts[0].text.starts_with("customers[0].id: 7\ncustomers[0].id"),
+            "the first part is not headed twice"
+        );
     }
 }

@@ -99,7 +99,7 @@ impl Fetcher<'_> {
     async fn index(&self, tenant: &Tenant, source: &Source, pages: &Pages) -> Result<(), Failure> {
         let internal =
             |error: ApiError| Failure::Embedding(error.detail().unwrap_or(&error.body.message).to_owned());
-        let fresh = pieces(pages.lines(), &ChunkOptions::default());
+        let fresh = pieces(pages.lines(), &ChunkOptions::for_embedding());
         let stored = knowledge_chunks::stored(self.db, tenant, &source.id)
             .await
             .map_err(internal)?;
