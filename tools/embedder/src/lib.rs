@@ -2,9 +2,12 @@
 //! the sentence-transformers model all-MiniLM-L6-v2 (384 dimensions), tokenized and run here
 //! in plain Rust, served over HTTP in the shape of Workers AI's REST API.
 
+pub mod api;
+pub mod http;
 mod kernels;
 pub mod model;
 pub mod safetensors;
+pub mod server;
 pub mod tokenizer;
 mod unicode_tables;
 
