@@ -89,13 +89,13 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "result": null,
-            "success": false,
-            "errors": [{"code": self.code, "message": self.message}],
-            "messages": [],
-        });
-        Response::json(self.status, body.to_string().into_bytes())
+        // Written out rather than built as a map, to keep Workers AI's order of the fields.
+        let message = serde_json::Value::String(self.message);
+        let body = format!(
+            r#"{{"result":null,"success":false,"errors":[{{"code":{},"message":{message}}}],"messages":[]}}"#,
+            self.code
+        );
+        Response::json(self.status, body.into_bytes())
     }
 }
 
@@ -181,8 +181,8 @@ pub fn embeddings_response(embeddings: &[[f32; DIMENSIONS]]) -> Response {
 }
 
 pub fn health_response() -> Response {
-    let body = serde_json::json!({"model": MODEL_NAME, "dimensions": DIMENSIONS});
-    Response::json(200, body.to_string().into_bytes())
+    let body = format!(r#"{{"model":"{MODEL_NAME}","dimensions":{DIMENSIONS}}}"#);
+    Response::json(200, body.into_bytes())
 }
 
 #[cfg(test)]
@@ -282,6 +282,11 @@ mod tests {
 
     #[test]
     fn errors_and_embeddings_use_the_workers_ai_envelope() -> serde_json::Result<()> {
+        let error = ApiError::wrong_method("POST").into_response().body;
+        assert_eq!(
+            String::from_utf8_lossy(&error),
+            r#"{"result":null,"success":false,"errors":[{"code":7001,"message":"Method not allowed: this path takes POST"}],"messages":[]}"#
+        );
         let error: serde_json::Value = serde_json::from_slice(&ApiError::not_found().into_response().body)?;
         assert_eq!(
             error,

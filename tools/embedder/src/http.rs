@@ -14,6 +14,16 @@ pub enum Method {
     Other,
 }
 
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Other => "other",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Request {
     pub method: Method,

@@ -86,10 +86,16 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("the server stopped: {e}"))
 }
 
-/// Whether process `pid` exists: /proc where there is one, otherwise `kill -0`.
+/// Whether process `pid` is alive: on Linux its /proc entry, a zombie (exited, not yet reaped
+/// by its parent) counting as gone; elsewhere `kill -0`.
 fn is_running(pid: u32) -> bool {
-    if Path::new("/proc/self").exists() {
-        Path::new(&format!("/proc/{pid}")).exists()
+    if Path::new("/proc/self/stat").exists() {
+        // The state follows the command name, which is in parentheses and may hold any byte.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
     } else {
         std::process::Command::new("kill")
             .args(["-0", &pid.to_string()])

@@ -61,8 +61,8 @@ impl Server {
                     let started = Instant::now();
                     let response = self.answer(&request);
                     eprintln!(
-                        "embedder: {:?} {} {} {} ms",
-                        request.method,
+                        "embedder: {} {} {} {} ms",
+                        request.method.as_str(),
                         request.path,
                         response.status,
                         started.elapsed().as_millis()
