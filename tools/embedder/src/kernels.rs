@@ -110,6 +110,13 @@ fn tile<const R: usize, const C: usize>(
     acc
 }
 
+/// The sum of one accumulator's lanes, halving: three vector adds rather than seven in a chain.
+#[inline(always)]
+fn sum_lanes(lanes: &[f32; LANES]) -> f32 {
+    let quarters: [f32; 4] = std::array::from_fn(|i| lanes[i] + lanes[i + 4]);
+    (quarters[0] + quarters[2]) + (quarters[1] + quarters[3])
+}
+
 /// `out[i][j] = dot(a[i], b[j]) (+ bias[j])`, `out` being row-major [a.rows, b.rows]. With `b`
 /// a PyTorch Linear weight ([outputs, inputs]) this is the layer's output.
 pub fn matmul(a: &Packed<TILE_ROWS>, b: &Packed<TILE_COLS>, bias: Option<&[f32]>, out: &mut [f32]) {
@@ -131,7 +138,7 @@ pub fn matmul(a: &Packed<TILE_ROWS>, b: &Packed<TILE_COLS>, bias: Option<&[f32]>
                     let columns = TILE_COLS.min(n - j0);
                     for (i, row) in (i0..m).zip(&partial) {
                         for (value, lanes) in out[i * n + j0..i * n + j0 + columns].iter_mut().zip(row) {
-                            *value = lanes.iter().sum();
+                            *value = sum_lanes(lanes);
                         }
                     }
                 }
