@@ -3,7 +3,7 @@
 //! made by reference/reference.py), on the real model that scripts/setup puts in place.
 
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use embedder::{DIMENSIONS, Embedder};
@@ -60,10 +60,12 @@ fn reference() -> Result<Reference, Box<dyn Error>> {
 fn embedder() -> &'static Embedder {
     static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
     EMBEDDER.get_or_init(|| {
-        let dir = std::env::var_os("EMBEDDER_MODEL_DIR").map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.models/all-minilm-l6-v2"),
-            PathBuf::from,
-        );
+        let repository = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .nth(2)
+            .unwrap_or(Path::new("."));
+        let dir = std::env::var_os("EMBEDDER_MODEL_DIR")
+            .map_or_else(|| repository.join(".models/all-minilm-l6-v2"), PathBuf::from);
         match Embedder::load(&dir, 2) {
             Ok(embedder) => embedder,
             Err(error) => panic!(
