@@ -6,6 +6,7 @@
 //! another, and blocks of weights small enough to stay in cache while every input row passes.
 
 use std::ops::Range;
+use std::sync::Mutex;
 
 /// Lanes of one accumulator: 8 f32 are one AVX register.
 const LANES: usize = 8;
@@ -157,9 +158,36 @@ pub fn matmul(a: &Packed<TILE_ROWS>, b: &Packed<TILE_COLS>, bias: Option<&[f32]>
 /// Multiply-adds below which a part of the work is not worth a thread of its own: starting
 /// one costs tens of microseconds.
 const MIN_COST_PER_THREAD: usize = 200_000;
+/// Parts per thread that work is cut into. The threads take parts as they finish them rather
+/// than one fixed share each, so that a core busy with another process slows the pass down by
+/// its share of the parts, not by making the other core wait for its half.
+const PARTS_PER_THREAD: usize = 4;
 
-/// Runs `work(rows, out_rows)` over `rows` split into contiguous parts, one per thread, where
-/// each row owns `row_len` values of `out`. Small jobs run on the calling thread.
+/// Runs `work` on every item of `items`, on up to `threads` threads (the caller's among them),
+/// each thread taking the next item when it is done with one.
+fn share<T: Send>(threads: usize, items: impl Iterator<Item = T> + Send, work: impl Fn(T) + Sync) {
+    let queue = Mutex::new(items);
+    let next = || {
+        queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .next()
+    };
+    let drain = || {
+        while let Some(item) = next() {
+            work(item);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(drain);
+        }
+        drain();
+    });
+}
+
+/// Runs `work(rows, out_rows)` over `rows` cut into parts shared among threads, where each row
+/// owns `row_len` values of `out`. Small jobs run on the calling thread alone.
 pub fn split_rows<F>(
     threads: usize,
     rows: usize,
@@ -177,28 +205,21 @@ pub fn split_rows<F>(
         work(0..rows, out);
         return;
     }
-    // Parts are whole tiles, so only the last part has a ragged end.
-    let per_thread = rows.div_ceil(threads).next_multiple_of(TILE_ROWS);
-    std::thread::scope(|scope| {
-        let work = &work;
-        let mut rest = out;
-        let mut start = 0;
-        while start < rows {
-            let end = (start + per_thread).min(rows);
-            let (part, tail) = rest.split_at_mut((end - start) * row_len);
-            rest = tail;
-            if end == rows {
-                work(start..end, part);
-            } else {
-                scope.spawn(move || work(start..end, part));
-            }
-            start = end;
-        }
-    });
+    // Parts are whole tiles, so only the last part has a ragged end, and at most 64 rows, so
+    // that a part's left operand stays in cache while the weights pass.
+    let part_rows = rows
+        .div_ceil(threads * PARTS_PER_THREAD)
+        .next_multiple_of(TILE_ROWS)
+        .min(64);
+    let parts = out
+        .chunks_mut(part_rows * row_len)
+        .enumerate()
+        .map(|(index, part)| (index * part_rows..((index + 1) * part_rows).min(rows), part));
+    share(threads, parts, |(range, part)| work(range, part));
 }
 
-/// Runs `work(job, out)` for every job, where job `i` owns the next `sizes[i]` values of `out`.
-/// The jobs are split into contiguous parts of about equal cost, one per thread.
+/// Runs `work(job, out)` for every job, where job `i` owns the next `sizes[i]` values of `out`,
+/// the jobs shared among threads. `costs` (multiply-adds) decide whether threads are worth it.
 pub fn split_jobs<J: Sync, F>(
     threads: usize,
     jobs: &[J],
@@ -209,46 +230,23 @@ pub fn split_jobs<J: Sync, F>(
 ) where
     F: Fn(&J, &mut [f32]) + Sync,
 {
-    let run = |jobs: &[J], sizes: &[usize], mut out: &mut [f32]| {
-        for (job, &size) in jobs.iter().zip(sizes) {
-            let (mine, rest) = std::mem::take(&mut out).split_at_mut(size);
-            work(job, mine);
-            out = rest;
-        }
-    };
     let total: usize = costs.iter().sum();
     let threads = threads
         .min(total / MIN_COST_PER_THREAD)
         .clamp(1, jobs.len().max(1));
+    let mut rest = out;
+    let slots = sizes.iter().map(|&size| {
+        let (slot, tail) = std::mem::take(&mut rest).split_at_mut(size);
+        rest = tail;
+        slot
+    });
     if threads == 1 {
-        run(jobs, sizes, out);
+        for (job, slot) in jobs.iter().zip(slots) {
+            work(job, slot);
+        }
         return;
     }
-    // Cut after the job where the running cost passes each thread's share.
-    let mut cuts = vec![0];
-    let mut running = 0;
-    for (index, cost) in costs.iter().enumerate() {
-        running += cost;
-        if running * threads >= total * cuts.len() && cuts.len() < threads {
-            cuts.push(index + 1);
-        }
-    }
-    cuts.push(jobs.len());
-    cuts.dedup();
-    std::thread::scope(|scope| {
-        let run = &run;
-        let mut rest = out;
-        for bounds in cuts.windows(2) {
-            let (from, to) = (bounds[0], bounds[1]);
-            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(sizes[from..to].iter().sum());
-            rest = tail;
-            if to == jobs.len() {
-                run(&jobs[from..to], &sizes[from..to], mine);
-            } else {
-                scope.spawn(move || run(&jobs[from..to], &sizes[from..to], mine));
-            }
-        }
-    });
+    share(threads, jobs.iter().zip(slots), |(job, slot)| work(job, slot));
 }
 
 /// Layer normalisation of each row of `x` in place (biased variance, as PyTorch).
