@@ -141,3 +141,23 @@ describe('a webhook link', () => {
     assert.equal(await findEntry(business, page, url, 'messenger'), undefined, 'the deleted link is not listed');
   });
 });
+
+describe('a webhook link pushed to while inactive', () => {
+  test('keeps the push out of search, and indexes it once the link is activated', async () => {
+    const quietUrl = `${crm.url}/hooks/quiet-customers`;
+    const created = await addLink(business, { page_id: page, channels: ['messenger'], name: 'Quiet push', url: quietUrl, type: 'webhook', is_active: false });
+    const quiet = created.crm_link;
+    const res = await pushWebhook(quiet.webhook_url, quiet.webhook_secret, JSON.stringify({ customers }));
+    assert.equal(res.status, 202, res.text);
+    await sleep(2_000);
+    const before = await findEntry(business, page, quietUrl, 'messenger');
+    assert.equal(before.status.records, 0, 'nothing of an inactive link is indexed');
+    assert.equal((await resultsOf(business, { ...where(), q: 'John Doe', mode: 'keyword' }, quiet.id)).length, 0, 'nor searchable');
+    const activated = await dashboard(business.key, 'PUT', `${LINKS}/status`, { page_id: page, url: quietUrl, is_active: true });
+    assert.equal(activated.status, 200, activated.text);
+    await waitForFetched(business, page, quietUrl, { records: customers.length });
+    const found = await resultsOf(business, { ...where(), q: 'John Doe', mode: 'keyword' }, quiet.id);
+    assert.equal(found[0]?.text, guideJohnDoe(0), 'the data pushed while inactive is searchable once active');
+    assert.equal(crm.requestsTo('/hooks/quiet-customers').length, 0, 'and the link was never fetched from its url');
+  });
+});

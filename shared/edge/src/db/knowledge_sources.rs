@@ -327,7 +327,8 @@ pub async fn update_settings(
 }
 
 /// Brings the schedule in line with the source's links: due now when some channel has it active
-/// and it is fetched, and it had no fetch scheduled; no fetch when no channel has it active.
+/// and it had no fetch scheduled (a webhook link then indexes what was pushed to it while it was
+/// inactive, if anything); no fetch when no channel has it active.
 /// True when it became due now (the caller hands it to the fetcher).
 pub async fn reschedule(
     db: &D1Database,
@@ -346,7 +347,7 @@ pub async fn reschedule(
             db.prepare(
                 "UPDATE knowledge_sources SET next_fetch_at = ?3, updated_at = ?3, \
                  state = CASE WHEN state = 'not_fetched' THEN 'pending' ELSE state END \
-                 WHERE business_id = ?1 AND id = ?2 AND next_fetch_at IS NULL AND type IN ('api', 'file') \
+                 WHERE business_id = ?1 AND id = ?2 AND next_fetch_at IS NULL AND type IN ('api', 'file', 'webhook') \
                  AND EXISTS (SELECT 1 FROM knowledge_links WHERE source_id = ?2 AND is_active = 1)",
             )
             .bind(&[text(tenant.business_id.as_str()), text(id.as_str()), text(now)])?,
@@ -495,9 +496,11 @@ pub async fn record_failure(
     Ok(())
 }
 
-/// Lets go of a source without a result (nothing to fetch).
+/// Lets go of a source that had nothing to fetch (inactive everywhere, a webhook link nothing was
+/// pushed to yet, a database link): no fetch is scheduled until it is activated, pushed to or
+/// refreshed.
 pub async fn release(db: &D1Database, tenant: &Tenant, id: &SourceId) -> Result<(), ApiError> {
-    db.prepare("UPDATE knowledge_sources SET lease_until = NULL WHERE business_id = ?1 AND id = ?2")
+    db.prepare("UPDATE knowledge_sources SET lease_until = NULL, next_fetch_at = NULL WHERE business_id = ?1 AND id = ?2")
         .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
         .run()
         .await?;
