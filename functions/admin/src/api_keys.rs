@@ -2,8 +2,10 @@
 
 use crate::businesses;
 use domain::api_key;
+use domain::audit::Action;
 use domain::error::ApiError;
 use domain::ids::{ApiKeyId, BusinessId};
+use edge::audit::Audit;
 use edge::db::api_keys::ApiKey;
 use edge::{DB, auth, db, http, runtime};
 use serde::{Deserialize, Serialize};
@@ -23,7 +25,12 @@ struct IssuedOut {
     key: String,
 }
 
-pub async fn issue(mut req: Request, env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
+pub async fn issue(
+    mut req: Request,
+    env: &Env,
+    business_id: &BusinessId,
+    audit: &Audit,
+) -> Result<Response, ApiError> {
     let body = http::read_body(&mut req, http::SMALL_BODY_LIMIT).await?;
     let input: KeyIn = if body.iter().all(u8::is_ascii_whitespace) {
         KeyIn::default()
@@ -45,6 +52,16 @@ pub async fn issue(mut req: Request, env: &Env, business_id: &BusinessId) -> Res
         revoked_at: None,
     };
     db::api_keys::insert(&env.d1(DB)?, &listed, &issued.hash).await?;
+    let detail = serde_json::json!({ "prefix": listed.prefix, "name": listed.name });
+    audit
+        .record(
+            env,
+            business_id,
+            Action::ApiKeyIssued,
+            Some(listed.id.as_str()),
+            detail,
+        )
+        .await;
     http::json(
         201,
         &IssuedOut {
@@ -60,11 +77,21 @@ pub async fn list(env: &Env, business_id: &BusinessId) -> Result<Response, ApiEr
     http::json(200, &serde_json::json!({ "api_keys": keys }))
 }
 
-pub async fn revoke(env: &Env, id: &ApiKeyId) -> Result<Response, ApiError> {
+pub async fn revoke(env: &Env, id: &ApiKeyId, audit: &Audit) -> Result<Response, ApiError> {
     let now = runtime::now().to_rfc3339();
     let (key, hash) = db::api_keys::revoke(&env.d1(DB)?, id, &now)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no API key {id}")))?;
     auth::forget_cached_key(env, &hash).await?;
+    let detail = serde_json::json!({ "prefix": key.prefix });
+    audit
+        .record(
+            env,
+            &key.business_id,
+            Action::ApiKeyRevoked,
+            Some(id.as_str()),
+            detail,
+        )
+        .await;
     http::json(200, &key)
 }

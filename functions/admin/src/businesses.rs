@@ -1,12 +1,14 @@
 //! Businesses: the tenants. Created by the operator; everything else belongs to one.
 
+use domain::audit::Action;
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::phone::Country;
 use domain::sso::FrameAncestors;
+use edge::audit::Audit;
 use edge::db::businesses::Business;
 use edge::{DB, db, http, runtime};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
 #[derive(Deserialize)]
@@ -15,7 +17,7 @@ struct BusinessIn {
     default_country: Option<String>,
 }
 
-pub async fn create(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+pub async fn create(mut req: Request, env: &Env, audit: &Audit) -> Result<Response, ApiError> {
     let body: BusinessIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let name = body.name.as_deref().map(str::trim).unwrap_or_default();
     if name.is_empty() || name.chars().count() > 200 {
@@ -43,6 +45,16 @@ pub async fn create(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         embed_frame_ancestors: Vec::new(),
     };
     db::businesses::create(&env.d1(DB)?, &business).await?;
+    let detail = serde_json::json!({ "name": business.name, "default_country": business.default_country });
+    audit
+        .record(
+            env,
+            &business.id,
+            Action::BusinessCreated,
+            Some(business.id.as_str()),
+            detail,
+        )
+        .await;
     http::json(201, &business)
 }
 
@@ -57,23 +69,31 @@ pub async fn get(env: &Env, id: &BusinessId) -> Result<Response, ApiError> {
     http::json(200, &find(env, id).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct BusinessPatch {
     embed_frame_ancestors: Option<Vec<String>>,
 }
 
 /// Changes what may be changed after creation: the sites allowed to frame the embedded inbox.
-pub async fn update(mut req: Request, env: &Env, id: &BusinessId) -> Result<Response, ApiError> {
+pub async fn update(
+    mut req: Request,
+    env: &Env,
+    id: &BusinessId,
+    audit: &Audit,
+) -> Result<Response, ApiError> {
     let patch: BusinessPatch = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
-    let Some(given) = patch.embed_frame_ancestors else {
+    let Some(given) = &patch.embed_frame_ancestors else {
         return Err(ApiError::invalid(
             "embed_frame_ancestors",
             "nothing to change: embed_frame_ancestors is a list of origins (https://crm.example.com)",
         ));
     };
-    let ancestors = FrameAncestors::parse(&given)?;
+    let ancestors = FrameAncestors::parse(given)?;
     if !db::businesses::set_frame_ancestors(&env.d1(DB)?, id, &ancestors).await? {
         return Err(ApiError::not_found(format!("no business {id}")));
     }
+    audit
+        .record_update(env, id, Action::BusinessUpdated, id.as_str(), &patch)
+        .await;
     get(env, id).await
 }

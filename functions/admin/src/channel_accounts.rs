@@ -2,6 +2,7 @@
 //! Secrets go in and are never shown again; responses list only which secrets are set.
 
 use crate::businesses;
+use domain::audit::Action;
 use domain::channel::Channel;
 use domain::destination::Destination;
 use domain::email::Email;
@@ -9,6 +10,7 @@ use domain::error::ApiError;
 use domain::ids::{BusinessId, ChannelAccountId};
 use domain::phone::Phone;
 use domain::providers::Provider;
+use edge::audit::Audit;
 use edge::db::channel_accounts::{ChannelAccount, NewAccount};
 use edge::{DB, db, http, runtime, secrets_key};
 use serde::{Deserialize, Serialize};
@@ -27,7 +29,7 @@ struct AccountIn {
     secrets: Map<String, Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct AccountPatch {
     name: Option<String>,
     /// Merged into the stored settings; a key set to null is removed.
@@ -138,7 +140,12 @@ fn normalise_address(channel: Channel, provider: Provider, address: &str) -> Res
     }
 }
 
-pub async fn create(mut req: Request, env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
+pub async fn create(
+    mut req: Request,
+    env: &Env,
+    business_id: &BusinessId,
+    audit: &Audit,
+) -> Result<Response, ApiError> {
     let input: AccountIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let channel = input.channel.as_deref().and_then(Channel::parse).ok_or_else(|| {
         ApiError::invalid(
@@ -197,6 +204,21 @@ pub async fn create(mut req: Request, env: &Env, business_id: &BusinessId) -> Re
                 "a {channel} account with address {address} already exists"
             ))
         })?;
+    let detail = serde_json::json!({
+        "channel": channel.as_str(),
+        "provider": provider.as_str(),
+        "address": address,
+        "secrets": input.secrets.keys().collect::<Vec<_>>(),
+    });
+    audit
+        .record(
+            env,
+            business_id,
+            Action::ChannelAccountCreated,
+            Some(id.as_str()),
+            detail,
+        )
+        .await;
     http::json(201, &AccountOut::from(inserted))
 }
 
@@ -212,7 +234,12 @@ pub async fn list(env: &Env, business_id: &BusinessId) -> Result<Response, ApiEr
 }
 
 /// Rotates secrets or changes settings; both merge (RFC 7396), so a rotation names only what changes.
-pub async fn update(mut req: Request, env: &Env, id: &ChannelAccountId) -> Result<Response, ApiError> {
+pub async fn update(
+    mut req: Request,
+    env: &Env,
+    id: &ChannelAccountId,
+    audit: &Audit,
+) -> Result<Response, ApiError> {
     let patch: AccountPatch = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     strings("settings", &patch.settings)?;
     strings("secrets", &patch.secrets)?;
@@ -230,5 +257,15 @@ pub async fn update(mut req: Request, env: &Env, id: &ChannelAccountId) -> Resul
     )
     .await?
     .ok_or_else(|| ApiError::not_found(format!("no channel account {id}")))?;
-    http::json(200, &AccountOut::from(updated))
+    let account = AccountOut::from(updated);
+    audit
+        .record_update(
+            env,
+            &account.business_id,
+            Action::ChannelAccountUpdated,
+            id.as_str(),
+            &patch,
+        )
+        .await;
+    http::json(200, &account)
 }

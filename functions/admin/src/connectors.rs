@@ -2,12 +2,14 @@
 //! and replay. Secrets go in and are never shown again; responses list only which are set.
 
 use crate::businesses;
+use domain::audit::Action;
 use domain::crm::budget::Budget;
 use domain::crm::config;
 use domain::crm::work::{ConnectorKind, ContactKey, JobStatus};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ConnectorId};
 use domain::time::Timestamp;
+use edge::audit::Audit;
 use edge::crm::krayin::{self, Krayin};
 use edge::crm::kustomer::{self, Kustomer};
 use edge::crm::sync;
@@ -39,7 +41,7 @@ struct ConnectorIn {
     rate_limit: Map<String, Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct ConnectorPatch {
     name: Option<String>,
@@ -146,7 +148,12 @@ fn object_or_empty(value: Value) -> Value {
     if value.is_null() { json!({}) } else { value }
 }
 
-pub async fn create(mut req: Request, env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
+pub async fn create(
+    mut req: Request,
+    env: &Env,
+    business_id: &BusinessId,
+    audit: &Audit,
+) -> Result<Response, ApiError> {
     let input: ConnectorIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let kinds = ConnectorKind::ALL.map(ConnectorKind::as_str).join(", ");
     let kind = input
@@ -198,6 +205,16 @@ pub async fn create(mut req: Request, env: &Env, business_id: &BusinessId) -> Re
     let connector =
         crm_connectors::insert(&db, &keys, &tenant, &id, kind, &fields, &now.to_rfc3339()).await?;
     keep_read(&db, &connector, read).await?;
+    let detail = json!({ "kind": kind.as_str(), "name": connector.name, "secrets": secrets.keys().collect::<Vec<_>>() });
+    audit
+        .record(
+            env,
+            business_id,
+            Action::ConnectorCreated,
+            Some(id.as_str()),
+            detail,
+        )
+        .await;
     http::json(201, &out(env, connector).await?)
 }
 
@@ -224,7 +241,12 @@ pub async fn get(env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
 
 /// Changes a connector: settings and secrets merge into what is stored and are checked as a
 /// whole; the write lands only on the revision it read.
-pub async fn update(mut req: Request, env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+pub async fn update(
+    mut req: Request,
+    env: &Env,
+    id: &ConnectorId,
+    audit: &Audit,
+) -> Result<Response, ApiError> {
     let patch: ConnectorPatch = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let db = env.d1(DB)?;
     let keys = secrets_key::keyring(env)?;
@@ -259,6 +281,15 @@ pub async fn update(mut req: Request, env: &Env, id: &ConnectorId) -> Result<Res
         let now = runtime::now().to_rfc3339();
         if crm_connectors::update(&db, &keys, &current.tenant, id, current.revision, &fields, &now).await? {
             keep_read(&db, &current, read).await?;
+            audit
+                .record_update(
+                    env,
+                    &current.tenant.business_id,
+                    Action::ConnectorUpdated,
+                    id.as_str(),
+                    &patch,
+                )
+                .await;
             return get(env, id).await;
         }
     }

@@ -9,6 +9,8 @@ pub enum AdminRoute {
     CreateBusiness,
     GetBusiness(BusinessId),
     UpdateBusiness(BusinessId),
+    /// The business's audit log, newest first.
+    AuditLog(BusinessId),
     IssueKey(BusinessId),
     ListKeys(BusinessId),
     RevokeKey(ApiKeyId),
@@ -49,6 +51,10 @@ pub fn route(method: Method, path: &str) -> Result<AdminRoute, ApiError> {
                 _ => None,
             };
             (route, "GET, PATCH")
+        }
+        ["admin", "businesses", id, "audit-log"] => {
+            let id = business(id)?;
+            ((method == Method::Get).then_some(AdminRoute::AuditLog(id)), "GET")
         }
         ["admin", "businesses", id, "api-keys"] => {
             let id = business(id)?;
@@ -150,6 +156,11 @@ mod tests {
                 Method::Patch,
                 format!("/admin/businesses/{BUSINESS}"),
                 business.clone().map(AdminRoute::UpdateBusiness),
+            ),
+            (
+                Method::Get,
+                format!("/admin/businesses/{BUSINESS}/audit-log"),
+                business.clone().map(AdminRoute::AuditLog),
             ),
             (
                 Method::Post,

@@ -9,7 +9,7 @@ mod history;
 mod work;
 
 use domain::error::ApiError;
-use edge::{auth, http};
+use edge::{auth, http, idempotency};
 use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -27,8 +27,18 @@ async fn crm_api(req: Request, env: Env) -> Result<Response, ApiError> {
     http::require_method(&req, method, allow)?;
     let tenant = auth::authenticate(&req, &env).await?;
     match path.trim_end_matches('/') {
-        "/api-escalations" => work::escalate(req, &env, &tenant).await,
-        "/api-crm-notes" => work::note(req, &env, &tenant).await,
+        "/api-escalations" => {
+            idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
+                work::escalate(req, &env, &tenant).await
+            })
+            .await
+        }
+        "/api-crm-notes" => {
+            idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
+                work::note(req, &env, &tenant).await
+            })
+            .await
+        }
         "/api-crm-history" => history::load(&req, &env, &tenant).await,
         _ => analytics::report(&req, &env, &tenant).await,
     }

@@ -3,9 +3,10 @@
 
 use domain::error::{ApiError, ErrorBody};
 use domain::ids::CustomerId;
+use domain::tenant::Tenant;
 use domain::upsert::{Action, MatchPolicy, MatchedBy};
 use edge::customer_upsert::{self, ItemOutcome};
-use edge::{auth, http};
+use edge::{auth, http, idempotency};
 use serde::Serialize;
 use worker::{Context, Env, Method, Request, Response, event};
 
@@ -14,14 +15,21 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     http::serve(req, env, sync).await
 }
 
-async fn sync(mut req: Request, env: Env) -> Result<Response, ApiError> {
+async fn sync(req: Request, env: Env) -> Result<Response, ApiError> {
     http::require_method(&req, Method::Post, "POST")?;
     let tenant = auth::authenticate(&req, &env).await?;
+    idempotency::once(req, &env, &tenant, http::BATCH_BODY_LIMIT, async |req| {
+        upsert(req, &env, &tenant).await
+    })
+    .await
+}
+
+async fn upsert(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
     let body = http::read_json(&mut req, http::BATCH_BODY_LIMIT).await?;
     let outcomes = customer_upsert::run(
-        &env,
-        &tenant,
-        &http::origin(&req, &env)?,
+        env,
+        tenant,
+        &http::origin(&req, env)?,
         MatchPolicy::ExternalIdThenEmailThenPhone,
         body,
     )

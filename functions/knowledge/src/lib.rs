@@ -10,8 +10,9 @@ mod view;
 use domain::error::ApiError;
 use domain::links::link::PageId;
 use domain::tenant::Tenant;
+use edge::audit::Audit;
 use edge::db::channel_accounts;
-use edge::{auth, http};
+use edge::{auth, http, idempotency};
 use worker::{Context, D1Database, Env, Method, Request, Response, event};
 
 #[event(fetch)]
@@ -42,8 +43,17 @@ async fn knowledge(req: Request, env: Env) -> Result<Response, ApiError> {
     let tenant = auth::authenticate_bearer_or_key(&req, &env).await?;
     match (path, method) {
         ("/api/dashboard/crm-links", Method::Get) => links::list(&req, &env, &tenant).await,
-        ("/api/dashboard/crm-links", Method::Post) => links::add(req, &env, &tenant).await,
-        ("/api/dashboard/crm-links", _) => links::delete(req, &env, &tenant).await,
+        ("/api/dashboard/crm-links", Method::Post) => {
+            let audit = Audit::key(&req);
+            idempotency::once(req, &env, &tenant, links::MAX_BODY, async |req| {
+                links::add(req, &env, &tenant, &audit).await
+            })
+            .await
+        }
+        ("/api/dashboard/crm-links", _) => {
+            let audit = Audit::key(&req);
+            links::delete(req, &env, &tenant, &audit).await
+        }
         ("/api/dashboard/crm-links/status", _) => links::set_status(req, &env, &tenant).await,
         ("/api/dashboard/crm-links/all", _) => links::all(&req, &env, &tenant).await,
         ("/api/dashboard/crm-links/refresh", _) => links::refresh(req, &env, &tenant).await,

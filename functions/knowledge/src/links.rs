@@ -4,6 +4,7 @@
 
 use crate::own_page;
 use crate::view;
+use domain::audit::Action;
 use domain::destination::Destination;
 use domain::error::ApiError;
 use domain::ids::SourceId;
@@ -11,6 +12,7 @@ use domain::links::fetch::State;
 use domain::links::link::{LinkChannel, LinkSecret, NewLink, PageId, Target};
 use domain::tenant::Tenant;
 use domain::webhook_signing::WebhookSecret;
+use edge::audit::Audit;
 use edge::db::knowledge_links::{self, Entry};
 use edge::db::knowledge_sources::{self, Due, Fields, Source};
 use edge::db::{businesses, channel_accounts, knowledge_chunks};
@@ -21,7 +23,7 @@ use std::collections::HashMap;
 use worker::{D1Database, Env, Request, Response, console_log};
 
 /// The largest link body we read; a link is a few hundred bytes.
-const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 async fn body(req: &mut Request) -> Result<Value, ApiError> {
     let bytes = http::read_body(req, MAX_BODY).await?;
@@ -137,7 +139,7 @@ pub async fn list(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response,
 }
 
 /// `POST /api/dashboard/crm-links`
-pub async fn add(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+pub async fn add(mut req: Request, env: &Env, tenant: &Tenant, audit: &Audit) -> Result<Response, ApiError> {
     let input = body(&mut req).await?;
     let new = NewLink::parse(&input, http::allows_loopback(env))?;
     let db = env.d1(DB)?;
@@ -211,6 +213,16 @@ pub async fn add(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Respons
         "CRM link added successfully: page {}, {url}, link {id}",
         new.page_id.as_str()
     );
+    let detail = json!({ "page_id": new.page_id.as_str(), "url": url, "channels": names(&new.channels) });
+    audit
+        .record(
+            env,
+            &tenant.business_id,
+            Action::CrmLinkAdded,
+            Some(id.as_str()),
+            detail,
+        )
+        .await;
     let origin = http::origin(&req, env)?;
     let shown = shown(env, &db, tenant, Some(&new.page_id), &origin).await?;
     let mut views = shown.views(|entry| entry.source_id == id && new.channels.contains(&entry.channel));
@@ -308,7 +320,12 @@ pub async fn set_status(mut req: Request, env: &Env, tenant: &Tenant) -> Result<
 
 /// `DELETE /api/dashboard/crm-links`: the entries go; a source left on no channel goes with its
 /// data (and its vectors, from Vectorize too).
-pub async fn delete(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+pub async fn delete(
+    mut req: Request,
+    env: &Env,
+    tenant: &Tenant,
+    audit: &Audit,
+) -> Result<Response, ApiError> {
     let target = Target::parse(&body(&mut req).await?, false)?;
     let db = env.d1(DB)?;
     let (source, channels) = targeted(env, &db, tenant, &target).await?;
@@ -327,6 +344,16 @@ pub async fn delete(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Resp
     } else {
         knowledge_sources::reschedule(&db, tenant, &source.id, &runtime::now().to_rfc3339()).await?;
     }
+    let detail = json!({ "url": target.url, "channels": names(&channels) });
+    audit
+        .record(
+            env,
+            &tenant.business_id,
+            Action::CrmLinkDeleted,
+            Some(source.id.as_str()),
+            detail,
+        )
+        .await;
     http::json(
         200,
         &json!({

@@ -8,8 +8,9 @@
 use domain::error::ApiError;
 use domain::message::Message;
 use domain::outgoing::{SendIn, SendRequest};
+use domain::tenant::Tenant;
 use edge::send_queue;
-use edge::{DB, auth, db, http};
+use edge::{DB, auth, db, http, idempotency};
 use serde::Serialize;
 use worker::{Context, Env, Method, Request, Response, event};
 
@@ -24,21 +25,28 @@ struct SentOut {
     message: Message,
 }
 
-async fn send_message(mut req: Request, env: Env) -> Result<Response, ApiError> {
+async fn send_message(req: Request, env: Env) -> Result<Response, ApiError> {
     http::require_method(&req, Method::Post, "POST")?;
     let tenant = auth::authenticate(&req, &env).await?;
+    idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
+        send(req, &env, &tenant).await
+    })
+    .await
+}
+
+async fn send(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
     let input: SendIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let request = SendRequest::parse(input, tenant.default_country)?;
     let db = env.d1(DB)?;
     let customer =
-        db::customers::first_named(&db, &tenant, &request.customer.keys, &request.customer.named_by).await?;
+        db::customers::first_named(&db, tenant, &request.customer.keys, &request.customer.named_by).await?;
     let message = send_queue::accept(
-        &env,
+        env,
         &db,
-        &tenant,
+        tenant,
         &customer,
         &request.message,
-        &http::origin(&req, &env)?,
+        &http::origin(&req, env)?,
     )
     .await?;
     http::json(

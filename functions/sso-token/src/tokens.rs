@@ -2,12 +2,14 @@
 //! business of the API key that asked for it and to one of its customers, and carries nothing
 //! of the key: holding a token reveals nothing and allows only what its scope says.
 
+use domain::audit::Action;
 use domain::error::ApiError;
 use domain::ids::SsoTokenId;
 use domain::sso::{TokenIn, TokenRequest};
-use edge::auth;
+use domain::tenant::Tenant;
+use edge::audit::Audit;
 use edge::db::sso_tokens::{self, NewToken, Revoked};
-use edge::{DB, db, http, runtime};
+use edge::{DB, auth, db, http, idempotency, runtime};
 use serde::{Deserialize, Serialize};
 use worker::{Env, Method, Request, Response};
 
@@ -22,14 +24,22 @@ struct TokenOut {
     embed_url: String,
 }
 
-pub async fn generate(mut req: Request, env: Env) -> Result<Response, ApiError> {
+pub async fn generate(req: Request, env: Env) -> Result<Response, ApiError> {
     http::require_method(&req, Method::Post, "POST")?;
     let tenant = auth::authenticate(&req, &env).await?;
+    let audit = Audit::key(&req);
+    idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
+        issue(req, &env, &tenant, &audit).await
+    })
+    .await
+}
+
+async fn issue(mut req: Request, env: &Env, tenant: &Tenant, audit: &Audit) -> Result<Response, ApiError> {
     let input: TokenIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let request = TokenRequest::parse(input)?;
     let db = env.d1(DB)?;
     let customer =
-        db::customers::first_named(&db, &tenant, &request.customer.keys, &request.customer.named_by).await?;
+        db::customers::first_named(&db, tenant, &request.customer.keys, &request.customer.named_by).await?;
 
     let issued = domain::sso::issue(runtime::random()?);
     let id = SsoTokenId::generate(runtime::random()?);
@@ -37,7 +47,7 @@ pub async fn generate(mut req: Request, env: Env) -> Result<Response, ApiError> 
     let expires_at = created_at.plus_seconds(request.lifetime_seconds);
     sso_tokens::insert(
         &db,
-        &tenant,
+        tenant,
         &NewToken {
             id: &id,
             customer_id: &customer.id,
@@ -48,9 +58,23 @@ pub async fn generate(mut req: Request, env: Env) -> Result<Response, ApiError> 
         },
     )
     .await?;
+    let detail = serde_json::json!({
+        "customer_id": customer.id,
+        "scope": request.scope.as_str(),
+        "expires_at": expires_at.to_rfc3339(),
+    });
+    audit
+        .record(
+            env,
+            &tenant.business_id,
+            Action::SsoTokenIssued,
+            Some(id.as_str()),
+            detail,
+        )
+        .await;
     let embed_url = format!(
         "{}/embed/inbox?token={}",
-        http::origin(&req, &env)?,
+        http::origin(&req, env)?,
         issued.plaintext
     );
     http::json(
@@ -119,6 +143,15 @@ pub async fn revoke(mut req: Request, env: Env) -> Result<Response, ApiError> {
         }
     };
     let id = revoked.ok_or_else(not_found)?;
+    Audit::key(&req)
+        .record(
+            &env,
+            &tenant.business_id,
+            Action::SsoTokenRevoked,
+            Some(id.as_str()),
+            serde_json::json!({}),
+        )
+        .await;
     http::json(
         200,
         &RevokedOut {

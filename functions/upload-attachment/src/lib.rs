@@ -4,14 +4,16 @@
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::AttachmentId;
 use domain::media::check_media_type;
+use domain::tenant::Tenant;
 use edge::media_store::{self, ATTACHMENTS, MAX_ATTACHMENT_BYTES};
-use edge::{DB, auth, http};
+use edge::{DB, auth, http, idempotency};
 use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{Context, Env, FormEntry, Method, Request, RequestInit, Response, event};
 
 /// Room for the multipart boundaries and part headers around a file at the limit.
 const MULTIPART_OVERHEAD: usize = 64 * 1024;
+const BODY_LIMIT: usize = MAX_ATTACHMENT_BYTES + MULTIPART_OVERHEAD;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
@@ -35,7 +37,11 @@ struct AttachmentOut {
     created_at: String,
 }
 
-fn too_large() -> ApiError {
+/// A body over the limit, said of the file it carries.
+fn file_too_large(error: ApiError) -> ApiError {
+    if error.code() != ErrorCode::PayloadTooLarge {
+        return error;
+    }
     ApiError::new(
         ErrorCode::PayloadTooLarge,
         format!("files are at most {} MB", MAX_ATTACHMENT_BYTES / (1024 * 1024)),
@@ -43,7 +49,7 @@ fn too_large() -> ApiError {
     .at("file")
 }
 
-async fn upload(mut req: Request, env: Env) -> Result<Response, ApiError> {
+async fn upload(req: Request, env: Env) -> Result<Response, ApiError> {
     http::require_method(&req, Method::Post, "POST")?;
     let tenant = auth::authenticate(&req, &env).await?;
     let content_type = req.headers().get("content-type")?.unwrap_or_default();
@@ -56,16 +62,23 @@ async fn upload(mut req: Request, env: Env) -> Result<Response, ApiError> {
             "send the file as multipart/form-data in a field named file",
         ));
     }
-    let body = http::read_body(&mut req, MAX_ATTACHMENT_BYTES + MULTIPART_OVERHEAD)
+    idempotency::once(req, &env, &tenant, BODY_LIMIT, async |req| {
+        store(req, &env, &tenant, &content_type).await
+    })
+    .await
+    .map_err(file_too_large)
+}
+
+async fn store(
+    mut req: Request,
+    env: &Env,
+    tenant: &Tenant,
+    content_type: &str,
+) -> Result<Response, ApiError> {
+    let body = http::read_body(&mut req, BODY_LIMIT)
         .await
-        .map_err(|error| {
-            if error.code() == ErrorCode::PayloadTooLarge {
-                too_large()
-            } else {
-                error
-            }
-        })?;
-    let form = parse_form(req.url()?.as_ref(), &content_type, body).await?;
+        .map_err(file_too_large)?;
+    let form = parse_form(req.url()?.as_ref(), content_type, body).await?;
     let Some(FormEntry::File(file)) = form.get("file") else {
         return Err(ApiError::invalid(
             "file",
@@ -74,7 +87,7 @@ async fn upload(mut req: Request, env: Env) -> Result<Response, ApiError> {
     };
     let bytes = file.bytes().await?;
     if bytes.len() > MAX_ATTACHMENT_BYTES {
-        return Err(too_large());
+        return Err(file_too_large(ApiError::payload_too_large(MAX_ATTACHMENT_BYTES)));
     }
     if bytes.is_empty() {
         return Err(ApiError::invalid("file", "the file is empty"));
@@ -85,14 +98,14 @@ async fn upload(mut req: Request, env: Env) -> Result<Response, ApiError> {
     let attachment = media_store::store(
         &env.bucket(ATTACHMENTS)?,
         &db,
-        &tenant,
+        tenant,
         None,
         &file.name(),
         mime_type,
         bytes,
     )
     .await?;
-    let attachment = attachment.with_download_url(&http::origin(&req, &env)?);
+    let attachment = attachment.with_download_url(&http::origin(&req, env)?);
     http::json(
         201,
         &UploadOut {

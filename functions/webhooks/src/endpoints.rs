@@ -1,23 +1,24 @@
 //! Registering endpoints: create, list, read, change, delete, and rotate the signing secret.
 //! The secret is shown once, when it is made; reads never include it.
 
+use domain::audit::Action;
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::EndpointId;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhook_signing::WebhookSecret;
 use domain::webhooks::{self as policy, EndpointUrl, RetrySchedule};
+use edge::audit::Audit;
 use edge::db::webhook_endpoints::{self, Endpoint};
 use edge::db::{webhook_attempts, webhook_deliveries};
 use edge::{DB, http, runtime, secrets_key};
 use serde::{Deserialize, Serialize};
 use worker::{Env, Request, Response};
 
-/// Set (to "true") only in the local stack's `.dev.vars`: lets endpoints be plain http on
-/// loopback, where the test receivers run. Never set in production.
+/// Longest endpoint name.
 const MAX_NAME_CHARS: usize = 100;
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 pub struct EndpointIn {
     name: Option<String>,
     url: Option<String>,
@@ -141,7 +142,12 @@ fn apply(endpoint: &mut Endpoint, input: EndpointIn, env: &Env) -> Result<(), Ap
     Ok(())
 }
 
-pub async fn create(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+pub async fn create(
+    mut req: Request,
+    env: &Env,
+    tenant: &Tenant,
+    audit: &Audit,
+) -> Result<Response, ApiError> {
     let input: EndpointIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     if input.name.is_none() {
         return Err(ApiError::invalid("name", "name is required"));
@@ -180,6 +186,16 @@ pub async fn create(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Resp
             ),
         ));
     }
+    let detail = serde_json::json!({ "name": endpoint.name, "url": endpoint.url });
+    audit
+        .record(
+            env,
+            &tenant.business_id,
+            Action::WebhookCreated,
+            Some(endpoint.id.as_str()),
+            detail,
+        )
+        .await;
     show(&endpoint, now, 201, ShowSecret::Yes)
 }
 
@@ -263,14 +279,29 @@ pub async fn update(
     env: &Env,
     tenant: &Tenant,
     id: &EndpointId,
+    audit: &Audit,
 ) -> Result<Response, ApiError> {
     let input: EndpointIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let (endpoint, now) = change(env, tenant, id, |endpoint, _| apply(endpoint, input.clone(), env)).await?;
+    audit
+        .record_update(
+            env,
+            &tenant.business_id,
+            Action::WebhookUpdated,
+            id.as_str(),
+            &input,
+        )
+        .await;
     show(&endpoint, now, 200, ShowSecret::No)
 }
 
 /// Removes the endpoint with its deliveries and their log, in one transaction.
-pub async fn delete(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Response, ApiError> {
+pub async fn delete(
+    env: &Env,
+    tenant: &Tenant,
+    id: &EndpointId,
+    audit: &Audit,
+) -> Result<Response, ApiError> {
     let db = env.d1(DB)?;
     let results = db
         .batch(vec![
@@ -282,6 +313,15 @@ pub async fn delete(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Respo
     if edge::db::changes_at(&results, 2) == 0 {
         return Err(ApiError::not_found(format!("no webhook {id}")));
     }
+    audit
+        .record(
+            env,
+            &tenant.business_id,
+            Action::WebhookDeleted,
+            Some(id.as_str()),
+            serde_json::json!({}),
+        )
+        .await;
     Ok(Response::empty()?.with_status(204))
 }
 
@@ -297,6 +337,7 @@ pub async fn rotate_secret(
     env: &Env,
     tenant: &Tenant,
     id: &EndpointId,
+    audit: &Audit,
 ) -> Result<Response, ApiError> {
     let input: RotateIn = http::read_optional_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let grace = policy::bounded(
@@ -320,5 +361,15 @@ pub async fn rotate_secret(
         Ok(())
     })
     .await?;
+    let detail = serde_json::json!({ "grace_seconds": grace });
+    audit
+        .record(
+            env,
+            &tenant.business_id,
+            Action::WebhookSecretRotated,
+            Some(id.as_str()),
+            detail,
+        )
+        .await;
     show(&endpoint, now, 200, ShowSecret::Yes)
 }

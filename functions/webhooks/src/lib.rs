@@ -7,7 +7,8 @@ mod routes;
 mod test_event;
 
 use domain::error::ApiError;
-use edge::{auth, http};
+use edge::audit::Audit;
+use edge::{auth, http, idempotency};
 use routes::Route;
 use worker::{Context, Env, Request, Response, event};
 
@@ -18,13 +19,19 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 
 async fn webhooks(req: Request, env: Env) -> Result<Response, ApiError> {
     let tenant = auth::authenticate(&req, &env).await?;
+    let audit = Audit::key(&req);
     match routes::route(req.method(), &req.path())? {
-        Route::Create => endpoints::create(req, &env, &tenant).await,
+        Route::Create => {
+            idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
+                endpoints::create(req, &env, &tenant, &audit).await
+            })
+            .await
+        }
         Route::List => endpoints::list(&env, &tenant).await,
         Route::Get(id) => endpoints::get(&env, &tenant, &id).await,
-        Route::Update(id) => endpoints::update(req, &env, &tenant, &id).await,
-        Route::Delete(id) => endpoints::delete(&env, &tenant, &id).await,
-        Route::RotateSecret(id) => endpoints::rotate_secret(req, &env, &tenant, &id).await,
+        Route::Update(id) => endpoints::update(req, &env, &tenant, &id, &audit).await,
+        Route::Delete(id) => endpoints::delete(&env, &tenant, &id, &audit).await,
+        Route::RotateSecret(id) => endpoints::rotate_secret(req, &env, &tenant, &id, &audit).await,
         Route::Test(id) => test_event::send(&env, &tenant, &id).await,
         Route::Deliveries(id) => log::deliveries(&req, &env, &tenant, &id).await,
         Route::Replay(id) => log::replay(req, &env, &tenant, &id).await,

@@ -115,6 +115,12 @@ impl ApiError {
         error
     }
 
+    /// Tells the client when it may try again.
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after_seconds = Some(seconds);
+        self
+    }
+
     /// A dependency is failing; `retry_after` tells the client when to try again.
     pub fn unavailable(message: impl Into<String>, retry_after_seconds: u32) -> Self {
         let mut error = Self::new(ErrorCode::ServiceUnavailable, message);

@@ -139,6 +139,10 @@ uuid_id!(
     /// A conversation handed to a human.
     EscalationId
 );
+uuid_id!(
+    /// An entry of a business's audit log.
+    AuditEntryId
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 //! and randomness are passed in by the callers in `edge` and the functions.
 
 pub mod api_key;
+pub mod audit;
 pub mod channel;
 pub mod crm;
 pub mod crypto;
@@ -13,6 +14,7 @@ pub mod destination;
 pub mod email;
 pub mod embed;
 pub mod error;
+pub mod idempotency;
 pub mod identify;
 pub mod ids;
 pub mod inbound;

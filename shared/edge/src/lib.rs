@@ -12,6 +12,7 @@
 //!   bot (`knowledge`), and the periodic sweep of lost work, due fetches and expired history
 //!   (`maintenance`).
 
+pub mod audit;
 pub mod auth;
 pub mod bounded_fetch;
 pub mod conversation_change;
@@ -19,6 +20,7 @@ pub mod crm;
 pub mod customer_upsert;
 pub mod db;
 pub mod http;
+pub mod idempotency;
 pub mod inbound_media;
 pub mod ingest;
 pub mod knowledge;

@@ -14,6 +14,7 @@ use crate::outbox::{self, WebhookTask};
 use crate::runtime;
 use crate::send_queue::{OUTBOUND, QueuedSend};
 use domain::error::ApiError;
+use domain::idempotency;
 use domain::ids::{BusinessId, EventId};
 use domain::maintenance::{
     MAX_SEND_REQUEUES, ROWS_PER_RUN, RetentionPeriod, SSO_EXPIRED_GRACE_SECONDS, send_lost_reason,
@@ -42,6 +43,7 @@ pub struct SweepReport {
     pub webhook_deliveries_deleted: usize,
     pub webhook_attempts_deleted: usize,
     pub sso_tokens_deleted: usize,
+    pub idempotency_keys_deleted: usize,
     pub crm_contacts_handed_over: usize,
     pub crm_sync_jobs_deleted: usize,
     pub crm_inbound_events_deleted: usize,
@@ -102,6 +104,11 @@ pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
         Ok(count) => report.sso_tokens_deleted = count,
         Err(error) => failed(&mut report, "sso_tokens", &error),
     }
+    let keys_before = now.plus_seconds(-idempotency::RETENTION_SECONDS);
+    match db::idempotency_keys::delete_created_before(&db, keys_before.micros(), ROWS_PER_RUN).await {
+        Ok(count) => report.idempotency_keys_deleted = count,
+        Err(error) => failed(&mut report, "idempotency_keys", &error),
+    }
     Ok(report)
 }
 
@@ -115,6 +122,7 @@ pub async fn run(env: &Env) {
                 + report.webhook_events_deleted
                 + report.webhook_attempts_deleted
                 + report.sso_tokens_deleted
+                + report.idempotency_keys_deleted
                 + report.crm_contacts_handed_over
                 + report.crm_sync_jobs_deleted
                 + report.crm_links_due;

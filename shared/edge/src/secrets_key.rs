@@ -12,7 +12,8 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{AesGcmParams, Crypto, CryptoKey, SubtleCrypto};
 
 /// The Worker secret holding the keyring (`k2:<64 hex>,k1:<64 hex>`), set on every function that
-/// reads or writes `channel_accounts` or `webhook_endpoints` secrets (`functions.toml`).
+/// reads or writes a sealed column: provider, webhook, connector and link secrets, and the
+/// responses kept for idempotency keys (`functions.toml`).
 pub const SECRETS_KEY: &str = "SECRETS_KEY";
 const ALGORITHM: &str = "AES-GCM";
 

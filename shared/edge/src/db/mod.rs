@@ -8,6 +8,7 @@
 
 pub mod api_keys;
 pub mod attachments;
+pub mod audit_log;
 pub mod businesses;
 pub mod channel_accounts;
 pub mod conversations;
@@ -22,6 +23,7 @@ pub mod customer_identities;
 pub mod customers;
 pub mod early_statuses;
 pub mod escalations;
+pub mod idempotency_keys;
 pub mod knowledge_chunks;
 pub mod knowledge_links;
 pub mod knowledge_sources;

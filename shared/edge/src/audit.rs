@@ -1,0 +1,119 @@
+//! Records admin and security actions in the audit log (`db::audit_log`): who (the admin token, or
+//! an API key by its prefix), what, when and from where. Details name what changed, never a
+//! secret's value.
+//!
+//! An entry is written after its action succeeded. Should the write fail, the action stands (it
+//! is done, and the client is told so) and the entry goes to the error log in full instead.
+
+use crate::auth::API_KEY_HEADER;
+use crate::{DB, db, runtime};
+use domain::audit::{Action, Actor};
+use domain::ids::{AuditEntryId, BusinessId};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use worker::{Env, Request, console_error};
+
+/// Who is acting in this request, and from where.
+pub struct Audit {
+    actor: Actor,
+    client_ip: Option<String>,
+}
+
+impl Audit {
+    /// A request authorised by the admin token.
+    pub fn admin(req: &Request) -> Self {
+        Self {
+            actor: Actor::Admin,
+            client_ip: client_ip(req),
+        }
+    }
+
+    /// A request authenticated by an API key, as `x-api-key` or `Authorization: Bearer`.
+    pub fn key(req: &Request) -> Self {
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let presented = header(API_KEY_HEADER)
+            .or_else(|| {
+                header("authorization").and_then(|value| value.strip_prefix("Bearer ").map(str::to_owned))
+            })
+            .unwrap_or_default();
+        Self {
+            actor: Actor::key(&presented),
+            client_ip: client_ip(req),
+        }
+    }
+
+    /// Records an update, by the names of the fields it set.
+    pub async fn record_update<T: Serialize>(
+        &self,
+        env: &Env,
+        business_id: &BusinessId,
+        action: Action,
+        target_id: &str,
+        input: &T,
+    ) {
+        let detail = json!({ "changed": changes(input) });
+        self.record(env, business_id, action, Some(target_id), detail)
+            .await;
+    }
+
+    pub async fn record(
+        &self,
+        env: &Env,
+        business_id: &BusinessId,
+        action: Action,
+        target_id: Option<&str>,
+        detail: Value,
+    ) {
+        let actor = self.actor.label();
+        let detail = detail.to_string();
+        let written = async {
+            let entry = db::audit_log::NewEntry {
+                id: &AuditEntryId::generate(runtime::random()?),
+                business_id,
+                at_us: runtime::now().micros(),
+                actor: &actor,
+                action,
+                target_id,
+                detail: &detail,
+                client_ip: self.client_ip.as_deref(),
+            };
+            db::audit_log::insert(&env.d1(DB)?, &entry).await
+        };
+        if let Err(error) = written.await {
+            console_error!(
+                "audit entry not written ({error:?}): business {business_id} actor {actor} action {} target {target_id:?} detail {detail} from {:?}",
+                action.as_str(),
+                self.client_ip,
+            );
+        }
+    }
+}
+
+/// What an update set, never a value: each field it gave, as `true`, or for an object (settings,
+/// secrets) the names of the keys it set or removed.
+pub fn changes<T: Serialize>(input: &T) -> Value {
+    let Ok(Value::Object(fields)) = serde_json::to_value(input) else {
+        return json!({});
+    };
+    let changed: Map<String, Value> = fields
+        .into_iter()
+        .filter(|(_, value)| !value.is_null() && value.as_object().is_none_or(|object| !object.is_empty()))
+        .map(|(name, value)| {
+            let what = match value {
+                Value::Object(object) => json!(object.keys().collect::<Vec<_>>()),
+                _ => Value::Bool(true),
+            };
+            (name, what)
+        })
+        .collect();
+    Value::Object(changed)
+}
+
+/// The client's address as Cloudflare's edge reports it.
+fn client_ip(req: &Request) -> Option<String> {
+    req.headers()
+        .get("cf-connecting-ip")
+        .ok()
+        .flatten()
+        .filter(|ip| !ip.is_empty())
+}
