@@ -166,85 +166,12 @@ describe('openapi.json against the running stack', () => {
 
   before(async () => {
     support = await import('./support.mjs');
-    const { admin, api, newBusiness, unique } = support;
-    // Everything a documented path can name, real, so that an answer comes from the handler. Every
-    // destination points at a closed loopback port: nothing here leaves the machine.
-    const nowhere = 'http://127.0.0.1:9';
-    const business = await newBusiness({ default_country: 'IE' });
-    Object.assign(fixtures, { business_id: business.id, key: business.key });
-    const spare = await admin('POST', `/admin/businesses/${business.id}/api-keys`, { name: 'revoked by the probe' });
-    fixtures.spare_key_id = spare.body.id;
-    const digits = () => String(Date.now()).slice(-9) + String(Math.floor(Math.random() * 1e6)).padStart(6, '0');
-    const account = async (body) => {
-      const res = await admin('POST', `/admin/businesses/${business.id}/channel-accounts`, body);
-      assert.equal(res.status, 201, `a channel account: ${res.text}`);
-      return res.body.id;
-    };
-    fixtures.meta_account = await account({
-      channel: 'whatsapp', provider: 'meta', address: digits(),
-      settings: { api_base_url: nowhere },
-      secrets: { app_secret: 'a', verify_token: 'v', access_token: 't' },
-    });
-    fixtures.page_id = digits();
-    await account({
-      channel: 'facebook', provider: 'meta', address: fixtures.page_id, name: 'Page',
-      settings: { api_base_url: nowhere },
-      secrets: { app_secret: 'a', verify_token: 'v', access_token: 't' },
-    });
-    fixtures.twilio_account = await account({
-      channel: 'sms', provider: 'twilio', address: `+35387${digits().slice(-7)}`,
-      settings: { account_sid: 'AC1', api_base_url: nowhere }, secrets: { auth_token: 't' },
-    });
-    fixtures.mailgun_account = await account({
-      channel: 'email', provider: 'mailgun', address: `${unique('inbox')}@example.com`,
-      settings: { domain: 'example.com', api_base_url: nowhere }, secrets: { signing_key: 's', api_key: 'k' },
-    });
-    const connector = async (body) => {
-      const res = await admin('POST', `/admin/businesses/${business.id}/connectors`, body);
-      assert.equal(res.status, 201, `a connector: ${res.text}`);
-      return res.body.id;
-    };
-    fixtures.kustomer = await connector({
-      kind: 'kustomer', settings: { base_url: nowhere }, secrets: { api_key: 'k', webhook_secret: 's' },
-    });
-    fixtures.krayin = await connector({
-      kind: 'krayin', settings: { base_url: nowhere }, secrets: { api_token: '1|t', webhook_secret: 's' },
-    });
-    const email = `${unique('customer')}@example.com`;
-    const synced = await support.sync(business.key, [{ name: 'Probe', email, external_id: unique('crm') }]);
-    fixtures.customer_id = synced.results.details[0].customer_id;
-    const sent = await api(business.key, 'POST', '/api-send-message', { email, channel: 'email', content: 'hello' });
-    assert.equal(sent.status, 202, `a message: ${sent.text}`);
-    fixtures.conversation_id = sent.body.message.conversation_id;
-    const webhook = async () => {
-      const res = await api(business.key, 'POST', '/api-webhooks', { name: 'probe', url: `${nowhere}/hook` });
-      assert.equal(res.status, 201, `a webhook: ${res.text}`);
-      return res.body.webhook.id;
-    };
-    fixtures.webhook_id = await webhook();
-    fixtures.spare_webhook_id = await webhook();
-    const link = await api(business.key, 'POST', '/api/dashboard/crm-links', {
-      page_id: fixtures.page_id, channels: ['messenger'], name: 'probe', url: `${nowhere}/data`,
-      type: 'webhook', is_active: true,
-    });
-    assert.equal(link.status, 201, `a CRM link: ${link.text}`);
-    fixtures.link_id = link.body.crm_link.id;
-    const token = await api(business.key, 'POST', '/api-sso-generate-token', {
-      customer_id: fixtures.customer_id, scope: 'inbox:reply',
-    });
-    assert.equal(token.status, 201, `an SSO token: ${token.text}`);
-    fixtures.sso_token = token.body.token;
-    const form = new FormData();
-    form.append('file', new Blob(['probe'], { type: 'text/plain' }), 'probe.txt');
-    const uploaded = await fetch(`${support.BASE_URL}/api-upload-attachment`, {
-      method: 'POST', headers: { 'x-api-key': business.key }, body: form,
-    });
-    assert.equal(uploaded.status, 201, 'an attachment');
-    fixtures.attachment_id = (await uploaded.json()).attachment.id;
+    const { makeFixtures } = await import('./openapi/fixtures.mjs');
+    Object.assign(fixtures, await makeFixtures());
   });
 
   after(async () => {
-    // The probe's webhooks point nowhere; leave none enabled behind.
+    // The fixture's webhooks point nowhere; leave none enabled behind.
     if (fixtures.webhook_id) await support.api(fixtures.key, 'DELETE', `/api-webhooks/${fixtures.webhook_id}`);
   });
 
