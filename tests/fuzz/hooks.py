@@ -1,6 +1,6 @@
 """Schemathesis hooks of the fuzz run (SCHEMATHESIS_HOOKS=tests/fuzz/hooks.py).
 
-Two jobs:
+Three jobs:
 
 - Keep every request the stack is made to send on this machine. The API stores destinations it
   later calls (a webhook endpoint's url, a CRM link's url, a channel account's api_base_url, a
@@ -9,16 +9,24 @@ Two jobs:
   accounts and connectors get a loopback base URL when the request would leave them on the
   provider's real API. Values of the wrong type are left as generated: the API refuses them, and
   that refusal is worth fuzzing.
+- Most bodies that name a Facebook page or a conversation name the fixtures', so that the
+  handlers behind them are fuzzed, not only their 404.
 - The `error_shape` check: every 4xx and 5xx answered as JSON carries the one error shape,
   `{"error": {"code", "message", "field"?}}`, with the code that belongs to the status; and an
   error the document says is JSON is JSON.
 """
 
 import json
+import os
+import random
 
 import schemathesis
 
 NOWHERE = "http://127.0.0.1:9/fuzz"
+# Bodies that name a page or a conversation name the fixtures' (tests/e2e/openapi/fixtures.mjs)
+# this often, so that most reach the handler's work instead of its 404; the rest stay generated.
+FIXTURE_SHARE = 0.7
+FIXTURE_FIELDS = {"page_id": "FUZZ_PAGE_ID", "conversation_id": "FUZZ_CONVERSATION_ID"}
 
 # The codes each status may carry (shared/domain/src/error.rs).
 CODES = {
@@ -49,6 +57,9 @@ def before_call(context, case, kwargs):
     if not isinstance(body, dict):
         return
     path, method = case.operation.path, case.method.upper()
+    for field, variable in FIXTURE_FIELDS.items():
+        if field in body and os.environ.get(variable) and random.random() < FIXTURE_SHARE:
+            body[field] = os.environ[variable]
     if path in ("/api-webhooks", "/api-webhooks/{webhook_id}", "/api/dashboard/crm-links"):
         _point_home(body, "url")
     elif path in ("/admin/businesses/{business_id}/channel-accounts", "/admin/channel-accounts/{account_id}"):
