@@ -169,7 +169,7 @@ install_fuzz_venv() {
   if [[ -x $FUZZ_VENV/bin/schemathesis && -f $stamp && "$(cat "$stamp")" == "$wanted" ]]; then
     return 0
   fi
-  say "installing schemathesis $SCHEMATHESIS_VERSION into .venv (the fuzzer; about 20 s)"
+  say "installing schemathesis $SCHEMATHESIS_VERSION into .venv (the fuzzer; about 30 s)"
   rm -rf "$FUZZ_VENV"
   python3 -m venv "$FUZZ_VENV" || die "python3 -m venv failed: install Python's venv module (Debian: python3-venv), then re-run scripts/setup"
   "$FUZZ_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
