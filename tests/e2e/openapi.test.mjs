@@ -172,7 +172,7 @@ describe('openapi.json against the running stack', () => {
 
   after(async () => {
     // The fixture's webhooks point nowhere; leave none enabled behind.
-    if (fixtures.webhook_id) await support.api(fixtures.key, 'DELETE', `/api-webhooks/${fixtures.webhook_id}`);
+    if (support && fixtures.webhook_id) await support.api(fixtures.key, 'DELETE', `/api-webhooks/${fixtures.webhook_id}`);
   });
 
   /** A concrete path for a template: each parameter the real thing of the probe's business. */
