@@ -26,6 +26,11 @@ declare -A EMBEDDING_MODEL_FILES=(
 # directory of its own.
 EMBEDDER_BIN="$ROOT/target/native/release/embedder"
 
+# The fuzzer (scripts/fuzz, tests/fuzz): schemathesis in a project-local virtualenv, installed from
+# tests/fuzz/requirements.txt (every package pinned with its sha256).
+FUZZ_VENV="$ROOT/.venv"
+SCHEMATHESIS_VERSION=4.32.5
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
@@ -154,4 +159,23 @@ start_stack() {
   curl -sf "$CRM_EDGE_URL/health" >/dev/null || { cat "$STACK_LOG" >&2; die "the local stack did not become ready"; }
   CRM_EDGE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' "$ROOT/.dev.vars" | head -n 1)"
   export CRM_EDGE_ADMIN_TOKEN
+}
+
+# Installs tests/fuzz/requirements.txt into .venv unless .venv already holds exactly that file's
+# packages (a stamp of its sha256, written last, says so): a no-op costs one sha256sum.
+install_fuzz_venv() {
+  local requirements="$ROOT/tests/fuzz/requirements.txt" stamp="$FUZZ_VENV/.requirements.sha256" wanted
+  wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  if [[ -x $FUZZ_VENV/bin/schemathesis && -f $stamp && "$(cat "$stamp")" == "$wanted" ]]; then
+    return 0
+  fi
+  say "installing schemathesis $SCHEMATHESIS_VERSION into .venv (the fuzzer; about 30 s)"
+  rm -rf "$FUZZ_VENV"
+  python3 -m venv "$FUZZ_VENV" || die "python3 -m venv failed: install Python's venv module (Debian: python3-venv), then re-run scripts/setup"
+  "$FUZZ_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+    -r "$requirements" \
+    || die "installing tests/fuzz/requirements.txt failed: check that PyPI is reachable, then re-run scripts/setup"
+  [[ "$("$FUZZ_VENV/bin/schemathesis" --version 2>/dev/null)" == *" $SCHEMATHESIS_VERSION" ]] \
+    || die "after installing it, .venv/bin/schemathesis is not version $SCHEMATHESIS_VERSION"
+  echo "$wanted" >"$stamp"
 }
