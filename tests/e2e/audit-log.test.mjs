@@ -78,6 +78,7 @@ describe('what is recorded', () => {
     const actions = entries.map((e) => e.action).reverse();
     assert.deepEqual(actions, [
       'business.created',
+      'business.updated',
       'api_key.issued',
       'api_key.issued',
       'api_key.revoked',
@@ -115,13 +116,14 @@ describe('what is recorded', () => {
     assert.deepEqual(rotation.detail, { grace_seconds: 60 });
     const issued = entries.filter((e) => e.action === 'api_key.issued');
     assert.ok(issued.every((e) => /^cek_[0-9a-f]{8}$/.test(e.detail.prefix)));
-    const business = entries.find((e) => e.action === 'business.updated');
-    assert.deepEqual(business.detail, { changed: { embed_frame_ancestors: true } });
+    const [frames, limit] = entries.filter((e) => e.action === 'business.updated');
+    assert.deepEqual(frames.detail, { changed: { embed_frame_ancestors: true } });
+    assert.deepEqual(limit.detail, { changed: { rate_limit: ['burst', 'per_minute'] } });
   });
 
   test("a business sees only its own entries", async () => {
     const entries = await allEntries(other.id);
-    assert.deepEqual(entries.map((e) => e.action).reverse(), ['business.created', 'api_key.issued']);
+    assert.deepEqual(entries.map((e) => e.action).reverse(), ['business.created', 'business.updated', 'api_key.issued']);
   });
 
   test('refused actions are not recorded', async () => {

@@ -142,14 +142,14 @@ describe('malformed and oversized bodies', () => {
     });
   }
 
-  test('a form-encoded body is refused as a body that is not JSON', async () => {
+  test('a form-encoded body is refused as a body of the wrong type', async () => {
     const { key } = await newBusiness();
     const email = `${unique('form')}@example.com`;
     for (const path of WRITE_ENDPOINTS) {
       const res = await api(key, 'POST', path, `name=Form&email=${encodeURIComponent(email)}`, {
         'content-type': 'application/x-www-form-urlencoded',
       });
-      assertError(res, 400, 'malformed_request', path);
+      assertError(res, 415, 'unsupported_media_type', path);
     }
     await assertNotStored(key, [email]);
   });

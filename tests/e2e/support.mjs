@@ -83,13 +83,20 @@ export function unique(prefix = 't') {
   return `${prefix}-${randomUUID().slice(0, 8)}${Date.now().toString(36)}`;
 }
 
-/** Creates a business and issues it one API key. */
+/** The highest rate limit a business may have. */
+export const UNLIMITED = { per_minute: 100_000, burst: 10_000 };
+
+/** Creates a business (with the highest rate limit) and issues it one API key. */
 export async function newBusiness({ default_country, name } = {}) {
   const payload = { name: name ?? unique('Business') };
   if (default_country !== undefined) payload.default_country = default_country;
   const created = await admin('POST', '/admin/businesses', payload);
   assert.equal(created.status, 201, `creating a business: ${created.text}`);
   const id = created.body.id;
+  // The tests of everything but the limits send bursts no CRM would; rate-limits.test.mjs checks
+  // the default limit and its enforcement.
+  const limited = await admin('PATCH', `/admin/businesses/${id}`, { rate_limit: UNLIMITED });
+  assert.equal(limited.status, 200, `raising the business's rate limit: ${limited.text}`);
   const issued = await admin('POST', `/admin/businesses/${id}/api-keys`, { name: 'e2e' });
   assert.equal(issued.status, 201, `issuing a key: ${issued.text}`);
   return { id, key: issued.body.key, keyId: issued.body.id, business: created.body };

@@ -31,12 +31,7 @@ pub async fn issue(
     business_id: &BusinessId,
     audit: &Audit,
 ) -> Result<Response, ApiError> {
-    let body = http::read_body(&mut req, http::SMALL_BODY_LIMIT).await?;
-    let input: KeyIn = if body.iter().all(u8::is_ascii_whitespace) {
-        KeyIn::default()
-    } else {
-        domain::json::from_json(&body)?
-    };
+    let input: KeyIn = http::read_optional_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let name = input.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         return Err(ApiError::invalid("name", "name is at most 200 characters"));

@@ -25,7 +25,7 @@ async fn sync(req: Request, env: Env) -> Result<Response, ApiError> {
 }
 
 async fn upsert(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
-    let body = http::read_json(&mut req, http::BATCH_BODY_LIMIT).await?;
+    let body = http::read_batch_json(&mut req, http::BATCH_BODY_LIMIT).await?;
     let outcomes = customer_upsert::run(
         env,
         tenant,

@@ -30,7 +30,7 @@ fn headers(content_type: &str, csp: &str) -> worker::Result<Headers> {
 
 pub async fn inbox(req: &Request, env: &Env) -> worker::Result<Response> {
     if !matches!(req.method(), Method::Get | Method::Head) {
-        return error_page(405, "This address only shows a page", "Open it in a browser.");
+        return only_read();
     }
     let token = req
         .url()?
@@ -108,7 +108,7 @@ fn error_page(status: u16, title: &str, advice: &str) -> worker::Result<Response
 
 pub fn asset(req: &Request, asset: Asset) -> worker::Result<Response> {
     if !matches!(req.method(), Method::Get | Method::Head) {
-        return not_found();
+        return only_read();
     }
     let (body, content_type) = match asset {
         Asset::Css => (INBOX_CSS, "text/css; charset=utf-8"),
@@ -118,6 +118,13 @@ pub fn asset(req: &Request, asset: Asset) -> worker::Result<Response> {
     // The assets hold no data; a short cache spares the polling page nothing but the first load.
     headers.set("cache-control", "public, max-age=300")?;
     Ok(Response::ok(body)?.with_headers(headers))
+}
+
+/// The 405 of the page and its assets, which are only read.
+fn only_read() -> worker::Result<Response> {
+    let response = error_page(405, "This address only shows a page", "Open it in a browser.")?;
+    response.headers().set("allow", "GET, HEAD")?;
+    Ok(response)
 }
 
 fn escape(text: &str) -> String {

@@ -1,12 +1,14 @@
 //! The gateway: the one public entry. It authenticates nothing and stores nothing; it hands each
-//! request to the function that owns its path, over a service binding.
+//! request to the function that owns its path, over a service binding, within the rate limits
+//! (`limits`), and serves `/health` and the API's contract, `/openapi.json`.
 
+mod limits;
 mod route_table;
 mod routes;
 
 use domain::error::ApiError;
 use edge::http;
-use worker::{Context, Env, Request, Response, event};
+use worker::{Context, Env, Method, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
@@ -15,11 +17,47 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 
 async fn forward(req: Request, env: Env) -> Result<Response, ApiError> {
     let path = req.path();
-    if path == "/health" {
-        return http::json(200, &serde_json::json!({ "status": "ok" }));
+    match path.as_str() {
+        "/health" => {
+            http::require_method(&req, Method::Get, "GET")?;
+            return http::json(200, &serde_json::json!({ "status": "ok" }));
+        }
+        "/openapi.json" => {
+            http::require_method(&req, Method::Get, "GET")?;
+            return openapi();
+        }
+        _ => {}
     }
     let Some(binding) = routes::function_for(&path) else {
         return Err(ApiError::not_found(format!("no endpoint at {path}")));
     };
-    Ok(env.service(binding)?.fetch_request(req).await?)
+    let address = limits::client_address(&req);
+    limits::refuse_blocked(address.as_deref())?;
+    let decision = limits::take_for_key(&env, &req).await;
+    if let Some(decision) = decision.filter(|decision| !decision.allowed) {
+        return limits::over_limit(&decision);
+    }
+    let response = env.service(binding)?.fetch_request(req).await?;
+    if matches!(response.status_code(), 401 | 403) {
+        limits::failed_authentication(&env, address.as_deref()).await;
+    }
+    match decision {
+        Some(decision) => {
+            // A function's response may have immutable headers: copy them onto a new one.
+            let headers = response.headers().clone();
+            limits::set_headers(&headers, &decision)?;
+            Ok(response.with_headers(headers))
+        }
+        None => Ok(response),
+    }
+}
+
+/// The API's contract, `openapi.json` at the repository's root, built into the gateway.
+const OPENAPI: &str = include_str!("../../../openapi.json");
+
+fn openapi() -> Result<Response, ApiError> {
+    let headers = worker::Headers::new();
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "public, max-age=300")?;
+    Ok(Response::ok(OPENAPI)?.with_headers(headers))
 }

@@ -26,9 +26,7 @@ use worker::{D1Database, Env, Request, Response, console_log};
 pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 async fn body(req: &mut Request) -> Result<Value, ApiError> {
-    let bytes = http::read_body(req, MAX_BODY).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|error| ApiError::malformed(format!("the body is not JSON: {error}")))
+    http::read_json(req, MAX_BODY).await
 }
 
 fn page_param(req: &Request) -> Result<PageId, ApiError> {

@@ -18,9 +18,7 @@ const MAX_BODY: usize = 64 * 1024;
 /// `GET|POST /api/dashboard/rag/search`
 pub async fn search(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
     let question = if req.method() == Method::Post {
-        let bytes = http::read_body(&mut req, MAX_BODY).await?;
-        let body: Value = serde_json::from_slice(&bytes)
-            .map_err(|error| ApiError::malformed(format!("the body is not JSON: {error}")))?;
+        let body: Value = http::read_json(&mut req, MAX_BODY).await?;
         if !body.is_object() {
             return Err(ApiError::invalid("body", "the body must be a JSON object"));
         }

@@ -3,10 +3,11 @@
 //! is repaired rather than refused; and a provider's list can be read item by item, so one
 //! malformed item does not cost the others.
 
-use crate::error::ApiError;
-use serde::de::{Deserialize, DeserializeOwned, Deserializer};
+use crate::error::{ApiError, ErrorCode};
+use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
 /// Deserialises JSON, naming the path of a value of the wrong type (`customers[3].tags`).
@@ -20,8 +21,12 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = error.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let field = if field == "." { String::new() } else { field };
-                ApiError::invalid(field, format!("the request body has the wrong shape: {inner}"))
+                let error = ApiError::new(
+                    ErrorCode::ValidationFailed,
+                    format!("the request body has the wrong shape: {inner}"),
+                );
+                // The body as a whole (a missing field, a number where an object belongs) names no field.
+                if field == "." { error } else { error.at(field) }
             }
             _ => ApiError::malformed(format!("the request body is not valid JSON: {inner}")),
         }
@@ -30,6 +35,106 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .end()
         .map_err(|error| ApiError::malformed(format!("the request body is not valid JSON: {error}")))?;
     Ok(value)
+}
+
+/// Reads a request's JSON body: as [`from_json`], and refusing what no client means and what two
+/// readers of one body could read differently: a name given twice in one object (a parser that
+/// keeps the first and one that keeps the last would act on different values), and a NUL
+/// character in a string (no name or message holds one, and it cuts text short in the systems we
+/// pass it to). Both are 422 with the path of the offending value. Payloads from providers and
+/// CRMs, whose shape we do not choose, are read with [`from_json`] instead.
+pub fn from_request<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    strict::<T, true>(bytes)
+}
+
+/// As [`from_request`], for a batch whose items check their own text: a NUL fails only its item
+/// (with the field it is in), not the 999 others; a repeated name still refuses the body.
+pub fn from_batch_request<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    strict::<T, false>(bytes)
+}
+
+fn strict<T: DeserializeOwned, const NO_NUL: bool>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes = repair_lone_surrogates(bytes);
+    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+    // A body that is not JSON at all is reported by from_json, with its own wording.
+    if let Err(error) = serde_path_to_error::deserialize::<_, Strict<NO_NUL>>(&mut deserializer) {
+        let field = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.classify() == serde_json::error::Category::Data {
+            let message = inner.to_string();
+            let message = message.split(" at line ").next().unwrap_or_default();
+            let error = ApiError::new(ErrorCode::ValidationFailed, format!("the request body {message}"));
+            return Err(if field == "." { error } else { error.at(field) });
+        }
+    }
+    from_json(&bytes)
+}
+
+/// Any JSON value, checked on the way through for repeated names and (`NO_NUL`) NUL characters.
+struct Strict<const NO_NUL: bool>;
+
+impl<'de, const NO_NUL: bool> Deserialize<'de> for Strict<NO_NUL> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor::<NO_NUL>)
+    }
+}
+
+struct StrictVisitor<const NO_NUL: bool>;
+
+impl<'de, const NO_NUL: bool> Visitor<'de> for StrictVisitor<NO_NUL> {
+    type Value = Strict<NO_NUL>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Strict::<NO_NUL>)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Strict::<NO_NUL>)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Strict::<NO_NUL>)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Strict::<NO_NUL>)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Strict::<NO_NUL>)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        if NO_NUL && text.contains('\0') {
+            return Err(E::custom("has a NUL character (\\u0000) in a string"));
+        }
+        Ok(Strict::<NO_NUL>)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+        while items.next_element::<Strict<NO_NUL>>()?.is_some() {}
+        Ok(Strict::<NO_NUL>)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
+        let mut names = HashSet::new();
+        while let Some(name) = entries.next_key::<Cow<'de, str>>()? {
+            if NO_NUL && name.contains('\0') {
+                return Err(de::Error::custom("has a NUL character (\\u0000) in a name"));
+            }
+            if !names.insert(name.clone().into_owned()) {
+                return Err(de::Error::custom(format!(
+                    "gives the name `{name}` twice in one object"
+                )));
+            }
+            entries.next_value::<Strict<NO_NUL>>()?;
+        }
+        Ok(Strict::<NO_NUL>)
+    }
 }
 
 /// The escape a lone surrogate becomes: U+FFFD REPLACEMENT CHARACTER.
@@ -209,7 +314,7 @@ mod tests {
                 Some("customers"),
                 "wrong type at the top",
             ),
-            (b"{}", ErrorCode::ValidationFailed, Some(""), "missing field"),
+            (b"{}", ErrorCode::ValidationFailed, None, "missing field"),
             (
                 b"{\"customers\": []} trailing",
                 ErrorCode::MalformedRequest,
@@ -233,6 +338,61 @@ mod tests {
             );
         }
         assert!(from_json::<Body>(b" {\"customers\": [{\"tags\": []}]} \n").is_ok());
+    }
+
+    #[test]
+    fn a_request_body_may_not_repeat_a_name_or_hold_a_nul() {
+        let cases: [(&[u8], Option<&str>, &str); 5] = [
+            (
+                b"{\"customers\": [{\"tags\": [], \"tags\": [\"x\"]}]}",
+                Some("customers[0]"),
+                "a name repeated deep inside",
+            ),
+            (
+                b"{\"customers\": [], \"customers\": []}",
+                None,
+                "a name repeated at the top",
+            ),
+            (
+                b"{\"customers\": [{\"tags\": [\"a\\u0000b\"]}]}",
+                Some("customers[0].tags[0]"),
+                "a NUL in a string",
+            ),
+            (
+                b"{\"customers\": [{\"tags\": [], \"x\\u0000\": 1}]}",
+                Some("customers[0]"),
+                "a NUL in a name",
+            ),
+            (
+                b"{\"customers\": [{\"tags\": []}], \"extra\": {\"a\": 1, \"a\": 2}}",
+                Some("extra"),
+                "a repeat in an ignored field",
+            ),
+        ];
+        for (body, field, description) in cases {
+            let error = from_request::<Body>(body).err();
+            assert_eq!(
+                error.as_ref().map(ApiError::code),
+                Some(ErrorCode::ValidationFailed),
+                "{description}"
+            );
+            assert_eq!(
+                error.and_then(|e| e.body.field).as_deref(),
+                field,
+                "{description}"
+            );
+        }
+        // The same names in different objects, and escaped text that only looks like a NUL, are fine.
+        assert!(
+            from_request::<Body>(b"{\"customers\": [{\"tags\": [\"\\\\u0000\"]}, {\"tags\": []}]}").is_ok()
+        );
+        // A batch leaves NULs to its items, and still refuses a repeated name.
+        assert!(from_batch_request::<Body>(b"{\"customers\": [{\"tags\": [\"a\\u0000b\"]}]}").is_ok());
+        let repeated = from_batch_request::<Body>(b"{\"customers\": [{\"tags\": [], \"tags\": []}]}").err();
+        assert_eq!(repeated.map(|e| e.code()), Some(ErrorCode::ValidationFailed));
+        // Not JSON at all is still malformed, with from_json's wording.
+        let garbage = from_request::<Body>(b"{\"customers\": [").err();
+        assert_eq!(garbage.map(|e| e.code()), Some(ErrorCode::MalformedRequest));
     }
 
     fn repaired(body: &str) -> String {

@@ -28,6 +28,7 @@ pub mod outgoing;
 pub mod phone;
 pub mod providers;
 pub mod query;
+pub mod rate_limit;
 pub mod retry_after;
 pub mod sealed;
 pub mod sso;

@@ -5,8 +5,7 @@
 //! An entry is written after its action succeeded. Should the write fail, the action stands (it
 //! is done, and the client is told so) and the entry goes to the error log in full instead.
 
-use crate::auth::API_KEY_HEADER;
-use crate::{DB, db, runtime};
+use crate::{DB, auth, db, runtime};
 use domain::audit::{Action, Actor};
 use domain::ids::{AuditEntryId, BusinessId};
 use serde::Serialize;
@@ -30,14 +29,8 @@ impl Audit {
 
     /// A request authenticated by an API key, as `x-api-key` or `Authorization: Bearer`.
     pub fn key(req: &Request) -> Self {
-        let header = |name: &str| req.headers().get(name).ok().flatten();
-        let presented = header(API_KEY_HEADER)
-            .or_else(|| {
-                header("authorization").and_then(|value| value.strip_prefix("Bearer ").map(str::to_owned))
-            })
-            .unwrap_or_default();
         Self {
-            actor: Actor::key(&presented),
+            actor: Actor::key(&auth::presented_key(req).unwrap_or_default()),
             client_ip: client_ip(req),
         }
     }

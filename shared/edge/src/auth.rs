@@ -66,23 +66,24 @@ pub async fn authenticate(req: &Request, env: &Env) -> Result<Tenant, ApiError> 
 /// As [`authenticate`], also taking the key as `Authorization: Bearer <key>`, as the CRM links
 /// guide's dashboard calls send it.
 pub async fn authenticate_bearer_or_key(req: &Request, env: &Env) -> Result<Tenant, ApiError> {
-    if req
-        .headers()
-        .get(API_KEY_HEADER)?
-        .is_some_and(|key| !key.trim().is_empty())
-    {
-        return authenticate(req, env).await;
-    }
-    let header = req.headers().get("authorization")?.unwrap_or_default();
-    let bearer = header
-        .split_once(' ')
-        .filter(|(scheme, key)| scheme.eq_ignore_ascii_case("bearer") && !key.trim().is_empty());
-    let Some((_, presented)) = bearer else {
+    let Some(presented) = presented_key(req) else {
         return Err(ApiError::unauthorized(
             "missing API key: send it as x-api-key or as Authorization: Bearer <key>",
         ));
     };
-    tenant_of_key(env, presented.trim()).await
+    tenant_of_key(env, &presented).await
+}
+
+/// The API key a request presents, unchecked: `x-api-key`, else `Authorization: Bearer <key>`
+/// (which only the endpoints of [`authenticate_bearer_or_key`] accept).
+pub fn presented_key(req: &Request) -> Option<String> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    if let Some(key) = header(API_KEY_HEADER).filter(|key| !key.trim().is_empty()) {
+        return Some(key);
+    }
+    let authorization = header("authorization")?;
+    let (scheme, key) = authorization.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !key.trim().is_empty()).then(|| key.trim().to_owned())
 }
 
 async fn tenant_of_key(env: &Env, presented: &str) -> Result<Tenant, ApiError> {

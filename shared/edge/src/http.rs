@@ -105,14 +105,21 @@ pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
 /// is sent.
 const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
-/// Reads a JSON body of at most `limit` bytes into `T`.
+/// Reads a JSON body of at most `limit` bytes into `T` (`domain::json::from_request`'s rules).
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Result<T, ApiError> {
-    read_json_or(req, limit, || {
-        Err(ApiError::malformed(
-            "the request body is empty; expected a JSON object",
-        ))
-    })
-    .await
+    read_json_or(req, limit, empty, domain::json::from_request).await
+}
+
+/// Like [`read_json`], for a batch whose items check their own text
+/// (`domain::json::from_batch_request`).
+pub async fn read_batch_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Result<T, ApiError> {
+    read_json_or(req, limit, empty, domain::json::from_batch_request).await
+}
+
+fn empty<T>() -> Result<T, ApiError> {
+    Err(ApiError::malformed(
+        "the request body is empty; expected a JSON object",
+    ))
 }
 
 /// Like [`read_json`], for endpoints whose every field is optional: an empty body is `T::default()`.
@@ -120,32 +127,42 @@ pub async fn read_optional_json<T: DeserializeOwned + Default>(
     req: &mut Request,
     limit: usize,
 ) -> Result<T, ApiError> {
-    read_json_or(req, limit, || Ok(T::default())).await
+    read_json_or(req, limit, || Ok(T::default()), domain::json::from_request).await
 }
 
 async fn read_json_or<T: DeserializeOwned>(
     req: &mut Request,
     limit: usize,
     when_empty: impl FnOnce() -> Result<T, ApiError>,
+    parse: impl FnOnce(&[u8]) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
-    // The content type is not insisted on (curl's `-d` sends a form type with a JSON body);
-    // only a multipart upload, which can never be the JSON we expect, is refused outright.
-    let content_type = req.headers().get("content-type")?.unwrap_or_default();
-    if content_type
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("multipart/")
+    // A body labelled as something else (a form, text, a multipart upload) is refused before it
+    // is read; one without a label is read as JSON.
+    if let Some(content_type) = req.headers().get("content-type")?
+        && !is_json(&content_type)
     {
         return Err(ApiError::new(
             domain::error::ErrorCode::UnsupportedMediaType,
-            "this endpoint takes a JSON body (content-type: application/json), not a multipart upload",
+            format!("this endpoint takes a JSON body (content-type: application/json), not {content_type}"),
         ));
     }
     let body = read_body(req, limit).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return when_empty();
     }
-    domain::json::from_json(&body)
+    parse(&body)
+}
+
+/// `application/json`, or a JSON-based type (`application/problem+json`), whatever its parameters.
+fn is_json(content_type: &str) -> bool {
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    media_type == "application/json"
+        || (media_type.starts_with("application/") && media_type.ends_with("+json"))
 }
 
 /// The deployment setting that names the public origin of the API (`https://api.example.com`)

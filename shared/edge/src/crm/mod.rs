@@ -199,10 +199,15 @@ impl ConnectionTest {
 pub fn refusal_error(crm: &str, refusal: Refusal) -> ApiError {
     match refusal {
         Refusal::Ours(error) => error,
-        Refusal::Budget { wait_ms } => ApiError::rate_limited(
-            format!("the connector's request budget for {crm} is spent; try again shortly"),
-            (wait_ms / 1000 + 1).clamp(1, i64::from(u32::MAX)) as u32,
-        ),
+        Refusal::Budget { wait_ms } => {
+            let seconds = (wait_ms / 1000 + 1).clamp(1, i64::from(u32::MAX)) as u32;
+            ApiError::rate_limited(
+                format!(
+                    "the connector's request budget for {crm} is spent; it allows the next call in {seconds} s"
+                ),
+                seconds,
+            )
+        }
         Refusal::Failed(failure) => ApiError::crm_failed(match failure {
             // The CRM's reason says "<CRM> answered <status>: …" itself.
             CallFailure::Status { reason, .. } => reason,

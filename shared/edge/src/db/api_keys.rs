@@ -4,6 +4,7 @@ use crate::db::{self, text};
 use domain::api_key::ApiKeyHash;
 use domain::error::ApiError;
 use domain::ids::{ApiKeyId, BusinessId};
+use domain::rate_limit::Policy;
 use domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use worker::D1Database;
@@ -68,6 +69,26 @@ pub async fn revoke(
         .first::<Revoked>(None)
         .await?;
     Ok(revoked.map(|row| (row.key, ApiKeyHash::from_stored(row.key_hash))))
+}
+
+/// The rate limit of an active key with this hash (its business's), or None for an unknown or
+/// revoked key.
+pub async fn rate_limit(db: &D1Database, hash: &ApiKeyHash) -> Result<Option<Policy>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        rate_limit_per_minute: Option<i64>,
+        rate_limit_burst: Option<i64>,
+    }
+    let row = db
+        .prepare(
+            "SELECT b.rate_limit_per_minute, b.rate_limit_burst FROM api_keys k \
+             JOIN businesses b ON b.id = k.business_id \
+             WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
+        )
+        .bind(&[text(hash.as_str())])?
+        .first::<Row>(None)
+        .await?;
+    Ok(row.map(|row| Policy::stored(row.rate_limit_per_minute, row.rate_limit_burst)))
 }
 
 /// The business an active key with this hash belongs to, or None for an unknown or revoked key.

@@ -4,12 +4,13 @@
 use crate::db::{self, text};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
+use domain::rate_limit::Policy;
 use domain::sso::FrameAncestors;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use worker::D1Database;
 
-/// A business as stored and as the admin API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A business as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
 pub struct Business {
     pub id: BusinessId,
     pub name: String,
@@ -17,17 +18,41 @@ pub struct Business {
     pub default_country: Option<String>,
     pub created_at: String,
     /// Origins allowed to frame the embedded inbox.
-    #[serde(deserialize_with = "json_text")]
     pub embed_frame_ancestors: Vec<String>,
+    /// Each API key's limit (the default unless set).
+    pub rate_limit: Policy,
 }
 
-/// A JSON array stored as text.
-fn json_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    let stored = String::deserialize(deserializer)?;
-    serde_json::from_str(&stored).map_err(serde::de::Error::custom)
+/// A business as stored.
+#[derive(Deserialize)]
+struct Row {
+    id: BusinessId,
+    name: String,
+    default_country: Option<String>,
+    created_at: String,
+    /// A JSON array.
+    embed_frame_ancestors: String,
+    rate_limit_per_minute: Option<i64>,
+    rate_limit_burst: Option<i64>,
 }
 
-const COLUMNS: &str = "id, name, default_country, created_at, embed_frame_ancestors";
+impl Row {
+    fn into_business(self) -> Result<Business, ApiError> {
+        let embed_frame_ancestors = serde_json::from_str(&self.embed_frame_ancestors)
+            .map_err(|_| db::corrupt("businesses", self.id.as_str(), "embed_frame_ancestors"))?;
+        Ok(Business {
+            rate_limit: Policy::stored(self.rate_limit_per_minute, self.rate_limit_burst),
+            id: self.id,
+            name: self.name,
+            default_country: self.default_country,
+            created_at: self.created_at,
+            embed_frame_ancestors,
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "id, name, default_country, created_at, embed_frame_ancestors, rate_limit_per_minute, rate_limit_burst";
 
 pub async fn create(db: &D1Database, business: &Business) -> Result<(), ApiError> {
     db.prepare("INSERT INTO businesses (id, name, default_country, created_at) VALUES (?1, ?2, ?3, ?4)")
@@ -43,11 +68,26 @@ pub async fn create(db: &D1Database, business: &Business) -> Result<(), ApiError
 }
 
 pub async fn find(db: &D1Database, id: &BusinessId) -> Result<Option<Business>, ApiError> {
-    Ok(db
-        .prepare(format!("SELECT {COLUMNS} FROM businesses WHERE id = ?1"))
+    db.prepare(format!("SELECT {COLUMNS} FROM businesses WHERE id = ?1"))
         .bind(&[text(id.as_str())])?
-        .first::<Business>(None)
-        .await?)
+        .first::<Row>(None)
+        .await?
+        .map(Row::into_business)
+        .transpose()
+}
+
+/// Sets the limit of the business's keys; false when there is no such business.
+pub async fn set_rate_limit(db: &D1Database, id: &BusinessId, policy: Policy) -> Result<bool, ApiError> {
+    let result = db
+        .prepare("UPDATE businesses SET rate_limit_per_minute = ?2, rate_limit_burst = ?3 WHERE id = ?1")
+        .bind(&[
+            text(id.as_str()),
+            db::number(i64::from(policy.per_minute)),
+            db::number(i64::from(policy.burst)),
+        ])?
+        .run()
+        .await?;
+    Ok(db::changes(&result) > 0)
 }
 
 /// Sets who may frame the embedded inbox; false when there is no such business.

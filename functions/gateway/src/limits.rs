@@ -1,0 +1,211 @@
+//! Rate limits at the one public entry (README, "Rate limits").
+//!
+//! - Each API key has a token bucket in a Durable Object of its own (`RateLimiter`, named by the
+//!   key's hash), so every isolate and location counts against the same bucket: the count is
+//!   exact. The object reads the key's business's policy from D1 and keeps it a minute, so a
+//!   changed limit applies within a minute. Every response to a request with a key carries
+//!   `X-RateLimit-Limit`, `-Remaining` and `-Reset`; a request over the limit is answered 429 with
+//!   `Retry-After` here, without reaching its function.
+//! - Failed authentications (401 and 403: a bad key or admin token, a bad webhook signature, a
+//!   bad SSO token) are counted per client address in a Durable Object named by the address.
+//!   Once an address has used its budget, this isolate refuses its requests with 429 without
+//!   forwarding them, so they cost no D1 read. The count is exact; the refusal is learnt by each
+//!   isolate from the first failure it forwards itself, so across many isolates a few more
+//!   requests get through before all of them refuse.
+//! - A limiter that cannot be reached lets the request through (logged): an outage of the
+//!   limiter must not become an outage of the API.
+
+use domain::api_key;
+use domain::error::ApiError;
+use domain::rate_limit::{Bucket, Decision, Policy};
+use edge::{DB, auth, db, http, runtime};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use worker::{
+    DurableObject, Env, Headers, Method, Request, RequestInit, Response, State, console_error, durable_object,
+};
+
+pub const BINDING: &str = "RATE_LIMITER";
+/// How long the limiter keeps a key's policy before reading it again.
+const POLICY_FRESH_MS: i64 = 60_000;
+/// How long it remembers that a key is unknown (a key issued meanwhile is limited soon after).
+const UNKNOWN_FRESH_MS: i64 = 10_000;
+/// Addresses this isolate refuses, at most: past it, the expired go first.
+const MAX_BLOCKED: usize = 10_000;
+
+/// What the gateway asks a limiter.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Ask {
+    /// A request with this key: take a token.
+    Request { key_hash: String },
+    /// An authentication from this address failed: take a token of its failure budget.
+    FailedAuthentication,
+}
+
+/// What a limiter answers; `decision` is absent for a key that is not (or no longer) valid.
+#[derive(Serialize, Deserialize)]
+struct Answer {
+    decision: Option<Decision>,
+}
+
+#[durable_object(fetch)]
+pub struct RateLimiter {
+    env: Env,
+    bucket: RefCell<Option<Bucket>>,
+    /// The key's policy (`None`: unknown key) and when it was read.
+    policy: RefCell<Option<(Option<Policy>, i64)>>,
+}
+
+impl DurableObject for RateLimiter {
+    fn new(_state: State, env: Env) -> Self {
+        Self {
+            env,
+            bucket: RefCell::new(None),
+            policy: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let ask: Ask = req.json().await?;
+        let now = runtime::now().millis();
+        let policy = match ask {
+            Ask::FailedAuthentication => Some(Policy::FAILED_AUTHENTICATIONS),
+            Ask::Request { key_hash } => self.key_policy(&key_hash, now).await?,
+        };
+        let decision = policy.map(|policy| {
+            let mut bucket = self.bucket.borrow_mut();
+            bucket
+                .get_or_insert_with(|| Bucket::full(policy, now))
+                .take(policy, now)
+        });
+        Response::from_json(&Answer { decision })
+    }
+}
+
+impl RateLimiter {
+    async fn key_policy(&self, key_hash: &str, now: i64) -> worker::Result<Option<Policy>> {
+        if let Some((policy, read_at)) = *self.policy.borrow() {
+            let fresh = if policy.is_some() {
+                POLICY_FRESH_MS
+            } else {
+                UNKNOWN_FRESH_MS
+            };
+            if now - read_at < fresh {
+                return Ok(policy);
+            }
+        }
+        let hash = api_key::ApiKeyHash::from_stored(key_hash.to_owned());
+        let policy = db::api_keys::rate_limit(&self.env.d1(DB)?, &hash)
+            .await
+            .map_err(|error| worker::Error::RustError(format!("reading a key's rate limit: {error:?}")))?;
+        *self.policy.borrow_mut() = Some((policy, now));
+        Ok(policy)
+    }
+}
+
+thread_local! {
+    /// Addresses this isolate refuses, until when (ms).
+    static BLOCKED: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
+}
+
+/// The client's address, unless it is one the limits do not apply to: none at all, or loopback
+/// (the local stack and its tests; Cloudflare never reports one).
+pub fn client_address(req: &Request) -> Option<String> {
+    let address = req.headers().get("cf-connecting-ip").ok().flatten()?;
+    let loopback = address
+        .parse::<std::net::IpAddr>()
+        .map_or(true, |ip| ip.is_loopback() || ip.is_unspecified());
+    (!loopback).then_some(address)
+}
+
+/// 429 when this isolate knows the address used its failure budget.
+pub fn refuse_blocked(address: Option<&str>) -> Result<(), ApiError> {
+    let Some(address) = address else { return Ok(()) };
+    let now = runtime::now().millis();
+    let until = BLOCKED.with(|blocked| blocked.borrow().get(address).copied());
+    match until {
+        Some(until) if until > now => Err(ApiError::rate_limited(
+            "too many failed authentications from this address; try again later",
+            u32::try_from((until - now + 999) / 1000).unwrap_or(u32::MAX),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Counts a failed authentication of the address, and blocks it here once its budget is used.
+pub async fn failed_authentication(env: &Env, address: Option<&str>) {
+    let Some(address) = address else { return };
+    match ask(env, &format!("address:{address}"), &Ask::FailedAuthentication).await {
+        Ok(Some(decision)) if !decision.allowed => {
+            let until = runtime::now().millis() + i64::from(decision.retry_after_seconds) * 1000;
+            BLOCKED.with(|blocked| {
+                let mut blocked = blocked.borrow_mut();
+                if blocked.len() >= MAX_BLOCKED {
+                    let now = runtime::now().millis();
+                    blocked.retain(|_, until| *until > now);
+                }
+                if blocked.len() < MAX_BLOCKED {
+                    blocked.insert(address.to_owned(), until);
+                }
+            });
+        }
+        Ok(_) => {}
+        Err(error) => console_error!("the rate limiter of an address failed: {error:?}"),
+    }
+}
+
+/// Takes a token from the bucket of the request's API key, if it presents one of the right shape
+/// (as `x-api-key`, or `Authorization: Bearer` where keys are taken so). `None`: no key, a key
+/// that is not valid (its function answers 401), or a limiter that failed.
+pub async fn take_for_key(env: &Env, req: &Request) -> Option<Decision> {
+    let hash = api_key::parse_presented(&auth::presented_key(req)?)?;
+    let ask_for = Ask::Request {
+        key_hash: hash.as_str().to_owned(),
+    };
+    match ask(env, &format!("key:{}", hash.as_str()), &ask_for).await {
+        Ok(decision) => decision,
+        Err(error) => {
+            console_error!("the rate limiter of a key failed: {error:?}");
+            None
+        }
+    }
+}
+
+async fn ask(env: &Env, name: &str, ask: &Ask) -> Result<Option<Decision>, ApiError> {
+    let stub = env.durable_object(BINDING)?.get_by_name(name)?;
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    let body = serde_json::to_string(ask).map_err(|e| ApiError::internal("asking the rate limiter", e))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    let request = Request::new_with_init("https://rate-limiter/", &init)?;
+    let mut response = stub.fetch_with_request(request).await?;
+    let answer: Answer = response.json().await?;
+    Ok(answer.decision)
+}
+
+/// The rate-limit headers of a decision, set on `headers`.
+pub fn set_headers(headers: &Headers, decision: &Decision) -> Result<(), ApiError> {
+    headers.set("x-ratelimit-limit", &decision.limit.to_string())?;
+    headers.set("x-ratelimit-remaining", &decision.remaining.to_string())?;
+    headers.set("x-ratelimit-reset", &decision.reset_seconds.to_string())?;
+    Ok(())
+}
+
+/// The 429 of a key over its limit, with its headers.
+pub fn over_limit(decision: &Decision) -> Result<Response, ApiError> {
+    let error = ApiError::rate_limited(
+        format!(
+            "this API key is over its limit of {} requests at once; retry after {} s",
+            decision.limit, decision.retry_after_seconds
+        ),
+        decision.retry_after_seconds,
+    );
+    let response = http::error_response(&error)?;
+    set_headers(response.headers(), decision)?;
+    Ok(response)
+}
