@@ -6,10 +6,15 @@
 // and leaves the store as it was: no row of the endpoint's business is added or changed (read
 // straight from D1, so a half-done write anywhere shows, not only in what the API lists).
 //
-// Some bodies are legal JSON a reasonable server may take (`-0`, a lone surrogate, which the
-// project reads as U+FFFD, a JSON body sent with a lax content type), and the receivers
-// acknowledge some bodies by design: those cases and endpoints say why and accept a 2xx as well
-// as a refusal. Every other case must be refused.
+// Every endpoint but the receivers reads its body through one reader (edge::http::read_json), and
+// the table holds it to that reader's rules exactly: a body labelled as anything but JSON (text, a
+// form, a multipart upload, even JSON sent as text/plain) is 415 before it is read, a body with
+// no content type is read as JSON, a name repeated in one object and a NUL in a string are 422
+// naming the object or the string, and a lone surrogate escape is read as U+FFFD (the body is
+// answered as the same body with U+FFFD written in its place). `-0` is legal JSON a reasonable
+// server may take or refuse. The receivers of providers and CRMs keep their own rules and
+// acknowledge some bodies by design: their entries say why and accept a 2xx as well as a refusal.
+// Every other case must be refused.
 //
 // Run alone: node --test tests/e2e/hostile.test.mjs (CRM_EDGE_URL, CRM_EDGE_ADMIN_TOKEN and
 // CRM_EDGE_STATE set, as scripts/test sets them).
@@ -109,10 +114,23 @@ function formOf(body) {
 
 const JSON_TYPE = 'application/json';
 
+/** A dotted body path (`customers.0.name`) as the API names a field (`customers[0].name`); undefined for the body itself. */
+function fieldOf(path) {
+  if (!path) return undefined;
+  return path.split('.').reduce((field, key) => (/^\d+$/.test(key) ? `${field}[${key}]` : field ? `${field}.${key}` : key), '');
+}
+
+function unsupportedMediaType(e, res) {
+  assert.equal(res.body.error.code, 'unsupported_media_type', res.text);
+}
+
 /**
  * The hostile cases. `build(endpoint, body)` gives `{ bytes, type, streamed? }` (`type` null: no
  * content-type header). `outcome`: 'refused' (a 4xx with the error shape, nothing stored) or
  * 'either' (a 2xx is a fair answer too; a refusal must still be well-formed and store nothing).
+ * `jsonReader` overrides them for the endpoints that read through edge::http::read_json (all but
+ * the receivers): `status` and `check(endpoint, res)` of the refusal, or the outcome 'served' (as
+ * the control: a 2xx or the endpoint's validRefusal) or 'repaired' (answered as `twin` is).
  */
 const CASES = [
   {
@@ -148,11 +166,20 @@ const CASES = [
   {
     name: 'a duplicate key',
     // RFC 8259 leaves the meaning of a repeated name to each parser, so two readers of one body
-    // may act on different values. Bodies read into typed fields already refuse it (422); the
-    // same is expected wherever a body is read, so that the answer does not depend on where in
-    // the body the repeat is.
+    // may act on different values: refused wherever a body is read, 422 naming the object that
+    // repeats it (no field when it is the body itself).
     outcome: 'refused',
     build: (e, body) => ({ bytes: withDuplicateKey(body, [].concat(e.duplicate ?? e.text)), type: JSON_TYPE }),
+    jsonReader: {
+      status: 422,
+      check(e, res) {
+        const path = [].concat(e.duplicate ?? e.text)[0];
+        const name = path.split('.').at(-1);
+        assert.equal(res.body.error.code, 'validation_failed', res.text);
+        assert.equal(res.body.error.field, fieldOf(path.split('.').slice(0, -1).join('.')), `the field names the object (${res.text})`);
+        assert.ok(res.body.error.message.includes(`\`${name}\` twice`), `the message names the repeated name (${res.text})`);
+      },
+    },
   },
   {
     name: 'bytes that are not UTF-8 in a string',
@@ -165,9 +192,17 @@ const CASES = [
   {
     name: 'a NUL escape (\\u0000) in a string',
     // Valid JSON, but a NUL is in no name, address, reason or message anyone writes, and it cuts
-    // text short in the C-based systems that receive it downstream: refused, naming the field.
+    // text short in the C-based systems that receive it downstream: refused, naming the field,
+    // wherever a body is read (a lookup key or a question too: one rule for every body).
     outcome: 'refused',
     build: (e, body) => ({ bytes: withPiece(body, e.text, `"${getAt(body, e.text)}\\u0000after"`), type: JSON_TYPE }),
+    jsonReader: {
+      status: 422,
+      check(e, res) {
+        assert.equal(res.body.error.code, 'validation_failed', res.text);
+        assert.equal(res.body.error.field, fieldOf(e.text), `the field names the string (${res.text})`);
+      },
+    },
   },
   {
     name: 'a raw NUL byte in a string',
@@ -197,16 +232,19 @@ const CASES = [
     name: 'plain text as text/plain',
     outcome: 'refused',
     build: (e, body) => ({ bytes: Buffer.from(`${getAt(body, e.text)}: this is not JSON`), type: 'text/plain' }),
+    jsonReader: { status: 415, check: unsupportedMediaType },
   },
   {
     name: 'a form as application/x-www-form-urlencoded',
     outcome: 'refused',
     build: (e, body) => ({ bytes: formOf(body), type: 'application/x-www-form-urlencoded' }),
+    jsonReader: { status: 415, check: unsupportedMediaType },
   },
   {
     name: 'the JSON body as a multipart upload',
     outcome: 'refused',
     build: (e, body) => ({ bytes: multipart(JSON.stringify(body)), type: 'multipart/form-data; boundary=HostileBoundary' }),
+    jsonReader: { status: 415, check: unsupportedMediaType },
   },
   // The cases below may be served. They run last: a body that is served changes the store, and
   // the cases before them compare against the store as the endpoint's fixture left it.
@@ -221,21 +259,32 @@ const CASES = [
     name: 'an unpaired surrogate escape (\\ud800) in a string',
     // The project reads a lone surrogate as U+FFFD rather than refusing the body
     // (shared/domain/src/json.rs, tests/e2e/surrogates.test.mjs): one broken character in a
-    // name must not sink a batch. A refusal is also fair; a 5xx is not.
+    // name must not sink a batch. So the body is answered exactly as the same body with U+FFFD
+    // written in its place (a twin sent after it, with a tag of its own): served if that is, and
+    // refused for the same reason if that is (a surrogate put in a date is still not a date).
+    // The receivers read their bodies their own way: a refusal is also fair there.
     outcome: 'either',
     build: (e, body) => ({ bytes: withPiece(body, e.text, `"${getAt(body, e.text)} \\ud800 after"`), type: JSON_TYPE }),
+    jsonReader: {
+      outcome: 'repaired',
+      twin: (e, body) => ({ bytes: withPiece(body, e.text, `"${getAt(body, e.text)} \\ufffd after"`), type: JSON_TYPE }),
+    },
   },
   {
     name: 'the JSON body without a content-type',
-    // The content type is not insisted on (curl's -d sends a form type with a JSON body); a body
-    // that is JSON is read as JSON. Refusing with 415 would also be fair.
+    // A body with no content type is read as JSON (curl's --data-binary without -H sends none):
+    // served as the control is. The receivers may refuse it.
     outcome: 'either',
     build: (e, body) => ({ bytes: Buffer.from(JSON.stringify(body)), type: null }),
+    jsonReader: { outcome: 'served' },
   },
   {
     name: 'the JSON body as text/plain',
+    // A body labelled as text is refused before it is read, JSON or not: 415. The receivers keep
+    // their own rules and may take it.
     outcome: 'either',
     build: (e, body) => ({ bytes: Buffer.from(JSON.stringify(body)), type: 'text/plain' }),
+    jsonReader: { outcome: 'refused', status: 415, check: unsupportedMediaType },
   },
 ];
 
@@ -432,7 +481,8 @@ const RECEIVER_ACCEPTS = new Set(['a 100,000-element array', 'a duplicate key', 
  * that grows to 100,000), `duplicate` (the key written twice, or [path, second value]). `perItem`:
  * items of a batch fail alone, so a 200 in which every item failed is a refusal. `accepts`: cases
  * this endpoint may serve by design, with why. `validRefusal`: the answer the control may get
- * instead of a 2xx when the fixture lacks something the body is not about.
+ * instead of a 2xx when the fixture lacks something the body is not about. `ownReader`: a receiver,
+ * which reads its body its own way (the cases' `jsonReader` rules do not apply).
  */
 const ENDPOINTS = [
   {
@@ -474,8 +524,6 @@ const ENDPOINTS = [
     text: 'external_ids.0',
     duplicate: ['emails', ['other@example.com']],
     list: ['emails', 'many@example.com'],
-    // A lookup stores nothing: a key with a NUL in it is a key no customer has.
-    accepts: new Set(['a NUL escape (\\u0000) in a string']),
   },
   {
     name: 'POST /api-send-message',
@@ -651,8 +699,6 @@ const ENDPOINTS = [
     body: (f, tag) => ({ page_id: f.page, channel: 'messenger', q: `Hostile ${tag}`, top_k: 3 }),
     text: 'q',
     number: 'top_k',
-    // A search stores nothing: a question with a NUL in it is answered like any other.
-    accepts: new Set(['a NUL escape (\\u0000) in a string']),
   },
   {
     name: 'POST /admin/businesses',
@@ -779,6 +825,7 @@ const ENDPOINTS = [
     // as rejected and skipped; a repeated name takes its last value; a NUL in text is text).
     // What is not JSON at all, or too large, is refused.
     accepts: RECEIVER_ACCEPTS,
+    ownReader: true,
     async setup() {
       const s = await businessWithConversation();
       return {
@@ -806,6 +853,7 @@ const ENDPOINTS = [
     // as rejected and skipped; a repeated name takes its last value; a NUL in text is text).
     // What is not JSON at all, or too large, is refused.
     accepts: RECEIVER_ACCEPTS,
+    ownReader: true,
     async setup() {
       const business = await newBusiness();
       const body = kustomerConnector('Hostile fixture');
@@ -833,6 +881,7 @@ const ENDPOINTS = [
     // as rejected and skipped; a repeated name takes its last value; a NUL in text is text).
     // What is not JSON at all, or too large, is refused.
     accepts: RECEIVER_ACCEPTS,
+    ownReader: true,
     async setup() {
       const business = await newBusiness();
       const secret = randomId(24);
@@ -878,6 +927,7 @@ const ENDPOINTS = [
       'a form as application/x-www-form-urlencoded',
       'the JSON body as a multipart upload',
     ]),
+    ownReader: true,
     async setup() {
       const business = await businessWithPage();
       const link = await addWebhookLink(business, `https://crm.example.com/${unique('push')}`);
@@ -922,26 +972,41 @@ describe('hostile bodies on every JSON endpoint', { concurrency: 4 }, () => {
       for (const hostile of CASES) {
         test(hostile.name, async (t) => {
           const tag = unique('hostile');
+          const rules = { ...hostile, ...(endpoint.ownReader ? {} : hostile.jsonReader) };
           const built = hostile.build(endpoint, endpoint.body(fixture, tag));
-          const served = hostile.outcome === 'either' || endpoint.accepts?.has(hostile.name);
+          const served = rules.outcome !== 'refused' || endpoint.accepts?.has(hostile.name);
           const state = () => storeState(fixture, tag, { settledOnly: !settled });
           const was = expected ?? (await state());
           expected = undefined;
           const res = await send(endpoint.method ?? 'POST', fixture.path, built, fixture.headers(built.bytes));
           t.diagnostic(`${res.status} ${res.body?.error?.code ?? ''}`);
           assert.ok(res.status < 500, `never a 5xx: ${res.status} ${res.text.slice(0, 300)}`);
+          if (rules.outcome === 'served') {
+            assert.ok(res.status < 300 || endpoint.validRefusal?.(res), `served as the control is: ${res.status} ${res.text.slice(0, 300)}`);
+          }
           if (res.status < 300 && served) {
             settled = false;
-            return;
-          }
-          const after = await state();
-          if (res.status < 300 && endpoint.perItem?.(res)) {
-            assert.deepEqual(after, was, 'a batch whose every item failed stores nothing');
           } else {
-            assertRefusal(res, hostile.status);
-            assert.deepEqual(after, was, 'a refused body stores nothing');
+            const after = await state();
+            if (res.status < 300 && endpoint.perItem?.(res)) {
+              assert.deepEqual(after, was, 'a batch whose every item failed stores nothing');
+            } else {
+              assertRefusal(res, rules.status);
+              rules.check?.(endpoint, res);
+              assert.deepEqual(after, was, 'a refused body stores nothing');
+            }
+            expected = after;
           }
-          expected = after;
+          if (rules.outcome === 'repaired') {
+            // The same body with U+FFFD where the surrogate was, with a tag of its own (so that
+            // what the first stored does not make it a conflict).
+            const twin = rules.twin(endpoint, endpoint.body(fixture, unique('twin')));
+            const other = await send(endpoint.method ?? 'POST', fixture.path, twin, fixture.headers(twin.bytes));
+            expected = undefined;
+            if (other.status < 300) settled = false;
+            const answer = (r) => `${r.status < 300 ? '2xx' : r.status} ${r.body?.error?.code ?? ''} ${r.body?.error?.field ?? ''}`;
+            assert.equal(answer(res), answer(other), `answered as the body with U+FFFD in its place (${res.text.slice(0, 200)} / ${other.text.slice(0, 200)})`);
+          }
         });
       }
 

@@ -1,8 +1,10 @@
 // openapi.json against the code and the running stack: every route the code serves is
 // documented with its methods and nothing else is (read from the sources by
 // openapi/route-scan.mjs), every documented operation reaches its handler and every other
-// method on a documented path is refused with 405 and the documented Allow list, the gateway
-// serves the committed file, and the file is a valid OpenAPI 3.1 document.
+// method on a documented path is refused with 405, the documented Allow list and the documented
+// body (the JSON error, or the embed page's HTML), the rate-limit headers and the 429 are where
+// the document says, the gateway serves the committed file, and the file is a valid OpenAPI 3.1
+// document.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +22,19 @@ const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch'
 const PROBED_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'];
 
 const normalised = (template) => template.replace(/\{[^}]+\}/g, '{}');
+
+/** The gateway's own paths: every other is routed to a function, within the rate limits. */
+const GATEWAY_PATHS = new Set(['/health', '/openapi.json']);
+const RATE_LIMIT_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'];
+/** Operations that take an API key: their answers carry the key's rate-limit headers. */
+const isKeyed = (operation) => (operation.security ?? []).some((r) => 'ApiKey' in r || 'ApiKeyBearer' in r);
+const resolveRef = (node) =>
+  node?.$ref
+    ? node.$ref
+        .slice(2)
+        .split('/')
+        .reduce((n, key) => n?.[key], DOCUMENT)
+    : node;
 
 /** Documented paths, normalised (`{business_id}` → `{}`), with their template and methods. */
 function documentedPaths() {
@@ -157,6 +172,43 @@ describe('openapi.json is a valid OpenAPI 3.1 document', () => {
     }
     assert.deepEqual(problems, [], problems.join('\n'));
   });
+
+  test('429 with Retry-After on every routed operation, and the rate-limit headers on every answer of a keyed one', () => {
+    const problems = [];
+    let keyed = 0;
+    for (const [template, item] of Object.entries(DOCUMENT.paths)) {
+      for (const method of HTTP_METHODS.filter((m) => m in item)) {
+        const operation = item[method];
+        const label = `${method.toUpperCase()} ${template}`;
+        const tooMany = resolveRef(operation.responses['429']);
+        if (GATEWAY_PATHS.has(template)) {
+          if (tooMany) problems.push(`${label}: the gateway's own path is not rate limited, yet documents 429`);
+          continue;
+        }
+        if (!tooMany) {
+          problems.push(`${label}: no 429`);
+          continue;
+        }
+        const retryAfter = resolveRef(tooMany.headers?.['Retry-After']);
+        if (!retryAfter?.required || resolveRef(retryAfter.schema)?.type !== 'integer') {
+          problems.push(`${label}: its 429 has no required integer Retry-After`);
+        }
+        if (!isKeyed(operation)) continue;
+        keyed += 1;
+        for (const [status, response] of Object.entries(operation.responses)) {
+          const headers = resolveRef(response)?.headers ?? {};
+          for (const name of RATE_LIMIT_HEADERS) {
+            const header = resolveRef(headers[name]);
+            if (resolveRef(header?.schema)?.type !== 'integer') problems.push(`${label} ${status}: no integer ${name}`);
+            // Absent when the key is unknown, and on a 429 of an address over its failure budget.
+            if (header?.required) problems.push(`${label} ${status}: ${name} is required, but not every answer has it`);
+          }
+        }
+      }
+    }
+    assert.ok(keyed >= 30, `the keyed operations are found (${keyed})`);
+    assert.deepEqual(problems, [], problems.join('\n'));
+  });
 });
 
 describe('openapi.json against the running stack', () => {
@@ -222,7 +274,7 @@ describe('openapi.json against the running stack', () => {
     return /^(no endpoint at|no such path|no admin endpoint at)/.test(message) || res.text.includes('not part of the inbox');
   }
 
-  test('every documented operation reaches its handler', async () => {
+  test('every documented operation reaches its handler, with the rate-limit headers where documented', async () => {
     const failures = [];
     for (const { template, item, methods } of documented.values()) {
       for (const method of methods) {
@@ -231,14 +283,35 @@ describe('openapi.json against the running stack', () => {
         if (res.status === 405 || unrouted(res)) {
           failures.push(`${method} ${template}: ${res.status} ${res.text.slice(0, 160)}`);
         }
+        // The fixture's key is active: an operation that takes it answers with its bucket; one
+        // that takes other credentials shows no bucket.
+        const values = RATE_LIMIT_HEADERS.map((name) => res.headers.get(name));
+        if (isKeyed(item[method.toLowerCase()])) {
+          const [limit, remaining, reset] = values.map(Number);
+          if (!values.every((v) => v !== null && /^\d+$/.test(v)) || limit < 1 || remaining > limit || reset < 0) {
+            failures.push(`${method} ${template}: rate-limit headers ${values.join(', ')}`);
+          }
+        } else if (values.some((v) => v !== null)) {
+          failures.push(`${method} ${template}: rate-limit headers on an operation without a key (${values.join(', ')})`);
+        }
       }
     }
-    assert.deepEqual(failures, [], `documented but not routed:\n  ${failures.join('\n  ')}`);
+    assert.deepEqual(failures, [], `documented but not routed, or headers not as documented:\n  ${failures.join('\n  ')}`);
   });
 
-  test('every other method on a documented path is 405 with the documented Allow list', async () => {
+  /** The media type of a path's 405 as its operations document it; the JSON error unless they say otherwise. */
+  function documented405(item) {
+    const media = Object.values(item)
+      .map((operation) => resolveRef(operation.responses?.['405'])?.content)
+      .filter(Boolean)
+      .flatMap(Object.keys);
+    return media[0] ?? 'application/json';
+  }
+
+  test('every other method on a documented path is 405 with the documented Allow list and body', async () => {
     const failures = [];
     for (const { template, item, methods } of documented.values()) {
+      const media = documented405(item);
       for (const method of PROBED_METHODS.filter((m) => !methods.has(m))) {
         const path = concrete(template, method);
         const res = await support.request(method, path, { headers: credentials(item) });
@@ -246,15 +319,48 @@ describe('openapi.json against the running stack', () => {
           .split(',')
           .map((m) => m.trim().toUpperCase())
           .filter(Boolean);
-        if (res.status !== 405 || sorted(new Set(allow)) !== sorted(methods)) {
-          failures.push(
-            `${method} ${template}: ${res.status}, Allow "${res.headers.get('allow') ?? ''}" ` +
-              `(documented: ${sorted(methods)})`,
-          );
+        const type = (res.headers.get('content-type') ?? '').split(';')[0].trim();
+        const problems = [];
+        if (res.status !== 405) problems.push(`status ${res.status}`);
+        if (sorted(new Set(allow)) !== sorted(methods)) {
+          problems.push(`Allow "${res.headers.get('allow') ?? ''}" (documented: ${sorted(methods)})`);
         }
+        if (method !== 'HEAD' && type !== media) problems.push(`${type || 'no content type'} (documented: ${media})`);
+        if (method !== 'HEAD' && media === 'application/json' && res.body?.error?.code !== 'method_not_allowed') {
+          problems.push(`not the method_not_allowed error: ${res.text.slice(0, 120)}`);
+        }
+        if (problems.length) failures.push(`${method} ${template}: ${problems.join('; ')}`);
       }
     }
     assert.deepEqual(failures, [], `wrong answers to undocumented methods:\n  ${failures.join('\n  ')}`);
+  });
+
+  test('a key over its limit gets the documented 429, before its function', async () => {
+    // A business of its own, limited to one request at a time, and a key issued after the limit
+    // is set (a key's limiter reads the limit at its first request).
+    const created = await support.admin('POST', '/admin/businesses', { name: support.unique('limited') });
+    assert.equal(created.status, 201, created.text);
+    const limited = await support.admin('PATCH', `/admin/businesses/${created.body.id}`, { rate_limit: { per_minute: 1, burst: 1 } });
+    assert.equal(limited.status, 200, limited.text);
+    assert.deepEqual(limited.body.rate_limit, { per_minute: 1, burst: 1 }, 'the business shows its limit');
+    const issued = await support.admin('POST', `/admin/businesses/${created.body.id}/api-keys`, {});
+    assert.equal(issued.status, 201, issued.text);
+    const first = await support.api(issued.body.key, 'GET', '/api-webhooks');
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.headers.get('x-ratelimit-limit'), '1');
+    assert.equal(first.headers.get('x-ratelimit-remaining'), '0');
+    // A POST that would create something if it got through: it must not.
+    const second = await support.api(issued.body.key, 'POST', '/api-webhooks', { name: 'over', url: 'https://crm.example.com/over' });
+    assert.equal(second.status, 429, second.text);
+    assert.equal(second.body?.error?.code, 'rate_limited', second.text);
+    assert.match(second.headers.get('retry-after') ?? '', /^[1-9]\d*$/, 'Retry-After: whole seconds, at least 1');
+    for (const name of RATE_LIMIT_HEADERS) assert.match(second.headers.get(name) ?? '', /^\d+$/, name);
+    // Each key has a bucket of its own: a second key of the business sees what the POST did.
+    const other = await support.admin('POST', `/admin/businesses/${created.body.id}/api-keys`, {});
+    assert.equal(other.status, 201, other.text);
+    const listed = await support.api(other.body.key, 'GET', '/api-webhooks');
+    assert.equal(listed.status, 200, listed.text);
+    assert.deepEqual(listed.body.webhooks, [], 'the refused POST created nothing');
   });
 
   test('GET /openapi.json serves the committed openapi.json, byte for byte', async () => {

@@ -1,8 +1,9 @@
 // One of everything a documented path can name, made on the running stack, so that requests
-// reach their handlers: a business with an API key (and a spare key to revoke), a channel
-// account of each provider and a Facebook page, a Kustomer and a Krayin connector, a customer
-// with a conversation, two webhook endpoints (one to delete), a webhook CRM link, an SSO token
-// and an attachment. Used by tests/e2e/openapi.test.mjs and by the fuzz run (tests/fuzz/run.sh).
+// reach their handlers: a business with an API key at the highest rate limit (and a spare key to
+// revoke, and a spare business whose settings the fuzzer may change), a channel account of each
+// provider and a Facebook page, a Kustomer and a Krayin connector, a customer with a
+// conversation, two webhook endpoints (one to delete), a webhook CRM link, an SSO token and an
+// attachment. Used by tests/e2e/openapi.test.mjs and by the fuzz run (tests/fuzz/run.sh).
 //
 // Every destination points at a closed loopback port: nothing the stack is made to call leaves
 // the machine.
@@ -17,10 +18,21 @@ function digits() {
   return String(Date.now()).slice(-9) + String(Math.floor(Math.random() * 1e6)).padStart(6, '0');
 }
 
+/** The highest rate limit a business may have (PATCH /admin/businesses/{id}). */
+const HIGHEST_LIMIT = { per_minute: 100_000, burst: 10_000 };
+
 export async function makeFixtures() {
   const fixtures = {};
   const business = await newBusiness({ default_country: 'IE' });
   Object.assign(fixtures, { business_id: business.id, key: business.key, key_id: business.keyId });
+  // The probe and a fuzz run send thousands of requests with this key, far over the default
+  // limit: the highest one, set before the key's first request (its limiter reads it then).
+  const limited = await admin('PATCH', `/admin/businesses/${business.id}`, { rate_limit: HIGHEST_LIMIT });
+  assert.equal(limited.status, 200, `raising the rate limit: ${limited.text}`);
+  // A business of its own for the fuzzer's PATCHes, which may set any rate limit.
+  const spareBusiness = await admin('POST', '/admin/businesses', { name: unique('spare') });
+  assert.equal(spareBusiness.status, 201, `a spare business: ${spareBusiness.text}`);
+  fixtures.spare_business_id = spareBusiness.body.id;
   const spare = await admin('POST', `/admin/businesses/${business.id}/api-keys`, { name: 'spare' });
   assert.equal(spare.status, 201, `a spare key: ${spare.text}`);
   fixtures.spare_key_id = spare.body.id;
