@@ -46,8 +46,9 @@ describe('businesses', () => {
     const name = unique('Acme');
     const res = await admin('POST', '/admin/businesses', { name, default_country: 'ie' });
     assert.equal(res.status, 201, res.text);
-    assert.deepEqual(Object.keys(res.body).sort(), ['created_at', 'default_country', 'embed_frame_ancestors', 'id', 'name']);
+    assert.deepEqual(Object.keys(res.body).sort(), ['created_at', 'default_country', 'embed_frame_ancestors', 'id', 'name', 'rate_limit']);
     assert.deepEqual(res.body.embed_frame_ancestors, [], 'no site may frame the embedded inbox until one is allowed');
+    assert.deepEqual(res.body.rate_limit, { per_minute: 600, burst: 100 }, 'the default limit of its keys');
     assert.match(res.body.id, UUID);
     assert.equal(res.body.name, name);
     assert.equal(res.body.default_country, 'IE');
