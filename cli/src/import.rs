@@ -7,7 +7,7 @@
 //! crash, Ctrl-C) is replayed by the API on the rerun, not applied twice.
 
 use crate::client::{Client, Credential};
-use crate::mapping::Mapping;
+use crate::rows::{self, Format};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -41,6 +41,7 @@ impl Mode {
 
 pub struct Options {
     pub file: PathBuf,
+    pub format: Format,
     pub mode: Mode,
     pub batch_size: usize,
     pub overrides: Vec<(String, String)>,
@@ -114,18 +115,6 @@ pub fn run(client: &Client, options: &Options, progress: bool) -> Result<Summary
     }
     let resumed = checkpoint.done.len() as u64;
     let total_bytes = std::fs::metadata(&options.file).map(|m| m.len()).unwrap_or(0);
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(&options.file)
-        .map_err(|e| format!("{}: {e}", options.file.display()))?;
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| e.to_string())?
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let mapping = Mapping::new(&header, &options.overrides)?;
-
     let mut summary = Summary {
         rows: 0,
         stored: 0,
@@ -137,20 +126,11 @@ pub fn run(client: &Client, options: &Options, progress: bool) -> Result<Summary
     };
     let mut batch: Vec<(u64, Value)> = Vec::with_capacity(options.batch_size);
     let mut number = 0u64;
-    let mut record = csv::StringRecord::new();
-    loop {
-        let more = reader
-            .read_record(&mut record)
-            .map_err(|e| format!("row {}: {e}", summary.rows + 2))?;
-        if more {
-            summary.rows += 1;
-            let row: Vec<String> = record.iter().map(str::to_owned).collect();
-            // The header is row 1, as a spreadsheet numbers them.
-            batch.push((summary.rows + 1, mapping.customer(&row)));
-        }
-        if batch.len() == options.batch_size || (!more && !batch.is_empty()) {
+    // Sends the batch unless an earlier run did, and keeps the checkpoint.
+    let mut flush =
+        |batch: &mut Vec<(u64, Value)>, summary: &mut Summary, bytes_read: u64| -> Result<(), String> {
             if !checkpoint.done.contains(&number) {
-                let (stored, refused) = send_batch(client, options, &sha, number, &batch)?;
+                let (stored, refused) = send_batch(client, options, &sha, number, batch)?;
                 append_report(&report_path, &refused)?;
                 checkpoint.done.insert(number);
                 checkpoint.rows += batch.len() as u64;
@@ -160,36 +140,47 @@ pub fn run(client: &Client, options: &Options, progress: bool) -> Result<Summary
                 let text = serde_json::to_string(&checkpoint).map_err(|e| e.to_string())?;
                 std::fs::write(&checkpoint_path, text).map_err(|e| e.to_string())?;
                 if progress {
-                    let done = reader.position().byte();
-                    let rate = summary.rows as f64 / started.elapsed().as_secs_f64().max(0.001);
-                    let eta = if done > 0 && total_bytes > done {
-                        started.elapsed().as_secs_f64() * (total_bytes - done) as f64 / done as f64
-                    } else {
-                        0.0
-                    };
-                    eprint!(
-                        "\r{:>3}%  {} rows, {:.0} rows/s, ETA {:.0} s   ",
-                        done * 100 / total_bytes.max(1),
-                        summary.rows,
-                        rate,
-                        eta
-                    );
+                    show_progress(summary.rows, bytes_read, total_bytes, started);
                 }
             }
             batch.clear();
             number += 1;
+            summary.failed = checkpoint.failed;
+            Ok(())
+        };
+    let mut last_position = 0;
+    rows::each(&options.file, options.format, &options.overrides, &mut |row| {
+        summary.rows += 1;
+        last_position = row.bytes_read;
+        batch.push((row.number, row.customer));
+        if batch.len() == options.batch_size {
+            flush(&mut batch, &mut summary, row.bytes_read)?;
         }
-        if !more {
-            break;
-        }
+        Ok(())
+    })?;
+    if !batch.is_empty() {
+        flush(&mut batch, &mut summary, last_position)?;
     }
     if progress {
         eprintln!();
     }
-    summary.failed = checkpoint.failed;
     summary.seconds = started.elapsed().as_secs_f64();
-    summary.report = (checkpoint.failed > 0).then_some(report_path);
+    summary.report = (summary.failed > 0).then_some(report_path);
     Ok(summary)
+}
+
+fn show_progress(rows: u64, bytes_read: u64, total_bytes: u64, started: Instant) {
+    let elapsed = started.elapsed().as_secs_f64().max(0.001);
+    let eta = if bytes_read > 0 && total_bytes > bytes_read {
+        elapsed * (total_bytes - bytes_read) as f64 / bytes_read as f64
+    } else {
+        0.0
+    };
+    eprint!(
+        "\r{:>3}%  {rows} rows, {:.0} rows/s, ETA {eta:.0} s   ",
+        bytes_read * 100 / total_bytes.max(1),
+        rows as f64 / elapsed,
+    );
 }
 
 type Refused = (u64, String, String, String);

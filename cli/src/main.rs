@@ -10,6 +10,7 @@
 mod client;
 mod import;
 mod mapping;
+mod rows;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use client::Client;
@@ -53,7 +54,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ImportCommand {
-    /// Import customers from a CSV file (header row), resumably.
+    /// Import customers from a CSV file (header row), JSON Lines (.jsonl) or a JSON array (.json),
+    /// resumably.
     ///
     /// Example: crm-edge import customers contacts.csv --map "Account Ref=external_id"
     Customers {
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
             default_country,
         }) => {
             let options = import::Options {
+                format: rows::Format::of(&file),
                 file,
                 mode: match mode {
                     ModeArg::Sync => import::Mode::Sync,
