@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod client;
+mod export;
 mod import;
 mod mapping;
 mod rows;
@@ -50,6 +51,30 @@ enum Command {
     /// Import data into crm-edge.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Export data from crm-edge.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Every message after a time, as JSON Lines on stdout, oldest first.
+    ///
+    /// Example: crm-edge export messages --since 2026-11-01T00:00:00Z --follow > messages.jsonl
+    Messages {
+        /// An RFC 3339 time: messages created strictly after it.
+        #[arg(long)]
+        since: String,
+        /// Keep polling for new messages until interrupted.
+        #[arg(long)]
+        follow: bool,
+        /// Seconds between polls with --follow.
+        #[arg(long, default_value_t = 5)]
+        interval: u64,
+        /// List each message's attachments.
+        #[arg(long)]
+        attachments: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +117,29 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let client = Client::new(&cli.url, cli.api_key.clone(), cli.admin_token.clone());
     match cli.command {
+        Command::Export(ExportCommand::Messages {
+            since,
+            follow,
+            interval,
+            attachments,
+        }) => {
+            let options = export::Options {
+                since,
+                follow,
+                interval: std::time::Duration::from_secs(interval.max(1)),
+                include_attachments: attachments,
+            };
+            match export::messages(&client, &options, &mut std::io::stdout().lock()) {
+                Ok(written) => {
+                    eprintln!("{written} messages");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("crm-edge: {error}");
+                    ExitCode::from(3)
+                }
+            }
+        }
         Command::Import(ImportCommand::Customers {
             file,
             mode,
