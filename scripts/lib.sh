@@ -25,6 +25,8 @@ declare -A EMBEDDING_MODEL_FILES=(
 # The embedder's binary: scripts/build compiles it natively for this CPU, in a target
 # directory of its own.
 EMBEDDER_BIN="$ROOT/target/native/release/embedder"
+# The command-line tool (cli/): scripts/build compiles it with the `cli` profile of Cargo.toml.
+CLI_BIN="$ROOT/target/cli/crm-edge"
 
 # The fuzzer (scripts/fuzz, tests/fuzz): schemathesis in a project-local virtualenv, installed from
 # tests/fuzz/requirements.txt (every package pinned with its sha256).

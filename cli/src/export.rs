@@ -2,7 +2,7 @@
 //! JSON Lines on stdout, oldest first, following `next_cursor`; with `--follow` it keeps polling
 //! for new ones (every `--interval` seconds) until interrupted.
 
-use crate::client::{Client, Credential};
+use crate::client::{Client, Credential, Failure, encode};
 use std::io::Write;
 use std::time::Duration;
 
@@ -14,29 +14,25 @@ pub struct Options {
 }
 
 /// How many messages were written (`--follow` returns only on an error).
-pub fn messages(client: &Client, options: &Options, out: &mut dyn Write) -> Result<u64, String> {
+pub fn messages(client: &Client, options: &Options, out: &mut dyn Write) -> Result<u64, Failure> {
+    let written_out = |e: std::io::Error| Failure::Usage(format!("writing the messages: {e}"));
     let mut written = 0;
-    let encode = |value: &str| value.replace('%', "%25").replace('+', "%2B").replace(':', "%3A");
     let mut query = format!("since={}", encode(&options.since));
     loop {
         let path = format!(
             "/api-messages-since?{query}&limit=500&include_attachments={}",
             options.include_attachments
         );
-        let answer = client.send("GET", &path, Credential::ApiKey, None, None)?;
-        if answer.status >= 300 {
-            let (code, message) = answer.error();
-            return Err(format!("{code}: {message}"));
-        }
-        for message in answer.body["messages"].as_array().into_iter().flatten() {
-            writeln!(out, "{message}").map_err(|e| e.to_string())?;
+        let page = client.call("GET", &path, Credential::ApiKey, None)?;
+        for message in page["messages"].as_array().into_iter().flatten() {
+            writeln!(out, "{message}").map_err(written_out)?;
             written += 1;
         }
-        out.flush().map_err(|e| e.to_string())?;
-        if let Some(cursor) = answer.body["next_cursor"].as_str() {
-            query = format!("cursor={cursor}");
+        out.flush().map_err(written_out)?;
+        if let Some(cursor) = page["next_cursor"].as_str() {
+            query = format!("cursor={}", encode(cursor));
         }
-        if answer.body["has_more"].as_bool() == Some(true) {
+        if page["has_more"].as_bool() == Some(true) {
             continue;
         }
         if !options.follow {

@@ -1,20 +1,25 @@
 //! `crm-edge`: import, export and operate crm-edge from a terminal. Configuration comes from
-//! flags, else the environment (`CRM_EDGE_URL`, `CRM_EDGE_API_KEY`, `CRM_EDGE_ADMIN_TOKEN`).
+//! flags, else the environment, else a profile of the config file (see `config`).
 //!
-//! Exit codes: 0 done; 1 done, but the API refused some rows (see the report); 2 bad usage or
-//! configuration; 3 the API or the network failed.
+//! Exit codes: 0 done; 1 done, but something it reports failed (rows refused, a test delivery
+//! not accepted); 2 bad usage, configuration or input file; 3 the API answered with an error;
+//! 4 the API could not be reached, or kept failing, through every retry.
 
 // A command-line tool's output is its stdout and stderr (the workspace forbids them to Workers).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod admin;
 mod client;
+mod config;
 mod export;
 mod import;
 mod mapping;
+mod output;
 mod rows;
+mod webhooks;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use client::Client;
+use client::{Client, Failure};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,23 +27,32 @@ use std::process::ExitCode;
 #[command(
     name = "crm-edge",
     version,
-    about = "Import, export and operate crm-edge from a terminal"
+    about = "Import, export and operate crm-edge from a terminal",
+    after_help = "Settings come from flags, else CRM_EDGE_URL, CRM_EDGE_API_KEY and \
+                  CRM_EDGE_ADMIN_TOKEN, else the profile (--profile, else [default]) of \
+                  ~/.config/crm-edge/config or $CRM_EDGE_CONFIG:\n\n  \
+                  [default]\n  url = https://crm-edge.example.com\n  api_key = cek_...\n\n\
+                  Exit codes: 0 done; 1 done, with failures it reports (rows refused, a test \
+                  delivery not accepted); 2 bad usage or input; 3 the API answered with an error; \
+                  4 the API was unreachable or kept failing through every retry."
 )]
 struct Cli {
-    /// The API's base URL.
-    #[arg(
-        long,
-        env = "CRM_EDGE_URL",
-        global = true,
-        default_value = "http://127.0.0.1:8787"
-    )]
-    url: String,
+    /// The API's base URL [default: http://127.0.0.1:8787, the local stack].
+    #[arg(long, env = "CRM_EDGE_URL", global = true)]
+    url: Option<String>,
     /// A business's API key (cek_…).
     #[arg(long, env = "CRM_EDGE_API_KEY", global = true, hide_env_values = true)]
     api_key: Option<String>,
     /// The operator's admin token.
     #[arg(long, env = "CRM_EDGE_ADMIN_TOKEN", global = true, hide_env_values = true)]
     admin_token: Option<String>,
+    /// A profile of the config file.
+    #[arg(long, env = "CRM_EDGE_PROFILE", global = true)]
+    profile: Option<String>,
+    /// How long to keep retrying a request that is rate limited, fails with a 5xx or cannot
+    /// connect, before giving up (exit 4).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, global = true)]
+    retry_for: u64,
     /// Print results as JSON, for scripts.
     #[arg(long, global = true)]
     json: bool,
@@ -54,6 +68,12 @@ enum Command {
     /// Export data from crm-edge.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Webhook endpoints, deliveries and attempts (API key).
+    #[command(subcommand)]
+    Webhooks(webhooks::Command),
+    /// Businesses, API keys and channel accounts (admin token).
+    #[command(subcommand)]
+    Admin(admin::Command),
 }
 
 #[derive(Subcommand)]
@@ -82,21 +102,39 @@ enum ImportCommand {
     /// Import customers from a CSV file (header row), JSON Lines (.jsonl) or a JSON array (.json),
     /// resumably.
     ///
-    /// Example: crm-edge import customers contacts.csv --map "Account Ref=external_id"
+    /// The file is read as a stream, in batches sent a few at a time. A checkpoint beside it
+    /// (FILE.crm-edge-import.json) lets a rerun after Ctrl-C or a crash continue where it
+    /// stopped, without sending a row twice; the rows the API refused are listed in
+    /// FILE.errors.csv (row, external_id, code, message).
+    ///
+    /// CSV columns of Salesforce and HubSpot exports are recognised by name (Email, Mobile
+    /// Phone, First Name, Contact ID, Record ID…); other columns become custom fields.
+    ///
+    /// Examples:
+    ///   crm-edge import customers contacts.csv --default-country IE
+    ///   crm-edge import customers contacts.csv --map "Account Ref=external_id" --map Fax=skip
+    ///   crm-edge import customers contacts.jsonl --mode create --dry-run
     Customers {
         file: PathBuf,
         /// sync (match by external_id, email, phone) or create (bulk create, by external_id).
         #[arg(long, value_enum, default_value = "sync")]
         mode: ModeArg,
-        /// `column=field`: map a column to a customer field, `custom_fields.<key>`, or `skip`.
-        #[arg(long = "map", value_parser = parse_map)]
+        /// `column=field`: map a CSV column to a customer field, `custom_fields.<key>`, or `skip`.
+        #[arg(long = "map", value_parser = key_value)]
         map: Vec<(String, String)>,
         /// Rows per request (at most 1000).
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=1000))]
         batch_size: u16,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=16))]
+        in_flight: u8,
         /// The country of phone numbers written without one (ISO code, such as IE).
         #[arg(long)]
         default_country: Option<String>,
+        /// Check every row here (names, emails, phones with --default-country) and send
+        /// nothing; the refused rows go to FILE.dry-run.csv.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -106,17 +144,40 @@ enum ModeArg {
     Create,
 }
 
-fn parse_map(value: &str) -> Result<(String, String), String> {
+/// `key=value` as a pair.
+fn key_value(value: &str) -> Result<(String, String), String> {
     value
         .split_once('=')
-        .map(|(column, field)| (column.to_owned(), field.to_owned()))
-        .ok_or_else(|| format!("{value:?} is not column=field"))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("{value:?} is not key=value"))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let client = Client::new(&cli.url, cli.api_key.clone(), cli.admin_token.clone());
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("crm-edge: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8, Failure> {
+    // An empty variable (`CRM_EDGE_URL=`) is no setting.
+    let given = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+    let flags = config::Profile {
+        url: given(cli.url),
+        api_key: given(cli.api_key),
+        admin_token: given(cli.admin_token),
+    };
+    let settings = flags.or(config::load(cli.profile.as_deref())?);
+    let url = settings.url.unwrap_or_else(|| config::LOCAL_URL.to_owned());
+    let patience = std::time::Duration::from_secs(cli.retry_for);
+    let client = Client::new(&url, settings.api_key, settings.admin_token, patience);
     match cli.command {
+        Command::Webhooks(command) => webhooks::run(&client, command, cli.json),
+        Command::Admin(command) => admin::run(&client, command, cli.json),
         Command::Export(ExportCommand::Messages {
             since,
             follow,
@@ -129,23 +190,18 @@ fn main() -> ExitCode {
                 interval: std::time::Duration::from_secs(interval.max(1)),
                 include_attachments: attachments,
             };
-            match export::messages(&client, &options, &mut std::io::stdout().lock()) {
-                Ok(written) => {
-                    eprintln!("{written} messages");
-                    ExitCode::SUCCESS
-                }
-                Err(error) => {
-                    eprintln!("crm-edge: {error}");
-                    ExitCode::from(3)
-                }
-            }
+            let written = export::messages(&client, &options, &mut std::io::stdout().lock())?;
+            eprintln!("{written} messages");
+            Ok(0)
         }
         Command::Import(ImportCommand::Customers {
             file,
             mode,
             map,
             batch_size,
+            in_flight,
             default_country,
+            dry_run,
         }) => {
             let options = import::Options {
                 format: rows::Format::of(&file),
@@ -155,39 +211,32 @@ fn main() -> ExitCode {
                     ModeArg::Create => import::Mode::Create,
                 },
                 batch_size: usize::from(batch_size),
+                in_flight: usize::from(in_flight),
                 overrides: map,
                 default_country,
+                dry_run,
+                progress: !cli.json,
             };
-            match import::run(&client, &options, !cli.json) {
-                Ok(summary) => {
-                    if cli.json {
-                        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
-                    } else {
-                        println!(
-                            "{} rows in {:.1} s: {} stored, {} refused{}; {} batches sent, {} already done",
-                            summary.rows,
-                            summary.seconds,
-                            summary.stored,
-                            summary.failed,
-                            summary
-                                .report
-                                .as_ref()
-                                .map_or_else(String::new, |p| format!(" (see {})", p.display())),
-                            summary.batches_sent,
-                            summary.batches_resumed,
-                        );
-                    }
-                    if summary.failed > 0 {
-                        ExitCode::from(1)
-                    } else {
-                        ExitCode::SUCCESS
-                    }
-                }
-                Err(error) => {
-                    eprintln!("crm-edge: {error}");
-                    ExitCode::from(3)
-                }
+            let summary = import::run(&client, &options)?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+            } else {
+                let report = summary
+                    .report
+                    .as_ref()
+                    .map_or_else(String::new, |path| format!(" (see {})", path.display()));
+                let verb = if dry_run { "valid" } else { "stored" };
+                println!(
+                    "{} rows in {:.1} s: {} {verb}, {} refused{report}; {} batches sent, {} done before",
+                    summary.rows,
+                    summary.seconds,
+                    summary.stored,
+                    summary.failed,
+                    summary.batches_sent,
+                    summary.batches_resumed,
+                );
             }
+            Ok(u8::from(summary.failed > 0))
         }
     }
 }

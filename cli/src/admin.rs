@@ -1,0 +1,218 @@
+//! `crm-edge admin …`: the operator's commands, with the admin token: businesses, their API
+//! keys and their channel accounts.
+
+use crate::client::{Client, Credential, Failure, segment};
+use crate::output::{self, Column, list};
+use clap::Subcommand;
+use serde_json::{Map, Value, json};
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Businesses (the tenants).
+    #[command(subcommand)]
+    Businesses(Businesses),
+    /// A business's API keys.
+    #[command(subcommand)]
+    Keys(Keys),
+    /// A business's channel accounts (the numbers, pages and mailboxes it receives on).
+    #[command(subcommand)]
+    ChannelAccounts(ChannelAccounts),
+}
+
+#[derive(Subcommand)]
+pub enum Businesses {
+    /// Creates a business; prints its id.
+    ///
+    /// Example: crm-edge admin businesses create "Acme Dental" --default-country IE
+    Create {
+        name: String,
+        /// The country of phone numbers its CRM writes without one (ISO 3166 alpha-2).
+        #[arg(long)]
+        default_country: Option<String>,
+    },
+    /// One business, with its rate limit and the sites that may frame its inbox.
+    Show { business_id: String },
+}
+
+#[derive(Subcommand)]
+pub enum Keys {
+    /// Issues a key; the key itself is shown only this once.
+    ///
+    /// Example: crm-edge admin keys create 5b1e… --name "HubSpot sync"
+    Create {
+        business_id: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// The business's keys, by prefix (never the keys themselves).
+    List { business_id: String },
+    /// Revokes a key at once (revoking a revoked key changes nothing).
+    Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+pub enum ChannelAccounts {
+    /// The business's channel accounts and the path each provider posts to.
+    List { business_id: String },
+    /// Adds a channel account.
+    ///
+    /// Example: crm-edge admin channel-accounts add 5b1e… --channel sms --provider twilio
+    ///          --address +15551230000 --secret auth_token=@twilio-token.txt
+    Add {
+        business_id: String,
+        #[arg(long, value_parser = ["whatsapp", "email", "sms", "facebook", "instagram"])]
+        channel: String,
+        #[arg(long, value_parser = ["meta", "twilio", "mailgun"])]
+        provider: String,
+        /// The phone number, page, account or mail address.
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// `key=value`: a provider setting (repeatable).
+        #[arg(long = "setting", value_parser = crate::key_value)]
+        settings: Vec<(String, String)>,
+        /// `key=value`, or `key=@FILE` to read the value from a file and keep it out of the
+        /// shell's history (repeatable).
+        #[arg(long = "secret", value_parser = crate::key_value)]
+        secrets: Vec<(String, String)>,
+    },
+}
+
+const BUSINESS: &[&str] = &[
+    "id",
+    "name",
+    "default_country",
+    "created_at",
+    "rate_limit",
+    "embed_frame_ancestors",
+];
+const KEY: &[&str] = &["id", "business_id", "name", "prefix", "created_at", "revoked_at"];
+const KEYS: &[Column] = &[
+    ("ID", "id"),
+    ("PREFIX", "prefix"),
+    ("NAME", "name"),
+    ("CREATED", "created_at"),
+    ("REVOKED", "revoked_at"),
+];
+const ACCOUNT: &[&str] = &[
+    "id",
+    "business_id",
+    "channel",
+    "provider",
+    "address",
+    "name",
+    "settings",
+    "secrets_set",
+    "webhook_path",
+    "created_at",
+];
+const ACCOUNTS: &[Column] = &[
+    ("ID", "id"),
+    ("CHANNEL", "channel"),
+    ("PROVIDER", "provider"),
+    ("ADDRESS", "address"),
+    ("NAME", "name"),
+    ("SECRETS SET", "secrets_set"),
+    ("WEBHOOK PATH", "webhook_path"),
+];
+
+pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure> {
+    let call = |method: &str, path: String, body: Option<Value>| {
+        client.call(method, &path, Credential::Admin, body.as_ref())
+    };
+    let (answer, shown) = match command {
+        Command::Businesses(Businesses::Create {
+            name,
+            default_country,
+        }) => {
+            let mut body = json!({ "name": name });
+            if let Some(country) = default_country {
+                body["default_country"] = Value::from(country);
+            }
+            let answer = call("POST", "/admin/businesses".to_owned(), Some(body))?;
+            let shown = output::fields(&answer, BUSINESS);
+            (answer, shown)
+        }
+        Command::Businesses(Businesses::Show { business_id }) => {
+            let answer = call(
+                "GET",
+                format!("/admin/businesses/{}", segment(&business_id)?),
+                None,
+            )?;
+            let shown = output::fields(&answer, BUSINESS);
+            (answer, shown)
+        }
+        Command::Keys(Keys::Create { business_id, name }) => {
+            let body = name.map_or_else(|| json!({}), |name| json!({ "name": name }));
+            let path = format!("/admin/businesses/{}/api-keys", segment(&business_id)?);
+            let answer = call("POST", path, Some(body))?;
+            let mut shown = output::fields(&answer, KEY);
+            shown.push_str(&format!(
+                "\nkey  {}\n(shown only now: store it where it is needed)\n",
+                output::cell(&answer["key"])
+            ));
+            (answer, shown)
+        }
+        Command::Keys(Keys::List { business_id }) => {
+            let path = format!("/admin/businesses/{}/api-keys", segment(&business_id)?);
+            let answer = call("GET", path, None)?;
+            let shown = list(&answer, "api_keys", KEYS);
+            (answer, shown)
+        }
+        Command::Keys(Keys::Revoke { key_id }) => {
+            let answer = call("DELETE", format!("/admin/api-keys/{}", segment(&key_id)?), None)?;
+            let shown = output::fields(&answer, KEY);
+            (answer, shown)
+        }
+        Command::ChannelAccounts(ChannelAccounts::List { business_id }) => {
+            let path = format!("/admin/businesses/{}/channel-accounts", segment(&business_id)?);
+            let answer = call("GET", path, None)?;
+            let shown = list(&answer, "channel_accounts", ACCOUNTS);
+            (answer, shown)
+        }
+        Command::ChannelAccounts(ChannelAccounts::Add {
+            business_id,
+            channel,
+            provider,
+            address,
+            name,
+            settings,
+            secrets,
+        }) => {
+            let mut body = json!({
+                "channel": channel,
+                "provider": provider,
+                "address": address,
+                "settings": object(settings, false)?,
+                "secrets": object(secrets, true)?,
+            });
+            if let Some(name) = name {
+                body["name"] = Value::from(name);
+            }
+            let path = format!("/admin/businesses/{}/channel-accounts", segment(&business_id)?);
+            let answer = call("POST", path, Some(body))?;
+            let shown = output::fields(&answer, ACCOUNT);
+            (answer, shown)
+        }
+    };
+    print!("{}", if json { output::json(&answer) } else { shown });
+    Ok(0)
+}
+
+/// `key=value` pairs as an object; with `from_files`, a value `@FILE` is the file's content
+/// without its final line break.
+fn object(pairs: Vec<(String, String)>, from_files: bool) -> Result<Value, Failure> {
+    let mut object = Map::new();
+    for (key, value) in pairs {
+        let value = match value.strip_prefix('@') {
+            Some(file) if from_files => std::fs::read_to_string(file)
+                .map_err(|e| Failure::Usage(format!("--secret {key}=@{file}: {e}")))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+            _ => value,
+        };
+        object.insert(key, Value::from(value));
+    }
+    Ok(Value::Object(object))
+}

@@ -1,0 +1,396 @@
+// The command-line tool (target/cli/crm-edge, built by scripts/build) against the running stack,
+// run as a person runs it: a process with flags, environment and files, its exit code, stdout
+// and the files it leaves beside the input. Imports are killed midway and resumed; a proxy in
+// front of the stack answers 429 and 503 first; webhooks and admin commands are checked against
+// what the API says.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHmac, randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ADMIN_TOKEN, BASE_URL, admin, api, newBusiness, request, unique, waitFor } from './support.mjs';
+import { d1 } from './store.mjs';
+import { whatsappNotification } from './providers/meta.mjs';
+import { refusedUrl, startWebhookReceiver } from './receivers/webhook-receiver.mjs';
+import { createWebhook, deliveriesOf } from './receivers/webhook-api.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CLI = process.env.CRM_EDGE_CLI || join(ROOT, 'target', 'cli', 'crm-edge');
+const EPOCH = '1970-01-01T00:00:00Z';
+
+let dir;
+before(() => {
+  assert.ok(existsSync(CLI), `the command-line tool is built at ${CLI} (scripts/build)`);
+  dir = mkdtempSync(join(tmpdir(), 'crm-edge-cli-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * Starts the tool with `args`. The environment holds only what `env` gives (plus PATH and a
+ * config file that does not exist, so a developer's own profile cannot leak in). Returns the
+ * child and a promise of `{ code, signal, stdout, stderr }`.
+ */
+function start(args, env = {}) {
+  const child = spawn(CLI, args, {
+    env: { PATH: process.env.PATH, CRM_EDGE_CONFIG: join(dir, 'no-config'), CRM_EDGE_URL: BASE_URL, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const done = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done, output: () => stdout };
+}
+
+/** Runs the tool to its end. */
+const run = (args, env) => start(args, env).done;
+
+/** `--json` output of a run that must exit with `code`. */
+async function json(args, env, code = 0) {
+  const result = await run(['--json', ...args], env);
+  assert.equal(result.code, code, `crm-edge ${args.join(' ')} exits ${code}: ${result.stderr}${result.stdout}`);
+  return JSON.parse(result.stdout);
+}
+
+/** RFC 4180 CSV as rows of cells (quoted cells may hold commas, quotes and line breaks). */
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
+      else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') row.push(cell), (cell = '');
+    else if (c === '\n') row.push(cell), rows.push(row), (row = []), (cell = '');
+    else if (c !== '\r') cell += c;
+  }
+  if (cell || row.length) row.push(cell), rows.push(row);
+  return rows;
+}
+
+const customersOf = (businessId) => d1('SELECT count(*), count(DISTINCT email) FROM customers WHERE business_id = ?', [businessId])[0];
+
+/** The checkpoint beside an import file, or null before the first batch finished. */
+function checkpoint(file) {
+  try {
+    return JSON.parse(readFileSync(`${file}.crm-edge-import.json`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+describe('crm-edge import customers', () => {
+  test('killed twice midway (Ctrl-C, then SIGKILL) and resumed: every row stored exactly once, and the report lists exactly the planted bad rows', async () => {
+    const business = await newBusiness({ default_country: 'IE' });
+    const tag = unique('imp');
+    // A HubSpot-style export without ids: bulk create matches only by external_id, so a batch
+    // sent twice would fail every row of its second sending ("email already belongs to …").
+    const total = 30_000;
+    const planted = new Map([
+      [1_234, { code: 'validation_failed', cells: ['Ann', 'Bad', 'ann@@example.com', ''] }],
+      [7_777, { code: 'validation_failed', cells: ['', '', `nobody-${tag}@example.com`, ''] }],
+      [12_345, { code: 'validation_failed', cells: ['No', 'Contact', '', ''] }],
+      [19_000, { code: 'validation_failed', cells: ['Bad', 'Phone', '', '12'] }],
+      // the same email as data row 10, in another batch
+      [25_000, { code: null, cells: ['Twin', 'Person', `p10-${tag}@example.com`, ''] }],
+    ]);
+    const lines = ['First Name,Last Name,Email,Phone Number,Lifecycle Stage'];
+    for (let n = 1; n <= total; n++) {
+      const cells = planted.get(n)?.cells ?? [`Person`, `"Number ${n}, Esq."`, `p${n}-${tag}@example.com`, n % 3 ? '' : `087${String(n).padStart(7, '0')}`];
+      lines.push([...cells, 'customer'].join(','));
+    }
+    const file = join(dir, `contacts-${tag}.csv`);
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const args = ['import', 'customers', file, '--mode', 'create', '--batch-size', '250', '--in-flight', '4'];
+    const env = { CRM_EDGE_API_KEY: business.key };
+
+    const first = start(args, env);
+    await waitFor(() => (checkpoint(file)?.done.length ?? 0) >= 10, 60_000, '10 batches done', 20);
+    first.child.kill('SIGINT');
+    const interrupted = await first.done;
+    assert.notEqual(interrupted.code, 0, 'Ctrl-C stops the import');
+    const afterFirst = checkpoint(file).done.length;
+    assert.ok(afterFirst < 120, `the first run stopped before the end (${afterFirst} of 120 batches)`);
+
+    const second = start(args, env);
+    await waitFor(() => (checkpoint(file)?.done.length ?? 0) >= afterFirst + 20, 60_000, '20 more batches done', 20);
+    second.child.kill('SIGKILL');
+    await second.done;
+    const afterSecond = checkpoint(file).done.length;
+    assert.ok(afterSecond < 120, `the second run was killed before the end (${afterSecond} of 120 batches)`);
+
+    const last = await json(args, env, 1);
+    assert.equal(last.rows, total, 'every row was read');
+    assert.equal(last.batches_resumed, afterSecond, 'the finished batches were not sent again');
+    assert.equal(last.batches_sent, 120 - afterSecond);
+    assert.equal(last.failed, planted.size, JSON.stringify(last));
+    assert.equal(last.report, `${file}.errors.csv`);
+
+    const [header, ...reported] = parseCsv(readFileSync(last.report, 'utf8'));
+    assert.deepEqual(header, ['row', 'external_id', 'code', 'message']);
+    const byRow = new Map(reported.map(([row, externalId, code, message]) => [Number(row) - 1, { externalId, code, message }]));
+    assert.deepEqual([...byRow.keys()].sort((a, b) => a - b), [...planted.keys()], `the report lists exactly the planted rows: ${JSON.stringify(reported)}`);
+    for (const [n, { code }] of planted) {
+      if (code) assert.equal(byRow.get(n).code, code, `row ${n + 1}: ${JSON.stringify(byRow.get(n))}`);
+      assert.ok(byRow.get(n).message.length > 0, `row ${n + 1} says why`);
+    }
+    assert.match(byRow.get(25_000).message, /already/, 'the twin is refused because its email is taken');
+
+    const [stored, distinctEmails] = customersOf(business.id);
+    assert.equal(stored, total - planted.size, 'every good row is stored');
+    assert.equal(distinctEmails, stored, 'and stored once');
+    const sample = await api(business.key, 'GET', `/api-customers?email=${encodeURIComponent(`p3-${tag}@example.com`)}`);
+    assert.equal(sample.status, 200, sample.text);
+    assert.equal(sample.body.customer?.name ?? sample.body.name, 'Person Number 3, Esq.', 'first and last names make the name');
+  });
+
+  test('429 with Retry-After and 503 are waited out and retried with the same Idempotency-Key; JSON Lines and a JSON array import alike', async () => {
+    const business = await newBusiness();
+    const seen = new Map(); // idempotency key -> [{ status, at }]
+    const proxy = createServer(async (req, res) => {
+      const chunks = [];
+      for await (const chunk of req) chunks.push(chunk);
+      const key = req.headers['idempotency-key'] ?? 'none';
+      const tries = seen.get(key) ?? [];
+      seen.set(key, tries);
+      const at = Date.now();
+      if (tries.length === 0) {
+        tries.push({ status: 429, at });
+        res.writeHead(429, { 'retry-after': '1', 'content-type': 'application/json' });
+        return res.end('{"error":{"code":"rate_limited","message":"slow down"}}');
+      }
+      if (tries.length === 1) {
+        tries.push({ status: 503, at });
+        res.writeHead(503, { 'content-type': 'application/json' });
+        return res.end('{"error":{"code":"service_unavailable","message":"try again"}}');
+      }
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => !['host', 'connection', 'content-length'].includes(name)));
+      const forwarded = await fetch(`${BASE_URL}${req.url}`, { method: req.method, headers, body: Buffer.concat(chunks) });
+      tries.push({ status: forwarded.status, at });
+      res.writeHead(forwarded.status, { 'content-type': forwarded.headers.get('content-type') ?? 'application/json' });
+      res.end(Buffer.from(await forwarded.arrayBuffer()));
+    });
+    await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${proxy.address().port}`;
+      const tag = unique('jl');
+      const jsonl = join(dir, `${tag}.jsonl`);
+      writeFileSync(jsonl, Array.from({ length: 1_200 }, (_, n) => JSON.stringify({ external_id: `${tag}-${n}`, name: `Line ${n}`, email: `${tag}-${n}@example.com` })).join('\n'));
+      const summary = await json(['import', 'customers', jsonl, '--batch-size', '500', '--url', url], { CRM_EDGE_API_KEY: business.key });
+      assert.deepEqual([summary.rows, summary.stored, summary.failed, summary.batches_sent], [1_200, 1_200, 0, 3]);
+      assert.equal(seen.size, 3, 'one key per batch');
+      for (const [key, tries] of seen) {
+        assert.match(key, /^import-[0-9a-f]{32}-\d+$/);
+        assert.deepEqual(tries.map((t) => t.status), [429, 503, 200], `${key}: waited out, retried, answered`);
+        assert.ok(tries[1].at - tries[0].at >= 950, `${key}: Retry-After: 1 was honoured (${tries[1].at - tries[0].at} ms)`);
+      }
+
+      const array = join(dir, `${tag}.json`);
+      writeFileSync(array, JSON.stringify(Array.from({ length: 700 }, (_, n) => ({ name: `Item ${n}`, phone: `+3538710${String(n).padStart(5, '0')}` }))));
+      const fromArray = await json(['import', 'customers', array, '--mode', 'create'], { CRM_EDGE_API_KEY: business.key });
+      assert.deepEqual([fromArray.rows, fromArray.stored, fromArray.failed], [700, 700, 0]);
+      assert.equal(customersOf(business.id)[0], 1_900);
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  test('--dry-run checks each row by the API\'s rules (phones with --default-country) and sends nothing', async () => {
+    const business = await newBusiness();
+    const file = join(dir, `${unique('dry')}.csv`);
+    writeFileSync(file, 'Contact ID,Full Name,Email,Mobile\nC1,Ann,ann@example.com,\nC2,Bob,,087 123 4567\nC3,Cy,cy@,\nC4,,d@example.com,\n');
+    const withCountry = await json(['import', 'customers', file, '--dry-run', '--default-country', 'IE'], { CRM_EDGE_API_KEY: business.key }, 1);
+    assert.deepEqual([withCountry.rows, withCountry.stored, withCountry.failed, withCountry.batches_sent], [4, 2, 2, 0]);
+    const report = parseCsv(readFileSync(`${file}.dry-run.csv`, 'utf8'));
+    assert.deepEqual(report.slice(1).map(([row, id, code]) => [row, id, code]), [['4', 'C3', 'validation_failed'], ['5', 'C4', 'validation_failed']]);
+    const withoutCountry = await json(['import', 'customers', file, '--dry-run'], {}, 1);
+    assert.equal(withoutCountry.failed, 3, 'a national number needs a country');
+    assert.equal(customersOf(business.id)[0], 0, 'a dry run stores nothing');
+    assert.equal(existsSync(`${file}.crm-edge-import.json`), false, 'and leaves no checkpoint');
+  });
+
+  test('bad usage exits 2, an API refusal 3, an API that cannot be reached 4, each with the reason', async () => {
+    const business = await newBusiness();
+    const file = join(dir, `${unique('usage')}.csv`);
+    writeFileSync(file, 'email,name\na@example.com,A\n');
+    const missing = await run(['import', 'customers', join(dir, 'nope.csv')], { CRM_EDGE_API_KEY: business.key });
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /nope\.csv/);
+    const badMap = await run(['import', 'customers', file, '--map', 'Phone=phone'], { CRM_EDGE_API_KEY: business.key });
+    assert.equal(badMap.code, 2, badMap.stderr);
+    assert.match(badMap.stderr, /"Phone"/);
+    const noKey = await run(['import', 'customers', file]);
+    assert.equal(noKey.code, 2);
+    assert.match(noKey.stderr, /CRM_EDGE_API_KEY/);
+    const revoked = await admin('DELETE', `/admin/api-keys/${business.keyId}`);
+    assert.equal(revoked.status, 200, revoked.text);
+    const refused = await run(['import', 'customers', file], { CRM_EDGE_API_KEY: business.key });
+    assert.equal(refused.code, 3, refused.stderr);
+    assert.match(refused.stderr, /401 unauthorized/);
+    const badId = await run(['admin', 'keys', 'revoke', '../businesses'], { CRM_EDGE_ADMIN_TOKEN: ADMIN_TOKEN });
+    assert.equal(badId.code, 2, badId.stderr);
+    const nobody = new URL(await refusedUrl()).origin;
+    const started = Date.now();
+    const down = await run(['webhooks', 'list', '--url', nobody, '--retry-for', '3'], { CRM_EDGE_API_KEY: business.key });
+    assert.equal(down.code, 4, down.stderr);
+    assert.match(down.stderr, /gave up after [2-9] attempts/);
+    assert.ok(Date.now() - started < 10_000, 'within --retry-for');
+  });
+});
+
+describe('crm-edge export messages', () => {
+  test('every message after --since as JSON Lines, following next_cursor; --follow prints new ones as they arrive', async () => {
+    const business = await newBusiness();
+    const appSecret = unique('secret');
+    writeFileSync(join(dir, 'app-secret'), `${appSecret}\n`);
+    const phoneNumberId = String(Date.now()) + String(Math.floor(Math.random() * 1e6));
+    const account = await json(
+      ['admin', 'channel-accounts', 'add', business.id, '--channel', 'whatsapp', '--provider', 'meta', '--address', phoneNumberId,
+        '--secret', `app_secret=@${join(dir, 'app-secret')}`, '--secret', `verify_token=${unique('v')}`, '--secret', `access_token=${unique('t')}`],
+      { CRM_EDGE_ADMIN_TOKEN: ADMIN_TOKEN },
+    );
+    assert.deepEqual(account.secrets_set.sort(), ['access_token', 'app_secret', 'verify_token']);
+    const deliver = async (count, from) => {
+      const payload = JSON.stringify(whatsappNotification(phoneNumberId, {
+        contacts: [{ profile: { name: 'Sender' }, wa_id: from }],
+        messages: Array.from({ length: count }, (_, n) => ({ from, id: `wamid.${randomUUID()}`, timestamp: String(Math.floor(Date.now() / 1000)), type: 'text', text: { body: `hello ${n}` } })),
+      }));
+      const signature = `sha256=${createHmac('sha256', appSecret).update(payload).digest('hex')}`;
+      const res = await request('POST', account.webhook_path, { body: payload, headers: { 'x-hub-signature-256': signature } });
+      assert.equal(res.status, 200, res.text);
+    };
+    await deliver(30, '353870000001');
+    const env = { CRM_EDGE_API_KEY: business.key };
+
+    const exported = await run(['export', 'messages', '--since', EPOCH], env);
+    assert.equal(exported.code, 0, exported.stderr);
+    const lines = exported.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const polled = await api(business.key, 'GET', `/api-messages-since?since=${EPOCH}&limit=500`);
+    assert.deepEqual(lines.map((m) => m.id), polled.body.messages.map((m) => m.id), 'the same messages as the API, in its order');
+    assert.equal(lines.length, 30);
+
+    const follow = start(['export', 'messages', '--since', EPOCH, '--follow', '--interval', '1'], env);
+    try {
+      await waitFor(() => follow.output().trim().split('\n').length >= 30, 20_000, 'the first 30 lines');
+      await deliver(5, '353870000002');
+      await waitFor(() => follow.output().trim().split('\n').length >= 35, 20_000, 'the 5 new messages');
+      const followed = follow.output().trim().split('\n').map((line) => JSON.parse(line));
+      assert.equal(new Set(followed.map((m) => m.id)).size, 35, 'each message once');
+    } finally {
+      follow.child.kill('SIGINT');
+      await follow.done;
+    }
+  });
+});
+
+describe('crm-edge webhooks', () => {
+  let receiver;
+  before(async () => {
+    receiver = await startWebhookReceiver();
+  });
+  after(() => receiver?.close());
+
+  test('list, test, deliveries --dead, attempts and replay show what the API holds', async () => {
+    const business = await newBusiness();
+    const env = { CRM_EDGE_API_KEY: business.key };
+    const good = receiver.endpoint([200]);
+    const refusing = receiver.endpoint([400, 200]); // a 4xx is not retried: dead at once
+    const { webhook: goodHook } = await createWebhook(business.key, { url: good.url });
+    const { webhook: deadHook } = await createWebhook(business.key, { url: refusing.url, events: ['customer.created'] });
+
+    const table = await run(['webhooks', 'list'], env);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^ID\s+NAME\s+URL\s+EVENTS\s+ENABLED/);
+    assert.ok(table.stdout.includes(goodHook.id) && table.stdout.includes(deadHook.id), table.stdout);
+    assert.deepEqual((await json(['webhooks', 'list'], env)).webhooks.map((w) => w.id).sort(), [goodHook.id, deadHook.id].sort());
+
+    const tested = await run(['webhooks', 'test', goodHook.id], env);
+    assert.equal(tested.code, 0, tested.stderr + tested.stdout);
+    assert.match(tested.stdout, /^delivered\s+true$/m);
+    await good.waitForCount(1);
+
+    const synced = await api(business.key, 'POST', '/api-customers-sync', { customers: [{ external_id: unique('w'), name: 'Hook', email: `${unique('w')}@example.com` }] });
+    assert.equal(synced.status, 200, synced.text);
+    await refusing.waitForCount(1);
+    await waitFor(async () => (await deliveriesOf(business.key, deadHook.id, 'status=dead')).length === 1, 20_000, 'the dead delivery');
+    const dead = await json(['webhooks', 'deliveries', deadHook.id, '--dead'], env);
+    assert.equal(dead.deliveries.length, 1);
+    const [delivery] = dead.deliveries;
+    assert.deepEqual([delivery.status, delivery.last_status, delivery.event_type], ['dead', 400, 'customer.created']);
+    const deadTable = await run(['webhooks', 'deliveries', deadHook.id, '--dead'], env);
+    assert.match(deadTable.stdout, new RegExp(`${delivery.id}\\s+customer\\.created\\s+\\S+\\s+dead\\s+1\\s+0\\s+400`), deadTable.stdout);
+
+    const attempts = await json(['webhooks', 'attempts', '--delivery', delivery.id], env);
+    assert.deepEqual(attempts.attempts.map((a) => [a.status_code, a.outcome]), [[400, 'dead']]);
+
+    const from = new Date(Date.now() - 3_600_000).toISOString();
+    const to = new Date(Date.now() + 60_000).toISOString();
+    const replayed = await run(['webhooks', 'replay', deadHook.id, '--from', from, '--to', to], env);
+    assert.equal(replayed.code, 0, replayed.stderr);
+    assert.match(replayed.stdout, /^1 deliveries queued again/);
+    await refusing.waitForCount(2);
+    await waitFor(async () => (await deliveriesOf(business.key, deadHook.id)).every((d) => d.status === 'delivered'), 20_000, 'the replay delivered');
+
+    refusing.script([500]);
+    const failing = await run(['webhooks', 'test', deadHook.id], env);
+    assert.equal(failing.code, 1, 'a test the endpoint refuses exits 1');
+    assert.match(failing.stdout, /^status_code\s+500$/m);
+    const notMine = await run(['webhooks', 'test', randomUUID()], env);
+    assert.equal(notMine.code, 3);
+    assert.match(notMine.stderr, /404 not_found/);
+  });
+});
+
+describe('crm-edge admin', () => {
+  test('businesses, keys and channel accounts, with the token from a profile that a flag overrides', async () => {
+    const config = join(dir, 'config');
+    writeFileSync(config, `# crm-edge profiles\n[default]\nurl = http://127.0.0.1:9\n\n[local]\nurl = ${BASE_URL}\nadmin_token = ${ADMIN_TOKEN}\n`);
+    const env = { CRM_EDGE_CONFIG: config, CRM_EDGE_URL: '' };
+    const profile = ['--profile', 'local'];
+    const name = unique('Acme');
+    const created = await run([...profile, 'admin', 'businesses', 'create', name, '--default-country', 'IE'], env);
+    assert.equal(created.code, 0, created.stderr);
+    const id = created.stdout.match(/^id\s+(\S+)$/m)?.[1];
+    assert.match(created.stdout, new RegExp(`^name\\s+${name}$`, 'm'));
+    const shown = await admin('GET', `/admin/businesses/${id}`);
+    assert.equal(shown.body.default_country, 'IE');
+    assert.deepEqual((await json([...profile, 'admin', 'businesses', 'show', id], env)).name, name);
+
+    const issued = await json([...profile, 'admin', 'keys', 'create', id, '--name', 'import'], env);
+    assert.match(issued.key, /^cek_/);
+    const works = await json(['webhooks', 'list', '--url', BASE_URL], { CRM_EDGE_API_KEY: issued.key });
+    assert.deepEqual(works.webhooks, []);
+    const listed = await run([...profile, 'admin', 'keys', 'list', id], env);
+    assert.match(listed.stdout, new RegExp(`^${issued.id}\\s+${issued.prefix}\\s+import\\s`, 'm'));
+    assert.ok(!listed.stdout.includes(issued.key), 'a listing never shows a key');
+    const revoked = await json([...profile, 'admin', 'keys', 'revoke', issued.id], env);
+    assert.ok(revoked.revoked_at);
+    const refused = await run(['webhooks', 'list'], { CRM_EDGE_API_KEY: issued.key });
+    assert.equal(refused.code, 3, 'a revoked key is refused');
+
+    const phone = `+1555${String(Date.now()).slice(-7)}`;
+    const account = await json([...profile, 'admin', 'channel-accounts', 'add', id, '--channel', 'sms', '--provider', 'twilio', '--address', phone, '--setting', 'account_sid=AC0123', '--secret', 'auth_token=tok'], env);
+    const accounts = await run([...profile, 'admin', 'channel-accounts', 'list', id], env);
+    assert.match(accounts.stdout, new RegExp(`^${account.id}\\s+sms\\s+twilio\\s+\\${phone}\\s+-\\s+auth_token\\s+/webhooks/twilio/${account.id}$`, 'm'));
+
+    // [default] points at a port where nothing listens; a flag beats it, a wrong token is the API's 401.
+    const flagged = await run(['admin', 'businesses', 'show', id, '--url', BASE_URL, '--admin-token', 'wrong'], env);
+    assert.equal(flagged.code, 3, flagged.stderr);
+    assert.match(flagged.stderr, /401/);
+    const unknown = await run(['--profile', 'nope', 'admin', 'businesses', 'show', id], env);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no profile \[nope\]/);
+  });
+});
