@@ -24,6 +24,7 @@ pub enum Businesses {
     /// Creates a business; prints its id.
     ///
     /// Example: crm-edge admin businesses create "Acme Dental" --default-country IE
+    #[command(verbatim_doc_comment)]
     Create {
         name: String,
         /// The country of phone numbers its CRM writes without one (ISO 3166 alpha-2).
@@ -38,7 +39,8 @@ pub enum Businesses {
 pub enum Keys {
     /// Issues a key; the key itself is shown only this once.
     ///
-    /// Example: crm-edge admin keys create 5b1e… --name "HubSpot sync"
+    /// Example: crm-edge admin keys create <business id> --name "HubSpot sync"
+    #[command(verbatim_doc_comment)]
     Create {
         business_id: String,
         #[arg(long)]
@@ -56,8 +58,9 @@ pub enum ChannelAccounts {
     List { business_id: String },
     /// Adds a channel account.
     ///
-    /// Example: crm-edge admin channel-accounts add 5b1e… --channel sms --provider twilio
+    /// Example: crm-edge admin channel-accounts add <business id> --channel sms --provider twilio
     ///          --address +15551230000 --secret auth_token=@twilio-token.txt
+    #[command(verbatim_doc_comment)]
     Add {
         business_id: String,
         #[arg(long, value_parser = ["whatsapp", "email", "sms", "facebook", "instagram"])]

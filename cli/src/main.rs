@@ -81,6 +81,7 @@ enum ExportCommand {
     /// Every message after a time, as JSON Lines on stdout, oldest first.
     ///
     /// Example: crm-edge export messages --since 2026-11-01T00:00:00Z --follow > messages.jsonl
+    #[command(verbatim_doc_comment)]
     Messages {
         /// An RFC 3339 time: messages created strictly after it.
         #[arg(long)]
@@ -114,7 +115,9 @@ enum ImportCommand {
     ///   crm-edge import customers contacts.csv --default-country IE
     ///   crm-edge import customers contacts.csv --map "Account Ref=external_id" --map Fax=skip
     ///   crm-edge import customers contacts.jsonl --mode create --dry-run
+    #[command(verbatim_doc_comment)]
     Customers {
+        /// The file: .csv, .jsonl (or .ndjson), or .json (an array).
         file: PathBuf,
         /// sync (match by external_id, email, phone) or create (bulk create, by external_id).
         #[arg(long, value_enum, default_value = "sync")]

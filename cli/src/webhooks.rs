@@ -11,10 +11,12 @@ pub enum Command {
     /// The endpoints, with whether each is enabled and since when it fails.
     ///
     /// Example: crm-edge webhooks list
+    #[command(verbatim_doc_comment)]
     List,
     /// An endpoint's deliveries, newest first.
     ///
-    /// Example: crm-edge webhooks deliveries 7f0c…  --dead
+    /// Example: crm-edge webhooks deliveries <webhook id> --dead
+    #[command(verbatim_doc_comment)]
     Deliveries {
         /// The webhook's id.
         webhook_id: String,
@@ -29,8 +31,9 @@ pub enum Command {
     },
     /// Delivers again: one delivery, or every delivery of events in a time range.
     ///
-    /// Examples: crm-edge webhooks replay 7f0c… --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z
-    ///           crm-edge webhooks replay 7f0c… --delivery d_…
+    /// Examples: crm-edge webhooks replay <webhook id> --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z
+    ///           crm-edge webhooks replay <webhook id> --delivery <delivery id>
+    #[command(verbatim_doc_comment)]
     Replay {
         webhook_id: String,
         /// One delivery's id.
@@ -47,7 +50,8 @@ pub enum Command {
     Test { webhook_id: String },
     /// The attempt log, newest first: every request made to an endpoint and its answer.
     ///
-    /// Example: crm-edge webhooks attempts --webhook 7f0c… --limit 20
+    /// Example: crm-edge webhooks attempts --webhook <webhook id> --limit 20
+    #[command(verbatim_doc_comment)]
     Attempts {
         /// Only this endpoint's attempts.
         #[arg(long)]
