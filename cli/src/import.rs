@@ -129,7 +129,8 @@ struct Refused {
 
 struct Batch {
     number: u64,
-    rows: Vec<(u64, Value)>,
+    /// Each row's number and customer, or why it could not be read.
+    rows: Vec<(u64, Result<Value, String>)>,
     /// Where in the file its rows begin and end, for progress.
     start: u64,
     end: u64,
@@ -294,9 +295,35 @@ impl State {
     }
 }
 
-/// Sends one batch; the rows the API refused.
+/// The code in the report of a row that could not be read from the file.
+const UNREADABLE: &str = "malformed_row";
+
+/// Sends one batch's readable rows; the rows the API refused and those it could not be sent,
+/// in file order.
 fn send_batch(client: &Client, options: &Options, run: &str, batch: &Batch) -> Result<Vec<Refused>, Failure> {
-    let customers: Vec<&Value> = batch.rows.iter().map(|(_, customer)| customer).collect();
+    let mut refused: Vec<Refused> = batch
+        .rows
+        .iter()
+        .filter_map(|(row, customer)| {
+            let why = customer.as_ref().err()?;
+            Some(Refused {
+                row: *row,
+                external_id: String::new(),
+                code: UNREADABLE.to_owned(),
+                message: why.clone(),
+            })
+        })
+        .collect();
+    // The readable rows, by their place in what is sent: the API's `index` points into these.
+    let sent: Vec<(u64, &Value)> = batch
+        .rows
+        .iter()
+        .filter_map(|(row, customer)| Some((*row, customer.as_ref().ok()?)))
+        .collect();
+    if sent.is_empty() {
+        return Ok(refused);
+    }
+    let customers: Vec<&Value> = sent.iter().map(|(_, customer)| *customer).collect();
     let mut body = json!({ "customers": customers });
     if let Some(country) = &options.default_country {
         body["default_country"] = Value::from(country.as_str());
@@ -322,8 +349,8 @@ fn send_batch(client: &Client, options: &Options, run: &str, batch: &Batch) -> R
                 message: format!(
                     "batch {} (rows {}–{}): {message}",
                     batch.number + 1,
-                    batch.rows.first().map_or(0, |(row, _)| *row),
-                    batch.rows.last().map_or(0, |(row, _)| *row),
+                    sent.first().map_or(0, |(row, _)| *row),
+                    sent.last().map_or(0, |(row, _)| *row),
                 ),
             },
             other => other,
@@ -335,21 +362,18 @@ fn send_batch(client: &Client, options: &Options, run: &str, batch: &Batch) -> R
         }),
         Mode::Create => (&answer["errors"], |item| Some(item)),
     };
-    Ok(items
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|item| {
-            let error = errors_at(item)?;
-            let index = usize::try_from(item["index"].as_u64()?).ok()?;
-            Some(Refused {
-                row: batch.rows.get(index).map_or(0, |(row, _)| *row),
-                external_id: item["external_id"].as_str().unwrap_or_default().to_owned(),
-                code: error["code"].as_str().unwrap_or_default().to_owned(),
-                message: error["message"].as_str().unwrap_or_default().to_owned(),
-            })
+    refused.extend(items.as_array().into_iter().flatten().filter_map(|item| {
+        let error = errors_at(item)?;
+        let index = usize::try_from(item["index"].as_u64()?).ok()?;
+        Some(Refused {
+            row: sent.get(index).map_or(0, |(row, _)| *row),
+            external_id: item["external_id"].as_str().unwrap_or_default().to_owned(),
+            code: error["code"].as_str().unwrap_or_default().to_owned(),
+            message: error["message"].as_str().unwrap_or_default().to_owned(),
         })
-        .collect())
+    }));
+    refused.sort_by_key(|refused| refused.row);
+    Ok(refused)
 }
 
 fn append_report(path: &Path, refused: &[Refused]) -> Result<(), Failure> {
@@ -377,6 +401,16 @@ fn append_report(path: &Path, refused: &[Refused]) -> Result<(), Failure> {
 /// Cuts the report back to its header and first `keep` rows: the rows of the batches the
 /// checkpoint holds (a crash between the two writes leaves a batch in the report only).
 fn cut_report(path: &Path, keep: u64) -> Result<(), Failure> {
+    if !path.exists() {
+        if keep > 0 {
+            eprintln!(
+                "crm-edge: {} is gone: the {keep} rows refused before are no longer listed",
+                path.display()
+            );
+        }
+        let mut report = File::create(path).map_err(io(path))?;
+        return writeln!(report, "row,external_id,code,message").map_err(io(path));
+    }
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -433,19 +467,26 @@ fn dry_run(options: &Options) -> Result<Summary, Failure> {
     let mut checked = 0;
     rows::each(&options.file, options.format, &options.overrides, &mut |row| {
         summary.rows += 1;
-        let external_id = domain::customer::external_id_of(&row.customer).unwrap_or_default();
-        match domain::customer::parse(row.customer, country) {
+        let outcome = row
+            .customer
+            .map_err(|why| (String::new(), UNREADABLE.to_owned(), why))
+            .and_then(|customer| {
+                let external_id = domain::customer::external_id_of(&customer).unwrap_or_default();
+                domain::customer::parse(customer, country).map_err(|error| {
+                    let code = serde_json::to_value(error.code).unwrap_or_default();
+                    (
+                        external_id,
+                        code.as_str().unwrap_or_default().to_owned(),
+                        error.message,
+                    )
+                })
+            });
+        match outcome {
             Ok(_) => summary.stored += 1,
-            Err(error) => {
+            Err((external_id, code, message)) => {
                 summary.failed += 1;
-                let code = serde_json::to_value(error.code).unwrap_or_default();
                 report
-                    .write_record([
-                        row.number.to_string().as_str(),
-                        &external_id,
-                        code.as_str().unwrap_or_default(),
-                        &error.message,
-                    ])
+                    .write_record([row.number.to_string().as_str(), &external_id, &code, &message])
                     .map_err(to_report)?;
             }
         }

@@ -37,11 +37,15 @@ impl Format {
 
 /// One row: its number as a person would count it (CSV: the spreadsheet's row, header = 1; JSON
 /// Lines: the line; a JSON array: the item, from 1), the customer, and how far into the file.
+/// A row that cannot be read (a line that is not JSON, a CSV record that is not UTF-8) is
+/// `Err(why)`, and the reading goes on: the import reports it like a row the API refused.
 pub struct Row {
     pub number: u64,
-    pub customer: Value,
+    pub customer: Result<Value, String>,
     pub bytes_read: u64,
 }
+
+const NOT_UTF8: &str = "the row is not UTF-8 text (save the file as UTF-8)";
 
 /// Counts the bytes read through it, for progress.
 struct Counting<R> {
@@ -80,17 +84,22 @@ pub fn each(
                 .map(str::to_owned)
                 .collect();
             let mapping = Mapping::new(&header, overrides)?;
-            let mut record = csv::StringRecord::new();
+            let mut record = csv::ByteRecord::new();
             let mut number = 1;
             while csv
-                .read_record(&mut record)
+                .read_byte_record(&mut record)
                 .map_err(|e| format!("row {}: {e}", number + 1))?
             {
                 number += 1;
-                let row: Vec<String> = record.iter().map(str::to_owned).collect();
+                let cells: Result<Vec<String>, _> = record
+                    .iter()
+                    .map(|cell| String::from_utf8(cell.to_vec()))
+                    .collect();
                 each(Row {
                     number,
-                    customer: mapping.customer(&row),
+                    customer: cells
+                        .map(|cells| mapping.customer(&cells))
+                        .map_err(|_| NOT_UTF8.to_owned()),
                     bytes_read: csv.position().byte(),
                 })?;
             }
@@ -98,13 +107,14 @@ pub fn each(
         }
         Format::JsonLines => {
             no_mapping(overrides)?;
-            for (index, line) in reader.lines().enumerate() {
+            for (index, line) in reader.split(b'\n').enumerate() {
                 let line = line.map_err(|e| format!("line {}: {e}", index + 1))?;
-                if line.trim().is_empty() {
+                if line.trim_ascii().is_empty() {
                     continue;
                 }
-                let customer =
-                    serde_json::from_str(&line).map_err(|e| format!("line {}: not JSON: {e}", index + 1))?;
+                let customer = std::str::from_utf8(&line)
+                    .map_err(|_| NOT_UTF8.to_owned())
+                    .and_then(|line| serde_json::from_str(line).map_err(|e| format!("not JSON: {e}")));
                 each(Row {
                     number: index as u64 + 1,
                     customer,
@@ -169,7 +179,7 @@ impl<'de> Visitor<'de> for Items<'_, '_> {
             number += 1;
             if let Err(error) = (self.each)(Row {
                 number,
-                customer,
+                customer: Ok(customer),
                 bytes_read: self.read.get(),
             }) {
                 *self.failed = Some(error.clone());
@@ -189,7 +199,7 @@ mod tests {
         std::fs::write(&path, text).map_err(|e| e.to_string())?;
         let mut rows = Vec::new();
         let outcome = each(&path, Format::of(&path), &[], &mut |row| {
-            rows.push((row.number, row.customer));
+            rows.push((row.number, row.customer?));
             Ok(())
         });
         let _ = std::fs::remove_file(&path);
@@ -217,7 +227,41 @@ mod tests {
 
     #[test]
     fn a_broken_file_says_where() {
-        assert!(rows_of("b.jsonl", "{\"name\":\"Ann\"}\n{oops\n").is_err_and(|e| e.starts_with("line 2")));
         assert!(rows_of("b.json", "{\"name\":\"Ann\"}").is_err_and(|e| e.contains("array")));
+    }
+
+    #[test]
+    fn a_row_that_cannot_be_read_is_its_own_error_and_the_reading_goes_on() -> Result<(), String> {
+        let path = std::env::temp_dir().join(format!("crm-edge-rows-{}-bad.csv", std::process::id()));
+        let mut bytes = b"Email,Name\na@example.com,Ann\nb@example.com,B".to_vec();
+        bytes.extend_from_slice(&[0xff, 0xfe]);
+        bytes.extend_from_slice(b"\nc@example.com,Cy\n");
+        std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+        let mut seen = Vec::new();
+        each(&path, Format::Csv, &[], &mut |row| {
+            seen.push((row.number, row.customer.map(|c| c["name"].clone())));
+            Ok(())
+        })?;
+        std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+        assert_eq!(seen[0], (2, Ok(Value::from("Ann"))));
+        assert!(seen[1].0 == 3 && seen[1].1.as_ref().is_err_and(|e| e.contains("UTF-8")));
+        assert_eq!(seen[2], (4, Ok(Value::from("Cy"))));
+        let lines = rows_of("c.jsonl", "{\"name\":\"Ann\"}\n{oops\n");
+        assert!(lines.is_err_and(|e| e.starts_with("not JSON")));
+        let path = std::env::temp_dir().join(format!("crm-edge-rows-{}-bad.jsonl", std::process::id()));
+        std::fs::write(&path, b"{\"name\":\"Jos\xe9\"}\r\n{\"name\":\"Ann\"}\r\n")
+            .map_err(|e| e.to_string())?;
+        let mut seen = Vec::new();
+        each(&path, Format::JsonLines, &[], &mut |row| {
+            seen.push((row.number, row.customer.is_ok()));
+            Ok(())
+        })?;
+        std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+        assert_eq!(
+            seen,
+            [(1, false), (2, true)],
+            "a CRLF line is read; a Latin-1 one is its own error"
+        );
+        Ok(())
     }
 }

@@ -104,6 +104,8 @@ describe('crm-edge import customers', () => {
       [19_000, { code: 'validation_failed', cells: ['Bad', 'Phone', '', '12'] }],
       // the same email as data row 10, in another batch
       [25_000, { code: null, cells: ['Twin', 'Person', `p10-${tag}@example.com`, ''] }],
+      // a Latin-1 byte: the row cannot be read as text, and is reported without being sent
+      [28_000, { code: 'malformed_row', cells: ['Jos\u0000', 'Latin', `latin-${tag}@example.com`, ''] }],
     ]);
     const lines = ['First Name,Last Name,Email,Phone Number,Lifecycle Stage'];
     for (let n = 1; n <= total; n++) {
@@ -111,7 +113,8 @@ describe('crm-edge import customers', () => {
       lines.push([...cells, 'customer'].join(','));
     }
     const file = join(dir, `contacts-${tag}.csv`);
-    writeFileSync(file, `${lines.join('\n')}\n`);
+    const [before, after] = `${lines.join('\n')}\n`.split('\u0000');
+    writeFileSync(file, Buffer.concat([Buffer.from(before), Buffer.from([0xe9]), Buffer.from(after)]));
     const args = ['import', 'customers', file, '--mode', 'create', '--batch-size', '250', '--in-flight', '4'];
     const env = { CRM_EDGE_API_KEY: business.key };
 
@@ -146,6 +149,7 @@ describe('crm-edge import customers', () => {
       assert.ok(byRow.get(n).message.length > 0, `row ${n + 1} says why`);
     }
     assert.match(byRow.get(25_000).message, /already/, 'the twin is refused because its email is taken');
+    assert.match(byRow.get(28_000).message, /UTF-8/, 'the unreadable row says why');
 
     const [stored, distinctEmails] = customersOf(business.id);
     assert.equal(stored, total - planted.size, 'every good row is stored');
@@ -155,7 +159,7 @@ describe('crm-edge import customers', () => {
     assert.equal(sample.body.customer?.name ?? sample.body.name, 'Person Number 3, Esq.', 'first and last names make the name');
   });
 
-  test('429 with Retry-After and 503 are waited out and retried with the same Idempotency-Key; JSON Lines and a JSON array import alike', async () => {
+  test('429 with Retry-After and 503 are waited out and retried with the same Idempotency-Key; JSON Lines (with a broken line, reported) and a JSON array import alike', async () => {
     const business = await newBusiness();
     const seen = new Map(); // idempotency key -> [{ status, at }]
     const proxy = createServer(async (req, res) => {
@@ -186,9 +190,13 @@ describe('crm-edge import customers', () => {
       const url = `http://127.0.0.1:${proxy.address().port}`;
       const tag = unique('jl');
       const jsonl = join(dir, `${tag}.jsonl`);
-      writeFileSync(jsonl, Array.from({ length: 1_200 }, (_, n) => JSON.stringify({ external_id: `${tag}-${n}`, name: `Line ${n}`, email: `${tag}-${n}@example.com` })).join('\n'));
-      const summary = await json(['import', 'customers', jsonl, '--batch-size', '500', '--url', url], { CRM_EDGE_API_KEY: business.key });
-      assert.deepEqual([summary.rows, summary.stored, summary.failed, summary.batches_sent], [1_200, 1_200, 0, 3]);
+      const lines = Array.from({ length: 1_200 }, (_, n) => JSON.stringify({ external_id: `${tag}-${n}`, name: `Line ${n}`, email: `${tag}-${n}@example.com` }));
+      lines.splice(600, 0, '{"name": "a line cut short');
+      writeFileSync(jsonl, lines.join('\n'));
+      const summary = await json(['import', 'customers', jsonl, '--batch-size', '500', '--url', url], { CRM_EDGE_API_KEY: business.key }, 1);
+      assert.deepEqual([summary.rows, summary.stored, summary.failed, summary.batches_sent], [1_201, 1_200, 1, 3]);
+      const report = parseCsv(readFileSync(`${jsonl}.errors.csv`, 'utf8'));
+      assert.deepEqual(report.slice(1).map(([line, id, code]) => [line, id, code]), [['601', '', 'malformed_row']], 'the broken line is reported by its number, and the rest imported');
       assert.equal(seen.size, 3, 'one key per batch');
       for (const [key, tries] of seen) {
         assert.match(key, /^import-[0-9a-f]{32}-\d+$/);
