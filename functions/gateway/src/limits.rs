@@ -113,7 +113,7 @@ thread_local! {
 /// The client's address, unless it is one the limits do not apply to: none at all, or loopback
 /// (the local stack and its tests; Cloudflare never reports one).
 pub fn client_address(req: &Request) -> Option<String> {
-    let address = req.headers().get("cf-connecting-ip").ok().flatten()?;
+    let address = http::client_ip(req)?;
     let loopback = address
         .parse::<std::net::IpAddr>()
         .map_or(true, |ip| ip.is_loopback() || ip.is_unspecified());

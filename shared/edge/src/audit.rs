@@ -5,7 +5,7 @@
 //! An entry is written after its action succeeded. Should the write fail, the action stands (it
 //! is done, and the client is told so) and the entry goes to the error log in full instead.
 
-use crate::{DB, auth, db, runtime};
+use crate::{DB, auth, db, http, runtime};
 use domain::audit::{Action, Actor};
 use domain::ids::{AuditEntryId, BusinessId};
 use serde::Serialize;
@@ -23,7 +23,7 @@ impl Audit {
     pub fn admin(req: &Request) -> Self {
         Self {
             actor: Actor::Admin,
-            client_ip: client_ip(req),
+            client_ip: http::client_ip(req),
         }
     }
 
@@ -31,7 +31,7 @@ impl Audit {
     pub fn key(req: &Request) -> Self {
         Self {
             actor: Actor::key(&auth::presented_key(req).unwrap_or_default()),
-            client_ip: client_ip(req),
+            client_ip: http::client_ip(req),
         }
     }
 
@@ -100,13 +100,4 @@ pub fn changes<T: Serialize>(input: &T) -> Value {
         })
         .collect();
     Value::Object(changed)
-}
-
-/// The client's address as Cloudflare's edge reports it.
-fn client_ip(req: &Request) -> Option<String> {
-    req.headers()
-        .get("cf-connecting-ip")
-        .ok()
-        .flatten()
-        .filter(|ip| !ip.is_empty())
 }

@@ -153,6 +153,15 @@ async fn read_json_or<T: DeserializeOwned>(
     parse(&body)
 }
 
+/// The client's address as Cloudflare's edge reports it (`CF-Connecting-IP`).
+pub fn client_ip(req: &Request) -> Option<String> {
+    req.headers()
+        .get("cf-connecting-ip")
+        .ok()
+        .flatten()
+        .filter(|ip| !ip.is_empty())
+}
+
 /// `application/json`, or a JSON-based type (`application/problem+json`), whatever its parameters.
 fn is_json(content_type: &str) -> bool {
     let media_type = content_type
