@@ -257,7 +257,7 @@ pub fn query(parameters: &[(&str, Option<String>)]) -> String {
 }
 
 /// Percent-encodes all but the unreserved characters.
-pub fn encode(value: &str) -> String {
+fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

@@ -2,7 +2,7 @@
 //! JSON Lines on stdout, oldest first, following `next_cursor`; with `--follow` it keeps polling
 //! for new ones (every `--interval` seconds) until interrupted.
 
-use crate::client::{Client, Credential, Failure, encode};
+use crate::client::{Client, Credential, Failure, query};
 use std::io::Write;
 use std::time::Duration;
 
@@ -17,11 +17,19 @@ pub struct Options {
 pub fn messages(client: &Client, options: &Options, out: &mut dyn Write) -> Result<u64, Failure> {
     let written_out = |e: std::io::Error| Failure::Usage(format!("writing the messages: {e}"));
     let mut written = 0;
-    let mut query = format!("since={}", encode(&options.since));
+    // Where the next page starts: the time at first, then the cursor of the last page.
+    let mut from = ("since", options.since.clone());
     loop {
         let path = format!(
-            "/api-messages-since?{query}&limit=500&include_attachments={}",
-            options.include_attachments
+            "/api-messages-since{}",
+            query(&[
+                (from.0, Some(from.1.clone())),
+                ("limit", Some("500".to_owned())),
+                (
+                    "include_attachments",
+                    Some(options.include_attachments.to_string())
+                ),
+            ])
         );
         let page = client.call("GET", &path, Credential::ApiKey, None)?;
         for message in page["messages"].as_array().into_iter().flatten() {
@@ -30,7 +38,7 @@ pub fn messages(client: &Client, options: &Options, out: &mut dyn Write) -> Resu
         }
         out.flush().map_err(written_out)?;
         if let Some(cursor) = page["next_cursor"].as_str() {
-            query = format!("cursor={}", encode(cursor));
+            from = ("cursor", cursor.to_owned());
         }
         if page["has_more"].as_bool() == Some(true) {
             continue;

@@ -152,17 +152,15 @@ pub fn run(client: &Client, options: &Options) -> Result<Summary, Failure> {
         cut_report(&report_path, checkpoint.failed)?;
         checkpoint
     } else {
-        let mut report = File::create(&report_path).map_err(io(&report_path))?;
-        writeln!(report, "row,external_id,code,message").map_err(io(&report_path))?;
+        new_report(&report_path)?;
         Checkpoint {
-            run,
+            run: run.clone(),
             ..Checkpoint::default()
         }
     };
     let state = Mutex::new(State {
         summary: Summary {
             batches_resumed: checkpoint.done.len() as u64,
-            failed: checkpoint.failed,
             ..Summary::default()
         },
         checkpoint,
@@ -175,7 +173,7 @@ pub fn run(client: &Client, options: &Options) -> Result<Summary, Failure> {
     let receiver = Mutex::new(receiver);
     let read = std::thread::scope(|scope| {
         for _ in 0..options.in_flight {
-            scope.spawn(|| send_batches(client, options, &receiver, &state));
+            scope.spawn(|| send_batches(client, options, &run, &receiver, &state));
         }
         let mut batch = Batch {
             number: 0,
@@ -214,6 +212,7 @@ pub fn run(client: &Client, options: &Options) -> Result<Summary, Failure> {
         return Err(failure);
     }
     state.summary.rows = read.map_err(Failure::Usage)?;
+    state.summary.failed = state.checkpoint.failed;
     state.progress.finish();
     state.summary.seconds = state.progress.started.elapsed().as_secs_f64();
     state.summary.report = (state.summary.failed > 0).then_some(state.report_path);
@@ -255,18 +254,20 @@ fn enqueue(
 
 /// One sender: takes batches until the reading ends. Once any batch has failed, it only drains
 /// the queue, so that the reader is never left waiting on a full one.
-fn send_batches(client: &Client, options: &Options, receiver: &Mutex<Receiver<Batch>>, state: &Mutex<State>) {
+fn send_batches(
+    client: &Client,
+    options: &Options,
+    run: &str,
+    receiver: &Mutex<Receiver<Batch>>,
+    state: &Mutex<State>,
+) {
     loop {
         let next = receiver.lock().unwrap_or_else(PoisonError::into_inner).recv();
         let Ok(batch) = next else { return };
-        let run = {
-            let state = lock(state);
-            if state.failure.is_some() {
-                continue;
-            }
-            state.checkpoint.run.clone()
-        };
-        let outcome = send_batch(client, options, &run, &batch);
+        if lock(state).failure.is_some() {
+            continue;
+        }
+        let outcome = send_batch(client, options, run, &batch);
         let mut state = lock(state);
         if let Err(failure) = outcome.and_then(|refused| state.record(&batch, &refused)) {
             state.failure.get_or_insert(failure);
@@ -287,7 +288,6 @@ impl State {
         std::fs::write(&partial, text).map_err(io(&partial))?;
         std::fs::rename(&partial, &self.checkpoint_path).map_err(io(&self.checkpoint_path))?;
         self.summary.stored += (batch.rows.len() - refused.len()) as u64;
-        self.summary.failed += refused.len() as u64;
         self.summary.batches_sent += 1;
         self.progress
             .batch_done(batch.rows.len() as u64, batch.start, batch.end);
@@ -398,6 +398,12 @@ fn append_report(path: &Path, refused: &[Refused]) -> Result<(), Failure> {
     writer.flush().map_err(io(path))
 }
 
+/// A report with only its header row.
+fn new_report(path: &Path) -> Result<(), Failure> {
+    let mut report = File::create(path).map_err(io(path))?;
+    writeln!(report, "row,external_id,code,message").map_err(io(path))
+}
+
 /// Cuts the report back to its header and first `keep` rows: the rows of the batches the
 /// checkpoint holds (a crash between the two writes leaves a batch in the report only).
 fn cut_report(path: &Path, keep: u64) -> Result<(), Failure> {
@@ -408,41 +414,25 @@ fn cut_report(path: &Path, keep: u64) -> Result<(), Failure> {
                 path.display()
             );
         }
-        let mut report = File::create(path).map_err(io(path))?;
-        return writeln!(report, "row,external_id,code,message").map_err(io(path));
+        return new_report(path);
     }
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
         .map_err(io(path))?;
+    let broken = |e: csv::Error| Failure::Usage(format!("{}: {e}", path.display()));
     let mut reader = csv::Reader::from_reader(&mut file);
+    reader.byte_headers().map_err(broken)?;
     let mut record = csv::ByteRecord::new();
-    let mut kept = 0;
-    let end = loop {
-        let at = reader.position().byte();
-        if kept == keep {
-            break at;
+    for _ in 0..keep {
+        if !reader.read_byte_record(&mut record).map_err(broken)? {
+            break;
         }
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => kept += 1,
-            Ok(false) => break at,
-            Err(e) => return Err(Failure::Usage(format!("{}: {e}", path.display()))),
-        }
-    };
-    // A header-only report reads as position 0 before its first record is asked for.
-    let end = if keep == 0 { header_end(path)? } else { end };
+    }
+    let end = reader.position().byte();
     drop(reader);
     file.set_len(end).map_err(io(path))
-}
-
-fn header_end(path: &Path) -> Result<u64, Failure> {
-    let mut reader =
-        csv::Reader::from_path(path).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
-    reader
-        .headers()
-        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
-    Ok(reader.position().byte())
 }
 
 /// `--dry-run`: every row checked here by the API's own rule for a customer (names, emails,
