@@ -181,3 +181,44 @@ install_fuzz_venv() {
     || die "after installing it, .venv/bin/schemathesis is not version $SCHEMATHESIS_VERSION"
   echo "$wanted" >"$stamp"
 }
+
+# Applies the D1 migrations of crm-edge's database. ARGS say where: `--local --persist-to DIR`, or
+# `--remote`. Migrations renamed after they shipped (migrations/renamed) are first renamed in
+# wrangler's record of applied migrations (d1_migrations, created here as wrangler creates it),
+# so a database that applied them under their old names does not apply them again.
+apply_migrations() {
+  local sql="CREATE TABLE IF NOT EXISTS d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL);"
+  local old new
+  while read -r old new; do
+    [[ -z $old || $old == \#* ]] && continue
+    [[ $old =~ ^[0-9a-z_]+\.sql$ && $new =~ ^[0-9a-z_]+\.sql$ ]] || die "migrations/renamed: '$old $new' is not two migration names"
+    sql+=" UPDATE d1_migrations SET name = '$new' WHERE name = '$old';"
+  done <"$ROOT/migrations/renamed"
+  wrangler d1 execute crm-edge "$@" -c "$ROOT/functions/admin/wrangler.toml" --command "$sql" >/dev/null \
+    || die "recording renamed migrations failed"
+  wrangler d1 migrations apply crm-edge "$@" -c "$ROOT/functions/admin/wrangler.toml" >/dev/null \
+    || die "applying the D1 migrations failed"
+}
+
+# Proves migrations/renamed: a database that applied every migration under its name before the
+# renames applies none of them again through apply_migrations, and ends with each recorded once.
+check_renamed_migrations() {
+  local dir name old applied expected
+  dir="$(mktemp -d)"
+  mkdir -p "$dir/migrations"
+  for file in "$ROOT"/migrations/*.sql; do
+    name="$(basename "$file")"
+    old="$(awk -v name="$name" '$2 == name { print $1 }' "$ROOT/migrations/renamed")"
+    cp "$file" "$dir/migrations/${old:-$name}"
+  done
+  sed "s|^migrations_dir = .*|migrations_dir = \"$dir/migrations\"|; s|^main = .*|main = \"$ROOT/functions/admin/build/index.js\"|" \
+    "$ROOT/functions/admin/wrangler.toml" >"$dir/wrangler.toml"
+  wrangler d1 migrations apply crm-edge --local --persist-to "$dir/state" -c "$dir/wrangler.toml" >"$dir/log" 2>&1 \
+    || { cat "$dir/log" >&2; die "the migrations under their old names did not apply"; }
+  apply_migrations --local --persist-to "$dir/state"
+  applied="$(wrangler d1 execute crm-edge --local --persist-to "$dir/state" -c "$ROOT/functions/admin/wrangler.toml" --json \
+    --command "SELECT name FROM d1_migrations ORDER BY name" | python3 -c 'import json, sys; print(" ".join(r["name"] for r in json.load(sys.stdin)[0]["results"]))')"
+  expected="$(cd "$ROOT/migrations" && ls -- *.sql | sort | tr '\n' ' ' | sed 's/ $//')"
+  rm -rf "$dir"
+  [[ $applied == "$expected" ]] || die "after the renames the database records: $applied; expected: $expected"
+}

@@ -2,8 +2,8 @@
 // a CRM page on another origin puts it in a 600 px iframe, as the seed's client code does. The
 // test checks what a CRM user sees: the seeded conversations on several channels, a message
 // that arrives while the page is open, a reply sent from the box (only with the reply scope),
-// and that a site the business did not allow cannot frame it. Screenshots at 375 px and
-// 1280 px go to tests/browser/screenshots/.
+// that any site frames it until the business names its CRM's origins, and that another site then
+// cannot. Screenshots at 375 px and 1280 px go to tests/browser/screenshots/.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { BASE_URL, api, newBusiness, sync, unique } from '../e2e/support.mjs';
+import { BASE_URL, admin, api, newBusiness, sync, unique } from '../e2e/support.mjs';
 import { seedInbox } from '../e2e/sso-seed.mjs';
 
 const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots');
@@ -164,19 +164,32 @@ describe('the embedded inbox in a CRM page', () => {
     }
   });
 
-  test('a site the business did not allow cannot frame the inbox; a bad link shows why', async () => {
+  test('any site frames the inbox of a business that set nothing, one it did not name cannot; a bad link shows why', async () => {
     const business = await newBusiness();
-    const synced = await sync(business.key, [{ name: 'Not Framed', email: `${unique('nf')}@example.com` }]);
-    const issued = await api(business.key, 'POST', '/api-sso-generate-token', {
-      customer_id: synced.results.details[0].customer_id,
-    });
-    assert.equal(issued.status, 201, issued.text);
-    const blocked = await openCrm(issued.body.embed_url, 1280);
+    const synced = await sync(business.key, [{ name: 'Framed Anywhere', email: `${unique('nf')}@example.com` }]);
+    const issue = async () => {
+      const issued = await api(business.key, 'POST', '/api-sso-generate-token', {
+        customer_id: synced.results.details[0].customer_id,
+      });
+      assert.equal(issued.status, 201, issued.text);
+      return issued.body.embed_url;
+    };
+    // The guide's "Option B" as written: no setting, any CRM page may embed it.
+    const anywhere = await openCrm(await issue(), 1280);
+    try {
+      await anywhere.frame.locator('#customer-name', { hasText: 'Framed Anywhere' }).waitFor({ timeout: WAIT_MS });
+    } finally {
+      await anywhere.context.close();
+    }
+
+    const narrowed = await admin('PATCH', `/admin/businesses/${business.id}`, { embed_frame_ancestors: ['https://crm.example.com'] });
+    assert.equal(narrowed.status, 200, narrowed.text);
+    const blocked = await openCrm(await issue(), 1280);
     try {
       await blocked.page.waitForTimeout(1500);
       const frame = blocked.page.frames().find((f) => f !== blocked.page.mainFrame());
       const rendered = frame ? await frame.locator('#messages').count().catch(() => 0) : 0;
-      assert.equal(rendered, 0, 'the browser refused to render the inbox in a frame it was not allowed in');
+      assert.equal(rendered, 0, 'the browser refused to render the inbox in a frame the business did not allow');
     } finally {
       await blocked.context.close();
     }

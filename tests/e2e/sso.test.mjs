@@ -163,24 +163,32 @@ describe('GET /embed/inbox and the JSON it polls', () => {
     }
   });
 
-  test('a business that allowed no site gets frame-ancestors none; the admin API validates origins', async () => {
+  test('any site may frame the page of a business that set nothing, none once it says so; the admin API validates origins', async () => {
     const business = await newBusiness();
     const shown = await admin('GET', `/admin/businesses/${business.id}`);
     assert.deepEqual(shown.body.embed_frame_ancestors, [], shown.text);
-    const synced = await sync(business.key, [{ name: 'Framed Nowhere', email: `${unique('nf')}@example.com` }]);
-    const issued = await api(business.key, 'POST', '/api-sso-generate-token', {
+    const synced = await sync(business.key, [{ name: 'Framed Anywhere', email: `${unique('nf')}@example.com` }]);
+    const issue = () => api(business.key, 'POST', '/api-sso-generate-token', {
       customer_id: synced.results.details[0].customer_id,
     });
+    const issued = await issue();
     assert.equal(issued.status, 201, issued.text);
     const res = await page(issued.body.embed_url);
     assert.equal(res.status, 200);
-    assert.match(res.headers.get('content-security-policy'), /frame-ancestors 'none'/);
+    assert.match(res.headers.get('content-security-policy'), /frame-ancestors \*$/, 'the guide\'s iframe works with no setting');
+
+    const nowhere = await admin('PATCH', `/admin/businesses/${business.id}`, { embed_frame_ancestors: ["'none'"] });
+    assert.equal(nowhere.status, 200, nowhere.text);
+    assert.deepEqual(nowhere.body.embed_frame_ancestors, ["'none'"]);
+    const framedNowhere = await page((await issue()).body.embed_url);
+    assert.match(framedNowhere.headers.get('content-security-policy'), /frame-ancestors 'none'$/);
 
     const bad = [
       ['a bare host', ['crm.example.com']],
       ['a path', ['https://crm.example.com/app']],
       ['a smuggled directive', ['https://crm.example.com; script-src *']],
       ['a wildcard for everyone', ['*']],
+      ['none beside an origin', ["'none'", 'https://crm.example.com']],
       ['not a list', 'https://crm.example.com'],
     ];
     for (const [description, value] of bad) {
@@ -195,6 +203,9 @@ describe('GET /embed/inbox and the JSON it polls', () => {
     assert.deepEqual(set.body.embed_frame_ancestors, ['https://app.example.com', 'http://127.0.0.1:9000']);
     const framed = await page(issued.body.embed_url);
     assert.match(framed.headers.get('content-security-policy'), /frame-ancestors https:\/\/app\.example\.com http:\/\/127\.0\.0\.1:9000$/);
+    const reset = await admin('PATCH', `/admin/businesses/${business.id}`, { embed_frame_ancestors: [] });
+    assert.deepEqual(reset.body.embed_frame_ancestors, [], reset.text);
+    assert.match((await page(issued.body.embed_url)).headers.get('content-security-policy'), /frame-ancestors \*$/, 'an empty list is any site again');
     assertError(
       await admin('PATCH', `/admin/businesses/${randomUUID()}`, { embed_frame_ancestors: [] }),
       404,

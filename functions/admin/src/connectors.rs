@@ -258,7 +258,11 @@ pub async fn update(
         };
         let (settings, secrets) = config::checked(
             current.kind,
-            &config::merged(&current.settings, &object_or_empty(patch.settings.clone())),
+            &config::patched_settings(
+                current.kind,
+                &current.settings,
+                &object_or_empty(patch.settings.clone()),
+            ),
             &config::merged(
                 &Value::Object(current.secrets.clone()),
                 &object_or_empty(patch.secrets.clone()),

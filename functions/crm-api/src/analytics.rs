@@ -108,6 +108,9 @@ pub async fn report(req: &Request, env: &Env, tenant: &Tenant) -> Result<Respons
             resolution: durations(handled.iter().filter_map(|timing| resolution(timing)).collect()),
         })
         .collect();
+    // Conversations the customer wrote to again after they were resolved or closed (a
+    // resolution that did not hold); their resolution time runs to their last resolution.
+    let reopened = timings.iter().filter(|timing| timing.reopen_count > 0).count() as i64;
     let escalated = escalations::rate(&db, tenant, from.micros(), to.micros()).await?;
     let csat = crm_satisfaction::average(&db, tenant, from.micros(), to.micros()).await?;
     let mut sync = Vec::new();
@@ -139,6 +142,7 @@ pub async fn report(req: &Request, env: &Env, tenant: &Tenant) -> Result<Respons
             "escalations": { "count": escalated.escalations, "rate": rate(escalated.escalations, escalated.conversations) },
             "first_response": durations(timings.iter().filter_map(first_response).collect()),
             "resolution": durations(timings.iter().filter_map(resolution).collect()),
+            "reopened": { "count": reopened, "rate": rate(reopened, timings.len() as i64) },
             "satisfaction": { "average": csat.average, "count": csat.count },
             "agents": agents,
             "sync": sync,

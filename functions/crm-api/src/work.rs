@@ -8,7 +8,7 @@ use domain::error::ApiError;
 use domain::ids::{ConnectorId, ConversationId, SyncJobId};
 use domain::message::Conversation;
 use domain::tenant::Tenant;
-use edge::crm::kustomer::{Escalation, request_escalation};
+use edge::crm::escalation::{self, Escalation};
 use edge::crm::sync;
 use edge::db::crm_sync_jobs::{self, Contact, Job, Requested};
 use edge::db::escalations::Trigger;
@@ -83,14 +83,12 @@ async fn connectors(
     tenant: &Tenant,
     only: Option<&str>,
 ) -> Result<Vec<ConnectorId>, ApiError> {
-    let enabled = crm_connectors::enabled_ids(db, tenant).await?;
-    let chosen: Vec<ConnectorId> = match only {
-        Some(id) => enabled
-            .into_iter()
-            .filter(|connector| connector.as_str() == id.trim())
-            .collect(),
-        None => enabled,
-    };
+    let enabled = crm_connectors::enabled(db, tenant).await?;
+    let chosen: Vec<ConnectorId> = enabled
+        .into_iter()
+        .map(|connector| connector.id)
+        .filter(|connector| only.is_none_or(|id| connector.as_str() == id.trim()))
+        .collect();
     if chosen.is_empty() {
         return Err(ApiError::invalid(
             "connector_id",
@@ -110,13 +108,16 @@ fn contacts(tenant: &Tenant, jobs: &[Job]) -> Vec<Contact> {
         .collect()
 }
 
-/// `POST /api-escalations {conversation_id, reason}`: the seed's escalation flow, on demand.
+/// `POST /api-escalations {conversation_id, reason}`: the seed's escalation flow, on demand. It
+/// is recorded and the customer told at once; each enabled connector's part is work (none when
+/// the business has no connector: the escalation still counts).
 pub async fn escalate(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
     let input: EscalationIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let db = env.d1(DB)?;
     let reason = text("reason", input.reason, MAX_REASON_CHARS)?;
     let conversation = conversation(&db, tenant, input.conversation_id.as_deref()).await?;
-    let connectors = connectors(&db, tenant, None).await?;
+    let enabled = crm_connectors::enabled(&db, tenant).await?;
+    let connectors: Vec<ConnectorId> = enabled.iter().map(|connector| connector.id.clone()).collect();
     let asked = Escalation {
         conversation_id: &conversation.id,
         customer_id: &conversation.customer_id,
@@ -124,7 +125,8 @@ pub async fn escalate(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Re
         trigger: Trigger::Api,
         message_id: None,
     };
-    let (id, jobs) = request_escalation(&db, tenant, &connectors, &asked)
+    let handoff = escalation::handoff_message(env, &enabled);
+    let recorded = escalation::request(env, &db, tenant, &connectors, &asked, &handoff)
         .await?
         .ok_or_else(|| {
             ApiError::internal(
@@ -132,12 +134,12 @@ pub async fn escalate(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Re
                 "an API escalation was refused as a repeat",
             )
         })?;
-    sync::hand_over(env, &contacts(tenant, &jobs), 0).await;
+    sync::hand_over(env, &contacts(tenant, &recorded.work), 0).await;
     http::json(
         202,
         &json!({
-            "escalation": { "id": id, "conversation_id": conversation.id, "reason": reason, "trigger": "api" },
-            "work": work_out(&jobs),
+            "escalation": { "id": recorded.id, "conversation_id": conversation.id, "reason": reason, "trigger": "api" },
+            "work": work_out(&recorded.work),
         }),
     )
 }

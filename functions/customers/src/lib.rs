@@ -1,39 +1,119 @@
-//! `GET /api-customers?id=|external_id=|email=|phone=`: one customer, or 404.
+//! `GET /api-customers?id=|external_id=|email=|phone=`: one customer, or 404. Without any of
+//! them, the business's customers, newest first, a page at a time (`limit`, `cursor`, and the
+//! optional filters `tag`, `external_system`, `updated_since`): the guide's "Test
+//! Authentication" call lists.
 
-use domain::crm::work::ContactKey;
+use domain::customer::Customer;
+use domain::customer_list::{ListCursor, ListQuery};
 use domain::error::ApiError;
 use domain::identify::{Name, identify};
+use domain::ids::CustomerId;
+use domain::query::Query;
+use domain::tenant::Tenant;
+use edge::db::crm_contacts::CrmId;
 use edge::{DB, auth, db, http};
-use worker::{Context, Env, Method, Request, Response, event};
+use serde::Serialize;
+use std::collections::HashMap;
+use worker::{Context, D1Database, Env, Method, Request, Response, event};
+
+/// The ways a request may name its one customer.
+const NAMES: [Name; 4] = [Name::Id, Name::ExternalId, Name::Email, Name::Phone];
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, get_customer).await
+    http::serve(req, env, get_customers).await
 }
 
-async fn get_customer(req: Request, env: Env) -> Result<Response, ApiError> {
+/// A customer as the API shows it: with `crm_ids`, where connectors keep them in their CRMs,
+/// when there are any.
+#[derive(Serialize)]
+struct CustomerOut {
+    #[serde(flatten)]
+    customer: Customer,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    crm_ids: Vec<CrmId>,
+}
+
+#[derive(Serialize)]
+struct PageOut {
+    customers: Vec<CustomerOut>,
+    has_more: bool,
+    /// Pass back as `cursor=` for the next page; present whenever there is one.
+    next_cursor: Option<String>,
+}
+
+async fn get_customers(req: Request, env: Env) -> Result<Response, ApiError> {
     http::require_method(&req, Method::Get, "GET")?;
     let tenant = auth::authenticate(&req, &env).await?;
     let query = http::query(&req)?;
+    let db = env.d1(DB)?;
+    // An identifier given blank is a mistake to report, not a request to list.
+    if NAMES.iter().any(|name| query.get(name.field()).is_some()) {
+        one(&db, &tenant, &query).await
+    } else {
+        list(&db, &tenant, &query).await
+    }
+}
+
+async fn one(db: &D1Database, tenant: &Tenant, query: &Query) -> Result<Response, ApiError> {
     let phone = query.phone("phone");
     let named = identify(
-        &[
-            (Name::Id, query.get("id")),
-            (Name::ExternalId, query.get("external_id")),
-            (Name::Email, query.get("email")),
-            (Name::Phone, phone.as_deref()),
-        ],
+        &NAMES.map(|name| {
+            let value = match name {
+                Name::Phone => phone.as_deref(),
+                _ => query.get(name.field()),
+            };
+            (name, value)
+        }),
         tenant.default_country,
     )?;
-    let db = env.d1(DB)?;
-    let customer = db::customers::first_named(&db, &tenant, &named.keys, &named.named_by).await?;
-    // Where a CRM connector keeps the customer's records (Krayin's `krayin:person:…|…`): shown
-    // when there are any.
-    let crm_ids =
-        db::crm_contacts::external_ids(&db, &tenant, &ContactKey::Customer(customer.id.clone())).await?;
-    let mut shown = serde_json::to_value(&customer)?;
-    if let (Some(fields), false) = (shown.as_object_mut(), crm_ids.is_empty()) {
-        fields.insert("crm_ids".to_owned(), serde_json::to_value(&crm_ids)?);
+    let customer = db::customers::first_named(db, tenant, &named.keys, &named.named_by).await?;
+    let shown = with_crm_ids(db, tenant, vec![customer]).await?;
+    http::json(200, &shown.first())
+}
+
+async fn list(db: &D1Database, tenant: &Tenant, query: &Query) -> Result<Response, ApiError> {
+    let query = ListQuery::parse(query)?;
+    // One more than asked for tells whether there is more without a count.
+    let mut customers = db::customers::list(db, tenant, &query, query.limit + 1).await?;
+    let has_more = customers.len() > query.limit;
+    customers.truncate(query.limit);
+    let next_cursor = customers.last().filter(|_| has_more).map(|last| {
+        ListCursor {
+            created_at: last.created_at.clone(),
+            id: last.id.clone(),
+        }
+        .encode()
+    });
+    http::json(
+        200,
+        &PageOut {
+            customers: with_crm_ids(db, tenant, customers).await?,
+            has_more,
+            next_cursor,
+        },
+    )
+}
+
+/// The customers with the ids every connector's CRM keeps them by, in one read.
+async fn with_crm_ids(
+    db: &D1Database,
+    tenant: &Tenant,
+    customers: Vec<Customer>,
+) -> Result<Vec<CustomerOut>, ApiError> {
+    let ids: Vec<_> = customers.iter().map(|customer| &customer.id).collect();
+    let mut by_customer: HashMap<CustomerId, Vec<CrmId>> = HashMap::new();
+    for crm_id in db::crm_contacts::crm_ids(db, tenant, &ids).await? {
+        by_customer
+            .entry(crm_id.customer_id.clone())
+            .or_default()
+            .push(crm_id);
     }
-    http::json(200, &shown)
+    Ok(customers
+        .into_iter()
+        .map(|customer| CustomerOut {
+            crm_ids: by_customer.remove(&customer.id).unwrap_or_default(),
+            customer,
+        })
+        .collect())
 }

@@ -3,7 +3,7 @@
 
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::AttachmentId;
-use domain::media::check_media_type;
+use domain::media::media_type_of;
 use domain::tenant::Tenant;
 use edge::media_store::{self, ATTACHMENTS, MAX_ATTACHMENT_BYTES};
 use edge::{DB, auth, http, idempotency};
@@ -89,10 +89,7 @@ async fn store(
     if bytes.len() > MAX_ATTACHMENT_BYTES {
         return Err(file_too_large(ApiError::payload_too_large(MAX_ATTACHMENT_BYTES)));
     }
-    if bytes.is_empty() {
-        return Err(ApiError::invalid("file", "the file is empty"));
-    }
-    let mime_type = check_media_type(&file.type_(), &bytes)
+    let mime_type = media_type_of(&file.type_(), &file.name(), &bytes)
         .map_err(|error| ApiError::new(ErrorCode::UnsupportedMediaType, error.to_string()).at("file"))?;
     let db = env.d1(DB)?;
     let attachment = media_store::store(

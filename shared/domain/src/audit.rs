@@ -3,8 +3,7 @@
 
 use crate::api_key;
 use crate::error::ApiError;
-use crate::query::Query;
-use base64::Engine;
+use crate::query::{Query, decode_cursor, encode_cursor};
 
 /// Who acted: the operator with the admin token, or a business's API key by its prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,20 +83,16 @@ pub struct Cursor {
     pub id: String,
 }
 
-const CURSOR_PREFIX: &str = "a1.";
+const CURSOR_KIND: &str = "a1.";
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(format!("{CURSOR_PREFIX}{}.{}", self.at_us, self.id))
+        encode_cursor(CURSOR_KIND, &format!("{}.{}", self.at_us, self.id))
     }
 
     pub fn decode(token: &str) -> Option<Self> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token.trim())
-            .ok()?;
-        let text = String::from_utf8(bytes).ok()?;
-        let (at_us, id) = text.strip_prefix(CURSOR_PREFIX)?.split_once('.')?;
+        let position = decode_cursor(CURSOR_KIND, token)?;
+        let (at_us, id) = position.split_once('.')?;
         let id = crate::ids::AuditEntryId::parse(id)?;
         Some(Self {
             at_us: at_us.parse().ok()?,

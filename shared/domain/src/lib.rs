@@ -10,6 +10,7 @@ pub mod channel;
 pub mod crm;
 pub mod crypto;
 pub mod customer;
+pub mod customer_list;
 pub mod destination;
 pub mod email;
 pub mod embed;

@@ -4,36 +4,135 @@
 use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::ids::{AttachmentId, BusinessId};
 
-/// Types accepted for upload, with the leading bytes their content must start with (`None`:
-/// text-like or container formats whose start proves nothing useful).
-const ACCEPTED: &[(&str, Option<&[&[u8]]>)] = &[
-    ("image/jpeg", Some(&[b"\xff\xd8\xff"])),
-    ("image/png", Some(&[b"\x89PNG\r\n\x1a\n"])),
-    ("image/gif", Some(&[b"GIF87a", b"GIF89a"])),
-    ("image/webp", Some(&[b"RIFF"])),
-    ("application/pdf", Some(&[b"%PDF-"])),
-    ("text/plain", None),
-    ("text/csv", None),
-    ("application/msword", Some(&[b"\xd0\xcf\x11\xe0"])),
-    ("application/vnd.ms-excel", Some(&[b"\xd0\xcf\x11\xe0"])),
-    (
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        Some(&[b"PK\x03\x04"]),
-    ),
-    (
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        Some(&[b"PK\x03\x04"]),
-    ),
-    (
-        "audio/mpeg",
-        Some(&[b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"]),
-    ),
-    ("audio/ogg", Some(&[b"OggS"])),
-    ("audio/aac", None),
-    ("audio/amr", Some(&[b"#!AMR"])),
-    ("video/mp4", None),
-    ("video/3gpp", None),
+/// A type accepted for upload: the leading bytes its content must start with (`None`: text-like
+/// or container formats whose start proves nothing useful), and the file name extensions that
+/// name it.
+struct Accepted {
+    kind: &'static str,
+    starts: Option<&'static [&'static [u8]]>,
+    extensions: &'static [&'static str],
+}
+
+impl Accepted {
+    /// Whether `content` starts as this type's content must (always, for a type without a
+    /// signature).
+    fn matches(&self, content: &[u8]) -> bool {
+        self.starts
+            .is_none_or(|starts| starts.iter().any(|start| content.starts_with(start)))
+    }
+}
+
+const ACCEPTED: &[Accepted] = &[
+    Accepted {
+        kind: "image/jpeg",
+        starts: Some(&[b"\xff\xd8\xff"]),
+        extensions: &["jpg", "jpeg", "jpe"],
+    },
+    Accepted {
+        kind: "image/png",
+        starts: Some(&[b"\x89PNG\r\n\x1a\n"]),
+        extensions: &["png"],
+    },
+    Accepted {
+        kind: "image/gif",
+        starts: Some(&[b"GIF87a", b"GIF89a"]),
+        extensions: &["gif"],
+    },
+    Accepted {
+        kind: "image/webp",
+        starts: Some(&[b"RIFF"]),
+        extensions: &["webp"],
+    },
+    Accepted {
+        kind: "application/pdf",
+        starts: Some(&[b"%PDF-"]),
+        extensions: &["pdf"],
+    },
+    Accepted {
+        kind: "text/plain",
+        starts: None,
+        extensions: &["txt", "text", "log"],
+    },
+    Accepted {
+        kind: "text/csv",
+        starts: None,
+        extensions: &["csv"],
+    },
+    Accepted {
+        kind: "application/msword",
+        starts: Some(&[b"\xd0\xcf\x11\xe0"]),
+        extensions: &["doc"],
+    },
+    Accepted {
+        kind: "application/vnd.ms-excel",
+        starts: Some(&[b"\xd0\xcf\x11\xe0"]),
+        extensions: &["xls"],
+    },
+    Accepted {
+        kind: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        starts: Some(&[b"PK\x03\x04"]),
+        extensions: &["docx"],
+    },
+    Accepted {
+        kind: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        starts: Some(&[b"PK\x03\x04"]),
+        extensions: &["xlsx"],
+    },
+    Accepted {
+        kind: "audio/mpeg",
+        starts: Some(&[b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"]),
+        extensions: &["mp3"],
+    },
+    Accepted {
+        kind: "audio/ogg",
+        starts: Some(&[b"OggS"]),
+        extensions: &["ogg", "oga", "opus"],
+    },
+    Accepted {
+        kind: "audio/aac",
+        starts: None,
+        extensions: &["aac"],
+    },
+    Accepted {
+        kind: "audio/amr",
+        starts: Some(&[b"#!AMR"]),
+        extensions: &["amr"],
+    },
+    Accepted {
+        kind: "video/mp4",
+        starts: None,
+        extensions: &["mp4", "m4v"],
+    },
+    Accepted {
+        kind: "video/3gpp",
+        starts: None,
+        extensions: &["3gp", "3gpp"],
+    },
 ];
+
+/// Names clients give accepted types by, other than the registered one.
+const ALIASES: &[(&str, &str)] = &[
+    ("image/jpg", "image/jpeg"),
+    ("image/pjpeg", "image/jpeg"),
+    ("audio/mp3", "audio/mpeg"),
+    ("audio/x-mpeg", "audio/mpeg"),
+    ("application/x-pdf", "application/pdf"),
+    ("text/comma-separated-values", "text/csv"),
+    ("audio/3gpp", "video/3gpp"),
+];
+
+/// What a client sends when it does not know a file's type: a `File` made without one is sent
+/// as `application/octet-stream` by every browser and by Node.
+const UNKNOWN: &[&str] = &[
+    "",
+    "application/octet-stream",
+    "binary/octet-stream",
+    "application/unknown",
+];
+
+/// The accepted types, for the answer that refuses another.
+pub const ACCEPTED_DESCRIPTION: &str = "images (jpeg, png, gif, webp), pdf, text, csv, office documents \
+     (doc, docx, xls, xlsx), audio (mpeg, ogg, aac, amr) or video (mp4, 3gpp)";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaTypeError {
@@ -46,38 +145,97 @@ impl std::fmt::Display for MediaTypeError {
         match self {
             Self::NotAccepted(kind) => write!(
                 f,
-                "files of type {kind} are not accepted; send images (jpeg, png, gif, webp), pdf, text, csv, \
-                 office documents, audio (mpeg, ogg, aac, amr) or video (mp4, 3gpp)"
+                "files of type {kind} are not accepted; send {ACCEPTED_DESCRIPTION}"
             ),
             Self::ContentMismatch(kind) => write!(f, "the file's content is not {kind}"),
         }
     }
 }
 
-/// The declared type (parameters dropped, lowercased), if it is accepted and the content agrees.
-pub fn check_media_type(declared: &str, content: &[u8]) -> Result<&'static str, MediaTypeError> {
+/// A file's type: the one its sender declared (parameters dropped, lowercased, aliases
+/// resolved) when that is accepted and the content agrees; when the sender declared none, or only
+/// `application/octet-stream`, the type its first bytes show, else the type its name's extension
+/// names, else plain text for UTF-8 text. An empty file contradicts no type.
+pub fn media_type_of(declared: &str, filename: &str, content: &[u8]) -> Result<&'static str, MediaTypeError> {
     let essence = declared
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    let (kind, signatures) = ACCEPTED
+    let essence = ALIASES
         .iter()
-        .find(|(kind, _)| *kind == essence)
-        .ok_or_else(|| {
-            MediaTypeError::NotAccepted(if essence.is_empty() {
-                "(none)".into()
-            } else {
-                essence.clone()
-            })
-        })?;
-    match signatures {
-        Some(starts) if !starts.iter().any(|start| content.starts_with(start)) => {
-            Err(MediaTypeError::ContentMismatch((*kind).to_owned()))
-        }
-        _ => Ok(kind),
+        .find(|(alias, _)| *alias == essence)
+        .map_or(essence.as_str(), |(_, kind)| kind);
+    if UNKNOWN.contains(&essence) {
+        return inferred(filename, content);
     }
+    let accepted = ACCEPTED
+        .iter()
+        .find(|accepted| accepted.kind == essence)
+        .ok_or_else(|| MediaTypeError::NotAccepted(essence.to_owned()))?;
+    if !content.is_empty() && !accepted.matches(content) {
+        return Err(MediaTypeError::ContentMismatch(accepted.kind.to_owned()));
+    }
+    Ok(accepted.kind)
+}
+
+/// The type of a file sent without one.
+fn inferred(filename: &str, content: &[u8]) -> Result<&'static str, MediaTypeError> {
+    let extension = filename
+        .rsplit_once('.')
+        .map(|(_, extension)| extension.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let by_name = ACCEPTED
+        .iter()
+        .find(|accepted| accepted.extensions.contains(&extension.as_str()));
+    if let Some(kind) = sniffed(content) {
+        // A name that names another type with the same leading bytes (docx and xlsx are both
+        // zip archives) says which it is.
+        return Ok(match by_name {
+            Some(named) if named.starts.is_some() && named.matches(content) => named.kind,
+            _ => kind,
+        });
+    }
+    match by_name {
+        Some(named) if !content.is_empty() && !named.matches(content) => {
+            Err(MediaTypeError::ContentMismatch(named.kind.to_owned()))
+        }
+        Some(named) => Ok(named.kind),
+        None if !content.is_empty() && looks_like_text(content) => Ok("text/plain"),
+        None => Err(MediaTypeError::NotAccepted(if extension.is_empty() {
+            "application/octet-stream".to_owned()
+        } else {
+            format!("application/octet-stream (a .{extension} file)")
+        })),
+    }
+}
+
+/// The accepted type a file's first bytes prove, if any.
+fn sniffed(content: &[u8]) -> Option<&'static str> {
+    if content.starts_with(b"RIFF") && content.get(8..12) == Some(b"WEBP") {
+        return Some("image/webp");
+    }
+    if content.get(4..8) == Some(b"ftyp") {
+        return Some(if content.get(8..11) == Some(b"3gp") {
+            "video/3gpp"
+        } else {
+            "video/mp4"
+        });
+    }
+    ACCEPTED
+        .iter()
+        .filter(|accepted| accepted.kind != "image/webp" && accepted.starts.is_some())
+        .find(|accepted| accepted.matches(content))
+        .map(|accepted| accepted.kind)
+}
+
+/// UTF-8 without NULs or other control characters but line breaks and tabs.
+fn looks_like_text(content: &[u8]) -> bool {
+    std::str::from_utf8(content).is_ok_and(|text| {
+        text.chars()
+            .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t' | '\u{c}'))
+    })
 }
 
 /// How long a signed download link works unless asked otherwise.
@@ -163,9 +321,10 @@ mod tests {
 
     #[test]
     fn accepted_types_must_match_their_content() {
-        let cases: [(&str, &[u8], Result<&str, MediaTypeError>); 7] = [
+        let cases: [(&str, &[u8], Result<&str, MediaTypeError>); 8] = [
             ("image/png", b"\x89PNG\r\n\x1a\nrest", Ok("image/png")),
             ("Image/JPEG; name=x", b"\xff\xd8\xff\xe0", Ok("image/jpeg")),
+            ("image/jpg", b"\xff\xd8\xff\xe0", Ok("image/jpeg")),
             ("application/pdf", b"%PDF-1.7", Ok("application/pdf")),
             ("text/plain", b"hello", Ok("text/plain")),
             (
@@ -178,11 +337,115 @@ mod tests {
                 b"MZ",
                 Err(MediaTypeError::NotAccepted("application/x-msdownload".into())),
             ),
-            ("", b"", Err(MediaTypeError::NotAccepted("(none)".into()))),
+            ("application/pdf", b"", Ok("application/pdf")),
         ];
         for (declared, content, expected) in cases {
-            assert_eq!(check_media_type(declared, content), expected, "{declared}");
+            assert_eq!(media_type_of(declared, "file", content), expected, "{declared}");
         }
+    }
+
+    #[test]
+    fn a_file_sent_without_a_type_is_known_by_its_content_then_its_name() {
+        type Case<'a> = (&'a str, &'a str, &'a [u8], Result<&'a str, MediaTypeError>);
+        let cases: [Case; 14] = [
+            (
+                "application/octet-stream",
+                "receipt.pdf",
+                b"",
+                Ok("application/pdf"),
+            ),
+            (
+                "application/octet-stream",
+                "receipt.pdf",
+                b"%PDF-1.4",
+                Ok("application/pdf"),
+            ),
+            ("", "scan", b"%PDF-1.4", Ok("application/pdf")),
+            (
+                "application/octet-stream",
+                "photo.bin",
+                b"\x89PNG\r\n\x1a\n..",
+                Ok("image/png"),
+            ),
+            (
+                "application/octet-stream",
+                "photo.png",
+                b"\xff\xd8\xff\xe0",
+                Ok("image/jpeg"),
+            ),
+            (
+                "application/octet-stream",
+                "a.webp",
+                b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+                Ok("image/webp"),
+            ),
+            (
+                "application/octet-stream",
+                "clip",
+                b"\x00\x00\x00\x18ftypmp42",
+                Ok("video/mp4"),
+            ),
+            (
+                "application/octet-stream",
+                "clip",
+                b"\x00\x00\x00\x18ftyp3gp4",
+                Ok("video/3gpp"),
+            ),
+            (
+                "application/octet-stream",
+                "voice",
+                b"OggS\x00\x02",
+                Ok("audio/ogg"),
+            ),
+            (
+                "application/octet-stream",
+                "report.xlsx",
+                b"PK\x03\x04rest",
+                Ok("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            ),
+            (
+                "application/octet-stream",
+                "notes",
+                b"plain words\nand lines",
+                Ok("text/plain"),
+            ),
+            (
+                "application/octet-stream",
+                "data.csv",
+                b"a,b\n1,2",
+                Ok("text/csv"),
+            ),
+            (
+                "application/octet-stream",
+                "setup.exe",
+                b"MZ\x90\x00",
+                Err(MediaTypeError::NotAccepted(
+                    "application/octet-stream (a .exe file)".into(),
+                )),
+            ),
+            (
+                "application/octet-stream",
+                "receipt.pdf",
+                b"MZ\x90\x00",
+                Err(MediaTypeError::ContentMismatch("application/pdf".into())),
+            ),
+        ];
+        for (declared, name, content, expected) in cases {
+            assert_eq!(
+                media_type_of(declared, name, content),
+                expected,
+                "{declared} {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refusal_says_which_types_are_accepted() {
+        let message = MediaTypeError::NotAccepted("application/zip".into()).to_string();
+        assert!(
+            message.contains("application/zip") && message.contains("pdf") && message.contains("mp4"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -3,9 +3,8 @@
 use crate::channel::{Channel, Direction, MessageStatus};
 use crate::error::ApiError;
 use crate::ids::{AttachmentId, ChannelAccountId, ConversationId, CustomerId, MessageId};
-use crate::query::Query;
+use crate::query::{Query, decode_cursor, encode_cursor};
 use crate::time::Timestamp;
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 /// A message as the seed's webhook payload and polling loop show it.
@@ -44,8 +43,21 @@ pub struct Conversation {
     pub created_at: String,
     pub updated_at: String,
     pub message_count: i64,
+    /// How often the customer reopened it by writing after it was resolved or closed.
+    #[serde(default)]
+    pub reopen_count: i64,
     #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
     pub messages: Option<Vec<Message>>,
+}
+
+/// The statuses a conversation moves through. One conversation per customer and channel: when
+/// the customer writes to a resolved or closed one, it is reopened (as Chatwoot does), not
+/// replaced.
+pub const STATUSES: [&str; 4] = ["open", "pending", "resolved", "closed"];
+
+/// A conversation in one of these statuses is over until the customer writes again.
+pub fn is_ended(status: &str) -> bool {
+    matches!(status, "resolved" | "closed")
 }
 
 /// An attachment as the API returns it.
@@ -103,19 +115,15 @@ pub struct Cursor {
     pub after_us: i64,
 }
 
-const CURSOR_PREFIX: &str = "m1.";
+const CURSOR_KIND: &str = "m1.";
 
 impl Cursor {
     pub fn encode(self) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{}", self.after_us))
+        encode_cursor(CURSOR_KIND, &self.after_us.to_string())
     }
 
     pub fn decode(token: &str) -> Option<Self> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token.trim())
-            .ok()?;
-        let text = String::from_utf8(bytes).ok()?;
-        let after_us = text.strip_prefix(CURSOR_PREFIX)?.parse().ok()?;
+        let after_us = decode_cursor(CURSOR_KIND, token)?.parse().ok()?;
         Some(Self { after_us })
     }
 }

@@ -2,11 +2,30 @@
 //! so a parameter given twice, a flag, or a page size means the same everywhere.
 
 use crate::error::ApiError;
+use base64::Engine;
 use url::form_urlencoded;
 
 /// `limit` of a listing when none is given, and the most it may be.
 pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 500;
+
+/// A listing's cursor as the client holds it: `kind` (a short tag that keeps one listing's cursor
+/// from being read by another, like `m1.`) and `position`, base64url without padding, so that it
+/// is opaque and passes through a query string unescaped.
+pub fn encode_cursor(kind: &str, position: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}{position}"))
+}
+
+/// The position of a cursor [`encode_cursor`] made for `kind`; None for anything else.
+pub fn decode_cursor(kind: &str, token: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .ok()?;
+    String::from_utf8(bytes)
+        .ok()?
+        .strip_prefix(kind)
+        .map(str::to_owned)
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query(Vec<(String, String)>);
@@ -27,6 +46,17 @@ impl Query {
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
+    }
+
+    /// The names of the parameters given, each once, in their first order.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for (name, _) in &self.0 {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        names
     }
 
     /// A boolean parameter (`include_messages=true`); absent is false.

@@ -159,12 +159,19 @@ impl TokenRequest {
     }
 }
 
+/// The entry that lets no site frame the inbox.
+const NONE: &str = "'none'";
+
 /// At most this many sites may frame a business's inbox.
 pub const MAX_FRAME_ANCESTORS: usize = 20;
 
-/// The origins (`https://crm.example.com`, `https://*.example.com`) allowed to put the inbox in
-/// an iframe, as a business configured them. Empty: no site may, which is the default, because a
-/// page that shows customer conversations must not be framed by a site nobody vouched for.
+/// The sites allowed to put the inbox in an iframe, as a business configured them: origins
+/// (`https://crm.example.com`, `https://*.example.com`), or `'none'` alone for no site at all.
+/// Empty, the default, lets any site frame it: the guide's embed works with no setting, and it
+/// is safe because the page's only credential is the short-lived token in its own URL (no
+/// cookie, no ambient session): a site that frames it can do nothing that opening the URL would
+/// not, and clickjacking needs ambient authority (README, "Security notes"). A business that
+/// wants more names its CRM's origins.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FrameAncestors(Vec<String>);
 
@@ -176,13 +183,18 @@ impl FrameAncestors {
                 format!("at most {MAX_FRAME_ANCESTORS} origins"),
             ));
         }
+        if let [only] = given
+            && only.trim() == NONE
+        {
+            return Ok(Self(vec![NONE.to_owned()]));
+        }
         let mut origins: Vec<String> = Vec::with_capacity(given.len());
         for (at, value) in given.iter().enumerate() {
             let origin = parse_origin(value).ok_or_else(|| {
                 ApiError::invalid(
                     format!("embed_frame_ancestors[{at}]"),
                     "an origin is https://host or https://host:port (http:// too; *.host for every \
-                     subdomain), without a path",
+                     subdomain), without a path; or give ['none'] alone to let no site frame the inbox",
                 )
             })?;
             if !origins.contains(&origin) {
@@ -195,6 +207,9 @@ impl FrameAncestors {
     /// Origins read back from storage, where only parsed ones are written; anything that no
     /// longer parses is dropped rather than put into a header.
     pub fn from_stored(stored: &[String]) -> Self {
+        if stored.iter().any(|value| value == NONE) {
+            return Self(vec![NONE.to_owned()]);
+        }
         Self(stored.iter().filter_map(|value| parse_origin(value)).collect())
     }
 
@@ -205,7 +220,7 @@ impl FrameAncestors {
     /// The `frame-ancestors` source list.
     pub fn directive(&self) -> String {
         if self.0.is_empty() {
-            "frame-ancestors 'none'".to_owned()
+            "frame-ancestors *".to_owned()
         } else {
             format!("frame-ancestors {}", self.0.join(" "))
         }
@@ -416,6 +431,7 @@ mod tests {
             "https://crm.example.com:99999x",
             "'self'",
             "*",
+            "'none' https://a.example",
         ];
         for given in bad {
             assert_eq!(
@@ -431,10 +447,19 @@ mod tests {
     }
 
     #[test]
-    fn the_policy_forbids_framing_unless_origins_are_allowed() {
-        let none = content_security_policy(&FrameAncestors::default());
-        assert!(none.ends_with("frame-ancestors 'none'"), "{none}");
-        assert!(none.contains("script-src 'self'") && !none.contains("unsafe-inline"));
+    fn any_site_may_frame_the_page_until_the_business_narrows_it() {
+        let any = content_security_policy(&FrameAncestors::default());
+        assert!(any.ends_with("frame-ancestors *"), "{any}");
+        assert!(any.contains("script-src 'self'") && !any.contains("unsafe-inline"));
+        let none = FrameAncestors::parse(&["'none'".into()]);
+        assert_eq!(
+            none.as_ref().map(FrameAncestors::directive),
+            Ok("frame-ancestors 'none'".to_owned())
+        );
+        assert_eq!(
+            none.map(|none| FrameAncestors::from_stored(none.origins()).directive()),
+            Ok("frame-ancestors 'none'".to_owned())
+        );
         let allowed = FrameAncestors::parse(&["https://a.example".into(), "https://b.example:8443".into()]);
         assert_eq!(
             allowed.map(|a| a.directive()),

@@ -27,8 +27,7 @@ pub struct Change {
     pub assignee: Option<Option<String>>,
 }
 
-/// The statuses a conversation moves through.
-pub const STATUSES: [&str; 4] = ["open", "pending", "resolved", "closed"];
+pub use domain::message::STATUSES;
 
 /// Where a change comes from: the origin of the request (for links in its events) and the
 /// connector whose CRM made it, if one did.

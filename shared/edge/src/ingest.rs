@@ -177,6 +177,7 @@ async fn store_message(
         &account.id,
         &now_text,
         &message.provider_message_id,
+        &message_id,
     )?;
     let insert_message = db::messages::insert_inbound(
         db,
@@ -205,6 +206,16 @@ async fn store_message(
         ],
         Guard::SubjectStored,
     )?;
+    // A resolved or closed conversation the message reopened says so.
+    let reopened_event = webhook_events::record_found(
+        db,
+        tenant,
+        Some(base_url),
+        now,
+        &EventId::generate(runtime::random()?),
+        EventType::ConversationStatusChanged,
+        db::conversations::reopened_by(channel, address, &message_id),
+    )?;
     let results = db
         .batch(vec![
             create_customer,
@@ -213,6 +224,7 @@ async fn store_message(
             touch_conversation,
             insert_message,
             message_events,
+            reopened_event,
         ])
         .await?;
     let Some(stored) = db::first_row::<StoredMessage>(&results, 4)? else {
@@ -220,6 +232,7 @@ async fn store_message(
     };
     let mut event_ids = webhook_events::recorded(&results, 1)?;
     event_ids.extend(webhook_events::recorded(&results, 5)?);
+    event_ids.extend(webhook_events::recorded(&results, 6)?);
     let received_event = event_ids.contains(&received_event).then_some(received_event);
     Ok(Some(StoredMessage {
         event_ids,

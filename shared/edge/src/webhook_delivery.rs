@@ -128,7 +128,13 @@ fn event_body(
                 let mut file = file.clone();
                 file.download_url =
                     signed_link(tenant, event.base_url.as_deref(), link_secret, &file.id, now);
-                to_value(&file)
+                // The guide's payload names the file's link `url` as well as `download_url`; both
+                // are the signed link, which works without an API key until it expires.
+                let mut shown = to_value(&file)?;
+                if let (Value::Object(fields), Some(link)) = (&mut shown, &file.download_url) {
+                    fields.insert("url".to_owned(), Value::String(link.clone()));
+                }
+                Ok::<_, ApiError>(shown)
             })
             .collect::<Result<_, _>>()?;
         data.insert("attachments".to_owned(), Value::Array(linked));

@@ -100,14 +100,21 @@ export async function krayinServer(options = {}) {
 }
 
 /**
- * Connects `business` to the Krayin at `krayin.origin` with `apiToken`; `fields` add to or replace
- * the settings, secrets and the rest of the body (the budget is off unless `rate_limit` is given;
- * `rate_limit: undefined` leaves it to the kind's default). Returns the admin API's connector.
+ * The sync options the pipeline's tests turn on: the guide's defaults are all off ("start
+ * small"), which guides.test.mjs checks.
+ */
+export const KRAYIN_SYNC_ALL = Object.freeze({ sync_conversations: true, sync_messages: true, sync_organizations: true });
+
+/**
+ * Connects `business` to the Krayin at `krayin.origin` with `apiToken`, every sync option on;
+ * `fields` add to or replace the settings, secrets and the rest of the body (the budget is off
+ * unless `rate_limit` is given; `rate_limit: undefined` leaves it to the kind's default). Returns
+ * the admin API's connector.
  */
 export async function connectKrayin(business, { krayin, apiToken }, { settings = {}, secrets = {}, ...rest } = {}) {
   const res = await admin('POST', `/admin/businesses/${business.id}/connectors`, {
     kind: 'krayin',
-    settings: { base_url: krayin.origin, ...settings },
+    settings: { base_url: krayin.origin, ...KRAYIN_SYNC_ALL, ...settings },
     secrets: { api_token: apiToken, ...secrets },
     rate_limit: NO_BUDGET,
     ...rest,

@@ -444,7 +444,7 @@ describe('conversations and messages', () => {
     assert.ok(log.every((entry) => entry.customer_id === `chatwoot:${person.id}`));
   });
 
-  test('SMS and WhatsApp conversations are calls; email, web widget, API and other inboxes are notes', async () => {
+  test('SMS and WhatsApp conversations are calls, email ones emails; web widget, API and other inboxes are notes', async () => {
     const setup = await setUp();
     const { connector, krayin } = setup;
     const person = jane({ name: 'Multi Channel' });
@@ -453,7 +453,7 @@ describe('conversations and messages', () => {
       ['whatsapp', 'call'],
       ['sms', 'call'],
       [{ id: 9, name: 'Bandwidth SMS', channel: 'Channel::Sms' }, 'call'],
-      ['email', 'note'],
+      ['email', 'email'],
       ['web', 'note'],
       ['api', 'note'],
       [{ id: 10, name: 'Telegram', channel: 'Channel::Telegram' }, 'note'],
@@ -471,9 +471,9 @@ describe('conversations and messages', () => {
     }
     const mail = messageActivities(krayin);
     assert.equal(mail.length, 1);
-    assert.equal(mail[0].type, 'note', 'an email message is a note (Krayin’s API does not create emails)');
-    assert.equal(mail[0].is_done, 1);
-    assert.ok(!krayin.activities.some((a) => a.type === 'email'), 'never an email activity');
+    assert.equal(mail[0].type, 'email', 'an email message is an email activity, as the guide’s channel table says');
+    assert.ok(mail[0].schedule_from && mail[0].schedule_to, 'an email is scheduled at the message time, as Krayin wants of every type but note and file');
+    assert.equal(mail[0].is_done, 1, 'and marked done: it happened');
   });
 
   test('with the toggles off nothing is made in Krayin for them, and the sync log says skipped', async () => {

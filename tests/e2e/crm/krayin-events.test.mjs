@@ -92,7 +92,7 @@ describe('customers', () => {
     assert.equal((await krayinContact(connector.id, '8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f')).status, 404, 'a customer the connector does not know');
     const shown = await api(business.key, 'GET', `/api-customers?id=${created.customer_id}`);
     assert.equal(shown.status, 200, shown.text);
-    assert.deepEqual(shown.body.crm_ids, [{ connector_id: connector.id, external_id: expected.external_id }], 'the customer shows where Krayin keeps them');
+    assert.deepEqual(shown.body.crm_ids, [{ connector_id: connector.id, kind: 'krayin', external_id: expected.external_id }], 'the customer shows where Krayin keeps them');
 
     await sync(business.key, [{ external_id: `CRM-${tag}`, name: 'Ada King', email, custom_fields: { job_title: 'Director' } }]);
     await waitFor(() => krayin.persons[0].name === 'Ada King' && krayin.leads[0].title === 'Ada King', 20_000, 'the update');

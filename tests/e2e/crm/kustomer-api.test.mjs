@@ -98,11 +98,21 @@ describe('escalations', () => {
     assertError(await api(other.key, 'POST', '/api-escalations', { conversation_id: setup.conversationId, reason: 'r' }), 404, 'not_found', 'another business');
     assertError(await request('POST', '/api-escalations', { body: JSON.stringify({ conversation_id: setup.conversationId, reason: 'r' }) }), 401, 'unauthorized', 'no key');
     assertError(await api(setup.business.key, 'GET', '/api-escalations'), 405, 'method_not_allowed', 'GET');
+  });
+
+  test('without an enabled connector an escalation is still recorded, counted and told to the customer', async () => {
+    const setup = await withConversation();
     const disabled = await admin('PATCH', `/admin/connectors/${setup.connector.id}`, { enabled: false });
     assert.equal(disabled.status, 200, disabled.text);
-    const noCrm = await api(setup.business.key, 'POST', '/api-escalations', { conversation_id: setup.conversationId, reason: 'r' });
-    assertError(noCrm, 422, 'validation_failed', 'no enabled connector');
-    assert.match(noCrm.body.error.message, /no enabled CRM connector/);
+    const noCrm = await api(setup.business.key, 'POST', '/api-escalations', { conversation_id: setup.conversationId, reason: 'no CRM here' });
+    assert.equal(noCrm.status, 202, noCrm.text);
+    assert.equal(noCrm.body.escalation.trigger, 'api');
+    assert.deepEqual(noCrm.body.work, [], 'no connector has work');
+    await meta.waitFor(setup.from.slice(1), 1);
+    assert.match(meta.for(setup.from.slice(1))[0].body.text.body, /member of our team/, 'the default hand-off message');
+    const analytics = await api(setup.business.key, 'GET', '/api-crm-analytics');
+    assert.equal(analytics.status, 200, analytics.text);
+    assert.equal(analytics.body.escalations.count, 1, analytics.text);
   });
 });
 

@@ -51,6 +51,19 @@ pub fn webhook_path(kind: ConnectorKind, connector_id: &str) -> String {
     }
 }
 
+/// A connector's stored settings with a PATCH's merged in ([`merged`]). Krayin's address has two
+/// names (`base_url`, and the guide's `api_url`): a patch that names it by either replaces it.
+pub fn patched_settings(kind: ConnectorKind, stored: &Value, patch: &Value) -> Value {
+    let mut base = stored.clone();
+    if kind == ConnectorKind::Krayin
+        && let (Value::Object(base), Some(patch)) = (&mut base, patch.as_object())
+        && patch.contains_key("api_url")
+    {
+        base.remove("base_url");
+    }
+    merged(&base, patch)
+}
+
 /// `patch` merged into `base` as RFC 7396 merges objects: a key set to null is removed, an
 /// object merges key by key, anything else replaces.
 pub fn merged(base: &Value, patch: &Value) -> Value {
@@ -75,6 +88,25 @@ pub fn merged(base: &Value, patch: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_krayin_patch_may_name_the_address_by_the_guides_name() {
+        let stored = json!({ "base_url": "https://old.example.com", "sync_messages": true });
+        let patched = patched_settings(
+            ConnectorKind::Krayin,
+            &stored,
+            &json!({ "api_url": "https://new.example.com/api/admin" }),
+        );
+        assert_eq!(
+            patched,
+            json!({ "api_url": "https://new.example.com/api/admin", "sync_messages": true })
+        );
+        let same_name = patched_settings(ConnectorKind::Krayin, &stored, &json!({ "sync_messages": false }));
+        assert_eq!(
+            same_name,
+            json!({ "base_url": "https://old.example.com", "sync_messages": false })
+        );
+    }
 
     #[test]
     fn kustomer_settings_are_stored_with_their_defaults_and_unset_secrets_left_out() {

@@ -44,13 +44,17 @@ pub(crate) fn string<'a>(field: &str, value: &'a Value) -> Result<&'a str, ApiEr
 /// `settings.base_url`: a destination webhooks may go to, without a query or fragment (paths are
 /// added to it; either would end up in the middle of every URL).
 pub(crate) fn base_url(value: &Value, allow_loopback: bool) -> Result<Destination, ApiError> {
-    const FIELD: &str = "settings.base_url";
-    let destination = Destination::parse(FIELD, string(FIELD, value)?, allow_loopback)
-        .map_err(|message| ApiError::invalid(FIELD, message))?;
+    base_url_at("settings.base_url", value, allow_loopback)
+}
+
+/// [`base_url`] given as `field`.
+pub(crate) fn base_url_at(field: &str, value: &Value, allow_loopback: bool) -> Result<Destination, ApiError> {
+    let destination = Destination::parse(field, string(field, value)?, allow_loopback)
+        .map_err(|message| ApiError::invalid(field, message))?;
     if destination.url().query().is_some() || destination.url().fragment().is_some() {
         return Err(ApiError::invalid(
-            FIELD,
-            "settings.base_url must not have a query or a fragment: it is the address paths are added to",
+            field,
+            format!("{field} must not have a query or a fragment: it is the address paths are added to"),
         ));
     }
     Ok(destination)

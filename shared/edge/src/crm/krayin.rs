@@ -29,7 +29,7 @@ use domain::crm::work::{ContactKey, LinkKind, Operation};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::lookup::CustomerKey;
-use domain::message::Conversation;
+use domain::message::{Conversation, is_ended};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
@@ -478,6 +478,26 @@ impl<'a> Krayin<'a> {
         Ok(found.map(|(activity, _)| activity))
     }
 
+    /// A conversation changed without ending: its activity brought up to date (made when it has
+    /// none yet).
+    async fn update_conversation_activity(
+        &self,
+        key: &ContactKey,
+        state: &mut ContactState,
+        local_id: &str,
+        planned: Option<PlannedActivity>,
+    ) -> Result<Option<u64>, Refusal> {
+        match (self.linked(LinkKind::Conversation, local_id).await?, &planned) {
+            (Some(activity), Some(planned)) => {
+                self.data(&api::update_activity(activity, &planned.fields, planned.done))
+                    .await?;
+                Ok(Some(activity))
+            }
+            (Some(activity), None) => Ok(Some(activity)),
+            (None, _) => self.conversation_activity(key, state, local_id, planned).await,
+        }
+    }
+
     /// A conversation ended: its activity marked done (made done when it has none yet), and the
     /// lead moved to the resolved stage.
     async fn resolve(
@@ -609,18 +629,34 @@ async fn our_contact(krayin: &Krayin<'_>, id: &CustomerId) -> Result<(ContactKey
     Ok((key, state))
 }
 
+/// A conversation's activity is per spell of it: the first from its start, and a new one each
+/// time the customer reopens it, so Krayin's timeline shows every exchange.
 async fn follow_conversation(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refusal> {
     let conversation = conversation(krayin, &subject(job, ConversationId::parse)?).await?;
     let (key, mut state) = our_contact(krayin, &conversation.customer_id).await?;
-    let local_id = conversation.id.as_str();
-    let at = Timestamp::parse_rfc3339(&conversation.created_at).unwrap_or_else(runtime::now);
-    let ended = matches!(conversation.status.as_str(), "resolved" | "closed");
+    let local_id = activity::spell_id(&conversation);
+    let local_id = local_id.as_str();
+    let at = match conversation.reopen_count {
+        0 => Timestamp::parse_rfc3339(&conversation.created_at).unwrap_or_else(runtime::now),
+        _ => runtime::now(),
+    };
     if job.operation == Operation::Follow(EventType::ConversationStatusChanged) {
-        if !ended {
+        if is_ended(&conversation.status) {
+            let planned = activity::our_conversation_activity(&conversation, &state.refs, at);
+            let activity = krayin.resolve(&key, &mut state, local_id, planned).await?;
+            return done(&state, activity);
+        }
+        if conversation.reopen_count == 0 {
             return skipped("the conversation is not resolved: Krayin's activity stays as it is");
         }
+        // Reopened: the new spell's activity, once.
+        if !krayin.settings.sync_conversations {
+            return skipped("Sync Conversations is off");
+        }
         let planned = activity::our_conversation_activity(&conversation, &state.refs, at);
-        let activity = krayin.resolve(&key, &mut state, local_id, planned).await?;
+        let activity = krayin
+            .conversation_activity(&key, &mut state, local_id, planned)
+            .await?;
         return done(&state, activity);
     }
     let activity = if krayin.settings.sync_conversations {
@@ -747,13 +783,21 @@ async fn follow_chatwoot(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refu
         }
         ChatwootEvent::ConversationUpdated(conversation)
         | ChatwootEvent::ConversationStatusChanged(conversation) => {
-            if conversation.status != "resolved" {
-                return skipped("the conversation is not resolved: Krayin's activity stays as it is");
+            let resolved = conversation.status == "resolved";
+            if !resolved && !krayin.settings.sync_conversations {
+                return skipped("Sync Conversations is off");
             }
             let (mut state, _) = krayin.ensure_contact(&key, &contact).await?;
             let local_id = format!("chatwoot:conversation:{}", conversation.id);
             let planned = activity::conversation_activity(conversation, &state.refs, now);
-            let activity = krayin.resolve(&key, &mut state, &local_id, planned).await?;
+            let activity = if resolved {
+                krayin.resolve(&key, &mut state, &local_id, planned).await?
+            } else {
+                // Assigned, reopened, its attributes changed: the activity says so now.
+                krayin
+                    .update_conversation_activity(&key, &mut state, &local_id, planned)
+                    .await?
+            };
             done(&state, activity)
         }
         ChatwootEvent::MessageCreated(message) => {

@@ -12,23 +12,21 @@ use crate::crm::{
     unreadable,
 };
 use crate::db::crm_connectors::Connector;
-use crate::db::crm_sync_jobs::{self, Job, Requested};
-use crate::db::escalations::{self, NewEscalation, Trigger};
+use crate::db::crm_sync_jobs::Job;
 use crate::db::{self, crm_links};
-use crate::{http, runtime, send_queue};
+use crate::{http, runtime};
 use domain::crm::kustomer::api::{self, ApiRequest, NewConversation, Resource};
 use domain::crm::kustomer::escalation;
 use domain::crm::kustomer::settings::{KustomerSecrets, KustomerSettings};
 use domain::crm::work::{LinkKind, Operation};
 use domain::error::ApiError;
-use domain::ids::{ConversationId, CustomerId, EscalationId, MessageId, SyncJobId};
+use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::lookup::CustomerKey;
 use domain::message::{Conversation, Message};
-use domain::outgoing::OutgoingMessage;
 use domain::tenant::Tenant;
 use domain::webhooks::EventType;
-use serde_json::{Value, json};
-use worker::{D1Database, Env, Method, console_error};
+use serde_json::Value;
+use worker::{D1Database, Env, Method};
 
 /// Messages of a conversation included in an escalation's note (the note keeps the newest that fit).
 const HISTORY_MESSAGES: usize = 200;
@@ -399,99 +397,13 @@ async fn follow_message(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, R
         })
         .await?;
     let crm_id = kustomer.link(LinkKind::Message, id.as_str(), &created.id).await?;
-    if job.operation == Operation::Follow(EventType::MessageReceived) {
-        escalate_if_asked(kustomer, &message).await?;
-    }
     synced(crm_id)
 }
 
-/// Records an escalation, and its work, when the customer's message asks for a human in one of
-/// the connector's phrases (and Automatic Ticket Creation is on).
-async fn escalate_if_asked(kustomer: &Kustomer<'_>, message: &Message) -> Result<(), Refusal> {
-    if !kustomer.settings.ticket_creation {
-        return Ok(());
-    }
-    let Some(phrase) = escalation::asks_for_human(&message.content, &kustomer.settings.escalation_phrases)
-    else {
-        return Ok(());
-    };
-    let reason = format!("the customer asked for a person (\"{phrase}\")");
-    let asked = Escalation {
-        conversation_id: &message.conversation_id,
-        customer_id: &message.customer_id,
-        reason: &reason,
-        trigger: Trigger::Phrase,
-        message_id: Some(&message.id),
-    };
-    request_escalation(
-        kustomer.db(),
-        kustomer.tenant(),
-        std::slice::from_ref(&kustomer.client.connector.id),
-        &asked,
-    )
-    .await?;
-    Ok(())
-}
-
-/// An escalation asked for: of which conversation (and its customer), why, and how.
-pub struct Escalation<'a> {
-    pub conversation_id: &'a ConversationId,
-    pub customer_id: &'a CustomerId,
-    pub reason: &'a str,
-    pub trigger: Trigger,
-    /// The customer's message that asked for a person, when one did.
-    pub message_id: Option<&'a MessageId>,
-}
-
-/// Records an escalation of the conversation and its work for each of `connectors`; returns its
-/// id and the work, or None when its message escalated already.
-pub async fn request_escalation(
-    db: &D1Database,
-    tenant: &Tenant,
-    connectors: &[domain::ids::ConnectorId],
-    asked: &Escalation<'_>,
-) -> Result<Option<(EscalationId, Vec<Job>)>, ApiError> {
-    let id = EscalationId::generate(runtime::random()?);
-    let now = runtime::now().micros();
-    let (conversation_id, customer_id, reason) = (asked.conversation_id, asked.customer_id, asked.reason);
-    let recorded = escalations::insert(
-        db,
-        tenant,
-        &NewEscalation {
-            id: &id,
-            conversation_id,
-            customer_id,
-            reason,
-            trigger: asked.trigger,
-            message_id: asked.message_id,
-        },
-        now,
-    )
-    .await?;
-    if !recorded {
-        return Ok(None);
-    }
-    let input = json!({ "escalation_id": id, "reason": reason });
-    let mut jobs = Vec::new();
-    for connector_id in connectors {
-        let work = Requested {
-            connector_id,
-            customer_id,
-            operation: Operation::Escalate,
-            subject_id: conversation_id.as_str(),
-            input: &input,
-        };
-        jobs.push(
-            crm_sync_jobs::insert_requested(db, tenant, &SyncJobId::generate(runtime::random()?), &work, now)
-                .await?,
-        );
-    }
-    Ok(Some((id, jobs)))
-}
-
 /// Hands the conversation to a person in Kustomer: the synced conversation raised to the
-/// escalation priority and given to the default team (Auto Assignment), or a new one made so;
-/// an internal note with the reason and the chat history; then the customer is told, once.
+/// escalation priority and given to the default team (Auto Assignment), or a new one made so,
+/// and an internal note with the reason and the chat history. The customer was told when the
+/// escalation was recorded (`crm::escalation`), whether Kustomer was up or not.
 async fn escalate(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
     if !kustomer.settings.ticket_creation {
         return skipped("Automatic Ticket Creation is off");
@@ -534,63 +446,7 @@ async fn escalate(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal
             &escalation::escalation_note(&reason, &history),
         ))
         .await?;
-    hand_off(kustomer, job, &conversation).await?;
     synced(crm_id)
-}
-
-/// Tells the customer a person will take over, on the conversation's channel, through the normal
-/// send path; once per escalation, whichever connector gets there first.
-async fn hand_off(kustomer: &Kustomer<'_>, job: &Job, conversation: &Conversation) -> Result<(), Refusal> {
-    let Some(escalation_id) = EscalationId::parse(&input_text(job, "escalation_id")?) else {
-        return Err(Refusal::Ours(db::corrupt(
-            "sync job",
-            job.id.as_str(),
-            "its escalation id",
-        )));
-    };
-    if !escalations::take_handoff(
-        kustomer.db(),
-        kustomer.tenant(),
-        &escalation_id,
-        runtime::now().micros(),
-    )
-    .await?
-    {
-        return Ok(());
-    }
-    let Some(customer) = db::customers::find_one(
-        kustomer.db(),
-        kustomer.tenant(),
-        &CustomerKey::Id(conversation.customer_id.clone()),
-    )
-    .await?
-    else {
-        return Ok(());
-    };
-    let outgoing = OutgoingMessage {
-        channel: conversation.channel,
-        content: kustomer.settings.handoff_message.clone(),
-        subject: None,
-        attachments: Vec::new(),
-    };
-    let origin = http::configured_origin(kustomer.env)?.unwrap_or_default();
-    if let Err(error) = send_queue::accept(
-        kustomer.env,
-        kustomer.db(),
-        kustomer.tenant(),
-        &customer,
-        &outgoing,
-        &origin,
-    )
-    .await
-    {
-        // The escalation stands; the hand-off message is what failed (no account on the channel).
-        console_error!(
-            "escalation {escalation_id}: the hand-off message was not sent: {}",
-            error.body.message
-        );
-    }
-    Ok(())
 }
 
 /// Adds an internal note to the conversation in Kustomer (making the conversation there first if

@@ -3,6 +3,7 @@
 //! per CRM: `kustomer`, `krayin`), with what their work has in common here.
 
 pub mod client;
+pub mod escalation;
 pub mod krayin;
 pub mod kustomer;
 pub mod sync;

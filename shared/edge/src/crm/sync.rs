@@ -7,7 +7,7 @@
 //! says "this contact has work", and the maintenance sweep hands over contacts whose work is
 //! overdue and that nobody holds.
 
-use crate::crm::perform;
+use crate::crm::{escalation, perform};
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_contacts;
 use crate::db::crm_sync_jobs::{self, Contact, Job, Settled};
@@ -16,7 +16,8 @@ use crate::runtime;
 use domain::crm::settle;
 use domain::crm::work::{self, EventToFollow, JobStatus};
 use domain::error::ApiError;
-use domain::ids::{CustomerId, SyncJobId};
+use domain::ids::{ConnectorId, CustomerId, SyncJobId};
+use domain::message::Message;
 use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::webhooks::EventType;
@@ -33,17 +34,31 @@ const LEASE_SECONDS: i64 = 180;
 const DRAIN_SECONDS: i64 = 60;
 
 /// Plans the work `events` mean for the tenant's enabled connectors, records it, and hands the
-/// contacts with new work to the sync consumer. The events' snapshots name their customer.
+/// contacts with new work to the sync consumer. The events' snapshots name their customer. A
+/// received message that asks for a person in a connector's words escalates its conversation
+/// here, before any CRM is called.
 pub async fn plan(
     env: &Env,
     db: &D1Database,
     tenant: &Tenant,
     events: &[StoredEvent],
 ) -> Result<(), ApiError> {
-    let connectors = crm_connectors::enabled_ids(db, tenant).await?;
-    if connectors.is_empty() || events.is_empty() {
+    if events.is_empty() {
         return Ok(());
     }
+    let enabled = crm_connectors::enabled(db, tenant).await?;
+    if enabled.is_empty() {
+        return Ok(());
+    }
+    for event in events
+        .iter()
+        .filter(|event| event.kind == EventType::MessageReceived.as_str())
+    {
+        if let Some(message) = message_of(event) {
+            escalation::escalate_if_asked(env, db, tenant, &enabled, &message).await?;
+        }
+    }
+    let connectors: Vec<ConnectorId> = enabled.into_iter().map(|connector| connector.id).collect();
     let details: Vec<Option<Value>> = events
         .iter()
         .map(|event| {
@@ -78,6 +93,12 @@ pub async fn plan(
     .await?;
     hand_over(env, &contacts, 0).await;
     Ok(())
+}
+
+/// The message a message event's snapshot holds.
+fn message_of(event: &StoredEvent) -> Option<Message> {
+    let mut snapshot: Value = serde_json::from_str(event.snapshot.as_deref()?).ok()?;
+    crate::db::messages::from_snapshot(snapshot.get_mut("message")?.take()).ok()
 }
 
 /// The customer an event's snapshot names: every snapshot carries its customer.

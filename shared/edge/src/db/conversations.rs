@@ -5,19 +5,23 @@
 use crate::db::{self, Sql, text};
 use domain::channel::Channel;
 use domain::error::ApiError;
-use domain::ids::{ChannelAccountId, ConversationId, CustomerId};
+use domain::ids::{ChannelAccountId, ConversationId, CustomerId, MessageId};
 use domain::message::Conversation;
 use domain::tenant::Tenant;
 use serde_json::Value;
 use worker::{D1Database, D1PreparedStatement};
 
 const COLUMNS: &str = "c.id, c.customer_id, c.channel, c.channel_account_id, c.status, c.assignee, \
-     c.last_message_at, c.created_at, c.updated_at, \
+     c.last_message_at, c.created_at, c.updated_at, c.reopen_count, \
      (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count";
 
 /// The statement that opens the customer's conversation on the channel for an inbound message
 /// from `address` (the customer its identity names), or touches it; nothing when the provider's
 /// message `provider_message_id` is stored already (a redelivery).
+///
+/// A conversation that was resolved or closed is reopened by the message: open again, without a
+/// resolution time, its reopening counted and recorded against `message_id`, so that
+/// [`reopened_by`] finds it in the same batch.
 #[allow(clippy::too_many_arguments)]
 pub fn touch_for_inbound(
     db: &D1Database,
@@ -28,6 +32,7 @@ pub fn touch_for_inbound(
     account: &ChannelAccountId,
     now: &str,
     provider_message_id: &str,
+    message_id: &MessageId,
 ) -> Result<D1PreparedStatement, ApiError> {
     Ok(db
         .prepare(
@@ -36,7 +41,13 @@ pub fn touch_for_inbound(
              WHERE business_id = ?1 AND channel = ?2 AND address = ?3 \
              AND NOT EXISTS (SELECT 1 FROM messages WHERE business_id = ?1 AND channel = ?2 AND provider_message_id = ?7) \
              ON CONFLICT (business_id, customer_id, channel) DO UPDATE SET \
-             last_message_at = excluded.last_message_at, updated_at = excluded.updated_at",
+             last_message_at = excluded.last_message_at, updated_at = excluded.updated_at, \
+             status = CASE WHEN conversations.status IN ('resolved', 'closed') THEN 'open' ELSE conversations.status END, \
+             resolved_at = CASE WHEN conversations.status IN ('resolved', 'closed') THEN NULL ELSE conversations.resolved_at END, \
+             reopen_count = conversations.reopen_count + (conversations.status IN ('resolved', 'closed')), \
+             reopened_from = CASE WHEN conversations.status IN ('resolved', 'closed') THEN conversations.status \
+               ELSE conversations.reopened_from END, \
+             reopened_by = CASE WHEN conversations.status IN ('resolved', 'closed') THEN ?8 ELSE conversations.reopened_by END",
         )
         .bind(&[
             text(tenant.business_id.as_str()),
@@ -46,7 +57,25 @@ pub fn touch_for_inbound(
             text(account.as_str()),
             text(now),
             text(provider_message_id),
+            text(message_id.as_str()),
         ])?)
+}
+
+/// SQL selecting the conversation (as `subject_id`) that the inbound message `message_id` from
+/// `address` on `channel` reopened, with the status it had (as `detail`,
+/// `{"previous_status": …, "reopened_by": "customer_message"}`); no row when the message reopened
+/// none.
+pub fn reopened_by(channel: Channel, address: &str, message_id: &MessageId) -> Sql {
+    Sql::new(
+        "SELECT c.id AS subject_id, json_object('previous_status', c.reopened_from, 'reopened_by', 'customer_message') AS detail \
+         FROM conversations c WHERE c.business_id = :business AND c.channel = :reopen_channel \
+         AND c.customer_id = (SELECT customer_id FROM customer_identities \
+           WHERE business_id = :business AND channel = :reopen_channel AND address = :reopen_address) \
+         AND c.reopened_by = :reopen_message",
+    )
+    .bind("reopen_channel", text(channel.as_str()))
+    .bind("reopen_address", text(address))
+    .bind("reopen_message", text(message_id.as_str()))
 }
 
 /// The statement that opens the customer's conversation on the channel for a message we send,
@@ -124,6 +153,8 @@ pub fn changed_to(id: &ConversationId, status: &str, assignee: Option<&str>, now
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Timing {
     pub assignee: Option<String>,
+    /// How often the customer reopened it after it was resolved or closed.
+    pub reopen_count: i64,
     pub created_at: String,
     pub resolved_at: Option<String>,
     pub first_inbound_us: Option<i64>,
@@ -142,7 +173,7 @@ pub async fn timings(
                          AND m.conversation_id = c.id AND m.direction = 'inbound')";
     let result = db
         .prepare(format!(
-            "SELECT c.assignee, c.created_at, c.resolved_at, {first_inbound} AS first_inbound_us, \
+            "SELECT c.assignee, c.reopen_count, c.created_at, c.resolved_at, {first_inbound} AS first_inbound_us, \
              (SELECT min(m.created_us) FROM messages m WHERE m.business_id = c.business_id \
               AND m.conversation_id = c.id AND m.direction = 'outbound' AND m.created_us > {first_inbound}) \
              AS first_response_us FROM conversations c \

@@ -183,21 +183,44 @@ pub async fn list(
     Ok(connectors)
 }
 
-/// The ids of the tenant's enabled connectors, without opening their secrets: what planning
-/// work needs.
-pub async fn enabled_ids(db: &D1Database, tenant: &Tenant) -> Result<Vec<ConnectorId>, ApiError> {
-    #[derive(Deserialize)]
-    struct IdRow {
-        id: ConnectorId,
-    }
+/// An enabled connector as planning work sees it: without its secrets.
+#[derive(Debug, Clone)]
+pub struct Enabled {
+    pub id: ConnectorId,
+    pub kind: ConnectorKind,
+    /// As the kind's settings parser left them.
+    pub settings: Value,
+}
+
+/// The tenant's enabled connectors, oldest first, without opening their secrets: what planning
+/// work and escalations need.
+pub async fn enabled(db: &D1Database, tenant: &Tenant) -> Result<Vec<Enabled>, ApiError> {
     let result = db
         .prepare(
-            "SELECT id FROM crm_connectors WHERE business_id = ?1 AND enabled = 1 ORDER BY created_at, id",
+            "SELECT id, kind, settings FROM crm_connectors WHERE business_id = ?1 AND enabled = 1 \
+             ORDER BY created_at, id",
         )
         .bind(&[text(tenant.business_id.as_str())])?
         .all()
         .await?;
-    Ok(result.results::<IdRow>()?.into_iter().map(|row| row.id).collect())
+    #[derive(Deserialize)]
+    struct EnabledRow {
+        id: ConnectorId,
+        kind: String,
+        settings: String,
+    }
+    result
+        .results::<EnabledRow>()?
+        .into_iter()
+        .map(|row| {
+            let corrupt = |what: &str| db::corrupt("CRM connector", row.id.as_str(), what);
+            Ok(Enabled {
+                kind: ConnectorKind::parse(&row.kind).ok_or_else(|| corrupt("kind"))?,
+                settings: serde_json::from_str(&row.settings).map_err(|_| corrupt("settings"))?,
+                id: row.id,
+            })
+        })
+        .collect()
 }
 
 /// SQL that is true when the business `:business` has an enabled connector: its events are

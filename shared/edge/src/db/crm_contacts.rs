@@ -4,10 +4,10 @@
 //! contact's records in the CRM in the CRM's external id form (found by it through an index),
 //! and the stage moves made for it; only the lease holder writes them.
 
-use crate::db::{self, number, optional_text, text};
-use domain::crm::work::ContactKey;
+use crate::db::{self, Sql, crm_links, number, optional_text, text};
+use domain::crm::work::{ConnectorKind, ContactKey};
 use domain::error::ApiError;
-use domain::ids::ConnectorId;
+use domain::ids::{ConnectorId, CustomerId};
 use domain::tenant::Tenant;
 use serde::Deserialize;
 use worker::D1Database;
@@ -151,28 +151,68 @@ pub async fn keep(
     Ok(())
 }
 
-/// A contact's external id in one connector's CRM.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-pub struct ExternalId {
-    pub connector_id: String,
+/// Where one connector's CRM keeps one of our customers, in one shape for every kind of CRM:
+/// Krayin's `krayin:person:7|krayin:lead:9|…`, Kustomer's `kustomer:customer:<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CrmId {
+    #[serde(skip)]
+    pub customer_id: CustomerId,
+    pub connector_id: ConnectorId,
+    pub kind: ConnectorKind,
     pub external_id: String,
 }
 
-/// The contact's external ids in each connector's CRM that has them, oldest connector first.
-pub async fn external_ids(
+/// The CRM ids of each of `customers`, each customer's oldest connector first: the external ids
+/// the contacts of this table keep (Krayin's), and the customer links of `crm_links`
+/// (Kustomer's), in one round trip.
+pub async fn crm_ids(
     db: &D1Database,
     tenant: &Tenant,
-    contact: &ContactKey,
-) -> Result<Vec<ExternalId>, ApiError> {
-    let result = db
-        .prepare(
-            "SELECT k.connector_id, k.external_id FROM crm_contacts k \
-             JOIN crm_connectors c ON c.id = k.connector_id AND c.business_id = k.business_id \
-             WHERE k.business_id = ?1 AND k.customer_id = ?2 AND k.external_id IS NOT NULL \
-             ORDER BY c.created_at, c.id",
-        )
-        .bind(&[text(tenant.business_id.as_str()), text(&contact.to_string())])?
-        .all()
-        .await?;
-    Ok(result.results::<ExternalId>()?)
+    customers: &[&CustomerId],
+) -> Result<Vec<CrmId>, ApiError> {
+    if customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let contacts = Sql::new(
+        "SELECT k.customer_id, k.connector_id, k.external_id, 0 AS linked FROM crm_contacts k \
+         WHERE k.business_id = :business AND k.external_id IS NOT NULL \
+         AND k.customer_id IN (SELECT value FROM json_each(:customers))",
+    );
+    let sql = Sql::compose(
+        "SELECT x.customer_id, x.connector_id, c.kind, x.external_id, x.linked FROM ({sql} UNION ALL {sql}) x \
+         JOIN crm_connectors c ON c.id = x.connector_id AND c.business_id = :business \
+         ORDER BY c.created_at, c.id",
+        vec![contacts, crm_links::customer_ids_sql()],
+    )
+    .bind("business", text(tenant.business_id.as_str()))
+    .bind("customers", db::json_list(customers.iter().map(|id| id.as_str())));
+    #[derive(Deserialize)]
+    struct Row {
+        customer_id: String,
+        connector_id: String,
+        kind: String,
+        external_id: String,
+        /// A record link of `crm_links`, whose id is the CRM's bare id.
+        linked: i64,
+    }
+    let result = sql.prepare(db)?.all().await?;
+    result
+        .results::<Row>()?
+        .into_iter()
+        .map(|row| {
+            let corrupt = |what: &str| db::corrupt("CRM contact", &row.customer_id, what);
+            let kind = ConnectorKind::parse(&row.kind).ok_or_else(|| corrupt("its connector's kind"))?;
+            Ok(CrmId {
+                customer_id: CustomerId::parse(&row.customer_id).ok_or_else(|| corrupt("its customer id"))?,
+                connector_id: ConnectorId::parse(&row.connector_id)
+                    .ok_or_else(|| corrupt("its connector id"))?,
+                external_id: if row.linked == 1 {
+                    format!("{kind}:customer:{}", row.external_id)
+                } else {
+                    row.external_id.clone()
+                },
+                kind,
+            })
+        })
+        .collect()
 }

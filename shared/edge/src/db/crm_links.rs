@@ -3,7 +3,7 @@
 //! the CRM, and by the CRM's id when its webhook tells us of a change; forgotten when the CRM
 //! answers that it no longer has the record (someone deleted it there).
 
-use crate::db::{self, number, text};
+use crate::db::{self, Sql, number, text};
 use domain::crm::work::LinkKind;
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
@@ -36,6 +36,16 @@ pub async fn crm_id(
         .first::<Row>(None)
         .await?;
     Ok(row.map(|row| row.crm_id))
+}
+
+/// SQL selecting `customer_id, connector_id, external_id` (the CRM's bare id) and `linked` (1)
+/// of every customer link among the JSON list `:customers` of the business `:business`.
+pub fn customer_ids_sql() -> Sql {
+    Sql::new(
+        "SELECT l.local_id AS customer_id, l.connector_id, l.crm_id AS external_id, 1 AS linked FROM crm_links l \
+         WHERE l.business_id = :business AND l.kind = 'customer' \
+         AND l.local_id IN (SELECT value FROM json_each(:customers))",
+    )
 }
 
 /// Our record for the CRM's `crm_id`, if we know it.

@@ -3,6 +3,7 @@
 
 use crate::db::{self, Sql, text};
 use domain::customer::{Customer, CustomerDraft};
+use domain::customer_list::ListQuery;
 use domain::email::Email;
 use domain::error::ApiError;
 use domain::ids::CustomerId;
@@ -183,6 +184,43 @@ pub async fn first_named(
         }
     }
     Err(ApiError::not_found(format!("no customer with {named_by}")))
+}
+
+/// A page of the tenant's customers, newest first, after the query's cursor and narrowed by its
+/// filters; at most `limit` of them. Walks `customers_by_created` backwards, so a page costs
+/// the rows it returns (plus those a filter passes over).
+pub async fn list(
+    db: &D1Database,
+    tenant: &Tenant,
+    query: &ListQuery,
+    limit: usize,
+) -> Result<Vec<Customer>, ApiError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM customers WHERE business_id = ?1 \
+         AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND id < ?3)) \
+         AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(customers.tags) WHERE value = ?4)) \
+         AND (?5 IS NULL OR external_system = ?5) \
+         AND (?6 IS NULL OR updated_at > ?6) \
+         ORDER BY created_at DESC, id DESC LIMIT ?7"
+    );
+    let result = db
+        .prepare(sql)
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            db::optional_text(query.after.as_ref().map(|after| after.created_at.as_str())),
+            db::optional_text(query.after.as_ref().map(|after| after.id.as_str())),
+            db::optional_text(query.tag.as_deref()),
+            db::optional_text(query.external_system.as_deref()),
+            db::optional_text(query.updated_since.map(Timestamp::to_rfc3339).as_deref()),
+            db::number(limit as i64),
+        ])?
+        .all()
+        .await?;
+    result
+        .results::<CustomerRow>()?
+        .into_iter()
+        .map(CustomerRow::into_customer)
+        .collect()
 }
 
 /// One statement selecting `columns` of every customer of `?1` whose key column is in the JSON

@@ -84,14 +84,50 @@ const SUBJECT: &str = "json_extract(ev.value, '$.subject_id')";
 /// SQL for the snapshot of each event's record (`data` of its body, but for what is added at
 /// dispatch: attachments, and `detail`), read as the statement runs: after the change it joins.
 fn snapshot_sql(events: &[NewEvent]) -> String {
-    by_kind(events, "NULL", |kind| match table_of(kind) {
-        "messages" => db::messages::snapshot_sql(SUBJECT),
-        "conversations" => db::conversations::snapshot_sql(SUBJECT),
+    by_kind(events, "NULL", |kind| snapshot_of(kind, SUBJECT))
+}
+
+/// SQL for the snapshot of the record of an event of `kind` whose id is `subject`.
+fn snapshot_of(kind: EventType, subject: &str) -> String {
+    match table_of(kind) {
+        "messages" => db::messages::snapshot_sql(subject),
+        "conversations" => db::conversations::snapshot_sql(subject),
         _ => format!(
             "json_object('customer', json({}))",
-            db::customers::snapshot_sql(SUBJECT)
+            db::customers::snapshot_sql(subject)
         ),
-    })
+    }
+}
+
+/// The statement that records the event `id` of `kind` about the record `found` selects, if it
+/// selects one (`subject_id`, and `detail` as JSON text or null), when the batch it joins
+/// commits: for a change whose record only the statements before it know, like the conversation
+/// an inbound message reopened. `found` selects at most one row.
+pub fn record_found(
+    db: &D1Database,
+    tenant: &Tenant,
+    base_url: Option<&str>,
+    now: Timestamp,
+    id: &EventId,
+    kind: EventType,
+    found: Sql,
+) -> Result<D1PreparedStatement, ApiError> {
+    let insert = format!(
+        "INSERT INTO webhook_events (id, business_id, type, subject_id, detail, snapshot, base_url, created_us) \
+         SELECT :event_id, :business, :event_type, f.subject_id, f.detail, {}, :event_base_url, :event_now \
+         FROM ({{sql}}) AS f WHERE ({} OR {}) LIMIT 1 RETURNING id",
+        snapshot_of(kind, "f.subject_id"),
+        db::webhook_endpoints::subscribed_sql(":event_type"),
+        db::crm_connectors::any_enabled_sql(),
+    );
+    found
+        .within(&insert)
+        .bind("business", text(tenant.business_id.as_str()))
+        .bind("event_id", text(id.as_str()))
+        .bind("event_type", text(kind.as_str()))
+        .bind("event_base_url", db::optional_text(base_url))
+        .bind("event_now", number(now.micros()))
+        .prepare(db)
 }
 
 #[derive(Serialize)]

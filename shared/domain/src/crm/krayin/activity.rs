@@ -1,10 +1,9 @@
 //! What a conversation or a message becomes in Krayin: the activity's type, title, comment and
 //! schedule, and when a lead moves to the next stage of its pipeline.
 //!
-//! Krayin's activity types are `call`, `meeting`, `lunch`, `note` and `file` (its admin forms);
-//! `email` and `system` exist only for what Krayin's mail module and change log write, with
-//! fields we do not have, so we never write them. A `note` is created done and needs no
-//! schedule; every other type is created not done and needs `schedule_from`/`schedule_to`
+//! The types follow the integration guide's channel table: email is `email`, phone-number
+//! channels are `call`, chats are `note`. A `note` is created done and needs no schedule; every
+//! other type is created not done and needs `schedule_from`/`schedule_to`
 //! (`ActivityController::store`), so a finished exchange of another type is marked done after.
 
 use super::api::{ActivityFields, ActivityType, Stage};
@@ -13,27 +12,29 @@ use super::settings::KrayinSettings;
 use crate::channel::{Channel, Direction};
 use crate::crm::chatwoot::{ChatwootChannel, ChatwootConversation, ChatwootMessage, MessageType};
 use crate::crm::kustomer::cut_chars;
-use crate::message::{Conversation, Message};
+use crate::message::{Conversation, Message, is_ended};
 use crate::time::Timestamp;
 
 /// Krayin keeps a comment in a TEXT column (64 KiB); a long message is cut well before.
 pub const MAX_COMMENT_CHARS: usize = 10_000;
 pub const COMMENT_CUT_MARKER: &str = "\n[…cut]";
 
-/// The type of activity for one of our channels: phone-number channels are recorded as calls,
-/// as the integration's guide does; email is a note, not Krayin's `email` (see the module
-/// doc); Messenger and Instagram, chats like a web widget, are notes.
+/// The type of activity for one of our channels, as the integration's guide maps them: email is
+/// an email, phone-number channels are calls, and Messenger and Instagram, chats like a web
+/// widget, are notes.
 pub fn activity_type_for_channel(channel: Channel) -> ActivityType {
     match channel {
+        Channel::Email => ActivityType::Email,
         Channel::Whatsapp | Channel::Sms => ActivityType::Call,
-        Channel::Email | Channel::Facebook | Channel::Instagram => ActivityType::Note,
+        Channel::Facebook | Channel::Instagram => ActivityType::Note,
     }
 }
 
-/// The same rule for Chatwoot's inboxes: SMS (Twilio, Bandwidth) and WhatsApp are calls; email,
-/// the web widget, API inboxes and every other channel are notes.
+/// The same rule for Chatwoot's inboxes: email is an email, SMS (Twilio, Bandwidth) and WhatsApp
+/// are calls; the web widget, API inboxes and every other channel are notes.
 pub fn activity_type_for_chatwoot(channel: &ChatwootChannel) -> ActivityType {
     match channel {
+        ChatwootChannel::Email => ActivityType::Email,
         ChatwootChannel::Sms | ChatwootChannel::Whatsapp => ActivityType::Call,
         _ => ActivityType::Note,
     }
@@ -192,6 +193,15 @@ pub fn chatwoot_message_activity(
     )
 }
 
+/// Which spell of one of our conversations its activity is about: the conversation's id for its
+/// first, `<id>#<n>` after the customer reopened it n times.
+pub fn spell_id(conversation: &Conversation) -> String {
+    match conversation.reopen_count {
+        0 => conversation.id.to_string(),
+        n => format!("{}#{n}", conversation.id),
+    }
+}
+
 /// The activity of one of our conversations, done once it is resolved or closed; none until the
 /// contact's person or lead exists.
 pub fn our_conversation_activity(
@@ -206,13 +216,24 @@ pub fn our_conversation_activity(
     if let Some(assignee) = &conversation.assignee {
         comment.push_str(&format!("\nAssigned to: {assignee}"));
     }
+    if conversation.reopen_count > 0 {
+        comment.push_str(&format!(
+            "\nReopened by the customer ({} {})",
+            conversation.reopen_count,
+            if conversation.reopen_count == 1 {
+                "time"
+            } else {
+                "times"
+            }
+        ));
+    }
     planned(
         activity_type_for_channel(conversation.channel),
         conversation_title(conversation.id.as_str()),
         comment,
         at,
         refs,
-        matches!(conversation.status.as_str(), "resolved" | "closed"),
+        is_ended(&conversation.status),
     )
 }
 
@@ -385,7 +406,7 @@ mod tests {
         let ours = [
             (Channel::Whatsapp, ActivityType::Call),
             (Channel::Sms, ActivityType::Call),
-            (Channel::Email, ActivityType::Note),
+            (Channel::Email, ActivityType::Email),
             (Channel::Facebook, ActivityType::Note),
             (Channel::Instagram, ActivityType::Note),
         ];
@@ -395,7 +416,7 @@ mod tests {
         let chatwoot = [
             (ChatwootChannel::Whatsapp, ActivityType::Call),
             (ChatwootChannel::Sms, ActivityType::Call),
-            (ChatwootChannel::Email, ActivityType::Note),
+            (ChatwootChannel::Email, ActivityType::Email),
             (ChatwootChannel::WebWidget, ActivityType::Note),
             (ChatwootChannel::Api, ActivityType::Note),
             (ChatwootChannel::Telegram, ActivityType::Note),

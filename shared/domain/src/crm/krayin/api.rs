@@ -194,6 +194,16 @@ pub fn mark_activity_done(activity_id: u64) -> ApiRequest {
     )
 }
 
+/// Brings an activity up to what it records now: its title, its comment, and whether it is done
+/// (a note is left done, as Krayin keeps notes).
+pub fn update_activity(activity_id: u64, activity: &ActivityFields, done: bool) -> ApiRequest {
+    let mut body = json!({ "title": activity.title, "comment": activity.comment });
+    if activity.activity_type != ActivityType::Note {
+        body["is_done"] = json!(u8::from(done));
+    }
+    ApiRequest::with(Method::Put, format!("/api/v1/activities/{activity_id}"), body)
+}
+
 /// All pipelines with their stages, in Krayin's order; unpaginated.
 pub fn pipelines() -> ApiRequest {
     ApiRequest::get(
@@ -529,6 +539,8 @@ pub enum ActivityType {
     Note,
     /// Created not done, with `schedule_from`/`schedule_to`.
     Call,
+    /// Like a call; Krayin stores the type as given.
+    Email,
 }
 
 impl ActivityType {
@@ -536,12 +548,13 @@ impl ActivityType {
         match self {
             Self::Note => "note",
             Self::Call => "call",
+            Self::Email => "email",
         }
     }
 
     /// Whether Krayin wants `schedule_from` and `schedule_to` (all types but note and file).
     pub fn needs_schedule(self) -> bool {
-        self == Self::Call
+        self != Self::Note
     }
 }
 

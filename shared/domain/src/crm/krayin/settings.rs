@@ -3,7 +3,7 @@
 //! holds a configuration that can work.
 
 use super::api::Pipeline;
-use crate::crm::fields::{base_url, object, refuse_unknown, secret};
+use crate::crm::fields::{base_url_at, object, refuse_unknown, secret};
 use crate::destination::Destination;
 use crate::error::ApiError;
 use serde_json::{Value, json};
@@ -17,7 +17,8 @@ pub const MAX_LEAD_VALUE: f64 = 99_999_999.999_9;
 #[derive(Debug, Clone, PartialEq)]
 pub struct KrayinSettings {
     /// Where Krayin is installed (`https://crm.example.com`); the API's paths (`/api/v1/…`) are
-    /// added to it.
+    /// added to it. Given as the guide's "API URL" (`…/api/admin`), `…/api/v1` or bare, and
+    /// kept bare.
     pub base_url: Destination,
     /// The Krayin user made sales owner of persons and leads we create; none leaves it to Krayin.
     pub user_id: Option<u64>,
@@ -38,6 +39,7 @@ pub struct KrayinSettings {
 
 const SETTING_NAMES: &[&str] = &[
     "base_url",
+    "api_url",
     "user_id",
     "pipeline_id",
     "lead_source_id",
@@ -62,20 +64,29 @@ impl KrayinSettings {
     /// From the admin API's `settings` JSON object. Only `base_url` is required; null means "the
     /// default". Unknown fields are refused, so a misspelt setting is not silently ignored.
     ///
-    /// The sync flags default to on: a business that connects Krayin wants its conversations
-    /// there (the seed's Chatwoot integration defaults them off because it shares one switch
-    /// page with other CRMs; ours is this connector's alone). Stage progression defaults off,
-    /// since it moves leads that salespeople also move.
+    /// Every sync option defaults to off, as the integration guide's tables say ("Start Small:
+    /// enable contact sync first, then conversations"): a new connector makes persons and leads,
+    /// and the business turns on conversations, messages, organizations and stage progression
+    /// when it wants them.
     pub fn parse(input: &Value, allow_loopback: bool) -> Result<Self, ApiError> {
         let fields = object("settings", input)?;
         refuse_unknown("settings", fields, SETTING_NAMES, "Krayin")?;
         let given = |name: &str| fields.get(name).filter(|value| !value.is_null());
-        let base_url = match given("base_url") {
-            Some(value) => krayin_base_url(value, allow_loopback)?,
-            None => {
+        // The integration's guide calls it "API URL"; both names mean the same setting.
+        let base_url = match (given("base_url"), given("api_url")) {
+            (Some(value), None) => krayin_base_url("settings.base_url", value, allow_loopback)?,
+            (None, Some(value)) => krayin_base_url("settings.api_url", value, allow_loopback)?,
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid(
+                    "settings.api_url",
+                    "give settings.base_url or settings.api_url, not both: they are the same setting",
+                ));
+            }
+            (None, None) => {
                 return Err(ApiError::invalid(
                     "settings.base_url",
-                    "settings.base_url is required: the address of your Krayin (https://crm.example.com)",
+                    "settings.base_url is required: the address of your Krayin, as https://crm.example.com \
+                     or the API URL https://crm.example.com/api/admin",
                 ));
             }
         };
@@ -94,9 +105,9 @@ impl KrayinSettings {
             pipeline_id: id("pipeline_id")?,
             lead_source_id: id("lead_source_id")?,
             lead_type_id: id("lead_type_id")?,
-            sync_organizations: flag("sync_organizations", true)?,
-            sync_conversations: flag("sync_conversations", true)?,
-            sync_messages: flag("sync_messages", true)?,
+            sync_organizations: flag("sync_organizations", false)?,
+            sync_conversations: flag("sync_conversations", false)?,
+            sync_messages: flag("sync_messages", false)?,
             stage_progression: flag("stage_progression", false)?,
             stage_on_conversation_created: id("stage_on_conversation_created")?,
             stage_on_first_response: id("stage_on_first_response")?,
@@ -261,21 +272,38 @@ impl KrayinSecrets {
     }
 }
 
-/// The address of Krayin: a base URL without `/api/…`, which we add.
-fn krayin_base_url(value: &Value, allow_loopback: bool) -> Result<Destination, ApiError> {
-    let destination = base_url(value, allow_loopback)?;
-    // The seed's guide asks for ".../api/admin"; the REST API lives at /api/v1 and we add that.
-    if destination
-        .url()
-        .path_segments()
-        .is_some_and(|mut segments| segments.any(|segment| segment.eq_ignore_ascii_case("api")))
-    {
+/// The address of Krayin, given as the guide's API URL (`https://crm.example.com/api/admin`),
+/// as its REST API's (`…/api/v1`), or bare, and kept bare: `/api/v1/…` is added to it. Any other
+/// path under `/api` is not Krayin's API, and is refused with the fix.
+fn krayin_base_url(field: &str, value: &Value, allow_loopback: bool) -> Result<Destination, ApiError> {
+    let destination = base_url_at(field, value, allow_loopback)?;
+    let path = destination.url().path().trim_end_matches('/');
+    let segments: Vec<&str> = path.split('/').collect();
+    let Some(api) = segments
+        .iter()
+        .position(|segment| segment.eq_ignore_ascii_case("api"))
+    else {
+        return Ok(destination);
+    };
+    let rest = &segments[api + 1..];
+    let is_krayin_api = match rest {
+        [] => true,
+        [version] => version.eq_ignore_ascii_case("admin") || version.eq_ignore_ascii_case("v1"),
+        _ => false,
+    };
+    if !is_krayin_api {
         return Err(ApiError::invalid(
-            "settings.base_url",
-            "settings.base_url is Krayin's address without /api/…: /api/v1/… is added to it",
+            field,
+            format!(
+                "{field} is Krayin's address (https://crm.example.com) or its API URL \
+                 (https://crm.example.com/api/admin); {path} is neither"
+            ),
         ));
     }
-    Ok(destination)
+    let mut bare = destination.url().clone();
+    bare.set_path(&segments[..api].join("/"));
+    Destination::parse(field, bare.as_str(), allow_loopback)
+        .map_err(|message| ApiError::invalid(field, message))
 }
 
 /// Krayin's ids are auto-increment integers, given as a number or a string of digits.
@@ -346,7 +374,7 @@ mod tests {
         let settings =
             parse(json!({ "base_url": "https://crm.example.com/" })).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(settings.api_base(), "https://crm.example.com");
-        assert!(settings.sync_organizations && settings.sync_conversations && settings.sync_messages);
+        assert!(!settings.sync_organizations && !settings.sync_conversations && !settings.sync_messages);
         assert!(!settings.stage_progression);
         assert_eq!(
             (
@@ -359,6 +387,42 @@ mod tests {
         let nested =
             parse(json!({ "base_url": "https://example.com/krayin" })).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(nested.api_base(), "https://example.com/krayin");
+    }
+
+    #[test]
+    fn the_guides_api_url_is_kept_as_krayins_bare_address() {
+        for (given, expected) in [
+            (
+                json!({ "base_url": "https://crm.example.com/api/admin" }),
+                "https://crm.example.com",
+            ),
+            (
+                json!({ "api_url": "https://crm.example.com/api/admin/" }),
+                "https://crm.example.com",
+            ),
+            (
+                json!({ "base_url": "https://crm.example.com/API/V1" }),
+                "https://crm.example.com",
+            ),
+            (
+                json!({ "base_url": "https://crm.example.com/api" }),
+                "https://crm.example.com",
+            ),
+            (
+                json!({ "api_url": "https://example.com/krayin/api/admin" }),
+                "https://example.com/krayin",
+            ),
+        ] {
+            let settings = parse(given.clone()).unwrap_or_else(|e| panic!("{given}: {e}"));
+            assert_eq!(settings.api_base(), expected, "{given}");
+            assert_eq!(
+                settings.to_json()["base_url"]
+                    .as_str()
+                    .map(|url| url.trim_end_matches('/')),
+                Some(expected),
+                "{given}"
+            );
+        }
     }
 
     #[test]
@@ -384,13 +448,13 @@ mod tests {
             (json!([]), "settings", "not an object"),
             (json!({}), "settings.base_url", "no base_url"),
             (
-                json!({ "base_url": "https://crm.example.com/api/admin" }),
+                json!({ "base_url": "https://crm.example.com/api/admin/users" }),
                 "settings.base_url",
-                "the seed's /api/admin",
+                "a path under the API",
             ),
             (
-                json!({ "base_url": "https://crm.example.com/api/v1" }),
-                "settings.base_url",
+                json!({ "api_url": "https://crm.example.com/api/v2" }),
+                "settings.api_url",
                 "the API path",
             ),
             (
@@ -412,6 +476,11 @@ mod tests {
             (
                 json!({ "base_url": url, "api_url": url }),
                 "settings.api_url",
+                "both names of the address",
+            ),
+            (
+                json!({ "base_url": url, "apiurl": url }),
+                "settings.apiurl",
                 "an unknown setting",
             ),
             (
