@@ -24,7 +24,7 @@ declare -A EMBEDDING_MODEL_FILES=(
 )
 # The embedder's binary: scripts/build compiles it natively for this CPU, in a target
 # directory of its own.
-EMBEDDER_BIN="$ROOT/target/native/release/embedder"
+EMBEDDER_BIN="$ROOT/target/native/native/embedder"
 # The command-line tool (cli/): scripts/build compiles it with the `cli` profile of Cargo.toml.
 CLI_BIN="$ROOT/target/cli/crm-edge"
 

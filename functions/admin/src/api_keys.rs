@@ -5,11 +5,12 @@ use domain::api_key;
 use domain::audit::Action;
 use domain::error::ApiError;
 use domain::ids::{ApiKeyId, BusinessId};
+use edge::Env;
 use edge::audit::Audit;
 use edge::db::api_keys::ApiKey;
 use edge::{DB, auth, db, http, runtime};
 use serde::{Deserialize, Serialize};
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 #[derive(Deserialize, Default)]
 struct KeyIn {

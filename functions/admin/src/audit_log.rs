@@ -6,10 +6,11 @@ use domain::audit::{AuditQuery, Cursor};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::time::Timestamp;
+use edge::Env;
 use edge::db::audit_log::{self, Row};
 use edge::{DB, db, http};
 use serde_json::{Value, json};
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 pub async fn list(req: &Request, env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
     let query = AuditQuery::parse(&http::query(req)?)?;

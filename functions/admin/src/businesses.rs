@@ -6,12 +6,13 @@ use domain::ids::BusinessId;
 use domain::phone::Country;
 use domain::rate_limit::Policy;
 use domain::sso::FrameAncestors;
+use edge::Env;
 use edge::audit::Audit;
 use edge::db::businesses::Business;
 use edge::{DB, db, http, runtime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 #[derive(Deserialize)]
 struct BusinessIn {

@@ -10,12 +10,13 @@ use domain::error::ApiError;
 use domain::ids::{BusinessId, ChannelAccountId};
 use domain::phone::Phone;
 use domain::providers::Provider;
+use edge::Env;
 use edge::audit::Audit;
 use edge::db::channel_accounts::{ChannelAccount, NewAccount};
 use edge::{DB, db, http, runtime, secrets_key};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 #[derive(Deserialize)]
 struct AccountIn {

@@ -9,17 +9,19 @@ use domain::crm::work::{ConnectorKind, ContactKey, JobStatus};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ConnectorId};
 use domain::time::Timestamp;
+use edge::Env;
 use edge::audit::Audit;
 use edge::crm::krayin::{self, Krayin};
 use edge::crm::kustomer::{self, Kustomer};
 use edge::crm::sync;
+use edge::db::Db;
 use edge::db::crm_connectors::{self, Connector, Fields};
 use edge::db::crm_contacts;
 use edge::db::crm_sync_jobs::{self, Filter, Job, Summary};
 use edge::{DB, http, runtime, secrets_key};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use worker::{D1Database, Env, Request, Response};
+use worker::{Request, Response};
 
 const MAX_NAME_CHARS: usize = 200;
 /// Writes to one connector that lose a race with another are tried this often.
@@ -304,11 +306,7 @@ pub async fn update(
 
 /// What the CRM says of settings about to be saved (Krayin's pipeline and stages), read without
 /// the connector's budget: None when nothing needed the CRM.
-async fn checked_with_crm(
-    env: &Env,
-    db: &D1Database,
-    connector: &Connector,
-) -> Result<Option<Value>, ApiError> {
+async fn checked_with_crm(env: &Env, db: &Db, connector: &Connector) -> Result<Option<Value>, ApiError> {
     match connector.kind {
         ConnectorKind::Kustomer => Ok(None),
         ConnectorKind::Krayin => {
@@ -321,7 +319,7 @@ async fn checked_with_crm(
 }
 
 /// Keeps what the check read of the CRM, for the sync to use for the next hour.
-async fn keep_read(db: &D1Database, connector: &Connector, read: Option<Value>) -> Result<(), ApiError> {
+async fn keep_read(db: &Db, connector: &Connector, read: Option<Value>) -> Result<(), ApiError> {
     match read {
         Some(read) => {
             crm_connectors::store_cache(

@@ -10,13 +10,14 @@ mod maintenance;
 mod routes;
 
 use domain::error::ApiError;
+use edge::Env;
 use edge::audit::Audit;
 use edge::{auth, http};
 use routes::AdminRoute;
-use worker::{Context, Env, Request, Response, event};
+use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, admin).await
 }
 

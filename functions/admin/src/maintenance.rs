@@ -3,8 +3,9 @@
 //! `wrangler dev` runs no crons, uses it in its tests.
 
 use domain::error::ApiError;
+use edge::Env;
 use edge::http;
-use worker::{Env, Response};
+use worker::Response;
 
 pub async fn sweep(env: &Env) -> Result<Response, ApiError> {
     let report = edge::maintenance::sweep(env).await?;

@@ -6,16 +6,17 @@ use domain::error::ApiError;
 use domain::identify::{Name, identify};
 use domain::ids::ConversationId;
 use domain::message::Conversation;
+use edge::Env;
 use edge::{DB, auth, db, http};
 use serde::Serialize;
-use worker::{Context, Env, Method, Request, Response, event};
+use worker::{Context, Method, Request, Response, event};
 
 /// With `include_messages`, each conversation carries at most its latest this many messages
 /// (`message_count` says how many it has; `/api-messages-since` pages through all of them).
 const MESSAGES_PER_CONVERSATION: usize = 200;
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, conversations_by_customer).await
 }
 

@@ -5,10 +5,11 @@ use domain::error::ApiError;
 use domain::ids::ConversationId;
 use domain::message::Conversation;
 use domain::tenant::Tenant;
+use edge::Env;
 use edge::conversation_change::{self, Change, STATUSES, Source};
 use edge::{DB, http};
 use serde::{Deserialize, Deserializer, Serialize};
-use worker::{Env, Response};
+use worker::Response;
 
 const MAX_ASSIGNEE_CHARS: usize = 200;
 

@@ -6,11 +6,12 @@ mod change;
 
 use domain::error::ApiError;
 use domain::ids::ConversationId;
+use edge::Env;
 use edge::{auth, http};
-use worker::{Context, Env, Method, Request, Response, event};
+use worker::{Context, Method, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, conversations).await
 }
 

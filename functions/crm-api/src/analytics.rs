@@ -9,12 +9,13 @@ use domain::error::ApiError;
 use domain::ids::ConnectorId;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
+use edge::Env;
 use edge::db::conversations::Timing;
 use edge::db::{self, crm_connectors, crm_satisfaction, crm_sync_jobs, escalations};
 use edge::{DB, http, runtime, secrets_key};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 const DEFAULT_DAYS: i64 = 30;
 const MAX_DAYS: i64 = 366;

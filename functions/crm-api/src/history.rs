@@ -6,11 +6,12 @@ use domain::crm::work::ConnectorKind;
 use domain::error::ApiError;
 use domain::identify::{Name, identify};
 use domain::tenant::Tenant;
+use edge::Env;
 use edge::crm::kustomer::{self, Kustomer};
 use edge::db::{self, crm_connectors};
 use edge::{DB, http, secrets_key};
 use serde_json::json;
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 pub async fn load(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
     let query = http::query(req)?;

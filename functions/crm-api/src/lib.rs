@@ -9,11 +9,12 @@ mod history;
 mod work;
 
 use domain::error::ApiError;
+use edge::Env;
 use edge::{auth, http, idempotency};
-use worker::{Context, Env, Method, Request, Response, event};
+use worker::{Context, Method, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, crm_api).await
 }
 

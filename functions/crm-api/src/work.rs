@@ -8,15 +8,17 @@ use domain::error::ApiError;
 use domain::ids::{ConnectorId, ConversationId, SyncJobId};
 use domain::message::Conversation;
 use domain::tenant::Tenant;
+use edge::Env;
 use edge::crm::escalation::{self, Escalation};
 use edge::crm::sync;
+use edge::db::Db;
 use edge::db::crm_sync_jobs::{self, Contact, Job, Requested};
 use edge::db::escalations::Trigger;
 use edge::db::{self, crm_connectors};
 use edge::{DB, http, runtime};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use worker::{D1Database, Env, Request, Response};
+use worker::{Request, Response};
 
 const MAX_REASON_CHARS: usize = 500;
 
@@ -54,7 +56,7 @@ fn work_out(jobs: &[Job]) -> Vec<WorkOut> {
         .collect()
 }
 
-async fn conversation(db: &D1Database, tenant: &Tenant, id: Option<&str>) -> Result<Conversation, ApiError> {
+async fn conversation(db: &Db, tenant: &Tenant, id: Option<&str>) -> Result<Conversation, ApiError> {
     let id = id
         .map(str::trim)
         .filter(|id| !id.is_empty())
@@ -78,11 +80,7 @@ fn text(field: &str, value: Option<String>, max_chars: usize) -> Result<String, 
     Ok(value)
 }
 
-async fn connectors(
-    db: &D1Database,
-    tenant: &Tenant,
-    only: Option<&str>,
-) -> Result<Vec<ConnectorId>, ApiError> {
+async fn connectors(db: &Db, tenant: &Tenant, only: Option<&str>) -> Result<Vec<ConnectorId>, ApiError> {
     let enabled = crm_connectors::enabled(db, tenant).await?;
     let chosen: Vec<ConnectorId> = enabled
         .into_iter()

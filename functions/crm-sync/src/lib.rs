@@ -1,11 +1,11 @@
 //! The consumer of `crm-edge-crm-sync`: each message names a contact of a connector with CRM work
 //! to do; the worker that takes the contact's lease does its work in order (`edge::crm::sync`).
 
+use edge::Env;
 use edge::crm::sync;
 use edge::db::crm_sync_jobs::Contact;
 use edge::queue::Settle;
 use edge::{DB, secrets_key};
-use worker::Env;
 
 /// Our own failures (D1 unavailable) are retried by the queue after this long.
 const OWN_FAULT_RETRY_SECONDS: u32 = 5;

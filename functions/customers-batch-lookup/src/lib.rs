@@ -4,11 +4,12 @@
 mod keys;
 
 use domain::error::ApiError;
+use edge::Env;
 use edge::{DB, auth, db, http};
-use worker::{Context, Env, Method, Request, Response, event};
+use worker::{Context, Method, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, batch_lookup).await
 }
 

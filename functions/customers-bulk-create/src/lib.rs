@@ -5,13 +5,14 @@ use domain::error::{ApiError, ErrorBody, ErrorCode};
 use domain::ids::CustomerId;
 use domain::tenant::Tenant;
 use domain::upsert::{Action, MatchPolicy};
+use edge::Env;
 use edge::customer_upsert::{self, ItemOutcome};
 use edge::{auth, http, idempotency};
 use serde::Serialize;
-use worker::{Context, Env, Method, Request, Response, event};
+use worker::{Context, Method, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, bulk_create).await
 }
 

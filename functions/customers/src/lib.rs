@@ -10,17 +10,19 @@ use domain::identify::{Name, identify};
 use domain::ids::CustomerId;
 use domain::query::Query;
 use domain::tenant::Tenant;
+use edge::Env;
+use edge::db::Db;
 use edge::db::crm_contacts::CrmId;
 use edge::{DB, auth, db, http};
 use serde::Serialize;
 use std::collections::HashMap;
-use worker::{Context, D1Database, Env, Method, Request, Response, event};
+use worker::{Context, Method, Request, Response, event};
 
 /// The ways a request may name its one customer.
 const NAMES: [Name; 4] = [Name::Id, Name::ExternalId, Name::Email, Name::Phone];
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, get_customers).await
 }
 
@@ -55,7 +57,7 @@ async fn get_customers(req: Request, env: Env) -> Result<Response, ApiError> {
     }
 }
 
-async fn one(db: &D1Database, tenant: &Tenant, query: &Query) -> Result<Response, ApiError> {
+async fn one(db: &Db, tenant: &Tenant, query: &Query) -> Result<Response, ApiError> {
     let phone = query.phone("phone");
     let named = identify(
         &NAMES.map(|name| {
@@ -72,7 +74,7 @@ async fn one(db: &D1Database, tenant: &Tenant, query: &Query) -> Result<Response
     http::json(200, &shown.first())
 }
 
-async fn list(db: &D1Database, tenant: &Tenant, query: &Query) -> Result<Response, ApiError> {
+async fn list(db: &Db, tenant: &Tenant, query: &Query) -> Result<Response, ApiError> {
     let query = ListQuery::parse(query)?;
     // One more than asked for tells whether there is more without a count.
     let mut customers = db::customers::list(db, tenant, &query, query.limit + 1).await?;
@@ -97,7 +99,7 @@ async fn list(db: &D1Database, tenant: &Tenant, query: &Query) -> Result<Respons
 
 /// The customers with the ids every connector's CRM keeps them by, in one read.
 async fn with_crm_ids(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     customers: Vec<Customer>,
 ) -> Result<Vec<CustomerOut>, ApiError> {

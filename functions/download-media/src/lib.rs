@@ -5,12 +5,13 @@
 use domain::error::ApiError;
 use domain::ids::AttachmentId;
 use domain::media;
+use edge::Env;
 use edge::media_store::ATTACHMENTS;
 use edge::{DB, auth, db, http, runtime};
-use worker::{Context, Env, Headers, Method, Request, Response, event};
+use worker::{Context, Headers, Method, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, download).await
 }
 

@@ -8,10 +8,12 @@ use domain::ids::MessageId;
 use domain::media::LINK_LIFETIME_SECONDS;
 use domain::message::{Cursor, Message};
 use domain::outgoing::OutgoingMessage;
+use edge::Env;
+use edge::db::Db;
 use edge::sso_sessions::{self, Session};
 use edge::{DB, db, http, runtime, send_queue};
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, Env, Method, Request, Response};
+use worker::{Method, Request, Response};
 
 /// Messages the first load shows; older ones stay in `/api-conversations-by-customer`.
 const FIRST_LOAD: usize = 200;
@@ -20,7 +22,7 @@ const POLL_PAGE: usize = 100;
 /// Queued replies whose progress one poll asks after.
 const MAX_PENDING: usize = 50;
 
-async fn session(req: &Request, db: &D1Database) -> Result<Session, ApiError> {
+async fn session(req: &Request, db: &Db) -> Result<Session, ApiError> {
     let header = req.headers().get("authorization")?.unwrap_or_default();
     let token = header.strip_prefix("Bearer ").map(str::trim);
     sso_sessions::resolve(db, token, runtime::now())
@@ -146,7 +148,7 @@ pub async fn timeline(req: Request, env: Env) -> Result<Response, ApiError> {
 }
 
 /// The channels the business has an account to send on and the customer an address on.
-async fn reply_channels(db: &D1Database, session: &Session) -> Result<Vec<Channel>, ApiError> {
+async fn reply_channels(db: &Db, session: &Session) -> Result<Vec<Channel>, ApiError> {
     let mut channels = Vec::new();
     for channel in Channel::ALL {
         if db::channel_accounts::sending_account_id(db, &session.tenant, channel)

@@ -5,14 +5,20 @@
 mod api;
 mod page;
 
+use edge::Env;
 use edge::http;
-use worker::{Context, Env, Request, Response, event};
+use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     let path = req.path();
     match path.trim_end_matches('/') {
-        "/embed/inbox" => page::inbox(&req, &env).await,
+        "/embed/inbox" => {
+            let env = Env::new(env, "fetch");
+            let page = page::inbox(&req, &env).await;
+            env.report();
+            page
+        }
         "/embed/assets/inbox.css" => page::asset(&req, page::Asset::Css),
         "/embed/assets/inbox.js" => page::asset(&req, page::Asset::Js),
         "/embed/api/timeline" => http::serve(req, env, api::timeline).await,

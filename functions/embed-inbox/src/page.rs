@@ -2,9 +2,10 @@
 //! elsewhere. A link that grants nothing gets a page that says why, with the matching status.
 
 use domain::sso::content_security_policy;
+use edge::Env;
 use edge::sso_sessions::{self, Refusal};
 use edge::{DB, runtime};
-use worker::{Env, Headers, Method, Request, Response, console_error};
+use worker::{Headers, Method, Request, Response, console_error};
 
 const INBOX_HTML: &str = include_str!("assets/inbox.html");
 const INBOX_CSS: &str = include_str!("assets/inbox.css");

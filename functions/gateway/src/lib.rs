@@ -7,11 +7,12 @@ mod route_table;
 mod routes;
 
 use domain::error::ApiError;
+use edge::Env;
 use edge::http;
-use worker::{Context, Env, Method, Request, Response, event};
+use worker::{Context, Method, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, forward).await
 }
 

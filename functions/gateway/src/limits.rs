@@ -18,12 +18,13 @@
 use domain::api_key;
 use domain::error::ApiError;
 use domain::rate_limit::{Bucket, Decision, Policy};
+use edge::Env;
 use edge::{DB, auth, db, http, runtime};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use worker::{
-    DurableObject, Env, Headers, Method, Request, RequestInit, Response, State, console_error, durable_object,
+    DurableObject, Headers, Method, Request, RequestInit, Response, State, console_error, durable_object,
 };
 
 pub const BINDING: &str = "RATE_LIMITER";
@@ -52,14 +53,14 @@ struct Answer {
 
 #[durable_object(fetch)]
 pub struct RateLimiter {
-    env: Env,
+    env: worker::Env,
     bucket: RefCell<Option<Bucket>>,
     /// The key's policy (`None`: unknown key) and when it was read.
     policy: RefCell<Option<(Option<Policy>, i64)>>,
 }
 
 impl DurableObject for RateLimiter {
-    fn new(_state: State, env: Env) -> Self {
+    fn new(_state: State, env: worker::Env) -> Self {
         Self {
             env,
             bucket: RefCell::new(None),
@@ -70,10 +71,12 @@ impl DurableObject for RateLimiter {
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let ask: Ask = req.json().await?;
         let now = runtime::now().millis();
+        let env = Env::new(self.env.clone(), "object");
         let policy = match ask {
             Ask::FailedAuthentication => Some(Policy::FAILED_AUTHENTICATIONS),
-            Ask::Request { key_hash } => self.key_policy(&key_hash, now).await?,
+            Ask::Request { key_hash } => self.key_policy(&env, &key_hash, now).await?,
         };
+        env.report();
         let decision = policy.map(|policy| {
             let mut bucket = self.bucket.borrow_mut();
             bucket
@@ -85,7 +88,7 @@ impl DurableObject for RateLimiter {
 }
 
 impl RateLimiter {
-    async fn key_policy(&self, key_hash: &str, now: i64) -> worker::Result<Option<Policy>> {
+    async fn key_policy(&self, env: &Env, key_hash: &str, now: i64) -> worker::Result<Option<Policy>> {
         if let Some((policy, read_at)) = *self.policy.borrow() {
             let fresh = if policy.is_some() {
                 POLICY_FRESH_MS
@@ -97,7 +100,7 @@ impl RateLimiter {
             }
         }
         let hash = api_key::ApiKeyHash::from_stored(key_hash.to_owned());
-        let policy = db::api_keys::rate_limit(&self.env.d1(DB)?, &hash)
+        let policy = db::api_keys::rate_limit(&env.d1(DB)?, &hash)
             .await
             .map_err(|error| worker::Error::RustError(format!("reading a key's rate limit: {error:?}")))?;
         *self.policy.borrow_mut() = Some((policy, now));

@@ -1,14 +1,14 @@
-//! The consumer of `crm-edge-knowledge`: each message names a CRM link source due for a fetch (on
-//! add, on a refresh or a push, or by the schedule); the fetcher reads its data and makes it
-//! searchable (`edge::knowledge::index`).
+//! The consumer of `crm-edge-knowledge`: each message names a CRM link source to fetch (on add, on
+//! a refresh or a push, or by the schedule) or the next slice of a run reading one; the fetcher
+//! reads its data a slice at a time and makes it searchable (`edge::knowledge::index`).
 
+use edge::Env;
 use edge::db::knowledge_sources::Due;
-use edge::knowledge::PUSHED;
 use edge::knowledge::backend::Rag;
 use edge::knowledge::index::Fetcher;
 use edge::queue::Settle;
 use edge::{DB, http, secrets_key};
-use worker::{Env, console_error};
+use worker::console_error;
 
 /// Our own failures (D1 unavailable, a misconfigured backend) are retried by the queue after this
 /// long; the sweep finds the source due again in any case.
@@ -19,12 +19,11 @@ async fn handle(env: Env, due: Due, _delivery_count: u32) -> Settle {
         let db = env.d1(DB)?;
         let keys = secrets_key::keyring(&env)?;
         let rag = Rag::from_env(&env)?;
-        let pushed = env.bucket(PUSHED)?;
         let fetcher = Fetcher {
+            env: &env,
             db: &db,
             keys: &keys,
             rag: &rag,
-            pushed: &pushed,
             allow_loopback: http::allows_loopback(&env),
         };
         fetcher.run(&due).await

@@ -10,13 +10,15 @@ mod view;
 use domain::error::ApiError;
 use domain::links::link::PageId;
 use domain::tenant::Tenant;
+use edge::Env;
 use edge::audit::Audit;
+use edge::db::Db;
 use edge::db::channel_accounts;
 use edge::{auth, http, idempotency};
-use worker::{Context, D1Database, Env, Method, Request, Response, event};
+use worker::{Context, Method, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, knowledge).await
 }
 
@@ -64,11 +66,7 @@ async fn knowledge(req: Request, env: Env) -> Result<Response, ApiError> {
 
 /// 404 unless `page` is one of the business's Facebook pages: another business's page reads as
 /// one that does not exist.
-pub(crate) async fn own_page(
-    db: &D1Database,
-    tenant: &Tenant,
-    page: &PageId,
-) -> Result<Option<String>, ApiError> {
+pub(crate) async fn own_page(db: &Db, tenant: &Tenant, page: &PageId) -> Result<Option<String>, ApiError> {
     let pages = channel_accounts::facebook_pages(db, tenant).await?;
     pages
         .into_iter()

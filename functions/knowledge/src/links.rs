@@ -9,21 +9,32 @@ use domain::destination::Destination;
 use domain::error::ApiError;
 use domain::ids::SourceId;
 use domain::links::fetch::State;
-use domain::links::link::{LinkChannel, LinkSecret, NewLink, PageId, Target};
+use domain::links::link::{LinkChannel, LinkSecret, NewLink, PageId, Target, redact_url};
 use domain::tenant::Tenant;
 use domain::webhook_signing::WebhookSecret;
+use edge::Env;
 use edge::audit::Audit;
+use edge::db::Db;
 use edge::db::knowledge_links::{self, Entry};
-use edge::db::knowledge_sources::{self, Due, Fields, Source};
+use edge::db::knowledge_sources::{self, Asked, Due, Fields, Source};
 use edge::db::{businesses, channel_accounts, knowledge_chunks};
 use edge::knowledge::backend::Rag;
 use edge::{DB, http, knowledge, runtime, secrets_key};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use worker::{D1Database, Env, Request, Response, console_log};
+use worker::{Request, Response, console_log};
 
 /// The largest link body we read; a link is a few hundred bytes.
 pub(crate) const MAX_BODY: usize = 1024 * 1024;
+/// CRM links a business may have, and a page: each is fetched on its own schedule, and a page's
+/// links are searched together (Vectorize's filter lists them all, under 2 KiB).
+pub const MAX_LINKS_PER_BUSINESS: i64 = 50;
+pub const MAX_LINKS_PER_PAGE: i64 = 20;
+/// Refreshes a link may be asked for in an hour (429 past them, until the hour ends). Refreshes
+/// asked while a fetch is queued or running are one fetch besides.
+const MAX_REFRESHES_PER_HOUR: i64 = 30;
+/// Vectors deleted per call when a link goes.
+const VECTOR_DELETE_STEP: usize = 1_000;
 
 async fn body(req: &mut Request) -> Result<Value, ApiError> {
     http::read_json(req, MAX_BODY).await
@@ -52,11 +63,10 @@ fn channel_param(req: &Request) -> Result<Option<LinkChannel>, ApiError> {
     }
 }
 
-/// Entries as the guide shows them, with the counts of stored pieces.
+/// Entries as the guide shows them.
 struct Shown<'a> {
     sources: HashMap<SourceId, Source>,
     entries: Vec<Entry>,
-    chunks: HashMap<String, (i64, i64)>,
     origin: &'a str,
 }
 
@@ -68,16 +78,11 @@ impl Shown<'_> {
             .filter_map(|entry| {
                 let source = self.sources.get(&entry.source_id)?;
                 let channels = view::channels_of(&self.entries, source);
-                let chunks = self
-                    .chunks
-                    .get(source.id.as_str())
-                    .map_or(0, |(chunks, _)| *chunks);
                 Some(view::entry(
                     source,
                     entry.channel,
                     entry.is_active,
                     &channels,
-                    chunks,
                     self.origin,
                 ))
             })
@@ -87,7 +92,7 @@ impl Shown<'_> {
 
 async fn shown<'a>(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     page: Option<&PageId>,
     origin: &'a str,
@@ -95,15 +100,12 @@ async fn shown<'a>(
     let keys = secrets_key::keyring(env)?;
     let sources = knowledge_sources::list(db, &keys, tenant, page).await?;
     let entries = knowledge_links::list(db, tenant, page, None).await?;
-    let rag = Rag::from_env(env)?;
-    let chunks = knowledge_chunks::counts(db, tenant, rag.embedder.id()).await?;
     Ok(Shown {
         sources: sources
             .into_iter()
             .map(|source| (source.id.clone(), source))
             .collect(),
         entries,
-        chunks,
         origin,
     })
 }
@@ -166,6 +168,18 @@ pub async fn add(mut req: Request, env: &Env, tenant: &Tenant, audit: &Audit) ->
             source.id
         }
         None => {
+            let (of_business, of_page) = knowledge_sources::counts(&db, tenant, &new.page_id).await?;
+            if of_business >= MAX_LINKS_PER_BUSINESS {
+                return Err(ApiError::conflict(format!(
+                    "this business has {MAX_LINKS_PER_BUSINESS} CRM links, the most it may have: delete one first"
+                )));
+            }
+            if of_page >= MAX_LINKS_PER_PAGE {
+                return Err(ApiError::conflict(format!(
+                    "page {} has {MAX_LINKS_PER_PAGE} CRM links, the most a page may have: delete one first",
+                    new.page_id.as_str()
+                )));
+            }
             let id = SourceId::generate(runtime::random()?);
             let is_webhook = new.link.link_type == domain::links::link::LinkType::Webhook;
             webhook_secret = is_webhook
@@ -207,11 +221,13 @@ pub async fn add(mut req: Request, env: &Env, tenant: &Tenant, audit: &Audit) ->
     if knowledge_sources::reschedule(&db, tenant, &id, &now).await? {
         knowledge::hand_over(env, &[due(tenant, &id)]).await;
     }
+    let shown_url = redact_url(url);
     console_log!(
-        "CRM link added successfully: page {}, {url}, link {id}",
+        "CRM link added successfully: page {}, {shown_url}, link {id}",
         new.page_id.as_str()
     );
-    let detail = json!({ "page_id": new.page_id.as_str(), "url": url, "channels": names(&new.channels) });
+    let detail =
+        json!({ "page_id": new.page_id.as_str(), "url": shown_url, "channels": names(&new.channels) });
     audit
         .record(
             env,
@@ -248,13 +264,14 @@ fn due(tenant: &Tenant, id: &SourceId) -> Due {
     Due {
         business_id: tenant.business_id.to_string(),
         source_id: id.clone(),
+        run: None,
     }
 }
 
 /// The source a target names, and the channels it means (those given, or every one it is on).
 async fn targeted(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     target: &Target,
 ) -> Result<(Source, Vec<LinkChannel>), ApiError> {
@@ -264,7 +281,7 @@ async fn targeted(
         ApiError::not_found(format!(
             "page {} has no CRM link with the url {}",
             target.page_id.as_str(),
-            target.url
+            redact_url(&target.url)
         ))
     };
     // The URL as it was stored: written the way the destination rule writes URLs.
@@ -329,20 +346,29 @@ pub async fn delete(
     let (source, channels) = targeted(env, &db, tenant, &target).await?;
     let (deleted, left) = knowledge_links::delete(&db, tenant, &source.id, &channels).await?;
     if left == 0 {
+        // The vectors go first, a thousand at a time: a piece whose vector is gone is not found,
+        // a vector whose piece is gone would be.
         let rag = Rag::from_env(env)?;
-        if !rag.keeps_vectors_in_d1() {
-            let ids = knowledge_chunks::ids(&db, tenant, &source.id).await?;
+        let mut after = 0;
+        loop {
+            let (ids, last) =
+                knowledge_chunks::ids_after(&db, tenant, &source.id, after, VECTOR_DELETE_STEP).await?;
+            if ids.is_empty() {
+                break;
+            }
             rag.delete(&ids).await.map_err(|why| {
                 ApiError::unavailable(format!("deleting the link's vectors failed: {why}"), 5)
             })?;
+            after = last;
         }
         knowledge_sources::delete(&db, tenant, &source.id).await?;
-        let bucket = env.bucket(knowledge::PUSHED)?;
-        bucket.delete(knowledge::fetch::pushed_key(&source.id)).await?;
+        if let Some(key) = &source.pushed_key {
+            env.bucket(knowledge::PUSHED)?.delete(key).await?;
+        }
     } else {
         knowledge_sources::reschedule(&db, tenant, &source.id, &runtime::now().to_rfc3339()).await?;
     }
-    let detail = json!({ "url": target.url, "channels": names(&channels) });
+    let detail = json!({ "url": redact_url(&target.url), "channels": names(&channels) });
     audit
         .record(
             env,
@@ -384,11 +410,33 @@ pub async fn refresh(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Res
             }
         )));
     }
-    knowledge_sources::due_now(&db, tenant, &source.id, &runtime::now().to_rfc3339()).await?;
-    knowledge::hand_over(env, &[due(tenant, &source.id)]).await;
+    let now = runtime::now();
+    let stamp = now.to_rfc3339();
+    // `2026-11-24T09`: the hour the refresh counts in.
+    let hour = stamp.get(..13).unwrap_or(&stamp);
+    if !knowledge_sources::take_refresh(&db, tenant, &source.id, hour, MAX_REFRESHES_PER_HOUR).await? {
+        let into_hour = now.seconds().rem_euclid(3600);
+        return Err(ApiError::rate_limited(
+            format!(
+                "this link was refreshed {MAX_REFRESHES_PER_HOUR} times this hour, the most it may be; it is still \
+                 fetched on its schedule"
+            ),
+            u32::try_from(3600 - into_hour).unwrap_or(3600),
+        ));
+    }
+    let message = match knowledge_sources::ask(&db, tenant, &source.id, &now.to_rfc3339()).await? {
+        Asked::New => {
+            knowledge::hand_over(env, &[due(tenant, &source.id)]).await;
+            "CRM link refresh queued"
+        }
+        Asked::Pending if source.run.is_some() => {
+            "CRM link refresh queued: a fetch is running now; another follows it"
+        }
+        Asked::Pending => "CRM link refresh queued already",
+    };
     http::json(
         202,
-        &json!({ "message": "CRM link refresh queued", "url": target.url }),
+        &json!({ "message": message, "url": redact_url(&target.url) }),
     )
 }
 

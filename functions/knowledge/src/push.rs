@@ -1,16 +1,21 @@
 //! `POST /webhooks/crm-links/{link id}`: a CRM pushes a webhook link's data, signed as Standard
 //! Webhooks sign (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC>`) with
 //! the link's own secret. The body is kept and the fetcher indexes it as it would a fetched one.
+//!
+//! A push is accepted once: the same `webhook-id` again is acknowledged and does nothing, and a
+//! push signed before the last accepted one (a captured push replayed, or an older snapshot
+//! arriving late) is refused, so an older snapshot never replaces a newer one.
 
 use domain::error::ApiError;
 use domain::ids::{BusinessId, SourceId};
-use domain::links::fetch::MAX_BYTES;
+use domain::links::fetch::MAX_PAGE_BYTES;
 use domain::tenant::Tenant;
 use domain::webhook_signing::{WebhookSecret, verify_standard};
-use edge::db::knowledge_sources::{self, Due};
+use edge::Env;
+use edge::db::knowledge_sources::{self, Asked, Due, Pushed};
 use edge::{DB, http, knowledge, runtime, secrets_key};
 use serde_json::json;
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 /// How far a push's timestamp may be from our clock (Standard Webhooks' usual five minutes).
 const TOLERANCE_SECONDS: i64 = 300;
@@ -57,22 +62,51 @@ pub async fn receive(mut req: Request, env: &Env, source: &str) -> Result<Respon
         .headers()
         .get("content-type")?
         .unwrap_or_else(|| "application/json".to_owned());
-    let body = http::read_body(&mut req, MAX_BYTES).await?;
+    let body = http::read_body(&mut req, MAX_PAGE_BYTES).await?;
     let text = String::from_utf8(body).map_err(|_| ApiError::malformed("the body is not UTF-8 text"))?;
     if !verify_standard(&secret, webhook_id.trim(), timestamp.trim(), &text, &signature) {
         return Err(ApiError::unauthorized(
             "the webhook-signature does not match this link's secret",
         ));
     }
-    let bucket = env.bucket(knowledge::PUSHED)?;
-    knowledge::fetch::keep_pushed(&bucket, &id, &content_type, text.into_bytes()).await?;
-    if link.link.is_active {
-        knowledge_sources::due_now(&db, &tenant, &id, &runtime::now().to_rfc3339()).await?;
+    let webhook_id = webhook_id.trim();
+    let key = knowledge::fetch::pushed_key(&id, webhook_id, seconds);
+    knowledge::fetch::keep_pushed(
+        &env.bucket(knowledge::PUSHED)?,
+        &key,
+        &content_type,
+        text.into_bytes(),
+    )
+    .await?;
+    match knowledge_sources::record_push(&db, &tenant, &id, webhook_id, seconds, &key).await? {
+        (Pushed::Repeated, _) => {
+            env.bucket(knowledge::PUSHED)?.delete(&key).await?;
+            return http::json(
+                202,
+                &json!({ "message": "CRM data received already (this webhook-id was accepted before)", "link_id": id }),
+            );
+        }
+        (Pushed::Stale, _) => {
+            env.bucket(knowledge::PUSHED)?.delete(&key).await?;
+            return Err(ApiError::conflict(
+                "a push signed later than this one was accepted already: this one is older and is not used",
+            ));
+        }
+        (Pushed::Accepted, previous) => {
+            if let Some(previous) = previous {
+                env.bucket(knowledge::PUSHED)?.delete(&previous).await?;
+            }
+        }
+    }
+    if link.link.is_active
+        && knowledge_sources::ask(&db, &tenant, &id, &runtime::now().to_rfc3339()).await? == Asked::New
+    {
         knowledge::hand_over(
             env,
             &[Due {
                 business_id: tenant.business_id.to_string(),
                 source_id: id.clone(),
+                run: None,
             }],
         )
         .await;

@@ -2,7 +2,9 @@
 
 use crate::own_page;
 use domain::error::ApiError;
-use domain::links::link::PageId;
+use edge::Env;
+
+use domain::links::link::{PageId, redact_url};
 use domain::links::search::Question;
 use domain::tenant::Tenant;
 use edge::db::{knowledge_chunks, knowledge_links, knowledge_sources};
@@ -11,7 +13,7 @@ use edge::knowledge::search;
 use edge::{DB, http, secrets_key};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use worker::{Env, Method, Request, Response};
+use worker::{Method, Request, Response};
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -45,7 +47,7 @@ pub async fn search(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Resp
                 json!({
                     "id": source.id,
                     "name": source.link.name,
-                    "url": source.link.url.as_str(),
+                    "url": redact_url(source.link.url.as_str()),
                     "type": source.link.link_type.as_str(),
                 })
             });
@@ -115,7 +117,7 @@ pub async fn details(req: &Request, env: &Env, tenant: &Tenant) -> Result<Respon
             "link": {
                 "id": source.id,
                 "name": source.link.name,
-                "url": source.link.url.as_str(),
+                "url": redact_url(source.link.url.as_str()),
                 "type": source.link.link_type.as_str(),
             },
             "channels": channels,
@@ -138,7 +140,7 @@ pub async fn details(req: &Request, env: &Env, tenant: &Tenant) -> Result<Respon
             "page_id": page.as_str(),
             "source": "crm",
             "embedder": rag.embedder.id(),
-            "vector_store": rag.describe_store().await,
+            "vector_store": { "store": rag.store_name() },
             "documents": documents,
             "total_documents": documents.len(),
             "total_chunks": total_chunks,

@@ -11,19 +11,29 @@ pub fn webhook_url(origin: &str, source: &Source) -> String {
     format!("{origin}/webhooks/crm-links/{}", source.id)
 }
 
-/// One entry: `source` on `channel`. `channels` are every channel of the page with this URL;
-/// `chunks` how many pieces of its data are stored.
+/// One entry: `source` on `channel`. `channels` are every channel of the page with this URL. Its
+/// status says how many pieces its last complete fetch indexed (`chunks`) and, while a fetch reads
+/// its data, how far it got (`indexing`).
 pub fn entry(
     source: &Source,
     channel: LinkChannel,
     is_active: bool,
     channels: &[LinkChannel],
-    chunks: i64,
     origin: &str,
 ) -> Value {
     let mut view = source.link.display_json(channels);
     let mut status = serde_json::to_value(&source.status).unwrap_or_else(|_| json!({}));
-    status["chunks"] = json!(chunks);
+    status["chunks"] = json!(source.status.pieces);
+    if let Some(run) = &source.run {
+        status["indexing"] = json!({
+            "started_at": run.started_at,
+            "records_seen": run.records,
+            "pieces_seen": run.pieces,
+            "pieces_embedded": run.embedded,
+            "pages_read": run.next.as_ref().map(|next| next.pages),
+            "records_before": source.status.records,
+        });
+    }
     view["id"] = json!(source.id);
     view["page_id"] = json!(source.page_id.as_str());
     view["channel"] = json!(channel.as_str());

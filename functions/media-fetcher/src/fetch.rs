@@ -3,10 +3,11 @@
 
 use domain::error::ApiError;
 use domain::tenant::Tenant;
+use edge::Env;
 use edge::inbound_media::{self, FetchFailure, MAX_ATTEMPTS, MediaFetch, RETRY_DELAYS_SECONDS};
 use edge::queue::Settle;
 use edge::{DB, db, secrets_key};
-use worker::{Env, console_error, console_log, console_warn};
+use worker::{console_error, console_log, console_warn};
 
 pub async fn handle(env: Env, job: MediaFetch, attempt: u32) -> Settle {
     match fetch(&env, &job, attempt).await {

@@ -13,11 +13,13 @@ use domain::providers::sending::{
     self, Decision, EMAIL_LINK_LIFETIME_SECONDS, MAX_ATTEMPTS, PROVIDER_LINK_LIFETIME_SECONDS,
 };
 use domain::tenant::Tenant;
+use edge::Env;
+use edge::db::Db;
 use edge::media_store::{ATTACHMENTS, storage_key};
 use edge::queue::Settle;
 use edge::send_queue::{self, QueuedSend};
 use edge::{DB, db, message_status, outbox, runtime, secrets_key};
-use worker::{D1Database, Env, console_error, console_log, console_warn};
+use worker::{console_error, console_log, console_warn};
 
 /// The key that signs download links (the download-media function checks them).
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
@@ -125,7 +127,7 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         provider_message_id: None,
     };
     for (at, request) in requests.iter().enumerate().skip(progress.parts_sent) {
-        let answer = transport::send(request, provider).await;
+        let answer = transport::send(env, request, provider).await;
         console_log!(
             "message {} attempt {attempt}/{MAX_ATTEMPTS} part {}/{parts}: {} {} -> {} in {} ms: {}",
             message.id,
@@ -168,7 +170,7 @@ struct Ready {
 
 async fn prepare(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     message: &Message,
 ) -> Result<Result<Ready, String>, ApiError> {
@@ -260,7 +262,7 @@ async fn file_bytes(
 /// Records the decision; a message marked sent also publishes its `message.sent` event.
 async fn settle(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     job: &QueuedSend,
     decision: Decision,

@@ -4,6 +4,7 @@
 use domain::providers::Provider;
 use domain::providers::api::{Outcome, ProviderRequest};
 use domain::providers::sending::{self, MAX_ANSWER_BYTES, SEND_TIMEOUT_MS};
+use edge::Env;
 use edge::bounded_fetch::{self, Failure};
 use edge::runtime;
 
@@ -14,8 +15,9 @@ pub struct Answer {
     pub millis: u64,
 }
 
-pub async fn send(request: &ProviderRequest, provider: Provider) -> Answer {
+pub async fn send(env: &Env, request: &ProviderRequest, provider: Provider) -> Answer {
     let exchange = bounded_fetch::post(
+        env,
         &request.url,
         &request.headers,
         &request.body,

@@ -7,12 +7,13 @@
 
 use domain::error::ApiError;
 use domain::message::{Cursor, Message, SinceQuery};
+use edge::Env;
 use edge::{DB, auth, db, http};
 use serde::Serialize;
-use worker::{Context, Env, Method, Request, Response, event};
+use worker::{Context, Method, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, messages_since).await
 }
 

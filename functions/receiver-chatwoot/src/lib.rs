@@ -10,18 +10,19 @@ use domain::crm::work::{ConnectorKind, ContactKey, Operation};
 use domain::crypto::sha256_hex;
 use domain::error::ApiError;
 use domain::ids::{ConnectorId, SyncJobId};
+use edge::Env;
 use edge::crm::sync;
 use edge::db::crm_connectors;
 use edge::db::crm_sync_jobs::{self, Delivered};
 use edge::{DB, http, runtime, secrets_key};
 use serde_json::{Value, json};
-use worker::{Context, Env, Method, Request, Response, event as worker_event};
+use worker::{Context, Method, Request, Response, event as worker_event};
 
 /// A delivery id longer than this is not Chatwoot's (a UUID): the body's digest stands in.
 const MAX_DELIVERY_CHARS: usize = 100;
 
 #[worker_event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, receive).await
 }
 

@@ -7,11 +7,12 @@
 use crate::form;
 use domain::error::ApiError;
 use domain::providers::mailgun::webhook::{self as mailgun, UsedToken};
+use edge::Env;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::ingest::{self, IngestReport};
 use edge::{http, runtime, used_tokens};
 use serde::Serialize;
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 #[derive(Serialize)]
 struct ReceivedOut {

@@ -9,16 +9,17 @@ use domain::error::ApiError;
 use domain::ids::{ConversationId, MessageId};
 use domain::lookup::CustomerKey;
 use domain::outgoing::{OutgoingMessage, max_content_chars};
+use edge::Env;
 use edge::conversation_change::{self, Change, Source};
+use edge::db::Db;
 use edge::db::crm_connectors::Connector;
 use edge::db::crm_satisfaction::{self, Rating};
 use edge::db::{self, crm_inbound_events, crm_links};
 use edge::{http, runtime, send_queue};
-use worker::{D1Database, Env};
 
 pub async fn handle(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     connector: &Connector,
     inbound: &InboundEvent,
 ) -> Result<&'static str, ApiError> {
@@ -110,7 +111,7 @@ pub async fn handle(
 }
 
 async fn finish(
-    db: &D1Database,
+    db: &Db,
     connector: &Connector,
     inbound: &InboundEvent,
     outcome: &'static str,
@@ -126,11 +127,7 @@ async fn finish(
     Ok(outcome)
 }
 
-async fn ours(
-    db: &D1Database,
-    connector: &Connector,
-    kustomer_id: &str,
-) -> Result<Option<ConversationId>, ApiError> {
+async fn ours(db: &Db, connector: &Connector, kustomer_id: &str) -> Result<Option<ConversationId>, ApiError> {
     Ok(crm_links::local_id(
         db,
         &connector.tenant,
@@ -148,7 +145,7 @@ async fn ours(
 /// to deliver, not ours.
 async fn reply(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     connector: &Connector,
     kustomer_conversation: &str,
     kustomer_message: &str,

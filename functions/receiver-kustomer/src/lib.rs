@@ -10,12 +10,13 @@ use domain::crm::kustomer::webhook;
 use domain::crm::work::ConnectorKind;
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
+use edge::Env;
 use edge::db::crm_connectors;
 use edge::{DB, http, secrets_key};
-use worker::{Context, Env, Method, Request, Response, event as worker_event};
+use worker::{Context, Method, Request, Response, event as worker_event};
 
 #[worker_event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, receive).await
 }
 

@@ -7,11 +7,12 @@ mod verification;
 
 use domain::error::ApiError;
 use domain::providers::Provider;
+use edge::Env;
 use edge::{DB, db, http, secrets_key};
-use worker::{Context, Env, Method, Request, Response, event};
+use worker::{Context, Method, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, receive).await
 }
 

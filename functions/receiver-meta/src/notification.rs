@@ -5,11 +5,12 @@
 use domain::error::ApiError;
 use domain::json::Rejection;
 use domain::providers::meta::webhook as meta;
+use edge::Env;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::http;
 use edge::ingest::{self, IngestReport};
 use serde::Serialize;
-use worker::{Env, Request, Response, console_warn};
+use worker::{Request, Response, console_warn};
 
 /// The most rejected items logged one by one for a notification; the rest are counted in one
 /// line, so a notification of 1000 broken messages does not flood the log.

@@ -3,10 +3,11 @@
 
 use domain::error::{ApiError, ErrorCode};
 use domain::providers::twilio::webhook as twilio;
+use edge::Env;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::http;
 use edge::ingest;
-use worker::{Env, Headers, Request, Response};
+use worker::{Headers, Request, Response};
 
 /// An empty TwiML document: no reply is sent from here (replies go through the send API).
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;

@@ -9,13 +9,14 @@ use domain::error::ApiError;
 use domain::message::Message;
 use domain::outgoing::{SendIn, SendRequest};
 use domain::tenant::Tenant;
+use edge::Env;
 use edge::send_queue;
 use edge::{DB, auth, db, http, idempotency};
 use serde::Serialize;
-use worker::{Context, Env, Method, Request, Response, event};
+use worker::{Context, Method, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, send_message).await
 }
 

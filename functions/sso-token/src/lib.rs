@@ -4,11 +4,12 @@
 mod tokens;
 
 use domain::error::ApiError;
+use edge::Env;
 use edge::http;
-use worker::{Context, Env, Request, Response, event};
+use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, route).await
 }
 

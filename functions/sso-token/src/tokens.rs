@@ -7,11 +7,12 @@ use domain::error::ApiError;
 use domain::ids::SsoTokenId;
 use domain::sso::{TokenIn, TokenRequest};
 use domain::tenant::Tenant;
+use edge::Env;
 use edge::audit::Audit;
 use edge::db::sso_tokens::{self, NewToken, Revoked};
 use edge::{DB, auth, db, http, idempotency, runtime};
 use serde::{Deserialize, Serialize};
-use worker::{Env, Method, Request, Response};
+use worker::{Method, Request, Response};
 
 #[derive(Serialize)]
 struct TokenOut {

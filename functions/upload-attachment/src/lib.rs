@@ -5,18 +5,19 @@ use domain::error::{ApiError, ErrorCode};
 use domain::ids::AttachmentId;
 use domain::media::media_type_of;
 use domain::tenant::Tenant;
+use edge::Env;
 use edge::media_store::{self, ATTACHMENTS, MAX_ATTACHMENT_BYTES};
 use edge::{DB, auth, http, idempotency};
 use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
-use worker::{Context, Env, FormEntry, Method, Request, RequestInit, Response, event};
+use worker::{Context, FormEntry, Method, Request, RequestInit, Response, event};
 
 /// Room for the multipart boundaries and part headers around a file at the limit.
 const MULTIPART_OVERHEAD: usize = 64 * 1024;
 const BODY_LIMIT: usize = MAX_ATTACHMENT_BYTES + MULTIPART_OVERHEAD;
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, upload).await
 }
 

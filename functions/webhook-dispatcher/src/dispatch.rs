@@ -5,6 +5,8 @@
 use domain::error::ApiError;
 use domain::ids::{DeliveryId, EventId};
 use domain::tenant::Tenant;
+use edge::Env;
+use edge::db::Db;
 use edge::db::webhook_attempts::AttemptOutcome;
 use edge::db::webhook_deliveries::Claimed;
 use edge::db::webhook_endpoints::Endpoint;
@@ -13,7 +15,7 @@ use edge::queue::Settle;
 use edge::{DB, runtime, secrets_key, webhook_delivery};
 use futures_util::StreamExt;
 use futures_util::stream;
-use worker::{D1Database, Env, console_error, console_log};
+use worker::{console_error, console_log};
 
 /// The key that signs download links in event bodies (download-media checks them).
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
@@ -91,7 +93,7 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
 /// Attempts the delivery if it is still at `attempt` and nobody else holds it.
 async fn deliver(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     delivery_id: &DeliveryId,
     attempt: u32,
@@ -116,12 +118,12 @@ async fn deliver(
 /// way worth retrying.
 async fn attempt(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     claimed: &Claimed,
     endpoint: Option<&Endpoint>,
 ) -> Result<(), ApiError> {
-    let outcome = webhook_delivery::attempt(db, tenant, claimed, endpoint, runtime::now()).await?;
+    let outcome = webhook_delivery::attempt(env, db, tenant, claimed, endpoint, runtime::now()).await?;
     let (delivery_id, attempt) = (&claimed.delivery_id, claimed.attempt);
     console_log!(
         "webhook delivery {delivery_id} ({}) attempt {attempt}: {outcome:?}",

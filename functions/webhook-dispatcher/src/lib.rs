@@ -5,11 +5,11 @@
 
 mod dispatch;
 
-use worker::{Env, ScheduleContext, ScheduledEvent, event};
+use worker::{ScheduleContext, ScheduledEvent, event};
 
 edge::queue_consumer!(edge::outbox::WebhookTask, dispatch::handle);
 
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    edge::maintenance::run(&env).await;
+async fn scheduled(_event: ScheduledEvent, env: worker::Env, _ctx: ScheduleContext) {
+    edge::maintenance::run_scheduled(env).await;
 }

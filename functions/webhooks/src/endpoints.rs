@@ -8,12 +8,13 @@ use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhook_signing::WebhookSecret;
 use domain::webhooks::{self as policy, EndpointUrl, RetrySchedule};
+use edge::Env;
 use edge::audit::Audit;
 use edge::db::webhook_endpoints::{self, Endpoint};
 use edge::db::{webhook_attempts, webhook_deliveries};
 use edge::{DB, http, runtime, secrets_key};
 use serde::{Deserialize, Serialize};
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 /// Longest endpoint name.
 const MAX_NAME_CHARS: usize = 100;

@@ -7,13 +7,14 @@ mod routes;
 mod test_event;
 
 use domain::error::ApiError;
+use edge::Env;
 use edge::audit::Audit;
 use edge::{auth, http, idempotency};
 use routes::Route;
-use worker::{Context, Env, Request, Response, event};
+use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, webhooks).await
 }
 

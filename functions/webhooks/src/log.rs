@@ -7,12 +7,13 @@ use domain::ids::{DeliveryId, EndpointId, EventId};
 use domain::query::Query;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
+use edge::Env;
 use edge::db::webhook_attempts::{self, AttemptFilter};
 use edge::db::webhook_deliveries::{self, ReplaySelection};
 use edge::outbox::{self, WebhookTask};
 use edge::{DB, http, runtime};
 use serde::{Deserialize, Serialize};
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 /// A parameter given with a value (an empty one counts as not given).
 fn param<'a>(query: &'a Query, name: &str) -> Option<&'a str> {

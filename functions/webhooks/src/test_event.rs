@@ -6,12 +6,13 @@ use domain::error::ApiError;
 use domain::ids::{EndpointId, EventId};
 use domain::tenant::Tenant;
 use domain::webhooks::{self as policy, EventType};
+use edge::Env;
 use edge::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
 use edge::db::webhook_endpoints::{self, Health};
 use edge::{DB, http, runtime, webhook_delivery};
 use serde::Serialize;
 use serde_json::json;
-use worker::{Env, Response};
+use worker::Response;
 
 #[derive(Serialize)]
 struct TestOut {
@@ -56,8 +57,16 @@ pub async fn send(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Respons
     });
     let body = webhook_delivery::body(tenant, &event_id, kind, now, data)?;
     // A test checks the receiver against the newest secret: the one its owner just deployed.
-    let attempted =
-        webhook_delivery::send(&endpoint, &endpoint.secret, &event_id, kind.as_str(), &body, now).await;
+    let attempted = webhook_delivery::send(
+        env,
+        &endpoint,
+        &endpoint.secret,
+        &event_id,
+        kind.as_str(),
+        &body,
+        now,
+    )
+    .await;
     let delivered = attempted
         .status_code
         .is_some_and(|code| (200..300).contains(&code));

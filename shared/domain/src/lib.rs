@@ -27,6 +27,7 @@ pub mod media;
 pub mod message;
 pub mod outgoing;
 pub mod phone;
+pub mod platform;
 pub mod providers;
 pub mod query;
 pub mod rate_limit;

@@ -5,12 +5,13 @@
 //! An entry is written after its action succeeded. Should the write fail, the action stands (it
 //! is done, and the client is told so) and the entry goes to the error log in full instead.
 
+use crate::Env;
 use crate::{DB, auth, db, http, runtime};
 use domain::audit::{Action, Actor};
 use domain::ids::{AuditEntryId, BusinessId};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use worker::{Env, Request, console_error};
+use worker::{Request, console_error};
 
 /// Who is acting in this request, and from where.
 pub struct Audit {

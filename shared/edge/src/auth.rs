@@ -11,13 +11,14 @@
 //! most, for a minute), so a client trying random keys costs one indexed D1 read per new key and
 //! cannot fill KV.
 
+use crate::Env;
 use crate::{AUTH_CACHE, DB, runtime};
 use domain::api_key::{self, ApiKeyHash};
 use domain::error::ApiError;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use worker::{Env, Request};
+use worker::Request;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 pub const CACHE_FRESHNESS_MS: i64 = 60_000;

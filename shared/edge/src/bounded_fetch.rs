@@ -3,6 +3,8 @@
 //! are read before the rest of the transfer is cancelled, so a peer streaming gigabytes costs
 //! nothing. Redirects are not followed; a 3xx is an answer like any other.
 
+use crate::Env;
+use domain::platform::Resource;
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 use std::pin::pin;
@@ -38,17 +40,20 @@ pub enum Failure {
 }
 
 pub async fn post(
+    env: &Env,
     url: &str,
     headers: &[(&str, String)],
     body: &[u8],
     timeout_ms: u64,
     max_body: usize,
 ) -> Exchange {
-    send(Method::Post, url, headers, Some(body), timeout_ms, max_body).await
+    send(env, Method::Post, url, headers, Some(body), timeout_ms, max_body).await
 }
 
-/// A call with any method; `body` None sends none (a GET).
+/// A call with any method; `body` None sends none (a GET). It is one subrequest of the
+/// invocation, and what is read of the answer is held in memory until it is returned.
 pub async fn send(
+    env: &Env,
     method: Method,
     url: &str,
     headers: &[(&str, String)],
@@ -57,6 +62,12 @@ pub async fn send(
     max_body: usize,
 ) -> Exchange {
     let started = Date::now().as_millis();
+    if let Err(error) = env.charge(Resource::Subrequest, 1) {
+        return Exchange {
+            result: Err(Failure::Unreachable(error.to_string())),
+            millis: 0,
+        };
+    }
     let controller = AbortController::default();
     let call = pin!(call(method, url, headers, body, max_body, controller.signal()));
     let deadline = pin!(Delay::from(Duration::from_millis(timeout_ms)));

@@ -7,6 +7,8 @@
 //! conversation as the change left it. A change a CRM made names its connector in the events'
 //! detail, so it is not sent back to that CRM.
 
+use crate::Env;
+use crate::db::Db;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::{db, outbox, runtime};
 use domain::crm::work::ORIGIN_CONNECTOR;
@@ -16,7 +18,6 @@ use domain::message::Conversation;
 use domain::tenant::Tenant;
 use domain::webhooks::EventType;
 use serde_json::{Value, json};
-use worker::{D1Database, Env};
 
 const ATTEMPTS: usize = 3;
 
@@ -40,7 +41,7 @@ pub struct Source<'a> {
 /// Applies the change; the conversation as it is afterwards. Not found is a 404.
 pub async fn apply(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &ConversationId,
     change: &Change,

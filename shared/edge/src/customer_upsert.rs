@@ -6,6 +6,8 @@
 //! and we plan again against what is now stored: the second request updates the customer the
 //! first created instead of creating a twin.
 
+use crate::Env;
+use crate::db::Db;
 use crate::db::Violation;
 use crate::db::customers::{self, PlannedWrite};
 use crate::db::webhook_events::{self, Guard, NewEvent};
@@ -20,7 +22,6 @@ use domain::upsert::{self, Decision, MatchPolicy};
 use domain::webhooks::EventType;
 use serde::Deserialize;
 use serde_json::Value;
-use worker::Env;
 
 /// The most customers one request may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -142,7 +143,7 @@ enum Written {
 /// Writes every planned customer and records a `customer.created` or `customer.updated` event
 /// for each, in one D1 batch: one transaction and one round trip.
 async fn write(
-    db: &worker::D1Database,
+    db: &Db,
     tenant: &Tenant,
     base_url: &str,
     writes: &[PlannedWrite<'_>],

@@ -1,28 +1,31 @@
 //! Requests in, responses out: bounded body reading, JSON responses, and the one place where an
 //! `ApiError` becomes an HTTP response.
 
+use crate::Env;
 use crate::runtime;
 use domain::error::{ApiError, ErrorEnvelope};
 use domain::query::Query;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use worker::{Env, Headers, Method, Request, Response, console_error};
+use worker::{Headers, Method, Request, Response, console_error};
 
 /// Largest JSON body a batch endpoint accepts: 1000 customers with generous custom fields.
 pub const BATCH_BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// Largest JSON body of any other endpoint.
 pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
 
-/// Runs a handler and turns its error, if any, into the common JSON error response.
-/// Internal errors are logged with a reference that the client also receives.
-pub async fn serve<H>(req: Request, env: Env, handler: H) -> worker::Result<Response>
+/// Runs a handler as one invocation (its bindings counted, `crate::env`) and turns its error, if
+/// any, into the common JSON error response. Internal errors are logged with a reference that the
+/// client also receives.
+pub async fn serve<H>(req: Request, env: worker::Env, handler: H) -> worker::Result<Response>
 where
     H: AsyncFnOnce(Request, Env) -> Result<Response, ApiError>,
 {
     let method = req.method();
     let path = req.path();
-    match handler(req, env).await {
+    let env = Env::new(env, "fetch");
+    let answer = match handler(req, env.clone()).await {
         Ok(response) => Ok(response),
         Err(mut error) => {
             if let Some(detail) = error.detail() {
@@ -32,7 +35,9 @@ where
             }
             error_response(&error)
         }
-    }
+    };
+    env.report();
+    answer
 }
 
 pub fn error_response(error: &ApiError) -> worker::Result<Response> {
@@ -182,7 +187,7 @@ const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
 /// The public origin of the API, for links back into it (download links, `embed_url`, event
 /// links) and for checking signatures made over the URL a provider called (Twilio's):
 /// `PUBLIC_BASE_URL` where the deployment sets it, otherwise the origin of the request.
-pub fn origin(req: &Request, env: &worker::Env) -> Result<String, ApiError> {
+pub fn origin(req: &Request, env: &crate::Env) -> Result<String, ApiError> {
     match configured_origin(env)? {
         Some(origin) => Ok(origin),
         None => Ok(req.url()?.origin().ascii_serialization()),
@@ -191,7 +196,7 @@ pub fn origin(req: &Request, env: &worker::Env) -> Result<String, ApiError> {
 
 /// `PUBLIC_BASE_URL`, where the deployment sets it: the only origin work done outside a request
 /// (a queue consumer) knows.
-pub fn configured_origin(env: &worker::Env) -> Result<Option<String>, ApiError> {
+pub fn configured_origin(env: &crate::Env) -> Result<Option<String>, ApiError> {
     let configured = env
         .var(PUBLIC_BASE_URL)
         .map(|value| value.to_string())
@@ -220,7 +225,7 @@ fn parse_origin(value: &str) -> Result<String, String> {
 
 /// The URL a client called, as seen from the public origin: `origin(req, env)` followed by
 /// the request's path and query.
-pub fn public_url(req: &Request, env: &worker::Env) -> Result<String, ApiError> {
+pub fn public_url(req: &Request, env: &crate::Env) -> Result<String, ApiError> {
     let url = req.url()?;
     let query = url.query().map(|query| format!("?{query}")).unwrap_or_default();
     Ok(format!("{}{}{query}", origin(req, env)?, url.path()))
@@ -233,7 +238,7 @@ pub fn query(req: &Request) -> Result<Query, ApiError> {
 
 /// True only in the local stack (`ALLOW_LOOPBACK_WEBHOOKS=true` in `.dev.vars`), where
 /// destinations a business configures may be loopback test servers on this machine.
-pub fn allows_loopback(env: &worker::Env) -> bool {
+pub fn allows_loopback(env: &crate::Env) -> bool {
     const ALLOW_LOOPBACK: &str = "ALLOW_LOOPBACK_WEBHOOKS";
     let value = env
         .var(ALLOW_LOOPBACK)

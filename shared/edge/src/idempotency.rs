@@ -10,13 +10,15 @@
 //! the same request takes it over. Keys are forgotten 24 hours after their first use. A kept
 //! response is sealed with the `SECRETS_KEY` keyring, which every function that takes keys holds.
 
+use crate::Env;
+use crate::db::Db;
 use crate::secrets_key;
 use crate::{DB, db, http, runtime};
 use domain::error::ApiError;
 use domain::idempotency::{self, HEADER, IdempotencyKey, LEASE_SECONDS, RETENTION_SECONDS};
 use domain::sealed::Place;
 use domain::tenant::Tenant;
-use worker::{Env, Headers, Request, Response, console_error};
+use worker::{Headers, Request, Response, console_error};
 
 /// The response header that marks a replayed response.
 pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
@@ -161,7 +163,7 @@ async fn keep(
 }
 
 /// Frees the key; a failure only means the retry waits out the lease.
-async fn release(db: &worker::D1Database, tenant: &Tenant, key: &IdempotencyKey, claim: &str) {
+async fn release(db: &Db, tenant: &Tenant, key: &IdempotencyKey, claim: &str) {
     if let Err(error) = db::idempotency_keys::release(db, tenant, key, claim).await {
         console_error!("releasing {HEADER} {} failed: {error:?}", key.as_str());
     }

@@ -5,6 +5,8 @@
 //! for good. The message's `message.received` event is held back until its last file settles,
 //! so that the event lists the files as they ended.
 
+use crate::Env;
+use crate::db::Db;
 use crate::db::attachments::Pending;
 use crate::db::channel_accounts::ChannelAccount;
 use crate::media_store::{self, ATTACHMENTS};
@@ -16,7 +18,7 @@ use domain::providers::meta::api as meta;
 use domain::tenant::Tenant;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Fetch, Headers, Method, Request, RequestInit};
 
 /// The queue binding (producer in the receivers, consumer in media-fetcher).
 pub const INBOUND_MEDIA: &str = "INBOUND_MEDIA";
@@ -145,7 +147,7 @@ async fn get(url: &str, authorization: Option<&str>) -> Result<(Vec<u8>, Option<
 /// Publishes the message's held-back events once none of its files is pending any more.
 pub async fn release_events_when_settled(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     message_id: &MessageId,
 ) -> Result<(), ApiError> {

@@ -6,6 +6,8 @@
 //! customer and conversation themselves, so that two deliveries racing each other cannot create
 //! two customers or two conversations.
 
+use crate::Env;
+use crate::db::Db;
 use crate::db::attachments::{NewPending, Pending};
 use crate::db::channel_accounts::ChannelAccount;
 use crate::db::customers::NewSender;
@@ -22,7 +24,7 @@ use domain::time::Timestamp;
 use domain::webhooks::EventType;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use worker::{Env, console_error};
+use worker::console_error;
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct IngestReport {
@@ -119,7 +121,7 @@ fn default_name(channel: Channel, message: &InboundMessage) -> String {
 }
 
 async fn store_message(
-    db: &worker::D1Database,
+    db: &Db,
     account: &ChannelAccount,
     message: &InboundMessage,
     now: Timestamp,
@@ -253,7 +255,7 @@ enum Stored {
 /// the queue refuses, the file is fetched here once, and marked failed if that fails too.
 async fn store_media(
     env: &Env,
-    db: &worker::D1Database,
+    db: &Db,
     account: &ChannelAccount,
     message_id: &MessageId,
     media: InboundMedia,
@@ -344,7 +346,7 @@ async fn store_media(
 /// for a provider id no message holds yet is kept, because the callback may have overtaken the
 /// answer to the send; recording the id applies it (`message_status::mark_sent`).
 async fn apply_statuses(
-    db: &worker::D1Database,
+    db: &Db,
     account: &ChannelAccount,
     statuses: &[StatusUpdate],
 ) -> Result<usize, ApiError> {

@@ -2,6 +2,7 @@
 //! outbound calls. Everything pure it needs comes from `domain`.
 //!
 //! - `db/`: one module per table, with all of its SQL;
+//! - `env`: the bindings of one invocation, counted against Cloudflare's per-invocation limits;
 //! - `http`, `auth`, `queue`, `runtime`, `bounded_fetch`: the plumbing every function shares;
 //! - `secrets_key`: the keyring that seals provider and webhook secrets before they reach D1;
 //! - the rest are the operations that span tables: storing what channels deliver (`ingest`),
@@ -19,6 +20,7 @@ pub mod conversation_change;
 pub mod crm;
 pub mod customer_upsert;
 pub mod db;
+pub mod env;
 pub mod http;
 pub mod idempotency;
 pub mod inbound_media;
@@ -35,6 +37,8 @@ pub mod send_queue;
 pub mod sso_sessions;
 pub mod used_tokens;
 pub mod webhook_delivery;
+
+pub use env::Env;
 
 /// Binding names, declared in every `wrangler.toml` that uses them (`functions.toml`).
 pub const DB: &str = "DB";

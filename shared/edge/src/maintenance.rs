@@ -8,7 +8,9 @@
 //! fails does not stop the others.
 
 use crate::DB;
+use crate::Env;
 use crate::db;
+use crate::db::Db;
 use crate::message_status;
 use crate::outbox::{self, WebhookTask};
 use crate::runtime;
@@ -24,7 +26,7 @@ use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use worker::{D1Database, Env, console_error, console_log, console_warn};
+use worker::{console_error, console_log, console_warn};
 
 /// The deployment setting that sets the retention period in days ([`RetentionPeriod`]).
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
@@ -113,6 +115,13 @@ pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
 }
 
 /// The cron's entry: runs the sweep and logs what it did.
+/// The cron's invocation: the sweep, its usage counted like any other invocation's.
+pub async fn run_scheduled(env: worker::Env) {
+    let env = Env::new(env, "cron");
+    run(&env).await;
+    env.report();
+}
+
 pub async fn run(env: &Env) {
     match sweep(env).await {
         Ok(report) => {
@@ -159,7 +168,7 @@ fn retention_period(env: &Env) -> RetentionPeriod {
 /// Events recorded over [`WEBHOOK_GRACE_SECONDS`] ago and never dispatched (the queue refused
 /// them), and pending deliveries that much overdue that nobody holds (a retry message lost), go
 /// back on the webhook queue. How many tasks were queued.
-async fn lost_webhook_work(env: &Env, db: &D1Database, now: Timestamp) -> Result<usize, ApiError> {
+async fn lost_webhook_work(env: &Env, db: &Db, now: Timestamp) -> Result<usize, ApiError> {
     let before = now.plus_seconds(-WEBHOOK_GRACE_SECONDS);
     let mut by_business: BTreeMap<BusinessId, Vec<EventId>> = BTreeMap::new();
     for (business_id, event_id) in db::webhook_events::undispatched(db, before, ROWS_PER_RUN).await? {
@@ -188,20 +197,29 @@ async fn lost_webhook_work(env: &Env, db: &D1Database, now: Timestamp) -> Result
     Ok(count)
 }
 
-/// Contacts whose CRM work is over [`WEBHOOK_GRACE_SECONDS`] overdue and that no worker holds
-/// (their queue message was lost, or refused) go back to the sync consumer. How many.
 /// A due source is held this long while it waits in the queue, so that the next sweeps do not
 /// queue it again; the fetcher sets its real next time.
 const CRM_LINK_HOLD_SECONDS: i64 = 10 * 60;
+/// A run over a CRM link's data that has not moved for this long lost its next slice: a slice
+/// ends within a minute (`domain::links::fetch::SLICE_SECONDS`) and holds its link ten at most.
+const CRM_LINK_STALLED_SECONDS: i64 = 10 * 60;
 
-/// CRM links whose fetch time has come (the scheduler of the CRM links guide), to the fetcher.
-async fn due_crm_links(env: &Env, db: &D1Database, now: Timestamp) -> Result<usize, ApiError> {
-    let due = db::knowledge_sources::take_due(db, now, ROWS_PER_RUN, CRM_LINK_HOLD_SECONDS).await?;
+/// CRM links whose fetch time has come (the scheduler of the CRM links guide), and runs over a
+/// link's data that stopped moving (the queue message of their next slice lost, their worker
+/// gone), to the fetcher.
+async fn due_crm_links(env: &Env, db: &Db, now: Timestamp) -> Result<usize, ApiError> {
+    let mut due = db::knowledge_sources::take_due(db, now, ROWS_PER_RUN, CRM_LINK_HOLD_SECONDS).await?;
+    let stalled_before = now.plus_seconds(-CRM_LINK_STALLED_SECONDS).to_rfc3339();
+    due.extend(
+        db::knowledge_sources::stalled_runs(db, &stalled_before, &now.to_rfc3339(), ROWS_PER_RUN).await?,
+    );
     crate::knowledge::hand_over(env, &due).await;
     Ok(due.len())
 }
 
-async fn lost_crm_work(env: &Env, db: &D1Database, now: Timestamp) -> Result<usize, ApiError> {
+/// Contacts whose CRM work is over [`WEBHOOK_GRACE_SECONDS`] overdue and that no worker holds
+/// (their queue message was lost, or refused) go back to the sync consumer. How many.
+async fn lost_crm_work(env: &Env, db: &Db, now: Timestamp) -> Result<usize, ApiError> {
     let before = now.plus_seconds(-WEBHOOK_GRACE_SECONDS);
     let contacts =
         db::crm_sync_jobs::overdue_contacts(db, before.micros(), now.micros(), ROWS_PER_RUN).await?;
@@ -212,7 +230,7 @@ async fn lost_crm_work(env: &Env, db: &D1Database, now: Timestamp) -> Result<usi
 /// Sends still `queued` past [`stuck_send_after_seconds`] go back on the outbound queue with the
 /// subject and base URL they were accepted with; those already re-queued
 /// [`MAX_SEND_REQUEUES`] times are failed instead. (requeued, failed).
-async fn lost_sends(env: &Env, db: &D1Database, now: Timestamp) -> Result<(usize, usize), ApiError> {
+async fn lost_sends(env: &Env, db: &Db, now: Timestamp) -> Result<(usize, usize), ApiError> {
     let unnoted_before = now.plus_seconds(-stuck_send_after_seconds(false));
     let noted_before = now.plus_seconds(-stuck_send_after_seconds(true));
     let lost =
@@ -257,7 +275,7 @@ async fn lost_sends(env: &Env, db: &D1Database, now: Timestamp) -> Result<(usize
 
 /// Deletes events past retention whose deliveries are all settled, with those deliveries, in one
 /// batch. (events, deliveries).
-async fn expired_events(db: &D1Database, before: Timestamp) -> Result<(usize, usize), ApiError> {
+async fn expired_events(db: &Db, before: Timestamp) -> Result<(usize, usize), ApiError> {
     let statements = vec![
         db::webhook_deliveries::delete_of_events(db, db::webhook_events::expired(before, ROWS_PER_RUN))?,
         db::webhook_events::delete_expired(db, before, ROWS_PER_RUN)?,

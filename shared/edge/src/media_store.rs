@@ -2,13 +2,14 @@
 //! Their rows are `db::attachments`.
 
 use crate::db;
+use crate::db::Db;
 use crate::runtime;
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, MessageId};
 use domain::media::clean_filename;
 use domain::message::{Attachment, AttachmentStatus};
 use domain::tenant::Tenant;
-use worker::{Bucket, D1Database, HttpMetadata, console_error};
+use worker::{Bucket, HttpMetadata, console_error};
 
 pub const ATTACHMENTS: &str = "ATTACHMENTS";
 /// The seed's limit: "Verify file size is under 10MB".
@@ -22,7 +23,7 @@ pub fn storage_key(tenant: &Tenant, attachment_id: &AttachmentId) -> String {
 /// deleted again (best effort, logged), so that no stored object is left without its row.
 pub async fn store(
     bucket: &Bucket,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     message_id: Option<&MessageId>,
     filename: &str,

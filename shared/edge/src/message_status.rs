@@ -3,6 +3,7 @@
 //! `MessageStatus`: a message never moves backwards, so a late or repeated delivery of the queue
 //! message cannot undo what a status webhook recorded.
 
+use crate::db::Db;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{self, Violation};
 use crate::runtime;
@@ -11,7 +12,6 @@ use domain::error::ApiError;
 use domain::ids::{EventId, MessageId};
 use domain::tenant::Tenant;
 use domain::webhooks::EventType;
-use worker::D1Database;
 
 /// What a move did.
 pub struct Advanced {
@@ -24,7 +24,7 @@ pub struct Advanced {
 /// The provider accepted the message: it is `sent`, and `message.sent` is recorded once.
 /// `base_url`: the deployment's public origin, for the event's download links.
 pub async fn mark_sent(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     message_id: &MessageId,
     provider_message_id: Option<&str>,
@@ -90,7 +90,7 @@ pub async fn mark_sent(
 
 /// The message will not be sent; `reason` says why, for the client. True if it moved.
 pub async fn mark_failed(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     message_id: &MessageId,
     reason: &str,
@@ -112,7 +112,7 @@ pub async fn mark_failed(
 
 /// Records why a still-queued message is waiting for another attempt.
 pub async fn note_retry(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     message_id: &MessageId,
     reason: &str,

@@ -3,10 +3,11 @@
 //! consumer (webhook-dispatcher) fans them out to endpoints and delivers. Should the queue refuse
 //! them, the consumer's periodic sweep finds events never dispatched.
 
+use crate::Env;
 use domain::ids::{BusinessId, DeliveryId, EventId};
 use domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
-use worker::{Env, console_error};
+use worker::console_error;
 
 /// The queue binding: producer in every function that emits, consumer in webhook-dispatcher.
 pub const WEBHOOKS: &str = "WEBHOOKS";

@@ -4,6 +4,7 @@
 //! function exports its handler with [`queue_consumer!`](crate::queue_consumer). And the one way
 //! work is put on a queue in bulk ([`send_all`]).
 
+use crate::Env;
 use futures_util::future::join_all;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -11,7 +12,7 @@ use std::future::Future;
 use worker::js_sys::{Object, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::worker_sys::{Message as QueueMessage, MessageBatch};
-use worker::{BatchMessageBuilder, Env, MessageBuilder, console_error};
+use worker::{BatchMessageBuilder, MessageBuilder, console_error};
 
 /// The most messages Queues takes in one `sendBatch`.
 const BATCH_LIMIT: usize = 100;
@@ -93,14 +94,25 @@ pub fn settle(message: &QueueMessage, settle: Settle) {
 
 /// Handles every message of the batch at once, each settled on its own as `handle` decides from
 /// its body and delivery count. A body that is not a `T` is dropped: it would fail every retry.
-pub async fn consume<T, F, Fut>(batch: MessageBatch, env: Env, handle: F)
+/// The batch is one invocation: its messages share its limits (`crate::env`).
+pub async fn consume<T, F, Fut>(batch: MessageBatch, env: worker::Env, handle: F)
 where
     T: DeserializeOwned,
     F: Fn(Env, T, u32) -> Fut,
     Fut: Future<Output = Settle>,
 {
-    let (env, handle) = (&env, &handle);
-    join_all(messages(&batch).into_iter().map(|message| async move {
+    let env = Env::new(env, "queue");
+    consume_all(&batch, &env, &handle).await;
+    env.report();
+}
+
+async fn consume_all<T, F, Fut>(batch: &MessageBatch, env: &Env, handle: &F)
+where
+    T: DeserializeOwned,
+    F: Fn(Env, T, u32) -> Fut,
+    Fut: Future<Output = Settle>,
+{
+    join_all(messages(batch).into_iter().map(|message| async move {
         let result = match read_body::<T>(&message) {
             Some(body) => handle(env.clone(), body, attempts(&message)).await,
             None => {

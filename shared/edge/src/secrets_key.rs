@@ -2,10 +2,10 @@
 //! they reach D1 (`domain::sealed` owns the format), and AES-256-GCM itself, run on the
 //! runtime's WebCrypto (RustCrypto's AES-GCM cost each bundle 4 to 5 KB gzip more).
 
+use crate::Env;
 use crate::runtime;
 use domain::error::ApiError;
 use domain::sealed::{self, Key, Keyring, NONCE_LEN, OpenError, Opened, Place, Stored};
-use worker::Env;
 use worker::js_sys::{self, Array, Object, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;

@@ -7,6 +7,8 @@
 //! The endpoint and the dispatcher talk through a queue whose messages name only the business
 //! and the message ([`QueuedSend`]); everything else is read back from D1, scoped by the business.
 
+use crate::Env;
+use crate::db::Db;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{self, Violation};
 use crate::{message_status, outbox, runtime};
@@ -20,7 +22,7 @@ use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, Env, console_error};
+use worker::console_error;
 
 /// The queue binding (producer in send-message and embed-inbox, consumer in message-dispatcher).
 pub const OUTBOUND: &str = "OUTBOUND";
@@ -43,7 +45,7 @@ pub struct QueuedSend {
 /// `origin` is the deployment as the client reached it: providers fetch attachments from there.
 pub async fn accept(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     customer: &Customer,
     outgoing: &OutgoingMessage,
@@ -92,7 +94,7 @@ pub async fn accept(
 
 /// Where a message to `customer` on `channel` goes, or None when they cannot be reached there.
 pub async fn recipient(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     customer: &Customer,
     channel: Channel,
@@ -104,7 +106,7 @@ pub async fn recipient(
 }
 
 /// Every named attachment must be one of the tenant's uploads, not yet sent with a message.
-async fn check_attachments(db: &D1Database, tenant: &Tenant, named: &[AttachmentId]) -> Result<(), ApiError> {
+async fn check_attachments(db: &Db, tenant: &Tenant, named: &[AttachmentId]) -> Result<(), ApiError> {
     let ids: Vec<&AttachmentId> = named.iter().collect();
     let stored = db::attachments::find(db, tenant, &ids).await?;
     for (at, id) in named.iter().enumerate() {
@@ -136,7 +138,7 @@ async fn check_attachments(db: &D1Database, tenant: &Tenant, named: &[Attachment
 /// batch back: 409, nothing stored. A conversation created here records `conversation.created`
 /// in the same batch; the ids of recorded events come back with the message, for publishing.
 async fn store_queued(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     customer: &Customer,
     outgoing: &OutgoingMessage,

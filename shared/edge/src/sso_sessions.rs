@@ -2,6 +2,7 @@
 //! one business, read-only or with replies), or why it lets it do nothing.
 
 use crate::db;
+use crate::db::Db;
 use crate::db::sso_tokens::StoredToken;
 use domain::customer::Customer;
 use domain::error::{ApiError, ErrorCode};
@@ -9,7 +10,6 @@ use domain::lookup::CustomerKey;
 use domain::sso::{FrameAncestors, Scope};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
-use worker::D1Database;
 
 /// What a valid token lets the embedded page do: act for one customer of one business.
 pub struct Session {
@@ -53,7 +53,7 @@ impl Refusal {
 
 /// The session a presented token grants at `now`, or why it grants none.
 pub async fn resolve(
-    db: &D1Database,
+    db: &Db,
     presented: Option<&str>,
     now: Timestamp,
 ) -> Result<Result<Session, Refusal>, ApiError> {

@@ -9,10 +9,10 @@
 //! such a replay is accepted, and stores nothing twice, because inbound messages are unique per
 //! provider message id (a mail's Message-Id, else its token).
 
+use crate::Env;
 use crate::WEBHOOK_NONCES;
 use domain::error::ApiError;
 use domain::providers::mailgun::webhook::UsedToken;
-use worker::Env;
 
 /// True when the token was already accepted.
 pub async fn is_used(env: &Env, token: &UsedToken) -> Result<bool, ApiError> {

@@ -6,7 +6,9 @@
 //! It is written as `JSON.stringify` writes it, so that a receiver that re-serialises the
 //! parsed body (the seed's Express example) signs exactly what we signed.
 
+use crate::Env;
 use crate::bounded_fetch::{self, Failure};
+use crate::db::Db;
 use crate::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
 use crate::db::webhook_deliveries::{Claimed, Lease};
 use crate::db::webhook_endpoints::{Endpoint, Health};
@@ -23,7 +25,6 @@ use domain::webhook_signing::{self, WebhookSecret, to_js_json};
 use domain::webhooks::{self, Answer, EventType, LOGGED_BODY_BYTES, Verdict};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use worker::D1Database;
 
 /// Download links in events work this long: a receiver that is down for days can still fetch.
 pub const LINK_LIFETIME_SECONDS: i64 = 7 * 24 * 3600;
@@ -72,7 +73,7 @@ pub struct Payloads {
 /// the event first, and then they show `pending`) and what the change itself knew (`previous_status`, say). `link_secret` signs the
 /// attachments' download links.
 pub async fn payloads(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     events: &[StoredEvent],
     link_secret: Option<&[u8]>,
@@ -219,6 +220,7 @@ impl Attempted {
 /// POSTs the body to the endpoint, signed with its current secrets at `now`, the seed header
 /// with `seed_secret`.
 pub async fn send(
+    env: &Env,
     endpoint: &Endpoint,
     seed_secret: &WebhookSecret,
     event_id: &EventId,
@@ -246,6 +248,7 @@ pub async fn send(
     ];
     let timeout_ms = u64::from(endpoint.timeout_seconds) * 1000;
     let exchange = bounded_fetch::post(
+        env,
         &endpoint.url,
         &headers,
         body.as_bytes(),
@@ -290,7 +293,8 @@ pub async fn send(
 /// Makes the claimed attempt at `endpoint` (None: it was deleted) and records it. Returns the
 /// outcome (a retry says when).
 pub async fn attempt(
-    db: &D1Database,
+    env: &Env,
+    db: &Db,
     tenant: &Tenant,
     claimed: &Claimed,
     endpoint: Option<&Endpoint>,
@@ -324,6 +328,7 @@ pub async fn attempt(
     }
     let seed_secret = endpoint.seed_secret(now, claimed.attempt);
     let attempted = send(
+        env,
         endpoint,
         seed_secret,
         &claimed.event_id,
@@ -372,7 +377,7 @@ pub fn confirms_new_secret(
 /// delivered is final), updates the endpoint's health and, when `confirms_new_secret`, records
 /// that the receiver holds the new secret, in one transaction.
 pub async fn record_attempt(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     record: &AttemptRecord<'_>,
     lease: Option<&str>,
@@ -447,7 +452,7 @@ fn health_after(
 /// the caller, with what it needs. Only deliveries created now come back, so a repeated
 /// dispatch attempts nothing twice.
 pub async fn fan_out(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     tenant: &Tenant,
     payloads: &Payloads,
@@ -499,7 +504,7 @@ pub async fn fan_out(
 /// Takes the lease on a delivery for attempt `attempt` (see `webhook_deliveries::claim`), with
 /// the endpoint it goes to; None when it is not this worker's to attempt.
 pub async fn claim(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     tenant: &Tenant,
     delivery_id: &DeliveryId,

@@ -60,8 +60,8 @@ describe("the guide's curl examples", () => {
       assert.equal('webhook_url' in link, false, `${source}: only webhook links have a webhook_url`);
     }
     assert.deepEqual(added.shopify.headers, { 'X-Shopify-Access-Token': '***' }, 'the Shopify token header is masked');
-    assert.deepEqual(added.hubspot.headers, { 'Content-Type': 'application/json' }, 'a plain header is shown as given');
-    assert.deepEqual(added.custom.headers, { 'X-API-Key': '***', 'X-Client-ID': 'facebook-bot' }, 'X-API-Key masked, X-Client-ID shown');
+    assert.deepEqual(added.hubspot.headers, { 'Content-Type': '***' }, 'a plain header is named, its value masked');
+    assert.deepEqual(added.custom.headers, { 'X-API-Key': '***', 'X-Client-ID': '***' }, 'every header value is masked, whatever its name');
   });
 
   test('each link is fetched with its key as a Bearer token and its headers as given', async () => {
@@ -230,7 +230,9 @@ describe('credentials in answers', () => {
   const headerKey = `hdr-${unique('apikey')}`;
   const cookie = `session=${unique('cookie')}`;
   const clientSecret = `cs-${unique('secret')}`;
-  const secrets = [apiKey, headerKey, cookie, clientSecret];
+  // A credential under a name that does not look like one (Supabase's): still never shown.
+  const supabaseKey = `sb-${unique('apikey')}`;
+  const secrets = [apiKey, headerKey, cookie, clientSecret, supabaseKey];
   let crm;
   let business;
   let url;
@@ -245,7 +247,7 @@ describe('credentials in answers', () => {
     await crm?.close();
   });
 
-  test('the key and credential headers are *** in every answer, other headers as given', async () => {
+  test('the key and every header value are *** in every answer, the header names as given', async () => {
     const body = {
       page_id: business.page,
       channels: ['facebook', 'messenger'],
@@ -253,13 +255,13 @@ describe('credentials in answers', () => {
       url,
       type: 'api',
       api_key: apiKey,
-      headers: { 'X-API-Key': headerKey, Cookie: cookie, 'X-Client-Secret': clientSecret, 'X-Client-ID': 'facebook-bot' },
+      headers: { 'X-API-Key': headerKey, Cookie: cookie, 'X-Client-Secret': clientSecret, 'X-Client-ID': 'facebook-bot', apikey: supabaseKey },
       is_active: true,
     };
     const created = await dashboard(business.key, 'POST', LINKS, body);
     assert.equal(created.status, 201, created.text);
     answers.push(['POST', created]);
-    const expectedHeaders = { 'X-API-Key': '***', Cookie: '***', 'X-Client-Secret': '***', 'X-Client-ID': 'facebook-bot' };
+    const expectedHeaders = { 'X-API-Key': '***', Cookie: '***', 'X-Client-Secret': '***', 'X-Client-ID': '***', apikey: '***' };
     assert.equal(created.body.crm_link.api_key, '***', 'POST: api_key');
     assert.deepEqual(created.body.crm_link.headers, expectedHeaders, 'POST: headers');
     await waitForFetched(business, business.page, url, { channel: 'facebook' });
@@ -302,6 +304,7 @@ describe('credentials in answers', () => {
       assert.equal(request.headers.cookie, cookie, 'Cookie');
       assert.equal(request.headers['x-client-secret'], clientSecret, 'X-Client-Secret');
       assert.equal(request.headers['x-client-id'], 'facebook-bot', 'X-Client-ID');
+      assert.equal(request.headers.apikey, supabaseKey, 'apikey');
     }
   });
 });

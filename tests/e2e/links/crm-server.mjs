@@ -208,13 +208,12 @@ export async function startCrm(options = {}) {
 
   const text = () => ({ status: 200, body: RETURNS_POLICY, type: 'text/plain; charset=utf-8', headers: {} });
 
-  /** The same answer made bigger than `bytes`: a JSON body gains a long leaf, text more lines. */
+  /**
+   * The same answer made bigger than `bytes`: a JSON body gains trailing whitespace (the same
+   * data, as a pretty-printing server sends it), text more lines.
+   */
   function inflate(answer, bytes) {
-    if (answer.type.startsWith('application/json')) {
-      const value = JSON.parse(answer.body);
-      value.export_note = 'x'.repeat(bytes);
-      return { ...answer, body: JSON.stringify(value) };
-    }
+    if (answer.type.startsWith('application/json')) return { ...answer, body: `${answer.body}\n${' '.repeat(bytes)}` };
     const line = `${'filler '.repeat(15)}\n`;
     return { ...answer, body: answer.body + line.repeat(Math.ceil(bytes / line.length)) };
   }

@@ -32,6 +32,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Whether the client wants the connection kept open after the response.
     pub keep_alive: bool,
+    /// The `Host` header, lowercased (empty when absent).
+    pub host: String,
 }
 
 /// Why a request could not be read; each is answered (when the connection still works) and
@@ -94,6 +96,7 @@ pub fn read_request<R: BufRead, W: Write>(
     let mut content_length: Option<usize> = None;
     let mut chunked = false;
     let mut connection = String::new();
+    let mut host = String::new();
     let mut expect_continue = false;
     loop {
         line.clear();
@@ -120,6 +123,7 @@ pub fn read_request<R: BufRead, W: Write>(
             }
             "transfer-encoding" => chunked = true,
             "connection" => connection = value.to_ascii_lowercase(),
+            "host" => host = value.to_ascii_lowercase(),
             "expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
             _ => {}
         }
@@ -147,6 +151,7 @@ pub fn read_request<R: BufRead, W: Write>(
         path,
         body,
         keep_alive,
+        host,
     }))
 }
 
@@ -196,7 +201,9 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         411 => "Length Required",
         413 => "Content Too Large",
+        421 => "Misdirected Request",
         431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
         _ => "Internal Server Error",
     }
 }

@@ -1,6 +1,7 @@
 //! A local stand-in for Cloudflare Workers AI's text embeddings, for running crm-edge offline:
 //! the sentence-transformers model all-MiniLM-L6-v2 (384 dimensions), tokenized and run here
-//! in plain Rust, served over HTTP in the shape of Workers AI's REST API.
+//! in plain Rust, served over HTTP in the shape of Workers AI's REST API; and for a Vectorize
+//! index (`vectors`, `vector_api`), so that vectors live outside D1 locally as in production.
 
 pub mod api;
 pub mod http;
@@ -10,6 +11,8 @@ pub mod safetensors;
 pub mod server;
 pub mod tokenizer;
 mod unicode_tables;
+pub mod vector_api;
+pub mod vectors;
 
 use std::fmt;
 use std::path::Path;

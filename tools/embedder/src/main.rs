@@ -1,6 +1,7 @@
-//! `embedder --model DIR --listen HOST:PORT [--parent-pid PID]`: loads all-MiniLM-L6-v2 from
-//! DIR and serves it; the first line on stdout is `listening on http://HOST:PORT` once it is
-//! ready. With --parent-pid it exits when that process is gone, so it never outlives the dev
+//! `embedder --model DIR --listen HOST:PORT [--vectors DIR] [--parent-pid PID]`: loads
+//! all-MiniLM-L6-v2 from DIR and serves it, with a vector index kept in the --vectors directory
+//! (in memory without one); the first line on stdout is `listening on http://HOST:PORT` once it
+//! is ready. With --parent-pid it exits when that process is gone, so it never outlives the dev
 //! stack that started it.
 
 use std::io::Write;
@@ -11,22 +12,25 @@ use std::time::Duration;
 
 use embedder::Embedder;
 use embedder::server::Server;
+use embedder::vectors::Index;
 
-const USAGE: &str = "usage: embedder --model DIR --listen HOST:PORT [--parent-pid PID]";
+const USAGE: &str = "usage: embedder --model DIR --listen HOST:PORT [--vectors DIR] [--parent-pid PID]";
 
 struct Args {
     model: PathBuf,
     listen: String,
+    vectors: Option<PathBuf>,
     parent_pid: Option<u32>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let (mut model, mut listen, mut parent_pid) = (None, None, None);
+    let (mut model, mut listen, mut vectors, mut parent_pid) = (None, None, None, None);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--model" => model = Some(PathBuf::from(value()?)),
             "--listen" => listen = Some(value()?),
+            "--vectors" => vectors = Some(PathBuf::from(value()?)),
             "--parent-pid" => {
                 let pid = value()?;
                 parent_pid = Some(
@@ -40,6 +44,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(Args {
         model: model.ok_or("--model is required")?,
         listen: listen.ok_or("--listen is required")?,
+        vectors,
         parent_pid,
     })
 }
@@ -77,11 +82,17 @@ fn run(args: &Args) -> Result<(), String> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let embedder = Embedder::load(&args.model, threads)
         .map_err(|e| format!("cannot load the model from {}: {e}", args.model.display()))?;
+    let vectors = match &args.vectors {
+        Some(dir) => {
+            Index::open(dir).map_err(|e| format!("cannot open the vectors in {}: {e}", dir.display()))?
+        }
+        None => Index::in_memory(),
+    };
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on http://{address}")
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("cannot write to stdout: {e}"))?;
-    Server::new(embedder)
+    Server::new(embedder, vectors)
         .serve(listener)
         .map_err(|e| format!("the server stopped: {e}"))
 }

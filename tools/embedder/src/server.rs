@@ -3,28 +3,38 @@
 
 use std::io::{BufReader, BufWriter};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::Embedder;
 use crate::api::{self, ApiError, EmbedIn, Route};
-use crate::http::{self, ReadError, Request, Response};
+use crate::http::{self, Method, ReadError, Request, Response};
+use crate::vector_api;
+use crate::vectors::Index;
 
 /// An idle keep-alive connection is closed after this long, so clients that vanish do not
 /// hold threads forever.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections served at once; one more is answered 503 and closed, so that a local process
+/// opening connections without end cannot exhaust threads and memory.
+const MAX_CONNECTIONS: usize = 64;
 
 pub struct Server {
     embedder: Embedder,
     /// Taken for each forward pass: two passes at once would only share the same cores.
     running: Mutex<()>,
+    vectors: Index,
+    connections: AtomicUsize,
 }
 
 impl Server {
-    pub fn new(embedder: Embedder) -> Arc<Self> {
+    pub fn new(embedder: Embedder, vectors: Index) -> Arc<Self> {
         Arc::new(Self {
             embedder,
             running: Mutex::new(()),
+            vectors,
+            connections: AtomicUsize::new(0),
         })
     }
 
@@ -33,8 +43,16 @@ impl Server {
         for stream in listener.incoming() {
             match stream {
                 Ok(stream) => {
+                    if self.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                        self.connections.fetch_sub(1, Ordering::SeqCst);
+                        refuse_busy(stream);
+                        continue;
+                    }
                     let server = Arc::clone(&self);
-                    std::thread::spawn(move || server.connection(stream));
+                    std::thread::spawn(move || {
+                        server.connection(stream);
+                        server.connections.fetch_sub(1, Ordering::SeqCst);
+                    });
                 }
                 // A connection reset before it was accepted, or a file-descriptor limit
                 // reached: the next accept may work.
@@ -55,22 +73,23 @@ impl Server {
         let mut reader = BufReader::new(read_half);
         let mut writer = BufWriter::new(stream);
         loop {
-            let (response, keep_alive) = match http::read_request(&mut reader, &mut writer, api::MAX_BODY) {
-                Ok(None) | Err(ReadError::Io(_)) => return,
-                Ok(Some(request)) => {
-                    let started = Instant::now();
-                    let response = self.answer(&request);
-                    eprintln!(
-                        "embedder: {} {} {} {} ms",
-                        request.method.as_str(),
-                        request.path,
-                        response.status,
-                        started.elapsed().as_millis()
-                    );
-                    (response, request.keep_alive)
-                }
-                Err(error) => (refusal(error), false),
-            };
+            let (response, keep_alive) =
+                match http::read_request(&mut reader, &mut writer, vector_api::MAX_BODY) {
+                    Ok(None) | Err(ReadError::Io(_)) => return,
+                    Ok(Some(request)) => {
+                        let started = Instant::now();
+                        let response = self.answer(&request);
+                        eprintln!(
+                            "embedder: {} {} {} {} ms",
+                            request.method.as_str(),
+                            request.path,
+                            response.status,
+                            started.elapsed().as_millis()
+                        );
+                        (response, request.keep_alive)
+                    }
+                    Err(error) => (refusal(error), false),
+                };
             if http::write_response(&mut writer, &response, keep_alive).is_err() || !keep_alive {
                 return;
             }
@@ -78,6 +97,32 @@ impl Server {
     }
 
     fn answer(&self, request: &Request) -> Response {
+        // A page on another site that resolves its name to this machine (DNS rebinding) sends
+        // its own Host: only the loopback names are answered.
+        if !is_loopback_host(&request.host) {
+            return ApiError {
+                status: 421,
+                code: 7000,
+                message: "this server answers only requests to 127.0.0.1, ::1 or localhost".into(),
+            }
+            .into_response();
+        }
+        if let Some(operation) = vector_api::operation(&request.path) {
+            if request.method != Method::Post {
+                let mut response = ApiError::wrong_method("POST").into_response();
+                response.allow = Some("POST");
+                return response;
+            }
+            return vector_api::answer(&self.vectors, operation, &request.body);
+        }
+        if request.body.len() > api::MAX_BODY {
+            return ApiError {
+                status: 413,
+                code: 5006,
+                message: format!("the body is over {} bytes", api::MAX_BODY),
+            }
+            .into_response();
+        }
         match api::route(request.method, &request.path) {
             Route::Health => api::health_response(),
             Route::Run => match EmbedIn::parse(&request.body) {
@@ -107,6 +152,27 @@ impl Server {
             }
         }
     }
+}
+
+/// `127.0.0.1`, `localhost` or `[::1]`, with any port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    matches!(name, "127.0.0.1" | "localhost" | "::1")
+}
+
+/// Answers a connection over [`MAX_CONNECTIONS`] with a 503 and closes it.
+fn refuse_busy(stream: TcpStream) {
+    let mut writer = BufWriter::new(stream);
+    let response = ApiError {
+        status: 503,
+        code: 5000,
+        message: format!("more than {MAX_CONNECTIONS} connections at once"),
+    }
+    .into_response();
+    let _ = http::write_response(&mut writer, &response, false);
 }
 
 /// The answer to a request that could not be read.

@@ -14,8 +14,9 @@
 use crate::error::ApiError;
 use crate::links::chunk::{ChunkOptions, chunk};
 use crate::links::flatten::{Limits, Line, flatten};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What kind of body a fetch answered with, from its `Content-Type` and URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,29 +42,23 @@ impl BodyKind {
     }
 }
 
-/// The lines of every page of one fetch, numbered as one list.
-#[derive(Debug, Default)]
-pub struct Pages {
-    lines: Vec<Line>,
-    /// Per top-level array (`customers`, or `` for a body that is an array): how many of its
-    /// records earlier pages held.
-    offsets: HashMap<String, usize>,
-    bytes: usize,
+/// Where a paginated fetch stands between its pages: how many records of each top-level array
+/// (`customers`, or `` for a body that is an array) the pages before held, so that the next
+/// page's lines continue their numbering. A fetch of many pages keeps it between invocations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Numbering {
+    offsets: BTreeMap<String, usize>,
 }
 
-impl Pages {
-    /// Adds one page. `limits` apply to all pages together.
-    pub fn add(&mut self, body: &str, kind: BodyKind, limits: &Limits) -> Result<(), ApiError> {
-        let left = Limits {
-            max_lines: limits.max_lines.saturating_sub(self.lines.len()),
-            max_bytes: limits.max_bytes.saturating_sub(self.bytes),
-            max_depth: limits.max_depth,
-        };
+impl Numbering {
+    /// The lines of one page, numbered after the pages before it.
+    pub fn page(&mut self, body: &str, kind: BodyKind, limits: &Limits) -> Result<Vec<Line>, ApiError> {
         let lines = match kind {
-            BodyKind::Text => flatten(body, &left)?,
-            BodyKind::Csv => csv_lines(body, &left)?,
+            BodyKind::Text => flatten(body, limits)?,
+            BodyKind::Csv => csv_lines(body, limits)?,
         };
         let mut counts: HashMap<String, usize> = HashMap::new();
+        let mut numbered = Vec::with_capacity(lines.len());
         for mut line in lines {
             if line.path == "paging" || line.path.starts_with("paging.") {
                 continue;
@@ -76,11 +71,41 @@ impl Pages {
                     line.path = format!("{array}[{}]{rest}", index + offset);
                 }
             }
-            self.bytes += line.path.len() + line.value.len() + 3;
-            self.lines.push(line);
+            numbered.push(line);
         }
         for (array, count) in counts {
             *self.offsets.entry(array).or_default() += count;
+        }
+        Ok(numbered)
+    }
+}
+
+/// How many records `lines` hold: distinct record paths (`customers[3]`), or one for plain text.
+pub fn records(lines: &[Line]) -> usize {
+    let records: HashSet<&str> = lines.iter().map(Line::record).collect();
+    records.len()
+}
+
+/// The lines of every page of one fetch, numbered as one list: what a body pushed to a webhook
+/// link (one page) becomes, and what the tests read.
+#[derive(Debug, Default)]
+pub struct Pages {
+    lines: Vec<Line>,
+    numbering: Numbering,
+    bytes: usize,
+}
+
+impl Pages {
+    /// Adds one page. `limits` apply to all pages together.
+    pub fn add(&mut self, body: &str, kind: BodyKind, limits: &Limits) -> Result<(), ApiError> {
+        let left = Limits {
+            max_lines: limits.max_lines.saturating_sub(self.lines.len()),
+            max_bytes: limits.max_bytes.saturating_sub(self.bytes),
+            max_depth: limits.max_depth,
+        };
+        for line in self.numbering.page(body, kind, &left)? {
+            self.bytes += line.path.len() + line.value.len() + 3;
+            self.lines.push(line);
         }
         Ok(())
     }
@@ -89,11 +114,9 @@ impl Pages {
         &self.lines
     }
 
-    /// How many records the pages hold: distinct record paths (`customers[3]`), or one for plain
-    /// text.
+    /// How many records the pages hold.
     pub fn records(&self) -> usize {
-        let records: HashSet<&str> = self.lines.iter().map(Line::record).collect();
-        records.len()
+        records(&self.lines)
     }
 }
 
@@ -285,37 +308,6 @@ fn without_record(text: &str, record: &str) -> String {
         .join("\n")
 }
 
-/// What a refresh does to the stored pieces of a link.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Refresh {
-    /// New pieces, or pieces whose vector was made by another embedder: to embed and store.
-    pub embed: Vec<usize>,
-    /// Pieces already stored with a vector of this embedder: only their text and position are
-    /// brought up to date.
-    pub keep: Vec<usize>,
-    /// Stored hashes that are no longer in the data: to delete, vectors included.
-    pub delete: Vec<String>,
-}
-
-/// Compares the fresh pieces with what is stored (`hash → embedder`).
-pub fn refresh(fresh: &[Piece], stored: &HashMap<String, String>, embedder: &str) -> Refresh {
-    let mut plan = Refresh::default();
-    let fresh_hashes: HashSet<&str> = fresh.iter().map(|piece| piece.hash.as_str()).collect();
-    for (index, piece) in fresh.iter().enumerate() {
-        match stored.get(&piece.hash) {
-            Some(made_by) if made_by == embedder => plan.keep.push(index),
-            _ => plan.embed.push(index),
-        }
-    }
-    plan.delete = stored
-        .keys()
-        .filter(|hash| !fresh_hashes.contains(hash.as_str()))
-        .cloned()
-        .collect();
-    plan.delete.sort();
-    plan
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,19 +421,18 @@ mod tests {
     }
 
     #[test]
-    fn a_refresh_embeds_what_is_new_keeps_what_is_known_and_deletes_what_is_gone() {
-        let data = pages(&[r#"{"c":[{"id":1},{"id":2},{"id":3}]}"#], BodyKind::Text);
-        let fresh = pieces(data.lines(), &ChunkOptions::default());
-        let stored: HashMap<String, String> = [
-            (fresh[0].hash.clone(), "m1".to_owned()),
-            (fresh[1].hash.clone(), "m0".to_owned()),
-            ("gone".to_owned(), "m1".to_owned()),
-        ]
-        .into();
-        let plan = refresh(&fresh, &stored, "m1");
-        assert_eq!(plan.keep, [0]);
-        assert_eq!(plan.embed, [1, 2], "another model's vector is made again");
-        assert_eq!(plan.delete, ["gone"]);
+    fn a_numbering_kept_between_pages_continues_where_the_last_page_ended() {
+        let mut numbering = Numbering::default();
+        let first = numbering.page(r#"{"c":[{"id":1},{"id":2}]}"#, BodyKind::Text, &Limits::default());
+        assert_eq!(first.map(|lines| records(&lines)), Ok(2));
+        let kept: Numbering =
+            serde_json::from_str(&serde_json::to_string(&numbering).unwrap_or_default()).unwrap_or_default();
+        let mut resumed = kept;
+        let second = resumed.page(r#"{"c":[{"id":3}]}"#, BodyKind::Text, &Limits::default());
+        assert_eq!(
+            second.map(|lines| lines.iter().map(Line::to_string).collect::<Vec<_>>()),
+            Ok(vec!["c[2].id: 3".to_owned()])
+        );
     }
 
     #[test]

@@ -12,11 +12,36 @@
 
 use crate::time::Timestamp;
 
-/// Pages followed in one fetch at most; the CRM is asked to send larger pages past this.
-pub const MAX_PAGES: usize = 50;
-/// The whole fetch's text over every page: past this a link is refused, not cut short.
-pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+/// One page's body at most: past this a link is refused, not cut short. A CRM's data of any
+/// size is read page by page, each page held alone.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 pub const TIMEOUT_MS: u64 = 10_000;
+
+/// A fetch of many pages runs in slices, one invocation each, so that none nears Cloudflare's
+/// per-invocation limits whatever the data's size: a slice stops after this many pages, or this
+/// many seconds, or this much of the invocation's D1 queries and subrequests
+/// (`domain::platform`), and hands the rest to the next slice. Everything a slice indexed is
+/// committed before the next starts: a crash or a deploy loses at most the slice in flight, and
+/// what that slice embedded is found in the vector store again, not embedded twice.
+pub const SLICE_PAGES: usize = 20;
+pub const SLICE_SECONDS: i64 = 20;
+pub const SLICE_D1_QUERIES: u32 = crate::platform::D1_QUERIES / 2;
+pub const SLICE_SUBREQUESTS: u32 = crate::platform::SUBREQUESTS / 2;
+/// Pieces one link may hold: about 100,000 records of a few pieces each. Past it the link fails
+/// with the reason, keeping what it indexed.
+pub const MAX_PIECES_PER_LINK: u64 = 400_000;
+/// A run not finished after this long (its next pages' cursors may have expired) starts over.
+pub const STALE_RUN_SECONDS: i64 = 24 * 3600;
+
+/// Whether a next page may be sent the link's credentials: only on the link's own origin
+/// (scheme, host and port). A next page elsewhere, named by a `Link` header or a body the CRM or
+/// a third party controls, is fetched without them.
+pub fn same_origin(link: &str, next: &str) -> bool {
+    match (url::Url::parse(link), url::Url::parse(next)) {
+        (Ok(link), Ok(next)) => link.origin() == next.origin(),
+        _ => false,
+    }
+}
 
 /// Where a link stands, as the dashboard shows it (`status.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,8 +183,8 @@ impl Failure {
                 Some(State::Failing),
                 None,
                 format!(
-                    "the CRM's data is over {} MiB (all pages together): paginate or trim it; nothing of it was indexed",
-                    MAX_BYTES / (1024 * 1024)
+                    "a page of the CRM's data is over {} MiB: ask for smaller pages (a limit parameter); the data indexed before is kept",
+                    MAX_PAGE_BYTES / (1024 * 1024)
                 ),
                 interval,
             ),
@@ -295,6 +320,24 @@ mod tests {
             Failure::TooLarge.verdict(now(), 30, 1).state,
             Some(State::Failing)
         );
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_links_own_origin() {
+        let link = "https://shop.test/admin/api/2024-01/customers.json";
+        assert!(same_origin(
+            link,
+            "https://shop.test/admin/api/2024-01/customers.json?page_info=p2"
+        ));
+        for elsewhere in [
+            "https://evil.test/collect",
+            "http://shop.test/admin",
+            "https://shop.test:8443/admin",
+            "https://api.shop.test/admin",
+            "not a url",
+        ] {
+            assert!(!same_origin(link, elsewhere), "{elsewhere}");
+        }
     }
 
     #[test]

@@ -56,6 +56,19 @@ const MANAGED_HEADERS: [&str; 5] = [
     "upgrade",
 ];
 
+/// Headers that claim who the client is or which path a request came through: a link could make
+/// its fetches look as if they came from elsewhere (or from inside Cloudflare) to a CRM that
+/// trusts them, so they are refused.
+fn is_forwarding_header(lower: &str) -> bool {
+    lower == "forwarded"
+        || lower.starts_with("x-forwarded-")
+        || lower.starts_with("cf-")
+        || matches!(
+            lower,
+            "x-real-ip" | "true-client-ip" | "x-client-ip" | "x-original-forwarded-for"
+        )
+}
+
 /// What kind of source a link is (`type` in the API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkType {
@@ -86,6 +99,11 @@ impl LinkType {
     /// and database connections are not built.
     pub fn is_fetchable(self) -> bool {
         matches!(self, Self::Api | Self::File)
+    }
+
+    /// Whether a link of this type has data to index: fetched, or pushed to its webhook.
+    pub fn is_indexed(self) -> bool {
+        self != Self::Database
     }
 }
 
@@ -177,32 +195,55 @@ pub struct Header {
     pub value: LinkSecret,
 }
 
-impl Header {
-    /// The value as the dashboard shows it: [`MASK`] for a credential header.
-    pub fn shown_value(&self) -> &str {
-        if is_credential_header(&self.name) {
-            MASK
-        } else {
-            self.value.expose()
-        }
-    }
-}
-
 impl fmt::Debug for Header {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.name, self.shown_value())
+        write!(f, "{}: {MASK}", self.name)
     }
 }
 
-/// Whether a header's name says it carries a credential: `Authorization`, `Proxy-Authorization`,
-/// `Cookie`, or a name ending in `-Key`, `-Token` or `-Secret` (any case), such as `X-API-Key`
-/// and `X-Shopify-Access-Token`.
-pub fn is_credential_header(name: &str) -> bool {
+/// Whether a query parameter's name says it carries a credential: Pipedrive's `api_token`,
+/// HubSpot's legacy `hapikey`, `access_token`, `key`, `token`, `secret`, `password`, a signature.
+fn is_credential_parameter(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["authorization", "proxy-authorization", "cookie"].contains(&name.as_str())
-        || ["-key", "-token", "-secret"]
-            .iter()
-            .any(|suffix| name.ends_with(suffix))
+    matches!(
+        name.as_str(),
+        "key" | "token" | "sig" | "signature" | "auth" | "code"
+    ) || [
+        "key",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "signature",
+        "credential",
+    ]
+    .iter()
+    .any(|part| name.contains(part))
+}
+
+/// A URL as views, logs, the audit log and error messages show it: the values of query parameters
+/// that carry credentials masked (`?api_token=***`), so that a link whose URL holds its key never
+/// shows it. What is not a URL is shown without its query.
+pub fn redact_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.split('?').next().unwrap_or_default().to_owned();
+    };
+    if parsed.query().is_none() {
+        return parsed.into();
+    }
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(name, value)| {
+            let value = if is_credential_parameter(&name) {
+                MASK.to_owned()
+            } else {
+                value.into_owned()
+            };
+            (name.into_owned(), value)
+        })
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    String::from(parsed).replace("%2A%2A%2A", MASK)
 }
 
 /// One link's configuration, the same for every channel it is added to.
@@ -237,16 +278,18 @@ impl Link {
         headers
     }
 
-    /// The link as the dashboard shows it (the guide's GET shape), credentials as [`MASK`].
+    /// The link as the dashboard shows it (the guide's GET shape): header names with every value
+    /// as [`MASK`] (a header's value is a credential more often than its name says), the API key
+    /// as [`MASK`], and credential query parameters of the URL masked ([`redact_url`]).
     pub fn display_json(&self, channels: &[LinkChannel]) -> Value {
         let headers: Map<String, Value> = self
             .headers
             .iter()
-            .map(|header| (header.name.clone(), Value::from(header.shown_value())))
+            .map(|header| (header.name.clone(), Value::from(MASK)))
             .collect();
         json!({
             "name": self.name,
-            "url": self.url.as_str(),
+            "url": redact_url(self.url.as_str()),
             "type": self.link_type.as_str(),
             "channels": channels.iter().map(|channel| channel.as_str()).collect::<Vec<_>>(),
             "api_key": self.api_key.as_ref().map(|_| MASK),
@@ -522,6 +565,12 @@ fn headers(value: Option<&Value>, has_api_key: bool) -> Result<Vec<Header>, ApiE
                 format!("{field} is set by the fetch itself"),
             ));
         }
+        if is_forwarding_header(&lower) {
+            return Err(ApiError::invalid(
+                field.as_str(),
+                format!("{field} would say where the request comes from; it is not sent"),
+            ));
+        }
         if has_api_key && lower == "authorization" {
             return Err(ApiError::invalid(
                 field.as_str(),
@@ -615,7 +664,7 @@ mod tests {
     }
 
     #[test]
-    fn the_dashboard_sees_credentials_masked_and_other_headers_as_given() {
+    fn the_dashboard_sees_header_names_with_every_value_masked() {
         let body = with(json!({ "headers": {
             "X-Custom-Header": "value", "X-API-Key": "k1", "x-shopify-access-token": "t1",
             "Cookie": "c=1", "X-Client-Secret": "s1", "Accept": "application/json"
@@ -626,8 +675,8 @@ mod tests {
         assert_eq!(shown["channels"], json!(["facebook", "messenger"]));
         assert_eq!(
             shown["headers"],
-            json!({ "X-Custom-Header": "value", "X-API-Key": "***", "x-shopify-access-token": "***",
-                    "Cookie": "***", "X-Client-Secret": "***", "Accept": "application/json" })
+            json!({ "X-Custom-Header": "***", "X-API-Key": "***", "x-shopify-access-token": "***",
+                    "Cookie": "***", "X-Client-Secret": "***", "Accept": "***" })
         );
         let debug = format!("{new:?}");
         for secret in ["your-api-key", "k1", "t1", "c=1", "s1"] {
@@ -638,26 +687,31 @@ mod tests {
     }
 
     #[test]
-    fn credential_headers_are_recognised_by_name_in_any_case() {
+    fn credentials_in_a_urls_query_are_masked_wherever_it_is_shown() {
+        assert_eq!(
+            redact_url("https://api.pipedrive.test/v1/persons?api_token=abc123&limit=100"),
+            "https://api.pipedrive.test/v1/persons?api_token=***&limit=100"
+        );
+        assert_eq!(
+            redact_url("https://api.hubapi.test/contacts/v1/lists?hapikey=k&count=5&access_token=t"),
+            "https://api.hubapi.test/contacts/v1/lists?hapikey=***&count=5&access_token=***"
+        );
+        assert_eq!(redact_url("https://x.test/data.json"), "https://x.test/data.json");
+        assert_eq!(redact_url("not a url?token=1"), "not a url");
+    }
+
+    #[test]
+    fn forwarding_headers_are_refused() {
         for name in [
-            "Authorization",
-            "AUTHORIZATION",
-            "Proxy-Authorization",
-            "cookie",
-            "X-Api-KEY",
-            "X-Access-Token",
-            "Client-Secret",
+            "X-Forwarded-For",
+            "Forwarded",
+            "CF-Connecting-IP",
+            "True-Client-IP",
+            "X-Real-IP",
         ] {
-            assert!(is_credential_header(name), "{name}");
-        }
-        for name in [
-            "Accept",
-            "X-Client-ID",
-            "X-Keyboard",
-            "Token-Type",
-            "X-Custom-Header",
-        ] {
-            assert!(!is_credential_header(name), "{name}");
+            let body = with(json!({ "headers": { name: "203.0.113.9" } }));
+            let field = NewLink::parse(&body, false).err().and_then(|e| e.body.field);
+            assert_eq!(field, Some(format!("headers.{name}")), "{name}");
         }
     }
 

@@ -3,7 +3,9 @@
 //! lookup values, status and duration; in debug mode also with bodies, redacted
 //! (`domain::crm::redact`). Credentials are never logged.
 
+use crate::Env;
 use crate::bounded_fetch::{self, Failure};
+use crate::db::Db;
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_requests;
 use crate::runtime;
@@ -12,7 +14,7 @@ use domain::crm::redact;
 use domain::crm::retry::{self, CallFailure};
 use domain::error::ApiError;
 use std::time::Duration;
-use worker::{D1Database, Delay, Env, Method, console_log};
+use worker::{Delay, Method, console_log};
 
 /// A CRM that has not answered in this long is given up on for this try.
 pub const TIMEOUT_MS: u64 = 10_000;
@@ -54,7 +56,8 @@ impl Answer {
 
 /// The calling side of one connector.
 pub struct Client<'a> {
-    pub db: &'a D1Database,
+    pub env: &'a Env,
+    pub db: &'a Db,
     pub connector: &'a Connector,
     /// The API origin, without a trailing slash.
     pub base: String,
@@ -70,13 +73,14 @@ impl<'a> Client<'a> {
     /// The client of `connector` at `base`, budgeted, logging bodies when the kind's debug mode
     /// is on.
     pub fn new(
-        env: &Env,
-        db: &'a D1Database,
+        env: &'a Env,
+        db: &'a Db,
         connector: &'a Connector,
         base: String,
         authorization: String,
     ) -> Self {
         Self {
+            env,
             db,
             connector,
             base,
@@ -107,6 +111,7 @@ impl<'a> Client<'a> {
         }
         let url = format!("{}{path}", self.base);
         let exchange = bounded_fetch::send(
+            self.env,
             method.clone(),
             &url,
             &headers,

@@ -7,6 +7,8 @@
 //! connector's escalation phrases; the phrases are checked when the message's events are planned
 //! into CRM work, whatever the connector's Conversation Sync says.
 
+use crate::Env;
+use crate::db::Db;
 use crate::db::crm_connectors::Enabled;
 use crate::db::crm_sync_jobs::{self, Job, Requested};
 use crate::db::escalations::{self, NewEscalation, Trigger};
@@ -21,7 +23,7 @@ use domain::message::{Conversation, Message};
 use domain::outgoing::OutgoingMessage;
 use domain::tenant::Tenant;
 use serde_json::json;
-use worker::{D1Database, Env, console_error};
+use worker::console_error;
 
 /// An escalation asked for: of which conversation (and its customer), why, and how.
 pub struct Escalation<'a> {
@@ -44,7 +46,7 @@ pub struct Recorded {
 /// person will take over in `handoff`; None when its message escalated already.
 pub async fn request(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connectors: &[ConnectorId],
     asked: &Escalation<'_>,
@@ -118,7 +120,7 @@ fn kustomer_settings(env: &Env, connector: &Enabled) -> Option<KustomerSettings>
 /// tells the customer, and every such connector makes its ticket.
 pub async fn escalate_if_asked(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connectors: &[Enabled],
     message: &Message,
@@ -158,7 +160,7 @@ pub async fn escalate_if_asked(
 /// the channel) leaves the escalation standing; that is logged.
 async fn hand_off(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     escalation_id: &EscalationId,
     conversation_id: &ConversationId,

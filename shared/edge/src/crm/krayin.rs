@@ -10,8 +10,10 @@
 //! and phone before one is created (Krayin refuses a second Person with the same email or
 //! number, so a create that loses a race finds the winner instead).
 
+use crate::Env;
 use crate::crm::client::{Answer, Client, Refusal};
 use crate::crm::{Outcome, attachment_links, gone, input_text, skipped, subject, synced, unreadable};
+use crate::db::Db;
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_contacts::{self, Kept};
 use crate::db::crm_sync_jobs::Job;
@@ -34,7 +36,7 @@ use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
 use serde_json::{Map, Value};
-use worker::{D1Database, Env, Method};
+use worker::Method;
 
 /// Krayin's pipelines and stages are read again once what the connector keeps is this old.
 const PIPELINES_FOR_SECONDS: i64 = 3600;
@@ -55,7 +57,7 @@ struct ContactState {
 impl<'a> Krayin<'a> {
     /// The connector's settings and token, read back as the admin API stored them; Err says why
     /// they cannot be used.
-    pub fn new(env: &'a Env, db: &'a D1Database, connector: &'a Connector) -> Result<Self, String> {
+    pub fn new(env: &'a Env, db: &'a Db, connector: &'a Connector) -> Result<Self, String> {
         let settings = KrayinSettings::parse(&connector.settings, http::allows_loopback(env))
             .map_err(|error| format!("the connector's settings are unusable: {}", error.body.message))?;
         let secrets = KrayinSecrets::parse(&Value::Object(connector.secrets.clone()))
@@ -77,7 +79,7 @@ impl<'a> Krayin<'a> {
         &self.client.connector.tenant
     }
 
-    fn db(&self) -> &D1Database {
+    fn db(&self) -> &Db {
         self.client.db
     }
 
@@ -568,12 +570,7 @@ fn done(state: &ContactState, record: Option<u64>) -> Result<Outcome, Refusal> {
 }
 
 /// Does one piece of Krayin work.
-pub async fn perform(
-    env: &Env,
-    db: &D1Database,
-    connector: &Connector,
-    job: &Job,
-) -> Result<Outcome, Refusal> {
+pub async fn perform(env: &Env, db: &Db, connector: &Connector, job: &Job) -> Result<Outcome, Refusal> {
     let krayin = match Krayin::new(env, db, connector) {
         Ok(krayin) => krayin,
         Err(reason) => return Ok(Outcome::Invalid(reason)),

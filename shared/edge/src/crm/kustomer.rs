@@ -6,11 +6,13 @@
 //! Every step is safe to repeat: a record already linked is not created again, and a customer a
 //! crashed try may have created is looked up by the external id we give every customer.
 
+use crate::Env;
 use crate::crm::client::{Answer, Client, Refusal};
 use crate::crm::{
     ConnectionTest, Outcome, attachment_links, gone, input_text, refusal_error, skipped, subject, synced,
     unreadable,
 };
+use crate::db::Db;
 use crate::db::crm_connectors::Connector;
 use crate::db::crm_sync_jobs::Job;
 use crate::db::{self, crm_links};
@@ -26,7 +28,7 @@ use domain::message::{Conversation, Message};
 use domain::tenant::Tenant;
 use domain::webhooks::EventType;
 use serde_json::Value;
-use worker::{D1Database, Env, Method};
+use worker::Method;
 
 /// Messages of a conversation included in an escalation's note (the note keeps the newest that fit).
 const HISTORY_MESSAGES: usize = 200;
@@ -41,7 +43,7 @@ pub struct Kustomer<'a> {
 impl<'a> Kustomer<'a> {
     /// The connector's settings and key, read back as the admin API stored them; Err says why
     /// they cannot be used.
-    pub fn new(env: &'a Env, db: &'a D1Database, connector: &'a Connector) -> Result<Self, String> {
+    pub fn new(env: &'a Env, db: &'a Db, connector: &'a Connector) -> Result<Self, String> {
         let settings = KustomerSettings::parse(&connector.settings, http::allows_loopback(env))
             .map_err(|error| format!("the connector's settings are unusable: {}", error.body.message))?;
         let secrets = KustomerSecrets::parse(&Value::Object(connector.secrets.clone()))
@@ -63,7 +65,7 @@ impl<'a> Kustomer<'a> {
         &self.client.connector.tenant
     }
 
-    fn db(&self) -> &D1Database {
+    fn db(&self) -> &Db {
         self.client.db
     }
 
@@ -289,12 +291,7 @@ pub fn expect_resource(answer: &Answer) -> Result<Resource, Refusal> {
 }
 
 /// Does one piece of Kustomer work.
-pub async fn perform(
-    env: &Env,
-    db: &D1Database,
-    connector: &Connector,
-    job: &Job,
-) -> Result<Outcome, Refusal> {
+pub async fn perform(env: &Env, db: &Db, connector: &Connector, job: &Job) -> Result<Outcome, Refusal> {
     let kustomer = match Kustomer::new(env, db, connector) {
         Ok(kustomer) => kustomer,
         Err(reason) => return Ok(Outcome::Invalid(reason)),

@@ -8,6 +8,8 @@ pub mod krayin;
 pub mod kustomer;
 pub mod sync;
 
+use crate::Env;
+use crate::db::Db;
 use crate::db::crm_sync_jobs::Job;
 use crate::db::{self, crm_connectors::Connector};
 use crate::{http, runtime, webhook_delivery};
@@ -19,7 +21,6 @@ use domain::error::ApiError;
 use domain::message::Message;
 use domain::tenant::Tenant;
 use serde_json::Value;
-use worker::{D1Database, Env};
 
 /// The secret that signs attachment links in what connectors put in a CRM.
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
@@ -34,12 +35,7 @@ pub fn outcome_of(refusal: Refusal) -> Result<Outcome, ApiError> {
 }
 
 /// Does `job` with the connector's CRM.
-pub async fn perform(
-    env: &Env,
-    db: &D1Database,
-    connector: &Connector,
-    job: &Job,
-) -> Result<Outcome, ApiError> {
+pub async fn perform(env: &Env, db: &Db, connector: &Connector, job: &Job) -> Result<Outcome, ApiError> {
     let done = match connector.kind {
         ConnectorKind::Kustomer => kustomer::perform(env, db, connector, job).await,
         ConnectorKind::Krayin => krayin::perform(env, db, connector, job).await,
@@ -112,7 +108,7 @@ pub(crate) fn input_text(job: &Job, key: &str) -> Result<String, Refusal> {
 /// secret the names alone are listed.
 pub(crate) async fn attachment_links(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     message: &Message,
 ) -> Result<Vec<(String, String)>, Refusal> {

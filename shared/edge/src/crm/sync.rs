@@ -7,7 +7,9 @@
 //! says "this contact has work", and the maintenance sweep hands over contacts whose work is
 //! overdue and that nobody holds.
 
+use crate::Env;
 use crate::crm::{escalation, perform};
+use crate::db::Db;
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_contacts;
 use crate::db::crm_sync_jobs::{self, Contact, Job, Settled};
@@ -22,7 +24,7 @@ use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::webhooks::EventType;
 use serde_json::Value;
-use worker::{D1Database, Env, console_error, console_log};
+use worker::{console_error, console_log};
 
 /// The queue binding: producer in the webhook dispatcher, the CRM API, the CRM receivers and the
 /// sync consumer itself; consumer in crm-sync.
@@ -37,12 +39,7 @@ const DRAIN_SECONDS: i64 = 60;
 /// contacts with new work to the sync consumer. The events' snapshots name their customer. A
 /// received message that asks for a person in a connector's words escalates its conversation
 /// here, before any CRM is called.
-pub async fn plan(
-    env: &Env,
-    db: &D1Database,
-    tenant: &Tenant,
-    events: &[StoredEvent],
-) -> Result<(), ApiError> {
+pub async fn plan(env: &Env, db: &Db, tenant: &Tenant, events: &[StoredEvent]) -> Result<(), ApiError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -124,7 +121,7 @@ pub async fn hand_over(env: &Env, contacts: &[Contact], delay_seconds: u32) {
 /// Does the contact's due work, in order, while holding its lease. A contact another worker holds
 /// is left to it: that worker looks for work once more after letting go, so work recorded while it
 /// held the lease is not missed.
-pub async fn drain(env: &Env, db: &D1Database, keys: &Keyring, contact: &Contact) -> Result<(), ApiError> {
+pub async fn drain(env: &Env, db: &Db, keys: &Keyring, contact: &Contact) -> Result<(), ApiError> {
     let tenant = Tenant::for_background(contact.business_id.clone());
     let Some(connector) = crm_connectors::find(db, keys, &tenant, &contact.connector_id).await? else {
         console_log!(
@@ -208,7 +205,7 @@ enum Step {
 /// Does one piece of work and records how it ended (`domain::crm::settle` decides what that means).
 async fn run(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     connector: &Connector,
     tenant: &Tenant,
     job: &Job,

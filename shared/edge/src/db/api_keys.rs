@@ -1,5 +1,6 @@
 //! `api_keys`: the keys a business's CRM calls with, stored only as a SHA-256 hash.
 
+use crate::db::Db;
 use crate::db::{self, text};
 use domain::api_key::ApiKeyHash;
 use domain::error::ApiError;
@@ -7,7 +8,6 @@ use domain::ids::{ApiKeyId, BusinessId};
 use domain::rate_limit::Policy;
 use domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
-use worker::D1Database;
 
 /// A key as listed: by its prefix, never the key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,7 +22,7 @@ pub struct ApiKey {
 
 const COLUMNS: &str = "id, business_id, name, prefix, created_at, revoked_at";
 
-pub async fn insert(db: &D1Database, key: &ApiKey, hash: &ApiKeyHash) -> Result<(), ApiError> {
+pub async fn insert(db: &Db, key: &ApiKey, hash: &ApiKeyHash) -> Result<(), ApiError> {
     db.prepare("INSERT INTO api_keys (id, business_id, name, prefix, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .bind(&[
             text(key.id.as_str()),
@@ -37,7 +37,7 @@ pub async fn insert(db: &D1Database, key: &ApiKey, hash: &ApiKeyHash) -> Result<
     Ok(())
 }
 
-pub async fn list(db: &D1Database, business_id: &BusinessId) -> Result<Vec<ApiKey>, ApiError> {
+pub async fn list(db: &Db, business_id: &BusinessId) -> Result<Vec<ApiKey>, ApiError> {
     let result = db
         .prepare(format!(
             "SELECT {COLUMNS} FROM api_keys WHERE business_id = ?1 ORDER BY created_at, id"
@@ -50,11 +50,7 @@ pub async fn list(db: &D1Database, business_id: &BusinessId) -> Result<Vec<ApiKe
 
 /// Revokes the key (once: a second revoke keeps the first time); the key and its hash, or None
 /// when there is no such key.
-pub async fn revoke(
-    db: &D1Database,
-    id: &ApiKeyId,
-    now: &str,
-) -> Result<Option<(ApiKey, ApiKeyHash)>, ApiError> {
+pub async fn revoke(db: &Db, id: &ApiKeyId, now: &str) -> Result<Option<(ApiKey, ApiKeyHash)>, ApiError> {
     #[derive(Deserialize)]
     struct Revoked {
         #[serde(flatten)]
@@ -73,7 +69,7 @@ pub async fn revoke(
 
 /// The rate limit of an active key with this hash (its business's), or None for an unknown or
 /// revoked key.
-pub async fn rate_limit(db: &D1Database, hash: &ApiKeyHash) -> Result<Option<Policy>, ApiError> {
+pub async fn rate_limit(db: &Db, hash: &ApiKeyHash) -> Result<Option<Policy>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         rate_limit_per_minute: Option<i64>,
@@ -92,7 +88,7 @@ pub async fn rate_limit(db: &D1Database, hash: &ApiKeyHash) -> Result<Option<Pol
 }
 
 /// The business an active key with this hash belongs to, or None for an unknown or revoked key.
-pub async fn tenant_of(db: &D1Database, hash: &ApiKeyHash) -> Result<Option<Tenant>, ApiError> {
+pub async fn tenant_of(db: &Db, hash: &ApiKeyHash) -> Result<Option<Tenant>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         business_id: String,

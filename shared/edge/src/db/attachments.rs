@@ -4,21 +4,21 @@
 //! download link, whose signature names the business.
 
 use crate::db::{self, Sql, number, text};
+use crate::db::{Db, Statement};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, BusinessId, ChannelAccountId, MessageId};
 use domain::message::{Attachment, Message};
 use domain::tenant::Tenant;
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
 
 /// The statement that records a stored file; run it in the caller's batch, so the row exists
 /// only if the caller's transaction commits.
 pub fn insert(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     attachment: &Attachment,
     storage_key: &str,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "INSERT INTO attachments (id, business_id, message_id, filename, mime_type, size, storage_key, created_at) \
@@ -38,7 +38,7 @@ pub fn insert(
 
 /// The attachments of the given messages, in creation order.
 pub async fn of_messages(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     message_ids: &[&MessageId],
 ) -> Result<Vec<Attachment>, ApiError> {
@@ -62,7 +62,7 @@ pub async fn of_messages(
 /// Fills in each message's attachments (one query for all of them), with download links under
 /// the deployment's `origin`.
 pub async fn attach_to(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     origin: &str,
     messages: &mut [Message],
@@ -91,7 +91,7 @@ pub struct Named {
 }
 
 /// The tenant's attachments among `ids` (the others do not exist for this business).
-pub async fn find(db: &D1Database, tenant: &Tenant, ids: &[&AttachmentId]) -> Result<Vec<Named>, ApiError> {
+pub async fn find(db: &Db, tenant: &Tenant, ids: &[&AttachmentId]) -> Result<Vec<Named>, ApiError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -111,11 +111,11 @@ pub async fn find(db: &D1Database, tenant: &Tenant, ids: &[&AttachmentId]) -> Re
 /// The statement that links the named uploads, those not sent with another message yet, to
 /// `message_id`. Pair it with [`all_linked`] to refuse a send whose uploads another took first.
 pub fn link(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     message_id: &MessageId,
     ids: &[&AttachmentId],
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "UPDATE attachments SET message_id = ?2 WHERE business_id = ?1 AND message_id IS NULL \
@@ -149,7 +149,7 @@ pub struct Download {
 
 /// The stored file `id` of whatever business, for a download whose link or key is checked
 /// against `business_id` next. A file still pending or failed has no bytes to download.
-pub async fn for_download(db: &D1Database, id: &AttachmentId) -> Result<Option<Download>, ApiError> {
+pub async fn for_download(db: &Db, id: &AttachmentId) -> Result<Option<Download>, ApiError> {
     Ok(db
         .prepare(
             "SELECT business_id, filename, mime_type, storage_key FROM attachments WHERE id = ?1 AND status = 'stored'",
@@ -173,11 +173,7 @@ pub struct NewPending<'a> {
 }
 
 /// The statement that records a file to fetch, `pending`.
-pub fn insert_pending(
-    db: &D1Database,
-    tenant: &Tenant,
-    new: &NewPending<'_>,
-) -> Result<D1PreparedStatement, ApiError> {
+pub fn insert_pending(db: &Db, tenant: &Tenant, new: &NewPending<'_>) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "INSERT INTO attachments (id, business_id, message_id, filename, mime_type, size, storage_key, created_at, \
@@ -208,11 +204,7 @@ pub struct Pending {
 }
 
 /// The tenant's attachment `id` if it is still pending.
-pub async fn pending(
-    db: &D1Database,
-    tenant: &Tenant,
-    id: &AttachmentId,
-) -> Result<Option<Pending>, ApiError> {
+pub async fn pending(db: &Db, tenant: &Tenant, id: &AttachmentId) -> Result<Option<Pending>, ApiError> {
     Ok(db
         .prepare(
             "SELECT message_id, account_id, filename, mime_type, storage_key, source FROM attachments \
@@ -226,7 +218,7 @@ pub async fn pending(
 /// Settles a pending attachment: `stored` with what was fetched, or `failed` with why. False
 /// when it was not pending any more.
 pub async fn settle(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &AttachmentId,
     outcome: Result<(&str, i64), &str>,
@@ -254,11 +246,7 @@ pub async fn settle(
 }
 
 /// How many of the message's attachments are still pending.
-pub async fn pending_of_message(
-    db: &D1Database,
-    tenant: &Tenant,
-    message_id: &MessageId,
-) -> Result<usize, ApiError> {
+pub async fn pending_of_message(db: &Db, tenant: &Tenant, message_id: &MessageId) -> Result<usize, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         pending: usize,

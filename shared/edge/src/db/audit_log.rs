@@ -1,11 +1,11 @@
 //! `audit_log`: one row per admin or security action on a business, newest first.
 
+use crate::db::Db;
 use crate::db::{number, optional_text, text};
 use domain::audit::{Action, AuditQuery, Cursor};
 use domain::error::ApiError;
 use domain::ids::{AuditEntryId, BusinessId};
 use serde::{Deserialize, Serialize};
-use worker::D1Database;
 
 pub struct NewEntry<'a> {
     pub id: &'a AuditEntryId,
@@ -19,7 +19,7 @@ pub struct NewEntry<'a> {
     pub client_ip: Option<&'a str>,
 }
 
-pub async fn insert(db: &D1Database, entry: &NewEntry<'_>) -> Result<(), ApiError> {
+pub async fn insert(db: &Db, entry: &NewEntry<'_>) -> Result<(), ApiError> {
     db.prepare(
         "INSERT INTO audit_log (id, business_id, at_us, actor, action, target_type, target_id, detail, client_ip) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -58,7 +58,7 @@ const NEWEST_US: i64 = (1 << 53) - 1;
 
 /// A page of the business's entries, newest first, and whether more follow.
 pub async fn page(
-    db: &D1Database,
+    db: &Db,
     business_id: &BusinessId,
     query: &AuditQuery,
 ) -> Result<(Vec<Row>, bool), ApiError> {

@@ -1,13 +1,13 @@
 //! `businesses`: the tenants. Only the operator's admin API creates and changes them; every other
 //! table names its business.
 
+use crate::db::Db;
 use crate::db::{self, text};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::rate_limit::Policy;
 use domain::sso::FrameAncestors;
 use serde::{Deserialize, Serialize};
-use worker::D1Database;
 
 /// A business as the admin API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -54,7 +54,7 @@ impl Row {
 const COLUMNS: &str =
     "id, name, default_country, created_at, embed_frame_ancestors, rate_limit_per_minute, rate_limit_burst";
 
-pub async fn create(db: &D1Database, business: &Business) -> Result<(), ApiError> {
+pub async fn create(db: &Db, business: &Business) -> Result<(), ApiError> {
     db.prepare("INSERT INTO businesses (id, name, default_country, created_at) VALUES (?1, ?2, ?3, ?4)")
         .bind(&[
             text(business.id.as_str()),
@@ -67,7 +67,7 @@ pub async fn create(db: &D1Database, business: &Business) -> Result<(), ApiError
     Ok(())
 }
 
-pub async fn find(db: &D1Database, id: &BusinessId) -> Result<Option<Business>, ApiError> {
+pub async fn find(db: &Db, id: &BusinessId) -> Result<Option<Business>, ApiError> {
     db.prepare(format!("SELECT {COLUMNS} FROM businesses WHERE id = ?1"))
         .bind(&[text(id.as_str())])?
         .first::<Row>(None)
@@ -77,7 +77,7 @@ pub async fn find(db: &D1Database, id: &BusinessId) -> Result<Option<Business>, 
 }
 
 /// Sets the limit of the business's keys; false when there is no such business.
-pub async fn set_rate_limit(db: &D1Database, id: &BusinessId, policy: Policy) -> Result<bool, ApiError> {
+pub async fn set_rate_limit(db: &Db, id: &BusinessId, policy: Policy) -> Result<bool, ApiError> {
     let result = db
         .prepare("UPDATE businesses SET rate_limit_per_minute = ?2, rate_limit_burst = ?3 WHERE id = ?1")
         .bind(&[
@@ -92,7 +92,7 @@ pub async fn set_rate_limit(db: &D1Database, id: &BusinessId, policy: Policy) ->
 
 /// Sets who may frame the embedded inbox; false when there is no such business.
 pub async fn set_frame_ancestors(
-    db: &D1Database,
+    db: &Db,
     id: &BusinessId,
     ancestors: &FrameAncestors,
 ) -> Result<bool, ApiError> {

@@ -7,6 +7,7 @@
 //! everything above it sees clear secrets and D1 never does. A value found clear (from before
 //! sealing) or under a retired key is resealed by the read that finds it.
 
+use crate::db::Db;
 use crate::db::{self, text};
 use crate::secrets_key;
 use domain::channel::Channel;
@@ -18,7 +19,6 @@ use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use worker::D1Database;
 
 /// An account with its secrets. It never leaves the worker: responses use a masked view.
 #[derive(Debug, Clone)]
@@ -153,7 +153,7 @@ impl AccountRow {
 
 /// Writes the secrets of accounts read clear or under a retired key back sealed under the
 /// current key. Each write is a compare-and-set on the value read, so a concurrent change wins.
-async fn reseal(db: &D1Database, keys: &Keyring, reads: &[Read]) -> Result<(), ApiError> {
+async fn reseal(db: &Db, keys: &Keyring, reads: &[Read]) -> Result<(), ApiError> {
     let mut statements = Vec::new();
     for read in reads.iter().filter(|read| read.needs_resealing) {
         let sealed = seal_secrets(keys, &read.account.id, &read.account.secrets).await?;
@@ -173,7 +173,7 @@ async fn reseal(db: &D1Database, keys: &Keyring, reads: &[Read]) -> Result<(), A
 }
 
 /// Opens the rows read, resealing those that need it.
-async fn open_all(db: &D1Database, keys: &Keyring, rows: Vec<AccountRow>) -> Result<Vec<Read>, ApiError> {
+async fn open_all(db: &Db, keys: &Keyring, rows: Vec<AccountRow>) -> Result<Vec<Read>, ApiError> {
     let mut reads = Vec::with_capacity(rows.len());
     for row in rows {
         reads.push(row.open(keys).await?);
@@ -187,7 +187,7 @@ const SELECT: &str = "SELECT a.id, a.business_id, b.default_country, a.channel, 
                       FROM channel_accounts a JOIN businesses b ON b.id = a.business_id";
 
 async fn select_one(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     filter: &str,
     params: &[worker::wasm_bindgen::JsValue],
@@ -200,12 +200,12 @@ async fn select_one(
     Ok(open_all(db, keys, row.into_iter().collect()).await?.pop())
 }
 
-async fn read(db: &D1Database, keys: &Keyring, id: &ChannelAccountId) -> Result<Option<Read>, ApiError> {
+async fn read(db: &Db, keys: &Keyring, id: &ChannelAccountId) -> Result<Option<Read>, ApiError> {
     select_one(db, keys, "a.id = ?1", &[text(id.as_str())]).await
 }
 
 pub async fn find(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     id: &ChannelAccountId,
 ) -> Result<Option<ChannelAccount>, ApiError> {
@@ -215,7 +215,7 @@ pub async fn find(
 /// The account a webhook's path names, if it is an account of `provider`. A path that names no
 /// account, or another provider's, is answered alike: not found.
 pub async fn for_webhook(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     path: &str,
     provider: Provider,
@@ -240,7 +240,7 @@ const SENDING_ACCOUNT: &str = "a.business_id = ?1 AND a.channel = ?2 ORDER BY a.
 
 /// The tenant's account on `channel`, with its secrets (see [`SENDING_ACCOUNT`]).
 pub async fn find_for_sending(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     tenant: &Tenant,
     channel: Channel,
@@ -254,7 +254,7 @@ pub async fn find_for_sending(
 /// The id of the tenant's account on `channel`, without its secrets: what accepting a send
 /// needs, so the functions that only queue messages hold no key to the secrets.
 pub async fn sending_account_id(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     channel: Channel,
 ) -> Result<Option<ChannelAccountId>, ApiError> {
@@ -274,7 +274,7 @@ pub async fn sending_account_id(
 
 /// Every account of a business, oldest first.
 pub async fn list(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     business_id: &BusinessId,
 ) -> Result<Vec<ChannelAccount>, ApiError> {
@@ -291,10 +291,7 @@ pub async fn list(
 
 /// A business's Facebook pages (its facebook accounts), as `(page id, name)`, oldest first: the
 /// pages CRM links belong to. No secret is read.
-pub async fn facebook_pages(
-    db: &D1Database,
-    tenant: &Tenant,
-) -> Result<Vec<(String, Option<String>)>, ApiError> {
+pub async fn facebook_pages(db: &Db, tenant: &Tenant) -> Result<Vec<(String, Option<String>)>, ApiError> {
     #[derive(Deserialize)]
     struct Page {
         address: String,
@@ -327,7 +324,7 @@ pub struct NewAccount<'a> {
 
 /// Creates the account; None when the channel already has an account at that address.
 pub async fn insert(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     new: &NewAccount<'_>,
 ) -> Result<Option<ChannelAccount>, ApiError> {
@@ -367,7 +364,7 @@ const UPDATE_TRIES: usize = 3;
 /// here, and written only if the row still holds what was read (a compare-and-set): of two
 /// rotations at once, neither loses the other's secret.
 pub async fn update(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     id: &ChannelAccountId,
     name: Option<&str>,

@@ -3,13 +3,13 @@
 //! the tenant.
 
 use crate::db::{self, Sql, text};
+use crate::db::{Db, Statement};
 use domain::channel::Channel;
 use domain::error::ApiError;
 use domain::ids::{ChannelAccountId, ConversationId, CustomerId, MessageId};
 use domain::message::Conversation;
 use domain::tenant::Tenant;
 use serde_json::Value;
-use worker::{D1Database, D1PreparedStatement};
 
 const COLUMNS: &str = "c.id, c.customer_id, c.channel, c.channel_account_id, c.status, c.assignee, \
      c.last_message_at, c.created_at, c.updated_at, c.reopen_count, \
@@ -24,7 +24,7 @@ const COLUMNS: &str = "c.id, c.customer_id, c.channel, c.channel_account_id, c.s
 /// [`reopened_by`] finds it in the same batch.
 #[allow(clippy::too_many_arguments)]
 pub fn touch_for_inbound(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     channel: Channel,
     address: &str,
@@ -33,7 +33,7 @@ pub fn touch_for_inbound(
     now: &str,
     provider_message_id: &str,
     message_id: &MessageId,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "INSERT INTO conversations (id, business_id, customer_id, channel, channel_account_id, status, last_message_at, created_at, updated_at) \
@@ -81,14 +81,14 @@ pub fn reopened_by(channel: Channel, address: &str, message_id: &MessageId) -> S
 /// The statement that opens the customer's conversation on the channel for a message we send,
 /// or touches it (keeping the account it was opened with).
 pub fn touch_for_outbound(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     customer_id: &CustomerId,
     channel: Channel,
     new_id: &ConversationId,
     account: &ChannelAccountId,
     now: &str,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "INSERT INTO conversations (id, business_id, customer_id, channel, channel_account_id, status, \
@@ -110,13 +110,13 @@ pub fn touch_for_outbound(
 /// The statement that sets status and assignee, only if the conversation still holds what
 /// `current` read (a compare-and-set): 0 rows changed means someone else changed it first.
 pub fn change(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     current: &Conversation,
     status: &str,
     assignee: Option<&str>,
     now: &str,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "UPDATE conversations SET status = ?5, assignee = ?6, updated_at = ?7, \
@@ -163,7 +163,7 @@ pub struct Timing {
 
 /// The timings of the tenant's conversations that began in [from, to), at most `limit`.
 pub async fn timings(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     from: domain::time::Timestamp,
     to: domain::time::Timestamp,
@@ -192,7 +192,7 @@ pub async fn timings(
 
 /// The customer's conversations, the latest active first.
 pub async fn of_customer(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     customer_id: &CustomerId,
 ) -> Result<Vec<Conversation>, ApiError> {
@@ -209,7 +209,7 @@ pub async fn of_customer(
 
 /// The tenant's conversations among `ids`.
 pub async fn by_ids(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     ids: &[&ConversationId],
 ) -> Result<Vec<Conversation>, ApiError> {

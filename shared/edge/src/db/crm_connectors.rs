@@ -8,6 +8,7 @@
 //! revision it read, so two admins at once cannot undo each other.
 
 use crate::db::{self, number, optional_number, text};
+use crate::db::{Db, Statement};
 use crate::secrets_key;
 use domain::crm::budget::{self, Budget, Spent};
 use domain::crm::work::ConnectorKind;
@@ -17,7 +18,6 @@ use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use worker::{D1Database, D1PreparedStatement};
 
 /// A connector with its secrets. It never leaves the worker: responses use a masked view.
 #[derive(Debug, Clone)]
@@ -125,17 +125,13 @@ const SELECT: &str = "SELECT c.id, c.business_id, b.default_country, c.kind, c.n
 
 /// The connector `id`, of whichever business: for a CRM's webhook, whose path names only the
 /// connector. Everything after this call is scoped by the tenant it returns.
-pub async fn find_any(
-    db: &D1Database,
-    keys: &Keyring,
-    id: &ConnectorId,
-) -> Result<Option<Connector>, ApiError> {
+pub async fn find_any(db: &Db, keys: &Keyring, id: &ConnectorId) -> Result<Option<Connector>, ApiError> {
     select_one(db, keys, "c.id = ?1", &[text(id.as_str())]).await
 }
 
 /// The connector the `filter` (over `c`, with `params`) finds, opened.
 async fn select_one(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     filter: &str,
     params: &[worker::wasm_bindgen::JsValue],
@@ -153,7 +149,7 @@ async fn select_one(
 
 /// The tenant's connector `id`.
 pub async fn find(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     tenant: &Tenant,
     id: &ConnectorId,
@@ -164,7 +160,7 @@ pub async fn find(
 
 /// Every connector of a business, oldest first; `enabled_only` leaves out the disabled ones.
 pub async fn list(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     business_id: &BusinessId,
     enabled_only: bool,
@@ -194,7 +190,7 @@ pub struct Enabled {
 
 /// The tenant's enabled connectors, oldest first, without opening their secrets: what planning
 /// work and escalations need.
-pub async fn enabled(db: &D1Database, tenant: &Tenant) -> Result<Vec<Enabled>, ApiError> {
+pub async fn enabled(db: &Db, tenant: &Tenant) -> Result<Vec<Enabled>, ApiError> {
     let result = db
         .prepare(
             "SELECT id, kind, settings FROM crm_connectors WHERE business_id = ?1 AND enabled = 1 \
@@ -248,7 +244,7 @@ async fn sealed(keys: &Keyring, id: &ConnectorId, secrets: &Map<String, Value>) 
 }
 
 pub async fn insert(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     tenant: &Tenant,
     id: &ConnectorId,
@@ -284,7 +280,7 @@ pub async fn insert(
 /// Writes `fields` over the connector if it is still at `revision`; false when someone changed it
 /// first (the caller reads again and retries).
 pub async fn update(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     tenant: &Tenant,
     id: &ConnectorId,
@@ -319,7 +315,7 @@ pub async fn update(
 
 /// Records how the last call to the CRM went: its health as the status shows it.
 pub async fn record_health(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &ConnectorId,
     error: Option<&str>,
@@ -343,12 +339,7 @@ pub async fn record_health(
 }
 
 /// Pauses every call to the connector's CRM until `until_us` (a 429), unless it is paused longer.
-pub async fn pause(
-    db: &D1Database,
-    tenant: &Tenant,
-    id: &ConnectorId,
-    until_us: i64,
-) -> Result<(), ApiError> {
+pub async fn pause(db: &Db, tenant: &Tenant, id: &ConnectorId, until_us: i64) -> Result<(), ApiError> {
     db.prepare(
         "UPDATE crm_connectors SET paused_until_us = max(coalesce(paused_until_us, 0), ?3) \
          WHERE business_id = ?1 AND id = ?2",
@@ -368,12 +359,12 @@ pub async fn pause(
 /// `crm_requests`) and in the UTC day (counted here). [`crate::db::crm_requests::record_grant`]
 /// follows it in the same batch.
 pub fn grant(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &ConnectorId,
     token: &str,
     now_us: i64,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     let today = budget::day_start(now_us);
     Ok(db
         .prepare(
@@ -398,7 +389,7 @@ pub fn grant(
 
 /// What the budget has spent, read after a grant was refused, to know how long to wait.
 pub async fn spent(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &ConnectorId,
     limits: &Budget,
@@ -444,7 +435,7 @@ pub async fn spent(
 /// Keeps what was read of the CRM's configuration, at `now_us`. It is not part of the
 /// connector's revision: any writer may refresh it.
 pub async fn store_cache(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &ConnectorId,
     cache: &Value,

@@ -4,18 +4,18 @@
 //! contact's records in the CRM in the CRM's external id form (found by it through an index),
 //! and the stage moves made for it; only the lease holder writes them.
 
+use crate::db::Db;
 use crate::db::{self, Sql, crm_links, number, optional_text, text};
 use domain::crm::work::{ConnectorKind, ContactKey};
 use domain::error::ApiError;
 use domain::ids::{ConnectorId, CustomerId};
 use domain::tenant::Tenant;
 use serde::Deserialize;
-use worker::D1Database;
 
 /// Takes the lease on the contact until `until_us` under `lease`, if nobody holds it; true when
 /// it was taken.
 pub async fn claim(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     customer: &ContactKey,
@@ -49,7 +49,7 @@ pub async fn claim(
 
 /// Gives the lease back, if it is still `lease`.
 pub async fn release(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     customer: &ContactKey,
@@ -83,7 +83,7 @@ pub struct Kept {
 
 /// What the connector keeps of the contact (None: it has never had work).
 pub async fn kept(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     contact: &ContactKey,
@@ -105,7 +105,7 @@ pub async fn kept(
 /// The contact whose external id is `external_id`, or begins with it followed by `|` (the
 /// first record named, Krayin's person, finds its contact); through the index, either way.
 pub async fn by_external_id(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     external_id: &str,
@@ -128,7 +128,7 @@ pub async fn by_external_id(
 
 /// Writes what the connector keeps of the contact, under the lease its writer holds.
 pub async fn keep(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     contact: &ContactKey,
@@ -165,11 +165,7 @@ pub struct CrmId {
 /// The CRM ids of each of `customers`, each customer's oldest connector first: the external ids
 /// the contacts of this table keep (Krayin's), and the customer links of `crm_links`
 /// (Kustomer's), in one round trip.
-pub async fn crm_ids(
-    db: &D1Database,
-    tenant: &Tenant,
-    customers: &[&CustomerId],
-) -> Result<Vec<CrmId>, ApiError> {
+pub async fn crm_ids(db: &Db, tenant: &Tenant, customers: &[&CustomerId]) -> Result<Vec<CrmId>, ApiError> {
     if customers.is_empty() {
         return Ok(Vec::new());
     }

@@ -2,15 +2,15 @@
 //! id, so that a delivery made twice (CRMs deliver at least once) acts once. A delivery is
 //! recorded once it has been handled: one that failed on our side is handled when it comes again.
 
+use crate::db::Db;
 use crate::db::{self, number, text};
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
 use domain::tenant::Tenant;
-use worker::D1Database;
 
 /// Whether the delivery of `event_id` was handled before.
 pub async fn seen(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     event_id: &str,
@@ -27,7 +27,7 @@ pub async fn seen(
 
 /// Records the delivery of `event_id`; false when it was recorded before.
 pub async fn first_time(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     event_id: &str,
@@ -50,7 +50,7 @@ pub async fn first_time(
 }
 
 /// Forgets the deliveries made before `before_us`: a CRM does not repeat one days later.
-pub async fn forget_before(db: &D1Database, before_us: i64) -> Result<usize, ApiError> {
+pub async fn forget_before(db: &Db, before_us: i64) -> Result<usize, ApiError> {
     let result = db
         .prepare("DELETE FROM crm_inbound_events WHERE received_us < ?1")
         .bind(&[number(before_us)])?

@@ -3,17 +3,17 @@
 //! the CRM, and by the CRM's id when its webhook tells us of a change; forgotten when the CRM
 //! answers that it no longer has the record (someone deleted it there).
 
+use crate::db::Db;
 use crate::db::{self, Sql, number, text};
 use domain::crm::work::LinkKind;
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
 use domain::tenant::Tenant;
 use serde::Deserialize;
-use worker::D1Database;
 
 /// The CRM's id for our record `local_id`, if it has one.
 pub async fn crm_id(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     kind: LinkKind,
@@ -50,7 +50,7 @@ pub fn customer_ids_sql() -> Sql {
 
 /// Our record for the CRM's `crm_id`, if we know it.
 pub async fn local_id(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     kind: LinkKind,
@@ -79,7 +79,7 @@ pub async fn local_id(
 /// Links `local_id` to `crm_id` unless it is linked already; returns the CRM id the record is
 /// linked to afterwards (the earlier link's, if there was one).
 pub async fn link(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     kind: LinkKind,
@@ -107,7 +107,7 @@ pub async fn link(
 /// Forgets the link of `local_id` to `crm_id` (the CRM no longer has that record), if it is still
 /// that link.
 pub async fn unlink(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     kind: LinkKind,
@@ -131,7 +131,7 @@ pub async fn unlink(
 }
 
 async fn crm_id_or_corrupt(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     kind: LinkKind,

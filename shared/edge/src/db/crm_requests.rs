@@ -1,20 +1,15 @@
 //! `crm_requests`: the requests granted to each connector in the last two minutes, which its
 //! budget counts over a sliding minute and second (`db::crm_connectors::grant`).
 
+use crate::db::{Db, Statement};
 use crate::db::{number, text};
 use domain::crm::budget::MINUTE_US;
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
-use worker::{D1Database, D1PreparedStatement};
 
 /// The statement that records the request granted under `token`: it writes only when the grant
 /// before it in the batch took the token, and forgets requests too old to count.
-pub fn record_grant(
-    db: &D1Database,
-    id: &ConnectorId,
-    token: &str,
-    now_us: i64,
-) -> Result<Vec<D1PreparedStatement>, ApiError> {
+pub fn record_grant(db: &Db, id: &ConnectorId, token: &str, now_us: i64) -> Result<Vec<Statement>, ApiError> {
     Ok(vec![
         db.prepare(
             "INSERT INTO crm_requests (connector_id, at_us) SELECT ?1, ?3 \

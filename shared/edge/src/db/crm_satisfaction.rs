@@ -1,12 +1,12 @@
 //! `crm_satisfaction`: the satisfaction (CSAT) results a CRM reported for our conversations, the
 //! latest per connector and conversation, for the analytics.
 
+use crate::db::Db;
 use crate::db::{number, optional_text, text};
 use domain::error::ApiError;
 use domain::ids::{ConnectorId, ConversationId};
 use domain::tenant::Tenant;
 use serde::Deserialize;
-use worker::D1Database;
 use worker::wasm_bindgen::JsValue;
 
 pub struct Rating<'a> {
@@ -17,7 +17,7 @@ pub struct Rating<'a> {
 
 /// Keeps the conversation's latest rating from this connector.
 pub async fn record(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     conversation: &ConversationId,
@@ -50,12 +50,7 @@ pub struct Average {
     pub count: i64,
 }
 
-pub async fn average(
-    db: &D1Database,
-    tenant: &Tenant,
-    from_us: i64,
-    to_us: i64,
-) -> Result<Average, ApiError> {
+pub async fn average(db: &Db, tenant: &Tenant, from_us: i64, to_us: i64) -> Result<Average, ApiError> {
     let row = db
         .prepare(
             "SELECT avg(score) AS average, count(score) AS count FROM crm_satisfaction \

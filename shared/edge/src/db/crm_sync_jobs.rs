@@ -4,6 +4,7 @@
 //! the work took). Work that follows an event is unique per connector and event, so planning
 //! the same event twice records it once.
 
+use crate::db::Db;
 use crate::db::{self, number, optional_number, optional_text, text};
 use domain::crm::work::{ContactKey, JobStatus, Operation, PlannedJob};
 use domain::error::ApiError;
@@ -11,7 +12,6 @@ use domain::ids::{BusinessId, ConnectorId, CustomerId, SyncJobId};
 use domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use worker::D1Database;
 
 /// One piece of work as stored.
 #[derive(Debug, Clone)]
@@ -123,7 +123,7 @@ struct PlannedRow<'a> {
 /// Records the planned work (each with a fresh id from `ids`), leaving out work already recorded
 /// for its event; returns the contacts that now have pending work.
 pub async fn insert_planned(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     planned: &[PlannedJob],
     mut new_id: impl FnMut() -> Result<SyncJobId, ApiError>,
@@ -206,7 +206,7 @@ pub struct Requested<'a> {
 
 /// Records requested work as pending.
 pub async fn insert_requested(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &SyncJobId,
     work: &Requested<'_>,
@@ -246,7 +246,7 @@ pub struct Delivered<'a> {
 }
 
 pub async fn insert_delivered(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &SyncJobId,
     work: &Delivered<'_>,
@@ -279,7 +279,7 @@ pub async fn insert_delivered(
     }))
 }
 
-pub async fn find(db: &D1Database, tenant: &Tenant, id: &SyncJobId) -> Result<Option<Job>, ApiError> {
+pub async fn find(db: &Db, tenant: &Tenant, id: &SyncJobId) -> Result<Option<Job>, ApiError> {
     let row = db
         .prepare(format!(
             "SELECT {COLUMNS} FROM crm_sync_jobs WHERE business_id = ?1 AND id = ?2"
@@ -292,11 +292,7 @@ pub async fn find(db: &D1Database, tenant: &Tenant, id: &SyncJobId) -> Result<Op
 
 /// The contact's oldest pending work, due or not: its work is done in order, so when the oldest
 /// waits for a retry, the rest waits with it.
-pub async fn next_of_contact(
-    db: &D1Database,
-    tenant: &Tenant,
-    contact: &Contact,
-) -> Result<Option<Job>, ApiError> {
+pub async fn next_of_contact(db: &Db, tenant: &Tenant, contact: &Contact) -> Result<Option<Job>, ApiError> {
     let row = db
         .prepare(format!(
             "SELECT {COLUMNS} FROM crm_sync_jobs WHERE connector_id = ?2 AND customer_id = ?3 AND status = 'pending' \
@@ -325,7 +321,7 @@ pub struct Settled<'a> {
 
 /// Records the end of one try of `job` (counted as an attempt), if it is still pending.
 pub async fn settle(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     job: &Job,
     settled: &Settled<'_>,
@@ -354,7 +350,7 @@ pub async fn settle(
 
 /// Puts pending `job` off until `until_us` without counting a try (the budget was spent, or the
 /// connector paused): no call was made.
-pub async fn defer(db: &D1Database, tenant: &Tenant, job: &Job, until_us: i64) -> Result<(), ApiError> {
+pub async fn defer(db: &Db, tenant: &Tenant, job: &Job, until_us: i64) -> Result<(), ApiError> {
     db.prepare(
         "UPDATE crm_sync_jobs SET next_attempt_us = max(next_attempt_us, ?3) \
          WHERE business_id = ?1 AND id = ?2 AND status = 'pending'",
@@ -382,7 +378,7 @@ pub struct Filter<'a> {
 
 /// The connector's log, newest first.
 pub async fn list(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     filter: &Filter<'_>,
@@ -419,7 +415,7 @@ pub struct Summary {
 }
 
 pub async fn summary(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     since_us: i64,
@@ -452,7 +448,7 @@ pub async fn summary(
 /// Puts the connector's `statuses` work created in [from_us, to_us) back to pending, as new work
 /// with a fresh retry window; returns the contacts that now have pending work.
 pub async fn replay(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     statuses: &[JobStatus],
@@ -498,7 +494,7 @@ pub async fn replay(
 /// Contacts, of any business, whose oldest pending work was due before `before_us` and that no
 /// worker holds, of enabled connectors: the sweep hands them to a worker again (at most `limit`).
 pub async fn overdue_contacts(
-    db: &D1Database,
+    db: &Db,
     before_us: i64,
     now_us: i64,
     limit: usize,
@@ -520,7 +516,7 @@ pub async fn overdue_contacts(
 
 /// Deletes settled work last changed before `before_us` (at most `limit` rows): history
 /// retention. Pending work is never deleted.
-pub async fn delete_settled_before(db: &D1Database, before_us: i64, limit: usize) -> Result<usize, ApiError> {
+pub async fn delete_settled_before(db: &Db, before_us: i64, limit: usize) -> Result<usize, ApiError> {
     let result = db
         .prepare(
             "DELETE FROM crm_sync_jobs WHERE seq IN (SELECT seq FROM crm_sync_jobs WHERE status <> 'pending' \

@@ -3,25 +3,25 @@
 //! customer here; sends to Messenger and Instagram find their recipient here.
 
 use crate::db::{self, Sql, text};
+use crate::db::{Db, Statement};
 use domain::channel::Channel;
 use domain::error::ApiError;
 use domain::ids::CustomerId;
 use domain::tenant::Tenant;
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
 
 /// Links the sender's address on `channel` to their customer, once: the customer holding their
 /// phone (or WhatsApp number, the earliest), else their email, else `new_customer` (created by
 /// the statement before this one in the batch).
 pub fn link(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     channel: &str,
     address: &str,
     email: Option<&str>,
     phone: Option<&str>,
     new_customer: &CustomerId,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "INSERT OR IGNORE INTO customer_identities (business_id, channel, address, customer_id) VALUES (?1, ?2, ?3, COALESCE(\
@@ -52,7 +52,7 @@ pub fn not_linked(channel: &str, address: &str) -> Sql {
 /// The customer's latest address on `channel` (a customer who wrote to several pages has an id
 /// per page; the latest is used).
 pub async fn latest_address(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     customer_id: &CustomerId,
     channel: Channel,

@@ -2,6 +2,7 @@
 //! business id (`?1`, or `:business` in composed statements).
 
 use crate::db::{self, Sql, text};
+use crate::db::{Db, Statement};
 use domain::customer::{Customer, CustomerDraft};
 use domain::customer_list::ListQuery;
 use domain::email::Email;
@@ -14,7 +15,6 @@ use domain::time::Timestamp;
 use domain::upsert::KnownCustomer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use worker::{D1Database, D1PreparedStatement};
 
 const COLUMNS: &str = "id, name, email, phone, whatsapp_number, first_name, last_name, address, notes, \
                        tags, external_id, external_system, custom_fields, created_at, updated_at";
@@ -152,11 +152,7 @@ pub fn exists(id: &CustomerId) -> Sql {
         .bind("customer_id", text(id.as_str()))
 }
 
-pub async fn find_one(
-    db: &D1Database,
-    tenant: &Tenant,
-    key: &CustomerKey,
-) -> Result<Option<Customer>, ApiError> {
+pub async fn find_one(db: &Db, tenant: &Tenant, key: &CustomerKey) -> Result<Option<Customer>, ApiError> {
     // The column name comes from a closed enum, never from the request.
     let column = key.kind().name();
     let sql = format!("SELECT {COLUMNS} FROM customers WHERE business_id = ?1 AND {column} = ?2");
@@ -173,7 +169,7 @@ pub async fn find_one(
 /// matches. Another business's customer is not found, exactly like one that does not exist.
 /// `named_by` says how the request named the customer, for the 404.
 pub async fn first_named(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     keys: &[CustomerKey],
     named_by: &str,
@@ -190,7 +186,7 @@ pub async fn first_named(
 /// filters; at most `limit` of them. Walks `customers_by_created` backwards, so a page costs
 /// the rows it returns (plus those a filter passes over).
 pub async fn list(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     query: &ListQuery,
     limit: usize,
@@ -239,11 +235,7 @@ fn select_by_keys(columns: &str, keys: &[(KeyKind, u8)]) -> String {
 }
 
 /// Every customer holding any of the keys, each once, in one statement.
-pub async fn find_many(
-    db: &D1Database,
-    tenant: &Tenant,
-    keys: &[CustomerKey],
-) -> Result<Vec<Customer>, ApiError> {
+pub async fn find_many(db: &Db, tenant: &Tenant, keys: &[CustomerKey]) -> Result<Vec<Customer>, ApiError> {
     let of_kind = |kind: KeyKind| {
         db::json_list(
             keys.iter()
@@ -280,7 +272,7 @@ pub async fn find_many(
 
 /// The identifying keys of every stored customer that shares a key with `drafts`.
 pub async fn find_known(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     drafts: &[&CustomerDraft],
 ) -> Result<Vec<KnownCustomer>, ApiError> {
@@ -389,11 +381,11 @@ fn chunk_rows<'a>(rows: impl IntoIterator<Item = WriteRow<'a>>) -> Result<Vec<St
 /// for each step in order, one INSERT of its new customers and one UPDATE of its matched ones
 /// (more only when a step's rows exceed the chunk size).
 pub fn write(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     now: Timestamp,
     writes: &[PlannedWrite<'_>],
-) -> Result<Vec<D1PreparedStatement>, ApiError> {
+) -> Result<Vec<Statement>, ApiError> {
     let business = text(tenant.business_id.as_str());
     let stamp = text(&now.to_rfc3339());
     let mut statements = Vec::new();
@@ -435,13 +427,13 @@ pub struct NewSender<'a> {
 /// already, or a customer holds their phone or email. The `customer_identities` link follows in
 /// the same batch.
 pub fn create_sender(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     sender: &NewSender<'_>,
     channel: &str,
     address: &str,
     now: &str,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "INSERT INTO customers (id, business_id, name, email, phone, whatsapp_number, tags, custom_fields, created_at, updated_at) \

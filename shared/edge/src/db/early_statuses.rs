@@ -3,6 +3,7 @@
 //! while no message holds the id; applied and removed by the statement that records it.
 
 use crate::db::messages::status_rank;
+use crate::db::{Db, Statement};
 use crate::db::{number, optional_text, text};
 use domain::channel::Channel;
 use domain::error::ApiError;
@@ -10,17 +11,16 @@ use domain::ids::MessageId;
 use domain::inbound::StatusUpdate;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
-use worker::{D1Database, D1PreparedStatement};
 
 /// The statement that keeps `update` for later when no outbound message of the tenant on
 /// `channel` holds its provider id yet (when one does, the status was applied to it directly).
 pub fn keep_unmatched(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     channel: Channel,
     update: &StatusUpdate,
     now: Timestamp,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "INSERT INTO early_statuses (business_id, channel, provider_message_id, status, reason, received_us) \
@@ -41,12 +41,12 @@ pub fn keep_unmatched(
 /// The statements that move message `id`, just recorded as `provider_message_id`, to the most
 /// advanced status kept for that id (forward only), then forget what was kept for it.
 pub fn apply_and_forget(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &MessageId,
     provider_message_id: &str,
     now: &str,
-) -> Result<[D1PreparedStatement; 2], ApiError> {
+) -> Result<[Statement; 2], ApiError> {
     let business = text(tenant.business_id.as_str());
     let of_message = "business_id = ?1 AND provider_message_id = ?2 \
          AND channel = (SELECT channel FROM messages WHERE business_id = ?1 AND id = ?3)";

@@ -2,12 +2,12 @@
 //! for one in so many words. One per inbound message at most, so a phrase seen twice (a retried
 //! sync) escalates once. The hand-off message is sent once per escalation.
 
+use crate::db::Db;
 use crate::db::{self, number, optional_text, text};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, EscalationId, MessageId};
 use domain::tenant::Tenant;
 use serde::Deserialize;
-use worker::D1Database;
 
 /// How an escalation came about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub struct NewEscalation<'a> {
 
 /// Records the escalation; false when its message escalated already.
 pub async fn insert(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     new: &NewEscalation<'_>,
     now_us: i64,
@@ -64,7 +64,7 @@ pub async fn insert(
 
 /// Marks the escalation's hand-off message as sent; true for the one caller that marked it.
 pub async fn take_handoff(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &EscalationId,
     now_us: i64,
@@ -86,7 +86,7 @@ pub struct Rate {
     pub conversations: i64,
 }
 
-pub async fn rate(db: &D1Database, tenant: &Tenant, from_us: i64, to_us: i64) -> Result<Rate, ApiError> {
+pub async fn rate(db: &Db, tenant: &Tenant, from_us: i64, to_us: i64) -> Result<Rate, ApiError> {
     let row = db
         .prepare(
             "SELECT (SELECT count(DISTINCT conversation_id) FROM escalations WHERE business_id = ?1 \

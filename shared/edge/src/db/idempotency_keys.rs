@@ -2,12 +2,12 @@
 //! came with (by fingerprint), and the first response once there is one. `edge::idempotency`
 //! holds the rules; this module only the SQL.
 
+use crate::db::Db;
 use crate::db::{self, number, optional_text, text};
 use domain::error::ApiError;
 use domain::idempotency::IdempotencyKey;
 use domain::tenant::Tenant;
 use serde::Deserialize;
-use worker::D1Database;
 
 /// A run's claim on a key.
 pub struct Claim<'a> {
@@ -33,7 +33,7 @@ pub struct Stored {
 
 /// Claims the key for this run: true when it was free, expired, or held by a run of the same
 /// request whose lease ran out. Otherwise the key's row is left as it is.
-pub async fn claim(db: &D1Database, tenant: &Tenant, claim: &Claim<'_>) -> Result<bool, ApiError> {
+pub async fn claim(db: &Db, tenant: &Tenant, claim: &Claim<'_>) -> Result<bool, ApiError> {
     let result = db
         .prepare(
             "INSERT INTO idempotency_keys (business_id, key, fingerprint, claim, state, created_us, lease_until_us) \
@@ -58,11 +58,7 @@ pub async fn claim(db: &D1Database, tenant: &Tenant, claim: &Claim<'_>) -> Resul
     Ok(db::changes(&result) == 1)
 }
 
-pub async fn find(
-    db: &D1Database,
-    tenant: &Tenant,
-    key: &IdempotencyKey,
-) -> Result<Option<Stored>, ApiError> {
+pub async fn find(db: &Db, tenant: &Tenant, key: &IdempotencyKey) -> Result<Option<Stored>, ApiError> {
     Ok(db
         .prepare(
             "SELECT fingerprint, claim, state, status, content_type, body FROM idempotency_keys \
@@ -75,7 +71,7 @@ pub async fn find(
 
 /// Keeps the run's response for replay.
 pub async fn complete(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     key: &IdempotencyKey,
     claim: &str,
@@ -101,12 +97,7 @@ pub async fn complete(
 }
 
 /// Frees the key after a run that decided nothing (a server error): the next retry runs again.
-pub async fn release(
-    db: &D1Database,
-    tenant: &Tenant,
-    key: &IdempotencyKey,
-    claim: &str,
-) -> Result<(), ApiError> {
+pub async fn release(db: &Db, tenant: &Tenant, key: &IdempotencyKey, claim: &str) -> Result<(), ApiError> {
     db.prepare("DELETE FROM idempotency_keys WHERE business_id = ?1 AND key = ?2 AND claim = ?3")
         .bind(&[text(tenant.business_id.as_str()), text(key.as_str()), text(claim)])?
         .run()
@@ -115,7 +106,7 @@ pub async fn release(
 }
 
 /// Deletes up to `limit` keys created before `before_us`, across businesses. How many went.
-pub async fn delete_created_before(db: &D1Database, before_us: i64, limit: usize) -> Result<usize, ApiError> {
+pub async fn delete_created_before(db: &Db, before_us: i64, limit: usize) -> Result<usize, ApiError> {
     let result = db
         .prepare(
             "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys \

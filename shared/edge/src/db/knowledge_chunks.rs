@@ -1,17 +1,25 @@
-//! `knowledge_chunks`: the searchable pieces of each source's data, with the vector of each when
-//! D1 is the vector store. Written only by the fetcher (and emptied with their source); read by
-//! search and by the documents' details.
+//! `knowledge_chunks`: the searchable pieces of each source's data (their vectors are in the
+//! vector store, under the piece's id), and their full-text index `knowledge_fts`, which triggers
+//! keep. Written only by the fetcher (and emptied with their source); read by search and by the
+//! documents' details.
+//!
+//! A refresh writes only what changed: a new piece is inserted, a piece that left the data is
+//! deleted, and a piece whose record merely moved is left as it was first seen. A run's new pieces
+//! are staged (they carry the run's id) and search sees only live pieces, so a run that fails
+//! half-way leaves the data as it was; its end publishes them.
 
-use crate::db::{json_list, number, optional_text, text};
+use crate::db::{Db, Sql, Statement, knowledge_run_seen, number, text};
 use domain::error::ApiError;
 use domain::ids::SourceId;
+use domain::links::keyword::tokens;
 use domain::tenant::Tenant;
-use serde::Deserialize;
-use std::collections::HashMap;
-use worker::{D1Database, D1PreparedStatement};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 
-/// Statements per D1 batch when writing pieces: each carries a vector of about 2 KB.
-const WRITE_BATCH: usize = 50;
+/// New pieces are written as JSON arrays bound to one parameter; each array stays below this size.
+const WRITE_CHUNK_BYTES: usize = 512 * 1024;
+/// Query words a keyword search uses at most.
+const MAX_QUERY_WORDS: usize = 32;
 
 /// The vector id of a piece: its source and the start of its content hash (64 bytes at most, as
 /// Vectorize allows).
@@ -19,115 +27,209 @@ pub fn chunk_id(source: &SourceId, hash: &str) -> String {
     format!("{source}:{}", &hash[..hash.len().min(24)])
 }
 
-/// A piece to store, new or with a new vector.
-pub struct NewChunk<'a> {
-    pub hash: &'a str,
-    pub record: &'a str,
-    pub part: usize,
-    pub text: &'a str,
-    pub embedder: &'a str,
-    /// The encoded vector when D1 is the vector store.
-    pub vector: Option<String>,
+/// What a run records of a piece it saw: the start of its hash (`knowledge_run_seen`).
+pub fn seen_key(hash: &str) -> &str {
+    &hash[..hash.len().min(16)]
 }
 
-/// A piece that is already embedded, at its place in the fresh data.
-pub struct Moved<'a> {
+/// A piece to store, with a vector of `embedder` in the store under [`chunk_id`].
+#[derive(Serialize)]
+pub struct NewPiece<'a> {
+    pub id: String,
     pub hash: &'a str,
     pub record: &'a str,
     pub part: usize,
     pub text: &'a str,
 }
 
-/// The stored pieces of a source: content hash → the embedder of its vector.
-pub async fn stored(
-    db: &D1Database,
+/// The hashes among `hashes` the source holds live with a vector of `embedder`. A piece whose
+/// vector another model made is embedded again; a piece staged by a run that did not end is
+/// staged again by this one (its vector is in the store already).
+pub async fn stored_among(
+    db: &Db,
     tenant: &Tenant,
     source: &SourceId,
-) -> Result<HashMap<String, String>, ApiError> {
+    hashes: &[&str],
+    embedder: &str,
+) -> Result<HashSet<String>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         hash: String,
-        embedder: String,
+    }
+    if hashes.is_empty() {
+        return Ok(HashSet::new());
     }
     let rows = db
-        .prepare("SELECT hash, embedder FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2")
-        .bind(&[text(tenant.business_id.as_str()), text(source.as_str())])?
+        .prepare(
+            "SELECT hash FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 AND embedder = ?4 \
+             AND run_id IS NULL AND hash IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(source.as_str()),
+            text(&serde_json::to_string(hashes)?),
+            text(embedder),
+        ])?
         .all()
         .await?
         .results::<Row>()?;
-    Ok(rows.into_iter().map(|row| (row.hash, row.embedder)).collect())
+    Ok(rows.into_iter().map(|row| row.hash).collect())
 }
 
-/// Writes a refresh of a source's pieces: new and re-embedded ones, moved ones, and deletions.
-pub async fn write(
-    db: &D1Database,
+/// The statements that stage new pieces under `run` (a live piece stored with another model's
+/// vector takes the new one and stays live; a piece staged by another run is staged by this one),
+/// a few hundred kilobytes of JSON each.
+pub fn insert(
+    db: &Db,
     tenant: &Tenant,
     source: &SourceId,
-    embedded: &[NewChunk<'_>],
-    moved: &[Moved<'_>],
-    deleted: &[String],
+    run: &str,
+    pieces: &[NewPiece<'_>],
+    embedder: &str,
     now: &str,
-) -> Result<(), ApiError> {
-    let business = text(tenant.business_id.as_str());
-    let mut statements: Vec<D1PreparedStatement> = Vec::new();
-    for chunk in embedded {
+) -> Result<Vec<Statement>, ApiError> {
+    let mut statements = Vec::new();
+    for rows in json_chunks(pieces)? {
         statements.push(
             db.prepare(
-                "INSERT INTO knowledge_chunks (id, business_id, source_id, hash, record, part, text, embedder, vector, \
-                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) \
-                 ON CONFLICT (source_id, hash) DO UPDATE SET record = excluded.record, part = excluded.part, \
-                 text = excluded.text, embedder = excluded.embedder, vector = excluded.vector, updated_at = excluded.updated_at",
+                "INSERT INTO knowledge_chunks (id, business_id, source_id, hash, record, part, text, embedder, \
+                 run_id, created_at, updated_at) \
+                 SELECT json_extract(value, '$.id'), ?1, ?2, json_extract(value, '$.hash'), json_extract(value, '$.record'), \
+                 json_extract(value, '$.part'), json_extract(value, '$.text'), ?3, ?6, ?4, ?4 FROM json_each(?5) WHERE true \
+                 ON CONFLICT (source_id, hash) DO UPDATE SET embedder = excluded.embedder, updated_at = excluded.updated_at, \
+                 run_id = CASE WHEN knowledge_chunks.run_id IS NULL THEN NULL ELSE excluded.run_id END",
             )
             .bind(&[
-                text(&chunk_id(source, chunk.hash)),
-                business.clone(),
+                text(tenant.business_id.as_str()),
                 text(source.as_str()),
-                text(chunk.hash),
-                text(chunk.record),
-                number(chunk.part as i64),
-                text(chunk.text),
-                text(chunk.embedder),
-                optional_text(chunk.vector.as_deref()),
+                text(embedder),
                 text(now),
+                text(&rows),
+                text(run),
             ])?,
         );
     }
-    for chunk in moved {
-        statements.push(
-            db.prepare(
-                "UPDATE knowledge_chunks SET record = ?4, part = ?5, text = ?6, updated_at = ?7 \
-                 WHERE business_id = ?1 AND source_id = ?2 AND hash = ?3 AND (record != ?4 OR part != ?5 OR text != ?6)",
-            )
-            .bind(&[
-                business.clone(),
-                text(source.as_str()),
-                text(chunk.hash),
-                text(chunk.record),
-                number(chunk.part as i64),
-                text(chunk.text),
-                text(now),
-            ])?,
-        );
+    Ok(statements)
+}
+
+/// Serialises pieces into JSON arrays of at most [`WRITE_CHUNK_BYTES`] each.
+fn json_chunks(pieces: &[NewPiece<'_>]) -> Result<Vec<String>, ApiError> {
+    let mut chunks = Vec::new();
+    let mut current = String::from("[");
+    for piece in pieces {
+        let json = serde_json::to_string(piece)?;
+        if current.len() > 1 && current.len() + json.len() + 2 > WRITE_CHUNK_BYTES {
+            current.push(']');
+            chunks.push(std::mem::replace(&mut current, String::from("[")));
+        }
+        if current.len() > 1 {
+            current.push(',');
+        }
+        current.push_str(&json);
     }
-    for hashes in deleted.chunks(200) {
-        statements.push(
-            db.prepare(
-                "DELETE FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 \
-                 AND hash IN (SELECT value FROM json_each(?3))",
-            )
-            .bind(&[
-                business.clone(),
-                text(source.as_str()),
-                json_list(hashes.iter().map(String::as_str)),
-            ])?,
-        );
+    if current.len() > 1 {
+        current.push(']');
+        chunks.push(current);
     }
-    let mut statements = statements.into_iter().peekable();
-    while statements.peek().is_some() {
-        let batch: Vec<D1PreparedStatement> = statements.by_ref().take(WRITE_BATCH).collect();
-        db.batch(batch).await?;
+    Ok(chunks)
+}
+
+/// Publishes up to `limit` of the pieces the run `run` staged: search sees them from now on. How
+/// many it published.
+pub async fn publish(
+    db: &Db,
+    tenant: &Tenant,
+    source: &SourceId,
+    run: &str,
+    limit: usize,
+) -> Result<usize, ApiError> {
+    let result = db
+        .prepare(
+            "UPDATE knowledge_chunks SET run_id = NULL WHERE seq IN (SELECT seq FROM knowledge_chunks \
+             WHERE business_id = ?1 AND source_id = ?2 AND run_id = ?3 LIMIT ?4)",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(source.as_str()),
+            text(run),
+            number(limit as i64),
+        ])?
+        .run()
+        .await?;
+    Ok(crate::db::changes(&result))
+}
+
+/// A stored piece a run did not see.
+#[derive(Deserialize, Debug, Clone)]
+pub struct Gone {
+    pub id: String,
+}
+
+/// Up to `limit` of the source's pieces that the run `run_id` did not see: what left the data, and
+/// what runs that did not end staged and this one did not see again.
+pub async fn gone(
+    db: &Db,
+    tenant: &Tenant,
+    source: &SourceId,
+    run_id: &str,
+    limit: usize,
+) -> Result<Vec<Gone>, ApiError> {
+    let sql = Sql::compose(
+        "SELECT c.id FROM knowledge_chunks c WHERE c.business_id = :business AND c.source_id = :source \
+         AND substr(c.hash, 1, 16) NOT IN ({sql}) LIMIT :limit",
+        vec![knowledge_run_seen::seen_sql()],
+    )
+    .bind("business", text(tenant.business_id.as_str()))
+    .bind("source", text(source.as_str()))
+    .bind("run", text(run_id))
+    .bind("limit", number(limit as i64));
+    Ok(sql.prepare(db)?.all().await?.results::<Gone>()?)
+}
+
+/// The statement that deletes the source's pieces among `ids`.
+pub fn delete(db: &Db, tenant: &Tenant, source: &SourceId, ids: &[String]) -> Result<Statement, ApiError> {
+    Ok(db
+        .prepare(
+            "DELETE FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 \
+             AND id IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(source.as_str()),
+            text(&serde_json::to_string(ids)?),
+        ])?)
+}
+
+/// Up to `limit` ids of the source's pieces after the piece numbered `after` (0: from the
+/// start), with the last one's number: a source's vectors are deleted a page of ids at a time.
+pub async fn ids_after(
+    db: &Db,
+    tenant: &Tenant,
+    source: &SourceId,
+    after: i64,
+    limit: usize,
+) -> Result<(Vec<String>, i64), ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        seq: i64,
+        id: String,
     }
-    Ok(())
+    let rows = db
+        .prepare(
+            "SELECT seq, id FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 AND seq > ?3 \
+             ORDER BY seq LIMIT ?4",
+        )
+        .bind(&[
+            text(tenant.business_id.as_str()),
+            text(source.as_str()),
+            number(after),
+            number(limit as i64),
+        ])?
+        .all()
+        .await?
+        .results::<Row>()?;
+    let last = rows.last().map_or(after, |row| row.seq);
+    Ok((rows.into_iter().map(|row| row.id).collect(), last))
 }
 
 /// A piece as search answers with it.
@@ -142,82 +244,78 @@ pub struct Found {
 
 /// The pieces with these ids, of these sources only (a vector store's answer is never trusted to
 /// stay within the tenant on its own).
-pub async fn by_ids(db: &D1Database, tenant: &Tenant, ids: &[String]) -> Result<Vec<Found>, ApiError> {
+pub async fn by_ids(db: &Db, tenant: &Tenant, ids: &[String]) -> Result<Vec<Found>, ApiError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     Ok(db
         .prepare(
             "SELECT id, source_id, record, part, text FROM knowledge_chunks WHERE business_id = ?1 \
-             AND id IN (SELECT value FROM json_each(?2))",
+             AND run_id IS NULL AND id IN (SELECT value FROM json_each(?2))",
         )
         .bind(&[
             text(tenant.business_id.as_str()),
-            json_list(ids.iter().map(String::as_str)),
+            text(&serde_json::to_string(ids)?),
         ])?
         .all()
         .await?
         .results::<Found>()?)
 }
 
-/// Every piece of a source with its vector (D1 as the vector store), for search to load.
-pub async fn vectors(
-    db: &D1Database,
+/// The `k` pieces of `sources` that best match the words of `query` by BM25, through the
+/// full-text index: (piece id, score, higher is better). The sources are a column of the index,
+/// so the query reads only their pieces' postings.
+pub async fn keyword(
+    db: &Db,
     tenant: &Tenant,
-    source: &SourceId,
-    embedder: &str,
-) -> Result<Vec<(String, String)>, ApiError> {
+    sources: &[SourceId],
+    query: &str,
+    k: usize,
+) -> Result<Vec<(String, f64)>, ApiError> {
+    let mut words: Vec<String> = tokens(query).collect();
+    words.sort();
+    words.dedup();
+    words.truncate(MAX_QUERY_WORDS);
+    if words.is_empty() || sources.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Each word quoted, so that none is read as FTS5 syntax (tokens hold letters and digits only).
+    let terms: Vec<String> = words.iter().map(|word| format!("\"{word}\"")).collect();
+    let source_tokens: Vec<String> = sources
+        .iter()
+        .map(|source| format!("\"s{}\"", source.as_str().replace('-', "")))
+        .collect();
+    let matching = format!(
+        "text : ({}) AND fts_source : ({})",
+        terms.join(" OR "),
+        source_tokens.join(" OR ")
+    );
     #[derive(Deserialize)]
     struct Row {
         id: String,
-        vector: String,
+        score: f64,
     }
     let rows = db
         .prepare(
-            "SELECT id, vector FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 AND embedder = ?3 \
-             AND vector IS NOT NULL",
-        )
-        .bind(&[text(tenant.business_id.as_str()), text(source.as_str()), text(embedder)])?
-        .all()
-        .await?
-        .results::<Row>()?;
-    Ok(rows.into_iter().map(|row| (row.id, row.vector)).collect())
-}
-
-/// Every piece of some sources with its text, for keyword search.
-pub async fn texts(db: &D1Database, tenant: &Tenant, sources: &[SourceId]) -> Result<Vec<Found>, ApiError> {
-    Ok(db
-        .prepare(
-            "SELECT id, source_id, record, part, text FROM knowledge_chunks WHERE business_id = ?1 \
-             AND source_id IN (SELECT value FROM json_each(?2)) ORDER BY source_id, record, part",
+            "SELECT c.id, -bm25(knowledge_fts, 1.0, 0.0) AS score FROM knowledge_fts \
+             JOIN knowledge_chunks c ON c.seq = knowledge_fts.rowid \
+             WHERE knowledge_fts MATCH ?2 AND c.business_id = ?1 AND c.run_id IS NULL \
+             ORDER BY bm25(knowledge_fts, 1.0, 0.0) LIMIT ?3",
         )
         .bind(&[
             text(tenant.business_id.as_str()),
-            json_list(sources.iter().map(SourceId::as_str)),
+            text(&matching),
+            number(k as i64),
         ])?
         .all()
         .await?
-        .results::<Found>()?)
-}
-
-/// The ids of a source's pieces (to delete them from a vector store).
-pub async fn ids(db: &D1Database, tenant: &Tenant, source: &SourceId) -> Result<Vec<String>, ApiError> {
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-    }
-    let rows = db
-        .prepare("SELECT id FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2")
-        .bind(&[text(tenant.business_id.as_str()), text(source.as_str())])?
-        .all()
-        .await?
         .results::<Row>()?;
-    Ok(rows.into_iter().map(|row| row.id).collect())
+    Ok(rows.into_iter().map(|row| (row.id, row.score)).collect())
 }
 
-/// Per source of the business: its pieces, and how many have a vector of `embedder`.
+/// Per source of the business: its live pieces, and how many have a vector of `embedder`.
 pub async fn counts(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     embedder: &str,
 ) -> Result<HashMap<String, (i64, i64)>, ApiError> {
@@ -230,7 +328,7 @@ pub async fn counts(
     let rows = db
         .prepare(
             "SELECT source_id, COUNT(*) AS chunks, SUM(embedder = ?2) AS embeddings FROM knowledge_chunks \
-             WHERE business_id = ?1 GROUP BY source_id",
+             WHERE business_id = ?1 AND run_id IS NULL GROUP BY source_id",
         )
         .bind(&[text(tenant.business_id.as_str()), text(embedder)])?
         .all()
@@ -244,7 +342,7 @@ pub async fn counts(
 
 /// A few pieces of a source, for the documents' details.
 pub async fn samples(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     source: &SourceId,
     limit: usize,
@@ -252,7 +350,7 @@ pub async fn samples(
     Ok(db
         .prepare(
             "SELECT id, source_id, record, part, text FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 \
-             ORDER BY record, part LIMIT ?3",
+             AND run_id IS NULL ORDER BY seq LIMIT ?3",
         )
         .bind(&[text(tenant.business_id.as_str()), text(source.as_str()), number(limit as i64)])?
         .all()

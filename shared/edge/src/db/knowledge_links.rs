@@ -1,13 +1,13 @@
 //! `knowledge_links`: a source on one channel, active or not. The API's entries are these rows;
 //! search reads them to know which sources answer on a page's channel.
 
+use crate::db::Db;
 use crate::db::{self, json_list, number, optional_text, text};
 use domain::error::ApiError;
 use domain::ids::SourceId;
 use domain::links::link::{LinkChannel, PageId};
 use domain::tenant::Tenant;
 use serde::Deserialize;
-use worker::D1Database;
 
 /// One entry: a source on a channel.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ impl Row {
 /// The entries of the business (of one page, and of one channel, when given), in the order they
 /// were added.
 pub async fn list(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     page: Option<&PageId>,
     channel: Option<LinkChannel>,
@@ -66,7 +66,7 @@ pub async fn list(
 
 /// Adds the source on `channels`; false (and nothing added) when any of them has it already.
 pub async fn insert(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     source: &SourceId,
     page: &PageId,
@@ -102,7 +102,7 @@ pub async fn insert(
 
 /// Sets the source active or not on `channels`; how many entries there were.
 pub async fn set_active(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     source: &SourceId,
     channels: &[LinkChannel],
@@ -128,7 +128,7 @@ pub async fn set_active(
 
 /// Removes the source from `channels`; how many entries went, and how many are left.
 pub async fn delete(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     source: &SourceId,
     channels: &[LinkChannel],
@@ -159,21 +159,20 @@ pub async fn delete(
     Ok((db::changes_at(&results, 0), left))
 }
 
-/// The sources active on a page's channel, with the version of their pieces.
+/// The sources active on a page's channel.
 pub async fn active_sources(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     page: &PageId,
     channel: LinkChannel,
-) -> Result<Vec<(SourceId, i64)>, ApiError> {
+) -> Result<Vec<SourceId>, ApiError> {
     #[derive(Deserialize)]
     struct Active {
         id: SourceId,
-        version: i64,
     }
     let rows = db
         .prepare(
-            "SELECT s.id, s.version FROM knowledge_links l JOIN knowledge_sources s ON s.id = l.source_id \
+            "SELECT s.id FROM knowledge_links l JOIN knowledge_sources s ON s.id = l.source_id \
              WHERE l.business_id = ?1 AND l.page_id = ?2 AND l.channel = ?3 AND l.is_active = 1 \
              AND s.business_id = ?1 ORDER BY s.id",
         )
@@ -185,5 +184,5 @@ pub async fn active_sources(
         .all()
         .await?
         .results::<Active>()?;
-    Ok(rows.into_iter().map(|row| (row.id, row.version)).collect())
+    Ok(rows.into_iter().map(|row| row.id).collect())
 }

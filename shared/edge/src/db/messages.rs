@@ -4,6 +4,7 @@
 //! the tenant, but for the sweep's, which look for lost sends across businesses.
 
 use crate::db::{self, Sql, number, text};
+use crate::db::{Db, Statement};
 use domain::channel::{Channel, Direction, MessageStatus};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ConversationId, CustomerId, MessageId};
@@ -11,7 +12,6 @@ use domain::message::{Cursor, Message};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
 
 /// The SQL expression that gives a new message of business `?{business}` its `created_us`:
 /// the current time `?{now}` in microseconds, or one more than the business's latest message if
@@ -94,7 +94,7 @@ fn to_messages(rows: Vec<MessageRow>) -> Result<Vec<Message>, ApiError> {
 /// provider id is stored already is not stored again. It returns the new message's id.
 #[allow(clippy::too_many_arguments)]
 pub fn insert_inbound(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     channel: Channel,
     address: &str,
@@ -102,7 +102,7 @@ pub fn insert_inbound(
     content: &str,
     provider_message_id: &str,
     now: Timestamp,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(format!(
             "INSERT INTO messages (id, business_id, conversation_id, customer_id, channel, direction, content, status, \
@@ -140,7 +140,7 @@ pub struct SendOptions<'a> {
 /// message's id, conversation and place in the business's order.
 #[allow(clippy::too_many_arguments)]
 pub fn insert_outbound(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     customer_id: &CustomerId,
     channel: Channel,
@@ -148,7 +148,7 @@ pub fn insert_outbound(
     content: &str,
     options: &SendOptions<'_>,
     now: Timestamp,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(format!(
             "INSERT INTO messages (id, business_id, conversation_id, customer_id, channel, direction, content, status, \
@@ -182,14 +182,14 @@ pub struct InsertedOutbound {
 /// The statement that moves our outbound message to `status` unless it is already there or
 /// further along (a late or repeated update never moves it back).
 pub fn advance(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &MessageId,
     status: MessageStatus,
     reason: Option<&str>,
     provider_message_id: Option<&str>,
     now: &str,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(format!(
             "UPDATE messages SET status = ?3, status_reason = ?4, provider_message_id = COALESCE(?5, provider_message_id), \
@@ -222,14 +222,14 @@ pub fn moved_to(id: &MessageId, status: MessageStatus, now: &str) -> Sql {
 /// The statement that applies a provider's status callback to the outbound message it sent as
 /// `provider_message_id` on `channel`, forward only.
 pub fn apply_provider_status(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     channel: Channel,
     provider_message_id: &str,
     status: MessageStatus,
     reason: Option<&str>,
     now: &str,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(format!(
             "UPDATE messages SET status = ?3, status_reason = ?4, updated_at = ?5 \
@@ -250,7 +250,7 @@ pub fn apply_provider_status(
 
 /// Records why a still-queued message is waiting for another attempt.
 pub async fn note_retry(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &MessageId,
     reason: &str,
@@ -272,7 +272,7 @@ pub async fn note_retry(
 }
 
 /// The tenant's outbound message `id`, or None.
-pub async fn outbound(db: &D1Database, tenant: &Tenant, id: &MessageId) -> Result<Option<Message>, ApiError> {
+pub async fn outbound(db: &Db, tenant: &Tenant, id: &MessageId) -> Result<Option<Message>, ApiError> {
     let row = db
         .prepare(format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND id = ?2 AND direction = 'outbound'"
@@ -284,12 +284,7 @@ pub async fn outbound(db: &D1Database, tenant: &Tenant, id: &MessageId) -> Resul
 }
 
 /// Up to `limit` messages created after the cursor, oldest first.
-pub async fn since(
-    db: &D1Database,
-    tenant: &Tenant,
-    after: Cursor,
-    limit: usize,
-) -> Result<Vec<Message>, ApiError> {
+pub async fn since(db: &Db, tenant: &Tenant, after: Cursor, limit: usize) -> Result<Vec<Message>, ApiError> {
     let result = db
         .prepare(format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND created_us > ?2 ORDER BY created_us LIMIT ?3"
@@ -306,7 +301,7 @@ pub async fn since(
 
 /// The latest `limit` messages of each conversation, oldest first.
 pub async fn of_conversations(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     conversation_ids: &[&ConversationId],
     limit: usize,
@@ -330,7 +325,7 @@ pub async fn of_conversations(
 /// One customer's messages on every channel, oldest first: the latest `limit` of them, or with
 /// `after`, up to `limit` created after that cursor (the embedded inbox's first load and polls).
 pub async fn of_customer(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     customer_id: &CustomerId,
     after: Option<Cursor>,
@@ -367,7 +362,7 @@ pub async fn of_customer(
 
 /// The customer's messages among `ids` (a page asking how its queued replies are doing).
 pub async fn of_customer_by_ids(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     customer_id: &CustomerId,
     ids: &[&MessageId],
@@ -391,7 +386,7 @@ pub async fn of_customer_by_ids(
 }
 
 /// The tenant's messages among `ids`, in the business's message order.
-pub async fn by_ids(db: &D1Database, tenant: &Tenant, ids: &[&MessageId]) -> Result<Vec<Message>, ApiError> {
+pub async fn by_ids(db: &Db, tenant: &Tenant, ids: &[&MessageId]) -> Result<Vec<Message>, ApiError> {
     let result = db
         .prepare(format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND id IN (SELECT value FROM json_each(?2)) \
@@ -429,11 +424,7 @@ pub struct SendProgress {
 }
 
 /// The progress recorded for the queued message `id` (nothing for a message never partly sent).
-pub async fn send_progress(
-    db: &D1Database,
-    tenant: &Tenant,
-    id: &MessageId,
-) -> Result<SendProgress, ApiError> {
+pub async fn send_progress(db: &Db, tenant: &Tenant, id: &MessageId) -> Result<SendProgress, ApiError> {
     Ok(db
         .prepare(
             "SELECT parts_sent, partial_provider_id FROM messages WHERE business_id = ?1 AND id = ?2 AND status = 'queued'",
@@ -447,7 +438,7 @@ pub async fn send_progress(
 /// Records that the provider accepted the first `parts_sent` parts of the queued message `id`
 /// (the first as `provider_id`), so that a retry sends only the rest.
 pub async fn record_parts_sent(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &MessageId,
     parts_sent: usize,
@@ -495,7 +486,7 @@ pub struct RequeuedSend {
 /// it, so two sweeps never take the same message, and the next sweep waits the whole bound
 /// again before it counts the message lost once more.
 pub async fn take_lost_sends(
-    db: &D1Database,
+    db: &Db,
     unnoted_before: Timestamp,
     noted_before: Timestamp,
     max_requeues: u32,
@@ -520,7 +511,7 @@ pub async fn take_lost_sends(
 /// Up to `limit` lost sends (of any business) already re-queued `max_requeues` times: the
 /// sweep fails them rather than loop.
 pub async fn lost_beyond_requeues(
-    db: &D1Database,
+    db: &Db,
     unnoted_before: Timestamp,
     noted_before: Timestamp,
     max_requeues: u32,

@@ -6,6 +6,8 @@
 //! This module holds what every table module needs: binding values, reading rows and changed
 //! counts back, and telling a constraint violation from any other failure.
 
+mod d1;
+
 pub mod api_keys;
 pub mod attachments;
 pub mod audit_log;
@@ -26,6 +28,7 @@ pub mod escalations;
 pub mod idempotency_keys;
 pub mod knowledge_chunks;
 pub mod knowledge_links;
+pub mod knowledge_run_seen;
 pub mod knowledge_sources;
 pub mod messages;
 pub mod sso_tokens;
@@ -34,10 +37,12 @@ pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 pub mod webhook_events;
 
+pub use d1::{Db, Statement};
+
 use domain::error::ApiError;
 use serde::de::DeserializeOwned;
+use worker::D1Result;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, D1Result};
 
 pub fn text(value: &str) -> JsValue {
     JsValue::from_str(value)
@@ -223,7 +228,7 @@ impl Sql {
     }
 
     /// The statement, its `:names` numbered in order of first appearance.
-    pub fn prepare(self, db: &D1Database) -> Result<D1PreparedStatement, ApiError> {
+    pub fn prepare(self, db: &Db) -> Result<Statement, ApiError> {
         let (sql, order) = number_params(&self.text);
         let mut values = Vec::with_capacity(order.len());
         for name in &order {

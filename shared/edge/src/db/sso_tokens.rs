@@ -2,6 +2,7 @@
 //! stored; they are read on every request (never cached), so a revoke applies at once. Retention
 //! deletes expired tokens of every business.
 
+use crate::db::Db;
 use crate::db::{self, number, text};
 use domain::error::ApiError;
 use domain::ids::{CustomerId, SsoTokenId};
@@ -9,7 +10,6 @@ use domain::sso::{IssuedToken, Scope, TokenHash};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::Deserialize;
-use worker::D1Database;
 
 /// A token as stored: whose it is, what it allows, and until when.
 pub struct NewToken<'a> {
@@ -21,7 +21,7 @@ pub struct NewToken<'a> {
     pub expires_at: Timestamp,
 }
 
-pub async fn insert(db: &D1Database, tenant: &Tenant, token: &NewToken<'_>) -> Result<(), ApiError> {
+pub async fn insert(db: &Db, tenant: &Tenant, token: &NewToken<'_>) -> Result<(), ApiError> {
     db.prepare(
         "INSERT INTO sso_tokens (id, business_id, customer_id, token_hash, scope, created_at, expires_ms) \
          VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7)",
@@ -51,7 +51,7 @@ pub struct StoredToken {
 }
 
 /// The token with this hash, whatever its state, or None when it was never issued.
-pub async fn find(db: &D1Database, hash: &TokenHash) -> Result<Option<StoredToken>, ApiError> {
+pub async fn find(db: &Db, hash: &TokenHash) -> Result<Option<StoredToken>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         id: String,
@@ -95,7 +95,7 @@ pub enum Revoked<'a> {
 /// Revokes one of the tenant's tokens; `Ok(None)` when the tenant has no such token. Revoking
 /// twice is harmless and keeps the first revocation's time.
 pub async fn revoke(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     which: Revoked<'_>,
     now: Timestamp,
@@ -124,11 +124,7 @@ pub async fn revoke(
 }
 
 /// Deletes up to `limit` tokens that expired before `before`, across businesses. How many went.
-pub async fn delete_expired_before(
-    db: &D1Database,
-    before: Timestamp,
-    limit: usize,
-) -> Result<usize, ApiError> {
+pub async fn delete_expired_before(db: &Db, before: Timestamp, limit: usize) -> Result<usize, ApiError> {
     let result = db
         .prepare(
             "DELETE FROM sso_tokens WHERE id IN (SELECT id FROM sso_tokens WHERE expires_ms < ?1 \

@@ -3,12 +3,12 @@
 //! business.
 
 use crate::db::{self, number, text};
+use crate::db::{Db, Statement};
 use domain::error::ApiError;
 use domain::ids::{DeliveryId, EndpointId, EventId};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
 
 /// One line of the attempt log.
 #[derive(Debug, Clone)]
@@ -46,11 +46,7 @@ impl AttemptOutcome {
 }
 
 /// The statement that logs one attempt.
-pub fn insert(
-    db: &D1Database,
-    tenant: &Tenant,
-    record: &AttemptRecord<'_>,
-) -> Result<D1PreparedStatement, ApiError> {
+pub fn insert(db: &Db, tenant: &Tenant, record: &AttemptRecord<'_>) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "INSERT INTO webhook_attempts (business_id, endpoint_id, delivery_id, event_id, event_type, attempt, replay, \
@@ -76,11 +72,7 @@ pub fn insert(
 }
 
 /// The statement that removes an endpoint's log (with the endpoint).
-pub fn delete_of_endpoint(
-    db: &D1Database,
-    tenant: &Tenant,
-    endpoint: &EndpointId,
-) -> Result<D1PreparedStatement, ApiError> {
+pub fn delete_of_endpoint(db: &Db, tenant: &Tenant, endpoint: &EndpointId) -> Result<Statement, ApiError> {
     Ok(db
         .prepare("DELETE FROM webhook_attempts WHERE business_id = ?1 AND endpoint_id = ?2")
         .bind(&[text(tenant.business_id.as_str()), text(endpoint.as_str())])?)
@@ -115,7 +107,7 @@ pub struct AttemptFilter<'a> {
 
 /// The latest attempts matching every given filter, newest first.
 pub async fn list(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     filter: &AttemptFilter<'_>,
     limit: usize,
@@ -141,7 +133,7 @@ pub async fn list(
 
 /// Deletes up to `limit` log lines made before `before` (the oldest first), across businesses:
 /// the log is kept for the retention period only. How many went.
-pub async fn delete_older_than(db: &D1Database, before: Timestamp, limit: usize) -> Result<usize, ApiError> {
+pub async fn delete_older_than(db: &Db, before: Timestamp, limit: usize) -> Result<usize, ApiError> {
     let result = db
         .prepare(
             "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE attempted_us < ?1 \

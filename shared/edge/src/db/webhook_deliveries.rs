@@ -4,24 +4,25 @@
 //! deliveries of events past retention.
 
 use crate::db::{self, Sql, number, text};
+use crate::db::{Db, Statement};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, DeliveryId, EndpointId, EventId};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement, D1Result};
+use worker::D1Result;
 
 /// The statement that creates one pending delivery per event among `event_ids` (those whose body
 /// is fixed) and enabled endpoint subscribed to it, leased until `lease_until` for its first
 /// attempt under `lease`. A delivery exists once per endpoint and event, so a repeated dispatch
 /// creates nothing twice; only deliveries created now come back ([`created`] reads them).
 pub fn create(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     event_ids: &[EventId],
     now: Timestamp,
     lease: &Lease,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, attempts, \
@@ -48,11 +49,11 @@ pub fn create(
 /// deliveries to every enabled endpoint subscribed to them, so that each endpoint's dead-letter
 /// list shows them; they are never attempted, and a replay skips them.
 pub fn create_dead(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     failures: &[(EventId, String)],
     now: Timestamp,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     let failures: Vec<serde_json::Value> = failures
         .iter()
         .map(|(id, reason)| serde_json::json!({ "id": id.as_str(), "reason": reason }))
@@ -126,7 +127,7 @@ pub struct Claimed {
 /// worker attempts it, however often the queue delivers the task. None when the delivery is not
 /// pending, is at another attempt, or is leased by someone else.
 pub async fn claim(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     delivery_id: &DeliveryId,
     attempt: u32,
@@ -200,7 +201,7 @@ pub async fn claim(
 /// handed it to another worker, a replay may have started a new round).
 #[allow(clippy::too_many_arguments)]
 pub fn settle(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &DeliveryId,
     lease: &str,
@@ -210,7 +211,7 @@ pub fn settle(
     last_status: Option<u16>,
     last_error: Option<&str>,
     at: Timestamp,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "UPDATE webhook_deliveries SET attempts = ?3, status = ?4, next_attempt_us = ?5, leased_until_us = NULL, \
@@ -233,7 +234,7 @@ pub fn settle(
 /// Moves a delivery leased under `lease` to the dead without an attempt, saying why; its last
 /// answer stays.
 pub async fn abandon(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     delivery_id: &DeliveryId,
     lease: &str,
@@ -257,11 +258,7 @@ pub async fn abandon(
 }
 
 /// The statement that removes an endpoint's deliveries (with the endpoint).
-pub fn delete_of_endpoint(
-    db: &D1Database,
-    tenant: &Tenant,
-    endpoint: &EndpointId,
-) -> Result<D1PreparedStatement, ApiError> {
+pub fn delete_of_endpoint(db: &Db, tenant: &Tenant, endpoint: &EndpointId) -> Result<Statement, ApiError> {
     Ok(db
         .prepare("DELETE FROM webhook_deliveries WHERE business_id = ?1 AND endpoint_id = ?2")
         .bind(&[text(tenant.business_id.as_str()), text(endpoint.as_str())])?)
@@ -270,7 +267,7 @@ pub fn delete_of_endpoint(
 /// Pending deliveries due before `before` that nobody holds at `now`, across businesses (the
 /// sweep's work): (business, delivery, the attempt it is due for); at most `limit`.
 pub async fn overdue(
-    db: &D1Database,
+    db: &Db,
     before: Timestamp,
     now: Timestamp,
     limit: usize,
@@ -318,7 +315,7 @@ pub struct DeliveryRow {
 
 /// The endpoint's deliveries, newest event first, optionally of one status.
 pub async fn list(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     endpoint_id: &EndpointId,
     status: Option<&str>,
@@ -353,7 +350,7 @@ pub const MAX_REPLAY: usize = 1000;
 
 /// Puts the selected deliveries back to pending for a new round of attempts; their ids.
 pub async fn replay(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     endpoint_id: &EndpointId,
     selection: ReplaySelection<'_>,
@@ -400,7 +397,7 @@ pub fn none_pending(event_id_expression: &str) -> Sql {
 
 /// The statement that deletes every delivery of the events `event_ids` selects (SQL that yields
 /// event ids), across businesses: retention deletes them with their events.
-pub fn delete_of_events(db: &D1Database, event_ids: Sql) -> Result<D1PreparedStatement, ApiError> {
+pub fn delete_of_events(db: &Db, event_ids: Sql) -> Result<Statement, ApiError> {
     event_ids
         .within("DELETE FROM webhook_deliveries WHERE event_id IN ({sql})")
         .prepare(db)

@@ -7,6 +7,7 @@
 //! sealing) or under a retired key is resealed by the read that finds it.
 
 use crate::db::{self, number, text};
+use crate::db::{Db, Statement};
 use crate::secrets_key;
 use domain::error::ApiError;
 use domain::ids::EndpointId;
@@ -16,7 +17,6 @@ use domain::time::Timestamp;
 use domain::webhook_signing::{self, WebhookSecret};
 use domain::webhooks::{EventType, RetrySchedule};
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
 
 fn corrupt(what: &str, id: &str) -> ApiError {
     db::corrupt("webhook endpoint", id, what)
@@ -178,7 +178,7 @@ impl EndpointRow {
 /// under a retired key. Each write is a compare-and-set on the values read, so a concurrent
 /// change (a rotation) wins.
 async fn open_all(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     tenant: &Tenant,
     rows: Vec<EndpointRow>,
@@ -298,12 +298,7 @@ async fn bound(
 }
 
 /// Stores a new endpoint unless the business has [`MAX_PER_BUSINESS`] already; false then.
-pub async fn insert(
-    db: &D1Database,
-    keys: &Keyring,
-    tenant: &Tenant,
-    endpoint: &Endpoint,
-) -> Result<bool, ApiError> {
+pub async fn insert(db: &Db, keys: &Keyring, tenant: &Tenant, endpoint: &Endpoint) -> Result<bool, ApiError> {
     let columns = WRITTEN.join(", ");
     let values = (3..3 + WRITTEN.len())
         .map(|n| format!("?{n}"))
@@ -323,12 +318,7 @@ pub async fn insert(
 /// Writes every field of the endpoint if its row is still at the revision `endpoint` was read
 /// at, and bumps the revision; false when it changed meanwhile (read again and re-apply) or is
 /// gone.
-pub async fn update(
-    db: &D1Database,
-    keys: &Keyring,
-    tenant: &Tenant,
-    endpoint: &Endpoint,
-) -> Result<bool, ApiError> {
+pub async fn update(db: &Db, keys: &Keyring, tenant: &Tenant, endpoint: &Endpoint) -> Result<bool, ApiError> {
     let assignments = WRITTEN
         .iter()
         .zip(3..)
@@ -350,7 +340,7 @@ pub async fn update(
     Ok(db::changes(&result) == 1)
 }
 
-pub async fn list(db: &D1Database, keys: &Keyring, tenant: &Tenant) -> Result<Vec<Endpoint>, ApiError> {
+pub async fn list(db: &Db, keys: &Keyring, tenant: &Tenant) -> Result<Vec<Endpoint>, ApiError> {
     let result = db
         .prepare(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE business_id = ?1 ORDER BY created_at, id"
@@ -362,7 +352,7 @@ pub async fn list(db: &D1Database, keys: &Keyring, tenant: &Tenant) -> Result<Ve
 }
 
 pub async fn find(
-    db: &D1Database,
+    db: &Db,
     keys: &Keyring,
     tenant: &Tenant,
     id: &EndpointId,
@@ -379,7 +369,7 @@ pub async fn find(
 
 /// The statement that removes the endpoint (after its deliveries and their log: see
 /// `webhook_deliveries::delete_of_endpoint` and `webhook_attempts::delete_of_endpoint`).
-pub fn delete(db: &D1Database, tenant: &Tenant, id: &EndpointId) -> Result<D1PreparedStatement, ApiError> {
+pub fn delete(db: &Db, tenant: &Tenant, id: &EndpointId) -> Result<Statement, ApiError> {
     Ok(db
         .prepare("DELETE FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2")
         .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?)
@@ -401,12 +391,12 @@ pub enum Health {
 /// The statement that applies `health` to the endpoint after an attempt at `at`; None when the
 /// attempt leaves it unchanged.
 pub fn health_update(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &EndpointId,
     health: &Health,
     at: Timestamp,
-) -> Result<Option<D1PreparedStatement>, ApiError> {
+) -> Result<Option<Statement>, ApiError> {
     let business = text(tenant.business_id.as_str());
     let endpoint = text(id.as_str());
     let update = match health {
@@ -438,11 +428,7 @@ pub fn health_update(
 
 /// The statement that records that the receiver accepted a delivery whose seed header was
 /// signed with the new secret: from now on the seed header uses it always.
-pub fn confirm_new_secret(
-    db: &D1Database,
-    tenant: &Tenant,
-    id: &EndpointId,
-) -> Result<D1PreparedStatement, ApiError> {
+pub fn confirm_new_secret(db: &Db, tenant: &Tenant, id: &EndpointId) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "UPDATE webhook_endpoints SET seed_signs_new = 1, revision = revision + 1 \
@@ -455,7 +441,7 @@ pub fn confirm_new_secret(
 /// `window_seconds`. Ok(None) when it may go; Ok(Some(seconds)) when the window is full and
 /// opens again in that many seconds.
 pub async fn take_test_slot(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     id: &EndpointId,
     now: Timestamp,

@@ -7,6 +7,7 @@
 //! an event is settled and the retention period has passed, retention deletes it.
 
 use crate::db::{self, Sql, number, text};
+use crate::db::{Db, Statement};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, EventId};
 use domain::tenant::Tenant;
@@ -14,7 +15,7 @@ use domain::time::Timestamp;
 use domain::webhooks::EventType;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use worker::{D1Database, D1PreparedStatement, D1Result};
+use worker::D1Result;
 
 /// An event about to happen: its type, the record it is about, and what only the moment of
 /// change knows (a status before it changed, say).
@@ -104,14 +105,14 @@ fn snapshot_of(kind: EventType, subject: &str) -> String {
 /// commits: for a change whose record only the statements before it know, like the conversation
 /// an inbound message reopened. `found` selects at most one row.
 pub fn record_found(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     base_url: Option<&str>,
     now: Timestamp,
     id: &EventId,
     kind: EventType,
     found: Sql,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     let insert = format!(
         "INSERT INTO webhook_events (id, business_id, type, subject_id, detail, snapshot, base_url, created_us) \
          SELECT :event_id, :business, :event_type, f.subject_id, f.detail, {}, :event_base_url, :event_now \
@@ -144,13 +145,13 @@ struct EventRow<'a> {
 /// wrote ([`recorded`] reads them). `base_url`: this deployment's public origin, for download
 /// links in the payload.
 pub fn record(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     base_url: Option<&str>,
     now: Timestamp,
     events: &[NewEvent],
     guard: Guard,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     let rows = events
         .iter()
         .map(|event| EventRow {
@@ -226,7 +227,7 @@ pub struct StoredEvent {
 }
 
 /// The tenant's events among `ids`, oldest first.
-pub async fn load(db: &D1Database, tenant: &Tenant, ids: &[EventId]) -> Result<Vec<StoredEvent>, ApiError> {
+pub async fn load(db: &Db, tenant: &Tenant, ids: &[EventId]) -> Result<Vec<StoredEvent>, ApiError> {
     let result = db
         .prepare(
             "SELECT id, type, subject_id, detail, snapshot, base_url, payload, created_us FROM webhook_events \
@@ -243,12 +244,7 @@ pub async fn load(db: &D1Database, tenant: &Tenant, ids: &[EventId]) -> Result<V
 
 /// The statement that fixes an event's body, unless it has one already: retries and replays
 /// send the same bytes.
-pub fn set_payload(
-    db: &D1Database,
-    tenant: &Tenant,
-    id: &EventId,
-    payload: &str,
-) -> Result<D1PreparedStatement, ApiError> {
+pub fn set_payload(db: &Db, tenant: &Tenant, id: &EventId, payload: &str) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "UPDATE webhook_events SET payload = ?3 WHERE business_id = ?1 AND id = ?2 AND payload IS NULL",
@@ -263,11 +259,11 @@ pub fn set_payload(
 /// The statement that marks the events among `ids` as dispatched: each has its body fixed by the
 /// same batch, or could not be built and is dead-lettered by it, so the sweep leaves them all.
 pub fn mark_dispatched(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     ids: &[EventId],
     now: Timestamp,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
             "UPDATE webhook_events SET dispatched_us = ?3 WHERE business_id = ?1 \
@@ -283,7 +279,7 @@ pub fn mark_dispatched(
 /// Events recorded before `before` and never dispatched, across businesses (the sweep's work);
 /// at most `limit`, oldest first.
 pub async fn undispatched(
-    db: &D1Database,
+    db: &Db,
     before: Timestamp,
     limit: usize,
 ) -> Result<Vec<(BusinessId, EventId)>, ApiError> {
@@ -310,7 +306,7 @@ pub async fn undispatched(
 /// The tenant's events about `subject_id` that were never dispatched (those held back until
 /// the subject was complete: a message's `message.received` waits for its files).
 pub async fn undispatched_of_subject(
-    db: &D1Database,
+    db: &Db,
     tenant: &Tenant,
     subject_id: impl std::fmt::Display,
 ) -> Result<Vec<EventId>, ApiError> {
@@ -345,11 +341,7 @@ pub fn expired(before: Timestamp, limit: usize) -> Sql {
 /// The statement that deletes the events [`expired`] selects. Run in one batch after
 /// [`db::webhook_deliveries::delete_of_events`] over the same selection: both see the same
 /// events, since deleting settled deliveries leaves none of them with a pending one.
-pub fn delete_expired(
-    db: &D1Database,
-    before: Timestamp,
-    limit: usize,
-) -> Result<D1PreparedStatement, ApiError> {
+pub fn delete_expired(db: &Db, before: Timestamp, limit: usize) -> Result<Statement, ApiError> {
     expired(before, limit)
         .within("DELETE FROM webhook_events WHERE id IN ({sql})")
         .prepare(db)

@@ -1,40 +1,77 @@
-//! One fetch of a source, as the fetcher does it: take the source's lease, read its data, cut it
-//! into pieces, embed only what is new, write the pieces and vectors, drop what left the data,
-//! and record how it went. Failures keep the data indexed before (domain::links::fetch).
+//! Indexing a source's data, of any size, within Cloudflare's per-invocation limits: a run reads
+//! the data page by page, and each queue message does one slice of it (a few pages; stopped by
+//! `domain::links::fetch::SLICE_*`), then hands the next slice over.
+//!
+//! For each page: its pieces are cut, those the source holds already are skipped, the new ones
+//! are embedded unless the vector store holds them already (a slice that died after embedding),
+//! their vectors written, and then, in one D1 batch, the new pieces, what the page saw and where
+//! the run goes on. So a run resumes where it stopped and nothing is embedded twice. A refresh
+//! writes only what changed: an unchanged piece is not written at all. New pieces are staged
+//! under the run, unseen by search, until the run ends: a run that fails half-way leaves the data
+//! indexed before exactly as it was. When the last page is read, the pieces the run did not see
+//! (what left the data) are deleted, from the vector store first and then from D1, a thousand at a
+//! time; then the staged pieces are published and the run ends.
+//!
+//! Failures keep the data indexed before (`domain::links::fetch`): a transient one waits and the
+//! run goes on from the page that failed; a refusal of a page after the first starts the run over
+//! once (its cursor may have expired), then ends it with the reason.
 
-use crate::db::knowledge_chunks::{self, Moved, NewChunk};
-use crate::db::knowledge_sources::{self, Due, Source};
+use crate::db::knowledge_chunks::{self, NewPiece};
+use crate::db::knowledge_run_seen;
+use crate::db::knowledge_sources::{self, Due, PageDone, Run, RunNext, Source, Step};
+use crate::db::{Db, Statement};
 use crate::knowledge::backend::Rag;
 use crate::knowledge::fetch;
 use crate::queue::Settle;
-use crate::runtime;
+use crate::{Env, runtime};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::links::chunk::ChunkOptions;
-use domain::links::document::{Pages, pieces, refresh};
-use domain::links::fetch::Failure;
+use domain::links::document::{Numbering, pieces, records};
+use domain::links::fetch::{
+    Failure, MAX_PAGE_BYTES, MAX_PIECES_PER_LINK, SLICE_D1_QUERIES, SLICE_PAGES, SLICE_SECONDS,
+    SLICE_SUBREQUESTS, STALE_RUN_SECONDS,
+};
+use domain::links::flatten::Limits;
 use domain::links::link::LinkType;
-use domain::links::search::encode_vector;
 use domain::sealed::Keyring;
 use domain::tenant::Tenant;
-use worker::{Bucket, D1Database, console_log, console_warn};
+use domain::time::Timestamp;
+use std::collections::HashSet;
+use worker::{console_log, console_warn};
 
-/// How long one fetch holds its source: longer than any fetch of 50 pages and their embedding.
-const LEASE_SECONDS: i64 = 15 * 60;
-/// A source another fetch holds is looked at again after this.
+/// How long one slice holds its source: far longer than a slice runs.
+const LEASE_SECONDS: i64 = 10 * 60;
+/// A source another slice holds is looked at again after this.
 const HELD_RETRY_SECONDS: u32 = 30;
+/// Pieces removed per step at a run's end (ids per vector store call and per D1 statement).
+const REMOVE_STEP: usize = 1_000;
+/// Staged pieces published per statement at a run's end.
+const PUBLISH_STEP: usize = 10_000;
+/// A run that waits out a failure this long or less goes on through the queue's delay; a longer
+/// wait is the sweep's (it queues the run's next slice once `next_fetch_at` has passed).
+const RESUME_BY_QUEUE_SECONDS: i64 = 15 * 60;
 
 /// What a fetcher needs.
 pub struct Fetcher<'a> {
-    pub db: &'a D1Database,
+    pub env: &'a Env,
+    pub db: &'a Db,
     pub keys: &'a Keyring,
     pub rag: &'a Rag,
-    pub pushed: &'a Bucket,
     pub allow_loopback: bool,
 }
 
+/// How a slice ended.
+enum Ended {
+    /// The run is over (done, ended by a failure, or waiting out a failure): nothing to queue.
+    Over,
+    /// The budget of this slice is spent: the run's next slice goes on.
+    HandOver(Step),
+}
+
 impl Fetcher<'_> {
-    /// Fetches and indexes one due source.
+    /// Does the slice a queue message asks for: starts a run that was asked for, or goes on with
+    /// the run it names. A message for a run or slice that is no longer current is dropped.
     pub async fn run(&self, due: &Due) -> Result<Settle, ApiError> {
         let Some(business) = BusinessId::parse(&due.business_id) else {
             console_warn!("a CRM link task names no business ({}); dropped", due.business_id);
@@ -44,143 +81,409 @@ impl Fetcher<'_> {
         let now = runtime::now();
         let until = now.plus_seconds(LEASE_SECONDS).to_rfc3339();
         if !knowledge_sources::lease(self.db, &tenant, &due.source_id, &now.to_rfc3339(), &until).await? {
-            // Another fetch of it is running; this one (a push, a refresh) comes after it.
+            // Another slice of it is running; this message comes after it.
             return Ok(Settle::RetryIn(HELD_RETRY_SECONDS));
         }
         let Some(source) = knowledge_sources::find(self.db, self.keys, &tenant, &due.source_id).await? else {
             return Ok(Settle::Ack);
         };
-        if !source.link.is_active {
+        if !source.link.is_active || !source.link.link_type.is_indexed() {
             knowledge_sources::release(self.db, &tenant, &source.id).await?;
             return Ok(Settle::Ack);
         }
-        console_log!(
-            "Starting CRM data fetch for page {} ({}, link {})",
-            source.page_id.as_str(),
-            source.link.name,
-            source.id
-        );
-        let data = match source.link.link_type {
-            LinkType::Api | LinkType::File => fetch::pages(&source.link, self.allow_loopback).await.map(Some),
-            LinkType::Webhook => fetch::pushed(self.pushed, &source.id, &source.link).await,
-            LinkType::Database => Ok(None),
-        };
-        let outcome = match data {
-            Ok(Some(pages)) => self.index(&tenant, &source, &pages).await,
-            Ok(None) => {
-                knowledge_sources::release(self.db, &tenant, &source.id).await?;
+        let run = match (&due.run, &source.run) {
+            (Some(step), Some(run)) if step.id == run.id && step.slice == run.slice => {
+                if run.next.is_some() && started_long_ago(run, now) {
+                    self.start(&tenant, &source, true).await?
+                } else {
+                    run.clone()
+                }
+            }
+            (None, None) if source.asked_at.is_some() => self.start(&tenant, &source, false).await?,
+            // A stale slice, or a start while a run goes on (the run fetches again at its end).
+            _ => {
+                knowledge_sources::unlease(self.db, &tenant, &source.id).await?;
                 return Ok(Settle::Ack);
             }
-            Err(failure) => Err(failure),
         };
-        let now = runtime::now();
-        match outcome {
-            Ok(()) => {}
-            Err(failure) => {
-                let verdict = failure.verdict(
-                    now,
-                    source.link.fetch_interval_minutes,
-                    source.status.failures + 1,
-                );
-                console_warn!(
-                    "Failed to fetch CRM data: {} (page {}, link {}; next try {})",
-                    verdict.error,
-                    source.page_id.as_str(),
-                    source.id,
-                    verdict.next_fetch_at.to_rfc3339()
-                );
-                knowledge_sources::record_failure(self.db, &tenant, &source, &verdict, now).await?;
-            }
+        if run.slice == 0 && run.next.as_ref().is_some_and(|next| next.pages == 0) {
+            console_log!(
+                "Starting CRM data fetch for page {} ({}, link {})",
+                source.page_id.as_str(),
+                source.link.name,
+                source.id
+            );
+        }
+        if let Ended::HandOver(step) = self.slice(&tenant, &source, run).await?
+            && knowledge_sources::next_slice(
+                self.db,
+                &tenant,
+                &source.id,
+                &step,
+                &runtime::now().to_rfc3339(),
+            )
+            .await?
+        {
+            let next = Due {
+                business_id: due.business_id.clone(),
+                source_id: source.id.clone(),
+                run: Some(Step {
+                    id: step.id,
+                    slice: step.slice + 1,
+                }),
+            };
+            crate::knowledge::hand_over(self.env, std::slice::from_ref(&next)).await;
         }
         Ok(Settle::Ack)
     }
 
-    /// Makes the pieces of `pages` the source's searchable data.
-    async fn index(&self, tenant: &Tenant, source: &Source, pages: &Pages) -> Result<(), Failure> {
+    /// Starts a run at the link's first page (over again, `restarted`).
+    async fn start(&self, tenant: &Tenant, source: &Source, restarted: bool) -> Result<Run, ApiError> {
+        let id = hex::encode(runtime::random::<12>()?);
+        let first = RunNext {
+            url: match source.link.link_type {
+                LinkType::Webhook => String::new(),
+                _ => source.link.url.as_str().to_owned(),
+            },
+            numbering: Numbering::default(),
+            pages: 0,
+        };
+        let now = runtime::now().to_rfc3339();
+        self.db
+            .batch(vec![
+                knowledge_run_seen::clear(self.db, tenant, &source.id)?,
+                knowledge_sources::start_run(self.db, tenant, &source.id, &id, &first, restarted, &now)?,
+            ])
+            .await?;
+        Ok(Run {
+            id,
+            next: Some(first),
+            slice: 0,
+            started_at: now,
+            touched_at: None,
+            records: 0,
+            pieces: 0,
+            embedded: 0,
+            removed: 0,
+            changed: false,
+            restarted,
+        })
+    }
+
+    /// Reads pages until the run ends or the slice's budget is spent.
+    async fn slice(&self, tenant: &Tenant, source: &Source, mut run: Run) -> Result<Ended, ApiError> {
+        let started = runtime::now();
+        let mut pages = 0;
+        while let Some(next) = run.next.clone() {
+            if pages > 0 && self.spent(started, pages) {
+                return Ok(Ended::HandOver(step_of(&run)));
+            }
+            match self.page(tenant, source, &run, &next).await {
+                Ok(None) => {
+                    // A webhook link nothing was pushed to yet: nothing to index until a push.
+                    knowledge_sources::release(self.db, tenant, &source.id).await?;
+                    return Ok(Ended::Over);
+                }
+                Ok(Some(read)) => {
+                    run.records += read.records as i64;
+                    run.pieces += read.pieces as i64;
+                    run.embedded += read.embedded as i64;
+                    run.changed |= read.changed;
+                    run.next = read.next;
+                    pages += 1;
+                }
+                Err(failure) => return self.failed(tenant, source, run, &next, failure).await,
+            }
+        }
+        self.finish(tenant, source, &run, started).await
+    }
+
+    /// Whether this slice has used its share of the invocation: pages, time, D1 queries or
+    /// subrequests.
+    fn spent(&self, started: Timestamp, pages: usize) -> bool {
+        let usage = self.env.usage();
+        pages >= SLICE_PAGES
+            || runtime::now().seconds() - started.seconds() >= SLICE_SECONDS
+            || usage.d1_queries >= SLICE_D1_QUERIES
+            || usage.subrequests >= SLICE_SUBREQUESTS
+    }
+
+    /// Reads and indexes one page, and commits it; None when there is nothing to read (a webhook
+    /// link nothing was pushed to).
+    async fn page(
+        &self,
+        tenant: &Tenant,
+        source: &Source,
+        run: &Run,
+        next: &RunNext,
+    ) -> Result<Option<PageRead>, Failure> {
         let internal =
             |error: ApiError| Failure::Embedding(error.detail().unwrap_or(&error.body.message).to_owned());
-        let fresh = pieces(pages.lines(), &ChunkOptions::for_embedding());
-        let stored = knowledge_chunks::stored(self.db, tenant, &source.id)
+        let page = if next.url.is_empty() {
+            match fetch::pushed(self.env, source.pushed_key.as_deref(), &source.link).await? {
+                Some(page) => page,
+                None => return Ok(None),
+            }
+        } else {
+            fetch::page(self.env, &source.link, &next.url, self.allow_loopback).await?
+        };
+        let mut numbering = next.numbering.clone();
+        let limits = Limits {
+            max_bytes: MAX_PAGE_BYTES,
+            ..Limits::default()
+        };
+        let lines = numbering.page(&page.body, page.kind, &limits).map_err(|error| {
+            Failure::Unreadable(format!(
+                "the CRM's data cannot be indexed: {}",
+                error.body.message
+            ))
+        })?;
+        let fresh = pieces(&lines, &ChunkOptions::for_embedding());
+        if run.pieces as u64 + fresh.len() as u64 > MAX_PIECES_PER_LINK {
+            return Err(Failure::Unreadable(format!(
+                "the CRM's data is over {MAX_PIECES_PER_LINK} pieces: split it into several links (by segment or \
+                 filter); what was indexed is kept"
+            )));
+        }
+        let embedder = self.rag.embedder.id();
+        let hashes: Vec<&str> = fresh.iter().map(|piece| piece.hash.as_str()).collect();
+        let stored = knowledge_chunks::stored_among(self.db, tenant, &source.id, &hashes, embedder)
             .await
             .map_err(internal)?;
-        let embedder = self.rag.embedder.id();
-        let plan = refresh(&fresh, &stored, embedder);
-        let contents: Vec<&str> = plan
-            .embed
-            .iter()
-            .map(|&index| fresh[index].content.as_str())
+        let new: Vec<usize> = (0..fresh.len())
+            .filter(|&at| !stored.contains(&fresh[at].hash))
             .collect();
+        let ids: Vec<String> = new
+            .iter()
+            .map(|&at| knowledge_chunks::chunk_id(&source.id, &fresh[at].hash))
+            .collect();
+        // A slice that died after writing vectors left them in the store: they are not made again.
+        let already: HashSet<String> = self
+            .rag
+            .existing(&ids)
+            .await
+            .map_err(Failure::Embedding)?
+            .into_iter()
+            .collect();
+        let to_embed: Vec<usize> = new
+            .iter()
+            .zip(&ids)
+            .filter(|(_, id)| !already.contains(*id))
+            .map(|(&at, _)| at)
+            .collect();
+        let contents: Vec<&str> = to_embed.iter().map(|&at| fresh[at].content.as_str()).collect();
         let vectors = self.rag.embed(&contents).await.map_err(Failure::Embedding)?;
-        let ids: Vec<String> = plan
-            .embed
+        let items: Vec<(String, &[f32])> = to_embed
             .iter()
-            .map(|&index| knowledge_chunks::chunk_id(&source.id, &fresh[index].hash))
-            .collect();
-        let items: Vec<(String, &[f32])> = ids
-            .iter()
-            .cloned()
-            .zip(vectors.iter().map(Vec::as_slice))
+            .zip(&vectors)
+            .map(|(&at, vector)| {
+                (
+                    knowledge_chunks::chunk_id(&source.id, &fresh[at].hash),
+                    vector.as_slice(),
+                )
+            })
             .collect();
         self.rag
             .upsert(tenant, source.page_id.as_str(), &source.id, &items)
             .await
             .map_err(Failure::Embedding)?;
-        let in_d1 = self.rag.keeps_vectors_in_d1();
-        let embedded: Vec<NewChunk<'_>> = plan
-            .embed
+        let written: Vec<NewPiece<'_>> = new
             .iter()
-            .zip(&vectors)
-            .map(|(&index, vector)| NewChunk {
-                hash: &fresh[index].hash,
-                record: &fresh[index].record,
-                part: fresh[index].part,
-                text: &fresh[index].text,
-                embedder,
-                vector: in_d1.then(|| encode_vector(vector)),
+            .zip(ids)
+            .map(|(&at, id)| NewPiece {
+                id,
+                hash: &fresh[at].hash,
+                record: &fresh[at].record,
+                part: fresh[at].part,
+                text: &fresh[at].text,
             })
             .collect();
-        let moved: Vec<Moved<'_>> = plan
-            .keep
+        let seen: Vec<&str> = hashes
             .iter()
-            .map(|&index| Moved {
-                hash: &fresh[index].hash,
-                record: &fresh[index].record,
-                part: fresh[index].part,
-                text: &fresh[index].text,
-            })
+            .map(|hash| knowledge_chunks::seen_key(hash))
             .collect();
-        let now = runtime::now();
-        knowledge_chunks::write(
-            self.db,
-            tenant,
-            &source.id,
-            &embedded,
-            &moved,
-            &plan.delete,
-            &now.to_rfc3339(),
-        )
-        .await
-        .map_err(internal)?;
-        let gone: Vec<String> = plan
-            .delete
-            .iter()
-            .map(|hash| knowledge_chunks::chunk_id(&source.id, hash))
-            .collect();
-        self.rag.delete(&gone).await.map_err(Failure::Embedding)?;
-        let changed = !plan.embed.is_empty() || !plan.delete.is_empty();
-        knowledge_sources::record_success(self.db, tenant, source, pages.records(), changed, now)
+        let after = page.next.clone().map(|url| RunNext {
+            url,
+            numbering,
+            pages: next.pages + 1,
+        });
+        let read = PageRead {
+            records: records(&lines),
+            pieces: fresh.len(),
+            embedded: to_embed.len(),
+            changed: !new.is_empty(),
+            next: after,
+        };
+        let now = runtime::now().to_rfc3339();
+        let mut statements: Vec<Statement> =
+            knowledge_chunks::insert(self.db, tenant, &source.id, &run.id, &written, embedder, &now)
+                .map_err(internal)?;
+        statements.push(
+            knowledge_run_seen::record(self.db, tenant, &source.id, &run.id, run.slice, next.pages, &seen)
+                .map_err(internal)?,
+        );
+        statements.push(
+            knowledge_sources::page_done(
+                self.db,
+                tenant,
+                &source.id,
+                &PageDone {
+                    run: &run.id,
+                    next: read.next.as_ref(),
+                    records: read.records,
+                    pieces: read.pieces,
+                    embedded: read.embedded,
+                    changed: read.changed,
+                },
+                &now,
+            )
+            .map_err(internal)?,
+        );
+        self.db
+            .batch(statements)
             .await
-            .map_err(internal)?;
+            .map_err(|error| internal(error.into()))?;
+        Ok(Some(read))
+    }
+
+    /// Removes what the run did not see, then ends it; hands over when the budget is spent first.
+    async fn finish(
+        &self,
+        tenant: &Tenant,
+        source: &Source,
+        run: &Run,
+        started: Timestamp,
+    ) -> Result<Ended, ApiError> {
+        let mut removed = 0;
+        loop {
+            let gone = knowledge_chunks::gone(self.db, tenant, &source.id, &run.id, REMOVE_STEP).await?;
+            if gone.is_empty() {
+                break;
+            }
+            let ids: Vec<String> = gone.into_iter().map(|piece| piece.id).collect();
+            // The vectors go first: a piece whose vector is gone is not found; a vector whose
+            // piece is gone would be found and lead nowhere.
+            if let Err(why) = self.rag.delete(&ids).await {
+                let verdict = Failure::Embedding(why).verdict(
+                    runtime::now(),
+                    source.link.fetch_interval_minutes,
+                    source.status.failures + 1,
+                );
+                knowledge_sources::record_failure(self.db, tenant, source, &verdict, false, runtime::now())
+                    .await?;
+                return Ok(Ended::Over);
+            }
+            let now = runtime::now().to_rfc3339();
+            self.db
+                .batch(vec![
+                    knowledge_chunks::delete(self.db, tenant, &source.id, &ids)?,
+                    knowledge_sources::pieces_removed(self.db, tenant, &source.id, &run.id, ids.len(), &now)?,
+                ])
+                .await?;
+            removed += ids.len();
+            if self.spent(started, 1) {
+                return Ok(Ended::HandOver(step_of(run)));
+            }
+        }
+        while knowledge_chunks::publish(self.db, tenant, &source.id, &run.id, PUBLISH_STEP).await? > 0 {
+            if self.spent(started, 1) {
+                return Ok(Ended::HandOver(step_of(run)));
+            }
+        }
+        let now = runtime::now();
+        self.db
+            .batch(vec![
+                knowledge_sources::finish_run(self.db, tenant, source, run, now)?,
+                knowledge_run_seen::clear(self.db, tenant, &source.id)?,
+            ])
+            .await?;
         console_log!(
-            "Stored {} embeddings from CRM data (page {}, link {}: {} records, {} pieces, {} unchanged, {} removed)",
-            plan.embed.len(),
+            "Stored {} embeddings from CRM data (page {}, link {}: {} records, {} pieces, {} removed)",
+            run.embedded,
             source.page_id.as_str(),
             source.id,
-            pages.records(),
-            fresh.len(),
-            plan.keep.len(),
-            plan.delete.len()
+            run.records,
+            run.pieces,
+            run.removed + removed as i64
         );
-        Ok(())
+        Ok(Ended::Over)
     }
+
+    /// A page failed: a refusal after the first page starts the run over once; a transient failure
+    /// waits and the run goes on from that page; anything else ends the run with the reason.
+    async fn failed(
+        &self,
+        tenant: &Tenant,
+        source: &Source,
+        run: Run,
+        next: &RunNext,
+        failure: Failure,
+    ) -> Result<Ended, ApiError> {
+        let now = runtime::now();
+        let transient = matches!(
+            failure,
+            Failure::RateLimited { .. }
+                | Failure::Unavailable { .. }
+                | Failure::TimedOut
+                | Failure::Unreachable(_)
+                | Failure::Embedding(_)
+        );
+        if !transient && next.pages > 0 && !run.restarted {
+            console_warn!(
+                "CRM link {}: page {} refused ({failure:?}); the run starts over from the first page",
+                source.id,
+                next.pages + 1
+            );
+            let restarted = self.start(tenant, source, true).await?;
+            return Box::pin(self.slice(tenant, source, restarted)).await;
+        }
+        let verdict = failure.verdict(
+            now,
+            source.link.fetch_interval_minutes,
+            source.status.failures + 1,
+        );
+        console_warn!(
+            "Failed to fetch CRM data: {} (page {}, link {}; next try {})",
+            verdict.error,
+            source.page_id.as_str(),
+            source.id,
+            verdict.next_fetch_at.to_rfc3339()
+        );
+        knowledge_sources::record_failure(self.db, tenant, source, &verdict, !transient, now).await?;
+        let wait = verdict.next_fetch_at.seconds() - now.seconds();
+        if transient && wait <= RESUME_BY_QUEUE_SECONDS {
+            // A short wait (a 429's Retry-After) is waited out on the queue, not until the sweep.
+            let again = Due {
+                business_id: tenant.business_id.to_string(),
+                source_id: source.id.clone(),
+                run: Some(step_of(&run)),
+            };
+            let delay = u32::try_from(wait.max(1)).unwrap_or(1);
+            crate::knowledge::hand_over_in(self.env, std::slice::from_ref(&again), delay).await;
+        }
+        Ok(Ended::Over)
+    }
+}
+
+/// What one page added.
+struct PageRead {
+    records: usize,
+    pieces: usize,
+    embedded: usize,
+    changed: bool,
+    next: Option<RunNext>,
+}
+
+fn step_of(run: &Run) -> Step {
+    Step {
+        id: run.id.clone(),
+        slice: run.slice,
+    }
+}
+
+/// A run that has not finished reading long after it started (its next pages' cursors may have
+/// expired): it starts over.
+fn started_long_ago(run: &Run, now: Timestamp) -> bool {
+    Timestamp::parse_rfc3339(&run.started_at)
+        .is_some_and(|started| now.seconds() - started.seconds() > STALE_RUN_SECONDS)
 }

@@ -2,20 +2,22 @@
 //! searched (the pure rules are `domain::links`).
 //!
 //! - `backend`: where embeddings are made and vectors kept (Workers AI and Vectorize in
-//!   production, the local embedding server and D1 in the local stack), chosen by `RAG_BACKEND`;
-//! - `vectorize`: the Vectorize binding's calls, which `worker` does not wrap;
-//! - `fetch`: reading a link's pages, or the body pushed to a webhook link;
-//! - `index`: one fetch of a source, from its lease to its recorded status;
-//! - `search`: semantic, keyword and hybrid search over a page's active links.
+//!   production, the local embedding server, which keeps vectors too, in the local stack), chosen
+//!   by `RAG_BACKEND`;
+//! - `vectorize`: the vector store's calls, through the Vectorize binding or the local stand-in;
+//! - `fetch`: reading a link's data a page at a time, or the body pushed to a webhook link;
+//! - `index`: a run over a source's data, in slices of one invocation each;
+//! - `search`: semantic, keyword (full-text index) and hybrid search over a page's active links.
 
 pub mod backend;
 pub mod fetch;
 pub mod index;
 pub mod search;
-mod vectorize;
+pub mod vectorize;
 
+use crate::Env;
 use crate::db::knowledge_sources::Due;
-use worker::{Env, console_error};
+use worker::console_error;
 
 /// The queue that hands due sources to the fetcher.
 pub const KNOWLEDGE: &str = "KNOWLEDGE";
@@ -24,10 +26,15 @@ pub const PUSHED: &str = crate::media_store::ATTACHMENTS;
 
 /// Hands sources to the fetcher. One that cannot be queued stays due, and the sweep queues it.
 pub async fn hand_over(env: &Env, due: &[Due]) {
+    hand_over_in(env, due, 0).await;
+}
+
+/// Hands sources to the fetcher after `delay_seconds`.
+pub async fn hand_over_in(env: &Env, due: &[Due], delay_seconds: u32) {
     if due.is_empty() {
         return;
     }
-    if let Err(error) = crate::queue::send_all(env, KNOWLEDGE, due, 0).await {
+    if let Err(error) = crate::queue::send_all(env, KNOWLEDGE, due, delay_seconds).await {
         console_error!("{} CRM link fetches left for the sweep: {error}", due.len());
     }
 }

@@ -1,15 +1,16 @@
 //! Search for the bot: the pieces of a page's active links on one channel that best answer a
-//! question, ranked by meaning (semantic), by words (keyword, the baseline) or by both (hybrid).
+//! question, ranked by meaning (semantic, through the vector store), by words (keyword, BM25
+//! through SQLite's full-text index) or by both (hybrid, fused by reciprocal rank).
 
+use crate::db::Db;
 use crate::db::knowledge_chunks::{self, Found};
 use crate::db::knowledge_links;
 use crate::knowledge::backend::Rag;
 use domain::error::ApiError;
-use domain::links::keyword::KeywordIndex;
+use domain::ids::SourceId;
 use domain::links::search::{FUSION_DEPTH, Mode, Question, fuse};
 use domain::tenant::Tenant;
 use std::collections::HashMap;
-use worker::D1Database;
 
 /// One answer: a piece and its score (a cosine for semantic search, BM25 for keyword, the fused
 /// reciprocal rank for hybrid).
@@ -18,22 +19,20 @@ pub struct Hit {
     pub score: f64,
 }
 
-pub async fn search(
-    db: &D1Database,
-    rag: &Rag,
-    tenant: &Tenant,
-    question: &Question,
-) -> Result<Vec<Hit>, ApiError> {
+pub async fn search(db: &Db, rag: &Rag, tenant: &Tenant, question: &Question) -> Result<Vec<Hit>, ApiError> {
     let sources = knowledge_links::active_sources(db, tenant, &question.page_id, question.channel).await?;
     if sources.is_empty() {
         return Ok(Vec::new());
     }
     let ranked: Vec<(String, f64)> = match question.mode {
-        Mode::Semantic => semantic(db, rag, tenant, &sources, &question.text, question.top_k).await?,
-        Mode::Keyword => keyword(db, tenant, &sources, &question.text, question.top_k).await?,
+        Mode::Semantic => semantic(rag, tenant, &sources, &question.text, question.top_k).await?,
+        Mode::Keyword => {
+            knowledge_chunks::keyword(db, tenant, &sources, &question.text, question.top_k).await?
+        }
         Mode::Hybrid => {
-            let by_meaning = semantic(db, rag, tenant, &sources, &question.text, FUSION_DEPTH).await?;
-            let by_words = keyword(db, tenant, &sources, &question.text, FUSION_DEPTH).await?;
+            let by_meaning = semantic(rag, tenant, &sources, &question.text, FUSION_DEPTH).await?;
+            let by_words =
+                knowledge_chunks::keyword(db, tenant, &sources, &question.text, FUSION_DEPTH).await?;
             let rankings = [by_meaning, by_words]
                 .map(|ranking| ranking.into_iter().map(|(id, _)| id).collect::<Vec<_>>());
             fuse(&rankings, question.top_k)
@@ -45,7 +44,7 @@ pub async fn search(
         .into_iter()
         .map(|found| (found.id.clone(), found))
         .collect();
-    let active: Vec<&str> = sources.iter().map(|(id, _)| id.as_str()).collect();
+    let active: Vec<&str> = sources.iter().map(SourceId::as_str).collect();
     Ok(ranked
         .into_iter()
         .filter_map(|(id, score)| found.remove(&id).map(|found| Hit { found, score }))
@@ -54,10 +53,9 @@ pub async fn search(
 }
 
 async fn semantic(
-    db: &D1Database,
     rag: &Rag,
     tenant: &Tenant,
-    sources: &[(domain::ids::SourceId, i64)],
+    sources: &[SourceId],
     text: &str,
     k: usize,
 ) -> Result<Vec<(String, f64)>, ApiError> {
@@ -69,26 +67,9 @@ async fn semantic(
         return Ok(Vec::new());
     };
     let threshold = rag.embedder.min_score();
-    let nearest = rag.nearest(db, tenant, sources, vector, k).await?;
+    let nearest = rag.nearest(tenant, sources, vector, k).await?;
     Ok(nearest
         .into_iter()
         .filter(|(_, score)| *score >= threshold)
-        .collect())
-}
-
-async fn keyword(
-    db: &D1Database,
-    tenant: &Tenant,
-    sources: &[(domain::ids::SourceId, i64)],
-    text: &str,
-    k: usize,
-) -> Result<Vec<(String, f64)>, ApiError> {
-    let ids: Vec<domain::ids::SourceId> = sources.iter().map(|(id, _)| id.clone()).collect();
-    let pieces = knowledge_chunks::texts(db, tenant, &ids).await?;
-    let index = KeywordIndex::new(pieces.iter().map(|piece| piece.text.as_str()));
-    Ok(index
-        .search(text, k)
-        .into_iter()
-        .filter_map(|hit| pieces.get(hit.index).map(|piece| (piece.id.clone(), hit.score)))
         .collect())
 }

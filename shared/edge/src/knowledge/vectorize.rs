@@ -1,122 +1,267 @@
-//! The Vectorize binding, which `worker` 0.8.7 does not wrap: the four calls we need (`upsert`,
-//! `query`, `deleteByIds`, `describe`), made through the binding's own JavaScript methods.
-//! Arguments are built as JSON and parsed into plain JavaScript objects, because Vectorize reads
-//! metadata and filters as plain objects (a `Map`, which a serde serializer would make by
-//! default, is not read).
+//! The vector store: a Vectorize index, through its binding (production), or the local stand-in
+//! the embedder serves in the shape of Vectorize's REST API (the local stack, which cannot reach
+//! Vectorize offline). Both are called the same four ways: `upsert`, `get_by_ids`,
+//! `delete_by_ids` and `query` (by cosine, in one namespace, with a `source_id $in` filter), each
+//! call one subrequest of the invocation. D1 holds the pieces' text, never their vectors.
+//!
+//! `worker` 0.8.7 does not wrap the Vectorize binding: its JavaScript methods are called with
+//! arguments built as JSON and parsed into plain JavaScript objects, because Vectorize reads
+//! metadata and filters as plain objects (a `Map`, which a serde serializer would make by default,
+//! is not read).
 
-use serde::Serialize;
+use crate::Env;
+use crate::bounded_fetch;
+use domain::platform::{self, Resource};
 use serde::de::DeserializeOwned;
-use worker::Env;
+use serde::{Deserialize, Serialize};
 use worker::js_sys::{self, Function, JSON, Promise, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 
-/// A Vectorize index bound to the worker.
-pub struct Index {
-    binding: JsValue,
-    name: &'static str,
-}
+/// What a query returns at most, as Vectorize does without values or metadata.
+pub const MAX_TOP_K: usize = 100;
+const LOCAL_TIMEOUT_MS: u64 = 30_000;
+/// The local index's name in its paths (it keeps one index, whatever the name).
+const LOCAL_INDEX: &str = "crm-edge-knowledge";
 
 /// One vector to write.
 #[derive(Serialize)]
-pub struct Vector<'a, M: Serialize> {
+pub struct Vector<'a> {
     pub id: &'a str,
     pub values: &'a [f32],
     pub namespace: &'a str,
-    pub metadata: M,
+    pub metadata: Metadata<'a>,
+}
+
+/// What the index filters on (it needs a metadata index on `source_id`; README).
+#[derive(Serialize)]
+pub struct Metadata<'a> {
+    pub source_id: &'a str,
+    pub page_id: &'a str,
 }
 
 /// A match of a query, best first.
-#[derive(serde::Deserialize, Debug)]
+#[derive(Deserialize, Debug)]
 pub struct Match {
     pub id: String,
     pub score: f64,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(Deserialize)]
 struct Matches {
     #[serde(default)]
     matches: Vec<Match>,
 }
 
-impl Index {
-    pub fn from_env(env: &Env, name: &'static str) -> Result<Self, String> {
-        let binding = Reflect::get(env, &JsValue::from_str(name))
+#[derive(Deserialize)]
+struct Found {
+    id: String,
+}
+
+pub enum Store {
+    /// The Vectorize binding.
+    Vectorize { binding: JsValue, name: &'static str },
+    /// The embedder's stand-in at this origin.
+    Local { url: String },
+}
+
+impl Store {
+    pub fn vectorize(env: &Env, name: &'static str) -> Result<Self, String> {
+        let binding = Reflect::get(env.raw(), &JsValue::from_str(name))
             .map_err(|_| format!("the {name} Vectorize binding cannot be read"))?;
         if binding.is_undefined() || binding.is_null() {
             return Err(format!("the {name} Vectorize binding is not configured"));
         }
-        Ok(Self { binding, name })
+        Ok(Self::Vectorize { binding, name })
     }
 
-    async fn call(&self, method: &str, args: &[JsValue]) -> Result<JsValue, String> {
+    /// Writes vectors, [`platform::VECTORIZE_UPSERT`] a call. Vectorize applies writes
+    /// asynchronously: they become visible to queries within seconds.
+    pub async fn upsert(&self, env: &Env, vectors: &[Vector<'_>]) -> Result<(), String> {
+        #[derive(Serialize)]
+        struct Upsert<'a, 'b> {
+            vectors: &'a [Vector<'b>],
+        }
+        for slice in vectors.chunks(platform::VECTORIZE_UPSERT) {
+            match self {
+                Self::Vectorize { .. } => {
+                    self.call(env, "upsert", &[plain(&slice)?]).await?;
+                }
+                Self::Local { .. } => {
+                    self.local::<serde_json::Value, _>(env, "upsert", &Upsert { vectors: slice })
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The ids among `ids` the store holds.
+    pub async fn existing(&self, env: &Env, ids: &[String]) -> Result<Vec<String>, String> {
+        #[derive(Serialize)]
+        struct Ids<'a> {
+            ids: &'a [String],
+        }
+        let mut found = Vec::new();
+        for slice in ids.chunks(platform::VECTORIZE_UPSERT) {
+            let answer: Vec<Found> = match self {
+                Self::Vectorize { .. } => from_plain(&self.call(env, "getByIds", &[plain(&slice)?]).await?)?,
+                Self::Local { .. } => self.local(env, "get_by_ids", &Ids { ids: slice }).await?,
+            };
+            found.extend(answer.into_iter().map(|vector| vector.id));
+        }
+        Ok(found)
+    }
+
+    /// Deletes vectors by id (the only way Vectorize deletes).
+    pub async fn delete_by_ids(&self, env: &Env, ids: &[String]) -> Result<(), String> {
+        #[derive(Serialize)]
+        struct Ids<'a> {
+            ids: &'a [String],
+        }
+        for slice in ids.chunks(platform::VECTORIZE_UPSERT) {
+            match self {
+                Self::Vectorize { .. } => {
+                    self.call(env, "deleteByIds", &[plain(&slice)?]).await?;
+                }
+                Self::Local { .. } => {
+                    self.local::<serde_json::Value, _>(env, "delete_by_ids", &Ids { ids: slice })
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `top_k` nearest vectors to `vector` in `namespace` whose `source_id` is one of
+    /// `sources`, best first.
+    pub async fn query(
+        &self,
+        env: &Env,
+        vector: &[f32],
+        top_k: usize,
+        namespace: &str,
+        sources: &[&str],
+    ) -> Result<Vec<Match>, String> {
+        #[derive(Serialize)]
+        struct In<'a> {
+            #[serde(rename = "$in")]
+            any: &'a [&'a str],
+        }
+        #[derive(Serialize)]
+        struct Filter<'a> {
+            source_id: In<'a>,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Options<'a> {
+            top_k: usize,
+            namespace: &'a str,
+            filter: Filter<'a>,
+            return_values: bool,
+            return_metadata: &'static str,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Query<'a> {
+            vector: &'a [f32],
+            #[serde(flatten)]
+            options: Options<'a>,
+        }
+        let options = Options {
+            top_k: top_k.min(MAX_TOP_K),
+            namespace,
+            filter: Filter {
+                source_id: In { any: sources },
+            },
+            return_values: false,
+            return_metadata: "none",
+        };
+        let matches: Matches = match self {
+            Self::Vectorize { .. } => from_plain(
+                &self
+                    .call(env, "query", &[plain(&vector)?, plain(&options)?])
+                    .await?,
+            )?,
+            Self::Local { .. } => self.local(env, "query", &Query { vector, options }).await?,
+        };
+        Ok(matches.matches)
+    }
+
+    /// One call of the binding's method `method`.
+    async fn call(&self, env: &Env, method: &str, args: &[JsValue]) -> Result<JsValue, String> {
+        let Self::Vectorize { binding, name } = self else {
+            return Err("not a Vectorize binding".to_owned());
+        };
+        env.charge(Resource::Subrequest, 1)
+            .map_err(|error| error.to_string())?;
         let failed = |error: JsValue| {
             let message = error
                 .dyn_ref::<js_sys::Error>()
                 .map(|error| String::from(error.message()))
                 .unwrap_or_else(|| format!("{error:?}"));
-            format!("Vectorize {}.{method}: {message}", self.name)
+            format!("Vectorize {name}.{method}: {message}")
         };
-        let function: Function = Reflect::get(&self.binding, &JsValue::from_str(method))
+        let function: Function = Reflect::get(binding, &JsValue::from_str(method))
             .map_err(failed)?
             .dyn_into()
-            .map_err(|_| format!("Vectorize {}.{method} is not a function", self.name))?;
+            .map_err(|_| format!("Vectorize {name}.{method} is not a function"))?;
         let arguments: js_sys::Array = args.iter().collect();
-        let returned = function.apply(&self.binding, &arguments).map_err(failed)?;
+        let returned = function.apply(binding, &arguments).map_err(failed)?;
         JsFuture::from(Promise::resolve(&returned)).await.map_err(failed)
     }
 
-    /// Writes vectors (at most 1000 a call, as the binding takes). Vectorize applies writes
-    /// asynchronously: they become visible to queries within seconds.
-    pub async fn upsert<M: Serialize>(&self, vectors: &[Vector<'_, M>]) -> Result<(), String> {
-        for chunk in vectors.chunks(1000) {
-            self.call("upsert", &[plain(&chunk)?]).await?;
-        }
-        Ok(())
-    }
-
-    /// Deletes vectors by id (the only way Vectorize deletes).
-    pub async fn delete_by_ids(&self, ids: &[String]) -> Result<(), String> {
-        for chunk in ids.chunks(1000) {
-            self.call("deleteByIds", &[plain(&chunk)?]).await?;
-        }
-        Ok(())
-    }
-
-    /// The nearest vectors to `vector` within `namespace` that pass `filter` (on indexed
-    /// metadata), best first.
-    pub async fn query<F: Serialize>(
+    /// One call of the local stand-in's `operation`, answered in its REST envelope.
+    async fn local<T: DeserializeOwned, B: Serialize>(
         &self,
-        vector: &[f32],
-        top_k: usize,
-        namespace: &str,
-        filter: &F,
-    ) -> Result<Vec<Match>, String> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Options<'a, F: Serialize> {
-            top_k: usize,
-            namespace: &'a str,
-            filter: &'a F,
-            return_values: bool,
-            return_metadata: &'static str,
+        env: &Env,
+        operation: &str,
+        body: &B,
+    ) -> Result<T, String> {
+        #[derive(Deserialize)]
+        struct Envelope<T> {
+            result: Option<T>,
+            #[serde(default)]
+            errors: Vec<serde_json::Value>,
         }
-        let options = Options {
-            top_k,
-            namespace,
-            filter,
-            return_values: false,
-            return_metadata: "none",
+        let Self::Local { url } = self else {
+            return Err("not the local vector store".to_owned());
         };
-        let answer = self.call("query", &[plain(&vector)?, plain(&options)?]).await?;
-        let matches: Matches = from_plain(&answer)?;
-        Ok(matches.matches)
-    }
-
-    /// The index's configuration and size, as Vectorize describes it.
-    pub async fn describe(&self) -> Result<serde_json::Value, String> {
-        let answer = self.call("describe", &[]).await?;
-        from_plain(&answer)
+        let body = serde_json::to_vec(body).map_err(|error| error.to_string())?;
+        let endpoint = format!("{url}/vectorize/v2/indexes/{LOCAL_INDEX}/{operation}");
+        let exchange = bounded_fetch::post(
+            env,
+            &endpoint,
+            &[("content-type", "application/json".to_owned())],
+            &body,
+            LOCAL_TIMEOUT_MS,
+            4 * 1024 * 1024,
+        )
+        .await;
+        let reply = match exchange.result {
+            Ok(reply) => reply,
+            Err(bounded_fetch::Failure::TimedOut) => {
+                return Err(format!("the local vector store at {url} did not answer in time"));
+            }
+            Err(bounded_fetch::Failure::Unreachable(why)) => {
+                return Err(format!(
+                    "the local vector store at {url} is not reachable ({why}): is scripts/dev running the embedder?"
+                ));
+            }
+        };
+        let answer: Envelope<T> = serde_json::from_slice(&reply.body).map_err(|error| {
+            format!(
+                "the local vector store answered {} with a body that is not its JSON: {error}",
+                reply.status
+            )
+        })?;
+        match answer.result {
+            Some(result) if reply.status == 200 => Ok(result),
+            _ => Err(format!(
+                "the local vector store answered {}: {:?}",
+                reply.status, answer.errors
+            )),
+        }
     }
 }
 

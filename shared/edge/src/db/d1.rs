@@ -1,0 +1,122 @@
+//! The D1 database as the table modules use it: the runtime's own calls, each counted against the
+//! invocation's limits (`crate::env`) before it runs (its SQL's length and bound parameters, one
+//! query per statement, one round trip per call) and charged with the rows D1 says it read and
+//! wrote after.
+
+use crate::env::Env;
+use domain::platform::{Resource, check_statement};
+use serde::de::DeserializeOwned;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, D1Result};
+
+pub struct Db {
+    inner: D1Database,
+    env: Env,
+}
+
+impl Db {
+    pub(crate) fn new(inner: D1Database, env: Env) -> Self {
+        Self { inner, env }
+    }
+
+    pub fn prepare(&self, sql: impl Into<String>) -> Statement {
+        let sql = sql.into();
+        Statement {
+            inner: self.inner.prepare(&sql),
+            sql_bytes: sql.len(),
+            start: sql.chars().take(80).collect(),
+            parameters: 0,
+            env: self.env.clone(),
+        }
+    }
+
+    /// Runs the statements in one transaction: one round trip, one query per statement.
+    pub async fn batch(&self, statements: Vec<Statement>) -> worker::Result<Vec<D1Result>> {
+        for statement in &statements {
+            statement.check()?;
+        }
+        let count = u32::try_from(statements.len()).unwrap_or(u32::MAX);
+        self.env.charge(Resource::D1Query, count)?;
+        self.env.charge_round_trip();
+        let results = self
+            .inner
+            .batch(statements.into_iter().map(|statement| statement.inner).collect())
+            .await?;
+        for result in &results {
+            charge_rows(&self.env, result);
+        }
+        Ok(results)
+    }
+}
+
+/// A prepared statement, with what D1's limits look at.
+pub struct Statement {
+    inner: D1PreparedStatement,
+    sql_bytes: usize,
+    /// The SQL's start, for the message of a statement over a limit.
+    start: String,
+    parameters: usize,
+    env: Env,
+}
+
+impl Statement {
+    pub fn bind(self, values: &[JsValue]) -> worker::Result<Self> {
+        Ok(Self {
+            inner: self.inner.bind(values)?,
+            parameters: values.len(),
+            ..self
+        })
+    }
+
+    /// The first row of the statement's answer (D1 runs the whole statement either way, and
+    /// `all` tells the rows it read). `column` must be None: a row is read whole.
+    pub async fn first<T: DeserializeOwned>(&self, column: Option<&str>) -> worker::Result<Option<T>> {
+        if column.is_some() {
+            return Err(worker::Error::RustError("a row is read whole".to_owned()));
+        }
+        Ok(self.all().await?.results::<T>()?.into_iter().next())
+    }
+
+    /// The rows as arrays of values (D1 tells no rows read for these).
+    pub async fn raw<T: DeserializeOwned>(&self) -> worker::Result<Vec<Vec<T>>> {
+        self.start()?;
+        self.inner.raw().await
+    }
+
+    pub async fn all(&self) -> worker::Result<D1Result> {
+        self.start()?;
+        let result = self.inner.all().await?;
+        charge_rows(&self.env, &result);
+        Ok(result)
+    }
+
+    pub async fn run(&self) -> worker::Result<D1Result> {
+        self.start()?;
+        let result = self.inner.run().await?;
+        charge_rows(&self.env, &result);
+        Ok(result)
+    }
+
+    /// D1 refuses a statement over its size or parameter limit in production; so do we, always.
+    fn check(&self) -> worker::Result<()> {
+        check_statement(self.sql_bytes, self.parameters)
+            .map_err(|exceeded| worker::Error::RustError(format!("{exceeded}: {}…", self.start)))
+    }
+
+    /// Counts one statement run on its own.
+    fn start(&self) -> worker::Result<()> {
+        self.check()?;
+        self.env.charge(Resource::D1Query, 1)?;
+        self.env.charge_round_trip();
+        Ok(())
+    }
+}
+
+fn charge_rows(env: &Env, result: &D1Result) {
+    if let Ok(Some(meta)) = result.meta() {
+        env.charge_rows(
+            meta.rows_read.unwrap_or(0) as u64,
+            meta.rows_written.unwrap_or(0) as u64,
+        );
+    }
+}
