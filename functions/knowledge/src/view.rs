@@ -23,7 +23,6 @@ pub fn entry(
 ) -> Value {
     let mut view = source.link.display_json(channels);
     let mut status = serde_json::to_value(&source.status).unwrap_or_else(|_| json!({}));
-    status["chunks"] = json!(source.status.pieces);
     if let Some(run) = &source.run {
         status["indexing"] = json!({
             "started_at": run.started_at,

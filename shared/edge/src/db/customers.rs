@@ -1,7 +1,7 @@
 //! `customers`: the customers of each business. Every statement is scoped by the tenant's
 //! business id (`?1`, or `:business` in composed statements).
 
-use crate::db::{self, Sql, text};
+use crate::db::{self, Sql, json_arrays, text};
 use crate::db::{Db, Statement};
 use domain::customer::{Customer, CustomerDraft};
 use domain::customer_list::ListQuery;
@@ -18,9 +18,6 @@ use serde_json::{Map, Value};
 
 const COLUMNS: &str = "id, name, email, phone, whatsapp_number, first_name, last_name, address, notes, \
                        tags, external_id, external_system, custom_fields, created_at, updated_at";
-
-/// Rows are written as JSON arrays bound to one parameter; each array stays below this size.
-const WRITE_CHUNK_BYTES: usize = 512 * 1024;
 
 const INSERT_SQL: &str = "INSERT INTO customers (id, business_id, name, email, phone, whatsapp_number, \
     first_name, last_name, address, notes, tags, external_id, external_system, custom_fields, created_at, updated_at) \
@@ -354,29 +351,6 @@ impl<'a> WriteRow<'a> {
     }
 }
 
-/// Serialises rows into JSON arrays of at most `WRITE_CHUNK_BYTES` each (a single larger row
-/// gets an array of its own).
-fn chunk_rows<'a>(rows: impl IntoIterator<Item = WriteRow<'a>>) -> Result<Vec<String>, ApiError> {
-    let mut chunks = Vec::new();
-    let mut current = String::from("[");
-    for row in rows {
-        let json = serde_json::to_string(&row).map_err(|e| ApiError::internal("serialising customer", e))?;
-        if current.len() > 1 && current.len() + json.len() + 2 > WRITE_CHUNK_BYTES {
-            current.push(']');
-            chunks.push(std::mem::replace(&mut current, String::from("[")));
-        }
-        if current.len() > 1 {
-            current.push(',');
-        }
-        current.push_str(&json);
-    }
-    if current.len() > 1 {
-        current.push(']');
-        chunks.push(current);
-    }
-    Ok(chunks)
-}
-
 /// The statements that write every planned customer, in one transaction when run in one batch:
 /// for each step in order, one INSERT of its new customers and one UPDATE of its matched ones
 /// (more only when a step's rows exceed the chunk size).
@@ -395,7 +369,7 @@ pub fn write(
                 .iter()
                 .filter(|w| w.is_new == is_new)
                 .map(|w| WriteRow::new(w.id, w.draft));
-            for chunk in chunk_rows(rows)? {
+            for chunk in json_arrays(rows)? {
                 statements.push(
                     db.prepare(sql)
                         .bind(&[business.clone(), stamp.clone(), text(&chunk)])?,
@@ -488,15 +462,19 @@ mod tests {
             external_system: None,
             custom_fields: None,
         };
-        let chunks = chunk_rows((0..12).map(|_| WriteRow::new(&id, &draft))).unwrap_or_default();
+        let chunks = json_arrays((0..12).map(|_| WriteRow::new(&id, &draft))).unwrap_or_default();
         assert_eq!(chunks.len(), 3);
         let mut rows = 0;
         for chunk in &chunks {
-            assert!(chunk.len() <= WRITE_CHUNK_BYTES);
+            assert!(chunk.len() <= db::WRITE_CHUNK_BYTES);
             let parsed: Vec<Value> = serde_json::from_str(chunk).unwrap_or_default();
             rows += parsed.len();
         }
         assert_eq!(rows, 12);
-        assert!(chunk_rows(std::iter::empty()).unwrap_or_default().is_empty());
+        assert!(
+            json_arrays(std::iter::empty::<WriteRow>())
+                .unwrap_or_default()
+                .is_empty()
+        );
     }
 }

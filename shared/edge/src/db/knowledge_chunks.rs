@@ -8,7 +8,7 @@
 //! are staged (they carry the run's id) and search sees only live pieces, so a run that fails
 //! half-way leaves the data as it was; its end publishes them.
 
-use crate::db::{Db, Sql, Statement, knowledge_run_seen, number, text};
+use crate::db::{Db, Sql, Statement, json_arrays, knowledge_run_seen, number, text};
 use domain::error::ApiError;
 use domain::ids::SourceId;
 use domain::links::keyword::tokens;
@@ -16,8 +16,6 @@ use domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
-/// New pieces are written as JSON arrays bound to one parameter; each array stays below this size.
-const WRITE_CHUNK_BYTES: usize = 512 * 1024;
 /// Query words a keyword search uses at most.
 const MAX_QUERY_WORDS: usize = 32;
 
@@ -89,7 +87,7 @@ pub fn insert(
     now: &str,
 ) -> Result<Vec<Statement>, ApiError> {
     let mut statements = Vec::new();
-    for rows in json_chunks(pieces)? {
+    for rows in json_arrays(pieces)? {
         statements.push(
             db.prepare(
                 "INSERT INTO knowledge_chunks (id, business_id, source_id, hash, record, part, text, embedder, \
@@ -110,28 +108,6 @@ pub fn insert(
         );
     }
     Ok(statements)
-}
-
-/// Serialises pieces into JSON arrays of at most [`WRITE_CHUNK_BYTES`] each.
-fn json_chunks(pieces: &[NewPiece<'_>]) -> Result<Vec<String>, ApiError> {
-    let mut chunks = Vec::new();
-    let mut current = String::from("[");
-    for piece in pieces {
-        let json = serde_json::to_string(piece)?;
-        if current.len() > 1 && current.len() + json.len() + 2 > WRITE_CHUNK_BYTES {
-            current.push(']');
-            chunks.push(std::mem::replace(&mut current, String::from("[")));
-        }
-        if current.len() > 1 {
-            current.push(',');
-        }
-        current.push_str(&json);
-    }
-    if current.len() > 1 {
-        current.push(']');
-        chunks.push(current);
-    }
-    Ok(chunks)
 }
 
 /// Publishes up to `limit` of the pieces the run `run` staged: search sees them from now on. How

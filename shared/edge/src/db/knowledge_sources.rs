@@ -81,7 +81,9 @@ pub struct Status {
     pub last_error: Option<String>,
     pub records: i64,
     pub next_fetch_at: Option<String>,
-    /// Pieces the last complete run indexed, and how many of them it embedded and removed.
+    /// Pieces the last complete run indexed (shown as `chunks`), and how many of them it embedded
+    /// and removed.
+    #[serde(rename = "chunks")]
     pub pieces: i64,
     pub last_embedded: i64,
     pub last_removed: i64,

@@ -44,6 +44,33 @@ use serde::de::DeserializeOwned;
 use worker::D1Result;
 use worker::wasm_bindgen::JsValue;
 
+/// Rows are written as JSON arrays bound to one parameter (`json_each(?)`); each array stays below
+/// this size, well inside D1's statement limit.
+pub const WRITE_CHUNK_BYTES: usize = 512 * 1024;
+
+/// Serialises rows into JSON arrays of at most [`WRITE_CHUNK_BYTES`] each (a single larger row
+/// gets an array of its own).
+pub fn json_arrays<T: serde::Serialize>(rows: impl IntoIterator<Item = T>) -> Result<Vec<String>, ApiError> {
+    let mut arrays = Vec::new();
+    let mut current = String::from("[");
+    for row in rows {
+        let json = serde_json::to_string(&row)?;
+        if current.len() > 1 && current.len() + json.len() + 2 > WRITE_CHUNK_BYTES {
+            current.push(']');
+            arrays.push(std::mem::replace(&mut current, String::from("[")));
+        }
+        if current.len() > 1 {
+            current.push(',');
+        }
+        current.push_str(&json);
+    }
+    if current.len() > 1 {
+        current.push(']');
+        arrays.push(current);
+    }
+    Ok(arrays)
+}
+
 pub fn text(value: &str) -> JsValue {
     JsValue::from_str(value)
 }

@@ -11,7 +11,7 @@
 //! Either way D1 holds the pieces' text and the vector store their vectors, under the piece's id.
 
 use crate::Env;
-use crate::bounded_fetch;
+use crate::knowledge::local;
 use crate::knowledge::vectorize::{self, Store};
 use domain::error::ApiError;
 use domain::ids::SourceId;
@@ -46,13 +46,6 @@ pub struct Rag {
 struct Embedded {
     shape: Vec<usize>,
     data: Vec<Vec<f32>>,
-}
-
-#[derive(Deserialize)]
-struct RestAnswer {
-    result: Option<Embedded>,
-    #[serde(default)]
-    errors: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -203,39 +196,16 @@ impl Rag {
 }
 
 async fn local_embed(env: &Env, url: &str, embedder: Embedder, texts: &[&str]) -> Result<Embedded, String> {
-    let body = serde_json::to_vec(&Input { text: texts }).map_err(|error| error.to_string())?;
-    let endpoint = format!("{url}/ai/run/{}", embedder.model());
-    let exchange = bounded_fetch::post(
+    let path = format!("/ai/run/{}", embedder.model());
+    let max_body = texts.len() * Embedder::DIMENSIONS * 32 + 4096;
+    local::post(
         env,
-        &endpoint,
-        &[("content-type", "application/json".to_owned())],
-        &body,
+        "embedder",
+        url,
+        &path,
+        &Input { text: texts },
         LOCAL_TIMEOUT_MS,
-        texts.len() * Embedder::DIMENSIONS * 32 + 4096,
+        max_body,
     )
-    .await;
-    let reply = match exchange.result {
-        Ok(reply) => reply,
-        Err(bounded_fetch::Failure::TimedOut) => {
-            return Err(format!("the local embedder at {url} did not answer in time"));
-        }
-        Err(bounded_fetch::Failure::Unreachable(why)) => {
-            return Err(format!(
-                "the local embedder at {url} is not reachable ({why}): is scripts/dev running it?"
-            ));
-        }
-    };
-    let answer: RestAnswer = serde_json::from_slice(&reply.body).map_err(|error| {
-        format!(
-            "the local embedder answered {} with a body that is not its JSON: {error}",
-            reply.status
-        )
-    })?;
-    match answer.result {
-        Some(result) if reply.status == 200 => Ok(result),
-        _ => Err(format!(
-            "the local embedder answered {}: {:?}",
-            reply.status, answer.errors
-        )),
-    }
+    .await
 }

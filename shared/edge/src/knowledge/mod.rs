@@ -6,12 +6,14 @@
 //!   by `RAG_BACKEND`;
 //! - `vectorize`: the vector store's calls, through the Vectorize binding or the local stand-in;
 //! - `fetch`: reading a link's data a page at a time, or the body pushed to a webhook link;
+//! - `local`: calls to the local embedding server, which stands in for both in the local stack;
 //! - `index`: a run over a source's data, in slices of one invocation each;
 //! - `search`: semantic, keyword (full-text index) and hybrid search over a page's active links.
 
 pub mod backend;
 pub mod fetch;
 pub mod index;
+mod local;
 pub mod search;
 pub mod vectorize;
 

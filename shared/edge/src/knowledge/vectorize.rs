@@ -10,7 +10,7 @@
 //! is not read).
 
 use crate::Env;
-use crate::bounded_fetch;
+use crate::knowledge::local;
 use domain::platform::{self, Resource};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -211,57 +211,27 @@ impl Store {
         JsFuture::from(Promise::resolve(&returned)).await.map_err(failed)
     }
 
-    /// One call of the local stand-in's `operation`, answered in its REST envelope.
+    /// One call of the local stand-in's `operation`.
     async fn local<T: DeserializeOwned, B: Serialize>(
         &self,
         env: &Env,
         operation: &str,
         body: &B,
     ) -> Result<T, String> {
-        #[derive(Deserialize)]
-        struct Envelope<T> {
-            result: Option<T>,
-            #[serde(default)]
-            errors: Vec<serde_json::Value>,
-        }
         let Self::Local { url } = self else {
             return Err("not the local vector store".to_owned());
         };
-        let body = serde_json::to_vec(body).map_err(|error| error.to_string())?;
-        let endpoint = format!("{url}/vectorize/v2/indexes/{LOCAL_INDEX}/{operation}");
-        let exchange = bounded_fetch::post(
+        let path = format!("/vectorize/v2/indexes/{LOCAL_INDEX}/{operation}");
+        local::post(
             env,
-            &endpoint,
-            &[("content-type", "application/json".to_owned())],
-            &body,
+            "vector store",
+            url,
+            &path,
+            body,
             LOCAL_TIMEOUT_MS,
             4 * 1024 * 1024,
         )
-        .await;
-        let reply = match exchange.result {
-            Ok(reply) => reply,
-            Err(bounded_fetch::Failure::TimedOut) => {
-                return Err(format!("the local vector store at {url} did not answer in time"));
-            }
-            Err(bounded_fetch::Failure::Unreachable(why)) => {
-                return Err(format!(
-                    "the local vector store at {url} is not reachable ({why}): is scripts/dev running the embedder?"
-                ));
-            }
-        };
-        let answer: Envelope<T> = serde_json::from_slice(&reply.body).map_err(|error| {
-            format!(
-                "the local vector store answered {} with a body that is not its JSON: {error}",
-                reply.status
-            )
-        })?;
-        match answer.result {
-            Some(result) if reply.status == 200 => Ok(result),
-            _ => Err(format!(
-                "the local vector store answered {}: {:?}",
-                reply.status, answer.errors
-            )),
-        }
+        .await
     }
 }
 
