@@ -9,8 +9,8 @@
 
 import { readFileSync } from 'node:fs';
 
-const LIMITS = { d1_queries: 1000, subrequests: 10_000, kv: 1000, peak_buffered: 64 * 1024 * 1024 };
-const FIELDS = ['d1_queries', 'd1_round_trips', 'rows_read', 'rows_written', 'subrequests', 'kv', 'peak_buffered'];
+const LIMITS = { d1_queries: 1000, subrequests: 10_000, kv: 1000, peak_buffered: 64 * 1024 * 1024, wasm_memory: 128 * 1024 * 1024 };
+const FIELDS = ['d1_queries', 'd1_round_trips', 'rows_read', 'rows_written', 'subrequests', 'kv', 'peak_buffered', 'wasm_memory'];
 
 export function readUsage(texts) {
   const rows = new Map();
@@ -37,12 +37,12 @@ const percent = (used, limit) => `${used} (${((100 * used) / limit).toFixed(1)}%
 
 export function markdown({ rows, refused }) {
   const out = [
-    '| function, entry | invocations | max D1 queries (of 1,000) | max D1 round trips | max rows read | max rows written | max subrequests (of 10,000) | max KV ops (of 1,000) | max buffered bytes |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| function, entry | invocations | max D1 queries (of 1,000) | max D1 round trips | max rows read | max rows written | max subrequests (of 10,000) | max KV ops (of 1,000) | max buffered bytes | max wasm memory (of 128 MiB) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const row of rows) {
     out.push(
-      `| ${row.what} | ${row.invocations} | ${percent(row.d1_queries, LIMITS.d1_queries)} | ${row.d1_round_trips} | ${row.rows_read} | ${row.rows_written} | ${percent(row.subrequests, LIMITS.subrequests)} | ${percent(row.kv, LIMITS.kv)} | ${row.peak_buffered} |`,
+      `| ${row.what} | ${row.invocations} | ${percent(row.d1_queries, LIMITS.d1_queries)} | ${row.d1_round_trips} | ${row.rows_read} | ${row.rows_written} | ${percent(row.subrequests, LIMITS.subrequests)} | ${percent(row.kv, LIMITS.kv)} | ${row.peak_buffered} | ${percent(row.wasm_memory, LIMITS.wasm_memory)} |`,
     );
   }
   if (refused.length) out.push('', `Refused as production would refuse: ${refused.length}`, ...refused.slice(0, 20).map((line) => `- ${line}`));

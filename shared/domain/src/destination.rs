@@ -72,6 +72,13 @@ impl Destination {
     pub fn url(&self) -> &Url {
         &self.0
     }
+
+    /// True when the host is this machine (allowed only in the local stack).
+    pub fn is_loopback(&self) -> bool {
+        self.0
+            .host()
+            .is_some_and(|host| internal(&host) == Some(Internal::Address(Kind::Loopback)))
+    }
 }
 
 impl fmt::Display for Destination {

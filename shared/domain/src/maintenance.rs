@@ -19,6 +19,24 @@ pub fn send_lost_reason() -> String {
     )
 }
 
+/// A file received with a message still pending this long after it arrived is handed back to the
+/// media-fetcher, once: its tries (about six minutes of them) and the queue's own redeliveries are
+/// long over, so its queue message was lost.
+pub const MEDIA_REQUEUE_AFTER_SECONDS: i64 = 30 * 60;
+/// A file still pending this long after it arrived is failed, and its message's event goes out.
+pub const MEDIA_GIVE_UP_AFTER_SECONDS: i64 = 2 * 60 * 60;
+/// Files the sweep hands back or fails per run: each failed one costs a few queries (its row, its
+/// message's held events), and the sweep's other parts share the invocation's D1 queries.
+pub const MEDIA_ROWS_PER_RUN: usize = 50;
+
+/// The reason a file the sweep gave up on is failed with, as the client reads it.
+pub fn media_lost_reason() -> String {
+    format!(
+        "the file was not fetched within {} hours although it was handed back to the fetcher once",
+        MEDIA_GIVE_UP_AFTER_SECONDS / 3600
+    )
+}
+
 /// The longest one queue consumer invocation runs (Cloudflare stops a queue consumer after 15
 /// minutes of wall time), so the longest one delivery of a message can take.
 pub const CONSUMER_WALL_SECONDS: i64 = 15 * 60;

@@ -141,6 +141,11 @@ impl Usage {
         Ok(())
     }
 
+    /// Bytes that may still be held before [`BUFFERED_BYTES`] is reached.
+    pub fn room(&self) -> usize {
+        BUFFERED_BYTES.saturating_sub(self.buffered_bytes)
+    }
+
     /// `bytes` held by [`Usage::hold`] are no longer held.
     pub fn release(&mut self, bytes: usize) {
         self.buffered_bytes = self.buffered_bytes.saturating_sub(bytes);

@@ -132,6 +132,11 @@ impl Env {
         Ok(guard)
     }
 
+    /// Bytes the invocation may still hold in buffers.
+    pub fn room(&self) -> usize {
+        self.count.usage.borrow().room()
+    }
+
     /// What the invocation used so far.
     pub fn usage(&self) -> Usage {
         self.count.usage.borrow().clone()
@@ -144,7 +149,7 @@ impl Env {
         }
         let usage = self.usage();
         console_log!(
-            "[usage] {} d1_queries={} d1_round_trips={} rows_read={} rows_written={} subrequests={} kv={} peak_buffered={}",
+            "[usage] {} d1_queries={} d1_round_trips={} rows_read={} rows_written={} subrequests={} kv={} peak_buffered={} wasm_memory={}",
             self.count.what,
             usage.d1_queries,
             usage.d1_round_trips,
@@ -152,7 +157,8 @@ impl Env {
             usage.d1_rows_written,
             usage.subrequests,
             usage.kv_operations,
-            usage.peak_buffered_bytes
+            usage.peak_buffered_bytes,
+            wasm_memory_bytes()
         );
     }
 
@@ -164,6 +170,19 @@ impl Env {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// The module's linear memory: what the isolate's Rust side ever grew to (it never shrinks, so it is
+/// the most that any invocation of this isolate so far needed, not this one's alone).
+fn wasm_memory_bytes() -> usize {
+    #[cfg(target_arch = "wasm32")]
+    {
+        core::arch::wasm32::memory_size(0) * 65_536
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0
     }
 }
 

@@ -1,6 +1,7 @@
 //! The periodic maintenance sweep, run every minute by webhook-dispatcher's cron and on demand by
-//! `POST /admin/maintenance/sweep`: work the queues lost goes back on them (the D1 row is the
-//! truth; the dead-letter queues only keep the raw queue messages for inspection), contacts whose
+//! `POST /admin/maintenance/sweep`: work the queues lost goes back on them (sends, webhook
+//! deliveries, files received with messages; the D1 row is the truth; the dead-letter queues only
+//! keep the raw queue messages for inspection), contacts whose
 //! CRM work is overdue go back to the sync consumer, CRM links due for a fetch go to the fetcher
 //! (the scheduler of the CRM links guide), and history past the retention period is
 //! deleted. It looks across businesses and hands each item back
@@ -11,15 +12,17 @@ use crate::DB;
 use crate::Env;
 use crate::db;
 use crate::db::Db;
+use crate::inbound_media::{self, INBOUND_MEDIA, MediaFetch};
 use crate::message_status;
 use crate::outbox::{self, WebhookTask};
 use crate::runtime;
 use crate::send_queue::{OUTBOUND, QueuedSend};
 use domain::error::ApiError;
 use domain::idempotency;
-use domain::ids::{BusinessId, EventId};
+use domain::ids::{AttachmentId, BusinessId, EventId};
 use domain::maintenance::{
-    MAX_SEND_REQUEUES, ROWS_PER_RUN, RetentionPeriod, SSO_EXPIRED_GRACE_SECONDS, send_lost_reason,
+    MAX_SEND_REQUEUES, MEDIA_GIVE_UP_AFTER_SECONDS, MEDIA_REQUEUE_AFTER_SECONDS, MEDIA_ROWS_PER_RUN,
+    ROWS_PER_RUN, RetentionPeriod, SSO_EXPIRED_GRACE_SECONDS, media_lost_reason, send_lost_reason,
     stuck_send_after_seconds,
 };
 use domain::tenant::Tenant;
@@ -41,6 +44,8 @@ pub struct SweepReport {
     pub webhook_tasks_requeued: usize,
     pub sends_requeued: usize,
     pub sends_failed: usize,
+    pub media_requeued: usize,
+    pub media_failed: usize,
     pub webhook_events_deleted: usize,
     pub webhook_deliveries_deleted: usize,
     pub webhook_attempts_deleted: usize,
@@ -72,6 +77,13 @@ pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
             report.sends_failed = given_up;
         }
         Err(error) => failed(&mut report, "sends", &error),
+    }
+    match lost_media(env, &db, now).await {
+        Ok((requeued, given_up)) => {
+            report.media_requeued = requeued;
+            report.media_failed = given_up;
+        }
+        Err(error) => failed(&mut report, "media", &error),
     }
     match lost_crm_work(env, &db, now).await {
         Ok(count) => report.crm_contacts_handed_over = count,
@@ -128,6 +140,8 @@ pub async fn run(env: &Env) {
             let worked = report.webhook_tasks_requeued
                 + report.sends_requeued
                 + report.sends_failed
+                + report.media_requeued
+                + report.media_failed
                 + report.webhook_events_deleted
                 + report.webhook_attempts_deleted
                 + report.sso_tokens_deleted
@@ -269,6 +283,45 @@ async fn lost_sends(env: &Env, db: &Db, now: Timestamp) -> Result<(usize, usize)
         .map_err(|error| ApiError::internal("re-queueing lost sends", error))?;
     for job in &jobs {
         console_warn!("message {}: lost by the queue, put back on it", job.message_id);
+    }
+    Ok((jobs.len(), given_up))
+}
+
+/// Files received with messages still pending past [`MEDIA_REQUEUE_AFTER_SECONDS`] go back to the
+/// media-fetcher once; those still pending past [`MEDIA_GIVE_UP_AFTER_SECONDS`] are failed, and
+/// their messages' held-back events go out. (requeued, failed).
+async fn lost_media(env: &Env, db: &Db, now: Timestamp) -> Result<(usize, usize), ApiError> {
+    let give_up_before = now.plus_seconds(-MEDIA_GIVE_UP_AFTER_SECONDS).to_rfc3339();
+    let reason = media_lost_reason();
+    let mut given_up = 0;
+    for file in db::attachments::unsettled_before(db, &give_up_before, false, MEDIA_ROWS_PER_RUN).await? {
+        let tenant = Tenant::for_background(file.business_id);
+        if db::attachments::settle(db, &tenant, &file.id, Err(&reason)).await? {
+            console_warn!("media {}: failed by the sweep: {reason}", file.id);
+            given_up += 1;
+        }
+        inbound_media::release_events_when_settled(env, db, &tenant, &file.message_id).await?;
+    }
+    let requeue_before = now.plus_seconds(-MEDIA_REQUEUE_AFTER_SECONDS).to_rfc3339();
+    let lost = db::attachments::unsettled_before(db, &requeue_before, true, MEDIA_ROWS_PER_RUN).await?;
+    if lost.is_empty() {
+        return Ok((0, given_up));
+    }
+    let ids: Vec<&AttachmentId> = lost.iter().map(|file| &file.id).collect();
+    db::attachments::mark_requeued(db, &ids, &now.to_rfc3339()).await?;
+    let jobs: Vec<MediaFetch> = lost
+        .iter()
+        .map(|file| MediaFetch {
+            business_id: file.business_id.clone(),
+            attachment_id: file.id.clone(),
+        })
+        .collect();
+    // Marked but not queued: the give-up above settles it in time, and the event goes out.
+    crate::queue::send_all(env, INBOUND_MEDIA, &jobs, 0)
+        .await
+        .map_err(|error| ApiError::internal("re-queueing lost media", error))?;
+    for job in &jobs {
+        console_warn!("media {}: lost by the queue, put back on it", job.attachment_id);
     }
     Ok((jobs.len(), given_up))
 }

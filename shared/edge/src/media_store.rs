@@ -9,7 +9,7 @@ use domain::ids::{AttachmentId, MessageId};
 use domain::media::clean_filename;
 use domain::message::{Attachment, AttachmentStatus};
 use domain::tenant::Tenant;
-use worker::{Bucket, HttpMetadata, console_error};
+use worker::{Bucket, Data, HttpMetadata, console_error};
 
 pub const ATTACHMENTS: &str = "ATTACHMENTS";
 /// The seed's limit: "Verify file size is under 10MB".
@@ -56,10 +56,10 @@ pub async fn store(
     Ok(attachment)
 }
 
-/// Writes `bytes` to R2 under `key`, with their content type.
-pub async fn put(bucket: &Bucket, key: &str, mime_type: &str, bytes: Vec<u8>) -> Result<(), ApiError> {
+/// Writes `body` (bytes, or a stream of known length) to R2 under `key`, with its content type.
+pub async fn put(bucket: &Bucket, key: &str, mime_type: &str, body: impl Into<Data>) -> Result<(), ApiError> {
     bucket
-        .put(key, bytes)
+        .put(key, body)
         .http_metadata(HttpMetadata {
             content_type: Some(mime_type.to_owned()),
             ..HttpMetadata::default()

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod mailgun;
+pub mod media;
 pub mod meta;
 pub mod sending;
 pub mod twilio;

@@ -260,3 +260,54 @@ pub async fn pending_of_message(db: &Db, tenant: &Tenant, message_id: &MessageId
         .await?
         .map_or(0, |row| row.pending))
 }
+
+/// SQL selecting the pending files of the message an event of the table aliased `events` is about.
+pub fn pending_of_subject_sql(events: &str) -> Sql {
+    Sql::new(format!(
+        "SELECT 1 FROM attachments a WHERE a.message_id = {events}.subject_id \
+         AND a.business_id = {events}.business_id AND a.status = 'pending'"
+    ))
+}
+
+/// A pending file, across businesses, for the maintenance sweep.
+#[derive(Debug, Deserialize)]
+pub struct Unsettled {
+    pub id: AttachmentId,
+    pub business_id: BusinessId,
+    pub message_id: MessageId,
+}
+
+/// Up to `limit` files still pending that were received before `before` (RFC 3339), oldest first;
+/// with `not_requeued`, only those the sweep has not handed back yet.
+pub async fn unsettled_before(
+    db: &Db,
+    before: &str,
+    not_requeued: bool,
+    limit: usize,
+) -> Result<Vec<Unsettled>, ApiError> {
+    let sql = if not_requeued {
+        "SELECT id, business_id, message_id FROM attachments WHERE status = 'pending' AND created_at < ?1 \
+         AND requeued_at IS NULL ORDER BY created_at LIMIT ?2"
+    } else {
+        "SELECT id, business_id, message_id FROM attachments WHERE status = 'pending' AND created_at < ?1 \
+         ORDER BY created_at LIMIT ?2"
+    };
+    Ok(db
+        .prepare(sql)
+        .bind(&[text(before), number(limit as i64)])?
+        .all()
+        .await?
+        .results::<Unsettled>()?)
+}
+
+/// Notes that the sweep handed these pending files back at `now`.
+pub async fn mark_requeued(db: &Db, ids: &[&AttachmentId], now: &str) -> Result<(), ApiError> {
+    let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+    db.prepare(
+        "UPDATE attachments SET requeued_at = ?2 WHERE status = 'pending' AND id IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(&[text(&serde_json::to_string(&ids)?), text(now)])?
+    .run()
+    .await?;
+    Ok(())
+}

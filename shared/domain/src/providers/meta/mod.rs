@@ -6,3 +6,17 @@ mod graph_id;
 mod messaging;
 pub mod webhook;
 mod whatsapp;
+
+/// Where Meta serves received media (Messenger and Instagram attachment links, WhatsApp media
+/// downloads), each with its subdomains.
+pub const MEDIA_HOSTS: &[&str] = &[
+    "fbcdn.net",
+    "fbsbx.com",
+    "facebook.com",
+    "cdninstagram.com",
+    "instagram.com",
+    "whatsapp.net",
+];
+/// The media hosts that are sent the access token: WhatsApp media downloads
+/// (`lookaside.fbsbx.com`) require it.
+pub const MEDIA_CREDENTIAL_HOSTS: &[&str] = &["fbsbx.com"];
