@@ -41,6 +41,20 @@ describe('attachments', () => {
     assert.equal(file.headers.get('x-content-type-options'), 'nosniff');
   });
 
+  test('a file named in any script or with an emoji downloads under its exact name', async () => {
+    const { key } = await newBusiness();
+    const name = '账单 №5 🧾.png';
+    const res = await upload(key, PNG, { filename: name });
+    assert.equal(res.status, 201, res.text);
+    assert.equal(res.body.attachment.filename, name);
+    const file = await download(`/api/download-media?id=${res.body.attachment.id}`, key);
+    assert.equal(file.status, 200);
+    assert.deepEqual(file.bytes, PNG);
+    const disposition = file.headers.get('content-disposition');
+    assert.match(disposition, /^attachment; filename="[\x20-\x7e]+"; filename\*=UTF-8''/);
+    assert.equal(decodeURIComponent(disposition.split("UTF-8''")[1]), name, 'the exact name, percent-encoded');
+  });
+
   test('a file of exactly 10 MB is accepted and one byte more is refused with 413', async () => {
     const { key } = await newBusiness();
     const limit = 10 * 1024 * 1024;

@@ -672,6 +672,39 @@ describe('the Twilio receiver (SMS, WhatsApp)', () => {
     assert.equal(d1('SELECT requeued_at IS NOT NULL FROM attachments WHERE id = ?', [lost.id])[0][0], 1, 'handed back once');
   });
 
+  test("the sweep holds a message's event while its file is still being fetched, and lets it go once the file settles", async () => {
+    const setup = await twilioAccount('sms');
+    // Events are recorded for a business that listens: an endpoint for message.received.
+    const hook = await api(setup.key, 'POST', '/api-webhooks', { name: 'held', url: `${mediaHost.url}/hook`, events: ['message.received'] });
+    assert.equal(hook.status, 201, hook.text);
+    const fileId = unique('held');
+    const res = await postTwilio(
+      setup,
+      twilioMessage(setup, {
+        from: uniquePhone(),
+        body: 'Held for its file',
+        extra: { NumMedia: '1', MediaUrl0: `${mediaHost.url}/files/${fileId}`, MediaContentType0: 'image/jpeg' },
+      }),
+    );
+    assert.equal(res.status, 200, res.text);
+    const attachment = await settledAttachment(setup.key);
+    const [[messageId]] = d1('SELECT message_id FROM attachments WHERE id = ?', [attachment.id]);
+    // Five minutes into its tries: the file pending, its event never dispatched and past the
+    // sweep's two-minute grace for lost events.
+    const fiveMinutesAgo = Date.now() - 5 * 60_000;
+    d1("UPDATE attachments SET status = 'pending', created_at = ? WHERE id = ?", [new Date(fiveMinutesAgo).toISOString(), attachment.id]);
+    d1('UPDATE webhook_events SET dispatched_us = NULL, created_us = ? WHERE subject_id = ?', [fiveMinutesAgo * 1000, messageId]);
+    const undispatched = () => d1('SELECT COUNT(*) FROM webhook_events WHERE subject_id = ? AND dispatched_us IS NULL', [messageId])[0][0];
+    assert.ok(undispatched() >= 1, 'the message has a held event');
+    const first = await admin('POST', '/admin/maintenance/sweep');
+    assert.equal(first.status, 200, first.text);
+    assert.ok(undispatched() >= 1, 'still held while its file is pending');
+    d1("UPDATE attachments SET status = 'stored' WHERE id = ?", [attachment.id]);
+    const second = await admin('POST', '/admin/maintenance/sweep');
+    assert.equal(second.status, 200, second.text);
+    await waitFor(() => undispatched() === 0, 20_000, 'the event to go out once the file settled');
+  });
+
   test('a media host that fails twice loses nothing: the message is stored at once and its file follows', async () => {
     const setup = await twilioAccount('sms');
     const fileId = unique('flaky');

@@ -82,7 +82,7 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
     headers.set("content-type", &stored.mime_type)?;
     headers.set(
         "content-disposition",
-        &format!("attachment; filename=\"{}\"", stored.filename),
+        &media::content_disposition(&stored.filename),
     )?;
     headers.set("cache-control", "private, no-store")?;
     headers.set("x-content-type-options", "nosniff")?;

@@ -1,6 +1,6 @@
 //! What one Kustomer event does here. Each is acknowledged with what came of it; one already
-//! handled (the same event id) does nothing, and one about a conversation we never synced is
-//! acknowledged and left alone.
+//! claimed (the same event id, delivered again or at the same time) does nothing, and one about a
+//! conversation we never synced is acknowledged and left alone.
 
 use domain::crm::kustomer::api;
 use domain::crm::kustomer::webhook::{InboundEvent, KustomerEvent, our_status};
@@ -27,10 +27,29 @@ pub async fn handle(
     if !connector.enabled {
         return Ok("ignored: the connector is disabled");
     }
-    if crm_inbound_events::seen(db, tenant, &connector.id, &inbound.id).await? {
+    // The event is claimed before anything is done, so that two deliveries of it at once (a
+    // retry of a slow answer) act once; a failure on our side lets the claim go, so the CRM's next
+    // delivery acts.
+    if !crm_inbound_events::first_time(db, tenant, &connector.id, &inbound.id, runtime::now().micros())
+        .await?
+    {
         return Ok("duplicate: already handled");
     }
-    let outcome = match &inbound.event {
+    let acted = act(env, db, connector, inbound).await;
+    if acted.is_err() {
+        crm_inbound_events::forget(db, tenant, &connector.id, &inbound.id).await?;
+    }
+    acted
+}
+
+async fn act(
+    env: &Env,
+    db: &Db,
+    connector: &Connector,
+    inbound: &InboundEvent,
+) -> Result<&'static str, ApiError> {
+    let tenant = &connector.tenant;
+    Ok(match &inbound.event {
         KustomerEvent::Message {
             conversation_id,
             message_id,
@@ -69,13 +88,7 @@ pub async fn handle(
             ..
         } => {
             let Some(ours) = ours(db, connector, conversation_id).await? else {
-                return finish(
-                    db,
-                    connector,
-                    inbound,
-                    "ignored: not a conversation crm-edge synced",
-                )
-                .await;
+                return Ok("ignored: not a conversation crm-edge synced");
             };
             let change = Change {
                 status: status.as_deref().and_then(our_status),
@@ -106,25 +119,7 @@ pub async fn handle(
             "applied"
         }
         KustomerEvent::Other => "ignored: not an event crm-edge follows",
-    };
-    finish(db, connector, inbound, outcome).await
-}
-
-async fn finish(
-    db: &Db,
-    connector: &Connector,
-    inbound: &InboundEvent,
-    outcome: &'static str,
-) -> Result<&'static str, ApiError> {
-    crm_inbound_events::first_time(
-        db,
-        &connector.tenant,
-        &connector.id,
-        &inbound.id,
-        runtime::now().micros(),
-    )
-    .await?;
-    Ok(outcome)
+    })
 }
 
 async fn ours(db: &Db, connector: &Connector, kustomer_id: &str) -> Result<Option<ConversationId>, ApiError> {

@@ -299,9 +299,48 @@ pub fn clean_filename(name: &str) -> String {
     }
 }
 
+/// The `Content-Disposition` that downloads a file under `filename` (a [`clean_filename`]): an
+/// ASCII `filename` for old clients, and the exact name as `filename*` (RFC 6266, RFC 8187), so
+/// that a name in any script or with an emoji is a valid header and arrives intact.
+pub fn content_disposition(filename: &str) -> String {
+    let fallback: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::with_capacity(filename.len() * 3);
+    for byte in filename.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_download_names_its_file_in_ascii_and_exactly() {
+        assert_eq!(
+            content_disposition("receipt 2.pdf"),
+            "attachment; filename=\"receipt 2.pdf\"; filename*=UTF-8''receipt%202.pdf"
+        );
+        assert_eq!(
+            content_disposition("账单 🧾.pdf"),
+            "attachment; filename=\"__ _.pdf\"; filename*=UTF-8''%E8%B4%A6%E5%8D%95%20%F0%9F%A7%BE.pdf"
+        );
+        let header = content_disposition(&clean_filename("naïve\"quote\".txt"));
+        assert!(header.is_ascii(), "{header}");
+    }
 
     #[test]
     fn filenames_lose_paths_and_characters_that_break_headers() {

@@ -83,6 +83,17 @@ describe('agents replying in Kustomer', () => {
     assert.equal(setup.kustomer.messages(setup.conversation.id).length, 1, 'the timeline has the customer’s message only');
   });
 
+  test('the same reply delivered three times at once reaches the customer once', async () => {
+    const setup = await syncedConversation();
+    const event = agentReply(setup.conversation, 'Only once, please');
+    const answers = await Promise.all([post(setup, event), post(setup, event), post(setup, event)]);
+    const outcomes = answers.map((res) => `${res.status} ${res.body?.outcome}`).sort();
+    assert.deepEqual(outcomes, ['200 duplicate: already handled', '200 duplicate: already handled', '200 sent to the customer']);
+    await meta.waitFor(setup.from.slice(1), 1);
+    await sleep(1_500);
+    assert.equal(meta.for(setup.from.slice(1)).length, 1, 'one message to the customer');
+  });
+
   test('messages crm-edge put on the timeline, inbound ones and other channels’ are left alone', async () => {
     const setup = await syncedConversation();
     const [ours] = setup.kustomer.messages(setup.conversation.id);

@@ -23,6 +23,8 @@ pub const MAX_BODY: usize = 512 * 1024;
 /// A spent budget that frees up within this long is waited for in place; a longer wait puts the
 /// work off (the worker is not held).
 const WAIT_IN_PLACE_MS: i64 = 3_000;
+/// Tries to take from the budget per call before the drain gives way.
+const BUDGET_TRIES: usize = 3;
 
 /// How a call came back when it did not: the CRM failed it, or the budget had no room.
 #[derive(Debug)]
@@ -187,10 +189,13 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// Takes one request from the budget, waiting in place when room frees up shortly.
+    /// Takes one request from the budget, waiting in place when room frees up shortly. The wait
+    /// is reckoned from the budget as this drain loaded it; when the row still refuses after
+    /// [`BUDGET_TRIES`] tries (its limits were lowered since), the drain stops for a second and
+    /// the next one loads them anew.
     async fn take_from_budget(&self) -> Result<(), Refusal> {
         let connector = self.connector;
-        loop {
+        for _ in 0..BUDGET_TRIES {
             let now = runtime::now().micros();
             let token = hex::encode(runtime::random::<16>()?);
             let mut batch = vec![crm_connectors::grant(
@@ -217,6 +222,7 @@ impl<'a> Client<'a> {
             }
             Delay::from(Duration::from_millis(wait_ms.max(1) as u64)).await;
         }
+        Err(Refusal::Budget { wait_ms: 1_000 })
     }
 }
 

@@ -20,6 +20,7 @@ use domain::crm::work::{self, EventToFollow, JobStatus};
 use domain::error::ApiError;
 use domain::ids::{ConnectorId, CustomerId, SyncJobId};
 use domain::message::Message;
+use domain::platform;
 use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::webhooks::EventType;
@@ -34,6 +35,12 @@ const LEASE_SECONDS: i64 = 180;
 /// ...and starts no new work for it after this long, handing the rest to a fresh queue message:
 /// with calls bounded at 10 s and a few calls per piece of work, it is done well within its lease.
 const DRAIN_SECONDS: i64 = 60;
+/// ...nor once its invocation has made this many D1 queries or subrequests: the contacts of one
+/// queue batch share one invocation's limits, and what is left is room for the work already under
+/// way in the batch (a piece of work ends in a few dozen queries at most, a batch holds ten
+/// contacts) to record how it ended, so that no CRM call goes unrecorded and is made again.
+const DRAIN_QUERY_CEILING: u32 = platform::D1_QUERIES / 2;
+const DRAIN_SUBREQUEST_CEILING: u32 = platform::SUBREQUESTS / 2;
 
 /// Plans the work `events` mean for the tenant's enabled connectors, records it, and hands the
 /// contacts with new work to the sync consumer. The events' snapshots name their customer. A
@@ -154,7 +161,11 @@ pub async fn drain(env: &Env, db: &Db, keys: &Keyring, contact: &Contact) -> Res
         }
         loop {
             let now = runtime::now();
-            if now.seconds() - started.seconds() >= DRAIN_SECONDS {
+            let used = env.usage();
+            if now.seconds() - started.seconds() >= DRAIN_SECONDS
+                || used.d1_queries >= DRAIN_QUERY_CEILING
+                || used.subrequests >= DRAIN_SUBREQUEST_CEILING
+            {
                 crm_contacts::release(db, &tenant, &connector.id, &contact.key, &lease).await?;
                 hand_over(env, std::slice::from_ref(contact), 0).await;
                 break 'held;
@@ -215,12 +226,8 @@ async fn run(
     let now = runtime::now();
     let jitter = f64::from(u32::from_le_bytes(runtime::random::<4>()?)) / (f64::from(u32::MAX) + 1.0);
     let decision = settle::decide(outcome, job.attempts + 1, job.retry_from_us, now.micros(), jitter);
-    if let Some(until) = decision.pause_until_us {
-        crm_connectors::pause(db, tenant, &connector.id, until).await?;
-    }
-    if let Some(error) = &decision.health_error {
-        crm_connectors::record_health(db, tenant, &connector.id, Some(error), now.micros()).await?;
-    }
+    // What the CRM call did is recorded first: a failure after this loses a pause or a health
+    // note, never the fact that the call was made.
     match decision.status {
         None => crm_sync_jobs::defer(db, tenant, job, decision.next_attempt_us).await?,
         Some(status) => {
@@ -234,6 +241,12 @@ async fn run(
             };
             crm_sync_jobs::settle(db, tenant, job, &settled, now.micros()).await?;
         }
+    }
+    if let Some(until) = decision.pause_until_us {
+        crm_connectors::pause(db, tenant, &connector.id, until).await?;
+    }
+    if let Some(error) = &decision.health_error {
+        crm_connectors::record_health(db, tenant, &connector.id, Some(error), now.micros()).await?;
     }
     Ok(match decision.resume_after_seconds {
         Some(seconds) => Step::Wait(seconds),

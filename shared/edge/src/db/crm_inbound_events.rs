@@ -1,6 +1,7 @@
 //! `crm_inbound_events`: the webhook deliveries each connector's CRM has made, by the CRM's event
-//! id, so that a delivery made twice (CRMs deliver at least once) acts once. A delivery is
-//! recorded once it has been handled: one that failed on our side is handled when it comes again.
+//! id, so that a delivery made twice (CRMs deliver at least once), or twice at once, acts once. A
+//! delivery is claimed before it is handled, and let go again when it failed on our side, so that
+//! it is handled when it comes again.
 
 use crate::db::Db;
 use crate::db::{self, number, text};
@@ -8,24 +9,7 @@ use domain::error::ApiError;
 use domain::ids::ConnectorId;
 use domain::tenant::Tenant;
 
-/// Whether the delivery of `event_id` was handled before.
-pub async fn seen(
-    db: &Db,
-    tenant: &Tenant,
-    connector: &ConnectorId,
-    event_id: &str,
-) -> Result<bool, ApiError> {
-    let row = db
-        .prepare(
-            "SELECT received_us FROM crm_inbound_events WHERE connector_id = ?2 AND event_id = ?3 AND business_id = ?1",
-        )
-        .bind(&[text(tenant.business_id.as_str()), text(connector.as_str()), text(event_id)])?
-        .first::<serde_json::Value>(None)
-        .await?;
-    Ok(row.is_some())
-}
-
-/// Records the delivery of `event_id`; false when it was recorded before.
+/// Claims the delivery of `event_id`; false when it was claimed before.
 pub async fn first_time(
     db: &Db,
     tenant: &Tenant,
@@ -47,6 +31,26 @@ pub async fn first_time(
         .run()
         .await?;
     Ok(db::changes(&result) == 1)
+}
+
+/// Lets the claim on `event_id` go (its handling failed on our side).
+pub async fn forget(
+    db: &Db,
+    tenant: &Tenant,
+    connector: &ConnectorId,
+    event_id: &str,
+) -> Result<(), ApiError> {
+    db.prepare(
+        "DELETE FROM crm_inbound_events WHERE business_id = ?1 AND connector_id = ?2 AND event_id = ?3",
+    )
+    .bind(&[
+        text(tenant.business_id.as_str()),
+        text(connector.as_str()),
+        text(event_id),
+    ])?
+    .run()
+    .await?;
+    Ok(())
 }
 
 /// Forgets the deliveries made before `before_us`: a CRM does not repeat one days later.

@@ -277,7 +277,8 @@ pub fn mark_dispatched(
 }
 
 /// Events recorded before `before` and never dispatched, across businesses (the sweep's work);
-/// at most `limit`, oldest first.
+/// at most `limit`, oldest first. An event held back for its message's files is not among them
+/// while a file is still pending: it goes out when the last one settles (or the sweep fails it).
 pub async fn undispatched(
     db: &Db,
     before: Timestamp,
@@ -288,14 +289,16 @@ pub async fn undispatched(
         business_id: BusinessId,
         id: EventId,
     }
-    let result = db
-        .prepare(
-            "SELECT business_id, id FROM webhook_events WHERE dispatched_us IS NULL AND created_us < ?1 \
-             ORDER BY created_us LIMIT ?2",
-        )
-        .bind(&[number(before.micros()), number(limit as i64)])?
-        .all()
-        .await?;
+    let result = Sql::compose(
+        "SELECT e.business_id, e.id FROM webhook_events e WHERE e.dispatched_us IS NULL AND e.created_us < :before \
+         AND NOT EXISTS ({sql}) ORDER BY e.created_us LIMIT :limit",
+        vec![db::attachments::pending_of_subject_sql("e")],
+    )
+    .bind("before", number(before.micros()))
+    .bind("limit", number(limit as i64))
+    .prepare(db)?
+    .all()
+    .await?;
     Ok(result
         .results::<Row>()?
         .into_iter()
