@@ -103,6 +103,8 @@ impl Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(120)))
+            // A redirect is an answer, not a place to send the key to.
+            .max_redirects(0)
             .build()
             .new_agent();
         Self {

@@ -24,12 +24,72 @@ use std::path::PathBuf;
 
 pub const LOCAL_URL: &str = "http://127.0.0.1:8787";
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Default, Clone, PartialEq, Eq)]
 pub struct Profile {
     pub url: Option<String>,
     pub api_key: Option<String>,
     pub admin_token: Option<String>,
 }
+
+/// The secrets stay out of debug output.
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |value: &Option<String>| if value.is_some() { "set" } else { "not set" };
+        write!(
+            f,
+            "Profile {{ url: {:?}, api_key: {}, admin_token: {} }}",
+            self.url,
+            set(&self.api_key),
+            set(&self.admin_token)
+        )
+    }
+}
+
+/// Refuses a base URL that would send the key in the clear: http is for this machine only.
+pub fn check_url(url: &str) -> Result<(), Failure> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return if url.starts_with("https://") {
+            Ok(())
+        } else {
+            Err(Failure::Usage(format!(
+                "{url}: the URL must start with https:// (or http:// to this machine)"
+            )))
+        };
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(Failure::Usage(format!(
+            "{url}: http:// would send the key in the clear; use https:// (http is for this machine only)"
+        )))
+    }
+}
+
+/// A warning when the config file, which holds secrets, can be read by others than its owner.
+#[cfg(unix)]
+fn warn_if_shared(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "warning: {} holds secrets and is readable by others (mode {mode:03o}); run: chmod 600 {}",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_shared(_path: &std::path::Path) {}
 
 impl Profile {
     /// Each setting from `self` where it has one, else from `fallback`.
@@ -70,6 +130,12 @@ pub fn load(name: Option<&str>) -> Result<Profile, Failure> {
         Err(e) => return Err(Failure::Usage(format!("{}: {e}", path.display()))),
     };
     let mut profiles = parse(&text).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    if profiles
+        .values()
+        .any(|p| p.api_key.is_some() || p.admin_token.is_some())
+    {
+        warn_if_shared(&path);
+    }
     match name {
         None => Ok(profiles.remove("default").unwrap_or_default()),
         Some(name) => profiles
@@ -147,5 +213,39 @@ mod tests {
         );
         assert!(parse("[a]\ncolour = red\n").is_err_and(|e| e.starts_with("line 2: unknown setting")));
         assert!(parse("[a]\nnonsense\n").is_err_and(|e| e.starts_with("line 2")));
+    }
+
+    #[test]
+    fn http_is_for_this_machine_only() {
+        for url in [
+            "https://crm-edge.example.com",
+            "http://127.0.0.1:8787",
+            "http://localhost:8787/",
+            "http://[::1]:8787",
+        ] {
+            assert!(check_url(url).is_ok(), "{url}");
+        }
+        for url in [
+            "http://crm-edge.example.com",
+            "http://10.0.0.5:8787",
+            "ftp://example.com",
+            "crm-edge.example.com",
+        ] {
+            assert!(check_url(url).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_profile_prints_without_its_secrets() {
+        let profile = Profile {
+            url: Some("https://x".into()),
+            api_key: Some("cek_secret".into()),
+            admin_token: None,
+        };
+        let shown = format!("{profile:?}");
+        assert!(
+            !shown.contains("cek_secret") && shown.contains("api_key: set"),
+            "{shown}"
+        );
     }
 }

@@ -389,9 +389,9 @@ fn append_report(path: &Path, refused: &[Refused]) -> Result<(), Failure> {
         writer
             .write_record([
                 refused.row.to_string().as_str(),
-                &refused.external_id,
-                &refused.code,
-                &refused.message,
+                &cell(&refused.external_id),
+                &cell(&refused.code),
+                &cell(&refused.message),
             ])
             .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
     }
@@ -476,7 +476,12 @@ fn dry_run(options: &Options) -> Result<Summary, Failure> {
             Err((external_id, code, message)) => {
                 summary.failed += 1;
                 report
-                    .write_record([row.number.to_string().as_str(), &external_id, &code, &message])
+                    .write_record([
+                        row.number.to_string().as_str(),
+                        &cell(&external_id),
+                        &cell(&code),
+                        &cell(&message),
+                    ])
                     .map_err(to_report)?;
             }
         }
@@ -568,9 +573,28 @@ impl Progress {
     }
 }
 
+/// A report cell as a spreadsheet shows it and never runs it: a value that starts as a formula
+/// would (`=`, `+`, `-`, `@`, a tab or a carriage return), from the file or from an answer, is
+/// kept as text with a leading `'`.
+fn cell(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_cells_that_would_be_formulas_are_kept_as_text() {
+        assert_eq!(cell("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(cell("+353 87 123"), "'+353 87 123");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("CRM-12"), "CRM-12");
+    }
 
     #[test]
     fn a_report_is_cut_back_to_the_rows_the_checkpoint_holds() -> Result<(), Failure> {

@@ -176,6 +176,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     };
     let settings = flags.or(config::load(cli.profile.as_deref())?);
     let url = settings.url.unwrap_or_else(|| config::LOCAL_URL.to_owned());
+    config::check_url(&url)?;
     let patience = std::time::Duration::from_secs(cli.retry_for);
     let client = Client::new(&url, settings.api_key, settings.admin_token, patience);
     match cli.command {

@@ -17,7 +17,7 @@
 
 use domain::api_key;
 use domain::error::ApiError;
-use domain::rate_limit::{Bucket, Decision, Policy};
+use domain::rate_limit::{self, Bucket, Decision, Policy};
 use edge::Env;
 use edge::{DB, auth, db, http, runtime};
 use serde::{Deserialize, Serialize};
@@ -111,16 +111,22 @@ impl RateLimiter {
 thread_local! {
     /// Addresses this isolate refuses, until when (ms).
     static BLOCKED: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
+    /// Key hashes no business has, as their limiter objects said, until when (ms).
+    static UNKNOWN_KEYS: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
 }
 
-/// The client's address, unless it is one the limits do not apply to: none at all, or loopback
-/// (the local stack and its tests; Cloudflare never reports one).
+/// The client's address as its failure budget counts it (an IPv6 client by its /64), unless it is
+/// one the limits do not apply to: none at all, or loopback (the local stack and its tests;
+/// Cloudflare never reports one).
 pub fn client_address(req: &Request) -> Option<String> {
     let address = http::client_ip(req)?;
     let loopback = address
         .parse::<std::net::IpAddr>()
         .map_or(true, |ip| ip.is_loopback() || ip.is_unspecified());
-    (!loopback).then_some(address)
+    if loopback {
+        return None;
+    }
+    rate_limit::address_group(&address)
 }
 
 /// 429 when this isolate knows the address used its failure budget.
@@ -164,10 +170,34 @@ pub async fn failed_authentication(env: &Env, address: Option<&str>) {
 /// that is not valid (its function answers 401), or a limiter that failed.
 pub async fn take_for_key(env: &Env, req: &Request) -> Option<Decision> {
     let hash = api_key::parse_presented(&auth::presented_key(req)?)?;
+    let now = runtime::now().millis();
+    if UNKNOWN_KEYS.with(|unknown| {
+        unknown
+            .borrow()
+            .get(hash.as_str())
+            .is_some_and(|until| *until > now)
+    }) {
+        return None;
+    }
     let ask_for = Ask::Request {
         key_hash: hash.as_str().to_owned(),
     };
     match ask(env, &format!("key:{}", hash.as_str()), &ask_for).await {
+        Ok(None) => {
+            // No such key: its function answers 401 and the address's failure budget counts it.
+            // Its limiter object is not asked again for a while from this isolate, so that junk
+            // keys cost one object's D1 read each, not one per request.
+            UNKNOWN_KEYS.with(|unknown| {
+                let mut unknown = unknown.borrow_mut();
+                if unknown.len() >= MAX_BLOCKED {
+                    unknown.retain(|_, until| *until > now);
+                }
+                if unknown.len() < MAX_BLOCKED {
+                    unknown.insert(hash.as_str().to_owned(), now + UNKNOWN_FRESH_MS);
+                }
+            });
+            None
+        }
         Ok(decision) => decision,
         Err(error) => {
             console_error!("the rate limiter of a key failed: {error:?}");

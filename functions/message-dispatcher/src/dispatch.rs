@@ -92,6 +92,22 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         return Ok(Settle::Ack);
     }
     message.attachments = Some(db::attachments::of_messages(&db, &tenant, &[&message.id]).await?);
+    // Email files are read whole, and copied once more into Mailgun's multipart body: the send
+    // holds that much of the invocation's memory, and waits for another invocation when the
+    // batch's other sends hold too much of it (a retry, not a failure of the message).
+    let _held = match email_file_bytes(&message) {
+        0 => None,
+        bytes => {
+            let needed = bytes.saturating_mul(2);
+            if env.room() < needed {
+                return Err(ApiError::unavailable(
+                    "the other sends of this batch hold the memory this email's files need",
+                    2,
+                ));
+            }
+            Some(env.hold(needed)?)
+        }
+    };
     // A message that cannot be addressed or whose attachments cannot be linked fails for good.
     let ready = match prepare(env, &db, &tenant, &message).await? {
         Ok(sender) => media(env, &tenant, &message, job)
@@ -241,6 +257,21 @@ async fn media(
         });
     }
     Ok(Ok(media))
+}
+
+/// The bytes of an email's files that [`media`] reads whole: at most [`MAX_EMAIL_ATTACHMENT_BYTES`].
+fn email_file_bytes(message: &Message) -> usize {
+    if message.channel != Channel::Email {
+        return 0;
+    }
+    let total: usize = message
+        .attachments
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|attachment| usize::try_from(attachment.size).unwrap_or(usize::MAX))
+        .fold(0, usize::saturating_add);
+    total.min(MAX_EMAIL_ATTACHMENT_BYTES)
 }
 
 async fn file_bytes(

@@ -12,8 +12,8 @@ use domain::error::ApiError;
 use domain::ids::{ConnectorId, SyncJobId};
 use edge::Env;
 use edge::crm::sync;
-use edge::db::crm_connectors;
 use edge::db::crm_sync_jobs::{self, Delivered};
+use edge::db::{crm_connectors, crm_inbound_events};
 use edge::{DB, http, runtime, secrets_key};
 use serde_json::{Value, json};
 use worker::{Context, Method, Request, Response, event as worker_event};
@@ -65,12 +65,29 @@ async fn receive(mut req: Request, env: Env) -> Result<Response, ApiError> {
             (Some(topic), Some(contact), Some(subject)) => {
                 let delivery = header(webhook::DELIVERY_HEADER)?;
                 let delivery = delivery.trim();
-                // Older Chatwoots send no delivery id: a redelivery is the same body.
+                // The delivery id is not signed: a captured delivery sent again under a new id is
+                // the same signed body, which is claimed once. Older Chatwoots send no id at all.
+                let body_id = format!("chatwoot:sha256:{}", sha256_hex(&body));
                 let event_id = if delivery.is_empty() || delivery.chars().count() > MAX_DELIVERY_CHARS {
-                    format!("chatwoot:sha256:{}", sha256_hex(&body))
+                    body_id.clone()
                 } else {
                     format!("chatwoot:{delivery}")
                 };
+                let tenant = &connector.tenant;
+                if !crm_inbound_events::first_time(
+                    &db,
+                    tenant,
+                    &connector.id,
+                    &body_id,
+                    runtime::now().micros(),
+                )
+                .await?
+                {
+                    return http::json(
+                        200,
+                        &json!({ "outcome": "duplicate: this body was delivered before" }),
+                    );
+                }
                 let input: Value =
                     serde_json::from_slice(&body).map_err(|error| ApiError::malformed(error.to_string()))?;
                 let work = Delivered {
@@ -82,14 +99,17 @@ async fn receive(mut req: Request, env: Env) -> Result<Response, ApiError> {
                     input: &input,
                 };
                 let job = SyncJobId::generate(runtime::random()?);
-                let recorded = crm_sync_jobs::insert_delivered(
-                    &db,
-                    &connector.tenant,
-                    &job,
-                    &work,
-                    runtime::now().micros(),
-                )
-                .await?;
+                let recorded =
+                    match crm_sync_jobs::insert_delivered(&db, tenant, &job, &work, runtime::now().micros())
+                        .await
+                    {
+                        Ok(recorded) => recorded,
+                        Err(error) => {
+                            // Not recorded: the claim goes too, so that Chatwoot's retry is.
+                            crm_inbound_events::forget(&db, tenant, &connector.id, &body_id).await?;
+                            return Err(error);
+                        }
+                    };
                 match recorded {
                     Some(contact) => {
                         sync::hand_over(&env, std::slice::from_ref(&contact), 0).await;

@@ -147,9 +147,39 @@ impl Bucket {
     }
 }
 
+/// The addresses one failure budget covers: an IPv4 address alone, and an IPv6 address by its /64,
+/// the block one subscriber or host is given (a client may rotate within it at no cost). An IPv4
+/// address written as IPv6 (`::ffff:a.b.c.d`) is that IPv4 address. None for what is not an address.
+pub fn address_group(address: &str) -> Option<String> {
+    match address.trim().parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(v4) => Some(v4.to_string()),
+        std::net::IpAddr::V6(v6) => Some(match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_client_is_one_client_across_its_64_and_ipv4_stays_exact() {
+        assert_eq!(address_group("203.0.113.7").as_deref(), Some("203.0.113.7"));
+        assert_eq!(
+            address_group("::ffff:203.0.113.7").as_deref(),
+            Some("203.0.113.7")
+        );
+        let a = address_group("2001:db8:1:2:aaaa::1");
+        assert_eq!(a.as_deref(), Some("2001:db8:1:2::/64"));
+        assert_eq!(address_group("2001:0db8:0001:0002:ffff:ffff:ffff:ffff"), a);
+        assert_ne!(address_group("2001:db8:1:3::1"), a);
+        assert_eq!(address_group("not an address"), None);
+    }
     use serde_json::json;
 
     const POLICY: Policy = Policy {

@@ -7,7 +7,7 @@
 //! `Retry-After: 1`); D1 is one database, so this holds across isolates and locations. The
 //! response is kept once the run ends. A server error releases the key (the retry runs again),
 //! and a run whose worker died holds its key for [`LEASE_SECONDS`] at most, after which a retry of
-//! the same request takes it over. Keys are forgotten 24 hours after their first use. A kept
+//! the same request takes it over (a live run renews its lease, however long it takes). Keys are forgotten 24 hours after their first use. A kept
 //! response is sealed with the `SECRETS_KEY` keyring, which every function that takes keys holds.
 
 use crate::Env;
@@ -18,7 +18,10 @@ use domain::error::ApiError;
 use domain::idempotency::{self, HEADER, IdempotencyKey, LEASE_SECONDS, RETENTION_SECONDS};
 use domain::sealed::Place;
 use domain::tenant::Tenant;
-use worker::{Headers, Request, Response, console_error};
+use futures_util::future::{Either, select};
+use std::pin::pin;
+use std::time::Duration;
+use worker::{Delay, Headers, Request, Response, console_error};
 
 /// The response header that marks a replayed response.
 pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
@@ -67,7 +70,15 @@ where
         .await;
     }
 
-    let response = match handler(req).await {
+    // The lease is renewed while the run lives, so that a slow run (a large batch) is never taken
+    // over by a retry and run twice; a run whose worker died stops renewing it.
+    let run = pin!(handler(req));
+    let renewing = pin!(renew_lease(&db, tenant, &key, &claim));
+    let outcome = match select(run, renewing).await {
+        Either::Left((outcome, _)) => outcome,
+        Either::Right(((), _)) => Err(ApiError::internal("renewing a lease", "it ended before its run")),
+    };
+    let response = match outcome {
         Ok(response) => response,
         Err(error) if idempotency::keeps(error.status()) => http::error_response(&error)?,
         Err(error) => {
@@ -80,6 +91,17 @@ where
         return Ok(response);
     }
     keep(env, tenant, &key, &claim, response).await
+}
+
+/// Renews the lease of the run `claim` every third of a lease, for as long as it is polled.
+async fn renew_lease(db: &Db, tenant: &Tenant, key: &IdempotencyKey, claim: &str) {
+    loop {
+        Delay::from(Duration::from_secs((LEASE_SECONDS / 3) as u64)).await;
+        let until = runtime::now().micros() + LEASE_SECONDS * 1_000_000;
+        if let Err(error) = db::idempotency_keys::extend(db, tenant, key, claim, until).await {
+            console_error!("renewing an idempotency lease failed: {}", error.body.message);
+        }
+    }
 }
 
 /// Where a kept response body is sealed: bound to the run that made it.

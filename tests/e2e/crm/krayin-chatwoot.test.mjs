@@ -185,11 +185,16 @@ describe('the Chatwoot receiver', () => {
     const setup = await setUp();
     const { connector, krayin } = setup;
     const person = jane();
-    const first = await queued(setup, contactCreated(person));
+    const event = contactCreated(person);
+    const first = await queued(setup, event);
     await waitFor(() => krayin.persons.length === 1 && krayin.leads.length === 1, 20_000, 'the person and lead');
     const again = await setup.chatwoot(contactCreated(person), { delivery: first.delivery });
     assert.equal(again.status, 200, JSON.stringify(again.body));
     assert.match(String(again.body?.outcome), /^duplicate\b/, JSON.stringify(again.body));
+    // The delivery id is not signed: the same signed body under a new id is still the same delivery.
+    const replayed = await setup.chatwoot(event, { delivery: 'f00dface-0000-4000-8000-000000000001' });
+    assert.equal(replayed.status, 200, JSON.stringify(replayed.body));
+    assert.match(String(replayed.body?.outcome), /^duplicate\b/, JSON.stringify(replayed.body));
 
     for (const event of ['conversation_typing_on', 'webwidget_triggered', 'contact_merged']) {
       const res = await setup.chatwoot({ event, id: person.id, account: person.account });

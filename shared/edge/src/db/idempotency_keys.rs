@@ -105,6 +105,29 @@ pub async fn release(db: &Db, tenant: &Tenant, key: &IdempotencyKey, claim: &str
     Ok(())
 }
 
+/// Extends the lease of the run `claim` while it still holds the key and runs.
+pub async fn extend(
+    db: &Db,
+    tenant: &Tenant,
+    key: &IdempotencyKey,
+    claim: &str,
+    lease_until_us: i64,
+) -> Result<(), ApiError> {
+    db.prepare(
+        "UPDATE idempotency_keys SET lease_until_us = ?4 WHERE business_id = ?1 AND key = ?2 AND claim = ?3 \
+         AND state = 'running'",
+    )
+    .bind(&[
+        text(tenant.business_id.as_str()),
+        text(key.as_str()),
+        text(claim),
+        number(lease_until_us),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
 /// Deletes up to `limit` keys created before `before_us`, across businesses. How many went.
 pub async fn delete_created_before(db: &Db, before_us: i64, limit: usize) -> Result<usize, ApiError> {
     let result = db
