@@ -15,29 +15,14 @@
 //               over the whole minutes measured, and Krayin's 429s (there must be none).
 import { randomBytes, randomInt } from 'node:crypto';
 import { sanctumToken, startKrayin } from '../tests/e2e/crm/krayin.mjs';
+import { admin, call, percentile, sleep } from './lib.mjs';
 import { chatwootWebhook, contact, contactCreated, conversation, conversationCreated, message, messageCreated } from '../tests/e2e/crm/chatwoot.mjs';
 
-const BASE = process.env.CRM_EDGE_URL;
-const ADMIN = process.env.CRM_EDGE_ADMIN_TOKEN;
-if (!BASE || !ADMIN) throw new Error('CRM_EDGE_URL and CRM_EDGE_ADMIN_TOKEN must be set (scripts/bench does)');
 const CONTACTS = Number(process.env.BENCH_KRAYIN_CONTACTS ?? 100);
 const CONCURRENCY = Number(process.env.BENCH_KRAYIN_CONCURRENCY ?? 10);
 const MESSAGES = Number(process.env.BENCH_KRAYIN_MESSAGES ?? 60);
 const BUDGET_CONTACTS = Number(process.env.BENCH_KRAYIN_BUDGET_CONTACTS ?? 40);
 
-async function call(method, path, body, headers = {}) {
-  const response = await fetch(BASE + path, {
-    method,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text.slice(0, 500)}`);
-  return text ? JSON.parse(text) : null;
-}
-const admin = (method, path, body) => call(method, path, body, { authorization: `Bearer ${ADMIN}` });
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const percentile = (sorted, p) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
 
 async function waitUntil(check, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;

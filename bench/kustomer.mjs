@@ -10,29 +10,13 @@
 //               a backlog far larger than the budget; the share of the budget used over the whole
 //               minutes measured, and Kustomer's 429s (there must be none).
 import { createHmac, randomBytes } from 'node:crypto';
-import { startKustomer } from '../tests/e2e/crm/kustomer.mjs';
 import { whatsappNotification } from '../tests/e2e/providers/meta.mjs';
+import { admin, call, kustomerBusiness, percentile, sleep } from './lib.mjs';
 
-const BASE = process.env.CRM_EDGE_URL;
-const ADMIN = process.env.CRM_EDGE_ADMIN_TOKEN;
-if (!BASE || !ADMIN) throw new Error('CRM_EDGE_URL and CRM_EDGE_ADMIN_TOKEN must be set (scripts/bench does)');
 const CUSTOMERS = Number(process.env.BENCH_KUSTOMER_CUSTOMERS ?? 300);
 const MESSAGES = Number(process.env.BENCH_KUSTOMER_MESSAGES ?? 60);
 const BUDGET_MS = Number(process.env.BENCH_KUSTOMER_BUDGET_MS ?? 150_000);
 
-async function call(method, path, body, headers = {}) {
-  const response = await fetch(BASE + path, {
-    method,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text.slice(0, 500)}`);
-  return text ? JSON.parse(text) : null;
-}
-const admin = (method, path, body) => call(method, path, body, { authorization: `Bearer ${ADMIN}` });
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const percentile = (sorted, p) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
 
 async function waitUntil(check, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;
@@ -42,32 +26,12 @@ async function waitUntil(check, timeoutMs, what) {
   }
 }
 
-/** A business with an API key, connected to a new local Kustomer org. */
-async function setUp(rateLimit, kustomerLimit) {
-  const apiKey = `ey${randomBytes(12).toString('hex')}`;
-  const kustomer = await startKustomer({
-    apiKeys: { [apiKey]: { org: randomBytes(12).toString('hex'), user: { name: 'bench', email: 'bench@example.com' } } },
-    rateLimit: kustomerLimit,
-  });
-  const business = await admin('POST', '/admin/businesses', { name: `bench-kustomer-${Date.now()}`, default_country: 'IE' });
-  // The benchmark measures the stack, not the limit: its business gets the highest one.
-  await admin('PATCH', `/admin/businesses/${business.id}`, { rate_limit: { per_minute: 100000, burst: 10000 } });
-  const { key } = await admin('POST', `/admin/businesses/${business.id}/api-keys`, {});
-  const connector = await admin('POST', `/admin/businesses/${business.id}/connectors`, {
-    kind: 'kustomer',
-    settings: { base_url: kustomer.url },
-    secrets: { api_key: apiKey },
-    rate_limit: rateLimit,
-  });
-  return { kustomer, business, key, connector };
-}
-
 function customers(n, tag) {
   return Array.from({ length: n }, (_, i) => ({ name: `Bench ${i}`, email: `${tag}-${i}@bench.example`, external_id: `${tag}-${i}` }));
 }
 
 async function throughput() {
-  const { kustomer, key } = await setUp({ per_minute: null, per_second: null, per_day: null }, null);
+  const { kustomer, key } = await kustomerBusiness({ per_minute: null, per_second: null, per_day: null }, null);
   const tag = randomBytes(4).toString('hex');
   const all = customers(CUSTOMERS, tag);
   const batches = [];
@@ -84,7 +48,7 @@ async function throughput() {
 }
 
 async function latency() {
-  const { kustomer, business } = await setUp({ per_minute: null, per_second: null, per_day: null }, null);
+  const { kustomer, business } = await kustomerBusiness({ per_minute: null, per_second: null, per_day: null }, null);
   const secrets = { app_secret: randomBytes(8).toString('hex'), verify_token: 'v', access_token: 'a' };
   const address = `1${String(randomBytes(6).readUIntBE(0, 6)).padStart(15, '0').slice(-15)}`;
   const account = await admin('POST', `/admin/businesses/${business.id}/channel-accounts`, {
@@ -126,7 +90,7 @@ async function latency() {
 }
 
 async function budget() {
-  const { kustomer, key } = await setUp({ per_minute: 100, per_second: 10, per_day: null }, { perMinute: 100 });
+  const { kustomer, key } = await kustomerBusiness({ per_minute: 100, per_second: 10, per_day: null }, { perMinute: 100 });
   const tag = randomBytes(4).toString('hex');
   const backlog = Math.ceil((BUDGET_MS / 60_000) * 100 * 2);
   for (let i = 0; i < backlog; i += 100) {

@@ -17,6 +17,7 @@ import { startCrm } from '../tests/e2e/links/crm-server.mjs';
 import { CUSTOM_EXAMPLE, HUBSPOT_EXAMPLE, SHOPIFY_EXAMPLE, asGuide } from '../tests/e2e/links/guide.mjs';
 import { addLink, businessWithPages, documents, evaluate, findEntry, search } from '../tests/e2e/links/links.mjs';
 import { QUESTIONS } from '../tests/e2e/links/questions.mjs';
+import { searchLatency as latencyByMode, percentile } from './lib.mjs';
 
 if (!process.env.CRM_EDGE_URL || !process.env.CRM_EDGE_ADMIN_TOKEN) throw new Error('CRM_EDGE_URL and CRM_EDGE_ADMIN_TOKEN must be set (scripts/bench does)');
 const RECORDS = Number(process.env.BENCH_LINKS_RECORDS ?? 500);
@@ -27,7 +28,6 @@ const CHANNEL = 'messenger';
 const MODES = ['keyword', 'semantic', 'hybrid'];
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const percentile = (sorted, p) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
 const seconds = (ms) => (ms / 1000).toFixed(1);
 
 async function waitUntil(check, timeoutMs, what) {
@@ -102,18 +102,7 @@ async function searchLatency() {
       (c) => `which customers have ${c.support_level} support on the ${c.subscription} plan?`,
     ];
     const queries = Array.from({ length: QUERIES }, (_, i) => templates[i % templates.length](random.pick(people)));
-    const latency = {};
-    for (const mode of MODES) {
-      await search(business, { page_id: business.page, channel: CHANNEL, q: queries[0], mode });
-      const times = [];
-      for (const q of queries) {
-        const t0 = performance.now();
-        await search(business, { page_id: business.page, channel: CHANNEL, q, top_k: 5, mode });
-        times.push(performance.now() - t0);
-      }
-      times.sort((a, b) => a - b);
-      latency[mode] = { p50: percentile(times, 50), p99: percentile(times, 99) };
-    }
+    const latency = await latencyByMode((params) => search(business, params), { page_id: business.page, channel: CHANNEL }, queries, MODES);
     return { links, chunks: view.total_chunks, embeddings: view.total_embeddings, setup, latency };
   } finally {
     await Promise.all(crms.map((crm) => crm.close()));

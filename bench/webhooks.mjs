@@ -8,10 +8,8 @@
 // The receiver answers 200 and checks every Standard Webhooks signature.
 import { createServer } from 'node:http';
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { ADMIN, call } from './lib.mjs';
 
-const BASE = process.env.CRM_EDGE_URL;
-const ADMIN = process.env.CRM_EDGE_ADMIN_TOKEN;
-if (!BASE || !ADMIN) throw new Error('CRM_EDGE_URL and CRM_EDGE_ADMIN_TOKEN must be set (scripts/bench does)');
 const EVENTS = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 1000);
 const BATCH = Number(process.env.BENCH_WEBHOOK_BATCH ?? 100);
 const SINGLES = Number(process.env.BENCH_WEBHOOK_SINGLES ?? 100);
@@ -19,16 +17,6 @@ const RATE = Number(process.env.BENCH_WEBHOOK_RATE ?? 10);
 const SENDERS = 4;
 const DRAIN_MS = Number(process.env.BENCH_WEBHOOK_DRAIN_MS ?? 300_000);
 
-async function call(method, path, body, headers = {}) {
-  const response = await fetch(BASE + path, {
-    method,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text.slice(0, 500)}`);
-  return text ? JSON.parse(text) : null;
-}
 
 // ---------------------------------------------------------------- the receiver
 

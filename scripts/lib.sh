@@ -160,7 +160,7 @@ start_stack() {
   done
   curl -sf "$CRM_EDGE_URL/health" >/dev/null || { cat "$STACK_LOG" >&2; die "the local stack did not become ready"; }
   CRM_EDGE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' "$ROOT/.dev.vars" | head -n 1)"
-  export CRM_EDGE_ADMIN_TOKEN
+  export CRM_EDGE_ADMIN_TOKEN STACK_LOG
 }
 
 # Installs tests/fuzz/requirements.txt into .venv unless .venv already holds exactly that file's

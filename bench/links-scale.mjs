@@ -1,0 +1,103 @@
+// Benchmark: a CRM link at a large shop's size, against the local CRM of the end-to-end tests.
+//   ceiling   the local embedder's own throughput on this machine, in this run (before and after
+//             the first index): 1,000 Shopify-sized record texts embedded directly, 100 a call
+//             (Workers AI's batch), one call at a time.
+//   first     a link to a Shopify store of BENCH_LINKS_SCALE_RECORDS customers (default 100,000;
+//             250 a page, Shopify's largest page): from the POST to the link's status ok with
+//             every record counted; records per second, and that rate against the ceiling.
+//   refresh   after 1% of the records changed (half edited, half deleted): the refresh's time as a
+//             fraction of the first (target at most 5%), and what it embedded and removed.
+//   search    p50/p99 at the client over BENCH_LINKS_SCALE_QUERIES queries (default 200) per
+//             mode on that one link's pieces (target: keyword and hybrid within 2x of semantic).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { prng } from '../tests/e2e/links/crm-data.mjs';
+import { startCrm } from '../tests/e2e/links/crm-server.mjs';
+import { SHOPIFY_EXAMPLE, asGuide } from '../tests/e2e/links/guide.mjs';
+import { addLink, businessWithPages, findEntry, pastSecondOf, refresh, search } from '../tests/e2e/links/links.mjs';
+import { searchLatency, sleep } from './lib.mjs';
+
+if (!process.env.CRM_EDGE_URL || !process.env.CRM_EDGE_STATE) throw new Error('CRM_EDGE_URL and CRM_EDGE_STATE must be set (scripts/bench does)');
+const RECORDS = Number(process.env.BENCH_LINKS_SCALE_RECORDS ?? 100_000);
+const QUERIES = Number(process.env.BENCH_LINKS_SCALE_QUERIES ?? 200);
+const PAGE_SIZE = 250;
+const CHANNEL = 'messenger';
+const MODES = ['semantic', 'keyword', 'hybrid'];
+
+
+/** The embedder scripts/dev started: the first line of its log names where it listens. */
+function embedderUrl() {
+  const log = readFileSync(join(process.env.CRM_EDGE_STATE, 'embedder.log'), 'utf8');
+  const url = log.split('\n')[0].replace(/^listening on /, '').trim();
+  if (!url.startsWith('http')) throw new Error(`no embedder URL in its log: ${log.slice(0, 200)}`);
+  return url;
+}
+
+/** Texts per second the embedder makes of Shopify-sized records, 100 a call. */
+async function ceiling(records) {
+  const texts = records.slice(0, 1_000).map((record, i) =>
+    Object.entries(record)
+      .map(([key, value]) => `customers[${i}].${key}: ${typeof value === 'object' ? JSON.stringify(value) : value}`)
+      .join('\n'),
+  );
+  const url = `${embedderUrl()}/ai/run/all-minilm-l6-v2`;
+  const started = performance.now();
+  for (let at = 0; at < texts.length; at += 100) {
+    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: texts.slice(at, at + 100) }) });
+    if (!response.ok) throw new Error(`the embedder answered ${response.status}`);
+    await response.arrayBuffer();
+  }
+  return texts.length / ((performance.now() - started) / 1000);
+}
+
+/** Waits until the link is ok with `records` records and its last fetch is after `after`. */
+async function fetched(business, url, records, after, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const entry = await findEntry(business, business.page, url, CHANNEL);
+    if (entry?.status.last_error) throw new Error(`${url}: ${entry.status.last_error}`);
+    const done = entry?.status.state === 'ok' && entry.status.records === records && !entry.status.indexing;
+    if (done && (!after || entry.status.last_fetched_at > after)) return entry;
+    if (Date.now() > deadline) throw new Error(`not fetched within ${timeoutMs} ms: ${JSON.stringify(entry?.status)}`);
+    await sleep(1_000);
+  }
+}
+
+const crm = await startCrm({ shopify: { customers: RECORDS, pageSize: PAGE_SIZE }, hubspot: 1, custom: 1, bucket: false });
+try {
+  const rate = await ceiling(crm.data.shopify);
+  const business = await businessWithPages(1);
+  const body = { ...asGuide(SHOPIFY_EXAMPLE, business.page, crm.url), channels: [CHANNEL] };
+  const started = Date.now();
+  await addLink(business, body);
+  const first = await fetched(business, body.url, RECORDS, null, 6 * 3_600_000);
+  const firstMs = Date.now() - started;
+  // Measured again once the index is built: anything else the machine ran meanwhile shows as a
+  // difference between the two.
+  const rateAfter = await ceiling(crm.data.shopify);
+
+  const onePercent = Math.max(2, Math.round(RECORDS / 100));
+  const edited = crm.data.shopify.slice(10, 10 + onePercent / 2).map((c) => crm.update('shopify', c.id, { note: `Edited ${c.id}` }));
+  const deleted = crm.data.shopify.slice(RECORDS / 2, RECORDS / 2 + onePercent / 2).map((c) => c.id);
+  for (const id of deleted) crm.remove('shopify', id);
+  await pastSecondOf(first.status.last_fetched_at);
+  const refreshStarted = Date.now();
+  await refresh(business, business.page, body.url);
+  const second = await fetched(business, body.url, RECORDS - deleted.length, first.status.last_fetched_at, 3_600_000);
+  const refreshMs = Date.now() - refreshStarted;
+
+  const random = prng(7);
+  const people = crm.data.shopify;
+  const templates = [(c) => `${c.first_name} ${c.last_name}`, (c) => c.email, (c) => `orders of ${c.first_name} ${c.last_name}`, (c) => `${c.default_address?.city ?? ''} customers`];
+  const queries = Array.from({ length: QUERIES }, (_, i) => templates[i % templates.length](random.pick(people)));
+  const latency = await searchLatency((params) => search(business, params), { page_id: business.page, channel: CHANNEL }, queries, MODES);
+
+  const perSecond = RECORDS / (firstMs / 1000);
+  console.log(`## CRM link at size: ${RECORDS} Shopify customers, ${PAGE_SIZE} a page (${crm.requestsTo('shopify').length} page requests in all)`);
+  console.log(`embedder ceiling (same run): ${rate.toFixed(1)} records/s before, ${rateAfter.toFixed(1)} after`);
+  console.log(`first index: ${(firstMs / 1000).toFixed(0)} s, ${perSecond.toFixed(1)} records/s = ${((100 * perSecond) / Math.max(rate, rateAfter)).toFixed(0)}% of the ceiling; ${first.status.chunks} pieces`);
+  console.log(`refresh after 1% changed: ${(refreshMs / 1000).toFixed(1)} s = ${((100 * refreshMs) / firstMs).toFixed(1)}% of the first; embedded ${second.status.last_embedded}, removed ${second.status.last_removed}`);
+  for (const mode of MODES) console.log(`search ${mode} at ${second.status.chunks} pieces: p50 ${latency[mode].p50.toFixed(1)} ms, p99 ${latency[mode].p99.toFixed(1)} ms (${(latency[mode].p50 / latency.semantic.p50).toFixed(2)}x semantic p50)`);
+} finally {
+  await crm.close();
+}
