@@ -53,9 +53,15 @@ async function ceiling(records) {
 /** Waits until the link is ok with `records` records and its last fetch is after `after`. */
 async function fetched(business, url, records, after, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
+  let lastError = null;
   for (;;) {
     const entry = await findEntry(business, business.page, url, CHANNEL);
-    if (entry?.status.last_error) throw new Error(`${url}: ${entry.status.last_error}`);
+    // A failed slice (a CRM or the embedder slow for a moment) is retried by the stack: said, and
+    // waited through; only the deadline ends the wait.
+    if (entry?.status.last_error && entry.status.last_error !== lastError) {
+      lastError = entry.status.last_error;
+      console.error(`${new Date().toISOString()} ${url}: ${lastError}`);
+    }
     const done = entry?.status.state === 'ok' && entry.status.records === records && !entry.status.indexing;
     if (done && (!after || entry.status.last_fetched_at > after)) return entry;
     if (Date.now() > deadline) throw new Error(`not fetched within ${timeoutMs} ms: ${JSON.stringify(entry?.status)}`);

@@ -16,6 +16,7 @@ import {
   verifySeedSignature,
   verifyStandardSignature,
 } from './receivers/webhook-receiver.mjs';
+import { stackLog } from './crm/connectors.mjs';
 import { attemptsOf, businessWithEndpoint, createWebhook, deliveriesOf, deliveryWhen, gaps, getWebhook, sleep } from './receivers/webhook-api.mjs';
 
 /** Local queues add up to about a second of jitter to each wait; schedules are checked with this slack. */
@@ -453,5 +454,31 @@ describe('disabling an endpoint that keeps failing', () => {
     } finally {
       d1(`DROP TRIGGER IF EXISTS ${trigger}`);
     }
+  });
+});
+
+describe('a fan-out larger than one invocation', () => {
+  test('50 events to 16 endpoints are 800 deliveries, each made once, with no invocation past its D1 queries', { timeout: 180_000 }, async () => {
+    const business = await newBusiness({ default_country: 'IE' });
+    const endpoints = [];
+    for (let i = 0; i < 16; i += 1) {
+      const endpoint = receiver.endpoint();
+      const { secret } = await createWebhook(business.key, { url: endpoint.url, events: ['customer.created'] });
+      endpoint.secrets = [secret];
+      endpoints.push(endpoint);
+    }
+    const limitsBefore = (stackLog().match(/\[limit\] /g) ?? []).length;
+    const tag = unique('fan');
+    const customers = Array.from({ length: 50 }, (_, i) => ({ external_id: `${tag}-${i}`, name: `Fan ${i}`, email: `${tag}-${i}@example.com` }));
+    const result = await sync(business.key, customers);
+    assert.equal(result.results.created, 50, JSON.stringify(result.results).slice(0, 300));
+    for (const endpoint of endpoints) await endpoint.waitForCount(50, 120_000);
+    await sleep(1_500);
+    for (const endpoint of endpoints) {
+      const ids = endpoint.requests.map((r) => r.id);
+      assert.equal(ids.length, 50, 'every event once at each endpoint');
+      assert.equal(new Set(ids).size, 50, 'no event twice');
+    }
+    assert.equal((stackLog().match(/\[limit\] /g) ?? []).length, limitsBefore, 'no invocation crossed a production limit');
   });
 });

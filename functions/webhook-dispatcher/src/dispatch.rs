@@ -21,6 +21,10 @@ use worker::{console_error, console_log};
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
 /// Attempts made at once by one task: enough to keep a slow receiver from holding up the rest.
 const PARALLEL_ATTEMPTS: usize = 16;
+/// A dispatch starts no first attempt once its invocation has made this many D1 queries: the ten
+/// tasks of a batch share one invocation's 1,000, and each has up to [`PARALLEL_ATTEMPTS`]
+/// attempts of a few queries each under way, which must be able to record how they ended.
+const DISPATCH_QUERY_CEILING: u32 = domain::platform::D1_QUERIES / 4;
 /// Our own failures are retried by the queue after this long, a few times.
 const OWN_FAULT_RETRY_SECONDS: u32 = 5;
 
@@ -75,17 +79,54 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
     let due =
         webhook_delivery::fan_out(&db, &keys, tenant, &bodies, event_ids, now, PARALLEL_ATTEMPTS).await?;
     let db = &db;
-    let results: Vec<Result<(), ApiError>> = stream::iter(due)
-        .map(|(claimed, endpoint)| async move { attempt(env, db, tenant, &claimed, endpoint.as_ref()).await })
+    let results: Vec<Result<Option<Claimed>, ApiError>> = stream::iter(due)
+        .map(|(claimed, endpoint)| async move {
+            // Many events to many endpoints can be more attempts than one invocation's D1 queries
+            // allow: past its share, a first attempt is handed to a task of its own.
+            if env.usage().d1_queries >= DISPATCH_QUERY_CEILING {
+                return Ok(Some(claimed));
+            }
+            attempt(env, db, tenant, &claimed, endpoint.as_ref())
+                .await
+                .map(|()| None)
+        })
         .buffer_unordered(PARALLEL_ATTEMPTS)
         .collect()
         .await;
-    // A failed attempt-keeping step leaves its delivery pending and due: the sweep finds it.
-    for error in results.into_iter().filter_map(Result::err) {
-        console_error!(
-            "a first attempt was not recorded: {}",
-            error.detail().unwrap_or(&error.body.message)
-        );
+    let mut handed_on: Vec<Claimed> = Vec::new();
+    for result in results {
+        match result {
+            Ok(Some(claimed)) => handed_on.push(claimed),
+            Ok(None) => {}
+            // A failed attempt-keeping step leaves its delivery pending and due: the sweep finds it.
+            Err(error) => console_error!(
+                "a first attempt was not recorded: {}",
+                error.detail().unwrap_or(&error.body.message)
+            ),
+        }
+    }
+    hand_on(env, db, tenant, &handed_on).await
+}
+
+/// Lets go of the leases of first attempts this invocation has no room for, and puts each on the
+/// queue as a task of its own. Not queued, they stay pending and the sweep finds them.
+async fn hand_on(env: &Env, db: &Db, tenant: &Tenant, claimed: &[Claimed]) -> Result<(), ApiError> {
+    let Some(first) = claimed.first() else {
+        return Ok(());
+    };
+    let ids: Vec<&DeliveryId> = claimed.iter().map(|c| &c.delivery_id).collect();
+    edge::db::webhook_deliveries::release(db, tenant, &ids, &first.lease).await?;
+    let tasks = claimed
+        .iter()
+        .map(|c| WebhookTask::Deliver {
+            business_id: tenant.business_id.clone(),
+            delivery_id: c.delivery_id.clone(),
+            attempt: c.attempt,
+        })
+        .collect();
+    console_log!("{} first attempts handed to tasks of their own", claimed.len());
+    if let Err(error) = outbox::enqueue(env, tasks, 0).await {
+        console_error!("{} first attempts left for the sweep: {error}", claimed.len());
     }
     Ok(())
 }

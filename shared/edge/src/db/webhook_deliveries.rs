@@ -257,6 +257,28 @@ pub async fn abandon(
     Ok(())
 }
 
+/// Lets go of the leases `lease` holds on `delivery_ids` without an attempt: each stays pending
+/// at its attempt, for the next worker that claims it.
+pub async fn release(
+    db: &Db,
+    tenant: &Tenant,
+    delivery_ids: &[&DeliveryId],
+    lease: &str,
+) -> Result<(), ApiError> {
+    db.prepare(
+        "UPDATE webhook_deliveries SET leased_until_us = NULL, lease = NULL WHERE business_id = ?1 \
+         AND id IN (SELECT value FROM json_each(?2)) AND status = 'pending' AND lease = ?3",
+    )
+    .bind(&[
+        db::text(tenant.business_id.as_str()),
+        db::json_list(delivery_ids.iter().map(|id| id.as_str())),
+        db::text(lease),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
 /// The statement that removes an endpoint's deliveries (with the endpoint).
 pub fn delete_of_endpoint(db: &Db, tenant: &Tenant, endpoint: &EndpointId) -> Result<Statement, ApiError> {
     Ok(db
