@@ -47,13 +47,17 @@ async function messagesOf(key, { attachments = false } = {}) {
   return res.body.messages;
 }
 
-/** The first attachment of the business's first message, once it is no longer pending. */
-async function settledAttachment(key, timeoutMs = 20_000) {
+/**
+ * The first attachment of the business's first message (or of its message whose text is
+ * `content`), once it is no longer pending.
+ */
+async function settledAttachment(key, timeoutMs = 20_000, content = undefined) {
   return waitFor(async () => {
-    const [message] = await messagesOf(key, { attachments: true });
+    const messages = await messagesOf(key, { attachments: true });
+    const message = content === undefined ? messages[0] : messages.find((m) => m.content === content);
     const attachment = message?.attachments?.[0];
     return attachment && attachment.status !== 'pending' && attachment;
-  }, timeoutMs, 'the attachment to be fetched');
+  }, timeoutMs, `the attachment${content === undefined ? '' : ` of "${content}"`} to be fetched`);
 }
 
 async function assertNothingStored(key, description) {
@@ -562,11 +566,7 @@ describe('the Twilio receiver (SMS, WhatsApp)', () => {
         }),
       );
       assert.equal(res.status, 200, res.text);
-      const attachment = await waitFor(async () => {
-        const messages = await messagesOf(setup.key, { attachments: true });
-        const found = messages.find((message) => message.content === `A ${route} file`)?.attachments?.[0];
-        return found && found.status !== 'pending' && found;
-      }, 60_000, `the ${route} file to be fetched`);
+      const attachment = await settledAttachment(setup.key, 60_000, `A ${route} file`);
       assert.equal(attachment.status, 'stored', `${route}: ${JSON.stringify(attachment)}`);
       assert.equal(attachment.size, bytes.length, route);
       const stored = await fetch(attachment.download_url, { headers: { 'x-api-key': setup.key } });
@@ -636,11 +636,7 @@ describe('the Twilio receiver (SMS, WhatsApp)', () => {
         }),
       );
       assert.equal(res.status, 200, res.text);
-      return waitFor(async () => {
-        const messages = await messagesOf(setup.key, { attachments: true });
-        const found = messages.find((message) => message.content === body)?.attachments?.[0];
-        return found && found.status !== 'pending' && found;
-      }, 20_000, `${body}: its file`);
+      return settledAttachment(setup.key, 20_000, body);
     };
     // Rows put back in the state a lost queue message leaves: pending, aged, with their source.
     const lose = (attachment, minutesAgo, fileId) => {

@@ -74,42 +74,28 @@ async fn receive(mut req: Request, env: Env) -> Result<Response, ApiError> {
                     format!("chatwoot:{delivery}")
                 };
                 let tenant = &connector.tenant;
-                if !crm_inbound_events::first_time(
-                    &db,
-                    tenant,
-                    &connector.id,
-                    &body_id,
-                    runtime::now().micros(),
-                )
-                .await?
-                {
+                let record = async {
+                    let input: Value = serde_json::from_slice(&body)
+                        .map_err(|error| ApiError::malformed(error.to_string()))?;
+                    let work = Delivered {
+                        connector_id: &connector.id,
+                        contact: &ContactKey::Chatwoot(contact.id),
+                        operation: Operation::Chatwoot(topic),
+                        subject_id: &subject,
+                        event_id: &event_id,
+                        input: &input,
+                    };
+                    let job = SyncJobId::generate(runtime::random()?);
+                    crm_sync_jobs::insert_delivered(&db, tenant, &job, &work, runtime::now().micros()).await
+                };
+                let Some(recorded) =
+                    crm_inbound_events::once(&db, tenant, &connector.id, &body_id, record).await?
+                else {
                     return http::json(
                         200,
                         &json!({ "outcome": "duplicate: this body was delivered before" }),
                     );
-                }
-                let input: Value =
-                    serde_json::from_slice(&body).map_err(|error| ApiError::malformed(error.to_string()))?;
-                let work = Delivered {
-                    connector_id: &connector.id,
-                    contact: &ContactKey::Chatwoot(contact.id),
-                    operation: Operation::Chatwoot(topic),
-                    subject_id: &subject,
-                    event_id: &event_id,
-                    input: &input,
                 };
-                let job = SyncJobId::generate(runtime::random()?);
-                let recorded =
-                    match crm_sync_jobs::insert_delivered(&db, tenant, &job, &work, runtime::now().micros())
-                        .await
-                    {
-                        Ok(recorded) => recorded,
-                        Err(error) => {
-                            // Not recorded: the claim goes too, so that Chatwoot's retry is.
-                            crm_inbound_events::forget(&db, tenant, &connector.id, &body_id).await?;
-                            return Err(error);
-                        }
-                    };
                 match recorded {
                     Some(contact) => {
                         sync::hand_over(&env, std::slice::from_ref(&contact), 0).await;

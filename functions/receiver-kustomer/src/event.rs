@@ -27,19 +27,16 @@ pub async fn handle(
     if !connector.enabled {
         return Ok("ignored: the connector is disabled");
     }
-    // The event is claimed before anything is done, so that two deliveries of it at once (a
-    // retry of a slow answer) act once; a failure on our side lets the claim go, so the CRM's next
-    // delivery acts.
-    if !crm_inbound_events::first_time(db, tenant, &connector.id, &inbound.id, runtime::now().micros())
-        .await?
-    {
-        return Ok("duplicate: already handled");
-    }
-    let acted = act(env, db, connector, inbound).await;
-    if acted.is_err() {
-        crm_inbound_events::forget(db, tenant, &connector.id, &inbound.id).await?;
-    }
-    acted
+    // Claimed before anything is done: two deliveries of it at once (a retry of a slow answer)
+    // act once, and a failure on our side lets the claim go, so the CRM's next delivery acts.
+    let acted = crm_inbound_events::once(
+        db,
+        tenant,
+        &connector.id,
+        &inbound.id,
+        act(env, db, connector, inbound),
+    );
+    Ok(acted.await?.unwrap_or("duplicate: already handled"))
 }
 
 async fn act(

@@ -10,7 +10,7 @@ use domain::ids::ConnectorId;
 use domain::tenant::Tenant;
 
 /// Claims the delivery of `event_id`; false when it was claimed before.
-pub async fn first_time(
+async fn first_time(
     db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
@@ -33,13 +33,30 @@ pub async fn first_time(
     Ok(db::changes(&result) == 1)
 }
 
-/// Lets the claim on `event_id` go (its handling failed on our side).
-pub async fn forget(
+/// Runs `act` for the delivery of `event_id` unless it was claimed before (None then). The claim
+/// is taken first, so two deliveries at once act once, and let go when `act` fails on our side, so
+/// the CRM's next delivery acts.
+pub async fn once<T>(
     db: &Db,
     tenant: &Tenant,
     connector: &ConnectorId,
     event_id: &str,
-) -> Result<(), ApiError> {
+    act: impl Future<Output = Result<T, ApiError>>,
+) -> Result<Option<T>, ApiError> {
+    if !first_time(db, tenant, connector, event_id, crate::runtime::now().micros()).await? {
+        return Ok(None);
+    }
+    match act.await {
+        Ok(done) => Ok(Some(done)),
+        Err(error) => {
+            forget(db, tenant, connector, event_id).await?;
+            Err(error)
+        }
+    }
+}
+
+/// Lets the claim on `event_id` go (its handling failed on our side).
+async fn forget(db: &Db, tenant: &Tenant, connector: &ConnectorId, event_id: &str) -> Result<(), ApiError> {
     db.prepare(
         "DELETE FROM crm_inbound_events WHERE business_id = ?1 AND connector_id = ?2 AND event_id = ?3",
     )
