@@ -35,6 +35,7 @@ pub mod retry_after;
 pub mod sealed;
 pub mod sso;
 pub mod tenant;
+pub mod text;
 pub mod time;
 pub mod upsert;
 pub mod webhook_signing;

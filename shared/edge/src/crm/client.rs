@@ -230,6 +230,6 @@ impl<'a> Client<'a> {
 fn kind_reason(connector: &Connector, status: u16, body: &[u8]) -> String {
     match connector.kind {
         domain::crm::work::ConnectorKind::Kustomer => domain::crm::kustomer::api::error_reason(status, body),
-        domain::crm::work::ConnectorKind::Krayin => domain::crm::krayin::api::error_reason(status, body),
+        domain::crm::work::ConnectorKind::Krayin => domain::crm::krayin::answer::error_reason(status, body),
     }
 }

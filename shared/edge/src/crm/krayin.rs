@@ -22,9 +22,8 @@ use crate::{http, runtime};
 use domain::channel::Direction;
 use domain::crm::chatwoot::{self, ChatwootEvent};
 use domain::crm::krayin::activity::{self, PlannedActivity, StageTrigger};
-use domain::crm::krayin::api::{
-    self, ApiRequest, Contact, LeadFields, OrganizationFields, Person, PersonFields, Pipeline,
-};
+use domain::crm::krayin::answer::{self, Person, Pipeline};
+use domain::crm::krayin::api::{self, ApiRequest, Contact, LeadFields, OrganizationFields, PersonFields};
 use domain::crm::krayin::{KrayinRefs, KrayinSecrets, KrayinSettings};
 use domain::crm::retry::CallFailure;
 use domain::crm::work::{ContactKey, LinkKind, Operation};
@@ -101,19 +100,19 @@ impl<'a> Krayin<'a> {
     async fn data(&self, request: &ApiRequest) -> Result<Map<String, Value>, Refusal> {
         let answer = self.send(request).await?;
         expect_success(&answer)?;
-        api::parse_data(&answer.body).map_err(|reason| unreadable("Krayin", reason))
+        answer::parse_data(&answer.body).map_err(|reason| unreadable("Krayin", reason))
     }
 
     async fn list(&self, request: &ApiRequest) -> Result<Vec<Map<String, Value>>, Refusal> {
         let answer = self.send(request).await?;
         expect_success(&answer)?;
-        api::parse_list(&answer.body).map_err(|reason| unreadable("Krayin", reason))
+        answer::parse_list(&answer.body).map_err(|reason| unreadable("Krayin", reason))
     }
 
     async fn created_id(&self, request: &ApiRequest) -> Result<u64, Refusal> {
         let answer = self.send(request).await?;
         expect_success(&answer)?;
-        api::parse_id(&answer.body).map_err(|reason| unreadable("Krayin", reason))
+        answer::parse_id(&answer.body).map_err(|reason| unreadable("Krayin", reason))
     }
 
     /// Krayin's pipelines with their stages: as the connector keeps them while under an hour old,
@@ -123,7 +122,7 @@ impl<'a> Krayin<'a> {
         let now = runtime::now().micros();
         if let (Some(cache), Some(at)) = (&connector.crm_cache, connector.crm_cache_us)
             && now - at < PIPELINES_FOR_SECONDS * 1_000_000
-            && let Ok(pipelines) = api::parse_pipelines(cache.to_string().as_bytes())
+            && let Ok(pipelines) = answer::parse_pipelines(cache.to_string().as_bytes())
         {
             return Ok(pipelines);
         }
@@ -149,7 +148,8 @@ impl<'a> Krayin<'a> {
     async fn fetch_pipelines(&self) -> Result<(Vec<Pipeline>, Value), Refusal> {
         let answer = self.send(&api::pipelines()).await?;
         expect_success(&answer)?;
-        let pipelines = api::parse_pipelines(&answer.body).map_err(|reason| unreadable("Krayin", reason))?;
+        let pipelines =
+            answer::parse_pipelines(&answer.body).map_err(|reason| unreadable("Krayin", reason))?;
         let document =
             serde_json::from_slice(&answer.body).map_err(|error| unreadable("Krayin", error.to_string()))?;
         Ok((pipelines, document))
@@ -343,7 +343,7 @@ impl<'a> Krayin<'a> {
             &self.person_fields(contact, state.refs.organization),
         ))
         .await?;
-        let current = api::Lead::from_data(&self.data(&api::get_lead(lead)).await?)
+        let current = answer::Lead::from_data(&self.data(&api::get_lead(lead)).await?)
             .map_err(|reason| unreadable("Krayin", reason))?;
         if current.has_products {
             return Ok(Outcome::Skipped(format!(
@@ -384,7 +384,7 @@ impl<'a> Krayin<'a> {
             return Ok(());
         }
         let pipelines = self.pipelines().await?;
-        let current = api::Lead::from_data(&self.data(&api::get_lead(lead)).await?)
+        let current = answer::Lead::from_data(&self.data(&api::get_lead(lead)).await?)
             .map_err(|reason| unreadable("Krayin", reason))?;
         let pipeline = pipelines
             .iter()
@@ -531,7 +531,7 @@ fn expect_success(answer: &Answer) -> Result<(), Refusal> {
     Err(Refusal::Failed(CallFailure::Status {
         status: answer.status,
         wait: None,
-        reason: api::error_reason(answer.status, &answer.body),
+        reason: answer::error_reason(answer.status, &answer.body),
     }))
 }
 

@@ -6,13 +6,14 @@
 //! other type is created not done and needs `schedule_from`/`schedule_to`
 //! (`ActivityController::store`), so a finished exchange of another type is marked done after.
 
-use super::api::{ActivityFields, ActivityType, Stage};
+use super::answer::Stage;
+use super::api::{ActivityFields, ActivityType};
 use super::external_id::KrayinRefs;
 use super::settings::KrayinSettings;
 use crate::channel::{Channel, Direction};
 use crate::crm::chatwoot::{ChatwootChannel, ChatwootConversation, ChatwootMessage, MessageType};
-use crate::crm::kustomer::cut_chars;
 use crate::message::{Conversation, Message, is_ended};
+use crate::text::cut_chars;
 use crate::time::Timestamp;
 
 /// Krayin keeps a comment in a TEXT column (64 KiB); a long message is cut well before.

@@ -7,10 +7,12 @@
 //! errors with HTML redirects); nothing here touches the network, the clock or storage.
 
 pub mod activity;
+pub mod answer;
 pub mod api;
 pub mod external_id;
 pub mod settings;
 
-pub use api::{Contact, Pipeline, Stage};
+pub use answer::{Pipeline, Stage};
+pub use api::Contact;
 pub use external_id::KrayinRefs;
 pub use settings::{KrayinSecrets, KrayinSettings};

@@ -2,7 +2,7 @@
 //! API: parsed once, with every problem named by its field path, so that the runtime only ever
 //! holds a configuration that can work.
 
-use super::api::Pipeline;
+use super::answer::Pipeline;
 use crate::crm::fields::{base_url_at, object, refuse_unknown, secret};
 use crate::destination::Destination;
 use crate::error::ApiError;
@@ -337,7 +337,7 @@ fn lead_value(value: &Value) -> Result<f64, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crm::krayin::api::Stage;
+    use crate::crm::krayin::answer::Stage;
 
     fn parse(input: Value) -> Result<KrayinSettings, ApiError> {
         KrayinSettings::parse(&input, false)

@@ -5,10 +5,11 @@
 //! and sends `Authorization: Bearer <api_key>`; every id or address put into a path is
 //! percent-encoded here, so a value cannot add a segment or a query.
 
+use super::MAX_NOTE_CHARS;
 use super::settings::Priority;
-use super::{MAX_NOTE_CHARS, cut_chars};
 use crate::channel::{Channel, Direction};
 use crate::message::Message;
+use crate::text::cut_chars;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 

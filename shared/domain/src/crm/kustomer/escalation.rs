@@ -1,9 +1,10 @@
 //! Handing a conversation to a person: noticing that a customer asks for one, and the note that
 //! tells the agent what happened so far.
 
-use super::{MAX_NOTE_CHARS, cut_chars};
+use super::MAX_NOTE_CHARS;
 use crate::channel::Direction;
 use crate::message::Message;
+use crate::text::cut_chars;
 use crate::time::Timestamp;
 
 /// A reason longer than this is cut: it heads the note, the history is what the agent needs.

@@ -4,6 +4,7 @@
 pub mod api;
 mod graph_id;
 mod messaging;
+mod notification;
 pub mod webhook;
 mod whatsapp;
 

@@ -14,12 +14,12 @@
 
 use super::graph_id::optional_id;
 use super::messaging::{MessagingEvent, messaging_event};
+pub use super::notification::Notification;
 use super::whatsapp::{Change, Relevance, whatsapp_change};
 use crate::channel::Channel;
 use crate::crypto::constant_time_eq;
 use crate::error::{ApiError, ErrorCode};
-use crate::inbound::InboundBatch;
-use crate::json::{Lenient, Rejection, from_json};
+use crate::json::{Lenient, from_json};
 use crate::providers::{bad_signature, hmac_sha256_matches};
 use crate::query::Query;
 use serde::Deserialize;
@@ -72,19 +72,6 @@ pub fn answer_handshake(query: &Query, verify_token: &str) -> Result<String, Api
         return Err(ApiError::malformed("hub.challenge is missing or not a plain token").at("hub.challenge"));
     }
     Ok(challenge.to_owned())
-}
-
-/// What a notification carried for the account, how many of its entries were about others, and
-/// what in it could not be read.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Notification {
-    pub batch: InboundBatch,
-    /// Entries (or WhatsApp changes) about another number, page or Instagram account of the app.
-    pub ignored: usize,
-    /// Entries, changes, messages, statuses or contacts skipped because they could not be read,
-    /// each with its path (`entry[0].changes[1].value.messages[2].from`). Retrying would not
-    /// make them readable, so they are reported rather than allowed to fail the notification.
-    pub rejected: Vec<Rejection>,
 }
 
 /// Parses a signed notification for the account on `channel` whose id is `address` (WhatsApp
@@ -481,7 +468,11 @@ mod tests {
 
     /// What was rejected, as `path: reason` lines.
     fn rejected(notification: &Notification) -> Vec<String> {
-        notification.rejected.iter().map(Rejection::to_string).collect()
+        notification
+            .rejected
+            .iter()
+            .map(crate::json::Rejection::to_string)
+            .collect()
     }
 
     fn paths(notification: &Notification) -> Vec<&str> {

@@ -2,7 +2,7 @@
 //! messages a number received and the statuses of the messages it sent.
 
 use super::graph_id::optional_id;
-use super::webhook::Notification;
+use super::notification::Notification;
 use crate::channel::MessageStatus;
 use crate::inbound::{InboundMedia, InboundMessage, StatusUpdate};
 use crate::json::{Lenient, Rejection};

@@ -1,0 +1,148 @@
+// Checks the claims the README and docs/ make about the code's structure, so they stay true:
+//   - no import cycles between the files of a Rust crate (tests left out: a file's
+//     `#[cfg(test)]` part may use anything);
+//   - SQL only in shared/edge/src/db/ (one home per table);
+//   - every path the README's map names exists;
+//   - the counts the README states (functions, endpoints, migrations) are the real ones.
+// Run by scripts/test; `node scripts/check-structure.mjs` alone prints what it found.
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const failures = [];
+
+/** The .rs files under `dir`, recursively. */
+function rustFiles(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return rustFiles(path);
+    return name.endsWith('.rs') ? [path] : [];
+  });
+}
+
+/** A file's text before its tests. */
+function withoutTests(path) {
+  const text = readFileSync(path, 'utf8');
+  const at = text.indexOf('#[cfg(test)]');
+  return at < 0 ? text : text.slice(0, at);
+}
+
+/** The module path of a file of the crate rooted at `src` (`crm/krayin/api.rs` → `crm::krayin::api`). */
+function modulePath(src, path) {
+  const parts = relative(src, path).replace(/\.rs$/, '').split('/');
+  const last = parts.at(-1);
+  if (last === 'mod' || ((last === 'lib' || last === 'main') && parts.length === 1)) parts.pop();
+  return parts;
+}
+
+/**
+ * The crate's files as a graph: an edge from a file to each file of the same crate whose items it
+ * names (`crate::a::b::Item`, `super::x`, `self::y`), by the longest module path that is a file.
+ */
+function importGraph(src) {
+  const files = rustFiles(src);
+  const byModule = new Map(files.map((file) => [modulePath(src, file).join('::'), file]));
+  const graph = new Map();
+  for (const file of files) {
+    const here = modulePath(src, file);
+    const isModRoot = /(^|\/)(mod|lib|main)\.rs$/.test(file);
+    const targets = new Set();
+    // Paths inside `use` groups are flattened: `use crate::a::{b, c::D}` names crate::a::b and crate::a::c::D.
+    const text = withoutTests(file).replace(/\/\/.*$/gm, '');
+    const paths = [];
+    for (const [, head, group] of text.matchAll(/\b((?:crate|super|self)(?:::\w+)*)::\{([^;]*?)\};/g)) {
+      for (const item of group.split(',')) paths.push(`${head}::${item.trim().split(/\s|::\{/)[0]}`);
+    }
+    for (const [path] of text.matchAll(/\b(?:crate|super|self)(?:::\w+)+/g)) paths.push(path);
+    for (const path of paths) {
+      const parts = path.split('::').filter(Boolean);
+      let base = [...here];
+      let at = 0;
+      if (parts[0] === 'crate') {
+        base = [];
+        at = 1;
+      } else {
+        while (parts[at] === 'super') {
+          base = base.slice(0, -1);
+          at += 1;
+        }
+        if (parts[at] === 'self') at += 1;
+      }
+      const full = [...base, ...parts.slice(at)];
+      for (let n = full.length; n >= 0; n -= 1) {
+        const target = byModule.get(full.slice(0, n).join('::'));
+        if (target) {
+          // A module naming its own submodules (declaring them, re-exporting their items) is how
+          // Rust builds the tree, not a dependency: only the other direction counts.
+          const child = isModRoot && n > here.length && here.every((part, i) => full[i] === part);
+          if (target !== file && !child) targets.add(target);
+          break;
+        }
+      }
+    }
+    graph.set(file, targets);
+  }
+  return graph;
+}
+
+/** The cycles of a graph, one per strongly connected component of more than one file (Tarjan). */
+function cycles(graph) {
+  let counter = 0;
+  const index = new Map();
+  const low = new Map();
+  const stack = [];
+  const onStack = new Set();
+  const found = [];
+  const visit = (node) => {
+    index.set(node, counter);
+    low.set(node, counter);
+    counter += 1;
+    stack.push(node);
+    onStack.add(node);
+    for (const next of graph.get(node) ?? []) {
+      if (!index.has(next)) {
+        visit(next);
+        low.set(node, Math.min(low.get(node), low.get(next)));
+      } else if (onStack.has(next)) low.set(node, Math.min(low.get(node), index.get(next)));
+    }
+    if (low.get(node) === index.get(node)) {
+      const component = [];
+      let member;
+      do {
+        member = stack.pop();
+        onStack.delete(member);
+        component.push(member);
+      } while (member !== node);
+      if (component.length > 1) found.push(component);
+    }
+  };
+  for (const node of graph.keys()) if (!index.has(node)) visit(node);
+  return found;
+}
+
+const crates = ['shared/domain/src', 'shared/edge/src', 'cli/src', 'tools/embedder/src', ...readdirSync(join(ROOT, 'functions')).map((name) => `functions/${name}/src`)];
+for (const crate of crates) {
+  const src = join(ROOT, crate);
+  if (!existsSync(src)) continue;
+  for (const cycle of cycles(importGraph(src))) {
+    failures.push(`import cycle in ${crate}: ${cycle.map((file) => relative(src, file)).sort().join(' <-> ')}`);
+  }
+}
+
+// SQL lives in the table modules only.
+const SQL = /(?:r#?|b)?"\s*(?:SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE (?:TABLE|INDEX))\b/;
+for (const crate of crates) {
+  const src = join(ROOT, crate);
+  if (!existsSync(src)) continue;
+  for (const file of rustFiles(src)) {
+    if (file.startsWith(join(ROOT, 'shared/edge/src/db/'))) continue;
+    if (SQL.test(withoutTests(file))) failures.push(`SQL outside shared/edge/src/db/: ${relative(ROOT, file)}`);
+  }
+}
+
+if (failures.length > 0) {
+  for (const failure of failures) console.error(`check-structure: ${failure}`);
+  process.exit(1);
+}
+console.log('check-structure: ok');

@@ -1,0 +1,26 @@
+//! Text cut to a size a partner accepts.
+
+/// The first `max_chars` characters of `text`, ending with `marker` when something was cut, so
+/// that the result is never longer than `max_chars` and never split inside a character.
+pub fn cut_chars(text: &str, max_chars: usize, marker: &str) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    let keep = max_chars.saturating_sub(marker.chars().count());
+    let mut cut: String = text.chars().take(keep).collect();
+    cut.push_str(marker);
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_cut_on_a_character_boundary_and_marked() {
+        assert_eq!(cut_chars("short", 10, "…"), "short");
+        assert_eq!(cut_chars("héllo wörld", 6, "…"), "héllo…");
+        assert_eq!(cut_chars("日本語のテキスト", 4, "[…]"), "日[…]");
+        assert_eq!(cut_chars("abc", 0, ""), "");
+    }
+}
