@@ -2,8 +2,10 @@
 //   - no import cycles between the files of a Rust crate (tests left out: a file's
 //     `#[cfg(test)]` part may use anything);
 //   - SQL only in shared/edge/src/db/ (one home per table);
-//   - every path the README's map names exists;
-//   - the counts the README states (functions, endpoints, migrations) are the real ones.
+//   - every repository path the README names in backticks exists;
+//   - every relative link of the README and docs/*.md reaches a file, and its #anchor a heading;
+//   - the counts the README states (functions, openapi.json's paths and operations, migrations)
+//     are the real ones.
 // Run by scripts/test; `node scripts/check-structure.mjs` alone prints what it found.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -139,6 +141,95 @@ for (const crate of crates) {
     if (file.startsWith(join(ROOT, 'shared/edge/src/db/'))) continue;
     if (SQL.test(withoutTests(file))) failures.push(`SQL outside shared/edge/src/db/: ${relative(ROOT, file)}`);
   }
+}
+
+// The README and docs/ as prose: fenced code blocks left out, and inline code spans kept apart
+// from the text around them.
+const README = 'README.md';
+const DOCS = [README, ...readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
+
+/** A markdown file's lines outside fenced code blocks, each with its line number. */
+function proseLines(file) {
+  let fenced = false;
+  return readFileSync(join(ROOT, file), 'utf8').split('\n').flatMap((line, at) => {
+    if (/^\s*(```|~~~)/.test(line)) {
+      fenced = !fenced;
+      return [];
+    }
+    return fenced ? [] : [{ line, number: at + 1 }];
+  });
+}
+
+/** The inline code spans of a line (`like this`). */
+const codeSpans = (line) => [...line.matchAll(/(`+)(.+?)\1/g)].map(([, , span]) => span.trim());
+
+/** The anchors GitHub gives a file's headings: lowercase, punctuation dropped, spaces as hyphens. */
+function anchorsOf(file) {
+  const anchors = new Set();
+  const seen = new Map();
+  for (const { line } of proseLines(file)) {
+    const heading = /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
+    if (!heading) continue;
+    const text = heading[1].replace(/\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/`/g, '');
+    const slug = text.toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '').replace(/ /g, '-');
+    const count = seen.get(slug) ?? 0;
+    seen.set(slug, count + 1);
+    anchors.add(count === 0 ? slug : `${slug}-${count}`);
+  }
+  return anchors;
+}
+
+// Every repository path the README names in backticks exists: `functions/`, `scripts/dev`,
+// `openapi.json`, and for a pattern such as `shared/edge/src/db/<table>.rs` the folder before the
+// pattern. A word of a span is a path when it has a `/` or a file's extension, starts with a
+// letter, a digit, `_` or `.` (not a route such as `/api-…`, a quoted string or `~/…`), is not a
+// URL, an assignment or a media type, and is not under what the build and the local stack make
+// (ignored by git, absent from a fresh clone).
+const EXTENSION = /\.(md|json|toml|lock|rs|mjs|js|sh|py|sql|txt|yaml|yml)$/;
+const MEDIA_TYPE = /^(application|text|image|audio|video|multipart)\//;
+const GENERATED = /^(target|node_modules|\.wrangler|\.models|\.venv)(\/|$)/;
+for (const { line, number } of proseLines(README)) {
+  for (const word of codeSpans(line).flatMap((span) => span.split(/\s+/))) {
+    if (!word.includes('/') && !EXTENSION.test(word)) continue;
+    if (!/^[\w.]/.test(word) || /:\/\/|=/.test(word) || MEDIA_TYPE.test(word) || GENERATED.test(word)) continue;
+    const pattern = word.search(/[<{*]/);
+    const path = pattern < 0 ? word : word.slice(0, word.lastIndexOf('/', pattern) + 1);
+    if (path && !existsSync(join(ROOT, path))) failures.push(`${README}:${number} names \`${word}\`, which does not exist`);
+  }
+}
+
+// Every relative link of the README and docs/ reaches a file, and its #anchor a heading there.
+for (const file of DOCS) {
+  for (const { line, number } of proseLines(file)) {
+    const text = line.replace(/(`+).+?\1/g, '');
+    for (const [, target] of text.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) {
+      if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue; // https:, mailto:
+      const [path, anchor] = target.split('#');
+      const linked = path ? join(dirname(file), decodeURIComponent(path)) : file;
+      if (!existsSync(join(ROOT, linked))) {
+        failures.push(`${file}:${number} links to ${target}: there is no ${linked}`);
+      } else if (anchor !== undefined && linked.endsWith('.md') && !anchorsOf(linked).has(decodeURIComponent(anchor))) {
+        failures.push(`${file}:${number} links to ${target}: ${linked} has no heading #${anchor}`);
+      }
+    }
+  }
+}
+
+// The counts the README states are the real ones: functions (functions.toml's
+// `[functions.<name>]` tables), openapi.json's paths and operations, migrations/'s migrations.
+const readme = proseLines(README).map(({ line }) => line).join('\n');
+const openapi = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8'));
+const OPERATIONS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+const counts = {
+  functions: [...readFileSync(join(ROOT, 'functions.toml'), 'utf8').matchAll(/^\[functions\.[\w-]+\]\s*$/gm)].length,
+  paths: Object.keys(openapi.paths).length,
+  operations: Object.values(openapi.paths).flatMap((item) => Object.keys(item).filter((key) => OPERATIONS.includes(key))).length,
+  migrations: readdirSync(join(ROOT, 'migrations')).filter((name) => name.endsWith('.sql')).length,
+};
+for (const [noun, real] of Object.entries(counts)) {
+  const stated = [...readme.matchAll(new RegExp(`\\b(\\d[\\d,]*)\\s+${noun}\\b`, 'g'))].map(([, n]) => Number(n.replace(/,/g, '')));
+  if (stated.length === 0) failures.push(`${README} no longer states the number of ${noun} (${real}) as "${real} ${noun}"`);
+  for (const n of stated) if (n !== real) failures.push(`${README} says ${n} ${noun}; there are ${real}`);
 }
 
 if (failures.length > 0) {

@@ -110,7 +110,8 @@ has_rustup_wasm_target() {
 }
 
 # Exports what a wasm build needs: rustup's target where installed, otherwise Debian's rustc-web
-# with std built from source (see TOOLCHAIN notes in the README).
+# with std built from source (docs/operations.md, "Building on machines without rustup's wasm32
+# target").
 wasm_build_env() {
   if ! has_rustup_wasm_target; then
     rustup toolchain list | grep -q '^debian-web' || die "no wasm32 toolchain: run scripts/setup"

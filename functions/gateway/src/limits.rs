@@ -1,4 +1,4 @@
-//! Rate limits at the one public entry (README, "Rate limits").
+//! Rate limits at the one public entry (docs/limits.md, "Rate limits").
 //!
 //! - Each API key has a token bucket in a Durable Object of its own (`RateLimiter`, named by the
 //!   key's hash), so every isolate and location counts against the same bucket: the count is
