@@ -1,6 +1,8 @@
-// openapi.json against the code and the running stack: every route the code serves is
-// documented with its methods and nothing else is (read from the sources by
-// openapi/route-scan.mjs), every documented operation reaches its handler and every other
+// openapi.json against the code and the running stack: every endpoint of the code's table
+// (domain::api::ENDPOINTS, written to openapi/endpoints.json by a unit test that fails when the
+// two differ) is documented with its method, operationId and security, and nothing else is; the
+// gateway forwards each endpoint's path to the function that serves it; every documented
+// operation reaches its handler and every other
 // method on a documented path is refused with 405, the documented Allow list and the documented
 // body (the JSON error, or the embed page's HTML), the rate-limit headers and the 429 are where
 // the document says, the gateway serves the committed file, and the file is a valid OpenAPI 3.1
@@ -12,11 +14,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scanRoutes } from './openapi/route-scan.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DOCUMENT_TEXT = readFileSync(join(ROOT, 'openapi.json'), 'utf8');
 const DOCUMENT = JSON.parse(DOCUMENT_TEXT);
+/** The code's table of endpoints: operation, function, method, path and security of each. */
+const ENDPOINTS = JSON.parse(readFileSync(join(ROOT, 'tests/e2e/openapi/endpoints.json'), 'utf8'));
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 /** What the probe tries on every path besides the documented methods. */
 const PROBED_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'];
@@ -24,7 +27,7 @@ const PROBED_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEA
 const normalised = (template) => template.replace(/\{[^}]+\}/g, '{}');
 
 /** The gateway's own paths: every other is routed to a function, within the rate limits. */
-const GATEWAY_PATHS = new Set(['/health', '/openapi.json']);
+const GATEWAY_PATHS = new Set(ENDPOINTS.filter((e) => e.function === 'gateway').map((e) => e.path));
 const RATE_LIMIT_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'];
 /** Operations that take an API key: their answers carry the key's rate-limit headers. */
 const isKeyed = (operation) => (operation.security ?? []).some((r) => 'ApiKey' in r || 'ApiKeyBearer' in r);
@@ -48,62 +51,72 @@ function documentedPaths() {
 
 const sorted = (set) => [...set].sort().join(', ');
 
-describe('openapi.json and the routes in the code', () => {
-  const code = scanRoutes(ROOT);
-  const documented = documentedPaths();
-
-  test('the scanner finds the routes it is known to read', () => {
-    // A guard on the scanner itself: if it stopped reading any kind of arm, the checks below
-    // would pass on nothing.
-    const expected = {
-      '/admin/businesses/{}/api-keys': 'GET, POST',
-      '/admin/connectors/{}/contacts/{}': 'GET',
-      '/api-webhooks/{}/rotate-secret': 'POST',
-      '/api-conversations/{}': 'PATCH',
-      '/api/dashboard/crm-links': 'DELETE, GET, POST',
-      '/api-crm-notes': 'POST',
-      '/embed/inbox': 'GET, HEAD',
-      '/webhooks/crm-links/{}': 'POST',
-      '/api/webhooks/kustomer/{}': 'POST',
-      '/webhooks/meta/{}': 'GET, POST',
-      '/api-customers': 'GET',
-    };
-    for (const [path, methods] of Object.entries(expected)) {
-      assert.ok(code.has(path), `the scanner sees ${path}`);
-      assert.equal(sorted(code.get(path)), methods, `the scanner reads the methods of ${path}`);
+/** `[functions.<name>]` → its `routes` (what the gateway forwards to it), read from functions.toml. */
+function functionRoutes() {
+  const routes = new Map();
+  let current = null;
+  for (const line of readFileSync(join(ROOT, 'functions.toml'), 'utf8').split('\n')) {
+    const table = line.match(/^\[functions\.([a-z0-9-]+)\]\s*$/);
+    if (table) {
+      current = table[1];
+      routes.set(current, []);
+      continue;
     }
-    assert.ok(code.size >= 55, `the scanner sees every function's routes (found ${code.size})`);
+    if (/^\[/.test(line)) current = null;
+    const list = line.match(/^routes\s*=\s*\[(.*)\]\s*$/);
+    if (current && list) routes.set(current, [...list[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]));
+  }
+  return routes;
+}
+
+/** Whether a gateway route (`/path` or `/prefix/*`) takes the concrete `path`. */
+const takes = (route, path) => (route.endsWith('/*') ? path.startsWith(route.slice(0, -1)) : path === route);
+
+describe('openapi.json and the endpoints in the code', () => {
+  const operations = (document) => {
+    const found = new Map();
+    for (const [template, item] of Object.entries(document.paths)) {
+      for (const method of HTTP_METHODS.filter((m) => m in item)) {
+        const operation = item[method];
+        const security = (operation.security ?? document.security ?? []).map((requirement) => Object.keys(requirement));
+        found.set(`${method.toUpperCase()} ${template}`, { operation: operation.operationId, security });
+      }
+    }
+    return found;
+  };
+
+  test('every endpoint is documented with its method, operationId and security, and nothing else is', () => {
+    const documented = operations(DOCUMENT);
+    const differences = [];
+    for (const endpoint of ENDPOINTS) {
+      const key = `${endpoint.method} ${endpoint.path}`;
+      const doc = documented.get(key);
+      documented.delete(key);
+      if (!doc) differences.push(`${key} (${endpoint.operation}) is served but not documented`);
+      else if (doc.operation !== endpoint.operation) differences.push(`${key}: documented as ${doc.operation}, served as ${endpoint.operation}`);
+      else if (JSON.stringify(doc.security) !== JSON.stringify(endpoint.security)) {
+        differences.push(`${key}: documented security ${JSON.stringify(doc.security)}, served ${JSON.stringify(endpoint.security)}`);
+      }
+    }
+    for (const key of documented.keys()) differences.push(`${key} is documented but no endpoint serves it`);
+    assert.deepEqual(differences, [], differences.join('\n'));
   });
 
-  test('every route the code serves is documented with each of its methods', () => {
-    const missing = [];
-    for (const [path, methods] of code) {
-      const doc = documented.get(path);
-      if (!doc) {
-        missing.push(`${path} (${methods ? sorted(methods) : 'methods not read'})`);
-        continue;
-      }
-      for (const method of methods ?? []) {
-        if (!doc.methods.has(method)) missing.push(`${method} ${doc.template}`);
+  test("the gateway forwards each endpoint's path to the function that serves it, and only those", () => {
+    const routes = functionRoutes();
+    const problems = [];
+    for (const endpoint of ENDPOINTS.filter((e) => e.function !== 'gateway')) {
+      const path = endpoint.path.replace(/\{[^}]+\}/g, 'x');
+      const owners = [...routes].filter(([, list]) => list.some((route) => takes(route, path))).map(([name]) => name);
+      if (owners.join() !== endpoint.function) problems.push(`${endpoint.method} ${endpoint.path} goes to ${owners.join(', ') || 'no function'}, served by ${endpoint.function}`);
+    }
+    for (const [name, list] of routes) {
+      for (const route of list) {
+        const served = ENDPOINTS.some((e) => e.function === name && takes(route, e.path.replace(/\{[^}]+\}/g, 'x')));
+        if (!served) problems.push(`functions.toml routes ${route} to ${name}, which serves no endpoint there`);
       }
     }
-    assert.deepEqual(missing, [], `served by the code but not in openapi.json:\n  ${missing.join('\n  ')}`);
-  });
-
-  test('every documented path and method is one the code serves', () => {
-    const unserved = [];
-    for (const [path, { template, methods }] of documented) {
-      if (!code.has(path)) {
-        unserved.push(`${template} (no route in the code matches it)`);
-        continue;
-      }
-      const served = code.get(path);
-      if (served === null) continue; // the code does not say; the probe below checks it
-      for (const method of methods) {
-        if (!served.has(method)) unserved.push(`${method} ${template} (the code takes ${sorted(served)})`);
-      }
-    }
-    assert.deepEqual(unserved, [], `in openapi.json but not served:\n  ${unserved.join('\n  ')}`);
+    assert.deepEqual(problems, [], problems.join('\n'));
   });
 });
 
@@ -274,14 +287,19 @@ describe('openapi.json against the running stack', () => {
     return /^(no endpoint at|no such path|no admin endpoint at)/.test(message) || res.text.includes('not part of the inbox');
   }
 
-  test('every documented operation reaches its handler, with the rate-limit headers where documented', async () => {
+  test('every documented operation reaches its handler, with the rate-limit headers where documented, and answers as documented', async () => {
     const failures = [];
+    const answers = [];
     for (const { template, item, methods } of documented.values()) {
       for (const method of methods) {
         const path = concrete(template, method);
         const res = await support.request(method, path, { headers: credentials(item) });
         if (res.status === 405 || unrouted(res)) {
           failures.push(`${method} ${template}: ${res.status} ${res.text.slice(0, 160)}`);
+        }
+        const pointer = answerSchema(template, method, res.status);
+        if (pointer && res.text !== '' && /json/.test(res.headers.get('content-type') ?? '')) {
+          answers.push({ label: `${method} ${template} ${res.status}`, pointer, body: res.body });
         }
         // The fixture's key is active: an operation that takes it answers with its bucket; one
         // that takes other credentials shows no bucket.
@@ -297,7 +315,37 @@ describe('openapi.json against the running stack', () => {
       }
     }
     assert.deepEqual(failures, [], `documented but not routed, or headers not as documented:\n  ${failures.join('\n  ')}`);
+    // Each JSON answer against the schema documented for its status: the document closes its
+    // answers' objects, so a field the code adds or renames fails here.
+    const python = join(ROOT, '.venv', 'bin', 'python');
+    let report;
+    try {
+      report = execFileSync(python, [join(ROOT, 'tests/e2e/openapi/answers.py'), join(ROOT, 'openapi.json')], {
+        input: JSON.stringify(answers),
+        encoding: 'utf8',
+      });
+    } catch (error) {
+      assert.fail(`answers that are not as documented:\n${error.stdout}${error.stderr}`);
+    }
+    assert.match(report, /answers match/);
+    assert.ok(answers.length >= 60, `most operations gave a JSON answer to check (${answers.length})`);
   });
+
+  /** Where the schema of the `status` answer of an operation sits in the document, as a JSON pointer. */
+  function answerSchema(template, method, status) {
+    // A JSON pointer in a URI fragment: `~` and `/` escaped, then the rest percent-encoded (`{`).
+    const escape = (key) => encodeURIComponent(key.replace(/~/g, '~0').replace(/\//g, '~1'));
+    const operation = DOCUMENT.paths[template][method.toLowerCase()];
+    const key = String(status) in operation.responses ? String(status) : 'default' in operation.responses ? 'default' : null;
+    if (!key) return null;
+    let response = operation.responses[key];
+    let pointer = `#/paths/${escape(template)}/${method.toLowerCase()}/responses/${key}`;
+    if (response.$ref) {
+      pointer = response.$ref;
+      response = resolveRef(response);
+    }
+    return response?.content?.['application/json']?.schema ? `${pointer}/content/application~1json/schema` : null;
+  }
 
   /** The media type of a path's 405 as its operations document it; the JSON error unless they say otherwise. */
   function documented405(item) {

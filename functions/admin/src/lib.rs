@@ -7,45 +7,57 @@ mod businesses;
 mod channel_accounts;
 mod connectors;
 mod maintenance;
-mod routes;
 
+use domain::api::{self, Function, Operation, Routed};
 use domain::error::ApiError;
+use domain::ids::{ApiKeyId, BusinessId, ChannelAccountId, ConnectorId};
 use edge::Env;
 use edge::audit::Audit;
-use edge::{auth, http};
-use routes::AdminRoute;
+use edge::http;
 use worker::{Context, Request, Response, event};
+
+const FUNCTION: &Function = &api::ADMIN;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, admin).await
+    http::serve_admin(FUNCTION, req, env, admin).await
 }
 
-async fn admin(req: Request, env: Env) -> Result<Response, ApiError> {
-    auth::authorize_admin(&req, &env)?;
+async fn admin(req: Request, env: Env, routed: Routed) -> Result<Response, ApiError> {
     let audit = Audit::admin(&req);
-    match routes::route(req.method(), &req.path())? {
-        AdminRoute::CreateBusiness => businesses::create(req, &env, &audit).await,
-        AdminRoute::GetBusiness(id) => businesses::get(&env, &id).await,
-        AdminRoute::UpdateBusiness(id) => businesses::update(req, &env, &id, &audit).await,
-        AdminRoute::AuditLog(id) => audit_log::list(&req, &env, &id).await,
-        AdminRoute::IssueKey(id) => api_keys::issue(req, &env, &id, &audit).await,
-        AdminRoute::ListKeys(id) => api_keys::list(&env, &id).await,
-        AdminRoute::RevokeKey(id) => api_keys::revoke(&env, &id, &audit).await,
-        AdminRoute::CreateChannelAccount(id) => channel_accounts::create(req, &env, &id, &audit).await,
-        AdminRoute::ListChannelAccounts(id) => channel_accounts::list(&env, &id).await,
-        AdminRoute::UpdateChannelAccount(id) => channel_accounts::update(req, &env, &id, &audit).await,
-        AdminRoute::CreateConnector(id) => connectors::create(req, &env, &id, &audit).await,
-        AdminRoute::ListConnectors(id) => connectors::list(&env, &id).await,
-        AdminRoute::GetConnector(id) => connectors::get(&env, &id).await,
-        AdminRoute::UpdateConnector(id) => connectors::update(req, &env, &id, &audit).await,
-        AdminRoute::TestConnector(id) => connectors::test(&env, &id).await,
-        AdminRoute::ConnectorTeams(id) => connectors::teams(&env, &id).await,
-        AdminRoute::ConnectorPipelines(id) => connectors::pipelines(&env, &id).await,
-        AdminRoute::FindContact(id) => connectors::find_contact(&req, &env, &id).await,
-        AdminRoute::GetContact(id, key) => connectors::contact(&env, &id, &key).await,
-        AdminRoute::SyncLog(id) => connectors::log(&req, &env, &id).await,
-        AdminRoute::Replay(id) => connectors::replay(req, &env, &id).await,
-        AdminRoute::Sweep => maintenance::sweep(&env).await,
+    let business = || routed.id("business_id", "business", BusinessId::parse);
+    let connector = || routed.id("connector_id", "connector", ConnectorId::parse);
+    match routed.operation() {
+        Operation::CreateBusiness => businesses::create(req, &env, &audit).await,
+        Operation::GetBusiness => businesses::get(&env, &business()?).await,
+        Operation::UpdateBusiness => businesses::update(req, &env, &business()?, &audit).await,
+        Operation::GetAuditLog => audit_log::list(&req, &env, &business()?).await,
+        Operation::IssueApiKey => api_keys::issue(req, &env, &business()?, &audit).await,
+        Operation::ListApiKeys => api_keys::list(&env, &business()?).await,
+        Operation::RevokeApiKey => {
+            let key = routed.id("key_id", "API key", ApiKeyId::parse)?;
+            api_keys::revoke(&env, &key, &audit).await
+        }
+        Operation::CreateChannelAccount => channel_accounts::create(req, &env, &business()?, &audit).await,
+        Operation::ListChannelAccounts => channel_accounts::list(&env, &business()?).await,
+        Operation::UpdateChannelAccount => {
+            let account = routed.id("account_id", "channel account", ChannelAccountId::parse)?;
+            channel_accounts::update(req, &env, &account, &audit).await
+        }
+        Operation::CreateConnector => connectors::create(req, &env, &business()?, &audit).await,
+        Operation::ListConnectors => connectors::list(&env, &business()?).await,
+        Operation::GetConnector => connectors::get(&env, &connector()?).await,
+        Operation::UpdateConnector => connectors::update(req, &env, &connector()?, &audit).await,
+        Operation::TestConnector => connectors::test(&env, &connector()?).await,
+        Operation::GetConnectorTeams => connectors::teams(&env, &connector()?).await,
+        Operation::GetConnectorPipelines => connectors::pipelines(&env, &connector()?).await,
+        Operation::FindConnectorContact => connectors::find_contact(&req, &env, &connector()?).await,
+        Operation::GetConnectorContact => {
+            connectors::contact(&env, &connector()?, routed.param("contact_key")?).await
+        }
+        Operation::GetConnectorSyncLog => connectors::log(&req, &env, &connector()?).await,
+        Operation::ReplayConnectorWork => connectors::replay(req, &env, &connector()?).await,
+        Operation::RunMaintenanceSweep => maintenance::sweep(&env).await,
+        _ => Err(routed.not_served(FUNCTION)),
     }
 }

@@ -1,15 +1,17 @@
 //! `GET /api-conversations-by-customer?external_id=|customer_id=&include_messages=&include_attachments=`:
 //! a customer and their conversations on every channel.
 
+use domain::api::{self, Routed};
 use domain::customer::Customer;
 use domain::error::ApiError;
 use domain::identify::{Name, identify};
 use domain::ids::ConversationId;
 use domain::message::Conversation;
+use domain::tenant::Tenant;
 use edge::Env;
-use edge::{DB, auth, db, http};
+use edge::{DB, db, http};
 use serde::Serialize;
-use worker::{Context, Method, Request, Response, event};
+use worker::{Context, Request, Response, event};
 
 /// With `include_messages`, each conversation carries at most its latest this many messages
 /// (`message_count` says how many it has; `/api-messages-since` pages through all of them).
@@ -17,7 +19,13 @@ const MESSAGES_PER_CONVERSATION: usize = 200;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, conversations_by_customer).await
+    http::serve_tenant(
+        &api::CONVERSATIONS_BY_CUSTOMER,
+        req,
+        env,
+        conversations_by_customer,
+    )
+    .await
 }
 
 #[derive(Serialize)]
@@ -26,9 +34,12 @@ struct CustomerConversationsOut {
     conversations: Vec<Conversation>,
 }
 
-async fn conversations_by_customer(req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Get, "GET")?;
-    let tenant = auth::authenticate(&req, &env).await?;
+async fn conversations_by_customer(
+    req: Request,
+    env: Env,
+    _: Routed,
+    tenant: Tenant,
+) -> Result<Response, ApiError> {
     let query = http::query(&req)?;
     let named = identify(
         &[

@@ -4,32 +4,26 @@
 
 mod change;
 
+use domain::api::{self, Routed};
 use domain::error::ApiError;
 use domain::ids::ConversationId;
+use domain::tenant::Tenant;
 use edge::Env;
-use edge::{auth, http};
-use worker::{Context, Method, Request, Response, event};
+use edge::http;
+use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, conversations).await
+    http::serve_tenant(&api::CONVERSATIONS, req, env, conversations).await
 }
 
-async fn conversations(mut req: Request, env: Env) -> Result<Response, ApiError> {
-    let path = req.path();
-    let id = match path
-        .trim_end_matches('/')
-        .split('/')
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["", "api-conversations", id] => {
-            ConversationId::parse(id).ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?
-        }
-        _ => return Err(ApiError::not_found(format!("no such path: {path}"))),
-    };
-    http::require_method(&req, Method::Patch, "PATCH")?;
-    let tenant = auth::authenticate(&req, &env).await?;
+async fn conversations(
+    mut req: Request,
+    env: Env,
+    routed: Routed,
+    tenant: Tenant,
+) -> Result<Response, ApiError> {
+    let id = routed.id("conversation_id", "conversation", ConversationId::parse)?;
     let input = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let origin = http::origin(&req, &env)?;
     change::apply(&env, &tenant, &id, input, &origin).await

@@ -8,39 +8,34 @@ mod analytics;
 mod history;
 mod work;
 
+use domain::api::{self, Operation, Routed};
 use domain::error::ApiError;
+use domain::tenant::Tenant;
 use edge::Env;
-use edge::{auth, http, idempotency};
-use worker::{Context, Method, Request, Response, event};
+use edge::{http, idempotency};
+use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, crm_api).await
+    http::serve_tenant(&api::CRM_API, req, env, crm_api).await
 }
 
-async fn crm_api(req: Request, env: Env) -> Result<Response, ApiError> {
-    let path = req.path();
-    let (method, allow) = match path.trim_end_matches('/') {
-        "/api-escalations" | "/api-crm-notes" => (Method::Post, "POST"),
-        "/api-crm-history" | "/api-crm-analytics" => (Method::Get, "GET"),
-        _ => return Err(ApiError::not_found(format!("no such path: {path}"))),
-    };
-    http::require_method(&req, method, allow)?;
-    let tenant = auth::authenticate(&req, &env).await?;
-    match path.trim_end_matches('/') {
-        "/api-escalations" => {
+async fn crm_api(req: Request, env: Env, routed: Routed, tenant: Tenant) -> Result<Response, ApiError> {
+    match routed.operation() {
+        Operation::EscalateConversation => {
             idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
                 work::escalate(req, &env, &tenant).await
             })
             .await
         }
-        "/api-crm-notes" => {
+        Operation::AddCrmNote => {
             idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
                 work::note(req, &env, &tenant).await
             })
             .await
         }
-        "/api-crm-history" => history::load(&req, &env, &tenant).await,
-        _ => analytics::report(&req, &env, &tenant).await,
+        Operation::GetCrmHistory => history::load(&req, &env, &tenant).await,
+        Operation::GetCrmAnalytics => analytics::report(&req, &env, &tenant).await,
+        _ => Err(routed.not_served(&api::CRM_API)),
     }
 }

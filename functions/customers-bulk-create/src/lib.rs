@@ -1,24 +1,23 @@
 //! `POST /api-customers-bulk-create`: imports up to 1000 customers per request. A customer whose
 //! external_id is already stored is updated; every other one is created.
 
+use domain::api::{self, Routed};
 use domain::error::{ApiError, ErrorBody, ErrorCode};
 use domain::ids::CustomerId;
 use domain::tenant::Tenant;
 use domain::upsert::{Action, MatchPolicy};
 use edge::Env;
 use edge::customer_upsert::{self, ItemOutcome};
-use edge::{auth, http, idempotency};
+use edge::{http, idempotency};
 use serde::Serialize;
-use worker::{Context, Method, Request, Response, event};
+use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, bulk_create).await
+    http::serve_tenant(&api::CUSTOMERS_BULK_CREATE, req, env, bulk_create).await
 }
 
-async fn bulk_create(req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Post, "POST")?;
-    let tenant = auth::authenticate(&req, &env).await?;
+async fn bulk_create(req: Request, env: Env, _: Routed, tenant: Tenant) -> Result<Response, ApiError> {
     idempotency::once(req, &env, &tenant, http::BATCH_BODY_LIMIT, async |req| {
         import(req, &env, &tenant).await
     })

@@ -1,24 +1,23 @@
 //! `POST /api-customers-sync`: the smart upsert. Each customer is matched by external_id, then
 //! email, then phone, and updated, or created when nothing matches.
 
+use domain::api::{self, Routed};
 use domain::error::{ApiError, ErrorBody};
 use domain::ids::CustomerId;
 use domain::tenant::Tenant;
 use domain::upsert::{Action, MatchPolicy, MatchedBy};
 use edge::Env;
 use edge::customer_upsert::{self, ItemOutcome};
-use edge::{auth, http, idempotency};
+use edge::{http, idempotency};
 use serde::Serialize;
-use worker::{Context, Method, Request, Response, event};
+use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, sync).await
+    http::serve_tenant(&api::CUSTOMERS_SYNC, req, env, sync).await
 }
 
-async fn sync(req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Post, "POST")?;
-    let tenant = auth::authenticate(&req, &env).await?;
+async fn sync(req: Request, env: Env, _: Routed, tenant: Tenant) -> Result<Response, ApiError> {
     idempotency::once(req, &env, &tenant, http::BATCH_BODY_LIMIT, async |req| {
         upsert(req, &env, &tenant).await
     })

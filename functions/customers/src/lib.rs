@@ -3,6 +3,7 @@
 //! optional filters `tag`, `external_system`, `updated_since`): the guide's "Test
 //! Authentication" call lists.
 
+use domain::api::{self, Routed};
 use domain::customer::Customer;
 use domain::customer_list::{ListCursor, ListQuery};
 use domain::error::ApiError;
@@ -13,17 +14,17 @@ use domain::tenant::Tenant;
 use edge::Env;
 use edge::db::Db;
 use edge::db::crm_contacts::CrmId;
-use edge::{DB, auth, db, http};
+use edge::{DB, db, http};
 use serde::Serialize;
 use std::collections::HashMap;
-use worker::{Context, Method, Request, Response, event};
+use worker::{Context, Request, Response, event};
 
 /// The ways a request may name its one customer.
 const NAMES: [Name; 4] = [Name::Id, Name::ExternalId, Name::Email, Name::Phone];
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, get_customers).await
+    http::serve_tenant(&api::CUSTOMERS, req, env, get_customers).await
 }
 
 /// A customer as the API shows it: with `crm_ids`, where connectors keep them in their CRMs,
@@ -44,9 +45,7 @@ struct PageOut {
     next_cursor: Option<String>,
 }
 
-async fn get_customers(req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Get, "GET")?;
-    let tenant = auth::authenticate(&req, &env).await?;
+async fn get_customers(req: Request, env: Env, _: Routed, tenant: Tenant) -> Result<Response, ApiError> {
     let query = http::query(&req)?;
     let db = env.d1(DB)?;
     // An identifier given blank is a mistake to report, not a request to list.

@@ -2,21 +2,21 @@
 //! with its `x-api-key`, or with a signed link (`expires`, `signature`) made for webhooks and
 //! the embedded inbox, which works for one attachment until it expires.
 
+use domain::api::{self, Routed};
 use domain::error::ApiError;
 use domain::ids::AttachmentId;
 use domain::media;
 use edge::Env;
 use edge::media_store::ATTACHMENTS;
 use edge::{DB, auth, db, http, runtime};
-use worker::{Context, Headers, Method, Request, Response, event};
+use worker::{Context, Headers, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, download).await
+    http::serve_open(&api::DOWNLOAD_MEDIA, req, env, download).await
 }
 
-async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Get, "GET")?;
+async fn download(req: Request, env: Env, _: Routed) -> Result<Response, ApiError> {
     let query = http::query(&req)?;
     let id = query.get("id").and_then(AttachmentId::parse).ok_or_else(|| {
         ApiError::invalid(

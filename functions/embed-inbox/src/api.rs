@@ -13,7 +13,7 @@ use edge::db::Db;
 use edge::sso_sessions::{self, Session};
 use edge::{DB, db, http, runtime, send_queue};
 use serde::{Deserialize, Serialize};
-use worker::{Method, Request, Response};
+use worker::{Request, Response};
 
 /// Messages the first load shows; older ones stay in `/api-conversations-by-customer`.
 const FIRST_LOAD: usize = 200;
@@ -66,7 +66,6 @@ struct ReplyOptions {
 }
 
 pub async fn timeline(req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Get, "GET")?;
     let db = env.d1(DB)?;
     let session = session(&req, &db).await?;
     let query = http::query(&req)?;
@@ -178,7 +177,6 @@ struct ReplyOut {
 
 /// Sends a reply through the same checks, storage and queue as `/api-send-message`.
 pub async fn reply(mut req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Post, "POST")?;
     let db = env.d1(DB)?;
     let session = session(&req, &db).await?;
     if !session.scope.can_reply() {

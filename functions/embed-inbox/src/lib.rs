@@ -5,24 +5,36 @@
 mod api;
 mod page;
 
+use domain::api::{EMBED_INBOX, Function, Miss, Operation};
+use domain::error::ApiError;
 use edge::Env;
 use edge::http;
 use worker::{Context, Request, Response, event};
 
+const FUNCTION: &Function = &EMBED_INBOX;
+
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     let path = req.path();
-    match path.trim_end_matches('/') {
-        "/embed/inbox" => {
+    let routed = match domain::api::route(FUNCTION, req.method().as_ref(), &path) {
+        Ok(routed) => routed,
+        Err(Miss::NotAllowed(allow)) if path.starts_with("/embed/api/") => {
+            return http::error_response(&ApiError::method_not_allowed(allow));
+        }
+        Err(Miss::NotAllowed(_)) => return page::only_read(),
+        Err(Miss::NotFound) => return page::not_found(),
+    };
+    match routed.operation() {
+        Operation::GetEmbeddedInbox | Operation::HeadEmbeddedInbox => {
             let env = Env::new(env, "fetch");
             let page = page::inbox(&req, &env).await;
             env.report();
             page
         }
-        "/embed/assets/inbox.css" => page::asset(&req, page::Asset::Css),
-        "/embed/assets/inbox.js" => page::asset(&req, page::Asset::Js),
-        "/embed/api/timeline" => http::serve(req, env, api::timeline).await,
-        "/embed/api/reply" => http::serve(req, env, api::reply).await,
-        _ => page::not_found(),
+        Operation::GetEmbedAssetCss | Operation::HeadEmbedAssetCss => page::asset(page::Asset::Css),
+        Operation::GetEmbedAssetJs | Operation::HeadEmbedAssetJs => page::asset(page::Asset::Js),
+        Operation::GetEmbedTimeline => http::serve(req, env, api::timeline).await,
+        Operation::PostEmbedReply => http::serve(req, env, api::reply).await,
+        _ => http::error_response(&routed.not_served(FUNCTION)),
     }
 }

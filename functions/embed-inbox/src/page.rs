@@ -5,7 +5,7 @@ use domain::sso::content_security_policy;
 use edge::Env;
 use edge::sso_sessions::{self, Refusal};
 use edge::{DB, runtime};
-use worker::{Headers, Method, Request, Response, console_error};
+use worker::{Headers, Request, Response, console_error};
 
 const INBOX_HTML: &str = include_str!("assets/inbox.html");
 const INBOX_CSS: &str = include_str!("assets/inbox.css");
@@ -30,9 +30,6 @@ fn headers(content_type: &str, csp: &str) -> worker::Result<Headers> {
 }
 
 pub async fn inbox(req: &Request, env: &Env) -> worker::Result<Response> {
-    if !matches!(req.method(), Method::Get | Method::Head) {
-        return only_read();
-    }
     let token = req
         .url()?
         .query_pairs()
@@ -107,10 +104,7 @@ fn error_page(status: u16, title: &str, advice: &str) -> worker::Result<Response
         .with_headers(headers("text/html; charset=utf-8", &csp)?))
 }
 
-pub fn asset(req: &Request, asset: Asset) -> worker::Result<Response> {
-    if !matches!(req.method(), Method::Get | Method::Head) {
-        return only_read();
-    }
+pub fn asset(asset: Asset) -> worker::Result<Response> {
     let (body, content_type) = match asset {
         Asset::Css => (INBOX_CSS, "text/css; charset=utf-8"),
         Asset::Js => (INBOX_JS, "text/javascript; charset=utf-8"),
@@ -122,7 +116,7 @@ pub fn asset(req: &Request, asset: Asset) -> worker::Result<Response> {
 }
 
 /// The 405 of the page and its assets, which are only read.
-fn only_read() -> worker::Result<Response> {
+pub fn only_read() -> worker::Result<Response> {
     let response = error_page(405, "This address only shows a page", "Open it in a browser.")?;
     response.headers().set("allow", "GET, HEAD")?;
     Ok(response)

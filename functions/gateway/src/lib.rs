@@ -6,10 +6,11 @@ mod limits;
 mod route_table;
 mod routes;
 
+use domain::api::{self, Miss, Operation};
 use domain::error::ApiError;
 use edge::Env;
 use edge::http;
-use worker::{Context, Method, Request, Response, event};
+use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
@@ -18,16 +19,14 @@ async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<
 
 async fn forward(req: Request, env: Env) -> Result<Response, ApiError> {
     let path = req.path();
-    match path.as_str() {
-        "/health" => {
-            http::require_method(&req, Method::Get, "GET")?;
+    match api::route(&api::GATEWAY, req.method().as_ref(), &path) {
+        Ok(routed) if routed.operation() == Operation::Health => {
             return http::json(200, &serde_json::json!({ "status": "ok" }));
         }
-        "/openapi.json" => {
-            http::require_method(&req, Method::Get, "GET")?;
-            return openapi();
-        }
-        _ => {}
+        Ok(routed) if routed.operation() == Operation::GetOpenApiDocument => return openapi(),
+        Ok(routed) => return Err(routed.not_served(&api::GATEWAY)),
+        Err(Miss::NotAllowed(allow)) => return Err(ApiError::method_not_allowed(allow)),
+        Err(Miss::NotFound) => {}
     }
     let Some(binding) = routes::function_for(&path) else {
         return Err(ApiError::not_found(format!("no endpoint at {path}")));

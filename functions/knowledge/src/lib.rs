@@ -7,6 +7,7 @@ mod push;
 mod rag;
 mod view;
 
+use domain::api::{self, Function, Operation, Routed};
 use domain::error::ApiError;
 use domain::links::link::PageId;
 use domain::tenant::Tenant;
@@ -14,53 +15,49 @@ use edge::Env;
 use edge::audit::Audit;
 use edge::db::Db;
 use edge::db::channel_accounts;
-use edge::{auth, http, idempotency};
-use worker::{Context, Method, Request, Response, event};
+use edge::{http, idempotency};
+use worker::{Context, Request, Response, event};
+
+const FUNCTION: &Function = &api::KNOWLEDGE;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, knowledge).await
+    // A CRM's push is signed with its link's secret, which its handler checks; the dashboard takes
+    // the business's key.
+    let pushed = api::route(FUNCTION, req.method().as_ref(), &req.path())
+        .is_ok_and(|routed| routed.operation() == Operation::PushCrmLinkData);
+    if pushed {
+        http::serve_open(FUNCTION, req, env, pushed_data).await
+    } else {
+        http::serve_tenant(FUNCTION, req, env, dashboard).await
+    }
 }
 
-async fn knowledge(req: Request, env: Env) -> Result<Response, ApiError> {
-    let path = req.path();
-    let path = path.trim_end_matches('/');
-    if let Some(source) = path.strip_prefix("/webhooks/crm-links/") {
-        http::require_method(&req, Method::Post, "POST")?;
-        let source = source.to_owned();
-        return push::receive(req, &env, &source).await;
-    }
-    let allow = match path {
-        "/api/dashboard/crm-links" => "GET, POST, DELETE",
-        "/api/dashboard/crm-links/status" => "PUT",
-        "/api/dashboard/crm-links/all" | "/api/dashboard/rag/documents/details" => "GET",
-        "/api/dashboard/crm-links/refresh" => "POST",
-        "/api/dashboard/rag/search" => "GET, POST",
-        _ => return Err(ApiError::not_found(format!("no such path: {path}"))),
-    };
-    let method = req.method();
-    if !allow.split(", ").any(|allowed| allowed == method.as_ref()) {
-        return Err(ApiError::method_not_allowed(allow));
-    }
-    let tenant = auth::authenticate_bearer_or_key(&req, &env).await?;
-    match (path, method) {
-        ("/api/dashboard/crm-links", Method::Get) => links::list(&req, &env, &tenant).await,
-        ("/api/dashboard/crm-links", Method::Post) => {
+async fn pushed_data(req: Request, env: Env, routed: Routed) -> Result<Response, ApiError> {
+    let source = routed.param("link_id")?.to_owned();
+    push::receive(req, &env, &source).await
+}
+
+async fn dashboard(req: Request, env: Env, routed: Routed, tenant: Tenant) -> Result<Response, ApiError> {
+    match routed.operation() {
+        Operation::ListCrmLinks => links::list(&req, &env, &tenant).await,
+        Operation::AddCrmLink => {
             let audit = Audit::key(&req);
             idempotency::once(req, &env, &tenant, links::MAX_BODY, async |req| {
                 links::add(req, &env, &tenant, &audit).await
             })
             .await
         }
-        ("/api/dashboard/crm-links", _) => {
+        Operation::DeleteCrmLink => {
             let audit = Audit::key(&req);
             links::delete(req, &env, &tenant, &audit).await
         }
-        ("/api/dashboard/crm-links/status", _) => links::set_status(req, &env, &tenant).await,
-        ("/api/dashboard/crm-links/all", _) => links::all(&req, &env, &tenant).await,
-        ("/api/dashboard/crm-links/refresh", _) => links::refresh(req, &env, &tenant).await,
-        ("/api/dashboard/rag/search", _) => rag::search(req, &env, &tenant).await,
-        _ => rag::details(&req, &env, &tenant).await,
+        Operation::SetCrmLinkStatus => links::set_status(req, &env, &tenant).await,
+        Operation::ListAllCrmLinks => links::all(&req, &env, &tenant).await,
+        Operation::RefreshCrmLink => links::refresh(req, &env, &tenant).await,
+        Operation::SearchCrmLinks | Operation::SearchCrmLinksPost => rag::search(req, &env, &tenant).await,
+        Operation::GetCrmLinkDetails => rag::details(&req, &env, &tenant).await,
+        _ => Err(routed.not_served(FUNCTION)),
     }
 }
 

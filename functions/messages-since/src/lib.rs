@@ -5,16 +5,18 @@
 //! loop (pass the last message's `created_at` back as `since`) never misses or repeats a
 //! message, even when many arrive within one millisecond; `next_cursor` does the same opaquely.
 
+use domain::api::{self, Routed};
 use domain::error::ApiError;
 use domain::message::{Cursor, Message, SinceQuery};
+use domain::tenant::Tenant;
 use edge::Env;
-use edge::{DB, auth, db, http};
+use edge::{DB, db, http};
 use serde::Serialize;
-use worker::{Context, Method, Request, Response, event};
+use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, messages_since).await
+    http::serve_tenant(&api::MESSAGES_SINCE, req, env, messages_since).await
 }
 
 #[derive(Serialize)]
@@ -25,9 +27,7 @@ struct PageOut {
     next_cursor: Option<String>,
 }
 
-async fn messages_since(req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Get, "GET")?;
-    let tenant = auth::authenticate(&req, &env).await?;
+async fn messages_since(req: Request, env: Env, _: Routed, tenant: Tenant) -> Result<Response, ApiError> {
     let query = SinceQuery::parse(&http::query(&req)?)?;
     let db = env.d1(DB)?;
     // One more than asked for tells whether there is more without a count.

@@ -5,6 +5,7 @@
 //! consumer: nothing here waits for Krayin. A redelivery (the same `X-Chatwoot-Delivery`) is
 //! acknowledged and records nothing.
 
+use domain::api::{self, Routed};
 use domain::crm::chatwoot::webhook;
 use domain::crm::work::{ConnectorKind, ContactKey, Operation};
 use domain::crypto::sha256_hex;
@@ -16,26 +17,19 @@ use edge::db::crm_sync_jobs::{self, Delivered};
 use edge::db::{crm_connectors, crm_inbound_events};
 use edge::{DB, http, runtime, secrets_key};
 use serde_json::{Value, json};
-use worker::{Context, Method, Request, Response, event as worker_event};
+use worker::{Context, Request, Response, event as worker_event};
 
 /// A delivery id longer than this is not Chatwoot's (a UUID): the body's digest stands in.
 const MAX_DELIVERY_CHARS: usize = 100;
 
 #[worker_event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, receive).await
+    http::serve_open(&api::RECEIVER_CHATWOOT, req, env, receive).await
 }
 
-/// The connector a webhook path names.
-fn connector_id(path: &str) -> Option<ConnectorId> {
-    let id = path.strip_prefix("/webhooks/chatwoot/")?.trim_end_matches('/');
-    (!id.contains('/')).then(|| ConnectorId::parse(id)).flatten()
-}
-
-async fn receive(mut req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Post, "POST")?;
+async fn receive(mut req: Request, env: Env, routed: Routed) -> Result<Response, ApiError> {
     let not_found = || ApiError::not_found("no Krayin connector at this webhook path");
-    let id = connector_id(&req.path()).ok_or_else(not_found)?;
+    let id = ConnectorId::parse(routed.param("connector_id")?).ok_or_else(not_found)?;
     let db = env.d1(DB)?;
     let connector = crm_connectors::find_any(&db, &secrets_key::keyring(&env)?, &id)
         .await?

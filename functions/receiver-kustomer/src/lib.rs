@@ -6,6 +6,7 @@
 
 mod event;
 
+use domain::api::{self, Routed};
 use domain::crm::kustomer::webhook;
 use domain::crm::work::ConnectorKind;
 use domain::error::ApiError;
@@ -13,25 +14,16 @@ use domain::ids::ConnectorId;
 use edge::Env;
 use edge::db::crm_connectors;
 use edge::{DB, http, secrets_key};
-use worker::{Context, Method, Request, Response, event as worker_event};
+use worker::{Context, Request, Response, event as worker_event};
 
 #[worker_event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, receive).await
+    http::serve_open(&api::RECEIVER_KUSTOMER, req, env, receive).await
 }
 
-/// The connector a webhook path names.
-fn connector_id(path: &str) -> Option<ConnectorId> {
-    let id = path
-        .strip_prefix("/api/webhooks/kustomer/")?
-        .trim_end_matches('/');
-    (!id.contains('/')).then(|| ConnectorId::parse(id)).flatten()
-}
-
-async fn receive(mut req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Post, "POST")?;
+async fn receive(mut req: Request, env: Env, routed: Routed) -> Result<Response, ApiError> {
     let not_found = || ApiError::not_found("no Kustomer connector at this webhook path");
-    let id = connector_id(&req.path()).ok_or_else(not_found)?;
+    let id = ConnectorId::parse(routed.param("connector_id")?).ok_or_else(not_found)?;
     let db = env.d1(DB)?;
     let connector = crm_connectors::find_any(&db, &secrets_key::keyring(&env)?, &id)
         .await?

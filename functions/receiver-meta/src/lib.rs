@@ -5,18 +5,19 @@
 mod notification;
 mod verification;
 
+use domain::api::{self, Operation, Routed};
 use domain::error::ApiError;
 use domain::providers::Provider;
 use edge::Env;
 use edge::{DB, db, http, secrets_key};
-use worker::{Context, Method, Request, Response, event};
+use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, receive).await
+    http::serve_open(&api::RECEIVER_META, req, env, receive).await
 }
 
-async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
+async fn receive(req: Request, env: Env, routed: Routed) -> Result<Response, ApiError> {
     let account = || async {
         db::channel_accounts::for_webhook(
             &env.d1(DB)?,
@@ -26,12 +27,12 @@ async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
         )
         .await
     };
-    match req.method() {
-        Method::Get => verification::answer(&req, &account().await?),
-        Method::Post => {
+    match routed.operation() {
+        Operation::VerifyMetaWebhook => verification::answer(&req, &account().await?),
+        Operation::ReceiveMetaWebhook => {
             let account = account().await?;
             notification::receive(req, &env, &account).await
         }
-        _ => Err(ApiError::method_not_allowed("GET, POST")),
+        _ => Err(routed.not_served(&api::RECEIVER_META)),
     }
 }

@@ -3,19 +3,19 @@
 
 mod webhook;
 
+use domain::api::{self, Routed};
 use domain::error::ApiError;
 use domain::providers::Provider;
 use edge::Env;
 use edge::{DB, db, http, secrets_key};
-use worker::{Context, Method, Request, Response, event};
+use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, receive).await
+    http::serve_open(&api::RECEIVER_TWILIO, req, env, receive).await
 }
 
-async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Post, "POST")?;
+async fn receive(req: Request, env: Env, _: Routed) -> Result<Response, ApiError> {
     let account = db::channel_accounts::for_webhook(
         &env.d1(DB)?,
         &secrets_key::keyring(&env)?,

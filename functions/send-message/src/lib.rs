@@ -5,19 +5,20 @@
 //! The client follows the message to `sent` or `failed` through `/api-messages-since`.
 //! The sending itself lives in `edge::send_queue`, which the embedded inbox's reply box uses too.
 
+use domain::api::{self, Routed};
 use domain::error::ApiError;
 use domain::message::Message;
 use domain::outgoing::{SendIn, SendRequest};
 use domain::tenant::Tenant;
 use edge::Env;
 use edge::send_queue;
-use edge::{DB, auth, db, http, idempotency};
+use edge::{DB, db, http, idempotency};
 use serde::Serialize;
-use worker::{Context, Method, Request, Response, event};
+use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, send_message).await
+    http::serve_tenant(&api::SEND_MESSAGE, req, env, send_message).await
 }
 
 #[derive(Serialize)]
@@ -26,9 +27,7 @@ struct SentOut {
     message: Message,
 }
 
-async fn send_message(req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Post, "POST")?;
-    let tenant = auth::authenticate(&req, &env).await?;
+async fn send_message(req: Request, env: Env, _: Routed, tenant: Tenant) -> Result<Response, ApiError> {
     idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
         send(req, &env, &tenant).await
     })

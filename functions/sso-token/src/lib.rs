@@ -3,20 +3,22 @@
 
 mod tokens;
 
+use domain::api::{self, Operation, Routed};
 use domain::error::ApiError;
+use domain::tenant::Tenant;
 use edge::Env;
 use edge::http;
 use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, route).await
+    http::serve_tenant(&api::SSO_TOKEN, req, env, sso).await
 }
 
-async fn route(req: Request, env: Env) -> Result<Response, ApiError> {
-    match req.path().trim_end_matches('/') {
-        "/api-sso-generate-token" => tokens::generate(req, env).await,
-        "/api-sso-revoke-token" => tokens::revoke(req, env).await,
-        path => Err(ApiError::not_found(format!("no endpoint at {path}"))),
+async fn sso(req: Request, env: Env, routed: Routed, tenant: Tenant) -> Result<Response, ApiError> {
+    match routed.operation() {
+        Operation::GenerateSsoToken => tokens::generate(req, env, tenant).await,
+        Operation::RevokeSsoToken => tokens::revoke(req, env, tenant).await,
+        _ => Err(routed.not_served(&api::SSO_TOKEN)),
     }
 }

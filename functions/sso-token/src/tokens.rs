@@ -10,9 +10,9 @@ use domain::tenant::Tenant;
 use edge::Env;
 use edge::audit::Audit;
 use edge::db::sso_tokens::{self, NewToken, Revoked};
-use edge::{DB, auth, db, http, idempotency, runtime};
+use edge::{DB, db, http, idempotency, runtime};
 use serde::{Deserialize, Serialize};
-use worker::{Method, Request, Response};
+use worker::{Request, Response};
 
 #[derive(Serialize)]
 struct TokenOut {
@@ -25,9 +25,7 @@ struct TokenOut {
     embed_url: String,
 }
 
-pub async fn generate(req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Post, "POST")?;
-    let tenant = auth::authenticate(&req, &env).await?;
+pub async fn generate(req: Request, env: Env, tenant: Tenant) -> Result<Response, ApiError> {
     let audit = Audit::key(&req);
     idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
         issue(req, &env, &tenant, &audit).await
@@ -105,9 +103,7 @@ struct RevokedOut {
 }
 
 /// Revokes a token named by itself (`token`) or by its `token_id`. Idempotent.
-pub async fn revoke(mut req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Post, "POST")?;
-    let tenant = auth::authenticate(&req, &env).await?;
+pub async fn revoke(mut req: Request, env: Env, tenant: Tenant) -> Result<Response, ApiError> {
     let input: RevokeIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let given = |value: &Option<String>| {
         value

@@ -1,13 +1,14 @@
 //! `POST /api-upload-attachment` (multipart, field `file`): stores a file of at most 10 MB in R2
 //! under the business and returns the attachment, whose `file_url` can be sent with a message.
 
+use domain::api::{self, Routed};
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::AttachmentId;
 use domain::media::media_type_of;
 use domain::tenant::Tenant;
 use edge::Env;
 use edge::media_store::{self, ATTACHMENTS, MAX_ATTACHMENT_BYTES};
-use edge::{DB, auth, http, idempotency};
+use edge::{DB, http, idempotency};
 use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{Context, FormEntry, Method, Request, RequestInit, Response, event};
@@ -18,7 +19,7 @@ const BODY_LIMIT: usize = MAX_ATTACHMENT_BYTES + MULTIPART_OVERHEAD;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, upload).await
+    http::serve_tenant(&api::UPLOAD_ATTACHMENT, req, env, upload).await
 }
 
 #[derive(Serialize)]
@@ -50,9 +51,7 @@ fn file_too_large(error: ApiError) -> ApiError {
     .at("file")
 }
 
-async fn upload(req: Request, env: Env) -> Result<Response, ApiError> {
-    http::require_method(&req, Method::Post, "POST")?;
-    let tenant = auth::authenticate(&req, &env).await?;
+async fn upload(req: Request, env: Env, _: Routed, tenant: Tenant) -> Result<Response, ApiError> {
     let content_type = req.headers().get("content-type")?.unwrap_or_default();
     if !content_type
         .to_ascii_lowercase()

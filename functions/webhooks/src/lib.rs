@@ -3,39 +3,45 @@
 
 mod endpoints;
 mod log;
-mod routes;
 mod test_event;
 
+use domain::api::{self, Function, Operation, Routed};
 use domain::error::ApiError;
+use domain::ids::EndpointId;
+use domain::tenant::Tenant;
 use edge::Env;
 use edge::audit::Audit;
-use edge::{auth, http, idempotency};
-use routes::Route;
+use edge::{http, idempotency};
 use worker::{Context, Request, Response, event};
+
+const FUNCTION: &Function = &api::WEBHOOKS;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, webhooks).await
+    http::serve_tenant(FUNCTION, req, env, webhooks).await
 }
 
-async fn webhooks(req: Request, env: Env) -> Result<Response, ApiError> {
-    let tenant = auth::authenticate(&req, &env).await?;
+async fn webhooks(req: Request, env: Env, routed: Routed, tenant: Tenant) -> Result<Response, ApiError> {
     let audit = Audit::key(&req);
-    match routes::route(req.method(), &req.path())? {
-        Route::Create => {
+    let webhook = || routed.id("webhook_id", "webhook", EndpointId::parse);
+    match routed.operation() {
+        Operation::CreateWebhook => {
             idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
                 endpoints::create(req, &env, &tenant, &audit).await
             })
             .await
         }
-        Route::List => endpoints::list(&env, &tenant).await,
-        Route::Get(id) => endpoints::get(&env, &tenant, &id).await,
-        Route::Update(id) => endpoints::update(req, &env, &tenant, &id, &audit).await,
-        Route::Delete(id) => endpoints::delete(&env, &tenant, &id, &audit).await,
-        Route::RotateSecret(id) => endpoints::rotate_secret(req, &env, &tenant, &id, &audit).await,
-        Route::Test(id) => test_event::send(&env, &tenant, &id).await,
-        Route::Deliveries(id) => log::deliveries(&req, &env, &tenant, &id).await,
-        Route::Replay(id) => log::replay(req, &env, &tenant, &id).await,
-        Route::Attempts => log::attempts(&req, &env, &tenant).await,
+        Operation::ListWebhooks => endpoints::list(&env, &tenant).await,
+        Operation::GetWebhook => endpoints::get(&env, &tenant, &webhook()?).await,
+        Operation::UpdateWebhook => endpoints::update(req, &env, &tenant, &webhook()?, &audit).await,
+        Operation::DeleteWebhook => endpoints::delete(&env, &tenant, &webhook()?, &audit).await,
+        Operation::RotateWebhookSecret => {
+            endpoints::rotate_secret(req, &env, &tenant, &webhook()?, &audit).await
+        }
+        Operation::TestWebhook => test_event::send(&env, &tenant, &webhook()?).await,
+        Operation::ListWebhookDeliveries => log::deliveries(&req, &env, &tenant, &webhook()?).await,
+        Operation::ReplayWebhookDeliveries => log::replay(req, &env, &tenant, &webhook()?).await,
+        Operation::ListWebhookAttempts => log::attempts(&req, &env, &tenant).await,
+        _ => Err(routed.not_served(FUNCTION)),
     }
 }

@@ -63,7 +63,7 @@ pub struct ErrorBody {
 pub struct ApiError {
     pub body: ErrorBody,
     pub retry_after_seconds: Option<u32>,
-    pub allow: Option<&'static str>,
+    pub allow: Option<String>,
     detail: Option<String>,
 }
 
@@ -106,7 +106,8 @@ impl ApiError {
         Self::new(ErrorCode::Conflict, message)
     }
 
-    pub fn method_not_allowed(allow: &'static str) -> Self {
+    pub fn method_not_allowed(allow: impl Into<String>) -> Self {
+        let allow = allow.into();
         let mut error = Self::new(
             ErrorCode::MethodNotAllowed,
             format!("this endpoint accepts {allow}"),

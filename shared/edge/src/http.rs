@@ -2,13 +2,16 @@
 //! `ApiError` becomes an HTTP response.
 
 use crate::Env;
+use crate::auth;
 use crate::runtime;
+use domain::api::{Caller, Function, Routed};
 use domain::error::{ApiError, ErrorEnvelope};
 use domain::query::Query;
+use domain::tenant::Tenant;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use worker::{Headers, Method, Request, Response, console_error};
+use worker::{Headers, Request, Response, console_error};
 
 /// Largest JSON body a batch endpoint accepts: 1000 customers with generous custom fields.
 pub const BATCH_BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -47,7 +50,7 @@ pub fn error_response(error: &ApiError) -> worker::Result<Response> {
     if let Some(seconds) = error.retry_after_seconds {
         headers.set("retry-after", &seconds.to_string())?;
     }
-    if let Some(allow) = error.allow {
+    if let Some(allow) = &error.allow {
         headers.set("allow", allow)?;
     }
     let body = serde_json::to_string(&ErrorEnvelope { error: &error.body })?;
@@ -64,12 +67,94 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
     Ok(Response::ok(text)?.with_status(status).with_headers(headers))
 }
 
-pub fn require_method(req: &Request, method: Method, allow: &'static str) -> Result<(), ApiError> {
-    if req.method() == method {
-        Ok(())
-    } else {
-        Err(ApiError::method_not_allowed(allow))
-    }
+/// The endpoint of `function` the request names (`domain::api::ENDPOINTS`), or the API's 404 or
+/// 405 with `Allow`.
+pub fn route(function: &Function, req: &Request) -> Result<Routed, ApiError> {
+    domain::api::route_or_error(function, req.method().as_ref(), &req.path())
+}
+
+/// Serves `function`'s endpoints that a business calls with its API key: the request is routed,
+/// then authenticated as its endpoint declares (`x-api-key`, or that or a bearer token), and only
+/// then handed to `handler` with the business it is for.
+pub async fn serve_tenant<H>(
+    function: &'static Function,
+    req: Request,
+    env: worker::Env,
+    handler: H,
+) -> worker::Result<Response>
+where
+    H: AsyncFnOnce(Request, Env, Routed, Tenant) -> Result<Response, ApiError>,
+{
+    serve(req, env, async move |req, env| {
+        let routed = route(function, &req)?;
+        let tenant = match routed.endpoint.caller {
+            Caller::ApiKey => auth::authenticate(&req, &env).await?,
+            Caller::ApiKeyOrBearer => auth::authenticate_bearer_or_key(&req, &env).await?,
+            other => return Err(misdeclared(&routed, other)),
+        };
+        handler(req, env, routed, tenant).await
+    })
+    .await
+}
+
+/// Serves `function`'s endpoints that the operator calls with the admin token: the token is
+/// checked first (nothing of the admin API, not even which paths exist, is told without it), then
+/// the request is routed.
+pub async fn serve_admin<H>(
+    function: &'static Function,
+    req: Request,
+    env: worker::Env,
+    handler: H,
+) -> worker::Result<Response>
+where
+    H: AsyncFnOnce(Request, Env, Routed) -> Result<Response, ApiError>,
+{
+    serve(req, env, async move |req, env| {
+        auth::authorize_admin(&req, &env)?;
+        let routed = route(function, &req)?;
+        if routed.endpoint.caller != Caller::Admin {
+            return Err(misdeclared(&routed, routed.endpoint.caller));
+        }
+        handler(req, env, routed).await
+    })
+    .await
+}
+
+/// Serves `function`'s endpoints whose proof `handler` checks itself, since it needs what the
+/// request carries (a partner's signature over the body, an inbox token, a signed link) or none
+/// is needed. An endpoint declared for an API key or the admin token is never served this way.
+pub async fn serve_open<H>(
+    function: &'static Function,
+    req: Request,
+    env: worker::Env,
+    handler: H,
+) -> worker::Result<Response>
+where
+    H: AsyncFnOnce(Request, Env, Routed) -> Result<Response, ApiError>,
+{
+    serve(req, env, async move |req, env| {
+        let routed = route(function, &req)?;
+        if matches!(
+            routed.endpoint.caller,
+            Caller::ApiKey | Caller::ApiKeyOrBearer | Caller::Admin
+        ) {
+            return Err(misdeclared(&routed, routed.endpoint.caller));
+        }
+        handler(req, env, routed).await
+    })
+    .await
+}
+
+/// A function serving an endpoint in a way its declaration does not allow: our bug.
+fn misdeclared(routed: &Routed, caller: Caller) -> ApiError {
+    ApiError::internal(
+        "routing a request",
+        format!(
+            "{} {} is declared for {caller:?}, which this function does not check",
+            routed.endpoint.method.as_str(),
+            routed.endpoint.path
+        ),
+    )
 }
 
 /// Reads the body, refusing it as soon as it grows past `limit` bytes, whatever
