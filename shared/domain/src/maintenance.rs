@@ -60,8 +60,8 @@ pub const QUEUE_DELIVERIES: u32 = MAX_ATTEMPTS + 1;
 /// [`MAX_RETRY_DELAY_SECONDS`] (a provider's `Retry-After`, capped at Queues' 12 hours) before
 /// the next delivery. Past this bound no delivery of the original queue message can still be
 /// pending or running, so re-queuing it cannot make two dispatchers send it at once. What the
-/// bound cannot cover is a queue that delivers nothing for longer (a consumer outage); see the
-/// README's Reliability section.
+/// bound cannot cover is a queue that delivers nothing for longer (a consumer outage); see
+/// the Reliability section of docs/operations.md.
 pub fn stuck_send_after_seconds(retry_noted: bool) -> i64 {
     let own_fault_waits: i64 = (1..=MAX_ATTEMPTS)
         .map(|attempt| i64::from(backoff_seconds(attempt)))

@@ -15,7 +15,7 @@
 //! write them back sealed on the read that finds them (a compare-and-set, so a concurrent write
 //! wins), and every write seals anyway. The same happens to a value sealed under a key that is no
 //! longer the ring's first, which is how a rotation reaches every row that is read; a row nobody
-//! reads keeps its old key until it is written (README, "Secrets at rest").
+//! reads keeps its old key until it is written (docs/security.md, "Secrets at rest").
 //!
 //! This module owns everything but the cipher: the format, the keyring, what a value is bound to
 //! and what clear text means. AES-GCM itself runs in `edge` (`secrets_key`) on the runtime's

@@ -170,7 +170,7 @@ pub const MAX_FRAME_ANCESTORS: usize = 20;
 /// Empty, the default, lets any site frame it: the guide's embed works with no setting, and it
 /// is safe because the page's only credential is the short-lived token in its own URL (no
 /// cookie, no ambient session): a site that frames it can do nothing that opening the URL would
-/// not, and clickjacking needs ambient authority (README, "Security notes"). A business that
+/// not, and clickjacking needs ambient authority (docs/security.md, "Security notes"). A business that
 /// wants more names its CRM's origins.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FrameAncestors(Vec<String>);

@@ -1,5 +1,5 @@
 //! `Idempotency-Key` on the POSTs that create or send: a retry of the same request gets the first
-//! response again and does nothing twice (README, "Retrying safely"). The words are in
+//! response again and does nothing twice (docs/api.md, "Retrying safely"). The words are in
 //! `domain::idempotency`, the SQL in `db::idempotency_keys`.
 //!
 //! What holds, and how: the first request with a key claims it in D1 with one conditional insert,

@@ -3,7 +3,7 @@
 //!
 //! - `cloudflare` (production): Workers AI's `@cf/baai/bge-small-en-v1.5` through the `AI`
 //!   binding, and the `VECTORIZE` index, one namespace per business, with the source and page as
-//!   metadata (the index needs a metadata index on `source_id` before its first insert; README).
+//!   metadata (the index needs a metadata index on `source_id` before its first insert; docs/operations.md).
 //! - `local` (the local stack; `wrangler dev` cannot reach either binding offline): the local
 //!   embedding server at `EMBEDDER_URL`, which runs all-MiniLM-L6-v2 and answers in Workers AI's
 //!   REST shape, and keeps the vectors as Vectorize would (`vectorize::Store::Local`).

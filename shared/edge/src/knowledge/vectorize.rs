@@ -33,7 +33,7 @@ pub struct Vector<'a> {
     pub metadata: Metadata<'a>,
 }
 
-/// What the index filters on (it needs a metadata index on `source_id`; README).
+/// What the index filters on (it needs a metadata index on `source_id`; docs/operations.md).
 #[derive(Serialize)]
 pub struct Metadata<'a> {
     pub source_id: &'a str,
