@@ -57,7 +57,14 @@ export async function request(method, path, { body, headers = {} } = {}) {
   }
   // No request of this suite should take long: a hung request fails its test, not the run.
   init.signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
-  const response = await fetch(`${BASE_URL}${path}`, init);
+  let response;
+  try {
+    response = await fetch(`${BASE_URL}${path}`, init);
+  } catch (error) {
+    // fetch says only "fetch failed"; what failed (a reset, a refused connection) is its cause.
+    const cause = error.cause ? `: ${error.cause.code ?? ''} ${error.cause.message ?? error.cause}` : '';
+    throw new Error(`${method} ${path}: ${error.message}${cause}`, { cause: error });
+  }
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: parse(text), text };
 }
