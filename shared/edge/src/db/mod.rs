@@ -7,6 +7,8 @@
 //! counts back, and telling a constraint violation from any other failure.
 
 mod d1;
+#[cfg(test)]
+mod statements;
 
 pub mod api_keys;
 pub mod attachments;
