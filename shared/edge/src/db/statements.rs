@@ -3,12 +3,20 @@
 //! that SQLite cannot parse, fails here instead of in a request. Statements built from fragments
 //! (`{sql}` holes, column lists put in with `format!`) are not fixed text and are left to the
 //! end-to-end tests.
+//!
+//! The tenant rule, checked the same way: SQLite's authorizer reports every table and column a
+//! statement touches as it is prepared, and a statement that reads or changes a business's table
+//! (one with a `business_id` column) without reading that column must be one of the few listed in
+//! `UNSCOPED`, each with its reason (the sweeps, and rows reached by an id read with its business).
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
-/// The string literals of a Rust source, before its tests, with their escapes resolved.
-fn string_literals(source: &str) -> Vec<String> {
+/// The string literals of a Rust source, before its tests, with their escapes resolved, each with
+/// the name of the function or constant it is written in.
+fn string_literals(source: &str) -> Vec<(String, String)> {
     let source = source.split("#[cfg(test)]").next().unwrap_or(source);
     let chars: Vec<char> = source.chars().collect();
     let mut literals = Vec::new();
@@ -41,10 +49,11 @@ fn string_literals(source: &str) -> Vec<String> {
                     .collect();
                 let rest: String = chars[start + 1..].iter().collect();
                 let end = rest.find(&closing).unwrap_or(rest.len());
-                literals.push(rest[..end].to_owned());
+                literals.push((enclosing_item(&chars[..at]), rest[..end].to_owned()));
                 at = start + 1 + rest[..end].chars().count() + closing.chars().count();
             }
             '"' => {
+                let function = enclosing_item(&chars[..at]);
                 let mut text = String::new();
                 at += 1;
                 while at < chars.len() && chars[at] != '"' {
@@ -67,13 +76,30 @@ fn string_literals(source: &str) -> Vec<String> {
                     }
                     at += 1;
                 }
-                literals.push(text);
+                literals.push((function, text));
                 at += 1;
             }
             _ => at += 1,
         }
     }
     literals
+}
+
+/// The name of the last function or constant begun in `before` (empty if none is).
+fn enclosing_item(before: &[char]) -> String {
+    let text: String = before.iter().collect();
+    let begun = |keyword: &str| {
+        text.rmatch_indices(keyword)
+            .find(|(at, _)| *at == 0 || text[..*at].ends_with(char::is_whitespace))
+            .map(|(at, _)| at + keyword.len())
+    };
+    let Some(at) = begun("fn ").max(begun("const ")) else {
+        return String::new();
+    };
+    text[at..]
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect()
 }
 
 /// Whether a literal is a whole statement of fixed text.
@@ -105,35 +131,62 @@ fn migrated_database(root: &Path) -> rusqlite::Connection {
     db
 }
 
-#[test]
-fn every_fixed_statement_prepares_against_the_migrated_schema() {
+/// A statement of fixed text, with the module and function it is written in.
+struct Statement {
+    module: String,
+    function: String,
+    sql: String,
+}
+
+/// Every fixed statement under src/db/, in module order.
+fn fixed_statements() -> Vec<Statement> {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let db = migrated_database(&crate_dir.join("../.."));
-    let mut checked = 0;
-    let mut failures = Vec::new();
     let mut modules: Vec<PathBuf> = fs::read_dir(crate_dir.join("src/db"))
         .unwrap_or_else(|error| panic!("{error}"))
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .collect();
     modules.sort();
-    for module in modules {
-        let source = fs::read_to_string(&module).unwrap_or_else(|error| panic!("{error}"));
-        for statement in string_literals(&source)
-            .into_iter()
-            .filter(|text| is_fixed_statement(text))
-        {
-            match db.prepare(&statement) {
-                Ok(_) => checked += 1,
-                // The head of a statement its module completes with `format!`: a fragment.
-                Err(error) if error.to_string() == "incomplete input" => {}
-                Err(error) => {
-                    let name = module
-                        .file_name()
-                        .map(|name| name.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    failures.push(format!("{name}: {error}\n  {}", statement.trim()));
-                }
+    let mut statements = Vec::new();
+    for path in modules {
+        let source = fs::read_to_string(&path).unwrap_or_else(|error| panic!("{error}"));
+        let module = path
+            .file_stem()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (function, sql) in string_literals(&source) {
+            if is_fixed_statement(&sql) {
+                let module = module.clone();
+                statements.push(Statement {
+                    module,
+                    function,
+                    sql,
+                });
             }
+        }
+    }
+    statements
+}
+
+fn migrated() -> rusqlite::Connection {
+    migrated_database(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+#[test]
+fn every_fixed_statement_prepares_against_the_migrated_schema() {
+    let db = migrated();
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for statement in fixed_statements() {
+        match db.prepare(&statement.sql) {
+            Ok(_) => checked += 1,
+            // The head of a statement its module completes with `format!`: a fragment.
+            Err(error) if error.to_string() == "incomplete input" => {}
+            Err(error) => failures.push(format!(
+                "{}::{}: {error}\n  {}",
+                statement.module,
+                statement.function,
+                statement.sql.trim()
+            )),
         }
     }
     assert!(
@@ -163,6 +216,7 @@ fn the_reader_finds_statements_in_each_kind_of_literal() {
     "####;
     let statements: Vec<String> = string_literals(source)
         .into_iter()
+        .map(|(_, text)| text)
         .filter(|text| is_fixed_statement(text))
         .collect();
     assert_eq!(
@@ -177,7 +231,7 @@ fn the_reader_finds_statements_in_each_kind_of_literal() {
 
 #[test]
 fn a_statement_the_schema_does_not_have_is_refused() {
-    let db = migrated_database(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+    let db = migrated();
     assert!(
         db.prepare("SELECT id FROM customers WHERE business_id = ?1")
             .is_ok()
@@ -190,4 +244,299 @@ fn a_statement_the_schema_does_not_have_is_refused() {
         db.prepare("SELECT id FROM customer WHERE business_id = ?1")
             .is_err()
     );
+}
+
+/// The tables that hold a business's rows (those with a `business_id` column), and every foreign
+/// key's two ends as (table, column) pairs.
+struct Schema {
+    tenant: BTreeSet<String>,
+    key_ends: BTreeSet<(String, String)>,
+    /// (parent, child) for every foreign key.
+    children: BTreeSet<(String, String)>,
+}
+
+fn schema(db: &rusqlite::Connection) -> Schema {
+    let rows = |sql: &str| -> Vec<Vec<String>> {
+        let mut statement = db.prepare(sql).unwrap_or_else(|error| panic!("{error}"));
+        let width = statement.column_count();
+        statement
+            .query_map([], |row| {
+                (0..width)
+                    .map(|at| row.get::<_, Option<String>>(at).map(Option::unwrap_or_default))
+                    .collect()
+            })
+            .unwrap_or_else(|error| panic!("{error}"))
+            .filter_map(Result::ok)
+            .collect()
+    };
+    let tables: Vec<String> = rows("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut schema = Schema {
+        tenant: BTreeSet::new(),
+        key_ends: BTreeSet::new(),
+        children: BTreeSet::new(),
+    };
+    for table in tables {
+        let columns = rows(&format!("SELECT name FROM pragma_table_info('{table}')"));
+        if columns.iter().flatten().any(|column| column == "business_id") {
+            schema.tenant.insert(table.clone());
+        }
+        for key in rows(&format!(
+            "SELECT \"table\", \"from\", \"to\" FROM pragma_foreign_key_list('{table}')"
+        )) {
+            if let [parent, from, to] = key.as_slice() {
+                schema.key_ends.insert((table.clone(), from.clone()));
+                schema.key_ends.insert((parent.clone(), to.clone()));
+                schema.children.insert((parent.clone(), table.clone()));
+            }
+        }
+    }
+    schema
+}
+
+/// What a statement does to one table, as SQLite's authorizer reports it while preparing it.
+#[derive(Debug, PartialEq)]
+enum Access {
+    Read(String, String),
+    Insert(String),
+    Change(String),
+}
+
+fn accesses(db: &mut rusqlite::Connection, sql: &str) -> Vec<Access> {
+    use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+    let seen: Arc<Mutex<Vec<Access>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    db.authorizer(Some(move |context: AuthContext<'_>| {
+        // What a trigger does is the trigger's, not the statement's.
+        if context.accessor.is_none() {
+            let access = match context.action {
+                AuthAction::Read {
+                    table_name,
+                    column_name,
+                } => Some(Access::Read(table_name.to_owned(), column_name.to_owned())),
+                AuthAction::Insert { table_name } => Some(Access::Insert(table_name.to_owned())),
+                AuthAction::Update { table_name, .. } | AuthAction::Delete { table_name } => {
+                    Some(Access::Change(table_name.to_owned()))
+                }
+                _ => None,
+            };
+            record
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(access);
+        }
+        Authorization::Allow
+    }))
+    .unwrap_or_else(|error| panic!("{error}"));
+    let prepared = db.prepare(sql).is_ok();
+    db.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)
+        .unwrap_or_else(|error| panic!("{error}"));
+    let accesses = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
+    if prepared { accesses } else { Vec::new() }
+}
+
+/// The business tables a statement reads or changes without reading their `business_id`. Left
+/// out: reads of a foreign key's ends while a row is written (SQLite checking the key, not the
+/// statement asking), a child table changed with its parent (the key's cascade), and the table an
+/// INSERT writes, whose row names its business (the column is
+/// NOT NULL) and whose ON CONFLICT clause can only meet a row holding the same unique key.
+fn unscoped_tables(schema: &Schema, accesses: &[Access]) -> BTreeSet<String> {
+    let writes = accesses.iter().any(|access| !matches!(access, Access::Read(..)));
+    let inserted: BTreeSet<&String> = accesses
+        .iter()
+        .filter_map(|access| match access {
+            Access::Insert(table) => Some(table),
+            _ => None,
+        })
+        .collect();
+    let changed: BTreeSet<&String> = accesses
+        .iter()
+        .filter_map(|access| match access {
+            Access::Change(table) => Some(table),
+            _ => None,
+        })
+        .collect();
+    let cascaded = |child: &String| {
+        changed
+            .iter()
+            .any(|parent| schema.children.contains(&((*parent).clone(), child.clone())))
+    };
+    let mut touched = BTreeSet::new();
+    let mut scoped = BTreeSet::new();
+    for access in accesses {
+        let table = match access {
+            Access::Read(table, column) if column == "business_id" => {
+                scoped.insert(table.clone());
+                continue;
+            }
+            Access::Read(table, column)
+                if writes && schema.key_ends.contains(&(table.clone(), column.clone())) =>
+            {
+                continue;
+            }
+            Access::Change(table) if cascaded(table) => continue,
+            Access::Read(table, _) | Access::Insert(table) | Access::Change(table) => table,
+        };
+        if schema.tenant.contains(table) && !inserted.contains(table) {
+            touched.insert(table.clone());
+        }
+    }
+    touched.difference(&scoped).cloned().collect()
+}
+
+/// The statements that read or change business rows without naming the business, each on purpose.
+/// A new one fails the test below until it is scoped or added here with its reason; an entry that
+/// no statement needs any more fails it too.
+const UNSCOPED: &[(&str, &str, &str)] = &[
+    // Sweeps: the cron's housekeeping runs across every business by design.
+    (
+        "attachments",
+        "mark_requeued",
+        "the media sweep requeues stuck media of every business",
+    ),
+    (
+        "crm_inbound_events",
+        "forget_before",
+        "the sweep forgets old receipts of every business",
+    ),
+    (
+        "crm_sync_jobs",
+        "delete_settled_before",
+        "the sweep deletes settled jobs of every business",
+    ),
+    (
+        "crm_sync_jobs",
+        "overdue_contacts",
+        "the sweep finds overdue work of every business",
+    ),
+    (
+        "idempotency_keys",
+        "delete_created_before",
+        "the sweep deletes old keys of every business",
+    ),
+    (
+        "sso_tokens",
+        "delete_expired_before",
+        "the sweep deletes expired tokens of every business",
+    ),
+    (
+        "webhook_attempts",
+        "delete_older_than",
+        "the sweep deletes old attempts of every business",
+    ),
+    // By a row's own id, after the row was read with its business.
+    (
+        "channel_accounts",
+        "update",
+        "the account was read with the business; compare-and-set on its secrets",
+    ),
+    (
+        "channel_accounts",
+        "reseal",
+        "rows just read with their business, sealed again under the current key",
+    ),
+    (
+        "crm_requests",
+        "record_grant",
+        "the connector's budget row, by the id of a connector read with its business",
+    ),
+    // A child table reached through its parent's id, inside a statement scoped on the parent.
+    (
+        "knowledge_sources",
+        "reschedule",
+        "knowledge_links by the source id the statement scopes",
+    ),
+    // A statement's head: each of its three callers completes it with `WHERE s.business_id = ?1`.
+    (
+        "knowledge_sources",
+        "SELECT",
+        "a column list each caller completes with the business's WHERE",
+    ),
+];
+
+#[test]
+fn every_statement_on_a_business_table_names_the_business() {
+    let mut db = migrated();
+    let schema = schema(&db);
+    let mut unscoped = Vec::new();
+    let mut allowed = BTreeSet::new();
+    for statement in fixed_statements() {
+        let tables = unscoped_tables(&schema, &accesses(&mut db, &statement.sql));
+        if tables.is_empty() {
+            continue;
+        }
+        let place = (statement.module.as_str(), statement.function.as_str());
+        if UNSCOPED
+            .iter()
+            .any(|(module, function, _)| (*module, *function) == place)
+        {
+            allowed.insert(place.0.to_owned() + "::" + place.1);
+            continue;
+        }
+        unscoped.push(format!(
+            "{}::{} ({}):\n  {}",
+            statement.module,
+            statement.function,
+            tables.into_iter().collect::<Vec<_>>().join(", "),
+            statement.sql.split_whitespace().collect::<Vec<_>>().join(" ")
+        ));
+    }
+    assert!(
+        unscoped.is_empty(),
+        "statements on business tables that never read business_id (scope them, or add them to \
+         UNSCOPED with the reason):\n{}",
+        unscoped.join("\n")
+    );
+    let stale: Vec<String> = UNSCOPED
+        .iter()
+        .map(|(module, function, _)| format!("{module}::{function}"))
+        .filter(|place| !allowed.contains(place))
+        .collect();
+    assert!(stale.is_empty(), "UNSCOPED entries no statement needs: {stale:?}");
+    assert!(
+        schema.tenant.len() >= 20,
+        "only {} business tables found",
+        schema.tenant.len()
+    );
+}
+
+#[test]
+fn the_tenant_rule_tells_scoped_from_unscoped() {
+    let mut db = migrated();
+    let schema = schema(&db);
+    let mut unscoped = |sql: &str| -> Vec<String> {
+        unscoped_tables(&schema, &accesses(&mut db, sql))
+            .into_iter()
+            .collect()
+    };
+    assert_eq!(
+        unscoped("SELECT name FROM customers WHERE id = ?1"),
+        ["customers"]
+    );
+    assert!(unscoped("SELECT name FROM customers WHERE business_id = ?1 AND id = ?2").is_empty());
+    assert_eq!(
+        unscoped("UPDATE customers SET name = ?2 WHERE id = ?1"),
+        ["customers"]
+    );
+    assert_eq!(unscoped("DELETE FROM customers WHERE id = ?1"), ["customers"]);
+    // A join scoped on one side only is unscoped on the other.
+    assert_eq!(
+        unscoped(
+            "SELECT m.id FROM messages m JOIN customers c ON c.id = m.customer_id \
+             WHERE m.business_id = ?1"
+        ),
+        ["customers"]
+    );
+    // An insert names its business; the parent rows its foreign keys check are not asked for.
+    assert!(
+        unscoped(
+            "INSERT INTO attachments (id, business_id, message_id, filename, mime_type, size, \
+             storage_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        )
+        .is_empty()
+    );
+    // Tables with no business column are not the rule's.
+    assert!(unscoped("SELECT id FROM businesses WHERE id = ?1").is_empty());
 }
