@@ -26,7 +26,7 @@ pub fn link(
         .prepare(
             "INSERT OR IGNORE INTO customer_identities (business_id, channel, address, customer_id) VALUES (?1, ?2, ?3, COALESCE(\
              (SELECT id FROM customers WHERE business_id = ?1 AND ?5 IS NOT NULL AND phone = ?5), \
-             (SELECT id FROM customers WHERE business_id = ?1 AND ?5 IS NOT NULL AND whatsapp_number = ?5 ORDER BY created_at LIMIT 1), \
+             (SELECT id FROM customers WHERE business_id = ?1 AND ?5 IS NOT NULL AND whatsapp_number = ?5 ORDER BY +created_at LIMIT 1), \
              (SELECT id FROM customers WHERE business_id = ?1 AND ?4 IS NOT NULL AND email = ?4), ?6))",
         )
         .bind(&[

@@ -219,11 +219,14 @@ pub async fn list(
 /// One statement selecting `columns` of every customer of `?1` whose key column is in the JSON
 /// list bound at the paired parameter. A UNION of one indexed lookup per key column, so its cost
 /// follows the number of keys, not the size of the business.
-fn select_by_keys(columns: &str, keys: &[(KeyKind, u8)]) -> String {
+/// Our own id is the primary key: `+business_id` keeps SQLite on it (see the module note in
+/// `db`).
+pub(crate) fn select_by_keys(columns: &str, keys: &[(KeyKind, u8)]) -> String {
     keys.iter()
         .map(|(kind, param)| {
+            let business = if *kind == KeyKind::Id { "+business_id" } else { "business_id" };
             format!(
-                "SELECT {columns} FROM customers WHERE business_id = ?1 AND {} IN (SELECT value FROM json_each(?{param}))",
+                "SELECT {columns} FROM customers WHERE {business} = ?1 AND {} IN (SELECT value FROM json_each(?{param}))",
                 kind.name()
             )
         })

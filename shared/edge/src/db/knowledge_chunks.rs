@@ -303,8 +303,11 @@ pub async fn counts(
     }
     let rows = db
         .prepare(
-            "SELECT source_id, COUNT(*) AS chunks, SUM(embedder = ?2) AS embeddings FROM knowledge_chunks \
-             WHERE business_id = ?1 AND run_id IS NULL GROUP BY source_id",
+            // From the business's sources to their pieces: grouped by source_id alone, SQLite
+            // would walk every business's pieces in the (source_id, hash) index.
+            "SELECT s.id AS source_id, COUNT(*) AS chunks, SUM(c.embedder = ?2) AS embeddings \
+             FROM knowledge_sources s JOIN knowledge_chunks c ON c.source_id = s.id \
+             WHERE s.business_id = ?1 AND c.business_id = ?1 AND c.run_id IS NULL GROUP BY s.id",
         )
         .bind(&[text(tenant.business_id.as_str()), text(embedder)])?
         .all()

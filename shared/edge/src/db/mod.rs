@@ -5,6 +5,14 @@
 //!
 //! This module holds what every table module needs: binding values, reading rows and changed
 //! counts back, and telling a constraint violation from any other failure.
+//!
+//! Query plans: D1 keeps no statistics, so SQLite cannot tell that a list of primary keys is
+//! narrower than a business. Given `business_id = ?1 AND id IN (...)` it walks the business's
+//! rows in an index that starts with `business_id`, reading every row the business has; written
+//! `+business_id = ?1` (the unary `+` takes the column out of index choice and changes nothing
+//! else), it finds each row by its key and checks the business on the row. The same `+` on an
+//! ORDER BY column keeps a lookup on its key's index instead of the index that is already sorted.
+//! `statements.rs` holds the plans of the fixed statements to this (`WALKS`).
 
 mod d1;
 #[cfg(test)]

@@ -167,7 +167,7 @@ fn fixed_statements() -> Vec<Statement> {
     statements
 }
 
-fn migrated() -> rusqlite::Connection {
+pub(crate) fn migrated() -> rusqlite::Connection {
     migrated_database(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
@@ -539,4 +539,203 @@ fn the_tenant_rule_tells_scoped_from_unscoped() {
     );
     // Tables with no business column are not the rule's.
     assert!(unscoped("SELECT id FROM businesses WHERE id = ?1").is_empty());
+}
+
+/// The query plan SQLite makes for `sql`, one line per step.
+pub(crate) fn plan(db: &rusqlite::Connection, sql: &str) -> Vec<String> {
+    let mut statement = db
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap_or_else(|error| panic!("{error}: {sql}"));
+    let unbound = vec![rusqlite::types::Null; statement.parameter_count()];
+    statement
+        .query_map(rusqlite::params_from_iter(unbound), |row| row.get::<_, String>(3))
+        .unwrap_or_else(|error| panic!("{error}"))
+        .filter_map(Result::ok)
+        .collect()
+}
+
+#[test]
+fn a_lookup_by_keys_searches_each_key_and_never_walks_the_business() {
+    use domain::lookup::KeyKind;
+    let db = migrated();
+    let sql = super::customers::select_by_keys(
+        "id",
+        &[
+            (KeyKind::Id, 2),
+            (KeyKind::ExternalId, 3),
+            (KeyKind::Email, 4),
+            (KeyKind::Phone, 5),
+        ],
+    );
+    let searches: Vec<String> = plan(&db, &sql)
+        .into_iter()
+        .filter(|step| step.contains("customers"))
+        .collect();
+    assert_eq!(
+        searches,
+        [
+            "SEARCH customers USING INDEX sqlite_autoindex_customers_1 (id=?)",
+            "SEARCH customers USING INDEX customers_by_external_id (business_id=? AND external_id=?)",
+            "SEARCH customers USING INDEX customers_by_email (business_id=? AND email=?)",
+            "SEARCH customers USING INDEX customers_by_phone (business_id=? AND phone=?)",
+        ]
+    );
+}
+
+/// The steps of the fixed statements' plans that walk rows instead of finding them, each on
+/// purpose: (module, function, the table or alias the step walks, why). A step walks when it
+/// scans a table, or searches one by nothing narrower than the business (see the module note in
+/// `db` on `+business_id`). A new walk fails the test below until it finds its rows by a key or
+/// is added here with its reason; an entry no plan needs any more fails it too.
+const WALKS: &[(&str, &str, &str, &str)] = &[
+    // Heads of statements: every caller completes them with its WHERE.
+    (
+        "channel_accounts",
+        "SELECT",
+        "a",
+        "a column list its callers complete",
+    ),
+    (
+        "crm_connectors",
+        "SELECT",
+        "c",
+        "a column list its callers complete",
+    ),
+    (
+        "knowledge_sources",
+        "SELECT",
+        "s",
+        "a column list its callers complete",
+    ),
+    (
+        "customers",
+        "UPDATE_SQL",
+        "u",
+        "the request's own rows, materialised",
+    ),
+    // Sweeps: oldest first across businesses, stopping at their LIMIT.
+    (
+        "crm_sync_jobs",
+        "delete_settled_before",
+        "crm_sync_jobs",
+        "the sweep, in seq order, to its LIMIT",
+    ),
+    (
+        "webhook_attempts",
+        "delete_older_than",
+        "webhook_attempts",
+        "the sweep, in id order, to its LIMIT",
+    ),
+    // A business's few rows of configuration: its connectors, endpoints, sources and links.
+    (
+        "crm_connectors",
+        "enabled",
+        "crm_connectors",
+        "a business's connectors",
+    ),
+    (
+        "webhook_deliveries",
+        "create",
+        "e",
+        "a business's webhook endpoints",
+    ),
+    (
+        "webhook_deliveries",
+        "create_dead",
+        "e",
+        "a business's webhook endpoints",
+    ),
+    ("knowledge_chunks", "counts", "s", "a business's CRM link sources"),
+    (
+        "knowledge_sources",
+        "counts",
+        "knowledge_sources",
+        "a business's CRM link sources",
+    ),
+    (
+        "knowledge_sources",
+        "delete",
+        "knowledge_links",
+        "a business's links of sources to pages",
+    ),
+    (
+        "knowledge_links",
+        "list",
+        "knowledge_links",
+        "a business's links of sources to pages",
+    ),
+    (
+        "knowledge_links",
+        "set_active",
+        "knowledge_links",
+        "a business's links of sources to pages",
+    ),
+    (
+        "knowledge_links",
+        "delete",
+        "knowledge_links",
+        "a business's links of sources to pages",
+    ),
+    // Reads a person asks for, not on a request path a CRM drives.
+    (
+        "escalations",
+        "rate",
+        "conversations",
+        "the escalation rate report: a period's conversations",
+    ),
+    (
+        "webhook_attempts",
+        "list",
+        "webhook_attempts",
+        "the attempts log, newest first, any filter optional",
+    ),
+];
+
+/// The table or alias a plan step walks, if it walks one.
+fn walked(step: &str) -> Option<&str> {
+    let what = step.split_whitespace().nth(1)?;
+    let scans =
+        step.starts_with("SCAN ") && !step.contains("VIRTUAL TABLE") && !step.contains("CONSTANT ROW");
+    let by_business = step.starts_with("SEARCH ") && step.ends_with("(business_id=?)");
+    (scans || by_business).then_some(what)
+}
+
+#[test]
+fn no_statement_walks_rows_it_could_find_by_key() {
+    let mut db = migrated();
+    let mut walks = Vec::new();
+    let mut allowed = BTreeSet::new();
+    for statement in fixed_statements() {
+        if accesses(&mut db, &statement.sql).is_empty() {
+            continue;
+        }
+        for step in plan(&db, &statement.sql) {
+            let Some(what) = walked(&step) else { continue };
+            let place = (statement.module.as_str(), statement.function.as_str(), what);
+            if WALKS
+                .iter()
+                .any(|(module, function, walked, _)| (*module, *function, *walked) == place)
+            {
+                allowed.insert(format!("{}::{} {what}", place.0, place.1));
+            } else {
+                walks.push(format!(
+                    "{}::{}: {step}\n  {}",
+                    statement.module,
+                    statement.function,
+                    statement.sql.split_whitespace().collect::<Vec<_>>().join(" ")
+                ));
+            }
+        }
+    }
+    assert!(
+        walks.is_empty(),
+        "statements whose plan walks rows (find them by key, or add them to WALKS with the reason):\n{}",
+        walks.join("\n")
+    );
+    let stale: Vec<String> = WALKS
+        .iter()
+        .map(|(module, function, walked, _)| format!("{module}::{function} {walked}"))
+        .filter(|place| !allowed.contains(place))
+        .collect();
+    assert!(stale.is_empty(), "WALKS entries no plan needs: {stale:?}");
 }

@@ -29,7 +29,7 @@ pub fn create(
              next_attempt_us, leased_until_us, lease, event_us, updated_us) \
              SELECT lower(hex(randomblob(16))), ?1, e.id, ev.id, ev.type, 'pending', 0, ?3, ?4, ?5, ev.created_us, ?3 \
              FROM webhook_events ev JOIN webhook_endpoints e ON e.business_id = ev.business_id \
-             WHERE ev.business_id = ?1 AND ev.id IN (SELECT value FROM json_each(?2)) AND ev.payload IS NOT NULL \
+             WHERE +ev.business_id = ?1 AND ev.id IN (SELECT value FROM json_each(?2)) AND ev.payload IS NOT NULL \
              AND e.enabled = 1 AND EXISTS (SELECT 1 FROM json_each(e.events) s WHERE s.value = ev.type) \
              ORDER BY ev.created_us \
              ON CONFLICT (endpoint_id, event_id) DO NOTHING \
@@ -67,7 +67,7 @@ pub fn create_dead(
              SELECT lower(hex(randomblob(16))), ?1, e.id, ev.id, ev.type, 'dead', 0, json_extract(f.value, '$.reason'), \
              ev.created_us, ?3 \
              FROM json_each(?2) f \
-             JOIN webhook_events ev ON ev.business_id = ?1 AND ev.id = json_extract(f.value, '$.id') \
+             JOIN webhook_events ev ON +ev.business_id = ?1 AND ev.id = json_extract(f.value, '$.id') \
              JOIN webhook_endpoints e ON e.business_id = ev.business_id \
              WHERE ev.payload IS NULL AND e.enabled = 1 \
              AND EXISTS (SELECT 1 FROM json_each(e.events) s WHERE s.value = ev.type) \
@@ -266,7 +266,7 @@ pub async fn release(
     lease: &str,
 ) -> Result<(), ApiError> {
     db.prepare(
-        "UPDATE webhook_deliveries SET leased_until_us = NULL, lease = NULL WHERE business_id = ?1 \
+        "UPDATE webhook_deliveries SET leased_until_us = NULL, lease = NULL WHERE +business_id = ?1 \
          AND id IN (SELECT value FROM json_each(?2)) AND status = 'pending' AND lease = ?3",
     )
     .bind(&[

@@ -231,7 +231,7 @@ pub async fn load(db: &Db, tenant: &Tenant, ids: &[EventId]) -> Result<Vec<Store
     let result = db
         .prepare(
             "SELECT id, type, subject_id, detail, snapshot, base_url, payload, created_us FROM webhook_events \
-             WHERE business_id = ?1 AND id IN (SELECT value FROM json_each(?2)) ORDER BY created_us, id",
+             WHERE +business_id = ?1 AND id IN (SELECT value FROM json_each(?2)) ORDER BY created_us, id",
         )
         .bind(&[
             text(tenant.business_id.as_str()),
@@ -266,7 +266,7 @@ pub fn mark_dispatched(
 ) -> Result<Statement, ApiError> {
     Ok(db
         .prepare(
-            "UPDATE webhook_events SET dispatched_us = ?3 WHERE business_id = ?1 \
+            "UPDATE webhook_events SET dispatched_us = ?3 WHERE +business_id = ?1 \
              AND id IN (SELECT value FROM json_each(?2)) AND dispatched_us IS NULL",
         )
         .bind(&[
