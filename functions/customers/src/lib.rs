@@ -68,9 +68,9 @@ async fn one(db: &Db, tenant: &Tenant, query: &Query) -> Result<Response, ApiErr
         }),
         tenant.default_country,
     )?;
-    let customer = db::customers::first_named(db, tenant, &named.keys, &named.named_by).await?;
-    let shown = with_crm_ids(db, tenant, vec![customer]).await?;
-    http::json(200, &shown.first())
+    let (customer, crm_ids) =
+        db::customers::first_named_with_crm_ids(db, tenant, &named.keys, &named.named_by).await?;
+    http::json(200, &CustomerOut { customer, crm_ids })
 }
 
 async fn list(db: &Db, tenant: &Tenant, query: &Query) -> Result<Response, ApiError> {

@@ -11,6 +11,7 @@ use domain::error::ApiError;
 use domain::ids::{ConnectorId, CustomerId};
 use domain::tenant::Tenant;
 use serde::Deserialize;
+use worker::D1Result;
 
 /// Takes the lease on the contact until `until_us` under `lease`, if nobody holds it; true when
 /// it was taken.
@@ -162,39 +163,52 @@ pub struct CrmId {
     pub external_id: String,
 }
 
-/// The CRM ids of each of `customers`, each customer's oldest connector first: the external ids
-/// the contacts of this table keep (Krayin's), and the customer links of `crm_links`
-/// (Kustomer's), in one round trip.
+/// The CRM ids of each of `customers`, each customer's oldest connector first, in one round trip.
 pub async fn crm_ids(db: &Db, tenant: &Tenant, customers: &[&CustomerId]) -> Result<Vec<CrmId>, ApiError> {
     if customers.is_empty() {
         return Ok(Vec::new());
     }
-    let contacts = Sql::new(
+    let listed = Sql::new("SELECT value FROM json_each(:customers)")
+        .bind("customers", db::json_list(customers.iter().map(|id| id.as_str())));
+    let result = crm_ids_of(tenant, listed).prepare(db)?.all().await?;
+    read_crm_ids(result.results::<CrmIdRow>()?)
+}
+
+/// The statement reading the CRM ids of the customers the fragment `customers` selects (one
+/// column of our customer ids), each customer's oldest connector first: the external ids the
+/// contacts of this table keep (Krayin's), and the customer links of `crm_links` (Kustomer's).
+pub fn crm_ids_of(tenant: &Tenant, customers: Sql) -> Sql {
+    let contacts = Sql::compose(
         "SELECT k.customer_id, k.connector_id, k.external_id, 0 AS linked FROM crm_contacts k \
-         WHERE k.business_id = :business AND k.external_id IS NOT NULL \
-         AND k.customer_id IN (SELECT value FROM json_each(:customers))",
+         WHERE k.business_id = :business AND k.external_id IS NOT NULL AND k.customer_id IN ({sql})",
+        vec![customers.clone()],
     );
-    let sql = Sql::compose(
+    Sql::compose(
         "SELECT x.customer_id, x.connector_id, c.kind, x.external_id, x.linked FROM ({sql} UNION ALL {sql}) x \
          JOIN crm_connectors c ON c.id = x.connector_id AND c.business_id = :business \
          ORDER BY c.created_at, c.id",
-        vec![contacts, crm_links::customer_ids_sql()],
+        vec![contacts, crm_links::customer_ids_sql(customers)],
     )
     .bind("business", text(tenant.business_id.as_str()))
-    .bind("customers", db::json_list(customers.iter().map(|id| id.as_str())));
-    #[derive(Deserialize)]
-    struct Row {
-        customer_id: String,
-        connector_id: String,
-        kind: String,
-        external_id: String,
-        /// A record link of `crm_links`, whose id is the CRM's bare id.
-        linked: i64,
-    }
-    let result = sql.prepare(db)?.all().await?;
-    result
-        .results::<Row>()?
-        .into_iter()
+}
+
+/// The CRM ids the statement of [`crm_ids_of`] at `position` of a batch read.
+pub fn crm_ids_at(results: &[D1Result], position: usize) -> Result<Vec<CrmId>, ApiError> {
+    read_crm_ids(db::rows::<CrmIdRow>(results, position)?)
+}
+
+#[derive(Deserialize)]
+struct CrmIdRow {
+    customer_id: String,
+    connector_id: String,
+    kind: String,
+    external_id: String,
+    /// A record link of `crm_links`, whose id is the CRM's bare id.
+    linked: i64,
+}
+
+fn read_crm_ids(rows: Vec<CrmIdRow>) -> Result<Vec<CrmId>, ApiError> {
+    rows.into_iter()
         .map(|row| {
             let corrupt = |what: &str| db::corrupt("CRM contact", &row.customer_id, what);
             let kind = ConnectorKind::parse(&row.kind).ok_or_else(|| corrupt("its connector's kind"))?;

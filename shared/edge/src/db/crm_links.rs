@@ -39,12 +39,12 @@ pub async fn crm_id(
 }
 
 /// SQL selecting `customer_id, connector_id, external_id` (the CRM's bare id) and `linked` (1)
-/// of every customer link among the JSON list `:customers` of the business `:business`.
-pub fn customer_ids_sql() -> Sql {
-    Sql::new(
+/// of every customer link of the business `:business` among the customer ids `customers` selects.
+pub fn customer_ids_sql(customers: Sql) -> Sql {
+    Sql::compose(
         "SELECT l.local_id AS customer_id, l.connector_id, l.crm_id AS external_id, 1 AS linked FROM crm_links l \
-         WHERE l.business_id = :business AND l.kind = 'customer' \
-         AND l.local_id IN (SELECT value FROM json_each(:customers))",
+         WHERE l.business_id = :business AND l.kind = 'customer' AND l.local_id IN ({sql})",
+        vec![customers],
     )
 }
 

@@ -1,6 +1,7 @@
 //! `customers`: the customers of each business. Every statement is scoped by the tenant's
 //! business id (`?1`, or `:business` in composed statements).
 
+use crate::db::crm_contacts::{self, CrmId};
 use crate::db::{self, Sql, json_arrays, text};
 use crate::db::{Db, Statement};
 use domain::customer::{Customer, CustomerDraft};
@@ -149,16 +150,46 @@ pub fn exists(id: &CustomerId) -> Sql {
         .bind("customer_id", text(id.as_str()))
 }
 
-pub async fn find_one(db: &Db, tenant: &Tenant, key: &CustomerKey) -> Result<Option<Customer>, ApiError> {
+/// The statement reading the tenant's customer `key` names.
+fn by_key(db: &Db, tenant: &Tenant, key: &CustomerKey) -> Result<Statement, ApiError> {
     // The column name comes from a closed enum, never from the request.
     let column = key.kind().name();
     let sql = format!("SELECT {COLUMNS} FROM customers WHERE business_id = ?1 AND {column} = ?2");
-    let row = db
+    Ok(db
         .prepare(sql)
-        .bind(&[db::text(tenant.business_id.as_str()), db::text(key.as_str())])?
-        .first::<CustomerRow>(None)
-        .await?;
+        .bind(&[db::text(tenant.business_id.as_str()), db::text(key.as_str())])?)
+}
+
+pub async fn find_one(db: &Db, tenant: &Tenant, key: &CustomerKey) -> Result<Option<Customer>, ApiError> {
+    let row = by_key(db, tenant, key)?.first::<CustomerRow>(None).await?;
     row.map(CustomerRow::into_customer).transpose()
+}
+
+/// The tenant's customer `key` names, with the ids connectors keep it by in their CRMs: both
+/// read in one round trip.
+async fn find_one_with_crm_ids(
+    db: &Db,
+    tenant: &Tenant,
+    key: &CustomerKey,
+) -> Result<Option<(Customer, Vec<CrmId>)>, ApiError> {
+    let column = key.kind().name();
+    let named = Sql::new(format!(
+        "SELECT id FROM customers WHERE business_id = :business AND {column} = :key"
+    ))
+    .bind("key", text(key.as_str()));
+    let results = db
+        .batch(vec![
+            by_key(db, tenant, key)?,
+            crm_contacts::crm_ids_of(tenant, named).prepare(db)?,
+        ])
+        .await?;
+    let Some(row) = db::first_row::<CustomerRow>(&results, 0)? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        row.into_customer()?,
+        crm_contacts::crm_ids_at(&results, 1)?,
+    )))
 }
 
 /// The customer the first of `keys` that names one of the tenant's customers names; a request
@@ -174,6 +205,21 @@ pub async fn first_named(
     for key in keys {
         if let Some(customer) = find_one(db, tenant, key).await? {
             return Ok(customer);
+        }
+    }
+    Err(ApiError::not_found(format!("no customer with {named_by}")))
+}
+
+/// [`first_named`], with the customer's CRM ids read in the same round trip.
+pub async fn first_named_with_crm_ids(
+    db: &Db,
+    tenant: &Tenant,
+    keys: &[CustomerKey],
+    named_by: &str,
+) -> Result<(Customer, Vec<CrmId>), ApiError> {
+    for key in keys {
+        if let Some(found) = find_one_with_crm_ids(db, tenant, key).await? {
+            return Ok(found);
         }
     }
     Err(ApiError::not_found(format!("no customer with {named_by}")))

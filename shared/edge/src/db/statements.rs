@@ -340,24 +340,18 @@ fn accesses(db: &mut rusqlite::Connection, sql: &str) -> Vec<Access> {
 /// The business tables a statement reads or changes without reading their `business_id`. Left
 /// out: reads of a foreign key's ends while a row is written (SQLite checking the key, not the
 /// statement asking), a child table changed with its parent (the key's cascade), and the table an
-/// INSERT writes, whose row names its business (the column is
-/// NOT NULL) and whose ON CONFLICT clause can only meet a row holding the same unique key.
+/// INSERT writes, whose row names its business (the column is NOT NULL) and whose ON CONFLICT
+/// clause can only meet a row holding the same unique key.
 fn unscoped_tables(schema: &Schema, accesses: &[Access]) -> BTreeSet<String> {
     let writes = accesses.iter().any(|access| !matches!(access, Access::Read(..)));
-    let inserted: BTreeSet<&String> = accesses
-        .iter()
-        .filter_map(|access| match access {
-            Access::Insert(table) => Some(table),
-            _ => None,
-        })
-        .collect();
-    let changed: BTreeSet<&String> = accesses
-        .iter()
-        .filter_map(|access| match access {
-            Access::Change(table) => Some(table),
-            _ => None,
-        })
-        .collect();
+    let (mut inserted, mut changed) = (BTreeSet::new(), BTreeSet::new());
+    for access in accesses {
+        match access {
+            Access::Insert(table) => inserted.insert(table),
+            Access::Change(table) => changed.insert(table),
+            Access::Read(..) => false,
+        };
+    }
     let cascaded = |child: &String| {
         changed
             .iter()
