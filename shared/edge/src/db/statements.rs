@@ -115,15 +115,20 @@ fn is_fixed_statement(text: &str) -> bool {
     ) && !text.contains('{')
 }
 
+/// The files of `dir` whose names end in `.extension`, in name order.
+fn files_in(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|found| found == extension))
+        .collect();
+    files.sort();
+    files
+}
+
 fn migrated_database(root: &Path) -> rusqlite::Connection {
     let db = rusqlite::Connection::open_in_memory().unwrap_or_else(|error| panic!("{error}"));
-    let mut migrations: Vec<PathBuf> = fs::read_dir(root.join("migrations"))
-        .unwrap_or_else(|error| panic!("{error}"))
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|extension| extension == "sql"))
-        .collect();
-    migrations.sort();
-    for migration in &migrations {
+    for migration in &files_in(&root.join("migrations"), "sql") {
         let sql = fs::read_to_string(migration).unwrap_or_else(|error| panic!("{error}"));
         db.execute_batch(&sql)
             .unwrap_or_else(|error| panic!("{}: {error}", migration.display()));
@@ -141,13 +146,8 @@ struct Statement {
 /// Every fixed statement under src/db/, in module order.
 fn fixed_statements() -> Vec<Statement> {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut modules: Vec<PathBuf> = fs::read_dir(crate_dir.join("src/db"))
-        .unwrap_or_else(|error| panic!("{error}"))
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .collect();
-    modules.sort();
     let mut statements = Vec::new();
-    for path in modules {
+    for path in files_in(&crate_dir.join("src/db"), "rs") {
         let source = fs::read_to_string(&path).unwrap_or_else(|error| panic!("{error}"));
         let module = path
             .file_stem()
@@ -155,9 +155,8 @@ fn fixed_statements() -> Vec<Statement> {
             .unwrap_or_default();
         for (function, sql) in string_literals(&source) {
             if is_fixed_statement(&sql) {
-                let module = module.clone();
                 statements.push(Statement {
-                    module,
+                    module: module.clone(),
                     function,
                     sql,
                 });
