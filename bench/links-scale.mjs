@@ -1,8 +1,9 @@
 // Benchmark: a CRM link at a large shop's size, against the local CRM of the end-to-end tests.
 //   ceiling   the local embedder's own throughput on this machine, in this run (after the first
-//             index and after the refresh): 1,000 of the pieces the link was cut into, their text
-//             read from the store, embedded directly, 100 a call (Workers AI's batch), one call at a
-//             time; in pieces per second, the unit the pipeline embeds.
+//             index and after the refresh): 1,000 of the pieces the link was cut into, read from
+//             the store as the model embedded them, embedded directly, 100 a call (Workers AI's
+//             batch), with 1, 2 and 4 calls in flight, the best of them (after the refresh at
+//             that count only); in pieces per second, the unit the pipeline embeds.
 //   first     a link to a Shopify store of BENCH_LINKS_SCALE_RECORDS customers (default 100,000;
 //             250 a page, Shopify's largest page): from the POST to the link's status ok with
 //             every record counted; records and pieces per second, and the pieces' rate against
@@ -36,25 +37,50 @@ function embedderUrl() {
   return url;
 }
 
-/** The text of 1,000 of a link's pieces, spread over the whole link, as the pipeline embedded them. */
+/**
+ * What the model embedded for 1,000 of a link's pieces, spread over the whole link: each piece's
+ * text without its record's position (`customers[3].email: …` → `email: …`), as the pipeline
+ * hands it to the embedder (domain::links::document, `without_record`).
+ */
 function pieceTexts(business, url) {
-  const sql = `SELECT c.text FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id
+  const sql = `SELECT c.text, c.record FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id
     WHERE s.business_id = ?1 AND s.url = ?2 AND c.run_id IS NULL ORDER BY c.hash LIMIT 1000`;
-  const texts = d1(sql, [business.id, url]).map(([text]) => text);
+  const withoutRecord = (text, record) => !record ? text : text.split('\n').map((line) => {
+    if (!line.startsWith(record)) return line;
+    const rest = line.slice(record.length);
+    return rest.startsWith('.') ? rest.slice(1) : rest.startsWith(': ') ? rest.slice(2) : rest;
+  }).join('\n');
+  const texts = d1(sql, [business.id, url]).map(([text, record]) => withoutRecord(text, record));
   if (texts.length === 0) throw new Error(`no pieces of ${url} in the store`);
   return texts;
 }
 
-/** Pieces per second the embedder makes of `texts` by itself, 100 a call. */
-async function ceiling(texts) {
+/** Pieces per second the embedder makes of `texts` by itself, 100 a call, `inFlight` calls at a time. */
+async function rateAt(texts, inFlight) {
   const url = `${embedderUrl()}/ai/run/all-minilm-l6-v2`;
+  const batches = [];
+  for (let at = 0; at < texts.length; at += 100) batches.push(texts.slice(at, at + 100));
   const started = performance.now();
-  for (let at = 0; at < texts.length; at += 100) {
-    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: texts.slice(at, at + 100) }) });
-    if (!response.ok) throw new Error(`the embedder answered ${response.status}`);
-    await response.arrayBuffer();
-  }
+  const caller = async () => {
+    for (let batch = batches.shift(); batch; batch = batches.shift()) {
+      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: batch }) });
+      if (!response.ok) throw new Error(`the embedder answered ${response.status}`);
+      await response.arrayBuffer();
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, caller));
   return texts.length / ((performance.now() - started) / 1000);
+}
+
+/**
+ * The embedder's most: its rate with 1, 2 and 4 calls in flight (the pipeline keeps several
+ * slices' calls in flight), the best of them and at how many.
+ */
+async function ceiling(texts) {
+  const rates = [];
+  for (const inFlight of [1, 2, 4]) rates.push({ inFlight, rate: await rateAt(texts, inFlight) });
+  console.log(`embedder alone, pieces/s with 1, 2, 4 calls in flight: ${rates.map(({ rate }) => rate.toFixed(1)).join(', ')}`);
+  return rates.reduce((best, next) => (next.rate > best.rate ? next : best));
 }
 
 /** Waits until the link is ok with `records` records and its last fetch is after `after`. */
@@ -85,7 +111,7 @@ try {
   const first = await fetched(business, body.url, RECORDS, null, 6 * 3_600_000);
   const firstMs = Date.now() - started;
   const texts = pieceTexts(business, body.url);
-  const rate = await ceiling(texts);
+  const best = await ceiling(texts);
 
   const onePercent = Math.max(2, Math.round(RECORDS / 100));
   const edited = crm.data.shopify.slice(10, 10 + onePercent / 2).map((c) => crm.update('shopify', c.id, { note: `Edited ${c.id}` }));
@@ -98,7 +124,7 @@ try {
   const refreshMs = Date.now() - refreshStarted;
   // Measured again after the refresh: anything else the machine ran meanwhile shows as a
   // difference between the two.
-  const rateAfter = await ceiling(texts);
+  const rateAfter = await rateAt(texts, best.inFlight);
 
   const random = prng(7);
   const people = crm.data.shopify;
@@ -109,8 +135,8 @@ try {
   const perSecond = RECORDS / (firstMs / 1000);
   const piecesPerSecond = first.status.chunks / (firstMs / 1000);
   console.log(`## CRM link at size: ${RECORDS} Shopify customers, ${PAGE_SIZE} a page (${crm.requestsTo('shopify').length} page requests in all)`);
-  console.log(`embedder ceiling (same run, ${texts.length} of the link's pieces): ${rate.toFixed(1)} pieces/s after the first index, ${rateAfter.toFixed(1)} after the refresh`);
-  console.log(`first index: ${(firstMs / 1000).toFixed(0)} s, ${perSecond.toFixed(1)} records/s, ${first.status.chunks} pieces = ${piecesPerSecond.toFixed(1)} pieces/s = ${((100 * piecesPerSecond) / Math.max(rate, rateAfter)).toFixed(0)}% of the ceiling`);
+  console.log(`embedder ceiling (same run, ${texts.length} of the link's pieces, ${best.inFlight} call(s) in flight): ${best.rate.toFixed(1)} pieces/s after the first index, ${rateAfter.toFixed(1)} after the refresh`);
+  console.log(`first index: ${(firstMs / 1000).toFixed(0)} s, ${perSecond.toFixed(1)} records/s, ${first.status.chunks} pieces = ${piecesPerSecond.toFixed(1)} pieces/s = ${((100 * piecesPerSecond) / Math.max(best.rate, rateAfter)).toFixed(0)}% of the ceiling`);
   console.log(`refresh after 1% changed: ${(refreshMs / 1000).toFixed(1)} s = ${((100 * refreshMs) / firstMs).toFixed(1)}% of the first; embedded ${second.status.last_embedded}, removed ${second.status.last_removed}`);
   for (const mode of MODES) console.log(`search ${mode} at ${second.status.chunks} pieces: p50 ${latency[mode].p50.toFixed(1)} ms, p99 ${latency[mode].p99.toFixed(1)} ms (${(latency[mode].p50 / latency.semantic.p50).toFixed(2)}x semantic p50)`);
 } finally {

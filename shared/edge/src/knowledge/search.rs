@@ -10,6 +10,7 @@ use domain::error::ApiError;
 use domain::ids::SourceId;
 use domain::links::search::{FUSION_DEPTH, Mode, Question, fuse};
 use domain::tenant::Tenant;
+use futures_util::future::try_join;
 use std::collections::HashMap;
 
 /// One answer: a piece and its score (a cosine for semantic search, BM25 for keyword, the fused
@@ -30,9 +31,13 @@ pub async fn search(db: &Db, rag: &Rag, tenant: &Tenant, question: &Question) ->
             knowledge_chunks::keyword(db, tenant, &sources, &question.text, question.top_k).await?
         }
         Mode::Hybrid => {
-            let by_meaning = semantic(rag, tenant, &sources, &question.text, FUSION_DEPTH).await?;
-            let by_words =
-                knowledge_chunks::keyword(db, tenant, &sources, &question.text, FUSION_DEPTH).await?;
+            // The two rankings wait on different places (the embedder and the vector index; D1's
+            // full-text index), so they run at once: hybrid costs the slower of them, not their sum.
+            let (by_meaning, by_words) = try_join(
+                semantic(rag, tenant, &sources, &question.text, FUSION_DEPTH),
+                knowledge_chunks::keyword(db, tenant, &sources, &question.text, FUSION_DEPTH),
+            )
+            .await?;
             let rankings = [by_meaning, by_words]
                 .map(|ranking| ranking.into_iter().map(|(id, _)| id).collect::<Vec<_>>());
             fuse(&rankings, question.top_k)
