@@ -5,7 +5,6 @@
 use crate::transport;
 use domain::channel::{Channel, MessageStatus};
 use domain::error::ApiError;
-use domain::lookup::CustomerKey;
 use domain::message::{Attachment, Message};
 use domain::outgoing::no_address_message;
 use domain::providers::api::{Media, Outcome, Outgoing, Sender};
@@ -17,7 +16,7 @@ use edge::Env;
 use edge::db::Db;
 use edge::media_store::{ATTACHMENTS, storage_key};
 use edge::queue::Settle;
-use edge::send_queue::{self, QueuedSend};
+use edge::send_queue::{self, QueuedSend, ToDeliver};
 use edge::{DB, db, message_status, outbox, runtime, secrets_key};
 use worker::{console_error, console_log, console_warn};
 
@@ -74,7 +73,8 @@ async fn give_up(env: &Env, job: &QueuedSend) {
 async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, ApiError> {
     let tenant = tenant_of(job);
     let db = env.d1(DB)?;
-    let Some(mut message) = db::messages::outbound(&db, &tenant, &job.message_id).await? else {
+    let keys = secrets_key::keyring(env)?;
+    let Some(loaded) = send_queue::to_deliver(&db, &keys, &tenant, &job.message_id).await? else {
         console_warn!(
             "message {}: no such outbound message of business {}",
             job.message_id,
@@ -82,6 +82,7 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         );
         return Ok(Settle::Ack);
     };
+    let message = &loaded.message;
     if message.status != MessageStatus::Queued {
         // Queues deliver at least once: a repeated delivery of a settled message is a no-op.
         console_log!(
@@ -91,11 +92,10 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         );
         return Ok(Settle::Ack);
     }
-    message.attachments = Some(db::attachments::of_messages(&db, &tenant, &[&message.id]).await?);
     // Email files are read whole, and copied once more into Mailgun's multipart body: the send
     // holds that much of the invocation's memory, and waits for another invocation when the
     // batch's other sends hold too much of it (a retry, not a failure of the message).
-    let _held = match email_file_bytes(&message) {
+    let _held = match email_file_bytes(message) {
         0 => None,
         bytes => {
             let needed = bytes.saturating_mul(2);
@@ -109,8 +109,8 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         }
     };
     // A message that cannot be addressed or whose attachments cannot be linked fails for good.
-    let ready = match prepare(env, &db, &tenant, &message).await? {
-        Ok(sender) => media(env, &tenant, &message, job)
+    let ready = match prepare(&loaded) {
+        Ok(sender) => media(env, &tenant, message, job)
             .await?
             .map(|media| (sender, media)),
         Err(reason) => Err(reason),
@@ -184,26 +184,18 @@ struct Ready {
     to: String,
 }
 
-async fn prepare(
-    env: &Env,
-    db: &Db,
-    tenant: &Tenant,
-    message: &Message,
-) -> Result<Result<Ready, String>, ApiError> {
-    let channel = message.channel;
-    let customer = db::customers::find_one(db, tenant, &CustomerKey::Id(message.customer_id.clone())).await?;
-    let Some(customer) = customer else {
-        return Ok(Err("the customer no longer exists".to_owned()));
+fn prepare(loaded: &ToDeliver) -> Result<Ready, String> {
+    let channel = loaded.message.channel;
+    if loaded.customer.is_none() {
+        return Err("the customer no longer exists".to_owned());
+    }
+    let Some(to) = loaded.recipient() else {
+        return Err(no_address_message(channel));
     };
-    let Some(to) = send_queue::recipient(db, tenant, &customer, channel).await? else {
-        return Ok(Err(no_address_message(channel)));
+    let Some(account) = &loaded.account else {
+        return Err(format!("the business has no {channel} account to send from"));
     };
-    let Some(account) =
-        db::channel_accounts::find_for_sending(db, &secrets_key::keyring(env)?, tenant, channel).await?
-    else {
-        return Ok(Err(format!("the business has no {channel} account to send from")));
-    };
-    Ok(account.sender().map(|sender| Ready { sender, to }))
+    account.sender().map(|sender| Ready { sender, to })
 }
 
 /// The message's files, each with a signed link of this deployment that the provider fetches it

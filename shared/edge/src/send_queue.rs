@@ -9,6 +9,7 @@
 
 use crate::Env;
 use crate::db::Db;
+use crate::db::channel_accounts::ChannelAccount;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{self, Violation};
 use crate::{message_status, outbox, runtime};
@@ -18,6 +19,7 @@ use domain::error::ApiError;
 use domain::ids::{AttachmentId, BusinessId, ConversationId, EventId, MessageId};
 use domain::message::Message;
 use domain::outgoing::{OutgoingMessage, address_on_record, no_address_message};
+use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
@@ -103,6 +105,63 @@ pub async fn recipient(
         return Ok(address_on_record(channel, customer).map(str::to_owned));
     }
     db::customer_identities::latest_address(db, tenant, &customer.id, channel).await
+}
+
+/// What one delivery of a queued message needs, read in one round trip: the message with its
+/// attachments, its customer, the business's account on its channel (secrets opened) and the
+/// customer's latest page-scoped address there.
+pub struct ToDeliver {
+    pub message: Message,
+    pub customer: Option<Customer>,
+    pub account: Option<ChannelAccount>,
+    latest_address: Option<String>,
+}
+
+impl ToDeliver {
+    /// Where the message goes, as [`recipient`] decides, or None when the customer cannot be
+    /// reached there (or no longer exists).
+    pub fn recipient(&self) -> Option<String> {
+        let customer = self.customer.as_ref()?;
+        let channel = self.message.channel;
+        if channel.address_kind() == AddressKind::PageScopedId {
+            return self.latest_address.clone();
+        }
+        address_on_record(channel, customer).map(str::to_owned)
+    }
+}
+
+/// The tenant's outbound message `id` and what delivering it needs ([`ToDeliver`]), or None.
+pub async fn to_deliver(
+    db: &Db,
+    keys: &Keyring,
+    tenant: &Tenant,
+    id: &MessageId,
+) -> Result<Option<ToDeliver>, ApiError> {
+    let of_message = |column| db::messages::outbound_column(tenant, id, column);
+    let results = db
+        .batch(vec![
+            db::messages::outbound(db, tenant, id)?,
+            db::attachments::of_messages_statement(db, tenant, &[id])?,
+            db::customers::with_id_of(tenant, of_message("customer_id")).prepare(db)?,
+            db::channel_accounts::for_sending_on(tenant, of_message("channel")).prepare(db)?,
+            db::customer_identities::latest_address_of(
+                tenant,
+                of_message("customer_id"),
+                of_message("channel"),
+            )
+            .prepare(db)?,
+        ])
+        .await?;
+    let Some(mut message) = db::messages::outbound_at(&results, 0)? else {
+        return Ok(None);
+    };
+    message.attachments = Some(db::attachments::at(&results, 1)?);
+    Ok(Some(ToDeliver {
+        message,
+        customer: db::customers::customer_at(&results, 2)?,
+        account: db::channel_accounts::sending_account_at(db, keys, &results, 3).await?,
+        latest_address: db::customer_identities::address_at(&results, 4)?,
+    }))
 }
 
 /// Every named attachment must be one of the tenant's uploads, not yet sent with a message.

@@ -10,6 +10,7 @@ use domain::ids::{AttachmentId, BusinessId, ChannelAccountId, MessageId};
 use domain::message::{Attachment, Message};
 use domain::tenant::Tenant;
 use serde::Deserialize;
+use worker::D1Result;
 
 /// The statement that records a stored file; run it in the caller's batch, so the row exists
 /// only if the caller's transaction commits.
@@ -45,7 +46,17 @@ pub async fn of_messages(
     if message_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let result = db
+    let result = of_messages_statement(db, tenant, message_ids)?.all().await?;
+    Ok(result.results::<Attachment>()?)
+}
+
+/// The statement of [`of_messages`], for a caller's batch; [`at`] reads its answer.
+pub fn of_messages_statement(
+    db: &Db,
+    tenant: &Tenant,
+    message_ids: &[&MessageId],
+) -> Result<Statement, ApiError> {
+    Ok(db
         .prepare(
             "SELECT id, message_id, filename, mime_type AS \"type\", size, created_at, status, status_reason FROM attachments \
              WHERE business_id = ?1 AND message_id IN (SELECT value FROM json_each(?2)) ORDER BY created_at, id",
@@ -53,10 +64,12 @@ pub async fn of_messages(
         .bind(&[
             text(tenant.business_id.as_str()),
             db::json_list(message_ids.iter().map(|id| id.as_str())),
-        ])?
-        .all()
-        .await?;
-    Ok(result.results::<Attachment>()?)
+        ])?)
+}
+
+/// The attachments the statement of [`of_messages_statement`] at `position` of a batch found.
+pub fn at(results: &[D1Result], position: usize) -> Result<Vec<Attachment>, ApiError> {
+    db::rows(results, position)
 }
 
 /// Fills in each message's attachments (one query for all of them), with download links under

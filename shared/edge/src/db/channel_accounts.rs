@@ -8,7 +8,7 @@
 //! sealing) or under a retired key is resealed by the read that finds it.
 
 use crate::db::Db;
-use crate::db::{self, text};
+use crate::db::{self, HOLE, Sql, text};
 use crate::secrets_key;
 use domain::channel::Channel;
 use domain::error::ApiError;
@@ -19,6 +19,7 @@ use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use worker::D1Result;
 
 /// An account with its secrets. It never leaves the worker: responses use a masked view.
 #[derive(Debug, Clone)]
@@ -182,9 +183,10 @@ async fn open_all(db: &Db, keys: &Keyring, rows: Vec<AccountRow>) -> Result<Vec<
     Ok(reads)
 }
 
-const SELECT: &str = "SELECT a.id, a.business_id, b.default_country, a.channel, a.provider, a.address, a.name, \
-                      a.settings, a.secrets, a.created_at, a.updated_at \
-                      FROM channel_accounts a JOIN businesses b ON b.id = a.business_id";
+const COLUMNS: &str = "a.id, a.business_id, b.default_country, a.channel, a.provider, a.address, a.name, \
+                       a.settings, a.secrets, a.created_at, a.updated_at";
+/// Accounts (`a`) with their business (`b`).
+const FROM: &str = "FROM channel_accounts a JOIN businesses b ON b.id = a.business_id";
 
 async fn select_one(
     db: &Db,
@@ -193,7 +195,7 @@ async fn select_one(
     params: &[worker::wasm_bindgen::JsValue],
 ) -> Result<Option<Read>, ApiError> {
     let row = db
-        .prepare(format!("{SELECT} WHERE {filter}"))
+        .prepare(format!("SELECT {COLUMNS} {FROM} WHERE {filter}"))
         .bind(params)?
         .first::<AccountRow>(None)
         .await?;
@@ -235,20 +237,54 @@ pub async fn for_webhook(
         })
 }
 
-/// Which of the tenant's accounts sends on `channel`: the first created, if several.
-const SENDING_ACCOUNT: &str = "a.business_id = ?1 AND a.channel = ?2 ORDER BY a.created_at, a.id LIMIT 1";
+/// Which of the tenant's accounts sends on a channel: the first created, if several; `columns`
+/// of it (see [`FROM`]). `channel` selects the channel (a value or a subquery).
+fn sending_account(tenant: &Tenant, columns: &str, channel: Sql) -> Sql {
+    channel
+        .within(&format!(
+            "SELECT {columns} {FROM} WHERE a.business_id = :business AND a.channel = ({HOLE}) \
+             ORDER BY a.created_at, a.id LIMIT 1"
+        ))
+        .bind("business", text(tenant.business_id.as_str()))
+}
 
-/// The tenant's account on `channel`, with its secrets (see [`SENDING_ACCOUNT`]).
+fn on_channel(channel: Channel) -> Sql {
+    Sql::new(":channel").bind("channel", text(channel.as_str()))
+}
+
+/// The tenant's account on `channel`, with its secrets (see [`sending_account`]).
 pub async fn find_for_sending(
     db: &Db,
     keys: &Keyring,
     tenant: &Tenant,
     channel: Channel,
 ) -> Result<Option<ChannelAccount>, ApiError> {
-    let params = [text(tenant.business_id.as_str()), text(channel.as_str())];
-    Ok(select_one(db, keys, SENDING_ACCOUNT, &params)
+    let row = sending_account(tenant, COLUMNS, on_channel(channel))
+        .prepare(db)?
+        .first::<AccountRow>(None)
+        .await?;
+    Ok(open_all(db, keys, row.into_iter().collect())
         .await?
+        .pop()
         .map(|read| read.account))
+}
+
+/// [`find_for_sending`] on the channel the fragment `channel` selects, for a caller's batch;
+/// [`sending_account_at`] reads its answer.
+pub fn for_sending_on(tenant: &Tenant, channel: Sql) -> Sql {
+    sending_account(tenant, COLUMNS, channel)
+}
+
+/// The account, secrets opened, that the statement of [`for_sending_on`] at `position` of a
+/// batch found, or None.
+pub async fn sending_account_at(
+    db: &Db,
+    keys: &Keyring,
+    results: &[D1Result],
+    position: usize,
+) -> Result<Option<ChannelAccount>, ApiError> {
+    let rows = db::rows::<AccountRow>(results, position)?;
+    Ok(open_all(db, keys, rows).await?.pop().map(|read| read.account))
 }
 
 /// The id of the tenant's account on `channel`, without its secrets: what accepting a send
@@ -262,11 +298,8 @@ pub async fn sending_account_id(
     struct IdRow {
         id: ChannelAccountId,
     }
-    let row = db
-        .prepare(format!(
-            "SELECT a.id FROM channel_accounts a WHERE {SENDING_ACCOUNT}"
-        ))
-        .bind(&[text(tenant.business_id.as_str()), text(channel.as_str())])?
+    let row = sending_account(tenant, "a.id", on_channel(channel))
+        .prepare(db)?
         .first::<IdRow>(None)
         .await?;
     Ok(row.map(|row| row.id))
@@ -280,7 +313,7 @@ pub async fn list(
 ) -> Result<Vec<ChannelAccount>, ApiError> {
     let result = db
         .prepare(format!(
-            "{SELECT} WHERE a.business_id = ?1 ORDER BY a.created_at, a.id"
+            "SELECT {COLUMNS} {FROM} WHERE a.business_id = ?1 ORDER BY a.created_at, a.id"
         ))
         .bind(&[text(business_id.as_str())])?
         .all()

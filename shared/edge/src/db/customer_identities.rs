@@ -9,6 +9,7 @@ use domain::error::ApiError;
 use domain::ids::CustomerId;
 use domain::tenant::Tenant;
 use serde::Deserialize;
+use worker::D1Result;
 
 /// Links the sender's address on `channel` to their customer, once: the customer holding their
 /// phone (or WhatsApp number, the earliest), else their email, else `new_customer` (created by
@@ -57,21 +58,31 @@ pub async fn latest_address(
     customer_id: &CustomerId,
     channel: Channel,
 ) -> Result<Option<String>, ApiError> {
+    let customer = Sql::new(":customer").bind("customer", text(customer_id.as_str()));
+    let channel = Sql::new(":channel").bind("channel", text(channel.as_str()));
+    let result = latest_address_of(tenant, customer, channel)
+        .prepare(db)?
+        .all()
+        .await?;
+    address_at(&[result], 0)
+}
+
+/// [`latest_address`] of the customer and on the channel the fragments select (a value or a
+/// subquery of one column each), for a caller's batch; [`address_at`] reads its answer.
+pub fn latest_address_of(tenant: &Tenant, customer: Sql, channel: Sql) -> Sql {
+    Sql::compose(
+        "SELECT address FROM customer_identities WHERE business_id = :business AND customer_id = ({sql}) \
+         AND channel = ({sql}) ORDER BY rowid DESC LIMIT 1",
+        vec![customer, channel],
+    )
+    .bind("business", text(tenant.business_id.as_str()))
+}
+
+/// The address the statement of [`latest_address_of`] at `position` of a batch found.
+pub fn address_at(results: &[D1Result], position: usize) -> Result<Option<String>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         address: String,
     }
-    let row = db
-        .prepare(
-            "SELECT address FROM customer_identities WHERE business_id = ?1 AND customer_id = ?2 AND channel = ?3 \
-             ORDER BY rowid DESC LIMIT 1",
-        )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(customer_id.as_str()),
-            text(channel.as_str()),
-        ])?
-        .first::<Row>(None)
-        .await?;
-    Ok(row.map(|row| row.address))
+    Ok(db::first_row::<Row>(results, position)?.map(|row| row.address))
 }

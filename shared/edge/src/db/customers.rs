@@ -2,7 +2,7 @@
 //! business id (`?1`, or `:business` in composed statements).
 
 use crate::db::crm_contacts::{self, CrmId};
-use crate::db::{self, Sql, json_arrays, text};
+use crate::db::{self, HOLE, Sql, json_arrays, text};
 use crate::db::{Db, Statement};
 use domain::customer::{Customer, CustomerDraft};
 use domain::customer_list::ListQuery;
@@ -16,6 +16,7 @@ use domain::time::Timestamp;
 use domain::upsert::KnownCustomer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use worker::D1Result;
 
 const COLUMNS: &str = "id, name, email, phone, whatsapp_number, first_name, last_name, address, notes, \
                        tags, external_id, external_system, custom_fields, created_at, updated_at";
@@ -160,6 +161,23 @@ fn by_key(db: &Db, tenant: &Tenant, key: &CustomerKey) -> Result<Statement, ApiE
         .bind(&[db::text(tenant.business_id.as_str()), db::text(key.as_str())])?)
 }
 
+/// The tenant's customer whose id the fragment `id` selects (one column), for a caller's batch;
+/// [`customer_at`] reads its answer. Our own id is the primary key: `+business_id` keeps SQLite
+/// on it (see the module note in `db`).
+pub fn with_id_of(tenant: &Tenant, id: Sql) -> Sql {
+    id.within(&format!(
+        "SELECT {COLUMNS} FROM customers WHERE +business_id = :business AND id = ({HOLE})"
+    ))
+    .bind("business", text(tenant.business_id.as_str()))
+}
+
+/// The customer the statement of [`with_id_of`] at `position` of a batch found, or None.
+pub fn customer_at(results: &[D1Result], position: usize) -> Result<Option<Customer>, ApiError> {
+    db::first_row::<CustomerRow>(results, position)?
+        .map(CustomerRow::into_customer)
+        .transpose()
+}
+
 pub async fn find_one(db: &Db, tenant: &Tenant, key: &CustomerKey) -> Result<Option<Customer>, ApiError> {
     let row = by_key(db, tenant, key)?.first::<CustomerRow>(None).await?;
     row.map(CustomerRow::into_customer).transpose()
@@ -202,12 +220,7 @@ pub async fn first_named(
     keys: &[CustomerKey],
     named_by: &str,
 ) -> Result<Customer, ApiError> {
-    for key in keys {
-        if let Some(customer) = find_one(db, tenant, key).await? {
-            return Ok(customer);
-        }
-    }
-    Err(ApiError::not_found(format!("no customer with {named_by}")))
+    first_found(keys, named_by, |key| find_one(db, tenant, key)).await
 }
 
 /// [`first_named`], with the customer's CRM ids read in the same round trip.
@@ -217,8 +230,21 @@ pub async fn first_named_with_crm_ids(
     keys: &[CustomerKey],
     named_by: &str,
 ) -> Result<(Customer, Vec<CrmId>), ApiError> {
+    first_found(keys, named_by, |key| find_one_with_crm_ids(db, tenant, key)).await
+}
+
+/// What `read` finds for the first of `keys` that finds anything, or the 404 that says how the
+/// request named the customer.
+async fn first_found<'k, T, Found>(
+    keys: &'k [CustomerKey],
+    named_by: &str,
+    read: impl Fn(&'k CustomerKey) -> Found,
+) -> Result<T, ApiError>
+where
+    Found: Future<Output = Result<Option<T>, ApiError>>,
+{
     for key in keys {
-        if let Some(found) = find_one_with_crm_ids(db, tenant, key).await? {
+        if let Some(found) = read(key).await? {
             return Ok(found);
         }
     }

@@ -12,6 +12,7 @@ use domain::message::{Cursor, Message};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::Deserialize;
+use worker::D1Result;
 
 /// The SQL expression that gives a new message of business `?{business}` its `created_us`:
 /// the current time `?{now}` in microseconds, or one more than the business's latest message if
@@ -271,16 +272,26 @@ pub async fn note_retry(
     Ok(())
 }
 
-/// The tenant's outbound message `id`, or None.
-pub async fn outbound(db: &Db, tenant: &Tenant, id: &MessageId) -> Result<Option<Message>, ApiError> {
-    let row = db
-        .prepare(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND id = ?2 AND direction = 'outbound'"
-        ))
-        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
-        .first::<MessageRow>(None)
-        .await?;
-    row.map(MessageRow::into_message).transpose()
+/// The tenant's outbound message `id`, a column of it (`column` is written in the code, never
+/// taken from a request): a fragment for a read of another table about the message.
+pub fn outbound_column(tenant: &Tenant, id: &MessageId, column: &'static str) -> Sql {
+    Sql::new(format!(
+        "SELECT {column} FROM messages WHERE business_id = :business AND id = :message AND direction = 'outbound'"
+    ))
+    .bind("business", text(tenant.business_id.as_str()))
+    .bind("message", text(id.as_str()))
+}
+
+/// The statement reading the tenant's outbound message `id`; [`outbound_at`] reads its answer.
+pub fn outbound(db: &Db, tenant: &Tenant, id: &MessageId) -> Result<Statement, ApiError> {
+    outbound_column(tenant, id, MESSAGE_COLUMNS).prepare(db)
+}
+
+/// The message the statement of [`outbound`] at `position` of a batch found, or None.
+pub fn outbound_at(results: &[D1Result], position: usize) -> Result<Option<Message>, ApiError> {
+    db::first_row::<MessageRow>(results, position)?
+        .map(MessageRow::into_message)
+        .transpose()
 }
 
 /// Up to `limit` messages created after the cursor, oldest first.

@@ -583,12 +583,6 @@ fn a_lookup_by_keys_searches_each_key_and_never_walks_the_business() {
 const WALKS: &[(&str, &str, &str, &str)] = &[
     // Heads of statements: every caller completes them with its WHERE.
     (
-        "channel_accounts",
-        "SELECT",
-        "a",
-        "a column list its callers complete",
-    ),
-    (
         "crm_connectors",
         "SELECT",
         "c",
