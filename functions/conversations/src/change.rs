@@ -4,9 +4,10 @@
 use domain::error::ApiError;
 use domain::ids::ConversationId;
 use domain::message::Conversation;
+use domain::message::ConversationStatus;
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::conversation_change::{self, Change, STATUSES, Source};
+use edge::conversation_change::{self, Change, Source};
 use edge::{DB, http};
 use serde::{Deserialize, Deserializer, Serialize};
 use worker::Response;
@@ -28,14 +29,10 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
 fn check(input: ChangeIn) -> Result<Change, ApiError> {
     let status = match input.status.as_deref().map(str::trim) {
         None => None,
-        Some(name) => Some(
-            STATUSES
-                .into_iter()
-                .find(|status| *status == name)
-                .ok_or_else(|| {
-                    ApiError::invalid("status", format!("status is one of {}", STATUSES.join(", ")))
-                })?,
-        ),
+        Some(name) => Some(ConversationStatus::parse(name).ok_or_else(|| {
+            let names: Vec<&str> = ConversationStatus::ALL.map(ConversationStatus::as_str).to_vec();
+            ApiError::invalid("status", format!("status is one of {}", names.join(", ")))
+        })?),
     };
     let assignee = match input.assignee {
         None => None,

@@ -37,7 +37,7 @@ pub struct Conversation {
     pub customer_id: CustomerId,
     pub channel: Channel,
     pub channel_account_id: Option<ChannelAccountId>,
-    pub status: String,
+    pub status: ConversationStatus,
     pub assignee: Option<String>,
     pub last_message_at: Option<String>,
     pub created_at: String,
@@ -53,11 +53,41 @@ pub struct Conversation {
 /// The statuses a conversation moves through. One conversation per customer and channel: when
 /// the customer writes to a resolved or closed one, it is reopened (as Chatwoot does), not
 /// replaced.
-pub const STATUSES: [&str; 4] = ["open", "pending", "resolved", "closed"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    Open,
+    Pending,
+    Resolved,
+    Closed,
+}
 
-/// A conversation in one of these statuses is over until the customer writes again.
-pub fn is_ended(status: &str) -> bool {
-    matches!(status, "resolved" | "closed")
+impl ConversationStatus {
+    pub const ALL: [Self; 4] = [Self::Open, Self::Pending, Self::Resolved, Self::Closed];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Pending => "pending",
+            Self::Resolved => "resolved",
+            Self::Closed => "closed",
+        }
+    }
+
+    /// Over until the customer writes again.
+    pub fn is_ended(self) -> bool {
+        matches!(self, Self::Resolved | Self::Closed)
+    }
+}
+
+impl std::fmt::Display for ConversationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An attachment as the API returns it.

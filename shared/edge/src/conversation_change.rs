@@ -14,21 +14,19 @@ use crate::{db, outbox, runtime};
 use domain::crm::work::ORIGIN_CONNECTOR;
 use domain::error::ApiError;
 use domain::ids::{ConnectorId, ConversationId, EventId};
-use domain::message::Conversation;
+use domain::message::{Conversation, ConversationStatus};
 use domain::tenant::Tenant;
 use domain::webhooks::EventType;
 use serde_json::{Value, json};
 
 const ATTEMPTS: usize = 3;
 
-/// A checked change: a status of [`STATUSES`], and/or an assignee (None inside: unassigned).
+/// A checked change: a status, and/or an assignee (None inside: unassigned).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    pub status: Option<&'static str>,
+    pub status: Option<ConversationStatus>,
     pub assignee: Option<Option<String>>,
 }
-
-pub use domain::message::STATUSES;
 
 /// Where a change comes from: the origin of the request (for links in its events) and the
 /// connector whose CRM made it, if one did.
@@ -60,9 +58,7 @@ pub async fn apply(
             .into_iter()
             .next()
             .ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?;
-        let status = change
-            .status
-            .map_or_else(|| current.status.clone(), str::to_owned);
+        let status = change.status.unwrap_or(current.status);
         let assignee = change
             .assignee
             .clone()
@@ -89,8 +85,7 @@ pub async fn apply(
         }
         let now = runtime::now();
         let now_text = now.to_rfc3339();
-        let update =
-            db::conversations::change(db, tenant, &current, &status, assignee.as_deref(), &now_text)?;
+        let update = db::conversations::change(db, tenant, &current, status, assignee.as_deref(), &now_text)?;
         // The events follow the update, so their snapshots show the conversation as changed;
         // they are written only if this update applied (the conversation carries its values).
         let record = webhook_events::record(
@@ -101,7 +96,7 @@ pub async fn apply(
             &new_events,
             Guard::When(db::conversations::changed_to(
                 id,
-                &status,
+                status,
                 assignee.as_deref(),
                 &now_text,
             )),

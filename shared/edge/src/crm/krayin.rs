@@ -30,7 +30,7 @@ use domain::crm::work::{ContactKey, LinkKind, Operation};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::lookup::CustomerKey;
-use domain::message::{Conversation, is_ended};
+use domain::message::Conversation;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
@@ -638,7 +638,7 @@ async fn follow_conversation(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, 
         _ => runtime::now(),
     };
     if job.operation == Operation::Follow(EventType::ConversationStatusChanged) {
-        if is_ended(&conversation.status) {
+        if conversation.status.is_ended() {
             let planned = activity::our_conversation_activity(&conversation, &state.refs, at);
             let activity = krayin.resolve(&key, &mut state, local_id, planned).await?;
             return done(&state, activity);

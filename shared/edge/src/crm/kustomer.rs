@@ -357,7 +357,7 @@ async fn follow_conversation_change(kustomer: &Kustomer<'_>, job: &Job) -> Resul
         .await?;
     let request: Box<dyn Fn(&str) -> ApiRequest> =
         if job.operation == Operation::Follow(EventType::ConversationStatusChanged) {
-            let Some(status) = api::kustomer_status(&conversation.status) else {
+            let Some(status) = api::kustomer_status(conversation.status) else {
                 return skipped("the status has no Kustomer equivalent");
             };
             Box::new(move |crm_id| api::update_conversation_status(crm_id, status))

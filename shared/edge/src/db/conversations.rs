@@ -7,7 +7,7 @@ use crate::db::{Db, Statement};
 use domain::channel::Channel;
 use domain::error::ApiError;
 use domain::ids::{ChannelAccountId, ConversationId, CustomerId, MessageId};
-use domain::message::Conversation;
+use domain::message::{Conversation, ConversationStatus};
 use domain::tenant::Tenant;
 use serde_json::Value;
 
@@ -113,7 +113,7 @@ pub fn change(
     db: &Db,
     tenant: &Tenant,
     current: &Conversation,
-    status: &str,
+    status: ConversationStatus,
     assignee: Option<&str>,
     now: &str,
 ) -> Result<Statement, ApiError> {
@@ -127,9 +127,9 @@ pub fn change(
         .bind(&[
             text(tenant.business_id.as_str()),
             text(current.id.as_str()),
-            text(&current.status),
+            text(current.status.as_str()),
             db::optional_text(current.assignee.as_deref()),
-            text(status),
+            text(status.as_str()),
             db::optional_text(assignee),
             text(now),
         ])?)
@@ -137,13 +137,13 @@ pub fn change(
 
 /// The condition that the conversation holds what [`change`] wrote at `now`: true exactly when
 /// that change applied.
-pub fn changed_to(id: &ConversationId, status: &str, assignee: Option<&str>, now: &str) -> Sql {
+pub fn changed_to(id: &ConversationId, status: ConversationStatus, assignee: Option<&str>, now: &str) -> Sql {
     Sql::new(
         "EXISTS (SELECT 1 FROM conversations WHERE business_id = :business AND id = :conversation_id \
          AND status = :conversation_status AND assignee IS :conversation_assignee AND updated_at = :conversation_at)",
     )
     .bind("conversation_id", text(id.as_str()))
-    .bind("conversation_status", text(status))
+    .bind("conversation_status", text(status.as_str()))
     .bind("conversation_assignee", db::optional_text(assignee))
     .bind("conversation_at", text(now))
 }

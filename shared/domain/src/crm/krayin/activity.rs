@@ -12,7 +12,7 @@ use super::external_id::KrayinRefs;
 use super::settings::KrayinSettings;
 use crate::channel::{Channel, Direction};
 use crate::crm::chatwoot::{ChatwootChannel, ChatwootConversation, ChatwootMessage, MessageType};
-use crate::message::{Conversation, Message, is_ended};
+use crate::message::{Conversation, Message};
 use crate::text::cut_chars;
 use crate::time::Timestamp;
 
@@ -234,7 +234,7 @@ pub fn our_conversation_activity(
         comment,
         at,
         refs,
-        is_ended(&conversation.status),
+        conversation.status.is_ended(),
     )
 }
 

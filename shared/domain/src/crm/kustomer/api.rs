@@ -8,7 +8,7 @@
 use super::MAX_NOTE_CHARS;
 use super::settings::Priority;
 use crate::channel::{Channel, Direction};
-use crate::message::Message;
+use crate::message::{ConversationStatus, Message};
 use crate::text::cut_chars;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -160,13 +160,13 @@ pub fn conversation_name(channel: Channel) -> String {
 /// Kustomer's status for ours: `open` is open, `resolved` and `closed` are `done`.
 ///
 /// `pending` (waiting on the customer) maps to nothing: Kustomer's `snoozed` needs a snooze time
-/// we do not have, and writing `open` would wake a conversation an agent snoozed. Unknown
-/// statuses map to nothing as well; the caller then leaves Kustomer's status alone.
-pub fn kustomer_status(our_status: &str) -> Option<&'static str> {
-    match our_status.trim() {
-        "open" => Some("open"),
-        "resolved" | "closed" => Some("done"),
-        _ => None,
+/// we do not have, and writing `open` would wake a conversation an agent snoozed; the caller
+/// then leaves Kustomer's status alone.
+pub fn kustomer_status(our_status: ConversationStatus) -> Option<&'static str> {
+    match our_status {
+        ConversationStatus::Open => Some("open"),
+        ConversationStatus::Resolved | ConversationStatus::Closed => Some("done"),
+        ConversationStatus::Pending => None,
     }
 }
 
@@ -669,12 +669,10 @@ mod tests {
     #[test]
     fn our_statuses_map_to_kustomers_where_they_mean_the_same() {
         let cases = [
-            ("open", Some("open")),
-            ("resolved", Some("done")),
-            ("closed", Some("done")),
-            ("pending", None),
-            ("archived", None),
-            ("", None),
+            (ConversationStatus::Open, Some("open")),
+            (ConversationStatus::Resolved, Some("done")),
+            (ConversationStatus::Closed, Some("done")),
+            (ConversationStatus::Pending, None),
         ];
         for (ours, theirs) in cases {
             assert_eq!(kustomer_status(ours), theirs, "{ours}");

@@ -8,6 +8,7 @@
 //! `id` identifies a delivery and the runtime keeps only what moves a record forward.
 
 use crate::crypto::{constant_time_eq, hmac_sha256};
+use crate::message::ConversationStatus;
 use serde_json::{Map, Value};
 
 pub const EVENT_HEADER: &str = "x-kustomer-webhook-event";
@@ -112,11 +113,11 @@ pub fn parse(event_header: Option<&str>, body: &[u8]) -> Result<InboundEvent, St
 }
 
 /// Our conversation status for Kustomer's: `snoozed` is waiting (`pending`), `done` is resolved.
-pub fn our_status(kustomer_status: &str) -> Option<&'static str> {
+pub fn our_status(kustomer_status: &str) -> Option<ConversationStatus> {
     match kustomer_status.trim() {
-        "open" => Some("open"),
-        "snoozed" => Some("pending"),
-        "done" => Some("resolved"),
+        "open" => Some(ConversationStatus::Open),
+        "snoozed" => Some(ConversationStatus::Pending),
+        "done" => Some(ConversationStatus::Resolved),
         _ => None,
     }
 }
@@ -579,9 +580,9 @@ mod tests {
     #[test]
     fn kustomer_statuses_map_to_ours() {
         let cases = [
-            ("open", Some("open")),
-            ("snoozed", Some("pending")),
-            ("done", Some("resolved")),
+            ("open", Some(ConversationStatus::Open)),
+            ("snoozed", Some(ConversationStatus::Pending)),
+            ("done", Some(ConversationStatus::Resolved)),
             ("closed", None),
             ("", None),
         ];
