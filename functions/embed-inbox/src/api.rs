@@ -104,7 +104,7 @@ pub async fn timeline(req: Request, env: Env) -> Result<Response, ApiError> {
 
     let (customer, scope, reply) = if after.is_none() {
         let reply = if session.scope.can_reply() {
-            let channels = reply_channels(&db, &session).await?;
+            let channels = send_queue::sendable_channels(&db, &session.tenant, &session.customer).await?;
             Some(ReplyOptions {
                 default_channel: embed::default_reply_channel(&messages, &channels),
                 channels,
@@ -144,23 +144,6 @@ pub async fn timeline(req: Request, env: Env) -> Result<Response, ApiError> {
             next_cursor,
         },
     )
-}
-
-/// The channels the business has an account to send on and the customer an address on.
-async fn reply_channels(db: &Db, session: &Session) -> Result<Vec<Channel>, ApiError> {
-    let mut channels = Vec::new();
-    for channel in Channel::ALL {
-        if db::channel_accounts::sending_account_id(db, &session.tenant, channel)
-            .await?
-            .is_some()
-            && send_queue::recipient(db, &session.tenant, &session.customer, channel)
-                .await?
-                .is_some()
-        {
-            channels.push(channel);
-        }
-    }
-    Ok(channels)
 }
 
 #[derive(Deserialize)]

@@ -107,6 +107,31 @@ pub async fn recipient(
     db::customer_identities::latest_address(db, tenant, &customer.id, channel).await
 }
 
+/// The channels a message to `customer` can go on, in [`Channel::ALL`]'s order: the business has
+/// an account there and the customer an address (as [`recipient`] finds it), read in one round trip.
+pub async fn sendable_channels(
+    db: &Db,
+    tenant: &Tenant,
+    customer: &Customer,
+) -> Result<Vec<Channel>, ApiError> {
+    let results = db
+        .batch(vec![
+            db::channel_accounts::channels(db, tenant)?,
+            db::customer_identities::channels_of(db, tenant, &customer.id)?,
+        ])
+        .await?;
+    let accounts = db::channel_accounts::channels_at(&results, 0)?;
+    let identities = db::channel_accounts::channels_at(&results, 1)?;
+    Ok(Channel::ALL
+        .into_iter()
+        .filter(|channel| accounts.contains(channel))
+        .filter(|&channel| match channel.address_kind() {
+            AddressKind::PageScopedId => identities.contains(&channel),
+            _ => address_on_record(channel, customer).is_some(),
+        })
+        .collect())
+}
+
 /// What one delivery of a queued message needs, read in one round trip: the message with its
 /// attachments, its customer, the business's account on its channel (secrets opened) and the
 /// customer's latest page-scoped address there.

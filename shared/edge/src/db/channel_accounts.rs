@@ -7,8 +7,8 @@
 //! everything above it sees clear secrets and D1 never does. A value found clear (from before
 //! sealing) or under a retired key is resealed by the read that finds it.
 
-use crate::db::Db;
 use crate::db::{self, HOLE, Sql, text};
+use crate::db::{Db, Statement};
 use crate::secrets_key;
 use domain::channel::Channel;
 use domain::error::ApiError;
@@ -303,6 +303,27 @@ pub async fn sending_account_id(
         .first::<IdRow>(None)
         .await?;
     Ok(row.map(|row| row.id))
+}
+
+/// The statement reading the channels the tenant has an account on (each once), for a caller's
+/// batch; [`channels_at`] reads its answer.
+pub fn channels(db: &Db, tenant: &Tenant) -> Result<Statement, ApiError> {
+    Ok(db
+        .prepare("SELECT DISTINCT channel FROM channel_accounts WHERE business_id = ?1")
+        .bind(&[text(tenant.business_id.as_str())])?)
+}
+
+/// The channels a statement of [`channels`] (or [`super::customer_identities::channels_of`]) at
+/// `position` of a batch found; names no channel has are left out.
+pub fn channels_at(results: &[D1Result], position: usize) -> Result<Vec<Channel>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        channel: String,
+    }
+    Ok(db::rows::<Row>(results, position)?
+        .iter()
+        .filter_map(|row| Channel::parse(&row.channel))
+        .collect())
 }
 
 /// Every account of a business, oldest first.

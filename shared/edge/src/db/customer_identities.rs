@@ -67,12 +67,25 @@ pub async fn latest_address(
     address_at(&[result], 0)
 }
 
+/// The statement reading the channels the tenant's customer has an address on in this table (each
+/// once), for a caller's batch; `channel_accounts::channels_at` reads its answer. By the customer's
+/// index: `+business_id` keeps SQLite off the key's business prefix, which would walk every
+/// address of the business (see the module note in `db`).
+pub fn channels_of(db: &Db, tenant: &Tenant, customer_id: &CustomerId) -> Result<Statement, ApiError> {
+    Ok(db
+        .prepare(
+            "SELECT DISTINCT channel FROM customer_identities WHERE +business_id = ?1 AND customer_id = ?2",
+        )
+        .bind(&[text(tenant.business_id.as_str()), text(customer_id.as_str())])?)
+}
+
 /// [`latest_address`] of the customer and on the channel the fragments select (a value or a
-/// subquery of one column each), for a caller's batch; [`address_at`] reads its answer.
+/// subquery of one column each), for a caller's batch; [`address_at`] reads its answer. By the
+/// customer's index, as [`channels_of`].
 pub fn latest_address_of(tenant: &Tenant, customer: Sql, channel: Sql) -> Sql {
     Sql::compose(
-        "SELECT address FROM customer_identities WHERE business_id = :business AND customer_id = ({sql}) \
-         AND channel = ({sql}) ORDER BY rowid DESC LIMIT 1",
+        "SELECT address FROM customer_identities WHERE +business_id = :business AND customer_id = ({sql}) \
+         AND +channel = ({sql}) ORDER BY rowid DESC LIMIT 1",
         vec![customer, channel],
     )
     .bind("business", text(tenant.business_id.as_str()))

@@ -581,6 +581,12 @@ fn a_lookup_by_keys_searches_each_key_and_never_walks_the_business() {
 /// `db` on `+business_id`). A new walk fails the test below until it finds its rows by a key or
 /// is added here with its reason; an entry no plan needs any more fails it too.
 const WALKS: &[(&str, &str, &str, &str)] = &[
+    (
+        "channel_accounts",
+        "channels",
+        "channel_accounts",
+        "the channels of the business's accounts: a handful of rows, all of which it reads",
+    ),
     // Heads of statements: every caller completes them with its WHERE.
     (
         "crm_connectors",
