@@ -252,25 +252,8 @@ fn on_channel(channel: Channel) -> Sql {
     Sql::new(":channel").bind("channel", text(channel.as_str()))
 }
 
-/// The tenant's account on `channel`, with its secrets (see [`sending_account`]).
-pub async fn find_for_sending(
-    db: &Db,
-    keys: &Keyring,
-    tenant: &Tenant,
-    channel: Channel,
-) -> Result<Option<ChannelAccount>, ApiError> {
-    let row = sending_account(tenant, COLUMNS, on_channel(channel))
-        .prepare(db)?
-        .first::<AccountRow>(None)
-        .await?;
-    Ok(open_all(db, keys, row.into_iter().collect())
-        .await?
-        .pop()
-        .map(|read| read.account))
-}
-
-/// [`find_for_sending`] on the channel the fragment `channel` selects, for a caller's batch;
-/// [`sending_account_at`] reads its answer.
+/// The tenant's account, with its secrets, on the channel the fragment `channel` selects (see
+/// [`sending_account`]), for a caller's batch; [`sending_account_at`] reads its answer.
 pub fn for_sending_on(tenant: &Tenant, channel: Sql) -> Sql {
     sending_account(tenant, COLUMNS, channel)
 }
