@@ -32,7 +32,8 @@ pub async fn search(db: &Db, rag: &Rag, tenant: &Tenant, question: &Question) ->
         }
         Mode::Hybrid => {
             // The two rankings wait on different places (the embedder and the vector index; D1's
-            // full-text index), so they run at once: hybrid costs the slower of them, not their sum.
+            // full-text index), so they run at once. Where both are CPU work on one small machine
+            // (the local stack at 100,000 pieces) they still queue: BENCHMARKS.md, links at size.
             let (by_meaning, by_words) = try_join(
                 semantic(rag, tenant, &sources, &question.text, FUSION_DEPTH),
                 knowledge_chunks::keyword(db, tenant, &sources, &question.text, FUSION_DEPTH),
