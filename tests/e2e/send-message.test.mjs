@@ -352,6 +352,16 @@ describe('refusing what cannot be sent', { concurrency: true }, () => {
     }
   });
 
+  test('a customer that does not exist is 404 on a channel the business has no account on too', async () => {
+    // The customer and the sending account are read at once: the customer's answer comes first,
+    // whichever read finishes first.
+    for (let i = 0; i < 5; i++) {
+      const customer_id = `CRM-${unique('missing')}`;
+      const res = await send(bare.key, { customer_id, channel: 'whatsapp', content: 'hi' });
+      assertError(res, 404, 'not_found', customer_id);
+    }
+  });
+
   test("another business's customer is 404, by our id and by the CRM's", async () => {
     const theirs = await newCustomer(acme);
     for (const customer_id of [theirs.id, theirs.external_id]) {

@@ -177,7 +177,8 @@ async fn reply(
         attachments: Vec::new(),
     };
     let origin = http::configured_origin(env)?.unwrap_or_default();
-    let message = send_queue::accept(env, db, tenant, &customer, &outgoing, &origin).await?;
+    let account = send_queue::sending_account(db, tenant, outgoing.channel).await?;
+    let message = send_queue::accept(env, db, tenant, &customer, &account, &outgoing, &origin).await?;
     crm_links::link(
         db,
         tenant,

@@ -13,6 +13,7 @@ use domain::tenant::Tenant;
 use edge::Env;
 use edge::send_queue;
 use edge::{DB, db, http, idempotency};
+use futures_util::future::join;
 use serde::Serialize;
 use worker::{Context, Request, Response, event};
 
@@ -38,13 +39,20 @@ async fn send(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, 
     let input: SendIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let request = SendRequest::parse(input, tenant.default_country)?;
     let db = env.d1(DB)?;
-    let customer =
-        db::customers::first_named(&db, tenant, &request.customer.keys, &request.customer.named_by).await?;
+    // The customer and the sending account are read at once; when both are missing, the
+    // customer's 404 is the answer.
+    let (customer, account) = join(
+        db::customers::first_named(&db, tenant, &request.customer.keys, &request.customer.named_by),
+        send_queue::sending_account(&db, tenant, request.message.channel),
+    )
+    .await;
+    let (customer, account) = (customer?, account?);
     let message = send_queue::accept(
         env,
         &db,
         tenant,
         &customer,
+        &account,
         &request.message,
         &http::origin(&req, env)?,
     )

@@ -16,7 +16,7 @@ use crate::{message_status, outbox, runtime};
 use domain::channel::{AddressKind, Channel, Direction, MessageStatus};
 use domain::customer::Customer;
 use domain::error::ApiError;
-use domain::ids::{AttachmentId, BusinessId, ConversationId, EventId, MessageId};
+use domain::ids::{AttachmentId, BusinessId, ChannelAccountId, ConversationId, EventId, MessageId};
 use domain::message::Message;
 use domain::outgoing::{OutgoingMessage, address_on_record, no_address_message};
 use domain::sealed::Keyring;
@@ -43,18 +43,14 @@ pub struct QueuedSend {
     pub media_base_url: Option<String>,
 }
 
-/// Stores `outgoing` as a `queued` message to `customer` and puts it on the outbound queue.
-/// `origin` is the deployment as the client reached it: providers fetch attachments from there.
-pub async fn accept(
-    env: &Env,
+/// The account a message on `channel` goes from, or the 422 that says the business has none. A
+/// caller that still has the customer to read reads both at once.
+pub async fn sending_account(
     db: &Db,
     tenant: &Tenant,
-    customer: &Customer,
-    outgoing: &OutgoingMessage,
-    origin: &str,
-) -> Result<Message, ApiError> {
-    let channel = outgoing.channel;
-    let account_id = db::channel_accounts::sending_account_id(db, tenant, channel)
+    channel: Channel,
+) -> Result<ChannelAccountId, ApiError> {
+    db::channel_accounts::sending_account_id(db, tenant, channel)
         .await?
         .ok_or_else(|| {
             ApiError::invalid(
@@ -63,13 +59,28 @@ pub async fn accept(
                     "this business has no {channel} account to send from; an administrator adds one first"
                 ),
             )
-        })?;
+        })
+}
+
+/// Stores `outgoing` as a `queued` message to `customer` from `account_id` (see
+/// [`sending_account`]) and puts it on the outbound queue. `origin` is the deployment as the
+/// client reached it: providers fetch attachments from there.
+pub async fn accept(
+    env: &Env,
+    db: &Db,
+    tenant: &Tenant,
+    customer: &Customer,
+    account_id: &ChannelAccountId,
+    outgoing: &OutgoingMessage,
+    origin: &str,
+) -> Result<Message, ApiError> {
+    let channel = outgoing.channel;
     if recipient(db, tenant, customer, channel).await?.is_none() {
         return Err(ApiError::invalid("channel", no_address_message(channel)));
     }
     check_attachments(db, tenant, &outgoing.attachments).await?;
 
-    let (mut message, event_ids) = store_queued(db, tenant, customer, outgoing, &account_id, origin).await?;
+    let (mut message, event_ids) = store_queued(db, tenant, customer, outgoing, account_id, origin).await?;
     outbox::publish(env, tenant, event_ids).await;
     if !outgoing.attachments.is_empty() {
         message.attachments = Some(db::attachments::of_messages(db, tenant, &[&message.id]).await?);
@@ -226,7 +237,7 @@ async fn store_queued(
     tenant: &Tenant,
     customer: &Customer,
     outgoing: &OutgoingMessage,
-    account: &domain::ids::ChannelAccountId,
+    account: &ChannelAccountId,
     base_url: &str,
 ) -> Result<(Message, Vec<EventId>), ApiError> {
     let now = runtime::now();

@@ -187,7 +187,11 @@ async fn hand_off(
         attachments: Vec::new(),
     };
     let origin = http::configured_origin(env)?.unwrap_or_default();
-    if let Err(error) = send_queue::accept(env, db, tenant, &customer, &outgoing, &origin).await {
+    let sent = async {
+        let account = send_queue::sending_account(db, tenant, outgoing.channel).await?;
+        send_queue::accept(env, db, tenant, &customer, &account, &outgoing, &origin).await
+    };
+    if let Err(error) = sent.await {
         console_error!(
             "escalation {escalation_id}: the hand-off message was not sent: {}",
             error.body.message
