@@ -293,9 +293,16 @@ pub async fn keyword(
         .into_iter()
         .map(|row| (row.term, row.doc))
         .collect();
-    let indexed = db::first_row::<Averages>(&counted, 1)?
-        .and_then(|row| indexed_pieces(&row.averages))
-        .unwrap_or(0);
+    let indexed = match db::first_row::<Averages>(&counted, 1)? {
+        // An index that never held a piece has no averages record.
+        None => 0,
+        Some(row) => indexed_pieces(&row.averages).ok_or_else(|| {
+            ApiError::internal(
+                "reading the size of the full-text index",
+                format!("an averages record that is not a varint: {:.18}", row.averages),
+            )
+        })?,
+    };
     let weighing = keyword::weighing(&words, &holding, indexed);
     if weighing.is_empty() {
         return Ok(Vec::new());
