@@ -23,7 +23,7 @@ async fn forward(req: Request, env: Env) -> Result<Response, ApiError> {
         Ok(routed) if routed.operation() == Operation::Health => {
             return http::json(200, &serde_json::json!({ "status": "ok" }));
         }
-        Ok(routed) if routed.operation() == Operation::GetOpenApiDocument => return openapi(req, &env).await,
+        Ok(routed) if routed.operation() == Operation::GetOpenApiDocument => return openapi(),
         Ok(routed) => return Err(routed.not_served(&api::GATEWAY)),
         Err(Miss::NotAllowed(allow)) => return Err(ApiError::method_not_allowed(allow)),
         Err(Miss::NotFound) => {}
@@ -52,19 +52,12 @@ async fn forward(req: Request, env: Env) -> Result<Response, ApiError> {
     }
 }
 
-/// The API's contract: the committed `openapi.json`, a static asset of the gateway
-/// (`functions/gateway/assets`, bound as `ASSETS`), so that the bundle every request loads does
-/// not carry its 300 KB.
-async fn openapi(req: Request, env: &Env) -> Result<Response, ApiError> {
-    let served = env.assets("ASSETS")?.fetch_request(req).await?;
-    if served.status_code() != 200 {
-        return Err(ApiError::internal(
-            "serving openapi.json",
-            format!("the gateway's assets answered {}", served.status_code()),
-        ));
-    }
-    let headers = served.headers().clone();
+/// The API's contract, `openapi.json` at the repository's root, built into the gateway.
+const OPENAPI: &str = include_str!("../../../openapi.json");
+
+fn openapi() -> Result<Response, ApiError> {
+    let headers = worker::Headers::new();
     headers.set("content-type", "application/json")?;
     headers.set("cache-control", "public, max-age=300")?;
-    Ok(served.with_headers(headers))
+    Ok(Response::ok(OPENAPI)?.with_headers(headers))
 }

@@ -97,12 +97,6 @@ impl Env {
         self.inner.service(name)
     }
 
-    /// The static assets bound as `name`, for one fetch.
-    pub fn assets(&self, name: &str) -> worker::Result<Fetcher> {
-        self.charge(Resource::Subrequest, 1)?;
-        self.inner.assets(name)
-    }
-
     /// The Durable Object namespace bound as `name`, for one call to one of its objects.
     pub fn durable_object(&self, name: &str) -> worker::Result<ObjectNamespace> {
         self.charge(Resource::Subrequest, 1)?;
