@@ -176,17 +176,9 @@ pub async fn reply(mut req: Request, env: Env) -> Result<Response, ApiError> {
         Vec::new(),
     )?;
     let origin = http::origin(&req, &env)?;
-    let account = send_queue::sending_account(&db, &session.tenant, outgoing.channel).await?;
-    let message = send_queue::accept(
-        &env,
-        &db,
-        &session.tenant,
-        &session.customer,
-        &account,
-        &outgoing,
-        &origin,
-    )
-    .await?;
+    let message =
+        send_queue::accept_on_channel(&env, &db, &session.tenant, &session.customer, &outgoing, &origin)
+            .await?;
     let secret = link_secret(&env)?;
     let signer = LinkSigner {
         secret: secret.as_bytes(),

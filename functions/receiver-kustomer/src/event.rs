@@ -177,8 +177,7 @@ async fn reply(
         attachments: Vec::new(),
     };
     let origin = http::configured_origin(env)?.unwrap_or_default();
-    let account = send_queue::sending_account(db, tenant, outgoing.channel).await?;
-    let message = send_queue::accept(env, db, tenant, &customer, &account, &outgoing, &origin).await?;
+    let message = send_queue::accept_on_channel(env, db, tenant, &customer, &outgoing, &origin).await?;
     crm_links::link(
         db,
         tenant,

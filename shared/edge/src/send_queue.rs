@@ -105,6 +105,20 @@ pub async fn accept(
     Ok(message)
 }
 
+/// [`accept`] from the business's account on the message's channel, read first: for callers that
+/// already hold the customer.
+pub async fn accept_on_channel(
+    env: &Env,
+    db: &Db,
+    tenant: &Tenant,
+    customer: &Customer,
+    outgoing: &OutgoingMessage,
+    origin: &str,
+) -> Result<Message, ApiError> {
+    let account = sending_account(db, tenant, outgoing.channel).await?;
+    accept(env, db, tenant, customer, &account, outgoing, origin).await
+}
+
 /// Where a message to `customer` on `channel` goes, or None when they cannot be reached there.
 pub async fn recipient(
     db: &Db,

@@ -187,11 +187,7 @@ async fn hand_off(
         attachments: Vec::new(),
     };
     let origin = http::configured_origin(env)?.unwrap_or_default();
-    let sent = async {
-        let account = send_queue::sending_account(db, tenant, outgoing.channel).await?;
-        send_queue::accept(env, db, tenant, &customer, &account, &outgoing, &origin).await
-    };
-    if let Err(error) = sent.await {
+    if let Err(error) = send_queue::accept_on_channel(env, db, tenant, &customer, &outgoing, &origin).await {
         console_error!(
             "escalation {escalation_id}: the hand-off message was not sent: {}",
             error.body.message
