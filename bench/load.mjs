@@ -15,6 +15,8 @@ const BASE = process.env.CRM_EDGE_URL;
 const ADMIN = process.env.CRM_EDGE_ADMIN_TOKEN;
 if (!BASE || !ADMIN) throw new Error('CRM_EDGE_URL and CRM_EDGE_ADMIN_TOKEN must be set (scripts/bench does)');
 const SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 60);
+/** Rounds of lookups alone against /health alone (BENCH_LOAD_ROUNDS, default 3). */
+const ROUNDS = Number(process.env.BENCH_LOAD_ROUNDS ?? 3);
 const CONNECTIONS = 16;
 /** Customers synced before the load, looked up and sent to during it. */
 const CUSTOMERS = 1000;
@@ -196,7 +198,18 @@ async function phase(mix, seconds) {
 // Warm-up: every isolate on the path compiles its wasm once.
 for (const name of ['lookup', 'sync', 'poll', 'send', 'health']) await OPERATIONS[name]({ index: 0, since: new Date().toISOString(), cursor: null });
 
-const health = await phase([['health', 1]], SECONDS);
+// Lookups alone against /health alone, in alternating phases of a third of SECONDS each, ROUNDS
+// times: the ratio of each round is taken, and the median of those is the figure.
+const alone = [];
+for (let round = 0; round < ROUNDS; round++) {
+  const health = await phase([['health', 1]], SECONDS / 3);
+  const lookup = await phase([['lookup', 1]], SECONDS / 3);
+  alone.push({ health: health.stats.health, lookup: lookup.stats.lookup });
+}
+const byRatio = alone.map((round) => ({ ...round, ratio: round.lookup.perSecond / round.health.perSecond }));
+byRatio.sort((a, b) => a.ratio - b.ratio);
+const median = byRatio[Math.floor(byRatio.length / 2)];
+const health = { stats: { health: median.health } };
 const mixed = await phase(MIX, SECONDS);
 const sentToMeta = meta.requests.length;
 agent.destroy();
@@ -221,10 +234,15 @@ console.log(
 console.log(row(labels.health, health.stats.health));
 const ratio = mixed.stats.lookup.perSecond / health.stats.health.perSecond;
 console.log(`lookup throughput in the mix / /health throughput alone: ${ratio.toFixed(3)}`);
+console.log(`\nlookups alone against /health alone, ${ROUNDS} rounds of ${(SECONDS / 3).toFixed(0)} s each (the round of the median ratio first)`);
+for (const round of [median, ...byRatio.filter((round) => round !== median)]) {
+  console.log(`${row('lookup (alone)', round.lookup)}\n${row('GET /health (alone)', round.health)}\n${'ratio'.padEnd(30)} ${round.ratio.toFixed(3)}`);
+}
+console.log(`lookup throughput alone / /health throughput alone, median of ${ROUNDS}: ${median.ratio.toFixed(3)}`);
 console.log(`sends that reached the local WhatsApp Cloud API by the end: ${sentToMeta} of ${mixed.stats.send.requests}`);
 
-const errors = [...all, health.stats.health].reduce((n, s) => n + s.errors, 0);
-for (const [name, stat] of [...Object.entries(mixed.stats), ['health', health.stats.health]]) {
+const errors = [...all, ...alone.flatMap((round) => [round.health, round.lookup])].reduce((n, s) => n + s.errors, 0);
+for (const [name, stat] of [...Object.entries(mixed.stats), ...alone.flatMap((round) => [['health', round.health], ['lookup alone', round.lookup]])]) {
   for (const sample of stat.samples) console.log(`error (${name}): ${sample}`);
 }
 console.log(
@@ -239,6 +257,8 @@ console.log(
         ]),
       ),
       lookup_to_health: +ratio.toFixed(3),
+      lookup_alone_to_health: +median.ratio.toFixed(3),
+      lookup_alone: { per_second: +median.lookup.perSecond.toFixed(1), p50_ms: +median.lookup.p50.toFixed(1), p99_ms: +median.lookup.p99.toFixed(1) },
     },
   }),
 );

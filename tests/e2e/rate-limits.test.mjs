@@ -74,6 +74,28 @@ describe('the limit of an API key', () => {
     assertError(lookup, 404, 'not_found', 'a refused sync stored nothing');
   });
 
+  test('a burst served from leased tokens lets exactly the burst through, in order or at once', async () => {
+    // A burst of 100 is leased 10 tokens at a time (docs/limits.md): the gateway spends them itself
+    // and asks for the next lease in the background. One refill a minute makes the count exact.
+    const { key } = await businessWithLimit({ per_minute: 1, burst: 100 });
+    const statuses = [];
+    const remaining = [];
+    for (let i = 0; i < 60; i++) {
+      const res = await api(key, 'GET', '/api-webhooks');
+      statuses.push(res.status);
+      if (res.status === 200) remaining.push(headerNumber(res, 'x-ratelimit-remaining'));
+    }
+    const atOnce = await Promise.all(Array.from({ length: 60 }, () => api(key, 'GET', '/api-webhooks')));
+    statuses.push(...atOnce.map((res) => res.status));
+    assert.equal(statuses.filter((status) => status === 200).length, 100, statuses.join(','));
+    assert.equal(statuses.filter((status) => status === 429).length, 20, statuses.join(','));
+    assert.deepEqual(remaining, Array.from({ length: 60 }, (_, i) => 99 - i), 'one place counts exactly');
+    for (const res of atOnce.filter((res) => res.status === 429)) {
+      assert.equal(headerNumber(res, 'x-ratelimit-remaining'), 0);
+      assert.ok(headerNumber(res, 'retry-after') >= 1);
+    }
+  });
+
   test('after Retry-After the key works again', async () => {
     const { key } = await businessWithLimit({ per_minute: 60, burst: 2 });
     for (let i = 0; i < 2; i++) assert.equal((await api(key, 'GET', '/api-webhooks')).status, 200);

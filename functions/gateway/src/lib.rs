@@ -13,11 +13,11 @@ use edge::http;
 use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, forward).await
+async fn fetch(req: Request, env: worker::Env, ctx: Context) -> worker::Result<Response> {
+    http::serve(req, env, async |req, env| forward(req, env, &ctx).await).await
 }
 
-async fn forward(req: Request, env: Env) -> Result<Response, ApiError> {
+async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiError> {
     let path = req.path();
     match api::route(&api::GATEWAY, req.method().as_ref(), &path) {
         Ok(routed) if routed.operation() == Operation::Health => {
@@ -33,7 +33,7 @@ async fn forward(req: Request, env: Env) -> Result<Response, ApiError> {
     };
     let address = limits::client_address(&req);
     limits::refuse_blocked(address.as_deref())?;
-    let decision = limits::take_for_key(&env, &req).await;
+    let decision = limits::take_for_key(&env, ctx, &req).await;
     if let Some(decision) = decision.filter(|decision| !decision.allowed) {
         return limits::over_limit(&decision);
     }

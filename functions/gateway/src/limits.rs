@@ -1,11 +1,15 @@
 //! Rate limits at the one public entry (docs/limits.md, "Rate limits").
 //!
 //! - Each API key has a token bucket in a Durable Object of its own (`RateLimiter`, named by the
-//!   key's hash), so every isolate and location counts against the same bucket: the count is
-//!   exact. The object reads the key's business's policy from D1 and keeps it a minute, so a
-//!   changed limit applies within a minute. Every response to a request with a key carries
-//!   `X-RateLimit-Limit`, `-Remaining` and `-Reset`; a request over the limit is answered 429 with
-//!   `Retry-After` here, without reaching its function.
+//!   key's hash), so every isolate and location counts against the same bucket. An isolate takes a
+//!   few tokens at a time (a lease, `domain::rate_limit::Lease`: a tenth of the burst, at most 50)
+//!   and spends them itself, asking for the next lease in the background when half is spent, so a
+//!   request rarely waits on the object; a key never gets more than its limit. A key whose burst is
+//!   under 20 leases one token at a time: every request asks its bucket, as a small limit must. The
+//!   object reads the key's business's policy from D1 and keeps it a minute, so a changed limit
+//!   applies within a minute. Every response to a request with a key carries `X-RateLimit-Limit`,
+//!   `-Remaining` and `-Reset`; a request over the limit is answered 429 with `Retry-After` here,
+//!   without reaching its function.
 //! - Failed authentications (401 and 403: a bad key or admin token, a bad webhook signature, a
 //!   bad SSO token) are counted per client address in a Durable Object named by the address.
 //!   Once an address has used its budget, this isolate refuses its requests with 429 without
@@ -17,14 +21,15 @@
 
 use domain::api_key;
 use domain::error::ApiError;
-use domain::rate_limit::{self, Bucket, Decision, Policy};
+use domain::rate_limit::{self, Bucket, Decision, Grant, Lease, Policy};
 use edge::Env;
 use edge::{DB, auth, db, http, runtime};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use worker::{
-    DurableObject, Headers, Method, Request, RequestInit, Response, State, console_error, durable_object,
+    Context, DurableObject, Headers, Method, Request, RequestInit, Response, State, console_error,
+    durable_object,
 };
 
 pub const BINDING: &str = "RATE_LIMITER";
@@ -39,16 +44,23 @@ const MAX_BLOCKED: usize = 10_000;
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Ask {
-    /// A request with this key: take a token.
-    Request { key_hash: String },
+    /// Requests with this key: grant a lease of tokens (one only when `one`: this isolate is
+    /// already asking for a lease), after taking back `returned` unspent ones.
+    Lease {
+        key_hash: String,
+        returned: u32,
+        one: bool,
+    },
     /// An authentication from this address failed: take a token of its failure budget.
     FailedAuthentication,
 }
 
-/// What a limiter answers; `decision` is absent for a key that is not (or no longer) valid.
+/// What a limiter answers; `grant` is absent for a key that is not (or no longer) valid.
 #[derive(Serialize, Deserialize)]
 struct Answer {
-    decision: Option<Decision>,
+    grant: Option<Grant>,
+    /// The size of a lease of this key (what was asked of the bucket).
+    lease_size: u32,
 }
 
 #[durable_object(fetch)]
@@ -72,18 +84,26 @@ impl DurableObject for RateLimiter {
         let ask: Ask = req.json().await?;
         let now = runtime::now().millis();
         let env = Env::new(self.env.clone(), "object");
-        let policy = match ask {
-            Ask::FailedAuthentication => Some(Policy::FAILED_AUTHENTICATIONS),
-            Ask::Request { key_hash } => self.key_policy(&env, &key_hash, now).await?,
+        let (policy, returned, lease_size) = match ask {
+            Ask::FailedAuthentication => (Some(Policy::FAILED_AUTHENTICATIONS), 0, 1),
+            Ask::Lease {
+                key_hash,
+                returned,
+                one,
+            } => {
+                let policy = self.key_policy(&env, &key_hash, now).await?;
+                let size = if one { None } else { policy.map(Policy::lease_size) };
+                (policy, returned, size.unwrap_or(1))
+            }
         };
         env.report();
-        let decision = policy.map(|policy| {
+        let grant = policy.map(|policy| {
             let mut bucket = self.bucket.borrow_mut();
-            bucket
-                .get_or_insert_with(|| Bucket::full(policy, now))
-                .take(policy, now)
+            let bucket = bucket.get_or_insert_with(|| Bucket::full(policy, now));
+            bucket.give_back(policy, now, returned);
+            bucket.grant(policy, now, lease_size)
         });
-        Response::from_json(&Answer { decision })
+        Response::from_json(&Answer { grant, lease_size })
     }
 }
 
@@ -113,6 +133,11 @@ thread_local! {
     static BLOCKED: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
     /// Key hashes no business has, as their limiter objects said, until when (ms).
     static UNKNOWN_KEYS: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
+    /// The tokens this isolate holds of each key's bucket, by key hash.
+    static LEASES: RefCell<HashMap<String, Lease>> = RefCell::new(HashMap::new());
+    /// Key hashes whose lease this isolate is asking for: a request meanwhile asks for its own
+    /// token only, so that a crowd of first requests does not lease a crowd of leases.
+    static ASKING: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
 }
 
 /// The client's address as its failure budget counts it (an IPv6 client by its /64), unless it is
@@ -146,7 +171,8 @@ pub fn refuse_blocked(address: Option<&str>) -> Result<(), ApiError> {
 /// Counts a failed authentication of the address, and blocks it here once its budget is used.
 pub async fn failed_authentication(env: &Env, address: Option<&str>) {
     let Some(address) = address else { return };
-    match ask(env, &format!("address:{address}"), &Ask::FailedAuthentication).await {
+    let asked = ask(env, &format!("address:{address}"), &Ask::FailedAuthentication).await;
+    match asked.map(|answer| answer.grant.map(|grant| grant.decision)) {
         Ok(Some(decision)) if !decision.allowed => {
             let until = runtime::now().millis() + i64::from(decision.retry_after_seconds) * 1000;
             BLOCKED.with(|blocked| {
@@ -166,39 +192,81 @@ pub async fn failed_authentication(env: &Env, address: Option<&str>) {
 }
 
 /// Takes a token from the bucket of the request's API key, if it presents one of the right shape
-/// (as `x-api-key`, or `Authorization: Bearer` where keys are taken so). `None`: no key, a key
-/// that is not valid (its function answers 401), or a limiter that failed.
-pub async fn take_for_key(env: &Env, req: &Request) -> Option<Decision> {
+/// (as `x-api-key`, or `Authorization: Bearer` where keys are taken so): from this isolate's lease
+/// when it holds one (asking for the next in the background, through `ctx`, when it runs low), else
+/// from the key's bucket. `None`: no key, a key that is not valid (its function answers 401), or a
+/// limiter that failed.
+pub async fn take_for_key(env: &Env, ctx: &Context, req: &Request) -> Option<Decision> {
     let hash = api_key::parse_presented(&auth::presented_key(req)?)?;
+    let hash = hash.as_str();
     let now = runtime::now().millis();
-    if UNKNOWN_KEYS.with(|unknown| {
-        unknown
-            .borrow()
-            .get(hash.as_str())
-            .is_some_and(|until| *until > now)
-    }) {
+    if UNKNOWN_KEYS.with(|unknown| unknown.borrow().get(hash).is_some_and(|until| *until > now)) {
         return None;
     }
-    let ask_for = Ask::Request {
-        key_hash: hash.as_str().to_owned(),
+    let (spent, refill, returned) = LEASES.with(|leases| {
+        let mut leases = leases.borrow_mut();
+        let Some(lease) = leases.get_mut(hash) else {
+            return (None, false, 0);
+        };
+        match lease.spend(now) {
+            Some(decision) => (Some(decision), lease.should_refill(), 0),
+            None => (None, false, lease.take_unspent(now)),
+        }
+    });
+    if let Some(decision) = spent {
+        if refill {
+            ctx.wait_until(refill_lease(env.clone(), hash.to_owned()));
+        }
+        return Some(decision);
+    }
+    let answer = ask_for_lease(env, hash, returned).await?;
+    let grant = answer.grant?;
+    // The grant joins whatever this isolate holds now (a lease that came back meanwhile), and the
+    // request spends from that: refused only when the isolate holds nothing either.
+    let now = runtime::now().millis();
+    LEASES.with(|leases| {
+        let mut leases = leases.borrow_mut();
+        if leases.len() >= MAX_BLOCKED {
+            leases.retain(|_, lease| !lease.is_old(now));
+        }
+        let lease = leases
+            .entry(hash.to_owned())
+            .and_modify(|held| held.add(grant, answer.lease_size, now))
+            .or_insert_with(|| Lease::new(grant, answer.lease_size, now));
+        Some(lease.spend(now).unwrap_or(grant.decision))
+    })
+}
+
+/// Asks a key's bucket for a lease (or for one token while another ask of this isolate is on its
+/// way), giving back `returned` unspent tokens. `None`: the key is unknown (remembered here for a
+/// while) or the limiter failed (logged).
+async fn ask_for_lease(env: &Env, hash: &str, returned: u32) -> Option<Answer> {
+    let asking = Asking::start(hash);
+    let asked = Ask::Lease {
+        key_hash: hash.to_owned(),
+        returned,
+        one: asking.is_none(),
     };
-    match ask(env, &format!("key:{}", hash.as_str()), &ask_for).await {
-        Ok(None) => {
+    let answer = ask(env, &format!("key:{hash}"), &asked).await;
+    drop(asking);
+    match answer {
+        Ok(answer) if answer.grant.is_none() => {
             // No such key: its function answers 401 and the address's failure budget counts it.
             // Its limiter object is not asked again for a while from this isolate, so that junk
             // keys cost one object's D1 read each, not one per request.
+            let now = runtime::now().millis();
             UNKNOWN_KEYS.with(|unknown| {
                 let mut unknown = unknown.borrow_mut();
                 if unknown.len() >= MAX_BLOCKED {
                     unknown.retain(|_, until| *until > now);
                 }
                 if unknown.len() < MAX_BLOCKED {
-                    unknown.insert(hash.as_str().to_owned(), now + UNKNOWN_FRESH_MS);
+                    unknown.insert(hash.to_owned(), now + UNKNOWN_FRESH_MS);
                 }
             });
             None
         }
-        Ok(decision) => decision,
+        Ok(answer) => Some(answer),
         Err(error) => {
             console_error!("the rate limiter of a key failed: {error:?}");
             None
@@ -206,7 +274,40 @@ pub async fn take_for_key(env: &Env, req: &Request) -> Option<Decision> {
     }
 }
 
-async fn ask(env: &Env, name: &str, ask: &Ask) -> Result<Option<Decision>, ApiError> {
+/// This isolate asking for a key's lease, from [`Asking::start`] until dropped.
+struct Asking(String);
+
+impl Asking {
+    /// `None` when the isolate is already asking for this key's lease.
+    fn start(hash: &str) -> Option<Self> {
+        ASKING
+            .with(|asking| asking.borrow_mut().insert(hash.to_owned()))
+            .then(|| Self(hash.to_owned()))
+    }
+}
+
+impl Drop for Asking {
+    fn drop(&mut self) {
+        ASKING.with(|asking| asking.borrow_mut().remove(&self.0));
+    }
+}
+
+/// The next lease of a key whose lease runs low, asked for after the response.
+async fn refill_lease(env: Env, hash: String) {
+    let answer = ask_for_lease(&env, &hash, 0).await;
+    let now = runtime::now().millis();
+    LEASES.with(|leases| {
+        let mut leases = leases.borrow_mut();
+        let answered = answer.and_then(|answer| Some((answer.grant?, answer.lease_size)));
+        match (leases.get_mut(&hash), answered) {
+            (Some(lease), Some((grant, size))) => lease.add(grant, size, now),
+            (Some(lease), None) => lease.refill_failed(),
+            (None, _) => {}
+        }
+    });
+}
+
+async fn ask(env: &Env, name: &str, ask: &Ask) -> Result<Answer, ApiError> {
     let stub = env.durable_object(BINDING)?.get_by_name(name)?;
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
@@ -217,8 +318,7 @@ async fn ask(env: &Env, name: &str, ask: &Ask) -> Result<Option<Decision>, ApiEr
         .with_body(Some(body.into()));
     let request = Request::new_with_init("https://rate-limiter/", &init)?;
     let mut response = stub.fetch_with_request(request).await?;
-    let answer: Answer = response.json().await?;
-    Ok(answer.decision)
+    Ok(response.json().await?)
 }
 
 /// The rate-limit headers of a decision, set on `headers`.

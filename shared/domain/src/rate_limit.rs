@@ -4,6 +4,13 @@
 //!
 //! A bucket holds up to `burst` tokens and refills at `per_minute` tokens a minute; each request
 //! takes one, and a request that finds less than one is refused until one has refilled.
+//!
+//! A gateway isolate does not ask the bucket for every request of a key: it takes a [`Lease`] of a
+//! few tokens at once ([`Policy::lease_size`]) and spends them itself, asking for the next lease in
+//! the background when it runs low. Tokens leased are taken from the bucket, so a key never gets
+//! more than its limit; what an isolate holds unspent is given back once the lease is older than
+//! [`Lease::LIFETIME_MS`], so another isolate may be refused at most that many tokens early for at
+//! most that long.
 
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
@@ -88,6 +95,15 @@ impl Policy {
         }
     }
 
+    /// How many tokens an isolate takes from the bucket at a time: a tenth of the burst, from 1
+    /// (every request asks the bucket: exact, as a small limit must be) to [`Self::MAX_LEASE`].
+    pub fn lease_size(self) -> u32 {
+        (self.burst / 10).clamp(1, Self::MAX_LEASE)
+    }
+
+    /// The largest lease: what one isolate may hold of a key's bucket.
+    pub const MAX_LEASE: u32 = 50;
+
     fn per_ms(self) -> f64 {
         f64::from(self.per_minute) / 60_000.0
     }
@@ -114,6 +130,14 @@ pub struct Decision {
     pub retry_after_seconds: u32,
 }
 
+/// Whole tokens taken from a bucket at once, and the bucket's state after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// 0 when the bucket has no whole token: `decision` is then the refusal.
+    pub tokens: u32,
+    pub decision: Decision,
+}
+
 impl Bucket {
     pub fn full(policy: Policy, now_ms: i64) -> Self {
         Self {
@@ -124,26 +148,123 @@ impl Bucket {
 
     /// Refills for the time passed, then takes one token if there is one.
     pub fn take(&mut self, policy: Policy, now_ms: i64) -> Decision {
+        self.grant(policy, now_ms, 1).decision
+    }
+
+    /// Refills for the time passed, then takes as many whole tokens as there are, up to `want`.
+    pub fn grant(&mut self, policy: Policy, now_ms: i64, want: u32) -> Grant {
+        self.refill(policy, now_ms);
+        let tokens = (self.tokens.floor() as u32).min(want);
+        self.tokens -= f64::from(tokens);
+        let allowed = tokens > 0;
         let burst = f64::from(policy.burst);
-        let elapsed = (now_ms - self.at_ms).max(0) as f64;
-        self.tokens = (self.tokens + elapsed * policy.per_ms()).min(burst);
-        self.at_ms = now_ms.max(self.at_ms);
-        let allowed = self.tokens >= 1.0;
-        if allowed {
-            self.tokens -= 1.0;
-        }
         let seconds_until = |tokens: f64| ((tokens / policy.per_ms()) / 1000.0).ceil().max(0.0) as u32;
-        Decision {
-            allowed,
-            limit: policy.burst,
-            remaining: self.tokens.floor() as u32,
-            reset_seconds: seconds_until(burst - self.tokens),
-            retry_after_seconds: if allowed {
-                0
-            } else {
-                seconds_until(1.0 - self.tokens).max(1)
+        Grant {
+            tokens,
+            decision: Decision {
+                allowed,
+                limit: policy.burst,
+                remaining: self.tokens.floor() as u32,
+                reset_seconds: seconds_until(burst - self.tokens),
+                retry_after_seconds: if allowed {
+                    0
+                } else {
+                    seconds_until(1.0 - self.tokens).max(1)
+                },
             },
         }
+    }
+
+    /// Puts back tokens a lease did not spend (never beyond the bucket's size).
+    pub fn give_back(&mut self, policy: Policy, now_ms: i64, tokens: u32) {
+        self.refill(policy, now_ms);
+        self.tokens = (self.tokens + f64::from(tokens)).min(f64::from(policy.burst));
+    }
+
+    fn refill(&mut self, policy: Policy, now_ms: i64) {
+        let elapsed = (now_ms - self.at_ms).max(0) as f64;
+        self.tokens = (self.tokens + elapsed * policy.per_ms()).min(f64::from(policy.burst));
+        self.at_ms = now_ms.max(self.at_ms);
+    }
+}
+
+/// Tokens of one key's bucket that an isolate holds and spends one per request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lease {
+    tokens: u32,
+    /// The bucket's answer to the last grant: its limit, what it had left, when it is full.
+    last: Decision,
+    granted_at_ms: i64,
+    /// A grant's size, to know when this lease runs low.
+    size: u32,
+    /// The next grant has been asked for and has not come back yet.
+    refilling: bool,
+}
+
+impl Lease {
+    /// How long unspent tokens are held before they go back to the bucket.
+    pub const LIFETIME_MS: i64 = 2_000;
+
+    /// A lease of `grant`'s tokens; `size` is what was asked for.
+    pub fn new(grant: Grant, size: u32, now_ms: i64) -> Self {
+        Self {
+            tokens: grant.tokens,
+            last: grant.decision,
+            granted_at_ms: now_ms,
+            size: size.max(1),
+            refilling: false,
+        }
+    }
+
+    /// Spends one token: the decision to answer the request with (what the bucket had left at the
+    /// last grant, plus what this lease still holds), or `None` when it holds none or is too old.
+    pub fn spend(&mut self, now_ms: i64) -> Option<Decision> {
+        if self.tokens == 0 || self.is_old(now_ms) {
+            return None;
+        }
+        self.tokens -= 1;
+        Some(Decision {
+            allowed: true,
+            remaining: self.last.remaining.saturating_add(self.tokens),
+            retry_after_seconds: 0,
+            ..self.last
+        })
+    }
+
+    /// Whether to ask for the next grant now, in the background: the lease is down to half its
+    /// size and none is on its way. A lease of one token never asks ahead: a small limit stays
+    /// exact, each request asking the bucket itself. Asking marks the lease as refilling.
+    pub fn should_refill(&mut self) -> bool {
+        let due = self.size > 1 && !self.refilling && self.tokens * 2 <= self.size;
+        self.refilling |= due;
+        due
+    }
+
+    /// Adds a grant that came back (the bucket's state is now its), asked for as `size` tokens.
+    pub fn add(&mut self, grant: Grant, size: u32, now_ms: i64) {
+        self.tokens += grant.tokens;
+        self.size = self.size.max(size);
+        self.last = grant.decision;
+        self.granted_at_ms = now_ms;
+        self.refilling = false;
+    }
+
+    /// A background grant that failed: the next request asks the bucket itself once this is spent.
+    pub fn refill_failed(&mut self) {
+        self.refilling = false;
+    }
+
+    /// Takes the unspent tokens of a lease too old to spend, to give them back to the bucket.
+    pub fn take_unspent(&mut self, now_ms: i64) -> u32 {
+        if !self.is_old(now_ms) {
+            return 0;
+        }
+        std::mem::take(&mut self.tokens)
+    }
+
+    /// Older than [`Self::LIFETIME_MS`]: not to be spent any more.
+    pub fn is_old(&self, now_ms: i64) -> bool {
+        now_ms - self.granted_at_ms >= Self::LIFETIME_MS
     }
 }
 
@@ -227,6 +348,120 @@ mod tests {
         // A request every 10 ms for a minute: the burst, then 10 a second.
         let allowed = (0..6_000).filter(|i| bucket.take(policy, i * 10).allowed).count();
         assert!((695..=705).contains(&allowed), "{allowed}");
+    }
+
+    #[test]
+    fn a_grant_takes_whole_tokens_up_to_what_was_asked_and_never_more_than_the_bucket_has() {
+        let policy = Policy {
+            per_minute: 60,
+            burst: 25,
+        };
+        let mut bucket = Bucket::full(policy, 0);
+        let first = bucket.grant(policy, 0, 10);
+        assert_eq!((first.tokens, first.decision.remaining), (10, 15));
+        assert!(first.decision.allowed);
+        assert_eq!(bucket.grant(policy, 0, 10).tokens, 10);
+        let last = bucket.grant(policy, 0, 10);
+        assert_eq!((last.tokens, last.decision.remaining), (5, 0));
+        let refused = bucket.grant(policy, 0, 10);
+        assert_eq!(refused.tokens, 0);
+        assert!(!refused.decision.allowed);
+        assert_eq!(refused.decision.retry_after_seconds, 1);
+        // Given back, they can be granted again, but the bucket never holds more than its size.
+        bucket.give_back(policy, 0, 3);
+        assert_eq!(bucket.grant(policy, 0, 10).tokens, 3);
+        bucket.give_back(policy, 60_000, 50);
+        assert_eq!(bucket.grant(policy, 60_000, 100).tokens, 25);
+    }
+
+    #[test]
+    fn leases_spread_over_isolates_never_admit_more_than_one_bucket_would() {
+        let policy = Policy {
+            per_minute: 600,
+            burst: 100,
+        };
+        let size = policy.lease_size();
+        assert_eq!(size, 10);
+        let mut bucket = Bucket::full(policy, 0);
+        let mut leases: Vec<Option<Lease>> = vec![None; 4];
+        let mut admitted = 0;
+        // 4 isolates, a request every ms in turn for 10 s: the bucket allows 100 + 10 a second.
+        for ms in 0..10_000_i64 {
+            let slot = &mut leases[(ms % 4) as usize];
+            let spent = slot.as_mut().and_then(|lease| lease.spend(ms));
+            let allowed = match spent {
+                Some(_) => true,
+                None => {
+                    let unspent = slot.as_mut().map_or(0, |lease| lease.take_unspent(ms));
+                    bucket.give_back(policy, ms, unspent);
+                    let grant = bucket.grant(policy, ms, size);
+                    let mut lease = Lease::new(grant, size, ms);
+                    let allowed = lease.spend(ms).is_some();
+                    *slot = Some(lease);
+                    allowed
+                }
+            };
+            admitted += usize::from(allowed);
+        }
+        assert!(admitted <= 100 + 100, "{admitted}");
+        assert!(
+            admitted >= 100 + 100 - 4 * 10,
+            "at most a lease per isolate held back: {admitted}"
+        );
+    }
+
+    #[test]
+    fn a_lease_answers_what_the_bucket_had_plus_what_it_holds_and_asks_ahead_at_half() {
+        let policy = Policy::DEFAULT_KEY;
+        let mut bucket = Bucket::full(policy, 0);
+        let mut lease = Lease::new(bucket.grant(policy, 0, 10), 10, 0);
+        let first = lease
+            .spend(0)
+            .map(|decision| (decision.remaining, decision.limit));
+        assert_eq!(first, Some((99, 100)), "90 in the bucket, 9 held");
+        for _ in 0..3 {
+            lease.spend(0);
+            assert!(!lease.should_refill());
+        }
+        lease.spend(0);
+        assert!(lease.should_refill(), "5 of 10 left");
+        assert!(!lease.should_refill(), "already on its way");
+        lease.add(bucket.grant(policy, 0, 10), 10, 0);
+        assert_eq!(lease.spend(0).map(|d| d.remaining), Some(80 + 14));
+    }
+
+    #[test]
+    fn an_old_lease_is_not_spent_and_gives_its_tokens_back() {
+        let policy = Policy::DEFAULT_KEY;
+        let mut bucket = Bucket::full(policy, 0);
+        let mut lease = Lease::new(bucket.grant(policy, 0, 10), 10, 0);
+        lease.spend(0);
+        assert_eq!(lease.take_unspent(Lease::LIFETIME_MS - 1), 0);
+        assert_eq!(lease.spend(Lease::LIFETIME_MS), None);
+        assert_eq!(lease.take_unspent(Lease::LIFETIME_MS), 9);
+        assert_eq!(lease.take_unspent(Lease::LIFETIME_MS), 0);
+    }
+
+    #[test]
+    fn a_lease_of_one_never_asks_ahead_so_a_small_limit_stays_exact() {
+        let small = Policy {
+            per_minute: 30,
+            burst: 5,
+        };
+        assert_eq!(small.lease_size(), 1);
+        assert_eq!(
+            Policy {
+                per_minute: 1,
+                burst: 10_000
+            }
+            .lease_size(),
+            Policy::MAX_LEASE
+        );
+        let mut bucket = Bucket::full(small, 0);
+        let mut lease = Lease::new(bucket.grant(small, 0, 1), 1, 0);
+        assert!(lease.spend(0).is_some());
+        assert!(!lease.should_refill());
+        assert_eq!(lease.spend(0), None);
     }
 
     #[test]
