@@ -1,7 +1,7 @@
 //! Customers as CRMs send them: the wire shape, its validation into a draft, and the stored shape.
 
 use crate::email::Email;
-use crate::error::{ErrorBody, ErrorCode};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::ids::CustomerId;
 use crate::phone::{Country, Phone};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -136,6 +136,35 @@ fn phone(field: &str, value: Option<String>, country: Option<Country>) -> Result
     }
 }
 
+/// Parses one item of a batch from its text, with its external id as [`external_id_of`] reads it.
+/// An item that parses is read straight into the wire shape, without a JSON value in between; one
+/// that does not is parsed again as [`parse`] does, so what is refused, and how it is said, is
+/// `parse`'s either way. An item that is no JSON value at all (nested past the parser's depth)
+/// refuses the whole request, as it did when the body was read into values.
+pub fn parse_text(raw: &str, default_country: Option<Country>) -> Result<Parsed, ApiError> {
+    // A struct would also take a JSON array, field by field in order: only an object is a customer.
+    let as_object = raw.trim_start().starts_with('{');
+    if let Some(input) = as_object
+        .then(|| serde_json::from_str::<CustomerIn>(raw).ok())
+        .flatten()
+    {
+        let external_id = input
+            .external_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        return Ok((external_id, validate(input, default_country)));
+    }
+    let value = serde_json::from_str::<Value>(raw)
+        .map_err(|error| ApiError::malformed(format!("the request body is not valid JSON: {error}")))?;
+    Ok((external_id_of(&value), parse(value, default_country)))
+}
+
+/// One item of a batch: its external id (to name it in the answer even when it failed), and its
+/// draft or what is wrong with it.
+pub type Parsed = (Option<String>, Result<CustomerDraft, ErrorBody>);
+
 /// Parses one raw item. `default_country` completes phone numbers written in national form.
 pub fn parse(raw: Value, default_country: Option<Country>) -> Result<CustomerDraft, ErrorBody> {
     if !raw.is_object() {
@@ -262,6 +291,33 @@ mod tests {
         assert_eq!(draft.notes, None);
         assert_eq!(draft.phone, None);
         assert_eq!(external_id_of(&json!({"external_id": 42})), Some("42".to_owned()));
+    }
+
+    #[test]
+    fn an_item_read_from_its_text_is_what_it_is_read_from_its_value() {
+        let items = [
+            json!({"name": "A", "email": "a@b.co", "external_id": 42, "notes": "  ", "phone": "087 123 4567"}),
+            json!({"name": "B", "email": "b@b.co", "external_id": " crm-7 ", "tags": ["x", "x"], "custom_fields": {"a": [1, {"b": null}]}}),
+            json!({"name": "C", "external_id": "c"}),
+            json!({"name": 5, "email": "c@b.co", "external_id": "  "}),
+            json!({"name": "D", "email": "d@b.co", "external_id": 1.5}),
+            json!({"name": "E", "email": "e@b.co", "tags": "vip"}),
+            json!(["F", "f@b.co"]),
+            json!("G"),
+            json!(null),
+        ];
+        for item in items {
+            let text = item.to_string();
+            let expected = (external_id_of(&item), parse(item, ireland()));
+            assert_eq!(parse_text(&text, ireland()).ok(), Some(expected), "{text}");
+        }
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let refused = parse_text(&deep, None).err().map(|error| error.body.code);
+        assert_eq!(
+            refused,
+            Some(ErrorCode::MalformedRequest),
+            "too deep for a value: the request is refused"
+        );
     }
 
     #[test]

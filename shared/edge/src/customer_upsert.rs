@@ -21,7 +21,7 @@ use domain::tenant::Tenant;
 use domain::upsert::{self, Decision, MatchPolicy};
 use domain::webhooks::EventType;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The most customers one request may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -29,7 +29,9 @@ const ATTEMPTS: usize = 3;
 
 #[derive(Debug, Deserialize)]
 pub struct CustomersIn {
-    pub customers: Vec<Value>,
+    /// Each item as the request wrote it, parsed on its own (`customer::parse_text`): one that is
+    /// wrong fails alone.
+    pub customers: Vec<Box<RawValue>>,
     /// Overrides the business's default country for phones in national form, for this request.
     #[serde(default)]
     pub default_country: Option<String>,
@@ -79,17 +81,18 @@ pub async fn run(
 ) -> Result<Vec<ItemOutcome>, ApiError> {
     let db = &env.d1(DB)?;
     let country = check_batch(&body, tenant)?;
-    let external_ids: Vec<Option<String>> = body.customers.iter().map(customer::external_id_of).collect();
-    let drafts: Vec<Result<CustomerDraft, ErrorBody>> = body
+    let (external_ids, drafts): (Vec<Option<String>>, Vec<Result<CustomerDraft, ErrorBody>>) = body
         .customers
-        .into_iter()
-        .map(|raw| customer::parse(raw, country))
-        .collect();
-    let valid: Vec<&CustomerDraft> = drafts.iter().filter_map(|draft| draft.as_ref().ok()).collect();
-    let fresh_ids = drafts
         .iter()
-        .map(|_| runtime::random::<16>().map(CustomerId::generate))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|raw| customer::parse_text(raw.get(), country))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
+    let valid: Vec<&CustomerDraft> = drafts.iter().filter_map(|draft| draft.as_ref().ok()).collect();
+    let fresh_ids: Vec<CustomerId> = runtime::randoms(drafts.len())?
+        .into_iter()
+        .map(CustomerId::generate)
+        .collect();
 
     for _ in 0..ATTEMPTS {
         let known = customers::find_known(db, tenant, &valid).await?;
@@ -153,17 +156,18 @@ async fn write(
     if statements.is_empty() {
         return Ok(Written::With(Vec::new()));
     }
-    let events = writes
+    let events: Vec<NewEvent> = writes
         .iter()
-        .map(|w| {
+        .zip(runtime::randoms(writes.len())?)
+        .map(|(w, random)| {
             let kind = if w.is_new {
                 EventType::CustomerCreated
             } else {
                 EventType::CustomerUpdated
             };
-            Ok(NewEvent::new(EventId::generate(runtime::random()?), kind, w.id))
+            NewEvent::new(EventId::generate(random), kind, w.id)
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect();
     let events_at = statements.len();
     statements.push(webhook_events::record(
         db,
