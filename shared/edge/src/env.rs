@@ -34,6 +34,18 @@ struct Count {
     enforce: bool,
     /// What the invocation is, for its usage line: `customers-sync fetch`.
     what: String,
+    /// When the invocation started (ms), and how long it waited on D1, for the usage line. The
+    /// runtime's clock moves only across I/O, so these time the waits, not the computing.
+    started_ms: i64,
+    waited: RefCell<D1Waits>,
+}
+
+#[derive(Default)]
+struct D1Waits {
+    /// From each call to its answer, as this invocation saw it.
+    round_trips_ms: i64,
+    /// What D1 says its statements took to run.
+    sql_ms: f64,
 }
 
 impl Env {
@@ -47,6 +59,8 @@ impl Env {
                 usage: RefCell::new(Usage::default()),
                 enforce,
                 what: format!("{function} {entry}"),
+                started_ms: crate::runtime::now().millis(),
+                waited: RefCell::new(D1Waits::default()),
             }),
             inner,
         }
@@ -121,6 +135,13 @@ impl Env {
         self.count.usage.borrow_mut().d1_round_trips += 1;
     }
 
+    /// Adds a D1 call's wait (from the call to its answer) and what D1 said its SQL took.
+    pub fn waited_on_d1(&self, round_trip_ms: i64, sql_ms: f64) {
+        let mut waited = self.count.waited.borrow_mut();
+        waited.round_trips_ms += round_trip_ms;
+        waited.sql_ms += sql_ms;
+    }
+
     /// Counts `bytes` read whole into memory until the returned guard is dropped.
     pub fn hold(&self, bytes: usize) -> worker::Result<Held> {
         let held = self.count.usage.borrow_mut().hold(bytes);
@@ -148,8 +169,9 @@ impl Env {
             return;
         }
         let usage = self.usage();
+        let waited = self.count.waited.borrow();
         console_log!(
-            "[usage] {} d1_queries={} d1_round_trips={} rows_read={} rows_written={} subrequests={} kv={} peak_buffered={} wasm_memory={}",
+            "[usage] {} d1_queries={} d1_round_trips={} rows_read={} rows_written={} subrequests={} kv={} peak_buffered={} wasm_memory={} elapsed_ms={} d1_wait_ms={} d1_sql_ms={:.3}",
             self.count.what,
             usage.d1_queries,
             usage.d1_round_trips,
@@ -158,7 +180,10 @@ impl Env {
             usage.subrequests,
             usage.kv_operations,
             usage.peak_buffered_bytes,
-            wasm_memory_bytes()
+            wasm_memory_bytes(),
+            crate::runtime::now().millis() - self.count.started_ms,
+            waited.round_trips_ms,
+            waited.sql_ms
         );
     }
 

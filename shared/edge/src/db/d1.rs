@@ -4,6 +4,7 @@
 //! wrote after.
 
 use crate::env::Env;
+use crate::runtime;
 use domain::platform::{Resource, check_statement};
 use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;
@@ -38,13 +39,12 @@ impl Db {
         let count = u32::try_from(statements.len()).unwrap_or(u32::MAX);
         self.env.charge(Resource::D1Query, count)?;
         self.env.charge_round_trip();
+        let called = runtime::now().millis();
         let results = self
             .inner
             .batch(statements.into_iter().map(|statement| statement.inner).collect())
             .await?;
-        for result in &results {
-            charge_rows(&self.env, result);
-        }
+        charge(&self.env, called, &results);
         Ok(results)
     }
 }
@@ -80,20 +80,25 @@ impl Statement {
     /// The rows as arrays of values (D1 tells no rows read for these).
     pub async fn raw<T: DeserializeOwned>(&self) -> worker::Result<Vec<Vec<T>>> {
         self.start()?;
-        self.inner.raw().await
+        let called = runtime::now().millis();
+        let rows = self.inner.raw().await?;
+        charge(&self.env, called, &[]);
+        Ok(rows)
     }
 
     pub async fn all(&self) -> worker::Result<D1Result> {
         self.start()?;
+        let called = runtime::now().millis();
         let result = self.inner.all().await?;
-        charge_rows(&self.env, &result);
+        charge(&self.env, called, std::slice::from_ref(&result));
         Ok(result)
     }
 
     pub async fn run(&self) -> worker::Result<D1Result> {
         self.start()?;
+        let called = runtime::now().millis();
         let result = self.inner.run().await?;
-        charge_rows(&self.env, &result);
+        charge(&self.env, called, std::slice::from_ref(&result));
         Ok(result)
     }
 
@@ -112,11 +117,16 @@ impl Statement {
     }
 }
 
-fn charge_rows(env: &Env, result: &D1Result) {
-    if let Ok(Some(meta)) = result.meta() {
+/// Charges a call answered now (called at `called`, ms) with the rows D1 says its statements read
+/// and wrote, and times it.
+fn charge(env: &Env, called: i64, results: &[D1Result]) {
+    let mut sql_ms = 0.0;
+    for meta in results.iter().filter_map(|result| result.meta().ok().flatten()) {
         env.charge_rows(
             meta.rows_read.unwrap_or(0) as u64,
             meta.rows_written.unwrap_or(0) as u64,
         );
+        sql_ms += meta.duration.unwrap_or(0.0);
     }
+    env.waited_on_d1(runtime::now().millis() - called, sql_ms);
 }
