@@ -144,6 +144,35 @@ describe('events from the customer endpoints', () => {
     for (const delivery of received) assertSignedEvent(delivery, business, delivery.event);
   });
 
+  test('a sync that changes nothing is no event and leaves updated_at alone; the next change is one', async () => {
+    const endpoint = receiver.endpoint();
+    const { key } = await businessWithEndpoint(endpoint);
+    const tag = unique('same');
+    const ann = { external_id: `CRM-${tag}`, name: 'Ann', email: `${tag}@example.com`, tags: ['vip'], custom_fields: { tier: 'gold', score: 5 } };
+    const first = await sync(key, [ann]);
+    await endpoint.waitForCount(1, ARRIVAL_MS);
+    const stored = await api(key, 'GET', `/api-customers?external_id=${ann.external_id}`);
+    // The same customer again, and with only what it keeps (an absent field keeps its value).
+    const again = await sync(key, [ann]);
+    const sparse = await sync(key, [{ external_id: ann.external_id, name: 'Ann', email: ann.email, custom_fields: { score: 5 } }]);
+    for (const answer of [again, sparse]) {
+      assert.deepEqual(
+        [answer.results.updated, answer.results.details[0].action, answer.results.details[0].customer_id],
+        [1, 'updated', first.results.details[0].customer_id],
+        'still answered as matched and up to date',
+      );
+    }
+    const unchanged = await api(key, 'GET', `/api-customers?external_id=${ann.external_id}`);
+    assert.equal(unchanged.body.updated_at, stored.body.updated_at, 'not rewritten');
+    await sync(key, [{ ...ann, custom_fields: { score: 6 } }]);
+    await endpoint.waitForCount(2, ARRIVAL_MS);
+    const received = await afterQuiet(endpoint);
+    assert.deepEqual(received.map((r) => r.event), ['customer.created', 'customer.updated'], 'no event for the syncs that changed nothing');
+    assert.deepEqual(received[1].body.data.customer.custom_fields, { tier: 'gold', score: 6 });
+    const changed = await api(key, 'GET', `/api-customers?external_id=${ann.external_id}`);
+    assert.notEqual(changed.body.updated_at, stored.body.updated_at, 'a change is stamped');
+  });
+
   test('awkward content (unicode, emoji, line separators, HTML, quotes, odd numbers, numeric keys) still verifies the seed\'s way', async () => {
     const endpoint = receiver.endpoint();
     const { business, key, secret } = await businessWithEndpoint(endpoint);

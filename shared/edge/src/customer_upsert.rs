@@ -175,7 +175,7 @@ async fn write(
         Some(base_url),
         now,
         &events,
-        Guard::Always,
+        Guard::SubjectUpdatedAt(now.to_rfc3339()),
     )?);
     match db.batch(statements).await {
         Ok(results) => Ok(Written::With(webhook_events::recorded(&results, events_at)?)),

@@ -31,7 +31,10 @@ const INSERT_SQL: &str = "INSERT INTO customers (id, business_id, name, email, p
     ?2, ?2 FROM json_each(?3)";
 
 /// Absent fields keep their stored value; `custom_fields` is merged as a JSON merge patch
-/// (RFC 7396: a key set to null is removed).
+/// (RFC 7396: a key set to null is removed). A customer the update would leave as it is is not
+/// written at all: its `updated_at` stays, D1 bills no row for it, and its `customer.updated`
+/// event is not recorded (`Guard::SubjectUpdatedAt`): a CRM's nightly full sync of unchanged
+/// customers costs their reads only.
 ///
 /// The rows are materialised first so that each one finds its customer by primary key; left to
 /// itself, SQLite re-reads the JSON for every stored customer of the business.
@@ -52,7 +55,19 @@ const UPDATE_SQL: &str = "WITH u AS MATERIALIZED (SELECT json_extract(value, '$.
     custom_fields = CASE WHEN u.custom_fields IS NULL THEN customers.custom_fields \
                     ELSE json_patch(customers.custom_fields, u.custom_fields) END, \
     updated_at = ?2 \
-    FROM u WHERE customers.id = u.id AND customers.business_id = ?1";
+    FROM u WHERE customers.id = u.id AND customers.business_id = ?1 \
+    AND (customers.name IS NOT u.name OR customers.email IS NOT COALESCE(u.email, customers.email) \
+      OR customers.phone IS NOT COALESCE(u.phone, customers.phone) \
+      OR customers.whatsapp_number IS NOT COALESCE(u.whatsapp_number, customers.whatsapp_number) \
+      OR customers.first_name IS NOT COALESCE(u.first_name, customers.first_name) \
+      OR customers.last_name IS NOT COALESCE(u.last_name, customers.last_name) \
+      OR customers.address IS NOT COALESCE(u.address, customers.address) \
+      OR customers.notes IS NOT COALESCE(u.notes, customers.notes) \
+      OR customers.tags IS NOT COALESCE(u.tags, customers.tags) \
+      OR customers.external_id IS NOT COALESCE(u.external_id, customers.external_id) \
+      OR customers.external_system IS NOT COALESCE(u.external_system, customers.external_system) \
+      OR (u.custom_fields IS NOT NULL \
+          AND customers.custom_fields IS NOT json_patch(customers.custom_fields, u.custom_fields)))";
 
 #[derive(Deserialize)]
 struct CustomerRow {
@@ -551,5 +566,53 @@ mod tests {
                 .unwrap_or_default()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_customer_the_update_would_leave_as_it_is_is_not_written() {
+        let db = crate::db::statements::migrated();
+        db.execute(
+            "INSERT INTO businesses (id, name, created_at) VALUES ('b', 'Shop', '2026-01-01T00:00:00.000Z')",
+            [],
+        )
+        .expect("a business");
+        let row = |fields: serde_json::Value| {
+            let mut row = serde_json::json!({
+                "id": "c1", "name": "Ann", "email": "ann@example.com", "phone": "+353871234567",
+                "tags": ["vip", "b2b"], "external_id": "crm-1", "external_system": "hubspot",
+                "custom_fields": {"segment": "enterprise", "value": 5, "nested": {"a": [1, 2]}}
+            });
+            if let (Some(row), Some(fields)) = (row.as_object_mut(), fields.as_object()) {
+                row.extend(fields.clone());
+            }
+            format!("[{row}]")
+        };
+        let written = |sql: &str, stamp: &str, rows: String| {
+            db.execute(sql, rusqlite::params!["b", stamp, rows])
+                .expect("the statement runs")
+        };
+        let updated_at = || -> String {
+            db.query_row("SELECT updated_at FROM customers WHERE id = 'c1'", [], |r| {
+                r.get(0)
+            })
+            .expect("the customer")
+        };
+        assert_eq!(written(INSERT_SQL, "t1", row(serde_json::json!({}))), 1);
+        // The same customer again, and one that leaves out what it does not change: nothing written.
+        assert_eq!(written(UPDATE_SQL, "t2", row(serde_json::json!({}))), 0);
+        let sparse = serde_json::json!({"id": "c1", "name": "Ann", "custom_fields": {"value": 5}});
+        assert_eq!(written(UPDATE_SQL, "t3", format!("[{sparse}]")), 0);
+        assert_eq!(updated_at(), "t1");
+        // Any change is written, and stamped.
+        for (stamp, change) in [
+            ("t4", serde_json::json!({"name": "Ann B"})),
+            ("t5", serde_json::json!({"tags": ["vip"]})),
+            ("t6", serde_json::json!({"custom_fields": {"value": 6}})),
+            ("t7", serde_json::json!({"custom_fields": {"segment": null}})),
+            ("t8", serde_json::json!({"notes": "called back"})),
+        ] {
+            assert_eq!(written(UPDATE_SQL, stamp, row(change.clone())), 1, "{change}");
+            assert_eq!(updated_at(), stamp);
+        }
     }
 }

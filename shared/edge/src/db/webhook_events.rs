@@ -52,6 +52,10 @@ pub enum Guard {
     /// Only if the record the event is about exists once the earlier statements have run: for a
     /// record given a fresh random id in this batch, "it was created here".
     SubjectStored,
+    /// Only if the record the event is about was written by the earlier statements, as its
+    /// `updated_at` (this RFC 3339 stamp) says: a record the batch found as it was and left alone
+    /// has no event.
+    SubjectUpdatedAt(String),
     /// Only if this condition, made by the table modules, holds.
     When(Sql),
 }
@@ -169,6 +173,14 @@ pub fn record(
                 table_of(kind)
             )
         })),
+        Guard::SubjectUpdatedAt(stamp) => Sql::new(by_kind(events, "0", |kind| {
+            format!(
+                "EXISTS (SELECT 1 FROM {} WHERE business_id = :business AND id = {SUBJECT} \
+                 AND updated_at = :subject_updated_at)",
+                table_of(kind)
+            )
+        }))
+        .bind("subject_updated_at", text(&stamp)),
         Guard::When(condition) => condition,
     };
     let insert = format!(
