@@ -128,7 +128,7 @@ for (let run = 0; run < STEP_RUNS; run++) {
     samples.fn.push(fn.elapsed_ms);
     samples.gateway.push(gateway.elapsed_ms);
     samples.d1.push(fn.d1_wait_ms);
-    samples.sql.push(fn.d1_sql_ms);
+    samples.sql.push(fn.d1_sql_us / 1000);
   }
 }
 const m = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, values.length ? median(values) : NaN]));
