@@ -575,7 +575,7 @@ mod tests {
             "INSERT INTO businesses (id, name, created_at) VALUES ('b', 'Shop', '2026-01-01T00:00:00.000Z')",
             [],
         )
-        .expect("a business");
+        .unwrap_or_else(|error| panic!("a business: {error}"));
         let row = |fields: serde_json::Value| {
             let mut row = serde_json::json!({
                 "id": "c1", "name": "Ann", "email": "ann@example.com", "phone": "+353871234567",
@@ -589,13 +589,13 @@ mod tests {
         };
         let written = |sql: &str, stamp: &str, rows: String| {
             db.execute(sql, rusqlite::params!["b", stamp, rows])
-                .expect("the statement runs")
+                .unwrap_or_else(|error| panic!("the statement runs: {error}"))
         };
         let updated_at = || -> String {
             db.query_row("SELECT updated_at FROM customers WHERE id = 'c1'", [], |r| {
                 r.get(0)
             })
-            .expect("the customer")
+            .unwrap_or_else(|error| panic!("the customer: {error}"))
         };
         assert_eq!(written(INSERT_SQL, "t1", row(serde_json::json!({}))), 1);
         // The same customer again, and one that leaves out what it does not change: nothing written.
