@@ -18,6 +18,7 @@ pub mod auth;
 pub mod bounded_fetch;
 pub mod conversation_change;
 pub mod crm;
+#[cfg(feature = "customer-upsert")]
 pub mod customer_upsert;
 pub mod db;
 pub mod env;
