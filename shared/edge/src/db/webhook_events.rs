@@ -187,8 +187,10 @@ pub fn record(
         "INSERT INTO webhook_events (id, business_id, type, subject_id, detail, snapshot, base_url, created_us) \
          SELECT json_extract(ev.value, '$.id'), :business, json_extract(ev.value, '$.type'), {SUBJECT}, \
          json_extract(ev.value, '$.detail'), {}, :event_base_url, :event_now \
-         FROM json_each(:event_rows) AS ev WHERE ({{sql}}) AND ({} OR {}) RETURNING id",
+         FROM json_each(:event_rows) AS ev WHERE ({} OR {}) AND ({{sql}}) RETURNING id",
         snapshot_sql(events),
+        // Whether anyone listens comes first: when nobody does, the guard (a row read per event)
+        // is never looked at.
         db::webhook_endpoints::subscribed_sql("json_extract(ev.value, '$.type')"),
         db::crm_connectors::any_enabled_sql(),
     );
