@@ -144,7 +144,32 @@ const OPERATIONS = {
     const res = await call('GET', '/health');
     return res.status === 200 ? null : `${res.status} ${res.text.slice(0, 200)}`;
   },
+  // The lookup's steps, each a request that stops right after it (see STEPS below).
+  async forwarded() {
+    const res = await call('GET', '/api-customers?email=someone%40example.com');
+    return res.status === 401 ? null : `${res.status}, expected 401`;
+  },
+  async limited() {
+    const res = await call('GET', '/api-customers-sync', undefined, apiKey);
+    return res.status === 405 ? null : `${res.status}, expected 405`;
+  },
+  async authenticated() {
+    const res = await call('GET', '/api-customers?email=', undefined, apiKey);
+    return res.status === 422 ? null : `${res.status}, expected 422`;
+  },
 };
+
+/**
+ * A lookup, step by step: each phase runs requests that stop after one more step of its path, so
+ * the throughput lost from one to the next is what that step costs the machine.
+ */
+const STEPS = [
+  ['health', 'the local proxies and the gateway (GET /health)'],
+  ['forwarded', 'the gateway forwarding to the function (no key: 401)'],
+  ['limited', 'the rate limit (a keyed GET the function refuses: 405)'],
+  ['authenticated', 'the key check (a keyed lookup naming nobody: 422)'],
+  ['lookup', 'the D1 read and the answer (a lookup)'],
+];
 
 /** Runs `CONNECTIONS` workers for `seconds`, each choosing its next operation from `mix`. */
 async function phase(mix, seconds) {
@@ -210,6 +235,8 @@ const byRatio = alone.map((round) => ({ ...round, ratio: round.lookup.perSecond 
 byRatio.sort((a, b) => a.ratio - b.ratio);
 const median = byRatio[Math.floor(byRatio.length / 2)];
 const health = { stats: { health: median.health } };
+const steps = [];
+for (const [name] of STEPS) steps.push((await phase([[name, 1]], SECONDS / 6)).stats[name]);
 const mixed = await phase(MIX, SECONDS);
 const sentToMeta = meta.requests.length;
 agent.destroy();
@@ -239,10 +266,17 @@ for (const round of [median, ...byRatio.filter((round) => round !== median)]) {
   console.log(`${row('lookup (alone)', round.lookup)}\n${row('GET /health (alone)', round.health)}\n${'ratio'.padEnd(30)} ${round.ratio.toFixed(3)}`);
 }
 console.log(`lookup throughput alone / /health throughput alone, median of ${ROUNDS}: ${median.ratio.toFixed(3)}`);
+console.log(`\na lookup step by step, ${(SECONDS / 6).toFixed(0)} s a step: machine time a request = 1000 / req/s (two cores, saturated)`);
+console.log(`${'step'.padEnd(62)} ${'req/s'.padStart(8)} ${'ms/request'.padStart(11)} ${'this step'.padStart(10)}`);
+steps.forEach((stat, i) => {
+  const cost = 1000 / stat.perSecond;
+  const added = i === 0 ? cost : cost - 1000 / steps[i - 1].perSecond;
+  console.log(`${STEPS[i][1].padEnd(62)} ${stat.perSecond.toFixed(0).padStart(8)} ${cost.toFixed(2).padStart(11)} ${added.toFixed(2).padStart(10)}`);
+});
 console.log(`sends that reached the local WhatsApp Cloud API by the end: ${sentToMeta} of ${mixed.stats.send.requests}`);
 
-const errors = [...all, ...alone.flatMap((round) => [round.health, round.lookup])].reduce((n, s) => n + s.errors, 0);
-for (const [name, stat] of [...Object.entries(mixed.stats), ...alone.flatMap((round) => [['health', round.health], ['lookup alone', round.lookup]])]) {
+const errors = [...all, ...steps, ...alone.flatMap((round) => [round.health, round.lookup])].reduce((n, s) => n + s.errors, 0);
+for (const [name, stat] of [...Object.entries(mixed.stats), ...steps.map((stat, i) => [STEPS[i][0], stat]), ...alone.flatMap((round) => [['health', round.health], ['lookup alone', round.lookup]])]) {
   for (const sample of stat.samples) console.log(`error (${name}): ${sample}`);
 }
 console.log(
@@ -258,6 +292,7 @@ console.log(
       ),
       lookup_to_health: +ratio.toFixed(3),
       lookup_alone_to_health: +median.ratio.toFixed(3),
+      lookup_steps: Object.fromEntries(steps.map((stat, i) => [STEPS[i][0], +stat.perSecond.toFixed(1)])),
       lookup_alone: { per_second: +median.lookup.perSecond.toFixed(1), p50_ms: +median.lookup.p50.toFixed(1), p99_ms: +median.lookup.p99.toFixed(1) },
     },
   }),
