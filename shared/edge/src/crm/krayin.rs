@@ -24,7 +24,9 @@ use domain::crm::chatwoot::{self, ChatwootEvent};
 use domain::crm::krayin::activity::{self, PlannedActivity, StageTrigger};
 use domain::crm::krayin::answer::{self, Person, Pipeline};
 use domain::crm::krayin::api::{self, ApiRequest, Contact, LeadFields, OrganizationFields, PersonFields};
-use domain::crm::krayin::{KrayinRefs, KrayinSecrets, KrayinSettings};
+use domain::crm::krayin::{
+    ActivityId, KrayinRefs, KrayinSecrets, KrayinSettings, LeadId, OrganizationId, PersonId,
+};
 use domain::crm::retry::CallFailure;
 use domain::crm::work::{ContactKey, LinkKind, Operation};
 use domain::error::ApiError;
@@ -194,7 +196,7 @@ impl<'a> Krayin<'a> {
 
     /// The Person Krayin has with one of the contact's emails or numbers (compared exactly:
     /// Krayin's search matches parts).
-    async fn find_person(&self, contact: &Contact) -> Result<Option<u64>, Refusal> {
+    async fn find_person(&self, contact: &Contact) -> Result<Option<PersonId>, Refusal> {
         for email in &contact.emails {
             let found = self.list(&api::search_person_by_email(email)).await?;
             if let Some(person) = persons(&found).find(|person| person.has_email(email)) {
@@ -213,7 +215,7 @@ impl<'a> Krayin<'a> {
     /// The Organization of the contact's company: found by its exact name, else created (a
     /// create that loses a race with another contact of the same company finds the winner's).
     /// None when the contact names no company, or a name Krayin cannot be searched by.
-    async fn organization(&self, contact: &Contact) -> Result<Option<u64>, Refusal> {
+    async fn organization(&self, contact: &Contact) -> Result<Option<OrganizationId>, Refusal> {
         let Some(mut fields) = OrganizationFields::from_contact(contact) else {
             return Ok(None);
         };
@@ -227,12 +229,13 @@ impl<'a> Krayin<'a> {
                 .find(|item| item.get("name").and_then(Value::as_str) == Some(fields.name.as_str()))
                 .and_then(|item| item.get("id"))
                 .and_then(Value::as_u64)
+                .map(OrganizationId)
         };
         if let Some(id) = named(&self.list(&search).await?) {
             return Ok(Some(id));
         }
         match self.created_id(&api::create_organization(&fields)).await {
-            Ok(id) => Ok(Some(id)),
+            Ok(id) => Ok(Some(OrganizationId(id))),
             Err(Refusal::Failed(CallFailure::Status { status: 422, .. })) => {
                 match named(&self.list(&search).await?) {
                     Some(id) => Ok(Some(id)),
@@ -246,7 +249,7 @@ impl<'a> Krayin<'a> {
         }
     }
 
-    fn person_fields(&self, contact: &Contact, organization: Option<u64>) -> PersonFields {
+    fn person_fields(&self, contact: &Contact, organization: Option<OrganizationId>) -> PersonFields {
         let mut person = PersonFields::from_contact(contact);
         person.user_id = self.settings.user_id;
         person.organization_id = organization;
@@ -293,17 +296,21 @@ impl<'a> Krayin<'a> {
             // Krayin refuses a lead without a stage: the first of the lead pipeline (kept an hour).
             let initial = self.settings.initial_stage(&self.pipelines().await?);
             let lead = LeadFields::from_contact(contact, person, &self.settings, initial);
-            state.refs.lead = Some(self.created_id(&api::create_lead(&lead)).await?);
+            state.refs.lead = Some(LeadId(self.created_id(&api::create_lead(&lead)).await?));
             self.keep(key, &state).await?;
             created = true;
         }
         Ok((state, created))
     }
 
-    async fn create_person(&self, contact: &Contact, organization: Option<u64>) -> Result<u64, Refusal> {
+    async fn create_person(
+        &self,
+        contact: &Contact,
+        organization: Option<OrganizationId>,
+    ) -> Result<PersonId, Refusal> {
         let fields = self.person_fields(contact, organization);
         match self.created_id(&api::create_person(&fields)).await {
-            Ok(id) => Ok(id),
+            Ok(id) => Ok(PersonId(id)),
             // An email or number another Person has: Krayin has this contact already (someone
             // made them between our search and our create).
             Err(Refusal::Failed(CallFailure::Status {
@@ -360,8 +367,8 @@ impl<'a> Krayin<'a> {
 
     /// Creates the activity (and marks it done when it records something finished that Krayin
     /// creates not done); returns its id.
-    async fn create_activity(&self, planned: &PlannedActivity) -> Result<u64, Refusal> {
-        let id = self.created_id(&api::create_activity(&planned.fields)).await?;
+    async fn create_activity(&self, planned: &PlannedActivity) -> Result<ActivityId, Refusal> {
+        let id = ActivityId(self.created_id(&api::create_activity(&planned.fields)).await?);
         if planned.needs_marking_done() {
             self.data(&api::mark_activity_done(id)).await?;
         }
@@ -408,7 +415,7 @@ impl<'a> Krayin<'a> {
     }
 
     /// The activity linked to our record or Chatwoot's (`local_id`), if there is one.
-    async fn linked(&self, kind: LinkKind, local_id: &str) -> Result<Option<u64>, Refusal> {
+    async fn linked(&self, kind: LinkKind, local_id: &str) -> Result<Option<ActivityId>, Refusal> {
         Ok(crm_links::crm_id(
             self.db(),
             self.tenant(),
@@ -417,10 +424,11 @@ impl<'a> Krayin<'a> {
             local_id,
         )
         .await?
-        .and_then(|id| id.parse().ok()))
+        .and_then(|id| id.parse().ok())
+        .map(ActivityId))
     }
 
-    async fn link(&self, kind: LinkKind, local_id: &str, activity: u64) -> Result<(), Refusal> {
+    async fn link(&self, kind: LinkKind, local_id: &str, activity: ActivityId) -> Result<(), Refusal> {
         crm_links::link(
             self.db(),
             self.tenant(),
@@ -441,7 +449,7 @@ impl<'a> Krayin<'a> {
         kind: LinkKind,
         local_id: &str,
         planned: Option<PlannedActivity>,
-    ) -> Result<Option<(u64, bool)>, Refusal> {
+    ) -> Result<Option<(ActivityId, bool)>, Refusal> {
         if let Some(activity) = self.linked(kind, local_id).await? {
             return Ok(Some((activity, false)));
         }
@@ -460,7 +468,7 @@ impl<'a> Krayin<'a> {
         state: &mut ContactState,
         local_id: &str,
         planned: Option<PlannedActivity>,
-    ) -> Result<Option<u64>, Refusal> {
+    ) -> Result<Option<ActivityId>, Refusal> {
         let found = self
             .activity_of(LinkKind::Conversation, local_id, planned)
             .await?;
@@ -475,7 +483,7 @@ impl<'a> Krayin<'a> {
         &self,
         local_id: &str,
         planned: Option<PlannedActivity>,
-    ) -> Result<Option<u64>, Refusal> {
+    ) -> Result<Option<ActivityId>, Refusal> {
         let found = self.activity_of(LinkKind::Message, local_id, planned).await?;
         Ok(found.map(|(activity, _)| activity))
     }
@@ -488,7 +496,7 @@ impl<'a> Krayin<'a> {
         state: &mut ContactState,
         local_id: &str,
         planned: Option<PlannedActivity>,
-    ) -> Result<Option<u64>, Refusal> {
+    ) -> Result<Option<ActivityId>, Refusal> {
         match (self.linked(LinkKind::Conversation, local_id).await?, &planned) {
             (Some(activity), Some(planned)) => {
                 self.data(&api::update_activity(activity, &planned.fields, planned.done))
@@ -508,7 +516,7 @@ impl<'a> Krayin<'a> {
         state: &mut ContactState,
         local_id: &str,
         planned: Option<PlannedActivity>,
-    ) -> Result<Option<u64>, Refusal> {
+    ) -> Result<Option<ActivityId>, Refusal> {
         let activity = match self.linked(LinkKind::Conversation, local_id).await? {
             Some(activity) => {
                 self.data(&api::mark_activity_done(activity)).await?;
@@ -562,7 +570,7 @@ fn state_of(kept: &Kept, connector: &Connector, key: &ContactKey) -> Result<Cont
 
 /// What the outcome of work on a contact's records says: the contact's Krayin ids, or the record
 /// made.
-fn done(state: &ContactState, record: Option<u64>) -> Result<Outcome, Refusal> {
+fn done(state: &ContactState, record: Option<ActivityId>) -> Result<Outcome, Refusal> {
     synced(match record {
         Some(activity) => format!("krayin:activity:{activity}"),
         None => state.refs.to_string(),

@@ -9,6 +9,7 @@
 use super::answer::Stage;
 use super::api::{ActivityFields, ActivityType};
 use super::external_id::KrayinRefs;
+use super::ids::StageId;
 use super::settings::KrayinSettings;
 use crate::channel::{Channel, Direction};
 use crate::crm::chatwoot::{ChatwootChannel, ChatwootConversation, ChatwootMessage, MessageType};
@@ -330,7 +331,7 @@ impl StageTrigger {
 }
 
 /// The stage configured for `trigger`, when stage progression is on.
-pub fn stage_for(settings: &KrayinSettings, trigger: StageTrigger) -> Option<u64> {
+pub fn stage_for(settings: &KrayinSettings, trigger: StageTrigger) -> Option<StageId> {
     if !settings.stage_progression {
         return None;
     }
@@ -352,7 +353,7 @@ pub fn is_agent_response(message: &ChatwootMessage) -> bool {
 /// lead's current stage (its `sort_order`; none when unknown), else none. A lead never moves
 /// backwards, so a salesperson's own move past our stages is never undone, and a repeated
 /// trigger (a retried webhook, a second reply) changes nothing.
-pub fn next_stage(current_sort_order: Option<u32>, target: &Stage) -> Option<u64> {
+pub fn next_stage(current_sort_order: Option<u32>, target: &Stage) -> Option<StageId> {
     match current_sort_order {
         Some(current) if current >= target.sort_order => None,
         _ => Some(target.id),
@@ -364,6 +365,7 @@ mod tests {
     use super::*;
     use crate::channel::MessageStatus;
     use crate::crm::chatwoot::{ChatwootAttachment, ChatwootContact};
+    use crate::crm::krayin::ids::{LeadId, PersonId};
     use crate::ids::{ConversationId, CustomerId, MessageId};
     use serde_json::json;
 
@@ -375,8 +377,8 @@ mod tests {
 
     fn refs() -> KrayinRefs {
         KrayinRefs {
-            person: Some(123),
-            lead: Some(456),
+            person: Some(PersonId(123)),
+            lead: Some(LeadId(456)),
             organization: None,
             activity: None,
         }
@@ -530,7 +532,7 @@ mod tests {
             changed_attributes: Vec::new(),
         };
         let person_only = KrayinRefs {
-            person: Some(123),
+            person: Some(PersonId(123)),
             ..KrayinRefs::default()
         };
         let open = conversation_activity(&conversation, &person_only, at()).unwrap_or_else(|| panic!("none"));
@@ -539,7 +541,10 @@ mod tests {
             open.fields.comment,
             "Chatwoot conversation #123, open\nContact: Ann Lee\nAssigned to: Sam Agent"
         );
-        assert_eq!((open.fields.lead_id, open.fields.person_id), (None, Some(123)));
+        assert_eq!(
+            (open.fields.lead_id, open.fields.person_id),
+            (None, Some(PersonId(123)))
+        );
         assert_eq!(open.fields.schedule_from.as_deref(), Some("2026-01-01 10:00:00"));
         assert!(!open.done);
         conversation.status = "resolved".to_owned();
@@ -579,7 +584,7 @@ mod tests {
     #[test]
     fn leads_only_ever_move_forward() {
         let won = Stage {
-            id: 5,
+            id: StageId(5),
             name: "Won".to_owned(),
             code: "won".to_owned(),
             sort_order: 2,
@@ -592,6 +597,7 @@ mod tests {
             (Some(3), None, "from Lost, further along"),
         ];
         for (current, expected, description) in cases {
+            let expected = expected.map(StageId);
             assert_eq!(next_stage(current, &won), expected, "{description}");
         }
     }
@@ -605,9 +611,12 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(stage_for(&settings, StageTrigger::Resolved), None);
         settings.stage_progression = true;
-        assert_eq!(stage_for(&settings, StageTrigger::ConversationCreated), Some(2));
+        assert_eq!(
+            stage_for(&settings, StageTrigger::ConversationCreated),
+            Some(StageId(2))
+        );
         assert_eq!(stage_for(&settings, StageTrigger::FirstResponse), None);
-        assert_eq!(stage_for(&settings, StageTrigger::Resolved), Some(5));
+        assert_eq!(stage_for(&settings, StageTrigger::Resolved), Some(StageId(5)));
         let mut reply = chatwoot_message(ChatwootChannel::WebWidget, MessageType::Outgoing);
         reply.sender_type = Some("user".to_owned());
         assert!(is_agent_response(&reply));

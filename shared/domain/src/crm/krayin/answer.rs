@@ -1,6 +1,7 @@
 //! How to read Krayin's answers: the `{data, message}` envelope and its lists, the records we
 //! look up (persons, leads, pipelines and their stages), and Laravel's errors told to people.
 
+use super::ids::{LeadId, OrganizationId, PersonId, PipelineId, StageId};
 use crate::email::Email;
 use crate::phone::Phone;
 use crate::text::cut_chars;
@@ -65,11 +66,11 @@ fn id_of(object: &Map<String, Value>) -> Result<u64, String> {
 /// A person as Krayin's search answers it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Person {
-    pub id: u64,
+    pub id: PersonId,
     pub name: Option<String>,
     pub emails: Vec<String>,
     pub contact_numbers: Vec<String>,
-    pub organization_id: Option<u64>,
+    pub organization_id: Option<OrganizationId>,
 }
 
 impl Person {
@@ -86,14 +87,15 @@ impl Person {
                 .unwrap_or_default()
         };
         Ok(Self {
-            id: id_of(data)?,
+            id: PersonId(id_of(data)?),
             name: text_of(data, "name"),
             emails: values("emails"),
             contact_numbers: values("contact_numbers"),
             organization_id: data
                 .get("organization")
                 .and_then(|o| o.get("id"))
-                .and_then(Value::as_u64),
+                .and_then(Value::as_u64)
+                .map(OrganizationId),
         })
     }
 
@@ -115,9 +117,9 @@ impl Person {
 /// A lead as Krayin answers it: where it stands.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lead {
-    pub id: u64,
-    pub pipeline_id: Option<u64>,
-    pub stage_id: Option<u64>,
+    pub id: LeadId,
+    pub pipeline_id: Option<PipelineId>,
+    pub stage_id: Option<StageId>,
     /// Whether a salesperson added products to it: Krayin's lead update deletes the products a
     /// body does not carry, so such a lead is not updated by us.
     pub has_products: bool,
@@ -131,9 +133,15 @@ impl Lead {
                 .is_some_and(|items| !items.is_empty())
         };
         Ok(Self {
-            id: id_of(data)?,
-            pipeline_id: data.get("lead_pipeline_id").and_then(Value::as_u64),
-            stage_id: data.get("lead_pipeline_stage_id").and_then(Value::as_u64),
+            id: LeadId(id_of(data)?),
+            pipeline_id: data
+                .get("lead_pipeline_id")
+                .and_then(Value::as_u64)
+                .map(PipelineId),
+            stage_id: data
+                .get("lead_pipeline_stage_id")
+                .and_then(Value::as_u64)
+                .map(StageId),
             has_products: listed("products") || listed("lead_products"),
         })
     }
@@ -143,7 +151,7 @@ impl Lead {
 /// (`Pipeline::stages()`), so it is the stage's position in that list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
-    pub id: u64,
+    pub id: StageId,
     pub name: String,
     /// `new`, `won`, `lost` or a business's own.
     pub code: String,
@@ -152,7 +160,7 @@ pub struct Stage {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
-    pub id: u64,
+    pub id: PipelineId,
     pub name: String,
     pub is_default: bool,
     pub stages: Vec<Stage>,
@@ -169,7 +177,7 @@ impl Pipeline {
             .enumerate()
             .map(|(at, stage)| {
                 let stage = stage.as_object().ok_or("a stage is not an object")?;
-                let id = id_of(stage)?;
+                let id = StageId(id_of(stage)?);
                 Ok(Stage {
                     id,
                     name: text_of(stage, "name").unwrap_or_else(|| id.to_string()),
@@ -178,7 +186,7 @@ impl Pipeline {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let id = id_of(data)?;
+        let id = PipelineId(id_of(data)?);
         Ok(Self {
             id,
             name: text_of(data, "name").unwrap_or_else(|| id.to_string()),
@@ -190,7 +198,7 @@ impl Pipeline {
         })
     }
 
-    pub fn stage(&self, stage_id: u64) -> Option<&Stage> {
+    pub fn stage(&self, stage_id: StageId) -> Option<&Stage> {
         self.stages.iter().find(|stage| stage.id == stage_id)
     }
 }
@@ -282,16 +290,16 @@ mod tests {
         assert!(Email::parse("ann@acme.com").is_ok_and(|email| person.has_email(&email)));
         assert!(Email::parse("nn@acme.com").is_ok_and(|email| !person.has_email(&email)));
         assert!(Phone::parse("+14155550123", None).is_ok_and(|phone| person.has_phone(&phone)));
-        assert_eq!(person.organization_id, Some(789));
+        assert_eq!(person.organization_id, Some(OrganizationId(789)));
         let found = br#"{"data":[{"id":1,"name":"A","emails":null,"contact_numbers":[]}]}"#;
         assert_eq!(parse_list(found).map(|items| items.len()), Ok(1));
         let lead = br#"{"data":{"id":456,"lead_pipeline_id":1,"lead_pipeline_stage_id":2,"person":{"id":123}},"message":"Lead updated successfully."}"#;
         assert_eq!(
             parse_data(lead).and_then(|data| Lead::from_data(&data)),
             Ok(Lead {
-                id: 456,
-                pipeline_id: Some(1),
-                stage_id: Some(2),
+                id: LeadId(456),
+                pipeline_id: Some(PipelineId(1)),
+                stage_id: Some(StageId(2)),
                 has_products: false
             })
         );
@@ -327,9 +335,16 @@ mod tests {
         let pipelines = parse_pipelines(body).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(pipelines.len(), 2);
         assert!(pipelines[0].is_default && !pipelines[1].is_default);
-        let orders: Vec<(u64, u32)> = pipelines[0].stages.iter().map(|s| (s.id, s.sort_order)).collect();
+        let orders: Vec<(u64, u32)> = pipelines[0]
+            .stages
+            .iter()
+            .map(|s| (s.id.0, s.sort_order))
+            .collect();
         assert_eq!(orders, [(1, 0), (2, 1), (5, 2), (6, 3)]);
-        assert_eq!(pipelines[0].stage(5).map(|s| s.code.as_str()), Some("won"));
+        assert_eq!(
+            pipelines[0].stage(StageId(5)).map(|s| s.code.as_str()),
+            Some("won")
+        );
         assert!(parse_pipelines(br#"{"data":[{"id":1,"name":"x"}]}"#).is_err());
         assert!(parse_pipelines(br#"{"data":[{"id":1,"stages":[{"name":"no id"}]}]}"#).is_err());
     }

@@ -5,6 +5,7 @@
 //! Every id put into a path is an integer and every value put into a query is percent-encoded,
 //! so nothing a contact writes can add a segment or a parameter.
 
+use super::ids::{ActivityId, LeadId, LeadSourceId, LeadTypeId, OrganizationId, PersonId, StageId, UserId};
 use super::settings::{KrayinSettings, MAX_LEAD_VALUE};
 use crate::crm::chatwoot::ChatwootContact;
 use crate::customer::Customer;
@@ -114,7 +115,7 @@ pub fn create_person(person: &PersonFields) -> ApiRequest {
 }
 
 /// Replaces the fields sent (lists such as `emails` are replaced whole).
-pub fn update_person(person_id: u64, person: &PersonFields) -> ApiRequest {
+pub fn update_person(person_id: PersonId, person: &PersonFields) -> ApiRequest {
     ApiRequest::with(
         Method::Put,
         format!("/api/v1/contacts/persons/{person_id}"),
@@ -156,7 +157,7 @@ pub fn create_lead(lead: &LeadFields) -> ApiRequest {
 
 /// Updates a lead's fields and keeps it in `current_stage_id`: Krayin's update moves a lead sent
 /// without a stage to the default pipeline's first stage, so the stage is always sent.
-pub fn update_lead(lead_id: u64, current_stage_id: u64, lead: &LeadFields) -> ApiRequest {
+pub fn update_lead(lead_id: LeadId, current_stage_id: StageId, lead: &LeadFields) -> ApiRequest {
     ApiRequest::with(
         Method::Put,
         format!("/api/v1/leads/{lead_id}"),
@@ -166,11 +167,11 @@ pub fn update_lead(lead_id: u64, current_stage_id: u64, lead: &LeadFields) -> Ap
 
 /// Moves a lead to another stage of its pipeline (Krayin answers 404 for a stage of another).
 /// One lead, as its stage and products are now.
-pub fn get_lead(lead_id: u64) -> ApiRequest {
+pub fn get_lead(lead_id: LeadId) -> ApiRequest {
     ApiRequest::get(format!("/api/v1/leads/{lead_id}"), None)
 }
 
-pub fn move_lead(lead_id: u64, stage_id: u64) -> ApiRequest {
+pub fn move_lead(lead_id: LeadId, stage_id: StageId) -> ApiRequest {
     ApiRequest::with(
         Method::Put,
         format!("/api/v1/leads/stage/edit/{lead_id}"),
@@ -184,7 +185,7 @@ pub fn create_activity(activity: &ActivityFields) -> ApiRequest {
 
 /// Krayin creates every activity but a note as not done, whatever the request says; this marks
 /// one done afterwards.
-pub fn mark_activity_done(activity_id: u64) -> ApiRequest {
+pub fn mark_activity_done(activity_id: ActivityId) -> ApiRequest {
     ApiRequest::with(
         Method::Put,
         format!("/api/v1/activities/{activity_id}"),
@@ -194,7 +195,7 @@ pub fn mark_activity_done(activity_id: u64) -> ApiRequest {
 
 /// Brings an activity up to what it records now: its title, its comment, and whether it is done
 /// (a note is left done, as Krayin keeps notes).
-pub fn update_activity(activity_id: u64, activity: &ActivityFields, done: bool) -> ApiRequest {
+pub fn update_activity(activity_id: ActivityId, activity: &ActivityFields, done: bool) -> ApiRequest {
     let mut body = json!({ "title": activity.title, "comment": activity.comment });
     if activity.activity_type != ActivityType::Note {
         body["is_done"] = json!(u8::from(done));
@@ -356,12 +357,12 @@ pub struct PersonFields {
     pub emails: Vec<String>,
     pub contact_numbers: Vec<String>,
     pub job_title: Option<String>,
-    pub organization_id: Option<u64>,
+    pub organization_id: Option<OrganizationId>,
     /// Krayin finds the organization of this exact name or creates it (`PersonRepository`); for
     /// names [`search_organization`] cannot look up.
     pub organization_name: Option<String>,
     /// The sales owner.
-    pub user_id: Option<u64>,
+    pub user_id: Option<UserId>,
 }
 
 impl PersonFields {
@@ -420,7 +421,7 @@ impl PersonFields {
 pub struct OrganizationFields {
     pub name: String,
     pub company: Company,
-    pub user_id: Option<u64>,
+    pub user_id: Option<UserId>,
 }
 
 impl OrganizationFields {
@@ -471,12 +472,12 @@ pub struct LeadFields {
     pub title: String,
     pub description: Option<String>,
     pub lead_value: Option<f64>,
-    pub lead_source_id: Option<u64>,
-    pub lead_type_id: Option<u64>,
+    pub lead_source_id: Option<LeadSourceId>,
+    pub lead_type_id: Option<LeadTypeId>,
     /// None: the default pipeline's first stage (on creation).
-    pub lead_pipeline_stage_id: Option<u64>,
-    pub person_id: u64,
-    pub user_id: Option<u64>,
+    pub lead_pipeline_stage_id: Option<StageId>,
+    pub person_id: PersonId,
+    pub user_id: Option<UserId>,
 }
 
 impl LeadFields {
@@ -485,9 +486,9 @@ impl LeadFields {
     /// (`initial_stage`, from [`KrayinSettings::initial_stage`]).
     pub fn from_contact(
         contact: &Contact,
-        person_id: u64,
+        person_id: PersonId,
         settings: &KrayinSettings,
-        initial_stage: Option<u64>,
+        initial_stage: Option<StageId>,
     ) -> Self {
         let description = (!contact.description.is_empty())
             .then(|| cut_chars(&contact.description.join("\n"), MAX_DESCRIPTION_CHARS, "…"));
@@ -503,7 +504,7 @@ impl LeadFields {
         }
     }
 
-    fn body(&self, stage: Option<u64>) -> Value {
+    fn body(&self, stage: Option<StageId>) -> Value {
         let mut body = Map::new();
         body.insert("title".to_owned(), json!(self.title));
         body.insert(
@@ -566,8 +567,8 @@ pub struct ActivityFields {
     /// `YYYY-MM-DD HH:MM:SS`, UTC.
     pub schedule_from: Option<String>,
     pub schedule_to: Option<String>,
-    pub lead_id: Option<u64>,
-    pub person_id: Option<u64>,
+    pub lead_id: Option<LeadId>,
+    pub person_id: Option<PersonId>,
 }
 
 impl ActivityFields {
@@ -662,8 +663,8 @@ mod tests {
         let contact = Contact::from_chatwoot(&chatwoot_contact());
         assert_eq!(contact.phones, vec![phone("+14155550123")]);
         let mut person = PersonFields::from_contact(&contact);
-        person.organization_id = Some(789);
-        person.user_id = Some(3);
+        person.organization_id = Some(OrganizationId(789));
+        person.user_id = Some(UserId(3));
         let request = create_person(&person);
         assert_eq!(
             (request.method, request.path.as_str()),
@@ -680,8 +681,11 @@ mod tests {
                 "user_id": 3,
             }))
         );
-        assert_eq!(update_person(123, &person).path, "/api/v1/contacts/persons/123");
-        assert_eq!(update_person(123, &person).method, Method::Put);
+        assert_eq!(
+            update_person(PersonId(123), &person).path,
+            "/api/v1/contacts/persons/123"
+        );
+        assert_eq!(update_person(PersonId(123), &person).method, Method::Put);
     }
 
     #[test]
@@ -722,7 +726,7 @@ mod tests {
     #[test]
     fn a_lead_sends_its_stage_key_always_and_optional_ids_only_when_known() {
         let contact = Contact::from_chatwoot(&chatwoot_contact());
-        let lead = LeadFields::from_contact(&contact, 123, &settings(), None);
+        let lead = LeadFields::from_contact(&contact, PersonId(123), &settings(), None);
         let request = create_lead(&lead);
         assert_eq!(
             (request.method, request.path.as_str()),
@@ -749,9 +753,9 @@ mod tests {
                 name: "Bo".to_owned(),
                 ..Contact::default()
             },
-            7,
+            PersonId(7),
             &bare,
-            Some(4),
+            Some(StageId(4)),
         );
         let body = create_lead(&minimal).body.unwrap_or_default();
         assert_eq!(body["lead_pipeline_stage_id"], json!(4));
@@ -763,7 +767,7 @@ mod tests {
                 name: "Bo".to_owned(),
                 ..Contact::default()
             },
-            7,
+            PersonId(7),
             &settings(),
             None,
         );
@@ -773,8 +777,8 @@ mod tests {
     #[test]
     fn a_lead_update_keeps_the_stage_and_a_move_sends_only_the_stage() {
         let contact = Contact::from_chatwoot(&chatwoot_contact());
-        let lead = LeadFields::from_contact(&contact, 123, &settings(), Some(1));
-        let update = update_lead(456, 2, &lead);
+        let lead = LeadFields::from_contact(&contact, PersonId(123), &settings(), Some(StageId(1)));
+        let update = update_lead(LeadId(456), StageId(2), &lead);
         assert_eq!(
             (update.method, update.path.as_str()),
             (Method::Put, "/api/v1/leads/456")
@@ -783,14 +787,17 @@ mod tests {
             update.body.unwrap_or_default()["lead_pipeline_stage_id"],
             json!(2)
         );
-        let moved = move_lead(456, 5);
+        let moved = move_lead(LeadId(456), StageId(5));
         assert_eq!(
             (moved.method, moved.path.as_str()),
             (Method::Put, "/api/v1/leads/stage/edit/456")
         );
         assert_eq!(moved.body, Some(json!({ "lead_pipeline_stage_id": 5 })));
-        assert_eq!(mark_activity_done(101).body, Some(json!({ "is_done": 1 })));
-        assert_eq!(mark_activity_done(101).path, "/api/v1/activities/101");
+        assert_eq!(
+            mark_activity_done(ActivityId(101)).body,
+            Some(json!({ "is_done": 1 }))
+        );
+        assert_eq!(mark_activity_done(ActivityId(101)).path, "/api/v1/activities/101");
     }
 
     #[test]
@@ -801,8 +808,8 @@ mod tests {
             comment: "Hi".to_owned(),
             schedule_from: Some("2026-01-01 10:00:00".to_owned()),
             schedule_to: Some("2026-01-01 10:00:00".to_owned()),
-            lead_id: Some(456),
-            person_id: Some(123),
+            lead_id: Some(LeadId(456)),
+            person_id: Some(PersonId(123)),
         };
         assert_eq!(
             create_activity(&activity).body,

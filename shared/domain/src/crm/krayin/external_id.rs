@@ -1,17 +1,18 @@
 //! The ids of a contact's Krayin records, kept together in one external id string:
 //! `krayin:person:123|krayin:lead:456|krayin:organization:789|krayin:activity:101`.
 
+use super::ids::{ActivityId, LeadId, OrganizationId, PersonId};
 use std::fmt;
 
 /// Which Krayin records one of our contacts (or Chatwoot's) is linked to. Written in the
 /// canonical order person, lead, organization, activity; read in any order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KrayinRefs {
-    pub person: Option<u64>,
-    pub lead: Option<u64>,
-    pub organization: Option<u64>,
+    pub person: Option<PersonId>,
+    pub lead: Option<LeadId>,
+    pub organization: Option<OrganizationId>,
     /// The activity of the contact's current conversation.
-    pub activity: Option<u64>,
+    pub activity: Option<ActivityId>,
 }
 
 /// Longer than four parts of `krayin:organization:` and twenty digits is not ours.
@@ -42,18 +43,18 @@ impl KrayinRefs {
                 .flatten()
                 .filter(|id| *id > 0)
                 .ok_or_else(|| format!("{id:.24} is not a Krayin id (a positive integer)"))?;
-            let slot = match kind {
-                "person" => &mut refs.person,
-                "lead" => &mut refs.lead,
-                "organization" => &mut refs.organization,
-                "activity" => &mut refs.activity,
+            let given_twice = match kind {
+                "person" => refs.person.replace(PersonId(id)).is_some(),
+                "lead" => refs.lead.replace(LeadId(id)).is_some(),
+                "organization" => refs.organization.replace(OrganizationId(id)).is_some(),
+                "activity" => refs.activity.replace(ActivityId(id)).is_some(),
                 _ => {
                     return Err(format!(
                         "{kind:.24} is not person, lead, organization or activity"
                     ));
                 }
             };
-            if slot.replace(id).is_some() {
+            if given_twice {
                 return Err(format!("the {kind} id is given twice"));
             }
         }
@@ -68,10 +69,10 @@ impl KrayinRefs {
 impl fmt::Display for KrayinRefs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let parts = [
-            ("person", self.person),
-            ("lead", self.lead),
-            ("organization", self.organization),
-            ("activity", self.activity),
+            ("person", self.person.map(|id| id.0)),
+            ("lead", self.lead.map(|id| id.0)),
+            ("organization", self.organization.map(|id| id.0)),
+            ("activity", self.activity.map(|id| id.0)),
         ];
         let mut first = true;
         for (kind, id) in parts {
@@ -98,10 +99,10 @@ mod tests {
         assert_eq!(
             refs,
             KrayinRefs {
-                person: Some(123),
-                lead: Some(456),
-                organization: Some(789),
-                activity: Some(101)
+                person: Some(PersonId(123)),
+                lead: Some(LeadId(456)),
+                organization: Some(OrganizationId(789)),
+                activity: Some(ActivityId(101))
             }
         );
         assert_eq!(refs.to_string(), text);
@@ -119,10 +120,10 @@ mod tests {
         for mask in 0..16u64 {
             let pick = |bit: u64, id: u64| (mask & (1 << bit) != 0).then_some(id);
             let refs = KrayinRefs {
-                person: pick(0, 1),
-                lead: pick(1, u64::MAX),
-                organization: pick(2, 30),
-                activity: pick(3, 4),
+                person: pick(0, 1).map(PersonId),
+                lead: pick(1, u64::MAX).map(LeadId),
+                organization: pick(2, 30).map(OrganizationId),
+                activity: pick(3, 4).map(ActivityId),
             };
             assert_eq!(KrayinRefs::parse(&refs.to_string()), Ok(refs), "{refs}");
         }

@@ -10,9 +10,13 @@ pub mod activity;
 pub mod answer;
 pub mod api;
 pub mod external_id;
+pub mod ids;
 pub mod settings;
 
 pub use answer::{Pipeline, Stage};
 pub use api::Contact;
 pub use external_id::KrayinRefs;
+pub use ids::{
+    ActivityId, LeadId, LeadSourceId, LeadTypeId, OrganizationId, PersonId, PipelineId, StageId, UserId,
+};
 pub use settings::{KrayinSecrets, KrayinSettings};

@@ -3,6 +3,7 @@
 //! holds a configuration that can work.
 
 use super::answer::Pipeline;
+use super::ids::{LeadSourceId, LeadTypeId, PipelineId, StageId, UserId};
 use crate::crm::fields::{base_url_at, object, refuse_unknown, secret};
 use crate::destination::Destination;
 use crate::error::ApiError;
@@ -21,18 +22,18 @@ pub struct KrayinSettings {
     /// kept bare.
     pub base_url: Destination,
     /// The Krayin user made sales owner of persons and leads we create; none leaves it to Krayin.
-    pub user_id: Option<u64>,
+    pub user_id: Option<UserId>,
     /// The pipeline new leads start in (at its first stage); none is Krayin's default pipeline.
-    pub pipeline_id: Option<u64>,
-    pub lead_source_id: Option<u64>,
-    pub lead_type_id: Option<u64>,
+    pub pipeline_id: Option<PipelineId>,
+    pub lead_source_id: Option<LeadSourceId>,
+    pub lead_type_id: Option<LeadTypeId>,
     pub sync_organizations: bool,
     pub sync_conversations: bool,
     pub sync_messages: bool,
     pub stage_progression: bool,
-    pub stage_on_conversation_created: Option<u64>,
-    pub stage_on_first_response: Option<u64>,
-    pub stage_on_resolved: Option<u64>,
+    pub stage_on_conversation_created: Option<StageId>,
+    pub stage_on_first_response: Option<StageId>,
+    pub stage_on_resolved: Option<StageId>,
     /// The lead value of a contact that states none.
     pub default_lead_value: Option<f64>,
 }
@@ -101,17 +102,17 @@ impl KrayinSettings {
         };
         Ok(Self {
             base_url,
-            user_id: id("user_id")?,
-            pipeline_id: id("pipeline_id")?,
-            lead_source_id: id("lead_source_id")?,
-            lead_type_id: id("lead_type_id")?,
+            user_id: id("user_id")?.map(UserId),
+            pipeline_id: id("pipeline_id")?.map(PipelineId),
+            lead_source_id: id("lead_source_id")?.map(LeadSourceId),
+            lead_type_id: id("lead_type_id")?.map(LeadTypeId),
             sync_organizations: flag("sync_organizations", false)?,
             sync_conversations: flag("sync_conversations", false)?,
             sync_messages: flag("sync_messages", false)?,
             stage_progression: flag("stage_progression", false)?,
-            stage_on_conversation_created: id("stage_on_conversation_created")?,
-            stage_on_first_response: id("stage_on_first_response")?,
-            stage_on_resolved: id("stage_on_resolved")?,
+            stage_on_conversation_created: id("stage_on_conversation_created")?.map(StageId),
+            stage_on_first_response: id("stage_on_first_response")?.map(StageId),
+            stage_on_resolved: id("stage_on_resolved")?.map(StageId),
             default_lead_value: given("default_lead_value").map(lead_value).transpose()?,
         })
     }
@@ -155,7 +156,7 @@ impl KrayinSettings {
 
     /// The stage a new lead is created in: the first of the configured pipeline, else of Krayin's
     /// default one (Krayin refuses a lead whose stage is null).
-    pub fn initial_stage(&self, pipelines: &[Pipeline]) -> Option<u64> {
+    pub fn initial_stage(&self, pipelines: &[Pipeline]) -> Option<StageId> {
         self.lead_pipeline(pipelines)?
             .stages
             .first()
@@ -206,7 +207,7 @@ impl KrayinSettings {
 }
 
 /// `1 (New), 2 (Follow Up)`, at most twenty, for error messages.
-fn names<'a>(items: impl Iterator<Item = (u64, &'a str)>) -> String {
+fn names<'a>(items: impl Iterator<Item = (impl fmt::Display, &'a str)>) -> String {
     let listed: Vec<String> = items
         .take(20)
         .map(|(id, name)| format!("{id} ({name})"))
@@ -345,7 +346,7 @@ mod tests {
 
     fn stage(id: u64, name: &str, sort_order: u32) -> Stage {
         Stage {
-            id,
+            id: StageId(id),
             name: name.to_owned(),
             code: name.to_lowercase(),
             sort_order,
@@ -355,13 +356,13 @@ mod tests {
     fn pipelines() -> Vec<Pipeline> {
         vec![
             Pipeline {
-                id: 1,
+                id: PipelineId(1),
                 name: "Default Pipeline".to_owned(),
                 is_default: true,
                 stages: vec![stage(1, "New", 0), stage(2, "Follow-Up", 1), stage(5, "Won", 2)],
             },
             Pipeline {
-                id: 2,
+                id: PipelineId(2),
                 name: "Enterprise".to_owned(),
                 is_default: false,
                 stages: vec![stage(7, "Discovery", 0), stage(8, "Won", 1)],
@@ -434,7 +435,7 @@ mod tests {
             "stage_on_conversation_created": 7, "stage_on_resolved": 8, "default_lead_value": 250.5,
         }))
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(settings.pipeline_id, Some(2));
+        assert_eq!(settings.pipeline_id, Some(PipelineId(2)));
         assert_eq!(parse(settings.to_json()).ok(), Some(settings.clone()));
         let defaults =
             parse(json!({ "base_url": "https://crm.example.com" })).unwrap_or_else(|e| panic!("{e}"));
@@ -547,7 +548,7 @@ mod tests {
         assert_eq!(default_pipeline.check_stages(&pipelines()), Ok(()));
         assert_eq!(
             default_pipeline.initial_stage(&pipelines()),
-            Some(1),
+            Some(StageId(1)),
             "without a pipeline, leads start at the first stage of Krayin's default one"
         );
 
@@ -582,7 +583,7 @@ mod tests {
             parse(json!({ "base_url": "https://crm.example.com", "pipeline_id": 2, "stage_on_resolved": 8 }))
                 .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(enterprise.check_stages(&pipelines()), Ok(()));
-        assert_eq!(enterprise.initial_stage(&pipelines()), Some(7));
+        assert_eq!(enterprise.initial_stage(&pipelines()), Some(StageId(7)));
         let none = enterprise.check_stages(&[]).err();
         assert_eq!(
             none.and_then(|e| e.body.field),
