@@ -7,7 +7,7 @@
 //! arriving late) is refused, so an older snapshot never replaces a newer one.
 
 use domain::error::ApiError;
-use domain::ids::{BusinessId, SourceId};
+use domain::ids::SourceId;
 use domain::links::fetch::MAX_PAGE_BYTES;
 use domain::tenant::Tenant;
 use domain::webhook_signing::{WebhookSecret, verify_standard};
@@ -24,10 +24,9 @@ pub async fn receive(mut req: Request, env: &Env, source: &str) -> Result<Respon
     let unknown = || ApiError::not_found("no such CRM link");
     let id = SourceId::parse(source).ok_or_else(unknown)?;
     let db = env.d1(DB)?;
-    let owner = knowledge_sources::business_of(&db, &id)
+    let business = knowledge_sources::business_of(&db, &id)
         .await?
         .ok_or_else(unknown)?;
-    let business = BusinessId::parse(&owner).ok_or_else(unknown)?;
     let tenant = Tenant::for_background(business);
     let keys = secrets_key::keyring(env)?;
     let link = knowledge_sources::find(&db, &keys, &tenant, &id)

@@ -173,10 +173,8 @@ impl<'a> Krayin<'a> {
     }
 
     async fn state(&self, key: &ContactKey) -> Result<ContactState, Refusal> {
-        let kept = crm_contacts::kept(self.db(), self.tenant(), &self.client.connector.id, key)
-            .await?
-            .unwrap_or_default();
-        Ok(state_of(&kept, self.client.connector, key)?)
+        let kept = crm_contacts::kept(self.db(), self.tenant(), &self.client.connector.id, key).await?;
+        Ok(state_of(kept.as_ref(), self.client.connector, key)?)
     }
 
     async fn keep(&self, key: &ContactKey, state: &ContactState) -> Result<(), Refusal> {
@@ -547,8 +545,9 @@ fn persons(found: &[Map<String, Value>]) -> impl Iterator<Item = Person> + '_ {
     found.iter().filter_map(|data| Person::from_data(data).ok())
 }
 
-fn state_of(kept: &Kept, connector: &Connector, key: &ContactKey) -> Result<ContactState, ApiError> {
-    let refs = match kept.external_id.as_deref() {
+/// What the connector keeps of a contact, as work reads it (nothing kept: no records yet).
+fn state_of(kept: Option<&Kept>, connector: &Connector, key: &ContactKey) -> Result<ContactState, ApiError> {
+    let refs = match kept.and_then(|kept| kept.external_id.as_deref()) {
         Some(external_id) => KrayinRefs::parse(external_id).map_err(|_| {
             db::corrupt(
                 "CRM contact",
@@ -561,8 +560,7 @@ fn state_of(kept: &Kept, connector: &Connector, key: &ContactKey) -> Result<Cont
     Ok(ContactState {
         refs,
         stages_done: kept
-            .stages_done
-            .as_deref()
+            .and_then(|kept| kept.stages_done.as_deref())
             .map(StageTrigger::parse_list)
             .unwrap_or_default(),
     })
@@ -840,7 +838,7 @@ pub fn contact_out(kept: &Kept) -> Value {
         .and_then(|external_id| KrayinRefs::parse(external_id).ok())
         .unwrap_or_default();
     serde_json::json!({
-        "contact": kept.customer_id,
+        "contact": kept.contact,
         "external_id": kept.external_id,
         "person_id": refs.person,
         "lead_id": refs.lead,

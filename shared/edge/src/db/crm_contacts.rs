@@ -75,9 +75,12 @@ pub async fn release(
 
 /// What the connector keeps of a contact: its records in the CRM (the CRM's external id form)
 /// and the stage moves made for it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Kept {
-    pub customer_id: String,
+    /// Whose records they are (the `customer_id` column holds contact keys: a customer's id, or
+    /// a contact of the platform that feeds the connector).
+    #[serde(rename = "customer_id")]
+    pub contact: ContactKey,
     pub external_id: Option<String>,
     pub stages_done: Option<String>,
 }

@@ -9,7 +9,7 @@ use crate::db::{self, Db, Statement, number, optional_number, optional_text, tex
 use crate::secrets_key;
 use domain::destination::Destination;
 use domain::error::ApiError;
-use domain::ids::SourceId;
+use domain::ids::{BusinessId, SourceId};
 use domain::links::document::Numbering;
 use domain::links::fetch::{State, Verdict};
 use domain::links::link::{Header, Link, LinkSecret, LinkType, PageId};
@@ -280,10 +280,10 @@ pub async fn find_by_url(
 
 /// The business a source belongs to, for the receiver of pushed data (whose path names only the
 /// source; its signature is then checked with the source's own secret).
-pub async fn business_of(db: &Db, id: &SourceId) -> Result<Option<String>, ApiError> {
+pub async fn business_of(db: &Db, id: &SourceId) -> Result<Option<BusinessId>, ApiError> {
     #[derive(Deserialize)]
     struct Owner {
-        business_id: String,
+        business_id: BusinessId,
     }
     let owner = db
         .prepare("SELECT business_id FROM knowledge_sources WHERE id = ?1")
