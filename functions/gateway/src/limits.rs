@@ -84,8 +84,9 @@ impl DurableObject for RateLimiter {
         let ask: Ask = req.json().await?;
         let now = runtime::now().millis();
         let env = Env::new(self.env.clone(), "object");
-        let (policy, returned, lease_size) = match ask {
-            Ask::FailedAuthentication => (Some(Policy::FAILED_AUTHENTICATIONS), 0, 1),
+        // A failed authentication spends its token here; a lease's tokens are spent by the isolate.
+        let (policy, lease) = match ask {
+            Ask::FailedAuthentication => (Some(Policy::FAILED_AUTHENTICATIONS), None),
             Ask::Lease {
                 key_hash,
                 returned,
@@ -93,16 +94,28 @@ impl DurableObject for RateLimiter {
             } => {
                 let policy = self.key_policy(&env, &key_hash, now).await?;
                 let size = if one { None } else { policy.map(Policy::lease_size) };
-                (policy, returned, size.unwrap_or(1))
+                (policy, Some((returned, size.unwrap_or(1))))
             }
         };
         env.report();
         let grant = policy.map(|policy| {
             let mut bucket = self.bucket.borrow_mut();
             let bucket = bucket.get_or_insert_with(|| Bucket::full(policy, now));
-            bucket.give_back(policy, now, returned);
-            bucket.grant(policy, now, lease_size)
+            match lease {
+                Some((returned, size)) => {
+                    bucket.give_back(policy, now, returned);
+                    bucket.grant(policy, now, size)
+                }
+                None => {
+                    let decision = bucket.take(policy, now);
+                    Grant {
+                        tokens: u32::from(decision.allowed),
+                        decision,
+                    }
+                }
+            }
         });
+        let lease_size = lease.map_or(1, |(_, size)| size);
         Response::from_json(&Answer { grant, lease_size })
     }
 }

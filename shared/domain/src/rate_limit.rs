@@ -7,14 +7,16 @@
 //!
 //! A gateway isolate does not ask the bucket for every request of a key: it takes a [`Lease`] of a
 //! few tokens at once ([`Policy::lease_size`]) and spends them itself, asking for the next lease in
-//! the background when it runs low. Tokens leased are taken from the bucket, so a key never gets
-//! more than its limit; what an isolate holds unspent is given back once the lease is older than
-//! [`Lease::LIFETIME_MS`], so another isolate may be refused at most that many tokens early for at
-//! most that long.
+//! the background when it runs low. Tokens leased are taken from the bucket, and the bucket does
+//! not refill the room they took while they may still be spent ([`Bucket::LEASED_FOR_MS`]), so a
+//! key never gets more than its limit; what an isolate holds unspent is given back once the lease
+//! is older than [`Lease::LIFETIME_MS`], so another isolate may be refused at most that many
+//! tokens early for at most that long.
 
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::VecDeque;
 
 /// A bucket's size and refill rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,10 +112,14 @@ impl Policy {
 }
 
 /// One bucket's state. A new bucket is full.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Bucket {
     tokens: f64,
     at_ms: i64,
+    /// Tokens granted lately, and when: an isolate may still spend them, so the bucket refills
+    /// only up to its size less these until they are too old to spend ([`Bucket::LEASED_FOR_MS`]).
+    /// What the bucket holds and what isolates may still spend never add up to more than its size.
+    leased: VecDeque<(i64, u32)>,
 }
 
 /// What taking a token decided, in the terms of the response headers.
@@ -139,20 +145,40 @@ pub struct Grant {
 }
 
 impl Bucket {
+    /// How long tokens granted to a lease count against the bucket: the lease's lifetime, and a
+    /// second for the answer's way to the isolate and for clocks that differ.
+    pub const LEASED_FOR_MS: i64 = Lease::LIFETIME_MS + 1_000;
+
     pub fn full(policy: Policy, now_ms: i64) -> Self {
         Self {
             tokens: f64::from(policy.burst),
             at_ms: now_ms,
+            leased: VecDeque::new(),
         }
     }
 
-    /// Refills for the time passed, then takes one token if there is one.
+    /// Refills for the time passed, then takes one token if there is one, spent on the spot.
     pub fn take(&mut self, policy: Policy, now_ms: i64) -> Decision {
-        self.grant(policy, now_ms, 1).decision
+        self.take_up_to(policy, now_ms, 1).decision
     }
 
-    /// Refills for the time passed, then takes as many whole tokens as there are, up to `want`.
+    /// Refills for the time passed, then takes as many whole tokens as there are, up to `want`,
+    /// for a lease: they count against the bucket until they are too old to spend.
     pub fn grant(&mut self, policy: Policy, now_ms: i64, want: u32) -> Grant {
+        let grant = self.take_up_to(policy, now_ms, want);
+        if grant.tokens > 0 {
+            self.leased.push_back((now_ms, grant.tokens));
+        }
+        grant
+    }
+
+    /// Puts back tokens a lease did not spend (never beyond what the bucket may hold).
+    pub fn give_back(&mut self, policy: Policy, now_ms: i64, tokens: u32) {
+        self.refill(policy, now_ms);
+        self.tokens = (self.tokens + f64::from(tokens)).min(self.room(policy, now_ms));
+    }
+
+    fn take_up_to(&mut self, policy: Policy, now_ms: i64, want: u32) -> Grant {
         self.refill(policy, now_ms);
         let tokens = (self.tokens.floor() as u32).min(want);
         self.tokens -= f64::from(tokens);
@@ -175,16 +201,24 @@ impl Bucket {
         }
     }
 
-    /// Puts back tokens a lease did not spend (never beyond the bucket's size).
-    pub fn give_back(&mut self, policy: Policy, now_ms: i64, tokens: u32) {
-        self.refill(policy, now_ms);
-        self.tokens = (self.tokens + f64::from(tokens)).min(f64::from(policy.burst));
-    }
-
     fn refill(&mut self, policy: Policy, now_ms: i64) {
         let elapsed = (now_ms - self.at_ms).max(0) as f64;
-        self.tokens = (self.tokens + elapsed * policy.per_ms()).min(f64::from(policy.burst));
+        let room = self.room(policy, now_ms);
+        self.tokens = (self.tokens + elapsed * policy.per_ms()).min(room);
         self.at_ms = now_ms.max(self.at_ms);
+    }
+
+    /// The most the bucket may hold now: its size, less what leases may still spend.
+    fn room(&mut self, policy: Policy, now_ms: i64) -> f64 {
+        while self
+            .leased
+            .front()
+            .is_some_and(|(at, _)| now_ms - at >= Self::LEASED_FOR_MS)
+        {
+            self.leased.pop_front();
+        }
+        let leased: u32 = self.leased.iter().map(|(_, tokens)| tokens).sum();
+        f64::from(policy.burst.saturating_sub(leased))
     }
 }
 
@@ -241,11 +275,15 @@ impl Lease {
     }
 
     /// Adds a grant that came back (the bucket's state is now its), asked for as `size` tokens.
+    /// Tokens still held from an earlier grant keep its age: the lease grows old with its oldest
+    /// tokens, as the bucket counts them.
     pub fn add(&mut self, grant: Grant, size: u32, now_ms: i64) {
+        if self.tokens == 0 {
+            self.granted_at_ms = now_ms;
+        }
         self.tokens += grant.tokens;
         self.size = self.size.max(size);
         self.last = grant.decision;
-        self.granted_at_ms = now_ms;
         self.refilling = false;
     }
 
@@ -367,9 +405,11 @@ mod tests {
         assert_eq!(refused.tokens, 0);
         assert!(!refused.decision.allowed);
         assert_eq!(refused.decision.retry_after_seconds, 1);
-        // Given back, they can be granted again, but the bucket never holds more than its size.
+        // Tokens given back while their grant still counts against the bucket stay counted (the
+        // room comes back as the grant ages out); once it has, they can be granted again, and
+        // the bucket never holds more than its size.
         bucket.give_back(policy, 0, 3);
-        assert_eq!(bucket.grant(policy, 0, 10).tokens, 3);
+        assert_eq!(bucket.grant(policy, 0, 10).tokens, 0);
         bucket.give_back(policy, 60_000, 50);
         assert_eq!(bucket.grant(policy, 60_000, 100).tokens, 25);
     }
@@ -408,6 +448,61 @@ mod tests {
             admitted >= 100 + 100 - 4 * 10,
             "at most a lease per isolate held back: {admitted}"
         );
+    }
+
+    #[test]
+    fn tokens_an_isolate_holds_are_not_refilled_behind_its_back() {
+        // A lease of 50, a quiet second (the bucket alone would be full again), then a burst from
+        // the lease and the bucket together: never more than the bucket's size.
+        let policy = Policy {
+            per_minute: 6_000,
+            burst: 100,
+        };
+        let mut bucket = Bucket::full(policy, 0);
+        let mut lease = Lease::new(bucket.grant(policy, 0, 50), 50, 0);
+        let mut admitted = 0;
+        while lease.spend(1_000).is_some() {
+            admitted += 1;
+        }
+        while bucket.take(policy, 1_000).allowed {
+            admitted += 1;
+        }
+        assert_eq!(admitted, 100);
+        // Once the lease is too old to spend, what it held counts no more, and the bucket refills.
+        let later = Bucket::LEASED_FOR_MS;
+        assert_eq!(lease.spend(later), None);
+        let refilled = (0..200).filter(|_| bucket.take(policy, later).allowed).count();
+        assert_eq!(refilled, 100);
+        // The headers never say more is left than the bucket's size.
+        let mut bucket = Bucket::full(policy, 0);
+        let mut lease = Lease::new(bucket.grant(policy, 0, 50), 50, 0);
+        lease.spend(0);
+        lease.add(bucket.grant(policy, 1_500, 50), 50, 1_500);
+        let remaining = lease.spend(1_500).map(|decision| decision.remaining);
+        assert!(
+            remaining.is_some_and(|remaining| remaining < 100),
+            "{remaining:?}"
+        );
+    }
+
+    #[test]
+    fn a_lease_grows_old_with_its_oldest_tokens() {
+        let policy = Policy::DEFAULT_KEY;
+        let mut bucket = Bucket::full(policy, 0);
+        let mut lease = Lease::new(bucket.grant(policy, 0, 10), 10, 0);
+        lease.spend(0);
+        lease.add(bucket.grant(policy, 1_500, 10), 10, 1_500);
+        assert_eq!(
+            lease.spend(Lease::LIFETIME_MS),
+            None,
+            "the first grant's tokens are too old"
+        );
+        assert_eq!(lease.take_unspent(Lease::LIFETIME_MS), 19);
+        // A lease whose tokens were all spent starts its age again with the next grant.
+        let mut lease = Lease::new(bucket.grant(policy, 0, 1), 1, 0);
+        lease.spend(0);
+        lease.add(bucket.grant(policy, 1_500, 1), 1, 1_500);
+        assert!(lease.spend(Lease::LIFETIME_MS).is_some());
     }
 
     #[test]
