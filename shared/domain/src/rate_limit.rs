@@ -163,10 +163,13 @@ impl Bucket {
     }
 
     /// Refills for the time passed, then takes as many whole tokens as there are, up to `want`,
-    /// for a lease: they count against the bucket until they are too old to spend.
+    /// for a lease: they count against the bucket until they are too old to spend. A grant of one
+    /// token is spent by the request that asked for it (a small limit's lease, or a request
+    /// while its isolate's lease is on its way), so it is counted as spent at once: a small limit
+    /// stays exact.
     pub fn grant(&mut self, policy: Policy, now_ms: i64, want: u32) -> Grant {
         let grant = self.take_up_to(policy, now_ms, want);
-        if grant.tokens > 0 {
+        if want > 1 && grant.tokens > 0 {
             self.leased.push_back((now_ms, grant.tokens));
         }
         grant
@@ -535,6 +538,20 @@ mod tests {
         assert_eq!(lease.spend(Lease::LIFETIME_MS), None);
         assert_eq!(lease.take_unspent(Lease::LIFETIME_MS), 9);
         assert_eq!(lease.take_unspent(Lease::LIFETIME_MS), 0);
+    }
+
+    #[test]
+    fn a_small_limit_refills_as_an_exact_bucket_does() {
+        let small = Policy {
+            per_minute: 60,
+            burst: 2,
+        };
+        let mut leased = Bucket::full(small, 0);
+        let mut exact = Bucket::full(small, 0);
+        for ms in (0..10_000).step_by(250) {
+            let by_lease = leased.grant(small, ms, small.lease_size()).decision;
+            assert_eq!(by_lease, exact.take(small, ms), "at {ms} ms");
+        }
     }
 
     #[test]
