@@ -90,8 +90,9 @@ for (const [name, ours, sqlite] of rows) {
 // ---------------------------------------------------------------- where the time goes
 // Each step of a sync of 1000 new customers, from requests that stop right after it (each one
 // sequential, on its own, STEP_RUNS times, the median kept), and the sync's own [usage] lines: how
-// long its function and the gateway ran, and how long they waited on D1 (the runtime's clock moves
-// only across I/O, so the function's computing shows as the remainder).
+// long its function and the gateway ran, and how long they waited on D1; the function's computing
+// is what the steps leave over of the whole (on Cloudflare the runtime's clock moves only across
+// I/O, so it could not be timed from inside).
 const STEP_RUNS = 3 * RUNS;
 const LOG = process.env.CRM_EDGE_STATE ? join(process.env.CRM_EDGE_STATE, "wrangler.log") : null;
 const tiny = { customers: [], default_country: "XX" };

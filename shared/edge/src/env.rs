@@ -34,8 +34,8 @@ struct Count {
     enforce: bool,
     /// What the invocation is, for its usage line: `customers-sync fetch`.
     what: String,
-    /// When the invocation started (ms), and how long it waited on D1, for the usage line. The
-    /// runtime's clock moves only across I/O, so these time the waits, not the computing.
+    /// When the invocation started (ms), and how long it waited on D1, for the usage line. On
+    /// Cloudflare the clock moves only across I/O, so there the elapsed time leaves out computing.
     started_ms: i64,
     waited: RefCell<D1Waits>,
 }
