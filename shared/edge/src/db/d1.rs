@@ -79,24 +79,21 @@ impl Statement {
 
     /// The rows as arrays of values (D1 tells no rows read for these).
     pub async fn raw<T: DeserializeOwned>(&self) -> worker::Result<Vec<Vec<T>>> {
-        self.start()?;
-        let called = runtime::now().millis();
+        let called = self.start()?;
         let rows = self.inner.raw().await?;
         charge(&self.env, called, &[]);
         Ok(rows)
     }
 
     pub async fn all(&self) -> worker::Result<D1Result> {
-        self.start()?;
-        let called = runtime::now().millis();
+        let called = self.start()?;
         let result = self.inner.all().await?;
         charge(&self.env, called, std::slice::from_ref(&result));
         Ok(result)
     }
 
     pub async fn run(&self) -> worker::Result<D1Result> {
-        self.start()?;
-        let called = runtime::now().millis();
+        let called = self.start()?;
         let result = self.inner.run().await?;
         charge(&self.env, called, std::slice::from_ref(&result));
         Ok(result)
@@ -108,12 +105,12 @@ impl Statement {
             .map_err(|exceeded| worker::Error::RustError(format!("{exceeded}: {}…", self.start)))
     }
 
-    /// Counts one statement run on its own.
-    fn start(&self) -> worker::Result<()> {
+    /// Counts one statement run on its own; when it was called (ms), for [`charge`].
+    fn start(&self) -> worker::Result<i64> {
         self.check()?;
         self.env.charge(Resource::D1Query, 1)?;
         self.env.charge_round_trip();
-        Ok(())
+        Ok(runtime::now().millis())
     }
 }
 

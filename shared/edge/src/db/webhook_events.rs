@@ -165,22 +165,21 @@ pub fn record(
             detail: event.detail.as_ref().map(Value::to_string),
         })
         .collect::<Vec<_>>();
-    let condition = match guard {
-        Guard::Always => Sql::new("1"),
-        Guard::SubjectStored => Sql::new(by_kind(events, "0", |kind| {
+    // Each event's record, in its own table, found by the event's subject (and `also`).
+    let subject_found = |also: &str| {
+        Sql::new(by_kind(events, "0", |kind| {
             format!(
-                "EXISTS (SELECT 1 FROM {} WHERE business_id = :business AND id = {SUBJECT})",
-                table_of(kind)
-            )
-        })),
-        Guard::SubjectUpdatedAt(stamp) => Sql::new(by_kind(events, "0", |kind| {
-            format!(
-                "EXISTS (SELECT 1 FROM {} WHERE business_id = :business AND id = {SUBJECT} \
-                 AND updated_at = :subject_updated_at)",
+                "EXISTS (SELECT 1 FROM {} WHERE business_id = :business AND id = {SUBJECT}{also})",
                 table_of(kind)
             )
         }))
-        .bind("subject_updated_at", text(&stamp)),
+    };
+    let condition = match guard {
+        Guard::Always => Sql::new("1"),
+        Guard::SubjectStored => subject_found(""),
+        Guard::SubjectUpdatedAt(stamp) => {
+            subject_found(" AND updated_at = :subject_updated_at").bind("subject_updated_at", text(&stamp))
+        }
         Guard::When(condition) => condition,
     };
     let insert = format!(
