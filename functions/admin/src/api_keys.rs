@@ -37,7 +37,7 @@ pub async fn issue(
     if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         return Err(ApiError::invalid("name", "name is at most 200 characters"));
     }
-    businesses::find(env, business_id).await?;
+    let tenant = businesses::find(env, business_id).await?.tenant()?;
     let issued = api_key::issue(runtime::random()?);
     let listed = ApiKey {
         id: ApiKeyId::generate(runtime::random()?),
@@ -47,7 +47,7 @@ pub async fn issue(
         created_at: runtime::now().to_rfc3339(),
         revoked_at: None,
     };
-    db::api_keys::insert(&env.d1(DB)?, &listed, &issued.hash).await?;
+    db::api_keys::insert(&env.d1(DB)?, &tenant, &listed, &issued.hash).await?;
     let detail = serde_json::json!({ "prefix": listed.prefix, "name": listed.name });
     audit
         .record(
@@ -68,8 +68,8 @@ pub async fn issue(
 }
 
 pub async fn list(env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
-    businesses::find(env, business_id).await?;
-    let keys = db::api_keys::list(&env.d1(DB)?, business_id).await?;
+    let tenant = businesses::find(env, business_id).await?.tenant()?;
+    let keys = db::api_keys::list(&env.d1(DB)?, &tenant).await?;
     http::json(200, &serde_json::json!({ "api_keys": keys }))
 }
 

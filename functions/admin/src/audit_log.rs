@@ -14,8 +14,8 @@ use worker::{Request, Response};
 
 pub async fn list(req: &Request, env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
     let query = AuditQuery::parse(&http::query(req)?)?;
-    businesses::find(env, business_id).await?;
-    let (rows, more) = audit_log::page(&env.d1(DB)?, business_id, &query).await?;
+    let tenant = businesses::find(env, business_id).await?.tenant()?;
+    let (rows, more) = audit_log::page(&env.d1(DB)?, &tenant, &query).await?;
     let next_cursor = more.then(|| rows.last()).flatten().map(|last| {
         Cursor {
             at_us: last.at_us,

@@ -183,13 +183,12 @@ pub async fn create(
             ));
         }
     }
-    businesses::find(env, business_id).await?;
+    let tenant = businesses::find(env, business_id).await?.tenant()?;
     let id = ChannelAccountId::generate(runtime::random()?);
     let now = runtime::now().to_rfc3339();
     let name = input.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     let account = NewAccount {
         id: &id,
-        business_id,
         channel,
         provider,
         address: &address,
@@ -198,7 +197,7 @@ pub async fn create(
         secrets: &input.secrets,
         now: &now,
     };
-    let inserted = db::channel_accounts::insert(&env.d1(DB)?, &secrets_key::keyring(env)?, &account)
+    let inserted = db::channel_accounts::insert(&env.d1(DB)?, &secrets_key::keyring(env)?, &tenant, &account)
         .await?
         .ok_or_else(|| {
             ApiError::conflict(format!(
@@ -224,9 +223,9 @@ pub async fn create(
 }
 
 pub async fn list(env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
-    businesses::find(env, business_id).await?;
+    let tenant = businesses::find(env, business_id).await?.tenant()?;
     let accounts: Vec<AccountOut> =
-        db::channel_accounts::list(&env.d1(DB)?, &secrets_key::keyring(env)?, business_id)
+        db::channel_accounts::list(&env.d1(DB)?, &secrets_key::keyring(env)?, &tenant)
             .await?
             .into_iter()
             .map(AccountOut::from)

@@ -221,9 +221,8 @@ pub async fn create(
 }
 
 pub async fn list(env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
-    businesses::find(env, business_id).await?;
-    let connectors =
-        crm_connectors::list(&env.d1(DB)?, &secrets_key::keyring(env)?, business_id, false).await?;
+    let tenant = businesses::find(env, business_id).await?.tenant()?;
+    let connectors = crm_connectors::list(&env.d1(DB)?, &secrets_key::keyring(env)?, &tenant, false).await?;
     let mut shown = Vec::with_capacity(connectors.len());
     for connector in connectors {
         shown.push(out(env, connector).await?);

@@ -115,9 +115,7 @@ pub async fn report(req: &Request, env: &Env, tenant: &Tenant) -> Result<Respons
     let escalated = escalations::rate(&db, tenant, from.micros(), to.micros()).await?;
     let csat = crm_satisfaction::average(&db, tenant, from.micros(), to.micros()).await?;
     let mut sync = Vec::new();
-    for connector in
-        crm_connectors::list(&db, &secrets_key::keyring(env)?, &tenant.business_id, false).await?
-    {
+    for connector in crm_connectors::list(&db, &secrets_key::keyring(env)?, tenant, false).await? {
         let summary = crm_sync_jobs::summary(&db, tenant, &connector.id, from.micros(), to.micros()).await?;
         sync.push(Sync {
             connector_id: connector.id,

@@ -24,8 +24,7 @@ pub async fn load(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response,
     )?;
     let db = env.d1(DB)?;
     let customer = db::customers::first_named(&db, tenant, &named.keys, &named.named_by).await?;
-    let connectors =
-        crm_connectors::list(&db, &secrets_key::keyring(env)?, &tenant.business_id, true).await?;
+    let connectors = crm_connectors::list(&db, &secrets_key::keyring(env)?, tenant, true).await?;
     let only = query.get("connector_id");
     // Kustomer keeps conversations; Krayin keeps leads and activities, no conversation history.
     let connector = connectors

@@ -1,5 +1,6 @@
-//! The business a request or a task acts for. Every repository function takes it first, and
-//! every statement is scoped by its business id.
+//! The business a request or a task acts for. Every repository function of a business's rows
+//! takes it, and the database's door for those statements (`edge::db::Db::scoped`) binds its
+//! business id itself: no statement of one business is made without one.
 
 use crate::error::ApiError;
 use crate::ids::BusinessId;

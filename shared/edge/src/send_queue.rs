@@ -187,19 +187,15 @@ pub async fn to_deliver(
     tenant: &Tenant,
     id: &MessageId,
 ) -> Result<Option<ToDeliver>, ApiError> {
-    let of_message = |column| db::messages::outbound_column(tenant, id, column);
+    let of_message = |column| db::messages::outbound_column(id, column);
     let results = db
         .batch(vec![
             db::messages::outbound(db, tenant, id)?,
             db::attachments::of_messages_statement(db, tenant, &[id])?,
-            db::customers::with_id_of(tenant, of_message("customer_id")).prepare(db)?,
-            db::channel_accounts::for_sending_on(tenant, of_message("channel")).prepare(db)?,
-            db::customer_identities::latest_address_of(
-                tenant,
-                of_message("customer_id"),
-                of_message("channel"),
-            )
-            .prepare(db)?,
+            db::customers::with_id_of(of_message("customer_id")).scoped(db, tenant)?,
+            db::channel_accounts::for_sending_on(of_message("channel")).scoped(db, tenant)?,
+            db::customer_identities::latest_address_of(of_message("customer_id"), of_message("channel"))
+                .scoped(db, tenant)?,
         ])
         .await?;
     let Some(mut message) = db::messages::outbound_at(&results, 0)? else {
@@ -300,11 +296,8 @@ async fn store_queued(
         let ids: Vec<&AttachmentId> = outgoing.attachments.iter().collect();
         statements.push(db::attachments::link(db, tenant, &message_id, &ids)?);
         // Another send may have claimed one of the uploads between our check and this batch.
-        statements.push(
-            db::abort_unless(db::attachments::all_linked(&message_id, ids.len()))
-                .bind("business", db::text(tenant.business_id.as_str()))
-                .prepare(db)?,
-        );
+        statements
+            .push(db::abort_unless(db::attachments::all_linked(&message_id, ids.len())).scoped(db, tenant)?);
     }
     let results = match db.batch(statements).await {
         Ok(results) => results,

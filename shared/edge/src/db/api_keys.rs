@@ -22,11 +22,14 @@ pub struct ApiKey {
 
 const COLUMNS: &str = "id, business_id, name, prefix, created_at, revoked_at";
 
-pub async fn insert(db: &Db, key: &ApiKey, hash: &ApiKeyHash) -> Result<(), ApiError> {
-    db.prepare("INSERT INTO api_keys (id, business_id, name, prefix, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-        .bind(&[
+/// Stores the tenant's new key (`key.business_id` is the tenant's).
+pub async fn insert(db: &Db, tenant: &Tenant, key: &ApiKey, hash: &ApiKeyHash) -> Result<(), ApiError> {
+    db.scoped(
+        tenant,
+        "INSERT INTO api_keys (id, business_id, name, prefix, key_hash, created_at) VALUES (?2, ?1, ?3, ?4, ?5, ?6)",
+    )
+    .bind(&[
             text(key.id.as_str()),
-            text(key.business_id.as_str()),
             db::optional_text(key.name.as_deref()),
             text(&key.prefix),
             text(hash.as_str()),
@@ -37,12 +40,12 @@ pub async fn insert(db: &Db, key: &ApiKey, hash: &ApiKeyHash) -> Result<(), ApiE
     Ok(())
 }
 
-pub async fn list(db: &Db, business_id: &BusinessId) -> Result<Vec<ApiKey>, ApiError> {
+pub async fn list(db: &Db, tenant: &Tenant) -> Result<Vec<ApiKey>, ApiError> {
     let result = db
-        .prepare(format!(
-            "SELECT {COLUMNS} FROM api_keys WHERE business_id = ?1 ORDER BY created_at, id"
-        ))
-        .bind(&[text(business_id.as_str())])?
+        .scoped(
+            tenant,
+            format!("SELECT {COLUMNS} FROM api_keys WHERE business_id = ?1 ORDER BY created_at, id"),
+        )
         .all()
         .await?;
     Ok(result.results::<ApiKey>()?)
@@ -58,7 +61,7 @@ pub async fn revoke(db: &Db, id: &ApiKeyId, now: &str) -> Result<Option<(ApiKey,
         key_hash: String,
     }
     let revoked = db
-        .prepare(format!(
+        .unscoped(format!(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1 RETURNING {COLUMNS}, key_hash"
         ))
         .bind(&[text(id.as_str()), text(now)])?
@@ -76,7 +79,7 @@ pub async fn rate_limit(db: &Db, hash: &ApiKeyHash) -> Result<Option<Policy>, Ap
         rate_limit_burst: Option<i64>,
     }
     let row = db
-        .prepare(
+        .unscoped(
             "SELECT b.rate_limit_per_minute, b.rate_limit_burst FROM api_keys k \
              JOIN businesses b ON b.id = k.business_id \
              WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
@@ -95,7 +98,7 @@ pub async fn tenant_of(db: &Db, hash: &ApiKeyHash) -> Result<Option<Tenant>, Api
         default_country: Option<String>,
     }
     let row = db
-        .prepare(
+        .unscoped(
             "SELECT k.business_id, b.default_country FROM api_keys k \
              JOIN businesses b ON b.id = k.business_id \
              WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",

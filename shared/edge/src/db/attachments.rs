@@ -21,20 +21,17 @@ pub fn insert(
     storage_key: &str,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
-            "INSERT INTO attachments (id, business_id, message_id, filename, mime_type, size, storage_key, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        .scoped(tenant, "INSERT INTO attachments (id, business_id, message_id, filename, mime_type, size, storage_key, created_at) \
+             VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .bind(&[
             text(attachment.id.as_str()),
-            text(tenant.business_id.as_str()),
             db::optional_text(attachment.message_id.as_ref().map(MessageId::as_str)),
             text(&attachment.filename),
             text(&attachment.mime_type),
             number(attachment.size),
             text(storage_key),
-            text(&attachment.created_at),
-        ])?)
+            text(&attachment.created_at)])?)
 }
 
 /// The attachments of the given messages, in creation order.
@@ -57,12 +54,10 @@ pub fn of_messages_statement(
     message_ids: &[&MessageId],
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
-            "SELECT id, message_id, filename, mime_type AS \"type\", size, created_at, status, status_reason FROM attachments \
+        .scoped(tenant, "SELECT id, message_id, filename, mime_type AS \"type\", size, created_at, status, status_reason FROM attachments \
              WHERE business_id = ?1 AND message_id IN (SELECT value FROM json_each(?2)) ORDER BY created_at, id",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             db::json_list(message_ids.iter().map(|id| id.as_str())),
         ])?)
 }
@@ -109,11 +104,9 @@ pub async fn find(db: &Db, tenant: &Tenant, ids: &[&AttachmentId]) -> Result<Vec
         return Ok(Vec::new());
     }
     let result = db
-        .prepare(
-            "SELECT id, message_id FROM attachments WHERE business_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+        .scoped(tenant, "SELECT id, message_id FROM attachments WHERE business_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             db::json_list(ids.iter().map(|id| id.as_str())),
         ])?
         .all()
@@ -130,12 +123,12 @@ pub fn link(
     ids: &[&AttachmentId],
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "UPDATE attachments SET message_id = ?2 WHERE business_id = ?1 AND message_id IS NULL \
              AND id IN (SELECT value FROM json_each(?3))",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(message_id.as_str()),
             db::json_list(ids.iter().map(|id| id.as_str())),
         ])?)
@@ -164,7 +157,7 @@ pub struct Download {
 /// against `business_id` next. A file still pending or failed has no bytes to download.
 pub async fn for_download(db: &Db, id: &AttachmentId) -> Result<Option<Download>, ApiError> {
     Ok(db
-        .prepare(
+        .unscoped(
             "SELECT business_id, filename, mime_type, storage_key FROM attachments WHERE id = ?1 AND status = 'stored'",
         )
         .bind(&[text(id.as_str())])?
@@ -188,21 +181,18 @@ pub struct NewPending<'a> {
 /// The statement that records a file to fetch, `pending`.
 pub fn insert_pending(db: &Db, tenant: &Tenant, new: &NewPending<'_>) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
-            "INSERT INTO attachments (id, business_id, message_id, filename, mime_type, size, storage_key, created_at, \
-             status, source, account_id) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 'pending', ?8, ?9)",
+        .scoped(tenant, "INSERT INTO attachments (id, business_id, message_id, filename, mime_type, size, storage_key, created_at, \
+             status, source, account_id) VALUES (?2, ?1, ?3, ?4, ?5, 0, ?6, ?7, 'pending', ?8, ?9)",
         )
         .bind(&[
             text(new.id.as_str()),
-            text(tenant.business_id.as_str()),
             text(new.message_id.as_str()),
             text(new.filename),
             text(new.mime_type),
             text(new.storage_key),
             text(new.created_at),
             text(new.source),
-            text(new.account_id.as_str()),
-        ])?)
+            text(new.account_id.as_str())])?)
 }
 
 /// A file still to fetch, as recorded.
@@ -219,11 +209,12 @@ pub struct Pending {
 /// The tenant's attachment `id` if it is still pending.
 pub async fn pending(db: &Db, tenant: &Tenant, id: &AttachmentId) -> Result<Option<Pending>, ApiError> {
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT message_id, account_id, filename, mime_type, storage_key, source FROM attachments \
              WHERE business_id = ?1 AND id = ?2 AND status = 'pending'",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
+        .bind(&[text(id.as_str())])?
         .first::<Pending>(None)
         .await?)
 }
@@ -241,12 +232,10 @@ pub async fn settle(
         Err(reason) => ("failed", None, 0, Some(reason)),
     };
     let result = db
-        .prepare(
-            "UPDATE attachments SET status = ?3, mime_type = COALESCE(?4, mime_type), size = ?5, status_reason = ?6, \
+        .scoped(tenant, "UPDATE attachments SET status = ?3, mime_type = COALESCE(?4, mime_type), size = ?5, status_reason = ?6, \
              source = NULL WHERE business_id = ?1 AND id = ?2 AND status = 'pending'",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(id.as_str()),
             text(status),
             db::optional_text(mime_type),
@@ -265,10 +254,9 @@ pub async fn pending_of_message(db: &Db, tenant: &Tenant, message_id: &MessageId
         pending: usize,
     }
     Ok(db
-        .prepare(
-            "SELECT COUNT(*) AS pending FROM attachments WHERE business_id = ?1 AND message_id = ?2 AND status = 'pending'",
+        .scoped(tenant, "SELECT COUNT(*) AS pending FROM attachments WHERE business_id = ?1 AND message_id = ?2 AND status = 'pending'",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(message_id.as_str())])?
+        .bind(&[text(message_id.as_str())])?
         .first::<Row>(None)
         .await?
         .map_or(0, |row| row.pending))
@@ -306,7 +294,7 @@ pub async fn unsettled_before(
          ORDER BY created_at LIMIT ?2"
     };
     Ok(db
-        .prepare(sql)
+        .unscoped(sql)
         .bind(&[text(before), number(limit as i64)])?
         .all()
         .await?
@@ -316,7 +304,7 @@ pub async fn unsettled_before(
 /// Notes that the sweep handed these pending files back at `now`.
 pub async fn mark_requeued(db: &Db, ids: &[&AttachmentId], now: &str) -> Result<(), ApiError> {
     let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
-    db.prepare(
+    db.unscoped(
         "UPDATE attachments SET requeued_at = ?2 WHERE status = 'pending' AND id IN (SELECT value FROM json_each(?1))",
     )
     .bind(&[text(&serde_json::to_string(&ids)?), text(now)])?

@@ -5,6 +5,7 @@ use crate::db::{number, optional_text, text};
 use domain::audit::{Action, AuditQuery, Cursor};
 use domain::error::ApiError;
 use domain::ids::{AuditEntryId, BusinessId};
+use domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 
 pub struct NewEntry<'a> {
@@ -20,7 +21,7 @@ pub struct NewEntry<'a> {
 }
 
 pub async fn insert(db: &Db, entry: &NewEntry<'_>) -> Result<(), ApiError> {
-    db.prepare(
+    db.unscoped(
         "INSERT INTO audit_log (id, business_id, at_us, actor, action, target_type, target_id, detail, client_ip) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
@@ -57,27 +58,19 @@ pub struct Row {
 const NEWEST_US: i64 = (1 << 53) - 1;
 
 /// A page of the business's entries, newest first, and whether more follow.
-pub async fn page(
-    db: &Db,
-    business_id: &BusinessId,
-    query: &AuditQuery,
-) -> Result<(Vec<Row>, bool), ApiError> {
+pub async fn page(db: &Db, tenant: &Tenant, query: &AuditQuery) -> Result<(Vec<Row>, bool), ApiError> {
     let (before_us, before_id) = match &query.before {
         Some(Cursor { at_us, id }) => (number(*at_us), text(id)),
         None => (number(NEWEST_US), text("")),
     };
     let mut rows = db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT id, at_us, actor, action, target_type, target_id, detail, client_ip FROM audit_log \
              WHERE business_id = ?1 AND (at_us < ?2 OR (at_us = ?2 AND id < ?3)) \
              ORDER BY at_us DESC, id DESC LIMIT ?4",
         )
-        .bind(&[
-            text(business_id.as_str()),
-            before_us,
-            before_id,
-            number(query.limit as i64 + 1),
-        ])?
+        .bind(&[before_us, before_id, number(query.limit as i64 + 1)])?
         .all()
         .await?
         .results::<Row>()

@@ -7,6 +7,7 @@ use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::rate_limit::Policy;
 use domain::sso::FrameAncestors;
+use domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 
 /// A business as the admin API shows it.
@@ -21,6 +22,13 @@ pub struct Business {
     pub embed_frame_ancestors: Vec<String>,
     /// Each API key's limit (the default unless set).
     pub rate_limit: Policy,
+}
+
+impl Business {
+    /// The business as the tenant the operator's requests about it act for.
+    pub fn tenant(&self) -> Result<Tenant, ApiError> {
+        Tenant::from_stored(self.id.as_str(), self.default_country.as_deref())
+    }
 }
 
 /// A business as stored.
@@ -55,7 +63,7 @@ const COLUMNS: &str =
     "id, name, default_country, created_at, embed_frame_ancestors, rate_limit_per_minute, rate_limit_burst";
 
 pub async fn create(db: &Db, business: &Business) -> Result<(), ApiError> {
-    db.prepare("INSERT INTO businesses (id, name, default_country, created_at) VALUES (?1, ?2, ?3, ?4)")
+    db.unscoped("INSERT INTO businesses (id, name, default_country, created_at) VALUES (?1, ?2, ?3, ?4)")
         .bind(&[
             text(business.id.as_str()),
             text(&business.name),
@@ -68,7 +76,7 @@ pub async fn create(db: &Db, business: &Business) -> Result<(), ApiError> {
 }
 
 pub async fn find(db: &Db, id: &BusinessId) -> Result<Option<Business>, ApiError> {
-    db.prepare(format!("SELECT {COLUMNS} FROM businesses WHERE id = ?1"))
+    db.unscoped(format!("SELECT {COLUMNS} FROM businesses WHERE id = ?1"))
         .bind(&[text(id.as_str())])?
         .first::<Row>(None)
         .await?
@@ -79,7 +87,7 @@ pub async fn find(db: &Db, id: &BusinessId) -> Result<Option<Business>, ApiError
 /// Sets the limit of the business's keys; false when there is no such business.
 pub async fn set_rate_limit(db: &Db, id: &BusinessId, policy: Policy) -> Result<bool, ApiError> {
     let result = db
-        .prepare("UPDATE businesses SET rate_limit_per_minute = ?2, rate_limit_burst = ?3 WHERE id = ?1")
+        .unscoped("UPDATE businesses SET rate_limit_per_minute = ?2, rate_limit_burst = ?3 WHERE id = ?1")
         .bind(&[
             text(id.as_str()),
             db::number(i64::from(policy.per_minute)),
@@ -98,7 +106,7 @@ pub async fn set_frame_ancestors(
 ) -> Result<bool, ApiError> {
     let json = serde_json::to_string(ancestors.origins())?;
     let result = db
-        .prepare("UPDATE businesses SET embed_frame_ancestors = ?2 WHERE id = ?1")
+        .unscoped("UPDATE businesses SET embed_frame_ancestors = ?2 WHERE id = ?1")
         .bind(&[text(id.as_str()), text(&json)])?
         .run()
         .await?;

@@ -12,7 +12,7 @@ use crate::db::{Db, Statement};
 use crate::secrets_key;
 use domain::channel::Channel;
 use domain::error::ApiError;
-use domain::ids::{BusinessId, ChannelAccountId};
+use domain::ids::ChannelAccountId;
 use domain::providers::Provider;
 use domain::providers::api::Sender;
 use domain::sealed::{Keyring, Place};
@@ -159,7 +159,7 @@ async fn reseal(db: &Db, keys: &Keyring, reads: &[Read]) -> Result<(), ApiError>
     for read in reads.iter().filter(|read| read.needs_resealing) {
         let sealed = seal_secrets(keys, &read.account.id, &read.account.secrets).await?;
         statements.push(
-            db.prepare("UPDATE channel_accounts SET secrets = ?2 WHERE id = ?1 AND secrets = ?3")
+            db.unscoped("UPDATE channel_accounts SET secrets = ?2 WHERE id = ?1 AND secrets = ?3")
                 .bind(&[
                     text(read.account.id.as_str()),
                     text(&sealed),
@@ -195,7 +195,7 @@ async fn select_one(
     params: &[worker::wasm_bindgen::JsValue],
 ) -> Result<Option<Read>, ApiError> {
     let row = db
-        .prepare(format!("SELECT {COLUMNS} {FROM} WHERE {filter}"))
+        .unscoped(format!("SELECT {COLUMNS} {FROM} WHERE {filter}"))
         .bind(params)?
         .first::<AccountRow>(None)
         .await?;
@@ -239,13 +239,11 @@ pub async fn for_webhook(
 
 /// Which of the tenant's accounts sends on a channel: the first created, if several; `columns`
 /// of it (see [`FROM`]). `channel` selects the channel (a value or a subquery).
-fn sending_account(tenant: &Tenant, columns: &str, channel: Sql) -> Sql {
-    channel
-        .within(&format!(
-            "SELECT {columns} {FROM} WHERE a.business_id = :business AND a.channel = ({HOLE}) \
+fn sending_account(columns: &str, channel: Sql) -> Sql {
+    channel.within(&format!(
+        "SELECT {columns} {FROM} WHERE a.business_id = :business AND a.channel = ({HOLE}) \
              ORDER BY a.created_at, a.id LIMIT 1"
-        ))
-        .bind("business", text(tenant.business_id.as_str()))
+    ))
 }
 
 fn on_channel(channel: Channel) -> Sql {
@@ -254,8 +252,8 @@ fn on_channel(channel: Channel) -> Sql {
 
 /// The tenant's account, with its secrets, on the channel the fragment `channel` selects (see
 /// [`sending_account`]), for a caller's batch; [`sending_account_at`] reads its answer.
-pub fn for_sending_on(tenant: &Tenant, channel: Sql) -> Sql {
-    sending_account(tenant, COLUMNS, channel)
+pub fn for_sending_on(channel: Sql) -> Sql {
+    sending_account(COLUMNS, channel)
 }
 
 /// The account, secrets opened, that the statement of [`for_sending_on`] at `position` of a
@@ -281,8 +279,8 @@ pub async fn sending_account_id(
     struct IdRow {
         id: ChannelAccountId,
     }
-    let row = sending_account(tenant, "a.id", on_channel(channel))
-        .prepare(db)?
+    let row = sending_account("a.id", on_channel(channel))
+        .scoped(db, tenant)?
         .first::<IdRow>(None)
         .await?;
     Ok(row.map(|row| row.id))
@@ -291,9 +289,10 @@ pub async fn sending_account_id(
 /// The statement reading the channels the tenant has an account on (each once), for a caller's
 /// batch; [`channels_at`] reads its answer.
 pub fn channels(db: &Db, tenant: &Tenant) -> Result<Statement, ApiError> {
-    Ok(db
-        .prepare("SELECT DISTINCT channel FROM channel_accounts WHERE business_id = ?1")
-        .bind(&[text(tenant.business_id.as_str())])?)
+    Ok(db.scoped(
+        tenant,
+        "SELECT DISTINCT channel FROM channel_accounts WHERE business_id = ?1",
+    ))
 }
 
 /// The channels a statement of [`channels`] (or [`super::customer_identities::channels_of`]) at
@@ -310,16 +309,12 @@ pub fn channels_at(results: &[D1Result], position: usize) -> Result<Vec<Channel>
 }
 
 /// Every account of a business, oldest first.
-pub async fn list(
-    db: &Db,
-    keys: &Keyring,
-    business_id: &BusinessId,
-) -> Result<Vec<ChannelAccount>, ApiError> {
+pub async fn list(db: &Db, keys: &Keyring, tenant: &Tenant) -> Result<Vec<ChannelAccount>, ApiError> {
     let result = db
-        .prepare(format!(
-            "SELECT {COLUMNS} {FROM} WHERE a.business_id = ?1 ORDER BY a.created_at, a.id"
-        ))
-        .bind(&[text(business_id.as_str())])?
+        .scoped(
+            tenant,
+            format!("SELECT {COLUMNS} {FROM} WHERE a.business_id = ?1 ORDER BY a.created_at, a.id"),
+        )
         .all()
         .await?;
     let reads = open_all(db, keys, result.results::<AccountRow>()?).await?;
@@ -335,11 +330,11 @@ pub async fn facebook_pages(db: &Db, tenant: &Tenant) -> Result<Vec<(String, Opt
         name: Option<String>,
     }
     let pages = db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT address, name FROM channel_accounts WHERE business_id = ?1 AND channel = 'facebook' \
              ORDER BY created_at, id",
         )
-        .bind(&[text(tenant.business_id.as_str())])?
         .all()
         .await?
         .results::<Page>()?;
@@ -349,7 +344,6 @@ pub async fn facebook_pages(db: &Db, tenant: &Tenant) -> Result<Vec<(String, Opt
 /// An account to create.
 pub struct NewAccount<'a> {
     pub id: &'a ChannelAccountId,
-    pub business_id: &'a BusinessId,
     pub channel: Channel,
     pub provider: Provider,
     pub address: &'a str,
@@ -363,18 +357,19 @@ pub struct NewAccount<'a> {
 pub async fn insert(
     db: &Db,
     keys: &Keyring,
+    tenant: &Tenant,
     new: &NewAccount<'_>,
 ) -> Result<Option<ChannelAccount>, ApiError> {
     let sealed = seal_secrets(keys, new.id, new.secrets).await?;
     let inserted = db
-        .prepare(
+        .scoped(
+            tenant,
             "INSERT INTO channel_accounts (id, business_id, channel, provider, address, name, settings, secrets, \
-             created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
+             created_at, updated_at) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
              ON CONFLICT (channel, address) DO NOTHING",
         )
         .bind(&[
             text(new.id.as_str()),
-            text(new.business_id.as_str()),
             text(new.channel.as_str()),
             text(new.provider.as_str()),
             text(new.address),
@@ -415,7 +410,7 @@ pub async fn update(
         };
         let sealed = seal_secrets(keys, id, &merged(current.account.secrets, secrets)).await?;
         let updated = db
-            .prepare(
+            .unscoped(
                 "UPDATE channel_accounts SET name = COALESCE(?2, name), settings = json_patch(settings, ?3), \
                  secrets = ?4, updated_at = ?5 WHERE id = ?1 AND secrets = ?6",
             )

@@ -35,8 +35,7 @@ pub fn touch_for_inbound(
     message_id: &MessageId,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
-            "INSERT INTO conversations (id, business_id, customer_id, channel, channel_account_id, status, last_message_at, created_at, updated_at) \
+        .scoped(tenant, "INSERT INTO conversations (id, business_id, customer_id, channel, channel_account_id, status, last_message_at, created_at, updated_at) \
              SELECT ?4, ?1, customer_id, ?2, ?5, 'open', ?6, ?6, ?6 FROM customer_identities \
              WHERE business_id = ?1 AND channel = ?2 AND address = ?3 \
              AND NOT EXISTS (SELECT 1 FROM messages WHERE business_id = ?1 AND channel = ?2 AND provider_message_id = ?7) \
@@ -50,7 +49,6 @@ pub fn touch_for_inbound(
              reopened_by = CASE WHEN conversations.status IN ('resolved', 'closed') THEN ?8 ELSE conversations.reopened_by END",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(channel.as_str()),
             text(address),
             text(new_id.as_str()),
@@ -90,7 +88,8 @@ pub fn touch_for_outbound(
     now: &str,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "INSERT INTO conversations (id, business_id, customer_id, channel, channel_account_id, status, \
              last_message_at, created_at, updated_at) VALUES (?4, ?1, ?2, ?3, ?5, 'open', ?6, ?6, ?6) \
              ON CONFLICT (business_id, customer_id, channel) DO UPDATE SET \
@@ -98,7 +97,6 @@ pub fn touch_for_outbound(
              last_message_at = excluded.last_message_at, updated_at = excluded.updated_at",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(customer_id.as_str()),
             text(channel.as_str()),
             text(new_id.as_str()),
@@ -118,14 +116,14 @@ pub fn change(
     now: &str,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "UPDATE conversations SET status = ?5, assignee = ?6, updated_at = ?7, \
              resolved_at = CASE WHEN ?5 NOT IN ('resolved', 'closed') THEN NULL \
                WHEN status IN ('resolved', 'closed') THEN resolved_at ELSE ?7 END \
              WHERE business_id = ?1 AND id = ?2 AND status = ?3 AND assignee IS ?4",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(current.id.as_str()),
             text(current.status.as_str()),
             db::optional_text(current.assignee.as_deref()),
@@ -172,7 +170,7 @@ pub async fn timings(
     let first_inbound = "(SELECT min(m.created_us) FROM messages m WHERE m.business_id = c.business_id \
                          AND m.conversation_id = c.id AND m.direction = 'inbound')";
     let result = db
-        .prepare(format!(
+        .scoped(tenant, format!(
             "SELECT c.assignee, c.reopen_count, c.created_at, c.resolved_at, {first_inbound} AS first_inbound_us, \
              (SELECT min(m.created_us) FROM messages m WHERE m.business_id = c.business_id \
               AND m.conversation_id = c.id AND m.direction = 'outbound' AND m.created_us > {first_inbound}) \
@@ -180,7 +178,6 @@ pub async fn timings(
              WHERE c.business_id = ?1 AND c.created_at >= ?2 AND c.created_at < ?3 ORDER BY c.created_at LIMIT ?4"
         ))
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(&from.to_rfc3339()),
             text(&to.to_rfc3339()),
             db::number(limit as i64),
@@ -197,11 +194,14 @@ pub async fn of_customer(
     customer_id: &CustomerId,
 ) -> Result<Vec<Conversation>, ApiError> {
     let result = db
-        .prepare(format!(
-            "SELECT {COLUMNS} FROM conversations c WHERE c.business_id = ?1 AND c.customer_id = ?2 \
+        .scoped(
+            tenant,
+            format!(
+                "SELECT {COLUMNS} FROM conversations c WHERE c.business_id = ?1 AND c.customer_id = ?2 \
              ORDER BY c.last_message_at DESC, c.created_at DESC"
-        ))
-        .bind(&[text(tenant.business_id.as_str()), text(customer_id.as_str())])?
+            ),
+        )
+        .bind(&[text(customer_id.as_str())])?
         .all()
         .await?;
     Ok(result.results::<Conversation>()?)
@@ -214,14 +214,14 @@ pub async fn by_ids(
     ids: &[&ConversationId],
 ) -> Result<Vec<Conversation>, ApiError> {
     let result = db
-        .prepare(format!(
-            "SELECT {COLUMNS} FROM conversations c \
+        .scoped(
+            tenant,
+            format!(
+                "SELECT {COLUMNS} FROM conversations c \
              WHERE c.business_id = ?1 AND c.id IN (SELECT value FROM json_each(?2))"
-        ))
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            db::json_list(ids.iter().map(|id| id.as_str())),
-        ])?
+            ),
+        )
+        .bind(&[db::json_list(ids.iter().map(|id| id.as_str()))])?
         .all()
         .await?;
     Ok(result.results::<Conversation>()?)

@@ -13,7 +13,7 @@ use crate::secrets_key;
 use domain::crm::budget::{self, Budget, Spent};
 use domain::crm::work::ConnectorKind;
 use domain::error::ApiError;
-use domain::ids::{BusinessId, ConnectorId};
+use domain::ids::ConnectorId;
 use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
 use serde::Deserialize;
@@ -126,22 +126,15 @@ const SELECT: &str = "SELECT c.id, c.business_id, b.default_country, c.kind, c.n
 /// The connector `id`, of whichever business: for a CRM's webhook, whose path names only the
 /// connector. Everything after this call is scoped by the tenant it returns.
 pub async fn find_any(db: &Db, keys: &Keyring, id: &ConnectorId) -> Result<Option<Connector>, ApiError> {
-    select_one(db, keys, "c.id = ?1", &[text(id.as_str())]).await
+    let statement = db
+        .unscoped(format!("{SELECT} WHERE c.id = ?1"))
+        .bind(&[text(id.as_str())])?;
+    select_one(keys, statement).await
 }
 
-/// The connector the `filter` (over `c`, with `params`) finds, opened.
-async fn select_one(
-    db: &Db,
-    keys: &Keyring,
-    filter: &str,
-    params: &[worker::wasm_bindgen::JsValue],
-) -> Result<Option<Connector>, ApiError> {
-    let row = db
-        .prepare(format!("{SELECT} WHERE {filter}"))
-        .bind(params)?
-        .first::<Row>(None)
-        .await?;
-    match row {
+/// The connector `statement` (a [`SELECT`] and its filter) finds, opened.
+async fn select_one(keys: &Keyring, statement: Statement) -> Result<Option<Connector>, ApiError> {
+    match statement.first::<Row>(None).await? {
         Some(row) => Ok(Some(row.open(keys).await?)),
         None => Ok(None),
     }
@@ -154,22 +147,27 @@ pub async fn find(
     tenant: &Tenant,
     id: &ConnectorId,
 ) -> Result<Option<Connector>, ApiError> {
-    let params = [text(tenant.business_id.as_str()), text(id.as_str())];
-    select_one(db, keys, "c.business_id = ?1 AND c.id = ?2", &params).await
+    let statement = db
+        .scoped(tenant, format!("{SELECT} WHERE c.business_id = ?1 AND c.id = ?2"))
+        .bind(&[text(id.as_str())])?;
+    select_one(keys, statement).await
 }
 
 /// Every connector of a business, oldest first; `enabled_only` leaves out the disabled ones.
 pub async fn list(
     db: &Db,
     keys: &Keyring,
-    business_id: &BusinessId,
+    tenant: &Tenant,
     enabled_only: bool,
 ) -> Result<Vec<Connector>, ApiError> {
     let result = db
-        .prepare(format!(
-            "{SELECT} WHERE c.business_id = ?1 AND (?2 = 0 OR c.enabled = 1) ORDER BY c.created_at, c.id"
-        ))
-        .bind(&[text(business_id.as_str()), number(i64::from(enabled_only))])?
+        .scoped(
+            tenant,
+            format!(
+                "{SELECT} WHERE c.business_id = ?1 AND (?2 = 0 OR c.enabled = 1) ORDER BY c.created_at, c.id"
+            ),
+        )
+        .bind(&[number(i64::from(enabled_only))])?
         .all()
         .await?;
     let mut connectors = Vec::new();
@@ -192,11 +190,11 @@ pub struct Enabled {
 /// work and escalations need.
 pub async fn enabled(db: &Db, tenant: &Tenant) -> Result<Vec<Enabled>, ApiError> {
     let result = db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT id, kind, settings FROM crm_connectors WHERE business_id = ?1 AND enabled = 1 \
              ORDER BY created_at, id",
         )
-        .bind(&[text(tenant.business_id.as_str())])?
         .all()
         .await?;
     #[derive(Deserialize)]
@@ -253,13 +251,11 @@ pub async fn insert(
     now: &str,
 ) -> Result<Connector, ApiError> {
     let secrets = sealed(keys, id, fields.secrets).await?;
-    db.prepare(
-        "INSERT INTO crm_connectors (id, business_id, kind, name, settings, secrets, enabled, per_minute, per_second, \
-         per_day, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+    db.scoped(tenant, "INSERT INTO crm_connectors (id, business_id, kind, name, settings, secrets, enabled, per_minute, per_second, \
+         per_day, created_at, updated_at) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
     )
     .bind(&[
         text(id.as_str()),
-        text(tenant.business_id.as_str()),
         text(kind.as_str()),
         text(fields.name),
         text(&fields.settings.to_string()),
@@ -268,8 +264,7 @@ pub async fn insert(
         optional_number(fields.budget.per_minute.map(i64::from)),
         optional_number(fields.budget.per_second.map(i64::from)),
         optional_number(fields.budget.per_day.map(i64::from)),
-        text(now),
-    ])?
+        text(now)])?
     .run()
     .await?;
     find(db, keys, tenant, id)
@@ -290,13 +285,11 @@ pub async fn update(
 ) -> Result<bool, ApiError> {
     let secrets = sealed(keys, id, fields.secrets).await?;
     let result = db
-        .prepare(
-            "UPDATE crm_connectors SET name = ?4, settings = ?5, secrets = ?6, enabled = ?7, per_minute = ?8, \
+        .scoped(tenant, "UPDATE crm_connectors SET name = ?4, settings = ?5, secrets = ?6, enabled = ?7, per_minute = ?8, \
              per_second = ?9, per_day = ?10, updated_at = ?11, revision = revision + 1 \
              WHERE business_id = ?1 AND id = ?2 AND revision = ?3",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(id.as_str()),
             number(revision),
             text(fields.name),
@@ -326,13 +319,8 @@ pub async fn record_health(
     } else {
         "UPDATE crm_connectors SET last_success_us = ?4 WHERE business_id = ?1 AND id = ?2 AND ?3 IS NULL"
     };
-    db.prepare(sql)
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(id.as_str()),
-            db::optional_text(error),
-            number(now_us),
-        ])?
+    db.scoped(tenant, sql)
+        .bind(&[text(id.as_str()), db::optional_text(error), number(now_us)])?
         .run()
         .await?;
     Ok(())
@@ -340,15 +328,12 @@ pub async fn record_health(
 
 /// Pauses every call to the connector's CRM until `until_us` (a 429), unless it is paused longer.
 pub async fn pause(db: &Db, tenant: &Tenant, id: &ConnectorId, until_us: i64) -> Result<(), ApiError> {
-    db.prepare(
+    db.scoped(
+        tenant,
         "UPDATE crm_connectors SET paused_until_us = max(coalesce(paused_until_us, 0), ?3) \
          WHERE business_id = ?1 AND id = ?2",
     )
-    .bind(&[
-        text(tenant.business_id.as_str()),
-        text(id.as_str()),
-        number(until_us),
-    ])?
+    .bind(&[text(id.as_str()), number(until_us)])?
     .run()
     .await?;
     Ok(())
@@ -367,7 +352,8 @@ pub fn grant(
 ) -> Result<Statement, ApiError> {
     let today = budget::day_start(now_us);
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "UPDATE crm_connectors SET last_grant = ?3, \
              day_count = CASE WHEN day_start_us = ?5 THEN day_count + 1 ELSE 1 END, day_start_us = ?5 \
              WHERE business_id = ?1 AND id = ?2 \
@@ -378,13 +364,7 @@ pub fn grant(
              AND (per_second IS NULL OR (SELECT count(*) FROM crm_requests r WHERE r.connector_id = ?2 \
                   AND r.at_us > ?4 - 1000000) < per_second)",
         )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(id.as_str()),
-            text(token),
-            number(now_us),
-            number(today),
-        ])?)
+        .bind(&[text(id.as_str()), text(token), number(now_us), number(today)])?)
 }
 
 /// What the budget has spent, read after a grant was refused, to know how long to wait.
@@ -410,12 +390,8 @@ pub async fn spent(
         window(budget::SECOND_US, limits.per_second),
     );
     let rows: Vec<Vec<Value>> = db
-        .prepare(sql)
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(id.as_str()),
-            number(now_us),
-        ])?
+        .scoped(tenant, sql)
+        .bind(&[text(id.as_str()), number(now_us)])?
         .raw()
         .await?;
     let row = rows.into_iter().next().unwrap_or_default();
@@ -441,15 +417,11 @@ pub async fn store_cache(
     cache: &Value,
     now_us: i64,
 ) -> Result<(), ApiError> {
-    db.prepare(
+    db.scoped(
+        tenant,
         "UPDATE crm_connectors SET crm_cache = ?3, crm_cache_us = ?4 WHERE business_id = ?1 AND id = ?2",
     )
-    .bind(&[
-        text(tenant.business_id.as_str()),
-        text(id.as_str()),
-        text(&cache.to_string()),
-        number(now_us),
-    ])?
+    .bind(&[text(id.as_str()), text(&cache.to_string()), number(now_us)])?
     .run()
     .await?;
     Ok(())

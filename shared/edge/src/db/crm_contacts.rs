@@ -29,14 +29,14 @@ pub async fn claim(
         lease: Option<String>,
     }
     let row = db
-        .prepare(
+        .scoped(
+            tenant,
             "INSERT INTO crm_contacts (connector_id, customer_id, business_id, lease, leased_until_us) \
              VALUES (?2, ?3, ?1, ?4, ?6) ON CONFLICT (connector_id, customer_id) DO UPDATE \
              SET lease = excluded.lease, leased_until_us = excluded.leased_until_us \
              WHERE crm_contacts.leased_until_us <= ?5 RETURNING lease",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(connector.as_str()),
             text(&customer.to_string()),
             text(lease),
@@ -57,16 +57,12 @@ pub async fn release(
     lease: &str,
 ) -> Result<(), ApiError> {
     let result = db
-        .prepare(
+        .scoped(
+            tenant,
             "UPDATE crm_contacts SET lease = NULL, leased_until_us = 0 \
              WHERE business_id = ?1 AND connector_id = ?2 AND customer_id = ?3 AND lease = ?4",
         )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(connector.as_str()),
-            text(&customer.to_string()),
-            text(lease),
-        ])?
+        .bind(&[text(connector.as_str()), text(&customer.to_string()), text(lease)])?
         .run()
         .await?;
     let _ = db::changes(&result);
@@ -93,15 +89,12 @@ pub async fn kept(
     contact: &ContactKey,
 ) -> Result<Option<Kept>, ApiError> {
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT customer_id, external_id, stages_done FROM crm_contacts \
              WHERE business_id = ?1 AND connector_id = ?2 AND customer_id = ?3",
         )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(connector.as_str()),
-            text(&contact.to_string()),
-        ])?
+        .bind(&[text(connector.as_str()), text(&contact.to_string())])?
         .first::<Kept>(None)
         .await?)
 }
@@ -115,17 +108,14 @@ pub async fn by_external_id(
     external_id: &str,
 ) -> Result<Option<Kept>, ApiError> {
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT customer_id, external_id, stages_done FROM crm_contacts \
              WHERE business_id = ?1 AND connector_id = ?2 \
              AND (external_id = ?3 OR (external_id > ?3 || '|' AND external_id < ?3 || '}')) \
              ORDER BY external_id LIMIT 1",
         )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(connector.as_str()),
-            text(external_id),
-        ])?
+        .bind(&[text(connector.as_str()), text(external_id)])?
         .first::<Kept>(None)
         .await?)
 }
@@ -139,12 +129,12 @@ pub async fn keep(
     external_id: Option<&str>,
     stages_done: Option<&str>,
 ) -> Result<(), ApiError> {
-    db.prepare(
+    db.scoped(
+        tenant,
         "UPDATE crm_contacts SET external_id = ?4, stages_done = ?5 \
          WHERE business_id = ?1 AND connector_id = ?2 AND customer_id = ?3",
     )
     .bind(&[
-        text(tenant.business_id.as_str()),
         text(connector.as_str()),
         text(&contact.to_string()),
         optional_text(external_id),
@@ -173,14 +163,14 @@ pub async fn crm_ids(db: &Db, tenant: &Tenant, customers: &[&CustomerId]) -> Res
     }
     let listed = Sql::new("SELECT value FROM json_each(:customers)")
         .bind("customers", db::json_list(customers.iter().map(|id| id.as_str())));
-    let result = crm_ids_of(tenant, listed).prepare(db)?.all().await?;
+    let result = crm_ids_of(listed).scoped(db, tenant)?.all().await?;
     read_crm_ids(result.results::<CrmIdRow>()?)
 }
 
 /// The statement reading the CRM ids of the customers the fragment `customers` selects (one
 /// column of our customer ids), each customer's oldest connector first: the external ids the
 /// contacts of this table keep (Krayin's), and the customer links of `crm_links` (Kustomer's).
-pub fn crm_ids_of(tenant: &Tenant, customers: Sql) -> Sql {
+pub fn crm_ids_of(customers: Sql) -> Sql {
     let contacts = Sql::compose(
         "SELECT k.customer_id, k.connector_id, k.external_id, 0 AS linked FROM crm_contacts k \
          WHERE k.business_id = :business AND k.external_id IS NOT NULL AND k.customer_id IN ({sql})",
@@ -192,7 +182,6 @@ pub fn crm_ids_of(tenant: &Tenant, customers: Sql) -> Sql {
          ORDER BY c.created_at, c.id",
         vec![contacts, crm_links::customer_ids_sql(customers)],
     )
-    .bind("business", text(tenant.business_id.as_str()))
 }
 
 /// The CRM ids the statement of [`crm_ids_of`] at `position` of a batch read.

@@ -18,12 +18,10 @@ async fn first_time(
     now_us: i64,
 ) -> Result<bool, ApiError> {
     let result = db
-        .prepare(
-            "INSERT INTO crm_inbound_events (connector_id, event_id, business_id, received_us) VALUES (?2, ?3, ?1, ?4) \
+        .scoped(tenant, "INSERT INTO crm_inbound_events (connector_id, event_id, business_id, received_us) VALUES (?2, ?3, ?1, ?4) \
              ON CONFLICT (connector_id, event_id) DO NOTHING",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(connector.as_str()),
             text(event_id),
             number(now_us),
@@ -57,14 +55,11 @@ pub async fn once<T>(
 
 /// Lets the claim on `event_id` go (its handling failed on our side).
 async fn forget(db: &Db, tenant: &Tenant, connector: &ConnectorId, event_id: &str) -> Result<(), ApiError> {
-    db.prepare(
+    db.scoped(
+        tenant,
         "DELETE FROM crm_inbound_events WHERE business_id = ?1 AND connector_id = ?2 AND event_id = ?3",
     )
-    .bind(&[
-        text(tenant.business_id.as_str()),
-        text(connector.as_str()),
-        text(event_id),
-    ])?
+    .bind(&[text(connector.as_str()), text(event_id)])?
     .run()
     .await?;
     Ok(())
@@ -73,7 +68,7 @@ async fn forget(db: &Db, tenant: &Tenant, connector: &ConnectorId, event_id: &st
 /// Forgets the deliveries made before `before_us`: a CRM does not repeat one days later.
 pub async fn forget_before(db: &Db, before_us: i64) -> Result<usize, ApiError> {
     let result = db
-        .prepare("DELETE FROM crm_inbound_events WHERE received_us < ?1")
+        .unscoped("DELETE FROM crm_inbound_events WHERE received_us < ?1")
         .bind(&[number(before_us)])?
         .run()
         .await?;

@@ -24,11 +24,9 @@ pub async fn crm_id(
         crm_id: String,
     }
     let row = db
-        .prepare(
-            "SELECT crm_id FROM crm_links WHERE connector_id = ?2 AND kind = ?3 AND local_id = ?4 AND business_id = ?1",
+        .scoped(tenant, "SELECT crm_id FROM crm_links WHERE connector_id = ?2 AND kind = ?3 AND local_id = ?4 AND business_id = ?1",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(connector.as_str()),
             text(kind.as_str()),
             text(local_id),
@@ -61,12 +59,10 @@ pub async fn local_id(
         local_id: String,
     }
     let row = db
-        .prepare(
-            "SELECT local_id FROM crm_links WHERE connector_id = ?2 AND kind = ?3 AND crm_id = ?4 AND business_id = ?1 \
+        .scoped(tenant, "SELECT local_id FROM crm_links WHERE connector_id = ?2 AND kind = ?3 AND crm_id = ?4 AND business_id = ?1 \
              ORDER BY created_us LIMIT 1",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(connector.as_str()),
             text(kind.as_str()),
             text(crm_id),
@@ -87,12 +83,12 @@ pub async fn link(
     crm_id: &str,
     now_us: i64,
 ) -> Result<String, ApiError> {
-    db.prepare(
+    db.scoped(
+        tenant,
         "INSERT INTO crm_links (connector_id, business_id, kind, local_id, crm_id, created_us) \
          VALUES (?2, ?1, ?3, ?4, ?5, ?6) ON CONFLICT (connector_id, kind, local_id) DO NOTHING",
     )
     .bind(&[
-        text(tenant.business_id.as_str()),
         text(connector.as_str()),
         text(kind.as_str()),
         text(local_id),
@@ -114,12 +110,12 @@ pub async fn unlink(
     local_id: &str,
     crm_id: &str,
 ) -> Result<(), ApiError> {
-    db.prepare(
+    db.scoped(
+        tenant,
         "DELETE FROM crm_links WHERE connector_id = ?2 AND kind = ?3 AND local_id = ?4 AND crm_id = ?5 \
          AND business_id = ?1",
     )
     .bind(&[
-        text(tenant.business_id.as_str()),
         text(connector.as_str()),
         text(kind.as_str()),
         text(local_id),

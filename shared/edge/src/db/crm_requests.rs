@@ -11,12 +11,12 @@ use domain::ids::ConnectorId;
 /// before it in the batch took the token, and forgets requests too old to count.
 pub fn record_grant(db: &Db, id: &ConnectorId, token: &str, now_us: i64) -> Result<Vec<Statement>, ApiError> {
     Ok(vec![
-        db.prepare(
+        db.unscoped(
             "INSERT INTO crm_requests (connector_id, at_us) SELECT ?1, ?3 \
              WHERE (SELECT last_grant FROM crm_connectors WHERE id = ?1) = ?2",
         )
         .bind(&[text(id.as_str()), text(token), number(now_us)])?,
-        db.prepare("DELETE FROM crm_requests WHERE connector_id = ?1 AND at_us < ?2")
+        db.unscoped("DELETE FROM crm_requests WHERE connector_id = ?1 AND at_us < ?2")
             .bind(&[text(id.as_str()), number(now_us - 2 * MINUTE_US)])?,
     ])
 }

@@ -24,13 +24,11 @@ pub async fn record(
     rating: &Rating<'_>,
     now_us: i64,
 ) -> Result<(), ApiError> {
-    db.prepare(
-        "INSERT INTO crm_satisfaction (connector_id, business_id, conversation_id, score, level, comment, updated_us) \
+    db.scoped(tenant, "INSERT INTO crm_satisfaction (connector_id, business_id, conversation_id, score, level, comment, updated_us) \
          VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (connector_id, conversation_id) DO UPDATE SET \
          score = excluded.score, level = excluded.level, comment = excluded.comment, updated_us = excluded.updated_us",
     )
     .bind(&[
-        text(tenant.business_id.as_str()),
         text(connector.as_str()),
         text(conversation.as_str()),
         rating.score.map_or(JsValue::NULL, JsValue::from_f64),
@@ -52,11 +50,12 @@ pub struct Average {
 
 pub async fn average(db: &Db, tenant: &Tenant, from_us: i64, to_us: i64) -> Result<Average, ApiError> {
     let row = db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT avg(score) AS average, count(score) AS count FROM crm_satisfaction \
              WHERE business_id = ?1 AND updated_us >= ?2 AND updated_us < ?3",
         )
-        .bind(&[text(tenant.business_id.as_str()), number(from_us), number(to_us)])?
+        .bind(&[number(from_us), number(to_us)])?
         .first::<Average>(None)
         .await?;
     Ok(row.unwrap_or_default())

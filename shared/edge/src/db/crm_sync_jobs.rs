@@ -157,7 +157,7 @@ pub async fn insert_planned(
     }
     let field = |name: &str| format!("json_extract(j.value, '$.{name}')");
     let result = db
-        .prepare(format!(
+        .scoped(tenant, format!(
             "INSERT INTO crm_sync_jobs (id, business_id, connector_id, customer_id, operation, subject_id, event_id, \
              status, last_error, next_attempt_us, retry_from_us, created_us, updated_us) \
              SELECT {}, ?1, {}, {}, {}, {}, {}, {}, {}, ?3, ?3, ?3, ?3 FROM json_each(?2) AS j \
@@ -175,7 +175,6 @@ pub async fn insert_planned(
             field("connector_id"),
         ))
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(&serde_json::to_string(&rows)?),
             number(now_us),
         ])?
@@ -212,13 +211,11 @@ pub async fn insert_requested(
     work: &Requested<'_>,
     now_us: i64,
 ) -> Result<Job, ApiError> {
-    db.prepare(
-        "INSERT INTO crm_sync_jobs (id, business_id, connector_id, customer_id, operation, subject_id, input, status, \
+    db.scoped(tenant, "INSERT INTO crm_sync_jobs (id, business_id, connector_id, customer_id, operation, subject_id, input, status, \
          next_attempt_us, retry_from_us, created_us, updated_us) \
          VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8, ?8, ?8)",
     )
     .bind(&[
-        text(tenant.business_id.as_str()),
         text(id.as_str()),
         text(work.connector_id.as_str()),
         text(work.customer_id.as_str()),
@@ -253,14 +250,12 @@ pub async fn insert_delivered(
     now_us: i64,
 ) -> Result<Option<Contact>, ApiError> {
     let result = db
-        .prepare(
-            "INSERT INTO crm_sync_jobs (id, business_id, connector_id, customer_id, operation, subject_id, event_id, \
+        .scoped(tenant, "INSERT INTO crm_sync_jobs (id, business_id, connector_id, customer_id, operation, subject_id, event_id, \
              input, status, next_attempt_us, retry_from_us, created_us, updated_us) \
              VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?9, ?9) \
              ON CONFLICT (connector_id, event_id) DO NOTHING",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(id.as_str()),
             text(work.connector_id.as_str()),
             text(&work.contact.to_string()),
@@ -281,10 +276,11 @@ pub async fn insert_delivered(
 
 pub async fn find(db: &Db, tenant: &Tenant, id: &SyncJobId) -> Result<Option<Job>, ApiError> {
     let row = db
-        .prepare(format!(
-            "SELECT {COLUMNS} FROM crm_sync_jobs WHERE business_id = ?1 AND id = ?2"
-        ))
-        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
+        .scoped(
+            tenant,
+            format!("SELECT {COLUMNS} FROM crm_sync_jobs WHERE business_id = ?1 AND id = ?2"),
+        )
+        .bind(&[text(id.as_str())])?
         .first::<Row>(None)
         .await?;
     row.map(Row::into_job).transpose()
@@ -294,12 +290,11 @@ pub async fn find(db: &Db, tenant: &Tenant, id: &SyncJobId) -> Result<Option<Job
 /// waits for a retry, the rest waits with it.
 pub async fn next_of_contact(db: &Db, tenant: &Tenant, contact: &Contact) -> Result<Option<Job>, ApiError> {
     let row = db
-        .prepare(format!(
+        .scoped(tenant, format!(
             "SELECT {COLUMNS} FROM crm_sync_jobs WHERE connector_id = ?2 AND customer_id = ?3 AND status = 'pending' \
              AND business_id = ?1 ORDER BY seq LIMIT 1"
         ))
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(contact.connector_id.as_str()),
             text(&contact.key.to_string()),
         ])?
@@ -327,13 +322,11 @@ pub async fn settle(
     settled: &Settled<'_>,
     now_us: i64,
 ) -> Result<(), ApiError> {
-    db.prepare(
-        "UPDATE crm_sync_jobs SET status = ?3, crm_id = coalesce(?4, crm_id), last_status = ?5, last_error = ?6, \
+    db.scoped(tenant, "UPDATE crm_sync_jobs SET status = ?3, crm_id = coalesce(?4, crm_id), last_status = ?5, last_error = ?6, \
          duration_ms = ?7, next_attempt_us = ?8, attempts = attempts + 1, updated_us = ?9 \
          WHERE business_id = ?1 AND id = ?2 AND status = 'pending'",
     )
     .bind(&[
-        text(tenant.business_id.as_str()),
         text(job.id.as_str()),
         text(settled.status.as_str()),
         optional_text(settled.crm_id),
@@ -351,15 +344,12 @@ pub async fn settle(
 /// Puts pending `job` off until `until_us` without counting a try (the budget was spent, or the
 /// connector paused): no call was made.
 pub async fn defer(db: &Db, tenant: &Tenant, job: &Job, until_us: i64) -> Result<(), ApiError> {
-    db.prepare(
+    db.scoped(
+        tenant,
         "UPDATE crm_sync_jobs SET next_attempt_us = max(next_attempt_us, ?3) \
          WHERE business_id = ?1 AND id = ?2 AND status = 'pending'",
     )
-    .bind(&[
-        text(tenant.business_id.as_str()),
-        text(job.id.as_str()),
-        number(until_us),
-    ])?
+    .bind(&[text(job.id.as_str()), number(until_us)])?
     .run()
     .await?;
     Ok(())
@@ -384,13 +374,15 @@ pub async fn list(
     filter: &Filter<'_>,
 ) -> Result<Vec<Job>, ApiError> {
     let result = db
-        .prepare(format!(
-            "SELECT {COLUMNS} FROM crm_sync_jobs WHERE business_id = ?1 AND connector_id = ?2 \
+        .scoped(
+            tenant,
+            format!(
+                "SELECT {COLUMNS} FROM crm_sync_jobs WHERE business_id = ?1 AND connector_id = ?2 \
              AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR subject_id = ?4 OR customer_id = ?4) \
              AND (?5 IS NULL OR seq < ?5) ORDER BY seq DESC LIMIT ?6"
-        ))
+            ),
+        )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(connector.as_str()),
             optional_text(filter.status.map(JobStatus::as_str)),
             optional_text(filter.record),
@@ -425,21 +417,19 @@ pub async fn summary(
         format!("coalesce(sum(status = '{status}' AND updated_us >= ?3 AND updated_us < ?4), 0) AS {status}")
     };
     let row = db
-        .prepare(format!(
-            "SELECT coalesce(sum(status = 'pending'), 0) AS pending, {}, {}, {}, {}, \
+        .scoped(
+            tenant,
+            format!(
+                "SELECT coalesce(sum(status = 'pending'), 0) AS pending, {}, {}, {}, {}, \
              min(CASE WHEN status = 'pending' THEN created_us END) AS oldest_pending_us \
              FROM crm_sync_jobs WHERE business_id = ?1 AND connector_id = ?2",
-            settled("succeeded"),
-            settled("skipped"),
-            settled("failed"),
-            settled("dead"),
-        ))
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(connector.as_str()),
-            number(since_us),
-            number(until_us),
-        ])?
+                settled("succeeded"),
+                settled("skipped"),
+                settled("failed"),
+                settled("dead"),
+            ),
+        )
+        .bind(&[text(connector.as_str()), number(since_us), number(until_us)])?
         .first::<Summary>(None)
         .await?;
     Ok(row.unwrap_or_default())
@@ -461,14 +451,12 @@ pub async fn replay(
         customer_id: ContactKey,
     }
     let result = db
-        .prepare(
-            "UPDATE crm_sync_jobs SET status = 'pending', attempts = 0, next_attempt_us = ?6, retry_from_us = ?6, \
+        .scoped(tenant, "UPDATE crm_sync_jobs SET status = 'pending', attempts = 0, next_attempt_us = ?6, retry_from_us = ?6, \
              updated_us = ?6 WHERE business_id = ?1 AND connector_id = ?2 \
              AND status IN (SELECT value FROM json_each(?3)) AND created_us >= ?4 AND created_us < ?5 \
              RETURNING customer_id",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(connector.as_str()),
             db::json_list(statuses.iter().map(|status| status.as_str())),
             number(from_us),
@@ -500,7 +488,7 @@ pub async fn overdue_contacts(
     limit: usize,
 ) -> Result<Vec<Contact>, ApiError> {
     let result = db
-        .prepare(
+        .unscoped(
             "SELECT DISTINCT j.business_id, j.connector_id, j.customer_id FROM crm_sync_jobs j \
              JOIN crm_connectors c ON c.id = j.connector_id AND c.business_id = j.business_id AND c.enabled = 1 \
              WHERE j.status = 'pending' AND j.next_attempt_us < ?1 \
@@ -518,7 +506,7 @@ pub async fn overdue_contacts(
 /// retention. Pending work is never deleted.
 pub async fn delete_settled_before(db: &Db, before_us: i64, limit: usize) -> Result<usize, ApiError> {
     let result = db
-        .prepare(
+        .unscoped(
             "DELETE FROM crm_sync_jobs WHERE seq IN (SELECT seq FROM crm_sync_jobs WHERE status <> 'pending' \
              AND updated_us < ?1 ORDER BY seq LIMIT ?2)",
         )

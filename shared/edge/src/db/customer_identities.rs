@@ -24,14 +24,12 @@ pub fn link(
     new_customer: &CustomerId,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
-            "INSERT OR IGNORE INTO customer_identities (business_id, channel, address, customer_id) VALUES (?1, ?2, ?3, COALESCE(\
+        .scoped(tenant, "INSERT OR IGNORE INTO customer_identities (business_id, channel, address, customer_id) VALUES (?1, ?2, ?3, COALESCE(\
              (SELECT id FROM customers WHERE business_id = ?1 AND ?5 IS NOT NULL AND phone = ?5), \
              (SELECT id FROM customers WHERE business_id = ?1 AND ?5 IS NOT NULL AND whatsapp_number = ?5 ORDER BY +created_at LIMIT 1), \
              (SELECT id FROM customers WHERE business_id = ?1 AND ?4 IS NOT NULL AND email = ?4), ?6))",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(channel),
             text(address),
             db::optional_text(email),
@@ -60,8 +58,8 @@ pub async fn latest_address(
 ) -> Result<Option<String>, ApiError> {
     let customer = Sql::new(":customer").bind("customer", text(customer_id.as_str()));
     let channel = Sql::new(":channel").bind("channel", text(channel.as_str()));
-    let result = latest_address_of(tenant, customer, channel)
-        .prepare(db)?
+    let result = latest_address_of(customer, channel)
+        .scoped(db, tenant)?
         .all()
         .await?;
     address_at(&[result], 0)
@@ -73,22 +71,22 @@ pub async fn latest_address(
 /// address of the business (see the module note in `db`).
 pub fn channels_of(db: &Db, tenant: &Tenant, customer_id: &CustomerId) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT DISTINCT channel FROM customer_identities WHERE +business_id = ?1 AND customer_id = ?2",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(customer_id.as_str())])?)
+        .bind(&[text(customer_id.as_str())])?)
 }
 
 /// [`latest_address`] of the customer and on the channel the fragments select (a value or a
 /// subquery of one column each), for a caller's batch; [`address_at`] reads its answer. By the
 /// customer's index, as [`channels_of`].
-pub fn latest_address_of(tenant: &Tenant, customer: Sql, channel: Sql) -> Sql {
+pub fn latest_address_of(customer: Sql, channel: Sql) -> Sql {
     Sql::compose(
         "SELECT address FROM customer_identities WHERE +business_id = :business AND customer_id = ({sql}) \
          AND +channel = ({sql}) ORDER BY rowid DESC LIMIT 1",
         vec![customer, channel],
     )
-    .bind("business", text(tenant.business_id.as_str()))
 }
 
 /// The address the statement of [`latest_address_of`] at `position` of a batch found.

@@ -171,19 +171,16 @@ fn by_key(db: &Db, tenant: &Tenant, key: &CustomerKey) -> Result<Statement, ApiE
     // The column name comes from a closed enum, never from the request.
     let column = key.kind().name();
     let sql = format!("SELECT {COLUMNS} FROM customers WHERE business_id = ?1 AND {column} = ?2");
-    Ok(db
-        .prepare(sql)
-        .bind(&[db::text(tenant.business_id.as_str()), db::text(key.as_str())])?)
+    Ok(db.scoped(tenant, sql).bind(&[db::text(key.as_str())])?)
 }
 
 /// The tenant's customer whose id the fragment `id` selects (one column), for a caller's batch;
 /// [`customer_at`] reads its answer. Our own id is the primary key: `+business_id` keeps SQLite
 /// on it (see the module note in `db`).
-pub fn with_id_of(tenant: &Tenant, id: Sql) -> Sql {
+pub fn with_id_of(id: Sql) -> Sql {
     id.within(&format!(
         "SELECT {COLUMNS} FROM customers WHERE +business_id = :business AND id = ({HOLE})"
     ))
-    .bind("business", text(tenant.business_id.as_str()))
 }
 
 /// The customer the statement of [`with_id_of`] at `position` of a batch found, or None.
@@ -213,7 +210,7 @@ async fn find_one_with_crm_ids(
     let results = db
         .batch(vec![
             by_key(db, tenant, key)?,
-            crm_contacts::crm_ids_of(tenant, named).prepare(db)?,
+            crm_contacts::crm_ids_of(named).scoped(db, tenant)?,
         ])
         .await?;
     let Some(row) = db::first_row::<CustomerRow>(&results, 0)? else {
@@ -284,9 +281,8 @@ pub async fn list(
          ORDER BY created_at DESC, id DESC LIMIT ?7"
     );
     let result = db
-        .prepare(sql)
+        .scoped(tenant, sql)
         .bind(&[
-            text(tenant.business_id.as_str()),
             db::optional_text(query.after.as_ref().map(|after| after.created_at.as_str())),
             db::optional_text(query.after.as_ref().map(|after| after.id.as_str())),
             db::optional_text(query.tag.as_deref()),
@@ -340,9 +336,8 @@ pub async fn find_many(db: &Db, tenant: &Tenant, keys: &[CustomerKey]) -> Result
         ],
     );
     let result = db
-        .prepare(sql)
+        .scoped(tenant, sql)
         .bind(&[
-            db::text(tenant.business_id.as_str()),
             of_kind(KeyKind::Id),
             of_kind(KeyKind::ExternalId),
             of_kind(KeyKind::Email),
@@ -375,9 +370,8 @@ pub async fn find_known(
         &[(KeyKind::ExternalId, 2), (KeyKind::Email, 3), (KeyKind::Phone, 4)],
     );
     let result = db
-        .prepare(sql)
+        .scoped(tenant, sql)
         .bind(&[
-            db::text(tenant.business_id.as_str()),
             db::json_list(drafts.iter().filter_map(|d| d.external_id.as_deref())),
             db::json_list(drafts.iter().filter_map(|d| d.email.as_ref().map(Email::as_str))),
             db::json_list(drafts.iter().filter_map(|d| d.phone.as_ref().map(Phone::as_str))),
@@ -450,7 +444,6 @@ pub fn write(
     now: Timestamp,
     writes: &[PlannedWrite<'_>],
 ) -> Result<Vec<Statement>, ApiError> {
-    let business = text(tenant.business_id.as_str());
     let stamp = text(&now.to_rfc3339());
     let mut statements = Vec::new();
     for step in writes.chunk_by(|a, b| a.step == b.step) {
@@ -460,10 +453,7 @@ pub fn write(
                 .filter(|w| w.is_new == is_new)
                 .map(|w| WriteRow::new(w.id, w.draft));
             for chunk in json_arrays(rows)? {
-                statements.push(
-                    db.prepare(sql)
-                        .bind(&[business.clone(), stamp.clone(), text(&chunk)])?,
-                );
+                statements.push(db.scoped(tenant, sql).bind(&[stamp.clone(), text(&chunk)])?);
             }
         }
     }
@@ -499,8 +489,7 @@ pub fn create_sender(
     now: &str,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
-            "INSERT INTO customers (id, business_id, name, email, phone, whatsapp_number, tags, custom_fields, created_at, updated_at) \
+        .scoped(tenant, "INSERT INTO customers (id, business_id, name, email, phone, whatsapp_number, tags, custom_fields, created_at, updated_at) \
              SELECT ?2, ?1, ?3, ?4, ?5, ?6, '[]', '{}', ?7, ?7 \
              WHERE NOT EXISTS (SELECT 1 FROM customer_identities WHERE business_id = ?1 AND channel = ?8 AND address = ?9) \
              AND NOT EXISTS (SELECT 1 FROM customers WHERE business_id = ?1 AND \
@@ -508,7 +497,6 @@ pub fn create_sender(
              ON CONFLICT DO NOTHING",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(sender.id.as_str()),
             text(sender.name),
             db::optional_text(sender.email),

@@ -2,10 +2,18 @@
 //! invocation's limits (`crate::env`) before it runs (its SQL's length and bound parameters, one
 //! query per statement, one round trip per call) and charged with the rows D1 says it read and
 //! wrote after.
+//!
+//! A statement comes through one of two doors. [`Db::scoped`] takes the [`Tenant`] and binds its
+//! business id as `?1` itself, so a statement on a business's rows cannot be made without one, nor
+//! bound to another business's id; [`Db::unscoped`] is the door of the few statements that are not
+//! one business's (the sweeps, the lookups that find the business, such as an API key's hash or a
+//! webhook's path, and the tables that have no business). `statements.rs` holds each unscoped
+//! statement on a business's table to a listed reason.
 
 use crate::env::Env;
 use crate::runtime;
 use domain::platform::{Resource, check_statement};
+use domain::tenant::Tenant;
 use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
@@ -20,13 +28,27 @@ impl Db {
         Self { inner, env }
     }
 
-    pub fn prepare(&self, sql: impl Into<String>) -> Statement {
-        let sql = sql.into();
+    /// A statement on the tenant's rows: `?1` is its business id, bound here, and
+    /// [`Statement::bind`] binds the rest from `?2` on. Its SQL must compare `?1` with a
+    /// `business_id` (`statements.rs` checks that it reads one).
+    pub fn scoped(&self, tenant: &Tenant, sql: impl Into<String>) -> Statement {
+        self.statement(sql.into(), Some(JsValue::from_str(tenant.business_id.as_str())))
+    }
+
+    /// A statement that is no one business's: a sweep across every business, a lookup that finds
+    /// the business (by an API key's hash, a webhook's path), or a table with no business column.
+    /// Nothing is bound for it.
+    pub fn unscoped(&self, sql: impl Into<String>) -> Statement {
+        self.statement(sql.into(), None)
+    }
+
+    fn statement(&self, sql: String, scope: Option<JsValue>) -> Statement {
         Statement {
             inner: self.inner.prepare(&sql),
             sql_bytes: sql.len(),
             start: sql.chars().take(80).collect(),
-            parameters: 0,
+            parameters: usize::from(scope.is_some()),
+            scope,
             env: self.env.clone(),
         }
     }
@@ -40,10 +62,11 @@ impl Db {
         self.env.charge(Resource::D1Query, count)?;
         self.env.charge_round_trip();
         let called = runtime::now().millis();
-        let results = self
-            .inner
-            .batch(statements.into_iter().map(|statement| statement.inner).collect())
-            .await?;
+        let statements = statements
+            .into_iter()
+            .map(|statement| statement.bound())
+            .collect::<worker::Result<Vec<_>>>()?;
+        let results = self.inner.batch(statements).await?;
         charge(&self.env, called, &results);
         Ok(results)
     }
@@ -56,16 +79,40 @@ pub struct Statement {
     /// The SQL's start, for the message of a statement over a limit.
     start: String,
     parameters: usize,
+    /// A scoped statement's business id, until [`Statement::bind`] binds it as `?1`.
+    scope: Option<JsValue>,
     env: Env,
 }
 
 impl Statement {
+    /// Binds `values` in order: from `?2` on for a scoped statement (its `?1` is the business),
+    /// from `?1` for an unscoped one.
     pub fn bind(self, values: &[JsValue]) -> worker::Result<Self> {
+        let (inner, parameters) = match &self.scope {
+            Some(business) => {
+                let mut all = Vec::with_capacity(values.len() + 1);
+                all.push(business.clone());
+                all.extend_from_slice(values);
+                (self.inner.bind(&all)?, all.len())
+            }
+            None => (self.inner.bind(values)?, values.len()),
+        };
         Ok(Self {
-            inner: self.inner.bind(values)?,
-            parameters: values.len(),
+            inner,
+            parameters,
+            scope: None,
             ..self
         })
+    }
+
+    /// The runtime's statement with everything bound: a scoped statement that took no other
+    /// values is bound to its business here. (The runtime's statement is a handle: a clone is
+    /// not a copy.)
+    fn bound(&self) -> worker::Result<D1PreparedStatement> {
+        match &self.scope {
+            Some(business) => self.inner.clone().bind(std::slice::from_ref(business)),
+            None => Ok(self.inner.clone()),
+        }
     }
 
     /// The first row of the statement's answer (D1 runs the whole statement either way, and
@@ -80,21 +127,21 @@ impl Statement {
     /// The rows as arrays of values (D1 tells no rows read for these).
     pub async fn raw<T: DeserializeOwned>(&self) -> worker::Result<Vec<Vec<T>>> {
         let called = self.start()?;
-        let rows = self.inner.raw().await?;
+        let rows = self.bound()?.raw().await?;
         charge(&self.env, called, &[]);
         Ok(rows)
     }
 
     pub async fn all(&self) -> worker::Result<D1Result> {
         let called = self.start()?;
-        let result = self.inner.all().await?;
+        let result = self.bound()?.all().await?;
         charge(&self.env, called, std::slice::from_ref(&result));
         Ok(result)
     }
 
     pub async fn run(&self) -> worker::Result<D1Result> {
         let called = self.start()?;
-        let result = self.inner.run().await?;
+        let result = self.bound()?.run().await?;
         charge(&self.env, called, std::slice::from_ref(&result));
         Ok(result)
     }

@@ -22,14 +22,12 @@ pub fn keep_unmatched(
     now: Timestamp,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
-            "INSERT INTO early_statuses (business_id, channel, provider_message_id, status, reason, received_us) \
+        .scoped(tenant, "INSERT INTO early_statuses (business_id, channel, provider_message_id, status, reason, received_us) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM messages \
              WHERE business_id = ?1 AND channel = ?2 AND provider_message_id = ?3 AND direction = 'outbound') \
              ON CONFLICT DO NOTHING",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(channel.as_str()),
             text(&update.provider_message_id),
             text(update.status.as_str()),
@@ -47,26 +45,23 @@ pub fn apply_and_forget(
     provider_message_id: &str,
     now: &str,
 ) -> Result<[Statement; 2], ApiError> {
-    let business = text(tenant.business_id.as_str());
     let of_message = "business_id = ?1 AND provider_message_id = ?2 \
          AND channel = (SELECT channel FROM messages WHERE business_id = ?1 AND id = ?3)";
     let apply = db
-        .prepare(format!(
-            "UPDATE messages SET status = kept.status, status_reason = kept.reason, updated_at = ?4 \
+        .scoped(
+            tenant,
+            format!(
+                "UPDATE messages SET status = kept.status, status_reason = kept.reason, updated_at = ?4 \
              FROM (SELECT status, reason, {rank} AS rank FROM early_statuses WHERE {of_message} \
                    ORDER BY rank DESC LIMIT 1) AS kept \
              WHERE messages.business_id = ?1 AND messages.id = ?3 AND {message_rank} < kept.rank",
-            rank = status_rank("status"),
-            message_rank = status_rank("messages.status"),
-        ))
-        .bind(&[
-            business.clone(),
-            text(provider_message_id),
-            text(id.as_str()),
-            text(now),
-        ])?;
+                rank = status_rank("status"),
+                message_rank = status_rank("messages.status"),
+            ),
+        )
+        .bind(&[text(provider_message_id), text(id.as_str()), text(now)])?;
     let forget = db
-        .prepare(format!("DELETE FROM early_statuses WHERE {of_message}"))
-        .bind(&[business, text(provider_message_id), text(id.as_str())])?;
+        .scoped(tenant, format!("DELETE FROM early_statuses WHERE {of_message}"))
+        .bind(&[text(provider_message_id), text(id.as_str())])?;
     Ok([apply, forget])
 }

@@ -43,12 +43,10 @@ pub async fn insert(
     now_us: i64,
 ) -> Result<bool, ApiError> {
     let result = db
-        .prepare(
-            "INSERT INTO escalations (id, business_id, conversation_id, customer_id, reason, trigger, message_id, created_us) \
+        .scoped(tenant, "INSERT INTO escalations (id, business_id, conversation_id, customer_id, reason, trigger, message_id, created_us) \
              VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (message_id) DO NOTHING",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(new.id.as_str()),
             text(new.conversation_id.as_str()),
             text(new.customer_id.as_str()),
@@ -70,10 +68,9 @@ pub async fn take_handoff(
     now_us: i64,
 ) -> Result<bool, ApiError> {
     let result = db
-        .prepare(
-            "UPDATE escalations SET handed_off_us = ?3 WHERE business_id = ?1 AND id = ?2 AND handed_off_us IS NULL",
+        .scoped(tenant, "UPDATE escalations SET handed_off_us = ?3 WHERE business_id = ?1 AND id = ?2 AND handed_off_us IS NULL",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(id.as_str()), number(now_us)])?
+        .bind(&[text(id.as_str()), number(now_us)])?
         .run()
         .await?;
     Ok(db::changes(&result) == 1)
@@ -88,14 +85,12 @@ pub struct Rate {
 
 pub async fn rate(db: &Db, tenant: &Tenant, from_us: i64, to_us: i64) -> Result<Rate, ApiError> {
     let row = db
-        .prepare(
-            "SELECT (SELECT count(DISTINCT conversation_id) FROM escalations WHERE business_id = ?1 \
+        .scoped(tenant, "SELECT (SELECT count(DISTINCT conversation_id) FROM escalations WHERE business_id = ?1 \
                AND created_us >= ?2 AND created_us < ?3) AS escalations, \
              (SELECT count(*) FROM conversations WHERE business_id = ?1 AND created_at >= ?4 AND created_at < ?5) \
                AS conversations",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             number(from_us),
             number(to_us),
             text(&domain::time::Timestamp::from_micros(from_us).to_rfc3339()),

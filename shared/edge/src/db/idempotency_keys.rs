@@ -35,8 +35,7 @@ pub struct Stored {
 /// request whose lease ran out. Otherwise the key's row is left as it is.
 pub async fn claim(db: &Db, tenant: &Tenant, claim: &Claim<'_>) -> Result<bool, ApiError> {
     let result = db
-        .prepare(
-            "INSERT INTO idempotency_keys (business_id, key, fingerprint, claim, state, created_us, lease_until_us) \
+        .scoped(tenant, "INSERT INTO idempotency_keys (business_id, key, fingerprint, claim, state, created_us, lease_until_us) \
              VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6) \
              ON CONFLICT (business_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, claim = excluded.claim, \
              state = 'running', status = NULL, content_type = NULL, body = NULL, created_us = excluded.created_us, \
@@ -45,7 +44,6 @@ pub async fn claim(db: &Db, tenant: &Tenant, claim: &Claim<'_>) -> Result<bool, 
              AND idempotency_keys.lease_until_us < ?5 AND idempotency_keys.fingerprint = excluded.fingerprint)",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(claim.key.as_str()),
             text(claim.fingerprint),
             text(claim.claim),
@@ -60,11 +58,12 @@ pub async fn claim(db: &Db, tenant: &Tenant, claim: &Claim<'_>) -> Result<bool, 
 
 pub async fn find(db: &Db, tenant: &Tenant, key: &IdempotencyKey) -> Result<Option<Stored>, ApiError> {
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT fingerprint, claim, state, status, content_type, body FROM idempotency_keys \
              WHERE business_id = ?1 AND key = ?2",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(key.as_str())])?
+        .bind(&[text(key.as_str())])?
         .first::<Stored>(None)
         .await?)
 }
@@ -79,12 +78,12 @@ pub async fn complete(
     content_type: Option<&str>,
     sealed_body: &str,
 ) -> Result<(), ApiError> {
-    db.prepare(
+    db.scoped(
+        tenant,
         "UPDATE idempotency_keys SET state = 'done', status = ?4, content_type = ?5, body = ?6 \
          WHERE business_id = ?1 AND key = ?2 AND claim = ?3",
     )
     .bind(&[
-        text(tenant.business_id.as_str()),
         text(key.as_str()),
         text(claim),
         number(i64::from(status)),
@@ -98,10 +97,13 @@ pub async fn complete(
 
 /// Frees the key after a run that decided nothing (a server error): the next retry runs again.
 pub async fn release(db: &Db, tenant: &Tenant, key: &IdempotencyKey, claim: &str) -> Result<(), ApiError> {
-    db.prepare("DELETE FROM idempotency_keys WHERE business_id = ?1 AND key = ?2 AND claim = ?3")
-        .bind(&[text(tenant.business_id.as_str()), text(key.as_str()), text(claim)])?
-        .run()
-        .await?;
+    db.scoped(
+        tenant,
+        "DELETE FROM idempotency_keys WHERE business_id = ?1 AND key = ?2 AND claim = ?3",
+    )
+    .bind(&[text(key.as_str()), text(claim)])?
+    .run()
+    .await?;
     Ok(())
 }
 
@@ -113,16 +115,12 @@ pub async fn extend(
     claim: &str,
     lease_until_us: i64,
 ) -> Result<(), ApiError> {
-    db.prepare(
+    db.scoped(
+        tenant,
         "UPDATE idempotency_keys SET lease_until_us = ?4 WHERE business_id = ?1 AND key = ?2 AND claim = ?3 \
          AND state = 'running'",
     )
-    .bind(&[
-        text(tenant.business_id.as_str()),
-        text(key.as_str()),
-        text(claim),
-        number(lease_until_us),
-    ])?
+    .bind(&[text(key.as_str()), text(claim), number(lease_until_us)])?
     .run()
     .await?;
     Ok(())
@@ -131,7 +129,7 @@ pub async fn extend(
 /// Deletes up to `limit` keys created before `before_us`, across businesses. How many went.
 pub async fn delete_created_before(db: &Db, before_us: i64, limit: usize) -> Result<usize, ApiError> {
     let result = db
-        .prepare(
+        .unscoped(
             "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys \
              WHERE created_us < ?1 ORDER BY created_us LIMIT ?2)",
         )

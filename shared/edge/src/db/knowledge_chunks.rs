@@ -58,12 +58,12 @@ pub async fn stored_among(
         return Ok(HashSet::new());
     }
     let rows = db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT hash FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 AND embedder = ?4 \
              AND run_id IS NULL AND hash IN (SELECT value FROM json_each(?3))",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(source.as_str()),
             text(&serde_json::to_string(hashes)?),
             text(embedder),
@@ -89,8 +89,7 @@ pub fn insert(
     let mut statements = Vec::new();
     for rows in json_arrays(pieces)? {
         statements.push(
-            db.prepare(
-                "INSERT INTO knowledge_chunks (id, business_id, source_id, hash, record, part, text, embedder, \
+            db.scoped(tenant, "INSERT INTO knowledge_chunks (id, business_id, source_id, hash, record, part, text, embedder, \
                  run_id, created_at, updated_at) \
                  SELECT json_extract(value, '$.id'), ?1, ?2, json_extract(value, '$.hash'), json_extract(value, '$.record'), \
                  json_extract(value, '$.part'), json_extract(value, '$.text'), ?3, ?6, ?4, ?4 FROM json_each(?5) WHERE true \
@@ -98,7 +97,6 @@ pub fn insert(
                  run_id = CASE WHEN knowledge_chunks.run_id IS NULL THEN NULL ELSE excluded.run_id END",
             )
             .bind(&[
-                text(tenant.business_id.as_str()),
                 text(source.as_str()),
                 text(embedder),
                 text(now),
@@ -120,16 +118,12 @@ pub async fn publish(
     limit: usize,
 ) -> Result<usize, ApiError> {
     let result = db
-        .prepare(
+        .scoped(
+            tenant,
             "UPDATE knowledge_chunks SET run_id = NULL WHERE seq IN (SELECT seq FROM knowledge_chunks \
              WHERE business_id = ?1 AND source_id = ?2 AND run_id = ?3 LIMIT ?4)",
         )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(source.as_str()),
-            text(run),
-            number(limit as i64),
-        ])?
+        .bind(&[text(source.as_str()), text(run), number(limit as i64)])?
         .run()
         .await?;
     Ok(crate::db::changes(&result))
@@ -155,25 +149,21 @@ pub async fn gone(
          AND substr(c.hash, 1, 16) NOT IN ({sql}) LIMIT :limit",
         vec![knowledge_run_seen::seen_sql()],
     )
-    .bind("business", text(tenant.business_id.as_str()))
     .bind("source", text(source.as_str()))
     .bind("run", text(run_id))
     .bind("limit", number(limit as i64));
-    Ok(sql.prepare(db)?.all().await?.results::<Gone>()?)
+    Ok(sql.scoped(db, tenant)?.all().await?.results::<Gone>()?)
 }
 
 /// The statement that deletes the source's pieces among `ids`.
 pub fn delete(db: &Db, tenant: &Tenant, source: &SourceId, ids: &[String]) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "DELETE FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 \
              AND id IN (SELECT value FROM json_each(?3))",
         )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(source.as_str()),
-            text(&serde_json::to_string(ids)?),
-        ])?)
+        .bind(&[text(source.as_str()), text(&serde_json::to_string(ids)?)])?)
 }
 
 /// Up to `limit` ids of the source's pieces after the piece numbered `after` (0: from the
@@ -191,16 +181,12 @@ pub async fn ids_after(
         id: String,
     }
     let rows = db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT seq, id FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 AND seq > ?3 \
              ORDER BY seq LIMIT ?4",
         )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(source.as_str()),
-            number(after),
-            number(limit as i64),
-        ])?
+        .bind(&[text(source.as_str()), number(after), number(limit as i64)])?
         .all()
         .await?
         .results::<Row>()?;
@@ -225,14 +211,12 @@ pub async fn by_ids(db: &Db, tenant: &Tenant, ids: &[String]) -> Result<Vec<Foun
         return Ok(Vec::new());
     }
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT id, source_id, record, part, text FROM knowledge_chunks WHERE business_id = ?1 \
              AND run_id IS NULL AND id IN (SELECT value FROM json_each(?2))",
         )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(&serde_json::to_string(ids)?),
-        ])?
+        .bind(&[text(&serde_json::to_string(ids)?)])?
         .all()
         .await?
         .results::<Found>()?)
@@ -284,9 +268,9 @@ pub async fn keyword(
     }
     let counted = db
         .batch(vec![
-            db.prepare(HOLDING)
+            db.unscoped(HOLDING)
                 .bind(&[text(&serde_json::to_string(&words)?)])?,
-            db.prepare(AVERAGES),
+            db.unscoped(AVERAGES),
         ])
         .await?;
     let holding: HashMap<String, u64> = db::rows::<Holding>(&counted, 0)?
@@ -324,12 +308,8 @@ pub async fn keyword(
         score: f64,
     }
     let rows = db
-        .prepare(MATCHING)
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(&matching),
-            number(k as i64),
-        ])?
+        .scoped(tenant, MATCHING)
+        .bind(&[text(&matching), number(k as i64)])?
         .all()
         .await?
         .results::<Row>()?;
@@ -366,14 +346,14 @@ pub async fn counts(
         embeddings: i64,
     }
     let rows = db
-        .prepare(
-            // From the business's sources to their pieces: grouped by source_id alone, SQLite
+        .scoped(
+            tenant, // From the business's sources to their pieces: grouped by source_id alone, SQLite
             // would walk every business's pieces in the (source_id, hash) index.
             "SELECT s.id AS source_id, COUNT(*) AS chunks, SUM(c.embedder = ?2) AS embeddings \
              FROM knowledge_sources s JOIN knowledge_chunks c ON c.source_id = s.id \
              WHERE s.business_id = ?1 AND c.business_id = ?1 AND c.run_id IS NULL GROUP BY s.id",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(embedder)])?
+        .bind(&[text(embedder)])?
         .all()
         .await?
         .results::<Row>()?;
@@ -391,11 +371,10 @@ pub async fn samples(
     limit: usize,
 ) -> Result<Vec<Found>, ApiError> {
     Ok(db
-        .prepare(
-            "SELECT id, source_id, record, part, text FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 \
+        .scoped(tenant, "SELECT id, source_id, record, part, text FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 \
              AND run_id IS NULL ORDER BY seq LIMIT ?3",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(source.as_str()), number(limit as i64)])?
+        .bind(&[text(source.as_str()), number(limit as i64)])?
         .all()
         .await?
         .results::<Found>()?)

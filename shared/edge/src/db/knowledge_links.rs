@@ -47,12 +47,10 @@ pub async fn list(
     page: Option<&PageId>,
     channel: Option<LinkChannel>,
 ) -> Result<Vec<Entry>, ApiError> {
-    db.prepare(
-        "SELECT source_id, page_id, channel, is_active FROM knowledge_links WHERE business_id = ?1 \
+    db.scoped(tenant, "SELECT source_id, page_id, channel, is_active FROM knowledge_links WHERE business_id = ?1 \
          AND (?2 IS NULL OR page_id = ?2) AND (?3 IS NULL OR channel = ?3) ORDER BY created_at, source_id, channel",
     )
     .bind(&[
-        text(tenant.business_id.as_str()),
         optional_text(page.map(PageId::as_str)),
         optional_text(channel.map(LinkChannel::as_str)),
     ])?
@@ -77,18 +75,15 @@ pub async fn insert(
     let mut statements = Vec::with_capacity(channels.len());
     for channel in channels {
         statements.push(
-            db.prepare(
-                "INSERT INTO knowledge_links (source_id, business_id, page_id, channel, is_active, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            db.scoped(tenant, "INSERT INTO knowledge_links (source_id, business_id, page_id, channel, is_active, created_at, updated_at) \
+                 VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?6)",
             )
             .bind(&[
                 text(source.as_str()),
-                text(tenant.business_id.as_str()),
                 text(page.as_str()),
                 text(channel.as_str()),
                 number(i64::from(is_active)),
-                text(now),
-            ])?,
+                text(now)])?,
         );
     }
     match db.batch(statements).await {
@@ -110,12 +105,10 @@ pub async fn set_active(
     now: &str,
 ) -> Result<usize, ApiError> {
     let result = db
-        .prepare(
-            "UPDATE knowledge_links SET is_active = ?4, updated_at = ?5 WHERE business_id = ?1 AND source_id = ?2 \
+        .scoped(tenant, "UPDATE knowledge_links SET is_active = ?4, updated_at = ?5 WHERE business_id = ?1 AND source_id = ?2 \
              AND channel IN (SELECT value FROM json_each(?3))",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(source.as_str()),
             json_list(channels.iter().map(|channel| channel.as_str())),
             number(i64::from(is_active)),
@@ -137,22 +130,22 @@ pub async fn delete(
     struct Left {
         left: usize,
     }
-    let business = text(tenant.business_id.as_str());
     let results = db
         .batch(vec![
-            db.prepare(
+            db.scoped(
+                tenant,
                 "DELETE FROM knowledge_links WHERE business_id = ?1 AND source_id = ?2 \
                  AND channel IN (SELECT value FROM json_each(?3))",
             )
             .bind(&[
-                business.clone(),
                 text(source.as_str()),
                 json_list(channels.iter().map(|channel| channel.as_str())),
             ])?,
-            db.prepare(
+            db.scoped(
+                tenant,
                 "SELECT COUNT(*) AS left FROM knowledge_links WHERE business_id = ?1 AND source_id = ?2",
             )
-            .bind(&[business, text(source.as_str())])?,
+            .bind(&[text(source.as_str())])?,
         ])
         .await?;
     let left = db::first_row::<Left>(&results, 1)?.map_or(0, |row| row.left);
@@ -171,16 +164,13 @@ pub async fn active_sources(
         id: SourceId,
     }
     let rows = db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT s.id FROM knowledge_links l JOIN knowledge_sources s ON s.id = l.source_id \
              WHERE l.business_id = ?1 AND l.page_id = ?2 AND l.channel = ?3 AND l.is_active = 1 \
              AND s.business_id = ?1 ORDER BY s.id",
         )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(page.as_str()),
-            text(channel.as_str()),
-        ])?
+        .bind(&[text(page.as_str()), text(channel.as_str())])?
         .all()
         .await?
         .results::<Active>()?;

@@ -19,9 +19,10 @@ pub fn record(
     hashes: &[&str],
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "INSERT INTO knowledge_run_seen (business_id, source_id, run_id, slice, page, hashes) \
-             VALUES (?6, ?1, ?2, ?3, ?4, ?5) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT (source_id, run_id, slice, page) DO UPDATE SET hashes = excluded.hashes",
         )
         .bind(&[
@@ -30,7 +31,6 @@ pub fn record(
             number(slice),
             number(page as i64),
             text(&serde_json::to_string(hashes)?),
-            text(tenant.business_id.as_str()),
         ])?)
 }
 
@@ -46,6 +46,9 @@ pub fn seen_sql() -> Sql {
 /// The statement that forgets what the source's runs saw (a run ended, or started over).
 pub fn clear(db: &Db, tenant: &Tenant, source: &SourceId) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare("DELETE FROM knowledge_run_seen WHERE business_id = ?1 AND source_id = ?2")
-        .bind(&[text(tenant.business_id.as_str()), text(source.as_str())])?)
+        .scoped(
+            tenant,
+            "DELETE FROM knowledge_run_seen WHERE business_id = ?1 AND source_id = ?2",
+        )
+        .bind(&[text(source.as_str())])?)
 }

@@ -248,8 +248,8 @@ pub async fn find(
     id: &SourceId,
 ) -> Result<Option<Source>, ApiError> {
     let row = db
-        .prepare(format!("{SELECT} WHERE s.business_id = ?1 AND s.id = ?2"))
-        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
+        .scoped(tenant, format!("{SELECT} WHERE s.business_id = ?1 AND s.id = ?2"))
+        .bind(&[text(id.as_str())])?
         .first::<Row>(None)
         .await?;
     match row {
@@ -266,10 +266,11 @@ pub async fn find_by_url(
     url: &str,
 ) -> Result<Option<Source>, ApiError> {
     let row = db
-        .prepare(format!(
-            "{SELECT} WHERE s.business_id = ?1 AND s.page_id = ?2 AND s.url = ?3"
-        ))
-        .bind(&[text(tenant.business_id.as_str()), text(page.as_str()), text(url)])?
+        .scoped(
+            tenant,
+            format!("{SELECT} WHERE s.business_id = ?1 AND s.page_id = ?2 AND s.url = ?3"),
+        )
+        .bind(&[text(page.as_str()), text(url)])?
         .first::<Row>(None)
         .await?;
     match row {
@@ -286,7 +287,7 @@ pub async fn business_of(db: &Db, id: &SourceId) -> Result<Option<BusinessId>, A
         business_id: BusinessId,
     }
     let owner = db
-        .prepare("SELECT business_id FROM knowledge_sources WHERE id = ?1")
+        .unscoped("SELECT business_id FROM knowledge_sources WHERE id = ?1")
         .bind(&[text(id.as_str())])?
         .first::<Owner>(None)
         .await?;
@@ -301,11 +302,10 @@ pub async fn list(
     page: Option<&PageId>,
 ) -> Result<Vec<Source>, ApiError> {
     let rows = db
-        .prepare(format!(
+        .scoped(tenant, format!(
             "{SELECT} WHERE s.business_id = ?1 AND (?2 IS NULL OR s.page_id = ?2) ORDER BY s.created_at, s.id"
         ))
         .bind(&[
-            text(tenant.business_id.as_str()),
             optional_text(page.map(PageId::as_str)),
         ])?
         .all()
@@ -351,14 +351,14 @@ pub async fn insert(
     let secrets = sealed(keys, id, fields).await?;
     let link = fields.link;
     let inserted = db
-        .prepare(
+        .scoped(
+            tenant,
             "INSERT INTO knowledge_sources (id, business_id, page_id, url, name, type, description, \
              fetch_interval_minutes, secrets, state, next_fetch_at, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) ON CONFLICT DO NOTHING",
+             VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) ON CONFLICT DO NOTHING",
         )
         .bind(&[
             text(id.as_str()),
-            text(tenant.business_id.as_str()),
             text(page.as_str()),
             text(link.url.as_str()),
             text(&link.name),
@@ -392,12 +392,12 @@ pub async fn update_settings(
         webhook_secret: source.webhook_secret.as_ref(),
     };
     let secrets = sealed(keys, &source.id, &fields).await?;
-    db.prepare(
+    db.scoped(
+        tenant,
         "UPDATE knowledge_sources SET name = ?3, type = ?4, description = ?5, fetch_interval_minutes = ?6, \
          secrets = ?7, updated_at = ?8 WHERE business_id = ?1 AND id = ?2",
     )
     .bind(&[
-        text(tenant.business_id.as_str()),
         text(source.id.as_str()),
         text(&link.name),
         text(link.link_type.as_str()),
@@ -418,19 +418,17 @@ pub async fn update_settings(
 pub async fn reschedule(db: &Db, tenant: &Tenant, id: &SourceId, now: &str) -> Result<bool, ApiError> {
     let results = db
         .batch(vec![
-            db.prepare(
-                "UPDATE knowledge_sources SET next_fetch_at = NULL, updated_at = ?3 \
+            db.scoped(tenant, "UPDATE knowledge_sources SET next_fetch_at = NULL, updated_at = ?3 \
                  WHERE business_id = ?1 AND id = ?2 AND next_fetch_at IS NOT NULL \
                  AND NOT EXISTS (SELECT 1 FROM knowledge_links WHERE source_id = ?2 AND is_active = 1)",
             )
-            .bind(&[text(tenant.business_id.as_str()), text(id.as_str()), text(now)])?,
-            db.prepare(
-                "UPDATE knowledge_sources SET next_fetch_at = ?3, asked_at = COALESCE(asked_at, ?3), updated_at = ?3, \
+            .bind(&[text(id.as_str()), text(now)])?,
+            db.scoped(tenant, "UPDATE knowledge_sources SET next_fetch_at = ?3, asked_at = COALESCE(asked_at, ?3), updated_at = ?3, \
                  state = CASE WHEN state = 'not_fetched' THEN 'pending' ELSE state END \
                  WHERE business_id = ?1 AND id = ?2 AND next_fetch_at IS NULL AND type IN ('api', 'file', 'webhook') \
                  AND EXISTS (SELECT 1 FROM knowledge_links WHERE source_id = ?2 AND is_active = 1)",
             )
-            .bind(&[text(tenant.business_id.as_str()), text(id.as_str()), text(now)])?,
+            .bind(&[text(id.as_str()), text(now)])?,
         ])
         .await?;
     Ok(db::changes_at(&results, 1) == 1)
@@ -454,12 +452,13 @@ pub async fn ask(db: &Db, tenant: &Tenant, id: &SourceId, now: &str) -> Result<A
         first: i64,
     }
     let row = db
-        .prepare(
+        .scoped(
+            tenant,
             "UPDATE knowledge_sources SET next_fetch_at = ?3, asked_at = COALESCE(asked_at, ?3) \
              WHERE business_id = ?1 AND id = ?2 \
              RETURNING (asked_at = ?3 AND run_id IS NULL) AS first",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(id.as_str()), text(now)])?
+        .bind(&[text(id.as_str()), text(now)])?
         .first::<Row>(None)
         .await?;
     Ok(match row {
@@ -478,11 +477,10 @@ pub async fn take_refresh(
     max: i64,
 ) -> Result<bool, ApiError> {
     let result = db
-        .prepare(
-            "UPDATE knowledge_sources SET refresh_count = CASE WHEN refresh_hour IS ?3 THEN refresh_count + 1 ELSE 1 END, \
+        .scoped(tenant, "UPDATE knowledge_sources SET refresh_count = CASE WHEN refresh_hour IS ?3 THEN refresh_count + 1 ELSE 1 END, \
              refresh_hour = ?3 WHERE business_id = ?1 AND id = ?2 AND (refresh_hour IS NOT ?3 OR refresh_count < ?4)",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(id.as_str()), text(hour), number(max)])?
+        .bind(&[text(id.as_str()), text(hour), number(max)])?
         .run()
         .await?;
     Ok(db::changes(&result) == 1)
@@ -517,8 +515,8 @@ pub async fn record_push(
         pushed_key: Option<String>,
     }
     let current = db
-        .prepare("SELECT pushed_id, pushed_at_seconds, pushed_key FROM knowledge_sources WHERE business_id = ?1 AND id = ?2")
-        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
+        .scoped(tenant, "SELECT pushed_id, pushed_at_seconds, pushed_key FROM knowledge_sources WHERE business_id = ?1 AND id = ?2")
+        .bind(&[text(id.as_str())])?
         .first::<Row>(None)
         .await?
         .ok_or_else(|| ApiError::not_found("no such CRM link"))?;
@@ -529,12 +527,12 @@ pub async fn record_push(
         return Ok((Pushed::Stale, None));
     }
     let result = db
-        .prepare(
+        .scoped(
+            tenant,
             "UPDATE knowledge_sources SET pushed_id = ?3, pushed_at_seconds = ?4, pushed_key = ?5 \
              WHERE business_id = ?1 AND id = ?2 AND pushed_id IS ?6 AND pushed_at_seconds IS ?7",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(id.as_str()),
             text(push_id),
             number(seconds),
@@ -556,16 +554,27 @@ pub async fn record_push(
 
 /// Deletes a source with its links and pieces (their vectors are deleted first, by the caller).
 pub async fn delete(db: &Db, tenant: &Tenant, id: &SourceId) -> Result<(), ApiError> {
-    let business = text(tenant.business_id.as_str());
     db.batch(vec![
-        db.prepare("DELETE FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2")
-            .bind(&[business.clone(), text(id.as_str())])?,
-        db.prepare("DELETE FROM knowledge_run_seen WHERE business_id = ?1 AND source_id = ?2")
-            .bind(&[business.clone(), text(id.as_str())])?,
-        db.prepare("DELETE FROM knowledge_links WHERE business_id = ?1 AND source_id = ?2")
-            .bind(&[business.clone(), text(id.as_str())])?,
-        db.prepare("DELETE FROM knowledge_sources WHERE business_id = ?1 AND id = ?2")
-            .bind(&[business, text(id.as_str())])?,
+        db.scoped(
+            tenant,
+            "DELETE FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2",
+        )
+        .bind(&[text(id.as_str())])?,
+        db.scoped(
+            tenant,
+            "DELETE FROM knowledge_run_seen WHERE business_id = ?1 AND source_id = ?2",
+        )
+        .bind(&[text(id.as_str())])?,
+        db.scoped(
+            tenant,
+            "DELETE FROM knowledge_links WHERE business_id = ?1 AND source_id = ?2",
+        )
+        .bind(&[text(id.as_str())])?,
+        db.scoped(
+            tenant,
+            "DELETE FROM knowledge_sources WHERE business_id = ?1 AND id = ?2",
+        )
+        .bind(&[text(id.as_str())])?,
     ])
     .await?;
     Ok(())
@@ -580,11 +589,12 @@ pub async fn counts(db: &Db, tenant: &Tenant, page: &PageId) -> Result<(i64, i64
         page: i64,
     }
     let row = db
-        .prepare(
+        .scoped(
+            tenant,
             "SELECT COUNT(*) AS business, COALESCE(SUM(page_id = ?2), 0) AS page FROM knowledge_sources \
              WHERE business_id = ?1",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(page.as_str())])?
+        .bind(&[text(page.as_str())])?
         .first::<Row>(None)
         .await?;
     Ok(row.map_or((0, 0), |row| (row.business, row.page)))
@@ -638,7 +648,7 @@ pub async fn take_due(
     hold_seconds: i64,
 ) -> Result<Vec<Due>, ApiError> {
     let rows = db
-        .prepare(
+        .unscoped(
             "UPDATE knowledge_sources SET next_fetch_at = ?2, asked_at = CASE WHEN run_id IS NULL \
              THEN COALESCE(asked_at, ?1) ELSE asked_at END \
              WHERE id IN (SELECT id FROM knowledge_sources \
@@ -660,7 +670,7 @@ pub async fn take_due(
 /// since `before` and not leased. Across businesses: the sweep hands their next slice over.
 pub async fn stalled_runs(db: &Db, before: &str, now: &str, limit: usize) -> Result<Vec<Due>, ApiError> {
     let rows = db
-        .prepare(
+        .unscoped(
             "SELECT business_id, id AS source_id, run_id, run_slice FROM knowledge_sources \
              WHERE run_id IS NOT NULL AND run_touched_at < ?1 AND (lease_until IS NULL OR lease_until <= ?2) \
              AND (next_fetch_at IS NULL OR next_fetch_at <= ?2) ORDER BY run_touched_at LIMIT ?3",
@@ -681,16 +691,12 @@ pub async fn lease(
     until: &str,
 ) -> Result<bool, ApiError> {
     let result = db
-        .prepare(
+        .scoped(
+            tenant,
             "UPDATE knowledge_sources SET lease_until = ?4 WHERE business_id = ?1 AND id = ?2 \
              AND (lease_until IS NULL OR lease_until <= ?3)",
         )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(id.as_str()),
-            text(now),
-            text(until),
-        ])?
+        .bind(&[text(id.as_str()), text(now), text(until)])?
         .run()
         .await?;
     Ok(db::changes(&result) == 1)
@@ -707,13 +713,11 @@ pub fn start_run(
     now: &str,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
-            "UPDATE knowledge_sources SET run_id = ?3, run_next = ?4, run_slice = 0, run_started_at = ?5, \
+        .scoped(tenant, "UPDATE knowledge_sources SET run_id = ?3, run_next = ?4, run_slice = 0, run_started_at = ?5, \
              run_touched_at = ?5, run_records = 0, run_pieces = 0, run_embedded = 0, run_removed = 0, run_changed = 0, \
              run_restarted = ?6, asked_at = NULL, next_fetch_at = NULL WHERE business_id = ?1 AND id = ?2",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(id.as_str()),
             text(run),
             text(&serde_json::to_string(first)?),
@@ -742,13 +746,11 @@ pub fn page_done(
     now: &str,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
-            "UPDATE knowledge_sources SET run_next = ?4, run_records = run_records + ?5, run_pieces = run_pieces + ?6, \
+        .scoped(tenant, "UPDATE knowledge_sources SET run_next = ?4, run_records = run_records + ?5, run_pieces = run_pieces + ?6, \
              run_embedded = run_embedded + ?7, run_changed = MAX(run_changed, ?8), run_touched_at = ?9 \
              WHERE business_id = ?1 AND id = ?2 AND run_id = ?3",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(id.as_str()),
             text(done.run),
             optional_text(done.next.map(serde_json::to_string).transpose()?.as_deref()),
@@ -770,12 +772,10 @@ pub fn pieces_removed(
     now: &str,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
-            "UPDATE knowledge_sources SET run_changed = 1, run_removed = run_removed + ?5, run_touched_at = ?4 \
+        .scoped(tenant, "UPDATE knowledge_sources SET run_changed = 1, run_removed = run_removed + ?5, run_touched_at = ?4 \
              WHERE business_id = ?1 AND id = ?2 AND run_id = ?3",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(id.as_str()),
             text(run),
             text(now),
@@ -793,17 +793,12 @@ pub async fn next_slice(
     now: &str,
 ) -> Result<bool, ApiError> {
     let result = db
-        .prepare(
+        .scoped(
+            tenant,
             "UPDATE knowledge_sources SET run_slice = run_slice + 1, run_touched_at = ?5, lease_until = NULL \
              WHERE business_id = ?1 AND id = ?2 AND run_id = ?3 AND run_slice = ?4",
         )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(id.as_str()),
-            text(&step.id),
-            number(step.slice),
-            text(now),
-        ])?
+        .bind(&[text(id.as_str()), text(&step.id), number(step.slice), text(now)])?
         .run()
         .await?;
     Ok(db::changes(&result) == 1)
@@ -824,8 +819,7 @@ pub fn finish_run(
     });
     let now = now.to_rfc3339();
     Ok(db
-        .prepare(
-            "UPDATE knowledge_sources SET state = 'ok', last_fetched_at = ?4, last_http_status = 200, last_error = NULL, \
+        .scoped(tenant, "UPDATE knowledge_sources SET state = 'ok', last_fetched_at = ?4, last_http_status = 200, last_error = NULL, \
              failures = 0, records = run_records, pieces = run_pieces, last_embedded = run_embedded, \
              last_removed = run_removed, version = version + run_changed, \
              next_fetch_at = CASE WHEN asked_at IS NOT NULL THEN ?4 ELSE ?5 END, \
@@ -835,7 +829,6 @@ pub fn finish_run(
              WHERE business_id = ?1 AND id = ?2 AND run_id = ?3",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(source.id.as_str()),
             text(&run.id),
             text(&now),
@@ -855,8 +848,7 @@ pub async fn record_failure(
     now: Timestamp,
 ) -> Result<(), ApiError> {
     let mut statements = vec![
-        db.prepare(
-            "UPDATE knowledge_sources SET state = COALESCE(?3, state), last_fetched_at = ?4, last_http_status = ?5, \
+        db.scoped(tenant, "UPDATE knowledge_sources SET state = COALESCE(?3, state), last_fetched_at = ?4, last_http_status = ?5, \
              last_error = ?6, failures = failures + 1, next_fetch_at = ?7, lease_until = NULL, updated_at = ?4, \
              run_id = CASE WHEN ?8 = 1 THEN NULL ELSE run_id END, \
              run_next = CASE WHEN ?8 = 1 THEN NULL ELSE run_next END, \
@@ -864,7 +856,6 @@ pub async fn record_failure(
              WHERE business_id = ?1 AND id = ?2",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(source.id.as_str()),
             optional_text(verdict.state.map(State::as_str)),
             text(&now.to_rfc3339()),
@@ -885,11 +876,10 @@ pub async fn record_failure(
 /// pushed to yet, a database link): its run, if one started, ends unread, and no fetch is
 /// scheduled until it is activated, pushed to or refreshed.
 pub async fn release(db: &Db, tenant: &Tenant, id: &SourceId) -> Result<(), ApiError> {
-    db.prepare(
-        "UPDATE knowledge_sources SET lease_until = NULL, next_fetch_at = NULL, asked_at = NULL, run_id = NULL, \
+    db.scoped(tenant, "UPDATE knowledge_sources SET lease_until = NULL, next_fetch_at = NULL, asked_at = NULL, run_id = NULL, \
          run_next = NULL WHERE business_id = ?1 AND id = ?2",
     )
-    .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
+    .bind(&[text(id.as_str())])?
     .run()
     .await?;
     Ok(())
@@ -897,9 +887,12 @@ pub async fn release(db: &Db, tenant: &Tenant, id: &SourceId) -> Result<(), ApiE
 
 /// Lets go of a source without changing its schedule (a stale queue message found it).
 pub async fn unlease(db: &Db, tenant: &Tenant, id: &SourceId) -> Result<(), ApiError> {
-    db.prepare("UPDATE knowledge_sources SET lease_until = NULL WHERE business_id = ?1 AND id = ?2")
-        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
-        .run()
-        .await?;
+    db.scoped(
+        tenant,
+        "UPDATE knowledge_sources SET lease_until = NULL WHERE business_id = ?1 AND id = ?2",
+    )
+    .bind(&[text(id.as_str())])?
+    .run()
+    .await?;
     Ok(())
 }

@@ -105,7 +105,7 @@ pub fn insert_inbound(
     now: Timestamp,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(format!(
+        .scoped(tenant, format!(
             "INSERT INTO messages (id, business_id, conversation_id, customer_id, channel, direction, content, status, \
              provider_message_id, created_us, updated_at) \
              SELECT ?4, ?1, c.id, c.customer_id, ?2, 'inbound', ?5, 'received', ?6, {}, ?8 \
@@ -116,7 +116,6 @@ pub fn insert_inbound(
             next_created_us(7, 1)
         ))
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(channel.as_str()),
             text(address),
             text(id.as_str()),
@@ -151,7 +150,7 @@ pub fn insert_outbound(
     now: Timestamp,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(format!(
+        .scoped(tenant, format!(
             "INSERT INTO messages (id, business_id, conversation_id, customer_id, channel, direction, content, status, \
              created_us, updated_at, send_subject, send_media_base_url) \
              SELECT ?4, ?1, c.id, c.customer_id, c.channel, 'outbound', ?5, 'queued', {}, ?7, ?8, ?9 FROM conversations c \
@@ -160,7 +159,6 @@ pub fn insert_outbound(
             next_created_us(6, 1)
         ))
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(customer_id.as_str()),
             text(channel.as_str()),
             text(id.as_str()),
@@ -192,13 +190,12 @@ pub fn advance(
     now: &str,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(format!(
+        .scoped(tenant, format!(
             "UPDATE messages SET status = ?3, status_reason = ?4, provider_message_id = COALESCE(?5, provider_message_id), \
              updated_at = ?6 WHERE business_id = ?1 AND id = ?2 AND direction = 'outbound' AND {} < ?7",
             stored_status_rank()
         ))
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(id.as_str()),
             text(status.as_str()),
             db::optional_text(reason),
@@ -232,14 +229,16 @@ pub fn apply_provider_status(
     now: &str,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(format!(
-            "UPDATE messages SET status = ?3, status_reason = ?4, updated_at = ?5 \
+        .scoped(
+            tenant,
+            format!(
+                "UPDATE messages SET status = ?3, status_reason = ?4, updated_at = ?5 \
              WHERE business_id = ?1 AND channel = ?6 AND provider_message_id = ?2 AND direction = 'outbound' \
              AND {} < ?7",
-            stored_status_rank()
-        ))
+                stored_status_rank()
+            ),
+        )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(provider_message_id),
             text(status.as_str()),
             db::optional_text(reason),
@@ -257,16 +256,12 @@ pub async fn note_retry(
     reason: &str,
     now: &str,
 ) -> Result<(), ApiError> {
-    db.prepare(
+    db.scoped(
+        tenant,
         "UPDATE messages SET status_reason = ?3, updated_at = ?4 \
          WHERE business_id = ?1 AND id = ?2 AND direction = 'outbound' AND status = 'queued'",
     )
-    .bind(&[
-        text(tenant.business_id.as_str()),
-        text(id.as_str()),
-        text(reason),
-        text(now),
-    ])?
+    .bind(&[text(id.as_str()), text(reason), text(now)])?
     .run()
     .await?;
     Ok(())
@@ -274,17 +269,16 @@ pub async fn note_retry(
 
 /// The tenant's outbound message `id`, a column of it (`column` is written in the code, never
 /// taken from a request): a fragment for a read of another table about the message.
-pub fn outbound_column(tenant: &Tenant, id: &MessageId, column: &'static str) -> Sql {
+pub fn outbound_column(id: &MessageId, column: &'static str) -> Sql {
     Sql::new(format!(
         "SELECT {column} FROM messages WHERE business_id = :business AND id = :message AND direction = 'outbound'"
     ))
-    .bind("business", text(tenant.business_id.as_str()))
     .bind("message", text(id.as_str()))
 }
 
 /// The statement reading the tenant's outbound message `id`; [`outbound_at`] reads its answer.
 pub fn outbound(db: &Db, tenant: &Tenant, id: &MessageId) -> Result<Statement, ApiError> {
-    outbound_column(tenant, id, MESSAGE_COLUMNS).prepare(db)
+    outbound_column(id, MESSAGE_COLUMNS).scoped(db, tenant)
 }
 
 /// The message the statement of [`outbound`] at `position` of a batch found, or None.
@@ -297,11 +291,10 @@ pub fn outbound_at(results: &[D1Result], position: usize) -> Result<Option<Messa
 /// Up to `limit` messages created after the cursor, oldest first.
 pub async fn since(db: &Db, tenant: &Tenant, after: Cursor, limit: usize) -> Result<Vec<Message>, ApiError> {
     let result = db
-        .prepare(format!(
+        .scoped(tenant, format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND created_us > ?2 ORDER BY created_us LIMIT ?3"
         ))
         .bind(&[
-            db::text(tenant.business_id.as_str()),
             number(after.after_us),
             number(limit as i64),
         ])?
@@ -318,13 +311,12 @@ pub async fn of_conversations(
     limit: usize,
 ) -> Result<Vec<Message>, ApiError> {
     let result = db
-        .prepare(format!(
+        .scoped(tenant, format!(
             "SELECT {MESSAGE_COLUMNS} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY conversation_id ORDER BY created_us DESC) AS n \
              FROM messages WHERE business_id = ?1 AND conversation_id IN (SELECT value FROM json_each(?2))) \
              WHERE n <= ?3 ORDER BY created_us"
         ))
         .bind(&[
-            db::text(tenant.business_id.as_str()),
             db::json_list(conversation_ids.iter().map(|id| id.as_str())),
             number(limit as i64),
         ])?
@@ -359,9 +351,8 @@ pub async fn of_customer(
         ),
     };
     let result = db
-        .prepare(sql)
+        .scoped(tenant, sql)
         .bind(&[
-            db::text(tenant.business_id.as_str()),
             db::text(customer_id.as_str()),
             number(after_us),
             number(limit as i64),
@@ -382,12 +373,14 @@ pub async fn of_customer_by_ids(
         return Ok(Vec::new());
     }
     let result = db
-        .prepare(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND customer_id = ?2 \
+        .scoped(
+            tenant,
+            format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND customer_id = ?2 \
              AND id IN (SELECT value FROM json_each(?3)) ORDER BY created_us"
-        ))
+            ),
+        )
         .bind(&[
-            db::text(tenant.business_id.as_str()),
             db::text(customer_id.as_str()),
             db::json_list(ids.iter().map(|id| id.as_str())),
         ])?
@@ -399,11 +392,11 @@ pub async fn of_customer_by_ids(
 /// The tenant's messages among `ids`, in the business's message order.
 pub async fn by_ids(db: &Db, tenant: &Tenant, ids: &[&MessageId]) -> Result<Vec<Message>, ApiError> {
     let result = db
-        .prepare(format!(
+        .scoped(tenant, format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE business_id = ?1 AND id IN (SELECT value FROM json_each(?2)) \
              ORDER BY created_us"
         ))
-        .bind(&[db::text(tenant.business_id.as_str()), db::json_list(ids.iter().map(|id| id.as_str()))])?
+        .bind(&[db::json_list(ids.iter().map(|id| id.as_str()))])?
         .all()
         .await?;
     to_messages(result.results::<MessageRow>()?)
@@ -437,10 +430,9 @@ pub struct SendProgress {
 /// The progress recorded for the queued message `id` (nothing for a message never partly sent).
 pub async fn send_progress(db: &Db, tenant: &Tenant, id: &MessageId) -> Result<SendProgress, ApiError> {
     Ok(db
-        .prepare(
-            "SELECT parts_sent, partial_provider_id FROM messages WHERE business_id = ?1 AND id = ?2 AND status = 'queued'",
+        .scoped(tenant, "SELECT parts_sent, partial_provider_id FROM messages WHERE business_id = ?1 AND id = ?2 AND status = 'queued'",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?
+        .bind(&[text(id.as_str())])?
         .first::<SendProgress>(None)
         .await?
         .unwrap_or_default())
@@ -455,12 +447,12 @@ pub async fn record_parts_sent(
     parts_sent: usize,
     provider_id: Option<&str>,
 ) -> Result<(), ApiError> {
-    db.prepare(
+    db.scoped(
+        tenant,
         "UPDATE messages SET parts_sent = ?3, partial_provider_id = COALESCE(partial_provider_id, ?4) \
          WHERE business_id = ?1 AND id = ?2 AND status = 'queued' AND parts_sent < ?3",
     )
     .bind(&[
-        text(tenant.business_id.as_str()),
         text(id.as_str()),
         number(parts_sent as i64),
         db::optional_text(provider_id),
@@ -513,7 +505,7 @@ pub async fn take_lost_sends(
         .bind("now", text(&now.to_rfc3339()))
         .bind("max_requeues", number(i64::from(max_requeues)))
         .bind("limit", number(limit as i64))
-        .prepare(db)?
+        .unscoped(db)?
         .all()
         .await?;
     Ok(result.results::<RequeuedSend>()?)
@@ -540,7 +532,7 @@ pub async fn lost_beyond_requeues(
         )
         .bind("max_requeues", number(i64::from(max_requeues)))
         .bind("limit", number(limit as i64))
-        .prepare(db)?
+        .unscoped(db)?
         .all()
         .await?;
     Ok(result

@@ -4,7 +4,9 @@
 //! parameters are named, so no module depends on another's parameter numbers.
 //!
 //! This module holds what every table module needs: binding values, reading rows and changed
-//! counts back, and telling a constraint violation from any other failure.
+//! counts back, and telling a constraint violation from any other failure. A statement is made
+//! through one of the two doors of [`Db`]: `scoped` (a [`Tenant`]'s rows: it binds the business as
+//! `?1`) or `unscoped` (the sweeps, the lookups that find the business, tables with no business).
 //!
 //! Query plans: D1 keeps no statistics, so SQLite cannot tell that a list of primary keys is
 //! narrower than a business. Given `business_id = ?1 AND id IN (...)` it walks the business's
@@ -50,6 +52,7 @@ pub mod webhook_events;
 pub use d1::{Db, Statement};
 
 use domain::error::ApiError;
+use domain::tenant::Tenant;
 use serde::de::DeserializeOwned;
 use worker::D1Result;
 use worker::wasm_bindgen::JsValue;
@@ -209,8 +212,9 @@ pub fn abort_unless(condition: Sql) -> Sql {
 pub const HOLE: &str = "{sql}";
 
 /// A piece of SQL with its own parameters, written `:name` in the text. Fragments from several
-/// table modules combine into one statement; [`Sql::prepare`] numbers the names. A name bound
-/// twice must be bound to the same value (`:business` in every fragment is the tenant).
+/// table modules combine into one statement; [`Sql::scoped`] or [`Sql::unscoped`] numbers the
+/// names. A name bound twice must be bound to the same value. `:business` in any fragment is the
+/// tenant's business id, which only [`Sql::scoped`] binds.
 #[derive(Clone)]
 pub struct Sql {
     text: String,
@@ -264,11 +268,46 @@ impl Sql {
         Self::compose("({sql}) AND ({sql})", vec![self, other])
     }
 
-    /// The statement, its `:names` numbered in order of first appearance.
-    pub fn prepare(self, db: &Db) -> Result<Statement, ApiError> {
-        let (sql, order) = number_params(&self.text);
-        let mut values = Vec::with_capacity(order.len());
-        for name in &order {
+    /// The statement on the tenant's rows: `:business` is its business id, bound by the door
+    /// ([`Db::scoped`]) as `?1`, so a fragment never binds it itself; the other `:names` are
+    /// numbered from `?2` in order of first appearance. The statement must name `:business`.
+    pub fn scoped(self, db: &Db, tenant: &Tenant) -> Result<Statement, ApiError> {
+        if !number_params(&self.text, &[])
+            .1
+            .iter()
+            .any(|name| name == BUSINESS)
+        {
+            return Err(ApiError::internal(
+                "building a statement",
+                format!(
+                    "a statement of one business that never names :{BUSINESS}: {}",
+                    self.text
+                ),
+            ));
+        }
+        if self.params.iter().any(|(name, _)| *name == BUSINESS) {
+            return Err(ApiError::internal(
+                "building a statement",
+                format!(":{BUSINESS} is the tenant's, bound by the door, not by a fragment"),
+            ));
+        }
+        let (sql, order) = number_params(&self.text, &[BUSINESS]);
+        let values = self.values(&sql, &order[1..])?;
+        Ok(db.scoped(tenant, sql).bind(&values)?)
+    }
+
+    /// The statement of a sweep across every business (no `:business`: it would have no
+    /// value), its `:names` numbered in order of first appearance.
+    pub fn unscoped(self, db: &Db) -> Result<Statement, ApiError> {
+        let (sql, order) = number_params(&self.text, &[]);
+        let values = self.values(&sql, &order)?;
+        Ok(db.unscoped(sql).bind(&values)?)
+    }
+
+    /// The values bound to `names`, in order; each name bound, and bound to one value.
+    fn values(&self, sql: &str, names: &[String]) -> Result<Vec<JsValue>, ApiError> {
+        let mut values = Vec::with_capacity(names.len());
+        for name in names {
             let mut bound = self.params.iter().filter(|(given, _)| given == name);
             let (_, value) = bound.next().ok_or_else(|| {
                 ApiError::internal("building a statement", format!(":{name} is not bound in {sql}"))
@@ -281,9 +320,12 @@ impl Sql {
             }
             values.push(value.clone());
         }
-        Ok(db.prepare(sql).bind(&values)?)
+        Ok(values)
     }
 }
+
+/// The name every statement of one business gives its business id.
+const BUSINESS: &str = "business";
 
 fn same_value(a: &JsValue, b: &JsValue) -> bool {
     match (a.as_string(), b.as_string()) {
@@ -293,10 +335,11 @@ fn same_value(a: &JsValue, b: &JsValue) -> bool {
 }
 
 /// Rewrites `:name` placeholders (outside quoted strings) to `?1, ?2, …` in order of first
-/// appearance, and returns the names in that order.
-fn number_params(sql: &str) -> (String, Vec<String>) {
+/// appearance after the `reserved` names (which take `?1…` whether or not they appear), and
+/// returns the names in that order.
+fn number_params(sql: &str, reserved: &[&str]) -> (String, Vec<String>) {
     let mut out = String::with_capacity(sql.len());
-    let mut names: Vec<String> = Vec::new();
+    let mut names: Vec<String> = reserved.iter().map(|name| (*name).to_owned()).collect();
     let mut chars = sql.char_indices().peekable();
     let mut quote: Option<char> = None;
     while let Some((at, c)) = chars.next() {
@@ -351,6 +394,7 @@ mod tests {
     fn named_parameters_are_numbered_in_order_of_first_appearance() {
         let (sql, names) = number_params(
             "SELECT ':not_a_param', \"x:y\" FROM t WHERE a = :business AND b = :id AND c = :business",
+            &[],
         );
         assert_eq!(
             sql,
@@ -360,8 +404,18 @@ mod tests {
     }
 
     #[test]
+    fn the_business_is_first_in_a_statement_of_one_business() {
+        let (sql, names) = number_params(
+            "SELECT 1 FROM t WHERE id = :id AND business_id = :business",
+            &[BUSINESS],
+        );
+        assert_eq!(sql, "SELECT 1 FROM t WHERE id = ?2 AND business_id = ?1");
+        assert_eq!(names, vec!["business", "id"]);
+    }
+
+    #[test]
     fn a_json_path_or_time_in_a_string_is_left_alone() {
-        let (sql, names) = number_params("SELECT json_extract(v, '$.a'), '10:30' WHERE x = :x");
+        let (sql, names) = number_params("SELECT json_extract(v, '$.a'), '10:30' WHERE x = :x", &[]);
         assert_eq!(sql, "SELECT json_extract(v, '$.a'), '10:30' WHERE x = ?1");
         assert_eq!(names, vec!["x"]);
     }
@@ -392,7 +446,7 @@ mod tests {
         let both = Sql::compose("SELECT '{}' WHERE {sql} AND {sql}", vec![a, b]);
         assert_eq!(both.text(), "SELECT '{}' WHERE a = :x AND b = :y");
         assert_eq!(
-            number_params(both.text()).0,
+            number_params(both.text(), &[]).0,
             "SELECT '{}' WHERE a = ?1 AND b = ?2"
         );
     }

@@ -22,12 +22,12 @@ pub struct NewToken<'a> {
 }
 
 pub async fn insert(db: &Db, tenant: &Tenant, token: &NewToken<'_>) -> Result<(), ApiError> {
-    db.prepare(
+    db.scoped(
+        tenant,
         "INSERT INTO sso_tokens (id, business_id, customer_id, token_hash, scope, created_at, expires_ms) \
          VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7)",
     )
     .bind(&[
-        text(tenant.business_id.as_str()),
         text(token.id.as_str()),
         text(token.customer_id.as_str()),
         text(token.issued.hash.as_str()),
@@ -64,7 +64,7 @@ pub async fn find(db: &Db, hash: &TokenHash) -> Result<Option<StoredToken>, ApiE
         revoked_at: Option<String>,
     }
     let row = db
-        .prepare(
+        .unscoped(
             "SELECT t.id, t.business_id, b.default_country, b.embed_frame_ancestors, t.customer_id, t.scope, \
              t.expires_ms, t.revoked_at FROM sso_tokens t JOIN businesses b ON b.id = t.business_id \
              WHERE t.token_hash = ?1",
@@ -109,12 +109,11 @@ pub async fn revoke(
         id: SsoTokenId,
     }
     let row = db
-        .prepare(format!(
+        .scoped(tenant, format!(
             "UPDATE sso_tokens SET revoked_at = COALESCE(revoked_at, ?3) WHERE business_id = ?1 AND {column} = ?2 \
              RETURNING id"
         ))
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(value),
             text(&now.to_rfc3339()),
         ])?
@@ -126,7 +125,7 @@ pub async fn revoke(
 /// Deletes up to `limit` tokens that expired before `before`, across businesses. How many went.
 pub async fn delete_expired_before(db: &Db, before: Timestamp, limit: usize) -> Result<usize, ApiError> {
     let result = db
-        .prepare(
+        .unscoped(
             "DELETE FROM sso_tokens WHERE id IN (SELECT id FROM sso_tokens WHERE expires_ms < ?1 \
              ORDER BY expires_ms LIMIT ?2)",
         )

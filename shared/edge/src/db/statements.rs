@@ -8,6 +8,8 @@
 //! statement touches as it is prepared, and a statement that reads or changes a business's table
 //! (one with a `business_id` column) without reading that column must be one of the few listed in
 //! `UNSCOPED`, each with its reason (the sweeps, and rows reached by an id read with its business).
+//! And the door's rule: every statement handed to `Db::scoped`, which binds the business as `?1`,
+//! uses `?1`.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -243,6 +245,89 @@ fn a_statement_the_schema_does_not_have_is_refused() {
         db.prepare("SELECT id FROM customer WHERE business_id = ?1")
             .is_err()
     );
+}
+
+/// The SQL each call of `Db::scoped` in a table module is given, with the module, where the
+/// call's text can be read: a literal, a `format!` (holes left in) or a constant of the module.
+/// The count of calls whose SQL is built elsewhere (a variable) comes second.
+fn scoped_statements() -> (Vec<(String, String)>, usize) {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (mut found, mut built) = (Vec::new(), 0);
+    for path in files_in(&crate_dir.join("src/db"), "rs") {
+        let source = fs::read_to_string(&path).unwrap_or_else(|error| panic!("{error}"));
+        let source = source.split("#[cfg(test)]").next().unwrap_or_default();
+        let module = path
+            .file_stem()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let constants = string_literals(source);
+        for (at, _) in source.match_indices(".scoped(") {
+            let call = &source[at + ".scoped(".len()..];
+            // `Sql::scoped(db, tenant)`: a composed statement, whose door checks `:business`.
+            let Some((first, rest)) = call.split_once(',') else {
+                continue;
+            };
+            if first.trim() == "db" {
+                continue;
+            }
+            let rest = rest.trim_start();
+            let sql = if rest.starts_with('"') || rest.starts_with("r\"") || rest.starts_with("format!(") {
+                string_literals(rest).into_iter().next().map(|(_, sql)| sql)
+            } else {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                    .collect();
+                constants
+                    .iter()
+                    .find(|(item, _)| !name.is_empty() && *item == name)
+                    .map(|(_, sql)| sql.clone())
+            };
+            match sql {
+                // A hole may hold the `?1` (`WHERE {of_message}`): what fills it is not read here.
+                Some(sql) if sql.contains('{') && !uses_first_parameter(&sql) => built += 1,
+                Some(sql) => found.push((module.clone(), sql)),
+                None => built += 1,
+            }
+        }
+    }
+    (found, built)
+}
+
+/// Whether `sql` uses the parameter `?1` (and not only `?10` and on).
+fn uses_first_parameter(sql: &str) -> bool {
+    sql.match_indices("?1")
+        .any(|(at, _)| !sql[at + 2..].starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// `Db::scoped` binds the business as `?1` and the caller's values from `?2`: a statement handed
+/// to it that never uses `?1` would read every value one place off, and D1 would not notice
+/// (a statement's parameter count is its highest number).
+#[test]
+fn every_statement_of_one_business_uses_the_business_it_is_bound() {
+    let (statements, built) = scoped_statements();
+    let unbound: Vec<String> = statements
+        .iter()
+        .filter(|(_, sql)| !uses_first_parameter(sql))
+        .map(|(module, sql)| {
+            format!(
+                "{module}: {}",
+                sql.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
+        })
+        .collect();
+    assert!(
+        unbound.is_empty(),
+        "scoped statements that never use ?1:\n{}",
+        unbound.join("\n")
+    );
+    assert!(
+        statements.len() >= 120,
+        "only {} scoped statements read ({built} built elsewhere)",
+        statements.len()
+    );
+    assert!(uses_first_parameter("WHERE business_id = ?1 AND id = ?12"));
+    assert!(!uses_first_parameter("WHERE id = ?12"));
 }
 
 /// The tables that hold a business's rows (those with a `business_id` column), and every foreign

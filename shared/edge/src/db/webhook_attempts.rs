@@ -48,13 +48,11 @@ impl AttemptOutcome {
 /// The statement that logs one attempt.
 pub fn insert(db: &Db, tenant: &Tenant, record: &AttemptRecord<'_>) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
-            "INSERT INTO webhook_attempts (business_id, endpoint_id, delivery_id, event_id, event_type, attempt, replay, \
+        .scoped(tenant, "INSERT INTO webhook_attempts (business_id, endpoint_id, delivery_id, event_id, event_type, attempt, replay, \
              url, status_code, response_body, duration_ms, error, outcome, attempted_us) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(record.endpoint_id.as_str()),
             db::optional_text(record.delivery_id.map(DeliveryId::as_str)),
             text(record.event_id.as_str()),
@@ -74,8 +72,11 @@ pub fn insert(db: &Db, tenant: &Tenant, record: &AttemptRecord<'_>) -> Result<St
 /// The statement that removes an endpoint's log (with the endpoint).
 pub fn delete_of_endpoint(db: &Db, tenant: &Tenant, endpoint: &EndpointId) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare("DELETE FROM webhook_attempts WHERE business_id = ?1 AND endpoint_id = ?2")
-        .bind(&[text(tenant.business_id.as_str()), text(endpoint.as_str())])?)
+        .scoped(
+            tenant,
+            "DELETE FROM webhook_attempts WHERE business_id = ?1 AND endpoint_id = ?2",
+        )
+        .bind(&[text(endpoint.as_str())])?)
 }
 
 /// A line of the attempt log as the API lists it.
@@ -113,14 +114,12 @@ pub async fn list(
     limit: usize,
 ) -> Result<Vec<AttemptRow>, ApiError> {
     let result = db
-        .prepare(
-            "SELECT id, endpoint_id, delivery_id, event_id, event_type, attempt, replay, url, status_code, response_body, \
+        .scoped(tenant, "SELECT id, endpoint_id, delivery_id, event_id, event_type, attempt, replay, url, status_code, response_body, \
              duration_ms, error, outcome, attempted_us FROM webhook_attempts WHERE business_id = ?1 \
              AND (?2 IS NULL OR endpoint_id = ?2) AND (?3 IS NULL OR event_id = ?3) AND (?4 IS NULL OR delivery_id = ?4) \
              ORDER BY id DESC LIMIT ?5",
         )
         .bind(&[
-            db::text(tenant.business_id.as_str()),
             db::optional_text(filter.endpoint_id.map(EndpointId::as_str)),
             db::optional_text(filter.event_id.map(EventId::as_str)),
             db::optional_text(filter.delivery_id.map(DeliveryId::as_str)),
@@ -135,7 +134,7 @@ pub async fn list(
 /// the log is kept for the retention period only. How many went.
 pub async fn delete_older_than(db: &Db, before: Timestamp, limit: usize) -> Result<usize, ApiError> {
     let result = db
-        .prepare(
+        .unscoped(
             "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE attempted_us < ?1 \
              ORDER BY id LIMIT ?2)",
         )

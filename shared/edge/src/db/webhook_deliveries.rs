@@ -24,8 +24,7 @@ pub fn create(
     lease: &Lease,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
-            "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, attempts, \
+        .scoped(tenant, "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, attempts, \
              next_attempt_us, leased_until_us, lease, event_us, updated_us) \
              SELECT lower(hex(randomblob(16))), ?1, e.id, ev.id, ev.type, 'pending', 0, ?3, ?4, ?5, ev.created_us, ?3 \
              FROM webhook_events ev JOIN webhook_endpoints e ON e.business_id = ev.business_id \
@@ -37,7 +36,6 @@ pub fn create(
                (SELECT payload FROM webhook_events WHERE business_id = ?1 AND id = event_id) AS payload",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             db::json_list(event_ids.iter().map(EventId::as_str)),
             number(now.micros()),
             number(lease.until.micros()),
@@ -61,8 +59,7 @@ pub fn create_dead(
     let failures = serde_json::to_string(&failures)
         .map_err(|error| ApiError::internal("recording unbuildable events", error))?;
     Ok(db
-        .prepare(
-            "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, attempts, \
+        .scoped(tenant, "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, attempts, \
              last_error, event_us, updated_us) \
              SELECT lower(hex(randomblob(16))), ?1, e.id, ev.id, ev.type, 'dead', 0, json_extract(f.value, '$.reason'), \
              ev.created_us, ?3 \
@@ -73,7 +70,7 @@ pub fn create_dead(
              AND EXISTS (SELECT 1 FROM json_each(e.events) s WHERE s.value = ev.type) \
              ON CONFLICT (endpoint_id, event_id) DO NOTHING",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(&failures), number(now.micros())])?)
+        .bind(&[text(&failures), number(now.micros())])?)
 }
 
 /// The deliveries a [`create`] statement made, each claimed for its first attempt.
@@ -145,27 +142,23 @@ pub async fn claim(
     struct Payload {
         payload: Option<String>,
     }
-    let business = db::text(tenant.business_id.as_str());
     let results = db
         .batch(vec![
-            db.prepare(
-                "UPDATE webhook_deliveries SET leased_until_us = ?5, lease = ?6 WHERE business_id = ?1 AND id = ?2 \
+            db.scoped(tenant, "UPDATE webhook_deliveries SET leased_until_us = ?5, lease = ?6 WHERE business_id = ?1 AND id = ?2 \
                  AND status = 'pending' AND attempts = ?3 AND (leased_until_us IS NULL OR leased_until_us < ?4) \
                  RETURNING event_id, event_type, replays, endpoint_id",
             )
             .bind(&[
-                business.clone(),
                 db::text(delivery_id.as_str()),
                 number(i64::from(attempt.saturating_sub(1))),
                 number(now.micros()),
                 number(lease.until.micros()),
                 text(&lease.token),
             ])?,
-            db.prepare(
-                "SELECT ev.payload FROM webhook_deliveries d JOIN webhook_events ev \
+            db.scoped(tenant, "SELECT ev.payload FROM webhook_deliveries d JOIN webhook_events ev \
                  ON ev.business_id = d.business_id AND ev.id = d.event_id WHERE d.business_id = ?1 AND d.id = ?2",
             )
-            .bind(&[business, db::text(delivery_id.as_str())])?,
+            .bind(&[db::text(delivery_id.as_str())])?,
         ])
         .await?;
     let row = results
@@ -213,13 +206,11 @@ pub fn settle(
     at: Timestamp,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
-            "UPDATE webhook_deliveries SET attempts = ?3, status = ?4, next_attempt_us = ?5, leased_until_us = NULL, \
+        .scoped(tenant, "UPDATE webhook_deliveries SET attempts = ?3, status = ?4, next_attempt_us = ?5, leased_until_us = NULL, \
              lease = NULL, last_status = ?6, last_error = ?7, updated_us = ?8 \
              WHERE business_id = ?1 AND id = ?2 AND status = 'pending' AND lease = ?9",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             text(id.as_str()),
             number(i64::from(attempt)),
             text(status),
@@ -241,12 +232,10 @@ pub async fn abandon(
     reason: &str,
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    db.prepare(
-        "UPDATE webhook_deliveries SET status = 'dead', next_attempt_us = NULL, leased_until_us = NULL, lease = NULL, \
+    db.scoped(tenant, "UPDATE webhook_deliveries SET status = 'dead', next_attempt_us = NULL, leased_until_us = NULL, lease = NULL, \
          last_error = ?3, updated_us = ?4 WHERE business_id = ?1 AND id = ?2 AND status = 'pending' AND lease = ?5",
     )
     .bind(&[
-        db::text(tenant.business_id.as_str()),
         db::text(delivery_id.as_str()),
         db::text(reason),
         number(now.micros()),
@@ -265,12 +254,12 @@ pub async fn release(
     delivery_ids: &[&DeliveryId],
     lease: &str,
 ) -> Result<(), ApiError> {
-    db.prepare(
+    db.scoped(
+        tenant,
         "UPDATE webhook_deliveries SET leased_until_us = NULL, lease = NULL WHERE +business_id = ?1 \
          AND id IN (SELECT value FROM json_each(?2)) AND status = 'pending' AND lease = ?3",
     )
     .bind(&[
-        db::text(tenant.business_id.as_str()),
         db::json_list(delivery_ids.iter().map(|id| id.as_str())),
         db::text(lease),
     ])?
@@ -282,8 +271,11 @@ pub async fn release(
 /// The statement that removes an endpoint's deliveries (with the endpoint).
 pub fn delete_of_endpoint(db: &Db, tenant: &Tenant, endpoint: &EndpointId) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare("DELETE FROM webhook_deliveries WHERE business_id = ?1 AND endpoint_id = ?2")
-        .bind(&[text(tenant.business_id.as_str()), text(endpoint.as_str())])?)
+        .scoped(
+            tenant,
+            "DELETE FROM webhook_deliveries WHERE business_id = ?1 AND endpoint_id = ?2",
+        )
+        .bind(&[text(endpoint.as_str())])?)
 }
 
 /// Pending deliveries due before `before` that nobody holds at `now`, across businesses (the
@@ -301,7 +293,7 @@ pub async fn overdue(
         attempts: u32,
     }
     let result = db
-        .prepare(
+        .unscoped(
             "SELECT business_id, id, attempts FROM webhook_deliveries WHERE status = 'pending' \
              AND next_attempt_us < ?1 AND (leased_until_us IS NULL OR leased_until_us < ?2) \
              ORDER BY next_attempt_us LIMIT ?3",
@@ -344,13 +336,11 @@ pub async fn list(
     limit: usize,
 ) -> Result<Vec<DeliveryRow>, ApiError> {
     let result = db
-        .prepare(
-            "SELECT id, event_id, event_type, status, attempts, replays, next_attempt_us, last_status, last_error, event_us \
+        .scoped(tenant, "SELECT id, event_id, event_type, status, attempts, replays, next_attempt_us, last_status, last_error, event_us \
              FROM webhook_deliveries WHERE business_id = ?1 AND endpoint_id = ?2 AND (?3 IS NULL OR status = ?3) \
              ORDER BY event_us DESC, id LIMIT ?4",
         )
         .bind(&[
-            db::text(tenant.business_id.as_str()),
             db::text(endpoint_id.as_str()),
             db::optional_text(status),
             number(limit as i64),
@@ -386,19 +376,17 @@ pub async fn replay(
                next_attempt_us = ?3, leased_until_us = NULL, lease = NULL, updated_us = ?3 \
                WHERE business_id = ?1 AND endpoint_id = ?2 \
                AND event_id IN (SELECT id FROM webhook_events WHERE business_id = ?1 AND payload IS NOT NULL) AND";
-    let business = db::text(tenant.business_id.as_str());
     let statement = match selection {
         ReplaySelection::One(delivery_id) => db
-            .prepare(format!("{set} id = ?4 AND status <> 'pending' RETURNING id"))
-            .bind(&[business, db::text(endpoint_id.as_str()), number(now.micros()), db::text(delivery_id.as_str())])?,
+            .scoped(tenant, format!("{set} id = ?4 AND status <> 'pending' RETURNING id"))
+            .bind(&[db::text(endpoint_id.as_str()), number(now.micros()), db::text(delivery_id.as_str())])?,
         ReplaySelection::DeadBetween(from, to) => db
-            .prepare(format!(
+            .scoped(tenant, format!(
                 "{set} id IN (SELECT id FROM webhook_deliveries WHERE business_id = ?1 AND endpoint_id = ?2 \
                  AND status = 'dead' AND event_us >= ?4 AND event_us < ?5 ORDER BY event_us LIMIT {MAX_REPLAY}) \
                  RETURNING id"
             ))
             .bind(&[
-                business,
                 db::text(endpoint_id.as_str()),
                 number(now.micros()),
                 number(from.micros()),
@@ -422,5 +410,5 @@ pub fn none_pending(event_id_expression: &str) -> Sql {
 pub fn delete_of_events(db: &Db, event_ids: Sql) -> Result<Statement, ApiError> {
     event_ids
         .within("DELETE FROM webhook_deliveries WHERE event_id IN ({sql})")
-        .prepare(db)
+        .unscoped(db)
 }

@@ -195,12 +195,12 @@ async fn open_all(
         let id = &read.endpoint.id;
         let (sealed, sealed_previous) = sealed_secrets(keys, id, secret, previous.as_deref()).await?;
         statements.push(
-            db.prepare(
+            db.scoped(
+                tenant,
                 "UPDATE webhook_endpoints SET secret = ?3, previous_secret = ?4 \
                  WHERE business_id = ?1 AND id = ?2 AND secret = ?5 AND previous_secret IS ?6",
             )
             .bind(&[
-                text(tenant.business_id.as_str()),
                 text(id.as_str()),
                 text(&sealed),
                 db::optional_text(sealed_previous.as_deref()),
@@ -276,12 +276,9 @@ fn written_values(
     ]
 }
 
-/// Every value a write binds, its secrets sealed afresh.
-async fn bound(
-    keys: &Keyring,
-    tenant: &Tenant,
-    endpoint: &Endpoint,
-) -> Result<Vec<worker::wasm_bindgen::JsValue>, ApiError> {
+/// Every value a write binds after the business (from `?2`, the endpoint's id), its secrets
+/// sealed afresh.
+async fn bound(keys: &Keyring, endpoint: &Endpoint) -> Result<Vec<worker::wasm_bindgen::JsValue>, ApiError> {
     let (secret, previous_secret) = sealed_secrets(
         keys,
         &endpoint.id,
@@ -289,10 +286,7 @@ async fn bound(
         endpoint.previous_secret.as_ref().map(WebhookSecret::as_str),
     )
     .await?;
-    let mut values = vec![
-        db::text(tenant.business_id.as_str()),
-        db::text(endpoint.id.as_str()),
-    ];
+    let mut values = vec![db::text(endpoint.id.as_str())];
     values.extend(written_values(endpoint, &secret, previous_secret.as_deref()));
     Ok(values)
 }
@@ -305,11 +299,14 @@ pub async fn insert(db: &Db, keys: &Keyring, tenant: &Tenant, endpoint: &Endpoin
         .collect::<Vec<_>>()
         .join(", ");
     let result = db
-        .prepare(format!(
-            "INSERT INTO webhook_endpoints (business_id, id, {columns}) SELECT ?1, ?2, {values} \
+        .scoped(
+            tenant,
+            format!(
+                "INSERT INTO webhook_endpoints (business_id, id, {columns}) SELECT ?1, ?2, {values} \
              WHERE (SELECT COUNT(*) FROM webhook_endpoints WHERE business_id = ?1) < {MAX_PER_BUSINESS}"
-        ))
-        .bind(&bound(keys, tenant, endpoint).await?)?
+            ),
+        )
+        .bind(&bound(keys, endpoint).await?)?
         .run()
         .await?;
     Ok(db::changes(&result) == 1)
@@ -326,14 +323,18 @@ pub async fn update(db: &Db, keys: &Keyring, tenant: &Tenant, endpoint: &Endpoin
         .map(|(column, n)| format!("{column} = ?{n}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut values = bound(keys, tenant, endpoint).await?;
-    let revision_at = values.len() + 1;
+    let mut values = bound(keys, endpoint).await?;
+    // `?1` is the business, bound by `scoped`.
+    let revision_at = values.len() + 2;
     values.push(db::number(endpoint.revision));
     let result = db
-        .prepare(format!(
-            "UPDATE webhook_endpoints SET {assignments}, revision = revision + 1 \
+        .scoped(
+            tenant,
+            format!(
+                "UPDATE webhook_endpoints SET {assignments}, revision = revision + 1 \
              WHERE business_id = ?1 AND id = ?2 AND revision = ?{revision_at}"
-        ))
+            ),
+        )
         .bind(&values)?
         .run()
         .await?;
@@ -342,10 +343,9 @@ pub async fn update(db: &Db, keys: &Keyring, tenant: &Tenant, endpoint: &Endpoin
 
 pub async fn list(db: &Db, keys: &Keyring, tenant: &Tenant) -> Result<Vec<Endpoint>, ApiError> {
     let result = db
-        .prepare(format!(
+        .scoped(tenant, format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE business_id = ?1 ORDER BY created_at, id"
         ))
-        .bind(&[db::text(tenant.business_id.as_str())])?
         .all()
         .await?;
     open_all(db, keys, tenant, result.results::<EndpointRow>()?).await
@@ -358,10 +358,11 @@ pub async fn find(
     id: &EndpointId,
 ) -> Result<Option<Endpoint>, ApiError> {
     let row = db
-        .prepare(format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2"
-        ))
-        .bind(&[db::text(tenant.business_id.as_str()), db::text(id.as_str())])?
+        .scoped(
+            tenant,
+            format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2"),
+        )
+        .bind(&[db::text(id.as_str())])?
         .first::<EndpointRow>(None)
         .await?;
     Ok(open_all(db, keys, tenant, row.into_iter().collect()).await?.pop())
@@ -371,8 +372,11 @@ pub async fn find(
 /// `webhook_deliveries::delete_of_endpoint` and `webhook_attempts::delete_of_endpoint`).
 pub fn delete(db: &Db, tenant: &Tenant, id: &EndpointId) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare("DELETE FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2")
-        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?)
+        .scoped(
+            tenant,
+            "DELETE FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2",
+        )
+        .bind(&[text(id.as_str())])?)
 }
 
 /// What the attempt does to its endpoint's health.
@@ -397,25 +401,23 @@ pub fn health_update(
     health: &Health,
     at: Timestamp,
 ) -> Result<Option<Statement>, ApiError> {
-    let business = text(tenant.business_id.as_str());
     let endpoint = text(id.as_str());
     let update = match health {
         Health::Unchanged => return Ok(None),
         Health::Healthy => (
             "UPDATE webhook_endpoints SET failing_since_us = NULL, revision = revision + 1 WHERE business_id = ?1 AND id = ?2 \
              AND failing_since_us IS NOT NULL",
-            vec![business, endpoint],
+            vec![endpoint],
         ),
         Health::Failing => (
             "UPDATE webhook_endpoints SET failing_since_us = ?3, revision = revision + 1 WHERE business_id = ?1 AND id = ?2 \
              AND failing_since_us IS NULL",
-            vec![business, endpoint, number(at.micros())],
+            vec![endpoint, number(at.micros())],
         ),
         Health::Disable(reason) => (
             "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ?3, updated_at = ?4, revision = revision + 1, \
              failing_since_us = COALESCE(failing_since_us, ?5) WHERE business_id = ?1 AND id = ?2 AND enabled = 1",
             vec![
-                business,
                 endpoint,
                 text(reason),
                 text(&at.to_rfc3339()),
@@ -423,18 +425,19 @@ pub fn health_update(
             ],
         ),
     };
-    Ok(Some(db.prepare(update.0).bind(&update.1)?))
+    Ok(Some(db.scoped(tenant, update.0).bind(&update.1)?))
 }
 
 /// The statement that records that the receiver accepted a delivery whose seed header was
 /// signed with the new secret: from now on the seed header uses it always.
 pub fn confirm_new_secret(db: &Db, tenant: &Tenant, id: &EndpointId) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "UPDATE webhook_endpoints SET seed_signs_new = 1, revision = revision + 1 \
              WHERE business_id = ?1 AND id = ?2 AND seed_signs_new = 0",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(id.as_str())])?)
+        .bind(&[text(id.as_str())])?)
 }
 
 /// Counts a test send against the endpoint's allowance of `per_window` per window of
@@ -453,11 +456,11 @@ pub async fn take_test_slot(
         tests_window_us: Option<i64>,
     }
     let window_us = window_seconds * 1_000_000;
-    let business = text(tenant.business_id.as_str());
     let endpoint = text(id.as_str());
     let results = db
         .batch(vec![
-            db.prepare(
+            db.scoped(
+                tenant,
                 "UPDATE webhook_endpoints SET \
                  tests_in_window = CASE WHEN tests_window_us IS NULL OR tests_window_us <= ?3 - ?4 THEN 1 \
                    ELSE tests_in_window + 1 END, \
@@ -467,14 +470,16 @@ pub async fn take_test_slot(
                  AND (tests_window_us IS NULL OR tests_window_us <= ?3 - ?4 OR tests_in_window < ?5)",
             )
             .bind(&[
-                business.clone(),
                 endpoint.clone(),
                 number(now.micros()),
                 number(window_us),
                 number(i64::from(per_window)),
             ])?,
-            db.prepare("SELECT tests_window_us FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2")
-                .bind(&[business, endpoint])?,
+            db.scoped(
+                tenant,
+                "SELECT tests_window_us FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2",
+            )
+            .bind(&[endpoint])?,
         ])
         .await?;
     if db::changes_at(&results, 0) == 1 {

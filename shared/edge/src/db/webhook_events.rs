@@ -127,12 +127,11 @@ pub fn record_found(
     );
     found
         .within(&insert)
-        .bind("business", text(tenant.business_id.as_str()))
         .bind("event_id", text(id.as_str()))
         .bind("event_type", text(kind.as_str()))
         .bind("event_base_url", db::optional_text(base_url))
         .bind("event_now", number(now.micros()))
-        .prepare(db)
+        .scoped(db, tenant)
 }
 
 #[derive(Serialize)]
@@ -195,11 +194,10 @@ pub fn record(
     );
     condition
         .within(&insert)
-        .bind("business", text(tenant.business_id.as_str()))
         .bind("event_base_url", db::optional_text(base_url))
         .bind("event_now", number(now.micros()))
         .bind("event_rows", text(&serde_json::to_string(&rows)?))
-        .prepare(db)
+        .scoped(db, tenant)
 }
 
 /// The condition that no event of `kind` about `subject_id` has been recorded: an event that
@@ -242,12 +240,10 @@ pub struct StoredEvent {
 /// The tenant's events among `ids`, oldest first.
 pub async fn load(db: &Db, tenant: &Tenant, ids: &[EventId]) -> Result<Vec<StoredEvent>, ApiError> {
     let result = db
-        .prepare(
-            "SELECT id, type, subject_id, detail, snapshot, base_url, payload, created_us FROM webhook_events \
+        .scoped(tenant, "SELECT id, type, subject_id, detail, snapshot, base_url, payload, created_us FROM webhook_events \
              WHERE +business_id = ?1 AND id IN (SELECT value FROM json_each(?2)) ORDER BY created_us, id",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             db::json_list(ids.iter().map(EventId::as_str)),
         ])?
         .all()
@@ -259,14 +255,11 @@ pub async fn load(db: &Db, tenant: &Tenant, ids: &[EventId]) -> Result<Vec<Store
 /// send the same bytes.
 pub fn set_payload(db: &Db, tenant: &Tenant, id: &EventId, payload: &str) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "UPDATE webhook_events SET payload = ?3 WHERE business_id = ?1 AND id = ?2 AND payload IS NULL",
         )
-        .bind(&[
-            text(tenant.business_id.as_str()),
-            text(id.as_str()),
-            text(payload),
-        ])?)
+        .bind(&[text(id.as_str()), text(payload)])?)
 }
 
 /// The statement that marks the events among `ids` as dispatched: each has its body fixed by the
@@ -278,12 +271,12 @@ pub fn mark_dispatched(
     now: Timestamp,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .prepare(
+        .scoped(
+            tenant,
             "UPDATE webhook_events SET dispatched_us = ?3 WHERE +business_id = ?1 \
              AND id IN (SELECT value FROM json_each(?2)) AND dispatched_us IS NULL",
         )
         .bind(&[
-            text(tenant.business_id.as_str()),
             db::json_list(ids.iter().map(EventId::as_str)),
             number(now.micros()),
         ])?)
@@ -309,7 +302,7 @@ pub async fn undispatched(
     )
     .bind("before", number(before.micros()))
     .bind("limit", number(limit as i64))
-    .prepare(db)?
+    .unscoped(db)?
     .all()
     .await?;
     Ok(result
@@ -331,11 +324,10 @@ pub async fn undispatched_of_subject(
         id: EventId,
     }
     let result = db
-        .prepare(
-            "SELECT id FROM webhook_events WHERE business_id = ?1 AND subject_id = ?2 AND dispatched_us IS NULL \
+        .scoped(tenant, "SELECT id FROM webhook_events WHERE business_id = ?1 AND subject_id = ?2 AND dispatched_us IS NULL \
              ORDER BY created_us",
         )
-        .bind(&[text(tenant.business_id.as_str()), text(&subject_id.to_string())])?
+        .bind(&[text(&subject_id.to_string())])?
         .all()
         .await?;
     Ok(result.results::<Row>()?.into_iter().map(|row| row.id).collect())
@@ -360,5 +352,5 @@ pub fn expired(before: Timestamp, limit: usize) -> Sql {
 pub fn delete_expired(db: &Db, before: Timestamp, limit: usize) -> Result<Statement, ApiError> {
     expired(before, limit)
         .within("DELETE FROM webhook_events WHERE id IN ({sql})")
-        .prepare(db)
+        .unscoped(db)
 }
