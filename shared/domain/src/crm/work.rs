@@ -2,7 +2,8 @@
 //! which of our events become work for which contact.
 
 use crate::crm::chatwoot::Topic;
-use crate::ids::{ConnectorId, CustomerId, EventId};
+use crate::crm::chatwoot::webhook::{self as chatwoot_webhook, ChatwootEvent};
+use crate::ids::{ConnectorId, ConversationId, CustomerId, EventId, MessageId};
 use crate::webhooks::EventType;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -79,6 +80,83 @@ impl Operation {
                     .map(Self::Follow)
             }),
         }
+    }
+}
+
+/// A job's work, read whole and once from what its row keeps (operation, subject id, input):
+/// every id is of its kind and every input is what its operation needs, so a connector matches on
+/// this and reads nothing of the row's text itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Work {
+    /// `customer.created` or `customer.updated`.
+    Customer { id: CustomerId, event: EventType },
+    /// `conversation.created`, `conversation.status_changed` or `conversation.assigned`.
+    Conversation { id: ConversationId, event: EventType },
+    /// `message.received` or `message.sent`.
+    Message { id: MessageId },
+    /// Hand the conversation to a person, for this reason.
+    Escalate {
+        conversation: ConversationId,
+        reason: String,
+    },
+    /// An internal note on the conversation.
+    Note {
+        conversation: ConversationId,
+        body: String,
+    },
+    /// A delivery of Chatwoot's webhooks, as it was verified when it came.
+    Chatwoot(Box<ChatwootEvent>),
+}
+
+impl Work {
+    /// The work a stored row describes, or why the row is no work of its operation (a damaged
+    /// row: our fault, never the CRM's).
+    pub fn read(operation: Operation, subject_id: &str, input: Option<&Value>) -> Result<Self, String> {
+        fn id<T>(subject_id: &str, parse: impl Fn(&str) -> Option<T>, kind: &str) -> Result<T, String> {
+            parse(subject_id).ok_or_else(|| format!("its subject {subject_id:?} is not a {kind} id"))
+        }
+        let text = |key: &str| {
+            input
+                .and_then(|input| input.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("its input has no {key}"))
+        };
+        Ok(match operation {
+            Operation::Follow(event @ (EventType::CustomerCreated | EventType::CustomerUpdated)) => {
+                Self::Customer {
+                    id: id(subject_id, CustomerId::parse, "customer")?,
+                    event,
+                }
+            }
+            Operation::Follow(
+                event @ (EventType::ConversationCreated
+                | EventType::ConversationStatusChanged
+                | EventType::ConversationAssigned),
+            ) => Self::Conversation {
+                id: id(subject_id, ConversationId::parse, "conversation")?,
+                event,
+            },
+            Operation::Follow(EventType::MessageReceived | EventType::MessageSent) => Self::Message {
+                id: id(subject_id, MessageId::parse, "message")?,
+            },
+            Operation::Follow(EventType::Test) => return Err("the test event is no CRM work".to_owned()),
+            Operation::Escalate => Self::Escalate {
+                conversation: id(subject_id, ConversationId::parse, "conversation")?,
+                reason: text("reason")?,
+            },
+            Operation::Note => Self::Note {
+                conversation: id(subject_id, ConversationId::parse, "conversation")?,
+                body: text("body")?,
+            },
+            Operation::Chatwoot(_) => {
+                let delivery = input.ok_or("it keeps no Chatwoot event")?.to_string();
+                Self::Chatwoot(Box::new(
+                    chatwoot_webhook::parse(delivery.as_bytes())
+                        .map_err(|reason| format!("its Chatwoot event: {reason}"))?,
+                ))
+            }
+        })
     }
 }
 
@@ -291,6 +369,95 @@ mod tests {
         assert_eq!(
             Operation::Chatwoot(Topic::MessageCreated).as_str(),
             "chatwoot.message_created"
+        );
+    }
+
+    #[test]
+    fn a_jobs_work_is_read_whole_with_ids_of_their_kind() {
+        let customer = CustomerId::generate([3; 16]);
+        let conversation = ConversationId::generate([4; 16]);
+        let message = MessageId::generate([5; 16]);
+        let created = Operation::Follow(EventType::CustomerCreated);
+        assert_eq!(
+            Work::read(created, customer.as_str(), None),
+            Ok(Work::Customer {
+                id: customer.clone(),
+                event: EventType::CustomerCreated
+            })
+        );
+        let sent = Operation::Follow(EventType::MessageSent);
+        assert_eq!(
+            Work::read(sent, message.as_str(), None),
+            Ok(Work::Message { id: message })
+        );
+        assert_eq!(
+            Work::read(
+                Operation::Escalate,
+                conversation.as_str(),
+                Some(&json!({ "reason": "angry" }))
+            ),
+            Ok(Work::Escalate {
+                conversation: conversation.clone(),
+                reason: "angry".to_owned()
+            })
+        );
+        assert_eq!(
+            Work::read(
+                Operation::Note,
+                conversation.as_str(),
+                Some(&json!({ "body": "call back" }))
+            ),
+            Ok(Work::Note {
+                conversation: conversation.clone(),
+                body: "call back".to_owned()
+            })
+        );
+        let chatwoot = json!({ "event": "contact_created", "id": 7, "name": "Bo" });
+        assert!(matches!(
+            Work::read(
+                Operation::Chatwoot(Topic::ContactCreated),
+                "chatwoot:7",
+                Some(&chatwoot)
+            ),
+            Ok(Work::Chatwoot(event)) if matches!(*event, ChatwootEvent::ContactCreated(_))
+        ));
+    }
+
+    #[test]
+    fn a_damaged_job_says_what_is_wrong_with_it() {
+        let conversation = ConversationId::generate([4; 16]);
+        let error = |operation, subject: &str, input: Option<Value>| {
+            Work::read(operation, subject, input.as_ref())
+                .err()
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            error(Operation::Follow(EventType::MessageSent), "not-an-id", None),
+            "its subject \"not-an-id\" is not a message id"
+        );
+        assert_eq!(
+            error(
+                Operation::Note,
+                conversation.as_str(),
+                Some(json!({ "reason": "x" }))
+            ),
+            "its input has no body"
+        );
+        assert_eq!(
+            error(Operation::Escalate, conversation.as_str(), None),
+            "its input has no reason"
+        );
+        assert_eq!(
+            error(Operation::Chatwoot(Topic::MessageCreated), "chatwoot:1", None),
+            "it keeps no Chatwoot event"
+        );
+        assert!(
+            error(
+                Operation::Chatwoot(Topic::MessageCreated),
+                "chatwoot:1",
+                Some(json!({ "event": 1 }))
+            )
+            .starts_with("its Chatwoot event: ")
         );
     }
 

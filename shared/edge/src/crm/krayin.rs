@@ -12,7 +12,7 @@
 
 use crate::Env;
 use crate::crm::client::{Answer, Client, Refusal};
-use crate::crm::{Outcome, attachment_links, gone, input_text, skipped, subject, synced, unreadable};
+use crate::crm::{Outcome, attachment_links, gone, skipped, synced, unreadable, work};
 use crate::db::Db;
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_contacts::{self, Kept};
@@ -28,7 +28,7 @@ use domain::crm::krayin::{
     ActivityId, KrayinRefs, KrayinSecrets, KrayinSettings, LeadId, OrganizationId, PersonId,
 };
 use domain::crm::retry::CallFailure;
-use domain::crm::work::{ContactKey, LinkKind, Operation};
+use domain::crm::work::{ContactKey, LinkKind, Work};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::lookup::CustomerKey;
@@ -581,22 +581,19 @@ pub async fn perform(env: &Env, db: &Db, connector: &Connector, job: &Job) -> Re
         Ok(krayin) => krayin,
         Err(reason) => return Ok(Outcome::Invalid(reason)),
     };
-    match job.operation {
-        Operation::Chatwoot(_) => follow_chatwoot(&krayin, job).await,
-        Operation::Follow(EventType::CustomerCreated | EventType::CustomerUpdated) => {
-            follow_customer(&krayin, job).await
+    match work(job)? {
+        Work::Chatwoot(event) => follow_chatwoot(&krayin, &event).await,
+        Work::Customer { id, event } => follow_customer(&krayin, id, event).await,
+        Work::Conversation {
+            event: EventType::ConversationAssigned,
+            ..
+        } => skipped("Krayin's activities have no assignee to change"),
+        Work::Conversation { id, event } => follow_conversation(&krayin, &id, event).await,
+        Work::Message { id } => follow_message(&krayin, &id).await,
+        Work::Escalate { conversation, reason } => {
+            note(&krayin, "Escalated to a person", &conversation, &reason).await
         }
-        Operation::Follow(EventType::ConversationCreated | EventType::ConversationStatusChanged) => {
-            follow_conversation(&krayin, job).await
-        }
-        Operation::Follow(EventType::MessageReceived | EventType::MessageSent) => {
-            follow_message(&krayin, job).await
-        }
-        Operation::Follow(EventType::ConversationAssigned) => {
-            skipped("Krayin's activities have no assignee to change")
-        }
-        Operation::Note | Operation::Escalate => note(&krayin, job).await,
-        Operation::Follow(EventType::Test) => skipped("the test event is not synced"),
+        Work::Note { conversation, body } => note(&krayin, "Note", &conversation, &body).await,
     }
 }
 
@@ -613,11 +610,10 @@ async fn conversation(krayin: &Krayin<'_>, id: &ConversationId) -> Result<Conver
         .ok_or_else(|| Refusal::Failed(gone(format!("conversation {id} no longer exists"))))
 }
 
-async fn follow_customer(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refusal> {
-    let id = subject(job, CustomerId::parse)?;
+async fn follow_customer(krayin: &Krayin<'_>, id: CustomerId, event: EventType) -> Result<Outcome, Refusal> {
     let contact = Contact::from_customer(&customer(krayin, &id).await?);
     let key = ContactKey::Customer(id);
-    if job.operation == Operation::Follow(EventType::CustomerCreated) {
+    if event == EventType::CustomerCreated {
         let (state, _) = krayin.ensure_contact(&key, &contact).await?;
         return done(&state, None);
     }
@@ -634,8 +630,12 @@ async fn our_contact(krayin: &Krayin<'_>, id: &CustomerId) -> Result<(ContactKey
 
 /// A conversation's activity is per spell of it: the first from its start, and a new one each
 /// time the customer reopens it, so Krayin's timeline shows every exchange.
-async fn follow_conversation(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refusal> {
-    let conversation = conversation(krayin, &subject(job, ConversationId::parse)?).await?;
+async fn follow_conversation(
+    krayin: &Krayin<'_>,
+    id: &ConversationId,
+    event: EventType,
+) -> Result<Outcome, Refusal> {
+    let conversation = conversation(krayin, id).await?;
     let (key, mut state) = our_contact(krayin, &conversation.customer_id).await?;
     let local_id = activity::spell_id(&conversation);
     let local_id = local_id.as_str();
@@ -643,7 +643,7 @@ async fn follow_conversation(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, 
         0 => Timestamp::parse_rfc3339(&conversation.created_at).unwrap_or_else(runtime::now),
         _ => runtime::now(),
     };
-    if job.operation == Operation::Follow(EventType::ConversationStatusChanged) {
+    if event == EventType::ConversationStatusChanged {
         if conversation.status.is_ended() {
             let planned = activity::our_conversation_activity(&conversation, &state.refs, at);
             let activity = krayin.resolve(&key, &mut state, local_id, planned).await?;
@@ -679,9 +679,8 @@ async fn follow_conversation(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, 
     done(&state, activity)
 }
 
-async fn follow_message(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refusal> {
-    let id = subject(job, MessageId::parse)?;
-    let message = db::messages::by_ids(krayin.db(), krayin.tenant(), &[&id])
+async fn follow_message(krayin: &Krayin<'_>, id: &MessageId) -> Result<Outcome, Refusal> {
+    let message = db::messages::by_ids(krayin.db(), krayin.tenant(), &[id])
         .await?
         .pop()
         .ok_or_else(|| Refusal::Failed(gone(format!("message {id} no longer exists"))))?;
@@ -717,22 +716,13 @@ async fn follow_message(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refus
     done(&state, activity)
 }
 
-/// An internal note, or an escalation's reason, as a note on the contact's lead.
-async fn note(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refusal> {
-    let (title, text) = if job.operation == Operation::Escalate {
-        ("Escalated to a person", input_text(job, "reason")?)
-    } else {
-        ("Note", input_text(job, "body")?)
-    };
-    let conversation = conversation(krayin, &subject(job, ConversationId::parse)?).await?;
+/// An internal note, or an escalation's reason, as a note on the contact's lead, under `title`.
+async fn note(krayin: &Krayin<'_>, title: &str, id: &ConversationId, text: &str) -> Result<Outcome, Refusal> {
+    let conversation = conversation(krayin, id).await?;
     let (_, state) = our_contact(krayin, &conversation.customer_id).await?;
-    let Some(planned) = activity::note_activity(
-        title,
-        conversation.id.as_str(),
-        &text,
-        &state.refs,
-        runtime::now(),
-    ) else {
+    let Some(planned) =
+        activity::note_activity(title, conversation.id.as_str(), text, &state.refs, runtime::now())
+    else {
         return skipped("the contact has no Krayin person or lead");
     };
     let activity = krayin.create_activity(&planned).await?;
@@ -740,15 +730,7 @@ async fn note(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refusal> {
 }
 
 /// Follows a Chatwoot event: the delivery as it was verified is the work's input.
-async fn follow_chatwoot(krayin: &Krayin<'_>, job: &Job) -> Result<Outcome, Refusal> {
-    let input = job.input.as_ref().map(Value::to_string).unwrap_or_default();
-    let event = chatwoot::webhook::parse(input.as_bytes()).map_err(|reason| {
-        Refusal::Ours(db::corrupt(
-            "sync job",
-            job.id.as_str(),
-            format!("its Chatwoot event: {reason}"),
-        ))
-    })?;
+async fn follow_chatwoot(krayin: &Krayin<'_>, event: &ChatwootEvent) -> Result<Outcome, Refusal> {
     let Some(chatwoot_contact) = event.contact() else {
         return skipped("the event names no Chatwoot contact");
     };

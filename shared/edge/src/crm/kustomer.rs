@@ -9,8 +9,7 @@
 use crate::Env;
 use crate::crm::client::{Answer, Client, Refusal};
 use crate::crm::{
-    ConnectionTest, Outcome, attachment_links, gone, input_text, refusal_error, skipped, subject, synced,
-    unreadable,
+    ConnectionTest, Outcome, attachment_links, gone, refusal_error, skipped, synced, unreadable, work,
 };
 use crate::db::Db;
 use crate::db::crm_connectors::Connector;
@@ -20,7 +19,7 @@ use crate::{http, runtime};
 use domain::crm::kustomer::api::{self, ApiRequest, NewConversation, Resource};
 use domain::crm::kustomer::escalation;
 use domain::crm::kustomer::settings::{KustomerSecrets, KustomerSettings};
-use domain::crm::work::{LinkKind, Operation};
+use domain::crm::work::{LinkKind, Work};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::lookup::CustomerKey;
@@ -296,28 +295,32 @@ pub async fn perform(env: &Env, db: &Db, connector: &Connector, job: &Job) -> Re
         Ok(kustomer) => kustomer,
         Err(reason) => return Ok(Outcome::Invalid(reason)),
     };
-    match job.operation {
-        Operation::Follow(EventType::CustomerCreated | EventType::CustomerUpdated) => {
-            follow_customer(&kustomer, job).await
+    // A call made before may have reached Kustomer: a retry finds what it made first.
+    let retrying = job.attempts > 0;
+    match work(job)? {
+        Work::Customer { id, event } => follow_customer(&kustomer, retrying, &id, event).await,
+        Work::Conversation {
+            id,
+            event: EventType::ConversationCreated,
+        } => follow_conversation(&kustomer, retrying, &id).await,
+        Work::Conversation { id, event } => follow_conversation_change(&kustomer, retrying, &id, event).await,
+        Work::Message { id } => follow_message(&kustomer, retrying, &id).await,
+        Work::Escalate { conversation, reason } => {
+            escalate(&kustomer, retrying, &conversation, &reason).await
         }
-        Operation::Follow(EventType::ConversationCreated) => follow_conversation(&kustomer, job).await,
-        Operation::Follow(EventType::ConversationStatusChanged | EventType::ConversationAssigned) => {
-            follow_conversation_change(&kustomer, job).await
-        }
-        Operation::Follow(EventType::MessageReceived | EventType::MessageSent) => {
-            follow_message(&kustomer, job).await
-        }
-        Operation::Escalate => escalate(&kustomer, job).await,
-        Operation::Note => note(&kustomer, job).await,
-        Operation::Follow(EventType::Test) => skipped("the test event is not synced"),
-        Operation::Chatwoot(_) => skipped("Chatwoot's webhooks feed Krayin connectors, not Kustomer"),
+        Work::Note { conversation, body } => note(&kustomer, retrying, &conversation, &body).await,
+        Work::Chatwoot(_) => skipped("Chatwoot's webhooks feed Krayin connectors, not Kustomer"),
     }
 }
 
-async fn follow_customer(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
-    let id = subject(job, CustomerId::parse)?;
-    let (crm_id, created) = kustomer.ensure_customer(&id, job.attempts > 0).await?;
-    if created || job.operation == Operation::Follow(EventType::CustomerCreated) {
+async fn follow_customer(
+    kustomer: &Kustomer<'_>,
+    retrying: bool,
+    id: &CustomerId,
+    event: EventType,
+) -> Result<Outcome, Refusal> {
+    let (crm_id, created) = kustomer.ensure_customer(id, retrying).await?;
+    if created || event == EventType::CustomerCreated {
         return synced(crm_id);
     }
     let Some(customer) =
@@ -327,69 +330,73 @@ async fn follow_customer(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, 
     };
     let (body, _left_out) = kustomer.settings.field_mapping.customer_body(&customer);
     let (crm_id, _) = kustomer
-        .call_on(Record::Customer(&id), job.attempts > 0, |crm_id| {
+        .call_on(Record::Customer(id), retrying, |crm_id| {
             api::update_customer(crm_id, body.clone())
         })
         .await?;
     synced(crm_id)
 }
 
-async fn follow_conversation(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
+async fn follow_conversation(
+    kustomer: &Kustomer<'_>,
+    retrying: bool,
+    id: &ConversationId,
+) -> Result<Outcome, Refusal> {
     if !kustomer.settings.conversation_sync {
         return skipped("Conversation Sync is off");
     }
-    let conversation = kustomer
-        .conversation(&subject(job, ConversationId::parse)?)
-        .await?;
+    let conversation = kustomer.conversation(id).await?;
     synced(
         kustomer
-            .ensure_conversation(&conversation, job.attempts > 0, None)
+            .ensure_conversation(&conversation, retrying, None)
             .await?,
     )
 }
 
-async fn follow_conversation_change(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
+/// A status changed or an assignment (`event`), applied to the synced conversation.
+async fn follow_conversation_change(
+    kustomer: &Kustomer<'_>,
+    retrying: bool,
+    id: &ConversationId,
+    event: EventType,
+) -> Result<Outcome, Refusal> {
     if !kustomer.settings.conversation_sync {
         return skipped("Conversation Sync is off");
     }
-    let conversation = kustomer
-        .conversation(&subject(job, ConversationId::parse)?)
-        .await?;
-    let request: Box<dyn Fn(&str) -> ApiRequest> =
-        if job.operation == Operation::Follow(EventType::ConversationStatusChanged) {
-            let Some(status) = api::kustomer_status(conversation.status) else {
-                return skipped("the status has no Kustomer equivalent");
-            };
-            Box::new(move |crm_id| api::update_conversation_status(crm_id, status))
-        } else {
-            match conversation.assignee.as_deref() {
-                Some(user) if api::is_kustomer_id(user) => {
-                    let users = vec![user.to_owned()];
-                    Box::new(move |crm_id| api::assign_conversation(crm_id, &users, &[]))
-                }
-                Some(_) => return skipped("the assignee is not a Kustomer user id"),
-                None => return skipped("unassigned here; Kustomer keeps its assignee"),
-            }
+    let conversation = kustomer.conversation(id).await?;
+    let request: Box<dyn Fn(&str) -> ApiRequest> = if event == EventType::ConversationStatusChanged {
+        let Some(status) = api::kustomer_status(conversation.status) else {
+            return skipped("the status has no Kustomer equivalent");
         };
+        Box::new(move |crm_id| api::update_conversation_status(crm_id, status))
+    } else {
+        match conversation.assignee.as_deref() {
+            Some(user) if api::is_kustomer_id(user) => {
+                let users = vec![user.to_owned()];
+                Box::new(move |crm_id| api::assign_conversation(crm_id, &users, &[]))
+            }
+            Some(_) => return skipped("the assignee is not a Kustomer user id"),
+            None => return skipped("unassigned here; Kustomer keeps its assignee"),
+        }
+    };
     let (crm_id, _) = kustomer
-        .call_on(Record::Conversation(&conversation), job.attempts > 0, request)
+        .call_on(Record::Conversation(&conversation), retrying, request)
         .await?;
     synced(crm_id)
 }
 
-async fn follow_message(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
+async fn follow_message(kustomer: &Kustomer<'_>, retrying: bool, id: &MessageId) -> Result<Outcome, Refusal> {
     if !kustomer.settings.conversation_sync {
         return skipped("Conversation Sync is off");
     }
-    let id = subject(job, MessageId::parse)?;
     if let Some(crm_id) = kustomer.linked(LinkKind::Message, id.as_str()).await? {
         return Ok(Outcome::Synced { crm_id: Some(crm_id) });
     }
-    let message = kustomer.message(&id).await?;
+    let message = kustomer.message(id).await?;
     let conversation = kustomer.conversation(&message.conversation_id).await?;
     let links = attachment_links(kustomer.env, kustomer.db(), kustomer.tenant(), &message).await?;
     let (_, created) = kustomer
-        .call_on(Record::Conversation(&conversation), job.attempts > 0, |crm_id| {
+        .call_on(Record::Conversation(&conversation), retrying, |crm_id| {
             api::create_message(crm_id, &message, &links)
         })
         .await?;
@@ -401,20 +408,22 @@ async fn follow_message(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, R
 /// escalation priority and given to the default team (Auto Assignment), or a new one made so,
 /// and an internal note with the reason and the chat history. The customer was told when the
 /// escalation was recorded (`crm::escalation`), whether Kustomer was up or not.
-async fn escalate(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
+async fn escalate(
+    kustomer: &Kustomer<'_>,
+    retrying: bool,
+    id: &ConversationId,
+    reason: &str,
+) -> Result<Outcome, Refusal> {
     if !kustomer.settings.ticket_creation {
         return skipped("Automatic Ticket Creation is off");
     }
-    let reason = input_text(job, "reason")?;
-    let conversation = kustomer
-        .conversation(&subject(job, ConversationId::parse)?)
-        .await?;
+    let conversation = kustomer.conversation(id).await?;
     let existed = kustomer
         .linked(LinkKind::Conversation, conversation.id.as_str())
         .await?
         .is_some();
     let crm_id = kustomer
-        .ensure_conversation(&conversation, job.attempts > 0, Some(&reason))
+        .ensure_conversation(&conversation, retrying, Some(reason))
         .await?;
     if existed {
         let teams: Vec<String> = if kustomer.settings.auto_assignment {
@@ -440,7 +449,7 @@ async fn escalate(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal
     kustomer
         .resource(&api::create_note(
             &crm_id,
-            &escalation::escalation_note(&reason, &history),
+            &escalation::escalation_note(reason, &history),
         ))
         .await?;
     synced(crm_id)
@@ -448,14 +457,16 @@ async fn escalate(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal
 
 /// Adds an internal note to the conversation in Kustomer (making the conversation there first if
 /// it has not been synced).
-async fn note(kustomer: &Kustomer<'_>, job: &Job) -> Result<Outcome, Refusal> {
-    let body = input_text(job, "body")?;
-    let conversation = kustomer
-        .conversation(&subject(job, ConversationId::parse)?)
-        .await?;
+async fn note(
+    kustomer: &Kustomer<'_>,
+    retrying: bool,
+    id: &ConversationId,
+    body: &str,
+) -> Result<Outcome, Refusal> {
+    let conversation = kustomer.conversation(id).await?;
     let (_, created) = kustomer
-        .call_on(Record::Conversation(&conversation), job.attempts > 0, |crm_id| {
-            api::create_note(crm_id, &body)
+        .call_on(Record::Conversation(&conversation), retrying, |crm_id| {
+            api::create_note(crm_id, body)
         })
         .await?;
     synced(created.id)

@@ -16,7 +16,7 @@ use crate::{http, runtime, webhook_delivery};
 use client::Refusal;
 use domain::crm::retry::CallFailure;
 pub use domain::crm::settle::Outcome;
-use domain::crm::work::ConnectorKind;
+use domain::crm::work::{ConnectorKind, Work};
 use domain::error::ApiError;
 use domain::message::Message;
 use domain::tenant::Tenant;
@@ -78,30 +78,11 @@ pub(crate) fn synced(crm_id: String) -> Result<Outcome, Refusal> {
     Ok(Outcome::Synced { crm_id: Some(crm_id) })
 }
 
-/// The job's record, read as an id of its kind.
-pub(crate) fn subject<T>(job: &Job, parse: impl Fn(&str) -> Option<T>) -> Result<T, Refusal> {
-    parse(&job.subject_id).ok_or_else(|| {
-        Refusal::Ours(db::corrupt(
-            "sync job",
-            job.id.as_str(),
-            "its subject is not an id of its kind",
-        ))
-    })
-}
-
-pub(crate) fn input_text(job: &Job, key: &str) -> Result<String, Refusal> {
-    job.input
-        .as_ref()
-        .and_then(|input| input.get(key))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            Refusal::Ours(db::corrupt(
-                "sync job",
-                job.id.as_str(),
-                format!("its input has no {key}"),
-            ))
-        })
+/// The job's work, read whole from its row: a row that is no work of its operation is damaged
+/// (our fault).
+pub(crate) fn work(job: &Job) -> Result<Work, Refusal> {
+    Work::read(job.operation, &job.subject_id, job.input.as_ref())
+        .map_err(|reason| Refusal::Ours(db::corrupt("sync job", job.id.as_str(), reason)))
 }
 
 /// The message's files as (name, signed download link); without a configured origin or signing
