@@ -192,7 +192,7 @@ async fn select_one(
     db: &Db,
     keys: &Keyring,
     filter: &str,
-    params: &[worker::wasm_bindgen::JsValue],
+    params: &[db::Param],
 ) -> Result<Option<Read>, ApiError> {
     let row = db
         .unscoped(format!("SELECT {COLUMNS} {FROM} WHERE {filter}"))

@@ -2,12 +2,12 @@
 //! latest per connector and conversation, for the analytics.
 
 use crate::db::Db;
+use crate::db::Param;
 use crate::db::{number, optional_text, text};
 use domain::error::ApiError;
 use domain::ids::{ConnectorId, ConversationId};
 use domain::tenant::Tenant;
 use serde::Deserialize;
-use worker::wasm_bindgen::JsValue;
 
 pub struct Rating<'a> {
     pub score: Option<f64>,
@@ -31,7 +31,7 @@ pub async fn record(
     .bind(&[
         text(connector.as_str()),
         text(conversation.as_str()),
-        rating.score.map_or(JsValue::NULL, JsValue::from_f64),
+        rating.score.map_or(Param::Null, Param::Number),
         optional_text(rating.level),
         optional_text(rating.comment),
         number(now_us),

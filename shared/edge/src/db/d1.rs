@@ -10,6 +10,7 @@
 //! webhook's path, and the tables that have no business). `statements.rs` holds each unscoped
 //! statement on a business's table to a listed reason.
 
+use crate::db::Param;
 use crate::env::Env;
 use crate::runtime;
 use domain::platform::{Resource, check_statement};
@@ -87,19 +88,16 @@ pub struct Statement {
 impl Statement {
     /// Binds `values` in order: from `?2` on for a scoped statement (its `?1` is the business),
     /// from `?1` for an unscoped one.
-    pub fn bind(self, values: &[JsValue]) -> worker::Result<Self> {
-        let (inner, parameters) = match &self.scope {
-            Some(business) => {
-                let mut all = Vec::with_capacity(values.len() + 1);
-                all.push(business.clone());
-                all.extend_from_slice(values);
-                (self.inner.bind(&all)?, all.len())
-            }
-            None => (self.inner.bind(values)?, values.len()),
-        };
+    pub fn bind(self, values: &[Param]) -> worker::Result<Self> {
+        let all: Vec<JsValue> = self
+            .scope
+            .iter()
+            .cloned()
+            .chain(values.iter().map(js_value))
+            .collect();
         Ok(Self {
-            inner,
-            parameters,
+            inner: self.inner.bind(&all)?,
+            parameters: all.len(),
             scope: None,
             ..self
         })
@@ -158,6 +156,15 @@ impl Statement {
         self.env.charge(Resource::D1Query, 1)?;
         self.env.charge_round_trip();
         Ok(runtime::now().millis())
+    }
+}
+
+/// The runtime's value of a bound parameter.
+fn js_value(param: &Param) -> JsValue {
+    match param {
+        Param::Text(text) => JsValue::from_str(text),
+        Param::Number(number) => JsValue::from_f64(*number),
+        Param::Null => JsValue::NULL,
     }
 }
 

@@ -55,7 +55,6 @@ use domain::error::ApiError;
 use domain::tenant::Tenant;
 use serde::de::DeserializeOwned;
 use worker::D1Result;
-use worker::wasm_bindgen::JsValue;
 
 /// Rows are written as JSON arrays bound to one parameter (`json_each(?)`); each array stays below
 /// this size, well inside D1's statement limit.
@@ -84,29 +83,39 @@ pub fn json_arrays<T: serde::Serialize>(rows: impl IntoIterator<Item = T>) -> Re
     Ok(arrays)
 }
 
-pub fn text(value: &str) -> JsValue {
-    JsValue::from_str(value)
+/// A value bound to a statement's parameter, as D1 takes one. Plain data, so that statements
+/// and their values are built, composed and checked natively; `d1.rs` hands them to the runtime
+/// when a statement is bound.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    /// Bound as a JavaScript number: exact up to 2^53, which covers microsecond times for the
+    /// next 285 years and every count we store.
+    Number(f64),
+    Null,
 }
 
-pub fn optional_text(value: Option<&str>) -> JsValue {
-    value.map_or(JsValue::NULL, JsValue::from_str)
+pub fn text(value: &str) -> Param {
+    Param::Text(value.to_owned())
 }
 
-/// Integers are bound as JavaScript numbers: exact up to 2^53, which covers microsecond times
-/// for the next 285 years and every count we store.
-pub fn number(value: i64) -> JsValue {
-    JsValue::from_f64(value as f64)
+pub fn optional_text(value: Option<&str>) -> Param {
+    value.map_or(Param::Null, text)
 }
 
-pub fn optional_number(value: Option<i64>) -> JsValue {
-    value.map_or(JsValue::NULL, number)
+pub fn number(value: i64) -> Param {
+    Param::Number(value as f64)
+}
+
+pub fn optional_number(value: Option<i64>) -> Param {
+    value.map_or(Param::Null, number)
 }
 
 /// A list bound as one JSON-array parameter and read back with `json_each`, which keeps any
 /// number of keys within D1's limit of 100 bound parameters per statement.
-pub fn json_list<'a>(values: impl IntoIterator<Item = &'a str>) -> JsValue {
+pub fn json_list<'a>(values: impl IntoIterator<Item = &'a str>) -> Param {
     let values: Vec<&str> = values.into_iter().collect();
-    JsValue::from_str(&serde_json::to_string(&values).unwrap_or_else(|_| "[]".to_owned()))
+    Param::Text(serde_json::to_string(&values).unwrap_or_else(|_| "[]".to_owned()))
 }
 
 /// The rows the statement at `position` of a batch returned.
@@ -218,7 +227,7 @@ pub const HOLE: &str = "{sql}";
 #[derive(Clone)]
 pub struct Sql {
     text: String,
-    params: Vec<(&'static str, JsValue)>,
+    params: Vec<(&'static str, Param)>,
 }
 
 impl Sql {
@@ -229,7 +238,7 @@ impl Sql {
         }
     }
 
-    pub fn bind(mut self, name: &'static str, value: JsValue) -> Self {
+    pub fn bind(mut self, name: &'static str, value: Param) -> Self {
         self.params.push((name, value));
         self
     }
@@ -272,6 +281,25 @@ impl Sql {
     /// ([`Db::scoped`]) as `?1`, so a fragment never binds it itself; the other `:names` are
     /// numbered from `?2` in order of first appearance. The statement must name `:business`.
     pub fn scoped(self, db: &Db, tenant: &Tenant) -> Result<Statement, ApiError> {
+        let (sql, values) = self.numbered(true)?;
+        Ok(db.scoped(tenant, sql).bind(&values)?)
+    }
+
+    /// The statement of a sweep across every business (no `:business`: it would have no
+    /// value), its `:names` numbered in order of first appearance.
+    pub fn unscoped(self, db: &Db) -> Result<Statement, ApiError> {
+        let (sql, values) = self.numbered(false)?;
+        Ok(db.unscoped(sql).bind(&values)?)
+    }
+
+    /// The statement's text with its `:names` numbered, and the values to bind in that order:
+    /// after the business (`?1`, which the door binds) when `scoped`.
+    pub(crate) fn numbered(&self, scoped: bool) -> Result<(String, Vec<Param>), ApiError> {
+        if !scoped {
+            let (sql, order) = number_params(&self.text, &[]);
+            let values = self.values(&sql, &order)?;
+            return Ok((sql, values));
+        }
         if !number_params(&self.text, &[])
             .1
             .iter()
@@ -293,26 +321,18 @@ impl Sql {
         }
         let (sql, order) = number_params(&self.text, &[BUSINESS]);
         let values = self.values(&sql, &order[1..])?;
-        Ok(db.scoped(tenant, sql).bind(&values)?)
-    }
-
-    /// The statement of a sweep across every business (no `:business`: it would have no
-    /// value), its `:names` numbered in order of first appearance.
-    pub fn unscoped(self, db: &Db) -> Result<Statement, ApiError> {
-        let (sql, order) = number_params(&self.text, &[]);
-        let values = self.values(&sql, &order)?;
-        Ok(db.unscoped(sql).bind(&values)?)
+        Ok((sql, values))
     }
 
     /// The values bound to `names`, in order; each name bound, and bound to one value.
-    fn values(&self, sql: &str, names: &[String]) -> Result<Vec<JsValue>, ApiError> {
+    fn values(&self, sql: &str, names: &[String]) -> Result<Vec<Param>, ApiError> {
         let mut values = Vec::with_capacity(names.len());
         for name in names {
             let mut bound = self.params.iter().filter(|(given, _)| given == name);
             let (_, value) = bound.next().ok_or_else(|| {
                 ApiError::internal("building a statement", format!(":{name} is not bound in {sql}"))
             })?;
-            if bound.any(|(_, other)| !same_value(value, other)) {
+            if bound.any(|(_, other)| other != value) {
                 return Err(ApiError::internal(
                     "building a statement",
                     format!(":{name} is bound to two values"),
@@ -326,13 +346,6 @@ impl Sql {
 
 /// The name every statement of one business gives its business id.
 const BUSINESS: &str = "business";
-
-fn same_value(a: &JsValue, b: &JsValue) -> bool {
-    match (a.as_string(), b.as_string()) {
-        (Some(a), Some(b)) => a == b,
-        _ => a.as_f64() == b.as_f64() && a.is_null() == b.is_null(),
-    }
-}
 
 /// Rewrites `:name` placeholders (outside quoted strings) to `?1, ?2, …` in order of first
 /// appearance after the `reserved` names (which take `?1…` whether or not they appear), and

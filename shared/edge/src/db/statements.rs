@@ -1,8 +1,9 @@
 //! Every fixed SQL statement of the table modules, prepared natively against the real migrations
 //! (D1 is SQLite): a statement that names a table, column or index the schema does not have, or
-//! that SQLite cannot parse, fails here instead of in a request. Statements built from fragments
-//! (`{sql}` holes, column lists put in with `format!`) are not fixed text and are left to the
-//! end-to-end tests.
+//! that SQLite cannot parse, fails here instead of in a request. Statements composed from
+//! fragments (`Sql`) are built below as their callers build them, from the table modules' own
+//! fragment functions, and checked the same way; statements whose text is put together with
+//! `format!` are checked where their fixed head is (the rest is left to the end-to-end tests).
 //!
 //! The tenant rule, checked the same way: SQLite's authorizer reports every table and column a
 //! statement touches as it is prepared, and a statement that reads or changes a business's table
@@ -617,6 +618,192 @@ fn the_tenant_rule_tells_scoped_from_unscoped() {
     );
     // Tables with no business column are not the rule's.
     assert!(unscoped("SELECT id FROM businesses WHERE id = ?1").is_empty());
+}
+
+/// The statements composed from fragments, built as their callers build them (each fragment
+/// from its table module, every kind of event and guard of the event log), numbered as their
+/// door numbers them: each must bind every name it uses, prepare against the migrated schema,
+/// and, when it is one business's, hold to the tenant rule. The sweeps are unscoped by design.
+#[test]
+fn every_composed_statement_prepares_and_names_the_business() {
+    use super::{Sql, abort_unless, attachments, channel_accounts, conversations, crm_contacts};
+    use super::{customer_identities, customers, messages, webhook_deliveries, webhook_events};
+    use domain::channel::{Channel, MessageStatus};
+    use domain::ids::{ConversationId, CustomerId, EventId, MessageId};
+    use domain::message::ConversationStatus;
+    use domain::time::Timestamp;
+    use domain::webhooks::EventType;
+    use webhook_events::{Guard, NewEvent};
+
+    let (message, conversation, customer) = (
+        MessageId::generate([1; 16]),
+        ConversationId::generate([2; 16]),
+        CustomerId::generate([3; 16]),
+    );
+    let now = Timestamp::from_micros(1_750_000_000_000_000);
+    let stamp = now.to_rfc3339();
+    let event = |kind, subject: &str| NewEvent::new(EventId::generate([4; 16]), kind, subject);
+    let of_message = |column| messages::outbound_column(&message, column);
+    let record = |events: &[NewEvent], guard| {
+        webhook_events::record_sql(Some("https://edge.example"), now, events, guard)
+            .unwrap_or_else(|error| panic!("{error:?}"))
+    };
+    let scoped: Vec<(&str, Sql)> = vec![
+        (
+            "customers::with_id_of",
+            customers::with_id_of(of_message("customer_id")),
+        ),
+        (
+            "channel_accounts::for_sending_on",
+            channel_accounts::for_sending_on(of_message("channel")),
+        ),
+        (
+            "customer_identities::latest_address_of",
+            customer_identities::latest_address_of(of_message("customer_id"), of_message("channel")),
+        ),
+        (
+            "crm_contacts::crm_ids_of",
+            crm_contacts::crm_ids_of(
+                Sql::new("SELECT value FROM json_each(:customers)")
+                    .bind("customers", super::json_list([customer.as_str()])),
+            ),
+        ),
+        (
+            "abort_unless(attachments::all_linked)",
+            abort_unless(attachments::all_linked(&message, 2)),
+        ),
+        (
+            "webhook_events::record (message, always)",
+            record(
+                &[event(EventType::MessageReceived, message.as_str())],
+                Guard::Always,
+            ),
+        ),
+        (
+            "webhook_events::record (customers, stored)",
+            record(
+                &[
+                    event(EventType::CustomerCreated, customer.as_str()),
+                    event(EventType::CustomerUpdated, customer.as_str()),
+                ],
+                Guard::SubjectStored,
+            ),
+        ),
+        (
+            "webhook_events::record (customer, updated at)",
+            record(
+                &[event(EventType::CustomerUpdated, customer.as_str())],
+                Guard::SubjectUpdatedAt(stamp.clone()),
+            ),
+        ),
+        (
+            "webhook_events::record (conversation changed)",
+            record(
+                &[event(EventType::ConversationStatusChanged, conversation.as_str())],
+                Guard::When(conversations::changed_to(
+                    &conversation,
+                    ConversationStatus::Resolved,
+                    Some("ana"),
+                    &stamp,
+                )),
+            ),
+        ),
+        (
+            "webhook_events::record (message moved, once)",
+            record(
+                &[event(EventType::MessageSent, message.as_str())],
+                Guard::When(
+                    messages::moved_to(&message, MessageStatus::Sent, &stamp)
+                        .and(webhook_events::none_recorded(EventType::MessageSent, &message)),
+                ),
+            ),
+        ),
+        (
+            "webhook_events::record (customer exists, address not linked)",
+            record(
+                &[event(EventType::CustomerUpdated, customer.as_str())],
+                Guard::When(
+                    customers::exists(&customer).and(customer_identities::not_linked("whatsapp", "+3531")),
+                ),
+            ),
+        ),
+        (
+            "webhook_events::record_found (reopened)",
+            webhook_events::record_found_sql(
+                None,
+                now,
+                &EventId::generate([5; 16]),
+                EventType::ConversationStatusChanged,
+                conversations::reopened_by(Channel::Whatsapp, "+3531", &message),
+            ),
+        ),
+    ];
+    let sweeps: Vec<(&str, Sql)> = vec![
+        ("webhook_events::expired", webhook_events::expired(now, 100)),
+        (
+            "webhook_deliveries::none_pending",
+            webhook_deliveries::none_pending("e.id").within("SELECT e.id FROM webhook_events e WHERE {sql}"),
+        ),
+    ];
+    let mut db = migrated();
+    let schema = schema(&db);
+    let mut failures = Vec::new();
+    for (scope, statements) in [(true, &scoped), (false, &sweeps)] {
+        for (name, sql) in statements {
+            let sql = match sql.numbered(scope) {
+                Ok((sql, _)) => sql,
+                Err(error) => {
+                    failures.push(format!("{name}: {error:?}"));
+                    continue;
+                }
+            };
+            if let Err(error) = db.prepare(&sql) {
+                failures.push(format!("{name}: {error}\n  {sql}"));
+                continue;
+            }
+            let tables = unscoped_tables(&schema, &accesses(&mut db, &sql));
+            if scope && !tables.is_empty() {
+                failures.push(format!("{name} never reads business_id of {tables:?}\n  {sql}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "composed statements:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// A composed statement of one business that forgets `:business`, or binds it itself, or leaves
+/// a name unbound, is refused before it reaches D1.
+#[test]
+fn a_composed_statement_is_refused_when_its_names_are_wrong() {
+    use super::{Sql, text};
+    let refused = |sql: Sql, scoped| sql.numbered(scoped).is_err();
+    assert!(refused(
+        Sql::new("SELECT 1 FROM customers WHERE id = :id").bind("id", text("c")),
+        true
+    ));
+    assert!(refused(
+        Sql::new("SELECT 1 FROM customers WHERE business_id = :business").bind("business", text("b")),
+        true
+    ));
+    assert!(refused(
+        Sql::new("SELECT 1 FROM customers WHERE business_id = :business AND id = :id"),
+        true
+    ));
+    assert!(refused(
+        Sql::new("SELECT 1 WHERE :a = 1")
+            .bind("a", text("x"))
+            .bind("a", text("y")),
+        false
+    ));
+    let (sql, values) = Sql::new("SELECT 1 FROM customers WHERE id = :id AND business_id = :business")
+        .bind("id", text("c"))
+        .numbered(true)
+        .unwrap_or_else(|error| panic!("{error:?}"));
+    assert_eq!(sql, "SELECT 1 FROM customers WHERE id = ?2 AND business_id = ?1");
+    assert_eq!(values, [text("c")]);
 }
 
 /// The query plan SQLite makes for `sql`, one line per step.

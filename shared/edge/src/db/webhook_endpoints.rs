@@ -215,7 +215,7 @@ async fn open_all(
     Ok(reads.into_iter().map(|read| read.endpoint).collect())
 }
 
-fn events_json(events: &[EventType]) -> worker::wasm_bindgen::JsValue {
+fn events_json(events: &[EventType]) -> db::Param {
     db::json_list(events.iter().map(|event| event.as_str()))
 }
 
@@ -252,11 +252,7 @@ const WRITTEN: [&str; 15] = [
 ];
 
 /// The values of [`WRITTEN`], the secrets as given (sealed).
-fn written_values(
-    endpoint: &Endpoint,
-    secret: &str,
-    previous_secret: Option<&str>,
-) -> [worker::wasm_bindgen::JsValue; 15] {
+fn written_values(endpoint: &Endpoint, secret: &str, previous_secret: Option<&str>) -> [db::Param; 15] {
     [
         db::text(&endpoint.name),
         db::text(&endpoint.url),
@@ -278,7 +274,7 @@ fn written_values(
 
 /// Every value a write binds after the business (from `?2`, the endpoint's id), its secrets
 /// sealed afresh.
-async fn bound(keys: &Keyring, endpoint: &Endpoint) -> Result<Vec<worker::wasm_bindgen::JsValue>, ApiError> {
+async fn bound(keys: &Keyring, endpoint: &Endpoint) -> Result<Vec<db::Param>, ApiError> {
     let (secret, previous_secret) = sealed_secrets(
         keys,
         &endpoint.id,

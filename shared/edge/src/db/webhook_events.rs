@@ -117,6 +117,17 @@ pub fn record_found(
     kind: EventType,
     found: Sql,
 ) -> Result<Statement, ApiError> {
+    record_found_sql(base_url, now, id, kind, found).scoped(db, tenant)
+}
+
+/// The SQL of [`record_found`].
+pub(crate) fn record_found_sql(
+    base_url: Option<&str>,
+    now: Timestamp,
+    id: &EventId,
+    kind: EventType,
+    found: Sql,
+) -> Sql {
     let insert = format!(
         "INSERT INTO webhook_events (id, business_id, type, subject_id, detail, snapshot, base_url, created_us) \
          SELECT :event_id, :business, :event_type, f.subject_id, f.detail, {}, :event_base_url, :event_now \
@@ -131,7 +142,6 @@ pub fn record_found(
         .bind("event_type", text(kind.as_str()))
         .bind("event_base_url", db::optional_text(base_url))
         .bind("event_now", number(now.micros()))
-        .scoped(db, tenant)
 }
 
 #[derive(Serialize)]
@@ -155,6 +165,16 @@ pub fn record(
     events: &[NewEvent],
     guard: Guard,
 ) -> Result<Statement, ApiError> {
+    record_sql(base_url, now, events, guard)?.scoped(db, tenant)
+}
+
+/// The SQL of [`record`].
+pub(crate) fn record_sql(
+    base_url: Option<&str>,
+    now: Timestamp,
+    events: &[NewEvent],
+    guard: Guard,
+) -> Result<Sql, ApiError> {
     let rows = events
         .iter()
         .map(|event| EventRow {
@@ -192,12 +212,11 @@ pub fn record(
         db::webhook_endpoints::subscribed_sql("json_extract(ev.value, '$.type')"),
         db::crm_connectors::any_enabled_sql(),
     );
-    condition
+    Ok(condition
         .within(&insert)
         .bind("event_base_url", db::optional_text(base_url))
         .bind("event_now", number(now.micros()))
-        .bind("event_rows", text(&serde_json::to_string(&rows)?))
-        .scoped(db, tenant)
+        .bind("event_rows", text(&serde_json::to_string(&rows)?)))
 }
 
 /// The condition that no event of `kind` about `subject_id` has been recorded: an event that
