@@ -13,7 +13,6 @@ use domain::tenant::Tenant;
 use edge::Env;
 use edge::send_queue;
 use edge::{DB, db, http, idempotency};
-use futures_util::future::join;
 use serde::Serialize;
 use worker::{Context, Request, Response, event};
 
@@ -39,14 +38,15 @@ async fn send(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, 
     let input: SendIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
     let request = SendRequest::parse(input, tenant.default_country)?;
     let db = env.d1(DB)?;
-    // The customer and the sending account are read at once; when both are missing, the
-    // customer's 404 is the answer.
-    let (customer, account) = join(
-        db::customers::first_named(&db, tenant, &request.customer.keys, &request.customer.named_by),
-        send_queue::sending_account(&db, tenant, request.message.channel),
-    )
-    .await;
-    let (customer, account) = (customer?, account?);
+    // The customer and the sending account are read in one round trip; when both are missing,
+    // the customer's 404 is the answer.
+    let channel = request.message.channel;
+    let mut reads = db::customers::named_by(&db, tenant, &request.customer.keys)?;
+    let keys = reads.len();
+    reads.push(db::channel_accounts::sending_account_id_of(&db, tenant, channel)?);
+    let results = db.batch(reads).await?;
+    let customer = db::customers::first_named_at(&results, 0, keys, &request.customer.named_by)?;
+    let account = send_queue::sending_account_at(&results, keys, channel)?;
     let message = send_queue::accept(
         env,
         &db,

@@ -24,7 +24,7 @@ use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
 use serde::{Deserialize, Serialize};
-use worker::console_error;
+use worker::{D1Result, console_error};
 
 /// The queue binding (producer in send-message and embed-inbox, consumer in message-dispatcher).
 pub const OUTBOUND: &str = "OUTBOUND";
@@ -50,16 +50,27 @@ pub async fn sending_account(
     tenant: &Tenant,
     channel: Channel,
 ) -> Result<ChannelAccountId, ApiError> {
-    db::channel_accounts::sending_account_id(db, tenant, channel)
-        .await?
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "channel",
-                format!(
-                    "this business has no {channel} account to send from; an administrator adds one first"
-                ),
-            )
-        })
+    let results = db
+        .batch(vec![db::channel_accounts::sending_account_id_of(
+            db, tenant, channel,
+        )?])
+        .await?;
+    sending_account_at(&results, 0, channel)
+}
+
+/// [`sending_account`] as read by the statement of `db::channel_accounts::sending_account_id_of`
+/// at `position` of a caller's batch.
+pub fn sending_account_at(
+    results: &[D1Result],
+    position: usize,
+    channel: Channel,
+) -> Result<ChannelAccountId, ApiError> {
+    db::channel_accounts::sending_account_id_at(results, position)?.ok_or_else(|| {
+        ApiError::invalid(
+            "channel",
+            format!("this business has no {channel} account to send from; an administrator adds one first"),
+        )
+    })
 }
 
 /// Stores `outgoing` as a `queued` message to `customer` from `account_id` (see

@@ -268,22 +268,23 @@ pub async fn sending_account_at(
     Ok(open_all(db, keys, rows).await?.pop().map(|read| read.account))
 }
 
-/// The id of the tenant's account on `channel`, without its secrets: what accepting a send
-/// needs, so the functions that only queue messages hold no key to the secrets.
-pub async fn sending_account_id(
-    db: &Db,
-    tenant: &Tenant,
-    channel: Channel,
+/// The statement reading the id of the tenant's account on `channel`, without its secrets (what
+/// accepting a send needs, so the functions that only queue messages hold no key to the
+/// secrets), for a caller's batch; [`sending_account_id_at`] reads its answer.
+pub fn sending_account_id_of(db: &Db, tenant: &Tenant, channel: Channel) -> Result<Statement, ApiError> {
+    sending_account("a.id", on_channel(channel)).scoped(db, tenant)
+}
+
+/// The account id the statement of [`sending_account_id_of`] at `position` of a batch found.
+pub fn sending_account_id_at(
+    results: &[D1Result],
+    position: usize,
 ) -> Result<Option<ChannelAccountId>, ApiError> {
     #[derive(Deserialize)]
     struct IdRow {
         id: ChannelAccountId,
     }
-    let row = sending_account("a.id", on_channel(channel))
-        .scoped(db, tenant)?
-        .first::<IdRow>(None)
-        .await?;
-    Ok(row.map(|row| row.id))
+    Ok(db::first_row::<IdRow>(results, position)?.map(|row| row.id))
 }
 
 /// The statement reading the channels the tenant has an account on (each once), for a caller's

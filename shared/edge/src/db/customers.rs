@@ -235,6 +235,33 @@ pub async fn first_named(
     first_found(keys, named_by, |key| find_one(db, tenant, key)).await
 }
 
+/// The statements reading the customer each of `keys` names, in order, for a caller's batch
+/// (the request names one customer, usually by one key); [`first_named_at`] reads their answer.
+pub fn named_by(db: &Db, tenant: &Tenant, keys: &[CustomerKey]) -> Result<Vec<Statement>, ApiError> {
+    keys.iter().map(|key| by_key(db, tenant, key)).collect()
+}
+
+/// The customer the first of the `count` statements of [`named_by`] from `position` of a batch
+/// found, or the 404 that says how the request named the customer (`named_by`).
+pub fn first_named_at(
+    results: &[D1Result],
+    position: usize,
+    count: usize,
+    named_by: &str,
+) -> Result<Customer, ApiError> {
+    for at in position..position + count {
+        if let Some(customer) = customer_at(results, at)? {
+            return Ok(customer);
+        }
+    }
+    Err(not_named(named_by))
+}
+
+/// The 404 of a request whose customer (named by `named_by`) is not there.
+fn not_named(named_by: &str) -> ApiError {
+    ApiError::not_found(format!("no customer with {named_by}"))
+}
+
 /// [`first_named`], with the customer's CRM ids read in the same round trip.
 pub async fn first_named_with_crm_ids(
     db: &Db,
@@ -260,7 +287,7 @@ where
             return Ok(found);
         }
     }
-    Err(ApiError::not_found(format!("no customer with {named_by}")))
+    Err(not_named(named_by))
 }
 
 /// A page of the tenant's customers, newest first, after the query's cursor and narrowed by its
