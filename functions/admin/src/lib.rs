@@ -8,7 +8,7 @@ mod channel_accounts;
 mod connectors;
 mod maintenance;
 
-use domain::api::{self, Function, Operation, Routed};
+use domain::api_legacy::{self as api, Function, Operation, Routed};
 use domain::error::ApiError;
 use domain::ids::{ApiKeyId, BusinessId, ChannelAccountId, ConnectorId};
 use edge::Env;

@@ -1,7 +1,7 @@
 //! `GET /api-conversations-by-customer?external_id=|customer_id=&include_messages=&include_attachments=`:
 //! a customer and their conversations on every channel.
 
-use domain::api::{self, Routed};
+use domain::api_legacy::{self as api, Routed};
 use domain::customer::Customer;
 use domain::error::ApiError;
 use domain::identify::{Name, identify};

@@ -4,7 +4,7 @@
 
 mod change;
 
-use domain::api::{self, Routed};
+use domain::api_legacy::{self as api, Routed};
 use domain::error::ApiError;
 use domain::ids::ConversationId;
 use domain::tenant::Tenant;

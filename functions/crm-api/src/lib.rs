@@ -8,7 +8,7 @@ mod analytics;
 mod history;
 mod work;
 
-use domain::api::{self, Operation, Routed};
+use domain::api_legacy::{self as api, Operation, Routed};
 use domain::error::ApiError;
 use domain::tenant::Tenant;
 use edge::Env;

@@ -1,23 +1,33 @@
 //! `POST /api-customers-batch-lookup`: many customers in one call, by any mix of keys, saying
-//! which keys matched nothing and which could not be a key at all.
+//! which keys matched nothing and which could not be a key at all (`domain::batch_lookup`).
 
-mod keys;
-
-use domain::api::{self, Routed};
+use domain::api::customers::{CUSTOMERS_BATCH_LOOKUP, CustomersBatchLookup};
+use domain::batch_lookup::{self, LookupIn, LookupOut};
 use domain::error::ApiError;
 use domain::tenant::Tenant;
-use edge::Env;
-use edge::{DB, db, http};
+use edge::call::{self, Json};
+use edge::{DB, Env, db};
 use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_tenant(&api::CUSTOMERS_BATCH_LOOKUP, req, env, batch_lookup).await
+    call::serve(
+        &CUSTOMERS_BATCH_LOOKUP,
+        req,
+        env,
+        async |operation, call| match operation {
+            CustomersBatchLookup::BatchLookupCustomers => call.run(batch_lookup).await,
+        },
+    )
+    .await
 }
 
-async fn batch_lookup(mut req: Request, env: Env, _: Routed, tenant: Tenant) -> Result<Response, ApiError> {
-    let body: keys::LookupIn = http::read_json(&mut req, http::BATCH_BODY_LIMIT).await?;
-    let request = keys::parse(body, tenant.default_country)?;
+async fn batch_lookup(
+    tenant: Tenant,
+    env: Env,
+    Json(body): Json<LookupIn>,
+) -> Result<Json<LookupOut>, ApiError> {
+    let request = batch_lookup::parse(body, tenant.default_country)?;
     let customers = db::customers::find_many(&env.d1(DB)?, &tenant, &request.keys()).await?;
-    http::json(200, &request.answer(customers))
+    Ok(Json(request.answer(customers)))
 }

@@ -3,8 +3,8 @@
 //! optional filters `tag`, `external_system`, `updated_since`): the guide's "Test
 //! Authentication" call lists.
 
-use domain::api::{self, Routed};
-use domain::customer::Customer;
+use domain::api::customers::{CUSTOMERS, Customers, PageOut};
+use domain::customer::{Customer, CustomerOut};
 use domain::customer_list::{ListCursor, ListQuery};
 use domain::error::ApiError;
 use domain::identify::{Name, identify};
@@ -12,10 +12,10 @@ use domain::ids::CustomerId;
 use domain::query::Query;
 use domain::tenant::Tenant;
 use edge::Env;
+use edge::call;
 use edge::db::Db;
 use edge::db::crm_contacts::CrmId;
 use edge::{DB, db, http};
-use serde::Serialize;
 use std::collections::HashMap;
 use worker::{Context, Request, Response, event};
 
@@ -24,29 +24,13 @@ const NAMES: [Name; 4] = [Name::Id, Name::ExternalId, Name::Email, Name::Phone];
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_tenant(&api::CUSTOMERS, req, env, get_customers).await
+    call::serve(&CUSTOMERS, req, env, async |operation, call| match operation {
+        Customers::GetCustomer => call.run(get_customers).await,
+    })
+    .await
 }
 
-/// A customer as the API shows it: with `crm_ids`, where connectors keep them in their CRMs,
-/// when there are any.
-#[derive(Serialize)]
-struct CustomerOut {
-    #[serde(flatten)]
-    customer: Customer,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    crm_ids: Vec<CrmId>,
-}
-
-#[derive(Serialize)]
-struct PageOut {
-    customers: Vec<CustomerOut>,
-    has_more: bool,
-    /// Pass back as `cursor=` for the next page; present whenever there is one.
-    next_cursor: Option<String>,
-}
-
-async fn get_customers(req: Request, env: Env, _: Routed, tenant: Tenant) -> Result<Response, ApiError> {
-    let query = http::query(&req)?;
+async fn get_customers(tenant: Tenant, env: Env, query: Query) -> Result<Response, ApiError> {
     let db = env.d1(DB)?;
     // An identifier given blank is a mistake to report, not a request to list.
     if NAMES.iter().any(|name| query.get(name.field()).is_some()) {

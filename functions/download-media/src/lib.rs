@@ -2,7 +2,7 @@
 //! with its `x-api-key`, or with a signed link (`expires`, `signature`) made for webhooks and
 //! the embedded inbox, which works for one attachment until it expires.
 
-use domain::api::{self, Routed};
+use domain::api_legacy::{self as api, Routed};
 use domain::error::ApiError;
 use domain::ids::AttachmentId;
 use domain::media;

@@ -5,7 +5,7 @@
 mod api;
 mod page;
 
-use domain::api::{EMBED_INBOX, Function, Miss, Operation};
+use domain::api_legacy::{EMBED_INBOX, Function, Miss, Operation};
 use domain::error::ApiError;
 use edge::Env;
 use edge::http;
@@ -16,7 +16,7 @@ const FUNCTION: &Function = &EMBED_INBOX;
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     let path = req.path();
-    let routed = match domain::api::route(FUNCTION, req.method().as_ref(), &path) {
+    let routed = match domain::api_legacy::route(FUNCTION, req.method().as_ref(), &path) {
         Ok(routed) => routed,
         Err(Miss::NotAllowed(allow)) if path.starts_with("/embed/api/") => {
             return http::error_response(&ApiError::method_not_allowed(allow));

@@ -6,7 +6,7 @@ mod limits;
 mod route_table;
 mod routes;
 
-use domain::api::{self, Miss, Operation};
+use domain::api_legacy::{self as api, Miss, Operation};
 use domain::error::ApiError;
 use edge::Env;
 use edge::http;

@@ -7,7 +7,7 @@ mod push;
 mod rag;
 mod view;
 
-use domain::api::{self, Function, Operation, Routed};
+use domain::api_legacy::{self as api, Function, Operation, Routed};
 use domain::error::ApiError;
 use domain::links::link::PageId;
 use domain::tenant::Tenant;

@@ -5,7 +5,7 @@
 //! loop (pass the last message's `created_at` back as `since`) never misses or repeats a
 //! message, even when many arrive within one millisecond; `next_cursor` does the same opaquely.
 
-use domain::api::{self, Routed};
+use domain::api_legacy::{self as api, Routed};
 use domain::error::ApiError;
 use domain::message::{Cursor, Message, SinceQuery};
 use domain::tenant::Tenant;

@@ -5,7 +5,7 @@
 //! consumer: nothing here waits for Krayin. A redelivery (the same `X-Chatwoot-Delivery`) is
 //! acknowledged and records nothing.
 
-use domain::api::{self, Routed};
+use domain::api_legacy::{self as api, Routed};
 use domain::crm::chatwoot::webhook;
 use domain::crm::work::{ConnectorKind, ContactKey, Operation};
 use domain::crypto::sha256_hex;

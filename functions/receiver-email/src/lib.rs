@@ -4,7 +4,7 @@
 mod form;
 mod mail;
 
-use domain::api::{self, Routed};
+use domain::api_legacy::{self as api, Routed};
 use domain::error::ApiError;
 use domain::providers::Provider;
 use edge::Env;

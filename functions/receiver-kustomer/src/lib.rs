@@ -6,7 +6,7 @@
 
 mod event;
 
-use domain::api::{self, Routed};
+use domain::api_legacy::{self as api, Routed};
 use domain::crm::kustomer::webhook;
 use domain::crm::work::ConnectorKind;
 use domain::error::ApiError;

@@ -5,7 +5,7 @@
 mod notification;
 mod verification;
 
-use domain::api::{self, Operation, Routed};
+use domain::api_legacy::{self as api, Operation, Routed};
 use domain::error::ApiError;
 use domain::providers::Provider;
 use edge::Env;

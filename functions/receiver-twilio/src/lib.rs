@@ -3,7 +3,7 @@
 
 mod webhook;
 
-use domain::api::{self, Routed};
+use domain::api_legacy::{self as api, Routed};
 use domain::error::ApiError;
 use domain::providers::Provider;
 use edge::Env;

@@ -5,7 +5,7 @@
 //! The client follows the message to `sent` or `failed` through `/api-messages-since`.
 //! The sending itself lives in `edge::send_queue`, which the embedded inbox's reply box uses too.
 
-use domain::api::{self, Routed};
+use domain::api_legacy::{self as api, Routed};
 use domain::error::ApiError;
 use domain::message::Message;
 use domain::outgoing::{SendIn, SendRequest};

@@ -3,7 +3,7 @@
 
 mod tokens;
 
-use domain::api::{self, Operation, Routed};
+use domain::api_legacy::{self as api, Operation, Routed};
 use domain::error::ApiError;
 use domain::tenant::Tenant;
 use edge::Env;

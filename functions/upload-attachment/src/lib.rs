@@ -1,7 +1,7 @@
 //! `POST /api-upload-attachment` (multipart, field `file`): stores a file of at most 10 MB in R2
 //! under the business and returns the attachment, whose `file_url` can be sent with a message.
 
-use domain::api::{self, Routed};
+use domain::api_legacy::{self as api, Routed};
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::AttachmentId;
 use domain::media::media_type_of;

@@ -5,7 +5,7 @@ mod endpoints;
 mod log;
 mod test_event;
 
-use domain::api::{self, Function, Operation, Routed};
+use domain::api_legacy::{self as api, Function, Operation, Routed};
 use domain::error::ApiError;
 use domain::ids::EndpointId;
 use domain::tenant::Tenant;

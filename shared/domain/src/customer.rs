@@ -8,6 +8,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// A phone number as typed, before it is normalised.
+pub const MAX_PHONE_CHARS: usize = 64;
 pub const MAX_EXTERNAL_ID_CHARS: usize = 255;
 pub const MAX_EXTERNAL_SYSTEM_CHARS: usize = 64;
 pub const MAX_ADDRESS_CHARS: usize = 1_000;
@@ -18,21 +21,50 @@ pub const MAX_CUSTOM_FIELDS_BYTES: usize = 16 * 1024;
 
 /// One customer as the seed's clients send it. Every field is optional here so that each
 /// problem is reported by `validate` with the field's name, not as an opaque parse error.
+///
+/// One customer; name and one of email or phone are required. An invalid item fails alone.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CustomerIn {
+    /// Required.
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_NAME_CHARS)))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_EMAIL_CHARS)))]
     pub email: Option<String>,
+    /// E.164, or national with a default country.
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_PHONE_CHARS)))]
     pub phone: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_PHONE_CHARS)))]
     pub whatsapp_number: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_NAME_CHARS)))]
     pub first_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_NAME_CHARS)))]
     pub last_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_ADDRESS_CHARS)))]
     pub address: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_NOTES_CHARS)))]
     pub notes: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_TAGS), inner(length(max = MAX_TAG_CHARS))))]
     pub tags: Option<Vec<String>>,
+    /// The CRM's id (255 characters); a number is read as its digits.
     #[serde(default, deserialize_with = "string_or_integer")]
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<StringOrInteger>"))]
     pub external_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_EXTERNAL_SYSTEM_CHARS)))]
     pub external_system: Option<String>,
+    /// Merged into the stored ones (JSON merge patch: null removes a key); at most 16 KiB of
+    /// JSON.
     pub custom_fields: Option<Map<String, Value>>,
+}
+
+/// A CRM's id, as a string or a number.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "describes external_id for the contract")]
+enum StringOrInteger {
+    Text(String),
+    Integer(i64),
 }
 
 /// A customer that passed validation. Absent optional fields mean "leave as stored".
@@ -54,10 +86,12 @@ pub struct CustomerDraft {
 
 /// A customer as stored and returned by the API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Customer {
     pub id: CustomerId,
     pub name: String,
     pub email: Option<String>,
+    /// E.164.
     pub phone: Option<String>,
     pub whatsapp_number: Option<String>,
     pub first_name: Option<String>,
@@ -68,8 +102,35 @@ pub struct Customer {
     pub external_id: Option<String>,
     pub external_system: Option<String>,
     pub custom_fields: Map<String, Value>,
+    /// RFC 3339 time.
     pub created_at: String,
+    /// RFC 3339 time.
     pub updated_at: String,
+}
+
+/// Where one connector's CRM keeps one of our customers, in one shape for every kind of CRM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct CrmId {
+    #[serde(skip)]
+    pub customer_id: CustomerId,
+    pub connector_id: crate::ids::ConnectorId,
+    pub kind: crate::crm::work::ConnectorKind,
+    /// Krayin: `krayin:person:7|krayin:lead:9|…`; Kustomer: `kustomer:customer:<id>`.
+    pub external_id: String,
+}
+
+/// A customer as the API shows it: with `crm_ids`, where connectors keep them in their CRMs,
+/// when there are any.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct CustomerOut {
+    #[serde(flatten)]
+    pub customer: Customer,
+    /// Where each CRM connector keeps this customer, in one shape for every kind of CRM; only
+    /// when there are any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub crm_ids: Vec<CrmId>,
 }
 
 /// CRMs send numeric ids as JSON numbers as often as strings; both mean the same id.
@@ -128,7 +189,7 @@ fn text(field: &str, value: Option<String>, max_chars: usize) -> Result<Option<S
 }
 
 fn phone(field: &str, value: Option<String>, country: Option<Country>) -> Result<Option<Phone>, ErrorBody> {
-    match text(field, value, 64)? {
+    match text(field, value, MAX_PHONE_CHARS)? {
         None => Ok(None),
         Some(value) => Phone::parse(&value, country)
             .map(Some)
@@ -184,7 +245,7 @@ pub fn parse(raw: Value, default_country: Option<Country>) -> Result<CustomerDra
 pub fn validate(input: CustomerIn, default_country: Option<Country>) -> Result<CustomerDraft, ErrorBody> {
     let name =
         text("name", input.name, MAX_NAME_CHARS)?.ok_or_else(|| invalid("name", "name is required"))?;
-    let email = match text("email", input.email, 254)? {
+    let email = match text("email", input.email, MAX_EMAIL_CHARS)? {
         None => None,
         Some(value) => Some(Email::parse(&value).map_err(|error| invalid("email", error.to_string()))?),
     };

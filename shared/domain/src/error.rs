@@ -5,6 +5,7 @@ use std::fmt;
 
 /// Stable, machine-readable error codes. Clients switch on these; messages are for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     MalformedRequest,
@@ -47,9 +48,13 @@ impl ErrorCode {
 
 /// What the client receives: `{"error": {"code", "message", "field"?}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
+    /// Stable, machine-readable: clients switch on it.
     pub code: ErrorCode,
+    /// For people. An internal error's message carries a log reference.
     pub message: String,
+    /// The field or parameter at fault, as a path (`customers[3].email`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
@@ -190,9 +195,19 @@ impl<E: std::error::Error> From<E> for ApiError {
     }
 }
 
+/// The one error shape of every JSON error answer.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "Error", example = error_example()))]
 pub struct ErrorEnvelope<'a> {
     pub error: &'a ErrorBody,
+}
+
+#[cfg(feature = "openapi")]
+fn error_example() -> serde_json::Value {
+    serde_json::json!({
+        "error": { "code": "validation_failed", "message": "email is not an email address", "field": "email" }
+    })
 }
 
 #[cfg(test)]

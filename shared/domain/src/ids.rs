@@ -66,6 +66,21 @@ macro_rules! uuid_id {
             }
         }
 
+        #[cfg(feature = "openapi")]
+        impl schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string", "format": "uuid" })
+            }
+        }
+
         /// Read back from D1, a queue or a request body, an id is checked like any other input:
         /// a stored value that is not an id is a corrupt row, not a string passed on.
         impl<'de> Deserialize<'de> for $name {

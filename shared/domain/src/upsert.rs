@@ -12,6 +12,17 @@ use crate::phone::Phone;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
+/// The most customers one request may carry.
+pub const MAX_BATCH: usize = 1000;
+
+/// What happened to one item of a batch, at its position in the request.
+#[derive(Debug)]
+pub struct ItemOutcome {
+    pub index: usize,
+    pub external_id: Option<String>,
+    pub result: Result<Decision, ErrorBody>,
+}
+
 /// Which keys may identify an existing customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatchPolicy {
@@ -23,6 +34,7 @@ pub enum MatchPolicy {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MatchedBy {
     ExternalId,
@@ -47,6 +59,7 @@ pub enum Decision {
 
 /// What the API reports for one item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Created,

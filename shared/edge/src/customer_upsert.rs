@@ -18,32 +18,16 @@ use domain::ids::CustomerId;
 use domain::ids::EventId;
 use domain::phone::Country;
 use domain::tenant::Tenant;
-use domain::upsert::{self, Decision, MatchPolicy};
+use domain::upsert::{self, Decision, ItemOutcome, MatchPolicy};
 use domain::webhooks::EventType;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// The most customers one request may carry.
-pub const MAX_BATCH: usize = 1000;
+pub use domain::upsert::MAX_BATCH;
 const ATTEMPTS: usize = 3;
 
-#[derive(Debug, Deserialize)]
-pub struct CustomersIn {
-    /// Each item as the request wrote it, parsed on its own (`customer::parse_text`): one that is
-    /// wrong fails alone.
-    pub customers: Vec<Box<RawValue>>,
-    /// Overrides the business's default country for phones in national form, for this request.
-    #[serde(default)]
-    pub default_country: Option<String>,
-}
-
-/// What happened to one item of the batch, at its position in the request.
-#[derive(Debug)]
-pub struct ItemOutcome {
-    pub index: usize,
-    pub external_id: Option<String>,
-    pub result: Result<Decision, ErrorBody>,
-}
+/// The batch as the request wrote it: each item kept as its text and parsed on its own
+/// (`customer::parse_text`), so that one that is wrong fails alone.
+pub type CustomersIn = domain::api::customers::CustomersIn<Box<RawValue>>;
 
 /// Checks the envelope: item count and the optional country override.
 pub fn check_batch(body: &CustomersIn, tenant: &Tenant) -> Result<Option<Country>, ApiError> {

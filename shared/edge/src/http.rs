@@ -4,7 +4,7 @@
 use crate::Env;
 use crate::auth;
 use crate::runtime;
-use domain::api::{Caller, Function, Routed};
+use domain::api_legacy::{Caller, Function, Routed};
 use domain::error::{ApiError, ErrorEnvelope};
 use domain::query::Query;
 use domain::tenant::Tenant;
@@ -13,10 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use worker::{Headers, Request, Response, console_error};
 
-/// Largest JSON body a batch endpoint accepts: 1000 customers with generous custom fields.
-pub const BATCH_BODY_LIMIT: usize = 4 * 1024 * 1024;
-/// Largest JSON body of any other endpoint.
-pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
+pub use domain::api::{BATCH_BODY_LIMIT, SMALL_BODY_LIMIT};
 
 /// Runs a handler as one invocation (its bindings counted, `crate::env`) and turns its error, if
 /// any, into the common JSON error response. Internal errors are logged with a reference that the
@@ -67,10 +64,10 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
     Ok(Response::ok(text)?.with_status(status).with_headers(headers))
 }
 
-/// The endpoint of `function` the request names (`domain::api::ENDPOINTS`), or the API's 404 or
+/// The endpoint of `function` the request names (`domain::api_legacy::ENDPOINTS`), or the API's 404 or
 /// 405 with `Allow`.
 pub fn route(function: &Function, req: &Request) -> Result<Routed, ApiError> {
-    domain::api::route_or_error(function, req.method().as_ref(), &req.path())
+    domain::api_legacy::route_or_error(function, req.method().as_ref(), &req.path())
 }
 
 /// Serves `function`'s endpoints that a business calls with its API key: the request is routed,
@@ -253,7 +250,7 @@ pub fn client_ip(req: &Request) -> Option<String> {
 }
 
 /// `application/json`, or a JSON-based type (`application/problem+json`), whatever its parameters.
-fn is_json(content_type: &str) -> bool {
+pub fn is_json(content_type: &str) -> bool {
     let media_type = content_type
         .split(';')
         .next()

@@ -38,13 +38,39 @@ pub async fn once<H>(
 where
     H: AsyncFnOnce(Request) -> Result<Response, ApiError>,
 {
-    let Some(key) = IdempotencyKey::from_header(req.headers().get(HEADER)?.as_deref())? else {
+    let Some(key) = key_of(&req)? else {
         return handler(req).await;
     };
     let body = http::read_body(&mut req.clone()?, limit).await?;
+    let fingerprint = fingerprint(&req, &body)?;
+    guarded(env, tenant, &key, &fingerprint, handler(req)).await
+}
+
+/// The request's `Idempotency-Key`, if it carries one (400 when it is malformed).
+pub fn key_of(req: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
+    IdempotencyKey::from_header(req.headers().get(HEADER)?.as_deref())
+}
+
+/// What makes two requests with one key the same request: method, path, content type and body.
+pub fn fingerprint(req: &Request, body: &[u8]) -> Result<String, ApiError> {
     let content_type = req.headers().get("content-type")?;
-    let fingerprint =
-        idempotency::fingerprint(req.method().as_ref(), &req.path(), content_type.as_deref(), &body);
+    Ok(idempotency::fingerprint(
+        req.method().as_ref(),
+        &req.path(),
+        content_type.as_deref(),
+        body,
+    ))
+}
+
+/// Runs `run` if this request claims `key` first; otherwise answers as the run that holds or
+/// held it answered, or tells the client to wait.
+pub async fn guarded(
+    env: &Env,
+    tenant: &Tenant,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    run: impl Future<Output = Result<Response, ApiError>>,
+) -> Result<Response, ApiError> {
     let db = env.d1(DB)?;
     let now_us = runtime::now().micros();
     let claim = hex::encode(runtime::random::<16>()?);
@@ -52,8 +78,8 @@ where
         &db,
         tenant,
         &db::idempotency_keys::Claim {
-            key: &key,
-            fingerprint: &fingerprint,
+            key,
+            fingerprint,
             claim: &claim,
             now_us,
             lease_until_us: now_us + LEASE_SECONDS * 1_000_000,
@@ -64,16 +90,16 @@ where
     if !claimed {
         return replay(
             env,
-            db::idempotency_keys::find(&db, tenant, &key).await?,
-            &fingerprint,
+            db::idempotency_keys::find(&db, tenant, key).await?,
+            fingerprint,
         )
         .await;
     }
 
     // The lease is renewed while the run lives, so that a slow run (a large batch) is never taken
     // over by a retry and run twice; a run whose worker died stops renewing it.
-    let run = pin!(handler(req));
-    let renewing = pin!(renew_lease(&db, tenant, &key, &claim));
+    let run = pin!(run);
+    let renewing = pin!(renew_lease(&db, tenant, key, &claim));
     let outcome = match select(run, renewing).await {
         Either::Left((outcome, _)) => outcome,
         Either::Right(((), _)) => Err(ApiError::internal("renewing a lease", "it ended before its run")),
@@ -82,15 +108,15 @@ where
         Ok(response) => response,
         Err(error) if idempotency::keeps(error.status()) => http::error_response(&error)?,
         Err(error) => {
-            release(&db, tenant, &key, &claim).await;
+            release(&db, tenant, key, &claim).await;
             return Err(error);
         }
     };
     if !idempotency::keeps(response.status_code()) {
-        release(&db, tenant, &key, &claim).await;
+        release(&db, tenant, key, &claim).await;
         return Ok(response);
     }
-    keep(env, tenant, &key, &claim, response).await
+    keep(env, tenant, key, &claim, response).await
 }
 
 /// Renews the lease of the run `claim` every third of a lease, for as long as it is polled.

@@ -3,7 +3,8 @@
 //!
 //! - `db/`: one module per table, with all of its SQL;
 //! - `env`: the bindings of one invocation, counted against Cloudflare's per-invocation limits;
-//! - `http`, `auth`, `queue`, `runtime`, `bounded_fetch`: the plumbing every function shares;
+//! - `call`, `http`, `auth`, `queue`, `runtime`, `bounded_fetch`: the plumbing every function
+//!   shares (`call` serves a function's declared endpoints to their handlers);
 //! - `secrets_key`: the keyring that seals provider and webhook secrets before they reach D1;
 //! - the rest are the operations that span tables: storing what channels deliver (`ingest`),
 //!   accepting and settling sends (`send_queue`, `message_status`), upserting customers
@@ -16,6 +17,7 @@
 pub mod audit;
 pub mod auth;
 pub mod bounded_fetch;
+pub mod call;
 pub mod conversation_change;
 pub mod crm;
 #[cfg(feature = "customer-upsert")]

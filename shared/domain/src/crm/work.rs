@@ -11,6 +11,7 @@ use std::fmt;
 
 /// The CRMs a business can connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectorKind {
     Kustomer,

@@ -145,16 +145,7 @@ pub async fn keep(
     Ok(())
 }
 
-/// Where one connector's CRM keeps one of our customers, in one shape for every kind of CRM:
-/// Krayin's `krayin:person:7|krayin:lead:9|…`, Kustomer's `kustomer:customer:<id>`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CrmId {
-    #[serde(skip)]
-    pub customer_id: CustomerId,
-    pub connector_id: ConnectorId,
-    pub kind: ConnectorKind,
-    pub external_id: String,
-}
+pub use domain::customer::CrmId;
 
 /// The CRM ids of each of `customers`, each customer's oldest connector first, in one round trip.
 pub async fn crm_ids(db: &Db, tenant: &Tenant, customers: &[&CustomerId]) -> Result<Vec<CrmId>, ApiError> {

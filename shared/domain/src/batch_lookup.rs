@@ -1,23 +1,30 @@
-//! The lookup request: its key lists, their normalisation, and the answer's bookkeeping.
+//! `POST /api-customers-batch-lookup`: its key lists, their normalisation, and the answer's
+//! bookkeeping (which keys matched nothing, which could not be a key at all).
 
-use domain::customer::Customer;
-use domain::error::{ApiError, ErrorCode};
-use domain::lookup::{CustomerKey, KeyKind};
-use domain::phone::Country;
+use crate::customer::Customer;
+use crate::error::{ApiError, ErrorCode};
+use crate::lookup::{CustomerKey, KeyKind};
+use crate::phone::Country;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The most keys, over all lists, one request may carry.
 pub const MAX_KEYS: usize = 1000;
 
+/// Any mix of keys, at most 1000 in all. An entry that cannot be a key of its list is reported,
+/// not refused: the others are looked up.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct LookupIn {
+    /// Our customer ids.
     #[serde(default)]
     ids: Vec<Value>,
+    /// The CRM's ids (a number is read as its digits).
     #[serde(default)]
     external_ids: Vec<Value>,
     #[serde(default)]
     emails: Vec<Value>,
+    /// Normalised as on write (E.164, or national with the business's default country).
     #[serde(default)]
     phones: Vec<Value>,
 }
@@ -30,6 +37,7 @@ struct Requested {
 }
 
 #[derive(Debug, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct InvalidKey {
     field: String,
     value: Value,
@@ -42,6 +50,7 @@ pub struct Lookup {
 }
 
 #[derive(Debug, Default, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct NotFound {
     ids: Vec<String>,
     external_ids: Vec<String>,
@@ -50,6 +59,7 @@ pub struct NotFound {
 }
 
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct LookupOut {
     /// Each customer once, however many of the keys name it.
     customers: Vec<Customer>,
@@ -139,7 +149,7 @@ impl Lookup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::ids::CustomerId;
+    use crate::ids::CustomerId;
     use serde_json::{Map, json};
 
     fn customer(external_id: &str, email: &str, phone: &str) -> Customer {

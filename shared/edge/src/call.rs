@@ -1,0 +1,380 @@
+//! A request on its way to its handler. [`serve`] routes it by the function's declarations
+//! (`domain::api`), checks the caller as its endpoint declares, and hands the handler what its
+//! parameters ask for: a handler's signature is its contract. One that takes a [`Tenant`] is
+//! only reached with an authenticated business's key; one that takes [`Json<T>`] is only
+//! reached with a body that is JSON, within the endpoint's limit, read as `T`.
+//!
+//! The order is the wiring's, the same for every endpoint: the admin token (for a function of
+//! the admin's), the route (404, 405), the API key (401), then the handler's parameters in the
+//! order it names them (path ids, query, body), inside the `Idempotency-Key` guard where the
+//! endpoint takes one, so that a retry replays even a refusal of its body.
+
+use crate::audit::Audit;
+use crate::{Env, auth, http};
+use domain::api::{self, Caller, Function, Operation, Params, PathParam, Route};
+use domain::error::{ApiError, ErrorCode};
+use domain::query;
+use domain::tenant::Tenant;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use worker::{Request, Response};
+
+/// A routed request, its endpoint's declaration, and what has been read of it.
+pub struct Call {
+    req: Option<Request>,
+    env: Env,
+    route: &'static Route,
+    params: Params,
+    tenant: Option<Tenant>,
+    body: Option<Vec<u8>>,
+}
+
+/// Serves `function`'s endpoints: routes the request, checks its caller as the endpoint declares
+/// (a business's API key is authenticated here, and its handler is given the `Tenant`; a proof
+/// in the request, such as a partner's signature, is the handler's to check), and hands the
+/// operation and the call to `dispatch`, which runs the operation's handler with [`Call::run`].
+pub async fn serve<O, D>(
+    function: &'static Function<O>,
+    req: Request,
+    env: worker::Env,
+    dispatch: D,
+) -> worker::Result<Response>
+where
+    O: Operation,
+    D: AsyncFnOnce(O, Call) -> Result<Response, ApiError>,
+{
+    http::serve(req, env, async move |req, env| {
+        if function.is_admin() {
+            // Nothing of the admin API, not even which paths exist, is told without the token.
+            auth::authorize_admin(&req, &env)?;
+        }
+        let routed = api::route_or_error(function, req.method().as_ref(), &req.path())?;
+        let tenant = match routed.route.caller {
+            Caller::ApiKey => Some(auth::authenticate(&req, &env).await?),
+            Caller::ApiKeyOrBearer => Some(auth::authenticate_bearer_or_key(&req, &env).await?),
+            _ => None,
+        };
+        let call = Call {
+            req: Some(req),
+            env,
+            route: routed.route,
+            params: routed.params,
+            tenant,
+            body: None,
+        };
+        dispatch(routed.operation, call).await
+    })
+    .await
+}
+
+impl Call {
+    /// Runs `handler` with the parameters it names, inside the `Idempotency-Key` guard when the
+    /// endpoint takes one.
+    pub async fn run<Args, H: Handler<Args>>(self, handler: H) -> Result<Response, ApiError> {
+        if self.route.idempotent {
+            return self.run_once(handler).await;
+        }
+        handler.handle(self).await
+    }
+
+    /// The guard is compiled into the functions that declare an idempotent endpoint only (edge's
+    /// `idempotency` feature; `tools/contract` checks that they enable it), since it brings D1
+    /// claims and sealing with it.
+    #[cfg(feature = "idempotency")]
+    async fn run_once<Args, H: Handler<Args>>(mut self, handler: H) -> Result<Response, ApiError> {
+        let Some(key) = crate::idempotency::key_of(self.request()?)? else {
+            return handler.handle(self).await;
+        };
+        let tenant = self.tenant()?;
+        self.body().await?;
+        let body = self.body.as_deref().unwrap_or_default();
+        let fingerprint = crate::idempotency::fingerprint(self.request()?, body)?;
+        let env = self.env.clone();
+        crate::idempotency::guarded(&env, &tenant, &key, &fingerprint, handler.handle(self)).await
+    }
+
+    #[cfg(not(feature = "idempotency"))]
+    async fn run_once<Args, H: Handler<Args>>(self, _: H) -> Result<Response, ApiError> {
+        Err(ApiError::internal(
+            "routing a request",
+            format!(
+                "{} {} is declared idempotent, and its function is built without edge's idempotency feature",
+                self.route.method.as_str(),
+                self.route.path
+            ),
+        ))
+    }
+
+    /// The request, while no parameter has taken it.
+    pub fn request(&self) -> Result<&Request, ApiError> {
+        self.req
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("reading a request", "a parameter took it"))
+    }
+
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    pub fn route(&self) -> &'static Route {
+        self.route
+    }
+
+    /// The authenticated business, for an endpoint declared for an API key.
+    pub fn tenant(&self) -> Result<Tenant, ApiError> {
+        self.tenant.clone().ok_or_else(|| {
+            ApiError::internal(
+                "reading a request",
+                format!(
+                    "{} {} is declared for {:?}, which names no business",
+                    self.route.method.as_str(),
+                    self.route.path,
+                    self.route.caller
+                ),
+            )
+        })
+    }
+
+    /// The body, read once under the endpoint's declared limit (413 beyond it).
+    pub async fn body(&mut self) -> Result<&[u8], ApiError> {
+        if self.body.is_none() {
+            let req = self
+                .req
+                .as_mut()
+                .ok_or_else(|| ApiError::internal("reading a body", "a parameter took the request"))?;
+            self.body = Some(http::read_body(req, self.route.body_limit).await?);
+        }
+        Ok(self.body.as_deref().unwrap_or_default())
+    }
+
+    /// A JSON body read by `parse`, refused unless it is labelled as JSON (or not labelled); an
+    /// empty one is `when_empty()`.
+    async fn json_body<T>(
+        &mut self,
+        when_empty: impl FnOnce() -> Result<T, ApiError>,
+        parse: impl FnOnce(&[u8]) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        if let Some(content_type) = self.request()?.headers().get("content-type")?
+            && !http::is_json(&content_type)
+        {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!(
+                    "this endpoint takes a JSON body (content-type: application/json), not {content_type}"
+                ),
+            ));
+        }
+        let body = self.body().await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return when_empty();
+        }
+        parse(body)
+    }
+}
+
+/// A value a handler takes as a parameter, made from the call.
+#[allow(
+    async_fn_in_trait,
+    reason = "workers run one request per isolate thread: no Send bound is wanted"
+)]
+pub trait FromCall: Sized {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError>;
+}
+
+/// What a handler returns, made into the response.
+pub trait IntoResponse {
+    fn into_response(self) -> Result<Response, ApiError>;
+}
+
+/// An async function whose parameters are all [`FromCall`] and whose answer is [`IntoResponse`].
+#[allow(
+    async_fn_in_trait,
+    reason = "workers run one request per isolate thread: no Send bound is wanted"
+)]
+pub trait Handler<Args> {
+    async fn handle(self, call: Call) -> Result<Response, ApiError>;
+}
+
+macro_rules! handler {
+    ($($arg:ident),*) => {
+        impl<F, R, $($arg),*> Handler<($($arg,)*)> for F
+        where
+            F: AsyncFnOnce($($arg),*) -> Result<R, ApiError>,
+            R: IntoResponse,
+            $($arg: FromCall,)*
+        {
+            #[allow(non_snake_case, unused_mut, unused_variables)]
+            async fn handle(self, mut call: Call) -> Result<Response, ApiError> {
+                $(let $arg = $arg::from_call(&mut call).await?;)*
+                self($($arg),*).await?.into_response()
+            }
+        }
+    };
+}
+
+handler!();
+handler!(A);
+handler!(A, B);
+handler!(A, B, C);
+handler!(A, B, C, D);
+handler!(A, B, C, D, E);
+handler!(A, B, C, D, E, G);
+handler!(A, B, C, D, E, G, H);
+
+impl FromCall for Tenant {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        call.tenant()
+    }
+}
+
+impl FromCall for Env {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        Ok(call.env.clone())
+    }
+}
+
+/// Who is acting, for the audit log: the admin, or the API key by its prefix.
+impl FromCall for Audit {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        let req = call.request()?;
+        Ok(match call.route.caller {
+            Caller::Admin => Audit::admin(req),
+            _ => Audit::key(req),
+        })
+    }
+}
+
+/// The whole request, for a handler that reads it by its own rules (a partner's signed body, a
+/// multipart upload). Taken before anything reads the body.
+impl FromCall for Request {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        if call.body.is_some() {
+            return Err(ApiError::internal(
+                "reading a request",
+                "its body was read before the handler took it: take Body instead",
+            ));
+        }
+        call.req
+            .take()
+            .ok_or_else(|| ApiError::internal("reading a request", "a parameter took it"))
+    }
+}
+
+/// The path's parameter of type `T` (`{webhook_id}` for an `EndpointId`): 404 when it cannot be
+/// one.
+pub struct Path<T>(pub T);
+
+impl<T: PathParam> FromCall for Path<T> {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        call.params.id::<T>().map(Path)
+    }
+}
+
+/// The path's parameters as text, for a handler that reads one by its own rules.
+impl FromCall for Params {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        Ok(call.params.clone())
+    }
+}
+
+/// The query string, decoded (`domain::query`).
+impl FromCall for query::Query {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        http::query(call.request()?)
+    }
+}
+
+/// A JSON body read as `T` (`domain::json::from_request`'s rules); as an answer, `T` with 200.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned> FromCall for Json<T> {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        call.json_body(empty, domain::json::from_request).await.map(Json)
+    }
+}
+
+/// Like [`Json`], for a body whose every field is optional: an empty body is `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromCall for OptionalJson<T> {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        call.json_body(|| Ok(T::default()), domain::json::from_request)
+            .await
+            .map(OptionalJson)
+    }
+}
+
+/// Like [`Json`], for a batch whose items check their own text
+/// (`domain::json::from_batch_request`).
+pub struct Batch<T>(pub T);
+
+impl<T: DeserializeOwned> FromCall for Batch<T> {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        call.json_body(empty, domain::json::from_batch_request)
+            .await
+            .map(Batch)
+    }
+}
+
+fn empty<T>() -> Result<T, ApiError> {
+    Err(ApiError::malformed(
+        "the request body is empty; expected a JSON object",
+    ))
+}
+
+/// The body's bytes, read under the endpoint's limit.
+pub struct Body(pub Vec<u8>);
+
+impl FromCall for Body {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        call.body().await.map(|body| Body(body.to_vec()))
+    }
+}
+
+/// The public origin of the API (`http::origin`), for links back into it.
+pub struct Origin(pub String);
+
+impl FromCall for Origin {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        http::origin(call.request()?, &call.env).map(Origin)
+    }
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Result<Response, ApiError> {
+        Ok(self)
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Result<Response, ApiError> {
+        http::json(200, &self.0)
+    }
+}
+
+/// `T` as JSON with 201: something was made.
+pub struct Created<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Created<T> {
+    fn into_response(self) -> Result<Response, ApiError> {
+        http::json(201, &self.0)
+    }
+}
+
+/// `T` as JSON with 202: the work was taken on and goes on after the answer.
+pub struct Accepted<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Accepted<T> {
+    fn into_response(self) -> Result<Response, ApiError> {
+        http::json(202, &self.0)
+    }
+}
+
+/// 204, no body.
+pub struct NoContent;
+
+impl IntoResponse for NoContent {
+    fn into_response(self) -> Result<Response, ApiError> {
+        Ok(Response::empty()?.with_status(204))
+    }
+}

@@ -1,0 +1,96 @@
+//! Writes what follows from the endpoints' declarations (`shared/domain/src/api/`): the API's
+//! contract, `openapi.json`, and the table of endpoints the contract tests read. Natively only:
+//! the declarations' types are described with domain's `openapi` feature, which no bundle has.
+//!
+//!     contract write    write the files
+//!     contract check    list the files that differ from what the declarations give; exit 1 if any
+//!     contract print    print openapi.json
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.canonicalize().unwrap_or(root);
+    let files = files(&root);
+    match std::env::args().nth(1).as_deref() {
+        Some("write") => {
+            for (path, text) in &files {
+                if let Err(error) = std::fs::write(path, text) {
+                    eprintln!("writing {}: {error}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Some("check") => {
+            let problems = features(&root);
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            let drifted: Vec<String> = files
+                .iter()
+                .filter(|(path, text)| std::fs::read_to_string(path).ok().as_deref() != Some(text.as_str()))
+                .map(|(path, _)| path.strip_prefix(&root).unwrap_or(path).display().to_string())
+                .collect();
+            if drifted.is_empty() {
+                return if problems.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                };
+            }
+            eprintln!(
+                "not what the endpoints' declarations give: {} (run scripts/configure)",
+                drifted.join(", ")
+            );
+            ExitCode::FAILURE
+        }
+        Some("print") => {
+            let out = files.first().map(|(_, text)| text.as_str()).unwrap_or_default();
+            std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())
+                .map_or(ExitCode::FAILURE, |()| ExitCode::SUCCESS)
+        }
+        _ => {
+            eprintln!("usage: contract write | check | print");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Each generated file and its text.
+fn files(root: &Path) -> Vec<(PathBuf, String)> {
+    vec![(root.join("openapi.json"), domain::api::openapi::document())]
+}
+
+/// A function that declares an idempotent endpoint builds with edge's `idempotency` feature, and
+/// only such a function does (the guard's code is in no other bundle).
+fn features(root: &Path) -> Vec<String> {
+    let mut idempotent: Vec<(&str, bool)> = Vec::new();
+    for declared in domain::api::openapi::endpoints() {
+        match idempotent.iter_mut().find(|(name, _)| *name == declared.function) {
+            Some((_, any)) => *any |= declared.route.idempotent,
+            None => idempotent.push((declared.function, declared.route.idempotent)),
+        }
+    }
+    idempotent
+        .into_iter()
+        .filter_map(|(function, wanted)| {
+            let manifest = root.join("functions").join(function).join("Cargo.toml");
+            let text = std::fs::read_to_string(&manifest).unwrap_or_default();
+            let enabled = text
+                .lines()
+                .any(|line| line.trim_start().starts_with("edge") && line.contains("\"idempotency\""));
+            (enabled != wanted).then(|| match wanted {
+                true => format!(
+                    "{function} declares an idempotent endpoint: enable edge's \"idempotency\" feature in {}",
+                    manifest.strip_prefix(root).unwrap_or(&manifest).display()
+                ),
+                false => format!(
+                    "{function} declares no idempotent endpoint: drop edge's \"idempotency\" feature from {}",
+                    manifest.strip_prefix(root).unwrap_or(&manifest).display()
+                ),
+            })
+        })
+        .collect()
+}
