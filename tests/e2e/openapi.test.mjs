@@ -51,20 +51,18 @@ function documentedPaths() {
 
 const sorted = (set) => [...set].sort().join(', ');
 
-/** `[functions.<name>]` → its `routes` (what the gateway forwards to it), read from functions.toml. */
+/** Function name → the routes the gateway hands it (`/path` or `/prefix/*`), read from its
+ * generated route table (functions/gateway/src/route_table.rs), whose bindings are the
+ * functions' names in upper case. */
 function functionRoutes() {
   const routes = new Map();
-  let current = null;
-  for (const line of readFileSync(join(ROOT, 'functions.toml'), 'utf8').split('\n')) {
-    const table = line.match(/^\[functions\.([a-z0-9-]+)\]\s*$/);
-    if (table) {
-      current = table[1];
-      routes.set(current, []);
-      continue;
+  const table = readFileSync(join(ROOT, 'functions/gateway/src/route_table.rs'), 'utf8');
+  for (const [, kind, body] of table.matchAll(/pub const (EXACT|PREFIXES)[^=]*= &\[([\s\S]*?)\];/g)) {
+    for (const [, path, binding] of body.matchAll(/\("([^"]+)", "([A-Z_]+)"\)/g)) {
+      const name = binding.toLowerCase().replace(/_/g, '-');
+      if (!routes.has(name)) routes.set(name, []);
+      routes.get(name).push(kind === 'PREFIXES' ? `${path}*` : path);
     }
-    if (/^\[/.test(line)) current = null;
-    const list = line.match(/^routes\s*=\s*\[(.*)\]\s*$/);
-    if (current && list) routes.set(current, [...list[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]));
   }
   return routes;
 }
@@ -113,7 +111,7 @@ describe('openapi.json and the endpoints in the code', () => {
     for (const [name, list] of routes) {
       for (const route of list) {
         const served = ENDPOINTS.some((e) => e.function === name && takes(route, e.path.replace(/\{[^}]+\}/g, 'x')));
-        if (!served) problems.push(`functions.toml routes ${route} to ${name}, which serves no endpoint there`);
+        if (!served) problems.push(`the gateway routes ${route} to ${name}, which serves no endpoint there`);
       }
     }
     assert.deepEqual(problems, [], problems.join('\n'));

@@ -5,6 +5,8 @@
 //!     contract write    write the files
 //!     contract check    list the files that differ from what the declarations give; exit 1 if any
 //!     contract print    print openapi.json
+//!     contract routes   print the paths the gateway hands each function, as JSON (scripts/configure
+//!                       writes the gateway's route table and service bindings from it)
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,13 +48,24 @@ fn main() -> ExitCode {
             );
             ExitCode::FAILURE
         }
+        Some("routes") => match routes() {
+            Ok(routes) => {
+                let text = serde_json::to_string_pretty(&routes).unwrap_or_default();
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(problem) => {
+                eprintln!("{problem}");
+                ExitCode::FAILURE
+            }
+        },
         Some("print") => {
             let out = files.first().map(|(_, text)| text.as_str()).unwrap_or_default();
             std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())
                 .map_or(ExitCode::FAILURE, |()| ExitCode::SUCCESS)
         }
         _ => {
-            eprintln!("usage: contract write | check | print");
+            eprintln!("usage: contract write | check | print | routes");
             ExitCode::from(2)
         }
     }
@@ -93,4 +106,44 @@ fn features(root: &Path) -> Vec<String> {
             })
         })
         .collect()
+}
+
+/// The paths the gateway hands each function, in the gateway's terms: `/path` for that path,
+/// `/prefix/*` for every path below. A function that owns a prefix (`Function::owns`) gets all of
+/// it; otherwise a path without parameters is its own route, and one with parameters is the
+/// prefix before its first parameter. Two functions may not claim one route.
+fn routes() -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let mut routes: Vec<(&'static str, String)> = Vec::new();
+    for declared in domain::api::openapi::endpoints() {
+        if declared.function == "gateway" {
+            continue;
+        }
+        let path = declared.route.path;
+        let route = match (declared.owns, path.find('{')) {
+            (Some(owned), _) => format!("{owned}*"),
+            (None, Some(at)) if path[..at].ends_with('/') => format!("{}*", &path[..at]),
+            (None, Some(_)) => return Err(format!("{path}: a parameter must be a whole segment")),
+            (None, None) => path.to_owned(),
+        };
+        match routes.iter().find(|(_, known)| *known == route) {
+            Some((function, _)) if *function != declared.function => {
+                return Err(format!(
+                    "{route} is claimed by {function} and {}",
+                    declared.function
+                ));
+            }
+            Some(_) => {}
+            None => routes.push((declared.function, route)),
+        }
+    }
+    let mut by_function = serde_json::Map::new();
+    for (function, route) in routes {
+        let entry = by_function
+            .entry(function)
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let serde_json::Value::Array(list) = entry {
+            list.push(serde_json::Value::String(route));
+        }
+    }
+    Ok(by_function)
 }
