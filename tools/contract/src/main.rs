@@ -49,11 +49,7 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Some("routes") => match routes() {
-            Ok(routes) => {
-                let text = serde_json::to_string_pretty(&routes).unwrap_or_default();
-                println!("{text}");
-                ExitCode::SUCCESS
-            }
+            Ok(routes) => out(&(serde_json::to_string_pretty(&routes).unwrap_or_default() + "\n")),
             Err(problem) => {
                 eprintln!("{problem}");
                 ExitCode::FAILURE
@@ -69,6 +65,12 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Writes `text` to standard output.
+fn out(text: &str) -> ExitCode {
+    let written = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    written.map_or(ExitCode::FAILURE, |()| ExitCode::SUCCESS)
 }
 
 /// Each generated file and its text.
