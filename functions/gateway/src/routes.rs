@@ -1,18 +1,11 @@
 //! Which function owns which path. Paths are the seed's, so its client code works unchanged.
-//! The table itself is generated from `functions.toml` (`route_table.rs`).
+//! The table itself is generated from the endpoints' declarations (`route_table.rs`).
 
 use crate::route_table::{EXACT, PREFIXES};
 
 /// The service binding (declared in the top-level `wrangler.toml`) that serves `path`.
 pub fn function_for(path: &str) -> Option<&'static str> {
-    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
-    let exact = EXACT.iter().find(|(route, _)| *route == path);
-    let below = || {
-        PREFIXES
-            .iter()
-            .find(|(prefix, _)| path.len() > prefix.len() && path.starts_with(prefix))
-    };
-    exact.or_else(below).map(|(_, binding)| *binding)
+    domain::api::owner(EXACT, PREFIXES, path)
 }
 
 #[cfg(test)]

@@ -149,3 +149,77 @@ fn routes() -> Result<serde_json::Map<String, serde_json::Value>, String> {
     }
     Ok(by_function)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::routes;
+    use serde_json::Value;
+
+    /// The route table the gateway gets, as `scripts/configure` writes it.
+    struct Table {
+        exact: Vec<(String, String)>,
+        prefixes: Vec<(String, String)>,
+    }
+
+    impl Table {
+        fn derived() -> Self {
+            let routes = routes().unwrap_or_else(|problem| panic!("{problem}"));
+            let mut table = Self {
+                exact: Vec::new(),
+                prefixes: Vec::new(),
+            };
+            for (function, list) in &routes {
+                for route in list.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                    match route.strip_suffix('*') {
+                        Some(prefix) => table.prefixes.push((prefix.to_owned(), function.clone())),
+                        None => table.exact.push((route.to_owned(), function.clone())),
+                    }
+                }
+            }
+            table
+        }
+
+        /// The function the gateway hands `path` to, by the gateway's own rule.
+        fn owner(&self, path: &str) -> Option<String> {
+            fn view(list: &[(String, String)]) -> Vec<(&str, &str)> {
+                list.iter()
+                    .map(|(route, function)| (route.as_str(), function.as_str()))
+                    .collect()
+            }
+            domain::api::owner(&view(&self.exact), &view(&self.prefixes), path).map(str::to_owned)
+        }
+    }
+
+    #[test]
+    fn the_gateway_hands_every_endpoint_to_the_function_that_declares_it() {
+        let table = Table::derived();
+        for declared in domain::api::openapi::endpoints() {
+            let concrete: Vec<&str> = declared
+                .route
+                .path
+                .split('/')
+                .map(|segment| match segment.starts_with('{') {
+                    true => "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f",
+                    false => segment,
+                })
+                .collect();
+            let expected = (declared.function != "gateway").then(|| declared.function.to_owned());
+            assert_eq!(
+                table.owner(&concrete.join("/")),
+                expected,
+                "{} {}",
+                declared.route.method.as_str(),
+                declared.route.path
+            );
+        }
+    }
+
+    #[test]
+    fn a_prefix_a_function_owns_takes_every_path_below_it() {
+        let table = Table::derived();
+        assert_eq!(table.owner("/admin/no/such/path").as_deref(), Some("admin"));
+        assert_eq!(table.owner("/embed/nothing").as_deref(), Some("embed-inbox"));
+        assert_eq!(table.owner("/api-webhooks/x/y/z").as_deref(), Some("webhooks"));
+        assert_eq!(table.owner("/nothing"), None);
+    }
+}

@@ -439,6 +439,20 @@ pub fn route_or_error<O: Operation>(
     route(function, method, path).map_err(|miss| miss.into_error(path))
 }
 
+/// The function the gateway hands `path` to, by its route table: an exact path (with or without
+/// a trailing `/`), else the first prefix it lies below. `exact` and `prefixes` pair a path or
+/// prefix with what names the function (the gateway's service binding).
+pub fn owner<'a>(exact: &[(&str, &'a str)], prefixes: &[(&str, &'a str)], path: &str) -> Option<&'a str> {
+    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let exactly = exact.iter().find(|(route, _)| *route == path);
+    let below = || {
+        prefixes
+            .iter()
+            .find(|(prefix, _)| path.len() > prefix.len() && path.starts_with(prefix))
+    };
+    exactly.or_else(below).map(|(_, owner)| *owner)
+}
+
 /// The parameters of `template` in `path`, if the path is the template's.
 fn matches(template: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
     let mut wanted = template.split('/');
