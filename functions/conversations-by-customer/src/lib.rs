@@ -1,16 +1,14 @@
 //! `GET /api-conversations-by-customer?external_id=|customer_id=&include_messages=&include_attachments=`:
 //! a customer and their conversations on every channel.
 
-use domain::api_legacy::{self as api, Routed};
-use domain::customer::Customer;
+use domain::api::messages::{CONVERSATIONS_BY_CUSTOMER, ConversationsByCustomer, CustomerConversations};
 use domain::error::ApiError;
 use domain::identify::{Name, identify};
 use domain::ids::ConversationId;
-use domain::message::Conversation;
+use domain::query::Query;
 use domain::tenant::Tenant;
-use edge::Env;
-use edge::{DB, db, http};
-use serde::Serialize;
+use edge::call::{self, Json, Origin};
+use edge::{DB, Env, db};
 use worker::{Context, Request, Response, event};
 
 /// With `include_messages`, each conversation carries at most its latest this many messages
@@ -19,28 +17,23 @@ const MESSAGES_PER_CONVERSATION: usize = 200;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_tenant(
-        &api::CONVERSATIONS_BY_CUSTOMER,
+    call::serve(
+        &CONVERSATIONS_BY_CUSTOMER,
         req,
         env,
-        conversations_by_customer,
+        async |operation, call| match operation {
+            ConversationsByCustomer::GetConversationsByCustomer => call.run(conversations_by_customer).await,
+        },
     )
     .await
 }
 
-#[derive(Serialize)]
-struct CustomerConversationsOut {
-    customer: Customer,
-    conversations: Vec<Conversation>,
-}
-
 async fn conversations_by_customer(
-    req: Request,
-    env: Env,
-    _: Routed,
     tenant: Tenant,
-) -> Result<Response, ApiError> {
-    let query = http::query(&req)?;
+    env: Env,
+    query: Query,
+    Origin(origin): Origin,
+) -> Result<Json<CustomerConversations>, ApiError> {
     let named = identify(
         &[
             (Name::CustomerId, query.get("customer_id")),
@@ -60,7 +53,7 @@ async fn conversations_by_customer(
         let mut messages =
             db::messages::of_conversations(&db, &tenant, &ids, MESSAGES_PER_CONVERSATION).await?;
         if include_attachments {
-            db::attachments::attach_to(&db, &tenant, &http::origin(&req, &env)?, &mut messages).await?;
+            db::attachments::attach_to(&db, &tenant, &origin, &mut messages).await?;
         }
         for conversation in &mut conversations {
             let (mine, rest): (Vec<_>, Vec<_>) = messages
@@ -70,11 +63,8 @@ async fn conversations_by_customer(
             messages = rest;
         }
     }
-    http::json(
-        200,
-        &CustomerConversationsOut {
-            customer,
-            conversations,
-        },
-    )
+    Ok(Json(CustomerConversations {
+        customer,
+        conversations,
+    }))
 }

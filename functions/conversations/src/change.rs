@@ -1,30 +1,16 @@
 //! Checking a change of a conversation's status or assignee as the API takes it; applying it is
 //! `edge::conversation_change`'s (a compare-and-set with its events).
 
+use domain::api::messages::{ChangeIn, ConversationOut};
 use domain::error::ApiError;
 use domain::ids::ConversationId;
-use domain::message::Conversation;
 use domain::message::ConversationStatus;
 use domain::tenant::Tenant;
+use edge::DB;
 use edge::Env;
 use edge::conversation_change::{self, Change, Source};
-use edge::{DB, http};
-use serde::{Deserialize, Deserializer, Serialize};
-use worker::Response;
 
 const MAX_ASSIGNEE_CHARS: usize = 200;
-
-#[derive(Debug, Default, Deserialize)]
-pub struct ChangeIn {
-    status: Option<String>,
-    /// Absent: unchanged; null: unassigned.
-    #[serde(default, deserialize_with = "present")]
-    assignee: Option<Option<String>>,
-}
-
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(deserializer).map(Some)
-}
 
 fn check(input: ChangeIn) -> Result<Change, ApiError> {
     let status = match input.status.as_deref().map(str::trim) {
@@ -57,25 +43,20 @@ fn check(input: ChangeIn) -> Result<Change, ApiError> {
     Ok(Change { status, assignee })
 }
 
-#[derive(Serialize)]
-struct ConversationOut {
-    conversation: Conversation,
-}
-
 pub async fn apply(
     env: &Env,
     tenant: &Tenant,
     id: &ConversationId,
     input: ChangeIn,
     origin: &str,
-) -> Result<Response, ApiError> {
+) -> Result<ConversationOut, ApiError> {
     let change = check(input)?;
     let source = Source {
         origin: Some(origin),
         connector: None,
     };
     let conversation = conversation_change::apply(env, &env.d1(DB)?, tenant, id, &change, &source).await?;
-    http::json(200, &ConversationOut { conversation })
+    Ok(ConversationOut { conversation })
 }
 
 #[cfg(test)]

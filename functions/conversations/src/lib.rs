@@ -4,27 +4,33 @@
 
 mod change;
 
-use domain::api_legacy::{self as api, Routed};
+use domain::api::messages::{CONVERSATIONS, ChangeIn, ConversationOut, Conversations};
 use domain::error::ApiError;
 use domain::ids::ConversationId;
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::http;
+use edge::call::{self, Json, Origin, Path};
 use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_tenant(&api::CONVERSATIONS, req, env, conversations).await
+    call::serve(
+        &CONVERSATIONS,
+        req,
+        env,
+        async |operation, call| match operation {
+            Conversations::UpdateConversation => call.run(update).await,
+        },
+    )
+    .await
 }
 
-async fn conversations(
-    mut req: Request,
-    env: Env,
-    routed: Routed,
+async fn update(
     tenant: Tenant,
-) -> Result<Response, ApiError> {
-    let id = routed.id("conversation_id", "conversation", ConversationId::parse)?;
-    let input = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
-    let origin = http::origin(&req, &env)?;
-    change::apply(&env, &tenant, &id, input, &origin).await
+    env: Env,
+    Path(id): Path<ConversationId>,
+    Json(input): Json<ChangeIn>,
+    Origin(origin): Origin,
+) -> Result<Json<ConversationOut>, ApiError> {
+    change::apply(&env, &tenant, &id, input, &origin).await.map(Json)
 }

@@ -2,21 +2,31 @@
 //! with its `x-api-key`, or with a signed link (`expires`, `signature`) made for webhooks and
 //! the embedded inbox, which works for one attachment until it expires.
 
-use domain::api_legacy::{self as api, Routed};
+use domain::api::messages::{DOWNLOAD_MEDIA, DownloadMedia};
 use domain::error::ApiError;
 use domain::ids::AttachmentId;
 use domain::media;
 use edge::Env;
+use edge::call;
 use edge::media_store::ATTACHMENTS;
 use edge::{DB, auth, db, http, runtime};
 use worker::{Context, Headers, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_open(&api::DOWNLOAD_MEDIA, req, env, download).await
+    call::serve(
+        &DOWNLOAD_MEDIA,
+        req,
+        env,
+        async |operation, call| match operation {
+            DownloadMedia::DownloadMedia => call.run(download).await,
+        },
+    )
+    .await
 }
 
-async fn download(req: Request, env: Env, _: Routed) -> Result<Response, ApiError> {
+/// Takes the request whole: its caller is checked here, by a signed link or an API key.
+async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
     let query = http::query(&req)?;
     let id = query.get("id").and_then(AttachmentId::parse).ok_or_else(|| {
         ApiError::invalid(

@@ -5,37 +5,42 @@
 //! loop (pass the last message's `created_at` back as `since`) never misses or repeats a
 //! message, even when many arrive within one millisecond; `next_cursor` does the same opaquely.
 
-use domain::api_legacy::{self as api, Routed};
+use domain::api::messages::{MESSAGES_SINCE, MessagePage, MessagesSince};
 use domain::error::ApiError;
-use domain::message::{Cursor, Message, SinceQuery};
+use domain::message::{Cursor, SinceQuery};
+use domain::query::Query;
 use domain::tenant::Tenant;
-use edge::Env;
-use edge::{DB, db, http};
-use serde::Serialize;
+use edge::call::{self, Json, Origin};
+use edge::{DB, Env, db};
 use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_tenant(&api::MESSAGES_SINCE, req, env, messages_since).await
+    call::serve(
+        &MESSAGES_SINCE,
+        req,
+        env,
+        async |operation, call| match operation {
+            MessagesSince::GetMessagesSince => call.run(messages_since).await,
+        },
+    )
+    .await
 }
 
-#[derive(Serialize)]
-struct PageOut {
-    messages: Vec<Message>,
-    has_more: bool,
-    /// Pass back as `cursor=` for the next page; present whenever the page is not empty.
-    next_cursor: Option<String>,
-}
-
-async fn messages_since(req: Request, env: Env, _: Routed, tenant: Tenant) -> Result<Response, ApiError> {
-    let query = SinceQuery::parse(&http::query(&req)?)?;
+async fn messages_since(
+    tenant: Tenant,
+    env: Env,
+    query: Query,
+    Origin(origin): Origin,
+) -> Result<Json<MessagePage>, ApiError> {
+    let query = SinceQuery::parse(&query)?;
     let db = env.d1(DB)?;
     // One more than asked for tells whether there is more without a count.
     let mut messages = db::messages::since(&db, &tenant, query.after, query.limit + 1).await?;
     let has_more = messages.len() > query.limit;
     messages.truncate(query.limit);
     if query.include_attachments {
-        db::attachments::attach_to(&db, &tenant, &http::origin(&req, &env)?, &mut messages).await?;
+        db::attachments::attach_to(&db, &tenant, &origin, &mut messages).await?;
     }
     let next_cursor = messages.last().map(|last| {
         Cursor {
@@ -43,12 +48,9 @@ async fn messages_since(req: Request, env: Env, _: Routed, tenant: Tenant) -> Re
         }
         .encode()
     });
-    http::json(
-        200,
-        &PageOut {
-            messages,
-            has_more,
-            next_cursor,
-        },
-    )
+    Ok(Json(MessagePage {
+        messages,
+        has_more,
+        next_cursor,
+    }))
 }

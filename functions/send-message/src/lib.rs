@@ -5,63 +5,46 @@
 //! The client follows the message to `sent` or `failed` through `/api-messages-since`.
 //! The sending itself lives in `edge::send_queue`, which the embedded inbox's reply box uses too.
 
-use domain::api_legacy::{self as api, Routed};
+use domain::api::messages::{SEND_MESSAGE, SendMessage, SentOut};
 use domain::error::ApiError;
-use domain::message::Message;
 use domain::outgoing::{SendIn, SendRequest};
 use domain::tenant::Tenant;
-use edge::Env;
+use edge::call::{self, Accepted, Json, Origin};
 use edge::send_queue;
-use edge::{DB, db, http, idempotency};
-use serde::Serialize;
+use edge::{DB, Env, db};
 use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_tenant(&api::SEND_MESSAGE, req, env, send_message).await
-}
-
-#[derive(Serialize)]
-struct SentOut {
-    success: bool,
-    message: Message,
-}
-
-async fn send_message(req: Request, env: Env, _: Routed, tenant: Tenant) -> Result<Response, ApiError> {
-    idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
-        send(req, &env, &tenant).await
+    call::serve(&SEND_MESSAGE, req, env, async |operation, call| match operation {
+        SendMessage::SendMessage => call.run(send).await,
     })
     .await
 }
 
-async fn send(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
-    let input: SendIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+async fn send(
+    tenant: Tenant,
+    env: Env,
+    Json(input): Json<SendIn>,
+    Origin(origin): Origin,
+) -> Result<Accepted<SentOut>, ApiError> {
     let request = SendRequest::parse(input, tenant.default_country)?;
     let db = env.d1(DB)?;
     // The customer and the sending account are read in one round trip; when both are missing,
     // the customer's 404 is the answer.
     let channel = request.message.channel;
-    let mut reads = db::customers::named_by(&db, tenant, &request.customer.keys)?;
+    let mut reads = db::customers::named_by(&db, &tenant, &request.customer.keys)?;
     let keys = reads.len();
-    reads.push(db::channel_accounts::sending_account_id_of(&db, tenant, channel)?);
+    reads.push(db::channel_accounts::sending_account_id_of(
+        &db, &tenant, channel,
+    )?);
     let results = db.batch(reads).await?;
     let customer = db::customers::first_named_at(&results, 0, keys, &request.customer.named_by)?;
     let account = send_queue::sending_account_at(&results, keys, channel)?;
-    let message = send_queue::accept(
-        env,
-        &db,
-        tenant,
-        &customer,
-        &account,
-        &request.message,
-        &http::origin(&req, env)?,
-    )
-    .await?;
-    http::json(
-        202,
-        &SentOut {
-            success: true,
-            message,
-        },
-    )
+    let message =
+        send_queue::accept(&env, &db, &tenant, &customer, &account, &request.message, &origin).await?;
+    Ok(Accepted(SentOut {
+        success: true,
+        message,
+    }))
 }

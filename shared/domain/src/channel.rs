@@ -5,6 +5,7 @@ use std::fmt;
 
 /// A channel as the API names it (`channel` in the seed's send example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Whatsapp,
@@ -65,6 +66,7 @@ pub enum AddressKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Inbound,
@@ -83,6 +85,7 @@ impl Direction {
 /// Where a message is in its life. Inbound messages are `received`; outbound ones go
 /// `queued` → `sent` → `delivered` → `read`, or end `failed` with the provider's reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     Received,

@@ -48,23 +48,16 @@ pub struct CustomerIn {
     pub tags: Option<Vec<String>>,
     /// The CRM's id (255 characters); a number is read as its digits.
     #[serde(default, deserialize_with = "string_or_integer")]
-    #[cfg_attr(feature = "openapi", schemars(with = "Option<StringOrInteger>"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "Option<crate::api::openapi::StringOrInteger>")
+    )]
     pub external_id: Option<String>,
     #[cfg_attr(feature = "openapi", schemars(length(max = MAX_EXTERNAL_SYSTEM_CHARS)))]
     pub external_system: Option<String>,
     /// Merged into the stored ones (JSON merge patch: null removes a key); at most 16 KiB of
     /// JSON.
     pub custom_fields: Option<Map<String, Value>>,
-}
-
-/// A CRM's id, as a string or a number.
-#[cfg(feature = "openapi")]
-#[derive(schemars::JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code, reason = "describes external_id for the contract")]
-enum StringOrInteger {
-    Text(String),
-    Integer(i64),
 }
 
 /// A customer that passed validation. Absent optional fields mean "leave as stored".

@@ -4,6 +4,9 @@
 use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::ids::{AttachmentId, BusinessId};
 
+/// The seed's limit: "Verify file size is under 10MB".
+pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
+
 /// A type accepted for upload: the leading bytes its content must start with (`None`: text-like
 /// or container formats whose start proves nothing useful), and the file name extensions that
 /// name it.

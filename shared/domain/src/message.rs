@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A message as the seed's webhook payload and polling loop show it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Message {
     pub id: MessageId,
     pub conversation_id: ConversationId,
@@ -21,8 +22,11 @@ pub struct Message {
     pub status: MessageStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
+    /// RFC 3339 time.
     pub created_at: String,
+    /// RFC 3339 time.
     pub updated_at: String,
+    /// With include_attachments only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachments: Option<Vec<Attachment>>,
     /// Position in the business's message order; the cursor, not shown.
@@ -32,6 +36,7 @@ pub struct Message {
 
 /// A conversation as `/api-conversations-by-customer` returns it: one per customer and channel.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Conversation {
     pub id: ConversationId,
     pub customer_id: CustomerId,
@@ -40,12 +45,15 @@ pub struct Conversation {
     pub status: ConversationStatus,
     pub assignee: Option<String>,
     pub last_message_at: Option<String>,
+    /// RFC 3339 time.
     pub created_at: String,
+    /// RFC 3339 time.
     pub updated_at: String,
     pub message_count: i64,
     /// How often the customer reopened it by writing after it was resolved or closed.
     #[serde(default)]
     pub reopen_count: i64,
+    /// With include_messages: the latest 200, in order.
     #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
     pub messages: Option<Vec<Message>>,
 }
@@ -54,6 +62,7 @@ pub struct Conversation {
 /// the customer writes to a resolved or closed one, it is reopened (as Chatwoot does), not
 /// replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationStatus {
     Open,
@@ -92,13 +101,16 @@ impl std::fmt::Display for ConversationStatus {
 
 /// An attachment as the API returns it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Attachment {
     pub id: AttachmentId,
     pub message_id: Option<MessageId>,
     pub filename: String,
+    /// MIME type.
     #[serde(rename = "type")]
     pub mime_type: String,
     pub size: i64,
+    /// RFC 3339 time.
     pub created_at: String,
     /// `stored`; for a file received with a message, `pending` while it is fetched from the
     /// provider, or `failed` when it could not be (`status_reason` says why).
@@ -113,6 +125,7 @@ pub struct Attachment {
 
 /// Whether an attachment's bytes are in storage.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AttachmentStatus {
     #[default]

@@ -19,15 +19,30 @@ pub const MAX_SUBJECT_CHARS: usize = 998;
 
 /// The request as clients send it. Fields are optional here so that each absence is reported
 /// with its name rather than as a parse error.
+///
+/// The customer is customer_id (ours, else the CRM's), email or phone; channel and content are
+/// required.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SendIn {
     #[serde(default, deserialize_with = "text_or_integer")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "Option<crate::api::openapi::StringOrInteger>")
+    )]
     pub customer_id: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<Channel>", required))]
     pub channel: Option<String>,
+    /// whatsapp/email 4096, sms 1600, facebook 2000, instagram 1000 characters.
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 4096), required))]
     pub content: Option<String>,
+    /// Email only; one line.
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_SUBJECT_CHARS)))]
     pub subject: Option<String>,
+    /// file_url values (or ids) from /api-upload-attachment.
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_ATTACHMENTS)))]
     pub attachments: Option<Vec<String>>,
 }
 

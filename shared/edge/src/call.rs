@@ -331,6 +331,15 @@ impl FromCall for Body {
     }
 }
 
+/// The request's `content-type`, if it names one.
+pub struct ContentType(pub Option<String>);
+
+impl FromCall for ContentType {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        Ok(ContentType(call.request()?.headers().get("content-type")?))
+    }
+}
+
 /// The public origin of the API (`http::origin`), for links back into it.
 pub struct Origin(pub String);
 

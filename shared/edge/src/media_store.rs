@@ -12,8 +12,7 @@ use domain::tenant::Tenant;
 use worker::{Bucket, Data, HttpMetadata, console_error};
 
 pub const ATTACHMENTS: &str = "ATTACHMENTS";
-/// The seed's limit: "Verify file size is under 10MB".
-pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
+pub use domain::media::MAX_ATTACHMENT_BYTES;
 
 pub fn storage_key(tenant: &Tenant, attachment_id: &AttachmentId) -> String {
     format!("businesses/{}/attachments/{attachment_id}", tenant.business_id)

@@ -14,7 +14,7 @@ mod document;
 mod schema;
 
 pub use document::{FUNCTIONS, document, endpoints};
-pub use schema::{Closed, SchemaFn, schema_of};
+pub use schema::{Closed, SchemaFn, StringOrInteger, schema_of};
 
 use serde_json::Value;
 

@@ -14,6 +14,15 @@ pub fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
     generator.subschema_for::<T>()
 }
 
+/// A CRM's id, which its clients send as a string or a number (serde reads both as its text).
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "describes a field for the contract")]
+pub enum StringOrInteger {
+    Text(String),
+    Integer(i64),
+}
+
 /// Writes an enum of strings whose variants have doc comments as one `enum` (schemars makes it
 /// a `oneOf` of one `const` each, which says the same thing at length).
 #[derive(Debug, Clone, Copy, Default)]
