@@ -4,47 +4,24 @@
 //! Conversations count by when they started; at most [`MAX_CONVERSATIONS`] of them are read, and
 //! the answer says when there were more.
 
-use domain::crm::analytics::{Durations, durations, rate};
+use domain::api::crm::{AgentOut, AnalyticsOut, Satisfaction, Share, SyncOut};
+use domain::crm::analytics::{durations, rate};
 use domain::error::ApiError;
-use domain::ids::ConnectorId;
+use domain::query::Query;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use edge::Env;
+use edge::call::Json;
 use edge::db::conversations::Timing;
 use edge::db::{self, crm_connectors, crm_satisfaction, crm_sync_jobs, escalations};
-use edge::{DB, http, runtime, secrets_key};
-use serde::Serialize;
+use edge::{DB, runtime, secrets_key};
 use std::collections::BTreeMap;
-use worker::{Request, Response};
 
 const DEFAULT_DAYS: i64 = 30;
 const MAX_DAYS: i64 = 366;
 pub const MAX_CONVERSATIONS: usize = 10_000;
 
-#[derive(Serialize)]
-struct Agent {
-    assignee: String,
-    conversations: usize,
-    resolved: usize,
-    first_response: Durations,
-    resolution: Durations,
-}
-
-#[derive(Serialize)]
-struct Sync {
-    connector_id: ConnectorId,
-    kind: &'static str,
-    succeeded: i64,
-    failed: i64,
-    dead: i64,
-    skipped: i64,
-    pending: i64,
-    /// Of the work the CRM was asked to do, the share that succeeded (target > 99%).
-    success_rate: Option<f64>,
-}
-
-fn range(req: &Request) -> Result<(Timestamp, Timestamp), ApiError> {
-    let query = http::query(req)?;
+fn range(query: &Query) -> Result<(Timestamp, Timestamp), ApiError> {
     let now = runtime::now();
     let time = |field: &str| -> Result<Option<Timestamp>, ApiError> {
         query
@@ -79,8 +56,9 @@ fn resolution(timing: &Timing) -> Option<i64> {
     Some(resolved.micros() - created.micros())
 }
 
-pub async fn report(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
-    let (from, to) = range(req)?;
+pub async fn report(tenant: Tenant, env: Env, query: Query) -> Result<Json<AnalyticsOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
+    let (from, to) = range(&query)?;
     let db = env.d1(DB)?;
     let timings = db::conversations::timings(&db, tenant, from, to, MAX_CONVERSATIONS + 1).await?;
     let truncated = timings.len() > MAX_CONVERSATIONS;
@@ -91,9 +69,9 @@ pub async fn report(req: &Request, env: &Env, tenant: &Tenant) -> Result<Respons
             by_agent.entry(assignee).or_default().push(timing);
         }
     }
-    let agents: Vec<Agent> = by_agent
+    let agents: Vec<AgentOut> = by_agent
         .into_iter()
-        .map(|(assignee, handled)| Agent {
+        .map(|(assignee, handled)| AgentOut {
             assignee: assignee.to_owned(),
             conversations: handled.len(),
             resolved: handled
@@ -117,7 +95,7 @@ pub async fn report(req: &Request, env: &Env, tenant: &Tenant) -> Result<Respons
     let mut sync = Vec::new();
     for connector in crm_connectors::list(&db, &secrets_key::keyring(env)?, tenant, false).await? {
         let summary = crm_sync_jobs::summary(&db, tenant, &connector.id, from.micros(), to.micros()).await?;
-        sync.push(Sync {
+        sync.push(SyncOut {
             connector_id: connector.id,
             kind: connector.kind.as_str(),
             success_rate: rate(
@@ -131,20 +109,26 @@ pub async fn report(req: &Request, env: &Env, tenant: &Tenant) -> Result<Respons
             pending: summary.pending,
         });
     }
-    http::json(
-        200,
-        &serde_json::json!({
-            "from": from,
-            "to": to,
-            "conversations": escalated.conversations,
-            "truncated": truncated,
-            "escalations": { "count": escalated.escalations, "rate": rate(escalated.escalations, escalated.conversations) },
-            "first_response": durations(timings.iter().filter_map(first_response).collect()),
-            "resolution": durations(timings.iter().filter_map(resolution).collect()),
-            "reopened": { "count": reopened, "rate": rate(reopened, timings.len() as i64) },
-            "satisfaction": { "average": csat.average, "count": csat.count },
-            "agents": agents,
-            "sync": sync,
-        }),
-    )
+    Ok(Json(AnalyticsOut {
+        from,
+        to,
+        conversations: escalated.conversations,
+        truncated,
+        escalations: Share {
+            count: escalated.escalations,
+            rate: rate(escalated.escalations, escalated.conversations),
+        },
+        first_response: durations(timings.iter().filter_map(first_response).collect()),
+        resolution: durations(timings.iter().filter_map(resolution).collect()),
+        reopened: Share {
+            count: reopened,
+            rate: rate(reopened, timings.len() as i64),
+        },
+        satisfaction: Satisfaction {
+            average: csat.average,
+            count: csat.count,
+        },
+        agents,
+        sync,
+    }))
 }

@@ -2,19 +2,20 @@
 //! as the CRM has them (the seed's "Customer Found → loads history and context"), read from the
 //! CRM now, within the connector's budget.
 
+use domain::api::crm::HistoryOut;
 use domain::crm::work::ConnectorKind;
 use domain::error::ApiError;
 use domain::identify::{Name, identify};
+use domain::query::Query;
 use domain::tenant::Tenant;
 use edge::Env;
+use edge::call::Json;
 use edge::crm::kustomer::{self, Kustomer};
 use edge::db::{self, crm_connectors};
-use edge::{DB, http, secrets_key};
-use serde_json::json;
-use worker::{Request, Response};
+use edge::{DB, secrets_key};
 
-pub async fn load(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
-    let query = http::query(req)?;
+pub async fn load(tenant: Tenant, env: Env, query: Query) -> Result<Json<HistoryOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
     let named = identify(
         &[
             (Name::CustomerId, query.get("customer_id")),
@@ -46,13 +47,10 @@ pub async fn load(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response,
             customer.id
         )));
     };
-    http::json(
-        200,
-        &json!({
-            "customer_id": customer.id,
-            "connector_id": connector.id,
-            "crm_customer_id": crm_customer_id,
-            "conversations": conversations,
-        }),
-    )
+    Ok(Json(HistoryOut {
+        customer_id: customer.id,
+        connector_id: connector.id.clone(),
+        crm_customer_id,
+        conversations,
+    }))
 }

@@ -8,34 +8,17 @@ mod analytics;
 mod history;
 mod work;
 
-use domain::api_legacy::{self as api, Operation, Routed};
-use domain::error::ApiError;
-use domain::tenant::Tenant;
-use edge::Env;
-use edge::{http, idempotency};
+use domain::api::crm::{CRM_API, CrmApi};
+use edge::call;
 use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_tenant(&api::CRM_API, req, env, crm_api).await
-}
-
-async fn crm_api(req: Request, env: Env, routed: Routed, tenant: Tenant) -> Result<Response, ApiError> {
-    match routed.operation() {
-        Operation::EscalateConversation => {
-            idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
-                work::escalate(req, &env, &tenant).await
-            })
-            .await
-        }
-        Operation::AddCrmNote => {
-            idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
-                work::note(req, &env, &tenant).await
-            })
-            .await
-        }
-        Operation::GetCrmHistory => history::load(&req, &env, &tenant).await,
-        Operation::GetCrmAnalytics => analytics::report(&req, &env, &tenant).await,
-        _ => Err(routed.not_served(&api::CRM_API)),
-    }
+    call::serve(&CRM_API, req, env, async |operation, call| match operation {
+        CrmApi::EscalateConversation => call.run(work::escalate).await,
+        CrmApi::AddCrmNote => call.run(work::note).await,
+        CrmApi::GetCrmHistory => call.run(history::load).await,
+        CrmApi::GetCrmAnalytics => call.run(analytics::report).await,
+    })
+    .await
 }

@@ -2,6 +2,9 @@
 //! business's enabled connectors, and handed to the sync consumer. The answer is 202 with the
 //! work's ids, which the sync log shows as it is done.
 
+use domain::api::crm::{
+    EscalatedOut, EscalationIn, EscalationOut, MAX_REASON_CHARS, NoteIn, WorkItem, WorkOut,
+};
 use domain::crm::kustomer::MAX_NOTE_CHARS;
 use domain::crm::work::Operation;
 use domain::error::ApiError;
@@ -9,46 +12,19 @@ use domain::ids::{ConnectorId, ConversationId, SyncJobId};
 use domain::message::Conversation;
 use domain::tenant::Tenant;
 use edge::Env;
+use edge::call::{Accepted, Json};
 use edge::crm::escalation::{self, Escalation};
 use edge::crm::sync;
 use edge::db::Db;
 use edge::db::crm_sync_jobs::{self, Contact, Job, Requested};
 use edge::db::escalations::Trigger;
 use edge::db::{self, crm_connectors};
-use edge::{DB, http, runtime};
-use serde::{Deserialize, Serialize};
+use edge::{DB, runtime};
 use serde_json::json;
-use worker::{Request, Response};
 
-const MAX_REASON_CHARS: usize = 500;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EscalationIn {
-    conversation_id: Option<String>,
-    reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoteIn {
-    conversation_id: Option<String>,
-    body: Option<String>,
-    /// One connector; absent: every enabled connector of the business.
-    connector_id: Option<String>,
-}
-
-/// One piece of work as the answer shows it.
-#[derive(Serialize)]
-struct WorkOut {
-    connector_id: ConnectorId,
-    sync_job_id: SyncJobId,
-    status: &'static str,
-}
-
-fn work_out(jobs: &[Job]) -> Vec<WorkOut> {
+fn work_out(jobs: &[Job]) -> Vec<WorkItem> {
     jobs.iter()
-        .map(|job| WorkOut {
+        .map(|job| WorkItem {
             connector_id: job.connector_id.clone(),
             sync_job_id: job.id.clone(),
             status: job.status.as_str(),
@@ -109,8 +85,12 @@ fn contacts(tenant: &Tenant, jobs: &[Job]) -> Vec<Contact> {
 /// `POST /api-escalations {conversation_id, reason}`: the seed's escalation flow, on demand. It
 /// is recorded and the customer told at once; each enabled connector's part is work (none when
 /// the business has no connector: the escalation still counts).
-pub async fn escalate(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
-    let input: EscalationIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+pub async fn escalate(
+    tenant: Tenant,
+    env: Env,
+    Json(input): Json<EscalationIn>,
+) -> Result<Accepted<EscalatedOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
     let db = env.d1(DB)?;
     let reason = text("reason", input.reason, MAX_REASON_CHARS)?;
     let conversation = conversation(&db, tenant, input.conversation_id.as_deref()).await?;
@@ -133,19 +113,25 @@ pub async fn escalate(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Re
             )
         })?;
     sync::hand_over(env, &contacts(tenant, &recorded.work), 0).await;
-    http::json(
-        202,
-        &json!({
-            "escalation": { "id": recorded.id, "conversation_id": conversation.id, "reason": reason, "trigger": "api" },
-            "work": work_out(&recorded.work),
-        }),
-    )
+    Ok(Accepted(EscalatedOut {
+        escalation: EscalationOut {
+            id: recorded.id,
+            conversation_id: conversation.id,
+            reason,
+            trigger: "api",
+        },
+        work: work_out(&recorded.work),
+    }))
 }
 
 /// `POST /api-crm-notes {conversation_id, body, connector_id?}`: an internal note on the
 /// conversation in the CRM.
-pub async fn note(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
-    let input: NoteIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+pub async fn note(
+    tenant: Tenant,
+    env: Env,
+    Json(input): Json<NoteIn>,
+) -> Result<Accepted<WorkOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
     let db = env.d1(DB)?;
     let body = text("body", input.body, MAX_NOTE_CHARS)?;
     let conversation = conversation(&db, tenant, input.conversation_id.as_deref()).await?;
@@ -173,5 +159,7 @@ pub async fn note(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Respon
         );
     }
     sync::hand_over(env, &contacts(tenant, &jobs), 0).await;
-    http::json(202, &json!({ "work": work_out(&jobs) }))
+    Ok(Accepted(WorkOut {
+        work: work_out(&jobs),
+    }))
 }

@@ -1,6 +1,7 @@
 //! Registering endpoints: create, list, read, change, delete, and rotate the signing secret.
 //! The secret is shown once, when it is made; reads never include it.
 
+use domain::api::webhooks::{RotateIn, WebhookIn, WebhookOut, WebhookView, WebhooksOut};
 use domain::audit::Action;
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::EndpointId;
@@ -10,80 +11,36 @@ use domain::webhook_signing::WebhookSecret;
 use domain::webhooks::{self as policy, EndpointUrl, RetrySchedule};
 use edge::Env;
 use edge::audit::Audit;
+use edge::call::{Created, Json, NoContent, OptionalJson, Path};
 use edge::db::webhook_endpoints::{self, Endpoint};
 use edge::db::{webhook_attempts, webhook_deliveries};
-use edge::{DB, http, runtime, secrets_key};
-use serde::{Deserialize, Serialize};
-use worker::{Request, Response};
+use edge::{DB, runtime, secrets_key};
 
 /// Longest endpoint name.
 const MAX_NAME_CHARS: usize = 100;
 
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
-pub struct EndpointIn {
-    name: Option<String>,
-    url: Option<String>,
-    events: Option<Vec<String>>,
-    enabled: Option<bool>,
-    retry_schedule: Option<String>,
-    timeout_seconds: Option<u32>,
-    disable_after_seconds: Option<u32>,
-}
-
 /// An endpoint as the API shows it: everything but the secrets.
-#[derive(Debug, Serialize)]
-pub struct EndpointOut {
-    id: EndpointId,
-    name: String,
-    url: String,
-    events: Vec<&'static str>,
-    enabled: bool,
-    disabled_reason: Option<String>,
-    retry_schedule: RetrySchedule,
-    timeout_seconds: u32,
-    disable_after_seconds: u32,
-    failing_since: Option<String>,
-    /// While a rotated-out secret still signs beside the current one: until when.
-    previous_secret_expires_at: Option<String>,
-    created_at: String,
-    updated_at: String,
-}
-
-impl EndpointOut {
-    pub fn new(endpoint: &Endpoint, now: Timestamp) -> Self {
-        Self {
-            id: endpoint.id.clone(),
-            name: endpoint.name.clone(),
-            url: endpoint.url.clone(),
-            events: endpoint.events.iter().map(|event| event.as_str()).collect(),
-            enabled: endpoint.enabled,
-            disabled_reason: endpoint.disabled_reason.clone(),
-            retry_schedule: endpoint.retry_schedule,
-            timeout_seconds: endpoint.timeout_seconds,
-            disable_after_seconds: endpoint.disable_after_seconds,
-            failing_since: endpoint
-                .failing_since_us
-                .map(|us| Timestamp::from_micros(us).to_rfc3339()),
-            previous_secret_expires_at: endpoint
-                .previous_secret_until_us
-                .filter(|until| endpoint.previous_secret.is_some() && *until > now.micros())
-                .map(|until| Timestamp::from_micros(until).to_rfc3339()),
-            created_at: endpoint.created_at.clone(),
-            updated_at: endpoint.updated_at.clone(),
-        }
+pub fn view(endpoint: &Endpoint, now: Timestamp) -> WebhookView {
+    WebhookView {
+        id: endpoint.id.clone(),
+        name: endpoint.name.clone(),
+        url: endpoint.url.clone(),
+        events: endpoint.events.iter().map(|event| event.as_str()).collect(),
+        enabled: endpoint.enabled,
+        disabled_reason: endpoint.disabled_reason.clone(),
+        retry_schedule: endpoint.retry_schedule,
+        timeout_seconds: endpoint.timeout_seconds,
+        disable_after_seconds: endpoint.disable_after_seconds,
+        failing_since: endpoint
+            .failing_since_us
+            .map(|us| Timestamp::from_micros(us).to_rfc3339()),
+        previous_secret_expires_at: endpoint
+            .previous_secret_until_us
+            .filter(|until| endpoint.previous_secret.is_some() && *until > now.micros())
+            .map(|until| Timestamp::from_micros(until).to_rfc3339()),
+        created_at: endpoint.created_at.clone(),
+        updated_at: endpoint.updated_at.clone(),
     }
-}
-
-#[derive(Serialize)]
-struct OneOut {
-    webhook: EndpointOut,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    secret: Option<String>,
-}
-
-#[derive(Serialize)]
-struct ListOut {
-    webhooks: Vec<EndpointOut>,
 }
 
 fn new_secret() -> Result<WebhookSecret, ApiError> {
@@ -91,7 +48,7 @@ fn new_secret() -> Result<WebhookSecret, ApiError> {
 }
 
 /// Applies the request's fields to `endpoint`, checking each.
-fn apply(endpoint: &mut Endpoint, input: EndpointIn, env: &Env) -> Result<(), ApiError> {
+fn apply(endpoint: &mut Endpoint, input: WebhookIn, env: &Env) -> Result<(), ApiError> {
     if let Some(name) = input.name {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
@@ -144,12 +101,11 @@ fn apply(endpoint: &mut Endpoint, input: EndpointIn, env: &Env) -> Result<(), Ap
 }
 
 pub async fn create(
-    mut req: Request,
-    env: &Env,
-    tenant: &Tenant,
-    audit: &Audit,
-) -> Result<Response, ApiError> {
-    let input: EndpointIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    tenant: Tenant,
+    env: Env,
+    audit: Audit,
+    Json(input): Json<WebhookIn>,
+) -> Result<Created<WebhookOut>, ApiError> {
     if input.name.is_none() {
         return Err(ApiError::invalid("name", "name is required"));
     }
@@ -177,8 +133,8 @@ pub async fn create(
         revision: 0,
         seed_signs_new: true,
     };
-    apply(&mut endpoint, input, env)?;
-    if !webhook_endpoints::insert(&env.d1(DB)?, &secrets_key::keyring(env)?, tenant, &endpoint).await? {
+    apply(&mut endpoint, input, &env)?;
+    if !webhook_endpoints::insert(&env.d1(DB)?, &secrets_key::keyring(&env)?, &tenant, &endpoint).await? {
         return Err(ApiError::new(
             ErrorCode::ValidationFailed,
             format!(
@@ -190,21 +146,14 @@ pub async fn create(
     let detail = serde_json::json!({ "name": endpoint.name, "url": endpoint.url });
     audit
         .record(
-            env,
+            &env,
             &tenant.business_id,
             Action::WebhookCreated,
             Some(endpoint.id.as_str()),
             detail,
         )
         .await;
-    show(&endpoint, now, 201, ShowSecret::Yes)
-}
-
-/// Whether a response shows the endpoint's secret: only when it was just made.
-#[derive(PartialEq, Eq)]
-enum ShowSecret {
-    Yes,
-    No,
+    Ok(Created(with_secret(&endpoint, now)))
 }
 
 /// How often a change is re-applied when the endpoint keeps changing under it.
@@ -236,25 +185,27 @@ async fn change(
     )))
 }
 
-fn show(endpoint: &Endpoint, now: Timestamp, status: u16, show: ShowSecret) -> Result<Response, ApiError> {
-    http::json(
-        status,
-        &OneOut {
-            webhook: EndpointOut::new(endpoint, now),
-            secret: (show == ShowSecret::Yes).then(|| endpoint.secret.as_str().to_owned()),
-        },
-    )
+/// The endpoint with its secret: only when the secret was just made.
+fn with_secret(endpoint: &Endpoint, now: Timestamp) -> WebhookOut {
+    WebhookOut {
+        webhook: view(endpoint, now),
+        secret: Some(endpoint.secret.as_str().to_owned()),
+    }
 }
 
-pub async fn list(env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+fn without_secret(endpoint: &Endpoint, now: Timestamp) -> WebhookOut {
+    WebhookOut {
+        webhook: view(endpoint, now),
+        secret: None,
+    }
+}
+
+pub async fn list(tenant: Tenant, env: Env) -> Result<Json<WebhooksOut>, ApiError> {
     let now = runtime::now();
-    let endpoints = webhook_endpoints::list(&env.d1(DB)?, &secrets_key::keyring(env)?, tenant).await?;
-    http::json(
-        200,
-        &ListOut {
-            webhooks: endpoints.iter().map(|e| EndpointOut::new(e, now)).collect(),
-        },
-    )
+    let endpoints = webhook_endpoints::list(&env.d1(DB)?, &secrets_key::keyring(&env)?, &tenant).await?;
+    Ok(Json(WebhooksOut {
+        webhooks: endpoints.iter().map(|e| view(e, now)).collect(),
+    }))
 }
 
 /// The tenant's endpoint, or 404 (also for another business's).
@@ -264,51 +215,47 @@ pub async fn find(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Endpoin
         .ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
 }
 
-pub async fn get(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Response, ApiError> {
-    let endpoint = find(env, tenant, id).await?;
-    http::json(
-        200,
-        &OneOut {
-            webhook: EndpointOut::new(&endpoint, runtime::now()),
-            secret: None,
-        },
-    )
+pub async fn get(tenant: Tenant, env: Env, Path(id): Path<EndpointId>) -> Result<Json<WebhookOut>, ApiError> {
+    let endpoint = find(&env, &tenant, &id).await?;
+    Ok(Json(without_secret(&endpoint, runtime::now())))
 }
 
 pub async fn update(
-    mut req: Request,
-    env: &Env,
-    tenant: &Tenant,
-    id: &EndpointId,
-    audit: &Audit,
-) -> Result<Response, ApiError> {
-    let input: EndpointIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
-    let (endpoint, now) = change(env, tenant, id, |endpoint, _| apply(endpoint, input.clone(), env)).await?;
+    tenant: Tenant,
+    env: Env,
+    audit: Audit,
+    Path(id): Path<EndpointId>,
+    Json(input): Json<WebhookIn>,
+) -> Result<Json<WebhookOut>, ApiError> {
+    let (endpoint, now) = change(&env, &tenant, &id, |endpoint, _| {
+        apply(endpoint, input.clone(), &env)
+    })
+    .await?;
     audit
         .record_update(
-            env,
+            &env,
             &tenant.business_id,
             Action::WebhookUpdated,
             id.as_str(),
             &input,
         )
         .await;
-    show(&endpoint, now, 200, ShowSecret::No)
+    Ok(Json(without_secret(&endpoint, now)))
 }
 
 /// Removes the endpoint with its deliveries and their log, in one transaction.
 pub async fn delete(
-    env: &Env,
-    tenant: &Tenant,
-    id: &EndpointId,
-    audit: &Audit,
-) -> Result<Response, ApiError> {
+    tenant: Tenant,
+    env: Env,
+    audit: Audit,
+    Path(id): Path<EndpointId>,
+) -> Result<NoContent, ApiError> {
     let db = env.d1(DB)?;
     let results = db
         .batch(vec![
-            webhook_attempts::delete_of_endpoint(&db, tenant, id)?,
-            webhook_deliveries::delete_of_endpoint(&db, tenant, id)?,
-            webhook_endpoints::delete(&db, tenant, id)?,
+            webhook_attempts::delete_of_endpoint(&db, &tenant, &id)?,
+            webhook_deliveries::delete_of_endpoint(&db, &tenant, &id)?,
+            webhook_endpoints::delete(&db, &tenant, &id)?,
         ])
         .await?;
     if edge::db::changes_at(&results, 2) == 0 {
@@ -316,31 +263,25 @@ pub async fn delete(
     }
     audit
         .record(
-            env,
+            &env,
             &tenant.business_id,
             Action::WebhookDeleted,
             Some(id.as_str()),
             serde_json::json!({}),
         )
         .await;
-    Ok(Response::empty()?.with_status(204))
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RotateIn {
-    grace_seconds: Option<u32>,
+    Ok(NoContent)
 }
 
 /// A new secret signs from now on; the old one keeps signing beside it for the grace period,
 /// so receivers can switch without losing a delivery.
 pub async fn rotate_secret(
-    mut req: Request,
-    env: &Env,
-    tenant: &Tenant,
-    id: &EndpointId,
-    audit: &Audit,
-) -> Result<Response, ApiError> {
-    let input: RotateIn = http::read_optional_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    tenant: Tenant,
+    env: Env,
+    audit: Audit,
+    Path(id): Path<EndpointId>,
+    OptionalJson(input): OptionalJson<RotateIn>,
+) -> Result<Json<WebhookOut>, ApiError> {
     let grace = policy::bounded(
         "grace_seconds",
         input.grace_seconds,
@@ -349,7 +290,7 @@ pub async fn rotate_secret(
         policy::MAX_ROTATION_GRACE_SECONDS,
     )?;
     let secret = new_secret()?;
-    let (endpoint, now) = change(env, tenant, id, |endpoint, now| {
+    let (endpoint, now) = change(&env, &tenant, &id, |endpoint, now| {
         let old = std::mem::replace(&mut endpoint.secret, secret.clone());
         (endpoint.previous_secret, endpoint.previous_secret_until_us) = if grace > 0 {
             (Some(old), Some(now.plus_seconds(i64::from(grace)).micros()))
@@ -365,12 +306,12 @@ pub async fn rotate_secret(
     let detail = serde_json::json!({ "grace_seconds": grace });
     audit
         .record(
-            env,
+            &env,
             &tenant.business_id,
             Action::WebhookSecretRotated,
             Some(id.as_str()),
             detail,
         )
         .await;
-    show(&endpoint, now, 200, ShowSecret::Yes)
+    Ok(Json(with_secret(&endpoint, now)))
 }

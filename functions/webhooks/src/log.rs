@@ -2,18 +2,18 @@
 //! list), the attempt log per endpoint, event or delivery, and replaying dead deliveries.
 
 use crate::endpoints;
+use domain::api::webhooks::{AttemptOut, AttemptsOut, DeliveriesOut, DeliveryOut, ReplayIn, ReplayOut};
 use domain::error::ApiError;
 use domain::ids::{DeliveryId, EndpointId, EventId};
 use domain::query::Query;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use edge::Env;
+use edge::call::{Accepted, Json, Path};
 use edge::db::webhook_attempts::{self, AttemptFilter};
 use edge::db::webhook_deliveries::{self, ReplaySelection};
 use edge::outbox::{self, WebhookTask};
-use edge::{DB, http, runtime};
-use serde::{Deserialize, Serialize};
-use worker::{Request, Response};
+use edge::{DB, runtime};
 
 /// A parameter given with a value (an empty one counts as not given).
 fn param<'a>(query: &'a Query, name: &str) -> Option<&'a str> {
@@ -33,32 +33,13 @@ fn at(micros: i64) -> String {
     Timestamp::from_micros(micros).to_rfc3339()
 }
 
-#[derive(Serialize)]
-struct DeliveryOut {
-    id: DeliveryId,
-    event_id: EventId,
-    event_type: String,
-    status: String,
-    attempts: u32,
-    replays: u32,
-    next_attempt_at: Option<String>,
-    last_status: Option<u16>,
-    last_error: Option<String>,
-    event_at: String,
-}
-
-#[derive(Serialize)]
-struct DeliveriesOut {
-    deliveries: Vec<DeliveryOut>,
-}
-
 pub async fn deliveries(
-    req: &Request,
-    env: &Env,
-    tenant: &Tenant,
-    id: &EndpointId,
-) -> Result<Response, ApiError> {
-    let query = http::query(req)?;
+    tenant: Tenant,
+    env: Env,
+    Path(id): Path<EndpointId>,
+    query: Query,
+) -> Result<Json<DeliveriesOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
     let status = param(&query, "status");
     if let Some(status) = status
         && !["pending", "delivered", "dead"].contains(&status)
@@ -69,53 +50,37 @@ pub async fn deliveries(
         ));
     }
     let limit = query.limit()?;
-    let endpoint = endpoints::find(env, tenant, id).await?;
+    let endpoint = endpoints::find(env, tenant, &id).await?;
     let rows = webhook_deliveries::list(&env.d1(DB)?, tenant, &endpoint.id, status, limit).await?;
-    http::json(
-        200,
-        &DeliveriesOut {
-            deliveries: rows
-                .into_iter()
-                .map(|row| DeliveryOut {
-                    next_attempt_at: row.next_attempt_us.filter(|_| row.status == "pending").map(at),
-                    event_at: at(row.event_us),
-                    id: row.id,
-                    event_id: row.event_id,
-                    event_type: row.event_type,
-                    status: row.status,
-                    attempts: row.attempts,
-                    replays: row.replays,
-                    last_status: row.last_status,
-                    last_error: row.last_error,
-                })
-                .collect(),
-        },
-    )
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ReplayIn {
-    delivery_id: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-}
-
-#[derive(Serialize)]
-struct ReplayOut {
-    replayed: usize,
-    delivery_ids: Vec<DeliveryId>,
+    Ok(Json(DeliveriesOut {
+        deliveries: rows
+            .into_iter()
+            .map(|row| DeliveryOut {
+                next_attempt_at: row.next_attempt_us.filter(|_| row.status == "pending").map(at),
+                event_at: at(row.event_us),
+                id: row.id,
+                event_id: row.event_id,
+                event_type: row.event_type,
+                status: row.status,
+                attempts: row.attempts,
+                replays: row.replays,
+                last_status: row.last_status,
+                last_error: row.last_error,
+            })
+            .collect(),
+    }))
 }
 
 /// Replays one delivery (whatever its state, unless it is still pending), or every dead
 /// delivery whose event happened in `[from, to)`. Each starts a new round of attempts now.
 pub async fn replay(
-    mut req: Request,
-    env: &Env,
-    tenant: &Tenant,
-    id: &EndpointId,
-) -> Result<Response, ApiError> {
-    let endpoint = endpoints::find(env, tenant, id).await?;
-    let input: ReplayIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    tenant: Tenant,
+    env: Env,
+    Path(id): Path<EndpointId>,
+    Json(input): Json<ReplayIn>,
+) -> Result<Accepted<ReplayOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
+    let endpoint = endpoints::find(env, tenant, &id).await?;
     let time = |field: &str, value: &Option<String>| -> Result<Timestamp, ApiError> {
         value
             .as_deref()
@@ -175,41 +140,14 @@ pub async fn replay(
         // The deliveries are pending and due: the sweep sends them if the queue does not.
         worker::console_error!("replayed deliveries left for the sweep: {error}");
     }
-    http::json(
-        202,
-        &ReplayOut {
-            replayed: replayed.len(),
-            delivery_ids: replayed,
-        },
-    )
-}
-
-#[derive(Serialize)]
-struct AttemptOut {
-    id: i64,
-    webhook_id: EndpointId,
-    delivery_id: Option<DeliveryId>,
-    event_id: EventId,
-    event_type: String,
-    attempt: u32,
-    replay: u32,
-    url: String,
-    status_code: Option<u16>,
-    response_body: Option<String>,
-    duration_ms: i64,
-    error: Option<String>,
-    outcome: String,
-    attempted_at: String,
-}
-
-#[derive(Serialize)]
-struct AttemptsOut {
-    attempts: Vec<AttemptOut>,
+    Ok(Accepted(ReplayOut {
+        replayed: replayed.len(),
+        delivery_ids: replayed,
+    }))
 }
 
 /// The attempt log, newest first, by endpoint (`webhook_id`), event or delivery.
-pub async fn attempts(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
-    let query = http::query(req)?;
+pub async fn attempts(tenant: Tenant, env: Env, query: Query) -> Result<Json<AttemptsOut>, ApiError> {
     let (endpoint_id, event_id, delivery_id) = (
         id_param(&query, "webhook_id", EndpointId::parse)?,
         id_param(&query, "event_id", EventId::parse)?,
@@ -227,29 +165,26 @@ pub async fn attempts(req: &Request, env: &Env, tenant: &Tenant) -> Result<Respo
         ));
     }
     let limit = query.limit()?;
-    let rows = webhook_attempts::list(&env.d1(DB)?, tenant, &filter, limit).await?;
-    http::json(
-        200,
-        &AttemptsOut {
-            attempts: rows
-                .into_iter()
-                .map(|row| AttemptOut {
-                    attempted_at: at(row.attempted_us),
-                    id: row.id,
-                    webhook_id: row.endpoint_id,
-                    delivery_id: row.delivery_id,
-                    event_id: row.event_id,
-                    event_type: row.event_type,
-                    attempt: row.attempt,
-                    replay: row.replay,
-                    url: row.url,
-                    status_code: row.status_code,
-                    response_body: row.response_body,
-                    duration_ms: row.duration_ms,
-                    error: row.error,
-                    outcome: row.outcome,
-                })
-                .collect(),
-        },
-    )
+    let rows = webhook_attempts::list(&env.d1(DB)?, &tenant, &filter, limit).await?;
+    Ok(Json(AttemptsOut {
+        attempts: rows
+            .into_iter()
+            .map(|row| AttemptOut {
+                attempted_at: at(row.attempted_us),
+                id: row.id,
+                webhook_id: row.endpoint_id,
+                delivery_id: row.delivery_id,
+                event_id: row.event_id,
+                event_type: row.event_type,
+                attempt: row.attempt,
+                replay: row.replay,
+                url: row.url,
+                status_code: row.status_code,
+                response_body: row.response_body,
+                duration_ms: row.duration_ms,
+                error: row.error,
+                outcome: row.outcome,
+            })
+            .collect(),
+    }))
 }

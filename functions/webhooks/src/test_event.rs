@@ -2,31 +2,22 @@
 //! while the caller waits, answered with what the receiver said, and logged like any attempt.
 
 use crate::endpoints;
+use domain::api::webhooks::TestOut;
 use domain::error::ApiError;
 use domain::ids::{EndpointId, EventId};
 use domain::tenant::Tenant;
 use domain::webhooks::{self as policy, EventType};
 use edge::Env;
+use edge::call::{Json, Path};
 use edge::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
 use edge::db::webhook_endpoints::{self, Health};
-use edge::{DB, http, runtime, webhook_delivery};
-use serde::Serialize;
+use edge::{DB, runtime, webhook_delivery};
 use serde_json::json;
-use worker::Response;
-
-#[derive(Serialize)]
-struct TestOut {
-    delivered: bool,
-    event_id: EventId,
-    status_code: Option<u16>,
-    duration_ms: u64,
-    response_body: Option<String>,
-    error: Option<String>,
-}
 
 /// Sent to disabled endpoints too: testing is how a business checks a receiver it has fixed.
 /// A test does not count towards the endpoint's health.
-pub async fn send(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Response, ApiError> {
+pub async fn send(tenant: Tenant, env: Env, Path(id): Path<EndpointId>) -> Result<Json<TestOut>, ApiError> {
+    let (env, tenant, id) = (&env, &tenant, &id);
     let endpoint = endpoints::find(env, tenant, id).await?;
     let now = runtime::now();
     let db = env.d1(DB)?;
@@ -91,15 +82,12 @@ pub async fn send(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Respons
     };
     let confirms = webhook_delivery::confirms_new_secret(&endpoint, &endpoint.secret, record.outcome);
     webhook_delivery::record_attempt(&db, tenant, &record, None, &Health::Unchanged, confirms).await?;
-    http::json(
-        200,
-        &TestOut {
-            delivered,
-            event_id,
-            status_code: attempted.status_code,
-            duration_ms: attempted.millis,
-            response_body: attempted.response_body,
-            error: attempted.error,
-        },
-    )
+    Ok(Json(TestOut {
+        delivered,
+        event_id,
+        status_code: attempted.status_code,
+        duration_ms: attempted.millis,
+        response_body: attempted.response_body,
+        error: attempted.error,
+    }))
 }

@@ -9,6 +9,7 @@ use std::fmt;
 /// An event a business can subscribe to: the seed's list, plus the test event that the
 /// "send test event" button sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub enum EventType {
     #[serde(rename = "message.received")]
     MessageReceived,
@@ -24,7 +25,9 @@ pub enum EventType {
     CustomerCreated,
     #[serde(rename = "customer.updated")]
     CustomerUpdated,
+    /// Sent by "send test event" only: no endpoint subscribes to it.
     #[serde(rename = "webhook.test")]
+    #[cfg_attr(feature = "openapi", schemars(skip))]
     Test,
 }
 
@@ -159,6 +162,7 @@ pub fn lease_seconds(deliveries: usize, parallel: usize, timeout_seconds: u32) -
 /// The waits between attempts. `Standard` is the seed's: three retries after 2, 4 and 8 s.
 /// `Extended` spreads seven retries over a day and a half, for receivers that go down for hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RetrySchedule {
     #[default]

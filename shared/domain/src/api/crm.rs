@@ -1,9 +1,21 @@
-//! The crm endpoints: their declarations and the types they take and answer with.
+//! The CRM endpoints a business calls with its API key: escalations and notes done in its CRMs,
+//! a customer's history read from the CRM, and the support analytics; their declarations and
+//! the shapes they take and answer with.
 
 use crate::api::{Caller::*, get, post};
+use crate::crm::analytics::Durations;
+use crate::crm::kustomer::api::PastConversation;
+use crate::ids::{ConnectorId, ConversationId, CustomerId, EscalationId, SyncJobId};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+#[cfg(feature = "openapi")]
+use serde_json::json;
+
+/// The longest reason an escalation may give.
+pub const MAX_REASON_CHARS: usize = 500;
 
 function! {
-    /// `crm-api`.
+    /// The CRM API.
     pub const CRM_API: Function<CrmApi> = "crm-api", tag "crm";
     /// Hand a conversation to a person in the CRMs
     ///
@@ -12,19 +24,175 @@ function! {
     /// ticket, Krayin's note) is CRM work done when its CRM answers (`work` is empty when the
     /// business has no connector). Unknown fields are refused.
     EscalateConversation = post("/api-escalations", ApiKey).idempotent()
-        => |c| c;
+        => |c| c
+            .json::<EscalationIn>()
+            .example(json!({ "conversation_id": "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f", "reason": "customer asked for a manager" }))
+            .ok::<EscalatedOut>(202)
+            .errors(&[404]);
     /// An internal note on the conversation in the CRM
     AddCrmNote = post("/api-crm-notes", ApiKey).idempotent()
-        => |c| c;
+        => |c| c.json::<NoteIn>().ok::<WorkOut>(202).errors(&[404]);
     /// A customer's past conversations, read from the CRM now
     ///
     /// 404 when the customer is not in Kustomer; 502 crm_failed when Kustomer fails; 429 while the
     /// connector's budget is spent.
     GetCrmHistory = get("/api-crm-history", ApiKey)
-        => |c| c;
+        => |c| c.query::<HistoryParameters>().ok::<HistoryOut>(200).errors(&[404, 502]);
     /// Support analytics for a time range
     ///
     /// Default: the last 30 days; at most 366.
     GetCrmAnalytics = get("/api-crm-analytics", ApiKey)
-        => |c| c;
+        => |c| c.query::<AnalyticsParameters>().ok::<AnalyticsOut>(200);
+}
+
+/// A conversation handed to a person, and why.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EscalationIn {
+    #[cfg_attr(feature = "openapi", schemars(with = "ConversationId", required))]
+    pub conversation_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(with = "String", required, length(min = 1, max = MAX_REASON_CHARS)))]
+    pub reason: Option<String>,
+}
+
+/// A note for the CRM.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NoteIn {
+    #[cfg_attr(feature = "openapi", schemars(with = "ConversationId", required))]
+    pub conversation_id: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "String", required, length(min = 1, max = crate::crm::kustomer::MAX_NOTE_CHARS))
+    )]
+    pub body: Option<String>,
+    /// One connector; absent: every enabled one.
+    pub connector_id: Option<String>,
+}
+
+/// One piece of CRM work as the answer shows it; the sync log shows it as it is done.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "WorkItem"))]
+pub struct WorkItem {
+    pub connector_id: ConnectorId,
+    pub sync_job_id: SyncJobId,
+    pub status: &'static str,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct EscalatedOut {
+    pub escalation: EscalationOut,
+    pub work: Vec<WorkItem>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct EscalationOut {
+    pub id: EscalationId,
+    pub conversation_id: ConversationId,
+    pub reason: String,
+    /// `api`.
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["api"])))]
+    pub trigger: &'static str,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct WorkOut {
+    pub work: Vec<WorkItem>,
+}
+
+/// The parameters of `GET /api-crm-history`.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the query for the contract")]
+struct HistoryParameters {
+    /// Our id, or else the CRM's.
+    customer_id: Option<String>,
+    /// The CRM's id.
+    external_id: Option<String>,
+    /// One Kustomer connector.
+    connector_id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct HistoryOut {
+    pub customer_id: CustomerId,
+    pub connector_id: ConnectorId,
+    pub crm_customer_id: String,
+    pub conversations: Vec<PastConversation>,
+}
+
+/// The parameters of `GET /api-crm-analytics`.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the query for the contract")]
+struct AnalyticsParameters {
+    /// RFC 3339 time.
+    from: Option<Timestamp>,
+    /// RFC 3339 time.
+    to: Option<Timestamp>,
+}
+
+/// The seed's success metrics for a time range.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct AnalyticsOut {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub conversations: i64,
+    /// More conversations started in the range than were read.
+    pub truncated: bool,
+    pub escalations: Share,
+    pub first_response: Durations,
+    pub resolution: Durations,
+    /// Conversations of the range the customer reopened after they were resolved or closed.
+    pub reopened: Share,
+    pub satisfaction: Satisfaction,
+    pub agents: Vec<AgentOut>,
+    pub sync: Vec<SyncOut>,
+}
+
+/// How many, and their share.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Share {
+    pub count: i64,
+    pub rate: Option<f64>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Satisfaction {
+    pub average: Option<f64>,
+    pub count: i64,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct AgentOut {
+    pub assignee: String,
+    pub conversations: usize,
+    pub resolved: usize,
+    pub first_response: Durations,
+    pub resolution: Durations,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct SyncOut {
+    pub connector_id: ConnectorId,
+    pub kind: &'static str,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub dead: i64,
+    pub skipped: i64,
+    pub pending: i64,
+    /// Of the work the CRM was asked to do, the share that succeeded (target > 99%).
+    pub success_rate: Option<f64>,
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 /// Durations summarised: how many, and the 50th and 90th percentiles (nearest rank), in seconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Durations {
     pub count: usize,
     pub p50_seconds: Option<f64>,

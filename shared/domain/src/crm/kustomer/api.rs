@@ -443,6 +443,7 @@ impl Team {
 
 /// A customer's earlier conversation, as the history lookup shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PastConversation {
     pub id: String,
     pub name: Option<String>,
