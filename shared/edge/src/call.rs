@@ -82,15 +82,32 @@ impl Call {
     /// claims and sealing with it.
     #[cfg(feature = "idempotency")]
     async fn run_once<Args, H: Handler<Args>>(mut self, handler: H) -> Result<Response, ApiError> {
+        match self.idempotency_claim().await? {
+            None => handler.handle(self).await,
+            Some((tenant, key, fingerprint)) => {
+                let env = self.env.clone();
+                // Boxed, so that the guard is compiled once, not once per handler.
+                let run: std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>>>> =
+                    Box::pin(handler.handle(self));
+                crate::idempotency::guarded(&env, &tenant, &key, &fingerprint, run).await
+            }
+        }
+    }
+
+    /// The business, key and fingerprint a request with an `Idempotency-Key` claims; None
+    /// without one.
+    #[cfg(feature = "idempotency")]
+    async fn idempotency_claim(
+        &mut self,
+    ) -> Result<Option<(Tenant, domain::idempotency::IdempotencyKey, String)>, ApiError> {
         let Some(key) = crate::idempotency::key_of(self.request()?)? else {
-            return handler.handle(self).await;
+            return Ok(None);
         };
         let tenant = self.tenant()?;
         self.body().await?;
         let body = self.body.as_deref().unwrap_or_default();
         let fingerprint = crate::idempotency::fingerprint(self.request()?, body)?;
-        let env = self.env.clone();
-        crate::idempotency::guarded(&env, &tenant, &key, &fingerprint, handler.handle(self)).await
+        Ok(Some((tenant, key, fingerprint)))
     }
 
     #[cfg(not(feature = "idempotency"))]

@@ -43,7 +43,7 @@ where
     };
     let body = http::read_body(&mut req.clone()?, limit).await?;
     let fingerprint = fingerprint(&req, &body)?;
-    guarded(env, tenant, &key, &fingerprint, handler(req)).await
+    guarded(env, tenant, &key, &fingerprint, Box::pin(handler(req))).await
 }
 
 /// The request's `Idempotency-Key`, if it carries one (400 when it is malformed).
@@ -69,7 +69,7 @@ pub async fn guarded(
     tenant: &Tenant,
     key: &IdempotencyKey,
     fingerprint: &str,
-    run: impl Future<Output = Result<Response, ApiError>>,
+    run: std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + '_>>,
 ) -> Result<Response, ApiError> {
     let db = env.d1(DB)?;
     let now_us = runtime::now().micros();
@@ -98,7 +98,6 @@ pub async fn guarded(
 
     // The lease is renewed while the run lives, so that a slow run (a large batch) is never taken
     // over by a retry and run twice; a run whose worker died stops renewing it.
-    let run = pin!(run);
     let renewing = pin!(renew_lease(&db, tenant, key, &claim));
     let outcome = match select(run, renewing).await {
         Either::Left((outcome, _)) => outcome,
