@@ -6,7 +6,8 @@ mod limits;
 mod route_table;
 mod routes;
 
-use domain::api_legacy::{self as api, Miss, Operation};
+use domain::api::gateway::{GATEWAY, Gateway, HealthOut};
+use domain::api::{self, Miss};
 use domain::error::ApiError;
 use edge::Env;
 use edge::http;
@@ -19,12 +20,13 @@ async fn fetch(req: Request, env: worker::Env, ctx: Context) -> worker::Result<R
 
 async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiError> {
     let path = req.path();
-    match api::route(&api::GATEWAY, req.method().as_ref(), &path) {
-        Ok(routed) if routed.operation() == Operation::Health => {
-            return http::json(200, &serde_json::json!({ "status": "ok" }));
+    match api::route(&GATEWAY, req.method().as_ref(), &path) {
+        Ok(routed) => {
+            return match routed.operation {
+                Gateway::Health => http::json(200, &HealthOut { status: "ok" }),
+                Gateway::GetOpenApiDocument => openapi(),
+            };
         }
-        Ok(routed) if routed.operation() == Operation::GetOpenApiDocument => return openapi(),
-        Ok(routed) => return Err(routed.not_served(&api::GATEWAY)),
         Err(Miss::NotAllowed(allow)) => return Err(ApiError::method_not_allowed(allow)),
         Err(Miss::NotFound) => {}
     }

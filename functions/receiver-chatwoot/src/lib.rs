@@ -5,18 +5,20 @@
 //! consumer: nothing here waits for Krayin. A redelivery (the same `X-Chatwoot-Delivery`) is
 //! acknowledged and records nothing.
 
-use domain::api_legacy::{self as api, Routed};
+use domain::api::Params;
+use domain::api::receivers::{ChatwootReceivedOut, RECEIVER_CHATWOOT, ReceiverChatwoot};
 use domain::crm::chatwoot::webhook;
 use domain::crm::work::{ConnectorKind, ContactKey, Operation};
 use domain::crypto::sha256_hex;
 use domain::error::ApiError;
 use domain::ids::{ConnectorId, SyncJobId};
 use edge::Env;
+use edge::call::Json;
 use edge::crm::sync;
 use edge::db::crm_sync_jobs::{self, Delivered};
 use edge::db::{crm_connectors, crm_inbound_events};
-use edge::{DB, http, runtime, secrets_key};
-use serde_json::{Value, json};
+use edge::{DB, call, http, runtime, secrets_key};
+use serde_json::Value;
 use worker::{Context, Request, Response, event as worker_event};
 
 /// A delivery id longer than this is not Chatwoot's (a UUID): the body's digest stands in.
@@ -24,12 +26,20 @@ const MAX_DELIVERY_CHARS: usize = 100;
 
 #[worker_event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_open(&api::RECEIVER_CHATWOOT, req, env, receive).await
+    call::serve(
+        &RECEIVER_CHATWOOT,
+        req,
+        env,
+        async |operation, call| match operation {
+            ReceiverChatwoot::ReceiveChatwootWebhook => call.run(receive).await,
+        },
+    )
+    .await
 }
 
-async fn receive(mut req: Request, env: Env, routed: Routed) -> Result<Response, ApiError> {
+async fn receive(params: Params, mut req: Request, env: Env) -> Result<Json<ChatwootReceivedOut>, ApiError> {
     let not_found = || ApiError::not_found("no Krayin connector at this webhook path");
-    let id = ConnectorId::parse(routed.param("connector_id")?).ok_or_else(not_found)?;
+    let id = ConnectorId::parse(params.get("connector_id")?).ok_or_else(not_found)?;
     let db = env.d1(DB)?;
     let connector = crm_connectors::find_any(&db, &secrets_key::keyring(&env)?, &id)
         .await?
@@ -85,10 +95,9 @@ async fn receive(mut req: Request, env: Env, routed: Routed) -> Result<Response,
                 let Some(recorded) =
                     crm_inbound_events::once(&db, tenant, &connector.id, &body_id, record).await?
                 else {
-                    return http::json(
-                        200,
-                        &json!({ "outcome": "duplicate: this body was delivered before" }),
-                    );
+                    return Ok(Json(ChatwootReceivedOut {
+                        outcome: "duplicate: this body was delivered before".to_owned(),
+                    }));
                 };
                 match recorded {
                     Some(contact) => {
@@ -108,5 +117,5 @@ async fn receive(mut req: Request, env: Env, routed: Routed) -> Result<Response,
             _ => "ignored: the event names no contact".to_owned(),
         }
     };
-    http::json(200, &json!({ "outcome": outcome }))
+    Ok(Json(ChatwootReceivedOut { outcome }))
 }

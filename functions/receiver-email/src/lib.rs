@@ -4,19 +4,27 @@
 mod form;
 mod mail;
 
-use domain::api_legacy::{self as api, Routed};
+use domain::api::receivers::{RECEIVER_EMAIL, ReceiverEmail};
 use domain::error::ApiError;
 use domain::providers::Provider;
 use edge::Env;
-use edge::{DB, db, http, secrets_key};
+use edge::{DB, call, db, secrets_key};
 use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_open(&api::RECEIVER_EMAIL, req, env, receive).await
+    call::serve(
+        &RECEIVER_EMAIL,
+        req,
+        env,
+        async |operation, call| match operation {
+            ReceiverEmail::ReceiveMailgunWebhook => call.run(receive).await,
+        },
+    )
+    .await
 }
 
-async fn receive(req: Request, env: Env, _: Routed) -> Result<Response, ApiError> {
+async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
     let account = db::channel_accounts::for_webhook(
         &env.d1(DB)?,
         &secrets_key::keyring(&env)?,

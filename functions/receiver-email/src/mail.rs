@@ -5,21 +5,14 @@
 //! the same token and is accepted.
 
 use crate::form;
+use domain::api::receivers::MailReceivedOut;
 use domain::error::ApiError;
 use domain::providers::mailgun::webhook::{self as mailgun, UsedToken};
 use edge::Env;
 use edge::db::channel_accounts::ChannelAccount;
-use edge::ingest::{self, IngestReport};
+use edge::ingest;
 use edge::{http, runtime, used_tokens};
-use serde::Serialize;
 use worker::{Request, Response};
-
-#[derive(Serialize)]
-struct ReceivedOut {
-    received: usize,
-    #[serde(flatten)]
-    report: IngestReport,
-}
 
 pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> Result<Response, ApiError> {
     let signing_key = account.required_secret("signing_key")?;
@@ -37,5 +30,5 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
     let received = batch.messages.len();
     let report = ingest::ingest(env, account, batch, &http::origin(&req, env)?).await?;
     used_tokens::record(env, &used).await?;
-    http::json(200, &ReceivedOut { received, report })
+    http::json(200, &MailReceivedOut { received, report })
 }

@@ -6,24 +6,34 @@
 
 mod event;
 
-use domain::api_legacy::{self as api, Routed};
+use domain::api::Params;
+use domain::api::receivers::{KustomerReceivedOut, RECEIVER_KUSTOMER, ReceiverKustomer};
 use domain::crm::kustomer::webhook;
 use domain::crm::work::ConnectorKind;
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
 use edge::Env;
+use edge::call::Json;
 use edge::db::crm_connectors;
-use edge::{DB, http, secrets_key};
+use edge::{DB, call, http, secrets_key};
 use worker::{Context, Request, Response, event as worker_event};
 
 #[worker_event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_open(&api::RECEIVER_KUSTOMER, req, env, receive).await
+    call::serve(
+        &RECEIVER_KUSTOMER,
+        req,
+        env,
+        async |operation, call| match operation {
+            ReceiverKustomer::ReceiveKustomerWebhook => call.run(receive).await,
+        },
+    )
+    .await
 }
 
-async fn receive(mut req: Request, env: Env, routed: Routed) -> Result<Response, ApiError> {
+async fn receive(params: Params, mut req: Request, env: Env) -> Result<Json<KustomerReceivedOut>, ApiError> {
     let not_found = || ApiError::not_found("no Kustomer connector at this webhook path");
-    let id = ConnectorId::parse(routed.param("connector_id")?).ok_or_else(not_found)?;
+    let id = ConnectorId::parse(params.get("connector_id")?).ok_or_else(not_found)?;
     let db = env.d1(DB)?;
     let connector = crm_connectors::find_any(&db, &secrets_key::keyring(&env)?, &id)
         .await?
@@ -49,8 +59,8 @@ async fn receive(mut req: Request, env: Env, routed: Routed) -> Result<Response,
     let name = req.headers().get(webhook::EVENT_HEADER)?;
     let inbound = webhook::parse(name.as_deref(), &body).map_err(ApiError::malformed)?;
     let outcome = event::handle(&env, &db, &connector, &inbound).await?;
-    http::json(
-        200,
-        &serde_json::json!({ "event": inbound.id, "outcome": outcome }),
-    )
+    Ok(Json(KustomerReceivedOut {
+        event: inbound.id,
+        outcome: outcome.to_owned(),
+    }))
 }

@@ -5,34 +5,39 @@
 mod notification;
 mod verification;
 
-use domain::api_legacy::{self as api, Operation, Routed};
+use domain::api::receivers::{RECEIVER_META, ReceiverMeta};
 use domain::error::ApiError;
 use domain::providers::Provider;
 use edge::Env;
-use edge::{DB, db, http, secrets_key};
+use edge::db::channel_accounts::ChannelAccount;
+use edge::{DB, call, db, secrets_key};
 use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_open(&api::RECEIVER_META, req, env, receive).await
+    call::serve(
+        &RECEIVER_META,
+        req,
+        env,
+        async |operation, call| match operation {
+            ReceiverMeta::VerifyMetaWebhook => call.run(verify).await,
+            ReceiverMeta::ReceiveMetaWebhook => call.run(receive).await,
+        },
+    )
+    .await
 }
 
-async fn receive(req: Request, env: Env, routed: Routed) -> Result<Response, ApiError> {
-    let account = || async {
-        db::channel_accounts::for_webhook(
-            &env.d1(DB)?,
-            &secrets_key::keyring(&env)?,
-            &req.path(),
-            Provider::Meta,
-        )
-        .await
-    };
-    match routed.operation() {
-        Operation::VerifyMetaWebhook => verification::answer(&req, &account().await?),
-        Operation::ReceiveMetaWebhook => {
-            let account = account().await?;
-            notification::receive(req, &env, &account).await
-        }
-        _ => Err(routed.not_served(&api::RECEIVER_META)),
-    }
+/// The channel account whose webhook path the request was sent to.
+async fn account(req: &Request, env: &Env) -> Result<ChannelAccount, ApiError> {
+    let keys = secrets_key::keyring(env)?;
+    db::channel_accounts::for_webhook(&env.d1(DB)?, &keys, &req.path(), Provider::Meta).await
+}
+
+async fn verify(req: Request, env: Env) -> Result<Response, ApiError> {
+    verification::answer(&req, &account(&req, &env).await?)
+}
+
+async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
+    let account = account(&req, &env).await?;
+    notification::receive(req, &env, &account).await
 }

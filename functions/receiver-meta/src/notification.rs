@@ -2,33 +2,19 @@
 //! path names, and stored before Meta is answered (Meta retries anything but a 200). What in it
 //! could not be read is logged and counted, and the rest is stored and answered with a 200.
 
+use domain::api::receivers::MetaReceivedOut;
 use domain::error::ApiError;
 use domain::json::Rejection;
 use domain::providers::meta::webhook as meta;
 use edge::Env;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::http;
-use edge::ingest::{self, IngestReport};
-use serde::Serialize;
+use edge::ingest;
 use worker::{Request, Response, console_warn};
 
 /// The most rejected items logged one by one for a notification; the rest are counted in one
 /// line, so a notification of 1000 broken messages does not flood the log.
 const REJECTIONS_LOGGED: usize = 20;
-
-#[derive(Serialize)]
-struct ReceivedOut {
-    /// Messages the notification carried for this account.
-    received: usize,
-    /// Status updates it carried.
-    statuses: usize,
-    /// Entries about another number, page or account of the same app, not taken.
-    ignored: usize,
-    /// Entries, changes, messages, statuses or contacts that could not be read and were skipped.
-    rejected: usize,
-    #[serde(flatten)]
-    report: IngestReport,
-}
 
 pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> Result<Response, ApiError> {
     let app_secret = account.required_secret("app_secret")?;
@@ -51,7 +37,7 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
     let report = ingest::ingest(env, account, notification.batch, &http::origin(&req, env)?).await?;
     http::json(
         200,
-        &ReceivedOut {
+        &MetaReceivedOut {
             received,
             statuses,
             ignored: notification.ignored,

@@ -3,19 +3,27 @@
 
 mod webhook;
 
-use domain::api_legacy::{self as api, Routed};
+use domain::api::receivers::{RECEIVER_TWILIO, ReceiverTwilio};
 use domain::error::ApiError;
 use domain::providers::Provider;
 use edge::Env;
-use edge::{DB, db, http, secrets_key};
+use edge::{DB, call, db, secrets_key};
 use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_open(&api::RECEIVER_TWILIO, req, env, receive).await
+    call::serve(
+        &RECEIVER_TWILIO,
+        req,
+        env,
+        async |operation, call| match operation {
+            ReceiverTwilio::ReceiveTwilioWebhook => call.run(receive).await,
+        },
+    )
+    .await
 }
 
-async fn receive(req: Request, env: Env, _: Routed) -> Result<Response, ApiError> {
+async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
     let account = db::channel_accounts::for_webhook(
         &env.d1(DB)?,
         &secrets_key::keyring(&env)?,

@@ -75,3 +75,19 @@ pub struct InboundBatch {
     pub messages: Vec<InboundMessage>,
     pub statuses: Vec<StatusUpdate>,
 }
+
+/// What one delivery of a provider's webhook stored.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct IngestReport {
+    pub stored: usize,
+    pub duplicates: usize,
+    pub statuses_applied: usize,
+    /// Files stored with the message (those the webhook carried).
+    pub media_stored: usize,
+    /// Files to fetch from the provider: each is a `pending` attachment until the media
+    /// fetcher stores it (or marks it failed).
+    pub media_queued: usize,
+    /// Files that could not be recorded or fetched at all; the message is stored.
+    pub media_failed: usize,
+}

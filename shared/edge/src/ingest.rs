@@ -22,23 +22,11 @@ use domain::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
 use domain::media::clean_filename;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use worker::console_error;
 
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct IngestReport {
-    pub stored: usize,
-    pub duplicates: usize,
-    pub statuses_applied: usize,
-    /// Files stored with the message (those the webhook carried).
-    pub media_stored: usize,
-    /// Files to fetch from the provider: each is a `pending` attachment until the media
-    /// fetcher stores it (or marks it failed).
-    pub media_queued: usize,
-    /// Files that could not be recorded or fetched at all; the message is stored.
-    pub media_failed: usize,
-}
+pub use domain::inbound::IngestReport;
 
 #[derive(Deserialize)]
 struct StoredMessage {

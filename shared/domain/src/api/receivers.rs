@@ -1,37 +1,59 @@
-//! The receivers endpoints: their declarations and the types they take and answer with.
+//! The receivers of partners' webhooks: channel providers (Meta, Twilio, Mailgun) delivering
+//! messages, and CRMs (Kustomer, Chatwoot for Krayin) delivering their events. Each checks its
+//! partner's proof over the raw body itself, within its own body limit, so their bodies are
+//! described here as the partners send them; their declarations and answers.
 
 use crate::api::{Caller::*, Signature, get, post};
+use crate::inbound::IngestReport;
+use serde::Serialize;
+#[cfg(feature = "openapi")]
+use serde_json::json;
 
 function! {
-    /// `receiver-meta`.
+    /// Meta's callback.
     pub const RECEIVER_META: Function<ReceiverMeta> = "receiver-meta", tag "receivers";
     /// Meta's subscription handshake
     ///
     /// hub.mode=subscribe, hub.verify_token (the account's verify_token: 403 otherwise) and
     /// hub.challenge.
     VerifyMetaWebhook = get("/webhooks/meta/{account_id}", ProofInRequest)
-        => |c| c;
+        => |c| c
+            .query::<MetaHandshake>()
+            .ok_media(200, "text/plain", json!({ "type": "string" }))
+            .described("hub.challenge echoed")
+            .errors(&[400, 403]);
     /// A Meta notification (WhatsApp, Messenger, Instagram)
     ///
     /// Signed by Meta with the account's app_secret (X-Hub-Signature-256: sha256=<hex>). A
     /// malformed entry is counted in rejected, the good ones are stored.
     ReceiveMetaWebhook = post("/webhooks/meta/{account_id}", Signed(Signature::Meta))
-        => |c| c;
+        .limit(crate::providers::meta::webhook::BODY_LIMIT)
+        => |c| c
+            .raw_literal("application/json", json!({ "type": "object" }))
+            .ok::<MetaReceivedOut>(200)
+            .errors(&[400, 413, 422, 503]);
 }
 
 function! {
-    /// `receiver-twilio`.
+    /// Twilio's messaging webhook.
     pub const RECEIVER_TWILIO: Function<ReceiverTwilio> = "receiver-twilio", tag "receivers";
     /// A Twilio message or status callback
     ///
     /// application/x-www-form-urlencoded, signed with the account's auth_token over the public URL
     /// and every parameter.
     ReceiveTwilioWebhook = post("/webhooks/twilio/{account_id}", Signed(Signature::Twilio))
-        => |c| c;
+        .limit(crate::providers::twilio::webhook::BODY_LIMIT)
+        => |c| c
+            .raw_literal("application/x-www-form-urlencoded", json!({
+                "type": "object", "additionalProperties": { "type": "string" },
+            }))
+            .ok_media(200, "text/xml", json!({ "type": "string" }))
+            .described("Empty TwiML")
+            .errors(&[400, 413, 415, 422, 503]);
 }
 
 function! {
-    /// `receiver-email`.
+    /// Mailgun's inbound routes.
     pub const RECEIVER_EMAIL: Function<ReceiverEmail> = "receiver-email", tag "receivers";
     /// A mail forwarded by a Mailgun route
     ///
@@ -40,22 +62,47 @@ function! {
     /// account's signing_key, the timestamp within 5 minutes, the token not used before; otherwise
     /// 401.
     ReceiveMailgunWebhook = post("/webhooks/mailgun/{account_id}", ProofInRequest)
-        => |c| c;
+        .limit(crate::providers::mailgun::webhook::BODY_LIMIT)
+        => |c| c
+            .raw_literal("multipart/form-data", json!({
+                "type": "object",
+                "properties": {
+                    "timestamp": { "type": "string" }, "token": { "type": "string" },
+                    "signature": { "type": "string" }, "recipient": { "type": "string" },
+                    "sender": { "type": "string" }, "subject": { "type": "string" },
+                    "body-plain": { "type": "string" },
+                },
+                "required": ["timestamp", "token", "signature"],
+            }))
+            .raw_literal("application/x-www-form-urlencoded", json!({
+                "type": "object",
+                "properties": {
+                    "timestamp": { "type": "string" }, "token": { "type": "string" }, "signature": { "type": "string" },
+                },
+                "required": ["timestamp", "token", "signature"],
+            }))
+            .ok::<MailReceivedOut>(200)
+            .errors(&[400, 401, 413, 415, 422, 503]);
 }
 
 function! {
-    /// `receiver-kustomer`.
+    /// Kustomer's webhooks.
     pub const RECEIVER_KUSTOMER: Function<ReceiverKustomer> = "receiver-kustomer", tag "receivers";
     /// A Kustomer webhook delivery
     ///
     /// X-Kustomer-Webhook-Signature: lowercase hex HMAC-SHA256 of the body with the connector's
     /// webhook_secret; at most 1 MiB.
     ReceiveKustomerWebhook = post("/api/webhooks/kustomer/{connector_id}", Signed(Signature::Kustomer))
-        => |c| c;
+        .limit(crate::crm::kustomer::webhook::BODY_LIMIT)
+        => |c| c
+            .header(crate::crm::kustomer::webhook::EVENT_HEADER, "The event's name", false)
+            .raw_literal("application/json", json!({ "type": "object" }))
+            .ok::<KustomerReceivedOut>(200)
+            .errors(&[400, 413, 503]);
 }
 
 function! {
-    /// `receiver-chatwoot`.
+    /// Chatwoot's webhooks, for a Krayin connector.
     pub const RECEIVER_CHATWOOT: Function<ReceiverChatwoot> = "receiver-chatwoot", tag "receivers";
     /// A Chatwoot webhook for a Krayin connector
     ///
@@ -63,5 +110,69 @@ function! {
     /// connector's webhook_secret, the timestamp within 5 minutes. A redelivery (same
     /// X-Chatwoot-Delivery) answers duplicate.
     ReceiveChatwootWebhook = post("/webhooks/chatwoot/{connector_id}", Signed(Signature::Chatwoot))
-        => |c| c;
+        .limit(crate::crm::chatwoot::webhook::BODY_LIMIT)
+        => |c| c
+            .header(crate::crm::chatwoot::webhook::TIMESTAMP_HEADER, "Unix seconds", false)
+            .header(crate::crm::chatwoot::webhook::DELIVERY_HEADER, "The delivery id", false)
+            .raw_literal("application/json", json!({ "type": "object" }))
+            .ok::<ChatwootReceivedOut>(200)
+            .errors(&[400, 413, 503]);
+}
+
+/// The parameters of Meta's subscription handshake.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the query for the contract")]
+struct MetaHandshake {
+    /// subscribe.
+    #[serde(rename = "hub.mode")]
+    #[schemars(extend("enum" = ["subscribe"]))]
+    mode: Option<String>,
+    /// The account's verify token.
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    /// Echoed back.
+    #[serde(rename = "hub.challenge")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+    challenge: Option<String>,
+}
+
+/// What a Meta notification carried, and what of it was stored.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct MetaReceivedOut {
+    /// Messages the notification carried for this account.
+    pub received: usize,
+    /// Status updates it carried.
+    pub statuses: usize,
+    /// Entries about another number, page or account of the same app, not taken.
+    pub ignored: usize,
+    /// Entries, changes, messages, statuses or contacts that could not be read and were skipped.
+    pub rejected: usize,
+    #[serde(flatten)]
+    pub report: IngestReport,
+}
+
+/// The mails a forward carried, and what of them was stored.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct MailReceivedOut {
+    pub received: usize,
+    #[serde(flatten)]
+    pub report: IngestReport,
+}
+
+/// What became of a Kustomer event.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct KustomerReceivedOut {
+    pub event: String,
+    pub outcome: String,
+}
+
+/// What became of a Chatwoot delivery.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ChatwootReceivedOut {
+    pub outcome: String,
 }
