@@ -11,7 +11,7 @@
 
 use crate::audit::Audit;
 use crate::{Env, auth, http};
-use domain::api::{self, Caller, Function, Operation, Params, PathParam, Route};
+use domain::api::{self, Caller, Function, KeysTaken, Operation, Params, PathParam, Route};
 use domain::error::{ApiError, ErrorCode};
 use domain::query;
 use domain::tenant::Tenant;
@@ -40,20 +40,16 @@ pub async fn serve<O, D>(
     dispatch: D,
 ) -> worker::Result<Response>
 where
-    O: Operation,
+    O: Operation<Keys: KeyCheck>,
     D: AsyncFnOnce(O, Call) -> Result<Response, ApiError>,
 {
     http::serve(req, env, async move |req, env| {
-        if function.is_admin() {
+        if O::ADMIN_ONLY {
             // Nothing of the admin API, not even which paths exist, is told without the token.
             auth::authorize_admin(&req, &env)?;
         }
         let routed = api::route_or_error(function, req.method().as_ref(), &req.path())?;
-        let tenant = match routed.route.caller {
-            Caller::ApiKey => Some(auth::authenticate(&req, &env).await?),
-            Caller::ApiKeyOrBearer => Some(auth::authenticate_bearer_or_key(&req, &env).await?),
-            _ => None,
-        };
+        let tenant = O::Keys::tenant(routed.route.caller, &req, &env).await?;
         let call = Call {
             req: Some(req),
             env,
@@ -65,6 +61,33 @@ where
         dispatch(routed.operation, call).await
     })
     .await
+}
+
+/// The API key check of a function whose endpoints take keys, or none at all
+/// (`domain::api::Operation::Keys`).
+#[allow(
+    async_fn_in_trait,
+    reason = "workers run one request per isolate thread: no Send bound is wanted"
+)]
+pub trait KeyCheck {
+    /// The business whose key the request carries, when its endpoint takes one.
+    async fn tenant(caller: Caller, req: &Request, env: &Env) -> Result<Option<Tenant>, ApiError>;
+}
+
+impl KeyCheck for KeysTaken<true> {
+    async fn tenant(caller: Caller, req: &Request, env: &Env) -> Result<Option<Tenant>, ApiError> {
+        match caller {
+            Caller::ApiKey => auth::authenticate(req, env).await.map(Some),
+            Caller::ApiKeyOrBearer => auth::authenticate_bearer_or_key(req, env).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl KeyCheck for KeysTaken<false> {
+    async fn tenant(_: Caller, _: &Request, _: &Env) -> Result<Option<Tenant>, ApiError> {
+        Ok(None)
+    }
 }
 
 impl Call {

@@ -59,6 +59,9 @@ macro_rules! function {
         }
 
         impl $crate::api::Operation for $operations {
+            type Keys = $crate::api::KeysTaken<{ $crate::api::any_keyed(&[$($route),+]) }>;
+            const ADMIN_ONLY: bool = $crate::api::all_admin(&[$($route),+]);
+
             fn name(self) -> &'static str {
                 match self {
                     $(Self::$operation => stringify!($operation)),+
@@ -202,6 +205,14 @@ impl Caller {
 
 /// One function's operations: an enum [`function!`] writes.
 pub trait Operation: Copy + PartialEq + fmt::Debug + 'static {
+    /// `KeysTaken<true>` when some endpoint of the function takes a business's API key. A type,
+    /// not a value, so that the key check is not even compiled into a function whose endpoints
+    /// take none (the check is asynchronous: a branch a constant rules out would still be a
+    /// state of the request's future, and in the bundle).
+    type Keys;
+    /// Every endpoint of the function takes the admin token: it is checked before routing.
+    const ADMIN_ONLY: bool;
+
     /// The operation's name (`SyncCustomers`).
     fn name(self) -> &'static str;
 
@@ -303,13 +314,32 @@ pub struct Function<O: 'static> {
     pub owns: Option<&'static str>,
 }
 
-impl<O: Operation> Function<O> {
-    /// Every endpoint takes the admin token: the function checks it before it routes.
-    pub fn is_admin(&self) -> bool {
-        self.endpoints
-            .iter()
-            .all(|endpoint| endpoint.route.caller == Caller::Admin)
+/// Whether a function's endpoints take a business's API key (`Operation::Keys`).
+pub struct KeysTaken<const TAKEN: bool>;
+
+/// Whether any of `routes` takes a business's API key in `x-api-key` (alone or with a bearer
+/// token), which the wiring checks.
+pub const fn any_keyed(routes: &[Route]) -> bool {
+    let mut at = 0;
+    while at < routes.len() {
+        if matches!(routes[at].caller, Caller::ApiKey | Caller::ApiKeyOrBearer) {
+            return true;
+        }
+        at += 1;
     }
+    false
+}
+
+/// Whether every one of `routes` takes the admin token.
+pub const fn all_admin(routes: &[Route]) -> bool {
+    let mut at = 0;
+    while at < routes.len() {
+        if !matches!(routes[at].caller, Caller::Admin) {
+            return false;
+        }
+        at += 1;
+    }
+    true
 }
 
 /// A path parameter's type: the `{name}` it is read from, and what it names (for the 404).
