@@ -1,40 +1,46 @@
 //! `GET /embed/inbox?token=`: the inbox a CRM puts in an iframe, showing one customer's
 //! conversations on every channel, and the small JSON API the page itself calls
 //! (`/embed/api/*`), authorised by the SSO token instead of an API key.
+//!
+//! The page and its assets answer as pages, misses included (a 404 or 405 page); the JSON API
+//! answers as the API does.
 
 mod api;
 mod page;
 
-use domain::api_legacy::{EMBED_INBOX, Function, Miss, Operation};
+use domain::api::Miss;
+use domain::api::embed::{EMBED_INBOX, EmbedInbox};
 use domain::error::ApiError;
-use edge::Env;
-use edge::http;
+use edge::call;
 use worker::{Context, Request, Response, event};
-
-const FUNCTION: &Function = &EMBED_INBOX;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    let path = req.path();
-    let routed = match domain::api_legacy::route(FUNCTION, req.method().as_ref(), &path) {
-        Ok(routed) => routed,
-        Err(Miss::NotAllowed(allow)) if path.starts_with("/embed/api/") => {
-            return http::error_response(&ApiError::method_not_allowed(allow));
+    call::serve_or(
+        &EMBED_INBOX,
+        req,
+        env,
+        missed,
+        async |operation, call| match operation {
+            EmbedInbox::GetEmbeddedInbox | EmbedInbox::HeadEmbeddedInbox => call.run(page::inbox).await,
+            EmbedInbox::GetEmbedAssetCss | EmbedInbox::HeadEmbedAssetCss => {
+                Ok(page::asset(page::Asset::Css)?)
+            }
+            EmbedInbox::GetEmbedAssetJs | EmbedInbox::HeadEmbedAssetJs => Ok(page::asset(page::Asset::Js)?),
+            EmbedInbox::GetEmbedTimeline => call.run(api::timeline).await,
+            EmbedInbox::PostEmbedReply => call.run(api::reply).await,
+        },
+    )
+    .await
+}
+
+/// A method the JSON API does not take is the API's 405; any other miss is a page.
+fn missed(miss: Miss, path: &str) -> Result<Response, ApiError> {
+    match miss {
+        Miss::NotAllowed(allow) if path.starts_with("/embed/api/") => {
+            Err(ApiError::method_not_allowed(allow))
         }
-        Err(Miss::NotAllowed(_)) => return page::only_read(),
-        Err(Miss::NotFound) => return page::not_found(),
-    };
-    match routed.operation() {
-        Operation::GetEmbeddedInbox | Operation::HeadEmbeddedInbox => {
-            let env = Env::new(env, "fetch");
-            let page = page::inbox(&req, &env).await;
-            env.report();
-            page
-        }
-        Operation::GetEmbedAssetCss | Operation::HeadEmbedAssetCss => page::asset(page::Asset::Css),
-        Operation::GetEmbedAssetJs | Operation::HeadEmbedAssetJs => page::asset(page::Asset::Js),
-        Operation::GetEmbedTimeline => http::serve(req, env, api::timeline).await,
-        Operation::PostEmbedReply => http::serve(req, env, api::reply).await,
-        _ => http::error_response(&routed.not_served(FUNCTION)),
+        Miss::NotAllowed(_) => Ok(page::only_read()?),
+        Miss::NotFound => Ok(page::not_found()?),
     }
 }

@@ -1,6 +1,7 @@
 //! The page and its assets, compiled into the worker: no build step, nothing fetched from
 //! elsewhere. A link that grants nothing gets a page that says why, with the matching status.
 
+use domain::error::ApiError;
 use domain::sso::content_security_policy;
 use edge::Env;
 use edge::sso_sessions::{self, Refusal};
@@ -29,7 +30,13 @@ fn headers(content_type: &str, csp: &str) -> worker::Result<Headers> {
     Ok(headers)
 }
 
-pub async fn inbox(req: &Request, env: &Env) -> worker::Result<Response> {
+/// The page, or a page that says why the link opens nothing. Takes the request whole: its token
+/// is in the query.
+pub async fn inbox(req: Request, env: Env) -> Result<Response, ApiError> {
+    Ok(page(&req, &env).await?)
+}
+
+async fn page(req: &Request, env: &Env) -> worker::Result<Response> {
     let token = req
         .url()?
         .query_pairs()

@@ -3,22 +3,15 @@
 
 mod tokens;
 
-use domain::api_legacy::{self as api, Operation, Routed};
-use domain::error::ApiError;
-use domain::tenant::Tenant;
-use edge::Env;
-use edge::http;
+use domain::api::embed::{SSO_TOKEN, SsoToken};
+use edge::call;
 use worker::{Context, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
-    http::serve_tenant(&api::SSO_TOKEN, req, env, sso).await
-}
-
-async fn sso(req: Request, env: Env, routed: Routed, tenant: Tenant) -> Result<Response, ApiError> {
-    match routed.operation() {
-        Operation::GenerateSsoToken => tokens::generate(req, env, tenant).await,
-        Operation::RevokeSsoToken => tokens::revoke(req, env, tenant).await,
-        _ => Err(routed.not_served(&api::SSO_TOKEN)),
-    }
+    call::serve(&SSO_TOKEN, req, env, async |operation, call| match operation {
+        SsoToken::GenerateSsoToken => call.run(tokens::generate).await,
+        SsoToken::RevokeSsoToken => call.run(tokens::revoke).await,
+    })
+    .await
 }

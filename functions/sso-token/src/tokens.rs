@@ -2,6 +2,7 @@
 //! business of the API key that asked for it and to one of its customers, and carries nothing
 //! of the key: holding a token reveals nothing and allows only what its scope says.
 
+use domain::api::embed::{RevokeIn, RevokedOut, TokenOut};
 use domain::audit::Action;
 use domain::error::ApiError;
 use domain::ids::SsoTokenId;
@@ -9,32 +10,18 @@ use domain::sso::{TokenIn, TokenRequest};
 use domain::tenant::Tenant;
 use edge::Env;
 use edge::audit::Audit;
+use edge::call::{Created, Json, Origin};
 use edge::db::sso_tokens::{self, NewToken, Revoked};
-use edge::{DB, db, http, idempotency, runtime};
-use serde::{Deserialize, Serialize};
-use worker::{Request, Response};
+use edge::{DB, db, runtime};
 
-#[derive(Serialize)]
-struct TokenOut {
-    token: String,
-    token_id: String,
-    customer_id: String,
-    scope: &'static str,
-    expires_in: i64,
-    expires_at: String,
-    embed_url: String,
-}
-
-pub async fn generate(req: Request, env: Env, tenant: Tenant) -> Result<Response, ApiError> {
-    let audit = Audit::key(&req);
-    idempotency::once(req, &env, &tenant, http::SMALL_BODY_LIMIT, async |req| {
-        issue(req, &env, &tenant, &audit).await
-    })
-    .await
-}
-
-async fn issue(mut req: Request, env: &Env, tenant: &Tenant, audit: &Audit) -> Result<Response, ApiError> {
-    let input: TokenIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+pub async fn generate(
+    tenant: Tenant,
+    env: Env,
+    audit: Audit,
+    Json(input): Json<TokenIn>,
+    Origin(origin): Origin,
+) -> Result<Created<TokenOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
     let request = TokenRequest::parse(input)?;
     let db = env.d1(DB)?;
     let customer =
@@ -71,40 +58,25 @@ async fn issue(mut req: Request, env: &Env, tenant: &Tenant, audit: &Audit) -> R
             detail,
         )
         .await;
-    let embed_url = format!(
-        "{}/embed/inbox?token={}",
-        http::origin(&req, env)?,
-        issued.plaintext
-    );
-    http::json(
-        201,
-        &TokenOut {
-            token: issued.plaintext,
-            token_id: id.as_str().to_owned(),
-            customer_id: customer.id.to_string(),
-            scope: request.scope.as_str(),
-            expires_in: request.lifetime_seconds,
-            expires_at: expires_at.to_rfc3339(),
-            embed_url,
-        },
-    )
-}
-
-#[derive(Deserialize)]
-struct RevokeIn {
-    token: Option<String>,
-    token_id: Option<String>,
-}
-
-#[derive(Serialize)]
-struct RevokedOut {
-    revoked: bool,
-    token_id: String,
+    let embed_url = format!("{origin}/embed/inbox?token={}", issued.plaintext);
+    Ok(Created(TokenOut {
+        token: issued.plaintext,
+        token_id: id,
+        customer_id: customer.id,
+        scope: request.scope.as_str(),
+        expires_in: request.lifetime_seconds,
+        expires_at: expires_at.to_rfc3339(),
+        embed_url,
+    }))
 }
 
 /// Revokes a token named by itself (`token`) or by its `token_id`. Idempotent.
-pub async fn revoke(mut req: Request, env: Env, tenant: Tenant) -> Result<Response, ApiError> {
-    let input: RevokeIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+pub async fn revoke(
+    tenant: Tenant,
+    env: Env,
+    audit: Audit,
+    Json(input): Json<RevokeIn>,
+) -> Result<Json<RevokedOut>, ApiError> {
     let given = |value: &Option<String>| {
         value
             .as_deref()
@@ -140,7 +112,7 @@ pub async fn revoke(mut req: Request, env: Env, tenant: Tenant) -> Result<Respon
         }
     };
     let id = revoked.ok_or_else(not_found)?;
-    Audit::key(&req)
+    audit
         .record(
             &env,
             &tenant.business_id,
@@ -149,11 +121,8 @@ pub async fn revoke(mut req: Request, env: Env, tenant: Tenant) -> Result<Respon
             serde_json::json!({}),
         )
         .await;
-    http::json(
-        200,
-        &RevokedOut {
-            revoked: true,
-            token_id: id.as_str().to_owned(),
-        },
-    )
+    Ok(Json(RevokedOut {
+        revoked: true,
+        token_id: id,
+    }))
 }

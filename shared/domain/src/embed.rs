@@ -12,6 +12,8 @@ const PREVIEWED: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp
 
 /// A message as the page renders it: no ids of other records, links ready to use.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "EmbedMessage"))]
 pub struct MessageView {
     pub id: MessageId,
     pub channel: Channel,
@@ -20,11 +22,13 @@ pub struct MessageView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
     pub content: String,
+    /// RFC 3339 time.
     pub created_at: String,
     pub attachments: Vec<AttachmentView>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AttachmentView {
     pub filename: String,
     #[serde(rename = "type")]

@@ -125,10 +125,15 @@ pub fn scope(given: Option<&str>) -> Result<Scope, ApiError> {
 
 /// The body of `/api-sso-generate-token` as clients send it.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TokenIn {
     pub customer_id: Option<String>,
     pub external_id: Option<String>,
+    /// inbox (the default) or inbox:reply.
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["inbox", "inbox:reply"])))]
     pub scope: Option<String>,
+    /// Seconds, 60 to 86400 (default 3600).
+    #[cfg_attr(feature = "openapi", schemars(range(min = MIN_LIFETIME_SECONDS, max = MAX_LIFETIME_SECONDS)))]
     pub expires_in: Option<i64>,
 }
 

@@ -11,7 +11,7 @@
 
 use crate::audit::Audit;
 use crate::{Env, auth, http};
-use domain::api::{self, Caller, Function, KeysTaken, Operation, Params, PathParam, Route};
+use domain::api::{self, Caller, Function, KeysTaken, Miss, Operation, Params, PathParam, Route};
 use domain::error::{ApiError, ErrorCode};
 use domain::query;
 use domain::tenant::Tenant;
@@ -33,6 +33,7 @@ pub struct Call {
 /// (a business's API key is authenticated here, and its handler is given the `Tenant`; a proof
 /// in the request, such as a partner's signature, is the handler's to check), and hands the
 /// operation and the call to `dispatch`, which runs the operation's handler with [`Call::run`].
+/// A path or method of no endpoint is the API's 404, or 405 with `Allow`.
 pub async fn serve<O, D>(
     function: &'static Function<O>,
     req: Request,
@@ -43,12 +44,40 @@ where
     O: Operation<Keys: KeyCheck>,
     D: AsyncFnOnce(O, Call) -> Result<Response, ApiError>,
 {
+    serve_or(
+        function,
+        req,
+        env,
+        |miss, path| Err(miss.into_error(path)),
+        dispatch,
+    )
+    .await
+}
+
+/// [`serve`], with `missed` answering a request that names no endpoint (the embedded inbox
+/// answers its pages' misses as pages).
+pub async fn serve_or<O, M, D>(
+    function: &'static Function<O>,
+    req: Request,
+    env: worker::Env,
+    missed: M,
+    dispatch: D,
+) -> worker::Result<Response>
+where
+    O: Operation<Keys: KeyCheck>,
+    M: FnOnce(Miss, &str) -> Result<Response, ApiError>,
+    D: AsyncFnOnce(O, Call) -> Result<Response, ApiError>,
+{
     http::serve(req, env, async move |req, env| {
         if O::ADMIN_ONLY {
             // Nothing of the admin API, not even which paths exist, is told without the token.
             auth::authorize_admin(&req, &env)?;
         }
-        let routed = api::route_or_error(function, req.method().as_ref(), &req.path())?;
+        let path = req.path();
+        let routed = match api::route(function, req.method().as_ref(), &path) {
+            Ok(routed) => routed,
+            Err(miss) => return missed(miss, &path),
+        };
         let tenant = O::Keys::tenant(routed.route.caller, &req, &env).await?;
         let call = Call {
             req: Some(req),

@@ -531,7 +531,7 @@ fn error_statuses(function: &str, route: &Route, contract: &Contract) -> Vec<u16
     }
     // A partner's request is checked by the partner's protocol, which says its own statuses.
     let partner = matches!(route.caller, Caller::Signed(_) | Caller::ProofInRequest);
-    if contract.query.is_some() && !partner {
+    if contract.query.is_some() && !partner && !contract.page {
         statuses.push(422);
     }
     if function == "gateway" {
