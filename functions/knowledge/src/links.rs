@@ -4,16 +4,21 @@
 
 use crate::own_page;
 use crate::view;
+use domain::api::links::{
+    AddedOut, AllOut, CrmLinkView, DeletedOut, LinksOut, PageLinks, RefreshOut, StatusOut,
+};
 use domain::audit::Action;
 use domain::destination::Destination;
 use domain::error::ApiError;
 use domain::ids::SourceId;
 use domain::links::fetch::State;
 use domain::links::link::{LinkChannel, LinkSecret, NewLink, PageId, Target, redact_url};
+use domain::query::Query;
 use domain::tenant::Tenant;
 use domain::webhook_signing::WebhookSecret;
 use edge::Env;
 use edge::audit::Audit;
+use edge::call::{Accepted, Created, Json, Origin};
 use edge::db::Db;
 use edge::db::knowledge_links::{self, Entry};
 use edge::db::knowledge_sources::{self, Asked, Due, Fields, Source};
@@ -22,10 +27,7 @@ use edge::knowledge::backend::Rag;
 use edge::{DB, http, knowledge, runtime, secrets_key};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use worker::{Request, Response, console_log};
-
-/// The largest link body we read; a link is a few hundred bytes.
-pub(crate) const MAX_BODY: usize = 1024 * 1024;
+use worker::console_log;
 /// CRM links a business may have, and a page: each is fetched on its own schedule, and a page's
 /// links are searched together (Vectorize's filter lists them all, under 2 KiB).
 pub const MAX_LINKS_PER_BUSINESS: i64 = 50;
@@ -36,20 +38,15 @@ const MAX_REFRESHES_PER_HOUR: i64 = 30;
 /// Vectors deleted per call when a link goes.
 const VECTOR_DELETE_STEP: usize = 1_000;
 
-async fn body(req: &mut Request) -> Result<Value, ApiError> {
-    http::read_json(req, MAX_BODY).await
-}
-
-fn page_param(req: &Request) -> Result<PageId, ApiError> {
-    let query = http::query(req)?;
+fn page_param(query: &Query) -> Result<PageId, ApiError> {
     let page = query
         .get("page_id")
         .ok_or_else(|| ApiError::invalid("page_id", "page_id is required"))?;
     PageId::parse(&Value::from(page))
 }
 
-fn channel_param(req: &Request) -> Result<Option<LinkChannel>, ApiError> {
-    match http::query(req)?.get("channel").filter(|value| !value.is_empty()) {
+fn channel_param(query: &Query) -> Result<Option<LinkChannel>, ApiError> {
+    match query.get("channel").filter(|value| !value.is_empty()) {
         None => Ok(None),
         Some(name) => LinkChannel::parse(name).map(Some).ok_or_else(|| {
             ApiError::invalid(
@@ -71,7 +68,7 @@ struct Shown<'a> {
 }
 
 impl Shown<'_> {
-    fn views(&self, filter: impl Fn(&Entry) -> bool) -> Vec<Value> {
+    fn views(&self, filter: impl Fn(&Entry) -> bool) -> Vec<CrmLinkView> {
         self.entries
             .iter()
             .filter(|entry| filter(entry))
@@ -110,37 +107,44 @@ async fn shown<'a>(
     })
 }
 
-fn counts(views: &[Value]) -> (usize, usize) {
-    let active = views.iter().filter(|view| view["is_active"] == true).count();
+fn counts(views: &[CrmLinkView]) -> (usize, usize) {
+    let active = views.iter().filter(|view| view.settings.is_active).count();
     (active, views.len() - active)
 }
 
 /// `GET /api/dashboard/crm-links?page_id=&channel=`
-pub async fn list(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
-    let page = page_param(req)?;
-    let channel = channel_param(req)?;
+pub async fn list(
+    tenant: Tenant,
+    env: Env,
+    query: Query,
+    Origin(origin): Origin,
+) -> Result<Json<LinksOut>, ApiError> {
+    let page = page_param(&query)?;
+    let channel = channel_param(&query)?;
     let db = env.d1(DB)?;
-    own_page(&db, tenant, &page).await?;
-    let origin = http::origin(req, env)?;
-    let shown = shown(env, &db, tenant, Some(&page), &origin).await?;
+    own_page(&db, &tenant, &page).await?;
+    let shown = shown(&env, &db, &tenant, Some(&page), &origin).await?;
     let views = shown.views(|entry| channel.is_none_or(|channel| entry.channel == channel));
     let (active, inactive) = counts(&views);
-    http::json(
-        200,
-        &json!({
-            "crm_links": views,
-            "page_id": page.as_str(),
-            "channel": channel.map(LinkChannel::as_str),
-            "total": active + inactive,
-            "active_count": active,
-            "inactive_count": inactive,
-        }),
-    )
+    Ok(Json(LinksOut {
+        crm_links: views,
+        page_id: page.as_str().to_owned(),
+        channel: channel.map(LinkChannel::as_str),
+        total: active + inactive,
+        active_count: active,
+        inactive_count: inactive,
+    }))
 }
 
 /// `POST /api/dashboard/crm-links`
-pub async fn add(mut req: Request, env: &Env, tenant: &Tenant, audit: &Audit) -> Result<Response, ApiError> {
-    let input = body(&mut req).await?;
+pub async fn add(
+    tenant: Tenant,
+    env: Env,
+    audit: Audit,
+    Origin(origin): Origin,
+    Json(input): Json<Value>,
+) -> Result<Created<AddedOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
     let new = NewLink::parse(&input, http::allows_loopback(env))?;
     let db = env.d1(DB)?;
     own_page(&db, tenant, &new.page_id).await?;
@@ -237,27 +241,20 @@ pub async fn add(mut req: Request, env: &Env, tenant: &Tenant, audit: &Audit) ->
             detail,
         )
         .await;
-    let origin = http::origin(&req, env)?;
     let shown = shown(env, &db, tenant, Some(&new.page_id), &origin).await?;
-    let mut views = shown.views(|entry| entry.source_id == id && new.channels.contains(&entry.channel));
-    let mut crm_link = if views.is_empty() {
-        json!({})
-    } else {
-        views.swap_remove(0)
-    };
-    if let Some(secret) = &webhook_secret {
-        // Shown once, here: the CRM signs its pushes with it.
-        crm_link["webhook_secret"] = json!(secret.expose());
-    }
-    http::json(
-        201,
-        &json!({
-            "message": "CRM link added successfully",
-            "crm_link": crm_link,
-            "channels": new.channels.iter().map(|channel| channel.as_str()).collect::<Vec<_>>(),
-            "page_id": new.page_id.as_str(),
-        }),
-    )
+    let mut crm_link = shown
+        .views(|entry| entry.source_id == id && new.channels.contains(&entry.channel))
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal("adding a CRM link", "the link just added is not listed"))?;
+    // Shown once, here: the CRM signs its pushes with it.
+    crm_link.webhook_secret = webhook_secret.as_ref().map(|secret| secret.expose().to_owned());
+    Ok(Created(AddedOut {
+        message: "CRM link added successfully",
+        crm_link,
+        channels: names(&new.channels),
+        page_id: new.page_id.as_str().to_owned(),
+    }))
 }
 
 fn due(tenant: &Tenant, id: &SourceId) -> Due {
@@ -311,8 +308,13 @@ fn names(channels: &[LinkChannel]) -> Vec<&'static str> {
 }
 
 /// `PUT /api/dashboard/crm-links/status`
-pub async fn set_status(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
-    let target = Target::parse(&body(&mut req).await?, true)?;
+pub async fn set_status(
+    tenant: Tenant,
+    env: Env,
+    Json(input): Json<Value>,
+) -> Result<Json<StatusOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
+    let target = Target::parse(&input, true)?;
     let is_active = target.is_active.unwrap_or_default();
     let db = env.d1(DB)?;
     let (source, channels) = targeted(env, &db, tenant, &target).await?;
@@ -321,27 +323,25 @@ pub async fn set_status(mut req: Request, env: &Env, tenant: &Tenant) -> Result<
     if knowledge_sources::reschedule(&db, tenant, &source.id, &now).await? {
         knowledge::hand_over(env, &[due(tenant, &source.id)]).await;
     }
-    http::json(
-        200,
-        &json!({
-            "message": "CRM link status updated successfully",
-            "updated_count": updated,
-            "url": target.url,
-            "channels": names(&channels),
-            "is_active": is_active,
-        }),
-    )
+    Ok(Json(StatusOut {
+        message: "CRM link status updated successfully",
+        updated_count: updated,
+        url: target.url,
+        channels: names(&channels),
+        is_active,
+    }))
 }
 
 /// `DELETE /api/dashboard/crm-links`: the entries go; a source left on no channel goes with its
 /// data (and its vectors, from Vectorize too).
 pub async fn delete(
-    mut req: Request,
-    env: &Env,
-    tenant: &Tenant,
-    audit: &Audit,
-) -> Result<Response, ApiError> {
-    let target = Target::parse(&body(&mut req).await?, false)?;
+    tenant: Tenant,
+    env: Env,
+    audit: Audit,
+    Json(input): Json<Value>,
+) -> Result<Json<DeletedOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
+    let target = Target::parse(&input, false)?;
     let db = env.d1(DB)?;
     let (source, channels) = targeted(env, &db, tenant, &target).await?;
     let (deleted, left) = knowledge_links::delete(&db, tenant, &source.id, &channels).await?;
@@ -378,20 +378,22 @@ pub async fn delete(
             detail,
         )
         .await;
-    http::json(
-        200,
-        &json!({
-            "message": "CRM link deleted successfully",
-            "deleted_count": deleted,
-            "url": target.url,
-            "channels": names(&channels),
-        }),
-    )
+    Ok(Json(DeletedOut {
+        message: "CRM link deleted successfully",
+        deleted_count: deleted,
+        url: target.url,
+        channels: names(&channels),
+    }))
 }
 
 /// `POST /api/dashboard/crm-links/refresh`: fetch now, in the background.
-pub async fn refresh(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
-    let target = Target::parse(&body(&mut req).await?, false)?;
+pub async fn refresh(
+    tenant: Tenant,
+    env: Env,
+    Json(input): Json<Value>,
+) -> Result<Accepted<RefreshOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
+    let target = Target::parse(&input, false)?;
     let db = env.d1(DB)?;
     let (source, _) = targeted(env, &db, tenant, &target).await?;
     if !source.link.is_active {
@@ -434,49 +436,59 @@ pub async fn refresh(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Res
         }
         Asked::Pending => "CRM link refresh queued already",
     };
-    http::json(
-        202,
-        &json!({ "message": message, "url": redact_url(&target.url) }),
-    )
+    Ok(Accepted(RefreshOut {
+        message,
+        url: redact_url(&target.url),
+    }))
 }
 
 /// `GET /api/dashboard/crm-links/all`: every Facebook page of the business with its links by
 /// channel.
-pub async fn all(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
+pub async fn all(tenant: Tenant, env: Env, Origin(origin): Origin) -> Result<Json<AllOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
     let db = env.d1(DB)?;
     let business = businesses::find(&db, &tenant.business_id)
         .await?
         .ok_or_else(|| ApiError::internal("listing CRM links", "the caller's business is gone"))?;
-    let origin = http::origin(req, env)?;
     let shown = shown(env, &db, tenant, None, &origin).await?;
     let mut pages_data = Vec::new();
     let (mut total_active, mut total_inactive) = (0, 0);
     for (page_id, page_name) in channel_accounts::facebook_pages(&db, tenant).await? {
-        let mut page = json!({ "page_id": page_id, "page_name": page_name, "legacy_crm_links": [] });
+        let on =
+            |channel: LinkChannel| shown.views(|entry| entry.page_id == page_id && entry.channel == channel);
+        let (facebook, messenger, instagram, whatsapp) = (
+            on(LinkChannel::Facebook),
+            on(LinkChannel::Messenger),
+            on(LinkChannel::Instagram),
+            on(LinkChannel::Whatsapp),
+        );
         let (mut active, mut inactive) = (0, 0);
-        for channel in LinkChannel::ALL {
-            let views = shown.views(|entry| entry.page_id == page_id && entry.channel == channel);
-            let (on, off) = counts(&views);
+        for views in [&facebook, &messenger, &instagram, &whatsapp] {
+            let (on, off) = counts(views);
             active += on;
             inactive += off;
-            page[format!("{}_crm_links", channel.as_str())] = json!(views);
         }
-        page["total_active"] = json!(active);
-        page["total_inactive"] = json!(inactive);
         total_active += active;
         total_inactive += inactive;
-        pages_data.push(page);
+        pages_data.push(PageLinks {
+            page_id,
+            page_name,
+            facebook_crm_links: facebook,
+            messenger_crm_links: messenger,
+            instagram_crm_links: instagram,
+            whatsapp_crm_links: whatsapp,
+            legacy_crm_links: Vec::new(),
+            total_active: active,
+            total_inactive: inactive,
+        });
     }
-    http::json(
-        200,
-        &json!({
-            "company_id": business.id,
-            "company_name": business.name,
-            "total_pages": pages_data.len(),
-            "pages_data": pages_data,
-            "total_crm_links": total_active + total_inactive,
-            "total_active": total_active,
-            "total_inactive": total_inactive,
-        }),
-    )
+    Ok(Json(AllOut {
+        company_id: business.id,
+        company_name: business.name,
+        total_pages: pages_data.len(),
+        pages_data,
+        total_crm_links: total_active + total_inactive,
+        total_active,
+        total_inactive,
+    }))
 }

@@ -6,23 +6,28 @@
 //! push signed before the last accepted one (a captured push replayed, or an older snapshot
 //! arriving late) is refused, so an older snapshot never replaces a newer one.
 
+use domain::api::Params;
+use domain::api::links::PushedOut;
 use domain::error::ApiError;
 use domain::ids::SourceId;
 use domain::links::fetch::MAX_PAGE_BYTES;
 use domain::tenant::Tenant;
 use domain::webhook_signing::{WebhookSecret, verify_standard};
 use edge::Env;
+use edge::call::Accepted;
 use edge::db::knowledge_sources::{self, Asked, Due, Pushed};
 use edge::{DB, http, knowledge, runtime, secrets_key};
-use serde_json::json;
-use worker::{Request, Response};
+use worker::Request;
 
 /// How far a push's timestamp may be from our clock (Standard Webhooks' usual five minutes).
 const TOLERANCE_SECONDS: i64 = 300;
 
-pub async fn receive(mut req: Request, env: &Env, source: &str) -> Result<Response, ApiError> {
+/// Takes the request whole: its signature is over the raw body, which is read only once the
+/// link and the headers are known.
+pub async fn receive(params: Params, mut req: Request, env: Env) -> Result<Accepted<PushedOut>, ApiError> {
+    let env = &env;
     let unknown = || ApiError::not_found("no such CRM link");
-    let id = SourceId::parse(source).ok_or_else(unknown)?;
+    let id = SourceId::parse(params.get("link_id")?).ok_or_else(unknown)?;
     let db = env.d1(DB)?;
     let business = knowledge_sources::business_of(&db, &id)
         .await?
@@ -80,10 +85,10 @@ pub async fn receive(mut req: Request, env: &Env, source: &str) -> Result<Respon
     match knowledge_sources::record_push(&db, &tenant, &id, webhook_id, seconds, &key).await? {
         (Pushed::Repeated, _) => {
             env.bucket(knowledge::PUSHED)?.delete(&key).await?;
-            return http::json(
-                202,
-                &json!({ "message": "CRM data received already (this webhook-id was accepted before)", "link_id": id }),
-            );
+            return Ok(Accepted(PushedOut {
+                message: "CRM data received already (this webhook-id was accepted before)",
+                link_id: id,
+            }));
         }
         (Pushed::Stale, _) => {
             env.bucket(knowledge::PUSHED)?.delete(&key).await?;
@@ -110,5 +115,8 @@ pub async fn receive(mut req: Request, env: &Env, source: &str) -> Result<Respon
         )
         .await;
     }
-    http::json(202, &json!({ "message": "CRM data received", "link_id": id }))
+    Ok(Accepted(PushedOut {
+        message: "CRM data received",
+        link_id: id,
+    }))
 }

@@ -1,34 +1,41 @@
 //! Search for the bot and the guide's debugging view of what is indexed.
 
-use crate::own_page;
+use crate::{own_page, view};
+use domain::api::links::{ChunkSample, DetailsOut, DocumentOut, SearchHit, SearchOut, VectorStore};
 use domain::error::ApiError;
-use edge::Env;
-
-use domain::links::link::{PageId, redact_url};
+use domain::links::link::PageId;
 use domain::links::search::Question;
+use domain::query::Query;
 use domain::tenant::Tenant;
+use edge::Env;
+use edge::call::Json;
 use edge::db::{knowledge_chunks, knowledge_links, knowledge_sources};
 use edge::knowledge::backend::Rag;
 use edge::knowledge::search;
-use edge::{DB, http, secrets_key};
-use serde_json::{Value, json};
+use edge::{DB, secrets_key};
+use serde_json::Value;
 use std::collections::HashMap;
-use worker::{Method, Request, Response};
 
-const MAX_BODY: usize = 64 * 1024;
+/// `GET /api/dashboard/rag/search`
+pub async fn search(tenant: Tenant, env: Env, query: Query) -> Result<Json<SearchOut>, ApiError> {
+    let question = Question::parse(|name| query.get(name).map(Value::from))?;
+    answer(&tenant, &env, question).await
+}
 
-/// `GET|POST /api/dashboard/rag/search`
-pub async fn search(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
-    let question = if req.method() == Method::Post {
-        let body: Value = http::read_json(&mut req, MAX_BODY).await?;
-        if !body.is_object() {
-            return Err(ApiError::invalid("body", "the body must be a JSON object"));
-        }
-        Question::parse(|name| body.get(name).filter(|value| !value.is_null()).cloned())?
-    } else {
-        let query = http::query(&req)?;
-        Question::parse(|name| query.get(name).map(Value::from))?
-    };
+/// `POST /api/dashboard/rag/search`
+pub async fn search_posted(
+    tenant: Tenant,
+    env: Env,
+    Json(body): Json<Value>,
+) -> Result<Json<SearchOut>, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::invalid("body", "the body must be a JSON object"));
+    }
+    let question = Question::parse(|name| body.get(name).filter(|value| !value.is_null()).cloned())?;
+    answer(&tenant, &env, question).await
+}
+
+async fn answer(tenant: &Tenant, env: &Env, question: Question) -> Result<Json<SearchOut>, ApiError> {
     let db = env.d1(DB)?;
     own_page(&db, tenant, &question.page_id).await?;
     let rag = Rag::from_env(env)?;
@@ -40,45 +47,32 @@ pub async fn search(mut req: Request, env: &Env, tenant: &Tenant) -> Result<Resp
             .into_iter()
             .map(|source| (source.id.to_string(), source))
             .collect();
-    let results: Vec<Value> = hits
-        .iter()
-        .map(|hit| {
-            let link = sources.get(hit.found.source_id.as_str()).map(|source| {
-                json!({
-                    "id": source.id,
-                    "name": source.link.name,
-                    "url": redact_url(source.link.url.as_str()),
-                    "type": source.link.link_type.as_str(),
-                })
-            });
-            json!({
-                "score": (hit.score * 10_000.0).round() / 10_000.0,
-                "text": hit.found.text,
-                "record": hit.found.record,
-                "part": hit.found.part,
-                "link": link,
-            })
+    let results: Vec<SearchHit> = hits
+        .into_iter()
+        .map(|hit| SearchHit {
+            score: (hit.score * 10_000.0).round() / 10_000.0,
+            link: sources.get(hit.found.source_id.as_str()).map(view::reference),
+            text: hit.found.text,
+            record: hit.found.record,
+            part: hit.found.part,
         })
         .collect();
-    http::json(
-        200,
-        &json!({
-            "query": question.text,
-            "page_id": question.page_id.as_str(),
-            "channel": question.channel.as_str(),
-            "mode": question.mode.as_str(),
-            "embedder": rag.embedder.id(),
-            "min_score": rag.embedder.min_score(),
-            "count": results.len(),
-            "results": results,
-        }),
-    )
+    Ok(Json(SearchOut {
+        query: question.text,
+        page_id: question.page_id.as_str().to_owned(),
+        channel: question.channel.as_str(),
+        mode: question.mode.as_str(),
+        embedder: rag.embedder.id(),
+        min_score: rag.embedder.min_score(),
+        count: results.len(),
+        results,
+    }))
 }
 
 /// `GET /api/dashboard/rag/documents/details?page_id=&source=crm`: per link, what was fetched and
 /// indexed, and how its last fetch went.
-pub async fn details(req: &Request, env: &Env, tenant: &Tenant) -> Result<Response, ApiError> {
-    let query = http::query(req)?;
+pub async fn details(tenant: Tenant, env: Env, query: Query) -> Result<Json<DetailsOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
     let page = PageId::parse(&Value::from(
         query
             .get("page_id")
@@ -113,38 +107,39 @@ pub async fn details(req: &Request, env: &Env, tenant: &Tenant) -> Result<Respon
             .map(|entry| entry.channel.as_str())
             .collect();
         let samples = knowledge_chunks::samples(&db, tenant, &source.id, 3).await?;
-        documents.push(json!({
-            "link": {
-                "id": source.id,
-                "name": source.link.name,
-                "url": redact_url(source.link.url.as_str()),
-                "type": source.link.link_type.as_str(),
-            },
-            "channels": channels,
-            "active_channels": active,
-            "state": source.status.state.as_str(),
-            "last_fetched_at": source.status.last_fetched_at,
-            "last_http_status": source.status.last_http_status,
-            "last_error": source.status.last_error,
-            "next_fetch_at": source.status.next_fetch_at,
-            "records": source.status.records,
-            "chunks": chunks,
-            "embeddings": embeddings,
-            "embedder": rag.embedder.id(),
-            "chunk_samples": samples.iter().map(|sample| json!({ "record": sample.record, "part": sample.part, "text": sample.text })).collect::<Vec<_>>(),
-        }));
+        documents.push(DocumentOut {
+            link: view::reference(source),
+            channels,
+            active_channels: active,
+            state: source.status.state.as_str(),
+            last_fetched_at: source.status.last_fetched_at.clone(),
+            last_http_status: source.status.last_http_status,
+            last_error: source.status.last_error.clone(),
+            next_fetch_at: source.status.next_fetch_at.clone(),
+            records: source.status.records,
+            chunks,
+            embeddings,
+            embedder: rag.embedder.id(),
+            chunk_samples: samples
+                .into_iter()
+                .map(|sample| ChunkSample {
+                    record: sample.record,
+                    part: sample.part,
+                    text: sample.text,
+                })
+                .collect(),
+        });
     }
-    http::json(
-        200,
-        &json!({
-            "page_id": page.as_str(),
-            "source": "crm",
-            "embedder": rag.embedder.id(),
-            "vector_store": { "store": rag.store_name() },
-            "documents": documents,
-            "total_documents": documents.len(),
-            "total_chunks": total_chunks,
-            "total_embeddings": total_embeddings,
-        }),
-    )
+    Ok(Json(DetailsOut {
+        page_id: page.as_str().to_owned(),
+        source: "crm",
+        embedder: rag.embedder.id(),
+        vector_store: VectorStore {
+            store: rag.store_name(),
+        },
+        total_documents: documents.len(),
+        documents,
+        total_chunks,
+        total_embeddings,
+    }))
 }

@@ -1,10 +1,10 @@
 //! How a link is shown: the guide's link object for one channel, credentials masked, with its
 //! fetch status, and a webhook link's URL.
 
-use domain::links::link::LinkChannel;
+use domain::api::links::{CrmLinkView, Indexing, LinkRef, LinkStatus};
+use domain::links::link::{LinkChannel, redact_url};
 use edge::db::knowledge_links::Entry;
 use edge::db::knowledge_sources::Source;
-use serde_json::{Value, json};
 
 /// Where a webhook link's CRM pushes its data.
 pub fn webhook_url(origin: &str, source: &Source) -> String {
@@ -20,30 +20,52 @@ pub fn entry(
     is_active: bool,
     channels: &[LinkChannel],
     origin: &str,
-) -> Value {
-    let mut view = source.link.display_json(channels);
-    let mut status = serde_json::to_value(&source.status).unwrap_or_else(|_| json!({}));
-    if let Some(run) = &source.run {
-        status["indexing"] = json!({
-            "started_at": run.started_at,
-            "records_seen": run.records,
-            "pieces_seen": run.pieces,
-            "pieces_embedded": run.embedded,
-            "pages_read": run.next.as_ref().map(|next| next.pages),
-            "records_before": source.status.records,
-        });
+) -> CrmLinkView {
+    let mut settings = source.link.view(channels);
+    settings.is_active = is_active;
+    let status = &source.status;
+    CrmLinkView {
+        id: source.id.clone(),
+        page_id: source.page_id.as_str().to_owned(),
+        channel: channel.as_str(),
+        settings,
+        status: LinkStatus {
+            state: status.state.as_str(),
+            last_fetched_at: status.last_fetched_at.clone(),
+            last_http_status: status.last_http_status,
+            last_error: status.last_error.clone(),
+            records: status.records,
+            next_fetch_at: status.next_fetch_at.clone(),
+            chunks: status.pieces,
+            last_embedded: status.last_embedded,
+            last_removed: status.last_removed,
+            indexing: source.run.as_ref().map(|run| Indexing {
+                started_at: run.started_at.clone(),
+                records_seen: run.records,
+                pieces_seen: run.pieces,
+                pieces_embedded: run.embedded,
+                pages_read: run.next.as_ref().map(|next| next.pages),
+                records_before: status.records,
+            }),
+        },
+        webhook_url: source
+            .webhook_secret
+            .is_some()
+            .then(|| webhook_url(origin, source)),
+        webhook_secret: None,
+        created_at: source.created_at.clone(),
+        updated_at: source.updated_at.clone(),
     }
-    view["id"] = json!(source.id);
-    view["page_id"] = json!(source.page_id.as_str());
-    view["channel"] = json!(channel.as_str());
-    view["is_active"] = json!(is_active);
-    view["status"] = status;
-    if source.webhook_secret.is_some() {
-        view["webhook_url"] = json!(webhook_url(origin, source));
+}
+
+/// The link a search hit or a document came from.
+pub fn reference(source: &Source) -> LinkRef {
+    LinkRef {
+        id: source.id.clone(),
+        name: source.link.name.clone(),
+        url: redact_url(source.link.url.as_str()),
+        link_type: source.link.link_type.as_str(),
     }
-    view["created_at"] = json!(source.created_at);
-    view["updated_at"] = json!(source.updated_at);
-    view
 }
 
 /// The channels `entries` put `source` on.

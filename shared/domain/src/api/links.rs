@@ -1,55 +1,446 @@
-//! The links endpoints: their declarations and the types they take and answer with.
+//! The CRM links guide's dashboard API (a business links CRM endpoints per page and channel; their
+//! data is fetched, indexed and searched for the bot) and the receiver of data a CRM pushes to a
+//! webhook link; their declarations and the shapes they take and answer with.
+//!
+//! The bodies are read by `domain::links` field by field (each problem names its field, unknown
+//! fields are refused), so the types below that describe them are the contract's only.
 
 use crate::api::{Caller::*, Signature, delete, get, post, put};
+use crate::ids::{BusinessId, SourceId};
+use crate::links::link::LinkView;
+use serde::Serialize;
+#[cfg(feature = "openapi")]
+use {crate::api::openapi::StringOrInteger, serde_json::json};
+
+/// The largest link body the API reads; a link is a few hundred bytes.
+pub const LINK_BODY_LIMIT: usize = 1024 * 1024;
 
 function! {
-    /// `knowledge`.
+    /// CRM links and their search.
     pub const KNOWLEDGE: Function<Knowledge> = "knowledge", tag "crm-links";
     /// A page's CRM links
     ///
     /// One entry per channel. 404 unless page_id is one of the business's Facebook pages.
     ListCrmLinks = get("/api/dashboard/crm-links", ApiKeyOrBearer)
-        => |c| c;
+        => |c| c.query::<PageParameters>().ok::<LinksOut>(200).errors(&[404]);
     /// Add a CRM link on its channels
     ///
     /// An active api/file link is fetched at once, in the background; a webhook link answers its
     /// webhook_url and, once, its webhook_secret. 409 if the page has the URL on one of the
     /// channels. Unknown fields are refused.
-    AddCrmLink = post("/api/dashboard/crm-links", ApiKeyOrBearer).idempotent()
-        => |c| c;
+    AddCrmLink = post("/api/dashboard/crm-links", ApiKeyOrBearer).idempotent().limit(LINK_BODY_LIMIT)
+        => |c| c
+            .json::<NewLinkIn>()
+            .example(json!({
+                "page_id": "123456789", "channels": ["messenger"], "name": "Shopify Customers",
+                "url": "https://mystore.myshopify.com/admin/api/2024-01/customers.json", "type": "api",
+                "api_key": "shppa_1234567890", "headers": { "X-Shopify-Access-Token": "shppa_1234567890" },
+                "is_active": true,
+            }))
+            .ok::<AddedOut>(201)
+            .errors(&[404]);
     /// Delete a link from channels
     ///
     /// A URL left on no channel goes with its data and vectors.
-    DeleteCrmLink = delete("/api/dashboard/crm-links", ApiKeyOrBearer)
-        => |c| c;
+    DeleteCrmLink = delete("/api/dashboard/crm-links", ApiKeyOrBearer).limit(LINK_BODY_LIMIT)
+        => |c| c.json::<LinkTarget>().ok::<DeletedOut>(200).errors(&[404, 503]);
     /// Activate or deactivate a link
-    SetCrmLinkStatus = put("/api/dashboard/crm-links/status", ApiKeyOrBearer)
-        => |c| c;
+    SetCrmLinkStatus = put("/api/dashboard/crm-links/status", ApiKeyOrBearer).limit(LINK_BODY_LIMIT)
+        => |c| c.json::<StatusIn>().ok::<StatusOut>(200).errors(&[404]);
     /// Every Facebook page with its links per channel
     ListAllCrmLinks = get("/api/dashboard/crm-links/all", ApiKeyOrBearer)
-        => |c| c;
+        => |c| c.ok::<AllOut>(200);
     /// Fetch a link now
     ///
     /// 409 when the link is inactive everywhere or is not fetched (webhook, database).
-    RefreshCrmLink = post("/api/dashboard/crm-links/refresh", ApiKeyOrBearer)
-        => |c| c;
+    RefreshCrmLink = post("/api/dashboard/crm-links/refresh", ApiKeyOrBearer).limit(LINK_BODY_LIMIT)
+        => |c| c.json::<LinkTarget>().ok::<RefreshOut>(202).errors(&[404, 409]);
     /// Search a page's links for the bot
     ///
     /// The best pieces of the page's links active on the channel. 503 when the embedder is
     /// unavailable.
     SearchCrmLinks = get("/api/dashboard/rag/search", ApiKeyOrBearer)
-        => |c| c;
+        => |c| c.query::<SearchParameters>().ok::<SearchOut>(200).errors(&[404, 503]);
     /// Search a page's links for the bot (JSON body)
     SearchCrmLinksPost = post("/api/dashboard/rag/search", ApiKeyOrBearer)
-        => |c| c;
+        => |c| c
+            .json::<SearchIn>()
+            .example(json!({ "page_id": "123456789", "channel": "messenger", "q": "what plan is John Doe on" }))
+            .ok::<SearchOut>(200)
+            .errors(&[404, 503]);
     /// What is indexed for a page
     GetCrmLinkDetails = get("/api/dashboard/rag/documents/details", ApiKeyOrBearer)
-        => |c| c;
+        => |c| c.query::<DetailsParameters>().ok::<DetailsOut>(200).errors(&[404]);
     /// A CRM pushes a webhook link's data
     ///
     /// Signed as Standard Webhooks sign: webhook-id, webhook-timestamp (within 5 minutes) and
     /// webhook-signature v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}"> with the link's
     /// webhook_secret. The body replaces the link's data (JSON, CSV or text, at most 4 MiB).
     PushCrmLinkData = post("/webhooks/crm-links/{link_id}", Signed(Signature::StandardWebhooks))
-        => |c| c;
+        .limit(crate::links::fetch::MAX_PAGE_BYTES)
+        => |c| c
+            .tag("receivers")
+            .header("webhook-id", "The push's id", false)
+            .header("webhook-timestamp", "Unix seconds", false)
+            .raw_literal("application/json", json!({}))
+            .raw_literal("text/csv", json!({ "type": "string" }))
+            .raw_literal("text/plain", json!({ "type": "string" }))
+            .ok::<PushedOut>(202)
+            .errors(&[400, 401, 409, 413]);
+}
+
+/// A channel a link answers on.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code, reason = "describes a field for the contract")]
+enum LinkChannelName {
+    Facebook,
+    Messenger,
+    Instagram,
+    Whatsapp,
+}
+
+/// The parameters naming a page and, optionally, one channel.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the query for the contract")]
+struct PageParameters {
+    /// A Facebook page id (digits).
+    #[schemars(regex(pattern = r"^[0-9]{1,32}$"))]
+    page_id: String,
+    /// One channel.
+    channel: Option<LinkChannelName>,
+}
+
+/// A new link: one URL of one page, on one or more channels.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code, reason = "describes the body for the contract")]
+struct NewLinkIn {
+    page_id: StringOrInteger,
+    #[schemars(length(min = 1))]
+    channels: Option<Vec<LinkChannelName>>,
+    channel: Option<LinkChannelName>,
+    #[schemars(length(min = 1, max = 100))]
+    name: String,
+    url: String,
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["api", "file", "webhook", "database"]))]
+    link_type: Option<String>,
+    #[schemars(length(max = 4096))]
+    api_key: Option<String>,
+    #[schemars(extend("maxProperties" = crate::links::link::MAX_HEADERS))]
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    #[schemars(length(max = 500))]
+    description: Option<String>,
+    is_active: bool,
+    #[schemars(range(min = 5, max = crate::links::link::MAX_FETCH_INTERVAL_MINUTES))]
+    fetch_interval_minutes: Option<u32>,
+}
+
+/// A link of a page, by its URL, on the channels given (all of its channels when none are).
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code, reason = "describes the body for the contract")]
+struct LinkTarget {
+    /// The Facebook page id (digits).
+    page_id: StringOrInteger,
+    #[schemars(length(min = 1))]
+    url: String,
+    channels: Option<Vec<LinkChannelName>>,
+    channel: Option<LinkChannelName>,
+}
+
+/// A link target and the state to put it in.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code, reason = "describes the body for the contract")]
+struct StatusIn {
+    page_id: StringOrInteger,
+    #[schemars(length(min = 1))]
+    url: String,
+    channels: Option<Vec<LinkChannelName>>,
+    channel: Option<LinkChannelName>,
+    is_active: bool,
+}
+
+/// One link on one channel, as the dashboard shows it.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "CrmLink"))]
+pub struct CrmLinkView {
+    pub id: SourceId,
+    pub page_id: String,
+    #[cfg_attr(feature = "openapi", schemars(with = "LinkChannelName"))]
+    pub channel: &'static str,
+    #[serde(flatten)]
+    pub settings: LinkView,
+    pub status: LinkStatus,
+    /// Webhook links: where the CRM pushes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Webhook links, in the answer to the POST only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    /// RFC 3339 time.
+    pub created_at: String,
+    /// RFC 3339 time.
+    pub updated_at: String,
+}
+
+/// How a link's fetches went.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct LinkStatus {
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["pending", "ok", "failing", "not_fetched"])))]
+    pub state: &'static str,
+    pub last_fetched_at: Option<String>,
+    pub last_http_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub records: i64,
+    pub next_fetch_at: Option<String>,
+    /// Pieces the last complete fetch indexed: what search finds.
+    pub chunks: i64,
+    /// Pieces the last complete fetch embedded: new or changed ones only.
+    pub last_embedded: i64,
+    /// Pieces the last complete fetch removed: changed or gone from the data.
+    pub last_removed: i64,
+    /// Present while a fetch reads the link's data, page by page, in slices; search keeps
+    /// answering from the previous data until it ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indexing: Option<Indexing>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Indexing {
+    pub started_at: String,
+    pub records_seen: i64,
+    pub pieces_seen: i64,
+    pub pieces_embedded: i64,
+    pub pages_read: Option<usize>,
+    /// Records of the last complete fetch.
+    pub records_before: i64,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct LinksOut {
+    pub crm_links: Vec<CrmLinkView>,
+    pub page_id: String,
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<LinkChannelName>"))]
+    pub channel: Option<&'static str>,
+    pub total: usize,
+    pub active_count: usize,
+    pub inactive_count: usize,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct AddedOut {
+    pub message: &'static str,
+    pub crm_link: CrmLinkView,
+    #[cfg_attr(feature = "openapi", schemars(with = "Vec<LinkChannelName>"))]
+    pub channels: Vec<&'static str>,
+    pub page_id: String,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct StatusOut {
+    pub message: &'static str,
+    pub updated_count: usize,
+    pub url: String,
+    #[cfg_attr(feature = "openapi", schemars(with = "Vec<LinkChannelName>"))]
+    pub channels: Vec<&'static str>,
+    pub is_active: bool,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct DeletedOut {
+    pub message: &'static str,
+    pub deleted_count: usize,
+    pub url: String,
+    #[cfg_attr(feature = "openapi", schemars(with = "Vec<LinkChannelName>"))]
+    pub channels: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct RefreshOut {
+    pub message: &'static str,
+    pub url: String,
+}
+
+/// Every Facebook page of the business with its links by channel.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct AllOut {
+    pub company_id: BusinessId,
+    pub company_name: String,
+    pub total_pages: usize,
+    pub pages_data: Vec<PageLinks>,
+    pub total_crm_links: usize,
+    pub total_active: usize,
+    pub total_inactive: usize,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PageLinks {
+    pub page_id: String,
+    pub page_name: Option<String>,
+    pub facebook_crm_links: Vec<CrmLinkView>,
+    pub messenger_crm_links: Vec<CrmLinkView>,
+    pub instagram_crm_links: Vec<CrmLinkView>,
+    pub whatsapp_crm_links: Vec<CrmLinkView>,
+    /// Always empty: the guide's links from before channels.
+    #[cfg_attr(feature = "openapi", schemars(length(max = 0)))]
+    pub legacy_crm_links: Vec<CrmLinkView>,
+    pub total_active: usize,
+    pub total_inactive: usize,
+}
+
+/// The parameters of a search.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the query for the contract")]
+struct SearchParameters {
+    /// A Facebook page id.
+    #[schemars(regex(pattern = r"^[0-9]{1,32}$"))]
+    page_id: String,
+    /// One channel.
+    channel: LinkChannelName,
+    /// The question.
+    #[schemars(length(min = 1, max = 1000), example = &"what plan is John Doe on")]
+    q: String,
+    /// 1 to 20, default 5.
+    #[schemars(range(min = 1, max = 20))]
+    top_k: Option<u32>,
+    /// semantic (default), keyword or hybrid.
+    #[schemars(extend("enum" = ["semantic", "keyword", "hybrid"]))]
+    mode: Option<String>,
+}
+
+/// A search as a JSON body.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the body for the contract")]
+struct SearchIn {
+    page_id: StringOrInteger,
+    channel: LinkChannelName,
+    #[schemars(length(min = 1, max = 1000))]
+    q: String,
+    top_k: Option<StringOrInteger>,
+    #[schemars(extend("enum" = ["semantic", "keyword", "hybrid"]))]
+    mode: Option<String>,
+}
+
+/// The best pieces of the page's links active on the channel.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct SearchOut {
+    pub query: String,
+    pub page_id: String,
+    #[cfg_attr(feature = "openapi", schemars(with = "LinkChannelName"))]
+    pub channel: &'static str,
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["semantic", "keyword", "hybrid"])))]
+    pub mode: &'static str,
+    pub embedder: &'static str,
+    pub min_score: f64,
+    pub count: usize,
+    pub results: Vec<SearchHit>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct SearchHit {
+    pub score: f64,
+    pub text: String,
+    pub record: String,
+    pub part: usize,
+    pub link: Option<LinkRef>,
+}
+
+/// The link a piece came from.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct LinkRef {
+    pub id: SourceId,
+    pub name: String,
+    pub url: String,
+    #[serde(rename = "type")]
+    pub link_type: &'static str,
+}
+
+/// The parameters of the documents' details.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the query for the contract")]
+struct DetailsParameters {
+    /// A Facebook page id.
+    #[schemars(regex(pattern = r"^[0-9]{1,32}$"))]
+    page_id: String,
+    /// crm (the only one).
+    #[schemars(extend("enum" = ["crm"]))]
+    source: Option<String>,
+}
+
+/// Per link, what was fetched and indexed, and how its last fetch went.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct DetailsOut {
+    pub page_id: String,
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["crm"])))]
+    pub source: &'static str,
+    pub embedder: &'static str,
+    pub vector_store: VectorStore,
+    pub documents: Vec<DocumentOut>,
+    pub total_documents: usize,
+    pub total_chunks: i64,
+    pub total_embeddings: i64,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct VectorStore {
+    pub store: &'static str,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct DocumentOut {
+    pub link: LinkRef,
+    pub channels: Vec<&'static str>,
+    pub active_channels: Vec<&'static str>,
+    pub state: &'static str,
+    pub last_fetched_at: Option<String>,
+    pub last_http_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub next_fetch_at: Option<String>,
+    pub records: i64,
+    pub chunks: i64,
+    pub embeddings: i64,
+    pub embedder: &'static str,
+    pub chunk_samples: Vec<ChunkSample>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ChunkSample {
+    pub record: String,
+    pub part: usize,
+    pub text: String,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PushedOut {
+    pub message: &'static str,
+    pub link_id: SourceId,
 }

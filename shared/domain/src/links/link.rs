@@ -20,7 +20,8 @@
 
 use crate::destination::Destination;
 use crate::error::ApiError;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use std::fmt;
 
 /// What the dashboard shows in place of a credential.
@@ -281,25 +282,47 @@ impl Link {
     /// The link as the dashboard shows it (the guide's GET shape): header names with every value
     /// as [`MASK`] (a header's value is a credential more often than its name says), the API key
     /// as [`MASK`], and credential query parameters of the URL masked ([`redact_url`]).
-    pub fn display_json(&self, channels: &[LinkChannel]) -> Value {
-        let headers: Map<String, Value> = self
-            .headers
-            .iter()
-            .map(|header| (header.name.clone(), Value::from(MASK)))
-            .collect();
-        json!({
-            "name": self.name,
-            "url": redact_url(self.url.as_str()),
-            "type": self.link_type.as_str(),
-            "channels": channels.iter().map(|channel| channel.as_str()).collect::<Vec<_>>(),
-            "api_key": self.api_key.as_ref().map(|_| MASK),
-            "headers": headers,
-            "description": self.description,
-            "is_active": self.is_active,
-            "fetch_interval_minutes": self.fetch_interval_minutes,
-            "fetchable": self.link_type.is_fetchable(),
-        })
+    pub fn view(&self, channels: &[LinkChannel]) -> LinkView {
+        LinkView {
+            name: self.name.clone(),
+            url: redact_url(self.url.as_str()),
+            link_type: self.link_type.as_str(),
+            channels: channels.iter().map(|channel| channel.as_str()).collect(),
+            api_key: self.api_key.as_ref().map(|_| MASK),
+            headers: self
+                .headers
+                .iter()
+                .map(|header| (header.name.clone(), MASK))
+                .collect(),
+            description: self.description.clone(),
+            is_active: self.is_active,
+            fetch_interval_minutes: self.fetch_interval_minutes,
+            fetchable: self.link_type.is_fetchable(),
+        }
     }
+}
+
+/// A link's settings as the dashboard shows them: credentials masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct LinkView {
+    pub name: String,
+    pub url: String,
+    #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["api", "file", "webhook", "database"])))]
+    pub link_type: &'static str,
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(extend("items" = { "type": "string", "enum": ["facebook", "messenger", "instagram", "whatsapp"] }))
+    )]
+    pub channels: Vec<&'static str>,
+    /// *** when set: credentials are write-only.
+    pub api_key: Option<&'static str>,
+    pub headers: std::collections::BTreeMap<String, &'static str>,
+    pub description: Option<String>,
+    pub is_active: bool,
+    pub fetch_interval_minutes: u32,
+    pub fetchable: bool,
 }
 
 /// The body of `POST /api/dashboard/crm-links`: one link for one or more channels of a page.
@@ -617,6 +640,7 @@ fn interval(value: &Value) -> Result<u32, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn guide_body() -> Value {
         json!({
@@ -670,7 +694,7 @@ mod tests {
             "Cookie": "c=1", "X-Client-Secret": "s1", "Accept": "application/json"
         }}));
         let new = parse(&body);
-        let shown = new.link.display_json(&new.channels);
+        let shown = serde_json::to_value(new.link.view(&new.channels)).unwrap_or_default();
         assert_eq!(shown["api_key"], "***");
         assert_eq!(shown["channels"], json!(["facebook", "messenger"]));
         assert_eq!(
@@ -683,7 +707,7 @@ mod tests {
             assert!(!debug.contains(secret), "{secret} is not in Debug: {debug}");
         }
         let without_key = parse(&with(json!({ "api_key": "" })));
-        assert_eq!(without_key.link.display_json(&[])["api_key"], Value::Null);
+        assert_eq!(without_key.link.view(&[]).api_key, None);
     }
 
     #[test]
@@ -741,7 +765,7 @@ mod tests {
         assert!(!new.link.is_due_for_fetching(), "inactive");
         let database = parse(&with(json!({ "type": "database" })));
         assert!(!database.link.link_type.is_fetchable() && !database.link.is_due_for_fetching());
-        assert_eq!(database.link.display_json(&[])["fetchable"], false);
+        assert_eq!(database.link.view(&[]).fetchable, false);
         assert!(
             !parse(&with(json!({ "type": "webhook" })))
                 .link

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A source with its credentials. It never leaves the worker: responses use the masked view of
-/// [`Link::display_json`].
+/// [`Link::view`].
 #[derive(Debug, Clone)]
 pub struct Source {
     pub id: SourceId,
