@@ -1,38 +1,23 @@
 //! API keys: issued once in clear, stored as a hash, listed by prefix, revoked by id.
 
 use crate::businesses;
+use domain::api::admin::{ApiKey, ApiKeysOut, IssuedApiKey, KeyIn};
 use domain::api_key;
 use domain::audit::Action;
 use domain::error::ApiError;
 use domain::ids::{ApiKeyId, BusinessId};
 use edge::Env;
 use edge::audit::Audit;
-use edge::db::api_keys::ApiKey;
-use edge::{DB, auth, db, http, runtime};
-use serde::{Deserialize, Serialize};
-use worker::{Request, Response};
-
-#[derive(Deserialize, Default)]
-struct KeyIn {
-    name: Option<String>,
-}
-
-/// A key as listed: never the key itself, only its prefix.
-#[derive(Serialize)]
-struct IssuedOut {
-    #[serde(flatten)]
-    listed: ApiKey,
-    /// The key in clear, shown in this response only.
-    key: String,
-}
+use edge::call::{Created, Json, OptionalJson, Path};
+use edge::{DB, auth, db, runtime};
 
 pub async fn issue(
-    mut req: Request,
-    env: &Env,
-    business_id: &BusinessId,
-    audit: &Audit,
-) -> Result<Response, ApiError> {
-    let input: KeyIn = http::read_optional_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    env: Env,
+    audit: Audit,
+    Path(business_id): Path<BusinessId>,
+    OptionalJson(input): OptionalJson<KeyIn>,
+) -> Result<Created<IssuedApiKey>, ApiError> {
+    let (env, business_id) = (&env, &business_id);
     let name = input.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         return Err(ApiError::invalid("name", "name is at most 200 characters"));
@@ -58,22 +43,20 @@ pub async fn issue(
             detail,
         )
         .await;
-    http::json(
-        201,
-        &IssuedOut {
-            listed,
-            key: issued.plaintext,
-        },
-    )
+    Ok(Created(IssuedApiKey {
+        listed,
+        key: issued.plaintext,
+    }))
 }
 
-pub async fn list(env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
-    let tenant = businesses::find(env, business_id).await?.tenant()?;
-    let keys = db::api_keys::list(&env.d1(DB)?, &tenant).await?;
-    http::json(200, &serde_json::json!({ "api_keys": keys }))
+pub async fn list(env: Env, Path(business_id): Path<BusinessId>) -> Result<Json<ApiKeysOut>, ApiError> {
+    let tenant = businesses::find(&env, &business_id).await?.tenant()?;
+    let api_keys = db::api_keys::list(&env.d1(DB)?, &tenant).await?;
+    Ok(Json(ApiKeysOut { api_keys }))
 }
 
-pub async fn revoke(env: &Env, id: &ApiKeyId, audit: &Audit) -> Result<Response, ApiError> {
+pub async fn revoke(env: Env, audit: Audit, Path(id): Path<ApiKeyId>) -> Result<Json<ApiKey>, ApiError> {
+    let (env, id) = (&env, &id);
     let now = runtime::now().to_rfc3339();
     let (key, hash) = db::api_keys::revoke(&env.d1(DB)?, id, &now)
         .await?
@@ -89,5 +72,5 @@ pub async fn revoke(env: &Env, id: &ApiKeyId, audit: &Audit) -> Result<Response,
             detail,
         )
         .await;
-    http::json(200, &key)
+    Ok(Json(key))
 }

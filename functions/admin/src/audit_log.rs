@@ -2,19 +2,25 @@
 //! a time (`limit`, and `before` from the previous page's `next_cursor`).
 
 use crate::businesses;
+use domain::api::admin::{AuditEntry, AuditLogOut, AuditTarget};
 use domain::audit::{AuditQuery, Cursor};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
+use domain::query::Query;
 use domain::time::Timestamp;
 use edge::Env;
+use edge::call::{Json, Path};
 use edge::db::audit_log::{self, Row};
-use edge::{DB, db, http};
-use serde_json::{Value, json};
-use worker::{Request, Response};
+use edge::{DB, db};
+use serde_json::{Map, Value};
 
-pub async fn list(req: &Request, env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
-    let query = AuditQuery::parse(&http::query(req)?)?;
-    let tenant = businesses::find(env, business_id).await?.tenant()?;
+pub async fn list(
+    env: Env,
+    Path(business_id): Path<BusinessId>,
+    query: Query,
+) -> Result<Json<AuditLogOut>, ApiError> {
+    let query = AuditQuery::parse(&query)?;
+    let tenant = businesses::find(&env, &business_id).await?.tenant()?;
     let (rows, more) = audit_log::page(&env.d1(DB)?, &tenant, &query).await?;
     let next_cursor = more.then(|| rows.last()).flatten().map(|last| {
         Cursor {
@@ -24,19 +30,22 @@ pub async fn list(req: &Request, env: &Env, business_id: &BusinessId) -> Result<
         .encode()
     });
     let entries = rows.into_iter().map(shown).collect::<Result<Vec<_>, _>>()?;
-    http::json(200, &json!({ "entries": entries, "next_cursor": next_cursor }))
+    Ok(Json(AuditLogOut { entries, next_cursor }))
 }
 
-fn shown(row: Row) -> Result<Value, ApiError> {
-    let detail: Value =
-        serde_json::from_str(&row.detail).map_err(|_| db::corrupt("audit_log", row.id.as_str(), "detail"))?;
-    Ok(json!({
-        "id": row.id,
-        "at": Timestamp::from_micros(row.at_us).to_rfc3339_micros(),
-        "actor": row.actor,
-        "action": row.action,
-        "target": { "type": row.target_type, "id": row.target_id },
-        "detail": detail,
-        "client_ip": row.client_ip,
-    }))
+fn shown(row: Row) -> Result<AuditEntry, ApiError> {
+    let corrupt = || db::corrupt("audit_log", row.id.as_str(), "detail");
+    let detail: Map<String, Value> = serde_json::from_str(&row.detail).map_err(|_| corrupt())?;
+    Ok(AuditEntry {
+        at: Timestamp::from_micros(row.at_us).to_rfc3339_micros(),
+        id: row.id,
+        actor: row.actor,
+        action: row.action,
+        target: AuditTarget {
+            target_type: row.target_type,
+            id: row.target_id,
+        },
+        detail,
+        client_ip: row.client_ip,
+    })
 }

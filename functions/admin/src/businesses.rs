@@ -1,5 +1,6 @@
 //! Businesses: the tenants. Created by the operator; everything else belongs to one.
 
+use domain::api::admin::{Business, BusinessIn, BusinessPatch};
 use domain::audit::Action;
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::BusinessId;
@@ -8,20 +9,14 @@ use domain::rate_limit::Policy;
 use domain::sso::FrameAncestors;
 use edge::Env;
 use edge::audit::Audit;
-use edge::db::businesses::Business;
-use edge::{DB, db, http, runtime};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use worker::{Request, Response};
+use edge::call::{Created, Json, Path};
+use edge::{DB, db, runtime};
 
-#[derive(Deserialize)]
-struct BusinessIn {
-    name: Option<String>,
-    default_country: Option<String>,
-}
-
-pub async fn create(mut req: Request, env: &Env, audit: &Audit) -> Result<Response, ApiError> {
-    let body: BusinessIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+pub async fn create(
+    env: Env,
+    audit: Audit,
+    Json(body): Json<BusinessIn>,
+) -> Result<Created<Business>, ApiError> {
     let name = body.name.as_deref().map(str::trim).unwrap_or_default();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::invalid(
@@ -52,14 +47,14 @@ pub async fn create(mut req: Request, env: &Env, audit: &Audit) -> Result<Respon
     let detail = serde_json::json!({ "name": business.name, "default_country": business.default_country });
     audit
         .record(
-            env,
+            &env,
             &business.id,
             Action::BusinessCreated,
             Some(business.id.as_str()),
             detail,
         )
         .await;
-    http::json(201, &business)
+    Ok(Created(business))
 }
 
 /// The business, or 404.
@@ -69,25 +64,19 @@ pub async fn find(env: &Env, id: &BusinessId) -> Result<Business, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no business {id}")))
 }
 
-pub async fn get(env: &Env, id: &BusinessId) -> Result<Response, ApiError> {
-    http::json(200, &find(env, id).await?)
-}
-
-#[derive(Deserialize, Serialize)]
-struct BusinessPatch {
-    embed_frame_ancestors: Option<Vec<String>>,
-    rate_limit: Option<Value>,
+pub async fn get(env: Env, Path(id): Path<BusinessId>) -> Result<Json<Business>, ApiError> {
+    find(&env, &id).await.map(Json)
 }
 
 /// Changes what may be changed after creation: the sites allowed to frame the embedded inbox, and
 /// the rate limit of the business's API keys.
 pub async fn update(
-    mut req: Request,
-    env: &Env,
-    id: &BusinessId,
-    audit: &Audit,
-) -> Result<Response, ApiError> {
-    let patch: BusinessPatch = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    env: Env,
+    audit: Audit,
+    Path(id): Path<BusinessId>,
+    Json(patch): Json<BusinessPatch>,
+) -> Result<Json<Business>, ApiError> {
+    let (env, id) = (&env, &id);
     if patch.embed_frame_ancestors.is_none() && patch.rate_limit.is_none() {
         return Err(ApiError::new(
             ErrorCode::ValidationFailed,
@@ -121,5 +110,5 @@ pub async fn update(
     audit
         .record_update(env, id, Action::BusinessUpdated, id.as_str(), &patch)
         .await;
-    get(env, id).await
+    find(env, id).await.map(Json)
 }

@@ -2,6 +2,7 @@
 //! Secrets go in and are never shown again; responses list only which secrets are set.
 
 use crate::businesses;
+use domain::api::admin::{AccountIn, AccountPatch, ChannelAccountOut, ChannelAccountsOut};
 use domain::audit::Action;
 use domain::channel::Channel;
 use domain::destination::Destination;
@@ -12,67 +13,25 @@ use domain::phone::Phone;
 use domain::providers::Provider;
 use edge::Env;
 use edge::audit::Audit;
+use edge::call::{Created, Json, Path};
 use edge::db::channel_accounts::{ChannelAccount, NewAccount};
 use edge::{DB, db, http, runtime, secrets_key};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use worker::{Request, Response};
-
-#[derive(Deserialize)]
-struct AccountIn {
-    channel: Option<String>,
-    provider: Option<String>,
-    address: Option<String>,
-    name: Option<String>,
-    #[serde(default)]
-    settings: Map<String, Value>,
-    #[serde(default)]
-    secrets: Map<String, Value>,
-}
-
-#[derive(Deserialize, Serialize)]
-struct AccountPatch {
-    name: Option<String>,
-    /// Merged into the stored settings; a key set to null is removed.
-    #[serde(default)]
-    settings: Map<String, Value>,
-    /// Merged into the stored secrets; a key set to null is removed.
-    #[serde(default)]
-    secrets: Map<String, Value>,
-}
 
 /// An account as the admin API shows it: secrets by name only.
-#[derive(Serialize)]
-struct AccountOut {
-    id: ChannelAccountId,
-    business_id: BusinessId,
-    channel: Channel,
-    provider: &'static str,
-    address: String,
-    name: Option<String>,
-    settings: Value,
-    secrets_set: Vec<String>,
-    /// Where the provider must send webhooks, relative to this deployment's base URL.
-    webhook_path: String,
-    created_at: String,
-    updated_at: String,
-}
-
-impl From<ChannelAccount> for AccountOut {
-    fn from(account: ChannelAccount) -> Self {
-        Self {
-            secrets_set: account.secrets_set(),
-            webhook_path: account.provider.webhook_path(account.id.as_str()),
-            settings: Value::Object(account.settings),
-            id: account.id,
-            business_id: account.tenant.business_id,
-            channel: account.channel,
-            provider: account.provider.as_str(),
-            address: account.address,
-            name: account.name,
-            created_at: account.created_at,
-            updated_at: account.updated_at,
-        }
+fn shown(account: ChannelAccount) -> ChannelAccountOut {
+    ChannelAccountOut {
+        secrets_set: account.secrets_set(),
+        webhook_path: account.provider.webhook_path(account.id.as_str()),
+        settings: account.settings,
+        id: account.id,
+        business_id: account.tenant.business_id,
+        channel: account.channel,
+        provider: account.provider.as_str(),
+        address: account.address,
+        name: account.name,
+        created_at: account.created_at,
+        updated_at: account.updated_at,
     }
 }
 
@@ -142,12 +101,12 @@ fn normalise_address(channel: Channel, provider: Provider, address: &str) -> Res
 }
 
 pub async fn create(
-    mut req: Request,
-    env: &Env,
-    business_id: &BusinessId,
-    audit: &Audit,
-) -> Result<Response, ApiError> {
-    let input: AccountIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    env: Env,
+    audit: Audit,
+    Path(business_id): Path<BusinessId>,
+    Json(input): Json<AccountIn>,
+) -> Result<Created<ChannelAccountOut>, ApiError> {
+    let (env, business_id) = (&env, &business_id);
     let channel = input.channel.as_deref().and_then(Channel::parse).ok_or_else(|| {
         ApiError::invalid(
             "channel",
@@ -219,28 +178,30 @@ pub async fn create(
             detail,
         )
         .await;
-    http::json(201, &AccountOut::from(inserted))
+    Ok(Created(shown(inserted)))
 }
 
-pub async fn list(env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
-    let tenant = businesses::find(env, business_id).await?.tenant()?;
-    let accounts: Vec<AccountOut> =
-        db::channel_accounts::list(&env.d1(DB)?, &secrets_key::keyring(env)?, &tenant)
-            .await?
-            .into_iter()
-            .map(AccountOut::from)
-            .collect();
-    http::json(200, &serde_json::json!({ "channel_accounts": accounts }))
+pub async fn list(
+    env: Env,
+    Path(business_id): Path<BusinessId>,
+) -> Result<Json<ChannelAccountsOut>, ApiError> {
+    let tenant = businesses::find(&env, &business_id).await?.tenant()?;
+    let channel_accounts = db::channel_accounts::list(&env.d1(DB)?, &secrets_key::keyring(&env)?, &tenant)
+        .await?
+        .into_iter()
+        .map(shown)
+        .collect();
+    Ok(Json(ChannelAccountsOut { channel_accounts }))
 }
 
 /// Rotates secrets or changes settings; both merge (RFC 7396), so a rotation names only what changes.
 pub async fn update(
-    mut req: Request,
-    env: &Env,
-    id: &ChannelAccountId,
-    audit: &Audit,
-) -> Result<Response, ApiError> {
-    let patch: AccountPatch = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    env: Env,
+    audit: Audit,
+    Path(id): Path<ChannelAccountId>,
+    Json(patch): Json<AccountPatch>,
+) -> Result<Json<ChannelAccountOut>, ApiError> {
+    let (env, id) = (&env, &id);
     strings("settings", &patch.settings)?;
     strings("secrets", &patch.secrets)?;
     destinations(&patch.settings, http::allows_loopback(env))?;
@@ -257,7 +218,7 @@ pub async fn update(
     )
     .await?
     .ok_or_else(|| ApiError::not_found(format!("no channel account {id}")))?;
-    let account = AccountOut::from(updated);
+    let account = shown(updated);
     audit
         .record_update(
             env,
@@ -267,5 +228,5 @@ pub async fn update(
             &patch,
         )
         .await;
-    http::json(200, &account)
+    Ok(Json(account))
 }

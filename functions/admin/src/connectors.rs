@@ -2,15 +2,24 @@
 //! and replay. Secrets go in and are never shown again; responses list only which are set.
 
 use crate::businesses;
+use domain::api::Params;
+use domain::api::admin::{
+    ConnectorIn, ConnectorOut, ConnectorPatch, ConnectorStatus, ConnectorsOut, KrayinContact, PipelineOut,
+    PipelinesOut, ReplayIn, ReplayOut, StageOut, SyncLogEntry, SyncLogOut,
+};
 use domain::audit::Action;
+use domain::crm::ConnectionTest;
 use domain::crm::budget::Budget;
 use domain::crm::config;
+use domain::crm::kustomer::api::Team;
 use domain::crm::work::{ConnectorKind, ContactKey, JobStatus};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ConnectorId};
+use domain::query::Query;
 use domain::time::Timestamp;
 use edge::Env;
 use edge::audit::Audit;
+use edge::call::{Created, Json, Path};
 use edge::crm::krayin::{self, Krayin};
 use edge::crm::kustomer::{self, Kustomer};
 use edge::crm::sync;
@@ -19,81 +28,18 @@ use edge::db::crm_connectors::{self, Connector, Fields};
 use edge::db::crm_contacts;
 use edge::db::crm_sync_jobs::{self, Filter, Job, Summary};
 use edge::{DB, http, runtime, secrets_key};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
-use worker::{Request, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
 
-const MAX_NAME_CHARS: usize = 200;
+const MAX_NAME_CHARS: usize = domain::api::admin::MAX_NAME_CHARS;
 /// Writes to one connector that lose a race with another are tried this often.
 const WRITE_TRIES: usize = 5;
 /// The status's success rate looks back this far.
 const STATUS_WINDOW_SECONDS: i64 = 24 * 3600;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConnectorIn {
-    kind: Option<String>,
-    name: Option<String>,
-    #[serde(default)]
-    settings: Value,
-    #[serde(default)]
-    secrets: Value,
-    enabled: Option<bool>,
-    #[serde(default)]
-    rate_limit: Map<String, Value>,
-}
-
-#[derive(Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-struct ConnectorPatch {
-    name: Option<String>,
-    /// Merged into the stored settings (RFC 7396).
-    #[serde(default)]
-    settings: Value,
-    /// Merged into the stored secrets (RFC 7396): a rotation names only what changes.
-    #[serde(default)]
-    secrets: Value,
-    enabled: Option<bool>,
-    #[serde(default)]
-    rate_limit: Map<String, Value>,
-}
-
-/// A connector as the admin API shows it: secrets by name only, and its status.
-#[derive(Serialize)]
-struct ConnectorOut {
-    id: ConnectorId,
-    business_id: BusinessId,
-    kind: ConnectorKind,
-    name: String,
-    enabled: bool,
-    settings: Value,
-    secrets_set: Vec<String>,
-    rate_limit: Budget,
-    /// Where the CRM must send its webhooks, below this deployment's origin.
-    webhook_path: String,
-    status: StatusOut,
-    created_at: String,
-    updated_at: String,
-}
-
-#[derive(Serialize)]
-struct StatusOut {
-    /// Work waiting to be done (the backlog), and since when the oldest has waited.
-    backlog: i64,
-    oldest_pending_at: Option<Timestamp>,
-    /// The last 24 hours: work by how it ended, and the share of CRM work that succeeded.
-    last_24h: Summary,
-    success_rate: Option<f64>,
-    last_error: Option<String>,
-    last_error_at: Option<Timestamp>,
-    last_success_at: Option<Timestamp>,
-    /// Calls to the CRM wait until then (it answered 429).
-    paused_until: Option<Timestamp>,
-}
-
-fn status_out(connector: &Connector, summary: Summary, now: Timestamp) -> StatusOut {
+fn status_out(connector: &Connector, summary: Summary, now: Timestamp) -> ConnectorStatus {
     let attempted = summary.succeeded + summary.failed + summary.dead;
-    StatusOut {
+    ConnectorStatus {
         backlog: summary.pending,
         oldest_pending_at: summary.oldest_pending_us.map(Timestamp::from_micros),
         success_rate: (attempted > 0).then(|| summary.succeeded as f64 / attempted as f64),
@@ -151,12 +97,12 @@ fn object_or_empty(value: Value) -> Value {
 }
 
 pub async fn create(
-    mut req: Request,
-    env: &Env,
-    business_id: &BusinessId,
-    audit: &Audit,
-) -> Result<Response, ApiError> {
-    let input: ConnectorIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    env: Env,
+    audit: Audit,
+    Path(business_id): Path<BusinessId>,
+    Json(input): Json<ConnectorIn>,
+) -> Result<Created<ConnectorOut>, ApiError> {
+    let (env, business_id) = (&env, &business_id);
     let kinds = ConnectorKind::ALL.map(ConnectorKind::as_str).join(", ");
     let kind = input
         .kind
@@ -217,17 +163,17 @@ pub async fn create(
             detail,
         )
         .await;
-    http::json(201, &out(env, connector).await?)
+    Ok(Created(out(env, connector).await?))
 }
 
-pub async fn list(env: &Env, business_id: &BusinessId) -> Result<Response, ApiError> {
-    let tenant = businesses::find(env, business_id).await?.tenant()?;
-    let connectors = crm_connectors::list(&env.d1(DB)?, &secrets_key::keyring(env)?, &tenant, false).await?;
+pub async fn list(env: Env, Path(business_id): Path<BusinessId>) -> Result<Json<ConnectorsOut>, ApiError> {
+    let tenant = businesses::find(&env, &business_id).await?.tenant()?;
+    let connectors = crm_connectors::list(&env.d1(DB)?, &secrets_key::keyring(&env)?, &tenant, false).await?;
     let mut shown = Vec::with_capacity(connectors.len());
     for connector in connectors {
-        shown.push(out(env, connector).await?);
+        shown.push(out(&env, connector).await?);
     }
-    http::json(200, &json!({ "connectors": shown }))
+    Ok(Json(ConnectorsOut { connectors: shown }))
 }
 
 async fn find(env: &Env, id: &ConnectorId) -> Result<Connector, ApiError> {
@@ -236,19 +182,19 @@ async fn find(env: &Env, id: &ConnectorId) -> Result<Connector, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no connector {id}")))
 }
 
-pub async fn get(env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
-    http::json(200, &out(env, find(env, id).await?).await?)
+pub async fn get(env: Env, Path(id): Path<ConnectorId>) -> Result<Json<ConnectorOut>, ApiError> {
+    Ok(Json(out(&env, find(&env, &id).await?).await?))
 }
 
 /// Changes a connector: settings and secrets merge into what is stored and are checked as a
 /// whole; the write lands only on the revision it read.
 pub async fn update(
-    mut req: Request,
-    env: &Env,
-    id: &ConnectorId,
-    audit: &Audit,
-) -> Result<Response, ApiError> {
-    let patch: ConnectorPatch = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+    env: Env,
+    audit: Audit,
+    Path(id): Path<ConnectorId>,
+    Json(patch): Json<ConnectorPatch>,
+) -> Result<Json<ConnectorOut>, ApiError> {
+    let (env, id) = (&env, &id);
     let db = env.d1(DB)?;
     let keys = secrets_key::keyring(env)?;
     for _ in 0..WRITE_TRIES {
@@ -295,7 +241,7 @@ pub async fn update(
                     &patch,
                 )
                 .await;
-            return get(env, id).await;
+            return Ok(Json(out(env, find(env, id).await?).await?));
         }
     }
     Err(ApiError::conflict(format!(
@@ -335,7 +281,8 @@ async fn keep_read(db: &Db, connector: &Connector, read: Option<Value>) -> Resul
 }
 
 /// The seed's "Test the connection": what the CRM said of the connector's key.
-pub async fn test(env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+pub async fn test(env: Env, Path(id): Path<ConnectorId>) -> Result<Json<ConnectionTest>, ApiError> {
+    let (env, id) = (&env, &id);
     let connector = find(env, id).await?;
     let db = env.d1(DB)?;
     let unusable = |reason: String| ApiError::invalid("settings", reason);
@@ -347,11 +294,18 @@ pub async fn test(env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
             krayin::test_connection(&Krayin::new(env, &db, &connector).map_err(unusable)?).await?
         }
     };
-    http::json(200, &result)
+    Ok(Json(result))
 }
 
 /// The CRM's teams, for choosing the default team (Kustomer's).
-pub async fn teams(env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+/// Kustomer's teams as the API shows them.
+#[derive(Serialize)]
+pub struct TeamsOut {
+    teams: Vec<Team>,
+}
+
+pub async fn teams(env: Env, Path(id): Path<ConnectorId>) -> Result<Json<TeamsOut>, ApiError> {
+    let (env, id) = (&env, &id);
     let connector = find(env, id).await?;
     if connector.kind != ConnectorKind::Kustomer {
         return Err(ApiError::not_found(format!(
@@ -361,12 +315,15 @@ pub async fn teams(env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
     let db = env.d1(DB)?;
     let kustomer =
         Kustomer::new(env, &db, &connector).map_err(|reason| ApiError::invalid("settings", reason))?;
-    http::json(200, &json!({ "teams": kustomer::teams(&kustomer).await? }))
+    Ok(Json(TeamsOut {
+        teams: kustomer::teams(&kustomer).await?,
+    }))
 }
 
 /// Krayin's pipelines and their stages, read now (and kept for the sync): for choosing the
 /// pipeline and the stage ids of stage progression.
-pub async fn pipelines(env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+pub async fn pipelines(env: Env, Path(id): Path<ConnectorId>) -> Result<Json<PipelinesOut>, ApiError> {
+    let (env, id) = (&env, &id);
     let connector = find(env, id).await?;
     if connector.kind != ConnectorKind::Krayin {
         return Err(ApiError::not_found(format!(
@@ -379,40 +336,54 @@ pub async fn pipelines(env: &Env, id: &ConnectorId) -> Result<Response, ApiError
         .read_pipelines()
         .await
         .map_err(|refusal| edge::crm::refusal_error("Krayin", refusal))?;
-    let shown: Vec<Value> = pipelines
-        .iter()
-        .map(|pipeline| {
-            json!({
-                "id": pipeline.id,
-                "name": pipeline.name,
-                "is_default": pipeline.is_default,
-                "stages": pipeline.stages.iter().map(|stage| json!({
-                    "id": stage.id, "name": stage.name, "code": stage.code, "sort_order": stage.sort_order,
-                })).collect::<Vec<_>>(),
-            })
+    let pipelines = pipelines
+        .into_iter()
+        .map(|pipeline| PipelineOut {
+            id: pipeline.id.0,
+            name: pipeline.name,
+            is_default: pipeline.is_default,
+            stages: pipeline
+                .stages
+                .into_iter()
+                .map(|stage| StageOut {
+                    id: stage.id.0,
+                    name: stage.name,
+                    code: stage.code,
+                    sort_order: stage.sort_order,
+                })
+                .collect(),
         })
         .collect();
-    http::json(200, &json!({ "pipelines": shown }))
+    Ok(Json(PipelinesOut { pipelines }))
 }
 
 /// A contact of the connector with its records in the CRM: `key` is one of our customer ids, or
 /// `chatwoot:<contact id>`.
-pub async fn contact(env: &Env, id: &ConnectorId, key: &str) -> Result<Response, ApiError> {
+pub async fn contact(
+    env: Env,
+    Path(id): Path<ConnectorId>,
+    params: Params,
+) -> Result<Json<KrayinContact>, ApiError> {
+    let (env, id) = (&env, &id);
     let connector = find(env, id).await?;
-    let key = key.replace("%3A", ":").replace("%3a", ":");
+    let key = params.get("contact_key")?.replace("%3A", ":").replace("%3a", ":");
     let none = || ApiError::not_found(format!("connector {id} has no contact {key}"));
     let parsed = ContactKey::parse(&key).ok_or_else(none)?;
     let kept = crm_contacts::kept(&env.d1(DB)?, &connector.tenant, id, &parsed)
         .await?
         .ok_or_else(none)?;
-    http::json(200, &krayin::contact_out(&kept))
+    Ok(Json(krayin::contact_out(&kept)))
 }
 
 /// The connector's contact whose CRM external id is `?external_id=` (the whole string, or its
 /// first record: `krayin:person:123`).
-pub async fn find_contact(req: &Request, env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+pub async fn find_contact(
+    env: Env,
+    Path(id): Path<ConnectorId>,
+    query: Query,
+) -> Result<Json<KrayinContact>, ApiError> {
+    let (env, id) = (&env, &id);
     let connector = find(env, id).await?;
-    let query = http::query(req)?;
     let external_id = query
         .get("external_id")
         .map(str::trim)
@@ -421,58 +392,36 @@ pub async fn find_contact(req: &Request, env: &Env, id: &ConnectorId) -> Result<
     let kept = crm_contacts::by_external_id(&env.d1(DB)?, &connector.tenant, id, external_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("connector {id} has no contact {external_id}")))?;
-    http::json(200, &krayin::contact_out(&kept))
+    Ok(Json(krayin::contact_out(&kept)))
 }
 
 /// One entry of the sync log as the API shows it.
-#[derive(Serialize)]
-struct JobOut {
-    id: String,
-    /// Where the log is continued from (`before`).
-    seq: i64,
-    operation: &'static str,
-    customer_id: String,
-    record_id: String,
-    event_id: Option<String>,
-    status: JobStatus,
-    attempts: u32,
-    crm_id: Option<String>,
-    last_status: Option<u16>,
-    last_error: Option<String>,
-    duration_ms: Option<i64>,
-    next_attempt_at: Option<Timestamp>,
-    created_at: Timestamp,
-    updated_at: Timestamp,
-}
-
-impl From<Job> for JobOut {
-    fn from(job: Job) -> Self {
-        Self {
-            id: job.id.to_string(),
-            seq: job.seq,
-            operation: job.operation.as_str(),
-            customer_id: job.contact.to_string(),
-            record_id: job.subject_id,
-            event_id: job.event_id,
-            attempts: job.attempts,
-            crm_id: job.crm_id,
-            last_status: job.last_status,
-            last_error: job.last_error,
-            duration_ms: job.duration_ms,
-            next_attempt_at: (job.status == JobStatus::Pending)
-                .then(|| Timestamp::from_micros(job.next_attempt_us)),
-            created_at: Timestamp::from_micros(job.created_us),
-            updated_at: Timestamp::from_micros(job.updated_us),
-            status: job.status,
-        }
+fn log_entry(job: Job) -> SyncLogEntry {
+    SyncLogEntry {
+        id: job.id.to_string(),
+        seq: job.seq,
+        operation: job.operation.as_str(),
+        customer_id: job.contact.to_string(),
+        record_id: job.subject_id,
+        event_id: job.event_id,
+        attempts: job.attempts,
+        crm_id: job.crm_id,
+        last_status: job.last_status,
+        last_error: job.last_error,
+        duration_ms: job.duration_ms,
+        next_attempt_at: (job.status == JobStatus::Pending)
+            .then(|| Timestamp::from_micros(job.next_attempt_us)),
+        created_at: Timestamp::from_micros(job.created_us),
+        updated_at: Timestamp::from_micros(job.updated_us),
+        status: job.status,
     }
 }
 
 /// The sync log, newest first: `?status=`, `?record=` (a customer, conversation or message id),
 /// `?limit=` (default 50, at most 100) and `?before=` (the `seq` the last page ended at).
-pub async fn log(req: &Request, env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
+pub async fn log(env: Env, Path(id): Path<ConnectorId>, query: Query) -> Result<Json<SyncLogOut>, ApiError> {
+    let (env, id) = (&env, &id);
     let connector = find(env, id).await?;
-    let query = http::query(req)?;
     let statuses = JobStatus::ALL.map(JobStatus::as_str).join(", ");
     let status = match query.get("status") {
         Some(name) => Some(
@@ -501,24 +450,18 @@ pub async fn log(req: &Request, env: &Env, id: &ConnectorId) -> Result<Response,
     let next_before = (jobs.len() == filter.limit)
         .then(|| jobs.last().map(|job| job.seq))
         .flatten();
-    let entries: Vec<JobOut> = jobs.into_iter().map(JobOut::from).collect();
-    http::json(200, &json!({ "entries": entries, "next_before": next_before }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplayIn {
-    /// Which work to put back: dead (the default) and/or failed.
-    statuses: Option<Vec<String>>,
-    /// Work created in [from, to); RFC 3339.
-    from: Option<String>,
-    to: Option<String>,
+    let entries = jobs.into_iter().map(log_entry).collect();
+    Ok(Json(SyncLogOut { entries, next_before }))
 }
 
 /// Puts dead (or failed) work created in a time range back to pending, with a fresh retry window,
 /// and hands its contacts to the sync consumer.
-pub async fn replay(mut req: Request, env: &Env, id: &ConnectorId) -> Result<Response, ApiError> {
-    let input: ReplayIn = http::read_json(&mut req, http::SMALL_BODY_LIMIT).await?;
+pub async fn replay(
+    env: Env,
+    Path(id): Path<ConnectorId>,
+    Json(input): Json<ReplayIn>,
+) -> Result<Json<ReplayOut>, ApiError> {
+    let (env, id) = (&env, &id);
     let connector = find(env, id).await?;
     let statuses = match input.statuses {
         None => vec![JobStatus::Dead],
@@ -559,6 +502,8 @@ pub async fn replay(mut req: Request, env: &Env, id: &ConnectorId) -> Result<Res
     )
     .await?;
     sync::hand_over(env, &contacts, 0).await;
-    let replayed = contacts.len();
-    http::json(200, &json!({ "contacts": replayed, "statuses": statuses }))
+    Ok(Json(ReplayOut {
+        contacts: contacts.len(),
+        statuses,
+    }))
 }

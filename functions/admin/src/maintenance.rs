@@ -3,11 +3,10 @@
 //! `wrangler dev` runs no crons, uses it in its tests.
 
 use domain::error::ApiError;
+use domain::maintenance::SweepReport;
 use edge::Env;
-use edge::http;
-use worker::Response;
+use edge::call::Json;
 
-pub async fn sweep(env: &Env) -> Result<Response, ApiError> {
-    let report = edge::maintenance::sweep(env).await?;
-    http::json(200, &report)
+pub async fn sweep(env: Env) -> Result<Json<SweepReport>, ApiError> {
+    edge::maintenance::sweep(&env).await.map(Json)
 }

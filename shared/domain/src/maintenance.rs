@@ -2,6 +2,7 @@
 //! is put back on the queue before it is failed, and how long settled history is kept.
 
 use crate::providers::sending::{MAX_ATTEMPTS, MAX_RETRY_DELAY_SECONDS, backoff_seconds};
+use serde::Serialize;
 
 /// Rows a sweep touches per table and run: D1 statements stay small, and a backlog is worked
 /// off a minute at a time.
@@ -123,6 +124,28 @@ impl Default for RetentionPeriod {
     fn default() -> Self {
         Self(Self::DEFAULT_DAYS)
     }
+}
+
+/// What one run did, per kind; `failed` names the parts that could not run (logged).
+#[derive(Debug, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct SweepReport {
+    pub retention_days: u32,
+    pub webhook_tasks_requeued: usize,
+    pub sends_requeued: usize,
+    pub sends_failed: usize,
+    pub media_requeued: usize,
+    pub media_failed: usize,
+    pub webhook_events_deleted: usize,
+    pub webhook_deliveries_deleted: usize,
+    pub webhook_attempts_deleted: usize,
+    pub sso_tokens_deleted: usize,
+    pub idempotency_keys_deleted: usize,
+    pub crm_contacts_handed_over: usize,
+    pub crm_sync_jobs_deleted: usize,
+    pub crm_inbound_events_deleted: usize,
+    pub crm_links_due: usize,
+    pub failed: Vec<&'static str>,
 }
 
 #[cfg(test)]

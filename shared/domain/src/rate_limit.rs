@@ -20,10 +20,14 @@ use std::collections::VecDeque;
 
 /// A bucket's size and refill rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "KeyRateLimit", example = Policy::DEFAULT_KEY))]
 pub struct Policy {
-    /// Sustained requests a minute.
+    /// Sustained requests a minute (the bucket refills at this rate).
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = Policy::MAX_PER_MINUTE)))]
     pub per_minute: u32,
-    /// Requests that may come at once, after a quiet spell.
+    /// Requests that may come at once (the bucket's size).
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = Policy::MAX_BURST)))]
     pub burst: u32,
 }
 

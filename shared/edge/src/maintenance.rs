@@ -27,7 +27,6 @@ use domain::maintenance::{
 };
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use worker::{console_error, console_log, console_warn};
 
@@ -37,26 +36,7 @@ pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
 /// Webhook work is lost once it is this late: well past any queue delay or lease.
 const WEBHOOK_GRACE_SECONDS: i64 = 120;
 
-/// What one run did, per kind; `failed` names the parts that could not run (logged).
-#[derive(Debug, Default, Serialize)]
-pub struct SweepReport {
-    pub retention_days: u32,
-    pub webhook_tasks_requeued: usize,
-    pub sends_requeued: usize,
-    pub sends_failed: usize,
-    pub media_requeued: usize,
-    pub media_failed: usize,
-    pub webhook_events_deleted: usize,
-    pub webhook_deliveries_deleted: usize,
-    pub webhook_attempts_deleted: usize,
-    pub sso_tokens_deleted: usize,
-    pub idempotency_keys_deleted: usize,
-    pub crm_contacts_handed_over: usize,
-    pub crm_sync_jobs_deleted: usize,
-    pub crm_inbound_events_deleted: usize,
-    pub crm_links_due: usize,
-    pub failed: Vec<&'static str>,
-}
+pub use domain::maintenance::SweepReport;
 
 /// Runs every part of the sweep once, now.
 pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {

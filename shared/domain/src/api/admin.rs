@@ -1,16 +1,47 @@
-//! The admin endpoints: their declarations and the types they take and answer with.
+//! The admin API, taken by the operator's admin token: businesses, their API keys, channel
+//! accounts and CRM connectors, the audit log, and the maintenance sweep now; its declarations
+//! and the shapes it takes and answers with.
 
 use crate::api::{Caller::*, delete, get, patch, post};
+use crate::channel::Channel;
+use crate::crm::budget::Budget;
+use crate::crm::work::{ConnectorKind, JobStatus, Summary};
+use crate::error::ApiError;
+use crate::ids::{ApiKeyId, AuditEntryId, BusinessId, ChannelAccountId, ConnectorId};
+use crate::rate_limit::Policy;
+use crate::tenant::Tenant;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+#[cfg(feature = "openapi")]
+use {
+    crate::crm::ConnectionTest, crate::crm::kustomer::api::Team, crate::maintenance::SweepReport,
+    serde_json::json,
+};
+
+/// Longest name of a business, a key or a connector.
+pub const MAX_NAME_CHARS: usize = 200;
 
 function! {
-    /// `admin`.
+    /// The admin API.
     pub const ADMIN: Function<Admin> = "admin", owns "/admin/", tag "admin";
     /// Create a business
     CreateBusiness = post("/admin/businesses", Admin)
-        => |c| c;
+        => |c| c
+            .json::<BusinessIn>()
+            .example(json!({ "name": "Acme", "default_country": "IE" }))
+            .ok::<Business>(201)
+            .links(json!({
+                "GetBusiness": { "operationId": "getBusiness", "parameters": { "business_id": "$response.body#/id" } },
+                "IssueKey": { "operationId": "issueApiKey", "parameters": { "business_id": "$response.body#/id" } },
+                "ListKeys": { "operationId": "listApiKeys", "parameters": { "business_id": "$response.body#/id" } },
+                "CreateChannelAccount": { "operationId": "createChannelAccount", "parameters": { "business_id": "$response.body#/id" } },
+                "CreateConnector": { "operationId": "createConnector", "parameters": { "business_id": "$response.body#/id" } },
+                "AuditLog": { "operationId": "getAuditLog", "parameters": { "business_id": "$response.body#/id" } },
+            }));
     /// One business
     GetBusiness = get("/admin/businesses/{business_id}", Admin)
-        => |c| c;
+        => |c| c.ok::<Business>(200);
     /// Set the sites that may frame the inbox, or the API keys' rate limit
     ///
     /// embed_frame_ancestors, rate_limit or both (neither: 422). embed_frame_ancestors: the sites
@@ -20,75 +51,551 @@ function! {
     /// out keeping its value; any other name is 422 (field rate_limit.<name>). A changed limit
     /// applies to the keys within a minute.
     UpdateBusiness = patch("/admin/businesses/{business_id}", Admin)
-        => |c| c;
+        => |c| c
+            .json::<BusinessPatch>()
+            .example(json!({ "rate_limit": { "per_minute": 3000, "burst": 500 } }))
+            .ok::<Business>(200);
     /// Admin and security actions, newest first
     ///
     /// Who (the admin token or a key prefix), what, when and from where; never a secret.
     GetAuditLog = get("/admin/businesses/{business_id}/audit-log", Admin)
-        => |c| c;
+        => |c| c.query::<AuditParameters>().ok::<AuditLogOut>(200);
     /// Issue an API key
     IssueApiKey = post("/admin/businesses/{business_id}/api-keys", Admin)
-        => |c| c;
+        => |c| c
+            .optional_json::<KeyIn>()
+            .example(json!({ "name": "Salesforce production" }))
+            .ok::<IssuedApiKey>(201)
+            .links(json!({ "RevokeKey": { "operationId": "revokeApiKey", "parameters": { "key_id": "$response.body#/id" } } }));
     /// The business's keys, by prefix
     ListApiKeys = get("/admin/businesses/{business_id}/api-keys", Admin)
-        => |c| c;
+        => |c| c.ok::<ApiKeysOut>(200);
     /// Revoke an API key (idempotent)
     RevokeApiKey = delete("/admin/api-keys/{key_id}", Admin)
-        => |c| c;
+        => |c| c.ok::<ApiKey>(200);
     /// Add a channel account
     ///
     /// Secrets go in and are never returned. 409 when the channel already has an account at the
     /// address.
     CreateChannelAccount = post("/admin/businesses/{business_id}/channel-accounts", Admin)
-        => |c| c;
+        => |c| c
+            .json::<AccountIn>()
+            .example(json!({
+                "channel": "whatsapp", "provider": "meta", "address": "106540352242922",
+                "secrets": { "app_secret": "…", "verify_token": "…", "access_token": "…" },
+            }))
+            .ok::<ChannelAccountOut>(201)
+            .links(json!({ "UpdateChannelAccount": { "operationId": "updateChannelAccount", "parameters": { "account_id": "$response.body#/id" } } }))
+            .errors(&[409]);
     /// The business's channel accounts
     ListChannelAccounts = get("/admin/businesses/{business_id}/channel-accounts", Admin)
-        => |c| c;
+        => |c| c.ok::<ChannelAccountsOut>(200);
     /// Rotate secrets or change settings
     ///
     /// settings and secrets merge (RFC 7396: null removes a key).
     UpdateChannelAccount = patch("/admin/channel-accounts/{account_id}", Admin)
-        => |c| c;
+        => |c| c
+            .json::<AccountPatch>()
+            .example(json!({ "secrets": { "access_token": "<rotated>" } }))
+            .ok::<ChannelAccountOut>(200);
     /// Connect a CRM
     ///
     /// Kustomer or Krayin; settings and secrets are checked (Krayin's pipeline and stages against
     /// Krayin: 502 when it fails).
     CreateConnector = post("/admin/businesses/{business_id}/connectors", Admin)
-        => |c| c;
+        => |c| c
+            .json::<ConnectorIn>()
+            .example(json!({
+                "kind": "kustomer", "settings": { "subdomain": "acme", "auto_assignment": true },
+                "secrets": { "api_key": "eyJ…", "webhook_secret": "<the Kustomer webhook token>" },
+            }))
+            .ok::<ConnectorOut>(201)
+            .links(json!({
+                "GetConnector": { "operationId": "getConnector", "parameters": { "connector_id": "$response.body#/id" } },
+                "UpdateConnector": { "operationId": "updateConnector", "parameters": { "connector_id": "$response.body#/id" } },
+                "ConnectorSyncLog": { "operationId": "getConnectorSyncLog", "parameters": { "connector_id": "$response.body#/id" } },
+            }))
+            .errors(&[502]);
     /// The business's connectors with their status
     ListConnectors = get("/admin/businesses/{business_id}/connectors", Admin)
-        => |c| c;
+        => |c| c.ok::<ConnectorsOut>(200);
     /// One connector
     GetConnector = get("/admin/connectors/{connector_id}", Admin)
-        => |c| c;
+        => |c| c.ok::<ConnectorOut>(200);
     /// Change a connector
     ///
     /// settings and secrets merge (RFC 7396) and are checked as a whole; 409 when it kept changing
     /// meanwhile.
     UpdateConnector = patch("/admin/connectors/{connector_id}", Admin)
-        => |c| c;
+        => |c| c
+            .json::<ConnectorPatch>()
+            .example(json!({ "enabled": false }))
+            .ok::<ConnectorOut>(200)
+            .errors(&[409, 502]);
     /// The connection test
     TestConnector = post("/admin/connectors/{connector_id}/test", Admin)
-        => |c| c;
+        => |c| c
+            .ok::<ConnectionTest>(200)
+            .example(json!({ "ok": false, "status": 401, "reason": "… check the API key …" }))
+            .errors(&[422]);
     /// Kustomer's teams
     GetConnectorTeams = get("/admin/connectors/{connector_id}/teams", Admin)
-        => |c| c;
+        => |c| c.ok::<TeamsOut>(200).errors(&[422, 502]);
     /// Krayin's pipelines and stages
     GetConnectorPipelines = get("/admin/connectors/{connector_id}/pipelines", Admin)
-        => |c| c;
+        => |c| c.ok::<PipelinesOut>(200).errors(&[422, 502]);
     /// A contact by its CRM external id
     FindConnectorContact = get("/admin/connectors/{connector_id}/contacts", Admin)
-        => |c| c;
+        => |c| c.query::<ContactParameters>().ok::<KrayinContact>(200);
     /// A contact by its key
     GetConnectorContact = get("/admin/connectors/{connector_id}/contacts/{contact_key}", Admin)
-        => |c| c;
+        => |c| c.ok::<KrayinContact>(200);
     /// The sync log, newest first
     GetConnectorSyncLog = get("/admin/connectors/{connector_id}/sync-log", Admin)
-        => |c| c;
+        => |c| c.query::<SyncLogParameters>().ok::<SyncLogOut>(200);
     /// Put dead or failed work back
     ReplayConnectorWork = post("/admin/connectors/{connector_id}/replay", Admin)
-        => |c| c;
+        => |c| c.json::<ReplayIn>().example(json!({ "statuses": ["dead"] })).ok::<ReplayOut>(200);
     /// Run the maintenance sweep now
     RunMaintenanceSweep = post("/admin/maintenance/sweep", Admin)
-        => |c| c;
+        => |c| c.ok::<SweepReport>(200);
+}
+
+/// A new business.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct BusinessIn {
+    #[cfg_attr(feature = "openapi", schemars(required, length(min = 1, max = MAX_NAME_CHARS)))]
+    pub name: Option<String>,
+    /// ISO 3166 alpha-2.
+    pub default_country: Option<String>,
+}
+
+/// A business as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Business {
+    pub id: BusinessId,
+    pub name: String,
+    /// ISO 3166 alpha-2, as validated when the business was created.
+    pub default_country: Option<String>,
+    /// RFC 3339 time.
+    pub created_at: String,
+    /// Origins allowed to frame the embedded inbox.
+    pub embed_frame_ancestors: Vec<String>,
+    /// Each API key's limit (the default unless set).
+    pub rate_limit: Policy,
+}
+
+impl Business {
+    /// The business as the tenant the operator's requests about it act for.
+    pub fn tenant(&self) -> Result<Tenant, ApiError> {
+        Tenant::from_stored(self.id.as_str(), self.default_country.as_deref())
+    }
+}
+
+/// What may change of a business after it is made: one or both.
+#[derive(Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schemars(extend("anyOf" = [{ "required": ["embed_frame_ancestors"] }, { "required": ["rate_limit"] }]))
+)]
+pub struct BusinessPatch {
+    #[cfg_attr(feature = "openapi", schemars(length(max = 20)))]
+    pub embed_frame_ancestors: Option<Vec<String>>,
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<PolicyPatch>"))]
+    pub rate_limit: Option<Value>,
+}
+
+/// A key rate limit's change: a number left out keeps its value.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code, reason = "describes a field for the contract")]
+struct PolicyPatch {
+    #[schemars(range(min = 1, max = Policy::MAX_PER_MINUTE))]
+    per_minute: Option<u32>,
+    #[schemars(range(min = 1, max = Policy::MAX_BURST))]
+    burst: Option<u32>,
+}
+
+/// The parameters of the audit log.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the query for the contract")]
+struct AuditParameters {
+    /// 1 to 500, default 100.
+    #[schemars(range(min = 1, max = crate::query::MAX_PAGE))]
+    limit: Option<u32>,
+    /// The next_cursor of a previous page.
+    before: Option<String>,
+}
+
+/// One admin or security action.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct AuditEntry {
+    pub id: AuditEntryId,
+    /// RFC 3339 time.
+    pub at: String,
+    /// admin, or key:<key prefix>.
+    pub actor: String,
+    /// e.g. api_key.issued.
+    pub action: String,
+    pub target: AuditTarget,
+    /// What changed; never a secret.
+    pub detail: Map<String, Value>,
+    pub client_ip: Option<String>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct AuditTarget {
+    #[serde(rename = "type")]
+    pub target_type: String,
+    pub id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct AuditLogOut {
+    pub entries: Vec<AuditEntry>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct KeyIn {
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_NAME_CHARS)))]
+    pub name: Option<String>,
+}
+
+/// A key as listed: by its prefix, never the key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub business_id: BusinessId,
+    pub name: Option<String>,
+    pub prefix: String,
+    /// RFC 3339 time.
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A key just issued: the key itself is in this answer only.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct IssuedApiKey {
+    #[serde(flatten)]
+    pub listed: ApiKey,
+    /// The key in clear, shown only here.
+    pub key: String,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ApiKeysOut {
+    pub api_keys: Vec<ApiKey>,
+}
+
+/// A new channel account. Settings and secrets are strings (null removes one in a change).
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct AccountIn {
+    #[cfg_attr(feature = "openapi", schemars(with = "Channel", required))]
+    pub channel: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(required, extend("enum" = ["meta", "twilio", "mailgun"])))]
+    pub provider: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(required))]
+    pub address: Option<String>,
+    pub name: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "std::collections::BTreeMap<String, Option<String>>")
+    )]
+    pub settings: Map<String, Value>,
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "std::collections::BTreeMap<String, Option<String>>")
+    )]
+    pub secrets: Map<String, Value>,
+}
+
+/// A channel account's change: settings and secrets merge into what is stored (RFC 7396).
+#[derive(Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    /// Merged into the stored settings; a key set to null is removed.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "std::collections::BTreeMap<String, Option<String>>")
+    )]
+    pub settings: Map<String, Value>,
+    /// Merged into the stored secrets; a key set to null is removed.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "std::collections::BTreeMap<String, Option<String>>")
+    )]
+    pub secrets: Map<String, Value>,
+}
+
+/// A channel account as the admin API shows it: secrets by name only.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "ChannelAccount"))]
+pub struct ChannelAccountOut {
+    pub id: ChannelAccountId,
+    pub business_id: BusinessId,
+    pub channel: Channel,
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["meta", "twilio", "mailgun"])))]
+    pub provider: &'static str,
+    pub address: String,
+    pub name: Option<String>,
+    pub settings: Map<String, Value>,
+    pub secrets_set: Vec<String>,
+    /// Where the provider must send webhooks, relative to this deployment's base URL.
+    pub webhook_path: String,
+    /// RFC 3339 time.
+    pub created_at: String,
+    /// RFC 3339 time.
+    pub updated_at: String,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ChannelAccountsOut {
+    pub channel_accounts: Vec<ChannelAccountOut>,
+}
+
+/// A new connector: its CRM, and that CRM's settings and secrets (docs/connectors.md).
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorIn {
+    #[cfg_attr(feature = "openapi", schemars(with = "ConnectorKind", required))]
+    pub kind: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_NAME_CHARS)))]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(with = "Map<String, Value>"))]
+    pub settings: Value,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(with = "Map<String, Value>"))]
+    pub secrets: Value,
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(with = "BudgetIn"))]
+    pub rate_limit: Map<String, Value>,
+}
+
+/// A connector's change: settings and secrets merge into what is stored (RFC 7396).
+#[derive(Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorPatch {
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_NAME_CHARS)))]
+    pub name: Option<String>,
+    /// Merged into the stored settings (RFC 7396).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(with = "Map<String, Value>"))]
+    pub settings: Value,
+    /// Merged into the stored secrets (RFC 7396): a rotation names only what changes.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(with = "Map<String, Value>"))]
+    pub secrets: Value,
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(with = "BudgetIn"))]
+    pub rate_limit: Map<String, Value>,
+}
+
+/// A connector's CRM request budget; null is no limit of that kind.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[schemars(rename = "RateLimit")]
+#[allow(dead_code, reason = "describes a field for the contract")]
+struct BudgetIn {
+    #[schemars(range(min = 1, max = 1_000_000))]
+    per_minute: Option<u32>,
+    #[schemars(range(min = 1, max = 1_000_000))]
+    per_second: Option<u32>,
+    #[schemars(range(min = 1, max = 1_000_000))]
+    per_day: Option<u32>,
+}
+
+/// A connector as the admin API shows it: secrets by name only, and its status.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "Connector"))]
+pub struct ConnectorOut {
+    pub id: ConnectorId,
+    pub business_id: BusinessId,
+    pub kind: ConnectorKind,
+    pub name: String,
+    pub enabled: bool,
+    #[cfg_attr(feature = "openapi", schemars(with = "Map<String, Value>"))]
+    pub settings: Value,
+    pub secrets_set: Vec<String>,
+    pub rate_limit: Budget,
+    /// Where the CRM must send its webhooks, below this deployment's origin.
+    pub webhook_path: String,
+    pub status: ConnectorStatus,
+    /// RFC 3339 time.
+    pub created_at: String,
+    /// RFC 3339 time.
+    pub updated_at: String,
+}
+
+/// How a connector's work goes.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ConnectorStatus {
+    /// Work waiting to be done (the backlog), and since when the oldest has waited.
+    pub backlog: i64,
+    pub oldest_pending_at: Option<Timestamp>,
+    /// The last 24 hours: work by how it ended, and the share of CRM work that succeeded.
+    pub last_24h: Summary,
+    pub success_rate: Option<f64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<Timestamp>,
+    pub last_success_at: Option<Timestamp>,
+    /// Calls to the CRM wait until then (it answered 429).
+    pub paused_until: Option<Timestamp>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ConnectorsOut {
+    pub connectors: Vec<ConnectorOut>,
+}
+
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the answer for the contract")]
+struct TeamsOut {
+    teams: Vec<Team>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PipelinesOut {
+    pub pipelines: Vec<PipelineOut>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PipelineOut {
+    pub id: u64,
+    pub name: String,
+    pub is_default: bool,
+    pub stages: Vec<StageOut>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct StageOut {
+    pub id: u64,
+    pub name: String,
+    pub code: String,
+    pub sort_order: u32,
+}
+
+/// The parameters of a contact's lookup.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the query for the contract")]
+struct ContactParameters {
+    /// The whole external id, or its first record (krayin:person:123).
+    #[schemars(length(min = 1, max = 200))]
+    external_id: String,
+}
+
+/// A contact of a connector with its records in Krayin.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct KrayinContact {
+    pub contact: String,
+    pub external_id: Option<String>,
+    pub person_id: Option<u64>,
+    pub lead_id: Option<u64>,
+    pub organization_id: Option<u64>,
+    pub activity_id: Option<u64>,
+    pub stages_done: Vec<&'static str>,
+}
+
+/// The parameters of the sync log.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the query for the contract")]
+struct SyncLogParameters {
+    /// One status.
+    status: Option<JobStatus>,
+    /// A customer, conversation or message id.
+    record: Option<String>,
+    /// 1 to 500, default 100.
+    #[schemars(range(min = 1, max = crate::query::MAX_PAGE))]
+    limit: Option<u32>,
+    /// The seq the last page ended at.
+    #[schemars(range(min = 1))]
+    before: Option<i64>,
+}
+
+/// One entry of the sync log.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct SyncLogEntry {
+    pub id: String,
+    /// Where the log is continued from (`before`).
+    pub seq: i64,
+    pub operation: &'static str,
+    pub customer_id: String,
+    pub record_id: String,
+    pub event_id: Option<String>,
+    pub status: JobStatus,
+    pub attempts: u32,
+    pub crm_id: Option<String>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub next_attempt_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct SyncLogOut {
+    pub entries: Vec<SyncLogEntry>,
+    pub next_before: Option<i64>,
+}
+
+/// Which work to put back.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReplayIn {
+    /// Which work to put back: dead (the default) and/or failed.
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(length(min = 1), extend("items" = { "type": "string", "enum": ["dead", "failed"] }))
+    )]
+    pub statuses: Option<Vec<String>>,
+    /// Work created in [from, to); RFC 3339.
+    pub from: Option<String>,
+    /// RFC 3339 time.
+    pub to: Option<String>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ReplayOut {
+    pub contacts: usize,
+    pub statuses: Vec<JobStatus>,
 }

@@ -14,6 +14,7 @@ const MAX_PER_WINDOW: u32 = 1_000_000;
 
 /// Limits; `None` is no limit of that kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Budget {
     pub per_minute: Option<u32>,
     pub per_second: Option<u32>,

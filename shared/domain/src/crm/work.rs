@@ -222,6 +222,7 @@ impl fmt::Display for Operation {
 
 /// Where a piece of work stands. `pending` is the only state work leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Pending,
@@ -332,6 +333,19 @@ pub fn plan(events: &[EventToFollow<'_>], connectors: &[ConnectorId]) -> Vec<Pla
         }
     }
     jobs
+}
+
+/// The connector's work settled in [since_us, until_us) by status, what is pending now, and the
+/// oldest pending work.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Summary {
+    pub pending: i64,
+    pub succeeded: i64,
+    pub skipped: i64,
+    pub failed: i64,
+    pub dead: i64,
+    pub oldest_pending_us: Option<i64>,
 }
 
 #[cfg(test)]

@@ -813,28 +813,34 @@ async fn follow_chatwoot(krayin: &Krayin<'_>, event: &ChatwootEvent) -> Result<O
 }
 
 /// The contact's Krayin ids as the admin API shows them.
-pub fn contact_out(kept: &Kept) -> Value {
+pub fn contact_out(kept: &Kept) -> domain::api::admin::KrayinContact {
     let refs = kept
         .external_id
         .as_deref()
         .and_then(|external_id| KrayinRefs::parse(external_id).ok())
         .unwrap_or_default();
-    serde_json::json!({
-        "contact": kept.contact,
-        "external_id": kept.external_id,
-        "person_id": refs.person,
-        "lead_id": refs.lead,
-        "organization_id": refs.organization,
-        "activity_id": refs.activity,
-        "stages_done": kept.stages_done.as_deref().map(StageTrigger::parse_list)
-            .unwrap_or_default().iter().map(|trigger| trigger.as_str()).collect::<Vec<_>>(),
-    })
+    domain::api::admin::KrayinContact {
+        contact: kept.contact.to_string(),
+        external_id: kept.external_id.clone(),
+        person_id: refs.person.map(|id| id.0),
+        lead_id: refs.lead.map(|id| id.0),
+        organization_id: refs.organization.map(|id| id.0),
+        activity_id: refs.activity.map(|id| id.0),
+        stages_done: kept
+            .stages_done
+            .as_deref()
+            .map(StageTrigger::parse_list)
+            .unwrap_or_default()
+            .iter()
+            .map(|trigger| trigger.as_str())
+            .collect(),
+    }
 }
 
 /// The seed's "Test the connection": the token's user, or what Krayin said of it.
 pub async fn test_connection(krayin: &Krayin<'_>) -> Result<super::ConnectionTest, ApiError> {
     match krayin.data(&api::current_user()).await {
         Ok(user) => Ok(super::ConnectionTest::passed(Value::Object(user))),
-        Err(refusal) => super::ConnectionTest::refused("Krayin", refusal),
+        Err(refusal) => super::refused_test("Krayin", refusal),
     }
 }

@@ -476,7 +476,7 @@ async fn note(
 pub async fn test_connection(kustomer: &Kustomer<'_>) -> Result<ConnectionTest, ApiError> {
     let resource = match kustomer.resource(&api::current_user()).await {
         Ok(resource) => resource,
-        Err(refusal) => return ConnectionTest::refused("Kustomer", refusal),
+        Err(refusal) => return super::refused_test("Kustomer", refusal),
     };
     let user = api::CurrentUser::from_resource(&resource);
     if let (Some(expected), Some(actual)) =

@@ -20,7 +20,6 @@ use domain::crm::work::{ConnectorKind, Work};
 use domain::error::ApiError;
 use domain::message::Message;
 use domain::tenant::Tenant;
-use serde_json::Value;
 
 /// The secret that signs attachment links in what connectors put in a CRM.
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
@@ -115,61 +114,31 @@ pub(crate) async fn attachment_links(
         .collect())
 }
 
-/// What the connection test found: who the credentials belong to, or why they do not work and
-/// what to do.
-#[derive(Debug, serde::Serialize)]
-pub struct ConnectionTest {
-    pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<Value>,
-    /// The CRM's status when it refused, or none when it could not be reached.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
+pub use domain::crm::ConnectionTest;
 
-impl ConnectionTest {
-    pub fn passed(user: Value) -> Self {
-        Self {
-            ok: true,
-            user: Some(user),
-            status: None,
-            reason: None,
+/// What a refused test call says; our own failure stays ours.
+pub fn refused_test(crm: &str, refusal: Refusal) -> Result<ConnectionTest, ApiError> {
+    Ok(match refusal {
+        Refusal::Ours(error) => return Err(error),
+        Refusal::Budget { wait_ms } => ConnectionTest::failed(
+            None,
+            format!(
+                "the connector's request budget is spent; try again in {} s",
+                wait_ms / 1000 + 1
+            ),
+        ),
+        Refusal::Failed(CallFailure::Status { status, reason, .. }) => {
+            ConnectionTest::failed(Some(status), reason)
         }
-    }
-
-    pub fn failed(status: Option<u16>, reason: String) -> Self {
-        Self {
-            ok: false,
-            user: None,
-            status,
-            reason: Some(reason),
-        }
-    }
-
-    /// What a refused test call says; our own failure stays ours.
-    pub fn refused(crm: &str, refusal: Refusal) -> Result<Self, ApiError> {
-        Ok(match refusal {
-            Refusal::Ours(error) => return Err(error),
-            Refusal::Budget { wait_ms } => Self::failed(
-                None,
-                format!(
-                    "the connector's request budget is spent; try again in {} s",
-                    wait_ms / 1000 + 1
-                ),
-            ),
-            Refusal::Failed(CallFailure::Status { status, reason, .. }) => Self::failed(Some(status), reason),
-            Refusal::Failed(CallFailure::TimedOut) => Self::failed(
-                None,
-                format!("{crm} did not answer within {} s", client::TIMEOUT_MS / 1000),
-            ),
-            Refusal::Failed(CallFailure::Unreachable(cause)) => Self::failed(
-                None,
-                format!("{crm} could not be reached ({cause}); check the connector's address"),
-            ),
-        })
-    }
+        Refusal::Failed(CallFailure::TimedOut) => ConnectionTest::failed(
+            None,
+            format!("{crm} did not answer within {} s", client::TIMEOUT_MS / 1000),
+        ),
+        Refusal::Failed(CallFailure::Unreachable(cause)) => ConnectionTest::failed(
+            None,
+            format!("{crm} could not be reached ({cause}); check the connector's address"),
+        ),
+    })
 }
 
 /// A refusal as the API's client sees it: the CRM's own failure is a 502 (or 503 while the

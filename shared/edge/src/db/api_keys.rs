@@ -4,21 +4,12 @@ use crate::db::Db;
 use crate::db::{self, text};
 use domain::api_key::ApiKeyHash;
 use domain::error::ApiError;
-use domain::ids::{ApiKeyId, BusinessId};
+use domain::ids::ApiKeyId;
 use domain::rate_limit::Policy;
 use domain::tenant::Tenant;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-/// A key as listed: by its prefix, never the key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ApiKey {
-    pub id: ApiKeyId,
-    pub business_id: BusinessId,
-    pub name: Option<String>,
-    pub prefix: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
-}
+pub use domain::api::admin::ApiKey;
 
 const COLUMNS: &str = "id, business_id, name, prefix, created_at, revoked_at";
 

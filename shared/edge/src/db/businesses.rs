@@ -7,29 +7,9 @@ use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::rate_limit::Policy;
 use domain::sso::FrameAncestors;
-use domain::tenant::Tenant;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-/// A business as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Business {
-    pub id: BusinessId,
-    pub name: String,
-    /// ISO 3166 alpha-2, as validated when the business was created.
-    pub default_country: Option<String>,
-    pub created_at: String,
-    /// Origins allowed to frame the embedded inbox.
-    pub embed_frame_ancestors: Vec<String>,
-    /// Each API key's limit (the default unless set).
-    pub rate_limit: Policy,
-}
-
-impl Business {
-    /// The business as the tenant the operator's requests about it act for.
-    pub fn tenant(&self) -> Result<Tenant, ApiError> {
-        Tenant::from_stored(self.id.as_str(), self.default_country.as_deref())
-    }
-}
+pub use domain::api::admin::Business;
 
 /// A business as stored.
 #[derive(Deserialize)]

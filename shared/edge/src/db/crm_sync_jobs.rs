@@ -394,17 +394,7 @@ pub async fn list(
     jobs(result.results::<Row>()?)
 }
 
-/// The connector's work settled in [since_us, until_us) by status, what is pending now, and the
-/// oldest pending work.
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub struct Summary {
-    pub pending: i64,
-    pub succeeded: i64,
-    pub skipped: i64,
-    pub failed: i64,
-    pub dead: i64,
-    pub oldest_pending_us: Option<i64>,
-}
+pub use domain::crm::work::Summary;
 
 pub async fn summary(
     db: &Db,

@@ -423,6 +423,7 @@ impl CurrentUser {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Team {
     pub id: String,
     /// The team's name, or its id when Kustomer gave none (a list must still show something).
