@@ -2,8 +2,8 @@
 //   - no import cycles between the files of a Rust crate (tests left out: a file's
 //     `#[cfg(test)]` part may use anything);
 //   - SQL only in shared/edge/src/db/ (one home per table);
-//   - a function serves its endpoints through the wiring that checks the caller its declaration
-//     names (http::serve_tenant, serve_admin, serve_open), never through bare http::serve;
+//   - a function serves its endpoints through the wiring that routes by its declaration and
+//     checks the caller it names (edge::call::serve), never through bare http::serve;
 //   - every repository path the README names in backticks exists;
 //   - every relative link of the README and docs/*.md reaches a file, and its #anchor a heading;
 //   - the counts the README states (functions, openapi.json's paths and operations, migrations)
@@ -145,16 +145,20 @@ for (const crate of crates) {
   }
 }
 
-// A function's requests go through the wiring that routes them by the endpoint table and checks
-// the caller the table declares. Two route by hand, each for a reason: the gateway (it forwards
-// and authenticates nothing) and the inbox page (an HTML page answers its misses).
-const ROUTES_BY_HAND = new Set(['gateway', 'embed-inbox']);
+// A function's requests go through the wiring that routes them by its endpoints' declaration and
+// checks the caller it declares (edge::call::serve, or serve_or). One routes by hand, for a
+// reason: the gateway, which forwards every other path and authenticates nothing.
+const ROUTES_BY_HAND = new Set(['gateway']);
 for (const name of readdirSync(join(ROOT, 'functions'))) {
   const src = join(ROOT, 'functions', name, 'src');
   if (!existsSync(src) || ROUTES_BY_HAND.has(name)) continue;
   for (const file of rustFiles(src)) {
-    if (/\bhttp::serve\(/.test(withoutTests(file))) {
-      failures.push(`${relative(ROOT, file)} serves requests through bare http::serve: use serve_tenant, serve_admin or serve_open`);
+    const code = withoutTests(file);
+    if (/\bhttp::serve\(/.test(code)) {
+      failures.push(`${relative(ROOT, file)} serves requests through bare http::serve: use edge::call::serve`);
+    }
+    if (/event\(fetch\)/.test(code) && !/\bcall::serve(_or)?\(/.test(code)) {
+      failures.push(`${relative(ROOT, file)} answers requests without edge::call::serve, which routes by its declaration`);
     }
   }
 }

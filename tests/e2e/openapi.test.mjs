@@ -1,12 +1,12 @@
-// openapi.json against the code and the running stack: every endpoint of the code's table
-// (domain::api::ENDPOINTS, written to openapi/endpoints.json by a unit test that fails when the
-// two differ) is documented with its method, operationId and security, and nothing else is; the
-// gateway forwards each endpoint's path to the function that serves it; every documented
-// operation reaches its handler and every other
-// method on a documented path is refused with 405, the documented Allow list and the documented
-// body (the JSON error, or the embed page's HTML), the rate-limit headers and the 429 are where
-// the document says, the gateway serves the committed file, and the file is a valid OpenAPI 3.1
-// document.
+// openapi.json against the running stack. The document is written from the endpoints'
+// declarations (shared/domain/src/api/) and the Rust types they name by tools/contract, and
+// `scripts/configure --check` fails when the committed one differs; so is the gateway's route
+// table, which tools/contract's own tests hold to the declarations. Here: every documented
+// operation reaches its handler and every other method on a documented path is refused with 405,
+// the documented Allow list and the documented body (the JSON error, or the embed page's HTML);
+// every JSON answer matches its documented schema (whose objects are closed); the rate-limit
+// headers and the 429 are where the document says; the gateway serves the committed file; and the
+// file is a valid OpenAPI 3.1 document.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,16 +18,18 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DOCUMENT_TEXT = readFileSync(join(ROOT, 'openapi.json'), 'utf8');
 const DOCUMENT = JSON.parse(DOCUMENT_TEXT);
-/** The code's table of endpoints: operation, function, method, path and security of each. */
-const ENDPOINTS = JSON.parse(readFileSync(join(ROOT, 'tests/e2e/openapi/endpoints.json'), 'utf8'));
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 /** What the probe tries on every path besides the documented methods. */
 const PROBED_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'];
 
 const normalised = (template) => template.replace(/\{[^}]+\}/g, '{}');
 
-/** The gateway's own paths: every other is routed to a function, within the rate limits. */
-const GATEWAY_PATHS = new Set(ENDPOINTS.filter((e) => e.function === 'gateway').map((e) => e.path));
+/** The gateway's own paths (its operations' tag): every other is routed to a function, within the rate limits. */
+const GATEWAY_PATHS = new Set(
+  Object.entries(DOCUMENT.paths)
+    .filter(([, item]) => Object.values(item).some((operation) => operation.tags?.includes('gateway')))
+    .map(([path]) => path),
+);
 const RATE_LIMIT_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'];
 /** Operations that take an API key: their answers carry the key's rate-limit headers. */
 const isKeyed = (operation) => (operation.security ?? []).some((r) => 'ApiKey' in r || 'ApiKeyBearer' in r);
@@ -50,73 +52,6 @@ function documentedPaths() {
 }
 
 const sorted = (set) => [...set].sort().join(', ');
-
-/** Function name → the routes the gateway hands it (`/path` or `/prefix/*`), read from its
- * generated route table (functions/gateway/src/route_table.rs), whose bindings are the
- * functions' names in upper case. */
-function functionRoutes() {
-  const routes = new Map();
-  const table = readFileSync(join(ROOT, 'functions/gateway/src/route_table.rs'), 'utf8');
-  for (const [, kind, body] of table.matchAll(/pub const (EXACT|PREFIXES)[^=]*= &\[([\s\S]*?)\];/g)) {
-    for (const [, path, binding] of body.matchAll(/\("([^"]+)", "([A-Z_]+)"\)/g)) {
-      const name = binding.toLowerCase().replace(/_/g, '-');
-      if (!routes.has(name)) routes.set(name, []);
-      routes.get(name).push(kind === 'PREFIXES' ? `${path}*` : path);
-    }
-  }
-  return routes;
-}
-
-/** Whether a gateway route (`/path` or `/prefix/*`) takes the concrete `path`. */
-const takes = (route, path) => (route.endsWith('/*') ? path.startsWith(route.slice(0, -1)) : path === route);
-
-describe('openapi.json and the endpoints in the code', () => {
-  const operations = (document) => {
-    const found = new Map();
-    for (const [template, item] of Object.entries(document.paths)) {
-      for (const method of HTTP_METHODS.filter((m) => m in item)) {
-        const operation = item[method];
-        const security = (operation.security ?? document.security ?? []).map((requirement) => Object.keys(requirement));
-        found.set(`${method.toUpperCase()} ${template}`, { operation: operation.operationId, security });
-      }
-    }
-    return found;
-  };
-
-  test('every endpoint is documented with its method, operationId and security, and nothing else is', () => {
-    const documented = operations(DOCUMENT);
-    const differences = [];
-    for (const endpoint of ENDPOINTS) {
-      const key = `${endpoint.method} ${endpoint.path}`;
-      const doc = documented.get(key);
-      documented.delete(key);
-      if (!doc) differences.push(`${key} (${endpoint.operation}) is served but not documented`);
-      else if (doc.operation !== endpoint.operation) differences.push(`${key}: documented as ${doc.operation}, served as ${endpoint.operation}`);
-      else if (JSON.stringify(doc.security) !== JSON.stringify(endpoint.security)) {
-        differences.push(`${key}: documented security ${JSON.stringify(doc.security)}, served ${JSON.stringify(endpoint.security)}`);
-      }
-    }
-    for (const key of documented.keys()) differences.push(`${key} is documented but no endpoint serves it`);
-    assert.deepEqual(differences, [], differences.join('\n'));
-  });
-
-  test("the gateway forwards each endpoint's path to the function that serves it, and only those", () => {
-    const routes = functionRoutes();
-    const problems = [];
-    for (const endpoint of ENDPOINTS.filter((e) => e.function !== 'gateway')) {
-      const path = endpoint.path.replace(/\{[^}]+\}/g, 'x');
-      const owners = [...routes].filter(([, list]) => list.some((route) => takes(route, path))).map(([name]) => name);
-      if (owners.join() !== endpoint.function) problems.push(`${endpoint.method} ${endpoint.path} goes to ${owners.join(', ') || 'no function'}, served by ${endpoint.function}`);
-    }
-    for (const [name, list] of routes) {
-      for (const route of list) {
-        const served = ENDPOINTS.some((e) => e.function === name && takes(route, e.path.replace(/\{[^}]+\}/g, 'x')));
-        if (!served) problems.push(`the gateway routes ${route} to ${name}, which serves no endpoint there`);
-      }
-    }
-    assert.deepEqual(problems, [], problems.join('\n'));
-  });
-});
 
 describe('openapi.json is a valid OpenAPI 3.1 document', () => {
   test("it passes the OpenAPI 3.1 meta-schema of the schemathesis that scripts/setup installs", () => {

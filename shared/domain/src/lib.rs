@@ -6,8 +6,6 @@
 
 pub mod api;
 pub mod api_key;
-/// The endpoint tables before `api`: each function moves from here to its `api` declaration.
-pub mod api_legacy;
 pub mod audit;
 pub mod batch_lookup;
 pub mod channel;

@@ -2,15 +2,11 @@
 //! `ApiError` becomes an HTTP response.
 
 use crate::Env;
-use crate::auth;
 use crate::runtime;
-use domain::api_legacy::{Caller, Function, Routed};
 use domain::error::{ApiError, ErrorEnvelope};
 use domain::query::Query;
-use domain::tenant::Tenant;
 use futures_util::StreamExt;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use worker::{Headers, Request, Response, console_error};
 
 pub use domain::api::{BATCH_BODY_LIMIT, SMALL_BODY_LIMIT};
@@ -64,96 +60,6 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
     Ok(Response::ok(text)?.with_status(status).with_headers(headers))
 }
 
-/// The endpoint of `function` the request names (`domain::api_legacy::ENDPOINTS`), or the API's 404 or
-/// 405 with `Allow`.
-pub fn route(function: &Function, req: &Request) -> Result<Routed, ApiError> {
-    domain::api_legacy::route_or_error(function, req.method().as_ref(), &req.path())
-}
-
-/// Serves `function`'s endpoints that a business calls with its API key: the request is routed,
-/// then authenticated as its endpoint declares (`x-api-key`, or that or a bearer token), and only
-/// then handed to `handler` with the business it is for.
-pub async fn serve_tenant<H>(
-    function: &'static Function,
-    req: Request,
-    env: worker::Env,
-    handler: H,
-) -> worker::Result<Response>
-where
-    H: AsyncFnOnce(Request, Env, Routed, Tenant) -> Result<Response, ApiError>,
-{
-    serve(req, env, async move |req, env| {
-        let routed = route(function, &req)?;
-        let tenant = match routed.endpoint.caller {
-            Caller::ApiKey => auth::authenticate(&req, &env).await?,
-            Caller::ApiKeyOrBearer => auth::authenticate_bearer_or_key(&req, &env).await?,
-            other => return Err(misdeclared(&routed, other)),
-        };
-        handler(req, env, routed, tenant).await
-    })
-    .await
-}
-
-/// Serves `function`'s endpoints that the operator calls with the admin token: the token is
-/// checked first (nothing of the admin API, not even which paths exist, is told without it), then
-/// the request is routed.
-pub async fn serve_admin<H>(
-    function: &'static Function,
-    req: Request,
-    env: worker::Env,
-    handler: H,
-) -> worker::Result<Response>
-where
-    H: AsyncFnOnce(Request, Env, Routed) -> Result<Response, ApiError>,
-{
-    serve(req, env, async move |req, env| {
-        auth::authorize_admin(&req, &env)?;
-        let routed = route(function, &req)?;
-        if routed.endpoint.caller != Caller::Admin {
-            return Err(misdeclared(&routed, routed.endpoint.caller));
-        }
-        handler(req, env, routed).await
-    })
-    .await
-}
-
-/// Serves `function`'s endpoints whose proof `handler` checks itself, since it needs what the
-/// request carries (a partner's signature over the body, an inbox token, a signed link) or none
-/// is needed. An endpoint declared for an API key or the admin token is never served this way.
-pub async fn serve_open<H>(
-    function: &'static Function,
-    req: Request,
-    env: worker::Env,
-    handler: H,
-) -> worker::Result<Response>
-where
-    H: AsyncFnOnce(Request, Env, Routed) -> Result<Response, ApiError>,
-{
-    serve(req, env, async move |req, env| {
-        let routed = route(function, &req)?;
-        if matches!(
-            routed.endpoint.caller,
-            Caller::ApiKey | Caller::ApiKeyOrBearer | Caller::Admin
-        ) {
-            return Err(misdeclared(&routed, routed.endpoint.caller));
-        }
-        handler(req, env, routed).await
-    })
-    .await
-}
-
-/// A function serving an endpoint in a way its declaration does not allow: our bug.
-fn misdeclared(routed: &Routed, caller: Caller) -> ApiError {
-    ApiError::internal(
-        "routing a request",
-        format!(
-            "{} {} is declared for {caller:?}, which this function does not check",
-            routed.endpoint.method.as_str(),
-            routed.endpoint.path
-        ),
-    )
-}
-
 /// Reads the body, refusing it as soon as it grows past `limit` bytes, whatever
 /// `content-length` claims: a hostile client cannot make us buffer more than `limit`.
 pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
@@ -191,54 +97,6 @@ pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
 /// How much more than the limit of an oversized body is read and thrown away before the refusal
 /// is sent.
 const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
-
-/// Reads a JSON body of at most `limit` bytes into `T` (`domain::json::from_request`'s rules).
-pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Result<T, ApiError> {
-    read_json_or(req, limit, empty, domain::json::from_request).await
-}
-
-/// Like [`read_json`], for a batch whose items check their own text
-/// (`domain::json::from_batch_request`).
-pub async fn read_batch_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Result<T, ApiError> {
-    read_json_or(req, limit, empty, domain::json::from_batch_request).await
-}
-
-fn empty<T>() -> Result<T, ApiError> {
-    Err(ApiError::malformed(
-        "the request body is empty; expected a JSON object",
-    ))
-}
-
-/// Like [`read_json`], for endpoints whose every field is optional: an empty body is `T::default()`.
-pub async fn read_optional_json<T: DeserializeOwned + Default>(
-    req: &mut Request,
-    limit: usize,
-) -> Result<T, ApiError> {
-    read_json_or(req, limit, || Ok(T::default()), domain::json::from_request).await
-}
-
-async fn read_json_or<T: DeserializeOwned>(
-    req: &mut Request,
-    limit: usize,
-    when_empty: impl FnOnce() -> Result<T, ApiError>,
-    parse: impl FnOnce(&[u8]) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    // A body labelled as something else (a form, text, a multipart upload) is refused before it
-    // is read; one without a label is read as JSON.
-    if let Some(content_type) = req.headers().get("content-type")?
-        && !is_json(&content_type)
-    {
-        return Err(ApiError::new(
-            domain::error::ErrorCode::UnsupportedMediaType,
-            format!("this endpoint takes a JSON body (content-type: application/json), not {content_type}"),
-        ));
-    }
-    let body = read_body(req, limit).await?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return when_empty();
-    }
-    parse(&body)
-}
 
 /// The client's address as Cloudflare's edge reports it (`CF-Connecting-IP`).
 pub fn client_ip(req: &Request) -> Option<String> {

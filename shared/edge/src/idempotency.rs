@@ -26,26 +26,6 @@ use worker::{Delay, Headers, Request, Response, console_error};
 /// The response header that marks a replayed response.
 pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
 
-/// Runs `handler` once per idempotency key the request carries, or on every call when it carries
-/// none. `limit` is the endpoint's own body limit: the body is read under it to fingerprint it.
-pub async fn once<H>(
-    req: Request,
-    env: &Env,
-    tenant: &Tenant,
-    limit: usize,
-    handler: H,
-) -> Result<Response, ApiError>
-where
-    H: AsyncFnOnce(Request) -> Result<Response, ApiError>,
-{
-    let Some(key) = key_of(&req)? else {
-        return handler(req).await;
-    };
-    let body = http::read_body(&mut req.clone()?, limit).await?;
-    let fingerprint = fingerprint(&req, &body)?;
-    guarded(env, tenant, &key, &fingerprint, Box::pin(handler(req))).await
-}
-
 /// The request's `Idempotency-Key`, if it carries one (400 when it is malformed).
 pub fn key_of(req: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
     IdempotencyKey::from_header(req.headers().get(HEADER)?.as_deref())

@@ -25,6 +25,7 @@ pub mod customer_upsert;
 pub mod db;
 pub mod env;
 pub mod http;
+#[cfg(feature = "idempotency")]
 pub mod idempotency;
 pub mod inbound_media;
 pub mod ingest;

@@ -18,12 +18,24 @@ fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some("write") => {
             for (path, text) in &files {
+                if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
+                    continue;
+                }
                 if let Err(error) = std::fs::write(path, text) {
                     eprintln!("writing {}: {error}", path.display());
                     return ExitCode::FAILURE;
                 }
+                eprintln!("wrote {}", path.strip_prefix(&root).unwrap_or(path).display());
             }
-            ExitCode::SUCCESS
+            let problems = features(&root);
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            if problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Some("check") => {
             let problems = features(&root);
@@ -154,6 +166,59 @@ fn routes() -> Result<serde_json::Map<String, serde_json::Value>, String> {
 mod tests {
     use super::routes;
     use serde_json::Value;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_operation_is_declared_once_with_a_path_of_its_own() {
+        let mut ids = HashSet::new();
+        let mut routes = HashSet::new();
+        for declared in domain::api::openapi::endpoints() {
+            let route = declared.route;
+            assert!(
+                ids.insert(declared.operation_id.clone()),
+                "{} twice",
+                declared.operation_id
+            );
+            assert!(
+                routes.insert((route.method, route.path)),
+                "{} {} twice",
+                route.method.as_str(),
+                route.path
+            );
+            assert!(
+                route.path.starts_with('/') && !route.path.ends_with('/'),
+                "{}",
+                route.path
+            );
+        }
+    }
+
+    #[test]
+    fn the_document_names_every_operation_and_every_schema_it_refers_to() {
+        let document: Value = serde_json::from_str(&domain::api::openapi::document()).unwrap_or_default();
+        let text = document.to_string();
+        let schemas = document["components"]["schemas"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for reference in text.split("\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap_or_default();
+            assert!(
+                schemas.contains_key(name),
+                "#/components/schemas/{name} is not defined"
+            );
+        }
+        let operations: usize = document["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .values()
+                    .map(|item| item.as_object().map_or(0, |methods| methods.len()))
+                    .sum()
+            })
+            .unwrap_or_default();
+        assert_eq!(operations, domain::api::openapi::endpoints().len());
+    }
 
     /// The route table the gateway gets, as `scripts/configure` writes it.
     struct Table {

@@ -23,7 +23,10 @@ pub struct ConnectionTest {
     pub ok: bool,
     /// Who the credentials belong to, as the CRM says.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schemars(with = "Option<serde_json::Map<String, Value>>"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "Option<serde_json::Map<String, Value>>")
+    )]
     pub user: Option<Value>,
     /// The CRM's status when it refused, or none when it could not be reached.
     #[serde(skip_serializing_if = "Option::is_none")]

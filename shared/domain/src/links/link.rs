@@ -765,7 +765,7 @@ mod tests {
         assert!(!new.link.is_due_for_fetching(), "inactive");
         let database = parse(&with(json!({ "type": "database" })));
         assert!(!database.link.link_type.is_fetchable() && !database.link.is_due_for_fetching());
-        assert_eq!(database.link.view(&[]).fetchable, false);
+        assert!(!database.link.view(&[]).fetchable);
         assert!(
             !parse(&with(json!({ "type": "webhook" })))
                 .link
