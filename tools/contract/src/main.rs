@@ -14,10 +14,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let root = root.canonicalize().unwrap_or(root);
-    let files = files(&root);
     match std::env::args().nth(1).as_deref() {
         Some("write") => {
-            for (path, text) in &files {
+            for (path, text) in &files(&root) {
                 if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
                     continue;
                 }
@@ -42,7 +41,7 @@ fn main() -> ExitCode {
             for problem in &problems {
                 eprintln!("{problem}");
             }
-            let drifted: Vec<String> = files
+            let drifted: Vec<String> = files(&root)
                 .iter()
                 .filter(|(path, text)| std::fs::read_to_string(path).ok().as_deref() != Some(text.as_str()))
                 .map(|(path, _)| path.strip_prefix(&root).unwrap_or(path).display().to_string())
@@ -67,11 +66,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some("print") => {
-            let out = files.first().map(|(_, text)| text.as_str()).unwrap_or_default();
-            std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())
-                .map_or(ExitCode::FAILURE, |()| ExitCode::SUCCESS)
-        }
+        Some("print") => out(&domain::api::openapi::document()),
         _ => {
             eprintln!("usage: contract write | check | print | routes");
             ExitCode::from(2)

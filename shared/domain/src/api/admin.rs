@@ -579,6 +579,7 @@ pub struct SyncLogOut {
 /// Which work to put back.
 #[derive(Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "ConnectorReplayIn"))]
 #[serde(deny_unknown_fields)]
 pub struct ReplayIn {
     /// Which work to put back: dead (the default) and/or failed.
@@ -595,6 +596,7 @@ pub struct ReplayIn {
 
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "ConnectorReplayOut"))]
 pub struct ReplayOut {
     pub contacts: usize,
     pub statuses: Vec<JobStatus>,

@@ -185,6 +185,7 @@ pub struct AgentOut {
 
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "ConnectorSyncOut"))]
 pub struct SyncOut {
     pub connector_id: ConnectorId,
     pub kind: &'static str,

@@ -185,7 +185,17 @@ impl Generators {
     /// must be described alike by both.
     fn definitions(mut self) -> Map<String, Value> {
         let mut all = self.requests.take_definitions(true);
-        for (name, schema) in self.answers.take_definitions(true) {
+        let answers = self.answers.take_definitions(true);
+        for name in all.keys().chain(answers.keys()) {
+            // schemars tells two types of one name apart by a number: a name that would change
+            // with the order the document is written in.
+            assert!(
+                !name.ends_with(|c: char| c.is_ascii_digit()),
+                "two types are named {}: rename one (schemars(rename = ..))",
+                name.trim_end_matches(|c: char| c.is_ascii_digit())
+            );
+        }
+        for (name, schema) in answers {
             if let Some(known) = all.get(&name) {
                 assert!(
                     *known == schema,
@@ -312,13 +322,8 @@ fn parameters(generators: &mut Generators, route: &Route, contract: &Contract) -
         }
     }
     if let Some(query) = contract.query {
-        let schema = query(&mut generators.requests);
-        let reference = schema.get("$ref").and_then(Value::as_str).map(str::to_owned);
-        let object = match reference {
-            Some(reference) => definition(&generators.requests, &reference),
-            None => schema.to_value(),
-        };
-        parameters.extend(query_parameters(&object));
+        // The query type's own schema, not a reference: its properties are the parameters.
+        parameters.extend(query_parameters(&query(&mut generators.requests).to_value()));
     }
     for header in &contract.headers {
         parameters.push(json!({
@@ -333,16 +338,6 @@ fn parameters(generators: &mut Generators, route: &Route, contract: &Contract) -
         parameters.push(json!({ "$ref": "#/components/parameters/IdempotencyKey" }));
     }
     parameters
-}
-
-/// The definition a `#/components/schemas/<name>` reference names.
-fn definition(generator: &SchemaGenerator, reference: &str) -> Value {
-    let name = reference.rsplit('/').next().unwrap_or_default();
-    generator
-        .definitions()
-        .get(name)
-        .cloned()
-        .unwrap_or_else(|| panic!("{reference} is not defined"))
 }
 
 /// Each property of a query type's schema as a query parameter: its doc comment the

@@ -117,7 +117,7 @@ impl Contract {
 
     /// The query parameters: the properties of `T`'s schema, each documented by its field.
     pub fn query<T: schemars::JsonSchema>(mut self) -> Self {
-        self.query = Some(schema_of::<T>);
+        self.query = Some(T::json_schema);
         self
     }
 
