@@ -28,7 +28,8 @@ pub fn is_uuid(candidate: &str) -> bool {
         })
 }
 
-/// True for a delivery id made before deliveries had UUIDs: 32 lowercase hex digits.
+/// True for 32 lowercase hex digits: the form D1 gives a delivery id (`lower(hex(randomblob(16)))`),
+/// since deliveries are created in bulk by one statement.
 fn is_hex128(candidate: &str) -> bool {
     candidate.len() == 32
         && candidate
@@ -37,7 +38,7 @@ fn is_hex128(candidate: &str) -> bool {
 }
 
 macro_rules! uuid_id {
-    ($(#[$doc:meta])* $name:ident $(, or $legacy:path)?) => {
+    ($(#[$doc:meta])* $name:ident $(, or $other:path, as $pattern:literal)?) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
@@ -51,7 +52,7 @@ macro_rules! uuid_id {
             /// Accepts only a canonical UUID, so that a value that exists is a well-formed id.
             pub fn parse(candidate: &str) -> Option<Self> {
                 let candidate = candidate.trim().to_ascii_lowercase();
-                let valid = is_uuid(&candidate) $(|| $legacy(&candidate))?;
+                let valid = is_uuid(&candidate) $(|| $other(&candidate))?;
                 valid.then_some(Self(candidate))
             }
 
@@ -77,7 +78,12 @@ macro_rules! uuid_id {
             }
 
             fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-                schemars::json_schema!({ "type": "string", "format": "uuid" })
+                // An id that may take another form too is described by a pattern both match.
+                let pattern: Option<&str> = None $(.or(Some($pattern)))?;
+                match pattern {
+                    Some(pattern) => schemars::json_schema!({ "type": "string", "pattern": pattern }),
+                    None => schemars::json_schema!({ "type": "string", "format": "uuid" }),
+                }
             }
         }
 
@@ -136,7 +142,7 @@ uuid_id!(
 );
 uuid_id!(
     /// One event's delivery to one endpoint.
-    DeliveryId, or is_hex128
+    DeliveryId, or is_hex128, as "^([0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 );
 uuid_id!(
     /// An SSO token's public id (never the token itself).
@@ -182,7 +188,7 @@ mod tests {
         let corrupt: Result<MessageId, _> = serde_json::from_str("\"not-an-id\"");
         assert!(corrupt.is_err(), "a stored value that is no id is refused");
         let legacy: Result<DeliveryId, _> = serde_json::from_str("\"0123456789abcdef0123456789abcdef\"");
-        assert!(legacy.is_ok(), "deliveries made before UUIDs keep their ids");
+        assert!(legacy.is_ok(), "D1 makes delivery ids as 32 hex digits");
         let legacy_message: Result<MessageId, _> =
             serde_json::from_str("\"0123456789abcdef0123456789abcdef\"");
         assert!(legacy_message.is_err(), "only deliveries had such ids");
