@@ -1,7 +1,7 @@
 //! Checking a change of a conversation's status or assignee as the API takes it; applying it is
 //! `edge::conversation_change`'s (a compare-and-set with its events).
 
-use domain::api::messages::{ChangeIn, ConversationOut};
+use domain::api::messages::{ChangeIn, ConversationOut, MAX_ASSIGNEE_CHARS};
 use domain::error::ApiError;
 use domain::ids::ConversationId;
 use domain::message::ConversationStatus;
@@ -9,8 +9,6 @@ use domain::tenant::Tenant;
 use edge::DB;
 use edge::Env;
 use edge::conversation_change::{self, Change, Source};
-
-const MAX_ASSIGNEE_CHARS: usize = 200;
 
 fn check(input: ChangeIn) -> Result<Change, ApiError> {
     let status = match input.status.as_deref().map(str::trim) {
@@ -80,6 +78,15 @@ mod tests {
         for (json, ok, why) in cases {
             assert_eq!(check(input(json)).is_ok(), ok, "{why}");
         }
+        let named = |chars: usize| format!(r#"{{"assignee":" {} "}}"#, "é".repeat(chars));
+        assert!(
+            check(input(&named(MAX_ASSIGNEE_CHARS))).is_ok(),
+            "an assignee at the limit, trimmed"
+        );
+        assert!(
+            check(input(&named(MAX_ASSIGNEE_CHARS + 1))).is_err(),
+            "an assignee over it"
+        );
         let unassign = check(input(r#"{"assignee":null}"#)).ok().and_then(|c| c.assignee);
         assert_eq!(unassign, Some(None));
     }

@@ -13,6 +13,9 @@ use {crate::message::ConversationStatus, crate::outgoing::SendIn, crate::time::T
 /// Room for the multipart boundaries and part headers around a file at the limit.
 pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
 
+/// The longest assignee a conversation takes, in characters (after trimming).
+pub const MAX_ASSIGNEE_CHARS: usize = 200;
+
 function! {
     /// Polling for new messages.
     pub const MESSAGES_SINCE: Function<MessagesSince> = "messages-since", tag "messages";
@@ -174,7 +177,7 @@ pub struct ChangeIn {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(
         feature = "openapi",
-        schemars(with = "Option<String>", length(min = 1, max = 200))
+        schemars(with = "Option<String>", length(min = 1, max = MAX_ASSIGNEE_CHARS))
     )]
     pub assignee: Option<Option<String>>,
 }
