@@ -11,7 +11,7 @@ use domain::webhook_signing::WebhookSecret;
 use domain::webhooks::{self as policy, EndpointUrl, RetrySchedule};
 use edge::Env;
 use edge::audit::Audit;
-use edge::call::{Created, Json, NoContent, OptionalJson, Path};
+use edge::call::{Call, Created, FromCall, Json, NoContent, OptionalJson, Path};
 use edge::db::webhook_endpoints::{self, Endpoint};
 use edge::db::{webhook_attempts, webhook_deliveries};
 use edge::{DB, runtime, secrets_key};
@@ -213,6 +213,17 @@ pub async fn find(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Endpoin
     webhook_endpoints::find(&env.d1(DB)?, &secrets_key::keyring(env)?, tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
+}
+
+/// The business's endpoint the path names, as a handler's parameter: found (or 404) before the
+/// parameters after it are read, so an unknown webhook is 404 whatever its body says.
+pub struct Webhook(pub Endpoint);
+
+impl FromCall for Webhook {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        let Path(id) = Path::<EndpointId>::from_call(call).await?;
+        find(call.env(), &call.tenant()?, &id).await.map(Webhook)
+    }
 }
 
 pub async fn get(tenant: Tenant, env: Env, Path(id): Path<EndpointId>) -> Result<Json<WebhookOut>, ApiError> {

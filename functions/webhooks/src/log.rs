@@ -1,7 +1,7 @@
 //! What happened to deliveries: each endpoint's deliveries (the dead ones are the dead-letter
 //! list), the attempt log per endpoint, event or delivery, and replaying dead deliveries.
 
-use crate::endpoints;
+use crate::endpoints::{self, Webhook};
 use domain::api::webhooks::{AttemptOut, AttemptsOut, DeliveriesOut, DeliveryOut, ReplayIn, ReplayOut};
 use domain::error::ApiError;
 use domain::ids::{DeliveryId, EndpointId, EventId};
@@ -76,11 +76,10 @@ pub async fn deliveries(
 pub async fn replay(
     tenant: Tenant,
     env: Env,
-    Path(id): Path<EndpointId>,
+    Webhook(endpoint): Webhook,
     Json(input): Json<ReplayIn>,
 ) -> Result<Accepted<ReplayOut>, ApiError> {
     let (env, tenant) = (&env, &tenant);
-    let endpoint = endpoints::find(env, tenant, &id).await?;
     let time = |field: &str, value: &Option<String>| -> Result<Timestamp, ApiError> {
         value
             .as_deref()
