@@ -4,7 +4,7 @@
 //! Conversations count by when they started; at most [`MAX_CONVERSATIONS`] of them are read, and
 //! the answer says when there were more.
 
-use domain::api::crm::{AgentOut, AnalyticsOut, Satisfaction, Share, SyncOut};
+use domain::api::crm::{AgentOut, AnalyticsOut, ConnectorSyncOut, Satisfaction, Share};
 use domain::crm::analytics::{durations, rate};
 use domain::error::ApiError;
 use domain::query::Query;
@@ -95,7 +95,7 @@ pub async fn report(tenant: Tenant, env: Env, query: Query) -> Result<Json<Analy
     let mut sync = Vec::new();
     for connector in crm_connectors::list(&db, &secrets_key::keyring(env)?, tenant, false).await? {
         let summary = crm_sync_jobs::summary(&db, tenant, &connector.id, from.micros(), to.micros()).await?;
-        sync.push(SyncOut {
+        sync.push(ConnectorSyncOut {
             connector_id: connector.id,
             kind: connector.kind.as_str(),
             success_rate: rate(

@@ -1,7 +1,9 @@
 //! Registering endpoints: create, list, read, change, delete, and rotate the signing secret.
 //! The secret is shown once, when it is made; reads never include it.
 
-use domain::api::webhooks::{RotateIn, WebhookIn, WebhookOut, WebhookView, WebhooksOut};
+use domain::api::webhooks::{
+    RotateIn, WebhookIn, WebhookOut, WebhookView, WebhookWithSecretOut, WebhooksOut,
+};
 use domain::audit::Action;
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::EndpointId;
@@ -105,7 +107,7 @@ pub async fn create(
     env: Env,
     audit: Audit,
     Json(input): Json<WebhookIn>,
-) -> Result<Created<WebhookOut>, ApiError> {
+) -> Result<Created<WebhookWithSecretOut>, ApiError> {
     if input.name.is_none() {
         return Err(ApiError::invalid("name", "name is required"));
     }
@@ -186,17 +188,16 @@ async fn change(
 }
 
 /// The endpoint with its secret: only when the secret was just made.
-fn with_secret(endpoint: &Endpoint, now: Timestamp) -> WebhookOut {
-    WebhookOut {
+fn with_secret(endpoint: &Endpoint, now: Timestamp) -> WebhookWithSecretOut {
+    WebhookWithSecretOut {
         webhook: view(endpoint, now),
-        secret: Some(endpoint.secret.as_str().to_owned()),
+        secret: endpoint.secret.as_str().to_owned(),
     }
 }
 
 fn without_secret(endpoint: &Endpoint, now: Timestamp) -> WebhookOut {
     WebhookOut {
         webhook: view(endpoint, now),
-        secret: None,
     }
 }
 
@@ -292,7 +293,7 @@ pub async fn rotate_secret(
     audit: Audit,
     Path(id): Path<EndpointId>,
     OptionalJson(input): OptionalJson<RotateIn>,
-) -> Result<Json<WebhookOut>, ApiError> {
+) -> Result<Json<WebhookWithSecretOut>, ApiError> {
     let grace = policy::bounded(
         "grace_seconds",
         input.grace_seconds,

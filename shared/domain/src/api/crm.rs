@@ -155,7 +155,7 @@ pub struct AnalyticsOut {
     pub reopened: Share,
     pub satisfaction: Satisfaction,
     pub agents: Vec<AgentOut>,
-    pub sync: Vec<SyncOut>,
+    pub sync: Vec<ConnectorSyncOut>,
 }
 
 /// How many, and their share.
@@ -183,10 +183,10 @@ pub struct AgentOut {
     pub resolution: Durations,
 }
 
+/// A connector's CRM work of the range, by where it ended.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "openapi", schemars(rename = "ConnectorSyncOut"))]
-pub struct SyncOut {
+pub struct ConnectorSyncOut {
     pub connector_id: ConnectorId,
     pub kind: &'static str,
     pub succeeded: i64,

@@ -22,7 +22,7 @@ function! {
                 "name": "My CRM Webhook", "url": "https://your-crm.com/webhooks/crm-edge",
                 "events": ["message.received", "customer.created"],
             }))
-            .ok::<CreatedWebhookOut>(201)
+            .ok::<WebhookWithSecretOut>(201)
             .links(json!({
                 "GetWebhook": { "operationId": "getWebhook", "parameters": { "webhook_id": "$response.body#/webhook/id" } },
                 "UpdateWebhook": { "operationId": "updateWebhook", "parameters": { "webhook_id": "$response.body#/webhook/id" } },
@@ -55,7 +55,7 @@ function! {
         => |c| c
             .optional_json::<RotateIn>()
             .example(json!({ "grace_seconds": 86400 }))
-            .ok::<RotatedWebhookOut>(200)
+            .ok::<WebhookWithSecretOut>(200)
             .errors(&[409]);
     /// Send a webhook.test event now
     ///
@@ -144,31 +144,21 @@ pub struct WebhookView {
     pub updated_at: String,
 }
 
+/// An endpoint, without its secret: what a read or a change answers.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct WebhookOut {
     pub webhook: WebhookView,
-    /// `whsec_…`, shown only when the endpoint is made and when its secret is rotated.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
 }
 
-/// The answer that carries the new secret.
-#[cfg(feature = "openapi")]
-#[derive(schemars::JsonSchema)]
-#[allow(dead_code, reason = "describes the answer for the contract")]
-struct CreatedWebhookOut {
-    webhook: WebhookView,
+/// An endpoint with its signing secret: the secret is shown only when it is made, with the
+/// endpoint or by a rotation, and never read back.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct WebhookWithSecretOut {
+    pub webhook: WebhookView,
     /// whsec_…, shown only here and on rotation.
-    secret: String,
-}
-
-#[cfg(feature = "openapi")]
-#[derive(schemars::JsonSchema)]
-#[allow(dead_code, reason = "describes the answer for the contract")]
-struct RotatedWebhookOut {
-    webhook: WebhookView,
-    secret: String,
+    pub secret: String,
 }
 
 #[derive(Serialize)]
