@@ -66,7 +66,7 @@ async fn out(env: &Env, connector: Connector) -> Result<ConnectorOut, ApiError> 
     .await?;
     Ok(ConnectorOut {
         status: status_out(&connector, summary, now),
-        secrets_set: connector.secrets_set(),
+        secrets_set: connector.secrets.names(),
         webhook_path: config::webhook_path(connector.kind, connector.id.as_str()),
         id: connector.id,
         business_id: connector.tenant.business_id,
@@ -153,7 +153,7 @@ pub async fn create(
     let connector =
         crm_connectors::insert(&db, &keys, &tenant, &id, kind, &fields, &now.to_rfc3339()).await?;
     keep_read(&db, &connector, read).await?;
-    let detail = json!({ "kind": kind.as_str(), "name": connector.name, "secrets": secrets.keys().collect::<Vec<_>>() });
+    let detail = json!({ "kind": kind.as_str(), "name": connector.name, "secrets": secrets.names() });
     audit
         .record(
             env,
@@ -211,7 +211,7 @@ pub async fn update(
                 &object_or_empty(patch.settings.clone()),
             ),
             &config::merged(
-                &Value::Object(current.secrets.clone()),
+                &Value::Object(current.secrets.to_json()),
                 &object_or_empty(patch.secrets.clone()),
             ),
             http::allows_loopback(env),

@@ -48,11 +48,7 @@ async fn receive(params: Params, mut req: Request, env: Env) -> Result<Json<Chat
     let body = http::read_body(&mut req, webhook::BODY_LIMIT).await?;
     let header =
         |name: &str| -> Result<String, ApiError> { Ok(req.headers().get(name)?.unwrap_or_default()) };
-    let secret = connector
-        .secrets
-        .get("webhook_secret")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let secret = connector.secrets.webhook_secret().unwrap_or_default();
     webhook::verify(
         secret.as_bytes(),
         &header(webhook::TIMESTAMP_HEADER)?,

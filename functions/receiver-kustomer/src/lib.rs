@@ -40,11 +40,7 @@ async fn receive(params: Params, mut req: Request, env: Env) -> Result<Json<Kust
         .filter(|connector| connector.kind == ConnectorKind::Kustomer)
         .ok_or_else(not_found)?;
     let body = http::read_body(&mut req, webhook::BODY_LIMIT).await?;
-    let Some(secret) = connector
-        .secrets
-        .get("webhook_secret")
-        .and_then(|value| value.as_str())
-    else {
+    let Some(secret) = connector.secrets.webhook_secret() else {
         return Err(ApiError::unauthorized(
             "this connector has no webhook_secret: set it to the token of the Kustomer webhook",
         ));

@@ -9,29 +9,74 @@ use crate::crm::work::ConnectorKind;
 use crate::error::ApiError;
 use serde_json::{Map, Value};
 
+/// A connector's secrets, by kind: read once where they are opened, so no one reads a key out
+/// of a JSON map by name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectorSecrets {
+    Kustomer(KustomerSecrets),
+    Krayin(KrayinSecrets),
+}
+
+impl ConnectorSecrets {
+    /// `secrets` checked by `kind`'s rules (unknown names are refused, the credential is
+    /// required).
+    pub fn parse(kind: ConnectorKind, secrets: &Value) -> Result<Self, ApiError> {
+        Ok(match kind {
+            ConnectorKind::Kustomer => Self::Kustomer(KustomerSecrets::parse(secrets)?),
+            ConnectorKind::Krayin => Self::Krayin(KrayinSecrets::parse(secrets)?),
+        })
+    }
+
+    /// The `Authorization` header's value the CRM's API takes.
+    pub fn authorization(&self) -> String {
+        match self {
+            Self::Kustomer(secrets) => format!("Bearer {}", secrets.api_key),
+            Self::Krayin(secrets) => format!("Bearer {}", secrets.api_token),
+        }
+    }
+
+    /// The HMAC key of the webhooks that feed this connector (Kustomer's own, or Chatwoot's for
+    /// Krayin), when one is set.
+    pub fn webhook_secret(&self) -> Option<&str> {
+        match self {
+            Self::Kustomer(secrets) => secrets.webhook_secret.as_deref(),
+            Self::Krayin(secrets) => secrets.webhook_secret.as_deref(),
+        }
+    }
+
+    /// The secrets that are set, as they are stored (sealed) and merged with a PATCH.
+    pub fn to_json(&self) -> Map<String, Value> {
+        let json = match self {
+            Self::Kustomer(secrets) => secrets.to_json(),
+            Self::Krayin(secrets) => secrets.to_json(),
+        };
+        match json {
+            Value::Object(map) => map.into_iter().filter(|(_, value)| !value.is_null()).collect(),
+            _ => Map::new(),
+        }
+    }
+
+    /// The names of the secrets that are set, sorted: all an answer ever says of them.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.to_json().into_iter().map(|(name, _)| name).collect();
+        names.sort();
+        names
+    }
+}
+
 /// `settings` and `secrets` checked for `kind`: the settings as stored (every setting, defaults
-/// filled in) and the secrets that are set.
+/// filled in) and the secrets.
 pub fn checked(
     kind: ConnectorKind,
     settings: &Value,
     secrets: &Value,
     allow_loopback: bool,
-) -> Result<(Value, Map<String, Value>), ApiError> {
-    let (settings, secrets) = match kind {
-        ConnectorKind::Kustomer => (
-            KustomerSettings::parse(settings, allow_loopback)?.to_json(),
-            KustomerSecrets::parse(secrets)?.to_json(),
-        ),
-        ConnectorKind::Krayin => (
-            KrayinSettings::parse(settings, allow_loopback)?.to_json(),
-            KrayinSecrets::parse(secrets)?.to_json(),
-        ),
+) -> Result<(Value, ConnectorSecrets), ApiError> {
+    let settings = match kind {
+        ConnectorKind::Kustomer => KustomerSettings::parse(settings, allow_loopback)?.to_json(),
+        ConnectorKind::Krayin => KrayinSettings::parse(settings, allow_loopback)?.to_json(),
     };
-    let secrets = match secrets {
-        Value::Object(map) => map.into_iter().filter(|(_, value)| !value.is_null()).collect(),
-        _ => Map::new(),
-    };
-    Ok((settings, secrets))
+    Ok((settings, ConnectorSecrets::parse(kind, secrets)?))
 }
 
 /// The budget a new connector of `kind` gets until an administrator sets its own.
@@ -119,7 +164,9 @@ mod tests {
         .unwrap_or_else(|error| panic!("{error:?}"));
         assert_eq!(settings["subdomain"], "acme");
         assert_eq!(settings["customer_lookup"], true);
-        assert_eq!(secrets.keys().collect::<Vec<_>>(), vec!["api_key"]);
+        assert_eq!(secrets.names(), vec!["api_key"]);
+        assert_eq!(secrets.authorization(), "Bearer eyJkey");
+        assert_eq!(secrets.webhook_secret(), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod fields;
 pub mod krayin;
 pub mod kustomer;
 pub mod redact;
+pub mod request;
 pub mod retry;
 pub mod settle;
 pub mod work;

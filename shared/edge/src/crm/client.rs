@@ -11,6 +11,7 @@ use crate::db::crm_requests;
 use crate::runtime;
 use domain::crm::budget;
 use domain::crm::redact;
+use domain::crm::request::{self, ApiRequest};
 use domain::crm::retry::{self, CallFailure};
 use domain::error::ApiError;
 use std::time::Duration;
@@ -63,8 +64,6 @@ pub struct Client<'a> {
     pub connector: &'a Connector,
     /// The API origin, without a trailing slash.
     pub base: String,
-    /// The `Authorization` header's value.
-    pub authorization: String,
     pub debug: bool,
     /// Whether calls are taken from the connector's budget: all but the admin API's check of a
     /// connector's settings before it is stored.
@@ -72,39 +71,35 @@ pub struct Client<'a> {
 }
 
 impl<'a> Client<'a> {
-    /// The client of `connector` at `base`, budgeted, logging bodies when the kind's debug mode
-    /// is on.
-    pub fn new(
-        env: &'a Env,
-        db: &'a Db,
-        connector: &'a Connector,
-        base: String,
-        authorization: String,
-    ) -> Self {
+    /// The client of `connector` at `base`, with the connector's credentials, budgeted, logging
+    /// bodies when the kind's debug mode is on.
+    pub fn new(env: &'a Env, db: &'a Db, connector: &'a Connector, base: String) -> Self {
         Self {
             env,
             db,
             connector,
             base,
-            authorization,
             debug: super::debug(env, connector.kind),
             budgeted: true,
         }
     }
 
-    /// Makes the call once the budget allows it.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<Answer, Refusal> {
+    /// Makes the call once the budget allows it; an answer that is not a success (a 404, a 3xx)
+    /// is returned as it is.
+    pub async fn send(&self, request: &ApiRequest) -> Result<Answer, Refusal> {
         if self.budgeted {
             self.take_from_budget().await?;
         }
-        let body = body.map(serde_json::Value::to_string);
+        let method = match request.method {
+            request::Method::Get => Method::Get,
+            request::Method::Post => Method::Post,
+            request::Method::Put => Method::Put,
+            request::Method::Patch => Method::Patch,
+        };
+        let path = request.target();
+        let body = request.body.as_ref().map(serde_json::Value::to_string);
         let mut headers = vec![
-            ("authorization", self.authorization.clone()),
+            ("authorization", self.connector.secrets.authorization()),
             ("accept", "application/json".to_owned()),
             ("user-agent", "crm-edge/1".to_owned()),
         ];
@@ -122,7 +117,7 @@ impl<'a> Client<'a> {
             MAX_BODY,
         )
         .await;
-        let shown_path = redact::path(path);
+        let shown_path = redact::path(&path);
         let kind = self.connector.kind;
         let id = &self.connector.id;
         match exchange.result {

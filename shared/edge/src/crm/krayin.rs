@@ -24,9 +24,7 @@ use domain::crm::chatwoot::{self, ChatwootEvent};
 use domain::crm::krayin::activity::{self, PlannedActivity, StageTrigger};
 use domain::crm::krayin::answer::{self, Person, Pipeline};
 use domain::crm::krayin::api::{self, ApiRequest, Contact, LeadFields, OrganizationFields, PersonFields};
-use domain::crm::krayin::{
-    ActivityId, KrayinRefs, KrayinSecrets, KrayinSettings, LeadId, OrganizationId, PersonId,
-};
+use domain::crm::krayin::{ActivityId, KrayinRefs, KrayinSettings, LeadId, OrganizationId, PersonId};
 use domain::crm::retry::CallFailure;
 use domain::crm::work::{ContactKey, LinkKind, Work};
 use domain::error::ApiError;
@@ -37,7 +35,6 @@ use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
 use serde_json::{Map, Value};
-use worker::Method;
 
 /// Krayin's pipelines and stages are read again once what the connector keeps is this old.
 const PIPELINES_FOR_SECONDS: i64 = 3600;
@@ -61,16 +58,8 @@ impl<'a> Krayin<'a> {
     pub fn new(env: &'a Env, db: &'a Db, connector: &'a Connector) -> Result<Self, String> {
         let settings = KrayinSettings::parse(&connector.settings, http::allows_loopback(env))
             .map_err(|error| format!("the connector's settings are unusable: {}", error.body.message))?;
-        let secrets = KrayinSecrets::parse(&Value::Object(connector.secrets.clone()))
-            .map_err(|error| format!("the connector's secrets are unusable: {}", error.body.message))?;
         Ok(Self {
-            client: Client::new(
-                env,
-                db,
-                connector,
-                settings.api_base(),
-                format!("Bearer {}", secrets.api_token),
-            ),
+            client: Client::new(env, db, connector, settings.api_base()),
             settings,
             env,
         })
@@ -86,16 +75,7 @@ impl<'a> Krayin<'a> {
 
     /// Makes the call; an answer that is not a success (a 404, a 3xx) is returned as it is.
     pub async fn send(&self, request: &ApiRequest) -> Result<Answer, Refusal> {
-        let method = match request.method {
-            api::Method::Get => Method::Get,
-            api::Method::Post => Method::Post,
-            api::Method::Put => Method::Put,
-        };
-        let path = match &request.query {
-            Some(query) => format!("{}?{query}", request.path),
-            None => request.path.clone(),
-        };
-        self.client.call(method, &path, request.body.as_ref()).await
+        self.client.send(request).await
     }
 
     /// Makes the call and reads the record a success carries.

@@ -18,7 +18,7 @@ use crate::db::{self, crm_links};
 use crate::{http, runtime};
 use domain::crm::kustomer::api::{self, ApiRequest, NewConversation, Resource};
 use domain::crm::kustomer::escalation;
-use domain::crm::kustomer::settings::{KustomerSecrets, KustomerSettings};
+use domain::crm::kustomer::settings::KustomerSettings;
 use domain::crm::work::{LinkKind, Work};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
@@ -26,8 +26,6 @@ use domain::lookup::CustomerKey;
 use domain::message::{Conversation, Message};
 use domain::tenant::Tenant;
 use domain::webhooks::EventType;
-use serde_json::Value;
-use worker::Method;
 
 /// Messages of a conversation included in an escalation's note (the note keeps the newest that fit).
 const HISTORY_MESSAGES: usize = 200;
@@ -45,16 +43,8 @@ impl<'a> Kustomer<'a> {
     pub fn new(env: &'a Env, db: &'a Db, connector: &'a Connector) -> Result<Self, String> {
         let settings = KustomerSettings::parse(&connector.settings, http::allows_loopback(env))
             .map_err(|error| format!("the connector's settings are unusable: {}", error.body.message))?;
-        let secrets = KustomerSecrets::parse(&Value::Object(connector.secrets.clone()))
-            .map_err(|error| format!("the connector's secrets are unusable: {}", error.body.message))?;
         Ok(Self {
-            client: Client::new(
-                env,
-                db,
-                connector,
-                settings.api_base(),
-                format!("Bearer {}", secrets.api_key),
-            ),
+            client: Client::new(env, db, connector, settings.api_base()),
             settings,
             env,
         })
@@ -70,15 +60,7 @@ impl<'a> Kustomer<'a> {
 
     /// Makes the call; an answer that is not a success (a 404, a 3xx) is returned as it is.
     pub async fn send(&self, request: &ApiRequest) -> Result<Answer, Refusal> {
-        let method = match request.method {
-            api::Method::Get => Method::Get,
-            api::Method::Post => Method::Post,
-            api::Method::Put => Method::Put,
-            api::Method::Patch => Method::Patch,
-        };
-        self.client
-            .call(method, &request.path, request.body.as_ref())
-            .await
+        self.client.send(request).await
     }
 
     /// Makes the call and reads the resource a success carries; anything else is a failure with

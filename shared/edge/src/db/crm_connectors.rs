@@ -11,13 +11,14 @@ use crate::db::{self, number, optional_number, text};
 use crate::db::{Db, Statement};
 use crate::secrets_key;
 use domain::crm::budget::{self, Budget, Spent};
+use domain::crm::config::ConnectorSecrets;
 use domain::crm::work::ConnectorKind;
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
 use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// A connector with its secrets. It never leaves the worker: responses use a masked view.
 #[derive(Debug, Clone)]
@@ -28,7 +29,8 @@ pub struct Connector {
     pub name: String,
     /// As the kind's settings parser left them.
     pub settings: Value,
-    pub secrets: Map<String, Value>,
+    /// Read by the kind's rules when the row is opened.
+    pub secrets: ConnectorSecrets,
     pub enabled: bool,
     pub budget: Budget,
     pub paused_until_us: Option<i64>,
@@ -42,15 +44,6 @@ pub struct Connector {
     pub revision: i64,
     pub created_at: String,
     pub updated_at: String,
-}
-
-impl Connector {
-    /// The names of the secrets that are set, sorted: all a response ever says of them.
-    pub fn secrets_set(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.secrets.keys().cloned().collect();
-        names.sort();
-        names
-    }
 }
 
 #[derive(Deserialize)]
@@ -90,11 +83,16 @@ impl Row {
         let id = self.id.to_string();
         let corrupt = |what: &str| db::corrupt("CRM connector", &id, what);
         let opened = secrets_key::open(keys, &secrets_place(&self.id), &self.secrets).await?;
+        let kind = ConnectorKind::parse(&self.kind).ok_or_else(|| corrupt("kind"))?;
+        let secrets = serde_json::from_str(&opened.secret)
+            .ok()
+            .and_then(|secrets| ConnectorSecrets::parse(kind, &secrets).ok())
+            .ok_or_else(|| corrupt("secrets"))?;
         Ok(Connector {
             tenant: Tenant::from_stored(&self.business_id, self.default_country.as_deref())?,
-            kind: ConnectorKind::parse(&self.kind).ok_or_else(|| corrupt("kind"))?,
+            kind,
             settings: serde_json::from_str(&self.settings).map_err(|_| corrupt("settings"))?,
-            secrets: serde_json::from_str(&opened.secret).map_err(|_| corrupt("secrets"))?,
+            secrets,
             enabled: self.enabled == 1,
             budget: Budget {
                 per_minute: self.per_minute,
@@ -227,16 +225,16 @@ pub fn any_enabled_sql() -> &'static str {
 pub struct Fields<'a> {
     pub name: &'a str,
     pub settings: &'a Value,
-    pub secrets: &'a Map<String, Value>,
+    pub secrets: &'a ConnectorSecrets,
     pub enabled: bool,
     pub budget: Budget,
 }
 
-async fn sealed(keys: &Keyring, id: &ConnectorId, secrets: &Map<String, Value>) -> Result<String, ApiError> {
+async fn sealed(keys: &Keyring, id: &ConnectorId, secrets: &ConnectorSecrets) -> Result<String, ApiError> {
     secrets_key::seal(
         keys,
         &secrets_place(id),
-        &Value::Object(secrets.clone()).to_string(),
+        &Value::Object(secrets.to_json()).to_string(),
     )
     .await
 }

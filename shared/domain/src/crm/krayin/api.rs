@@ -8,6 +8,8 @@
 use super::ids::{ActivityId, LeadId, LeadSourceId, LeadTypeId, OrganizationId, PersonId, StageId, UserId};
 use super::settings::{KrayinSettings, MAX_LEAD_VALUE};
 use crate::crm::chatwoot::ChatwootContact;
+use crate::crm::request::percent_encoded;
+pub use crate::crm::request::{ApiRequest, Method};
 use crate::customer::Customer;
 use crate::email::Email;
 use crate::phone::Phone;
@@ -19,71 +21,10 @@ const MAX_DESCRIPTION_CHARS: usize = 5_000;
 /// The label Krayin's own forms give an address or number when nobody chose one.
 const LABEL: &str = "work";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-    Put,
-}
-
-impl Method {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Get => "GET",
-            Self::Post => "POST",
-            Self::Put => "PUT",
-        }
-    }
-}
-
-/// One call to Krayin, ready for the runtime to send to `api_base() + path (+ "?" + query)`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiRequest {
-    pub method: Method,
-    /// Starts with `/api/v1/`.
-    pub path: String,
-    /// Already encoded, without the `?`.
-    pub query: Option<String>,
-    pub body: Option<Value>,
-}
-
-impl ApiRequest {
-    fn get(path: String, query: Option<String>) -> Self {
-        Self {
-            method: Method::Get,
-            path,
-            query,
-            body: None,
-        }
-    }
-
-    fn with(method: Method, path: String, body: Value) -> Self {
-        Self {
-            method,
-            path,
-            query: None,
-            body: Some(body),
-        }
-    }
-}
-
-/// A query value: everything but RFC 3986's unreserved characters is percent-encoded (a `+`
-/// left bare would reach Laravel as a space).
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
 /// The user the token belongs to (`AccountController::get`): the cheapest call that proves a
 /// token works.
 pub fn current_user() -> ApiRequest {
-    ApiRequest::get("/api/v1/get".to_owned(), None)
+    ApiRequest::get("/api/v1/get".to_owned())
 }
 
 /// Persons whose emails contain this address. Krayin's search (l5-repository's RequestCriteria)
@@ -101,13 +42,10 @@ pub fn search_person_by_phone(phone: &Phone) -> ApiRequest {
 }
 
 fn person_search(field: &str, value: &str) -> ApiRequest {
-    ApiRequest::get(
-        "/api/v1/contacts/persons/search".to_owned(),
-        Some(format!(
-            "search={field}%3A{}&searchFields={field}%3Alike&limit=10",
-            encode(value)
-        )),
-    )
+    ApiRequest::get("/api/v1/contacts/persons/search".to_owned()).query(format!(
+        "search={field}%3A{}&searchFields={field}%3Alike&limit=10",
+        percent_encoded(value)
+    ))
 }
 
 pub fn create_person(person: &PersonFields) -> ApiRequest {
@@ -132,10 +70,10 @@ pub fn search_organization(name: &str) -> Option<ApiRequest> {
     if name.is_empty() || name.contains(',') {
         return None;
     }
-    Some(ApiRequest::get(
-        "/api/v1/contacts/organizations".to_owned(),
-        Some(format!("name={}&limit=10", encode(name))),
-    ))
+    Some(
+        ApiRequest::get("/api/v1/contacts/organizations".to_owned())
+            .query(format!("name={}&limit=10", percent_encoded(name))),
+    )
 }
 
 pub fn create_organization(organization: &OrganizationFields) -> ApiRequest {
@@ -168,7 +106,7 @@ pub fn update_lead(lead_id: LeadId, current_stage_id: StageId, lead: &LeadFields
 /// Moves a lead to another stage of its pipeline (Krayin answers 404 for a stage of another).
 /// One lead, as its stage and products are now.
 pub fn get_lead(lead_id: LeadId) -> ApiRequest {
-    ApiRequest::get(format!("/api/v1/leads/{lead_id}"), None)
+    ApiRequest::get(format!("/api/v1/leads/{lead_id}"))
 }
 
 pub fn move_lead(lead_id: LeadId, stage_id: StageId) -> ApiRequest {
@@ -205,10 +143,7 @@ pub fn update_activity(activity_id: ActivityId, activity: &ActivityFields, done:
 
 /// All pipelines with their stages, in Krayin's order; unpaginated.
 pub fn pipelines() -> ApiRequest {
-    ApiRequest::get(
-        "/api/v1/settings/pipelines".to_owned(),
-        Some("pagination=0".to_owned()),
-    )
+    ApiRequest::get("/api/v1/settings/pipelines".to_owned()).query("pagination=0".to_owned())
 }
 
 /// A company as a contact states it.

@@ -8,6 +8,8 @@
 use super::MAX_NOTE_CHARS;
 use super::settings::Priority;
 use crate::channel::{Channel, Direction};
+use crate::crm::request::percent_encoded;
+pub use crate::crm::request::{ApiRequest, Method};
 use crate::message::{ConversationStatus, Message};
 use crate::text::cut_chars;
 use serde::Serialize;
@@ -21,65 +23,6 @@ const MAX_REASON_CHARS: usize = 300;
 const MAX_ASSIGNEES: usize = 10;
 const MAX_PAGE_SIZE: u32 = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-    Put,
-    Patch,
-}
-
-impl Method {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Get => "GET",
-            Self::Post => "POST",
-            Self::Put => "PUT",
-            Self::Patch => "PATCH",
-        }
-    }
-}
-
-/// One call to Kustomer, ready for the runtime to send.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiRequest {
-    pub method: Method,
-    /// Starts with `/v1/`; ids and addresses in it are percent-encoded.
-    pub path: String,
-    pub body: Option<Value>,
-}
-
-impl ApiRequest {
-    fn get(path: String) -> Self {
-        Self {
-            method: Method::Get,
-            path,
-            body: None,
-        }
-    }
-
-    fn with(method: Method, path: String, body: Value) -> Self {
-        Self {
-            method,
-            path,
-            body: Some(body),
-        }
-    }
-}
-
-/// A path segment: everything but RFC 3986's unreserved characters is percent-encoded, so an
-/// id or an address stays one segment whatever it holds (`a@b.c` → `a%40b.c`, `../x` → `..%2Fx`).
-fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
 /// The user the API key belongs to: the cheapest call that proves a key works.
 pub fn current_user() -> ApiRequest {
     ApiRequest::get("/v1/users/current".to_owned())
@@ -87,14 +30,14 @@ pub fn current_user() -> ApiRequest {
 
 /// Answered with the customer, or 404 when none has this address.
 pub fn find_customer_by_email(email: &str) -> ApiRequest {
-    ApiRequest::get(format!("/v1/customers/email={}", segment(email.trim())))
+    ApiRequest::get(format!("/v1/customers/email={}", percent_encoded(email.trim())))
 }
 
 /// Answered with the customer, or 404 when none has this `externalId`.
 pub fn find_customer_by_external_id(external_id: &str) -> ApiRequest {
     ApiRequest::get(format!(
         "/v1/customers/externalId={}",
-        segment(external_id.trim())
+        percent_encoded(external_id.trim())
     ))
 }
 
@@ -107,7 +50,7 @@ pub fn create_customer(body: Map<String, Value>) -> ApiRequest {
 pub fn update_customer(kustomer_id: &str, body: Map<String, Value>) -> ApiRequest {
     ApiRequest::with(
         Method::Put,
-        format!("/v1/customers/{}", segment(kustomer_id)),
+        format!("/v1/customers/{}", percent_encoded(kustomer_id)),
         Value::Object(body),
     )
 }
@@ -174,7 +117,7 @@ pub fn kustomer_status(our_status: ConversationStatus) -> Option<&'static str> {
 pub fn update_conversation_status(kustomer_conversation_id: &str, status: &str) -> ApiRequest {
     ApiRequest::with(
         Method::Patch,
-        format!("/v1/conversations/{}", segment(kustomer_conversation_id)),
+        format!("/v1/conversations/{}", percent_encoded(kustomer_conversation_id)),
         json!({ "status": status }),
     )
 }
@@ -201,7 +144,7 @@ pub fn assign_conversation(kustomer_conversation_id: &str, users: &[String], tea
     }
     ApiRequest::with(
         Method::Patch,
-        format!("/v1/conversations/{}", segment(kustomer_conversation_id)),
+        format!("/v1/conversations/{}", percent_encoded(kustomer_conversation_id)),
         Value::Object(body),
     )
 }
@@ -283,7 +226,10 @@ pub fn create_message(
     }
     ApiRequest::with(
         Method::Post,
-        format!("/v1/conversations/{}/messages", segment(kustomer_conversation_id)),
+        format!(
+            "/v1/conversations/{}/messages",
+            percent_encoded(kustomer_conversation_id)
+        ),
         body,
     )
 }
@@ -296,21 +242,27 @@ pub const NOTE_CUT_MARKER: &str = "\n[…cut: longer than Kustomer's 10,240-char
 pub fn create_note(kustomer_conversation_id: &str, body: &str) -> ApiRequest {
     ApiRequest::with(
         Method::Post,
-        format!("/v1/conversations/{}/notes", segment(kustomer_conversation_id)),
+        format!(
+            "/v1/conversations/{}/notes",
+            percent_encoded(kustomer_conversation_id)
+        ),
         json!({ "body": cut_chars(body, MAX_NOTE_CHARS, NOTE_CUT_MARKER) }),
     )
 }
 
 /// One page (from 1) of the organization's teams, 100 to a page.
 pub fn list_teams(page: u32) -> ApiRequest {
-    ApiRequest::get(format!("/v1/teams?page={}&pageSize={MAX_PAGE_SIZE}", page.max(1)))
+    ApiRequest::get("/v1/teams".to_owned()).query(format!("page={}&pageSize={MAX_PAGE_SIZE}", page.max(1)))
 }
 
 /// One page (from 1) of a customer's conversations; `page_size` is kept within 1 to 100.
 pub fn customer_conversations(kustomer_customer_id: &str, page: u32, page_size: u32) -> ApiRequest {
     ApiRequest::get(format!(
-        "/v1/customers/{}/conversations?page={}&pageSize={}",
-        segment(kustomer_customer_id),
+        "/v1/customers/{}/conversations",
+        percent_encoded(kustomer_customer_id)
+    ))
+    .query(format!(
+        "page={}&pageSize={}",
         page.max(1),
         page_size.clamp(1, MAX_PAGE_SIZE)
     ))
@@ -577,7 +529,7 @@ mod tests {
     }
 
     #[test]
-    fn lookups_put_every_value_in_one_encoded_segment() {
+    fn lookups_put_every_value_in_one_encoded_percent_encoded() {
         let cases = [
             (current_user(), "/v1/users/current"),
             (
@@ -608,7 +560,7 @@ mod tests {
             ),
         ];
         for (request, path) in cases {
-            assert_eq!(request.path, path);
+            assert_eq!(request.target(), path);
         }
         assert_eq!(current_user().method.as_str(), "GET");
         assert_eq!(find_customer_by_email("a@b.c").body, None);
