@@ -111,6 +111,13 @@ impl Env {
         self.inner.service(name)
     }
 
+    /// The static assets bound as `name`, for one read (counted as a subrequest, as a service
+    /// binding's call is).
+    pub fn assets(&self, name: &str) -> worker::Result<Fetcher> {
+        self.charge(Resource::Subrequest, 1)?;
+        self.inner.assets(name)
+    }
+
     /// The Durable Object namespace bound as `name`, for one call to one of its objects.
     pub fn durable_object(&self, name: &str) -> worker::Result<ObjectNamespace> {
         self.charge(Resource::Subrequest, 1)?;

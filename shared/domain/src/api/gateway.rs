@@ -16,7 +16,7 @@ function! {
         => |c| c.ok::<HealthOut>(200).example(json!({ "status": "ok" }));
     /// This document
     ///
-    /// No credentials. Built into the gateway from the repository's openapi.json. Any other method
+    /// No credentials. Served by the gateway from the repository's openapi.json. Any other method
     /// is 405 with Allow: GET.
     GetOpenApiDocument = get("/openapi.json", Anyone)
         => |c| c
