@@ -77,7 +77,6 @@ pub(crate) struct Answer {
     pub status: u16,
     pub description: &'static str,
     pub media: Vec<Media>,
-    pub headers: Vec<(&'static str, Value)>,
     pub links: Option<Value>,
 }
 
@@ -212,7 +211,6 @@ impl Contract {
             status,
             description: status_text(status),
             media: Vec::new(),
-            headers: Vec::new(),
             links: None,
         });
         self.last = Last::Answer;
@@ -232,7 +230,6 @@ impl Contract {
                 status,
                 description: status_text(status),
                 media: vec![media],
-                headers: Vec::new(),
                 links: None,
             }),
         }
@@ -244,14 +241,6 @@ impl Contract {
     pub fn described(mut self, description: &'static str) -> Self {
         if let Some(answer) = self.answers.last_mut() {
             answer.description = description;
-        }
-        self
-    }
-
-    /// A header of the last answer (an OpenAPI header object).
-    pub fn answer_header(mut self, name: &'static str, header: Value) -> Self {
-        if let Some(answer) = self.answers.last_mut() {
-            answer.headers.push((name, header));
         }
         self
     }
