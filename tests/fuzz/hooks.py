@@ -69,13 +69,23 @@ def before_call(context, case, kwargs):
             body[field] = os.environ[variable]
     if path in ("/api-webhooks", "/api-webhooks/{webhook_id}", "/api/dashboard/crm-links"):
         _point_home(body, "url")
-    elif path in ("/admin/businesses/{business_id}/channel-accounts", "/admin/channel-accounts/{account_id}"):
+    elif path in (
+        "/admin/businesses/{business_id}/channel-accounts",
+        "/admin/channel-accounts/{account_id}",
+        "/api-channel-accounts",
+        "/api-channel-accounts/{account_id}",
+    ):
         # Without api_base_url an account sends through the provider's real API.
         if "settings" not in body and method == "POST":
             body["settings"] = {}
         if isinstance(body.get("settings"), dict):
             body["settings"]["api_base_url"] = NOWHERE
-    elif path in ("/admin/businesses/{business_id}/connectors", "/admin/connectors/{connector_id}"):
+    elif path in (
+        "/admin/businesses/{business_id}/connectors",
+        "/admin/connectors/{connector_id}",
+        "/api-connectors",
+        "/api-connectors/{connector_id}",
+    ):
         if "settings" not in body and method == "POST":
             body["settings"] = {}
         settings = body.get("settings")

@@ -1,28 +1,27 @@
-//! API keys: issued once in clear, stored as a hash, listed by prefix, revoked by id.
+//! API keys: issued once in clear, stored as a hash, listed by prefix, revoked by id; by the
+//! operator for any business, or by a business for itself with one of its keys.
 
-use crate::businesses;
 use domain::api::admin::{ApiKey, ApiKeysOut, IssuedApiKey, KeyIn};
 use domain::api_key;
 use domain::audit::Action;
 use domain::error::ApiError;
-use domain::ids::{ApiKeyId, BusinessId};
+use domain::ids::ApiKeyId;
 use edge::Env;
 use edge::audit::Audit;
-use edge::call::{Created, Json, OptionalJson, Path};
+use edge::call::{Created, Json, Managed, OptionalJson, Path, Scope};
 use edge::{DB, auth, db, runtime};
 
 pub async fn issue(
     env: Env,
     audit: Audit,
-    Path(business_id): Path<BusinessId>,
+    Managed(tenant): Managed,
     OptionalJson(input): OptionalJson<KeyIn>,
 ) -> Result<Created<IssuedApiKey>, ApiError> {
-    let (env, business_id) = (&env, &business_id);
+    let (env, business_id) = (&env, &tenant.business_id);
     let name = input.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         return Err(ApiError::invalid("name", "name is at most 200 characters"));
     }
-    let tenant = businesses::find(env, business_id).await?.tenant()?;
     let issued = api_key::issue(runtime::random()?);
     let listed = ApiKey {
         id: ApiKeyId::generate(runtime::random()?),
@@ -49,18 +48,27 @@ pub async fn issue(
     }))
 }
 
-pub async fn list(env: Env, Path(business_id): Path<BusinessId>) -> Result<Json<ApiKeysOut>, ApiError> {
-    let tenant = businesses::find(&env, &business_id).await?.tenant()?;
+pub async fn list(env: Env, Managed(tenant): Managed) -> Result<Json<ApiKeysOut>, ApiError> {
     let api_keys = db::api_keys::list(&env.d1(DB)?, &tenant).await?;
     Ok(Json(ApiKeysOut { api_keys }))
 }
 
-pub async fn revoke(env: Env, audit: Audit, Path(id): Path<ApiKeyId>) -> Result<Json<ApiKey>, ApiError> {
+pub async fn revoke(
+    env: Env,
+    audit: Audit,
+    scope: Scope,
+    Path(id): Path<ApiKeyId>,
+) -> Result<Json<ApiKey>, ApiError> {
     let (env, id) = (&env, &id);
+    let db = env.d1(DB)?;
+    let missing = || ApiError::not_found(format!("no API key {id}"));
+    let tenant = scope
+        .owner(async || db::api_keys::owner(&db, id).await, missing)
+        .await?;
     let now = runtime::now().to_rfc3339();
-    let (key, hash) = db::api_keys::revoke(&env.d1(DB)?, id, &now)
+    let (key, hash) = db::api_keys::revoke(&db, &tenant, id, &now)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no API key {id}")))?;
+        .ok_or_else(missing)?;
     auth::forget_cached_key(env, &hash).await?;
     let detail = serde_json::json!({ "prefix": key.prefix });
     audit

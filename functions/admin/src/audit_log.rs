@@ -1,26 +1,20 @@
-//! `GET /admin/businesses/{id}/audit-log`: who did what to the business, newest first, a page at
-//! a time (`limit`, and `before` from the previous page's `next_cursor`).
+//! The audit log (`GET /admin/businesses/{id}/audit-log`, and `GET /api-audit-log` with the
+//! business's key): who did what to the business, newest first, a page at a time (`limit`, and
+//! `before` from the previous page's `next_cursor`).
 
-use crate::businesses;
 use domain::api::admin::{AuditEntry, AuditLogOut, AuditTarget};
 use domain::audit::{AuditQuery, Cursor};
 use domain::error::ApiError;
-use domain::ids::BusinessId;
 use domain::query::Query;
 use domain::time::Timestamp;
 use edge::Env;
-use edge::call::{Json, Path};
+use edge::call::{Json, Managed};
 use edge::db::audit_log::{self, Row};
 use edge::{DB, db};
 use serde_json::{Map, Value};
 
-pub async fn list(
-    env: Env,
-    Path(business_id): Path<BusinessId>,
-    query: Query,
-) -> Result<Json<AuditLogOut>, ApiError> {
+pub async fn list(env: Env, Managed(tenant): Managed, query: Query) -> Result<Json<AuditLogOut>, ApiError> {
     let query = AuditQuery::parse(&query)?;
-    let tenant = businesses::find(&env, &business_id).await?.tenant()?;
     let (rows, more) = audit_log::page(&env.d1(DB)?, &tenant, &query).await?;
     let next_cursor = more.then(|| rows.last()).flatten().map(|last| {
         Cursor {

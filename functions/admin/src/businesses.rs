@@ -1,4 +1,5 @@
-//! Businesses: the tenants. Created by the operator; everything else belongs to one.
+//! Businesses: the tenants. Created by the operator; everything else belongs to one. A business
+//! reads and changes its own with its key (`/api-business`), the operator any by its id.
 
 use domain::api::admin::{Business, BusinessIn, BusinessPatch};
 use domain::audit::Action;
@@ -9,7 +10,7 @@ use domain::rate_limit::Policy;
 use domain::sso::FrameAncestors;
 use edge::Env;
 use edge::audit::Audit;
-use edge::call::{Created, Json, Path};
+use edge::call::{Created, Json, Managed, Scope};
 use edge::{DB, db, runtime};
 
 pub async fn create(
@@ -64,19 +65,28 @@ pub async fn find(env: &Env, id: &BusinessId) -> Result<Business, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no business {id}")))
 }
 
-pub async fn get(env: Env, Path(id): Path<BusinessId>) -> Result<Json<Business>, ApiError> {
-    find(&env, &id).await.map(Json)
+pub async fn get(env: Env, Managed(tenant): Managed) -> Result<Json<Business>, ApiError> {
+    find(&env, &tenant.business_id).await.map(Json)
 }
 
 /// Changes what may be changed after creation: the sites allowed to frame the embedded inbox, and
-/// the rate limit of the business's API keys.
+/// the rate limit of the business's API keys. The limit is the operator's: a business cannot raise
+/// its own.
 pub async fn update(
     env: Env,
     audit: Audit,
-    Path(id): Path<BusinessId>,
+    scope: Scope,
+    Managed(tenant): Managed,
     Json(patch): Json<BusinessPatch>,
 ) -> Result<Json<Business>, ApiError> {
-    let (env, id) = (&env, &id);
+    let (env, id) = (&env, &tenant.business_id);
+    if matches!(scope, Scope::Business(_)) && patch.rate_limit.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "the rate limit of a business's keys is set by the operator of this deployment",
+        )
+        .at("rate_limit"));
+    }
     if patch.embed_frame_ancestors.is_none() && patch.rate_limit.is_none() {
         return Err(ApiError::new(
             ErrorCode::ValidationFailed,

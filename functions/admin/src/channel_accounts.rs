@@ -1,19 +1,18 @@
 //! Channel accounts: the credentials a business's channels are received and sent with.
 //! Secrets go in and are never shown again; responses list only which secrets are set.
 
-use crate::businesses;
 use domain::api::admin::{AccountIn, AccountPatch, ChannelAccountOut, ChannelAccountsOut};
 use domain::audit::Action;
 use domain::channel::Channel;
 use domain::destination::Destination;
 use domain::email::Email;
 use domain::error::ApiError;
-use domain::ids::{BusinessId, ChannelAccountId};
+use domain::ids::ChannelAccountId;
 use domain::phone::Phone;
 use domain::providers::Provider;
 use edge::Env;
 use edge::audit::Audit;
-use edge::call::{Created, Json, Path};
+use edge::call::{Created, Json, Managed, Path, Scope};
 use edge::db::channel_accounts::{ChannelAccount, NewAccount};
 use edge::{DB, db, http, runtime, secrets_key};
 use serde_json::{Map, Value};
@@ -103,10 +102,10 @@ fn normalise_address(channel: Channel, provider: Provider, address: &str) -> Res
 pub async fn create(
     env: Env,
     audit: Audit,
-    Path(business_id): Path<BusinessId>,
+    Managed(tenant): Managed,
     Json(input): Json<AccountIn>,
 ) -> Result<Created<ChannelAccountOut>, ApiError> {
-    let (env, business_id) = (&env, &business_id);
+    let (env, business_id) = (&env, &tenant.business_id);
     let channel = input.channel.as_deref().and_then(Channel::parse).ok_or_else(|| {
         ApiError::invalid(
             "channel",
@@ -142,7 +141,6 @@ pub async fn create(
             ));
         }
     }
-    let tenant = businesses::find(env, business_id).await?.tenant()?;
     let id = ChannelAccountId::generate(runtime::random()?);
     let now = runtime::now().to_rfc3339();
     let name = input.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
@@ -181,11 +179,7 @@ pub async fn create(
     Ok(Created(shown(inserted)))
 }
 
-pub async fn list(
-    env: Env,
-    Path(business_id): Path<BusinessId>,
-) -> Result<Json<ChannelAccountsOut>, ApiError> {
-    let tenant = businesses::find(&env, &business_id).await?.tenant()?;
+pub async fn list(env: Env, Managed(tenant): Managed) -> Result<Json<ChannelAccountsOut>, ApiError> {
     let channel_accounts = db::channel_accounts::list(&env.d1(DB)?, &secrets_key::keyring(&env)?, &tenant)
         .await?
         .into_iter()
@@ -198,26 +192,30 @@ pub async fn list(
 pub async fn update(
     env: Env,
     audit: Audit,
+    scope: Scope,
     Path(id): Path<ChannelAccountId>,
     Json(patch): Json<AccountPatch>,
 ) -> Result<Json<ChannelAccountOut>, ApiError> {
     let (env, id) = (&env, &id);
+    let db = env.d1(DB)?;
+    let missing = || ApiError::not_found(format!("no channel account {id}"));
+    let tenant = scope
+        .owner(async || db::channel_accounts::owner(&db, id).await, missing)
+        .await?;
     strings("settings", &patch.settings)?;
     strings("secrets", &patch.secrets)?;
     destinations(&patch.settings, http::allows_loopback(env))?;
     let name = patch.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     let now = runtime::now().to_rfc3339();
-    let updated = db::channel_accounts::update(
-        &env.d1(DB)?,
-        &secrets_key::keyring(env)?,
-        id,
+    let change = db::channel_accounts::Change {
         name,
-        &patch.settings,
-        &patch.secrets,
-        &now,
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("no channel account {id}")))?;
+        settings: &patch.settings,
+        secrets: &patch.secrets,
+        now: &now,
+    };
+    let updated = db::channel_accounts::update(&db, &secrets_key::keyring(env)?, &tenant, id, &change)
+        .await?
+        .ok_or_else(missing)?;
     let account = shown(updated);
     audit
         .record_update(

@@ -1,7 +1,6 @@
 //! CRM connectors: a business's connections to its CRMs, their connection test, sync log, status
-//! and replay. Secrets go in and are never shown again; responses list only which are set.
+//! and replay, managed by the operator or by the business itself with its key. Secrets go in and are never shown again; responses list only which are set.
 
-use crate::businesses;
 use domain::api::Params;
 use domain::api::admin::{
     ConnectorIn, ConnectorOut, ConnectorPatch, ConnectorStatus, ConnectorsOut, KrayinContact, PipelineOut,
@@ -14,12 +13,12 @@ use domain::crm::config;
 use domain::crm::kustomer::api::Team;
 use domain::crm::work::{ConnectorKind, ContactKey, JobStatus};
 use domain::error::ApiError;
-use domain::ids::{BusinessId, ConnectorId};
+use domain::ids::ConnectorId;
 use domain::query::Query;
 use domain::time::Timestamp;
 use edge::Env;
 use edge::audit::Audit;
-use edge::call::{Created, Json, Path};
+use edge::call::{Created, Json, Managed, Path, Scope};
 use edge::crm::krayin::{self, Krayin};
 use edge::crm::kustomer::{self, Kustomer};
 use edge::crm::sync;
@@ -99,10 +98,10 @@ fn object_or_empty(value: Value) -> Value {
 pub async fn create(
     env: Env,
     audit: Audit,
-    Path(business_id): Path<BusinessId>,
+    Managed(tenant): Managed,
     Json(input): Json<ConnectorIn>,
 ) -> Result<Created<ConnectorOut>, ApiError> {
-    let (env, business_id) = (&env, &business_id);
+    let (env, business_id) = (&env, &tenant.business_id.clone());
     let kinds = ConnectorKind::ALL.map(ConnectorKind::as_str).join(", ");
     let kind = input
         .kind
@@ -117,8 +116,6 @@ pub async fn create(
         http::allows_loopback(env),
     )?;
     let budget = Budget::merged(config::default_budget(kind), &input.rate_limit)?;
-    let business = businesses::find(env, business_id).await?;
-    let tenant = domain::tenant::Tenant::for_background(business.id);
     let id = ConnectorId::generate(runtime::random()?);
     let fields = Fields {
         name: &name,
@@ -166,8 +163,7 @@ pub async fn create(
     Ok(Created(out(env, connector).await?))
 }
 
-pub async fn list(env: Env, Path(business_id): Path<BusinessId>) -> Result<Json<ConnectorsOut>, ApiError> {
-    let tenant = businesses::find(&env, &business_id).await?.tenant()?;
+pub async fn list(env: Env, Managed(tenant): Managed) -> Result<Json<ConnectorsOut>, ApiError> {
     let connectors = crm_connectors::list(&env.d1(DB)?, &secrets_key::keyring(&env)?, &tenant, false).await?;
     let mut shown = Vec::with_capacity(connectors.len());
     for connector in connectors {
@@ -176,14 +172,22 @@ pub async fn list(env: Env, Path(business_id): Path<BusinessId>) -> Result<Json<
     Ok(Json(ConnectorsOut { connectors: shown }))
 }
 
-async fn find(env: &Env, id: &ConnectorId) -> Result<Connector, ApiError> {
-    crm_connectors::find_any(&env.d1(DB)?, &secrets_key::keyring(env)?, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no connector {id}")))
+/// The connector a path names: the business's own, or for the operator any business's.
+async fn find(env: &Env, scope: &Scope, id: &ConnectorId) -> Result<Connector, ApiError> {
+    let (db, keys) = (env.d1(DB)?, secrets_key::keyring(env)?);
+    let found = match scope {
+        Scope::Operator => crm_connectors::find_any(&db, &keys, id).await?,
+        Scope::Business(tenant) => crm_connectors::find(&db, &keys, tenant, id).await?,
+    };
+    found.ok_or_else(|| ApiError::not_found(format!("no connector {id}")))
 }
 
-pub async fn get(env: Env, Path(id): Path<ConnectorId>) -> Result<Json<ConnectorOut>, ApiError> {
-    Ok(Json(out(&env, find(&env, &id).await?).await?))
+pub async fn get(
+    env: Env,
+    scope: Scope,
+    Path(id): Path<ConnectorId>,
+) -> Result<Json<ConnectorOut>, ApiError> {
+    Ok(Json(out(&env, find(&env, &scope, &id).await?).await?))
 }
 
 /// Changes a connector: settings and secrets merge into what is stored and are checked as a
@@ -191,6 +195,7 @@ pub async fn get(env: Env, Path(id): Path<ConnectorId>) -> Result<Json<Connector
 pub async fn update(
     env: Env,
     audit: Audit,
+    scope: Scope,
     Path(id): Path<ConnectorId>,
     Json(patch): Json<ConnectorPatch>,
 ) -> Result<Json<ConnectorOut>, ApiError> {
@@ -198,7 +203,7 @@ pub async fn update(
     let db = env.d1(DB)?;
     let keys = secrets_key::keyring(env)?;
     for _ in 0..WRITE_TRIES {
-        let current = find(env, id).await?;
+        let current = find(env, &scope, id).await?;
         let name = match patch.name.as_deref() {
             Some(name) => name_of(Some(name), current.kind)?,
             None => current.name.clone(),
@@ -241,7 +246,7 @@ pub async fn update(
                     &patch,
                 )
                 .await;
-            return Ok(Json(out(env, find(env, id).await?).await?));
+            return Ok(Json(out(env, find(env, &scope, id).await?).await?));
         }
     }
     Err(ApiError::conflict(format!(
@@ -281,9 +286,13 @@ async fn keep_read(db: &Db, connector: &Connector, read: Option<Value>) -> Resul
 }
 
 /// The seed's "Test the connection": what the CRM said of the connector's key.
-pub async fn test(env: Env, Path(id): Path<ConnectorId>) -> Result<Json<ConnectionTest>, ApiError> {
+pub async fn test(
+    env: Env,
+    scope: Scope,
+    Path(id): Path<ConnectorId>,
+) -> Result<Json<ConnectionTest>, ApiError> {
     let (env, id) = (&env, &id);
-    let connector = find(env, id).await?;
+    let connector = find(env, &scope, id).await?;
     let db = env.d1(DB)?;
     let unusable = |reason: String| ApiError::invalid("settings", reason);
     let result = match connector.kind {
@@ -304,9 +313,9 @@ pub struct TeamsOut {
     teams: Vec<Team>,
 }
 
-pub async fn teams(env: Env, Path(id): Path<ConnectorId>) -> Result<Json<TeamsOut>, ApiError> {
+pub async fn teams(env: Env, scope: Scope, Path(id): Path<ConnectorId>) -> Result<Json<TeamsOut>, ApiError> {
     let (env, id) = (&env, &id);
-    let connector = find(env, id).await?;
+    let connector = find(env, &scope, id).await?;
     if connector.kind != ConnectorKind::Kustomer {
         return Err(ApiError::not_found(format!(
             "connector {id} is not a Kustomer connector: only Kustomer has teams"
@@ -322,9 +331,13 @@ pub async fn teams(env: Env, Path(id): Path<ConnectorId>) -> Result<Json<TeamsOu
 
 /// Krayin's pipelines and their stages, read now (and kept for the sync): for choosing the
 /// pipeline and the stage ids of stage progression.
-pub async fn pipelines(env: Env, Path(id): Path<ConnectorId>) -> Result<Json<PipelinesOut>, ApiError> {
+pub async fn pipelines(
+    env: Env,
+    scope: Scope,
+    Path(id): Path<ConnectorId>,
+) -> Result<Json<PipelinesOut>, ApiError> {
     let (env, id) = (&env, &id);
-    let connector = find(env, id).await?;
+    let connector = find(env, &scope, id).await?;
     if connector.kind != ConnectorKind::Krayin {
         return Err(ApiError::not_found(format!(
             "connector {id} is not a Krayin connector: only Krayin has pipelines"
@@ -361,11 +374,12 @@ pub async fn pipelines(env: Env, Path(id): Path<ConnectorId>) -> Result<Json<Pip
 /// `chatwoot:<contact id>`.
 pub async fn contact(
     env: Env,
+    scope: Scope,
     Path(id): Path<ConnectorId>,
     params: Params,
 ) -> Result<Json<KrayinContact>, ApiError> {
     let (env, id) = (&env, &id);
-    let connector = find(env, id).await?;
+    let connector = find(env, &scope, id).await?;
     let key = params.get("contact_key")?.replace("%3A", ":").replace("%3a", ":");
     let none = || ApiError::not_found(format!("connector {id} has no contact {key}"));
     let parsed = ContactKey::parse(&key).ok_or_else(none)?;
@@ -379,11 +393,12 @@ pub async fn contact(
 /// first record: `krayin:person:123`).
 pub async fn find_contact(
     env: Env,
+    scope: Scope,
     Path(id): Path<ConnectorId>,
     query: Query,
 ) -> Result<Json<KrayinContact>, ApiError> {
     let (env, id) = (&env, &id);
-    let connector = find(env, id).await?;
+    let connector = find(env, &scope, id).await?;
     let external_id = query
         .get("external_id")
         .map(str::trim)
@@ -419,9 +434,14 @@ fn log_entry(job: Job) -> SyncLogEntry {
 
 /// The sync log, newest first: `?status=`, `?record=` (a customer, conversation or message id),
 /// `?limit=` (default 50, at most 100) and `?before=` (the `seq` the last page ended at).
-pub async fn log(env: Env, Path(id): Path<ConnectorId>, query: Query) -> Result<Json<SyncLogOut>, ApiError> {
+pub async fn log(
+    env: Env,
+    scope: Scope,
+    Path(id): Path<ConnectorId>,
+    query: Query,
+) -> Result<Json<SyncLogOut>, ApiError> {
     let (env, id) = (&env, &id);
-    let connector = find(env, id).await?;
+    let connector = find(env, &scope, id).await?;
     let statuses = JobStatus::ALL.map(JobStatus::as_str).join(", ");
     let status = match query.get("status") {
         Some(name) => Some(
@@ -458,11 +478,12 @@ pub async fn log(env: Env, Path(id): Path<ConnectorId>, query: Query) -> Result<
 /// and hands its contacts to the sync consumer.
 pub async fn replay(
     env: Env,
+    scope: Scope,
     Path(id): Path<ConnectorId>,
     Json(input): Json<ReplayIn>,
 ) -> Result<Json<ReplayOut>, ApiError> {
     let (env, id) = (&env, &id);
-    let connector = find(env, id).await?;
+    let connector = find(env, &scope, id).await?;
     let statuses = match input.statuses {
         None => vec![JobStatus::Dead],
         Some(names) if names.is_empty() => {

@@ -1,11 +1,16 @@
-//! The admin API: businesses, their API keys, channel accounts and CRM connectors, their audit
-//! log, and running the maintenance sweep now, authorised by the `ADMIN_TOKEN` secret.
+//! The admin API, authorised by the `ADMIN_TOKEN` secret: businesses, their API keys, channel
+//! accounts and CRM connectors, their console links, their audit log, and running the maintenance
+//! sweep now. A business manages its own keys, accounts, connectors and console links the same
+//! way with one of its keys (or a console session): each of those endpoints has a twin without
+//! the business in its path (`/api-keys`, `/api-connectors/{id}`, …), served by the same handler,
+//! which is handed whom it acts for (`edge::call::{Managed, Scope}`).
 
 mod api_keys;
 mod audit_log;
 mod businesses;
 mod channel_accounts;
 mod connectors;
+mod console_links;
 mod maintenance;
 
 use domain::api::admin::{ADMIN, Admin};
@@ -16,26 +21,37 @@ use worker::{Context, Request, Response, event};
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
     call::serve(&ADMIN, req, env, async |operation, call| match operation {
         Admin::CreateBusiness => call.run(businesses::create).await,
-        Admin::GetBusiness => call.run(businesses::get).await,
-        Admin::UpdateBusiness => call.run(businesses::update).await,
-        Admin::GetAuditLog => call.run(audit_log::list).await,
-        Admin::IssueApiKey => call.run(api_keys::issue).await,
-        Admin::ListApiKeys => call.run(api_keys::list).await,
-        Admin::RevokeApiKey => call.run(api_keys::revoke).await,
-        Admin::CreateChannelAccount => call.run(channel_accounts::create).await,
-        Admin::ListChannelAccounts => call.run(channel_accounts::list).await,
-        Admin::UpdateChannelAccount => call.run(channel_accounts::update).await,
-        Admin::CreateConnector => call.run(connectors::create).await,
-        Admin::ListConnectors => call.run(connectors::list).await,
-        Admin::GetConnector => call.run(connectors::get).await,
-        Admin::UpdateConnector => call.run(connectors::update).await,
-        Admin::TestConnector => call.run(connectors::test).await,
-        Admin::GetConnectorTeams => call.run(connectors::teams).await,
-        Admin::GetConnectorPipelines => call.run(connectors::pipelines).await,
-        Admin::FindConnectorContact => call.run(connectors::find_contact).await,
-        Admin::GetConnectorContact => call.run(connectors::contact).await,
-        Admin::GetConnectorSyncLog => call.run(connectors::log).await,
-        Admin::ReplayConnectorWork => call.run(connectors::replay).await,
+        Admin::GetBusiness | Admin::GetOwnBusiness => call.run(businesses::get).await,
+        Admin::UpdateBusiness | Admin::UpdateOwnBusiness => call.run(businesses::update).await,
+        Admin::GetAuditLog | Admin::GetOwnAuditLog => call.run(audit_log::list).await,
+        Admin::IssueApiKey | Admin::IssueOwnApiKey => call.run(api_keys::issue).await,
+        Admin::ListApiKeys | Admin::ListOwnApiKeys => call.run(api_keys::list).await,
+        Admin::RevokeApiKey | Admin::RevokeOwnApiKey => call.run(api_keys::revoke).await,
+        Admin::CreateChannelAccount | Admin::CreateOwnChannelAccount => {
+            call.run(channel_accounts::create).await
+        }
+        Admin::ListChannelAccounts | Admin::ListOwnChannelAccounts => call.run(channel_accounts::list).await,
+        Admin::UpdateChannelAccount | Admin::UpdateOwnChannelAccount => {
+            call.run(channel_accounts::update).await
+        }
+        Admin::CreateConnector | Admin::CreateOwnConnector => call.run(connectors::create).await,
+        Admin::ListConnectors | Admin::ListOwnConnectors => call.run(connectors::list).await,
+        Admin::GetConnector | Admin::GetOwnConnector => call.run(connectors::get).await,
+        Admin::UpdateConnector | Admin::UpdateOwnConnector => call.run(connectors::update).await,
+        Admin::TestConnector | Admin::TestOwnConnector => call.run(connectors::test).await,
+        Admin::GetConnectorTeams | Admin::GetOwnConnectorTeams => call.run(connectors::teams).await,
+        Admin::GetConnectorPipelines | Admin::GetOwnConnectorPipelines => {
+            call.run(connectors::pipelines).await
+        }
+        Admin::FindConnectorContact | Admin::FindOwnConnectorContact => {
+            call.run(connectors::find_contact).await
+        }
+        Admin::GetConnectorContact | Admin::GetOwnConnectorContact => call.run(connectors::contact).await,
+        Admin::GetConnectorSyncLog | Admin::GetOwnConnectorSyncLog => call.run(connectors::log).await,
+        Admin::ReplayConnectorWork | Admin::ReplayOwnConnectorWork => call.run(connectors::replay).await,
+        Admin::IssueConsoleLink | Admin::IssueOwnConsoleLink => call.run(console_links::issue).await,
+        Admin::ListConsoleSessions | Admin::ListOwnConsoleSessions => call.run(console_links::list).await,
+        Admin::RevokeConsoleSession | Admin::RevokeOwnConsoleSession => call.run(console_links::revoke).await,
         Admin::RunMaintenanceSweep => call.run(maintenance::sweep).await,
     })
     .await

@@ -73,7 +73,7 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
             stored
         }
         _ => {
-            let tenant = auth::authenticate(&req, &env).await?;
+            let tenant = auth::authenticate(&req, &env).await?.tenant;
             // Another business's attachment is as absent as one that does not exist.
             db::attachments::for_download(&db, &id)
                 .await?

@@ -3,6 +3,13 @@
 
 /// Paths served by one function each, and the service binding that serves them.
 pub const EXACT: &[(&str, &str)] = &[
+    ("/api-business", "ADMIN"),
+    ("/api-audit-log", "ADMIN"),
+    ("/api-keys", "ADMIN"),
+    ("/api-channel-accounts", "ADMIN"),
+    ("/api-connectors", "ADMIN"),
+    ("/api-console-links", "ADMIN"),
+    ("/api-console-sessions", "ADMIN"),
     ("/api-customers", "CUSTOMERS"),
     ("/api-customers-sync", "CUSTOMERS_SYNC"),
     ("/api-customers-bulk-create", "CUSTOMERS_BULK_CREATE"),
@@ -20,6 +27,7 @@ pub const EXACT: &[(&str, &str)] = &[
     ("/api-crm-analytics", "CRM_API"),
     ("/api-sso-generate-token", "SSO_TOKEN"),
     ("/api-sso-revoke-token", "SSO_TOKEN"),
+    ("/console", "CONSOLE"),
     ("/api/dashboard/crm-links", "KNOWLEDGE"),
     ("/api/dashboard/crm-links/status", "KNOWLEDGE"),
     ("/api/dashboard/crm-links/all", "KNOWLEDGE"),
@@ -31,6 +39,10 @@ pub const EXACT: &[(&str, &str)] = &[
 /// Prefixes whose every path below is served by one function.
 pub const PREFIXES: &[(&str, &str)] = &[
     ("/admin/", "ADMIN"),
+    ("/api-keys/", "ADMIN"),
+    ("/api-channel-accounts/", "ADMIN"),
+    ("/api-connectors/", "ADMIN"),
+    ("/api-console-sessions/", "ADMIN"),
     ("/webhooks/meta/", "RECEIVER_META"),
     ("/webhooks/twilio/", "RECEIVER_TWILIO"),
     ("/webhooks/mailgun/", "RECEIVER_EMAIL"),
@@ -39,5 +51,6 @@ pub const PREFIXES: &[(&str, &str)] = &[
     ("/api-webhooks/", "WEBHOOKS"),
     ("/api-conversations/", "CONVERSATIONS"),
     ("/embed/", "EMBED_INBOX"),
+    ("/console/", "CONSOLE"),
     ("/webhooks/crm-links/", "KNOWLEDGE"),
 ];

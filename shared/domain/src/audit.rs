@@ -3,13 +3,17 @@
 
 use crate::api_key;
 use crate::error::ApiError;
+use crate::ids::ConsoleSessionId;
 use crate::query::{Query, decode_cursor, encode_cursor};
 
-/// Who acted: the operator with the admin token, or a business's API key by its prefix.
+/// Who acted: the operator with the admin token, a business's API key by its prefix, or a
+/// business's console session by its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     Admin,
     Key(String),
+    /// A business console session, by its id.
+    Console(ConsoleSessionId),
 }
 
 impl Actor {
@@ -23,6 +27,7 @@ impl Actor {
         match self {
             Self::Admin => "admin".to_owned(),
             Self::Key(prefix) => format!("key:{prefix}"),
+            Self::Console(session) => format!("console:{session}"),
         }
     }
 }
@@ -46,6 +51,9 @@ pub enum Action {
     SsoTokenRevoked,
     CrmLinkAdded,
     CrmLinkDeleted,
+    ConsoleLinkIssued,
+    ConsoleSessionOpened,
+    ConsoleSessionRevoked,
 }
 
 impl Action {
@@ -67,6 +75,9 @@ impl Action {
             Self::SsoTokenRevoked => "sso_token.revoked",
             Self::CrmLinkAdded => "crm_link.added",
             Self::CrmLinkDeleted => "crm_link.deleted",
+            Self::ConsoleLinkIssued => "console_session.link_issued",
+            Self::ConsoleSessionOpened => "console_session.opened",
+            Self::ConsoleSessionRevoked => "console_session.revoked",
         }
     }
 

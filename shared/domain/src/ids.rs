@@ -164,6 +164,10 @@ uuid_id!(
     /// An entry of a business's audit log.
     AuditEntryId
 );
+uuid_id!(
+    /// A console link and the session it opens (never either secret).
+    ConsoleSessionId
+);
 
 #[cfg(test)]
 mod tests {

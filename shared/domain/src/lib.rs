@@ -9,6 +9,7 @@ pub mod api_key;
 pub mod audit;
 pub mod batch_lookup;
 pub mod channel;
+pub mod console;
 pub mod crm;
 pub mod crypto;
 pub mod customer;

@@ -80,6 +80,10 @@ pub fn stuck_send_after_seconds(retry_noted: bool) -> i64 {
 /// session still gets "expired" rather than "unknown token" for a while.
 pub const SSO_EXPIRED_GRACE_SECONDS: i64 = 24 * 60 * 60;
 
+/// Console links and sessions are kept this long after they ended (expired or revoked by then),
+/// so that the API access page can still tell a session that ended from one that never was.
+pub const CONSOLE_ENDED_GRACE_SECONDS: i64 = 24 * 60 * 60;
+
 /// How long delivered webhook history (events whose deliveries are all settled, and attempt
 /// logs) is kept: a deployment setting, `RETENTION_DAYS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +144,7 @@ pub struct SweepReport {
     pub webhook_deliveries_deleted: usize,
     pub webhook_attempts_deleted: usize,
     pub sso_tokens_deleted: usize,
+    pub console_sessions_deleted: usize,
     pub idempotency_keys_deleted: usize,
     pub crm_contacts_handed_over: usize,
     pub crm_sync_jobs_deleted: usize,

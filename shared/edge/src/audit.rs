@@ -1,12 +1,12 @@
-//! Records admin and security actions in the audit log (`db::audit_log`): who (the admin token, or
-//! an API key by its prefix), what, when and from where. Details name what changed, never a
+//! Records admin and security actions in the audit log (`db::audit_log`): who (the admin token, an
+//! API key by its prefix, or a console session), what, when and from where. Details name what changed, never a
 //! secret's value.
 //!
 //! An entry is written after its action succeeded. Should the write fail, the action stands (it
 //! is done, and the client is told so) and the entry goes to the error log in full instead.
 
 use crate::Env;
-use crate::{DB, auth, db, http, runtime};
+use crate::{DB, db, http, runtime};
 use domain::audit::{Action, Actor};
 use domain::ids::{AuditEntryId, BusinessId};
 use serde::Serialize;
@@ -22,18 +22,21 @@ pub struct Audit {
 impl Audit {
     /// A request authorised by the admin token.
     pub fn admin(req: &Request) -> Self {
-        Self {
-            actor: Actor::Admin,
-            client_ip: http::client_ip(req),
-        }
+        Self::by(Actor::Admin, req)
     }
 
-    /// A request authenticated by an API key, as `x-api-key` or `Authorization: Bearer`.
-    pub fn key(req: &Request) -> Self {
-        Self {
-            actor: Actor::key(&auth::presented_key(req).unwrap_or_default()),
-            client_ip: http::client_ip(req),
-        }
+    /// A request by `actor`: an API key or a console session of the business.
+    pub fn by(actor: Actor, req: &Request) -> Self {
+        Self::new(actor, http::client_ip(req))
+    }
+
+    pub fn new(actor: Actor, client_ip: Option<String>) -> Self {
+        Self { actor, client_ip }
+    }
+
+    /// Who is acting, as the audit log names them.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
     }
 
     /// Records an update, by the names of the fields it set.

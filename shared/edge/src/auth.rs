@@ -1,4 +1,5 @@
-//! Who is calling: a business identified by its `x-api-key`, or the operator with the admin token.
+//! Who is calling: a business identified by its `x-api-key` (or by a console session, which can do
+//! what the key can: `console`), or the operator with the admin token.
 //!
 //! Key lookups are cached in KV. Each cached answer carries the time it was read from D1 and is
 //! trusted for at most [`CACHE_FRESHNESS_MS`] after that, however long KV's own edge caches keep
@@ -14,6 +15,7 @@
 use crate::Env;
 use crate::{AUTH_CACHE, DB, runtime};
 use domain::api_key::{self, ApiKeyHash};
+use domain::audit::Actor;
 use domain::error::ApiError;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
@@ -55,24 +57,63 @@ pub fn cache_key(hash: &ApiKeyHash) -> String {
     format!("api-key:v1:{}", hash.as_str())
 }
 
-/// Resolves `x-api-key` to its business, or answers 401 for a missing, unknown or revoked key.
-pub async fn authenticate(req: &Request, env: &Env) -> Result<Tenant, ApiError> {
+/// A business that a request authenticated as, and who acted for it (the key, or the console
+/// session, which is kept for the console's own endpoints).
+pub struct Authenticated {
+    pub tenant: Tenant,
+    pub actor: Actor,
+    pub console: Option<crate::console::Session>,
+}
+
+/// Resolves `x-api-key` to its business, else the console session the request's cookie carries;
+/// 401 for a missing, unknown or revoked key or an ended session.
+pub async fn authenticate(req: &Request, env: &Env) -> Result<Authenticated, ApiError> {
     let presented = req.headers().get(API_KEY_HEADER)?;
-    let Some(presented) = presented.filter(|key| !key.trim().is_empty()) else {
-        return Err(ApiError::unauthorized("missing x-api-key header"));
-    };
-    tenant_of_key(env, &presented).await
+    match presented.filter(|key| !key.trim().is_empty()) {
+        Some(presented) => by_key(env, &presented).await,
+        None => by_console_session(req, env, "missing x-api-key header").await,
+    }
 }
 
 /// As [`authenticate`], also taking the key as `Authorization: Bearer <key>`, as the CRM links
 /// guide's dashboard calls send it.
-pub async fn authenticate_bearer_or_key(req: &Request, env: &Env) -> Result<Tenant, ApiError> {
-    let Some(presented) = presented_key(req) else {
-        return Err(ApiError::unauthorized(
-            "missing API key: send it as x-api-key or as Authorization: Bearer <key>",
-        ));
-    };
-    tenant_of_key(env, &presented).await
+pub async fn authenticate_bearer_or_key(req: &Request, env: &Env) -> Result<Authenticated, ApiError> {
+    match presented_key(req) {
+        Some(presented) => by_key(env, &presented).await,
+        None => {
+            by_console_session(
+                req,
+                env,
+                "missing API key: send it as x-api-key or as Authorization: Bearer <key>",
+            )
+            .await
+        }
+    }
+}
+
+async fn by_key(env: &Env, presented: &str) -> Result<Authenticated, ApiError> {
+    Ok(Authenticated {
+        tenant: tenant_of_key(env, presented).await?,
+        actor: Actor::key(presented),
+        console: None,
+    })
+}
+
+/// The console session the request's cookie carries, for the console's own endpoints: 401
+/// without one.
+pub async fn authenticate_console(req: &Request, env: &Env) -> Result<Authenticated, ApiError> {
+    by_console_session(req, env, "not signed in to the console: open a console link").await
+}
+
+async fn by_console_session(req: &Request, env: &Env, missing: &str) -> Result<Authenticated, ApiError> {
+    match crate::console::from_request(req, env).await? {
+        Some(session) => Ok(Authenticated {
+            tenant: session.live.tenant.clone(),
+            actor: Actor::Console(session.live.id.clone()),
+            console: Some(session),
+        }),
+        None => Err(ApiError::unauthorized(missing)),
+    }
 }
 
 /// The API key a request presents, unchecked: `x-api-key`, else `Authorization: Bearer <key>`

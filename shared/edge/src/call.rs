@@ -10,9 +10,11 @@
 //! endpoint takes one, so that a retry replays even a refusal of its body.
 
 use crate::audit::Audit;
-use crate::{Env, auth, http};
+use crate::auth::Authenticated;
+use crate::{DB, Env, auth, db, http};
 use domain::api::{self, Caller, Function, KeysTaken, Miss, Operation, Params, PathParam, Route};
 use domain::error::{ApiError, ErrorCode};
+use domain::ids::BusinessId;
 use domain::query;
 use domain::tenant::Tenant;
 use serde::Serialize;
@@ -25,7 +27,7 @@ pub struct Call {
     env: Env,
     route: &'static Route,
     params: Params,
-    tenant: Option<Tenant>,
+    authenticated: Option<Authenticated>,
     body: Option<Vec<u8>>,
 }
 
@@ -69,22 +71,26 @@ where
     D: AsyncFnOnce(O, Call) -> Result<Response, ApiError>,
 {
     http::serve(req, env, async move |req, env| {
-        if O::ADMIN_ONLY {
-            // Nothing of the admin API, not even which paths exist, is told without the token.
+        let path = req.path();
+        // Nothing of the admin API, not even which paths exist, is told without the token.
+        let admin_checked = O::ANY_ADMIN && function.owns.is_some_and(|owned| path.starts_with(owned));
+        if admin_checked {
             auth::authorize_admin(&req, &env)?;
         }
-        let path = req.path();
         let routed = match api::route(function, req.method().as_ref(), &path) {
             Ok(routed) => routed,
             Err(miss) => return missed(miss, &path),
         };
-        let tenant = O::Keys::tenant(routed.route.caller, &req, &env).await?;
+        if O::ANY_ADMIN && !admin_checked && routed.route.caller == Caller::Admin {
+            auth::authorize_admin(&req, &env)?;
+        }
+        let authenticated = O::Keys::authenticate(routed.route.caller, &req, &env).await?;
         let call = Call {
             req: Some(req),
             env,
             route: routed.route,
             params: routed.params,
-            tenant,
+            authenticated,
             body: None,
         };
         dispatch(routed.operation, call).await
@@ -99,22 +105,32 @@ where
     reason = "workers run one request per isolate thread: no Send bound is wanted"
 )]
 pub trait KeyCheck {
-    /// The business whose key the request carries, when its endpoint takes one.
-    async fn tenant(caller: Caller, req: &Request, env: &Env) -> Result<Option<Tenant>, ApiError>;
+    /// The business whose key (or console session) the request carries, when its endpoint takes
+    /// one.
+    async fn authenticate(
+        caller: Caller,
+        req: &Request,
+        env: &Env,
+    ) -> Result<Option<Authenticated>, ApiError>;
 }
 
 impl KeyCheck for KeysTaken<true> {
-    async fn tenant(caller: Caller, req: &Request, env: &Env) -> Result<Option<Tenant>, ApiError> {
+    async fn authenticate(
+        caller: Caller,
+        req: &Request,
+        env: &Env,
+    ) -> Result<Option<Authenticated>, ApiError> {
         match caller {
             Caller::ApiKey => auth::authenticate(req, env).await.map(Some),
             Caller::ApiKeyOrBearer => auth::authenticate_bearer_or_key(req, env).await.map(Some),
+            Caller::ConsoleSession => auth::authenticate_console(req, env).await.map(Some),
             _ => Ok(None),
         }
     }
 }
 
 impl KeyCheck for KeysTaken<false> {
-    async fn tenant(_: Caller, _: &Request, _: &Env) -> Result<Option<Tenant>, ApiError> {
+    async fn authenticate(_: Caller, _: &Request, _: &Env) -> Result<Option<Authenticated>, ApiError> {
         Ok(None)
     }
 }
@@ -191,7 +207,11 @@ impl Call {
 
     /// The authenticated business, for an endpoint declared for an API key.
     pub fn tenant(&self) -> Result<Tenant, ApiError> {
-        self.tenant.clone().ok_or_else(|| {
+        Ok(self.authenticated()?.tenant.clone())
+    }
+
+    fn authenticated(&self) -> Result<&Authenticated, ApiError> {
+        self.authenticated.as_ref().ok_or_else(|| {
             ApiError::internal(
                 "reading a request",
                 format!(
@@ -302,14 +322,87 @@ impl FromCall for Env {
     }
 }
 
-/// Who is acting, for the audit log: the admin, or the API key by its prefix.
+/// Who is acting, for the audit log: the admin, or the API key or console session that
+/// authenticated the request.
 impl FromCall for Audit {
     async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
         let req = call.request()?;
         Ok(match call.route.caller {
             Caller::Admin => Audit::admin(req),
-            _ => Audit::key(req),
+            _ => Audit::by(call.authenticated()?.actor.clone(), req),
         })
+    }
+}
+
+/// The console session of an endpoint declared for one (`Caller::ConsoleSession`).
+impl FromCall for crate::console::Session {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        let route = call.route;
+        call.authenticated
+            .as_mut()
+            .and_then(|authenticated| authenticated.console.take())
+            .ok_or_else(|| {
+                ApiError::internal(
+                    "reading a request",
+                    format!(
+                        "{} {} is declared for {:?}, which is no console session",
+                        route.method.as_str(),
+                        route.path,
+                        route.caller
+                    ),
+                )
+            })
+    }
+}
+
+/// Whom a management endpoint acts for: the operator (the admin token, over every business) or
+/// one business (its API key or console session). A business reaches only its own rows: what a
+/// path names by id is looked up within it, so another business's id is not found. The operator
+/// first finds the business that owns the id (a lookup by id alone, the visibly different door),
+/// and is then scoped to it like anyone else.
+pub enum Scope {
+    Operator,
+    Business(Tenant),
+}
+
+impl Scope {
+    /// The business that owns what a path names: the caller's own, or for the operator the one
+    /// `owner` finds; 404 `no <what> <id>` when there is none.
+    pub async fn owner(
+        &self,
+        owner: impl AsyncFnOnce() -> Result<Option<Tenant>, ApiError>,
+        missing: impl FnOnce() -> ApiError,
+    ) -> Result<Tenant, ApiError> {
+        match self {
+            Self::Business(tenant) => Ok(tenant.clone()),
+            Self::Operator => owner().await?.ok_or_else(missing),
+        }
+    }
+}
+
+impl FromCall for Scope {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        Ok(match call.route.caller {
+            Caller::Admin => Scope::Operator,
+            _ => Scope::Business(call.tenant()?),
+        })
+    }
+}
+
+/// The business a management endpoint manages: the caller's own, or for the operator the one
+/// the path's `{business_id}` names (404 when there is none).
+pub struct Managed(pub Tenant);
+
+impl FromCall for Managed {
+    async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
+        if call.route.caller != Caller::Admin {
+            return call.tenant().map(Managed);
+        }
+        let id = call.params.id::<BusinessId>()?;
+        let business = db::businesses::find(&call.env.d1(DB)?, &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no business {id}")))?;
+        business.tenant().map(Managed)
     }
 }
 

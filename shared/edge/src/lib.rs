@@ -9,7 +9,8 @@
 //! - the rest are the operations that span tables: storing what channels deliver (`ingest`),
 //!   accepting and settling sends (`send_queue`, `message_status`), upserting customers
 //!   (`customer_upsert`), publishing and delivering events (`outbox`, `webhook_delivery`),
-//!   files in R2 (`media_store`, `inbound_media`), embedded-inbox sessions (`sso_sessions`), the
+//!   files in R2 (`media_store`, `inbound_media`), embedded-inbox and console sessions (`sso_sessions`,
+//!   `console`), the
 //!   webhook tokens already accepted (`used_tokens`), the CRM links' data made searchable for the
 //!   bot (`knowledge`), and the periodic sweep of lost work, due fetches and expired history
 //!   (`maintenance`).
@@ -18,6 +19,7 @@ pub mod audit;
 pub mod auth;
 pub mod bounded_fetch;
 pub mod call;
+pub mod console;
 pub mod conversation_change;
 pub mod crm;
 #[cfg(feature = "customer-upsert")]

@@ -21,9 +21,9 @@ use domain::error::ApiError;
 use domain::idempotency;
 use domain::ids::{AttachmentId, BusinessId, EventId};
 use domain::maintenance::{
-    MAX_SEND_REQUEUES, MEDIA_GIVE_UP_AFTER_SECONDS, MEDIA_REQUEUE_AFTER_SECONDS, MEDIA_ROWS_PER_RUN,
-    ROWS_PER_RUN, RetentionPeriod, SSO_EXPIRED_GRACE_SECONDS, media_lost_reason, send_lost_reason,
-    stuck_send_after_seconds,
+    CONSOLE_ENDED_GRACE_SECONDS, MAX_SEND_REQUEUES, MEDIA_GIVE_UP_AFTER_SECONDS, MEDIA_REQUEUE_AFTER_SECONDS,
+    MEDIA_ROWS_PER_RUN, ROWS_PER_RUN, RetentionPeriod, SSO_EXPIRED_GRACE_SECONDS, media_lost_reason,
+    send_lost_reason, stuck_send_after_seconds,
 };
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
@@ -98,6 +98,11 @@ pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
         Ok(count) => report.sso_tokens_deleted = count,
         Err(error) => failed(&mut report, "sso_tokens", &error),
     }
+    let sessions_before = now.plus_seconds(-CONSOLE_ENDED_GRACE_SECONDS);
+    match db::console_sessions::delete_ended(&db, sessions_before, ROWS_PER_RUN).await {
+        Ok(count) => report.console_sessions_deleted = count,
+        Err(error) => failed(&mut report, "console_sessions", &error),
+    }
     let keys_before = now.plus_seconds(-idempotency::RETENTION_SECONDS);
     match db::idempotency_keys::delete_created_before(&db, keys_before.micros(), ROWS_PER_RUN).await {
         Ok(count) => report.idempotency_keys_deleted = count,
@@ -125,6 +130,7 @@ pub async fn run(env: &Env) {
                 + report.webhook_events_deleted
                 + report.webhook_attempts_deleted
                 + report.sso_tokens_deleted
+                + report.console_sessions_deleted
                 + report.idempotency_keys_deleted
                 + report.crm_contacts_handed_over
                 + report.crm_sync_jobs_deleted

@@ -2,8 +2,8 @@
 // reach their handlers: a business with an API key at the highest rate limit (and a spare key to
 // revoke, and a spare business whose settings the fuzzer may change), a channel account of each
 // provider and a Facebook page, a Kustomer and a Krayin connector, a customer with a
-// conversation, two webhook endpoints (one to delete), a webhook CRM link, an SSO token and an
-// attachment. Used by tests/e2e/openapi.test.mjs and by the fuzz run (tests/fuzz/run.sh).
+// conversation, two webhook endpoints (one to delete), a webhook CRM link, an SSO token, a
+// console link and an attachment. Used by tests/e2e/openapi.test.mjs and by the fuzz run (tests/fuzz/run.sh).
 //
 // Every destination points at a closed loopback port: nothing the stack is made to call leaves
 // the machine.
@@ -103,6 +103,9 @@ export async function makeFixtures() {
   });
   assert.equal(token.status, 201, `an SSO token: ${token.text}`);
   fixtures.sso_token = token.body.token;
+  const consoleLink = await api(business.key, 'POST', '/api-console-links');
+  assert.equal(consoleLink.status, 201, `a console link: ${consoleLink.text}`);
+  fixtures.console_session_id = consoleLink.body.id;
 
   const form = new FormData();
   form.append('file', new Blob(['fixture'], { type: 'text/plain' }), 'fixture.txt');

@@ -119,8 +119,8 @@ fn features(root: &Path) -> Vec<String> {
 
 /// The paths the gateway hands each function, in the gateway's terms: `/path` for that path,
 /// `/prefix/*` for every path below. A function that owns a prefix (`Function::owns`) gets all of
-/// it; otherwise a path without parameters is its own route, and one with parameters is the
-/// prefix before its first parameter. Two functions may not claim one route.
+/// it for its paths below it; any other path without parameters is its own route, and one with
+/// parameters is the prefix before its first parameter. Two functions may not claim one route.
 fn routes() -> Result<serde_json::Map<String, serde_json::Value>, String> {
     let mut routes: Vec<(&'static str, String)> = Vec::new();
     for declared in domain::api::openapi::endpoints() {
@@ -128,7 +128,8 @@ fn routes() -> Result<serde_json::Map<String, serde_json::Value>, String> {
             continue;
         }
         let path = declared.route.path;
-        let route = match (declared.owns, path.find('{')) {
+        let owned = declared.owns.filter(|owned| path.starts_with(owned));
+        let route = match (owned, path.find('{')) {
             (Some(owned), _) => format!("{owned}*"),
             (None, Some(at)) if path[..at].ends_with('/') => format!("{}*", &path[..at]),
             (None, Some(_)) => return Err(format!("{path}: a parameter must be a whole segment")),
@@ -281,5 +282,10 @@ mod tests {
         assert_eq!(table.owner("/embed/nothing").as_deref(), Some("embed-inbox"));
         assert_eq!(table.owner("/api-webhooks/x/y/z").as_deref(), Some("webhooks"));
         assert_eq!(table.owner("/nothing"), None);
+        // Paths of such a function outside its prefix are routed as anyone else's.
+        assert_eq!(table.owner("/api-keys").as_deref(), Some("admin"));
+        assert_eq!(table.owner("/api-connectors/x/test").as_deref(), Some("admin"));
+        assert_eq!(table.owner("/console").as_deref(), Some("console"));
+        assert_eq!(table.owner("/console/sign-in").as_deref(), Some("console"));
     }
 }

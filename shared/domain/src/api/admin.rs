@@ -7,7 +7,7 @@ use crate::channel::Channel;
 use crate::crm::budget::Budget;
 use crate::crm::work::{ConnectorKind, JobStatus, Summary};
 use crate::error::ApiError;
-use crate::ids::{ApiKeyId, AuditEntryId, BusinessId, ChannelAccountId, ConnectorId};
+use crate::ids::{ApiKeyId, AuditEntryId, BusinessId, ChannelAccountId, ConnectorId, ConsoleSessionId};
 use crate::rate_limit::Policy;
 use crate::tenant::Tenant;
 use crate::time::Timestamp;
@@ -159,6 +159,109 @@ function! {
     /// Run the maintenance sweep now
     RunMaintenanceSweep = post("/admin/maintenance/sweep", Admin)
         => |c| c.ok::<SweepReport>(200);
+    /// Issue a console link
+    ///
+    /// A link that opens the business's console once, within 15 minutes, into a session of 8 hours
+    /// that can do what the business's API key can.
+    IssueConsoleLink = post("/admin/businesses/{business_id}/console-links", Admin)
+        => |c| c.ok::<ConsoleLink>(201);
+    /// The business's console links and sessions that have not ended
+    ListConsoleSessions = get("/admin/businesses/{business_id}/console-sessions", Admin)
+        => |c| c.ok::<ConsoleSessionsOut>(200);
+    /// Revoke a console link or session (idempotent)
+    RevokeConsoleSession = delete("/admin/console-sessions/{session_id}", Admin)
+        => |c| c.ok::<ConsoleSession>(200);
+
+    /// The key's business
+    GetOwnBusiness = get("/api-business", ApiKey)
+        => |c| c.ok::<Business>(200);
+    /// Set the sites that may frame the inbox
+    ///
+    /// embed_frame_ancestors as the admin API takes it; the rate limit is the operator's to set
+    /// (403).
+    UpdateOwnBusiness = patch("/api-business", ApiKey)
+        => |c| c
+            .json::<BusinessPatch>()
+            .example(json!({ "embed_frame_ancestors": ["https://crm.acme.com"] }))
+            .ok::<Business>(200)
+            .errors(&[403]);
+    /// The business's admin and security actions, newest first
+    GetOwnAuditLog = get("/api-audit-log", ApiKey)
+        => |c| c.query::<AuditParameters>().ok::<AuditLogOut>(200);
+    /// Issue another API key
+    IssueOwnApiKey = post("/api-keys", ApiKey)
+        => |c| c
+            .optional_json::<KeyIn>()
+            .example(json!({ "name": "HubSpot staging" }))
+            .ok::<IssuedApiKey>(201)
+            .links(json!({ "RevokeKey": { "operationId": "revokeOwnApiKey", "parameters": { "key_id": "$response.body#/id" } } }));
+    /// The business's keys, by prefix
+    ListOwnApiKeys = get("/api-keys", ApiKey)
+        => |c| c.ok::<ApiKeysOut>(200);
+    /// Revoke one of the business's keys (idempotent)
+    RevokeOwnApiKey = delete("/api-keys/{key_id}", ApiKey)
+        => |c| c.ok::<ApiKey>(200);
+    /// Add a channel account
+    CreateOwnChannelAccount = post("/api-channel-accounts", ApiKey)
+        => |c| c
+            .json::<AccountIn>()
+            .ok::<ChannelAccountOut>(201)
+            .errors(&[409]);
+    /// The business's channel accounts
+    ListOwnChannelAccounts = get("/api-channel-accounts", ApiKey)
+        => |c| c.ok::<ChannelAccountsOut>(200);
+    /// Rotate a channel account's secrets or change its settings
+    UpdateOwnChannelAccount = patch("/api-channel-accounts/{account_id}", ApiKey)
+        => |c| c.json::<AccountPatch>().ok::<ChannelAccountOut>(200);
+    /// Connect a CRM
+    CreateOwnConnector = post("/api-connectors", ApiKey)
+        => |c| c
+            .json::<ConnectorIn>()
+            .ok::<ConnectorOut>(201)
+            .links(json!({ "GetConnector": { "operationId": "getOwnConnector", "parameters": { "connector_id": "$response.body#/id" } } }))
+            .errors(&[502]);
+    /// The business's connectors with their status
+    ListOwnConnectors = get("/api-connectors", ApiKey)
+        => |c| c.ok::<ConnectorsOut>(200);
+    /// One of the business's connectors
+    GetOwnConnector = get("/api-connectors/{connector_id}", ApiKey)
+        => |c| c.ok::<ConnectorOut>(200);
+    /// Change a connector
+    UpdateOwnConnector = patch("/api-connectors/{connector_id}", ApiKey)
+        => |c| c.json::<ConnectorPatch>().ok::<ConnectorOut>(200).errors(&[409, 502]);
+    /// The connection test
+    TestOwnConnector = post("/api-connectors/{connector_id}/test", ApiKey)
+        => |c| c.ok::<ConnectionTest>(200).errors(&[422]);
+    /// Kustomer's teams
+    GetOwnConnectorTeams = get("/api-connectors/{connector_id}/teams", ApiKey)
+        => |c| c.ok::<TeamsOut>(200).errors(&[422, 502]);
+    /// Krayin's pipelines and stages
+    GetOwnConnectorPipelines = get("/api-connectors/{connector_id}/pipelines", ApiKey)
+        => |c| c.ok::<PipelinesOut>(200).errors(&[422, 502]);
+    /// A contact by its CRM external id
+    FindOwnConnectorContact = get("/api-connectors/{connector_id}/contacts", ApiKey)
+        => |c| c.query::<ContactParameters>().ok::<KrayinContact>(200);
+    /// A contact by its key
+    GetOwnConnectorContact = get("/api-connectors/{connector_id}/contacts/{contact_key}", ApiKey)
+        => |c| c.ok::<KrayinContact>(200);
+    /// The sync log, newest first
+    GetOwnConnectorSyncLog = get("/api-connectors/{connector_id}/sync-log", ApiKey)
+        => |c| c.query::<SyncLogParameters>().ok::<SyncLogOut>(200);
+    /// Put dead or failed work back
+    ReplayOwnConnectorWork = post("/api-connectors/{connector_id}/replay", ApiKey)
+        => |c| c.json::<ReplayIn>().ok::<ReplayOut>(200);
+    /// Issue a console link for the key's business
+    ///
+    /// Opens the console once, within 15 minutes, into a session of 8 hours that can do what this
+    /// key can.
+    IssueOwnConsoleLink = post("/api-console-links", ApiKey)
+        => |c| c.ok::<ConsoleLink>(201);
+    /// The business's console links and sessions that have not ended
+    ListOwnConsoleSessions = get("/api-console-sessions", ApiKey)
+        => |c| c.ok::<ConsoleSessionsOut>(200);
+    /// Revoke a console link or session (idempotent)
+    RevokeOwnConsoleSession = delete("/api-console-sessions/{session_id}", ApiKey)
+        => |c| c.ok::<ConsoleSession>(200);
 }
 
 /// A new business.
@@ -239,7 +342,7 @@ pub struct AuditEntry {
     pub id: AuditEntryId,
     /// RFC 3339 time.
     pub at: String,
-    /// admin, or key:<key prefix>.
+    /// admin, key:<key prefix>, or console:<console session id>.
     pub actor: String,
     /// e.g. api_key.issued.
     pub action: String,
@@ -600,4 +703,39 @@ pub struct ReplayIn {
 pub struct ReplayOut {
     pub contacts: usize,
     pub statuses: Vec<JobStatus>,
+}
+
+/// A console link just issued: the link is in this answer only.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ConsoleLink {
+    /// The console session the link opens, by id (to revoke it).
+    pub id: ConsoleSessionId,
+    /// Opens the console; shown only here.
+    pub url: String,
+    /// RFC 3339 time: the link opens nothing after it.
+    pub expires_at: String,
+}
+
+/// A console link and the session it opened, if it did: never either secret.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ConsoleSession {
+    pub id: ConsoleSessionId,
+    /// admin, or key:<key prefix>.
+    pub issued_by: String,
+    /// RFC 3339 times.
+    pub created_at: String,
+    pub link_expires_at: String,
+    /// When the link was opened into a session; null while it has not been.
+    pub opened_at: Option<String>,
+    /// When the session ends; null while the link has not been opened.
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ConsoleSessionsOut {
+    pub sessions: Vec<ConsoleSession>,
 }

@@ -60,7 +60,7 @@ macro_rules! function {
 
         impl $crate::api::Operation for $operations {
             type Keys = $crate::api::KeysTaken<{ $crate::api::any_keyed(&[$($route),+]) }>;
-            const ADMIN_ONLY: bool = $crate::api::all_admin(&[$($route),+]);
+            const ANY_ADMIN: bool = $crate::api::any_admin(&[$($route),+]);
 
             fn name(self) -> &'static str {
                 match self {
@@ -84,6 +84,7 @@ macro_rules! function {
 }
 
 pub mod admin;
+pub mod console;
 pub mod crm;
 pub mod customers;
 pub mod embed;
@@ -151,6 +152,9 @@ pub enum Caller {
     ApiKeyOrSignedLink,
     /// The operator's admin token as a bearer token.
     Admin,
+    /// A business console's session cookie (`domain::console`), for the console's own endpoints.
+    /// Every endpoint that takes an API key takes a console session too.
+    ConsoleSession,
     /// An inbox token (SSO) as a bearer token.
     EmbedToken,
     /// An inbox token (SSO) in the query, for the page a browser opens.
@@ -178,8 +182,9 @@ impl Caller {
     pub fn requirements(self) -> Vec<Vec<&'static str>> {
         match self {
             Self::Anyone | Self::ProofInRequest => vec![],
-            Self::ApiKey => vec![vec!["ApiKey"]],
-            Self::ApiKeyOrBearer => vec![vec!["ApiKey"], vec!["ApiKeyBearer"]],
+            Self::ApiKey => vec![vec!["ApiKey"], vec!["ConsoleSession"]],
+            Self::ApiKeyOrBearer => vec![vec!["ApiKey"], vec!["ApiKeyBearer"], vec!["ConsoleSession"]],
+            Self::ConsoleSession => vec![vec!["ConsoleSession"]],
             Self::ApiKeyOrSignedLink => vec![vec!["ApiKey"], vec![]],
             Self::Admin => vec![vec!["AdminToken"]],
             Self::EmbedToken => vec![vec!["EmbedToken"]],
@@ -210,8 +215,10 @@ pub trait Operation: Copy + PartialEq + fmt::Debug + 'static {
     /// take none (the check is asynchronous: a branch a constant rules out would still be a
     /// state of the request's future, and in the bundle).
     type Keys;
-    /// Every endpoint of the function takes the admin token: it is checked before routing.
-    const ADMIN_ONLY: bool;
+    /// Some endpoint of the function takes the admin token: it is checked before routing for any
+    /// path below the prefix the function owns (so nothing there, not even which paths exist, is
+    /// told without it), and after routing for an admin endpoint elsewhere.
+    const ANY_ADMIN: bool;
 
     /// The operation's name (`SyncCustomers`).
     fn name(self) -> &'static str;
@@ -318,11 +325,14 @@ pub struct Function<O: 'static> {
 pub struct KeysTaken<const TAKEN: bool>;
 
 /// Whether any of `routes` takes a business's API key in `x-api-key` (alone or with a bearer
-/// token), which the wiring checks.
+/// token) or a console session, which the wiring checks.
 pub const fn any_keyed(routes: &[Route]) -> bool {
     let mut at = 0;
     while at < routes.len() {
-        if matches!(routes[at].caller, Caller::ApiKey | Caller::ApiKeyOrBearer) {
+        if matches!(
+            routes[at].caller,
+            Caller::ApiKey | Caller::ApiKeyOrBearer | Caller::ConsoleSession
+        ) {
             return true;
         }
         at += 1;
@@ -330,16 +340,16 @@ pub const fn any_keyed(routes: &[Route]) -> bool {
     false
 }
 
-/// Whether every one of `routes` takes the admin token.
-pub const fn all_admin(routes: &[Route]) -> bool {
+/// Whether any of `routes` takes the admin token.
+pub const fn any_admin(routes: &[Route]) -> bool {
     let mut at = 0;
     while at < routes.len() {
-        if !matches!(routes[at].caller, Caller::Admin) {
-            return false;
+        if matches!(routes[at].caller, Caller::Admin) {
+            return true;
         }
         at += 1;
     }
-    true
+    false
 }
 
 /// A path parameter's type: the `{name}` it is read from, and what it names (for the 404).
@@ -368,6 +378,7 @@ path_params! {
     crate::ids::ConnectorId => "connector_id", "connector";
     crate::ids::ConversationId => "conversation_id", "conversation";
     crate::ids::EndpointId => "webhook_id", "webhook";
+    crate::ids::ConsoleSessionId => "session_id", "console session";
 }
 
 /// A request matched to its endpoint, with the path's parameters in the order the path names them.

@@ -42,9 +42,14 @@ pub async fn list(db: &Db, tenant: &Tenant) -> Result<Vec<ApiKey>, ApiError> {
     Ok(result.results::<ApiKey>()?)
 }
 
-/// Revokes the key (once: a second revoke keeps the first time); the key and its hash, or None
-/// when there is no such key.
-pub async fn revoke(db: &Db, id: &ApiKeyId, now: &str) -> Result<Option<(ApiKey, ApiKeyHash)>, ApiError> {
+/// Revokes the tenant's key (once: a second revoke keeps the first time); the key and its hash,
+/// or None when the tenant has no such key.
+pub async fn revoke(
+    db: &Db,
+    tenant: &Tenant,
+    id: &ApiKeyId,
+    now: &str,
+) -> Result<Option<(ApiKey, ApiKeyHash)>, ApiError> {
     #[derive(Deserialize)]
     struct Revoked {
         #[serde(flatten)]
@@ -52,13 +57,29 @@ pub async fn revoke(db: &Db, id: &ApiKeyId, now: &str) -> Result<Option<(ApiKey,
         key_hash: String,
     }
     let revoked = db
-        .unscoped(format!(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1 RETURNING {COLUMNS}, key_hash"
-        ))
+        .scoped(
+            tenant,
+            format!(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE business_id = ?1 AND id = ?2 \
+                 RETURNING {COLUMNS}, key_hash"
+            ),
+        )
         .bind(&[text(id.as_str()), text(now)])?
         .first::<Revoked>(None)
         .await?;
     Ok(revoked.map(|row| (row.key, ApiKeyHash::from_stored(row.key_hash))))
+}
+
+/// The business of key `id`, for the operator, whose path names only the key.
+pub async fn owner(db: &Db, id: &ApiKeyId) -> Result<Option<Tenant>, ApiError> {
+    db::owner(
+        db.unscoped(
+            "SELECT b.id AS business_id, b.default_country FROM api_keys k \
+             JOIN businesses b ON b.id = k.business_id WHERE k.id = ?1",
+        )
+        .bind(&[text(id.as_str())])?,
+    )
+    .await
 }
 
 /// The rate limit of an active key with this hash (its business's), or None for an unknown or

@@ -206,6 +206,36 @@ async fn read(db: &Db, keys: &Keyring, id: &ChannelAccountId) -> Result<Option<R
     select_one(db, keys, "a.id = ?1", &[text(id.as_str())]).await
 }
 
+/// The tenant's account `id`, read with what is stored of its secrets.
+async fn read_of(
+    db: &Db,
+    keys: &Keyring,
+    tenant: &Tenant,
+    id: &ChannelAccountId,
+) -> Result<Option<Read>, ApiError> {
+    let row = db
+        .scoped(
+            tenant,
+            format!("SELECT {COLUMNS} {FROM} WHERE a.business_id = ?1 AND a.id = ?2"),
+        )
+        .bind(&[text(id.as_str())])?
+        .first::<AccountRow>(None)
+        .await?;
+    Ok(open_all(db, keys, row.into_iter().collect()).await?.pop())
+}
+
+/// The business of account `id`, for the operator, whose path names only the account.
+pub async fn owner(db: &Db, id: &ChannelAccountId) -> Result<Option<Tenant>, ApiError> {
+    db::owner(
+        db.unscoped(
+            "SELECT b.id AS business_id, b.default_country FROM channel_accounts a \
+             JOIN businesses b ON b.id = a.business_id WHERE a.id = ?1",
+        )
+        .bind(&[text(id.as_str())])?,
+    )
+    .await
+}
+
 pub async fn find(
     db: &Db,
     keys: &Keyring,
@@ -396,24 +426,38 @@ const UPDATE_TRIES: usize = 3;
 /// Settings merge in SQL; the secrets are sealed, so they are opened, merged and sealed again
 /// here, and written only if the row still holds what was read (a compare-and-set): of two
 /// rotations at once, neither loses the other's secret.
+/// What an update changes of an account: its name (when given), and what merges into its
+/// settings and its secrets.
+pub struct Change<'a> {
+    pub name: Option<&'a str>,
+    pub settings: &'a Map<String, Value>,
+    pub secrets: &'a Map<String, Value>,
+    pub now: &'a str,
+}
+
 pub async fn update(
     db: &Db,
     keys: &Keyring,
+    tenant: &Tenant,
     id: &ChannelAccountId,
-    name: Option<&str>,
-    settings: &Map<String, Value>,
-    secrets: &Map<String, Value>,
-    now: &str,
+    change: &Change<'_>,
 ) -> Result<Option<ChannelAccount>, ApiError> {
+    let Change {
+        name,
+        settings,
+        secrets,
+        now,
+    } = *change;
     for _ in 0..UPDATE_TRIES {
-        let Some(current) = read(db, keys, id).await? else {
+        let Some(current) = read_of(db, keys, tenant, id).await? else {
             return Ok(None);
         };
         let sealed = seal_secrets(keys, id, &merged(current.account.secrets, secrets)).await?;
         let updated = db
-            .unscoped(
-                "UPDATE channel_accounts SET name = COALESCE(?2, name), settings = json_patch(settings, ?3), \
-                 secrets = ?4, updated_at = ?5 WHERE id = ?1 AND secrets = ?6",
+            .scoped(
+                tenant,
+                "UPDATE channel_accounts SET name = COALESCE(?3, name), settings = json_patch(settings, ?4), \
+                 secrets = ?5, updated_at = ?6 WHERE business_id = ?1 AND id = ?2 AND secrets = ?7",
             )
             .bind(&[
                 text(id.as_str()),
@@ -426,7 +470,7 @@ pub async fn update(
             .run()
             .await?;
         if db::changes(&updated) == 1 {
-            return find(db, keys, id).await;
+            return Ok(read_of(db, keys, tenant, id).await?.map(|read| read.account));
         }
     }
     Err(ApiError::conflict(format!(

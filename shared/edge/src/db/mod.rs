@@ -25,6 +25,7 @@ pub mod attachments;
 pub mod audit_log;
 pub mod businesses;
 pub mod channel_accounts;
+pub mod console_sessions;
 pub mod conversations;
 pub mod crm_connectors;
 pub mod crm_contacts;
@@ -149,6 +150,22 @@ pub fn changes(result: &D1Result) -> usize {
 /// How many rows the statement at `position` of a batch changed (0 when there is none).
 pub fn changes_at(results: &[D1Result], position: usize) -> usize {
     results.get(position).map_or(0, changes)
+}
+
+/// The business a statement finds, read as a tenant: the operator's way to the business that owns
+/// a row its path names by id (`SELECT b.id AS business_id, b.default_country FROM … JOIN
+/// businesses b …`). Everything after it is scoped by the tenant it returns.
+pub async fn owner(statement: Statement) -> Result<Option<Tenant>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        business_id: String,
+        default_country: Option<String>,
+    }
+    statement
+        .first::<Row>(None)
+        .await?
+        .map(|row| Tenant::from_stored(&row.business_id, row.default_country.as_deref()))
+        .transpose()
 }
 
 /// A stored value that is not what its column holds: our fault, never the client's.

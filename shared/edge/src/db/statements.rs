@@ -491,6 +491,11 @@ const UNSCOPED: &[(&str, &str, &str)] = &[
         "the sweep finds overdue work of every business",
     ),
     (
+        "console_sessions",
+        "delete_ended",
+        "the sweep deletes ended console links and sessions of every business",
+    ),
+    (
         "idempotency_keys",
         "delete_created_before",
         "the sweep deletes old keys of every business",
@@ -506,11 +511,6 @@ const UNSCOPED: &[(&str, &str, &str)] = &[
         "the sweep deletes old attempts of every business",
     ),
     // By a row's own id, after the row was read with its business.
-    (
-        "channel_accounts",
-        "update",
-        "the account was read with the business; compare-and-set on its secrets",
-    ),
     (
         "channel_accounts",
         "reseal",

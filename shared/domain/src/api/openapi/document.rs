@@ -6,7 +6,10 @@ use super::schema::{Closed, SchemaFn, Tidy};
 use super::{Body, Contract, Media, MediaSchema};
 use crate::api::{self, Caller, Function, Operation, PathParam, Route};
 use crate::error::ErrorEnvelope;
-use crate::ids::{ApiKeyId, BusinessId, ChannelAccountId, ConnectorId, ConversationId, EndpointId, SourceId};
+use crate::ids::{
+    ApiKeyId, BusinessId, ChannelAccountId, ConnectorId, ConsoleSessionId, ConversationId, EndpointId,
+    SourceId,
+};
 use schemars::generate::SchemaSettings;
 use schemars::transform::Transform;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -66,6 +69,7 @@ pub static FUNCTIONS: &[&(dyn Declares + 'static)] = &[
     &api::receivers::RECEIVER_KUSTOMER,
     &api::receivers::RECEIVER_CHATWOOT,
     &api::admin::ADMIN,
+    &api::console::CONSOLE,
     &api::gateway::GATEWAY,
 ];
 
@@ -86,12 +90,14 @@ JSON bodies are sent as application/json (or an application/<x>+json type; a bod
 
 Rate limits: each API key has a token bucket, its business's `rate_limit` (by default {\"per_minute\": 600, \"burst\": 100}; the operator sets it with PATCH /admin/businesses/{business_id}). Every answer to a request with an active key carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (components/headers); a request over the limit is answered 429 rate_limited with Retry-After and never reaches its function. A client address that causes more failed authentications (401 and 403) than its budget (120 at once, refilling at 60 a minute) gets 429 with Retry-After on every path but /health and /openapi.json until the budget refills. So 429 is a possible answer of every operation behind the gateway.
 
+Console sessions: every operation that takes an API key also takes a business console's session (components/securitySchemes/ConsoleSession, a cookie set when a console link is opened), which can do what the business's key can; a request of a session that changes something must also send the session's CSRF token as x-csrf-token, else 403 forbidden. Answers to a session carry no rate-limit headers.
+
 Idempotency keys: the POSTs that create or send take an optional Idempotency-Key header (components/parameters/IdempotencyKey, 1 to 255 visible ASCII characters). The same key with the same body (per business, method and path) within 24 hours gets the first answer again, with Idempotent-Replayed: true, and does nothing twice; the same key with another body is 422, and while the first request runs, 409 with Retry-After: 1. 5xx answers are not kept, so a retry runs again.
 
 Written from the endpoints' declarations in shared/domain/src/api/ and the Rust types they name (scripts/configure); fuzzed by scripts/fuzz.";
 
 /// The tags, in the order the document lists them.
-const TAGS: [&str; 9] = [
+const TAGS: [&str; 10] = [
     "customers",
     "messages",
     "webhooks",
@@ -100,6 +106,7 @@ const TAGS: [&str; 9] = [
     "crm-links",
     "receivers",
     "admin",
+    "console",
     "gateway",
 ];
 
@@ -511,6 +518,10 @@ fn error_statuses(function: &str, route: &Route, contract: &Contract) -> Vec<u16
     if credential {
         statuses.push(401);
     }
+    // A console session's change without its CSRF token.
+    if route.caller.is_keyed() && !matches!(route.method, api::Method::Get | api::Method::Head) {
+        statuses.push(403);
+    }
     if contract.body.as_ref().is_some_and(|body| body.checked_json) {
         statuses.extend([400, 413, 415, 422]);
     }
@@ -743,6 +754,7 @@ fn security_schemes() -> Value {
         "ApiKey": header("x-api-key", "A business's API key (cek_…)"),
         "ApiKeyBearer": bearer("The business's API key as Authorization: Bearer <key> (the CRM links guide's way)"),
         "AdminToken": bearer("The ADMIN_TOKEN secret"),
+        "ConsoleSession": { "type": "apiKey", "in": "cookie", "name": crate::console::COOKIE_NAME, "description": "A business console's session, opened from a console link; a request that changes something also sends the session's CSRF token in x-csrf-token (GET /console/session gives it)" },
         "EmbedToken": bearer("An SSO token (sso_…) from /api-sso-generate-token"),
         "EmbedTokenQuery": { "type": "apiKey", "in": "query", "name": "token", "description": "An SSO token in the page's URL" },
         "MetaSignature": header("X-Hub-Signature-256", "sha256=<hex HMAC-SHA256 of the body with the account's app_secret>"),
@@ -766,6 +778,7 @@ fn path_parameter(name: &str) -> (&'static str, SchemaFn) {
         typed::<ConnectorId>("The connector (its webhook_path, for a CRM's webhook)"),
         typed::<ConversationId>("The conversation"),
         typed::<EndpointId>("The webhook endpoint"),
+        typed::<ConsoleSessionId>("The console link or session"),
         ("link_id", "The CRM link (webhook type)", schema::<SourceId>),
         (
             "contact_key",

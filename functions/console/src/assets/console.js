@@ -1,0 +1,1025 @@
+// The business console: every page does what the guides' settings pages describe, through the
+// API's own endpoints, with the session cookie (and its CSRF token on every change). No library:
+// the DOM is built with `h`, which never parses text as HTML.
+'use strict';
+
+(() => {
+  const EVENTS = [
+    'message.received', 'message.sent', 'conversation.created', 'conversation.assigned',
+    'conversation.status_changed', 'customer.created', 'customer.updated',
+  ];
+  const LINK_CHANNELS = ['facebook', 'messenger', 'instagram', 'whatsapp'];
+  let session = null;
+
+  // ---- DOM ----------------------------------------------------------------------------------
+
+  /** An element: attributes (`on…` are listeners), then children (strings become text). */
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (name.startsWith('on')) el.addEventListener(name.slice(2), value);
+      else if (name === 'class') el.className = value;
+      else if (value === true) el.setAttribute(name, '');
+      else el.setAttribute(name, String(value));
+    }
+    append(el, children);
+    return el;
+  }
+
+  function append(el, children) {
+    for (const child of children.flat(Infinity)) {
+      if (child === undefined || child === null || child === false) continue;
+      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return el;
+  }
+
+  /** Replaces `el`'s children, as `h` takes them. */
+  function fill(el, ...children) {
+    el.replaceChildren();
+    return append(el, children);
+  }
+
+  const svgNs = 'http://www.w3.org/2000/svg';
+  function s(tag, attrs, ...children) {
+    const el = document.createElementNS(svgNs, tag);
+    for (const [name, value] of Object.entries(attrs || {})) el.setAttribute(name, String(value));
+    for (const child of children) el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    return el;
+  }
+
+  let toastTimer;
+  function toast(message) {
+    const el = document.getElementById('toast');
+    el.textContent = message;
+    el.classList.add('shown');
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => el.classList.remove('shown'), 4000);
+  }
+
+  const when = (text) => (text ? new Date(text).toLocaleString() : '—');
+  const percent = (rate) => (rate === null || rate === undefined ? '—' : `${(rate * 100).toFixed(1)} %`);
+  const seconds = (value) => {
+    if (value === null || value === undefined) return '—';
+    if (value < 90) return `${Math.round(value)} s`;
+    if (value < 5400) return `${Math.round(value / 60)} min`;
+    return `${(value / 3600).toFixed(1)} h`;
+  };
+
+  function badge(kind, text) {
+    return h('span', { class: `badge ${kind}` }, text);
+  }
+
+  function table(headers, rows, empty) {
+    if (rows.length === 0) return h('p', { class: 'muted' }, empty);
+    return h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': headers.join(', ') },
+      h('table', {},
+        h('thead', {}, h('tr', {}, headers.map((name) => h('th', { scope: 'col' }, name)))),
+        h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((cell) => h('td', {}, cell)))))));
+  }
+
+  function copyButton(text, label) {
+    return h('button', {
+      type: 'button',
+      onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(text);
+          toast(`${label} copied`);
+        } catch {
+          toast('Select the text and copy it by hand');
+        }
+      },
+    }, `Copy ${label.toLowerCase()}`);
+  }
+
+  /** A secret shown once, with the warning that it is. */
+  function secretBox(title, value, advice) {
+    return h('div', { class: 'secret', role: 'alert' },
+      h('strong', {}, title),
+      h('code', { 'data-secret': '' }, value),
+      h('p', { class: 'hint' }, advice || 'It is shown only now: copy it and keep it somewhere safe.'),
+      copyButton(value, title));
+  }
+
+  // ---- the API ------------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      const error = body && body.error ? body.error : {};
+      super(error.message || `the API answered ${status}`);
+      this.status = status;
+      this.code = error.code;
+      this.field = error.field;
+    }
+  }
+
+  async function api(method, path, body) {
+    const headers = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (method !== 'GET' && session) headers['x-csrf-token'] = session.csrf_token;
+    const res = await fetch(path, {
+      method,
+      headers,
+      credentials: 'same-origin',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json = null;
+    try { json = text ? JSON.parse(text) : null; } catch { json = null; }
+    if (res.status === 401 && session) {
+      signedOut();
+      throw new ApiError(401, json);
+    }
+    if (!res.ok) throw new ApiError(res.status, json);
+    return json;
+  }
+
+  const query = (params) => {
+    const pairs = Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== '');
+    return pairs.length ? `?${new URLSearchParams(pairs)}` : '';
+  };
+
+  // ---- forms --------------------------------------------------------------------------------
+
+  let fieldIds = 0;
+
+  /** A labelled input; `name` is the API's field path, so an error naming it lands next to it. */
+  function field(label, name, options = {}) {
+    const id = `f${++fieldIds}`;
+    const hintId = options.hint ? `${id}-hint` : undefined;
+    let input;
+    if (options.type === 'select') {
+      input = h('select', { id, name, required: options.required },
+        options.choices.map(([value, text]) => h('option', { value, selected: String(options.value ?? '') === String(value) }, text)));
+    } else if (options.type === 'textarea') {
+      input = h('textarea', { id, name, required: options.required, placeholder: options.placeholder }, options.value ?? '');
+    } else {
+      input = h('input', {
+        id, name, type: options.type || 'text', value: options.value ?? '', required: options.required,
+        placeholder: options.placeholder, autocomplete: options.autocomplete || 'off', min: options.min, max: options.max,
+        spellcheck: 'false',
+      });
+    }
+    if (hintId) input.setAttribute('aria-describedby', hintId);
+    return h('div', { class: 'field' },
+      h('label', { for: id }, label, options.required ? ' (required)' : ''),
+      input,
+      options.hint ? h('span', { class: 'hint', id: hintId }, options.hint) : null);
+  }
+
+  function checkbox(label, name, checked) {
+    return h('label', { class: 'check' }, h('input', { type: 'checkbox', name, checked: Boolean(checked) }), label);
+  }
+
+  /** A form whose submit runs `action(form)`: its errors are shown beside the field they name. */
+  function form(children, submitLabel, action, options = {}) {
+    const status = h('div', { role: 'alert', class: 'form-status' });
+    const submit = h('button', { type: 'submit', class: options.danger ? 'danger' : 'primary' }, submitLabel);
+    const el = h('form', { class: 'stack', novalidate: true, 'aria-label': options.label || submitLabel }, children, status,
+      h('div', { class: 'row' }, submit, options.extra));
+    el.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(el);
+      submit.disabled = true;
+      try {
+        await action(el);
+      } catch (error) {
+        showError(el, status, error);
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    return el;
+  }
+
+  function clearErrors(el) {
+    for (const node of el.querySelectorAll('.error, .form-error')) node.remove();
+    for (const node of el.querySelectorAll('[aria-invalid]')) {
+      node.removeAttribute('aria-invalid');
+      const described = (node.getAttribute('aria-describedby') || '').split(' ').filter((id) => !id.endsWith('-error'));
+      if (described.length) node.setAttribute('aria-describedby', described.join(' '));
+      else node.removeAttribute('aria-describedby');
+    }
+  }
+
+  /** The input an error's field names: itself, or the nearest enclosing name (`settings.x[0]` → `settings.x`). */
+  function inputFor(el, fieldPath) {
+    let name = fieldPath;
+    while (name) {
+      const found = el.querySelector(`[name="${CSS.escape(name)}"]`);
+      if (found) return found;
+      const cut = Math.max(name.lastIndexOf('.'), name.lastIndexOf('['));
+      name = cut > 0 ? name.slice(0, cut) : '';
+    }
+    return null;
+  }
+
+  function showError(el, status, error) {
+    const message = error instanceof ApiError ? error.message : `Something went wrong: ${error.message}`;
+    const input = error instanceof ApiError && error.field ? inputFor(el, error.field) : null;
+    if (input) {
+      const id = `${input.id || input.name}-error`;
+      input.setAttribute('aria-invalid', 'true');
+      input.setAttribute('aria-describedby', [input.getAttribute('aria-describedby'), id].filter(Boolean).join(' '));
+      const holder = input.closest('.field, fieldset, .check') || input;
+      holder.append(h('p', { class: 'error', id }, message));
+      input.focus();
+    } else {
+      status.append(h('p', { class: 'form-error' }, message));
+    }
+  }
+
+  const value = (el, name) => {
+    const input = el.elements.namedItem(name);
+    if (!input) return undefined;
+    if (input.type === 'checkbox') return input.checked;
+    const text = input.value.trim();
+    return text === '' ? undefined : text;
+  };
+  const number = (el, name) => {
+    const text = value(el, name);
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    return Number.isFinite(n) ? n : text;
+  };
+
+  /** A button that runs `action` once per click, with its error shown in a toast. */
+  function action(label, run, options = {}) {
+    const button = h('button', { type: 'button', class: options.class }, label);
+    button.addEventListener('click', async () => {
+      if (options.confirm && !window.confirm(options.confirm)) return;
+      button.disabled = true;
+      try {
+        await run();
+      } catch (error) {
+        toast(error.message);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return button;
+  }
+
+  // ---- charts -------------------------------------------------------------------------------
+
+  /** The smallest 1, 2 or 5 times a power of ten at or above `value`: a scale's top. */
+  function niceCeiling(value) {
+    const power = 10 ** Math.floor(Math.log10(value));
+    return [1, 2, 5, 10].map((m) => m * power).find((top) => top >= value);
+  }
+
+  /**
+   * A chart of one value per day: bars for counts, a line for rates and times. The numbers are
+   * also in a table under it, for screen readers and for anyone who wants them exact.
+   */
+  function chart(title, points, options = {}) {
+    const width = 640;
+    const height = 200;
+    const pad = { left: 52, right: 28, top: 12, bottom: 28 };
+    const values = points.map((p) => p.value).filter((v) => v !== null && v !== undefined);
+    const max = options.max ?? niceCeiling(Math.max(options.least ?? 4, ...values));
+    const x = (i) => pad.left + (points.length <= 1 ? 0 : (i * (width - pad.left - pad.right)) / (points.length - 1));
+    const y = (v) => height - pad.bottom - (v / max) * (height - pad.top - pad.bottom);
+    const format = options.format || ((v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)));
+    const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `${title}, by day` });
+    for (const fraction of [0, 0.5, 1]) {
+      const at = y(max * fraction);
+      svg.append(s('line', { class: 'grid', x1: pad.left, x2: width - pad.right, y1: at, y2: at }));
+      svg.append(s('text', { x: pad.left - 6, y: at + 4, 'text-anchor': 'end' }, format(max * fraction)));
+    }
+    svg.append(s('line', { class: 'axis', x1: pad.left, x2: width - pad.right, y1: height - pad.bottom, y2: height - pad.bottom }));
+    const step = Math.max(1, Math.ceil(points.length / 7));
+    points.forEach((p, i) => {
+      if (i % step === 0 || i === points.length - 1) {
+        svg.append(s('text', { x: x(i), y: height - 8, 'text-anchor': 'middle' }, p.label));
+      }
+    });
+    if (options.bars) {
+      const barWidth = Math.max(2, (width - pad.left - pad.right) / Math.max(points.length, 1) * 0.6);
+      points.forEach((p, i) => {
+        if (p.value === null || p.value === undefined) return;
+        svg.append(s('rect', { class: 'bar', x: x(i) - barWidth / 2, y: y(p.value), width: barWidth, height: Math.max(0, height - pad.bottom - y(p.value)) }));
+      });
+    } else {
+      let path = '';
+      points.forEach((p, i) => {
+        if (p.value === null || p.value === undefined) return;
+        path += `${path ? 'L' : 'M'}${x(i).toFixed(1)},${y(p.value).toFixed(1)}`;
+        svg.append(s('circle', { class: 'dot', cx: x(i), cy: y(p.value), r: 3 }));
+      });
+      if (path) svg.prepend(s('path', { class: 'line', d: path }));
+    }
+    return h('figure', { class: 'card chart' },
+      h('figcaption', {}, h('strong', {}, title)),
+      svg,
+      h('details', {}, h('summary', {}, `${title}: the numbers`),
+        table(['Day', title], points.map((p) => [p.label, p.value === null || p.value === undefined ? '—' : format(p.value)]), 'No days')));
+  }
+
+  // ---- pages --------------------------------------------------------------------------------
+
+  const pages = {
+    overview, 'api-access': apiAccess, webhooks, webhook, channels, connectors, connector, links, analytics, audit,
+  };
+
+  function heading(text, ...rest) {
+    return [h('h1', { tabindex: -1 }, text), ...rest];
+  }
+
+  async function overview() {
+    const [connectorsOut, webhooksOut, linksOut, keysOut] = await Promise.all([
+      api('GET', '/api-connectors'),
+      api('GET', '/api-webhooks'),
+      api('GET', '/api/dashboard/crm-links/all').catch(() => null),
+      api('GET', '/api-keys'),
+    ]);
+    const activeKeys = keysOut.api_keys.filter((key) => !key.revoked_at).length;
+    const failing = webhooksOut.webhooks.filter((w) => w.failing_since || (!w.enabled && w.disabled_reason));
+    return [
+      heading(session.business.name),
+      h('p', { class: 'muted' }, 'How your integrations are doing now. Each card leads to its settings.'),
+      h('div', { class: 'cards' },
+        h('section', { class: 'card', 'aria-labelledby': 'ov-crm' },
+          h('h2', { id: 'ov-crm' }, 'CRM integrations'),
+          connectorsOut.connectors.length === 0
+            ? h('p', {}, 'No CRM connected yet. ', h('a', { href: '#/connectors' }, 'Connect Kustomer or Krayin'))
+            : h('ul', {}, connectorsOut.connectors.map((c) => h('li', {}, h('a', { href: `#/connectors/${c.id}` }, c.name), ' ', health(c)))),
+        ),
+        h('section', { class: 'card', 'aria-labelledby': 'ov-hooks' },
+          h('h2', { id: 'ov-hooks' }, 'Webhooks'),
+          h('p', { class: 'figure' }, webhooksOut.webhooks.length),
+          h('p', {}, failing.length ? badge('bad', `${failing.length} failing`) : badge('good', 'all delivering')),
+          h('a', { href: '#/webhooks' }, 'Manage webhooks')),
+        h('section', { class: 'card', 'aria-labelledby': 'ov-links' },
+          h('h2', { id: 'ov-links' }, 'CRM links'),
+          h('p', { class: 'figure' }, linksOut ? linksOut.total_crm_links : '—'),
+          h('p', { class: 'muted' }, linksOut ? `${linksOut.total_active} active on ${linksOut.total_pages} page(s)` : ''),
+          h('a', { href: '#/links' }, 'Manage CRM links')),
+        h('section', { class: 'card', 'aria-labelledby': 'ov-keys' },
+          h('h2', { id: 'ov-keys' }, 'API keys'),
+          h('p', { class: 'figure' }, activeKeys),
+          h('p', { class: 'muted' }, 'active'),
+          h('a', { href: '#/api-access' }, 'Manage API access'))),
+    ];
+  }
+
+  /** A connector's health at a glance: paused, failing, backlog, or healthy. */
+  function health(connector) {
+    const status = connector.status;
+    if (!connector.enabled) return badge('off', 'disabled');
+    if (status.paused_until) return badge('warn', `paused until ${when(status.paused_until)}`);
+    if (status.last_24h.dead > 0 || (status.success_rate !== null && status.success_rate < 0.99)) {
+      return badge('bad', `success ${percent(status.success_rate)}`);
+    }
+    if (status.backlog > 0) return badge('warn', `${status.backlog} waiting`);
+    return badge('good', status.success_rate === null ? 'idle' : `healthy · ${percent(status.success_rate)}`);
+  }
+
+  async function apiAccess() {
+    const [keysOut, sessionsOut, business] = await Promise.all([
+      api('GET', '/api-keys'), api('GET', '/api-console-sessions'), api('GET', '/api-business'),
+    ]);
+    const issued = h('div', {});
+    const create = form([
+      field('Name', 'name', { placeholder: 'Salesforce production', hint: 'What the key is for: it is how you will tell keys apart.' }),
+    ], 'Create API key', async (el) => {
+      const key = await api('POST', '/api-keys', { name: value(el, 'name') });
+      fill(issued, secretBox('API key', key.key, `Shown only now. Send it as the x-api-key header; its prefix ${key.prefix} names it in lists.`));
+      el.reset();
+      refreshKeys();
+    });
+    const keysTable = h('div', {});
+    const refreshKeys = async () => {
+      const out = await api('GET', '/api-keys');
+      fill(keysTable, keyRows(out.api_keys, refreshKeys));
+    };
+    keysTable.append(keyRows(keysOut.api_keys, refreshKeys));
+    const frame = form([
+      field('Sites that may frame the inbox', 'embed_frame_ancestors', {
+        type: 'textarea',
+        value: business.embed_frame_ancestors.join('\n'),
+        hint: 'One origin a line (https://crm.example.com). Empty: any site may frame it.',
+      }),
+    ], 'Save', async (el) => {
+      const list = (value(el, 'embed_frame_ancestors') || '').split(/\s+/).filter(Boolean);
+      await api('PATCH', '/api-business', { embed_frame_ancestors: list });
+      toast('Saved');
+    }, { label: 'Sites that may frame the inbox' });
+    return [
+      heading('API access'),
+      h('p', { class: 'muted' }, 'Your CRM calls the API with a key. Keys are stored only as a hash: a new key is shown once.'),
+      h('section', { class: 'card', 'aria-labelledby': 'keys-new' }, h('h2', { id: 'keys-new' }, 'Create a key'), create, issued),
+      h('h2', {}, 'Keys'), keysTable,
+      h('p', { class: 'hint' }, `Rate limit of each key: ${business.rate_limit.per_minute} a minute, bursts of ${business.rate_limit.burst} (set by your operator).`),
+      h('h2', {}, 'Console sessions'),
+      table(['Issued by', 'Opened', 'Ends', ''], sessionsOut.sessions.map((one) => [
+        one.issued_by, when(one.opened_at), one.id === session.session_id ? h('span', {}, when(one.expires_at), ' (this one)') : when(one.expires_at ?? one.link_expires_at),
+        action('Revoke', async () => {
+          await api('DELETE', `/api-console-sessions/${one.id}`);
+          toast('Revoked');
+          route();
+        }, { class: 'danger', confirm: 'Revoke this console session? It stops working at once.' }),
+      ]), 'No other sessions'),
+      h('section', { class: 'card', 'aria-labelledby': 'embed' }, h('h2', { id: 'embed' }, 'Embedded inbox'), frame),
+    ];
+  }
+
+  function keyRows(keys, refresh) {
+    return table(['Name', 'Prefix', 'Created', 'Status', ''], keys.map((key) => [
+      key.name || '—', h('code', {}, key.prefix), when(key.created_at),
+      key.revoked_at ? badge('off', `revoked ${when(key.revoked_at)}`) : badge('good', 'active'),
+      key.revoked_at ? '' : action('Revoke', async () => {
+        await api('DELETE', `/api-keys/${key.id}`);
+        toast(`Key ${key.prefix} revoked`);
+        await refresh();
+      }, { class: 'danger', confirm: `Revoke ${key.prefix}? Calls with it stop at once.` }),
+    ]), 'No keys yet');
+  }
+
+  async function webhooks() {
+    const out = await api('GET', '/api-webhooks');
+    const created = h('div', {});
+    const add = form([
+      field('Name', 'name', { required: true, placeholder: 'CRM sync' }),
+      field('URL', 'url', { type: 'url', required: true, placeholder: 'https://crm.example.com/hooks/chat', hint: 'HTTPS; events are POSTed here, signed.' }),
+      h('fieldset', {}, h('legend', {}, 'Events'),
+        h('div', { class: 'checks' }, EVENTS.map((event) => checkbox(event, `events.${event}`, true))),
+        h('input', { type: 'hidden', name: 'events' })),
+    ], 'Add webhook', async (el) => {
+      const events = EVENTS.filter((event) => value(el, `events.${event}`));
+      const out = await api('POST', '/api-webhooks', { name: value(el, 'name'), url: value(el, 'url'), events });
+      fill(created,
+        secretBox('Signing secret', out.secret, 'Shown only now. Check every delivery\'s signature with it (docs/webhooks.md).'),
+        h('p', {}, h('a', { href: `#/webhooks/${out.webhook.id}` }, `Open ${out.webhook.name}`), ' to send a test event.'));
+      el.reset();
+      fill(list, webhookRows((await api('GET', '/api-webhooks')).webhooks));
+    });
+    const list = h('div', {}, webhookRows(out.webhooks));
+    return [
+      heading('Webhooks'),
+      h('p', { class: 'muted' }, 'Every event is delivered, signed, to the URLs you add, with retries and a log of every attempt.'),
+      list,
+      h('section', { class: 'card', 'aria-labelledby': 'hook-new' }, h('h2', { id: 'hook-new' }, 'Add a webhook'), add, created),
+    ];
+  }
+
+  function webhookState(w) {
+    if (!w.enabled) return badge('off', w.disabled_reason ? `disabled: ${w.disabled_reason}` : 'disabled');
+    if (w.failing_since) return badge('bad', `failing since ${when(w.failing_since)}`);
+    return badge('good', 'delivering');
+  }
+
+  function webhookRows(list) {
+    return table(['Name', 'URL', 'Events', 'State'], list.map((w) => [
+      h('a', { href: `#/webhooks/${w.id}` }, w.name), h('code', {}, w.url), `${w.events.length} of ${EVENTS.length}`, webhookState(w),
+    ]), 'No webhooks yet');
+  }
+
+  async function webhook(id) {
+    const { webhook: w } = await api('GET', `/api-webhooks/${id}`);
+    const result = h('div', { 'aria-live': 'polite' });
+    const deliveries = h('div', {});
+    const filter = field('Show', 'status', {
+      type: 'select', value: '',
+      choices: [['', 'every delivery'], ['pending', 'pending'], ['delivered', 'delivered'], ['dead', 'dead letters']],
+    });
+    const load = async () => {
+      const status = filter.querySelector('select').value;
+      const out = await api('GET', `/api-webhooks/${id}/deliveries${query({ status, limit: 50 })}`);
+      fill(deliveries, table(['Event', 'When', 'Status', 'Attempts', 'Last answer', ''], out.deliveries.map((d) => [
+        h('span', {}, d.event_type, h('br'), h('code', { class: 'hint' }, d.event_id)), when(d.event_at),
+        badge(d.status === 'delivered' ? 'good' : d.status === 'dead' ? 'bad' : 'warn', d.status),
+        d.attempts, d.last_error || (d.last_status ? `HTTP ${d.last_status}` : '—'),
+        h('span', { class: 'row' },
+          action('Attempts', async () => showAttempts(d.id)),
+          d.status === 'pending' ? '' : action('Replay', async () => {
+            await api('POST', `/api-webhooks/${id}/replay`, { delivery_id: d.id });
+            toast('Queued again');
+            await load();
+          })),
+      ]), 'No deliveries yet'));
+    };
+    const attempts = h('div', {});
+    const showAttempts = async (deliveryId) => {
+      const out = await api('GET', `/api-webhook-attempts${query({ webhook_id: id, delivery_id: deliveryId })}`);
+      fill(attempts, h('h3', {}, 'Attempts'), table(['When', 'Attempt', 'Outcome', 'Answer', 'Time'], out.attempts.map((a) => [
+        when(a.attempted_at), a.attempt, a.outcome, a.error || `HTTP ${a.status_code}`, `${a.duration_ms} ms`,
+      ]), 'No attempts'));
+      attempts.querySelector('h3').scrollIntoView({ block: 'nearest' });
+    };
+    filter.querySelector('select').addEventListener('change', () => load().catch((e) => toast(e.message)));
+    await load();
+    const replay = form([
+      field('From', 'from', { type: 'datetime-local', required: true }),
+      field('To', 'to', { type: 'datetime-local', required: true }),
+    ], 'Replay this range', async (el) => {
+      const iso = (name) => (value(el, name) ? new Date(value(el, name)).toISOString() : undefined);
+      const out = await api('POST', `/api-webhooks/${id}/replay`, { from: iso('from'), to: iso('to') });
+      toast(`${out.replayed} delivery(ies) queued again`);
+      await load();
+    }, { label: 'Replay by range' });
+    const rotated = h('div', {});
+    return [
+      heading(w.name),
+      h('p', {}, h('code', {}, w.url), ' ', webhookState(w)),
+      h('p', { class: 'muted' }, `Events: ${w.events.join(', ')}`),
+      h('div', { class: 'row' },
+        action('Send a test event', async () => {
+          const out = await api('POST', `/api-webhooks/${id}/test`);
+          fill(result, h('div', { class: 'card' },
+            out.delivered ? badge('good', `delivered: HTTP ${out.status_code} in ${out.duration_ms} ms`) : badge('bad', `not delivered: ${out.error || `HTTP ${out.status_code}`}`),
+            out.response_body ? h('pre', { class: 'mono' }, out.response_body) : null));
+        }, { class: 'primary' }),
+        action(w.enabled ? 'Disable' : 'Enable', async () => {
+          await api('PATCH', `/api-webhooks/${id}`, { enabled: !w.enabled });
+          route();
+        }),
+        action('Rotate the secret', async () => {
+          const out = await api('POST', `/api-webhooks/${id}/rotate-secret`, { grace_seconds: 86400 });
+          fill(rotated, secretBox('New signing secret', out.secret, 'Shown only now. The old secret still signs for 24 hours, so you can switch without losing a delivery.'));
+        }, { confirm: 'Make a new signing secret? The old one keeps working for 24 hours.' }),
+        action('Delete', async () => {
+          await api('DELETE', `/api-webhooks/${id}`);
+          go('#/webhooks');
+        }, { class: 'danger', confirm: `Delete ${w.name}? Its deliveries stop.` })),
+      result, rotated,
+      h('h2', {}, 'Deliveries'), filter, deliveries, attempts,
+      h('section', { class: 'card', 'aria-labelledby': 'replay' }, h('h2', { id: 'replay' }, 'Replay by range'),
+        h('p', { class: 'hint' }, 'Every delivery of an event in the range is sent again.'), replay),
+    ];
+  }
+
+  const PROVIDERS = {
+    meta: { channels: ['whatsapp', 'facebook', 'instagram'], secrets: ['app_secret', 'verify_token', 'access_token'], settings: [] },
+    twilio: { channels: ['sms', 'whatsapp'], secrets: ['auth_token'], settings: ['account_sid'] },
+    mailgun: { channels: ['email'], secrets: ['signing_key', 'api_key'], settings: ['domain'] },
+  };
+
+  async function channels() {
+    const out = await api('GET', '/api-channel-accounts');
+    const extra = h('div', { class: 'stack' });
+    const providerField = field('Provider', 'provider', { type: 'select', value: 'meta', choices: [['meta', 'Meta (WhatsApp, Messenger, Instagram)'], ['twilio', 'Twilio (SMS, WhatsApp)'], ['mailgun', 'Mailgun (email)']] });
+    const showProvider = () => {
+      const provider = PROVIDERS[providerField.querySelector('select').value];
+      fill(extra,
+        field('Channel', 'channel', { type: 'select', choices: provider.channels.map((c) => [c, c]) }),
+        provider.settings.map((name) => field(name, `settings.${name}`, { required: true })),
+        provider.secrets.map((name) => field(name, `secrets.${name}`, { type: 'password', required: true, autocomplete: 'new-password' })));
+    };
+    providerField.querySelector('select').addEventListener('change', showProvider);
+    showProvider();
+    const add = form([
+      providerField, extra,
+      field('Address', 'address', { required: true, hint: 'The phone number id, page id or Instagram id (Meta), the number in E.164 (Twilio), or the address (email).' }),
+      field('Name', 'name'),
+    ], 'Add account', async (el) => {
+      const provider = value(el, 'provider');
+      const pick = (kind) => Object.fromEntries(PROVIDERS[provider][kind].map((name) => [name, value(el, `${kind}.${name}`)]).filter(([, v]) => v !== undefined));
+      await api('POST', '/api-channel-accounts', {
+        provider, channel: value(el, 'channel'), address: value(el, 'address'), name: value(el, 'name'),
+        settings: pick('settings'), secrets: pick('secrets'),
+      });
+      toast('Account added');
+      route();
+    });
+    return [
+      heading('Channel accounts'),
+      h('p', { class: 'muted' }, 'The accounts your channels arrive on and are sent from. Point each provider\'s webhook at the address shown.'),
+      table(['Channel', 'Provider', 'Address', 'Webhook URL', 'Secrets set'], out.channel_accounts.map((a) => [
+        a.channel, a.provider, a.address, h('span', { class: 'row' }, h('code', {}, location.origin + a.webhook_path), copyButton(location.origin + a.webhook_path, 'URL')), a.secrets_set.join(', '),
+      ]), 'No accounts yet'),
+      h('section', { class: 'card', 'aria-labelledby': 'acc-new' }, h('h2', { id: 'acc-new' }, 'Add an account'), add),
+    ];
+  }
+
+  async function connectors() {
+    const out = await api('GET', '/api-connectors');
+    const kustomer = form([
+      field('Name', 'name', { value: 'Kustomer' }),
+      field('API key', 'secrets.api_key', { type: 'password', required: true, autocomplete: 'new-password', hint: 'Kustomer → Settings → Security → API Keys, with the org.user and org.permission roles.' }),
+      field('Organization ID', 'settings.organization_id', { hint: 'Kustomer → Settings → Organization.' }),
+      field('Subdomain', 'settings.subdomain', { placeholder: 'acme', hint: 'acme for acme.kustomerapp.com.' }),
+      h('details', {}, h('summary', {}, 'Another API address'),
+        field('API base URL', 'settings.base_url', { type: 'url', placeholder: 'https://acme.api.kustomerapp.com', hint: 'Instead of the subdomain: Kustomer\'s API at another address.' })),
+      field('Webhook secret', 'secrets.webhook_secret', { type: 'password', autocomplete: 'new-password', hint: 'The token of the webhook you point Kustomer at (optional: for its events).' }),
+      h('fieldset', {}, h('legend', {}, 'Features'), h('div', { class: 'checks' },
+        checkbox('Customer lookup', 'settings.customer_lookup', true),
+        checkbox('Conversation sync', 'settings.conversation_sync', true),
+        checkbox('Ticket creation', 'settings.ticket_creation', true),
+        checkbox('Auto assignment', 'settings.auto_assignment', false))),
+      field('Default priority', 'settings.default_priority', { type: 'select', value: 'medium', choices: [['low', 'low'], ['medium', 'medium'], ['high', 'high'], ['urgent', 'urgent']] }),
+    ], 'Connect Kustomer', async (el) => {
+      const settings = {};
+      for (const name of ['organization_id', 'subdomain', 'base_url', 'default_priority']) settings[name] = value(el, `settings.${name}`);
+      for (const name of ['customer_lookup', 'conversation_sync', 'ticket_creation', 'auto_assignment']) settings[name] = value(el, `settings.${name}`);
+      const secrets = { api_key: value(el, 'secrets.api_key'), webhook_secret: value(el, 'secrets.webhook_secret') };
+      const made = await api('POST', '/api-connectors', { kind: 'kustomer', name: value(el, 'name'), settings: clean(settings), secrets: clean(secrets) });
+      go(`#/connectors/${made.id}`);
+    }, { label: 'Connect Kustomer' });
+    const krayin = form([
+      field('Name', 'name', { value: 'Krayin' }),
+      field('API URL', 'settings.api_url', { type: 'url', required: true, placeholder: 'https://your-krayin.com/api/admin' }),
+      field('API token', 'secrets.api_token', { type: 'password', required: true, autocomplete: 'new-password', hint: 'Krayin → Settings → API Tokens.' }),
+      field('Chatwoot webhook secret', 'secrets.webhook_secret', { type: 'password', autocomplete: 'new-password', hint: 'Only if Chatwoot sends its events here.' }),
+      h('fieldset', {}, h('legend', {}, 'Sync options'), h('div', { class: 'checks' },
+        checkbox('Organizations', 'settings.sync_organizations', false),
+        checkbox('Conversations as activities', 'settings.sync_conversations', false),
+        checkbox('Messages as activities', 'settings.sync_messages', false))),
+      field('Lead source id', 'settings.lead_source_id', { type: 'number', min: 1 }),
+      field('Lead type id', 'settings.lead_type_id', { type: 'number', min: 1 }),
+    ], 'Connect Krayin', async (el) => {
+      const settings = { api_url: value(el, 'settings.api_url'), lead_source_id: number(el, 'settings.lead_source_id'), lead_type_id: number(el, 'settings.lead_type_id') };
+      for (const name of ['sync_organizations', 'sync_conversations', 'sync_messages']) settings[name] = value(el, `settings.${name}`);
+      const secrets = { api_token: value(el, 'secrets.api_token'), webhook_secret: value(el, 'secrets.webhook_secret') };
+      const made = await api('POST', '/api-connectors', { kind: 'krayin', name: value(el, 'name'), settings: clean(settings), secrets: clean(secrets) });
+      go(`#/connectors/${made.id}`);
+    }, { label: 'Connect Krayin' });
+    return [
+      heading('CRM integrations'),
+      table(['Name', 'CRM', 'Health', 'Waiting', 'Last error'], out.connectors.map((c) => [
+        h('a', { href: `#/connectors/${c.id}` }, c.name), c.kind, health(c), c.status.backlog, c.status.last_error || '—',
+      ]), 'No CRM connected yet'),
+      h('section', { class: 'card', 'aria-labelledby': 'k-new' }, h('h2', { id: 'k-new' }, 'Connect Kustomer'), kustomer),
+      h('section', { class: 'card', 'aria-labelledby': 'kr-new' }, h('h2', { id: 'kr-new' }, 'Connect Krayin'),
+        h('p', { class: 'hint' }, 'Then choose its pipeline and the stages a lead moves through, from Krayin\'s own.'), krayin),
+    ];
+  }
+
+  /** `object` without the fields left empty. */
+  const clean = (object) => Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined));
+
+  async function connector(id) {
+    const c = await api('GET', `/api-connectors/${id}`);
+    const status = c.status;
+    const tested = h('div', { 'aria-live': 'polite' });
+    const log = h('div', {});
+    const logFilter = field('Show', 'status', { type: 'select', value: '', choices: [['', 'all work'], ['pending', 'pending'], ['failed', 'failed'], ['dead', 'dead'], ['succeeded', 'succeeded'], ['skipped', 'skipped']] });
+    const loadLog = async () => {
+      const out = await api('GET', `/api-connectors/${id}/sync-log${query({ status: logFilter.querySelector('select').value, limit: 50 })}`);
+      fill(log, table(['When', 'Operation', 'Status', 'Attempts', 'CRM id', 'Last error'], out.entries.map((e) => [
+        when(e.updated_at), e.operation,
+        badge(e.status === 'succeeded' ? 'good' : e.status === 'dead' || e.status === 'failed' ? 'bad' : e.status === 'skipped' ? 'off' : 'warn', e.status),
+        e.attempts, e.crm_id || '—', e.last_error || '—',
+      ]), 'No work yet'));
+    };
+    logFilter.querySelector('select').addEventListener('change', () => loadLog().catch((e) => toast(e.message)));
+    await loadLog();
+    const settingsForm = c.kind === 'krayin' ? await krayinStages(c) : await kustomerTeam(c);
+    const budget = c.rate_limit;
+    return [
+      heading(c.name),
+      h('p', {}, `${c.kind} · `, health(c)),
+      h('div', { class: 'cards' },
+        h('div', { class: 'card' }, h('h2', {}, 'Waiting'), h('p', { class: 'figure' }, status.backlog), h('p', { class: 'hint' }, status.oldest_pending_at ? `oldest since ${when(status.oldest_pending_at)}` : 'nothing waiting')),
+        h('div', { class: 'card' }, h('h2', {}, 'Success, 24 h'), h('p', { class: 'figure' }, percent(status.success_rate)),
+          h('p', { class: 'hint' }, `${status.last_24h.succeeded} done, ${status.last_24h.failed} failed, ${status.last_24h.dead} dead, ${status.last_24h.skipped} skipped`)),
+        h('div', { class: 'card' }, h('h2', {}, 'Last error'), h('p', {}, status.last_error || 'none'), h('p', { class: 'hint' }, status.last_error_at ? when(status.last_error_at) : '')),
+        h('div', { class: 'card' }, h('h2', {}, 'CRM budget'),
+          h('p', {}, [budget.per_second && `${budget.per_second}/s`, budget.per_minute && `${budget.per_minute}/min`, budget.per_day && `${budget.per_day}/day`].filter(Boolean).join(' · ') || 'no limit'),
+          h('p', { class: 'hint' }, status.paused_until ? `paused by the CRM until ${when(status.paused_until)}` : `last success ${when(status.last_success_at)}`))),
+      h('div', { class: 'row' },
+        action('Test the connection', async () => {
+          const out = await api('POST', `/api-connectors/${id}/test`);
+          fill(tested, h('div', { class: 'card' },
+            out.ok ? badge('good', 'connected') : badge('bad', out.status ? `refused: HTTP ${out.status}` : 'refused'),
+            out.reason ? h('p', {}, out.reason) : null,
+            out.ok && out.user ? h('p', {}, `The CRM answered as ${out.user.name || out.user.email || 'its user'}.`) : null,
+            out.user && Object.keys(out.user).length ? h('pre', { class: 'mono' }, JSON.stringify(out.user, null, 2)) : null));
+        }, { class: 'primary' }),
+        action(c.enabled ? 'Disable' : 'Enable', async () => {
+          await api('PATCH', `/api-connectors/${id}`, { enabled: !c.enabled });
+          route();
+        })),
+      tested,
+      h('p', {}, 'Point the CRM\'s webhook at ', h('code', {}, location.origin + c.webhook_path), ' ', copyButton(location.origin + c.webhook_path, 'URL')),
+      settingsForm,
+      h('h2', {}, 'Sync log'), logFilter, log,
+      h('div', { class: 'row' }, action('Replay dead and failed work', async () => {
+        const out = await api('POST', `/api-connectors/${id}/replay`, { statuses: ['dead', 'failed'] });
+        toast(`Work of ${out.contacts} contact(s) queued again`);
+        await loadLog();
+      })),
+    ];
+  }
+
+  /** Krayin's pipeline and the stages a lead moves to, chosen from what Krayin has. */
+  async function krayinStages(c) {
+    let pipelines;
+    try {
+      pipelines = (await api('GET', `/api-connectors/${c.id}/pipelines`)).pipelines;
+    } catch (error) {
+      return h('section', { class: 'card' }, h('h2', {}, 'Pipeline and stages'), h('p', { class: 'form-error' }, `Krayin's pipelines could not be read: ${error.message}`));
+    }
+    const settings = c.settings || {};
+    const pipelineSelect = field('Pipeline', 'settings.pipeline_id', {
+      type: 'select', value: settings.pipeline_id ?? (pipelines.find((p) => p.is_default) || {}).id,
+      choices: pipelines.map((p) => [p.id, p.name + (p.is_default ? ' (default)' : '')]),
+    });
+    const stages = h('div', { class: 'stack' });
+    const stageChoices = () => {
+      const pipeline = pipelines.find((p) => String(p.id) === pipelineSelect.querySelector('select').value) || pipelines[0];
+      const choices = [['', '— leave where it is —'], ...(pipeline ? pipeline.stages.map((st) => [st.id, st.name]) : [])];
+      fill(stages,
+        field('When a conversation starts', 'settings.stage_on_conversation_created', { type: 'select', value: settings.stage_on_conversation_created, choices }),
+        field('When an agent first answers', 'settings.stage_on_first_response', { type: 'select', value: settings.stage_on_first_response, choices }),
+        field('When the conversation is resolved', 'settings.stage_on_resolved', { type: 'select', value: settings.stage_on_resolved, choices }));
+    };
+    pipelineSelect.querySelector('select').addEventListener('change', stageChoices);
+    stageChoices();
+    const el = form([
+      pipelineSelect,
+      checkbox('Move leads through the pipeline', 'settings.stage_progression', settings.stage_progression),
+      stages,
+    ], 'Save pipeline and stages', async (f) => {
+      const patch = { pipeline_id: number(f, 'settings.pipeline_id'), stage_progression: value(f, 'settings.stage_progression') };
+      for (const name of ['stage_on_conversation_created', 'stage_on_first_response', 'stage_on_resolved']) patch[name] = number(f, `settings.${name}`) ?? null;
+      await api('PATCH', `/api-connectors/${c.id}`, { settings: patch });
+      toast('Saved');
+    }, { label: 'Pipeline and stages' });
+    return h('section', { class: 'card', 'aria-labelledby': 'stages' }, h('h2', { id: 'stages' }, 'Pipeline and stages'), el);
+  }
+
+  /** Kustomer's team new conversations go to, chosen from Kustomer's own. */
+  async function kustomerTeam(c) {
+    let teams = [];
+    let problem = null;
+    try {
+      teams = (await api('GET', `/api-connectors/${c.id}/teams`)).teams;
+    } catch (error) {
+      problem = error.message;
+    }
+    const settings = c.settings || {};
+    const el = form([
+      field('Team for new conversations', 'settings.default_team_id', { type: 'select', value: settings.default_team_id ?? '', choices: [['', '— none —'], ...teams.map((t) => [t.id, t.name])] }),
+      problem ? h('p', { class: 'hint' }, `Kustomer's teams could not be read: ${problem}`) : null,
+      h('fieldset', {}, h('legend', {}, 'Features'), h('div', { class: 'checks' },
+        ['customer_lookup', 'conversation_sync', 'ticket_creation', 'auto_assignment'].map((name) =>
+          checkbox(name.replace(/_/g, ' '), `settings.${name}`, settings[name] ?? name !== 'auto_assignment')))),
+    ], 'Save', async (f) => {
+      const patch = { default_team_id: value(f, 'settings.default_team_id') ?? null };
+      for (const name of ['customer_lookup', 'conversation_sync', 'ticket_creation', 'auto_assignment']) patch[name] = value(f, `settings.${name}`);
+      await api('PATCH', `/api-connectors/${c.id}`, { settings: patch });
+      toast('Saved');
+    }, { label: 'Kustomer settings' });
+    return h('section', { class: 'card', 'aria-labelledby': 'kteam' }, h('h2', { id: 'kteam' }, 'Settings'), el);
+  }
+
+  async function links(pageId) {
+    const [all, accounts] = await Promise.all([api('GET', '/api/dashboard/crm-links/all'), api('GET', '/api-channel-accounts')]);
+    const facebookPages = accounts.channel_accounts.filter((a) => a.channel === 'facebook');
+    const pageIds = all.pages_data.map((p) => p.page_id);
+    const current = pageId || pageIds[0] || (facebookPages[0] || {}).address || '';
+    const section = h('div', {});
+    if (pageIds.includes(current)) append(section, await linksOfPage(current));
+    if (facebookPages.length === 0) {
+      return [
+        heading('CRM links'),
+        h('p', {}, 'CRM links belong to a Facebook page the bot answers on. ',
+          h('a', { href: '#/channels' }, 'Add your page as a Facebook channel account'), ' first.'),
+      ];
+    }
+    const add = form([
+      field('Page', 'page_id', {
+        type: 'select', required: true, value: current,
+        choices: facebookPages.map((a) => [a.address, a.name ? `${a.name} (${a.address})` : a.address]),
+        hint: 'The Facebook page whose bot uses the link, on the channels chosen below.',
+      }),
+      h('fieldset', {}, h('legend', {}, 'Channels'), h('div', { class: 'checks' }, LINK_CHANNELS.map((c) => checkbox(c, `channels.${c}`, c === 'facebook'))),
+        h('input', { type: 'hidden', name: 'channels' })),
+      field('Name', 'name', { required: true, placeholder: 'Products' }),
+      field('URL', 'url', { type: 'url', required: true, placeholder: 'https://crm.example.com/api/products' }),
+      field('Type', 'type', { type: 'select', value: 'api', choices: [['api', 'API (JSON)'], ['file', 'File (JSON or CSV)'], ['webhook', 'Webhook (the CRM pushes)'], ['database', 'Database export']] }),
+      field('API key', 'api_key', { type: 'password', autocomplete: 'new-password', hint: 'Sent as a bearer token when the data is fetched (optional).' }),
+      field('Headers', 'headers', { type: 'textarea', placeholder: 'X-API-Key: internal-key-123', hint: 'Sent with every fetch: one a line, Name: value (optional).' }),
+      field('Fetch every (minutes)', 'fetch_interval_minutes', { type: 'number', min: 15, value: 60 }),
+      field('Description', 'description'),
+    ], 'Add CRM link', async (el) => {
+      const channels = LINK_CHANNELS.filter((c) => value(el, `channels.${c}`));
+      await api('POST', '/api/dashboard/crm-links', clean({
+        page_id: value(el, 'page_id'), channels, name: value(el, 'name'), url: value(el, 'url'), type: value(el, 'type'),
+        api_key: value(el, 'api_key'), headers: headerLines(value(el, 'headers')), fetch_interval_minutes: number(el, 'fetch_interval_minutes'),
+        description: value(el, 'description'), is_active: true,
+      }));
+      toast('Link added: its data is being fetched');
+      go(`#/links/${encodeURIComponent(value(el, 'page_id'))}`);
+    });
+    return [
+      heading('CRM links'),
+      h('p', { class: 'muted' }, `${all.total_crm_links} link(s), ${all.total_active} active. The bot answers from what they hold.`),
+      pageIds.length > 1 ? h('p', { class: 'row' }, 'Page: ', pageIds.map((id) => h('a', { href: `#/links/${encodeURIComponent(id)}`, 'aria-current': id === current ? 'page' : undefined }, id))) : null,
+      section,
+      h('section', { class: 'card', 'aria-labelledby': 'link-new' }, h('h2', { id: 'link-new' }, 'Add a CRM link'), add),
+    ];
+  }
+
+  /** `Name: value` lines as a headers object; a line without a colon is sent as it is, for the API to refuse. */
+  function headerLines(text) {
+    if (!text) return undefined;
+    const headers = {};
+    for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) {
+      const at = line.indexOf(':');
+      if (at < 1) headers[line] = '';
+      else headers[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+    }
+    return headers;
+  }
+
+  async function linksOfPage(pageId) {
+    const [out, details] = await Promise.all([
+      api('GET', `/api/dashboard/crm-links${query({ page_id: pageId })}`),
+      api('GET', `/api/dashboard/rag/documents/details${query({ page_id: pageId, source: 'crm' })}`),
+    ]);
+    const target = (l) => ({ page_id: pageId, url: l.url, channels: l.channels });
+    const state = (st) => {
+      const kind = { ok: 'good', failing: 'bad', pending: 'warn', not_fetched: 'off' }[st.state] || 'off';
+      const progress = st.indexing ? ` · indexing ${st.indexing.records_seen} record(s), ${st.indexing.pieces_embedded} piece(s) embedded` : '';
+      return h('span', {}, badge(kind, st.state.replace('_', ' ')), h('br'), h('span', { class: 'hint' }, `${st.records} record(s), ${st.chunks} piece(s)${progress}`),
+        st.last_error ? h('span', { class: 'error' }, h('br'), st.last_error) : null);
+    };
+    const results = h('div', { 'aria-live': 'polite' });
+    const search = form([
+      field('Ask as a customer would', 'q', { type: 'search', required: true, placeholder: 'Do you have the blue jacket in medium?' }),
+      field('Channel', 'channel', { type: 'select', value: 'facebook', choices: LINK_CHANNELS.map((c) => [c, c]) }),
+      field('Mode', 'mode', { type: 'select', value: 'hybrid', choices: [['hybrid', 'hybrid'], ['semantic', 'semantic'], ['keyword', 'keyword']] }),
+    ], 'Search', async (el) => {
+      const out = await api('GET', `/api/dashboard/rag/search${query({ page_id: pageId, q: value(el, 'q'), channel: value(el, 'channel'), mode: value(el, 'mode'), top_k: 5 })}`);
+      fill(results, out.results.length === 0
+        ? h('p', { class: 'muted' }, 'Nothing found: the bot would have nothing to say from your CRM.')
+        : h('ol', {}, out.results.map((hit) => h('li', {}, h('p', {}, hit.text), h('p', { class: 'hint' }, `${hit.link ? hit.link.name : ''} · score ${hit.score.toFixed(3)}`)))));
+    }, { label: 'Search what the bot would find' });
+    return [
+      h('h2', {}, `Page ${pageId}`),
+      table(['Name', 'Channels', 'Active', 'Data', ''], out.crm_links.map((l) => [
+        h('span', {}, l.name, h('br'), h('code', { class: 'hint' }, l.url)),
+        l.channels.join(', '),
+        h('label', { class: 'check' }, h('input', {
+          type: 'checkbox', checked: l.is_active,
+          onchange: async (event) => {
+            try {
+              await api('PUT', '/api/dashboard/crm-links/status', { ...target(l), is_active: event.target.checked });
+              toast(event.target.checked ? 'Active' : 'Inactive');
+            } catch (error) {
+              event.target.checked = !event.target.checked;
+              toast(error.message);
+            }
+          },
+        }), l.is_active ? 'on' : 'off'),
+        state(l.status),
+        h('span', { class: 'row' },
+          l.fetchable ? action('Refresh', async () => {
+            await api('POST', '/api/dashboard/crm-links/refresh', target(l));
+            toast('Fetching again');
+          }) : '',
+          action('Delete', async () => {
+            await api('DELETE', '/api/dashboard/crm-links', target(l));
+            toast('Deleted');
+            route();
+          }, { class: 'danger', confirm: `Delete ${l.name}? The bot forgets its data.` })),
+      ]), 'No links on this page'),
+      h('section', { class: 'card', 'aria-labelledby': 'docs' }, h('h2', { id: 'docs' }, 'Documents'),
+        h('p', { class: 'hint' }, `${details.total_documents} document(s), ${details.total_chunks} piece(s), ${details.total_embeddings} embedded with ${details.embedder}.`),
+        details.documents.map((d) => h('details', {}, h('summary', {}, `${d.link.name}: ${d.records} record(s), ${d.chunks} piece(s)`),
+          d.chunk_samples.length ? h('ul', {}, d.chunk_samples.map((sample) => h('li', {}, h('span', { class: 'hint' }, `${sample.record} · `), sample.text))) : h('p', { class: 'muted' }, 'Nothing indexed yet')))),
+      h('section', { class: 'card', 'aria-labelledby': 'search' }, h('h2', { id: 'search' }, 'Try the search'), search, results),
+    ];
+  }
+
+  async function analytics() {
+    const params = new URLSearchParams(location.hash.split('?')[1] || '');
+    const days = Math.min(Math.max(Number(params.get('days')) || 14, 1), 31);
+    const today = new Date();
+    today.setUTCHours(0, 0, 0, 0);
+    const end = new Date(today.getTime() + 86400000);
+    const start = new Date(end.getTime() - days * 86400000);
+    const whole = await api('GET', `/api-crm-analytics${query({ from: start.toISOString(), to: end.toISOString() })}`);
+    const dayStarts = Array.from({ length: days }, (_, i) => new Date(start.getTime() + i * 86400000));
+    const perDay = [];
+    for (let i = 0; i < dayStarts.length; i += 4) {
+      perDay.push(...await Promise.all(dayStarts.slice(i, i + 4).map((from) => api('GET', `/api-crm-analytics${query({ from: from.toISOString(), to: new Date(from.getTime() + 86400000).toISOString() })}`))));
+    }
+    const label = (date) => date.toISOString().slice(5, 10);
+    const series = (pick) => dayStarts.map((date, i) => ({ label: label(date), value: pick(perDay[i]) }));
+    const syncRate = (report) => {
+      const done = report.sync.reduce((sum, c) => sum + c.succeeded, 0);
+      const tried = report.sync.reduce((sum, c) => sum + c.succeeded + c.failed + c.dead, 0);
+      return tried ? done / tried : null;
+    };
+    const rateFormat = (v) => `${Math.round(v * 100)} %`;
+    return [
+      heading('Analytics'),
+      h('p', { class: 'row' }, 'Range: ', [7, 14, 30].map((n) => h('a', { href: `#/analytics?days=${n}`, 'aria-current': n === days ? 'page' : undefined }, `${n} days`)),
+        h('span', { class: 'hint' }, `${start.toISOString().slice(0, 10)} to ${today.toISOString().slice(0, 10)}, UTC`)),
+      h('div', { class: 'cards' },
+        h('div', { class: 'card' }, h('h2', {}, 'Conversations'), h('p', { class: 'figure' }, whole.conversations)),
+        h('div', { class: 'card' }, h('h2', {}, 'Escalation rate'), h('p', { class: 'figure' }, percent(whole.escalations.rate)), h('p', { class: 'hint' }, `${whole.escalations.count} escalated`)),
+        h('div', { class: 'card' }, h('h2', {}, 'First response'), h('p', { class: 'figure' }, seconds(whole.first_response.p50_seconds)), h('p', { class: 'hint' }, `median; 90 % within ${seconds(whole.first_response.p90_seconds)}`)),
+        h('div', { class: 'card' }, h('h2', {}, 'Resolution'), h('p', { class: 'figure' }, seconds(whole.resolution.p50_seconds)), h('p', { class: 'hint' }, `median; 90 % within ${seconds(whole.resolution.p90_seconds)}`)),
+        h('div', { class: 'card' }, h('h2', {}, 'CSAT'), h('p', { class: 'figure' }, whole.satisfaction.average === null ? '—' : whole.satisfaction.average.toFixed(2)), h('p', { class: 'hint' }, `${whole.satisfaction.count} rating(s)`)),
+        h('div', { class: 'card' }, h('h2', {}, 'Sync success'), h('p', { class: 'figure' }, percent(syncRate(whole))), h('p', { class: 'hint' }, 'target above 99 %'))),
+      whole.truncated ? h('p', { class: 'form-error' }, 'This range holds more than the report reads at once: the figures cover its first part.') : null,
+      chart('Conversations', series((r) => r.conversations), { bars: true, least: 10 }),
+      chart('Escalation rate', series((r) => r.escalations.rate), { max: 1, format: rateFormat }),
+      chart('First response, median', series((r) => r.first_response.p50_seconds), { format: seconds, least: 60 }),
+      chart('Resolution, median', series((r) => r.resolution.p50_seconds), { format: seconds, least: 3600 }),
+      chart('CSAT, average', series((r) => r.satisfaction.average), { max: 5, format: (v) => v.toFixed(1) }),
+      chart('Sync success', series(syncRate), { max: 1, format: rateFormat }),
+      h('h2', {}, 'Agents'),
+      table(['Agent', 'Conversations', 'Resolved', 'First response (median)', 'Resolution (median)'], whole.agents.map((a) => [
+        a.assignee, a.conversations, a.resolved, seconds(a.first_response.p50_seconds), seconds(a.resolution.p50_seconds),
+      ]), 'No assigned conversations in this range'),
+    ];
+  }
+
+  async function audit() {
+    const rows = h('tbody', {});
+    const more = h('div', {});
+    const load = async (before) => {
+      const out = await api('GET', `/api-audit-log${query({ limit: 50, before })}`);
+      append(rows, out.entries.map((e) => h('tr', {},
+        h('td', {}, when(e.at)), h('td', {}, h('code', {}, e.actor)), h('td', {}, e.action),
+        h('td', {}, e.target.id ? h('code', {}, e.target.id) : '—'),
+        h('td', {}, Object.keys(e.detail).length ? h('code', {}, JSON.stringify(e.detail)) : '—'),
+        h('td', {}, e.client_ip || '—'))));
+      fill(more, out.next_cursor ? action('Older entries', () => load(out.next_cursor)) : h('p', { class: 'muted' }, 'That is everything.'));
+    };
+    await load();
+    return [
+      heading('Audit log'),
+      h('p', { class: 'muted' }, 'Who did what to your keys, secrets, accounts and integrations: the operator (admin), a key by its prefix, or a console session.'),
+      h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Audit log' },
+        h('table', {}, h('thead', {}, h('tr', {}, ['When', 'Who', 'What', 'On', 'Detail', 'From'].map((t) => h('th', { scope: 'col' }, t)))), rows)),
+      more,
+    ];
+  }
+
+  // ---- routing ------------------------------------------------------------------------------
+
+  /** Shows the page the address names. Focus moves to its heading when the reader went there
+   * (not on the first load, where the skip link comes first). */
+  async function route(event) {
+    const main = document.getElementById('main');
+    const [name, arg] = (location.hash.replace(/^#\/?/, '').split('?')[0] || 'overview').split('/');
+    const page = pages[name === 'webhooks' && arg ? 'webhook' : name === 'connectors' && arg ? 'connector' : name] || overview;
+    const section = name in pages ? name : 'overview';
+    for (const link of document.querySelectorAll('nav a')) {
+      if (link.getAttribute('href') === `#/${section}`) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
+    document.getElementById('nav').classList.remove('open');
+    document.getElementById('menu').setAttribute('aria-expanded', 'false');
+    fill(main, h('p', { class: 'loading' }, 'Loading…'));
+    try {
+      const content = await page(arg ? decodeURIComponent(arg) : undefined);
+      fill(main, content);
+    } catch (error) {
+      if (!session) return;
+      fill(main, h('h1', { tabindex: -1 }, 'This page could not be loaded'), h('p', { class: 'form-error' }, error.message));
+    }
+    const title = main.querySelector('h1');
+    document.title = `${title ? title.textContent : 'Console'} · crm-edge`;
+    if (title && event !== 'first load') title.focus();
+  }
+
+  /** Shows `hash`, or shows it again when it is already the page shown. */
+  function go(hash) {
+    if (location.hash === hash) route();
+    else location.hash = hash;
+  }
+
+  function signedOut() {
+    session = null;
+    document.getElementById('sign-out').hidden = true;
+    document.getElementById('business').textContent = '';
+    fill(document.getElementById('main'), 
+      h('h1', { tabindex: -1 }, 'Signed out'),
+      h('p', {}, 'Open a console link to sign in. A link comes from your API key (POST /api-console-links) or from your platform\'s operator; it works once, for 15 minutes.'));
+  }
+
+  async function start() {
+    document.getElementById('menu').addEventListener('click', (event) => {
+      const nav = document.getElementById('nav');
+      const open = nav.classList.toggle('open');
+      event.currentTarget.setAttribute('aria-expanded', String(open));
+    });
+    document.getElementById('sign-out').addEventListener('click', async () => {
+      try {
+        await api('POST', '/console/sign-out');
+      } finally {
+        signedOut();
+      }
+    });
+    try {
+      session = await api('GET', '/console/session');
+    } catch {
+      signedOut();
+      return;
+    }
+    document.getElementById('business').textContent = session.business.name;
+    document.getElementById('sign-out').hidden = false;
+    window.addEventListener('hashchange', route);
+    await route('first load');
+  }
+
+  document.addEventListener('DOMContentLoaded', start);
+})();

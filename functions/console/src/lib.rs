@@ -1,0 +1,48 @@
+//! The business console (`/console`): one page that does through the API, with a console session,
+//! what the guides' settings pages describe; the sign-in that opens a console link into that
+//! session; and the session itself (who is signed in, signing out).
+//!
+//! The page and its assets answer as pages, misses included; the session's JSON answers as the
+//! API does.
+
+mod pages;
+mod session;
+
+use domain::api::Miss;
+use domain::api::console::{CONSOLE, Console};
+use domain::error::ApiError;
+use edge::call;
+use worker::{Context, Request, Response, event};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+    call::serve_or(
+        &CONSOLE,
+        req,
+        env,
+        missed,
+        async |operation, call| match operation {
+            Console::GetConsolePage => Ok(pages::console()?),
+            Console::GetConsoleAssetJs => Ok(pages::asset(pages::Asset::Js)?),
+            Console::GetConsoleAssetCss => Ok(pages::asset(pages::Asset::Css)?),
+            Console::GetConsoleSignIn => call.run(session::sign_in_page).await,
+            Console::OpenConsoleLink => call.run(session::open).await,
+            Console::GetConsoleSession => call.run(session::current).await,
+            Console::SignOutOfConsole => call.run(session::sign_out).await,
+        },
+    )
+    .await
+}
+
+/// A method the session's JSON does not take is the API's 405; any other miss is a page.
+fn missed(miss: Miss, path: &str) -> Result<Response, ApiError> {
+    match miss {
+        Miss::NotAllowed(allow)
+            if path.starts_with("/console/session") || path.starts_with("/console/sign-out") =>
+        {
+            Err(ApiError::method_not_allowed(allow))
+        }
+        Miss::NotAllowed(allow) => Ok(pages::not_allowed(&allow)?),
+        Miss::NotFound => Ok(pages::not_found()?),
+    }
+}

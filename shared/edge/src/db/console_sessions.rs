@@ -1,0 +1,234 @@
+//! `console_sessions`: console links and the sessions they open (`domain::console`). A link is
+//! opened at most once, before it expires; a session lasts until it expires or is revoked. Only
+//! hashes of the two secrets are stored, and a session is read on every request it makes (never
+//! cached), so signing out or revoking applies at once.
+
+use crate::db::Db;
+use crate::db::{self, number, text};
+use domain::api::admin::ConsoleSession;
+use domain::console::SecretHash;
+use domain::error::ApiError;
+use domain::ids::{BusinessId, ConsoleSessionId};
+use domain::tenant::Tenant;
+use domain::time::Timestamp;
+use serde::Deserialize;
+
+/// A link as it is issued.
+pub struct NewLink<'a> {
+    pub id: &'a ConsoleSessionId,
+    pub issued_by: &'a str,
+    pub link_hash: &'a SecretHash,
+    pub link_expires_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+pub async fn insert_link(db: &Db, tenant: &Tenant, link: &NewLink<'_>) -> Result<(), ApiError> {
+    db.scoped(
+        tenant,
+        "INSERT INTO console_sessions (id, business_id, issued_by, link_hash, link_expires_ms, created_at) \
+         VALUES (?2, ?1, ?3, ?4, ?5, ?6)",
+    )
+    .bind(&[
+        text(link.id.as_str()),
+        text(link.issued_by),
+        text(link.link_hash.as_str()),
+        number(link.link_expires_at.millis()),
+        text(&link.created_at.to_rfc3339()),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// A link that can still be opened, with the name of the business it opens.
+pub struct OpenableLink {
+    pub business_name: String,
+    pub expires_at: Timestamp,
+}
+
+/// The link with this hash if it can still be opened at `now`: issued, not opened, not revoked,
+/// not expired. A link is found by its secret alone, before anyone is signed in.
+pub async fn openable(db: &Db, link: &SecretHash, now: Timestamp) -> Result<Option<OpenableLink>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        name: String,
+        link_expires_ms: i64,
+    }
+    let row = db
+        .unscoped(
+            "SELECT b.name, s.link_expires_ms FROM console_sessions s JOIN businesses b ON b.id = s.business_id \
+             WHERE s.link_hash = ?1 AND s.session_hash IS NULL AND s.revoked_at IS NULL AND s.link_expires_ms > ?2",
+        )
+        .bind(&[text(link.as_str()), number(now.millis())])?
+        .first::<Row>(None)
+        .await?;
+    Ok(row.map(|row| OpenableLink {
+        business_name: row.name,
+        expires_at: Timestamp::from_millis(row.link_expires_ms),
+    }))
+}
+
+/// A session just opened, and its business.
+#[derive(Deserialize)]
+pub struct Opened {
+    pub id: ConsoleSessionId,
+    pub business_id: BusinessId,
+}
+
+/// Opens the link into a session whose secret hashes to `session`, until `expires_at`: once, in
+/// one statement, so that of two openings at once only one gets a session. None when the link
+/// cannot be opened (unknown, opened already, revoked or expired).
+pub async fn open(
+    db: &Db,
+    link: &SecretHash,
+    session: &SecretHash,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<Option<Opened>, ApiError> {
+    Ok(db
+        .unscoped(
+            "UPDATE console_sessions SET session_hash = ?2, opened_at = ?3, expires_ms = ?4 \
+             WHERE link_hash = ?1 AND session_hash IS NULL AND revoked_at IS NULL AND link_expires_ms > ?5 \
+             RETURNING id, business_id",
+        )
+        .bind(&[
+            text(link.as_str()),
+            text(session.as_str()),
+            text(&now.to_rfc3339()),
+            number(expires_at.millis()),
+            number(now.millis()),
+        ])?
+        .first::<Opened>(None)
+        .await?)
+}
+
+/// A live session: whom it acts for, until when.
+pub struct LiveSession {
+    pub id: ConsoleSessionId,
+    pub tenant: Tenant,
+    pub business_name: String,
+    pub expires_at: Timestamp,
+}
+
+/// The session whose secret hashes to `session`, if it is live at `now` (opened, not revoked, not
+/// expired). A session is found by its secret alone: it is what names its business.
+pub async fn live(db: &Db, session: &SecretHash, now: Timestamp) -> Result<Option<LiveSession>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: ConsoleSessionId,
+        business_id: String,
+        default_country: Option<String>,
+        name: String,
+        expires_ms: i64,
+    }
+    let row = db
+        .unscoped(
+            "SELECT s.id, s.business_id, b.default_country, b.name, s.expires_ms FROM console_sessions s \
+             JOIN businesses b ON b.id = s.business_id \
+             WHERE s.session_hash = ?1 AND s.revoked_at IS NULL AND s.expires_ms > ?2",
+        )
+        .bind(&[text(session.as_str()), number(now.millis())])?
+        .first::<Row>(None)
+        .await?;
+    row.map(|row| {
+        Ok(LiveSession {
+            tenant: Tenant::from_stored(&row.business_id, row.default_country.as_deref())?,
+            id: row.id,
+            business_name: row.name,
+            expires_at: Timestamp::from_millis(row.expires_ms),
+        })
+    })
+    .transpose()
+}
+
+const COLUMNS: &str = "id, issued_by, created_at, link_expires_ms, opened_at, expires_ms, revoked_at";
+
+#[derive(Deserialize)]
+struct Row {
+    id: ConsoleSessionId,
+    issued_by: String,
+    created_at: String,
+    link_expires_ms: i64,
+    opened_at: Option<String>,
+    expires_ms: Option<i64>,
+    revoked_at: Option<String>,
+}
+
+impl Row {
+    fn view(self) -> ConsoleSession {
+        ConsoleSession {
+            id: self.id,
+            issued_by: self.issued_by,
+            created_at: self.created_at,
+            link_expires_at: Timestamp::from_millis(self.link_expires_ms).to_rfc3339(),
+            opened_at: self.opened_at,
+            expires_at: self.expires_ms.map(|ms| Timestamp::from_millis(ms).to_rfc3339()),
+            revoked_at: self.revoked_at,
+        }
+    }
+}
+
+/// The tenant's links and sessions that have not ended by `now`, newest first: what could still
+/// be used, and so what there is to revoke.
+pub async fn current(db: &Db, tenant: &Tenant, now: Timestamp) -> Result<Vec<ConsoleSession>, ApiError> {
+    let result = db
+        .scoped(
+            tenant,
+            format!(
+                "SELECT {COLUMNS} FROM console_sessions WHERE business_id = ?1 AND revoked_at IS NULL \
+                 AND COALESCE(expires_ms, link_expires_ms) > ?2 ORDER BY created_at DESC, id"
+            ),
+        )
+        .bind(&[number(now.millis())])?
+        .all()
+        .await?;
+    Ok(result.results::<Row>()?.into_iter().map(Row::view).collect())
+}
+
+/// Revokes the tenant's link or session `id` (once: a second revoke keeps the first time); None
+/// when the tenant has no such session.
+pub async fn revoke(
+    db: &Db,
+    tenant: &Tenant,
+    id: &ConsoleSessionId,
+    now: Timestamp,
+) -> Result<Option<ConsoleSession>, ApiError> {
+    let row = db
+        .scoped(
+            tenant,
+            format!(
+                "UPDATE console_sessions SET revoked_at = COALESCE(revoked_at, ?3) WHERE business_id = ?1 AND id = ?2 \
+                 RETURNING {COLUMNS}"
+            ),
+        )
+        .bind(&[text(id.as_str()), text(&now.to_rfc3339())])?
+        .first::<Row>(None)
+        .await?;
+    Ok(row.map(Row::view))
+}
+
+/// The business of session `id`, for the operator, whose path names only the session.
+pub async fn owner(db: &Db, id: &ConsoleSessionId) -> Result<Option<Tenant>, ApiError> {
+    db::owner(
+        db.unscoped(
+            "SELECT b.id AS business_id, b.default_country FROM console_sessions s \
+             JOIN businesses b ON b.id = s.business_id WHERE s.id = ?1",
+        )
+        .bind(&[text(id.as_str())])?,
+    )
+    .await
+}
+
+/// Deletes up to `limit` links and sessions that ended before `before`, of every business; how
+/// many it deleted.
+pub async fn delete_ended(db: &Db, before: Timestamp, limit: usize) -> Result<usize, ApiError> {
+    let result = db
+        .unscoped(
+            "DELETE FROM console_sessions WHERE id IN (SELECT id FROM console_sessions \
+             WHERE COALESCE(expires_ms, link_expires_ms) < ?1 LIMIT ?2)",
+        )
+        .bind(&[number(before.millis()), number(limit as i64)])?
+        .run()
+        .await?;
+    Ok(db::changes(&result))
+}

@@ -1,0 +1,302 @@
+// The business console in a real browser (Debian's chromium, headless, driven by playwright-core),
+// used as a business admin who has only a console link would use it: open the link, create an API
+// key, add a webhook and send it a test, connect a local Kustomer and a local Krayin (choosing
+// Krayin's stages from its pipeline), add a CRM link and search it, read the analytics' charts
+// and the audit log. Every page is checked with axe-core (no serious or critical violation), is
+// used once with the keyboard alone, and is photographed at 1280 px and 375 px into
+// tests/browser/screenshots/.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { PUBLIC_URL, api, newBusiness, unique, waitFor } from '../e2e/support.mjs';
+import { kustomerOrg } from '../e2e/crm/connectors.mjs';
+import { sanctumToken, startKrayin } from '../e2e/crm/krayin.mjs';
+import { CUSTOM_PATH, DEFAULT_CREDENTIALS, startCrm } from '../e2e/links/crm-server.mjs';
+
+const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots');
+const CHROMIUM = process.env.CRM_EDGE_CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const WAIT_MS = 20_000;
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const PAGES = ['overview', 'api-access', 'webhooks', 'channels', 'connectors', 'links', 'analytics', 'audit'];
+
+let browser;
+let business;
+let receiver;
+let kustomer;
+let krayin;
+let crm;
+/** Krayin's API token (a Sanctum token: `id|secret`). */
+let krayinToken;
+
+/** A customer's webhook endpoint: answers 200 and keeps what it was sent. */
+async function startReceiver() {
+  const received = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => { body += chunk; });
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/hooks/chat`, received, close: () => new Promise((r) => server.close(r)) };
+}
+
+/** Opens a new console link in a fresh browser at `width` px, signed in; returns the page. */
+async function signedIn(width) {
+  const issued = await api(business.key, 'POST', '/api-console-links');
+  assert.equal(issued.status, 201, issued.text);
+  const context = await browser.newContext({ viewport: { width, height: 900 }, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(String(error)));
+  page.on('console', (message) => message.type() === 'error' && !/status of 4\d\d/.test(message.text()) && errors.push(message.text()));
+  await page.goto(issued.body.url);
+  await page.getByRole('button', { name: 'Open the console' }).click();
+  await page.getByRole('heading', { level: 1, name: business.business.name }).waitFor({ timeout: WAIT_MS });
+  return { context, page, errors };
+}
+
+/** Shows the console's page `name` (loaded again when it is the one shown). */
+async function show(page, name) {
+  const address = `${PUBLIC_URL}/console#/${name}`;
+  if (page.url() === address) await page.reload();
+  else await page.goto(address);
+  await page.locator('main h1').waitFor({ timeout: WAIT_MS });
+  await page.locator('main .loading').waitFor({ state: 'detached', timeout: WAIT_MS });
+}
+
+/** axe-core's serious and critical violations on the page as it is now. */
+async function violations(page) {
+  await page.evaluate(AXE);
+  const result = await page.evaluate(async () => window.axe.run(document, { resultTypes: ['violations'] }));
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`);
+}
+
+before(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  business = await newBusiness({ name: unique('Acme Outdoor'), default_country: 'IE' });
+  receiver = await startReceiver();
+  kustomer = await kustomerOrg();
+  krayinToken = sanctumToken(1);
+  krayin = await startKrayin({ tokens: { [krayinToken]: { user: { id: 1, name: 'Krayin Admin' } } }, rateLimit: null });
+  crm = await startCrm();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+});
+
+after(async () => {
+  await browser?.close();
+  await receiver?.close();
+  await kustomer?.kustomer?.close();
+  await krayin?.close();
+  await crm?.close();
+});
+
+describe('the business console', () => {
+  test('a link signs in once; the session shows the business, and signing out ends it', async () => {
+    const { context, page, errors } = await signedIn(1280);
+    try {
+      const cookies = await context.cookies();
+      const cookie = cookies.find((c) => c.name === '__Host-crm-edge-console');
+      assert.ok(cookie?.httpOnly && cookie.secure && cookie.sameSite === 'Strict', JSON.stringify(cookie));
+      assert.equal(await page.evaluate(() => document.cookie), '', 'no script can read the session');
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('heading', { name: 'Signed out' }).waitFor({ timeout: WAIT_MS });
+      await page.reload();
+      await page.getByRole('heading', { name: 'Signed out' }).waitFor({ timeout: WAIT_MS });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('API access: a key is created and shown once, works, and is revoked', async () => {
+    const { context, page, errors } = await signedIn(1280);
+    try {
+      await show(page, 'api-access');
+      await page.getByLabel('Name', { exact: true }).fill('Salesforce production');
+      await page.getByRole('button', { name: 'Create API key' }).click();
+      const shown = page.locator('[data-secret]');
+      await shown.waitFor({ timeout: WAIT_MS });
+      const key = (await shown.textContent()).trim();
+      assert.match(key, /^cek_[0-9a-f]{48}$/);
+      assert.equal((await api(key, 'GET', '/api-business')).status, 200, 'the new key works');
+      const row = page.locator('tr', { hasText: 'Salesforce production' });
+      await row.waitFor();
+      page.once('dialog', (dialog) => dialog.accept());
+      await row.getByRole('button', { name: 'Revoke' }).click();
+      await row.getByText(/revoked/).waitFor({ timeout: WAIT_MS });
+      assert.equal((await api(key, 'GET', '/api-business')).status, 401, 'the revoked key stops');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('webhooks: an error is shown by its field; a webhook with the seven events is added, tested and its delivery seen', async () => {
+    const { context, page, errors } = await signedIn(1280);
+    try {
+      await show(page, 'webhooks');
+      await page.getByLabel('Name (required)').fill('CRM sync');
+      await page.getByLabel('URL (required)').fill('ftp://not-a-webhook');
+      await page.getByRole('button', { name: 'Add webhook' }).click();
+      const url = page.getByLabel('URL (required)');
+      await page.locator('[aria-invalid="true"][name="url"]').waitFor({ timeout: WAIT_MS });
+      const described = await url.getAttribute('aria-describedby');
+      const message = await page.locator(`#${described.split(' ').pop()}`).textContent();
+      assert.match(message, /url/i, `the error names the URL: ${message}`);
+
+      await url.fill(receiver.url);
+      assert.equal(await page.locator('input[type=checkbox][name^="events."]:checked').count(), 7);
+      await page.getByRole('button', { name: 'Add webhook' }).click();
+      const secret = page.locator('[data-secret]');
+      await secret.waitFor({ timeout: WAIT_MS });
+      assert.match((await secret.textContent()).trim(), /^whsec_/);
+      await page.getByRole('link', { name: 'Open CRM sync' }).click();
+      await page.getByRole('heading', { level: 1, name: 'CRM sync' }).waitFor({ timeout: WAIT_MS });
+      await page.getByRole('button', { name: 'Send a test event' }).click();
+      await page.getByText(/delivered: HTTP 200/).waitFor({ timeout: WAIT_MS });
+      assert.ok(receiver.received.length >= 1, 'the receiver got the test event');
+      assert.ok(receiver.received[0].headers['webhook-signature'], 'signed');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('CRM integrations: Kustomer and Krayin connect, test, and Krayin takes its stages from its pipeline', async () => {
+    const { context, page, errors } = await signedIn(1280);
+    try {
+      await show(page, 'connectors');
+      const kForm = page.getByRole('form', { name: 'Connect Kustomer' });
+      await kForm.getByLabel('API key (required)').fill(kustomer.apiKey);
+      await kForm.getByLabel('Organization ID').fill(kustomer.org);
+      await kForm.getByText('Another API address').click();
+      await kForm.getByLabel('API base URL').fill(kustomer.kustomer.url);
+      await kForm.getByRole('button', { name: 'Connect Kustomer' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Kustomer' }).waitFor({ timeout: WAIT_MS });
+      await page.getByRole('button', { name: 'Test the connection' }).click();
+      await page.getByText('The CRM answered as ChatBot Integration.').waitFor({ timeout: WAIT_MS });
+      await page.getByLabel('Team for new conversations').selectOption({ label: 'Support' });
+      await page.getByRole('button', { name: 'Save', exact: true }).click();
+      await page.getByText('Saved').waitFor({ timeout: WAIT_MS });
+
+      await show(page, 'connectors');
+      const krForm = page.getByRole('form', { name: 'Connect Krayin' });
+      await krForm.getByLabel('API URL (required)').fill(`${new URL(krayin.url).origin}/api/admin`);
+      await krForm.getByLabel('API token (required)').fill(krayinToken);
+      await krForm.getByLabel('Conversations as activities').check();
+      await krForm.getByRole('button', { name: 'Connect Krayin' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Krayin' }).waitFor({ timeout: WAIT_MS });
+      await page.getByLabel('Move leads through the pipeline').check();
+      const stages = await page.getByLabel('When the conversation is resolved').locator('option').allTextContents();
+      assert.ok(stages.length > 2, `the pipeline's own stages: ${stages}`);
+      await page.getByLabel('When the conversation is resolved').selectOption({ index: stages.length - 1 });
+      await page.getByRole('button', { name: 'Save pipeline and stages' }).click();
+      await page.getByText('Saved').waitFor({ timeout: WAIT_MS });
+      const connectors = await api(business.key, 'GET', '/api-connectors');
+      const saved = connectors.body.connectors.find((c) => c.kind === 'krayin');
+      assert.equal(saved.settings.stage_progression, true);
+      assert.ok(saved.settings.stage_on_resolved, 'the stage chosen is stored');
+
+      await show(page, 'overview');
+      assert.equal(await page.locator('main .badge').count() >= 2, true, 'both show their health');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('CRM links: a link is added, indexed, and the search finds what the bot would', async () => {
+    const { context, page, errors } = await signedIn(1280);
+    try {
+      // A link belongs to one of the business's Facebook pages: the page is added first.
+      await show(page, 'links');
+      await page.getByRole('link', { name: 'Add your page as a Facebook channel account' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Channel accounts' }).waitFor({ timeout: WAIT_MS });
+      const pageId = `9${Date.now()}`;
+      const account = page.getByRole('form', { name: 'Add account' });
+      await account.getByLabel('Channel').selectOption('facebook');
+      for (const secret of ['app_secret', 'verify_token', 'access_token']) {
+        await account.getByLabel(`${secret} (required)`).fill(`${secret}-${pageId}`);
+      }
+      await account.getByLabel('Address (required)').fill(pageId);
+      await account.getByLabel('Name', { exact: true }).fill('Acme Outdoor Shop');
+      await account.getByRole('button', { name: 'Add account' }).click();
+      await page.getByRole('cell', { name: pageId, exact: true }).waitFor({ timeout: WAIT_MS });
+
+      await show(page, 'links');
+      const form = page.getByRole('form', { name: 'Add CRM link' });
+      await form.getByLabel('Page (required)').selectOption(pageId);
+      await form.getByLabel('Name (required)').fill('Customers');
+      await form.getByLabel('URL (required)').fill(`${crm.url}${CUSTOM_PATH}`);
+      await form.getByLabel('Headers').fill(`X-API-Key: ${DEFAULT_CREDENTIALS.custom}`);
+      await form.getByRole('button', { name: 'Add CRM link' }).click();
+      await page.getByRole('heading', { name: `Page ${pageId}` }).waitFor({ timeout: WAIT_MS });
+      await waitFor(async () => {
+        await show(page, `links/${pageId}`);
+        return (await page.locator('main .badge', { hasText: 'ok' }).count()) > 0;
+      }, 60_000, 'the link fetched and indexed', 1000);
+      await page.getByLabel('Ask as a customer would (required)').fill('premium support subscription');
+      await page.getByRole('button', { name: 'Search', exact: true }).click();
+      await page.locator('main ol li').first().waitFor({ timeout: WAIT_MS });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('every page: no serious accessibility violation, usable by keyboard, and photographed at 1280 px and 375 px', async () => {
+    for (const width of [1280, 375]) {
+      const { context, page, errors } = await signedIn(width);
+      try {
+        for (const name of PAGES) {
+          await show(page, name);
+          if (name === 'analytics') assert.equal(await page.locator('figure.chart svg').count(), 6, 'six charts');
+          if (name === 'audit') await page.locator('td code', { hasText: 'console:' }).first().waitFor({ timeout: WAIT_MS });
+          const found = await violations(page);
+          assert.deepEqual(found, [], `${name} at ${width} px`);
+          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+          assert.ok(overflow <= 0, `${name} at ${width} px: nothing wider than the screen (${overflow}px)`);
+          await page.screenshot({ path: join(SCREENSHOTS, `console-${name}-${width}.png`), fullPage: true });
+        }
+        // The keyboard alone, from a fresh load: skip to the content, reach the menu, open a page.
+        await page.goto(`${PUBLIC_URL}/console#/overview`);
+        await page.reload();
+        await page.locator('main h1').waitFor();
+        await page.keyboard.press('Tab');
+        assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+        if (width === 375) {
+          await page.keyboard.press('Tab');
+          assert.equal(await page.evaluate(() => document.activeElement.id), 'menu');
+          await page.keyboard.press('Enter');
+          assert.equal(await page.locator('#menu').getAttribute('aria-expanded'), 'true');
+        }
+        const webhooksLink = page.locator('nav a', { hasText: 'Webhooks' });
+        for (let presses = 0; presses < 10 && !(await webhooksLink.evaluate((a) => a === document.activeElement)); presses++) {
+          await page.keyboard.press('Tab');
+        }
+        await page.keyboard.press('Enter');
+        await page.getByRole('heading', { level: 1, name: 'Webhooks' }).waitFor({ timeout: WAIT_MS });
+        assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', 'focus moves to the new page');
+        assert.deepEqual(errors, [], `no script errors at ${width} px`);
+      } finally {
+        await context.close();
+      }
+    }
+  });
+});
