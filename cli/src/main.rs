@@ -11,6 +11,7 @@
 mod admin;
 mod client;
 mod config;
+mod console;
 mod export;
 mod import;
 mod mapping;
@@ -74,6 +75,12 @@ enum Command {
     /// Businesses, API keys and channel accounts (admin token).
     #[command(subcommand)]
     Admin(admin::Command),
+    /// A link that opens the business console (prints its URL).
+    ///
+    /// Example: crm-edge console-link            (the API key's business)
+    ///          crm-edge console-link --business <id>   (with the admin token)
+    #[command(verbatim_doc_comment)]
+    ConsoleLink(console::Command),
 }
 
 #[derive(Subcommand)]
@@ -182,6 +189,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Webhooks(command) => webhooks::run(&client, command, cli.json),
         Command::Admin(command) => admin::run(&client, command, cli.json),
+        Command::ConsoleLink(command) => console::run(&client, command, cli.json),
         Command::Export(ExportCommand::Messages {
             since,
             follow,

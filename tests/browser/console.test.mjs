@@ -78,6 +78,16 @@ async function show(page, name) {
   await page.locator('main .loading').waitFor({ state: 'detached', timeout: WAIT_MS });
 }
 
+/** Runs `click`, and waits for the change it sends to be answered 200 (a toast of an earlier save
+ * may still be on the screen). */
+async function saved(page, click) {
+  const [answer] = await Promise.all([
+    page.waitForResponse((res) => res.request().method() === 'PATCH', { timeout: WAIT_MS }),
+    click(),
+  ]);
+  assert.equal(answer.status(), 200, `${answer.url()}: ${await answer.text()}`);
+}
+
 /** axe-core's serious and critical violations on the page as it is now. */
 async function violations(page) {
   await page.evaluate(AXE);
@@ -172,6 +182,9 @@ describe('the business console', () => {
       await page.getByText(/delivered: HTTP 200/).waitFor({ timeout: WAIT_MS });
       assert.ok(receiver.received.length >= 1, 'the receiver got the test event');
       assert.ok(receiver.received[0].headers['webhook-signature'], 'signed');
+      await page.locator('main td', { hasText: 'delivered' }).first().waitFor({ timeout: WAIT_MS }).catch(() => {});
+      assert.deepEqual(await violations(page), [], 'a webhook\'s page');
+      await page.screenshot({ path: join(SCREENSHOTS, 'console-webhook-1280.png'), fullPage: true });
       assert.deepEqual(errors, []);
     } finally {
       await context.close();
@@ -192,8 +205,7 @@ describe('the business console', () => {
       await page.getByRole('button', { name: 'Test the connection' }).click();
       await page.getByText('The CRM answered as ChatBot Integration.').waitFor({ timeout: WAIT_MS });
       await page.getByLabel('Team for new conversations').selectOption({ label: 'Support' });
-      await page.getByRole('button', { name: 'Save', exact: true }).click();
-      await page.getByText('Saved').waitFor({ timeout: WAIT_MS });
+      await saved(page, () => page.getByRole('button', { name: 'Save', exact: true }).click());
 
       await show(page, 'connectors');
       const krForm = page.getByRole('form', { name: 'Connect Krayin' });
@@ -206,12 +218,13 @@ describe('the business console', () => {
       const stages = await page.getByLabel('When the conversation is resolved').locator('option').allTextContents();
       assert.ok(stages.length > 2, `the pipeline's own stages: ${stages}`);
       await page.getByLabel('When the conversation is resolved').selectOption({ index: stages.length - 1 });
-      await page.getByRole('button', { name: 'Save pipeline and stages' }).click();
-      await page.getByText('Saved').waitFor({ timeout: WAIT_MS });
+      await saved(page, () => page.getByRole('button', { name: 'Save pipeline and stages' }).click());
       const connectors = await api(business.key, 'GET', '/api-connectors');
-      const saved = connectors.body.connectors.find((c) => c.kind === 'krayin');
-      assert.equal(saved.settings.stage_progression, true);
-      assert.ok(saved.settings.stage_on_resolved, 'the stage chosen is stored');
+      const stored = connectors.body.connectors.find((c) => c.kind === 'krayin');
+      assert.equal(stored.settings.stage_progression, true);
+      assert.ok(stored.settings.stage_on_resolved, 'the stage chosen is stored');
+      assert.deepEqual(await violations(page), [], 'a connector\'s page');
+      await page.screenshot({ path: join(SCREENSHOTS, 'console-connector-1280.png'), fullPage: true });
 
       await show(page, 'overview');
       assert.equal(await page.locator('main .badge').count() >= 2, true, 'both show their health');

@@ -402,3 +402,23 @@ describe('crm-edge admin', () => {
     assert.match(unknown.stderr, /no profile \[nope\]/);
   });
 });
+
+describe('crm-edge console-link', () => {
+  test("prints a link to the key's own console, or with the admin token to the business named", async () => {
+    const business = await newBusiness();
+    const own = await run(['console-link'], { CRM_EDGE_API_KEY: business.key });
+    assert.equal(own.code, 0, own.stderr);
+    const url = new URL(own.stdout.trim());
+    assert.equal(url.pathname, '/console/sign-in');
+    assert.match(url.searchParams.get('token'), /^ccl_/);
+    assert.match(own.stderr, /15 minutes/);
+    const page = await request('GET', `${url.pathname}${url.search}`);
+    assert.equal(page.status, 200);
+    assert.ok(page.text.includes(business.business.name), 'it opens this business');
+
+    const operator = await json(['console-link', '--business', business.id], { CRM_EDGE_ADMIN_TOKEN: ADMIN_TOKEN });
+    assert.match(operator.url, /\/console\/sign-in\?token=ccl_/);
+    const refused = await run(['console-link'], { CRM_EDGE_API_KEY: 'cek_nope' });
+    assert.equal(refused.code, 3, 'an API refusal');
+  });
+});

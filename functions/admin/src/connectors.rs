@@ -50,6 +50,7 @@ fn status_out(connector: &Connector, summary: Summary, now: Timestamp) -> Connec
             .paused_until_us
             .filter(|until| *until > now.micros())
             .map(Timestamp::from_micros),
+        calls_today: connector.calls_today(now.micros()),
     }
 }
 
@@ -144,6 +145,8 @@ pub async fn create(
         revision: 0,
         created_at: now.to_rfc3339(),
         updated_at: now.to_rfc3339(),
+        day_start_us: 0,
+        day_count: 0,
     };
     let read = checked_with_crm(env, &db, &to_be).await?;
     let keys = secrets_key::keyring(env)?;

@@ -17,10 +17,10 @@ pub enum Actor {
 }
 
 impl Actor {
-    /// The key that authenticated a request, from the header it came in; the header was already
-    /// checked, so a malformed one only happens to requests that were refused anyway.
-    pub fn key(presented: &str) -> Self {
-        Self::Key(api_key::display_prefix(presented).unwrap_or_else(|| "unknown".to_owned()))
+    /// The key that authenticated a request, by its displayed prefix (the key was accepted, so
+    /// its shape is known).
+    pub fn key(accepted: &str) -> Self {
+        Self::Key(api_key::accepted_prefix(accepted))
     }
 
     pub fn label(&self) -> String {
@@ -147,7 +147,11 @@ mod tests {
         let key = format!("cek_{}", "ab".repeat(24));
         assert_eq!(Actor::key(&key).label(), "key:cek_abababab");
         assert!(!Actor::key(&key).label().contains(&key[12..]));
-        assert_eq!(Actor::key("garbage").label(), "key:unknown");
+        let session = ConsoleSessionId::generate([1; 16]);
+        assert_eq!(
+            Actor::Console(session.clone()).label(),
+            format!("console:{session}")
+        );
     }
 
     #[test]

@@ -71,35 +71,44 @@
     return h('span', { class: `badge ${kind}` }, text);
   }
 
-  function table(headers, rows, empty) {
+  /**
+   * A table; on a phone each row becomes a card with its cells labelled (the roles keep it a
+   * table for screen readers when CSS lays it out as blocks).
+   */
+  function table(headers, rows, empty, label) {
     if (rows.length === 0) return h('p', { class: 'muted' }, empty);
-    return h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': headers.join(', ') },
-      h('table', {},
-        h('thead', {}, h('tr', {}, headers.map((name) => h('th', { scope: 'col' }, name)))),
-        h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((cell) => h('td', {}, cell)))))));
+    return h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': label || headers.filter(Boolean).join(', ') },
+      h('table', { role: 'table' },
+        h('thead', { role: 'rowgroup' }, h('tr', { role: 'row' }, headers.map((name) => h('th', { scope: 'col', role: 'columnheader' }, name)))),
+        h('tbody', { role: 'rowgroup' }, rows.map((cells) => row(headers, cells)))));
   }
 
-  function copyButton(text, label) {
+  function row(headers, cells) {
+    return h('tr', { role: 'row' }, cells.map((cell, i) => h('td', { role: 'cell', 'data-label': headers[i] || undefined }, cell)));
+  }
+
+  /** A button that copies `text`; `what` names it in the button ("Copy URL"). */
+  function copyButton(text, what) {
     return h('button', {
       type: 'button',
       onclick: async () => {
         try {
           await navigator.clipboard.writeText(text);
-          toast(`${label} copied`);
+          toast(`Copied the ${what}`);
         } catch {
           toast('Select the text and copy it by hand');
         }
       },
-    }, `Copy ${label.toLowerCase()}`);
+    }, `Copy ${what}`);
   }
 
   /** A secret shown once, with the warning that it is. */
-  function secretBox(title, value, advice) {
+  function secretBox(title, value, advice, what) {
     return h('div', { class: 'secret', role: 'alert' },
       h('strong', {}, title),
       h('code', { 'data-secret': '' }, value),
       h('p', { class: 'hint' }, advice || 'It is shown only now: copy it and keep it somewhere safe.'),
-      copyButton(value, title));
+      copyButton(value, what));
   }
 
   // ---- the API ------------------------------------------------------------------------------
@@ -373,6 +382,8 @@
       return badge('bad', `success ${percent(status.success_rate)}`);
     }
     if (status.backlog > 0) return badge('warn', `${status.backlog} waiting`);
+    const perDay = connector.rate_limit.per_day;
+    if (perDay && status.calls_today >= perDay * 0.9) return badge('warn', `${status.calls_today} of ${perDay} calls today`);
     return badge('good', status.success_rate === null ? 'idle' : `healthy · ${percent(status.success_rate)}`);
   }
 
@@ -385,7 +396,7 @@
       field('Name', 'name', { placeholder: 'Salesforce production', hint: 'What the key is for: it is how you will tell keys apart.' }),
     ], 'Create API key', async (el) => {
       const key = await api('POST', '/api-keys', { name: value(el, 'name') });
-      fill(issued, secretBox('API key', key.key, `Shown only now. Send it as the x-api-key header; its prefix ${key.prefix} names it in lists.`));
+      fill(issued, secretBox('API key', key.key, `Shown only now. Send it as the x-api-key header; its prefix ${key.prefix} names it in lists.`, 'key'));
       el.reset();
       refreshKeys();
     });
@@ -413,7 +424,7 @@
       h('h2', {}, 'Keys'), keysTable,
       h('p', { class: 'hint' }, `Rate limit of each key: ${business.rate_limit.per_minute} a minute, bursts of ${business.rate_limit.burst} (set by your operator).`),
       h('h2', {}, 'Console sessions'),
-      table(['Issued by', 'Opened', 'Ends', ''], sessionsOut.sessions.map((one) => [
+      table(['Issued by', 'Opened', 'Ends', 'Actions'], sessionsOut.sessions.map((one) => [
         one.issued_by, when(one.opened_at), one.id === session.session_id ? h('span', {}, when(one.expires_at), ' (this one)') : when(one.expires_at ?? one.link_expires_at),
         action('Revoke', async () => {
           await api('DELETE', `/api-console-sessions/${one.id}`);
@@ -426,7 +437,7 @@
   }
 
   function keyRows(keys, refresh) {
-    return table(['Name', 'Prefix', 'Created', 'Status', ''], keys.map((key) => [
+    return table(['Name', 'Prefix', 'Created', 'Status', 'Actions'], keys.map((key) => [
       key.name || '—', h('code', {}, key.prefix), when(key.created_at),
       key.revoked_at ? badge('off', `revoked ${when(key.revoked_at)}`) : badge('good', 'active'),
       key.revoked_at ? '' : action('Revoke', async () => {
@@ -450,7 +461,7 @@
       const events = EVENTS.filter((event) => value(el, `events.${event}`));
       const out = await api('POST', '/api-webhooks', { name: value(el, 'name'), url: value(el, 'url'), events });
       fill(created,
-        secretBox('Signing secret', out.secret, 'Shown only now. Check every delivery\'s signature with it (docs/webhooks.md).'),
+        secretBox('Signing secret', out.secret, 'Shown only now. Check every delivery\'s signature with it (docs/webhooks.md).', 'secret'),
         h('p', {}, h('a', { href: `#/webhooks/${out.webhook.id}` }, `Open ${out.webhook.name}`), ' to send a test event.'));
       el.reset();
       fill(list, webhookRows((await api('GET', '/api-webhooks')).webhooks));
@@ -487,7 +498,7 @@
     const load = async () => {
       const status = filter.querySelector('select').value;
       const out = await api('GET', `/api-webhooks/${id}/deliveries${query({ status, limit: 50 })}`);
-      fill(deliveries, table(['Event', 'When', 'Status', 'Attempts', 'Last answer', ''], out.deliveries.map((d) => [
+      fill(deliveries, table(['Event', 'When', 'Status', 'Attempts', 'Last answer', 'Actions'], out.deliveries.map((d) => [
         h('span', {}, d.event_type, h('br'), h('code', { class: 'hint' }, d.event_id)), when(d.event_at),
         badge(d.status === 'delivered' ? 'good' : d.status === 'dead' ? 'bad' : 'warn', d.status),
         d.attempts, d.last_error || (d.last_status ? `HTTP ${d.last_status}` : '—'),
@@ -537,7 +548,7 @@
         }),
         action('Rotate the secret', async () => {
           const out = await api('POST', `/api-webhooks/${id}/rotate-secret`, { grace_seconds: 86400 });
-          fill(rotated, secretBox('New signing secret', out.secret, 'Shown only now. The old secret still signs for 24 hours, so you can switch without losing a delivery.'));
+          fill(rotated, secretBox('New signing secret', out.secret, 'Shown only now. The old secret still signs for 24 hours, so you can switch without losing a delivery.', 'secret'));
         }, { confirm: 'Make a new signing secret? The old one keeps working for 24 hours.' }),
         action('Delete', async () => {
           await api('DELETE', `/api-webhooks/${id}`);
@@ -676,7 +687,8 @@
           h('p', { class: 'hint' }, `${status.last_24h.succeeded} done, ${status.last_24h.failed} failed, ${status.last_24h.dead} dead, ${status.last_24h.skipped} skipped`)),
         h('div', { class: 'card' }, h('h2', {}, 'Last error'), h('p', {}, status.last_error || 'none'), h('p', { class: 'hint' }, status.last_error_at ? when(status.last_error_at) : '')),
         h('div', { class: 'card' }, h('h2', {}, 'CRM budget'),
-          h('p', {}, [budget.per_second && `${budget.per_second}/s`, budget.per_minute && `${budget.per_minute}/min`, budget.per_day && `${budget.per_day}/day`].filter(Boolean).join(' · ') || 'no limit'),
+          h('p', { class: 'figure' }, budget.per_day ? `${status.calls_today} of ${budget.per_day}` : status.calls_today),
+          h('p', { class: 'hint' }, `calls today (UTC); limits: ${[budget.per_second && `${budget.per_second}/s`, budget.per_minute && `${budget.per_minute}/min`, budget.per_day && `${budget.per_day}/day`].filter(Boolean).join(' · ') || 'none'}`),
           h('p', { class: 'hint' }, status.paused_until ? `paused by the CRM until ${when(status.paused_until)}` : `last success ${when(status.last_success_at)}`))),
       h('div', { class: 'row' },
         action('Test the connection', async () => {
@@ -850,11 +862,11 @@
     }, { label: 'Search what the bot would find' });
     return [
       h('h2', {}, `Page ${pageId}`),
-      table(['Name', 'Channels', 'Active', 'Data', ''], out.crm_links.map((l) => [
+      table(['Name', 'Channels', 'Active', 'Data', 'Actions'], out.crm_links.map((l) => [
         h('span', {}, l.name, h('br'), h('code', { class: 'hint' }, l.url)),
         l.channels.join(', '),
         h('label', { class: 'check' }, h('input', {
-          type: 'checkbox', checked: l.is_active,
+          type: 'checkbox', checked: l.is_active, 'aria-label': `${l.name} is active`,
           onchange: async (event) => {
             try {
               await api('PUT', '/api/dashboard/crm-links/status', { ...target(l), is_active: event.target.checked });
@@ -931,16 +943,19 @@
     ];
   }
 
+  const AUDIT_HEADERS = ['When', 'Who', 'What', 'On', 'Detail', 'From'];
+
   async function audit() {
-    const rows = h('tbody', {});
+    const rows = h('tbody', { role: 'rowgroup' });
     const more = h('div', {});
     const load = async (before) => {
       const out = await api('GET', `/api-audit-log${query({ limit: 50, before })}`);
-      append(rows, out.entries.map((e) => h('tr', {},
-        h('td', {}, when(e.at)), h('td', {}, h('code', {}, e.actor)), h('td', {}, e.action),
-        h('td', {}, e.target.id ? h('code', {}, e.target.id) : '—'),
-        h('td', {}, Object.keys(e.detail).length ? h('code', {}, JSON.stringify(e.detail)) : '—'),
-        h('td', {}, e.client_ip || '—'))));
+      append(rows, out.entries.map((e) => row(AUDIT_HEADERS, [
+        when(e.at), h('code', {}, e.actor), e.action,
+        e.target.id ? h('code', {}, e.target.id) : '—',
+        Object.keys(e.detail).length ? h('code', {}, JSON.stringify(e.detail)) : '—',
+        e.client_ip || '—',
+      ])));
       fill(more, out.next_cursor ? action('Older entries', () => load(out.next_cursor)) : h('p', { class: 'muted' }, 'That is everything.'));
     };
     await load();
@@ -948,7 +963,8 @@
       heading('Audit log'),
       h('p', { class: 'muted' }, 'Who did what to your keys, secrets, accounts and integrations: the operator (admin), a key by its prefix, or a console session.'),
       h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Audit log' },
-        h('table', {}, h('thead', {}, h('tr', {}, ['When', 'Who', 'What', 'On', 'Detail', 'From'].map((t) => h('th', { scope: 'col' }, t)))), rows)),
+        h('table', { role: 'table' },
+          h('thead', { role: 'rowgroup' }, h('tr', { role: 'row' }, AUDIT_HEADERS.map((t) => h('th', { scope: 'col', role: 'columnheader' }, t)))), rows)),
       more,
     ];
   }

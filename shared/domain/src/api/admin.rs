@@ -571,6 +571,8 @@ pub struct ConnectorStatus {
     pub last_success_at: Option<Timestamp>,
     /// Calls to the CRM wait until then (it answered 429).
     pub paused_until: Option<Timestamp>,
+    /// Calls made to the CRM so far in this UTC day, against the budget's per_day.
+    pub calls_today: i64,
 }
 
 #[derive(Serialize)]

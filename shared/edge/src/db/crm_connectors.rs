@@ -44,6 +44,20 @@ pub struct Connector {
     pub revision: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// Calls granted in the UTC day that began at `day_start_us` (the daily budget's count).
+    pub day_start_us: i64,
+    pub day_count: i64,
+}
+
+impl Connector {
+    /// The calls to the CRM granted so far in the UTC day of `now_us`, against `budget.per_day`.
+    pub fn calls_today(&self, now_us: i64) -> i64 {
+        if self.day_start_us == budget::day_start(now_us) {
+            self.day_count
+        } else {
+            0
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -68,6 +82,8 @@ struct Row {
     revision: i64,
     created_at: String,
     updated_at: String,
+    day_start_us: i64,
+    day_count: i64,
 }
 
 fn secrets_place(id: &ConnectorId) -> Place<'_> {
@@ -110,6 +126,8 @@ impl Row {
             revision: self.revision,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            day_start_us: self.day_start_us,
+            day_count: self.day_count,
             id: self.id,
         })
     }
@@ -118,7 +136,7 @@ impl Row {
 const SELECT: &str = "SELECT c.id, c.business_id, b.default_country, c.kind, c.name, c.settings, c.secrets, \
                       c.enabled, c.per_minute, c.per_second, c.per_day, c.paused_until_us, c.last_error, \
                       c.last_error_us, c.last_success_us, c.crm_cache, c.crm_cache_us, c.revision, c.created_at, \
-                      c.updated_at \
+                      c.updated_at, c.day_start_us, c.day_count \
                       FROM crm_connectors c JOIN businesses b ON b.id = c.business_id";
 
 /// The connector `id`, of whichever business: for a CRM's webhook, whose path names only the

@@ -1,0 +1,34 @@
+//! `crm-edge console-link`: a link that opens the business console once, within 15 minutes: the
+//! business's own with its API key, or any business's with the admin token and `--business`.
+
+use crate::client::{Client, Credential, Failure, segment};
+use crate::output;
+use clap::Args;
+
+#[derive(Args)]
+pub struct Command {
+    /// The business, for the operator (with the admin token); without it, the API key's own.
+    #[arg(long, value_name = "BUSINESS_ID")]
+    business: Option<String>,
+}
+
+pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure> {
+    let answer = match command.business {
+        Some(business) => {
+            let path = format!("/admin/businesses/{}/console-links", segment(&business)?);
+            client.call("POST", &path, Credential::Admin, None)?
+        }
+        None => client.call("POST", "/api-console-links", Credential::ApiKey, None)?,
+    };
+    if json {
+        print!("{}", output::json(&answer));
+    } else {
+        // Whole, not as a table's cell: it is to be opened.
+        println!("{}", answer["url"].as_str().unwrap_or_default());
+        eprintln!(
+            "Opens the console once, until {} (15 minutes); the session it starts lasts 8 hours.",
+            output::cell(&answer["expires_at"])
+        );
+    }
+    Ok(0)
+}
