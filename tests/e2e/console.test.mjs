@@ -1,6 +1,7 @@
 // The business console's sign-in and what a session may do, over HTTP as a browser would send it:
 // a link issued with an API key (or the admin token) opens once into a session cookie; the
-// session can do what the business's key can (and only for that business), every change needs
+// session can do what the business's key can at the endpoints the console uses (and only for that
+// business), every change needs
 // its CSRF token, the audit log names the session, and signing out or revoking ends it at once.
 // The business's own management endpoints (/api-keys, /api-connectors, …) are checked here too:
 // another business's ids are not found, and the rate limit stays the operator's.
@@ -154,8 +155,17 @@ describe('a console session', () => {
     const byKey = await api(acme.key, 'GET', `/api-webhooks/${made.body.webhook.id}`);
     assert.equal(byKey.status, 200, 'the key sees what the session made');
     assertError(await api(other.key, 'GET', `/api-webhooks/${made.body.webhook.id}`), 404, 'not_found', "another business's key");
-    const customers = await asConsole(session, 'POST', '/api-customers-sync', { customers: [{ external_id: unique('c'), name: 'Console Made' }] });
-    assert.equal(customers.status, 200, customers.text);
+    const analytics = await asConsole(session, 'GET', '/api-crm-analytics');
+    assert.equal(analytics.status, 200, analytics.text);
+    const links = await asConsole(session, 'GET', '/api/dashboard/crm-links/all');
+    assert.equal(links.status, 200, links.text);
+  });
+
+  test("reaches only the endpoints the console uses: the data the CRM syncs stays the key's", async () => {
+    const session = await signIn(acme);
+    const synced = await asConsole(session, 'POST', '/api-customers-sync', { customers: [{ external_id: unique('c'), name: 'Console Made' }] });
+    assertError(synced, 401, 'unauthorized');
+    assertError(await asConsole(session, 'GET', '/api-messages-since?since=1970-01-01T00:00:00Z'), 401, 'unauthorized');
   });
 
   test('changes nothing without its CSRF token, or with another session\'s', async () => {

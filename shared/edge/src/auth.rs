@@ -65,13 +65,11 @@ pub struct Authenticated {
     pub console: Option<crate::console::Session>,
 }
 
-/// Resolves `x-api-key` to its business, else the console session the request's cookie carries;
-/// 401 for a missing, unknown or revoked key or an ended session.
+/// Resolves `x-api-key` to its business, or answers 401 for a missing, unknown or revoked key.
 pub async fn authenticate(req: &Request, env: &Env) -> Result<Authenticated, ApiError> {
-    let presented = req.headers().get(API_KEY_HEADER)?;
-    match presented.filter(|key| !key.trim().is_empty()) {
+    match key_header(req)? {
         Some(presented) => by_key(env, &presented).await,
-        None => by_console_session(req, env, "missing x-api-key header").await,
+        None => Err(ApiError::unauthorized(MISSING_KEY)),
     }
 }
 
@@ -80,15 +78,35 @@ pub async fn authenticate(req: &Request, env: &Env) -> Result<Authenticated, Api
 pub async fn authenticate_bearer_or_key(req: &Request, env: &Env) -> Result<Authenticated, ApiError> {
     match presented_key(req) {
         Some(presented) => by_key(env, &presented).await,
-        None => {
-            by_console_session(
-                req,
-                env,
-                "missing API key: send it as x-api-key or as Authorization: Bearer <key>",
-            )
-            .await
-        }
+        None => Err(ApiError::unauthorized(MISSING_KEY_OR_BEARER)),
     }
+}
+
+/// As [`authenticate`], else the console session the request's cookie carries (for an endpoint
+/// the console uses); 401 for an ended session.
+pub async fn authenticate_or_session(req: &Request, env: &Env) -> Result<Authenticated, ApiError> {
+    match key_header(req)? {
+        Some(presented) => by_key(env, &presented).await,
+        None => by_console_session(req, env, MISSING_KEY).await,
+    }
+}
+
+/// As [`authenticate_bearer_or_key`], else the console session the request's cookie carries.
+pub async fn authenticate_bearer_key_or_session(req: &Request, env: &Env) -> Result<Authenticated, ApiError> {
+    match presented_key(req) {
+        Some(presented) => by_key(env, &presented).await,
+        None => by_console_session(req, env, MISSING_KEY_OR_BEARER).await,
+    }
+}
+
+const MISSING_KEY: &str = "missing x-api-key header";
+const MISSING_KEY_OR_BEARER: &str = "missing API key: send it as x-api-key or as Authorization: Bearer <key>";
+
+fn key_header(req: &Request) -> Result<Option<String>, ApiError> {
+    Ok(req
+        .headers()
+        .get(API_KEY_HEADER)?
+        .filter(|key| !key.trim().is_empty()))
 }
 
 async fn by_key(env: &Env, presented: &str) -> Result<Authenticated, ApiError> {

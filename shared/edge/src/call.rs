@@ -84,7 +84,7 @@ where
         if O::ANY_ADMIN && !admin_checked && routed.route.caller == Caller::Admin {
             auth::authorize_admin(&req, &env)?;
         }
-        let authenticated = O::Keys::authenticate(routed.route.caller, &req, &env).await?;
+        let authenticated = O::Keys::authenticate(routed.route, &req, &env).await?;
         let call = Call {
             req: Some(req),
             env,
@@ -107,30 +107,43 @@ where
 pub trait KeyCheck {
     /// The business whose key (or console session) the request carries, when its endpoint takes
     /// one.
-    async fn authenticate(
-        caller: Caller,
-        req: &Request,
-        env: &Env,
-    ) -> Result<Option<Authenticated>, ApiError>;
+    async fn authenticate(route: &Route, req: &Request, env: &Env)
+    -> Result<Option<Authenticated>, ApiError>;
 }
 
-impl KeyCheck for KeysTaken<true> {
+impl KeyCheck for KeysTaken<{ api::KEYS_AND_SESSIONS }> {
     async fn authenticate(
-        caller: Caller,
+        route: &Route,
         req: &Request,
         env: &Env,
     ) -> Result<Option<Authenticated>, ApiError> {
-        match caller {
+        match route.caller {
+            Caller::ApiKey if route.console => auth::authenticate_or_session(req, env).await.map(Some),
+            Caller::ApiKeyOrBearer if route.console => {
+                auth::authenticate_bearer_key_or_session(req, env).await.map(Some)
+            }
+            Caller::ConsoleSession => auth::authenticate_console(req, env).await.map(Some),
+            _ => KeysTaken::<{ api::KEYS }>::authenticate(route, req, env).await,
+        }
+    }
+}
+
+impl KeyCheck for KeysTaken<{ api::KEYS }> {
+    async fn authenticate(
+        route: &Route,
+        req: &Request,
+        env: &Env,
+    ) -> Result<Option<Authenticated>, ApiError> {
+        match route.caller {
             Caller::ApiKey => auth::authenticate(req, env).await.map(Some),
             Caller::ApiKeyOrBearer => auth::authenticate_bearer_or_key(req, env).await.map(Some),
-            Caller::ConsoleSession => auth::authenticate_console(req, env).await.map(Some),
             _ => Ok(None),
         }
     }
 }
 
-impl KeyCheck for KeysTaken<false> {
-    async fn authenticate(_: Caller, _: &Request, _: &Env) -> Result<Option<Authenticated>, ApiError> {
+impl KeyCheck for KeysTaken<{ api::NO_KEYS }> {
+    async fn authenticate(_: &Route, _: &Request, _: &Env) -> Result<Option<Authenticated>, ApiError> {
         Ok(None)
     }
 }

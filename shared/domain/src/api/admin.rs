@@ -173,94 +173,94 @@ function! {
         => |c| c.ok::<ConsoleSession>(200);
 
     /// The key's business
-    GetOwnBusiness = get("/api-business", ApiKey)
+    GetOwnBusiness = get("/api-business", ApiKey).console()
         => |c| c.ok::<Business>(200);
     /// Set the sites that may frame the inbox
     ///
     /// embed_frame_ancestors as the admin API takes it; the rate limit is the operator's to set
     /// (403).
-    UpdateOwnBusiness = patch("/api-business", ApiKey)
+    UpdateOwnBusiness = patch("/api-business", ApiKey).console()
         => |c| c
             .json::<BusinessPatch>()
             .example(json!({ "embed_frame_ancestors": ["https://crm.acme.com"] }))
             .ok::<Business>(200)
             .errors(&[403]);
     /// The business's admin and security actions, newest first
-    GetOwnAuditLog = get("/api-audit-log", ApiKey)
+    GetOwnAuditLog = get("/api-audit-log", ApiKey).console()
         => |c| c.query::<AuditParameters>().ok::<AuditLogOut>(200);
     /// Issue another API key
-    IssueOwnApiKey = post("/api-keys", ApiKey)
+    IssueOwnApiKey = post("/api-keys", ApiKey).console()
         => |c| c
             .optional_json::<KeyIn>()
             .example(json!({ "name": "HubSpot staging" }))
             .ok::<IssuedApiKey>(201)
             .links(json!({ "RevokeKey": { "operationId": "revokeOwnApiKey", "parameters": { "key_id": "$response.body#/id" } } }));
     /// The business's keys, by prefix
-    ListOwnApiKeys = get("/api-keys", ApiKey)
+    ListOwnApiKeys = get("/api-keys", ApiKey).console()
         => |c| c.ok::<ApiKeysOut>(200);
     /// Revoke one of the business's keys (idempotent)
-    RevokeOwnApiKey = delete("/api-keys/{key_id}", ApiKey)
+    RevokeOwnApiKey = delete("/api-keys/{key_id}", ApiKey).console()
         => |c| c.ok::<ApiKey>(200);
     /// Add a channel account
-    CreateOwnChannelAccount = post("/api-channel-accounts", ApiKey)
+    CreateOwnChannelAccount = post("/api-channel-accounts", ApiKey).console()
         => |c| c
             .json::<AccountIn>()
             .ok::<ChannelAccountOut>(201)
             .errors(&[409]);
     /// The business's channel accounts
-    ListOwnChannelAccounts = get("/api-channel-accounts", ApiKey)
+    ListOwnChannelAccounts = get("/api-channel-accounts", ApiKey).console()
         => |c| c.ok::<ChannelAccountsOut>(200);
     /// Rotate a channel account's secrets or change its settings
-    UpdateOwnChannelAccount = patch("/api-channel-accounts/{account_id}", ApiKey)
+    UpdateOwnChannelAccount = patch("/api-channel-accounts/{account_id}", ApiKey).console()
         => |c| c.json::<AccountPatch>().ok::<ChannelAccountOut>(200);
     /// Connect a CRM
-    CreateOwnConnector = post("/api-connectors", ApiKey)
+    CreateOwnConnector = post("/api-connectors", ApiKey).console()
         => |c| c
             .json::<ConnectorIn>()
             .ok::<ConnectorOut>(201)
             .links(json!({ "GetConnector": { "operationId": "getOwnConnector", "parameters": { "connector_id": "$response.body#/id" } } }))
             .errors(&[502]);
     /// The business's connectors with their status
-    ListOwnConnectors = get("/api-connectors", ApiKey)
+    ListOwnConnectors = get("/api-connectors", ApiKey).console()
         => |c| c.ok::<ConnectorsOut>(200);
     /// One of the business's connectors
-    GetOwnConnector = get("/api-connectors/{connector_id}", ApiKey)
+    GetOwnConnector = get("/api-connectors/{connector_id}", ApiKey).console()
         => |c| c.ok::<ConnectorOut>(200);
     /// Change a connector
-    UpdateOwnConnector = patch("/api-connectors/{connector_id}", ApiKey)
+    UpdateOwnConnector = patch("/api-connectors/{connector_id}", ApiKey).console()
         => |c| c.json::<ConnectorPatch>().ok::<ConnectorOut>(200).errors(&[409, 502]);
     /// The connection test
-    TestOwnConnector = post("/api-connectors/{connector_id}/test", ApiKey)
+    TestOwnConnector = post("/api-connectors/{connector_id}/test", ApiKey).console()
         => |c| c.ok::<ConnectionTest>(200).errors(&[422]);
     /// Kustomer's teams
-    GetOwnConnectorTeams = get("/api-connectors/{connector_id}/teams", ApiKey)
+    GetOwnConnectorTeams = get("/api-connectors/{connector_id}/teams", ApiKey).console()
         => |c| c.ok::<TeamsOut>(200).errors(&[422, 502]);
     /// Krayin's pipelines and stages
-    GetOwnConnectorPipelines = get("/api-connectors/{connector_id}/pipelines", ApiKey)
+    GetOwnConnectorPipelines = get("/api-connectors/{connector_id}/pipelines", ApiKey).console()
         => |c| c.ok::<PipelinesOut>(200).errors(&[422, 502]);
     /// A contact by its CRM external id
-    FindOwnConnectorContact = get("/api-connectors/{connector_id}/contacts", ApiKey)
+    FindOwnConnectorContact = get("/api-connectors/{connector_id}/contacts", ApiKey).console()
         => |c| c.query::<ContactParameters>().ok::<KrayinContact>(200);
     /// A contact by its key
-    GetOwnConnectorContact = get("/api-connectors/{connector_id}/contacts/{contact_key}", ApiKey)
+    GetOwnConnectorContact = get("/api-connectors/{connector_id}/contacts/{contact_key}", ApiKey).console()
         => |c| c.ok::<KrayinContact>(200);
     /// The sync log, newest first
-    GetOwnConnectorSyncLog = get("/api-connectors/{connector_id}/sync-log", ApiKey)
+    GetOwnConnectorSyncLog = get("/api-connectors/{connector_id}/sync-log", ApiKey).console()
         => |c| c.query::<SyncLogParameters>().ok::<SyncLogOut>(200);
     /// Put dead or failed work back
-    ReplayOwnConnectorWork = post("/api-connectors/{connector_id}/replay", ApiKey)
+    ReplayOwnConnectorWork = post("/api-connectors/{connector_id}/replay", ApiKey).console()
         => |c| c.json::<ReplayIn>().ok::<ReplayOut>(200);
     /// Issue a console link for the key's business
     ///
     /// Opens the console once, within 15 minutes, into a session of 8 hours that can do what this
     /// key can.
-    IssueOwnConsoleLink = post("/api-console-links", ApiKey)
+    IssueOwnConsoleLink = post("/api-console-links", ApiKey).console()
         => |c| c.ok::<ConsoleLink>(201);
     /// The business's console links and sessions that have not ended
-    ListOwnConsoleSessions = get("/api-console-sessions", ApiKey)
+    ListOwnConsoleSessions = get("/api-console-sessions", ApiKey).console()
         => |c| c.ok::<ConsoleSessionsOut>(200);
     /// Revoke a console link or session (idempotent)
-    RevokeOwnConsoleSession = delete("/api-console-sessions/{session_id}", ApiKey)
+    RevokeOwnConsoleSession = delete("/api-console-sessions/{session_id}", ApiKey).console()
         => |c| c.ok::<ConsoleSession>(200);
 }
 

@@ -36,12 +36,12 @@ function! {
     ///
     /// 404 when the customer is not in Kustomer; 502 crm_failed when Kustomer fails; 429 while the
     /// connector's budget is spent.
-    GetCrmHistory = get("/api-crm-history", ApiKey)
+    GetCrmHistory = get("/api-crm-history", ApiKey).console()
         => |c| c.query::<HistoryParameters>().ok::<HistoryOut>(200).errors(&[404, 502]);
     /// Support analytics for a time range
     ///
     /// Default: the last 30 days; at most 366.
-    GetCrmAnalytics = get("/api-crm-analytics", ApiKey)
+    GetCrmAnalytics = get("/api-crm-analytics", ApiKey).console()
         => |c| c.query::<AnalyticsParameters>().ok::<AnalyticsOut>(200);
 }
 

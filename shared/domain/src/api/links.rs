@@ -21,14 +21,14 @@ function! {
     /// A page's CRM links
     ///
     /// One entry per channel. 404 unless page_id is one of the business's Facebook pages.
-    ListCrmLinks = get("/api/dashboard/crm-links", ApiKeyOrBearer)
+    ListCrmLinks = get("/api/dashboard/crm-links", ApiKeyOrBearer).console()
         => |c| c.query::<PageParameters>().ok::<LinksOut>(200).errors(&[404]);
     /// Add a CRM link on its channels
     ///
     /// An active api/file link is fetched at once, in the background; a webhook link answers its
     /// webhook_url and, once, its webhook_secret. 409 if the page has the URL on one of the
     /// channels. Unknown fields are refused.
-    AddCrmLink = post("/api/dashboard/crm-links", ApiKeyOrBearer).idempotent().limit(LINK_BODY_LIMIT)
+    AddCrmLink = post("/api/dashboard/crm-links", ApiKeyOrBearer).console().idempotent().limit(LINK_BODY_LIMIT)
         => |c| c
             .json::<NewLinkIn>()
             .example(json!({
@@ -42,34 +42,34 @@ function! {
     /// Delete a link from channels
     ///
     /// A URL left on no channel goes with its data and vectors.
-    DeleteCrmLink = delete("/api/dashboard/crm-links", ApiKeyOrBearer).limit(LINK_BODY_LIMIT)
+    DeleteCrmLink = delete("/api/dashboard/crm-links", ApiKeyOrBearer).console().limit(LINK_BODY_LIMIT)
         => |c| c.json::<LinkTarget>().ok::<DeletedOut>(200).errors(&[404, 503]);
     /// Activate or deactivate a link
-    SetCrmLinkStatus = put("/api/dashboard/crm-links/status", ApiKeyOrBearer).limit(LINK_BODY_LIMIT)
+    SetCrmLinkStatus = put("/api/dashboard/crm-links/status", ApiKeyOrBearer).console().limit(LINK_BODY_LIMIT)
         => |c| c.json::<StatusIn>().ok::<StatusOut>(200).errors(&[404]);
     /// Every Facebook page with its links per channel
-    ListAllCrmLinks = get("/api/dashboard/crm-links/all", ApiKeyOrBearer)
+    ListAllCrmLinks = get("/api/dashboard/crm-links/all", ApiKeyOrBearer).console()
         => |c| c.ok::<AllOut>(200);
     /// Fetch a link now
     ///
     /// 409 when the link is inactive everywhere or is not fetched (webhook, database).
-    RefreshCrmLink = post("/api/dashboard/crm-links/refresh", ApiKeyOrBearer).limit(LINK_BODY_LIMIT)
+    RefreshCrmLink = post("/api/dashboard/crm-links/refresh", ApiKeyOrBearer).console().limit(LINK_BODY_LIMIT)
         => |c| c.json::<LinkTarget>().ok::<RefreshOut>(202).errors(&[404, 409]);
     /// Search a page's links for the bot
     ///
     /// The best pieces of the page's links active on the channel. 503 when the embedder is
     /// unavailable.
-    SearchCrmLinks = get("/api/dashboard/rag/search", ApiKeyOrBearer)
+    SearchCrmLinks = get("/api/dashboard/rag/search", ApiKeyOrBearer).console()
         => |c| c.query::<SearchParameters>().ok::<SearchOut>(200).errors(&[404, 503]);
     /// Search a page's links for the bot (JSON body)
-    SearchCrmLinksPost = post("/api/dashboard/rag/search", ApiKeyOrBearer)
+    SearchCrmLinksPost = post("/api/dashboard/rag/search", ApiKeyOrBearer).console()
         => |c| c
             .json::<SearchIn>()
             .example(json!({ "page_id": "123456789", "channel": "messenger", "q": "what plan is John Doe on" }))
             .ok::<SearchOut>(200)
             .errors(&[404, 503]);
     /// What is indexed for a page
-    GetCrmLinkDetails = get("/api/dashboard/rag/documents/details", ApiKeyOrBearer)
+    GetCrmLinkDetails = get("/api/dashboard/rag/documents/details", ApiKeyOrBearer).console()
         => |c| c.query::<DetailsParameters>().ok::<DetailsOut>(200).errors(&[404]);
     /// A CRM pushes a webhook link's data
     ///

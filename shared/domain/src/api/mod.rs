@@ -59,7 +59,7 @@ macro_rules! function {
         }
 
         impl $crate::api::Operation for $operations {
-            type Keys = $crate::api::KeysTaken<{ $crate::api::any_keyed(&[$($route),+]) }>;
+            type Keys = $crate::api::KeysTaken<{ $crate::api::keys_taken(&[$($route),+]) }>;
             const ANY_ADMIN: bool = $crate::api::any_admin(&[$($route),+]);
 
             fn name(self) -> &'static str {
@@ -153,7 +153,8 @@ pub enum Caller {
     /// The operator's admin token as a bearer token.
     Admin,
     /// A business console's session cookie (`domain::console`), for the console's own endpoints.
-    /// Every endpoint that takes an API key takes a console session too.
+    /// An endpoint that takes a key takes a session too where its route says so
+    /// ([`Route::console`]).
     ConsoleSession,
     /// An inbox token (SSO) as a bearer token.
     EmbedToken,
@@ -182,8 +183,8 @@ impl Caller {
     pub fn requirements(self) -> Vec<Vec<&'static str>> {
         match self {
             Self::Anyone | Self::ProofInRequest => vec![],
-            Self::ApiKey => vec![vec!["ApiKey"], vec!["ConsoleSession"]],
-            Self::ApiKeyOrBearer => vec![vec!["ApiKey"], vec!["ApiKeyBearer"], vec!["ConsoleSession"]],
+            Self::ApiKey => vec![vec!["ApiKey"]],
+            Self::ApiKeyOrBearer => vec![vec!["ApiKey"], vec!["ApiKeyBearer"]],
             Self::ConsoleSession => vec![vec!["ConsoleSession"]],
             Self::ApiKeyOrSignedLink => vec![vec!["ApiKey"], vec![]],
             Self::Admin => vec![vec!["AdminToken"]],
@@ -210,8 +211,8 @@ impl Caller {
 
 /// One function's operations: an enum [`function!`] writes.
 pub trait Operation: Copy + PartialEq + fmt::Debug + 'static {
-    /// `KeysTaken<true>` when some endpoint of the function takes a business's API key. A type,
-    /// not a value, so that the key check is not even compiled into a function whose endpoints
+    /// `KeysTaken<_>`: which of a business's credentials some endpoint of the function takes. A
+    /// type, not a value, so that a check is not even compiled into a function whose endpoints
     /// take none (the check is asynchronous: a branch a constant rules out would still be a
     /// state of the request's future, and in the bundle).
     type Keys;
@@ -248,6 +249,9 @@ pub struct Route {
     pub body_limit: usize,
     /// It takes an `Idempotency-Key`: a retry gets the first answer again.
     pub idempotent: bool,
+    /// It takes a business console's session where it takes the business's key: the console
+    /// uses it.
+    pub console: bool,
 }
 
 impl Route {
@@ -258,7 +262,24 @@ impl Route {
             caller,
             body_limit: SMALL_BODY_LIMIT,
             idempotent: false,
+            console: false,
         }
+    }
+
+    /// The endpoint takes a console session in place of the key (`domain::console`).
+    pub const fn console(mut self) -> Self {
+        self.console = true;
+        self
+    }
+
+    /// The security requirements of `openapi.json`: the caller's, and a console session where the
+    /// endpoint takes one.
+    pub fn requirements(&self) -> Vec<Vec<&'static str>> {
+        let mut requirements = self.caller.requirements();
+        if self.console && self.caller.is_keyed() {
+            requirements.push(vec!["ConsoleSession"]);
+        }
+        requirements
     }
 
     /// The endpoint takes an `Idempotency-Key` (`edge::idempotency`).
@@ -321,23 +342,32 @@ pub struct Function<O: 'static> {
     pub owns: Option<&'static str>,
 }
 
-/// Whether a function's endpoints take a business's API key (`Operation::Keys`).
-pub struct KeysTaken<const TAKEN: bool>;
+/// Which credentials of a business a function's endpoints take (`Operation::Keys`): none
+/// ([`NO_KEYS`]), keys ([`KEYS`]), or keys and console sessions ([`KEYS_AND_SESSIONS`]).
+pub struct KeysTaken<const TAKEN: u8>;
 
-/// Whether any of `routes` takes a business's API key in `x-api-key` (alone or with a bearer
-/// token) or a console session, which the wiring checks.
-pub const fn any_keyed(routes: &[Route]) -> bool {
+pub const NO_KEYS: u8 = 0;
+pub const KEYS: u8 = 1;
+pub const KEYS_AND_SESSIONS: u8 = 2;
+
+/// What the wiring checks of `routes`: a console session where one takes it (or is the console's
+/// own), else a key where one takes a business's API key in `x-api-key` (alone or with a bearer
+/// token), else nothing.
+pub const fn keys_taken(routes: &[Route]) -> u8 {
+    let mut taken = NO_KEYS;
     let mut at = 0;
     while at < routes.len() {
-        if matches!(
-            routes[at].caller,
-            Caller::ApiKey | Caller::ApiKeyOrBearer | Caller::ConsoleSession
-        ) {
-            return true;
+        let route = routes[at];
+        let keyed = matches!(route.caller, Caller::ApiKey | Caller::ApiKeyOrBearer);
+        if matches!(route.caller, Caller::ConsoleSession) || (keyed && route.console) {
+            return KEYS_AND_SESSIONS;
+        }
+        if keyed {
+            taken = KEYS;
         }
         at += 1;
     }
-    false
+    taken
 }
 
 /// Whether any of `routes` takes the admin token.

@@ -15,7 +15,7 @@ function! {
     /// Register a webhook endpoint
     ///
     /// name and url are required; at most 16 endpoints per business (422).
-    CreateWebhook = post("/api-webhooks", ApiKey).idempotent()
+    CreateWebhook = post("/api-webhooks", ApiKey).console().idempotent()
         => |c| c
             .json::<NewWebhookIn>()
             .example(json!({
@@ -33,25 +33,25 @@ function! {
                 "DeleteWebhook": { "operationId": "deleteWebhook", "parameters": { "webhook_id": "$response.body#/webhook/id" } },
             }));
     /// The business's webhook endpoints
-    ListWebhooks = get("/api-webhooks", ApiKey)
+    ListWebhooks = get("/api-webhooks", ApiKey).console()
         => |c| c.ok::<WebhooksOut>(200);
     /// One webhook endpoint
-    GetWebhook = get("/api-webhooks/{webhook_id}", ApiKey)
+    GetWebhook = get("/api-webhooks/{webhook_id}", ApiKey).console()
         => |c| c.ok::<WebhookOut>(200);
     /// Change a webhook endpoint
     ///
     /// PATCH {"enabled": true} enables a disabled endpoint again. 409 when it kept changing
     /// meanwhile.
-    UpdateWebhook = patch("/api-webhooks/{webhook_id}", ApiKey)
+    UpdateWebhook = patch("/api-webhooks/{webhook_id}", ApiKey).console()
         => |c| c.json::<WebhookIn>().example(json!({ "enabled": true })).ok::<WebhookOut>(200).errors(&[409]);
     /// Delete a webhook endpoint with its deliveries
-    DeleteWebhook = delete("/api-webhooks/{webhook_id}", ApiKey)
+    DeleteWebhook = delete("/api-webhooks/{webhook_id}", ApiKey).console()
         => |c| c.ok_empty(204).described("Deleted");
     /// A new signing secret
     ///
     /// The old secret keeps signing beside the new one for grace_seconds (default 86400, at most
     /// 604800; 0 ends it now).
-    RotateWebhookSecret = post("/api-webhooks/{webhook_id}/rotate-secret", ApiKey)
+    RotateWebhookSecret = post("/api-webhooks/{webhook_id}/rotate-secret", ApiKey).console()
         => |c| c
             .optional_json::<RotateIn>()
             .example(json!({ "grace_seconds": 86400 }))
@@ -61,18 +61,18 @@ function! {
     ///
     /// Answers with the receiver's status, body (first 1 KiB), duration or error. At most 10 per
     /// endpoint a minute (429).
-    TestWebhook = post("/api-webhooks/{webhook_id}/test", ApiKey)
+    TestWebhook = post("/api-webhooks/{webhook_id}/test", ApiKey).console()
         => |c| c.ok::<TestOut>(200);
     /// The endpoint's deliveries, newest first
     ///
     /// status=dead is the dead-letter list.
-    ListWebhookDeliveries = get("/api-webhooks/{webhook_id}/deliveries", ApiKey)
+    ListWebhookDeliveries = get("/api-webhooks/{webhook_id}/deliveries", ApiKey).console()
         => |c| c.query::<DeliveriesParameters>().ok::<DeliveriesOut>(200);
     /// Deliver again
     ///
     /// One delivery (delivery_id), or every dead delivery whose event happened in [from, to). Each
     /// starts a new round of attempts. 409 while the endpoint is disabled.
-    ReplayWebhookDeliveries = post("/api-webhooks/{webhook_id}/replay", ApiKey)
+    ReplayWebhookDeliveries = post("/api-webhooks/{webhook_id}/replay", ApiKey).console()
         => |c| c
             .json::<ReplayIn>()
             .example(json!({ "from": "2025-11-04T00:00:00Z", "to": "2025-11-05T00:00:00Z" }))
@@ -81,7 +81,7 @@ function! {
     /// The attempt log, newest first
     ///
     /// By webhook_id, event_id or delivery_id (at least one).
-    ListWebhookAttempts = get("/api-webhook-attempts", ApiKey)
+    ListWebhookAttempts = get("/api-webhook-attempts", ApiKey).console()
         => |c| c.query::<AttemptsParameters>().ok::<AttemptsOut>(200);
 }
 

@@ -90,7 +90,7 @@ JSON bodies are sent as application/json (or an application/<x>+json type; a bod
 
 Rate limits: each API key has a token bucket, its business's `rate_limit` (by default {\"per_minute\": 600, \"burst\": 100}; the operator sets it with PATCH /admin/businesses/{business_id}). Every answer to a request with an active key carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (components/headers); a request over the limit is answered 429 rate_limited with Retry-After and never reaches its function. A client address that causes more failed authentications (401 and 403) than its budget (120 at once, refilling at 60 a minute) gets 429 with Retry-After on every path but /health and /openapi.json until the budget refills. So 429 is a possible answer of every operation behind the gateway.
 
-Console sessions: every operation that takes an API key also takes a business console's session (components/securitySchemes/ConsoleSession, a cookie set when a console link is opened), which can do what the business's key can; a request of a session that changes something must also send the session's CSRF token as x-csrf-token, else 403 forbidden. Answers to a session carry no rate-limit headers.
+Console sessions: the operations the business console uses (the business's own settings, webhooks, CRM analytics and history, CRM links) take a business console's session in place of the API key (components/securitySchemes/ConsoleSession, a cookie set when a console link is opened), with the key's powers; a request of a session that changes something must also send the session's CSRF token as x-csrf-token, else 403 forbidden. Answers to a session carry no rate-limit headers.
 
 Idempotency keys: the POSTs that create or send take an optional Idempotency-Key header (components/parameters/IdempotencyKey, 1 to 255 visible ASCII characters). The same key with the same body (per business, method and path) within 24 hours gets the first answer again, with Idempotent-Replayed: true, and does nothing twice; the same key with another body is 422, and while the first request runs, 409 with Retry-After: 1. 5xx answers are not kept, so a retry runs again.
 
@@ -285,7 +285,6 @@ fn operation(generators: &mut Generators, declared: &Declared) -> Value {
     }
     operation.insert("tags".into(), json!([contract.tag]));
     let security: Vec<Value> = route
-        .caller
         .requirements()
         .into_iter()
         .map(|schemes| {
@@ -519,7 +518,10 @@ fn error_statuses(function: &str, route: &Route, contract: &Contract) -> Vec<u16
         statuses.push(401);
     }
     // A console session's change without its CSRF token.
-    if route.caller.is_keyed() && !matches!(route.method, api::Method::Get | api::Method::Head) {
+    if route.console
+        && route.caller.is_keyed()
+        && !matches!(route.method, api::Method::Get | api::Method::Head)
+    {
         statuses.push(403);
     }
     if contract.body.as_ref().is_some_and(|body| body.checked_json) {
