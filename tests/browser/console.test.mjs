@@ -182,6 +182,15 @@ describe('the business console', () => {
       await page.getByText(/delivered: HTTP 200/).waitFor({ timeout: WAIT_MS });
       assert.ok(receiver.received.length >= 1, 'the receiver got the test event');
       assert.ok(receiver.received[0].headers['webhook-signature'], 'signed');
+      // Changed from its page: one event fewer.
+      const edit = page.getByRole('form', { name: 'Change the webhook' });
+      await edit.getByLabel('customer.updated').uncheck();
+      await saved(page, () => edit.getByRole('button', { name: 'Save changes' }).click());
+      const hooks = await api(business.key, 'GET', '/api-webhooks');
+      const hook = hooks.body.webhooks.find((w) => w.name === 'CRM sync');
+      assert.equal(hook.events.length, 6);
+      assert.ok(!hook.events.includes('customer.updated'));
+      await page.getByRole('heading', { level: 1, name: 'CRM sync' }).waitFor({ timeout: WAIT_MS });
       await page.locator('main td', { hasText: 'delivered' }).first().waitFor({ timeout: WAIT_MS }).catch(() => {});
       assert.deepEqual(await violations(page), [], 'a webhook\'s page');
       await page.screenshot({ path: join(SCREENSHOTS, 'console-webhook-1280.png'), fullPage: true });
@@ -251,6 +260,12 @@ describe('the business console', () => {
       await account.getByLabel('Name', { exact: true }).fill('Acme Outdoor Shop');
       await account.getByRole('button', { name: 'Add account' }).click();
       await page.getByRole('cell', { name: pageId, exact: true }).waitFor({ timeout: WAIT_MS });
+      // Its access token rotated from the same page: only what is filled in changes.
+      const secrets = page.getByRole('form', { name: `Secrets of ${pageId}` });
+      await page.locator('summary', { hasText: 'Rotate a secret' }).last().click();
+      await secrets.getByLabel('access_token').fill(`rotated-${pageId}`);
+      await secrets.getByRole('button', { name: 'Save secrets' }).click();
+      await page.getByText('Saved: access_token').waitFor({ timeout: WAIT_MS });
 
       await show(page, 'links');
       const form = page.getByRole('form', { name: 'Add CRM link' });

@@ -1,6 +1,8 @@
 //! The console's page, its assets and its sign-in pages, compiled into the worker: nothing is
 //! fetched from elsewhere, so the page works offline and under a strict Content-Security-Policy.
 
+use domain::text::escape_html;
+use edge::http;
 use worker::{Headers, Response};
 
 const CONSOLE_HTML: &str = include_str!("assets/console.html");
@@ -20,15 +22,11 @@ pub enum Asset {
 }
 
 fn headers(content_type: &str) -> worker::Result<Headers> {
-    let headers = Headers::new();
-    headers.set("content-type", content_type)?;
-    headers.set("content-security-policy", CSP)?;
-    headers.set("x-content-type-options", "nosniff")?;
-    headers.set("x-frame-options", "DENY")?;
     // A link's token is in the sign-in page's address: no request to another site may be told it.
     // Within this origin the referrer stays, and with it the `Origin` of the sign-in form's post
     // (under `no-referrer` a browser sends `Origin: null`, which the sign-in refuses).
-    headers.set("referrer-policy", "same-origin")?;
+    let headers = http::page_headers(content_type, CSP, "same-origin")?;
+    headers.set("x-frame-options", "DENY")?;
     Ok(headers)
 }
 
@@ -55,16 +53,16 @@ pub fn asset(asset: Asset) -> worker::Result<Response> {
 /// The page a valid link opens: it names the business and asks to sign in.
 pub fn sign_in(business_name: &str, token: &str) -> worker::Result<Response> {
     let body = SIGN_IN_HTML
-        .replace("{{business}}", &escape(business_name))
-        .replace("{{token}}", &escape(token));
+        .replace("{{business}}", &escape_html(business_name))
+        .replace("{{token}}", &escape_html(token));
     html(200, body)
 }
 
 /// A page that says why nothing happened, and what to do.
 pub fn notice(status: u16, title: &str, advice: &str) -> worker::Result<Response> {
     let body = NOTICE_HTML
-        .replace("{{title}}", &escape(title))
-        .replace("{{advice}}", &escape(advice));
+        .replace("{{title}}", &escape_html(title))
+        .replace("{{advice}}", &escape_html(advice));
     html(status, body)
 }
 
@@ -85,12 +83,4 @@ pub fn not_allowed(allow: &str) -> worker::Result<Response> {
     let response = notice(405, "This address only shows a page", "Open it in a browser.")?;
     response.headers().set("allow", allow)?;
     Ok(response)
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

@@ -3,9 +3,10 @@
 
 use domain::error::ApiError;
 use domain::sso::content_security_policy;
+use domain::text::escape_html;
 use edge::Env;
 use edge::sso_sessions::{self, Refusal};
-use edge::{DB, runtime};
+use edge::{DB, http, runtime};
 use worker::{Headers, Request, Response, console_error};
 
 const INBOX_HTML: &str = include_str!("assets/inbox.html");
@@ -21,11 +22,7 @@ pub enum Asset {
 /// Headers every answer of the embed carries. The token is in the page's URL, so no request
 /// from the page may send it on as a referrer.
 fn headers(content_type: &str, csp: &str) -> worker::Result<Headers> {
-    let headers = Headers::new();
-    headers.set("content-type", content_type)?;
-    headers.set("content-security-policy", csp)?;
-    headers.set("x-content-type-options", "nosniff")?;
-    headers.set("referrer-policy", "no-referrer")?;
+    let headers = http::page_headers(content_type, csp, "no-referrer")?;
     headers.set("cache-control", "no-store")?;
     Ok(headers)
 }
@@ -100,8 +97,8 @@ pub fn not_found() -> worker::Result<Response> {
 /// the CRM's iframe then shows the reason instead of the browser's blank refusal.
 fn error_page(status: u16, title: &str, advice: &str) -> worker::Result<Response> {
     let body = ERROR_HTML
-        .replace("{{title}}", &escape(title))
-        .replace("{{advice}}", &escape(advice));
+        .replace("{{title}}", &escape_html(title))
+        .replace("{{advice}}", &escape_html(advice));
     let csp = format!(
         "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; {}",
         "frame-ancestors *"
@@ -127,11 +124,4 @@ pub fn only_read() -> worker::Result<Response> {
     let response = error_page(405, "This address only shows a page", "Open it in a browser.")?;
     response.headers().set("allow", "GET, HEAD")?;
     Ok(response)
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

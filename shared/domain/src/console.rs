@@ -8,15 +8,12 @@
 //! token in a header, which only a page of ours can read (from `/console/session`). Links and
 //! sessions are stored as hashes only, as keys are.
 
-use crate::crypto::{constant_time_eq, sha256_hex};
-use base64::Engine;
+use crate::crypto::{self, constant_time_eq, sha256_hex};
+
+pub use crate::crypto::BEARER_SECRET_BYTES as SECRET_BYTES;
 
 const LINK_SCHEME: &str = "ccl_";
 const SESSION_SCHEME: &str = "ccs_";
-/// 256 random bits: nothing to guess, so a fast hash is enough to store either secret.
-pub const SECRET_BYTES: usize = 32;
-/// Base64url without padding of [`SECRET_BYTES`].
-const SECRET_CHARS: usize = 43;
 
 /// How long a console link can be opened: long enough to pass it on, short enough that a link
 /// left in a chat or a mailbox is dead by the time anyone else finds it.
@@ -52,12 +49,7 @@ pub struct Issued {
 }
 
 fn issue(scheme: &str, random: [u8; SECRET_BYTES]) -> Issued {
-    // Base64url, so a link's token goes into a query string as it is, and a session's into a
-    // cookie value.
-    let plaintext = format!(
-        "{scheme}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
-    );
+    let plaintext = crypto::bearer_secret(scheme, random);
     Issued {
         hash: SecretHash::of(&plaintext),
         plaintext,
@@ -65,12 +57,7 @@ fn issue(scheme: &str, random: [u8; SECRET_BYTES]) -> Issued {
 }
 
 fn parse(scheme: &str, presented: &str) -> Option<SecretHash> {
-    let secret = presented.strip_prefix(scheme)?;
-    let well_formed = secret.len() == SECRET_CHARS
-        && secret
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    well_formed.then(|| SecretHash::of(presented))
+    crypto::is_bearer_secret(scheme, presented).then(|| SecretHash::of(presented))
 }
 
 pub fn issue_link(random: [u8; SECRET_BYTES]) -> Issued {

@@ -29,6 +29,33 @@ pub fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
     mac.finalize().into_bytes().into()
 }
 
+/// Random bytes of a bearer secret (an SSO token, a console link or session): 256 bits, nothing to
+/// guess, so a fast hash is enough to store one.
+pub const BEARER_SECRET_BYTES: usize = 32;
+/// Base64url without padding of [`BEARER_SECRET_BYTES`].
+const BEARER_SECRET_CHARS: usize = 43;
+
+/// A bearer secret: `scheme`, then the random bytes in base64url, so that it goes into a query
+/// string or a cookie as it is.
+pub fn bearer_secret(scheme: &str, random: [u8; BEARER_SECRET_BYTES]) -> String {
+    use base64::Engine;
+    format!(
+        "{scheme}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
+    )
+}
+
+/// Whether `presented` has the shape of a bearer secret of `scheme`: what is checked before any
+/// lookup, so that junk costs nothing.
+pub fn is_bearer_secret(scheme: &str, presented: &str) -> bool {
+    presented.strip_prefix(scheme).is_some_and(|secret| {
+        secret.len() == BEARER_SECRET_CHARS
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// SHA-256 of `data`, as lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))

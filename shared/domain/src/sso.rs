@@ -4,17 +4,14 @@
 //! A token stands in for the API key inside a CRM's iframe, so it is narrower in every way: one
 //! business, one customer, a fixed scope, an expiry of at most a day, and it can be revoked.
 
+use crate::crypto;
 use crate::error::ApiError;
 use crate::identify::{CustomerRef, Name, identify};
-use base64::Engine;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 const SCHEME: &str = "sso_";
-/// 256 random bits: nothing to guess, so a fast hash is enough to store it.
-pub const SECRET_BYTES: usize = 32;
-/// Base64url without padding of [`SECRET_BYTES`].
-const SECRET_CHARS: usize = 43;
+pub use crate::crypto::BEARER_SECRET_BYTES as SECRET_BYTES;
 
 /// What an embedded inbox may do. Fixed when the token is issued; nothing widens it later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +62,7 @@ pub struct IssuedToken {
 }
 
 pub fn issue(random: [u8; SECRET_BYTES]) -> IssuedToken {
-    // Base64url, so the token goes into a query string as it is.
-    let plaintext = format!(
-        "{SCHEME}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
-    );
+    let plaintext = crypto::bearer_secret(SCHEME, random);
     IssuedToken {
         hash: TokenHash::of(&plaintext),
         plaintext,
@@ -79,12 +72,7 @@ pub fn issue(random: [u8; SECRET_BYTES]) -> IssuedToken {
 /// A presented token that has the right shape; anything else is refused before any lookup.
 pub fn parse_presented(presented: &str) -> Option<TokenHash> {
     let token = presented.trim();
-    let secret = token.strip_prefix(SCHEME)?;
-    let well_formed = secret.len() == SECRET_CHARS
-        && secret
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    well_formed.then(|| TokenHash::of(token))
+    crypto::is_bearer_secret(SCHEME, token).then(|| TokenHash::of(token))
 }
 
 /// How long a token lives unless asked otherwise: the seed's hour.
@@ -282,7 +270,7 @@ mod tests {
     fn an_issued_token_is_recognised_by_its_hash_and_a_changed_one_is_not() {
         let issued = issue([7; SECRET_BYTES]);
         assert!(issued.plaintext.starts_with("sso_"));
-        assert_eq!(issued.plaintext.len(), SCHEME.len() + SECRET_CHARS);
+        assert_eq!(issued.plaintext.len(), SCHEME.len() + 43, "256 bits in base64url");
         assert_eq!(parse_presented(&issued.plaintext), Some(issued.hash.clone()));
         assert_eq!(
             parse_presented(&format!(" {} ", issued.plaintext)),

@@ -1,4 +1,4 @@
-//! Text cut to a size a partner accepts.
+//! Text cut to a size a partner accepts, and text put into a page.
 
 /// The first `max_chars` characters of `text`, ending with `marker` when something was cut, so
 /// that the result is never longer than `max_chars` and never split inside a character.
@@ -12,6 +12,15 @@ pub fn cut_chars(text: &str, max_chars: usize, marker: &str) -> String {
     cut
 }
 
+/// `text` for a page's HTML, as text and within a quoted attribute: nothing in it is markup.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -22,5 +31,14 @@ mod tests {
         assert_eq!(cut_chars("héllo wörld", 6, "…"), "héllo…");
         assert_eq!(cut_chars("日本語のテキスト", 4, "[…]"), "日[…]");
         assert_eq!(cut_chars("abc", 0, ""), "");
+    }
+
+    #[test]
+    fn text_put_into_a_page_is_never_markup() {
+        assert_eq!(
+            escape_html(r#"<script>alert('x')</script> & "quoted""#),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;quoted&quot;"
+        );
+        assert_eq!(escape_html("Acme Dental"), "Acme Dental");
     }
 }

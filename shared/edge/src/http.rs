@@ -124,6 +124,18 @@ pub fn is_json(content_type: &str) -> bool {
 /// domain in front of a workers.dev route).
 const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
 
+/// The headers of a page we serve (the embedded inbox, the console): its type, its
+/// Content-Security-Policy, no type sniffing, and how much of its address may be passed on as a
+/// referrer.
+pub fn page_headers(content_type: &str, csp: &str, referrer_policy: &str) -> worker::Result<worker::Headers> {
+    let headers = worker::Headers::new();
+    headers.set("content-type", content_type)?;
+    headers.set("content-security-policy", csp)?;
+    headers.set("x-content-type-options", "nosniff")?;
+    headers.set("referrer-policy", referrer_policy)?;
+    Ok(headers)
+}
+
 /// The public origin of the API, for links back into it (download links, `embed_url`, event
 /// links) and for checking signatures made over the URL a provider called (Twilio's):
 /// `PUBLIC_BASE_URL` where the deployment sets it, otherwise the origin of the request.

@@ -358,7 +358,8 @@
         h('section', { class: 'card', 'aria-labelledby': 'ov-hooks' },
           h('h2', { id: 'ov-hooks' }, 'Webhooks'),
           h('p', { class: 'figure' }, webhooksOut.webhooks.length),
-          h('p', {}, failing.length ? badge('bad', `${failing.length} failing`) : badge('good', 'all delivering')),
+          h('p', {}, webhooksOut.webhooks.length === 0 ? h('span', { class: 'muted' }, 'none yet')
+            : failing.length ? badge('bad', `${failing.length} failing`) : badge('good', 'all delivering')),
           h('a', { href: '#/webhooks' }, 'Manage webhooks')),
         h('section', { class: 'card', 'aria-labelledby': 'ov-links' },
           h('h2', { id: 'ov-links' }, 'CRM links'),
@@ -531,6 +532,18 @@
       await load();
     }, { label: 'Replay by range' });
     const rotated = h('div', {});
+    const edit = form([
+      field('Name', 'name', { required: true, value: w.name }),
+      field('URL', 'url', { type: 'url', required: true, value: w.url }),
+      h('fieldset', {}, h('legend', {}, 'Events'),
+        h('div', { class: 'checks' }, EVENTS.map((event) => checkbox(event, `events.${event}`, w.events.includes(event)))),
+        h('input', { type: 'hidden', name: 'events' })),
+    ], 'Save changes', async (el) => {
+      const events = EVENTS.filter((event) => value(el, `events.${event}`));
+      await api('PATCH', `/api-webhooks/${id}`, { name: value(el, 'name'), url: value(el, 'url'), events });
+      toast('Saved');
+      route();
+    }, { label: 'Change the webhook' });
     return [
       heading(w.name),
       h('p', {}, h('code', {}, w.url), ' ', webhookState(w)),
@@ -558,6 +571,7 @@
       h('h2', {}, 'Deliveries'), filter, deliveries, attempts,
       h('section', { class: 'card', 'aria-labelledby': 'replay' }, h('h2', { id: 'replay' }, 'Replay by range'),
         h('p', { class: 'hint' }, 'Every delivery of an event in the range is sent again.'), replay),
+      h('section', { class: 'card', 'aria-labelledby': 'edit' }, h('h2', { id: 'edit' }, 'Change it'), edit),
     ];
   }
 
@@ -598,10 +612,22 @@
       heading('Channel accounts'),
       h('p', { class: 'muted' }, 'The accounts your channels arrive on and are sent from. Point each provider\'s webhook at the address shown.'),
       table(['Channel', 'Provider', 'Address', 'Webhook URL', 'Secrets set'], out.channel_accounts.map((a) => [
-        a.channel, a.provider, a.address, h('span', { class: 'row' }, h('code', {}, location.origin + a.webhook_path), copyButton(location.origin + a.webhook_path, 'URL')), a.secrets_set.join(', '),
+        a.channel, a.provider, a.address, h('span', { class: 'row' }, h('code', {}, location.origin + a.webhook_path), copyButton(location.origin + a.webhook_path, 'URL')),
+        h('span', {}, a.secrets_set.join(', '), h('details', {}, h('summary', {}, 'Rotate a secret'), rotateSecrets(a))),
       ]), 'No accounts yet'),
       h('section', { class: 'card', 'aria-labelledby': 'acc-new' }, h('h2', { id: 'acc-new' }, 'Add an account'), add),
     ];
+  }
+
+  /** A form that replaces an account's secrets: only those filled in change. */
+  function rotateSecrets(account) {
+    const names = (PROVIDERS[account.provider] || { secrets: [] }).secrets;
+    return form(names.map((name) => field(name, `secrets.${name}`, { type: 'password', autocomplete: 'new-password' })), 'Save secrets', async (el) => {
+      const secrets = clean(Object.fromEntries(names.map((name) => [name, value(el, `secrets.${name}`)])));
+      await api('PATCH', `/api-channel-accounts/${account.id}`, { secrets });
+      toast(`Saved: ${Object.keys(secrets).join(', ') || 'nothing changed'}`);
+      el.reset();
+    }, { label: `Secrets of ${account.address}` });
   }
 
   async function connectors() {
