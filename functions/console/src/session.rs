@@ -23,7 +23,7 @@ pub async fn sign_in_page(env: Env, query: Query) -> Result<Response, ApiError> 
         return Ok(pages::link_refused()?);
     };
     match console_sessions::openable(&env.d1(DB)?, &link, runtime::now()).await? {
-        Some(openable) => Ok(pages::sign_in(&openable.business_name, token.trim())?),
+        Some(business_name) => Ok(pages::sign_in(&business_name, token.trim())?),
         None => Ok(pages::link_refused()?),
     }
 }

@@ -90,14 +90,9 @@ pub fn csrf_token(session_plaintext: &str) -> String {
     sha256_hex(format!("crm-edge console csrf\n{session_plaintext}").as_bytes())
 }
 
-/// Whether a request that changes something carries its session's CSRF token.
-pub fn csrf_matches(session_plaintext: &str, presented: Option<&str>) -> bool {
-    presented.is_some_and(|presented| {
-        constant_time_eq(
-            csrf_token(session_plaintext).as_bytes(),
-            presented.trim().as_bytes(),
-        )
-    })
+/// Whether a request that changes something carries its session's CSRF token (`csrf_token`).
+pub fn csrf_matches(token: &str, presented: Option<&str>) -> bool {
+    presented.is_some_and(|presented| constant_time_eq(token.as_bytes(), presented.trim().as_bytes()))
 }
 
 /// The `Set-Cookie` that hands a browser its session, for `max_age_seconds`.
@@ -172,11 +167,15 @@ mod tests {
         let session = issue_session([1; SECRET_BYTES]).plaintext;
         let other = issue_session([2; SECRET_BYTES]).plaintext;
         let token = csrf_token(&session);
-        assert!(csrf_matches(&session, Some(&token)));
-        assert!(!csrf_matches(&session, None), "missing");
-        assert!(!csrf_matches(&session, Some("")), "empty");
+        assert!(csrf_matches(&token, Some(&token)));
         assert!(
-            !csrf_matches(&session, Some(&csrf_token(&other))),
+            csrf_matches(&token, Some(&format!(" {token} "))),
+            "as a header may carry it"
+        );
+        assert!(!csrf_matches(&token, None), "missing");
+        assert!(!csrf_matches(&token, Some("")), "empty");
+        assert!(
+            !csrf_matches(&token, Some(&csrf_token(&other))),
             "another session's"
         );
         assert_ne!(

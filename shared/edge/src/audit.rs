@@ -1,6 +1,6 @@
 //! Records admin and security actions in the audit log (`db::audit_log`): who (the admin token, an
-//! API key by its prefix, or a console session), what, when and from where. Details name what changed, never a
-//! secret's value.
+//! API key by its prefix, or a console session), what, when and from where. Details name what
+//! changed, never a secret's value.
 //!
 //! An entry is written after its action succeeded. Should the write fail, the action stands (it
 //! is done, and the client is told so) and the entry goes to the error log in full instead.

@@ -30,8 +30,9 @@ pub async fn from_request(req: &Request, env: &Env) -> Result<Option<Session>, A
                 "this console session has ended (signed out, revoked or expired): open a new console link",
             )
         })?;
+    let csrf_token = console::csrf_token(&plaintext);
     if console::is_write(req.method().as_ref())
-        && !console::csrf_matches(&plaintext, req.headers().get(console::CSRF_HEADER)?.as_deref())
+        && !console::csrf_matches(&csrf_token, req.headers().get(console::CSRF_HEADER)?.as_deref())
     {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
@@ -41,8 +42,5 @@ pub async fn from_request(req: &Request, env: &Env) -> Result<Option<Session>, A
             ),
         ));
     }
-    Ok(Some(Session {
-        live,
-        csrf_token: console::csrf_token(&plaintext),
-    }))
+    Ok(Some(Session { live, csrf_token }))
 }

@@ -40,32 +40,23 @@ pub async fn insert_link(db: &Db, tenant: &Tenant, link: &NewLink<'_>) -> Result
     Ok(())
 }
 
-/// A link that can still be opened, with the name of the business it opens.
-pub struct OpenableLink {
-    pub business_name: String,
-    pub expires_at: Timestamp,
-}
-
-/// The link with this hash if it can still be opened at `now`: issued, not opened, not revoked,
-/// not expired. A link is found by its secret alone, before anyone is signed in.
-pub async fn openable(db: &Db, link: &SecretHash, now: Timestamp) -> Result<Option<OpenableLink>, ApiError> {
+/// The name of the business the link with this hash opens, if it can still be opened at `now`:
+/// issued, not opened, not revoked, not expired. A link is found by its secret alone, before anyone
+/// is signed in.
+pub async fn openable(db: &Db, link: &SecretHash, now: Timestamp) -> Result<Option<String>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         name: String,
-        link_expires_ms: i64,
     }
     let row = db
         .unscoped(
-            "SELECT b.name, s.link_expires_ms FROM console_sessions s JOIN businesses b ON b.id = s.business_id \
+            "SELECT b.name FROM console_sessions s JOIN businesses b ON b.id = s.business_id \
              WHERE s.link_hash = ?1 AND s.session_hash IS NULL AND s.revoked_at IS NULL AND s.link_expires_ms > ?2",
         )
         .bind(&[text(link.as_str()), number(now.millis())])?
         .first::<Row>(None)
         .await?;
-    Ok(row.map(|row| OpenableLink {
-        business_name: row.name,
-        expires_at: Timestamp::from_millis(row.link_expires_ms),
-    }))
+    Ok(row.map(|row| row.name))
 }
 
 /// A session just opened, and its business.
