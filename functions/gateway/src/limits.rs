@@ -6,8 +6,8 @@
 //!   and spends them itself, asking for the next lease in the background when half is spent, so a
 //!   request rarely waits on the object; a key never gets more than its limit. A key whose burst is
 //!   under 20 leases one token at a time: every request asks its bucket, as a small limit must. The
-//!   object reads the key's business's policy from D1 and keeps it a minute, so a changed limit
-//!   applies within a minute. Every response to a request with a key carries `X-RateLimit-Limit`,
+//!   object (the `rate-limiter` function's) reads the key's business's policy from D1 and keeps
+//!   it a minute, so a changed limit applies within a minute. Every response to a request with a key carries `X-RateLimit-Limit`,
 //!   `-Remaining` and `-Reset`; a request over the limit is answered 429 with `Retry-After` here,
 //!   without reaching its function.
 //! - Failed authentications (401 and 403: a bad key or admin token, a bad webhook signature, a
@@ -21,125 +21,17 @@
 
 use domain::api_key;
 use domain::error::ApiError;
-use domain::rate_limit::{self, Bucket, Decision, Grant, Lease, Policy};
+use domain::rate_limit::{self, Answer, Ask, Decision, Lease};
 use edge::Env;
-use edge::{DB, auth, db, http, runtime};
-use serde::{Deserialize, Serialize};
+use edge::{auth, http, runtime};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use worker::{
-    Context, DurableObject, Headers, Method, Request, RequestInit, Response, State, console_error,
-    durable_object,
-};
+use worker::{Context, Headers, Method, Request, RequestInit, Response, console_error};
 
+/// The `rate-limiter` function's objects, bound to the gateway.
 pub const BINDING: &str = "RATE_LIMITER";
-/// How long the limiter keeps a key's policy before reading it again.
-const POLICY_FRESH_MS: i64 = 60_000;
-/// How long it remembers that a key is unknown (a key issued meanwhile is limited soon after).
-const UNKNOWN_FRESH_MS: i64 = 10_000;
 /// Addresses this isolate refuses, at most: past it, the expired go first.
 const MAX_BLOCKED: usize = 10_000;
-
-/// What the gateway asks a limiter.
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-enum Ask {
-    /// Requests with this key: grant a lease of tokens (one only when `one`: this isolate is
-    /// already asking for a lease), after taking back `returned` unspent ones.
-    Lease {
-        key_hash: String,
-        returned: u32,
-        one: bool,
-    },
-    /// An authentication from this address failed: take a token of its failure budget.
-    FailedAuthentication,
-}
-
-/// What a limiter answers; `grant` is absent for a key that is not (or no longer) valid.
-#[derive(Serialize, Deserialize)]
-struct Answer {
-    grant: Option<Grant>,
-    /// The size of a lease of this key (what was asked of the bucket).
-    lease_size: u32,
-}
-
-#[durable_object(fetch)]
-pub struct RateLimiter {
-    env: worker::Env,
-    bucket: RefCell<Option<Bucket>>,
-    /// The key's policy (`None`: unknown key) and when it was read.
-    policy: RefCell<Option<(Option<Policy>, i64)>>,
-}
-
-impl DurableObject for RateLimiter {
-    fn new(_state: State, env: worker::Env) -> Self {
-        Self {
-            env,
-            bucket: RefCell::new(None),
-            policy: RefCell::new(None),
-        }
-    }
-
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let ask: Ask = req.json().await?;
-        let now = runtime::now().millis();
-        let env = Env::new(self.env.clone(), "object");
-        // A failed authentication spends its token here; a lease's tokens are spent by the isolate.
-        let (policy, lease) = match ask {
-            Ask::FailedAuthentication => (Some(Policy::FAILED_AUTHENTICATIONS), None),
-            Ask::Lease {
-                key_hash,
-                returned,
-                one,
-            } => {
-                let policy = self.key_policy(&env, &key_hash, now).await?;
-                let size = if one { None } else { policy.map(Policy::lease_size) };
-                (policy, Some((returned, size.unwrap_or(1))))
-            }
-        };
-        env.report();
-        let grant = policy.map(|policy| {
-            let mut bucket = self.bucket.borrow_mut();
-            let bucket = bucket.get_or_insert_with(|| Bucket::full(policy, now));
-            match lease {
-                Some((returned, size)) => {
-                    bucket.give_back(policy, now, returned);
-                    bucket.grant(policy, now, size)
-                }
-                None => {
-                    let decision = bucket.take(policy, now);
-                    Grant {
-                        tokens: u32::from(decision.allowed),
-                        decision,
-                    }
-                }
-            }
-        });
-        let lease_size = lease.map_or(1, |(_, size)| size);
-        Response::from_json(&Answer { grant, lease_size })
-    }
-}
-
-impl RateLimiter {
-    async fn key_policy(&self, env: &Env, key_hash: &str, now: i64) -> worker::Result<Option<Policy>> {
-        if let Some((policy, read_at)) = *self.policy.borrow() {
-            let fresh = if policy.is_some() {
-                POLICY_FRESH_MS
-            } else {
-                UNKNOWN_FRESH_MS
-            };
-            if now - read_at < fresh {
-                return Ok(policy);
-            }
-        }
-        let hash = api_key::ApiKeyHash::from_stored(key_hash.to_owned());
-        let policy = db::api_keys::rate_limit(&env.d1(DB)?, &hash)
-            .await
-            .map_err(|error| worker::Error::RustError(format!("reading a key's rate limit: {error:?}")))?;
-        *self.policy.borrow_mut() = Some((policy, now));
-        Ok(policy)
-    }
-}
 
 thread_local! {
     /// Addresses this isolate refuses, until when (ms).
@@ -274,7 +166,7 @@ async fn ask_for_lease(env: &Env, hash: &str, returned: u32) -> Option<Answer> {
                     unknown.retain(|_, until| *until > now);
                 }
                 if unknown.len() < MAX_BLOCKED {
-                    unknown.insert(hash.to_owned(), now + UNKNOWN_FRESH_MS);
+                    unknown.insert(hash.to_owned(), now + rate_limit::UNKNOWN_KEY_FRESH_MS);
                 }
             });
             None
@@ -322,16 +214,18 @@ async fn refill_lease(env: Env, hash: String) {
 
 async fn ask(env: &Env, name: &str, ask: &Ask) -> Result<Answer, ApiError> {
     let stub = env.durable_object(BINDING)?.get_by_name(name)?;
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    let body = serde_json::to_string(ask).map_err(|e| ApiError::internal("asking the rate limiter", e))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
+        .with_body(Some(ask.to_line().into()));
     let request = Request::new_with_init("https://rate-limiter/", &init)?;
     let mut response = stub.fetch_with_request(request).await?;
-    Ok(response.json().await?)
+    let line = response.text().await?;
+    Answer::parse_line(&line).ok_or_else(|| {
+        ApiError::internal(
+            "asking the rate limiter",
+            format!("it answered {}: {line:.200}", response.status_code()),
+        )
+    })
 }
 
 /// The rate-limit headers of a decision, set on `headers`.

@@ -1,6 +1,7 @@
 //! Rate limits: how many requests an API key may make, and how many failed authentications a
 //! client address may cause, as token buckets. The buckets live in a Durable Object each (the
-//! gateway's `RateLimiter`); this module is the arithmetic and the policy, run natively by tests.
+//! `rate-limiter` function's `RateLimiter`); this module is the arithmetic, the policy and what
+//! the gateway and the objects say to each other, run natively by tests.
 //!
 //! A bucket holds up to `burst` tokens and refills at `per_minute` tokens a minute; each request
 //! takes one, and a request that finds less than one is refused until one has refilled.
@@ -127,7 +128,7 @@ pub struct Bucket {
 }
 
 /// What taking a token decided, in the terms of the response headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
     pub allowed: bool,
     /// `X-RateLimit-Limit`: the bucket's size.
@@ -141,7 +142,7 @@ pub struct Decision {
 }
 
 /// Whole tokens taken from a bucket at once, and the bucket's state after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grant {
     /// 0 when the bucket has no whole token: `decision` is then the refusal.
     pub tokens: u32,
@@ -310,6 +311,116 @@ impl Lease {
     /// Older than [`Self::LIFETIME_MS`]: not to be spent any more.
     pub fn is_old(&self, now_ms: i64) -> bool {
         now_ms - self.granted_at_ms >= Self::LIFETIME_MS
+    }
+}
+
+/// How long a key no business has is known as such, by its limiter and by the gateway's isolates
+/// (a key issued meanwhile is limited soon after).
+pub const UNKNOWN_KEY_FRESH_MS: i64 = 10_000;
+
+/// What the gateway asks a key's or an address's limiter (the `rate-limiter` function's object),
+/// and what it answers. Both travel as one line of words: the gateway reads no JSON, which keeps
+/// serde's deserializer (and the float formatting its messages bring) out of the one bundle every
+/// request passes through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    /// Requests with the key of this hash: grant a lease of tokens (one only when `one`: the
+    /// isolate is already asking for a lease), after taking back `returned` unspent ones.
+    Lease {
+        key_hash: String,
+        returned: u32,
+        one: bool,
+    },
+    /// An authentication from this address failed: take a token of its failure budget.
+    FailedAuthentication,
+}
+
+impl Ask {
+    /// `lease <key hash> <returned> <0|1>`, or `failed-authentication`.
+    pub fn to_line(&self) -> String {
+        match self {
+            Ask::Lease {
+                key_hash,
+                returned,
+                one,
+            } => format!("lease {key_hash} {returned} {}", u8::from(*one)),
+            Ask::FailedAuthentication => "failed-authentication".to_owned(),
+        }
+    }
+
+    /// The ask a line says, or `None` for one that is not.
+    pub fn parse_line(line: &str) -> Option<Self> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["lease", key_hash, returned, one] => Some(Ask::Lease {
+                key_hash: (*key_hash).to_owned(),
+                returned: returned.parse().ok()?,
+                one: flag(one)?,
+            }),
+            ["failed-authentication"] => Some(Ask::FailedAuthentication),
+            _ => None,
+        }
+    }
+}
+
+/// A limiter's answer: `grant` is absent for a key that is not (or no longer) valid;
+/// `lease_size` is the size of a lease of this key (what was asked of the bucket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    pub grant: Option<Grant>,
+    pub lease_size: u32,
+}
+
+impl Answer {
+    /// `none <lease size>`, or `grant <lease size> <tokens> <allowed 0|1> <limit> <remaining>
+    /// <reset seconds> <retry-after seconds>`.
+    pub fn to_line(&self) -> String {
+        match self.grant {
+            None => format!("none {}", self.lease_size),
+            Some(Grant { tokens, decision }) => format!(
+                "grant {} {tokens} {} {} {} {} {}",
+                self.lease_size,
+                u8::from(decision.allowed),
+                decision.limit,
+                decision.remaining,
+                decision.reset_seconds,
+                decision.retry_after_seconds
+            ),
+        }
+    }
+
+    /// The answer a line says, or `None` for one that is not.
+    pub fn parse_line(line: &str) -> Option<Self> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let number = |word: &str| word.parse::<u32>().ok();
+        match words.as_slice() {
+            ["none", size] => Some(Answer {
+                grant: None,
+                lease_size: number(size)?,
+            }),
+            ["grant", size, tokens, allowed, limit, remaining, reset, retry] => Some(Answer {
+                grant: Some(Grant {
+                    tokens: number(tokens)?,
+                    decision: Decision {
+                        allowed: flag(allowed)?,
+                        limit: number(limit)?,
+                        remaining: number(remaining)?,
+                        reset_seconds: number(reset)?,
+                        retry_after_seconds: number(retry)?,
+                    },
+                }),
+                lease_size: number(size)?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn flag(word: &str) -> Option<bool> {
+    match word {
+        "0" => Some(false),
+        "1" => Some(true),
+        _ => None,
     }
 }
 
@@ -631,5 +742,69 @@ mod tests {
             }
         );
         assert_eq!(Policy::stored(Some(0), Some(-1)), Policy::DEFAULT_KEY);
+    }
+
+    #[test]
+    fn the_limiters_lines_say_what_was_asked_and_answered() {
+        for ask in [
+            Ask::Lease {
+                key_hash: "ab12".into(),
+                returned: 7,
+                one: true,
+            },
+            Ask::Lease {
+                key_hash: "ab12".into(),
+                returned: 0,
+                one: false,
+            },
+            Ask::FailedAuthentication,
+        ] {
+            assert_eq!(Ask::parse_line(&ask.to_line()), Some(ask));
+        }
+        let decision = Decision {
+            allowed: false,
+            limit: 100,
+            remaining: 0,
+            reset_seconds: 10,
+            retry_after_seconds: 1,
+        };
+        for answer in [
+            Answer {
+                grant: None,
+                lease_size: 1,
+            },
+            Answer {
+                grant: Some(Grant { tokens: 0, decision }),
+                lease_size: 10,
+            },
+            Answer {
+                grant: Some(Grant {
+                    tokens: 10,
+                    decision: Decision {
+                        allowed: true,
+                        remaining: 89,
+                        ..decision
+                    },
+                }),
+                lease_size: 10,
+            },
+        ] {
+            assert_eq!(Answer::parse_line(&answer.to_line()), Some(answer));
+        }
+        for junk in [
+            "",
+            "lease",
+            "lease h 1",
+            "lease h -1 0",
+            "lease h 1 2",
+            "grant 1 1 1 1 1 1",
+            "grant 1 1 yes 1 1 1 1",
+            "none",
+            "none x",
+            "<html>",
+        ] {
+            assert_eq!(Ask::parse_line(junk), None, "{junk}");
+            assert_eq!(Answer::parse_line(junk), None, "{junk}");
+        }
     }
 }

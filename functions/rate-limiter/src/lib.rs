@@ -1,0 +1,100 @@
+//! The rate limits' token buckets: a Durable Object each (`RateLimiter`), one per API key (named
+//! by the key's hash) and one per client address's failed authentications (named by the address).
+//! The gateway asks them (`functions/gateway/src/limits.rs`, docs/limits.md "Rate limits"); the
+//! arithmetic is `domain::rate_limit`. A bucket lives in its object's memory: a limit is a rate,
+//! and an object that restarts starts full, as a new key does.
+//!
+//! They live in a function of their own so that the gateway, which every request passes through,
+//! carries neither D1 nor a JSON reader: an object reads its key's policy from D1 and keeps it a
+//! minute (a changed limit applies within a minute), and it speaks to the gateway in lines of words
+//! (`domain::rate_limit::{Ask, Answer}`).
+
+use domain::api_key::ApiKeyHash;
+use domain::rate_limit::{self, Answer, Ask, Bucket, Grant, Policy};
+use edge::{DB, Env, db, runtime};
+use std::cell::RefCell;
+use worker::{DurableObject, Request, Response, State, durable_object};
+
+/// How long an object keeps its key's policy before reading it again.
+const POLICY_FRESH_MS: i64 = 60_000;
+
+#[durable_object(fetch)]
+pub struct RateLimiter {
+    env: worker::Env,
+    bucket: RefCell<Option<Bucket>>,
+    /// The key's policy (`None`: unknown key) and when it was read.
+    policy: RefCell<Option<(Option<Policy>, i64)>>,
+}
+
+impl DurableObject for RateLimiter {
+    fn new(_state: State, env: worker::Env) -> Self {
+        Self {
+            env,
+            bucket: RefCell::new(None),
+            policy: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let line = req.text().await?;
+        let Some(ask) = Ask::parse_line(&line) else {
+            return Response::error("not an ask of a rate limiter", 400);
+        };
+        let now = runtime::now().millis();
+        let env = Env::new(self.env.clone(), "object");
+        // A failed authentication spends its token here; a lease's tokens are spent by the isolate.
+        let (policy, lease) = match ask {
+            Ask::FailedAuthentication => (Some(Policy::FAILED_AUTHENTICATIONS), None),
+            Ask::Lease {
+                key_hash,
+                returned,
+                one,
+            } => {
+                let policy = self.key_policy(&env, key_hash, now).await?;
+                let size = if one { None } else { policy.map(Policy::lease_size) };
+                (policy, Some((returned, size.unwrap_or(1))))
+            }
+        };
+        env.report();
+        let grant = policy.map(|policy| {
+            let mut bucket = self.bucket.borrow_mut();
+            let bucket = bucket.get_or_insert_with(|| Bucket::full(policy, now));
+            match lease {
+                Some((returned, size)) => {
+                    bucket.give_back(policy, now, returned);
+                    bucket.grant(policy, now, size)
+                }
+                None => {
+                    let decision = bucket.take(policy, now);
+                    Grant {
+                        tokens: u32::from(decision.allowed),
+                        decision,
+                    }
+                }
+            }
+        });
+        let lease_size = lease.map_or(1, |(_, size)| size);
+        Response::ok(Answer { grant, lease_size }.to_line())
+    }
+}
+
+impl RateLimiter {
+    async fn key_policy(&self, env: &Env, key_hash: String, now: i64) -> worker::Result<Option<Policy>> {
+        if let Some((policy, read_at)) = *self.policy.borrow() {
+            let fresh = if policy.is_some() {
+                POLICY_FRESH_MS
+            } else {
+                rate_limit::UNKNOWN_KEY_FRESH_MS
+            };
+            if now - read_at < fresh {
+                return Ok(policy);
+            }
+        }
+        let hash = ApiKeyHash::from_stored(key_hash);
+        let policy = db::api_keys::rate_limit(&env.d1(DB)?, &hash)
+            .await
+            .map_err(|error| worker::Error::RustError(format!("reading a key's rate limit: {error:?}")))?;
+        *self.policy.borrow_mut() = Some((policy, now));
+        Ok(policy)
+    }
+}
