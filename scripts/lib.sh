@@ -183,7 +183,7 @@ install_fuzz_venv() {
   echo "$wanted" >"$stamp"
 }
 
-# Applies the D1 migrations of crm-edge's database. ARGS say where: `--local --persist-to DIR`, or
+# Applies the D1 migrations to every shard of crm-edge (functions.toml's shards). ARGS say where: `--local --persist-to DIR`, or
 # `--remote`. Migrations renamed after they shipped (migrations/renamed) are first renamed in
 # wrangler's record of applied migrations (d1_migrations, created here as wrangler creates it),
 # so a database that applied them under their old names does not apply them again.
@@ -195,10 +195,14 @@ apply_migrations() {
     [[ $old =~ ^[0-9a-z_]+\.sql$ && $new =~ ^[0-9a-z_]+\.sql$ ]] || die "migrations/renamed: '$old $new' is not two migration names"
     sql+=" UPDATE d1_migrations SET name = '$new' WHERE name = '$old';"
   done <"$ROOT/migrations/renamed"
-  wrangler d1 execute crm-edge "$@" -c "$ROOT/functions/admin/wrangler.toml" --command "$sql" >/dev/null \
-    || die "recording renamed migrations failed"
-  wrangler d1 migrations apply crm-edge "$@" -c "$ROOT/functions/admin/wrangler.toml" >/dev/null \
-    || die "applying the D1 migrations failed"
+  local database
+  # Every shard (functions.toml's shards) has every migration.
+  for database in $(python3 "$ROOT/scripts/configure" --databases); do
+    wrangler d1 execute "$database" "$@" -c "$ROOT/functions/admin/wrangler.toml" --command "$sql" >/dev/null \
+      || die "recording renamed migrations in $database failed"
+    wrangler d1 migrations apply "$database" "$@" -c "$ROOT/functions/admin/wrangler.toml" >/dev/null \
+      || die "applying the D1 migrations to $database failed"
+  done
 }
 
 # Proves migrations/renamed: a database that applied every migration under its name before the

@@ -1,8 +1,13 @@
-// Direct access to the local stack's D1 database and KV namespaces, for tests that must put the store in a state
+// Direct access to the local stack's D1 databases and KV namespaces, for tests that must put the store in a state
 // the API cannot produce (a corrupt row, a row from an older deployment), or must see everything a
 // request left behind, not only what the API shows. It runs SQL through
-// Python's sqlite3 on the file wrangler keeps under CRM_EDGE_STATE; workerd sees the change on
+// Python's sqlite3 on the files wrangler keeps under CRM_EDGE_STATE; workerd sees the change on
 // its next query.
+//
+// Businesses are spread over several D1 databases (shards, docs/scaling.md), so a statement runs
+// on every shard and the answers are put together as one database would give them: a business's
+// rows are on one shard only; a count over them is the sum of each shard's (every shard answers
+// one row of numbers); and what every shard has alike (the schema) is answered once.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -22,11 +27,26 @@ function storeFiles(kind, object) {
   return names.filter((name) => name.endsWith('.sqlite') && name !== 'metadata.sqlite').map((name) => join(dir, name));
 }
 
-/** The one SQLite file wrangler keeps for a kind of store that has a single instance (D1). */
-function storeFile(kind, object) {
-  const files = storeFiles(kind, object);
-  if (files.length !== 1) throw new Error(`expected one ${kind} database, found ${files.length}: ${files.join(', ')}`);
-  return files[0];
+/** The D1 shards' files. */
+function shardFiles() {
+  const files = storeFiles('d1', 'miniflare-D1DatabaseObject');
+  if (files.length === 0) throw new Error('no D1 database yet: is the stack running (scripts/dev)?');
+  return files;
+}
+
+/** Each shard's rows for one statement, put together as one database would answer it. */
+function merged(answers) {
+  const aggregate = answers.every((rows) => rows.length === 1 && rows[0].every((value) => typeof value === 'number'));
+  if (aggregate && answers.length > 1) {
+    return [answers[0][0].map((_, column) => answers.reduce((sum, rows) => sum + rows[0][column], 0))];
+  }
+  const rows = [...answers[0]];
+  const seen = new Set(rows.map((row) => JSON.stringify(row)));
+  for (const more of answers.slice(1)) {
+    const fresh = more.filter((row) => !seen.has(JSON.stringify(row)));
+    rows.push(...fresh);
+  }
+  return rows;
 }
 
 function run(file, sql, params) {
@@ -43,18 +63,45 @@ db.commit()
 print(json.dumps(rows))
 `;
 
-/** Runs one statement with positional `params` on D1; the rows it returns, as arrays. */
-export function d1(sql, params = []) {
-  return run(storeFile('d1', 'miniflare-D1DatabaseObject'), sql, params);
+/** Each D1 shard's rows for one statement, as arrays, shard by shard (in no particular order). */
+export function d1Shards(sql, params = []) {
+  return shardFiles().map((file) => run(file, sql, params));
 }
 
 /**
- * A reader of D1 that keeps one Python process and one connection open, for a test that reads the
- * store after each of hundreds of requests (starting Python per statement costs a tenth of a
- * second or more). `query(sql, params)` resolves to the rows, as arrays; `close()` ends it.
+ * Runs one statement with positional `params` on every D1 shard; the rows it returns, as arrays.
+ * An INSERT runs on the shard of the business it names (a parameter that is a business's id).
+ */
+export function d1(sql, params = []) {
+  let files = shardFiles();
+  if (/^\s*INSERT\b/i.test(sql)) {
+    const ids = params.filter((param) => typeof param === 'string');
+    const holding = files.filter((file) => ids.length > 0
+      && run(file, `SELECT count(*) FROM businesses WHERE id IN (${ids.map(() => '?').join(', ')})`, ids)[0][0] > 0);
+    if (holding.length === 1) files = holding;
+  }
+  return merged(files.map((file) => run(file, sql, params)));
+}
+
+/**
+ * A reader of D1 that keeps one Python process and one connection open a shard, for a test that
+ * reads the store after each of hundreds of requests (starting Python per statement costs a tenth
+ * of a second or more). `query(sql, params)` resolves to the rows, as arrays; `close()` ends it.
  */
 export function d1Reader() {
-  const child = spawn('python3', ['-u', '-c', SESSION, storeFile('d1', 'miniflare-D1DatabaseObject')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const sessions = shardFiles().map(shardReader);
+  return {
+    async query(sql, params = []) {
+      return merged(await Promise.all(sessions.map((session) => session.query(sql, params))));
+    },
+    close() {
+      for (const session of sessions) session.close();
+    },
+  };
+}
+
+function shardReader(file) {
+  const child = spawn('python3', ['-u', '-c', SESSION, file], { stdio: ['pipe', 'pipe', 'inherit'] });
   const waiting = [];
   let pending = '';
   child.stdout.on('data', (chunk) => {

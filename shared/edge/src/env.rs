@@ -20,6 +20,10 @@ use worker::{Bucket, Fetcher, ObjectNamespace, Queue, console_log};
 
 /// The variable that turns enforcement on.
 const PLATFORM_LIMITS: &str = "PLATFORM_LIMITS";
+/// The D1 bindings businesses are spread over, in order (`scripts/configure` sets it).
+const SHARDS: &str = "SHARDS";
+/// The shards new businesses are placed on, by number (all of them where it is not set).
+const NEW_BUSINESS_SHARDS: &str = "NEW_BUSINESS_SHARDS";
 /// The function's name, for the usage line (`scripts/configure` sets it in every config).
 const FUNCTION: &str = "CRM_EDGE_FUNCTION";
 
@@ -80,8 +84,28 @@ impl Env {
     }
 
     /// The D1 database bound as `name`, its statements counted.
+    /// `DB` is every shard (docs/scaling.md): the bindings the `SHARDS` variable lists, in
+    /// order, or `DB` alone where it lists none.
     pub fn d1(&self, name: &str) -> worker::Result<Db> {
-        Ok(Db::new(self.inner.d1(name)?, self.clone()))
+        let shards = match self.inner.var(SHARDS) {
+            Ok(list) if name == crate::DB => list
+                .to_string()
+                .split(',')
+                .map(|binding| self.inner.d1(binding.trim()))
+                .collect::<worker::Result<Vec<_>>>()?,
+            _ => vec![self.inner.d1(name)?],
+        };
+        let open = self
+            .inner
+            .var(NEW_BUSINESS_SHARDS)
+            .map(|list| {
+                list.to_string()
+                    .split(',')
+                    .filter_map(|shard| shard.trim().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Db::new(shards, open, self.clone()))
     }
 
     // The handles below are counted when they are taken, one use each: take one for each

@@ -38,7 +38,7 @@ const WEBHOOK_GRACE_SECONDS: i64 = 120;
 
 pub use domain::maintenance::SweepReport;
 
-/// Runs every part of the sweep once, now.
+/// Runs every part of the sweep once, now, on every shard in turn (each part bounded per shard).
 pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
     let db = env.d1(DB)?;
     let now = runtime::now();
@@ -47,68 +47,81 @@ pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
         retention_days: retention.days(),
         ..SweepReport::default()
     };
-    match lost_webhook_work(env, &db, now).await {
-        Ok(count) => report.webhook_tasks_requeued = count,
-        Err(error) => failed(&mut report, "webhooks", &error),
-    }
-    match lost_sends(env, &db, now).await {
-        Ok((requeued, given_up)) => {
-            report.sends_requeued = requeued;
-            report.sends_failed = given_up;
-        }
-        Err(error) => failed(&mut report, "sends", &error),
-    }
-    match lost_media(env, &db, now).await {
-        Ok((requeued, given_up)) => {
-            report.media_requeued = requeued;
-            report.media_failed = given_up;
-        }
-        Err(error) => failed(&mut report, "media", &error),
-    }
-    match lost_crm_work(env, &db, now).await {
-        Ok(count) => report.crm_contacts_handed_over = count,
-        Err(error) => failed(&mut report, "crm_sync", &error),
-    }
-    match due_crm_links(env, &db, now).await {
-        Ok(count) => report.crm_links_due = count,
-        Err(error) => failed(&mut report, "crm_links", &error),
-    }
-    let before = now.plus_seconds(-retention.seconds());
-    match db::crm_sync_jobs::delete_settled_before(&db, before.micros(), ROWS_PER_RUN).await {
-        Ok(count) => report.crm_sync_jobs_deleted = count,
-        Err(error) => failed(&mut report, "crm_sync_jobs", &error),
-    }
-    match db::crm_inbound_events::forget_before(&db, before.micros()).await {
-        Ok(count) => report.crm_inbound_events_deleted = count,
-        Err(error) => failed(&mut report, "crm_inbound_events", &error),
-    }
-    match expired_events(&db, before).await {
-        Ok((events, deliveries)) => {
-            report.webhook_events_deleted = events;
-            report.webhook_deliveries_deleted = deliveries;
-        }
-        Err(error) => failed(&mut report, "webhook_events", &error),
-    }
-    match db::webhook_attempts::delete_older_than(&db, before, ROWS_PER_RUN).await {
-        Ok(count) => report.webhook_attempts_deleted = count,
-        Err(error) => failed(&mut report, "webhook_attempts", &error),
-    }
-    let tokens_before = now.plus_seconds(-SSO_EXPIRED_GRACE_SECONDS);
-    match db::sso_tokens::delete_expired_before(&db, tokens_before, ROWS_PER_RUN).await {
-        Ok(count) => report.sso_tokens_deleted = count,
-        Err(error) => failed(&mut report, "sso_tokens", &error),
-    }
-    let sessions_before = now.plus_seconds(-CONSOLE_ENDED_GRACE_SECONDS);
-    match db::console_sessions::delete_ended(&db, sessions_before, ROWS_PER_RUN).await {
-        Ok(count) => report.console_sessions_deleted = count,
-        Err(error) => failed(&mut report, "console_sessions", &error),
-    }
-    let keys_before = now.plus_seconds(-idempotency::RETENTION_SECONDS);
-    match db::idempotency_keys::delete_created_before(&db, keys_before.micros(), ROWS_PER_RUN).await {
-        Ok(count) => report.idempotency_keys_deleted = count,
-        Err(error) => failed(&mut report, "idempotency_keys", &error),
+    for shard in db.each_shard() {
+        sweep_shard(env, &shard, now, retention, &mut report).await;
     }
     Ok(report)
+}
+
+/// The sweep of one shard, its counts added to `report`.
+async fn sweep_shard(
+    env: &Env,
+    db: &Db,
+    now: Timestamp,
+    retention: RetentionPeriod,
+    report: &mut SweepReport,
+) {
+    match lost_webhook_work(env, db, now).await {
+        Ok(count) => report.webhook_tasks_requeued += count,
+        Err(error) => failed(report, "webhooks", &error),
+    }
+    match lost_sends(env, db, now).await {
+        Ok((requeued, given_up)) => {
+            report.sends_requeued += requeued;
+            report.sends_failed += given_up;
+        }
+        Err(error) => failed(report, "sends", &error),
+    }
+    match lost_media(env, db, now).await {
+        Ok((requeued, given_up)) => {
+            report.media_requeued += requeued;
+            report.media_failed += given_up;
+        }
+        Err(error) => failed(report, "media", &error),
+    }
+    match lost_crm_work(env, db, now).await {
+        Ok(count) => report.crm_contacts_handed_over += count,
+        Err(error) => failed(report, "crm_sync", &error),
+    }
+    match due_crm_links(env, db, now).await {
+        Ok(count) => report.crm_links_due += count,
+        Err(error) => failed(report, "crm_links", &error),
+    }
+    let before = now.plus_seconds(-retention.seconds());
+    match db::crm_sync_jobs::delete_settled_before(db, before.micros(), ROWS_PER_RUN).await {
+        Ok(count) => report.crm_sync_jobs_deleted += count,
+        Err(error) => failed(report, "crm_sync_jobs", &error),
+    }
+    match db::crm_inbound_events::forget_before(db, before.micros()).await {
+        Ok(count) => report.crm_inbound_events_deleted += count,
+        Err(error) => failed(report, "crm_inbound_events", &error),
+    }
+    match expired_events(db, before).await {
+        Ok((events, deliveries)) => {
+            report.webhook_events_deleted += events;
+            report.webhook_deliveries_deleted += deliveries;
+        }
+        Err(error) => failed(report, "webhook_events", &error),
+    }
+    match db::webhook_attempts::delete_older_than(db, before, ROWS_PER_RUN).await {
+        Ok(count) => report.webhook_attempts_deleted += count,
+        Err(error) => failed(report, "webhook_attempts", &error),
+    }
+    let tokens_before = now.plus_seconds(-SSO_EXPIRED_GRACE_SECONDS);
+    match db::sso_tokens::delete_expired_before(db, tokens_before, ROWS_PER_RUN).await {
+        Ok(count) => report.sso_tokens_deleted += count,
+        Err(error) => failed(report, "sso_tokens", &error),
+    }
+    let sessions_before = now.plus_seconds(-CONSOLE_ENDED_GRACE_SECONDS);
+    match db::console_sessions::delete_ended(db, sessions_before, ROWS_PER_RUN).await {
+        Ok(count) => report.console_sessions_deleted += count,
+        Err(error) => failed(report, "console_sessions", &error),
+    }
+    let keys_before = now.plus_seconds(-idempotency::RETENTION_SECONDS);
+    match db::idempotency_keys::delete_created_before(db, keys_before.micros(), ROWS_PER_RUN).await {
+        Ok(count) => report.idempotency_keys_deleted += count,
+        Err(error) => failed(report, "idempotency_keys", &error),
+    }
 }
 
 /// The cron's entry: runs the sweep and logs what it did.

@@ -21,13 +21,13 @@ pub struct NewEntry<'a> {
 }
 
 pub async fn insert(db: &Db, entry: &NewEntry<'_>) -> Result<(), ApiError> {
-    db.unscoped(
-        "INSERT INTO audit_log (id, business_id, at_us, actor, action, target_type, target_id, detail, client_ip) \
+    db.scoped(
+        &Tenant::for_background(entry.business_id.clone()),
+        "INSERT INTO audit_log (business_id, id, at_us, actor, action, target_type, target_id, detail, client_ip) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .bind(&[
         text(entry.id.as_str()),
-        text(entry.business_id.as_str()),
         number(entry.at_us),
         text(entry.actor),
         text(entry.action.as_str()),

@@ -2,6 +2,7 @@
 //! table names its business.
 
 use crate::db::Db;
+use crate::db::directory;
 use crate::db::{self, text};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
@@ -42,8 +43,15 @@ impl Row {
 const COLUMNS: &str =
     "id, name, default_country, created_at, embed_frame_ancestors, rate_limit_per_minute, rate_limit_burst";
 
+/// Creates the business on one of the shards new businesses go to, recorded in the directory
+/// first (a business is never on a shard the directory does not name).
 pub async fn create(db: &Db, business: &Business) -> Result<(), ApiError> {
-    db.unscoped("INSERT INTO businesses (id, name, default_country, created_at) VALUES (?1, ?2, ?3, ?4)")
+    let shard = directory::choose(&business.id, db.open_shards());
+    if db.shard_count() > 1 {
+        directory::place(db, &business.id, shard).await?;
+    }
+    db.on_shard(shard)
+        .unscoped("INSERT INTO businesses (id, name, default_country, created_at) VALUES (?1, ?2, ?3, ?4)")
         .bind(&[
             text(business.id.as_str()),
             text(&business.name),

@@ -7,6 +7,7 @@
 //! everything above it sees clear secrets and D1 never does. A value found clear (from before
 //! sealing) or under a retired key is resealed by the read that finds it.
 
+use crate::db::directory;
 use crate::db::{self, HOLE, Sql, text};
 use crate::db::{Db, Statement};
 use crate::secrets_key;
@@ -159,12 +160,15 @@ async fn reseal(db: &Db, keys: &Keyring, reads: &[Read]) -> Result<(), ApiError>
     for read in reads.iter().filter(|read| read.needs_resealing) {
         let sealed = seal_secrets(keys, &read.account.id, &read.account.secrets).await?;
         statements.push(
-            db.unscoped("UPDATE channel_accounts SET secrets = ?2 WHERE id = ?1 AND secrets = ?3")
-                .bind(&[
-                    text(read.account.id.as_str()),
-                    text(&sealed),
-                    text(&read.stored_secrets),
-                ])?,
+            db.scoped(
+                &read.account.tenant,
+                "UPDATE channel_accounts SET secrets = ?3 WHERE business_id = ?1 AND id = ?2 AND secrets = ?4",
+            )
+            .bind(&[
+                text(read.account.id.as_str()),
+                text(&sealed),
+                text(&read.stored_secrets),
+            ])?,
         );
     }
     if !statements.is_empty() {
@@ -392,6 +396,10 @@ pub async fn insert(
     new: &NewAccount<'_>,
 ) -> Result<Option<ChannelAccount>, ApiError> {
     let sealed = seal_secrets(keys, new.id, new.secrets).await?;
+    let (channel, business) = (new.channel.as_str(), &tenant.business_id);
+    if !directory::claim_address(db, channel, new.address, business).await? {
+        return Ok(None);
+    }
     let inserted = db
         .scoped(
             tenant,
@@ -410,7 +418,14 @@ pub async fn insert(
             text(new.now),
         ])?
         .run()
-        .await?;
+        .await;
+    let inserted = match inserted {
+        Ok(inserted) => inserted,
+        Err(error) => {
+            directory::release_address(db, channel, new.address, business).await?;
+            return Err(error.into());
+        }
+    };
     if db::changes(&inserted) == 0 {
         return Ok(None);
     }

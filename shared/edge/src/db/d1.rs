@@ -1,6 +1,6 @@
-//! The D1 database as the table modules use it: the runtime's own calls, each counted against the
-//! invocation's limits (`crate::env`) before it runs (its SQL's length and bound parameters, one
-//! query per statement, one round trip per call) and charged with the rows D1 says it read and
+//! The D1 databases as the table modules use them: the runtime's own calls, each counted against
+//! the invocation's limits (`crate::env`) before it runs (its SQL's length and bound parameters,
+//! one query per statement, one round trip per call) and charged with the rows D1 says it read and
 //! wrote after.
 //!
 //! A statement comes through one of two doors. [`Db::scoped`] takes the [`Tenant`] and binds its
@@ -9,107 +9,243 @@
 //! one business's (the sweeps, the lookups that find the business, such as an API key's hash or a
 //! webhook's path, and the tables that have no business). `statements.rs` holds each unscoped
 //! statement on a business's table to a listed reason.
+//!
+//! Businesses are spread over shards (docs/scaling.md): databases with the same migrations, the
+//! first of which holds the directory of where each business lives (`db::directory`). A scoped
+//! statement runs on its tenant's shard, found when it runs. An unscoped one runs on the shard of
+//! the `Db` it came from ([`Db::each_shard`]: how the sweeps go, shard by shard), or, from the `Db`
+//! of every shard, on all of them at once, answered by the shard that has its rows: a lookup by a
+//! key no two businesses share finds its row on one shard at most.
 
-use crate::db::Param;
+use crate::db::{Param, directory};
 use crate::env::Env;
 use crate::runtime;
+use domain::ids::BusinessId;
 use domain::platform::{Resource, check_statement};
 use domain::tenant::Tenant;
+use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
+use std::rc::Rc;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
+/// A shard's number: its place in the `SHARDS` list (`functions.toml`), the first being 0.
+pub type Shard = u16;
+
+#[derive(Clone)]
 pub struct Db {
-    inner: D1Database,
+    shards: Rc<[D1Database]>,
+    /// The shards new businesses are placed on.
+    open: Rc<[Shard]>,
+    /// The one shard unscoped statements run on; `None`: every shard.
+    only: Option<Shard>,
     env: Env,
 }
 
+/// Where a statement runs.
+#[derive(Clone)]
+enum Target {
+    Business(BusinessId),
+    Shard(Shard),
+    EveryShard,
+}
+
 impl Db {
-    pub(crate) fn new(inner: D1Database, env: Env) -> Self {
-        Self { inner, env }
+    /// The shards bound, in order, and those of them new businesses are placed on (all when
+    /// `open` names none that is bound).
+    pub(crate) fn new(shards: Vec<D1Database>, open: Vec<Shard>, env: Env) -> Self {
+        let count = shards.len();
+        let mut open: Vec<Shard> = open
+            .into_iter()
+            .filter(|shard| usize::from(*shard) < count)
+            .collect();
+        if open.is_empty() {
+            open = (0..count as Shard).collect();
+        }
+        Self {
+            shards: shards.into(),
+            open: open.into(),
+            only: None,
+            env,
+        }
+    }
+
+    /// One `Db` a shard, whose unscoped statements run on that shard alone: how a sweep goes.
+    pub fn each_shard(&self) -> Vec<Db> {
+        (0..self.shards.len() as Shard)
+            .map(|shard| self.on_shard(shard))
+            .collect()
+    }
+
+    /// The `Db` whose unscoped statements run on `shard` alone.
+    pub fn on_shard(&self, shard: Shard) -> Db {
+        Db {
+            only: Some(shard),
+            ..self.clone()
+        }
+    }
+
+    /// The shard that holds the directory (and the businesses that have no entry in it).
+    pub fn directory(&self) -> Db {
+        self.on_shard(0)
+    }
+
+    /// The shards new businesses are placed on.
+    pub fn open_shards(&self) -> &[Shard] {
+        &self.open
     }
 
     /// A statement on the tenant's rows: `?1` is its business id, bound here, and
     /// [`Statement::bind`] binds the rest from `?2` on. Its SQL must compare `?1` with a
-    /// `business_id` (`statements.rs` checks that it reads one).
+    /// `business_id` (`statements.rs` checks that it reads one). It runs on the business's shard.
     pub fn scoped(&self, tenant: &Tenant, sql: impl Into<String>) -> Statement {
-        self.statement(sql.into(), Some(JsValue::from_str(tenant.business_id.as_str())))
+        let business = tenant.business_id.clone();
+        let scope = JsValue::from_str(business.as_str());
+        self.statement(sql.into(), Target::Business(business), Some(scope))
     }
 
     /// A statement that is no one business's: a sweep across every business, a lookup that finds
     /// the business (by an API key's hash, a webhook's path), or a table with no business column.
     /// Nothing is bound for it.
     pub fn unscoped(&self, sql: impl Into<String>) -> Statement {
-        self.statement(sql.into(), None)
+        let target = match self.only {
+            Some(shard) => Target::Shard(shard),
+            None if self.shards.len() == 1 => Target::Shard(0),
+            None => Target::EveryShard,
+        };
+        self.statement(sql.into(), target, None)
     }
 
-    fn statement(&self, sql: String, scope: Option<JsValue>) -> Statement {
+    /// A statement that is no one business's, run on the tenant's shard: what a shard keeps for
+    /// all its businesses together (the full-text index's statistics). Nothing is bound for it.
+    pub fn on_tenants_shard(&self, tenant: &Tenant, sql: impl Into<String>) -> Statement {
+        self.statement(sql.into(), Target::Business(tenant.business_id.clone()), None)
+    }
+
+    fn statement(&self, sql: String, target: Target, scope: Option<JsValue>) -> Statement {
         Statement {
-            inner: self.inner.prepare(&sql),
             sql_bytes: sql.len(),
             start: sql.chars().take(80).collect(),
+            sql: sql.into(),
             parameters: usize::from(scope.is_some()),
-            scope,
-            env: self.env.clone(),
+            values: scope.into_iter().collect(),
+            target,
+            db: self.clone(),
         }
     }
 
-    /// Runs the statements in one transaction: one round trip, one query per statement.
+    /// The shards a target names.
+    async fn shards_of(&self, target: &Target) -> worker::Result<Vec<Shard>> {
+        Ok(match target {
+            Target::Business(business) => vec![directory::shard_of(self, business).await?],
+            Target::Shard(shard) => vec![*shard],
+            Target::EveryShard => (0..self.shards.len() as Shard).collect(),
+        })
+    }
+
+    /// How many shards are bound.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The shard the directory says the business lives on (`None`: it has no entry), read on the
+    /// first shard. Called by `db::directory`, which keeps what it reads a while.
+    pub(crate) async fn read_directory(&self, business: &BusinessId) -> worker::Result<Option<Shard>> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            shard: Shard,
+        }
+        let statement = self
+            .directory()
+            .unscoped(directory::SHARD_OF)
+            .bind(&[Param::Text(business.as_str().to_owned())])?;
+        let called = statement.start()?;
+        let result = statement.prepared(self.database(0)?)?.all().await?;
+        charge(&self.env, called, std::slice::from_ref(&result));
+        Ok(result.results::<Row>()?.into_iter().next().map(|row| row.shard))
+    }
+
+    fn database(&self, shard: Shard) -> worker::Result<&D1Database> {
+        self.shards
+            .get(usize::from(shard))
+            .ok_or_else(|| worker::Error::RustError(format!("no shard {shard} is bound (SHARDS)")))
+    }
+
+    /// Runs the statements in one transaction: one round trip, one query per statement. A batch
+    /// runs on one shard: its business's (every scoped statement in it must be the same
+    /// business's), or the one shard of an unscoped batch.
     pub async fn batch(&self, statements: Vec<Statement>) -> worker::Result<Vec<D1Result>> {
         for statement in &statements {
             statement.check()?;
         }
+        let mut target: Option<&Target> = None;
+        for statement in &statements {
+            target = match (target, &statement.target) {
+                (None, any) | (Some(Target::Shard(_) | Target::EveryShard), any @ Target::Business(_)) => {
+                    Some(any)
+                }
+                (Some(Target::Business(a)), Target::Business(b)) if a != b => {
+                    return Err(worker::Error::RustError(
+                        "a batch holds the statements of two businesses".to_owned(),
+                    ));
+                }
+                (kept, _) => kept,
+            };
+        }
+        let shard = match target {
+            None => return Ok(Vec::new()),
+            Some(Target::EveryShard) => {
+                return Err(worker::Error::RustError(
+                    "a batch of statements that are no one business's runs on one shard (Db::each_shard)"
+                        .to_owned(),
+                ));
+            }
+            Some(target) => self.shards_of(target).await?[0],
+        };
         let count = u32::try_from(statements.len()).unwrap_or(u32::MAX);
         self.env.charge(Resource::D1Query, count)?;
         self.env.charge_round_trip();
         let called = runtime::now().millis();
+        let database = self.database(shard)?;
         let statements = statements
-            .into_iter()
-            .map(|statement| statement.bound())
+            .iter()
+            .map(|statement| statement.prepared(database))
             .collect::<worker::Result<Vec<_>>>()?;
-        let results = self.inner.batch(statements).await?;
+        let results = database.batch(statements).await?;
         charge(&self.env, called, &results);
         Ok(results)
     }
 }
 
-/// A prepared statement, with what D1's limits look at.
+/// A statement, with what D1's limits look at; prepared on its shard when it runs.
 pub struct Statement {
-    inner: D1PreparedStatement,
+    sql: Rc<str>,
     sql_bytes: usize,
     /// The SQL's start, for the message of a statement over a limit.
     start: String,
     parameters: usize,
-    /// A scoped statement's business id, until [`Statement::bind`] binds it as `?1`.
-    scope: Option<JsValue>,
-    env: Env,
+    /// Its bound values, a scoped statement's business first.
+    values: Vec<JsValue>,
+    target: Target,
+    db: Db,
 }
 
 impl Statement {
     /// Binds `values` in order: from `?2` on for a scoped statement (its `?1` is the business),
     /// from `?1` for an unscoped one.
-    pub fn bind(self, values: &[Param]) -> worker::Result<Self> {
-        let all: Vec<JsValue> = self
-            .scope
-            .iter()
-            .cloned()
-            .chain(values.iter().map(js_value))
-            .collect();
-        Ok(Self {
-            inner: self.inner.bind(&all)?,
-            parameters: all.len(),
-            scope: None,
-            ..self
-        })
+    pub fn bind(mut self, values: &[Param]) -> worker::Result<Self> {
+        self.values.extend(values.iter().map(js_value));
+        self.parameters = self.values.len();
+        Ok(self)
     }
 
-    /// The runtime's statement with everything bound: a scoped statement that took no other
-    /// values is bound to its business here. (The runtime's statement is a handle: a clone is
-    /// not a copy.)
-    fn bound(&self) -> worker::Result<D1PreparedStatement> {
-        match &self.scope {
-            Some(business) => self.inner.clone().bind(std::slice::from_ref(business)),
-            None => Ok(self.inner.clone()),
+    /// The runtime's statement on `database`, everything bound.
+    fn prepared(&self, database: &D1Database) -> worker::Result<D1PreparedStatement> {
+        let statement = database.prepare(&*self.sql);
+        if self.values.is_empty() {
+            Ok(statement)
+        } else {
+            statement.bind(&self.values)
         }
     }
 
@@ -124,24 +260,56 @@ impl Statement {
 
     /// The rows as arrays of values (D1 tells no rows read for these).
     pub async fn raw<T: DeserializeOwned>(&self) -> worker::Result<Vec<Vec<T>>> {
-        let called = self.start()?;
-        let rows = self.bound()?.raw().await?;
-        charge(&self.env, called, &[]);
+        let shards = self.db.shards_of(&self.target).await?;
+        let mut rows = Vec::new();
+        for shard in shards {
+            let called = self.start()?;
+            rows.extend(self.prepared(self.db.database(shard)?)?.raw().await?);
+            charge(&self.db.env, called, &[]);
+        }
         Ok(rows)
     }
 
+    /// The statement's answer; on every shard, the answer of the one that has its rows (or
+    /// changed some), else the first shard's.
     pub async fn all(&self) -> worker::Result<D1Result> {
-        let called = self.start()?;
-        let result = self.bound()?.all().await?;
-        charge(&self.env, called, std::slice::from_ref(&result));
-        Ok(result)
+        self.answer(false).await
     }
 
     pub async fn run(&self) -> worker::Result<D1Result> {
-        let called = self.start()?;
-        let result = self.bound()?.run().await?;
-        charge(&self.env, called, std::slice::from_ref(&result));
-        Ok(result)
+        self.answer(true).await
+    }
+
+    async fn answer(&self, run: bool) -> worker::Result<D1Result> {
+        let shards = self.db.shards_of(&self.target).await?;
+        let asked = shards.iter().map(|shard| async move {
+            let called = self.start()?;
+            let statement = self.prepared(self.db.database(*shard)?)?;
+            let result = if run {
+                statement.run().await?
+            } else {
+                statement.all().await?
+            };
+            charge(&self.db.env, called, std::slice::from_ref(&result));
+            Ok::<_, worker::Error>(result)
+        });
+        let mut answers = Vec::with_capacity(shards.len());
+        for answer in join_all(asked).await {
+            answers.push(answer?);
+        }
+        if answers.len() == 1 {
+            return Ok(answers.remove(0));
+        }
+        let found = answers.iter().position(|result| {
+            result
+                .results::<serde_json::Value>()
+                .is_ok_and(|rows| !rows.is_empty())
+                || crate::db::changes(result) > 0
+        });
+        answers
+            .into_iter()
+            .nth(found.unwrap_or(0))
+            .ok_or_else(|| worker::Error::RustError("no shard is bound (SHARDS)".to_owned()))
     }
 
     /// D1 refuses a statement over its size or parameter limit in production; so do we, always.
@@ -153,8 +321,8 @@ impl Statement {
     /// Counts one statement run on its own; when it was called (ms), for [`charge`].
     fn start(&self) -> worker::Result<i64> {
         self.check()?;
-        self.env.charge(Resource::D1Query, 1)?;
-        self.env.charge_round_trip();
+        self.db.env.charge(Resource::D1Query, 1)?;
+        self.db.env.charge_round_trip();
         Ok(runtime::now().millis())
     }
 }

@@ -268,9 +268,9 @@ pub async fn keyword(
     }
     let counted = db
         .batch(vec![
-            db.unscoped(HOLDING)
+            db.on_tenants_shard(tenant, HOLDING)
                 .bind(&[text(&serde_json::to_string(&words)?)])?,
-            db.unscoped(AVERAGES),
+            db.on_tenants_shard(tenant, AVERAGES),
         ])
         .await?;
     let holding: HashMap<String, u64> = db::rows::<Holding>(&counted, 0)?

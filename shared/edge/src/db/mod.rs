@@ -17,6 +17,7 @@
 //! `statements.rs` holds the plans of the fixed statements to this (`WALKS`).
 
 mod d1;
+pub mod directory;
 #[cfg(test)]
 mod statements;
 
@@ -50,7 +51,7 @@ pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 pub mod webhook_events;
 
-pub use d1::{Db, Statement};
+pub use d1::{Db, Shard, Statement};
 
 use domain::error::ApiError;
 use domain::tenant::Tenant;

@@ -512,11 +512,6 @@ const UNSCOPED: &[(&str, &str, &str)] = &[
     ),
     // By a row's own id, after the row was read with its business.
     (
-        "channel_accounts",
-        "reseal",
-        "rows just read with their business, sealed again under the current key",
-    ),
-    (
         "crm_requests",
         "record_grant",
         "the connector's budget row, by the id of a connector read with its business",
@@ -853,6 +848,12 @@ fn a_lookup_by_keys_searches_each_key_and_never_walks_the_business() {
 /// `db` on `+business_id`). A new walk fails the test below until it finds its rows by a key or
 /// is added here with its reason; an entry no plan needs any more fails it too.
 const WALKS: &[(&str, &str, &str, &str)] = &[
+    (
+        "directory",
+        "SHARD_OF",
+        "business_shards",
+        "the directory's one row of a business: business_id is its key, not a tenant column",
+    ),
     (
         "channel_accounts",
         "channels",
