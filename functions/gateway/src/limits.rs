@@ -7,9 +7,9 @@
 //!   request rarely waits on the object; a key never gets more than its limit. A key whose burst is
 //!   under 20 leases one token at a time: every request asks its bucket, as a small limit must. The
 //!   object (the `rate-limiter` function's) reads the key's business's policy from D1 and keeps
-//!   it a minute, so a changed limit applies within a minute. Every response to a request with a key carries `X-RateLimit-Limit`,
-//!   `-Remaining` and `-Reset`; a request over the limit is answered 429 with `Retry-After` here,
-//!   without reaching its function.
+//!   it a minute, so a changed limit applies within a minute. Every response to a request with a
+//!   key carries `X-RateLimit-Limit`, `-Remaining` and `-Reset`; a request over the limit is
+//!   answered 429 with `Retry-After` here, without reaching its function.
 //! - Failed authentications (401 and 403: a bad key or admin token, a bad webhook signature, a
 //!   bad SSO token) are counted per client address in a Durable Object named by the address.
 //!   Once an address has used its budget, this isolate refuses its requests with 429 without

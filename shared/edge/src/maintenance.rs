@@ -164,7 +164,10 @@ fn failed(report: &mut SweepReport, part: &'static str, error: &ApiError) {
         "maintenance sweep: {part} failed, the next run tries again: {}",
         error.detail().unwrap_or(&error.body.message)
     );
-    report.failed.push(part);
+    // The sweep runs shard by shard: a part that fails on several is named once.
+    if !report.failed.contains(&part) {
+        report.failed.push(part);
+    }
 }
 
 /// The retention period this deployment set, or the default (with a warning when the setting
