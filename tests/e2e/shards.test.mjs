@@ -3,8 +3,8 @@
 // a user sees differs by shard, and the sweep visits every shard.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { admin, api, getCustomer, newBusiness, sync, unique } from './support.mjs';
-import { d1, d1Shards } from './store.mjs';
+import { admin, api, assertError, getCustomer, newBusiness, sync, unique } from './support.mjs';
+import { d1, d1Shards, holdShardOf } from './store.mjs';
 
 /**
  * The shard (its place in d1Shards' order) that holds each business's row, by id: one read a
@@ -83,6 +83,28 @@ describe('shards', () => {
     assert.equal(first.status, 201, first.text);
     const second = await admin('POST', `/admin/businesses/${b.id}/channel-accounts`, body);
     assert.equal(second.status, 409, `another shard's business cannot take the address: ${second.text}`);
+  });
+
+  test('a shard that does not answer: its businesses are told to try again, the others go on', async () => {
+    const [a, b] = await onTwoShards();
+    const email = `${unique('held')}@example.com`;
+    const held = await holdShardOf(a.id);
+    let refused;
+    try {
+      refused = await api(a.key, 'POST', '/api-customers-sync', { customers: [{ email, name: 'Waits' }] });
+      const other = await sync(b.key, [{ email, name: 'Goes on' }]);
+      assert.equal(other.results.created, 1, "the other shard's business writes as ever");
+      assert.equal((await getCustomer(b.key, 'email', email)).body.name, 'Goes on');
+    } finally {
+      await held.release();
+    }
+    assertError(refused, 503, 'service_unavailable', 'a write to the shard that does not answer');
+    assert.ok(Number(refused.headers.get('retry-after')) > 0, `Retry-After: ${refused.headers.get('retry-after')}`);
+    assert.ok(!/shard|SQLITE|D1/.test(refused.body.error.message), `no internals: ${refused.body.error.message}`);
+    assert.equal((await api(a.key, 'GET', `/api-customers?email=${encodeURIComponent(email)}`)).status, 404,
+      'nothing of the refused write was kept');
+    const retried = await sync(a.key, [{ email, name: 'Waits' }]);
+    assert.equal(retried.results.created, 1, 'the same write, tried again once the shard answers');
   });
 
   test('the sweep visits every shard', async () => {

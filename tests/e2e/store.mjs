@@ -84,6 +84,37 @@ export function d1(sql, params = []) {
 }
 
 /**
+ * Takes the write lock of the shard that holds `businessId`'s row and keeps it until the returned
+ * `release()`: that database then answers every writer "database is locked" (SQLITE_BUSY), as a
+ * D1 database that is busy or restarting fails its callers; its readers go on (write-ahead log).
+ */
+export async function holdShardOf(businessId) {
+  const [file] = shardFiles().filter((candidate) =>
+    run(candidate, 'SELECT count(*) FROM businesses WHERE id = ?', [businessId])[0][0] > 0);
+  if (!file) throw new Error(`no shard holds business ${businessId}`);
+  const child = spawn('python3', ['-u', '-c', HOLD, file], { stdio: ['pipe', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    child.stdout.once('data', resolve);
+    child.once('exit', (code) => reject(new Error(`holding the shard's lock failed (${code})`)));
+  });
+  return {
+    release: () => new Promise((resolve) => {
+      child.once('exit', resolve);
+      child.stdin.end();
+    }),
+  };
+}
+
+const HOLD = `
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=10, isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("held", flush=True)
+sys.stdin.read()
+db.execute("ROLLBACK")
+`;
+
+/**
  * A reader of D1 that keeps one Python process and one connection open a shard, for a test that
  * reads the store after each of hundreds of requests (starting Python per statement costs a tenth
  * of a second or more). `query(sql, params)` resolves to the rows, as arrays; `close()` ends it.

@@ -59,6 +59,15 @@ pub struct ErrorBody {
     pub field: Option<String>,
 }
 
+/// Marks the failure of a store that did not answer (`edge::db` puts it on a D1 failure for which
+/// `platform::d1_did_not_answer` holds), so that however the failure is wrapped on its way up, the
+/// request it ends is answered 503 with `Retry-After`, not 500: the data is there, out of reach
+/// for a moment, and the other shards' businesses go on.
+pub const DID_NOT_ANSWER: &str = "[did not answer]";
+
+/// When a client may try again after a store did not answer: D1 restarts a database in seconds.
+pub const RETRY_UNANSWERED_SECONDS: u32 = 10;
+
 /// An error on its way to becoming an HTTP response.
 ///
 /// Client errors carry their message to the client. Internal errors carry a private
@@ -154,9 +163,19 @@ impl ApiError {
     }
 
     /// Our fault. `context` says what we were doing, `cause` why it failed; both are logged only.
+    /// A cause that carries [`DID_NOT_ANSWER`] is not: that store was out of reach, and the
+    /// client is told to try again shortly (503 with `Retry-After`), whatever wrapped it on its way.
     pub fn internal(context: &str, cause: impl fmt::Display) -> Self {
-        let mut error = Self::new(ErrorCode::InternalError, "internal error");
-        error.detail = Some(format!("{context}: {cause}"));
+        let detail = format!("{context}: {cause}");
+        let mut error = if detail.contains(DID_NOT_ANSWER) {
+            Self::unavailable(
+                "the database that holds this data did not answer; try again shortly",
+                RETRY_UNANSWERED_SECONDS,
+            )
+        } else {
+            Self::new(ErrorCode::InternalError, "internal error")
+        };
+        error.detail = Some(detail);
         error
     }
 
@@ -213,6 +232,17 @@ fn error_example() -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_that_did_not_answer_is_a_503_to_try_again_wherever_it_was_wrapped() {
+        let cause = format!("reading a key: {DID_NOT_ANSWER} shard 1: D1_ERROR: Network connection lost.");
+        let error = ApiError::internal("syncing customers", cause);
+        assert_eq!(error.status(), 503);
+        assert_eq!(error.code(), ErrorCode::ServiceUnavailable);
+        assert_eq!(error.retry_after_seconds, Some(RETRY_UNANSWERED_SECONDS));
+        assert!(!error.body.message.contains("shard"), "{}", error.body.message);
+        assert!(error.detail().is_some_and(|detail| detail.contains("shard 1")));
+    }
 
     #[test]
     fn an_internal_error_hides_its_cause_from_the_client() {

@@ -52,6 +52,26 @@ pub const VECTORIZE_UPSERT: usize = 1_000;
 /// Results one Vectorize query may return with their metadata.
 pub const VECTORIZE_TOP_K: usize = 50;
 
+/// True when a D1 failure says the database did not answer (it is busy, overloaded, restarting or
+/// out of reach) rather than refused the SQL we sent: the first is worth trying again shortly, the
+/// second is our bug. The phrases are those of D1's list of errors
+/// (<https://developers.cloudflare.com/d1/observability/debug-d1/>: "Network connection lost",
+/// "… caused object to be reset", "… was reset", "D1 DB is overloaded", "internal error") and
+/// SQLite's own for a database another writer holds (`SQLITE_BUSY`, which the local stack reports
+/// inside an "internal error"). A violated constraint is never one of them.
+pub fn d1_did_not_answer(cause: &str) -> bool {
+    const UNANSWERED: [&str; 7] = [
+        "Network connection lost",
+        "to be reset",
+        "was reset",
+        "overloaded",
+        "internal error",
+        "database is locked",
+        "SQLITE_BUSY",
+    ];
+    !cause.contains("constraint failed") && UNANSWERED.iter().any(|phrase| cause.contains(phrase))
+}
+
 /// What an invocation uses of what is limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
@@ -170,6 +190,27 @@ pub fn check_statement(sql_bytes: usize, parameters: usize) -> Result<(), Exceed
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_that_did_not_answer_is_told_from_sql_it_refused() {
+        for cause in [
+            "D1_ERROR: Network connection lost.",
+            "D1_ERROR: D1 DB storage operation exceeded timeout which caused object to be reset.",
+            "D1_ERROR: D1 DB is overloaded. Too many requests queued.",
+            "D1_ERROR: Failed to parse body as JSON, got: Error: internal error; reference = x1",
+            "D1_ERROR: database is locked: SQLITE_BUSY",
+        ] {
+            assert!(d1_did_not_answer(cause), "{cause}");
+        }
+        for cause in [
+            "D1_ERROR: UNIQUE constraint failed: customers.business_id, customers.email: SQLITE_CONSTRAINT",
+            "D1_ERROR: no such table: customer: SQLITE_ERROR",
+            "D1_ERROR: near \"SELEC\": syntax error at offset 0: SQLITE_ERROR",
+            "D1_ERROR: NOT NULL constraint failed: batch_aborts.aborted (internal error)",
+        ] {
+            assert!(!d1_did_not_answer(cause), "{cause}");
+        }
+    }
 
     #[test]
     fn an_invocation_may_use_up_to_each_limit_and_no_more() {

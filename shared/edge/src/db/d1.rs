@@ -20,8 +20,9 @@
 use crate::db::{Param, directory};
 use crate::env::Env;
 use crate::runtime;
+use domain::error::DID_NOT_ANSWER;
 use domain::ids::BusinessId;
-use domain::platform::{Resource, check_statement};
+use domain::platform::{Resource, check_statement, d1_did_not_answer};
 use domain::tenant::Tenant;
 use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
@@ -160,7 +161,11 @@ impl Db {
             .unscoped(directory::SHARD_OF)
             .bind(&[Param::Text(business.as_str().to_owned())])?;
         let called = statement.start()?;
-        let result = statement.prepared(self.database(0)?)?.all().await?;
+        let result = statement
+            .prepared(self.database(0)?)?
+            .all()
+            .await
+            .map_err(|error| unanswered(0, error))?;
         charge(&self.env, called, std::slice::from_ref(&result));
         Ok(result.results::<Row>()?.into_iter().next().map(|row| row.shard))
     }
@@ -211,7 +216,10 @@ impl Db {
             .iter()
             .map(|statement| statement.prepared(database))
             .collect::<worker::Result<Vec<_>>>()?;
-        let results = database.batch(statements).await?;
+        let results = database
+            .batch(statements)
+            .await
+            .map_err(|error| unanswered(shard, error))?;
         charge(&self.env, called, &results);
         Ok(results)
     }
@@ -264,14 +272,17 @@ impl Statement {
         let mut rows = Vec::new();
         for shard in shards {
             let called = self.start()?;
-            rows.extend(self.prepared(self.db.database(shard)?)?.raw().await?);
+            let answer = self.prepared(self.db.database(shard)?)?.raw().await;
+            rows.extend(answer.map_err(|error| unanswered(shard, error))?);
             charge(&self.db.env, called, &[]);
         }
         Ok(rows)
     }
 
     /// The statement's answer; on every shard, the answer of the one that has its rows (or
-    /// changed some), else the first shard's.
+    /// changed some), even when another did not answer (what is looked up by a key no two
+    /// businesses share is found on the shard that has it); else the first failure, else the first
+    /// shard's answer.
     pub async fn all(&self) -> worker::Result<D1Result> {
         self.answer(false).await
     }
@@ -286,30 +297,31 @@ impl Statement {
             let called = self.start()?;
             let statement = self.prepared(self.db.database(*shard)?)?;
             let result = if run {
-                statement.run().await?
+                statement.run().await
             } else {
-                statement.all().await?
+                statement.all().await
             };
+            let result = result.map_err(|error| unanswered(*shard, error))?;
             charge(&self.db.env, called, std::slice::from_ref(&result));
             Ok::<_, worker::Error>(result)
         });
-        let mut answers = Vec::with_capacity(shards.len());
-        for answer in join_all(asked).await {
-            answers.push(answer?);
-        }
+        let mut answers = join_all(asked).await;
         if answers.len() == 1 {
-            return Ok(answers.remove(0));
+            return answers.remove(0);
         }
-        let found = answers.iter().position(|result| {
-            result
-                .results::<serde_json::Value>()
-                .is_ok_and(|rows| !rows.is_empty())
-                || crate::db::changes(result) > 0
+        let found = answers.iter().position(|answer| {
+            answer.as_ref().is_ok_and(|result| {
+                result
+                    .results::<serde_json::Value>()
+                    .is_ok_and(|rows| !rows.is_empty())
+                    || crate::db::changes(result) > 0
+            })
         });
+        let failed = answers.iter().position(Result::is_err);
         answers
             .into_iter()
-            .nth(found.unwrap_or(0))
-            .ok_or_else(|| worker::Error::RustError("no shard is bound (SHARDS)".to_owned()))
+            .nth(found.or(failed).unwrap_or(0))
+            .unwrap_or_else(|| Err(worker::Error::RustError("no shard is bound (SHARDS)".to_owned())))
     }
 
     /// D1 refuses a statement over its size or parameter limit in production; so do we, always.
@@ -324,6 +336,18 @@ impl Statement {
         self.db.env.charge(Resource::D1Query, 1)?;
         self.db.env.charge_round_trip();
         Ok(runtime::now().millis())
+    }
+}
+
+/// A D1 failure as the code above sees it: one that says the database did not answer is marked
+/// ([`DID_NOT_ANSWER`]: the request it ends is answered 503 with `Retry-After`), naming the shard;
+/// SQL that D1 refused stays as D1 said it (a violated constraint is read from it).
+fn unanswered(shard: Shard, error: worker::Error) -> worker::Error {
+    let cause = error.to_string();
+    if d1_did_not_answer(&cause) {
+        worker::Error::RustError(format!("{DID_NOT_ANSWER} shard {shard}: {cause}"))
+    } else {
+        error
     }
 }
 

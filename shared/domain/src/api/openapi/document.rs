@@ -547,7 +547,9 @@ fn error_statuses(function: &str, route: &Route, contract: &Contract) -> Vec<u16
         statuses.push(405);
     }
     if contract.internal_errors {
-        statuses.push(500);
+        // What fails on our side: our bug (500), or the database that holds the data not
+        // answering for a moment (503, `Retry-After`).
+        statuses.extend([500, 503]);
     }
     statuses.sort_unstable();
     statuses.dedup();
@@ -587,6 +589,7 @@ fn page_error(route: &Route, status: u16) -> Value {
         401 => "No token, or an unknown, expired or revoked one",
         403 => "Forbidden",
         404 => "Not found",
+        503 => "The database that holds the data did not answer; Retry-After says when to try again",
         _ => "Our fault, logged",
     };
     if route.method == api::Method::Head {
@@ -644,7 +647,7 @@ fn error_responses() -> Map<String, Value> {
         ),
         (
             "ServiceUnavailable",
-            "service_unavailable: a dependency is failing; Retry-After says when to retry",
+            "service_unavailable: a dependency is failing (a CRM, the embedder, or the database that holds the data did not answer); Retry-After says when to retry",
             true,
         ),
         (

@@ -8,7 +8,7 @@
 //! the `Idempotency-Key` parameter and the replay header, the rate-limit headers of a key's
 //! answers, and the errors every endpoint of its kind can give (401 for a credential, 400, 413,
 //! 415 and 422 for a JSON body, 404 for an id in the path, 409 while an idempotent request runs,
-//! 429 behind the gateway, 500).
+//! 429 behind the gateway, 500, and 503 when the database that holds the data does not answer).
 
 mod document;
 mod schema;
