@@ -33,6 +33,18 @@ pub enum Businesses {
     },
     /// One business, with its rate limit and the sites that may frame its inbox.
     Show { business_id: String },
+    /// Moves a business to another shard: pauses its writes (answered 503 meanwhile), copies its
+    /// rows, verifies, switches, then deletes the old copy. Takes a few minutes of waiting for
+    /// every isolate to see each change; stopped, it can be run again (it copies over).
+    ///
+    /// Example: crm-edge admin businesses move <business id> --to 1
+    #[command(verbatim_doc_comment)]
+    Move {
+        business_id: String,
+        /// The shard to move to, by number (the first is 0).
+        #[arg(long)]
+        to: u16,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,6 +132,31 @@ const ACCOUNTS: &[Column] = &[
     ("WEBHOOK PATH", "webhook_path"),
 ];
 
+/// Steps a move through to its end, telling each step on stderr: the last step's answer.
+fn move_business(step: &dyn Fn(Value) -> Result<Value, Failure>, to: u16) -> Result<Value, Failure> {
+    let mut cursor = Value::Null;
+    let mut rows = 0;
+    loop {
+        let answer = step(json!({ "to_shard": to, "cursor": cursor }))?;
+        let phase = answer["phase"].as_str().unwrap_or_default().to_owned();
+        rows += answer["rows"].as_u64().unwrap_or(0);
+        if phase == "done" {
+            return Ok(answer);
+        }
+        let wait = answer["wait_seconds"].as_u64().unwrap_or(0);
+        eprintln!(
+            "{phase}: {rows} rows so far{}",
+            if wait > 0 {
+                format!(", waiting {wait} s")
+            } else {
+                String::new()
+            }
+        );
+        std::thread::sleep(std::time::Duration::from_secs(wait));
+        cursor = answer["cursor"].clone();
+    }
+}
+
 pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure> {
     let call = |method: &str, path: String, body: Option<Value>| {
         client.call(method, &path, Credential::Admin, body.as_ref())
@@ -135,6 +172,12 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             }
             let answer = call("POST", "/admin/businesses".to_owned(), Some(body))?;
             let shown = output::fields(&answer, BUSINESS);
+            (answer, shown)
+        }
+        Command::Businesses(Businesses::Move { business_id, to }) => {
+            let path = format!("/admin/businesses/{}/move", segment(&business_id)?);
+            let answer = move_business(&|body| call("POST", path.clone(), Some(body)), to)?;
+            let shown = output::fields(&answer, &["business_id", "shard", "phase"]);
             (answer, shown)
         }
         Command::Businesses(Businesses::Show { business_id }) => {

@@ -3,7 +3,11 @@
 // a user sees differs by shard, and the sweep visits every shard.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { admin, api, assertError, getCustomer, newBusiness, sync, unique } from './support.mjs';
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ADMIN_TOKEN, BASE_URL, admin, api, assertError, getCustomer, newBusiness, sync, unique } from './support.mjs';
 import { d1, d1Shards, holdShardOf } from './store.mjs';
 
 /**
@@ -37,6 +41,24 @@ async function onTwoShards() {
     if (other) return [first, other].map((business) => ({ shard: placed.get(business.id), ...business }));
   }
   assert.fail('forty new businesses all landed on one shard');
+}
+
+const CLI = process.env.CRM_EDGE_CLI || join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'target', 'cli', 'crm-edge');
+const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+
+/** The shard (its number in SHARDS) the directory says a business lives on. */
+function directoryShard(id) {
+  const rows = d1('SELECT shard FROM business_shards WHERE business_id = ?', [id]);
+  assert.equal(rows.length, 1, `the directory has business ${id} once`);
+  return rows[0][0];
+}
+
+/** How many rows of each of a business's tables each shard holds, by the shards' file order. */
+function rowsOnEachShard(id) {
+  const tables = ['businesses WHERE id = ?', 'customers WHERE business_id = ?', 'customer_identities WHERE business_id = ?',
+    'api_keys WHERE business_id = ?', 'channel_accounts WHERE business_id = ?', 'audit_log WHERE business_id = ?'];
+  const sql = `SELECT ${tables.map((from) => `(SELECT count(*) FROM ${from})`).join(', ')}`;
+  return d1Shards(sql, tables.map(() => id)).map(([counts]) => counts);
 }
 
 describe('shards', () => {
@@ -86,7 +108,10 @@ describe('shards', () => {
   });
 
   test('a shard that does not answer: its businesses are told to try again, the others go on', async () => {
-    const [a, b] = await onTwoShards();
+    // The held shard is not the first, which holds the directory: while the first does not
+    // answer, a business no isolate has looked up lately cannot be placed, whatever its shard.
+    const [a, b] = (await onTwoShards()).sort((x, y) => directoryShard(y.id) - directoryShard(x.id));
+    assert.notEqual(directoryShard(a.id), 0);
     const email = `${unique('held')}@example.com`;
     const held = await holdShardOf(a.id);
     let refused;
@@ -105,6 +130,75 @@ describe('shards', () => {
       'nothing of the refused write was kept');
     const retried = await sync(a.key, [{ email, name: 'Waits' }]);
     assert.equal(retried.results.created, 1, 'the same write, tried again once the shard answers');
+  });
+
+  test('a business moves to another shard: its writes wait meanwhile, then everything of it is there and nothing is left behind', async () => {
+    const { id, key } = await newBusiness();
+    const emails = Array.from({ length: 230 }, (_, n) => `${unique(`m${n}`)}@example.com`);
+    const synced = await sync(key, emails.map((email, n) => ({ email, name: `Moved ${n}` })));
+    assert.equal(synced.results.created, emails.length);
+    const account = await admin('POST', `/admin/businesses/${id}/channel-accounts`, {
+      channel: 'whatsapp', provider: 'meta', address: `${Date.now()}${Math.floor(Math.random() * 1000)}`,
+      secrets: { app_secret: 's', verify_token: 'v', access_token: 't' },
+    });
+    assert.equal(account.status, 201, account.text);
+    const from = directoryShard(id);
+    const to = 1 - from;
+    const before = rowsOnEachShard(id);
+    const held = before.find((counts) => counts[0] === 1);
+    assert.ok(held && held[1] === emails.length, `all of it on one shard first: ${JSON.stringify(before)}`);
+
+    const path = `/admin/businesses/${id}/move`;
+    let step = await admin('POST', path, { to_shard: to });
+    assert.equal(step.status, 200, step.text);
+    assert.equal(step.body.phase, 'pausing');
+    assert.ok(step.body.wait_seconds > 0, step.text);
+    await sleep(step.body.wait_seconds);
+    // Every isolate has seen the pause: the business's writes wait, its reads go on.
+    const waiting = await api(key, 'POST', '/api-customers-sync', { customers: [{ email: `${unique('late')}@example.com`, name: 'Late' }] });
+    assertError(waiting, 503, 'service_unavailable', 'a write while the business is moved');
+    assert.ok(Number(waiting.headers.get('retry-after')) > 0);
+    assert.equal((await getCustomer(key, 'email', emails[7])).body.name, 'Moved 7', 'reads go on');
+    const another = await admin('POST', path, { to_shard: to, cursor: 'copy:99:0' });
+    assertError(another, 422, 'validation_failed', 'a cursor no step answered');
+
+    const phases = [];
+    let rows = 0;
+    for (let n = 0; n < 40 && step.body.phase !== 'done'; n += 1) {
+      if (step.body.wait_seconds > 0) await sleep(step.body.wait_seconds);
+      step = await admin('POST', path, { to_shard: to, cursor: step.body.cursor });
+      assert.equal(step.status, 200, step.text);
+      phases.push(step.body.phase);
+      rows += step.body.rows;
+    }
+    assert.equal(step.body.phase, 'done', `the move ends: ${phases.join(' ')}`);
+    assert.ok(phases.filter((phase) => phase === 'copying').length >= 2, `the copy took several bounded steps: ${phases.join(' ')}`);
+    assert.ok(phases.includes('switched'), phases.join(' '));
+    assert.ok(rows >= 2 * emails.length, `copied and deleted every row (${rows})`);
+    assert.equal(directoryShard(id), to, 'the directory names the new shard');
+
+    const after = rowsOnEachShard(id);
+    const there = after.find((counts) => counts[0] === 1);
+    const was = before.find((counts) => counts[0] === 1);
+    assert.deepEqual(there.slice(0, -1), was.slice(0, -1), 'every row is on the new shard');
+    assert.equal(there.at(-1), was.at(-1) + 1, 'the audit log too, and the move recorded in it');
+    assert.ok(after.filter((counts) => counts !== there).every((counts) => counts.every((count) => count === 0)),
+      `nothing is left on the old shard: ${JSON.stringify(after)}`);
+    assert.equal((await getCustomer(key, 'email', emails[200])).body.name, 'Moved 200', 'the same answers');
+    const written = await sync(key, [{ email: emails[0], name: 'Renamed after the move' }]);
+    assert.equal(written.results.updated, 1, 'writes go on, on the new shard');
+    const audit = await admin('GET', `/admin/businesses/${id}/audit-log`);
+    assert.ok(audit.body.entries.some((entry) => entry.action === 'business.moved'), audit.text);
+    assert.equal((await admin('POST', path, { to_shard: to })).body.phase, 'done', 'moving it where it is does nothing');
+
+    // The operator's command does the same, step after step, and back.
+    const moved = await promisify(execFile)(CLI, ['--json', 'admin', 'businesses', 'move', id, '--to', String(from)], {
+      env: { PATH: process.env.PATH, CRM_EDGE_CONFIG: '/nonexistent', CRM_EDGE_URL: BASE_URL, CRM_EDGE_ADMIN_TOKEN: ADMIN_TOKEN },
+    });
+    assert.equal(JSON.parse(moved.stdout).phase, 'done', moved.stderr);
+    assert.match(moved.stderr, /pausing.*\n(.|\n)*copying(.|\n)*switched/, moved.stderr);
+    assert.equal(directoryShard(id), from);
+    assert.equal((await getCustomer(key, 'email', emails[0])).body.name, 'Renamed after the move');
   });
 
   test('the sweep visits every shard', async () => {

@@ -85,8 +85,9 @@ export function d1(sql, params = []) {
 
 /**
  * Takes the write lock of the shard that holds `businessId`'s row and keeps it until the returned
- * `release()`: that database then answers every writer "database is locked" (SQLITE_BUSY), as a
- * D1 database that is busy or restarting fails its callers; its readers go on (write-ahead log).
+ * `release()`: that database then answers its statements "database is locked" (SQLITE_BUSY: the
+ * local simulator opens a transaction for reads too), as a D1 database that is busy or restarting
+ * fails its callers.
  */
 export async function holdShardOf(businessId) {
   const [file] = shardFiles().filter((candidate) =>

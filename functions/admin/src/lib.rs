@@ -12,6 +12,7 @@ mod channel_accounts;
 mod connectors;
 mod console_links;
 mod maintenance;
+mod moves;
 
 use domain::api::admin::{ADMIN, Admin};
 use edge::call;
@@ -53,6 +54,7 @@ async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<
         Admin::ListConsoleSessions | Admin::ListOwnConsoleSessions => call.run(console_links::list).await,
         Admin::RevokeConsoleSession | Admin::RevokeOwnConsoleSession => call.run(console_links::revoke).await,
         Admin::RunMaintenanceSweep => call.run(maintenance::sweep).await,
+        Admin::MoveBusiness => call.run(moves::step).await,
     })
     .await
 }

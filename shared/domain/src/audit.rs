@@ -37,6 +37,7 @@ impl Actor {
 pub enum Action {
     BusinessCreated,
     BusinessUpdated,
+    BusinessMoved,
     ApiKeyIssued,
     ApiKeyRevoked,
     ChannelAccountCreated,
@@ -61,6 +62,7 @@ impl Action {
         match self {
             Self::BusinessCreated => "business.created",
             Self::BusinessUpdated => "business.updated",
+            Self::BusinessMoved => "business.moved",
             Self::ApiKeyIssued => "api_key.issued",
             Self::ApiKeyRevoked => "api_key.revoked",
             Self::ChannelAccountCreated => "channel_account.created",

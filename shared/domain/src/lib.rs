@@ -36,6 +36,7 @@ pub mod query;
 pub mod rate_limit;
 pub mod retry_after;
 pub mod sealed;
+pub mod shard_move;
 pub mod sso;
 pub mod tenant;
 pub mod text;

@@ -24,6 +24,9 @@ const PLATFORM_LIMITS: &str = "PLATFORM_LIMITS";
 const SHARDS: &str = "SHARDS";
 /// The shards new businesses are placed on, by number (all of them where it is not set).
 const NEW_BUSINESS_SHARDS: &str = "NEW_BUSINESS_SHARDS";
+/// How long an isolate trusts what it read of the directory, in seconds (a minute where it is
+/// not set; the test stack shortens it so that moving a business is tested in seconds).
+const DIRECTORY_FRESH_SECONDS: &str = "DIRECTORY_FRESH_SECONDS";
 /// The function's name, for the usage line (`scripts/configure` sets it in every config).
 const FUNCTION: &str = "CRM_EDGE_FUNCTION";
 
@@ -105,7 +108,14 @@ impl Env {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(Db::new(shards, open, self.clone()))
+        let directory_fresh_ms = self
+            .inner
+            .var(DIRECTORY_FRESH_SECONDS)
+            .ok()
+            .and_then(|seconds| seconds.to_string().trim().parse::<i64>().ok())
+            .filter(|seconds| *seconds > 0)
+            .map_or(crate::db::directory::FRESH_MS, |seconds| seconds * 1000);
+        Ok(Db::new(shards, open, directory_fresh_ms, self.clone()))
     }
 
     // The handles below are counted when they are taken, one use each: take one for each

@@ -40,6 +40,7 @@ pub mod queue;
 pub mod runtime;
 pub mod secrets_key;
 pub mod send_queue;
+pub mod shard_move;
 pub mod sso_sessions;
 pub mod used_tokens;
 pub mod webhook_delivery;

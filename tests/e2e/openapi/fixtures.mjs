@@ -33,6 +33,10 @@ export async function makeFixtures() {
   const spareBusiness = await admin('POST', '/admin/businesses', { name: unique('spare') });
   assert.equal(spareBusiness.status, 201, `a spare business: ${spareBusiness.text}`);
   fixtures.spare_business_id = spareBusiness.body.id;
+  // And one for its moves between shards, which pause the moved business's writes.
+  const moving = await admin('POST', '/admin/businesses', { name: unique('moving') });
+  assert.equal(moving.status, 201, `a business to move: ${moving.text}`);
+  fixtures.moving_business_id = moving.body.id;
   const spare = await admin('POST', `/admin/businesses/${business.id}/api-keys`, { name: 'spare' });
   assert.equal(spare.status, 201, `a spare key: ${spare.text}`);
   fixtures.spare_key_id = spare.body.id;

@@ -159,6 +159,19 @@ function! {
     /// Run the maintenance sweep now
     RunMaintenanceSweep = post("/admin/maintenance/sweep", Admin)
         => |c| c.ok::<SweepReport>(200);
+    /// Move a business to another shard, one step
+    ///
+    /// Each call does the move's next bounded step and answers where it stands; call again with the
+    /// cursor it answered, after wait_seconds when it says so, until phase is done
+    /// (`crm-edge move-business` does). The business's writes are answered 503 from the pause until
+    /// the switch (a minute or two, and the copy). 409 when another move of the business is not
+    /// finished, or the copy did not verify (call again without a cursor: it starts over).
+    MoveBusiness = post("/admin/businesses/{business_id}/move", Admin)
+        => |c| c
+            .json::<MoveIn>()
+            .example(json!({ "to_shard": 1 }))
+            .ok::<MoveOut>(200)
+            .errors(&[409]);
     /// Issue a console link
     ///
     /// A link that opens the business's console once, within 15 minutes, into a session of 8 hours
@@ -705,6 +718,40 @@ pub struct ReplayIn {
 pub struct ReplayOut {
     pub contacts: usize,
     pub statuses: Vec<JobStatus>,
+}
+
+/// Where to move a business, and where the move stands.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MoveIn {
+    /// The shard to move to: its place in the deployment's list of shards, the first being 0.
+    pub to_shard: u16,
+    /// The cursor the last step answered; none to start, or to start the copy over.
+    pub cursor: Option<String>,
+}
+
+/// Where a move stands after a step.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct MoveOut {
+    pub business_id: BusinessId,
+    /// The shard the business lives on now.
+    pub shard: u16,
+    pub to_shard: u16,
+    /// pausing (waiting until every isolate holds the business's writes), copying, switched
+    /// (waiting until every isolate reads the new shard), deleting (the old copy), done.
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(extend("enum" = ["pausing", "copying", "switched", "deleting", "done"]))
+    )]
+    pub phase: &'static str,
+    /// Call again after this long.
+    pub wait_seconds: u32,
+    /// Rows this step copied or deleted.
+    pub rows: usize,
+    /// Hand it to the next step; none when the move is done.
+    pub cursor: Option<String>,
 }
 
 /// A console link just issued: the link is in this answer only.

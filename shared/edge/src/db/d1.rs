@@ -17,7 +17,8 @@
 //! of every shard, on all of them at once, answered by the shard that has its rows: a lookup by a
 //! key no two businesses share finds its row on one shard at most.
 
-use crate::db::{Param, directory};
+use crate::db::Param;
+use crate::db::directory::{self, Placement};
 use crate::env::Env;
 use crate::runtime;
 use domain::error::DID_NOT_ANSWER;
@@ -40,6 +41,8 @@ pub struct Db {
     open: Rc<[Shard]>,
     /// The one shard unscoped statements run on; `None`: every shard.
     only: Option<Shard>,
+    /// How long an isolate trusts what it read of the directory (ms).
+    directory_fresh_ms: i64,
     env: Env,
 }
 
@@ -52,9 +55,9 @@ enum Target {
 }
 
 impl Db {
-    /// The shards bound, in order, and those of them new businesses are placed on (all when
-    /// `open` names none that is bound).
-    pub(crate) fn new(shards: Vec<D1Database>, open: Vec<Shard>, env: Env) -> Self {
+    /// The shards bound, in order, those of them new businesses are placed on (all when `open`
+    /// names none that is bound), and how long an isolate trusts the directory (ms).
+    pub(crate) fn new(shards: Vec<D1Database>, open: Vec<Shard>, directory_fresh_ms: i64, env: Env) -> Self {
         let count = shards.len();
         let mut open: Vec<Shard> = open
             .into_iter()
@@ -67,6 +70,7 @@ impl Db {
             shards: shards.into(),
             open: open.into(),
             only: None,
+            directory_fresh_ms,
             env,
         }
     }
@@ -135,13 +139,28 @@ impl Db {
         }
     }
 
-    /// The shards a target names.
-    async fn shards_of(&self, target: &Target) -> worker::Result<Vec<Shard>> {
+    /// The shards a target names, for statements that `write` or only read. A business being
+    /// moved may not write: that fails as a database that did not answer does (503, try again).
+    async fn shards_of(&self, target: &Target, write: bool) -> worker::Result<Vec<Shard>> {
         Ok(match target {
-            Target::Business(business) => vec![directory::shard_of(self, business).await?],
+            Target::Business(business) => {
+                let placement = directory::placement(self, business).await?;
+                if placement.paused && write {
+                    return Err(worker::Error::RustError(format!(
+                        "{DID_NOT_ANSWER} business {} is being moved to another shard",
+                        business.as_str()
+                    )));
+                }
+                vec![placement.shard]
+            }
             Target::Shard(shard) => vec![*shard],
             Target::EveryShard => (0..self.shards.len() as Shard).collect(),
         })
+    }
+
+    /// How long an isolate trusts what it read of the directory (ms).
+    pub fn directory_fresh_ms(&self) -> i64 {
+        self.directory_fresh_ms
     }
 
     /// How many shards are bound.
@@ -149,12 +168,13 @@ impl Db {
         self.shards.len()
     }
 
-    /// The shard the directory says the business lives on (`None`: it has no entry), read on the
-    /// first shard. Called by `db::directory`, which keeps what it reads a while.
-    pub(crate) async fn read_directory(&self, business: &BusinessId) -> worker::Result<Option<Shard>> {
+    /// Where the directory says the business lives (`None`: it has no entry), read on the first
+    /// shard. Called by `db::directory`, which keeps what it reads a while.
+    pub(crate) async fn read_directory(&self, business: &BusinessId) -> worker::Result<Option<Placement>> {
         #[derive(serde::Deserialize)]
         struct Row {
             shard: Shard,
+            paused: i64,
         }
         let statement = self
             .directory()
@@ -167,7 +187,11 @@ impl Db {
             .await
             .map_err(|error| unanswered(0, error))?;
         charge(&self.env, called, std::slice::from_ref(&result));
-        Ok(result.results::<Row>()?.into_iter().next().map(|row| row.shard))
+        let placement = |row: Row| Placement {
+            shard: row.shard,
+            paused: row.paused != 0,
+        };
+        Ok(result.results::<Row>()?.into_iter().next().map(placement))
     }
 
     fn database(&self, shard: Shard) -> worker::Result<&D1Database> {
@@ -205,7 +229,10 @@ impl Db {
                         .to_owned(),
                 ));
             }
-            Some(target) => self.shards_of(target).await?[0],
+            Some(target) => {
+                let write = statements.iter().any(Statement::writes);
+                self.shards_of(target, write).await?[0]
+            }
         };
         let count = u32::try_from(statements.len()).unwrap_or(u32::MAX);
         self.env.charge(Resource::D1Query, count)?;
@@ -268,7 +295,7 @@ impl Statement {
 
     /// The rows as arrays of values (D1 tells no rows read for these).
     pub async fn raw<T: DeserializeOwned>(&self) -> worker::Result<Vec<Vec<T>>> {
-        let shards = self.db.shards_of(&self.target).await?;
+        let shards = self.db.shards_of(&self.target, self.writes()).await?;
         let mut rows = Vec::new();
         for shard in shards {
             let called = self.start()?;
@@ -292,7 +319,7 @@ impl Statement {
     }
 
     async fn answer(&self, run: bool) -> worker::Result<D1Result> {
-        let shards = self.db.shards_of(&self.target).await?;
+        let shards = self.db.shards_of(&self.target, self.writes()).await?;
         let asked = shards.iter().map(|shard| async move {
             let called = self.start()?;
             let statement = self.prepared(self.db.database(*shard)?)?;
@@ -322,6 +349,12 @@ impl Statement {
             .into_iter()
             .nth(found.or(failed).unwrap_or(0))
             .unwrap_or_else(|| Err(worker::Error::RustError("no shard is bound (SHARDS)".to_owned())))
+    }
+
+    /// Whether the statement may change rows: all but a plain SELECT.
+    fn writes(&self) -> bool {
+        let head = self.sql.trim_start().get(..6).unwrap_or_default();
+        !head.eq_ignore_ascii_case("select")
     }
 
     /// D1 refuses a statement over its size or parameter limit in production; so do we, always.

@@ -1,51 +1,124 @@
 //! The directory: which shard each business lives on (docs/scaling.md), kept on the first shard in
 //! `business_shards`. A business without an entry lives on the first shard: every business of a
 //! deployment that had one database. Each isolate keeps what it read for a minute, so a business's
-//! requests pay one directory read an isolate a minute, and a business moved to another shard is
-//! seen everywhere a minute after its entry changed (moving one pauses it that long first).
+//! requests pay one directory read an isolate a minute (`DIRECTORY_FRESH_SECONDS`), and a business
+//! moved to another shard (`crate::shard_move`) is seen everywhere that long after its entry
+//! changed: a move pauses the business that long before it copies, and waits that long after it
+//! switches before it deletes the old copy.
 
-use crate::db::{Db, Shard, number, text};
+use crate::db::{Db, Param, Shard, number, optional_number, text};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
+use domain::shard_move::Entry;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-/// How long an isolate trusts what it read.
-const FRESH_MS: i64 = 60_000;
+/// How long an isolate trusts what it read, unless `DIRECTORY_FRESH_SECONDS` says otherwise.
+pub const FRESH_MS: i64 = 60_000;
 /// Businesses an isolate remembers at most: past it, the stale go first, then everything.
 const MAX_KNOWN: usize = 10_000;
 
-pub(crate) const SHARD_OF: &str = "SELECT shard FROM business_shards WHERE business_id = ?1";
+pub(crate) const SHARD_OF: &str =
+    "SELECT shard, moving_to IS NOT NULL AS paused FROM business_shards WHERE business_id = ?1";
 
-thread_local! {
-    /// The shard of each business this isolate looked up, and when (ms).
-    static KNOWN: RefCell<HashMap<BusinessId, (Shard, i64)>> = RefCell::new(HashMap::new());
+/// Where a business lives, and whether its writes are paused (it is being moved).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Placement {
+    pub shard: Shard,
+    pub paused: bool,
 }
 
-/// The shard the business lives on.
-pub async fn shard_of(db: &Db, business: &BusinessId) -> worker::Result<Shard> {
+thread_local! {
+    /// Where each business this isolate looked up lives, and when it read it (ms).
+    static KNOWN: RefCell<HashMap<BusinessId, (Placement, i64)>> = RefCell::new(HashMap::new());
+}
+
+/// Where the business lives.
+pub async fn placement(db: &Db, business: &BusinessId) -> worker::Result<Placement> {
     if db.shard_count() == 1 {
-        return Ok(0);
+        return Ok(Placement::default());
     }
     let now = crate::runtime::now().millis();
     let known = KNOWN.with(|known| known.borrow().get(business).copied());
-    if let Some((shard, read_at)) = known
-        && now - read_at < FRESH_MS
+    if let Some((placement, read_at)) = known
+        && now - read_at < db.directory_fresh_ms()
     {
-        return Ok(shard);
+        return Ok(placement);
     }
-    let shard = db.read_directory(business).await?.unwrap_or(0);
+    let placement = db.read_directory(business).await?.unwrap_or_default();
+    remember(db, business, placement, now);
+    Ok(placement)
+}
+
+fn remember(db: &Db, business: &BusinessId, placement: Placement, now: i64) {
+    let fresh = db.directory_fresh_ms();
     KNOWN.with(|known| {
         let mut known = known.borrow_mut();
         if known.len() >= MAX_KNOWN {
-            known.retain(|_, (_, read_at)| now - *read_at < FRESH_MS);
+            known.retain(|_, (_, read_at)| now - *read_at < fresh);
             if known.len() >= MAX_KNOWN {
                 known.clear();
             }
         }
-        known.insert(business.clone(), (shard, now));
+        known.insert(business.clone(), (placement, now));
     });
-    Ok(shard)
+}
+
+/// The business's whole entry, read now (a business without one lives on the first shard).
+pub async fn entry(db: &Db, business: &BusinessId) -> Result<Entry, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        shard: Shard,
+        moving_to: Option<Shard>,
+        move_started_ms: Option<i64>,
+        moved_from: Option<Shard>,
+        switched_ms: Option<i64>,
+    }
+    let row = db
+        .directory()
+        .unscoped(
+            "SELECT shard, moving_to, move_started_ms, moved_from, switched_ms FROM business_shards \
+             WHERE business_id = ?1",
+        )
+        .bind(&[text(business.as_str())])?
+        .first::<Row>(None)
+        .await?;
+    Ok(row.map_or_else(Entry::default, |row| Entry {
+        shard: row.shard,
+        moving_to: row.moving_to,
+        move_started_ms: row.move_started_ms,
+        moved_from: row.moved_from,
+        switched_ms: row.switched_ms,
+    }))
+}
+
+/// Writes the business's entry as `entry` says (a business without one gets one).
+pub async fn record(db: &Db, business: &BusinessId, entry: &Entry) -> Result<(), ApiError> {
+    let shard = |shard: Option<Shard>| optional_number(shard.map(i64::from));
+    let values: [Param; 6] = [
+        text(business.as_str()),
+        number(i64::from(entry.shard)),
+        shard(entry.moving_to),
+        optional_number(entry.move_started_ms),
+        shard(entry.moved_from),
+        optional_number(entry.switched_ms),
+    ];
+    db.directory()
+        .unscoped(
+            "INSERT INTO business_shards (business_id, shard, moving_to, move_started_ms, moved_from, switched_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (business_id) DO UPDATE SET shard = excluded.shard, \
+             moving_to = excluded.moving_to, move_started_ms = excluded.move_started_ms, \
+             moved_from = excluded.moved_from, switched_ms = excluded.switched_ms",
+        )
+        .bind(&values)?
+        .run()
+        .await?;
+    let placement = Placement {
+        shard: entry.shard,
+        paused: entry.moving_to.is_some(),
+    };
+    remember(db, business, placement, crate::runtime::now().millis());
+    Ok(())
 }
 
 /// Records that a new business lives on `shard`, before any of its rows is written there.
@@ -55,11 +128,8 @@ pub async fn place(db: &Db, business: &BusinessId, shard: Shard) -> Result<(), A
         .bind(&[text(business.as_str()), number(i64::from(shard))])?
         .run()
         .await?;
-    KNOWN.with(|known| {
-        known
-            .borrow_mut()
-            .insert(business.clone(), (shard, crate::runtime::now().millis()))
-    });
+    let placement = Placement { shard, paused: false };
+    remember(db, business, placement, crate::runtime::now().millis());
     Ok(())
 }
 

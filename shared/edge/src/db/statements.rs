@@ -855,6 +855,12 @@ const WALKS: &[(&str, &str, &str, &str)] = &[
         "the directory's one row of a business: business_id is its key, not a tenant column",
     ),
     (
+        "directory",
+        "entry",
+        "business_shards",
+        "the directory's one row of a business, for a move: business_id is its key",
+    ),
+    (
         "channel_accounts",
         "channels",
         "channel_accounts",

@@ -1,0 +1,303 @@
+//! Moving a business to another shard (docs/scaling.md, `crm-edge move-business`): what is
+//! copied, in which order, and where a move stands. The operator's command drives it one bounded
+//! step at a time (`POST /admin/businesses/{id}/move`); each step reads the business's directory
+//! entry and the command's cursor and does the next part:
+//!
+//! 1. **pause**: the entry names the shard the business moves to; every isolate sees it within the
+//!    directory's freshness, and from then on the business's writes are answered 503;
+//! 2. **copy**: delete what an earlier copy that broke off left on the new shard, then copy every
+//!    table's rows of the business, parents first, in bounded steps;
+//! 3. **verify and switch**: each table holds as many of its rows on both shards; the entry then
+//!    names the new shard, and the pause ends there;
+//! 4. **delete the old copy** once every isolate has seen the switch (until then an isolate that
+//!    has not reads the old copy, which has not changed since the pause, and may not write it).
+
+use std::fmt;
+
+/// A table that holds a business's rows, as a move copies it.
+#[derive(Debug)]
+pub struct MovedTable {
+    pub name: &'static str,
+    /// The column that names the business (`id` for `businesses` itself).
+    pub business_column: &'static str,
+    /// An integer key the database numbers itself: the new shard numbers the copied rows afresh
+    /// (in their order), since another business may have the same numbers there.
+    pub renumbered: Option<&'static str>,
+}
+
+const fn table(name: &'static str) -> MovedTable {
+    MovedTable {
+        name,
+        business_column: "business_id",
+        renumbered: None,
+    }
+}
+
+const fn renumbered(name: &'static str, key: &'static str) -> MovedTable {
+    MovedTable {
+        name,
+        business_column: "business_id",
+        renumbered: Some(key),
+    }
+}
+
+/// Every table with a business's rows, each after the tables its foreign keys name: copied in
+/// this order, deleted in the reverse. The directory's tables (`business_shards`,
+/// `channel_addresses`) stay on the first shard and are not among them.
+pub const MOVED_TABLES: [MovedTable; 28] = [
+    MovedTable {
+        name: "businesses",
+        business_column: "id",
+        renumbered: None,
+    },
+    table("api_keys"),
+    table("audit_log"),
+    table("channel_accounts"),
+    table("console_sessions"),
+    table("customers"),
+    table("customer_identities"),
+    table("conversations"),
+    table("messages"),
+    table("attachments"),
+    table("sso_tokens"),
+    table("crm_connectors"),
+    table("crm_contacts"),
+    table("crm_inbound_events"),
+    table("crm_links"),
+    table("crm_satisfaction"),
+    renumbered("crm_sync_jobs", "seq"),
+    table("early_statuses"),
+    table("escalations"),
+    table("idempotency_keys"),
+    table("knowledge_sources"),
+    renumbered("knowledge_chunks", "seq"),
+    table("knowledge_links"),
+    table("knowledge_run_seen"),
+    table("webhook_endpoints"),
+    table("webhook_events"),
+    table("webhook_deliveries"),
+    renumbered("webhook_attempts", "id"),
+];
+
+/// Rows one step copies or deletes at most (each row one statement of the step's batch).
+pub const ROWS_PER_STEP: usize = 200;
+
+/// A shard's number, as the directory records it.
+pub type ShardNumber = u16;
+
+/// What the directory says of a business, as a move reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Entry {
+    pub shard: ShardNumber,
+    pub moving_to: Option<ShardNumber>,
+    pub move_started_ms: Option<i64>,
+    pub moved_from: Option<ShardNumber>,
+    pub switched_ms: Option<i64>,
+}
+
+/// What the next step of a move to `to` is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Record the pause in the directory.
+    Start,
+    /// Paused; not every isolate may know yet: wait this long.
+    Pausing { wait_ms: i64 },
+    /// Every isolate knows of the pause: copy (or verify and switch).
+    Copying,
+    /// Switched; not every isolate may know yet: wait this long before deleting the old copy.
+    Switched { wait_ms: i64 },
+    /// Delete the old copy on this shard.
+    Cleaning { from: ShardNumber },
+    /// The business lives on `to`, and nothing of it is left elsewhere.
+    Done,
+    /// Another move stands in the way; the message says which.
+    Conflict(String),
+}
+
+/// A little past the directory's freshness, for clocks that differ between isolates.
+const MARGIN_MS: i64 = 2_000;
+
+/// The next step of a move of a business whose entry is `entry` to shard `to`, at `now_ms`, when
+/// isolates trust what they read of the directory for `fresh_ms`.
+pub fn phase(entry: &Entry, to: ShardNumber, now_ms: i64, fresh_ms: i64) -> Phase {
+    let settled = |since: Option<i64>| since.unwrap_or(0) + fresh_ms + MARGIN_MS - now_ms;
+    match (entry.moving_to, entry.moved_from) {
+        (Some(moving_to), _) if moving_to != to => Phase::Conflict(format!(
+            "the business is being moved to shard {moving_to}: finish that move first"
+        )),
+        (Some(_), _) => match settled(entry.move_started_ms) {
+            wait_ms if wait_ms > 0 => Phase::Pausing { wait_ms },
+            _ => Phase::Copying,
+        },
+        (None, Some(from)) if entry.shard == to => match settled(entry.switched_ms) {
+            wait_ms if wait_ms > 0 => Phase::Switched { wait_ms },
+            _ => Phase::Cleaning { from },
+        },
+        (None, Some(from)) => Phase::Conflict(format!(
+            "the business's old copy on shard {from} is not deleted yet: finish its move to shard {} first",
+            entry.shard
+        )),
+        (None, None) if entry.shard == to => Phase::Done,
+        (None, None) => Phase::Start,
+    }
+}
+
+/// Where a copy or a deletion stands, as the operator's command hands it back step after step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    /// Deleting the business's rows of `MOVED_TABLES[table]` and of those before it, the last
+    /// first (a shard's leftovers before a copy, the old copy after a switch).
+    Delete { table: usize },
+    /// Copying `MOVED_TABLES[table]`'s rows past `after` (a rowid), then the tables after it.
+    Copy { table: usize, after: i64 },
+    /// Everything is copied: verify, then switch.
+    Verify,
+}
+
+impl Cursor {
+    /// Where deleting a business's rows from a shard starts: the last table.
+    pub const DELETE_ALL: Cursor = Cursor::Delete {
+        table: MOVED_TABLES.len() - 1,
+    };
+
+    /// Where copying starts.
+    pub const COPY_ALL: Cursor = Cursor::Copy { table: 0, after: 0 };
+
+    /// Reads a cursor as [`Cursor`]'s `Display` writes it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("cursor {text:?} is not one a move step answered");
+        let table = |index: &str| {
+            index
+                .parse::<usize>()
+                .ok()
+                .filter(|index| *index < MOVED_TABLES.len())
+                .ok_or_else(bad)
+        };
+        let mut parts = text.split(':');
+        let cursor = match (parts.next(), parts.next(), parts.next()) {
+            (Some("verify"), None, None) => Cursor::Verify,
+            (Some("delete"), Some(index), None) => Cursor::Delete { table: table(index)? },
+            (Some("copy"), Some(index), Some(after)) => Cursor::Copy {
+                table: table(index)?,
+                after: after.parse().map_err(|_| bad())?,
+            },
+            _ => return Err(bad()),
+        };
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        Ok(cursor)
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cursor::Delete { table } => write!(f, "delete:{table}"),
+            Cursor::Copy { table, after } => write!(f, "copy:{table}:{after}"),
+            Cursor::Verify => f.write_str("verify"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRESH: i64 = 60_000;
+
+    fn entry(shard: ShardNumber) -> Entry {
+        Entry {
+            shard,
+            ..Entry::default()
+        }
+    }
+
+    #[test]
+    fn a_move_pauses_waits_for_every_isolate_copies_switches_waits_again_and_cleans() {
+        let at_rest = entry(0);
+        assert_eq!(phase(&at_rest, 1, 1_000, FRESH), Phase::Start);
+        assert_eq!(phase(&at_rest, 0, 1_000, FRESH), Phase::Done, "already there");
+        let paused = Entry {
+            moving_to: Some(1),
+            move_started_ms: Some(1_000),
+            ..at_rest
+        };
+        assert_eq!(
+            phase(&paused, 1, 1_000, FRESH),
+            Phase::Pausing {
+                wait_ms: FRESH + MARGIN_MS
+            }
+        );
+        assert_eq!(
+            phase(&paused, 1, 1_000 + FRESH + MARGIN_MS, FRESH),
+            Phase::Copying
+        );
+        let switched = Entry {
+            shard: 1,
+            moved_from: Some(0),
+            switched_ms: Some(100_000),
+            ..Entry::default()
+        };
+        assert_eq!(
+            phase(&switched, 1, 100_000 + FRESH, FRESH),
+            Phase::Switched { wait_ms: MARGIN_MS }
+        );
+        assert_eq!(phase(&switched, 1, 200_000, FRESH), Phase::Cleaning { from: 0 });
+        assert_eq!(phase(&entry(1), 1, 200_000, FRESH), Phase::Done);
+    }
+
+    #[test]
+    fn a_move_does_not_start_over_another() {
+        let paused = Entry {
+            moving_to: Some(1),
+            move_started_ms: Some(0),
+            ..entry(0)
+        };
+        assert!(matches!(phase(&paused, 2, 0, FRESH), Phase::Conflict(_)));
+        let cleaning = Entry {
+            shard: 1,
+            moved_from: Some(0),
+            switched_ms: Some(0),
+            ..Entry::default()
+        };
+        assert!(matches!(phase(&cleaning, 0, 0, FRESH), Phase::Conflict(_)));
+    }
+
+    #[test]
+    fn a_cursor_reads_back_as_written_and_nothing_else_is_one() {
+        for cursor in [
+            Cursor::DELETE_ALL,
+            Cursor::COPY_ALL,
+            Cursor::Copy {
+                table: 7,
+                after: 12_345,
+            },
+            Cursor::Verify,
+        ] {
+            assert_eq!(Cursor::parse(&cursor.to_string()), Ok(cursor));
+        }
+        for text in [
+            "",
+            "copy:1",
+            "copy:x:1",
+            "copy:28:0",
+            "delete:-1",
+            "verify:1",
+            "copy:1:2:3",
+        ] {
+            assert!(Cursor::parse(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_businesses_row_is_copied_first_and_deleted_last() {
+        assert_eq!(MOVED_TABLES[0].name, "businesses");
+        assert_eq!(MOVED_TABLES[0].business_column, "id");
+        assert!(
+            MOVED_TABLES[1..]
+                .iter()
+                .all(|table| table.business_column == "business_id")
+        );
+    }
+}
