@@ -126,8 +126,11 @@ wasm_build_env() {
 # The wrangler config the local stack serves for a function: its wrangler.dev.toml when it has
 # Cloudflare-only bindings (scripts/configure), else the one it deploys with.
 dev_config_of() {
-  local dev="$ROOT/functions/$1/wrangler.dev.toml"
-  if [[ -f $dev ]]; then echo "$dev"; else config_of "$1"; fi
+  local dev="$ROOT/functions/$1/wrangler.dev.toml" shards="$ROOT/functions/$1/wrangler.shards.toml"
+  # A stack of CRM_EDGE_SHARDS shards (scripts/configure --local-shards wrote these).
+  if [[ -n ${CRM_EDGE_SHARDS:-} && -f $shards ]]; then echo "$shards"
+  elif [[ -f $dev ]]; then echo "$dev"
+  else config_of "$1"; fi
 }
 
 # The wrangler config of a function: the gateway's is the top-level one.
@@ -152,7 +155,8 @@ start_stack() {
   STACK_PID=$!
   set +m
   # shellcheck disable=SC2064
-  trap "kill -- -$STACK_PID 2>/dev/null || true; rm -rf '$state'" EXIT
+  STACK_STATE="$state"
+  trap stop_stack EXIT
   export CRM_EDGE_URL="http://127.0.0.1:$port" CRM_EDGE_PUBLIC_URL="http://localhost:$port" CRM_EDGE_STATE="$state"
   for _ in $(seq 1 120); do
     curl -sf "$CRM_EDGE_URL/health" >/dev/null 2>&1 && break
@@ -162,6 +166,14 @@ start_stack() {
   curl -sf "$CRM_EDGE_URL/health" >/dev/null || { cat "$STACK_LOG" >&2; die "the local stack did not become ready"; }
   CRM_EDGE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' "$ROOT/.dev.vars" | head -n 1)"
   export CRM_EDGE_ADMIN_TOKEN STACK_LOG
+}
+
+# Stops the stack start_stack started, and deletes its state.
+stop_stack() {
+  kill -- "-$STACK_PID" 2>/dev/null || true
+  # wrangler writes its state until it has exited.
+  for _ in $(seq 1 20); do kill -0 "$STACK_PID" 2>/dev/null || break; sleep 0.5; done
+  rm -rf "$STACK_STATE"
 }
 
 # Installs tests/fuzz/requirements.txt into .venv unless .venv already holds exactly that file's
@@ -195,12 +207,13 @@ apply_migrations() {
     [[ $old =~ ^[0-9a-z_]+\.sql$ && $new =~ ^[0-9a-z_]+\.sql$ ]] || die "migrations/renamed: '$old $new' is not two migration names"
     sql+=" UPDATE d1_migrations SET name = '$new' WHERE name = '$old';"
   done <"$ROOT/migrations/renamed"
-  local database
-  # Every shard (functions.toml's shards) has every migration.
+  local database config="$ROOT/functions/admin/wrangler.toml"
+  [[ -z ${CRM_EDGE_SHARDS:-} ]] || config="$ROOT/functions/admin/wrangler.shards.toml"
+  # Every shard (functions.toml's shards, or CRM_EDGE_SHARDS of them) has every migration.
   for database in $(python3 "$ROOT/scripts/configure" --databases); do
-    wrangler d1 execute "$database" "$@" -c "$ROOT/functions/admin/wrangler.toml" --command "$sql" >/dev/null \
+    wrangler d1 execute "$database" "$@" -c "$config" --command "$sql" >/dev/null \
       || die "recording renamed migrations in $database failed"
-    wrangler d1 migrations apply "$database" "$@" -c "$ROOT/functions/admin/wrangler.toml" >/dev/null \
+    wrangler d1 migrations apply "$database" "$@" -c "$config" >/dev/null \
       || die "applying the D1 migrations to $database failed"
   done
 }

@@ -158,6 +158,7 @@ describe('shards', () => {
     const waiting = await api(key, 'POST', '/api-customers-sync', { customers: [{ email: `${unique('late')}@example.com`, name: 'Late' }] });
     assertError(waiting, 503, 'service_unavailable', 'a write while the business is moved');
     assert.ok(Number(waiting.headers.get('retry-after')) > 0);
+    assert.match(waiting.body.error.message, /being moved/);
     assert.equal((await getCustomer(key, 'email', emails[7])).body.name, 'Moved 7', 'reads go on');
     const another = await admin('POST', path, { to_shard: to, cursor: 'copy:99:0' });
     assertError(another, 422, 'validation_failed', 'a cursor no step answered');

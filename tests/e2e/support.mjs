@@ -30,6 +30,25 @@ export const ADMIN_TOKEN = required('CRM_EDGE_ADMIN_TOKEN');
 /** The longest any single request may take before its test fails. */
 export const REQUEST_TIMEOUT_MS = 60_000;
 
+// The stack (wrangler dev) closes a connection left idle for five seconds. A test that works on
+// the store synchronously (store.mjs starts Python for each statement) holds the event loop all
+// that while, so the client has not seen such a close when it sends its next request on a pooled
+// connection, which then fails with "other side closed". After a pause that long with nothing in
+// flight, the pooled connections are let go (undici's global dispatcher, which Node's fetch uses,
+// replaced as undici's setGlobalDispatcher would) and the next request opens a new one.
+const IDLE_MS = 3_000;
+const GLOBAL_DISPATCHER = Symbol.for('undici.globalDispatcher.1');
+let inFlight = 0;
+let lastAnswer = Date.now();
+
+function dropIdleConnections() {
+  if (inFlight > 0 || Date.now() - lastAnswer < IDLE_MS) return;
+  const pooled = globalThis[GLOBAL_DISPATCHER];
+  if (!pooled) return;
+  globalThis[GLOBAL_DISPATCHER] = new pooled.constructor();
+  pooled.close().catch(() => {});
+}
+
 /** Parses a body as JSON when it is JSON, else leaves the text. */
 function parse(text) {
   if (text === '') return text;
@@ -57,15 +76,21 @@ export async function request(method, path, { body, headers = {} } = {}) {
   }
   // No request of this suite should take long: a hung request fails its test, not the run.
   init.signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+  dropIdleConnections();
+  inFlight += 1;
   let response;
+  let text;
   try {
     response = await fetch(`${BASE_URL}${path}`, init);
+    text = await response.text();
   } catch (error) {
     // fetch says only "fetch failed"; what failed (a reset, a refused connection) is its cause.
     const cause = error.cause ? `: ${error.cause.code ?? ''} ${error.cause.message ?? error.cause}` : '';
     throw new Error(`${method} ${path}: ${error.message}${cause}`, { cause: error });
+  } finally {
+    inFlight -= 1;
+    lastAnswer = Date.now();
   }
-  const text = await response.text();
   return { status: response.status, headers: response.headers, body: parse(text), text };
 }
 

@@ -65,6 +65,10 @@ pub struct ErrorBody {
 /// for a moment, and the other shards' businesses go on.
 pub const DID_NOT_ANSWER: &str = "[did not answer]";
 
+/// Marks a write refused because its business is being moved to another shard (`edge::db`), which
+/// is answered as [`DID_NOT_ANSWER`] is, with its own message.
+pub const BEING_MOVED: &str = "[being moved]";
+
 /// When a client may try again after a store did not answer: D1 restarts a database in seconds.
 pub const RETRY_UNANSWERED_SECONDS: u32 = 10;
 
@@ -172,6 +176,11 @@ impl ApiError {
                 "the database that holds this data did not answer; try again shortly",
                 RETRY_UNANSWERED_SECONDS,
             )
+        } else if detail.contains(BEING_MOVED) {
+            Self::unavailable(
+                "this business's data is being moved to another database; try again shortly",
+                RETRY_UNANSWERED_SECONDS,
+            )
         } else {
             Self::new(ErrorCode::InternalError, "internal error")
         };
@@ -242,6 +251,13 @@ mod tests {
         assert_eq!(error.retry_after_seconds, Some(RETRY_UNANSWERED_SECONDS));
         assert!(!error.body.message.contains("shard"), "{}", error.body.message);
         assert!(error.detail().is_some_and(|detail| detail.contains("shard 1")));
+        let moving = ApiError::internal("syncing customers", format!("{BEING_MOVED} business b1"));
+        assert_eq!(moving.status(), 503);
+        assert!(
+            moving.body.message.contains("being moved"),
+            "{}",
+            moving.body.message
+        );
     }
 
     #[test]

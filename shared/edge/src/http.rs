@@ -27,7 +27,8 @@ where
             if let Some(detail) = error.detail() {
                 let reference = runtime::random::<6>().map(hex::encode).unwrap_or_default();
                 console_error!("{method} {path} failed (ref {reference}): {detail}");
-                error.body.message = format!("internal error (ref {reference})");
+                // A store out of reach (503) keeps its message: what the client may do about it.
+                error.body.message = format!("{} (ref {reference})", error.body.message);
             }
             error_response(&error)
         }

@@ -21,7 +21,7 @@ use crate::db::Param;
 use crate::db::directory::{self, Placement};
 use crate::env::Env;
 use crate::runtime;
-use domain::error::DID_NOT_ANSWER;
+use domain::error::{BEING_MOVED, DID_NOT_ANSWER};
 use domain::ids::BusinessId;
 use domain::platform::{Resource, check_statement, d1_did_not_answer};
 use domain::tenant::Tenant;
@@ -140,14 +140,14 @@ impl Db {
     }
 
     /// The shards a target names, for statements that `write` or only read. A business being
-    /// moved may not write: that fails as a database that did not answer does (503, try again).
+    /// moved may not write: that fails as a database that does not answer does (503, try again).
     async fn shards_of(&self, target: &Target, write: bool) -> worker::Result<Vec<Shard>> {
         Ok(match target {
             Target::Business(business) => {
                 let placement = directory::placement(self, business).await?;
                 if placement.paused && write {
                     return Err(worker::Error::RustError(format!(
-                        "{DID_NOT_ANSWER} business {} is being moved to another shard",
+                        "{BEING_MOVED} business {} is being moved to another shard",
                         business.as_str()
                     )));
                 }

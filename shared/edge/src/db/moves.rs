@@ -163,20 +163,27 @@ mod tests {
     use crate::db::statements::migrated;
     use std::collections::BTreeSet;
 
-    #[test]
-    fn every_table_with_a_business_is_moved_parents_first_and_its_statements_prepare() {
-        let db = migrated();
-        let mut tables = db
-            .prepare(
-                "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c \
-                 WHERE m.type = 'table' AND c.name = 'business_id' AND m.name NOT LIKE '%_fts%'",
-            )
+    /// The first column of every row `sql` answers, as text.
+    fn texts(db: &rusqlite::Connection, sql: &str) -> Vec<String> {
+        db.prepare(sql)
             .and_then(|mut statement| {
                 statement
                     .query_map([], |row| row.get::<_, String>(0))?
-                    .collect::<Result<BTreeSet<_>, _>>()
+                    .collect::<Result<Vec<_>, _>>()
             })
-            .unwrap_or_else(|error| panic!("{error}"));
+            .unwrap_or_else(|error| panic!("{sql}: {error}"))
+    }
+
+    #[test]
+    fn every_table_with_a_business_is_moved_parents_first_and_its_statements_prepare() {
+        let db = migrated();
+        let mut tables: BTreeSet<String> = texts(
+            &db,
+            "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c \
+             WHERE m.type = 'table' AND c.name = 'business_id'",
+        )
+        .into_iter()
+        .collect();
         tables.insert("businesses".to_owned());
         for directory in ["business_shards", "channel_addresses"] {
             tables.remove(directory);
@@ -188,17 +195,10 @@ mod tests {
         );
 
         for (at, table) in MOVED_TABLES.iter().enumerate() {
-            let parents: Vec<String> = db
-                .prepare(&format!(
-                    "SELECT \"table\" FROM pragma_foreign_key_list('{}')",
-                    table.name
-                ))
-                .and_then(|mut statement| {
-                    statement
-                        .query_map([], |row| row.get::<_, String>(0))?
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .unwrap_or_else(|error| panic!("{error}"));
+            let parents = texts(
+                &db,
+                &format!("SELECT \"table\" FROM pragma_foreign_key_list('{}')", table.name),
+            );
             for parent in parents {
                 let before = MOVED_TABLES[..at].iter().any(|earlier| earlier.name == parent);
                 assert!(
@@ -207,14 +207,10 @@ mod tests {
                     table.name
                 );
             }
-            let columns: Vec<String> = db
-                .prepare(&format!("SELECT name FROM pragma_table_info('{}')", table.name))
-                .and_then(|mut statement| {
-                    statement
-                        .query_map([], |row| row.get::<_, String>(0))?
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .unwrap_or_else(|error| panic!("{error}"));
+            let columns = texts(
+                &db,
+                &format!("SELECT name FROM pragma_table_info('{}')", table.name),
+            );
             if let Some(key) = table.renumbered {
                 assert!(columns.iter().any(|column| column == key), "{}.{key}", table.name);
             }
