@@ -8,16 +8,22 @@
 //! (the sweep deleting expired rows, a console link opened by its hash): a copy they change
 //! fails its verification, and the command starts it over.
 
+use crate::audit::Audit;
 use crate::db::directory;
 use crate::db::{Db, Shard, moves};
+use crate::env::Env;
 use domain::api::admin::MoveOut;
+use domain::audit::Action;
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::shard_move::{Cursor, Entry, MOVED_TABLES, Phase, ROWS_PER_STEP, phase};
+use serde_json::json;
 
 /// The next step of moving `business` to shard `to`, from `cursor` (the last step's answer), at
-/// `now_ms`.
+/// `now_ms`. The step that switches records the move in the business's audit log, as `audit`.
 pub async fn step(
+    env: &Env,
+    audit: &Audit,
     db: &Db,
     business: &BusinessId,
     to: Shard,
@@ -79,6 +85,16 @@ pub async fn step(
                         switched_ms: Some(now_ms),
                     };
                     directory::record(db, business, &switched).await?;
+                    let detail = json!({ "from_shard": entry.shard, "to_shard": to });
+                    audit
+                        .record(
+                            env,
+                            business,
+                            Action::BusinessMoved,
+                            Some(business.as_str()),
+                            detail,
+                        )
+                        .await;
                     let wait_ms = db.directory_fresh_ms();
                     return Ok(MoveOut {
                         shard: to,
