@@ -27,7 +27,7 @@ async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<
 
 /// Takes the request whole: its caller is checked here, by a signed link or an API key.
 async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
-    let query = http::query(&req)?;
+    let query = http::query(&req);
     let id = query.get("id").and_then(AttachmentId::parse).ok_or_else(|| {
         ApiError::invalid(
             "id",

@@ -34,11 +34,7 @@ pub async fn inbox(req: Request, env: Env) -> Result<Response, ApiError> {
 }
 
 async fn page(req: &Request, env: &Env) -> worker::Result<Response> {
-    let token = req
-        .url()?
-        .query_pairs()
-        .find(|(name, _)| name == "token")
-        .map(|(_, value)| value.into_owned());
+    let token = http::query(req).get("token").map(str::to_owned);
     let resolved = match env.d1(DB) {
         Ok(db) => sso_sessions::resolve(&db, token.as_deref(), runtime::now()).await,
         Err(error) => Err(error.into()),

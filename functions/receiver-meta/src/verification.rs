@@ -9,7 +9,7 @@ use worker::{Headers, Request, Response};
 
 pub fn answer(req: &Request, account: &ChannelAccount) -> Result<Response, ApiError> {
     let verify_token = account.required_secret("verify_token")?;
-    let challenge = meta::answer_handshake(&http::query(req)?, verify_token)?;
+    let challenge = meta::answer_handshake(&http::query(req), verify_token)?;
     let headers = Headers::new();
     headers.set("content-type", "text/plain; charset=utf-8")?;
     headers.set("cache-control", "no-store")?;

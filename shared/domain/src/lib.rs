@@ -34,6 +34,7 @@ pub mod platform;
 pub mod providers;
 pub mod query;
 pub mod rate_limit;
+pub mod request_url;
 pub mod retry_after;
 pub mod sealed;
 pub mod shard_move;

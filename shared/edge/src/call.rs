@@ -455,7 +455,7 @@ impl FromCall for Params {
 /// The query string, decoded (`domain::query`).
 impl FromCall for query::Query {
     async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
-        http::query(call.request()?)
+        Ok(http::query(call.request()?))
     }
 }
 

@@ -5,6 +5,7 @@ use crate::Env;
 use crate::runtime;
 use domain::error::{ApiError, ErrorEnvelope};
 use domain::query::Query;
+use domain::request_url::{self, RequestUrl};
 use futures_util::StreamExt;
 use serde::Serialize;
 use worker::{Headers, Request, Response, console_error};
@@ -143,7 +144,7 @@ pub fn page_headers(content_type: &str, csp: &str, referrer_policy: &str) -> wor
 pub fn origin(req: &Request, env: &crate::Env) -> Result<String, ApiError> {
     match configured_origin(env)? {
         Some(origin) => Ok(origin),
-        None => Ok(req.url()?.origin().ascii_serialization()),
+        None => Ok(RequestUrl::split(&req.inner().url()).origin()),
     }
 }
 
@@ -158,35 +159,24 @@ pub fn configured_origin(env: &crate::Env) -> Result<Option<String>, ApiError> {
         .filter(|value| !value.trim().is_empty());
     configured
         .map(|value| {
-            parse_origin(&value).map_err(|reason| ApiError::internal("reading PUBLIC_BASE_URL", reason))
+            request_url::configured_origin(&value)
+                .map_err(|reason| ApiError::internal("reading PUBLIC_BASE_URL", reason))
         })
         .transpose()
-}
-
-/// An origin as a deployment writes it: http(s), a host, an optional port, nothing after.
-fn parse_origin(value: &str) -> Result<String, String> {
-    let url = worker::Url::parse(value.trim()).map_err(|error| format!("{value:?} is not a URL: {error}"))?;
-    let bare =
-        url.path() == "/" && url.query().is_none() && url.fragment().is_none() && url.username().is_empty();
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
-        return Err(format!(
-            "{value:?} must be an origin such as https://api.example.com"
-        ));
-    }
-    Ok(url.origin().ascii_serialization())
 }
 
 /// The URL a client called, as seen from the public origin: `origin(req, env)` followed by
 /// the request's path and query.
 pub fn public_url(req: &Request, env: &crate::Env) -> Result<String, ApiError> {
-    let url = req.url()?;
-    let query = url.query().map(|query| format!("?{query}")).unwrap_or_default();
-    Ok(format!("{}{}{query}", origin(req, env)?, url.path()))
+    let raw = req.inner().url();
+    let url = RequestUrl::split(&raw);
+    let query = url.query.map(|query| format!("?{query}")).unwrap_or_default();
+    Ok(format!("{}{}{query}", origin(req, env)?, url.path))
 }
 
 /// The request's query string, decoded.
-pub fn query(req: &Request) -> Result<Query, ApiError> {
-    Ok(Query::parse(req.url()?.query()))
+pub fn query(req: &Request) -> Query {
+    Query::parse(RequestUrl::split(&req.inner().url()).query)
 }
 
 /// True only in the local stack (`ALLOW_LOOPBACK_WEBHOOKS=true` in `.dev.vars`), where
