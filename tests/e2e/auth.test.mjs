@@ -132,12 +132,12 @@ describe('API key authentication', () => {
       const again = await api(key, 'GET', '/api/download-media?id=00000000-0000-4000-8000-000000000000');
       assertError(again, 401, 'unauthorized', 'an unknown key on download-media, before any attachment is looked up');
     }
-    const cached = new Set(kvKeys('api-key:v1:'));
-    const filled = keys.filter((key) => cached.has(`api-key:v1:${createHash('sha256').update(key).digest('hex')}`));
+    const cached = new Set(kvKeys('api-key:v2:'));
+    const filled = keys.filter((key) => cached.has(`api-key:v2:${createHash('sha256').update(key).digest('hex')}`));
     assert.deepEqual(filled, [], 'no unknown key has a KV entry');
     const { key } = await newBusiness();
     await api(key, 'POST', '/api-customers-batch-lookup', { emails: ['a@example.com'] });
-    assert.ok(kvKeys(`api-key:v1:${createHash('sha256').update(key).digest('hex')}`).length === 1, 'a known key is cached');
+    assert.ok(kvKeys(`api-key:v2:${createHash('sha256').update(key).digest('hex')}`).length === 1, 'a known key is cached');
   });
 
   test('a key issued after another was revoked works at once', async () => {

@@ -19,7 +19,6 @@ use domain::audit::Actor;
 use domain::error::ApiError;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
-use serde::{Deserialize, Serialize};
 use worker::Request;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -27,14 +26,14 @@ pub const CACHE_FRESHNESS_MS: i64 = 60_000;
 /// KV's shortest allowed expiry.
 const CACHE_TTL_SECONDS: u64 = 60;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct CachedKey {
     verified_at_ms: i64,
     /// `None`: no active key has this hash (unknown or revoked).
     tenant: Option<CachedTenant>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct CachedTenant {
     business_id: String,
     default_country: Option<String>,
@@ -45,6 +44,31 @@ impl CachedKey {
         let age = now.millis() - self.verified_at_ms;
         (0..CACHE_FRESHNESS_MS).contains(&age)
     }
+
+    /// A known key as KV keeps it: `<verified_at_ms> <business_id>[ <default_country>]`. Words,
+    /// not JSON, so that the key check, which every keyed request makes, carries no JSON reader
+    /// or writer of its own.
+    fn to_text(tenant: &CachedTenant, verified_at_ms: i64) -> String {
+        match &tenant.default_country {
+            Some(country) => format!("{verified_at_ms} {} {country}", tenant.business_id),
+            None => format!("{verified_at_ms} {}", tenant.business_id),
+        }
+    }
+
+    /// What [`CachedKey::to_text`] wrote; `None` for anything else (read as a miss).
+    fn from_text(text: &str) -> Option<Self> {
+        let mut words = text.split(' ');
+        let verified_at_ms = words.next()?.parse().ok()?;
+        let business_id = words.next().filter(|id| !id.is_empty())?.to_owned();
+        let default_country = words.next().map(str::to_owned);
+        words.next().is_none().then_some(Self {
+            verified_at_ms,
+            tenant: Some(CachedTenant {
+                business_id,
+                default_country,
+            }),
+        })
+    }
 }
 
 impl CachedTenant {
@@ -54,7 +78,7 @@ impl CachedTenant {
 }
 
 pub fn cache_key(hash: &ApiKeyHash) -> String {
-    format!("api-key:v1:{}", hash.as_str())
+    format!("api-key:v2:{}", hash.as_str())
 }
 
 /// A business that a request authenticated as, and who acted for it (the key, or the console
@@ -167,7 +191,8 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
     }
     let cache = env.kv(AUTH_CACHE)?;
     let key = cache_key(hash);
-    if let Ok(Some(cached)) = cache.get(&key).json::<CachedKey>().await
+    if let Ok(Some(text)) = cache.get(&key).text().await
+        && let Some(cached) = CachedKey::from_text(&text)
         && cached.is_fresh(now)
     {
         return Ok(cached);
@@ -177,15 +202,12 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
         UNKNOWN_KEYS.with(|unknown| unknown.borrow_mut().insert(hash.as_str(), now.millis()));
         return Ok(unknown());
     };
-    let fresh = CachedKey {
-        verified_at_ms: now.millis(),
-        tenant: Some(CachedTenant {
-            business_id: tenant.business_id.to_string(),
-            default_country: tenant.default_country.map(|country| country.code().to_owned()),
-        }),
+    let known = CachedTenant {
+        business_id: tenant.business_id.to_string(),
+        default_country: tenant.default_country.map(|country| country.code().to_owned()),
     };
     // A failed cache write costs only a later D1 read; the answer is still right.
-    if let Ok(put) = cache.put(&key, &fresh) {
+    if let Ok(put) = cache.put(&key, CachedKey::to_text(&known, now.millis())) {
         let _ = put.expiration_ttl(CACHE_TTL_SECONDS).execute().await;
     }
     // A revoke that ran while this lookup was writing: see the module's comment.
@@ -193,7 +215,10 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
         let _ = cache.delete(&key).await;
         return Ok(unknown());
     }
-    Ok(fresh)
+    Ok(CachedKey {
+        verified_at_ms: now.millis(),
+        tenant: Some(known),
+    })
 }
 
 thread_local! {
@@ -297,5 +322,38 @@ mod tests {
             default_country: None,
         };
         assert_eq!(corrupt.into_tenant(), None);
+    }
+
+    #[test]
+    fn a_known_key_is_cached_as_words_and_read_back_as_it_was() {
+        for country in [Some("DE".to_owned()), None] {
+            let tenant = CachedTenant {
+                business_id: "biz_0123456789abcdef".into(),
+                default_country: country,
+            };
+            let text = CachedKey::to_text(&tenant, 1_764_000_000_000);
+            let read = CachedKey::from_text(&text);
+            assert_eq!(
+                read,
+                Some(CachedKey {
+                    verified_at_ms: 1_764_000_000_000,
+                    tenant: Some(tenant),
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn anything_else_in_the_cache_is_a_miss() {
+        for text in [
+            "",
+            "1764000000000",
+            "1764000000000 ",
+            "soon biz_1",
+            "1764000000000 biz_1 DE extra",
+            r#"{"verified_at_ms":1764000000000,"tenant":{"business_id":"biz_1","default_country":null}}"#,
+        ] {
+            assert_eq!(CachedKey::from_text(text), None, "{text:?}");
+        }
     }
 }
