@@ -226,7 +226,8 @@ thread_local! {
     static UNKNOWN_KEYS: std::cell::RefCell<RecentSet> = std::cell::RefCell::new(RecentSet::default());
 }
 
-/// How many unknown keys an isolate remembers; past this the oldest half is forgotten.
+/// How many unknown keys an isolate remembers; past this, those added in the older half of the
+/// time the set spans are forgotten.
 const MAX_UNKNOWN_KEYS: usize = 4096;
 
 /// A bounded set of strings, each remembered for [`CACHE_FRESHNESS_MS`] after it was added.
@@ -246,9 +247,11 @@ impl RecentSet {
         self.added_ms
             .retain(|_, added| (0..CACHE_FRESHNESS_MS).contains(&(now_ms - *added)));
         if self.added_ms.len() >= MAX_UNKNOWN_KEYS {
-            let mut ages: Vec<i64> = self.added_ms.values().copied().collect();
-            ages.sort_unstable();
-            let cut = ages[ages.len() / 2];
+            // The older half of the span the set covers is forgotten (at least its oldest entry);
+            // a midpoint, not a median, so that no sorting code comes into every keyed function.
+            let oldest = self.added_ms.values().copied().min().unwrap_or(now_ms);
+            let newest = self.added_ms.values().copied().max().unwrap_or(now_ms);
+            let cut = oldest + (newest - oldest) / 2;
             self.added_ms.retain(|_, added| *added > cut);
         }
         self.added_ms.insert(item.to_owned(), now_ms);
