@@ -338,8 +338,9 @@ impl Statement {
         }
         let found = answers.iter().position(|answer| {
             answer.as_ref().is_ok_and(|result| {
+                // Counted, not read: each row is skipped as it is met.
                 result
-                    .results::<serde_json::Value>()
+                    .results::<serde::de::IgnoredAny>()
                     .is_ok_and(|rows| !rows.is_empty())
                     || crate::db::changes(result) > 0
             })
