@@ -80,10 +80,7 @@ pub fn configured_origin(value: &str) -> Result<String, String> {
         }
     };
     let port_ok = port.is_none_or(|port| {
-        !port.is_empty()
-            && port.len() <= 5
-            && port.bytes().all(|b| b.is_ascii_digit())
-            && port.parse::<u16>().is_ok()
+        port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()
     });
     if !host_ok || !port_ok {
         return Err(refused());

@@ -47,12 +47,14 @@ impl CachedKey {
 
     /// A known key as KV keeps it: `<verified_at_ms> <business_id>[ <default_country>]`. Words,
     /// not JSON, so that the key check, which every keyed request makes, carries no JSON reader
-    /// or writer of its own.
-    fn to_text(tenant: &CachedTenant, verified_at_ms: i64) -> String {
-        match &tenant.default_country {
+    /// or writer of its own. `None` for an unknown key: only known keys go to KV.
+    fn to_text(&self) -> Option<String> {
+        let tenant = self.tenant.as_ref()?;
+        let verified_at_ms = self.verified_at_ms;
+        Some(match &tenant.default_country {
             Some(country) => format!("{verified_at_ms} {} {country}", tenant.business_id),
             None => format!("{verified_at_ms} {}", tenant.business_id),
-        }
+        })
     }
 
     /// What [`CachedKey::to_text`] wrote; `None` for anything else (read as a miss).
@@ -202,12 +204,17 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
         UNKNOWN_KEYS.with(|unknown| unknown.borrow_mut().insert(hash.as_str(), now.millis()));
         return Ok(unknown());
     };
-    let known = CachedTenant {
-        business_id: tenant.business_id.to_string(),
-        default_country: tenant.default_country.map(|country| country.code().to_owned()),
+    let fresh = CachedKey {
+        verified_at_ms: now.millis(),
+        tenant: Some(CachedTenant {
+            business_id: tenant.business_id.to_string(),
+            default_country: tenant.default_country.map(|country| country.code().to_owned()),
+        }),
     };
     // A failed cache write costs only a later D1 read; the answer is still right.
-    if let Ok(put) = cache.put(&key, CachedKey::to_text(&known, now.millis())) {
+    if let Some(text) = fresh.to_text()
+        && let Ok(put) = cache.put(&key, text)
+    {
         let _ = put.expiration_ttl(CACHE_TTL_SECONDS).execute().await;
     }
     // A revoke that ran while this lookup was writing: see the module's comment.
@@ -215,10 +222,7 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
         let _ = cache.delete(&key).await;
         return Ok(unknown());
     }
-    Ok(CachedKey {
-        verified_at_ms: now.millis(),
-        tenant: Some(known),
-    })
+    Ok(fresh)
 }
 
 thread_local! {
@@ -330,19 +334,15 @@ mod tests {
     #[test]
     fn a_known_key_is_cached_as_words_and_read_back_as_it_was() {
         for country in [Some("DE".to_owned()), None] {
-            let tenant = CachedTenant {
-                business_id: "biz_0123456789abcdef".into(),
-                default_country: country,
+            let known = CachedKey {
+                verified_at_ms: 1_764_000_000_000,
+                tenant: Some(CachedTenant {
+                    business_id: "biz_0123456789abcdef".into(),
+                    default_country: country,
+                }),
             };
-            let text = CachedKey::to_text(&tenant, 1_764_000_000_000);
-            let read = CachedKey::from_text(&text);
-            assert_eq!(
-                read,
-                Some(CachedKey {
-                    verified_at_ms: 1_764_000_000_000,
-                    tenant: Some(tenant),
-                })
-            );
+            let read = known.to_text().and_then(|text| CachedKey::from_text(&text));
+            assert_eq!(read, Some(known));
         }
     }
 

@@ -142,10 +142,12 @@ pub fn page_headers(content_type: &str, csp: &str, referrer_policy: &str) -> wor
 /// links) and for checking signatures made over the URL a provider called (Twilio's):
 /// `PUBLIC_BASE_URL` where the deployment sets it, otherwise the origin of the request.
 pub fn origin(req: &Request, env: &crate::Env) -> Result<String, ApiError> {
-    match configured_origin(env)? {
-        Some(origin) => Ok(origin),
-        None => Ok(RequestUrl::split(&req.inner().url()).origin()),
-    }
+    origin_of(&RequestUrl::split(&req.inner().url()), env)
+}
+
+/// [`origin`] for a request whose URL is already split.
+fn origin_of(url: &RequestUrl, env: &crate::Env) -> Result<String, ApiError> {
+    Ok(configured_origin(env)?.unwrap_or_else(|| url.origin()))
 }
 
 /// `PUBLIC_BASE_URL`, where the deployment sets it: the only origin work done outside a request
@@ -171,7 +173,7 @@ pub fn public_url(req: &Request, env: &crate::Env) -> Result<String, ApiError> {
     let raw = req.inner().url();
     let url = RequestUrl::split(&raw);
     let query = url.query.map(|query| format!("?{query}")).unwrap_or_default();
-    Ok(format!("{}{}{query}", origin(req, env)?, url.path))
+    Ok(format!("{}{}{query}", origin_of(&url, env)?, url.path))
 }
 
 /// The request's query string, decoded.
