@@ -193,7 +193,7 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
     }
     let cache = env.kv(AUTH_CACHE)?;
     let key = cache_key(hash);
-    if let Ok(Some(text)) = cache.get(&key).text().await
+    if let Ok(Some(text)) = cache.text(&key).await
         && let Some(cached) = CachedKey::from_text(&text)
         && cached.is_fresh(now)
     {
@@ -212,10 +212,8 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
         }),
     };
     // A failed cache write costs only a later D1 read; the answer is still right.
-    if let Some(text) = fresh.to_text()
-        && let Ok(put) = cache.put(&key, text)
-    {
-        let _ = put.expiration_ttl(CACHE_TTL_SECONDS).execute().await;
+    if let Some(text) = fresh.to_text() {
+        let _ = cache.put_expiring(&key, &text, CACHE_TTL_SECONDS).await;
     }
     // A revoke that ran while this lookup was writing: see the module's comment.
     if crate::db::api_keys::tenant_of(&db, hash).await?.is_none() {

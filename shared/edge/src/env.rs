@@ -12,10 +12,10 @@
 //! invocation's limits, as on Cloudflare.
 
 use crate::db::Db;
+use crate::kv::Kv;
 use domain::platform::{Exceeded, Resource, Usage};
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::kv::KvStore;
 use worker::{Bucket, Fetcher, ObjectNamespace, Queue, console_log};
 
 /// The variable that turns enforcement on.
@@ -122,9 +122,9 @@ impl Env {
     // operation (a KV get, an R2 put, a queue send or batch, a call to a Worker or an object).
 
     /// The KV namespace bound as `name`, for one operation.
-    pub fn kv(&self, name: &str) -> worker::Result<KvStore> {
+    pub fn kv(&self, name: &str) -> worker::Result<Kv> {
         self.charge(Resource::KvOperation, 1)?;
-        self.inner.kv(name)
+        Kv::bound(&self.inner, name)
     }
 
     /// The queue bound as `name`, for one send (of a message or a batch).

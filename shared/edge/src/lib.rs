@@ -32,6 +32,7 @@ pub mod idempotency;
 pub mod inbound_media;
 pub mod ingest;
 pub mod knowledge;
+pub mod kv;
 pub mod maintenance;
 pub mod media_store;
 pub mod message_status;

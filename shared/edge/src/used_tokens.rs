@@ -16,16 +16,14 @@ use domain::providers::mailgun::webhook::UsedToken;
 
 /// True when the token was already accepted.
 pub async fn is_used(env: &Env, token: &UsedToken) -> Result<bool, ApiError> {
-    let stored = env.kv(WEBHOOK_NONCES)?.get(token.key()).text().await?;
+    let stored = env.kv(WEBHOOK_NONCES)?.text(token.key()).await?;
     Ok(stored.is_some())
 }
 
 /// Records the token as accepted, for [`UsedToken::TTL_SECONDS`].
 pub async fn record(env: &Env, token: &UsedToken) -> Result<(), ApiError> {
     env.kv(WEBHOOK_NONCES)?
-        .put(token.key(), "used")?
-        .expiration_ttl(UsedToken::TTL_SECONDS)
-        .execute()
+        .put_expiring(token.key(), "used", UsedToken::TTL_SECONDS)
         .await?;
     Ok(())
 }
