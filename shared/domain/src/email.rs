@@ -58,7 +58,7 @@ impl Email {
         if !(local_ok && domain_ok) {
             return Err(EmailError::Malformed);
         }
-        Ok(Self(candidate.to_lowercase()))
+        Ok(Self(crate::text::lowercase(candidate)))
     }
 
     pub fn as_str(&self) -> &str {

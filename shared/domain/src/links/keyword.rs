@@ -12,7 +12,7 @@ use std::collections::HashMap;
 pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|token| !token.is_empty())
-        .map(str::to_lowercase)
+        .map(crate::text::lowercase)
 }
 
 /// The words among `words` that can move a piece's BM25 score in an index of `indexed` pieces,

@@ -15,7 +15,7 @@ const MAX_REASON_CHARS: usize = 1_000;
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
-        .map(str::to_lowercase)
+        .map(crate::text::lowercase)
         .collect()
 }
 

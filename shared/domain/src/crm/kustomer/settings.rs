@@ -6,6 +6,7 @@ use super::mapping::FieldMapping;
 use crate::crm::fields::{base_url, object, refuse_unknown, secret, string};
 use crate::destination::Destination;
 use crate::error::ApiError;
+use crate::text::lowercase;
 use serde_json::{Value, json};
 use std::fmt;
 
@@ -348,10 +349,7 @@ fn escalation_phrases(value: &Value) -> Result<Vec<String>, ApiError> {
                 format!("{field} must contain a word: punctuation alone never matches"),
             ));
         }
-        if !phrases
-            .iter()
-            .any(|known| known.to_lowercase() == phrase.to_lowercase())
-        {
+        if !phrases.iter().any(|known| lowercase(known) == lowercase(phrase)) {
             phrases.push(phrase.to_owned());
         }
     }
