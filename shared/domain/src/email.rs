@@ -46,14 +46,14 @@ impl Email {
             && !local.contains("..")
             && local
                 .chars()
-                .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+                .all(|c| crate::text::is_alphanumeric(c) || "!#$%&'*+-/=?^_`{|}~.".contains(c));
         let domain_ok = domain.contains('.')
             && domain.split('.').all(|label| {
                 !label.is_empty()
                     && label.len() <= 63
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+                    && label.chars().all(|c| crate::text::is_alphanumeric(c) || c == '-')
             });
         if !(local_ok && domain_ok) {
             return Err(EmailError::Malformed);

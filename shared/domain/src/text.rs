@@ -42,6 +42,31 @@ fn lowercase_unicode(text: &str) -> String {
     js_sys::JsString::from(text).to_lower_case().into()
 }
 
+/// Whether `c` is a letter or a digit of any script (Unicode's Alphabetic or Numeric): what
+/// Rust's `char::is_alphanumeric` says. In a bundle JavaScript's regular expressions answer for a
+/// character outside ASCII (the same two properties), for the same reason as [`lowercase`].
+pub fn is_alphanumeric(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        is_alphanumeric_unicode(c)
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn is_alphanumeric_unicode(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn is_alphanumeric_unicode(c: char) -> bool {
+    thread_local! {
+        static LETTER_OR_DIGIT: js_sys::RegExp = js_sys::RegExp::new(r"^[\p{Alphabetic}\p{N}]$", "u");
+    }
+    let mut text = [0; 4];
+    LETTER_OR_DIGIT.with(|pattern| pattern.test(c.encode_utf8(&mut text)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +91,61 @@ mod tests {
             assert_eq!(lowercase(text), text.to_lowercase(), "{text}");
         }
         assert_eq!(lowercase("ΟΔΟΣ"), "οδος");
+    }
+
+    #[test]
+    fn letters_and_digits_are_those_of_every_script() {
+        for c in [
+            'a', 'Z', '7', 'é', 'ß', 'Ж', '日', '٣', 'Ⅻ', '_', '-', ' ', '@', '·', '€',
+        ] {
+            assert_eq!(is_alphanumeric(c), c.is_alphanumeric(), "{c}");
+        }
+    }
+
+    /// What a bundle asks JavaScript is what Rust says natively: every character's
+    /// [`is_alphanumeric`] and [`lowercase`], as Node (the JavaScript the tests run on) answers.
+    #[test]
+    fn javascript_and_rust_agree_on_every_character() {
+        const SCRIPT: &str = r"
+            const word = /^[\p{Alphabetic}\p{N}]$/u;
+            const out = [];
+            for (let c = 0x80; c <= 0x10ffff; c++) {
+              if (c >= 0xd800 && c <= 0xdfff) continue;
+              const text = String.fromCodePoint(c);
+              const lower = text.toLowerCase();
+              if (word.test(text) || lower !== text) {
+                out.push(`${c} ${word.test(text) ? 1 : 0} ${[...lower].map((l) => l.codePointAt(0)).join(',')}`);
+              }
+            }
+            console.log(out.join('\n'));
+        ";
+        let node = std::process::Command::new("node").args(["-e", SCRIPT]).output();
+        let Ok(node) = node.map(|output| String::from_utf8_lossy(&output.stdout).into_owned()) else {
+            panic!("node is needed to compare");
+        };
+        let mut rust = Vec::new();
+        for c in ('\u{80}'..=char::MAX).filter(|c| c.is_alphanumeric() || c.to_lowercase().ne(Some(*c))) {
+            let lower: Vec<String> = c
+                .to_string()
+                .to_lowercase()
+                .chars()
+                .map(|l| u32::from(l).to_string())
+                .collect();
+            rust.push(format!(
+                "{} {} {}",
+                u32::from(c),
+                u8::from(c.is_alphanumeric()),
+                lower.join(",")
+            ));
+        }
+        let node: std::collections::HashSet<&str> = node.lines().collect();
+        let ours: std::collections::HashSet<&str> = rust.iter().map(String::as_str).collect();
+        let differ: Vec<&&str> = ours.difference(&node).take(10).collect();
+        let only_node: Vec<&&str> = node.difference(&ours).take(10).collect();
+        assert!(
+            differ.is_empty() && only_node.is_empty(),
+            "Rust alone: {differ:?}; Node alone: {only_node:?}"
+        );
     }
 
     #[test]

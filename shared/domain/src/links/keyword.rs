@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 /// The lowercased word tokens of `text`.
 pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
+    text.split(|c: char| !crate::text::is_alphanumeric(c))
         .filter(|token| !token.is_empty())
         .map(crate::text::lowercase)
 }

@@ -13,7 +13,7 @@ const MAX_REASON_CHARS: usize = 1_000;
 /// The words of `text`, lowercased: runs of letters and digits, so that punctuation, spacing and
 /// case never decide whether a phrase matches.
 fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
+    text.split(|c: char| !crate::text::is_alphanumeric(c))
         .filter(|word| !word.is_empty())
         .map(crate::text::lowercase)
         .collect()

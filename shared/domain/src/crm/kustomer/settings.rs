@@ -343,7 +343,7 @@ fn escalation_phrases(value: &Value) -> Result<Vec<String>, ApiError> {
             ));
         }
         // Matching ignores punctuation, so a phrase without a letter or digit could never match.
-        if !phrase.chars().any(char::is_alphanumeric) {
+        if !phrase.chars().any(crate::text::is_alphanumeric) {
             return Err(ApiError::invalid(
                 &field,
                 format!("{field} must contain a word: punctuation alone never matches"),
