@@ -367,7 +367,7 @@ fn members(value: Option<&Value>) -> Option<&Map<String, Value>> {
 fn number(value: Option<&Value>) -> Option<f64> {
     match value? {
         Value::Number(number) => number.as_f64(),
-        Value::String(text) => text.trim().parse::<f64>().ok(),
+        Value::String(text) => crate::json::number_in_text(text),
         _ => None,
     }
     .filter(|number| number.is_finite() && *number >= 0.0)

@@ -279,7 +279,7 @@ impl Contact {
 fn lead_value(value: Option<&Value>) -> Option<f64> {
     match value? {
         Value::Number(number) => number.as_f64(),
-        Value::String(text) => text.trim().parse::<f64>().ok(),
+        Value::String(text) => crate::json::number_in_text(text),
         _ => None,
     }
     .filter(|v| v.is_finite() && (0.0..=MAX_LEAD_VALUE).contains(v))

@@ -453,10 +453,7 @@ fn custom_value(kind: CustomKind, value: &Value) -> Result<Value, String> {
         }
         CustomKind::Num => match value {
             Value::Number(number) => Ok(Value::Number(number.clone())),
-            Value::String(text) => text
-                .trim()
-                .parse::<f64>()
-                .ok()
+            Value::String(text) => crate::json::number_in_text(text)
                 .and_then(Number::from_f64)
                 .map(Value::Number)
                 .ok_or_else(|| "a string that is not a number".to_owned()),
