@@ -73,7 +73,13 @@ pub fn table_of(kind: EventType) -> &'static str {
 
 /// A SQL expression that is `arm(kind)` for each event row of that kind, `otherwise` else.
 fn by_kind(events: &[NewEvent], otherwise: &str, arm: impl Fn(EventType) -> String) -> String {
-    let kinds: std::collections::BTreeSet<EventType> = events.iter().map(|event| event.kind).collect();
+    // Each kind once, as first met (a handful at most: no set, no sorting code in the bundle).
+    let mut kinds: Vec<EventType> = Vec::new();
+    for event in events {
+        if !kinds.contains(&event.kind) {
+            kinds.push(event.kind);
+        }
+    }
     let arms: Vec<String> = kinds
         .into_iter()
         .map(|kind| format!("WHEN '{}' THEN {}", kind.as_str(), arm(kind)))
