@@ -23,8 +23,6 @@ async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<
         missed,
         async |operation, call| match operation {
             Console::GetConsolePage => Ok(pages::console()?),
-            Console::GetConsoleAssetJs => Ok(pages::asset(pages::Asset::Js)?),
-            Console::GetConsoleAssetCss => Ok(pages::asset(pages::Asset::Css)?),
             Console::GetConsoleSignIn => call.run(session::sign_in_page).await,
             Console::OpenConsoleLink => call.run(session::open).await,
             Console::GetConsoleSession => call.run(session::current).await,

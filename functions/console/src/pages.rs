@@ -1,13 +1,12 @@
-//! The console's page, its assets and its sign-in pages, compiled into the worker: nothing is
-//! fetched from elsewhere, so the page works offline and under a strict Content-Security-Policy.
+//! The console's page and its sign-in pages, compiled into the worker; the page's script and style
+//! (`public/`) are static files the gateway serves from this origin: nothing is fetched from
+//! elsewhere, so the page works offline and under a strict Content-Security-Policy.
 
 use domain::text::escape_html;
 use edge::http;
 use worker::{Headers, Response};
 
 const CONSOLE_HTML: &str = include_str!("assets/console.html");
-const CONSOLE_CSS: &str = include_str!("assets/console.css");
-const CONSOLE_JS: &str = include_str!("assets/console.js");
 const NOTICE_HTML: &str = include_str!("assets/notice.html");
 const SIGN_IN_HTML: &str = include_str!("assets/sign-in.html");
 
@@ -15,11 +14,6 @@ const SIGN_IN_HTML: &str = include_str!("assets/sign-in.html");
 /// business: clickjacking it would be worth a try).
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-pub enum Asset {
-    Css,
-    Js,
-}
 
 fn headers(content_type: &str) -> worker::Result<Headers> {
     // A link's token is in the sign-in page's address: no request to another site may be told it.
@@ -38,16 +32,6 @@ fn html(status: u16, body: String) -> worker::Result<Response> {
 
 pub fn console() -> worker::Result<Response> {
     html(200, CONSOLE_HTML.to_owned())
-}
-
-pub fn asset(asset: Asset) -> worker::Result<Response> {
-    let (body, content_type) = match asset {
-        Asset::Css => (CONSOLE_CSS, "text/css; charset=utf-8"),
-        Asset::Js => (CONSOLE_JS, "text/javascript; charset=utf-8"),
-    };
-    let headers = headers(content_type)?;
-    headers.set("cache-control", "public, max-age=300")?;
-    Ok(Response::ok(body)?.with_headers(headers))
 }
 
 /// The page a valid link opens: it names the business and asks to sign in.

@@ -1,6 +1,7 @@
 //! The gateway: the one public entry. It authenticates nothing and stores nothing; it hands each
 //! request to the function that owns its path, over a service binding, within the rate limits
-//! (`limits`), and serves `/health` and the API's contract, `/openapi.json`.
+//! (`limits`), and serves `/health`, the API's contract, `/openapi.json`, and the console page's
+//! script and style.
 
 mod limits;
 mod route_table;
@@ -24,7 +25,9 @@ async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiE
         Ok(routed) => {
             return match routed.operation {
                 Gateway::Health => http::json(200, &HealthOut { status: "ok" }),
-                Gateway::GetOpenApiDocument => openapi(req, &env).await,
+                Gateway::GetOpenApiDocument => static_file(req, &env, "application/json").await,
+                Gateway::GetConsoleAssetJs => static_file(req, &env, "text/javascript; charset=utf-8").await,
+                Gateway::GetConsoleAssetCss => static_file(req, &env, "text/css; charset=utf-8").await,
             };
         }
         Err(Miss::NotAllowed(allow)) => return Err(ApiError::method_not_allowed(allow)),
@@ -54,18 +57,21 @@ async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiE
     }
 }
 
-/// The API's contract, `openapi.json` as committed, from the gateway's static assets (it is a
-/// sixth of the bundle's size were it built in).
-async fn openapi(req: Request, env: &Env) -> Result<Response, ApiError> {
-    let document = env.assets("ASSETS")?.fetch_request(req).await?;
-    if document.status_code() != 200 {
+/// One of the gateway's static files (`[assets]`, copied there by scripts/build): the API's
+/// contract, `openapi.json` as committed (a sixth of the bundle's size were it built in), and the
+/// console page's script and style (more than a tenth of the console's).
+async fn static_file(req: Request, env: &Env, content_type: &str) -> Result<Response, ApiError> {
+    let path = req.path();
+    let file = env.assets("ASSETS")?.fetch_request(req).await?;
+    if file.status_code() != 200 {
         return Err(ApiError::internal(
-            "serving openapi.json",
-            format!("the gateway's assets answered {}", document.status_code()),
+            "serving a static file",
+            format!("the gateway's assets answered {} for {path}", file.status_code()),
         ));
     }
     let headers = worker::Headers::new();
-    headers.set("content-type", "application/json")?;
+    headers.set("content-type", content_type)?;
+    headers.set("x-content-type-options", "nosniff")?;
     headers.set("cache-control", "public, max-age=300")?;
-    Ok(document.with_headers(headers))
+    Ok(file.with_headers(headers))
 }

@@ -1,4 +1,4 @@
-//! The business console: its page and assets, opening a console link into a session, and the
+//! The business console: its page (its script and style are the gateway's, `api::gateway`), opening a console link into a session, and the
 //! session itself; their declarations and the shapes they answer with. What the console shows and
 //! changes, it reads and writes through the API's own endpoints with the session (`Caller`).
 
@@ -17,12 +17,6 @@ function! {
     /// is.
     GetConsolePage = get("/console", Anyone)
         => |c| c.ok_media(200, "text/html", json!({ "type": "string" })).described("The page").page().infallible();
-    /// The console's console.js
-    GetConsoleAssetJs = get("/console/assets/console.js", Anyone)
-        => |c| c.ok_media(200, "text/javascript", json!({ "type": "string" })).described("The asset").page().infallible();
-    /// The console's console.css
-    GetConsoleAssetCss = get("/console/assets/console.css", Anyone)
-        => |c| c.ok_media(200, "text/css", json!({ "type": "string" })).described("The asset").page().infallible();
     /// The page a console link opens
     ///
     /// Names the business and asks to sign in (a link is opened by the button, not by loading

@@ -1,5 +1,6 @@
-//! The gateway's own endpoints: its liveness and the API's contract. Every other path is
-//! forwarded to the function that declares it.
+//! The gateway's own endpoints: its liveness, the API's contract and the console page's script and
+//! style, all static files of its own (`[assets]`) but the first. Every other path is forwarded to
+//! the function that declares it.
 
 use crate::api::{Caller::*, get};
 use serde::Serialize;
@@ -22,6 +23,17 @@ function! {
         => |c| c
             .ok_media(200, "application/json", json!({ "type": "object" }))
             .described("The OpenAPI document, exactly as committed (openapi.json)");
+    /// The console's console.js
+    ///
+    /// The console page's script, a static file (functions/console/public/), served by the
+    /// gateway so that no bundle carries it.
+    GetConsoleAssetJs = get("/console/assets/console.js", Anyone)
+        => |c| c.ok_media(200, "text/javascript", json!({ "type": "string" })).described("The asset");
+    /// The console's console.css
+    ///
+    /// The console page's style, served as its script is.
+    GetConsoleAssetCss = get("/console/assets/console.css", Anyone)
+        => |c| c.ok_media(200, "text/css", json!({ "type": "string" })).described("The asset");
 }
 
 /// The gateway answers: it is up.
