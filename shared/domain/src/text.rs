@@ -1,4 +1,5 @@
-//! Text cut to a size a partner accepts, text put into a page, and text in lowercase.
+//! Text cut to a size a partner accepts, text put into a page, and text read as Unicode reads it
+//! (lowercase, letters and digits) without Rust's tables in a bundle.
 
 /// The first `max_chars` characters of `text`, ending with `marker` when something was cut, so
 /// that the result is never longer than `max_chars` and never split inside a character.
