@@ -191,9 +191,9 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
     if UNKNOWN_KEYS.with(|unknown| unknown.borrow().contains(hash.as_str(), now.millis())) {
         return Ok(unknown());
     }
-    let cache = env.kv(AUTH_CACHE)?;
+    // One KV handle per operation, each counted (`Env::kv`): the read, and on a miss the write.
     let key = cache_key(hash);
-    if let Ok(Some(text)) = cache.text(&key).await
+    if let Ok(Some(text)) = env.kv(AUTH_CACHE)?.text(&key).await
         && let Some(cached) = CachedKey::from_text(&text)
         && cached.is_fresh(now)
     {
@@ -212,12 +212,16 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
         }),
     };
     // A failed cache write costs only a later D1 read; the answer is still right.
-    if let Some(text) = fresh.to_text() {
+    if let Some(text) = fresh.to_text()
+        && let Ok(cache) = env.kv(AUTH_CACHE)
+    {
         let _ = cache.put_expiring(&key, &text, CACHE_TTL_SECONDS).await;
     }
     // A revoke that ran while this lookup was writing: see the module's comment.
     if crate::db::api_keys::tenant_of(&db, hash).await?.is_none() {
-        let _ = cache.delete(&key).await;
+        if let Ok(cache) = env.kv(AUTH_CACHE) {
+            let _ = cache.delete(&key).await;
+        }
         return Ok(unknown());
     }
     Ok(fresh)
