@@ -292,6 +292,7 @@ fn without_values(error: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     #[test]
     fn a_number_in_text_is_one_in_json_notation() {
@@ -304,7 +305,6 @@ mod tests {
             assert_eq!(number_in_text(not_one), None, "{not_one}");
         }
     }
-    use crate::error::ErrorCode;
 
     #[derive(Debug, serde::Deserialize)]
     struct Body {
