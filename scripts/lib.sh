@@ -33,7 +33,8 @@ CLI_BIN="$ROOT/target/cli/crm-edge"
 FUZZ_VENV="$ROOT/.venv"
 SCHEMATHESIS_VERSION=4.32.5
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Each step is stamped with the time it began, so that a run's log shows where its minutes went.
+say() { printf '\033[1m==> %s %s\033[0m\n' "$(date +%T)" "$*" >&2; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # Sets FUNCTIONS to every function in functions.toml, in the order wrangler dev takes their
