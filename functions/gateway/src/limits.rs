@@ -26,7 +26,8 @@ use edge::Env;
 use edge::{auth, http, runtime};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use worker::{Context, Headers, Method, Request, RequestInit, Response, console_error};
+use wasm_bindgen::JsValue;
+use worker::{Context, Headers, Method, Request, Response, console_error};
 
 /// The `rate-limiter` function's objects, bound to the gateway.
 pub const BINDING: &str = "RATE_LIMITER";
@@ -214,10 +215,8 @@ async fn refill_lease(env: Env, hash: String) {
 
 async fn ask(env: &Env, name: &str, ask: &Ask) -> Result<Answer, ApiError> {
     let stub = env.durable_object(BINDING)?.get_by_name(name)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(ask.to_line().into()));
-    let request = Request::new_with_init("https://rate-limiter/", &init)?;
+    let line = JsValue::from(ask.to_line());
+    let request = http::request(Method::Post, "https://rate-limiter/", None, Some(&line))?;
     let mut response = stub.fetch_with_request(request).await?;
     let line = response.text().await?;
     Answer::parse_line(&line).ok_or_else(|| {

@@ -6,8 +6,7 @@ use domain::error::ApiError;
 use domain::providers::mailgun::signed_fields::{self, FormType, SignatureFields};
 use domain::providers::mailgun::webhook::{self as mailgun, Attachment, Fields, SignedToken};
 use edge::http;
-use worker::js_sys::Uint8Array;
-use worker::{FormData, FormEntry, Headers, Method, Request, RequestInit};
+use worker::{FormData, FormEntry, Request};
 
 /// A POST's body, read but not yet parsed.
 pub struct RawForm {
@@ -38,17 +37,7 @@ impl RawForm {
     /// The whole form, parsed by the runtime. It takes the verified token so that it cannot be
     /// called before the signature was checked.
     pub async fn parse(self, url: &str, _verified: &SignedToken) -> Result<FormData, ApiError> {
-        let headers = Headers::new();
-        headers.set("content-type", &self.content_type)?;
-        let mut init = RequestInit::new();
-        // The bytes are copied to the runtime once, and our copy is dropped before it parses.
-        let body = Uint8Array::from(self.body.as_slice());
-        drop(self.body);
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.into()));
-        Request::new_with_init(url, &init)?
-            .form_data()
+        http::parse_form(url, &self.content_type, self.body)
             .await
             .map_err(|_| ApiError::malformed("the request body is not a well-formed form"))
     }

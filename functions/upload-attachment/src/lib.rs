@@ -7,9 +7,8 @@ use domain::media::{MAX_ATTACHMENT_BYTES, media_type_of};
 use domain::tenant::Tenant;
 use edge::call::{self, Body, ContentType, Created, Origin};
 use edge::media_store::{self, ATTACHMENTS};
-use edge::{DB, Env};
-use worker::wasm_bindgen::JsValue;
-use worker::{Context, FormEntry, Method, Request, RequestInit, Response, event};
+use edge::{DB, Env, http};
+use worker::{Context, FormEntry, Request, Response, event};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
@@ -61,7 +60,9 @@ async fn upload(
     ContentType(content_type): ContentType,
     Body(body): Body,
 ) -> Result<Created<UploadOut>, ApiError> {
-    let form = parse_form(&origin, &content_type.unwrap_or_default(), body).await?;
+    let form = http::parse_form(&origin, &content_type.unwrap_or_default(), body)
+        .await
+        .map_err(|_| ApiError::malformed("the multipart body could not be parsed"))?;
     let Some(FormEntry::File(file)) = form.get("file") else {
         return Err(ApiError::invalid(
             "file",
@@ -97,21 +98,4 @@ async fn upload(
             created_at: attachment.created_at,
         },
     }))
-}
-
-/// Parses a multipart body already read within the limit (the runtime's parser takes a request,
-/// made here at `url`).
-async fn parse_form(url: &str, content_type: &str, body: Vec<u8>) -> Result<worker::FormData, ApiError> {
-    let headers = worker::Headers::new();
-    headers.set("content-type", content_type)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from(worker::js_sys::Uint8Array::from(
-            body.as_slice(),
-        ))));
-    Request::new_with_init(url, &init)?
-        .form_data()
-        .await
-        .map_err(|_| ApiError::malformed("the multipart body could not be parsed"))
 }

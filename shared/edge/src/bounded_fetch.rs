@@ -3,16 +3,15 @@
 //! are read before the rest of the transfer is cancelled, so a peer streaming gigabytes costs
 //! nothing. Redirects are not followed; a 3xx is an answer like any other.
 
-use crate::Env;
+use crate::{Env, http};
 use domain::platform::Resource;
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 use std::pin::pin;
 use std::time::Duration;
 use worker::js_sys::Uint8Array;
-use worker::{
-    AbortController, AbortSignal, Date, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
-};
+use worker::wasm_bindgen::JsValue;
+use worker::{AbortController, AbortSignal, Date, Delay, Fetch, Headers, Method};
 
 /// What the peer said.
 pub struct Reply {
@@ -97,12 +96,8 @@ async fn call(
     for (name, value) in headers {
         outgoing_headers.set(name, value)?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(method)
-        .with_headers(outgoing_headers)
-        .with_redirect(RequestRedirect::Manual)
-        .with_body(body.map(|body| Uint8Array::from(body).into()));
-    let outgoing = Request::new_with_init(url, &init)?;
+    let body = body.map(|body| JsValue::from(Uint8Array::from(body)));
+    let outgoing = http::request(method, url, Some(&outgoing_headers), body.as_ref())?;
     let mut response = Fetch::Request(outgoing).send_with_signal(&signal).await?;
     let status = response.status_code();
     let retry_after = response.headers().get("retry-after")?;

@@ -26,7 +26,7 @@ use std::pin::pin;
 use std::time::Duration;
 use worker::{
     AbortController, AbortSignal, Bucket, ByteStream, Delay, Fetch, FixedLengthStream, Headers, Method,
-    Request, RequestInit, RequestRedirect, Response,
+    Response,
 };
 
 /// The queue binding (producer in the receivers, consumer in media-fetcher).
@@ -232,11 +232,7 @@ async fn follow(
         if let Some(value) = &hop.authorization {
             headers.set("authorization", value).map_err(transient)?;
         }
-        let mut init = RequestInit::new();
-        init.with_method(Method::Get)
-            .with_headers(headers)
-            .with_redirect(RequestRedirect::Manual);
-        let request = Request::new_with_init(&url, &init).map_err(transient)?;
+        let request = http::request(Method::Get, &url, Some(&headers), None).map_err(transient)?;
         let response = Fetch::Request(request)
             .send_with_signal(signal)
             .await
