@@ -1,5 +1,5 @@
 //! Requests in, responses out: bounded body reading, JSON responses, and the one place where an
-//! `ApiError` becomes an HTTP response.
+//! `ApiError` becomes an HTTP response; and the requests a worker makes itself (`request`).
 
 use crate::Env;
 use crate::runtime;
