@@ -250,13 +250,14 @@ mod tests {
             domain::api::owner(&view(&self.exact), &view(&self.prefixes), path).map(str::to_owned)
         }
 
-        /// The function that answers `method path`, None for the gateway: the gateway answers its
-        /// own endpoints first (its static files under the console's prefix among them), and hands
-        /// every other request on by [`Table::owner`].
+        /// The function that answers `method path`, None for the gateway: as the gateway does, it
+        /// answers a path it declares itself (its static files under the console's prefix among
+        /// them), with a 405 for a method it does not take there, and hands every other request on
+        /// by [`Table::owner`].
         fn answerer(&self, method: &str, path: &str) -> Option<String> {
             match domain::api::route(&domain::api::gateway::GATEWAY, method, path) {
-                Ok(_) => None,
-                Err(_) => self.owner(path),
+                Ok(_) | Err(domain::api::Miss::NotAllowed(_)) => None,
+                Err(domain::api::Miss::NotFound) => self.owner(path),
             }
         }
     }
