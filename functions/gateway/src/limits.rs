@@ -215,8 +215,8 @@ async fn refill_lease(env: Env, hash: String) {
 
 async fn ask(env: &Env, name: &str, ask: &Ask) -> Result<Answer, ApiError> {
     let stub = env.durable_object(BINDING)?.get_by_name(name)?;
-    let line = JsValue::from(ask.to_line());
-    let request = http::request(Method::Post, "https://rate-limiter/", None, Some(&line))?;
+    let asked = JsValue::from(ask.to_line());
+    let request = http::request(Method::Post, "https://rate-limiter/", None, Some(&asked))?;
     let mut response = stub.fetch_with_request(request).await?;
     let line = response.text().await?;
     Answer::parse_line(&line).ok_or_else(|| {
