@@ -2,6 +2,12 @@
 
 use domain::error::ApiError;
 use domain::time::Timestamp;
+use worker::js_sys::{self, Reflect};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::web_sys::Crypto;
+
+/// The most `crypto.getRandomValues` fills in one call (WebCrypto's quota).
+const RANDOM_VALUES_QUOTA: usize = 65_536;
 
 /// `SystemTime::now()` panics on wasm32-unknown-unknown; the JS clock is the runtime's clock.
 pub fn now() -> Timestamp {
@@ -12,7 +18,7 @@ pub fn now() -> Timestamp {
 /// for up to 64 KiB, where [`random`] in a loop would cross once per value).
 pub fn randoms<const N: usize>(count: usize) -> Result<Vec<[u8; N]>, ApiError> {
     let mut bytes = vec![0u8; N * count];
-    getrandom::getrandom(&mut bytes).map_err(|error| ApiError::internal("randomness", error))?;
+    fill_random(&mut bytes)?;
     Ok(bytes
         .chunks_exact(N)
         .map(|chunk| {
@@ -25,6 +31,25 @@ pub fn randoms<const N: usize>(count: usize) -> Result<Vec<[u8; N]>, ApiError> {
 
 pub fn random<const N: usize>() -> Result<[u8; N], ApiError> {
     let mut bytes = [0u8; N];
-    getrandom::getrandom(&mut bytes).map_err(|error| ApiError::internal("randomness", error))?;
+    fill_random(&mut bytes)?;
     Ok(bytes)
+}
+
+/// `bytes` filled by the runtime's cryptographic random source.
+fn fill_random(bytes: &mut [u8]) -> Result<(), ApiError> {
+    let failed = |error: JsValue| ApiError::internal("randomness", format!("{error:?}"));
+    let crypto = crypto().map_err(failed)?;
+    for chunk in bytes.chunks_mut(RANDOM_VALUES_QUOTA) {
+        crypto.get_random_values_with_u8_array(chunk).map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// The runtime's `crypto` (WebCrypto): random values here, `crypto.subtle` for sealing.
+pub(crate) fn crypto() -> Result<Crypto, JsValue> {
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))?;
+    if crypto.is_undefined() {
+        return Err(JsValue::from_str("the runtime has no crypto"));
+    }
+    Ok(crypto.unchecked_into::<Crypto>())
 }

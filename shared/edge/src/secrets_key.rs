@@ -6,10 +6,10 @@ use crate::Env;
 use crate::runtime;
 use domain::error::ApiError;
 use domain::sealed::{self, Key, Keyring, NONCE_LEN, OpenError, Opened, Place, Stored};
-use worker::js_sys::{self, Array, Object, Reflect, Uint8Array};
+use worker::js_sys::{Array, Object, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{AesGcmParams, Crypto, CryptoKey, SubtleCrypto};
+use worker::web_sys::{AesGcmParams, CryptoKey, SubtleCrypto};
 
 /// The Worker secret holding the keyring (`k2:<64 hex>,k1:<64 hex>`), set on every function that
 /// reads or writes a sealed column: provider, webhook, connector and link secrets, and the
@@ -92,11 +92,7 @@ pub async fn open(keys: &Keyring, place: &Place<'_>, stored: &str) -> Result<Ope
 
 /// The runtime's `crypto.subtle`.
 fn subtle() -> Result<SubtleCrypto, JsValue> {
-    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))?;
-    if crypto.is_undefined() {
-        return Err(JsValue::from_str("the runtime has no crypto"));
-    }
-    Ok(crypto.unchecked_into::<Crypto>().subtle())
+    Ok(runtime::crypto()?.subtle())
 }
 
 /// The key, for AES-GCM only and not extractable.
