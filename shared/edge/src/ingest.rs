@@ -8,11 +8,11 @@
 
 use crate::Env;
 use crate::db::Db;
-use crate::db::attachments::{NewPending, Pending};
+use crate::db::attachments::NewPending;
 use crate::db::channel_accounts::ChannelAccount;
 use crate::db::customers::NewSender;
 use crate::db::webhook_events::{self, Guard, NewEvent};
-use crate::inbound_media::{self, INBOUND_MEDIA, MediaFetch};
+use crate::inbound_media::{INBOUND_MEDIA, MediaFetch};
 use crate::media_store::{self, ATTACHMENTS};
 use crate::{DB, db, outbox, runtime};
 use domain::channel::{AddressKind, Channel, MessageStatus};
@@ -239,8 +239,9 @@ enum Stored {
     Queued,
 }
 
-/// Stores a file the webhook carried; records any other as pending and queues its fetch. When
-/// the queue refuses, the file is fetched here once, and marked failed if that fails too.
+/// Stores a file the webhook carried; records any other as pending and queues its fetch. A file
+/// the queue refuses stays pending: the sweep hands it to the media-fetcher (`maintenance`), as
+/// it does a file whose fetch was lost. A webhook's answer never waits on a provider's download.
 async fn store_media(
     env: &Env,
     db: &Db,
@@ -277,15 +278,8 @@ async fn store_media(
     let (filename, mime_type) = media.declared();
     let tenant = &account.tenant;
     let id = AttachmentId::generate(runtime::random()?);
-    let pending = Pending {
-        message_id: message_id.clone(),
-        account_id: account.id.clone(),
-        filename: clean_filename(filename.unwrap_or("attachment")),
-        mime_type: mime_type.unwrap_or_default().to_owned(),
-        storage_key: media_store::storage_key(tenant, &id),
-        source: serde_json::to_string(&media)
-            .map_err(|error| ApiError::internal("recording media source", error))?,
-    };
+    let source =
+        serde_json::to_string(&media).map_err(|error| ApiError::internal("recording media source", error))?;
     db::attachments::insert_pending(
         db,
         tenant,
@@ -293,10 +287,10 @@ async fn store_media(
             id: &id,
             message_id,
             account_id: &account.id,
-            filename: &pending.filename,
-            mime_type: &pending.mime_type,
-            storage_key: &pending.storage_key,
-            source: &pending.source,
+            filename: &clean_filename(filename.unwrap_or("attachment")),
+            mime_type: mime_type.unwrap_or_default(),
+            storage_key: &media_store::storage_key(tenant, &id),
+            source: &source,
             created_at: &runtime::now().to_rfc3339(),
         },
     )?
@@ -311,21 +305,9 @@ async fn store_media(
         Err(error) => Err(error),
     };
     if let Err(error) = queued {
-        console_error!("media {id} could not be queued ({error}); fetching it now, once");
-        let outcome = inbound_media::fetch_and_store(env, account, &pending).await;
-        let settled = match &outcome {
-            Ok((mime_type, size)) => Ok((mime_type.as_str(), *size)),
-            Err(failure) => Err(failure.reason()),
-        };
-        db::attachments::settle(db, tenant, &id, settled).await?;
-        // Settled either way: nothing is left for the fetcher, so the message's event is not held.
-        return match outcome {
-            Ok(_) => Ok(Stored::Now),
-            Err(failure) => Err(ApiError::internal(
-                "fetching media the queue refused",
-                failure.reason(),
-            )),
-        };
+        // Recorded as pending: the sweep hands it to the media-fetcher (`maintenance`), and the
+        // message's event waits for it as for any file still on its way.
+        console_error!("media {id} could not be queued ({error}); the sweep hands it over later");
     }
     Ok(Stored::Queued)
 }
