@@ -9,8 +9,9 @@ use crate::identify::{CustomerRef, Name, identify};
 use crate::ids::AttachmentId;
 
 use crate::phone::Country;
+use crate::request_url::RequestUrl;
 use serde::{Deserialize, Deserializer};
-use url::Url;
+use url::form_urlencoded;
 
 /// The seed's limit: at most this many files travel with one message (Twilio's own limit).
 pub const MAX_ATTACHMENTS: usize = 10;
@@ -192,18 +193,21 @@ fn attachment_ids(given: Vec<String>) -> Result<Vec<AttachmentId>, ApiError> {
 
 /// The id of an attachment named by a bare UUID, or by an http(s) URL whose `id` query
 /// parameter is one (the upload's `file_url`). Only the id is kept: providers are given links of
-/// this deployment, signed, whatever URL the client used.
+/// this deployment, signed, whatever URL the client used. Since nothing else of the URL is used
+/// (it is neither fetched nor stored), its query is split rather than the whole URL parsed, and
+/// the id must be a whole UUID however it is written.
 pub fn attachment_id(value: &str) -> Option<AttachmentId> {
     let value = value.trim();
     let canonical = AttachmentId::parse;
     if let Some(id) = canonical(value) {
         return Some(id);
     }
-    let url = Url::parse(value).ok()?;
-    if !matches!(url.scheme(), "https" | "http") {
+    let (scheme, _) = value.split_once("://")?;
+    if !(scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http")) {
         return None;
     }
-    url.query_pairs()
+    let query = RequestUrl::split(value).query?;
+    form_urlencoded::parse(query.as_bytes())
         .find(|(name, _)| name == "id")
         .and_then(|(_, id)| canonical(&id))
 }
@@ -572,6 +576,22 @@ mod tests {
                 None,
                 "an id that is not a UUID",
             ),
+            (
+                format!("HTTPS://files.example/?id={}#top", ID.replace('-', "%2D")),
+                Some(ID),
+                "a scheme in capitals, an id percent-encoded, a fragment after it",
+            ),
+            (
+                format!("https://x.example/#?id={ID}"),
+                None,
+                "an id in the fragment, not the query",
+            ),
+            (
+                format!("https://x.example/?id={ID}x"),
+                None,
+                "an id with more after it",
+            ),
+            (format!("/api/download-media?id={ID}"), None, "no scheme"),
         ];
         for (input, expected, description) in cases {
             assert_eq!(
