@@ -23,12 +23,13 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
         return Err(UsedToken::replayed());
     }
 
-    let form = raw.parse(req.url()?.as_str(), &token).await?;
+    let origin = http::origin(&req, env)?;
+    let form = raw.parse(&origin, &token).await?;
     let fields = form::fields(&form);
     let attachments = form::attachments(&form, fields.attachment_count()?).await?;
     let batch = mailgun::parse(&fields, &token, attachments)?;
     let received = batch.messages.len();
-    let report = ingest::ingest(env, account, batch, &http::origin(&req, env)?).await?;
+    let report = ingest::ingest(env, account, batch, &origin).await?;
     used_tokens::record(env, &used).await?;
     http::json(200, &MailReceivedOut { received, report })
 }
