@@ -305,8 +305,6 @@ async fn store_media(
         Err(error) => Err(error),
     };
     if let Err(error) = queued {
-        // Recorded as pending: the sweep hands it to the media-fetcher (`maintenance`), and the
-        // message's event waits for it as for any file still on its way.
         console_error!("media {id} could not be queued ({error}); the sweep hands it over later");
     }
     Ok(Stored::Queued)
