@@ -202,12 +202,11 @@ pub fn attachment_id(value: &str) -> Option<AttachmentId> {
     if let Some(id) = canonical(value) {
         return Some(id);
     }
-    let (scheme, _) = value.split_once("://")?;
-    if !(scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http")) {
+    let url = RequestUrl::split(value);
+    if !(url.scheme.eq_ignore_ascii_case("https") || url.scheme.eq_ignore_ascii_case("http")) {
         return None;
     }
-    let query = RequestUrl::split(value).query?;
-    form_urlencoded::parse(query.as_bytes())
+    form_urlencoded::parse(url.query?.as_bytes())
         .find(|(name, _)| name == "id")
         .and_then(|(_, id)| canonical(&id))
 }

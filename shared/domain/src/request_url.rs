@@ -7,10 +7,12 @@
 //! crate's parser out of every function that reads no other URL than its own request's.
 
 /// A request's URL in parts. Only for a URL the runtime serialized: a string from anyone else
-/// goes through a real parser.
+/// goes through a real parser, unless nothing of it but its scheme and query is read
+/// (`outgoing::attachment_id`, which keeps only a whole UUID from the query).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestUrl<'a> {
-    scheme: &'a str,
+    /// What precedes `://`, as written; empty when there is no `://`.
+    pub scheme: &'a str,
     /// `host[:port]`, without any user name or password.
     host: &'a str,
     /// From the first `/` after the host up to the query, `/` at the least.
