@@ -25,10 +25,10 @@ function rustFiles(dir) {
   });
 }
 
-/** A file's text before its tests. */
+/** A file's text before its unit tests (`#[cfg(test)] mod tests`): only they may use anything. */
 function withoutTests(path) {
   const text = readFileSync(path, 'utf8');
-  const at = text.indexOf('#[cfg(test)]');
+  const at = text.search(/#\[cfg\(test\)\]\s*mod\s+tests\b/);
   return at < 0 ? text : text.slice(0, at);
 }
 
@@ -41,12 +41,79 @@ function modulePath(src, path) {
 }
 
 /**
+ * What each module file re-exports and renames: `pub use d1::{Db, Shard};` makes `db::Db` the item
+ * of `db::d1`, and `use native as imp;` makes `imp` another name of the module `native` (both halves
+ * of a `cfg` count). Keyed by file, then by the name as the file offers it, each to the full module
+ * paths it stands for.
+ */
+function namesOf(src, files, byModule) {
+  const names = new Map();
+  for (const file of files) {
+    const here = modulePath(src, file);
+    const text = withoutTests(file).replace(/\/\/.*$/gm, '');
+    const own = new Map();
+    const add = (name, full) => own.set(name, [...(own.get(name) ?? []), full]);
+    const absolute = (path) => {
+      const parts = path.split('::').filter(Boolean);
+      if (parts[0] === 'crate') return parts.slice(1);
+      let base = [...here];
+      let at = 0;
+      while (parts[at] === 'super') {
+        base = base.slice(0, -1);
+        at += 1;
+      }
+      if (parts[at] === 'self') at += 1;
+      else if (at === 0 && !byModule.has([...here, parts[0]].join('::'))) return null;
+      return [...base, ...parts.slice(at)];
+    };
+    for (const [, path, alias] of text.matchAll(/^\s*(?:pub(?:\([^)]*\))?\s+)?use\s+([\w:]+?)\s+as\s+(\w+)\s*;/gm)) {
+      const full = absolute(path);
+      if (full) add(alias, full);
+    }
+    for (const [, head, group] of text.matchAll(/^\s*pub(?:\([^)]*\))?\s+use\s+([\w:]+?)::\{([^;]*?)\};/gm)) {
+      const base = absolute(head);
+      if (!base) continue;
+      for (const item of group.split(',').map((item) => item.trim()).filter(Boolean)) {
+        const [name, alias] = item.split(/\s+as\s+/);
+        if (name === 'self' || name.includes('{')) continue;
+        add(alias ?? name.split('::').at(-1), [...base, ...name.split('::')]);
+      }
+    }
+    for (const [, path, alias] of text.matchAll(/^\s*pub(?:\([^)]*\))?\s+use\s+([\w:]+::\w+)(?:\s+as\s+(\w+))?\s*;/gm)) {
+      const full = absolute(path);
+      if (full) add(alias ?? full.at(-1), full);
+    }
+    names.set(file, own);
+  }
+  return names;
+}
+
+/**
+ * The files a full module path (`db::Db`, `runtime::Request`) reaches: the file of its longest
+ * module, or, where that module re-exports or renames the next name, the files that name stands
+ * for, followed as far as they go.
+ */
+function filesOf(full, byModule, names, depth = 0) {
+  for (let n = full.length; n >= 0; n -= 1) {
+    const file = byModule.get(full.slice(0, n).join('::'));
+    if (!file) continue;
+    const next = full[n];
+    const standsFor = next === undefined || depth > 16 ? undefined : names.get(file)?.get(next);
+    if (!standsFor) return [file];
+    return standsFor.flatMap((target) => filesOf([...target, ...full.slice(n + 1)], byModule, names, depth + 1));
+  }
+  return [];
+}
+
+/**
  * The crate's files as a graph: an edge from a file to each file of the same crate whose items it
- * names (`crate::a::b::Item`, `super::x`, `self::y`), by the longest module path that is a file.
+ * names (`crate::a::b::Item`, `super::x`, `self::y`), by the longest module path that is a file,
+ * through re-exports (`pub use`) and renamed modules to the file that holds the item.
  */
 function importGraph(src) {
   const files = rustFiles(src);
   const byModule = new Map(files.map((file) => [modulePath(src, file).join('::'), file]));
+  const names = namesOf(src, files, byModule);
   const graph = new Map();
   for (const file of files) {
     const here = modulePath(src, file);
@@ -74,15 +141,12 @@ function importGraph(src) {
         if (parts[at] === 'self') at += 1;
       }
       const full = [...base, ...parts.slice(at)];
-      for (let n = full.length; n >= 0; n -= 1) {
-        const target = byModule.get(full.slice(0, n).join('::'));
-        if (target) {
-          // A module naming its own submodules (declaring them, re-exporting their items) is how
-          // Rust builds the tree, not a dependency: only the other direction counts.
-          const child = isModRoot && n > here.length && here.every((part, i) => full[i] === part);
-          if (target !== file && !child) targets.add(target);
-          break;
-        }
+      for (const target of filesOf(full, byModule, names)) {
+        // A module naming its own submodules (declaring them, re-exporting their items) is how
+        // Rust builds the tree, not a dependency: only the other direction counts.
+        const within = modulePath(src, target);
+        const child = isModRoot && within.length > here.length && here.every((part, i) => within[i] === part);
+        if (target !== file && !child) targets.add(target);
       }
     }
     graph.set(file, targets);

@@ -15,11 +15,14 @@ mod maintenance;
 mod moves;
 
 use domain::api::admin::{ADMIN, Admin};
+use edge::Env;
 use edge::call;
-use worker::{Context, Request, Response, event};
+use edge::runtime::{Request, Response};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(&ADMIN, req, env, async |operation, call| match operation {
         Admin::CreateBusiness => call.run(businesses::create).await,
         Admin::GetBusiness | Admin::GetOwnBusiness => call.run(businesses::get).await,

@@ -4,7 +4,7 @@
 
 use domain::text::escape_html;
 use edge::http;
-use worker::{Headers, Response};
+use edge::runtime::{Headers, Response};
 
 const CONSOLE_HTML: &str = include_str!("assets/console.html");
 const NOTICE_HTML: &str = include_str!("assets/notice.html");

@@ -12,9 +12,9 @@ use edge::audit::Audit;
 use edge::call::{Body, Call, FromCall, Json};
 use edge::console::Session;
 use edge::db::console_sessions;
+use edge::runtime::Response;
 use edge::{DB, Env, http, runtime};
 use serde_json::json;
-use worker::Response;
 
 /// The sign-in page of a link that can still be opened, or a page that says why it cannot.
 pub async fn sign_in_page(env: Env, query: Query) -> Result<Response, ApiError> {
@@ -75,7 +75,7 @@ pub async fn open(env: Env, from: FormFrom, Body(body): Body) -> Result<Response
             json!({ "expires_at": expires_at.to_rfc3339() }),
         )
         .await;
-    let headers = worker::Headers::new();
+    let headers = edge::runtime::Headers::new();
     headers.set("location", "/console")?;
     headers.set("cache-control", "no-store")?;
     headers.set(
@@ -112,7 +112,7 @@ pub async fn sign_out(env: Env, audit: Audit, session: Session) -> Result<Respon
             json!({ "signed_out": true }),
         )
         .await;
-    let headers = worker::Headers::new();
+    let headers = edge::runtime::Headers::new();
     headers.set("set-cookie", &console::cleared_cookie())?;
     Ok(Response::empty()?.with_status(204).with_headers(headers))
 }

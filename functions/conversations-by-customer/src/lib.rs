@@ -8,15 +8,17 @@ use domain::ids::ConversationId;
 use domain::query::Query;
 use domain::tenant::Tenant;
 use edge::call::{self, Json, Origin};
+use edge::runtime::{Request, Response};
 use edge::{DB, Env, db};
-use worker::{Context, Request, Response, event};
 
 /// With `include_messages`, each conversation carries at most its latest this many messages
 /// (`message_count` says how many it has; `/api-messages-since` pages through all of them).
 const MESSAGES_PER_CONVERSATION: usize = 200;
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(
         &CONVERSATIONS_BY_CUSTOMER,
         req,

@@ -9,11 +9,14 @@ mod history;
 mod work;
 
 use domain::api::crm::{CRM_API, CrmApi};
+use edge::Env;
 use edge::call;
-use worker::{Context, Request, Response, event};
+use edge::runtime::{Request, Response};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(&CRM_API, req, env, async |operation, call| match operation {
         CrmApi::EscalateConversation => call.run(work::escalate).await,
         CrmApi::AddCrmNote => call.run(work::note).await,

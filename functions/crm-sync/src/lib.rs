@@ -10,7 +10,7 @@ use edge::{DB, secrets_key};
 /// Our own failures (D1 unavailable) are retried by the queue after this long.
 const OWN_FAULT_RETRY_SECONDS: u32 = 5;
 
-async fn handle(env: Env, contact: Contact, _delivery_count: u32) -> Settle {
+pub async fn handle(env: Env, contact: Contact, _delivery_count: u32) -> Settle {
     let result = async {
         let db = env.d1(DB)?;
         let keys = secrets_key::keyring(&env)?;

@@ -6,11 +6,13 @@ use domain::batch_lookup::{self, LookupIn, LookupOut};
 use domain::error::ApiError;
 use domain::tenant::Tenant;
 use edge::call::{self, Json};
+use edge::runtime::{Request, Response};
 use edge::{DB, Env, db};
-use worker::{Context, Request, Response, event};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(
         &CUSTOMERS_BATCH_LOOKUP,
         req,

@@ -8,10 +8,12 @@ use domain::upsert::MatchPolicy;
 use edge::Env;
 use edge::call::{self, Batch, Json, Origin};
 use edge::customer_upsert::{self, CustomersIn};
-use worker::{Context, Request, Response, event};
+use edge::runtime::{Request, Response};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(
         &CUSTOMERS_SYNC,
         req,

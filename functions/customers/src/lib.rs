@@ -15,15 +15,17 @@ use edge::Env;
 use edge::call;
 use edge::db::Db;
 use edge::db::crm_contacts::CrmId;
+use edge::runtime::{Request, Response};
 use edge::{DB, db, http};
 use std::collections::HashMap;
-use worker::{Context, Request, Response, event};
 
 /// The ways a request may name its one customer.
 const NAMES: [Name; 4] = [Name::Id, Name::ExternalId, Name::Email, Name::Phone];
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(&CUSTOMERS, req, env, async |operation, call| match operation {
         Customers::GetCustomer => call.run(get_customers).await,
     })

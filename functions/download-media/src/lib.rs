@@ -9,11 +9,13 @@ use domain::media;
 use edge::Env;
 use edge::call;
 use edge::media_store::ATTACHMENTS;
+use edge::runtime::{Headers, Request, Response};
 use edge::{DB, auth, db, http, runtime};
-use worker::{Context, Headers, Request, Response, event};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(
         &DOWNLOAD_MEDIA,
         req,
@@ -50,12 +52,9 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
             if media::link_expired(expires, now) {
                 return Err(refused());
             }
-            let secret = env
-                .secret("MEDIA_LINK_SECRET")
-                .map_err(|_| {
-                    ApiError::internal("download-media", "the MEDIA_LINK_SECRET secret is not configured")
-                })?
-                .to_string();
+            let secret = env.secret("MEDIA_LINK_SECRET").ok_or_else(|| {
+                ApiError::internal("download-media", "the MEDIA_LINK_SECRET secret is not configured")
+            })?;
             let stored = db::attachments::for_download(&db, &id).await?;
             let valid = stored.as_ref().is_some_and(|stored| {
                 media::verify_link(

@@ -41,10 +41,8 @@ impl FromCall for Viewer {
 }
 
 fn link_secret(env: &Env) -> Result<String, ApiError> {
-    Ok(env
-        .secret("MEDIA_LINK_SECRET")
-        .map_err(|_| ApiError::internal("embed-inbox", "the MEDIA_LINK_SECRET secret is not configured"))?
-        .to_string())
+    env.secret("MEDIA_LINK_SECRET")
+        .ok_or_else(|| ApiError::internal("embed-inbox", "the MEDIA_LINK_SECRET secret is not configured"))
 }
 
 pub async fn timeline(

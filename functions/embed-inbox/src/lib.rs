@@ -11,11 +11,14 @@ mod page;
 use domain::api::Miss;
 use domain::api::embed::{EMBED_INBOX, EmbedInbox};
 use domain::error::ApiError;
+use edge::Env;
 use edge::call;
-use worker::{Context, Request, Response, event};
+use edge::runtime::{Request, Response};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve_or(
         &EMBED_INBOX,
         req,

@@ -5,9 +5,10 @@ use domain::error::ApiError;
 use domain::sso::content_security_policy;
 use domain::text::escape_html;
 use edge::Env;
+use edge::console_error;
+use edge::runtime::{Headers, Request, Response};
 use edge::sso_sessions::{self, Refusal};
 use edge::{DB, http, runtime};
-use worker::{Headers, Request, Response, console_error};
 
 const INBOX_HTML: &str = include_str!("assets/inbox.html");
 const INBOX_CSS: &str = include_str!("assets/inbox.css");

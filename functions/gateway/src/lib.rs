@@ -12,10 +12,13 @@ use domain::api::{self, Miss};
 use domain::error::ApiError;
 use edge::Env;
 use edge::http;
-use worker::{Context, Request, Response, event};
+use edge::runtime::{Context, Request, Response};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve, with_context);
+
+/// Serves every request: each one invocation, whose background work (a rate limit's next lease)
+/// goes on after its answer.
+pub async fn serve(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     http::serve(req, env, async |req, env| forward(req, env, &ctx).await).await
 }
 
@@ -69,7 +72,7 @@ async fn static_file(req: Request, env: &Env, content_type: &str) -> Result<Resp
             format!("the gateway's assets answered {} for {path}", file.status_code()),
         ));
     }
-    let headers = worker::Headers::new();
+    let headers = edge::runtime::Headers::new();
     headers.set("content-type", content_type)?;
     headers.set("x-content-type-options", "nosniff")?;
     headers.set("cache-control", "public, max-age=300")?;

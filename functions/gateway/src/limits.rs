@@ -23,11 +23,12 @@ use domain::api_key;
 use domain::error::ApiError;
 use domain::rate_limit::{self, Answer, Ask, Decision, Lease};
 use edge::Env;
+use edge::console_error;
+use edge::runtime::Context;
+use edge::runtime::{Headers, Method, Request, Response};
 use edge::{auth, http, runtime};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use wasm_bindgen::JsValue;
-use worker::{Context, Headers, Method, Request, Response, console_error};
 
 /// The `rate-limiter` function's objects, bound to the gateway.
 pub const BINDING: &str = "RATE_LIMITER";
@@ -215,8 +216,13 @@ async fn refill_lease(env: Env, hash: String) {
 
 async fn ask(env: &Env, name: &str, ask: &Ask) -> Result<Answer, ApiError> {
     let stub = env.durable_object(BINDING)?.get_by_name(name)?;
-    let asked = JsValue::from(ask.to_line());
-    let request = http::request(Method::Post, "https://rate-limiter/", None, Some(&asked))?;
+    let asked = ask.to_line();
+    let request = runtime::outgoing(
+        Method::Post,
+        "https://rate-limiter/",
+        &Headers::new(),
+        Some(asked.as_bytes()),
+    )?;
     let mut response = stub.fetch_with_request(request).await?;
     let line = response.text().await?;
     Answer::parse_line(&line).ok_or_else(|| {

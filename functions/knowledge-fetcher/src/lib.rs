@@ -3,18 +3,18 @@
 //! reads its data a slice at a time and makes it searchable (`edge::knowledge::index`).
 
 use edge::Env;
+use edge::console_error;
 use edge::db::knowledge_sources::Due;
 use edge::knowledge::backend::Rag;
 use edge::knowledge::index::Fetcher;
 use edge::queue::Settle;
 use edge::{DB, http, secrets_key};
-use worker::console_error;
 
 /// Our own failures (D1 unavailable, a misconfigured backend) are retried by the queue after this
 /// long; the sweep finds the source due again in any case.
 const OWN_FAULT_RETRY_SECONDS: u32 = 30;
 
-async fn handle(env: Env, due: Due, _delivery_count: u32) -> Settle {
+pub async fn handle(env: Env, due: Due, _delivery_count: u32) -> Settle {
     let result = async {
         let db = env.d1(DB)?;
         let keys = secrets_key::keyring(&env)?;

@@ -12,13 +12,16 @@ use domain::api::links::{KNOWLEDGE, Knowledge};
 use domain::error::ApiError;
 use domain::links::link::PageId;
 use domain::tenant::Tenant;
+use edge::Env;
 use edge::call;
 use edge::db::Db;
 use edge::db::channel_accounts;
-use worker::{Context, Request, Response, event};
+use edge::runtime::{Request, Response};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(&KNOWLEDGE, req, env, async |operation, call| match operation {
         Knowledge::ListCrmLinks => call.run(links::list).await,
         Knowledge::AddCrmLink => call.run(links::add).await,

@@ -19,6 +19,7 @@ use domain::webhook_signing::WebhookSecret;
 use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Accepted, Created, Json, Origin};
+use edge::console_log;
 use edge::db::Db;
 use edge::db::knowledge_links::{self, Entry};
 use edge::db::knowledge_sources::{self, Asked, Due, Fields, Source};
@@ -27,7 +28,6 @@ use edge::knowledge::backend::Rag;
 use edge::{DB, http, knowledge, runtime, secrets_key};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use worker::console_log;
 /// CRM links a business may have, and a page: each is fetched on its own schedule, and a page's
 /// links are searched together (Vectorize's filter lists them all, under 2 KiB).
 pub const MAX_LINKS_PER_BUSINESS: i64 = 50;

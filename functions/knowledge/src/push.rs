@@ -16,8 +16,8 @@ use domain::webhook_signing::{WebhookSecret, verify_standard};
 use edge::Env;
 use edge::call::Accepted;
 use edge::db::knowledge_sources::{self, Asked, Due, Pushed};
+use edge::runtime::Request;
 use edge::{DB, http, knowledge, runtime, secrets_key};
-use worker::Request;
 
 /// How far a push's timestamp may be from our clock (Standard Webhooks' usual five minutes).
 const TOLERANCE_SECONDS: i64 = 300;

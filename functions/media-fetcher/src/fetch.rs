@@ -7,7 +7,7 @@ use edge::Env;
 use edge::inbound_media::{self, FetchFailure, MAX_ATTEMPTS, MediaFetch, RETRY_DELAYS_SECONDS};
 use edge::queue::Settle;
 use edge::{DB, db, secrets_key};
-use worker::{console_error, console_log, console_warn};
+use edge::{console_error, console_log, console_warn};
 
 pub async fn handle(env: Env, job: MediaFetch, attempt: u32) -> Settle {
     match fetch(&env, &job, attempt).await {

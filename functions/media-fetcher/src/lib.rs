@@ -4,4 +4,6 @@
 
 mod fetch;
 
+pub use fetch::handle;
+
 edge::queue_consumer!(edge::inbound_media::MediaFetch, fetch::handle);

@@ -18,7 +18,7 @@ use edge::media_store::{ATTACHMENTS, storage_key};
 use edge::queue::Settle;
 use edge::send_queue::{self, QueuedSend, ToDeliver};
 use edge::{DB, db, message_status, outbox, runtime, secrets_key};
-use worker::{console_error, console_log, console_warn};
+use edge::{console_error, console_log, console_warn};
 
 /// The key that signs download links (the download-media function checks them).
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
@@ -211,7 +211,8 @@ async fn media(
     if attachments.is_empty() {
         return Ok(Ok(Vec::new()));
     }
-    let (Some(base_url), Ok(secret)) = (job.media_base_url.as_deref(), env.secret(MEDIA_LINK_SECRET)) else {
+    let (Some(base_url), Some(secret)) = (job.media_base_url.as_deref(), env.secret(MEDIA_LINK_SECRET))
+    else {
         console_error!(
             "message {}: attachments cannot be linked: no base URL or no {MEDIA_LINK_SECRET}",
             message.id
@@ -220,7 +221,6 @@ async fn media(
             "the attachments could not be offered to the provider (server configuration)".to_owned(),
         ));
     };
-    let secret = secret.to_string();
     let lifetime = match message.channel {
         Channel::Email => EMAIL_LINK_LIFETIME_SECONDS,
         _ => PROVIDER_LINK_LIFETIME_SECONDS,

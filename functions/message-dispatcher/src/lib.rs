@@ -6,6 +6,8 @@
 //! deliveries of each message.
 
 mod dispatch;
+
+pub use dispatch::handle;
 mod transport;
 
 edge::queue_consumer!(edge::send_queue::QueuedSend, dispatch::handle);

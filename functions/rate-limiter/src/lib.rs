@@ -11,37 +11,65 @@
 
 use domain::api_key::ApiKeyHash;
 use domain::rate_limit::{self, Answer, Ask, Bucket, Grant, Policy};
+use edge::runtime::{Bindings, Request, Response};
 use edge::{DB, Env, db, runtime};
 use std::cell::RefCell;
-use worker::{DurableObject, Request, Response, State, durable_object};
 
 /// How long an object keeps its key's policy before reading it again.
 const POLICY_FRESH_MS: i64 = 60_000;
 
-#[durable_object(fetch)]
-pub struct RateLimiter {
-    env: worker::Env,
+/// The Durable Object class, as the runtime knows it: a [`Limiter`] per object.
+#[cfg(target_arch = "wasm32")]
+mod object {
+    use worker::{DurableObject, Request, Response, State, durable_object};
+
+    #[durable_object(fetch)]
+    pub struct RateLimiter(super::Limiter);
+
+    impl DurableObject for RateLimiter {
+        fn new(_state: State, env: worker::Env) -> Self {
+            Self(super::Limiter::new(env.into()))
+        }
+
+        async fn fetch(&self, req: Request) -> worker::Result<Response> {
+            self.0.answer(req).await
+        }
+    }
+}
+
+/// The class natively: a test registers it under the gateway's binding.
+#[cfg(not(target_arch = "wasm32"))]
+impl edge::runtime::native::DurableObject for Limiter {
+    fn fetch(&self, request: Request) -> edge::runtime::native::LocalBoxFuture<'_, worker::Result<Response>> {
+        Box::pin(self.answer(request))
+    }
+}
+
+/// One object: the token bucket of one key (or address), and its key's policy, in memory.
+pub struct Limiter {
+    bindings: Bindings,
     bucket: RefCell<Option<Bucket>>,
     /// The key's policy (`None`: unknown key) and when it was read.
     policy: RefCell<Option<(Option<Policy>, i64)>>,
 }
 
-impl DurableObject for RateLimiter {
-    fn new(_state: State, env: worker::Env) -> Self {
+impl Limiter {
+    pub fn new(bindings: Bindings) -> Self {
         Self {
-            env,
+            bindings,
             bucket: RefCell::new(None),
             policy: RefCell::new(None),
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+    /// Answers one ask (a line of `domain::rate_limit`'s words) with one answer line.
+    pub async fn answer(&self, mut req: Request) -> worker::Result<Response> {
         let line = req.text().await?;
         let Some(ask) = Ask::parse_line(&line) else {
             return Response::error("not an ask of a rate limiter", 400);
         };
         let now = runtime::now().millis();
-        let env = Env::new(self.env.clone(), "object");
+        let env = Env::new(self.bindings.clone(), "object");
         // A failed authentication spends its token here; a lease's tokens are spent by the isolate.
         let (policy, lease) = match ask {
             Ask::FailedAuthentication => (Some(Policy::FAILED_AUTHENTICATIONS), None),
@@ -76,9 +104,7 @@ impl DurableObject for RateLimiter {
         let lease_size = lease.map_or(1, |(_, size)| size);
         Response::ok(Answer { grant, lease_size }.to_line())
     }
-}
 
-impl RateLimiter {
     async fn key_policy(&self, env: &Env, key_hash: String, now: i64) -> worker::Result<Option<Policy>> {
         if let Some((policy, read_at)) = *self.policy.borrow() {
             let fresh = if policy.is_some() {

@@ -17,15 +17,17 @@ use edge::call::Json;
 use edge::crm::sync;
 use edge::db::crm_sync_jobs::{self, Delivered};
 use edge::db::{crm_connectors, crm_inbound_events};
+use edge::runtime::{Request, Response};
 use edge::{DB, call, http, runtime, secrets_key};
 use serde_json::Value;
-use worker::{Context, Request, Response, event as worker_event};
 
 /// A delivery id longer than this is not Chatwoot's (a UUID): the body's digest stands in.
 const MAX_DELIVERY_CHARS: usize = 100;
 
-#[worker_event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(
         &RECEIVER_CHATWOOT,
         req,

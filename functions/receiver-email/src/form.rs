@@ -6,7 +6,7 @@ use domain::error::ApiError;
 use domain::providers::mailgun::signed_fields::{self, FormType, SignatureFields};
 use domain::providers::mailgun::webhook::{self as mailgun, Attachment, Fields, SignedToken};
 use edge::http;
-use worker::{FormData, FormEntry, Request};
+use edge::runtime::{FormData, FormEntry, Request};
 
 /// A POST's body, read but not yet parsed.
 pub struct RawForm {
@@ -37,7 +37,7 @@ impl RawForm {
     /// The whole form, parsed by the runtime. It takes the verified token so that it cannot be
     /// called before the signature was checked.
     pub async fn parse(self, url: &str, _verified: &SignedToken) -> Result<FormData, ApiError> {
-        http::parse_form(url, &self.content_type, self.body)
+        edge::runtime::parse_form(url, &self.content_type, self.body)
             .await
             .map_err(|_| ApiError::malformed("the request body is not a well-formed form"))
     }

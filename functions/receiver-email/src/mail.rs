@@ -11,8 +11,8 @@ use domain::providers::mailgun::webhook::{self as mailgun, UsedToken};
 use edge::Env;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::ingest;
+use edge::runtime::{Request, Response};
 use edge::{http, runtime, used_tokens};
-use worker::{Request, Response};
 
 pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> Result<Response, ApiError> {
     let signing_key = account.required_secret("signing_key")?;

@@ -15,11 +15,13 @@ use domain::ids::ConnectorId;
 use edge::Env;
 use edge::call::Json;
 use edge::db::crm_connectors;
+use edge::runtime::{Request, Response};
 use edge::{DB, call, http, secrets_key};
-use worker::{Context, Request, Response, event as worker_event};
 
-#[worker_event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(
         &RECEIVER_KUSTOMER,
         req,

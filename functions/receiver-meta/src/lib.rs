@@ -10,11 +10,13 @@ use domain::error::ApiError;
 use domain::providers::Provider;
 use edge::Env;
 use edge::db::channel_accounts::ChannelAccount;
+use edge::runtime::{Request, Response};
 use edge::{DB, call, db, secrets_key};
-use worker::{Context, Request, Response, event};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(
         &RECEIVER_META,
         req,

@@ -7,10 +7,11 @@ use domain::error::ApiError;
 use domain::json::Rejection;
 use domain::providers::meta::webhook as meta;
 use edge::Env;
+use edge::console_warn;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::http;
 use edge::ingest;
-use worker::{Request, Response, console_warn};
+use edge::runtime::{Request, Response};
 
 /// The most rejected items logged one by one for a notification; the rest are counted in one
 /// line, so a notification of 1000 broken messages does not flood the log.

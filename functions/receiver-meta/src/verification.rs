@@ -5,7 +5,7 @@ use domain::error::ApiError;
 use domain::providers::meta::webhook as meta;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::http;
-use worker::{Headers, Request, Response};
+use edge::runtime::{Headers, Request, Response};
 
 pub fn answer(req: &Request, account: &ChannelAccount) -> Result<Response, ApiError> {
     let verify_token = account.required_secret("verify_token")?;

@@ -7,7 +7,7 @@ use edge::Env;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::http;
 use edge::ingest;
-use worker::{Headers, Request, Response};
+use edge::runtime::{Headers, Request, Response};
 
 /// An empty TwiML document: no reply is sent from here (replies go through the send API).
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;

@@ -4,11 +4,14 @@
 mod tokens;
 
 use domain::api::embed::{SSO_TOKEN, SsoToken};
+use edge::Env;
 use edge::call;
-use worker::{Context, Request, Response, event};
+use edge::runtime::{Request, Response};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(&SSO_TOKEN, req, env, async |operation, call| match operation {
         SsoToken::GenerateSsoToken => call.run(tokens::generate).await,
         SsoToken::RevokeSsoToken => call.run(tokens::revoke).await,

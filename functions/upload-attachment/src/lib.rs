@@ -7,11 +7,13 @@ use domain::media::{MAX_ATTACHMENT_BYTES, media_type_of};
 use domain::tenant::Tenant;
 use edge::call::{self, Body, ContentType, Created, Origin};
 use edge::media_store::{self, ATTACHMENTS};
-use edge::{DB, Env, http};
-use worker::{Context, FormEntry, Request, Response, event};
+use edge::runtime::{FormEntry, Request, Response};
+use edge::{DB, Env};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(
         &UPLOAD_ATTACHMENT,
         req,
@@ -60,7 +62,7 @@ async fn upload(
     ContentType(content_type): ContentType,
     Body(body): Body,
 ) -> Result<Created<UploadOut>, ApiError> {
-    let form = http::parse_form(&origin, &content_type.unwrap_or_default(), body)
+    let form = edge::runtime::parse_form(&origin, &content_type.unwrap_or_default(), body)
         .await
         .map_err(|_| ApiError::malformed("the multipart body could not be parsed"))?;
     let Some(FormEntry::File(file)) = form.get("file") else {

@@ -13,9 +13,9 @@ use edge::db::webhook_endpoints::Endpoint;
 use edge::outbox::{self, WebhookTask};
 use edge::queue::Settle;
 use edge::{DB, runtime, secrets_key, webhook_delivery};
+use edge::{console_error, console_log};
 use futures_util::StreamExt;
 use futures_util::stream;
-use worker::{console_error, console_log};
 
 /// The key that signs download links in event bodies (download-media checks them).
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
@@ -64,10 +64,7 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
     let keys = secrets_key::keyring(env)?;
     let now = runtime::now();
     let stored = edge::db::webhook_events::load(&db, tenant, event_ids).await?;
-    let secret = env
-        .secret(MEDIA_LINK_SECRET)
-        .ok()
-        .map(|secret| secret.to_string());
+    let secret = env.secret(MEDIA_LINK_SECRET);
     let bodies =
         webhook_delivery::payloads(&db, tenant, &stored, secret.as_deref().map(str::as_bytes), now).await?;
     for (event_id, reason) in &bodies.unbuildable {

@@ -5,11 +5,12 @@
 
 mod dispatch;
 
-use worker::{ScheduleContext, ScheduledEvent, event};
+pub use dispatch::handle;
 
 edge::queue_consumer!(edge::outbox::WebhookTask, dispatch::handle);
 
-#[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: worker::Env, _ctx: ScheduleContext) {
-    edge::maintenance::run_scheduled(env).await;
+#[cfg(target_arch = "wasm32")]
+#[worker::event(scheduled)]
+async fn scheduled(_event: worker::ScheduledEvent, env: worker::Env, _ctx: worker::ScheduleContext) {
+    edge::maintenance::run_scheduled(edge::Env::new(env, "cron")).await;
 }

@@ -6,11 +6,14 @@ mod log;
 mod test_event;
 
 use domain::api::webhooks::{WEBHOOKS, Webhooks};
+use edge::Env;
 use edge::call;
-use worker::{Context, Request, Response, event};
+use edge::runtime::{Request, Response};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: worker::Env, _ctx: Context) -> worker::Result<Response> {
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
     call::serve(&WEBHOOKS, req, env, async |operation, call| match operation {
         Webhooks::CreateWebhook => call.run(endpoints::create).await,
         Webhooks::ListWebhooks => call.run(endpoints::list).await,

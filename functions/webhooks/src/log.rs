@@ -137,7 +137,7 @@ pub async fn replay(
         .collect();
     if let Err(error) = outbox::enqueue(env, tasks, 0).await {
         // The deliveries are pending and due: the sweep sends them if the queue does not.
-        worker::console_error!("replayed deliveries left for the sweep: {error}");
+        edge::console_error!("replayed deliveries left for the sweep: {error}");
     }
     Ok(Accepted(ReplayOut {
         replayed: replayed.len(),

@@ -48,6 +48,11 @@ impl Query {
             .map(|(_, value)| value.as_str())
     }
 
+    /// Every parameter, in order, as given.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     /// The names of the parameters given, each once, in their first order.
     pub fn names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();

@@ -6,12 +6,13 @@
 //! is done, and the client is told so) and the entry goes to the error log in full instead.
 
 use crate::Env;
+use crate::console_error;
+use crate::runtime::Request;
 use crate::{DB, db, http, runtime};
 use domain::audit::{Action, Actor};
 use domain::ids::{AuditEntryId, BusinessId};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use worker::{Request, console_error};
 
 /// Who is acting in this request, and from where.
 pub struct Audit {

@@ -13,13 +13,13 @@
 //! cannot fill KV.
 
 use crate::Env;
+use crate::runtime::Request;
 use crate::{AUTH_CACHE, DB, runtime};
 use domain::api_key::{self, ApiKeyHash};
 use domain::audit::Actor;
 use domain::error::ApiError;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
-use worker::Request;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 pub const CACHE_FRESHNESS_MS: i64 = 60_000;
@@ -274,8 +274,7 @@ pub async fn forget_cached_key(env: &Env, hash: &ApiKeyHash) -> Result<(), ApiEr
 pub fn authorize_admin(req: &Request, env: &Env) -> Result<(), ApiError> {
     let expected = env
         .secret("ADMIN_TOKEN")
-        .map_err(|_| ApiError::internal("admin auth", "the ADMIN_TOKEN secret is not configured"))?
-        .to_string();
+        .ok_or_else(|| ApiError::internal("admin auth", "the ADMIN_TOKEN secret is not configured"))?;
     let header = req.headers().get("authorization")?.unwrap_or_default();
     let presented = header.strip_prefix("Bearer ").unwrap_or_default().trim();
     if expected.is_empty()

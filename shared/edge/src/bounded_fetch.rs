@@ -3,15 +3,13 @@
 //! are read before the rest of the transfer is cancelled, so a peer streaming gigabytes costs
 //! nothing. Redirects are not followed; a 3xx is an answer like any other.
 
-use crate::{Env, http};
+use crate::Env;
+use crate::runtime::{self, AbortController, AbortSignal, Delay, Fetch, Headers, Method};
 use domain::platform::Resource;
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 use std::pin::pin;
 use std::time::Duration;
-use worker::js_sys::Uint8Array;
-use worker::wasm_bindgen::JsValue;
-use worker::{AbortController, AbortSignal, Date, Delay, Fetch, Headers, Method};
 
 /// What the peer said.
 pub struct Reply {
@@ -60,7 +58,7 @@ pub async fn send(
     timeout_ms: u64,
     max_body: usize,
 ) -> Exchange {
-    let started = Date::now().as_millis();
+    let started = runtime::now().millis();
     if let Err(error) = env.charge(Resource::Subrequest, 1) {
         return Exchange {
             result: Err(Failure::Unreachable(error.to_string())),
@@ -80,7 +78,7 @@ pub async fn send(
     controller.abort();
     Exchange {
         result,
-        millis: Date::now().as_millis().saturating_sub(started),
+        millis: u64::try_from(runtime::now().millis() - started).unwrap_or(0),
     }
 }
 
@@ -96,8 +94,7 @@ async fn call(
     for (name, value) in headers {
         outgoing_headers.set(name, value)?;
     }
-    let body = body.map(|body| JsValue::from(Uint8Array::from(body)));
-    let outgoing = http::request(method, url, Some(&outgoing_headers), body.as_ref())?;
+    let outgoing = runtime::outgoing(method, url, &outgoing_headers, body)?;
     let mut response = Fetch::Request(outgoing).send_with_signal(&signal).await?;
     let status = response.status_code();
     let retry_after = response.headers().get("retry-after")?;

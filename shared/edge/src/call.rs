@@ -11,6 +11,7 @@
 
 use crate::audit::Audit;
 use crate::auth::Authenticated;
+use crate::runtime::{Request, Response};
 use crate::{DB, Env, auth, db, http};
 use domain::api::{self, Caller, Function, KeysTaken, Miss, Operation, Params, PathParam, Route};
 use domain::error::{ApiError, ErrorCode};
@@ -19,7 +20,6 @@ use domain::query;
 use domain::tenant::Tenant;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use worker::{Request, Response};
 
 /// A routed request, its endpoint's declaration, and what has been read of it.
 pub struct Call {
@@ -39,7 +39,7 @@ pub struct Call {
 pub async fn serve<O, D>(
     function: &'static Function<O>,
     req: Request,
-    env: worker::Env,
+    env: Env,
     dispatch: D,
 ) -> worker::Result<Response>
 where
@@ -61,7 +61,7 @@ where
 pub async fn serve_or<O, M, D>(
     function: &'static Function<O>,
     req: Request,
-    env: worker::Env,
+    env: Env,
     missed: M,
     dispatch: D,
 ) -> worker::Result<Response>

@@ -3,10 +3,10 @@
 //! key (`auth`), and the console's own pages read it to greet and sign out.
 
 use crate::db::console_sessions::{self, LiveSession};
+use crate::runtime::Request;
 use crate::{DB, Env, runtime};
 use domain::console;
 use domain::error::{ApiError, ErrorCode};
-use worker::Request;
 
 /// A live session, and the CSRF token its page sends with every write.
 pub struct Session {

@@ -1,29 +1,27 @@
-//! Requests in, responses out: bounded body reading, JSON responses, and the one place where an
-//! `ApiError` becomes an HTTP response; and the requests a worker makes itself (`request`).
+//! Requests in, responses out: a function's entry ([`http_function!`](crate::http_function)),
+//! bounded body reading, JSON responses, and the one place where an `ApiError` becomes an HTTP
+//! response.
 
 use crate::Env;
-use crate::runtime;
+use crate::console_error;
+use crate::runtime::{self, Headers, Request, Response};
 use domain::error::{ApiError, ErrorEnvelope};
 use domain::query::Query;
 use domain::request_url::{self, RequestUrl};
 use futures_util::StreamExt;
 use serde::Serialize;
-use worker::js_sys::Uint8Array;
-use worker::wasm_bindgen::JsValue;
-use worker::{Headers, Method, Request, Response, console_error};
 
 pub use domain::api::{BATCH_BODY_LIMIT, SMALL_BODY_LIMIT};
 
-/// Runs a handler as one invocation (its bindings counted, `crate::env`) and turns its error, if
+/// Runs a handler as one invocation (its bindings counted, `crate::meter`) and turns its error, if
 /// any, into the common JSON error response. Internal errors are logged with a reference that the
 /// client also receives.
-pub async fn serve<H>(req: Request, env: worker::Env, handler: H) -> worker::Result<Response>
+pub async fn serve<H>(req: Request, env: Env, handler: H) -> worker::Result<Response>
 where
     H: AsyncFnOnce(Request, Env) -> Result<Response, ApiError>,
 {
     let method = req.method();
     let path = req.path();
-    let env = Env::new(env, "fetch");
     let answer = match handler(req, env.clone()).await {
         Ok(response) => Ok(response),
         Err(mut error) => {
@@ -102,42 +100,6 @@ pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
 /// is sent.
 const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
-/// A request this worker makes, to send or to have the runtime parse: its method, headers and
-/// body, and a redirect answered to it is returned, not followed (a caller that follows one checks
-/// where it leads first). Built on the web's own `RequestInit`: `worker::Request::new_with_init`
-/// also converts Cloudflare's `cf` options, which nothing here sets, and that conversion cost every
-/// bundle that made a request 14 KB of code.
-pub fn request(
-    method: Method,
-    url: &str,
-    headers: Option<&Headers>,
-    body: Option<&JsValue>,
-) -> worker::Result<Request> {
-    let init = web_sys::RequestInit::new();
-    init.set_method(method.as_ref());
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    if let Some(headers) = headers {
-        init.set_headers(headers.as_ref());
-    }
-    if let Some(body) = body {
-        init.set_body(body);
-    }
-    Ok(web_sys::Request::new_with_str_and_init(url, &init)?.into())
-}
-
-/// A multipart or URL-encoded body already read within its limit, parsed by the runtime (whose
-/// form parser takes a request: one is made at `url`). The bytes are copied to the runtime once,
-/// and this copy is dropped before it parses.
-pub async fn parse_form(url: &str, content_type: &str, body: Vec<u8>) -> worker::Result<worker::FormData> {
-    let headers = Headers::new();
-    headers.set("content-type", content_type)?;
-    let bytes = JsValue::from(Uint8Array::from(body.as_slice()));
-    drop(body);
-    request(Method::Post, url, Some(&headers), Some(&bytes))?
-        .form_data()
-        .await
-}
-
 /// The client's address as Cloudflare's edge reports it (`CF-Connecting-IP`).
 pub fn client_ip(req: &Request) -> Option<String> {
     req.headers()
@@ -167,8 +129,8 @@ const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
 /// The headers of a page we serve (the embedded inbox, the console): its type, its
 /// Content-Security-Policy, no type sniffing, and how much of its address may be passed on as a
 /// referrer.
-pub fn page_headers(content_type: &str, csp: &str, referrer_policy: &str) -> worker::Result<worker::Headers> {
-    let headers = worker::Headers::new();
+pub fn page_headers(content_type: &str, csp: &str, referrer_policy: &str) -> worker::Result<Headers> {
+    let headers = Headers::new();
     headers.set("content-type", content_type)?;
     headers.set("content-security-policy", csp)?;
     headers.set("x-content-type-options", "nosniff")?;
@@ -180,7 +142,7 @@ pub fn page_headers(content_type: &str, csp: &str, referrer_policy: &str) -> wor
 /// links) and for checking signatures made over the URL a provider called (Twilio's):
 /// `PUBLIC_BASE_URL` where the deployment sets it, otherwise the origin of the request.
 pub fn origin(req: &Request, env: &crate::Env) -> Result<String, ApiError> {
-    origin_of(&RequestUrl::split(&req.inner().url()), env)
+    origin_of(&RequestUrl::split(&runtime::request_url(req)), env)
 }
 
 /// [`origin`] for a request whose URL is already split.
@@ -192,10 +154,7 @@ fn origin_of(url: &RequestUrl, env: &crate::Env) -> Result<String, ApiError> {
 /// (a queue consumer) knows.
 pub fn configured_origin(env: &crate::Env) -> Result<Option<String>, ApiError> {
     let configured = env
-        .var(PUBLIC_BASE_URL)
-        .map(|value| value.to_string())
-        .or_else(|_| env.secret(PUBLIC_BASE_URL).map(|value| value.to_string()))
-        .ok()
+        .setting(PUBLIC_BASE_URL)
         .filter(|value| !value.trim().is_empty());
     configured
         .map(|value| {
@@ -208,7 +167,7 @@ pub fn configured_origin(env: &crate::Env) -> Result<Option<String>, ApiError> {
 /// The URL a client called, as seen from the public origin: `origin(req, env)` followed by
 /// the request's path and query.
 pub fn public_url(req: &Request, env: &crate::Env) -> Result<String, ApiError> {
-    let raw = req.inner().url();
+    let raw = runtime::request_url(req);
     let url = RequestUrl::split(&raw);
     let query = url.query.map(|query| format!("?{query}")).unwrap_or_default();
     Ok(format!("{}{}{query}", origin_of(&url, env)?, url.path))
@@ -216,16 +175,42 @@ pub fn public_url(req: &Request, env: &crate::Env) -> Result<String, ApiError> {
 
 /// The request's query string, decoded.
 pub fn query(req: &Request) -> Query {
-    Query::parse(RequestUrl::split(&req.inner().url()).query)
+    Query::parse(RequestUrl::split(&runtime::request_url(req)).query)
 }
 
 /// True only in the local stack (`ALLOW_LOOPBACK_WEBHOOKS=true` in `.dev.vars`), where
 /// destinations a business configures may be loopback test servers on this machine.
 pub fn allows_loopback(env: &crate::Env) -> bool {
     const ALLOW_LOOPBACK: &str = "ALLOW_LOOPBACK_WEBHOOKS";
-    let value = env
-        .var(ALLOW_LOOPBACK)
-        .map(|v| v.to_string())
-        .or_else(|_| env.secret(ALLOW_LOOPBACK).map(|v| v.to_string()));
-    value.is_ok_and(|value| value == "true")
+    env.setting(ALLOW_LOOPBACK).is_some_and(|value| value == "true")
+}
+
+/// Exports a function's fetch handler: each request the runtime hands the function is one
+/// invocation, with its own `Env`, served by `$serve(req, env)`. Natively it exports nothing: a
+/// test calls `$serve` with the stack's bindings.
+/// `with_context` hands `$serve` the invocation's context too, for work after the answer.
+#[macro_export]
+macro_rules! http_function {
+    ($serve:path) => {
+        #[cfg(target_arch = "wasm32")]
+        #[::worker::event(fetch)]
+        async fn fetch(
+            req: ::worker::Request,
+            env: ::worker::Env,
+            _ctx: ::worker::Context,
+        ) -> ::worker::Result<::worker::Response> {
+            $serve(req, $crate::Env::new(env, "fetch")).await
+        }
+    };
+    ($serve:path, with_context) => {
+        #[cfg(target_arch = "wasm32")]
+        #[::worker::event(fetch)]
+        async fn fetch(
+            req: ::worker::Request,
+            env: ::worker::Env,
+            ctx: ::worker::Context,
+        ) -> ::worker::Result<::worker::Response> {
+            $serve(req, $crate::Env::new(env, "fetch"), ctx).await
+        }
+    };
 }

@@ -11,7 +11,9 @@
 //! response is sealed with the `SECRETS_KEY` keyring, which every function that takes keys holds.
 
 use crate::Env;
+use crate::console_error;
 use crate::db::Db;
+use crate::runtime::{Delay, Headers, Request, Response};
 use crate::secrets_key;
 use crate::{DB, db, http, runtime};
 use domain::error::ApiError;
@@ -21,7 +23,6 @@ use domain::tenant::Tenant;
 use futures_util::future::{Either, select};
 use std::pin::pin;
 use std::time::Duration;
-use worker::{Delay, Headers, Request, Response, console_error};
 
 /// The response header that marks a replayed response.
 pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";

@@ -10,6 +10,10 @@ use crate::db::Db;
 use crate::db::attachments::Pending;
 use crate::db::channel_accounts::ChannelAccount;
 use crate::media_store::{self, ATTACHMENTS};
+use crate::runtime::{
+    self, AbortController, AbortSignal, Bucket, ByteStream, Delay, Fetch, FixedLengthStream, Headers, Method,
+    Response,
+};
 use crate::{bounded_fetch, db, http, outbox};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, BusinessId, MessageId};
@@ -24,10 +28,6 @@ use futures_util::future::{Either, select};
 use serde::{Deserialize, Serialize};
 use std::pin::pin;
 use std::time::Duration;
-use worker::{
-    AbortController, AbortSignal, Bucket, ByteStream, Delay, Fetch, FixedLengthStream, Headers, Method,
-    Response,
-};
 
 /// The queue binding (producer in the receivers, consumer in media-fetcher).
 pub const INBOUND_MEDIA: &str = "INBOUND_MEDIA";
@@ -232,7 +232,7 @@ async fn follow(
         if let Some(value) = &hop.authorization {
             headers.set("authorization", value).map_err(transient)?;
         }
-        let request = http::request(Method::Get, &url, Some(&headers), None).map_err(transient)?;
+        let request = runtime::outgoing(Method::Get, &url, &headers, None).map_err(transient)?;
         let response = Fetch::Request(request)
             .send_with_signal(signal)
             .await

@@ -7,6 +7,7 @@
 //! two customers or two conversations.
 
 use crate::Env;
+use crate::console_error;
 use crate::db::Db;
 use crate::db::attachments::NewPending;
 use crate::db::channel_accounts::ChannelAccount;
@@ -24,7 +25,6 @@ use domain::time::Timestamp;
 use domain::webhooks::EventType;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use worker::console_error;
 
 pub use domain::inbound::IngestReport;
 

@@ -2,9 +2,12 @@
 //! outbound calls. Everything pure it needs comes from `domain`.
 //!
 //! - `db/`: one module per table, with all of its SQL;
-//! - `env`: the bindings of one invocation, counted against Cloudflare's per-invocation limits;
-//! - `call`, `http`, `auth`, `queue`, `runtime`, `bounded_fetch`: the plumbing every function
-//!   shares (`call` serves a function's declared endpoints to their handlers);
+//! - `runtime`: the runtime itself, chosen at compile time: the Workers runtime in a bundle, its
+//!   in-process twin natively (`runtime::native`), which tests run whole pipelines on;
+//! - `env`: the bindings of one invocation, counted against Cloudflare's per-invocation limits
+//!   (`meter`);
+//! - `call`, `http`, `auth`, `queue`, `bounded_fetch`: the plumbing every function shares (`call`
+//!   serves a function's declared endpoints to their handlers);
 //! - `secrets_key`: the keyring that seals provider and webhook secrets before they reach D1;
 //! - the rest are the operations that span tables: storing what channels deliver (`ingest`),
 //!   accepting and settling sends (`send_queue`, `message_status`), upserting customers
@@ -32,10 +35,10 @@ pub mod idempotency;
 pub mod inbound_media;
 pub mod ingest;
 pub mod knowledge;
-pub mod kv;
 pub mod maintenance;
 pub mod media_store;
 pub mod message_status;
+pub mod meter;
 pub mod outbox;
 pub mod queue;
 pub mod runtime;

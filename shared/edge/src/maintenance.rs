@@ -17,6 +17,7 @@ use crate::message_status;
 use crate::outbox::{self, WebhookTask};
 use crate::runtime;
 use crate::send_queue::{OUTBOUND, QueuedSend};
+use crate::{console_error, console_log, console_warn};
 use domain::error::ApiError;
 use domain::idempotency;
 use domain::ids::{AttachmentId, BusinessId, EventId};
@@ -28,7 +29,6 @@ use domain::maintenance::{
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use std::collections::BTreeMap;
-use worker::{console_error, console_log, console_warn};
 
 /// The deployment setting that sets the retention period in days ([`RetentionPeriod`]).
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
@@ -124,10 +124,8 @@ async fn sweep_shard(
     }
 }
 
-/// The cron's entry: runs the sweep and logs what it did.
 /// The cron's invocation: the sweep, its usage counted like any other invocation's.
-pub async fn run_scheduled(env: worker::Env) {
-    let env = Env::new(env, "cron");
+pub async fn run_scheduled(env: Env) {
     run(&env).await;
     env.report();
 }
@@ -173,7 +171,7 @@ fn failed(report: &mut SweepReport, part: &'static str, error: &ApiError) {
 /// The retention period this deployment set, or the default (with a warning when the setting
 /// is malformed).
 fn retention_period(env: &Env) -> RetentionPeriod {
-    let setting = env.var(RETENTION_DAYS).ok().map(|value| value.to_string());
+    let setting = env.var(RETENTION_DAYS);
     let (period, warning) = RetentionPeriod::from_setting(setting.as_deref());
     if let Some(warning) = warning {
         console_warn!("maintenance sweep: {warning}");

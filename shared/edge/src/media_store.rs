@@ -1,15 +1,16 @@
 //! Files in R2, under their business: the bytes of uploads and of media received with messages.
 //! Their rows are `db::attachments`.
 
+use crate::console_error;
 use crate::db;
 use crate::db::Db;
 use crate::runtime;
+use crate::runtime::{Bucket, Data, HttpMetadata};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, MessageId};
 use domain::media::clean_filename;
 use domain::message::{Attachment, AttachmentStatus};
 use domain::tenant::Tenant;
-use worker::{Bucket, Data, HttpMetadata, console_error};
 
 pub const ATTACHMENTS: &str = "ATTACHMENTS";
 pub use domain::media::MAX_ATTACHMENT_BYTES;

@@ -4,10 +4,10 @@
 //! them, the consumer's periodic sweep finds events never dispatched.
 
 use crate::Env;
+use crate::console_error;
 use domain::ids::{BusinessId, DeliveryId, EventId};
 use domain::tenant::Tenant;
 use serde::{Deserialize, Serialize};
-use worker::console_error;
 
 /// The queue binding: producer in every function that emits, consumer in webhook-dispatcher.
 pub const WEBHOOKS: &str = "WEBHOOKS";

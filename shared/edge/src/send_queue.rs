@@ -8,10 +8,12 @@
 //! and the message ([`QueuedSend`]); everything else is read back from D1, scoped by the business.
 
 use crate::Env;
+use crate::console_error;
 use crate::db::Db;
 use crate::db::channel_accounts::ChannelAccount;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{self, Violation};
+use crate::runtime::D1Result;
 use crate::{message_status, outbox, runtime};
 use domain::channel::{AddressKind, Channel, Direction, MessageStatus};
 use domain::customer::Customer;
@@ -24,7 +26,6 @@ use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
 use serde::{Deserialize, Serialize};
-use worker::{D1Result, console_error};
 
 /// The queue binding (producer in send-message and embed-inbox, consumer in message-dispatcher).
 pub const OUTBOUND: &str = "OUTBOUND";

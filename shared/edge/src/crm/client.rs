@@ -5,17 +5,18 @@
 
 use crate::Env;
 use crate::bounded_fetch::{self, Failure};
+use crate::console_log;
 use crate::db::Db;
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_requests;
 use crate::runtime;
+use crate::runtime::{Delay, Method};
 use domain::crm::budget;
 use domain::crm::redact;
 use domain::crm::request::{self, ApiRequest};
 use domain::crm::retry::{self, CallFailure};
 use domain::error::ApiError;
 use std::time::Duration;
-use worker::{Delay, Method, console_log};
 
 /// A CRM that has not answered in this long is given up on for this try.
 pub const TIMEOUT_MS: u64 = 10_000;

@@ -8,6 +8,7 @@
 //! into CRM work, whatever the connector's Conversation Sync says.
 
 use crate::Env;
+use crate::console_error;
 use crate::db::Db;
 use crate::db::crm_connectors::Enabled;
 use crate::db::crm_sync_jobs::{self, Job, Requested};
@@ -23,7 +24,6 @@ use domain::message::{Conversation, Message};
 use domain::outgoing::OutgoingMessage;
 use domain::tenant::Tenant;
 use serde_json::json;
-use worker::console_error;
 
 /// An escalation asked for: of which conversation (and its customer), why, and how.
 pub struct Escalation<'a> {

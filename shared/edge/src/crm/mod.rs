@@ -47,8 +47,7 @@ pub async fn perform(env: &Env, db: &Db, connector: &Connector, job: &Job) -> Re
 pub fn debug(env: &Env, kind: ConnectorKind) -> bool {
     let name = format!("{}_DEBUG", kind.as_str().to_ascii_uppercase());
     env.var(&name)
-        .map(|value| value.to_string().trim().eq_ignore_ascii_case("true"))
-        .unwrap_or(false)
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
 }
 
 /// A failure for a record of ours that is gone: nothing to send, retrying cannot help.
@@ -94,10 +93,7 @@ pub(crate) async fn attachment_links(
 ) -> Result<Vec<(String, String)>, Refusal> {
     let files = db::attachments::of_messages(db, tenant, &[&message.id]).await?;
     let origin = http::configured_origin(env)?;
-    let secret = env
-        .secret(MEDIA_LINK_SECRET)
-        .ok()
-        .map(|secret| secret.to_string());
+    let secret = env.secret(MEDIA_LINK_SECRET);
     let now = runtime::now();
     Ok(files
         .iter()

@@ -15,6 +15,7 @@ use crate::db::crm_contacts;
 use crate::db::crm_sync_jobs::{self, Contact, Job, Settled};
 use crate::db::webhook_events::StoredEvent;
 use crate::runtime;
+use crate::{console_error, console_log};
 use domain::crm::settle;
 use domain::crm::work::{self, EventToFollow, JobStatus};
 use domain::error::ApiError;
@@ -25,7 +26,6 @@ use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::webhooks::EventType;
 use serde_json::Value;
-use worker::{console_error, console_log};
 
 /// The queue binding: producer in the webhook dispatcher, the CRM API, the CRM receivers and the
 /// sync consumer itself; consumer in crm-sync.

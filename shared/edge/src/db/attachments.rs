@@ -5,12 +5,12 @@
 
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
+use crate::runtime::D1Result;
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, BusinessId, ChannelAccountId, MessageId};
 use domain::message::{Attachment, Message};
 use domain::tenant::Tenant;
 use serde::Deserialize;
-use worker::D1Result;
 
 /// The statement that records a stored file; run it in the caller's batch, so the row exists
 /// only if the caller's transaction commits.

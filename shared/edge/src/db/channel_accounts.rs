@@ -10,6 +10,7 @@
 use crate::db::directory;
 use crate::db::{self, HOLE, Sql, text};
 use crate::db::{Db, Statement};
+use crate::runtime::D1Result;
 use crate::secrets_key;
 use domain::channel::Channel;
 use domain::error::ApiError;
@@ -20,7 +21,6 @@ use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use worker::D1Result;
 
 /// An account with its secrets. It never leaves the worker: responses use a masked view.
 #[derive(Debug, Clone)]

@@ -6,12 +6,12 @@
 
 use crate::db::Db;
 use crate::db::{self, Sql, crm_links, number, optional_text, text};
+use crate::runtime::D1Result;
 use domain::crm::work::{ConnectorKind, ContactKey};
 use domain::error::ApiError;
 use domain::ids::{ConnectorId, CustomerId};
 use domain::tenant::Tenant;
 use serde::Deserialize;
-use worker::D1Result;
 
 /// Takes the lease on the contact until `until_us` under `lease`, if nobody holds it; true when
 /// it was taken.

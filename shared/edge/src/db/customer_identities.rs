@@ -4,12 +4,12 @@
 
 use crate::db::{self, Sql, text};
 use crate::db::{Db, Statement};
+use crate::runtime::D1Result;
 use domain::channel::Channel;
 use domain::error::ApiError;
 use domain::ids::CustomerId;
 use domain::tenant::Tenant;
 use serde::Deserialize;
-use worker::D1Result;
 
 /// Links the sender's address on `channel` to their customer, once: the customer holding their
 /// phone (or WhatsApp number, the earliest), else their email, else `new_customer` (created by

@@ -4,6 +4,7 @@
 use crate::db::crm_contacts::{self, CrmId};
 use crate::db::{self, HOLE, Sql, json_arrays, text};
 use crate::db::{Db, Statement};
+use crate::runtime::D1Result;
 use domain::customer::{Customer, CustomerDraft};
 use domain::customer_list::ListQuery;
 use domain::email::Email;
@@ -16,7 +17,6 @@ use domain::time::Timestamp;
 use domain::upsert::KnownCustomer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use worker::D1Result;
 
 const COLUMNS: &str = "id, name, email, phone, whatsapp_number, first_name, last_name, address, notes, \
                        tags, external_id, external_system, custom_fields, created_at, updated_at";

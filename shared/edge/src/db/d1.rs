@@ -1,5 +1,5 @@
 //! The D1 databases as the table modules use them: the runtime's own calls, each counted against
-//! the invocation's limits (`crate::env`) before it runs (its SQL's length and bound parameters,
+//! the invocation's limits (`crate::meter`) before it runs (its SQL's length and bound parameters,
 //! one query per statement, one round trip per call) and charged with the rows D1 says it read and
 //! wrote after.
 //!
@@ -17,10 +17,9 @@
 //! of every shard, on all of them at once, answered by the shard that has its rows: a lookup by a
 //! key no two businesses share finds its row on one shard at most.
 
-use crate::db::Param;
-use crate::db::directory::{self, Placement};
-use crate::env::Env;
-use crate::runtime;
+use crate::db::placements::{self, Placement, Shard};
+use crate::meter::Meter;
+use crate::runtime::{self, D1Database, D1PreparedStatement, D1Result, Param};
 use domain::error::{BEING_MOVED, DID_NOT_ANSWER};
 use domain::ids::BusinessId;
 use domain::platform::{Resource, check_statement, d1_did_not_answer};
@@ -28,11 +27,6 @@ use domain::tenant::Tenant;
 use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
 use std::rc::Rc;
-use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, D1Result};
-
-/// A shard's number: its place in the `SHARDS` list (`functions.toml`), the first being 0.
-pub type Shard = u16;
 
 #[derive(Clone)]
 pub struct Db {
@@ -43,7 +37,7 @@ pub struct Db {
     only: Option<Shard>,
     /// How long an isolate trusts what it read of the directory (ms).
     directory_fresh_ms: i64,
-    env: Env,
+    meter: Meter,
 }
 
 /// Where a statement runs.
@@ -57,7 +51,12 @@ enum Target {
 impl Db {
     /// The shards bound, in order, those of them new businesses are placed on (all when `open`
     /// names none that is bound), and how long an isolate trusts the directory (ms).
-    pub(crate) fn new(shards: Vec<D1Database>, open: Vec<Shard>, directory_fresh_ms: i64, env: Env) -> Self {
+    pub(crate) fn new(
+        shards: Vec<D1Database>,
+        open: Vec<Shard>,
+        directory_fresh_ms: i64,
+        meter: Meter,
+    ) -> Self {
         let count = shards.len();
         let mut open: Vec<Shard> = open
             .into_iter()
@@ -71,7 +70,7 @@ impl Db {
             open: open.into(),
             only: None,
             directory_fresh_ms,
-            env,
+            meter,
         }
     }
 
@@ -105,7 +104,7 @@ impl Db {
     /// `business_id` (`statements.rs` checks that it reads one). It runs on the business's shard.
     pub fn scoped(&self, tenant: &Tenant, sql: impl Into<String>) -> Statement {
         let business = tenant.business_id.clone();
-        let scope = JsValue::from_str(business.as_str());
+        let scope = Param::Text(business.as_str().to_owned());
         self.statement(sql.into(), Target::Business(business), Some(scope))
     }
 
@@ -127,7 +126,7 @@ impl Db {
         self.statement(sql.into(), Target::Business(tenant.business_id.clone()), None)
     }
 
-    fn statement(&self, sql: String, target: Target, scope: Option<JsValue>) -> Statement {
+    fn statement(&self, sql: String, target: Target, scope: Option<Param>) -> Statement {
         Statement {
             sql_bytes: sql.len(),
             start: sql.chars().take(80).collect(),
@@ -144,7 +143,7 @@ impl Db {
     async fn shards_of(&self, target: &Target, write: bool) -> worker::Result<Vec<Shard>> {
         Ok(match target {
             Target::Business(business) => {
-                let placement = directory::placement(self, business).await?;
+                let placement = self.placement(business).await?;
                 if placement.paused && write {
                     return Err(worker::Error::RustError(format!(
                         "{BEING_MOVED} business {} is being moved to another shard",
@@ -168,17 +167,24 @@ impl Db {
         self.shards.len()
     }
 
-    /// Where the directory says the business lives (`None`: it has no entry), read on the first
-    /// shard. Called by `db::directory`, which keeps what it reads a while.
-    pub(crate) async fn read_directory(&self, business: &BusinessId) -> worker::Result<Option<Placement>> {
+    /// Where the business lives: what this isolate read of the directory a while ago, or the
+    /// directory's entry read now on the first shard (a business without one lives there).
+    pub(crate) async fn placement(&self, business: &BusinessId) -> worker::Result<Placement> {
         #[derive(serde::Deserialize)]
         struct Row {
             shard: Shard,
             paused: i64,
         }
+        if self.shard_count() == 1 {
+            return Ok(Placement::default());
+        }
+        let now = runtime::now().millis();
+        if let Some(placement) = placements::known(business, now, self.directory_fresh_ms) {
+            return Ok(placement);
+        }
         let statement = self
             .directory()
-            .unscoped(directory::SHARD_OF)
+            .unscoped(placements::SHARD_OF)
             .bind(&[Param::Text(business.as_str().to_owned())])?;
         let called = statement.start()?;
         let result = statement
@@ -186,12 +192,28 @@ impl Db {
             .all()
             .await
             .map_err(|error| unanswered(0, error))?;
-        charge(&self.env, called, std::slice::from_ref(&result));
-        let placement = |row: Row| Placement {
-            shard: row.shard,
-            paused: row.paused != 0,
-        };
-        Ok(result.results::<Row>()?.into_iter().next().map(placement))
+        charge(&self.meter, called, std::slice::from_ref(&result));
+        let placement = result
+            .results::<Row>()?
+            .into_iter()
+            .next()
+            .map(|row| Placement {
+                shard: row.shard,
+                paused: row.paused != 0,
+            })
+            .unwrap_or_default();
+        self.remember(business, placement);
+        Ok(placement)
+    }
+
+    /// Remembers where the business lives (as the directory now says), for a while.
+    pub(crate) fn remember(&self, business: &BusinessId, placement: Placement) {
+        placements::remember(
+            business,
+            placement,
+            runtime::now().millis(),
+            self.directory_fresh_ms,
+        );
     }
 
     fn database(&self, shard: Shard) -> worker::Result<&D1Database> {
@@ -235,8 +257,8 @@ impl Db {
             }
         };
         let count = u32::try_from(statements.len()).unwrap_or(u32::MAX);
-        self.env.charge(Resource::D1Query, count)?;
-        self.env.charge_round_trip();
+        self.meter.charge(Resource::D1Query, count)?;
+        self.meter.charge_round_trip();
         let called = runtime::now().millis();
         let database = self.database(shard)?;
         let statements = statements
@@ -247,7 +269,7 @@ impl Db {
             .batch(statements)
             .await
             .map_err(|error| unanswered(shard, error))?;
-        charge(&self.env, called, &results);
+        charge(&self.meter, called, &results);
         Ok(results)
     }
 }
@@ -260,7 +282,7 @@ pub struct Statement {
     start: String,
     parameters: usize,
     /// Its bound values, a scoped statement's business first.
-    values: Vec<JsValue>,
+    values: Vec<Param>,
     target: Target,
     db: Db,
 }
@@ -269,19 +291,14 @@ impl Statement {
     /// Binds `values` in order: from `?2` on for a scoped statement (its `?1` is the business),
     /// from `?1` for an unscoped one.
     pub fn bind(mut self, values: &[Param]) -> worker::Result<Self> {
-        self.values.extend(values.iter().map(js_value));
+        self.values.extend(values.iter().cloned());
         self.parameters = self.values.len();
         Ok(self)
     }
 
     /// The runtime's statement on `database`, everything bound.
     fn prepared(&self, database: &D1Database) -> worker::Result<D1PreparedStatement> {
-        let statement = database.prepare(&*self.sql);
-        if self.values.is_empty() {
-            Ok(statement)
-        } else {
-            statement.bind(&self.values)
-        }
+        runtime::prepare(database, &self.sql, &self.values)
     }
 
     /// The first row of the statement's answer (D1 runs the whole statement either way, and
@@ -301,7 +318,7 @@ impl Statement {
             let called = self.start()?;
             let answer = self.prepared(self.db.database(shard)?)?.raw().await;
             rows.extend(answer.map_err(|error| unanswered(shard, error))?);
-            charge(&self.db.env, called, &[]);
+            charge(&self.db.meter, called, &[]);
         }
         Ok(rows)
     }
@@ -329,7 +346,7 @@ impl Statement {
                 statement.all().await
             };
             let result = result.map_err(|error| unanswered(*shard, error))?;
-            charge(&self.db.env, called, std::slice::from_ref(&result));
+            charge(&self.db.meter, called, std::slice::from_ref(&result));
             Ok::<_, worker::Error>(result)
         });
         let mut answers = join_all(asked).await;
@@ -367,8 +384,8 @@ impl Statement {
     /// Counts one statement run on its own; when it was called (ms), for [`charge`].
     fn start(&self) -> worker::Result<i64> {
         self.check()?;
-        self.db.env.charge(Resource::D1Query, 1)?;
-        self.db.env.charge_round_trip();
+        self.db.meter.charge(Resource::D1Query, 1)?;
+        self.db.meter.charge_round_trip();
         Ok(runtime::now().millis())
     }
 }
@@ -385,25 +402,16 @@ fn unanswered(shard: Shard, error: worker::Error) -> worker::Error {
     }
 }
 
-/// The runtime's value of a bound parameter.
-fn js_value(param: &Param) -> JsValue {
-    match param {
-        Param::Text(text) => JsValue::from_str(text),
-        Param::Number(number) => JsValue::from_f64(*number),
-        Param::Null => JsValue::NULL,
-    }
-}
-
 /// Charges a call answered now (called at `called`, ms) with the rows D1 says its statements read
 /// and wrote, and times it.
-fn charge(env: &Env, called: i64, results: &[D1Result]) {
+fn charge(meter: &Meter, called: i64, results: &[D1Result]) {
     let mut sql_ms = 0.0;
     for meta in results.iter().filter_map(|result| result.meta().ok().flatten()) {
-        env.charge_rows(
+        meter.charge_rows(
             meta.rows_read.unwrap_or(0) as u64,
             meta.rows_written.unwrap_or(0) as u64,
         );
         sql_ms += meta.duration.unwrap_or(0.0);
     }
-    env.waited_on_d1(runtime::now().millis() - called, sql_ms);
+    meter.waited_on_d1(runtime::now().millis() - called, sql_ms);
 }

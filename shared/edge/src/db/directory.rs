@@ -1,68 +1,20 @@
 //! The directory: which shard each business lives on (docs/scaling.md), kept on the first shard in
 //! `business_shards`. A business without an entry lives on the first shard: every business of a
-//! deployment that had one database. Each isolate keeps what it read for a minute, so a business's
+//! deployment that had one database. Each isolate keeps what it read for a minute
+//! (`db::placements`, read by `Db` itself when a statement runs), so a business's
 //! requests pay one directory read an isolate a minute (`DIRECTORY_FRESH_SECONDS`), and a business
 //! moved to another shard (`crate::shard_move`) is seen everywhere that long after its entry
 //! changed: a move pauses the business that long before it copies, and waits that long after it
 //! switches before it deletes the old copy.
 
+use crate::db::placements::Placement;
 use crate::db::{Db, Param, Shard, number, optional_number, text};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::shard_move::Entry;
-use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// How long an isolate trusts what it read, unless `DIRECTORY_FRESH_SECONDS` says otherwise.
 pub const FRESH_MS: i64 = 60_000;
-/// Businesses an isolate remembers at most: past it, the stale go first, then everything.
-const MAX_KNOWN: usize = 10_000;
-
-pub(crate) const SHARD_OF: &str =
-    "SELECT shard, moving_to IS NOT NULL AS paused FROM business_shards WHERE business_id = ?1";
-
-/// Where a business lives, and whether its writes are paused (it is being moved).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Placement {
-    pub shard: Shard,
-    pub paused: bool,
-}
-
-thread_local! {
-    /// Where each business this isolate looked up lives, and when it read it (ms).
-    static KNOWN: RefCell<HashMap<BusinessId, (Placement, i64)>> = RefCell::new(HashMap::new());
-}
-
-/// Where the business lives.
-pub async fn placement(db: &Db, business: &BusinessId) -> worker::Result<Placement> {
-    if db.shard_count() == 1 {
-        return Ok(Placement::default());
-    }
-    let now = crate::runtime::now().millis();
-    let known = KNOWN.with(|known| known.borrow().get(business).copied());
-    if let Some((placement, read_at)) = known
-        && now - read_at < db.directory_fresh_ms()
-    {
-        return Ok(placement);
-    }
-    let placement = db.read_directory(business).await?.unwrap_or_default();
-    remember(db, business, placement, now);
-    Ok(placement)
-}
-
-fn remember(db: &Db, business: &BusinessId, placement: Placement, now: i64) {
-    let fresh = db.directory_fresh_ms();
-    KNOWN.with(|known| {
-        let mut known = known.borrow_mut();
-        if known.len() >= MAX_KNOWN {
-            known.retain(|_, (_, read_at)| now - *read_at < fresh);
-            if known.len() >= MAX_KNOWN {
-                known.clear();
-            }
-        }
-        known.insert(business.clone(), (placement, now));
-    });
-}
 
 /// The business's whole entry, read now (a business without one lives on the first shard).
 pub async fn entry(db: &Db, business: &BusinessId) -> Result<Entry, ApiError> {
@@ -113,11 +65,13 @@ pub async fn record(db: &Db, business: &BusinessId, entry: &Entry) -> Result<(),
         .bind(&values)?
         .run()
         .await?;
-    let placement = Placement {
-        shard: entry.shard,
-        paused: entry.moving_to.is_some(),
-    };
-    remember(db, business, placement, crate::runtime::now().millis());
+    db.remember(
+        business,
+        Placement {
+            shard: entry.shard,
+            paused: entry.moving_to.is_some(),
+        },
+    );
     Ok(())
 }
 
@@ -128,8 +82,7 @@ pub async fn place(db: &Db, business: &BusinessId, shard: Shard) -> Result<(), A
         .bind(&[text(business.as_str()), number(i64::from(shard))])?
         .run()
         .await?;
-    let placement = Placement { shard, paused: false };
-    remember(db, business, placement, crate::runtime::now().millis());
+    db.remember(business, Placement { shard, paused: false });
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
+use crate::runtime::D1Result;
 use domain::channel::{Channel, Direction, MessageStatus};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ConversationId, CustomerId, MessageId};
@@ -12,7 +13,6 @@ use domain::message::{Cursor, Message};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::Deserialize;
-use worker::D1Result;
 
 /// The SQL expression that gives a new message of business `?{business}` its `created_us`:
 /// the current time `?{now}` in microseconds, or one more than the business's latest message if

@@ -18,6 +18,7 @@
 
 mod d1;
 pub mod directory;
+mod placements;
 #[cfg(test)]
 mod statements;
 
@@ -52,12 +53,13 @@ pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 pub mod webhook_events;
 
-pub use d1::{Db, Shard, Statement};
+pub use crate::runtime::{D1Result, Param};
+pub use d1::{Db, Statement};
+pub use placements::Shard;
 
 use domain::error::ApiError;
 use domain::tenant::Tenant;
 use serde::de::DeserializeOwned;
-use worker::D1Result;
 
 /// Rows are written as JSON arrays bound to one parameter (`json_each(?)`); each array stays below
 /// this size, well inside D1's statement limit.
@@ -84,18 +86,6 @@ pub fn json_arrays<T: serde::Serialize>(rows: impl IntoIterator<Item = T>) -> Re
         arrays.push(current);
     }
     Ok(arrays)
-}
-
-/// A value bound to a statement's parameter, as D1 takes one. Plain data, so that statements
-/// and their values are built, composed and checked natively; `d1.rs` hands them to the runtime
-/// when a statement is bound.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Param {
-    Text(String),
-    /// Bound as a JavaScript number: exact up to 2^53, which covers microsecond times for the
-    /// next 285 years and every count we store.
-    Number(f64),
-    Null,
 }
 
 pub fn text(value: &str) -> Param {
@@ -193,10 +183,7 @@ pub enum Violation {
 impl Violation {
     /// The violation D1 reported, if the error is one; other failures are `None`.
     pub fn of(error: &worker::Error) -> Option<Self> {
-        let worker::Error::D1(d1) = error else {
-            return None;
-        };
-        Self::parse(&d1.cause())
+        Self::parse(&crate::runtime::d1_cause(error)?)
     }
 
     /// Reads SQLite's report of a violated constraint, as D1 passes it on.

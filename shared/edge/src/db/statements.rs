@@ -849,7 +849,7 @@ fn a_lookup_by_keys_searches_each_key_and_never_walks_the_business() {
 /// is added here with its reason; an entry no plan needs any more fails it too.
 const WALKS: &[(&str, &str, &str, &str)] = &[
     (
-        "directory",
+        "placements",
         "SHARD_OF",
         "business_shards",
         "the directory's one row of a business: business_id is its key, not a tenant column",

@@ -5,12 +5,12 @@
 
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
+use crate::runtime::D1Result;
 use domain::error::ApiError;
 use domain::ids::{BusinessId, DeliveryId, EndpointId, EventId};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::Deserialize;
-use worker::D1Result;
 
 /// The statement that creates one pending delivery per event among `event_ids` (those whose body
 /// is fixed) and enabled endpoint subscribed to it, leased until `lease_until` for its first

@@ -8,6 +8,7 @@
 
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
+use crate::runtime::D1Result;
 use domain::error::ApiError;
 use domain::ids::{BusinessId, EventId};
 use domain::tenant::Tenant;
@@ -15,7 +16,6 @@ use domain::time::Timestamp;
 use domain::webhooks::EventType;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use worker::D1Result;
 
 /// An event about to happen: its type, the record it is about, and what only the moment of
 /// change knows (a status before it changed, say).

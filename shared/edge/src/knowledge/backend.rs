@@ -55,17 +55,14 @@ struct Input<'a> {
 
 impl Rag {
     pub fn from_env(env: &Env) -> Result<Self, ApiError> {
-        let setting = env
-            .var(RAG_BACKEND)
-            .map(|value| value.to_string())
-            .unwrap_or_default();
+        let setting = env.var(RAG_BACKEND).unwrap_or_default();
         let misconfigured = |why: String| ApiError::internal("choosing the RAG backend", why);
         match setting.as_str() {
             "local" => {
                 let url = env
                     .var(EMBEDDER_URL)
-                    .map(|value| value.to_string().trim_end_matches('/').to_owned())
-                    .map_err(|_| {
+                    .map(|value| value.trim_end_matches('/').to_owned())
+                    .ok_or_else(|| {
                         misconfigured(format!("{RAG_BACKEND} is local but {EMBEDDER_URL} is not set"))
                     })?;
                 Ok(Self {
@@ -79,7 +76,7 @@ impl Rag {
                 embedder: Embedder::BgeSmall,
                 embedding: Embedding::Cloudflare {
                     ai: env
-                        .raw()
+                        .bindings()
                         .ai(AI)
                         .map_err(|error| misconfigured(format!("the {AI} binding: {error}")))?,
                 },

@@ -5,6 +5,7 @@
 
 use crate::bounded_fetch::{self, Failure as Unanswered};
 use crate::env::Held;
+use crate::runtime::{Bucket, Method};
 use crate::{Env, media_store};
 use domain::destination::Destination;
 use domain::error::ApiError;
@@ -12,7 +13,6 @@ use domain::ids::SourceId;
 use domain::links::document::BodyKind;
 use domain::links::fetch::{Failure, MAX_PAGE_BYTES, TIMEOUT_MS, next_page, same_origin};
 use domain::links::link::{Link, redact_url};
-use worker::{Bucket, Method};
 
 const ACCEPT: &str = "application/json, text/csv;q=0.9, text/plain;q=0.8, */*;q=0.5";
 

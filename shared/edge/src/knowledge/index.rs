@@ -24,6 +24,7 @@ use crate::knowledge::backend::Rag;
 use crate::knowledge::fetch;
 use crate::queue::Settle;
 use crate::{Env, runtime};
+use crate::{console_log, console_warn};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::links::chunk::ChunkOptions;
@@ -38,7 +39,6 @@ use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use std::collections::HashSet;
-use worker::{console_log, console_warn};
 
 /// How long one slice holds its source: far longer than a slice runs.
 const LEASE_SECONDS: i64 = 10 * 60;

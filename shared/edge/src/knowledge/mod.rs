@@ -18,8 +18,8 @@ pub mod search;
 pub mod vectorize;
 
 use crate::Env;
+use crate::console_error;
 use crate::db::knowledge_sources::Due;
-use worker::console_error;
 
 /// The queue that hands due sources to the fetcher.
 pub const KNOWLEDGE: &str = "KNOWLEDGE";

@@ -67,11 +67,10 @@ pub enum Store {
 
 impl Store {
     pub fn vectorize(env: &Env, name: &'static str) -> Result<Self, String> {
-        let binding = Reflect::get(env.raw(), &JsValue::from_str(name))
-            .map_err(|_| format!("the {name} Vectorize binding cannot be read"))?;
-        if binding.is_undefined() || binding.is_null() {
-            return Err(format!("the {name} Vectorize binding is not configured"));
-        }
+        let binding = env
+            .bindings()
+            .js(name)
+            .ok_or_else(|| format!("the {name} Vectorize binding is not configured"))?;
         Ok(Self::Vectorize { binding, name })
     }
 

@@ -1,0 +1,128 @@
+//! The runtime a function runs on, chosen at compile time. In a wasm32 build it is the Workers
+//! runtime (`workers`: the `worker` crate's types, and the few calls we make on JavaScript objects
+//! ourselves); natively it is its in-process twin (`native`): SQLite migrated from `migrations/`
+//! for each D1 shard, maps for KV and R2, queues that record what was sent, partners answered by
+//! scripts, and a clock the test moves. Both halves offer the same types with the same methods, so
+//! the rest of edge and every function are written once, against this module, and a whole
+//! pipeline runs as a unit test without a bundle growing by a byte: nothing here is `dyn`.
+//!
+//! Besides the types, the clock and randomness are handed to pure code as values from here.
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
+#[cfg(target_arch = "wasm32")]
+mod workers;
+
+#[cfg(not(target_arch = "wasm32"))]
+use native as imp;
+#[cfg(target_arch = "wasm32")]
+use workers as imp;
+
+pub use imp::{
+    AbortController, AbortSignal, Bindings, Bucket, ByteStream, Context, D1Database, D1PreparedStatement,
+    D1Result, Data, Delay, Fetch, Fetcher, FixedLengthStream, FormData, FormEntry, Headers, Kv,
+    ObjectNamespace, Queue, QueueMessage, Request, Response, d1_cause, isolate, log, outgoing, parse_form,
+    prepare, request_url,
+};
+pub use worker::{D1ResultMeta, HttpMetadata, Method};
+
+use domain::error::ApiError;
+use domain::time::Timestamp;
+
+/// A value bound to a statement's parameter, as D1 takes one. Plain data, so that statements
+/// and their values are built, composed and checked natively; the D1 binding converts them when a
+/// statement is prepared.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    /// Bound as a JavaScript number: exact up to 2^53, which covers microsecond times for the
+    /// next 285 years and every count we store.
+    Number(f64),
+    Null,
+}
+
+/// How loud a log line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Log,
+    Warn,
+    Error,
+}
+
+/// A line in the function's log (`wrangler tail`, the local stack's output, a native test's).
+#[macro_export]
+macro_rules! console_log {
+    ($($t:tt)*) => { $crate::runtime::log($crate::runtime::Level::Log, &format!($($t)*)) };
+}
+
+/// A warning in the function's log.
+#[macro_export]
+macro_rules! console_warn {
+    ($($t:tt)*) => { $crate::runtime::log($crate::runtime::Level::Warn, &format!($($t)*)) };
+}
+
+/// An error in the function's log.
+#[macro_export]
+macro_rules! console_error {
+    ($($t:tt)*) => { $crate::runtime::log($crate::runtime::Level::Error, &format!($($t)*)) };
+}
+
+/// The most `crypto.getRandomValues` fills in one call (WebCrypto's quota).
+const RANDOM_VALUES_QUOTA: usize = 65_536;
+
+/// The runtime's clock. (`SystemTime::now()` panics on wasm32-unknown-unknown; natively the clock
+/// is the test's.)
+pub fn now() -> Timestamp {
+    Timestamp::from_millis(imp::now_ms())
+}
+
+/// `count` random values of `N` bytes each, drawn from the runtime at once (one call across to it
+/// for up to 64 KiB, where [`random`] in a loop would cross once per value).
+pub fn randoms<const N: usize>(count: usize) -> Result<Vec<[u8; N]>, ApiError> {
+    let mut bytes = vec![0u8; N * count];
+    fill_random(&mut bytes)?;
+    Ok(bytes
+        .chunks_exact(N)
+        .map(|chunk| {
+            let mut value = [0u8; N];
+            value.copy_from_slice(chunk);
+            value
+        })
+        .collect())
+}
+
+pub fn random<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut bytes = [0u8; N];
+    fill_random(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// `bytes` filled by the runtime's cryptographic random source.
+fn fill_random(bytes: &mut [u8]) -> Result<(), ApiError> {
+    for chunk in bytes.chunks_mut(RANDOM_VALUES_QUOTA) {
+        imp::fill_random(chunk).map_err(|error| ApiError::internal("randomness", error))?;
+    }
+    Ok(())
+}
+
+/// AES-256-GCM with a 128-bit tag, as WebCrypto does it: `plaintext` sealed under `key` with
+/// `nonce`, bound to `associated` (the ciphertext with its tag after it).
+pub async fn encrypt(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    associated: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, String> {
+    imp::aes_gcm(key, nonce, associated, plaintext, true).await
+}
+
+/// The plaintext of [`encrypt`]'s output; an error when its tag does not verify (a wrong key,
+/// place or an altered value).
+pub async fn decrypt(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    associated: &[u8],
+    sealed: &[u8],
+) -> Result<Vec<u8>, String> {
+    imp::aes_gcm(key, nonce, associated, sealed, false).await
+}

@@ -1,0 +1,351 @@
+//! The Workers runtime: `worker`'s own types where they serve, and the few calls made on the
+//! runtime's JavaScript objects directly, each because `worker`'s wrapper costs every bundle code
+//! it does not need (KV's serde-built options, the queue batch's unwrapping) or hides what we read
+//! (a message's `attempts`).
+
+use crate::runtime::{Level, Param};
+use worker::Method;
+use worker::js_sys::{self, Array, Function, Object, Promise, Reflect, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::{self, AesGcmParams, Crypto, CryptoKey};
+use worker::worker_sys::{Message, MessageBatch};
+use worker::{BatchMessageBuilder, MessageBuilder};
+
+pub use worker::{
+    AbortController, AbortSignal, Bucket, ByteStream, Context, D1Database, D1PreparedStatement, D1Result,
+    Data, Delay, Fetch, Fetcher, FixedLengthStream, FormData, FormEntry, Headers, ObjectNamespace, Request,
+    Response,
+};
+
+/// The bindings of the function: its D1 databases, KV namespaces, buckets, queues, services,
+/// Durable Object namespaces, variables and secrets.
+#[derive(Clone)]
+pub struct Bindings(worker::Env);
+
+impl From<worker::Env> for Bindings {
+    fn from(env: worker::Env) -> Self {
+        Self(env)
+    }
+}
+
+impl Bindings {
+    /// The variable `name`, if set.
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.0.var(name).ok().map(|value| value.to_string())
+    }
+
+    /// The secret `name`, if set.
+    pub fn secret(&self, name: &str) -> Option<String> {
+        self.0.secret(name).ok().map(|value| value.to_string())
+    }
+
+    pub fn d1(&self, name: &str) -> worker::Result<D1Database> {
+        self.0.d1(name)
+    }
+
+    pub fn kv(&self, name: &str) -> worker::Result<Kv> {
+        let binding = Reflect::get(&self.0, &JsValue::from_str(name))?;
+        if binding.is_object() {
+            Ok(Kv(binding))
+        } else {
+            Err(worker::Error::JsError(format!(
+                "no KV namespace is bound as {name}"
+            )))
+        }
+    }
+
+    pub fn queue(&self, name: &str) -> worker::Result<Queue> {
+        self.0.queue(name).map(Queue)
+    }
+
+    pub fn bucket(&self, name: &str) -> worker::Result<Bucket> {
+        self.0.bucket(name)
+    }
+
+    pub fn service(&self, name: &str) -> worker::Result<Fetcher> {
+        self.0.service(name)
+    }
+
+    pub fn assets(&self, name: &str) -> worker::Result<Fetcher> {
+        self.0.assets(name)
+    }
+
+    pub fn durable_object(&self, name: &str) -> worker::Result<ObjectNamespace> {
+        self.0.durable_object(name)
+    }
+
+    /// The binding itself, for the runtime's services we call through JavaScript (Vectorize).
+    pub fn js(&self, name: &str) -> Option<JsValue> {
+        Reflect::get(&self.0, &JsValue::from_str(name))
+            .ok()
+            .filter(|binding| !binding.is_undefined() && !binding.is_null())
+    }
+
+    /// Workers AI, bound as `name`.
+    pub fn ai(&self, name: &str) -> worker::Result<worker::Ai> {
+        self.0.ai(name)
+    }
+}
+
+/// A KV namespace: the three calls crm-edge makes (read a text, write a text that expires,
+/// delete), made on the namespace's own methods.
+pub struct Kv(JsValue);
+
+impl Kv {
+    /// The text stored under `key`, or None.
+    pub async fn text(&self, key: &str) -> worker::Result<Option<String>> {
+        Ok(self.call("get", &[key.into()]).await?.as_string())
+    }
+
+    /// Stores `value` under `key` for `ttl_seconds` (KV's least is 60).
+    pub async fn put_expiring(&self, key: &str, value: &str, ttl_seconds: u64) -> worker::Result<()> {
+        let options = Object::new();
+        Reflect::set(
+            &options,
+            &JsValue::from_str("expirationTtl"),
+            &JsValue::from_f64(ttl_seconds as f64),
+        )?;
+        self.call("put", &[key.into(), value.into(), options.into()])
+            .await?;
+        Ok(())
+    }
+
+    /// Removes `key` (nothing to remove is not an error).
+    pub async fn delete(&self, key: &str) -> worker::Result<()> {
+        self.call("delete", &[key.into()]).await?;
+        Ok(())
+    }
+
+    async fn call(&self, method: &str, args: &[JsValue]) -> worker::Result<JsValue> {
+        let function: Function = Reflect::get(&self.0, &JsValue::from_str(method))?.dyn_into()?;
+        let promise: Promise = function
+            .apply(&self.0, &args.iter().collect::<Array>())?
+            .dyn_into()?;
+        Ok(JsFuture::from(promise).await?)
+    }
+}
+
+/// A queue, for sending.
+pub struct Queue(worker::Queue);
+
+impl Queue {
+    pub async fn send<T: serde::Serialize>(&self, body: T) -> worker::Result<()> {
+        self.0.send(body).await
+    }
+
+    /// Sends `items` in one call, each delivered after `delay_seconds`.
+    pub async fn send_batch<T: serde::Serialize + Clone>(
+        &self,
+        items: &[T],
+        delay_seconds: u32,
+    ) -> worker::Result<()> {
+        let batch = BatchMessageBuilder::new()
+            .messages(
+                items
+                    .iter()
+                    .cloned()
+                    .map(|item| MessageBuilder::new(item).delay_seconds(delay_seconds).build()),
+            )
+            .build();
+        self.0.send_batch(batch).await
+    }
+}
+
+/// One message of a batch a consumer was handed.
+pub struct QueueMessage(Message);
+
+impl QueueMessage {
+    /// The messages of a batch; none (logged) if the batch cannot be read.
+    pub fn of_batch(batch: &MessageBatch) -> Vec<QueueMessage> {
+        match batch.messages() {
+            Ok(messages) => messages
+                .iter()
+                .map(|value| QueueMessage(value.unchecked_into()))
+                .collect(),
+            Err(error) => {
+                log(
+                    Level::Error,
+                    &format!("a queue batch could not be read: {error:?}"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// How many times this message has been delivered, this time included (1 on first delivery).
+    pub fn attempts(&self) -> u32 {
+        Reflect::get(&self.0, &JsValue::from_str("attempts"))
+            .ok()
+            .and_then(|value| value.as_f64())
+            .filter(|count| count.is_finite() && *count >= 1.0)
+            .map_or(1, |count| count.min(f64::from(u32::MAX)) as u32)
+    }
+
+    /// The body as JSON text.
+    pub fn body_json(&self) -> Option<String> {
+        let body = self.0.body().ok()?;
+        js_sys::JSON::stringify(&body).ok()?.as_string()
+    }
+
+    pub fn ack(&self) -> worker::Result<()> {
+        self.0.ack().map_err(worker::Error::from)
+    }
+
+    pub fn retry_in(&self, seconds: u32) -> worker::Result<()> {
+        let options = Object::new();
+        Reflect::set(
+            &options,
+            &JsValue::from_str("delaySeconds"),
+            &JsValue::from_f64(f64::from(seconds)),
+        )?;
+        self.0.retry(options.into()).map_err(worker::Error::from)
+    }
+}
+
+/// The statement `sql` on `database`, with `values` bound in order.
+pub fn prepare(database: &D1Database, sql: &str, values: &[Param]) -> worker::Result<D1PreparedStatement> {
+    let statement = database.prepare(sql);
+    if values.is_empty() {
+        return Ok(statement);
+    }
+    let values: Vec<JsValue> = values
+        .iter()
+        .map(|param| match param {
+            Param::Text(text) => JsValue::from_str(text),
+            Param::Number(number) => JsValue::from_f64(*number),
+            Param::Null => JsValue::NULL,
+        })
+        .collect();
+    statement.bind(&values)
+}
+
+/// A request this worker makes, to send or to have the runtime parse: its method, headers and
+/// body, and a redirect answered to it is returned, not followed (a caller that follows one checks
+/// where it leads first). Built on the web's own `RequestInit`: `worker::Request::new_with_init`
+/// also converts Cloudflare's `cf` options, which nothing here sets, and that conversion cost every
+/// bundle that made a request 14 KB of code.
+pub fn outgoing(
+    method: Method,
+    url: &str,
+    headers: &Headers,
+    body: Option<&[u8]>,
+) -> worker::Result<Request> {
+    let body = body.map(|body| JsValue::from(Uint8Array::from(body)));
+    request(method, url, headers, body.as_ref())
+}
+
+fn request(method: Method, url: &str, headers: &Headers, body: Option<&JsValue>) -> worker::Result<Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(method.as_ref());
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    init.set_headers(headers.as_ref());
+    if let Some(body) = body {
+        init.set_body(body);
+    }
+    Ok(web_sys::Request::new_with_str_and_init(url, &init)?.into())
+}
+
+/// A multipart or URL-encoded body already read within its limit, parsed by the runtime (whose
+/// form parser takes a request: one is made at `url`). The bytes are copied to the runtime once,
+/// and this copy is dropped before it parses.
+pub async fn parse_form(url: &str, content_type: &str, body: Vec<u8>) -> worker::Result<FormData> {
+    let headers = Headers::new();
+    headers.set("content-type", content_type)?;
+    let bytes = JsValue::from(Uint8Array::from(body.as_slice()));
+    drop(body);
+    request(Method::Post, url, &headers, Some(&bytes))?
+        .form_data()
+        .await
+}
+
+/// What D1 said of a statement it refused (`UNIQUE constraint failed: …`), when the error is D1's.
+pub fn d1_cause(error: &worker::Error) -> Option<String> {
+    match error {
+        worker::Error::D1(d1) => Some(d1.cause()),
+        _ => None,
+    }
+}
+
+/// The URL the request was made to, as the runtime serialised it.
+pub fn request_url(req: &Request) -> String {
+    req.inner().url()
+}
+
+pub fn log(level: Level, line: &str) {
+    let line = JsValue::from_str(line);
+    match level {
+        Level::Log => worker::web_sys::console::log_1(&line),
+        Level::Warn => worker::web_sys::console::warn_1(&line),
+        Level::Error => worker::web_sys::console::error_1(&line),
+    }
+}
+
+/// The isolate: one per instance of the module, which keeps its memory while it lives.
+pub fn isolate() -> u64 {
+    0
+}
+
+pub fn now_ms() -> i64 {
+    i64::try_from(worker::Date::now().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `bytes` filled by `crypto.getRandomValues` (at most its quota at once).
+pub fn fill_random(bytes: &mut [u8]) -> Result<(), String> {
+    crypto()?
+        .get_random_values_with_u8_array(bytes)
+        .map(|_| ())
+        .map_err(|error| format!("{error:?}"))
+}
+
+/// The runtime's `crypto` (WebCrypto).
+fn crypto() -> Result<Crypto, String> {
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
+        .map_err(|error| format!("{error:?}"))?;
+    if crypto.is_undefined() {
+        return Err("the runtime has no crypto".to_owned());
+    }
+    Ok(crypto.unchecked_into::<Crypto>())
+}
+
+const AES_GCM: &str = "AES-GCM";
+
+/// AES-256-GCM on WebCrypto's `crypto.subtle` (RustCrypto's AES-GCM cost each bundle 4 to 5 KB
+/// gzip more): `input` encrypted, or decrypted when `encrypt` is false.
+pub async fn aes_gcm(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    associated: &[u8],
+    input: &[u8],
+    encrypt: bool,
+) -> Result<Vec<u8>, String> {
+    let failed = |error: JsValue| format!("{error:?}");
+    let subtle = crypto()?.subtle();
+    let algorithm = Object::new();
+    Reflect::set(
+        &algorithm,
+        &JsValue::from_str("name"),
+        &JsValue::from_str(AES_GCM),
+    )
+    .map_err(failed)?;
+    let usages = Array::of2(&JsValue::from_str("encrypt"), &JsValue::from_str("decrypt"));
+    let imported = subtle
+        .import_key_with_object("raw", &Uint8Array::from(&key[..]), &algorithm, false, &usages)
+        .map_err(failed)?;
+    let crypto_key = JsFuture::from(imported)
+        .await
+        .map_err(failed)?
+        .unchecked_into::<CryptoKey>();
+    let params = AesGcmParams::new(AES_GCM, &Uint8Array::from(&nonce[..]));
+    params.set_additional_data(&Uint8Array::from(associated));
+    let data = Uint8Array::from(input);
+    let promise = if encrypt {
+        subtle.encrypt_with_object_and_buffer_source(&params, &crypto_key, &data)
+    } else {
+        subtle.decrypt_with_object_and_buffer_source(&params, &crypto_key, &data)
+    }
+    .map_err(failed)?;
+    // WebCrypto rejects a value whose tag does not verify (wrong key, wrong place, altered).
+    let output = JsFuture::from(promise).await.map_err(failed)?;
+    Ok(Uint8Array::new(&output).to_vec())
+}
