@@ -15,15 +15,14 @@ mod maintenance;
 mod moves;
 
 use domain::api::admin::{ADMIN, Admin};
-use edge::Env;
 use edge::call;
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
-    call::serve(&ADMIN, req, env, async |operation, call| match operation {
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
+    call::serve(&ADMIN, req, bindings, async |operation, call| match operation {
         Admin::CreateBusiness => call.run(businesses::create).await,
         Admin::GetBusiness | Admin::GetOwnBusiness => call.run(businesses::get).await,
         Admin::UpdateBusiness | Admin::UpdateOwnBusiness => call.run(businesses::update).await,

@@ -11,18 +11,17 @@ mod session;
 use domain::api::Miss;
 use domain::api::console::{CONSOLE, Console};
 use domain::error::ApiError;
-use edge::Env;
 use edge::call;
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
     call::serve_or(
         &CONSOLE,
         req,
-        env,
+        bindings,
         missed,
         async |operation, call| match operation {
             Console::GetConsolePage => Ok(pages::console()?),

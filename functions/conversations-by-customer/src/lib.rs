@@ -8,7 +8,7 @@ use domain::ids::ConversationId;
 use domain::query::Query;
 use domain::tenant::Tenant;
 use edge::call::{self, Json, Origin};
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 use edge::{DB, Env, db};
 
 /// With `include_messages`, each conversation carries at most its latest this many messages
@@ -18,11 +18,11 @@ const MESSAGES_PER_CONVERSATION: usize = 200;
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
     call::serve(
         &CONVERSATIONS_BY_CUSTOMER,
         req,
-        env,
+        bindings,
         async |operation, call| match operation {
             ConversationsByCustomer::GetConversationsByCustomer => call.run(conversations_by_customer).await,
         },

@@ -10,16 +10,16 @@ use domain::ids::ConversationId;
 use domain::tenant::Tenant;
 use edge::Env;
 use edge::call::{self, Json, Origin, Path};
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
     call::serve(
         &CONVERSATIONS,
         req,
-        env,
+        bindings,
         async |operation, call| match operation {
             Conversations::UpdateConversation => call.run(update).await,
         },

@@ -9,15 +9,14 @@ mod history;
 mod work;
 
 use domain::api::crm::{CRM_API, CrmApi};
-use edge::Env;
 use edge::call;
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
-    call::serve(&CRM_API, req, env, async |operation, call| match operation {
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
+    call::serve(&CRM_API, req, bindings, async |operation, call| match operation {
         CrmApi::EscalateConversation => call.run(work::escalate).await,
         CrmApi::AddCrmNote => call.run(work::note).await,
         CrmApi::GetCrmHistory => call.run(history::load).await,

@@ -6,17 +6,17 @@ use domain::batch_lookup::{self, LookupIn, LookupOut};
 use domain::error::ApiError;
 use domain::tenant::Tenant;
 use edge::call::{self, Json};
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 use edge::{DB, Env, db};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
     call::serve(
         &CUSTOMERS_BATCH_LOOKUP,
         req,
-        env,
+        bindings,
         async |operation, call| match operation {
             CustomersBatchLookup::BatchLookupCustomers => call.run(batch_lookup).await,
         },

@@ -8,16 +8,16 @@ use domain::upsert::MatchPolicy;
 use edge::Env;
 use edge::call::{self, Batch, Json, Origin};
 use edge::customer_upsert::{self, CustomersIn};
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
     call::serve(
         &CUSTOMERS_BULK_CREATE,
         req,
-        env,
+        bindings,
         async |operation, call| match operation {
             CustomersBulkCreate::BulkCreateCustomers => call.run(import).await,
         },

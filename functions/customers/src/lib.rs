@@ -15,7 +15,7 @@ use edge::Env;
 use edge::call;
 use edge::db::Db;
 use edge::db::crm_contacts::CrmId;
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 use edge::{DB, db, http};
 use std::collections::HashMap;
 
@@ -25,10 +25,15 @@ const NAMES: [Name; 4] = [Name::Id, Name::ExternalId, Name::Email, Name::Phone];
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
-    call::serve(&CUSTOMERS, req, env, async |operation, call| match operation {
-        Customers::GetCustomer => call.run(get_customers).await,
-    })
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
+    call::serve(
+        &CUSTOMERS,
+        req,
+        bindings,
+        async |operation, call| match operation {
+            Customers::GetCustomer => call.run(get_customers).await,
+        },
+    )
     .await
 }
 

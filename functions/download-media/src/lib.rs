@@ -9,17 +9,17 @@ use domain::media;
 use edge::Env;
 use edge::call;
 use edge::media_store::ATTACHMENTS;
-use edge::runtime::{Headers, Request, Response};
+use edge::runtime::{Bindings, Headers, Request, Response};
 use edge::{DB, auth, db, http, runtime};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
     call::serve(
         &DOWNLOAD_MEDIA,
         req,
-        env,
+        bindings,
         async |operation, call| match operation {
             DownloadMedia::DownloadMedia => call.run(download).await,
         },

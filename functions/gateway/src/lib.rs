@@ -12,14 +12,14 @@ use domain::api::{self, Miss};
 use domain::error::ApiError;
 use edge::Env;
 use edge::http;
-use edge::runtime::{Context, Request, Response};
+use edge::runtime::{Bindings, Context, Request, Response};
 
 edge::http_function!(serve, with_context);
 
 /// Serves every request: each one invocation, whose background work (a rate limit's next lease)
 /// goes on after its answer.
-pub async fn serve(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    http::serve(req, env, async |req, env| forward(req, env, &ctx).await).await
+pub async fn serve(req: Request, bindings: Bindings, ctx: Context) -> worker::Result<Response> {
+    http::serve(req, bindings, async |req, env| forward(req, env, &ctx).await).await
 }
 
 async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiError> {

@@ -25,7 +25,7 @@ use domain::rate_limit::{self, Answer, Ask, Decision, Lease};
 use edge::Env;
 use edge::console_error;
 use edge::runtime::Context;
-use edge::runtime::{Headers, Method, Request, Response};
+use edge::runtime::{Body, Headers, Method, Request, Response};
 use edge::{auth, http, runtime};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -220,8 +220,8 @@ async fn ask(env: &Env, name: &str, ask: &Ask) -> Result<Answer, ApiError> {
     let request = runtime::outgoing(
         Method::Post,
         "https://rate-limiter/",
-        &Headers::new(),
-        Some(asked.as_bytes()),
+        None,
+        Some(Body::Text(&asked)),
     )?;
     let mut response = stub.fetch_with_request(request).await?;
     let line = response.text().await?;

@@ -12,28 +12,32 @@ use domain::api::links::{KNOWLEDGE, Knowledge};
 use domain::error::ApiError;
 use domain::links::link::PageId;
 use domain::tenant::Tenant;
-use edge::Env;
 use edge::call;
 use edge::db::Db;
 use edge::db::channel_accounts;
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
-    call::serve(&KNOWLEDGE, req, env, async |operation, call| match operation {
-        Knowledge::ListCrmLinks => call.run(links::list).await,
-        Knowledge::AddCrmLink => call.run(links::add).await,
-        Knowledge::DeleteCrmLink => call.run(links::delete).await,
-        Knowledge::SetCrmLinkStatus => call.run(links::set_status).await,
-        Knowledge::ListAllCrmLinks => call.run(links::all).await,
-        Knowledge::RefreshCrmLink => call.run(links::refresh).await,
-        Knowledge::SearchCrmLinks => call.run(rag::search).await,
-        Knowledge::SearchCrmLinksPost => call.run(rag::search_posted).await,
-        Knowledge::GetCrmLinkDetails => call.run(rag::details).await,
-        Knowledge::PushCrmLinkData => call.run(push::receive).await,
-    })
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
+    call::serve(
+        &KNOWLEDGE,
+        req,
+        bindings,
+        async |operation, call| match operation {
+            Knowledge::ListCrmLinks => call.run(links::list).await,
+            Knowledge::AddCrmLink => call.run(links::add).await,
+            Knowledge::DeleteCrmLink => call.run(links::delete).await,
+            Knowledge::SetCrmLinkStatus => call.run(links::set_status).await,
+            Knowledge::ListAllCrmLinks => call.run(links::all).await,
+            Knowledge::RefreshCrmLink => call.run(links::refresh).await,
+            Knowledge::SearchCrmLinks => call.run(rag::search).await,
+            Knowledge::SearchCrmLinksPost => call.run(rag::search_posted).await,
+            Knowledge::GetCrmLinkDetails => call.run(rag::details).await,
+            Knowledge::PushCrmLinkData => call.run(push::receive).await,
+        },
+    )
     .await
 }
 

@@ -11,17 +11,17 @@ use domain::message::{Cursor, SinceQuery};
 use domain::query::Query;
 use domain::tenant::Tenant;
 use edge::call::{self, Json, Origin};
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 use edge::{DB, Env, db};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
     call::serve(
         &MESSAGES_SINCE,
         req,
-        env,
+        bindings,
         async |operation, call| match operation {
             MessagesSince::GetMessagesSince => call.run(messages_since).await,
         },

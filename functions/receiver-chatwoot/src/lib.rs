@@ -17,7 +17,7 @@ use edge::call::Json;
 use edge::crm::sync;
 use edge::db::crm_sync_jobs::{self, Delivered};
 use edge::db::{crm_connectors, crm_inbound_events};
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 use edge::{DB, call, http, runtime, secrets_key};
 use serde_json::Value;
 
@@ -27,11 +27,11 @@ const MAX_DELIVERY_CHARS: usize = 100;
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
     call::serve(
         &RECEIVER_CHATWOOT,
         req,
-        env,
+        bindings,
         async |operation, call| match operation {
             ReceiverChatwoot::ReceiveChatwootWebhook => call.run(receive).await,
         },

@@ -15,17 +15,17 @@ use domain::ids::ConnectorId;
 use edge::Env;
 use edge::call::Json;
 use edge::db::crm_connectors;
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 use edge::{DB, call, http, secrets_key};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
     call::serve(
         &RECEIVER_KUSTOMER,
         req,
-        env,
+        bindings,
         async |operation, call| match operation {
             ReceiverKustomer::ReceiveKustomerWebhook => call.run(receive).await,
         },

@@ -10,17 +10,17 @@ use domain::error::ApiError;
 use domain::providers::Provider;
 use edge::Env;
 use edge::db::channel_accounts::ChannelAccount;
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 use edge::{DB, call, db, secrets_key};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
     call::serve(
         &RECEIVER_META,
         req,
-        env,
+        bindings,
         async |operation, call| match operation {
             ReceiverMeta::VerifyMetaWebhook => call.run(verify).await,
             ReceiverMeta::ReceiveMetaWebhook => call.run(receive).await,

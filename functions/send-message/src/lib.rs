@@ -10,17 +10,22 @@ use domain::error::ApiError;
 use domain::outgoing::{SendIn, SendRequest};
 use domain::tenant::Tenant;
 use edge::call::{self, Accepted, Json, Origin};
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 use edge::send_queue;
 use edge::{DB, Env, db};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
-    call::serve(&SEND_MESSAGE, req, env, async |operation, call| match operation {
-        SendMessage::SendMessage => call.run(send).await,
-    })
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
+    call::serve(
+        &SEND_MESSAGE,
+        req,
+        bindings,
+        async |operation, call| match operation {
+            SendMessage::SendMessage => call.run(send).await,
+        },
+    )
     .await
 }
 

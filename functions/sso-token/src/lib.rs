@@ -4,17 +4,21 @@
 mod tokens;
 
 use domain::api::embed::{SSO_TOKEN, SsoToken};
-use edge::Env;
 use edge::call;
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
-    call::serve(&SSO_TOKEN, req, env, async |operation, call| match operation {
-        SsoToken::GenerateSsoToken => call.run(tokens::generate).await,
-        SsoToken::RevokeSsoToken => call.run(tokens::revoke).await,
-    })
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
+    call::serve(
+        &SSO_TOKEN,
+        req,
+        bindings,
+        async |operation, call| match operation {
+            SsoToken::GenerateSsoToken => call.run(tokens::generate).await,
+            SsoToken::RevokeSsoToken => call.run(tokens::revoke).await,
+        },
+    )
     .await
 }

@@ -7,17 +7,17 @@ use domain::media::{MAX_ATTACHMENT_BYTES, media_type_of};
 use domain::tenant::Tenant;
 use edge::call::{self, Body, ContentType, Created, Origin};
 use edge::media_store::{self, ATTACHMENTS};
-use edge::runtime::{FormEntry, Request, Response};
+use edge::runtime::{Bindings, FormEntry, Request, Response};
 use edge::{DB, Env};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
     call::serve(
         &UPLOAD_ATTACHMENT,
         req,
-        env,
+        bindings,
         async |operation, call| match operation {
             UploadAttachment::UploadAttachment => {
                 // Refused before the Idempotency-Key is claimed: a retry with the right type runs.

@@ -6,25 +6,29 @@ mod log;
 mod test_event;
 
 use domain::api::webhooks::{WEBHOOKS, Webhooks};
-use edge::Env;
 use edge::call;
-use edge::runtime::{Request, Response};
+use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);
 
 /// Serves the function's endpoints: each request one invocation.
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
-    call::serve(&WEBHOOKS, req, env, async |operation, call| match operation {
-        Webhooks::CreateWebhook => call.run(endpoints::create).await,
-        Webhooks::ListWebhooks => call.run(endpoints::list).await,
-        Webhooks::GetWebhook => call.run(endpoints::get).await,
-        Webhooks::UpdateWebhook => call.run(endpoints::update).await,
-        Webhooks::DeleteWebhook => call.run(endpoints::delete).await,
-        Webhooks::RotateWebhookSecret => call.run(endpoints::rotate_secret).await,
-        Webhooks::TestWebhook => call.run(test_event::send).await,
-        Webhooks::ListWebhookDeliveries => call.run(log::deliveries).await,
-        Webhooks::ReplayWebhookDeliveries => call.run(log::replay).await,
-        Webhooks::ListWebhookAttempts => call.run(log::attempts).await,
-    })
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
+    call::serve(
+        &WEBHOOKS,
+        req,
+        bindings,
+        async |operation, call| match operation {
+            Webhooks::CreateWebhook => call.run(endpoints::create).await,
+            Webhooks::ListWebhooks => call.run(endpoints::list).await,
+            Webhooks::GetWebhook => call.run(endpoints::get).await,
+            Webhooks::UpdateWebhook => call.run(endpoints::update).await,
+            Webhooks::DeleteWebhook => call.run(endpoints::delete).await,
+            Webhooks::RotateWebhookSecret => call.run(endpoints::rotate_secret).await,
+            Webhooks::TestWebhook => call.run(test_event::send).await,
+            Webhooks::ListWebhookDeliveries => call.run(log::deliveries).await,
+            Webhooks::ReplayWebhookDeliveries => call.run(log::replay).await,
+            Webhooks::ListWebhookAttempts => call.run(log::attempts).await,
+        },
+    )
     .await
 }

@@ -4,7 +4,7 @@
 //! nothing. Redirects are not followed; a 3xx is an answer like any other.
 
 use crate::Env;
-use crate::runtime::{self, AbortController, AbortSignal, Delay, Fetch, Headers, Method};
+use crate::runtime::{self, AbortController, AbortSignal, Body, Delay, Fetch, Headers, Method};
 use domain::platform::Resource;
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
@@ -94,7 +94,7 @@ async fn call(
     for (name, value) in headers {
         outgoing_headers.set(name, value)?;
     }
-    let outgoing = runtime::outgoing(method, url, &outgoing_headers, body)?;
+    let outgoing = runtime::outgoing(method, url, Some(&outgoing_headers), body.map(Body::Bytes))?;
     let mut response = Fetch::Request(outgoing).send_with_signal(&signal).await?;
     let status = response.status_code();
     let retry_after = response.headers().get("retry-after")?;

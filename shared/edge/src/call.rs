@@ -11,7 +11,7 @@
 
 use crate::audit::Audit;
 use crate::auth::Authenticated;
-use crate::runtime::{Request, Response};
+use crate::runtime::{Bindings, Request, Response};
 use crate::{DB, Env, auth, db, http};
 use domain::api::{self, Caller, Function, KeysTaken, Miss, Operation, Params, PathParam, Route};
 use domain::error::{ApiError, ErrorCode};
@@ -39,7 +39,7 @@ pub struct Call {
 pub async fn serve<O, D>(
     function: &'static Function<O>,
     req: Request,
-    env: Env,
+    bindings: Bindings,
     dispatch: D,
 ) -> worker::Result<Response>
 where
@@ -49,7 +49,7 @@ where
     serve_or(
         function,
         req,
-        env,
+        bindings,
         |miss, path| Err(miss.into_error(path)),
         dispatch,
     )
@@ -61,7 +61,7 @@ where
 pub async fn serve_or<O, M, D>(
     function: &'static Function<O>,
     req: Request,
-    env: Env,
+    bindings: Bindings,
     missed: M,
     dispatch: D,
 ) -> worker::Result<Response>
@@ -70,7 +70,7 @@ where
     M: FnOnce(Miss, &str) -> Result<Response, ApiError>,
     D: AsyncFnOnce(O, Call) -> Result<Response, ApiError>,
 {
-    http::serve(req, env, async move |req, env| {
+    http::serve(req, bindings, async move |req, env| {
         let path = req.path();
         // Nothing of the admin API, not even which paths exist, is told without the token.
         let admin_checked = O::ANY_ADMIN && function.owns.is_some_and(|owned| path.starts_with(owned));

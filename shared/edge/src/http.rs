@@ -4,7 +4,7 @@
 
 use crate::Env;
 use crate::console_error;
-use crate::runtime::{self, Headers, Request, Response};
+use crate::runtime::{self, Bindings, Headers, Request, Response};
 use domain::error::{ApiError, ErrorEnvelope};
 use domain::query::Query;
 use domain::request_url::{self, RequestUrl};
@@ -16,12 +16,13 @@ pub use domain::api::{BATCH_BODY_LIMIT, SMALL_BODY_LIMIT};
 /// Runs a handler as one invocation (its bindings counted, `crate::meter`) and turns its error, if
 /// any, into the common JSON error response. Internal errors are logged with a reference that the
 /// client also receives.
-pub async fn serve<H>(req: Request, env: Env, handler: H) -> worker::Result<Response>
+pub async fn serve<H>(req: Request, bindings: Bindings, handler: H) -> worker::Result<Response>
 where
     H: AsyncFnOnce(Request, Env) -> Result<Response, ApiError>,
 {
     let method = req.method();
     let path = req.path();
+    let env = Env::new(bindings, "fetch");
     let answer = match handler(req, env.clone()).await {
         Ok(response) => Ok(response),
         Err(mut error) => {
@@ -185,9 +186,9 @@ pub fn allows_loopback(env: &crate::Env) -> bool {
     env.setting(ALLOW_LOOPBACK).is_some_and(|value| value == "true")
 }
 
-/// Exports a function's fetch handler: each request the runtime hands the function is one
-/// invocation, with its own `Env`, served by `$serve(req, env)`. Natively it exports nothing: a
-/// test calls `$serve` with the stack's bindings.
+/// Exports a function's fetch handler: each request the runtime hands the function is served by
+/// `$serve(req, bindings)`, one invocation (`serve` makes its `Env`). Natively it exports
+/// nothing: a test calls `$serve` with the stack as the bindings.
 /// `with_context` hands `$serve` the invocation's context too, for work after the answer.
 #[macro_export]
 macro_rules! http_function {
@@ -199,7 +200,7 @@ macro_rules! http_function {
             env: ::worker::Env,
             _ctx: ::worker::Context,
         ) -> ::worker::Result<::worker::Response> {
-            $serve(req, $crate::Env::new(env, "fetch")).await
+            $serve(req, env.into()).await
         }
     };
     ($serve:path, with_context) => {
@@ -210,7 +211,7 @@ macro_rules! http_function {
             env: ::worker::Env,
             ctx: ::worker::Context,
         ) -> ::worker::Result<::worker::Response> {
-            $serve(req, $crate::Env::new(env, "fetch"), ctx).await
+            $serve(req, env.into(), ctx).await
         }
     };
 }

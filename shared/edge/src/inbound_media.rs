@@ -232,7 +232,7 @@ async fn follow(
         if let Some(value) = &hop.authorization {
             headers.set("authorization", value).map_err(transient)?;
         }
-        let request = runtime::outgoing(Method::Get, &url, &headers, None).map_err(transient)?;
+        let request = runtime::outgoing(Method::Get, &url, Some(&headers), None).map_err(transient)?;
         let response = Fetch::Request(request)
             .send_with_signal(signal)
             .await

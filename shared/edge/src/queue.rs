@@ -49,7 +49,7 @@ fn settle(message: &QueueMessage, settle: Settle) {
         Settle::RetryIn(seconds) => message.retry_in(seconds),
     };
     if let Err(error) = result {
-        console_error!("settling a queue message failed: {error:?}");
+        console_error!("settling a queue message failed: {error}");
     }
 }
 

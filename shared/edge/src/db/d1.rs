@@ -19,7 +19,7 @@
 
 use crate::db::placements::{self, Placement, Shard};
 use crate::meter::Meter;
-use crate::runtime::{self, D1Database, D1PreparedStatement, D1Result, Param};
+use crate::runtime::{self, Bound, D1Database, D1PreparedStatement, D1Result, Param};
 use domain::error::{BEING_MOVED, DID_NOT_ANSWER};
 use domain::ids::BusinessId;
 use domain::platform::{Resource, check_statement, d1_did_not_answer};
@@ -104,7 +104,7 @@ impl Db {
     /// `business_id` (`statements.rs` checks that it reads one). It runs on the business's shard.
     pub fn scoped(&self, tenant: &Tenant, sql: impl Into<String>) -> Statement {
         let business = tenant.business_id.clone();
-        let scope = Param::Text(business.as_str().to_owned());
+        let scope = runtime::bound_text(business.as_str());
         self.statement(sql.into(), Target::Business(business), Some(scope))
     }
 
@@ -126,7 +126,7 @@ impl Db {
         self.statement(sql.into(), Target::Business(tenant.business_id.clone()), None)
     }
 
-    fn statement(&self, sql: String, target: Target, scope: Option<Param>) -> Statement {
+    fn statement(&self, sql: String, target: Target, scope: Option<Bound>) -> Statement {
         Statement {
             sql_bytes: sql.len(),
             start: sql.chars().take(80).collect(),
@@ -282,7 +282,7 @@ pub struct Statement {
     start: String,
     parameters: usize,
     /// Its bound values, a scoped statement's business first.
-    values: Vec<Param>,
+    values: Vec<Bound>,
     target: Target,
     db: Db,
 }
@@ -291,7 +291,7 @@ impl Statement {
     /// Binds `values` in order: from `?2` on for a scoped statement (its `?1` is the business),
     /// from `?1` for an unscoped one.
     pub fn bind(mut self, values: &[Param]) -> worker::Result<Self> {
-        self.values.extend(values.iter().cloned());
+        self.values.extend(values.iter().map(runtime::bound));
         self.parameters = self.values.len();
         Ok(self)
     }

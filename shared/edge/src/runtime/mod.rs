@@ -19,11 +19,13 @@ use native as imp;
 use workers as imp;
 
 pub use imp::{
-    AbortController, AbortSignal, Bindings, Bucket, ByteStream, Context, D1Database, D1PreparedStatement,
-    D1Result, Data, Delay, Fetch, Fetcher, FixedLengthStream, FormData, FormEntry, Headers, Kv,
-    ObjectNamespace, Queue, QueueMessage, Request, Response, d1_cause, isolate, log, outgoing, parse_form,
-    prepare, request_url,
+    AbortController, AbortSignal, Bindings, Bound, Bucket, ByteStream, Context, D1Database,
+    D1PreparedStatement, D1Result, Data, Delay, Fetch, Fetcher, FixedLengthStream, FormData, FormEntry,
+    Headers, Kv, ObjectNamespace, Queue, QueueMessage, Request, Response, bound, bound_text, d1_cause,
+    decrypt, encrypt, isolate, outgoing, parse_form, prepare, request_url,
 };
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::log;
 pub use worker::{D1ResultMeta, HttpMetadata, Method};
 
 use domain::error::ApiError;
@@ -41,6 +43,13 @@ pub enum Param {
     Null,
 }
 
+/// The body of a request a worker makes.
+#[derive(Debug, Clone, Copy)]
+pub enum Body<'a> {
+    Bytes(&'a [u8]),
+    Text(&'a str),
+}
+
 /// How loud a log line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -50,22 +59,49 @@ pub enum Level {
 }
 
 /// A line in the function's log (`wrangler tail`, the local stack's output, a native test's).
+/// In a bundle it is the console call `worker`'s own macro makes, to the byte.
+#[cfg(target_arch = "wasm32")]
 #[macro_export]
 macro_rules! console_log {
-    ($($t:tt)*) => { $crate::runtime::log($crate::runtime::Level::Log, &format!($($t)*)) };
+    ($($t:tt)*) => { $crate::runtime::console::log_1(&format_args!($($t)*).to_string().into()) };
 }
 
 /// A warning in the function's log.
+#[cfg(target_arch = "wasm32")]
 #[macro_export]
 macro_rules! console_warn {
-    ($($t:tt)*) => { $crate::runtime::log($crate::runtime::Level::Warn, &format!($($t)*)) };
+    ($($t:tt)*) => { $crate::runtime::console::warn_1(&format_args!($($t)*).to_string().into()) };
 }
 
 /// An error in the function's log.
+#[cfg(target_arch = "wasm32")]
 #[macro_export]
 macro_rules! console_error {
-    ($($t:tt)*) => { $crate::runtime::log($crate::runtime::Level::Error, &format!($($t)*)) };
+    ($($t:tt)*) => { $crate::runtime::console::error_1(&format_args!($($t)*).to_string().into()) };
 }
+
+/// A line in the native stack's log (printed, and kept for the test to read).
+#[cfg(not(target_arch = "wasm32"))]
+#[macro_export]
+macro_rules! console_log {
+    ($($t:tt)*) => { $crate::runtime::log($crate::runtime::Level::Log, format!($($t)*)) };
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[macro_export]
+macro_rules! console_warn {
+    ($($t:tt)*) => { $crate::runtime::log($crate::runtime::Level::Warn, format!($($t)*)) };
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[macro_export]
+macro_rules! console_error {
+    ($($t:tt)*) => { $crate::runtime::log($crate::runtime::Level::Error, format!($($t)*)) };
+}
+
+/// The runtime's console, which the log macros write to in a bundle.
+#[cfg(target_arch = "wasm32")]
+pub use worker::web_sys::console;
 
 /// The most `crypto.getRandomValues` fills in one call (WebCrypto's quota).
 const RANDOM_VALUES_QUOTA: usize = 65_536;
@@ -103,26 +139,4 @@ fn fill_random(bytes: &mut [u8]) -> Result<(), ApiError> {
         imp::fill_random(chunk).map_err(|error| ApiError::internal("randomness", error))?;
     }
     Ok(())
-}
-
-/// AES-256-GCM with a 128-bit tag, as WebCrypto does it: `plaintext` sealed under `key` with
-/// `nonce`, bound to `associated` (the ciphertext with its tag after it).
-pub async fn encrypt(
-    key: &[u8; 32],
-    nonce: &[u8; 12],
-    associated: &[u8],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, String> {
-    imp::aes_gcm(key, nonce, associated, plaintext, true).await
-}
-
-/// The plaintext of [`encrypt`]'s output; an error when its tag does not verify (a wrong key,
-/// place or an altered value).
-pub async fn decrypt(
-    key: &[u8; 32],
-    nonce: &[u8; 12],
-    associated: &[u8],
-    sealed: &[u8],
-) -> Result<Vec<u8>, String> {
-    imp::aes_gcm(key, nonce, associated, sealed, false).await
 }

@@ -3,12 +3,12 @@
 //! it does not need (KV's serde-built options, the queue batch's unwrapping) or hides what we read
 //! (a message's `attempts`).
 
-use crate::runtime::{Level, Param};
+use crate::runtime::{Body, Param};
 use worker::Method;
 use worker::js_sys::{self, Array, Function, Object, Promise, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{self, AesGcmParams, Crypto, CryptoKey};
+use worker::web_sys::{self, AesGcmParams, Crypto, CryptoKey, SubtleCrypto};
 use worker::worker_sys::{Message, MessageBatch};
 use worker::{BatchMessageBuilder, MessageBuilder};
 
@@ -164,10 +164,7 @@ impl QueueMessage {
                 .map(|value| QueueMessage(value.unchecked_into()))
                 .collect(),
             Err(error) => {
-                log(
-                    Level::Error,
-                    &format!("a queue batch could not be read: {error:?}"),
-                );
+                crate::console_error!("a queue batch could not be read: {error:?}");
                 Vec::new()
             }
         }
@@ -188,36 +185,46 @@ impl QueueMessage {
         js_sys::JSON::stringify(&body).ok()?.as_string()
     }
 
-    pub fn ack(&self) -> worker::Result<()> {
-        self.0.ack().map_err(worker::Error::from)
+    pub fn ack(&self) -> Result<(), String> {
+        self.0.ack().map_err(|error| format!("{error:?}"))
     }
 
-    pub fn retry_in(&self, seconds: u32) -> worker::Result<()> {
+    pub fn retry_in(&self, seconds: u32) -> Result<(), String> {
         let options = Object::new();
-        Reflect::set(
+        let _ = Reflect::set(
             &options,
             &JsValue::from_str("delaySeconds"),
             &JsValue::from_f64(f64::from(seconds)),
-        )?;
-        self.0.retry(options.into()).map_err(worker::Error::from)
+        );
+        self.0.retry(options.into()).map_err(|error| format!("{error:?}"))
     }
 }
 
+/// A value bound to a statement, as the runtime takes it.
+pub type Bound = JsValue;
+
+/// The runtime's value of a bound parameter.
+pub fn bound(param: &Param) -> Bound {
+    match param {
+        Param::Text(text) => JsValue::from_str(text),
+        Param::Number(number) => JsValue::from_f64(*number),
+        Param::Null => JsValue::NULL,
+    }
+}
+
+/// The runtime's value of a text parameter.
+pub fn bound_text(text: &str) -> Bound {
+    JsValue::from_str(text)
+}
+
 /// The statement `sql` on `database`, with `values` bound in order.
-pub fn prepare(database: &D1Database, sql: &str, values: &[Param]) -> worker::Result<D1PreparedStatement> {
+pub fn prepare(database: &D1Database, sql: &str, values: &[Bound]) -> worker::Result<D1PreparedStatement> {
     let statement = database.prepare(sql);
     if values.is_empty() {
-        return Ok(statement);
+        Ok(statement)
+    } else {
+        statement.bind(values)
     }
-    let values: Vec<JsValue> = values
-        .iter()
-        .map(|param| match param {
-            Param::Text(text) => JsValue::from_str(text),
-            Param::Number(number) => JsValue::from_f64(*number),
-            Param::Null => JsValue::NULL,
-        })
-        .collect();
-    statement.bind(&values)
 }
 
 /// A request this worker makes, to send or to have the runtime parse: its method, headers and
@@ -228,18 +235,28 @@ pub fn prepare(database: &D1Database, sql: &str, values: &[Param]) -> worker::Re
 pub fn outgoing(
     method: Method,
     url: &str,
-    headers: &Headers,
-    body: Option<&[u8]>,
+    headers: Option<&Headers>,
+    body: Option<Body<'_>>,
 ) -> worker::Result<Request> {
-    let body = body.map(|body| JsValue::from(Uint8Array::from(body)));
+    let body = body.map(|body| match body {
+        Body::Bytes(bytes) => JsValue::from(Uint8Array::from(bytes)),
+        Body::Text(text) => JsValue::from_str(text),
+    });
     request(method, url, headers, body.as_ref())
 }
 
-fn request(method: Method, url: &str, headers: &Headers, body: Option<&JsValue>) -> worker::Result<Request> {
+fn request(
+    method: Method,
+    url: &str,
+    headers: Option<&Headers>,
+    body: Option<&JsValue>,
+) -> worker::Result<Request> {
     let init = web_sys::RequestInit::new();
     init.set_method(method.as_ref());
     init.set_redirect(web_sys::RequestRedirect::Manual);
-    init.set_headers(headers.as_ref());
+    if let Some(headers) = headers {
+        init.set_headers(headers.as_ref());
+    }
     if let Some(body) = body {
         init.set_body(body);
     }
@@ -254,7 +271,7 @@ pub async fn parse_form(url: &str, content_type: &str, body: Vec<u8>) -> worker:
     headers.set("content-type", content_type)?;
     let bytes = JsValue::from(Uint8Array::from(body.as_slice()));
     drop(body);
-    request(Method::Post, url, &headers, Some(&bytes))?
+    request(Method::Post, url, Some(&headers), Some(&bytes))?
         .form_data()
         .await
 }
@@ -270,15 +287,6 @@ pub fn d1_cause(error: &worker::Error) -> Option<String> {
 /// The URL the request was made to, as the runtime serialised it.
 pub fn request_url(req: &Request) -> String {
     req.inner().url()
-}
-
-pub fn log(level: Level, line: &str) {
-    let line = JsValue::from_str(line);
-    match level {
-        Level::Log => worker::web_sys::console::log_1(&line),
-        Level::Warn => worker::web_sys::console::warn_1(&line),
-        Level::Error => worker::web_sys::console::error_1(&line),
-    }
 }
 
 /// The isolate: one per instance of the module, which keeps its memory while it lives.
@@ -311,41 +319,55 @@ fn crypto() -> Result<Crypto, String> {
 const AES_GCM: &str = "AES-GCM";
 
 /// AES-256-GCM on WebCrypto's `crypto.subtle` (RustCrypto's AES-GCM cost each bundle 4 to 5 KB
-/// gzip more): `input` encrypted, or decrypted when `encrypt` is false.
-pub async fn aes_gcm(
+/// gzip more): `plaintext` sealed.
+pub async fn encrypt(
     key: &[u8; 32],
     nonce: &[u8; 12],
     associated: &[u8],
-    input: &[u8],
-    encrypt: bool,
+    plaintext: &[u8],
 ) -> Result<Vec<u8>, String> {
     let failed = |error: JsValue| format!("{error:?}");
-    let subtle = crypto()?.subtle();
+    let (subtle, key, params) = aes_gcm(key, nonce, associated).await.map_err(failed)?;
+    let promise = subtle
+        .encrypt_with_object_and_buffer_source(&params, &key, &Uint8Array::from(plaintext))
+        .map_err(failed)?;
+    Ok(Uint8Array::new(&JsFuture::from(promise).await.map_err(failed)?).to_vec())
+}
+
+/// The plaintext of what [`encrypt`] sealed; WebCrypto rejects a value whose tag does not verify
+/// (wrong key, wrong place, altered).
+pub async fn decrypt(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    associated: &[u8],
+    sealed: &[u8],
+) -> Result<Vec<u8>, String> {
+    let failed = |error: JsValue| format!("{error:?}");
+    let (subtle, key, params) = aes_gcm(key, nonce, associated).await.map_err(failed)?;
+    let promise = subtle
+        .decrypt_with_object_and_buffer_source(&params, &key, &Uint8Array::from(sealed))
+        .map_err(failed)?;
+    Ok(Uint8Array::new(&JsFuture::from(promise).await.map_err(failed)?).to_vec())
+}
+
+/// The key, imported for AES-GCM only and not extractable, and the parameters of one use of it.
+async fn aes_gcm(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    associated: &[u8],
+) -> Result<(SubtleCrypto, CryptoKey, AesGcmParams), JsValue> {
+    let subtle = crypto().map_err(|error| JsValue::from_str(&error))?.subtle();
     let algorithm = Object::new();
     Reflect::set(
         &algorithm,
         &JsValue::from_str("name"),
         &JsValue::from_str(AES_GCM),
-    )
-    .map_err(failed)?;
+    )?;
     let usages = Array::of2(&JsValue::from_str("encrypt"), &JsValue::from_str("decrypt"));
-    let imported = subtle
-        .import_key_with_object("raw", &Uint8Array::from(&key[..]), &algorithm, false, &usages)
-        .map_err(failed)?;
-    let crypto_key = JsFuture::from(imported)
-        .await
-        .map_err(failed)?
-        .unchecked_into::<CryptoKey>();
+    let imported =
+        subtle.import_key_with_object("raw", &Uint8Array::from(&key[..]), &algorithm, false, &usages)?;
+    let key = JsFuture::from(imported).await?.unchecked_into::<CryptoKey>();
     let params = AesGcmParams::new(AES_GCM, &Uint8Array::from(&nonce[..]));
     params.set_additional_data(&Uint8Array::from(associated));
-    let data = Uint8Array::from(input);
-    let promise = if encrypt {
-        subtle.encrypt_with_object_and_buffer_source(&params, &crypto_key, &data)
-    } else {
-        subtle.decrypt_with_object_and_buffer_source(&params, &crypto_key, &data)
-    }
-    .map_err(failed)?;
-    // WebCrypto rejects a value whose tag does not verify (wrong key, wrong place, altered).
-    let output = JsFuture::from(promise).await.map_err(failed)?;
-    Ok(Uint8Array::new(&output).to_vec())
+    Ok((subtle, key, params))
 }

@@ -144,6 +144,17 @@ impl D1PreparedStatement {
     }
 }
 
+/// A value bound to a statement, as the runtime takes it.
+pub type Bound = Param;
+
+pub fn bound(param: &Param) -> Bound {
+    param.clone()
+}
+
+pub fn bound_text(text: &str) -> Bound {
+    Param::Text(text.to_owned())
+}
+
 /// `sql` on `database` with `values` bound in order. D1 takes one statement at a time.
 pub fn prepare(database: &D1Database, sql: &str, values: &[Param]) -> Result<D1PreparedStatement> {
     Ok(D1PreparedStatement {

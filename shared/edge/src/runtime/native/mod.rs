@@ -17,7 +17,7 @@ pub mod partners;
 mod storage;
 
 pub use clock::{Delay, block_on};
-pub use d1::{D1Database, D1PreparedStatement, D1Result, d1_cause, prepare};
+pub use d1::{Bound, D1Database, D1PreparedStatement, D1Result, bound, bound_text, d1_cause, prepare};
 pub use http::{
     AbortController, AbortSignal, ByteStream, Context, Data, Fetch, Fetcher, File, FixedLengthStream,
     FormData, FormEntry, Headers, ObjectNamespace, Request, Response, ResponseBody, Stub,
@@ -25,7 +25,7 @@ pub use http::{
 pub use partners::{Outbound, Reply, Script};
 pub use storage::{Bucket, Kv, Object, ObjectBody, Queue, QueueMessage, Sent, Settled};
 
-use crate::runtime::Level;
+use crate::runtime::{Body, Level};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use d1::Shard;
@@ -529,13 +529,13 @@ impl Stack {
         }
     }
 
-    fn log(&self, level: Level, line: &str) {
-        self.0.log.borrow_mut().push((level, line.to_owned()));
+    fn log(&self, level: Level, line: String) {
+        self.0.log.borrow_mut().push((level, line));
     }
 }
 
 /// A line of the log: printed (a test shows it when it fails) and kept on the current stack.
-pub fn log(level: Level, line: &str) {
+pub fn log(level: Level, line: String) {
     eprintln!("[{level:?}] {line}");
     let _ = CURRENT.try_with(|current| {
         if let Some(stack) = current.borrow().as_ref() {
@@ -557,12 +557,19 @@ pub fn request_url(req: &Request) -> String {
 pub fn outgoing(
     method: worker::Method,
     url: &str,
-    headers: &Headers,
-    body: Option<&[u8]>,
+    headers: Option<&Headers>,
+    body: Option<Body<'_>>,
 ) -> Result<Request> {
     let mut request = Request::new(url, method)?;
-    *request.headers_mut()? = headers.clone();
-    Ok(request.with_body(body.unwrap_or_default().to_vec()))
+    if let Some(headers) = headers {
+        *request.headers_mut()? = headers.clone();
+    }
+    let body = match body {
+        Some(Body::Bytes(bytes)) => bytes.to_vec(),
+        Some(Body::Text(text)) => text.as_bytes().to_vec(),
+        None => Vec::new(),
+    };
+    Ok(request.with_body(body))
 }
 
 /// A multipart or URL-encoded body read as the runtime's form parser reads it.
@@ -608,24 +615,36 @@ fn seed() -> [u8; 32] {
         .into()
 }
 
-/// AES-256-GCM, as WebCrypto does it.
-pub async fn aes_gcm(
+/// AES-256-GCM, as WebCrypto does it: `plaintext` sealed, its tag after it.
+pub async fn encrypt(
     key: &[u8; 32],
     nonce: &[u8; 12],
     associated: &[u8],
-    input: &[u8],
-    encrypt: bool,
+    plaintext: &[u8],
 ) -> std::result::Result<Vec<u8>, String> {
     let cipher = Aes256Gcm::new_from_slice(key).map_err(|error| error.to_string())?;
     let payload = Payload {
-        msg: input,
+        msg: plaintext,
         aad: associated,
     };
-    let nonce = Nonce::from_slice(nonce);
-    let output = if encrypt {
-        cipher.encrypt(nonce, payload)
-    } else {
-        cipher.decrypt(nonce, payload)
+    cipher
+        .encrypt(Nonce::from_slice(nonce), payload)
+        .map_err(|_| "OperationError: the value cannot be sealed".to_owned())
+}
+
+/// The plaintext of what [`encrypt`] sealed, or an error when its tag does not verify.
+pub async fn decrypt(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    associated: &[u8],
+    sealed: &[u8],
+) -> std::result::Result<Vec<u8>, String> {
+    let cipher = Aes256Gcm::new_from_slice(key).map_err(|error| error.to_string())?;
+    let payload = Payload {
+        msg: sealed,
+        aad: associated,
     };
-    output.map_err(|_| "OperationError: the value does not open under this key and place".to_owned())
+    cipher
+        .decrypt(Nonce::from_slice(nonce), payload)
+        .map_err(|_| "OperationError: the value does not open under this key and place".to_owned())
 }

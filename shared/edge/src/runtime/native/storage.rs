@@ -258,12 +258,12 @@ impl QueueMessage {
         Some(self.sent.body.clone())
     }
 
-    pub fn ack(&self) -> Result<()> {
+    pub fn ack(&self) -> std::result::Result<(), String> {
         self.settled.set(Some(Settled::Acked));
         Ok(())
     }
 
-    pub fn retry_in(&self, seconds: u32) -> Result<()> {
+    pub fn retry_in(&self, seconds: u32) -> std::result::Result<(), String> {
         self.settled.set(Some(Settled::RetryIn(seconds)));
         Ok(())
     }

@@ -1,0 +1,1 @@
+//! The partners crm-edge calls, as scripts that speak their real protocols.

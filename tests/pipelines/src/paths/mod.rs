@@ -1,0 +1,1 @@
+//! The whole paths, each a test.
