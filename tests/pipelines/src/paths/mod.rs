@@ -1,1 +1,2 @@
 //! The whole paths, each a test.
+mod whatsapp_to_kustomer;

@@ -1,0 +1,98 @@
+//! Meta: the WhatsApp Cloud API's webhook notifications, signed as Meta signs them
+//! (`X-Hub-Signature-256: sha256=<hex HMAC of the raw body under the app secret>`), and the Graph
+//! API's send endpoint (`POST /{version}/{phone number id}/messages`) as a partner script.
+
+use super::{hmac_sha256, json_reply};
+use edge::runtime::native::{Outbound, Reply, Stack};
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// The Graph API's host.
+pub const GRAPH_HOST: &str = "graph.facebook.com";
+
+/// A WhatsApp Cloud API notification for the business number `phone_number_id`: a text from
+/// `from` (E.164 without its `+`) named `name`, with Meta's message id `wamid`.
+pub fn whatsapp_text(phone_number_id: &str, from: &str, name: &str, wamid: &str, text: &str) -> Value {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "WABA-ID",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": { "display_phone_number": "15550001111", "phone_number_id": phone_number_id },
+                    "contacts": [{ "profile": { "name": name }, "wa_id": from }],
+                    "messages": [{ "from": from, "id": wamid, "timestamp": "1700000000", "type": "text", "text": { "body": text } }]
+                }
+            }]
+        }]
+    })
+}
+
+/// `X-Hub-Signature-256` of `body` under the app's secret.
+pub fn signature(app_secret: &str, body: &[u8]) -> String {
+    format!("sha256={}", hex::encode(hmac_sha256(app_secret.as_bytes(), body)))
+}
+
+/// The Graph API's send endpoint: answers each send with a `wamid`, or with the replies a test
+/// scripted for the next sends.
+#[derive(Clone)]
+pub struct Graph {
+    state: Rc<RefCell<GraphState>>,
+}
+
+#[derive(Default)]
+struct GraphState {
+    sends: Vec<Outbound>,
+    scripted: VecDeque<Reply>,
+    next: u64,
+}
+
+impl Graph {
+    pub fn install(stack: &Stack) -> Self {
+        let graph = Self {
+            state: Rc::new(RefCell::new(GraphState::default())),
+        };
+        let serving = graph.clone();
+        stack.partner(GRAPH_HOST, move |call| serving.answer(call));
+        graph
+    }
+
+    /// The next sends are answered with these, in order.
+    pub fn answer_next(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.borrow_mut().scripted.extend(replies);
+    }
+
+    pub fn sends(&self) -> Vec<Outbound> {
+        self.state.borrow().sends.clone()
+    }
+
+    fn answer(&self, call: &Outbound) -> Reply {
+        let mut state = self.state.borrow_mut();
+        state.sends.push(call.clone());
+        if let Some(reply) = state.scripted.pop_front() {
+            return reply;
+        }
+        state.next += 1;
+        let to = call.json()["to"].as_str().unwrap_or_default().to_owned();
+        json_reply(
+            200,
+            &json!({
+                "messaging_product": "whatsapp",
+                "contacts": [{ "input": to, "wa_id": to }],
+                "messages": [{ "id": format!("wamid.sent{:06}", state.next) }]
+            }),
+        )
+    }
+}
+
+/// A Graph API error as Meta answers one (`{"error": {message, type, code, fbtrace_id}}`).
+pub fn graph_error(status: u16, code: u32, message: &str) -> Reply {
+    json_reply(
+        status,
+        &json!({ "error": { "message": message, "type": "OAuthException", "code": code, "fbtrace_id": "Atrace" } }),
+    )
+}
