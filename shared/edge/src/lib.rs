@@ -46,6 +46,8 @@ pub mod secrets_key;
 pub mod send_queue;
 pub mod shard_move;
 pub mod sso_sessions;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod used_tokens;
 pub mod webhook_delivery;
 

@@ -1,0 +1,106 @@
+//! What edge's own tests share: a native stack with the invocation's `Env` and `Db` on it, and
+//! businesses to scope statements to, made as the admin API makes them (on a shard the
+//! directory names). Statements run on the data a test inserts, through the table modules
+//! themselves; a test reads back with [`Fixture::rows`] (`SELECT *` on every shard).
+
+use crate::db::{self, Db};
+use crate::runtime::native::{Stack, block_on};
+use crate::{DB, Env};
+use domain::ids::BusinessId;
+use domain::rate_limit::Policy;
+use domain::tenant::Tenant;
+use serde_json::{Map, Value};
+use std::future::Future;
+
+pub struct Fixture {
+    pub stack: Stack,
+    pub env: Env,
+    pub db: Db,
+}
+
+impl Fixture {
+    /// A new stack of two shards, and one invocation's bindings on it.
+    pub fn new() -> Self {
+        let stack = Stack::new();
+        let env = Env::new(stack.clone(), "test");
+        let db = env.d1(DB).unwrap_or_else(|error| panic!("{error}"));
+        Self { stack, env, db }
+    }
+
+    /// Runs a test's async body.
+    pub fn run<T>(&self, body: impl Future<Output = T>) -> T {
+        block_on(body)
+    }
+
+    /// A new business in Ireland, placed as the admin API places it.
+    pub async fn business(&self, name: &str) -> Tenant {
+        let id = BusinessId::generate(crate::runtime::random().unwrap_or_else(|error| panic!("{error:?}")));
+        let business = db::businesses::Business {
+            id: id.clone(),
+            name: name.to_owned(),
+            default_country: Some("IE".to_owned()),
+            created_at: crate::runtime::now().to_rfc3339(),
+            embed_frame_ancestors: Vec::new(),
+            rate_limit: Policy::DEFAULT_KEY,
+        };
+        db::businesses::create(&self.db, &business)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        Tenant::from_stored(id.as_str(), Some("IE")).unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    /// Every row of `table` on every shard, as `SELECT *` gives them (generated and hidden
+    /// columns aside), in the order `order_by` says.
+    pub fn rows(&self, table: &str, order_by: &str) -> Vec<Map<String, Value>> {
+        let mut rows = Vec::new();
+        for binding in self.stack.shard_bindings() {
+            self.stack.sql(&binding, |connection| {
+                let sql = format!("SELECT * FROM {table} ORDER BY {order_by}");
+                let mut statement = connection
+                    .prepare(&sql)
+                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
+                let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
+                let mut answer = statement
+                    .query([])
+                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
+                while let Some(row) = answer.next().unwrap_or_else(|error| panic!("{sql}: {error}")) {
+                    let mut object = Map::new();
+                    for (at, name) in names.iter().enumerate() {
+                        let value = match row.get_ref(at).unwrap_or_else(|error| panic!("{error}")) {
+                            rusqlite::types::ValueRef::Null => Value::Null,
+                            rusqlite::types::ValueRef::Integer(integer) => Value::from(integer),
+                            rusqlite::types::ValueRef::Real(real) => Value::from(real),
+                            rusqlite::types::ValueRef::Text(text) => {
+                                Value::from(String::from_utf8_lossy(text).into_owned())
+                            }
+                            rusqlite::types::ValueRef::Blob(bytes) => Value::from(bytes.to_vec()),
+                        };
+                        object.insert(name.clone(), value);
+                    }
+                    rows.push(object);
+                }
+            });
+        }
+        rows
+    }
+}
+
+#[test]
+fn a_business_lives_where_the_directory_says_and_its_statements_run_there() {
+    let fixture = Fixture::new();
+    fixture.run(async {
+        let tenant = fixture.business("Acme").await;
+        let found = db::businesses::find(&fixture.db, &tenant.business_id)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(found.map(|business| business.name), Some("Acme".to_owned()));
+        let placed = fixture.rows("business_shards", "business_id");
+        assert_eq!(placed.len(), 1, "{placed:?}");
+        let businesses = fixture.rows("businesses", "id");
+        assert_eq!(businesses.len(), 1, "on one shard only: {businesses:?}");
+        assert!(
+            fixture.env.usage().d1_queries >= 3,
+            "every statement is counted against the invocation"
+        );
+    });
+}
