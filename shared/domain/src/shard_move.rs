@@ -23,6 +23,9 @@ pub struct MovedTable {
     /// An integer key the database numbers itself: the new shard numbers the copied rows afresh
     /// (in their order), since another business may have the same numbers there.
     pub renumbered: Option<&'static str>,
+    /// Columns SQLite computes from the others (`GENERATED ALWAYS`): read with a row, and never
+    /// written, since the database refuses a value for them.
+    pub computed: &'static [&'static str],
 }
 
 const fn table(name: &'static str) -> MovedTable {
@@ -30,14 +33,14 @@ const fn table(name: &'static str) -> MovedTable {
         name,
         business_column: "business_id",
         renumbered: None,
+        computed: &[],
     }
 }
 
 const fn renumbered(name: &'static str, key: &'static str) -> MovedTable {
     MovedTable {
-        name,
-        business_column: "business_id",
         renumbered: Some(key),
+        ..table(name)
     }
 }
 
@@ -46,9 +49,8 @@ const fn renumbered(name: &'static str, key: &'static str) -> MovedTable {
 /// `channel_addresses`) stay on the first shard and are not among them.
 pub const MOVED_TABLES: [MovedTable; 28] = [
     MovedTable {
-        name: "businesses",
         business_column: "id",
-        renumbered: None,
+        ..table("businesses")
     },
     table("api_keys"),
     table("audit_log"),
@@ -70,7 +72,10 @@ pub const MOVED_TABLES: [MovedTable; 28] = [
     table("escalations"),
     table("idempotency_keys"),
     table("knowledge_sources"),
-    renumbered("knowledge_chunks", "seq"),
+    MovedTable {
+        computed: &["fts_source"],
+        ..renumbered("knowledge_chunks", "seq")
+    },
     table("knowledge_links"),
     table("knowledge_run_seen"),
     table("webhook_endpoints"),

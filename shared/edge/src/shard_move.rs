@@ -145,7 +145,8 @@ async fn delete(db: &Db, business: &BusinessId, table: usize) -> Result<(usize, 
 }
 
 /// Copies the business's rows from `MOVED_TABLES[table]` past rowid `after` on, up to a step's
-/// rows: how many, and where to go on.
+/// rows: how many, and where to go on. The same cursor copies the same rows however often it is
+/// given (a command that lost a step's answer, or whose step broke off, gives it again).
 async fn copy(
     db: &Db,
     business: &BusinessId,
@@ -155,6 +156,10 @@ async fn copy(
     after: i64,
 ) -> Result<(usize, Cursor), ApiError> {
     let (source, target) = (db.on_shard(from), db.on_shard(to));
+    // A step that broke off may have written part of what it copies: start from where its cursor
+    // says, so that running a step again with the same cursor copies each row once.
+    let kept = moves::count_up_to(&source, &MOVED_TABLES[table], business, after).await?;
+    moves::trim(&target, &MOVED_TABLES[table..], business, kept).await?;
     let (mut copied, mut table, mut after) = (0, table, after);
     loop {
         let budget = ROWS_PER_STEP - copied;

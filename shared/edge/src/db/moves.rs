@@ -1,7 +1,8 @@
 //! The statements of a business's move to another shard (`crate::shard_move`): one shape for
 //! every table of `domain::shard_move::MOVED_TABLES`, each run on the shard it names (`Db::on_shard`)
 //! and each reading the business's column, so none reaches another business's rows. A row is
-//! copied with the columns it was read with, as it was stored, but for a table's renumbered key.
+//! copied with the columns it was read with, as it was stored, but for a table's renumbered key and
+//! the columns SQLite computes.
 
 use crate::db::{Db, Param, number, text};
 use domain::error::ApiError;
@@ -35,6 +36,20 @@ fn delete_some(table: &MovedTable) -> String {
 fn count(table: &MovedTable) -> String {
     format!(
         "SELECT count(*) AS held FROM {} WHERE {} = ?1",
+        table.name, table.business_column
+    )
+}
+
+fn count_until(table: &MovedTable) -> String {
+    format!(
+        "SELECT count(*) AS held FROM {} WHERE {} = ?1 AND rowid <= ?2",
+        table.name, table.business_column
+    )
+}
+
+fn delete_past(table: &MovedTable) -> String {
+    format!(
+        "DELETE FROM {0} WHERE rowid IN (SELECT rowid FROM {0} WHERE {1} = ?1 ORDER BY rowid LIMIT -1 OFFSET ?2)",
         table.name, table.business_column
     )
 }
@@ -82,6 +97,9 @@ pub async fn rows_after(
             })?;
         if let Some(key) = table.renumbered {
             row.remove(key);
+        }
+        for computed in table.computed {
+            row.remove(*computed);
         }
         rows.rowids.push(rowid);
         rows.rows.push(row);
@@ -139,6 +157,46 @@ pub async fn delete_rows(
         .run()
         .await?;
     Ok(crate::db::changes(&result))
+}
+
+/// How many of the business's rows of `table` the shard of `db` holds up to rowid `until`.
+pub async fn count_up_to(
+    db: &Db,
+    table: &MovedTable,
+    business: &BusinessId,
+    until: i64,
+) -> Result<usize, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Count {
+        held: usize,
+    }
+    let counted = db
+        .unscoped(count_until(table))
+        .bind(&[text(business.as_str()), number(until)])?
+        .first::<Count>(None)
+        .await?;
+    Ok(counted.map_or(0, |count| count.held))
+}
+
+/// Leaves the business's rows of `tables[0]` on the shard of `db` to the first `kept` (in rowid
+/// order, the order they were copied in), and none in the tables after it, in one batch: what a
+/// copy step that broke off part of the way wrote is gone before it is copied again.
+pub async fn trim(
+    db: &Db,
+    tables: &[MovedTable],
+    business: &BusinessId,
+    kept: usize,
+) -> Result<(), ApiError> {
+    let mut statements = Vec::with_capacity(tables.len());
+    for (at, table) in tables.iter().enumerate().rev() {
+        let keep = if at == 0 { kept } else { 0 };
+        statements.push(
+            db.unscoped(delete_past(table))
+                .bind(&[text(business.as_str()), number(keep as i64)])?,
+        );
+    }
+    db.batch(statements).await?;
+    Ok(())
 }
 
 /// How many rows of each table of [`MOVED_TABLES`] the business has on the shard of `db`.
@@ -214,11 +272,26 @@ mod tests {
             if let Some(key) = table.renumbered {
                 assert!(columns.iter().any(|column| column == key), "{}.{key}", table.name);
             }
+            // pragma_table_info leaves generated columns out; table_xinfo tells them (hidden 2, 3).
+            let generated = texts(
+                &db,
+                &format!(
+                    "SELECT name FROM pragma_table_xinfo('{}') WHERE hidden IN (2, 3)",
+                    table.name
+                ),
+            );
+            assert_eq!(
+                generated, table.computed,
+                "{}: the columns SQLite computes are the ones the move leaves out",
+                table.name
+            );
             let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
             for sql in [
                 select_after(table),
                 delete_some(table),
                 count(table),
+                count_until(table),
+                delete_past(table),
                 insert(table, &columns),
             ] {
                 if let Err(error) = db.prepare(&sql) {

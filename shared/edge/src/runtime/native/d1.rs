@@ -27,8 +27,9 @@ const D1_ERROR: &str = "D1_ERROR: ";
 /// One D1 database.
 pub(crate) struct Shard {
     connection: RefCell<Connection>,
-    /// What the database answers every call with while it is out of reach (a test's outage).
-    outage: RefCell<Option<String>>,
+    /// What the database answers every call with while it is out of reach (a test's outage),
+    /// after how many more calls it still answers.
+    outage: RefCell<Option<(u32, String)>>,
 }
 
 impl Shard {
@@ -49,8 +50,10 @@ impl Shard {
         }
     }
 
-    pub(crate) fn set_outage(&self, message: Option<String>) {
-        *self.outage.borrow_mut() = message;
+    /// From the call after the next `after` calls on, every call fails with D1's `message`
+    /// (`None`: the database answers again).
+    pub(crate) fn set_outage(&self, outage: Option<(u32, String)>) {
+        *self.outage.borrow_mut() = outage;
     }
 
     /// The connection itself, for a test's own reads and writes.
@@ -59,8 +62,12 @@ impl Shard {
     }
 
     fn check_reachable(&self) -> Result<()> {
-        match self.outage.borrow().as_deref() {
-            Some(message) => Err(Error::RustError(format!("{D1_ERROR}{message}"))),
+        match self.outage.borrow_mut().as_mut() {
+            Some((0, message)) => Err(Error::RustError(format!("{D1_ERROR}{message}"))),
+            Some((after, _)) => {
+                *after -= 1;
+                Ok(())
+            }
             None => Ok(()),
         }
     }

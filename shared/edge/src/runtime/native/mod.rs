@@ -30,6 +30,8 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use d1::Shard;
 pub use futures_util::future::LocalBoxFuture;
+/// The SQLite a shard is, for a test's own reads ([`Stack::sql`]).
+pub use rusqlite;
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -260,8 +262,14 @@ impl Stack {
 
     /// The shard `binding` answers every call with D1's `message` until [`Stack::restore`].
     pub fn outage(&self, binding: &str, message: &str) {
+        self.outage_after(binding, 0, message);
+    }
+
+    /// The shard `binding` answers `calls` more calls, then fails every call with D1's `message`
+    /// until [`Stack::restore`]: an invocation that dies part of the way through its work.
+    pub fn outage_after(&self, binding: &str, calls: u32, message: &str) {
         if let Some(shard) = self.0.shards.borrow().get(binding) {
-            shard.set_outage(Some(message.to_owned()));
+            shard.set_outage(Some((calls, message.to_owned())));
         }
     }
 

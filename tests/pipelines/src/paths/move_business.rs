@@ -1,0 +1,345 @@
+//! Moving a business to the other shard, as an operator's command does it step by step through
+//! `POST /admin/businesses/{id}/move`, for a business with rows in every table a move copies (CRM
+//! link pieces, with their generated column, among them). Each step is first killed part of the
+//! way through (the shard it writes stops answering), then resumed from the cursor the command
+//! last had, then run once more from that same cursor (its answer lost): the move still ends with
+//! every row on the new shard exactly once, none on the old one, and the business working.
+
+use crate::app::{App, Business, test};
+use crate::partners::kustomer::Kustomer;
+use crate::partners::meta;
+use crate::partners::webhook_endpoint::Endpoint;
+use domain::shard_move::MOVED_TABLES;
+use edge::runtime::Method;
+use edge::runtime::native::rusqlite;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const PHONE_NUMBER_ID: &str = "106540352242922";
+const APP_SECRET: &str = "meta-app-secret";
+const SHARDS: [&str; 2] = ["DB", "DB_1"];
+
+/// The shard the directory says the business lives on.
+fn shard_of(app: &App, business: &Business) -> usize {
+    app.stack.sql("DB", |connection| {
+        connection
+            .query_row(
+                "SELECT shard FROM business_shards WHERE business_id = ?1",
+                [&business.id],
+                |row| row.get::<_, i64>(0),
+            )
+            .map_or(0, |shard| usize::try_from(shard).unwrap_or(0))
+    })
+}
+
+/// The business's rows of every moved table on a shard, as `SELECT *` gives them, without the keys
+/// a move numbers afresh and without the columns SQLite computes.
+fn rows_on(app: &App, shard: usize, business: &Business) -> BTreeMap<&'static str, Vec<Map<String, Value>>> {
+    let mut tables = BTreeMap::new();
+    app.stack.sql(SHARDS[shard], |connection| {
+        for table in &MOVED_TABLES {
+            let sql = format!(
+                "SELECT * FROM {} WHERE {} = ?1 ORDER BY rowid",
+                table.name, table.business_column
+            );
+            let mut statement = connection
+                .prepare(&sql)
+                .unwrap_or_else(|error| panic!("{sql}: {error}"));
+            let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
+            let mut answer = statement
+                .query([&business.id])
+                .unwrap_or_else(|error| panic!("{sql}: {error}"));
+            let mut rows = Vec::new();
+            while let Some(row) = answer.next().unwrap_or_else(|error| panic!("{sql}: {error}")) {
+                let mut object = Map::new();
+                for (at, name) in names.iter().enumerate() {
+                    if Some(name.as_str()) == table.renumbered || table.computed.contains(&name.as_str()) {
+                        continue;
+                    }
+                    let value: rusqlite::types::Value = row.get(at).unwrap_or(rusqlite::types::Value::Null);
+                    object.insert(name.clone(), json!(format!("{value:?}")));
+                }
+                rows.push(object);
+            }
+            tables.insert(table.name, rows);
+        }
+    });
+    tables
+}
+
+/// A business with rows in every table a move copies: made through the API where a client makes
+/// them, and written directly where only a long pipeline would (a CRM link's pieces, a CRM's
+/// inbound event and satisfaction score, a status that arrived before its message).
+async fn populated(app: &App) -> Business {
+    let business = app.business("Acme").await;
+    let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
+    let hook = app
+        .api(
+            &business.key,
+            Method::Post,
+            "/api-webhooks",
+            Some(json!({ "name": "CRM", "url": endpoint.url() })),
+        )
+        .await
+        .expect(201)
+        .json();
+    endpoint.knows_secret(hook["secret"].as_str().unwrap_or_default());
+    Kustomer::install(&app.stack, "acme", "kustomer-api-key");
+    let connector = app
+        .admin(
+            Method::Post,
+            &format!("/admin/businesses/{}/connectors", business.id),
+            Some(json!({
+                "kind": "kustomer",
+                "settings": { "subdomain": "acme" },
+                "secrets": { "api_key": "kustomer-api-key" },
+                "rate_limit": { "per_minute": null, "per_second": null, "per_day": null }
+            })),
+        )
+        .await
+        .expect(201)
+        .json();
+    let account = app
+        .admin(
+            Method::Post,
+            &format!("/admin/businesses/{}/channel-accounts", business.id),
+            Some(json!({
+                "channel": "whatsapp", "provider": "meta", "address": PHONE_NUMBER_ID, "settings": {},
+                "secrets": { "app_secret": APP_SECRET, "verify_token": "verify", "access_token": "access" }
+            })),
+        )
+        .await
+        .expect(201)
+        .json();
+    let path = account["webhook_path"].as_str().unwrap_or_default().to_owned();
+    let notification = meta::whatsapp_text(
+        PHONE_NUMBER_ID,
+        "353871234567",
+        "Ada",
+        "wamid.one",
+        "I need a manager",
+    );
+    let body = serde_json::to_vec(&notification).unwrap_or_default();
+    let signature = meta::signature(APP_SECRET, &body);
+    app.request(
+        Method::Post,
+        &path,
+        &[
+            ("content-type", "application/json"),
+            ("x-hub-signature-256", &signature),
+        ],
+        body,
+    )
+    .await
+    .expect(200);
+    app.settle().await;
+    let synced = app
+        .api(
+            &business.key,
+            Method::Post,
+            "/api-customers-sync",
+            Some(json!({ "customers": [{ "external_id": "CRM-1", "name": "Grace", "email": "grace@example.com" }] })),
+        )
+        .await
+        .expect(200)
+        .json();
+    let customer_id = synced["results"]["details"][0]["customer_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let messages = app
+        .api(
+            &business.key,
+            Method::Get,
+            "/api-messages-since?since=1970-01-01T00:00:00Z",
+            None,
+        )
+        .await
+        .expect(200)
+        .json();
+    let conversation_id = messages["messages"][0]["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    app.api(
+        &business.key,
+        Method::Post,
+        "/api-escalations",
+        Some(json!({ "conversation_id": conversation_id, "reason": "asked for a manager" })),
+    )
+    .await
+    .expect(202);
+    app.json(
+        Method::Post,
+        "/api-sso-generate-token",
+        &[("x-api-key", &business.key), ("idempotency-key", "sso-once")],
+        Some(json!({ "customer_id": customer_id })),
+    )
+    .await
+    .expect(201);
+    app.api(&business.key, Method::Post, "/api-console-links", None)
+        .await
+        .expect(201);
+    let boundary = "native-boundary";
+    let upload = format!(
+        "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"note.txt\"\r\ncontent-type: text/plain\r\n\r\nhello\r\n--{boundary}--\r\n"
+    );
+    app.request(
+        Method::Post,
+        "/api-upload-attachment",
+        &[
+            ("x-api-key", &business.key),
+            (
+                "content-type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            ),
+        ],
+        upload.into_bytes(),
+    )
+    .await
+    .expect(201);
+    app.settle().await;
+
+    let shard = SHARDS[shard_of(app, &business)];
+    let connector_id = connector["id"].as_str().unwrap_or_default();
+    let (id, now) = (&business.id, "2026-11-26T12:00:00Z");
+    app.stack.sql(shard, |connection| {
+        connection
+            .execute_batch(&format!(
+                "INSERT INTO early_statuses (business_id, channel, provider_message_id, status, received_us) \
+                   VALUES ('{id}', 'whatsapp', 'wamid.later', 'delivered', 1);
+                 INSERT INTO crm_inbound_events (connector_id, event_id, business_id, received_us) \
+                   VALUES ('{connector_id}', 'evt-1', '{id}', 1);
+                 INSERT INTO crm_satisfaction (connector_id, business_id, conversation_id, score, level, updated_us) \
+                   VALUES ('{connector_id}', '{id}', 'kc-1', 4.5, 'satisfied', 1);
+                 INSERT INTO knowledge_sources (id, business_id, page_id, url, name, type, fetch_interval_minutes, secrets, state, created_at, updated_at) \
+                   VALUES ('src-1', '{id}', 'page-1', 'https://crm.example.com/customers', 'Customers', 'api', 30, '{{}}', 'ok', '{now}', '{now}');
+                 INSERT INTO knowledge_chunks (id, business_id, source_id, hash, record, part, text, embedder, created_at, updated_at) \
+                   VALUES ('piece-1', '{id}', 'src-1', 'h1', 'r1', 0, 'Ada prefers email', 'minilm', '{now}', '{now}'), \
+                          ('piece-2', '{id}', 'src-1', 'h2', 'r2', 0, 'Grace prefers phone', 'minilm', '{now}', '{now}');
+                 INSERT INTO knowledge_links (source_id, business_id, page_id, channel, is_active, created_at, updated_at) \
+                   VALUES ('src-1', '{id}', 'page-1', 'messenger', 1, '{now}', '{now}');
+                 INSERT INTO knowledge_run_seen (source_id, business_id, run_id, slice, page, hashes) \
+                   VALUES ('src-1', '{id}', 'run-1', 0, 0, '[\"h1\"]');"
+            ))
+            .unwrap_or_else(|error| panic!("{error}"));
+    });
+    business
+}
+
+/// One step of the move, as the command asks for it.
+async fn step(app: &App, business: &Business, to: usize, cursor: Option<&str>) -> crate::app::Answer {
+    app.admin(
+        Method::Post,
+        &format!("/admin/businesses/{}/move", business.id),
+        Some(json!({ "to_shard": to, "cursor": cursor })),
+    )
+    .await
+}
+
+#[test]
+fn a_business_with_rows_in_every_table_moves_through_killed_and_repeated_steps() {
+    test(|app| async move {
+        let business = populated(&app).await;
+        let from = shard_of(&app, &business);
+        let to = 1 - from;
+        let before = rows_on(&app, from, &business);
+        let empty: Vec<&str> = before
+            .iter()
+            .filter(|(_, rows)| rows.is_empty())
+            .map(|(table, _)| *table)
+            .collect();
+        assert!(
+            empty.is_empty(),
+            "the business has rows in every moved table; none in {empty:?}"
+        );
+
+        let mut cursor: Option<String> = None;
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            assert!(steps < 100, "the move ends");
+            // Killed part of the way: the new shard stops answering after the step's first call to it.
+            app.stack.outage_after(SHARDS[to], 1, "Network connection lost.");
+            let killed = step(&app, &business, to, cursor.as_deref()).await;
+            app.stack.restore(SHARDS[to]);
+            assert!(
+                matches!(killed.status, 200 | 503),
+                "a step that dies is retried, never a fault of the client's: {} {}",
+                killed.status,
+                killed.text()
+            );
+            // Resumed from the cursor the command had, and then again: its answer was lost.
+            let resumed = step(&app, &business, to, cursor.as_deref())
+                .await
+                .expect(200)
+                .json();
+            let repeated = step(&app, &business, to, cursor.as_deref())
+                .await
+                .expect(200)
+                .json();
+            if repeated["phase"] == "done" {
+                break;
+            }
+            let wait = repeated["wait_seconds"]
+                .as_u64()
+                .unwrap_or(0)
+                .max(resumed["wait_seconds"].as_u64().unwrap_or(0));
+            app.stack.advance(Duration::from_secs(wait));
+            cursor = repeated["cursor"].as_str().map(str::to_owned);
+        }
+
+        assert_eq!(shard_of(&app, &business), to, "the directory names the new shard");
+        let after = rows_on(&app, to, &business);
+        for table in &MOVED_TABLES {
+            let (was, is) = (&before[table.name], &after[table.name]);
+            if table.name == "audit_log" {
+                assert_eq!(is.len(), was.len() + 1, "the move is in the audit log once");
+                assert_eq!(&is[..was.len()], &was[..], "audit_log as it was, then the move");
+            } else {
+                assert_eq!(is, was, "{} holds every row exactly once, as it was", table.name);
+            }
+        }
+        let left: Vec<&str> = rows_on(&app, from, &business)
+            .into_iter()
+            .filter(|(_, rows)| !rows.is_empty())
+            .map(|(table, _)| table)
+            .collect();
+        assert!(
+            left.is_empty(),
+            "nothing of the business is left on the old shard: {left:?}"
+        );
+        let pieces: i64 = app.stack.sql(SHARDS[to], |connection| {
+            connection
+                .query_row(
+                    "SELECT count(*) FROM knowledge_fts WHERE knowledge_fts MATCH 'prefers'",
+                    [],
+                    |row| row.get(0),
+                )
+                .unwrap_or(-1)
+        });
+        assert_eq!(pieces, 2, "the moved pieces are searchable on the new shard");
+
+        app.stack.restart_isolate();
+        let found = app
+            .api(
+                &business.key,
+                Method::Get,
+                "/api-customers?external_id=CRM-1",
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(found["name"], "Grace");
+        app.api(
+            &business.key,
+            Method::Post,
+            "/api-customers-sync",
+            Some(json!({ "customers": [{ "external_id": "CRM-2", "name": "Hedy" }] })),
+        )
+        .await
+        .expect(200);
+    });
+}
