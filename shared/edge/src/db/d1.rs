@@ -415,3 +415,207 @@ fn charge(meter: &Meter, called: i64, results: &[D1Result]) {
     }
     meter.waited_on_d1(runtime::now().millis() - called, sql_ms);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{number, text};
+    use crate::testing::Fixture;
+    use domain::error::ApiError;
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Named {
+        name: String,
+    }
+
+    async fn names(db: &Db, tenant: &Tenant) -> Vec<String> {
+        db.scoped(tenant, "SELECT name FROM businesses WHERE id = ?1")
+            .all()
+            .await
+            .and_then(|result| result.results::<Named>())
+            .unwrap_or_else(|error| panic!("{error}"))
+            .into_iter()
+            .map(|named| named.name)
+            .collect()
+    }
+
+    #[test]
+    fn a_scoped_statement_runs_on_its_businesss_shard_with_the_business_as_its_first_parameter() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business("Acme").await;
+            let globex = fixture.business("Globex").await;
+            assert_eq!(names(&fixture.db, &acme).await, vec!["Acme"]);
+            assert_eq!(names(&fixture.db, &globex).await, vec!["Globex"]);
+            let renamed = fixture
+                .db
+                .scoped(&acme, "UPDATE businesses SET name = ?2 WHERE id = ?1")
+                .bind(&[text("Acme Ltd")])
+                .unwrap_or_else(|error| panic!("{error}"))
+                .run()
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(crate::db::changes(&renamed), 1);
+            assert_eq!(
+                names(&fixture.db, &globex).await,
+                vec!["Globex"],
+                "the other business is untouched"
+            );
+        });
+    }
+
+    #[test]
+    fn an_unscoped_lookup_on_every_shard_is_answered_by_the_shard_that_has_the_row() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let mut tenants = Vec::new();
+            for name in ["A", "B", "C", "D", "E", "F"] {
+                tenants.push(fixture.business(name).await);
+            }
+            let placed: Vec<i64> = fixture
+                .rows("business_shards", "business_id")
+                .iter()
+                .filter_map(|row| row["shard"].as_i64())
+                .collect();
+            assert!(
+                placed.contains(&0) && placed.contains(&1),
+                "businesses land on both shards: {placed:?}"
+            );
+            for tenant in &tenants {
+                let found = fixture
+                    .db
+                    .unscoped("SELECT name FROM businesses WHERE id = ?1")
+                    .bind(&[text(tenant.business_id.as_str())])
+                    .unwrap_or_else(|error| panic!("{error}"))
+                    .first::<Named>(None)
+                    .await
+                    .unwrap_or_else(|error| panic!("{error}"));
+                assert!(
+                    found.is_some(),
+                    "{} is found wherever it lives",
+                    tenant.business_id
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn a_batch_is_one_transaction_on_one_shard_and_refuses_two_businesses() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business("Acme").await;
+            let globex = fixture.business("Globex").await;
+            let rename = |tenant: &Tenant, name: &str| {
+                fixture
+                    .db
+                    .scoped(tenant, "UPDATE businesses SET name = ?2 WHERE id = ?1")
+                    .bind(&[text(name)])
+                    .unwrap_or_else(|error| panic!("{error}"))
+            };
+            let mixed = fixture
+                .db
+                .batch(vec![rename(&acme, "X"), rename(&globex, "Y")])
+                .await;
+            assert!(mixed.is_err_and(|error| error.to_string().contains("two businesses")));
+            let every_shard = fixture.db.batch(vec![fixture.db.unscoped("SELECT 1")]).await;
+            assert!(
+                every_shard.is_err(),
+                "a batch of statements that are no one business's must name its shard"
+            );
+            let failing = fixture
+                .db
+                .batch(vec![
+                    rename(&acme, "Renamed"),
+                    fixture.db.scoped(
+                        &acme,
+                        "INSERT INTO businesses (id, name, created_at) VALUES (?1, 'again', 'now')",
+                    ),
+                ])
+                .await;
+            assert!(failing.is_err(), "the duplicate id fails the batch");
+            assert_eq!(
+                names(&fixture.db, &acme).await,
+                vec!["Acme"],
+                "and the rename before it is rolled back"
+            );
+        });
+    }
+
+    #[test]
+    fn a_paused_business_reads_but_does_not_write_and_its_writes_are_worth_retrying() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business("Acme").await;
+            let entry = crate::db::directory::entry(&fixture.db, &acme.business_id)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let paused = domain::shard_move::Entry {
+                moving_to: Some(1 - entry.shard),
+                move_started_ms: Some(0),
+                ..entry
+            };
+            crate::db::directory::record(&fixture.db, &acme.business_id, &paused)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(names(&fixture.db, &acme).await, vec!["Acme"], "reads go on");
+            let write = fixture
+                .db
+                .scoped(&acme, "UPDATE businesses SET name = 'X' WHERE id = ?1")
+                .run()
+                .await
+                .map_err(ApiError::from);
+            let refused = write
+                .err()
+                .unwrap_or_else(|| panic!("a paused business's write is refused"));
+            assert_eq!(refused.status(), 503, "{refused:?}");
+            assert!(refused.retry_after_seconds.is_some(), "with Retry-After");
+        });
+    }
+
+    #[test]
+    fn a_shard_that_does_not_answer_is_a_503_naming_it_and_a_statement_over_d1s_limits_is_refused() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business("Acme").await;
+            let shard = crate::db::directory::entry(&fixture.db, &acme.business_id)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"))
+                .shard;
+            let binding = if shard == 0 { "DB" } else { "DB_1" };
+            fixture
+                .stack
+                .outage(binding, "D1 DB is overloaded. Too many requests queued.");
+            let unanswered = fixture
+                .db
+                .scoped(&acme, "SELECT name FROM businesses WHERE id = ?1")
+                .all()
+                .await
+                .map_err(ApiError::from)
+                .err()
+                .unwrap_or_else(|| panic!("the shard does not answer"));
+            assert_eq!(unanswered.status(), 503, "{unanswered:?}");
+            assert!(
+                unanswered
+                    .detail()
+                    .unwrap_or_default()
+                    .contains(&format!("shard {shard}")),
+                "{unanswered:?}"
+            );
+            fixture.stack.restore(binding);
+
+            let too_many: Vec<crate::db::Param> = (0..100).map(number).collect();
+            let marks: Vec<String> = (2..=101).map(|at| format!("?{at}")).collect();
+            let over = fixture
+                .db
+                .scoped(&acme, format!("SELECT ?1, {}", marks.join(", ")))
+                .bind(&too_many)
+                .unwrap_or_else(|error| panic!("{error}"))
+                .all()
+                .await;
+            assert!(
+                over.is_err_and(|error| error.to_string().contains("parameters")),
+                "101 bound parameters are over D1's 100"
+            );
+        });
+    }
+}

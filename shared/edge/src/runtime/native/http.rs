@@ -735,3 +735,85 @@ impl Stub {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::native::block_on;
+
+    #[test]
+    fn headers_are_case_insensitive_repeated_values_join_and_a_line_break_is_refused() {
+        let headers = Headers::new();
+        headers
+            .append("Accept", "text/html")
+            .unwrap_or_else(|error| panic!("{error}"));
+        headers
+            .append("accept", "application/json")
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(
+            headers.get("ACCEPT").ok().flatten().as_deref(),
+            Some("text/html, application/json")
+        );
+        headers
+            .set("accept", "*/*")
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(headers.get("accept").ok().flatten().as_deref(), Some("*/*"));
+        assert!(headers.set("x-evil", "a\r\nset-cookie: b").is_err());
+        assert!(headers.set("bad name", "a").is_err());
+        let copy = headers.clone();
+        copy.set("accept", "text/plain")
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(
+            headers.get("accept").ok().flatten().as_deref(),
+            Some("*/*"),
+            "a clone is a copy"
+        );
+    }
+
+    #[test]
+    fn a_multipart_form_is_read_as_the_runtime_reads_it() {
+        let body = "--b\r\ncontent-disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
+                    --b\r\ncontent-disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\ncontent-type: text/plain\r\n\r\nbytes\r\n\
+                    --b--\r\n";
+        let form = FormData::parse("multipart/form-data; boundary=b", body.as_bytes())
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(form.get_field("note").as_deref(), Some("hello"));
+        let Some(FormEntry::File(file)) = form.get("file") else {
+            panic!("the file is a file");
+        };
+        assert_eq!(
+            (file.name(), file.type_()),
+            ("a.txt".to_owned(), "text/plain".to_owned())
+        );
+        assert_eq!(block_on(file.bytes()).ok(), Some(b"bytes".to_vec()));
+        let urlencoded = FormData::parse("application/x-www-form-urlencoded", b"a=1&b=two+words")
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(urlencoded.get_field("b").as_deref(), Some("two words"));
+        assert!(FormData::parse("multipart/form-data; boundary=b", b"no parts here").is_err());
+        assert!(FormData::parse("application/json", b"{}").is_err());
+    }
+
+    #[test]
+    fn a_fixed_length_stream_that_ends_short_or_runs_long_fails() {
+        let read = |chunks: Vec<&'static str>, length: u64| {
+            let stream = ByteStream::new(stream::iter(
+                chunks.into_iter().map(|chunk| Ok(chunk.as_bytes().to_vec())),
+            ));
+            block_on(Data::from(FixedLengthStream::wrap(stream, length)).into_bytes())
+        };
+        assert_eq!(read(vec!["ab", "cd"], 4).ok(), Some(b"abcd".to_vec()));
+        assert!(read(vec!["ab"], 4).is_err(), "short");
+        assert!(read(vec!["ab", "cde"], 4).is_err(), "long");
+    }
+
+    #[test]
+    fn a_request_has_its_path_without_the_query_and_its_body_is_read_once() {
+        let mut request = Request::new("https://api.example.com/a/b?c=d#e", Method::Post)
+            .unwrap_or_else(|error| panic!("{error}"))
+            .with_body("x");
+        assert_eq!(request.path(), "/a/b");
+        assert_eq!(block_on(request.text()).ok().as_deref(), Some("x"));
+        assert!(block_on(request.text()).is_err(), "a body is read once");
+        assert!(Request::new("/relative", Method::Get).is_err());
+    }
+}

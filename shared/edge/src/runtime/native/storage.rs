@@ -268,3 +268,94 @@ impl QueueMessage {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::native::block_on;
+    use std::time::Duration;
+
+    #[test]
+    fn kv_refuses_an_expiry_under_a_minute_and_forgets_a_value_when_it_expires() {
+        let stack = Stack::new();
+        let kv = Kv {
+            namespace: "CACHE".into(),
+        };
+        assert!(
+            block_on(kv.put_expiring("k", "v", 59)).is_err(),
+            "KV's least expiry is 60 s"
+        );
+        block_on(kv.put_expiring("k", "v", 60)).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(block_on(kv.text("k")).ok().flatten().as_deref(), Some("v"));
+        stack.advance(Duration::from_secs(60));
+        assert_eq!(block_on(kv.text("k")).ok().flatten(), None, "expired");
+    }
+
+    #[test]
+    fn r2_keeps_bytes_and_metadata_and_a_get_of_nothing_is_none() {
+        let stack = Stack::new();
+        let bucket = Bucket { name: "FILES".into() };
+        let metadata = HttpMetadata {
+            content_type: Some("text/plain".into()),
+            ..HttpMetadata::default()
+        };
+        block_on(
+            bucket
+                .put("a", b"hello".to_vec())
+                .http_metadata(metadata)
+                .execute(),
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let object = block_on(bucket.get("a").execute())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("stored"));
+        assert_eq!(object.http_metadata().content_type.as_deref(), Some("text/plain"));
+        let body = object.body().unwrap_or_else(|| panic!("a get has the body"));
+        assert_eq!(block_on(body.bytes()).ok(), Some(b"hello".to_vec()));
+        assert!(block_on(bucket.get("missing").execute()).ok().flatten().is_none());
+        block_on(bucket.delete("a")).unwrap_or_else(|error| panic!("{error}"));
+        assert!(stack.r2_keys("FILES").is_empty());
+    }
+
+    #[test]
+    fn a_queue_refuses_a_message_over_its_size_and_a_batch_over_a_hundred() {
+        let stack = Stack::new();
+        let queue = Queue {
+            binding: "WORK".into(),
+        };
+        assert!(block_on(queue.send("x".repeat(QUEUE_MESSAGE_BYTES))).is_err());
+        let items: Vec<u32> = (0..101).collect();
+        assert!(block_on(queue.send_batch(&items, 0)).is_err());
+        block_on(queue.send_batch(&items[..100], 30)).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(stack.queued("WORK").len(), 100);
+        assert!(stack.take_due("WORK", 10).is_empty(), "delayed 30 s");
+    }
+
+    #[test]
+    fn a_retried_message_comes_back_after_its_delay_and_goes_to_the_dead_letters_past_its_retries() {
+        let stack = Stack::new();
+        block_on(
+            Queue {
+                binding: "WORK".into(),
+            }
+            .send(1),
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        for delivery in 1..=3 {
+            let batch = stack.take_due("WORK", 10);
+            assert_eq!(batch.len(), 1, "delivery {delivery}");
+            assert_eq!(batch[0].attempts(), delivery);
+            batch[0].retry_in(5).unwrap_or_else(|error| panic!("{error}"));
+            stack.settle("WORK", batch, 2);
+            assert!(stack.take_due("WORK", 10).is_empty(), "not before its delay");
+            stack.advance(Duration::from_secs(5));
+        }
+        assert!(stack.queued("WORK").is_empty());
+        assert_eq!(
+            stack.dead_letters("WORK").len(),
+            1,
+            "three deliveries of a message with two retries"
+        );
+    }
+}
