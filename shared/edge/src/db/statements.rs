@@ -129,16 +129,6 @@ fn files_in(dir: &Path, extension: &str) -> Vec<PathBuf> {
     files
 }
 
-fn migrated_database(root: &Path) -> rusqlite::Connection {
-    let db = rusqlite::Connection::open_in_memory().unwrap_or_else(|error| panic!("{error}"));
-    for migration in &files_in(&root.join("migrations"), "sql") {
-        let sql = fs::read_to_string(migration).unwrap_or_else(|error| panic!("{error}"));
-        db.execute_batch(&sql)
-            .unwrap_or_else(|error| panic!("{}: {error}", migration.display()));
-    }
-    db
-}
-
 /// A statement of fixed text, with the module and function it is written in.
 struct Statement {
     module: String,
@@ -169,8 +159,9 @@ fn fixed_statements() -> Vec<Statement> {
     statements
 }
 
+/// A database migrated as D1 is, with the native runtime's own migrations.
 pub(crate) fn migrated() -> rusqlite::Connection {
-    migrated_database(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+    crate::runtime::native::migrated_connection()
 }
 
 #[test]

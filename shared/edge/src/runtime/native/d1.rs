@@ -35,17 +35,8 @@ pub(crate) struct Shard {
 impl Shard {
     /// A new database with every migration applied.
     pub(crate) fn migrated() -> Self {
-        let connection = Connection::open_in_memory().unwrap_or_else(|error| panic!("SQLite: {error}"));
-        connection
-            .execute_batch("PRAGMA foreign_keys = ON;")
-            .unwrap_or_else(|error| panic!("SQLite: {error}"));
-        for (name, sql) in migrations() {
-            connection
-                .execute_batch(sql)
-                .unwrap_or_else(|error| panic!("migration {name}: {error}"));
-        }
         Self {
-            connection: RefCell::new(connection),
+            connection: RefCell::new(migrated_connection()),
             outage: RefCell::new(None),
         }
     }
@@ -73,27 +64,59 @@ impl Shard {
     }
 }
 
-/// The migrations, in the order wrangler applies them (by file name), read once.
-fn migrations() -> &'static [(String, String)] {
-    static MIGRATIONS: OnceLock<Vec<(String, String)>> = OnceLock::new();
-    MIGRATIONS.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|path| path.extension().is_some_and(|extension| extension == "sql"))
-            .collect();
-        files.sort();
-        files
-            .into_iter()
-            .map(|path| {
-                let name = path.file_name().map(|name| name.to_string_lossy().into_owned());
-                let sql = std::fs::read_to_string(&path)
-                    .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-                (name.unwrap_or_default(), sql)
-            })
-            .collect()
+/// A connection to a new database with every migration applied: a copy of the one this process
+/// migrated first, so that a test's shards cost a copy of some kilobytes, not 21 migrations each.
+pub(crate) fn migrated_connection() -> Connection {
+    let image = migrated_image();
+    let mut connection = Connection::open_in_memory().unwrap_or_else(|error| panic!("SQLite: {error}"));
+    connection
+        .deserialize_read_exact(rusqlite::MAIN_DB, image, image.len(), false)
+        .unwrap_or_else(|error| panic!("SQLite: {error}"));
+    // Not kept in the database itself: D1 enforces foreign keys on every connection.
+    connection
+        .execute_batch("PRAGMA foreign_keys = ON;")
+        .unwrap_or_else(|error| panic!("SQLite: {error}"));
+    connection
+}
+
+/// A database with every migration applied, as SQLite writes it to a file, made once a process.
+fn migrated_image() -> &'static [u8] {
+    static IMAGE: OnceLock<Vec<u8>> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let mut connection = Connection::open_in_memory().unwrap_or_else(|error| panic!("SQLite: {error}"));
+        connection
+            .execute_batch("PRAGMA foreign_keys = ON;")
+            .unwrap_or_else(|error| panic!("SQLite: {error}"));
+        for (name, sql) in migrations() {
+            connection
+                .execute_batch(&sql)
+                .unwrap_or_else(|error| panic!("migration {name}: {error}"));
+        }
+        let image = connection
+            .serialize(rusqlite::MAIN_DB)
+            .unwrap_or_else(|error| panic!("SQLite: {error}"));
+        image.to_vec()
     })
+}
+
+/// The migrations, in the order wrangler applies them (by file name).
+fn migrations() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|extension| extension == "sql"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().map(|name| name.to_string_lossy().into_owned());
+            let sql =
+                std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            (name.unwrap_or_default(), sql)
+        })
+        .collect()
 }
 
 /// A D1 database binding.

@@ -17,6 +17,8 @@ pub mod partners;
 mod storage;
 
 pub use clock::{Delay, block_on};
+#[cfg(test)]
+pub(crate) use d1::migrated_connection;
 pub use d1::{Bound, D1Database, D1PreparedStatement, D1Result, bound, bound_text, d1_cause, prepare};
 pub use http::{
     AbortController, AbortSignal, ByteStream, Context, Data, Fetch, Fetcher, File, FixedLengthStream,
