@@ -41,8 +41,9 @@
 //! requests are refused before they count. Time is the stack's clock.
 //!
 //! A test scripts faults with [`Krayin::fail`] (a status for the next matching calls, 429 with
-//! `Retry-After`, 5xx, Krayin's own 422 body) and [`Krayin::down`] (connections refused until
-//! [`Krayin::up`]), and reads what was written from the records kept here, as stored (not as a
+//! `Retry-After`, 5xx, Krayin's own 422 body), [`Krayin::down`] (connections refused until
+//! [`Krayin::up`]) and [`Krayin::set_latency`] (every answer after a while, so that the workers
+//! waiting on Krayin interleave as concurrent isolates do), and reads what was written from the records kept here, as stored (not as a
 //! second reading of our own requests).
 
 use super::json_reply;
@@ -54,6 +55,7 @@ use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 pub const API_PREFIX: &str = "/api/v1";
 pub const DEFAULT_PAGE_SIZE: usize = 10;
@@ -318,6 +320,8 @@ struct State {
     throttles: Vec<Throttle>,
     faults: Vec<Fault>,
     down: bool,
+    /// How long each answer takes, on the stack's clock.
+    latency: Duration,
     calls: Vec<Call>,
 }
 
@@ -623,6 +627,7 @@ impl Krayin {
                 throttles: Vec::new(),
                 faults: Vec::new(),
                 down: false,
+                latency: Duration::ZERO,
                 calls: Vec::new(),
             })),
         }
@@ -653,6 +658,12 @@ impl Krayin {
 
     pub fn up(&self) {
         self.state.borrow_mut().down = false;
+    }
+
+    /// Every answer takes `latency` (on the stack's clock): the workers waiting on Krayin
+    /// interleave, as concurrent isolates do.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.borrow_mut().latency = latency;
     }
 
     /// Sets (or, with None, removes) the per-user budget; the current windows start afresh.
@@ -793,11 +804,12 @@ impl Krayin {
             return Reply::refused();
         }
         let reply = self.state.borrow_mut().handle(call);
-        self.state.borrow_mut().calls.push(Call {
+        let mut state = self.state.borrow_mut();
+        state.calls.push(Call {
             call: call.clone(),
             status: reply.status,
         });
-        reply
+        reply.after(state.latency)
     }
 }
 

@@ -11,6 +11,7 @@ use crate::partners::krayin::Fault;
 use crate::partners::meta::{self, Graph};
 use edge::runtime::Method;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// A WhatsApp number of the business on Meta, and what Meta needs to deliver to it.
 struct Whatsapp {
@@ -386,6 +387,8 @@ fn twenty_messages_from_one_new_customer_at_once_make_exactly_one_person_one_lea
     test(|app| async move {
         let setup = krayin_business(&app, Connect::default()).await;
         let krayin = &setup.krayin;
+        // Workers that wait on Krayin interleave: the contact's lease is what keeps them apart.
+        krayin.set_latency(Duration::from_millis(30));
         let whatsapp = whatsapp_of(&app, &setup).await;
         let from = unique_phone();
         let texts: Vec<String> = (0..20).map(|i| format!("burst message {i}.")).collect();
