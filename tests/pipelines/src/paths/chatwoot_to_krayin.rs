@@ -86,6 +86,19 @@ fn a_chatwoot_contact_its_conversation_and_message_are_written_to_krayin_once_ho
             "never moved: {:?}",
             lead.stage_history
         );
+        // What Krayin's own lead page reads: the lead's person, its organization and the stage.
+        let shown = krayin
+            .out("lead", lead.id)
+            .unwrap_or_else(|| panic!("lead {}", lead.id));
+        assert_eq!(
+            (
+                &shown["person"]["name"],
+                &shown["person"]["organization"]["name"],
+                &shown["lead_pipeline_stage_id"]
+            ),
+            (&json!("Jane Doe"), &json!("Acme Corp"), &json!(7)),
+            "{shown}"
+        );
 
         let activities = krayin.activities();
         assert_eq!(activities.len(), 2, "{activities:#?}");
