@@ -824,3 +824,602 @@ pub async fn test_connection(krayin: &Krayin<'_>) -> Result<super::ConnectionTes
         Err(refusal) => super::refused_test("Krayin", refusal),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The decisions this module makes, each against a Krayin scripted for the one answer that
+    //! matters, on a native stack: which calls a piece of work makes, and what it keeps.
+
+    use super::*;
+    use crate::db::crm_connectors::Fields;
+    use crate::runtime::native::{Outbound, Reply};
+    use crate::testing::Fixture;
+    use domain::crm::budget::Budget;
+    use domain::crm::chatwoot::webhook;
+    use domain::crm::work::ConnectorKind;
+    use domain::ids::ConnectorId;
+    use serde_json::json;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    const HOST: &str = "crm.example.com";
+
+    fn fail(error: impl std::fmt::Debug) -> ! {
+        panic!("{error:?}")
+    }
+
+    /// A Krayin connector of a new business, stored as the admin API stores it: `settings` over
+    /// Krayin's address, no budget.
+    async fn connector(fixture: &Fixture, settings: Value) -> Connector {
+        let tenant = fixture.business("Acme").await;
+        let mut all = json!({ "base_url": format!("https://{HOST}") });
+        if let (Some(all), Value::Object(given)) = (all.as_object_mut(), settings) {
+            all.extend(given);
+        }
+        let (settings, secrets) = domain::crm::config::checked(
+            ConnectorKind::Krayin,
+            &all,
+            &json!({ "api_token": "1|token" }),
+            false,
+        )
+        .unwrap_or_else(|e| fail(e));
+        let id = ConnectorId::generate(runtime::random().unwrap_or_else(|e| fail(e)));
+        let fields = Fields {
+            name: "Krayin",
+            settings: &settings,
+            secrets: &secrets,
+            enabled: true,
+            budget: Budget {
+                per_minute: None,
+                per_second: None,
+                per_day: None,
+            },
+        };
+        let keys = crate::secrets_key::keyring(&fixture.env).unwrap_or_else(|e| fail(e));
+        let now = runtime::now().to_rfc3339();
+        crm_connectors::insert(
+            &fixture.db,
+            &keys,
+            &tenant,
+            &id,
+            ConnectorKind::Krayin,
+            &fields,
+            &now,
+        )
+        .await
+        .unwrap_or_else(|e| fail(e))
+    }
+
+    /// The contact's row, held as a worker holds it, with `external_id` kept already (if any).
+    async fn holding(fixture: &Fixture, connector: &Connector, id: u64, external_id: Option<&str>) {
+        let key = ContactKey::Chatwoot(id);
+        let now = runtime::now().micros();
+        let (db, tenant) = (&fixture.db, &connector.tenant);
+        crm_contacts::claim(db, tenant, &connector.id, &key, "lease", now, now + 60_000_000)
+            .await
+            .unwrap_or_else(|e| fail(e));
+        crm_contacts::keep(db, tenant, &connector.id, &key, external_id, None)
+            .await
+            .unwrap_or_else(|e| fail(e));
+    }
+
+    async fn kept(fixture: &Fixture, connector: &Connector, id: u64) -> Option<Kept> {
+        crm_contacts::kept(
+            &fixture.db,
+            &connector.tenant,
+            &connector.id,
+            &ContactKey::Chatwoot(id),
+        )
+        .await
+        .unwrap_or_else(|e| fail(e))
+    }
+
+    /// Follows a Chatwoot delivery of `payload`, as crm-sync does with its work.
+    async fn follow(fixture: &Fixture, connector: &Connector, payload: Value) -> Result<Outcome, Refusal> {
+        let event = webhook::parse(payload.to_string().as_bytes()).unwrap_or_else(|e| fail(e));
+        let krayin = Krayin::new(&fixture.env, &fixture.db, connector).unwrap_or_else(|e| fail(e));
+        follow_chatwoot(&krayin, &event).await
+    }
+
+    fn contact(id: u64) -> Value {
+        json!({ "event": "contact_created", "id": id, "name": "Ann Lee", "email": "ann@acme.com" })
+    }
+
+    fn conversation(event: &str, id: u64, contact: u64, channel: &str) -> Value {
+        json!({ "event": event, "id": id, "status": "open", "channel": channel,
+                "meta": { "sender": { "id": contact, "name": "Ann Lee", "email": "ann@acme.com" } } })
+    }
+
+    fn message(id: u64, contact: u64, channel: &str) -> Value {
+        json!({ "event": "message_created", "id": id, "content": "Hello", "message_type": "incoming",
+                "private": false, "sender": { "id": contact, "name": "Ann Lee", "type": "contact" },
+                "conversation": { "id": 5, "status": "open", "channel": channel,
+                                  "meta": { "sender": { "id": contact, "name": "Ann Lee" } } } })
+    }
+
+    fn pipelines() -> Reply {
+        Reply::json(
+            200,
+            &json!({ "data": [
+                { "id": 1, "name": "Default Pipeline", "is_default": 1, "stages": [
+                    { "id": 1, "code": "new", "name": "New" }, { "id": 2, "code": "follow-up", "name": "Follow Up" },
+                    { "id": 3, "code": "prospect", "name": "Prospect" }, { "id": 4, "code": "won", "name": "Won" } ] },
+                { "id": 2, "name": "Partnerships", "is_default": 0, "stages": [
+                    { "id": 7, "code": "new", "name": "New" }, { "id": 8, "code": "won", "name": "Won" } ] }
+            ] }),
+        )
+    }
+
+    fn person(id: u64, email: &str) -> Value {
+        json!({ "id": id, "name": "Ann Lee", "emails": [{ "value": email, "label": "work" }],
+                "contact_numbers": [{ "value": "", "label": "work" }] })
+    }
+
+    fn created(id: u64) -> Reply {
+        Reply::json(
+            200,
+            &json!({ "data": { "id": id }, "message": "Created successfully." }),
+        )
+    }
+
+    fn taken(field: &str) -> Reply {
+        let message = "The value has already been taken.";
+        Reply::json(
+            422,
+            &json!({ "message": message, "errors": { field: [message] } }),
+        )
+    }
+
+    /// `METHOD /path` of each call Krayin got.
+    fn calls(fixture: &Fixture) -> Vec<String> {
+        fixture
+            .stack
+            .calls_to(HOST)
+            .iter()
+            .map(|call| format!("{} {}", call.method, call.path()))
+            .collect()
+    }
+
+    fn body_of(fixture: &Fixture, method: &str, path: &str) -> Value {
+        fixture
+            .stack
+            .calls_to(HOST)
+            .iter()
+            .find(|call| call.method == method && call.path() == path)
+            .map(Outbound::json)
+            .unwrap_or_else(|| panic!("no {method} {path}: {:?}", calls(fixture)))
+    }
+
+    fn synced_to(outcome: &Result<Outcome, Refusal>) -> String {
+        match outcome {
+            Ok(Outcome::Synced { crm_id: Some(id) }) => id.clone(),
+            other => panic!("not synced: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_person_is_found_by_its_exact_email_among_the_partial_matches_of_krayins_search() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let connector = connector(&fixture, json!({})).await;
+            holding(&fixture, &connector, 42, None).await;
+            fixture
+                .stack
+                .partner(HOST, |call| match (call.method.as_str(), call.path()) {
+                    ("GET", "/api/v1/contacts/persons/search") => Reply::json(
+                        200,
+                        &json!({ "data": [person(5, "joann@acme.com"), person(7, " ANN@acme.com")] }),
+                    ),
+                    ("GET", "/api/v1/settings/pipelines") => pipelines(),
+                    ("POST", "/api/v1/leads") => created(11),
+                    _ => Reply::status(500),
+                });
+            let outcome = follow(&fixture, &connector, contact(42)).await;
+            assert_eq!(synced_to(&outcome), "krayin:person:7|krayin:lead:11");
+            assert!(
+                !calls(&fixture).contains(&"POST /api/v1/contacts/persons".to_owned()),
+                "no second person: {:?}",
+                calls(&fixture)
+            );
+            let lead = body_of(&fixture, "POST", "/api/v1/leads");
+            assert_eq!(
+                (&lead["person_id"], &lead["lead_pipeline_stage_id"]),
+                (&json!(7), &json!(1)),
+                "on the person found, in the default pipeline's first stage"
+            );
+            let kept = kept(&fixture, &connector, 42).await;
+            assert_eq!(
+                kept.and_then(|kept| kept.external_id).as_deref(),
+                Some("krayin:person:7|krayin:lead:11")
+            );
+        });
+    }
+
+    #[test]
+    fn a_person_krayin_refuses_as_taken_is_looked_for_again_and_used_when_someone_made_it_meanwhile() {
+        for (winner, expected) in [(true, Some("krayin:person:9|krayin:lead:11")), (false, None)] {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let connector = connector(&fixture, json!({})).await;
+                holding(&fixture, &connector, 42, None).await;
+                let searches = Rc::new(Cell::new(0));
+                let counted = Rc::clone(&searches);
+                fixture
+                    .stack
+                    .partner(HOST, move |call| match (call.method.as_str(), call.path()) {
+                        ("GET", "/api/v1/contacts/persons/search") => {
+                            counted.set(counted.get() + 1);
+                            let found = if winner && counted.get() > 1 {
+                                vec![person(9, "ann@acme.com")]
+                            } else {
+                                Vec::new()
+                            };
+                            Reply::json(200, &json!({ "data": found }))
+                        }
+                        ("POST", "/api/v1/contacts/persons") => taken("emails.0.value"),
+                        ("GET", "/api/v1/settings/pipelines") => pipelines(),
+                        ("POST", "/api/v1/leads") => created(11),
+                        _ => Reply::status(500),
+                    });
+                let outcome = follow(&fixture, &connector, contact(42)).await;
+                match expected {
+                    Some(id) => assert_eq!(synced_to(&outcome), id, "winner found"),
+                    None => assert!(
+                        matches!(
+                            &outcome,
+                            Err(Refusal::Failed(CallFailure::Status { status: 422, reason, .. }))
+                                if reason.contains("emails.0.value")
+                        ),
+                        "nobody found: Krayin's refusal stands: {outcome:?}"
+                    ),
+                }
+                assert_eq!(searches.get(), 2, "searched before and after the create");
+                let creates = calls(&fixture)
+                    .iter()
+                    .filter(|call| *call == "POST /api/v1/contacts/persons")
+                    .count();
+                assert_eq!(creates, 1, "created once");
+            });
+        }
+    }
+
+    #[test]
+    fn an_organization_is_taken_by_its_exact_name_and_a_lost_race_to_create_it_finds_the_winner() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let connector = connector(&fixture, json!({ "sync_organizations": true })).await;
+            holding(&fixture, &connector, 42, None).await;
+            let lists = Rc::new(Cell::new(0));
+            let counted = Rc::clone(&lists);
+            fixture
+                .stack
+                .partner(HOST, move |call| match (call.method.as_str(), call.path()) {
+                    ("GET", "/api/v1/contacts/organizations") => {
+                        counted.set(counted.get() + 1);
+                        let mut found = vec![json!({ "id": 3, "name": "Acme Corp Ltd" })];
+                        if counted.get() > 1 {
+                            found.push(json!({ "id": 4, "name": "Acme Corp" }));
+                        }
+                        Reply::json(200, &json!({ "data": found }))
+                    }
+                    ("POST", "/api/v1/contacts/organizations") => taken("name"),
+                    ("GET", "/api/v1/contacts/persons/search") => Reply::json(200, &json!({ "data": [] })),
+                    ("POST", "/api/v1/contacts/persons") => created(7),
+                    ("GET", "/api/v1/settings/pipelines") => pipelines(),
+                    ("POST", "/api/v1/leads") => created(11),
+                    _ => Reply::status(500),
+                });
+            let mut payload = contact(42);
+            payload["additional_attributes"] = json!({ "company_name": "Acme Corp" });
+            let outcome = follow(&fixture, &connector, payload).await;
+            assert_eq!(
+                synced_to(&outcome),
+                "krayin:person:7|krayin:lead:11|krayin:organization:4"
+            );
+            let search = fixture
+                .stack
+                .calls_to(HOST)
+                .into_iter()
+                .find(|call| call.path() == "/api/v1/contacts/organizations")
+                .map(|call| call.query().get("name").map(str::to_owned));
+            assert_eq!(search, Some(Some("Acme Corp".to_owned())), "an exact filter");
+            let person = body_of(&fixture, "POST", "/api/v1/contacts/persons");
+            assert_eq!(person["organization_id"], 4, "not Acme Corp Ltd: {person}");
+            assert!(person.get("organization_name").is_none(), "{person}");
+        });
+    }
+
+    #[test]
+    fn a_company_krayin_cannot_be_searched_by_is_left_to_krayin_to_find_or_create_by_name() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let connector = connector(&fixture, json!({ "sync_organizations": true })).await;
+            holding(&fixture, &connector, 42, None).await;
+            fixture
+                .stack
+                .partner(HOST, |call| match (call.method.as_str(), call.path()) {
+                    ("GET", "/api/v1/contacts/persons/search") => Reply::json(200, &json!({ "data": [] })),
+                    ("POST", "/api/v1/contacts/persons") => created(7),
+                    ("GET", "/api/v1/settings/pipelines") => pipelines(),
+                    ("POST", "/api/v1/leads") => created(11),
+                    _ => Reply::status(500),
+                });
+            let mut payload = contact(42);
+            payload["additional_attributes"] = json!({ "company_name": "Acme, Inc." });
+            let outcome = follow(&fixture, &connector, payload).await;
+            assert_eq!(synced_to(&outcome), "krayin:person:7|krayin:lead:11");
+            assert!(
+                !calls(&fixture).iter().any(|call| call.contains("/organizations")),
+                "a comma would split Krayin's filter: {:?}",
+                calls(&fixture)
+            );
+            let person = body_of(&fixture, "POST", "/api/v1/contacts/persons");
+            assert_eq!(person["organization_name"], "Acme, Inc.");
+        });
+    }
+
+    #[test]
+    fn an_update_keeps_the_lead_in_its_stage_and_leaves_a_lead_with_products_as_it_is() {
+        for (products, description) in [
+            (json!([]), "a lead without products"),
+            (json!([{ "id": 1 }]), "a lead with products"),
+        ] {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let connector = connector(&fixture, json!({})).await;
+                holding(&fixture, &connector, 42, Some("krayin:person:7|krayin:lead:11")).await;
+                let lead = json!({ "data": { "id": 11, "lead_pipeline_id": 1, "lead_pipeline_stage_id": 3,
+                                             "lead_products": products } });
+                fixture
+                    .stack
+                    .partner(HOST, move |call| match (call.method.as_str(), call.path()) {
+                        ("PUT", "/api/v1/contacts/persons/7") => created(7),
+                        ("GET", "/api/v1/leads/11") => Reply::json(200, &lead),
+                        ("PUT", "/api/v1/leads/11") => created(11),
+                        _ => Reply::status(500),
+                    });
+                let mut payload = contact(42);
+                payload["event"] = json!("contact_updated");
+                let outcome = follow(&fixture, &connector, payload).await;
+                let updated_lead = calls(&fixture).contains(&"PUT /api/v1/leads/11".to_owned());
+                if products.as_array().is_some_and(Vec::is_empty) {
+                    assert_eq!(
+                        synced_to(&outcome),
+                        "krayin:person:7|krayin:lead:11",
+                        "{description}"
+                    );
+                    let body = body_of(&fixture, "PUT", "/api/v1/leads/11");
+                    assert_eq!(
+                        body["lead_pipeline_stage_id"], 3,
+                        "{description}: sent in its stage, or Krayin moves it back to the first"
+                    );
+                } else {
+                    assert!(
+                        matches!(&outcome, Ok(Outcome::Skipped(reason)) if reason.contains("products")),
+                        "{description}: {outcome:?}"
+                    );
+                    assert!(
+                        !updated_lead,
+                        "{description}: Krayin's update would delete its products"
+                    );
+                }
+                assert!(
+                    calls(&fixture).contains(&"PUT /api/v1/contacts/persons/7".to_owned()),
+                    "{description}: the person is updated either way"
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn a_lead_moves_forward_along_its_own_pipeline_once_per_trigger_and_never_back() {
+        let cases = [
+            (
+                1,
+                1,
+                Some(2),
+                "from the first stage it moves on to the configured one",
+            ),
+            (1, 4, None, "a salesperson's move past it is never undone"),
+            (
+                2,
+                7,
+                None,
+                "a lead a salesperson put in another pipeline stays there",
+            ),
+        ];
+        for (pipeline, stage, moved_to, description) in cases {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let connector = connector(
+                    &fixture,
+                    json!({ "pipeline_id": 1, "stage_progression": true, "stage_on_conversation_created": 2,
+                            "sync_conversations": false }),
+                )
+                .await;
+                holding(&fixture, &connector, 42, Some("krayin:person:7|krayin:lead:11")).await;
+                let lead = json!({ "data": { "id": 11, "lead_pipeline_id": pipeline, "lead_pipeline_stage_id": stage } });
+                fixture.stack.partner(HOST, move |call| match (call.method.as_str(), call.path()) {
+                    ("GET", "/api/v1/settings/pipelines") => pipelines(),
+                    ("GET", "/api/v1/leads/11") => Reply::json(200, &lead),
+                    ("PUT", "/api/v1/leads/stage/edit/11") => created(11),
+                    _ => Reply::status(500),
+                });
+                let first = follow(&fixture, &connector, conversation("conversation_created", 5, 42, "Channel::Api")).await;
+                assert!(
+                    matches!(first, Ok(Outcome::Skipped(_))),
+                    "{description}: conversations are not synced: {first:?}"
+                );
+                let moves: Vec<Value> = fixture
+                    .stack
+                    .calls_to(HOST)
+                    .iter()
+                    .filter(|call| call.path() == "/api/v1/leads/stage/edit/11")
+                    .map(Outbound::json)
+                    .collect();
+                let expected: Vec<Value> = moved_to
+                    .map(|stage| json!({ "lead_pipeline_stage_id": stage }))
+                    .into_iter()
+                    .collect();
+                assert_eq!(moves, expected, "{description}");
+                let spent = kept(&fixture, &connector, 42).await.and_then(|kept| kept.stages_done);
+                assert_eq!(spent.as_deref(), Some("conversation_created"), "{description}");
+
+                let before = calls(&fixture).len();
+                follow(&fixture, &connector, conversation("conversation_created", 6, 42, "Channel::Api"))
+                    .await
+                    .unwrap_or_else(|e| fail(e));
+                assert_eq!(
+                    calls(&fixture).len(),
+                    before,
+                    "{description}: a second conversation asks Krayin nothing"
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn krayins_pipelines_are_read_once_an_hour_for_the_leads_made_meanwhile() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let connector = connector(&fixture, json!({})).await;
+            let leads = Rc::new(Cell::new(10));
+            let counted = Rc::clone(&leads);
+            fixture
+                .stack
+                .partner(HOST, move |call| match (call.method.as_str(), call.path()) {
+                    ("GET", "/api/v1/contacts/persons/search") => Reply::json(200, &json!({ "data": [] })),
+                    ("POST", "/api/v1/contacts/persons") => created(counted.get()),
+                    ("GET", "/api/v1/settings/pipelines") => pipelines(),
+                    ("POST", "/api/v1/leads") => {
+                        counted.set(counted.get() + 1);
+                        created(counted.get())
+                    }
+                    _ => Reply::status(500),
+                });
+            let reads = |fixture: &Fixture| {
+                calls(fixture)
+                    .iter()
+                    .filter(|call| *call == "GET /api/v1/settings/pipelines")
+                    .count()
+            };
+            for (id, minutes_later, expected) in [(1, 0, 1), (2, 59, 1), (3, 2, 2)] {
+                fixture.stack.advance(Duration::from_secs(minutes_later * 60));
+                // What the drain reads: the connector as it is now, with what it keeps.
+                let keys = crate::secrets_key::keyring(&fixture.env).unwrap_or_else(|e| fail(e));
+                let now = crm_connectors::find(&fixture.db, &keys, &connector.tenant, &connector.id)
+                    .await
+                    .unwrap_or_else(|e| fail(e))
+                    .unwrap_or_else(|| panic!("the connector"));
+                holding(&fixture, &now, id, None).await;
+                let mut payload = contact(id);
+                payload["email"] = json!(format!("ann{id}@acme.com"));
+                follow(&fixture, &now, payload).await.unwrap_or_else(|e| fail(e));
+                assert_eq!(reads(&fixture), expected, "contact {id}, {minutes_later} min on");
+            }
+        });
+    }
+
+    #[test]
+    fn a_finished_exchange_of_a_type_krayin_makes_not_done_is_marked_done_and_a_note_is_not() {
+        for (channel, kind, marked) in [
+            ("Channel::Whatsapp", "call", true),
+            ("Channel::Email", "email", true),
+            ("Channel::WebWidget", "note", false),
+        ] {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let connector = connector(&fixture, json!({ "sync_messages": true })).await;
+                holding(&fixture, &connector, 42, Some("krayin:person:7|krayin:lead:11")).await;
+                fixture
+                    .stack
+                    .partner(HOST, |call| match (call.method.as_str(), call.path()) {
+                        ("POST", "/api/v1/activities") => created(31),
+                        ("PUT", "/api/v1/activities/31") => created(31),
+                        _ => Reply::status(500),
+                    });
+                let outcome = follow(&fixture, &connector, message(900, 42, channel)).await;
+                assert_eq!(synced_to(&outcome), "krayin:activity:31", "{channel}");
+                let activity = body_of(&fixture, "POST", "/api/v1/activities");
+                assert_eq!(activity["type"], kind, "{channel}");
+                assert_eq!(activity["lead_id"], 11, "{channel}: on the lead");
+                assert_eq!(
+                    activity.get("schedule_from").is_some(),
+                    kind != "note",
+                    "{channel}: Krayin wants a schedule of every type but a note"
+                );
+                let marks: Vec<Value> = fixture
+                    .stack
+                    .calls_to(HOST)
+                    .iter()
+                    .filter(|call| call.method == "PUT")
+                    .map(Outbound::json)
+                    .collect();
+                let expected = if marked {
+                    vec![json!({ "is_done": 1 })]
+                } else {
+                    Vec::new()
+                };
+                assert_eq!(marks, expected, "{channel}");
+
+                let again = follow(&fixture, &connector, message(900, 42, channel)).await;
+                assert_eq!(synced_to(&again), "krayin:activity:31", "{channel}: linked once");
+                assert_eq!(
+                    calls(&fixture)
+                        .iter()
+                        .filter(|call| *call == "POST /api/v1/activities")
+                        .count(),
+                    1,
+                    "{channel}: the same message makes no second activity"
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn an_answer_that_is_no_success_fails_the_work_with_its_status_and_makes_nothing() {
+        for (reply, status) in [
+            (Reply::status(302).header("location", "/admin/login"), 302),
+            (Reply::json(401, &json!({ "message": "Unauthenticated." })), 401),
+            (
+                Reply::json(503, &json!({ "message": "Down for maintenance" })),
+                503,
+            ),
+        ] {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let connector = connector(&fixture, json!({})).await;
+                holding(&fixture, &connector, 42, None).await;
+                let answer = reply.clone();
+                fixture.stack.partner(HOST, move |_| answer.clone());
+                let outcome = follow(&fixture, &connector, contact(42)).await;
+                assert!(
+                    matches!(&outcome, Err(Refusal::Failed(CallFailure::Status { status: got, .. })) if *got == status),
+                    "{status}: {outcome:?}"
+                );
+                assert_eq!(calls(&fixture), ["GET /api/v1/contacts/persons/search"], "{status}");
+                assert_eq!(
+                    kept(&fixture, &connector, 42).await.and_then(|kept| kept.external_id),
+                    None,
+                    "{status}: nothing kept"
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn chatwoots_own_activity_messages_are_skipped_without_asking_krayin() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let connector = connector(&fixture, json!({ "sync_messages": true })).await;
+            holding(&fixture, &connector, 42, None).await;
+            let mut payload = message(901, 42, "Channel::Whatsapp");
+            payload["message_type"] = json!("activity");
+            payload["sender"] = Value::Null;
+            let outcome = follow(&fixture, &connector, payload).await;
+            assert!(matches!(outcome, Ok(Outcome::Skipped(_))), "{outcome:?}");
+            assert!(calls(&fixture).is_empty(), "{:?}", calls(&fixture));
+        });
+    }
+}
