@@ -242,6 +242,8 @@ struct State {
     faults: Vec<Fault>,
     hangs: usize,
     down: bool,
+    /// How long every answer takes.
+    latency: Duration,
     rate_limit: Option<Limit>,
     customer_create_limit: Limit,
     org_windows: BTreeMap<String, Window>,
@@ -433,6 +435,7 @@ impl Kustomer {
                 faults: Vec::new(),
                 hangs: 0,
                 down: false,
+                latency: Duration::ZERO,
                 rate_limit: None,
                 customer_create_limit: Limit::per_minute(CUSTOMER_CREATES_PER_MINUTE),
                 org_windows: BTreeMap::new(),
@@ -565,6 +568,13 @@ impl Kustomer {
 
     pub fn up(&self) {
         self.state.borrow_mut().down = false;
+    }
+
+    /// Every answer from now on comes after `each`: calls made at once are then under way at
+    /// once, and the code that makes them interleaves at each call as it does against a real
+    /// Kustomer.
+    pub fn latency(&self, each: Duration) {
+        self.state.borrow_mut().latency = each;
     }
 
     /// Sets (or with None removes) the organizations' request budget; current windows start
@@ -766,7 +776,11 @@ impl Kustomer {
     }
 
     fn answer(&self, call: &Outbound) -> Reply {
-        let reply = self.reply(call);
+        let mut reply = self.reply(call);
+        let latency = self.state.borrow().latency;
+        if reply.refused.is_none() && reply.delay_ms == 0 && !latency.is_zero() {
+            reply = reply.after(latency);
+        }
         let status = (reply.refused.is_none() && reply.delay_ms < 3_600_000).then_some(reply.status);
         self.state.borrow_mut().received.push(Received {
             call: call.clone(),

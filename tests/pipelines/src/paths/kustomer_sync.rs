@@ -13,6 +13,7 @@ use crate::partners::kustomer::{PERMISSIONS, call_to, error};
 use edge::runtime::Method;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 fn text(value: &Value) -> &str {
     value.as_str().unwrap_or_default()
@@ -219,6 +220,9 @@ fn a_customer_kustomer_refuses_fails_at_once_with_kustomers_reason_and_is_not_re
 fn twenty_messages_from_one_new_customer_at_once_create_exactly_one_kustomer_customer_and_conversation() {
     test(|app| async move {
         let setup = connected_business(&app, json!({})).await;
+        // Kustomer takes a while to answer, so the workers that take the customer's work at once
+        // are under way at once.
+        setup.kustomer.latency(Duration::from_millis(40));
         let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
         let from = unique_phone();
         let texts: Vec<String> = (0..20).map(|i| format!("message {i}")).collect();
