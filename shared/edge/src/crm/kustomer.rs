@@ -19,6 +19,7 @@ use crate::{http, runtime};
 use domain::crm::kustomer::api::{self, ApiRequest, NewConversation, Resource};
 use domain::crm::kustomer::escalation;
 use domain::crm::kustomer::settings::KustomerSettings;
+use domain::crm::retry::CallFailure;
 use domain::crm::work::{LinkKind, Work};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
@@ -127,18 +128,21 @@ impl<'a> Kustomer<'a> {
             ));
         }
         let (body, _left_out) = self.settings.field_mapping.customer_body(&customer);
-        let answer = self.send(&api::create_customer(body)).await?;
-        let created = if answer.status == 409 {
-            // Kustomer has them already (their external id or email): the one found is ours.
-            self.find(&api::find_customer_by_external_id(&external_id))
-                .await?
-                .ok_or_else(|| Refusal::Failed(status_failure(&answer)))?
-        } else {
-            expect_resource(&answer)?
+        let (created, made) = match self.send(&api::create_customer(body)).await {
+            Ok(answer) => (expect_resource(&answer)?, true),
+            // Kustomer has them already (their external id or email): the one our external id
+            // finds is ours. The client returns a 409 as a failure, not as an answer.
+            Err(Refusal::Failed(conflict @ CallFailure::Status { status: 409, .. })) => {
+                let found = self
+                    .find(&api::find_customer_by_external_id(&external_id))
+                    .await?;
+                (found.ok_or(Refusal::Failed(conflict))?, false)
+            }
+            Err(refusal) => return Err(refusal),
         };
         Ok((
             self.link(LinkKind::Customer, id.as_str(), &created.id).await?,
-            answer.status != 409,
+            made,
         ))
     }
 
@@ -678,6 +682,42 @@ mod tests {
                     format!("GET /v1/customers/externalId={ada}"),
                 ],
                 "nobody created twice"
+            );
+        });
+    }
+
+    #[test]
+    fn a_409_on_create_means_kustomer_has_them_and_the_one_its_external_id_finds_is_ours() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let connector =
+                kustomer_connector(&fixture, &tenant, json!({ "customer_lookup": false }), UNLIMITED).await;
+            let ada = customer(&fixture, &tenant, "Ada", None).await;
+            let script = Script::install(&fixture.stack);
+            script.then([
+                kustomer_error(409, "A customer with externalId already exists"),
+                record(200, "customer", "5f00000000000000000000c3"),
+            ]);
+            let found = crm_id(
+                performed(
+                    &fixture,
+                    &connector,
+                    &ada,
+                    customer_created(),
+                    ada.as_str(),
+                    Value::Null,
+                    0,
+                )
+                .await,
+            );
+            assert_eq!(found, "5f00000000000000000000c3");
+            assert_eq!(
+                script.lines(),
+                [
+                    "POST /v1/customers".to_owned(),
+                    format!("GET /v1/customers/externalId={ada}")
+                ]
             );
         });
     }
