@@ -5,10 +5,11 @@
 //! logs. Time is the stack's: the waits take none.
 
 use super::kustomer_support::{
-    assert_error, connected_business, connector_of, customers, settled_log, sync, sync_log,
+    assert_error, connected_business, connector_of, customers, receive_whatsapp, settled_log, sync, sync_log,
+    unique_phone, whatsapp_account,
 };
 use crate::app::test;
-use crate::partners::kustomer::{Limit, any_call, call_to, error, too_many_requests};
+use crate::partners::kustomer::{Limit, Scope, any_call, call_to, error, too_many_requests};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -123,6 +124,35 @@ fn kustomers_own_budget_answered_429_with_x_ratelimit_reset_pauses_the_connector
             );
         }
         assert_eq!(setup.kustomer.customers().len(), 2);
+    });
+}
+
+#[test]
+fn a_customer_writing_faster_than_kustomer_takes_their_messages_gets_every_one_in_order_after_the_window() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({})).await;
+        setup.kustomer.customer_create_limit(Limit::per_minute(3));
+        let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
+        let from = unique_phone();
+        let texts: Vec<String> = (1..=5).map(|n| format!("message {n}")).collect();
+        for text in &texts {
+            receive_whatsapp(&app, &whatsapp, &from, text).await;
+        }
+        let log = settled_log(&app, setup.id(), 7).await;
+        assert!(log.iter().all(|entry| entry["status"] == "succeeded"), "{log:#?}");
+        let throttles = setup.kustomer.throttles();
+        assert!(
+            throttles.iter().any(|throttle| throttle.scope == Scope::Customer),
+            "Kustomer's per-customer limit was reached: {throttles:?}"
+        );
+        let conversation = setup.kustomer.conversations()[0]["id"].clone();
+        let previews: Vec<String> = setup
+            .kustomer
+            .messages(text(&conversation))
+            .iter()
+            .map(|message| text(&message["attributes"]["preview"]).to_owned())
+            .collect();
+        assert_eq!(previews, texts, "every message once, in order");
     });
 }
 
