@@ -229,3 +229,344 @@ fn kind_reason(connector: &Connector, status: u16, body: &[u8]) -> String {
         domain::crm::work::ConnectorKind::Krayin => domain::crm::krayin::answer::error_reason(status, body),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crm::test_support::{
+        API_KEY, HOST, Script, UNLIMITED, kustomer_connector, kustomer_error, record, reloaded,
+    };
+    use crate::runtime::Level;
+    use crate::runtime::native::Reply;
+    use crate::testing::Fixture;
+    use domain::crm::budget::Budget;
+    use domain::crm::kustomer::api;
+    use serde_json::{Map, json};
+
+    fn client<'a>(fixture: &'a Fixture, connector: &'a Connector) -> Client<'a> {
+        Client::new(&fixture.env, &fixture.db, connector, format!("https://{HOST}"))
+    }
+
+    /// The wait a refused call carries, or why it was not a CRM's failure.
+    fn failure(result: Result<Answer, Refusal>) -> CallFailure {
+        match result {
+            Err(Refusal::Failed(failure)) => failure,
+            Err(other) => panic!("not the CRM's failure: {other:?}"),
+            Ok(answer) => panic!("answered {}", answer.status),
+        }
+    }
+
+    #[test]
+    fn a_budget_of_two_a_second_holds_the_third_call_in_place_until_a_second_has_passed() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let budget = Budget {
+                per_second: Some(2),
+                ..UNLIMITED
+            };
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), budget).await;
+            let script = Script::install(&fixture.stack);
+            let client = client(&fixture, &connector);
+            for _ in 0..3 {
+                let answer = client.send(&api::current_user()).await;
+                assert!(answer.is_ok_and(|answer| answer.status == 200));
+            }
+            let at: Vec<i64> = script.calls().iter().map(|call| call.at_ms).collect();
+            assert_eq!(at[1] - at[0], 0, "two at once: {at:?}");
+            assert_eq!(at[2] - at[0], 1000, "the third a second later: {at:?}");
+            let grants = fixture.rows("crm_requests", "at_us");
+            assert_eq!(grants.len(), 3, "each call granted once: {grants:?}");
+        });
+    }
+
+    #[test]
+    fn a_budget_spent_for_longer_than_three_seconds_puts_the_work_off_without_calling() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let budget = Budget {
+                per_minute: Some(1),
+                ..UNLIMITED
+            };
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), budget).await;
+            let script = Script::install(&fixture.stack);
+            let client = client(&fixture, &connector);
+            assert!(client.send(&api::current_user()).await.is_ok());
+            fixture.stack.advance(Duration::from_secs(20));
+            match client.send(&api::current_user()).await {
+                Err(Refusal::Budget { wait_ms }) => {
+                    assert_eq!(wait_ms, 40_000, "until the first grant leaves the minute")
+                }
+                other => panic!("put off: {:?}", other.map(|answer| answer.status)),
+            }
+            assert_eq!(script.calls().len(), 1, "the refused call was not made");
+        });
+    }
+
+    #[test]
+    fn a_paused_connector_makes_no_call_until_the_pause_is_over() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let script = Script::install(&fixture.stack);
+            let now = runtime::now().micros();
+            crm_connectors::pause(&fixture.db, &tenant, &connector.id, now + 30_000_000)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let connector = reloaded(&fixture, &connector).await;
+            let client = client(&fixture, &connector);
+            match client.send(&api::current_user()).await {
+                Err(Refusal::Budget { wait_ms }) => assert_eq!(wait_ms, 30_000),
+                other => panic!("held back: {:?}", other.map(|answer| answer.status)),
+            }
+            assert!(script.calls().is_empty(), "no call while paused");
+            fixture.stack.advance(Duration::from_secs(30));
+            assert!(
+                client.send(&api::current_user()).await.is_ok(),
+                "called once the pause is over"
+            );
+        });
+    }
+
+    #[test]
+    fn what_kustomer_asks_to_wait_becomes_the_failures_wait() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let script = Script::install(&fixture.stack);
+            // The stack's clock starts on Thursday 2026-11-26 at 12:00 UTC: two minutes on.
+            let in_two_minutes = "Thu, 26 Nov 2026 12:02:00 GMT";
+            let cases: [(Reply, u16, Option<u32>, &str); 7] = [
+                (
+                    kustomer_error(429, "slow down").header("retry-after", "7"),
+                    429,
+                    Some(7),
+                    "Retry-After in seconds",
+                ),
+                (
+                    kustomer_error(503, "maintenance").header("retry-after", in_two_minutes),
+                    503,
+                    Some(120),
+                    "Retry-After as a date",
+                ),
+                (
+                    kustomer_error(429, "org budget")
+                        .header("x-ratelimit-reset", "30")
+                        .header("x-ratelimit-remaining", "0"),
+                    429,
+                    Some(30),
+                    "the window's reset once the budget is spent",
+                ),
+                (
+                    kustomer_error(429, "org budget").header("x-ratelimit-reset", "12"),
+                    429,
+                    Some(12),
+                    "a 429's reset",
+                ),
+                (
+                    kustomer_error(500, "oops")
+                        .header("x-ratelimit-reset", "30")
+                        .header("x-ratelimit-remaining", "5"),
+                    500,
+                    None,
+                    "a reset with budget left is no wait",
+                ),
+                (
+                    kustomer_error(400, "emails/0/email is not valid"),
+                    400,
+                    None,
+                    "a refusal",
+                ),
+                (
+                    kustomer_error(429, "no headers"),
+                    429,
+                    None,
+                    "a 429 that says nothing",
+                ),
+            ];
+            let client = client(&fixture, &connector);
+            for (reply, status, wait, why) in cases {
+                script.then([reply]);
+                match failure(client.send(&api::current_user()).await) {
+                    CallFailure::Status {
+                        status: got,
+                        wait: waited,
+                        reason,
+                    } => {
+                        assert_eq!((got, waited), (status, wait), "{why}: {reason}");
+                        assert!(
+                            reason.starts_with(&format!("Kustomer answered {status}")),
+                            "{why}: {reason}"
+                        );
+                    }
+                    other => panic!("{why}: {other:?}"),
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn a_404_and_a_redirect_are_answers_for_the_caller_to_read() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let script = Script::install(&fixture.stack);
+            script.then([
+                kustomer_error(404, "No customer"),
+                Reply::status(302).header("location", "https://elsewhere.example/"),
+            ]);
+            let client = client(&fixture, &connector);
+            for status in [404, 302] {
+                let answer = client
+                    .send(&api::find_customer_by_email("ada@example.com"))
+                    .await
+                    .unwrap_or_else(|refusal| panic!("{status}: {refusal:?}"));
+                assert_eq!(answer.status, status);
+                assert!(!answer.is_success());
+            }
+            assert_eq!(script.calls().len(), 2, "the redirect is not followed");
+        });
+    }
+
+    #[test]
+    fn a_crm_that_does_not_answer_is_given_up_after_ten_seconds_and_one_nobody_answers_is_unreachable() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let script = Script::install(&fixture.stack);
+            script.then([Reply::never()]);
+            let client = client(&fixture, &connector);
+            let started = runtime::now().millis();
+            assert_eq!(
+                failure(client.send(&api::current_user()).await),
+                CallFailure::TimedOut
+            );
+            assert_eq!(
+                runtime::now().millis() - started,
+                TIMEOUT_MS as i64,
+                "given up at the timeout"
+            );
+            let nowhere = Client::new(
+                &fixture.env,
+                &fixture.db,
+                &connector,
+                "https://nobody.kustomer.test".to_owned(),
+            );
+            assert!(matches!(
+                failure(nowhere.send(&api::current_user()).await),
+                CallFailure::Unreachable(_)
+            ));
+            assert_eq!(script.calls().len(), 1);
+        });
+    }
+
+    #[test]
+    fn a_call_carries_the_key_and_the_log_shows_neither_the_key_nor_bodies_nor_lookup_values() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let script = Script::install(&fixture.stack);
+            let client = client(&fixture, &connector);
+            assert!(!client.debug, "debug mode is off unless asked for");
+            let _ = client.send(&api::find_customer_by_email("ada@example.com")).await;
+            let mut body = Map::new();
+            body.insert("name".into(), json!("Ada Lovelace"));
+            body.insert("emails".into(), json!([{ "email": "ada@example.com" }]));
+            let _ = client.send(&api::create_customer(body)).await;
+            let calls = script.calls();
+            assert_eq!(
+                calls[0].header("authorization"),
+                Some(format!("Bearer {API_KEY}").as_str())
+            );
+            assert_eq!(calls[0].header("accept"), Some("application/json"));
+            assert_eq!(calls[0].header("content-type"), None, "a GET has no body");
+            assert_eq!(calls[1].header("content-type"), Some("application/json"));
+            let lines = fixture
+                .stack
+                .logged(Level::Log, &format!("kustomer {}", connector.id));
+            assert_eq!(
+                lines,
+                [
+                    format!(
+                        "kustomer {} Get /v1/customers/email=[redacted] -> 404 in 0 ms",
+                        connector.id
+                    ),
+                    format!("kustomer {} Post /v1/customers -> 201 in 0 ms", connector.id),
+                ]
+            );
+            let everything: Vec<String> = fixture.stack.logs().into_iter().map(|(_, line)| line).collect();
+            for secret in [API_KEY, "ada@example.com", "ada%40example.com", "Ada Lovelace"] {
+                assert!(
+                    everything.iter().all(|line| !line.contains(secret)),
+                    "{secret} is not logged: {everything:#?}"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn in_debug_mode_bodies_are_logged_redacted_and_the_key_still_never() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            fixture.stack.set_var("KUSTOMER_DEBUG", " TRUE ");
+            let tenant = fixture.business("Acme").await;
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let script = Script::install(&fixture.stack);
+            script.then([record(201, "customer", "5f00000000000000000000c1")]);
+            let client = client(&fixture, &connector);
+            assert!(client.debug);
+            let mut body = Map::new();
+            body.insert("name".into(), json!("Ada Lovelace"));
+            body.insert(
+                "emails".into(),
+                json!([{ "type": "home", "email": "ada@example.com" }]),
+            );
+            let _ = client.send(&api::create_customer(body)).await;
+            let lines = fixture.stack.logged(Level::Log, "[debug] kustomer");
+            assert_eq!(lines.len(), 1, "{lines:#?}");
+            let line = &lines[0];
+            for shown in [
+                "Post /v1/customers -> 201",
+                "\"home\"",
+                "[12 chars]",
+                "[15 chars]",
+                "5f00000000000000000000c1",
+            ] {
+                assert!(line.contains(shown), "{shown} in {line}");
+            }
+            for hidden in [API_KEY, "Ada Lovelace", "ada@example.com"] {
+                assert!(!line.contains(hidden), "{hidden} not in {line}");
+            }
+        });
+    }
+
+    #[test]
+    fn a_call_outside_the_budget_takes_nothing_from_it() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let budget = Budget {
+                per_minute: Some(1),
+                ..UNLIMITED
+            };
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), budget).await;
+            let script = Script::install(&fixture.stack);
+            let mut client = client(&fixture, &connector);
+            client.budgeted = false;
+            for _ in 0..3 {
+                assert!(client.send(&api::current_user()).await.is_ok());
+            }
+            assert_eq!(script.calls().len(), 3);
+            assert!(
+                fixture.rows("crm_requests", "at_us").is_empty(),
+                "no grant recorded"
+            );
+        });
+    }
+}

@@ -195,3 +195,258 @@ async fn hand_off(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crm::test_support::{
+        UNLIMITED, conversation, customer, jobs, kustomer_connector, message, rows_of, whatsapp_account,
+    };
+    use crate::db::crm_connectors;
+    use crate::runtime::Level;
+    use crate::testing::Fixture;
+    use domain::ids::MessageId;
+    use serde_json::{Value, json};
+
+    fn ok<T, E: std::fmt::Debug>(result: Result<T, E>) -> T {
+        result.unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    /// The texts queued for sending to customers, as the messages table keeps them.
+    fn told(fixture: &Fixture, tenant: &Tenant) -> Vec<String> {
+        rows_of(fixture, "messages", "created_us", tenant)
+            .iter()
+            .filter(|row| row["direction"] == "outbound")
+            .map(|row| row["content"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    async fn the_message(fixture: &Fixture, tenant: &Tenant, id: &MessageId) -> Message {
+        ok(db::messages::by_ids(&fixture.db, tenant, &[id]).await)
+            .pop()
+            .unwrap_or_else(|| panic!("message {id}"))
+    }
+
+    #[test]
+    fn an_escalation_is_recorded_once_per_message_with_work_for_each_connector_and_the_customer_is_told_once()
+    {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            whatsapp_account(&fixture, &tenant).await;
+            let first = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let second = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let ada = customer(&fixture, &tenant, "Ada", None).await;
+            let talk = conversation(&fixture, &tenant, &ada).await;
+            let asked = message(&fixture, &tenant, &talk, &ada, "a human please").await;
+            let escalation = Escalation {
+                conversation_id: &talk,
+                customer_id: &ada,
+                reason: "asked for a person",
+                trigger: Trigger::Phrase,
+                message_id: Some(&asked),
+            };
+            let connectors = [first.id.clone(), second.id.clone()];
+            let recorded = ok(request(
+                &fixture.env,
+                &fixture.db,
+                &tenant,
+                &connectors,
+                &escalation,
+                "A person will reply soon.",
+            )
+            .await)
+            .unwrap_or_else(|| panic!("recorded"));
+            assert_eq!(recorded.work.len(), 2);
+            for (job, connector) in recorded.work.iter().zip([&first, &second]) {
+                assert_eq!(job.connector_id, connector.id);
+                assert_eq!(job.operation, domain::crm::work::Operation::Escalate);
+                assert_eq!(job.subject_id, talk.as_str());
+                assert_eq!(
+                    job.input.as_ref().map(|input| input["reason"].clone()),
+                    Some(json!("asked for a person"))
+                );
+            }
+            assert_eq!(told(&fixture, &tenant), ["A person will reply soon."]);
+            assert_eq!(
+                fixture.stack.queued(send_queue::OUTBOUND).len(),
+                1,
+                "queued for sending"
+            );
+
+            let again = ok(request(
+                &fixture.env,
+                &fixture.db,
+                &tenant,
+                &connectors,
+                &escalation,
+                "A person will reply soon.",
+            )
+            .await);
+            assert!(again.is_none(), "the message escalated already");
+            let escalations = rows_of(&fixture, "escalations", "created_us", &tenant);
+            assert_eq!(escalations.len(), 1, "{escalations:?}");
+            assert_eq!(escalations[0]["trigger"], "phrase");
+            assert!(escalations[0]["handed_off_us"].is_i64(), "{escalations:?}");
+            assert_eq!(jobs(&fixture, &first).len() + jobs(&fixture, &second).len(), 2);
+            assert_eq!(told(&fixture, &tenant).len(), 1, "told once");
+        });
+    }
+
+    #[test]
+    fn a_customer_who_cannot_be_told_leaves_the_escalation_standing_and_the_failure_logged() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let ada = customer(&fixture, &tenant, "Ada", None).await;
+            let talk = conversation(&fixture, &tenant, &ada).await;
+            let escalation = Escalation {
+                conversation_id: &talk,
+                customer_id: &ada,
+                reason: "refund over limit",
+                trigger: Trigger::Api,
+                message_id: None,
+            };
+            let recorded = ok(request(
+                &fixture.env,
+                &fixture.db,
+                &tenant,
+                std::slice::from_ref(&connector.id),
+                &escalation,
+                "Soon.",
+            )
+            .await);
+            assert!(recorded.is_some_and(|recorded| recorded.work.len() == 1));
+            assert!(told(&fixture, &tenant).is_empty());
+            assert_eq!(
+                fixture
+                    .stack
+                    .logged(Level::Error, "the hand-off message was not sent")
+                    .len(),
+                1,
+                "{:#?}",
+                fixture.stack.logs()
+            );
+            assert_eq!(rows_of(&fixture, "escalations", "created_us", &tenant).len(), 1);
+        });
+    }
+
+    #[test]
+    fn the_handoff_message_is_that_of_the_first_kustomer_connector_that_makes_tickets() {
+        let fixture = Fixture::new();
+        let kustomer = |settings: Value| Enabled {
+            id: ConnectorId::generate([1; 16]),
+            kind: ConnectorKind::Kustomer,
+            settings: KustomerSettings::parse(&settings, false)
+                .unwrap_or_else(|error| panic!("{error:?}"))
+                .to_json(),
+        };
+        let no_tickets =
+            kustomer(json!({ "subdomain": "a", "ticket_creation": false, "handoff_message": "Not me" }));
+        let tickets = kustomer(json!({ "subdomain": "a", "handoff_message": "Me" }));
+        let krayin = Enabled {
+            id: ConnectorId::generate([2; 16]),
+            kind: ConnectorKind::Krayin,
+            settings: json!({ "handoff_message": "Not a Kustomer" }),
+        };
+        let unreadable = Enabled {
+            settings: json!({ "handoff_message": "No subdomain" }),
+            ..kustomer(json!({ "subdomain": "a" }))
+        };
+        let cases = [
+            (vec![], DEFAULT_HANDOFF_MESSAGE, "no connector"),
+            (
+                vec![no_tickets.clone(), tickets.clone()],
+                "Me",
+                "the first that makes tickets",
+            ),
+            (
+                vec![krayin, unreadable, no_tickets],
+                DEFAULT_HANDOFF_MESSAGE,
+                "none that makes tickets",
+            ),
+            (
+                vec![
+                    tickets.clone(),
+                    kustomer(json!({ "subdomain": "a", "handoff_message": "Later" })),
+                ],
+                "Me",
+                "the first of two",
+            ),
+        ];
+        for (connectors, expected, why) in cases {
+            assert_eq!(handoff_message(&fixture.env, &connectors), expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn a_customers_words_escalate_for_each_connector_that_makes_tickets_and_knows_them() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            whatsapp_account(&fixture, &tenant).await;
+            let defaults = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let no_tickets =
+                kustomer_connector(&fixture, &tenant, json!({ "ticket_creation": false }), UNLIMITED).await;
+            let managers = kustomer_connector(
+                &fixture,
+                &tenant,
+                json!({ "escalation_phrases": ["manager"], "handoff_message": "A manager is coming." }),
+                UNLIMITED,
+            )
+            .await;
+            let enabled = ok(crm_connectors::enabled(&fixture.db, &tenant).await);
+            let ada = customer(&fixture, &tenant, "Ada", None).await;
+            let talk = conversation(&fixture, &tenant, &ada).await;
+            let cases = [
+                ("thanks, all sorted", 0, "no phrase"),
+                ("can I talk to a person please", 1, "a default phrase"),
+                ("get me your MANAGER!", 1, "the third connector's phrase"),
+            ];
+            for (text, escalated, why) in &cases {
+                let said = message(&fixture, &tenant, &talk, &ada, text).await;
+                let said = the_message(&fixture, &tenant, &said).await;
+                ok(escalate_if_asked(&fixture.env, &fixture.db, &tenant, &enabled, &said).await);
+                let rows = rows_of(&fixture, "escalations", "created_us", &tenant);
+                let of_message: Vec<_> = rows
+                    .iter()
+                    .filter(|row| row["message_id"] == said.id.as_str())
+                    .collect();
+                assert_eq!(of_message.len(), *escalated, "{why}: {rows:?}");
+            }
+            let escalations = rows_of(&fixture, "escalations", "created_us", &tenant);
+            assert!(escalations.iter().all(|row| row["trigger"] == "phrase"));
+            let reasons: Vec<&str> = escalations
+                .iter()
+                .map(|row| row["reason"].as_str().unwrap_or_default())
+                .collect();
+            assert_eq!(
+                reasons,
+                [
+                    "the customer asked for a person (\"talk to a person\")",
+                    "the customer asked for a person (\"manager\")"
+                ]
+            );
+            assert_eq!(
+                jobs(&fixture, &defaults).len(),
+                1,
+                "the default phrases' connector: once"
+            );
+            assert_eq!(
+                jobs(&fixture, &managers).len(),
+                1,
+                "the manager's connector: once"
+            );
+            assert!(
+                jobs(&fixture, &no_tickets).is_empty(),
+                "a connector without tickets makes none"
+            );
+            assert_eq!(
+                told(&fixture, &tenant),
+                [DEFAULT_HANDOFF_MESSAGE, "A manager is coming."],
+                "each told in the words of the first connector whose phrase it was"
+            );
+        });
+    }
+}

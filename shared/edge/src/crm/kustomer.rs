@@ -19,6 +19,7 @@ use crate::{http, runtime};
 use domain::crm::kustomer::api::{self, ApiRequest, NewConversation, Resource};
 use domain::crm::kustomer::escalation;
 use domain::crm::kustomer::settings::KustomerSettings;
+use domain::crm::retry::CallFailure;
 use domain::crm::work::{LinkKind, Work};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
@@ -127,18 +128,21 @@ impl<'a> Kustomer<'a> {
             ));
         }
         let (body, _left_out) = self.settings.field_mapping.customer_body(&customer);
-        let answer = self.send(&api::create_customer(body)).await?;
-        let created = if answer.status == 409 {
-            // Kustomer has them already (their external id or email): the one found is ours.
-            self.find(&api::find_customer_by_external_id(&external_id))
-                .await?
-                .ok_or_else(|| Refusal::Failed(status_failure(&answer)))?
-        } else {
-            expect_resource(&answer)?
+        let (created, made) = match self.send(&api::create_customer(body)).await {
+            Ok(answer) => (expect_resource(&answer)?, true),
+            // Kustomer has them already (their external id or email): the one our external id
+            // finds is ours. The client returns a 409 as a failure, not as an answer.
+            Err(Refusal::Failed(conflict @ CallFailure::Status { status: 409, .. })) => {
+                let found = self
+                    .find(&api::find_customer_by_external_id(&external_id))
+                    .await?;
+                (found.ok_or(Refusal::Failed(conflict))?, false)
+            }
+            Err(refusal) => return Err(refusal),
         };
         Ok((
             self.link(LinkKind::Customer, id.as_str(), &created.id).await?,
-            answer.status != 409,
+            made,
         ))
     }
 
@@ -543,4 +547,490 @@ pub async fn history(
             .map(api::PastConversation::from_resource)
             .collect(),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crm::test_support::{
+        HOST, ORG, Script, UNLIMITED, conversation, customer, kustomer_connector, kustomer_error, linked,
+        message, record, rows_of,
+    };
+    use crate::runtime::native::Reply;
+    use crate::testing::Fixture;
+    use domain::crm::retry::CallFailure;
+    use domain::crm::work::Operation;
+    use serde_json::{Value, json};
+
+    /// Runs `operation` on `subject` for the connector as the sync consumer would, as try
+    /// number `attempts + 1`.
+    async fn performed(
+        fixture: &Fixture,
+        connector: &Connector,
+        customer: &CustomerId,
+        operation: Operation,
+        subject: &str,
+        input: Value,
+        attempts: u32,
+    ) -> Result<Outcome, Refusal> {
+        let mut job =
+            crate::crm::test_support::work(fixture, connector, customer, operation, subject, input).await;
+        job.attempts = attempts;
+        perform(&fixture.env, &fixture.db, connector, &job).await
+    }
+
+    fn crm_id(outcome: Result<Outcome, Refusal>) -> String {
+        match outcome {
+            Ok(Outcome::Synced { crm_id: Some(id) }) => id,
+            other => panic!("synced: {other:?}"),
+        }
+    }
+
+    fn customer_created() -> Operation {
+        Operation::Follow(EventType::CustomerCreated)
+    }
+
+    #[test]
+    fn customer_lookup_links_a_customer_kustomer_has_by_email_and_off_creates_without_asking() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let on = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let ada = customer(&fixture, &tenant, "Ada", Some("ada@example.com")).await;
+            let script = Script::install(&fixture.stack);
+            script.then([record(200, "customer", "5f00000000000000000000c1")]);
+            let found = crm_id(
+                performed(
+                    &fixture,
+                    &on,
+                    &ada,
+                    customer_created(),
+                    ada.as_str(),
+                    Value::Null,
+                    0,
+                )
+                .await,
+            );
+            assert_eq!(found, "5f00000000000000000000c1");
+            assert_eq!(
+                script.lines(),
+                ["GET /v1/customers/email=ada%40example.com"],
+                "found, not created"
+            );
+            let links = rows_of(&fixture, "crm_links", "crm_id", &tenant);
+            assert_eq!(links.len(), 1, "{links:?}");
+            assert_eq!(links[0]["crm_id"], "5f00000000000000000000c1");
+
+            let off =
+                kustomer_connector(&fixture, &tenant, json!({ "customer_lookup": false }), UNLIMITED).await;
+            crm_id(
+                performed(
+                    &fixture,
+                    &off,
+                    &ada,
+                    customer_created(),
+                    ada.as_str(),
+                    Value::Null,
+                    0,
+                )
+                .await,
+            );
+            let lines = script.lines();
+            assert_eq!(
+                lines[1..],
+                ["POST /v1/customers"],
+                "no lookup with Customer Lookup off"
+            );
+            let body = script.calls()[1].json();
+            assert_eq!(
+                body["externalId"],
+                ada.as_str(),
+                "our id is Kustomer's externalId: {body}"
+            );
+        });
+    }
+
+    #[test]
+    fn a_retry_finds_by_external_id_the_customer_an_earlier_try_may_have_created() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let ada = customer(&fixture, &tenant, "Ada", Some("ada@example.com")).await;
+            let script = Script::install(&fixture.stack);
+            script.then([
+                kustomer_error(404, "No customer"),
+                record(200, "customer", "5f00000000000000000000c2"),
+            ]);
+            let found = crm_id(
+                performed(
+                    &fixture,
+                    &connector,
+                    &ada,
+                    customer_created(),
+                    ada.as_str(),
+                    Value::Null,
+                    1,
+                )
+                .await,
+            );
+            assert_eq!(found, "5f00000000000000000000c2");
+            assert_eq!(
+                script.lines(),
+                [
+                    "GET /v1/customers/email=ada%40example.com".to_owned(),
+                    format!("GET /v1/customers/externalId={ada}"),
+                ],
+                "nobody created twice"
+            );
+        });
+    }
+
+    #[test]
+    fn a_409_on_create_means_kustomer_has_them_and_the_one_its_external_id_finds_is_ours() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let connector =
+                kustomer_connector(&fixture, &tenant, json!({ "customer_lookup": false }), UNLIMITED).await;
+            let ada = customer(&fixture, &tenant, "Ada", None).await;
+            let script = Script::install(&fixture.stack);
+            script.then([
+                kustomer_error(409, "A customer with externalId already exists"),
+                record(200, "customer", "5f00000000000000000000c3"),
+            ]);
+            let found = crm_id(
+                performed(
+                    &fixture,
+                    &connector,
+                    &ada,
+                    customer_created(),
+                    ada.as_str(),
+                    Value::Null,
+                    0,
+                )
+                .await,
+            );
+            assert_eq!(found, "5f00000000000000000000c3");
+            assert_eq!(
+                script.lines(),
+                [
+                    "POST /v1/customers".to_owned(),
+                    format!("GET /v1/customers/externalId={ada}")
+                ]
+            );
+        });
+    }
+
+    #[test]
+    fn unusable_settings_make_the_work_invalid_and_a_customer_gone_here_fails_as_404_without_a_call() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let mut connector = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let script = Script::install(&fixture.stack);
+            let nobody = CustomerId::generate([7; 16]);
+            match performed(
+                &fixture,
+                &connector,
+                &nobody,
+                customer_created(),
+                nobody.as_str(),
+                Value::Null,
+                0,
+            )
+            .await
+            {
+                Err(Refusal::Failed(CallFailure::Status {
+                    status: 404, reason, ..
+                })) => {
+                    assert!(reason.contains("no longer exists"), "{reason}")
+                }
+                other => panic!("gone: {other:?}"),
+            }
+            connector.settings = json!({ "subdomain": "a.b" });
+            match performed(
+                &fixture,
+                &connector,
+                &nobody,
+                customer_created(),
+                nobody.as_str(),
+                Value::Null,
+                0,
+            )
+            .await
+            {
+                Ok(Outcome::Invalid(reason)) => {
+                    assert!(
+                        reason.starts_with("the connector's settings are unusable"),
+                        "{reason}"
+                    )
+                }
+                other => panic!("invalid: {other:?}"),
+            }
+            assert!(script.calls().is_empty());
+        });
+    }
+
+    #[test]
+    fn a_message_is_written_to_the_timeline_once_however_often_its_work_runs() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let ada = customer(&fixture, &tenant, "Ada", None).await;
+            let talk = conversation(&fixture, &tenant, &ada).await;
+            let hello = message(&fixture, &tenant, &talk, &ada, "Where is my order?").await;
+            let script = Script::install(&fixture.stack);
+            let received = Operation::Follow(EventType::MessageReceived);
+            let first = crm_id(
+                performed(
+                    &fixture,
+                    &connector,
+                    &ada,
+                    received,
+                    hello.as_str(),
+                    Value::Null,
+                    0,
+                )
+                .await,
+            );
+            let lines = script.lines();
+            assert_eq!(lines.len(), 3, "{lines:?}");
+            assert_eq!(lines[..2], ["POST /v1/customers", "POST /v1/conversations"]);
+            assert!(lines[2].ends_with("/messages"), "{lines:?}");
+            let written = script.calls()[2].json();
+            assert_eq!(written["direction"], "in", "{written}");
+            assert_eq!(written["channel"], "whatsapp", "{written}");
+            assert_eq!(written["preview"], "Where is my order?", "{written}");
+            assert_eq!(written["externalId"], hello.as_str(), "{written}");
+            let again = crm_id(
+                performed(
+                    &fixture,
+                    &connector,
+                    &ada,
+                    received,
+                    hello.as_str(),
+                    Value::Null,
+                    1,
+                )
+                .await,
+            );
+            assert_eq!(again, first);
+            assert_eq!(script.calls().len(), 3, "not written again");
+        });
+    }
+
+    #[test]
+    fn a_conversation_deleted_in_kustomer_is_made_again_and_the_call_made_once_more() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let ada = customer(&fixture, &tenant, "Ada", None).await;
+            let talk = conversation(&fixture, &tenant, &ada).await;
+            linked(
+                &fixture,
+                &connector,
+                LinkKind::Customer,
+                ada.as_str(),
+                "5f00000000000000000000c4",
+            )
+            .await;
+            linked(
+                &fixture,
+                &connector,
+                LinkKind::Conversation,
+                talk.as_str(),
+                "5f000000000000000000dead",
+            )
+            .await;
+            let script = Script::install(&fixture.stack);
+            script.then([kustomer_error(404, "No conversation")]);
+            crm_id(
+                performed(
+                    &fixture,
+                    &connector,
+                    &ada,
+                    Operation::Note,
+                    talk.as_str(),
+                    json!({ "body": "VIP" }),
+                    0,
+                )
+                .await,
+            );
+            let lines = script.lines();
+            assert_eq!(
+                lines[..2],
+                [
+                    "POST /v1/conversations/5f000000000000000000dead/notes",
+                    "POST /v1/conversations"
+                ]
+            );
+            let made = lines[2].clone();
+            assert!(made.ends_with("/notes") && !made.contains("dead"), "{lines:?}");
+            let conversation_body = script.calls()[1].json();
+            assert_eq!(
+                conversation_body["customer"], "5f00000000000000000000c4",
+                "the customer kept: {conversation_body}"
+            );
+            let links = rows_of(&fixture, "crm_links", "crm_id", &tenant);
+            assert!(
+                links
+                    .iter()
+                    .all(|link| link["crm_id"] != "5f000000000000000000dead"),
+                "the deleted one is forgotten: {links:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn an_escalation_of_a_synced_conversation_raises_it_to_the_default_team_and_notes_why_with_the_history() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let team = "5f00000000000000000000b1";
+            let connector = kustomer_connector(
+                &fixture,
+                &tenant,
+                json!({ "auto_assignment": true, "default_team_id": team }),
+                UNLIMITED,
+            )
+            .await;
+            let ada = customer(&fixture, &tenant, "Ada", None).await;
+            let talk = conversation(&fixture, &tenant, &ada).await;
+            message(&fixture, &tenant, &talk, &ada, "my parcel never came").await;
+            linked(&fixture, &connector, LinkKind::Conversation, talk.as_str(), "5f00000000000000000000f1").await;
+            let script = Script::install(&fixture.stack);
+            let reason = json!({ "reason": "refund over limit", "escalation_id": "x" });
+            crm_id(performed(&fixture, &connector, &ada, Operation::Escalate, talk.as_str(), reason, 0).await);
+            assert_eq!(
+                script.lines(),
+                ["PATCH /v1/conversations/5f00000000000000000000f1", "POST /v1/conversations/5f00000000000000000000f1/notes"]
+            );
+            let raised = script.calls()[0].json();
+            assert_eq!(raised["priority"], 4, "{raised}");
+            assert_eq!(raised["assignedTeams"], json!([team]), "{raised}");
+            let note = script.calls()[1].json();
+            let body = note["body"].as_str().unwrap_or_default();
+            assert!(body.contains("refund over limit") && body.contains("my parcel never came"), "{body}");
+
+            let off = kustomer_connector(&fixture, &tenant, json!({ "ticket_creation": false }), UNLIMITED).await;
+            let skipped = performed(&fixture, &off, &ada, Operation::Escalate, talk.as_str(), json!({ "reason": "r" }), 0).await;
+            assert!(
+                matches!(&skipped, Ok(Outcome::Skipped(reason)) if reason == "Automatic Ticket Creation is off"),
+                "{skipped:?}"
+            );
+            assert_eq!(script.calls().len(), 2);
+        });
+    }
+
+    #[test]
+    fn the_connection_test_names_the_organization_a_key_belongs_to_when_it_is_not_the_configured_one() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            Script::install(&fixture.stack);
+            let ours =
+                kustomer_connector(&fixture, &tenant, json!({ "organization_id": ORG }), UNLIMITED).await;
+            let kustomer =
+                Kustomer::new(&fixture.env, &fixture.db, &ours).unwrap_or_else(|reason| panic!("{reason}"));
+            let passed = test_connection(&kustomer)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(passed.ok, "{passed:?}");
+            assert_eq!(
+                passed.user.as_ref().map(|user| user["org"].clone()),
+                Some(json!(ORG))
+            );
+
+            let elsewhere = "5f0000000000000000000999";
+            let theirs = kustomer_connector(
+                &fixture,
+                &tenant,
+                json!({ "organization_id": elsewhere }),
+                UNLIMITED,
+            )
+            .await;
+            let kustomer =
+                Kustomer::new(&fixture.env, &fixture.db, &theirs).unwrap_or_else(|reason| panic!("{reason}"));
+            let failed = test_connection(&kustomer)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(!failed.ok);
+            assert_eq!(failed.status, Some(403));
+            let reason = failed.reason.unwrap_or_default();
+            assert!(reason.contains(ORG) && reason.contains(elsewhere), "{reason}");
+        });
+    }
+
+    #[test]
+    fn teams_are_read_page_by_page_up_to_ten_pages() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let script = Script::install(&fixture.stack);
+            script.then((1..=12).map(|page| {
+                Reply::json(
+                    200,
+                    &json!({
+                        "data": [{ "type": "team", "id": format!("{page:024x}"), "attributes": { "name": format!("Team {page}") } }],
+                        "links": { "next": format!("/v1/teams?page={}", page + 1) }
+                    }),
+                )
+            }));
+            let kustomer = Kustomer::new(&fixture.env, &fixture.db, &connector).unwrap_or_else(|reason| panic!("{reason}"));
+            let listed = teams(&kustomer).await.unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(listed.len(), 10, "{listed:?}");
+            assert_eq!(listed[9].name, "Team 10");
+            let pages: Vec<String> = script
+                .calls()
+                .iter()
+                .map(|call| call.query().get("page").unwrap_or_default().to_owned())
+                .collect();
+            assert_eq!(pages, (1..=10).map(|page| page.to_string()).collect::<Vec<_>>());
+            assert!(script.calls().iter().all(|call| call.url.starts_with(&format!("https://{HOST}/"))));
+        });
+    }
+
+    #[test]
+    fn history_is_none_for_a_customer_kustomer_does_not_know_and_lists_a_linked_ones_conversations() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let connector = kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let script = Script::install(&fixture.stack);
+            let kustomer = Kustomer::new(&fixture.env, &fixture.db, &connector).unwrap_or_else(|reason| panic!("{reason}"));
+            let find = |id: &CustomerId| {
+                let (db, tenant, id) = (&fixture.db, &tenant, id.clone());
+                async move {
+                    db::customers::find_one(db, tenant, &CustomerKey::Id(id))
+                        .await
+                        .unwrap_or_else(|error| panic!("{error:?}"))
+                        .unwrap_or_else(|| panic!("the customer"))
+                }
+            };
+            let unknown = customer(&fixture, &tenant, "Bo", Some("bo@example.com")).await;
+            let none = history(&kustomer, &find(&unknown).await).await.unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(none.is_none());
+            assert_eq!(script.lines(), ["GET /v1/customers/email=bo%40example.com"]);
+
+            let ada = customer(&fixture, &tenant, "Ada", None).await;
+            linked(&fixture, &connector, LinkKind::Customer, ada.as_str(), "5f00000000000000000000c5").await;
+            script.then([Reply::json(
+                200,
+                &json!({ "data": [
+                    { "type": "conversation", "id": "5f00000000000000000000e1", "attributes": { "name": "Old order question", "status": "done" } }
+                ], "links": { "next": null } }),
+            )]);
+            let (crm_id, past) = history(&kustomer, &find(&ada).await)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"))
+                .unwrap_or_else(|| panic!("Kustomer knows Ada"));
+            assert_eq!(crm_id, "5f00000000000000000000c5");
+            assert_eq!(past.len(), 1);
+            assert_eq!(script.lines()[1], "GET /v1/customers/5f00000000000000000000c5/conversations");
+        });
+    }
 }

@@ -7,6 +7,8 @@ pub mod escalation;
 pub mod krayin;
 pub mod kustomer;
 pub mod sync;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use crate::Env;
 use crate::db::Db;
@@ -157,5 +159,200 @@ pub fn refusal_error(crm: &str, refusal: Refusal) -> ApiError {
             CallFailure::TimedOut => format!("{crm} did not answer in time"),
             CallFailure::Unreachable(cause) => format!("{crm} could not be reached: {cause}"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crm::test_support::{UNLIMITED, conversation, customer, kustomer_connector, message};
+    use crate::testing::Fixture;
+    use domain::error::ErrorCode;
+    use serde_json::json;
+
+    fn failed(status: u16, reason: &str) -> Refusal {
+        Refusal::Failed(CallFailure::Status {
+            status,
+            wait: None,
+            reason: reason.to_owned(),
+        })
+    }
+
+    #[test]
+    fn a_refused_connection_test_says_what_happened_in_words_an_operator_can_act_on() {
+        let cases: [(Refusal, Option<u16>, &str, &str); 4] = [
+            (
+                failed(401, "Kustomer answered 401: Invalid or expired API key"),
+                Some(401),
+                "Kustomer answered 401: Invalid or expired API key",
+                "the CRM's own reason",
+            ),
+            (
+                Refusal::Budget { wait_ms: 4_500 },
+                None,
+                "the connector's request budget is spent; try again in 5 s",
+                "the budget",
+            ),
+            (
+                Refusal::Failed(CallFailure::TimedOut),
+                None,
+                "Kustomer did not answer within 10 s",
+                "a timeout",
+            ),
+            (
+                Refusal::Failed(CallFailure::Unreachable("connection refused".to_owned())),
+                None,
+                "Kustomer could not be reached (connection refused); check the connector's address",
+                "nobody there",
+            ),
+        ];
+        for (refusal, status, reason, why) in cases {
+            let test = refused_test("Kustomer", refusal).unwrap_or_else(|error| panic!("{why}: {error:?}"));
+            assert!(!test.ok, "{why}");
+            assert_eq!(
+                (test.status, test.reason.as_deref()),
+                (status, Some(reason)),
+                "{why}"
+            );
+        }
+        let ours = refused_test(
+            "Kustomer",
+            Refusal::Ours(ApiError::internal("reading", "D1 is down")),
+        );
+        assert!(ours.is_err(), "our own failure stays ours");
+    }
+
+    #[test]
+    fn a_refusal_reaches_the_api_client_as_a_502_with_the_crms_words_or_a_429_while_the_budget_is_spent() {
+        let cases: [(Refusal, ErrorCode, &str, Option<u32>, &str); 4] = [
+            (
+                failed(500, "Kustomer answered 500: oops"),
+                ErrorCode::CrmFailed,
+                "Kustomer answered 500: oops",
+                None,
+                "the CRM's failure",
+            ),
+            (
+                Refusal::Failed(CallFailure::TimedOut),
+                ErrorCode::CrmFailed,
+                "Kustomer did not answer in time",
+                None,
+                "a timeout",
+            ),
+            (
+                Refusal::Failed(CallFailure::Unreachable("refused".to_owned())),
+                ErrorCode::CrmFailed,
+                "Kustomer could not be reached: refused",
+                None,
+                "nobody there",
+            ),
+            (
+                Refusal::Budget { wait_ms: 1_200 },
+                ErrorCode::RateLimited,
+                "the connector's request budget for Kustomer is spent; it allows the next call in 2 s",
+                Some(2),
+                "the budget",
+            ),
+        ];
+        for (refusal, code, message, retry_after, why) in cases {
+            let error = refusal_error("Kustomer", refusal);
+            assert_eq!(
+                (
+                    error.body.code,
+                    error.body.message.as_str(),
+                    error.retry_after_seconds
+                ),
+                (code, message, retry_after),
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_mode_is_on_only_for_true_and_only_for_its_kind() {
+        let fixture = Fixture::new();
+        let cases = [
+            ("true", true, false),
+            (" TRUE ", true, false),
+            ("yes", false, false),
+            ("1", false, false),
+        ];
+        for (value, kustomer, krayin) in cases {
+            fixture.stack.set_var("KUSTOMER_DEBUG", value);
+            assert_eq!(
+                (
+                    debug(&fixture.env, ConnectorKind::Kustomer),
+                    debug(&fixture.env, ConnectorKind::Krayin)
+                ),
+                (kustomer, krayin),
+                "KUSTOMER_DEBUG={value:?}"
+            );
+        }
+        fixture.stack.remove_var("KUSTOMER_DEBUG");
+        assert!(!debug(&fixture.env, ConnectorKind::Kustomer), "off when unset");
+    }
+
+    #[test]
+    fn a_refused_call_becomes_its_outcome_and_our_own_failure_stays_an_error() {
+        let failure = CallFailure::Status {
+            status: 503,
+            wait: Some(4),
+            reason: "busy".to_owned(),
+        };
+        assert_eq!(
+            outcome_of(Refusal::Failed(failure.clone())).ok(),
+            Some(Outcome::Failed(failure))
+        );
+        assert_eq!(
+            outcome_of(Refusal::Budget { wait_ms: 800 }).ok(),
+            Some(Outcome::Budget { wait_ms: 800 })
+        );
+        assert!(outcome_of(Refusal::Ours(ApiError::internal("x", "y"))).is_err());
+    }
+
+    #[test]
+    fn a_messages_files_are_listed_as_signed_links_or_by_name_alone_without_an_origin() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            kustomer_connector(&fixture, &tenant, json!({}), UNLIMITED).await;
+            let ada = customer(&fixture, &tenant, "Ada", None).await;
+            let talk = conversation(&fixture, &tenant, &ada).await;
+            let id = message(&fixture, &tenant, &talk, &ada, "my receipt").await;
+            let attachment = domain::ids::AttachmentId::generate([9; 16]);
+            let inserted = fixture
+                .db
+                .scoped(
+                    &tenant,
+                    "INSERT INTO attachments (id, business_id, message_id, filename, mime_type, size, storage_key, created_at) \
+                     VALUES (?2, ?1, ?3, 'receipt.png', 'image/png', 10, 'k', '2026-11-26T12:00:00.000Z')",
+                )
+                .bind(&[crate::db::text(attachment.as_str()), crate::db::text(id.as_str())])
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            inserted.run().await.unwrap_or_else(|error| panic!("{error:?}"));
+            let message = db::messages::by_ids(&fixture.db, &tenant, &[&id])
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"))
+                .pop()
+                .unwrap_or_else(|| panic!("the message"));
+
+            let unsigned = attachment_links(&fixture.env, &fixture.db, &tenant, &message)
+                .await
+                .unwrap_or_else(|refusal| panic!("{refusal:?}"));
+            assert_eq!(unsigned, [("receipt.png".to_owned(), String::new())], "no origin configured");
+
+            fixture.stack.set_var("PUBLIC_BASE_URL", "https://api.crm-edge.test");
+            let signed = attachment_links(&fixture.env, &fixture.db, &tenant, &message)
+                .await
+                .unwrap_or_else(|refusal| panic!("{refusal:?}"));
+            assert_eq!(signed.len(), 1);
+            let (name, link) = &signed[0];
+            assert_eq!(name, "receipt.png");
+            assert!(
+                link.starts_with("https://api.crm-edge.test/api/download-media?") && link.contains("signature="),
+                "{link}"
+            );
+            assert!(link.contains(attachment.as_str()), "{link}");
+        });
     }
 }

@@ -265,3 +265,281 @@ pub fn log_own_failure(contact: &Contact, error: &ApiError) {
         error.detail().unwrap_or(&error.body.message)
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crm::test_support::{
+        Script, UNLIMITED, contact_of, conversation, customer, jobs, kustomer_connector, kustomer_error,
+        linked, reloaded, work,
+    };
+    use crate::secrets_key;
+    use crate::testing::Fixture;
+    use domain::crm::work::{LinkKind, Operation};
+    use serde_json::json;
+    use std::time::Duration;
+
+    /// A connector, a customer with a conversation already synced (so that each note is one
+    /// call), and a note for each of `bodies`, in order.
+    async fn notes(fixture: &Fixture, bodies: &[&str]) -> (Connector, Contact) {
+        let tenant = fixture.business("Acme").await;
+        let connector = kustomer_connector(fixture, &tenant, json!({}), UNLIMITED).await;
+        let ada = customer(fixture, &tenant, "Ada", None).await;
+        let talk = conversation(fixture, &tenant, &ada).await;
+        linked(
+            fixture,
+            &connector,
+            LinkKind::Conversation,
+            talk.as_str(),
+            "5f00000000000000000000f1",
+        )
+        .await;
+        for body in bodies {
+            work(
+                fixture,
+                &connector,
+                &ada,
+                Operation::Note,
+                talk.as_str(),
+                json!({ "body": body }),
+            )
+            .await;
+        }
+        let contact = contact_of(&connector, &ada);
+        (connector, contact)
+    }
+
+    async fn drained(fixture: &Fixture, contact: &Contact) {
+        let keys = secrets_key::keyring(&fixture.env).unwrap_or_else(|error| panic!("{error:?}"));
+        drain(&fixture.env, &fixture.db, &keys, contact)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+    }
+
+    fn statuses(fixture: &Fixture, connector: &Connector) -> Vec<(String, i64)> {
+        jobs(fixture, connector)
+            .iter()
+            .map(|job| {
+                (
+                    job["status"].as_str().unwrap_or_default().to_owned(),
+                    job["attempts"].as_i64().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    fn noted(script: &Script) -> Vec<String> {
+        script
+            .calls()
+            .iter()
+            .filter(|call| call.path().ends_with("/notes"))
+            .map(|call| call.json()["body"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    fn done(n: usize) -> Vec<(String, i64)> {
+        vec![("succeeded".to_owned(), 1); n]
+    }
+
+    #[test]
+    fn a_contacts_work_is_done_in_order_by_the_worker_that_holds_its_lease_which_it_then_lets_go() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (connector, contact) = notes(&fixture, &["first", "second", "third"]).await;
+            let script = Script::install(&fixture.stack);
+            drained(&fixture, &contact).await;
+            assert_eq!(noted(&script), ["first", "second", "third"]);
+            assert_eq!(statuses(&fixture, &connector), done(3));
+            let leases = fixture.rows("crm_contacts", "customer_id");
+            assert_eq!(leases.len(), 1, "{leases:?}");
+            assert_eq!(leases[0]["lease"], serde_json::Value::Null, "let go: {leases:?}");
+            assert!(
+                reloaded(&fixture, &connector).await.last_success_us.is_some(),
+                "its health noted"
+            );
+        });
+    }
+
+    #[test]
+    fn a_contact_another_worker_holds_is_left_to_it_until_its_lease_runs_out() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (connector, contact) = notes(&fixture, &["first"]).await;
+            let script = Script::install(&fixture.stack);
+            let now = runtime::now().micros();
+            let held = crm_contacts::claim(
+                &fixture.db,
+                &connector.tenant,
+                &connector.id,
+                &contact.key,
+                "another worker",
+                now,
+                now + LEASE_SECONDS * 1_000_000,
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(held);
+            drained(&fixture, &contact).await;
+            assert!(script.calls().is_empty(), "nothing done under another's lease");
+            assert_eq!(statuses(&fixture, &connector), [("pending".to_owned(), 0)]);
+            fixture.stack.advance(Duration::from_secs(LEASE_SECONDS as u64));
+            drained(&fixture, &contact).await;
+            assert_eq!(noted(&script), ["first"], "a lease that ran out is taken over");
+        });
+    }
+
+    #[test]
+    fn a_failure_that_is_retried_stops_the_contacts_work_in_order_and_hands_it_over_for_after_the_wait() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (connector, contact) = notes(&fixture, &["first", "second"]).await;
+            let script = Script::install(&fixture.stack);
+            script.then([kustomer_error(503, "maintenance")]);
+            let started = runtime::now().micros();
+            drained(&fixture, &contact).await;
+            assert_eq!(script.calls().len(), 1, "the second waits behind the first");
+            assert_eq!(
+                statuses(&fixture, &connector),
+                [("pending".to_owned(), 1), ("pending".to_owned(), 0)]
+            );
+            let first = &jobs(&fixture, &connector)[0];
+            let next = first["next_attempt_us"].as_i64().unwrap_or_default();
+            assert!(
+                (started + 1_000_000..=started + 2_000_000).contains(&next),
+                "retried after half to all of 2 s: {first:?}"
+            );
+            assert_eq!(first["last_status"], 503);
+            let queued = fixture.stack.queued(CRM_SYNC);
+            assert_eq!(queued.len(), 1, "handed over once");
+            assert!(
+                queued[0].due_ms * 1000 >= next,
+                "not before the retry is due: {} < {next}",
+                queued[0].due_ms * 1000
+            );
+            let health = reloaded(&fixture, &connector).await;
+            assert!(
+                health
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|error| error.starts_with("503")),
+                "{:?}",
+                health.last_error
+            );
+            assert_eq!(health.paused_until_us, None, "a 5xx pauses nobody else");
+
+            fixture.stack.advance(Duration::from_secs(2));
+            drained(&fixture, &contact).await;
+            assert_eq!(noted(&script), ["first", "first", "second"]);
+            assert_eq!(
+                statuses(&fixture, &connector),
+                [("succeeded".to_owned(), 2), ("succeeded".to_owned(), 1)]
+            );
+        });
+    }
+
+    #[test]
+    fn a_429_pauses_the_whole_connector_for_as_long_as_kustomer_asks() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (connector, contact) = notes(&fixture, &["first"]).await;
+            let script = Script::install(&fixture.stack);
+            script.then([kustomer_error(429, "slow down").header("retry-after", "30")]);
+            let started = runtime::now().micros();
+            drained(&fixture, &contact).await;
+            let paused = reloaded(&fixture, &connector).await.paused_until_us;
+            assert_eq!(paused, Some(started + 30_000_000));
+            let first = &jobs(&fixture, &connector)[0];
+            assert_eq!(first["next_attempt_us"], started + 30_000_000);
+            assert_eq!(
+                fixture.stack.queued(CRM_SYNC)[0].due_ms,
+                started / 1000 + 30_000,
+                "handed over for when the pause ends"
+            );
+        });
+    }
+
+    #[test]
+    fn a_drain_gives_way_after_a_minute_and_hands_the_rest_to_a_fresh_message() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let bodies = ["1", "2", "3", "4", "5", "6", "7", "8"];
+            let (connector, contact) = notes(&fixture, &bodies).await;
+            let script = Script::install(&fixture.stack);
+            // Each note takes Kustomer 9 s (within the call's 10 s): after the seventh, a minute
+            // has passed.
+            let slow = crate::crm::test_support::record(201, "note", "5f00000000000000000000a1")
+                .after(Duration::from_secs(9));
+            script.then(vec![slow; bodies.len()]);
+            drained(&fixture, &contact).await;
+            assert_eq!(noted(&script), bodies[..7], "no new work after a minute");
+            let statuses = statuses(&fixture, &connector);
+            assert_eq!(statuses[..7], done(7)[..]);
+            assert_eq!(statuses[7..], [("pending".to_owned(), 0)]);
+            let queued = fixture.stack.queued(CRM_SYNC);
+            assert_eq!(queued.len(), 1);
+            assert_eq!(
+                queued[0].due_ms,
+                fixture.stack.now_ms(),
+                "the rest goes on at once"
+            );
+            let leases = fixture.rows("crm_contacts", "customer_id");
+            assert_eq!(
+                leases[0]["lease"],
+                serde_json::Value::Null,
+                "let go for the next worker"
+            );
+        });
+    }
+
+    #[test]
+    fn work_due_later_is_handed_over_for_when_it_is_due_and_nothing_is_called() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (connector, contact) = notes(&fixture, &["later"]).await;
+            let script = Script::install(&fixture.stack);
+            let tenant = connector.tenant.clone();
+            let job = crm_sync_jobs::next_of_contact(&fixture.db, &tenant, &contact)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"))
+                .unwrap_or_else(|| panic!("the note's work"));
+            let due = runtime::now().micros() + 90_000_000;
+            crm_sync_jobs::defer(&fixture.db, &tenant, &job, due)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            drained(&fixture, &contact).await;
+            assert!(script.calls().is_empty());
+            let queued = fixture.stack.queued(CRM_SYNC);
+            assert_eq!(queued.len(), 1);
+            assert_eq!(
+                queued[0].due_ms,
+                fixture.stack.now_ms() + 91_000,
+                "a second after it is due"
+            );
+        });
+    }
+
+    #[test]
+    fn a_disabled_connectors_work_stays_pending_and_nothing_is_called() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (connector, contact) = notes(&fixture, &["kept"]).await;
+            let script = Script::install(&fixture.stack);
+            let disabled = fixture
+                .db
+                .scoped(
+                    &connector.tenant,
+                    "UPDATE crm_connectors SET enabled = 0 WHERE business_id = ?1 AND id = ?2",
+                )
+                .bind(&[crate::db::text(connector.id.as_str())])
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            disabled.run().await.unwrap_or_else(|error| panic!("{error:?}"));
+            drained(&fixture, &contact).await;
+            assert!(script.calls().is_empty());
+            assert_eq!(statuses(&fixture, &connector), [("pending".to_owned(), 0)]);
+            assert!(
+                fixture.stack.queued(CRM_SYNC).is_empty(),
+                "the sweep hands it over once enabled"
+            );
+        });
+    }
+}

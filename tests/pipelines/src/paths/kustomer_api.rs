@@ -1,0 +1,490 @@
+//! The CRM API a business calls (tests/e2e/crm/kustomer-api.test.mjs): escalations (on demand and
+//! when a customer asks for a person), internal notes, a customer's Kustomer history and the
+//! analytics; each with the API key, and each refusing bad input with the one error shape.
+
+use super::kustomer_support::{
+    Connected, assert_error, connected_business, entry, receive_whatsapp, settled_log, sync_log, texts_sent,
+    unique_phone, whatsapp_account,
+};
+use crate::app::{App, test};
+use crate::partners::meta::Graph;
+use edge::runtime::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or_default()
+}
+
+/// A business on WhatsApp and Kustomer with one synced conversation, begun with `first`.
+struct WithConversation {
+    setup: Connected,
+    graph: Graph,
+    from: String,
+    /// Our ids.
+    conversation_id: String,
+    customer_id: String,
+}
+
+async fn with_conversation(app: &App, fields: Value, first: &str) -> WithConversation {
+    let setup = connected_business(app, fields).await;
+    let graph = Graph::install(&app.stack);
+    let whatsapp = whatsapp_account(app, &setup.business.id, None).await;
+    let from = unique_phone();
+    receive_whatsapp(app, &whatsapp, &from, first).await;
+    let log = settled_log(app, setup.id(), 3).await;
+    WithConversation {
+        conversation_id: text(&entry(&log, "conversation.created")["record_id"]).to_owned(),
+        customer_id: text(&entry(&log, "customer.created")["record_id"]).to_owned(),
+        setup,
+        graph,
+        from,
+    }
+}
+
+fn escalations(log: &[Value]) -> Vec<&Value> {
+    log.iter()
+        .filter(|entry| entry["operation"] == "escalate")
+        .collect()
+}
+
+#[test]
+fn an_api_escalation_raises_the_kustomer_conversation_to_the_team_with_a_note_and_tells_the_customer_once() {
+    test(|app| async move {
+        let with = with_conversation(
+            &app,
+            json!({ "settings": { "handoff_message": "A person will reply soon." } }),
+            "Hello there",
+        )
+        .await;
+        let id = with.setup.id();
+        let teams = app
+            .admin(Method::Get, &format!("/admin/connectors/{id}/teams"), None)
+            .await
+            .expect(200)
+            .json();
+        let support = teams["teams"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|team| team["name"] == "Support")
+            .unwrap_or_else(|| panic!("the teams are listed from Kustomer: {teams}"))
+            .clone();
+        app.admin(
+            Method::Patch,
+            &format!("/admin/connectors/{id}"),
+            Some(json!({ "settings": { "auto_assignment": true, "default_team_id": support["id"] } })),
+        )
+        .await
+        .expect(200);
+        let escalated = app
+            .api(
+                &with.setup.business.key,
+                Method::Post,
+                "/api-escalations",
+                Some(json!({ "conversation_id": with.conversation_id, "reason": "refund over limit" })),
+            )
+            .await
+            .expect(202)
+            .json();
+        assert_eq!(escalated["escalation"]["trigger"], "api", "{escalated}");
+        assert_eq!(escalated["work"].as_array().map(Vec::len), Some(1), "{escalated}");
+        let log = settled_log(&app, id, 4).await;
+        let escalation = entry(&log, "escalate");
+        assert_eq!(escalation["status"], "succeeded", "{escalation}");
+        let conversation = &with.setup.kustomer.conversations()[0];
+        assert_eq!(conversation["attributes"]["priority"], 4, "high priority");
+        assert_eq!(
+            conversation["attributes"]["assignedTeams"],
+            json!([support["id"]]),
+            "the default team"
+        );
+        let notes = with.setup.kustomer.notes(text(&conversation["id"]));
+        let note = text(&notes[0]["attributes"]["body"]);
+        assert!(note.contains("refund over limit"), "{note}");
+        assert!(
+            note.contains("Hello there"),
+            "the chat history is in the note: {note}"
+        );
+        assert_eq!(
+            texts_sent(&with.graph, &with.from),
+            ["A person will reply soon."],
+            "the customer is told once"
+        );
+    });
+}
+
+#[test]
+fn a_customer_asking_for_a_human_escalates_once_and_not_with_automatic_ticket_creation_off() {
+    test(|app| async move {
+        let asking = with_conversation(&app, json!({}), "I want to talk to a person please").await;
+        let log = sync_log(&app, asking.setup.id(), "").await;
+        let escalated = escalations(&log);
+        assert_eq!(escalated.len(), 1, "{log:#?}");
+        assert_eq!(escalated[0]["status"], "succeeded", "{log:#?}");
+        let kustomer = &asking.setup.kustomer;
+        let notes = kustomer.notes(text(&kustomer.conversations()[0]["id"]));
+        assert!(
+            text(&notes[0]["attributes"]["body"]).contains("talk to a person"),
+            "{notes:#?}"
+        );
+
+        let off = with_conversation(
+            &app,
+            json!({ "settings": { "ticket_creation": false } }),
+            "get me a human",
+        )
+        .await;
+        let log = sync_log(&app, off.setup.id(), "").await;
+        assert!(escalations(&log).is_empty(), "no escalation recorded: {log:#?}");
+        app.api(
+            &off.setup.business.key,
+            Method::Post,
+            "/api-escalations",
+            Some(json!({ "conversation_id": off.conversation_id, "reason": "asked" })),
+        )
+        .await
+        .expect(202);
+        let log = settled_log(&app, off.setup.id(), 4).await;
+        let skipped = entry(&log, "escalate");
+        assert_eq!(skipped["status"], "skipped", "{skipped}");
+        assert_eq!(skipped["last_error"], "Automatic Ticket Creation is off");
+    });
+}
+
+#[test]
+fn bad_escalations_are_refused_with_the_error_shape_another_businesss_conversation_is_not_found() {
+    test(|app| async move {
+        let with = with_conversation(&app, json!({}), "Hello there").await;
+        let key = with.setup.business.key.clone();
+        let other = app.business("Other").await;
+        let conversation = with.conversation_id.clone();
+        let cases = [
+            (json!({}), 422, "validation_failed", "no conversation or reason"),
+            (
+                json!({ "conversation_id": conversation }),
+                422,
+                "validation_failed",
+                "no reason",
+            ),
+            (
+                json!({ "conversation_id": conversation, "reason": "x".repeat(501) }),
+                422,
+                "validation_failed",
+                "a long reason",
+            ),
+            (
+                json!({ "conversation_id": "nope", "reason": "r" }),
+                404,
+                "not_found",
+                "not an id",
+            ),
+            (
+                json!({ "conversation_id": conversation, "reason": "r", "extra": 1 }),
+                422,
+                "validation_failed",
+                "an unknown field",
+            ),
+            (
+                json!({ "conversation_id": 5, "reason": "r" }),
+                422,
+                "validation_failed",
+                "a number",
+            ),
+        ];
+        for (body, status, code, why) in cases {
+            let answer = app.api(&key, Method::Post, "/api-escalations", Some(body)).await;
+            assert_error(&answer, status, code, why);
+        }
+        let malformed = app
+            .request(
+                Method::Post,
+                "/api-escalations",
+                &[("x-api-key", &key), ("content-type", "application/json")],
+                b"{\"conversation_id\":".to_vec(),
+            )
+            .await;
+        assert_error(&malformed, 400, "malformed_request", "not JSON");
+        let elsewhere = app
+            .api(
+                &other.key,
+                Method::Post,
+                "/api-escalations",
+                Some(json!({ "conversation_id": conversation, "reason": "r" })),
+            )
+            .await;
+        assert_error(&elsewhere, 404, "not_found", "another business");
+        let keyless = app
+            .json(
+                Method::Post,
+                "/api-escalations",
+                &[],
+                Some(json!({ "conversation_id": conversation, "reason": "r" })),
+            )
+            .await;
+        assert_error(&keyless, 401, "unauthorized", "no key");
+        assert_error(
+            &app.api(&key, Method::Get, "/api-escalations", None).await,
+            405,
+            "method_not_allowed",
+            "GET",
+        );
+        app.settle().await;
+        assert!(
+            escalations(&sync_log(&app, with.setup.id(), "").await).is_empty(),
+            "nothing refused escalated"
+        );
+    });
+}
+
+#[test]
+fn without_an_enabled_connector_an_escalation_is_still_recorded_counted_and_told_to_the_customer() {
+    test(|app| async move {
+        let with = with_conversation(&app, json!({}), "Hello there").await;
+        app.admin(
+            Method::Patch,
+            &format!("/admin/connectors/{}", with.setup.id()),
+            Some(json!({ "enabled": false })),
+        )
+        .await
+        .expect(200);
+        let key = &with.setup.business.key;
+        let escalated = app
+            .api(
+                key,
+                Method::Post,
+                "/api-escalations",
+                Some(json!({ "conversation_id": with.conversation_id, "reason": "no CRM here" })),
+            )
+            .await
+            .expect(202)
+            .json();
+        assert_eq!(escalated["escalation"]["trigger"], "api", "{escalated}");
+        assert_eq!(escalated["work"], json!([]), "no connector has work");
+        app.settle().await;
+        let told = texts_sent(&with.graph, &with.from);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(
+            told[0].contains("member of our team"),
+            "the default hand-off message: {told:?}"
+        );
+        // The report's range ends now, exclusive: what happened this instant counts from the next.
+        app.stack.advance(Duration::from_secs(1));
+        let analytics = app
+            .api(key, Method::Get, "/api-crm-analytics", None)
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(analytics["escalations"]["count"], 1, "{analytics}");
+    });
+}
+
+#[test]
+fn a_note_lands_on_the_kustomer_conversation() {
+    test(|app| async move {
+        let with = with_conversation(&app, json!({}), "Hello there").await;
+        let key = &with.setup.business.key;
+        app.api(
+            key,
+            Method::Post,
+            "/api-crm-notes",
+            Some(json!({ "conversation_id": with.conversation_id, "body": "VIP: handle with care" })),
+        )
+        .await
+        .expect(202);
+        app.settle().await;
+        let kustomer = &with.setup.kustomer;
+        let notes = kustomer.notes(text(&kustomer.conversations()[0]["id"]));
+        assert_eq!(notes.len(), 1, "{notes:#?}");
+        assert_eq!(notes[0]["attributes"]["body"], "VIP: handle with care");
+        assert_error(
+            &app.api(
+                key,
+                Method::Post,
+                "/api-crm-notes",
+                Some(json!({ "conversation_id": with.conversation_id, "body": "x".repeat(10_241) })),
+            )
+            .await,
+            422,
+            "validation_failed",
+            "too long",
+        );
+        assert_error(
+            &app.api(
+                key,
+                Method::Post,
+                "/api-crm-notes",
+                Some(json!({ "conversation_id": with.conversation_id, "body": "x", "connector_id": kustomer.object_id() })),
+            )
+            .await,
+            422,
+            "validation_failed",
+            "not a connector of the business",
+        );
+    });
+}
+
+#[test]
+fn history_loads_the_customers_past_kustomer_conversations_unknown_customers_are_404_kustomer_down_is_502() {
+    test(|app| async move {
+        let with = with_conversation(&app, json!({}), "Hello there").await;
+        let kustomer = &with.setup.kustomer;
+        let key = &with.setup.business.key;
+        let theirs = text(&kustomer.customers()[0]["id"]).to_owned();
+        kustomer.seed_conversation(&theirs, json!({ "name": "Old order question", "status": "done" }));
+        let history = app
+            .api(
+                key,
+                Method::Get,
+                &format!("/api-crm-history?customer_id={}", with.customer_id),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(history["crm_customer_id"], theirs.as_str(), "{history}");
+        let names: Vec<&str> = history["conversations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|conversation| text(&conversation["name"]))
+            .collect();
+        assert_eq!(names.len(), 2, "{history}");
+        assert!(names.contains(&"Old order question"), "{names:?}");
+        assert_error(
+            &app.api(
+                key,
+                Method::Get,
+                "/api-crm-history?customer_id=00000000-0000-4000-8000-000000000000",
+                None,
+            )
+            .await,
+            404,
+            "not_found",
+            "no such customer",
+        );
+        kustomer.down();
+        let down = app
+            .api(
+                key,
+                Method::Get,
+                &format!("/api-crm-history?customer_id={}", with.customer_id),
+                None,
+            )
+            .await;
+        assert_error(&down, 502, "crm_failed", "Kustomer down");
+    });
+}
+
+#[test]
+fn analytics_count_escalations_response_and_resolution_times_satisfaction_and_the_sync_success_rate() {
+    test(|app| async move {
+        let with = with_conversation(
+            &app,
+            json!({ "secrets": { "webhook_secret": "tok" } }),
+            "Hello there",
+        )
+        .await;
+        let key = &with.setup.business.key;
+        app.api(
+            key,
+            Method::Post,
+            "/api-escalations",
+            Some(json!({ "conversation_id": with.conversation_id, "reason": "why not" })),
+        )
+        .await
+        .expect(202);
+        app.api(
+            key,
+            Method::Post,
+            "/api-send-message",
+            Some(json!({ "customer_id": with.customer_id, "channel": "whatsapp", "content": "On it!" })),
+        )
+        .await
+        .expect(202);
+        let kustomer = &with.setup.kustomer;
+        let agent = kustomer.object_id();
+        let webhook = kustomer.webhook(
+            "tok",
+            &json!({
+                "name": "kustomer.conversation.update",
+                "data": {
+                    "type": "conversation",
+                    "id": kustomer.conversations()[0]["id"],
+                    "attributes": { "status": "done", "assignedUsers": [agent], "satisfaction": 5 }
+                },
+                "changes": { "attributes": { "status": { "before": "open", "after": "done" } } }
+            }),
+        );
+        app.request(
+            Method::Post,
+            with.setup.webhook_path(),
+            &webhook.header_pairs(),
+            webhook.body.clone(),
+        )
+        .await
+        .expect(200);
+        app.settle().await;
+        app.stack.advance(Duration::from_secs(1));
+        let report = app
+            .api(key, Method::Get, "/api-crm-analytics", None)
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(report["conversations"], 1, "{report}");
+        assert_eq!(
+            report["escalations"],
+            json!({ "count": 1, "rate": 1.0 }),
+            "{report}"
+        );
+        assert_eq!(report["first_response"]["count"], 1, "{report}");
+        assert!(
+            report["first_response"]["p50_seconds"]
+                .as_f64()
+                .is_some_and(|seconds| seconds >= 0.0),
+            "{report}"
+        );
+        assert_eq!(report["resolution"]["count"], 1, "{report}");
+        assert_eq!(
+            report["satisfaction"],
+            json!({ "average": 5.0, "count": 1 }),
+            "{report}"
+        );
+        assert_eq!(report["agents"][0]["assignee"], agent.as_str(), "{report}");
+        assert_eq!(report["agents"][0]["resolved"], 1, "{report}");
+        assert_eq!(report["sync"][0]["connector_id"], with.setup.id(), "{report}");
+        assert!(
+            report["sync"][0]["succeeded"].as_u64().is_some_and(|n| n >= 3),
+            "{report}"
+        );
+        for (query, why) in [
+            ("from=yesterday", "not a time"),
+            ("from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "backwards"),
+            ("from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "too long"),
+        ] {
+            assert_error(
+                &app.api(key, Method::Get, &format!("/api-crm-analytics?{query}"), None)
+                    .await,
+                422,
+                "validation_failed",
+                why,
+            );
+        }
+        assert_error(
+            &app.json(Method::Get, "/api-crm-analytics", &[], None).await,
+            401,
+            "unauthorized",
+            "no key",
+        );
+        let shown = app
+            .admin(
+                Method::Get,
+                &format!("/admin/connectors/{}", with.setup.id()),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(shown["status"]["success_rate"], 1.0, "{shown}");
+    });
+}
