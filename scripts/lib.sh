@@ -25,8 +25,11 @@ declare -A EMBEDDING_MODEL_FILES=(
 # The embedder's binary: scripts/build compiles it natively for this CPU, in a target
 # directory of its own.
 EMBEDDER_BIN="$ROOT/target/native/native/embedder"
-# The command-line tool (cli/): scripts/build compiles it with the `cli` profile of Cargo.toml.
-CLI_BIN="$ROOT/target/cli/crm-edge"
+# The command-line tool (cli/): scripts/build compiles it with the `cli` profile of Cargo.toml, or,
+# for scripts/test (CRM_EDGE_CLI_PROFILE=dev), with the dev profile the native tests built its
+# dependencies with already, which only links it.
+CLI_PROFILE="${CRM_EDGE_CLI_PROFILE:-cli}"
+if [[ $CLI_PROFILE == dev ]]; then CLI_BIN="$ROOT/target/debug/crm-edge"; else CLI_BIN="$ROOT/target/$CLI_PROFILE/crm-edge"; fi
 
 # The fuzzer (scripts/fuzz, tests/fuzz): schemathesis in a project-local virtualenv, installed from
 # tests/fuzz/requirements.txt (every package pinned with its sha256).
