@@ -1,6 +1,8 @@
 //! The partners crm-edge calls, as scripts that speak their real protocols (paths, payloads,
 //! auth, signatures, error shapes), and the requests partners make to it, signed as they sign them.
 
+pub mod crm_pages;
+pub mod embedder;
 pub mod kustomer;
 pub mod meta;
 pub mod webhook_endpoint;
