@@ -7,7 +7,7 @@
 //! only the changed customers and replaces their old text.
 
 use super::crm_links::{Dashboard, SHOPIFY_HOST, add_page, shopify_example};
-use crate::app::test;
+use crate::app::{EMBEDDER_HOST, test};
 use crate::partners::crm_pages::{Crm, SHOPIFY_PATH, Sizes, Source, record_id, record_name};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -135,6 +135,7 @@ fn a_crm_link_is_indexed_in_slices_searched_by_meaning_and_refreshed_embedding_o
         }
         let asked = crm.served().len();
         let embedded = embedder.texts_embedded();
+        let calls = app.stack.calls_to(EMBEDDER_HOST).len();
 
         app.stack.advance(Duration::from_secs(29 * 60));
         app.sweep().await;
@@ -184,6 +185,16 @@ fn a_crm_link_is_indexed_in_slices_searched_by_meaning_and_refreshed_embedding_o
             "{refreshed}"
         );
         assert_eq!(embedder.vectors(), CUSTOMERS, "the old vectors are gone");
+        let looked_up: usize = app.stack.calls_to(EMBEDDER_HOST)[calls..]
+            .iter()
+            .filter(|call| call.path().ends_with("/get_by_ids"))
+            .map(|call| call.json()["ids"].as_array().map_or(0, Vec::len))
+            .sum();
+        assert_eq!(
+            looked_up,
+            changed.len(),
+            "an unchanged piece is known from D1: the vector store is asked only about the new one"
+        );
 
         let found = dashboard
             .search(&[
