@@ -388,6 +388,11 @@ fn a_due_link_is_fetched_by_the_sweep_and_exactly_the_crms_current_data_is_searc
             (Some("ok"), Some(9), Some(9)),
             "chunks follow the records: {status}"
         );
+        assert_eq!(
+            (status["last_embedded"].as_u64(), status["last_removed"].as_u64()),
+            (Some(3), Some(2)),
+            "the changed and the two new customers embedded; the changed one's old piece and the removed one's gone: {status}"
+        );
         let removed_email = record_email(&removed);
         assert!(
             dashboard
