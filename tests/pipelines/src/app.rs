@@ -21,6 +21,9 @@ pub const ORIGIN: &str = "https://api.crm-edge.test";
 pub const CALLED: &str = "https://edge.crm-edge.test";
 /// The client address the tests' requests come from.
 pub const CLIENT_IP: &str = "203.0.113.7";
+/// Where the knowledge functions reach the local embedding server (`EMBEDDER_URL`; the `local`
+/// RAG backend): answered once a test installs it with [`App::embedder`].
+pub const EMBEDDER_HOST: &str = "embedder.crm-edge.test";
 
 /// A deployment in this process.
 pub struct App {
@@ -97,6 +100,12 @@ impl App {
     pub fn new() -> Self {
         let stack = Stack::new();
         stack.set_var("PUBLIC_BASE_URL", ORIGIN);
+        // The local stack's backend: Workers AI and Vectorize have no native twin.
+        stack.set_var(edge::knowledge::backend::RAG_BACKEND, "local");
+        stack.set_var(
+            edge::knowledge::backend::EMBEDDER_URL,
+            &format!("http://{EMBEDDER_HOST}"),
+        );
         register_services!(stack,
             "ADMIN" => admin,
             "CONSOLE" => console,
@@ -186,6 +195,11 @@ impl App {
         self.json(method, path, &[("x-api-key", key)], body).await
     }
 
+    /// The local embedding server the knowledge functions call, answering from now on.
+    pub fn embedder(&self) -> crate::partners::embedder::Embedder {
+        crate::partners::embedder::Embedder::install(&self.stack, EMBEDDER_HOST)
+    }
+
     pub fn admin_token(&self) -> String {
         self.stack.secret("ADMIN_TOKEN").unwrap_or_default()
     }
@@ -261,22 +275,56 @@ impl App {
         edge::maintenance::run_scheduled(Env::new(self.stack.clone(), "cron")).await;
     }
 
+    /// One invocation of the consumer of `binding`: at most one batch of its due messages (for
+    /// a consumer of one message a batch, one message), settled as the handler says; how many
+    /// were delivered. A test watches a run that goes on over several invocations this way.
+    pub async fn deliver_once(&self, binding: &str) -> usize {
+        let consumer = consumers()
+            .iter()
+            .find(|consumer| consumer.binding == binding)
+            .unwrap_or_else(|| panic!("functions.toml declares no consumer of {binding}"));
+        self.deliver(*consumer, true).await
+    }
+
     async fn deliver_due(&self) -> usize {
-        let stack = &self.stack;
         let mut delivered = 0;
         for consumer in consumers() {
-            delivered += match consumer.binding {
-                "WEBHOOKS" => queue::deliver(stack, *consumer, webhook_dispatcher::handle).await,
-                "CRM_SYNC" => queue::deliver(stack, *consumer, crm_sync::handle).await,
-                "OUTBOUND" => queue::deliver(stack, *consumer, message_dispatcher::handle).await,
-                "INBOUND_MEDIA" => queue::deliver(stack, *consumer, media_fetcher::handle).await,
-                "KNOWLEDGE" => queue::deliver(stack, *consumer, knowledge_fetcher::handle).await,
-                other => panic!(
-                    "functions.toml declares a consumer of {other}, which the native app does not know"
-                ),
-            };
+            delivered += self.deliver(*consumer, false).await;
         }
         delivered
+    }
+
+    async fn deliver(&self, consumer: Consumer<'static>, once: bool) -> usize {
+        match consumer.binding {
+            "WEBHOOKS" => self.consume(consumer, once, webhook_dispatcher::handle).await,
+            "CRM_SYNC" => self.consume(consumer, once, crm_sync::handle).await,
+            "OUTBOUND" => self.consume(consumer, once, message_dispatcher::handle).await,
+            "INBOUND_MEDIA" => self.consume(consumer, once, media_fetcher::handle).await,
+            "KNOWLEDGE" => self.consume(consumer, once, knowledge_fetcher::handle).await,
+            other => {
+                panic!("functions.toml declares a consumer of {other}, which the native app does not know")
+            }
+        }
+    }
+
+    /// Every due message of the consumer's queue (`once`: one batch of them) to `handle`.
+    async fn consume<T, F, Fut>(&self, consumer: Consumer<'static>, once: bool, handle: F) -> usize
+    where
+        T: serde::de::DeserializeOwned,
+        F: Fn(Env, T, u32) -> Fut,
+        Fut: Future<Output = queue::Settle>,
+    {
+        if !once {
+            return queue::deliver(&self.stack, consumer, handle).await;
+        }
+        let batch = self.stack.take_due(consumer.binding, consumer.max_batch_size);
+        let count = batch.len();
+        if count > 0 {
+            let env = Env::new(self.stack.clone(), "queue");
+            queue::consume(&batch, &env, &handle).await;
+            self.stack.settle(consumer.binding, batch, consumer.max_retries);
+        }
+        count
     }
 }
 

@@ -206,3 +206,220 @@ async fn local_embed(env: &Env, url: &str, embedder: Embedder, texts: &[&str]) -
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knowledge::local_server::{self, DIMENSIONS, HOST, URL, unit};
+    use crate::runtime::native::Reply;
+    use crate::testing::Fixture;
+    use serde_json::json;
+
+    fn local(fixture: &Fixture) -> Rag {
+        fixture.stack.set_var(RAG_BACKEND, "local");
+        fixture.stack.set_var(EMBEDDER_URL, &format!("{URL}/"));
+        Rag::from_env(&fixture.env).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    #[test]
+    fn the_backend_is_chosen_by_rag_backend_and_one_that_cannot_be_used_says_why() {
+        let cases = [
+            (
+                None,
+                None,
+                "RAG_BACKEND is \"\"; it must be cloudflare (production) or local",
+            ),
+            (
+                Some("vectorize"),
+                Some(URL),
+                "RAG_BACKEND is \"vectorize\"; it must be",
+            ),
+            (
+                Some("local"),
+                None,
+                "RAG_BACKEND is local but EMBEDDER_URL is not set",
+            ),
+            (Some("cloudflare"), None, "the AI binding: "),
+        ];
+        let fixture = Fixture::new();
+        for (backend, url, why) in cases {
+            match backend {
+                Some(backend) => fixture.stack.set_var(RAG_BACKEND, backend),
+                None => fixture.stack.remove_var(RAG_BACKEND),
+            }
+            match url {
+                Some(url) => fixture.stack.set_var(EMBEDDER_URL, url),
+                None => fixture.stack.remove_var(EMBEDDER_URL),
+            }
+            let Err(error) = Rag::from_env(&fixture.env) else {
+                panic!("{backend:?}: chosen");
+            };
+            assert_eq!(
+                error.status(),
+                500,
+                "{backend:?}: our configuration, not the caller's"
+            );
+            assert!(
+                error
+                    .detail()
+                    .and_then(|detail| detail.strip_prefix("choosing the RAG backend: "))
+                    .is_some_and(|detail| detail.starts_with(why)),
+                "{backend:?}: {:?}",
+                error.detail()
+            );
+        }
+        let rag = local(&fixture);
+        assert_eq!((rag.embedder, rag.store_name()), (Embedder::MiniLm, "local"));
+    }
+
+    #[test]
+    fn texts_are_embedded_a_hundred_a_call_in_order_and_normalised() {
+        let fixture = Fixture::new();
+        local_server::install(&fixture.stack, |text| {
+            // Unnormalised on purpose: (3, 4) along two axes picked by the text.
+            let at: usize = text.trim_start_matches("text ").parse().unwrap_or(0) % (DIMENSIONS - 1);
+            let mut vector = [0.0; DIMENSIONS];
+            (vector[at], vector[at + 1]) = (3.0, 4.0);
+            vector
+        });
+        let rag = local(&fixture);
+        let texts: Vec<String> = (0..250).map(|at| format!("text {at}")).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = fixture
+            .run(rag.embed(&refs))
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(vectors.len(), 250);
+        for (at, vector) in vectors.iter().enumerate() {
+            let axis = at % (DIMENSIONS - 1);
+            assert!(
+                (vector[axis] - 0.6).abs() < 1e-6 && (vector[axis + 1] - 0.8).abs() < 1e-6,
+                "text {at}: its own vector, at unit length"
+            );
+        }
+        let calls = fixture.stack.calls_to(HOST);
+        let batches: Vec<usize> = calls
+            .iter()
+            .map(|call| call.json()["text"].as_array().map_or(0, Vec::len))
+            .collect();
+        assert_eq!(batches, [100, 100, 50], "Workers AI's 100 texts a call");
+        assert_eq!(calls[0].url, format!("{URL}/ai/run/all-minilm-l6-v2"));
+    }
+
+    #[test]
+    fn an_answer_of_the_wrong_shape_is_an_error_and_never_a_vector() {
+        let row = vec![0.5f32; DIMENSIONS];
+        let cases = [
+            (
+                "fewer vectors than texts",
+                json!({ "shape": [1, DIMENSIONS], "data": [row] }),
+            ),
+            (
+                "a shape that disagrees",
+                json!({ "shape": [3, DIMENSIONS], "data": [row, row] }),
+            ),
+            (
+                "383 dimensions",
+                json!({ "shape": [2, 383], "data": [vec![0.5f32; 383], vec![0.5f32; 383]] }),
+            ),
+        ];
+        let fixture = Fixture::new();
+        for (description, result) in cases {
+            let answer = json!({ "result": result, "success": true, "errors": [] });
+            fixture.stack.partner(HOST, move |_| Reply::json(200, &answer));
+            let rag = local(&fixture);
+            let embedded = fixture.run(rag.embed(&["a", "b"]));
+            assert!(
+                embedded
+                    .as_ref()
+                    .is_err_and(|why| why.starts_with("the embedder answered")),
+                "{description}: {:?}",
+                embedded.map(|vectors| vectors.len())
+            );
+        }
+    }
+
+    #[test]
+    fn a_pieces_vector_is_kept_in_its_businesss_namespace_with_its_source_and_page_and_found_by_them() {
+        let fixture = Fixture::new();
+        local_server::install(&fixture.stack, |_| unit(0));
+        let rag = local(&fixture);
+        fixture.run(async {
+            let acme = fixture.business("Acme").await;
+            let other = fixture.business("Other").await;
+            let source = SourceId::generate([1; 16]);
+            let elsewhere = SourceId::generate([2; 16]);
+            let (near, far) = (unit(0), unit(1));
+            rag.upsert(
+                &acme,
+                "104729000007919",
+                &source,
+                &[("p1".into(), &near[..]), ("p2".into(), &far[..])],
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+            let found = rag
+                .nearest(&acme, std::slice::from_ref(&source), &near, 5)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(
+                found.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+                ["p1", "p2"],
+                "best first"
+            );
+            let not_linked = rag
+                .nearest(&acme, &[elsewhere], &near, 5)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert!(not_linked.is_empty(), "another source's search sees none of them");
+            let not_theirs = rag
+                .nearest(&other, &[source], &near, 5)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert!(not_theirs.is_empty(), "another business sees none of them");
+            let upsert = fixture
+                .stack
+                .calls_to(HOST)
+                .into_iter()
+                .find(|call| call.path().ends_with("/upsert"))
+                .map(|call| call.json())
+                .unwrap_or_default();
+            assert_eq!(upsert["vectors"][0]["namespace"], acme.business_id.as_str());
+            assert_eq!(
+                upsert["vectors"][0]["metadata"],
+                json!({ "source_id": SourceId::generate([1; 16]).as_str(), "page_id": "104729000007919" })
+            );
+
+            let calls = fixture.stack.calls_to(HOST).len();
+            rag.existing(&[]).await.unwrap_or_else(|error| panic!("{error}"));
+            rag.delete(&[]).await.unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(
+                fixture.stack.calls_to(HOST).len(),
+                calls,
+                "nothing to look up or delete, no call"
+            );
+        });
+    }
+
+    #[test]
+    fn a_vector_store_that_fails_a_search_is_a_503_with_the_reason() {
+        let fixture = Fixture::new();
+        fixture.stack.partner(HOST, |_| Reply::text(502, "Bad Gateway"));
+        let rag = local(&fixture);
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let Err(error) = rag
+                .nearest(&tenant, &[SourceId::generate([1; 16])], &unit(0), 5)
+                .await
+            else {
+                panic!("a search without a vector store answered");
+            };
+            assert_eq!(error.status(), 503);
+            assert!(
+                error
+                    .to_string()
+                    .contains("searching the vector index failed: the local vector store answered 502"),
+                "{error}"
+            );
+        });
+    }
+}

@@ -487,3 +487,254 @@ fn started_long_ago(run: &Run, now: Timestamp) -> bool {
     Timestamp::parse_rfc3339(&run.started_at)
         .is_some_and(|started| now.seconds() - started.seconds() > STALE_RUN_SECONDS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::knowledge_links;
+    use crate::db::knowledge_sources::Fields;
+    use crate::knowledge::backend::{EMBEDDER_URL, RAG_BACKEND};
+    use crate::knowledge::local_server::{self, URL, unit};
+    use crate::runtime::Level;
+    use crate::runtime::native::Reply;
+    use crate::secrets_key;
+    use crate::testing::Fixture;
+    use domain::ids::SourceId;
+    use domain::links::fetch::State;
+    use domain::links::link::{LinkChannel, NewLink, PageId};
+    use domain::platform::Resource;
+    use serde_json::{Value, json};
+
+    const CRM: &str = "https://crm.example.com/customers";
+
+    /// A link on a page whose CRM answers three pages of two customers (`?page=1` … `?page=3`,
+    /// each naming the next in a `Link` header), asked for; the source's id and the fetcher's
+    /// keys and backend.
+    async fn asked_source(fixture: &Fixture, tenant: &Tenant) -> (SourceId, Keyring, Rag) {
+        let fail = |error: ApiError| -> ! { panic!("{error}") };
+        local_server::install(&fixture.stack, |_| unit(0));
+        fixture.stack.set_var(RAG_BACKEND, "local");
+        fixture.stack.set_var(EMBEDDER_URL, URL);
+        let rag = Rag::from_env(&fixture.env).unwrap_or_else(|error| fail(error));
+        let keys = secrets_key::keyring(&fixture.env).unwrap_or_else(|error| fail(error));
+        let new = NewLink::parse(
+            &json!({ "page_id": "104729000007919", "channels": ["messenger"], "name": "CRM", "url": CRM, "type": "api", "is_active": true }),
+            false,
+        )
+        .unwrap_or_else(|error| fail(error));
+        let id = SourceId::generate([9; 16]);
+        let page = PageId::parse(&json!("104729000007919")).unwrap_or_else(|error| fail(error));
+        let now = runtime::now().to_rfc3339();
+        let fields = Fields {
+            link: &new.link,
+            state: State::Pending,
+            next_fetch_at: None,
+            webhook_secret: None,
+        };
+        knowledge_sources::insert(&fixture.db, &keys, tenant, &id, &page, &fields, &now)
+            .await
+            .unwrap_or_else(|error| fail(error));
+        knowledge_links::insert(
+            &fixture.db,
+            tenant,
+            &id,
+            &page,
+            &[LinkChannel::Messenger],
+            true,
+            &now,
+        )
+        .await
+        .unwrap_or_else(|error| fail(error));
+        knowledge_sources::ask(&fixture.db, tenant, &id, &now)
+            .await
+            .unwrap_or_else(|error| fail(error));
+        (id, keys, rag)
+    }
+
+    /// The CRM's answer to `call`: its page, or `refused` for the pages it lists.
+    fn crm_page(url: &str, refused: &[&str]) -> Reply {
+        let page: usize = url
+            .split_once("page=")
+            .and_then(|(_, page)| page.parse().ok())
+            .unwrap_or(1);
+        if refused.iter().any(|refused| url.ends_with(refused)) {
+            return Reply::json(404, &json!({ "error": "cursor expired" }));
+        }
+        let customers: Vec<Value> = (0..2)
+            .map(|at| json!({ "id": format!("c{page}{at}"), "name": format!("Customer {page} {at}") }))
+            .collect();
+        let reply = Reply::json(200, &json!({ "customers": customers }));
+        if page < 3 {
+            reply.header("link", &format!("<{CRM}?page={}>; rel=\"next\"", page + 1))
+        } else {
+            reply
+        }
+    }
+
+    fn source_row(fixture: &Fixture) -> serde_json::Map<String, Value> {
+        fixture
+            .rows("knowledge_sources", "id")
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no source"))
+    }
+
+    #[test]
+    fn a_slice_that_has_used_half_the_invocations_d1_queries_hands_the_rest_to_the_next_slice() {
+        let fixture = Fixture::new();
+        fixture
+            .stack
+            .partner("crm.example.com", |call| crm_page(&call.url, &[]));
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let (id, keys, rag) = asked_source(&fixture, &tenant).await;
+            // What the invocation spent before this slice: all but a page's worth of its half.
+            let used = fixture.env.usage().d1_queries;
+            fixture
+                .env
+                .charge(Resource::D1Query, SLICE_D1_QUERIES - used - 5)
+                .unwrap_or_else(|error| panic!("{error}"));
+            let fetcher = Fetcher {
+                env: &fixture.env,
+                db: &fixture.db,
+                keys: &keys,
+                rag: &rag,
+                allow_loopback: false,
+            };
+            let due = Due {
+                business_id: tenant.business_id.to_string(),
+                source_id: id.clone(),
+                run: None,
+            };
+            let settled = fetcher.run(&due).await.unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(settled, Settle::Ack);
+        });
+        let pages: Vec<String> = fixture
+            .stack
+            .calls_to("crm.example.com")
+            .iter()
+            .map(|call| call.url.clone())
+            .collect();
+        assert_eq!(pages, [CRM], "one page, then the budget was spent");
+        let queued = fixture.stack.queued(crate::knowledge::KNOWLEDGE);
+        assert_eq!(queued.len(), 1, "the next slice is handed over");
+        assert_eq!(queued[0].json()["run"]["slice"], 1, "{:?}", queued[0].json());
+        let row = source_row(&fixture);
+        let next: Value =
+            serde_json::from_str(row["run_next"].as_str().unwrap_or("null")).unwrap_or_default();
+        assert_eq!(
+            (next["url"].as_str(), next["pages"].as_u64()),
+            (Some(format!("{CRM}?page=2").as_str()), Some(1)),
+            "it goes on from the second page: {row:?}"
+        );
+        assert_eq!(row["run_records"], 2, "{row:?}");
+    }
+
+    #[test]
+    fn a_later_page_refused_starts_the_run_over_once_and_then_ends_it_with_the_reason() {
+        let fixture = Fixture::new();
+        fixture
+            .stack
+            .partner("crm.example.com", |call| crm_page(&call.url, &["page=2"]));
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let (id, keys, rag) = asked_source(&fixture, &tenant).await;
+            let fetcher = Fetcher {
+                env: &fixture.env,
+                db: &fixture.db,
+                keys: &keys,
+                rag: &rag,
+                allow_loopback: false,
+            };
+            let due = Due {
+                business_id: tenant.business_id.to_string(),
+                source_id: id,
+                run: None,
+            };
+            fetcher.run(&due).await.unwrap_or_else(|error| panic!("{error}"));
+        });
+        let pages: Vec<String> = fixture
+            .stack
+            .calls_to("crm.example.com")
+            .iter()
+            .map(|call| call.url.clone())
+            .collect();
+        let second = format!("{CRM}?page=2");
+        assert_eq!(
+            pages,
+            [CRM, second.as_str(), CRM, second.as_str()],
+            "its cursor may have expired: the run starts over from the first page, once"
+        );
+        let row = source_row(&fixture);
+        assert_eq!(
+            (row["state"].as_str(), row["last_http_status"].as_i64()),
+            (Some("failing"), Some(404)),
+            "{row:?}"
+        );
+        assert!(
+            row["last_error"]
+                .as_str()
+                .is_some_and(|error| error.starts_with("404 Not Found: check the URL")),
+            "{row:?}"
+        );
+        assert!(row["run_id"].is_null(), "the run is over: {row:?}");
+        assert!(
+            fixture
+                .rows("knowledge_chunks", "seq")
+                .iter()
+                .all(|piece| !piece["run_id"].is_null()),
+            "nothing of it was published"
+        );
+        assert_eq!(
+            fixture
+                .stack
+                .logged(Level::Warn, "the run starts over from the first page")
+                .len(),
+            1
+        );
+        assert!(
+            fixture.stack.queued(crate::knowledge::KNOWLEDGE).is_empty(),
+            "a refusal is not retried by the queue"
+        );
+    }
+
+    #[test]
+    fn a_run_is_started_over_only_when_it_began_more_than_a_day_ago() {
+        let now = runtime::now();
+        let run = |started: Timestamp| Run {
+            id: "r".to_owned(),
+            next: None,
+            slice: 3,
+            started_at: started.to_rfc3339(),
+            touched_at: None,
+            records: 0,
+            pieces: 0,
+            embedded: 0,
+            removed: 0,
+            changed: false,
+            restarted: false,
+        };
+        let cases = [
+            ("an hour ago", now.plus_seconds(-3_600), false),
+            (
+                "a day ago to the second",
+                now.plus_seconds(-STALE_RUN_SECONDS),
+                false,
+            ),
+            (
+                "a day and a second ago",
+                now.plus_seconds(-STALE_RUN_SECONDS - 1),
+                true,
+            ),
+        ];
+        for (description, started, stale) in cases {
+            assert_eq!(started_long_ago(&run(started), now), stale, "{description}");
+        }
+        let mut unreadable = run(now);
+        unreadable.started_at = "yesterday".to_owned();
+        assert!(
+            !started_long_ago(&unreadable, now),
+            "a time that cannot be read is not a reason to start over"
+        );
+    }
+}

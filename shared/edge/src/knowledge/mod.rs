@@ -40,3 +40,89 @@ pub async fn hand_over_in(env: &Env, due: &[Due], delay_seconds: u32) {
         console_error!("{} CRM link fetches left for the sweep: {error}", due.len());
     }
 }
+
+/// The local embedding server for edge's tests: tools/embedder's own REST API (its routes, its
+/// vector store over its in-memory index), in-process; the model is the test's `embed`.
+#[cfg(test)]
+pub(crate) mod local_server {
+    use crate::runtime::native::{Outbound, Reply, Stack};
+    use embedder::api::{self, EmbedIn};
+    use embedder::vector_api;
+    use embedder::vectors::Index;
+    use std::rc::Rc;
+
+    pub const HOST: &str = "embedder.test";
+    pub const URL: &str = "http://embedder.test";
+    pub const DIMENSIONS: usize = embedder::DIMENSIONS;
+
+    /// Answers at [`URL`]; a text's embedding is `embed(text)`. The index, to look into.
+    pub fn install(stack: &Stack, embed: impl Fn(&str) -> [f32; DIMENSIONS] + 'static) -> Rc<Index> {
+        let index = Rc::new(Index::in_memory());
+        let serving = Rc::clone(&index);
+        stack.partner(HOST, move |call: &Outbound| {
+            let response = match vector_api::operation(call.path()) {
+                Some(operation) => vector_api::answer(&serving, operation, &call.body),
+                None => match EmbedIn::parse(&call.body) {
+                    Ok(input) => {
+                        let vectors: Vec<[f32; DIMENSIONS]> =
+                            input.texts().iter().map(|text| embed(text)).collect();
+                        api::embeddings_response(&vectors)
+                    }
+                    Err(error) => error.into_response(),
+                },
+            };
+            Reply::status(response.status)
+                .header("content-type", "application/json")
+                .body(response.body)
+        });
+        index
+    }
+
+    /// A unit vector along `axis`.
+    pub fn unit(axis: usize) -> [f32; DIMENSIONS] {
+        let mut vector = [0.0; DIMENSIONS];
+        vector[axis] = 1.0;
+        vector
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::knowledge_sources::Step;
+    use crate::testing::Fixture;
+    use domain::ids::SourceId;
+
+    #[test]
+    fn due_sources_are_queued_for_the_fetcher_after_the_delay_asked_and_none_is_no_message() {
+        let fixture = Fixture::new();
+        let source = SourceId::generate([7; 16]);
+        let due = Due {
+            business_id: "b1".to_owned(),
+            source_id: source.clone(),
+            run: Some(Step {
+                id: "run-1".to_owned(),
+                slice: 2,
+            }),
+        };
+        fixture.run(async {
+            hand_over(&fixture.env, &[]).await;
+            assert!(
+                fixture.stack.queued(KNOWLEDGE).is_empty(),
+                "nothing to hand over, nothing sent"
+            );
+            hand_over_in(&fixture.env, std::slice::from_ref(&due), 30).await;
+        });
+        let queued = fixture.stack.queued(KNOWLEDGE);
+        assert_eq!(queued.len(), 1);
+        assert_eq!(
+            queued[0].json(),
+            serde_json::json!({ "business_id": "b1", "source_id": source.as_str(), "run": { "id": "run-1", "slice": 2 } })
+        );
+        assert_eq!(
+            queued[0].due_ms,
+            fixture.stack.now_ms() + 30_000,
+            "delivered after the delay"
+        );
+    }
+}

@@ -79,3 +79,182 @@ async fn semantic(
         .filter(|(_, score)| *score >= threshold)
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::knowledge_chunks::NewPiece;
+    use crate::db::knowledge_sources::{self, Fields};
+    use crate::knowledge::backend::{EMBEDDER_URL, RAG_BACKEND};
+    use crate::knowledge::local_server::{self, DIMENSIONS, URL, unit};
+    use crate::secrets_key;
+    use crate::testing::Fixture;
+    use domain::links::fetch::State;
+    use domain::links::link::{LinkChannel, NewLink, PageId};
+    use domain::links::search::Mode;
+    use serde_json::json;
+
+    const PAGE: &str = "104729000007919";
+
+    /// A source on the page, active on `active` and inactive on `inactive`, holding `pieces`
+    /// (text, vector), published.
+    async fn source(
+        fixture: &Fixture,
+        rag: &Rag,
+        tenant: &Tenant,
+        url: &str,
+        active: LinkChannel,
+        inactive: LinkChannel,
+        pieces: &[(&str, [f32; DIMENSIONS])],
+    ) -> SourceId {
+        let db = &fixture.db;
+        let fail = |error: ApiError| -> ! { panic!("{error}") };
+        let keys = secrets_key::keyring(&fixture.env).unwrap_or_else(|error| fail(error));
+        let new = NewLink::parse(
+            &json!({ "page_id": PAGE, "channels": ["messenger"], "name": "CRM", "url": url, "type": "api", "is_active": true }),
+            false,
+        )
+        .unwrap_or_else(|error| fail(error));
+        let id = SourceId::generate(crate::runtime::random().unwrap_or_else(|error| fail(error)));
+        let page = PageId::parse(&json!(PAGE)).unwrap_or_else(|error| fail(error));
+        let now = crate::runtime::now().to_rfc3339();
+        let fields = Fields {
+            link: &new.link,
+            state: State::Ok,
+            next_fetch_at: None,
+            webhook_secret: None,
+        };
+        knowledge_sources::insert(db, &keys, tenant, &id, &page, &fields, &now)
+            .await
+            .unwrap_or_else(|error| fail(error));
+        for (channel, is_active) in [(active, true), (inactive, false)] {
+            knowledge_links::insert(db, tenant, &id, &page, &[channel], is_active, &now)
+                .await
+                .unwrap_or_else(|error| fail(error));
+        }
+        let hashes: Vec<String> = pieces
+            .iter()
+            .map(|(text, _)| format!("{:0>24}", text.len() * 7919 + text.as_bytes()[0] as usize))
+            .collect();
+        let written: Vec<NewPiece<'_>> = pieces
+            .iter()
+            .zip(&hashes)
+            .enumerate()
+            .map(|(at, ((text, _), hash))| NewPiece {
+                id: knowledge_chunks::chunk_id(&id, hash),
+                hash,
+                record: "customers[0]",
+                part: at,
+                text,
+            })
+            .collect();
+        let statements =
+            knowledge_chunks::insert(db, tenant, &id, "run-1", &written, rag.embedder.id(), &now)
+                .unwrap_or_else(|error| fail(error));
+        db.batch(statements)
+            .await
+            .unwrap_or_else(|error| fail(error.into()));
+        knowledge_chunks::publish(db, tenant, &id, "run-1", 100)
+            .await
+            .unwrap_or_else(|error| fail(error));
+        let vectors: Vec<(String, &[f32])> = written
+            .iter()
+            .zip(pieces)
+            .map(|(piece, (_, vector))| (piece.id.clone(), &vector[..]))
+            .collect();
+        rag.upsert(tenant, PAGE, &id, &vectors)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        id
+    }
+
+    fn question(channel: LinkChannel, mode: Mode, text: &str) -> Question {
+        Question {
+            page_id: PageId::parse(&json!(PAGE)).unwrap_or_else(|error| panic!("{error}")),
+            channel,
+            text: text.to_owned(),
+            top_k: 5,
+            mode,
+        }
+    }
+
+    fn texts(hits: &[Hit]) -> Vec<&str> {
+        hits.iter().map(|hit| hit.found.text.as_str()).collect()
+    }
+
+    #[test]
+    fn a_search_answers_with_the_pieces_of_links_active_on_its_channel_and_none_under_the_threshold() {
+        let fixture = Fixture::new();
+        // Every question means the first axis.
+        local_server::install(&fixture.stack, |_| unit(0));
+        fixture.stack.set_var(RAG_BACKEND, "local");
+        fixture.stack.set_var(EMBEDDER_URL, URL);
+        let rag = Rag::from_env(&fixture.env).unwrap_or_else(|error| panic!("{error}"));
+        let mut faint = unit(1);
+        (faint[0], faint[1]) = (0.05, (1.0f32 - 0.0025).sqrt());
+        let mut near = unit(1);
+        (near[0], near[1]) = (0.8, 0.6);
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            source(
+                &fixture,
+                &rag,
+                &tenant,
+                "https://crm.example.com/customers",
+                LinkChannel::Messenger,
+                LinkChannel::Facebook,
+                &[
+                    ("name: John Doe\nplan: Premium", unit(0)),
+                    ("name: Ada Byrne\nplan: Basic", near),
+                    ("name: Mei Zhou\nplan: Gold", faint),
+                ],
+            )
+            .await;
+            source(
+                &fixture,
+                &rag,
+                &tenant,
+                "https://crm.example.com/other",
+                LinkChannel::Facebook,
+                LinkChannel::Messenger,
+                &[("name: Olga Ivanova\nplan: Premium", unit(0))],
+            )
+            .await;
+            let ask = |channel, mode, text| {
+                let question = question(channel, mode, text);
+                let (db, rag, tenant) = (&fixture.db, &rag, &tenant);
+                async move { search(db, rag, tenant, &question).await.unwrap_or_else(|error| panic!("{error}")) }
+            };
+            let messenger = ask(LinkChannel::Messenger, Mode::Semantic, "what plan is John on").await;
+            assert_eq!(
+                texts(&messenger),
+                ["name: John Doe\nplan: Premium", "name: Ada Byrne\nplan: Basic"],
+                "best first; Mei's piece (cosine 0.05) is under MiniLM's 0.1, Olga's link inactive here"
+            );
+            assert!((messenger[0].score - 1.0).abs() < 1e-6 && (messenger[1].score - 0.8).abs() < 1e-6);
+            let facebook = ask(LinkChannel::Facebook, Mode::Semantic, "what plan is John on").await;
+            assert_eq!(texts(&facebook), ["name: Olga Ivanova\nplan: Premium"], "the other link, active on facebook");
+            let by_word = ask(LinkChannel::Messenger, Mode::Keyword, "Byrne").await;
+            assert_eq!(texts(&by_word), ["name: Ada Byrne\nplan: Basic"], "by keyword");
+            let hybrid = ask(LinkChannel::Messenger, Mode::Hybrid, "Mei Zhou").await;
+            assert_eq!(
+                texts(&hybrid),
+                [
+                    "name: John Doe\nplan: Premium",
+                    "name: Mei Zhou\nplan: Gold",
+                    "name: Ada Byrne\nplan: Basic"
+                ],
+                "hybrid fuses the ranks: Mei, first by words though under the threshold by meaning, ties John, \
+                 first by meaning, and comes before Ada, second by meaning"
+            );
+            let embedded = fixture.stack.calls_to(local_server::HOST).len();
+            let nothing = ask(LinkChannel::Instagram, Mode::Semantic, "what plan is John on").await;
+            assert!(nothing.is_empty(), "no link on instagram, no answer");
+            assert_eq!(
+                fixture.stack.calls_to(local_server::HOST).len(),
+                embedded,
+                "and nothing asked of the embedder"
+            );
+        });
+    }
+}

@@ -246,3 +246,177 @@ fn from_plain<T: DeserializeOwned>(value: &JsValue) -> Result<T, String> {
         .into();
     serde_json::from_str(&json).map_err(|error| format!("reading a Vectorize answer: {error}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knowledge::local_server::{self, DIMENSIONS, HOST, URL, unit};
+    use crate::testing::Fixture;
+    use serde_json::json;
+
+    fn local() -> Store {
+        Store::Local { url: URL.to_owned() }
+    }
+
+    fn vector<'a>(id: &'a str, values: &'a [f32], namespace: &'a str, source_id: &'a str) -> Vector<'a> {
+        Vector {
+            id,
+            values,
+            namespace,
+            metadata: Metadata {
+                source_id,
+                page_id: "104729000007919",
+            },
+        }
+    }
+
+    fn ids(matches: &[Match]) -> Vec<&str> {
+        matches.iter().map(|found| found.id.as_str()).collect()
+    }
+
+    #[test]
+    fn vectors_are_written_found_queried_within_their_business_and_sources_and_deleted() {
+        let fixture = Fixture::new();
+        let index = local_server::install(&fixture.stack, |_| unit(0));
+        let store = local();
+        let (a, b) = (unit(0), unit(1));
+        let mut between = [0.0f32; DIMENSIONS];
+        (between[0], between[1]) = (0.6, 0.8);
+        fixture.run(async {
+            let env = &fixture.env;
+            store
+                .upsert(
+                    env,
+                    &[
+                        vector("s1:a", &a, "b1", "s1"),
+                        vector("s1:b", &b, "b1", "s1"),
+                        vector("s2:c", &between, "b1", "s2"),
+                        vector("s3:a", &a, "b2", "s3"),
+                    ],
+                )
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let held = store
+                .existing(env, &["s1:a".into(), "s2:c".into(), "nowhere".into()])
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(held, ["s1:a", "s2:c"]);
+
+            let query = |sources: &'static [&'static str], namespace: &'static str| {
+                store.query(env, &a, 10, namespace, sources)
+            };
+            let one = query(&["s1"], "b1")
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(
+                ids(&one),
+                ["s1:a", "s1:b"],
+                "only the sources asked for, best first"
+            );
+            assert!(
+                (one[0].score - 1.0).abs() < 1e-6 && one[1].score.abs() < 1e-6,
+                "{one:?}"
+            );
+            let both = query(&["s1", "s2"], "b1")
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(ids(&both), ["s1:a", "s2:c", "s1:b"]);
+            assert!((both[1].score - 0.6).abs() < 1e-6, "a cosine: {both:?}");
+            let elsewhere = query(&["s1", "s3"], "b2")
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(
+                ids(&elsewhere),
+                ["s3:a"],
+                "another business's namespace holds only its own"
+            );
+
+            store
+                .delete_by_ids(env, &["s1:a".into(), "s2:c".into()])
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let after = query(&["s1", "s2"], "b1")
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(ids(&after), ["s1:b"]);
+        });
+        assert_eq!(index.len(), 2, "s1:b and the other business's s3:a are left");
+    }
+
+    #[test]
+    fn each_call_stays_within_vectorizes_bounds_and_counts_as_a_subrequest() {
+        let fixture = Fixture::new();
+        local_server::install(&fixture.stack, |_| unit(0));
+        let store = local();
+        let many: Vec<String> = (0..=platform::VECTORIZE_UPSERT)
+            .map(|at| format!("s1:{at}"))
+            .collect();
+        let before = fixture.env.usage().subrequests;
+        fixture.run(async {
+            let env = &fixture.env;
+            store
+                .existing(env, &many)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            store
+                .delete_by_ids(env, &many)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            store
+                .query(env, &unit(3), 500, "b1", &["s1", "s2"])
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+        });
+        let calls = fixture.stack.calls_to(HOST);
+        let sizes: Vec<(&str, usize)> = calls
+            .iter()
+            .filter(|call| !call.path().ends_with("/query"))
+            .map(|call| {
+                (
+                    call.path().rsplit('/').next().unwrap_or_default(),
+                    call.json()["ids"].as_array().map_or(0, Vec::len),
+                )
+            })
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                ("get_by_ids", 1_000),
+                ("get_by_ids", 1),
+                ("delete_by_ids", 1_000),
+                ("delete_by_ids", 1)
+            ],
+            "a thousand ids a call"
+        );
+        let query = calls
+            .iter()
+            .find(|call| call.path() == "/vectorize/v2/indexes/crm-edge-knowledge/query")
+            .unwrap_or_else(|| panic!("no query: {calls:?}"))
+            .json();
+        assert_eq!(query["topK"], 100, "top-k capped at Vectorize's 100");
+        assert_eq!(query["namespace"], "b1");
+        assert_eq!(query["filter"], json!({ "source_id": { "$in": ["s1", "s2"] } }));
+        assert_eq!(
+            (&query["returnValues"], &query["returnMetadata"]),
+            (&json!(false), &json!("none"))
+        );
+        assert_eq!(query["vector"].as_array().map(Vec::len), Some(DIMENSIONS));
+        assert_eq!(
+            fixture.env.usage().subrequests - before,
+            5,
+            "each call one subrequest"
+        );
+    }
+
+    #[test]
+    fn a_store_that_does_not_answer_fails_with_the_reason() {
+        let fixture = Fixture::new();
+        let failed = fixture.run(local().existing(&fixture.env, &["s1:a".into()]));
+        assert!(
+            failed.as_ref().is_err_and(
+                |why| why.starts_with("the local vector store at http://embedder.test is not reachable")
+            ),
+            "{failed:?}"
+        );
+    }
+}

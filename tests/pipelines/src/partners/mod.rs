@@ -2,6 +2,8 @@
 //! auth, signatures, error shapes), and the requests partners make to it, signed as they sign them.
 
 pub mod chatwoot;
+pub mod crm_pages;
+pub mod embedder;
 pub mod krayin;
 pub mod kustomer;
 pub mod meta;

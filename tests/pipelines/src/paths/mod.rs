@@ -1,5 +1,7 @@
 //! The whole paths, each a test.
 mod chatwoot_to_krayin;
+mod crm_link;
+mod crm_links;
 mod krayin;
 mod kustomer_api;
 mod kustomer_backlog;
