@@ -1,4 +1,6 @@
 //! The whole paths, each a test.
 mod move_business;
 mod send_with_retries;
+mod webhook_api;
+mod webhooks_api;
 mod whatsapp_to_kustomer;
