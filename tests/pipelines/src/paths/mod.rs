@@ -3,4 +3,5 @@ mod move_business;
 mod send_with_retries;
 mod webhook_api;
 mod webhooks_api;
+mod webhooks_delivery;
 mod whatsapp_to_kustomer;
