@@ -4,4 +4,5 @@ mod send_with_retries;
 mod webhook_api;
 mod webhooks_api;
 mod webhooks_delivery;
+mod webhooks_events;
 mod whatsapp_to_kustomer;
