@@ -1,4 +1,5 @@
 //! The whole paths, each a test.
+mod destinations;
 mod move_business;
 mod send_with_retries;
 mod webhook_api;
