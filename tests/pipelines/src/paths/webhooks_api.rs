@@ -772,7 +772,7 @@ fn a_business_may_register_at_most_16_endpoints_and_the_17th_is_refused_until_on
 }
 
 /// Natively the four requests do not interleave (the native D1 answers at once), so this holds
-/// what the rotations leave, not the race between them.
+/// what the rotations leave; the next test holds the rule that keeps a race from losing one.
 #[test]
 fn concurrent_rotations_are_applied_one_after_another_and_none_is_lost() {
     test(|app| async move {
@@ -815,6 +815,55 @@ fn concurrent_rotations_are_applied_one_after_another_and_none_is_lost() {
         assert!(
             !signed_by.contains(&&&original),
             "the original secret was rotated out by the first rotation, not kept by a later one"
+        );
+    });
+}
+
+/// What makes concurrent rotations safe, made to happen in order: a write prepared from a read
+/// that another change has overtaken does not land (it is read again and re-applied).
+#[test]
+fn a_change_written_from_a_stale_read_of_an_endpoint_does_not_land_over_a_newer_one() {
+    test(|app| async move {
+        let acme = app.business("Acme").await;
+        let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
+        let (webhook, _) = with_endpoint(&app, &acme.key, &endpoint, json!({})).await;
+        let env = edge::Env::new(app.stack.clone(), "test");
+        let db = env.d1(edge::DB).unwrap_or_else(|error| panic!("{error}"));
+        let keys = edge::secrets_key::keyring(&env).unwrap_or_else(|error| panic!("{error:?}"));
+        let tenant = domain::tenant::Tenant::for_background(
+            domain::ids::BusinessId::parse(&acme.id).unwrap_or_else(|| panic!("{}", acme.id)),
+        );
+        let id = domain::ids::EndpointId::parse(&id_of(&webhook)).unwrap_or_else(|| panic!("{webhook}"));
+        let read = || edge::db::webhook_endpoints::find(&db, &keys, &tenant, &id);
+        let mut stale = read()
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .unwrap_or_else(|| panic!("no endpoint {id}"));
+
+        let rotated = app
+            .api(
+                &acme.key,
+                Method::Post,
+                &format!("/api-webhooks/{id}/rotate-secret"),
+                Some(json!({})),
+            )
+            .await
+            .expect(200)
+            .json();
+        stale.name = "written from a stale read".to_owned();
+        let landed = edge::db::webhook_endpoints::update(&db, &keys, &tenant, &stale)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        assert!(!landed, "a write from a read the rotation overtook does not land");
+        let now = read()
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .unwrap_or_else(|| panic!("no endpoint {id}"));
+        assert_eq!(now.name, "hook", "the stale write changed nothing");
+        assert_eq!(
+            now.secret.as_str(),
+            rotated["secret"].as_str().unwrap_or_default(),
+            "the rotation holds"
         );
     });
 }
