@@ -37,8 +37,8 @@ pub fn signature(app_secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(hmac_sha256(app_secret.as_bytes(), body)))
 }
 
-/// The Graph API's send endpoint: answers each send with a `wamid`, or with the replies a test
-/// scripted for the next sends.
+/// The Graph API's send endpoint: answers each send with a `wamid` (WhatsApp) or a `message_id`
+/// (Messenger, Instagram), or with the replies a test scripted for the next sends.
 #[derive(Clone)]
 pub struct Graph {
     state: Rc<RefCell<GraphState>>,
@@ -77,7 +77,15 @@ impl Graph {
             return reply;
         }
         state.next += 1;
-        let to = call.json()["to"].as_str().unwrap_or_default().to_owned();
+        let sent = call.json();
+        if sent["messaging_product"] != "whatsapp" {
+            // The Messenger Platform's Send API (Messenger and Instagram) answers differently.
+            return json_reply(
+                200,
+                &json!({ "recipient_id": sent["recipient"]["id"], "message_id": format!("m_sent{:06}", state.next) }),
+            );
+        }
+        let to = sent["to"].as_str().unwrap_or_default().to_owned();
         json_reply(
             200,
             &json!({

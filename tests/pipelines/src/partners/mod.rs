@@ -4,12 +4,16 @@
 pub mod chatwoot;
 pub mod crm_pages;
 pub mod embedder;
+pub mod graph_media;
 pub mod krayin;
 pub mod kustomer;
+pub mod mailgun_send;
 pub mod meta;
+pub mod twilio_send;
 pub mod webhook_endpoint;
 
-use edge::runtime::native::Reply;
+use base64::Engine;
+use edge::runtime::native::{Outbound, Reply};
 use serde::Serialize;
 
 /// `body` as JSON with `status`.
@@ -23,4 +27,17 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|error| panic!("{error}"));
     mac.update(message);
     mac.finalize().into_bytes().into()
+}
+
+/// The user and password of a call's `Authorization: Basic`, decoded here.
+pub fn basic_credentials(call: &Outbound) -> Option<(String, String)> {
+    let encoded = call.header("authorization")?.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    let (user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// The fields of a call's `application/x-www-form-urlencoded` body, in order, decoded.
+pub fn form_fields(call: &Outbound) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(&call.body).into_owned().collect()
 }

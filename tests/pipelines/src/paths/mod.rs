@@ -2,6 +2,7 @@
 mod chatwoot_to_krayin;
 mod crm_link;
 mod crm_links;
+mod destinations;
 mod krayin;
 mod kustomer_api;
 mod kustomer_backlog;
@@ -11,5 +12,10 @@ mod kustomer_support;
 mod kustomer_sync;
 mod kustomer_webhooks;
 mod move_business;
+mod send_message;
 mod send_with_retries;
+mod webhook_api;
+mod webhooks_api;
+mod webhooks_delivery;
+mod webhooks_events;
 mod whatsapp_to_kustomer;
