@@ -2,11 +2,12 @@
 //! API, posting to its webhook as a provider does, reading back what was stored through the API
 //! (messages, customers, downloads) and, where the API shows nothing, the rows themselves.
 
-use crate::app::{Answer, App, ORIGIN};
+use crate::app::{Answer, App, Business, ORIGIN};
 use crate::partners::form::url_encoded;
+use crate::partners::{meta as meta_partner, unique_hex};
 use edge::runtime::Method;
 use edge::runtime::native::rusqlite;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// A business's channel account, made by the operator: the account as the API answered it.
 pub async fn channel_account(app: &App, business_id: &str, account: Value) -> Value {
@@ -24,6 +25,72 @@ pub async fn channel_account(app: &App, business_id: &str, account: Value) -> Va
         "the account names its webhook path: {created}"
     );
     created
+}
+
+/// An Irish mobile number no other call returns.
+pub fn unique_phone() -> String {
+    let digits: String = unique_hex(14)
+        .bytes()
+        .map(|byte| char::from(b'0' + byte % 10))
+        .take(7)
+        .collect();
+    format!("+35387{digits}")
+}
+
+/// A business with one Meta account on `channel`, and what Meta knows of it.
+pub struct MetaSetup {
+    pub business: Business,
+    pub address: String,
+    pub path: String,
+    pub app_secret: String,
+    pub verify_token: String,
+    pub access_token: String,
+}
+
+pub async fn meta_account(app: &App, channel: &str) -> MetaSetup {
+    let business = app.business("Meta customer").await;
+    let address = meta_partner::numeric_id();
+    let (app_secret, verify_token, access_token) = (
+        format!("app-secret-{}", unique_hex(8)),
+        format!("verify-{}", unique_hex(8)),
+        format!("access-{}", unique_hex(8)),
+    );
+    let account = channel_account(
+        app,
+        &business.id,
+        json!({
+            "channel": channel,
+            "provider": "meta",
+            "address": address,
+            "settings": {},
+            "secrets": { "app_secret": app_secret, "verify_token": verify_token, "access_token": access_token }
+        }),
+    )
+    .await;
+    MetaSetup {
+        business,
+        address,
+        path: account["webhook_path"].as_str().unwrap_or_default().to_owned(),
+        app_secret,
+        verify_token,
+        access_token,
+    }
+}
+
+/// Meta's POST of `body` with `signature` as its `X-Hub-Signature-256` (none when `None`).
+pub async fn post_meta(app: &App, setup: &MetaSetup, body: &[u8], signature: Option<&str>) -> Answer {
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(signature) = signature {
+        headers.push(("x-hub-signature-256", signature));
+    }
+    post(app, &setup.path, &headers, body.to_vec()).await
+}
+
+/// Meta's POST of `notification`, signed with the app secret.
+pub async fn deliver_meta(app: &App, setup: &MetaSetup, notification: &Value) -> Answer {
+    let body = serde_json::to_vec(notification).unwrap_or_default();
+    let signature = meta_partner::signature(&setup.app_secret, &body);
+    post_meta(app, setup, &body, Some(&signature)).await
 }
 
 /// A POST as a provider's HTTP client sends it: its length declared.

@@ -13,80 +13,13 @@ mod twilio;
 
 use crate::app::{Answer, App, Business};
 use crate::partners::form::url_encoded;
-use crate::partners::{
-    mailgun as mailgun_partner, meta as meta_partner, twilio as twilio_partner, unique_hex,
-};
+use crate::partners::{mailgun as mailgun_partner, twilio as twilio_partner, unique_hex};
+use crate::paths::inbound::{MetaSetup, deliver_meta, meta_account, post_meta, unique_phone};
 use crate::paths::inbound::{channel_account, post};
-use serde_json::{Value, json};
-
-/// An Irish mobile number no other call returns.
-fn unique_phone() -> String {
-    let digits: String = unique_hex(14)
-        .bytes()
-        .map(|byte| char::from(b'0' + byte % 10))
-        .take(7)
-        .collect();
-    format!("+35387{digits}")
-}
+use serde_json::json;
 
 /// An account id nobody has.
 const NOBODYS_ACCOUNT: &str = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
-
-/// A business with one Meta account on `channel`, and what Meta knows of it.
-struct MetaSetup {
-    business: Business,
-    address: String,
-    path: String,
-    app_secret: String,
-    verify_token: String,
-    access_token: String,
-}
-
-async fn meta_account(app: &App, channel: &str) -> MetaSetup {
-    let business = app.business("Meta customer").await;
-    let address = meta_partner::numeric_id();
-    let (app_secret, verify_token, access_token) = (
-        format!("app-secret-{}", unique_hex(8)),
-        format!("verify-{}", unique_hex(8)),
-        format!("access-{}", unique_hex(8)),
-    );
-    let account = channel_account(
-        app,
-        &business.id,
-        json!({
-            "channel": channel,
-            "provider": "meta",
-            "address": address,
-            "settings": {},
-            "secrets": { "app_secret": app_secret, "verify_token": verify_token, "access_token": access_token }
-        }),
-    )
-    .await;
-    MetaSetup {
-        business,
-        address,
-        path: account["webhook_path"].as_str().unwrap_or_default().to_owned(),
-        app_secret,
-        verify_token,
-        access_token,
-    }
-}
-
-/// Meta's POST of `body` with `signature` as its `X-Hub-Signature-256` (none when `None`).
-async fn post_meta(app: &App, setup: &MetaSetup, body: &[u8], signature: Option<&str>) -> Answer {
-    let mut headers = vec![("content-type", "application/json")];
-    if let Some(signature) = signature {
-        headers.push(("x-hub-signature-256", signature));
-    }
-    post(app, &setup.path, &headers, body.to_vec()).await
-}
-
-/// Meta's POST of `notification`, signed with the app secret.
-async fn deliver_meta(app: &App, setup: &MetaSetup, notification: &Value) -> Answer {
-    let body = serde_json::to_vec(notification).unwrap_or_default();
-    let signature = meta_partner::signature(&setup.app_secret, &body);
-    post_meta(app, setup, &body, Some(&signature)).await
-}
 
 /// A business with one Twilio number on `channel` (`sms`, `whatsapp`), and what Twilio knows of it.
 struct TwilioSetup {
