@@ -190,3 +190,72 @@ impl Mailgun {
 pub fn mailgun_error(status: u16, message: &str) -> Reply {
     json_reply(status, &json!({ "message": message }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::test;
+    use edge::runtime::Method;
+    use std::time::Duration;
+
+    /// The script against the product: an email is sent to the Messages API as Mailgun documents
+    /// it, and the script's answer is one the dispatcher takes for a send.
+    #[test]
+    fn an_email_sent_through_the_api_reaches_the_messages_api_with_the_domains_key() {
+        test(|app| async move {
+            let business = app.business("Acme").await;
+            let mailgun = Mailgun::install(&app.stack, "mail.acme.example", "key-native");
+            app.admin(
+                Method::Post,
+                &format!("/admin/businesses/{}/channel-accounts", business.id),
+                Some(json!({
+                    "channel": "email", "provider": "mailgun", "address": "support@mail.acme.example",
+                    "settings": { "domain": "mail.acme.example" }, "secrets": { "signing_key": "signing", "api_key": "key-native" }
+                })),
+            )
+            .await
+            .expect(201);
+            app.api(
+                &business.key,
+                Method::Post,
+                "/api-customers-sync",
+                Some(json!({ "customers": [{ "external_id": "CRM-1", "name": "John", "email": "john@example.com" }] })),
+            )
+            .await
+            .expect(200);
+            app.api(
+                &business.key,
+                Method::Post,
+                "/api-send-message",
+                Some(json!({ "customer_id": "CRM-1", "channel": "email", "subject": "Your order", "content": "Hi John,\nyour order is ready." })),
+            )
+            .await
+            .expect(202);
+            app.settle_within(Duration::from_secs(60)).await;
+
+            let sends = mailgun.sends();
+            assert_eq!(sends.len(), 1, "{sends:?}");
+            assert_eq!(sends[0].path(), "/v3/mail.acme.example/messages");
+            let sent = Mailgun::read(&sends[0]);
+            for (name, value) in [
+                ("from", "support@mail.acme.example"),
+                ("to", "john@example.com"),
+                ("subject", "Your order"),
+                ("text", "Hi John,\nyour order is ready."),
+            ] {
+                assert_eq!(field(&sent.fields, name), value, "{name}: {sent:?}");
+            }
+            let page = app
+                .api(
+                    &business.key,
+                    Method::Get,
+                    "/api-messages-since?since=1970-01-01T00:00:00Z",
+                    None,
+                )
+                .await
+                .expect(200)
+                .json();
+            assert_eq!(page["messages"][0]["status"], "sent", "{page}");
+        });
+    }
+}

@@ -181,6 +181,78 @@ impl Twilio {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::test;
+    use edge::runtime::Method;
+    use std::time::Duration;
+
+    /// The script against the product: a reply by SMS is sent to the Messages endpoint as Twilio
+    /// documents it, and the script's answer is one the dispatcher takes for a send.
+    #[test]
+    fn an_sms_sent_through_the_api_reaches_the_messages_endpoint_with_the_accounts_credentials() {
+        test(|app| async move {
+            let business = app.business("Acme").await;
+            let (sid, token) = (account_sid(), unique_hex(32));
+            let twilio = Twilio::install(&app.stack, &sid, &token);
+            app.admin(
+                Method::Post,
+                &format!("/admin/businesses/{}/channel-accounts", business.id),
+                Some(json!({
+                    "channel": "sms", "provider": "twilio", "address": "+353861110000",
+                    "settings": { "account_sid": sid }, "secrets": { "auth_token": token }
+                })),
+            )
+            .await
+            .expect(201);
+            app.api(
+                &business.key,
+                Method::Post,
+                "/api-customers-sync",
+                Some(json!({ "customers": [{ "external_id": "CRM-1", "name": "Ada", "phone": "+353871234567" }] })),
+            )
+            .await
+            .expect(200);
+            let accepted = app
+                .api(
+                    &business.key,
+                    Method::Post,
+                    "/api-send-message",
+                    Some(json!({ "customer_id": "CRM-1", "channel": "sms", "content": "Your code is 1234" })),
+                )
+                .await
+                .expect(202)
+                .json();
+            app.settle_within(Duration::from_secs(60)).await;
+
+            let sends = twilio.sends();
+            assert_eq!(sends.len(), 1, "{sends:?}");
+            assert_eq!(
+                sends[0].path(),
+                format!("/2010-04-01/Accounts/{sid}/Messages.json")
+            );
+            let form = Twilio::form(&sends[0]);
+            let expected: Vec<(String, String)> = [
+                ("To", "+353871234567"),
+                ("From", "+353861110000"),
+                ("Body", "Your code is 1234"),
+            ]
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+            assert_eq!(form, expected);
+            let page = app
+                .api(
+                    &business.key,
+                    Method::Get,
+                    "/api-messages-since?since=1970-01-01T00:00:00Z",
+                    None,
+                )
+                .await
+                .expect(200)
+                .json();
+            assert_eq!(page["messages"][0]["id"], accepted["message"]["id"]);
+            assert_eq!(page["messages"][0]["status"], "sent", "{page}");
+        });
+    }
 
     /// The example of twilio-php's request validation guide
     /// (`docs/usage/validation.rst`), with the signature it publishes for it.

@@ -613,3 +613,55 @@ fn an_unknown_account_and_a_wrong_method_are_refused() {
         assert_error(&get, 405, "method_not_allowed", "GET");
     });
 }
+
+/// Not in the end-to-end suite, where a host this slow would cost minutes of real time: the
+/// fetch's two-minute bound, on the virtual clock.
+#[test]
+fn a_media_host_slower_than_two_minutes_is_given_up_on_at_each_try_and_the_file_failed_after_the_last() {
+    test(|app| async move {
+        let media = MediaHost::install(&app.stack, "mms.twiliocdn.com");
+        let setup = twilio_account(&app, "sms").await;
+        let (patient, hopeless) = (twilio_partner::message_sid(), twilio_partner::message_sid());
+        for (content, url) in [
+            (
+                "In half a minute",
+                format!("https://mms.twiliocdn.com/slow/30/{patient}"),
+            ),
+            (
+                "In two and a half minutes",
+                format!("https://mms.twiliocdn.com/slow/150/{hopeless}"),
+            ),
+        ] {
+            post_twilio(&app, &setup, &mms(&setup, content, &url, "image/jpeg"))
+                .await
+                .expect(200);
+        }
+        let started = app.stack.now_ms();
+        app.settle_within(Duration::from_secs(3600)).await;
+
+        let waited = attachment_of(&app, &setup, "In half a minute").await;
+        assert_eq!(
+            waited["status"], "stored",
+            "half a minute is waited for: {waited}"
+        );
+        assert_eq!(media.served_for(&patient).len(), 1);
+        let abandoned = attachment_of(&app, &setup, "In two and a half minutes").await;
+        assert_eq!(abandoned["status"], "failed", "{abandoned}");
+        assert!(
+            abandoned["status_reason"]
+                .as_str()
+                .is_some_and(|why| why.contains("did not arrive within 120 s")),
+            "{abandoned}"
+        );
+        assert_eq!(
+            media.served_for(&hopeless).len(),
+            5,
+            "tried five times, each abandoned"
+        );
+        let elapsed = app.stack.now_ms() - started;
+        assert!(
+            (5 * 120_000..3_600_000).contains(&elapsed),
+            "five tries of two minutes and the waits between them, in virtual time: {elapsed} ms"
+        );
+    });
+}
