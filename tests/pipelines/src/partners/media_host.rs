@@ -3,7 +3,8 @@
 //! attachment URL, a Twilio `MediaUrl`. One script serves every host it is installed on, and
 //! records each request with its `Authorization`. The path says what a file does:
 //!
-//! - `/files/{id}`: a 2 KiB JPEG, with its length;
+//! - `/files/{id}`: a 2 KiB JPEG (or, after [`MediaHost::serve_png`], a PNG of 1.5 KiB, as the
+//!   webhook tests' host serves), with its length;
 //! - `/large/{id}`: 10 MiB of video with its length, `/chunked/{id}`: 3 MiB of PDF without one,
 //!   in chunks of 256 KiB; `/huge/{id}`: declares 26 MiB (and sends the first 64 KiB);
 //! - `/moved/{id}`: a 307 to `/files/{id}` on the host [`MediaHost::redirect_to`] names;
@@ -38,6 +39,7 @@ pub struct MediaHost {
 
 struct State {
     image: Vec<u8>,
+    image_type: &'static str,
     large: Vec<u8>,
     files_host: String,
     redirect_host: String,
@@ -50,6 +52,7 @@ impl MediaHost {
         let media = Self {
             state: Rc::new(RefCell::new(State {
                 image: jpeg(2048),
+                image_type: "image/jpeg",
                 large: noise(10 * MIB),
                 files_host: host.to_owned(),
                 redirect_host: host.to_owned(),
@@ -74,6 +77,15 @@ impl MediaHost {
     /// `/moved/{id}` redirects to `/files/{id}` on `host`.
     pub fn redirect_to(&self, host: &str) {
         self.state.borrow_mut().redirect_host = host.to_owned();
+    }
+
+    /// `/files/{id}` serves a PNG (`image/png`), and the descriptions say so.
+    pub fn serve_png(&self) {
+        let mut state = self.state.borrow_mut();
+        let mut png = vec![0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+        png.extend(noise(1500));
+        state.image = png;
+        state.image_type = "image/png";
     }
 
     /// The bytes `/files/{id}` serves.
@@ -116,7 +128,7 @@ impl MediaHost {
                 .body(bytes.to_vec())
         };
         match segments.as_slice() {
-            ["files", _] => file(&state.image, "image/jpeg"),
+            ["files", _] => file(&state.image, state.image_type),
             ["large", _] => file(&state.large, "video/mp4").in_chunks(MIB, Duration::ZERO),
             ["chunked", _] => Reply::status(200)
                 .header("content-type", "application/pdf")
@@ -135,19 +147,19 @@ impl MediaHost {
                 if asked <= times.parse().unwrap_or(0) {
                     Reply::text(503, "media storage unavailable")
                 } else {
-                    file(&state.image, "image/jpeg")
+                    file(&state.image, state.image_type)
                 }
             }
             ["gone", _] => Reply::text(404, "no such media"),
             ["slow", seconds, _] => {
-                file(&state.image, "image/jpeg").after(Duration::from_secs(seconds.parse().unwrap_or(0)))
+                file(&state.image, state.image_type).after(Duration::from_secs(seconds.parse().unwrap_or(0)))
             }
             _ => json_reply(
                 200,
                 &json!({
                     "messaging_product": "whatsapp",
                     "url": format!("https://{}/files/{id}", state.files_host),
-                    "mime_type": "image/jpeg",
+                    "mime_type": state.image_type,
                     "sha256": hex::encode(sha2::Sha256::digest(&state.image)),
                     "file_size": state.image.len(),
                     "id": id

@@ -1,5 +1,6 @@
 //! What the paths of inbound messages share: a business's channel account made through the admin
-//! API, posting to its webhook as a provider does, reading back what was stored through the API
+//! API (a Meta one, with the secrets Meta signs and checks with), posting to its webhook as a
+//! provider does, reading back what was stored through the API
 //! (messages, customers, downloads) and, where the API shows nothing, the rows themselves.
 
 use crate::app::{Answer, App, Business, ORIGIN};
