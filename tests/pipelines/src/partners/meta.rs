@@ -1,8 +1,9 @@
-//! Meta: the WhatsApp Cloud API's webhook notifications, signed as Meta signs them
-//! (`X-Hub-Signature-256: sha256=<hex HMAC of the raw body under the app secret>`), and the Graph
-//! API's send endpoint (`POST /{version}/{phone number id}/messages`) as a partner script.
+//! Meta: the webhook notifications of the WhatsApp Cloud API, Messenger and Instagram, signed as
+//! Meta signs them (`X-Hub-Signature-256: sha256=<hex HMAC of the raw body under the app
+//! secret>`), and the Graph API's send endpoint (`POST /{version}/{sender id}/messages`, WhatsApp's
+//! and the Messenger Platform's) as a partner script.
 
-use super::{hmac_sha256, json_reply};
+use super::{hmac_sha256, json_reply, unique_hex};
 use edge::runtime::native::{Outbound, Reply, Stack};
 use serde_json::{Value, json};
 use std::cell::RefCell;
@@ -15,21 +16,61 @@ pub const GRAPH_HOST: &str = "graph.facebook.com";
 /// A WhatsApp Cloud API notification for the business number `phone_number_id`: a text from
 /// `from` (E.164 without its `+`) named `name`, with Meta's message id `wamid`.
 pub fn whatsapp_text(phone_number_id: &str, from: &str, name: &str, wamid: &str, text: &str) -> Value {
+    whatsapp_notification(
+        phone_number_id,
+        json!({
+            "contacts": [{ "profile": { "name": name }, "wa_id": from }],
+            "messages": [{ "from": from, "id": wamid, "timestamp": "1700000000", "type": "text", "text": { "body": text } }]
+        }),
+    )
+}
+
+/// A WhatsApp Cloud API notification for the business number `phone_number_id`, its `value`
+/// carrying `contacts`, `messages` and/or `statuses` as Meta sends them.
+pub fn whatsapp_notification(phone_number_id: &str, value: Value) -> Value {
+    let mut change = json!({
+        "messaging_product": "whatsapp",
+        "metadata": { "display_phone_number": "15550001111", "phone_number_id": phone_number_id }
+    });
+    if let (Some(change), Some(value)) = (change.as_object_mut(), value.as_object()) {
+        change.extend(value.clone());
+    }
     json!({
         "object": "whatsapp_business_account",
-        "entry": [{
-            "id": "WABA-ID",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": { "display_phone_number": "15550001111", "phone_number_id": phone_number_id },
-                    "contacts": [{ "profile": { "name": name }, "wa_id": from }],
-                    "messages": [{ "from": from, "id": wamid, "timestamp": "1700000000", "type": "text", "text": { "body": text } }]
-                }
-            }]
-        }]
+        "entry": [{ "id": "WABA-ID", "changes": [{ "field": "messages", "value": change }] }]
     })
+}
+
+/// A Messenger (`object` `page`) or Instagram (`instagram`) notification for the page or account
+/// `id`, with its `messaging` events.
+pub fn messaging_notification(object: &str, id: &str, events: Vec<Value>) -> Value {
+    json!({ "object": object, "entry": [{ "id": id, "time": 1_700_000_000_000_i64, "messaging": events }] })
+}
+
+/// A Messenger or Instagram message event: `text` from `sender` to `recipient`, with Meta's id `mid`.
+pub fn messaging_text(sender: &str, recipient: &str, mid: &str, text: &str) -> Value {
+    json!({
+        "sender": { "id": sender },
+        "recipient": { "id": recipient },
+        "timestamp": 1_700_000_000_000_i64,
+        "message": { "mid": mid, "text": text }
+    })
+}
+
+/// A message id of Meta's (`{prefix}` and hex digits) no other call returns.
+pub fn mid(prefix: &str) -> String {
+    format!("{prefix}{}", unique_hex(24))
+}
+
+/// A numeric Meta id (a phone number id, page id, Instagram account id, page-scoped id) no other
+/// call returns.
+pub fn numeric_id() -> String {
+    let digits: String = unique_hex(30)
+        .bytes()
+        .map(|byte| char::from(b'0' + byte % 10))
+        .take(15)
+        .collect();
+    format!("1{digits}")
 }
 
 /// `X-Hub-Signature-256` of `body` under the app's secret.

@@ -4,17 +4,23 @@
 pub mod chatwoot;
 pub mod crm_pages;
 pub mod embedder;
+pub mod form;
 pub mod graph_media;
 pub mod krayin;
 pub mod kustomer;
+pub mod mailgun;
 pub mod mailgun_send;
+pub mod media_host;
 pub mod meta;
+pub mod twilio;
 pub mod twilio_send;
 pub mod webhook_endpoint;
 
 use base64::Engine;
 use edge::runtime::native::{Outbound, Reply};
 use serde::Serialize;
+use sha2::Digest;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `body` as JSON with `status`.
 pub fn json_reply(status: u16, body: &impl Serialize) -> Reply {
@@ -40,4 +46,31 @@ pub fn basic_credentials(call: &Outbound) -> Option<(String, String)> {
 /// The fields of a call's `application/x-www-form-urlencoded` body, in order, decoded.
 pub fn form_fields(call: &Outbound) -> Vec<(String, String)> {
     url::form_urlencoded::parse(&call.body).into_owned().collect()
+}
+
+/// HMAC-SHA1 of `message` under `key` (Twilio's signature), computed here as well.
+pub fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(key).unwrap_or_else(|error| panic!("{error}"));
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// `length` hex digits no other call in this process returns: a provider's message id, a
+/// signing token.
+pub fn unique_hex(length: usize) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut hex = String::new();
+    let seed = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut round = 0u64;
+    while hex.len() < length {
+        let block = sha2::Sha256::new()
+            .chain_update(seed.to_le_bytes())
+            .chain_update(round.to_le_bytes())
+            .finalize();
+        hex.push_str(&hex::encode(block));
+        round += 1;
+    }
+    hex.truncate(length);
+    hex
 }

@@ -1,8 +1,10 @@
 //! The whole paths, each a test.
+mod attachments;
 mod chatwoot_to_krayin;
 mod crm_link;
 mod crm_links;
 mod destinations;
+mod inbound;
 mod krayin;
 mod kustomer_api;
 mod kustomer_backlog;
@@ -11,9 +13,13 @@ mod kustomer_outage;
 mod kustomer_support;
 mod kustomer_sync;
 mod kustomer_webhooks;
+mod messages;
+mod meta_partial;
 mod move_business;
+mod receivers;
 mod send_message;
 mod send_with_retries;
+mod surrogates;
 mod webhook_api;
 mod webhooks_api;
 mod webhooks_delivery;

@@ -1,0 +1,261 @@
+//! Mailgun: an inbound route's forward action as Mailgun posts it (the mail's fields, its files as
+//! `attachment-1..N`, and the signature fields `timestamp`, `token` and `signature`, the hex
+//! HMAC-SHA256 of timestamp and token under the account's webhook signing key), and the Messages
+//! API (`POST /v3/{domain}/messages`, HTTP Basic with user `api` and the API key, a form body) as
+//! a partner script.
+
+use super::form::{read_multipart, read_url_encoded};
+use super::{hmac_sha256, json_reply, unique_hex};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use edge::runtime::native::{Outbound, Reply, Stack};
+use serde_json::json;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+
+/// Mailgun's API host.
+pub const API_HOST: &str = "api.mailgun.net";
+
+/// `signature` of a POST signed at `timestamp` (seconds) with `token`.
+pub fn signature(signing_key: &str, timestamp: &str, token: &str) -> String {
+    hex::encode(hmac_sha256(
+        signing_key.as_bytes(),
+        format!("{timestamp}{token}").as_bytes(),
+    ))
+}
+
+/// A new token (50 hex digits, as Mailgun's).
+pub fn token() -> String {
+    unique_hex(50)
+}
+
+/// The signature fields of a POST signed at `timestamp` (seconds) with `signing_key`, with a new
+/// token: `timestamp`, `token`, `signature`.
+pub fn signed(signing_key: &str, timestamp: i64) -> Vec<(String, String)> {
+    let token = token();
+    let timestamp = timestamp.to_string();
+    let signature = signature(signing_key, &timestamp, &token);
+    vec![
+        ("timestamp".to_owned(), timestamp),
+        ("token".to_owned(), token),
+        ("signature".to_owned(), signature),
+    ]
+}
+
+/// The value of the field `name` among `fields`.
+pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(key, _)| key == name)
+        .map_or("", |(_, value)| value.as_str())
+}
+
+/// A forwarded mail's fields: to `recipient`, from `sender` (its `From` header `from`), with the
+/// subject and the plain body (quoting an earlier mail, which `stripped-text` leaves out).
+pub struct Mail<'a> {
+    pub recipient: &'a str,
+    pub sender: &'a str,
+    pub from: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub message_id: &'a str,
+}
+
+impl Mail<'_> {
+    pub fn fields(&self) -> Vec<(String, String)> {
+        [
+            ("recipient", self.recipient.to_owned()),
+            ("sender", self.sender.to_owned()),
+            ("from", self.from.to_owned()),
+            ("subject", self.subject.to_owned()),
+            ("body-plain", format!("{}\n\n> quoted earlier mail\n", self.body)),
+            ("stripped-text", self.body.to_owned()),
+            ("Message-Id", self.message_id.to_owned()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+    }
+}
+
+/// A `Message-Id` no other call returns.
+pub fn message_id() -> String {
+    format!("<{}@mail.example.com>", unique_hex(20))
+}
+
+/// The Messages API for the sending domains it knows: answers each send made with the domain's
+/// API key with `{id, message}`, or with the replies a test scripted for the next sends; a send
+/// without the right credentials gets Mailgun's plain `Forbidden` (401).
+#[derive(Clone)]
+pub struct Mailgun {
+    state: Rc<RefCell<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Sending domain → its API key.
+    domains: BTreeMap<String, String>,
+    sends: Vec<Outbound>,
+    scripted: VecDeque<Reply>,
+}
+
+/// A send as the API read it: its text fields and its files (name, type, bytes).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub fields: Vec<(String, String)>,
+    pub files: Vec<(String, Option<String>, Vec<u8>)>,
+}
+
+impl Mailgun {
+    /// The API at `https://api.mailgun.net`, knowing the sending domain `domain`.
+    pub fn install(stack: &Stack, domain: &str, api_key: &str) -> Self {
+        let mailgun = Self {
+            state: Rc::new(RefCell::new(State::default())),
+        };
+        mailgun
+            .state
+            .borrow_mut()
+            .domains
+            .insert(domain.to_owned(), api_key.to_owned());
+        let serving = mailgun.clone();
+        stack.partner(API_HOST, move |call| serving.answer(call));
+        mailgun
+    }
+
+    /// The next authorized sends are answered with these, in order.
+    pub fn answer_next(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.borrow_mut().scripted.extend(replies);
+    }
+
+    /// Every call to the Messages API, authorized or not.
+    pub fn sends(&self) -> Vec<Outbound> {
+        self.state.borrow().sends.clone()
+    }
+
+    /// A send's form, URL-encoded or multipart.
+    pub fn read(call: &Outbound) -> Sent {
+        let content_type = call.header("content-type").unwrap_or_default();
+        if content_type.starts_with("multipart/form-data") {
+            let parts = read_multipart(content_type, &call.body);
+            let (files, fields): (Vec<_>, Vec<_>) =
+                parts.into_iter().partition(|part| part.filename.is_some());
+            Sent {
+                fields: fields
+                    .into_iter()
+                    .map(|part| (part.name, String::from_utf8_lossy(&part.bytes).into_owned()))
+                    .collect(),
+                files: files
+                    .into_iter()
+                    .map(|part| (part.filename.unwrap_or_default(), part.content_type, part.bytes))
+                    .collect(),
+            }
+        } else {
+            Sent {
+                fields: read_url_encoded(&call.body),
+                files: Vec::new(),
+            }
+        }
+    }
+
+    fn answer(&self, call: &Outbound) -> Reply {
+        let mut state = self.state.borrow_mut();
+        let domain = call
+            .path()
+            .strip_prefix("/v3/")
+            .and_then(|rest| rest.strip_suffix("/messages"))
+            .map(str::to_owned);
+        let Some(domain) = domain.filter(|_| call.method == "POST") else {
+            return json_reply(404, &json!({ "message": "Not Found" }));
+        };
+        state.sends.push(call.clone());
+        let authorized = state.domains.get(&domain).is_some_and(|key| {
+            call.header("authorization")
+                == Some(format!("Basic {}", STANDARD.encode(format!("api:{key}"))).as_str())
+        });
+        if !authorized {
+            return Reply::text(401, "Forbidden");
+        }
+        if let Some(reply) = state.scripted.pop_front() {
+            return reply;
+        }
+        json_reply(
+            200,
+            &json!({ "id": format!("<{}@{domain}>", unique_hex(24)), "message": "Queued. Thank you." }),
+        )
+    }
+}
+
+/// An error as the Messages API answers one (`{message}`).
+pub fn mailgun_error(status: u16, message: &str) -> Reply {
+    json_reply(status, &json!({ "message": message }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::test;
+    use edge::runtime::Method;
+    use std::time::Duration;
+
+    /// The script against the product: an email is sent to the Messages API as Mailgun documents
+    /// it, and the script's answer is one the dispatcher takes for a send.
+    #[test]
+    fn an_email_sent_through_the_api_reaches_the_messages_api_with_the_domains_key() {
+        test(|app| async move {
+            let business = app.business("Acme").await;
+            let mailgun = Mailgun::install(&app.stack, "mail.acme.example", "key-native");
+            app.admin(
+                Method::Post,
+                &format!("/admin/businesses/{}/channel-accounts", business.id),
+                Some(json!({
+                    "channel": "email", "provider": "mailgun", "address": "support@mail.acme.example",
+                    "settings": { "domain": "mail.acme.example" }, "secrets": { "signing_key": "signing", "api_key": "key-native" }
+                })),
+            )
+            .await
+            .expect(201);
+            app.api(
+                &business.key,
+                Method::Post,
+                "/api-customers-sync",
+                Some(json!({ "customers": [{ "external_id": "CRM-1", "name": "John", "email": "john@example.com" }] })),
+            )
+            .await
+            .expect(200);
+            app.api(
+                &business.key,
+                Method::Post,
+                "/api-send-message",
+                Some(json!({ "customer_id": "CRM-1", "channel": "email", "subject": "Your order", "content": "Hi John,\nyour order is ready." })),
+            )
+            .await
+            .expect(202);
+            app.settle_within(Duration::from_secs(60)).await;
+
+            let sends = mailgun.sends();
+            assert_eq!(sends.len(), 1, "{sends:?}");
+            assert_eq!(sends[0].path(), "/v3/mail.acme.example/messages");
+            let sent = Mailgun::read(&sends[0]);
+            for (name, value) in [
+                ("from", "support@mail.acme.example"),
+                ("to", "john@example.com"),
+                ("subject", "Your order"),
+                ("text", "Hi John,\nyour order is ready."),
+            ] {
+                assert_eq!(field(&sent.fields, name), value, "{name}: {sent:?}");
+            }
+            let page = app
+                .api(
+                    &business.key,
+                    Method::Get,
+                    "/api-messages-since?since=1970-01-01T00:00:00Z",
+                    None,
+                )
+                .await
+                .expect(200)
+                .json();
+            assert_eq!(page["messages"][0]["status"], "sent", "{page}");
+        });
+    }
+}
