@@ -12,6 +12,10 @@ use domain::tenant::Tenant;
 use serde_json::{Map, Value};
 use std::future::Future;
 
+mod records;
+#[allow(unused_imports)]
+pub use records::{Must, Sent, UNLIMITED, draft, random, violation};
+
 pub struct Fixture {
     pub stack: Stack,
     pub env: Env,
