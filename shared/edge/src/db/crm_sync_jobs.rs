@@ -471,6 +471,8 @@ pub async fn replay(
 
 /// Contacts, of any business, whose oldest pending work was due before `before_us` and that no
 /// worker holds, of enabled connectors: the sweep hands them to a worker again (at most `limit`).
+/// A contact whose oldest work waits (a retry, a spent budget) is not one, however overdue its
+/// later work: its worker does the work in order, and was told when to come back.
 pub async fn overdue_contacts(
     db: &Db,
     before_us: i64,
@@ -479,9 +481,11 @@ pub async fn overdue_contacts(
 ) -> Result<Vec<Contact>, ApiError> {
     let result = db
         .unscoped(
-            "SELECT DISTINCT j.business_id, j.connector_id, j.customer_id FROM crm_sync_jobs j \
+            "SELECT j.business_id, j.connector_id, j.customer_id FROM crm_sync_jobs j \
              JOIN crm_connectors c ON c.id = j.connector_id AND c.business_id = j.business_id AND c.enabled = 1 \
              WHERE j.status = 'pending' AND j.next_attempt_us < ?1 \
+             AND j.seq = (SELECT min(o.seq) FROM crm_sync_jobs o WHERE o.connector_id = j.connector_id \
+                 AND o.customer_id = j.customer_id AND o.status = 'pending') \
              AND NOT EXISTS (SELECT 1 FROM crm_contacts k WHERE k.connector_id = j.connector_id \
                  AND k.customer_id = j.customer_id AND k.leased_until_us > ?2) \
              LIMIT ?3",
@@ -1273,6 +1277,42 @@ mod tests {
                     .len(),
                 2,
                 "at most the limit"
+            );
+        });
+    }
+
+    #[test]
+    fn a_contact_whose_oldest_work_waits_is_not_overdue_for_its_later_work() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let ann = CustomerId::generate(random());
+            let first = record(&fixture, &acme, &[follow(&connector, &ann)]).await;
+            // The budget was spent: the oldest work waits an hour, and its worker is told so.
+            let now = fixture.now().micros();
+            defer(&fixture.db, &acme, &first[0], now + 3_600_000_000)
+                .await
+                .must();
+            record(&fixture, &acme, &[follow(&connector, &ann)]).await;
+            fixture.stack.advance(Duration::from_secs(600));
+            let now = fixture.now().micros();
+            let found = overdue_contacts(&fixture.db, now - 120_000_000, now, 10)
+                .await
+                .must();
+            assert!(
+                found.is_empty(),
+                "the worker would find the oldest work not due and wait again: {found:?}"
+            );
+            fixture.stack.advance(Duration::from_secs(3600));
+            let now = fixture.now().micros();
+            let found = overdue_contacts(&fixture.db, now - 120_000_000, now, 10)
+                .await
+                .must();
+            assert_eq!(
+                found,
+                [contact(&acme, &connector, &ann)],
+                "once the oldest is overdue, once"
             );
         });
     }
