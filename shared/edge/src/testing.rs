@@ -14,7 +14,7 @@ use std::future::Future;
 
 mod records;
 #[allow(unused_imports)]
-pub use records::{Must, Sent, UNLIMITED, draft, random, violation};
+pub use records::{Must, Sent, UNLIMITED, draft, new_endpoint, random, violation};
 
 pub struct Fixture {
     pub stack: Stack,

@@ -1,11 +1,15 @@
 //! The records edge's table tests start from, written through the table modules' own writes: a
 //! business on the shard a test needs, a customer as the upsert writes one, a channel account as
 //! the admin API creates one, a send as `send_queue` stores it (conversation and message in one
-//! batch), an inbound message as `ingest` stores it, and a CRM connector.
+//! batch), an inbound message as `ingest` stores it, a CRM connector, a webhook endpoint as the API
+//! registers one, and an event.
 
 use super::Fixture;
+use crate::db::webhook_endpoints::Endpoint;
+use crate::db::webhook_events::{Guard, NewEvent};
 use crate::db::{
     self, Shard, Violation, channel_accounts, conversations, crm_connectors, customers, messages,
+    webhook_endpoints, webhook_events,
 };
 use crate::runtime;
 use domain::channel::Channel;
@@ -16,12 +20,16 @@ use domain::crm::work::ConnectorKind;
 use domain::customer::CustomerDraft;
 use domain::email::Email;
 use domain::error::ApiError;
-use domain::ids::{BusinessId, ChannelAccountId, ConnectorId, ConversationId, CustomerId, MessageId};
+use domain::ids::{
+    BusinessId, ChannelAccountId, ConnectorId, ConversationId, CustomerId, EndpointId, EventId, MessageId,
+};
 use domain::providers::Provider;
 use domain::rate_limit::Policy;
 use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
+use domain::webhook_signing::WebhookSecret;
+use domain::webhooks::{EventType, RetrySchedule};
 use serde_json::{Map, json};
 use std::fmt::Debug;
 
@@ -347,5 +355,57 @@ impl Fixture {
         .await
         .must();
         id
+    }
+
+    /// A new enabled endpoint of the tenant subscribed to `events`, as the API registers one.
+    pub async fn endpoint(&self, tenant: &Tenant, events: &[EventType]) -> Endpoint {
+        let endpoint = new_endpoint(self.now(), events);
+        let stored = webhook_endpoints::insert(&self.db, &self.keys(), tenant, &endpoint)
+            .await
+            .must();
+        assert!(stored, "the business has room for another endpoint");
+        endpoint
+    }
+
+    /// Records an event of `kind` about `subject` now, whenever the batch commits (as long as
+    /// someone listens); its id, if it was recorded.
+    pub async fn event(&self, tenant: &Tenant, kind: EventType, subject: &str) -> Option<EventId> {
+        let event = NewEvent::new(EventId::generate(random()), kind, subject);
+        let statement = webhook_events::record(
+            &self.db,
+            tenant,
+            Some("https://edge.test"),
+            self.now(),
+            &[event],
+            Guard::Always,
+        )
+        .must();
+        let results = self.db.batch(vec![statement]).await.must();
+        webhook_events::recorded(&results, 0).must().into_iter().next()
+    }
+}
+
+/// An endpoint as the API makes one, enabled, with a new secret, subscribed to `events`.
+pub fn new_endpoint(now: Timestamp, events: &[EventType]) -> Endpoint {
+    let mut secret = [0u8; 24];
+    secret[..16].copy_from_slice(&random());
+    Endpoint {
+        id: EndpointId::generate(random()),
+        name: "Orders".to_owned(),
+        url: "https://hooks.example.com/crm".to_owned(),
+        events: events.to_vec(),
+        secret: WebhookSecret::generate(secret),
+        previous_secret: None,
+        previous_secret_until_us: None,
+        enabled: true,
+        disabled_reason: None,
+        retry_schedule: RetrySchedule::Standard,
+        timeout_seconds: 10,
+        disable_after_seconds: 432_000,
+        failing_since_us: None,
+        created_at: now.to_rfc3339(),
+        updated_at: now.to_rfc3339(),
+        revision: 0,
+        seed_signs_new: true,
     }
 }
