@@ -2,14 +2,14 @@
 //! business on the shard a test needs, a customer as the upsert writes one, a channel account as
 //! the admin API creates one, a send as `send_queue` stores it (conversation and message in one
 //! batch), an inbound message as `ingest` stores it, a CRM connector, a webhook endpoint as the API
-//! registers one, and an event.
+//! registers one, an event, and a CRM link's source on a page's channels.
 
 use super::Fixture;
 use crate::db::webhook_endpoints::Endpoint;
 use crate::db::webhook_events::{Guard, NewEvent};
 use crate::db::{
-    self, Shard, Violation, channel_accounts, conversations, crm_connectors, customers, messages,
-    webhook_endpoints, webhook_events,
+    self, Shard, Violation, channel_accounts, conversations, crm_connectors, customers, knowledge_links,
+    knowledge_sources, messages, webhook_endpoints, webhook_events,
 };
 use crate::runtime;
 use domain::channel::Channel;
@@ -18,11 +18,15 @@ use domain::crm::config::ConnectorSecrets;
 use domain::crm::kustomer::settings::KustomerSecrets;
 use domain::crm::work::ConnectorKind;
 use domain::customer::CustomerDraft;
+use domain::destination::Destination;
 use domain::email::Email;
 use domain::error::ApiError;
 use domain::ids::{
     BusinessId, ChannelAccountId, ConnectorId, ConversationId, CustomerId, EndpointId, EventId, MessageId,
+    SourceId,
 };
+use domain::links::fetch::State;
+use domain::links::link::{Header, Link, LinkChannel, LinkSecret, LinkType, PageId};
 use domain::providers::Provider;
 use domain::rate_limit::Policy;
 use domain::sealed::Keyring;
@@ -407,5 +411,57 @@ pub fn new_endpoint(now: Timestamp, events: &[EventType]) -> Endpoint {
         updated_at: now.to_rfc3339(),
         revision: 0,
         seed_signs_new: true,
+    }
+}
+
+/// A CRM link as the API takes one: `name` at `url`, of `link_type`, fetched hourly.
+pub fn link(name: &str, url: &str, link_type: LinkType) -> Link {
+    Link {
+        name: name.to_owned(),
+        url: Destination::parse("url", url, false).must(),
+        link_type,
+        api_key: Some(LinkSecret::stored("link-api-key".to_owned())),
+        headers: vec![Header {
+            name: "X-Tenant".to_owned(),
+            value: LinkSecret::stored("header-secret".to_owned()),
+        }],
+        description: Some("the shop's customers".to_owned()),
+        is_active: true,
+        fetch_interval_minutes: 60,
+    }
+}
+
+/// The page a business's CRM links belong to.
+pub fn page(id: &str) -> PageId {
+    PageId::parse(&json!(id)).must()
+}
+
+impl Fixture {
+    /// A new CRM link source of the tenant on `page`, pending, due now, on `channels` (active),
+    /// as the CRM links API adds one: its id.
+    pub async fn source(
+        &self,
+        tenant: &Tenant,
+        page: &PageId,
+        link: &Link,
+        channels: &[LinkChannel],
+    ) -> SourceId {
+        let id = SourceId::generate(random());
+        let now = self.now().to_rfc3339();
+        let fields = knowledge_sources::Fields {
+            link,
+            state: State::Pending,
+            next_fetch_at: Some(&now),
+            webhook_secret: None,
+        };
+        let added = knowledge_sources::insert(&self.db, &self.keys(), tenant, &id, page, &fields, &now)
+            .await
+            .must();
+        assert!(added, "the page has no link at {}", link.url.as_str());
+        let linked = knowledge_links::insert(&self.db, tenant, &id, page, channels, true, &now)
+            .await
+            .must();
+        assert!(linked, "the source is new on {channels:?}");
+        id
     }
 }
