@@ -12,6 +12,10 @@ use domain::tenant::Tenant;
 use serde_json::{Map, Value};
 use std::future::Future;
 
+mod records;
+#[allow(unused_imports)]
+pub use records::{Must, Sent, UNLIMITED, draft, link, new_endpoint, page, random, violation};
+
 pub struct Fixture {
     pub stack: Stack,
     pub env: Env,
@@ -54,33 +58,41 @@ impl Fixture {
     pub fn rows(&self, table: &str, order_by: &str) -> Vec<Map<String, Value>> {
         let mut rows = Vec::new();
         for binding in self.stack.shard_bindings() {
-            self.stack.sql(&binding, |connection| {
-                let sql = format!("SELECT * FROM {table} ORDER BY {order_by}");
-                let mut statement = connection
-                    .prepare(&sql)
-                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
-                let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
-                let mut answer = statement
-                    .query([])
-                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
-                while let Some(row) = answer.next().unwrap_or_else(|error| panic!("{sql}: {error}")) {
-                    let mut object = Map::new();
-                    for (at, name) in names.iter().enumerate() {
-                        let value = match row.get_ref(at).unwrap_or_else(|error| panic!("{error}")) {
-                            rusqlite::types::ValueRef::Null => Value::Null,
-                            rusqlite::types::ValueRef::Integer(integer) => Value::from(integer),
-                            rusqlite::types::ValueRef::Real(real) => Value::from(real),
-                            rusqlite::types::ValueRef::Text(text) => {
-                                Value::from(String::from_utf8_lossy(text).into_owned())
-                            }
-                            rusqlite::types::ValueRef::Blob(bytes) => Value::from(bytes.to_vec()),
-                        };
-                        object.insert(name.clone(), value);
-                    }
-                    rows.push(object);
-                }
-            });
+            rows.extend(self.rows_on(&binding, table, order_by));
         }
+        rows
+    }
+
+    /// Every row of `table` on the shard bound as `binding` (`DB`, `DB_1`), as [`Fixture::rows`]
+    /// reads them.
+    pub fn rows_on(&self, binding: &str, table: &str, order_by: &str) -> Vec<Map<String, Value>> {
+        let mut rows = Vec::new();
+        self.stack.sql(binding, |connection| {
+            let sql = format!("SELECT * FROM {table} ORDER BY {order_by}");
+            let mut statement = connection
+                .prepare(&sql)
+                .unwrap_or_else(|error| panic!("{sql}: {error}"));
+            let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
+            let mut answer = statement
+                .query([])
+                .unwrap_or_else(|error| panic!("{sql}: {error}"));
+            while let Some(row) = answer.next().unwrap_or_else(|error| panic!("{sql}: {error}")) {
+                let mut object = Map::new();
+                for (at, name) in names.iter().enumerate() {
+                    let value = match row.get_ref(at).unwrap_or_else(|error| panic!("{error}")) {
+                        rusqlite::types::ValueRef::Null => Value::Null,
+                        rusqlite::types::ValueRef::Integer(integer) => Value::from(integer),
+                        rusqlite::types::ValueRef::Real(real) => Value::from(real),
+                        rusqlite::types::ValueRef::Text(text) => {
+                            Value::from(String::from_utf8_lossy(text).into_owned())
+                        }
+                        rusqlite::types::ValueRef::Blob(bytes) => Value::from(bytes.to_vec()),
+                    };
+                    object.insert(name.clone(), value);
+                }
+                rows.push(object);
+            }
+        });
         rows
     }
 }

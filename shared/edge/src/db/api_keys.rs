@@ -121,3 +121,133 @@ pub async fn tenant_of(db: &Db, hash: &ApiKeyHash) -> Result<Option<Tenant>, Api
     row.map(|row| Tenant::from_stored(&row.business_id, row.default_country.as_deref()))
         .transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Violation;
+    use crate::testing::{Fixture, Must, random, violation};
+    use std::time::Duration;
+
+    /// Issues a key for the tenant now: the key as listed, and its hash.
+    async fn issue(fixture: &Fixture, tenant: &Tenant, name: &str) -> (ApiKey, ApiKeyHash) {
+        let plaintext = format!("ck_live_{}", hex::encode(random()));
+        let key = ApiKey {
+            id: ApiKeyId::generate(random()),
+            business_id: tenant.business_id.clone(),
+            name: Some(name.to_owned()),
+            prefix: plaintext[..12].to_owned(),
+            created_at: fixture.now().to_rfc3339(),
+            revoked_at: None,
+        };
+        let hash = ApiKeyHash::of(&plaintext);
+        insert(&fixture.db, tenant, &key, &hash).await.must();
+        (key, hash)
+    }
+
+    #[test]
+    fn a_key_names_its_business_until_it_is_revoked() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 1).await;
+            let (key, hash) = issue(&fixture, &acme, "crm").await;
+            assert_eq!(
+                tenant_of(&fixture.db, &hash).await.must(),
+                Some(acme.clone()),
+                "found by its hash on any shard"
+            );
+            assert_eq!(
+                rate_limit(&fixture.db, &hash).await.must(),
+                Some(Policy::DEFAULT_KEY)
+            );
+            assert_eq!(owner(&fixture.db, &key.id).await.must(), Some(acme.clone()));
+            fixture.stack.advance(Duration::from_secs(1));
+            let first = fixture.now().to_rfc3339();
+            let revoked = revoke(&fixture.db, &acme, &key.id, &first).await.must();
+            let (listed, revoked_hash) = revoked.unwrap_or_else(|| panic!("revoked"));
+            assert_eq!(
+                (listed.revoked_at.as_deref(), revoked_hash),
+                (Some(first.as_str()), hash.clone())
+            );
+            assert_eq!(tenant_of(&fixture.db, &hash).await.must(), None);
+            assert_eq!(rate_limit(&fixture.db, &hash).await.must(), None);
+            fixture.stack.advance(Duration::from_secs(1));
+            let again = revoke(&fixture.db, &acme, &key.id, &fixture.now().to_rfc3339())
+                .await
+                .must();
+            assert_eq!(
+                again.and_then(|(key, _)| key.revoked_at),
+                Some(first),
+                "the first revocation's time stays"
+            );
+            assert_eq!(
+                tenant_of(&fixture.db, &ApiKeyHash::of("ck_live_unknown"))
+                    .await
+                    .must(),
+                None
+            );
+        });
+    }
+
+    #[test]
+    fn a_business_lists_and_revokes_only_its_own_keys() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let (first, _) = issue(&fixture, &acme, "first").await;
+            fixture.stack.advance(Duration::from_secs(1));
+            let (second, hash) = issue(&fixture, &acme, "second").await;
+            issue(&fixture, &globex, "theirs").await;
+            let listed: Vec<(ApiKeyId, Option<String>)> = list(&fixture.db, &acme)
+                .await
+                .must()
+                .into_iter()
+                .map(|key| (key.id, key.name))
+                .collect();
+            assert_eq!(
+                listed,
+                [
+                    (first.id.clone(), Some("first".to_owned())),
+                    (second.id.clone(), Some("second".to_owned()))
+                ]
+            );
+            let now = fixture.now().to_rfc3339();
+            assert!(
+                revoke(&fixture.db, &globex, &second.id, &now)
+                    .await
+                    .must()
+                    .is_none()
+            );
+            assert_eq!(
+                tenant_of(&fixture.db, &hash).await.must(),
+                Some(acme),
+                "still active"
+            );
+        });
+    }
+
+    #[test]
+    fn a_hash_is_one_keys() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let (_, hash) = issue(&fixture, &acme, "first").await;
+            let twin = ApiKey {
+                id: ApiKeyId::generate(random()),
+                business_id: acme.business_id.clone(),
+                name: None,
+                prefix: "ck_live_twin".to_owned(),
+                created_at: fixture.now().to_rfc3339(),
+                revoked_at: None,
+            };
+            let refused = insert(&fixture.db, &acme, &twin, &hash).await;
+            assert_eq!(
+                violation(refused),
+                Violation::Unique {
+                    columns: vec!["api_keys.key_hash".to_owned()]
+                }
+            );
+        });
+    }
+}

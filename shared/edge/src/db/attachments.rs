@@ -312,3 +312,331 @@ pub async fn mark_requeued(db: &Db, ids: &[&AttachmentId], now: &str) -> Result<
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, random};
+    use domain::channel::Channel;
+    use domain::message::AttachmentStatus;
+    use std::time::Duration;
+
+    fn upload(fixture: &Fixture, message: Option<&MessageId>) -> Attachment {
+        Attachment {
+            id: AttachmentId::generate(random()),
+            message_id: message.cloned(),
+            filename: "invoice.pdf".to_owned(),
+            mime_type: "application/pdf".to_owned(),
+            size: 2048,
+            created_at: fixture.now().to_rfc3339(),
+            status: AttachmentStatus::Stored,
+            status_reason: None,
+            download_url: None,
+        }
+    }
+
+    async fn store(fixture: &Fixture, tenant: &Tenant, attachment: &Attachment) {
+        let key = format!("businesses/{}/attachments/{}", tenant.business_id, attachment.id);
+        fixture
+            .db
+            .batch(vec![insert(&fixture.db, tenant, attachment, &key).must()])
+            .await
+            .must();
+    }
+
+    /// Runs one statement alone: how many rows it changed.
+    async fn run(fixture: &Fixture, statement: Statement) -> usize {
+        db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+    }
+
+    async fn linked(fixture: &Fixture, tenant: &Tenant, message: &MessageId, count: usize) -> bool {
+        #[derive(Deserialize)]
+        struct Row {
+            held: i64,
+        }
+        let row = all_linked(message, count)
+            .within("SELECT {sql} AS held")
+            .scoped(&fixture.db, tenant)
+            .must()
+            .first::<Row>(None)
+            .await
+            .must();
+        row.is_some_and(|row| row.held == 1)
+    }
+
+    /// A business with a message of its own, and a file received with it still to fetch.
+    async fn received(fixture: &Fixture, name: &str, shard: u16) -> (Tenant, MessageId, AttachmentId) {
+        let tenant = fixture.business_on(name, shard).await;
+        let account = fixture.account(&tenant, Channel::Whatsapp).await;
+        let message = fixture
+            .receive(
+                &tenant,
+                Channel::Whatsapp,
+                &account,
+                "+353871234567",
+                "photo",
+                "wamid.1",
+            )
+            .await;
+        let message = message.unwrap_or_else(|| panic!("stored"));
+        let id = AttachmentId::generate(random());
+        let created_at = fixture.now().to_rfc3339();
+        let pending = NewPending {
+            id: &id,
+            message_id: &message,
+            account_id: &account,
+            filename: "photo.jpg",
+            mime_type: "application/octet-stream",
+            storage_key: "businesses/b/attachments/a",
+            source: "{\"media_id\":\"m1\"}",
+            created_at: &created_at,
+        };
+        fixture
+            .db
+            .batch(vec![insert_pending(&fixture.db, &tenant, &pending).must()])
+            .await
+            .must();
+        (tenant, message, id)
+    }
+
+    #[test]
+    fn an_upload_goes_with_the_one_message_that_links_it_first() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let account = fixture.account(&acme, Channel::Email).await;
+            let ann = fixture.customer(&acme, "Ann").await;
+            let (first, second) = (
+                fixture.send(&acme, &ann, Channel::Email, &account, "one").await,
+                fixture.send(&acme, &ann, Channel::Email, &account, "two").await,
+            );
+            let file = upload(&fixture, None);
+            store(&fixture, &acme, &file).await;
+            let named = find(&fixture.db, &acme, &[&file.id]).await.must();
+            assert_eq!(
+                named
+                    .iter()
+                    .map(|n| (n.id.clone(), n.message_id.clone()))
+                    .collect::<Vec<_>>(),
+                [(file.id.clone(), None)]
+            );
+            assert_eq!(
+                run(&fixture, link(&fixture.db, &acme, &first.id, &[&file.id]).must()).await,
+                1
+            );
+            assert!(linked(&fixture, &acme, &first.id, 1).await);
+            assert_eq!(
+                run(&fixture, link(&fixture.db, &acme, &second.id, &[&file.id]).must()).await,
+                0,
+                "taken first"
+            );
+            assert!(
+                !linked(&fixture, &acme, &second.id, 1).await,
+                "the second send is refused"
+            );
+            let found = of_messages(&fixture.db, &acme, &[&first.id, &second.id])
+                .await
+                .must();
+            assert_eq!(
+                found,
+                [Attachment {
+                    message_id: Some(first.id.clone()),
+                    ..file.clone()
+                }]
+            );
+
+            let mut messages = crate::db::messages::by_ids(&fixture.db, &acme, &[&first.id, &second.id])
+                .await
+                .must();
+            attach_to(&fixture.db, &acme, "https://edge.test", &mut messages)
+                .await
+                .must();
+            let attached: Vec<usize> = messages
+                .iter()
+                .map(|m| m.attachments.as_ref().map_or(0, Vec::len))
+                .collect();
+            assert_eq!(attached, [1, 0]);
+            let url = messages[0]
+                .attachments
+                .as_ref()
+                .and_then(|a| a[0].download_url.clone());
+            assert_eq!(
+                url,
+                Some(format!("https://edge.test/api/download-media?id={}", file.id))
+            );
+        });
+    }
+
+    #[test]
+    fn another_business_neither_names_nor_links_nor_settles_a_file() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, message, pending_id) = received(&fixture, "Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let file = upload(&fixture, None);
+            store(&fixture, &acme, &file).await;
+            assert!(
+                find(&fixture.db, &globex, &[&file.id, &pending_id])
+                    .await
+                    .must()
+                    .is_empty()
+            );
+            assert!(
+                of_messages(&fixture.db, &globex, &[&message])
+                    .await
+                    .must()
+                    .is_empty()
+            );
+            assert!(pending(&fixture.db, &globex, &pending_id).await.must().is_none());
+            assert_eq!(pending_of_message(&fixture.db, &globex, &message).await.must(), 0);
+            assert_eq!(
+                run(&fixture, link(&fixture.db, &globex, &message, &[&file.id]).must()).await,
+                0
+            );
+            assert!(
+                !settle(&fixture.db, &globex, &pending_id, Ok(("image/jpeg", 10)))
+                    .await
+                    .must()
+            );
+            assert_eq!(pending_of_message(&fixture.db, &acme, &message).await.must(), 1);
+            // A download link names the business; the file is found by id alone, then checked.
+            let download = for_download(&fixture.db, &file.id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("stored"));
+            assert_eq!(download.business_id, acme.business_id);
+        });
+    }
+
+    #[test]
+    fn a_received_file_settles_once_and_is_downloadable_only_when_stored() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, message, id) = received(&fixture, "Acme", 0).await;
+            let waiting = pending(&fixture.db, &acme, &id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("pending"));
+            assert_eq!(
+                (waiting.message_id, waiting.source.as_str()),
+                (message.clone(), "{\"media_id\":\"m1\"}")
+            );
+            assert!(
+                for_download(&fixture.db, &id).await.must().is_none(),
+                "no bytes yet"
+            );
+            assert_eq!(pending_of_message(&fixture.db, &acme, &message).await.must(), 1);
+            assert!(
+                settle(&fixture.db, &acme, &id, Ok(("image/jpeg", 5120)))
+                    .await
+                    .must()
+            );
+            assert!(
+                !settle(&fixture.db, &acme, &id, Err("late failure")).await.must(),
+                "settled once"
+            );
+            let stored = of_messages(&fixture.db, &acme, &[&message]).await.must();
+            assert_eq!(
+                (stored[0].status, stored[0].mime_type.as_str(), stored[0].size),
+                (AttachmentStatus::Stored, "image/jpeg", 5120)
+            );
+            assert!(pending(&fixture.db, &acme, &id).await.must().is_none());
+            assert_eq!(pending_of_message(&fixture.db, &acme, &message).await.must(), 0);
+            let row = &fixture.rows("attachments", "id")[0];
+            assert_eq!(
+                row["source"],
+                serde_json::json!(null),
+                "where it came from is forgotten"
+            );
+            let download = for_download(&fixture.db, &id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("stored"));
+            assert_eq!(
+                (download.filename.as_str(), download.mime_type.as_str()),
+                ("photo.jpg", "image/jpeg")
+            );
+
+            let (other, other_message, failed) = received(&fixture, "Globex", 0).await;
+            assert!(
+                settle(&fixture.db, &other, &failed, Err("the provider lost it"))
+                    .await
+                    .must()
+            );
+            let found = of_messages(&fixture.db, &other, &[&other_message]).await.must();
+            assert_eq!(
+                (found[0].status, found[0].status_reason.as_deref()),
+                (AttachmentStatus::Failed, Some("the provider lost it"))
+            );
+            assert_eq!(found[0].mime_type, "application/octet-stream", "kept as received");
+            assert!(for_download(&fixture.db, &failed).await.must().is_none());
+        });
+    }
+
+    #[test]
+    fn the_sweep_finds_each_shards_unsettled_files_and_hands_each_back_once() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, message, old) = received(&fixture, "Acme", 0).await;
+            let (globex, _, theirs) = received(&fixture, "Globex", 1).await;
+            fixture.stack.advance(Duration::from_secs(600));
+            let recent = AttachmentId::generate(random());
+            let account = fixture.account(&acme, Channel::Sms).await;
+            let created_at = fixture.now().to_rfc3339();
+            let pending = NewPending {
+                id: &recent,
+                message_id: &message,
+                account_id: &account,
+                filename: "b.jpg",
+                mime_type: "image/jpeg",
+                storage_key: "k",
+                source: "{}",
+                created_at: &created_at,
+            };
+            fixture
+                .db
+                .batch(vec![insert_pending(&fixture.db, &acme, &pending).must()])
+                .await
+                .must();
+            let before = fixture.now().plus_seconds(-300).to_rfc3339();
+            let shards = fixture.db.each_shard();
+            let ids = |found: Vec<Unsettled>| {
+                found
+                    .into_iter()
+                    .map(|u| (u.business_id, u.id))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                ids(unsettled_before(&shards[0], &before, true, 10).await.must()),
+                [(acme.business_id.clone(), old.clone())]
+            );
+            assert_eq!(
+                ids(unsettled_before(&shards[1], &before, true, 10).await.must()),
+                [(globex.business_id.clone(), theirs.clone())]
+            );
+            mark_requeued(&shards[0], &[&old], &fixture.now().to_rfc3339())
+                .await
+                .must();
+            assert!(
+                unsettled_before(&shards[0], &before, true, 10)
+                    .await
+                    .must()
+                    .is_empty(),
+                "handed back once"
+            );
+            assert_eq!(
+                ids(unsettled_before(&shards[0], &before, false, 10).await.must()),
+                [(acme.business_id.clone(), old.clone())],
+                "still unsettled"
+            );
+            settle(&fixture.db, &acme, &old, Err("gave up")).await.must();
+            assert!(
+                unsettled_before(&shards[0], &fixture.now().plus_seconds(1).to_rfc3339(), false, 10)
+                    .await
+                    .must()
+                    .iter()
+                    .all(|u| u.id == recent)
+            );
+        });
+    }
+}

@@ -79,3 +79,120 @@ pub async fn page(db: &Db, tenant: &Tenant, query: &AuditQuery) -> Result<(Vec<R
     rows.truncate(query.limit);
     Ok((rows, more))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, random};
+
+    async fn note(fixture: &Fixture, business: &BusinessId, at_us: i64, action: Action) -> AuditEntryId {
+        let id = AuditEntryId::generate(random());
+        let entry = NewEntry {
+            id: &id,
+            business_id: business,
+            at_us,
+            actor: "key:ck_live_abcd",
+            action,
+            target_id: Some("target-1"),
+            detail: "{\"fields\":[\"name\"]}",
+            client_ip: Some("203.0.113.7"),
+        };
+        insert(&fixture.db, &entry).await.must();
+        id
+    }
+
+    #[test]
+    fn entries_are_paged_newest_first_and_only_to_their_business() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let now = fixture.now().micros();
+            let oldest = note(&fixture, &acme.business_id, now, Action::ApiKeyIssued).await;
+            let (a, b) = (
+                note(&fixture, &acme.business_id, now + 5, Action::WebhookCreated).await,
+                note(&fixture, &acme.business_id, now + 5, Action::WebhookUpdated).await,
+            );
+            let (high, low) = if a > b { (a, b) } else { (b, a) };
+            let newest = note(
+                &fixture,
+                &acme.business_id,
+                now + 9,
+                Action::ConsoleSessionRevoked,
+            )
+            .await;
+            note(&fixture, &globex.business_id, now + 7, Action::ApiKeyIssued).await;
+            let ids = |rows: &[Row]| rows.iter().map(|row| row.id.clone()).collect::<Vec<_>>();
+
+            let (first, more) = page(
+                &fixture.db,
+                &acme,
+                &AuditQuery {
+                    before: None,
+                    limit: 2,
+                },
+            )
+            .await
+            .must();
+            assert_eq!((ids(&first), more), (vec![newest.clone(), high.clone()], true));
+            let cursor = |row: &Row| {
+                Some(Cursor {
+                    at_us: row.at_us,
+                    id: row.id.to_string(),
+                })
+            };
+            let (second, more) = page(
+                &fixture.db,
+                &acme,
+                &AuditQuery {
+                    before: cursor(&first[1]),
+                    limit: 2,
+                },
+            )
+            .await
+            .must();
+            assert_eq!(
+                (ids(&second), more),
+                (vec![low.clone(), oldest.clone()], false),
+                "entries of one moment by id"
+            );
+            let (none, more) = page(
+                &fixture.db,
+                &acme,
+                &AuditQuery {
+                    before: cursor(&second[1]),
+                    limit: 2,
+                },
+            )
+            .await
+            .must();
+            assert!(none.is_empty() && !more);
+
+            let row = &first[0];
+            assert_eq!(
+                (row.action.as_str(), row.target_type.as_str()),
+                ("console_session.revoked", "console_session")
+            );
+            assert_eq!(
+                (
+                    row.actor.as_str(),
+                    row.target_id.as_deref(),
+                    row.client_ip.as_deref()
+                ),
+                ("key:ck_live_abcd", Some("target-1"), Some("203.0.113.7"))
+            );
+            assert_eq!(row.detail, "{\"fields\":[\"name\"]}");
+            let (theirs, _) = page(
+                &fixture.db,
+                &globex,
+                &AuditQuery {
+                    before: None,
+                    limit: 10,
+                },
+            )
+            .await
+            .must();
+            assert_eq!(theirs.len(), 1);
+        });
+    }
+}

@@ -100,3 +100,84 @@ pub async fn set_frame_ancestors(
         .await?;
     Ok(db::changes(&result) > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, random};
+    use serde_json::json;
+
+    #[test]
+    fn a_business_is_created_on_the_shard_the_directory_names_and_read_back_there() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 1).await;
+            let found = find(&fixture.db, &acme.business_id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!(
+                (found.name.as_str(), found.default_country.as_deref()),
+                ("Acme", Some("IE"))
+            );
+            assert_eq!(
+                (found.rate_limit, found.embed_frame_ancestors.len()),
+                (Policy::DEFAULT_KEY, 0)
+            );
+            let on_second: Vec<_> = fixture.stack.sql("DB_1", |connection| {
+                connection
+                    .prepare("SELECT id FROM businesses")
+                    .and_then(|mut statement| {
+                        statement
+                            .query_map([], |row| row.get::<_, String>(0))?
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .must()
+            });
+            assert_eq!(on_second, [acme.business_id.to_string()]);
+            let placed = fixture.rows("business_shards", "business_id");
+            assert_eq!(
+                (placed[0]["business_id"].clone(), placed[0]["shard"].clone()),
+                (json!(acme.business_id.as_str()), json!(1))
+            );
+            assert!(
+                find(&fixture.db, &BusinessId::generate(random()))
+                    .await
+                    .must()
+                    .is_none()
+            );
+        });
+    }
+
+    #[test]
+    fn a_business_limits_and_frame_ancestors_are_changed_only_where_it_exists() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 1).await;
+            let policy = Policy {
+                per_minute: 600,
+                burst: 50,
+            };
+            assert!(
+                set_rate_limit(&fixture.db, &acme.business_id, policy)
+                    .await
+                    .must()
+            );
+            let origins = FrameAncestors::parse(&["https://crm.example.com".to_owned()]).must();
+            assert!(
+                set_frame_ancestors(&fixture.db, &acme.business_id, &origins)
+                    .await
+                    .must()
+            );
+            let found = find(&fixture.db, &acme.business_id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!(found.rate_limit, policy);
+            assert_eq!(found.embed_frame_ancestors, ["https://crm.example.com"]);
+            let nobody = BusinessId::generate(random());
+            assert!(!set_rate_limit(&fixture.db, &nobody, policy).await.must());
+            assert!(!set_frame_ancestors(&fixture.db, &nobody, &origins).await.must());
+        });
+    }
+}

@@ -504,3 +504,325 @@ fn merged(mut secrets: Map<String, Value>, patch: &Map<String, Value>) -> Map<St
     }
     secrets
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, random};
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn map(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    async fn create(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        channel: Channel,
+        address: &str,
+    ) -> Option<ChannelAccount> {
+        let id = ChannelAccountId::generate(random());
+        let now = fixture.now().to_rfc3339();
+        let settings = map(json!({"api_base": "https://graph.facebook.test"}));
+        let secrets = map(json!({"access_token": "token-1", "app_secret": "app-secret-1"}));
+        let new = NewAccount {
+            id: &id,
+            channel,
+            provider: Provider::Meta,
+            address,
+            name: Some("Main"),
+            settings: &settings,
+            secrets: &secrets,
+            now: &now,
+        };
+        insert(&fixture.db, &fixture.keys(), tenant, &new).await.must()
+    }
+
+    #[test]
+    fn an_account_reads_back_with_its_secrets_sealed_at_rest() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 1).await;
+            let account = create(&fixture, &acme, Channel::Whatsapp, "1055501234").await;
+            let account = account.unwrap_or_else(|| panic!("created"));
+            assert_eq!(
+                (account.tenant.clone(), account.channel, account.provider),
+                (acme.clone(), Channel::Whatsapp, Provider::Meta)
+            );
+            assert_eq!(
+                (account.address.as_str(), account.name.as_deref()),
+                ("1055501234", Some("Main"))
+            );
+            assert_eq!(account.secret("access_token"), Some("token-1"));
+            assert_eq!(account.secrets_set(), ["access_token", "app_secret"]);
+            assert_eq!(account.setting("api_base"), Some("https://graph.facebook.test"));
+            let rows = fixture.rows("channel_accounts", "id");
+            let stored = rows[0]["secrets"].as_str().unwrap_or_default();
+            assert!(
+                stored.starts_with("v1:") && !stored.contains("token-1"),
+                "{stored}"
+            );
+            let path = format!("/webhooks/meta/{}", account.id);
+            let found = for_webhook(&fixture.db, &fixture.keys(), &path, Provider::Meta)
+                .await
+                .must();
+            assert_eq!(
+                found.id, account.id,
+                "a webhook's path finds its account on any shard"
+            );
+            for (description, path, provider) in [
+                (
+                    "another provider's path",
+                    format!("/webhooks/twilio/{}", account.id),
+                    Provider::Twilio,
+                ),
+                (
+                    "an unknown account",
+                    format!("/webhooks/meta/{}", ChannelAccountId::generate(random())),
+                    Provider::Meta,
+                ),
+                ("no account at all", "/webhooks/meta/".to_owned(), Provider::Meta),
+            ] {
+                let error = for_webhook(&fixture.db, &fixture.keys(), &path, provider)
+                    .await
+                    .err();
+                assert_eq!(error.map(|error| error.status()), Some(404), "{description}");
+            }
+            assert_eq!(owner(&fixture.db, &account.id).await.must(), Some(acme));
+        });
+    }
+
+    #[test]
+    fn an_address_belongs_to_one_business_whatever_its_shard() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 1).await;
+            assert!(
+                create(&fixture, &acme, Channel::Whatsapp, "1055501234")
+                    .await
+                    .is_some()
+            );
+            assert!(
+                create(&fixture, &globex, Channel::Whatsapp, "1055501234")
+                    .await
+                    .is_none(),
+                "held by Acme"
+            );
+            assert!(
+                create(&fixture, &acme, Channel::Whatsapp, "1055501234")
+                    .await
+                    .is_none(),
+                "Acme has it already"
+            );
+            assert!(
+                create(&fixture, &globex, Channel::Facebook, "1055501234")
+                    .await
+                    .is_some(),
+                "another channel"
+            );
+            let accounts = fixture.rows("channel_accounts", "id");
+            assert_eq!(accounts.len(), 2);
+            let claims = fixture.rows("channel_addresses", "channel");
+            let held: Vec<(String, String)> = claims
+                .iter()
+                .map(|row| {
+                    (
+                        row["channel"].as_str().unwrap_or_default().to_owned(),
+                        row["business_id"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                held,
+                [
+                    ("facebook".to_owned(), globex.business_id.to_string()),
+                    ("whatsapp".to_owned(), acme.business_id.to_string()),
+                ],
+                "claimed once, in the directory"
+            );
+        });
+    }
+
+    #[test]
+    fn an_update_merges_settings_and_secrets_and_renames_when_asked() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let account = create(&fixture, &acme, Channel::Facebook, "page-1")
+                .await
+                .unwrap_or_else(|| panic!("created"));
+            fixture.stack.advance(Duration::from_secs(1));
+            let now = fixture.now().to_rfc3339();
+            let change = Change {
+                name: None,
+                settings: &map(json!({"api_base": null, "version": "v19"})),
+                secrets: &map(json!({"access_token": "token-2", "app_secret": null})),
+                now: &now,
+            };
+            let updated = update(&fixture.db, &fixture.keys(), &acme, &account.id, &change)
+                .await
+                .must();
+            let updated = updated.unwrap_or_else(|| panic!("found"));
+            assert_eq!(updated.name.as_deref(), Some("Main"), "no name given: kept");
+            assert_eq!(Value::Object(updated.settings.clone()), json!({"version": "v19"}));
+            assert_eq!(updated.secrets_set(), ["access_token"]);
+            assert_eq!(updated.secret("access_token"), Some("token-2"));
+            assert_eq!(
+                (updated.updated_at.as_str(), updated.created_at.as_str()),
+                (now.as_str(), account.created_at.as_str())
+            );
+            let renamed = Change {
+                name: Some("Shop page"),
+                settings: &Map::new(),
+                secrets: &Map::new(),
+                now: &now,
+            };
+            let renamed = update(&fixture.db, &fixture.keys(), &acme, &account.id, &renamed)
+                .await
+                .must();
+            assert_eq!(
+                renamed.and_then(|account| account.name),
+                Some("Shop page".to_owned())
+            );
+        });
+    }
+
+    #[test]
+    fn another_business_neither_finds_nor_changes_an_account() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let account = create(&fixture, &acme, Channel::Facebook, "page-1")
+                .await
+                .unwrap_or_else(|| panic!("created"));
+            let now = fixture.now().to_rfc3339();
+            let change = Change {
+                name: Some("Taken"),
+                settings: &Map::new(),
+                secrets: &map(json!({"access_token": "x"})),
+                now: &now,
+            };
+            assert!(
+                update(&fixture.db, &fixture.keys(), &globex, &account.id, &change)
+                    .await
+                    .must()
+                    .is_none()
+            );
+            assert!(
+                list(&fixture.db, &fixture.keys(), &globex)
+                    .await
+                    .must()
+                    .is_empty()
+            );
+            assert!(facebook_pages(&fixture.db, &globex).await.must().is_empty());
+            let results = fixture
+                .db
+                .batch(vec![
+                    sending_account_id_of(&fixture.db, &globex, Channel::Facebook).must(),
+                ])
+                .await
+                .must();
+            assert_eq!(sending_account_id_at(&results, 0).must(), None);
+            let unchanged = find(&fixture.db, &fixture.keys(), &account.id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!(
+                (unchanged.name.as_deref(), unchanged.secret("access_token")),
+                (Some("Main"), Some("token-1"))
+            );
+        });
+    }
+
+    #[test]
+    fn the_first_account_made_on_a_channel_sends_on_it() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let first = create(&fixture, &acme, Channel::Facebook, "page-1")
+                .await
+                .unwrap_or_else(|| panic!("created"));
+            fixture.stack.advance(Duration::from_secs(1));
+            let second = create(&fixture, &acme, Channel::Facebook, "page-2")
+                .await
+                .unwrap_or_else(|| panic!("created"));
+            fixture.stack.advance(Duration::from_secs(1));
+            create(&fixture, &acme, Channel::Instagram, "insta-1").await;
+            let statements = vec![
+                sending_account_id_of(&fixture.db, &acme, Channel::Facebook).must(),
+                for_sending_on(Sql::new(":channel").bind("channel", text("facebook")))
+                    .scoped(&fixture.db, &acme)
+                    .must(),
+                channels(&fixture.db, &acme).must(),
+                sending_account_id_of(&fixture.db, &acme, Channel::Sms).must(),
+            ];
+            let results = fixture.db.batch(statements).await.must();
+            assert_eq!(sending_account_id_at(&results, 0).must(), Some(first.id.clone()));
+            let sender = sending_account_at(&fixture.db, &fixture.keys(), &results, 1)
+                .await
+                .must();
+            assert_eq!(
+                sender.map(|account| (
+                    account.id.clone(),
+                    account.secret("access_token").map(str::to_owned)
+                )),
+                Some((first.id.clone(), Some("token-1".to_owned())))
+            );
+            let mut on = channels_at(&results, 2).must();
+            on.sort_by_key(|channel| channel.as_str());
+            assert_eq!(on, [Channel::Facebook, Channel::Instagram]);
+            assert_eq!(sending_account_id_at(&results, 3).must(), None, "no SMS account");
+            let pages = facebook_pages(&fixture.db, &acme).await.must();
+            assert_eq!(
+                pages,
+                [
+                    ("page-1".to_owned(), Some("Main".to_owned())),
+                    ("page-2".to_owned(), Some("Main".to_owned()))
+                ]
+            );
+            let listed: Vec<ChannelAccountId> = list(&fixture.db, &fixture.keys(), &acme)
+                .await
+                .must()
+                .into_iter()
+                .map(|a| a.id)
+                .collect();
+            assert_eq!(listed.len(), 3);
+            assert_eq!(listed[..2], [first.id, second.id]);
+        });
+    }
+
+    #[test]
+    fn secrets_found_clear_are_sealed_by_the_read_that_finds_them() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let account = create(&fixture, &acme, Channel::Facebook, "page-1")
+                .await
+                .unwrap_or_else(|| panic!("created"));
+            fixture.stack.sql("DB", |connection| {
+                connection
+                    .execute(
+                        "UPDATE channel_accounts SET secrets = '{\"access_token\":\"clear\"}'",
+                        [],
+                    )
+                    .must()
+            });
+            let read = find(&fixture.db, &fixture.keys(), &account.id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!(read.secret("access_token"), Some("clear"));
+            let stored = fixture.rows("channel_accounts", "id")[0]["secrets"].clone();
+            assert!(
+                stored.as_str().is_some_and(|stored| stored.starts_with("v1:")),
+                "{stored}"
+            );
+        });
+    }
+}

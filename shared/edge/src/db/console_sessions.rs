@@ -223,3 +223,231 @@ pub async fn delete_ended(db: &Db, before: Timestamp, limit: usize) -> Result<us
         .await?;
     Ok(db::changes(&result))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, random};
+    use domain::console::{Issued, SECRET_BYTES, issue_link, issue_session};
+    use std::time::Duration;
+
+    fn secret() -> [u8; SECRET_BYTES] {
+        crate::runtime::random().must()
+    }
+
+    /// Issues a link for the tenant now, valid for 15 minutes.
+    async fn link(fixture: &Fixture, tenant: &Tenant) -> (ConsoleSessionId, Issued) {
+        let id = ConsoleSessionId::generate(random());
+        let issued = issue_link(secret());
+        let now = fixture.now();
+        let new = NewLink {
+            id: &id,
+            issued_by: "key:ck_live_abcd",
+            link_hash: &issued.hash,
+            link_expires_at: now.plus_seconds(900),
+            created_at: now,
+        };
+        insert_link(&fixture.db, tenant, &new).await.must();
+        (id, issued)
+    }
+
+    async fn open_now(fixture: &Fixture, link: &SecretHash, session: &SecretHash) -> Option<Opened> {
+        let now = fixture.now();
+        open(&fixture.db, link, session, now, now.plus_seconds(8 * 3600))
+            .await
+            .must()
+    }
+
+    #[test]
+    fn a_link_opens_one_session_once_before_it_expires() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 1).await;
+            let (id, link) = link(&fixture, &acme).await;
+            assert_eq!(
+                openable(&fixture.db, &link.hash, fixture.now())
+                    .await
+                    .must()
+                    .as_deref(),
+                Some("Acme")
+            );
+            let (first, second) = (issue_session(secret()), issue_session(secret()));
+            let opened = open_now(&fixture, &link.hash, &first.hash)
+                .await
+                .unwrap_or_else(|| panic!("opened"));
+            assert_eq!(
+                (opened.id, opened.business_id),
+                (id.clone(), acme.business_id.clone())
+            );
+            assert!(
+                open_now(&fixture, &link.hash, &second.hash).await.is_none(),
+                "opened once"
+            );
+            assert_eq!(
+                openable(&fixture.db, &link.hash, fixture.now()).await.must(),
+                None
+            );
+            let live_now = live(&fixture.db, &first.hash, fixture.now())
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("live"));
+            assert_eq!(
+                (live_now.id, live_now.tenant, live_now.business_name.as_str()),
+                (id, acme, "Acme")
+            );
+            assert_eq!(live_now.expires_at, fixture.now().plus_seconds(8 * 3600));
+            assert!(
+                live(&fixture.db, &second.hash, fixture.now())
+                    .await
+                    .must()
+                    .is_none()
+            );
+
+            fixture.stack.advance(Duration::from_secs(8 * 3600));
+            assert!(
+                live(&fixture.db, &first.hash, fixture.now())
+                    .await
+                    .must()
+                    .is_none(),
+                "the session ended"
+            );
+        });
+    }
+
+    #[test]
+    fn a_link_not_opened_in_time_opens_nothing() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let (_, link) = link(&fixture, &acme).await;
+            fixture.stack.advance(Duration::from_secs(900));
+            assert_eq!(
+                openable(&fixture.db, &link.hash, fixture.now()).await.must(),
+                None
+            );
+            assert!(
+                open_now(&fixture, &link.hash, &issue_session(secret()).hash)
+                    .await
+                    .is_none()
+            );
+        });
+    }
+
+    #[test]
+    fn a_revoked_link_or_session_opens_nothing_and_keeps_its_first_revocation() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let (unopened, link_a) = link(&fixture, &acme).await;
+            let (opened, link_b) = link(&fixture, &acme).await;
+            let session = issue_session(secret());
+            open_now(&fixture, &link_b.hash, &session.hash).await;
+            assert!(
+                revoke(&fixture.db, &globex, &opened, fixture.now())
+                    .await
+                    .must()
+                    .is_none(),
+                "another business's"
+            );
+            assert!(
+                live(&fixture.db, &session.hash, fixture.now())
+                    .await
+                    .must()
+                    .is_some()
+            );
+            let first = fixture.now().to_rfc3339();
+            for id in [&unopened, &opened] {
+                let revoked = revoke(&fixture.db, &acme, id, fixture.now()).await.must();
+                assert_eq!(revoked.and_then(|view| view.revoked_at), Some(first.clone()));
+            }
+            assert_eq!(
+                openable(&fixture.db, &link_a.hash, fixture.now()).await.must(),
+                None
+            );
+            assert!(
+                open_now(&fixture, &link_a.hash, &issue_session(secret()).hash)
+                    .await
+                    .is_none()
+            );
+            assert!(
+                live(&fixture.db, &session.hash, fixture.now())
+                    .await
+                    .must()
+                    .is_none(),
+                "signed out at once"
+            );
+            fixture.stack.advance(Duration::from_secs(5));
+            let again = revoke(&fixture.db, &acme, &opened, fixture.now()).await.must();
+            assert_eq!(again.and_then(|view| view.revoked_at), Some(first));
+            assert_eq!(owner(&fixture.db, &opened).await.must(), Some(acme));
+        });
+    }
+
+    #[test]
+    fn what_could_still_be_used_is_listed_newest_first() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            link(&fixture, &acme).await;
+            fixture.stack.advance(Duration::from_secs(600));
+            let (open_session, link_b) = link(&fixture, &acme).await;
+            open_now(&fixture, &link_b.hash, &issue_session(secret()).hash).await;
+            fixture.stack.advance(Duration::from_secs(1));
+            let (fresh, _) = link(&fixture, &acme).await;
+            fixture.stack.advance(Duration::from_secs(1));
+            let (revoked, _) = link(&fixture, &acme).await;
+            revoke(&fixture.db, &acme, &revoked, fixture.now()).await.must();
+            link(&fixture, &globex).await;
+            fixture.stack.advance(Duration::from_secs(300));
+            let listed: Vec<ConsoleSessionId> = current(&fixture.db, &acme, fixture.now())
+                .await
+                .must()
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            assert_eq!(
+                listed,
+                [fresh, open_session.clone()],
+                "not the expired link, not the revoked one"
+            );
+            let views = current(&fixture.db, &acme, fixture.now()).await.must();
+            let session = views
+                .iter()
+                .find(|view| view.id == open_session)
+                .unwrap_or_else(|| panic!("listed"));
+            assert!(session.opened_at.is_some() && session.expires_at.is_some());
+            assert_eq!(session.issued_by, "key:ck_live_abcd");
+        });
+    }
+
+    #[test]
+    fn ended_links_and_sessions_are_deleted_on_each_shard() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 1).await;
+            let (_, opened_link) = link(&fixture, &acme).await;
+            open_now(&fixture, &opened_link.hash, &issue_session(secret()).hash).await;
+            link(&fixture, &acme).await;
+            link(&fixture, &globex).await;
+            fixture.stack.advance(Duration::from_secs(3600));
+            let shards = fixture.db.each_shard();
+            let now = fixture.now();
+            assert_eq!(
+                delete_ended(&shards[0], now, 10).await.must(),
+                1,
+                "the link that was never opened"
+            );
+            assert_eq!(delete_ended(&shards[1], now, 10).await.must(), 1);
+            fixture.stack.advance(Duration::from_secs(8 * 3600));
+            assert_eq!(
+                delete_ended(&shards[0], fixture.now(), 10).await.must(),
+                1,
+                "the session, once it ended"
+            );
+            assert!(fixture.rows("console_sessions", "id").is_empty());
+        });
+    }
+}

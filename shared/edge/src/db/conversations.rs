@@ -242,3 +242,379 @@ pub fn snapshot_sql(id_expression: &str) -> String {
 pub fn from_snapshot(value: Value) -> Result<Conversation, ApiError> {
     serde_json::from_value(value).map_err(|e| ApiError::internal("reading a conversation snapshot", e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must};
+    use domain::time::Timestamp;
+    use serde_json::json;
+    use std::time::Duration;
+
+    const ANN: &str = "+353871234567";
+
+    async fn one(fixture: &Fixture, tenant: &Tenant, id: &ConversationId) -> Conversation {
+        let found = by_ids(&fixture.db, tenant, &[id]).await.must();
+        found
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("conversation {id}"))
+    }
+
+    /// The tenant's only conversation of `customer`.
+    async fn of(fixture: &Fixture, tenant: &Tenant, customer: &CustomerId) -> Conversation {
+        let found = of_customer(&fixture.db, tenant, customer).await.must();
+        assert_eq!(found.len(), 1, "{found:?}");
+        found
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("a conversation"))
+    }
+
+    /// The customer the sender at `address` became.
+    fn customer_of(fixture: &Fixture, address: &str) -> CustomerId {
+        let rows = fixture.rows("customer_identities", "address");
+        let row = rows
+            .iter()
+            .find(|row| row["address"] == json!(address))
+            .unwrap_or_else(|| panic!("{address} is linked"));
+        CustomerId::parse(row["customer_id"].as_str().unwrap_or_default()).unwrap_or_else(|| panic!("an id"))
+    }
+
+    /// Applies `change` to the conversation as it is now: whether it landed.
+    async fn set(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        current: &Conversation,
+        status: ConversationStatus,
+        assignee: Option<&str>,
+    ) -> bool {
+        let now = fixture.now().to_rfc3339();
+        let statement = change(&fixture.db, tenant, current, status, assignee, &now).must();
+        let results = fixture.db.batch(vec![statement]).await.must();
+        db::changes_at(&results, 0) == 1
+    }
+
+    #[test]
+    fn a_sender_has_one_conversation_per_channel_touched_by_each_message() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let account = fixture.account(&acme, Channel::Whatsapp).await;
+            fixture
+                .receive(&acme, Channel::Whatsapp, &account, ANN, "hi", "wamid.1")
+                .await;
+            let ann = customer_of(&fixture, ANN);
+            let opened = of(&fixture, &acme, &ann).await;
+            let at = fixture.now().to_rfc3339();
+            assert_eq!(
+                (opened.status, opened.channel, opened.message_count),
+                (ConversationStatus::Open, Channel::Whatsapp, 1)
+            );
+            assert_eq!(opened.channel_account_id.as_ref(), Some(&account));
+            assert_eq!(
+                (opened.created_at.as_str(), opened.last_message_at.as_deref()),
+                (at.as_str(), Some(at.as_str()))
+            );
+
+            fixture.stack.advance(Duration::from_secs(5));
+            fixture
+                .receive(&acme, Channel::Whatsapp, &account, ANN, "again", "wamid.2")
+                .await;
+            let touched = of(&fixture, &acme, &ann).await;
+            let later = fixture.now().to_rfc3339();
+            assert_eq!(touched.id, opened.id);
+            assert_eq!(touched.message_count, 2);
+            assert_eq!(
+                (touched.last_message_at.as_deref(), touched.updated_at.as_str()),
+                (Some(later.as_str()), later.as_str())
+            );
+            assert_eq!(touched.created_at, at);
+
+            // A redelivery touches nothing.
+            fixture.stack.advance(Duration::from_secs(5));
+            assert_eq!(
+                fixture
+                    .receive(&acme, Channel::Whatsapp, &account, ANN, "again", "wamid.2")
+                    .await,
+                None
+            );
+            assert_eq!(of(&fixture, &acme, &ann).await.updated_at, later);
+        });
+    }
+
+    #[test]
+    fn the_customers_next_message_reopens_a_resolved_conversation_once() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let account = fixture.account(&acme, Channel::Whatsapp).await;
+            fixture.receive(&acme, Channel::Whatsapp, &account, ANN, "hi", "wamid.1").await;
+            let ann = customer_of(&fixture, ANN);
+            let open = of(&fixture, &acme, &ann).await;
+            assert!(set(&fixture, &acme, &open, ConversationStatus::Resolved, Some("agent")).await);
+            let resolved_at = fixture.now().to_rfc3339();
+
+            fixture.stack.advance(Duration::from_secs(60));
+            let message = fixture.receive(&acme, Channel::Whatsapp, &account, ANN, "one more thing", "wamid.2").await;
+            let message = message.unwrap_or_else(|| panic!("stored"));
+            let reopened = of(&fixture, &acme, &ann).await;
+            assert_eq!((reopened.status, reopened.reopen_count), (ConversationStatus::Open, 1));
+            assert_eq!(reopened.assignee.as_deref(), Some("agent"), "the assignee stays");
+            let row = fixture.rows("conversations", "id").into_iter().next().unwrap_or_default();
+            assert_eq!(row["resolved_at"], json!(null));
+            assert_eq!(row["reopened_from"], json!("resolved"));
+            assert_eq!(row["reopened_by"], json!(message.as_str()));
+            assert_ne!(json!(resolved_at), row["updated_at"]);
+
+            // The statement that finds what the message reopened, for its event.
+            let found = reopened_by(Channel::Whatsapp, ANN, &message)
+                .scoped(&fixture.db, &acme)
+                .must()
+                .all()
+                .await
+                .must()
+                .results::<serde_json::Value>()
+                .must();
+            assert_eq!(
+                found,
+                [json!({"subject_id": reopened.id.as_str(), "detail": "{\"previous_status\":\"resolved\",\"reopened_by\":\"customer_message\"}"})]
+            );
+
+            let next = fixture.receive(&acme, Channel::Whatsapp, &account, ANN, "thanks", "wamid.3").await;
+            let next = next.unwrap_or_else(|| panic!("stored"));
+            assert_eq!(of(&fixture, &acme, &ann).await.reopen_count, 1, "an open conversation is not reopened");
+            let none = reopened_by(Channel::Whatsapp, ANN, &next).scoped(&fixture.db, &acme).must().all().await.must();
+            assert!(none.results::<serde_json::Value>().must().is_empty());
+        });
+    }
+
+    #[test]
+    fn a_change_lands_only_on_what_it_read_and_keeps_the_resolution_time() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let account = fixture.account(&acme, Channel::Sms).await;
+            let ann = fixture.customer(&acme, "Ann").await;
+            let sent = fixture.send(&acme, &ann, Channel::Sms, &account, "hello").await;
+            let read = one(&fixture, &acme, &sent.conversation_id).await;
+            assert!(
+                set(
+                    &fixture,
+                    &acme,
+                    &read,
+                    ConversationStatus::Pending,
+                    Some("agent-1")
+                )
+                .await
+            );
+            assert!(
+                !set(&fixture, &acme, &read, ConversationStatus::Closed, None).await,
+                "a second change made from the same read loses"
+            );
+            let now = fixture.now().to_rfc3339();
+            assert!(
+                changed_exists(
+                    &fixture,
+                    &acme,
+                    &read.id,
+                    ConversationStatus::Pending,
+                    Some("agent-1"),
+                    &now
+                )
+                .await
+            );
+            assert!(!changed_exists(&fixture, &acme, &read.id, ConversationStatus::Closed, None, &now).await);
+
+            let resolution =
+                |fixture: &Fixture| fixture.rows("conversations", "id")[0]["resolved_at"].clone();
+            let pending = one(&fixture, &acme, &read.id).await;
+            assert_eq!(
+                (pending.status, pending.assignee.as_deref()),
+                (ConversationStatus::Pending, Some("agent-1"))
+            );
+            assert!(
+                set(
+                    &fixture,
+                    &acme,
+                    &pending,
+                    ConversationStatus::Resolved,
+                    Some("agent-1")
+                )
+                .await
+            );
+            let resolved_at = fixture.now().to_rfc3339();
+            assert_eq!(resolution(&fixture), json!(resolved_at));
+            fixture.stack.advance(Duration::from_secs(60));
+            let resolved = one(&fixture, &acme, &read.id).await;
+            assert!(
+                set(
+                    &fixture,
+                    &acme,
+                    &resolved,
+                    ConversationStatus::Closed,
+                    Some("agent-1")
+                )
+                .await
+            );
+            assert_eq!(
+                resolution(&fixture),
+                json!(resolved_at),
+                "closing what was resolved keeps when"
+            );
+            let closed = one(&fixture, &acme, &read.id).await;
+            assert!(set(&fixture, &acme, &closed, ConversationStatus::Open, None).await);
+            assert_eq!(resolution(&fixture), json!(null), "opened again");
+        });
+    }
+
+    async fn changed_exists(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        id: &ConversationId,
+        status: ConversationStatus,
+        assignee: Option<&str>,
+        now: &str,
+    ) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            held: i64,
+        }
+        let row = changed_to(id, status, assignee, now)
+            .within("SELECT {sql} AS held")
+            .scoped(&fixture.db, tenant)
+            .must()
+            .first::<Row>(None)
+            .await
+            .must();
+        row.is_some_and(|row| row.held == 1)
+    }
+
+    #[test]
+    fn a_send_keeps_the_account_its_conversation_was_opened_with() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let (first, second) = (
+                fixture.account(&acme, Channel::Email).await,
+                fixture.account(&acme, Channel::Email).await,
+            );
+            let ann = fixture.customer(&acme, "Ann").await;
+            let opened = fixture.send(&acme, &ann, Channel::Email, &first, "one").await;
+            fixture.stack.advance(Duration::from_secs(1));
+            let again = fixture.send(&acme, &ann, Channel::Email, &second, "two").await;
+            assert_eq!(again.conversation_id, opened.conversation_id);
+            let conversation = one(&fixture, &acme, &opened.conversation_id).await;
+            assert_eq!(conversation.channel_account_id, Some(first));
+            assert_eq!(conversation.message_count, 2);
+            assert_eq!(conversation.last_message_at, Some(fixture.now().to_rfc3339()));
+            let sms = fixture.account(&acme, Channel::Sms).await;
+            let other = fixture.send(&acme, &ann, Channel::Sms, &sms, "three").await;
+            assert_ne!(
+                other.conversation_id, opened.conversation_id,
+                "one conversation per channel"
+            );
+        });
+    }
+
+    #[test]
+    fn a_customers_conversations_come_latest_active_first_and_only_to_their_business() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let (email, sms) = (
+                fixture.account(&acme, Channel::Email).await,
+                fixture.account(&acme, Channel::Sms).await,
+            );
+            let ann = fixture.customer(&acme, "Ann").await;
+            let by_email = fixture.send(&acme, &ann, Channel::Email, &email, "one").await;
+            fixture.stack.advance(Duration::from_secs(1));
+            let by_sms = fixture.send(&acme, &ann, Channel::Sms, &sms, "two").await;
+            let ids = |found: Vec<Conversation>| found.into_iter().map(|c| c.id).collect::<Vec<_>>();
+            assert_eq!(
+                ids(of_customer(&fixture.db, &acme, &ann).await.must()),
+                [by_sms.conversation_id.clone(), by_email.conversation_id.clone()]
+            );
+            fixture.stack.advance(Duration::from_secs(1));
+            fixture.send(&acme, &ann, Channel::Email, &email, "three").await;
+            assert_eq!(
+                ids(of_customer(&fixture.db, &acme, &ann).await.must()),
+                [by_email.conversation_id.clone(), by_sms.conversation_id.clone()]
+            );
+
+            assert!(of_customer(&fixture.db, &globex, &ann).await.must().is_empty());
+            assert!(
+                by_ids(&fixture.db, &globex, &[&by_email.conversation_id])
+                    .await
+                    .must()
+                    .is_empty()
+            );
+            let read = one(&fixture, &acme, &by_email.conversation_id).await;
+            assert!(
+                !set(&fixture, &globex, &read, ConversationStatus::Closed, None).await,
+                "another business's change"
+            );
+            assert_eq!(
+                one(&fixture, &acme, &read.id).await.status,
+                ConversationStatus::Open
+            );
+        });
+    }
+
+    #[test]
+    fn timings_give_the_first_inbound_and_the_first_answer_after_it() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let account = fixture.account(&acme, Channel::Whatsapp).await;
+            let start = fixture.now();
+            fixture
+                .receive(&acme, Channel::Whatsapp, &account, ANN, "hi", "wamid.1")
+                .await;
+            let ann = customer_of(&fixture, ANN);
+            let opened_us = fixture.rows("messages", "created_us")[0]["created_us"]
+                .as_i64()
+                .unwrap_or(0);
+            fixture.stack.advance(Duration::from_secs(30));
+            let answer = fixture
+                .send(&acme, &ann, Channel::Whatsapp, &account, "hello")
+                .await;
+            fixture.stack.advance(Duration::from_secs(30));
+            fixture
+                .send(&acme, &ann, Channel::Whatsapp, &account, "anything else?")
+                .await;
+            let bob = fixture.customer(&acme, "Bob").await;
+            fixture
+                .send(&acme, &bob, Channel::Whatsapp, &account, "news")
+                .await;
+
+            let found = timings(&fixture.db, &acme, start, start.plus_seconds(3600), 10)
+                .await
+                .must();
+            let got: Vec<(Option<i64>, Option<i64>)> = found
+                .iter()
+                .map(|timing| (timing.first_inbound_us, timing.first_response_us))
+                .collect();
+            assert_eq!(got, [(Some(opened_us), Some(answer.created_us)), (None, None)]);
+            assert_eq!(found[0].created_at, start.to_rfc3339());
+            assert_eq!(
+                timings(&fixture.db, &acme, start, start.plus_seconds(3600), 1)
+                    .await
+                    .must()
+                    .len(),
+                1,
+                "the limit"
+            );
+            let later = Timestamp::from_millis(start.millis() + 1);
+            assert_eq!(
+                timings(&fixture.db, &acme, later, later.plus_seconds(3600), 10)
+                    .await
+                    .must()
+                    .len(),
+                1,
+                "Ann's began before"
+            );
+        });
+    }
+}

@@ -442,3 +442,399 @@ pub async fn store_cache(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::crm_requests;
+    use crate::testing::{Fixture, Must, UNLIMITED, random};
+    use domain::crm::budget::{DAY_US, MINUTE_US, SECOND_US};
+    use domain::crm::kustomer::settings::KustomerSecrets;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn secrets(key: &str) -> ConnectorSecrets {
+        ConnectorSecrets::Kustomer(KustomerSecrets {
+            api_key: key.to_owned(),
+            webhook_secret: Some("hook-secret".to_owned()),
+        })
+    }
+
+    /// Takes one request from the connector's budget now, as the CRM client does: whether it
+    /// was granted.
+    async fn take(fixture: &Fixture, tenant: &Tenant, id: &ConnectorId) -> bool {
+        let now = fixture.now().micros();
+        let token = hex::encode(random());
+        let mut batch = vec![grant(&fixture.db, tenant, id, &token, now).must()];
+        batch.extend(crm_requests::record_grant(&fixture.db, id, &token, now).must());
+        let results = fixture.db.batch(batch).await.must();
+        db::changes_at(&results, 0) == 1
+    }
+
+    async fn spent_now(fixture: &Fixture, tenant: &Tenant, id: &ConnectorId, limits: &Budget) -> Spent {
+        spent(&fixture.db, tenant, id, limits, fixture.now().micros())
+            .await
+            .must()
+    }
+
+    #[test]
+    fn a_connector_reads_back_as_written_and_its_secrets_are_sealed_at_rest() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = ConnectorId::generate(random());
+            let budget = Budget {
+                per_minute: Some(100),
+                per_second: Some(5),
+                per_day: None,
+            };
+            let settings = json!({"base_url": "https://acme.api.kustomer.test", "sync": {"notes": true}});
+            let fields = Fields {
+                name: "Support",
+                settings: &settings,
+                secrets: &secrets("key-1"),
+                enabled: true,
+                budget,
+            };
+            let now = fixture.now().to_rfc3339();
+            let created = insert(
+                &fixture.db,
+                &fixture.keys(),
+                &acme,
+                &id,
+                ConnectorKind::Kustomer,
+                &fields,
+                &now,
+            )
+            .await
+            .must();
+            assert_eq!(created.id, id);
+            assert_eq!(created.tenant, acme);
+            assert_eq!(
+                (created.kind, created.name.as_str()),
+                (ConnectorKind::Kustomer, "Support")
+            );
+            assert_eq!(created.settings, settings);
+            assert_eq!(created.secrets, secrets("key-1"));
+            assert_eq!(
+                (created.enabled, created.budget, created.revision),
+                (true, budget, 0)
+            );
+            assert_eq!(
+                (created.created_at.as_str(), created.updated_at.as_str()),
+                (now.as_str(), now.as_str())
+            );
+            assert_eq!(
+                (
+                    created.paused_until_us,
+                    created.last_error.as_deref(),
+                    created.crm_cache.as_ref()
+                ),
+                (None, None, None)
+            );
+
+            let rows = fixture.rows("crm_connectors", "id");
+            let stored = rows[0]["secrets"].as_str().unwrap_or_default();
+            assert!(stored.starts_with("v1:"), "sealed: {stored}");
+            assert!(
+                !stored.contains("key-1") && !stored.contains("hook-secret"),
+                "{stored}"
+            );
+            let found = find_any(&fixture.db, &fixture.keys(), &id)
+                .await
+                .must()
+                .map(|connector| connector.tenant);
+            assert_eq!(
+                found,
+                Some(acme),
+                "a CRM's webhook finds its connector's business"
+            );
+        });
+    }
+
+    #[test]
+    fn a_change_lands_only_on_the_revision_it_read() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = fixture.connector(&acme).await;
+            let keys = fixture.keys();
+            let settings = json!({"base_url": "https://new.api.kustomer.test"});
+            let new_secrets = secrets("key-2");
+            let change = |name| Fields {
+                name,
+                settings: &settings,
+                secrets: &new_secrets,
+                enabled: false,
+                budget: UNLIMITED,
+            };
+            let now = fixture.now().to_rfc3339();
+            assert!(
+                update(&fixture.db, &keys, &acme, &id, 0, &change("First"), &now)
+                    .await
+                    .must()
+            );
+            assert!(
+                !update(&fixture.db, &keys, &acme, &id, 0, &change("Second"), &now)
+                    .await
+                    .must(),
+                "the second admin read revision 0 too"
+            );
+            let connector = find(&fixture.db, &keys, &acme, &id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!((connector.name.as_str(), connector.revision), ("First", 1));
+            assert_eq!((connector.enabled, connector.secrets), (false, secrets("key-2")));
+            assert_eq!(connector.settings, settings);
+            assert!(
+                update(&fixture.db, &keys, &acme, &id, 1, &change("Second"), &now)
+                    .await
+                    .must()
+            );
+        });
+    }
+
+    #[test]
+    fn another_business_neither_finds_nor_changes_a_connector() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let id = fixture.connector(&acme).await;
+            let keys = fixture.keys();
+            let now = fixture.now();
+            assert!(find(&fixture.db, &keys, &globex, &id).await.must().is_none());
+            assert!(list(&fixture.db, &keys, &globex, false).await.must().is_empty());
+            assert!(enabled(&fixture.db, &globex).await.must().is_empty());
+            let settings = json!({});
+            let fields = Fields {
+                name: "Taken",
+                settings: &settings,
+                secrets: &secrets("stolen"),
+                enabled: false,
+                budget: UNLIMITED,
+            };
+            assert!(
+                !update(&fixture.db, &keys, &globex, &id, 0, &fields, &now.to_rfc3339())
+                    .await
+                    .must()
+            );
+            record_health(&fixture.db, &globex, &id, Some("broken"), now.micros())
+                .await
+                .must();
+            pause(&fixture.db, &globex, &id, now.micros() + DAY_US)
+                .await
+                .must();
+            store_cache(&fixture.db, &globex, &id, &json!({"stages": []}), now.micros())
+                .await
+                .must();
+            assert!(
+                !take(&fixture, &globex, &id).await,
+                "no grant from another business's budget"
+            );
+            let connector = find(&fixture.db, &keys, &acme, &id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!(
+                (connector.name.as_str(), connector.revision, connector.enabled),
+                ("Kustomer", 0, true)
+            );
+            assert_eq!(
+                (
+                    connector.last_error,
+                    connector.paused_until_us,
+                    connector.crm_cache
+                ),
+                (None, None, None)
+            );
+            assert_eq!(connector.day_count, 0);
+        });
+    }
+
+    #[test]
+    fn connectors_are_listed_oldest_first_and_the_disabled_left_out_when_asked() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let first = fixture.connector(&acme).await;
+            fixture.stack.advance(Duration::from_secs(1));
+            let off = fixture.connector_with(&acme, false, UNLIMITED).await;
+            fixture.stack.advance(Duration::from_secs(1));
+            let last = fixture.connector(&acme).await;
+            fixture.connector(&globex).await;
+            let keys = fixture.keys();
+            let ids = |connectors: Vec<Connector>| connectors.into_iter().map(|c| c.id).collect::<Vec<_>>();
+            assert_eq!(
+                ids(list(&fixture.db, &keys, &acme, false).await.must()),
+                [first.clone(), off, last.clone()]
+            );
+            assert_eq!(
+                ids(list(&fixture.db, &keys, &acme, true).await.must()),
+                [first.clone(), last.clone()]
+            );
+            let planning: Vec<(ConnectorId, ConnectorKind)> = enabled(&fixture.db, &acme)
+                .await
+                .must()
+                .into_iter()
+                .map(|c| (c.id, c.kind))
+                .collect();
+            assert_eq!(
+                planning,
+                [(first, ConnectorKind::Kustomer), (last, ConnectorKind::Kustomer)]
+            );
+        });
+    }
+
+    #[test]
+    fn health_keeps_the_last_error_and_the_last_success_apart() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = fixture.connector(&acme).await;
+            let keys = fixture.keys();
+            let t1 = fixture.now().micros();
+            record_health(&fixture.db, &acme, &id, Some("401 from the CRM"), t1)
+                .await
+                .must();
+            record_health(&fixture.db, &acme, &id, None, t1 + 5).await.must();
+            let connector = find(&fixture.db, &keys, &acme, &id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!(
+                connector.last_error.as_deref(),
+                Some("401 from the CRM"),
+                "a success does not erase it"
+            );
+            assert_eq!(
+                (connector.last_error_us, connector.last_success_us),
+                (Some(t1), Some(t1 + 5))
+            );
+            assert_eq!(connector.revision, 0, "health is not a change of the connector");
+        });
+    }
+
+    #[test]
+    fn a_pause_is_only_ever_extended_and_the_cache_kept_with_its_time() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = fixture.connector(&acme).await;
+            let keys = fixture.keys();
+            let now = fixture.now().micros();
+            pause(&fixture.db, &acme, &id, now + 60 * SECOND_US).await.must();
+            pause(&fixture.db, &acme, &id, now + 10 * SECOND_US).await.must();
+            store_cache(&fixture.db, &acme, &id, &json!({"pipelines": [1, 2]}), now)
+                .await
+                .must();
+            let connector = find(&fixture.db, &keys, &acme, &id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!(connector.paused_until_us, Some(now + 60 * SECOND_US));
+            assert_eq!(
+                (connector.crm_cache, connector.crm_cache_us),
+                (Some(json!({"pipelines": [1, 2]})), Some(now))
+            );
+        });
+    }
+
+    #[test]
+    fn the_budget_grants_up_to_its_limits_in_the_sliding_second_and_minute() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let limits = Budget {
+                per_minute: Some(3),
+                per_second: Some(2),
+                per_day: None,
+            };
+            let id = fixture.connector_with(&acme, true, limits).await;
+            let start = fixture.now().micros();
+            assert!(take(&fixture, &acme, &id).await);
+            assert!(take(&fixture, &acme, &id).await);
+            assert!(!take(&fixture, &acme, &id).await, "two in a second");
+            let spent = spent_now(&fixture, &acme, &id, &limits).await;
+            assert_eq!((spent.second_count, spent.second_frees_at_us), (2, Some(start)));
+            assert_eq!(
+                fixture.rows("crm_requests", "at_us").len(),
+                2,
+                "a refused grant is no request"
+            );
+
+            fixture.stack.advance(Duration::from_secs(1));
+            assert!(take(&fixture, &acme, &id).await, "the second has passed");
+            assert!(!take(&fixture, &acme, &id).await, "three in a minute");
+            let spent = spent_now(&fixture, &acme, &id, &limits).await;
+            assert_eq!(
+                (spent.minute_count, spent.minute_frees_at_us),
+                (3, Some(start)),
+                "the third newest frees a place"
+            );
+            assert_eq!(spent.second_count, 1);
+
+            fixture.stack.advance(Duration::from_secs(59));
+            assert!(take(&fixture, &acme, &id).await, "the first two left the minute");
+            let spent = spent_now(&fixture, &acme, &id, &limits).await;
+            assert_eq!(spent.minute_count, 2);
+            assert_eq!(start + MINUTE_US, fixture.now().micros());
+        });
+    }
+
+    #[test]
+    fn the_budget_counts_the_utc_day_and_starts_again_the_next() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let limits = Budget {
+                per_minute: None,
+                per_second: None,
+                per_day: Some(2),
+            };
+            let id = fixture.connector_with(&acme, true, limits).await;
+            assert!(take(&fixture, &acme, &id).await);
+            assert!(take(&fixture, &acme, &id).await);
+            assert!(!take(&fixture, &acme, &id).await, "two a day");
+            let now = fixture.now().micros();
+            let today = budget::day_start(now);
+            let spent = spent_now(&fixture, &acme, &id, &limits).await;
+            assert_eq!((spent.day_start_us, spent.day_count), (today, 2));
+            let connector = find(&fixture.db, &fixture.keys(), &acme, &id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!(connector.calls_today(now), 2);
+
+            fixture.stack.advance(Duration::from_micros(
+                u64::try_from(today + DAY_US - now).unwrap_or(0),
+            ));
+            assert!(take(&fixture, &acme, &id).await, "a new UTC day");
+            let connector = find(&fixture.db, &fixture.keys(), &acme, &id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!((connector.day_start_us, connector.day_count), (today + DAY_US, 1));
+        });
+    }
+
+    #[test]
+    fn a_paused_connector_is_granted_nothing_until_the_pause_ends() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = fixture.connector(&acme).await;
+            let until = fixture.now().micros() + 10 * SECOND_US;
+            pause(&fixture.db, &acme, &id, until).await.must();
+            assert!(!take(&fixture, &acme, &id).await);
+            assert_eq!(
+                spent_now(&fixture, &acme, &id, &UNLIMITED).await.paused_until_us,
+                Some(until)
+            );
+            fixture.stack.advance(Duration::from_secs(10));
+            assert!(take(&fixture, &acme, &id).await, "the pause ended");
+        });
+    }
+}

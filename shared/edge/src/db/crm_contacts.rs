@@ -209,3 +209,237 @@ fn read_crm_ids(rows: Vec<CrmIdRow>) -> Result<Vec<CrmId>, ApiError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, random};
+    use serde_json::json;
+    use std::time::Duration;
+
+    const SECOND_US: i64 = 1_000_000;
+
+    #[test]
+    fn a_lease_held_by_another_worker_is_not_taken_until_it_runs_out() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let ann = ContactKey::Customer(CustomerId::generate(random()));
+            let take = |worker: &'static str| {
+                let now = fixture.now().micros();
+                claim(
+                    &fixture.db,
+                    &acme,
+                    &connector,
+                    &ann,
+                    worker,
+                    now,
+                    now + 30 * SECOND_US,
+                )
+            };
+            assert!(take("first").await.must(), "a contact nobody held");
+            assert!(!take("second").await.must(), "held by the first worker");
+            fixture.stack.advance(Duration::from_secs(29));
+            assert!(!take("second").await.must(), "a second before the lease runs out");
+            fixture.stack.advance(Duration::from_secs(1));
+            assert!(take("second").await.must(), "the moment it runs out");
+
+            release(&fixture.db, &acme, &connector, &ann, "first")
+                .await
+                .must();
+            let rows = fixture.rows("crm_contacts", "customer_id");
+            assert_eq!(rows.len(), 1);
+            assert_eq!(
+                rows[0]["lease"],
+                json!("second"),
+                "a lease given up late is not the holder's"
+            );
+            assert_eq!(rows[0]["business_id"], json!(acme.business_id.as_str()));
+
+            release(&fixture.db, &acme, &connector, &ann, "second")
+                .await
+                .must();
+            let rows = fixture.rows("crm_contacts", "customer_id");
+            assert_eq!(
+                (rows[0]["lease"].clone(), rows[0]["leased_until_us"].clone()),
+                (json!(null), json!(0))
+            );
+            assert!(take("first").await.must(), "given back, it is free at once");
+        });
+    }
+
+    #[test]
+    fn leases_on_other_contacts_and_connectors_are_their_own() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let (first, second) = (fixture.connector(&acme).await, fixture.connector(&acme).await);
+            let (ann, bob) = (
+                ContactKey::Customer(CustomerId::generate(random())),
+                ContactKey::Customer(CustomerId::generate(random())),
+            );
+            let now = fixture.now().micros();
+            let until = now + 30 * SECOND_US;
+            for (connector, contact) in [(&first, &ann), (&first, &bob), (&second, &ann)] {
+                assert!(
+                    claim(&fixture.db, &acme, connector, contact, "worker", now, until)
+                        .await
+                        .must(),
+                    "{connector} {contact}"
+                );
+            }
+            assert_eq!(fixture.rows("crm_contacts", "customer_id").len(), 3);
+        });
+    }
+
+    #[test]
+    fn what_a_connector_keeps_of_a_contact_is_found_by_its_first_record() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let other = fixture.connector(&acme).await;
+            let ann = ContactKey::Customer(CustomerId::generate(random()));
+            assert_eq!(
+                kept(&fixture.db, &acme, &connector, &ann).await.must(),
+                None,
+                "no work yet"
+            );
+            let now = fixture.now().micros();
+            claim(&fixture.db, &acme, &connector, &ann, "w", now, now + SECOND_US)
+                .await
+                .must();
+            let external = "krayin:person:1|krayin:lead:2|krayin:organization:3";
+            keep(
+                &fixture.db,
+                &acme,
+                &connector,
+                &ann,
+                Some(external),
+                Some("[\"won\"]"),
+            )
+            .await
+            .must();
+            let expected = Kept {
+                contact: ann.clone(),
+                external_id: Some(external.to_owned()),
+                stages_done: Some("[\"won\"]".to_owned()),
+            };
+            assert_eq!(
+                kept(&fixture.db, &acme, &connector, &ann).await.must(),
+                Some(expected.clone())
+            );
+            let cases = [
+                ("the whole external id", &acme, &connector, external, true),
+                ("its first record", &acme, &connector, "krayin:person:1", true),
+                (
+                    "a first record with a longer number",
+                    &acme,
+                    &connector,
+                    "krayin:person:11",
+                    false,
+                ),
+                ("a shorter number", &acme, &connector, "krayin:person:", false),
+                ("a later record", &acme, &connector, "krayin:lead:2", false),
+                (
+                    "a prefix that ends inside a record",
+                    &acme,
+                    &connector,
+                    "krayin:person",
+                    false,
+                ),
+                ("another connector", &acme, &other, "krayin:person:1", false),
+                ("another business", &globex, &connector, "krayin:person:1", false),
+            ];
+            for (description, tenant, connector, asked, found) in cases {
+                let answer = by_external_id(&fixture.db, tenant, connector, asked).await.must();
+                assert_eq!(answer.as_ref(), found.then_some(&expected), "{description}");
+            }
+            assert_eq!(
+                kept(&fixture.db, &globex, &connector, &ann).await.must(),
+                None,
+                "another business"
+            );
+            keep(&fixture.db, &globex, &connector, &ann, None, None)
+                .await
+                .must();
+            assert_eq!(
+                kept(&fixture.db, &acme, &connector, &ann).await.must(),
+                Some(expected),
+                "another business does not change it"
+            );
+        });
+    }
+
+    #[test]
+    fn crm_ids_name_each_customer_in_every_connector_oldest_connector_first() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let older = fixture.connector(&acme).await;
+            fixture.stack.advance(Duration::from_secs(1));
+            let newer = fixture.connector(&acme).await;
+            let theirs = fixture.connector(&globex).await;
+            let (ann, bob, cat) = (
+                CustomerId::generate(random()),
+                CustomerId::generate(random()),
+                CustomerId::generate(random()),
+            );
+            let now = fixture.now().micros();
+            for (tenant, connector, customer, external) in [
+                (&acme, &older, &ann, "krayin:person:7"),
+                (&globex, &theirs, &ann, "krayin:person:8"),
+            ] {
+                let contact = ContactKey::Customer(customer.clone());
+                claim(&fixture.db, tenant, connector, &contact, "w", now, now + 1)
+                    .await
+                    .must();
+                keep(&fixture.db, tenant, connector, &contact, Some(external), None)
+                    .await
+                    .must();
+            }
+            // A contact the connector keeps no record for names nothing.
+            let quiet = ContactKey::Customer(cat.clone());
+            claim(&fixture.db, &acme, &older, &quiet, "w", now, now + 1)
+                .await
+                .must();
+            for customer in [&ann, &bob] {
+                crm_links::link(
+                    &fixture.db,
+                    &acme,
+                    &newer,
+                    LinkKind::Customer,
+                    customer.as_str(),
+                    &format!("k-{customer}"),
+                    now,
+                )
+                .await
+                .must();
+            }
+            let found = crm_ids(&fixture.db, &acme, &[&ann, &bob, &cat]).await.must();
+            let of = |customer: &CustomerId| -> Vec<(ConnectorId, String)> {
+                found
+                    .iter()
+                    .filter(|id| &id.customer_id == customer)
+                    .map(|id| (id.connector_id.clone(), id.external_id.clone()))
+                    .collect()
+            };
+            assert_eq!(
+                of(&ann),
+                [
+                    (older.clone(), "krayin:person:7".to_owned()),
+                    (newer.clone(), format!("kustomer:customer:k-{ann}")),
+                ],
+                "the oldest connector first; the other business's contact is not named"
+            );
+            assert_eq!(of(&bob), [(newer.clone(), format!("kustomer:customer:k-{bob}"))]);
+            assert_eq!(found.len(), 3, "{found:?}");
+            assert!(crm_ids(&fixture.db, &acme, &[]).await.must().is_empty());
+        });
+    }
+
+    use domain::crm::work::LinkKind;
+}

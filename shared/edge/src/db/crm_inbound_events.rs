@@ -74,3 +74,97 @@ pub async fn forget_before(db: &Db, before_us: i64) -> Result<usize, ApiError> {
         .await?;
     Ok(db::changes(&result))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must};
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    #[test]
+    fn a_delivery_acts_once_however_often_it_comes() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let acted = Cell::new(0);
+            let act = || async {
+                acted.set(acted.get() + 1);
+                Ok::<_, ApiError>(acted.get())
+            };
+            assert_eq!(
+                once(&fixture.db, &acme, &connector, "evt-1", act()).await.must(),
+                Some(1)
+            );
+            assert_eq!(
+                once(&fixture.db, &acme, &connector, "evt-1", act()).await.must(),
+                None
+            );
+            assert_eq!(acted.get(), 1, "the repeated delivery did not act");
+            assert_eq!(
+                once(&fixture.db, &acme, &connector, "evt-2", act()).await.must(),
+                Some(2)
+            );
+            let other = fixture.connector(&acme).await;
+            assert_eq!(
+                once(&fixture.db, &acme, &other, "evt-1", act()).await.must(),
+                Some(3),
+                "another connector's event of the same id"
+            );
+        });
+    }
+
+    #[test]
+    fn a_delivery_whose_handling_failed_acts_when_it_comes_again() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let failed = once(&fixture.db, &acme, &connector, "evt-1", async {
+                Err::<(), _>(ApiError::internal("handling", "the store was out"))
+            })
+            .await;
+            assert!(failed.is_err());
+            assert!(
+                fixture.rows("crm_inbound_events", "event_id").is_empty(),
+                "the claim was let go"
+            );
+            let again = once(&fixture.db, &acme, &connector, "evt-1", async {
+                Ok::<_, ApiError>("done")
+            })
+            .await;
+            assert_eq!(again.must(), Some("done"));
+        });
+    }
+
+    #[test]
+    fn deliveries_before_the_cutoff_are_forgotten_on_each_shard() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 1).await;
+            let (acmes, globexs) = (fixture.connector(&acme).await, fixture.connector(&globex).await);
+            let ok = || async { Ok::<_, ApiError>(()) };
+            once(&fixture.db, &acme, &acmes, "old", ok()).await.must();
+            once(&fixture.db, &globex, &globexs, "theirs", ok()).await.must();
+            fixture.stack.advance(Duration::from_secs(60));
+            let cutoff = fixture.now().micros();
+            once(&fixture.db, &acme, &acmes, "new", ok()).await.must();
+            let shards = fixture.db.each_shard();
+            assert_eq!(forget_before(&shards[0], cutoff).await.must(), 1);
+            let left: Vec<String> = fixture
+                .rows("crm_inbound_events", "event_id")
+                .iter()
+                .map(|row| row["event_id"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            assert_eq!(left, ["new", "theirs"]);
+            assert_eq!(forget_before(&shards[1], cutoff).await.must(), 1);
+            assert_eq!(
+                once(&fixture.db, &acme, &acmes, "old", ok()).await.must(),
+                Some(()),
+                "a delivery forgotten acts again (a CRM does not repeat one days later)"
+            );
+        });
+    }
+}

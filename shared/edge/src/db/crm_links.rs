@@ -137,3 +137,195 @@ async fn crm_id_or_corrupt(
         .await?
         .ok_or_else(|| db::corrupt("CRM link", local_id, "it was not kept"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must};
+    use std::time::Duration;
+
+    #[test]
+    fn the_first_link_of_a_record_wins_and_is_found_both_ways() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let now = fixture.now().micros();
+            let kind = LinkKind::Conversation;
+            assert_eq!(
+                link(&fixture.db, &acme, &connector, kind, "ours-1", "crm-1", now)
+                    .await
+                    .must(),
+                "crm-1"
+            );
+            assert_eq!(
+                link(&fixture.db, &acme, &connector, kind, "ours-1", "crm-2", now)
+                    .await
+                    .must(),
+                "crm-1",
+                "a second writer gets the first link"
+            );
+            assert_eq!(
+                crm_id(&fixture.db, &acme, &connector, kind, "ours-1")
+                    .await
+                    .must()
+                    .as_deref(),
+                Some("crm-1")
+            );
+            assert_eq!(
+                local_id(&fixture.db, &acme, &connector, kind, "crm-1")
+                    .await
+                    .must()
+                    .as_deref(),
+                Some("ours-1")
+            );
+            assert_eq!(
+                local_id(&fixture.db, &acme, &connector, kind, "crm-2")
+                    .await
+                    .must(),
+                None
+            );
+            let cases = [
+                ("another kind", LinkKind::Message, "ours-1"),
+                ("another record", kind, "ours-2"),
+            ];
+            for (description, kind, local) in cases {
+                assert_eq!(
+                    crm_id(&fixture.db, &acme, &connector, kind, local).await.must(),
+                    None,
+                    "{description}"
+                );
+            }
+            let other = fixture.connector(&acme).await;
+            assert_eq!(
+                crm_id(&fixture.db, &acme, &other, kind, "ours-1").await.must(),
+                None,
+                "another connector"
+            );
+        });
+    }
+
+    #[test]
+    fn a_crm_record_two_of_ours_link_to_is_the_earliest_ones() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let kind = LinkKind::Customer;
+            link(
+                &fixture.db,
+                &acme,
+                &connector,
+                kind,
+                "ours-b",
+                "crm-1",
+                fixture.now().micros(),
+            )
+            .await
+            .must();
+            fixture.stack.advance(Duration::from_secs(1));
+            link(
+                &fixture.db,
+                &acme,
+                &connector,
+                kind,
+                "ours-a",
+                "crm-1",
+                fixture.now().micros(),
+            )
+            .await
+            .must();
+            assert_eq!(
+                local_id(&fixture.db, &acme, &connector, kind, "crm-1")
+                    .await
+                    .must()
+                    .as_deref(),
+                Some("ours-b")
+            );
+        });
+    }
+
+    #[test]
+    fn unlinking_forgets_only_the_link_it_names() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let now = fixture.now().micros();
+            let kind = LinkKind::Message;
+            link(&fixture.db, &acme, &connector, kind, "ours-1", "crm-1", now)
+                .await
+                .must();
+            unlink(&fixture.db, &acme, &connector, kind, "ours-1", "crm-2")
+                .await
+                .must();
+            assert_eq!(
+                crm_id(&fixture.db, &acme, &connector, kind, "ours-1")
+                    .await
+                    .must()
+                    .as_deref(),
+                Some("crm-1"),
+                "a link made since to another record stays"
+            );
+            unlink(&fixture.db, &acme, &connector, kind, "ours-1", "crm-1")
+                .await
+                .must();
+            assert_eq!(
+                crm_id(&fixture.db, &acme, &connector, kind, "ours-1")
+                    .await
+                    .must(),
+                None
+            );
+            assert_eq!(
+                link(&fixture.db, &acme, &connector, kind, "ours-1", "crm-3", now)
+                    .await
+                    .must(),
+                "crm-3",
+                "linked anew"
+            );
+        });
+    }
+
+    #[test]
+    fn another_business_neither_reads_nor_forgets_a_link() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let kind = LinkKind::Customer;
+            link(
+                &fixture.db,
+                &acme,
+                &connector,
+                kind,
+                "ours-1",
+                "crm-1",
+                fixture.now().micros(),
+            )
+            .await
+            .must();
+            assert_eq!(
+                crm_id(&fixture.db, &globex, &connector, kind, "ours-1")
+                    .await
+                    .must(),
+                None
+            );
+            assert_eq!(
+                local_id(&fixture.db, &globex, &connector, kind, "crm-1")
+                    .await
+                    .must(),
+                None
+            );
+            unlink(&fixture.db, &globex, &connector, kind, "ours-1", "crm-1")
+                .await
+                .must();
+            let rows = fixture.rows("crm_links", "local_id");
+            assert_eq!(rows.len(), 1, "{rows:?}");
+            assert_eq!(
+                rows[0]["business_id"],
+                serde_json::json!(acme.business_id.as_str())
+            );
+        });
+    }
+}

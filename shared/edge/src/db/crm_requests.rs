@@ -20,3 +20,78 @@ pub fn record_grant(db: &Db, id: &ConnectorId, token: &str, now_us: i64) -> Resu
             .bind(&[text(id.as_str()), number(now_us - 2 * MINUTE_US)])?,
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::crm_connectors;
+    use crate::testing::{Fixture, Must};
+    use serde_json::json;
+
+    #[test]
+    fn a_request_is_recorded_only_under_the_grant_that_took_its_token() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let now = fixture.now().micros();
+            let mut batch =
+                vec![crm_connectors::grant(&fixture.db, &acme, &connector, "granted", now).must()];
+            batch.extend(record_grant(&fixture.db, &connector, "granted", now).must());
+            fixture.db.batch(batch).await.must();
+            // A token no grant took (a grant the budget refused) records nothing.
+            let refused = record_grant(&fixture.db.on_shard(0), &connector, "refused", now + 1).must();
+            fixture.db.on_shard(0).batch(refused).await.must();
+            let rows = fixture.rows("crm_requests", "at_us");
+            assert_eq!(rows.len(), 1, "{rows:?}");
+            assert_eq!(rows[0]["connector_id"], json!(connector.as_str()));
+            assert_eq!(rows[0]["at_us"], json!(now));
+        });
+    }
+
+    #[test]
+    fn requests_too_old_to_count_are_forgotten_by_the_next_grant() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let other = fixture.connector(&acme).await;
+            let grant_at = |connector: ConnectorId, token: &'static str, at: i64| {
+                let db = fixture.db.clone();
+                let acme = acme.clone();
+                async move {
+                    let mut batch = vec![crm_connectors::grant(&db, &acme, &connector, token, at).must()];
+                    batch.extend(record_grant(&db, &connector, token, at).must());
+                    db.batch(batch).await.must();
+                }
+            };
+            let start = fixture.now().micros();
+            grant_at(connector.clone(), "a", start).await;
+            grant_at(other.clone(), "b", start).await;
+            grant_at(connector.clone(), "c", start + 2 * MINUTE_US).await;
+            let kept: Vec<(String, i64)> = fixture
+                .rows("crm_requests", "at_us")
+                .iter()
+                .map(|row| {
+                    (
+                        row["connector_id"].as_str().unwrap_or_default().to_owned(),
+                        row["at_us"].as_i64().unwrap_or(0),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                kept,
+                [
+                    (connector.to_string(), start),
+                    (other.to_string(), start),
+                    (connector.to_string(), start + 2 * MINUTE_US),
+                ],
+                "exactly two minutes old is kept; the other connector's are its own"
+            );
+            grant_at(connector.clone(), "d", start + 2 * MINUTE_US + 1).await;
+            let left = fixture.rows("crm_requests", "at_us");
+            assert_eq!(left.len(), 3, "the oldest of this connector went: {left:?}");
+            assert_eq!(left[0]["connector_id"], json!(other.as_str()));
+        });
+    }
+}

@@ -60,3 +60,126 @@ pub async fn average(db: &Db, tenant: &Tenant, from_us: i64, to_us: i64) -> Resu
         .await?;
     Ok(row.unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, random};
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn rating(score: Option<f64>, level: &str) -> Rating<'_> {
+        Rating {
+            score,
+            level: Some(level),
+            comment: None,
+        }
+    }
+
+    #[test]
+    fn the_latest_rating_of_a_conversation_from_a_connector_is_kept() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let conversation = ConversationId::generate(random());
+            let first = fixture.now().micros();
+            record(
+                &fixture.db,
+                &acme,
+                &connector,
+                &conversation,
+                &rating(Some(2.0), "poor"),
+                first,
+            )
+            .await
+            .must();
+            fixture.stack.advance(Duration::from_secs(5));
+            let later = fixture.now().micros();
+            let changed = Rating {
+                comment: Some("sorted"),
+                ..rating(Some(4.5), "good")
+            };
+            record(&fixture.db, &acme, &connector, &conversation, &changed, later)
+                .await
+                .must();
+            let rows = fixture.rows("crm_satisfaction", "conversation_id");
+            assert_eq!(rows.len(), 1, "{rows:?}");
+            assert_eq!(rows[0]["score"], json!(4.5));
+            assert_eq!(rows[0]["level"], json!("good"));
+            assert_eq!(rows[0]["comment"], json!("sorted"));
+            assert_eq!(rows[0]["updated_us"], json!(later));
+            assert_eq!(rows[0]["business_id"], json!(acme.business_id.as_str()));
+        });
+    }
+
+    #[test]
+    fn the_average_is_of_the_business_rated_conversations_in_the_window() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let (first, second) = (fixture.connector(&acme).await, fixture.connector(&acme).await);
+            let theirs = fixture.connector(&globex).await;
+            let conversation = || ConversationId::generate(random());
+            let before = fixture.now().micros();
+            record(
+                &fixture.db,
+                &acme,
+                &first,
+                &conversation(),
+                &rating(Some(1.0), "bad"),
+                before,
+            )
+            .await
+            .must();
+            fixture.stack.advance(Duration::from_secs(60));
+            let from = fixture.now().micros();
+            let shared = conversation();
+            record(
+                &fixture.db,
+                &acme,
+                &first,
+                &shared,
+                &rating(Some(4.0), "good"),
+                from,
+            )
+            .await
+            .must();
+            record(
+                &fixture.db,
+                &acme,
+                &second,
+                &shared,
+                &rating(Some(5.0), "great"),
+                from,
+            )
+            .await
+            .must();
+            record(
+                &fixture.db,
+                &acme,
+                &first,
+                &conversation(),
+                &rating(None, "unrated"),
+                from,
+            )
+            .await
+            .must();
+            record(
+                &fixture.db,
+                &globex,
+                &theirs,
+                &conversation(),
+                &rating(Some(1.0), "bad"),
+                from,
+            )
+            .await
+            .must();
+            let answer = average(&fixture.db, &acme, from, from + 1).await.must();
+            assert_eq!((answer.average, answer.count), (Some(4.5), 2));
+            let empty = average(&fixture.db, &acme, from + 1, from + 2).await.must();
+            assert_eq!((empty.average, empty.count), (None, 0));
+        });
+    }
+}

@@ -471,6 +471,8 @@ pub async fn replay(
 
 /// Contacts, of any business, whose oldest pending work was due before `before_us` and that no
 /// worker holds, of enabled connectors: the sweep hands them to a worker again (at most `limit`).
+/// A contact whose oldest work waits (a retry, a spent budget) is not one, however overdue its
+/// later work: its worker does the work in order, and was told when to come back.
 pub async fn overdue_contacts(
     db: &Db,
     before_us: i64,
@@ -479,9 +481,11 @@ pub async fn overdue_contacts(
 ) -> Result<Vec<Contact>, ApiError> {
     let result = db
         .unscoped(
-            "SELECT DISTINCT j.business_id, j.connector_id, j.customer_id FROM crm_sync_jobs j \
+            "SELECT j.business_id, j.connector_id, j.customer_id FROM crm_sync_jobs j \
              JOIN crm_connectors c ON c.id = j.connector_id AND c.business_id = j.business_id AND c.enabled = 1 \
              WHERE j.status = 'pending' AND j.next_attempt_us < ?1 \
+             AND j.seq = (SELECT min(o.seq) FROM crm_sync_jobs o WHERE o.connector_id = j.connector_id \
+                 AND o.customer_id = j.customer_id AND o.status = 'pending') \
              AND NOT EXISTS (SELECT 1 FROM crm_contacts k WHERE k.connector_id = j.connector_id \
                  AND k.customer_id = j.customer_id AND k.leased_until_us > ?2) \
              LIMIT ?3",
@@ -504,4 +508,890 @@ pub async fn delete_settled_before(db: &Db, before_us: i64, limit: usize) -> Res
         .run()
         .await?;
     Ok(db::changes(&result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::crm_contacts;
+    use crate::testing::{Fixture, Must, random};
+    use domain::ids::EventId;
+    use domain::webhooks::EventType;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn new_id() -> Result<SyncJobId, ApiError> {
+        Ok(SyncJobId::generate(random()))
+    }
+
+    /// A job following a new event about `customer`.
+    fn follow(connector: &ConnectorId, customer: &CustomerId) -> PlannedJob {
+        PlannedJob {
+            connector_id: connector.clone(),
+            customer_id: customer.clone(),
+            operation: Operation::Follow(EventType::CustomerUpdated),
+            subject_id: customer.to_string(),
+            event_id: EventId::generate(random()),
+            skipped: None,
+        }
+    }
+
+    fn contact(tenant: &Tenant, connector: &ConnectorId, customer: &CustomerId) -> Contact {
+        Contact {
+            business_id: tenant.business_id.clone(),
+            connector_id: connector.clone(),
+            key: ContactKey::Customer(customer.clone()),
+        }
+    }
+
+    /// Records `jobs` now and returns them as stored, in the order given.
+    async fn record(fixture: &Fixture, tenant: &Tenant, jobs: &[PlannedJob]) -> Vec<Job> {
+        let now = fixture.now().micros();
+        insert_planned(&fixture.db, tenant, jobs, new_id, now)
+            .await
+            .must();
+        let mut stored = Vec::new();
+        for job in jobs {
+            let found = fixture
+                .rows("crm_sync_jobs", "seq")
+                .into_iter()
+                .find(|row| row["event_id"] == json!(job.event_id.as_str()))
+                .unwrap_or_else(|| panic!("the job of {} was recorded", job.event_id));
+            let id = SyncJobId::parse(found["id"].as_str().unwrap_or_default()).must_be_some();
+            stored.push(find(&fixture.db, tenant, &id).await.must().must_be_some());
+        }
+        stored
+    }
+
+    trait MustBeSome<T> {
+        fn must_be_some(self) -> T;
+    }
+
+    impl<T> MustBeSome<T> for Option<T> {
+        #[track_caller]
+        fn must_be_some(self) -> T {
+            self.unwrap_or_else(|| panic!("nothing was found"))
+        }
+    }
+
+    fn succeeded(crm_id: Option<&str>) -> Settled<'_> {
+        Settled {
+            status: JobStatus::Succeeded,
+            crm_id,
+            http_status: Some(200),
+            error: None,
+            duration_ms: 40,
+            next_attempt_us: 0,
+        }
+    }
+
+    #[test]
+    fn planning_an_event_twice_records_its_work_once() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let (ann, bob) = (CustomerId::generate(random()), CustomerId::generate(random()));
+            let skipped = PlannedJob {
+                skipped: Some("the change came from this CRM"),
+                ..follow(&connector, &ann)
+            };
+            let planned = [
+                follow(&connector, &ann),
+                follow(&connector, &bob),
+                follow(&connector, &ann),
+                skipped,
+            ];
+            let now = fixture.now().micros();
+            let contacts = insert_planned(&fixture.db, &acme, &planned, new_id, now)
+                .await
+                .must();
+            assert_eq!(
+                contacts,
+                [contact(&acme, &connector, &ann), contact(&acme, &connector, &bob)],
+                "each contact with pending work, once; skipped work makes no contact's work"
+            );
+            let rows = fixture.rows("crm_sync_jobs", "seq");
+            assert_eq!(rows.len(), 4, "{rows:?}");
+            for (row, job) in rows.iter().zip(&planned) {
+                assert_eq!(row["event_id"], json!(job.event_id.as_str()));
+                assert_eq!(row["business_id"], json!(acme.business_id.as_str()));
+                assert_eq!(row["operation"], json!("customer.updated"));
+                assert_eq!(row["attempts"], json!(0));
+                assert_eq!(row["next_attempt_us"], json!(now));
+                assert_eq!(row["retry_from_us"], json!(now));
+                assert_eq!(row["created_us"], json!(now));
+            }
+            assert_eq!(rows[3]["status"], json!("skipped"));
+            assert_eq!(rows[3]["last_error"], json!("the change came from this CRM"));
+            assert_eq!(rows[0]["status"], json!("pending"));
+            assert_eq!(rows[0]["last_error"], json!(null));
+
+            let again = insert_planned(&fixture.db, &acme, &planned, new_id, now + 1)
+                .await
+                .must();
+            assert!(again.is_empty(), "the same events again: {again:?}");
+            assert_eq!(fixture.rows("crm_sync_jobs", "seq").len(), 4);
+        });
+    }
+
+    #[test]
+    fn work_for_another_business_connector_is_not_recorded() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let theirs = fixture.connector(&globex).await;
+            let job = follow(&theirs, &CustomerId::generate(random()));
+            let now = fixture.now().micros();
+            let contacts = insert_planned(&fixture.db, &acme, &[job], new_id, now)
+                .await
+                .must();
+            assert!(contacts.is_empty(), "{contacts:?}");
+            assert!(fixture.rows("crm_sync_jobs", "seq").is_empty());
+        });
+    }
+
+    #[test]
+    fn a_contacts_work_comes_oldest_first_and_leaves_the_queue_once_settled() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let (ann, bob) = (CustomerId::generate(random()), CustomerId::generate(random()));
+            let jobs = record(
+                &fixture,
+                &acme,
+                &[
+                    follow(&connector, &bob),
+                    follow(&connector, &ann),
+                    follow(&connector, &ann),
+                ],
+            )
+            .await;
+            let anns = contact(&acme, &connector, &ann);
+            let next = next_of_contact(&fixture.db, &acme, &anns).await.must();
+            assert_eq!(next.map(|job| job.id), Some(jobs[1].id.clone()), "Ann's oldest");
+
+            // A try that will be retried keeps the work first, whenever it is due.
+            let later = fixture.now().micros() + 60_000_000;
+            let retry = Settled {
+                status: JobStatus::Pending,
+                crm_id: Some("crm-ann"),
+                http_status: Some(503),
+                error: Some("unavailable"),
+                duration_ms: 12,
+                next_attempt_us: later,
+            };
+            settle(&fixture.db, &acme, &jobs[1], &retry, fixture.now().micros())
+                .await
+                .must();
+            let next = next_of_contact(&fixture.db, &acme, &anns)
+                .await
+                .must()
+                .must_be_some();
+            assert_eq!(next.id, jobs[1].id, "not due, and still first");
+            assert_eq!(next.attempts, 1);
+            assert_eq!(next.next_attempt_us, later);
+            assert_eq!(next.last_status, Some(503));
+            assert_eq!(next.last_error.as_deref(), Some("unavailable"));
+
+            fixture.stack.advance(Duration::from_secs(61));
+            let done_at = fixture.now().micros();
+            settle(&fixture.db, &acme, &next, &succeeded(None), done_at)
+                .await
+                .must();
+            let settled = find(&fixture.db, &acme, &jobs[1].id).await.must().must_be_some();
+            assert_eq!(settled.status, JobStatus::Succeeded);
+            assert_eq!(settled.attempts, 2);
+            assert_eq!(
+                settled.crm_id.as_deref(),
+                Some("crm-ann"),
+                "an answer without an id keeps the one known"
+            );
+            assert_eq!(settled.last_error, None);
+            assert_eq!(settled.duration_ms, Some(40));
+            assert_eq!(settled.updated_us, done_at);
+            let next = next_of_contact(&fixture.db, &acme, &anns).await.must();
+            assert_eq!(
+                next.map(|job| job.id),
+                Some(jobs[2].id.clone()),
+                "then Ann's next"
+            );
+
+            // A late second settling of settled work changes nothing.
+            let failed = Settled {
+                status: JobStatus::Failed,
+                ..succeeded(Some("other"))
+            };
+            settle(&fixture.db, &acme, &settled, &failed, done_at + 5)
+                .await
+                .must();
+            let unchanged = find(&fixture.db, &acme, &jobs[1].id).await.must().must_be_some();
+            assert_eq!(unchanged.status, JobStatus::Succeeded);
+            assert_eq!(unchanged.attempts, 2);
+            assert_eq!(unchanged.crm_id.as_deref(), Some("crm-ann"));
+        });
+    }
+
+    #[test]
+    fn deferred_work_waits_without_a_try_and_is_never_brought_forward() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let jobs = record(
+                &fixture,
+                &acme,
+                &[follow(&connector, &CustomerId::generate(random()))],
+            )
+            .await;
+            let now = fixture.now().micros();
+            defer(&fixture.db, &acme, &jobs[0], now + 60_000_000).await.must();
+            defer(&fixture.db, &acme, &jobs[0], now + 10_000_000).await.must();
+            let job = find(&fixture.db, &acme, &jobs[0].id).await.must().must_be_some();
+            assert_eq!(job.next_attempt_us, now + 60_000_000);
+            assert_eq!(job.attempts, 0, "no call was made");
+            assert_eq!(job.status, JobStatus::Pending);
+
+            settle(&fixture.db, &acme, &job, &succeeded(None), now)
+                .await
+                .must();
+            defer(&fixture.db, &acme, &job, now + 120_000_000).await.must();
+            let settled = find(&fixture.db, &acme, &jobs[0].id).await.must().must_be_some();
+            assert_eq!(settled.next_attempt_us, 0, "settled work is not deferred");
+        });
+    }
+
+    #[test]
+    fn the_log_is_newest_first_filtered_and_paged_by_its_cursor() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let other = fixture.connector(&acme).await;
+            let (ann, bob) = (CustomerId::generate(random()), CustomerId::generate(random()));
+            let conversation = "c0a8d5b6-1f1e-4c3b-9a55-6f7b6f0c1e2d";
+            let about_conversation = PlannedJob {
+                operation: Operation::Follow(EventType::ConversationCreated),
+                subject_id: conversation.to_owned(),
+                ..follow(&connector, &bob)
+            };
+            let jobs = record(
+                &fixture,
+                &acme,
+                &[
+                    follow(&connector, &ann),
+                    follow(&connector, &bob),
+                    about_conversation,
+                    follow(&connector, &ann),
+                    follow(&other, &ann),
+                ],
+            )
+            .await;
+            settle(
+                &fixture.db,
+                &acme,
+                &jobs[1],
+                &succeeded(None),
+                fixture.now().micros(),
+            )
+            .await
+            .must();
+            let ids = |found: &[Job]| found.iter().map(|job| job.id.clone()).collect::<Vec<_>>();
+
+            let first = list(
+                &fixture.db,
+                &acme,
+                &connector,
+                &Filter {
+                    limit: 2,
+                    ..Filter::default()
+                },
+            )
+            .await
+            .must();
+            assert_eq!(
+                ids(&first),
+                [jobs[3].id.clone(), jobs[2].id.clone()],
+                "newest first"
+            );
+            let after_first = Filter {
+                limit: 2,
+                before_seq: first.last().map(|job| job.seq),
+                ..Filter::default()
+            };
+            let next = list(&fixture.db, &acme, &connector, &after_first).await.must();
+            assert_eq!(
+                ids(&next),
+                [jobs[1].id.clone(), jobs[0].id.clone()],
+                "the next page"
+            );
+            let after_next = Filter {
+                limit: 2,
+                before_seq: next.last().map(|job| job.seq),
+                ..Filter::default()
+            };
+            let end = list(&fixture.db, &acme, &connector, &after_next).await.must();
+            assert!(
+                end.is_empty(),
+                "the other connector's work is not in this log: {end:?}"
+            );
+
+            let bob_id = bob.to_string();
+            let cases = [
+                (
+                    "by status",
+                    Filter {
+                        status: Some(JobStatus::Succeeded),
+                        limit: 10,
+                        ..Filter::default()
+                    },
+                    vec![jobs[1].id.clone()],
+                ),
+                (
+                    "by the record the work is about",
+                    Filter {
+                        record: Some(conversation),
+                        limit: 10,
+                        ..Filter::default()
+                    },
+                    vec![jobs[2].id.clone()],
+                ),
+                (
+                    "by the contact whose work it is",
+                    Filter {
+                        record: Some(&bob_id),
+                        limit: 10,
+                        ..Filter::default()
+                    },
+                    vec![jobs[2].id.clone(), jobs[1].id.clone()],
+                ),
+                (
+                    "by status and contact",
+                    Filter {
+                        status: Some(JobStatus::Pending),
+                        record: Some(&bob_id),
+                        limit: 10,
+                        ..Filter::default()
+                    },
+                    vec![jobs[2].id.clone()],
+                ),
+            ];
+            for (description, filter, expected) in cases {
+                let found = list(&fixture.db, &acme, &connector, &filter).await.must();
+                assert_eq!(ids(&found), expected, "{description}");
+            }
+        });
+    }
+
+    #[test]
+    fn the_summary_counts_pending_work_and_what_settled_in_the_window() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let other = fixture.connector(&acme).await;
+            let customer = || CustomerId::generate(random());
+            let start = fixture.now().micros();
+            let early = record(
+                &fixture,
+                &acme,
+                &[follow(&connector, &customer()), follow(&connector, &customer())],
+            )
+            .await;
+            settle(&fixture.db, &acme, &early[0], &succeeded(None), start)
+                .await
+                .must();
+            fixture.stack.advance(Duration::from_secs(60));
+            let window_from = fixture.now().micros();
+            let late = record(
+                &fixture,
+                &acme,
+                &[
+                    follow(&connector, &customer()),
+                    follow(&connector, &customer()),
+                    follow(&connector, &customer()),
+                    follow(&other, &customer()),
+                ],
+            )
+            .await;
+            let now = fixture.now().micros();
+            settle(&fixture.db, &acme, &late[0], &succeeded(None), now)
+                .await
+                .must();
+            let dead = Settled {
+                status: JobStatus::Dead,
+                ..succeeded(None)
+            };
+            settle(&fixture.db, &acme, &late[1], &dead, now).await.must();
+            settle(&fixture.db, &acme, &late[3], &succeeded(None), now)
+                .await
+                .must();
+
+            let counted = summary(&fixture.db, &acme, &connector, window_from, now + 1)
+                .await
+                .must();
+            assert_eq!(
+                (
+                    counted.pending,
+                    counted.succeeded,
+                    counted.skipped,
+                    counted.failed,
+                    counted.dead
+                ),
+                (2, 1, 0, 0, 1),
+                "the early success is outside the window; the other connector's is not this one's"
+            );
+            assert_eq!(
+                counted.oldest_pending_us,
+                Some(start),
+                "the oldest pending work, whenever"
+            );
+
+            let idle = fixture.connector(&acme).await;
+            let none = summary(&fixture.db, &acme, &idle, 0, now + 1).await.must();
+            assert_eq!(
+                (none.pending, none.succeeded, none.oldest_pending_us),
+                (0, 0, None)
+            );
+        });
+    }
+
+    #[test]
+    fn a_replay_puts_the_chosen_work_back_as_new_and_names_each_contact_once() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let (ann, bob, cat) = (
+                CustomerId::generate(random()),
+                CustomerId::generate(random()),
+                CustomerId::generate(random()),
+            );
+            let before_window = record(&fixture, &acme, &[follow(&connector, &ann)]).await;
+            fixture.stack.advance(Duration::from_secs(60));
+            let from = fixture.now().micros();
+            let jobs = record(
+                &fixture,
+                &acme,
+                &[
+                    follow(&connector, &ann),
+                    follow(&connector, &ann),
+                    follow(&connector, &bob),
+                    follow(&connector, &cat),
+                ],
+            )
+            .await;
+            let now = fixture.now().micros();
+            let dead = Settled {
+                status: JobStatus::Dead,
+                ..succeeded(None)
+            };
+            let failed = Settled {
+                status: JobStatus::Failed,
+                ..succeeded(None)
+            };
+            for (job, how) in [
+                (&before_window[0], &dead),
+                (&jobs[0], &dead),
+                (&jobs[1], &dead),
+                (&jobs[2], &failed),
+                (&jobs[3], &succeeded(None)),
+            ] {
+                settle(&fixture.db, &acme, job, how, now).await.must();
+            }
+            fixture.stack.advance(Duration::from_secs(5));
+            let replayed_at = fixture.now().micros();
+            let contacts = replay(
+                &fixture.db,
+                &acme,
+                &connector,
+                &[JobStatus::Dead, JobStatus::Failed],
+                from,
+                replayed_at,
+                replayed_at,
+            )
+            .await
+            .must();
+            assert_eq!(
+                contacts,
+                [contact(&acme, &connector, &ann), contact(&acme, &connector, &bob)]
+            );
+            for job in &jobs[..3] {
+                let again = find(&fixture.db, &acme, &job.id).await.must().must_be_some();
+                assert_eq!(again.status, JobStatus::Pending);
+                assert_eq!(
+                    (again.attempts, again.next_attempt_us, again.retry_from_us),
+                    (0, replayed_at, replayed_at)
+                );
+            }
+            let kept = find(&fixture.db, &acme, &jobs[3].id).await.must().must_be_some();
+            assert_eq!(kept.status, JobStatus::Succeeded, "a success is not replayed");
+            let outside = find(&fixture.db, &acme, &before_window[0].id)
+                .await
+                .must()
+                .must_be_some();
+            assert_eq!(
+                outside.status,
+                JobStatus::Dead,
+                "work created before the window stays dead"
+            );
+        });
+    }
+
+    #[test]
+    fn another_business_neither_finds_nor_changes_a_job() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let jobs = record(
+                &fixture,
+                &acme,
+                &[follow(&connector, &CustomerId::generate(random()))],
+            )
+            .await;
+            let job = &jobs[0];
+            let now = fixture.now().micros();
+            assert!(find(&fixture.db, &globex, &job.id).await.must().is_none());
+            let contact = Contact {
+                business_id: globex.business_id.clone(),
+                ..contact(&acme, &connector, &CustomerId::generate(random()))
+            };
+            assert!(
+                next_of_contact(
+                    &fixture.db,
+                    &globex,
+                    &Contact {
+                        key: job.contact.clone(),
+                        ..contact
+                    }
+                )
+                .await
+                .must()
+                .is_none()
+            );
+            settle(&fixture.db, &globex, job, &succeeded(Some("x")), now)
+                .await
+                .must();
+            defer(&fixture.db, &globex, job, now + 60_000_000).await.must();
+            let listed = list(
+                &fixture.db,
+                &globex,
+                &connector,
+                &Filter {
+                    limit: 10,
+                    ..Filter::default()
+                },
+            )
+            .await
+            .must();
+            assert!(listed.is_empty());
+            let replayed = replay(
+                &fixture.db,
+                &globex,
+                &connector,
+                &[JobStatus::Pending],
+                0,
+                now + 1,
+                now,
+            )
+            .await
+            .must();
+            assert!(replayed.is_empty());
+            let counted = summary(&fixture.db, &globex, &connector, 0, now + 1).await.must();
+            assert_eq!(counted.pending, 0);
+            let unchanged = find(&fixture.db, &acme, &job.id).await.must().must_be_some();
+            assert_eq!(
+                (
+                    unchanged.status,
+                    unchanged.attempts,
+                    unchanged.next_attempt_us,
+                    unchanged.crm_id
+                ),
+                (JobStatus::Pending, 0, job.next_attempt_us, None)
+            );
+        });
+    }
+
+    #[test]
+    fn a_platform_delivery_is_work_once_however_often_it_comes() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let key = ContactKey::Chatwoot(42);
+            let input = json!({"event": "message_created", "id": 7});
+            let work = Delivered {
+                connector_id: &connector,
+                contact: &key,
+                operation: Operation::Note,
+                subject_id: "7",
+                event_id: "chatwoot:delivery-1",
+                input: &input,
+            };
+            let now = fixture.now().micros();
+            let first = insert_delivered(&fixture.db, &acme, &SyncJobId::generate(random()), &work, now)
+                .await
+                .must();
+            assert_eq!(
+                first,
+                Some(Contact {
+                    business_id: acme.business_id.clone(),
+                    connector_id: connector.clone(),
+                    key: key.clone()
+                })
+            );
+            let again = insert_delivered(&fixture.db, &acme, &SyncJobId::generate(random()), &work, now)
+                .await
+                .must();
+            assert_eq!(again, None, "a redelivery");
+            let rows = fixture.rows("crm_sync_jobs", "seq");
+            assert_eq!(rows.len(), 1);
+            assert_eq!(rows[0]["customer_id"], json!("chatwoot:42"));
+            assert_eq!(rows[0]["input"], json!(input.to_string()));
+            let job = next_of_contact(&fixture.db, &acme, &first.must_be_some())
+                .await
+                .must()
+                .must_be_some();
+            assert_eq!(job.contact, key);
+            assert_eq!(job.input, Some(input));
+        });
+    }
+
+    #[test]
+    fn requested_work_is_recorded_every_time_it_is_asked_for() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let customer = CustomerId::generate(random());
+            let input = json!({"reason": "asked for a person"});
+            let work = Requested {
+                connector_id: &connector,
+                customer_id: &customer,
+                operation: Operation::Escalate,
+                subject_id: "c0a8d5b6-1f1e-4c3b-9a55-6f7b6f0c1e2d",
+                input: &input,
+            };
+            let now = fixture.now().micros();
+            let first = insert_requested(&fixture.db, &acme, &SyncJobId::generate(random()), &work, now)
+                .await
+                .must();
+            let second = insert_requested(&fixture.db, &acme, &SyncJobId::generate(random()), &work, now)
+                .await
+                .must();
+            assert_ne!(first.id, second.id);
+            for job in [&first, &second] {
+                assert_eq!(job.status, JobStatus::Pending);
+                assert_eq!(job.event_id, None, "work asked through the API follows no event");
+                assert_eq!(job.input.as_ref(), Some(&input));
+                assert_eq!(job.operation, Operation::Escalate);
+                assert_eq!(job.contact, ContactKey::Customer(customer.clone()));
+            }
+            assert!(second.seq > first.seq);
+        });
+    }
+
+    #[test]
+    fn the_sweep_finds_each_shards_overdue_contacts_that_nobody_holds() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 1).await;
+            let acmes = fixture.connector(&acme).await;
+            let disabled = fixture
+                .connector_with(&acme, false, crate::testing::UNLIMITED)
+                .await;
+            let globexs = fixture.connector(&globex).await;
+            let customer = || CustomerId::generate(random());
+            let (lost, held, off, waiting, theirs) =
+                (customer(), customer(), customer(), customer(), customer());
+            record(
+                &fixture,
+                &acme,
+                &[
+                    follow(&acmes, &lost),
+                    follow(&acmes, &lost),
+                    follow(&acmes, &held),
+                    follow(&disabled, &off),
+                ],
+            )
+            .await;
+            let deferred = record(&fixture, &acme, &[follow(&acmes, &waiting)]).await;
+            record(&fixture, &globex, &[follow(&globexs, &theirs)]).await;
+            let now = fixture.now().micros();
+            defer(&fixture.db, &acme, &deferred[0], now + 3_600_000_000)
+                .await
+                .must();
+            assert!(
+                crm_contacts::claim(
+                    &fixture.db,
+                    &acme,
+                    &acmes,
+                    &ContactKey::Customer(held.clone()),
+                    "worker",
+                    now,
+                    now + 3_600_000_000
+                )
+                .await
+                .must()
+            );
+            fixture.stack.advance(Duration::from_secs(600));
+            let now = fixture.now().micros();
+            let before = now - 120_000_000;
+            let shards = fixture.db.each_shard();
+            let first = overdue_contacts(&shards[0], before, now, 10).await.must();
+            assert_eq!(first, [contact(&acme, &acmes, &lost)], "on the first shard");
+            let second = overdue_contacts(&shards[1], before, now, 10).await.must();
+            assert_eq!(
+                second,
+                [contact(&globex, &globexs, &theirs)],
+                "on the second shard"
+            );
+            assert!(
+                overdue_contacts(&shards[0], now - 3_600_000_000, now, 10)
+                    .await
+                    .must()
+                    .is_empty(),
+                "nothing was due an hour ago"
+            );
+
+            // Once the lease runs out, the held contact is lost work too.
+            fixture.stack.advance(Duration::from_secs(3600));
+            let now = fixture.now().micros();
+            let found = overdue_contacts(&shards[0], now - 120_000_000, now, 10)
+                .await
+                .must();
+            assert_eq!(
+                found.len(),
+                3,
+                "lost, held and waiting are overdue now: {found:?}"
+            );
+            assert_eq!(
+                overdue_contacts(&shards[0], now - 120_000_000, now, 2)
+                    .await
+                    .must()
+                    .len(),
+                2,
+                "at most the limit"
+            );
+        });
+    }
+
+    #[test]
+    fn a_contact_whose_oldest_work_waits_is_not_overdue_for_its_later_work() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let connector = fixture.connector(&acme).await;
+            let ann = CustomerId::generate(random());
+            let first = record(&fixture, &acme, &[follow(&connector, &ann)]).await;
+            // The budget was spent: the oldest work waits an hour, and its worker is told so.
+            let now = fixture.now().micros();
+            defer(&fixture.db, &acme, &first[0], now + 3_600_000_000)
+                .await
+                .must();
+            record(&fixture, &acme, &[follow(&connector, &ann)]).await;
+            fixture.stack.advance(Duration::from_secs(600));
+            let now = fixture.now().micros();
+            let found = overdue_contacts(&fixture.db, now - 120_000_000, now, 10)
+                .await
+                .must();
+            assert!(
+                found.is_empty(),
+                "the worker would find the oldest work not due and wait again: {found:?}"
+            );
+            fixture.stack.advance(Duration::from_secs(3600));
+            let now = fixture.now().micros();
+            let found = overdue_contacts(&fixture.db, now - 120_000_000, now, 10)
+                .await
+                .must();
+            assert_eq!(
+                found,
+                [contact(&acme, &connector, &ann)],
+                "once the oldest is overdue, once"
+            );
+        });
+    }
+
+    #[test]
+    fn retention_deletes_settled_work_before_the_cutoff_and_never_pending_work() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 1).await;
+            let acmes = fixture.connector(&acme).await;
+            let globexs = fixture.connector(&globex).await;
+            let customer = || CustomerId::generate(random());
+            let old = record(
+                &fixture,
+                &acme,
+                &[
+                    follow(&acmes, &customer()),
+                    follow(&acmes, &customer()),
+                    follow(&acmes, &customer()),
+                ],
+            )
+            .await;
+            let theirs = record(&fixture, &globex, &[follow(&globexs, &customer())]).await;
+            let now = fixture.now().micros();
+            settle(&fixture.db, &acme, &old[0], &succeeded(None), now)
+                .await
+                .must();
+            settle(
+                &fixture.db,
+                &acme,
+                &old[1],
+                &Settled {
+                    status: JobStatus::Dead,
+                    ..succeeded(None)
+                },
+                now,
+            )
+            .await
+            .must();
+            settle(&fixture.db, &globex, &theirs[0], &succeeded(None), now)
+                .await
+                .must();
+            fixture.stack.advance(Duration::from_secs(60));
+            let recent = record(&fixture, &acme, &[follow(&acmes, &customer())]).await;
+            settle(
+                &fixture.db,
+                &acme,
+                &recent[0],
+                &succeeded(None),
+                fixture.now().micros(),
+            )
+            .await
+            .must();
+
+            let cutoff = now + 1;
+            let shards = fixture.db.each_shard();
+            assert_eq!(
+                delete_settled_before(&shards[0], cutoff, 1).await.must(),
+                1,
+                "at most the limit"
+            );
+            assert_eq!(delete_settled_before(&shards[0], cutoff, 10).await.must(), 1);
+            assert_eq!(delete_settled_before(&shards[0], cutoff, 10).await.must(), 0);
+            let left: Vec<SyncJobId> = fixture
+                .rows("crm_sync_jobs", "seq")
+                .iter()
+                .filter_map(|row| SyncJobId::parse(row["id"].as_str().unwrap_or_default()))
+                .collect();
+            assert_eq!(
+                left,
+                [old[2].id.clone(), recent[0].id.clone(), theirs[0].id.clone()],
+                "pending work, work settled after the cutoff, and the other shard's stay (shard by shard)"
+            );
+            assert_eq!(
+                delete_settled_before(&shards[1], cutoff, 10).await.must(),
+                1,
+                "the second shard's own"
+            );
+        });
+    }
 }

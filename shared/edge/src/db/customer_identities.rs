@@ -97,3 +97,220 @@ pub fn address_at(results: &[D1Result], position: usize) -> Result<Option<String
     }
     Ok(db::first_row::<Row>(results, position)?.map(|row| row.address))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, draft};
+    use domain::customer::CustomerDraft;
+    use domain::email::Email;
+    use domain::phone::Phone;
+    use std::time::Duration;
+
+    fn phone(text: &str) -> Option<Phone> {
+        Some(Phone::parse(text, None).must())
+    }
+
+    async fn link_now(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        channel: &str,
+        address: &str,
+        email: Option<&str>,
+        phone: Option<&str>,
+        new: &CustomerId,
+    ) -> usize {
+        let statement = link(&fixture.db, tenant, channel, address, email, phone, new).must();
+        db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+    }
+
+    #[test]
+    fn an_address_is_linked_to_the_customer_its_phone_or_email_names_else_the_new_one() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let by_phone = fixture
+                .customer_with(
+                    &acme,
+                    CustomerDraft {
+                        phone: phone("+353870000001"),
+                        ..draft("P")
+                    },
+                )
+                .await;
+            let whatsapp_first = fixture
+                .customer_with(
+                    &acme,
+                    CustomerDraft {
+                        whatsapp_number: phone("+353870000002"),
+                        ..draft("W1")
+                    },
+                )
+                .await;
+            fixture.stack.advance(Duration::from_secs(1));
+            fixture
+                .customer_with(
+                    &acme,
+                    CustomerDraft {
+                        whatsapp_number: phone("+353870000002"),
+                        ..draft("W2")
+                    },
+                )
+                .await;
+            let by_email = fixture
+                .customer_with(
+                    &acme,
+                    CustomerDraft {
+                        email: Some(Email::parse("e@example.com").must()),
+                        ..draft("E")
+                    },
+                )
+                .await;
+            let new = fixture.customer(&acme, "New").await;
+            let cases = [
+                (
+                    "a phone",
+                    "sms",
+                    "+353870000001",
+                    None,
+                    Some("+353870000001"),
+                    &by_phone,
+                ),
+                (
+                    "a WhatsApp number: the earliest holder",
+                    "whatsapp",
+                    "+353870000002",
+                    None,
+                    Some("+353870000002"),
+                    &whatsapp_first,
+                ),
+                (
+                    "an email",
+                    "email",
+                    "e@example.com",
+                    Some("e@example.com"),
+                    None,
+                    &by_email,
+                ),
+                (
+                    "the phone before the email",
+                    "sms",
+                    "+353870000001x",
+                    Some("e@example.com"),
+                    Some("+353870000001"),
+                    &by_phone,
+                ),
+                ("nobody known", "facebook", "psid-1", None, None, &new),
+            ];
+            for (description, channel, address, email, phone, expected) in cases {
+                assert_eq!(
+                    link_now(&fixture, &acme, channel, address, email, phone, &new).await,
+                    1,
+                    "{description}"
+                );
+                let customer = Sql::new(":c").bind("c", text(expected.as_str()));
+                let found = latest_address_of(customer, Sql::new(":ch").bind("ch", text(channel)))
+                    .scoped(&fixture.db, &acme)
+                    .must()
+                    .all()
+                    .await
+                    .must();
+                assert_eq!(
+                    address_at(&[found], 0).must().as_deref(),
+                    Some(address),
+                    "{description}"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn an_address_is_linked_once_and_its_latest_is_used() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let (ann, bob) = (
+                fixture.customer(&acme, "Ann").await,
+                fixture.customer(&acme, "Bob").await,
+            );
+            assert_eq!(
+                link_now(&fixture, &acme, "facebook", "psid-page-1", None, None, &ann).await,
+                1
+            );
+            assert_eq!(
+                link_now(&fixture, &acme, "facebook", "psid-page-1", None, None, &bob).await,
+                0,
+                "linked already"
+            );
+            assert_eq!(
+                link_now(&fixture, &acme, "facebook", "psid-page-2", None, None, &ann).await,
+                1
+            );
+            assert_eq!(
+                link_now(&fixture, &acme, "sms", "+353870000001", None, None, &ann).await,
+                1
+            );
+            let latest = latest_address(&fixture.db, &acme, &ann, Channel::Facebook)
+                .await
+                .must();
+            assert_eq!(latest.as_deref(), Some("psid-page-2"), "the page written to last");
+            assert_eq!(
+                latest_address(&fixture.db, &acme, &bob, Channel::Facebook)
+                    .await
+                    .must(),
+                None
+            );
+            assert_eq!(
+                latest_address(&fixture.db, &acme, &ann, Channel::Instagram)
+                    .await
+                    .must(),
+                None
+            );
+            let statement = channels_of(&fixture.db, &acme, &ann).must();
+            let mut channels =
+                crate::db::channel_accounts::channels_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+                    .must();
+            channels.sort_by_key(|channel| channel.as_str());
+            assert_eq!(channels, [Channel::Facebook, Channel::Sms], "each once");
+
+            // Identities are the business's: another business links the same address its own way.
+            assert_eq!(
+                latest_address(&fixture.db, &globex, &ann, Channel::Facebook)
+                    .await
+                    .must(),
+                None
+            );
+            let theirs = fixture.customer(&globex, "Theirs").await;
+            assert_eq!(
+                link_now(&fixture, &globex, "facebook", "psid-page-1", None, None, &theirs).await,
+                1
+            );
+            let held = |tenant: &Tenant| {
+                not_linked("facebook", "psid-page-1")
+                    .within("SELECT {sql} AS free")
+                    .scoped(&fixture.db, tenant)
+            };
+            #[derive(serde::Deserialize)]
+            struct Free {
+                free: i64,
+            }
+            for tenant in [&acme, &globex] {
+                let free = held(tenant)
+                    .must()
+                    .first::<Free>(None)
+                    .await
+                    .must()
+                    .map(|row| row.free);
+                assert_eq!(free, Some(0));
+            }
+            let free = not_linked("facebook", "psid-page-9")
+                .within("SELECT {sql} AS free")
+                .scoped(&fixture.db, &acme);
+            assert_eq!(
+                free.must().first::<Free>(None).await.must().map(|row| row.free),
+                Some(1)
+            );
+        });
+    }
+}

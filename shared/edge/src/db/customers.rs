@@ -630,4 +630,671 @@ mod tests {
             assert_eq!(updated_at(), stamp);
         }
     }
+
+    use crate::db::Violation;
+    use crate::db::{crm_links, customer_identities};
+    use crate::testing::{Fixture, Must, draft, random, violation};
+    use domain::crm::work::LinkKind;
+    use domain::customer_list::ListCursor;
+    use domain::email::Email;
+    use domain::phone::Phone;
+    use serde_json::json;
+    use std::time::Duration;
+
+    /// Writes one customer as the upsert does: new, or over the stored one.
+    async fn write_one(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        id: &CustomerId,
+        draft: &CustomerDraft,
+        is_new: bool,
+    ) -> Result<(), ApiError> {
+        let planned = PlannedWrite {
+            step: 0,
+            id,
+            draft,
+            is_new,
+        };
+        let statements = write(&fixture.db, tenant, fixture.now(), &[planned])?;
+        fixture.db.batch(statements).await?;
+        Ok(())
+    }
+
+    fn email(text: &str) -> Email {
+        Email::parse(text).must()
+    }
+
+    fn phone(text: &str) -> Phone {
+        Phone::parse(text, None).must()
+    }
+
+    /// A customer named by every key.
+    fn full(name: &str, email_text: &str, phone_text: &str, external: &str) -> CustomerDraft {
+        let mut custom = Map::new();
+        custom.insert("segment".to_owned(), json!("enterprise"));
+        CustomerDraft {
+            email: Some(email(email_text)),
+            phone: Some(phone(phone_text)),
+            whatsapp_number: Some(phone(phone_text)),
+            first_name: Some(name.to_owned()),
+            last_name: Some("Byrne".to_owned()),
+            address: Some("1 Main St".to_owned()),
+            notes: Some("called".to_owned()),
+            tags: Some(vec!["vip".to_owned()]),
+            external_id: Some(external.to_owned()),
+            external_system: Some("hubspot".to_owned()),
+            custom_fields: Some(custom),
+            ..draft(name)
+        }
+    }
+
+    async fn found(fixture: &Fixture, tenant: &Tenant, key: &CustomerKey) -> Option<CustomerId> {
+        find_one(&fixture.db, tenant, key)
+            .await
+            .must()
+            .map(|customer| customer.id)
+    }
+
+    #[test]
+    fn a_customer_reads_back_as_written_by_each_of_its_keys() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = CustomerId::generate(random());
+            let written = full("Ann", "ann@example.com", "+353871234567", "crm-1");
+            write_one(&fixture, &acme, &id, &written, true).await.must();
+            let keys = [
+                CustomerKey::Id(id.clone()),
+                CustomerKey::Email(email("ANN@example.com")),
+                CustomerKey::Phone(phone("+353871234567")),
+                CustomerKey::ExternalId("crm-1".to_owned()),
+            ];
+            let stamp = fixture.now().to_rfc3339();
+            for key in &keys {
+                let customer = find_one(&fixture.db, &acme, key)
+                    .await
+                    .must()
+                    .unwrap_or_else(|| panic!("{key:?}"));
+                assert_eq!(customer.id, id, "{key:?}");
+                assert_eq!(customer.name, "Ann");
+                assert_eq!(customer.email.as_deref(), Some("ann@example.com"));
+                assert_eq!(customer.phone.as_deref(), Some("+353871234567"));
+                assert_eq!(customer.whatsapp_number.as_deref(), Some("+353871234567"));
+                assert_eq!(customer.tags, ["vip"]);
+                assert_eq!(customer.custom_fields.get("segment"), Some(&json!("enterprise")));
+                assert_eq!(
+                    (customer.created_at.as_str(), customer.updated_at.as_str()),
+                    (stamp.as_str(), stamp.as_str())
+                );
+            }
+            let rows = fixture.rows("customers", "id");
+            assert_eq!(rows.len(), 1);
+            assert_eq!(rows[0]["business_id"], json!(acme.business_id.as_str()));
+            assert_eq!(rows[0]["tags"], json!("[\"vip\"]"));
+            assert_eq!(rows[0]["last_name"], json!("Byrne"));
+            assert_eq!(rows[0]["external_system"], json!("hubspot"));
+        });
+    }
+
+    #[test]
+    fn another_business_customer_is_not_found_by_any_key_and_may_share_its_keys() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let ann = CustomerId::generate(random());
+            write_one(
+                &fixture,
+                &acme,
+                &ann,
+                &full("Ann", "ann@example.com", "+353871234567", "crm-1"),
+                true,
+            )
+            .await
+            .must();
+            let keys = [
+                CustomerKey::Id(ann.clone()),
+                CustomerKey::Email(email("ann@example.com")),
+                CustomerKey::Phone(phone("+353871234567")),
+                CustomerKey::ExternalId("crm-1".to_owned()),
+            ];
+            for key in &keys {
+                assert_eq!(found(&fixture, &globex, key).await, None, "{key:?}");
+            }
+            assert!(find_many(&fixture.db, &globex, &keys).await.must().is_empty());
+            let named = first_named(&fixture.db, &globex, &keys, "these keys").await;
+            assert_eq!(named.err().map(|error| error.status()), Some(404));
+
+            let theirs = CustomerId::generate(random());
+            write_one(
+                &fixture,
+                &globex,
+                &theirs,
+                &full("Ann G", "ann@example.com", "+353871234567", "crm-1"),
+                true,
+            )
+            .await
+            .must();
+            for key in &keys[1..] {
+                assert_eq!(
+                    found(&fixture, &globex, key).await,
+                    Some(theirs.clone()),
+                    "{key:?}"
+                );
+                assert_eq!(found(&fixture, &acme, key).await, Some(ann.clone()), "{key:?}");
+            }
+            // An update through another business's door changes nothing.
+            write_one(&fixture, &globex, &ann, &draft("Taken"), false)
+                .await
+                .must();
+            let mine = find_one(&fixture.db, &acme, &keys[0])
+                .await
+                .must()
+                .map(|customer| customer.name);
+            assert_eq!(mine.as_deref(), Some("Ann"));
+        });
+    }
+
+    #[test]
+    fn a_second_customer_with_a_key_of_the_business_is_a_unique_violation() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            write_one(
+                &fixture,
+                &acme,
+                &CustomerId::generate(random()),
+                &full("Ann", "ann@example.com", "+353871234567", "crm-1"),
+                true,
+            )
+            .await
+            .must();
+            let cases = [
+                (
+                    "the same email",
+                    CustomerDraft {
+                        email: Some(email("ann@example.com")),
+                        ..draft("B")
+                    },
+                    "customers.email",
+                ),
+                (
+                    "the same phone",
+                    CustomerDraft {
+                        phone: Some(phone("+353871234567")),
+                        ..draft("C")
+                    },
+                    "customers.phone",
+                ),
+                (
+                    "the same external id",
+                    CustomerDraft {
+                        external_id: Some("crm-1".to_owned()),
+                        ..draft("D")
+                    },
+                    "customers.external_id",
+                ),
+            ];
+            for (description, second, column) in cases {
+                let refused =
+                    write_one(&fixture, &acme, &CustomerId::generate(random()), &second, true).await;
+                let found = violation(refused);
+                assert_eq!(
+                    found,
+                    Violation::Unique {
+                        columns: vec!["customers.business_id".to_owned(), column.to_owned()]
+                    },
+                    "{description}"
+                );
+                assert!(found.is_unique_on("customers"));
+            }
+            // Customers without a key are many.
+            for name in ["E", "F"] {
+                write_one(
+                    &fixture,
+                    &acme,
+                    &CustomerId::generate(random()),
+                    &draft(name),
+                    true,
+                )
+                .await
+                .must();
+            }
+            assert_eq!(fixture.rows("customers", "id").len(), 3);
+        });
+    }
+
+    #[test]
+    fn an_update_keeps_what_it_leaves_out_and_merges_custom_fields() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = CustomerId::generate(random());
+            write_one(
+                &fixture,
+                &acme,
+                &id,
+                &full("Ann", "ann@example.com", "+353871234567", "crm-1"),
+                true,
+            )
+            .await
+            .must();
+            let created = fixture.now().to_rfc3339();
+            fixture.stack.advance(Duration::from_secs(1));
+            let mut patch = Map::new();
+            patch.insert("segment".to_owned(), json!(null));
+            patch.insert("value".to_owned(), json!(5));
+            let change = CustomerDraft {
+                notes: Some("moved".to_owned()),
+                custom_fields: Some(patch),
+                ..draft("Ann Byrne")
+            };
+            write_one(&fixture, &acme, &id, &change, false).await.must();
+            let customer = find_one(&fixture.db, &acme, &CustomerKey::Id(id.clone()))
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!(customer.name, "Ann Byrne");
+            assert_eq!(customer.notes.as_deref(), Some("moved"));
+            assert_eq!(
+                customer.email.as_deref(),
+                Some("ann@example.com"),
+                "left out, kept"
+            );
+            assert_eq!(customer.external_id.as_deref(), Some("crm-1"));
+            assert_eq!(customer.tags, ["vip"]);
+            assert_eq!(
+                Value::Object(customer.custom_fields),
+                json!({"value": 5}),
+                "null removes a key"
+            );
+            assert_eq!(customer.created_at, created);
+            let changed = fixture.now().to_rfc3339();
+            assert_eq!(customer.updated_at, changed);
+
+            fixture.stack.advance(Duration::from_secs(1));
+            write_one(&fixture, &acme, &id, &change, false).await.must();
+            let again = find_one(&fixture.db, &acme, &CustomerKey::Id(id.clone()))
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!(again.updated_at, changed, "the same change again writes nothing");
+        });
+    }
+
+    #[test]
+    fn the_list_is_newest_first_paged_by_its_cursor_and_filtered() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let mut ids = Vec::new();
+            for (name, tags, system) in [
+                ("A", Some(vec!["vip".to_owned()]), Some("hubspot")),
+                ("B", None, Some("salesforce")),
+                ("C", Some(vec!["vip".to_owned(), "b2b".to_owned()]), None),
+            ] {
+                let customer = CustomerDraft {
+                    tags,
+                    external_system: system.map(str::to_owned),
+                    ..draft(name)
+                };
+                ids.push(fixture.customer_with(&acme, customer).await);
+                fixture.stack.advance(Duration::from_secs(1));
+            }
+            // Two created in the same millisecond are ordered by id.
+            let (d, e) = (
+                fixture.customer_with(&acme, draft("D")).await,
+                fixture.customer_with(&acme, draft("E")).await,
+            );
+            let (high, low) = if d > e { (d, e) } else { (e, d) };
+            fixture.customer_with(&globex, draft("Theirs")).await;
+            let query = |after: Option<&Customer>| ListQuery {
+                after: after.map(|customer| ListCursor {
+                    created_at: customer.created_at.clone(),
+                    id: customer.id.clone(),
+                }),
+                limit: 2,
+                tag: None,
+                external_system: None,
+                updated_since: None,
+            };
+            let names = |page: &[Customer]| {
+                page.iter()
+                    .map(|customer| customer.id.clone())
+                    .collect::<Vec<_>>()
+            };
+            let first = list(&fixture.db, &acme, &query(None), 2).await.must();
+            assert_eq!(names(&first), [high.clone(), low.clone()]);
+            let second = list(&fixture.db, &acme, &query(first.last()), 2).await.must();
+            assert_eq!(names(&second), [ids[2].clone(), ids[1].clone()]);
+            let third = list(&fixture.db, &acme, &query(second.last()), 2).await.must();
+            assert_eq!(
+                names(&third),
+                [ids[0].clone()],
+                "and no other business's customer"
+            );
+            let fourth = list(&fixture.db, &acme, &query(third.last()), 2).await.must();
+            assert!(fourth.is_empty());
+
+            let cases = [
+                (
+                    "by tag",
+                    ListQuery {
+                        tag: Some("vip".to_owned()),
+                        ..query(None)
+                    },
+                    vec![ids[2].clone(), ids[0].clone()],
+                ),
+                (
+                    "by system",
+                    ListQuery {
+                        external_system: Some("salesforce".to_owned()),
+                        ..query(None)
+                    },
+                    vec![ids[1].clone()],
+                ),
+                (
+                    "changed since",
+                    ListQuery {
+                        updated_since: Some(
+                            Timestamp::parse_rfc3339(&first[0].created_at)
+                                .must_some()
+                                .plus_seconds(-1),
+                        ),
+                        limit: 10,
+                        ..query(None)
+                    },
+                    vec![high.clone(), low.clone()],
+                ),
+            ];
+            for (description, query, expected) in cases {
+                assert_eq!(
+                    names(&list(&fixture.db, &acme, &query, 10).await.must()),
+                    expected,
+                    "{description}"
+                );
+            }
+        });
+    }
+
+    trait MustSome<T> {
+        fn must_some(self) -> T;
+    }
+
+    impl<T> MustSome<T> for Option<T> {
+        #[track_caller]
+        fn must_some(self) -> T {
+            self.unwrap_or_else(|| panic!("none"))
+        }
+    }
+
+    /// A known customer's id and keys, as text.
+    type Keys = (CustomerId, Option<String>, Option<String>, Option<String>);
+
+    #[test]
+    fn customers_are_found_once_by_any_of_their_keys() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let ann = CustomerId::generate(random());
+            write_one(
+                &fixture,
+                &acme,
+                &ann,
+                &full("Ann", "ann@example.com", "+353871234567", "crm-1"),
+                true,
+            )
+            .await
+            .must();
+            let bob = fixture
+                .customer_with(
+                    &acme,
+                    CustomerDraft {
+                        external_id: Some("crm-2".to_owned()),
+                        ..draft("Bob")
+                    },
+                )
+                .await;
+            fixture.customer_with(&acme, draft("Cat")).await;
+            let keys = [
+                CustomerKey::Email(email("ann@example.com")),
+                CustomerKey::Id(ann.clone()),
+                CustomerKey::Phone(phone("+353871234567")),
+                CustomerKey::ExternalId("crm-2".to_owned()),
+                CustomerKey::ExternalId("nobody".to_owned()),
+            ];
+            let mut many: Vec<CustomerId> = find_many(&fixture.db, &acme, &keys)
+                .await
+                .must()
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
+            many.sort();
+            let mut expected = vec![ann.clone(), bob.clone()];
+            expected.sort();
+            assert_eq!(many, expected, "Ann once, though three keys name her");
+
+            let drafts = [
+                CustomerDraft {
+                    email: Some(email("ann@example.com")),
+                    ..draft("x")
+                },
+                CustomerDraft {
+                    external_id: Some("crm-2".to_owned()),
+                    ..draft("y")
+                },
+                CustomerDraft {
+                    phone: Some(phone("+14155550100")),
+                    ..draft("z")
+                },
+            ];
+            let known = find_known(&fixture.db, &acme, &drafts.iter().collect::<Vec<_>>())
+                .await
+                .must();
+            let mut known: Vec<Keys> = known
+                .into_iter()
+                .map(|k| {
+                    (
+                        k.id,
+                        k.external_id,
+                        k.email.map(|e| e.as_str().to_owned()),
+                        k.phone.map(|p| p.as_str().to_owned()),
+                    )
+                })
+                .collect();
+            known.sort();
+            let mut expected = vec![
+                (
+                    ann.clone(),
+                    Some("crm-1".to_owned()),
+                    Some("ann@example.com".to_owned()),
+                    Some("+353871234567".to_owned()),
+                ),
+                (bob.clone(), Some("crm-2".to_owned()), None, None),
+            ];
+            expected.sort();
+            assert_eq!(
+                known, expected,
+                "every key of each customer a draft shares one with"
+            );
+        });
+    }
+
+    #[test]
+    fn the_first_key_that_names_a_customer_answers_and_none_is_a_404() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let ann = fixture
+                .customer_with(
+                    &acme,
+                    CustomerDraft {
+                        external_id: Some("crm-1".to_owned()),
+                        ..draft("Ann")
+                    },
+                )
+                .await;
+            let bob = fixture
+                .customer_with(
+                    &acme,
+                    CustomerDraft {
+                        external_id: Some("crm-2".to_owned()),
+                        ..draft("Bob")
+                    },
+                )
+                .await;
+            let keys = [
+                CustomerKey::ExternalId("nobody".to_owned()),
+                CustomerKey::Id(bob.clone()),
+                CustomerKey::Id(ann.clone()),
+            ];
+            let named = first_named(&fixture.db, &acme, &keys, "id").await.must();
+            assert_eq!(named.id, bob);
+            let statements = named_by(&fixture.db, &acme, &keys).must();
+            let results = fixture.db.batch(statements).await.must();
+            assert_eq!(
+                first_named_at(&results, 0, 3, "id").must().id,
+                bob,
+                "in a caller's batch"
+            );
+            let missing = first_named(&fixture.db, &acme, &keys[..1], "external_id").await;
+            let error = missing.err().unwrap_or_else(|| panic!("not found"));
+            assert_eq!(
+                (error.status(), error.body.message.as_str()),
+                (404, "no customer with external_id")
+            );
+
+            let connector = fixture.connector(&acme).await;
+            crm_links::link(
+                &fixture.db,
+                &acme,
+                &connector,
+                LinkKind::Customer,
+                ann.as_str(),
+                "k-1",
+                0,
+            )
+            .await
+            .must();
+            let (customer, crm_ids) = first_named_with_crm_ids(
+                &fixture.db,
+                &acme,
+                &[CustomerKey::ExternalId("crm-1".to_owned())],
+                "external_id",
+            )
+            .await
+            .must();
+            assert_eq!(customer.id, ann);
+            let named: Vec<String> = crm_ids.into_iter().map(|id| id.external_id).collect();
+            assert_eq!(named, ["kustomer:customer:k-1"]);
+            let (_, none) =
+                first_named_with_crm_ids(&fixture.db, &acme, &[CustomerKey::Id(bob.clone())], "id")
+                    .await
+                    .must();
+            assert!(none.is_empty());
+        });
+    }
+
+    #[test]
+    fn a_sender_becomes_a_customer_unless_their_address_phone_or_email_is_known() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            fixture
+                .customer_with(
+                    &acme,
+                    CustomerDraft {
+                        phone: Some(phone("+353870000001")),
+                        ..draft("Phone")
+                    },
+                )
+                .await;
+            fixture
+                .customer_with(
+                    &acme,
+                    CustomerDraft {
+                        whatsapp_number: Some(phone("+353870000002")),
+                        ..draft("Whatsapp")
+                    },
+                )
+                .await;
+            fixture
+                .customer_with(
+                    &acme,
+                    CustomerDraft {
+                        email: Some(email("known@example.com")),
+                        ..draft("Email")
+                    },
+                )
+                .await;
+            let linked = fixture.customer(&acme, "Linked").await;
+            let statement =
+                customer_identities::link(&fixture.db, &acme, "sms", "+353870000009", None, None, &linked)
+                    .must();
+            fixture.db.batch(vec![statement]).await.must();
+            let now = fixture.now().to_rfc3339();
+            let cases = [
+                (
+                    "a stranger",
+                    "sms",
+                    "+353870000005",
+                    None,
+                    Some("+353870000005"),
+                    true,
+                ),
+                (
+                    "a known phone",
+                    "sms",
+                    "+353870000001",
+                    None,
+                    Some("+353870000001"),
+                    false,
+                ),
+                (
+                    "a known WhatsApp number",
+                    "whatsapp",
+                    "+353870000002",
+                    None,
+                    Some("+353870000002"),
+                    false,
+                ),
+                (
+                    "a known email",
+                    "email",
+                    "known@example.com",
+                    Some("known@example.com"),
+                    None,
+                    false,
+                ),
+                (
+                    "an address linked already",
+                    "sms",
+                    "+353870000009",
+                    None,
+                    Some("+353870000009"),
+                    false,
+                ),
+                ("a page-scoped id", "facebook", "psid-1", None, None, true),
+            ];
+            for (description, channel, address, email, phone, created) in cases {
+                let id = CustomerId::generate(random());
+                let sender = NewSender {
+                    id: &id,
+                    name: address,
+                    email,
+                    phone,
+                    whatsapp_number: None,
+                };
+                let statement = create_sender(&fixture.db, &acme, &sender, channel, address, &now).must();
+                let results = fixture.db.batch(vec![statement]).await.must();
+                assert_eq!(db::changes_at(&results, 0) == 1, created, "{description}");
+                assert_eq!(
+                    found(&fixture, &acme, &CustomerKey::Id(id)).await.is_some(),
+                    created,
+                    "{description}"
+                );
+            }
+        });
+    }
 }

@@ -162,3 +162,128 @@ mod tests {
         assert_eq!(choose(&id(7), &[]), 0);
     }
 }
+
+#[cfg(test)]
+mod on_data {
+    use super::*;
+    use crate::db::Violation;
+    use crate::testing::{Fixture, Must, random, violation};
+    use domain::error::ErrorCode;
+
+    #[test]
+    fn a_business_without_an_entry_lives_on_the_first_shard_and_an_entry_reads_back_as_written() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let unplaced = BusinessId::generate(random());
+            assert_eq!(entry(&fixture.db, &unplaced).await.must(), Entry::default());
+            let acme = fixture.business_on("Acme", 1).await;
+            assert_eq!(
+                entry(&fixture.db, &acme.business_id).await.must(),
+                Entry {
+                    shard: 1,
+                    ..Entry::default()
+                }
+            );
+            let moving = Entry {
+                shard: 1,
+                moving_to: Some(0),
+                move_started_ms: Some(fixture.now().millis()),
+                moved_from: None,
+                switched_ms: None,
+            };
+            record(&fixture.db, &acme.business_id, &moving).await.must();
+            assert_eq!(entry(&fixture.db, &acme.business_id).await.must(), moving);
+            let rows = fixture.rows_on("DB", "business_shards", "business_id");
+            assert_eq!(
+                rows.len(),
+                1,
+                "one entry, changed in place, on the first shard: {rows:?}"
+            );
+            assert!(
+                fixture
+                    .rows_on("DB_1", "business_shards", "business_id")
+                    .is_empty()
+            );
+            let placed_twice = place(&fixture.db, &acme.business_id, 0).await;
+            assert_eq!(
+                violation(placed_twice),
+                Violation::Unique {
+                    columns: vec!["business_shards.business_id".to_owned()]
+                }
+            );
+        });
+    }
+
+    #[test]
+    fn a_business_being_moved_reads_but_does_not_write_until_its_entry_switches() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 1).await;
+            let moving = Entry {
+                shard: 1,
+                moving_to: Some(0),
+                move_started_ms: Some(0),
+                moved_from: None,
+                switched_ms: None,
+            };
+            record(&fixture.db, &acme.business_id, &moving).await.must();
+            let statement = fixture
+                .db
+                .scoped(&acme, "UPDATE businesses SET name = name WHERE id = ?1");
+            let write = statement.run().await.err().map(ApiError::from);
+            assert_eq!(
+                write.map(|error| error.code()),
+                Some(ErrorCode::ServiceUnavailable),
+                "a write waits for the move"
+            );
+            let read = crate::db::businesses::find(&fixture.db, &acme.business_id)
+                .await
+                .must();
+            assert!(read.is_some(), "reads go on");
+            record(
+                &fixture.db,
+                &acme.business_id,
+                &Entry {
+                    shard: 1,
+                    ..Entry::default()
+                },
+            )
+            .await
+            .must();
+            assert!(
+                fixture
+                    .db
+                    .scoped(&acme, "UPDATE businesses SET name = name WHERE id = ?1")
+                    .run()
+                    .await
+                    .is_ok()
+            );
+        });
+    }
+
+    #[test]
+    fn an_address_is_held_by_the_first_business_that_claims_it_until_it_lets_go() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, globex) = (BusinessId::generate(random()), BusinessId::generate(random()));
+            let claim = |business| claim_address(&fixture.db, "whatsapp", "1055501234", business);
+            assert!(claim(&acme).await.must());
+            assert!(!claim(&globex).await.must(), "held by Acme");
+            assert!(claim(&acme).await.must(), "claimed again by its holder");
+            assert!(
+                claim_address(&fixture.db, "sms", "1055501234", &globex)
+                    .await
+                    .must(),
+                "another channel's address"
+            );
+            release_address(&fixture.db, "whatsapp", "1055501234", &globex)
+                .await
+                .must();
+            assert!(!claim(&globex).await.must(), "only the holder lets go");
+            release_address(&fixture.db, "whatsapp", "1055501234", &acme)
+                .await
+                .must();
+            assert!(claim(&globex).await.must());
+        });
+    }
+}

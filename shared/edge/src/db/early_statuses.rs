@@ -65,3 +65,185 @@ pub fn apply_and_forget(
         .bind(&[text(provider_message_id), text(id.as_str())])?;
     Ok([apply, forget])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{self, messages};
+    use crate::testing::{Fixture, Must};
+    use domain::channel::MessageStatus;
+    use serde_json::json;
+
+    fn update(provider_id: &str, status: MessageStatus, reason: Option<&str>) -> StatusUpdate {
+        StatusUpdate {
+            provider_message_id: provider_id.to_owned(),
+            status,
+            reason: reason.map(str::to_owned),
+        }
+    }
+
+    async fn keep(fixture: &Fixture, tenant: &Tenant, channel: Channel, update: &StatusUpdate) -> usize {
+        let statement = keep_unmatched(&fixture.db, tenant, channel, update, fixture.now()).must();
+        db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+    }
+
+    #[test]
+    fn statuses_that_overtook_the_send_are_applied_when_it_is_recorded_forward_only() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let account = fixture.account(&acme, Channel::Sms).await;
+            let ann = fixture.customer(&acme, "Ann").await;
+            let sent = fixture.send(&acme, &ann, Channel::Sms, &account, "hello").await;
+            assert_eq!(
+                keep(
+                    &fixture,
+                    &acme,
+                    Channel::Sms,
+                    &update("SM1", MessageStatus::Delivered, None)
+                )
+                .await,
+                1
+            );
+            assert_eq!(
+                keep(
+                    &fixture,
+                    &acme,
+                    Channel::Sms,
+                    &update("SM1", MessageStatus::Sent, None)
+                )
+                .await,
+                1
+            );
+            assert_eq!(
+                keep(
+                    &fixture,
+                    &acme,
+                    Channel::Sms,
+                    &update("SM1", MessageStatus::Delivered, None)
+                )
+                .await,
+                0,
+                "kept once"
+            );
+            assert_eq!(
+                keep(
+                    &fixture,
+                    &acme,
+                    Channel::Whatsapp,
+                    &update("SM1", MessageStatus::Read, None)
+                )
+                .await,
+                1,
+                "another channel's"
+            );
+            assert_eq!(
+                keep(
+                    &fixture,
+                    &globex,
+                    Channel::Sms,
+                    &update("SM1", MessageStatus::Failed, Some("x"))
+                )
+                .await,
+                1,
+                "another business's"
+            );
+
+            // The dispatcher records the provider's id with `sent`, and applies what was kept.
+            let now = fixture.now().to_rfc3339();
+            let mut statements = vec![
+                messages::advance(
+                    &fixture.db,
+                    &acme,
+                    &sent.id,
+                    MessageStatus::Sent,
+                    None,
+                    Some("SM1"),
+                    &now,
+                )
+                .must(),
+            ];
+            statements.extend(apply_and_forget(&fixture.db, &acme, &sent.id, "SM1", &now).must());
+            let results = fixture.db.batch(statements).await.must();
+            assert_eq!(
+                (db::changes_at(&results, 1), db::changes_at(&results, 2)),
+                (1, 2),
+                "the most advanced applied; both forgotten"
+            );
+            let found = messages::by_ids(&fixture.db, &acme, &[&sent.id]).await.must();
+            assert_eq!(found[0].status, MessageStatus::Delivered);
+            let left: Vec<(String, String)> = fixture
+                .rows("early_statuses", "business_id")
+                .iter()
+                .map(|row| {
+                    (
+                        row["channel"].as_str().unwrap_or_default().to_owned(),
+                        row["status"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                left.len(),
+                2,
+                "the other channel's and the other business's stay: {left:?}"
+            );
+            assert!(
+                fixture
+                    .rows("early_statuses", "business_id")
+                    .iter()
+                    .all(|row| row["business_id"] != json!(acme.business_id.as_str())
+                        || row["channel"] == json!("whatsapp"))
+            );
+
+            // Once a message holds the id, nothing is kept for it.
+            assert_eq!(
+                keep(
+                    &fixture,
+                    &acme,
+                    Channel::Sms,
+                    &update("SM1", MessageStatus::Read, None)
+                )
+                .await,
+                0
+            );
+        });
+    }
+
+    #[test]
+    fn a_kept_status_behind_the_message_does_not_move_it_back() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let account = fixture.account(&acme, Channel::Sms).await;
+            let ann = fixture.customer(&acme, "Ann").await;
+            let sent = fixture.send(&acme, &ann, Channel::Sms, &account, "hello").await;
+            keep(
+                &fixture,
+                &acme,
+                Channel::Sms,
+                &update("SM1", MessageStatus::Sent, None),
+            )
+            .await;
+            let now = fixture.now().to_rfc3339();
+            let mut statements = vec![
+                messages::advance(
+                    &fixture.db,
+                    &acme,
+                    &sent.id,
+                    MessageStatus::Delivered,
+                    None,
+                    Some("SM1"),
+                    &now,
+                )
+                .must(),
+            ];
+            statements.extend(apply_and_forget(&fixture.db, &acme, &sent.id, "SM1", &now).must());
+            let results = fixture.db.batch(statements).await.must();
+            assert_eq!((db::changes_at(&results, 1), db::changes_at(&results, 2)), (0, 1));
+            let found = messages::by_ids(&fixture.db, &acme, &[&sent.id]).await.must();
+            assert_eq!(found[0].status, MessageStatus::Delivered);
+            assert!(fixture.rows("early_statuses", "business_id").is_empty());
+        });
+    }
+}

@@ -100,3 +100,128 @@ pub async fn rate(db: &Db, tenant: &Tenant, from_us: i64, to_us: i64) -> Result<
         .await?;
     Ok(row.unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, random};
+    use domain::channel::Channel;
+    use std::time::Duration;
+
+    #[test]
+    fn a_message_escalates_once_and_its_hand_off_is_sent_once() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let (conversation, customer, message) = (
+                ConversationId::generate(random()),
+                CustomerId::generate(random()),
+                MessageId::generate(random()),
+            );
+            let now = fixture.now().micros();
+            let by_phrase = |id| NewEscalation {
+                id,
+                conversation_id: &conversation,
+                customer_id: &customer,
+                reason: "asked for a person",
+                trigger: Trigger::Phrase,
+                message_id: Some(&message),
+            };
+            let first = EscalationId::generate(random());
+            assert!(insert(&fixture.db, &acme, &by_phrase(&first), now).await.must());
+            let again = EscalationId::generate(random());
+            assert!(
+                !insert(&fixture.db, &acme, &by_phrase(&again), now).await.must(),
+                "the same message again"
+            );
+            let by_api = |id| NewEscalation {
+                trigger: Trigger::Api,
+                message_id: None,
+                ..by_phrase(id)
+            };
+            let (api_1, api_2) = (EscalationId::generate(random()), EscalationId::generate(random()));
+            assert!(insert(&fixture.db, &acme, &by_api(&api_1), now).await.must());
+            assert!(
+                insert(&fixture.db, &acme, &by_api(&api_2), now).await.must(),
+                "API escalations have no message"
+            );
+            assert!(
+                !take_handoff(&fixture.db, &globex, &first, now).await.must(),
+                "another business's"
+            );
+            assert!(take_handoff(&fixture.db, &acme, &first, now).await.must());
+            assert!(
+                !take_handoff(&fixture.db, &acme, &first, now + 1).await.must(),
+                "sent once"
+            );
+            let rows = fixture.rows("escalations", "created_us");
+            assert_eq!(rows.len(), 3);
+        });
+    }
+
+    #[test]
+    fn the_rate_counts_escalated_conversations_against_conversations_begun_in_the_window() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let account = fixture.account(&acme, Channel::Sms).await;
+            let from = fixture.now();
+            let mut conversations = Vec::new();
+            for name in ["Ann", "Bob", "Cat"] {
+                let customer = fixture.customer(&acme, name).await;
+                conversations.push((
+                    fixture
+                        .send(&acme, &customer, Channel::Sms, &account, "hi")
+                        .await
+                        .conversation_id,
+                    customer,
+                ));
+            }
+            let theirs = fixture.account(&globex, Channel::Sms).await;
+            let dan = fixture.customer(&globex, "Dan").await;
+            fixture.send(&globex, &dan, Channel::Sms, &theirs, "hi").await;
+            let escalate = |tenant: Tenant, conversation: ConversationId, customer: CustomerId| {
+                let db = fixture.db.clone();
+                let now = fixture.now().micros();
+                async move {
+                    let id = EscalationId::generate(random());
+                    let new = NewEscalation {
+                        id: &id,
+                        conversation_id: &conversation,
+                        customer_id: &customer,
+                        reason: "r",
+                        trigger: Trigger::Api,
+                        message_id: None,
+                    };
+                    insert(&db, &tenant, &new, now).await.must();
+                }
+            };
+            let (first, ann) = conversations[0].clone();
+            escalate(acme.clone(), first.clone(), ann.clone()).await;
+            escalate(acme.clone(), first, ann).await;
+            escalate(
+                acme.clone(),
+                conversations[1].0.clone(),
+                conversations[1].1.clone(),
+            )
+            .await;
+            escalate(globex.clone(), ConversationId::generate(random()), dan).await;
+            fixture.stack.advance(Duration::from_secs(60));
+            let to = fixture.now();
+            escalate(
+                acme.clone(),
+                conversations[2].0.clone(),
+                conversations[2].1.clone(),
+            )
+            .await;
+            let counted = rate(&fixture.db, &acme, from.micros(), to.micros()).await.must();
+            assert_eq!(
+                (counted.escalations, counted.conversations),
+                (2, 3),
+                "a conversation escalated twice counts once"
+            );
+        });
+    }
+}

@@ -138,3 +138,218 @@ pub async fn delete_created_before(db: &Db, before_us: i64, limit: usize) -> Res
         .await?;
     Ok(db::changes(&result))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must};
+    use std::time::Duration;
+
+    const SECOND_US: i64 = 1_000_000;
+
+    fn key(text: &str) -> IdempotencyKey {
+        IdempotencyKey::from_header(Some(text))
+            .must()
+            .unwrap_or_else(|| panic!("a key"))
+    }
+
+    /// Claims `key` now for `run` with `fingerprint`, its lease 30 s, keys older than a day free.
+    async fn take(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        run: &str,
+    ) -> bool {
+        let now_us = fixture.now().micros();
+        let claimed = Claim {
+            key,
+            fingerprint,
+            claim: run,
+            now_us,
+            lease_until_us: now_us + 30 * SECOND_US,
+            expired_before_us: now_us - 86_400 * SECOND_US,
+        };
+        claim(&fixture.db, tenant, &claimed).await.must()
+    }
+
+    async fn stored(fixture: &Fixture, tenant: &Tenant, key: &IdempotencyKey) -> Stored {
+        find(&fixture.db, tenant, key)
+            .await
+            .must()
+            .unwrap_or_else(|| panic!("stored"))
+    }
+
+    #[test]
+    fn a_key_held_by_a_running_request_is_taken_over_only_once_its_lease_runs_out() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let order = key("order-1");
+            assert!(take(&fixture, &acme, &order, "fp-a", "run-1").await, "a free key");
+            assert!(
+                !take(&fixture, &acme, &order, "fp-a", "run-2").await,
+                "a retry while the first runs"
+            );
+            fixture.stack.advance(Duration::from_secs(31));
+            assert!(
+                !take(&fixture, &acme, &order, "fp-b", "run-2").await,
+                "another request never takes it over"
+            );
+            assert!(
+                take(&fixture, &acme, &order, "fp-a", "run-2").await,
+                "the same request after its worker died"
+            );
+            let now = stored(&fixture, &acme, &order).await;
+            assert_eq!((now.claim.as_str(), now.state.as_str()), ("run-2", "running"));
+
+            // The first run's late answers land nowhere.
+            complete(
+                &fixture.db,
+                &acme,
+                &order,
+                "run-1",
+                201,
+                Some("application/json"),
+                "sealed-1",
+            )
+            .await
+            .must();
+            release(&fixture.db, &acme, &order, "run-1").await.must();
+            let held = stored(&fixture, &acme, &order).await;
+            assert_eq!(
+                (held.claim.as_str(), held.state.as_str(), held.body),
+                ("run-2", "running", None)
+            );
+        });
+    }
+
+    #[test]
+    fn a_completed_key_keeps_its_first_response_until_it_expires() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let order = key("order-1");
+            take(&fixture, &acme, &order, "fp-a", "run-1").await;
+            complete(
+                &fixture.db,
+                &acme,
+                &order,
+                "run-1",
+                201,
+                Some("application/json"),
+                "sealed-body",
+            )
+            .await
+            .must();
+            let done = stored(&fixture, &acme, &order).await;
+            assert_eq!(
+                (done.state.as_str(), done.status, done.content_type.as_deref()),
+                ("done", Some(201), Some("application/json"))
+            );
+            assert_eq!(
+                (done.fingerprint.as_str(), done.body.as_deref()),
+                ("fp-a", Some("sealed-body"))
+            );
+            fixture.stack.advance(Duration::from_secs(3600));
+            assert!(
+                !take(&fixture, &acme, &order, "fp-a", "run-2").await,
+                "done: replayed, not run again"
+            );
+            extend(
+                &fixture.db,
+                &acme,
+                &order,
+                "run-1",
+                fixture.now().micros() + SECOND_US,
+            )
+            .await
+            .must();
+            assert_eq!(stored(&fixture, &acme, &order).await.state, "done");
+            fixture.stack.advance(Duration::from_secs(86_400));
+            assert!(
+                take(&fixture, &acme, &order, "fp-b", "run-3").await,
+                "a day later the key is free again"
+            );
+            let fresh = stored(&fixture, &acme, &order).await;
+            assert_eq!(
+                (
+                    fresh.fingerprint.as_str(),
+                    fresh.state.as_str(),
+                    fresh.status,
+                    fresh.body
+                ),
+                ("fp-b", "running", None, None)
+            );
+        });
+    }
+
+    #[test]
+    fn a_released_key_runs_again_and_an_extended_lease_holds_it_longer() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let order = key("order-1");
+            take(&fixture, &acme, &order, "fp-a", "run-1").await;
+            release(&fixture.db, &acme, &order, "run-1").await.must();
+            assert!(find(&fixture.db, &acme, &order).await.must().is_none());
+            assert!(take(&fixture, &acme, &order, "fp-a", "run-2").await);
+            extend(
+                &fixture.db,
+                &acme,
+                &order,
+                "run-2",
+                fixture.now().micros() + 120 * SECOND_US,
+            )
+            .await
+            .must();
+            fixture.stack.advance(Duration::from_secs(60));
+            assert!(
+                !take(&fixture, &acme, &order, "fp-a", "run-3").await,
+                "the lease was extended"
+            );
+            fixture.stack.advance(Duration::from_secs(61));
+            assert!(take(&fixture, &acme, &order, "fp-a", "run-3").await);
+        });
+    }
+
+    #[test]
+    fn keys_are_each_business_own_and_expire_on_each_shard() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let initech = fixture.business_on("Initech", 0).await;
+            let globex = fixture.business_on("Globex", 1).await;
+            let order = key("order-1");
+            assert!(take(&fixture, &acme, &order, "fp-a", "run-1").await);
+            assert!(
+                take(&fixture, &initech, &order, "fp-x", "run-x").await,
+                "the same key of another business"
+            );
+            assert!(take(&fixture, &globex, &order, "fp-g", "run-g").await);
+            complete(&fixture.db, &initech, &order, "run-1", 500, None, "theirs")
+                .await
+                .must();
+            release(&fixture.db, &initech, &order, "run-1").await.must();
+            assert_eq!(stored(&fixture, &acme, &order).await.state, "running");
+            fixture.stack.advance(Duration::from_secs(60));
+            let later = key("order-2");
+            take(&fixture, &acme, &later, "fp", "run").await;
+            let cutoff = fixture.now().micros();
+            let shards = fixture.db.each_shard();
+            assert_eq!(
+                delete_created_before(&shards[0], cutoff, 1).await.must(),
+                1,
+                "to the limit"
+            );
+            assert_eq!(delete_created_before(&shards[0], cutoff, 10).await.must(), 1);
+            assert_eq!(
+                delete_created_before(&shards[0], cutoff, 10).await.must(),
+                0,
+                "the newer key stays"
+            );
+            assert_eq!(delete_created_before(&shards[1], cutoff, 10).await.must(), 1);
+            assert!(find(&fixture.db, &acme, &later).await.must().is_some());
+        });
+    }
+}

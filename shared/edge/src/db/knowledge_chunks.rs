@@ -472,4 +472,302 @@ mod tests {
             .and_then(|rest| rest.trim_end_matches(':').parse::<u32>().ok());
         assert_eq!(index.map(|index| index & 1), Some(1), "{steps:?}");
     }
+
+    use crate::testing::{Fixture, Must, link, page};
+    use domain::links::link::{LinkChannel, LinkType};
+
+    fn hash(n: u32) -> String {
+        format!("{n:08x}{}", "0".repeat(56))
+    }
+
+    /// Stages `texts` as pieces of the source under `run` (piece n's hash made from n).
+    async fn stage(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        source: &SourceId,
+        run: &str,
+        from: u32,
+        texts: &[&str],
+        embedder: &str,
+    ) -> Vec<String> {
+        let hashes: Vec<String> = (from..from + texts.len() as u32).map(hash).collect();
+        let pieces: Vec<NewPiece<'_>> = hashes
+            .iter()
+            .zip(texts)
+            .enumerate()
+            .map(|(at, (hash, text))| NewPiece {
+                id: chunk_id(source, hash),
+                hash,
+                record: "customers[0]",
+                part: at,
+                text,
+            })
+            .collect();
+        let now = fixture.now().to_rfc3339();
+        let statements = insert(&fixture.db, tenant, source, run, &pieces, embedder, &now).must();
+        fixture.db.batch(statements).await.must();
+        pieces.into_iter().map(|piece| piece.id).collect()
+    }
+
+    async fn a_source(fixture: &Fixture, tenant: &Tenant, url: &str) -> SourceId {
+        fixture
+            .source(
+                tenant,
+                &page("1001"),
+                &link("A", url, LinkType::Api),
+                &[LinkChannel::Messenger],
+            )
+            .await
+    }
+
+    fn sorted(mut ids: Vec<String>) -> Vec<String> {
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn staged_pieces_are_seen_only_once_their_run_publishes_them() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let source = a_source(&fixture, &acme, "https://crm.example.com/a").await;
+            let ids = stage(
+                &fixture,
+                &acme,
+                &source,
+                "run-1",
+                0,
+                &["Ann Byrne gold", "Bob Kane", "Cat Roe"],
+                "m1",
+            )
+            .await;
+            let hashes: Vec<String> = (0..3).map(hash).collect();
+            let asked: Vec<&str> = hashes.iter().map(String::as_str).collect();
+            assert!(by_ids(&fixture.db, &acme, &ids).await.must().is_empty(), "staged");
+            assert!(samples(&fixture.db, &acme, &source, 10).await.must().is_empty());
+            assert!(counts(&fixture.db, &acme, "m1").await.must().is_empty());
+            assert!(
+                stored_among(&fixture.db, &acme, &source, &asked, "m1")
+                    .await
+                    .must()
+                    .is_empty()
+            );
+            assert!(
+                keyword(&fixture.db, &acme, std::slice::from_ref(&source), "gold", 5)
+                    .await
+                    .must()
+                    .is_empty()
+            );
+
+            assert_eq!(
+                publish(&fixture.db, &acme, &source, "run-0", 10).await.must(),
+                0,
+                "another run's"
+            );
+            assert_eq!(
+                publish(&fixture.db, &acme, &source, "run-1", 2).await.must(),
+                2,
+                "to the limit"
+            );
+            assert_eq!(publish(&fixture.db, &acme, &source, "run-1", 2).await.must(), 1);
+            let found: Vec<String> = by_ids(&fixture.db, &acme, &ids)
+                .await
+                .must()
+                .into_iter()
+                .map(|f| f.id)
+                .collect();
+            assert_eq!(sorted(found), sorted(ids.clone()));
+            let texts: Vec<String> = samples(&fixture.db, &acme, &source, 2)
+                .await
+                .must()
+                .into_iter()
+                .map(|f| f.text)
+                .collect();
+            assert_eq!(
+                texts,
+                ["Ann Byrne gold", "Bob Kane"],
+                "in the order stored, to the limit"
+            );
+            assert_eq!(
+                counts(&fixture.db, &acme, "m1").await.must().get(source.as_str()),
+                Some(&(3, 3))
+            );
+            assert_eq!(
+                stored_among(&fixture.db, &acme, &source, &asked, "m1")
+                    .await
+                    .must()
+                    .len(),
+                3
+            );
+            let best = keyword(&fixture.db, &acme, std::slice::from_ref(&source), "gold", 5)
+                .await
+                .must();
+            assert_eq!(
+                best.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
+                [ids[0].clone()]
+            );
+        });
+    }
+
+    #[test]
+    fn a_live_piece_staged_again_stays_live_with_its_new_vector() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let source = a_source(&fixture, &acme, "https://crm.example.com/a").await;
+            stage(&fixture, &acme, &source, "run-1", 0, &["Ann"], "m1").await;
+            publish(&fixture.db, &acme, &source, "run-1", 10).await.must();
+            stage(&fixture, &acme, &source, "run-2", 0, &["Ann"], "m2").await;
+            let first = hash(0);
+            let asked = [first.as_str()];
+            assert!(
+                stored_among(&fixture.db, &acme, &source, &asked, "m1")
+                    .await
+                    .must()
+                    .is_empty(),
+                "its vector is another model's now"
+            );
+            assert_eq!(
+                stored_among(&fixture.db, &acme, &source, &asked, "m2")
+                    .await
+                    .must()
+                    .len(),
+                1,
+                "and it stays live"
+            );
+            assert_eq!(
+                counts(&fixture.db, &acme, "m1").await.must().get(source.as_str()),
+                Some(&(1, 0))
+            );
+            // A piece staged by a run that never ended is staged by the next one.
+            stage(&fixture, &acme, &source, "run-2", 1, &["Bob"], "m2").await;
+            stage(&fixture, &acme, &source, "run-3", 1, &["Bob"], "m2").await;
+            assert_eq!(publish(&fixture.db, &acme, &source, "run-2", 10).await.must(), 0);
+            assert_eq!(publish(&fixture.db, &acme, &source, "run-3", 10).await.must(), 1);
+        });
+    }
+
+    #[test]
+    fn what_the_run_did_not_see_is_gone_and_deleted_by_id() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let source = a_source(&fixture, &acme, "https://crm.example.com/a").await;
+            let ids = stage(&fixture, &acme, &source, "run-1", 0, &["Ann", "Bob", "Cat"], "m1").await;
+            publish(&fixture.db, &acme, &source, "run-1", 10).await.must();
+            let (kept_first, kept_last) = (hash(0), hash(2));
+            let seen = [seen_key(&kept_first), seen_key(&kept_last)];
+            let statement =
+                knowledge_run_seen::record(&fixture.db, &acme, &source, "run-2", 0, 0, &seen).must();
+            fixture.db.batch(vec![statement]).await.must();
+            let gone_now: Vec<String> = gone(&fixture.db, &acme, &source, "run-2", 10)
+                .await
+                .must()
+                .into_iter()
+                .map(|g| g.id)
+                .collect();
+            assert_eq!(gone_now, [ids[1].clone()]);
+            let statement = delete(&fixture.db, &acme, &source, &gone_now).must();
+            fixture.db.batch(vec![statement]).await.must();
+            assert!(
+                gone(&fixture.db, &acme, &source, "run-2", 10)
+                    .await
+                    .must()
+                    .is_empty()
+            );
+            assert_eq!(
+                counts(&fixture.db, &acme, "m1").await.must().get(source.as_str()),
+                Some(&(2, 2))
+            );
+        });
+    }
+
+    #[test]
+    fn a_sources_pieces_are_paged_by_their_number() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let source = a_source(&fixture, &acme, "https://crm.example.com/a").await;
+            let other = a_source(&fixture, &acme, "https://crm.example.com/b").await;
+            let ids = stage(
+                &fixture,
+                &acme,
+                &source,
+                "run-1",
+                0,
+                &["a", "b", "c", "d", "e"],
+                "m1",
+            )
+            .await;
+            stage(&fixture, &acme, &other, "run-1", 0, &["x"], "m1").await;
+            let (first, after) = ids_after(&fixture.db, &acme, &source, 0, 2).await.must();
+            assert_eq!(first, ids[..2]);
+            let (second, after) = ids_after(&fixture.db, &acme, &source, after, 2).await.must();
+            assert_eq!(second, ids[2..4]);
+            let (third, after) = ids_after(&fixture.db, &acme, &source, after, 2).await.must();
+            assert_eq!(third, ids[4..]);
+            let (none, last) = ids_after(&fixture.db, &acme, &source, after, 2).await.must();
+            assert!(none.is_empty());
+            assert_eq!(last, after, "an empty page keeps the cursor");
+        });
+    }
+
+    #[test]
+    fn search_stays_within_the_business_and_the_sources_asked() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let ours = a_source(&fixture, &acme, "https://crm.example.com/a").await;
+            let also_ours = a_source(&fixture, &acme, "https://crm.example.com/b").await;
+            let theirs = a_source(&fixture, &globex, "https://crm.example.com/a").await;
+            // The index is the shard's: a word half its pieces hold weighs nothing, whoever's they are.
+            let texts = [
+                "Felix Kane gold",
+                "Ada Byrne",
+                "Jane Roe",
+                "Quinn Joyce",
+                "Sam Dunne",
+                "Tom Hart",
+            ];
+            let mine = stage(&fixture, &acme, &ours, "r", 0, &texts, "m1").await;
+            let other = stage(&fixture, &acme, &also_ours, "r", 10, &["Felix Other"], "m1").await;
+            let foreign = stage(&fixture, &globex, &theirs, "r", 20, &["Felix Foreign"], "m1").await;
+            for (tenant, source) in [(&acme, &ours), (&acme, &also_ours), (&globex, &theirs)] {
+                publish(&fixture.db, tenant, source, "r", 10).await.must();
+            }
+            let found = |tenant: &Tenant, sources: Vec<SourceId>| {
+                let (db, tenant) = (fixture.db.clone(), tenant.clone());
+                async move {
+                    let best = keyword(&db, &tenant, &sources, "felix", 10).await.must();
+                    sorted(best.into_iter().map(|(id, _)| id).collect())
+                }
+            };
+            assert_eq!(found(&acme, vec![ours.clone()]).await, [mine[0].clone()]);
+            assert_eq!(
+                found(&acme, vec![ours.clone(), also_ours.clone()]).await,
+                sorted(vec![mine[0].clone(), other[0].clone()])
+            );
+            assert!(
+                found(&acme, vec![theirs.clone()]).await.is_empty(),
+                "another business's source asked by name"
+            );
+            assert!(by_ids(&fixture.db, &acme, &foreign).await.must().is_empty());
+            assert!(samples(&fixture.db, &acme, &theirs, 10).await.must().is_empty());
+            assert!(
+                keyword(&fixture.db, &acme, &[], "felix", 10)
+                    .await
+                    .must()
+                    .is_empty(),
+                "no source asked"
+            );
+            let statement = delete(&fixture.db, &acme, &theirs, &foreign).must();
+            fixture.db.batch(vec![statement]).await.must();
+            assert_eq!(
+                by_ids(&fixture.db, &globex, &foreign).await.must().len(),
+                1,
+                "another business deletes nothing"
+            );
+        });
+    }
 }

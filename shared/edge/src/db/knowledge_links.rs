@@ -176,3 +176,251 @@ pub async fn active_sources(
         .results::<Active>()?;
     Ok(rows.into_iter().map(|row| row.id).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, link, page};
+    use domain::links::link::LinkType;
+    use std::time::Duration;
+
+    fn entries(found: Vec<Entry>) -> Vec<(SourceId, String, LinkChannel, bool)> {
+        found
+            .into_iter()
+            .map(|e| (e.source_id, e.page_id, e.channel, e.is_active))
+            .collect()
+    }
+
+    #[test]
+    fn a_source_is_added_on_each_channel_once_or_not_at_all() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = fixture
+                .source(
+                    &acme,
+                    &page("1001"),
+                    &link("A", "https://crm.example.com/a", LinkType::Api),
+                    &[LinkChannel::Messenger],
+                )
+                .await;
+            let now = fixture.now().to_rfc3339();
+            let added = insert(
+                &fixture.db,
+                &acme,
+                &id,
+                &page("1001"),
+                &[LinkChannel::Whatsapp, LinkChannel::Messenger],
+                false,
+                &now,
+            )
+            .await
+            .must();
+            assert!(!added, "Messenger has it already");
+            let listed = entries(list(&fixture.db, &acme, None, None).await.must());
+            assert_eq!(
+                listed,
+                [(id.clone(), "1001".to_owned(), LinkChannel::Messenger, true)],
+                "nor was WhatsApp added"
+            );
+            assert!(
+                insert(
+                    &fixture.db,
+                    &acme,
+                    &id,
+                    &page("1001"),
+                    &[LinkChannel::Whatsapp],
+                    false,
+                    &now
+                )
+                .await
+                .must()
+            );
+            assert_eq!(
+                list(&fixture.db, &acme, None, Some(LinkChannel::Whatsapp))
+                    .await
+                    .must()
+                    .len(),
+                1
+            );
+        });
+    }
+
+    #[test]
+    fn entries_are_listed_by_page_and_channel_and_switched_and_removed_by_channel() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let first = fixture
+                .source(
+                    &acme,
+                    &page("1001"),
+                    &link("A", "https://crm.example.com/a", LinkType::Api),
+                    &[LinkChannel::Messenger, LinkChannel::Whatsapp],
+                )
+                .await;
+            fixture.stack.advance(Duration::from_secs(1));
+            let second = fixture
+                .source(
+                    &acme,
+                    &page("2002"),
+                    &link("B", "https://crm.example.com/b", LinkType::Api),
+                    &[LinkChannel::Messenger],
+                )
+                .await;
+            let now = fixture.now().to_rfc3339();
+            let on = |page_id: Option<&'static str>, channel| {
+                let page_id = page_id.map(page);
+                let db = fixture.db.clone();
+                let acme = acme.clone();
+                async move { entries(list(&db, &acme, page_id.as_ref(), channel).await.must()) }
+            };
+            let first_messenger = (first.clone(), "1001".to_owned(), LinkChannel::Messenger, true);
+            let first_whatsapp = (first.clone(), "1001".to_owned(), LinkChannel::Whatsapp, true);
+            let second_messenger = (second.clone(), "2002".to_owned(), LinkChannel::Messenger, true);
+            assert_eq!(
+                on(None, None).await,
+                [
+                    first_messenger.clone(),
+                    first_whatsapp.clone(),
+                    second_messenger.clone()
+                ],
+                "in the order added"
+            );
+            assert_eq!(
+                on(Some("2002"), None).await,
+                std::slice::from_ref(&second_messenger)
+            );
+            assert_eq!(
+                on(None, Some(LinkChannel::Messenger)).await,
+                [first_messenger.clone(), second_messenger]
+            );
+            assert!(list(&fixture.db, &globex, None, None).await.must().is_empty());
+
+            let switched = set_active(
+                &fixture.db,
+                &acme,
+                &first,
+                &[LinkChannel::Messenger, LinkChannel::Instagram],
+                false,
+                &now,
+            )
+            .await
+            .must();
+            assert_eq!(switched, 1, "Instagram had no entry");
+            assert_eq!(
+                set_active(
+                    &fixture.db,
+                    &globex,
+                    &first,
+                    &[LinkChannel::Whatsapp],
+                    false,
+                    &now
+                )
+                .await
+                .must(),
+                0
+            );
+            assert_eq!(
+                on(Some("1001"), Some(LinkChannel::Whatsapp)).await,
+                [first_whatsapp],
+                "another business switches nothing"
+            );
+            assert_eq!(
+                delete(&fixture.db, &globex, &first, &[LinkChannel::Messenger])
+                    .await
+                    .must(),
+                (0, 0)
+            );
+            assert_eq!(
+                delete(&fixture.db, &acme, &first, &[LinkChannel::Messenger])
+                    .await
+                    .must(),
+                (1, 1)
+            );
+            assert_eq!(
+                delete(&fixture.db, &acme, &first, &[LinkChannel::Whatsapp])
+                    .await
+                    .must(),
+                (1, 0)
+            );
+        });
+    }
+
+    #[test]
+    fn a_pages_channel_is_answered_by_the_sources_active_on_it() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let messenger = [LinkChannel::Messenger];
+            let a = fixture
+                .source(
+                    &acme,
+                    &page("1001"),
+                    &link("A", "https://crm.example.com/a", LinkType::Api),
+                    &messenger,
+                )
+                .await;
+            let b = fixture
+                .source(
+                    &acme,
+                    &page("1001"),
+                    &link("B", "https://crm.example.com/b", LinkType::Api),
+                    &messenger,
+                )
+                .await;
+            let off = fixture
+                .source(
+                    &acme,
+                    &page("1001"),
+                    &link("C", "https://crm.example.com/c", LinkType::Api),
+                    &messenger,
+                )
+                .await;
+            fixture
+                .source(
+                    &acme,
+                    &page("2002"),
+                    &link("D", "https://crm.example.com/d", LinkType::Api),
+                    &messenger,
+                )
+                .await;
+            fixture
+                .source(
+                    &acme,
+                    &page("1001"),
+                    &link("E", "https://crm.example.com/e", LinkType::Api),
+                    &[LinkChannel::Whatsapp],
+                )
+                .await;
+            fixture
+                .source(
+                    &globex,
+                    &page("1001"),
+                    &link("F", "https://crm.example.com/f", LinkType::Api),
+                    &messenger,
+                )
+                .await;
+            set_active(
+                &fixture.db,
+                &acme,
+                &off,
+                &messenger,
+                false,
+                &fixture.now().to_rfc3339(),
+            )
+            .await
+            .must();
+            let mut expected = vec![a, b];
+            expected.sort();
+            assert_eq!(
+                active_sources(&fixture.db, &acme, &page("1001"), LinkChannel::Messenger)
+                    .await
+                    .must(),
+                expected
+            );
+        });
+    }
+}

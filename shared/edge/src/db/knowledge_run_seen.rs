@@ -52,3 +52,80 @@ pub fn clear(db: &Db, tenant: &Tenant, source: &SourceId) -> Result<Statement, A
         )
         .bind(&[text(source.as_str())])?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, link, page};
+    use domain::links::link::{LinkChannel, LinkType};
+
+    async fn seen(fixture: &Fixture, tenant: &Tenant, source: &SourceId, run: &str) -> Vec<String> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            value: String,
+        }
+        let rows = seen_sql()
+            .bind("source", text(source.as_str()))
+            .bind("run", text(run))
+            .scoped(&fixture.db, tenant)
+            .must()
+            .all()
+            .await
+            .must()
+            .results::<Row>()
+            .must();
+        let mut values: Vec<String> = rows.into_iter().map(|row| row.value).collect();
+        values.sort();
+        values
+    }
+
+    #[test]
+    fn what_each_page_of_a_run_saw_is_kept_once_and_forgotten_with_the_run() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let id = fixture
+                .source(
+                    &acme,
+                    &page("1001"),
+                    &link("A", "https://crm.example.com/a", LinkType::Api),
+                    &[LinkChannel::Messenger],
+                )
+                .await;
+            let write = |run: &'static str, slice: i64, page: usize, hashes: &'static [&'static str]| {
+                let statement = record(&fixture.db, &acme, &id, run, slice, page, hashes).must();
+                fixture.db.batch(vec![statement])
+            };
+            write("run-1", 0, 0, &["aaaa", "bbbb"]).await.must();
+            write("run-1", 0, 0, &["cccc"]).await.must();
+            write("run-1", 0, 1, &["dddd"]).await.must();
+            write("run-1", 1, 0, &["eeee"]).await.must();
+            write("run-0", 0, 0, &["ffff"]).await.must();
+            assert_eq!(
+                seen(&fixture, &acme, &id, "run-1").await,
+                ["cccc", "dddd", "eeee"],
+                "a page read again replaces what it saw"
+            );
+            assert!(
+                seen(&fixture, &globex, &id, "run-1").await.is_empty(),
+                "another business's"
+            );
+            fixture
+                .db
+                .batch(vec![clear(&fixture.db, &globex, &id).must()])
+                .await
+                .must();
+            assert_eq!(fixture.rows("knowledge_run_seen", "page").len(), 4);
+            fixture
+                .db
+                .batch(vec![clear(&fixture.db, &acme, &id).must()])
+                .await
+                .must();
+            assert!(
+                fixture.rows("knowledge_run_seen", "page").is_empty(),
+                "every run of the source"
+            );
+        });
+    }
+}

@@ -896,3 +896,902 @@ pub async fn unlease(db: &Db, tenant: &Tenant, id: &SourceId) -> Result<(), ApiE
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{knowledge_chunks, knowledge_links, knowledge_run_seen};
+    use crate::testing::{Fixture, Must, link, page};
+    use domain::links::link::LinkChannel;
+    use std::time::Duration;
+
+    const URL: &str = "https://crm.example.com/customers";
+
+    async fn one(fixture: &Fixture, tenant: &Tenant, id: &SourceId) -> Source {
+        find(&fixture.db, &fixture.keys(), tenant, id)
+            .await
+            .must()
+            .unwrap_or_else(|| panic!("source {id}"))
+    }
+
+    async fn api_source(fixture: &Fixture, tenant: &Tenant) -> SourceId {
+        fixture
+            .source(
+                tenant,
+                &page("1001"),
+                &link("Customers", URL, LinkType::Api),
+                &[LinkChannel::Messenger],
+            )
+            .await
+    }
+
+    fn first_page() -> RunNext {
+        RunNext {
+            url: URL.to_owned(),
+            numbering: Numbering::default(),
+            pages: 0,
+        }
+    }
+
+    /// Runs statements in one batch.
+    async fn batch(fixture: &Fixture, statements: Vec<Statement>) {
+        fixture.db.batch(statements).await.must();
+    }
+
+    async fn start(fixture: &Fixture, tenant: &Tenant, id: &SourceId, run: &str) {
+        let now = fixture.now().to_rfc3339();
+        batch(
+            fixture,
+            vec![start_run(&fixture.db, tenant, id, run, &first_page(), false, &now).must()],
+        )
+        .await;
+    }
+
+    #[test]
+    fn a_source_reads_back_as_written_and_its_credentials_are_sealed() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 1).await;
+            let id = api_source(&fixture, &acme).await;
+            let source = one(&fixture, &acme, &id).await;
+            let now = fixture.now().to_rfc3339();
+            assert_eq!(
+                (
+                    source.link.name.as_str(),
+                    source.link.url.as_str(),
+                    source.link.link_type
+                ),
+                ("Customers", URL, LinkType::Api)
+            );
+            assert_eq!(
+                source.link.api_key.as_ref().map(LinkSecret::expose),
+                Some("link-api-key")
+            );
+            let headers: Vec<(&str, &str)> = source
+                .link
+                .headers
+                .iter()
+                .map(|h| (h.name.as_str(), h.value.expose()))
+                .collect();
+            assert_eq!(headers, [("X-Tenant", "header-secret")]);
+            assert_eq!(
+                (source.link.is_active, source.link.fetch_interval_minutes),
+                (true, 60)
+            );
+            assert_eq!(
+                (source.status.state, source.status.next_fetch_at.as_deref()),
+                (State::Pending, Some(now.as_str()))
+            );
+            assert_eq!((source.version, source.page_id.as_str()), (0, "1001"));
+            assert!(source.run.is_none() && source.asked_at.is_none());
+            let stored = fixture.rows("knowledge_sources", "id")[0]["secrets"].clone();
+            assert!(
+                stored
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("v1:") && !s.contains("link-api-key")),
+                "{stored}"
+            );
+
+            let keys = fixture.keys();
+            let by_url = find_by_url(&fixture.db, &keys, &acme, &page("1001"), URL)
+                .await
+                .must()
+                .map(|s| s.id);
+            assert_eq!(by_url, Some(id.clone()));
+            assert_eq!(
+                business_of(&fixture.db, &id).await.must(),
+                Some(acme.business_id.clone()),
+                "on any shard"
+            );
+            let ids = |sources: Vec<Source>| sources.into_iter().map(|s| s.id).collect::<Vec<_>>();
+            assert_eq!(
+                ids(list(&fixture.db, &keys, &acme, None).await.must()),
+                std::slice::from_ref(&id)
+            );
+            assert_eq!(
+                ids(list(&fixture.db, &keys, &acme, Some(&page("1001"))).await.must()),
+                std::slice::from_ref(&id)
+            );
+            assert!(
+                list(&fixture.db, &keys, &acme, Some(&page("2002")))
+                    .await
+                    .must()
+                    .is_empty()
+            );
+            assert_eq!(counts(&fixture.db, &acme, &page("1001")).await.must(), (1, 1));
+            assert_eq!(counts(&fixture.db, &acme, &page("2002")).await.must(), (1, 0));
+
+            let fields = Fields {
+                link: &link("Again", URL, LinkType::File),
+                state: State::Pending,
+                next_fetch_at: None,
+                webhook_secret: None,
+            };
+            let twice = insert(
+                &fixture.db,
+                &keys,
+                &acme,
+                &SourceId::generate(crate::testing::random()),
+                &page("1001"),
+                &fields,
+                &now,
+            )
+            .await
+            .must();
+            assert!(!twice, "the page has that URL already");
+            let elsewhere = insert(
+                &fixture.db,
+                &keys,
+                &acme,
+                &SourceId::generate(crate::testing::random()),
+                &page("2002"),
+                &fields,
+                &now,
+            )
+            .await
+            .must();
+            assert!(elsewhere, "another page may");
+        });
+    }
+
+    #[test]
+    fn another_business_neither_finds_nor_changes_a_source() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let id = api_source(&fixture, &acme).await;
+            let keys = fixture.keys();
+            let now = fixture.now().to_rfc3339();
+            assert!(find(&fixture.db, &keys, &globex, &id).await.must().is_none());
+            assert!(
+                find_by_url(&fixture.db, &keys, &globex, &page("1001"), URL)
+                    .await
+                    .must()
+                    .is_none()
+            );
+            assert!(list(&fixture.db, &keys, &globex, None).await.must().is_empty());
+            assert_eq!(counts(&fixture.db, &globex, &page("1001")).await.must(), (0, 0));
+            assert!(!lease(&fixture.db, &globex, &id, &now, &now).await.must());
+            assert!(
+                !take_refresh(&fixture.db, &globex, &id, "2026-11-26T12", 5)
+                    .await
+                    .must()
+            );
+            let pushed = record_push(&fixture.db, &globex, &id, "push-1", 100, "k").await;
+            assert_eq!(pushed.err().map(|error| error.status()), Some(404));
+            assert!(
+                !next_slice(
+                    &fixture.db,
+                    &globex,
+                    &id,
+                    &Step {
+                        id: "r".to_owned(),
+                        slice: 0
+                    },
+                    &now
+                )
+                .await
+                .must()
+            );
+            let source = one(&fixture, &acme, &id).await;
+            update_settings(
+                &fixture.db,
+                &keys,
+                &globex,
+                &source,
+                &link("Taken", URL, LinkType::File),
+                &now,
+            )
+            .await
+            .must();
+            release(&fixture.db, &globex, &id).await.must();
+            delete(&fixture.db, &globex, &id).await.must();
+            let kept = one(&fixture, &acme, &id).await;
+            assert_eq!(
+                (kept.link.name.as_str(), kept.status.next_fetch_at.is_some()),
+                ("Customers", true)
+            );
+            assert_eq!(fixture.rows("knowledge_links", "channel").len(), 1);
+        });
+    }
+
+    #[test]
+    fn the_schedule_follows_whether_any_channel_has_the_source_active() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = api_source(&fixture, &acme).await;
+            let now = || fixture.now().to_rfc3339();
+            knowledge_links::set_active(&fixture.db, &acme, &id, &[LinkChannel::Messenger], false, &now())
+                .await
+                .must();
+            assert!(!reschedule(&fixture.db, &acme, &id, &now()).await.must());
+            let idle = one(&fixture, &acme, &id).await;
+            assert_eq!((idle.status.next_fetch_at, idle.link.is_active), (None, false));
+            fixture.stack.advance(Duration::from_secs(5));
+            knowledge_links::set_active(&fixture.db, &acme, &id, &[LinkChannel::Messenger], true, &now())
+                .await
+                .must();
+            assert!(
+                reschedule(&fixture.db, &acme, &id, &now()).await.must(),
+                "due now"
+            );
+            assert!(
+                !reschedule(&fixture.db, &acme, &id, &now()).await.must(),
+                "scheduled already"
+            );
+            let due = one(&fixture, &acme, &id).await;
+            assert_eq!(
+                (due.status.next_fetch_at.clone(), due.asked_at.clone()),
+                (Some(now()), Some(now()))
+            );
+
+            // A database link is never fetched; a webhook link not fetched yet waits for its data.
+            let keys = fixture.keys();
+            for (url, link_type, due) in [
+                ("https://db.example.com/x", LinkType::Database, false),
+                ("https://hook.example.com/x", LinkType::Webhook, true),
+            ] {
+                let other = SourceId::generate(crate::testing::random());
+                let link = link("Other", url, link_type);
+                let fields = Fields {
+                    link: &link,
+                    state: State::NotFetched,
+                    next_fetch_at: None,
+                    webhook_secret: None,
+                };
+                insert(&fixture.db, &keys, &acme, &other, &page("1001"), &fields, &now())
+                    .await
+                    .must();
+                knowledge_links::insert(
+                    &fixture.db,
+                    &acme,
+                    &other,
+                    &page("1001"),
+                    &[LinkChannel::Whatsapp],
+                    true,
+                    &now(),
+                )
+                .await
+                .must();
+                assert_eq!(
+                    reschedule(&fixture.db, &acme, &other, &now()).await.must(),
+                    due,
+                    "{url}"
+                );
+                let state = one(&fixture, &acme, &other).await.status.state;
+                assert_eq!(
+                    state,
+                    if due { State::Pending } else { State::NotFetched },
+                    "{url}"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn asks_made_while_a_fetch_is_queued_or_running_are_one_fetch() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = api_source(&fixture, &acme).await;
+            let now = || fixture.now().to_rfc3339();
+            assert_eq!(ask(&fixture.db, &acme, &id, &now()).await.must(), Asked::New);
+            fixture.stack.advance(Duration::from_secs(1));
+            assert_eq!(
+                ask(&fixture.db, &acme, &id, &now()).await.must(),
+                Asked::Pending,
+                "one is queued"
+            );
+            start(&fixture, &acme, &id, "run-1").await;
+            fixture.stack.advance(Duration::from_secs(1));
+            assert_eq!(
+                ask(&fixture.db, &acme, &id, &now()).await.must(),
+                Asked::Pending,
+                "a run is reading"
+            );
+            let asked = now();
+            let source = one(&fixture, &acme, &id).await;
+            let run = source.run.clone().unwrap_or_else(|| panic!("running"));
+            fixture.stack.advance(Duration::from_secs(10));
+            batch(
+                &fixture,
+                vec![finish_run(&fixture.db, &acme, &source, &run, fixture.now()).must()],
+            )
+            .await;
+            let done = one(&fixture, &acme, &id).await;
+            assert_eq!(
+                done.status.next_fetch_at,
+                Some(now()),
+                "asked while it ran: due again at once"
+            );
+            assert_eq!(done.asked_at, Some(asked));
+            assert_eq!(ask(&fixture.db, &acme, &id, &now()).await.must(), Asked::Pending);
+        });
+    }
+
+    #[test]
+    fn refreshes_asked_through_the_api_are_counted_per_hour() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = api_source(&fixture, &acme).await;
+            let take = |hour: &'static str| take_refresh(&fixture.db, &acme, &id, hour, 2);
+            assert!(take("2026-11-26T12").await.must());
+            assert!(take("2026-11-26T12").await.must());
+            assert!(!take("2026-11-26T12").await.must(), "two an hour");
+            assert!(take("2026-11-26T13").await.must(), "a new hour");
+            assert!(take("2026-11-26T13").await.must());
+            assert!(!take("2026-11-26T13").await.must());
+        });
+    }
+
+    #[test]
+    fn a_push_is_accepted_once_and_never_behind_the_newest() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = fixture
+                .source(
+                    &acme,
+                    &page("1001"),
+                    &link("Pushed", "https://hook.example.com/x", LinkType::Webhook),
+                    &[LinkChannel::Messenger],
+                )
+                .await;
+            let push = |push_id: &'static str, seconds: i64, key: &'static str| {
+                record_push(&fixture.db, &acme, &id, push_id, seconds, key)
+            };
+            let cases = [
+                ("the first push", "p1", 100, "k1", Pushed::Accepted, None),
+                ("the same push again", "p1", 100, "k1", Pushed::Repeated, None),
+                ("an older snapshot", "p0", 90, "k0", Pushed::Stale, None),
+                ("a newer push", "p2", 100, "k2", Pushed::Accepted, Some("k1")),
+                (
+                    "a newer push kept at the same key",
+                    "p3",
+                    200,
+                    "k2",
+                    Pushed::Accepted,
+                    None,
+                ),
+            ];
+            for (description, push_id, seconds, key, expected, previous) in cases {
+                let (outcome, old) = push(push_id, seconds, key).await.must();
+                assert_eq!((outcome, old.as_deref()), (expected, previous), "{description}");
+            }
+            let row = &fixture.rows("knowledge_sources", "id")[0];
+            assert_eq!(
+                (
+                    row["pushed_id"].as_str(),
+                    row["pushed_at_seconds"].as_i64(),
+                    row["pushed_key"].as_str()
+                ),
+                (Some("p3"), Some(200), Some("k2"))
+            );
+            assert_eq!(one(&fixture, &acme, &id).await.pushed_key.as_deref(), Some("k2"));
+        });
+    }
+
+    #[test]
+    fn the_scheduler_takes_each_shards_due_sources_and_holds_them_while_they_wait() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 1).await;
+            let ours = api_source(&fixture, &acme).await;
+            let theirs = api_source(&fixture, &globex).await;
+            let waiting = fixture
+                .source(
+                    &acme,
+                    &page("1001"),
+                    &link("Other", "https://crm.example.com/other", LinkType::Api),
+                    &[LinkChannel::Whatsapp],
+                )
+                .await;
+            start(&fixture, &acme, &waiting, "run-w").await;
+            let failed = Verdict {
+                state: None,
+                http_status: Some(503),
+                error: "busy".to_owned(),
+                next_fetch_at: fixture.now().plus_seconds(30),
+            };
+            let source = one(&fixture, &acme, &waiting).await;
+            record_failure(&fixture.db, &acme, &source, &failed, false, fixture.now())
+                .await
+                .must();
+            let shards = fixture.db.each_shard();
+            let now = fixture.now();
+            let due = take_due(&shards[0], now, 10, 300).await.must();
+            let found: Vec<(String, SourceId, Option<Step>)> = due
+                .into_iter()
+                .map(|d| (d.business_id, d.source_id, d.run))
+                .collect();
+            assert_eq!(
+                found,
+                [(acme.business_id.to_string(), ours.clone(), None)],
+                "the waiting run is not due for 30 s"
+            );
+            let held = one(&fixture, &acme, &ours).await;
+            assert_eq!(
+                (held.status.next_fetch_at, held.asked_at),
+                (Some(now.plus_seconds(300).to_rfc3339()), Some(now.to_rfc3339()))
+            );
+            assert!(
+                take_due(&shards[0], now, 10, 300).await.must().is_empty(),
+                "held while it waits in the queue"
+            );
+            assert_eq!(
+                take_due(&shards[1], now, 10, 300)
+                    .await
+                    .must()
+                    .into_iter()
+                    .map(|d| d.source_id)
+                    .collect::<Vec<_>>(),
+                [theirs]
+            );
+
+            fixture.stack.advance(Duration::from_secs(30));
+            let due = take_due(&shards[0], fixture.now(), 10, 300).await.must();
+            let found: Vec<(SourceId, Option<Step>)> =
+                due.into_iter().map(|d| (d.source_id, d.run)).collect();
+            assert_eq!(
+                found,
+                [(
+                    waiting.clone(),
+                    Some(Step {
+                        id: "run-w".to_owned(),
+                        slice: 0
+                    })
+                )],
+                "its next slice"
+            );
+            assert_eq!(
+                one(&fixture, &acme, &waiting).await.asked_at,
+                None,
+                "a run's slice is no new ask"
+            );
+            fixture.stack.advance(Duration::from_secs(300));
+            assert_eq!(
+                take_due(&shards[0], fixture.now(), 1, 300).await.must().len(),
+                1,
+                "the limit"
+            );
+        });
+    }
+
+    /// Leases the source now for a minute.
+    async fn take_lease(fixture: &Fixture, tenant: &Tenant, id: &SourceId) -> Result<bool, ApiError> {
+        let now = fixture.now();
+        lease(
+            &fixture.db,
+            tenant,
+            id,
+            &now.to_rfc3339(),
+            &now.plus_seconds(60).to_rfc3339(),
+        )
+        .await
+    }
+
+    #[test]
+    fn a_source_is_leased_by_one_slice_at_a_time() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = api_source(&fixture, &acme).await;
+            let take = || take_lease(&fixture, &acme, &id);
+            assert!(take().await.must());
+            assert!(!take().await.must(), "held");
+            fixture.stack.advance(Duration::from_secs(59));
+            assert!(!take().await.must());
+            fixture.stack.advance(Duration::from_secs(1));
+            assert!(take().await.must(), "the lease ran out");
+            unlease(&fixture.db, &acme, &id).await.must();
+            assert!(take().await.must(), "let go");
+            assert!(
+                one(&fixture, &acme, &id).await.status.next_fetch_at.is_some(),
+                "unlease keeps the schedule"
+            );
+        });
+    }
+
+    /// What one page of ten records added: twelve pieces, seven of them new.
+    fn done<'a>(run: &'a str, next: Option<&'a RunNext>) -> PageDone<'a> {
+        PageDone {
+            run,
+            next,
+            records: 10,
+            pieces: 12,
+            embedded: 7,
+            changed: true,
+        }
+    }
+
+    #[test]
+    fn a_run_goes_on_page_by_page_and_its_end_publishes_what_it_counted() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = api_source(&fixture, &acme).await;
+            let now = || fixture.now().to_rfc3339();
+            ask(&fixture.db, &acme, &id, &now()).await.must();
+            start(&fixture, &acme, &id, "run-1").await;
+            let started = one(&fixture, &acme, &id).await;
+            let run = started.run.clone().unwrap_or_else(|| panic!("a run"));
+            assert_eq!(
+                (run.id.as_str(), run.slice, run.records, run.restarted),
+                ("run-1", 0, 0, false)
+            );
+            assert_eq!(run.next.as_ref().map(|next| next.url.as_str()), Some(URL));
+            assert_eq!(
+                (started.asked_at, started.status.next_fetch_at),
+                (None, None),
+                "what asked for it is taken"
+            );
+
+            let page_two = RunNext {
+                url: format!("{URL}?page=2"),
+                numbering: Numbering::default(),
+                pages: 1,
+            };
+            let page_two = &page_two;
+            batch(
+                &fixture,
+                vec![page_done(&fixture.db, &acme, &id, &done("run-0", None), &now()).must()],
+            )
+            .await;
+            batch(
+                &fixture,
+                vec![page_done(&fixture.db, &acme, &id, &done("run-1", Some(page_two)), &now()).must()],
+            )
+            .await;
+            let step = Step {
+                id: "run-1".to_owned(),
+                slice: 0,
+            };
+            assert!(next_slice(&fixture.db, &acme, &id, &step, &now()).await.must());
+            assert!(
+                !next_slice(&fixture.db, &acme, &id, &step, &now()).await.must(),
+                "handed over once"
+            );
+            batch(
+                &fixture,
+                vec![page_done(&fixture.db, &acme, &id, &done("run-1", None), &now()).must()],
+            )
+            .await;
+            batch(
+                &fixture,
+                vec![pieces_removed(&fixture.db, &acme, &id, "run-1", 3, &now()).must()],
+            )
+            .await;
+            let source = one(&fixture, &acme, &id).await;
+            let run = source.run.clone().unwrap_or_else(|| panic!("a run"));
+            assert_eq!(
+                (
+                    run.slice,
+                    run.records,
+                    run.pieces,
+                    run.embedded,
+                    run.removed,
+                    run.changed
+                ),
+                (1, 20, 24, 14, 3, true)
+            );
+            assert!(run.next.is_none(), "every page read");
+
+            fixture.stack.advance(Duration::from_secs(30));
+            let finished_at = fixture.now();
+            batch(
+                &fixture,
+                vec![finish_run(&fixture.db, &acme, &source, &run, finished_at).must()],
+            )
+            .await;
+            let ended = one(&fixture, &acme, &id).await;
+            assert!(ended.run.is_none());
+            assert_eq!(
+                (ended.status.state, ended.status.records, ended.status.pieces),
+                (State::Ok, 20, 24)
+            );
+            assert_eq!(
+                (
+                    ended.status.last_embedded,
+                    ended.status.last_removed,
+                    ended.version
+                ),
+                (14, 3, 1)
+            );
+            assert_eq!(ended.status.last_fetched_at, Some(finished_at.to_rfc3339()));
+            assert_eq!(
+                ended.status.next_fetch_at,
+                Some(finished_at.plus_seconds(3600).to_rfc3339()),
+                "after its interval"
+            );
+            batch(
+                &fixture,
+                vec![finish_run(&fixture.db, &acme, &source, &run, fixture.now()).must()],
+            )
+            .await;
+            assert_eq!(one(&fixture, &acme, &id).await.version, 1, "a run ends once");
+        });
+    }
+
+    #[test]
+    fn a_failed_fetch_goes_on_later_or_ends_its_run_when_abandoned() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = api_source(&fixture, &acme).await;
+            start(&fixture, &acme, &id, "run-1").await;
+            batch(
+                &fixture,
+                vec![knowledge_run_seen::record(&fixture.db, &acme, &id, "run-1", 0, 0, &["abcd"]).must()],
+            )
+            .await;
+            let next = fixture.now().plus_seconds(300);
+            let verdict = |state| Verdict {
+                state,
+                http_status: Some(500),
+                error: "server error".to_owned(),
+                next_fetch_at: next,
+            };
+            let source = one(&fixture, &acme, &id).await;
+            record_failure(
+                &fixture.db,
+                &acme,
+                &source,
+                &verdict(Some(State::Failing)),
+                false,
+                fixture.now(),
+            )
+            .await
+            .must();
+            let failing = one(&fixture, &acme, &id).await;
+            assert_eq!(
+                (
+                    failing.status.state,
+                    failing.status.failures,
+                    failing.status.last_http_status
+                ),
+                (State::Failing, 1, Some(500))
+            );
+            assert_eq!(failing.status.next_fetch_at, Some(next.to_rfc3339()));
+            assert_eq!(
+                failing.run.map(|run| run.id),
+                Some("run-1".to_owned()),
+                "it goes on where it stopped"
+            );
+            record_failure(
+                &fixture.db,
+                &acme,
+                &one(&fixture, &acme, &id).await,
+                &verdict(None),
+                true,
+                fixture.now(),
+            )
+            .await
+            .must();
+            let abandoned = one(&fixture, &acme, &id).await;
+            assert_eq!(
+                (abandoned.status.state, abandoned.status.failures),
+                (State::Failing, 2),
+                "no verdict state: it stays"
+            );
+            assert!(abandoned.run.is_none());
+            assert!(
+                fixture.rows("knowledge_run_seen", "page").is_empty(),
+                "what it saw is forgotten"
+            );
+        });
+    }
+
+    #[test]
+    fn runs_that_stopped_moving_are_found_on_each_shard() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 1).await;
+            let stalled = api_source(&fixture, &acme).await;
+            let leased = fixture
+                .source(
+                    &acme,
+                    &page("1001"),
+                    &link("Leased", "https://crm.example.com/l", LinkType::Api),
+                    &[LinkChannel::Whatsapp],
+                )
+                .await;
+            let theirs = api_source(&fixture, &globex).await;
+            start(&fixture, &acme, &stalled, "run-s").await;
+            start(&fixture, &acme, &leased, "run-l").await;
+            start(&fixture, &globex, &theirs, "run-t").await;
+            api_source_idle(&fixture, &acme).await;
+            fixture.stack.advance(Duration::from_secs(600));
+            let now = fixture.now();
+            lease(
+                &fixture.db,
+                &acme,
+                &leased,
+                &now.to_rfc3339(),
+                &now.plus_seconds(60).to_rfc3339(),
+            )
+            .await
+            .must();
+            let before = now.plus_seconds(-300).to_rfc3339();
+            let shards = fixture.db.each_shard();
+            let found = stalled_runs(&shards[0], &before, &now.to_rfc3339(), 10)
+                .await
+                .must();
+            let found: Vec<(SourceId, Option<Step>)> =
+                found.into_iter().map(|d| (d.source_id, d.run)).collect();
+            assert_eq!(
+                found,
+                [(
+                    stalled,
+                    Some(Step {
+                        id: "run-s".to_owned(),
+                        slice: 0
+                    })
+                )]
+            );
+            assert_eq!(
+                stalled_runs(&shards[1], &before, &now.to_rfc3339(), 10)
+                    .await
+                    .must()
+                    .len(),
+                1
+            );
+            assert!(
+                stalled_runs(
+                    &shards[0],
+                    &now.plus_seconds(-900).to_rfc3339(),
+                    &now.to_rfc3339(),
+                    10
+                )
+                .await
+                .must()
+                .is_empty(),
+                "touched since"
+            );
+        });
+    }
+
+    /// A source of the tenant that no run reads.
+    async fn api_source_idle(fixture: &Fixture, tenant: &Tenant) -> SourceId {
+        fixture
+            .source(
+                tenant,
+                &page("3003"),
+                &link("Idle", URL, LinkType::Api),
+                &[LinkChannel::Whatsapp],
+            )
+            .await
+    }
+
+    #[test]
+    fn a_release_ends_an_unread_run_and_schedules_nothing() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let id = api_source(&fixture, &acme).await;
+            ask(&fixture.db, &acme, &id, &fixture.now().to_rfc3339())
+                .await
+                .must();
+            start(&fixture, &acme, &id, "run-1").await;
+            let now = fixture.now();
+            lease(
+                &fixture.db,
+                &acme,
+                &id,
+                &now.to_rfc3339(),
+                &now.plus_seconds(60).to_rfc3339(),
+            )
+            .await
+            .must();
+            release(&fixture.db, &acme, &id).await.must();
+            let released = one(&fixture, &acme, &id).await;
+            assert!(released.run.is_none());
+            assert_eq!((released.status.next_fetch_at, released.asked_at), (None, None));
+            assert!(
+                lease(&fixture.db, &acme, &id, &now.to_rfc3339(), &now.to_rfc3339())
+                    .await
+                    .must(),
+                "free"
+            );
+        });
+    }
+
+    #[test]
+    fn new_settings_keep_the_webhook_secret_and_a_deleted_source_takes_everything_of_it() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let keys = fixture.keys();
+            let id = SourceId::generate(crate::testing::random());
+            let hook = link("Pushed", "https://hook.example.com/x", LinkType::Webhook);
+            let secret = LinkSecret::stored("whsec-link".to_owned());
+            let now = fixture.now().to_rfc3339();
+            let fields = Fields {
+                link: &hook,
+                state: State::Pending,
+                next_fetch_at: None,
+                webhook_secret: Some(&secret),
+            };
+            insert(&fixture.db, &keys, &acme, &id, &page("1001"), &fields, &now)
+                .await
+                .must();
+            knowledge_links::insert(
+                &fixture.db,
+                &acme,
+                &id,
+                &page("1001"),
+                &[LinkChannel::Messenger],
+                true,
+                &now,
+            )
+            .await
+            .must();
+            let source = one(&fixture, &acme, &id).await;
+            let renamed = Link {
+                name: "Renamed".to_owned(),
+                fetch_interval_minutes: 30,
+                api_key: None,
+                ..hook.clone()
+            };
+            update_settings(&fixture.db, &keys, &acme, &source, &renamed, &now)
+                .await
+                .must();
+            let updated = one(&fixture, &acme, &id).await;
+            assert_eq!(
+                (updated.link.name.as_str(), updated.link.fetch_interval_minutes),
+                ("Renamed", 30)
+            );
+            assert!(updated.link.api_key.is_none());
+            assert_eq!(
+                updated.webhook_secret.as_ref().map(LinkSecret::expose),
+                Some("whsec-link")
+            );
+
+            let piece = knowledge_chunks::NewPiece {
+                id: knowledge_chunks::chunk_id(&id, "ab12"),
+                hash: "ab12",
+                record: "customers[0]",
+                part: 0,
+                text: "Ann",
+            };
+            let mut statements =
+                knowledge_chunks::insert(&fixture.db, &acme, &id, "run-1", &[piece], "m", &now).must();
+            statements
+                .push(knowledge_run_seen::record(&fixture.db, &acme, &id, "run-1", 0, 0, &["ab12"]).must());
+            batch(&fixture, statements).await;
+            delete(&fixture.db, &acme, &id).await.must();
+            for table in [
+                "knowledge_sources",
+                "knowledge_links",
+                "knowledge_chunks",
+                "knowledge_run_seen",
+            ] {
+                assert!(fixture.rows(table, "1").is_empty(), "{table}");
+            }
+        });
+    }
+}

@@ -560,3 +560,712 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod on_data {
+    use super::*;
+    use crate::testing::{Fixture, Must, Sent};
+    use domain::ids::ChannelAccountId;
+    use serde_json::json;
+    use std::time::Duration;
+
+    /// A business on the first shard with an SMS account and a customer.
+    async fn shop(fixture: &Fixture, name: &str, shard: u16) -> (Tenant, ChannelAccountId, CustomerId) {
+        let tenant = fixture.business_on(name, shard).await;
+        let account = fixture.account(&tenant, Channel::Sms).await;
+        let customer = fixture.customer(&tenant, "Ann").await;
+        (tenant, account, customer)
+    }
+
+    /// Runs one statement alone: how many rows it changed.
+    async fn run(fixture: &Fixture, statement: Statement) -> usize {
+        db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+    }
+
+    async fn status_of(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        id: &MessageId,
+    ) -> (MessageStatus, Option<String>) {
+        let found = by_ids(&fixture.db, tenant, &[id]).await.must();
+        let message = found.into_iter().next().unwrap_or_else(|| panic!("message {id}"));
+        (message.status, message.status_reason)
+    }
+
+    fn ids(messages: &[Message]) -> Vec<MessageId> {
+        messages.iter().map(|message| message.id.clone()).collect()
+    }
+
+    fn sent_ids(sent: &[&Sent]) -> Vec<MessageId> {
+        sent.iter().map(|sent| sent.id.clone()).collect()
+    }
+
+    #[test]
+    fn messages_written_at_the_same_moment_still_follow_one_another() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, account, ann) = shop(&fixture, "Acme", 0).await;
+            let (globex, theirs, bob) = shop(&fixture, "Globex", 0).await;
+            let now = fixture.now().micros();
+            let first = fixture.send(&acme, &ann, Channel::Sms, &account, "one").await;
+            let second = fixture.send(&acme, &ann, Channel::Sms, &account, "two").await;
+            let other = fixture.send(&globex, &bob, Channel::Sms, &theirs, "theirs").await;
+            let third = fixture.send(&acme, &ann, Channel::Sms, &account, "three").await;
+            assert_eq!(
+                [first.created_us, second.created_us, third.created_us],
+                [now, now + 1, now + 2],
+                "each after the business's latest"
+            );
+            assert_eq!(other.created_us, now, "another business's order is its own");
+            fixture.stack.advance(Duration::from_secs(1));
+            let later = fixture.send(&acme, &ann, Channel::Sms, &account, "four").await;
+            assert_eq!(
+                later.created_us,
+                fixture.now().micros(),
+                "the clock again once it is ahead"
+            );
+            let rows = fixture.rows("messages", "created_us");
+            let row = rows
+                .iter()
+                .find(|row| row["id"] == json!(first.id.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(row["status"], json!("queued"));
+            assert_eq!(row["direction"], json!("outbound"));
+            assert_eq!(row["content"], json!("one"));
+            assert_eq!(row["send_media_base_url"], json!("https://edge.test"));
+            assert_eq!(row["send_requeues"], json!(0));
+        });
+    }
+
+    #[test]
+    fn an_inbound_message_is_stored_once_and_only_from_a_known_address() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let account = fixture.account(&acme, Channel::Whatsapp).await;
+            let stored = fixture
+                .receive(
+                    &acme,
+                    Channel::Whatsapp,
+                    &account,
+                    "+353871234567",
+                    "hi",
+                    "wamid.1",
+                )
+                .await;
+            assert!(stored.is_some());
+            let again = fixture
+                .receive(
+                    &acme,
+                    Channel::Whatsapp,
+                    &account,
+                    "+353871234567",
+                    "hi",
+                    "wamid.1",
+                )
+                .await;
+            assert_eq!(again, None, "a provider's retry");
+            let now = fixture.now();
+            let stranger = insert_inbound(
+                &fixture.db,
+                &acme,
+                Channel::Whatsapp,
+                "+353879999999",
+                &MessageId::generate(crate::testing::random()),
+                "who?",
+                "wamid.2",
+                now,
+            )
+            .must();
+            assert_eq!(
+                run(&fixture, stranger).await,
+                0,
+                "no identity, no conversation: nothing"
+            );
+            let rows = fixture.rows("messages", "created_us");
+            assert_eq!(rows.len(), 1);
+            assert_eq!(rows[0]["status"], json!("received"));
+            assert_eq!(rows[0]["provider_message_id"], json!("wamid.1"));
+        });
+    }
+
+    #[test]
+    fn an_outbound_message_moves_forward_only() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, account, ann) = shop(&fixture, "Acme", 0).await;
+            let sent = fixture.send(&acme, &ann, Channel::Sms, &account, "hello").await;
+            let now = || fixture.now().to_rfc3339();
+            let step = |status, reason: Option<&'static str>, provider: Option<&'static str>, at: String| {
+                advance(&fixture.db, &acme, &sent.id, status, reason, provider, &at).must()
+            };
+            let cases = [
+                (
+                    "queued to sent",
+                    MessageStatus::Sent,
+                    None,
+                    Some("SM1"),
+                    1,
+                    MessageStatus::Sent,
+                ),
+                (
+                    "sent again",
+                    MessageStatus::Sent,
+                    None,
+                    None,
+                    0,
+                    MessageStatus::Sent,
+                ),
+                (
+                    "to delivered",
+                    MessageStatus::Delivered,
+                    None,
+                    None,
+                    1,
+                    MessageStatus::Delivered,
+                ),
+                (
+                    "back to sent",
+                    MessageStatus::Sent,
+                    None,
+                    None,
+                    0,
+                    MessageStatus::Delivered,
+                ),
+                ("to read", MessageStatus::Read, None, None, 1, MessageStatus::Read),
+                (
+                    "failed after read",
+                    MessageStatus::Failed,
+                    Some("late"),
+                    None,
+                    0,
+                    MessageStatus::Read,
+                ),
+            ];
+            for (description, status, reason, provider, changed, held) in cases {
+                fixture.stack.advance(Duration::from_millis(1));
+                let at = now();
+                assert_eq!(
+                    run(&fixture, step(status, reason, provider, at.clone())).await,
+                    changed,
+                    "{description}"
+                );
+                assert_eq!(
+                    status_of(&fixture, &acme, &sent.id).await.0,
+                    held,
+                    "{description}"
+                );
+                let moved = moved_to(&sent.id, status, &at)
+                    .within("SELECT {sql} AS moved")
+                    .scoped(&fixture.db, &acme);
+                let moved = moved
+                    .must()
+                    .first::<serde_json::Value>(None)
+                    .await
+                    .must()
+                    .unwrap_or_default();
+                assert_eq!(
+                    moved["moved"],
+                    json!(changed),
+                    "{description}: moved_to says whether it applied"
+                );
+            }
+            let rows = fixture.rows("messages", "created_us");
+            assert_eq!(rows[0]["provider_message_id"], json!("SM1"), "kept once known");
+        });
+    }
+
+    #[test]
+    fn a_providers_status_finds_our_message_by_its_id_on_its_channel() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, account, ann) = shop(&fixture, "Acme", 0).await;
+            let sent = fixture.send(&acme, &ann, Channel::Sms, &account, "hello").await;
+            let now = fixture.now().to_rfc3339();
+            run(
+                &fixture,
+                advance(
+                    &fixture.db,
+                    &acme,
+                    &sent.id,
+                    MessageStatus::Sent,
+                    None,
+                    Some("SM1"),
+                    &now,
+                )
+                .must(),
+            )
+            .await;
+            let cases = [
+                (
+                    "another channel",
+                    Channel::Whatsapp,
+                    "SM1",
+                    MessageStatus::Delivered,
+                    0,
+                ),
+                ("another id", Channel::Sms, "SM2", MessageStatus::Delivered, 0),
+                (
+                    "its channel and id",
+                    Channel::Sms,
+                    "SM1",
+                    MessageStatus::Failed,
+                    1,
+                ),
+                (
+                    "an earlier status, late",
+                    Channel::Sms,
+                    "SM1",
+                    MessageStatus::Delivered,
+                    0,
+                ),
+            ];
+            for (description, channel, provider_id, status, changed) in cases {
+                let statement = apply_provider_status(
+                    &fixture.db,
+                    &acme,
+                    channel,
+                    provider_id,
+                    status,
+                    Some("why"),
+                    &now,
+                )
+                .must();
+                assert_eq!(run(&fixture, statement).await, changed, "{description}");
+            }
+            assert_eq!(
+                status_of(&fixture, &acme, &sent.id).await,
+                (MessageStatus::Failed, Some("why".to_owned()))
+            );
+
+            // An inbound message is never moved by a status.
+            let inbound_account = fixture.account(&acme, Channel::Whatsapp).await;
+            let received = fixture
+                .receive(
+                    &acme,
+                    Channel::Whatsapp,
+                    &inbound_account,
+                    "+353871234567",
+                    "hi",
+                    "wamid.1",
+                )
+                .await;
+            let received = received.unwrap_or_else(|| panic!("stored"));
+            let statement = apply_provider_status(
+                &fixture.db,
+                &acme,
+                Channel::Whatsapp,
+                "wamid.1",
+                MessageStatus::Read,
+                None,
+                &now,
+            )
+            .must();
+            assert_eq!(run(&fixture, statement).await, 0);
+            let statement = advance(
+                &fixture.db,
+                &acme,
+                &received,
+                MessageStatus::Read,
+                None,
+                None,
+                &now,
+            )
+            .must();
+            assert_eq!(run(&fixture, statement).await, 0);
+            assert_eq!(
+                status_of(&fixture, &acme, &received).await.0,
+                MessageStatus::Received
+            );
+        });
+    }
+
+    #[test]
+    fn another_business_cannot_read_or_move_a_message() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, account, ann) = shop(&fixture, "Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let sent = fixture.send(&acme, &ann, Channel::Sms, &account, "hello").await;
+            let now = fixture.now().to_rfc3339();
+            run(
+                &fixture,
+                advance(
+                    &fixture.db,
+                    &acme,
+                    &sent.id,
+                    MessageStatus::Sent,
+                    None,
+                    Some("SM1"),
+                    &now,
+                )
+                .must(),
+            )
+            .await;
+            assert!(by_ids(&fixture.db, &globex, &[&sent.id]).await.must().is_empty());
+            assert!(
+                since(&fixture.db, &globex, Cursor { after_us: 0 }, 10)
+                    .await
+                    .must()
+                    .is_empty()
+            );
+            assert!(
+                of_customer(&fixture.db, &globex, &ann, None, 10)
+                    .await
+                    .must()
+                    .is_empty()
+            );
+            assert!(
+                of_conversations(&fixture.db, &globex, &[&sent.conversation_id], 10)
+                    .await
+                    .must()
+                    .is_empty()
+            );
+            assert!(
+                of_customer_by_ids(&fixture.db, &globex, &ann, &[&sent.id])
+                    .await
+                    .must()
+                    .is_empty()
+            );
+            let found = fixture
+                .db
+                .batch(vec![outbound(&fixture.db, &globex, &sent.id).must()])
+                .await
+                .must();
+            assert!(outbound_at(&found, 0).must().is_none());
+            for statement in [
+                advance(
+                    &fixture.db,
+                    &globex,
+                    &sent.id,
+                    MessageStatus::Read,
+                    None,
+                    None,
+                    &now,
+                )
+                .must(),
+                apply_provider_status(
+                    &fixture.db,
+                    &globex,
+                    Channel::Sms,
+                    "SM1",
+                    MessageStatus::Read,
+                    None,
+                    &now,
+                )
+                .must(),
+            ] {
+                assert_eq!(run(&fixture, statement).await, 0);
+            }
+            note_retry(&fixture.db, &globex, &sent.id, "theirs", &now)
+                .await
+                .must();
+            record_parts_sent(&fixture.db, &globex, &sent.id, 3, Some("x"))
+                .await
+                .must();
+            assert_eq!(
+                status_of(&fixture, &acme, &sent.id).await,
+                (MessageStatus::Sent, None)
+            );
+            assert_eq!(fixture.rows("messages", "created_us")[0]["parts_sent"], json!(0));
+        });
+    }
+
+    #[test]
+    fn messages_are_read_in_the_business_order_by_cursor_customer_and_conversation() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, sms, ann) = shop(&fixture, "Acme", 0).await;
+            let email = fixture.account(&acme, Channel::Email).await;
+            let bob = fixture.customer(&acme, "Bob").await;
+            let a1 = fixture.send(&acme, &ann, Channel::Sms, &sms, "a1").await;
+            let b1 = fixture.send(&acme, &bob, Channel::Sms, &sms, "b1").await;
+            let a2 = fixture.send(&acme, &ann, Channel::Email, &email, "a2").await;
+            let a3 = fixture.send(&acme, &ann, Channel::Sms, &sms, "a3").await;
+            let a4 = fixture.send(&acme, &ann, Channel::Sms, &sms, "a4").await;
+
+            let first = since(&fixture.db, &acme, Cursor { after_us: 0 }, 2).await.must();
+            assert_eq!(ids(&first), sent_ids(&[&a1, &b1]));
+            let next = since(
+                &fixture.db,
+                &acme,
+                Cursor {
+                    after_us: first[1].created_us,
+                },
+                2,
+            )
+            .await
+            .must();
+            assert_eq!(
+                ids(&next),
+                sent_ids(&[&a2, &a3]),
+                "after the cursor, never again before it"
+            );
+            let read = of_customer(&fixture.db, &acme, &ann, None, 3).await.must();
+            assert_eq!(
+                ids(&read),
+                sent_ids(&[&a2, &a3, &a4]),
+                "the latest three, oldest first, every channel"
+            );
+            let polled = of_customer(
+                &fixture.db,
+                &acme,
+                &ann,
+                Some(Cursor {
+                    after_us: a1.created_us,
+                }),
+                2,
+            )
+            .await
+            .must();
+            assert_eq!(
+                ids(&polled),
+                sent_ids(&[&a2, &a3]),
+                "a poll after a cursor, oldest first"
+            );
+            let latest = of_conversations(&fixture.db, &acme, &[&a1.conversation_id, &b1.conversation_id], 2)
+                .await
+                .must();
+            assert_eq!(
+                ids(&latest),
+                sent_ids(&[&b1, &a3, &a4]),
+                "the latest two of each conversation"
+            );
+            let asked = of_customer_by_ids(&fixture.db, &acme, &ann, &[&a4.id, &b1.id, &a1.id])
+                .await
+                .must();
+            assert_eq!(ids(&asked), sent_ids(&[&a1, &a4]), "only the customer's own");
+            let message = &read[0];
+            assert_eq!(
+                (message.channel, message.direction, message.content.as_str()),
+                (Channel::Email, Direction::Outbound, "a2")
+            );
+            assert_eq!(
+                message.created_at,
+                Timestamp::from_micros(a2.created_us).to_rfc3339_micros()
+            );
+        });
+    }
+
+    #[test]
+    fn a_multi_part_send_records_its_progress_forward_only_while_queued() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, account, ann) = shop(&fixture, "Acme", 0).await;
+            let sent = fixture
+                .send(&acme, &ann, Channel::Sms, &account, "with files")
+                .await;
+            let progress = || send_progress(&fixture.db, &acme, &sent.id);
+            assert_eq!(progress().await.must().parts_sent, 0);
+            record_parts_sent(&fixture.db, &acme, &sent.id, 1, Some("SM-first"))
+                .await
+                .must();
+            record_parts_sent(&fixture.db, &acme, &sent.id, 2, Some("SM-second"))
+                .await
+                .must();
+            record_parts_sent(&fixture.db, &acme, &sent.id, 1, Some("SM-late"))
+                .await
+                .must();
+            let now = progress().await.must();
+            assert_eq!(
+                (now.parts_sent, now.partial_provider_id.as_deref()),
+                (2, Some("SM-first"))
+            );
+            let at = fixture.now().to_rfc3339();
+            run(
+                &fixture,
+                advance(
+                    &fixture.db,
+                    &acme,
+                    &sent.id,
+                    MessageStatus::Sent,
+                    None,
+                    Some("SM-first"),
+                    &at,
+                )
+                .must(),
+            )
+            .await;
+            let done = progress().await.must();
+            assert_eq!(
+                (done.parts_sent, done.partial_provider_id),
+                (0, None),
+                "a message no longer queued has none"
+            );
+        });
+    }
+
+    #[test]
+    fn a_retry_note_is_kept_only_while_the_message_is_queued() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, account, ann) = shop(&fixture, "Acme", 0).await;
+            let sent = fixture.send(&acme, &ann, Channel::Sms, &account, "hello").await;
+            let at = fixture.now().to_rfc3339();
+            note_retry(&fixture.db, &acme, &sent.id, "provider 503", &at)
+                .await
+                .must();
+            assert_eq!(
+                status_of(&fixture, &acme, &sent.id).await,
+                (MessageStatus::Queued, Some("provider 503".to_owned()))
+            );
+            run(
+                &fixture,
+                advance(&fixture.db, &acme, &sent.id, MessageStatus::Sent, None, None, &at).must(),
+            )
+            .await;
+            note_retry(&fixture.db, &acme, &sent.id, "late", &at).await.must();
+            assert_eq!(
+                status_of(&fixture, &acme, &sent.id).await,
+                (MessageStatus::Sent, None)
+            );
+        });
+    }
+
+    #[test]
+    fn the_sweep_takes_each_lost_send_once_per_bound_on_each_shard() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, account, ann) = shop(&fixture, "Acme", 0).await;
+            let (globex, theirs, bob) = shop(&fixture, "Globex", 1).await;
+            let quiet = fixture.send(&acme, &ann, Channel::Sms, &account, "quiet").await;
+            let noted = fixture.send(&acme, &ann, Channel::Sms, &account, "noted").await;
+            let done = fixture.send(&acme, &ann, Channel::Sms, &account, "done").await;
+            let other = fixture.send(&globex, &bob, Channel::Sms, &theirs, "theirs").await;
+            let at = fixture.now().to_rfc3339();
+            note_retry(&fixture.db, &acme, &noted.id, "provider 503", &at)
+                .await
+                .must();
+            run(
+                &fixture,
+                advance(&fixture.db, &acme, &done.id, MessageStatus::Sent, None, None, &at).must(),
+            )
+            .await;
+
+            // Unnoted sends are lost after 5 minutes, noted ones after 30.
+            fixture.stack.advance(Duration::from_secs(600));
+            let now = fixture.now();
+            let (unnoted, noted_bound) = (now.plus_seconds(-300), now.plus_seconds(-1800));
+            let shards = fixture.db.each_shard();
+            let taken = take_lost_sends(&shards[0], unnoted, noted_bound, 3, now, 10)
+                .await
+                .must();
+            let taken_ids: Vec<MessageId> = taken.iter().map(|send| send.id.clone()).collect();
+            assert_eq!(
+                taken_ids,
+                std::slice::from_ref(&quiet.id),
+                "the noted one waits longer; the sent one is not lost"
+            );
+            assert_eq!(taken[0].business_id, acme.business_id);
+            assert_eq!(taken[0].send_media_base_url.as_deref(), Some("https://edge.test"));
+            assert!(
+                take_lost_sends(&shards[0], unnoted, noted_bound, 3, now, 10)
+                    .await
+                    .must()
+                    .is_empty(),
+                "taken once: the next sweep waits the whole bound again"
+            );
+            let theirs_taken = take_lost_sends(&shards[1], unnoted, noted_bound, 3, now, 10)
+                .await
+                .must();
+            assert_eq!(
+                theirs_taken
+                    .iter()
+                    .map(|send| send.id.clone())
+                    .collect::<Vec<_>>(),
+                std::slice::from_ref(&other.id)
+            );
+
+            fixture.stack.advance(Duration::from_secs(1800));
+            let now = fixture.now();
+            let (unnoted, noted_bound) = (now.plus_seconds(-300), now.plus_seconds(-1800));
+            let again = take_lost_sends(&shards[0], unnoted, noted_bound, 3, now, 1)
+                .await
+                .must();
+            assert_eq!(again.len(), 1, "at most the limit");
+            assert_eq!(again[0].id, noted.id, "the longest waiting first");
+            let rows = fixture.rows("messages", "created_us");
+            let requeues = |id: &MessageId| {
+                rows.iter()
+                    .find(|row| row["id"] == json!(id.as_str()))
+                    .map(|row| row["send_requeues"].clone())
+            };
+            assert_eq!(requeues(&quiet.id), Some(json!(1)));
+            assert_eq!(requeues(&noted.id), Some(json!(1)));
+            assert_eq!(requeues(&done.id), Some(json!(0)));
+        });
+    }
+
+    #[test]
+    fn a_send_requeued_too_often_is_left_to_be_failed() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, account, ann) = shop(&fixture, "Acme", 0).await;
+            let sent = fixture.send(&acme, &ann, Channel::Sms, &account, "hello").await;
+            for round in 0..3 {
+                fixture.stack.advance(Duration::from_secs(301));
+                let now = fixture.now();
+                let lost = lost_beyond_requeues(
+                    &fixture.db,
+                    now.plus_seconds(-300),
+                    now.plus_seconds(-1800),
+                    2,
+                    10,
+                )
+                .await
+                .must();
+                let taken = take_lost_sends(
+                    &fixture.db,
+                    now.plus_seconds(-300),
+                    now.plus_seconds(-1800),
+                    2,
+                    now,
+                    10,
+                )
+                .await
+                .must();
+                if round < 2 {
+                    assert!(lost.is_empty(), "round {round}");
+                    assert_eq!(taken.len(), 1, "round {round}");
+                } else {
+                    assert_eq!(
+                        lost,
+                        [(acme.business_id.clone(), sent.id.clone())],
+                        "round {round}"
+                    );
+                    assert!(taken.is_empty(), "round {round}: not requeued a third time");
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn a_snapshot_reads_back_as_the_message_and_its_customer() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, account, ann) = shop(&fixture, "Acme", 0).await;
+            let sent = fixture.send(&acme, &ann, Channel::Sms, &account, "hello").await;
+            let snapshot = Sql::new(format!("SELECT {} AS snapshot", snapshot_sql(":id")))
+                .bind("id", text(sent.id.as_str()))
+                .scoped(&fixture.db, &acme)
+                .must()
+                .first::<serde_json::Value>(None)
+                .await
+                .must()
+                .unwrap_or_default();
+            let value: serde_json::Value =
+                serde_json::from_str(snapshot["snapshot"].as_str().unwrap_or_default()).must();
+            let message = from_snapshot(value["message"].clone()).must();
+            let read = fixture
+                .db
+                .batch(vec![outbound(&fixture.db, &acme, &sent.id).must()])
+                .await
+                .must();
+            let read = outbound_at(&read, 0).must().unwrap_or_else(|| panic!("found"));
+            assert_eq!(message, read);
+            let customer = crate::db::customers::from_snapshot(value["customer"].clone()).must();
+            assert_eq!((customer.id, customer.name.as_str()), (ann, "Ann"));
+        });
+    }
+}

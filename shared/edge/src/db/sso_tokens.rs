@@ -134,3 +134,182 @@ pub async fn delete_expired_before(db: &Db, before: Timestamp, limit: usize) -> 
         .await?;
     Ok(db::changes(&result))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, random};
+    use domain::sso::{SECRET_BYTES, issue};
+    use std::time::Duration;
+
+    async fn token(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        customer: &CustomerId,
+        lifetime: i64,
+    ) -> (SsoTokenId, IssuedToken) {
+        let id = SsoTokenId::generate(random());
+        let issued = issue(crate::runtime::random::<SECRET_BYTES>().must());
+        let now = fixture.now();
+        let new = NewToken {
+            id: &id,
+            customer_id: customer,
+            scope: Scope::InboxReply,
+            issued: &issued,
+            created_at: now,
+            expires_at: now.plus_seconds(lifetime),
+        };
+        insert(&fixture.db, tenant, &new).await.must();
+        (id, issued)
+    }
+
+    #[test]
+    fn a_token_is_found_by_its_hash_whatever_its_state() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 1).await;
+            crate::db::businesses::set_frame_ancestors(
+                &fixture.db,
+                &acme.business_id,
+                &domain::sso::FrameAncestors::parse(&["https://crm.example.com".to_owned()]).must(),
+            )
+            .await
+            .must();
+            let ann = fixture.customer(&acme, "Ann").await;
+            let (_, issued) = token(&fixture, &acme, &ann, 3600).await;
+            let found = find(&fixture.db, &issued.hash)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!(
+                (found.tenant, found.customer_id, found.scope, found.revoked),
+                (acme.clone(), ann, Scope::InboxReply, false)
+            );
+            assert_eq!(found.expires_at, fixture.now().plus_seconds(3600));
+            assert_eq!(found.frame_ancestors, ["https://crm.example.com"]);
+            assert!(
+                find(&fixture.db, &TokenHash::of("never issued"))
+                    .await
+                    .must()
+                    .is_none()
+            );
+            fixture.stack.advance(Duration::from_secs(3601));
+            let expired = find(&fixture.db, &issued.hash)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("still found"));
+            assert!(
+                expired.expires_at < fixture.now(),
+                "found expired: the caller refuses it"
+            );
+        });
+    }
+
+    #[test]
+    fn a_token_is_revoked_by_its_business_once_by_id_or_by_token() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let ann = fixture.customer(&acme, "Ann").await;
+            let (by_id, first) = token(&fixture, &acme, &ann, 3600).await;
+            let (by_token, second) = token(&fixture, &acme, &ann, 3600).await;
+            let now = fixture.now();
+            assert_eq!(
+                revoke(&fixture.db, &globex, Revoked::ById(&by_id), now)
+                    .await
+                    .must(),
+                None
+            );
+            assert_eq!(
+                revoke(&fixture.db, &globex, Revoked::ByToken(&second.hash), now)
+                    .await
+                    .must(),
+                None
+            );
+            assert!(
+                !find(&fixture.db, &first.hash)
+                    .await
+                    .must()
+                    .is_some_and(|t| t.revoked)
+            );
+            assert_eq!(
+                revoke(&fixture.db, &acme, Revoked::ById(&by_id), now)
+                    .await
+                    .must(),
+                Some(by_id.clone())
+            );
+            assert_eq!(
+                revoke(&fixture.db, &acme, Revoked::ByToken(&second.hash), now)
+                    .await
+                    .must(),
+                Some(by_token)
+            );
+            fixture.stack.advance(Duration::from_secs(5));
+            assert_eq!(
+                revoke(&fixture.db, &acme, Revoked::ById(&by_id), fixture.now())
+                    .await
+                    .must(),
+                Some(by_id),
+                "harmless twice"
+            );
+            let rows = fixture.rows("sso_tokens", "created_at");
+            assert!(
+                rows.iter()
+                    .all(|row| row["revoked_at"] == serde_json::json!(now.to_rfc3339())),
+                "{rows:?}"
+            );
+            assert!(
+                find(&fixture.db, &first.hash)
+                    .await
+                    .must()
+                    .is_some_and(|t| t.revoked)
+            );
+        });
+    }
+
+    #[test]
+    fn expired_tokens_are_deleted_on_each_shard_oldest_first() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 1).await;
+            let ann = fixture.customer(&acme, "Ann").await;
+            let bob = fixture.customer(&globex, "Bob").await;
+            let (short, _) = token(&fixture, &acme, &ann, 60).await;
+            let (medium, _) = token(&fixture, &acme, &ann, 120).await;
+            let (long, _) = token(&fixture, &acme, &ann, 86_400).await;
+            token(&fixture, &globex, &bob, 60).await;
+            fixture.stack.advance(Duration::from_secs(600));
+            let shards = fixture.db.each_shard();
+            assert_eq!(
+                delete_expired_before(&shards[0], fixture.now(), 1).await.must(),
+                1
+            );
+            let left: Vec<String> = fixture
+                .rows("sso_tokens", "expires_ms")
+                .iter()
+                .map(|row| row["id"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            assert_eq!(
+                left[..2],
+                [medium.to_string(), long.to_string()],
+                "the first to expire went first"
+            );
+            assert!(!left.contains(&short.to_string()));
+            assert_eq!(
+                delete_expired_before(&shards[0], fixture.now(), 10).await.must(),
+                1
+            );
+            assert_eq!(
+                delete_expired_before(&shards[1], fixture.now(), 10).await.must(),
+                1
+            );
+            assert_eq!(
+                fixture.rows("sso_tokens", "id").len(),
+                1,
+                "the token still valid stays"
+            );
+        });
+    }
+}

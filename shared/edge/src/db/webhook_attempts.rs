@@ -143,3 +143,223 @@ pub async fn delete_older_than(db: &Db, before: Timestamp, limit: usize) -> Resu
         .await?;
     Ok(db::changes(&result))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, random};
+    use domain::tenant::Tenant;
+    use std::time::Duration;
+
+    /// Logs one attempt now.
+    async fn log(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        endpoint: &EndpointId,
+        event: &EventId,
+        delivery: Option<&DeliveryId>,
+    ) {
+        let record = AttemptRecord {
+            endpoint_id: endpoint,
+            delivery_id: delivery,
+            event_id: event,
+            event_type: "customer.created",
+            attempt: 1,
+            replay: 0,
+            url: "https://hooks.example.com/crm",
+            status_code: Some(500),
+            response_body: Some("oops"),
+            duration_ms: 120,
+            error: None,
+            outcome: AttemptOutcome::Retrying {
+                next: fixture.now().plus_seconds(60),
+            },
+            at: fixture.now(),
+        };
+        fixture
+            .db
+            .batch(vec![insert(&fixture.db, tenant, &record).must()])
+            .await
+            .must();
+    }
+
+    /// The lines `filter` finds, as (endpoint, event).
+    async fn lines(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        filter: AttemptFilter<'_>,
+        limit: usize,
+    ) -> Vec<(EndpointId, EventId)> {
+        list(&fixture.db, tenant, &filter, limit)
+            .await
+            .must()
+            .into_iter()
+            .map(|row| (row.endpoint_id, row.event_id))
+            .collect()
+    }
+
+    #[test]
+    fn the_log_is_newest_first_and_filtered_by_endpoint_event_and_delivery() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let (first, second) = (EndpointId::generate(random()), EndpointId::generate(random()));
+            let (one, two) = (EventId::generate(random()), EventId::generate(random()));
+            let delivery = DeliveryId::generate(random());
+            log(&fixture, &acme, &first, &one, Some(&delivery)).await;
+            log(&fixture, &acme, &second, &one, None).await;
+            log(&fixture, &acme, &first, &two, None).await;
+            log(&fixture, &globex, &first, &one, None).await;
+            let cases = [
+                (
+                    "by endpoint",
+                    AttemptFilter {
+                        endpoint_id: Some(&first),
+                        ..AttemptFilter::default()
+                    },
+                    vec![(first.clone(), two.clone()), (first.clone(), one.clone())],
+                ),
+                (
+                    "by event",
+                    AttemptFilter {
+                        event_id: Some(&one),
+                        ..AttemptFilter::default()
+                    },
+                    vec![(second.clone(), one.clone()), (first.clone(), one.clone())],
+                ),
+                (
+                    "by delivery",
+                    AttemptFilter {
+                        delivery_id: Some(&delivery),
+                        ..AttemptFilter::default()
+                    },
+                    vec![(first.clone(), one.clone())],
+                ),
+                (
+                    "by endpoint and event",
+                    AttemptFilter {
+                        endpoint_id: Some(&second),
+                        event_id: Some(&one),
+                        ..AttemptFilter::default()
+                    },
+                    vec![(second.clone(), one.clone())],
+                ),
+            ];
+            for (description, filter, expected) in cases {
+                assert_eq!(
+                    lines(&fixture, &acme, filter, 10).await,
+                    expected,
+                    "{description}"
+                );
+            }
+            assert_eq!(
+                lines(
+                    &fixture,
+                    &acme,
+                    AttemptFilter {
+                        endpoint_id: Some(&first),
+                        ..AttemptFilter::default()
+                    },
+                    1
+                )
+                .await
+                .len(),
+                1,
+                "the limit"
+            );
+            let row = list(
+                &fixture.db,
+                &acme,
+                &AttemptFilter {
+                    delivery_id: Some(&delivery),
+                    ..AttemptFilter::default()
+                },
+                1,
+            )
+            .await
+            .must();
+            assert_eq!(
+                (
+                    row[0].status_code,
+                    row[0].response_body.as_deref(),
+                    row[0].outcome.as_str()
+                ),
+                (Some(500), Some("oops"), "retrying")
+            );
+            assert_eq!(
+                (row[0].duration_ms, row[0].attempted_us),
+                (120, fixture.now().micros())
+            );
+            assert_eq!(
+                list(
+                    &fixture.db,
+                    &globex,
+                    &AttemptFilter {
+                        event_id: Some(&two),
+                        ..AttemptFilter::default()
+                    },
+                    10
+                )
+                .await
+                .must()
+                .len(),
+                0
+            );
+        });
+    }
+
+    #[test]
+    fn an_endpoints_log_goes_with_it_and_retention_takes_the_oldest_lines_first() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 1).await;
+            let (endpoint, kept) = (EndpointId::generate(random()), EndpointId::generate(random()));
+            let event = EventId::generate(random());
+            for _ in 0..3 {
+                log(&fixture, &acme, &kept, &event, None).await;
+            }
+            log(&fixture, &acme, &endpoint, &event, None).await;
+            log(&fixture, &globex, &kept, &event, None).await;
+            let deleted = fixture
+                .db
+                .batch(vec![delete_of_endpoint(&fixture.db, &globex, &endpoint).must()])
+                .await
+                .must();
+            assert_eq!(
+                db::changes_at(&deleted, 0),
+                0,
+                "another business's endpoint of that id has none"
+            );
+            let deleted = fixture
+                .db
+                .batch(vec![delete_of_endpoint(&fixture.db, &acme, &endpoint).must()])
+                .await
+                .must();
+            assert_eq!(db::changes_at(&deleted, 0), 1);
+
+            fixture.stack.advance(Duration::from_secs(60));
+            let cutoff = fixture.now();
+            log(&fixture, &acme, &kept, &event, None).await;
+            let shards = fixture.db.each_shard();
+            assert_eq!(
+                delete_older_than(&shards[0], cutoff, 2).await.must(),
+                2,
+                "to the limit"
+            );
+            assert_eq!(delete_older_than(&shards[0], cutoff, 10).await.must(), 1);
+            assert_eq!(
+                delete_older_than(&shards[0], cutoff, 10).await.must(),
+                0,
+                "the newer line stays"
+            );
+            assert_eq!(
+                delete_older_than(&shards[1], cutoff, 10).await.must(),
+                1,
+                "the second shard's own"
+            );
+            assert_eq!(fixture.rows("webhook_attempts", "id").len(), 1);
+        });
+    }
+}

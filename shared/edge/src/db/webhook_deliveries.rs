@@ -412,3 +412,609 @@ pub fn delete_of_events(db: &Db, event_ids: Sql) -> Result<Statement, ApiError> 
         .within("DELETE FROM webhook_deliveries WHERE event_id IN ({sql})")
         .unscoped(db)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::webhook_endpoints::{self, Endpoint};
+    use crate::db::webhook_events;
+    use crate::testing::{Fixture, Must, new_endpoint};
+    use domain::webhooks::EventType;
+    use serde_json::json;
+    use std::time::Duration;
+
+    const SUBJECT: &str = "c0a8d5b6-1f1e-4c3b-9a55-6f7b6f0c1e2d";
+
+    fn lease(token: &str, until: Timestamp) -> Lease {
+        Lease {
+            token: token.to_owned(),
+            until,
+        }
+    }
+
+    /// Dispatches `events` now as the dispatcher does (bodies fixed, deliveries created under
+    /// `token` for 30 s, events marked), in one batch: the deliveries created.
+    async fn dispatch(fixture: &Fixture, tenant: &Tenant, events: &[EventId], token: &str) -> Vec<Claimed> {
+        let now = fixture.now();
+        let mut statements: Vec<Statement> = events
+            .iter()
+            .map(|id| {
+                webhook_events::set_payload(&fixture.db, tenant, id, &format!("{{\"id\":\"{id}\"}}")).must()
+            })
+            .collect();
+        let at = statements.len();
+        statements.push(
+            create(
+                &fixture.db,
+                tenant,
+                events,
+                now,
+                &lease(token, now.plus_seconds(30)),
+            )
+            .must(),
+        );
+        statements.push(webhook_events::mark_dispatched(&fixture.db, tenant, events, now).must());
+        created(&fixture.db.batch(statements).await.must(), at).must()
+    }
+
+    async fn event(fixture: &Fixture, tenant: &Tenant, kind: EventType) -> EventId {
+        fixture
+            .event(tenant, kind, SUBJECT)
+            .await
+            .unwrap_or_else(|| panic!("recorded"))
+    }
+
+    /// Runs one statement alone: how many rows it changed.
+    async fn run(fixture: &Fixture, statement: Statement) -> usize {
+        db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+    }
+
+    async fn settle_now(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        claimed: &Claimed,
+        token: &str,
+        status: &str,
+        next: Option<Timestamp>,
+    ) -> usize {
+        let statement = settle(
+            &fixture.db,
+            tenant,
+            &claimed.delivery_id,
+            token,
+            claimed.attempt,
+            status,
+            next,
+            Some(500),
+            Some("server error"),
+            fixture.now(),
+        )
+        .must();
+        run(fixture, statement).await
+    }
+
+    fn row_of(fixture: &Fixture, id: &DeliveryId) -> serde_json::Map<String, serde_json::Value> {
+        fixture
+            .rows("webhook_deliveries", "id")
+            .into_iter()
+            .find(|row| row["id"] == json!(id.as_str()))
+            .unwrap_or_else(|| panic!("delivery {id}"))
+    }
+
+    #[test]
+    fn a_dispatch_creates_one_delivery_per_event_and_subscribed_endpoint_once() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let created_only = fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
+            let both = fixture
+                .endpoint(&acme, &[EventType::CustomerCreated, EventType::CustomerUpdated])
+                .await;
+            let updated_only = fixture.endpoint(&acme, &[EventType::CustomerUpdated]).await;
+            let off = Endpoint {
+                enabled: false,
+                ..new_endpoint(fixture.now(), &[EventType::CustomerCreated])
+            };
+            webhook_endpoints::insert(&fixture.db, &fixture.keys(), &acme, &off)
+                .await
+                .must();
+            let globex = fixture.business_on("Globex", 0).await;
+            fixture.endpoint(&globex, &[EventType::CustomerCreated]).await;
+            let (created_event, updated_event) = (
+                event(&fixture, &acme, EventType::CustomerCreated).await,
+                event(&fixture, &acme, EventType::CustomerUpdated).await,
+            );
+            let events = [created_event.clone(), updated_event.clone()];
+            let claimed = dispatch(&fixture, &acme, &events, "first").await;
+            let mut pairs: Vec<(EndpointId, EventId)> = claimed
+                .iter()
+                .map(|c| (c.endpoint_id.clone(), c.event_id.clone()))
+                .collect();
+            pairs.sort();
+            let mut expected = vec![
+                (created_only.id.clone(), created_event.clone()),
+                (both.id.clone(), created_event.clone()),
+                (both.id.clone(), updated_event.clone()),
+                (updated_only.id.clone(), updated_event.clone()),
+            ];
+            expected.sort();
+            assert_eq!(
+                pairs, expected,
+                "neither the disabled endpoint nor another business's"
+            );
+            for delivery in &claimed {
+                assert_eq!(
+                    (delivery.attempt, delivery.replay, delivery.lease.as_str()),
+                    (1, 0, "first")
+                );
+                assert_eq!(delivery.payload, format!("{{\"id\":\"{}\"}}", delivery.event_id));
+                let row = row_of(&fixture, &delivery.delivery_id);
+                assert_eq!(row["status"], json!("pending"));
+                assert_eq!(row["attempts"], json!(0));
+                assert_eq!(row["business_id"], json!(acme.business_id.as_str()));
+                assert_eq!(
+                    row["leased_until_us"],
+                    json!(fixture.now().plus_seconds(30).micros())
+                );
+                assert_eq!(row["event_type"], json!(delivery.event_type));
+            }
+            assert!(
+                dispatch(&fixture, &acme, &events, "second").await.is_empty(),
+                "dispatched again: nothing new"
+            );
+            assert_eq!(fixture.rows("webhook_deliveries", "id").len(), 4);
+        });
+    }
+
+    #[test]
+    fn an_event_without_a_body_is_never_attempted_and_an_unbuildable_one_is_dead_at_once() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let endpoint = fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
+            let id = event(&fixture, &acme, EventType::CustomerCreated).await;
+            let now = fixture.now();
+            let statement = create(
+                &fixture.db,
+                &acme,
+                std::slice::from_ref(&id),
+                now,
+                &lease("t", now.plus_seconds(30)),
+            )
+            .must();
+            let results = fixture.db.batch(vec![statement]).await.must();
+            assert!(
+                created(&results, 0).must().is_empty(),
+                "no body fixed: no delivery"
+            );
+            let failures = [(id.clone(), "its message is gone".to_owned())];
+            assert_eq!(
+                run(&fixture, create_dead(&fixture.db, &acme, &failures, now).must()).await,
+                1
+            );
+            assert_eq!(
+                run(&fixture, create_dead(&fixture.db, &acme, &failures, now).must()).await,
+                0,
+                "once"
+            );
+            let listed = list(&fixture.db, &acme, &endpoint.id, Some("dead"), 10)
+                .await
+                .must();
+            assert_eq!(listed.len(), 1);
+            assert_eq!(
+                (listed[0].attempts, listed[0].last_error.as_deref()),
+                (0, Some("its message is gone"))
+            );
+            let replayed = replay(
+                &fixture.db,
+                &acme,
+                &endpoint.id,
+                ReplaySelection::One(&listed[0].id),
+                now,
+            )
+            .await
+            .must();
+            assert!(replayed.is_empty(), "an event without a body is not replayed");
+            let between = ReplaySelection::DeadBetween(now.plus_seconds(-60), now.plus_seconds(60));
+            assert!(
+                replay(&fixture.db, &acme, &endpoint.id, between, now)
+                    .await
+                    .must()
+                    .is_empty()
+            );
+        });
+    }
+
+    /// Claims the delivery for `attempt` now under `token`, for 30 s.
+    async fn take(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        id: &DeliveryId,
+        token: &str,
+        attempt: u32,
+    ) -> Result<Option<Claimed>, ApiError> {
+        let now = fixture.now();
+        claim(
+            &fixture.db,
+            tenant,
+            id,
+            attempt,
+            now,
+            &lease(token, now.plus_seconds(30)),
+        )
+        .await
+    }
+
+    #[test]
+    fn a_delivery_is_attempted_by_one_worker_until_its_lease_runs_out() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
+            let id = event(&fixture, &acme, EventType::CustomerCreated).await;
+            let first = dispatch(&fixture, &acme, &[id], "dispatcher").await.remove(0);
+            let take =
+                |token: &'static str, attempt: u32| take(&fixture, &acme, &first.delivery_id, token, attempt);
+            assert!(
+                take("queue", 1).await.must().is_none(),
+                "the dispatcher holds it for its first attempt"
+            );
+            fixture.stack.advance(Duration::from_secs(30));
+            assert!(
+                take("queue", 1).await.must().is_none(),
+                "held to the end of its lease"
+            );
+            fixture.stack.advance(Duration::from_millis(1));
+            assert!(
+                take("queue", 2).await.must().is_none(),
+                "it is at its first attempt"
+            );
+            let claimed = take("queue", 1)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("the lease ran out"));
+            assert_eq!(
+                (claimed.attempt, claimed.lease.as_str(), claimed.payload.as_str()),
+                (1, "queue", first.payload.as_str())
+            );
+            assert!(
+                take("other", 1).await.must().is_none(),
+                "held by the queue's worker now"
+            );
+
+            assert_eq!(
+                settle_now(&fixture, &acme, &first, "dispatcher", "delivered", None).await,
+                0,
+                "a late result from the lease that ran out changes nothing"
+            );
+            let retry_at = fixture.now().plus_seconds(60);
+            assert_eq!(
+                settle_now(&fixture, &acme, &claimed, "queue", "pending", Some(retry_at)).await,
+                1
+            );
+            let row = row_of(&fixture, &first.delivery_id);
+            assert_eq!(
+                (
+                    row["attempts"].clone(),
+                    row["lease"].clone(),
+                    row["leased_until_us"].clone()
+                ),
+                (json!(1), json!(null), json!(null))
+            );
+            assert_eq!(
+                (row["next_attempt_us"].clone(), row["last_status"].clone()),
+                (json!(retry_at.micros()), json!(500))
+            );
+            let second = take("retry", 2)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("its second attempt"));
+            assert_eq!(
+                settle_now(&fixture, &acme, &second, "retry", "delivered", None).await,
+                1
+            );
+            assert!(
+                take("retry", 3).await.must().is_none(),
+                "delivered: no more attempts"
+            );
+        });
+    }
+
+    #[test]
+    fn a_lease_given_up_or_abandoned_changes_only_the_holders_delivery() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
+            fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
+            let id = event(&fixture, &acme, EventType::CustomerCreated).await;
+            let claimed = dispatch(&fixture, &acme, &[id], "holder").await;
+            let ids: Vec<&DeliveryId> = claimed.iter().map(|c| &c.delivery_id).collect();
+            release(&fixture.db, &acme, &ids, "someone-else").await.must();
+            assert_eq!(row_of(&fixture, ids[0])["lease"], json!("holder"));
+            release(&fixture.db, &acme, &ids[..1], "holder").await.must();
+            assert_eq!(
+                row_of(&fixture, ids[0])["lease"],
+                json!(null),
+                "free for the next worker"
+            );
+            assert_eq!(row_of(&fixture, ids[0])["status"], json!("pending"));
+            assert_eq!(row_of(&fixture, ids[1])["lease"], json!("holder"));
+
+            let now = fixture.now();
+            abandon(&fixture.db, &acme, ids[1], "someone-else", "gone", now)
+                .await
+                .must();
+            assert_eq!(row_of(&fixture, ids[1])["status"], json!("pending"));
+            abandon(
+                &fixture.db,
+                &acme,
+                ids[1],
+                "holder",
+                "its endpoint was deleted",
+                now,
+            )
+            .await
+            .must();
+            let row = row_of(&fixture, ids[1]);
+            assert_eq!(
+                (row["status"].clone(), row["last_error"].clone()),
+                (json!("dead"), json!("its endpoint was deleted"))
+            );
+            assert_eq!(
+                (row["lease"].clone(), row["next_attempt_us"].clone()),
+                (json!(null), json!(null))
+            );
+        });
+    }
+
+    #[test]
+    fn the_sweep_finds_each_shards_overdue_deliveries_that_nobody_holds() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 1).await;
+            for tenant in [&acme, &globex] {
+                fixture.endpoint(tenant, &[EventType::CustomerCreated]).await;
+            }
+            let lost = dispatch(
+                &fixture,
+                &acme,
+                &[event(&fixture, &acme, EventType::CustomerCreated).await],
+                "a",
+            )
+            .await
+            .remove(0);
+            let retried = dispatch(
+                &fixture,
+                &acme,
+                &[event(&fixture, &acme, EventType::CustomerCreated).await],
+                "b",
+            )
+            .await
+            .remove(0);
+            let delivered = dispatch(
+                &fixture,
+                &acme,
+                &[event(&fixture, &acme, EventType::CustomerCreated).await],
+                "c",
+            )
+            .await
+            .remove(0);
+            let theirs = dispatch(
+                &fixture,
+                &globex,
+                &[event(&fixture, &globex, EventType::CustomerCreated).await],
+                "d",
+            )
+            .await
+            .remove(0);
+            settle_now(
+                &fixture,
+                &acme,
+                &retried,
+                "b",
+                "pending",
+                Some(fixture.now().plus_seconds(3600)),
+            )
+            .await;
+            settle_now(&fixture, &acme, &delivered, "c", "delivered", None).await;
+            let shards = fixture.db.each_shard();
+            let now = fixture.now();
+            assert!(
+                overdue(&shards[0], now.plus_seconds(1), now, 10)
+                    .await
+                    .must()
+                    .is_empty(),
+                "still leased"
+            );
+
+            fixture.stack.advance(Duration::from_secs(300));
+            let now = fixture.now();
+            let before = now.plus_seconds(-120);
+            assert_eq!(
+                overdue(&shards[0], before, now, 10).await.must(),
+                [(acme.business_id.clone(), lost.delivery_id.clone(), 1)]
+            );
+            assert_eq!(
+                overdue(&shards[1], before, now, 10).await.must(),
+                [(globex.business_id.clone(), theirs.delivery_id.clone(), 1)]
+            );
+            fixture.stack.advance(Duration::from_secs(3600));
+            let now = fixture.now();
+            let found = overdue(&shards[0], now.plus_seconds(-120), now, 10).await.must();
+            assert_eq!(
+                found,
+                [
+                    (acme.business_id.clone(), lost.delivery_id.clone(), 1),
+                    (acme.business_id.clone(), retried.delivery_id.clone(), 2)
+                ],
+                "most overdue first, each at the attempt it is due for"
+            );
+            assert_eq!(
+                overdue(&shards[0], now.plus_seconds(-120), now, 1)
+                    .await
+                    .must()
+                    .len(),
+                1,
+                "the limit"
+            );
+        });
+    }
+
+    #[test]
+    fn an_endpoints_deliveries_are_listed_newest_event_first_and_replayed_as_a_new_round() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let endpoint = fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
+            let other = fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
+            let mut claimed = Vec::new();
+            for _ in 0..3 {
+                let id = event(&fixture, &acme, EventType::CustomerCreated).await;
+                let made = dispatch(&fixture, &acme, &[id], "t").await;
+                claimed.extend(made.into_iter().filter(|c| c.endpoint_id == endpoint.id));
+                fixture.stack.advance(Duration::from_secs(10));
+            }
+            settle_now(&fixture, &acme, &claimed[0], "t", "dead", None).await;
+            settle_now(&fixture, &acme, &claimed[1], "t", "dead", None).await;
+            let ids = |rows: Vec<DeliveryRow>| rows.into_iter().map(|row| row.id).collect::<Vec<_>>();
+            let all = list(&fixture.db, &acme, &endpoint.id, None, 10).await.must();
+            let newest_first: Vec<DeliveryId> = claimed.iter().rev().map(|c| c.delivery_id.clone()).collect();
+            assert_eq!(ids(all), newest_first);
+            assert_eq!(
+                ids(list(&fixture.db, &acme, &endpoint.id, Some("dead"), 1)
+                    .await
+                    .must()),
+                [claimed[1].delivery_id.clone()]
+            );
+            assert_eq!(
+                list(&fixture.db, &acme, &other.id, None, 10).await.must().len(),
+                3,
+                "the other endpoint's own"
+            );
+
+            let now = fixture.now();
+            let pending_one = ReplaySelection::One(&claimed[2].delivery_id);
+            assert!(
+                replay(&fixture.db, &acme, &endpoint.id, pending_one, now)
+                    .await
+                    .must()
+                    .is_empty(),
+                "a pending delivery"
+            );
+            let first_event_us = row_of(&fixture, &claimed[0].delivery_id)["event_us"]
+                .as_i64()
+                .unwrap_or(0);
+            let window = ReplaySelection::DeadBetween(
+                Timestamp::from_micros(first_event_us),
+                Timestamp::from_micros(first_event_us + 1),
+            );
+            assert_eq!(
+                replay(&fixture.db, &acme, &endpoint.id, window, now).await.must(),
+                [claimed[0].delivery_id.clone()]
+            );
+            let row = row_of(&fixture, &claimed[0].delivery_id);
+            assert_eq!(
+                (
+                    row["status"].clone(),
+                    row["attempts"].clone(),
+                    row["replays"].clone(),
+                    row["next_attempt_us"].clone()
+                ),
+                (json!("pending"), json!(0), json!(1), json!(now.micros()))
+            );
+            let one = ReplaySelection::One(&claimed[1].delivery_id);
+            assert_eq!(
+                replay(&fixture.db, &acme, &other.id, one, now).await.must(),
+                Vec::<DeliveryId>::new(),
+                "through another endpoint"
+            );
+            let one = ReplaySelection::One(&claimed[1].delivery_id);
+            assert_eq!(
+                replay(&fixture.db, &acme, &endpoint.id, one, now).await.must(),
+                [claimed[1].delivery_id.clone()]
+            );
+            let again = claim(
+                &fixture.db,
+                &acme,
+                &claimed[1].delivery_id,
+                1,
+                now,
+                &lease("r", now.plus_seconds(30)),
+            )
+            .await
+            .must();
+            assert_eq!(
+                again.map(|c| (c.attempt, c.replay)),
+                Some((1, 1)),
+                "its first attempt of the new round"
+            );
+        });
+    }
+
+    #[test]
+    fn another_business_neither_claims_nor_settles_nor_replays_a_delivery() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let endpoint = fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
+            let id = event(&fixture, &acme, EventType::CustomerCreated).await;
+            let claimed = dispatch(&fixture, &acme, &[id], "t").await.remove(0);
+            fixture.stack.advance(Duration::from_secs(31));
+            let now = fixture.now();
+            assert!(
+                claim(
+                    &fixture.db,
+                    &globex,
+                    &claimed.delivery_id,
+                    1,
+                    now,
+                    &lease("x", now.plus_seconds(30))
+                )
+                .await
+                .must()
+                .is_none()
+            );
+            assert_eq!(
+                settle_now(&fixture, &globex, &claimed, "t", "delivered", None).await,
+                0
+            );
+            abandon(&fixture.db, &globex, &claimed.delivery_id, "t", "theirs", now)
+                .await
+                .must();
+            release(&fixture.db, &globex, &[&claimed.delivery_id], "t")
+                .await
+                .must();
+            assert!(
+                list(&fixture.db, &globex, &endpoint.id, None, 10)
+                    .await
+                    .must()
+                    .is_empty()
+            );
+            assert_eq!(
+                run(
+                    &fixture,
+                    delete_of_endpoint(&fixture.db, &globex, &endpoint.id).must()
+                )
+                .await,
+                0
+            );
+            let row = row_of(&fixture, &claimed.delivery_id);
+            assert_eq!(
+                (row["status"].clone(), row["lease"].clone()),
+                (json!("pending"), json!("t"))
+            );
+            assert_eq!(
+                run(
+                    &fixture,
+                    delete_of_endpoint(&fixture.db, &acme, &endpoint.id).must()
+                )
+                .await,
+                1
+            );
+            assert!(fixture.rows("webhook_deliveries", "id").is_empty());
+        });
+    }
+}

@@ -487,3 +487,340 @@ pub async fn take_test_slot(
     let wait_us = (opened + window_us - now.micros()).max(1_000_000);
     Ok(Some(((wait_us + 999_999) / 1_000_000) as u32))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, Must, new_endpoint};
+    use serde_json::json;
+    use std::time::Duration;
+
+    async fn one(fixture: &Fixture, tenant: &Tenant, id: &EndpointId) -> Endpoint {
+        find(&fixture.db, &fixture.keys(), tenant, id)
+            .await
+            .must()
+            .unwrap_or_else(|| panic!("endpoint {id}"))
+    }
+
+    /// Runs one statement alone: how many rows it changed.
+    async fn run(fixture: &Fixture, statement: Statement) -> usize {
+        db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+    }
+
+    #[test]
+    fn an_endpoint_reads_back_as_written_and_its_secrets_are_sealed_at_rest() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let mut written = new_endpoint(
+                fixture.now(),
+                &[EventType::MessageReceived, EventType::CustomerCreated],
+            );
+            let previous = new_endpoint(fixture.now(), &[]).secret;
+            written.previous_secret = Some(previous.clone());
+            written.previous_secret_until_us = Some(fixture.now().micros() + 3_600_000_000);
+            written.retry_schedule = RetrySchedule::Extended;
+            assert!(insert(&fixture.db, &fixture.keys(), &acme, &written).await.must());
+            let read = one(&fixture, &acme, &written.id).await;
+            assert_eq!(read.events, written.events);
+            assert_eq!(read.secret, written.secret);
+            assert_eq!(read.previous_secret, Some(previous.clone()));
+            assert_eq!(read.previous_secret_until_us, written.previous_secret_until_us);
+            assert_eq!(
+                (read.name.as_str(), read.url.as_str()),
+                ("Orders", "https://hooks.example.com/crm")
+            );
+            assert_eq!(
+                (read.enabled, read.retry_schedule, read.timeout_seconds),
+                (true, RetrySchedule::Extended, 10)
+            );
+            assert_eq!((read.revision, read.seed_signs_new), (0, true));
+            let rows = fixture.rows("webhook_endpoints", "id");
+            for column in ["secret", "previous_secret"] {
+                let stored = rows[0][column].as_str().unwrap_or_default();
+                assert!(stored.starts_with("v1:"), "{column} sealed: {stored}");
+                assert!(
+                    !stored.contains(&written.secret.as_str()[6..])
+                        && !stored.contains(&previous.as_str()[6..])
+                );
+            }
+            assert_eq!(
+                rows[0]["events"],
+                json!("[\"message.received\",\"customer.created\"]")
+            );
+        });
+    }
+
+    #[test]
+    fn a_secret_found_clear_is_sealed_by_the_read_that_finds_it() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let endpoint = fixture.endpoint(&acme, &[EventType::MessageSent]).await;
+            fixture.stack.sql("DB", |connection| {
+                connection
+                    .execute(
+                        "UPDATE webhook_endpoints SET secret = ?1",
+                        [endpoint.secret.as_str()],
+                    )
+                    .must()
+            });
+            let read = one(&fixture, &acme, &endpoint.id).await;
+            assert_eq!(
+                read.secret, endpoint.secret,
+                "read clear as written before sealing"
+            );
+            let stored = fixture.rows("webhook_endpoints", "id")[0]["secret"].clone();
+            assert!(
+                stored.as_str().is_some_and(|stored| stored.starts_with("v1:")),
+                "{stored}"
+            );
+            assert_eq!(one(&fixture, &acme, &endpoint.id).await.secret, endpoint.secret);
+        });
+    }
+
+    #[test]
+    fn a_business_registers_at_most_sixteen_endpoints() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            for _ in 0..MAX_PER_BUSINESS {
+                fixture.endpoint(&acme, &[EventType::MessageSent]).await;
+            }
+            let one_more = new_endpoint(fixture.now(), &[EventType::MessageSent]);
+            assert!(
+                !insert(&fixture.db, &fixture.keys(), &acme, &one_more)
+                    .await
+                    .must()
+            );
+            assert!(
+                insert(&fixture.db, &fixture.keys(), &globex, &one_more)
+                    .await
+                    .must(),
+                "another business counts its own"
+            );
+            assert_eq!(
+                list(&fixture.db, &fixture.keys(), &acme).await.must().len(),
+                MAX_PER_BUSINESS
+            );
+        });
+    }
+
+    #[test]
+    fn an_update_lands_only_on_the_revision_it_read() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let endpoint = fixture.endpoint(&acme, &[EventType::MessageSent]).await;
+            let keys = fixture.keys();
+            let renamed = Endpoint {
+                name: "Renamed".to_owned(),
+                ..endpoint.clone()
+            };
+            assert!(update(&fixture.db, &keys, &acme, &renamed).await.must());
+            let disabled = Endpoint {
+                enabled: false,
+                ..endpoint.clone()
+            };
+            assert!(
+                !update(&fixture.db, &keys, &acme, &disabled).await.must(),
+                "read at revision 0, now 1"
+            );
+            let read = one(&fixture, &acme, &endpoint.id).await;
+            assert_eq!(
+                (read.name.as_str(), read.enabled, read.revision),
+                ("Renamed", true, 1)
+            );
+            assert_eq!(
+                read.created_at, endpoint.created_at,
+                "an update keeps when it was made"
+            );
+            assert!(
+                update(
+                    &fixture.db,
+                    &keys,
+                    &acme,
+                    &Endpoint {
+                        enabled: false,
+                        ..read
+                    }
+                )
+                .await
+                .must()
+            );
+            assert_eq!(one(&fixture, &acme, &endpoint.id).await.revision, 2);
+        });
+    }
+
+    #[test]
+    fn another_business_neither_finds_nor_changes_an_endpoint() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let endpoint = fixture.endpoint(&acme, &[EventType::MessageSent]).await;
+            let keys = fixture.keys();
+            let now = fixture.now();
+            assert!(
+                find(&fixture.db, &keys, &globex, &endpoint.id)
+                    .await
+                    .must()
+                    .is_none()
+            );
+            assert!(list(&fixture.db, &keys, &globex).await.must().is_empty());
+            let taken = Endpoint {
+                url: "https://evil.example".to_owned(),
+                ..endpoint.clone()
+            };
+            assert!(!update(&fixture.db, &keys, &globex, &taken).await.must());
+            for health in [Health::Failing, Health::Disable("theirs".to_owned())] {
+                let statement = health_update(&fixture.db, &globex, &endpoint.id, &health, now).must();
+                assert_eq!(
+                    run(&fixture, statement.unwrap_or_else(|| panic!("a statement"))).await,
+                    0
+                );
+            }
+            assert_eq!(
+                run(
+                    &fixture,
+                    confirm_new_secret(&fixture.db, &globex, &endpoint.id).must()
+                )
+                .await,
+                0
+            );
+            assert_eq!(
+                run(&fixture, delete(&fixture.db, &globex, &endpoint.id).must()).await,
+                0
+            );
+            let read = one(&fixture, &acme, &endpoint.id).await;
+            assert_eq!(
+                (read.url, read.enabled, read.revision, read.failing_since_us),
+                (endpoint.url, true, 0, None)
+            );
+            assert_eq!(
+                run(&fixture, delete(&fixture.db, &acme, &endpoint.id).must()).await,
+                1
+            );
+            assert!(list(&fixture.db, &keys, &acme).await.must().is_empty());
+        });
+    }
+
+    #[test]
+    fn health_notes_the_first_failure_clears_on_success_and_disables_once() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let endpoint = fixture.endpoint(&acme, &[EventType::MessageSent]).await;
+            let at = |seconds: i64| fixture.now().plus_seconds(seconds);
+            let apply = |health: Health, when| {
+                let statement = health_update(&fixture.db, &acme, &endpoint.id, &health, when).must();
+                run(&fixture, statement.unwrap_or_else(|| panic!("a statement")))
+            };
+            assert!(
+                health_update(&fixture.db, &acme, &endpoint.id, &Health::Unchanged, at(0))
+                    .must()
+                    .is_none()
+            );
+            let steps = [
+                ("a success while healthy", Health::Healthy, 0, 0, None, true),
+                ("the first failure", Health::Failing, 10, 1, Some(10), true),
+                ("another failure", Health::Failing, 20, 0, Some(10), true),
+                ("a success", Health::Healthy, 30, 1, None, true),
+                ("failing again", Health::Failing, 40, 1, Some(40), true),
+                (
+                    "failing too long",
+                    Health::Disable("down for 5 days".to_owned()),
+                    50,
+                    1,
+                    Some(40),
+                    false,
+                ),
+                (
+                    "disabled already",
+                    Health::Disable("again".to_owned()),
+                    60,
+                    0,
+                    Some(40),
+                    false,
+                ),
+            ];
+            let mut revision = 0;
+            for (description, health, seconds, changed, failing_since, enabled) in steps {
+                assert_eq!(apply(health, at(seconds)).await, changed, "{description}");
+                revision += changed as i64;
+                let read = one(&fixture, &acme, &endpoint.id).await;
+                assert_eq!(
+                    read.failing_since_us,
+                    failing_since.map(|s| at(s).micros()),
+                    "{description}"
+                );
+                assert_eq!(
+                    (read.enabled, read.revision),
+                    (enabled, revision),
+                    "{description}"
+                );
+            }
+            let read = one(&fixture, &acme, &endpoint.id).await;
+            assert_eq!(read.disabled_reason.as_deref(), Some("down for 5 days"));
+            assert_eq!(read.updated_at, at(50).to_rfc3339());
+        });
+    }
+
+    #[test]
+    fn the_new_secret_is_confirmed_once() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let rotated = Endpoint {
+                seed_signs_new: false,
+                ..new_endpoint(fixture.now(), &[EventType::MessageSent])
+            };
+            insert(&fixture.db, &fixture.keys(), &acme, &rotated).await.must();
+            assert_eq!(
+                run(
+                    &fixture,
+                    confirm_new_secret(&fixture.db, &acme, &rotated.id).must()
+                )
+                .await,
+                1
+            );
+            assert_eq!(
+                run(
+                    &fixture,
+                    confirm_new_secret(&fixture.db, &acme, &rotated.id).must()
+                )
+                .await,
+                0
+            );
+            let read = one(&fixture, &acme, &rotated.id).await;
+            assert_eq!((read.seed_signs_new, read.revision), (true, 1));
+        });
+    }
+
+    #[test]
+    fn test_sends_are_counted_in_windows_and_the_wait_is_until_the_window_opens() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let endpoint = fixture.endpoint(&acme, &[EventType::MessageSent]).await;
+            let slot = || take_test_slot(&fixture.db, &acme, &endpoint.id, fixture.now(), 2, 60);
+            assert_eq!(slot().await.must(), None);
+            fixture.stack.advance(Duration::from_secs(10));
+            assert_eq!(slot().await.must(), None);
+            assert_eq!(slot().await.must(), Some(50), "the window opened 10 s ago");
+            fixture.stack.advance(Duration::from_millis(49_500));
+            assert_eq!(slot().await.must(), Some(1), "a part of a second is a whole one");
+            fixture.stack.advance(Duration::from_millis(500));
+            assert_eq!(slot().await.must(), None, "a new window");
+            let rows = fixture.rows("webhook_endpoints", "id");
+            assert_eq!(rows[0]["tests_in_window"], json!(1));
+            assert_eq!(rows[0]["tests_window_us"], json!(fixture.now().micros()));
+            assert_eq!(
+                rows[0]["revision"],
+                json!(0),
+                "a test send is not a change of the endpoint"
+            );
+        });
+    }
+}

@@ -379,3 +379,511 @@ pub fn delete_expired(db: &Db, before: Timestamp, limit: usize) -> Result<Statem
         .within("DELETE FROM webhook_events WHERE id IN ({sql})")
         .unscoped(db)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{attachments, customers, webhook_deliveries};
+    use crate::testing::{Fixture, Must, draft, random};
+    use domain::channel::Channel;
+    use domain::ids::{AttachmentId, CustomerId};
+    use serde_json::json;
+    use std::time::Duration;
+
+    /// Records `events` under `guard` now: the ids written.
+    async fn record_now(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        events: &[NewEvent],
+        guard: Guard,
+    ) -> Vec<EventId> {
+        let statement = record(
+            &fixture.db,
+            tenant,
+            Some("https://edge.test"),
+            fixture.now(),
+            events,
+            guard,
+        )
+        .must();
+        recorded(&fixture.db.batch(vec![statement]).await.must(), 0).must()
+    }
+
+    fn new_event(kind: EventType, subject: &CustomerId) -> NewEvent {
+        NewEvent::new(EventId::generate(random()), kind, subject)
+    }
+
+    #[test]
+    fn an_event_is_recorded_only_when_someone_listens() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let ann = fixture.customer(&acme, "Ann").await;
+            let created = || vec![new_event(EventType::CustomerCreated, &ann)];
+            assert!(
+                record_now(&fixture, &acme, &created(), Guard::Always)
+                    .await
+                    .is_empty(),
+                "nobody listens"
+            );
+            fixture.endpoint(&acme, &[EventType::CustomerUpdated]).await;
+            assert!(
+                record_now(&fixture, &acme, &created(), Guard::Always)
+                    .await
+                    .is_empty(),
+                "another type"
+            );
+            let off = crate::testing::new_endpoint(fixture.now(), &[EventType::CustomerCreated]);
+            let off = crate::db::webhook_endpoints::Endpoint {
+                enabled: false,
+                ..off
+            };
+            crate::db::webhook_endpoints::insert(&fixture.db, &fixture.keys(), &acme, &off)
+                .await
+                .must();
+            assert!(
+                record_now(&fixture, &acme, &created(), Guard::Always)
+                    .await
+                    .is_empty(),
+                "a disabled endpoint"
+            );
+
+            let globex = fixture.business_on("Globex", 0).await;
+            fixture.endpoint(&globex, &[EventType::CustomerCreated]).await;
+            assert!(
+                record_now(&fixture, &acme, &created(), Guard::Always)
+                    .await
+                    .is_empty(),
+                "another business's endpoint"
+            );
+
+            let both = vec![
+                new_event(EventType::CustomerCreated, &ann),
+                new_event(EventType::CustomerUpdated, &ann),
+            ];
+            let written = record_now(&fixture, &acme, &both, Guard::Always).await;
+            assert_eq!(
+                written,
+                [both[1].id.clone()],
+                "only the type an endpoint subscribes to"
+            );
+
+            fixture.connector(&acme).await;
+            let events = created();
+            assert_eq!(
+                record_now(&fixture, &acme, &events, Guard::Always).await,
+                [events[0].id.clone()],
+                "an enabled CRM connector follows every event"
+            );
+        });
+    }
+
+    #[test]
+    fn a_guard_keeps_the_events_of_what_did_not_happen_out() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            fixture.endpoint(&acme, &[EventType::CustomerUpdated]).await;
+            let ann = fixture.customer(&acme, "Ann").await;
+            let stamp = fixture.now().to_rfc3339();
+            let nobody = CustomerId::generate(random());
+            let cases = [
+                ("a stored subject", Guard::SubjectStored, &ann, true),
+                ("a subject never stored", Guard::SubjectStored, &nobody, false),
+                (
+                    "written at that moment",
+                    Guard::SubjectUpdatedAt(stamp.clone()),
+                    &ann,
+                    true,
+                ),
+                (
+                    "written at another moment",
+                    Guard::SubjectUpdatedAt("2020-01-01T00:00:00.000Z".to_owned()),
+                    &ann,
+                    false,
+                ),
+                (
+                    "a condition that holds",
+                    Guard::When(Sql::new("1 = 1")),
+                    &nobody,
+                    true,
+                ),
+                (
+                    "a condition that fails",
+                    Guard::When(customers::exists(&nobody)),
+                    &ann,
+                    false,
+                ),
+            ];
+            for (description, guard, subject, written) in cases {
+                let ids = record_now(
+                    &fixture,
+                    &acme,
+                    &[new_event(EventType::CustomerUpdated, subject)],
+                    guard,
+                )
+                .await;
+                assert_eq!(ids.len(), usize::from(written), "{description}");
+            }
+        });
+    }
+
+    #[test]
+    fn an_events_snapshot_is_its_record_as_the_batch_left_it() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            fixture.endpoint(&acme, &[EventType::CustomerUpdated]).await;
+            let ann = fixture.customer(&acme, "Ann").await;
+            fixture.stack.advance(Duration::from_secs(1));
+            let now = fixture.now();
+            let renamed = draft("Ann Byrne");
+            let write = customers::PlannedWrite {
+                step: 0,
+                id: &ann,
+                draft: &renamed,
+                is_new: false,
+            };
+            let mut statements = customers::write(&fixture.db, &acme, now, &[write]).must();
+            let event = new_event(EventType::CustomerUpdated, &ann).with_detail(json!({"changed": ["name"]}));
+            statements.push(
+                record(
+                    &fixture.db,
+                    &acme,
+                    Some("https://edge.test"),
+                    now,
+                    std::slice::from_ref(&event),
+                    Guard::SubjectUpdatedAt(now.to_rfc3339()),
+                )
+                .must(),
+            );
+            fixture.db.batch(statements).await.must();
+            let stored = load(&fixture.db, &acme, std::slice::from_ref(&event.id))
+                .await
+                .must();
+            assert_eq!(stored.len(), 1);
+            let stored = &stored[0];
+            assert_eq!(
+                (stored.kind.as_str(), stored.subject_id.as_str()),
+                ("customer.updated", ann.as_str())
+            );
+            assert_eq!(stored.detail.as_deref(), Some("{\"changed\":[\"name\"]}"));
+            assert_eq!(
+                (stored.base_url.as_deref(), stored.payload.as_deref()),
+                (Some("https://edge.test"), None)
+            );
+            assert_eq!(stored.created_us, now.micros());
+            let snapshot: serde_json::Value =
+                serde_json::from_str(stored.snapshot.as_deref().unwrap_or_default()).must();
+            let customer = customers::from_snapshot(snapshot["customer"].clone()).must();
+            assert_eq!((customer.id, customer.name.as_str()), (ann, "Ann Byrne"));
+            assert_eq!(customer.updated_at, now.to_rfc3339());
+        });
+    }
+
+    #[test]
+    fn an_event_about_what_a_statement_found_is_recorded_only_when_it_found_something() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            fixture.endpoint(&acme, &[EventType::CustomerUpdated]).await;
+            let ann = fixture.customer(&acme, "Ann").await;
+            let found = |name: &str| {
+                Sql::new("SELECT id AS subject_id, json_object('why', 'test') AS detail FROM customers WHERE business_id = :business AND name = :name")
+                    .bind("name", text(name))
+            };
+            for (name, written) in [("Ann", true), ("Nobody", false)] {
+                let id = EventId::generate(random());
+                let statement = record_found(&fixture.db, &acme, None, fixture.now(), &id, EventType::CustomerUpdated, found(name)).must();
+                let ids = recorded(&fixture.db.batch(vec![statement]).await.must(), 0).must();
+                assert_eq!(ids.len(), usize::from(written), "{name}");
+            }
+            let rows = fixture.rows("webhook_events", "created_us");
+            assert_eq!(rows.len(), 1);
+            assert_eq!(rows[0]["subject_id"], json!(ann.as_str()));
+            assert_eq!(rows[0]["detail"], json!("{\"why\":\"test\"}"));
+            assert!(rows[0]["snapshot"].as_str().is_some_and(|snapshot| snapshot.contains("\"name\":\"Ann\"")));
+        });
+    }
+
+    #[test]
+    fn an_event_that_must_happen_once_is_written_once() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            fixture.endpoint(&acme, &[EventType::CustomerUpdated]).await;
+            let ann = fixture.customer(&acme, "Ann").await;
+            let once = || Guard::When(none_recorded(EventType::CustomerUpdated, &ann));
+            assert_eq!(
+                record_now(
+                    &fixture,
+                    &acme,
+                    &[new_event(EventType::CustomerUpdated, &ann)],
+                    once()
+                )
+                .await
+                .len(),
+                1
+            );
+            assert!(
+                record_now(
+                    &fixture,
+                    &acme,
+                    &[new_event(EventType::CustomerUpdated, &ann)],
+                    once()
+                )
+                .await
+                .is_empty()
+            );
+        });
+    }
+
+    #[test]
+    fn an_events_body_is_fixed_once_and_another_business_never_reads_it() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
+            let ann = fixture.customer(&acme, "Ann").await;
+            let id = fixture
+                .event(&acme, EventType::CustomerCreated, ann.as_str())
+                .await
+                .unwrap_or_else(|| panic!("recorded"));
+            let run = |statement: Statement| async {
+                db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+            };
+            assert_eq!(
+                run(set_payload(&fixture.db, &globex, &id, "theirs").must()).await,
+                0
+            );
+            assert_eq!(run(set_payload(&fixture.db, &acme, &id, "first").must()).await, 1);
+            assert_eq!(
+                run(set_payload(&fixture.db, &acme, &id, "second").must()).await,
+                0,
+                "retries send the same bytes"
+            );
+            assert!(
+                load(&fixture.db, &globex, std::slice::from_ref(&id))
+                    .await
+                    .must()
+                    .is_empty()
+            );
+            let stored = load(&fixture.db, &acme, std::slice::from_ref(&id)).await.must();
+            assert_eq!(stored[0].payload.as_deref(), Some("first"));
+            assert_eq!(
+                run(mark_dispatched(&fixture.db, &globex, std::slice::from_ref(&id), fixture.now()).must())
+                    .await,
+                0
+            );
+            assert_eq!(
+                run(mark_dispatched(&fixture.db, &acme, std::slice::from_ref(&id), fixture.now()).must())
+                    .await,
+                1
+            );
+            assert_eq!(
+                run(mark_dispatched(&fixture.db, &acme, std::slice::from_ref(&id), fixture.now()).must())
+                    .await,
+                0
+            );
+        });
+    }
+
+    #[test]
+    fn the_sweep_finds_each_shards_undispatched_events_but_those_waiting_for_files() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 1).await;
+            for tenant in [&acme, &globex] {
+                fixture
+                    .endpoint(tenant, &[EventType::CustomerCreated, EventType::MessageReceived])
+                    .await;
+            }
+            let ann = fixture.customer(&acme, "Ann").await;
+            let lost = fixture
+                .event(&acme, EventType::CustomerCreated, ann.as_str())
+                .await;
+            let dispatched = fixture
+                .event(&acme, EventType::CustomerCreated, ann.as_str())
+                .await;
+            let theirs = fixture
+                .event(
+                    &globex,
+                    EventType::CustomerCreated,
+                    "c0a8d5b6-1f1e-4c3b-9a55-6f7b6f0c1e2d",
+                )
+                .await;
+            let account = fixture.account(&acme, Channel::Whatsapp).await;
+            let message = fixture
+                .receive(
+                    &acme,
+                    Channel::Whatsapp,
+                    &account,
+                    "+353871234567",
+                    "photo",
+                    "wamid.1",
+                )
+                .await;
+            let message = message.unwrap_or_else(|| panic!("stored"));
+            let held = fixture
+                .event(&acme, EventType::MessageReceived, message.as_str())
+                .await;
+            let file = AttachmentId::generate(random());
+            let pending = attachments::NewPending {
+                id: &file,
+                message_id: &message,
+                account_id: &account,
+                filename: "photo.jpg",
+                mime_type: "image/jpeg",
+                storage_key: "k",
+                source: "{}",
+                created_at: &fixture.now().to_rfc3339(),
+            };
+            fixture
+                .db
+                .batch(vec![
+                    attachments::insert_pending(&fixture.db, &acme, &pending).must(),
+                ])
+                .await
+                .must();
+            let dispatched = dispatched.unwrap_or_else(|| panic!("recorded"));
+            let statement = mark_dispatched(
+                &fixture.db,
+                &acme,
+                std::slice::from_ref(&dispatched),
+                fixture.now(),
+            )
+            .must();
+            fixture.db.batch(vec![statement]).await.must();
+            fixture.stack.advance(Duration::from_secs(10));
+            let late = fixture
+                .event(&acme, EventType::CustomerCreated, ann.as_str())
+                .await;
+
+            let before = fixture.now();
+            let shards = fixture.db.each_shard();
+            let found = undispatched(&shards[0], before, 10).await.must();
+            assert_eq!(
+                found,
+                [(
+                    acme.business_id.clone(),
+                    lost.clone().unwrap_or_else(|| panic!("recorded"))
+                )],
+                "not the dispatched, the one held for its file, nor the one recorded since"
+            );
+            let found = undispatched(&shards[1], before, 10).await.must();
+            assert_eq!(
+                found.into_iter().map(|(_, id)| Some(id)).collect::<Vec<_>>(),
+                [theirs]
+            );
+
+            let of_message = undispatched_of_subject(&fixture.db, &acme, &message).await.must();
+            assert_eq!(
+                of_message.into_iter().map(Some).collect::<Vec<_>>(),
+                std::slice::from_ref(&held)
+            );
+            attachments::settle(&fixture.db, &acme, &file, Err("gone"))
+                .await
+                .must();
+            let found = undispatched(&shards[0], fixture.now().plus_seconds(1), 10)
+                .await
+                .must();
+            let found: Vec<Option<EventId>> = found.into_iter().map(|(_, id)| Some(id)).collect();
+            assert_eq!(found, [lost, held, late], "oldest first, once its file settled");
+            assert_eq!(
+                undispatched(&shards[0], fixture.now().plus_seconds(1), 1)
+                    .await
+                    .must()
+                    .len(),
+                1,
+                "the limit"
+            );
+            assert!(
+                undispatched_of_subject(&fixture.db, &globex, &message)
+                    .await
+                    .must()
+                    .is_empty()
+            );
+        });
+    }
+
+    #[test]
+    fn retention_deletes_dispatched_events_with_their_deliveries_once_none_is_pending() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
+            let ann = fixture.customer(&acme, "Ann").await;
+            let mut events = Vec::new();
+            for _ in 0..4 {
+                events.push(
+                    fixture
+                        .event(&acme, EventType::CustomerCreated, ann.as_str())
+                        .await
+                        .unwrap_or_else(|| panic!("recorded")),
+                );
+            }
+            let now = fixture.now();
+            let lease = webhook_deliveries::Lease {
+                token: "t".to_owned(),
+                until: now.plus_seconds(30),
+            };
+            let mut statements: Vec<Statement> = events[..3]
+                .iter()
+                .map(|id| set_payload(&fixture.db, &acme, id, "{}").must())
+                .collect();
+            statements.push(webhook_deliveries::create(&fixture.db, &acme, &events[..3], now, &lease).must());
+            statements.push(mark_dispatched(&fixture.db, &acme, &events[..3], now).must());
+            let results = fixture.db.batch(statements).await.must();
+            let created = webhook_deliveries::created(&results, 3).must();
+            // The first two deliveries settle; the third stays pending; the fourth event is never dispatched.
+            for claimed in &created[..2] {
+                let settle = webhook_deliveries::settle(
+                    &fixture.db,
+                    &acme,
+                    &claimed.delivery_id,
+                    &claimed.lease,
+                    1,
+                    "delivered",
+                    None,
+                    Some(200),
+                    None,
+                    now,
+                )
+                .must();
+                fixture.db.batch(vec![settle]).await.must();
+            }
+            fixture.stack.advance(Duration::from_secs(60));
+            let before = fixture.now();
+            let shard = fixture.db.on_shard(0);
+            let expire = |limit| {
+                let deliveries = webhook_deliveries::delete_of_events(&shard, expired(before, limit)).must();
+                let events = delete_expired(&shard, before, limit).must();
+                shard.batch(vec![deliveries, events])
+            };
+            let results = expire(1).await.must();
+            assert_eq!(
+                (db::changes_at(&results, 0), db::changes_at(&results, 1)),
+                (1, 1),
+                "the oldest, to the limit"
+            );
+            let results = expire(10).await.must();
+            assert_eq!((db::changes_at(&results, 0), db::changes_at(&results, 1)), (1, 1));
+            let left: Vec<String> = fixture
+                .rows("webhook_events", "created_us")
+                .iter()
+                .map(|row| row["id"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            let mut kept = vec![created[2].event_id.to_string(), events[3].to_string()];
+            kept.sort();
+            let mut left_sorted = left.clone();
+            left_sorted.sort();
+            assert_eq!(
+                left_sorted, kept,
+                "a pending delivery keeps its event; an undispatched event stays"
+            );
+            assert_eq!(fixture.rows("webhook_deliveries", "id").len(), 1);
+        });
+    }
+}
