@@ -49,6 +49,27 @@ impl Fixture {
         Tenant::from_stored(id.as_str(), Some("IE")).unwrap_or_else(|error| panic!("{error:?}"))
     }
 
+    /// A new API key of `tenant`, issued and stored as the admin API issues one: its plaintext,
+    /// which exists nowhere else, and its id.
+    pub async fn api_key(&self, tenant: &Tenant) -> (String, domain::ids::ApiKeyId) {
+        let issued =
+            domain::api_key::issue(crate::runtime::random().unwrap_or_else(|error| panic!("{error:?}")));
+        let key = db::api_keys::ApiKey {
+            id: domain::ids::ApiKeyId::generate(
+                crate::runtime::random().unwrap_or_else(|error| panic!("{error:?}")),
+            ),
+            business_id: tenant.business_id.clone(),
+            name: Some("test".to_owned()),
+            prefix: issued.prefix,
+            created_at: crate::runtime::now().to_rfc3339(),
+            revoked_at: None,
+        };
+        db::api_keys::insert(&self.db, tenant, &key, &issued.hash)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        (issued.plaintext, key.id)
+    }
+
     /// Every row of `table` on every shard, as `SELECT *` gives them (generated and hidden
     /// columns aside), in the order `order_by` says.
     pub fn rows(&self, table: &str, order_by: &str) -> Vec<Map<String, Value>> {
