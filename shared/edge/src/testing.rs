@@ -12,6 +12,11 @@ use domain::tenant::Tenant;
 use serde_json::{Map, Value};
 use std::future::Future;
 
+/// Random bytes from the runtime.
+fn random<const N: usize>() -> [u8; N] {
+    crate::runtime::random().unwrap_or_else(|error| panic!("{error:?}"))
+}
+
 pub struct Fixture {
     pub stack: Stack,
     pub env: Env,
@@ -68,6 +73,123 @@ impl Fixture {
             .await
             .unwrap_or_else(|error| panic!("{error:?}"));
         (issued.plaintext, key.id)
+    }
+
+    /// A channel account of `tenant`, created as the admin API creates one (its secrets sealed,
+    /// its address claimed in the directory).
+    pub async fn channel_account(
+        &self,
+        tenant: &Tenant,
+        channel: domain::channel::Channel,
+        provider: domain::providers::Provider,
+        address: &str,
+        secrets: Value,
+    ) -> db::channel_accounts::ChannelAccount {
+        let id = domain::ids::ChannelAccountId::generate(random());
+        let secrets = match secrets {
+            Value::Object(secrets) => secrets,
+            _ => Map::new(),
+        };
+        let new = db::channel_accounts::NewAccount {
+            id: &id,
+            channel,
+            provider,
+            address,
+            name: None,
+            settings: &Map::new(),
+            secrets: &secrets,
+            now: &crate::runtime::now().to_rfc3339(),
+        };
+        db::channel_accounts::insert(&self.db, &self.keys(), tenant, &new)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .unwrap_or_else(|| panic!("{channel} {address} is another account's"))
+    }
+
+    /// A webhook endpoint of `tenant` at `url` for `events`, with the API's defaults.
+    pub async fn webhook_endpoint(
+        &self,
+        tenant: &Tenant,
+        url: &str,
+        events: &[domain::webhooks::EventType],
+    ) -> db::webhook_endpoints::Endpoint {
+        let now = crate::runtime::now().to_rfc3339();
+        let endpoint = db::webhook_endpoints::Endpoint {
+            id: domain::ids::EndpointId::generate(random()),
+            name: "test".to_owned(),
+            url: url.to_owned(),
+            events: events.to_vec(),
+            secret: domain::webhook_signing::WebhookSecret::generate(random()),
+            previous_secret: None,
+            previous_secret_until_us: None,
+            enabled: true,
+            disabled_reason: None,
+            retry_schedule: domain::webhooks::RetrySchedule::Standard,
+            timeout_seconds: domain::webhooks::DEFAULT_TIMEOUT_SECONDS,
+            disable_after_seconds: domain::webhooks::DEFAULT_DISABLE_AFTER_SECONDS,
+            failing_since_us: None,
+            created_at: now.clone(),
+            updated_at: now,
+            revision: 0,
+            seed_signs_new: true,
+        };
+        let inserted = db::webhook_endpoints::insert(&self.db, &self.keys(), tenant, &endpoint)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        assert!(inserted, "the business has room for another endpoint");
+        endpoint
+    }
+
+    /// Customers of `tenant` written as `/api-customers-sync` writes them: `customers` is the
+    /// request's list.
+    pub async fn customers(&self, tenant: &Tenant, customers: Value) -> Vec<domain::customer::Customer> {
+        let body: crate::customer_upsert::CustomersIn =
+            serde_json::from_value(serde_json::json!({ "customers": customers }))
+                .unwrap_or_else(|error| panic!("{error}"));
+        let outcomes = crate::customer_upsert::run(
+            &self.env,
+            tenant,
+            "https://api.example",
+            domain::upsert::MatchPolicy::ExternalIdThenEmailThenPhone,
+            body,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error:?}"));
+        let mut written = Vec::new();
+        for outcome in outcomes {
+            let decision = outcome.result.unwrap_or_else(|error| panic!("{error:?}"));
+            let id = match decision {
+                domain::upsert::Decision::Create(id) | domain::upsert::Decision::Update { id, .. } => id,
+            };
+            let key = domain::lookup::CustomerKey::Id(id);
+            let customer = db::customers::find_one(&self.db, tenant, &key)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"))
+                .unwrap_or_else(|| panic!("the customer written is found"));
+            written.push(customer);
+        }
+        written
+    }
+
+    /// The deployment's keyring.
+    pub fn keys(&self) -> domain::sealed::Keyring {
+        crate::secrets_key::keyring(&self.env).unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    /// Runs `sql` with `values` on every shard, as an operator's hand would (a row made
+    /// inconsistent, a setting outside the API's range); the rows it changed.
+    pub fn execute(&self, sql: &str, values: &[&str]) -> usize {
+        self.stack
+            .shard_bindings()
+            .iter()
+            .map(|binding| {
+                self.stack.sql(binding, |connection| {
+                    connection
+                        .execute(sql, rusqlite::params_from_iter(values))
+                        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+                })
+            })
+            .sum()
     }
 
     /// Every row of `table` on every shard, as `SELECT *` gives them (generated and hidden
