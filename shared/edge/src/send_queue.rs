@@ -104,7 +104,11 @@ pub async fn accept(
         subject: outgoing.subject.clone(),
         media_base_url: Some(origin.to_owned()),
     };
-    if let Err(error) = env.queue(OUTBOUND)?.send(job).await {
+    let queued = match env.queue(OUTBOUND) {
+        Ok(queue) => queue.send(job).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = queued {
         // A queued message that no dispatcher will ever see would wait forever: it fails now.
         console_error!("message {} could not be queued for sending: {error}", message.id);
         let reason = "the message could not be queued for sending; nothing was sent";
@@ -369,6 +373,7 @@ mod tests {
         use crate::media_store::{self, ATTACHMENTS};
         use crate::testing::Fixture;
         use domain::error::ErrorCode;
+        use domain::platform::{Resource, SUBREQUESTS};
         use domain::providers::Provider;
         use serde_json::json;
 
@@ -639,6 +644,37 @@ mod tests {
                 assert_eq!(
                     error.and_then(|error| error.body.field),
                     Some("attachments[0]".to_owned())
+                );
+            });
+        }
+
+        #[test]
+        fn a_message_the_queue_refuses_fails_at_once_and_the_client_is_told_to_retry() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let (tenant, _, ada) = business(&fixture).await;
+                let env = crate::Env::new(fixture.stack.clone(), "fetch");
+                // Room for one more subrequest, which publishing the conversation's event takes:
+                // the outbound queue then refuses the send.
+                env.charge(Resource::Subrequest, SUBREQUESTS - 1)
+                    .unwrap_or_else(|error| panic!("{error}"));
+                let error = accept_on_channel(
+                    &env,
+                    &fixture.db,
+                    &tenant,
+                    &ada,
+                    &outgoing(Channel::Whatsapp, Vec::new()),
+                    ORIGIN,
+                )
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("accepted"));
+                assert_eq!((error.status(), error.retry_after_seconds), (503, Some(5)));
+                let rows = fixture.rows("messages", "id");
+                assert_eq!(rows[0]["status"], "failed");
+                assert_eq!(
+                    rows[0]["status_reason"],
+                    "the message could not be queued for sending; nothing was sent"
                 );
             });
         }
