@@ -75,8 +75,8 @@ impl Fixture {
         (issued.plaintext, key.id)
     }
 
-    /// A channel account of `tenant`, created as the admin API creates one (its secrets sealed,
-    /// its address claimed in the directory).
+    /// A channel account of `tenant` with `secrets` and no settings, created as the admin API
+    /// creates one (its secrets sealed, its address claimed in the directory).
     pub async fn channel_account(
         &self,
         tenant: &Tenant,
@@ -85,18 +85,33 @@ impl Fixture {
         address: &str,
         secrets: Value,
     ) -> db::channel_accounts::ChannelAccount {
+        let settings = Value::Object(Map::new());
+        self.configured_account(tenant, (channel, provider), address, settings, secrets)
+            .await
+    }
+
+    /// [`Fixture::channel_account`], with `settings` (Twilio's `account_sid`, an `api_base_url`).
+    pub async fn configured_account(
+        &self,
+        tenant: &Tenant,
+        (channel, provider): (domain::channel::Channel, domain::providers::Provider),
+        address: &str,
+        settings: Value,
+        secrets: Value,
+    ) -> db::channel_accounts::ChannelAccount {
         let id = domain::ids::ChannelAccountId::generate(random());
-        let secrets = match secrets {
-            Value::Object(secrets) => secrets,
+        let object = |value: Value| match value {
+            Value::Object(map) => map,
             _ => Map::new(),
         };
+        let (settings, secrets) = (object(settings), object(secrets));
         let new = db::channel_accounts::NewAccount {
             id: &id,
             channel,
             provider,
             address,
             name: None,
-            settings: &Map::new(),
+            settings: &settings,
             secrets: &secrets,
             now: &crate::runtime::now().to_rfc3339(),
         };
