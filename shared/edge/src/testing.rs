@@ -39,7 +39,20 @@ impl Fixture {
 
     /// A new business in Ireland, placed as the admin API places it.
     pub async fn business(&self, name: &str) -> Tenant {
-        let id = BusinessId::generate(crate::runtime::random().unwrap_or_else(|error| panic!("{error:?}")));
+        let id = BusinessId::generate(random());
+        self.create_business(id, name).await
+    }
+
+    /// A new business in Ireland that the admin API places on `shard` (its id drawn until the
+    /// directory would choose that shard for it).
+    pub async fn business_on(&self, name: &str, shard: db::Shard) -> Tenant {
+        let id = std::iter::repeat_with(|| BusinessId::generate(random()))
+            .find(|id| db::directory::choose(id, self.db.open_shards()) == shard)
+            .unwrap_or_else(|| panic!("an id for shard {shard}"));
+        self.create_business(id, name).await
+    }
+
+    async fn create_business(&self, id: BusinessId, name: &str) -> Tenant {
         let business = db::businesses::Business {
             id: id.clone(),
             name: name.to_owned(),
