@@ -499,4 +499,69 @@ mod tests {
         };
         assert_eq!(with("aaa111"), with("zzz999"));
     }
+
+    #[test]
+    fn the_same_key_on_another_endpoint_is_refused() {
+        use domain::api::customers::{CUSTOMERS_SYNC, CustomersSync};
+        let fixture = Fixture::new();
+        let key = keyed(&fixture);
+        let runs = Rc::new(Cell::new(0));
+        fixture.run(post(&fixture, &runs, &key, Some("k-1"), json!({})));
+        let req = Request::new("https://api.example/api-customers-sync", Method::Post)
+            .unwrap_or_else(|error| panic!("{error}"))
+            .with_header("x-api-key", &key)
+            .with_header("content-type", "application/json")
+            .with_header(HEADER, "k-1")
+            .with_body(b"{}".to_vec());
+        let status = fixture.run(async {
+            call::serve(
+                &CUSTOMERS_SYNC,
+                req,
+                fixture.stack.clone(),
+                async |operation, call| match operation {
+                    CustomersSync::SyncCustomers => {
+                        call.run(async |Json(body): Json<Value>| -> Result<Json<Value>, ApiError> {
+                            Ok(Json(body))
+                        })
+                        .await
+                    }
+                },
+            )
+            .await
+            .map(|response| response.status_code())
+            .unwrap_or_else(|error| panic!("{error}"))
+        });
+        assert_eq!(status, 422);
+    }
+
+    #[test]
+    fn the_api_key_is_checked_before_the_idempotency_key() {
+        let fixture = Fixture::new();
+        keyed(&fixture);
+        let runs = Rc::new(Cell::new(0));
+        let answer = fixture.run(post(&fixture, &runs, "", Some("k-1"), json!({})));
+        assert_eq!(answer.status, 401);
+        assert!(fixture.rows("idempotency_keys", "key").is_empty());
+    }
+
+    #[test]
+    fn an_oversized_body_is_a_413_that_claims_nothing() {
+        let fixture = Fixture::new();
+        let key = keyed(&fixture);
+        let runs = Rc::new(Cell::new(0));
+        let huge = json!({ "notes": "x".repeat(http::SMALL_BODY_LIMIT) });
+        let refused = fixture.run(post(&fixture, &runs, &key, Some("k-1"), huge));
+        assert_eq!((refused.status, refused.replayed), (413, false));
+        assert!(
+            fixture.rows("idempotency_keys", "key").is_empty(),
+            "nothing claimed"
+        );
+        let small = fixture.run(post(&fixture, &runs, &key, Some("k-1"), json!({})));
+        assert_eq!(
+            (small.status, small.replayed),
+            (201, false),
+            "the key is still free"
+        );
+        assert_eq!(runs.get(), 1);
+    }
 }

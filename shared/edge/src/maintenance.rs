@@ -866,4 +866,40 @@ mod tests {
             }
         });
     }
+
+    #[test]
+    fn a_send_waiting_on_a_providers_retry_is_left_alone_for_longer() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, _, ada) = business(&fixture, 0).await;
+            let id = send(&fixture, &tenant, &ada).await;
+            fixture.stack.purge(OUTBOUND);
+            message_status::note_retry(
+                &fixture.db,
+                &tenant,
+                &id,
+                "attempt 1 of 5 failed, retrying in 3600 s",
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            let (unnoted, noted) = (stuck_send_after_seconds(false), stuck_send_after_seconds(true));
+            assert!(noted > unnoted);
+            later(&fixture, noted - 1);
+            assert_eq!(
+                swept(&fixture).await.sends_requeued,
+                0,
+                "waiting on a provider's retry"
+            );
+            let messages = fixture.rows("messages", "id");
+            assert_eq!(
+                (
+                    messages[0]["status"].as_str(),
+                    messages[0]["send_requeues"].as_i64()
+                ),
+                (Some("queued"), Some(0))
+            );
+            later(&fixture, 2);
+            assert_eq!(swept(&fixture).await.sends_requeued, 1);
+        });
+    }
 }

@@ -794,6 +794,67 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_connection_is_logged_with_its_error_and_retried() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, _) = customer_created(&fixture).await;
+            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            let first = attempt_now(&fixture, &tenant, &due[0]).await;
+            let AttemptOutcome::Retrying { next } = first else {
+                panic!("{first:?}");
+            };
+            fixture.stack.advance(Duration::from_millis(
+                (next.millis() - fixture.stack.now_ms()) as u64,
+            ));
+            let second = claim(
+                &fixture.db,
+                &fixture.keys(),
+                &tenant,
+                &due[0].0.delivery_id,
+                2,
+                runtime::now(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .unwrap_or_else(|| panic!("ours"));
+            assert!(matches!(
+                attempt_now(&fixture, &tenant, &second).await,
+                AttemptOutcome::Retrying { .. }
+            ));
+            let attempts = fixture.rows("webhook_attempts", "id");
+            let log: Vec<(Option<i64>, bool, Option<&str>)> = attempts
+                .iter()
+                .map(|row| {
+                    (
+                        row["attempt"].as_i64(),
+                        row["status_code"].is_null(),
+                        row["outcome"].as_str(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                log,
+                vec![
+                    (Some(1), true, Some("retrying")),
+                    (Some(2), true, Some("retrying"))
+                ]
+            );
+            for row in &attempts {
+                let error = row["error"].as_str().unwrap_or_default();
+                assert!(
+                    error.starts_with("connection failed: ") && error.contains("refused"),
+                    "{error}"
+                );
+            }
+            let at: Vec<i64> = attempts
+                .iter()
+                .filter_map(|row| row["attempted_us"].as_i64())
+                .collect();
+            assert_eq!(at[1] - at[0], 2_000_000, "the retry waits the schedule's 2 s");
+        });
+    }
+
+    #[test]
     fn a_partner_that_never_answers_times_out_at_the_endpoints_timeout() {
         let fixture = Fixture::new();
         fixture.stack.partner(HOOKS, |_| Reply::never());
@@ -807,25 +868,65 @@ mod tests {
             let attempts = fixture.rows("webhook_attempts", "id");
             assert_eq!(attempts[0]["error"], "timed out: no answer within 15 s");
             assert_eq!(attempts[0]["duration_ms"], 15_000);
+            let deliveries = fixture.rows("webhook_deliveries", "id");
+            assert_eq!(deliveries[0]["last_error"], "timed out: no answer within 15 s");
         });
     }
 
     #[test]
-    fn a_refusal_or_the_last_retry_dead_letters_the_delivery() {
-        let fixture = Fixture::new();
-        fixture.stack.partner(HOOKS, |_| Reply::text(400, "who are you"));
-        fixture.run(async {
-            let (tenant, _) = customer_created(&fixture).await;
-            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
-            assert_eq!(
-                attempt_now(&fixture, &tenant, &due[0]).await,
-                AttemptOutcome::Dead
-            );
-            let deliveries = fixture.rows("webhook_deliveries", "id");
-            assert_eq!(deliveries[0]["status"], "dead");
-            let attempts = fixture.rows("webhook_attempts", "id");
-            assert_eq!(attempts[0]["response_body"], "who are you");
-        });
+    fn a_refusal_or_a_redirect_is_not_retried_and_the_last_retry_dead_letters_the_delivery() {
+        let cases = [
+            (Reply::text(400, "who are you"), 400, "400 Bad Request"),
+            (Reply::text(410, "gone"), 410, "410 Gone"),
+            (
+                Reply::status(301).header("location", "https://elsewhere.example/in"),
+                301,
+                "a redirect, which is not followed",
+            ),
+        ];
+        for (reply, status, description) in cases {
+            let fixture = Fixture::new();
+            fixture.stack.partner(HOOKS, move |_| reply.clone());
+            fixture.run(async {
+                let (tenant, _) = customer_created(&fixture).await;
+                let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+                assert_eq!(
+                    attempt_now(&fixture, &tenant, &due[0]).await,
+                    AttemptOutcome::Dead,
+                    "{description}"
+                );
+                let deliveries = fixture.rows("webhook_deliveries", "id");
+                assert_eq!(
+                    (
+                        deliveries[0]["status"].as_str(),
+                        deliveries[0]["attempts"].as_i64(),
+                        deliveries[0]["last_status"].as_i64()
+                    ),
+                    (Some("dead"), Some(1), Some(i64::from(status))),
+                    "{description}"
+                );
+                let attempts = fixture.rows("webhook_attempts", "id");
+                let log: Vec<(Option<i64>, Option<i64>, Option<&str>)> = attempts
+                    .iter()
+                    .map(|row| {
+                        (
+                            row["attempt"].as_i64(),
+                            row["status_code"].as_i64(),
+                            row["outcome"].as_str(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(
+                    log,
+                    vec![(Some(1), Some(i64::from(status)), Some("dead"))],
+                    "{description}"
+                );
+                assert!(
+                    fixture.stack.calls_to("elsewhere.example").is_empty(),
+                    "{description}"
+                );
+            });
+        }
         let fixture = Fixture::new();
         fixture.stack.partner(HOOKS, |_| Reply::text(500, "still down"));
         fixture.run(async {
@@ -1057,5 +1158,63 @@ mod tests {
             signed_link(&tenant, Some("https://api.example"), None, &id, now),
             None
         );
+    }
+
+    #[test]
+    fn a_message_event_carries_its_files_with_links_signed_to_download_them() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            fixture
+                .webhook_endpoint(&tenant, URL, &[EventType::MessageReceived])
+                .await;
+            let mail = fixture
+                .channel_account(
+                    &tenant,
+                    domain::channel::Channel::Email,
+                    domain::providers::Provider::Mailgun,
+                    "support@acme.example",
+                    json!({ "api_key": "k" }),
+                )
+                .await;
+            let batch = domain::inbound::InboundBatch {
+                messages: vec![domain::inbound::InboundMessage {
+                    provider_message_id: "<m1@mail>".to_owned(),
+                    from: "ada@example.com".to_owned(),
+                    sender_name: None,
+                    content: "Invoice attached".to_owned(),
+                    media: vec![domain::inbound::InboundMedia::Inline {
+                        filename: "invoice.pdf".to_owned(),
+                        mime_type: "application/pdf".to_owned(),
+                        bytes: b"%PDF".to_vec(),
+                    }],
+                }],
+                statuses: Vec::new(),
+            };
+            crate::ingest::ingest(&fixture.env, &mail, batch, "https://api.example")
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            assert_eq!(due.len(), 1, "message.received only");
+            let body: Value =
+                serde_json::from_str(&due[0].0.payload).unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(body["event"], "message.received");
+            assert_eq!(body["data"]["message"]["content"], "Invoice attached");
+            let files = body["data"]["attachments"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(files.len(), 1, "{body}");
+            assert_eq!(
+                (files[0]["filename"].as_str(), files[0]["size"].as_i64()),
+                (Some("invoice.pdf"), Some(4))
+            );
+            let link = files[0]["download_url"].as_str().unwrap_or_default();
+            assert!(
+                link.starts_with("https://api.example/api/download-media?") && link.contains("signature="),
+                "{link}"
+            );
+            assert_eq!(files[0]["url"], files[0]["download_url"]);
+        });
     }
 }
