@@ -106,3 +106,135 @@ pub fn changes<T: Serialize>(input: &T) -> Value {
         .collect();
     Value::Object(changed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{Level, Method};
+    use crate::testing::Fixture;
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    struct UpdateIn {
+        name: Option<String>,
+        default_country: Option<String>,
+        settings: Option<Map<String, Value>>,
+        secrets: Option<Map<String, Value>>,
+        empty: Option<Map<String, Value>>,
+    }
+
+    fn from(ip: Option<&str>) -> Request {
+        let req = Request::new("https://api.example/admin/businesses", Method::Patch)
+            .unwrap_or_else(|error| panic!("{error}"));
+        match ip {
+            Some(ip) => req.with_header("cf-connecting-ip", ip),
+            None => req,
+        }
+    }
+
+    #[test]
+    fn an_entry_says_who_did_what_to_which_when_and_from_where() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let audit = Audit::admin(&from(Some("203.0.113.7")));
+            audit
+                .record(
+                    &fixture.env,
+                    &tenant.business_id,
+                    Action::ApiKeyRevoked,
+                    Some("key_1"),
+                    json!({ "prefix": "cek_0102" }),
+                )
+                .await;
+            let entries = fixture.rows("audit_log", "at_us");
+            assert_eq!(entries.len(), 1);
+            let entry = &entries[0];
+            assert_eq!(
+                (
+                    entry["actor"].as_str(),
+                    entry["action"].as_str(),
+                    entry["target_type"].as_str(),
+                    entry["target_id"].as_str(),
+                    entry["client_ip"].as_str(),
+                    entry["at_us"].as_i64()
+                ),
+                (
+                    Some("admin"),
+                    Some("api_key.revoked"),
+                    Some("api_key"),
+                    Some("key_1"),
+                    Some("203.0.113.7"),
+                    Some(fixture.stack.now_ms() * 1000)
+                )
+            );
+            assert_eq!(entry["detail"], r#"{"prefix":"cek_0102"}"#);
+            assert_eq!(entry["business_id"], tenant.business_id.as_str());
+        });
+    }
+
+    #[test]
+    fn an_update_is_recorded_by_the_names_of_what_it_set_never_a_value() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let (key, _) = fixture.api_key(&tenant).await;
+            let mut secrets = Map::new();
+            secrets.insert("api_key".to_owned(), json!("super-secret-value"));
+            secrets.insert("old".to_owned(), Value::Null);
+            let mut settings = Map::new();
+            settings.insert("subdomain".to_owned(), json!("acme"));
+            let input = UpdateIn {
+                name: Some("Acme Ltd".to_owned()),
+                default_country: None,
+                settings: Some(settings),
+                secrets: Some(secrets),
+                empty: Some(Map::new()),
+            };
+            let audit = Audit::by(Actor::key(&key), &from(None));
+            audit
+                .record_update(&fixture.env, &tenant.business_id, Action::ConnectorUpdated, "con_1", &input)
+                .await;
+            let entry = &fixture.rows("audit_log", "at_us")[0];
+            let detail: Value = serde_json::from_str(entry["detail"].as_str().unwrap_or_default())
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(
+                detail,
+                json!({ "changed": { "name": true, "settings": ["subdomain"], "secrets": ["api_key", "old"] } })
+            );
+            assert!(!entry["detail"].to_string().contains("super-secret-value"));
+            assert_eq!(entry["actor"], format!("key:{}", &key[..12]));
+            assert!(entry["client_ip"].is_null());
+        });
+    }
+
+    #[test]
+    fn an_entry_that_cannot_be_written_goes_to_the_error_log_in_full_and_the_action_stands() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            for shard in fixture.stack.shard_bindings() {
+                fixture.stack.outage(&shard, "D1 DB is overloaded.");
+            }
+            Audit::admin(&from(Some("198.51.100.2")))
+                .record(
+                    &fixture.env,
+                    &tenant.business_id,
+                    Action::BusinessUpdated,
+                    Some("b"),
+                    json!({ "changed": { "name": true } }),
+                )
+                .await;
+        });
+        let logged = fixture.stack.logged(Level::Error, "audit entry not written");
+        assert_eq!(logged.len(), 1, "{:?}", fixture.stack.logs());
+        for part in [
+            "actor admin",
+            "action business.updated",
+            r#"{"changed":{"name":true}}"#,
+            "198.51.100.2",
+        ] {
+            assert!(logged[0].contains(part), "{part}: {}", logged[0]);
+        }
+    }
+}

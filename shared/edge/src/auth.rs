@@ -360,4 +360,340 @@ mod tests {
             assert_eq!(CachedKey::from_text(text), None, "{text:?}");
         }
     }
+
+    mod native {
+        use super::super::*;
+        use crate::runtime::Method;
+        use crate::runtime::native::Stack;
+        use crate::testing::Fixture;
+        use domain::error::ErrorCode;
+        use std::time::Duration;
+
+        fn keyed(key: &str) -> Request {
+            Request::new("https://api.example/api-customers", Method::Get)
+                .unwrap_or_else(|error| panic!("{error}"))
+                .with_header(API_KEY_HEADER, key)
+        }
+
+        /// A new invocation on the stack, with its own count.
+        fn invocation(stack: &Stack) -> Env {
+            Env::new(stack.clone(), "fetch")
+        }
+
+        fn cached(fixture: &Fixture, key: &str) -> Option<String> {
+            let hash = api_key::parse_presented(key).unwrap_or_else(|| panic!("{key}"));
+            fixture.stack.kv_read(AUTH_CACHE, &cache_key(&hash))
+        }
+
+        async fn revoke(fixture: &Fixture, tenant: &Tenant, id: &domain::ids::ApiKeyId) -> ApiKeyHash {
+            let revoked = crate::db::api_keys::revoke(&fixture.db, tenant, id, &runtime::now().to_rfc3339())
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            revoked
+                .map(|(_, hash)| hash)
+                .unwrap_or_else(|| panic!("no key {id}"))
+        }
+
+        #[test]
+        fn a_key_is_found_by_its_hash_and_its_business_cached_under_the_hash_only() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let tenant = fixture.business("Acme").await;
+                let (key, _) = fixture.api_key(&tenant).await;
+                let env = invocation(&fixture.stack);
+                let found = authenticate(&keyed(&key), &env)
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
+                assert_eq!(found.tenant, tenant);
+                assert_eq!(found.actor, Actor::key(&key));
+                assert_eq!(
+                    cached(&fixture, &key),
+                    Some(format!("{} {} IE", fixture.stack.now_ms(), tenant.business_id))
+                );
+                let hash = api_key::parse_presented(&key).unwrap_or_else(|| panic!("{key}"));
+                assert_eq!(
+                    cache_key(&hash),
+                    format!("api-key:v2:{}", domain::crypto::sha256_hex(key.as_bytes()))
+                );
+                assert_eq!(
+                    env.usage().d1_queries,
+                    2 * 2,
+                    "the lookup, and the check after the cache is written, each on both shards"
+                );
+            });
+        }
+
+        #[test]
+        fn a_cached_key_is_answered_from_kv_without_d1_for_less_than_a_minute() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let tenant = fixture.business("Acme").await;
+                let (key, _) = fixture.api_key(&tenant).await;
+                authenticate(&keyed(&key), &invocation(&fixture.stack))
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
+                fixture.stack.advance(Duration::from_millis(59_999));
+                let env = invocation(&fixture.stack);
+                let found = authenticate(&keyed(&key), &env)
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
+                assert_eq!(found.tenant, tenant);
+                assert_eq!((env.usage().d1_queries, env.usage().kv_operations), (0, 1));
+                fixture.stack.advance(Duration::from_millis(1));
+                let later = invocation(&fixture.stack);
+                authenticate(&keyed(&key), &later)
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
+                assert_eq!(later.usage().d1_queries, 2 * 2, "a minute on, D1 is asked again");
+            });
+        }
+
+        #[test]
+        fn a_key_revoked_where_the_request_lands_is_refused_at_once_though_its_cache_was_fresh() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let tenant = fixture.business("Acme").await;
+                let (key, id) = fixture.api_key(&tenant).await;
+                authenticate(&keyed(&key), &invocation(&fixture.stack))
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
+                let hash = revoke(&fixture, &tenant, &id).await;
+                forget_cached_key(&fixture.env, &hash)
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
+                fixture.stack.advance(Duration::from_secs(1));
+                let refused = authenticate(&keyed(&key), &invocation(&fixture.stack))
+                    .await
+                    .err();
+                assert_eq!(
+                    refused.map(|error| (error.status(), error.body.message)),
+                    Some((401, "invalid or revoked API key".to_owned()))
+                );
+                assert_eq!(cached(&fixture, &key), None, "nothing cached for a revoked key");
+            });
+        }
+
+        #[test]
+        fn a_key_revoked_elsewhere_works_until_a_minute_after_its_cache_was_read_and_never_after() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let tenant = fixture.business("Acme").await;
+                let (key, id) = fixture.api_key(&tenant).await;
+                authenticate(&keyed(&key), &invocation(&fixture.stack))
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
+                // Revoked where this location's KV has not heard of it: the cache stays.
+                revoke(&fixture, &tenant, &id).await;
+                fixture.stack.advance(Duration::from_secs(30));
+                assert!(
+                    authenticate(&keyed(&key), &invocation(&fixture.stack))
+                        .await
+                        .is_ok(),
+                    "the cache is trusted while it is fresh"
+                );
+                fixture.stack.advance(Duration::from_secs(30));
+                let refused = authenticate(&keyed(&key), &invocation(&fixture.stack))
+                    .await
+                    .err();
+                assert_eq!(refused.map(|error| error.status()), Some(401));
+            });
+        }
+
+        #[test]
+        fn a_cache_entry_older_than_a_minute_is_not_trusted_however_long_kv_keeps_it() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let tenant = fixture.business("Acme").await;
+                let (key, id) = fixture.api_key(&tenant).await;
+                revoke(&fixture, &tenant, &id).await;
+                let hash = api_key::parse_presented(&key).unwrap_or_else(|| panic!("{key}"));
+                let stale = format!("{} {}", fixture.stack.now_ms() - 61_000, tenant.business_id);
+                fixture
+                    .env
+                    .kv(AUTH_CACHE)
+                    .unwrap_or_else(|error| panic!("{error}"))
+                    .put_expiring(&cache_key(&hash), &stale, 3600)
+                    .await
+                    .unwrap_or_else(|error| panic!("{error}"));
+                let refused = authenticate(&keyed(&key), &invocation(&fixture.stack))
+                    .await
+                    .err();
+                assert_eq!(refused.map(|error| error.status()), Some(401));
+            });
+        }
+
+        #[test]
+        fn a_missing_malformed_unknown_or_revoked_key_is_a_401_that_says_which_header() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let tenant = fixture.business("Acme").await;
+                let (revoked_key, id) = fixture.api_key(&tenant).await;
+                revoke(&fixture, &tenant, &id).await;
+                let unknown = domain::api_key::issue([9; 24]).plaintext;
+                let plain = || {
+                    Request::new("https://api.example/api-customers", Method::Get)
+                        .unwrap_or_else(|error| panic!("{error}"))
+                };
+                let cases = [
+                    (plain(), "missing x-api-key header", "no header"),
+                    (keyed("   "), "missing x-api-key header", "a blank header"),
+                    (
+                        keyed("cek_short"),
+                        "invalid or revoked API key",
+                        "not a key's shape",
+                    ),
+                    (
+                        keyed(&unknown),
+                        "invalid or revoked API key",
+                        "a key never issued",
+                    ),
+                    (keyed(&revoked_key), "invalid or revoked API key", "a revoked key"),
+                    (
+                        plain().with_header("authorization", &format!("Bearer {unknown}")),
+                        "missing x-api-key header",
+                        "a bearer token where only x-api-key is taken",
+                    ),
+                ];
+                for (req, message, description) in cases {
+                    let error = authenticate(&req, &invocation(&fixture.stack))
+                        .await
+                        .err()
+                        .unwrap_or_else(|| panic!("{description}: accepted"));
+                    assert_eq!(
+                        (error.code(), error.body.message.as_str()),
+                        (ErrorCode::Unauthorized, message),
+                        "{description}"
+                    );
+                }
+                assert!(
+                    fixture
+                        .stack
+                        .kv_read(AUTH_CACHE, &cache_key(&ApiKeyHash::of(&unknown)))
+                        .is_none(),
+                    "unknown keys never reach KV"
+                );
+            });
+        }
+
+        #[test]
+        fn an_unknown_key_is_remembered_by_the_isolate_for_a_minute_so_it_costs_one_d1_read() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let unknown = domain::api_key::issue([8; 24]).plaintext;
+                let first = invocation(&fixture.stack);
+                assert!(authenticate(&keyed(&unknown), &first).await.is_err());
+                assert_eq!(first.usage().d1_queries, 2, "one read on each shard");
+                let again = invocation(&fixture.stack);
+                assert!(authenticate(&keyed(&unknown), &again).await.is_err());
+                assert_eq!((again.usage().d1_queries, again.usage().kv_operations), (0, 0));
+                fixture.stack.advance(Duration::from_secs(60));
+                let later = invocation(&fixture.stack);
+                assert!(authenticate(&keyed(&unknown), &later).await.is_err());
+                assert_eq!(later.usage().d1_queries, 2, "forgotten after a minute");
+            });
+        }
+
+        #[test]
+        fn a_key_is_taken_as_a_bearer_token_only_where_the_endpoint_takes_one() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let tenant = fixture.business("Acme").await;
+                let (key, _) = fixture.api_key(&tenant).await;
+                let unknown = domain::api_key::issue([7; 24]).plaintext;
+                let with = |authorization: &str| {
+                    Request::new("https://api.example/api-links", Method::Get)
+                        .unwrap_or_else(|error| panic!("{error}"))
+                        .with_header("authorization", authorization)
+                };
+                let cases = [
+                    (with(&format!("Bearer {key}")), Ok(()), "Bearer"),
+                    (
+                        with(&format!("bearer   {key}")),
+                        Ok(()),
+                        "the scheme in any case, spaces around",
+                    ),
+                    (
+                        with(&format!("Basic {key}")),
+                        Err(MISSING_KEY_OR_BEARER),
+                        "another scheme",
+                    ),
+                    (with("Bearer "), Err(MISSING_KEY_OR_BEARER), "no token"),
+                    (
+                        keyed(&key).with_header("authorization", &format!("Bearer {unknown}")),
+                        Ok(()),
+                        "x-api-key first",
+                    ),
+                ];
+                for (req, expected, description) in cases {
+                    let answer = authenticate_bearer_or_key(&req, &invocation(&fixture.stack)).await;
+                    match expected {
+                        Ok(()) => assert_eq!(
+                            answer.map(|found| found.tenant).ok().as_ref(),
+                            Some(&tenant),
+                            "{description}"
+                        ),
+                        Err(message) => assert_eq!(
+                            answer.err().map(|error| error.body.message).as_deref(),
+                            Some(message),
+                            "{description}"
+                        ),
+                    }
+                }
+            });
+        }
+
+        #[test]
+        fn the_admin_token_is_taken_only_as_itself_behind_bearer() {
+            let fixture = Fixture::new();
+            let token = fixture.stack.secret("ADMIN_TOKEN").unwrap_or_default();
+            let with = |authorization: Option<String>| {
+                let req = Request::new("https://api.example/admin/businesses", Method::Get)
+                    .unwrap_or_else(|error| panic!("{error}"));
+                match authorization {
+                    Some(value) => req.with_header("authorization", &value),
+                    None => req,
+                }
+            };
+            let shorter = token[..token.len() - 1].to_owned();
+            let cases = [
+                (Some(format!("Bearer {token}")), true, "the token"),
+                (Some(format!("Bearer {token}  ")), true, "spaces after it"),
+                (None, false, "no header"),
+                (Some("Bearer ".to_owned()), false, "no token"),
+                (Some(format!("Bearer {shorter}")), false, "a prefix of the token"),
+                (Some(format!("Bearer {token}x")), false, "the token and more"),
+                (
+                    Some(format!("bearer {token}")),
+                    false,
+                    "another spelling of the scheme",
+                ),
+                (Some(token.clone()), false, "no scheme"),
+            ];
+            for (authorization, accepted, description) in cases {
+                let answer = authorize_admin(&with(authorization), &fixture.env);
+                assert_eq!(answer.is_ok(), accepted, "{description}");
+                if let Err(error) = answer {
+                    assert_eq!(error.status(), 401, "{description}");
+                }
+            }
+        }
+
+        #[test]
+        fn without_an_admin_token_configured_nothing_is_admin() {
+            let stack = Stack::new();
+            stack.set_secret("ADMIN_TOKEN", "");
+            let empty = Env::new(stack.clone(), "fetch");
+            let req = Request::new("https://api.example/admin", Method::Get)
+                .unwrap_or_else(|error| panic!("{error}"))
+                .with_header("authorization", "Bearer ");
+            assert_eq!(authorize_admin(&req, &empty).err().map(|e| e.status()), Some(401));
+            stack.remove_secret("ADMIN_TOKEN");
+            let unset = Env::new(stack, "fetch");
+            assert_eq!(
+                authorize_admin(&req, &unset).err().map(|e| e.status()),
+                Some(500),
+                "a deployment without the secret is misconfigured"
+            );
+        }
+    }
 }

@@ -562,3 +562,366 @@ impl IntoResponse for NoContent {
         Ok(Response::empty()?.with_status(204))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Served through real declarations (the admin API's table, which takes the admin token, keys
+    //! and console sessions), with handlers of the test's own that show what they were given.
+    use super::*;
+    use crate::runtime::Method;
+    use crate::testing::Fixture;
+    use domain::api::admin::{ADMIN, Admin};
+    use serde_json::{Value, json};
+
+    async fn echo(Json(body): Json<Value>) -> Result<Created<Value>, ApiError> {
+        Ok(Created(body))
+    }
+
+    async fn managed_then_body(
+        Managed(tenant): Managed,
+        Json(body): Json<Value>,
+    ) -> Result<Json<Value>, ApiError> {
+        Ok(Json(json!({ "business_id": tenant.business_id, "body": body })))
+    }
+
+    async fn whom(scope: Scope, audit: Audit) -> Result<Json<Value>, ApiError> {
+        let scope = match scope {
+            Scope::Operator => "operator".to_owned(),
+            Scope::Business(tenant) => tenant.business_id.to_string(),
+        };
+        Ok(Json(json!({ "scope": scope, "actor": audit.actor().label() })))
+    }
+
+    async fn optional(OptionalJson(body): OptionalJson<Value>) -> Result<Accepted<Value>, ApiError> {
+        Ok(Accepted(body))
+    }
+
+    async fn nothing(_: Tenant) -> Result<NoContent, ApiError> {
+        Ok(NoContent)
+    }
+
+    /// The admin API's table, each operation answered by one of the handlers above.
+    async fn admin(fixture: &Fixture, req: Request) -> (u16, Option<String>, Value) {
+        let mut response = serve(
+            &ADMIN,
+            req,
+            fixture.stack.clone(),
+            async |operation, call| match operation {
+                Admin::CreateBusiness => call.run(echo).await,
+                Admin::UpdateBusiness => call.run(managed_then_body).await,
+                Admin::ListApiKeys | Admin::ListOwnApiKeys => call.run(whom).await,
+                Admin::IssueOwnApiKey => call.run(optional).await,
+                _ => call.run(nothing).await,
+            },
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+        let allow = response.headers().get("allow").unwrap_or_default();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (response.status_code(), allow, body)
+    }
+
+    fn request(method: Method, path: &str) -> Request {
+        Request::new(&format!("https://api.example{path}"), method).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    fn as_admin(fixture: &Fixture, req: Request) -> Request {
+        let token = fixture.stack.secret("ADMIN_TOKEN").unwrap_or_default();
+        req.with_header("authorization", &format!("Bearer {token}"))
+    }
+
+    fn code(body: &Value) -> &str {
+        body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    #[test]
+    fn nothing_below_the_admin_prefix_is_told_without_the_admin_token_not_even_which_paths_exist() {
+        let fixture = Fixture::new();
+        let cases = [
+            (Method::Get, "/admin/nope", "a path of no endpoint"),
+            (
+                Method::Delete,
+                "/admin/businesses",
+                "a method the path does not take",
+            ),
+            (Method::Post, "/admin/businesses", "an endpoint"),
+        ];
+        for (method, path, description) in cases {
+            let (status, allow, body) = fixture.run(admin(&fixture, request(method, path)));
+            assert_eq!((status, code(&body)), (401, "unauthorized"), "{description}");
+            assert_eq!(allow, None, "{description}");
+        }
+    }
+
+    #[test]
+    fn with_the_token_a_path_of_no_endpoint_is_404_and_another_method_405_with_allow() {
+        let fixture = Fixture::new();
+        let (status, _, body) = fixture.run(admin(
+            &fixture,
+            as_admin(&fixture, request(Method::Get, "/admin/nope")),
+        ));
+        assert_eq!(
+            (status, body["error"]["message"].as_str()),
+            (404, Some("no endpoint at /admin/nope"))
+        );
+        let (status, allow, body) = fixture.run(admin(
+            &fixture,
+            as_admin(&fixture, request(Method::Put, "/admin/businesses/")),
+        ));
+        assert_eq!((status, code(&body)), (405, "method_not_allowed"));
+        assert_eq!(allow.as_deref(), Some("POST"), "a trailing / is the same path");
+        let path = "/admin/businesses/8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
+        let (status, allow, _) =
+            fixture.run(admin(&fixture, as_admin(&fixture, request(Method::Post, path))));
+        assert_eq!((status, allow.as_deref()), (405, Some("GET, PATCH")));
+    }
+
+    #[test]
+    fn a_keyed_endpoint_is_routed_before_the_key_is_asked_for() {
+        let fixture = Fixture::new();
+        let cases = [
+            (Method::Get, "/api-nope", 404, None, "no endpoint: 404, not 401"),
+            (
+                Method::Put,
+                "/api-keys",
+                405,
+                Some("GET, POST"),
+                "another method: 405, not 401",
+            ),
+            (Method::Get, "/api-keys", 401, None, "the endpoint: its key"),
+        ];
+        for (method, path, expected, allow, description) in cases {
+            let (status, allowed, _) = fixture.run(admin(&fixture, request(method, path)));
+            assert_eq!((status, allowed.as_deref()), (expected, allow), "{description}");
+        }
+    }
+
+    #[test]
+    fn a_handler_is_told_whom_it_acts_for_the_operator_or_the_keys_business() {
+        let fixture = Fixture::new();
+        let (tenant, key) = fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let (key, _) = fixture.api_key(&tenant).await;
+            (tenant, key)
+        });
+        let keyed = request(Method::Get, "/api-keys").with_header("x-api-key", &key);
+        let (status, _, body) = fixture.run(admin(&fixture, keyed));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["scope"], tenant.business_id.as_str());
+        assert_eq!(body["actor"], format!("key:{}", &key[..12]));
+        let path = format!("/admin/businesses/{}/api-keys", tenant.business_id);
+        let (status, _, body) = fixture.run(admin(&fixture, as_admin(&fixture, request(Method::Get, &path))));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({ "scope": "operator", "actor": "admin" }));
+    }
+
+    #[test]
+    fn a_json_body_is_refused_unless_it_is_labelled_json_present_and_within_the_limit() {
+        let fixture = Fixture::new();
+        let post = |content_type: Option<&str>, body: Vec<u8>| {
+            let req = as_admin(&fixture, request(Method::Post, "/admin/businesses")).with_body(body);
+            match content_type {
+                Some(content_type) => req.with_header("content-type", content_type),
+                None => req,
+            }
+        };
+        let over = format!(r#"{{"name":"{}"}}"#, "a".repeat(SMALL_LIMIT));
+        let cases = [
+            (
+                post(Some("application/json"), br#"{"name":"Acme"}"#.to_vec()),
+                201,
+                "",
+                "JSON",
+            ),
+            (
+                post(None, br#"{"name":"Acme"}"#.to_vec()),
+                201,
+                "",
+                "JSON, unlabelled",
+            ),
+            (
+                post(
+                    Some("application/json; charset=utf-8"),
+                    br#"{"name":"Acme"}"#.to_vec(),
+                ),
+                201,
+                "",
+                "JSON with a charset",
+            ),
+            (
+                post(Some("text/plain"), br#"{"name":"Acme"}"#.to_vec()),
+                415,
+                "unsupported_media_type",
+                "labelled as something else",
+            ),
+            (
+                post(
+                    Some("application/x-www-form-urlencoded"),
+                    over.clone().into_bytes(),
+                ),
+                415,
+                "unsupported_media_type",
+                "the label is read before the body",
+            ),
+            (
+                post(Some("application/json"), Vec::new()),
+                400,
+                "malformed_request",
+                "empty",
+            ),
+            (
+                post(Some("application/json"), b" \n\t ".to_vec()),
+                400,
+                "malformed_request",
+                "blank",
+            ),
+            (
+                post(Some("application/json"), b"{\"name\":".to_vec()),
+                400,
+                "malformed_request",
+                "not JSON",
+            ),
+            (
+                post(Some("application/json"), over.into_bytes()),
+                413,
+                "payload_too_large",
+                "one byte over the endpoint's limit",
+            ),
+        ];
+        for (req, status, error, description) in cases {
+            let (answered, _, body) = fixture.run(admin(&fixture, req));
+            assert_eq!(answered, status, "{description}: {body}");
+            if status == 201 {
+                assert_eq!(body, json!({ "name": "Acme" }), "{description}");
+            } else {
+                assert_eq!(code(&body), error, "{description}: {body}");
+            }
+        }
+        let (_, _, body) = fixture.run(admin(&fixture, post(Some("application/json"), Vec::new())));
+        assert_eq!(
+            body["error"]["message"],
+            "the request body is empty; expected a JSON object"
+        );
+    }
+
+    /// Bytes of body the JSON above adds around its name, so that `SMALL_LIMIT` of name is one
+    /// byte over the endpoint's limit.
+    const SMALL_LIMIT: usize = http::SMALL_BODY_LIMIT - r#"{"name":""}"#.len() + 1;
+
+    #[test]
+    fn a_body_of_exactly_the_limit_is_read() {
+        let fixture = Fixture::new();
+        let body = format!(r#"{{"name":"{}"}}"#, "a".repeat(SMALL_LIMIT - 1));
+        assert_eq!(body.len(), http::SMALL_BODY_LIMIT);
+        let req = as_admin(&fixture, request(Method::Post, "/admin/businesses")).with_body(body.into_bytes());
+        let (status, _, _) = fixture.run(admin(&fixture, req));
+        assert_eq!(status, 201);
+    }
+
+    #[test]
+    fn an_optional_body_may_be_empty_and_still_must_be_json() {
+        let fixture = Fixture::new();
+        let key = fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            fixture.api_key(&tenant).await.0
+        });
+        let post = |body: &[u8], content_type: &str| {
+            request(Method::Post, "/api-keys")
+                .with_header("x-api-key", &key)
+                .with_header("content-type", content_type)
+                .with_body(body.to_vec())
+        };
+        let cases = [
+            (
+                post(b"", "application/json"),
+                202,
+                Value::Null,
+                "empty: the default",
+            ),
+            (
+                post(br#"{"name":"ci"}"#, "application/json"),
+                202,
+                json!({ "name": "ci" }),
+                "given",
+            ),
+            (
+                post(b"", "text/plain"),
+                415,
+                Value::Null,
+                "empty, but labelled as something else",
+            ),
+        ];
+        for (req, status, expected, description) in cases {
+            let (answered, _, body) = fixture.run(admin(&fixture, req));
+            assert_eq!(answered, status, "{description}: {body}");
+            if status == 202 {
+                assert_eq!(body, expected, "{description}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_handlers_parameters_are_read_in_the_order_it_names_them() {
+        let fixture = Fixture::new();
+        let tenant = fixture.run(fixture.business("Acme"));
+        let patch = |id: &str, body: &[u8]| {
+            as_admin(
+                &fixture,
+                request(Method::Patch, &format!("/admin/businesses/{id}")),
+            )
+            .with_header("content-type", "application/json")
+            .with_body(body.to_vec())
+        };
+        let unknown = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
+        let cases = [
+            (
+                patch("not-an-id", b""),
+                404,
+                "no business not-an-id",
+                "an id that cannot be one, before the body",
+            ),
+            (
+                patch(unknown, b""),
+                404,
+                "no business 8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f",
+                "an unknown business, before the body",
+            ),
+            (
+                patch(tenant.business_id.as_str(), b""),
+                400,
+                "the request body is empty; expected a JSON object",
+                "the business, then its body",
+            ),
+        ];
+        for (req, status, message, description) in cases {
+            let (answered, _, body) = fixture.run(admin(&fixture, req));
+            assert_eq!(
+                (answered, body["error"]["message"].as_str()),
+                (status, Some(message)),
+                "{description}"
+            );
+        }
+        let (status, _, body) = fixture.run(admin(
+            &fixture,
+            patch(tenant.business_id.as_str(), br#"{"name":"Acme Ltd"}"#),
+        ));
+        assert_eq!(status, 200);
+        assert_eq!(
+            body,
+            json!({ "business_id": tenant.business_id, "body": { "name": "Acme Ltd" } })
+        );
+    }
+
+    #[test]
+    fn no_content_is_a_204_with_no_body() {
+        let fixture = Fixture::new();
+        let key = fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            fixture.api_key(&tenant).await.0
+        });
+        let req = request(Method::Get, "/api-business").with_header("x-api-key", &key);
+        let (status, _, body) = fixture.run(admin(&fixture, req));
+        assert_eq!((status, body), (204, Value::String(String::new())));
+    }
+}

@@ -116,3 +116,257 @@ pub async fn apply(
         "the conversation was being changed by someone else at the same time; retry",
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{WEBHOOKS, WebhookTask};
+    use crate::testing::Fixture;
+    use domain::channel::Channel;
+    use domain::outgoing::OutgoingMessage;
+    use domain::providers::Provider;
+    use serde_json::Map;
+
+    /// A business with an endpoint taking every event, and a conversation with Ada (open, no
+    /// assignee); the events so far forgotten.
+    async fn conversation(fixture: &Fixture) -> (Tenant, ConversationId) {
+        let tenant = fixture.business("Acme").await;
+        fixture
+            .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
+            .await;
+        fixture
+            .channel_account(
+                &tenant,
+                Channel::Whatsapp,
+                Provider::Meta,
+                "106540352242922",
+                json!({ "app_secret": "s", "verify_token": "v", "access_token": "t" }),
+            )
+            .await;
+        let ada = fixture
+            .customers(&tenant, json!([{ "name": "Ada", "phone": "+353871234567" }]))
+            .await;
+        let outgoing = OutgoingMessage {
+            channel: Channel::Whatsapp,
+            content: "Hello".to_owned(),
+            subject: None,
+            attachments: Vec::new(),
+        };
+        let message = crate::send_queue::accept_on_channel(
+            &fixture.env,
+            &fixture.db,
+            &tenant,
+            &ada[0],
+            &outgoing,
+            "https://api.example",
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error:?}"));
+        fixture.execute("DELETE FROM webhook_events", &[]);
+        fixture.stack.purge(WEBHOOKS);
+        (tenant, message.conversation_id)
+    }
+
+    fn events(fixture: &Fixture) -> Vec<Map<String, Value>> {
+        fixture.rows("webhook_events", "type")
+    }
+
+    fn detail(event: &Map<String, Value>) -> Value {
+        serde_json::from_str(event["detail"].as_str().unwrap_or("null")).unwrap_or_default()
+    }
+
+    async fn change(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        id: &ConversationId,
+        change: Change,
+        source: &Source<'_>,
+    ) -> Result<Conversation, ApiError> {
+        apply(&fixture.env, &fixture.db, tenant, id, &change, source).await
+    }
+
+    #[test]
+    fn a_status_change_records_what_it_replaced_and_the_conversation_as_it_left_it() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, id) = conversation(&fixture).await;
+            fixture.stack.advance(std::time::Duration::from_secs(5));
+            let changed = change(
+                &fixture,
+                &tenant,
+                &id,
+                Change {
+                    status: Some(ConversationStatus::Resolved),
+                    assignee: None,
+                },
+                &Source {
+                    origin: Some("https://api.example"),
+                    connector: None,
+                },
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(changed.status, ConversationStatus::Resolved);
+            assert_eq!(changed.updated_at, runtime::now().to_rfc3339());
+            assert_eq!(fixture.rows("conversations", "id")[0]["status"], "resolved");
+            let events = events(&fixture);
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0]["type"], "conversation.status_changed");
+            assert_eq!(detail(&events[0]), json!({ "previous_status": "open" }));
+            let snapshot: Value = serde_json::from_str(events[0]["snapshot"].as_str().unwrap_or_default())
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(snapshot["conversation"]["status"], "resolved", "{snapshot}");
+            let published = fixture.stack.queued(WEBHOOKS);
+            assert_eq!(published.len(), 1);
+            assert!(matches!(
+                serde_json::from_str::<WebhookTask>(&published[0].body),
+                Ok(WebhookTask::Dispatch { event_ids, .. }) if event_ids.len() == 1
+            ));
+        });
+    }
+
+    #[test]
+    fn an_assignment_records_the_previous_assignee_and_both_at_once_record_both() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, id) = conversation(&fixture).await;
+            change(
+                &fixture,
+                &tenant,
+                &id,
+                Change {
+                    status: None,
+                    assignee: Some(Some("grace".to_owned())),
+                },
+                &Source::default(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            let assigned = events(&fixture);
+            assert_eq!(assigned.len(), 1);
+            assert_eq!(
+                (assigned[0]["type"].as_str(), detail(&assigned[0])),
+                (
+                    Some("conversation.assigned"),
+                    json!({ "previous_assignee": null })
+                )
+            );
+            fixture.execute("DELETE FROM webhook_events", &[]);
+            let both = change(
+                &fixture,
+                &tenant,
+                &id,
+                Change {
+                    status: Some(ConversationStatus::Pending),
+                    assignee: Some(None),
+                },
+                &Source::default(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!((both.status, both.assignee), (ConversationStatus::Pending, None));
+            let recorded: Vec<(String, Value)> = events(&fixture)
+                .iter()
+                .map(|event| {
+                    (
+                        event["type"].as_str().unwrap_or_default().to_owned(),
+                        detail(event),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                recorded,
+                vec![
+                    (
+                        "conversation.assigned".to_owned(),
+                        json!({ "previous_assignee": "grace" })
+                    ),
+                    (
+                        "conversation.status_changed".to_owned(),
+                        json!({ "previous_status": "open" })
+                    ),
+                ]
+            );
+        });
+    }
+
+    #[test]
+    fn a_change_to_what_it_already_is_records_nothing() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, id) = conversation(&fixture).await;
+            let unchanged = change(
+                &fixture,
+                &tenant,
+                &id,
+                Change {
+                    status: Some(ConversationStatus::Open),
+                    assignee: Some(None),
+                },
+                &Source::default(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(unchanged.status, ConversationStatus::Open);
+            assert!(events(&fixture).is_empty());
+            assert!(fixture.stack.queued(WEBHOOKS).is_empty());
+        });
+    }
+
+    #[test]
+    fn a_change_a_crm_made_names_its_connector_so_it_is_not_sent_back() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, id) = conversation(&fixture).await;
+            let connector = ConnectorId::generate([4; 16]);
+            change(
+                &fixture,
+                &tenant,
+                &id,
+                Change {
+                    status: Some(ConversationStatus::Closed),
+                    assignee: None,
+                },
+                &Source {
+                    origin: None,
+                    connector: Some(&connector),
+                },
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(
+                detail(&events(&fixture)[0]),
+                json!({ "previous_status": "open", ORIGIN_CONNECTOR: connector.as_str() })
+            );
+        });
+    }
+
+    #[test]
+    fn another_businesss_conversation_or_none_is_not_found() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (_, id) = conversation(&fixture).await;
+            let other = fixture.business("Globex").await;
+            let cases = [
+                (other.clone(), id.clone(), "another business's"),
+                (other, ConversationId::generate([9; 16]), "none"),
+            ];
+            for (tenant, id, description) in cases {
+                let error = change(
+                    &fixture,
+                    &tenant,
+                    &id,
+                    Change {
+                        status: Some(ConversationStatus::Closed),
+                        assignee: None,
+                    },
+                    &Source::default(),
+                )
+                .await
+                .err();
+                assert_eq!(error.map(|error| error.status()), Some(404), "{description}");
+            }
+            assert_eq!(fixture.rows("conversations", "id")[0]["status"], "open");
+        });
+    }
+}

@@ -169,3 +169,273 @@ async fn write(
         Err(error) => Err(ApiError::internal("writing customers", error)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{WEBHOOKS, WebhookTask};
+    use crate::testing::Fixture;
+    use domain::upsert::MatchedBy;
+    use serde_json::{Value, json};
+
+    fn batch(body: Value) -> CustomersIn {
+        serde_json::from_value(body).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    async fn sync(fixture: &Fixture, tenant: &Tenant, body: Value) -> Result<Vec<ItemOutcome>, ApiError> {
+        run(
+            &fixture.env,
+            tenant,
+            "https://api.example",
+            MatchPolicy::ExternalIdThenEmailThenPhone,
+            batch(body),
+        )
+        .await
+    }
+
+    /// Each item's decision, as the API reports it: created, updated (and by what), or the field
+    /// at fault.
+    fn decisions(outcomes: &[ItemOutcome]) -> Vec<String> {
+        outcomes
+            .iter()
+            .map(|outcome| match &outcome.result {
+                Ok(Decision::Create(_)) => "created".to_owned(),
+                Ok(Decision::Update { matched_by, .. }) => format!("updated by {matched_by:?}"),
+                Err(error) => format!("failed at {}", error.field.as_deref().unwrap_or_default()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_writes_each_customer_and_records_and_publishes_one_event_each() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            fixture
+                .webhook_endpoint(
+                    &tenant,
+                    "https://hooks.acme.example/",
+                    &[EventType::CustomerCreated, EventType::CustomerUpdated],
+                )
+                .await;
+            let outcomes = sync(
+                &fixture,
+                &tenant,
+                json!({ "customers": [
+                    { "name": "Ada", "email": "ADA@example.com", "external_id": 42 },
+                    { "name": "Grace", "phone": "087 123 4567" },
+                ]}),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(decisions(&outcomes), vec!["created", "created"]);
+            assert_eq!(outcomes[0].external_id.as_deref(), Some("42"));
+            let customers = fixture.rows("customers", "name");
+            assert_eq!(customers.len(), 2);
+            assert_eq!(customers[0]["email"], "ada@example.com");
+            assert_eq!(
+                customers[1]["phone"], "+353871234567",
+                "national, completed with the business's country"
+            );
+            let events = fixture.rows("webhook_events", "subject_id");
+            assert_eq!(events.len(), 2);
+            assert!(
+                events.iter().all(|event| event["type"] == "customer.created"),
+                "{events:?}"
+            );
+            let queued: Vec<WebhookTask> = fixture
+                .stack
+                .queued(WEBHOOKS)
+                .iter()
+                .map(|sent| serde_json::from_str(&sent.body).unwrap_or_else(|error| panic!("{error}")))
+                .collect();
+            let ids: Vec<String> = match queued.as_slice() {
+                [
+                    WebhookTask::Dispatch {
+                        business_id,
+                        event_ids,
+                    },
+                ] if *business_id == tenant.business_id => {
+                    event_ids.iter().map(|id| id.to_string()).collect()
+                }
+                other => panic!("one dispatch task of the business: {other:?}"),
+            };
+            let mut recorded: Vec<String> = events
+                .iter()
+                .map(|event| event["id"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            recorded.sort();
+            let mut ids = ids;
+            ids.sort();
+            assert_eq!(ids, recorded);
+        });
+    }
+
+    #[test]
+    fn a_customer_synced_again_is_updated_by_its_key_not_created_twice() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            fixture
+                .webhook_endpoint(
+                    &tenant,
+                    "https://hooks.acme.example/",
+                    &[EventType::CustomerUpdated],
+                )
+                .await;
+            sync(
+                &fixture,
+                &tenant,
+                json!({ "customers": [{ "name": "Ada", "email": "ada@example.com" }] }),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            let again = sync(
+                &fixture,
+                &tenant,
+                json!({ "customers": [
+                    { "name": "Ada Lovelace", "email": "ada@example.com" },
+                    { "name": "Ada L", "email": "Ada@Example.com", "external_id": "crm-1" },
+                ]}),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(
+                decisions(&again),
+                vec![
+                    format!("updated by {:?}", MatchedBy::Email),
+                    format!("updated by {:?}", MatchedBy::Email)
+                ]
+            );
+            let customers = fixture.rows("customers", "id");
+            assert_eq!(customers.len(), 1, "{customers:?}");
+            assert_eq!(customers[0]["name"], "Ada L", "the later item of the batch wins");
+            assert_eq!(customers[0]["external_id"], "crm-1");
+            let events = fixture.rows("webhook_events", "created_us");
+            assert!(
+                events.iter().all(|event| event["type"] == "customer.updated"),
+                "{events:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn an_item_that_is_wrong_fails_alone() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let outcomes = sync(
+                &fixture,
+                &tenant,
+                json!({ "customers": [
+                    { "name": "Ada", "email": "ada@example.com" },
+                    { "name": "Bad", "email": "not an email" },
+                    [1, 2],
+                    { "name": "Grace", "email": "grace@example.com" },
+                ]}),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(
+                decisions(&outcomes),
+                vec!["created", "failed at email", "failed at ", "created"]
+            );
+            assert_eq!(fixture.rows("customers", "id").len(), 2);
+        });
+    }
+
+    #[test]
+    fn a_batch_too_large_or_an_unknown_country_is_refused_whole() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let many: Vec<Value> = (0..=MAX_BATCH)
+                .map(|n| json!({ "name": format!("c{n}"), "email": format!("c{n}@example.com") }))
+                .collect();
+            let cases = [
+                (json!({ "customers": many }), ErrorCode::BatchTooLarge, "customers", "one past the most"),
+                (
+                    json!({ "customers": [{ "name": "Ada", "phone": "087 123 4567" }], "default_country": "XX" }),
+                    ErrorCode::ValidationFailed,
+                    "default_country",
+                    "a country that is none",
+                ),
+            ];
+            for (body, code, field, description) in cases {
+                let error = sync(&fixture, &tenant, body)
+                    .await
+                    .err()
+                    .unwrap_or_else(|| panic!("{description}: accepted"));
+                assert_eq!(
+                    (error.code(), error.body.field.as_deref()),
+                    (code, Some(field)),
+                    "{description}"
+                );
+            }
+            assert!(fixture.rows("customers", "id").is_empty());
+        });
+    }
+
+    #[test]
+    fn the_requests_country_completes_national_numbers_in_place_of_the_businesss() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            sync(
+                &fixture,
+                &tenant,
+                json!({ "customers": [{ "name": "Hans", "phone": "030 1234567" }], "default_country": "de" }),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            let customers = fixture.rows("customers", "id");
+            assert_eq!(customers[0]["phone"], "+49301234567");
+        });
+    }
+
+    #[test]
+    fn bulk_create_matches_by_external_id_only_and_fails_a_taken_email() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            sync(
+                &fixture,
+                &tenant,
+                json!({ "customers": [{ "name": "Ada", "email": "ada@example.com" }] }),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            let outcomes = run(
+                &fixture.env,
+                &tenant,
+                "https://api.example",
+                MatchPolicy::ExternalIdOnly,
+                batch(json!({ "customers": [
+                    { "name": "Ada again", "email": "ada@example.com", "external_id": "e1" },
+                    { "name": "Grace", "email": "grace@example.com", "external_id": "e2" },
+                ]})),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(decisions(&outcomes), vec!["failed at email", "created"]);
+            assert_eq!(fixture.rows("customers", "id").len(), 2);
+        });
+    }
+
+    #[test]
+    fn without_a_subscriber_no_event_is_recorded_or_published() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            sync(
+                &fixture,
+                &tenant,
+                json!({ "customers": [{ "name": "Ada", "email": "ada@example.com" }] }),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        });
+        assert!(fixture.rows("webhook_events", "id").is_empty());
+        assert!(fixture.stack.queued(WEBHOOKS).is_empty());
+    }
+}

@@ -160,3 +160,134 @@ impl Env {
         self.meter.report();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::native::Stack;
+
+    fn env_with(vars: &[(&str, &str)]) -> Env {
+        let stack = Stack::new();
+        for (name, value) in vars {
+            stack.set_var(name, value);
+        }
+        Env::new(stack, "test")
+    }
+
+    #[test]
+    fn db_is_every_shard_the_shards_variable_lists_or_db_alone() {
+        let listed = env_with(&[])
+            .d1(crate::DB)
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(listed.shard_count(), 2);
+        let stack = Stack::new();
+        stack.remove_var(SHARDS);
+        let alone = Env::new(stack, "test")
+            .d1(crate::DB)
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(alone.shard_count(), 1);
+        let unbound = env_with(&[(SHARDS, "DB,DB_7")]).d1(crate::DB).err();
+        assert!(
+            unbound.is_some(),
+            "a shard the deployment does not bind is a configuration error, not a smaller database"
+        );
+    }
+
+    #[test]
+    fn new_businesses_go_to_the_open_shards_that_are_bound_or_else_to_all() {
+        let cases: [(Option<&str>, &[u16], &str); 4] = [
+            (None, &[0, 1], "not set: all"),
+            (Some("1"), &[1], "the second only"),
+            (Some(" 1 , 0 "), &[1, 0], "spaces around the numbers"),
+            (Some("5,x"), &[0, 1], "none of them bound: all"),
+        ];
+        for (setting, open, description) in cases {
+            let vars: Vec<(&str, &str)> = setting
+                .map(|value| (NEW_BUSINESS_SHARDS, value))
+                .into_iter()
+                .collect();
+            let db = env_with(&vars)
+                .d1(crate::DB)
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(db.open_shards(), open, "{description}");
+        }
+    }
+
+    #[test]
+    fn the_directory_is_trusted_for_a_minute_unless_the_deployment_says_otherwise() {
+        let cases = [
+            (None, 60_000, "not set"),
+            (Some("5"), 5_000, "seconds"),
+            (Some("0"), 60_000, "zero is not a freshness"),
+            (Some("-3"), 60_000, "nor a negative"),
+            (Some("soon"), 60_000, "nor a word"),
+        ];
+        for (setting, fresh_ms, description) in cases {
+            let vars: Vec<(&str, &str)> = setting
+                .map(|value| (DIRECTORY_FRESH_SECONDS, value))
+                .into_iter()
+                .collect();
+            let db = env_with(&vars)
+                .d1(crate::DB)
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(db.directory_fresh_ms(), fresh_ms, "{description}");
+        }
+    }
+
+    #[test]
+    fn a_setting_is_the_variable_where_both_are_set_else_the_secret() {
+        let stack = Stack::new();
+        stack.set_secret("PUBLIC_BASE_URL", "https://secret.example");
+        let env = Env::new(stack.clone(), "test");
+        assert_eq!(
+            env.setting("PUBLIC_BASE_URL").as_deref(),
+            Some("https://secret.example")
+        );
+        stack.set_var("PUBLIC_BASE_URL", "https://var.example");
+        assert_eq!(
+            env.setting("PUBLIC_BASE_URL").as_deref(),
+            Some("https://var.example")
+        );
+        assert_eq!(env.setting("NOT_SET"), None);
+    }
+
+    #[test]
+    fn every_handle_taken_is_one_use_of_the_invocation_and_clones_share_the_count() {
+        let env = env_with(&[]);
+        let clone = env.clone();
+        env.queue("OUTBOUND").unwrap_or_else(|error| panic!("{error}"));
+        clone
+            .bucket("ATTACHMENTS")
+            .unwrap_or_else(|error| panic!("{error}"));
+        env.service("GATEWAY").unwrap_or_else(|error| panic!("{error}"));
+        env.durable_object("RATE_LIMITER")
+            .unwrap_or_else(|error| panic!("{error}"));
+        clone.assets("ASSETS").unwrap_or_else(|error| panic!("{error}"));
+        env.kv(crate::AUTH_CACHE)
+            .unwrap_or_else(|error| panic!("{error}"));
+        let usage = env.usage();
+        assert_eq!((usage.subrequests, usage.kv_operations), (5, 1));
+        assert_eq!(clone.usage(), usage);
+    }
+
+    #[test]
+    fn limits_are_enforced_only_where_the_variable_says_enforce() {
+        for (setting, enforced) in [
+            (Some("enforce"), true),
+            (Some(" enforce "), true),
+            (Some("log"), false),
+            (None, false),
+        ] {
+            let stack = Stack::new();
+            match setting {
+                Some(value) => stack.set_var(PLATFORM_LIMITS, value),
+                None => stack.remove_var(PLATFORM_LIMITS),
+            }
+            let env = Env::new(stack, "test");
+            let refused = env
+                .charge(Resource::Subrequest, domain::platform::SUBREQUESTS + 1)
+                .is_err();
+            assert_eq!(refused, enforced, "{setting:?}");
+        }
+    }
+}

@@ -215,3 +215,290 @@ macro_rules! http_function {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{Level, Method};
+    use crate::testing::Fixture;
+    use domain::error::ErrorCode;
+    use serde_json::{Value, json};
+
+    fn request(method: Method, url: &str) -> Request {
+        Request::new(url, method).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    fn header(response: &Response, name: &str) -> Option<String> {
+        response.headers().get(name).unwrap_or_default()
+    }
+
+    async fn body(response: &mut Response) -> Value {
+        let text = response.text().await.unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}: {text}"))
+    }
+
+    #[test]
+    fn every_error_is_one_json_shape_that_is_never_cached() {
+        let fixture = Fixture::new();
+        let cases = [
+            (
+                ApiError::invalid("customers[3].email", "not an email"),
+                422,
+                json!({ "error": { "code": "validation_failed", "message": "not an email", "field": "customers[3].email" } }),
+                None,
+                None,
+            ),
+            (
+                ApiError::rate_limited("slow down", 17),
+                429,
+                json!({ "error": { "code": "rate_limited", "message": "slow down" } }),
+                Some("17"),
+                None,
+            ),
+            (
+                ApiError::method_not_allowed("GET, POST"),
+                405,
+                json!({ "error": { "code": "method_not_allowed", "message": "this endpoint accepts GET, POST" } }),
+                None,
+                Some("GET, POST"),
+            ),
+        ];
+        fixture.run(async {
+            for (error, status, expected, retry_after, allow) in cases {
+                let mut response = error_response(&error).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(response.status_code(), status, "{expected}");
+                assert_eq!(
+                    header(&response, "content-type").as_deref(),
+                    Some("application/json")
+                );
+                assert_eq!(header(&response, "cache-control").as_deref(), Some("no-store"));
+                assert_eq!(
+                    header(&response, "retry-after").as_deref(),
+                    retry_after,
+                    "{expected}"
+                );
+                assert_eq!(header(&response, "allow").as_deref(), allow, "{expected}");
+                assert_eq!(body(&mut response).await, expected);
+            }
+        });
+    }
+
+    #[test]
+    fn an_internal_error_is_answered_opaquely_with_the_reference_its_log_line_carries() {
+        let fixture = Fixture::new();
+        let mut response = fixture
+            .run(serve(
+                request(Method::Post, "https://api.example/api-things"),
+                fixture.stack.clone(),
+                async |_, _| Err(ApiError::internal("writing things", "D1 said no: secret row 42")),
+            ))
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(response.status_code(), 500);
+        let answered = fixture.run(body(&mut response));
+        let message = answered["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let reference = message
+            .strip_prefix("internal error (ref ")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{message}"));
+        assert_eq!(reference.len(), 12, "six random bytes in hex: {message}");
+        assert!(!answered.to_string().contains("secret row"), "{answered}");
+        let logged = fixture.stack.logged(Level::Error, &format!("(ref {reference})"));
+        assert_eq!(logged.len(), 1, "{:?}", fixture.stack.logs());
+        assert!(
+            logged[0].starts_with("POST /api-things failed")
+                && logged[0].contains("D1 said no: secret row 42"),
+            "{}",
+            logged[0]
+        );
+    }
+
+    #[test]
+    fn a_clients_error_keeps_its_message_and_is_not_logged_and_every_invocation_reports_its_usage() {
+        let fixture = Fixture::new();
+        let mut response = fixture
+            .run(serve(
+                request(Method::Get, "https://api.example/api-things"),
+                fixture.stack.clone(),
+                async |_, _| Err(ApiError::not_found("no thing t_1")),
+            ))
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(response.status_code(), 404);
+        assert_eq!(
+            fixture.run(body(&mut response)),
+            json!({ "error": { "code": "not_found", "message": "no thing t_1" } })
+        );
+        assert!(fixture.stack.logged(Level::Error, "").is_empty());
+        assert_eq!(fixture.stack.logged(Level::Log, "[usage] native fetch ").len(), 1);
+    }
+
+    #[test]
+    fn a_store_that_did_not_answer_is_a_503_that_says_when_to_retry() {
+        let fixture = Fixture::new();
+        let response = fixture
+            .run(serve(
+                request(Method::Get, "https://api.example/api-things"),
+                fixture.stack.clone(),
+                async |_, _| {
+                    Err(ApiError::internal(
+                        "reading things",
+                        format!("{} D1 DB is overloaded", domain::error::DID_NOT_ANSWER),
+                    ))
+                },
+            ))
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(response.status_code(), 503);
+        assert_eq!(header(&response, "retry-after").as_deref(), Some("10"));
+    }
+
+    #[test]
+    fn a_body_is_read_up_to_its_limit_and_refused_past_it_whatever_its_length_claims() {
+        let fixture = Fixture::new();
+        let post = |body: &str, length: Option<&str>| {
+            let request = request(Method::Post, "https://api.example/x").with_body(body.as_bytes().to_vec());
+            match length {
+                Some(length) => request.with_header("content-length", length),
+                None => request,
+            }
+        };
+        let cases = [
+            ("0123456789", None, Ok(10), "exactly the limit"),
+            (
+                "01234567890",
+                None,
+                Err(413),
+                "one byte past it, no length declared",
+            ),
+            (
+                "01234567890",
+                Some("5"),
+                Err(413),
+                "one byte past it, a smaller length declared",
+            ),
+            ("0", Some("11"), Err(413), "a declared length past it"),
+            ("", None, Ok(0), "nothing"),
+        ];
+        fixture.run(async {
+            for (sent, length, expected, description) in cases {
+                let mut req = post(sent, length);
+                let read = read_body(&mut req, 10).await;
+                let read = read.map(|bytes| bytes.len()).map_err(|error| error.status());
+                assert_eq!(read, expected, "{description}");
+            }
+        });
+        let refused = fixture
+            .run(read_body(&mut post("01234567890", None), 10))
+            .err()
+            .map(|error| (error.code(), error.body.message));
+        assert_eq!(
+            refused,
+            Some((
+                ErrorCode::PayloadTooLarge,
+                "request body is larger than the limit of 10 bytes".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn the_public_origin_is_public_base_url_where_it_is_set_else_the_requests() {
+        let cases = [
+            (None, "https://worker.example.workers.dev"),
+            (Some("https://api.acme.example/"), "https://api.acme.example"),
+            (Some("HTTPS://api.acme.example:443"), "https://api.acme.example"),
+            (Some("http://localhost:8787"), "http://localhost:8787"),
+            (Some("   "), "https://worker.example.workers.dev"),
+        ];
+        for (configured, expected) in cases {
+            let fixture = Fixture::new();
+            if let Some(value) = configured {
+                fixture.stack.set_var(PUBLIC_BASE_URL, value);
+            }
+            let req = request(
+                Method::Get,
+                "https://worker.example.workers.dev/api-customers?email=a%40b.ie",
+            );
+            assert_eq!(
+                origin(&req, &fixture.env).ok().as_deref(),
+                Some(expected),
+                "{configured:?}"
+            );
+            assert_eq!(
+                public_url(&req, &fixture.env).ok(),
+                Some(format!("{expected}/api-customers?email=a%40b.ie")),
+                "{configured:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_public_base_url_that_is_not_an_origin_is_our_misconfiguration() {
+        for value in [
+            "api.acme.example",
+            "https://api.acme.example/v1",
+            "ftp://api.acme.example",
+        ] {
+            let fixture = Fixture::new();
+            fixture.stack.set_secret(PUBLIC_BASE_URL, value);
+            let req = request(Method::Get, "https://worker.example/x");
+            let error = origin(&req, &fixture.env).err();
+            assert_eq!(error.map(|error| error.status()), Some(500), "{value}");
+            let consumer = configured_origin(&fixture.env).err();
+            assert!(
+                consumer.is_some(),
+                "{value}: a consumer, which has no request, refuses it too"
+            );
+        }
+    }
+
+    #[test]
+    fn json_is_application_json_or_a_json_based_type_whatever_its_parameters() {
+        let cases = [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("application/problem+json", true),
+            ("application/vnd.api+json;v=2", true),
+            ("text/json", false),
+            ("application/jsonp", false),
+            ("text/plain", false),
+            ("multipart/form-data; boundary=x", false),
+            ("", false),
+        ];
+        for (content_type, json) in cases {
+            assert_eq!(is_json(content_type), json, "{content_type:?}");
+        }
+    }
+
+    #[test]
+    fn the_query_is_decoded_and_the_client_ip_is_cloudflares() {
+        let _fixture = Fixture::new();
+        let req = request(
+            Method::Get,
+            "https://api.example/x?email=a%40b.ie&name=Ada+L&empty=",
+        )
+        .with_header("cf-connecting-ip", "203.0.113.7");
+        let query = query(&req);
+        assert_eq!(query.get("email"), Some("a@b.ie"));
+        assert_eq!(query.get("name"), Some("Ada L"));
+        assert_eq!(client_ip(&req).as_deref(), Some("203.0.113.7"));
+        let without = request(Method::Get, "https://api.example/x");
+        assert_eq!(client_ip(&without), None);
+    }
+
+    #[test]
+    fn loopback_destinations_are_allowed_only_where_the_local_stack_says_true() {
+        for (value, allowed) in [
+            (Some("true"), true),
+            (Some("1"), false),
+            (Some("TRUE"), false),
+            (None, false),
+        ] {
+            let fixture = Fixture::new();
+            if let Some(value) = value {
+                fixture.stack.set_var("ALLOW_LOOPBACK_WEBHOOKS", value);
+            }
+            assert_eq!(allows_loopback(&fixture.env), allowed, "{value:?}");
+        }
+    }
+}

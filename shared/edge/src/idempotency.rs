@@ -196,3 +196,372 @@ async fn release(db: &Db, tenant: &Tenant, key: &IdempotencyKey, claim: &str) {
         console_error!("releasing {HEADER} {} failed: {error:?}", key.as_str());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Through a real idempotent endpoint's declaration (`POST /api-sso-generate-token`), with a
+    //! handler of the test's own that counts its runs, waits or fails as the body asks.
+    use super::*;
+    use crate::call::{self, Created, Json};
+    use crate::runtime::Method;
+    use crate::testing::Fixture;
+    use domain::api::embed::{SSO_TOKEN, SsoToken};
+    use futures_util::future::join;
+    use serde_json::{Value, json};
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    struct Answer {
+        status: u16,
+        replayed: bool,
+        retry_after: Option<String>,
+        body: Value,
+    }
+
+    async fn post(
+        fixture: &Fixture,
+        runs: &Rc<Cell<u32>>,
+        key: &str,
+        idempotency_key: Option<&str>,
+        body: Value,
+    ) -> Answer {
+        let mut req = Request::new("https://api.example/api-sso-generate-token", Method::Post)
+            .unwrap_or_else(|error| panic!("{error}"))
+            .with_header("x-api-key", key)
+            .with_header("content-type", "application/json")
+            .with_body(body.to_string().into_bytes());
+        if let Some(idempotency_key) = idempotency_key {
+            req = req.with_header(HEADER, idempotency_key);
+        }
+        let runs = Rc::clone(runs);
+        let mut response = call::serve(
+            &SSO_TOKEN,
+            req,
+            fixture.stack.clone(),
+            async move |operation, call| match operation {
+                SsoToken::GenerateSsoToken => {
+                    call.run(
+                        async move |Json(body): Json<Value>| -> Result<Created<Value>, ApiError> {
+                            runs.set(runs.get() + 1);
+                            let run = runs.get();
+                            if let Some(seconds) = body["wait"].as_u64() {
+                                Delay::from(Duration::from_secs(seconds)).await;
+                            }
+                            match body["fail"].as_u64() {
+                                Some(500) => Err(ApiError::internal("running", "it broke")),
+                                Some(429) => Err(ApiError::rate_limited("slow down", 3)),
+                                Some(_) => Err(ApiError::invalid("customer_id", "no such customer")),
+                                None => Ok(Created(json!({ "run": run, "token": format!("tok_{run}") }))),
+                            }
+                        },
+                    )
+                    .await
+                }
+                SsoToken::RevokeSsoToken => Err(ApiError::not_found("not here")),
+            },
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+        let header = |name: &str| response.headers().get(name).unwrap_or_default();
+        let replayed = header(REPLAYED_HEADER).as_deref() == Some("true");
+        let retry_after = header("retry-after");
+        let status = response.status_code();
+        let text = response.text().await.unwrap_or_default();
+        Answer {
+            status,
+            replayed,
+            retry_after,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
+    }
+
+    /// A business and one of its keys.
+    fn keyed(fixture: &Fixture) -> String {
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            fixture.api_key(&tenant).await.0
+        })
+    }
+
+    #[test]
+    fn a_retry_with_the_same_key_gets_the_first_answer_again_and_runs_nothing() {
+        let fixture = Fixture::new();
+        let key = keyed(&fixture);
+        let runs = Rc::new(Cell::new(0));
+        let body = json!({ "customer_id": "c1" });
+        let first = fixture.run(post(&fixture, &runs, &key, Some("k-1"), body.clone()));
+        assert_eq!((first.status, first.replayed), (201, false));
+        fixture.stack.advance(Duration::from_secs(3600));
+        let retry = fixture.run(post(&fixture, &runs, &key, Some("k-1"), body));
+        assert_eq!((retry.status, retry.replayed), (201, true));
+        assert_eq!(retry.body, first.body);
+        assert_eq!(retry.body, json!({ "run": 1, "token": "tok_1" }));
+        assert_eq!(runs.get(), 1);
+    }
+
+    #[test]
+    fn the_kept_answer_is_sealed_in_d1() {
+        let fixture = Fixture::new();
+        let key = keyed(&fixture);
+        let runs = Rc::new(Cell::new(0));
+        fixture.run(post(&fixture, &runs, &key, Some("k-1"), json!({})));
+        let rows = fixture.rows("idempotency_keys", "key");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0]["state"], "done");
+        assert_eq!(rows[0]["status"], 201);
+        let kept = rows[0]["body"].as_str().unwrap_or_default();
+        assert!(kept.starts_with("v1:k1:") && !kept.contains("tok_1"), "{kept}");
+    }
+
+    #[test]
+    fn the_same_key_with_another_request_is_refused_and_runs_nothing() {
+        let fixture = Fixture::new();
+        let key = keyed(&fixture);
+        let runs = Rc::new(Cell::new(0));
+        fixture.run(post(
+            &fixture,
+            &runs,
+            &key,
+            Some("k-1"),
+            json!({ "customer_id": "c1" }),
+        ));
+        let other = fixture.run(post(
+            &fixture,
+            &runs,
+            &key,
+            Some("k-1"),
+            json!({ "customer_id": "c2" }),
+        ));
+        assert_eq!(other.status, 422);
+        assert_eq!(other.body["error"]["field"], HEADER);
+        assert_eq!(runs.get(), 1);
+    }
+
+    #[test]
+    fn a_key_another_request_still_holds_is_a_409_to_retry_in_a_second() {
+        let fixture = Fixture::new();
+        let key = keyed(&fixture);
+        let runs = Rc::new(Cell::new(0));
+        let body = json!({ "wait": 5 });
+        let (first, second) = fixture.run(join(
+            post(&fixture, &runs, &key, Some("k-1"), body.clone()),
+            post(&fixture, &runs, &key, Some("k-1"), body),
+        ));
+        assert_eq!(first.status, 201);
+        assert_eq!((second.status, second.retry_after.as_deref()), (409, Some("1")));
+        assert_eq!(second.body["error"]["code"], "conflict");
+        assert_eq!(runs.get(), 1);
+    }
+
+    #[test]
+    fn a_slow_run_keeps_its_key_past_the_lease_by_renewing_it() {
+        let fixture = Fixture::new();
+        let key = keyed(&fixture);
+        let runs = Rc::new(Cell::new(0));
+        let body = json!({ "wait": 180 });
+        let later = async {
+            Delay::from(Duration::from_secs(150)).await;
+            post(&fixture, &runs, &key, Some("k-1"), body.clone()).await
+        };
+        let (first, second) = fixture.run(join(
+            post(&fixture, &runs, &key, Some("k-1"), body.clone()),
+            later,
+        ));
+        assert_eq!(first.status, 201);
+        assert_eq!(
+            second.status, 409,
+            "two and a half leases on, the run still holds its key"
+        );
+        assert_eq!(runs.get(), 1);
+    }
+
+    #[test]
+    fn a_key_whose_run_died_is_taken_over_by_a_retry_once_its_lease_is_out() {
+        let fixture = Fixture::new();
+        let key = keyed(&fixture);
+        let runs = Rc::new(Cell::new(0));
+        let body = json!({ "customer_id": "c1" });
+        // A run that claimed the key as the guard does, and whose worker died before it finished.
+        let tenant = fixture.run(async {
+            crate::auth::authenticate(
+                &Request::new("https://api.example/x", Method::Get)
+                    .unwrap_or_else(|error| panic!("{error}"))
+                    .with_header("x-api-key", &key),
+                &fixture.env,
+            )
+            .await
+            .map(|found| found.tenant)
+            .unwrap_or_else(|error| panic!("{error:?}"))
+        });
+        let claimed_key = IdempotencyKey::from_header(Some("k-1"))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("a key"));
+        let fingerprint = idempotency::fingerprint(
+            "POST",
+            "/api-sso-generate-token",
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        );
+        let now_us = runtime::now().micros();
+        let claimed = fixture.run(db::idempotency_keys::claim(
+            &fixture.db,
+            &tenant,
+            &db::idempotency_keys::Claim {
+                key: &claimed_key,
+                fingerprint: &fingerprint,
+                claim: "dead-run",
+                now_us,
+                lease_until_us: now_us + LEASE_SECONDS * 1_000_000,
+                expired_before_us: now_us - RETENTION_SECONDS * 1_000_000,
+            },
+        ));
+        assert_eq!(claimed.ok(), Some(true));
+        let within = fixture.run(post(&fixture, &runs, &key, Some("k-1"), body.clone()));
+        assert_eq!(within.status, 409, "within the lease");
+        fixture
+            .stack
+            .advance(Duration::from_secs(LEASE_SECONDS as u64 + 1));
+        let after = fixture.run(post(&fixture, &runs, &key, Some("k-1"), body));
+        assert_eq!((after.status, after.replayed), (201, false));
+        assert_eq!(runs.get(), 1);
+    }
+
+    #[test]
+    fn what_the_request_decided_is_kept_and_a_server_error_or_a_rate_limit_runs_again() {
+        let cases = [
+            (json!({ "fail": 422 }), 422, true, "a refusal of the request"),
+            (json!({ "fail": 500 }), 500, false, "our fault"),
+            (json!({ "fail": 429 }), 429, false, "a rate limit"),
+        ];
+        for (body, status, kept, description) in cases {
+            let fixture = Fixture::new();
+            let key = keyed(&fixture);
+            let runs = Rc::new(Cell::new(0));
+            let first = fixture.run(post(&fixture, &runs, &key, Some("k-1"), body.clone()));
+            assert_eq!(first.status, status, "{description}");
+            let retry = fixture.run(post(&fixture, &runs, &key, Some("k-1"), body));
+            assert_eq!(retry.status, status, "{description}");
+            assert_eq!(retry.replayed, kept, "{description}");
+            assert_eq!(runs.get(), if kept { 1 } else { 2 }, "{description}");
+        }
+    }
+
+    #[test]
+    fn a_key_is_the_businesss_own_and_a_request_without_one_is_not_guarded() {
+        let fixture = Fixture::new();
+        let acme = keyed(&fixture);
+        let globex = fixture.run(async {
+            let tenant = fixture.business("Globex").await;
+            fixture.api_key(&tenant).await.0
+        });
+        let runs = Rc::new(Cell::new(0));
+        let body = json!({});
+        fixture.run(post(&fixture, &runs, &acme, Some("k-1"), body.clone()));
+        let other = fixture.run(post(&fixture, &runs, &globex, Some("k-1"), body.clone()));
+        assert_eq!((other.status, other.replayed), (201, false));
+        fixture.run(post(&fixture, &runs, &acme, None, body.clone()));
+        fixture.run(post(&fixture, &runs, &acme, None, body));
+        assert_eq!(runs.get(), 4);
+    }
+
+    #[test]
+    fn a_malformed_key_is_a_400_before_anything_runs() {
+        let fixture = Fixture::new();
+        let key = keyed(&fixture);
+        let runs = Rc::new(Cell::new(0));
+        for (idempotency_key, description) in [
+            ("", "empty"),
+            ("two words", "a space"),
+            (&"k".repeat(256)[..], "too long"),
+        ] {
+            let answer = fixture.run(post(&fixture, &runs, &key, Some(idempotency_key), json!({})));
+            assert_eq!(answer.status, 400, "{description}");
+            assert_eq!(answer.body["error"]["field"], HEADER, "{description}");
+        }
+        assert_eq!(runs.get(), 0);
+    }
+
+    #[test]
+    fn a_multipart_retry_is_the_same_request_whatever_boundary_the_client_drew() {
+        let _fixture = Fixture::new();
+        let with = |boundary: &str| {
+            let req = Request::new("https://api.example/api-upload-attachment", Method::Post)
+                .unwrap_or_else(|error| panic!("{error}"))
+                .with_header(
+                    "content-type",
+                    &format!("multipart/form-data; boundary={boundary}"),
+                );
+            let body = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhello\r\n--{boundary}--\r\n"
+            );
+            fingerprint(&req, body.as_bytes()).unwrap_or_else(|error| panic!("{error:?}"))
+        };
+        assert_eq!(with("aaa111"), with("zzz999"));
+    }
+
+    #[test]
+    fn the_same_key_on_another_endpoint_is_refused() {
+        use domain::api::customers::{CUSTOMERS_SYNC, CustomersSync};
+        let fixture = Fixture::new();
+        let key = keyed(&fixture);
+        let runs = Rc::new(Cell::new(0));
+        fixture.run(post(&fixture, &runs, &key, Some("k-1"), json!({})));
+        let req = Request::new("https://api.example/api-customers-sync", Method::Post)
+            .unwrap_or_else(|error| panic!("{error}"))
+            .with_header("x-api-key", &key)
+            .with_header("content-type", "application/json")
+            .with_header(HEADER, "k-1")
+            .with_body(b"{}".to_vec());
+        let status = fixture.run(async {
+            call::serve(
+                &CUSTOMERS_SYNC,
+                req,
+                fixture.stack.clone(),
+                async |operation, call| match operation {
+                    CustomersSync::SyncCustomers => {
+                        call.run(async |Json(body): Json<Value>| -> Result<Json<Value>, ApiError> {
+                            Ok(Json(body))
+                        })
+                        .await
+                    }
+                },
+            )
+            .await
+            .map(|response| response.status_code())
+            .unwrap_or_else(|error| panic!("{error}"))
+        });
+        assert_eq!(status, 422);
+    }
+
+    #[test]
+    fn the_api_key_is_checked_before_the_idempotency_key() {
+        let fixture = Fixture::new();
+        keyed(&fixture);
+        let runs = Rc::new(Cell::new(0));
+        let answer = fixture.run(post(&fixture, &runs, "", Some("k-1"), json!({})));
+        assert_eq!(answer.status, 401);
+        assert!(fixture.rows("idempotency_keys", "key").is_empty());
+    }
+
+    #[test]
+    fn an_oversized_body_is_a_413_that_claims_nothing() {
+        let fixture = Fixture::new();
+        let key = keyed(&fixture);
+        let runs = Rc::new(Cell::new(0));
+        let huge = json!({ "notes": "x".repeat(http::SMALL_BODY_LIMIT) });
+        let refused = fixture.run(post(&fixture, &runs, &key, Some("k-1"), huge));
+        assert_eq!((refused.status, refused.replayed), (413, false));
+        assert!(
+            fixture.rows("idempotency_keys", "key").is_empty(),
+            "nothing claimed"
+        );
+        let small = fixture.run(post(&fixture, &runs, &key, Some("k-1"), json!({})));
+        assert_eq!(
+            (small.status, small.replayed),
+            (201, false),
+            "the key is still free"
+        );
+        assert_eq!(runs.get(), 1);
+    }
+}

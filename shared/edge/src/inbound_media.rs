@@ -297,3 +297,357 @@ pub async fn release_events_when_settled(
     outbox::publish(env, tenant, held).await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{WEBHOOKS, WebhookTask};
+    use crate::runtime::native::Reply;
+    use crate::testing::Fixture;
+    use domain::channel::Channel;
+    use domain::inbound::{InboundBatch, InboundMessage};
+    use domain::providers::Provider;
+    use serde_json::json;
+
+    const GRAPH: &str = "graph.facebook.com";
+    const LOOKASIDE: &str = "lookaside.fbsbx.com";
+    const LOOKASIDE_URL: &str = "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1";
+    const TWILIO_MEDIA: &str = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1";
+
+    /// A file a message brought from `media`, recorded pending by the receiver: its account,
+    /// its id and what the fetcher reads of it.
+    async fn pending_file(
+        fixture: &Fixture,
+        account: &ChannelAccount,
+        media: InboundMedia,
+    ) -> (AttachmentId, Pending) {
+        let batch = InboundBatch {
+            messages: vec![InboundMessage {
+                provider_message_id: "m1".to_owned(),
+                from: "+353871234567".to_owned(),
+                sender_name: None,
+                content: String::new(),
+                media: vec![media],
+            }],
+            statuses: Vec::new(),
+        };
+        crate::ingest::ingest(&fixture.env, account, batch, "https://api.example")
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        let rows = fixture.rows("attachments", "created_at");
+        let id = AttachmentId::parse(rows[0]["id"].as_str().unwrap_or_default())
+            .unwrap_or_else(|| panic!("an id"));
+        let pending = db::attachments::pending(&fixture.db, &account.tenant, &id)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .unwrap_or_else(|| panic!("pending"));
+        (id, pending)
+    }
+
+    async fn whatsapp(fixture: &Fixture) -> (ChannelAccount, Pending) {
+        let tenant = fixture.business("Acme").await;
+        fixture
+            .webhook_endpoint(
+                &tenant,
+                "https://hooks.acme.example/in",
+                &domain::webhooks::EventType::SUBSCRIBABLE,
+            )
+            .await;
+        let account = fixture
+            .channel_account(
+                &tenant,
+                Channel::Whatsapp,
+                Provider::Meta,
+                "106540352242922",
+                json!({ "app_secret": "s", "verify_token": "v", "access_token": "meta-token" }),
+            )
+            .await;
+        let media = InboundMedia::WhatsappMediaId {
+            id: "media-1".to_owned(),
+            mime_type: None,
+            filename: Some("photo.jpg".to_owned()),
+        };
+        let (_, pending) = pending_file(fixture, &account, media).await;
+        (account, pending)
+    }
+
+    async fn twilio(fixture: &Fixture) -> (ChannelAccount, Pending) {
+        let tenant = fixture.business("Acme").await;
+        let account = fixture
+            .configured_account(
+                &tenant,
+                (Channel::Sms, Provider::Twilio),
+                "+15005550006",
+                json!({ "account_sid": "AC1" }),
+                json!({ "auth_token": "twilio-token" }),
+            )
+            .await;
+        let media = InboundMedia::Url {
+            url: TWILIO_MEDIA.to_owned(),
+            mime_type: Some("image/png".to_owned()),
+            filename: None,
+        };
+        let (_, pending) = pending_file(fixture, &account, media).await;
+        (account, pending)
+    }
+
+    /// Meta's Graph API describing media-1 as a JPEG at the lookaside URL.
+    fn graph(fixture: &Fixture) {
+        fixture.stack.partner(GRAPH, |call| {
+            if call.path() != "/v21.0/media-1" || call.header("authorization") != Some("Bearer meta-token") {
+                return Reply::json(401, &json!({ "error": { "message": "bad token" } }));
+            }
+            Reply::json(
+                200,
+                &json!({ "url": LOOKASIDE_URL, "mime_type": "image/jpeg", "id": "media-1" }),
+            )
+        });
+    }
+
+    fn file(bytes: &[u8]) -> Reply {
+        Reply::status(200)
+            .header("content-type", "application/octet-stream")
+            .header("content-length", &bytes.len().to_string())
+            .body(bytes.to_vec())
+    }
+
+    async fn fetch(
+        fixture: &Fixture,
+        account: &ChannelAccount,
+        pending: &Pending,
+    ) -> Result<(String, i64), FetchFailure> {
+        fetch_and_store(&fixture.env, account, pending).await
+    }
+
+    fn stored(fixture: &Fixture, pending: &Pending) -> Option<Vec<u8>> {
+        fixture.stack.r2_bytes(ATTACHMENTS, &pending.storage_key)
+    }
+
+    #[test]
+    fn a_whatsapp_file_is_described_by_the_graph_api_fetched_with_the_token_and_stored() {
+        let fixture = Fixture::new();
+        graph(&fixture);
+        fixture.stack.partner(LOOKASIDE, |call| {
+            if call.header("authorization") == Some("Bearer meta-token") {
+                file(b"\xff\xd8\xff jpeg bytes")
+            } else {
+                Reply::status(403)
+            }
+        });
+        fixture.run(async {
+            let (account, pending) = whatsapp(&fixture).await;
+            let (mime_type, size) = fetch(&fixture, &account, &pending)
+                .await
+                .unwrap_or_else(|failure| panic!("{failure:?}"));
+            assert_eq!(
+                (mime_type.as_str(), size),
+                ("image/jpeg", 14),
+                "the Graph API's type before the host's"
+            );
+            assert_eq!(
+                stored(&fixture, &pending),
+                Some(b"\xff\xd8\xff jpeg bytes".to_vec())
+            );
+            let object = fixture
+                .stack
+                .r2_read(ATTACHMENTS, &pending.storage_key)
+                .unwrap_or_else(|| panic!("stored"));
+            assert_eq!(object.http_metadata().content_type.as_deref(), Some("image/jpeg"));
+            let fetched = fixture.stack.calls_to(LOOKASIDE);
+            assert_eq!(fetched[0].header("accept-encoding"), Some("identity"));
+        });
+    }
+
+    #[test]
+    fn a_linked_file_is_fetched_with_the_accounts_credentials_which_a_redirect_elsewhere_drops() {
+        let fixture = Fixture::new();
+        fixture.stack.partner("api.twilio.com", |_| {
+            Reply::status(302).header("location", "https://media.s3.amazonaws.com/ME1?sig=x")
+        });
+        fixture.stack.partner("media.s3.amazonaws.com", |call| {
+            if call.header("authorization").is_some() {
+                Reply::status(400)
+            } else {
+                file(b"png bytes")
+            }
+        });
+        fixture.run(async {
+            let (account, pending) = twilio(&fixture).await;
+            let (mime_type, size) = fetch(&fixture, &account, &pending)
+                .await
+                .unwrap_or_else(|failure| panic!("{failure:?}"));
+            assert_eq!((mime_type.as_str(), size), ("image/png", 9));
+            let asked = fixture.stack.calls_to("api.twilio.com");
+            let basic = format!(
+                "Basic {}",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "AC1:twilio-token")
+            );
+            assert_eq!(asked[0].header("authorization"), Some(basic.as_str()));
+            assert_eq!(stored(&fixture, &pending), Some(b"png bytes".to_vec()));
+        });
+    }
+
+    #[test]
+    fn a_redirect_off_the_providers_media_hosts_is_not_followed() {
+        let fixture = Fixture::new();
+        fixture.stack.partner("api.twilio.com", |_| {
+            Reply::status(302).header("location", "https://evil.example/steal")
+        });
+        fixture.run(async {
+            let (account, pending) = twilio(&fixture).await;
+            let failure = fetch(&fixture, &account, &pending).await.err();
+            assert!(
+                matches!(&failure, Some(FetchFailure::Permanent(reason)) if reason.contains("evil.example is not one of twilio's media hosts")),
+                "{failure:?}"
+            );
+            assert!(fixture.stack.calls_to("evil.example").is_empty());
+        });
+    }
+
+    #[test]
+    fn what_the_host_answers_decides_whether_the_file_is_tried_again() {
+        let cases = [
+            (Reply::status(404), false, "gone"),
+            (Reply::status(403), false, "not ours"),
+            (Reply::status(408), true, "a request timeout"),
+            (Reply::status(429), true, "a rate limit"),
+            (Reply::status(503), true, "the host is down"),
+            (Reply::refused(), true, "nothing listens"),
+            (
+                Reply::status(200).header("content-length", &(MAX_INBOUND_MEDIA_BYTES + 1).to_string()),
+                false,
+                "declared larger than the limit",
+            ),
+        ];
+        for (reply, transient, description) in cases {
+            let fixture = Fixture::new();
+            fixture.stack.partner("api.twilio.com", move |_| reply.clone());
+            fixture.run(async {
+                let (account, pending) = twilio(&fixture).await;
+                let failure = fetch(&fixture, &account, &pending).await.err();
+                let is_transient = match failure {
+                    Some(FetchFailure::Transient(_)) => true,
+                    Some(FetchFailure::Permanent(_)) => false,
+                    None => panic!("{description}: fetched"),
+                };
+                assert_eq!(is_transient, transient, "{description}");
+                assert_eq!(stored(&fixture, &pending), None, "{description}");
+            });
+        }
+    }
+
+    #[test]
+    fn a_file_that_does_not_arrive_within_two_minutes_is_abandoned_for_another_try() {
+        let fixture = Fixture::new();
+        fixture.stack.partner("api.twilio.com", |_| {
+            Reply::status(200)
+                .header("content-length", "1000")
+                .body(vec![b'x'; 1000])
+                .in_chunks(10, std::time::Duration::from_secs(2))
+        });
+        fixture.run(async {
+            let (account, pending) = twilio(&fixture).await;
+            let started = fixture.stack.now_ms();
+            let failure = fetch(&fixture, &account, &pending).await.err();
+            assert!(
+                matches!(&failure, Some(FetchFailure::Transient(reason)) if reason == "the file did not arrive within 120 s"),
+                "{failure:?}"
+            );
+            assert_eq!(fixture.stack.now_ms() - started, 120_000);
+            assert_eq!(stored(&fixture, &pending), None, "nothing half stored");
+        });
+    }
+
+    #[test]
+    fn a_file_shorter_than_its_declared_length_is_not_stored() {
+        let fixture = Fixture::new();
+        fixture.stack.partner("api.twilio.com", |_| {
+            Reply::status(200)
+                .header("content-length", "100")
+                .body(vec![b'x'; 60])
+        });
+        fixture.run(async {
+            let (account, pending) = twilio(&fixture).await;
+            let failure = fetch(&fixture, &account, &pending).await.err();
+            assert!(matches!(failure, Some(FetchFailure::Transient(_))), "{failure:?}");
+            assert_eq!(stored(&fixture, &pending), None);
+        });
+    }
+
+    #[test]
+    fn a_file_of_unknown_length_is_read_whole_while_the_invocation_has_room_and_not_past_the_limit() {
+        let fixture = Fixture::new();
+        fixture.stack.partner("api.twilio.com", |call| {
+            if call.url.ends_with("big") {
+                Reply::status(200)
+                    .body(vec![b'x'; MAX_INBOUND_MEDIA_BYTES + 1])
+                    .in_chunks(1 << 20, std::time::Duration::ZERO)
+            } else {
+                Reply::status(200)
+                    .body(b"chunked".to_vec())
+                    .in_chunks(3, std::time::Duration::ZERO)
+            }
+        });
+        fixture.run(async {
+            let (account, pending) = twilio(&fixture).await;
+            let fetched = fetch(&fixture, &account, &pending).await.ok();
+            assert_eq!(fetched, Some(("image/png".to_owned(), 7)));
+            assert_eq!(stored(&fixture, &pending), Some(b"chunked".to_vec()));
+            assert_eq!(fixture.env.room(), domain::platform::BUFFERED_BYTES, "the room held is given back");
+            let big = Pending {
+                source: serde_json::to_string(&InboundMedia::Url {
+                    url: format!("{TWILIO_MEDIA}/big"),
+                    mime_type: None,
+                    filename: None,
+                })
+                .unwrap_or_default(),
+                storage_key: "businesses/x/attachments/big".to_owned(),
+                ..pending
+            };
+            let failure = fetch(&fixture, &account, &big).await.err();
+            assert!(matches!(failure, Some(FetchFailure::Permanent(_))), "{failure:?}");
+            let _held = fixture.env.hold(domain::platform::BUFFERED_BYTES - MAX_INBOUND_MEDIA_BYTES + 1);
+            let crowded = fetch(&fixture, &account, &big).await.err();
+            assert!(
+                matches!(&crowded, Some(FetchFailure::Transient(reason)) if reason.contains("hold the memory")),
+                "{crowded:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn the_held_message_received_goes_out_once_the_last_file_settles() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (account, pending) = whatsapp(&fixture).await;
+            let tenant = &account.tenant;
+            let published = |fixture: &Fixture| -> usize {
+                fixture
+                    .stack
+                    .queued(WEBHOOKS)
+                    .iter()
+                    .filter_map(|sent| serde_json::from_str::<WebhookTask>(&sent.body).ok())
+                    .map(|task| match task {
+                        WebhookTask::Dispatch { event_ids, .. } => event_ids.len(),
+                        WebhookTask::Deliver { .. } => 0,
+                    })
+                    .sum()
+            };
+            let before = published(&fixture);
+            release_events_when_settled(&fixture.env, &fixture.db, tenant, &pending.message_id)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(published(&fixture), before, "its file is still pending");
+            let rows = fixture.rows("attachments", "id");
+            let id = AttachmentId::parse(rows[0]["id"].as_str().unwrap_or_default())
+                .unwrap_or_else(|| panic!("an id"));
+            db::attachments::settle(&fixture.db, tenant, &id, Ok(("image/jpeg", 14)))
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            release_events_when_settled(&fixture.env, &fixture.db, tenant, &pending.message_id)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(published(&fixture), before + 1, "message.received");
+        });
+    }
+}

@@ -348,3 +348,448 @@ async fn apply_statuses(
     let results = db.batch(statements).await?;
     Ok(results.iter().step_by(2).map(db::changes).sum())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbound_media::MediaFetch;
+    use crate::outbox::{WEBHOOKS, WebhookTask};
+    use crate::testing::Fixture;
+    use domain::providers::Provider;
+    use domain::tenant::Tenant;
+    use serde_json::{Value, json};
+
+    const PHONE_NUMBER_ID: &str = "106540352242922";
+    const ADA: &str = "+353871234567";
+
+    fn text(provider_message_id: &str, from: &str, content: &str) -> InboundMessage {
+        InboundMessage {
+            provider_message_id: provider_message_id.to_owned(),
+            from: from.to_owned(),
+            sender_name: Some("Ada Lovelace".to_owned()),
+            content: content.to_owned(),
+            media: Vec::new(),
+        }
+    }
+
+    fn of(messages: Vec<InboundMessage>) -> InboundBatch {
+        InboundBatch {
+            messages,
+            statuses: Vec::new(),
+        }
+    }
+
+    /// A business with a WhatsApp number, and an endpoint that takes every event.
+    async fn whatsapp(fixture: &Fixture) -> (Tenant, ChannelAccount) {
+        let tenant = fixture.business("Acme").await;
+        fixture
+            .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
+            .await;
+        let account = fixture
+            .channel_account(
+                &tenant,
+                Channel::Whatsapp,
+                Provider::Meta,
+                PHONE_NUMBER_ID,
+                json!({ "app_secret": "s", "verify_token": "v", "access_token": "meta-token" }),
+            )
+            .await;
+        (tenant, account)
+    }
+
+    async fn deliver(fixture: &Fixture, account: &ChannelAccount, batch: InboundBatch) -> IngestReport {
+        ingest(&fixture.env, account, batch, "https://api.example")
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    /// The types of the events recorded, in order.
+    fn events(fixture: &Fixture) -> Vec<String> {
+        fixture
+            .rows("webhook_events", "created_us, type")
+            .iter()
+            .map(|row| row["type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The event ids the webhook queue was handed.
+    fn published(fixture: &Fixture) -> Vec<String> {
+        fixture
+            .stack
+            .queued(WEBHOOKS)
+            .iter()
+            .flat_map(|sent| match serde_json::from_str(&sent.body) {
+                Ok(WebhookTask::Dispatch { event_ids, .. }) => {
+                    event_ids.iter().map(ToString::to_string).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    fn type_of(fixture: &Fixture, event_id: &str) -> String {
+        fixture
+            .rows("webhook_events", "id")
+            .iter()
+            .find(|row| row["id"] == event_id)
+            .map(|row| row["type"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_message_is_stored_once_however_often_the_provider_delivers_it() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (_, account) = whatsapp(&fixture).await;
+            let first = deliver(
+                &fixture,
+                &account,
+                of(vec![text("wamid.1", ADA, "Where is my order?")]),
+            )
+            .await;
+            assert_eq!((first.stored, first.duplicates), (1, 0));
+            for _ in 0..2 {
+                let again = deliver(
+                    &fixture,
+                    &account,
+                    of(vec![text("wamid.1", ADA, "Where is my order?")]),
+                )
+                .await;
+                assert_eq!((again.stored, again.duplicates), (0, 1));
+            }
+            let messages = fixture.rows("messages", "created_us");
+            assert_eq!(messages.len(), 1);
+            assert_eq!(
+                (
+                    messages[0]["direction"].as_str(),
+                    messages[0]["status"].as_str(),
+                    messages[0]["content"].as_str(),
+                    messages[0]["provider_message_id"].as_str()
+                ),
+                (
+                    Some("inbound"),
+                    Some("received"),
+                    Some("Where is my order?"),
+                    Some("wamid.1")
+                )
+            );
+            assert_eq!(
+                events(&fixture),
+                vec!["conversation.created", "customer.created", "message.received"],
+                "nothing recorded twice (one delivery's events share its time, in order of type)"
+            );
+            assert_eq!(published(&fixture).len(), 3);
+        });
+    }
+
+    #[test]
+    fn a_new_sender_becomes_one_customer_with_one_conversation_on_the_channel() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, account) = whatsapp(&fixture).await;
+            let report = deliver(
+                &fixture,
+                &account,
+                of(vec![
+                    text("wamid.1", ADA, "Hello"),
+                    text("wamid.2", ADA, "Anyone there?"),
+                ]),
+            )
+            .await;
+            assert_eq!(report.stored, 2);
+            let customers = fixture.rows("customers", "id");
+            assert_eq!(customers.len(), 1, "{customers:?}");
+            assert_eq!(
+                (
+                    customers[0]["name"].as_str(),
+                    customers[0]["phone"].as_str(),
+                    customers[0]["whatsapp_number"].as_str()
+                ),
+                (Some("Ada Lovelace"), Some(ADA), Some(ADA))
+            );
+            let identities = fixture.rows("customer_identities", "address");
+            assert_eq!(identities.len(), 1);
+            assert_eq!(
+                (
+                    identities[0]["channel"].as_str(),
+                    identities[0]["address"].as_str()
+                ),
+                (Some("whatsapp"), Some(ADA))
+            );
+            assert_eq!(identities[0]["customer_id"], customers[0]["id"]);
+            let conversations = fixture.rows("conversations", "id");
+            assert_eq!(conversations.len(), 1);
+            assert_eq!(conversations[0]["channel_account_id"], account.id.as_str());
+            let messages = fixture.rows("messages", "created_us");
+            assert!(
+                messages
+                    .iter()
+                    .all(|row| row["conversation_id"] == conversations[0]["id"]),
+                "{messages:?}"
+            );
+            assert!(
+                messages[0]["created_us"].as_i64() < messages[1]["created_us"].as_i64(),
+                "the delivery's messages keep their order"
+            );
+            let created = events(&fixture)
+                .iter()
+                .filter(|kind| *kind == "customer.created")
+                .count();
+            assert_eq!(created, 1);
+            let _ = tenant;
+        });
+    }
+
+    #[test]
+    fn a_sender_the_business_already_knows_by_phone_is_that_customer() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, account) = whatsapp(&fixture).await;
+            let known = fixture
+                .customers(&tenant, json!([{ "name": "Ada (CRM)", "phone": ADA }]))
+                .await;
+            deliver(&fixture, &account, of(vec![text("wamid.1", ADA, "Hi")])).await;
+            let customers = fixture.rows("customers", "id");
+            assert_eq!(customers.len(), 1, "{customers:?}");
+            assert_eq!(customers[0]["name"], "Ada (CRM)");
+            assert_eq!(
+                fixture.rows("messages", "id")[0]["customer_id"],
+                known[0].id.as_str()
+            );
+            assert_eq!(
+                events(&fixture)
+                    .iter()
+                    .filter(|kind| *kind == "customer.created")
+                    .count(),
+                1,
+                "the sync's, not the message's"
+            );
+        });
+    }
+
+    #[test]
+    fn the_customer_of_a_page_scoped_sender_is_named_after_the_channel() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let page = fixture
+                .channel_account(
+                    &tenant,
+                    Channel::Facebook,
+                    Provider::Meta,
+                    "1029384756",
+                    json!({ "app_secret": "s", "verify_token": "v", "access_token": "t" }),
+                )
+                .await;
+            let mut message = text("m_1", "6655443322", "hi");
+            message.sender_name = None;
+            deliver(&fixture, &page, of(vec![message])).await;
+            let customers = fixture.rows("customers", "id");
+            assert_eq!(customers[0]["name"], "facebook user 6655443322");
+            assert!(customers[0]["phone"].is_null() && customers[0]["email"].is_null());
+        });
+    }
+
+    #[test]
+    fn a_message_to_a_resolved_conversation_reopens_it_and_says_so() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (_, account) = whatsapp(&fixture).await;
+            deliver(&fixture, &account, of(vec![text("wamid.1", ADA, "Hi")])).await;
+            fixture.execute("UPDATE conversations SET status = 'resolved'", &[]);
+            deliver(&fixture, &account, of(vec![text("wamid.2", ADA, "Me again")])).await;
+            let conversations = fixture.rows("conversations", "id");
+            assert_eq!(conversations[0]["status"], "open");
+            let changed: Vec<_> = fixture
+                .rows("webhook_events", "created_us")
+                .into_iter()
+                .filter(|row| row["type"] == "conversation.status_changed")
+                .collect();
+            assert_eq!(changed.len(), 1);
+        });
+    }
+
+    #[test]
+    fn a_file_in_the_webhook_is_stored_with_its_message() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let mail = fixture
+                .channel_account(
+                    &tenant,
+                    Channel::Email,
+                    Provider::Mailgun,
+                    "support@acme.example",
+                    json!({ "api_key": "k", "webhook_signing_key": "w" }),
+                )
+                .await;
+            let mut message = text("<m1@mail>", "ada@example.com", "Invoice attached");
+            message.media = vec![InboundMedia::Inline {
+                filename: "../invoice.pdf".to_owned(),
+                mime_type: String::new(),
+                bytes: b"%PDF-1.7".to_vec(),
+            }];
+            let report = deliver(&fixture, &mail, of(vec![message])).await;
+            assert_eq!((report.media_stored, report.media_queued), (1, 0));
+            let files = fixture.rows("attachments", "id");
+            assert_eq!(files.len(), 1);
+            assert_eq!(files[0]["status"], "stored");
+            assert_eq!(files[0]["mime_type"], "application/octet-stream");
+            assert_eq!(files[0]["size"], 8);
+            assert_eq!(files[0]["message_id"], fixture.rows("messages", "id")[0]["id"]);
+            let key = files[0]["storage_key"].as_str().unwrap_or_default();
+            assert_eq!(
+                fixture.stack.r2_bytes("ATTACHMENTS", key),
+                Some(b"%PDF-1.7".to_vec())
+            );
+            assert!(
+                key.starts_with(&format!("businesses/{}/attachments/", tenant.business_id)),
+                "{key}"
+            );
+        });
+    }
+
+    #[test]
+    fn a_file_to_fetch_is_pending_and_queued_and_holds_back_message_received() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, account) = whatsapp(&fixture).await;
+            let mut message = text("wamid.1", ADA, "");
+            message.media = vec![InboundMedia::WhatsappMediaId {
+                id: "media-1".to_owned(),
+                mime_type: Some("image/jpeg".to_owned()),
+                filename: None,
+            }];
+            let report = deliver(&fixture, &account, of(vec![message])).await;
+            assert_eq!((report.media_stored, report.media_queued), (0, 1));
+            let files = fixture.rows("attachments", "id");
+            assert_eq!(
+                (files[0]["status"].as_str(), files[0]["filename"].as_str(), files[0]["mime_type"].as_str()),
+                (Some("pending"), Some("attachment"), Some("image/jpeg"))
+            );
+            let source: Value = serde_json::from_str(files[0]["source"].as_str().unwrap_or_default())
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(source, json!({ "kind": "whatsapp_media_id", "id": "media-1", "mime_type": "image/jpeg", "filename": null }));
+            let jobs: Vec<MediaFetch> = fixture
+                .stack
+                .queued(INBOUND_MEDIA)
+                .iter()
+                .map(|sent| serde_json::from_str(&sent.body).unwrap_or_else(|error| panic!("{error}")))
+                .collect();
+            assert_eq!(jobs.len(), 1);
+            assert_eq!(jobs[0].business_id, tenant.business_id);
+            assert_eq!(jobs[0].attachment_id.as_str(), files[0]["id"].as_str().unwrap_or_default());
+            let published: Vec<String> = published(&fixture).iter().map(|id| type_of(&fixture, id)).collect();
+            assert!(events(&fixture).contains(&"message.received".to_owned()));
+            assert!(
+                !published.contains(&"message.received".to_owned()),
+                "held back while its file is fetched: {published:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn statuses_move_a_sent_message_forward_never_back() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, account) = whatsapp(&fixture).await;
+            deliver(&fixture, &account, of(vec![text("wamid.in", ADA, "Hi")])).await;
+            let customer = fixture
+                .customers(&tenant, json!([{ "name": "Ada", "phone": ADA }]))
+                .await;
+            let outgoing = domain::outgoing::OutgoingMessage {
+                channel: Channel::Whatsapp,
+                content: "On its way".to_owned(),
+                subject: None,
+                attachments: Vec::new(),
+            };
+            let sent = crate::send_queue::accept_on_channel(
+                &fixture.env,
+                &fixture.db,
+                &tenant,
+                &customer[0],
+                &outgoing,
+                "https://api.example",
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            crate::message_status::mark_sent(&fixture.db, &tenant, &sent.id, Some("wamid.out"), None)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let status = |status: MessageStatus| domain::inbound::StatusUpdate {
+                provider_message_id: "wamid.out".to_owned(),
+                status,
+                reason: None,
+            };
+            let stored_status = |fixture: &Fixture| {
+                fixture
+                    .rows("messages", "created_us")
+                    .into_iter()
+                    .find(|row| row["id"] == sent.id.as_str())
+                    .map(|row| row["status"].as_str().unwrap_or_default().to_owned())
+            };
+            let read = InboundBatch {
+                messages: Vec::new(),
+                statuses: vec![status(MessageStatus::Delivered), status(MessageStatus::Read)],
+            };
+            assert_eq!(deliver(&fixture, &account, read).await.statuses_applied, 2);
+            assert_eq!(stored_status(&fixture).as_deref(), Some("read"));
+            let late = InboundBatch {
+                messages: Vec::new(),
+                statuses: vec![status(MessageStatus::Delivered), status(MessageStatus::Received)],
+            };
+            assert_eq!(deliver(&fixture, &account, late).await.statuses_applied, 0);
+            assert_eq!(
+                stored_status(&fixture).as_deref(),
+                Some("read"),
+                "a late delivered does not undo read"
+            );
+        });
+    }
+
+    #[test]
+    fn a_status_that_overtakes_the_send_is_kept_and_applied_once_the_id_is_known() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, account) = whatsapp(&fixture).await;
+            let early = InboundBatch {
+                messages: Vec::new(),
+                statuses: vec![domain::inbound::StatusUpdate {
+                    provider_message_id: "wamid.out".to_owned(),
+                    status: MessageStatus::Delivered,
+                    reason: None,
+                }],
+            };
+            assert_eq!(deliver(&fixture, &account, early).await.statuses_applied, 0);
+            assert_eq!(fixture.rows("early_statuses", "status").len(), 1);
+            let customer = fixture
+                .customers(&tenant, json!([{ "name": "Ada", "phone": ADA }]))
+                .await;
+            let outgoing = domain::outgoing::OutgoingMessage {
+                channel: Channel::Whatsapp,
+                content: "On its way".to_owned(),
+                subject: None,
+                attachments: Vec::new(),
+            };
+            let sent = crate::send_queue::accept_on_channel(
+                &fixture.env,
+                &fixture.db,
+                &tenant,
+                &customer[0],
+                &outgoing,
+                "https://api.example",
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            crate::message_status::mark_sent(&fixture.db, &tenant, &sent.id, Some("wamid.out"), None)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let messages = fixture.rows("messages", "created_us");
+            assert_eq!(messages[0]["status"], "delivered");
+            assert!(
+                fixture.rows("early_statuses", "status").is_empty(),
+                "forgotten once applied"
+            );
+        });
+    }
+}

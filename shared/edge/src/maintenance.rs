@@ -339,3 +339,567 @@ async fn expired_events(db: &Db, before: Timestamp) -> Result<(usize, usize), Ap
         .map_err(|error| ApiError::internal("deleting webhook events past retention", error))?;
     Ok((db::changes_at(&results, 1), db::changes_at(&results, 0)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::WEBHOOKS;
+    use crate::runtime::Level;
+    use crate::runtime::native::Reply;
+    use crate::testing::Fixture;
+    use domain::channel::Channel;
+    use domain::inbound::{InboundBatch, InboundMedia, InboundMessage};
+    use domain::outgoing::OutgoingMessage;
+    use domain::providers::Provider;
+    use domain::webhooks::EventType;
+    use serde_json::json;
+    use std::time::Duration;
+
+    async fn swept(fixture: &Fixture) -> SweepReport {
+        let env = Env::new(fixture.stack.clone(), "cron");
+        sweep(&env).await.unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    fn later(fixture: &Fixture, seconds: i64) {
+        fixture.stack.advance(Duration::from_secs(seconds as u64));
+    }
+
+    fn tasks(fixture: &Fixture) -> Vec<WebhookTask> {
+        fixture
+            .stack
+            .queued(WEBHOOKS)
+            .iter()
+            .map(|sent| serde_json::from_str(&sent.body).unwrap_or_else(|error| panic!("{error}")))
+            .collect()
+    }
+
+    /// A business on `shard` with an endpoint for every event, a WhatsApp number and Ada.
+    async fn business(
+        fixture: &Fixture,
+        shard: db::Shard,
+    ) -> (
+        Tenant,
+        crate::db::channel_accounts::ChannelAccount,
+        domain::customer::Customer,
+    ) {
+        let tenant = fixture.business_on("Acme", shard).await;
+        fixture
+            .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
+            .await;
+        let account = fixture
+            .channel_account(
+                &tenant,
+                Channel::Whatsapp,
+                Provider::Meta,
+                &format!("10654035224292{shard}"),
+                json!({ "app_secret": "s", "verify_token": "v", "access_token": "t" }),
+            )
+            .await;
+        let ada = fixture
+            .customers(
+                &tenant,
+                json!([{ "name": "Ada", "phone": format!("+35387123456{shard}") }]),
+            )
+            .await;
+        (tenant, account, ada[0].clone())
+    }
+
+    async fn send(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        customer: &domain::customer::Customer,
+    ) -> domain::ids::MessageId {
+        let outgoing = OutgoingMessage {
+            channel: Channel::Whatsapp,
+            content: "Hello".to_owned(),
+            subject: Some("Re: order".to_owned()),
+            attachments: Vec::new(),
+        };
+        crate::send_queue::accept_on_channel(
+            &fixture.env,
+            &fixture.db,
+            tenant,
+            customer,
+            &outgoing,
+            "https://api.example",
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error:?}"))
+        .id
+    }
+
+    #[test]
+    fn events_the_queue_never_got_are_dispatched_again_once_they_are_two_minutes_late() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, _, _) = business(&fixture, 1).await;
+            let events = fixture.rows("webhook_events", "id");
+            assert_eq!(events.len(), 1, "customer.created");
+            fixture.stack.purge(WEBHOOKS);
+            later(&fixture, WEBHOOK_GRACE_SECONDS);
+            assert_eq!(swept(&fixture).await.webhook_tasks_requeued, 0, "not late yet");
+            later(&fixture, 1);
+            assert_eq!(swept(&fixture).await.webhook_tasks_requeued, 1);
+            match tasks(&fixture).as_slice() {
+                [
+                    WebhookTask::Dispatch {
+                        business_id,
+                        event_ids,
+                    },
+                ] => {
+                    assert_eq!(business_id, &tenant.business_id);
+                    assert_eq!(
+                        event_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        vec![events[0]["id"].as_str().unwrap_or_default()]
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        });
+    }
+
+    #[test]
+    fn a_retry_whose_queue_message_was_lost_is_handed_back_at_its_attempt() {
+        let fixture = Fixture::new();
+        fixture
+            .stack
+            .partner("hooks.acme.example", |_| Reply::text(503, "down"));
+        fixture.run(async {
+            let (tenant, _, _) = business(&fixture, 0).await;
+            let ids: Vec<EventId> = fixture
+                .rows("webhook_events", "id")
+                .iter()
+                .filter_map(|row| EventId::parse(row["id"].as_str().unwrap_or_default()))
+                .collect();
+            let now = runtime::now();
+            let stored = db::webhook_events::load(&fixture.db, &tenant, &ids)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let bodies = crate::webhook_delivery::payloads(&fixture.db, &tenant, &stored, None, now)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let due = crate::webhook_delivery::fan_out(
+                &fixture.db,
+                &fixture.keys(),
+                &tenant,
+                &bodies,
+                &ids,
+                now,
+                16,
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            crate::webhook_delivery::attempt(
+                &fixture.env,
+                &fixture.db,
+                &tenant,
+                &due[0].0,
+                due[0].1.as_ref(),
+                now,
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            fixture.stack.purge(WEBHOOKS);
+            later(&fixture, 2 + WEBHOOK_GRACE_SECONDS + 1);
+            let report = swept(&fixture).await;
+            assert_eq!(report.webhook_tasks_requeued, 1);
+            match tasks(&fixture).as_slice() {
+                [
+                    WebhookTask::Deliver {
+                        delivery_id, attempt, ..
+                    },
+                ] => {
+                    assert_eq!((delivery_id, *attempt), (&due[0].0.delivery_id, 2));
+                }
+                other => panic!("{other:?}"),
+            }
+        });
+    }
+
+    #[test]
+    fn a_send_the_queue_lost_goes_back_with_what_it_was_accepted_with_and_is_failed_after_three_rounds() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, _, ada) = business(&fixture, 1).await;
+            let id = send(&fixture, &tenant, &ada).await;
+            fixture.stack.purge(OUTBOUND);
+            let stuck = stuck_send_after_seconds(false);
+            later(&fixture, stuck - 1);
+            assert_eq!(swept(&fixture).await.sends_requeued, 0, "not stuck yet");
+            for round in 1..=MAX_SEND_REQUEUES {
+                later(&fixture, stuck + 1);
+                let report = swept(&fixture).await;
+                assert_eq!(
+                    (report.sends_requeued, report.sends_failed),
+                    (1, 0),
+                    "round {round}"
+                );
+                let queued: Vec<QueuedSend> = fixture
+                    .stack
+                    .purge(OUTBOUND)
+                    .iter()
+                    .map(|sent| serde_json::from_str(&sent.body).unwrap_or_else(|error| panic!("{error}")))
+                    .collect();
+                assert_eq!(
+                    queued,
+                    vec![QueuedSend {
+                        business_id: tenant.business_id.clone(),
+                        message_id: id.clone(),
+                        subject: Some("Re: order".to_owned()),
+                        media_base_url: Some("https://api.example".to_owned()),
+                    }],
+                    "round {round}"
+                );
+                assert_eq!(
+                    swept(&fixture).await.sends_requeued,
+                    0,
+                    "round {round}: not twice in one period"
+                );
+            }
+            later(&fixture, stuck + 1);
+            let report = swept(&fixture).await;
+            assert_eq!((report.sends_requeued, report.sends_failed), (0, 1));
+            let messages = fixture.rows("messages", "id");
+            assert_eq!(messages[0]["status"], "failed");
+            assert_eq!(messages[0]["status_reason"], send_lost_reason());
+            assert!(fixture.stack.queued(OUTBOUND).is_empty());
+        });
+    }
+
+    #[test]
+    fn a_file_the_fetcher_lost_is_handed_back_once_then_failed_and_its_message_event_released() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, account, _) = business(&fixture, 0).await;
+            let batch = InboundBatch {
+                messages: vec![InboundMessage {
+                    provider_message_id: "wamid.1".to_owned(),
+                    from: "+353870000000".to_owned(),
+                    sender_name: None,
+                    content: String::new(),
+                    media: vec![InboundMedia::WhatsappMediaId {
+                        id: "media-1".to_owned(),
+                        mime_type: None,
+                        filename: None,
+                    }],
+                }],
+                statuses: Vec::new(),
+            };
+            crate::ingest::ingest(&fixture.env, &account, batch, "https://api.example")
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            fixture.stack.purge(INBOUND_MEDIA);
+            fixture.stack.purge(WEBHOOKS);
+            later(&fixture, MEDIA_REQUEUE_AFTER_SECONDS + 1);
+            assert_eq!(swept(&fixture).await.media_requeued, 1);
+            let jobs: Vec<MediaFetch> = fixture
+                .stack
+                .queued(INBOUND_MEDIA)
+                .iter()
+                .map(|sent| serde_json::from_str(&sent.body).unwrap_or_else(|error| panic!("{error}")))
+                .collect();
+            assert_eq!(jobs.len(), 1);
+            assert_eq!(jobs[0].business_id, tenant.business_id);
+            later(&fixture, MEDIA_REQUEUE_AFTER_SECONDS + 1);
+            assert_eq!(swept(&fixture).await.media_requeued, 0, "handed back once only");
+            later(&fixture, MEDIA_GIVE_UP_AFTER_SECONDS);
+            let report = swept(&fixture).await;
+            assert_eq!(report.media_failed, 1);
+            let files = fixture.rows("attachments", "id");
+            assert_eq!(
+                (files[0]["status"].as_str(), files[0]["status_reason"].as_str()),
+                (Some("failed"), Some(media_lost_reason().as_str()))
+            );
+            let received: Vec<String> = fixture
+                .rows("webhook_events", "id")
+                .into_iter()
+                .filter(|row| row["type"] == "message.received")
+                .map(|row| row["id"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            let published: Vec<String> = tasks(&fixture)
+                .into_iter()
+                .flat_map(|task| match task {
+                    WebhookTask::Dispatch { event_ids, .. } => {
+                        event_ids.iter().map(ToString::to_string).collect()
+                    }
+                    WebhookTask::Deliver { .. } => Vec::new(),
+                })
+                .collect();
+            assert!(published.contains(&received[0]), "{published:?}");
+        });
+    }
+
+    #[test]
+    fn history_past_retention_is_deleted_and_what_is_still_pending_is_kept() {
+        let fixture = Fixture::new();
+        fixture.stack.set_var(RETENTION_DAYS, "1");
+        fixture
+            .stack
+            .partner("hooks.acme.example", |_| Reply::text(200, "ok"));
+        fixture.run(async {
+            let (tenant, _, _) = business(&fixture, 1).await;
+            let ids: Vec<EventId> = fixture
+                .rows("webhook_events", "id")
+                .iter()
+                .filter_map(|row| EventId::parse(row["id"].as_str().unwrap_or_default()))
+                .collect();
+            let now = runtime::now();
+            let stored = db::webhook_events::load(&fixture.db, &tenant, &ids)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let bodies = crate::webhook_delivery::payloads(&fixture.db, &tenant, &stored, None, now)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let due = crate::webhook_delivery::fan_out(
+                &fixture.db,
+                &fixture.keys(),
+                &tenant,
+                &bodies,
+                &ids,
+                now,
+                16,
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            crate::webhook_delivery::attempt(
+                &fixture.env,
+                &fixture.db,
+                &tenant,
+                &due[0].0,
+                due[0].1.as_ref(),
+                now,
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            // A second event, dispatched but still pending at its endpoint.
+            fixture
+                .customers(
+                    &tenant,
+                    json!([{ "name": "Grace", "email": "grace@example.com" }]),
+                )
+                .await;
+            let pending: Vec<EventId> = fixture
+                .rows("webhook_events", "id")
+                .iter()
+                .filter_map(|row| EventId::parse(row["id"].as_str().unwrap_or_default()))
+                .filter(|id| !ids.contains(id))
+                .collect();
+            let stored = db::webhook_events::load(&fixture.db, &tenant, &pending)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let bodies = crate::webhook_delivery::payloads(&fixture.db, &tenant, &stored, None, now)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            crate::webhook_delivery::fan_out(
+                &fixture.db,
+                &fixture.keys(),
+                &tenant,
+                &bodies,
+                &pending,
+                now,
+                16,
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            later(&fixture, 86_400 - 1);
+            let early = swept(&fixture).await;
+            assert_eq!((early.retention_days, early.webhook_events_deleted), (1, 0));
+            later(&fixture, 2);
+            let report = swept(&fixture).await;
+            assert_eq!(
+                (
+                    report.webhook_events_deleted,
+                    report.webhook_deliveries_deleted,
+                    report.webhook_attempts_deleted
+                ),
+                (1, 1, 1)
+            );
+            let kept = fixture.rows("webhook_events", "id");
+            assert_eq!(kept.len(), 1);
+            assert_eq!(kept[0]["id"], pending[0].as_str());
+            assert_eq!(fixture.rows("webhook_deliveries", "id").len(), 1);
+        });
+    }
+
+    #[test]
+    fn a_shard_that_does_not_answer_fails_its_parts_once_and_the_other_shard_is_swept() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (on_first, _, _) = business(&fixture, 0).await;
+            business(&fixture, 1).await;
+            fixture.stack.purge(WEBHOOKS);
+            fixture
+                .stack
+                .outage("DB_1", "D1 DB is overloaded. Requests queued for too long.");
+            later(&fixture, WEBHOOK_GRACE_SECONDS + 1);
+            let report = swept(&fixture).await;
+            assert_eq!(report.webhook_tasks_requeued, 1, "the first shard's event");
+            assert!(matches!(
+                tasks(&fixture).as_slice(),
+                [WebhookTask::Dispatch { business_id, .. }] if *business_id == on_first.business_id
+            ));
+            assert!(report.failed.contains(&"webhooks"), "{:?}", report.failed);
+            fixture
+                .stack
+                .outage("DB", "D1 DB is overloaded. Requests queued for too long.");
+            let both = swept(&fixture).await;
+            let mut once = both.failed.clone();
+            once.sort_unstable();
+            once.dedup();
+            assert_eq!(
+                once.len(),
+                both.failed.len(),
+                "each part named once: {:?}",
+                both.failed
+            );
+            assert!(
+                both.failed.contains(&"sends") && both.failed.contains(&"idempotency_keys"),
+                "{:?}",
+                both.failed
+            );
+        });
+        assert!(
+            !fixture
+                .stack
+                .logged(Level::Error, "maintenance sweep: webhooks failed")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_retention_setting_that_is_not_a_number_of_days_is_the_default_with_a_warning() {
+        let fixture = Fixture::new();
+        fixture.stack.set_var(RETENTION_DAYS, "thirty");
+        let report = fixture.run(swept(&fixture));
+        assert_eq!(report.retention_days, 30);
+        assert_eq!(fixture.stack.logged(Level::Warn, "maintenance sweep:").len(), 1);
+    }
+
+    #[test]
+    fn a_run_that_worked_logs_its_report_and_one_that_did_nothing_is_quiet() {
+        let fixture = Fixture::new();
+        fixture.run(run_scheduled(Env::new(fixture.stack.clone(), "cron")));
+        assert!(fixture.stack.logged(Level::Log, "maintenance sweep:").is_empty());
+        assert_eq!(fixture.stack.logged(Level::Log, "[usage] native cron").len(), 1);
+        fixture.run(async {
+            let (_, _, _) = business(&fixture, 0).await;
+            fixture.stack.purge(WEBHOOKS);
+            later(&fixture, WEBHOOK_GRACE_SECONDS + 1);
+            run(&Env::new(fixture.stack.clone(), "cron")).await;
+        });
+        let logged = fixture.stack.logged(Level::Log, "maintenance sweep:");
+        assert_eq!(logged.len(), 1);
+        assert!(logged[0].contains("webhook_tasks_requeued: 1"), "{}", logged[0]);
+    }
+
+    #[test]
+    fn tokens_sessions_and_idempotency_keys_are_deleted_a_day_after_they_ended() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, _, ada) = business(&fixture, 1).await;
+            let now = runtime::now();
+            let token = domain::sso::issue([2; 32]);
+            db::sso_tokens::insert(
+                &fixture.db,
+                &tenant,
+                &db::sso_tokens::NewToken {
+                    id: &domain::ids::SsoTokenId::generate([3; 16]),
+                    customer_id: &ada.id,
+                    scope: domain::sso::Scope::Inbox,
+                    issued: &token,
+                    created_at: now,
+                    expires_at: now.plus_seconds(3600),
+                },
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            let link = domain::console::issue_link([4; 32]);
+            db::console_sessions::insert_link(
+                &fixture.db,
+                &tenant,
+                &db::console_sessions::NewLink {
+                    id: &domain::ids::ConsoleSessionId::generate([5; 16]),
+                    issued_by: "admin",
+                    link_hash: &link.hash,
+                    link_expires_at: now.plus_seconds(3600),
+                    created_at: now,
+                },
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            let key = domain::idempotency::IdempotencyKey::from_header(Some("k-1"))
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| panic!("a key"));
+            db::idempotency_keys::claim(
+                &fixture.db,
+                &tenant,
+                &db::idempotency_keys::Claim {
+                    key: &key,
+                    fingerprint: "f",
+                    claim: "c",
+                    now_us: now.micros(),
+                    lease_until_us: now.micros() + 60_000_000,
+                    expired_before_us: 0,
+                },
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            later(&fixture, 3600 + SSO_EXPIRED_GRACE_SECONDS - 1);
+            let early = swept(&fixture).await;
+            assert_eq!(
+                (
+                    early.sso_tokens_deleted,
+                    early.console_sessions_deleted,
+                    early.idempotency_keys_deleted
+                ),
+                (0, 0, 1)
+            );
+            later(&fixture, 2);
+            let report = swept(&fixture).await;
+            assert_eq!(
+                (report.sso_tokens_deleted, report.console_sessions_deleted),
+                (1, 1)
+            );
+            for table in ["sso_tokens", "console_sessions", "idempotency_keys"] {
+                assert!(fixture.rows(table, "1").is_empty(), "{table}");
+            }
+        });
+    }
+
+    #[test]
+    fn a_send_waiting_on_a_providers_retry_is_left_alone_for_longer() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, _, ada) = business(&fixture, 0).await;
+            let id = send(&fixture, &tenant, &ada).await;
+            fixture.stack.purge(OUTBOUND);
+            message_status::note_retry(
+                &fixture.db,
+                &tenant,
+                &id,
+                "attempt 1 of 5 failed, retrying in 3600 s",
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            let (unnoted, noted) = (stuck_send_after_seconds(false), stuck_send_after_seconds(true));
+            assert!(noted > unnoted);
+            later(&fixture, noted - 1);
+            assert_eq!(
+                swept(&fixture).await.sends_requeued,
+                0,
+                "waiting on a provider's retry"
+            );
+            let messages = fixture.rows("messages", "id");
+            assert_eq!(
+                (
+                    messages[0]["status"].as_str(),
+                    messages[0]["send_requeues"].as_i64()
+                ),
+                (Some("queued"), Some(0))
+            );
+            later(&fixture, 2);
+            assert_eq!(swept(&fixture).await.sends_requeued, 1);
+        });
+    }
+}

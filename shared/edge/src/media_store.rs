@@ -68,3 +68,120 @@ pub async fn put(bucket: &Bucket, key: &str, mime_type: &str, body: impl Into<Da
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::Level;
+    use crate::testing::Fixture;
+
+    async fn upload(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        message_id: Option<&MessageId>,
+    ) -> Result<Attachment, ApiError> {
+        let bucket = fixture
+            .env
+            .bucket(ATTACHMENTS)
+            .unwrap_or_else(|error| panic!("{error}"));
+        store(
+            &bucket,
+            &fixture.db,
+            tenant,
+            message_id,
+            "../../etc/label.pdf",
+            "application/pdf",
+            b"%PDF-1.7".to_vec(),
+        )
+        .await
+    }
+
+    #[test]
+    fn a_file_is_stored_under_its_business_with_its_type_and_recorded() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let attachment = upload(&fixture, &tenant, None)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let key = format!("businesses/{}/attachments/{}", tenant.business_id, attachment.id);
+            assert_eq!(fixture.stack.r2_keys(ATTACHMENTS), vec![key.clone()]);
+            assert_eq!(
+                fixture.stack.r2_bytes(ATTACHMENTS, &key),
+                Some(b"%PDF-1.7".to_vec())
+            );
+            let object = fixture
+                .stack
+                .r2_read(ATTACHMENTS, &key)
+                .unwrap_or_else(|| panic!("stored"));
+            assert_eq!(
+                object.http_metadata().content_type.as_deref(),
+                Some("application/pdf")
+            );
+            let rows = fixture.rows("attachments", "id");
+            assert_eq!(rows.len(), 1);
+            assert_eq!(
+                (
+                    rows[0]["id"].as_str(),
+                    rows[0]["storage_key"].as_str(),
+                    rows[0]["filename"].as_str(),
+                    rows[0]["size"].as_i64(),
+                    rows[0]["status"].as_str()
+                ),
+                (
+                    Some(attachment.id.as_str()),
+                    Some(key.as_str()),
+                    Some(attachment.filename.as_str()),
+                    Some(8),
+                    Some("stored")
+                )
+            );
+            assert!(
+                !attachment.filename.contains('/'),
+                "no path in a stored name: {}",
+                attachment.filename
+            );
+            assert!(rows[0]["message_id"].is_null());
+        });
+    }
+
+    #[test]
+    fn an_object_whose_row_cannot_be_written_is_deleted_again() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let no_such_message = MessageId::generate([7; 16]);
+            let error = upload(&fixture, &tenant, Some(&no_such_message)).await.err();
+            assert_eq!(error.map(|error| error.status()), Some(500));
+            assert!(
+                fixture.stack.r2_keys(ATTACHMENTS).is_empty(),
+                "no object left without its row"
+            );
+            assert!(fixture.rows("attachments", "id").is_empty());
+        });
+        assert!(
+            fixture
+                .stack
+                .logged(Level::Error, "left without a row")
+                .is_empty(),
+            "the delete worked"
+        );
+    }
+
+    #[test]
+    fn a_database_that_does_not_answer_leaves_no_object_and_asks_the_client_to_retry() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            for shard in fixture.stack.shard_bindings() {
+                fixture.stack.outage(&shard, "Network connection lost.");
+            }
+            let error = upload(&fixture, &tenant, None).await.err();
+            assert_eq!(
+                error.map(|error| (error.status(), error.retry_after_seconds)),
+                Some((503, Some(10)))
+            );
+            assert!(fixture.stack.r2_keys(ATTACHMENTS).is_empty());
+        });
+    }
+}

@@ -119,3 +119,205 @@ pub async fn note_retry(
 ) -> Result<(), ApiError> {
     db::messages::note_retry(db, tenant, message_id, reason, &runtime::now().to_rfc3339()).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Fixture;
+    use domain::channel::Channel;
+    use domain::outgoing::OutgoingMessage;
+    use domain::providers::Provider;
+    use serde_json::json;
+
+    /// A business with an endpoint taking every event, and one message accepted for sending.
+    async fn queued(fixture: &Fixture) -> (Tenant, MessageId) {
+        let tenant = fixture.business("Acme").await;
+        fixture
+            .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
+            .await;
+        fixture
+            .channel_account(
+                &tenant,
+                Channel::Whatsapp,
+                Provider::Meta,
+                "106540352242922",
+                json!({ "app_secret": "s", "verify_token": "v", "access_token": "t" }),
+            )
+            .await;
+        let ada = fixture
+            .customers(&tenant, json!([{ "name": "Ada", "phone": "+353871234567" }]))
+            .await;
+        let outgoing = OutgoingMessage {
+            channel: Channel::Whatsapp,
+            content: "Hello".to_owned(),
+            subject: None,
+            attachments: Vec::new(),
+        };
+        let message = crate::send_queue::accept_on_channel(
+            &fixture.env,
+            &fixture.db,
+            &tenant,
+            &ada[0],
+            &outgoing,
+            "https://api.example",
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error:?}"));
+        (tenant, message.id)
+    }
+
+    fn message(fixture: &Fixture, id: &MessageId) -> serde_json::Map<String, serde_json::Value> {
+        fixture
+            .rows("messages", "created_us")
+            .into_iter()
+            .find(|row| row["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("no message {id}"))
+    }
+
+    fn sent_events(fixture: &Fixture) -> usize {
+        fixture
+            .rows("webhook_events", "created_us")
+            .iter()
+            .filter(|row| row["type"] == "message.sent")
+            .count()
+    }
+
+    #[test]
+    fn a_message_the_provider_accepted_is_sent_with_its_id_and_says_so_once() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, id) = queued(&fixture).await;
+            let first = mark_sent(
+                &fixture.db,
+                &tenant,
+                &id,
+                Some("wamid.out"),
+                Some("https://api.example"),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(first.moved);
+            assert_eq!(first.event_ids.len(), 1);
+            let row = message(&fixture, &id);
+            assert_eq!(
+                (row["status"].as_str(), row["provider_message_id"].as_str()),
+                (Some("sent"), Some("wamid.out"))
+            );
+            let again = mark_sent(
+                &fixture.db,
+                &tenant,
+                &id,
+                Some("wamid.out"),
+                Some("https://api.example"),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(
+                !again.moved && again.event_ids.is_empty(),
+                "a repeated queue delivery"
+            );
+            fixture.stack.advance(std::time::Duration::from_secs(1));
+            let later = mark_sent(&fixture.db, &tenant, &id, Some("wamid.out"), None)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(!later.moved && later.event_ids.is_empty());
+            assert_eq!(sent_events(&fixture), 1);
+        });
+    }
+
+    #[test]
+    fn a_message_further_along_is_not_moved_back() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, id) = queued(&fixture).await;
+            fixture.execute(
+                "UPDATE messages SET status = 'read', provider_message_id = 'wamid.out' WHERE id = ?1",
+                &[id.as_str()],
+            );
+            let sent = mark_sent(&fixture.db, &tenant, &id, Some("wamid.out"), None)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(!sent.moved);
+            let failed = mark_failed(&fixture.db, &tenant, &id, "too late")
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(!failed, "failed follows anything but read");
+            assert_eq!(message(&fixture, &id)["status"], "read");
+            assert_eq!(sent_events(&fixture), 0);
+        });
+    }
+
+    #[test]
+    fn a_failed_send_says_why_and_a_wait_for_another_attempt_is_noted() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, id) = queued(&fixture).await;
+            note_retry(&fixture.db, &tenant, &id, "WhatsApp answered 503; trying again")
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let row = message(&fixture, &id);
+            assert_eq!(
+                (row["status"].as_str(), row["status_reason"].as_str()),
+                (Some("queued"), Some("WhatsApp answered 503; trying again"))
+            );
+            let moved = mark_failed(&fixture.db, &tenant, &id, "the number is not on WhatsApp")
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(moved);
+            let row = message(&fixture, &id);
+            assert_eq!(
+                (row["status"].as_str(), row["status_reason"].as_str()),
+                (Some("failed"), Some("the number is not on WhatsApp"))
+            );
+            note_retry(&fixture.db, &tenant, &id, "late note")
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(
+                message(&fixture, &id)["status_reason"],
+                "the number is not on WhatsApp",
+                "a note is only for a message still waiting"
+            );
+        });
+    }
+
+    #[test]
+    fn a_provider_id_another_message_holds_still_marks_the_message_sent() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, first) = queued(&fixture).await;
+            let ada = fixture
+                .customers(&tenant, json!([{ "name": "Ada", "phone": "+353871234567" }]))
+                .await;
+            let outgoing = OutgoingMessage {
+                channel: Channel::Whatsapp,
+                content: "Again".to_owned(),
+                subject: None,
+                attachments: Vec::new(),
+            };
+            let second = crate::send_queue::accept_on_channel(
+                &fixture.env,
+                &fixture.db,
+                &tenant,
+                &ada[0],
+                &outgoing,
+                "https://api.example",
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .id;
+            mark_sent(&fixture.db, &tenant, &first, Some("wamid.reused"), None)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let advanced = mark_sent(&fixture.db, &tenant, &second, Some("wamid.reused"), None)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(advanced.moved);
+            let row = message(&fixture, &second);
+            assert_eq!(
+                (row["status"].as_str(), row["provider_message_id"].as_str()),
+                (Some("sent"), None)
+            );
+            assert_eq!(sent_events(&fixture), 2);
+        });
+    }
+}

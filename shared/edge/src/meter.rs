@@ -157,3 +157,164 @@ impl Drop for Held {
         self.count.usage.borrow_mut().release(self.bytes);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::runtime::Level;
+    use crate::testing::Fixture;
+    use domain::platform::{BUFFERED_BYTES, D1_QUERIES, KV_OPERATIONS};
+
+    /// Runs `count` one-statement queries on the first shard, each through the invocation's `Db`.
+    async fn queries(fixture: &Fixture, count: u32) -> Result<(), worker::Error> {
+        let shard = fixture.db.on_shard(0);
+        for _ in 0..count {
+            shard.unscoped("SELECT 1 AS one").all().await?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_thousand_and_first_d1_query_of_an_invocation_fails_as_production_would() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            queries(&fixture, D1_QUERIES)
+                .await
+                .unwrap_or_else(|error| panic!("the first thousand run: {error}"));
+            let error = queries(&fixture, 1)
+                .await
+                .err()
+                .map(|error| error.to_string())
+                .unwrap_or_else(|| panic!("the 1001st ran"));
+            assert!(
+                error.contains("1001 D1 queries in one invocation; the limit is 1000"),
+                "{error}"
+            );
+            assert_eq!(
+                fixture.stack.logged(Level::Error, "[limit] native test").len(),
+                1,
+                "{:?}",
+                fixture.stack.logs()
+            );
+        });
+    }
+
+    #[test]
+    fn a_new_invocation_starts_a_new_count() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            queries(&fixture, D1_QUERIES)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let next = crate::Env::new(fixture.stack.clone(), "queue");
+            let db = next.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+            db.on_shard(0)
+                .unscoped("SELECT 1 AS one")
+                .all()
+                .await
+                .unwrap_or_else(|error| panic!("another invocation's first query: {error}"));
+            assert_eq!(next.usage().d1_queries, 1);
+        });
+    }
+
+    #[test]
+    fn without_enforcement_the_count_is_kept_and_nothing_is_refused_or_logged() {
+        let fixture = Fixture::new();
+        fixture.stack.remove_var("PLATFORM_LIMITS");
+        let env = crate::Env::new(fixture.stack.clone(), "fetch");
+        fixture.run(async {
+            let db = env.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+            for _ in 0..=D1_QUERIES {
+                db.on_shard(0)
+                    .unscoped("SELECT 1 AS one")
+                    .all()
+                    .await
+                    .unwrap_or_else(|error| panic!("{error}"));
+            }
+            assert_eq!(env.usage().d1_queries, D1_QUERIES + 1);
+            env.report();
+        });
+        assert!(fixture.stack.logged(Level::Error, "[limit]").is_empty());
+        assert!(fixture.stack.logged(Level::Log, "[usage]").is_empty());
+    }
+
+    #[test]
+    fn a_batch_counts_each_statement_and_one_round_trip() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let shard = fixture.db.on_shard(0);
+            let statements = (0..3).map(|_| shard.unscoped("SELECT 1 AS one")).collect();
+            shard
+                .batch(statements)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let usage = fixture.env.usage();
+            assert_eq!((usage.d1_queries, usage.d1_round_trips), (3, 1));
+        });
+    }
+
+    #[test]
+    fn bytes_held_count_until_their_guard_is_dropped_and_past_half_the_isolate_are_refused() {
+        let fixture = Fixture::new();
+        let env = &fixture.env;
+        assert_eq!(env.room(), BUFFERED_BYTES);
+        let first = env
+            .hold(BUFFERED_BYTES - 10)
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(env.room(), 10);
+        let refused = env.hold(11).err().map(|error| error.to_string());
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|error| error.contains("bytes held in buffers at once")),
+            "{refused:?}"
+        );
+        assert_eq!(env.room(), 10, "a refused hold holds nothing");
+        let within = env.hold(10).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(env.room(), 0);
+        drop(first);
+        drop(within);
+        assert_eq!(env.room(), BUFFERED_BYTES);
+        assert_eq!(
+            env.usage().peak_buffered_bytes,
+            BUFFERED_BYTES + 1,
+            "the peak is kept for the usage line, showing how far past the refused hold went"
+        );
+    }
+
+    #[test]
+    fn every_kv_handle_taken_is_one_operation_and_the_thousand_and_first_is_refused() {
+        let fixture = Fixture::new();
+        for _ in 0..KV_OPERATIONS {
+            fixture
+                .env
+                .kv(crate::AUTH_CACHE)
+                .unwrap_or_else(|error| panic!("{error}"));
+        }
+        assert!(fixture.env.kv(crate::AUTH_CACHE).is_err());
+        assert_eq!(fixture.env.usage().kv_operations, KV_OPERATIONS + 1);
+    }
+
+    #[test]
+    fn an_invocation_reports_one_usage_line_naming_its_function_and_entry() {
+        let fixture = Fixture::new();
+        fixture.stack.set_var("CRM_EDGE_FUNCTION", "customers-sync");
+        let env = crate::Env::new(fixture.stack.clone(), "fetch");
+        fixture.run(async {
+            let db = env.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+            db.on_shard(0)
+                .unscoped("SELECT 1 AS one")
+                .all()
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+        });
+        env.queue("OUTBOUND").unwrap_or_else(|error| panic!("{error}"));
+        env.report();
+        let lines = fixture.stack.logged(Level::Log, "[usage] customers-sync fetch ");
+        assert_eq!(lines.len(), 1, "{:?}", fixture.stack.logs());
+        assert!(
+            lines[0].contains(" d1_queries=1 d1_round_trips=1 ") && lines[0].contains(" subrequests=1 "),
+            "{}",
+            lines[0]
+        );
+    }
+}

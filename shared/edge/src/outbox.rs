@@ -63,3 +63,87 @@ pub async fn publish(env: &Env, tenant: &Tenant, event_ids: Vec<EventId>) {
 pub async fn enqueue(env: &Env, tasks: Vec<WebhookTask>, delay_seconds: u32) -> worker::Result<()> {
     crate::queue::send_all(env, WEBHOOKS, &tasks, delay_seconds).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::Level;
+    use crate::testing::Fixture;
+    use domain::platform::{Resource, SUBREQUESTS};
+
+    fn ids(count: u8) -> Vec<EventId> {
+        (0..count).map(|n| EventId::generate([n; 16])).collect()
+    }
+
+    #[test]
+    fn committed_events_go_to_the_webhook_queue_fifty_to_a_task_in_order() {
+        let fixture = Fixture::new();
+        let tenant = fixture.run(fixture.business("Acme"));
+        let events = ids(120);
+        fixture.run(publish(&fixture.env, &tenant, events.clone()));
+        let tasks: Vec<WebhookTask> = fixture
+            .stack
+            .queued(WEBHOOKS)
+            .iter()
+            .map(|sent| serde_json::from_str(&sent.body).unwrap_or_else(|error| panic!("{error}")))
+            .collect();
+        let chunks: Vec<Vec<EventId>> = tasks
+            .into_iter()
+            .map(|task| match task {
+                WebhookTask::Dispatch {
+                    business_id,
+                    event_ids,
+                } if business_id == tenant.business_id => event_ids,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), vec![50, 50, 20]);
+        assert_eq!(chunks.concat(), events);
+    }
+
+    #[test]
+    fn a_task_reads_on_the_wire_as_the_consumer_expects() {
+        let business_id = BusinessId::generate([1; 16]);
+        let dispatch = WebhookTask::Dispatch {
+            business_id: business_id.clone(),
+            event_ids: ids(1),
+        };
+        let deliver = WebhookTask::Deliver {
+            business_id,
+            delivery_id: DeliveryId::generate([2; 16]),
+            attempt: 3,
+        };
+        assert_eq!(
+            serde_json::to_string(&dispatch).unwrap_or_default(),
+            r#"{"task":"dispatch","business_id":"01010101-0101-4101-8101-010101010101","event_ids":["00000000-0000-4000-8000-000000000000"]}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&deliver).unwrap_or_default(),
+            r#"{"task":"deliver","business_id":"01010101-0101-4101-8101-010101010101","delivery_id":"02020202-0202-4202-8202-020202020202","attempt":3}"#
+        );
+    }
+
+    #[test]
+    fn nothing_to_publish_sends_nothing() {
+        let fixture = Fixture::new();
+        let tenant = fixture.run(fixture.business("Acme"));
+        fixture.run(publish(&fixture.env, &tenant, Vec::new()));
+        assert!(fixture.stack.queued(WEBHOOKS).is_empty());
+        assert_eq!(fixture.env.usage().subrequests, 0);
+    }
+
+    #[test]
+    fn a_queue_that_refuses_leaves_the_events_for_the_sweep_and_says_so() {
+        let fixture = Fixture::new();
+        let tenant = fixture.run(fixture.business("Acme"));
+        fixture
+            .env
+            .charge(Resource::Subrequest, SUBREQUESTS)
+            .unwrap_or_else(|error| panic!("{error}"));
+        fixture.run(publish(&fixture.env, &tenant, ids(3)));
+        assert!(fixture.stack.queued(WEBHOOKS).is_empty());
+        let logged = fixture.stack.logged(Level::Error, "3 webhook events of business");
+        assert_eq!(logged.len(), 1, "{:?}", fixture.stack.logs());
+        assert!(logged[0].contains("left for the sweep"), "{}", logged[0]);
+    }
+}

@@ -17,16 +17,16 @@ use std::future::Future;
 const BATCH_LIMIT: usize = 100;
 
 /// Puts `items` on the queue bound as `binding`, [`BATCH_LIMIT`] per call, each delivered after
-/// `delay_seconds`. Stops at the first refused call (the items before it are queued).
+/// `delay_seconds`. Stops at the first refused call (the items before it are queued). Each call
+/// is a subrequest of the invocation, counted as it is made.
 pub async fn send_all<T: Serialize + Clone>(
     env: &Env,
     binding: &str,
     items: &[T],
     delay_seconds: u32,
 ) -> worker::Result<()> {
-    let queue = env.queue(binding)?;
     for chunk in items.chunks(BATCH_LIMIT) {
-        queue.send_batch(chunk, delay_seconds).await?;
+        env.queue(binding)?.send_batch(chunk, delay_seconds).await?;
     }
     Ok(())
 }
@@ -152,4 +152,189 @@ macro_rules! queue_consumer {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::Level;
+    use crate::testing::Fixture;
+    use serde::Deserialize;
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    const WORK: &str = "WORK";
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Job {
+        n: u32,
+    }
+
+    fn consumer(max_retries: u32) -> Consumer<'static> {
+        Consumer {
+            binding: WORK,
+            max_batch_size: 10,
+            max_retries,
+        }
+    }
+
+    #[test]
+    fn a_bulk_send_goes_out_a_hundred_at_a_time_each_batch_a_subrequest_in_order() {
+        let fixture = Fixture::new();
+        let jobs: Vec<Job> = (0..250).map(|n| Job { n }).collect();
+        fixture.run(async {
+            send_all(&fixture.env, WORK, &jobs, 0)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+        });
+        let queued: Vec<u64> = fixture
+            .stack
+            .queued(WORK)
+            .iter()
+            .map(|sent| sent.json()["n"].as_u64().unwrap_or(u64::MAX))
+            .collect();
+        assert_eq!(queued, (0..250).collect::<Vec<u64>>());
+        assert_eq!(
+            fixture.env.usage().subrequests,
+            3,
+            "three sendBatch calls: 100, 100 and 50"
+        );
+    }
+
+    #[test]
+    fn nothing_to_send_sends_nothing() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            send_all::<Job>(&fixture.env, WORK, &[], 0)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+        });
+        assert!(fixture.stack.queued(WORK).is_empty());
+        assert_eq!(fixture.env.usage().subrequests, 0);
+    }
+
+    #[test]
+    fn a_delayed_send_is_not_delivered_before_its_time() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            send_all(&fixture.env, WORK, &[Job { n: 1 }], 30)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let seen = RefCell::new(Vec::new());
+            let handle = async |_: Env, job: Job, _: u32| {
+                seen.borrow_mut().push(job.n);
+                Settle::Ack
+            };
+            assert_eq!(deliver(&fixture.stack, consumer(3), handle).await, 0);
+            fixture.stack.advance(Duration::from_secs(30));
+            assert_eq!(deliver(&fixture.stack, consumer(3), handle).await, 1);
+            assert_eq!(*seen.borrow(), vec![1]);
+        });
+    }
+
+    #[test]
+    fn a_body_that_is_not_the_consumers_type_is_dropped_acknowledged_and_logged() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let queue = fixture.env.queue(WORK).unwrap_or_else(|error| panic!("{error}"));
+            queue
+                .send(serde_json::json!({ "n": "not a number" }))
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            queue
+                .send(Job { n: 7 })
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let seen = RefCell::new(Vec::new());
+            let handle = async |_: Env, job: Job, _: u32| {
+                seen.borrow_mut().push(job.n);
+                Settle::Ack
+            };
+            assert_eq!(deliver(&fixture.stack, consumer(3), handle).await, 2);
+            assert_eq!(*seen.borrow(), vec![7], "the good one is handled");
+        });
+        assert!(fixture.stack.queued(WORK).is_empty(), "neither comes back");
+        assert!(fixture.stack.dead_letters(WORK).is_empty());
+        assert_eq!(
+            fixture
+                .stack
+                .logged(Level::Error, "dropping a queue message that is not a")
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_retry_comes_back_after_its_delay_with_its_delivery_counted() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            send_all(&fixture.env, WORK, &[Job { n: 1 }], 0)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let attempts = RefCell::new(Vec::new());
+            let handle = async |_: Env, _: Job, attempt: u32| {
+                attempts.borrow_mut().push(attempt);
+                if attempt < 2 {
+                    Settle::RetryIn(45)
+                } else {
+                    Settle::Ack
+                }
+            };
+            let started = fixture.stack.now_ms();
+            assert_eq!(deliver(&fixture.stack, consumer(3), handle).await, 1);
+            assert_eq!(fixture.stack.next_due(WORK), Some(started + 45_000));
+            fixture.stack.advance(Duration::from_secs(44));
+            assert_eq!(deliver(&fixture.stack, consumer(3), handle).await, 0, "not yet");
+            fixture.stack.advance(Duration::from_secs(1));
+            assert_eq!(deliver(&fixture.stack, consumer(3), handle).await, 1);
+            assert_eq!(*attempts.borrow(), vec![1, 2]);
+        });
+        assert!(fixture.stack.queued(WORK).is_empty(), "acknowledged");
+    }
+
+    #[test]
+    fn a_message_retried_past_the_queues_retries_goes_to_the_dead_letters() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            send_all(&fixture.env, WORK, &[Job { n: 9 }], 0)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let handle = async |_: Env, _: Job, _: u32| Settle::RetryIn(1);
+            for _ in 0..3 {
+                deliver(&fixture.stack, consumer(2), handle).await;
+                fixture.stack.advance(Duration::from_secs(1));
+            }
+        });
+        assert!(fixture.stack.queued(WORK).is_empty());
+        let dead = fixture.stack.dead_letters(WORK);
+        assert_eq!(dead.len(), 1);
+        assert_eq!((dead[0].json()["n"].as_u64(), dead[0].attempts), (Some(9), 3));
+    }
+
+    #[test]
+    fn the_messages_of_a_batch_share_one_invocations_count() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let jobs: Vec<Job> = (0..3).map(|n| Job { n }).collect();
+            send_all(&fixture.env, WORK, &jobs, 0)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let counts = RefCell::new(Vec::new());
+            let handle = async |env: Env, _: Job, _: u32| {
+                env.kv(crate::AUTH_CACHE)
+                    .unwrap_or_else(|error| panic!("{error}"));
+                counts.borrow_mut().push(env.usage().kv_operations);
+                Settle::Ack
+            };
+            deliver(&fixture.stack, consumer(3), handle).await;
+            let mut counts = counts.borrow().clone();
+            counts.sort_unstable();
+            assert_eq!(counts, vec![1, 2, 3]);
+        });
+        assert_eq!(
+            fixture.stack.logged(Level::Log, "[usage] native queue").len(),
+            1,
+            "one usage line for the batch"
+        );
+    }
 }

@@ -104,7 +104,11 @@ pub async fn accept(
         subject: outgoing.subject.clone(),
         media_base_url: Some(origin.to_owned()),
     };
-    if let Err(error) = env.queue(OUTBOUND)?.send(job).await {
+    let queued = match env.queue(OUTBOUND) {
+        Ok(queue) => queue.send(job).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = queued {
         // A queued message that no dispatcher will ever see would wait forever: it fails now.
         console_error!("message {} could not be queued for sending: {error}", message.id);
         let reason = "the message could not be queued for sending; nothing was sent";
@@ -362,5 +366,398 @@ mod tests {
             forged.is_err(),
             "a body whose ids are not ids is refused when read"
         );
+    }
+
+    mod native {
+        use super::super::*;
+        use crate::media_store::{self, ATTACHMENTS};
+        use crate::testing::Fixture;
+        use domain::error::ErrorCode;
+        use domain::platform::{Resource, SUBREQUESTS};
+        use domain::providers::Provider;
+        use serde_json::json;
+
+        const ORIGIN: &str = "https://api.example";
+        const ADA: &str = "+353871234567";
+
+        /// A business that sends WhatsApp, with an endpoint taking every event, and Ada, whom it
+        /// knows by phone only.
+        async fn business(fixture: &Fixture) -> (Tenant, ChannelAccount, Customer) {
+            let tenant = fixture.business("Acme").await;
+            fixture
+                .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
+                .await;
+            let account = fixture
+                .channel_account(
+                    &tenant,
+                    Channel::Whatsapp,
+                    domain::providers::Provider::Meta,
+                    "106540352242922",
+                    json!({ "app_secret": "s", "verify_token": "v", "access_token": "meta-token" }),
+                )
+                .await;
+            let ada = fixture
+                .customers(&tenant, json!([{ "name": "Ada", "phone": ADA }]))
+                .await;
+            (tenant, account, ada[0].clone())
+        }
+
+        fn outgoing(channel: Channel, attachments: Vec<AttachmentId>) -> OutgoingMessage {
+            OutgoingMessage {
+                channel,
+                content: "Your order is on its way".to_owned(),
+                subject: Some("Order 42".to_owned()),
+                attachments,
+            }
+        }
+
+        async fn upload(fixture: &Fixture, tenant: &Tenant) -> AttachmentId {
+            let bucket = fixture
+                .env
+                .bucket(ATTACHMENTS)
+                .unwrap_or_else(|error| panic!("{error}"));
+            media_store::store(
+                &bucket,
+                &fixture.db,
+                tenant,
+                None,
+                "label.pdf",
+                "application/pdf",
+                b"%PDF".to_vec(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .id
+        }
+
+        fn queued_sends(fixture: &Fixture) -> Vec<QueuedSend> {
+            fixture
+                .stack
+                .queued(OUTBOUND)
+                .iter()
+                .map(|sent| serde_json::from_str(&sent.body).unwrap_or_else(|error| panic!("{error}")))
+                .collect()
+        }
+
+        #[test]
+        fn an_accepted_message_is_stored_queued_in_its_conversation_and_handed_to_the_dispatcher() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let (tenant, account, ada) = business(&fixture).await;
+                let message = accept_on_channel(
+                    &fixture.env,
+                    &fixture.db,
+                    &tenant,
+                    &ada,
+                    &outgoing(Channel::Whatsapp, Vec::new()),
+                    ORIGIN,
+                )
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+                assert_eq!(
+                    (message.status, message.direction),
+                    (MessageStatus::Queued, Direction::Outbound)
+                );
+                let rows = fixture.rows("messages", "created_us");
+                assert_eq!(rows.len(), 1);
+                assert_eq!(
+                    (
+                        rows[0]["id"].as_str(),
+                        rows[0]["status"].as_str(),
+                        rows[0]["send_subject"].as_str(),
+                        rows[0]["send_media_base_url"].as_str()
+                    ),
+                    (
+                        Some(message.id.as_str()),
+                        Some("queued"),
+                        Some("Order 42"),
+                        Some(ORIGIN)
+                    )
+                );
+                let conversations = fixture.rows("conversations", "id");
+                assert_eq!(conversations.len(), 1);
+                assert_eq!(conversations[0]["channel_account_id"], account.id.as_str());
+                assert_eq!(conversations[0]["id"], message.conversation_id.as_str());
+                assert_eq!(
+                    queued_sends(&fixture),
+                    vec![QueuedSend {
+                        business_id: tenant.business_id.clone(),
+                        message_id: message.id.clone(),
+                        subject: Some("Order 42".to_owned()),
+                        media_base_url: Some(ORIGIN.to_owned()),
+                    }]
+                );
+                let second = accept_on_channel(
+                    &fixture.env,
+                    &fixture.db,
+                    &tenant,
+                    &ada,
+                    &outgoing(Channel::Whatsapp, Vec::new()),
+                    ORIGIN,
+                )
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+                assert_eq!(
+                    second.conversation_id, message.conversation_id,
+                    "the same conversation"
+                );
+                let created = fixture
+                    .rows("webhook_events", "created_us")
+                    .iter()
+                    .filter(|row| row["type"] == "conversation.created")
+                    .count();
+                assert_eq!(created, 1);
+            });
+        }
+
+        #[test]
+        fn a_message_that_cannot_go_is_refused_before_anything_is_stored() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let (tenant, _, ada) = business(&fixture).await;
+                let elsewhere = fixture
+                    .channel_account(
+                        &tenant,
+                        Channel::Email,
+                        Provider::Mailgun,
+                        "support@acme.example",
+                        json!({ "api_key": "k" }),
+                    )
+                    .await;
+                let never_uploaded = AttachmentId::generate([5; 16]);
+                let cases = [
+                    (
+                        Channel::Sms,
+                        Vec::new(),
+                        "channel",
+                        "this business has no sms account to send from; an administrator adds one first",
+                        "no account on the channel",
+                    ),
+                    (
+                        Channel::Email,
+                        Vec::new(),
+                        "channel",
+                        "the customer has no email address",
+                        "no address on the channel",
+                    ),
+                    (
+                        Channel::Whatsapp,
+                        vec![never_uploaded.clone()],
+                        "attachments[0]",
+                        "",
+                        "an attachment never uploaded",
+                    ),
+                ];
+                for (channel, attachments, field, message, description) in cases {
+                    let error = accept_on_channel(
+                        &fixture.env,
+                        &fixture.db,
+                        &tenant,
+                        &ada,
+                        &outgoing(channel, attachments),
+                        ORIGIN,
+                    )
+                    .await
+                    .err()
+                    .unwrap_or_else(|| panic!("{description}: accepted"));
+                    assert_eq!(
+                        (error.code(), error.body.field.as_deref()),
+                        (ErrorCode::ValidationFailed, Some(field)),
+                        "{description}"
+                    );
+                    assert!(
+                        error.body.message.contains(message),
+                        "{description}: {}",
+                        error.body.message
+                    );
+                }
+                let _ = elsewhere;
+                assert!(fixture.rows("messages", "id").is_empty());
+                assert!(queued_sends(&fixture).is_empty());
+            });
+        }
+
+        #[test]
+        fn an_upload_goes_with_one_message_only() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let (tenant, _, ada) = business(&fixture).await;
+                let file = upload(&fixture, &tenant).await;
+                let message = accept_on_channel(
+                    &fixture.env,
+                    &fixture.db,
+                    &tenant,
+                    &ada,
+                    &outgoing(Channel::Whatsapp, vec![file.clone()]),
+                    ORIGIN,
+                )
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+                let listed: Vec<AttachmentId> = message
+                    .attachments
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|a| a.id)
+                    .collect();
+                assert_eq!(listed, vec![file.clone()]);
+                assert_eq!(
+                    fixture.rows("attachments", "id")[0]["message_id"],
+                    message.id.as_str()
+                );
+                let again = accept_on_channel(
+                    &fixture.env,
+                    &fixture.db,
+                    &tenant,
+                    &ada,
+                    &outgoing(Channel::Whatsapp, vec![file]),
+                    ORIGIN,
+                )
+                .await
+                .err();
+                assert_eq!(
+                    again.map(|error| (
+                        error.body.field,
+                        error.body.message.contains("already sent with another message")
+                    )),
+                    Some((Some("attachments[0]".to_owned()), true))
+                );
+            });
+        }
+
+        #[test]
+        fn another_businesss_upload_is_not_found() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let (tenant, _, ada) = business(&fixture).await;
+                let other = fixture.business("Globex").await;
+                let theirs = upload(&fixture, &other).await;
+                let error = accept_on_channel(
+                    &fixture.env,
+                    &fixture.db,
+                    &tenant,
+                    &ada,
+                    &outgoing(Channel::Whatsapp, vec![theirs]),
+                    ORIGIN,
+                )
+                .await
+                .err();
+                assert_eq!(
+                    error.and_then(|error| error.body.field),
+                    Some("attachments[0]".to_owned())
+                );
+            });
+        }
+
+        #[test]
+        fn a_message_the_queue_refuses_fails_at_once_and_the_client_is_told_to_retry() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let (tenant, _, ada) = business(&fixture).await;
+                let env = crate::Env::new(fixture.stack.clone(), "fetch");
+                // Room for one more subrequest, which publishing the conversation's event takes:
+                // the outbound queue then refuses the send.
+                env.charge(Resource::Subrequest, SUBREQUESTS - 1)
+                    .unwrap_or_else(|error| panic!("{error}"));
+                let error = accept_on_channel(
+                    &env,
+                    &fixture.db,
+                    &tenant,
+                    &ada,
+                    &outgoing(Channel::Whatsapp, Vec::new()),
+                    ORIGIN,
+                )
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("accepted"));
+                assert_eq!((error.status(), error.retry_after_seconds), (503, Some(5)));
+                let rows = fixture.rows("messages", "id");
+                assert_eq!(rows[0]["status"], "failed");
+                assert_eq!(
+                    rows[0]["status_reason"],
+                    "the message could not be queued for sending; nothing was sent"
+                );
+            });
+        }
+
+        #[test]
+        fn a_customer_can_be_sent_to_where_the_business_has_an_account_and_they_an_address() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let (tenant, _, ada) = business(&fixture).await;
+                fixture
+                    .channel_account(
+                        &tenant,
+                        Channel::Sms,
+                        Provider::Twilio,
+                        "+15005550006",
+                        json!({ "account_sid": "AC1", "auth_token": "t" }),
+                    )
+                    .await;
+                fixture
+                    .channel_account(
+                        &tenant,
+                        Channel::Facebook,
+                        Provider::Meta,
+                        "1029384756",
+                        json!({ "app_secret": "s", "verify_token": "v", "access_token": "t" }),
+                    )
+                    .await;
+                let channels = sendable_channels(&fixture.db, &tenant, &ada)
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
+                assert_eq!(
+                    channels,
+                    vec![Channel::Whatsapp, Channel::Sms],
+                    "no page-scoped id, no email"
+                );
+                let grace = fixture
+                    .customers(
+                        &tenant,
+                        json!([{ "name": "Grace", "email": "grace@example.com" }]),
+                    )
+                    .await;
+                let channels = sendable_channels(&fixture.db, &tenant, &grace[0])
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
+                assert!(channels.is_empty(), "no email account, no phone: {channels:?}");
+            });
+        }
+
+        #[test]
+        fn what_a_delivery_needs_is_read_back_scoped_to_its_business() {
+            let fixture = Fixture::new();
+            fixture.run(async {
+                let (tenant, account, ada) = business(&fixture).await;
+                let message = accept_on_channel(
+                    &fixture.env,
+                    &fixture.db,
+                    &tenant,
+                    &ada,
+                    &outgoing(Channel::Whatsapp, Vec::new()),
+                    ORIGIN,
+                )
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+                let keys = fixture.keys();
+                let found = to_deliver(&fixture.db, &keys, &tenant, &message.id)
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"))
+                    .unwrap_or_else(|| panic!("the message is found"));
+                assert_eq!(found.message.content, "Your order is on its way");
+                assert_eq!(found.recipient().as_deref(), Some(ADA));
+                let sending = found.account.unwrap_or_else(|| panic!("an account"));
+                assert_eq!(sending.id, account.id);
+                assert_eq!(
+                    sending.secret("access_token"),
+                    Some("meta-token"),
+                    "its secrets opened"
+                );
+                let other = fixture.business("Globex").await;
+                let theirs = to_deliver(&fixture.db, &keys, &other, &message.id)
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
+                assert!(theirs.is_none(), "another business's message is not found");
+            });
+        }
     }
 }

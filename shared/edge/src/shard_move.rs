@@ -195,3 +195,324 @@ async fn verify(db: &Db, business: &BusinessId, from: Shard, to: Shard) -> Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Fixture;
+    use domain::audit::Actor;
+    use domain::channel::Channel;
+    use domain::providers::Provider;
+    use domain::tenant::Tenant;
+    use domain::webhooks::EventType;
+    use serde_json::{Value, json};
+    use std::time::Duration;
+
+    /// Every row of the business in every moved table on shard `binding`, as `SELECT *` gives
+    /// them, each table's rows sorted; a renumbered table's key left out (the new shard numbers
+    /// its rows afresh).
+    fn held(fixture: &Fixture, binding: &str, business: &BusinessId) -> Vec<(String, Vec<String>)> {
+        MOVED_TABLES
+            .iter()
+            .map(|table| {
+                let rows = fixture.stack.sql(binding, |connection| {
+                    let sql = format!(
+                        "SELECT * FROM {} WHERE {} = ?1",
+                        table.name, table.business_column
+                    );
+                    let mut statement = connection
+                        .prepare(&sql)
+                        .unwrap_or_else(|error| panic!("{sql}: {error}"));
+                    let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
+                    let mut answer = statement
+                        .query([business.as_str()])
+                        .unwrap_or_else(|error| panic!("{sql}: {error}"));
+                    let mut rows = Vec::new();
+                    while let Some(row) = answer.next().unwrap_or_else(|error| panic!("{error}")) {
+                        let mut object = serde_json::Map::new();
+                        for (at, name) in names.iter().enumerate() {
+                            if Some(name.as_str()) == table.renumbered {
+                                continue;
+                            }
+                            let value: rusqlite::types::Value =
+                                row.get(at).unwrap_or_else(|error| panic!("{error}"));
+                            object.insert(name.clone(), json!(format!("{value:?}")));
+                        }
+                        rows.push(Value::Object(object).to_string());
+                    }
+                    rows.sort();
+                    rows
+                });
+                (table.name.to_owned(), rows)
+            })
+            .collect()
+    }
+
+    /// What each step said, for a failure's message.
+    fn said(steps: &[MoveOut]) -> Vec<(&'static str, usize, Option<String>)> {
+        steps
+            .iter()
+            .map(|out| (out.phase, out.rows, out.cursor.clone()))
+            .collect()
+    }
+
+    /// The tables whose rows differ between `a` and `b`, with how many each holds, the audit log
+    /// aside (the move writes its own entry).
+    fn differing(a: &[(String, Vec<String>)], b: &[(String, Vec<String>)]) -> Vec<(String, usize, usize)> {
+        a.iter()
+            .zip(b)
+            .filter(|((name, rows_a), (_, rows_b))| name != "audit_log" && rows_a != rows_b)
+            .map(|((name, rows_a), (_, rows_b))| (name.clone(), rows_a.len(), rows_b.len()))
+            .collect()
+    }
+
+    fn count(rows: &[(String, Vec<String>)]) -> usize {
+        rows.iter().map(|(_, rows)| rows.len()).sum()
+    }
+
+    /// A business on the first shard with customers (more than a step copies), a message,
+    /// an endpoint and its events, an account and a key.
+    async fn business(fixture: &Fixture) -> Tenant {
+        let tenant = fixture.business_on("Acme", 0).await;
+        fixture.api_key(&tenant).await;
+        fixture
+            .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
+            .await;
+        let account = fixture
+            .channel_account(
+                &tenant,
+                Channel::Whatsapp,
+                Provider::Meta,
+                "106540352242922",
+                json!({ "app_secret": "s", "verify_token": "v", "access_token": "t" }),
+            )
+            .await;
+        let customers: Vec<Value> = (0..250)
+            .map(|n| json!({ "name": format!("c{n}"), "email": format!("c{n}@example.com") }))
+            .collect();
+        fixture.customers(&tenant, Value::Array(customers)).await;
+        let batch = domain::inbound::InboundBatch {
+            messages: vec![domain::inbound::InboundMessage {
+                provider_message_id: "wamid.1".to_owned(),
+                from: "+353871234567".to_owned(),
+                sender_name: Some("Ada".to_owned()),
+                content: "Hi".to_owned(),
+                media: Vec::new(),
+            }],
+            statuses: Vec::new(),
+        };
+        crate::ingest::ingest(&fixture.env, &account, batch, "https://api.example")
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        tenant
+    }
+
+    async fn next(
+        fixture: &Fixture,
+        business: &BusinessId,
+        to: Shard,
+        cursor: Option<&str>,
+    ) -> Result<MoveOut, ApiError> {
+        let cursor = cursor.map(|text| Cursor::parse(text).unwrap_or_else(|error| panic!("{error}")));
+        let audit = Audit::new(Actor::Admin, None);
+        // Each step is a request of its own: one invocation's queries.
+        let env = Env::new(fixture.stack.clone(), "fetch");
+        let db = env.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+        step(&env, &audit, &db, business, to, cursor, fixture.stack.now_ms()).await
+    }
+
+    /// Steps the move to its end as the command does, waiting as each step says; every step.
+    async fn drive(fixture: &Fixture, business: &BusinessId, to: Shard) -> Vec<MoveOut> {
+        let mut steps: Vec<MoveOut> = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..100 {
+            let out = next(fixture, business, to, cursor.as_deref())
+                .await
+                .unwrap_or_else(|error| panic!("{error:?} after {:?}", said(&steps)));
+            fixture
+                .stack
+                .advance(Duration::from_secs(u64::from(out.wait_seconds)));
+            cursor = out.cursor.clone();
+            let done = out.phase == "done";
+            steps.push(out);
+            if done {
+                return steps;
+            }
+        }
+        panic!("no end: {:?}", said(&steps));
+    }
+
+    #[test]
+    fn a_moved_business_holds_on_its_new_shard_exactly_the_rows_it_held_and_nothing_is_left_behind() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = business(&fixture).await;
+            let id = &tenant.business_id;
+            let before = held(&fixture, "DB", id);
+            assert!(count(&before) > ROWS_PER_STEP, "more rows than one step copies");
+            assert_eq!(count(&held(&fixture, "DB_1", id)), 0);
+            let steps = drive(&fixture, id, 1).await;
+            let phases: Vec<&str> = steps.iter().map(|out| out.phase).collect();
+            assert_eq!(phases.first(), Some(&"pausing"));
+            assert!(
+                phases.contains(&"copying") && phases.contains(&"switched"),
+                "{phases:?}"
+            );
+            assert!(
+                steps.iter().all(|out| out.rows <= ROWS_PER_STEP),
+                "{:?}",
+                said(&steps)
+            );
+            assert_eq!(differing(&held(&fixture, "DB_1", id), &before), Vec::new());
+            assert_eq!(count(&held(&fixture, "DB", id)), 0, "the old copy is deleted");
+            let entry = directory::entry(&fixture.db, id)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!((entry.shard, entry.moving_to, entry.moved_from), (1, None, None));
+            let moved: Vec<_> = fixture
+                .rows("audit_log", "at_us")
+                .into_iter()
+                .filter(|row| row["action"] == "business.moved")
+                .collect();
+            assert_eq!(moved.len(), 1);
+            assert_eq!(moved[0]["detail"], r#"{"from_shard":0,"to_shard":1}"#);
+            assert_eq!(
+                next(&fixture, id, 1, None).await.map(|out| out.phase).ok(),
+                Some("done"),
+                "again: nothing to do"
+            );
+        });
+    }
+
+    #[test]
+    fn while_it_moves_the_businesss_writes_are_a_503_and_after_they_land_on_the_new_shard() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = business(&fixture).await;
+            let id = &tenant.business_id;
+            let paused = next(&fixture, id, 1, None)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(paused.phase, "pausing");
+            assert_eq!(paused.wait_seconds, 62, "the directory's minute, and a margin");
+            fixture
+                .stack
+                .advance(Duration::from_secs(u64::from(paused.wait_seconds)));
+            fixture.stack.restart_isolate();
+            let env = crate::Env::new(fixture.stack.clone(), "fetch");
+            let db = env.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+            let read = crate::db::api_keys::list(&db, &tenant).await;
+            assert!(read.is_ok(), "reads go on");
+            let refused = new_key(&tenant, &db).await;
+            assert_eq!(
+                refused.map(|error| (error.status(), error.retry_after_seconds)),
+                Some((503, Some(10)))
+            );
+            drive(&fixture, id, 1).await;
+            fixture.stack.restart_isolate();
+            let env = crate::Env::new(fixture.stack.clone(), "fetch");
+            let db = env.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(new_key(&tenant, &db).await, None, "writes go on");
+            assert_eq!(count(&held(&fixture, "DB", id)), 0);
+        });
+    }
+
+    /// Stores a new key of `tenant` through `db`: the error, if the write is refused.
+    async fn new_key(tenant: &Tenant, db: &Db) -> Option<ApiError> {
+        let issued = domain::api_key::issue([9; 24]);
+        let key = crate::db::api_keys::ApiKey {
+            id: domain::ids::ApiKeyId::generate(
+                crate::runtime::random().unwrap_or_else(|error| panic!("{error:?}")),
+            ),
+            business_id: tenant.business_id.clone(),
+            name: None,
+            prefix: issued.prefix,
+            created_at: crate::runtime::now().to_rfc3339(),
+            revoked_at: None,
+        };
+        crate::db::api_keys::insert(db, tenant, &key, &issued.hash)
+            .await
+            .err()
+    }
+
+    #[test]
+    fn a_copy_that_changed_under_it_does_not_verify_and_a_move_from_the_start_copies_it_over() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = business(&fixture).await;
+            let id = &tenant.business_id;
+            let mut cursor: Option<String> = None;
+            let mut steps = 0;
+            let failure = loop {
+                steps += 1;
+                assert!(steps < 100, "the copy verified");
+                match next(&fixture, id, 1, cursor.as_deref()).await {
+                    Ok(out) => {
+                        if out.phase == "copying" && out.cursor.as_deref() == Some("verify") {
+                            // A statement no one business's changes the old copy (the sweep).
+                            fixture.stack.sql("DB", |connection| {
+                                connection
+                                    .execute(
+                                        "DELETE FROM webhook_events WHERE business_id = ?1",
+                                        [id.as_str()],
+                                    )
+                                    .unwrap_or_else(|error| panic!("{error}"))
+                            });
+                        }
+                        fixture
+                            .stack
+                            .advance(Duration::from_secs(u64::from(out.wait_seconds)));
+                        cursor = out.cursor;
+                    }
+                    Err(error) => break error,
+                }
+            };
+            assert_eq!(failure.status(), 409);
+            assert!(
+                failure
+                    .body
+                    .message
+                    .contains("the copy did not verify: webhook_events"),
+                "{}",
+                failure.body.message
+            );
+            let entry = directory::entry(&fixture.db, id)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(
+                (entry.shard, entry.moving_to),
+                (0, Some(1)),
+                "still on its shard, still paused"
+            );
+            let before = held(&fixture, "DB", id);
+            drive(&fixture, id, 1).await;
+            assert_eq!(differing(&held(&fixture, "DB_1", id), &before), Vec::new());
+        });
+    }
+
+    #[test]
+    fn a_move_to_a_shard_that_is_not_there_or_against_another_move_is_refused() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business_on("Acme", 0).await;
+            let id = &tenant.business_id;
+            let nowhere = next(&fixture, id, 2, None).await.err();
+            assert_eq!(
+                nowhere.map(|error| (error.status(), error.body.field)),
+                Some((422, Some("to_shard".to_owned())))
+            );
+            next(&fixture, id, 1, None)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let back = next(&fixture, id, 0, None).await.err();
+            assert_eq!(
+                back.map(|error| error.status()),
+                Some(409),
+                "another move stands in the way"
+            );
+            let here = fixture.business_on("Globex", 1).await;
+            let stay = next(&fixture, &here.business_id, 1, None).await.ok();
+            assert_eq!(stay.map(|out| (out.phase, out.rows)), Some(("done", 0)));
+        });
+    }
+}

@@ -38,7 +38,20 @@ impl Fixture {
 
     /// A new business in Ireland, placed as the admin API places it.
     pub async fn business(&self, name: &str) -> Tenant {
-        let id = BusinessId::generate(crate::runtime::random().unwrap_or_else(|error| panic!("{error:?}")));
+        let id = BusinessId::generate(random());
+        self.create_business(id, name).await
+    }
+
+    /// A new business in Ireland that the admin API places on `shard` (its id drawn until the
+    /// directory would choose that shard for it).
+    pub async fn business_on(&self, name: &str, shard: db::Shard) -> Tenant {
+        let id = std::iter::repeat_with(|| BusinessId::generate(random()))
+            .find(|id| db::directory::choose(id, self.db.open_shards()) == shard)
+            .unwrap_or_else(|| panic!("an id for shard {shard}"));
+        self.create_business(id, name).await
+    }
+
+    async fn create_business(&self, id: BusinessId, name: &str) -> Tenant {
         let business = db::businesses::Business {
             id: id.clone(),
             name: name.to_owned(),
@@ -51,6 +64,159 @@ impl Fixture {
             .await
             .unwrap_or_else(|error| panic!("{error:?}"));
         Tenant::from_stored(id.as_str(), Some("IE")).unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    /// A new API key of `tenant`, issued and stored as the admin API issues one: its plaintext,
+    /// which exists nowhere else, and its id.
+    pub async fn api_key(&self, tenant: &Tenant) -> (String, domain::ids::ApiKeyId) {
+        let issued =
+            domain::api_key::issue(crate::runtime::random().unwrap_or_else(|error| panic!("{error:?}")));
+        let key = db::api_keys::ApiKey {
+            id: domain::ids::ApiKeyId::generate(
+                crate::runtime::random().unwrap_or_else(|error| panic!("{error:?}")),
+            ),
+            business_id: tenant.business_id.clone(),
+            name: Some("test".to_owned()),
+            prefix: issued.prefix,
+            created_at: crate::runtime::now().to_rfc3339(),
+            revoked_at: None,
+        };
+        db::api_keys::insert(&self.db, tenant, &key, &issued.hash)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        (issued.plaintext, key.id)
+    }
+
+    /// A channel account of `tenant` with `secrets` and no settings, created as the admin API
+    /// creates one (its secrets sealed, its address claimed in the directory).
+    pub async fn channel_account(
+        &self,
+        tenant: &Tenant,
+        channel: domain::channel::Channel,
+        provider: domain::providers::Provider,
+        address: &str,
+        secrets: Value,
+    ) -> db::channel_accounts::ChannelAccount {
+        let settings = Value::Object(Map::new());
+        self.configured_account(tenant, (channel, provider), address, settings, secrets)
+            .await
+    }
+
+    /// [`Fixture::channel_account`], with `settings` (Twilio's `account_sid`, an `api_base_url`).
+    pub async fn configured_account(
+        &self,
+        tenant: &Tenant,
+        (channel, provider): (domain::channel::Channel, domain::providers::Provider),
+        address: &str,
+        settings: Value,
+        secrets: Value,
+    ) -> db::channel_accounts::ChannelAccount {
+        let id = domain::ids::ChannelAccountId::generate(random());
+        let object = |value: Value| match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        let (settings, secrets) = (object(settings), object(secrets));
+        let new = db::channel_accounts::NewAccount {
+            id: &id,
+            channel,
+            provider,
+            address,
+            name: None,
+            settings: &settings,
+            secrets: &secrets,
+            now: &crate::runtime::now().to_rfc3339(),
+        };
+        db::channel_accounts::insert(&self.db, &self.keys(), tenant, &new)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .unwrap_or_else(|| panic!("{channel} {address} is another account's"))
+    }
+
+    /// A webhook endpoint of `tenant` at `url` for `events`, with the API's defaults.
+    pub async fn webhook_endpoint(
+        &self,
+        tenant: &Tenant,
+        url: &str,
+        events: &[domain::webhooks::EventType],
+    ) -> db::webhook_endpoints::Endpoint {
+        let now = crate::runtime::now().to_rfc3339();
+        let endpoint = db::webhook_endpoints::Endpoint {
+            id: domain::ids::EndpointId::generate(random()),
+            name: "test".to_owned(),
+            url: url.to_owned(),
+            events: events.to_vec(),
+            secret: domain::webhook_signing::WebhookSecret::generate(random()),
+            previous_secret: None,
+            previous_secret_until_us: None,
+            enabled: true,
+            disabled_reason: None,
+            retry_schedule: domain::webhooks::RetrySchedule::Standard,
+            timeout_seconds: domain::webhooks::DEFAULT_TIMEOUT_SECONDS,
+            disable_after_seconds: domain::webhooks::DEFAULT_DISABLE_AFTER_SECONDS,
+            failing_since_us: None,
+            created_at: now.clone(),
+            updated_at: now,
+            revision: 0,
+            seed_signs_new: true,
+        };
+        let inserted = db::webhook_endpoints::insert(&self.db, &self.keys(), tenant, &endpoint)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        assert!(inserted, "the business has room for another endpoint");
+        endpoint
+    }
+
+    /// Customers of `tenant` written as `/api-customers-sync` writes them: `customers` is the
+    /// request's list.
+    pub async fn customers(&self, tenant: &Tenant, customers: Value) -> Vec<domain::customer::Customer> {
+        let body: crate::customer_upsert::CustomersIn =
+            serde_json::from_value(serde_json::json!({ "customers": customers }))
+                .unwrap_or_else(|error| panic!("{error}"));
+        let outcomes = crate::customer_upsert::run(
+            &self.env,
+            tenant,
+            "https://api.example",
+            domain::upsert::MatchPolicy::ExternalIdThenEmailThenPhone,
+            body,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error:?}"));
+        let mut written = Vec::new();
+        for outcome in outcomes {
+            let decision = outcome.result.unwrap_or_else(|error| panic!("{error:?}"));
+            let id = match decision {
+                domain::upsert::Decision::Create(id) | domain::upsert::Decision::Update { id, .. } => id,
+            };
+            let key = domain::lookup::CustomerKey::Id(id);
+            let customer = db::customers::find_one(&self.db, tenant, &key)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"))
+                .unwrap_or_else(|| panic!("the customer written is found"));
+            written.push(customer);
+        }
+        written
+    }
+
+    /// The deployment's keyring.
+    pub fn keys(&self) -> domain::sealed::Keyring {
+        crate::secrets_key::keyring(&self.env).unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    /// Runs `sql` with `values` on every shard, as an operator's hand would (a row made
+    /// inconsistent, a setting outside the API's range); the rows it changed.
+    pub fn execute(&self, sql: &str, values: &[&str]) -> usize {
+        self.stack
+            .shard_bindings()
+            .iter()
+            .map(|binding| {
+                self.stack.sql(binding, |connection| {
+                    connection
+                        .execute(sql, rusqlite::params_from_iter(values))
+                        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+                })
+            })
+            .sum()
     }
 
     /// Every row of `table` on every shard, as `SELECT *` gives them (generated and hidden

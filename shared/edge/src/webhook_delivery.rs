@@ -523,3 +523,698 @@ pub async fn claim(
     let endpoint = db::webhook_endpoints::find(db, keys, tenant, &claimed.endpoint_id).await?;
     Ok(Some((claimed, endpoint)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::native::Reply;
+    use crate::testing::Fixture;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use hmac::{Hmac, Mac};
+    use serde_json::json;
+    use std::time::Duration;
+
+    const HOOKS: &str = "hooks.acme.example";
+    const URL: &str = "https://hooks.acme.example/in";
+    const OTHER: &str = "https://other.acme.example/in";
+    const LINK_SECRET: &[u8] = b"media-link-secret";
+
+    fn hmac_sha256(key: &[u8], message: &str) -> Vec<u8> {
+        let mut mac =
+            <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|error| panic!("{error}"));
+        mac.update(message.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// The ids of the events recorded so far, oldest first.
+    fn event_ids(fixture: &Fixture) -> Vec<EventId> {
+        fixture
+            .rows("webhook_events", "created_us, id")
+            .iter()
+            .filter_map(|row| EventId::parse(row["id"].as_str().unwrap_or_default()))
+            .collect()
+    }
+
+    /// What the dispatcher does with a task: bodies fixed, deliveries made and leased.
+    async fn dispatch(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        ids: &[EventId],
+    ) -> Vec<(Claimed, Option<Endpoint>)> {
+        let now = runtime::now();
+        let stored = db::webhook_events::load(&fixture.db, tenant, ids)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        let bodies = payloads(&fixture.db, tenant, &stored, Some(LINK_SECRET), now)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        fan_out(&fixture.db, &fixture.keys(), tenant, &bodies, ids, now, 16)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    async fn attempt_now(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        due: &(Claimed, Option<Endpoint>),
+    ) -> AttemptOutcome {
+        attempt(
+            &fixture.env,
+            &fixture.db,
+            tenant,
+            &due.0,
+            due.1.as_ref(),
+            runtime::now(),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    /// A business whose first endpoint takes `customer.created` and whose second only
+    /// `message.received`, and one customer created: one event.
+    async fn customer_created(fixture: &Fixture) -> (Tenant, Endpoint) {
+        let tenant = fixture.business("Acme").await;
+        let endpoint = fixture
+            .webhook_endpoint(&tenant, URL, &[EventType::CustomerCreated])
+            .await;
+        fixture
+            .webhook_endpoint(&tenant, OTHER, &[EventType::MessageReceived])
+            .await;
+        fixture
+            .customers(
+                &tenant,
+                json!([{ "name": "Zoë </script>", "email": "zoe@example.com" }]),
+            )
+            .await;
+        (tenant, endpoint)
+    }
+
+    #[test]
+    fn a_body_is_written_as_json_stringify_writes_it() {
+        let fixture = Fixture::new();
+        let tenant = fixture.run(fixture.business("Acme"));
+        let event_id =
+            EventId::parse("0b5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f").unwrap_or_else(|| panic!("an id"));
+        let data = json!({
+            "amount": 1.0,
+            "big": 1e21,
+            "small": 0.000001,
+            "name": "Zoë \"Z\" </script>\u{2028}\n",
+            "10": "an index key",
+            "2": "comes first",
+        });
+        let body = body(
+            &tenant,
+            &event_id,
+            EventType::CustomerCreated,
+            Timestamp::from_millis(1_795_694_400_000),
+            data,
+        )
+        .unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(
+            body,
+            format!(
+                "{{\"business_id\":\"{}\",\"data\":{{\"2\":\"comes first\",\"10\":\"an index key\",\"amount\":1,\"big\":1e+21,\
+                 \"name\":\"Zoë \\\"Z\\\" </script>\u{2028}\\n\",\"small\":0.000001}},\"event\":\"customer.created\",\
+                 \"id\":\"0b5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f\",\"timestamp\":\"2026-11-26T12:00:00.000Z\"}}",
+                tenant.business_id
+            )
+        );
+    }
+
+    #[test]
+    fn an_event_goes_to_the_enabled_endpoints_subscribed_to_it_and_only_once() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, endpoint) = customer_created(&fixture).await;
+            let disabled = fixture
+                .webhook_endpoint(
+                    &tenant,
+                    "https://off.acme.example/in",
+                    &[EventType::CustomerCreated],
+                )
+                .await;
+            fixture.execute(
+                "UPDATE webhook_endpoints SET enabled = 0 WHERE id = ?1",
+                &[disabled.id.as_str()],
+            );
+            let ids = event_ids(&fixture);
+            assert_eq!(ids.len(), 1);
+            let due = dispatch(&fixture, &tenant, &ids).await;
+            let to: Vec<&domain::ids::EndpointId> =
+                due.iter().map(|(claimed, _)| &claimed.endpoint_id).collect();
+            assert_eq!(to, vec![&endpoint.id]);
+            assert!(
+                dispatch(&fixture, &tenant, &ids).await.is_empty(),
+                "a repeated dispatch makes nothing twice"
+            );
+            let deliveries = fixture.rows("webhook_deliveries", "id");
+            assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+            let events = fixture.rows("webhook_events", "id");
+            assert!(events[0]["dispatched_us"].is_i64(), "{events:?}");
+        });
+    }
+
+    #[test]
+    fn one_attempt_posts_the_kept_body_signed_both_ways_and_a_2xx_delivers_it() {
+        let fixture = Fixture::new();
+        fixture.stack.partner(HOOKS, |_| Reply::text(204, ""));
+        fixture.run(async {
+            let (tenant, endpoint) = customer_created(&fixture).await;
+            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            assert_eq!(
+                attempt_now(&fixture, &tenant, &due[0]).await,
+                AttemptOutcome::Delivered
+            );
+            let calls = fixture.stack.calls_to(HOOKS);
+            assert_eq!(calls.len(), 1);
+            let call = &calls[0];
+            assert_eq!((call.method.as_str(), call.url.as_str()), ("POST", URL));
+            assert_eq!(call.text(), due[0].0.payload, "the body fixed at dispatch");
+            let body = call.json();
+            assert_eq!(body["event"], "customer.created");
+            assert_eq!(body["id"], due[0].0.event_id.as_str());
+            assert_eq!(body["business_id"], tenant.business_id.as_str());
+            assert_eq!(body["data"]["customer"]["name"], "Zoë </script>");
+            assert_eq!(body["data"]["customer"]["email"], "zoe@example.com");
+            let timestamp = (fixture.stack.now_ms() / 1000).to_string();
+            assert_eq!(call.header("content-type"), Some("application/json"));
+            assert_eq!(call.header("user-agent"), Some(USER_AGENT));
+            assert_eq!(call.header("x-webhook-event"), Some("customer.created"));
+            assert_eq!(call.header("webhook-id"), Some(due[0].0.event_id.as_str()));
+            assert_eq!(call.header("webhook-timestamp"), Some(timestamp.as_str()));
+            assert_eq!(call.header("x-webhook-timestamp"), Some(timestamp.as_str()));
+            let secret = endpoint.secret.as_str();
+            let key = STANDARD
+                .decode(secret.strip_prefix("whsec_").unwrap_or_default())
+                .unwrap_or_else(|error| panic!("{error}"));
+            let signed = format!("{}.{timestamp}.{}", due[0].0.event_id, call.text());
+            assert_eq!(
+                call.header("webhook-signature"),
+                Some(format!("v1,{}", STANDARD.encode(hmac_sha256(&key, &signed))).as_str())
+            );
+            assert_eq!(
+                call.header("x-webhook-signature"),
+                Some(
+                    hex::encode(hmac_sha256(
+                        secret.as_bytes(),
+                        &format!("{timestamp}.{}", call.text())
+                    ))
+                    .as_str()
+                )
+            );
+            let deliveries = fixture.rows("webhook_deliveries", "id");
+            assert_eq!(
+                (
+                    deliveries[0]["status"].as_str(),
+                    deliveries[0]["attempts"].as_i64(),
+                    deliveries[0]["last_status"].as_i64()
+                ),
+                (Some("delivered"), Some(1), Some(204))
+            );
+            let attempts = fixture.rows("webhook_attempts", "id");
+            assert_eq!(attempts.len(), 1);
+            assert_eq!(
+                (
+                    attempts[0]["outcome"].as_str(),
+                    attempts[0]["status_code"].as_i64()
+                ),
+                (Some("delivered"), Some(204))
+            );
+        });
+    }
+
+    #[test]
+    fn a_failure_worth_retrying_is_scheduled_by_the_endpoints_schedule_or_its_retry_after() {
+        let cases = [
+            (Reply::text(503, "down"), 2, "a 5xx: the schedule's first wait"),
+            (
+                Reply::text(429, "slow").header("retry-after", "120"),
+                120,
+                "a 429 asks for longer",
+            ),
+            (
+                Reply::text(500, "oops").header("retry-after", "1"),
+                2,
+                "a shorter Retry-After does not hurry it",
+            ),
+            (Reply::refused(), 2, "unreachable"),
+        ];
+        for (reply, wait_seconds, description) in cases {
+            let fixture = Fixture::new();
+            fixture.stack.partner(HOOKS, move |_| reply.clone());
+            fixture.run(async {
+                let (tenant, _) = customer_created(&fixture).await;
+                let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+                let now = runtime::now();
+                let outcome = attempt_now(&fixture, &tenant, &due[0]).await;
+                assert_eq!(
+                    outcome,
+                    AttemptOutcome::Retrying {
+                        next: now.plus_seconds(wait_seconds)
+                    },
+                    "{description}"
+                );
+                let deliveries = fixture.rows("webhook_deliveries", "id");
+                assert_eq!(deliveries[0]["status"], "pending", "{description}");
+                assert_eq!(
+                    deliveries[0]["next_attempt_us"].as_i64(),
+                    Some(now.plus_seconds(wait_seconds).micros()),
+                    "{description}"
+                );
+                let endpoints = fixture.rows("webhook_endpoints", "created_at");
+                assert_eq!(
+                    endpoints[0]["failing_since_us"].as_i64(),
+                    Some(now.micros()),
+                    "{description}"
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn a_refused_connection_is_logged_with_its_error_and_retried() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, _) = customer_created(&fixture).await;
+            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            let first = attempt_now(&fixture, &tenant, &due[0]).await;
+            let AttemptOutcome::Retrying { next } = first else {
+                panic!("{first:?}");
+            };
+            fixture.stack.advance(Duration::from_millis(
+                (next.millis() - fixture.stack.now_ms()) as u64,
+            ));
+            let second = claim(
+                &fixture.db,
+                &fixture.keys(),
+                &tenant,
+                &due[0].0.delivery_id,
+                2,
+                runtime::now(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .unwrap_or_else(|| panic!("ours"));
+            assert!(matches!(
+                attempt_now(&fixture, &tenant, &second).await,
+                AttemptOutcome::Retrying { .. }
+            ));
+            let attempts = fixture.rows("webhook_attempts", "id");
+            let log: Vec<(Option<i64>, bool, Option<&str>)> = attempts
+                .iter()
+                .map(|row| {
+                    (
+                        row["attempt"].as_i64(),
+                        row["status_code"].is_null(),
+                        row["outcome"].as_str(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                log,
+                vec![
+                    (Some(1), true, Some("retrying")),
+                    (Some(2), true, Some("retrying"))
+                ]
+            );
+            for row in &attempts {
+                let error = row["error"].as_str().unwrap_or_default();
+                assert!(
+                    error.starts_with("connection failed: ") && error.contains("refused"),
+                    "{error}"
+                );
+            }
+            let at: Vec<i64> = attempts
+                .iter()
+                .filter_map(|row| row["attempted_us"].as_i64())
+                .collect();
+            assert_eq!(at[1] - at[0], 2_000_000, "the retry waits the schedule's 2 s");
+        });
+    }
+
+    #[test]
+    fn a_partner_that_never_answers_times_out_at_the_endpoints_timeout() {
+        let fixture = Fixture::new();
+        fixture.stack.partner(HOOKS, |_| Reply::never());
+        fixture.run(async {
+            let (tenant, _) = customer_created(&fixture).await;
+            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            let started = fixture.stack.now_ms();
+            let outcome = attempt_now(&fixture, &tenant, &due[0]).await;
+            assert!(matches!(outcome, AttemptOutcome::Retrying { .. }), "{outcome:?}");
+            assert_eq!(fixture.stack.now_ms() - started, 15_000);
+            let attempts = fixture.rows("webhook_attempts", "id");
+            assert_eq!(attempts[0]["error"], "timed out: no answer within 15 s");
+            assert_eq!(attempts[0]["duration_ms"], 15_000);
+            let deliveries = fixture.rows("webhook_deliveries", "id");
+            assert_eq!(deliveries[0]["last_error"], "timed out: no answer within 15 s");
+        });
+    }
+
+    #[test]
+    fn a_refusal_or_a_redirect_is_not_retried_and_the_last_retry_dead_letters_the_delivery() {
+        let cases = [
+            (Reply::text(400, "who are you"), 400, "400 Bad Request"),
+            (Reply::text(410, "gone"), 410, "410 Gone"),
+            (
+                Reply::status(301).header("location", "https://elsewhere.example/in"),
+                301,
+                "a redirect, which is not followed",
+            ),
+        ];
+        for (reply, status, description) in cases {
+            let fixture = Fixture::new();
+            fixture.stack.partner(HOOKS, move |_| reply.clone());
+            fixture.run(async {
+                let (tenant, _) = customer_created(&fixture).await;
+                let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+                assert_eq!(
+                    attempt_now(&fixture, &tenant, &due[0]).await,
+                    AttemptOutcome::Dead,
+                    "{description}"
+                );
+                let deliveries = fixture.rows("webhook_deliveries", "id");
+                assert_eq!(
+                    (
+                        deliveries[0]["status"].as_str(),
+                        deliveries[0]["attempts"].as_i64(),
+                        deliveries[0]["last_status"].as_i64()
+                    ),
+                    (Some("dead"), Some(1), Some(i64::from(status))),
+                    "{description}"
+                );
+                let attempts = fixture.rows("webhook_attempts", "id");
+                let log: Vec<(Option<i64>, Option<i64>, Option<&str>)> = attempts
+                    .iter()
+                    .map(|row| {
+                        (
+                            row["attempt"].as_i64(),
+                            row["status_code"].as_i64(),
+                            row["outcome"].as_str(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(
+                    log,
+                    vec![(Some(1), Some(i64::from(status)), Some("dead"))],
+                    "{description}"
+                );
+                assert!(
+                    fixture.stack.calls_to("elsewhere.example").is_empty(),
+                    "{description}"
+                );
+            });
+        }
+        let fixture = Fixture::new();
+        fixture.stack.partner(HOOKS, |_| Reply::text(500, "still down"));
+        fixture.run(async {
+            let (tenant, _) = customer_created(&fixture).await;
+            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            let delivery = due[0].0.delivery_id.clone();
+            let mut outcomes = vec![attempt_now(&fixture, &tenant, &due[0]).await];
+            for number in 2..=4 {
+                let AttemptOutcome::Retrying { next } = outcomes[outcomes.len() - 1] else {
+                    panic!("{outcomes:?}");
+                };
+                fixture.stack.advance(Duration::from_millis(
+                    (next.millis() - fixture.stack.now_ms()) as u64,
+                ));
+                let claimed = claim(
+                    &fixture.db,
+                    &fixture.keys(),
+                    &tenant,
+                    &delivery,
+                    number,
+                    runtime::now(),
+                )
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"))
+                .unwrap_or_else(|| panic!("attempt {number} is ours"));
+                outcomes.push(attempt_now(&fixture, &tenant, &claimed).await);
+            }
+            assert_eq!(outcomes[3], AttemptOutcome::Dead, "{outcomes:?}");
+            assert_eq!(
+                fixture.stack.calls_to(HOOKS).len(),
+                4,
+                "the first try and the schedule's three retries"
+            );
+            let deliveries = fixture.rows("webhook_deliveries", "id");
+            assert_eq!(
+                (
+                    deliveries[0]["status"].as_str(),
+                    deliveries[0]["attempts"].as_i64()
+                ),
+                (Some("dead"), Some(4))
+            );
+        });
+    }
+
+    #[test]
+    fn a_delivery_is_attempted_once_however_often_its_task_comes() {
+        let fixture = Fixture::new();
+        fixture.stack.partner(HOOKS, |_| Reply::text(500, "down"));
+        fixture.run(async {
+            let (tenant, _) = customer_created(&fixture).await;
+            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            let delivery = due[0].0.delivery_id.clone();
+            attempt_now(&fixture, &tenant, &due[0]).await;
+            fixture.stack.advance(Duration::from_secs(2));
+            let keys = fixture.keys();
+            let first = claim(&fixture.db, &keys, &tenant, &delivery, 2, runtime::now()).await;
+            let second = claim(&fixture.db, &keys, &tenant, &delivery, 2, runtime::now()).await;
+            assert!(matches!(first, Ok(Some(_))));
+            assert!(matches!(second, Ok(None)), "leased to the first");
+            let stale = claim(&fixture.db, &keys, &tenant, &delivery, 1, runtime::now()).await;
+            assert!(matches!(stale, Ok(None)), "an attempt already made");
+        });
+    }
+
+    #[test]
+    fn an_endpoint_that_keeps_failing_past_its_allowance_is_disabled_saying_why_and_then_skipped() {
+        let fixture = Fixture::new();
+        fixture.stack.partner(HOOKS, |_| Reply::text(502, "bad gateway"));
+        fixture.run(async {
+            let (tenant, endpoint) = customer_created(&fixture).await;
+            fixture.execute(
+                "UPDATE webhook_endpoints SET disable_after_seconds = 3 WHERE id = ?1",
+                &[endpoint.id.as_str()],
+            );
+            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            let delivery = due[0].0.delivery_id.clone();
+            attempt_now(&fixture, &tenant, &due[0]).await;
+            let enabled =
+                |fixture: &Fixture| fixture.rows("webhook_endpoints", "created_at")[0]["enabled"].clone();
+            assert_eq!(enabled(&fixture), 1, "failing for less than its allowance");
+            fixture.stack.advance(Duration::from_secs(2));
+            let second = claim(
+                &fixture.db,
+                &fixture.keys(),
+                &tenant,
+                &delivery,
+                2,
+                runtime::now(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .unwrap_or_else(|| panic!("ours"));
+            attempt_now(&fixture, &tenant, &second).await;
+            assert_eq!(enabled(&fixture), 1, "two seconds of failing");
+            fixture.stack.advance(Duration::from_secs(4));
+            let third = claim(
+                &fixture.db,
+                &fixture.keys(),
+                &tenant,
+                &delivery,
+                3,
+                runtime::now(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .unwrap_or_else(|| panic!("ours"));
+            attempt_now(&fixture, &tenant, &third).await;
+            let endpoints = fixture.rows("webhook_endpoints", "created_at");
+            assert_eq!(endpoints[0]["enabled"], 0);
+            let reason = endpoints[0]["disabled_reason"].as_str().unwrap_or_default();
+            assert!(
+                reason.contains("every delivery since") && reason.contains("last answer: HTTP 502"),
+                "{reason}"
+            );
+            fixture.stack.advance(Duration::from_secs(8));
+            let fourth = claim(
+                &fixture.db,
+                &fixture.keys(),
+                &tenant,
+                &delivery,
+                4,
+                runtime::now(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .unwrap_or_else(|| panic!("ours"));
+            assert_eq!(
+                attempt_now(&fixture, &tenant, &fourth).await,
+                AttemptOutcome::Dead
+            );
+            assert_eq!(
+                fixture.stack.calls_to(HOOKS).len(),
+                3,
+                "nothing sent to a disabled endpoint"
+            );
+            let deliveries = fixture.rows("webhook_deliveries", "id");
+            assert_eq!(deliveries[0]["status"], "dead");
+            assert_eq!(deliveries[0]["last_error"], "not sent: the endpoint is disabled");
+        });
+    }
+
+    #[test]
+    fn a_success_heals_a_failing_endpoint() {
+        let fixture = Fixture::new();
+        let answers = std::cell::Cell::new(0);
+        fixture.stack.partner(HOOKS, move |_| {
+            answers.set(answers.get() + 1);
+            if answers.get() == 1 {
+                Reply::text(500, "")
+            } else {
+                Reply::text(200, "")
+            }
+        });
+        fixture.run(async {
+            let (tenant, _) = customer_created(&fixture).await;
+            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            attempt_now(&fixture, &tenant, &due[0]).await;
+            assert!(fixture.rows("webhook_endpoints", "created_at")[0]["failing_since_us"].is_i64());
+            fixture.stack.advance(Duration::from_secs(2));
+            let again = claim(
+                &fixture.db,
+                &fixture.keys(),
+                &tenant,
+                &due[0].0.delivery_id,
+                2,
+                runtime::now(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .unwrap_or_else(|| panic!("ours"));
+            assert_eq!(
+                attempt_now(&fixture, &tenant, &again).await,
+                AttemptOutcome::Delivered
+            );
+            assert!(fixture.rows("webhook_endpoints", "created_at")[0]["failing_since_us"].is_null());
+        });
+    }
+
+    #[test]
+    fn an_event_whose_body_cannot_be_built_is_dead_for_its_endpoints_and_holds_up_nothing() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, endpoint) = customer_created(&fixture).await;
+            fixture
+                .customers(
+                    &tenant,
+                    json!([{ "name": "Grace", "email": "grace@example.com" }]),
+                )
+                .await;
+            let ids = event_ids(&fixture);
+            assert_eq!(ids.len(), 2);
+            fixture.execute(
+                "UPDATE webhook_events SET snapshot = 'not json' WHERE id = ?1",
+                &[ids[0].as_str()],
+            );
+            let due = dispatch(&fixture, &tenant, &ids).await;
+            assert_eq!(due.len(), 1, "the other event goes on");
+            assert_eq!(due[0].0.event_id, ids[1]);
+            let deliveries = fixture.rows("webhook_deliveries", "event_id");
+            let dead: Vec<_> = deliveries.iter().filter(|row| row["status"] == "dead").collect();
+            assert_eq!(dead.len(), 1, "{deliveries:?}");
+            assert_eq!(dead[0]["event_id"], ids[0].as_str());
+            assert_eq!(dead[0]["endpoint_id"], endpoint.id.as_str());
+            let error = dead[0]["last_error"].as_str().unwrap_or_default();
+            assert!(error.contains("could not be built"), "{error}");
+        });
+    }
+
+    #[test]
+    fn a_download_link_is_signed_for_a_week_and_made_only_with_an_origin_and_a_secret() {
+        let fixture = Fixture::new();
+        let tenant = fixture.run(fixture.business("Acme"));
+        let id = AttachmentId::generate([3; 16]);
+        let now = runtime::now();
+        let link = signed_link(&tenant, Some("https://api.example/"), Some(LINK_SECRET), &id, now)
+            .unwrap_or_else(|| panic!("a link"));
+        assert!(
+            link.starts_with("https://api.example/api/download-media?"),
+            "{link}"
+        );
+        let expires = (now.seconds() + 7 * 24 * 3600).to_string();
+        assert!(link.contains(&format!("expires={expires}")), "{link}");
+        assert!(
+            link.contains(id.as_str()) && link.contains("signature="),
+            "{link}"
+        );
+        assert_eq!(signed_link(&tenant, None, Some(LINK_SECRET), &id, now), None);
+        assert_eq!(
+            signed_link(&tenant, Some("https://api.example"), None, &id, now),
+            None
+        );
+    }
+
+    #[test]
+    fn a_message_event_carries_its_files_with_links_signed_to_download_them() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            fixture
+                .webhook_endpoint(&tenant, URL, &[EventType::MessageReceived])
+                .await;
+            let mail = fixture
+                .channel_account(
+                    &tenant,
+                    domain::channel::Channel::Email,
+                    domain::providers::Provider::Mailgun,
+                    "support@acme.example",
+                    json!({ "api_key": "k" }),
+                )
+                .await;
+            let batch = domain::inbound::InboundBatch {
+                messages: vec![domain::inbound::InboundMessage {
+                    provider_message_id: "<m1@mail>".to_owned(),
+                    from: "ada@example.com".to_owned(),
+                    sender_name: None,
+                    content: "Invoice attached".to_owned(),
+                    media: vec![domain::inbound::InboundMedia::Inline {
+                        filename: "invoice.pdf".to_owned(),
+                        mime_type: "application/pdf".to_owned(),
+                        bytes: b"%PDF".to_vec(),
+                    }],
+                }],
+                statuses: Vec::new(),
+            };
+            crate::ingest::ingest(&fixture.env, &mail, batch, "https://api.example")
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            assert_eq!(due.len(), 1, "message.received only");
+            let body: Value =
+                serde_json::from_str(&due[0].0.payload).unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(body["event"], "message.received");
+            assert_eq!(body["data"]["message"]["content"], "Invoice attached");
+            let files = body["data"]["attachments"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(files.len(), 1, "{body}");
+            assert_eq!(
+                (files[0]["filename"].as_str(), files[0]["size"].as_i64()),
+                (Some("invoice.pdf"), Some(4))
+            );
+            let link = files[0]["download_url"].as_str().unwrap_or_default();
+            assert!(
+                link.starts_with("https://api.example/api/download-media?") && link.contains("signature="),
+                "{link}"
+            );
+            assert_eq!(files[0]["url"], files[0]["download_url"]);
+        });
+    }
+}

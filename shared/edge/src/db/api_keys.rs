@@ -131,7 +131,7 @@ mod tests {
 
     /// Issues a key for the tenant now: the key as listed, and its hash.
     async fn issue(fixture: &Fixture, tenant: &Tenant, name: &str) -> (ApiKey, ApiKeyHash) {
-        let plaintext = format!("ck_live_{}", hex::encode(random()));
+        let plaintext = format!("ck_live_{}", hex::encode(random::<16>()));
         let key = ApiKey {
             id: ApiKeyId::generate(random()),
             business_id: tenant.business_id.clone(),

@@ -464,7 +464,7 @@ mod tests {
     /// was granted.
     async fn take(fixture: &Fixture, tenant: &Tenant, id: &ConnectorId) -> bool {
         let now = fixture.now().micros();
-        let token = hex::encode(random());
+        let token = hex::encode(random::<16>());
         let mut batch = vec![grant(&fixture.db, tenant, id, &token, now).must()];
         batch.extend(crm_requests::record_grant(&fixture.db, id, &token, now).must());
         let results = fixture.db.batch(batch).await.must();

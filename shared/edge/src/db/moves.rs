@@ -371,7 +371,7 @@ mod tests {
             created_at: stamp.clone(),
             revoked_at: None,
         };
-        api_keys::insert(db, tenant, &key, &ApiKeyHash::of(&hex::encode(random())))
+        api_keys::insert(db, tenant, &key, &ApiKeyHash::of(&hex::encode(random::<16>())))
             .await
             .must();
         let entry = AuditEntryId::generate(random());

@@ -8,7 +8,7 @@ use super::Fixture;
 use crate::db::webhook_endpoints::Endpoint;
 use crate::db::webhook_events::{Guard, NewEvent};
 use crate::db::{
-    self, Shard, Violation, channel_accounts, conversations, crm_connectors, customers, knowledge_links,
+    self, Violation, channel_accounts, conversations, crm_connectors, customers, knowledge_links,
     knowledge_sources, messages, webhook_endpoints, webhook_events,
 };
 use crate::runtime;
@@ -22,14 +22,11 @@ use domain::destination::Destination;
 use domain::email::Email;
 use domain::error::ApiError;
 use domain::ids::{
-    BusinessId, ChannelAccountId, ConnectorId, ConversationId, CustomerId, EndpointId, EventId, MessageId,
-    SourceId,
+    ChannelAccountId, ConnectorId, ConversationId, CustomerId, EndpointId, EventId, MessageId, SourceId,
 };
 use domain::links::fetch::State;
 use domain::links::link::{Header, Link, LinkChannel, LinkSecret, LinkType, PageId};
 use domain::providers::Provider;
-use domain::rate_limit::Policy;
-use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhook_signing::WebhookSecret;
@@ -54,7 +51,7 @@ impl<T, E: Debug> Must<T> for Result<T, E> {
 }
 
 /// Sixteen random bytes, for a new id of any kind.
-pub fn random() -> [u8; 16] {
+pub fn random<const N: usize>() -> [u8; N] {
     runtime::random().must()
 }
 
@@ -111,33 +108,6 @@ impl Fixture {
         runtime::now()
     }
 
-    /// The deployment's keyring (`SECRETS_KEY`), which seals secrets before they reach D1.
-    pub fn keys(&self) -> Keyring {
-        crate::secrets_key::keyring(&self.env).must()
-    }
-
-    /// A new business placed on `shard`, as the admin API places it (its id drawn until the
-    /// directory's rule puts it there): two businesses on one shard show that a statement's own
-    /// SQL keeps them apart, not the shards.
-    pub async fn business_on(&self, name: &str, shard: Shard) -> Tenant {
-        let id = loop {
-            let id = BusinessId::generate(random());
-            if db::directory::choose(&id, self.db.open_shards()) == shard {
-                break id;
-            }
-        };
-        let business = db::businesses::Business {
-            id: id.clone(),
-            name: name.to_owned(),
-            default_country: Some("IE".to_owned()),
-            created_at: self.now().to_rfc3339(),
-            embed_frame_ancestors: Vec::new(),
-            rate_limit: Policy::DEFAULT_KEY,
-        };
-        db::businesses::create(&self.db, &business).await.must();
-        Tenant::from_stored(id.as_str(), Some("IE")).must()
-    }
-
     /// A new customer of the tenant, written as the upsert writes one.
     pub async fn customer_with(&self, tenant: &Tenant, draft: CustomerDraft) -> CustomerId {
         let id = CustomerId::generate(random());
@@ -158,7 +128,7 @@ impl Fixture {
         let email = format!(
             "{}.{}@example.com",
             local.to_ascii_lowercase(),
-            hex::encode(&random()[..4])
+            hex::encode(&random::<16>()[..4])
         );
         self.customer_with(
             tenant,
@@ -200,7 +170,7 @@ impl Fixture {
 
     /// A new account of the tenant on `channel`, at an address of its own.
     pub async fn account(&self, tenant: &Tenant, channel: Channel) -> ChannelAccountId {
-        let address = format!("addr-{}", hex::encode(&random()[..6]));
+        let address = format!("addr-{}", hex::encode(&random::<16>()[..6]));
         self.account_at(tenant, channel, &address).await
     }
 
@@ -392,7 +362,7 @@ impl Fixture {
 /// An endpoint as the API makes one, enabled, with a new secret, subscribed to `events`.
 pub fn new_endpoint(now: Timestamp, events: &[EventType]) -> Endpoint {
     let mut secret = [0u8; 24];
-    secret[..16].copy_from_slice(&random());
+    secret[..16].copy_from_slice(&random::<16>());
     Endpoint {
         id: EndpointId::generate(random()),
         name: "Orders".to_owned(),

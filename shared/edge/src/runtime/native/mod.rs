@@ -157,6 +157,11 @@ impl Stack {
             .insert(name.to_owned(), value.to_owned());
     }
 
+    /// The deployment no longer sets the secret `name`.
+    pub fn remove_secret(&self, name: &str) {
+        self.0.secrets.borrow_mut().remove(name);
+    }
+
     // What a function's code asks of its bindings (`runtime::Bindings`).
 
     pub fn var(&self, name: &str) -> Option<String> {
