@@ -3,6 +3,8 @@ mod attachments;
 mod chatwoot_to_krayin;
 mod crm_link;
 mod crm_links;
+mod customer_api;
+mod customers_sync;
 mod destinations;
 mod inbound;
 mod krayin;
