@@ -1,5 +1,6 @@
 //! The whole paths, each a test.
 mod attachments;
+mod bulk_create;
 mod chatwoot_to_krayin;
 mod crm_link;
 mod crm_links;
