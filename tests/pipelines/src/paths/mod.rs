@@ -16,6 +16,7 @@ mod kustomer_outage;
 mod kustomer_support;
 mod kustomer_sync;
 mod kustomer_webhooks;
+mod lookup;
 mod messages;
 mod meta_partial;
 mod move_business;
