@@ -7,6 +7,7 @@ mod crm_links;
 mod customer_api;
 mod customers_sync;
 mod destinations;
+mod idempotency;
 mod inbound;
 mod krayin;
 mod kustomer_api;
