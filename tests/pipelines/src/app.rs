@@ -206,12 +206,18 @@ impl App {
 
     /// A new business (in Ireland), without a rate limit to trip over, and an API key of it.
     pub async fn business(&self, name: &str) -> Business {
+        self.business_in(name, Some("IE")).await
+    }
+
+    /// [`App::business`] with `default_country` as its default country (`None`: it has none, so
+    /// a national phone number cannot be completed).
+    pub async fn business_in(&self, name: &str, default_country: Option<&str>) -> Business {
+        let mut fields = serde_json::json!({ "name": name });
+        if let Some(country) = default_country {
+            fields["default_country"] = serde_json::json!(country);
+        }
         let created = self
-            .admin(
-                Method::Post,
-                "/admin/businesses",
-                Some(serde_json::json!({ "name": name, "default_country": "IE" })),
-            )
+            .admin(Method::Post, "/admin/businesses", Some(fields))
             .await
             .expect(201)
             .json();

@@ -1,9 +1,13 @@
 //! The whole paths, each a test.
 mod attachments;
+mod bulk_create;
 mod chatwoot_to_krayin;
 mod crm_link;
 mod crm_links;
+mod customer_api;
+mod customers_sync;
 mod destinations;
+mod idempotency;
 mod inbound;
 mod krayin;
 mod kustomer_api;
@@ -13,6 +17,7 @@ mod kustomer_outage;
 mod kustomer_support;
 mod kustomer_sync;
 mod kustomer_webhooks;
+mod lookup;
 mod messages;
 mod meta_partial;
 mod move_business;

@@ -10,15 +10,17 @@
 //! in full scans: D1 also counts the rows an index search visits, so this is a lower bound.
 //! `rows_written` is the rows changed (D1 also counts the index entries a write updates).
 
+use super::clock::Delay;
 use crate::runtime::Param;
 use rusqlite::types::{Value as Sql, ValueRef};
 use rusqlite::{Connection, StatementStatus};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::OnceLock;
+use std::time::Duration;
 use worker::{D1ResultMeta, Error, Result};
 
 /// The prefix of every error D1 reports.
@@ -30,6 +32,8 @@ pub(crate) struct Shard {
     /// What the database answers every call with while it is out of reach (a test's outage),
     /// after how many more calls it still answers.
     outage: RefCell<Option<(u32, String)>>,
+    /// How long each call takes to answer (on the virtual clock); zero: at once.
+    latency: Cell<Duration>,
 }
 
 impl Shard {
@@ -38,6 +42,21 @@ impl Shard {
         Self {
             connection: RefCell::new(migrated_connection()),
             outage: RefCell::new(None),
+            latency: Cell::new(Duration::ZERO),
+        }
+    }
+
+    /// Every call from now on answers after `latency`, as a round trip to D1 takes time: the
+    /// invocations running at once then interleave their statements, as concurrent isolates do.
+    pub(crate) fn set_latency(&self, latency: Duration) {
+        self.latency.set(latency);
+    }
+
+    /// The round trip's wait, if the shard has one.
+    async fn round_trip(&self) {
+        let latency = self.latency.get();
+        if !latency.is_zero() {
+            Delay::from(latency).await;
         }
     }
 
@@ -128,6 +147,7 @@ pub struct D1Database {
 impl D1Database {
     /// Runs the statements in one transaction: all of them, or, when one fails, none.
     pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
+        self.shard.round_trip().await;
         self.shard.check_reachable()?;
         let connection = self.shard.connection.borrow();
         connection.execute_batch("BEGIN").map_err(d1_error)?;
@@ -155,6 +175,7 @@ pub struct D1PreparedStatement {
 
 impl D1PreparedStatement {
     pub async fn all(&self) -> Result<D1Result> {
+        self.shard.round_trip().await;
         self.shard.check_reachable()?;
         execute(&self.shard.connection.borrow(), &self.sql, &self.values)
     }

@@ -280,6 +280,15 @@ impl Stack {
         }
     }
 
+    /// Every D1 call on every shard answers after `latency` (on the virtual clock; zero: at
+    /// once, as a new stack's do), so that requests run at once interleave their statements as
+    /// concurrent isolates do, instead of each running to its end before the next starts.
+    pub fn d1_latency(&self, latency: Duration) {
+        for shard in self.0.shards.borrow().values() {
+            shard.set_latency(latency);
+        }
+    }
+
     pub fn restore(&self, binding: &str) {
         if let Some(shard) = self.0.shards.borrow().get(binding) {
             shard.set_outage(None);
