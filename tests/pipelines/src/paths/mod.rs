@@ -1,6 +1,10 @@
 //! The whole paths, each a test.
+mod admin;
 mod attachments;
+mod audit_log;
+mod auth;
 mod chatwoot_to_krayin;
+mod console;
 mod crm_link;
 mod crm_links;
 mod destinations;
