@@ -42,6 +42,19 @@ pub fn is_uuid(text: &str) -> bool {
         })
 }
 
+/// A random (version 4) UUID no other call gives: an id a test writes into a row itself.
+pub fn new_uuid() -> String {
+    let hex = crate::partners::unique_hex(30);
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..15],
+        &hex[15..18],
+        &hex[18..30]
+    )
+}
+
 /// `cek_` and 48 lower-case hex digits.
 fn is_key(text: &str) -> bool {
     text.strip_prefix("cek_").is_some_and(|secret| {
