@@ -11,6 +11,7 @@ use crate::partners::unique_hex;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 
 /// One harmless, valid request to each customer endpoint.
 fn every_endpoint(tag: &str) -> Vec<(Method, String, Option<Value>)> {
@@ -469,5 +470,45 @@ fn business_b_bulk_creating_as_external_id_creates_bs_own_customer_and_leaves_as
         assert_ne!(result["customers"][0]["customer_id"], stored["id"]);
         let in_a = customer_of(&app, &a.key, "id", text(&stored["id"])).await;
         assert_eq!(in_a, stored, "A's customer is exactly as it was");
+    });
+}
+
+#[test]
+fn a_key_revoked_where_the_shared_cache_was_not_told_stops_working_within_a_minute() {
+    test(|app| async move {
+        let business = app.business("Acme").await;
+        let lookup_once = || async {
+            app.api(
+                &business.key,
+                Method::Post,
+                "/api-customers-batch-lookup",
+                Some(json!({ "emails": ["a@example.com"] })),
+            )
+            .await
+        };
+        lookup_once().await.expect(200);
+        assert!(
+            app.stack
+                .kv_read("AUTH_CACHE", &cache_entry(&business.key))
+                .is_some(),
+            "the key's answer is cached"
+        );
+        // Revoked in D1 by another location, whose deletion of the cache entry this one's KV has
+        // not seen yet (KV's edge caches keep a value up to a minute).
+        let revoked = super::inbound::execute(
+            &app,
+            "UPDATE api_keys SET revoked_at = '2026-11-26T12:00:00Z' WHERE business_id = ?1",
+            &[&business.id],
+        );
+        assert_eq!(revoked, 1);
+        app.stack.advance(Duration::from_secs(30));
+        lookup_once().await.expect(200);
+        app.stack.advance(Duration::from_secs(31));
+        assert_error(
+            &lookup_once().await,
+            401,
+            "unauthorized",
+            "a minute after the cached answer was read from D1",
+        );
     });
 }

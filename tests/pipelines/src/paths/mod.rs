@@ -27,6 +27,7 @@ mod secrets_at_rest;
 mod send_message;
 mod send_with_retries;
 mod shards;
+mod sso;
 mod surrogates;
 mod webhook_api;
 mod webhooks_api;
