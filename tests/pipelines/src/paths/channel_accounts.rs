@@ -1,0 +1,213 @@
+//! Channel accounts (the end-to-end suite's `channel-accounts.test.mjs`): a business's provider
+//! credentials, configured through the admin API and never shown in clear.
+
+use super::inbound::assert_error;
+use super::webhook_api::unique;
+use crate::app::test;
+use crate::partners::meta::numeric_id;
+use edge::runtime::Method;
+use serde_json::{Value, json};
+
+const UNKNOWN_ID: &str = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
+
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or_default()
+}
+
+#[test]
+fn an_account_is_created_with_its_secrets_which_are_listed_by_name_only() {
+    test(|app| async move {
+        let business = app.business("Acme").await;
+        let secrets = json!({ "app_secret": unique("app"), "verify_token": unique("verify"), "access_token": unique("access") });
+        let path = format!("/admin/businesses/{}/channel-accounts", business.id);
+        let created = app
+            .admin(
+                Method::Post,
+                &path,
+                Some(json!({
+                    "channel": "whatsapp", "provider": "meta", "address": numeric_id(), "name": "Support line",
+                    "secrets": secrets, "settings": { "api_base_url": "https://graph.acme.example/v21.0" }
+                })),
+            )
+            .await
+            .expect(201);
+        let body = created.json();
+        assert_eq!(body["channel"], "whatsapp");
+        assert_eq!(body["provider"], "meta");
+        assert_eq!(
+            body["secrets_set"],
+            json!(["access_token", "app_secret", "verify_token"])
+        );
+        assert_eq!(
+            body["webhook_path"],
+            format!("/webhooks/meta/{}", text(&body["id"]))
+        );
+        assert_eq!(
+            body["settings"],
+            json!({ "api_base_url": "https://graph.acme.example/v21.0" })
+        );
+        let listed = app.admin(Method::Get, &path, None).await.expect(200);
+        assert_eq!(
+            listed.json()["channel_accounts"].as_array().map(Vec::len),
+            Some(1)
+        );
+        for (_, value) in secrets.as_object().into_iter().flatten() {
+            assert!(
+                !created.text().contains(text(value)),
+                "no secret in the create response"
+            );
+            assert!(!listed.text().contains(text(value)), "no secret in the listing");
+        }
+    });
+}
+
+#[test]
+fn a_secret_is_rotated_by_naming_only_what_changes() {
+    test(|app| async move {
+        let business = app.business("Acme").await;
+        let created = app
+            .admin(
+                Method::Post,
+                &format!("/admin/businesses/{}/channel-accounts", business.id),
+                Some(json!({
+                    "channel": "sms", "provider": "twilio", "address": "+1 415 555 0123",
+                    "secrets": { "auth_token": "old" }, "settings": { "account_sid": "AC123" }
+                })),
+            )
+            .await
+            .expect(201)
+            .json();
+        assert_eq!(
+            created["address"], "+14155550123",
+            "the Twilio number is stored in E.164"
+        );
+        let rotated = app
+            .admin(
+                Method::Patch,
+                &format!("/admin/channel-accounts/{}", text(&created["id"])),
+                Some(json!({ "secrets": { "auth_token": "new-token" } })),
+            )
+            .await
+            .expect(200);
+        let body = rotated.json();
+        assert_eq!(body["secrets_set"], json!(["auth_token"]));
+        assert_eq!(body["settings"], json!({ "account_sid": "AC123" }));
+        assert!(!rotated.text().contains("new-token"));
+        assert_error(
+            &app.admin(
+                Method::Patch,
+                &format!("/admin/channel-accounts/{UNKNOWN_ID}"),
+                Some(json!({ "name": "x" })),
+            )
+            .await,
+            404,
+            "not_found",
+            "unknown account",
+        );
+    });
+}
+
+#[test]
+fn incomplete_or_inconsistent_accounts_are_refused_with_the_field_at_fault() {
+    test(|app| async move {
+        let business = app.business("Acme").await;
+        let meta = json!({ "app_secret": "a", "verify_token": "v", "access_token": "t" });
+        let cases = [
+            (
+                json!({ "provider": "meta", "address": "1", "secrets": meta }),
+                "channel",
+                "no channel",
+            ),
+            (
+                json!({ "channel": "telegram", "provider": "meta", "address": "1", "secrets": meta }),
+                "channel",
+                "an unknown channel",
+            ),
+            (
+                json!({ "channel": "email", "provider": "meta", "address": "1", "secrets": meta }),
+                "provider",
+                "meta does not carry email",
+            ),
+            (
+                json!({ "channel": "whatsapp", "provider": "meta", "address": "abc", "secrets": meta }),
+                "address",
+                "a non-numeric Meta id",
+            ),
+            (
+                json!({ "channel": "whatsapp", "provider": "meta", "address": "1", "secrets": { "app_secret": "a" } }),
+                "secrets.verify_token",
+                "a missing secret",
+            ),
+            (
+                json!({ "channel": "sms", "provider": "twilio", "address": "not a phone", "secrets": { "auth_token": "t" }, "settings": { "account_sid": "AC1" } }),
+                "address",
+                "a bad phone",
+            ),
+            (
+                json!({ "channel": "sms", "provider": "twilio", "address": "+14155550100", "secrets": { "auth_token": "t" } }),
+                "settings.account_sid",
+                "a missing setting",
+            ),
+            (
+                json!({ "channel": "email", "provider": "mailgun", "address": "nope", "secrets": { "signing_key": "s", "api_key": "k" }, "settings": { "domain": "d" } }),
+                "address",
+                "a bad email",
+            ),
+            (
+                json!({ "channel": "whatsapp", "provider": "meta", "address": "1", "secrets": { "app_secret": 7, "verify_token": "v", "access_token": "t" } }),
+                "secrets.app_secret",
+                "a secret that is not a string",
+            ),
+        ];
+        let path = format!("/admin/businesses/{}/channel-accounts", business.id);
+        for (body, field, description) in cases {
+            let answer = app.admin(Method::Post, &path, Some(body)).await;
+            let error = assert_error(&answer, 422, "validation_failed", description);
+            assert_eq!(error["field"], field, "{description}");
+        }
+    });
+}
+
+#[test]
+fn one_provider_address_belongs_to_one_account() {
+    test(|app| async move {
+        let first = app.business("First").await;
+        let second = app.business("Second").await;
+        let body = json!({
+            "channel": "facebook", "provider": "meta", "address": numeric_id(),
+            "secrets": { "app_secret": "a", "verify_token": "v", "access_token": "t" }
+        });
+        let accounts = |id: &str| format!("/admin/businesses/{id}/channel-accounts");
+        app.admin(Method::Post, &accounts(&first.id), Some(body.clone()))
+            .await
+            .expect(201);
+        assert_error(
+            &app.admin(Method::Post, &accounts(&second.id), Some(body.clone()))
+                .await,
+            409,
+            "conflict",
+            "the same page twice",
+        );
+        let mut elsewhere = body;
+        elsewhere["address"] = json!(numeric_id());
+        assert_error(
+            &app.admin(Method::Post, &accounts(UNKNOWN_ID), Some(elsewhere))
+                .await,
+            404,
+            "not_found",
+            "unknown business",
+        );
+        assert_error(
+            &app.json(
+                Method::Get,
+                &accounts(&first.id),
+                &[("authorization", "Bearer wrong")],
+                None,
+            )
+            .await,
+            401,
+            "unauthorized",
+            "wrong admin token",
+        );
+    });
+}
