@@ -16,13 +16,37 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const failures = [];
 
-/** The .rs files under `dir`, recursively. */
+/** The .rs files under `dir`, recursively, but the test-only modules (see `testOnly`). */
 function rustFiles(dir) {
+  const all = allRustFiles(dir);
+  const tests = testOnly(all);
+  return all.filter((file) => !tests.has(file));
+}
+
+function allRustFiles(dir) {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) return rustFiles(path);
+    if (statSync(path).isDirectory()) return allRustFiles(path);
     return name.endsWith('.rs') ? [path] : [];
   });
+}
+
+/**
+ * The files of modules declared `#[cfg(test)] mod name;` (a crate's test fixtures), and everything
+ * below them: like a file's own `#[cfg(test)] mod tests`, they may use anything.
+ */
+function testOnly(files) {
+  const tests = new Set();
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    const isModRoot = /(^|\/)(mod|lib|main)\.rs$/.test(file);
+    const dir = isModRoot ? dirname(file) : file.replace(/\.rs$/, '');
+    for (const [, name] of text.matchAll(/#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;/g)) {
+      for (const candidate of [join(dir, `${name}.rs`), join(dir, name, 'mod.rs')]) tests.add(candidate);
+      for (const other of files) if (other.startsWith(join(dir, name) + '/')) tests.add(other);
+    }
+  }
+  return tests;
 }
 
 /** A file's text before its unit tests (`#[cfg(test)] mod tests`): only they may use anything. */

@@ -7,11 +7,11 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FULL_SIZES } from './crm-data.mjs';
-import { startCrm } from './crm-server.mjs';
-import { CUSTOM_EXAMPLE, HUBSPOT_EXAMPLE, SHOPIFY_EXAMPLE, asGuide } from './guide.mjs';
-import { BIG_FETCH_TIMEOUT_MS, addLink, businessWithPages, evaluate, qualityLine, waitForFetched } from './links.mjs';
-import { QUESTIONS } from './questions.mjs';
+import { FULL_SIZES } from '../tests/e2e/links/crm-data.mjs';
+import { startCrm } from '../tests/e2e/links/crm-server.mjs';
+import { CUSTOM_EXAMPLE, HUBSPOT_EXAMPLE, SHOPIFY_EXAMPLE, asGuide } from '../tests/e2e/links/guide.mjs';
+import { BIG_FETCH_TIMEOUT_MS, addLink, businessWithPages, evaluate, qualityLine, waitForFetched } from '../tests/e2e/links/links.mjs';
+import { QUESTIONS } from '../tests/e2e/links/questions.mjs';
 
 /**
  * The least semantic hit@5 we accept over all the labelled questions: a change that makes

@@ -1,0 +1,205 @@
+// One pass through every function on the real runtime (workerd under `wrangler dev`, its D1, KV,
+// R2, queues and Durable Objects as wrangler simulates them), each reached through the gateway or
+// its queue: that the bundles load, their bindings are the ones functions.toml declares, their
+// queues deliver, the cron runs, and the runtime's own objects (requests, forms, streams,
+// WebCrypto) behave as the native twin the rest of the tests run on says they do. What each
+// function decides is tested natively (tests/pipelines, TESTING.md).
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { PUBLIC_URL, admin, api, newBusiness, request, sync, unique, waitFor } from './support.mjs';
+import { formBody, mailgunSignature, twilioSignature } from './signing.mjs';
+import { GRAPH_VERSION, startMeta } from './providers/meta.mjs';
+import { startWebhookReceiver, verifyStandardSignature } from './receivers/webhook-receiver.mjs';
+import { createWebhook, messagesOf, receiveWhatsapp, startMediaHost, uniquePhone, whatsappAccount } from './receivers/webhook-api.mjs';
+import { connectedBusiness, krayinBusiness, settledLog } from './crm/connectors.mjs';
+import { contact, contactCreated } from './crm/chatwoot.mjs';
+import { startCrm } from './links/crm-server.mjs';
+import { CUSTOM_EXAMPLE, asGuide } from './links/guide.mjs';
+import { SMALL, addLink, businessWithPages, search, waitForFetched } from './links/links.mjs';
+
+const servers = [];
+const accessTokens = new Map();
+let meta;
+let receiver;
+before(async () => {
+  [meta, receiver] = await Promise.all([startMeta(accessTokens), startWebhookReceiver()]);
+  servers.push(meta, receiver);
+});
+after(async () => {
+  await Promise.all(servers.map((server) => server.close()));
+});
+
+describe('every function on the real runtime', () => {
+  test('gateway, rate-limiter and admin: a business and its key, the keyed answers counted', async () => {
+    const health = await request('GET', '/health');
+    assert.equal(health.status, 200, health.text);
+    const business = await newBusiness({ default_country: 'IE' });
+    const res = await api(business.key, 'GET', '/api-customers?external_id=nobody');
+    assert.equal(res.status, 404, res.text);
+    assert.match(res.headers.get('x-ratelimit-limit') ?? '', /^\d+$/, 'the rate limiter answered');
+  });
+
+  test('customers, customers-sync, customers-bulk-create and customers-batch-lookup', async () => {
+    const business = await newBusiness({ default_country: 'IE' });
+    const synced = await sync(business.key, [{ external_id: 'CRM-1', name: 'Ada', phone: '087 123 4567' }]);
+    assert.equal(synced.results.created, 1);
+    const bulk = await api(business.key, 'POST', '/api-customers-bulk-create', { customers: [{ name: 'Grace', email: `${unique('g')}@example.com` }] });
+    assert.equal(bulk.status, 200, bulk.text);
+    const found = await api(business.key, 'GET', '/api-customers?external_id=CRM-1');
+    assert.equal(found.body.phone, '+353871234567');
+    const looked = await api(business.key, 'POST', '/api-customers-batch-lookup', { external_ids: ['CRM-1', 'CRM-2'] });
+    assert.equal(looked.status, 200, looked.text);
+  });
+
+  test('receiver-meta, webhook-dispatcher and crm-sync: a signed WhatsApp message stored, delivered signed, and on the Kustomer timeline', async () => {
+    const setup = await connectedBusiness();
+    servers.push(setup.kustomer);
+    const endpoint = receiver.endpoint();
+    const { secret } = await createWebhook(setup.business.key, { url: endpoint.url });
+    const whatsapp = await whatsappAccount(setup.business);
+    await receiveWhatsapp(whatsapp, { from: uniquePhone(), text: 'smoke' });
+    await endpoint.waitFor((list) => list.some((r) => r.body?.event === 'message.received'), 30_000, 'message.received');
+    const delivered = endpoint.requests.find((r) => r.body?.event === 'message.received');
+    assert.ok(verifyStandardSignature(delivered.headers, delivered.raw, secret), 'signed');
+    await waitFor(
+      () => setup.kustomer.conversations.length === 1 && setup.kustomer.messages(setup.kustomer.conversations[0].id).length === 1,
+      30_000,
+      'the message on the Kustomer timeline',
+    );
+    assert.equal(setup.kustomer.messages(setup.kustomer.conversations[0].id)[0].attributes.preview, 'smoke');
+    const [message] = await messagesOf(setup.business.key);
+    const conversation = await api(setup.business.key, 'GET', `/api-conversations-by-customer?customer_id=${message.customer_id}`);
+    assert.equal(conversation.status, 200, conversation.text);
+    const closed = await api(setup.business.key, 'PATCH', `/api-conversations/${message.conversation_id}`, { status: 'resolved' });
+    assert.equal(closed.status, 200, closed.text);
+    const analytics = await api(setup.business.key, 'GET', '/api-crm-analytics');
+    assert.equal(analytics.status, 200, analytics.text);
+    await settledLog(setup.connector.id, 3);
+  });
+
+  test('media-fetcher and download-media: a file received with a message is fetched, stored in R2 and downloaded', async () => {
+    const mediaHost = await startMediaHost();
+    servers.push(mediaHost);
+    const business = await newBusiness({ default_country: 'IE' });
+    const whatsapp = await whatsappAccount(business, mediaHost.url);
+    await receiveWhatsapp(whatsapp, { from: uniquePhone(), text: 'a photo', mediaId: `m${randomBytes(6).toString('hex')}` });
+    const [message] = await waitFor(async () => {
+      const listed = await messagesOf(business.key, { attachments: true });
+      return listed[0]?.attachments?.[0]?.status === 'stored' && listed;
+    }, 30_000, 'the stored file');
+    const file = await fetch(message.attachments[0].download_url, { headers: { 'x-api-key': business.key } });
+    assert.equal(file.status, 200);
+    assert.deepEqual(Buffer.from(await file.arrayBuffer()), Buffer.from(mediaHost.image), 'byte for byte');
+  });
+
+  test('send-message and message-dispatcher: a send goes out through the Cloud API', async () => {
+    const business = await newBusiness({ default_country: 'IE' });
+    const whatsapp = await whatsappAccount(business, `${meta.url}/${GRAPH_VERSION}`);
+    accessTokens.set(whatsapp.address, whatsapp.secrets.access_token);
+    const phone = uniquePhone();
+    await sync(business.key, [{ external_id: 'CRM-1', name: 'Ada', phone }]);
+    const sent = await api(business.key, 'POST', '/api-send-message', { customer_id: 'CRM-1', channel: 'whatsapp', content: 'smoke' });
+    assert.equal(sent.status, 202, sent.text);
+    await waitFor(async () => (await messagesOf(business.key)).find((m) => m.id === sent.body.message.id)?.status === 'sent', 30_000, 'sent');
+    assert.equal(meta.for(phone.slice(1)).length, 1);
+  });
+
+  test('upload-attachment: a multipart upload is stored and downloads as it was', async () => {
+    const business = await newBusiness();
+    const form = new FormData();
+    form.append('file', new Blob(['smoke test'], { type: 'text/plain' }), 'smoke.txt');
+    const uploaded = await fetch(`${process.env.CRM_EDGE_URL}/api-upload-attachment`, { method: 'POST', headers: { 'x-api-key': business.key }, body: form });
+    assert.equal(uploaded.status, 201, await uploaded.clone().text());
+    const { attachment } = await uploaded.json();
+    const file = await fetch(`${process.env.CRM_EDGE_URL}/api/download-media?id=${attachment.id}`, { headers: { 'x-api-key': business.key } });
+    assert.equal(await file.text(), 'smoke test');
+  });
+
+  test('receiver-twilio and receiver-email: a signed SMS and a signed mail are stored', async () => {
+    const business = await newBusiness();
+    const token = randomBytes(16).toString('hex');
+    const sms = await admin('POST', `/admin/businesses/${business.id}/channel-accounts`, {
+      channel: 'sms', provider: 'twilio', address: uniquePhone(),
+      settings: { account_sid: `AC${randomBytes(16).toString('hex')}` }, secrets: { auth_token: token },
+    });
+    assert.equal(sms.status, 201, sms.text);
+    const params = { MessageSid: `SM${randomBytes(16).toString('hex')}`, From: uniquePhone(), To: sms.body.address, Body: 'smoke', NumMedia: '0' };
+    const signature = twilioSignature(token, `${PUBLIC_URL}${sms.body.webhook_path}`, params);
+    const twilio = await request('POST', sms.body.webhook_path, { body: formBody(params), headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature } });
+    assert.equal(twilio.status, 200, twilio.text);
+
+    const key = randomBytes(16).toString('hex');
+    const address = `${unique('support')}@in.example.com`;
+    const email = await admin('POST', `/admin/businesses/${business.id}/channel-accounts`, {
+      channel: 'email', provider: 'mailgun', address, settings: { domain: 'in.example.com' }, secrets: { signing_key: key, api_key: 'k' },
+    });
+    assert.equal(email.status, 201, email.text);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const mailToken = randomBytes(25).toString('hex');
+    const form = new FormData();
+    const fields = {
+      timestamp, token: mailToken, signature: mailgunSignature(key, timestamp, mailToken),
+      recipient: address, sender: 'ada@example.com', from: 'ada@example.com', subject: 'smoke',
+      'body-plain': 'smoke', 'stripped-text': 'smoke', 'Message-Id': `<${unique('m')}@example.com>`,
+    };
+    for (const [name, value] of Object.entries(fields)) form.append(name, value);
+    const mail = await fetch(`${process.env.CRM_EDGE_URL}${email.body.webhook_path}`, { method: 'POST', body: form });
+    assert.equal(mail.status, 200, await mail.text());
+    await waitFor(async () => (await messagesOf(business.key)).length === 2, 20_000, 'both stored');
+  });
+
+  test('receiver-kustomer: a signed Kustomer event is taken', async () => {
+    const token = unique('hook-token');
+    const setup = await connectedBusiness({ secrets: { webhook_secret: token } });
+    servers.push(setup.kustomer);
+    const event = { name: 'kustomer.conversation.update', id: randomBytes(12).toString('hex'), data: { type: 'conversation', id: randomBytes(12).toString('hex'), attributes: { status: 'done' } } };
+    const { headers, body } = setup.kustomer.webhook(token, event);
+    const res = await request('POST', setup.connector.webhook_path, { body, headers });
+    assert.ok([200, 202].includes(res.status), `${res.status} ${res.text}`);
+  });
+
+  test('receiver-chatwoot: a signed Chatwoot contact reaches Krayin', async () => {
+    const setup = await krayinBusiness();
+    servers.push(setup.krayin);
+    const res = await setup.chatwoot(contactCreated(contact({ email: `${unique('c')}@example.com` })));
+    assert.ok([200, 202].includes(res.status), `${res.status} ${JSON.stringify(res.body)}`);
+  });
+
+  test('webhooks, sso-token, embed-inbox and console: a test send, an inbox token and a console link', async () => {
+    const business = await newBusiness();
+    const endpoint = receiver.endpoint();
+    const { webhook } = await createWebhook(business.key, { url: endpoint.url });
+    const tested = await api(business.key, 'POST', `/api-webhooks/${webhook.id}/test`, {});
+    assert.equal(tested.status, 200, tested.text);
+    await endpoint.waitForCount(1, 20_000);
+    const [customer] = (await sync(business.key, [{ name: 'Ada', email: `${unique('a')}@example.com` }])).results.details;
+    const token = await api(business.key, 'POST', '/api-sso-generate-token', { customer_id: customer.customer_id });
+    assert.equal(token.status, 201, token.text);
+    const inbox = await request('GET', new URL(token.body.embed_url).pathname + new URL(token.body.embed_url).search);
+    assert.equal(inbox.status, 200, inbox.text);
+    const link = await api(business.key, 'POST', '/api-console-links');
+    assert.equal(link.status, 201, link.text);
+    const page = await request('GET', new URL(link.body.url).pathname + new URL(link.body.url).search);
+    assert.equal(page.status, 200, page.text);
+  });
+
+  test('knowledge and knowledge-fetcher: a CRM link fetched, embedded by the local embedder and searched', async () => {
+    const crm = await startCrm(SMALL);
+    servers.push(crm);
+    const business = await businessWithPages(1);
+    const [page] = business.pages;
+    const body = asGuide(CUSTOM_EXAMPLE, page, crm.url);
+    await addLink(business, body);
+    await waitForFetched(business, page, body.url, { records: SMALL.custom });
+    const found = await search(business, { page_id: page, channel: body.channels[0], q: 'customer' });
+    assert.ok(found.results.length > 0, JSON.stringify(found));
+  });
+
+  test('the maintenance sweep (what webhook-dispatcher\'s cron runs) visits every part and every shard', async () => {
+    const swept = await admin('POST', '/admin/maintenance/sweep');
+    assert.equal(swept.status, 200, swept.text);
+    assert.deepEqual(swept.body.failed, [], 'every part of the sweep ran');
+  });
+});
