@@ -140,3 +140,32 @@ fn fill_random(bytes: &mut [u8]) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_clock_is_the_runtimes_and_random_values_are_drawn_fresh_each_time() {
+        let stack = native::Stack::new();
+        let before = now();
+        stack.advance(Duration::from_secs(90));
+        assert_eq!(now().millis() - before.millis(), 90_000);
+        let many = randoms::<16>(5_000).unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(many.len(), 5_000, "more than one quota's worth, drawn in chunks");
+        let distinct: std::collections::BTreeSet<[u8; 16]> = many.iter().copied().collect();
+        assert_eq!(distinct.len(), 5_000);
+        assert_ne!(random::<32>().ok(), random::<32>().ok());
+    }
+
+    #[test]
+    fn the_log_macros_reach_the_native_stacks_log_at_their_level() {
+        let stack = native::Stack::new();
+        crate::console_warn!("disk at {}%", 91);
+        crate::console_error!("shard {} did not answer", 1);
+        assert_eq!(stack.logged(Level::Warn, "disk at 91%").len(), 1);
+        assert_eq!(stack.logged(Level::Error, "shard 1 did not answer").len(), 1);
+        assert!(stack.logged(Level::Log, "disk").is_empty());
+    }
+}
