@@ -4,32 +4,14 @@
 // which step of which guide (../shared/seeds: 004 the CRM-facing API, 000/001 Kustomer, 002
 // Krayin) it follows.
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BASE_URL, admin, api, assertError, bulkCreate, newBusiness, sync, unique, waitFor } from './support.mjs';
-import { GRAPH_VERSION, startMeta } from './providers/meta.mjs';
 import { businessWithEndpoint, messagesOf, receiveWhatsapp, startMediaHost, uniquePhone, whatsappAccount } from './receivers/webhook-api.mjs';
-import { startWebhookReceiver } from './receivers/webhook-receiver.mjs';
+import { localPartners } from './partners.mjs';
 import { connectKustomer, connectedBusiness, kustomerOrg, krayinServer, settledLog, syncLog } from './crm/connectors.mjs';
 
-const servers = [];
-const accessTokens = new Map();
-let meta;
-let receiver;
-before(async () => {
-  [meta, receiver] = await Promise.all([startMeta(accessTokens), startWebhookReceiver()]);
-  servers.push(meta, receiver);
-});
-after(async () => {
-  await Promise.all(servers.map((server) => server.close()));
-});
-
-/** A WhatsApp account of `business` that sends through the local Meta. */
-async function whatsappOf(business) {
-  const whatsapp = await whatsappAccount(business, `${meta.url}/${GRAPH_VERSION}`);
-  accessTokens.set(whatsapp.address, whatsapp.secrets.access_token);
-  return whatsapp;
-}
+const partners = localPartners();
 
 describe('004, "Authentication Setup"', () => {
   test('"Test Authentication": GET /api-customers with only the key lists the customers', async () => {
@@ -111,7 +93,7 @@ describe('004, "Authentication Setup"', () => {
 describe('004, "Sending Messages from CRM"', () => {
   test('the guide’s sendMessageFromCRM, with a File made without a type, sends the receipt', async () => {
     const business = await newBusiness({ default_country: 'IE' });
-    await whatsappOf(business);
+    await partners.whatsappOf(business);
     const phone = uniquePhone();
     await sync(business.key, [{ external_id: 'CRM-12345', name: 'Joe Bloggs', phone }]);
     const API_KEY = business.key;
@@ -163,8 +145,8 @@ describe('004, "Sending Messages from CRM"', () => {
     );
     assert.equal(result.success, true, JSON.stringify(result));
     assert.equal(result.message.attachments[0].type, 'application/pdf', 'the type was inferred from the name');
-    await meta.waitFor(phone.slice(1), 1);
-    const [sent] = meta.for(phone.slice(1)).map((r) => r.body);
+    await partners.meta.waitFor(phone.slice(1), 1);
+    const [sent] = partners.meta.for(phone.slice(1)).map((r) => r.body);
     assert.equal(sent.type, 'document', JSON.stringify(sent));
     assert.equal(sent.document.filename, 'receipt.pdf');
     assert.equal(sent.document.caption, 'Hi! Your order is ready for pickup.');
@@ -245,7 +227,7 @@ describe('002, Krayin "Quick Setup"', () => {
   test('"Enter your API URL: https://your-krayin.com/api/admin" connects, and the connector shows Krayin’s address', async () => {
     const business = await newBusiness();
     const server = await krayinServer();
-    servers.push(server.krayin);
+    partners.closeAfter(server.krayin);
     const given = [
       ['api_url', `${server.krayin.origin}/api/admin`],
       ['base_url', `${server.krayin.origin}/api/admin/`],
@@ -281,7 +263,7 @@ describe('002, Krayin "Quick Setup"', () => {
   test('the sync options default to off, as the guide’s tables say: contacts only until the business turns them on', async () => {
     const business = await newBusiness();
     const server = await krayinServer();
-    servers.push(server.krayin);
+    partners.closeAfter(server.krayin);
     const res = await admin('POST', `/admin/businesses/${business.id}/connectors`, {
       kind: 'krayin',
       settings: { api_url: `${server.krayin.origin}/api/admin` },
@@ -294,7 +276,7 @@ describe('002, Krayin "Quick Setup"', () => {
       [settings.sync_conversations, settings.sync_messages, settings.sync_organizations, settings.stage_progression],
       [false, false, false, false],
     );
-    const whatsapp = await whatsappOf(business);
+    const whatsapp = await partners.whatsappOf(business);
     await receiveWhatsapp(whatsapp, { from: uniquePhone(), text: 'Hello Krayin' });
     const log = await settledLog(res.body.id, 3);
     assert.equal(server.krayin.persons.length, 1, 'the contact is synced');
@@ -309,7 +291,7 @@ describe('002, Krayin "Quick Setup"', () => {
 describe('every connector’s customers carry their CRM ids', () => {
   test('a customer the Kustomer connector put in Kustomer shows its Kustomer id in crm_ids', async () => {
     const setup = await connectedBusiness();
-    servers.push(setup.kustomer);
+    partners.closeAfter(setup.kustomer);
     const [created] = (await sync(setup.business.key, [{ name: 'Kim Kustomer', email: `${unique('kim')}@example.com` }])).results.details;
     await settledLog(setup.connector.id, 1);
     const [inKustomer] = setup.kustomer.customers;
@@ -325,10 +307,10 @@ describe('every connector’s customers carry their CRM ids', () => {
 describe('conversations reopen when the customer writes again', () => {
   test('a resolved conversation is reopened by the customer’s message: one conversation, an event, the CRMs follow', async () => {
     const setup = await connectedBusiness();
-    servers.push(setup.kustomer);
-    const endpoint = receiver.endpoint();
+    partners.closeAfter(setup.kustomer);
+    const endpoint = partners.receiver.endpoint();
     await businessWithEndpoint(endpoint, {}, setup.business);
-    const whatsapp = await whatsappOf(setup.business);
+    const whatsapp = await partners.whatsappOf(setup.business);
     const from = uniquePhone();
     await receiveWhatsapp(whatsapp, { from, text: 'My parcel is late' });
     await endpoint.waitFor((list) => list.some((r) => r.event === 'conversation.created'));
@@ -360,7 +342,7 @@ describe('conversations reopen when the customer writes again', () => {
   test('Krayin gets a new conversation activity for the reopened spell', async () => {
     const business = await newBusiness({ default_country: 'IE' });
     const server = await krayinServer();
-    servers.push(server.krayin);
+    partners.closeAfter(server.krayin);
     const created = await admin('POST', `/admin/businesses/${business.id}/connectors`, {
       kind: 'krayin',
       settings: { base_url: server.krayin.origin, sync_conversations: true },
@@ -368,7 +350,7 @@ describe('conversations reopen when the customer writes again', () => {
       rate_limit: { per_minute: null, per_second: null, per_day: null },
     });
     assert.equal(created.status, 201, created.text);
-    const whatsapp = await whatsappOf(business);
+    const whatsapp = await partners.whatsappOf(business);
     const from = uniquePhone();
     await receiveWhatsapp(whatsapp, { from, text: 'First question' });
     await waitFor(() => server.krayin.activities.length === 1, 20_000, 'the first activity');
@@ -387,16 +369,16 @@ describe('conversations reopen when the customer writes again', () => {
 describe('001, "Fallback Mode: system works without Kustomer when API is down"', () => {
   test('a customer asking for a person is told at once while Kustomer is down; the ticket follows when it is back', async () => {
     const setup = await connectedBusiness({ settings: { handoff_message: 'A person will reply soon.' } });
-    servers.push(setup.kustomer);
-    const whatsapp = await whatsappOf(setup.business);
+    partners.closeAfter(setup.kustomer);
+    const whatsapp = await partners.whatsappOf(setup.business);
     const from = uniquePhone();
     await receiveWhatsapp(whatsapp, { from, text: 'Hello' });
     await settledLog(setup.connector.id, 3);
     await setup.kustomer.down();
     try {
       await receiveWhatsapp(whatsapp, { from, text: 'I want to talk to a person please' });
-      await meta.waitFor(from.slice(1), 1, 20_000);
-      assert.equal(meta.for(from.slice(1))[0].body.text.body, 'A person will reply soon.', 'told while Kustomer is down');
+      await partners.meta.waitFor(from.slice(1), 1, 20_000);
+      assert.equal(partners.meta.for(from.slice(1))[0].body.text.body, 'A person will reply soon.', 'told while Kustomer is down');
       const pending = await syncLog(setup.connector.id, 'status=pending');
       assert.ok(pending.some((e) => e.operation === 'escalate'), 'the ticket waits for Kustomer');
     } finally {
@@ -404,18 +386,18 @@ describe('001, "Fallback Mode: system works without Kustomer when API is down"',
     }
     await waitFor(async () => (await syncLog(setup.connector.id)).some((e) => e.operation === 'escalate' && e.status === 'succeeded'), 120_000, 'the ticket made', 1_000);
     assert.equal(setup.kustomer.conversations[0].attributes.priority, 4, 'the Kustomer conversation is escalated');
-    assert.equal(meta.for(from.slice(1)).length, 1, 'the customer was told once');
+    assert.equal(partners.meta.for(from.slice(1)).length, 1, 'the customer was told once');
   });
 
   test('a phrase escalates with Conversation Sync off', async () => {
     const business = await newBusiness({ default_country: 'IE' });
     const org = await kustomerOrg();
-    servers.push(org.kustomer);
+    partners.closeAfter(org.kustomer);
     const connector = await connectKustomer(business, org, { settings: { conversation_sync: false } });
-    const whatsapp = await whatsappOf(business);
+    const whatsapp = await partners.whatsappOf(business);
     const from = uniquePhone();
     await receiveWhatsapp(whatsapp, { from, text: 'can I speak to someone' });
-    await meta.waitFor(from.slice(1), 1, 20_000);
+    await partners.meta.waitFor(from.slice(1), 1, 20_000);
     await waitFor(async () => (await syncLog(connector.id)).some((e) => e.operation === 'escalate' && e.status === 'succeeded'), 30_000, 'the ticket');
     assert.equal(org.kustomer.conversations.length, 1, 'the escalation made its conversation in Kustomer');
     const analytics = await api(business.key, 'GET', '/api-crm-analytics');
@@ -427,9 +409,9 @@ describe('004, "Webhook Payload Structure"', () => {
   test('each attachment carries url and download_url, both links that download the file', async () => {
     const business = await newBusiness({ default_country: 'IE' });
     const media = await startMediaHost();
-    servers.push(media);
+    partners.closeAfter(media);
     const whatsapp = await whatsappAccount(business, media.url);
-    const endpoint = receiver.endpoint();
+    const endpoint = partners.receiver.endpoint();
     await businessWithEndpoint(endpoint, { events: ['message.received'] }, business);
     await receiveWhatsapp(whatsapp, { from: uniquePhone(), text: 'see photo', mediaId: `m${Date.now()}` });
     await endpoint.waitFor((list) => list.length >= 1, 30_000);

@@ -3,32 +3,23 @@
 // workerd's scheduling of concurrent requests) is shown here. Each of these tests was one of a
 // file whose other tests moved to tests/pipelines (TESTING.md).
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomUUID } from 'node:crypto';
 import { admin, api, newBusiness, request, unique, waitFor } from './support.mjs';
-import { GRAPH_VERSION, startMeta, whatsappNotification } from './providers/meta.mjs';
-import { standardSignatureMatches, startWebhookReceiver } from './receivers/webhook-receiver.mjs';
-import { businessWithEndpoint, receiveWhatsapp, sleep, uniquePhone, whatsappAccount } from './receivers/webhook-api.mjs';
+import { whatsappNotification } from './providers/meta.mjs';
+import { standardSignatureMatches } from './receivers/webhook-receiver.mjs';
+import { businessWithEndpoint, receiveWhatsapp, sleep, uniquePhone } from './receivers/webhook-api.mjs';
+import { localPartners } from './partners.mjs';
 import { objectId } from './crm/kustomer.mjs';
 import { connectedBusiness, settledLog } from './crm/connectors.mjs';
 
 const EPOCH = '1970-01-01T00:00:00Z';
-const servers = [];
-const accessTokens = new Map();
-let meta;
-let receiver;
-before(async () => {
-  [meta, receiver] = await Promise.all([startMeta(accessTokens), startWebhookReceiver()]);
-  servers.push(meta, receiver);
-});
-after(async () => {
-  await Promise.all(servers.map((server) => server.close()));
-});
+const partners = localPartners();
 
 describe('concurrent requests on the real runtime', () => {
   test('concurrent rotations of a webhook secret are applied one after another: none is lost', async () => {
-    const endpoint = receiver.endpoint();
+    const endpoint = partners.receiver.endpoint();
     const { key, webhook, secret: original } = await businessWithEndpoint(endpoint);
     const answers = await Promise.all(
       Array.from({ length: 4 }, () => api(key, 'POST', `/api-webhooks/${webhook.id}/rotate-secret`, {})),
@@ -48,9 +39,8 @@ describe('concurrent requests on the real runtime', () => {
   test('the same Kustomer reply delivered three times at once reaches the customer once', async () => {
     const token = unique('hook-token');
     const setup = await connectedBusiness({ secrets: { webhook_secret: token } });
-    servers.push(setup.kustomer);
-    const whatsapp = await whatsappAccount(setup.business, `${meta.url}/${GRAPH_VERSION}`);
-    accessTokens.set(whatsapp.address, whatsapp.secrets.access_token);
+    partners.closeAfter(setup.kustomer);
+    const whatsapp = await partners.whatsappOf(setup.business);
     const from = uniquePhone();
     await receiveWhatsapp(whatsapp, { from, text: 'I need help' });
     await waitFor(() => setup.kustomer.conversations.length === 1, 30_000, 'the conversation in Kustomer');
@@ -76,9 +66,9 @@ describe('concurrent requests on the real runtime', () => {
     const answers = await Promise.all([post(), post(), post()]);
     const outcomes = answers.map((res) => `${res.status} ${res.body?.outcome}`).sort();
     assert.deepEqual(outcomes, ['200 duplicate: already handled', '200 duplicate: already handled', '200 sent to the customer']);
-    await meta.waitFor(from.slice(1), 1);
+    await partners.meta.waitFor(from.slice(1), 1);
     await sleep(1_500);
-    assert.equal(meta.for(from.slice(1)).length, 1, 'one message to the customer');
+    assert.equal(partners.meta.for(from.slice(1)).length, 1, 'one message to the customer');
   });
 
   test('a poll of /api-messages-since during a delivery misses nothing, and the cursor sees the same order', async () => {

@@ -5,31 +5,21 @@
 // WebCrypto) behave as the native twin the rest of the tests run on says they do. What each
 // function decides is tested natively (tests/pipelines, TESTING.md).
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { PUBLIC_URL, admin, api, newBusiness, request, sync, unique, waitFor } from './support.mjs';
 import { formBody, mailgunSignature, twilioSignature } from './signing.mjs';
-import { GRAPH_VERSION, startMeta } from './providers/meta.mjs';
-import { startWebhookReceiver, verifyStandardSignature } from './receivers/webhook-receiver.mjs';
+import { verifyStandardSignature } from './receivers/webhook-receiver.mjs';
 import { createWebhook, messagesOf, receiveWhatsapp, startMediaHost, uniquePhone, whatsappAccount } from './receivers/webhook-api.mjs';
+import { localPartners } from './partners.mjs';
 import { connectedBusiness, krayinBusiness, settledLog } from './crm/connectors.mjs';
 import { contact, contactCreated } from './crm/chatwoot.mjs';
 import { startCrm } from './links/crm-server.mjs';
 import { CUSTOM_EXAMPLE, asGuide } from './links/guide.mjs';
 import { SMALL, addLink, businessWithPages, search, waitForFetched } from './links/links.mjs';
 
-const servers = [];
-const accessTokens = new Map();
-let meta;
-let receiver;
-before(async () => {
-  [meta, receiver] = await Promise.all([startMeta(accessTokens), startWebhookReceiver()]);
-  servers.push(meta, receiver);
-});
-after(async () => {
-  await Promise.all(servers.map((server) => server.close()));
-});
+const partners = localPartners();
 
 describe('every function on the real runtime', () => {
   test('gateway, rate-limiter and admin: a business and its key, the keyed answers counted', async () => {
@@ -55,8 +45,8 @@ describe('every function on the real runtime', () => {
 
   test('receiver-meta, webhook-dispatcher and crm-sync: a signed WhatsApp message stored, delivered signed, and on the Kustomer timeline', async () => {
     const setup = await connectedBusiness();
-    servers.push(setup.kustomer);
-    const endpoint = receiver.endpoint();
+    partners.closeAfter(setup.kustomer);
+    const endpoint = partners.receiver.endpoint();
     const { secret } = await createWebhook(setup.business.key, { url: endpoint.url });
     const whatsapp = await whatsappAccount(setup.business);
     await receiveWhatsapp(whatsapp, { from: uniquePhone(), text: 'smoke' });
@@ -81,7 +71,7 @@ describe('every function on the real runtime', () => {
 
   test('media-fetcher and download-media: a file received with a message is fetched, stored in R2 and downloaded', async () => {
     const mediaHost = await startMediaHost();
-    servers.push(mediaHost);
+    partners.closeAfter(mediaHost);
     const business = await newBusiness({ default_country: 'IE' });
     const whatsapp = await whatsappAccount(business, mediaHost.url);
     await receiveWhatsapp(whatsapp, { from: uniquePhone(), text: 'a photo', mediaId: `m${randomBytes(6).toString('hex')}` });
@@ -96,14 +86,13 @@ describe('every function on the real runtime', () => {
 
   test('send-message and message-dispatcher: a send goes out through the Cloud API', async () => {
     const business = await newBusiness({ default_country: 'IE' });
-    const whatsapp = await whatsappAccount(business, `${meta.url}/${GRAPH_VERSION}`);
-    accessTokens.set(whatsapp.address, whatsapp.secrets.access_token);
+    const whatsapp = await partners.whatsappOf(business);
     const phone = uniquePhone();
     await sync(business.key, [{ external_id: 'CRM-1', name: 'Ada', phone }]);
     const sent = await api(business.key, 'POST', '/api-send-message', { customer_id: 'CRM-1', channel: 'whatsapp', content: 'smoke' });
     assert.equal(sent.status, 202, sent.text);
     await waitFor(async () => (await messagesOf(business.key)).find((m) => m.id === sent.body.message.id)?.status === 'sent', 30_000, 'sent');
-    assert.equal(meta.for(phone.slice(1)).length, 1);
+    assert.equal(partners.meta.for(phone.slice(1)).length, 1);
   });
 
   test('upload-attachment: a multipart upload is stored and downloads as it was', async () => {
@@ -153,7 +142,7 @@ describe('every function on the real runtime', () => {
   test('receiver-kustomer: a signed Kustomer event is taken', async () => {
     const token = unique('hook-token');
     const setup = await connectedBusiness({ secrets: { webhook_secret: token } });
-    servers.push(setup.kustomer);
+    partners.closeAfter(setup.kustomer);
     const event = { name: 'kustomer.conversation.update', id: randomBytes(12).toString('hex'), data: { type: 'conversation', id: randomBytes(12).toString('hex'), attributes: { status: 'done' } } };
     const { headers, body } = setup.kustomer.webhook(token, event);
     const res = await request('POST', setup.connector.webhook_path, { body, headers });
@@ -162,14 +151,14 @@ describe('every function on the real runtime', () => {
 
   test('receiver-chatwoot: a signed Chatwoot contact reaches Krayin', async () => {
     const setup = await krayinBusiness();
-    servers.push(setup.krayin);
+    partners.closeAfter(setup.krayin);
     const res = await setup.chatwoot(contactCreated(contact({ email: `${unique('c')}@example.com` })));
     assert.ok([200, 202].includes(res.status), `${res.status} ${JSON.stringify(res.body)}`);
   });
 
   test('webhooks, sso-token, embed-inbox and console: a test send, an inbox token and a console link', async () => {
     const business = await newBusiness();
-    const endpoint = receiver.endpoint();
+    const endpoint = partners.receiver.endpoint();
     const { webhook } = await createWebhook(business.key, { url: endpoint.url });
     const tested = await api(business.key, 'POST', `/api-webhooks/${webhook.id}/test`, {});
     assert.equal(tested.status, 200, tested.text);
@@ -187,7 +176,7 @@ describe('every function on the real runtime', () => {
 
   test('knowledge and knowledge-fetcher: a CRM link fetched, embedded by the local embedder and searched', async () => {
     const crm = await startCrm(SMALL);
-    servers.push(crm);
+    partners.closeAfter(crm);
     const business = await businessWithPages(1);
     const [page] = business.pages;
     const body = asGuide(CUSTOM_EXAMPLE, page, crm.url);

@@ -7,11 +7,11 @@
 //!
 //! - the function routes a request ([`route`]): 404, 405 and `Allow` follow from the table, and
 //!   the operation is an enum of the function's own, so a handler's `match` is exhaustive;
-//! - `edge::http::serve` checks the caller as declared before the handler runs, and reads the
-//!   body under the declared limit (`edge::http::Call`);
-//! - `openapi.json`, the gateway's route table and `tests/e2e/openapi/endpoints.json` are
-//!   written natively from it (`api::openapi`, compiled only with the `openapi` feature, so the
-//!   wasm bundles carry none of it): `scripts/configure` writes them, `--check` fails on drift.
+//! - `edge::call::serve` checks the caller as declared before the handler runs, and reads the
+//!   body under the declared limit (`edge::call::Call`);
+//! - `openapi.json` and the gateway's route table are written natively from it (`api::openapi`,
+//!   compiled only with the `openapi` feature, so the wasm bundles carry none of it):
+//!   `scripts/configure` writes them, `--check` fails on drift.
 //!
 //! A path's `{name}` segments are its parameters: one non-empty segment each. A trailing `/` on a
 //! request's path is ignored.
