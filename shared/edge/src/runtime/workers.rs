@@ -136,17 +136,19 @@ impl Kv {
 /// A queue, for sending.
 pub struct Queue(worker::Queue);
 
+// worker's own futures, handed back as they are: an `async fn` around each would add a future of
+// its own for every type sent.
 impl Queue {
-    pub async fn send<T: serde::Serialize>(&self, body: T) -> worker::Result<()> {
-        self.0.send(body).await
+    pub fn send<T: serde::Serialize>(&self, body: T) -> impl Future<Output = worker::Result<()>> {
+        self.0.send(body)
     }
 
     /// Sends `items` in one call, each delivered after `delay_seconds`.
-    pub async fn send_batch<T: serde::Serialize + Clone>(
+    pub fn send_batch<T: serde::Serialize + Clone>(
         &self,
         items: &[T],
         delay_seconds: u32,
-    ) -> worker::Result<()> {
+    ) -> impl Future<Output = worker::Result<()>> {
         let batch = BatchMessageBuilder::new()
             .messages(
                 items
@@ -155,7 +157,7 @@ impl Queue {
                     .map(|item| MessageBuilder::new(item).delay_seconds(delay_seconds).build()),
             )
             .build();
-        self.0.send_batch(batch).await
+        self.0.send_batch(batch)
     }
 }
 
