@@ -28,13 +28,20 @@ use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
 use std::rc::Rc;
 
+/// Two words: what every `Db` of the invocation shares is behind one `Rc`. The handlers' futures
+/// hold and move `Db`s and `Statement`s at hundreds of places; at four words a `Db` was moved by
+/// four loads and stores each time, which cost admin 3 KB gzip.
 #[derive(Clone)]
 pub struct Db {
-    shards: Rc<[D1Database]>,
-    /// The shards new businesses are placed on.
-    open: Rc<[Shard]>,
+    shared: Rc<Shared>,
     /// The one shard unscoped statements run on; `None`: every shard.
     only: Option<Shard>,
+}
+
+struct Shared {
+    shards: Vec<D1Database>,
+    /// The shards new businesses are placed on.
+    open: Vec<Shard>,
     /// How long an isolate trusts what it read of the directory (ms).
     directory_fresh_ms: i64,
     meter: Meter,
@@ -66,17 +73,19 @@ impl Db {
             open = (0..count as Shard).collect();
         }
         Self {
-            shards: shards.into(),
-            open: open.into(),
+            shared: Rc::new(Shared {
+                shards,
+                open,
+                directory_fresh_ms,
+                meter,
+            }),
             only: None,
-            directory_fresh_ms,
-            meter,
         }
     }
 
     /// One `Db` a shard, whose unscoped statements run on that shard alone: how a sweep goes.
     pub fn each_shard(&self) -> Vec<Db> {
-        (0..self.shards.len() as Shard)
+        (0..self.shared.shards.len() as Shard)
             .map(|shard| self.on_shard(shard))
             .collect()
     }
@@ -96,7 +105,7 @@ impl Db {
 
     /// The shards new businesses are placed on.
     pub fn open_shards(&self) -> &[Shard] {
-        &self.open
+        &self.shared.open
     }
 
     /// A statement on the tenant's rows: `?1` is its business id, bound here, and
@@ -114,7 +123,7 @@ impl Db {
     pub fn unscoped(&self, sql: impl Into<String>) -> Statement {
         let target = match self.only {
             Some(shard) => Target::Shard(shard),
-            None if self.shards.len() == 1 => Target::Shard(0),
+            None if self.shared.shards.len() == 1 => Target::Shard(0),
             None => Target::EveryShard,
         };
         self.statement(sql.into(), target, None)
@@ -153,18 +162,18 @@ impl Db {
                 vec![placement.shard]
             }
             Target::Shard(shard) => vec![*shard],
-            Target::EveryShard => (0..self.shards.len() as Shard).collect(),
+            Target::EveryShard => (0..self.shared.shards.len() as Shard).collect(),
         })
     }
 
     /// How long an isolate trusts what it read of the directory (ms).
     pub fn directory_fresh_ms(&self) -> i64 {
-        self.directory_fresh_ms
+        self.shared.directory_fresh_ms
     }
 
     /// How many shards are bound.
     pub fn shard_count(&self) -> usize {
-        self.shards.len()
+        self.shared.shards.len()
     }
 
     /// Where the business lives: what this isolate read of the directory a while ago, or the
@@ -179,7 +188,7 @@ impl Db {
             return Ok(Placement::default());
         }
         let now = runtime::now().millis();
-        if let Some(placement) = placements::known(business, now, self.directory_fresh_ms) {
+        if let Some(placement) = placements::known(business, now, self.shared.directory_fresh_ms) {
             return Ok(placement);
         }
         let statement = self
@@ -192,7 +201,7 @@ impl Db {
             .all()
             .await
             .map_err(|error| unanswered(0, error))?;
-        charge(&self.meter, called, std::slice::from_ref(&result));
+        charge(&self.shared.meter, called, std::slice::from_ref(&result));
         let placement = result
             .results::<Row>()?
             .into_iter()
@@ -212,12 +221,13 @@ impl Db {
             business,
             placement,
             runtime::now().millis(),
-            self.directory_fresh_ms,
+            self.shared.directory_fresh_ms,
         );
     }
 
     fn database(&self, shard: Shard) -> worker::Result<&D1Database> {
-        self.shards
+        self.shared
+            .shards
             .get(usize::from(shard))
             .ok_or_else(|| worker::Error::RustError(format!("no shard {shard} is bound (SHARDS)")))
     }
@@ -257,8 +267,8 @@ impl Db {
             }
         };
         let count = u32::try_from(statements.len()).unwrap_or(u32::MAX);
-        self.meter.charge(Resource::D1Query, count)?;
-        self.meter.charge_round_trip();
+        self.shared.meter.charge(Resource::D1Query, count)?;
+        self.shared.meter.charge_round_trip();
         let called = runtime::now().millis();
         let database = self.database(shard)?;
         let statements = statements
@@ -269,7 +279,7 @@ impl Db {
             .batch(statements)
             .await
             .map_err(|error| unanswered(shard, error))?;
-        charge(&self.meter, called, &results);
+        charge(&self.shared.meter, called, &results);
         Ok(results)
     }
 }
@@ -318,7 +328,7 @@ impl Statement {
             let called = self.start()?;
             let answer = self.prepared(self.db.database(shard)?)?.raw().await;
             rows.extend(answer.map_err(|error| unanswered(shard, error))?);
-            charge(&self.db.meter, called, &[]);
+            charge(&self.db.shared.meter, called, &[]);
         }
         Ok(rows)
     }
@@ -346,7 +356,7 @@ impl Statement {
                 statement.all().await
             };
             let result = result.map_err(|error| unanswered(*shard, error))?;
-            charge(&self.db.meter, called, std::slice::from_ref(&result));
+            charge(&self.db.shared.meter, called, std::slice::from_ref(&result));
             Ok::<_, worker::Error>(result)
         });
         let mut answers = join_all(asked).await;
@@ -384,8 +394,8 @@ impl Statement {
     /// Counts one statement run on its own; when it was called (ms), for [`charge`].
     fn start(&self) -> worker::Result<i64> {
         self.check()?;
-        self.db.meter.charge(Resource::D1Query, 1)?;
-        self.db.meter.charge_round_trip();
+        self.db.shared.meter.charge(Resource::D1Query, 1)?;
+        self.db.shared.meter.charge_round_trip();
         Ok(runtime::now().millis())
     }
 }

@@ -41,10 +41,8 @@ fn with_known<T>(use_it: impl FnOnce(&mut HashMap<BusinessId, (Placement, i64)>)
         let mut known = known.borrow_mut();
         let isolate = runtime::isolate();
         if known.isolate != isolate {
-            *known = Known {
-                isolate,
-                placements: HashMap::new(),
-            };
+            known.isolate = isolate;
+            known.placements.clear();
         }
         use_it(&mut known.placements)
     })
