@@ -24,7 +24,7 @@ pub async fn serve(req: Request, bindings: Bindings, ctx: Context) -> worker::Re
 
 async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiError> {
     let path = req.path();
-    match api::route(&GATEWAY, req.method().as_ref(), &path) {
+    match api::route(&GATEWAY, &edge::runtime::request_method(&req), &path) {
         Ok(routed) => {
             return match routed.operation {
                 Gateway::Health => http::json(200, &HealthOut { status: "ok" }),

@@ -270,17 +270,27 @@ pub async fn forget_cached_key(env: &Env, hash: &ApiKeyHash) -> Result<(), ApiEr
     Ok(())
 }
 
-/// Checks `Authorization: Bearer <ADMIN_TOKEN>` in constant time.
+/// The fewest characters an admin token may have: the failure budget is per address, so a
+/// short token could be guessed from enough addresses (`scripts/dev` makes 48 random hex).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// Checks `Authorization: Bearer <ADMIN_TOKEN>` in constant time. A deployment whose token is
+/// missing or shorter than [`MIN_ADMIN_TOKEN_CHARS`] has no admin at all (500: misconfigured).
 pub fn authorize_admin(req: &Request, env: &Env) -> Result<(), ApiError> {
     let expected = env
         .secret("ADMIN_TOKEN")
         .ok_or_else(|| ApiError::internal("admin auth", "the ADMIN_TOKEN secret is not configured"))?;
+    if expected.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+        return Err(ApiError::internal(
+            "admin auth",
+            format!(
+                "the ADMIN_TOKEN secret is shorter than {MIN_ADMIN_TOKEN_CHARS} characters: set a random one"
+            ),
+        ));
+    }
     let header = req.headers().get("authorization")?.unwrap_or_default();
     let presented = header.strip_prefix("Bearer ").unwrap_or_default().trim();
-    if expected.is_empty()
-        || presented.is_empty()
-        || !domain::crypto::constant_time_eq(presented.as_bytes(), expected.as_bytes())
-    {
+    if presented.is_empty() || !domain::crypto::constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
         return Err(ApiError::unauthorized(
             "missing or invalid admin token (Authorization: Bearer <ADMIN_TOKEN>)",
         ));
@@ -681,12 +691,22 @@ mod tests {
         #[test]
         fn without_an_admin_token_configured_nothing_is_admin() {
             let stack = Stack::new();
-            stack.set_secret("ADMIN_TOKEN", "");
-            let empty = Env::new(stack.clone(), "fetch");
+            let short = "a".repeat(MIN_ADMIN_TOKEN_CHARS - 1);
+            for (token, description) in [("", "an empty token"), (short.as_str(), "a token too short")] {
+                stack.set_secret("ADMIN_TOKEN", token);
+                let env = Env::new(stack.clone(), "fetch");
+                let req = Request::new("https://api.example/admin", Method::Get)
+                    .unwrap_or_else(|error| panic!("{error}"))
+                    .with_header("authorization", &format!("Bearer {token}"));
+                assert_eq!(
+                    authorize_admin(&req, &env).err().map(|e| e.status()),
+                    Some(500),
+                    "{description} is a misconfigured deployment, even presented exactly"
+                );
+            }
             let req = Request::new("https://api.example/admin", Method::Get)
                 .unwrap_or_else(|error| panic!("{error}"))
                 .with_header("authorization", "Bearer ");
-            assert_eq!(authorize_admin(&req, &empty).err().map(|e| e.status()), Some(401));
             stack.remove_secret("ADMIN_TOKEN");
             let unset = Env::new(stack, "fetch");
             assert_eq!(

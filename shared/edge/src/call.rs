@@ -12,7 +12,7 @@
 use crate::audit::Audit;
 use crate::auth::Authenticated;
 use crate::runtime::{Bindings, Request, Response};
-use crate::{DB, Env, auth, db, http};
+use crate::{DB, Env, auth, db, http, runtime};
 use domain::api::{self, Caller, Function, KeysTaken, Miss, Operation, Params, PathParam, Route};
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::BusinessId;
@@ -77,7 +77,7 @@ where
         if admin_checked {
             auth::authorize_admin(&req, &env)?;
         }
-        let routed = match api::route(function, req.method().as_ref(), &path) {
+        let routed = match api::route(function, &runtime::request_method(&req), &path) {
             Ok(routed) => routed,
             Err(miss) => return missed(miss, &path),
         };

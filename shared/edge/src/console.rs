@@ -31,7 +31,7 @@ pub async fn from_request(req: &Request, env: &Env) -> Result<Option<Session>, A
             )
         })?;
     let csrf_token = console::csrf_token(&plaintext);
-    if console::is_write(req.method().as_ref())
+    if console::is_write(&runtime::request_method(req))
         && !console::csrf_matches(&csrf_token, req.headers().get(console::CSRF_HEADER)?.as_deref())
     {
         return Err(ApiError::new(

@@ -146,14 +146,24 @@ impl App {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Answer {
-        let url = format!("{CALLED}{path}");
-        let mut request = Request::new(&url, method)
-            .unwrap_or_else(|error| panic!("{url}: {error}"))
-            .with_header("cf-connecting-ip", CLIENT_IP)
-            .with_body(body);
+        let mut request = Self::request_to(path, method).with_body(body);
         for (name, value) in headers {
             request = request.with_header(name, value);
         }
+        self.send(request).await
+    }
+
+    /// A request to `path` of the deployment from the tests' client address, for a test that
+    /// writes the rest itself and hands it to [`App::send`].
+    pub fn request_to(path: &str, method: Method) -> Request {
+        let url = format!("{CALLED}{path}");
+        Request::new(&url, method)
+            .unwrap_or_else(|error| panic!("{url}: {error}"))
+            .with_header("cf-connecting-ip", CLIENT_IP)
+    }
+
+    /// Sends `request` through the gateway, then runs whatever work it left for after its answer.
+    pub async fn send(&self, request: Request) -> Answer {
         let mut response = gateway::serve(request, self.stack.clone(), Context)
             .await
             .unwrap_or_else(|error| panic!("the gateway failed: {error}"));

@@ -362,6 +362,8 @@ pub struct AuditEntry {
     pub target: AuditTarget,
     /// What changed; never a secret.
     pub detail: Map<String, Value>,
+    /// The address the action came from; null for the operator's actions when a business reads
+    /// its own log.
     pub client_ip: Option<String>,
 }
 

@@ -301,6 +301,12 @@ pub fn request_url(req: &Request) -> String {
     req.inner().url()
 }
 
+/// The request's method as the client sent it, in capitals. `Request::method` reads any method
+/// the `worker` crate does not know (`QUERY`, `FOO`) as GET; routing must not.
+pub fn request_method(req: &Request) -> String {
+    req.inner().method().to_ascii_uppercase()
+}
+
 /// The isolate: one per instance of the module, which keeps its memory while it lives.
 pub fn isolate() -> u64 {
     0

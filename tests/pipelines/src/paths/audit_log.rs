@@ -7,7 +7,7 @@
 use super::admin::is_uuid;
 use super::inbound::assert_error;
 use super::webhook_api::{is_rfc3339_utc, rfc3339_ms, sync, unique};
-use crate::app::{App, Business, test};
+use crate::app::{App, Business, CLIENT_IP, test};
 use crate::partners::meta::numeric_id;
 use edge::runtime::Method;
 use serde_json::{Value, json};
@@ -446,5 +446,61 @@ fn bad_queries_unknown_businesses_and_missing_tokens_are_refused() {
             "unauthorized",
             "an API key instead of the admin token",
         );
+    });
+}
+
+#[test]
+fn a_business_reading_its_own_log_does_not_see_where_the_operator_acted_from() {
+    test(|app| async move {
+        let acme = app.business("Acme").await;
+        app.api(
+            &acme.key,
+            Method::Post,
+            "/api-keys",
+            Some(json!({ "name": "second" })),
+        )
+        .await
+        .expect(201);
+        let addresses = |log: &Value| -> Vec<(String, Value)> {
+            log["entries"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|entry| (text(&entry["actor"]).to_owned(), entry["client_ip"].clone()))
+                .collect()
+        };
+        let own = app
+            .api(&acme.key, Method::Get, "/api-audit-log?limit=50", None)
+            .await
+            .expect(200)
+            .json();
+        let operators = app
+            .admin(
+                Method::Get,
+                &format!("/admin/businesses/{}/audit-log?limit=50", acme.id),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        for (reader, log, operator_sees) in
+            [("the business", &own, false), ("the operator", &operators, true)]
+        {
+            let entries = addresses(log);
+            assert!(
+                entries.iter().any(|(actor, _)| actor == "admin"),
+                "{reader}: {log}"
+            );
+            assert!(
+                entries.iter().any(|(actor, _)| actor.starts_with("key:")),
+                "{reader}: {log}"
+            );
+            for (actor, address) in entries {
+                let shown = actor != "admin" || operator_sees;
+                let expected = if shown { json!(CLIENT_IP) } else { Value::Null };
+                assert_eq!(address, expected, "{reader} reading an entry by {actor}");
+            }
+        }
     });
 }

@@ -289,6 +289,33 @@ fn a_national_phone_number_cannot_be_looked_up_in_a_business_without_a_default_c
 }
 
 #[test]
+fn a_method_the_runtime_has_no_name_for_answers_405_not_a_get() {
+    test(|app| async move {
+        let ctx = business_with_customers(&app).await;
+        let customers = format!("/api-customers?id={}", ctx.john_id());
+        for path in [
+            "/console/assets/console.css",
+            "/console/assets/console.js",
+            "/health",
+            &customers,
+        ] {
+            for method in ["QUERY", "FOO"] {
+                let request = App::request_to(path, Method::Get)
+                    .with_unknown_method(method)
+                    .with_header("x-api-key", ctx.key());
+                let answer = app.send(request).await;
+                error_of(&answer, 405, "method_not_allowed", &format!("{method} {path}"));
+                assert_eq!(
+                    answer.header("allow"),
+                    Some("GET"),
+                    "{method} {path}: Allow header"
+                );
+            }
+        }
+    });
+}
+
+#[test]
 fn the_wrong_method_answers_405_with_allow_get() {
     test(|app| async move {
         let ctx = business_with_customers(&app).await;

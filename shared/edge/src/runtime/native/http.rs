@@ -145,6 +145,8 @@ impl Stream for ByteStream {
 /// A request a function is handed, or makes.
 pub struct Request {
     method: Method,
+    /// The method as sent, where `worker::Method` has no name for it (it reads those as GET).
+    unknown_method: Option<String>,
     url: String,
     headers: Headers,
     body: Option<Vec<u8>>,
@@ -158,6 +160,7 @@ impl Request {
         }
         Ok(Self {
             method,
+            unknown_method: None,
             url: url.to_owned(),
             headers: Headers::new(),
             body: Some(Vec::new()),
@@ -176,8 +179,23 @@ impl Request {
         self
     }
 
+    /// The request sent with a method `worker::Method` has no name for (native: how a test sends
+    /// `QUERY`); `method()` then reads GET, as the `worker` crate does.
+    pub fn with_unknown_method(mut self, name: &str) -> Self {
+        self.method = Method::from(name.to_owned());
+        self.unknown_method = Some(name.to_owned());
+        self
+    }
+
     pub fn method(&self) -> Method {
         self.method.clone()
+    }
+
+    /// The method as sent.
+    pub fn method_name(&self) -> String {
+        self.unknown_method
+            .clone()
+            .unwrap_or_else(|| self.method.as_ref().to_owned())
     }
 
     pub fn headers(&self) -> &Headers {
@@ -233,6 +251,7 @@ impl Request {
     fn copy(&self) -> Request {
         Request {
             method: self.method.clone(),
+            unknown_method: self.unknown_method.clone(),
             url: self.url.clone(),
             headers: self.headers.clone(),
             body: self.body.clone(),

@@ -577,6 +577,11 @@ pub fn request_url(req: &Request) -> String {
     req.url_text().to_owned()
 }
 
+/// The request's method as the client sent it, in capitals (see the wasm32 twin).
+pub fn request_method(req: &Request) -> String {
+    req.method_name().to_ascii_uppercase()
+}
+
 /// A request this worker makes (a redirect answered to it is returned, never followed).
 pub fn outgoing(
     method: worker::Method,
