@@ -301,7 +301,6 @@ pub async fn release_events_when_settled(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{WEBHOOKS, WebhookTask};
     use crate::runtime::native::Reply;
     use crate::testing::Fixture;
     use domain::channel::Channel;
@@ -345,23 +344,7 @@ mod tests {
     }
 
     async fn whatsapp(fixture: &Fixture) -> (ChannelAccount, Pending) {
-        let tenant = fixture.business("Acme").await;
-        fixture
-            .webhook_endpoint(
-                &tenant,
-                "https://hooks.acme.example/in",
-                &domain::webhooks::EventType::SUBSCRIBABLE,
-            )
-            .await;
-        let account = fixture
-            .channel_account(
-                &tenant,
-                Channel::Whatsapp,
-                Provider::Meta,
-                "106540352242922",
-                json!({ "app_secret": "s", "verify_token": "v", "access_token": "meta-token" }),
-            )
-            .await;
+        let (_, account) = fixture.whatsapp_business().await;
         let media = InboundMedia::WhatsappMediaId {
             id: "media-1".to_owned(),
             mime_type: None,
@@ -621,18 +604,7 @@ mod tests {
         fixture.run(async {
             let (account, pending) = whatsapp(&fixture).await;
             let tenant = &account.tenant;
-            let published = |fixture: &Fixture| -> usize {
-                fixture
-                    .stack
-                    .queued(WEBHOOKS)
-                    .iter()
-                    .filter_map(|sent| serde_json::from_str::<WebhookTask>(&sent.body).ok())
-                    .map(|task| match task {
-                        WebhookTask::Dispatch { event_ids, .. } => event_ids.len(),
-                        WebhookTask::Deliver { .. } => 0,
-                    })
-                    .sum()
-            };
+            let published = |fixture: &Fixture| fixture.dispatched().len();
             let before = published(&fixture);
             release_events_when_settled(&fixture.env, &fixture.db, tenant, &pending.message_id)
                 .await

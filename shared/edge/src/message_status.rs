@@ -124,45 +124,12 @@ pub async fn note_retry(
 mod tests {
     use super::*;
     use crate::testing::Fixture;
-    use domain::channel::Channel;
-    use domain::outgoing::OutgoingMessage;
-    use domain::providers::Provider;
-    use serde_json::json;
 
     /// A business with an endpoint taking every event, and one message accepted for sending.
     async fn queued(fixture: &Fixture) -> (Tenant, MessageId) {
-        let tenant = fixture.business("Acme").await;
-        fixture
-            .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
-            .await;
-        fixture
-            .channel_account(
-                &tenant,
-                Channel::Whatsapp,
-                Provider::Meta,
-                "106540352242922",
-                json!({ "app_secret": "s", "verify_token": "v", "access_token": "t" }),
-            )
-            .await;
-        let ada = fixture
-            .customers(&tenant, json!([{ "name": "Ada", "phone": "+353871234567" }]))
-            .await;
-        let outgoing = OutgoingMessage {
-            channel: Channel::Whatsapp,
-            content: "Hello".to_owned(),
-            subject: None,
-            attachments: Vec::new(),
-        };
-        let message = crate::send_queue::accept_on_channel(
-            &fixture.env,
-            &fixture.db,
-            &tenant,
-            &ada[0],
-            &outgoing,
-            "https://api.example",
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{error:?}"));
+        let (tenant, _) = fixture.whatsapp_business().await;
+        let ada = fixture.ada(&tenant).await;
+        let message = fixture.accept_whatsapp(&tenant, &ada, "Hello").await;
         (tenant, message.id)
     }
 
@@ -285,26 +252,8 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let (tenant, first) = queued(&fixture).await;
-            let ada = fixture
-                .customers(&tenant, json!([{ "name": "Ada", "phone": "+353871234567" }]))
-                .await;
-            let outgoing = OutgoingMessage {
-                channel: Channel::Whatsapp,
-                content: "Again".to_owned(),
-                subject: None,
-                attachments: Vec::new(),
-            };
-            let second = crate::send_queue::accept_on_channel(
-                &fixture.env,
-                &fixture.db,
-                &tenant,
-                &ada[0],
-                &outgoing,
-                "https://api.example",
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"))
-            .id;
+            let ada = fixture.ada(&tenant).await;
+            let second = fixture.accept_whatsapp(&tenant, &ada, "Again").await.id;
             mark_sent(&fixture.db, &tenant, &first, Some("wamid.reused"), None)
                 .await
                 .unwrap_or_else(|error| panic!("{error:?}"));

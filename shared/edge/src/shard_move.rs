@@ -199,12 +199,9 @@ async fn verify(db: &Db, business: &BusinessId, from: Shard, to: Shard) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Fixture;
+    use crate::testing::{Fixture, WHATSAPP_NUMBER_ID};
     use domain::audit::Actor;
-    use domain::channel::Channel;
-    use domain::providers::Provider;
     use domain::tenant::Tenant;
-    use domain::webhooks::EventType;
     use serde_json::{Value, json};
     use std::time::Duration;
 
@@ -275,18 +272,7 @@ mod tests {
     async fn business(fixture: &Fixture) -> Tenant {
         let tenant = fixture.business_on("Acme", 0).await;
         fixture.api_key(&tenant).await;
-        fixture
-            .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
-            .await;
-        let account = fixture
-            .channel_account(
-                &tenant,
-                Channel::Whatsapp,
-                Provider::Meta,
-                "106540352242922",
-                json!({ "app_secret": "s", "verify_token": "v", "access_token": "t" }),
-            )
-            .await;
+        let account = fixture.on_whatsapp(&tenant, WHATSAPP_NUMBER_ID).await;
         let customers: Vec<Value> = (0..250)
             .map(|n| json!({ "name": format!("c{n}"), "email": format!("c{n}@example.com") }))
             .collect();
