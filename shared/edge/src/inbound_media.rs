@@ -302,9 +302,9 @@ pub async fn release_events_when_settled(
 mod tests {
     use super::*;
     use crate::runtime::native::Reply;
-    use crate::testing::Fixture;
+    use crate::testing::{ADA_PHONE, Fixture};
     use domain::channel::Channel;
-    use domain::inbound::{InboundBatch, InboundMessage};
+    use domain::inbound::InboundMessage;
     use domain::providers::Provider;
     use serde_json::json;
 
@@ -320,19 +320,14 @@ mod tests {
         account: &ChannelAccount,
         media: InboundMedia,
     ) -> (AttachmentId, Pending) {
-        let batch = InboundBatch {
-            messages: vec![InboundMessage {
-                provider_message_id: "m1".to_owned(),
-                from: "+353871234567".to_owned(),
-                sender_name: None,
-                content: String::new(),
-                media: vec![media],
-            }],
-            statuses: Vec::new(),
+        let message = InboundMessage {
+            provider_message_id: "m1".to_owned(),
+            from: ADA_PHONE.to_owned(),
+            sender_name: None,
+            content: String::new(),
+            media: vec![media],
         };
-        crate::ingest::ingest(&fixture.env, account, batch, "https://api.example")
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
+        fixture.ingest_one(account, message).await;
         let rows = fixture.rows("attachments", "created_at");
         let id = AttachmentId::parse(rows[0]["id"].as_str().unwrap_or_default())
             .unwrap_or_else(|| panic!("an id"));

@@ -353,7 +353,7 @@ async fn apply_statuses(
 mod tests {
     use super::*;
     use crate::inbound_media::MediaFetch;
-    use crate::testing::{ADA_PHONE, Fixture, ORIGIN};
+    use crate::testing::{ADA_PHONE, Fixture};
     use domain::message::Message;
     use domain::providers::Provider;
     use domain::tenant::Tenant;
@@ -374,12 +374,6 @@ mod tests {
             messages,
             statuses: Vec::new(),
         }
-    }
-
-    async fn deliver(fixture: &Fixture, account: &ChannelAccount, batch: InboundBatch) -> IngestReport {
-        ingest(&fixture.env, account, batch, ORIGIN)
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"))
     }
 
     /// The types of the events recorded, in order.
@@ -416,20 +410,14 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let (_, account) = fixture.whatsapp_business().await;
-            let first = deliver(
-                &fixture,
-                &account,
-                of(vec![text("wamid.1", ADA_PHONE, "Where is my order?")]),
-            )
-            .await;
+            let first = fixture
+                .ingest_one(&account, text("wamid.1", ADA_PHONE, "Where is my order?"))
+                .await;
             assert_eq!((first.stored, first.duplicates), (1, 0));
             for _ in 0..2 {
-                let again = deliver(
-                    &fixture,
-                    &account,
-                    of(vec![text("wamid.1", ADA_PHONE, "Where is my order?")]),
-                )
-                .await;
+                let again = fixture
+                    .ingest_one(&account, text("wamid.1", ADA_PHONE, "Where is my order?"))
+                    .await;
                 assert_eq!((again.stored, again.duplicates), (0, 1));
             }
             let messages = fixture.rows("messages", "created_us");
@@ -462,15 +450,15 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let (tenant, account) = fixture.whatsapp_business().await;
-            let report = deliver(
-                &fixture,
-                &account,
-                of(vec![
-                    text("wamid.1", ADA_PHONE, "Hello"),
-                    text("wamid.2", ADA_PHONE, "Anyone there?"),
-                ]),
-            )
-            .await;
+            let report = fixture
+                .ingest(
+                    &account,
+                    of(vec![
+                        text("wamid.1", ADA_PHONE, "Hello"),
+                        text("wamid.2", ADA_PHONE, "Anyone there?"),
+                    ]),
+                )
+                .await;
             assert_eq!(report.stored, 2);
             let customers = fixture.rows("customers", "id");
             assert_eq!(customers.len(), 1, "{customers:?}");
@@ -523,7 +511,9 @@ mod tests {
             let known = fixture
                 .customers(&tenant, json!([{ "name": "Ada (CRM)", "phone": ADA_PHONE }]))
                 .await;
-            deliver(&fixture, &account, of(vec![text("wamid.1", ADA_PHONE, "Hi")])).await;
+            fixture
+                .ingest_one(&account, text("wamid.1", ADA_PHONE, "Hi"))
+                .await;
             let customers = fixture.rows("customers", "id");
             assert_eq!(customers.len(), 1, "{customers:?}");
             assert_eq!(customers[0]["name"], "Ada (CRM)");
@@ -558,7 +548,7 @@ mod tests {
                 .await;
             let mut message = text("m_1", "6655443322", "hi");
             message.sender_name = None;
-            deliver(&fixture, &page, of(vec![message])).await;
+            fixture.ingest_one(&page, message).await;
             let customers = fixture.rows("customers", "id");
             assert_eq!(customers[0]["name"], "facebook user 6655443322");
             assert!(customers[0]["phone"].is_null() && customers[0]["email"].is_null());
@@ -570,14 +560,13 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let (_, account) = fixture.whatsapp_business().await;
-            deliver(&fixture, &account, of(vec![text("wamid.1", ADA_PHONE, "Hi")])).await;
+            fixture
+                .ingest_one(&account, text("wamid.1", ADA_PHONE, "Hi"))
+                .await;
             fixture.execute("UPDATE conversations SET status = 'resolved'", &[]);
-            deliver(
-                &fixture,
-                &account,
-                of(vec![text("wamid.2", ADA_PHONE, "Me again")]),
-            )
-            .await;
+            fixture
+                .ingest_one(&account, text("wamid.2", ADA_PHONE, "Me again"))
+                .await;
             let conversations = fixture.rows("conversations", "id");
             assert_eq!(conversations[0]["status"], "open");
             let changed: Vec<_> = fixture
@@ -609,7 +598,7 @@ mod tests {
                 mime_type: String::new(),
                 bytes: b"%PDF-1.7".to_vec(),
             }];
-            let report = deliver(&fixture, &mail, of(vec![message])).await;
+            let report = fixture.ingest_one(&mail, message).await;
             assert_eq!((report.media_stored, report.media_queued), (1, 0));
             let files = fixture.rows("attachments", "id");
             assert_eq!(files.len(), 1);
@@ -640,7 +629,7 @@ mod tests {
                 mime_type: Some("image/jpeg".to_owned()),
                 filename: None,
             }];
-            let report = deliver(&fixture, &account, of(vec![message])).await;
+            let report = fixture.ingest_one(&account, message).await;
             assert_eq!((report.media_stored, report.media_queued), (0, 1));
             let files = fixture.rows("attachments", "id");
             assert_eq!(
@@ -668,7 +657,9 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let (tenant, account) = fixture.whatsapp_business().await;
-            deliver(&fixture, &account, of(vec![text("wamid.in", ADA_PHONE, "Hi")])).await;
+            fixture
+                .ingest_one(&account, text("wamid.in", ADA_PHONE, "Hi"))
+                .await;
             let sent = sent_as(&fixture, &tenant, "wamid.out").await;
             let status = |status: MessageStatus| domain::inbound::StatusUpdate {
                 provider_message_id: "wamid.out".to_owned(),
@@ -686,13 +677,13 @@ mod tests {
                 messages: Vec::new(),
                 statuses: vec![status(MessageStatus::Delivered), status(MessageStatus::Read)],
             };
-            assert_eq!(deliver(&fixture, &account, read).await.statuses_applied, 2);
+            assert_eq!(fixture.ingest(&account, read).await.statuses_applied, 2);
             assert_eq!(stored_status(&fixture).as_deref(), Some("read"));
             let late = InboundBatch {
                 messages: Vec::new(),
                 statuses: vec![status(MessageStatus::Delivered), status(MessageStatus::Received)],
             };
-            assert_eq!(deliver(&fixture, &account, late).await.statuses_applied, 0);
+            assert_eq!(fixture.ingest(&account, late).await.statuses_applied, 0);
             assert_eq!(
                 stored_status(&fixture).as_deref(),
                 Some("read"),
@@ -714,7 +705,7 @@ mod tests {
                     reason: None,
                 }],
             };
-            assert_eq!(deliver(&fixture, &account, early).await.statuses_applied, 0);
+            assert_eq!(fixture.ingest(&account, early).await.statuses_applied, 0);
             assert_eq!(fixture.rows("early_statuses", "status").len(), 1);
             sent_as(&fixture, &tenant, "wamid.out").await;
             let messages = fixture.rows("messages", "created_us");

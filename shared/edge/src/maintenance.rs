@@ -348,7 +348,7 @@ mod tests {
     use crate::runtime::native::Reply;
     use crate::testing::Fixture;
     use domain::channel::Channel;
-    use domain::inbound::{InboundBatch, InboundMedia, InboundMessage};
+    use domain::inbound::{InboundMedia, InboundMessage};
     use domain::outgoing::OutgoingMessage;
     use serde_json::json;
     use std::time::Duration;
@@ -512,23 +512,18 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let (tenant, account, _) = business(&fixture, 0).await;
-            let batch = InboundBatch {
-                messages: vec![InboundMessage {
-                    provider_message_id: "wamid.1".to_owned(),
-                    from: "+353870000000".to_owned(),
-                    sender_name: None,
-                    content: String::new(),
-                    media: vec![InboundMedia::WhatsappMediaId {
-                        id: "media-1".to_owned(),
-                        mime_type: None,
-                        filename: None,
-                    }],
+            let message = InboundMessage {
+                provider_message_id: "wamid.1".to_owned(),
+                from: "+353870000000".to_owned(),
+                sender_name: None,
+                content: String::new(),
+                media: vec![InboundMedia::WhatsappMediaId {
+                    id: "media-1".to_owned(),
+                    mime_type: None,
+                    filename: None,
                 }],
-                statuses: Vec::new(),
             };
-            crate::ingest::ingest(&fixture.env, &account, batch, "https://api.example")
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+            fixture.ingest_one(&account, message).await;
             fixture.stack.purge(INBOUND_MEDIA);
             fixture.stack.purge(WEBHOOKS);
             later(&fixture, MEDIA_REQUEUE_AFTER_SECONDS + 1);

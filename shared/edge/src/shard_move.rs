@@ -199,7 +199,7 @@ async fn verify(db: &Db, business: &BusinessId, from: Shard, to: Shard) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Fixture, WHATSAPP_NUMBER_ID};
+    use crate::testing::{ADA_PHONE, Fixture, WHATSAPP_NUMBER_ID};
     use domain::audit::Actor;
     use domain::tenant::Tenant;
     use serde_json::{Value, json};
@@ -277,19 +277,14 @@ mod tests {
             .map(|n| json!({ "name": format!("c{n}"), "email": format!("c{n}@example.com") }))
             .collect();
         fixture.customers(&tenant, Value::Array(customers)).await;
-        let batch = domain::inbound::InboundBatch {
-            messages: vec![domain::inbound::InboundMessage {
-                provider_message_id: "wamid.1".to_owned(),
-                from: "+353871234567".to_owned(),
-                sender_name: Some("Ada".to_owned()),
-                content: "Hi".to_owned(),
-                media: Vec::new(),
-            }],
-            statuses: Vec::new(),
+        let message = domain::inbound::InboundMessage {
+            provider_message_id: "wamid.1".to_owned(),
+            from: ADA_PHONE.to_owned(),
+            sender_name: Some("Ada".to_owned()),
+            content: "Hi".to_owned(),
+            media: Vec::new(),
         };
-        crate::ingest::ingest(&fixture.env, &account, batch, "https://api.example")
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
+        fixture.ingest_one(&account, message).await;
         tenant
     }
 

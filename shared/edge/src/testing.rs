@@ -272,6 +272,30 @@ impl Fixture {
             .unwrap_or_else(|error| panic!("{error:?}"))
     }
 
+    /// `batch` delivered to `account` as a receiver hands it over, at [`ORIGIN`]: what was made of it.
+    pub async fn ingest(
+        &self,
+        account: &db::channel_accounts::ChannelAccount,
+        batch: domain::inbound::InboundBatch,
+    ) -> crate::ingest::IngestReport {
+        crate::ingest::ingest(&self.env, account, batch, ORIGIN)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    /// `message` alone, delivered to `account` as [`Fixture::ingest`] does.
+    pub async fn ingest_one(
+        &self,
+        account: &db::channel_accounts::ChannelAccount,
+        message: domain::inbound::InboundMessage,
+    ) -> crate::ingest::IngestReport {
+        let batch = domain::inbound::InboundBatch {
+            messages: vec![message],
+            statuses: Vec::new(),
+        };
+        self.ingest(account, batch).await
+    }
+
     /// The bodies waiting on the queue bound as `binding`, each read as `T`.
     pub fn queued<T: serde::de::DeserializeOwned>(&self, binding: &str) -> Vec<T> {
         self.stack

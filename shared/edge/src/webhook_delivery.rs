@@ -1087,23 +1087,18 @@ mod tests {
                     json!({ "api_key": "k" }),
                 )
                 .await;
-            let batch = domain::inbound::InboundBatch {
-                messages: vec![domain::inbound::InboundMessage {
-                    provider_message_id: "<m1@mail>".to_owned(),
-                    from: "ada@example.com".to_owned(),
-                    sender_name: None,
-                    content: "Invoice attached".to_owned(),
-                    media: vec![domain::inbound::InboundMedia::Inline {
-                        filename: "invoice.pdf".to_owned(),
-                        mime_type: "application/pdf".to_owned(),
-                        bytes: b"%PDF".to_vec(),
-                    }],
+            let message = domain::inbound::InboundMessage {
+                provider_message_id: "<m1@mail>".to_owned(),
+                from: "ada@example.com".to_owned(),
+                sender_name: None,
+                content: "Invoice attached".to_owned(),
+                media: vec![domain::inbound::InboundMedia::Inline {
+                    filename: "invoice.pdf".to_owned(),
+                    mime_type: "application/pdf".to_owned(),
+                    bytes: b"%PDF".to_vec(),
                 }],
-                statuses: Vec::new(),
             };
-            crate::ingest::ingest(&fixture.env, &mail, batch, "https://api.example")
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+            fixture.ingest_one(&mail, message).await;
             let due = fixture.dispatch(&tenant, &fixture.event_ids()).await;
             assert_eq!(due.len(), 1, "message.received only");
             let body: Value =
