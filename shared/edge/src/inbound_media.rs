@@ -309,6 +309,7 @@ mod tests {
     use serde_json::json;
 
     const GRAPH: &str = "graph.facebook.com";
+    const TWILIO: &str = "api.twilio.com";
     const LOOKASIDE: &str = "lookaside.fbsbx.com";
     const LOOKASIDE_URL: &str = "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1";
     const TWILIO_MEDIA: &str = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1";
@@ -439,7 +440,7 @@ mod tests {
     #[test]
     fn a_linked_file_is_fetched_with_the_accounts_credentials_which_a_redirect_elsewhere_drops() {
         let fixture = Fixture::new();
-        fixture.stack.partner("api.twilio.com", |_| {
+        fixture.stack.partner(TWILIO, |_| {
             Reply::status(302).header("location", "https://media.s3.amazonaws.com/ME1?sig=x")
         });
         fixture.stack.partner("media.s3.amazonaws.com", |call| {
@@ -455,7 +456,7 @@ mod tests {
                 .await
                 .unwrap_or_else(|failure| panic!("{failure:?}"));
             assert_eq!((mime_type.as_str(), size), ("image/png", 9));
-            let asked = fixture.stack.calls_to("api.twilio.com");
+            let asked = fixture.stack.calls_to(TWILIO);
             let basic = format!(
                 "Basic {}",
                 base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "AC1:twilio-token")
@@ -468,7 +469,7 @@ mod tests {
     #[test]
     fn a_redirect_off_the_providers_media_hosts_is_not_followed() {
         let fixture = Fixture::new();
-        fixture.stack.partner("api.twilio.com", |_| {
+        fixture.stack.partner(TWILIO, |_| {
             Reply::status(302).header("location", "https://evil.example/steal")
         });
         fixture.run(async {
@@ -499,7 +500,7 @@ mod tests {
         ];
         for (reply, transient, description) in cases {
             let fixture = Fixture::new();
-            fixture.stack.partner("api.twilio.com", move |_| reply.clone());
+            fixture.stack.partner(TWILIO, move |_| reply.clone());
             fixture.run(async {
                 let (account, pending) = twilio(&fixture).await;
                 let failure = fetch(&fixture, &account, &pending).await.err();
@@ -517,7 +518,7 @@ mod tests {
     #[test]
     fn a_file_that_does_not_arrive_within_two_minutes_is_abandoned_for_another_try() {
         let fixture = Fixture::new();
-        fixture.stack.partner("api.twilio.com", |_| {
+        fixture.stack.partner(TWILIO, |_| {
             Reply::status(200)
                 .header("content-length", "1000")
                 .body(vec![b'x'; 1000])
@@ -539,7 +540,7 @@ mod tests {
     #[test]
     fn a_file_shorter_than_its_declared_length_is_not_stored() {
         let fixture = Fixture::new();
-        fixture.stack.partner("api.twilio.com", |_| {
+        fixture.stack.partner(TWILIO, |_| {
             Reply::status(200)
                 .header("content-length", "100")
                 .body(vec![b'x'; 60])
@@ -555,7 +556,7 @@ mod tests {
     #[test]
     fn a_file_of_unknown_length_is_read_whole_while_the_invocation_has_room_and_not_past_the_limit() {
         let fixture = Fixture::new();
-        fixture.stack.partner("api.twilio.com", |call| {
+        fixture.stack.partner(TWILIO, |call| {
             if call.url.ends_with("big") {
                 Reply::status(200)
                     .body(vec![b'x'; MAX_INBOUND_MEDIA_BYTES + 1])
