@@ -122,46 +122,14 @@ mod tests {
     use super::*;
     use crate::outbox::{WEBHOOKS, WebhookTask};
     use crate::testing::Fixture;
-    use domain::channel::Channel;
-    use domain::outgoing::OutgoingMessage;
-    use domain::providers::Provider;
     use serde_json::Map;
 
     /// A business with an endpoint taking every event, and a conversation with Ada (open, no
     /// assignee); the events so far forgotten.
     async fn conversation(fixture: &Fixture) -> (Tenant, ConversationId) {
-        let tenant = fixture.business("Acme").await;
-        fixture
-            .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
-            .await;
-        fixture
-            .channel_account(
-                &tenant,
-                Channel::Whatsapp,
-                Provider::Meta,
-                "106540352242922",
-                json!({ "app_secret": "s", "verify_token": "v", "access_token": "t" }),
-            )
-            .await;
-        let ada = fixture
-            .customers(&tenant, json!([{ "name": "Ada", "phone": "+353871234567" }]))
-            .await;
-        let outgoing = OutgoingMessage {
-            channel: Channel::Whatsapp,
-            content: "Hello".to_owned(),
-            subject: None,
-            attachments: Vec::new(),
-        };
-        let message = crate::send_queue::accept_on_channel(
-            &fixture.env,
-            &fixture.db,
-            &tenant,
-            &ada[0],
-            &outgoing,
-            "https://api.example",
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{error:?}"));
+        let (tenant, _) = fixture.whatsapp_business().await;
+        let ada = fixture.ada(&tenant).await;
+        let message = fixture.accept_whatsapp(&tenant, &ada, "Hello").await;
         fixture.execute("DELETE FROM webhook_events", &[]);
         fixture.stack.purge(WEBHOOKS);
         (tenant, message.conversation_id)

@@ -301,15 +301,15 @@ pub async fn release_events_when_settled(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{WEBHOOKS, WebhookTask};
     use crate::runtime::native::Reply;
-    use crate::testing::Fixture;
+    use crate::testing::{ADA_PHONE, Fixture};
     use domain::channel::Channel;
-    use domain::inbound::{InboundBatch, InboundMessage};
+    use domain::inbound::InboundMessage;
     use domain::providers::Provider;
     use serde_json::json;
 
     const GRAPH: &str = "graph.facebook.com";
+    const TWILIO: &str = "api.twilio.com";
     const LOOKASIDE: &str = "lookaside.fbsbx.com";
     const LOOKASIDE_URL: &str = "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1";
     const TWILIO_MEDIA: &str = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1";
@@ -321,19 +321,14 @@ mod tests {
         account: &ChannelAccount,
         media: InboundMedia,
     ) -> (AttachmentId, Pending) {
-        let batch = InboundBatch {
-            messages: vec![InboundMessage {
-                provider_message_id: "m1".to_owned(),
-                from: "+353871234567".to_owned(),
-                sender_name: None,
-                content: String::new(),
-                media: vec![media],
-            }],
-            statuses: Vec::new(),
+        let message = InboundMessage {
+            provider_message_id: "m1".to_owned(),
+            from: ADA_PHONE.to_owned(),
+            sender_name: None,
+            content: String::new(),
+            media: vec![media],
         };
-        crate::ingest::ingest(&fixture.env, account, batch, "https://api.example")
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
+        fixture.ingest_one(account, message).await;
         let rows = fixture.rows("attachments", "created_at");
         let id = AttachmentId::parse(rows[0]["id"].as_str().unwrap_or_default())
             .unwrap_or_else(|| panic!("an id"));
@@ -345,23 +340,7 @@ mod tests {
     }
 
     async fn whatsapp(fixture: &Fixture) -> (ChannelAccount, Pending) {
-        let tenant = fixture.business("Acme").await;
-        fixture
-            .webhook_endpoint(
-                &tenant,
-                "https://hooks.acme.example/in",
-                &domain::webhooks::EventType::SUBSCRIBABLE,
-            )
-            .await;
-        let account = fixture
-            .channel_account(
-                &tenant,
-                Channel::Whatsapp,
-                Provider::Meta,
-                "106540352242922",
-                json!({ "app_secret": "s", "verify_token": "v", "access_token": "meta-token" }),
-            )
-            .await;
+        let (_, account) = fixture.whatsapp_business().await;
         let media = InboundMedia::WhatsappMediaId {
             id: "media-1".to_owned(),
             mime_type: None,
@@ -461,7 +440,7 @@ mod tests {
     #[test]
     fn a_linked_file_is_fetched_with_the_accounts_credentials_which_a_redirect_elsewhere_drops() {
         let fixture = Fixture::new();
-        fixture.stack.partner("api.twilio.com", |_| {
+        fixture.stack.partner(TWILIO, |_| {
             Reply::status(302).header("location", "https://media.s3.amazonaws.com/ME1?sig=x")
         });
         fixture.stack.partner("media.s3.amazonaws.com", |call| {
@@ -477,7 +456,7 @@ mod tests {
                 .await
                 .unwrap_or_else(|failure| panic!("{failure:?}"));
             assert_eq!((mime_type.as_str(), size), ("image/png", 9));
-            let asked = fixture.stack.calls_to("api.twilio.com");
+            let asked = fixture.stack.calls_to(TWILIO);
             let basic = format!(
                 "Basic {}",
                 base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "AC1:twilio-token")
@@ -490,7 +469,7 @@ mod tests {
     #[test]
     fn a_redirect_off_the_providers_media_hosts_is_not_followed() {
         let fixture = Fixture::new();
-        fixture.stack.partner("api.twilio.com", |_| {
+        fixture.stack.partner(TWILIO, |_| {
             Reply::status(302).header("location", "https://evil.example/steal")
         });
         fixture.run(async {
@@ -521,7 +500,7 @@ mod tests {
         ];
         for (reply, transient, description) in cases {
             let fixture = Fixture::new();
-            fixture.stack.partner("api.twilio.com", move |_| reply.clone());
+            fixture.stack.partner(TWILIO, move |_| reply.clone());
             fixture.run(async {
                 let (account, pending) = twilio(&fixture).await;
                 let failure = fetch(&fixture, &account, &pending).await.err();
@@ -539,7 +518,7 @@ mod tests {
     #[test]
     fn a_file_that_does_not_arrive_within_two_minutes_is_abandoned_for_another_try() {
         let fixture = Fixture::new();
-        fixture.stack.partner("api.twilio.com", |_| {
+        fixture.stack.partner(TWILIO, |_| {
             Reply::status(200)
                 .header("content-length", "1000")
                 .body(vec![b'x'; 1000])
@@ -561,7 +540,7 @@ mod tests {
     #[test]
     fn a_file_shorter_than_its_declared_length_is_not_stored() {
         let fixture = Fixture::new();
-        fixture.stack.partner("api.twilio.com", |_| {
+        fixture.stack.partner(TWILIO, |_| {
             Reply::status(200)
                 .header("content-length", "100")
                 .body(vec![b'x'; 60])
@@ -577,7 +556,7 @@ mod tests {
     #[test]
     fn a_file_of_unknown_length_is_read_whole_while_the_invocation_has_room_and_not_past_the_limit() {
         let fixture = Fixture::new();
-        fixture.stack.partner("api.twilio.com", |call| {
+        fixture.stack.partner(TWILIO, |call| {
             if call.url.ends_with("big") {
                 Reply::status(200)
                     .body(vec![b'x'; MAX_INBOUND_MEDIA_BYTES + 1])
@@ -621,18 +600,7 @@ mod tests {
         fixture.run(async {
             let (account, pending) = whatsapp(&fixture).await;
             let tenant = &account.tenant;
-            let published = |fixture: &Fixture| -> usize {
-                fixture
-                    .stack
-                    .queued(WEBHOOKS)
-                    .iter()
-                    .filter_map(|sent| serde_json::from_str::<WebhookTask>(&sent.body).ok())
-                    .map(|task| match task {
-                        WebhookTask::Dispatch { event_ids, .. } => event_ids.len(),
-                        WebhookTask::Deliver { .. } => 0,
-                    })
-                    .sum()
-            };
+            let published = |fixture: &Fixture| fixture.dispatched().len();
             let before = published(&fixture);
             release_events_when_settled(&fixture.env, &fixture.db, tenant, &pending.message_id)
                 .await

@@ -353,14 +353,11 @@ async fn apply_statuses(
 mod tests {
     use super::*;
     use crate::inbound_media::MediaFetch;
-    use crate::outbox::{WEBHOOKS, WebhookTask};
-    use crate::testing::Fixture;
+    use crate::testing::{ADA_PHONE, Fixture};
+    use domain::message::Message;
     use domain::providers::Provider;
     use domain::tenant::Tenant;
     use serde_json::{Value, json};
-
-    const PHONE_NUMBER_ID: &str = "106540352242922";
-    const ADA: &str = "+353871234567";
 
     fn text(provider_message_id: &str, from: &str, content: &str) -> InboundMessage {
         InboundMessage {
@@ -379,30 +376,6 @@ mod tests {
         }
     }
 
-    /// A business with a WhatsApp number, and an endpoint that takes every event.
-    async fn whatsapp(fixture: &Fixture) -> (Tenant, ChannelAccount) {
-        let tenant = fixture.business("Acme").await;
-        fixture
-            .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
-            .await;
-        let account = fixture
-            .channel_account(
-                &tenant,
-                Channel::Whatsapp,
-                Provider::Meta,
-                PHONE_NUMBER_ID,
-                json!({ "app_secret": "s", "verify_token": "v", "access_token": "meta-token" }),
-            )
-            .await;
-        (tenant, account)
-    }
-
-    async fn deliver(fixture: &Fixture, account: &ChannelAccount, batch: InboundBatch) -> IngestReport {
-        ingest(&fixture.env, account, batch, "https://api.example")
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"))
-    }
-
     /// The types of the events recorded, in order.
     fn events(fixture: &Fixture) -> Vec<String> {
         fixture
@@ -412,19 +385,15 @@ mod tests {
             .collect()
     }
 
-    /// The event ids the webhook queue was handed.
-    fn published(fixture: &Fixture) -> Vec<String> {
-        fixture
-            .stack
-            .queued(WEBHOOKS)
-            .iter()
-            .flat_map(|sent| match serde_json::from_str(&sent.body) {
-                Ok(WebhookTask::Dispatch { event_ids, .. }) => {
-                    event_ids.iter().map(ToString::to_string).collect()
-                }
-                _ => Vec::new(),
-            })
-            .collect()
+    /// A message to Ada (known to the business by phone) sent on WhatsApp, which the provider
+    /// accepted as `provider_message_id`.
+    async fn sent_as(fixture: &Fixture, tenant: &Tenant, provider_message_id: &str) -> Message {
+        let ada = fixture.ada(tenant).await;
+        let sent = fixture.accept_whatsapp(tenant, &ada, "On its way").await;
+        crate::message_status::mark_sent(&fixture.db, tenant, &sent.id, Some(provider_message_id), None)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        sent
     }
 
     fn type_of(fixture: &Fixture, event_id: &str) -> String {
@@ -440,21 +409,15 @@ mod tests {
     fn a_message_is_stored_once_however_often_the_provider_delivers_it() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let (_, account) = whatsapp(&fixture).await;
-            let first = deliver(
-                &fixture,
-                &account,
-                of(vec![text("wamid.1", ADA, "Where is my order?")]),
-            )
-            .await;
+            let (_, account) = fixture.whatsapp_business().await;
+            let first = fixture
+                .ingest_one(&account, text("wamid.1", ADA_PHONE, "Where is my order?"))
+                .await;
             assert_eq!((first.stored, first.duplicates), (1, 0));
             for _ in 0..2 {
-                let again = deliver(
-                    &fixture,
-                    &account,
-                    of(vec![text("wamid.1", ADA, "Where is my order?")]),
-                )
-                .await;
+                let again = fixture
+                    .ingest_one(&account, text("wamid.1", ADA_PHONE, "Where is my order?"))
+                    .await;
                 assert_eq!((again.stored, again.duplicates), (0, 1));
             }
             let messages = fixture.rows("messages", "created_us");
@@ -478,7 +441,7 @@ mod tests {
                 vec!["conversation.created", "customer.created", "message.received"],
                 "nothing recorded twice (one delivery's events share its time, in order of type)"
             );
-            assert_eq!(published(&fixture).len(), 3);
+            assert_eq!(fixture.dispatched().len(), 3);
         });
     }
 
@@ -486,16 +449,16 @@ mod tests {
     fn a_new_sender_becomes_one_customer_with_one_conversation_on_the_channel() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let (tenant, account) = whatsapp(&fixture).await;
-            let report = deliver(
-                &fixture,
-                &account,
-                of(vec![
-                    text("wamid.1", ADA, "Hello"),
-                    text("wamid.2", ADA, "Anyone there?"),
-                ]),
-            )
-            .await;
+            let (tenant, account) = fixture.whatsapp_business().await;
+            let report = fixture
+                .ingest(
+                    &account,
+                    of(vec![
+                        text("wamid.1", ADA_PHONE, "Hello"),
+                        text("wamid.2", ADA_PHONE, "Anyone there?"),
+                    ]),
+                )
+                .await;
             assert_eq!(report.stored, 2);
             let customers = fixture.rows("customers", "id");
             assert_eq!(customers.len(), 1, "{customers:?}");
@@ -505,7 +468,7 @@ mod tests {
                     customers[0]["phone"].as_str(),
                     customers[0]["whatsapp_number"].as_str()
                 ),
-                (Some("Ada Lovelace"), Some(ADA), Some(ADA))
+                (Some("Ada Lovelace"), Some(ADA_PHONE), Some(ADA_PHONE))
             );
             let identities = fixture.rows("customer_identities", "address");
             assert_eq!(identities.len(), 1);
@@ -514,7 +477,7 @@ mod tests {
                     identities[0]["channel"].as_str(),
                     identities[0]["address"].as_str()
                 ),
-                (Some("whatsapp"), Some(ADA))
+                (Some("whatsapp"), Some(ADA_PHONE))
             );
             assert_eq!(identities[0]["customer_id"], customers[0]["id"]);
             let conversations = fixture.rows("conversations", "id");
@@ -544,11 +507,13 @@ mod tests {
     fn a_sender_the_business_already_knows_by_phone_is_that_customer() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let (tenant, account) = whatsapp(&fixture).await;
+            let (tenant, account) = fixture.whatsapp_business().await;
             let known = fixture
-                .customers(&tenant, json!([{ "name": "Ada (CRM)", "phone": ADA }]))
+                .customers(&tenant, json!([{ "name": "Ada (CRM)", "phone": ADA_PHONE }]))
                 .await;
-            deliver(&fixture, &account, of(vec![text("wamid.1", ADA, "Hi")])).await;
+            fixture
+                .ingest_one(&account, text("wamid.1", ADA_PHONE, "Hi"))
+                .await;
             let customers = fixture.rows("customers", "id");
             assert_eq!(customers.len(), 1, "{customers:?}");
             assert_eq!(customers[0]["name"], "Ada (CRM)");
@@ -583,7 +548,7 @@ mod tests {
                 .await;
             let mut message = text("m_1", "6655443322", "hi");
             message.sender_name = None;
-            deliver(&fixture, &page, of(vec![message])).await;
+            fixture.ingest_one(&page, message).await;
             let customers = fixture.rows("customers", "id");
             assert_eq!(customers[0]["name"], "facebook user 6655443322");
             assert!(customers[0]["phone"].is_null() && customers[0]["email"].is_null());
@@ -594,10 +559,14 @@ mod tests {
     fn a_message_to_a_resolved_conversation_reopens_it_and_says_so() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let (_, account) = whatsapp(&fixture).await;
-            deliver(&fixture, &account, of(vec![text("wamid.1", ADA, "Hi")])).await;
+            let (_, account) = fixture.whatsapp_business().await;
+            fixture
+                .ingest_one(&account, text("wamid.1", ADA_PHONE, "Hi"))
+                .await;
             fixture.execute("UPDATE conversations SET status = 'resolved'", &[]);
-            deliver(&fixture, &account, of(vec![text("wamid.2", ADA, "Me again")])).await;
+            fixture
+                .ingest_one(&account, text("wamid.2", ADA_PHONE, "Me again"))
+                .await;
             let conversations = fixture.rows("conversations", "id");
             assert_eq!(conversations[0]["status"], "open");
             let changed: Vec<_> = fixture
@@ -629,7 +598,7 @@ mod tests {
                 mime_type: String::new(),
                 bytes: b"%PDF-1.7".to_vec(),
             }];
-            let report = deliver(&fixture, &mail, of(vec![message])).await;
+            let report = fixture.ingest_one(&mail, message).await;
             assert_eq!((report.media_stored, report.media_queued), (1, 0));
             let files = fixture.rows("attachments", "id");
             assert_eq!(files.len(), 1);
@@ -653,14 +622,14 @@ mod tests {
     fn a_file_to_fetch_is_pending_and_queued_and_holds_back_message_received() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let (tenant, account) = whatsapp(&fixture).await;
-            let mut message = text("wamid.1", ADA, "");
+            let (tenant, account) = fixture.whatsapp_business().await;
+            let mut message = text("wamid.1", ADA_PHONE, "");
             message.media = vec![InboundMedia::WhatsappMediaId {
                 id: "media-1".to_owned(),
                 mime_type: Some("image/jpeg".to_owned()),
                 filename: None,
             }];
-            let report = deliver(&fixture, &account, of(vec![message])).await;
+            let report = fixture.ingest_one(&account, message).await;
             assert_eq!((report.media_stored, report.media_queued), (0, 1));
             let files = fixture.rows("attachments", "id");
             assert_eq!(
@@ -670,16 +639,11 @@ mod tests {
             let source: Value = serde_json::from_str(files[0]["source"].as_str().unwrap_or_default())
                 .unwrap_or_else(|error| panic!("{error}"));
             assert_eq!(source, json!({ "kind": "whatsapp_media_id", "id": "media-1", "mime_type": "image/jpeg", "filename": null }));
-            let jobs: Vec<MediaFetch> = fixture
-                .stack
-                .queued(INBOUND_MEDIA)
-                .iter()
-                .map(|sent| serde_json::from_str(&sent.body).unwrap_or_else(|error| panic!("{error}")))
-                .collect();
+            let jobs: Vec<MediaFetch> = fixture.queued(INBOUND_MEDIA);
             assert_eq!(jobs.len(), 1);
             assert_eq!(jobs[0].business_id, tenant.business_id);
             assert_eq!(jobs[0].attachment_id.as_str(), files[0]["id"].as_str().unwrap_or_default());
-            let published: Vec<String> = published(&fixture).iter().map(|id| type_of(&fixture, id)).collect();
+            let published: Vec<String> = fixture.dispatched().iter().map(|id| type_of(&fixture, id)).collect();
             assert!(events(&fixture).contains(&"message.received".to_owned()));
             assert!(
                 !published.contains(&"message.received".to_owned()),
@@ -692,30 +656,11 @@ mod tests {
     fn statuses_move_a_sent_message_forward_never_back() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let (tenant, account) = whatsapp(&fixture).await;
-            deliver(&fixture, &account, of(vec![text("wamid.in", ADA, "Hi")])).await;
-            let customer = fixture
-                .customers(&tenant, json!([{ "name": "Ada", "phone": ADA }]))
+            let (tenant, account) = fixture.whatsapp_business().await;
+            fixture
+                .ingest_one(&account, text("wamid.in", ADA_PHONE, "Hi"))
                 .await;
-            let outgoing = domain::outgoing::OutgoingMessage {
-                channel: Channel::Whatsapp,
-                content: "On its way".to_owned(),
-                subject: None,
-                attachments: Vec::new(),
-            };
-            let sent = crate::send_queue::accept_on_channel(
-                &fixture.env,
-                &fixture.db,
-                &tenant,
-                &customer[0],
-                &outgoing,
-                "https://api.example",
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
-            crate::message_status::mark_sent(&fixture.db, &tenant, &sent.id, Some("wamid.out"), None)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+            let sent = sent_as(&fixture, &tenant, "wamid.out").await;
             let status = |status: MessageStatus| domain::inbound::StatusUpdate {
                 provider_message_id: "wamid.out".to_owned(),
                 status,
@@ -732,13 +677,13 @@ mod tests {
                 messages: Vec::new(),
                 statuses: vec![status(MessageStatus::Delivered), status(MessageStatus::Read)],
             };
-            assert_eq!(deliver(&fixture, &account, read).await.statuses_applied, 2);
+            assert_eq!(fixture.ingest(&account, read).await.statuses_applied, 2);
             assert_eq!(stored_status(&fixture).as_deref(), Some("read"));
             let late = InboundBatch {
                 messages: Vec::new(),
                 statuses: vec![status(MessageStatus::Delivered), status(MessageStatus::Received)],
             };
-            assert_eq!(deliver(&fixture, &account, late).await.statuses_applied, 0);
+            assert_eq!(fixture.ingest(&account, late).await.statuses_applied, 0);
             assert_eq!(
                 stored_status(&fixture).as_deref(),
                 Some("read"),
@@ -751,7 +696,7 @@ mod tests {
     fn a_status_that_overtakes_the_send_is_kept_and_applied_once_the_id_is_known() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let (tenant, account) = whatsapp(&fixture).await;
+            let (tenant, account) = fixture.whatsapp_business().await;
             let early = InboundBatch {
                 messages: Vec::new(),
                 statuses: vec![domain::inbound::StatusUpdate {
@@ -760,30 +705,9 @@ mod tests {
                     reason: None,
                 }],
             };
-            assert_eq!(deliver(&fixture, &account, early).await.statuses_applied, 0);
+            assert_eq!(fixture.ingest(&account, early).await.statuses_applied, 0);
             assert_eq!(fixture.rows("early_statuses", "status").len(), 1);
-            let customer = fixture
-                .customers(&tenant, json!([{ "name": "Ada", "phone": ADA }]))
-                .await;
-            let outgoing = domain::outgoing::OutgoingMessage {
-                channel: Channel::Whatsapp,
-                content: "On its way".to_owned(),
-                subject: None,
-                attachments: Vec::new(),
-            };
-            let sent = crate::send_queue::accept_on_channel(
-                &fixture.env,
-                &fixture.db,
-                &tenant,
-                &customer[0],
-                &outgoing,
-                "https://api.example",
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
-            crate::message_status::mark_sent(&fixture.db, &tenant, &sent.id, Some("wamid.out"), None)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+            sent_as(&fixture, &tenant, "wamid.out").await;
             let messages = fixture.rows("messages", "created_us");
             assert_eq!(messages[0]["status"], "delivered");
             assert!(

@@ -348,10 +348,8 @@ mod tests {
     use crate::runtime::native::Reply;
     use crate::testing::Fixture;
     use domain::channel::Channel;
-    use domain::inbound::{InboundBatch, InboundMedia, InboundMessage};
+    use domain::inbound::{InboundMedia, InboundMessage};
     use domain::outgoing::OutgoingMessage;
-    use domain::providers::Provider;
-    use domain::webhooks::EventType;
     use serde_json::json;
     use std::time::Duration;
 
@@ -364,15 +362,6 @@ mod tests {
         fixture.stack.advance(Duration::from_secs(seconds as u64));
     }
 
-    fn tasks(fixture: &Fixture) -> Vec<WebhookTask> {
-        fixture
-            .stack
-            .queued(WEBHOOKS)
-            .iter()
-            .map(|sent| serde_json::from_str(&sent.body).unwrap_or_else(|error| panic!("{error}")))
-            .collect()
-    }
-
     /// A business on `shard` with an endpoint for every event, a WhatsApp number and Ada.
     async fn business(
         fixture: &Fixture,
@@ -383,25 +372,11 @@ mod tests {
         domain::customer::Customer,
     ) {
         let tenant = fixture.business_on("Acme", shard).await;
-        fixture
-            .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
-            .await;
         let account = fixture
-            .channel_account(
-                &tenant,
-                Channel::Whatsapp,
-                Provider::Meta,
-                &format!("10654035224292{shard}"),
-                json!({ "app_secret": "s", "verify_token": "v", "access_token": "t" }),
-            )
+            .on_whatsapp(&tenant, &format!("10654035224292{shard}"))
             .await;
-        let ada = fixture
-            .customers(
-                &tenant,
-                json!([{ "name": "Ada", "phone": format!("+35387123456{shard}") }]),
-            )
-            .await;
-        (tenant, account, ada[0].clone())
+        let ada = fixture.ada(&tenant).await;
+        (tenant, account, ada)
     }
 
     async fn send(
@@ -440,7 +415,7 @@ mod tests {
             assert_eq!(swept(&fixture).await.webhook_tasks_requeued, 0, "not late yet");
             later(&fixture, 1);
             assert_eq!(swept(&fixture).await.webhook_tasks_requeued, 1);
-            match tasks(&fixture).as_slice() {
+            match fixture.queued::<WebhookTask>(WEBHOOKS).as_slice() {
                 [
                     WebhookTask::Dispatch {
                         business_id,
@@ -466,44 +441,14 @@ mod tests {
             .partner("hooks.acme.example", |_| Reply::text(503, "down"));
         fixture.run(async {
             let (tenant, _, _) = business(&fixture, 0).await;
-            let ids: Vec<EventId> = fixture
-                .rows("webhook_events", "id")
-                .iter()
-                .filter_map(|row| EventId::parse(row["id"].as_str().unwrap_or_default()))
-                .collect();
-            let now = runtime::now();
-            let stored = db::webhook_events::load(&fixture.db, &tenant, &ids)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
-            let bodies = crate::webhook_delivery::payloads(&fixture.db, &tenant, &stored, None, now)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
-            let due = crate::webhook_delivery::fan_out(
-                &fixture.db,
-                &fixture.keys(),
-                &tenant,
-                &bodies,
-                &ids,
-                now,
-                16,
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
-            crate::webhook_delivery::attempt(
-                &fixture.env,
-                &fixture.db,
-                &tenant,
-                &due[0].0,
-                due[0].1.as_ref(),
-                now,
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
+            let ids = fixture.event_ids();
+            let due = fixture.dispatch(&tenant, &ids).await;
+            fixture.attempt(&tenant, &due[0]).await;
             fixture.stack.purge(WEBHOOKS);
             later(&fixture, 2 + WEBHOOK_GRACE_SECONDS + 1);
             let report = swept(&fixture).await;
             assert_eq!(report.webhook_tasks_requeued, 1);
-            match tasks(&fixture).as_slice() {
+            match fixture.queued::<WebhookTask>(WEBHOOKS).as_slice() {
                 [
                     WebhookTask::Deliver {
                         delivery_id, attempt, ..
@@ -534,12 +479,8 @@ mod tests {
                     (1, 0),
                     "round {round}"
                 );
-                let queued: Vec<QueuedSend> = fixture
-                    .stack
-                    .purge(OUTBOUND)
-                    .iter()
-                    .map(|sent| serde_json::from_str(&sent.body).unwrap_or_else(|error| panic!("{error}")))
-                    .collect();
+                let queued: Vec<QueuedSend> = fixture.queued(OUTBOUND);
+                fixture.stack.purge(OUTBOUND);
                 assert_eq!(
                     queued,
                     vec![QueuedSend {
@@ -571,33 +512,23 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let (tenant, account, _) = business(&fixture, 0).await;
-            let batch = InboundBatch {
-                messages: vec![InboundMessage {
-                    provider_message_id: "wamid.1".to_owned(),
-                    from: "+353870000000".to_owned(),
-                    sender_name: None,
-                    content: String::new(),
-                    media: vec![InboundMedia::WhatsappMediaId {
-                        id: "media-1".to_owned(),
-                        mime_type: None,
-                        filename: None,
-                    }],
+            let message = InboundMessage {
+                provider_message_id: "wamid.1".to_owned(),
+                from: "+353870000000".to_owned(),
+                sender_name: None,
+                content: String::new(),
+                media: vec![InboundMedia::WhatsappMediaId {
+                    id: "media-1".to_owned(),
+                    mime_type: None,
+                    filename: None,
                 }],
-                statuses: Vec::new(),
             };
-            crate::ingest::ingest(&fixture.env, &account, batch, "https://api.example")
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+            fixture.ingest_one(&account, message).await;
             fixture.stack.purge(INBOUND_MEDIA);
             fixture.stack.purge(WEBHOOKS);
             later(&fixture, MEDIA_REQUEUE_AFTER_SECONDS + 1);
             assert_eq!(swept(&fixture).await.media_requeued, 1);
-            let jobs: Vec<MediaFetch> = fixture
-                .stack
-                .queued(INBOUND_MEDIA)
-                .iter()
-                .map(|sent| serde_json::from_str(&sent.body).unwrap_or_else(|error| panic!("{error}")))
-                .collect();
+            let jobs: Vec<MediaFetch> = fixture.queued(INBOUND_MEDIA);
             assert_eq!(jobs.len(), 1);
             assert_eq!(jobs[0].business_id, tenant.business_id);
             later(&fixture, MEDIA_REQUEUE_AFTER_SECONDS + 1);
@@ -616,15 +547,7 @@ mod tests {
                 .filter(|row| row["type"] == "message.received")
                 .map(|row| row["id"].as_str().unwrap_or_default().to_owned())
                 .collect();
-            let published: Vec<String> = tasks(&fixture)
-                .into_iter()
-                .flat_map(|task| match task {
-                    WebhookTask::Dispatch { event_ids, .. } => {
-                        event_ids.iter().map(ToString::to_string).collect()
-                    }
-                    WebhookTask::Deliver { .. } => Vec::new(),
-                })
-                .collect();
+            let published = fixture.dispatched();
             assert!(published.contains(&received[0]), "{published:?}");
         });
     }
@@ -638,39 +561,9 @@ mod tests {
             .partner("hooks.acme.example", |_| Reply::text(200, "ok"));
         fixture.run(async {
             let (tenant, _, _) = business(&fixture, 1).await;
-            let ids: Vec<EventId> = fixture
-                .rows("webhook_events", "id")
-                .iter()
-                .filter_map(|row| EventId::parse(row["id"].as_str().unwrap_or_default()))
-                .collect();
-            let now = runtime::now();
-            let stored = db::webhook_events::load(&fixture.db, &tenant, &ids)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
-            let bodies = crate::webhook_delivery::payloads(&fixture.db, &tenant, &stored, None, now)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
-            let due = crate::webhook_delivery::fan_out(
-                &fixture.db,
-                &fixture.keys(),
-                &tenant,
-                &bodies,
-                &ids,
-                now,
-                16,
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
-            crate::webhook_delivery::attempt(
-                &fixture.env,
-                &fixture.db,
-                &tenant,
-                &due[0].0,
-                due[0].1.as_ref(),
-                now,
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
+            let ids = fixture.event_ids();
+            let due = fixture.dispatch(&tenant, &ids).await;
+            fixture.attempt(&tenant, &due[0]).await;
             // A second event, dispatched but still pending at its endpoint.
             fixture
                 .customers(
@@ -679,28 +572,11 @@ mod tests {
                 )
                 .await;
             let pending: Vec<EventId> = fixture
-                .rows("webhook_events", "id")
-                .iter()
-                .filter_map(|row| EventId::parse(row["id"].as_str().unwrap_or_default()))
+                .event_ids()
+                .into_iter()
                 .filter(|id| !ids.contains(id))
                 .collect();
-            let stored = db::webhook_events::load(&fixture.db, &tenant, &pending)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
-            let bodies = crate::webhook_delivery::payloads(&fixture.db, &tenant, &stored, None, now)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
-            crate::webhook_delivery::fan_out(
-                &fixture.db,
-                &fixture.keys(),
-                &tenant,
-                &bodies,
-                &pending,
-                now,
-                16,
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
+            fixture.dispatch(&tenant, &pending).await;
             later(&fixture, 86_400 - 1);
             let early = swept(&fixture).await;
             assert_eq!((early.retention_days, early.webhook_events_deleted), (1, 0));
@@ -735,7 +611,7 @@ mod tests {
             let report = swept(&fixture).await;
             assert_eq!(report.webhook_tasks_requeued, 1, "the first shard's event");
             assert!(matches!(
-                tasks(&fixture).as_slice(),
+                fixture.queued::<WebhookTask>(WEBHOOKS).as_slice(),
                 [WebhookTask::Dispatch { business_id, .. }] if *business_id == on_first.business_id
             ));
             assert!(report.failed.contains(&"webhooks"), "{:?}", report.failed);

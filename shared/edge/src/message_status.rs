@@ -124,46 +124,26 @@ pub async fn note_retry(
 mod tests {
     use super::*;
     use crate::testing::Fixture;
-    use domain::channel::Channel;
-    use domain::outgoing::OutgoingMessage;
-    use domain::providers::Provider;
-    use serde_json::json;
 
     /// A business with an endpoint taking every event, and one message accepted for sending.
     async fn queued(fixture: &Fixture) -> (Tenant, MessageId) {
-        let tenant = fixture.business("Acme").await;
-        fixture
-            .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
-            .await;
-        fixture
-            .channel_account(
-                &tenant,
-                Channel::Whatsapp,
-                Provider::Meta,
-                "106540352242922",
-                json!({ "app_secret": "s", "verify_token": "v", "access_token": "t" }),
-            )
-            .await;
-        let ada = fixture
-            .customers(&tenant, json!([{ "name": "Ada", "phone": "+353871234567" }]))
-            .await;
-        let outgoing = OutgoingMessage {
-            channel: Channel::Whatsapp,
-            content: "Hello".to_owned(),
-            subject: None,
-            attachments: Vec::new(),
-        };
-        let message = crate::send_queue::accept_on_channel(
-            &fixture.env,
-            &fixture.db,
-            &tenant,
-            &ada[0],
-            &outgoing,
-            "https://api.example",
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{error:?}"));
+        let (tenant, _) = fixture.whatsapp_business().await;
+        let ada = fixture.ada(&tenant).await;
+        let message = fixture.accept_whatsapp(&tenant, &ada, "Hello").await;
         (tenant, message.id)
+    }
+
+    /// [`mark_sent`] on `id` now, which must not fail.
+    async fn marked_sent(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        id: &MessageId,
+        provider_message_id: &str,
+        base_url: Option<&str>,
+    ) -> Advanced {
+        mark_sent(&fixture.db, tenant, id, Some(provider_message_id), base_url)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
     }
 
     fn message(fixture: &Fixture, id: &MessageId) -> serde_json::Map<String, serde_json::Value> {
@@ -187,15 +167,7 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let (tenant, id) = queued(&fixture).await;
-            let first = mark_sent(
-                &fixture.db,
-                &tenant,
-                &id,
-                Some("wamid.out"),
-                Some("https://api.example"),
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
+            let first = marked_sent(&fixture, &tenant, &id, "wamid.out", Some("https://api.example")).await;
             assert!(first.moved);
             assert_eq!(first.event_ids.len(), 1);
             let row = message(&fixture, &id);
@@ -203,23 +175,13 @@ mod tests {
                 (row["status"].as_str(), row["provider_message_id"].as_str()),
                 (Some("sent"), Some("wamid.out"))
             );
-            let again = mark_sent(
-                &fixture.db,
-                &tenant,
-                &id,
-                Some("wamid.out"),
-                Some("https://api.example"),
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
+            let again = marked_sent(&fixture, &tenant, &id, "wamid.out", Some("https://api.example")).await;
             assert!(
                 !again.moved && again.event_ids.is_empty(),
                 "a repeated queue delivery"
             );
             fixture.stack.advance(std::time::Duration::from_secs(1));
-            let later = mark_sent(&fixture.db, &tenant, &id, Some("wamid.out"), None)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+            let later = marked_sent(&fixture, &tenant, &id, "wamid.out", None).await;
             assert!(!later.moved && later.event_ids.is_empty());
             assert_eq!(sent_events(&fixture), 1);
         });
@@ -234,9 +196,7 @@ mod tests {
                 "UPDATE messages SET status = 'read', provider_message_id = 'wamid.out' WHERE id = ?1",
                 &[id.as_str()],
             );
-            let sent = mark_sent(&fixture.db, &tenant, &id, Some("wamid.out"), None)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+            let sent = marked_sent(&fixture, &tenant, &id, "wamid.out", None).await;
             assert!(!sent.moved);
             let failed = mark_failed(&fixture.db, &tenant, &id, "too late")
                 .await
@@ -285,32 +245,10 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let (tenant, first) = queued(&fixture).await;
-            let ada = fixture
-                .customers(&tenant, json!([{ "name": "Ada", "phone": "+353871234567" }]))
-                .await;
-            let outgoing = OutgoingMessage {
-                channel: Channel::Whatsapp,
-                content: "Again".to_owned(),
-                subject: None,
-                attachments: Vec::new(),
-            };
-            let second = crate::send_queue::accept_on_channel(
-                &fixture.env,
-                &fixture.db,
-                &tenant,
-                &ada[0],
-                &outgoing,
-                "https://api.example",
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"))
-            .id;
-            mark_sent(&fixture.db, &tenant, &first, Some("wamid.reused"), None)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
-            let advanced = mark_sent(&fixture.db, &tenant, &second, Some("wamid.reused"), None)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+            let ada = fixture.ada(&tenant).await;
+            let second = fixture.accept_whatsapp(&tenant, &ada, "Again").await.id;
+            marked_sent(&fixture, &tenant, &first, "wamid.reused", None).await;
+            let advanced = marked_sent(&fixture, &tenant, &second, "wamid.reused", None).await;
             assert!(advanced.moved);
             let row = message(&fixture, &second);
             assert_eq!(

@@ -371,35 +371,28 @@ mod tests {
     mod native {
         use super::super::*;
         use crate::media_store::{self, ATTACHMENTS};
-        use crate::testing::Fixture;
+        use crate::testing::{ADA_PHONE, Fixture, ORIGIN};
         use domain::error::ErrorCode;
         use domain::platform::{Resource, SUBREQUESTS};
         use domain::providers::Provider;
         use serde_json::json;
 
-        const ORIGIN: &str = "https://api.example";
-        const ADA: &str = "+353871234567";
-
         /// A business that sends WhatsApp, with an endpoint taking every event, and Ada, whom it
         /// knows by phone only.
         async fn business(fixture: &Fixture) -> (Tenant, ChannelAccount, Customer) {
-            let tenant = fixture.business("Acme").await;
-            fixture
-                .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
-                .await;
-            let account = fixture
-                .channel_account(
-                    &tenant,
-                    Channel::Whatsapp,
-                    domain::providers::Provider::Meta,
-                    "106540352242922",
-                    json!({ "app_secret": "s", "verify_token": "v", "access_token": "meta-token" }),
-                )
-                .await;
-            let ada = fixture
-                .customers(&tenant, json!([{ "name": "Ada", "phone": ADA }]))
-                .await;
-            (tenant, account, ada[0].clone())
+            let (tenant, account) = fixture.whatsapp_business().await;
+            let ada = fixture.ada(&tenant).await;
+            (tenant, account, ada)
+        }
+
+        /// `outgoing` for `customer`, as the send API takes it at [`ORIGIN`].
+        async fn accept_for(
+            fixture: &Fixture,
+            tenant: &Tenant,
+            customer: &Customer,
+            outgoing: &OutgoingMessage,
+        ) -> Result<Message, ApiError> {
+            accept_on_channel(&fixture.env, &fixture.db, tenant, customer, outgoing, ORIGIN).await
         }
 
         fn outgoing(channel: Channel, attachments: Vec<AttachmentId>) -> OutgoingMessage {
@@ -430,30 +423,14 @@ mod tests {
             .id
         }
 
-        fn queued_sends(fixture: &Fixture) -> Vec<QueuedSend> {
-            fixture
-                .stack
-                .queued(OUTBOUND)
-                .iter()
-                .map(|sent| serde_json::from_str(&sent.body).unwrap_or_else(|error| panic!("{error}")))
-                .collect()
-        }
-
         #[test]
         fn an_accepted_message_is_stored_queued_in_its_conversation_and_handed_to_the_dispatcher() {
             let fixture = Fixture::new();
             fixture.run(async {
                 let (tenant, account, ada) = business(&fixture).await;
-                let message = accept_on_channel(
-                    &fixture.env,
-                    &fixture.db,
-                    &tenant,
-                    &ada,
-                    &outgoing(Channel::Whatsapp, Vec::new()),
-                    ORIGIN,
-                )
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+                let message = accept_for(&fixture, &tenant, &ada, &outgoing(Channel::Whatsapp, Vec::new()))
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
                 assert_eq!(
                     (message.status, message.direction),
                     (MessageStatus::Queued, Direction::Outbound)
@@ -479,7 +456,7 @@ mod tests {
                 assert_eq!(conversations[0]["channel_account_id"], account.id.as_str());
                 assert_eq!(conversations[0]["id"], message.conversation_id.as_str());
                 assert_eq!(
-                    queued_sends(&fixture),
+                    fixture.queued::<QueuedSend>(OUTBOUND),
                     vec![QueuedSend {
                         business_id: tenant.business_id.clone(),
                         message_id: message.id.clone(),
@@ -487,16 +464,9 @@ mod tests {
                         media_base_url: Some(ORIGIN.to_owned()),
                     }]
                 );
-                let second = accept_on_channel(
-                    &fixture.env,
-                    &fixture.db,
-                    &tenant,
-                    &ada,
-                    &outgoing(Channel::Whatsapp, Vec::new()),
-                    ORIGIN,
-                )
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+                let second = accept_for(&fixture, &tenant, &ada, &outgoing(Channel::Whatsapp, Vec::new()))
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
                 assert_eq!(
                     second.conversation_id, message.conversation_id,
                     "the same conversation"
@@ -549,17 +519,10 @@ mod tests {
                     ),
                 ];
                 for (channel, attachments, field, message, description) in cases {
-                    let error = accept_on_channel(
-                        &fixture.env,
-                        &fixture.db,
-                        &tenant,
-                        &ada,
-                        &outgoing(channel, attachments),
-                        ORIGIN,
-                    )
-                    .await
-                    .err()
-                    .unwrap_or_else(|| panic!("{description}: accepted"));
+                    let error = accept_for(&fixture, &tenant, &ada, &outgoing(channel, attachments))
+                        .await
+                        .err()
+                        .unwrap_or_else(|| panic!("{description}: accepted"));
                     assert_eq!(
                         (error.code(), error.body.field.as_deref()),
                         (ErrorCode::ValidationFailed, Some(field)),
@@ -573,7 +536,7 @@ mod tests {
                 }
                 let _ = elsewhere;
                 assert!(fixture.rows("messages", "id").is_empty());
-                assert!(queued_sends(&fixture).is_empty());
+                assert!(fixture.queued::<QueuedSend>(OUTBOUND).is_empty());
             });
         }
 
@@ -583,13 +546,11 @@ mod tests {
             fixture.run(async {
                 let (tenant, _, ada) = business(&fixture).await;
                 let file = upload(&fixture, &tenant).await;
-                let message = accept_on_channel(
-                    &fixture.env,
-                    &fixture.db,
+                let message = accept_for(
+                    &fixture,
                     &tenant,
                     &ada,
                     &outgoing(Channel::Whatsapp, vec![file.clone()]),
-                    ORIGIN,
                 )
                 .await
                 .unwrap_or_else(|error| panic!("{error:?}"));
@@ -604,16 +565,9 @@ mod tests {
                     fixture.rows("attachments", "id")[0]["message_id"],
                     message.id.as_str()
                 );
-                let again = accept_on_channel(
-                    &fixture.env,
-                    &fixture.db,
-                    &tenant,
-                    &ada,
-                    &outgoing(Channel::Whatsapp, vec![file]),
-                    ORIGIN,
-                )
-                .await
-                .err();
+                let again = accept_for(&fixture, &tenant, &ada, &outgoing(Channel::Whatsapp, vec![file]))
+                    .await
+                    .err();
                 assert_eq!(
                     again.map(|error| (
                         error.body.field,
@@ -631,13 +585,11 @@ mod tests {
                 let (tenant, _, ada) = business(&fixture).await;
                 let other = fixture.business("Globex").await;
                 let theirs = upload(&fixture, &other).await;
-                let error = accept_on_channel(
-                    &fixture.env,
-                    &fixture.db,
+                let error = accept_for(
+                    &fixture,
                     &tenant,
                     &ada,
                     &outgoing(Channel::Whatsapp, vec![theirs]),
-                    ORIGIN,
                 )
                 .await
                 .err();
@@ -728,23 +680,16 @@ mod tests {
             let fixture = Fixture::new();
             fixture.run(async {
                 let (tenant, account, ada) = business(&fixture).await;
-                let message = accept_on_channel(
-                    &fixture.env,
-                    &fixture.db,
-                    &tenant,
-                    &ada,
-                    &outgoing(Channel::Whatsapp, Vec::new()),
-                    ORIGIN,
-                )
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+                let message = accept_for(&fixture, &tenant, &ada, &outgoing(Channel::Whatsapp, Vec::new()))
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
                 let keys = fixture.keys();
                 let found = to_deliver(&fixture.db, &keys, &tenant, &message.id)
                     .await
                     .unwrap_or_else(|error| panic!("{error:?}"))
                     .unwrap_or_else(|| panic!("the message is found"));
                 assert_eq!(found.message.content, "Your order is on its way");
-                assert_eq!(found.recipient().as_deref(), Some(ADA));
+                assert_eq!(found.recipient().as_deref(), Some(ADA_PHONE));
                 let sending = found.account.unwrap_or_else(|| panic!("an account"));
                 assert_eq!(sending.id, account.id);
                 assert_eq!(

@@ -199,12 +199,9 @@ async fn verify(db: &Db, business: &BusinessId, from: Shard, to: Shard) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Fixture;
+    use crate::testing::{ADA_PHONE, Fixture, WHATSAPP_NUMBER_ID};
     use domain::audit::Actor;
-    use domain::channel::Channel;
-    use domain::providers::Provider;
     use domain::tenant::Tenant;
-    use domain::webhooks::EventType;
     use serde_json::{Value, json};
     use std::time::Duration;
 
@@ -275,35 +272,19 @@ mod tests {
     async fn business(fixture: &Fixture) -> Tenant {
         let tenant = fixture.business_on("Acme", 0).await;
         fixture.api_key(&tenant).await;
-        fixture
-            .webhook_endpoint(&tenant, "https://hooks.acme.example/in", &EventType::SUBSCRIBABLE)
-            .await;
-        let account = fixture
-            .channel_account(
-                &tenant,
-                Channel::Whatsapp,
-                Provider::Meta,
-                "106540352242922",
-                json!({ "app_secret": "s", "verify_token": "v", "access_token": "t" }),
-            )
-            .await;
+        let account = fixture.on_whatsapp(&tenant, WHATSAPP_NUMBER_ID).await;
         let customers: Vec<Value> = (0..250)
             .map(|n| json!({ "name": format!("c{n}"), "email": format!("c{n}@example.com") }))
             .collect();
         fixture.customers(&tenant, Value::Array(customers)).await;
-        let batch = domain::inbound::InboundBatch {
-            messages: vec![domain::inbound::InboundMessage {
-                provider_message_id: "wamid.1".to_owned(),
-                from: "+353871234567".to_owned(),
-                sender_name: Some("Ada".to_owned()),
-                content: "Hi".to_owned(),
-                media: Vec::new(),
-            }],
-            statuses: Vec::new(),
+        let message = domain::inbound::InboundMessage {
+            provider_message_id: "wamid.1".to_owned(),
+            from: ADA_PHONE.to_owned(),
+            sender_name: Some("Ada".to_owned()),
+            content: "Hi".to_owned(),
+            media: Vec::new(),
         };
-        crate::ingest::ingest(&fixture.env, &account, batch, "https://api.example")
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
+        fixture.ingest_one(&account, message).await;
         tenant
     }
 

@@ -16,6 +16,24 @@ mod records;
 #[allow(unused_imports)]
 pub use records::{Must, Sent, UNLIMITED, draft, link, new_endpoint, page, random, violation};
 
+/// Where the businesses [`Fixture::on_whatsapp`] equips take every event.
+pub const HOOKS_URL: &str = "https://hooks.acme.example/in";
+/// The phone-number id Meta gives the WhatsApp number of [`Fixture::whatsapp_business`].
+pub const WHATSAPP_NUMBER_ID: &str = "106540352242922";
+/// Ada's phone: [`Fixture::ada`] knows her by it, and she writes from it.
+pub const ADA_PHONE: &str = "+353871234567";
+/// The origin the API was called at, as a send or a receiver is given it.
+pub const ORIGIN: &str = "https://api.example";
+
+/// The secret the deployment signs media download links with, as [`Fixture::dispatch`] uses it.
+pub const MEDIA_LINK_SECRET: &[u8] = b"media-link-secret";
+
+/// A delivery leased for an attempt, with the endpoint it goes to (None: deleted since).
+pub type Due = (
+    db::webhook_deliveries::Claimed,
+    Option<db::webhook_endpoints::Endpoint>,
+);
+
 pub struct Fixture {
     pub stack: Stack,
     pub env: Env,
@@ -196,6 +214,147 @@ impl Fixture {
             written.push(customer);
         }
         written
+    }
+
+    /// Equips `tenant` as a business that talks on WhatsApp: an endpoint at [`HOOKS_URL`] taking
+    /// every event, and a WhatsApp number (Meta) with phone-number id `number_id`, whose account
+    /// calls Meta with the token `meta-token`.
+    pub async fn on_whatsapp(
+        &self,
+        tenant: &Tenant,
+        number_id: &str,
+    ) -> db::channel_accounts::ChannelAccount {
+        use domain::webhooks::EventType;
+        self.webhook_endpoint(tenant, HOOKS_URL, &EventType::SUBSCRIBABLE)
+            .await;
+        self.channel_account(
+            tenant,
+            domain::channel::Channel::Whatsapp,
+            domain::providers::Provider::Meta,
+            number_id,
+            serde_json::json!({ "app_secret": "s", "verify_token": "v", "access_token": "meta-token" }),
+        )
+        .await
+    }
+
+    /// A new business "Acme" [on WhatsApp](Fixture::on_whatsapp) at [`WHATSAPP_NUMBER_ID`].
+    pub async fn whatsapp_business(&self) -> (Tenant, db::channel_accounts::ChannelAccount) {
+        let tenant = self.business("Acme").await;
+        let account = self.on_whatsapp(&tenant, WHATSAPP_NUMBER_ID).await;
+        (tenant, account)
+    }
+
+    /// Ada, a customer of `tenant` known by her phone ([`ADA_PHONE`]) only, written as the sync
+    /// writes one.
+    pub async fn ada(&self, tenant: &Tenant) -> domain::customer::Customer {
+        let written = self
+            .customers(tenant, serde_json::json!([{ "name": "Ada", "phone": ADA_PHONE }]))
+            .await;
+        written[0].clone()
+    }
+
+    /// `content` for `customer` on WhatsApp, accepted as the send API accepts it at [`ORIGIN`]:
+    /// stored queued in their conversation and handed to the dispatcher.
+    pub async fn accept_whatsapp(
+        &self,
+        tenant: &Tenant,
+        customer: &domain::customer::Customer,
+        content: &str,
+    ) -> domain::message::Message {
+        let outgoing = domain::outgoing::OutgoingMessage {
+            channel: domain::channel::Channel::Whatsapp,
+            content: content.to_owned(),
+            subject: None,
+            attachments: Vec::new(),
+        };
+        crate::send_queue::accept_on_channel(&self.env, &self.db, tenant, customer, &outgoing, ORIGIN)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    /// `batch` delivered to `account` as a receiver hands it over, at [`ORIGIN`]: what was made of it.
+    pub async fn ingest(
+        &self,
+        account: &db::channel_accounts::ChannelAccount,
+        batch: domain::inbound::InboundBatch,
+    ) -> crate::ingest::IngestReport {
+        crate::ingest::ingest(&self.env, account, batch, ORIGIN)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    /// `message` alone, delivered to `account` as [`Fixture::ingest`] does.
+    pub async fn ingest_one(
+        &self,
+        account: &db::channel_accounts::ChannelAccount,
+        message: domain::inbound::InboundMessage,
+    ) -> crate::ingest::IngestReport {
+        let batch = domain::inbound::InboundBatch {
+            messages: vec![message],
+            statuses: Vec::new(),
+        };
+        self.ingest(account, batch).await
+    }
+
+    /// The bodies waiting on the queue bound as `binding`, each read as `T`.
+    pub fn queued<T: serde::de::DeserializeOwned>(&self, binding: &str) -> Vec<T> {
+        self.stack
+            .queued(binding)
+            .iter()
+            .map(|sent| serde_json::from_str(&sent.body).unwrap_or_else(|error| panic!("{error}")))
+            .collect()
+    }
+
+    /// The ids of the events handed to the webhook queue to dispatch, in the order they were
+    /// handed over.
+    pub fn dispatched(&self) -> Vec<String> {
+        self.queued(crate::outbox::WEBHOOKS)
+            .into_iter()
+            .flat_map(|task| match task {
+                crate::outbox::WebhookTask::Dispatch { event_ids, .. } => {
+                    event_ids.iter().map(ToString::to_string).collect()
+                }
+                crate::outbox::WebhookTask::Deliver { .. } => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// The ids of the events recorded so far, oldest first.
+    pub fn event_ids(&self) -> Vec<domain::ids::EventId> {
+        self.rows("webhook_events", "created_us, id")
+            .iter()
+            .filter_map(|row| domain::ids::EventId::parse(row["id"].as_str().unwrap_or_default()))
+            .collect()
+    }
+
+    /// What the webhook dispatcher does with a task naming `ids` now: their bodies fixed (files
+    /// linked with [`MEDIA_LINK_SECRET`]), their deliveries made, and leased for a first attempt.
+    pub async fn dispatch(&self, tenant: &Tenant, ids: &[domain::ids::EventId]) -> Vec<Due> {
+        let now = crate::runtime::now();
+        let stored = db::webhook_events::load(&self.db, tenant, ids)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        let bodies =
+            crate::webhook_delivery::payloads(&self.db, tenant, &stored, Some(MEDIA_LINK_SECRET), now)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+        crate::webhook_delivery::fan_out(&self.db, &self.keys(), tenant, &bodies, ids, now, 16)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    /// The attempt `due` was leased for, made now and recorded: its outcome.
+    pub async fn attempt(&self, tenant: &Tenant, due: &Due) -> db::webhook_attempts::AttemptOutcome {
+        crate::webhook_delivery::attempt(
+            &self.env,
+            &self.db,
+            tenant,
+            &due.0,
+            due.1.as_ref(),
+            crate::runtime::now(),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error:?}"))
     }
 
     /// The deployment's keyring.

@@ -528,7 +528,7 @@ pub async fn claim(
 mod tests {
     use super::*;
     use crate::runtime::native::Reply;
-    use crate::testing::Fixture;
+    use crate::testing::{Due, Fixture, MEDIA_LINK_SECRET};
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
     use hmac::{Hmac, Mac};
@@ -538,7 +538,6 @@ mod tests {
     const HOOKS: &str = "hooks.acme.example";
     const URL: &str = "https://hooks.acme.example/in";
     const OTHER: &str = "https://other.acme.example/in";
-    const LINK_SECRET: &[u8] = b"media-link-secret";
 
     fn hmac_sha256(key: &[u8], message: &str) -> Vec<u8> {
         let mut mac =
@@ -547,48 +546,19 @@ mod tests {
         mac.finalize().into_bytes().to_vec()
     }
 
-    /// The ids of the events recorded so far, oldest first.
-    fn event_ids(fixture: &Fixture) -> Vec<EventId> {
-        fixture
-            .rows("webhook_events", "created_us, id")
-            .iter()
-            .filter_map(|row| EventId::parse(row["id"].as_str().unwrap_or_default()))
-            .collect()
-    }
-
-    /// What the dispatcher does with a task: bodies fixed, deliveries made and leased.
-    async fn dispatch(
-        fixture: &Fixture,
-        tenant: &Tenant,
-        ids: &[EventId],
-    ) -> Vec<(Claimed, Option<Endpoint>)> {
-        let now = runtime::now();
-        let stored = db::webhook_events::load(&fixture.db, tenant, ids)
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
-        let bodies = payloads(&fixture.db, tenant, &stored, Some(LINK_SECRET), now)
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
-        fan_out(&fixture.db, &fixture.keys(), tenant, &bodies, ids, now, 16)
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"))
-    }
-
-    async fn attempt_now(
-        fixture: &Fixture,
-        tenant: &Tenant,
-        due: &(Claimed, Option<Endpoint>),
-    ) -> AttemptOutcome {
-        attempt(
-            &fixture.env,
+    /// Attempt `number` of `delivery` leased now; the test fails when it is not ours to make.
+    async fn claim_attempt(fixture: &Fixture, tenant: &Tenant, delivery: &DeliveryId, number: u32) -> Due {
+        claim(
             &fixture.db,
+            &fixture.keys(),
             tenant,
-            &due.0,
-            due.1.as_ref(),
+            delivery,
+            number,
             runtime::now(),
         )
         .await
         .unwrap_or_else(|error| panic!("{error:?}"))
+        .unwrap_or_else(|| panic!("attempt {number} is ours"))
     }
 
     /// A business whose first endpoint takes `customer.created` and whose second only
@@ -659,14 +629,14 @@ mod tests {
                 "UPDATE webhook_endpoints SET enabled = 0 WHERE id = ?1",
                 &[disabled.id.as_str()],
             );
-            let ids = event_ids(&fixture);
+            let ids = fixture.event_ids();
             assert_eq!(ids.len(), 1);
-            let due = dispatch(&fixture, &tenant, &ids).await;
+            let due = fixture.dispatch(&tenant, &ids).await;
             let to: Vec<&domain::ids::EndpointId> =
                 due.iter().map(|(claimed, _)| &claimed.endpoint_id).collect();
             assert_eq!(to, vec![&endpoint.id]);
             assert!(
-                dispatch(&fixture, &tenant, &ids).await.is_empty(),
+                fixture.dispatch(&tenant, &ids).await.is_empty(),
                 "a repeated dispatch makes nothing twice"
             );
             let deliveries = fixture.rows("webhook_deliveries", "id");
@@ -682,11 +652,8 @@ mod tests {
         fixture.stack.partner(HOOKS, |_| Reply::text(204, ""));
         fixture.run(async {
             let (tenant, endpoint) = customer_created(&fixture).await;
-            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
-            assert_eq!(
-                attempt_now(&fixture, &tenant, &due[0]).await,
-                AttemptOutcome::Delivered
-            );
+            let due = fixture.dispatch(&tenant, &fixture.event_ids()).await;
+            assert_eq!(fixture.attempt(&tenant, &due[0]).await, AttemptOutcome::Delivered);
             let calls = fixture.stack.calls_to(HOOKS);
             assert_eq!(calls.len(), 1);
             let call = &calls[0];
@@ -766,9 +733,9 @@ mod tests {
             fixture.stack.partner(HOOKS, move |_| reply.clone());
             fixture.run(async {
                 let (tenant, _) = customer_created(&fixture).await;
-                let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+                let due = fixture.dispatch(&tenant, &fixture.event_ids()).await;
                 let now = runtime::now();
-                let outcome = attempt_now(&fixture, &tenant, &due[0]).await;
+                let outcome = fixture.attempt(&tenant, &due[0]).await;
                 assert_eq!(
                     outcome,
                     AttemptOutcome::Retrying {
@@ -798,27 +765,17 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let (tenant, _) = customer_created(&fixture).await;
-            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
-            let first = attempt_now(&fixture, &tenant, &due[0]).await;
+            let due = fixture.dispatch(&tenant, &fixture.event_ids()).await;
+            let first = fixture.attempt(&tenant, &due[0]).await;
             let AttemptOutcome::Retrying { next } = first else {
                 panic!("{first:?}");
             };
             fixture.stack.advance(Duration::from_millis(
                 (next.millis() - fixture.stack.now_ms()) as u64,
             ));
-            let second = claim(
-                &fixture.db,
-                &fixture.keys(),
-                &tenant,
-                &due[0].0.delivery_id,
-                2,
-                runtime::now(),
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"))
-            .unwrap_or_else(|| panic!("ours"));
+            let second = claim_attempt(&fixture, &tenant, &due[0].0.delivery_id, 2).await;
             assert!(matches!(
-                attempt_now(&fixture, &tenant, &second).await,
+                fixture.attempt(&tenant, &second).await,
                 AttemptOutcome::Retrying { .. }
             ));
             let attempts = fixture.rows("webhook_attempts", "id");
@@ -860,9 +817,9 @@ mod tests {
         fixture.stack.partner(HOOKS, |_| Reply::never());
         fixture.run(async {
             let (tenant, _) = customer_created(&fixture).await;
-            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            let due = fixture.dispatch(&tenant, &fixture.event_ids()).await;
             let started = fixture.stack.now_ms();
-            let outcome = attempt_now(&fixture, &tenant, &due[0]).await;
+            let outcome = fixture.attempt(&tenant, &due[0]).await;
             assert!(matches!(outcome, AttemptOutcome::Retrying { .. }), "{outcome:?}");
             assert_eq!(fixture.stack.now_ms() - started, 15_000);
             let attempts = fixture.rows("webhook_attempts", "id");
@@ -889,9 +846,9 @@ mod tests {
             fixture.stack.partner(HOOKS, move |_| reply.clone());
             fixture.run(async {
                 let (tenant, _) = customer_created(&fixture).await;
-                let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+                let due = fixture.dispatch(&tenant, &fixture.event_ids()).await;
                 assert_eq!(
-                    attempt_now(&fixture, &tenant, &due[0]).await,
+                    fixture.attempt(&tenant, &due[0]).await,
                     AttemptOutcome::Dead,
                     "{description}"
                 );
@@ -931,9 +888,9 @@ mod tests {
         fixture.stack.partner(HOOKS, |_| Reply::text(500, "still down"));
         fixture.run(async {
             let (tenant, _) = customer_created(&fixture).await;
-            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            let due = fixture.dispatch(&tenant, &fixture.event_ids()).await;
             let delivery = due[0].0.delivery_id.clone();
-            let mut outcomes = vec![attempt_now(&fixture, &tenant, &due[0]).await];
+            let mut outcomes = vec![fixture.attempt(&tenant, &due[0]).await];
             for number in 2..=4 {
                 let AttemptOutcome::Retrying { next } = outcomes[outcomes.len() - 1] else {
                     panic!("{outcomes:?}");
@@ -941,18 +898,8 @@ mod tests {
                 fixture.stack.advance(Duration::from_millis(
                     (next.millis() - fixture.stack.now_ms()) as u64,
                 ));
-                let claimed = claim(
-                    &fixture.db,
-                    &fixture.keys(),
-                    &tenant,
-                    &delivery,
-                    number,
-                    runtime::now(),
-                )
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"))
-                .unwrap_or_else(|| panic!("attempt {number} is ours"));
-                outcomes.push(attempt_now(&fixture, &tenant, &claimed).await);
+                let claimed = claim_attempt(&fixture, &tenant, &delivery, number).await;
+                outcomes.push(fixture.attempt(&tenant, &claimed).await);
             }
             assert_eq!(outcomes[3], AttemptOutcome::Dead, "{outcomes:?}");
             assert_eq!(
@@ -977,9 +924,9 @@ mod tests {
         fixture.stack.partner(HOOKS, |_| Reply::text(500, "down"));
         fixture.run(async {
             let (tenant, _) = customer_created(&fixture).await;
-            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            let due = fixture.dispatch(&tenant, &fixture.event_ids()).await;
             let delivery = due[0].0.delivery_id.clone();
-            attempt_now(&fixture, &tenant, &due[0]).await;
+            fixture.attempt(&tenant, &due[0]).await;
             fixture.stack.advance(Duration::from_secs(2));
             let keys = fixture.keys();
             let first = claim(&fixture.db, &keys, &tenant, &delivery, 2, runtime::now()).await;
@@ -1001,39 +948,19 @@ mod tests {
                 "UPDATE webhook_endpoints SET disable_after_seconds = 3 WHERE id = ?1",
                 &[endpoint.id.as_str()],
             );
-            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            let due = fixture.dispatch(&tenant, &fixture.event_ids()).await;
             let delivery = due[0].0.delivery_id.clone();
-            attempt_now(&fixture, &tenant, &due[0]).await;
+            fixture.attempt(&tenant, &due[0]).await;
             let enabled =
                 |fixture: &Fixture| fixture.rows("webhook_endpoints", "created_at")[0]["enabled"].clone();
             assert_eq!(enabled(&fixture), 1, "failing for less than its allowance");
             fixture.stack.advance(Duration::from_secs(2));
-            let second = claim(
-                &fixture.db,
-                &fixture.keys(),
-                &tenant,
-                &delivery,
-                2,
-                runtime::now(),
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"))
-            .unwrap_or_else(|| panic!("ours"));
-            attempt_now(&fixture, &tenant, &second).await;
+            let second = claim_attempt(&fixture, &tenant, &delivery, 2).await;
+            fixture.attempt(&tenant, &second).await;
             assert_eq!(enabled(&fixture), 1, "two seconds of failing");
             fixture.stack.advance(Duration::from_secs(4));
-            let third = claim(
-                &fixture.db,
-                &fixture.keys(),
-                &tenant,
-                &delivery,
-                3,
-                runtime::now(),
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"))
-            .unwrap_or_else(|| panic!("ours"));
-            attempt_now(&fixture, &tenant, &third).await;
+            let third = claim_attempt(&fixture, &tenant, &delivery, 3).await;
+            fixture.attempt(&tenant, &third).await;
             let endpoints = fixture.rows("webhook_endpoints", "created_at");
             assert_eq!(endpoints[0]["enabled"], 0);
             let reason = endpoints[0]["disabled_reason"].as_str().unwrap_or_default();
@@ -1042,21 +969,8 @@ mod tests {
                 "{reason}"
             );
             fixture.stack.advance(Duration::from_secs(8));
-            let fourth = claim(
-                &fixture.db,
-                &fixture.keys(),
-                &tenant,
-                &delivery,
-                4,
-                runtime::now(),
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"))
-            .unwrap_or_else(|| panic!("ours"));
-            assert_eq!(
-                attempt_now(&fixture, &tenant, &fourth).await,
-                AttemptOutcome::Dead
-            );
+            let fourth = claim_attempt(&fixture, &tenant, &delivery, 4).await;
+            assert_eq!(fixture.attempt(&tenant, &fourth).await, AttemptOutcome::Dead);
             assert_eq!(
                 fixture.stack.calls_to(HOOKS).len(),
                 3,
@@ -1082,25 +996,12 @@ mod tests {
         });
         fixture.run(async {
             let (tenant, _) = customer_created(&fixture).await;
-            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
-            attempt_now(&fixture, &tenant, &due[0]).await;
+            let due = fixture.dispatch(&tenant, &fixture.event_ids()).await;
+            fixture.attempt(&tenant, &due[0]).await;
             assert!(fixture.rows("webhook_endpoints", "created_at")[0]["failing_since_us"].is_i64());
             fixture.stack.advance(Duration::from_secs(2));
-            let again = claim(
-                &fixture.db,
-                &fixture.keys(),
-                &tenant,
-                &due[0].0.delivery_id,
-                2,
-                runtime::now(),
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"))
-            .unwrap_or_else(|| panic!("ours"));
-            assert_eq!(
-                attempt_now(&fixture, &tenant, &again).await,
-                AttemptOutcome::Delivered
-            );
+            let again = claim_attempt(&fixture, &tenant, &due[0].0.delivery_id, 2).await;
+            assert_eq!(fixture.attempt(&tenant, &again).await, AttemptOutcome::Delivered);
             assert!(fixture.rows("webhook_endpoints", "created_at")[0]["failing_since_us"].is_null());
         });
     }
@@ -1116,13 +1017,13 @@ mod tests {
                     json!([{ "name": "Grace", "email": "grace@example.com" }]),
                 )
                 .await;
-            let ids = event_ids(&fixture);
+            let ids = fixture.event_ids();
             assert_eq!(ids.len(), 2);
             fixture.execute(
                 "UPDATE webhook_events SET snapshot = 'not json' WHERE id = ?1",
                 &[ids[0].as_str()],
             );
-            let due = dispatch(&fixture, &tenant, &ids).await;
+            let due = fixture.dispatch(&tenant, &ids).await;
             assert_eq!(due.len(), 1, "the other event goes on");
             assert_eq!(due[0].0.event_id, ids[1]);
             let deliveries = fixture.rows("webhook_deliveries", "event_id");
@@ -1141,8 +1042,14 @@ mod tests {
         let tenant = fixture.run(fixture.business("Acme"));
         let id = AttachmentId::generate([3; 16]);
         let now = runtime::now();
-        let link = signed_link(&tenant, Some("https://api.example/"), Some(LINK_SECRET), &id, now)
-            .unwrap_or_else(|| panic!("a link"));
+        let link = signed_link(
+            &tenant,
+            Some("https://api.example/"),
+            Some(MEDIA_LINK_SECRET),
+            &id,
+            now,
+        )
+        .unwrap_or_else(|| panic!("a link"));
         assert!(
             link.starts_with("https://api.example/api/download-media?"),
             "{link}"
@@ -1153,7 +1060,10 @@ mod tests {
             link.contains(id.as_str()) && link.contains("signature="),
             "{link}"
         );
-        assert_eq!(signed_link(&tenant, None, Some(LINK_SECRET), &id, now), None);
+        assert_eq!(
+            signed_link(&tenant, None, Some(MEDIA_LINK_SECRET), &id, now),
+            None
+        );
         assert_eq!(
             signed_link(&tenant, Some("https://api.example"), None, &id, now),
             None
@@ -1177,24 +1087,19 @@ mod tests {
                     json!({ "api_key": "k" }),
                 )
                 .await;
-            let batch = domain::inbound::InboundBatch {
-                messages: vec![domain::inbound::InboundMessage {
-                    provider_message_id: "<m1@mail>".to_owned(),
-                    from: "ada@example.com".to_owned(),
-                    sender_name: None,
-                    content: "Invoice attached".to_owned(),
-                    media: vec![domain::inbound::InboundMedia::Inline {
-                        filename: "invoice.pdf".to_owned(),
-                        mime_type: "application/pdf".to_owned(),
-                        bytes: b"%PDF".to_vec(),
-                    }],
+            let message = domain::inbound::InboundMessage {
+                provider_message_id: "<m1@mail>".to_owned(),
+                from: "ada@example.com".to_owned(),
+                sender_name: None,
+                content: "Invoice attached".to_owned(),
+                media: vec![domain::inbound::InboundMedia::Inline {
+                    filename: "invoice.pdf".to_owned(),
+                    mime_type: "application/pdf".to_owned(),
+                    bytes: b"%PDF".to_vec(),
                 }],
-                statuses: Vec::new(),
             };
-            crate::ingest::ingest(&fixture.env, &mail, batch, "https://api.example")
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
-            let due = dispatch(&fixture, &tenant, &event_ids(&fixture)).await;
+            fixture.ingest_one(&mail, message).await;
+            let due = fixture.dispatch(&tenant, &fixture.event_ids()).await;
             assert_eq!(due.len(), 1, "message.received only");
             let body: Value =
                 serde_json::from_str(&due[0].0.payload).unwrap_or_else(|error| panic!("{error}"));

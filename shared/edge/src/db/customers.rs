@@ -553,20 +553,7 @@ mod tests {
     #[test]
     fn rows_are_chunked_below_the_size_limit_and_each_chunk_is_a_json_array() {
         let id = CustomerId::generate([1; 16]);
-        let draft = CustomerDraft {
-            name: "n".repeat(100_000),
-            email: None,
-            phone: None,
-            whatsapp_number: None,
-            first_name: None,
-            last_name: None,
-            address: None,
-            notes: None,
-            tags: None,
-            external_id: None,
-            external_system: None,
-            custom_fields: None,
-        };
+        let draft = draft(&"n".repeat(100_000));
         let chunks = json_arrays((0..12).map(|_| WriteRow::new(&id, &draft))).unwrap_or_default();
         assert_eq!(chunks.len(), 3);
         let mut rows = 0;
@@ -688,6 +675,28 @@ mod tests {
         }
     }
 
+    /// Ann, written new with every key: ann@example.com, +353871234567 and crm-1.
+    async fn ann_by_every_key(fixture: &Fixture, tenant: &Tenant) -> CustomerId {
+        let id = CustomerId::generate(random());
+        let written = full("Ann", "ann@example.com", "+353871234567", "crm-1");
+        write_one(fixture, tenant, &id, &written, true).await.must();
+        id
+    }
+
+    /// A new customer named `name` with no key but `external_id`.
+    async fn known_by_external_id(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        name: &str,
+        external_id: &str,
+    ) -> CustomerId {
+        let customer = CustomerDraft {
+            external_id: Some(external_id.to_owned()),
+            ..draft(name)
+        };
+        fixture.customer_with(tenant, customer).await
+    }
+
     async fn found(fixture: &Fixture, tenant: &Tenant, key: &CustomerKey) -> Option<CustomerId> {
         find_one(&fixture.db, tenant, key)
             .await
@@ -700,9 +709,7 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let acme = fixture.business_on("Acme", 0).await;
-            let id = CustomerId::generate(random());
-            let written = full("Ann", "ann@example.com", "+353871234567", "crm-1");
-            write_one(&fixture, &acme, &id, &written, true).await.must();
+            let id = ann_by_every_key(&fixture, &acme).await;
             let keys = [
                 CustomerKey::Id(id.clone()),
                 CustomerKey::Email(email("ANN@example.com")),
@@ -742,16 +749,7 @@ mod tests {
         fixture.run(async {
             let acme = fixture.business_on("Acme", 0).await;
             let globex = fixture.business_on("Globex", 0).await;
-            let ann = CustomerId::generate(random());
-            write_one(
-                &fixture,
-                &acme,
-                &ann,
-                &full("Ann", "ann@example.com", "+353871234567", "crm-1"),
-                true,
-            )
-            .await
-            .must();
+            let ann = ann_by_every_key(&fixture, &acme).await;
             let keys = [
                 CustomerKey::Id(ann.clone()),
                 CustomerKey::Email(email("ann@example.com")),
@@ -800,15 +798,7 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let acme = fixture.business_on("Acme", 0).await;
-            write_one(
-                &fixture,
-                &acme,
-                &CustomerId::generate(random()),
-                &full("Ann", "ann@example.com", "+353871234567", "crm-1"),
-                true,
-            )
-            .await
-            .must();
+            ann_by_every_key(&fixture, &acme).await;
             let cases = [
                 (
                     "the same email",
@@ -869,16 +859,7 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let acme = fixture.business_on("Acme", 0).await;
-            let id = CustomerId::generate(random());
-            write_one(
-                &fixture,
-                &acme,
-                &id,
-                &full("Ann", "ann@example.com", "+353871234567", "crm-1"),
-                true,
-            )
-            .await
-            .must();
+            let id = ann_by_every_key(&fixture, &acme).await;
             let created = fixture.now().to_rfc3339();
             fixture.stack.advance(Duration::from_secs(1));
             let mut patch = Map::new();
@@ -1037,25 +1018,8 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let acme = fixture.business_on("Acme", 0).await;
-            let ann = CustomerId::generate(random());
-            write_one(
-                &fixture,
-                &acme,
-                &ann,
-                &full("Ann", "ann@example.com", "+353871234567", "crm-1"),
-                true,
-            )
-            .await
-            .must();
-            let bob = fixture
-                .customer_with(
-                    &acme,
-                    CustomerDraft {
-                        external_id: Some("crm-2".to_owned()),
-                        ..draft("Bob")
-                    },
-                )
-                .await;
+            let ann = ann_by_every_key(&fixture, &acme).await;
+            let bob = known_by_external_id(&fixture, &acme, "Bob", "crm-2").await;
             fixture.customer_with(&acme, draft("Cat")).await;
             let keys = [
                 CustomerKey::Email(email("ann@example.com")),
@@ -1126,24 +1090,8 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let acme = fixture.business_on("Acme", 0).await;
-            let ann = fixture
-                .customer_with(
-                    &acme,
-                    CustomerDraft {
-                        external_id: Some("crm-1".to_owned()),
-                        ..draft("Ann")
-                    },
-                )
-                .await;
-            let bob = fixture
-                .customer_with(
-                    &acme,
-                    CustomerDraft {
-                        external_id: Some("crm-2".to_owned()),
-                        ..draft("Bob")
-                    },
-                )
-                .await;
+            let ann = known_by_external_id(&fixture, &acme, "Ann", "crm-1").await;
+            let bob = known_by_external_id(&fixture, &acme, "Bob", "crm-2").await;
             let keys = [
                 CustomerKey::ExternalId("nobody".to_owned()),
                 CustomerKey::Id(bob.clone()),
@@ -1201,33 +1149,22 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let acme = fixture.business_on("Acme", 0).await;
-            fixture
-                .customer_with(
-                    &acme,
-                    CustomerDraft {
-                        phone: Some(phone("+353870000001")),
-                        ..draft("Phone")
-                    },
-                )
-                .await;
-            fixture
-                .customer_with(
-                    &acme,
-                    CustomerDraft {
-                        whatsapp_number: Some(phone("+353870000002")),
-                        ..draft("Whatsapp")
-                    },
-                )
-                .await;
-            fixture
-                .customer_with(
-                    &acme,
-                    CustomerDraft {
-                        email: Some(email("known@example.com")),
-                        ..draft("Email")
-                    },
-                )
-                .await;
+            for known in [
+                CustomerDraft {
+                    phone: Some(phone("+353870000001")),
+                    ..draft("Phone")
+                },
+                CustomerDraft {
+                    whatsapp_number: Some(phone("+353870000002")),
+                    ..draft("Whatsapp")
+                },
+                CustomerDraft {
+                    email: Some(email("known@example.com")),
+                    ..draft("Email")
+                },
+            ] {
+                fixture.customer_with(&acme, known).await;
+            }
             let linked = fixture.customer(&acme, "Linked").await;
             let statement =
                 customer_identities::link(&fixture.db, &acme, "sms", "+353870000009", None, None, &linked)
