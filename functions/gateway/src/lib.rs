@@ -41,7 +41,7 @@ async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiE
     };
     let address = limits::client_address(&req);
     limits::refuse_blocked(address.as_deref())?;
-    let decision = limits::take_for_key(&env, ctx, &req).await;
+    let decision = limits::take_for_holder(&env, ctx, &req).await;
     if let Some(decision) = decision.filter(|decision| !decision.allowed) {
         return limits::over_limit(&decision);
     }

@@ -1,14 +1,16 @@
 //! Rate limits at the one public entry (docs/limits.md, "Rate limits").
 //!
-//! - Each API key has a token bucket in a Durable Object of its own (`RateLimiter`, named by the
-//!   key's hash), so every isolate and location counts against the same bucket. An isolate takes a
+//! - Each API key, and each console session, has a token bucket in a Durable Object of its own
+//!   (`RateLimiter`, named by the secret's hash), so every isolate and location counts against the
+//!   same bucket; a session is held to its business's policy as a key is, so the console is no
+//!   way around the operator's limit. An isolate takes a
 //!   few tokens at a time (a lease, `domain::rate_limit::Lease`: a tenth of the burst, at most 50)
 //!   and spends them itself, asking for the next lease in the background when half is spent, so a
 //!   request rarely waits on the object; a key never gets more than its limit. A key whose burst is
 //!   under 20 leases one token at a time: every request asks its bucket, as a small limit must. The
 //!   object (the `rate-limiter` function's) reads the key's business's policy from D1 and keeps
 //!   it a minute, so a changed limit applies within a minute. Every response to a request with a
-//!   key carries `X-RateLimit-Limit`, `-Remaining` and `-Reset`; a request over the limit is
+//!   key or a session carries `X-RateLimit-Limit`, `-Remaining` and `-Reset`; a request over the limit is
 //!   answered 429 with `Retry-After` here, without reaching its function.
 //! - Failed authentications (401 and 403: a bad key or admin token, a bad webhook signature, a
 //!   bad SSO token) are counted per client address in a Durable Object named by the address.
@@ -20,8 +22,9 @@
 //!   limiter must not become an outage of the API.
 
 use domain::api_key;
+use domain::console;
 use domain::error::ApiError;
-use domain::rate_limit::{self, Answer, Ask, Decision, Lease};
+use domain::rate_limit::{self, Answer, Ask, Decision, Holder, Lease};
 use edge::Env;
 use edge::console_error;
 use edge::runtime::Context;
@@ -38,11 +41,12 @@ const MAX_BLOCKED: usize = 10_000;
 thread_local! {
     /// Addresses this isolate refuses, until when (ms).
     static BLOCKED: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
-    /// Key hashes no business has, as their limiter objects said, until when (ms).
-    static UNKNOWN_KEYS: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
-    /// The tokens this isolate holds of each key's bucket, by key hash.
+    /// Keys no business has and sessions that are not live, as their limiter objects said, by
+    /// the holder's name, until when (ms).
+    static UNKNOWN_HOLDERS: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
+    /// The tokens this isolate holds of each key's or session's bucket, by the holder's name.
     static LEASES: RefCell<HashMap<String, Lease>> = RefCell::new(HashMap::new());
-    /// Key hashes whose lease this isolate is asking for: a request meanwhile asks for its own
+    /// Holders whose lease this isolate is asking for: a request meanwhile asks for its own
     /// token only, so that a crowd of first requests does not lease a crowd of leases.
     static ASKING: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
 }
@@ -98,21 +102,33 @@ pub async fn failed_authentication(env: &Env, address: Option<&str>) {
     }
 }
 
-/// Takes a token from the bucket of the request's API key, if it presents one of the right shape
-/// (as `x-api-key`, or `Authorization: Bearer` where keys are taken so): from this isolate's lease
-/// when it holds one (asking for the next in the background, through `ctx`, when it runs low), else
-/// from the key's bucket. `None`: no key, a key that is not valid (its function answers 401), or a
-/// limiter that failed.
-pub async fn take_for_key(env: &Env, ctx: &Context, req: &Request) -> Option<Decision> {
-    let hash = api_key::parse_presented(&auth::presented_key(req)?)?;
-    let hash = hash.as_str();
+/// Whose bucket a request counts against: the API key it presents, if one of the right shape (as
+/// `x-api-key`, or `Authorization: Bearer` where keys are taken so), else the console session its
+/// cookie carries. A request with both is its key's, as the functions read it.
+fn holder_of(req: &Request) -> Option<Holder> {
+    if let Some(hash) = auth::presented_key(req).and_then(|key| api_key::parse_presented(&key)) {
+        return Some(Holder::Key(hash.as_str().to_owned()));
+    }
+    let cookies = req.headers().get("cookie").ok()??;
+    let (_, hash) = console::session_in_cookies(&cookies)?;
+    Some(Holder::Session(hash.as_str().to_owned()))
+}
+
+/// Takes a token from the bucket of the request's key or session ([`holder_of`]): from this
+/// isolate's lease when it holds one (asking for the next in the background, through `ctx`, when
+/// it runs low), else from the holder's bucket. `None`: neither, a key or session that is not
+/// valid (its function answers 401), or a limiter that failed.
+pub async fn take_for_holder(env: &Env, ctx: &Context, req: &Request) -> Option<Decision> {
+    let holder = holder_of(req)?;
+    let name = holder.name();
+    let name = name.as_str();
     let now = runtime::now().millis();
-    if UNKNOWN_KEYS.with(|unknown| unknown.borrow().get(hash).is_some_and(|until| *until > now)) {
+    if UNKNOWN_HOLDERS.with(|unknown| unknown.borrow().get(name).is_some_and(|until| *until > now)) {
         return None;
     }
     let (spent, refill, returned) = LEASES.with(|leases| {
         let mut leases = leases.borrow_mut();
-        let Some(lease) = leases.get_mut(hash) else {
+        let Some(lease) = leases.get_mut(name) else {
             return (None, false, 0);
         };
         match lease.spend(now) {
@@ -122,11 +138,11 @@ pub async fn take_for_key(env: &Env, ctx: &Context, req: &Request) -> Option<Dec
     });
     if let Some(decision) = spent {
         if refill {
-            ctx.wait_until(refill_lease(env.clone(), hash.to_owned()));
+            ctx.wait_until(refill_lease(env.clone(), holder));
         }
         return Some(decision);
     }
-    let answer = ask_for_lease(env, hash, returned).await?;
+    let answer = ask_for_lease(env, &holder, returned).await?;
     let grant = answer.grant?;
     // The grant joins whatever this isolate holds now (a lease that came back meanwhile), and the
     // request spends from that: refused only when the isolate holds nothing either.
@@ -137,45 +153,47 @@ pub async fn take_for_key(env: &Env, ctx: &Context, req: &Request) -> Option<Dec
             leases.retain(|_, lease| !lease.is_old(now));
         }
         let lease = leases
-            .entry(hash.to_owned())
+            .entry(name.to_owned())
             .and_modify(|held| held.add(grant, answer.lease_size, now))
             .or_insert_with(|| Lease::new(grant, answer.lease_size, now));
         Some(lease.spend(now).unwrap_or(grant.decision))
     })
 }
 
-/// Asks a key's bucket for a lease (or for one token while another ask of this isolate is on its
-/// way), giving back `returned` unspent tokens. `None`: the key is unknown (remembered here for a
-/// while) or the limiter failed (logged).
-async fn ask_for_lease(env: &Env, hash: &str, returned: u32) -> Option<Answer> {
-    let asking = Asking::start(hash);
+/// Asks a holder's bucket for a lease (or for one token while another ask of this isolate is on
+/// its way), giving back `returned` unspent tokens. `None`: the key or session is unknown
+/// (remembered here for a while) or the limiter failed (logged).
+async fn ask_for_lease(env: &Env, holder: &Holder, returned: u32) -> Option<Answer> {
+    let name = holder.name();
+    let name = name.as_str();
+    let asking = Asking::start(name);
     let asked = Ask::Lease {
-        key_hash: hash.to_owned(),
+        holder: holder.clone(),
         returned,
         one: asking.is_none(),
     };
-    let answer = ask(env, &format!("key:{hash}"), &asked).await;
+    let answer = ask(env, name, &asked).await;
     drop(asking);
     match answer {
         Ok(answer) if answer.grant.is_none() => {
-            // No such key: its function answers 401 and the address's failure budget counts it.
-            // Its limiter object is not asked again for a while from this isolate, so that junk
-            // keys cost one object's D1 read each, not one per request.
+            // No such key or live session: its function answers 401 and the address's failure
+            // budget counts it. Its limiter object is not asked again for a while from this
+            // isolate, so that junk keys cost one object's D1 read each, not one per request.
             let now = runtime::now().millis();
-            UNKNOWN_KEYS.with(|unknown| {
+            UNKNOWN_HOLDERS.with(|unknown| {
                 let mut unknown = unknown.borrow_mut();
                 if unknown.len() >= MAX_BLOCKED {
                     unknown.retain(|_, until| *until > now);
                 }
                 if unknown.len() < MAX_BLOCKED {
-                    unknown.insert(hash.to_owned(), now + rate_limit::UNKNOWN_KEY_FRESH_MS);
+                    unknown.insert(name.to_owned(), now + rate_limit::UNKNOWN_KEY_FRESH_MS);
                 }
             });
             None
         }
         Ok(answer) => Some(answer),
         Err(error) => {
-            console_error!("the rate limiter of a key failed: {error:?}");
+            console_error!("the rate limiter of a key or session failed: {error:?}");
             None
         }
     }
@@ -199,14 +217,14 @@ impl Drop for Asking {
     }
 }
 
-/// The next lease of a key whose lease runs low, asked for after the response.
-async fn refill_lease(env: Env, hash: String) {
-    let answer = ask_for_lease(&env, &hash, 0).await;
+/// The next lease of a holder whose lease runs low, asked for after the response.
+async fn refill_lease(env: Env, holder: Holder) {
+    let answer = ask_for_lease(&env, &holder, 0).await;
     let now = runtime::now().millis();
     LEASES.with(|leases| {
         let mut leases = leases.borrow_mut();
         let answered = answer.and_then(|answer| Some((answer.grant?, answer.lease_size)));
-        match (leases.get_mut(&hash), answered) {
+        match (leases.get_mut(&holder.name()), answered) {
             (Some(lease), Some((grant, size))) => lease.add(grant, size, now),
             (Some(lease), None) => lease.refill_failed(),
             (None, _) => {}
@@ -241,11 +259,11 @@ pub fn set_headers(headers: &Headers, decision: &Decision) -> Result<(), ApiErro
     Ok(())
 }
 
-/// The 429 of a key over its limit, with its headers.
+/// The 429 of a key or session over its limit, with its headers.
 pub fn over_limit(decision: &Decision) -> Result<Response, ApiError> {
     let error = ApiError::rate_limited(
         format!(
-            "this API key is over its limit of {} requests at once; retry after {} s",
+            "this API key or console session is over its limit of {} requests at once; retry after {} s",
             decision.limit, decision.retry_after_seconds
         ),
         decision.retry_after_seconds,

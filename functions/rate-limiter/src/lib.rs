@@ -1,5 +1,6 @@
-//! The rate limits' token buckets: a Durable Object each (`RateLimiter`), one per API key (named
-//! by the key's hash) and one per client address's failed authentications (named by the address).
+//! The rate limits' token buckets: a Durable Object each (`RateLimiter`), one per API key and one
+//! per console session (named by the secret's hash; a session is limited by its business's policy
+//! as a key is) and one per client address's failed authentications (named by the address).
 //! The gateway asks them (`functions/gateway/src/limits.rs`, docs/limits.md "Rate limits"); the
 //! arithmetic is `domain::rate_limit`. A bucket lives in its object's memory: a limit is a rate,
 //! and an object that restarts starts full, as a new key does.
@@ -10,7 +11,9 @@
 //! (`domain::rate_limit::{Ask, Answer}`).
 
 use domain::api_key::ApiKeyHash;
-use domain::rate_limit::{self, Answer, Ask, Bucket, Grant, Policy};
+use domain::console::SecretHash;
+use domain::rate_limit::{self, Answer, Ask, Bucket, Grant, Holder, Policy};
+use domain::time::Timestamp;
 use edge::runtime::{Bindings, Request, Response};
 use edge::{DB, Env, db, runtime};
 use std::cell::RefCell;
@@ -49,7 +52,8 @@ impl edge::runtime::native::DurableObject for Limiter {
 pub struct Limiter {
     bindings: Bindings,
     bucket: RefCell<Option<Bucket>>,
-    /// The key's policy (`None`: unknown key) and when it was read.
+    /// The key's or session's policy (`None`: unknown key, or a session that is not live) and
+    /// when it was read.
     policy: RefCell<Option<(Option<Policy>, i64)>>,
 }
 
@@ -74,11 +78,11 @@ impl Limiter {
         let (policy, lease) = match ask {
             Ask::FailedAuthentication => (Some(Policy::FAILED_AUTHENTICATIONS), None),
             Ask::Lease {
-                key_hash,
+                holder,
                 returned,
                 one,
             } => {
-                let policy = self.key_policy(&env, key_hash, now).await?;
+                let policy = self.holder_policy(&env, holder, now).await?;
                 let size = if one { None } else { policy.map(Policy::lease_size) };
                 (policy, Some((returned, size.unwrap_or(1))))
             }
@@ -105,7 +109,7 @@ impl Limiter {
         Response::ok(Answer { grant, lease_size }.to_line())
     }
 
-    async fn key_policy(&self, env: &Env, key_hash: String, now: i64) -> worker::Result<Option<Policy>> {
+    async fn holder_policy(&self, env: &Env, holder: Holder, now: i64) -> worker::Result<Option<Policy>> {
         if let Some((policy, read_at)) = *self.policy.borrow() {
             let fresh = if policy.is_some() {
                 POLICY_FRESH_MS
@@ -116,10 +120,15 @@ impl Limiter {
                 return Ok(policy);
             }
         }
-        let hash = ApiKeyHash::from_stored(key_hash);
-        let policy = db::api_keys::rate_limit(&env.d1(DB)?, &hash)
-            .await
-            .map_err(|error| worker::Error::RustError(format!("reading a key's rate limit: {error:?}")))?;
+        let db = env.d1(DB)?;
+        let policy = match holder {
+            Holder::Key(hash) => db::api_keys::rate_limit(&db, &ApiKeyHash::from_stored(hash)).await,
+            Holder::Session(hash) => {
+                let at = Timestamp::from_millis(now);
+                db::console_sessions::rate_limit(&db, &SecretHash::from_stored(hash), at).await
+            }
+        }
+        .map_err(|error| worker::Error::RustError(format!("reading a rate limit: {error:?}")))?;
         *self.policy.borrow_mut() = Some((policy, now));
         Ok(policy)
     }

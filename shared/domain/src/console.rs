@@ -39,6 +39,11 @@ impl SecretHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A hash as stored or passed on (the rate limiter's object is named by it).
+    pub fn from_stored(hash: String) -> Self {
+        Self(hash)
+    }
 }
 
 /// A freshly made link or session secret. The plaintext exists only in the answer that hands it

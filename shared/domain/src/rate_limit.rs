@@ -324,10 +324,10 @@ pub const UNKNOWN_KEY_FRESH_MS: i64 = 10_000;
 /// request passes through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ask {
-    /// Requests with the key of this hash: grant a lease of tokens (one only when `one`: the
-    /// isolate is already asking for a lease), after taking back `returned` unspent ones.
+    /// Requests of this holder: grant a lease of tokens (one only when `one`: the isolate is
+    /// already asking for a lease), after taking back `returned` unspent ones.
     Lease {
-        key_hash: String,
+        holder: Holder,
         returned: u32,
         one: bool,
     },
@@ -335,15 +335,45 @@ pub enum Ask {
     FailedAuthentication,
 }
 
+/// Whose requests a bucket counts: an API key's, or a console session's (which its business's
+/// policy limits as a key's: a session is not a way around the operator's limit). Each by the
+/// SHA-256 of its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Holder {
+    Key(String),
+    Session(String),
+}
+
+impl Holder {
+    /// `key:<hash>` or `session:<hash>`: the name of its limiter object, and how an isolate
+    /// files its lease.
+    pub fn name(&self) -> String {
+        match self {
+            Holder::Key(hash) => format!("key:{hash}"),
+            Holder::Session(hash) => format!("session:{hash}"),
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        match name.split_once(':')? {
+            ("key", hash) if !hash.is_empty() => Some(Holder::Key(hash.to_owned())),
+            ("session", hash) if !hash.is_empty() => Some(Holder::Session(hash.to_owned())),
+            _ => None,
+        }
+    }
+}
+
 impl Ask {
-    /// `lease <key hash> <returned> <0|1>`, or `failed-authentication`.
+    /// `lease <holder's name> <returned> <0|1>`, or `failed-authentication`.
     pub fn to_line(&self) -> String {
         match self {
             Ask::Lease {
-                key_hash,
+                holder,
                 returned,
                 one,
-            } => format!("lease {key_hash} {returned} {}", u8::from(*one)),
+            } => {
+                format!("lease {} {returned} {}", holder.name(), u8::from(*one))
+            }
             Ask::FailedAuthentication => "failed-authentication".to_owned(),
         }
     }
@@ -352,8 +382,8 @@ impl Ask {
     pub fn parse_line(line: &str) -> Option<Self> {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["lease", key_hash, returned, one] => Some(Ask::Lease {
-                key_hash: (*key_hash).to_owned(),
+            ["lease", holder, returned, one] => Some(Ask::Lease {
+                holder: Holder::parse(holder)?,
                 returned: returned.parse().ok()?,
                 one: flag(one)?,
             }),
@@ -748,18 +778,26 @@ mod tests {
     fn the_limiters_lines_say_what_was_asked_and_answered() {
         for ask in [
             Ask::Lease {
-                key_hash: "ab12".into(),
+                holder: Holder::Key("ab12".into()),
                 returned: 7,
                 one: true,
             },
             Ask::Lease {
-                key_hash: "ab12".into(),
+                holder: Holder::Session("cd34".into()),
                 returned: 0,
                 one: false,
             },
             Ask::FailedAuthentication,
         ] {
             assert_eq!(Ask::parse_line(&ask.to_line()), Some(ask));
+        }
+        for line in [
+            "lease ab12 0 0",
+            "lease key: 0 0",
+            "lease other:ab12 0 0",
+            "lease session:cd34 x 0",
+        ] {
+            assert_eq!(Ask::parse_line(line), None, "{line}");
         }
         let decision = Decision {
             allowed: false,

@@ -9,6 +9,7 @@ use domain::api::admin::ConsoleSession;
 use domain::console::SecretHash;
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ConsoleSessionId};
+use domain::rate_limit::Policy;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::Deserialize;
@@ -99,6 +100,26 @@ pub struct LiveSession {
     pub tenant: Tenant,
     pub business_name: String,
     pub expires_at: Timestamp,
+}
+
+/// The rate limit of the live session whose secret hashes to `session` (its business's, as for
+/// its keys), or None for a session that is not live at `now`.
+pub async fn rate_limit(db: &Db, session: &SecretHash, now: Timestamp) -> Result<Option<Policy>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        rate_limit_per_minute: Option<i64>,
+        rate_limit_burst: Option<i64>,
+    }
+    let row = db
+        .unscoped(
+            "SELECT s.business_id, b.rate_limit_per_minute, b.rate_limit_burst FROM console_sessions s \
+             JOIN businesses b ON b.id = s.business_id \
+             WHERE s.session_hash = ?1 AND s.revoked_at IS NULL AND s.expires_ms > ?2",
+        )
+        .bind(&[text(session.as_str()), number(now.millis())])?
+        .first::<Row>(None)
+        .await?;
+    Ok(row.map(|row| Policy::stored(row.rate_limit_per_minute, row.rate_limit_burst)))
 }
 
 /// The session whose secret hashes to `session`, if it is live at `now` (opened, not revoked, not

@@ -888,3 +888,52 @@ fn the_admin_paths_still_tell_nothing_without_the_admin_token_and_a_key_is_no_ad
         );
     });
 }
+
+#[test]
+fn a_console_session_is_held_to_its_businesss_rate_limit_as_its_keys_are() {
+    test(|app| async move {
+        let (acme, _, _) = two_businesses(&app).await;
+        app.admin(
+            Method::Patch,
+            &format!("/admin/businesses/{}", acme.id),
+            Some(json!({ "rate_limit": { "per_minute": 6, "burst": 6 } })),
+        )
+        .await
+        .expect(200);
+        let session = sign_in(&app, &acme).await;
+        let mut statuses = Vec::new();
+        let mut refused = None;
+        for _ in 0..10 {
+            let answer = as_console(&app, &session, Method::Get, "/api-webhooks", None, true).await;
+            statuses.push(answer.status);
+            if answer.status == 200 {
+                assert_eq!(
+                    answer.header("x-ratelimit-limit"),
+                    Some("6"),
+                    "a served answer's headers"
+                );
+            }
+            if answer.status == 429 && refused.is_none() {
+                refused = Some(answer);
+            }
+        }
+        let served = statuses.iter().filter(|status| **status == 200).count();
+        assert!(
+            (1..6).contains(&served) && statuses[served..].iter().all(|status| *status == 429),
+            "the session's first requests (after the one that read its session) are served, then refused: {statuses:?}"
+        );
+        let refused = refused.unwrap_or_else(|| panic!("never refused: {statuses:?}"));
+        assert_error(
+            &refused,
+            429,
+            "rate_limited",
+            "a session over its business's limit",
+        );
+        assert!(refused.header("retry-after").is_some(), "Retry-After");
+        assert_eq!(refused.header("x-ratelimit-remaining"), Some("0"));
+        app.stack.advance(Duration::from_secs(60));
+        as_console(&app, &session, Method::Get, "/api-webhooks", None, true)
+            .await
+            .expect(200);
+    });
+}
