@@ -691,7 +691,7 @@ fn error_responses() -> Map<String, Value> {
         }
     }
     let mut rate_limited = json!({
-        "description": "rate_limited: the API key is over its limit (with the X-RateLimit headers: the request never reached its function), the client address caused too many failed authentications, or a limit of the operation itself (its description); Retry-After says when to try again",
+        "description": "rate_limited: the API key or console session is over its limit (with the X-RateLimit headers: the request never reached its function), the client address caused too many failed authentications, or a limit of the operation itself (its description); Retry-After says when to try again",
         "headers": { "Retry-After": { "$ref": "#/components/headers/RetryAfter" } },
         "content": error,
     });
