@@ -201,8 +201,11 @@ fn ipv6(address: Ipv6Addr) -> Option<Internal> {
     match segments {
         [0, 0, 0, 0, 0, 0, 0, 0] => Some(Internal::Address(Kind::Unspecified)),
         [0, 0, 0, 0, 0, 0, 0, 1] => Some(Internal::Address(Kind::Loopback)),
-        // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible).
-        [0, 0, 0, 0, 0, 0xffff, ..] | [0, 0, 0, 0, 0, 0, ..] => embedded(last_32_bits()),
+        // ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (translated, RFC 2765) and ::a.b.c.d
+        // (compatible).
+        [0, 0, 0, 0, 0, 0xffff, ..] | [0, 0, 0, 0, 0xffff, 0, ..] | [0, 0, 0, 0, 0, 0, ..] => {
+            embedded(last_32_bits())
+        }
         // NAT64's well-known prefix 64:ff9b::/96 translates to the embedded address.
         [0x64, 0xff9b, 0, 0, 0, 0, ..] => embedded(last_32_bits()),
         // 6to4 (2002::/16) carries the IPv4 address in its second and third segments.
@@ -347,6 +350,16 @@ mod tests {
                 "https://[::10.0.0.5]/",
                 "reaches the IPv4 address 10.0.0.5",
                 "IPv4-compatible",
+            ),
+            (
+                "https://[::ffff:0:10.0.0.5]/",
+                "reaches the IPv4 address 10.0.0.5",
+                "IPv4-translated",
+            ),
+            (
+                "https://[::ffff:0:7f00:1]/",
+                "reaches the IPv4 address 127.0.0.1",
+                "IPv4-translated in hex",
             ),
             (
                 "https://[64:ff9b::a9fe:a9fe]/",
