@@ -40,9 +40,20 @@ impl IdempotencyKey {
     }
 }
 
-/// The fingerprint of a request: SHA-256 over its method, path and body, hex encoded.
-pub fn fingerprint(method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> String {
-    let mut input = Vec::with_capacity(method.len() + path.len() + body.len() + 2);
+/// The fingerprint of a request: SHA-256 over who sent it (`caller`: the audit log's name of a key,
+/// session or the operator), its method, path and body, hex encoded. A key's replay is its
+/// caller's alone: an answer that hands out a secret once (a new webhook's signing secret, an
+/// SSO token) is not handed again to another key or session of the business.
+pub fn fingerprint(
+    caller: &str,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> String {
+    let mut input = Vec::with_capacity(caller.len() + method.len() + path.len() + body.len() + 3);
+    input.extend_from_slice(caller.as_bytes());
+    input.push(b'\n');
     input.extend_from_slice(method.as_bytes());
     input.push(b' ');
     input.extend_from_slice(path.as_bytes());
@@ -107,9 +118,16 @@ mod tests {
         }
     }
 
+    const CALLER: &str = "key:cek_1a2b3c4d";
+
+    /// A request's fingerprint, sent by [`CALLER`].
+    fn request(method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> String {
+        fingerprint(CALLER, method, path, content_type, body)
+    }
+
     #[test]
     fn the_same_request_has_the_same_fingerprint_and_any_difference_changes_it() {
-        let base = fingerprint(
+        let base = request(
             "POST",
             "/api-send-message",
             Some("application/json"),
@@ -117,20 +135,30 @@ mod tests {
         );
         assert_eq!(
             base,
-            fingerprint(
+            request(
                 "POST",
                 "/api-send-message",
                 Some("application/json"),
                 b"{\"a\":1}"
             )
         );
-        assert_ne!(base, fingerprint("POST", "/api-send-message", None, b"{\"a\":2}"));
-        assert_ne!(base, fingerprint("POST", "/api-webhooks", None, b"{\"a\":1}"));
-        assert_ne!(base, fingerprint("PUT", "/api-send-message", None, b"{\"a\":1}"));
+        assert_ne!(base, request("POST", "/api-send-message", None, b"{\"a\":2}"));
+        assert_ne!(base, request("POST", "/api-webhooks", None, b"{\"a\":1}"));
+        assert_ne!(base, request("PUT", "/api-send-message", None, b"{\"a\":1}"));
+        for other in ["key:cek_9z8y7x6w", "console:c0ffee", "admin"] {
+            let sent = fingerprint(
+                other,
+                "POST",
+                "/api-send-message",
+                Some("application/json"),
+                b"{\"a\":1}",
+            );
+            assert_ne!(base, sent, "the same request sent by {other}");
+        }
         // The separator keeps method, path and body apart.
         assert_ne!(
-            fingerprint("POST", "/a", None, b"b"),
-            fingerprint("POST", "/ab", None, b"")
+            request("POST", "/a", None, b"b"),
+            request("POST", "/ab", None, b"")
         );
     }
 
@@ -141,19 +169,19 @@ mod tests {
                 "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\n{content}\r\n--{boundary}--\r\n"
             )
         };
-        let first = fingerprint(
+        let first = request(
             "POST",
             "/api-upload-attachment",
             Some("multipart/form-data; boundary=----one"),
             body("----one", "hello").as_bytes(),
         );
-        let retry = fingerprint(
+        let retry = request(
             "POST",
             "/api-upload-attachment",
             Some("multipart/form-data; boundary=\"----two\""),
             body("----two", "hello").as_bytes(),
         );
-        let other_file = fingerprint(
+        let other_file = request(
             "POST",
             "/api-upload-attachment",
             Some("multipart/form-data; boundary=----three"),

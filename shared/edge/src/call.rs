@@ -187,7 +187,11 @@ impl Call {
         let tenant = self.tenant()?;
         self.body().await?;
         let body = self.body.as_deref().unwrap_or_default();
-        let fingerprint = crate::idempotency::fingerprint(self.request()?, body)?;
+        let caller = match self.route.caller {
+            Caller::Admin => domain::audit::Actor::Admin.label(),
+            _ => self.authenticated()?.actor.label(),
+        };
+        let fingerprint = crate::idempotency::fingerprint(&caller, self.request()?, body)?;
         Ok(Some((tenant, key, fingerprint)))
     }
 

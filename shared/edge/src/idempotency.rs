@@ -32,10 +32,12 @@ pub fn key_of(req: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
     IdempotencyKey::from_header(req.headers().get(HEADER)?.as_deref())
 }
 
-/// What makes two requests with one key the same request: method, path, content type and body.
-pub fn fingerprint(req: &Request, body: &[u8]) -> Result<String, ApiError> {
+/// What makes two requests with one key the same request: its caller (the audit log's name of
+/// them), method, path, content type and body.
+pub fn fingerprint(caller: &str, req: &Request, body: &[u8]) -> Result<String, ApiError> {
     let content_type = req.headers().get("content-type")?;
     Ok(idempotency::fingerprint(
+        caller,
         req.method().as_ref(),
         &req.path(),
         content_type.as_deref(),
@@ -139,7 +141,7 @@ async fn replay(
         return Err(ApiError::invalid(
             HEADER,
             format!(
-                "this {HEADER} was already used with a different request; use a new key for a new request"
+                "this {HEADER} was already used with a different request, or by another key or console session; use a new key for a new request"
             ),
         ));
     }
@@ -397,7 +399,9 @@ mod tests {
             .ok()
             .flatten()
             .unwrap_or_else(|| panic!("a key"));
+        let caller = domain::audit::Actor::Key(domain::api_key::accepted_prefix(&key)).label();
         let fingerprint = idempotency::fingerprint(
+            &caller,
             "POST",
             "/api-sso-generate-token",
             Some("application/json"),
@@ -448,6 +452,41 @@ mod tests {
     }
 
     #[test]
+    fn another_key_of_the_business_is_not_replayed_what_the_first_was_answered() {
+        let fixture = Fixture::new();
+        let first = keyed(&fixture);
+        let tenant = fixture.run(async {
+            crate::auth::authenticate(
+                &Request::new("https://api.example/x", Method::Get)
+                    .unwrap_or_else(|error| panic!("{error}"))
+                    .with_header("x-api-key", &first),
+                &fixture.env,
+            )
+            .await
+            .map(|found| found.tenant)
+            .unwrap_or_else(|error| panic!("{error:?}"))
+        });
+        let second = fixture.run(async { fixture.api_key(&tenant).await.0 });
+        let runs = Rc::new(Cell::new(0));
+        let body = json!({});
+        let answered = fixture.run(post(&fixture, &runs, &first, Some("k-1"), body.clone()));
+        assert_eq!((answered.status, answered.replayed), (201, false));
+        let other = fixture.run(post(&fixture, &runs, &second, Some("k-1"), body.clone()));
+        assert_eq!(
+            (other.status, other.replayed),
+            (422, false),
+            "another key's request with the same Idempotency-Key is refused, not handed the first answer"
+        );
+        let retry = fixture.run(post(&fixture, &runs, &first, Some("k-1"), body));
+        assert_eq!(
+            (retry.status, retry.replayed),
+            (201, true),
+            "the first key's retry is replayed"
+        );
+        assert_eq!(runs.get(), 1);
+    }
+
+    #[test]
     fn a_key_is_the_businesss_own_and_a_request_without_one_is_not_guarded() {
         let fixture = Fixture::new();
         let acme = keyed(&fixture);
@@ -495,7 +534,7 @@ mod tests {
             let body = format!(
                 "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhello\r\n--{boundary}--\r\n"
             );
-            fingerprint(&req, body.as_bytes()).unwrap_or_else(|error| panic!("{error:?}"))
+            fingerprint("key:cek_1a2b3c4d", &req, body.as_bytes()).unwrap_or_else(|error| panic!("{error:?}"))
         };
         assert_eq!(with("aaa111"), with("zzz999"));
     }
