@@ -5,7 +5,6 @@
 //! belong to their business; a malformed key is 400; a request without a key is untouched.
 
 use super::customer_api::{at_once, text_at};
-use super::kustomer_support::texts_sent;
 use super::webhook_api::{error_of, messages_of, sync, unique, whatsapp_account};
 use crate::app::{Answer, App, Business, test};
 use crate::partners::meta::Graph;
@@ -81,7 +80,7 @@ fn a_retry_with_the_same_key_and_body_sends_one_message_the_retry_gets_the_first
         // Every attempt the dispatcher would make, had there been a second message.
         app.settle_within(SETTLE).await;
         assert_eq!(
-            texts_sent(&graph, phone),
+            graph.texts_sent_to(phone),
             ["Your order shipped"],
             "the provider was called once"
         );

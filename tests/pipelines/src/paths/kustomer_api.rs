@@ -3,7 +3,7 @@
 //! analytics; each with the API key, and each refusing bad input with the one error shape.
 
 use super::kustomer_support::{
-    Connected, assert_error, connected_business, entry, receive_whatsapp, settled_log, sync_log, texts_sent,
+    Connected, assert_error, connected_business, entry, receive_whatsapp, settled_log, sync_log,
     unique_phone, whatsapp_account,
 };
 use crate::app::{App, test};
@@ -107,7 +107,7 @@ fn an_api_escalation_raises_the_kustomer_conversation_to_the_team_with_a_note_an
             "the chat history is in the note: {note}"
         );
         assert_eq!(
-            texts_sent(&with.graph, &with.from),
+            with.graph.texts_sent_to(&with.from),
             ["A person will reply soon."],
             "the customer is told once"
         );
@@ -262,7 +262,7 @@ fn without_an_enabled_connector_an_escalation_is_still_recorded_counted_and_told
         assert_eq!(escalated["escalation"]["trigger"], "api", "{escalated}");
         assert_eq!(escalated["work"], json!([]), "no connector has work");
         app.settle().await;
-        let told = texts_sent(&with.graph, &with.from);
+        let told = with.graph.texts_sent_to(&with.from);
         assert_eq!(told.len(), 1, "{told:?}");
         assert!(
             told[0].contains("member of our team"),

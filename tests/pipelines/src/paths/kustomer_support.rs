@@ -7,7 +7,6 @@ use crate::app::{Answer, App, Business};
 use crate::partners::kustomer::Kustomer;
 use crate::partners::meta;
 use edge::runtime::Method;
-use edge::runtime::native::{Outbound, Reply};
 use serde_json::{Value, json};
 use std::cell::Cell;
 use std::time::Duration;
@@ -286,45 +285,4 @@ async fn deliver_whatsapp(app: &App, account: &WhatsApp, notification: &Value) {
         .expect(200)
         .json();
     assert_eq!(stored["stored"], 1, "the message is stored: {stored}");
-}
-
-/// A Graph API of Meta's at `host` that serves media as Meta does: `/{version}/{media id}`
-/// describes a file, `/files/{media id}` gives its bytes (a PNG). The bytes served.
-pub fn media_host(app: &App, host: &str) -> Vec<u8> {
-    let mut image = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
-    image.extend((0..1500u32).map(|i| (i * 7 % 251) as u8));
-    let served = image.clone();
-    let origin = format!("https://{host}");
-    app.stack.partner(host, move |call: &Outbound| {
-        let media_id = call.path().rsplit('/').next().unwrap_or_default().to_owned();
-        if call.path().starts_with("/files/") {
-            return Reply::status(200)
-                .header("content-type", "image/png")
-                .body(served.clone());
-        }
-        Reply::json(
-            200,
-            &json!({
-                "messaging_product": "whatsapp",
-                "url": format!("{origin}/files/{media_id}"),
-                "mime_type": "image/png",
-                "sha256": "unused",
-                "file_size": served.len(),
-                "id": media_id
-            }),
-        )
-    });
-    image
-}
-
-/// The texts Meta's Graph API was asked to send to `to` (E.164).
-pub fn texts_sent(graph: &meta::Graph, to: &str) -> Vec<String> {
-    let digits = to.trim_start_matches('+');
-    graph
-        .sends()
-        .iter()
-        .map(Outbound::json)
-        .filter(|send| send["to"] == digits)
-        .map(|send| send["text"]["body"].as_str().unwrap_or_default().to_owned())
-        .collect()
 }

@@ -5,11 +5,12 @@
 //! connector's API, and every step in the sync log.
 
 use super::kustomer_support::{
-    Connected, assert_error, connect, connected_business, connector_of, entry, media_host, receive_whatsapp,
+    Connected, assert_error, connect, connected_business, connector_of, entry, receive_whatsapp,
     receive_whatsapp_image, settled_log, steps, sync, sync_log, unique, unique_phone, whatsapp_account,
 };
 use crate::app::{ORIGIN, test};
 use crate::partners::kustomer::{PERMISSIONS, call_to, error};
+use crate::partners::media_host::MediaHost;
 use edge::runtime::Method;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
@@ -290,9 +291,9 @@ fn messages_reach_the_timeline_in_order_with_channel_and_direction() {
 fn a_messages_files_are_on_the_timeline_as_signed_download_links() {
     test(|app| async move {
         let setup = connected_business(&app, json!({})).await;
-        let image = media_host(&app, "media.meta.test");
-        let whatsapp =
-            whatsapp_account(&app, &setup.business.id, Some("https://media.meta.test/v21.0")).await;
+        let media = MediaHost::install(&app.stack, "media.meta.test");
+        media.serve_png();
+        let whatsapp = whatsapp_account(&app, &setup.business.id, Some(&media.api_base_url())).await;
         receive_whatsapp_image(&app, &whatsapp, &unique_phone(), "my receipt", "media-1").await;
         app.settle().await;
         let conversations = setup.kustomer.conversations();
@@ -314,7 +315,7 @@ fn a_messages_files_are_on_the_timeline_as_signed_download_links() {
             "the link downloads the file: {}",
             download.text()
         );
-        assert_eq!(download.body, image);
+        assert_eq!(download.body, media.image());
     });
 }
 

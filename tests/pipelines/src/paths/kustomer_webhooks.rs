@@ -5,8 +5,8 @@
 //! malformed is refused.
 
 use super::kustomer_support::{
-    Connected, assert_error, connected_business, entry, receive_whatsapp, settled_log, sync_log, texts_sent,
-    unique, unique_phone, whatsapp_account,
+    Connected, assert_error, connected_business, entry, receive_whatsapp, settled_log, sync_log, unique,
+    unique_phone, whatsapp_account,
 };
 use crate::app::{Answer, App, test};
 use crate::partners::hmac_sha256;
@@ -110,7 +110,7 @@ fn a_reply_reaches_the_customer_on_whatsapp_once_and_is_not_put_on_the_timeline_
         assert_eq!(outcome(&first), "sent to the customer");
         app.settle().await;
         assert_eq!(
-            texts_sent(&synced.graph, &synced.from),
+            synced.graph.texts_sent_to(&synced.from),
             ["A person here: how can I help?"]
         );
 
@@ -118,7 +118,7 @@ fn a_reply_reaches_the_customer_on_whatsapp_once_and_is_not_put_on_the_timeline_
         assert_eq!(outcome(&again), "duplicate: already handled");
         app.settle().await;
         assert_eq!(
-            texts_sent(&synced.graph, &synced.from).len(),
+            synced.graph.texts_sent_to(&synced.from).len(),
             1,
             "a repeated delivery sends nothing"
         );
@@ -161,7 +161,7 @@ fn the_same_reply_delivered_three_times_at_once_reaches_the_customer_once() {
         );
         app.settle().await;
         assert_eq!(
-            texts_sent(&synced.graph, &synced.from),
+            synced.graph.texts_sent_to(&synced.from),
             ["Only once, please"],
             "one message to the customer"
         );
@@ -208,7 +208,7 @@ fn messages_crm_edge_put_on_the_timeline_inbound_ones_and_other_channels_are_lef
             assert_eq!(outcome(&answer), expected, "{event}");
         }
         app.settle().await;
-        assert_eq!(texts_sent(&synced.graph, &synced.from).len(), 0, "nothing sent");
+        assert_eq!(synced.graph.texts_sent_to(&synced.from).len(), 0, "nothing sent");
     });
 }
 
@@ -410,7 +410,7 @@ fn unsigned_mis_signed_unknown_and_malformed_deliveries_are_refused_a_connector_
             "no token configured",
         );
         assert_eq!(
-            texts_sent(&synced.graph, &synced.from).len(),
+            synced.graph.texts_sent_to(&synced.from).len(),
             0,
             "nothing refused was acted on"
         );

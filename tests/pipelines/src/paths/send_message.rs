@@ -8,9 +8,10 @@
 
 use super::webhook_api::{error_of, gaps, id_of, messages_of, sync, unique};
 use crate::app::{Answer, App, Business, ORIGIN, test};
-use crate::partners::mailgun_send::{self, MailgunSend};
+use crate::partners::form::url_encoded;
+use crate::partners::mailgun::{self, Mailgun};
 use crate::partners::meta::{Graph, graph_error};
-use crate::partners::twilio_send::{self, TwilioSend};
+use crate::partners::twilio::{self, Twilio};
 use crate::partners::{basic_credentials, form_fields, hmac_sha256};
 use edge::runtime::Method;
 use edge::runtime::native::{Delay, Reply};
@@ -43,8 +44,8 @@ struct Acme {
     sms: Account,
     email: Account,
     graph: Graph,
-    twilio: TwilioSend,
-    mailgun: MailgunSend,
+    twilio: Twilio,
+    mailgun: Mailgun,
 }
 
 async fn add_account(app: &App, business: &Business, account: Value) -> Value {
@@ -142,8 +143,8 @@ async fn acme(app: &App) -> Acme {
         sms: plain(&sms),
         email: plain(&email),
         graph: Graph::install(&app.stack),
-        twilio: TwilioSend::install(&app.stack),
-        mailgun: MailgunSend::install(&app.stack),
+        twilio: Twilio::install(&app.stack, account_sid, auth_token),
+        mailgun: Mailgun::install(&app.stack, domain, api_key),
     }
 }
 
@@ -338,8 +339,7 @@ fn an_sms_the_provider_refuses_as_an_invalid_number_fails_at_once_with_twilios_r
     test(|app| async move {
         let acme = acme(&app).await;
         let customer = new_customer(&app, &acme.business, "+353871000003", json!({})).await;
-        acme.twilio
-            .answer_next([twilio_send::invalid_number("+353871000003")]);
+        acme.twilio.answer_next([twilio::invalid_number("+353871000003")]);
         let message = accepted(
             &app,
             &acme.business.key,
@@ -388,7 +388,7 @@ fn an_email_rate_limited_with_retry_after_1_is_sent_on_the_next_attempt() {
         let acme = acme(&app).await;
         let customer = new_customer(&app, &acme.business, "+353871000004", json!({})).await;
         let email = text(&customer["email"]).to_owned();
-        acme.mailgun.answer_next([mailgun_send::rate_limited()]);
+        acme.mailgun.answer_next([mailgun::rate_limited()]);
         let message = accepted(
             &app,
             &acme.business.key,
@@ -876,7 +876,7 @@ fn a_status_callback_that_overtakes_the_answer_to_the_send_is_kept_and_applied_w
                 ("To", "+353871000012"),
             ];
             let path = &acme.sms.webhook_path;
-            let signature = twilio_send::signature(&acme.sms.auth_token, &format!("{ORIGIN}{path}"), &params);
+            let signature = twilio::signature(&acme.sms.auth_token, &format!("{ORIGIN}{path}"), &params);
             app.request(
                 Method::Post,
                 path,
@@ -884,7 +884,7 @@ fn a_status_callback_that_overtakes_the_answer_to_the_send_is_kept_and_applied_w
                     ("content-type", "application/x-www-form-urlencoded"),
                     ("x-twilio-signature", &signature),
                 ],
-                twilio_send::form_body(&params),
+                url_encoded(&params).into_bytes(),
             )
             .await
             .status

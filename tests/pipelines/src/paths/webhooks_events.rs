@@ -11,7 +11,7 @@ use super::webhook_api::{
     with_endpoint,
 };
 use crate::app::{App, Business, ORIGIN, test};
-use crate::partners::graph_media::MediaHost;
+use crate::partners::media_host::MediaHost;
 use crate::partners::meta::Graph;
 use crate::partners::webhook_endpoint::{
     Delivery, Endpoint, js_restringifies_to_itself, seed_signature_verifies, standard_signature_match,
@@ -567,6 +567,7 @@ fn an_inbound_whatsapp_image_makes_customer_created_conversation_created_and_mes
         let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
         with_endpoint(&app, &acme.key, &endpoint, json!({})).await;
         let media = MediaHost::install(&app.stack, "graph-media.example.com");
+        media.serve_png();
         let account = whatsapp_account(&app, &acme, Some(&media.api_base_url())).await;
         let from = "+353871112222";
         receive_whatsapp(
