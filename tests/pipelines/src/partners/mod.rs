@@ -72,3 +72,11 @@ pub fn unique_hex(length: usize) -> String {
     hex.truncate(length);
     hex
 }
+
+/// Milliseconds between consecutive calls a partner received.
+pub fn gaps(calls: &[Outbound]) -> Vec<i64> {
+    calls
+        .windows(2)
+        .map(|pair| pair[1].at_ms - pair[0].at_ms)
+        .collect()
+}

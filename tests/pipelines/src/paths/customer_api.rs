@@ -4,7 +4,8 @@
 //! (`SELECT *`), and requests run at once so that they race as concurrent isolates do.
 
 use crate::app::{Answer, App, Business};
-use crate::paths::inbound::{customer, select};
+use crate::paths::inbound::customer;
+use crate::steps::store::select;
 use edge::runtime::Method;
 use futures_util::future::join_all;
 use serde_json::{Map, Value, json};
@@ -82,17 +83,6 @@ pub fn customer_rows(app: &App, business: &Business) -> Vec<Map<String, Value>> 
         "SELECT * FROM customers WHERE business_id = ?1 ORDER BY created_at, id",
         &[&business.id],
     )
-}
-
-/// `8-4-4-4-12` lowercase hex digits: the shape of every id the API gives a customer.
-pub fn is_uuid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.iter().map(|group| group.len()).eq([8, 4, 4, 4, 12])
-        && groups.iter().all(|group| {
-            group
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
 }
 
 /// The string at `pointer` in `value` (empty when there is none).

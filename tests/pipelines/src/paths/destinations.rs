@@ -4,8 +4,10 @@
 //! the local stack, loopback is allowed (`ALLOW_LOOPBACK_WEBHOOKS`), so these are the internal
 //! hosts that stay refused even there. (The end-to-end suite's `destinations.test.mjs`.)
 
-use super::webhook_api::{create_webhook, error_of, id_of, whatsapp_account};
+use super::webhook_api::{create_webhook, whatsapp_account};
 use crate::app::{App, test};
+use crate::steps::api::assert_error;
+use crate::steps::id_of;
 use edge::runtime::Method;
 use serde_json::json;
 
@@ -67,7 +69,7 @@ fn a_webhook_endpoint_at_an_internal_address_is_refused_with_422_naming_url_and_
                     Some(json!({ "name": "hostile", "url": url })),
                 )
                 .await;
-            let error = error_of(&answer, 422, "validation_failed", description);
+            let error = assert_error(&answer, 422, "validation_failed", description);
             assert_eq!(error["field"], "url", "{description}: the field named");
         }
         let list = app
@@ -91,7 +93,7 @@ fn a_webhook_endpoint_cannot_be_moved_to_an_internal_address() {
             let answer = app
                 .api(&acme.key, Method::Patch, &path, Some(json!({ "url": url })))
                 .await;
-            let error = error_of(&answer, 422, "validation_failed", description);
+            let error = assert_error(&answer, 422, "validation_failed", description);
             assert_eq!(error["field"], "url", "{description}: the field named");
         }
         let read = app
@@ -120,7 +122,7 @@ fn a_channel_account_whose_api_base_url_is_internal_is_refused_with_422_naming_s
                     Some(json!({ "settings": { "api_base_url": url } })),
                 )
                 .await;
-            let error = error_of(
+            let error = assert_error(
                 &patched,
                 422,
                 "validation_failed",
@@ -144,7 +146,7 @@ fn a_channel_account_whose_api_base_url_is_internal_is_refused_with_422_naming_s
                 })),
             )
             .await;
-        let error = error_of(
+        let error = assert_error(
             &created,
             422,
             "validation_failed",

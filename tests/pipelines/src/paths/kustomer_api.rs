@@ -3,18 +3,16 @@
 //! analytics; each with the API key, and each refusing bad input with the one error shape.
 
 use super::kustomer_support::{
-    Connected, assert_error, connected_business, entry, receive_whatsapp, settled_log, sync_log,
-    unique_phone, whatsapp_account,
+    Connected, connected_business, entry, receive_whatsapp, settled_log, sync_log, whatsapp_account,
 };
 use crate::app::{App, test};
 use crate::partners::meta::Graph;
+use crate::steps::api::assert_error;
+use crate::steps::text;
+use crate::steps::unique_phone;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
 
 /// A business on WhatsApp and Kustomer with one synced conversation, begun with `first`.
 struct WithConversation {

@@ -1,31 +1,19 @@
 //! What the Kustomer paths share: a business connected to its own Kustomer organization through
 //! the admin API (as an operator connects one), the connector's sync log and status as the admin
-//! API shows them, customers synced with the business's key, WhatsApp messages received signed
-//! as Meta delivers them, and the API's one error shape.
+//! API shows them, customers synced with the business's key, and WhatsApp messages received
+//! signed as Meta delivers them.
 
-use crate::app::{Answer, App, Business};
+use crate::app::{App, Business};
 use crate::partners::kustomer::Kustomer;
 use crate::partners::meta;
+use crate::steps::unique_number;
 use edge::runtime::Method;
 use serde_json::{Value, json};
-use std::cell::Cell;
 use std::time::Duration;
 
 /// Long enough for any retry the sync makes (backoff is capped at five minutes), in virtual
 /// time.
 pub const SETTLE_HORIZON: Duration = Duration::from_secs(3600);
-
-thread_local! {
-    static NEXT: Cell<u64> = const { Cell::new(0) };
-}
-
-/// A number never given before on this thread.
-pub fn unique() -> u64 {
-    NEXT.with(|next| {
-        next.set(next.get() + 1);
-        next.get()
-    })
-}
 
 /// A business connected to a Kustomer organization of its own.
 pub struct Connected {
@@ -53,7 +41,7 @@ impl Connected {
 /// unless `rate_limit` is given).
 pub async fn connected_business(app: &App, fields: Value) -> Connected {
     let business = app.business("Acme").await;
-    let subdomain = format!("org{}", unique());
+    let subdomain = format!("org{}", unique_number());
     let api_key = format!("ey{subdomain}key");
     let kustomer = Kustomer::install(&app.stack, &subdomain, &api_key);
     let connector = connect(app, &business, &subdomain, &api_key, fields).await;
@@ -170,31 +158,6 @@ pub fn customers(n: usize, tag: &str) -> Value {
     )
 }
 
-/// Checks the API's one error shape: `{error: {code, message, field?}}` with `status`.
-pub fn assert_error(answer: &Answer, status: u16, code: &str, why: &str) -> Value {
-    assert_eq!(answer.status, status, "{why}: status (body: {})", answer.text());
-    let body: Value = serde_json::from_slice(&answer.body)
-        .unwrap_or_else(|_| panic!("{why}: the body is JSON: {}", answer.text()));
-    let error = body["error"].clone();
-    assert_eq!(error["code"], code, "{why}: the code ({body})");
-    assert!(
-        error["message"]
-            .as_str()
-            .is_some_and(|message| !message.is_empty()),
-        "{why}: a message ({body})"
-    );
-    if let Some(field) = error.get("field") {
-        assert!(field.is_string(), "{why}: the field is text ({body})");
-    }
-    for key in error.as_object().into_iter().flatten().map(|(key, _)| key) {
-        assert!(
-            ["code", "message", "field"].contains(&key.as_str()),
-            "{why}: unexpected key {key} in the error ({body})"
-        );
-    }
-    error
-}
-
 /// A WhatsApp number of a business, on Meta.
 pub struct WhatsApp {
     pub address: String,
@@ -205,8 +168,8 @@ pub struct WhatsApp {
 
 /// A WhatsApp account (Meta) of the business, its Graph API at `api_base_url` when given.
 pub async fn whatsapp_account(app: &App, business_id: &str, api_base_url: Option<&str>) -> WhatsApp {
-    let address = format!("1{:015}", unique());
-    let app_secret = format!("app-secret-{}", unique());
+    let address = format!("1{:015}", unique_number());
+    let app_secret = format!("app-secret-{}", unique_number());
     let settings = match api_base_url {
         Some(base) => json!({ "api_base_url": base }),
         None => json!({}),
@@ -233,15 +196,10 @@ pub async fn whatsapp_account(app: &App, business_id: &str, api_base_url: Option
     }
 }
 
-/// A phone number (E.164) never used before on this thread.
-pub fn unique_phone() -> String {
-    format!("+35387{:07}", unique())
-}
-
 /// A text from `from` (E.164) delivered signed as Meta delivers it; asserts it was stored.
 /// Meta's message id.
 pub async fn receive_whatsapp(app: &App, account: &WhatsApp, from: &str, text: &str) -> String {
-    let wamid = format!("wamid.m{}", unique());
+    let wamid = format!("wamid.m{}", unique_number());
     let digits = from.trim_start_matches('+');
     let notification = meta::whatsapp_text(&account.address, digits, "WhatsApp Sender", &wamid, text);
     deliver_whatsapp(app, account, &notification).await;
@@ -260,7 +218,7 @@ pub async fn receive_whatsapp_image(
     let mut notification = meta::whatsapp_text(&account.address, digits, "WhatsApp Sender", "", caption);
     notification["entry"][0]["changes"][0]["value"]["messages"][0] = json!({
         "from": digits,
-        "id": format!("wamid.m{}", unique()),
+        "id": format!("wamid.m{}", unique_number()),
         "timestamp": "1700000000",
         "type": "image",
         "image": { "id": media_id, "mime_type": "image/png", "sha256": "x", "caption": caption }

@@ -5,20 +5,19 @@
 //! connector's API, and every step in the sync log.
 
 use super::kustomer_support::{
-    Connected, assert_error, connect, connected_business, connector_of, entry, receive_whatsapp,
-    receive_whatsapp_image, settled_log, steps, sync, sync_log, unique, unique_phone, whatsapp_account,
+    Connected, connect, connected_business, connector_of, entry, receive_whatsapp, receive_whatsapp_image,
+    settled_log, steps, sync, sync_log, whatsapp_account,
 };
 use crate::app::{ORIGIN, test};
 use crate::partners::kustomer::{PERMISSIONS, call_to, error};
 use crate::partners::media_host::MediaHost;
+use crate::steps::api::assert_error;
+use crate::steps::text;
+use crate::steps::{unique_number, unique_phone};
 use edge::runtime::Method;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
 
 #[test]
 fn a_synced_customer_is_created_in_kustomer_with_the_mapped_fields_and_updated_when_they_change() {
@@ -499,7 +498,7 @@ fn two_businesses_on_two_organizations_of_one_kustomer_host_never_see_each_other
         let first = connected_business(&app, json!({})).await;
         let other = app.business("Globex").await;
         let org = first.kustomer.other_org("globex");
-        let key = format!("eyglobex{}", unique());
+        let key = format!("eyglobex{}", unique_number());
         first.kustomer.add_key(&key, &org, &PERMISSIONS);
         let subdomain = first
             .kustomer

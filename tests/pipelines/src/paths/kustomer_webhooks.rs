@@ -5,19 +5,17 @@
 //! malformed is refused.
 
 use super::kustomer_support::{
-    Connected, assert_error, connected_business, entry, receive_whatsapp, settled_log, sync_log, unique,
-    unique_phone, whatsapp_account,
+    Connected, connected_business, entry, receive_whatsapp, settled_log, sync_log, whatsapp_account,
 };
 use crate::app::{Answer, App, test};
 use crate::partners::hmac_sha256;
 use crate::partners::meta::Graph;
+use crate::steps::api::assert_error;
+use crate::steps::text;
+use crate::steps::{unique_number, unique_phone};
 use edge::runtime::Method;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
 
 /// A business on WhatsApp and Kustomer (its webhooks signed with `token`), with one customer's
 /// conversation synced.
@@ -34,7 +32,7 @@ struct Synced {
 }
 
 async fn synced_conversation(app: &App) -> Synced {
-    let token = format!("hook-token-{}", unique());
+    let token = format!("hook-token-{}", unique_number());
     let setup = connected_business(app, json!({ "secrets": { "webhook_secret": token } })).await;
     let graph = Graph::install(&app.stack);
     let whatsapp = whatsapp_account(app, &setup.business.id, None).await;

@@ -6,7 +6,8 @@ use crate::app::{App, Business, test};
 use crate::partners::form::url_encoded;
 use crate::partners::meta::{self as meta_partner, whatsapp_notification};
 use crate::partners::unique_hex;
-use crate::paths::inbound::{MetaSetup, assert_error, deliver_meta, meta_account};
+use crate::paths::inbound::{MetaSetup, deliver_meta, meta_account};
+use crate::steps::api::assert_error;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 

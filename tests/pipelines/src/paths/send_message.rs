@@ -6,13 +6,17 @@
 //! 5th failed attempt fails the message with the provider's last reason. (The end-to-end suite's
 //! `send-message.test.mjs`; `send_with_retries` is the first of these paths.)
 
-use super::webhook_api::{error_of, gaps, id_of, messages_of, sync, unique};
+use super::webhook_api::{messages_of, sync};
 use crate::app::{Answer, App, Business, ORIGIN, test};
 use crate::partners::form::url_encoded;
+use crate::partners::gaps;
 use crate::partners::mailgun::{self, Mailgun};
 use crate::partners::meta::{Graph, graph_error};
 use crate::partners::twilio::{self, Twilio};
 use crate::partners::{basic_credentials, form_fields, hmac_sha256};
+use crate::steps::api::assert_error;
+use crate::steps::text;
+use crate::steps::{id_of, unique};
 use edge::runtime::Method;
 use edge::runtime::native::{Delay, Reply};
 use futures_util::future::join;
@@ -159,10 +163,6 @@ async fn new_customer(app: &App, business: &Business, phone: &str, fields: Value
     assert_eq!(result["results"]["details"][0]["action"], "created", "{result}");
     customer["id"] = result["results"]["details"][0]["customer_id"].clone();
     customer
-}
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
 }
 
 /// A customer who has written to the page (Messenger) or the Instagram account: the inbound,
@@ -594,7 +594,7 @@ fn an_uploaded_attachment_goes_to_whatsapp_as_a_signed_link_the_provider_can_fet
             json!({ "customer_id": customer["id"], "channel": "whatsapp", "content": "again", "attachments": [attachment["id"]] }),
         )
         .await;
-        let error = error_of(&again, 422, "validation_failed", "an attachment already sent");
+        let error = assert_error(&again, 422, "validation_failed", "an attachment already sent");
         assert_eq!(error["field"], "attachments[0]");
     });
 }
@@ -610,7 +610,7 @@ fn a_customer_that_does_not_exist_is_404() {
                 json!({ "customer_id": customer_id, "channel": "whatsapp", "content": "hi" }),
             )
             .await;
-            error_of(&answer, 404, "not_found", customer_id);
+            assert_error(&answer, 404, "not_found", customer_id);
         }
     });
 }
@@ -629,7 +629,7 @@ fn a_customer_that_does_not_exist_is_404_on_a_channel_the_business_has_no_accoun
                 json!({ "customer_id": customer_id, "channel": "whatsapp", "content": "hi" }),
             )
             .await;
-            error_of(&answer, 404, "not_found", &customer_id);
+            assert_error(&answer, 404, "not_found", &customer_id);
         }
     });
 }
@@ -647,7 +647,7 @@ fn another_businesss_customer_is_404_by_our_id_and_by_the_crms() {
                 json!({ "customer_id": customer_id, "channel": "sms", "content": "hi" }),
             )
             .await;
-            error_of(&answer, 404, "not_found", text(customer_id));
+            assert_error(&answer, 404, "not_found", text(customer_id));
         }
     });
 }
@@ -701,7 +701,7 @@ fn bad_requests_are_422_naming_the_field_and_store_nothing() {
             ),
         ];
         for (body, field, description) in cases {
-            let error = error_of(
+            let error = assert_error(
                 &send(&app, &bare.key, body).await,
                 422,
                 "validation_failed",
@@ -744,7 +744,7 @@ fn an_attachment_this_business_never_uploaded_is_422() {
             }),
         )
         .await;
-        let error = error_of(&answer, 422, "validation_failed", "an attachment of nobody's");
+        let error = assert_error(&answer, 422, "validation_failed", "an attachment of nobody's");
         assert_eq!(error["field"], "attachments[0]");
     });
 }
@@ -761,7 +761,7 @@ fn messenger_and_instagram_need_the_customer_to_have_written_first() {
                 json!({ "customer_id": customer["id"], "channel": channel, "content": "hi" }),
             )
             .await;
-            let error = error_of(&answer, 422, "validation_failed", channel);
+            let error = assert_error(&answer, 422, "validation_failed", channel);
             assert!(
                 text(&error["message"]).contains("messaged its page first"),
                 "{channel}: {error}"
@@ -774,7 +774,7 @@ fn messenger_and_instagram_need_the_customer_to_have_written_first() {
 fn the_endpoint_needs_an_api_key_and_a_post() {
     test(|app| async move {
         let acme = acme(&app).await;
-        error_of(
+        assert_error(
             &app.json(
                 Method::Post,
                 "/api-send-message",
@@ -786,7 +786,7 @@ fn the_endpoint_needs_an_api_key_and_a_post() {
             "unauthorized",
             "no API key",
         );
-        error_of(
+        assert_error(
             &app.api(&acme.business.key, Method::Get, "/api-send-message", None)
                 .await,
             405,

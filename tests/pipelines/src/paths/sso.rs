@@ -4,23 +4,21 @@
 //! after it expires (its lifetime passes on the virtual clock) or is revoked; bad requests get the
 //! one JSON error shape; the page carries the headers that keep it framed only where allowed.
 
-use super::admin::new_uuid;
-use super::inbound::{assert_error, customer, download, messages_of};
-use super::webhook_api::{raw, rfc3339_ms, sync, unique};
+use super::inbound::{customer, download, messages_of};
+use super::webhook_api::sync;
 use crate::app::{Answer, App, Business, ORIGIN, test};
 use crate::partners::form::Multipart;
 use crate::partners::mailgun::{self, Mail, Mailgun};
 use crate::partners::meta::{self, Graph};
 use crate::partners::unique_hex;
+use crate::steps::api::{assert_error, new_uuid, raw, rfc3339_ms};
+use crate::steps::text;
+use crate::steps::unique;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const CRM: &str = "https://crm.example.com";
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
 
 /// `sso_` and 43 characters of URL-safe base64.
 fn is_token(token: &str) -> bool {
@@ -1190,7 +1188,7 @@ fn a_token_stops_working_when_it_expires_and_the_page_says_it_expired() {
             .await;
         let token = text(&short_lived["token"]);
         let expiry = rfc3339_ms(text(&short_lived["expires_at"])).unwrap_or_default();
-        let stored = super::inbound::select(
+        let stored = crate::steps::store::select(
             &app,
             "SELECT expires_ms FROM sso_tokens WHERE id = ?1",
             &[text(&short_lived["token_id"])],

@@ -7,8 +7,7 @@
 //! `webhooks-events.test.mjs`.)
 
 use super::webhook_api::{
-    deliveries_of, error_of, id_of, is_rfc3339_utc, messages_of, receive_whatsapp, sync, whatsapp_account,
-    with_endpoint,
+    deliveries_of, messages_of, receive_whatsapp, sync, whatsapp_account, with_endpoint,
 };
 use crate::app::{App, Business, ORIGIN, test};
 use crate::partners::media_host::MediaHost;
@@ -16,6 +15,8 @@ use crate::partners::meta::Graph;
 use crate::partners::webhook_endpoint::{
     Delivery, Endpoint, js_restringifies_to_itself, seed_signature_verifies, standard_signature_match,
 };
+use crate::steps::api::{assert_error, is_rfc3339_utc};
+use crate::steps::id_of;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -1046,21 +1047,21 @@ fn a_bad_conversation_patch_is_refused_and_another_businesss_conversation_is_404
             ),
         ] {
             let answer = app.api(&acme.key, Method::Patch, &path, Some(body)).await;
-            let error = error_of(&answer, 422, "validation_failed", description);
+            let error = assert_error(&answer, 422, "validation_failed", description);
             assert_eq!(error["field"], field, "{description}: the field");
         }
-        super::webhook_api::client_error(
+        crate::steps::api::client_error(
             &app.api(&acme.key, Method::Patch, &path, Some(json!({ "assignee": 42 })))
                 .await,
             "a numeric assignee",
         );
-        error_of(
-            &super::webhook_api::raw(&app, Some(&acme.key), Method::Patch, &path, br#"{"status":"#).await,
+        assert_error(
+            &crate::steps::api::raw(&app, Some(&acme.key), Method::Patch, &path, br#"{"status":"#).await,
             400,
             "malformed_request",
             "truncated JSON",
         );
-        error_of(
+        assert_error(
             &app.json(Method::Patch, &path, &[], Some(json!({ "status": "closed" })))
                 .await,
             401,
@@ -1073,7 +1074,7 @@ fn a_bad_conversation_patch_is_refused_and_another_businesss_conversation_is_404
             ("another business's conversation", path.as_str()),
             ("an unknown conversation", unknown),
         ] {
-            error_of(
+            assert_error(
                 &app.api(
                     &intruder.key,
                     Method::Patch,
@@ -1086,7 +1087,7 @@ fn a_bad_conversation_patch_is_refused_and_another_businesss_conversation_is_404
                 description,
             );
         }
-        error_of(
+        assert_error(
             &app.api(
                 &acme.key,
                 Method::Patch,

@@ -5,10 +5,11 @@
 //! once making one person, the toggles honoured, and Krayin's refusals failing at once with its
 //! reason.
 
-use super::{Connect, Setup, krayin_business, operations, pick, unique, unique_email, unique_phone};
+use super::{Connect, Setup, krayin_business, operations, pick};
 use crate::app::{App, test};
 use crate::partners::krayin::Fault;
 use crate::partners::meta::{self, Graph};
+use crate::steps::{unique_email, unique_number, unique_phone};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -22,8 +23,8 @@ struct Whatsapp {
 
 async fn whatsapp_of(app: &App, setup: &Setup) -> Whatsapp {
     Graph::install(&app.stack);
-    let phone_number_id = format!("1{:015}", unique());
-    let app_secret = format!("app-secret-{}", unique());
+    let phone_number_id = format!("1{:015}", unique_number());
+    let app_secret = format!("app-secret-{}", unique_number());
     let account = app
         .admin(
             Method::Post,
@@ -52,7 +53,7 @@ async fn receive_whatsapp(app: &App, whatsapp: &Whatsapp, from: &str, name: &str
         &whatsapp.phone_number_id,
         from.trim_start_matches('+'),
         name,
-        &format!("wamid.{}", unique()),
+        &format!("wamid.{}", unique_number()),
         text,
     );
     let body = serde_json::to_vec(&notification).unwrap_or_default();
@@ -104,7 +105,7 @@ fn a_synced_customer_becomes_one_person_and_one_lead_with_its_custom_fields_and_
         )
         .await;
         let krayin = &setup.krayin;
-        let tag = unique();
+        let tag = unique_number();
         let email = unique_email("ada");
         let synced = sync(
             &app,

@@ -2,12 +2,13 @@
 //! files; its signature fields found and checked in the raw body before the form is parsed; a
 //! token accepted once, and only once the mail was stored.
 
-use super::{MailgunSetup, NOBODYS_ACCOUNT, mailgun_account};
+use super::{MailgunSetup, UNKNOWN_ID, mailgun_account};
 use crate::app::{Answer, App, test};
 use crate::partners::form::{BOUNDARY, Multipart, url_encoded};
 use crate::partners::mailgun::{self as mailgun_partner, field};
 use crate::partners::unique_hex;
-use crate::paths::inbound::{assert_error, customer, download, messages_of, post};
+use crate::paths::inbound::{customer, download, messages_of, post};
+use crate::steps::api::assert_error;
 use edge::runtime::Method;
 use serde_json::Value;
 
@@ -284,7 +285,7 @@ fn an_unknown_account_a_wrong_method_and_a_body_that_is_not_a_well_formed_form_a
         let multipart_type = Multipart::content_type();
         let unknown = post(
             &app,
-            &format!("/webhooks/mailgun/{NOBODYS_ACCOUNT}"),
+            &format!("/webhooks/mailgun/{UNKNOWN_ID}"),
             &[("content-type", &multipart_type)],
             Multipart::new().field("sender", "a@example.com").finish(),
         )

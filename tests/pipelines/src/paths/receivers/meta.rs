@@ -1,16 +1,15 @@
 //! The Meta receiver (WhatsApp, Messenger, Instagram): signed notifications stored once, the
 //! subscription handshake, statuses, and the files Meta links fetched from its hosts.
 
-use super::{
-    MetaSetup, NOBODYS_ACCOUNT, deliver_meta, meta_account, post_meta, twilio_account, unique_phone,
-};
+use super::{MetaSetup, UNKNOWN_ID, deliver_meta, meta_account, post_meta, twilio_account, unique_phone};
 use crate::app::{App, test};
 use crate::partners::form::url_encoded;
 use crate::partners::media_host::MediaHost;
 use crate::partners::meta::{
     self as meta_partner, messaging_notification, messaging_text, whatsapp_notification,
 };
-use crate::paths::inbound::{assert_error, customer, download, messages_of, post};
+use crate::paths::inbound::{customer, download, messages_of, post};
+use crate::steps::api::assert_error;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -362,7 +361,7 @@ fn an_unknown_account_another_providers_account_a_wrong_method_and_an_oversized_
         let json_body = [("content-type", "application/json")];
         let unknown = post(
             &app,
-            &format!("/webhooks/meta/{NOBODYS_ACCOUNT}"),
+            &format!("/webhooks/meta/{UNKNOWN_ID}"),
             &json_body,
             b"{}".to_vec(),
         )

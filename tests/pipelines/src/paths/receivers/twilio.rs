@@ -4,15 +4,17 @@
 //! a host that fails for a while, and rescued by the sweep when the queue lost them.
 
 use super::{
-    NOBODYS_ACCOUNT, TwilioSetup, deliver_meta, meta_account, post_twilio, post_twilio_signed,
-    twilio_account, unique_phone,
+    TwilioSetup, UNKNOWN_ID, deliver_meta, meta_account, post_twilio, post_twilio_signed, twilio_account,
+    unique_phone,
 };
 use crate::app::{App, CALLED, ORIGIN, test};
 use crate::partners::media_host::MediaHost;
 use crate::partners::meta::{self as meta_partner, messaging_notification};
 use crate::partners::twilio::{self as twilio_partner, with};
 use crate::partners::webhook_endpoint::Endpoint;
-use crate::paths::inbound::{assert_error, customer, download, execute, messages_of, post, select};
+use crate::paths::inbound::{customer, download, messages_of, post};
+use crate::steps::api::assert_error;
+use crate::steps::store::{execute, select};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use edge::runtime::Method;
@@ -533,7 +535,7 @@ fn a_bad_or_missing_signature_is_refused_with_401_and_nothing_is_stored() {
                 "signed for another URL",
                 Some(twilio_partner::signature(
                     token,
-                    &format!("{ORIGIN}/webhooks/twilio/{NOBODYS_ACCOUNT}"),
+                    &format!("{ORIGIN}/webhooks/twilio/{UNKNOWN_ID}"),
                     &params,
                 )),
             ),
@@ -602,7 +604,7 @@ fn an_unknown_account_and_a_wrong_method_are_refused() {
     test(|app| async move {
         let unknown = post(
             &app,
-            &format!("/webhooks/twilio/{NOBODYS_ACCOUNT}"),
+            &format!("/webhooks/twilio/{UNKNOWN_ID}"),
             &[("content-type", "application/x-www-form-urlencoded")],
             b"Body=x".to_vec(),
         )
