@@ -4,10 +4,10 @@
 //! time. No secret appears in it: not a key, a provider secret, a webhook signing secret or an
 //! SSO token.
 
-use super::webhook_api::sync;
 use crate::app::{App, Business, test};
 use crate::partners::meta::numeric_id;
 use crate::steps::api::{assert_error, is_rfc3339_utc, is_uuid, rfc3339_ms};
+use crate::steps::customers::sync;
 use crate::steps::text;
 use crate::steps::unique;
 use edge::runtime::Method;

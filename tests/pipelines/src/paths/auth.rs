@@ -2,12 +2,12 @@
 //! fast a revocation bites, that unknown keys never reach the shared key cache, and that one
 //! business never sees or changes another's customers.
 
-use super::inbound::customer as lookup;
 use crate::steps::api::{assert_error, first_key_id};
+use crate::steps::customers::customer as lookup;
+use crate::steps::customers::sync;
 use crate::steps::text;
 use crate::steps::unique;
 
-use super::webhook_api::sync;
 use crate::app::{App, Business, test};
 use crate::partners::unique_hex;
 use edge::runtime::Method;

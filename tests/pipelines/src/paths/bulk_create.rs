@@ -3,13 +3,12 @@
 //! fails the item instead of merging two records. Imports run at the seed's sizes (5000 customers
 //! in batches of 1000).
 
-use super::customer_api::{
-    assert_not_stored, at_once, batch_lookup, bulk_create, bulk_create_with, customer_rows, stored, text_at,
-};
-use super::inbound::customer;
-use super::webhook_api::sync;
 use crate::app::{App, test};
 use crate::steps::api::{assert_error, is_uuid};
+use crate::steps::customers::{
+    assert_not_stored, at_once, batch_lookup, bulk_create, bulk_create_with, customer, customer_rows, stored,
+    sync, text_at,
+};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 

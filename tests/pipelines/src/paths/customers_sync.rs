@@ -3,13 +3,12 @@
 //! and one bad item never sinks the others. Concurrent syncs run with D1 answering after a
 //! round trip's time, so that their reads and writes interleave as concurrent isolates' do.
 
-use super::customer_api::{
-    assert_not_stored, at_once, batch_lookup, customer_rows, details, stored, sync_with, text_at,
-};
-use super::inbound::customer;
-use super::webhook_api::sync;
 use crate::app::{App, test};
 use crate::steps::api::{assert_error, is_uuid, rfc3339_ms};
+use crate::steps::customers::{
+    assert_not_stored, at_once, batch_lookup, customer, customer_rows, details, stored, sync, sync_with,
+    text_at,
+};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;

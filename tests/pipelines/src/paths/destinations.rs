@@ -4,10 +4,11 @@
 //! the local stack, loopback is allowed (`ALLOW_LOOPBACK_WEBHOOKS`), so these are the internal
 //! hosts that stay refused even there. (The end-to-end suite's `destinations.test.mjs`.)
 
-use super::webhook_api::{create_webhook, whatsapp_account};
+use super::webhook_api::whatsapp_account;
 use crate::app::{App, test};
 use crate::steps::api::assert_error;
 use crate::steps::id_of;
+use crate::steps::webhooks::create_webhook;
 use edge::runtime::Method;
 use serde_json::json;
 

@@ -4,11 +4,11 @@
 //! the same key with another request is 422; concurrent requests with one key run once; keys
 //! belong to their business; a malformed key is 400; a request without a key is untouched.
 
-use super::customer_api::{at_once, text_at};
-use super::webhook_api::{messages_of, sync, whatsapp_account};
+use super::webhook_api::{messages_of, whatsapp_account};
 use crate::app::{Answer, App, Business, test};
 use crate::partners::meta::Graph;
 use crate::steps::api::assert_error;
+use crate::steps::customers::{at_once, sync, text_at};
 use crate::steps::unique;
 use edge::runtime::Method;
 use serde_json::{Value, json};

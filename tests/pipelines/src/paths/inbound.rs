@@ -1,10 +1,8 @@
 //! What the paths of inbound messages share: a business's channel account made through the admin
 //! API (a Meta one, with the secrets Meta signs and checks with), posting to its webhook as a
-//! provider does, and reading back what was stored through the API (messages, customers,
-//! downloads).
+//! provider does, and reading back what was stored through the API (messages, downloads).
 
 use crate::app::{Answer, App, Business, ORIGIN};
-use crate::partners::form::url_encoded;
 use crate::partners::{meta as meta_partner, unique_hex};
 use edge::runtime::Method;
 use serde_json::{Value, json};
@@ -113,13 +111,6 @@ pub async fn attachment_of(app: &App, key: &str, content: &str) -> Value {
         .find(|message| message["content"] == content)
         .unwrap_or_else(|| panic!("no message {content:?} among {messages:?}"));
     message["attachments"][0].clone()
-}
-
-/// `GET /api-customers?{param}={value}`.
-pub async fn customer(app: &App, key: &str, param: &str, value: &str) -> Answer {
-    let query = url_encoded(&[(param, value)]);
-    app.api(key, Method::Get, &format!("/api-customers?{query}"), None)
-        .await
 }
 
 /// A download link the API gave (under the deployment's public origin), followed with `key`.

@@ -5,12 +5,12 @@
 //! logs. Time is the stack's: the waits take none.
 
 use super::kustomer_support::{
-    connected_business, connector_of, customers, receive_whatsapp, settled_log, sync, sync_log,
-    whatsapp_account,
+    connected_business, connector_of, receive_whatsapp, settled_log, sync_log, whatsapp_account,
 };
 use crate::app::test;
 use crate::partners::kustomer::{Limit, Scope, any_call, call_to, error, too_many_requests};
 use crate::steps::api::assert_error;
+use crate::steps::customers::{customers, sync};
 use crate::steps::text;
 use crate::steps::unique_phone;
 use edge::runtime::Method;

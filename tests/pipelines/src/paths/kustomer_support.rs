@@ -1,7 +1,6 @@
 //! What the Kustomer paths share: a business connected to its own Kustomer organization through
 //! the admin API (as an operator connects one), the connector's sync log and status as the admin
-//! API shows them, customers synced with the business's key, and WhatsApp messages received
-//! signed as Meta delivers them.
+//! API shows them, and WhatsApp messages received signed as Meta delivers them.
 
 use crate::app::{App, Business};
 use crate::partners::kustomer::Kustomer;
@@ -134,28 +133,6 @@ pub fn steps(log: &[Value]) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-/// Syncs customers with the business's key (`POST /api-customers-sync`); the answer's body.
-pub async fn sync(app: &App, key: &str, customers: Value) -> Value {
-    app.api(
-        key,
-        Method::Post,
-        "/api-customers-sync",
-        Some(json!({ "customers": customers })),
-    )
-    .await
-    .expect(200)
-    .json()
-}
-
-/// `n` customers to sync, each with a name, an external id and an email under `tag`.
-pub fn customers(n: usize, tag: &str) -> Value {
-    Value::Array(
-        (0..n)
-            .map(|i| json!({ "name": format!("Customer {i}"), "external_id": format!("{tag}-{i}"), "email": format!("{tag}-{i}@example.com") }))
-            .collect(),
-    )
 }
 
 /// A WhatsApp number of a business, on Meta.

@@ -6,12 +6,13 @@
 
 use super::kustomer_support::{
     Connected, connect, connected_business, connector_of, entry, receive_whatsapp, receive_whatsapp_image,
-    settled_log, steps, sync, sync_log, whatsapp_account,
+    settled_log, steps, sync_log, whatsapp_account,
 };
 use crate::app::{ORIGIN, test};
 use crate::partners::kustomer::{PERMISSIONS, call_to, error};
 use crate::partners::media_host::MediaHost;
 use crate::steps::api::assert_error;
+use crate::steps::customers::sync;
 use crate::steps::text;
 use crate::steps::{unique_number, unique_phone};
 use edge::runtime::Method;

@@ -2,11 +2,9 @@
 //! `POST /api-customers-batch-lookup` by many. Lookups normalise emails and phones exactly as
 //! syncs store them.
 
-use super::customer_api::{batch_lookup, stored};
-use super::inbound::customer;
-use super::webhook_api::sync;
 use crate::app::{App, Business, test};
 use crate::steps::api::assert_error;
+use crate::steps::customers::{batch_lookup, customer, stored, sync};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 

@@ -5,8 +5,9 @@
 
 use crate::app::{App, test};
 use crate::partners::meta::{self as meta_partner, whatsapp_notification};
-use crate::paths::inbound::{MetaSetup, customer, deliver_meta, messages_of, meta_account, post_meta};
+use crate::paths::inbound::{MetaSetup, deliver_meta, messages_of, meta_account, post_meta};
 use crate::steps::api::assert_error;
+use crate::steps::customers::customer;
 use crate::steps::unique_phone;
 use serde_json::{Value, json};
 

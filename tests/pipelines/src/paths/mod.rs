@@ -9,7 +9,6 @@ mod chatwoot_to_krayin;
 mod console;
 mod crm_link;
 mod crm_links;
-mod customer_api;
 mod customers_sync;
 mod destinations;
 mod idempotency;

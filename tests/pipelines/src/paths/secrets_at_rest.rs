@@ -4,7 +4,6 @@
 //! is sealed by the read that finds it; and a sealed value opens only in the row it was sealed
 //! for. The rows are read straight from the shards (`SELECT *`), as a D1 export shows them.
 
-use super::webhook_api::with_endpoint;
 use crate::app::{Answer, App, Business, test};
 use crate::partners::meta::numeric_id;
 use crate::partners::webhook_endpoint::{Endpoint, standard_signature_match};
@@ -12,6 +11,7 @@ use crate::steps::api::assert_error;
 use crate::steps::store::{execute, select};
 use crate::steps::text;
 use crate::steps::unique;
+use crate::steps::webhooks::with_endpoint;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use edge::runtime::Method;

@@ -4,14 +4,14 @@
 //! after it expires (its lifetime passes on the virtual clock) or is revoked; bad requests get the
 //! one JSON error shape; the page carries the headers that keep it framed only where allowed.
 
-use super::inbound::{customer, download, messages_of};
-use super::webhook_api::sync;
+use super::inbound::{download, messages_of};
 use crate::app::{Answer, App, Business, ORIGIN, test};
 use crate::partners::form::Multipart;
 use crate::partners::mailgun::{self, Mail, Mailgun};
 use crate::partners::meta::{self, Graph};
 use crate::partners::unique_hex;
 use crate::steps::api::{assert_error, new_uuid, raw, rfc3339_ms};
+use crate::steps::customers::{customer, sync};
 use crate::steps::text;
 use crate::steps::unique;
 use edge::runtime::Method;

@@ -4,12 +4,12 @@
 //! which reports the receiver's answer at once and logs the attempt. (The end-to-end suite's
 //! `webhooks-api.test.mjs`.)
 
-use super::webhook_api::{EVENTS, attempts_of, create_webhook, with_endpoint};
 use crate::app::test;
 use crate::partners::webhook_endpoint::{Endpoint, standard_signature_match};
 use crate::steps::api::UNKNOWN_ID;
 use crate::steps::api::{assert_error, client_error, is_rfc3339_utc, raw};
 use crate::steps::id_of;
+use crate::steps::webhooks::{EVENTS, attempts_of, create_webhook, with_endpoint};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use edge::runtime::Method;

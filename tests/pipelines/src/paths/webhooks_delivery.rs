@@ -5,17 +5,17 @@
 //! both sign, an endpoint that keeps failing disabled until the business enables it again, and a
 //! fan-out larger than one invocation. (The end-to-end suite's `webhooks-delivery.test.mjs`.)
 
-use super::webhook_api::{
-    attempts_of, create_webhook, deliveries_of, delivery_of_event, get_webhook, new_customer, sync,
-    with_endpoint,
-};
 use crate::app::{App, Business, test};
 use crate::partners::gaps;
 use crate::partners::webhook_endpoint::{
     Delivery, Endpoint, seed_signature_verifies, standard_signature_entries, standard_signature_match,
 };
 use crate::steps::api::{assert_error, is_rfc3339_utc, rfc3339_at, rfc3339_ms};
+use crate::steps::customers::{new_customer, sync};
 use crate::steps::store::{execute, select_values};
+use crate::steps::webhooks::{
+    attempts_of, create_webhook, deliveries_of, delivery_of_event, get_webhook, with_endpoint,
+};
 use crate::steps::{id_of, unique};
 use edge::runtime::Level;
 use edge::runtime::Method;

@@ -6,9 +6,7 @@
 //! endpoint subscribed to. Polling sees the same messages. (The end-to-end suite's
 //! `webhooks-events.test.mjs`.)
 
-use super::webhook_api::{
-    deliveries_of, messages_of, receive_whatsapp, sync, whatsapp_account, with_endpoint,
-};
+use super::webhook_api::{messages_of, receive_whatsapp, whatsapp_account};
 use crate::app::{App, Business, ORIGIN, test};
 use crate::partners::media_host::MediaHost;
 use crate::partners::meta::Graph;
@@ -16,7 +14,9 @@ use crate::partners::webhook_endpoint::{
     Delivery, Endpoint, js_restringifies_to_itself, seed_signature_verifies, standard_signature_match,
 };
 use crate::steps::api::{assert_error, is_rfc3339_utc};
+use crate::steps::customers::sync;
 use crate::steps::id_of;
+use crate::steps::webhooks::{deliveries_of, with_endpoint};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;

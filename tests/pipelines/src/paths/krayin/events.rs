@@ -9,6 +9,7 @@ use super::{Connect, Setup, krayin_business, operations, pick};
 use crate::app::{App, test};
 use crate::partners::krayin::Fault;
 use crate::partners::meta::{self, Graph};
+use crate::steps::customers::sync;
 use crate::steps::{unique_email, unique_number, unique_phone};
 use edge::runtime::Method;
 use serde_json::{Value, json};
@@ -72,18 +73,6 @@ async fn receive_whatsapp(app: &App, whatsapp: &Whatsapp, from: &str, name: &str
         .expect(200)
         .json();
     assert_eq!(stored["stored"], 1, "the message is stored: {stored}");
-}
-
-async fn sync(app: &App, key: &str, customers: Value) -> Value {
-    app.api(
-        key,
-        Method::Post,
-        "/api-customers-sync",
-        Some(json!({ "customers": customers })),
-    )
-    .await
-    .expect(200)
-    .json()
 }
 
 fn record_of(log: &[Value], operation: &str) -> String {

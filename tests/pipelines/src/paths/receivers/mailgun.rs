@@ -7,8 +7,9 @@ use crate::app::{Answer, App, test};
 use crate::partners::form::{BOUNDARY, Multipart, url_encoded};
 use crate::partners::mailgun::{self as mailgun_partner, field};
 use crate::partners::unique_hex;
-use crate::paths::inbound::{customer, download, messages_of, post};
+use crate::paths::inbound::{download, messages_of, post};
 use crate::steps::api::assert_error;
+use crate::steps::customers::customer;
 use edge::runtime::Method;
 use serde_json::Value;
 

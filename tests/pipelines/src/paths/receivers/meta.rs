@@ -8,8 +8,9 @@ use crate::partners::media_host::MediaHost;
 use crate::partners::meta::{
     self as meta_partner, messaging_notification, messaging_text, whatsapp_notification,
 };
-use crate::paths::inbound::{customer, download, messages_of, post};
+use crate::paths::inbound::{download, messages_of, post};
 use crate::steps::api::assert_error;
+use crate::steps::customers::customer;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
