@@ -2,12 +2,12 @@
 //! when a customer asks for a person), internal notes, a customer's Kustomer history and the
 //! analytics; each with the API key, and each refusing bad input with the one error shape.
 
-use super::kustomer_support::{
-    Connected, connected_business, entry, receive_whatsapp, settled_log, sync_log, whatsapp_account,
-};
+use super::kustomer_support::{receive_whatsapp, whatsapp_account};
 use crate::app::{App, test};
 use crate::partners::meta::Graph;
 use crate::steps::api::assert_error;
+use crate::steps::crms::kustomer::{Connected, connected_business, settled_log};
+use crate::steps::crms::{entry, sync_log};
 use crate::steps::text;
 use crate::steps::unique_phone;
 use edge::runtime::Method;

@@ -4,10 +4,10 @@
 //! arrives exactly once, each conversation's messages in order. The two minutes are the stack's
 //! clock: the test takes none of them.
 
-use super::kustomer_support::{
-    SETTLE_HORIZON, connected_business, connector_of, receive_whatsapp, sync_log, whatsapp_account,
-};
+use super::kustomer_support::{receive_whatsapp, whatsapp_account};
 use crate::app::test;
+use crate::steps::crms::kustomer::{SETTLE_HORIZON, connected_business};
+use crate::steps::crms::{connector_of, sync_log};
 use crate::steps::text;
 use crate::steps::unique_phone;
 use serde_json::json;

@@ -4,14 +4,13 @@
 //! events arrive at once, each toggle honoured, 4xx failing at once with Kustomer's reason, the
 //! connector's API, and every step in the sync log.
 
-use super::kustomer_support::{
-    Connected, connect, connected_business, connector_of, entry, receive_whatsapp, receive_whatsapp_image,
-    settled_log, steps, sync_log, whatsapp_account,
-};
+use super::kustomer_support::{receive_whatsapp, receive_whatsapp_image, whatsapp_account};
 use crate::app::{ORIGIN, test};
 use crate::partners::kustomer::{PERMISSIONS, call_to, error};
 use crate::partners::media_host::MediaHost;
 use crate::steps::api::assert_error;
+use crate::steps::crms::kustomer::{Connected, connect, connected_business, settled_log};
+use crate::steps::crms::{connector_of, entry, operations, sync_log};
 use crate::steps::customers::sync;
 use crate::steps::text;
 use crate::steps::{unique_number, unique_phone};
@@ -68,7 +67,7 @@ fn a_synced_customer_is_created_in_kustomer_with_the_mapped_fields_and_updated_w
         assert_eq!(customers.len(), 1, "updated, not created again");
         assert_eq!(customers[0]["attributes"]["name"], "Ada King");
         assert_eq!(
-            steps(&log),
+            operations(&log),
             [
                 ("customer.updated".to_owned(), "succeeded".to_owned()),
                 ("customer.created".to_owned(), "succeeded".to_owned())

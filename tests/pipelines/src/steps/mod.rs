@@ -1,10 +1,12 @@
 //! The steps the paths share, each written once and named for what it does: customers synced and
-//! found ([`customers`]), webhook endpoints and their deliveries ([`webhooks`]), the API's answers
+//! found ([`customers`]), webhook endpoints and their deliveries ([`webhooks`]), CRM connectors and their sync log
+//! ([`crms`]), the API's answers
 //! ([`api`]) and the store read and written shard by shard ([`store`]), and the unique names and
 //! numbers that keep a test's records apart. A path's setup that no other path shares stays in its
 //! file.
 
 pub mod api;
+pub mod crms;
 pub mod customers;
 pub mod store;
 pub mod webhooks;

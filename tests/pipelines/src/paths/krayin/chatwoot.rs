@@ -6,7 +6,7 @@
 //! type, the toggles honoured with a reason in the sync log, and stage progression that moves a
 //! lead forward once per step and never back.
 
-use super::{Connect, Setup, chatwoot_id, krayin_business, operations, pick, post};
+use super::{Connect, Setup, chatwoot_id, krayin_business, pick, post};
 use crate::app::{App, test};
 use crate::partners::chatwoot::{
     self, API, Contact, Conversation, Delivery, EMAIL, Inbox, Message, SMS, WEB, WHATSAPP, agent,
@@ -14,6 +14,7 @@ use crate::partners::chatwoot::{
 use crate::partners::krayin;
 use crate::partners::kustomer::Kustomer;
 use crate::steps::api::assert_error;
+use crate::steps::crms::operations;
 use crate::steps::{unique_email, unique_number, unique_phone};
 use edge::runtime::Method;
 use serde_json::{Value, json};

@@ -5,10 +5,11 @@
 //! once making one person, the toggles honoured, and Krayin's refusals failing at once with its
 //! reason.
 
-use super::{Connect, Setup, krayin_business, operations, pick};
+use super::{Connect, Setup, krayin_business, pick};
 use crate::app::{App, test};
 use crate::partners::krayin::Fault;
 use crate::partners::meta::{self, Graph};
+use crate::steps::crms::operations;
 use crate::steps::customers::sync;
 use crate::steps::{unique_email, unique_number, unique_phone};
 use edge::runtime::Method;

@@ -10,14 +10,10 @@ mod outage;
 use crate::app::{Answer, App, Business};
 use crate::partners::chatwoot::Delivery;
 use crate::partners::krayin::Krayin;
+use crate::steps::crms::{connector_of, done_log, no_budget, sync_log};
 use crate::steps::unique_number;
 use edge::runtime::Method;
 use serde_json::{Value, json};
-
-/// A connector budget that never holds work back (the tests that are not about the budget).
-pub fn no_budget() -> Value {
-    json!({ "per_minute": null, "per_second": null, "per_day": null })
-}
 
 /// A Chatwoot id (contacts, messages), per installation.
 pub fn chatwoot_id() -> u64 {
@@ -150,39 +146,18 @@ impl Setup {
 
     /// The connector's sync log (newest first), with `query` added.
     pub async fn log(&self, app: &App, query: &str) -> Vec<Value> {
-        let separator = if query.is_empty() { "" } else { "&" };
-        let answer = app
-            .admin(
-                Method::Get,
-                &format!(
-                    "/admin/connectors/{}/sync-log?limit=100{separator}{query}",
-                    self.id()
-                ),
-                None,
-            )
-            .await;
-        assert_eq!(answer.status, 200, "the sync log: {}", answer.text());
-        answer.json()["entries"].as_array().cloned().unwrap_or_default()
+        sync_log(app, self.id(), query).await
     }
 
     /// Every due piece of work done, then the log: at least `count` entries, none pending.
     pub async fn settled_log(&self, app: &App, count: usize) -> Vec<Value> {
         app.settle().await;
-        let log = self.log(app, "").await;
-        assert!(log.len() >= count, "{count} entries: {log:#?}");
-        assert!(
-            log.iter().all(|entry| entry["status"] != "pending"),
-            "nothing pending: {log:#?}"
-        );
-        log
+        done_log(app, self.id(), count).await
     }
 
     /// The connector as the admin API shows it (with its status).
     pub async fn shown(&self, app: &App) -> Value {
-        app.admin(Method::Get, &format!("/admin/connectors/{}", self.id()), None)
-            .await
-            .expect(200)
-            .json()
+        connector_of(app, self.id()).await
     }
 
     /// `GET /admin/connectors/{id}/contacts/{contact}` (our customer id or `chatwoot:{id}`).
@@ -213,18 +188,6 @@ impl Setup {
         )
         .await
     }
-}
-
-/// `(operation, status)` of each entry, newest first.
-pub fn operations(log: &[Value]) -> Vec<(String, String)> {
-    log.iter()
-        .map(|entry| {
-            (
-                entry["operation"].as_str().unwrap_or_default().to_owned(),
-                entry["status"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
 }
 
 /// The fields `keys` of `object` (null when absent), to compare as a whole.
