@@ -4,9 +4,9 @@
 //! the local stack, loopback is allowed (`ALLOW_LOOPBACK_WEBHOOKS`), so these are the internal
 //! hosts that stay refused even there. (The end-to-end suite's `destinations.test.mjs`.)
 
-use super::webhook_api::whatsapp_account;
 use crate::app::{App, test};
 use crate::steps::api::assert_error;
+use crate::steps::channels::whatsapp_account;
 use crate::steps::id_of;
 use crate::steps::webhooks::create_webhook;
 use edge::runtime::Method;
@@ -114,7 +114,7 @@ fn a_channel_account_whose_api_base_url_is_internal_is_refused_with_422_naming_s
     test(|app| async move {
         allow_loopback(&app);
         let acme = app.business("Acme").await;
-        let account = whatsapp_account(&app, &acme, None).await;
+        let account = whatsapp_account(&app, &acme.id, None).await;
         for (description, url) in HOSTILE {
             let patched = app
                 .admin(
@@ -183,7 +183,7 @@ fn public_destinations_and_in_the_local_stack_loopback_stubs_are_accepted() {
     test(|app| async move {
         allow_loopback(&app);
         let acme = app.business("Acme").await;
-        let account = whatsapp_account(&app, &acme, None).await;
+        let account = whatsapp_account(&app, &acme.id, None).await;
         let path = format!("/admin/channel-accounts/{}", account.id);
         for url in [
             "https://graph.example.com/v21.0",

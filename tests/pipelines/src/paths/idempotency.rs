@@ -4,10 +4,10 @@
 //! the same key with another request is 422; concurrent requests with one key run once; keys
 //! belong to their business; a malformed key is 400; a request without a key is untouched.
 
-use super::webhook_api::{messages_of, whatsapp_account};
 use crate::app::{Answer, App, Business, test};
 use crate::partners::meta::Graph;
 use crate::steps::api::assert_error;
+use crate::steps::channels::{messages_of, whatsapp_account};
 use crate::steps::customers::{at_once, sync, text_at};
 use crate::steps::unique;
 use edge::runtime::Method;
@@ -58,7 +58,7 @@ fn a_retry_with_the_same_key_and_body_sends_one_message_the_retry_gets_the_first
     test(|app| async move {
         let graph = Graph::install(&app.stack);
         let acme = app.business_in("Acme", Some("IE")).await;
-        whatsapp_account(&app, &acme, None).await;
+        whatsapp_account(&app, &acme.id, None).await;
         let phone = "+353871234001";
         let stored = sync(
             &app,

@@ -4,6 +4,7 @@
 
 use crate::app::{Answer, App, Business, ORIGIN};
 use crate::partners::{meta as meta_partner, unique_hex};
+use crate::steps::channels::messages_with_attachments;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -89,23 +90,9 @@ pub async fn post(app: &App, path: &str, headers: &[(&str, &str)], body: Vec<u8>
     app.request(Method::Post, path, &headers, body).await
 }
 
-/// Every message of a business, oldest first, with their attachments if asked.
-pub async fn messages_of(app: &App, key: &str, attachments: bool) -> Vec<Value> {
-    let path = format!(
-        "/api-messages-since?since=1970-01-01T00:00:00Z&limit=100{}",
-        if attachments {
-            "&include_attachments=true"
-        } else {
-            ""
-        }
-    );
-    let listed = app.api(key, Method::Get, &path, None).await.expect(200).json();
-    listed["messages"].as_array().cloned().unwrap_or_default()
-}
-
 /// The first attachment of the message whose text is `content`.
 pub async fn attachment_of(app: &App, key: &str, content: &str) -> Value {
-    let messages = messages_of(app, key, true).await;
+    let messages = messages_with_attachments(app, key).await;
     let message = messages
         .iter()
         .find(|message| message["content"] == content)

@@ -2,10 +2,10 @@
 //! when a customer asks for a person), internal notes, a customer's Kustomer history and the
 //! analytics; each with the API key, and each refusing bad input with the one error shape.
 
-use super::kustomer_support::{receive_whatsapp, whatsapp_account};
 use crate::app::{App, test};
 use crate::partners::meta::Graph;
 use crate::steps::api::assert_error;
+use crate::steps::channels::{receive_whatsapp, whatsapp_account};
 use crate::steps::crms::kustomer::{Connected, connected_business, settled_log};
 use crate::steps::crms::{entry, sync_log};
 use crate::steps::text;

@@ -4,10 +4,10 @@
 //! failed work is found and replayed, and nothing of the API key or customers' data reaches the
 //! logs. Time is the stack's: the waits take none.
 
-use super::kustomer_support::{receive_whatsapp, whatsapp_account};
 use crate::app::test;
 use crate::partners::kustomer::{Limit, Scope, any_call, call_to, error, too_many_requests};
 use crate::steps::api::assert_error;
+use crate::steps::channels::{receive_whatsapp, whatsapp_account};
 use crate::steps::crms::kustomer::{connected_business, settled_log};
 use crate::steps::crms::{connector_of, sync_log};
 use crate::steps::customers::{customers, sync};

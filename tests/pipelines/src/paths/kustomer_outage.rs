@@ -4,8 +4,8 @@
 //! arrives exactly once, each conversation's messages in order. The two minutes are the stack's
 //! clock: the test takes none of them.
 
-use super::kustomer_support::{receive_whatsapp, whatsapp_account};
 use crate::app::test;
+use crate::steps::channels::{receive_whatsapp, whatsapp_account};
 use crate::steps::crms::kustomer::{SETTLE_HORIZON, connected_business};
 use crate::steps::crms::{connector_of, sync_log};
 use crate::steps::text;

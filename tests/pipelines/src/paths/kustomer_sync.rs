@@ -4,11 +4,11 @@
 //! events arrive at once, each toggle honoured, 4xx failing at once with Kustomer's reason, the
 //! connector's API, and every step in the sync log.
 
-use super::kustomer_support::{receive_whatsapp, receive_whatsapp_image, whatsapp_account};
 use crate::app::{ORIGIN, test};
 use crate::partners::kustomer::{PERMISSIONS, call_to, error};
 use crate::partners::media_host::MediaHost;
 use crate::steps::api::assert_error;
+use crate::steps::channels::{receive_whatsapp, receive_whatsapp_image, whatsapp_account};
 use crate::steps::crms::kustomer::{Connected, connect, connected_business, settled_log};
 use crate::steps::crms::{connector_of, entry, operations, sync_log};
 use crate::steps::customers::sync;

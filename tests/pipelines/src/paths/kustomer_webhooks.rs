@@ -4,11 +4,11 @@
 //! here without being sent back, and satisfaction kept. Anything unsigned, mis-signed or
 //! malformed is refused.
 
-use super::kustomer_support::{receive_whatsapp, whatsapp_account};
 use crate::app::{Answer, App, test};
 use crate::partners::hmac_sha256;
 use crate::partners::meta::Graph;
 use crate::steps::api::assert_error;
+use crate::steps::channels::{receive_whatsapp, whatsapp_account};
 use crate::steps::crms::kustomer::{Connected, connected_business, settled_log};
 use crate::steps::crms::{entry, sync_log};
 use crate::steps::text;

@@ -6,11 +6,11 @@
 //! history with a pending delivery) are written directly, stamped with the virtual clock's time,
 //! and the weeks of retention pass on that clock.
 
-use super::webhook_api::messages_of;
 use crate::app::{App, Business, ORIGIN, test};
 use crate::partners::mailgun::{self, Mailgun};
 use crate::partners::unique_hex;
 use crate::steps::api::{assert_error, new_uuid, rfc3339_at, wrong_admin_credentials};
+use crate::steps::channels::messages_of;
 use crate::steps::customers::sync;
 use crate::steps::store::{execute, select};
 use crate::steps::unique;

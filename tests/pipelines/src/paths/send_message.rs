@@ -6,7 +6,6 @@
 //! 5th failed attempt fails the message with the provider's last reason. (The end-to-end suite's
 //! `send-message.test.mjs`; `send_with_retries` is the first of these paths.)
 
-use super::webhook_api::messages_of;
 use crate::app::{Answer, App, Business, ORIGIN, test};
 use crate::partners::form::url_encoded;
 use crate::partners::gaps;
@@ -15,6 +14,7 @@ use crate::partners::meta::{Graph, graph_error};
 use crate::partners::twilio::{self, Twilio};
 use crate::partners::{basic_credentials, form_fields, hmac_sha256};
 use crate::steps::api::assert_error;
+use crate::steps::channels::messages_of;
 use crate::steps::customers::sync;
 use crate::steps::text;
 use crate::steps::{id_of, unique};

@@ -4,13 +4,14 @@
 //! after it expires (its lifetime passes on the virtual clock) or is revoked; bad requests get the
 //! one JSON error shape; the page carries the headers that keep it framed only where allowed.
 
-use super::inbound::{download, messages_of};
+use super::inbound::download;
 use crate::app::{Answer, App, Business, ORIGIN, test};
 use crate::partners::form::Multipart;
 use crate::partners::mailgun::{self, Mail, Mailgun};
 use crate::partners::meta::{self, Graph};
 use crate::partners::unique_hex;
 use crate::steps::api::{assert_error, new_uuid, raw, rfc3339_ms};
+use crate::steps::channels::messages_of;
 use crate::steps::customers::{customer, sync};
 use crate::steps::text;
 use crate::steps::unique;
@@ -250,7 +251,7 @@ impl Seed {
             .json();
         app.settle_within(Duration::from_secs(60)).await;
         let id = &sent["message"]["id"];
-        let now = messages_of(app, &self.business.key, false)
+        let now = messages_of(app, &self.business.key)
             .await
             .into_iter()
             .find(|message| &message["id"] == id)
@@ -766,7 +767,7 @@ fn the_timeline_shows_the_customers_messages_on_every_channel_oldest_first_with_
             "the read-only scope offers no reply: {body}"
         );
         let shown = body["messages"].as_array().cloned().unwrap_or_default();
-        let stored: Vec<Value> = messages_of(&app, &seed.business.key, false)
+        let stored: Vec<Value> = messages_of(&app, &seed.business.key)
             .await
             .into_iter()
             .filter(|message| message["customer_id"] == seed.customer_id.as_str())
@@ -903,7 +904,7 @@ fn the_reply_scope_sends_through_the_send_message_path_and_the_read_only_scope_c
         .await;
         assert_error(&refused, 403, "forbidden", "replying with the inbox scope");
         assert!(
-            !messages_of(&app, &seed.business.key, false)
+            !messages_of(&app, &seed.business.key)
                 .await
                 .iter()
                 .any(|m| m["content"] == "Should not be sent"),

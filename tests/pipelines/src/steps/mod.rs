@@ -1,11 +1,12 @@
-//! The steps the paths share, each written once and named for what it does: customers synced and
-//! found ([`customers`]), webhook endpoints and their deliveries ([`webhooks`]), CRM connectors and their sync log
-//! ([`crms`]), the API's answers
-//! ([`api`]) and the store read and written shard by shard ([`store`]), and the unique names and
-//! numbers that keep a test's records apart. A path's setup that no other path shares stays in its
-//! file.
+//! The steps the paths share, each written once and named for what it does: a business's
+//! WhatsApp number, what Meta delivers to it and its messages as polled ([`channels`]), customers
+//! synced and found ([`customers`]), webhook endpoints and their deliveries ([`webhooks`]), CRM
+//! connectors and their sync log ([`crms`]), the API's answers ([`api`]), the store read and
+//! written shard by shard ([`store`]), and the unique names and numbers that keep a test's records
+//! apart. A path's setup that no other path shares stays in its file.
 
 pub mod api;
+pub mod channels;
 pub mod crms;
 pub mod customers;
 pub mod store;

@@ -7,8 +7,10 @@ use crate::app::{Answer, App, test};
 use crate::partners::form::{BOUNDARY, Multipart, url_encoded};
 use crate::partners::mailgun::{self as mailgun_partner, field};
 use crate::partners::unique_hex;
-use crate::paths::inbound::{download, messages_of, post};
+use crate::paths::inbound::{download, post};
 use crate::steps::api::assert_error;
+use crate::steps::channels::messages_of;
+use crate::steps::channels::messages_with_attachments;
 use crate::steps::customers::customer;
 use edge::runtime::Method;
 use serde_json::Value;
@@ -80,7 +82,7 @@ fn token_recorded(app: &App, setup: &MailgunSetup, token: &str) -> bool {
 
 async fn nothing_stored(app: &App, setup: &MailgunSetup, description: &str) {
     assert_eq!(
-        messages_of(app, &setup.business.key, false).await,
+        messages_of(app, &setup.business.key).await,
         Vec::<Value>::new(),
         "{description}: no message is stored"
     );
@@ -114,7 +116,7 @@ fn a_signed_mail_is_stored_from_the_lowercased_sender_with_subject_and_body_and_
             "{answer}"
         );
 
-        let messages = messages_of(&app, &setup.business.key, true).await;
+        let messages = messages_with_attachments(&app, &setup.business.key).await;
         assert_eq!(messages.len(), 1, "{messages:?}");
         let message = &messages[0];
         assert!(
@@ -157,7 +159,7 @@ fn a_url_encoded_mail_is_accepted_as_well() {
         let from = sender("bob");
         let fields = and(&setup.signed(&app), &setup.mail_with(&from, &from, "Plain form"));
         post_url_encoded(&app, &setup, &fields).await.expect(200);
-        let messages = messages_of(&app, &setup.business.key, false).await;
+        let messages = messages_of(&app, &setup.business.key).await;
         assert!(
             messages[0]["content"]
                 .as_str()
@@ -206,7 +208,7 @@ fn a_mail_streamed_without_a_declared_length_is_read_and_one_over_25_mib_is_refu
             };
             assert_error(&answer, 413, "payload_too_large", description);
         }
-        let subjects: Vec<String> = messages_of(&app, &setup.business.key, false)
+        let subjects: Vec<String> = messages_of(&app, &setup.business.key)
             .await
             .iter()
             .map(|message| {
@@ -233,7 +235,7 @@ fn the_same_mail_delivered_twice_is_one_message() {
             let answer = post_mailgun(&app, &setup, &and(&setup.signed(&app), &mail), &[]).await;
             assert_eq!(answer.status, 200, "{attempt}: {}", answer.text());
         }
-        assert_eq!(messages_of(&app, &setup.business.key, false).await.len(), 1);
+        assert_eq!(messages_of(&app, &setup.business.key).await.len(), 1);
     });
 }
 
@@ -376,7 +378,7 @@ fn the_same_signed_post_sent_twice_is_refused_the_second_time_as_a_replay_and_st
             "the same signature URL-encoded",
         );
         assert_eq!(
-            messages_of(&app, &setup.business.key, false).await.len(),
+            messages_of(&app, &setup.business.key).await.len(),
             1,
             "one message is stored"
         );
@@ -427,7 +429,7 @@ fn a_signed_post_refused_after_its_signature_does_not_use_up_its_token_so_mailgu
             "the retry with the same signature: {}",
             retried.text()
         );
-        assert_eq!(messages_of(&app, &setup.business.key, false).await.len(), 1);
+        assert_eq!(messages_of(&app, &setup.business.key).await.len(), 1);
         assert!(token_recorded(&app, &setup, &token), "now the token is used");
     });
 }
@@ -501,7 +503,7 @@ fn signature_fields_after_a_large_file_are_found_and_the_mail_is_stored() {
             .finish();
         let answer = post_multipart(&app, &setup, body).await.expect(200).json();
         assert_eq!(answer["media_stored"], 1, "{answer}");
-        let messages = messages_of(&app, &setup.business.key, true).await;
+        let messages = messages_with_attachments(&app, &setup.business.key).await;
         assert!(
             messages[0]["content"]
                 .as_str()
