@@ -4,7 +4,7 @@
 //! API (`POST /v3/{domain}/messages`, HTTP Basic with user `api` and the API key, a form body) as
 //! a partner script.
 
-use super::form::{read_multipart, read_url_encoded};
+use super::form::{Multipart, read_multipart, read_url_encoded};
 use super::send_api::{Provider, SendApi};
 use super::{basic_credentials, hmac_sha256, json_reply, unique_hex};
 use edge::runtime::native::{Outbound, Reply, Stack};
@@ -75,6 +75,22 @@ impl Mail<'_> {
         .map(|(name, value)| (name.to_owned(), value))
         .collect()
     }
+}
+
+/// A file of a mail: its name, type and bytes.
+pub type File<'a> = (&'a str, &'a str, &'a [u8]);
+
+/// The multipart body Mailgun's forward action posts: `fields`, then `attachment-count` and the
+/// files as `attachment-1..N`.
+pub fn forwarded(fields: &[(String, String)], files: &[File<'_>]) -> Vec<u8> {
+    let mut form = Multipart::new().fields(fields);
+    if !files.is_empty() {
+        form = form.field("attachment-count", &files.len().to_string());
+    }
+    for (number, (name, kind, bytes)) in files.iter().enumerate() {
+        form = form.file(&format!("attachment-{}", number + 1), name, kind, bytes);
+    }
+    form.finish()
 }
 
 /// A `Message-Id` no other call returns.

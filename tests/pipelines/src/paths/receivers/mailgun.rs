@@ -5,7 +5,7 @@
 use super::{MailgunSetup, UNKNOWN_ID, mailgun_account};
 use crate::app::{Answer, App, test};
 use crate::partners::form::{BOUNDARY, Multipart, url_encoded};
-use crate::partners::mailgun::{self as mailgun_partner, field};
+use crate::partners::mailgun::{self as mailgun_partner, File, field, forwarded};
 use crate::partners::unique_hex;
 use crate::paths::inbound::{download, post};
 use crate::steps::api::assert_error;
@@ -16,22 +16,6 @@ use edge::runtime::Method;
 use serde_json::Value;
 
 const MIB: usize = 1024 * 1024;
-
-/// A file of a mail: its name, type and bytes.
-type File<'a> = (&'a str, &'a str, &'a [u8]);
-
-/// The multipart body Mailgun posts: `fields`, then `attachment-count` and the files as
-/// `attachment-1..N`.
-fn multipart(fields: &[(String, String)], files: &[File<'_>]) -> Vec<u8> {
-    let mut form = Multipart::new().fields(fields);
-    if !files.is_empty() {
-        form = form.field("attachment-count", &files.len().to_string());
-    }
-    for (number, (name, kind, bytes)) in files.iter().enumerate() {
-        form = form.file(&format!("attachment-{}", number + 1), name, kind, bytes);
-    }
-    form.finish()
-}
 
 /// Mailgun's POST of a multipart `body`, its length declared.
 async fn post_multipart(app: &App, setup: &MailgunSetup, body: Vec<u8>) -> Answer {
@@ -51,7 +35,7 @@ async fn post_mailgun(
     fields: &[(String, String)],
     files: &[File<'_>],
 ) -> Answer {
-    post_multipart(app, setup, multipart(fields, files)).await
+    post_multipart(app, setup, forwarded(fields, files)).await
 }
 
 /// Mailgun's POST of `fields` URL-encoded.
@@ -176,7 +160,7 @@ fn a_mail_streamed_without_a_declared_length_is_read_and_one_over_25_mib_is_refu
         let from = sender("stream");
         let photo = vec![7u8; 300 * 1024];
         let fields = and(&setup.signed(&app), &setup.mail_with(&from, &from, "Streamed"));
-        let body = multipart(&fields, &[("photo.jpg", "image/jpeg", &photo)]);
+        let body = forwarded(&fields, &[("photo.jpg", "image/jpeg", &photo)]);
         // No Content-Length: the body is read as it comes, as when a proxy streams it.
         let content_type = Multipart::content_type();
         let streamed = app
@@ -194,7 +178,7 @@ fn a_mail_streamed_without_a_declared_length_is_read_and_one_over_25_mib_is_refu
         let huge = vec![7u8; 26 * MIB];
         for (description, declared) in [("declared over 25 MiB", true), ("streamed past 25 MiB", false)] {
             let fields = and(&setup.signed(&app), &setup.mail_with(&from, &from, "Too big"));
-            let body = multipart(&fields, &[("huge.bin", "application/octet-stream", &huge)]);
+            let body = forwarded(&fields, &[("huge.bin", "application/octet-stream", &huge)]);
             let answer = if declared {
                 post_multipart(&app, &setup, body).await
             } else {
