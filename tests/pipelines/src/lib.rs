@@ -5,12 +5,14 @@
 //! which speak their real protocols. A test takes milliseconds, not a 29-worker stack.
 //!
 //! [`App`] is a deployment: a new one per test, with fresh D1 shards migrated from
-//! `migrations/`. The paths under `paths/` are the tests.
+//! `migrations/`. The paths under `paths/` are the tests; the steps they share are in `steps/`.
 
 pub mod app;
 pub mod partners;
 
 #[cfg(test)]
 mod paths;
+#[cfg(test)]
+mod steps;
 
 pub use app::{Answer, App, Business};

@@ -4,15 +4,13 @@
 //! API (`POST /v3/{domain}/messages`, HTTP Basic with user `api` and the API key, a form body) as
 //! a partner script.
 
-use super::form::{read_multipart, read_url_encoded};
-use super::{hmac_sha256, json_reply, unique_hex};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use super::form::{Multipart, read_multipart, read_url_encoded};
+use super::send_api::{Provider, SendApi};
+use super::{basic_credentials, hmac_sha256, json_reply, unique_hex};
 use edge::runtime::native::{Outbound, Reply, Stack};
 use serde_json::json;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
-use std::rc::Rc;
+use std::collections::BTreeMap;
 
 /// Mailgun's API host.
 pub const API_HOST: &str = "api.mailgun.net";
@@ -79,6 +77,22 @@ impl Mail<'_> {
     }
 }
 
+/// A file of a mail: its name, type and bytes.
+pub type File<'a> = (&'a str, &'a str, &'a [u8]);
+
+/// The multipart body Mailgun's forward action posts: `fields`, then `attachment-count` and the
+/// files as `attachment-1..N`.
+pub fn forwarded(fields: &[(String, String)], files: &[File<'_>]) -> Vec<u8> {
+    let mut form = Multipart::new().fields(fields);
+    if !files.is_empty() {
+        form = form.field("attachment-count", &files.len().to_string());
+    }
+    for (number, (name, kind, bytes)) in files.iter().enumerate() {
+        form = form.file(&format!("attachment-{}", number + 1), name, kind, bytes);
+    }
+    form.finish()
+}
+
 /// A `Message-Id` no other call returns.
 pub fn message_id() -> String {
     format!("<{}@mail.example.com>", unique_hex(20))
@@ -87,17 +101,44 @@ pub fn message_id() -> String {
 /// The Messages API for the sending domains it knows: answers each send made with the domain's
 /// API key with `{id, message}`, or with the replies a test scripted for the next sends; a send
 /// without the right credentials gets Mailgun's plain `Forbidden` (401).
-#[derive(Clone)]
-pub struct Mailgun {
-    state: Rc<RefCell<State>>,
+pub type Mailgun = SendApi<MessagesApi>;
+
+/// What the Messages API answers by itself, for the sending domains it knows.
+#[derive(Default)]
+pub struct MessagesApi {
+    /// Sending domain → its API key.
+    domains: RefCell<BTreeMap<String, String>>,
 }
 
-#[derive(Default)]
-struct State {
-    /// Sending domain → its API key.
-    domains: BTreeMap<String, String>,
-    sends: Vec<Outbound>,
-    scripted: VecDeque<Reply>,
+impl MessagesApi {
+    /// The sending domain a call is made for, from its path.
+    fn domain(call: &Outbound) -> Option<&str> {
+        call.path()
+            .strip_prefix("/v3/")
+            .and_then(|rest| rest.strip_suffix("/messages"))
+    }
+}
+
+impl Provider for MessagesApi {
+    fn refusal(&self, call: &Outbound) -> Option<Reply> {
+        let Some(domain) = Self::domain(call).filter(|_| call.method == "POST") else {
+            return Some(mailgun_error(404, "Not Found"));
+        };
+        let authorized = self
+            .domains
+            .borrow()
+            .get(domain)
+            .is_some_and(|key| basic_credentials(call) == Some(("api".to_owned(), key.clone())));
+        (!authorized).then(|| Reply::text(401, "Forbidden"))
+    }
+
+    fn accepted(&self, call: &Outbound, _nth: u64) -> Reply {
+        let domain = Self::domain(call).unwrap_or_default();
+        json_reply(
+            200,
+            &json!({ "id": format!("<{}@{domain}>", unique_hex(24)), "message": "Queued. Thank you." }),
+        )
+    }
 }
 
 /// A send as the API read it: its text fields and its files (name, type, bytes).
@@ -110,27 +151,13 @@ pub struct Sent {
 impl Mailgun {
     /// The API at `https://api.mailgun.net`, knowing the sending domain `domain`.
     pub fn install(stack: &Stack, domain: &str, api_key: &str) -> Self {
-        let mailgun = Self {
-            state: Rc::new(RefCell::new(State::default())),
-        };
+        let mailgun = Self::serve(stack, API_HOST, MessagesApi::default());
         mailgun
-            .state
-            .borrow_mut()
+            .provider()
             .domains
+            .borrow_mut()
             .insert(domain.to_owned(), api_key.to_owned());
-        let serving = mailgun.clone();
-        stack.partner(API_HOST, move |call| serving.answer(call));
         mailgun
-    }
-
-    /// The next authorized sends are answered with these, in order.
-    pub fn answer_next(&self, replies: impl IntoIterator<Item = Reply>) {
-        self.state.borrow_mut().scripted.extend(replies);
-    }
-
-    /// Every call to the Messages API, authorized or not.
-    pub fn sends(&self) -> Vec<Outbound> {
-        self.state.borrow().sends.clone()
     }
 
     /// A send's form, URL-encoded or multipart.
@@ -157,38 +184,16 @@ impl Mailgun {
             }
         }
     }
-
-    fn answer(&self, call: &Outbound) -> Reply {
-        let mut state = self.state.borrow_mut();
-        let domain = call
-            .path()
-            .strip_prefix("/v3/")
-            .and_then(|rest| rest.strip_suffix("/messages"))
-            .map(str::to_owned);
-        let Some(domain) = domain.filter(|_| call.method == "POST") else {
-            return json_reply(404, &json!({ "message": "Not Found" }));
-        };
-        state.sends.push(call.clone());
-        let authorized = state.domains.get(&domain).is_some_and(|key| {
-            call.header("authorization")
-                == Some(format!("Basic {}", STANDARD.encode(format!("api:{key}"))).as_str())
-        });
-        if !authorized {
-            return Reply::text(401, "Forbidden");
-        }
-        if let Some(reply) = state.scripted.pop_front() {
-            return reply;
-        }
-        json_reply(
-            200,
-            &json!({ "id": format!("<{}@{domain}>", unique_hex(24)), "message": "Queued. Thank you." }),
-        )
-    }
 }
 
 /// An error as the Messages API answers one (`{message}`).
 pub fn mailgun_error(status: u16, message: &str) -> Reply {
     json_reply(status, &json!({ "message": message }))
+}
+
+/// Mailgun's answer to a sender over its rate: 429 with `Retry-After: 1`.
+pub fn rate_limited() -> Reply {
+    mailgun_error(429, "Too many requests").header("retry-after", "1")
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! A provider's media host, as the media-fetcher meets it: the Graph API's description of a
-//! WhatsApp media id (`{url, mime_type, file_size, id}`) and the file it points to, a Messenger
-//! attachment URL, a Twilio `MediaUrl`. One script serves every host it is installed on, and
-//! records each request with its `Authorization`. The path says what a file does:
+//! WhatsApp media id (`{url, mime_type, file_size, id}`) and the file it points to (at Meta's
+//! host or a WhatsApp account's own `api_base_url`), a Messenger attachment URL, a Twilio
+//! `MediaUrl`. One script serves every host it is installed on, and records each request with
+//! its `Authorization`. The path says what a file does:
 //!
 //! - `/files/{id}`: a 2 KiB JPEG (or, after [`MediaHost::serve_png`], a PNG of 1.5 KiB, as the
 //!   webhook tests' host serves), with its length;
@@ -38,6 +39,7 @@ pub struct MediaHost {
 }
 
 struct State {
+    host: String,
     image: Vec<u8>,
     image_type: &'static str,
     large: Vec<u8>,
@@ -51,6 +53,7 @@ impl MediaHost {
     pub fn install(stack: &Stack, host: &str) -> Self {
         let media = Self {
             state: Rc::new(RefCell::new(State {
+                host: host.to_owned(),
                 image: jpeg(2048),
                 image_type: "image/jpeg",
                 large: noise(10 * MIB),
@@ -67,6 +70,12 @@ impl MediaHost {
     pub fn serve_also(&self, stack: &Stack, host: &str) {
         let serving = self.clone();
         stack.partner(host, move |call| serving.answer(call));
+    }
+
+    /// The base URL a WhatsApp account is given (`settings.api_base_url`) to reach this host as its
+    /// Graph API.
+    pub fn api_base_url(&self) -> String {
+        format!("https://{}/v21.0", self.state.borrow().host)
     }
 
     /// WhatsApp's descriptions point at `/files/{id}` on `host`.

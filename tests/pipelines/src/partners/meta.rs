@@ -3,12 +3,10 @@
 //! secret>`), and the Graph API's send endpoint (`POST /{version}/{sender id}/messages`, WhatsApp's
 //! and the Messenger Platform's) as a partner script.
 
+use super::send_api::{Provider, SendApi};
 use super::{hmac_sha256, json_reply, unique_hex};
 use edge::runtime::native::{Outbound, Reply, Stack};
 use serde_json::{Value, json};
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::Rc;
 
 /// The Graph API's host.
 pub const GRAPH_HOST: &str = "graph.facebook.com";
@@ -80,50 +78,19 @@ pub fn signature(app_secret: &str, body: &[u8]) -> String {
 
 /// The Graph API's send endpoint: answers each send with a `wamid` (WhatsApp) or a `message_id`
 /// (Messenger, Instagram), or with the replies a test scripted for the next sends.
-#[derive(Clone)]
-pub struct Graph {
-    state: Rc<RefCell<GraphState>>,
-}
+pub type Graph = SendApi<GraphApi>;
 
-#[derive(Default)]
-struct GraphState {
-    sends: Vec<Outbound>,
-    scripted: VecDeque<Reply>,
-    next: u64,
-}
+/// What the Graph API's send endpoint answers by itself.
+pub struct GraphApi;
 
-impl Graph {
-    pub fn install(stack: &Stack) -> Self {
-        let graph = Self {
-            state: Rc::new(RefCell::new(GraphState::default())),
-        };
-        let serving = graph.clone();
-        stack.partner(GRAPH_HOST, move |call| serving.answer(call));
-        graph
-    }
-
-    /// The next sends are answered with these, in order.
-    pub fn answer_next(&self, replies: impl IntoIterator<Item = Reply>) {
-        self.state.borrow_mut().scripted.extend(replies);
-    }
-
-    pub fn sends(&self) -> Vec<Outbound> {
-        self.state.borrow().sends.clone()
-    }
-
-    fn answer(&self, call: &Outbound) -> Reply {
-        let mut state = self.state.borrow_mut();
-        state.sends.push(call.clone());
-        if let Some(reply) = state.scripted.pop_front() {
-            return reply;
-        }
-        state.next += 1;
+impl Provider for GraphApi {
+    fn accepted(&self, call: &Outbound, nth: u64) -> Reply {
         let sent = call.json();
         if sent["messaging_product"] != "whatsapp" {
             // The Messenger Platform's Send API (Messenger and Instagram) answers differently.
             return json_reply(
                 200,
-                &json!({ "recipient_id": sent["recipient"]["id"], "message_id": format!("m_sent{:06}", state.next) }),
+                &json!({ "recipient_id": sent["recipient"]["id"], "message_id": format!("m_sent{nth:06}") }),
             );
         }
         let to = sent["to"].as_str().unwrap_or_default().to_owned();
@@ -132,9 +99,27 @@ impl Graph {
             &json!({
                 "messaging_product": "whatsapp",
                 "contacts": [{ "input": to, "wa_id": to }],
-                "messages": [{ "id": format!("wamid.sent{:06}", state.next) }]
+                "messages": [{ "id": format!("wamid.sent{nth:06}") }]
             }),
         )
+    }
+}
+
+impl Graph {
+    /// The Graph API at `https://graph.facebook.com`.
+    pub fn install(stack: &Stack) -> Self {
+        Self::serve(stack, GRAPH_HOST, GraphApi)
+    }
+
+    /// The texts the API was asked to send to the WhatsApp number `to` (E.164).
+    pub fn texts_sent_to(&self, to: &str) -> Vec<String> {
+        let digits = to.trim_start_matches('+');
+        self.sends()
+            .iter()
+            .map(Outbound::json)
+            .filter(|send| send["to"] == digits)
+            .map(|send| send["text"]["body"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 }
 

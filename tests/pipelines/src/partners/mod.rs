@@ -5,15 +5,13 @@ pub mod chatwoot;
 pub mod crm_pages;
 pub mod embedder;
 pub mod form;
-pub mod graph_media;
 pub mod krayin;
 pub mod kustomer;
 pub mod mailgun;
-pub mod mailgun_send;
 pub mod media_host;
 pub mod meta;
+pub mod send_api;
 pub mod twilio;
-pub mod twilio_send;
 pub mod webhook_endpoint;
 
 use base64::Engine;
@@ -45,7 +43,7 @@ pub fn basic_credentials(call: &Outbound) -> Option<(String, String)> {
 
 /// The fields of a call's `application/x-www-form-urlencoded` body, in order, decoded.
 pub fn form_fields(call: &Outbound) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(&call.body).into_owned().collect()
+    form::read_url_encoded(&call.body)
 }
 
 /// HMAC-SHA1 of `message` under `key` (Twilio's signature), computed here as well.
@@ -73,4 +71,12 @@ pub fn unique_hex(length: usize) -> String {
     }
     hex.truncate(length);
     hex
+}
+
+/// Milliseconds between consecutive calls a partner received.
+pub fn gaps(calls: &[Outbound]) -> Vec<i64> {
+    calls
+        .windows(2)
+        .map(|pair| pair[1].at_ms - pair[0].at_ms)
+        .collect()
 }

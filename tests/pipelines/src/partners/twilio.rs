@@ -2,17 +2,17 @@
 //! `X-Twilio-Signature` with the account's auth token: base64 HMAC-SHA1 over the URL Twilio was
 //! given followed by every parameter, sorted by name, as name then value), and Programmable
 //! Messaging's send endpoint (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, HTTP Basic
-//! with the account SID and auth token, a form body) as a partner script.
+//! with the account SID and auth token, a form body) as a partner script, and the status
+//! callback Twilio then posts, signed the same way.
 
-use super::form::read_url_encoded;
-use super::{hmac_sha1, json_reply, unique_hex};
+use super::send_api::{Provider, SendApi};
+use super::{basic_credentials, form_fields, hmac_sha1, json_reply, unique_hex};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use edge::runtime::native::{Outbound, Reply, Stack};
 use serde_json::json;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
-use std::rc::Rc;
+use std::collections::BTreeMap;
 
 /// Twilio's API host.
 pub const API_HOST: &str = "api.twilio.com";
@@ -83,79 +83,47 @@ pub fn twilio_error(status: u16, code: u32, message: &str) -> Reply {
     )
 }
 
+/// Twilio's refusal of a number it cannot send to (error 21211), which is final.
+pub fn invalid_number(to: &str) -> Reply {
+    twilio_error(400, 21211, &format!("Invalid 'To' Phone Number: {to}"))
+}
+
 /// Programmable Messaging's send endpoint for the accounts it knows: answers each send by an
 /// account with its auth token with `201` and the message resource, or with the replies a test
 /// scripted for the next sends; a send without the right credentials gets Twilio's 401 (20003).
-#[derive(Clone)]
-pub struct Twilio {
-    state: Rc<RefCell<State>>,
-}
+pub type Twilio = SendApi<MessagesApi>;
 
+/// What the Messages resource answers by itself, for the accounts it knows.
 #[derive(Default)]
-struct State {
+pub struct MessagesApi {
     /// Account SID → its auth token.
-    accounts: BTreeMap<String, String>,
-    sends: Vec<Outbound>,
-    scripted: VecDeque<Reply>,
+    accounts: RefCell<BTreeMap<String, String>>,
 }
 
-impl Twilio {
-    /// The API at `https://api.twilio.com`, knowing the account `account_sid`.
-    pub fn install(stack: &Stack, account_sid: &str, auth_token: &str) -> Self {
-        let twilio = Self {
-            state: Rc::new(RefCell::new(State::default())),
-        };
-        twilio.knows(account_sid, auth_token);
-        let serving = twilio.clone();
-        stack.partner(API_HOST, move |call| serving.answer(call));
-        twilio
-    }
-
-    /// Another account the API answers.
-    pub fn knows(&self, account_sid: &str, auth_token: &str) {
-        self.state
-            .borrow_mut()
-            .accounts
-            .insert(account_sid.to_owned(), auth_token.to_owned());
-    }
-
-    /// The next authorized sends are answered with these, in order.
-    pub fn answer_next(&self, replies: impl IntoIterator<Item = Reply>) {
-        self.state.borrow_mut().scripted.extend(replies);
-    }
-
-    /// Every call to the send endpoint, authorized or not.
-    pub fn sends(&self) -> Vec<Outbound> {
-        self.state.borrow().sends.clone()
-    }
-
-    /// The form of a send, decoded.
-    pub fn form(call: &Outbound) -> Vec<(String, String)> {
-        read_url_encoded(&call.body)
-    }
-
-    fn answer(&self, call: &Outbound) -> Reply {
-        let mut state = self.state.borrow_mut();
-        let account = call
-            .path()
+impl MessagesApi {
+    /// The account a call is made for, from its path.
+    fn account(call: &Outbound) -> Option<&str> {
+        call.path()
             .strip_prefix("/2010-04-01/Accounts/")
             .and_then(|rest| rest.strip_suffix("/Messages.json"))
-            .map(str::to_owned);
-        let Some(account) = account.filter(|_| call.method == "POST") else {
-            return twilio_error(404, 20404, "The requested resource was not found");
+    }
+}
+
+impl Provider for MessagesApi {
+    fn refusal(&self, call: &Outbound) -> Option<Reply> {
+        let Some(account) = Self::account(call).filter(|_| call.method == "POST") else {
+            return Some(twilio_error(404, 20404, "The requested resource was not found"));
         };
-        state.sends.push(call.clone());
-        let authorized = state.accounts.get(&account).is_some_and(|token| {
-            call.header("authorization")
-                == Some(format!("Basic {}", STANDARD.encode(format!("{account}:{token}"))).as_str())
-        });
-        if !authorized {
-            return twilio_error(401, 20003, "Authenticate");
-        }
-        if let Some(reply) = state.scripted.pop_front() {
-            return reply;
-        }
-        let form = read_url_encoded(&call.body);
+        let authorized = self
+            .accounts
+            .borrow()
+            .get(account)
+            .is_some_and(|token| basic_credentials(call) == Some((account.to_owned(), token.clone())));
+        (!authorized).then(|| twilio_error(401, 20003, "Authenticate"))
+    }
+
+    fn accepted(&self, call: &Outbound, _nth: u64) -> Reply {
+        let form = form_fields(call);
         let field = |name: &str| {
             form.iter()
                 .find(|(key, _)| key == name)
@@ -166,7 +134,7 @@ impl Twilio {
             201,
             &json!({
                 "sid": message_sid(),
-                "account_sid": account,
+                "account_sid": Self::account(call),
                 "to": field("To"),
                 "from": field("From"),
                 "body": field("Body"),
@@ -175,6 +143,23 @@ impl Twilio {
                 "api_version": "2010-04-01"
             }),
         )
+    }
+}
+
+impl Twilio {
+    /// The API at `https://api.twilio.com`, knowing the account `account_sid`.
+    pub fn install(stack: &Stack, account_sid: &str, auth_token: &str) -> Self {
+        let twilio = Self::serve(stack, API_HOST, MessagesApi::default());
+        twilio.knows(account_sid, auth_token);
+        twilio
+    }
+
+    /// Another account the API answers.
+    pub fn knows(&self, account_sid: &str, auth_token: &str) {
+        self.provider()
+            .accounts
+            .borrow_mut()
+            .insert(account_sid.to_owned(), auth_token.to_owned());
     }
 }
 
@@ -229,7 +214,7 @@ mod tests {
                 sends[0].path(),
                 format!("/2010-04-01/Accounts/{sid}/Messages.json")
             );
-            let form = Twilio::form(&sends[0]);
+            let form = form_fields(&sends[0]);
             let expected: Vec<(String, String)> = [
                 ("To", "+353871234567"),
                 ("From", "+353861110000"),

@@ -1,59 +1,16 @@
 //! The gateway's own answers and the admin API (the end-to-end suite's `admin.test.mjs`):
 //! businesses, API keys, and the admin token that guards them.
 
-use super::inbound::assert_error;
-use super::webhook_api::{is_rfc3339_utc, rfc3339_ms, unique};
 use crate::app::{Answer, App, test};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use crate::steps::api::{
+    UNKNOWN_ID, assert_error, first_key_id, is_rfc3339_utc, is_uuid, rfc3339_ms, wrong_admin_credentials,
+};
+use crate::steps::text;
+use crate::steps::unique;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-const UNKNOWN_ID: &str = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
-
-/// The id of the first key a business was issued (the one [`App::business`] issues).
-pub async fn first_key_id(app: &App, business_id: &str) -> String {
-    let listed = app
-        .admin(
-            Method::Get,
-            &format!("/admin/businesses/{business_id}/api-keys"),
-            None,
-        )
-        .await
-        .expect(200)
-        .json();
-    listed["api_keys"][0]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("the business has a key: {listed}"))
-        .to_owned()
-}
-
-/// Lower-case hex in the 8-4-4-4-12 groups of a UUID.
-pub fn is_uuid(text: &str) -> bool {
-    text.len() == 36
-        && text.char_indices().all(|(at, c)| {
-            if [8, 13, 18, 23].contains(&at) {
-                c == '-'
-            } else {
-                c.is_ascii_digit() || ('a'..='f').contains(&c)
-            }
-        })
-}
-
-/// A random (version 4) UUID no other call gives: an id a test writes into a row itself.
-pub fn new_uuid() -> String {
-    let hex = crate::partners::unique_hex(30);
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..15],
-        &hex[15..18],
-        &hex[18..30]
-    )
-}
 
 /// `cek_` and 48 lower-case hex digits.
 fn is_key(text: &str) -> bool {
@@ -74,10 +31,6 @@ fn keys_of(value: &Value) -> Vec<&str> {
         .collect();
     keys.sort_unstable();
     keys
-}
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
 }
 
 /// `POST /admin/businesses`.
@@ -604,36 +557,6 @@ fn every_admin_endpoint_refuses_a_missing_or_wrong_admin_token_with_401() {
             "the key was not revoked by a refused request"
         );
     });
-}
-
-/// Credentials that are not the admin token, each with what it is.
-pub fn wrong_admin_credentials(token: &str) -> Vec<(Vec<(&'static str, String)>, &'static str)> {
-    let basic = STANDARD.encode(format!("admin:{token}"));
-    vec![
-        (vec![], "no Authorization header"),
-        (
-            vec![("authorization", "Bearer wrong-token".to_owned())],
-            "a wrong token",
-        ),
-        (
-            vec![("authorization", format!("Bearer {token}x"))],
-            "the token with an extra character",
-        ),
-        (
-            vec![("authorization", format!("Bearer {}", &token[..token.len() - 1]))],
-            "the token missing its last character",
-        ),
-        (
-            vec![("authorization", token.to_owned())],
-            "the token without the Bearer scheme",
-        ),
-        (vec![("authorization", format!("Basic {basic}"))], "basic auth"),
-        (
-            vec![("authorization", "Bearer ".to_owned())],
-            "an empty bearer token",
-        ),
-        (vec![("x-api-key", token.to_owned())], "the token in x-api-key"),
-    ]
 }
 
 #[test]

@@ -4,7 +4,8 @@
 
 use crate::app::{Answer, App, ORIGIN, test};
 use crate::partners::form::Multipart;
-use crate::paths::inbound::{assert_error, post};
+use crate::paths::inbound::post;
+use crate::steps::api::assert_error;
 use edge::runtime::Method;
 use serde_json::json;
 

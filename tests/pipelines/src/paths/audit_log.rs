@@ -4,11 +4,12 @@
 //! time. No secret appears in it: not a key, a provider secret, a webhook signing secret or an
 //! SSO token.
 
-use super::admin::is_uuid;
-use super::inbound::assert_error;
-use super::webhook_api::{is_rfc3339_utc, rfc3339_ms, sync, unique};
 use crate::app::{App, Business, CLIENT_IP, test};
 use crate::partners::meta::numeric_id;
+use crate::steps::api::{assert_error, is_rfc3339_utc, is_uuid, rfc3339_ms};
+use crate::steps::customers::sync;
+use crate::steps::text;
+use crate::steps::unique;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -189,10 +190,6 @@ async fn recorded(app: &App) -> Recorded {
     .await
     .expect(200);
     Recorded { acme, other, secrets }
-}
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
 }
 
 /// One page of the business's log for `query`.

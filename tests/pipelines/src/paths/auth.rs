@@ -2,10 +2,12 @@
 //! fast a revocation bites, that unknown keys never reach the shared key cache, and that one
 //! business never sees or changes another's customers.
 
-use super::admin::first_key_id;
-use super::inbound::{assert_error, customer as lookup};
+use crate::steps::api::{assert_error, first_key_id};
+use crate::steps::customers::customer as lookup;
+use crate::steps::customers::sync;
+use crate::steps::text;
+use crate::steps::unique;
 
-use super::webhook_api::{sync, unique};
 use crate::app::{App, Business, test};
 use crate::partners::unique_hex;
 use edge::runtime::Method;
@@ -340,10 +342,6 @@ async fn two_businesses_with_a_customer_in_a(app: &App) -> (Business, Business, 
     (a, b, customer, stored)
 }
 
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
-
 #[test]
 fn business_b_cannot_read_business_as_customer_by_id_external_id_email_or_phone() {
     test(|app| async move {
@@ -495,7 +493,7 @@ fn a_key_revoked_where_the_shared_cache_was_not_told_stops_working_within_a_minu
         );
         // Revoked in D1 by another location, whose deletion of the cache entry this one's KV has
         // not seen yet (KV's edge caches keep a value up to a minute).
-        let revoked = super::inbound::execute(
+        let revoked = crate::steps::store::execute(
             &app,
             "UPDATE api_keys SET revoked_at = '2026-11-26T12:00:00Z' WHERE business_id = ?1",
             &[&business.id],

@@ -3,13 +3,12 @@
 //! fails the item instead of merging two records. Imports run at the seed's sizes (5000 customers
 //! in batches of 1000).
 
-use super::customer_api::{
-    assert_not_stored, at_once, batch_lookup, bulk_create, bulk_create_with, customer_rows, is_uuid, stored,
-    text_at,
-};
-use super::inbound::customer;
-use super::webhook_api::{error_of, sync};
 use crate::app::{App, test};
+use crate::steps::api::{assert_error, is_uuid};
+use crate::steps::customers::{
+    assert_not_stored, at_once, batch_lookup, bulk_create, bulk_create_with, customer, customer_rows, stored,
+    sync, text_at,
+};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -247,7 +246,7 @@ fn an_item_whose_email_or_phone_already_belongs_to_another_customer_fails_with_c
             "the unlinked customer is untouched"
         );
         for external_id in ["NEW-1", "NEW-2", "NEW-3"] {
-            error_of(
+            assert_error(
                 &customer(&app, &acme.key, "external_id", external_id).await,
                 404,
                 "not_found",

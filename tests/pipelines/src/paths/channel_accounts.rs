@@ -1,18 +1,14 @@
 //! Channel accounts (the end-to-end suite's `channel-accounts.test.mjs`): a business's provider
 //! credentials, configured through the admin API and never shown in clear.
 
-use super::inbound::assert_error;
-use super::webhook_api::unique;
 use crate::app::test;
 use crate::partners::meta::numeric_id;
+use crate::steps::api::UNKNOWN_ID;
+use crate::steps::api::assert_error;
+use crate::steps::text;
+use crate::steps::unique;
 use edge::runtime::Method;
-use serde_json::{Value, json};
-
-const UNKNOWN_ID: &str = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
+use serde_json::json;
 
 #[test]
 fn an_account_is_created_with_its_secrets_which_are_listed_by_name_only() {

@@ -6,7 +6,8 @@
 
 use crate::app::test;
 use crate::partners::chatwoot::{self, Contact, Conversation, Delivery, Message, WHATSAPP};
-use crate::paths::krayin::{Connect, krayin_business, operations, post};
+use crate::paths::krayin::{Connect, krayin_business, post};
+use crate::steps::crms::operations;
 use serde_json::json;
 use std::time::Duration;
 

@@ -8,20 +8,17 @@
 //! `/api-connectors`, …) are checked too: another business's ids are not found, and the rate
 //! limit stays the operator's.
 
-use super::inbound::assert_error;
-use super::webhook_api::{rfc3339_ms, unique};
 use crate::app::{Answer, App, Business, ORIGIN, test};
 use crate::partners::form::url_encoded;
+use crate::steps::api::{assert_error, rfc3339_ms};
+use crate::steps::text;
+use crate::steps::unique;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const COOKIE: &str = "__Host-crm-edge-console";
 const UUID_LIKE: &str = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
 
 /// `ccl_` and 43 characters of URL-safe base64.
 fn is_link_token(token: &str) -> bool {

@@ -3,12 +3,12 @@
 //! and one bad item never sinks the others. Concurrent syncs run with D1 answering after a
 //! round trip's time, so that their reads and writes interleave as concurrent isolates' do.
 
-use super::customer_api::{
-    assert_not_stored, at_once, batch_lookup, customer_rows, details, is_uuid, stored, sync_with, text_at,
-};
-use super::inbound::customer;
-use super::webhook_api::{error_of, rfc3339_ms, sync};
 use crate::app::{App, test};
+use crate::steps::api::{assert_error, is_uuid, rfc3339_ms};
+use crate::steps::customers::{
+    assert_not_stored, at_once, batch_lookup, customer, customer_rows, details, stored, sync, sync_with,
+    text_at,
+};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -481,7 +481,7 @@ fn an_unknown_default_country_in_the_request_refuses_the_whole_request_and_store
                     })),
                 )
                 .await;
-            let error = error_of(&answer, 422, "validation_failed", description);
+            let error = assert_error(&answer, 422, "validation_failed", description);
             assert_eq!(error["field"], "default_country", "{description}: field");
         }
         assert_not_stored(&app, &acme.key, &["nobody-country@example.com"], "").await;
@@ -559,7 +559,7 @@ fn a_customer_is_matched_by_external_id_first_then_email_then_phone() {
             "one-new@example.com",
             "the update changed the email"
         );
-        error_of(
+        assert_error(
             &customer(&app, &acme.key, "email", "one@example.com").await,
             404,
             "not_found",
@@ -934,7 +934,7 @@ fn an_item_whose_email_belongs_to_a_customer_linked_to_another_external_id_fails
             "the linked customer is untouched"
         );
         assert_eq!(before["id"], first["results"]["details"][0]["customer_id"]);
-        error_of(
+        assert_error(
             &customer(&app, &acme.key, "external_id", "CRM-B").await,
             404,
             "not_found",
@@ -1088,7 +1088,7 @@ fn two_items_with_different_external_ids_and_the_same_new_email_the_second_fails
         assert_eq!(details[1]["action"], "failed");
         assert_eq!(details[1]["error"]["code"], "conflict");
         assert_eq!(details[1]["error"]["field"], "external_id");
-        error_of(
+        assert_error(
             &customer(&app, &acme.key, "external_id", "Y").await,
             404,
             "not_found",

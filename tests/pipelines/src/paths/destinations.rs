@@ -4,8 +4,11 @@
 //! the local stack, loopback is allowed (`ALLOW_LOOPBACK_WEBHOOKS`), so these are the internal
 //! hosts that stay refused even there. (The end-to-end suite's `destinations.test.mjs`.)
 
-use super::webhook_api::{create_webhook, error_of, id_of, whatsapp_account};
 use crate::app::{App, test};
+use crate::steps::api::assert_error;
+use crate::steps::channels::whatsapp_account;
+use crate::steps::id_of;
+use crate::steps::webhooks::create_webhook;
 use edge::runtime::Method;
 use serde_json::json;
 
@@ -67,7 +70,7 @@ fn a_webhook_endpoint_at_an_internal_address_is_refused_with_422_naming_url_and_
                     Some(json!({ "name": "hostile", "url": url })),
                 )
                 .await;
-            let error = error_of(&answer, 422, "validation_failed", description);
+            let error = assert_error(&answer, 422, "validation_failed", description);
             assert_eq!(error["field"], "url", "{description}: the field named");
         }
         let list = app
@@ -91,7 +94,7 @@ fn a_webhook_endpoint_cannot_be_moved_to_an_internal_address() {
             let answer = app
                 .api(&acme.key, Method::Patch, &path, Some(json!({ "url": url })))
                 .await;
-            let error = error_of(&answer, 422, "validation_failed", description);
+            let error = assert_error(&answer, 422, "validation_failed", description);
             assert_eq!(error["field"], "url", "{description}: the field named");
         }
         let read = app
@@ -111,7 +114,7 @@ fn a_channel_account_whose_api_base_url_is_internal_is_refused_with_422_naming_s
     test(|app| async move {
         allow_loopback(&app);
         let acme = app.business("Acme").await;
-        let account = whatsapp_account(&app, &acme, None).await;
+        let account = whatsapp_account(&app, &acme.id, None).await;
         for (description, url) in HOSTILE {
             let patched = app
                 .admin(
@@ -120,7 +123,7 @@ fn a_channel_account_whose_api_base_url_is_internal_is_refused_with_422_naming_s
                     Some(json!({ "settings": { "api_base_url": url } })),
                 )
                 .await;
-            let error = error_of(
+            let error = assert_error(
                 &patched,
                 422,
                 "validation_failed",
@@ -144,7 +147,7 @@ fn a_channel_account_whose_api_base_url_is_internal_is_refused_with_422_naming_s
                 })),
             )
             .await;
-        let error = error_of(
+        let error = assert_error(
             &created,
             422,
             "validation_failed",
@@ -180,7 +183,7 @@ fn public_destinations_and_in_the_local_stack_loopback_stubs_are_accepted() {
     test(|app| async move {
         allow_loopback(&app);
         let acme = app.business("Acme").await;
-        let account = whatsapp_account(&app, &acme, None).await;
+        let account = whatsapp_account(&app, &acme.id, None).await;
         let path = format!("/admin/channel-accounts/{}", account.id);
         for url in [
             "https://graph.example.com/v21.0",

@@ -4,11 +4,12 @@
 //! the same key with another request is 422; concurrent requests with one key run once; keys
 //! belong to their business; a malformed key is 400; a request without a key is untouched.
 
-use super::customer_api::{at_once, text_at};
-use super::kustomer_support::texts_sent;
-use super::webhook_api::{error_of, messages_of, sync, unique, whatsapp_account};
 use crate::app::{Answer, App, Business, test};
 use crate::partners::meta::Graph;
+use crate::steps::api::assert_error;
+use crate::steps::channels::{messages_of, whatsapp_account};
+use crate::steps::customers::{at_once, sync, text_at};
+use crate::steps::unique;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -57,7 +58,7 @@ fn a_retry_with_the_same_key_and_body_sends_one_message_the_retry_gets_the_first
     test(|app| async move {
         let graph = Graph::install(&app.stack);
         let acme = app.business_in("Acme", Some("IE")).await;
-        whatsapp_account(&app, &acme, None).await;
+        whatsapp_account(&app, &acme.id, None).await;
         let phone = "+353871234001";
         let stored = sync(
             &app,
@@ -81,7 +82,7 @@ fn a_retry_with_the_same_key_and_body_sends_one_message_the_retry_gets_the_first
         // Every attempt the dispatcher would make, had there been a second message.
         app.settle_within(SETTLE).await;
         assert_eq!(
-            texts_sent(&graph, phone),
+            graph.texts_sent_to(phone),
             ["Your order shipped"],
             "the provider was called once"
         );
@@ -215,9 +216,9 @@ fn a_retry_with_the_same_key_and_body_replays_a_refusal_too_the_request_was_deci
         let key = new_key();
         let body = json!({ "customer_id": "8e0b7a64-2c1d-4f3e-9a5b-6c7d8e9f0a1b", "channel": "whatsapp", "content": "hi" });
         let first = post(&app, &acme, "/api-send-message", body.clone(), Some(&key)).await;
-        error_of(&first, 404, "not_found", "the first request");
+        assert_error(&first, 404, "not_found", "the first request");
         let retry = post(&app, &acme, "/api-send-message", body, Some(&key)).await;
-        error_of(&retry, 404, "not_found", "the retry");
+        assert_error(&retry, 404, "not_found", "the retry");
         assert_eq!(retry.header(REPLAYED), Some("true"));
     });
 }
@@ -232,7 +233,7 @@ fn the_same_key_with_another_body_is_422_naming_the_header() {
             .expect(201);
         let count = webhook_count(&app, &acme).await;
         let answer = post(&app, &acme, "/api-webhooks", endpoint(), Some(&key)).await;
-        let error = error_of(&answer, 422, "validation_failed", "another body");
+        let error = assert_error(&answer, 422, "validation_failed", "another body");
         assert_eq!(error["field"], KEY);
         assert_eq!(webhook_count(&app, &acme).await, count, "nothing was created");
     });
@@ -254,7 +255,7 @@ fn the_same_key_on_another_endpoint_is_422() {
             Some(&key),
         )
         .await;
-        error_of(&answer, 422, "validation_failed", "another endpoint");
+        assert_error(&answer, 422, "validation_failed", "another endpoint");
     });
 }
 
@@ -288,7 +289,7 @@ fn concurrent_requests_with_one_key_run_once_the_others_wait_409_retry_after_or_
         ids.dedup();
         assert_eq!(ids.len(), 1, "every 201 names the one endpoint");
         for answer in &waiting {
-            error_of(answer, 409, "conflict", "a request while the first runs");
+            assert_error(answer, 409, "conflict", "a request while the first runs");
             assert_eq!(answer.header("retry-after"), Some("1"));
         }
         assert_eq!(
@@ -326,7 +327,7 @@ fn a_malformed_key_is_400_and_nothing_runs() {
         let count = webhook_count(&app, &acme).await;
         for bad in [String::new(), "has space".to_owned(), "k".repeat(256)] {
             let answer = post(&app, &acme, "/api-webhooks", endpoint(), Some(&bad)).await;
-            let error = error_of(&answer, 400, "malformed_request", &format!("{bad:?}"));
+            let error = assert_error(&answer, 400, "malformed_request", &format!("{bad:?}"));
             assert_eq!(error["field"], KEY, "{bad:?}");
         }
         assert_eq!(webhook_count(&app, &acme).await, count);
@@ -344,7 +345,7 @@ fn a_key_is_checked_after_the_api_key_without_one_it_is_401() {
                 Some(endpoint()),
             )
             .await;
-        error_of(&answer, 401, "unauthorized", "no API key");
+        assert_error(&answer, 401, "unauthorized", "no API key");
     });
 }
 
@@ -354,7 +355,7 @@ fn an_oversized_body_with_a_key_is_413_and_claims_nothing() {
         let acme = app.business_in("Acme", Some("IE")).await;
         let key = new_key();
         let huge = json!({ "customers": [{ "external_id": "x", "notes": "x".repeat(5 * 1024 * 1024) }] });
-        error_of(
+        assert_error(
             &post(&app, &acme, "/api-customers-sync", huge, Some(&key)).await,
             413,
             "payload_too_large",

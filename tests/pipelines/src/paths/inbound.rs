@@ -1,14 +1,12 @@
 //! What the paths of inbound messages share: a business's channel account made through the admin
 //! API (a Meta one, with the secrets Meta signs and checks with), posting to its webhook as a
-//! provider does, reading back what was stored through the API
-//! (messages, customers, downloads) and, where the API shows nothing, the rows themselves.
+//! provider does, and reading back what was stored through the API (messages, downloads).
 
 use crate::app::{Answer, App, Business, ORIGIN};
-use crate::partners::form::url_encoded;
 use crate::partners::{meta as meta_partner, unique_hex};
+use crate::steps::channels::messages_with_attachments;
 use edge::runtime::Method;
-use edge::runtime::native::rusqlite;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// A business's channel account, made by the operator: the account as the API answered it.
 pub async fn channel_account(app: &App, business_id: &str, account: Value) -> Value {
@@ -26,16 +24,6 @@ pub async fn channel_account(app: &App, business_id: &str, account: Value) -> Va
         "the account names its webhook path: {created}"
     );
     created
-}
-
-/// An Irish mobile number no other call returns.
-pub fn unique_phone() -> String {
-    let digits: String = unique_hex(14)
-        .bytes()
-        .map(|byte| char::from(b'0' + byte % 10))
-        .take(7)
-        .collect();
-    format!("+35387{digits}")
 }
 
 /// A business with one Meta account on `channel`, and what Meta knows of it.
@@ -102,35 +90,14 @@ pub async fn post(app: &App, path: &str, headers: &[(&str, &str)], body: Vec<u8>
     app.request(Method::Post, path, &headers, body).await
 }
 
-/// Every message of a business, oldest first, with their attachments if asked.
-pub async fn messages_of(app: &App, key: &str, attachments: bool) -> Vec<Value> {
-    let path = format!(
-        "/api-messages-since?since=1970-01-01T00:00:00Z&limit=100{}",
-        if attachments {
-            "&include_attachments=true"
-        } else {
-            ""
-        }
-    );
-    let listed = app.api(key, Method::Get, &path, None).await.expect(200).json();
-    listed["messages"].as_array().cloned().unwrap_or_default()
-}
-
 /// The first attachment of the message whose text is `content`.
 pub async fn attachment_of(app: &App, key: &str, content: &str) -> Value {
-    let messages = messages_of(app, key, true).await;
+    let messages = messages_with_attachments(app, key).await;
     let message = messages
         .iter()
         .find(|message| message["content"] == content)
         .unwrap_or_else(|| panic!("no message {content:?} among {messages:?}"));
     message["attachments"][0].clone()
-}
-
-/// `GET /api-customers?{param}={value}`.
-pub async fn customer(app: &App, key: &str, param: &str, value: &str) -> Answer {
-    let query = url_encoded(&[(param, value)]);
-    app.api(key, Method::Get, &format!("/api-customers?{query}"), None)
-        .await
 }
 
 /// A download link the API gave (under the deployment's public origin), followed with `key`.
@@ -140,86 +107,4 @@ pub async fn download(app: &App, url: &str, key: Option<&str>) -> Answer {
         .unwrap_or_else(|| panic!("{url} is not under the public origin {ORIGIN}"));
     let headers: Vec<(&str, &str)> = key.map(|key| ("x-api-key", key)).into_iter().collect();
     app.request(Method::Get, path, &headers, Vec::new()).await
-}
-
-/// The error of an answer, after checking its shape: the status, `{error: {code, message,
-/// field?}}` and nothing more.
-pub fn assert_error(answer: &Answer, status: u16, code: &str, description: &str) -> Value {
-    assert_eq!(
-        answer.status,
-        status,
-        "{description}: status (body: {})",
-        answer.text()
-    );
-    let body: Value = serde_json::from_slice(&answer.body)
-        .unwrap_or_else(|_| panic!("{description}: the body is JSON (got {})", answer.text()));
-    let error = body["error"].clone();
-    assert_eq!(error["code"], code, "{description}: error code (body: {body})");
-    assert!(
-        error["message"]
-            .as_str()
-            .is_some_and(|message| !message.is_empty()),
-        "{description}: the error has a message: {body}"
-    );
-    if let Some(field) = error.get("field") {
-        assert!(field.is_string(), "{description}: the field is text: {body}");
-    }
-    let keys: Vec<&String> = error
-        .as_object()
-        .map(|error| error.keys().collect())
-        .unwrap_or_default();
-    assert!(
-        keys.iter()
-            .all(|key| ["code", "message", "field"].contains(&key.as_str())),
-        "{description}: only code, message and field in the error: {body}"
-    );
-    error
-}
-
-/// The rows `sql` selects with `params`, on every shard, as column → value.
-pub fn select(app: &App, sql: &str, params: &[&str]) -> Vec<Map<String, Value>> {
-    let mut rows = Vec::new();
-    for binding in app.stack.shard_bindings() {
-        app.stack.sql(&binding, |connection| {
-            let mut statement = connection
-                .prepare(sql)
-                .unwrap_or_else(|error| panic!("{sql}: {error}"));
-            let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
-            let mut answer = statement
-                .query(rusqlite::params_from_iter(params))
-                .unwrap_or_else(|error| panic!("{sql}: {error}"));
-            while let Some(row) = answer.next().unwrap_or_else(|error| panic!("{sql}: {error}")) {
-                let mut object = Map::new();
-                for (at, name) in names.iter().enumerate() {
-                    let value = match row.get_ref(at).unwrap_or_else(|error| panic!("{error}")) {
-                        rusqlite::types::ValueRef::Null => Value::Null,
-                        rusqlite::types::ValueRef::Integer(integer) => Value::from(integer),
-                        rusqlite::types::ValueRef::Real(real) => Value::from(real),
-                        rusqlite::types::ValueRef::Text(text) => {
-                            Value::from(String::from_utf8_lossy(text).into_owned())
-                        }
-                        rusqlite::types::ValueRef::Blob(bytes) => Value::from(bytes.to_vec()),
-                    };
-                    object.insert(name.clone(), value);
-                }
-                rows.push(object);
-            }
-        });
-    }
-    rows
-}
-
-/// Runs `sql` with `params` on every shard (a row is on one of them); how many rows it changed.
-pub fn execute(app: &App, sql: &str, params: &[&str]) -> usize {
-    app.stack
-        .shard_bindings()
-        .iter()
-        .map(|binding| {
-            app.stack.sql(binding, |connection| {
-                connection
-                    .execute(sql, rusqlite::params_from_iter(params))
-                    .unwrap_or_else(|error| panic!("{sql}: {error}"))
-            })
-        })
-        .sum()
 }

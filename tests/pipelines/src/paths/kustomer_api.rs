@@ -2,19 +2,17 @@
 //! when a customer asks for a person), internal notes, a customer's Kustomer history and the
 //! analytics; each with the API key, and each refusing bad input with the one error shape.
 
-use super::kustomer_support::{
-    Connected, assert_error, connected_business, entry, receive_whatsapp, settled_log, sync_log, texts_sent,
-    unique_phone, whatsapp_account,
-};
 use crate::app::{App, test};
 use crate::partners::meta::Graph;
+use crate::steps::api::assert_error;
+use crate::steps::channels::{receive_whatsapp, whatsapp_account};
+use crate::steps::crms::kustomer::{Connected, connected_business, settled_log};
+use crate::steps::crms::{entry, sync_log};
+use crate::steps::text;
+use crate::steps::unique_phone;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
 
 /// A business on WhatsApp and Kustomer with one synced conversation, begun with `first`.
 struct WithConversation {
@@ -107,7 +105,7 @@ fn an_api_escalation_raises_the_kustomer_conversation_to_the_team_with_a_note_an
             "the chat history is in the note: {note}"
         );
         assert_eq!(
-            texts_sent(&with.graph, &with.from),
+            with.graph.texts_sent_to(&with.from),
             ["A person will reply soon."],
             "the customer is told once"
         );
@@ -262,7 +260,7 @@ fn without_an_enabled_connector_an_escalation_is_still_recorded_counted_and_told
         assert_eq!(escalated["escalation"]["trigger"], "api", "{escalated}");
         assert_eq!(escalated["work"], json!([]), "no connector has work");
         app.settle().await;
-        let told = texts_sent(&with.graph, &with.from);
+        let told = with.graph.texts_sent_to(&with.from);
         assert_eq!(told.len(), 1, "{told:?}");
         assert!(
             told[0].contains("member of our team"),

@@ -4,8 +4,9 @@
 //! every invocation inside Cloudflare's per-invocation limits (the native stack enforces them and
 //! logs `[limit]` past one).
 
-use super::kustomer_support::{SETTLE_HORIZON, connected_business, connector_of, sync_log};
 use crate::app::test;
+use crate::steps::crms::kustomer::{SETTLE_HORIZON, connected_business};
+use crate::steps::crms::{connector_of, sync_log};
 use edge::runtime::Level;
 use edge::runtime::Method;
 use serde_json::{Value, json};

@@ -4,18 +4,17 @@
 //! failed work is found and replayed, and nothing of the API key or customers' data reaches the
 //! logs. Time is the stack's: the waits take none.
 
-use super::kustomer_support::{
-    assert_error, connected_business, connector_of, customers, receive_whatsapp, settled_log, sync, sync_log,
-    unique_phone, whatsapp_account,
-};
 use crate::app::test;
 use crate::partners::kustomer::{Limit, Scope, any_call, call_to, error, too_many_requests};
+use crate::steps::api::assert_error;
+use crate::steps::channels::{receive_whatsapp, whatsapp_account};
+use crate::steps::crms::kustomer::{connected_business, settled_log};
+use crate::steps::crms::{connector_of, sync_log};
+use crate::steps::customers::{customers, sync};
+use crate::steps::text;
+use crate::steps::unique_phone;
 use edge::runtime::Method;
 use serde_json::{Value, json};
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
 
 #[test]
 fn a_budget_of_3_a_second_holds_across_workers_no_second_window_ever_sees_more_grants() {

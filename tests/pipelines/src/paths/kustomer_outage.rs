@@ -4,12 +4,13 @@
 //! arrives exactly once, each conversation's messages in order. The two minutes are the stack's
 //! clock: the test takes none of them.
 
-use super::kustomer_support::{
-    SETTLE_HORIZON, connected_business, connector_of, receive_whatsapp, sync_log, unique_phone,
-    whatsapp_account,
-};
 use crate::app::test;
-use serde_json::{Value, json};
+use crate::steps::channels::{receive_whatsapp, whatsapp_account};
+use crate::steps::crms::kustomer::{SETTLE_HORIZON, connected_business};
+use crate::steps::crms::{connector_of, sync_log};
+use crate::steps::text;
+use crate::steps::unique_phone;
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -17,10 +18,6 @@ const OUTAGE: Duration = Duration::from_secs(120);
 const CUSTOMERS: usize = 4;
 /// How often a customer writes during the outage.
 const EVERY: Duration = Duration::from_secs(4);
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
 
 #[test]
 fn two_minutes_of_kustomer_down_under_traffic_nothing_lost_nothing_twice_order_kept() {

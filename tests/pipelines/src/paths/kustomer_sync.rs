@@ -4,20 +4,20 @@
 //! events arrive at once, each toggle honoured, 4xx failing at once with Kustomer's reason, the
 //! connector's API, and every step in the sync log.
 
-use super::kustomer_support::{
-    Connected, assert_error, connect, connected_business, connector_of, entry, media_host, receive_whatsapp,
-    receive_whatsapp_image, settled_log, steps, sync, sync_log, unique, unique_phone, whatsapp_account,
-};
 use crate::app::{ORIGIN, test};
 use crate::partners::kustomer::{PERMISSIONS, call_to, error};
+use crate::partners::media_host::MediaHost;
+use crate::steps::api::assert_error;
+use crate::steps::channels::{receive_whatsapp, receive_whatsapp_image, whatsapp_account};
+use crate::steps::crms::kustomer::{Connected, connect, connected_business, settled_log};
+use crate::steps::crms::{connector_of, entry, operations, sync_log};
+use crate::steps::customers::sync;
+use crate::steps::text;
+use crate::steps::{unique_number, unique_phone};
 use edge::runtime::Method;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
 
 #[test]
 fn a_synced_customer_is_created_in_kustomer_with_the_mapped_fields_and_updated_when_they_change() {
@@ -67,7 +67,7 @@ fn a_synced_customer_is_created_in_kustomer_with_the_mapped_fields_and_updated_w
         assert_eq!(customers.len(), 1, "updated, not created again");
         assert_eq!(customers[0]["attributes"]["name"], "Ada King");
         assert_eq!(
-            steps(&log),
+            operations(&log),
             [
                 ("customer.updated".to_owned(), "succeeded".to_owned()),
                 ("customer.created".to_owned(), "succeeded".to_owned())
@@ -290,9 +290,9 @@ fn messages_reach_the_timeline_in_order_with_channel_and_direction() {
 fn a_messages_files_are_on_the_timeline_as_signed_download_links() {
     test(|app| async move {
         let setup = connected_business(&app, json!({})).await;
-        let image = media_host(&app, "media.meta.test");
-        let whatsapp =
-            whatsapp_account(&app, &setup.business.id, Some("https://media.meta.test/v21.0")).await;
+        let media = MediaHost::install(&app.stack, "media.meta.test");
+        media.serve_png();
+        let whatsapp = whatsapp_account(&app, &setup.business.id, Some(&media.api_base_url())).await;
         receive_whatsapp_image(&app, &whatsapp, &unique_phone(), "my receipt", "media-1").await;
         app.settle().await;
         let conversations = setup.kustomer.conversations();
@@ -314,7 +314,7 @@ fn a_messages_files_are_on_the_timeline_as_signed_download_links() {
             "the link downloads the file: {}",
             download.text()
         );
-        assert_eq!(download.body, image);
+        assert_eq!(download.body, media.image());
     });
 }
 
@@ -498,7 +498,7 @@ fn two_businesses_on_two_organizations_of_one_kustomer_host_never_see_each_other
         let first = connected_business(&app, json!({})).await;
         let other = app.business("Globex").await;
         let org = first.kustomer.other_org("globex");
-        let key = format!("eyglobex{}", unique());
+        let key = format!("eyglobex{}", unique_number());
         first.kustomer.add_key(&key, &org, &PERMISSIONS);
         let subdomain = first
             .kustomer

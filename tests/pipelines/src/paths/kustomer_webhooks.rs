@@ -4,20 +4,18 @@
 //! here without being sent back, and satisfaction kept. Anything unsigned, mis-signed or
 //! malformed is refused.
 
-use super::kustomer_support::{
-    Connected, assert_error, connected_business, entry, receive_whatsapp, settled_log, sync_log, texts_sent,
-    unique, unique_phone, whatsapp_account,
-};
 use crate::app::{Answer, App, test};
 use crate::partners::hmac_sha256;
 use crate::partners::meta::Graph;
+use crate::steps::api::assert_error;
+use crate::steps::channels::{receive_whatsapp, whatsapp_account};
+use crate::steps::crms::kustomer::{Connected, connected_business, settled_log};
+use crate::steps::crms::{entry, sync_log};
+use crate::steps::text;
+use crate::steps::{unique_number, unique_phone};
 use edge::runtime::Method;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
 
 /// A business on WhatsApp and Kustomer (its webhooks signed with `token`), with one customer's
 /// conversation synced.
@@ -34,7 +32,7 @@ struct Synced {
 }
 
 async fn synced_conversation(app: &App) -> Synced {
-    let token = format!("hook-token-{}", unique());
+    let token = format!("hook-token-{}", unique_number());
     let setup = connected_business(app, json!({ "secrets": { "webhook_secret": token } })).await;
     let graph = Graph::install(&app.stack);
     let whatsapp = whatsapp_account(app, &setup.business.id, None).await;
@@ -110,7 +108,7 @@ fn a_reply_reaches_the_customer_on_whatsapp_once_and_is_not_put_on_the_timeline_
         assert_eq!(outcome(&first), "sent to the customer");
         app.settle().await;
         assert_eq!(
-            texts_sent(&synced.graph, &synced.from),
+            synced.graph.texts_sent_to(&synced.from),
             ["A person here: how can I help?"]
         );
 
@@ -118,7 +116,7 @@ fn a_reply_reaches_the_customer_on_whatsapp_once_and_is_not_put_on_the_timeline_
         assert_eq!(outcome(&again), "duplicate: already handled");
         app.settle().await;
         assert_eq!(
-            texts_sent(&synced.graph, &synced.from).len(),
+            synced.graph.texts_sent_to(&synced.from).len(),
             1,
             "a repeated delivery sends nothing"
         );
@@ -161,7 +159,7 @@ fn the_same_reply_delivered_three_times_at_once_reaches_the_customer_once() {
         );
         app.settle().await;
         assert_eq!(
-            texts_sent(&synced.graph, &synced.from),
+            synced.graph.texts_sent_to(&synced.from),
             ["Only once, please"],
             "one message to the customer"
         );
@@ -208,7 +206,7 @@ fn messages_crm_edge_put_on_the_timeline_inbound_ones_and_other_channels_are_lef
             assert_eq!(outcome(&answer), expected, "{event}");
         }
         app.settle().await;
-        assert_eq!(texts_sent(&synced.graph, &synced.from).len(), 0, "nothing sent");
+        assert_eq!(synced.graph.texts_sent_to(&synced.from).len(), 0, "nothing sent");
     });
 }
 
@@ -410,7 +408,7 @@ fn unsigned_mis_signed_unknown_and_malformed_deliveries_are_refused_a_connector_
             "no token configured",
         );
         assert_eq!(
-            texts_sent(&synced.graph, &synced.from).len(),
+            synced.graph.texts_sent_to(&synced.from).len(),
             0,
             "nothing refused was acted on"
         );

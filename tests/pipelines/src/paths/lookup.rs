@@ -2,10 +2,9 @@
 //! `POST /api-customers-batch-lookup` by many. Lookups normalise emails and phones exactly as
 //! syncs store them.
 
-use super::customer_api::{batch_lookup, stored};
-use super::inbound::customer;
-use super::webhook_api::{error_of, sync};
 use crate::app::{App, Business, test};
+use crate::steps::api::assert_error;
+use crate::steps::customers::{batch_lookup, customer, stored, sync};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -198,7 +197,7 @@ fn a_key_that_names_no_customer_answers_404_not_found() {
             ),
         ];
         for (param, value, description) in cases {
-            error_of(
+            assert_error(
                 &customer(&app, ctx.key(), param, &value).await,
                 404,
                 "not_found",
@@ -239,7 +238,7 @@ fn a_query_naming_the_customer_twice_or_blank_answers_422_like_every_request_tha
             let answer = app
                 .api(ctx.key(), Method::Get, &format!("/api-customers{query}"), None)
                 .await;
-            error_of(&answer, 422, "validation_failed", description);
+            assert_error(&answer, 422, "validation_failed", description);
         }
     });
 }
@@ -257,7 +256,7 @@ fn a_malformed_id_email_or_phone_answers_422_with_the_parameter_as_field() {
         ];
         for (param, value, description) in cases {
             let answer = customer(&app, ctx.key(), param, value).await;
-            let error = error_of(&answer, 422, "validation_failed", description);
+            let error = assert_error(&answer, 422, "validation_failed", description);
             assert_eq!(error["field"], param, "{description}: field");
         }
     });
@@ -274,7 +273,7 @@ fn a_national_phone_number_cannot_be_looked_up_in_a_business_without_a_default_c
         )
         .await;
         let answer = customer(&app, &acme.key, "phone", "087 123 4567").await;
-        let error = error_of(
+        let error = assert_error(
             &answer,
             422,
             "validation_failed",
@@ -304,7 +303,7 @@ fn a_method_the_runtime_has_no_name_for_answers_405_not_a_get() {
                     .with_unknown_method(method)
                     .with_header("x-api-key", ctx.key());
                 let answer = app.send(request).await;
-                error_of(&answer, 405, "method_not_allowed", &format!("{method} {path}"));
+                assert_error(&answer, 405, "method_not_allowed", &format!("{method} {path}"));
                 assert_eq!(
                     answer.header("allow"),
                     Some("GET"),
@@ -327,7 +326,7 @@ fn the_wrong_method_answers_405_with_allow_get() {
             (Method::Patch, "PATCH"),
         ] {
             let answer = app.api(ctx.key(), method, &path, None).await;
-            error_of(&answer, 405, "method_not_allowed", name);
+            assert_error(&answer, 405, "method_not_allowed", name);
             assert_eq!(answer.header("allow"), Some("GET"), "{name}: Allow header");
         }
         let still = customer(&app, ctx.key(), "id", ctx.john_id()).await;
@@ -449,7 +448,7 @@ fn a_lookup_with_nothing_to_look_up_answers_422_validation_failed() {
             let answer = app
                 .api(ctx.key(), Method::Post, "/api-customers-batch-lookup", Some(body))
                 .await;
-            error_of(&answer, 422, "validation_failed", description);
+            assert_error(&answer, 422, "validation_failed", description);
         }
     });
 }
@@ -477,7 +476,7 @@ fn more_than_1000_keys_in_all_answers_422_batch_too_large_1000_are_answered() {
             let answer = app
                 .api(ctx.key(), Method::Post, "/api-customers-batch-lookup", Some(body))
                 .await;
-            error_of(&answer, 422, "batch_too_large", description);
+            assert_error(&answer, 422, "batch_too_large", description);
         }
         let mut emails: Vec<String> = (0..999).map(|n| format!("miss{n}@example.com")).collect();
         emails.push("john@x.com".to_owned());
@@ -500,7 +499,7 @@ fn a_lookup_whose_lists_are_not_lists_answers_422_validation_failed() {
             let answer = app
                 .api(ctx.key(), Method::Post, "/api-customers-batch-lookup", Some(body))
                 .await;
-            error_of(&answer, 422, "validation_failed", description);
+            assert_error(&answer, 422, "validation_failed", description);
         }
     });
 }

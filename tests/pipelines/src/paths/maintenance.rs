@@ -6,12 +6,14 @@
 //! history with a pending delivery) are written directly, stamped with the virtual clock's time,
 //! and the weeks of retention pass on that clock.
 
-use super::admin::{new_uuid, wrong_admin_credentials};
-use super::inbound::{assert_error, execute, select};
-use super::webhook_api::{messages_of, rfc3339_at, sync, unique};
 use crate::app::{App, Business, ORIGIN, test};
 use crate::partners::mailgun::{self, Mailgun};
 use crate::partners::unique_hex;
+use crate::steps::api::{assert_error, new_uuid, rfc3339_at, wrong_admin_credentials};
+use crate::steps::channels::messages_of;
+use crate::steps::customers::sync;
+use crate::steps::store::{execute, select};
+use crate::steps::unique;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -2,11 +2,13 @@
 //! seed's loop, which resumes after the last message's `created_at`, and the cursor), and a
 //! customer's conversations. Messages arrive through the WhatsApp webhook, signed as Meta signs.
 
-use crate::app::{App, Business, test};
+use crate::app::{App, test};
 use crate::partners::form::url_encoded;
 use crate::partners::meta::{self as meta_partner, whatsapp_notification};
 use crate::partners::unique_hex;
-use crate::paths::inbound::{MetaSetup, assert_error, deliver_meta, meta_account};
+use crate::paths::inbound::{MetaSetup, deliver_meta, meta_account};
+use crate::steps::api::assert_error;
+use crate::steps::customers::sync;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -309,19 +311,6 @@ fn bad_queries_are_refused_with_the_parameter_at_fault() {
     });
 }
 
-/// Syncs `customers` for the business; the sync's answer.
-async fn sync(app: &App, business: &Business, customers: Value) -> Value {
-    app.api(
-        &business.key,
-        Method::Post,
-        "/api-customers-sync",
-        Some(json!({ "customers": customers })),
-    )
-    .await
-    .expect(200)
-    .json()
-}
-
 #[test]
 fn a_crm_customers_whatsapp_conversation_is_found_by_external_id_with_its_messages_in_order() {
     test(|app| async move {
@@ -329,7 +318,7 @@ fn a_crm_customers_whatsapp_conversation_is_found_by_external_id_with_its_messag
         let external_id = format!("CRM-{}", unique_hex(8));
         let synced = sync(
             &app,
-            &setup.business,
+            &setup.business.key,
             json!([{ "external_id": external_id, "name": "Joe Bloggs", "phone": "+353871234999" }]),
         )
         .await;
@@ -396,7 +385,7 @@ fn unknown_ambiguous_and_other_businesses_customers_are_refused() {
         let external_id = format!("CRM-{}", unique_hex(8));
         sync(
             &app,
-            &setup.business,
+            &setup.business.key,
             json!([{ "external_id": external_id, "name": "Mine", "email": format!("m-{}@example.com", unique_hex(8)) }]),
         )
         .await;

@@ -5,14 +5,16 @@
 
 use crate::app::{App, test};
 use crate::partners::meta::{self as meta_partner, whatsapp_notification};
-use crate::paths::inbound::{
-    MetaSetup, assert_error, customer, deliver_meta, messages_of, meta_account, post_meta, unique_phone,
-};
+use crate::paths::inbound::{MetaSetup, deliver_meta, meta_account, post_meta};
+use crate::steps::api::assert_error;
+use crate::steps::channels::messages_of;
+use crate::steps::customers::customer;
+use crate::steps::unique_phone;
 use serde_json::{Value, json};
 
 /// The texts of the business's messages, sorted.
 async fn stored_contents(app: &App, setup: &MetaSetup) -> Vec<String> {
-    let mut contents: Vec<String> = messages_of(app, &setup.business.key, false)
+    let mut contents: Vec<String> = messages_of(app, &setup.business.key)
         .await
         .iter()
         .map(|message| message["content"].as_str().unwrap_or_default().to_owned())

@@ -4,11 +4,14 @@
 //! is sealed by the read that finds it; and a sealed value opens only in the row it was sealed
 //! for. The rows are read straight from the shards (`SELECT *`), as a D1 export shows them.
 
-use super::inbound::{assert_error, execute, select};
-use super::webhook_api::{unique, with_endpoint};
 use crate::app::{Answer, App, Business, test};
 use crate::partners::meta::numeric_id;
 use crate::partners::webhook_endpoint::{Endpoint, standard_signature_match};
+use crate::steps::api::assert_error;
+use crate::steps::store::{execute, select};
+use crate::steps::text;
+use crate::steps::unique;
+use crate::steps::webhooks::with_endpoint;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use edge::runtime::Method;
@@ -24,10 +27,6 @@ fn is_sealed(value: &Value) -> bool {
     };
     let parts: Vec<&str> = value.as_str().unwrap_or_default().split(':').collect();
     parts.len() == 3 && parts[0] == "v1" && url_safe(parts[1]) && url_safe(parts[2])
-}
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
 }
 
 /// Every column of the row `id` of `table`, as text.

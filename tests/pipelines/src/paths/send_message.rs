@@ -6,12 +6,18 @@
 //! 5th failed attempt fails the message with the provider's last reason. (The end-to-end suite's
 //! `send-message.test.mjs`; `send_with_retries` is the first of these paths.)
 
-use super::webhook_api::{error_of, gaps, id_of, messages_of, sync, unique};
 use crate::app::{Answer, App, Business, ORIGIN, test};
-use crate::partners::mailgun_send::{self, MailgunSend};
+use crate::partners::form::url_encoded;
+use crate::partners::gaps;
+use crate::partners::mailgun::{self, Mailgun};
 use crate::partners::meta::{Graph, graph_error};
-use crate::partners::twilio_send::{self, TwilioSend};
+use crate::partners::twilio::{self, Twilio};
 use crate::partners::{basic_credentials, form_fields, hmac_sha256};
+use crate::steps::api::assert_error;
+use crate::steps::channels::messages_of;
+use crate::steps::customers::sync;
+use crate::steps::text;
+use crate::steps::{id_of, unique};
 use edge::runtime::Method;
 use edge::runtime::native::{Delay, Reply};
 use futures_util::future::join;
@@ -43,8 +49,8 @@ struct Acme {
     sms: Account,
     email: Account,
     graph: Graph,
-    twilio: TwilioSend,
-    mailgun: MailgunSend,
+    twilio: Twilio,
+    mailgun: Mailgun,
 }
 
 async fn add_account(app: &App, business: &Business, account: Value) -> Value {
@@ -142,8 +148,8 @@ async fn acme(app: &App) -> Acme {
         sms: plain(&sms),
         email: plain(&email),
         graph: Graph::install(&app.stack),
-        twilio: TwilioSend::install(&app.stack),
-        mailgun: MailgunSend::install(&app.stack),
+        twilio: Twilio::install(&app.stack, account_sid, auth_token),
+        mailgun: Mailgun::install(&app.stack, domain, api_key),
     }
 }
 
@@ -158,10 +164,6 @@ async fn new_customer(app: &App, business: &Business, phone: &str, fields: Value
     assert_eq!(result["results"]["details"][0]["action"], "created", "{result}");
     customer["id"] = result["results"]["details"][0]["customer_id"].clone();
     customer
-}
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
 }
 
 /// A customer who has written to the page (Messenger) or the Instagram account: the inbound,
@@ -338,8 +340,7 @@ fn an_sms_the_provider_refuses_as_an_invalid_number_fails_at_once_with_twilios_r
     test(|app| async move {
         let acme = acme(&app).await;
         let customer = new_customer(&app, &acme.business, "+353871000003", json!({})).await;
-        acme.twilio
-            .answer_next([twilio_send::invalid_number("+353871000003")]);
+        acme.twilio.answer_next([twilio::invalid_number("+353871000003")]);
         let message = accepted(
             &app,
             &acme.business.key,
@@ -388,7 +389,7 @@ fn an_email_rate_limited_with_retry_after_1_is_sent_on_the_next_attempt() {
         let acme = acme(&app).await;
         let customer = new_customer(&app, &acme.business, "+353871000004", json!({})).await;
         let email = text(&customer["email"]).to_owned();
-        acme.mailgun.answer_next([mailgun_send::rate_limited()]);
+        acme.mailgun.answer_next([mailgun::rate_limited()]);
         let message = accepted(
             &app,
             &acme.business.key,
@@ -594,7 +595,7 @@ fn an_uploaded_attachment_goes_to_whatsapp_as_a_signed_link_the_provider_can_fet
             json!({ "customer_id": customer["id"], "channel": "whatsapp", "content": "again", "attachments": [attachment["id"]] }),
         )
         .await;
-        let error = error_of(&again, 422, "validation_failed", "an attachment already sent");
+        let error = assert_error(&again, 422, "validation_failed", "an attachment already sent");
         assert_eq!(error["field"], "attachments[0]");
     });
 }
@@ -610,7 +611,7 @@ fn a_customer_that_does_not_exist_is_404() {
                 json!({ "customer_id": customer_id, "channel": "whatsapp", "content": "hi" }),
             )
             .await;
-            error_of(&answer, 404, "not_found", customer_id);
+            assert_error(&answer, 404, "not_found", customer_id);
         }
     });
 }
@@ -629,7 +630,7 @@ fn a_customer_that_does_not_exist_is_404_on_a_channel_the_business_has_no_accoun
                 json!({ "customer_id": customer_id, "channel": "whatsapp", "content": "hi" }),
             )
             .await;
-            error_of(&answer, 404, "not_found", &customer_id);
+            assert_error(&answer, 404, "not_found", &customer_id);
         }
     });
 }
@@ -647,7 +648,7 @@ fn another_businesss_customer_is_404_by_our_id_and_by_the_crms() {
                 json!({ "customer_id": customer_id, "channel": "sms", "content": "hi" }),
             )
             .await;
-            error_of(&answer, 404, "not_found", text(customer_id));
+            assert_error(&answer, 404, "not_found", text(customer_id));
         }
     });
 }
@@ -701,7 +702,7 @@ fn bad_requests_are_422_naming_the_field_and_store_nothing() {
             ),
         ];
         for (body, field, description) in cases {
-            let error = error_of(
+            let error = assert_error(
                 &send(&app, &bare.key, body).await,
                 422,
                 "validation_failed",
@@ -744,7 +745,7 @@ fn an_attachment_this_business_never_uploaded_is_422() {
             }),
         )
         .await;
-        let error = error_of(&answer, 422, "validation_failed", "an attachment of nobody's");
+        let error = assert_error(&answer, 422, "validation_failed", "an attachment of nobody's");
         assert_eq!(error["field"], "attachments[0]");
     });
 }
@@ -761,7 +762,7 @@ fn messenger_and_instagram_need_the_customer_to_have_written_first() {
                 json!({ "customer_id": customer["id"], "channel": channel, "content": "hi" }),
             )
             .await;
-            let error = error_of(&answer, 422, "validation_failed", channel);
+            let error = assert_error(&answer, 422, "validation_failed", channel);
             assert!(
                 text(&error["message"]).contains("messaged its page first"),
                 "{channel}: {error}"
@@ -774,7 +775,7 @@ fn messenger_and_instagram_need_the_customer_to_have_written_first() {
 fn the_endpoint_needs_an_api_key_and_a_post() {
     test(|app| async move {
         let acme = acme(&app).await;
-        error_of(
+        assert_error(
             &app.json(
                 Method::Post,
                 "/api-send-message",
@@ -786,7 +787,7 @@ fn the_endpoint_needs_an_api_key_and_a_post() {
             "unauthorized",
             "no API key",
         );
-        error_of(
+        assert_error(
             &app.api(&acme.business.key, Method::Get, "/api-send-message", None)
                 .await,
             405,
@@ -876,7 +877,7 @@ fn a_status_callback_that_overtakes_the_answer_to_the_send_is_kept_and_applied_w
                 ("To", "+353871000012"),
             ];
             let path = &acme.sms.webhook_path;
-            let signature = twilio_send::signature(&acme.sms.auth_token, &format!("{ORIGIN}{path}"), &params);
+            let signature = twilio::signature(&acme.sms.auth_token, &format!("{ORIGIN}{path}"), &params);
             app.request(
                 Method::Post,
                 path,
@@ -884,7 +885,7 @@ fn a_status_callback_that_overtakes_the_answer_to_the_send_is_kept_and_applied_w
                     ("content-type", "application/x-www-form-urlencoded"),
                     ("x-twilio-signature", &signature),
                 ],
-                twilio_send::form_body(&params),
+                url_encoded(&params).into_bytes(),
             )
             .await
             .status

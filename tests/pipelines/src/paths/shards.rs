@@ -5,10 +5,11 @@
 //! go on and copies in bounded steps, and the sweep visits every shard. (What a move leaves behind
 //! when its steps are killed and repeated is `move_business.rs`.)
 
-use super::inbound::{assert_error, customer};
-use super::webhook_api::{sync, unique};
 use crate::app::{Answer, App, Business, test};
 use crate::partners::meta::numeric_id;
+use crate::steps::api::assert_error;
+use crate::steps::customers::{customer, sync};
+use crate::steps::unique;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -4,23 +4,22 @@
 //! after it expires (its lifetime passes on the virtual clock) or is revoked; bad requests get the
 //! one JSON error shape; the page carries the headers that keep it framed only where allowed.
 
-use super::admin::new_uuid;
-use super::inbound::{assert_error, customer, download, messages_of};
-use super::webhook_api::{raw, rfc3339_ms, sync, unique};
+use super::inbound::download;
 use crate::app::{Answer, App, Business, ORIGIN, test};
 use crate::partners::form::Multipart;
 use crate::partners::mailgun::{self, Mail, Mailgun};
 use crate::partners::meta::{self, Graph};
 use crate::partners::unique_hex;
+use crate::steps::api::{assert_error, new_uuid, raw, rfc3339_ms};
+use crate::steps::channels::messages_of;
+use crate::steps::customers::{customer, sync};
+use crate::steps::text;
+use crate::steps::unique;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const CRM: &str = "https://crm.example.com";
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_default()
-}
 
 /// `sso_` and 43 characters of URL-safe base64.
 fn is_token(token: &str) -> bool {
@@ -252,7 +251,7 @@ impl Seed {
             .json();
         app.settle_within(Duration::from_secs(60)).await;
         let id = &sent["message"]["id"];
-        let now = messages_of(app, &self.business.key, false)
+        let now = messages_of(app, &self.business.key)
             .await
             .into_iter()
             .find(|message| &message["id"] == id)
@@ -768,7 +767,7 @@ fn the_timeline_shows_the_customers_messages_on_every_channel_oldest_first_with_
             "the read-only scope offers no reply: {body}"
         );
         let shown = body["messages"].as_array().cloned().unwrap_or_default();
-        let stored: Vec<Value> = messages_of(&app, &seed.business.key, false)
+        let stored: Vec<Value> = messages_of(&app, &seed.business.key)
             .await
             .into_iter()
             .filter(|message| message["customer_id"] == seed.customer_id.as_str())
@@ -905,7 +904,7 @@ fn the_reply_scope_sends_through_the_send_message_path_and_the_read_only_scope_c
         .await;
         assert_error(&refused, 403, "forbidden", "replying with the inbox scope");
         assert!(
-            !messages_of(&app, &seed.business.key, false)
+            !messages_of(&app, &seed.business.key)
                 .await
                 .iter()
                 .any(|m| m["content"] == "Should not be sent"),
@@ -1190,7 +1189,7 @@ fn a_token_stops_working_when_it_expires_and_the_page_says_it_expired() {
             .await;
         let token = text(&short_lived["token"]);
         let expiry = rfc3339_ms(text(&short_lived["expires_at"])).unwrap_or_default();
-        let stored = super::inbound::select(
+        let stored = crate::steps::store::select(
             &app,
             "SELECT expires_ms FROM sso_tokens WHERE id = ?1",
             &[text(&short_lived["token_id"])],

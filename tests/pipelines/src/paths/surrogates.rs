@@ -5,7 +5,7 @@
 
 use crate::app::test;
 use crate::partners::unique_hex;
-use crate::paths::inbound::customer;
+use crate::steps::customers::customer;
 use edge::runtime::Method;
 
 #[test]

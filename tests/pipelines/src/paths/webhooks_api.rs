@@ -4,11 +4,12 @@
 //! which reports the receiver's answer at once and logs the attempt. (The end-to-end suite's
 //! `webhooks-api.test.mjs`.)
 
-use super::webhook_api::{
-    EVENTS, attempts_of, client_error, create_webhook, error_of, id_of, is_rfc3339_utc, raw, with_endpoint,
-};
 use crate::app::test;
 use crate::partners::webhook_endpoint::{Endpoint, standard_signature_match};
+use crate::steps::api::UNKNOWN_ID;
+use crate::steps::api::{assert_error, client_error, is_rfc3339_utc, raw};
+use crate::steps::id_of;
+use crate::steps::webhooks::{EVENTS, attempts_of, create_webhook, with_endpoint};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use edge::runtime::Method;
@@ -16,8 +17,6 @@ use edge::runtime::native::Reply;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-const UNKNOWN_ID: &str = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
 
 /// Checks the shape every webhook in an answer has; never a secret.
 fn assert_webhook_shape(webhook: &Value, description: &str) {
@@ -248,13 +247,13 @@ fn a_deleted_endpoint_is_gone() {
         let path = format!("/api-webhooks/{}", id_of(&webhook));
         let removed = app.api(&acme.key, Method::Delete, &path, None).await.expect(204);
         assert_eq!(removed.text(), "", "a 204 has no body");
-        error_of(
+        assert_error(
             &app.api(&acme.key, Method::Get, &path, None).await,
             404,
             "not_found",
             "GET after DELETE",
         );
-        error_of(
+        assert_error(
             &app.api(&acme.key, Method::Patch, &path, Some(json!({ "name": "x" })))
                 .await,
             404,
@@ -379,7 +378,7 @@ fn a_create_with_a_bad_field_is_refused_with_422_naming_the_field_and_nothing_is
             let answer = app
                 .api(&acme.key, Method::Post, "/api-webhooks", Some(body))
                 .await;
-            let error = error_of(&answer, 422, "validation_failed", description);
+            let error = assert_error(&answer, 422, "validation_failed", description);
             assert_eq!(
                 error["field"],
                 field,
@@ -492,7 +491,7 @@ fn a_bad_patch_is_refused_with_422_naming_the_field_and_changes_nothing() {
         ];
         for (description, body, field) in cases {
             let answer = app.api(&acme.key, Method::Patch, &path, Some(body)).await;
-            let error = error_of(&answer, 422, "validation_failed", description);
+            let error = assert_error(&answer, 422, "validation_failed", description);
             assert_eq!(error["field"], field, "{description}: the field named");
         }
         let read = app
@@ -518,13 +517,13 @@ fn malformed_oversized_and_unauthenticated_requests_are_refused() {
             ("not JSON", "name=x"),
             ("an empty body", ""),
         ] {
-            error_of(
+            assert_error(
                 &raw(&app, key, Method::Post, "/api-webhooks", body.as_bytes()).await,
                 400,
                 "malformed_request",
                 &format!("create with {description}"),
             );
-            error_of(
+            assert_error(
                 &raw(
                     &app,
                     key,
@@ -544,7 +543,7 @@ fn malformed_oversized_and_unauthenticated_requests_are_refused() {
             (Method::Get, format!("/api-webhooks/{id}/test")),
         ] {
             let body = (method != Method::Get).then(|| json!({}));
-            error_of(
+            assert_error(
                 &app.api(&acme.key, method.clone(), &path, body).await,
                 405,
                 "method_not_allowed",
@@ -552,7 +551,7 @@ fn malformed_oversized_and_unauthenticated_requests_are_refused() {
             );
         }
         let huge = json!({ "name": "x", "url": url, "padding": "x".repeat(70 * 1024) }).to_string();
-        error_of(
+        assert_error(
             &raw(&app, key, Method::Post, "/api-webhooks", huge.as_bytes()).await,
             413,
             "payload_too_large",
@@ -592,13 +591,13 @@ fn malformed_oversized_and_unauthenticated_requests_are_refused() {
             ),
         ];
         for (method, path, body) in calls {
-            error_of(
+            assert_error(
                 &app.json(method.clone(), &path, &[], body.clone()).await,
                 401,
                 "unauthorized",
                 &format!("{method:?} {path} without a key"),
             );
-            error_of(
+            assert_error(
                 &app.api("cek_not-a-key", method.clone(), &path, body).await,
                 401,
                 "unauthorized",
@@ -614,7 +613,7 @@ fn malformed_oversized_and_unauthenticated_requests_are_refused() {
         );
         assert_eq!(still.json()["webhook"]["name"], webhook["name"]);
 
-        error_of(
+        assert_error(
             &app.api(&acme.key, Method::Get, "/api-webhook-attempts?limit=10", None)
                 .await,
             422,
@@ -686,7 +685,7 @@ fn another_businesss_endpoint_or_one_that_does_not_exist_is_404_everywhere() {
                 (Method::Delete, format!("/api-webhooks/{id}"), None),
             ];
             for (method, path, body) in calls {
-                error_of(
+                assert_error(
                     &app.api(&intruder.key, method.clone(), &path, body).await,
                     404,
                     "not_found",
@@ -739,7 +738,7 @@ fn a_business_may_register_at_most_16_endpoints_and_the_17th_is_refused_until_on
                 Some(json!({ "name": "one too many", "url": "https://more.example.com/hooks" })),
             )
             .await;
-        let error = error_of(&refused, 422, "validation_failed", "the 17th endpoint");
+        let error = assert_error(&refused, 422, "validation_failed", "the 17th endpoint");
         assert!(
             error["message"].as_str().unwrap_or_default().contains("16"),
             "the message says the limit: {error}"
@@ -1101,7 +1100,7 @@ fn test_sends_are_limited_to_10_per_endpoint_a_minute_and_the_11th_is_429_with_r
             assert_eq!(answer.status, 200, "test {at}: {}", answer.text());
         }
         let limited = app.api(&acme.key, Method::Post, &path, Some(json!({}))).await;
-        error_of(&limited, 429, "rate_limited", "the 11th test");
+        assert_error(&limited, 429, "rate_limited", "the 11th test");
         let wait: u64 = limited
             .header("retry-after")
             .and_then(|wait| wait.parse().ok())

@@ -5,15 +5,18 @@
 //! both sign, an endpoint that keeps failing disabled until the business enables it again, and a
 //! fan-out larger than one invocation. (The end-to-end suite's `webhooks-delivery.test.mjs`.)
 
-use super::webhook_api::{
-    attempts_of, create_webhook, deliveries_of, delivery_of_event, error_of, gaps, get_webhook, id_of,
-    is_rfc3339_utc, new_customer, on_every_shard, rfc3339_at, rfc3339_ms, rows_on_every_shard, sync, unique,
-    with_endpoint,
-};
 use crate::app::{App, Business, test};
+use crate::partners::gaps;
 use crate::partners::webhook_endpoint::{
     Delivery, Endpoint, seed_signature_verifies, standard_signature_entries, standard_signature_match,
 };
+use crate::steps::api::{assert_error, is_rfc3339_utc, rfc3339_at, rfc3339_ms};
+use crate::steps::customers::{new_customer, sync};
+use crate::steps::store::{execute, select_values};
+use crate::steps::webhooks::{
+    attempts_of, create_webhook, deliveries_of, delivery_of_event, get_webhook, with_endpoint,
+};
+use crate::steps::{id_of, unique};
 use edge::runtime::Level;
 use edge::runtime::Method;
 use edge::runtime::native::{Delay, Reply};
@@ -712,7 +715,7 @@ fn an_attempt_that_ends_after_its_delivery_was_settled_elsewhere_changes_nothing
                 Delay::from(Duration::from_millis(10)).await;
             }
             let event_id = event_id_of(&endpoint.deliveries()[0]);
-            on_every_shard(
+            execute(
                 &app,
                 "UPDATE webhook_deliveries SET status = 'delivered', lease = 'someone-else' WHERE event_id = ?1",
                 &[&event_id],
@@ -720,7 +723,7 @@ fn an_attempt_that_ends_after_its_delivery_was_settled_elsewhere_changes_nothing
         };
         join(app.settle(), settled_elsewhere).await;
         let event_id = event_id_of(&endpoint.deliveries()[0]);
-        let rows = rows_on_every_shard(
+        let rows = select_values(
             &app,
             "SELECT id, status, attempts FROM webhook_deliveries WHERE event_id = ?1",
             &[&event_id],
@@ -869,7 +872,7 @@ fn a_disabled_endpoint_enabled_false_at_creation_gets_nothing() {
             endpoint.deliveries().is_empty(),
             "nothing reaches the disabled endpoint"
         );
-        error_of(
+        assert_error(
             &app.api(
                 &acme.key,
                 Method::Post,
@@ -979,7 +982,7 @@ fn an_event_whose_body_cannot_be_built_is_dead_lettered_alone_with_why_and_the_r
         let tag = unique("poison");
         // The store itself breaks this one customer's event as it is recorded, as a corrupt row
         // would.
-        on_every_shard(
+        execute(
             &app,
             &format!(
                 "CREATE TRIGGER corrupt AFTER INSERT ON webhook_events WHEN NEW.snapshot LIKE '%{tag}%' \
@@ -1016,10 +1019,10 @@ fn an_event_whose_body_cannot_be_built_is_dead_lettered_alone_with_why_and_the_r
             "{}",
             dead[0]
         );
-        let rows = rows_on_every_shard(
+        let rows = select_values(
             &app,
             "SELECT subject_id, dispatched_us IS NOT NULL FROM webhook_events WHERE id = ?1",
-            &[&dead[0]["event_id"].as_str().unwrap_or_default()],
+            &[dead[0]["event_id"].as_str().unwrap_or_default()],
         );
         assert_eq!(
             rows,

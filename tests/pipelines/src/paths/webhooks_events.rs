@@ -6,16 +6,17 @@
 //! endpoint subscribed to. Polling sees the same messages. (The end-to-end suite's
 //! `webhooks-events.test.mjs`.)
 
-use super::webhook_api::{
-    deliveries_of, error_of, id_of, is_rfc3339_utc, messages_of, receive_whatsapp, sync, whatsapp_account,
-    with_endpoint,
-};
 use crate::app::{App, Business, ORIGIN, test};
-use crate::partners::graph_media::MediaHost;
+use crate::partners::media_host::MediaHost;
 use crate::partners::meta::Graph;
 use crate::partners::webhook_endpoint::{
     Delivery, Endpoint, js_restringifies_to_itself, seed_signature_verifies, standard_signature_match,
 };
+use crate::steps::api::{assert_error, is_rfc3339_utc};
+use crate::steps::channels::{messages_of, receive_whatsapp_from, whatsapp_account};
+use crate::steps::customers::sync;
+use crate::steps::id_of;
+use crate::steps::webhooks::{deliveries_of, with_endpoint};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -567,9 +568,10 @@ fn an_inbound_whatsapp_image_makes_customer_created_conversation_created_and_mes
         let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
         with_endpoint(&app, &acme.key, &endpoint, json!({})).await;
         let media = MediaHost::install(&app.stack, "graph-media.example.com");
-        let account = whatsapp_account(&app, &acme, Some(&media.api_base_url())).await;
+        media.serve_png();
+        let account = whatsapp_account(&app, &acme.id, Some(&media.api_base_url())).await;
         let from = "+353871112222";
-        receive_whatsapp(
+        receive_whatsapp_from(
             &app,
             &account,
             from,
@@ -659,7 +661,7 @@ fn an_inbound_whatsapp_image_makes_customer_created_conversation_created_and_mes
 
         // The same sender again: a message on the same conversation, no new customer or
         // conversation.
-        receive_whatsapp(&app, &account, from, "Photo Sender", "Any news?", None).await;
+        receive_whatsapp_from(&app, &account, from, "Photo Sender", "Any news?", None).await;
         app.settle().await;
         let later = endpoint.deliveries();
         assert_eq!(
@@ -692,7 +694,7 @@ fn a_message_sent_from_the_crm_makes_conversation_created_once_and_message_sent_
         )
         .await;
         Graph::install(&app.stack);
-        whatsapp_account(&app, &acme, None).await;
+        whatsapp_account(&app, &acme.id, None).await;
         let created = sync(
             &app,
             &acme.key,
@@ -765,10 +767,10 @@ fn the_messages_delivered_as_message_received_are_the_messages_polling_returns()
             json!({ "events": ["message.received"] }),
         )
         .await;
-        let account = whatsapp_account(&app, &acme, None).await;
+        let account = whatsapp_account(&app, &acme.id, None).await;
         let (ann, bob) = ("+353871114444", "+353871115555");
         for (from, text) in [(ann, "one"), (bob, "two"), (ann, "three"), (bob, "four \u{2713}")] {
-            receive_whatsapp(&app, &account, from, "WhatsApp Sender", text, None).await;
+            receive_whatsapp_from(&app, &account, from, "WhatsApp Sender", text, None).await;
         }
         app.settle().await;
         let received = endpoint.deliveries();
@@ -819,8 +821,8 @@ fn patch_of_a_conversation_delivers_conversation_assigned_and_conversation_statu
             json!({ "events": ["conversation.assigned", "conversation.status_changed"] }),
         )
         .await;
-        let account = whatsapp_account(&app, &acme, None).await;
-        receive_whatsapp(
+        let account = whatsapp_account(&app, &acme.id, None).await;
+        receive_whatsapp_from(
             &app,
             &account,
             "+353871116666",
@@ -932,8 +934,8 @@ fn each_event_carries_the_record_as_it_was_when_its_change_happened_however_soon
             .await;
             app.stack.advance(Duration::from_secs(1));
         }
-        let account = whatsapp_account(&app, &acme, None).await;
-        receive_whatsapp(&app, &account, "+353871117777", "Snapshot", "Hello", None).await;
+        let account = whatsapp_account(&app, &acme.id, None).await;
+        receive_whatsapp_from(&app, &account, "+353871117777", "Snapshot", "Hello", None).await;
         let message = messages_of(&app, &acme.key).await[0].clone();
         for body in [
             json!({ "status": "resolved" }),
@@ -1029,8 +1031,8 @@ fn a_bad_conversation_patch_is_refused_and_another_businesss_conversation_is_404
             json!({ "events": ["conversation.assigned", "conversation.status_changed"] }),
         )
         .await;
-        let account = whatsapp_account(&app, &acme, None).await;
-        receive_whatsapp(&app, &account, "+353871118888", "WhatsApp Sender", "Hi", None).await;
+        let account = whatsapp_account(&app, &acme.id, None).await;
+        receive_whatsapp_from(&app, &account, "+353871118888", "WhatsApp Sender", "Hi", None).await;
         let message = messages_of(&app, &acme.key).await[0].clone();
         let path = format!(
             "/api-conversations/{}",
@@ -1045,21 +1047,21 @@ fn a_bad_conversation_patch_is_refused_and_another_businesss_conversation_is_404
             ),
         ] {
             let answer = app.api(&acme.key, Method::Patch, &path, Some(body)).await;
-            let error = error_of(&answer, 422, "validation_failed", description);
+            let error = assert_error(&answer, 422, "validation_failed", description);
             assert_eq!(error["field"], field, "{description}: the field");
         }
-        super::webhook_api::client_error(
+        crate::steps::api::client_error(
             &app.api(&acme.key, Method::Patch, &path, Some(json!({ "assignee": 42 })))
                 .await,
             "a numeric assignee",
         );
-        error_of(
-            &super::webhook_api::raw(&app, Some(&acme.key), Method::Patch, &path, br#"{"status":"#).await,
+        assert_error(
+            &crate::steps::api::raw(&app, Some(&acme.key), Method::Patch, &path, br#"{"status":"#).await,
             400,
             "malformed_request",
             "truncated JSON",
         );
-        error_of(
+        assert_error(
             &app.json(Method::Patch, &path, &[], Some(json!({ "status": "closed" })))
                 .await,
             401,
@@ -1072,7 +1074,7 @@ fn a_bad_conversation_patch_is_refused_and_another_businesss_conversation_is_404
             ("another business's conversation", path.as_str()),
             ("an unknown conversation", unknown),
         ] {
-            error_of(
+            assert_error(
                 &app.api(
                     &intruder.key,
                     Method::Patch,
@@ -1085,7 +1087,7 @@ fn a_bad_conversation_patch_is_refused_and_another_businesss_conversation_is_404
                 description,
             );
         }
-        error_of(
+        assert_error(
             &app.api(
                 &acme.key,
                 Method::Patch,

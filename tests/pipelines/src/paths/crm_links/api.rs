@@ -6,11 +6,13 @@
 
 use super::{
     CUSTOM_HOST, Dashboard, EMBEDDER_ID, LINKS, add_page, custom_example, guide_crm, guide_john_doe,
-    hubspot_example, is_rfc3339_utc, query, shopify_example, sorted, sorted_field,
+    hubspot_example, query, shopify_example, sorted, sorted_field,
 };
 use crate::app::{App, Business, test};
 use crate::partners::crm_pages::{CUSTOM_PATH, Crm, HUBSPOT_PATH, SHOPIFY_PATH, Sizes};
 use crate::partners::embedder::Embedder;
+use crate::steps::api::is_rfc3339_utc;
+use crate::steps::text;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -114,12 +116,12 @@ fn the_three_example_bodies_are_added_as_the_guide_answers_them() {
             );
             assert_eq!(link["status"]["state"], "pending", "{source}: not fetched yet");
             assert!(
-                is_rfc3339_utc(&link["created_at"]),
+                is_rfc3339_utc(text(&link["created_at"])),
                 "{source}: created_at {}",
                 link["created_at"]
             );
             assert!(
-                is_rfc3339_utc(&link["updated_at"]),
+                is_rfc3339_utc(text(&link["updated_at"])),
                 "{source}: updated_at {}",
                 link["updated_at"]
             );
@@ -251,10 +253,13 @@ fn the_pages_list_counts_a_link_on_two_channels_as_two_entries_and_filters_by_ch
             assert!(status["last_error"].is_null(), "{name}: no error");
             assert_eq!(status["last_http_status"], 200, "{name}: the CRM answered 200");
             assert!(
-                is_rfc3339_utc(&status["last_fetched_at"]),
+                is_rfc3339_utc(text(&status["last_fetched_at"])),
                 "{name}: last_fetched_at"
             );
-            assert!(is_rfc3339_utc(&status["next_fetch_at"]), "{name}: next_fetch_at");
+            assert!(
+                is_rfc3339_utc(text(&status["next_fetch_at"])),
+                "{name}: next_fetch_at"
+            );
             let (records, chunks) = (
                 status["records"].as_u64().unwrap_or(0),
                 status["chunks"].as_u64().unwrap_or(0),

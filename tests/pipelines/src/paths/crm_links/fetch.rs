@@ -5,8 +5,7 @@
 //! exactly the CRM's current data is searchable and only the changed records were embedded.
 
 use super::{
-    Dashboard, add_page, custom_example, guide_crm, guide_john_doe, hubspot_example, is_rfc3339_utc,
-    shopify_example, with,
+    Dashboard, add_page, custom_example, guide_crm, guide_john_doe, hubspot_example, shopify_example, with,
 };
 use crate::app::{App, Business, test};
 use crate::partners::crm_pages::{
@@ -14,6 +13,8 @@ use crate::partners::crm_pages::{
     record_name,
 };
 use crate::partners::embedder::Embedder;
+use crate::steps::api::is_rfc3339_utc;
+use crate::steps::text;
 use edge::runtime::Level;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -323,7 +324,7 @@ fn a_link_is_not_fetched_again_before_it_is_due_and_is_due_one_interval_after_it
             .status(&fetched.page, fetched.url(), "messenger")
             .await;
         assert!(
-            is_rfc3339_utc(&status["next_fetch_at"]),
+            is_rfc3339_utc(text(&status["next_fetch_at"])),
             "next_fetch_at: {status}"
         );
         let seconds = |field: &str| {

@@ -5,11 +5,10 @@
 //! the wrong method 405, a link that exists already 409; search refuses a top_k outside 1..20, an
 //! empty q and unknown modes.
 
-use super::{
-    CUSTOM_HOST, DETAILS, Dashboard, LINKS, SEARCH, add_page, error_of, guide_crm, page_address, query, with,
-};
+use super::{CUSTOM_HOST, DETAILS, Dashboard, LINKS, SEARCH, add_page, guide_crm, page_address, query, with};
 use crate::app::{App, Business, test};
 use crate::partners::crm_pages::{CSV_PATH, CUSTOM_PATH, Crm, Sizes, TEXT_PATH};
+use crate::steps::api::assert_error;
 use base64::Engine;
 use edge::runtime::Method;
 use serde_json::{Map, Value, json};
@@ -210,7 +209,7 @@ fn a_new_link_with_a_bad_body_is_refused_naming_the_field() {
         let dashboard = Dashboard::new(&app, &business);
         for (description, body, field) in bad_bodies(&page) {
             let answer = dashboard.call(Method::Post, LINKS, Some(body)).await;
-            let error = error_of(&answer, 422, "validation_failed", description);
+            let error = assert_error(&answer, 422, "validation_failed", description);
             assert_eq!(error["field"], field, "{description}: the field named");
         }
     });
@@ -229,7 +228,7 @@ fn a_body_that_is_not_json_is_refused_with_400() {
                 br#"{"page_id": "1", "name": "#.to_vec(),
             )
             .await;
-        error_of(&answer, 400, "malformed_request", "broken JSON");
+        assert_error(&answer, 400, "malformed_request", "broken JSON");
     });
 }
 
@@ -244,7 +243,7 @@ fn a_body_over_1_mib_is_refused_with_413() {
         let answer = Dashboard::new(&app, &business)
             .call(Method::Post, LINKS, Some(body))
             .await;
-        error_of(&answer, 413, "payload_too_large", "a 1 MiB description");
+        assert_error(&answer, 413, "payload_too_large", "a 1 MiB description");
     });
 }
 
@@ -284,7 +283,7 @@ fn loopback_is_refused_in_production_and_allowed_in_the_local_stack_by_address_a
         for url in urls {
             let answer = dashboard.call(Method::Post, LINKS, Some(file(url))).await;
             assert_eq!(
-                error_of(&answer, 422, "validation_failed", url)["field"],
+                assert_error(&answer, 422, "validation_failed", url)["field"],
                 "url",
                 "{url} in production"
             );
@@ -364,7 +363,7 @@ fn without_an_api_key_or_with_a_wrong_one_every_endpoint_answers_401() {
             ];
             for (how, headers) in credentials {
                 let answer = app.json(method.clone(), &path, headers, body.clone()).await;
-                error_of(&answer, 401, "unauthorized", &format!("{what} {how}"));
+                assert_error(&answer, 401, "unauthorized", &format!("{what} {how}"));
             }
         }
     });
@@ -397,7 +396,7 @@ fn another_businesss_page_is_not_found_exactly_like_a_page_that_does_not_exist()
             for (method, path, body) in endpoints(&page, &crm.url(CUSTOM_PATH)) {
                 let what = format!("{method:?} {path} for {whose}");
                 let answer = dashboard.call(method, &path, body).await;
-                error_of(&answer, 404, "not_found", &what);
+                assert_error(&answer, 404, "not_found", &what);
             }
         }
         let theirs = Dashboard::new(&app, &other).list(&other_page, None).await;
@@ -424,7 +423,7 @@ fn a_method_an_endpoint_does_not_have_is_405() {
             let body = (method != Method::Get).then(|| json!({}));
             let what = format!("{method:?} {path}");
             let answer = dashboard.call(method, &path, body).await;
-            error_of(&answer, 405, "method_not_allowed", &what);
+            assert_error(&answer, 405, "method_not_allowed", &what);
         }
     });
 }
@@ -437,13 +436,13 @@ fn the_same_url_on_the_same_page_and_channel_twice_is_409_and_another_channel_ad
         let dashboard = Dashboard::new(&app, &business);
         let body = valid(&page);
         dashboard.add(body.clone()).await;
-        error_of(
+        assert_error(
             &dashboard.call(Method::Post, LINKS, Some(body.clone())).await,
             409,
             "conflict",
             "the same link again",
         );
-        error_of(
+        assert_error(
             &dashboard
                 .call(
                     Method::Post,
@@ -521,7 +520,7 @@ fn status_delete_and_refresh_of_a_url_the_page_does_not_have_are_404_and_bad_bod
             ),
         ];
         for (description, method, path, body) in calls {
-            error_of(
+            assert_error(
                 &dashboard.call(method, &path, Some(body)).await,
                 404,
                 "not_found",
@@ -536,12 +535,12 @@ fn status_delete_and_refresh_of_a_url_the_page_does_not_have_are_404_and_bad_bod
             )
             .await;
         assert_eq!(
-            error_of(&no_active, 422, "validation_failed", "status without is_active")["field"],
+            assert_error(&no_active, 422, "validation_failed", "status without is_active")["field"],
             "is_active"
         );
         let no_page = dashboard.call(Method::Get, LINKS, None).await;
         assert_eq!(
-            error_of(&no_page, 422, "validation_failed", "a list without page_id")["field"],
+            assert_error(&no_page, 422, "validation_failed", "a list without page_id")["field"],
             "page_id"
         );
         let bad_channel = dashboard
@@ -552,7 +551,7 @@ fn status_delete_and_refresh_of_a_url_the_page_does_not_have_are_404_and_bad_bod
             )
             .await;
         assert_eq!(
-            error_of(
+            assert_error(
                 &bad_channel,
                 422,
                 "validation_failed",
@@ -610,7 +609,7 @@ fn a_search_with_bad_parameters_is_refused_naming_the_field() {
                 .call(Method::Get, &format!("{SEARCH}?{}", query(&params)), None)
                 .await;
             assert_eq!(
-                error_of(&answer, 422, "validation_failed", &format!("GET: {description}"))["field"],
+                assert_error(&answer, 422, "validation_failed", &format!("GET: {description}"))["field"],
                 field,
                 "GET: {description}"
             );
@@ -626,7 +625,7 @@ fn a_search_with_bad_parameters_is_refused_naming_the_field() {
                 .call(Method::Post, SEARCH, Some(Value::Object(body)))
                 .await;
             assert_eq!(
-                error_of(&posted, 422, "validation_failed", &format!("POST: {description}"))["field"],
+                assert_error(&posted, 422, "validation_failed", &format!("POST: {description}"))["field"],
                 field,
                 "POST: {description}"
             );

@@ -3,11 +3,12 @@
 //! or deleting it on one page leaves the same url on every other page alone.
 
 use super::{
-    CUSTOM_HOST, DETAILS, Dashboard, LINKS, SEARCH, add_page, custom_example, error_of, guide_crm,
-    hubspot_example, query, with,
+    CUSTOM_HOST, DETAILS, Dashboard, LINKS, SEARCH, add_page, custom_example, guide_crm, hubspot_example,
+    query, with,
 };
 use crate::app::{App, Business, test};
 use crate::partners::crm_pages::Sizes;
+use crate::steps::api::assert_error;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -324,7 +325,7 @@ fn one_businesss_key_cannot_read_or_change_the_others_page() {
         let intruder = Dashboard::new(&app, &tenancy.second);
         for (method, path, body) in calls {
             let what = format!("{method:?} {path} with the other business's key");
-            error_of(&intruder.call(method, &path, body).await, 404, "not_found", &what);
+            assert_error(&intruder.call(method, &path, body).await, 404, "not_found", &what);
         }
         let a2 = Dashboard::new(&app, &tenancy.first).list(page, None).await;
         assert!(

@@ -156,37 +156,6 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
-/// Asserts an answer is the API's error with `status` and `code` (and only `code`, `message`
-/// and `field` in it); the error object.
-pub fn error_of(answer: &Answer, status: u16, code: &str, description: &str) -> Value {
-    assert_eq!(
-        answer.status,
-        status,
-        "{description}: status (body: {})",
-        answer.text()
-    );
-    let body = answer.json();
-    let error = &body["error"];
-    assert_eq!(error["code"], code, "{description}: error code ({body})");
-    assert!(
-        error["message"]
-            .as_str()
-            .is_some_and(|message| !message.is_empty()),
-        "{description}: a message ({body})"
-    );
-    for key in error
-        .as_object()
-        .map(|error| error.keys().cloned().collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        assert!(
-            ["code", "message", "field"].contains(&key.as_str()),
-            "{description}: unexpected key {key} in the error ({body})"
-        );
-    }
-    error.clone()
-}
-
 /// A business's dashboard calls, with its key as the guide sends it.
 pub struct Dashboard<'a> {
     pub app: &'a App,
@@ -400,37 +369,6 @@ pub async fn push(
 /// The stack's clock in Unix seconds.
 pub fn now_seconds(app: &App) -> i64 {
     app.stack.now_ms() / 1000
-}
-
-/// Whether `value` is an RFC 3339 time in UTC (`2026-11-24T09:00:00Z`, fractions allowed).
-pub fn is_rfc3339_utc(value: &Value) -> bool {
-    let Some(text) = value.as_str() else {
-        return false;
-    };
-    let bytes = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>| {
-        bytes
-            .get(range)
-            .is_some_and(|part| part.iter().all(u8::is_ascii_digit))
-    };
-    let fraction = text.get(19..text.len().saturating_sub(1)).is_some_and(|rest| {
-        rest.is_empty()
-            || (rest.len() > 1 && rest.starts_with('.') && rest[1..].bytes().all(|b| b.is_ascii_digit()))
-    });
-    bytes.len() >= 20
-        && digits(0..4)
-        && bytes[4] == b'-'
-        && digits(5..7)
-        && bytes[7] == b'-'
-        && digits(8..10)
-        && bytes[10] == b'T'
-        && digits(11..13)
-        && bytes[13] == b':'
-        && digits(14..16)
-        && bytes[16] == b':'
-        && digits(17..19)
-        && fraction
-        && text.ends_with('Z')
 }
 
 /// The strings of a JSON list, sorted.

@@ -5,11 +5,12 @@
 //! unknown link is refused without effect.
 
 use super::{
-    CUSTOM_HOST, DETAILS, Dashboard, LINKS, add_page, error_of, guide_crm, guide_john_doe, now_seconds, push,
-    query, standard_webhook_headers,
+    CUSTOM_HOST, DETAILS, Dashboard, LINKS, add_page, guide_crm, guide_john_doe, now_seconds, push, query,
+    standard_webhook_headers,
 };
 use crate::app::{App, Business, ORIGIN, test};
 use crate::partners::crm_pages::{Crm, Sizes, Source, ordered_json, record_email, record_name};
+use crate::steps::api::assert_error;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use edge::runtime::Method;
@@ -332,7 +333,7 @@ fn a_push_with_a_bad_signature_or_a_stale_or_future_timestamp_is_refused_with_40
         ];
         for (description, headers) in cases {
             let answer = push(&app, hooked.webhook_url(), &body, "application/json", &headers).await;
-            error_of(&answer, 401, "unauthorized", description);
+            assert_error(&answer, 401, "unauthorized", description);
         }
         app.settle().await;
         let dashboard = Dashboard::new(&app, &hooked.business);
@@ -391,7 +392,7 @@ fn a_push_to_a_link_that_does_not_exist_is_404() {
             &headers,
         )
         .await;
-        error_of(&answer, 404, "not_found", "an unknown webhook link");
+        assert_error(&answer, 404, "not_found", "an unknown webhook link");
     });
 }
 
@@ -411,7 +412,7 @@ fn a_push_to_a_deleted_link_is_404() {
         let answer = hooked
             .push(&app, &customers_json(&hooked.customers), "application/json")
             .await;
-        error_of(&answer, 404, "not_found", "the deleted link");
+        assert_error(&answer, 404, "not_found", "the deleted link");
         assert!(
             dashboard
                 .entry(&hooked.page, &hooked.url, "messenger")

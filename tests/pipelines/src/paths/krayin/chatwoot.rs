@@ -6,16 +6,16 @@
 //! type, the toggles honoured with a reason in the sync log, and stage progression that moves a
 //! lead forward once per step and never back.
 
-use super::{
-    Connect, Setup, assert_error, chatwoot_id, krayin_business, operations, pick, post, unique, unique_email,
-    unique_phone,
-};
+use super::{Connect, Setup, chatwoot_id, krayin_business, pick, post};
 use crate::app::{App, test};
 use crate::partners::chatwoot::{
     self, API, Contact, Conversation, Delivery, EMAIL, Inbox, Message, SMS, WEB, WHATSAPP, agent,
 };
 use crate::partners::krayin;
 use crate::partners::kustomer::Kustomer;
+use crate::steps::api::assert_error;
+use crate::steps::crms::operations;
+use crate::steps::{unique_email, unique_number, unique_phone};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -425,7 +425,9 @@ fn unsigned_mis_signed_stale_malformed_and_oversized_deliveries_are_refused_and_
         let answer = app.request(Method::Get, setup.path(), &[], Vec::new()).await;
         assert_error(&answer, 405, "method_not_allowed", "GET");
 
-        let other = app.business(&format!("Kustomer business {}", unique())).await;
+        let other = app
+            .business(&format!("Kustomer business {}", unique_number()))
+            .await;
         Kustomer::install(&app.stack, "acme", "kustomer-api-key");
         let kustomer = app
             .admin(
@@ -744,7 +746,7 @@ fn a_whatsapp_conversation_is_a_call_on_the_lead_its_messages_done_calls_with_th
         let setup = krayin_business(&app, Connect::default()).await;
         let krayin = &setup.krayin;
         let person = jane().named("Wendy Whatsapp");
-        let display = unique();
+        let display = unique_number();
         let conversation = Conversation::new(display, WHATSAPP, &person);
         setup.queued(&app, &chatwoot::contact_created(&person)).await;
         setup
@@ -947,7 +949,7 @@ fn with_the_toggles_off_nothing_is_made_in_krayin_for_them_and_the_sync_log_says
         )
         .await;
         let person = jane().named("Toggle Off").attribute("company_name", "Hidden Co");
-        let conversation = Conversation::new(unique(), WEB, &person);
+        let conversation = Conversation::new(unique_number(), WEB, &person);
         off.queued(&app, &chatwoot::contact_created(&person)).await;
         off.queued(&app, &chatwoot::conversation_created(&conversation))
             .await;
@@ -987,7 +989,7 @@ fn with_the_toggles_off_nothing_is_made_in_krayin_for_them_and_the_sync_log_says
 
         let messages_off = krayin_business(&app, Connect::settings(json!({ "sync_messages": false }))).await;
         let other = jane().named("Messages Off");
-        let other_conversation = Conversation::new(unique(), WHATSAPP, &other);
+        let other_conversation = Conversation::new(unique_number(), WHATSAPP, &other);
         messages_off
             .queued(&app, &chatwoot::contact_created(&other))
             .await;
@@ -1055,7 +1057,7 @@ fn stage_progression_moves_the_lead_forward_once_per_step_and_never_back() {
         )
         .await;
         let person = jane().named("Stage Walker");
-        let conversation = Conversation::new(unique(), WEB, &person).assigned(agent());
+        let conversation = Conversation::new(unique_number(), WEB, &person).assigned(agent());
         let entries = &mut 0;
         let say = |message: Message| chatwoot::message_created(&message);
         step(

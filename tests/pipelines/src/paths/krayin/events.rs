@@ -5,85 +5,17 @@
 //! once making one person, the toggles honoured, and Krayin's refusals failing at once with its
 //! reason.
 
-use super::{Connect, Setup, krayin_business, operations, pick, unique, unique_email, unique_phone};
-use crate::app::{App, test};
+use super::{Connect, krayin_business, pick};
+use crate::app::test;
 use crate::partners::krayin::Fault;
-use crate::partners::meta::{self, Graph};
+use crate::partners::meta::Graph;
+use crate::steps::channels::{receive_whatsapp_from, whatsapp_account};
+use crate::steps::crms::operations;
+use crate::steps::customers::sync;
+use crate::steps::{unique_email, unique_number, unique_phone};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-/// A WhatsApp number of the business on Meta, and what Meta needs to deliver to it.
-struct Whatsapp {
-    phone_number_id: String,
-    app_secret: String,
-    path: String,
-}
-
-async fn whatsapp_of(app: &App, setup: &Setup) -> Whatsapp {
-    Graph::install(&app.stack);
-    let phone_number_id = format!("1{:015}", unique());
-    let app_secret = format!("app-secret-{}", unique());
-    let account = app
-        .admin(
-            Method::Post,
-            &format!("/admin/businesses/{}/channel-accounts", setup.business.id),
-            Some(json!({
-                "channel": "whatsapp",
-                "provider": "meta",
-                "address": phone_number_id,
-                "settings": {},
-                "secrets": { "app_secret": app_secret, "verify_token": "verify-me", "access_token": "meta-access" }
-            })),
-        )
-        .await
-        .expect(201)
-        .json();
-    Whatsapp {
-        phone_number_id,
-        app_secret,
-        path: account["webhook_path"].as_str().unwrap_or_default().to_owned(),
-    }
-}
-
-/// One signed WhatsApp text from `from` (E.164), checked stored.
-async fn receive_whatsapp(app: &App, whatsapp: &Whatsapp, from: &str, name: &str, text: &str) {
-    let notification = meta::whatsapp_text(
-        &whatsapp.phone_number_id,
-        from.trim_start_matches('+'),
-        name,
-        &format!("wamid.{}", unique()),
-        text,
-    );
-    let body = serde_json::to_vec(&notification).unwrap_or_default();
-    let signature = meta::signature(&whatsapp.app_secret, &body);
-    let stored = app
-        .request(
-            Method::Post,
-            &whatsapp.path,
-            &[
-                ("content-type", "application/json"),
-                ("x-hub-signature-256", &signature),
-            ],
-            body,
-        )
-        .await
-        .expect(200)
-        .json();
-    assert_eq!(stored["stored"], 1, "the message is stored: {stored}");
-}
-
-async fn sync(app: &App, key: &str, customers: Value) -> Value {
-    app.api(
-        key,
-        Method::Post,
-        "/api-customers-sync",
-        Some(json!({ "customers": customers })),
-    )
-    .await
-    .expect(200)
-    .json()
-}
 
 fn record_of(log: &[Value], operation: &str) -> String {
     log.iter()
@@ -104,7 +36,7 @@ fn a_synced_customer_becomes_one_person_and_one_lead_with_its_custom_fields_and_
         )
         .await;
         let krayin = &setup.krayin;
-        let tag = unique();
+        let tag = unique_number();
         let email = unique_email("ada");
         let synced = sync(
             &app,
@@ -288,14 +220,16 @@ fn a_whatsapp_conversation_is_a_call_each_message_received_or_sent_a_done_call_a
     test(|app| async move {
         let setup = krayin_business(&app, Connect::default()).await;
         let krayin = &setup.krayin;
-        let whatsapp = whatsapp_of(&app, &setup).await;
+        Graph::install(&app.stack);
+        let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
         let from = unique_phone();
-        receive_whatsapp(
+        receive_whatsapp_from(
             &app,
             &whatsapp,
             &from,
             "Grace Hopper",
             "Can I get a quote for 40 seats?",
+            None,
         )
         .await;
         let log = setup.settled_log(&app, 3).await;
@@ -389,13 +323,14 @@ fn twenty_messages_from_one_new_customer_at_once_make_exactly_one_person_one_lea
         let krayin = &setup.krayin;
         // Workers that wait on Krayin interleave: the contact's lease is what keeps them apart.
         krayin.set_latency(Duration::from_millis(30));
-        let whatsapp = whatsapp_of(&app, &setup).await;
+        Graph::install(&app.stack);
+        let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
         let from = unique_phone();
         let texts: Vec<String> = (0..20).map(|i| format!("burst message {i}.")).collect();
         futures_util::future::join_all(
             texts
                 .iter()
-                .map(|text| receive_whatsapp(&app, &whatsapp, &from, "WhatsApp Sender", text)),
+                .map(|text| receive_whatsapp_from(&app, &whatsapp, &from, "WhatsApp Sender", text, None)),
         )
         .await;
         let log = setup.settled_log(&app, 22).await;
@@ -429,8 +364,9 @@ fn twenty_messages_from_one_new_customer_at_once_make_exactly_one_person_one_lea
 fn with_message_sync_off_messages_are_skipped_and_with_conversation_sync_off_conversations_are() {
     test(|app| async move {
         let messages_off = krayin_business(&app, Connect::settings(json!({ "sync_messages": false }))).await;
-        let whatsapp = whatsapp_of(&app, &messages_off).await;
-        receive_whatsapp(&app, &whatsapp, &unique_phone(), "Sender", "not in Krayin").await;
+        Graph::install(&app.stack);
+        let whatsapp = whatsapp_account(&app, &messages_off.business.id, None).await;
+        receive_whatsapp_from(&app, &whatsapp, &unique_phone(), "Sender", "not in Krayin", None).await;
         let log = messages_off.settled_log(&app, 3).await;
         let received = log
             .iter()
@@ -453,13 +389,15 @@ fn with_message_sync_off_messages_are_skipped_and_with_conversation_sync_off_con
 
         let conversations_off =
             krayin_business(&app, Connect::settings(json!({ "sync_conversations": false }))).await;
-        let whatsapp = whatsapp_of(&app, &conversations_off).await;
-        receive_whatsapp(
+        Graph::install(&app.stack);
+        let whatsapp = whatsapp_account(&app, &conversations_off.business.id, None).await;
+        receive_whatsapp_from(
             &app,
             &whatsapp,
             &unique_phone(),
             "Sender",
             "no conversation in Krayin",
+            None,
         )
         .await;
         let log = conversations_off.settled_log(&app, 3).await;

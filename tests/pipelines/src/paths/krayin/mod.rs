@@ -10,40 +10,14 @@ mod outage;
 use crate::app::{Answer, App, Business};
 use crate::partners::chatwoot::Delivery;
 use crate::partners::krayin::Krayin;
+use crate::steps::crms::{connector_of, done_log, no_budget, sync_log};
+use crate::steps::unique_number;
 use edge::runtime::Method;
 use serde_json::{Value, json};
-use std::cell::Cell;
-
-/// A connector budget that never holds work back (the tests that are not about the budget).
-pub fn no_budget() -> Value {
-    json!({ "per_minute": null, "per_second": null, "per_day": null })
-}
-
-thread_local! {
-    static COUNTER: Cell<u64> = const { Cell::new(0) };
-}
-
-/// A number no other call on this thread gave: ids, names and addresses that keep a test's
-/// records apart.
-pub fn unique() -> u64 {
-    COUNTER.with(|counter| {
-        counter.set(counter.get() + 1);
-        counter.get()
-    })
-}
 
 /// A Chatwoot id (contacts, messages), per installation.
 pub fn chatwoot_id() -> u64 {
-    1_000 + unique()
-}
-
-/// An Irish mobile number in E.164, as `uniquePhone()` makes them.
-pub fn unique_phone() -> String {
-    format!("+35387{:07}", unique() % 10_000_000)
-}
-
-pub fn unique_email(prefix: &str) -> String {
-    format!("{prefix}-{}@example.com", unique())
+    1_000 + unique_number()
 }
 
 /// How the connector is made: `settings` and `secrets` add to or replace the defaults (every sync
@@ -60,7 +34,7 @@ impl Default for Connect {
         Self {
             settings: json!({}),
             rate_limit: Some(no_budget()),
-            webhook_secret: Some(format!("chatwoot-secret-{}", unique())),
+            webhook_secret: Some(format!("chatwoot-secret-{}", unique_number())),
         }
     }
 }
@@ -105,8 +79,10 @@ pub fn connector_body(krayin: &Krayin, connect: &Connect) -> Value {
 
 /// A new business connected to a new Krayin (at its own host).
 pub async fn krayin_business(app: &App, connect: Connect) -> Setup {
-    let business = app.business(&format!("Krayin business {}", unique())).await;
-    let krayin = Krayin::install(&app.stack, &format!("crm{}.krayin.example", unique()));
+    let business = app
+        .business(&format!("Krayin business {}", unique_number()))
+        .await;
+    let krayin = Krayin::install(&app.stack, &format!("crm{}.krayin.example", unique_number()));
     let created = app
         .admin(
             Method::Post,
@@ -170,39 +146,18 @@ impl Setup {
 
     /// The connector's sync log (newest first), with `query` added.
     pub async fn log(&self, app: &App, query: &str) -> Vec<Value> {
-        let separator = if query.is_empty() { "" } else { "&" };
-        let answer = app
-            .admin(
-                Method::Get,
-                &format!(
-                    "/admin/connectors/{}/sync-log?limit=100{separator}{query}",
-                    self.id()
-                ),
-                None,
-            )
-            .await;
-        assert_eq!(answer.status, 200, "the sync log: {}", answer.text());
-        answer.json()["entries"].as_array().cloned().unwrap_or_default()
+        sync_log(app, self.id(), query).await
     }
 
     /// Every due piece of work done, then the log: at least `count` entries, none pending.
     pub async fn settled_log(&self, app: &App, count: usize) -> Vec<Value> {
         app.settle().await;
-        let log = self.log(app, "").await;
-        assert!(log.len() >= count, "{count} entries: {log:#?}");
-        assert!(
-            log.iter().all(|entry| entry["status"] != "pending"),
-            "nothing pending: {log:#?}"
-        );
-        log
+        done_log(app, self.id(), count).await
     }
 
     /// The connector as the admin API shows it (with its status).
     pub async fn shown(&self, app: &App) -> Value {
-        app.admin(Method::Get, &format!("/admin/connectors/{}", self.id()), None)
-            .await
-            .expect(200)
-            .json()
+        connector_of(app, self.id()).await
     }
 
     /// `GET /admin/connectors/{id}/contacts/{contact}` (our customer id or `chatwoot:{id}`).
@@ -235,18 +190,6 @@ impl Setup {
     }
 }
 
-/// `(operation, status)` of each entry, newest first.
-pub fn operations(log: &[Value]) -> Vec<(String, String)> {
-    log.iter()
-        .map(|entry| {
-            (
-                entry["operation"].as_str().unwrap_or_default().to_owned(),
-                entry["status"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
 /// The fields `keys` of `object` (null when absent), to compare as a whole.
 pub fn pick(object: &Value, keys: &[&str]) -> Value {
     Value::Object(
@@ -259,32 +202,4 @@ pub fn pick(object: &Value, keys: &[&str]) -> Value {
             })
             .collect(),
     )
-}
-
-/// Checks an error answer as `assertError` in `tests/e2e/support.mjs` does: the status, the
-/// stable code, a message, and nothing but `code`, `message` and `field`; returns the error.
-pub fn assert_error(answer: &Answer, status: u16, code: &str, description: &str) -> Value {
-    assert_eq!(answer.status, status, "{description}: {}", answer.text());
-    let error = answer.json()["error"].clone();
-    assert_eq!(error["code"], code, "{description}: {}", answer.text());
-    assert!(
-        error["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{description}: a message: {}",
-        answer.text()
-    );
-    if let Some(field) = error.get("field") {
-        assert!(
-            field.is_string(),
-            "{description}: the field is text: {}",
-            answer.text()
-        );
-    }
-    for key in error.as_object().into_iter().flat_map(|e| e.keys()) {
-        assert!(
-            ["code", "message", "field"].contains(&key.as_str()),
-            "{description}: an unexpected key {key} in {}",
-            answer.text()
-        );
-    }
-    error
 }

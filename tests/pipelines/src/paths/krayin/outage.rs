@@ -5,10 +5,11 @@
 //! Krayin asks; 5xx are retried; and a budget keeps Krayin's own limit from ever answering 429.
 //! Time is the stack's clock: minutes of outage take no real time.
 
-use super::{Connect, chatwoot_id, krayin_business, unique_email, unique_phone};
+use super::{Connect, chatwoot_id, krayin_business};
 use crate::app::test;
 use crate::partners::chatwoot::{self, Contact, Conversation, Message, SMS, WEB, WHATSAPP};
 use crate::partners::krayin::{Fault, RateLimit};
+use crate::steps::{unique_email, unique_phone};
 use domain::time::Timestamp;
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -2,32 +2,20 @@
 //! files; its signature fields found and checked in the raw body before the form is parsed; a
 //! token accepted once, and only once the mail was stored.
 
-use super::{MailgunSetup, NOBODYS_ACCOUNT, mailgun_account};
+use super::{MailgunSetup, UNKNOWN_ID, mailgun_account};
 use crate::app::{Answer, App, test};
 use crate::partners::form::{BOUNDARY, Multipart, url_encoded};
-use crate::partners::mailgun::{self as mailgun_partner, field};
+use crate::partners::mailgun::{self as mailgun_partner, File, field, forwarded};
 use crate::partners::unique_hex;
-use crate::paths::inbound::{assert_error, customer, download, messages_of, post};
+use crate::paths::inbound::{download, post};
+use crate::steps::api::assert_error;
+use crate::steps::channels::messages_of;
+use crate::steps::channels::messages_with_attachments;
+use crate::steps::customers::customer;
 use edge::runtime::Method;
 use serde_json::Value;
 
 const MIB: usize = 1024 * 1024;
-
-/// A file of a mail: its name, type and bytes.
-type File<'a> = (&'a str, &'a str, &'a [u8]);
-
-/// The multipart body Mailgun posts: `fields`, then `attachment-count` and the files as
-/// `attachment-1..N`.
-fn multipart(fields: &[(String, String)], files: &[File<'_>]) -> Vec<u8> {
-    let mut form = Multipart::new().fields(fields);
-    if !files.is_empty() {
-        form = form.field("attachment-count", &files.len().to_string());
-    }
-    for (number, (name, kind, bytes)) in files.iter().enumerate() {
-        form = form.file(&format!("attachment-{}", number + 1), name, kind, bytes);
-    }
-    form.finish()
-}
 
 /// Mailgun's POST of a multipart `body`, its length declared.
 async fn post_multipart(app: &App, setup: &MailgunSetup, body: Vec<u8>) -> Answer {
@@ -47,7 +35,7 @@ async fn post_mailgun(
     fields: &[(String, String)],
     files: &[File<'_>],
 ) -> Answer {
-    post_multipart(app, setup, multipart(fields, files)).await
+    post_multipart(app, setup, forwarded(fields, files)).await
 }
 
 /// Mailgun's POST of `fields` URL-encoded.
@@ -78,7 +66,7 @@ fn token_recorded(app: &App, setup: &MailgunSetup, token: &str) -> bool {
 
 async fn nothing_stored(app: &App, setup: &MailgunSetup, description: &str) {
     assert_eq!(
-        messages_of(app, &setup.business.key, false).await,
+        messages_of(app, &setup.business.key).await,
         Vec::<Value>::new(),
         "{description}: no message is stored"
     );
@@ -112,7 +100,7 @@ fn a_signed_mail_is_stored_from_the_lowercased_sender_with_subject_and_body_and_
             "{answer}"
         );
 
-        let messages = messages_of(&app, &setup.business.key, true).await;
+        let messages = messages_with_attachments(&app, &setup.business.key).await;
         assert_eq!(messages.len(), 1, "{messages:?}");
         let message = &messages[0];
         assert!(
@@ -155,7 +143,7 @@ fn a_url_encoded_mail_is_accepted_as_well() {
         let from = sender("bob");
         let fields = and(&setup.signed(&app), &setup.mail_with(&from, &from, "Plain form"));
         post_url_encoded(&app, &setup, &fields).await.expect(200);
-        let messages = messages_of(&app, &setup.business.key, false).await;
+        let messages = messages_of(&app, &setup.business.key).await;
         assert!(
             messages[0]["content"]
                 .as_str()
@@ -172,7 +160,7 @@ fn a_mail_streamed_without_a_declared_length_is_read_and_one_over_25_mib_is_refu
         let from = sender("stream");
         let photo = vec![7u8; 300 * 1024];
         let fields = and(&setup.signed(&app), &setup.mail_with(&from, &from, "Streamed"));
-        let body = multipart(&fields, &[("photo.jpg", "image/jpeg", &photo)]);
+        let body = forwarded(&fields, &[("photo.jpg", "image/jpeg", &photo)]);
         // No Content-Length: the body is read as it comes, as when a proxy streams it.
         let content_type = Multipart::content_type();
         let streamed = app
@@ -190,7 +178,7 @@ fn a_mail_streamed_without_a_declared_length_is_read_and_one_over_25_mib_is_refu
         let huge = vec![7u8; 26 * MIB];
         for (description, declared) in [("declared over 25 MiB", true), ("streamed past 25 MiB", false)] {
             let fields = and(&setup.signed(&app), &setup.mail_with(&from, &from, "Too big"));
-            let body = multipart(&fields, &[("huge.bin", "application/octet-stream", &huge)]);
+            let body = forwarded(&fields, &[("huge.bin", "application/octet-stream", &huge)]);
             let answer = if declared {
                 post_multipart(&app, &setup, body).await
             } else {
@@ -204,7 +192,7 @@ fn a_mail_streamed_without_a_declared_length_is_read_and_one_over_25_mib_is_refu
             };
             assert_error(&answer, 413, "payload_too_large", description);
         }
-        let subjects: Vec<String> = messages_of(&app, &setup.business.key, false)
+        let subjects: Vec<String> = messages_of(&app, &setup.business.key)
             .await
             .iter()
             .map(|message| {
@@ -231,7 +219,7 @@ fn the_same_mail_delivered_twice_is_one_message() {
             let answer = post_mailgun(&app, &setup, &and(&setup.signed(&app), &mail), &[]).await;
             assert_eq!(answer.status, 200, "{attempt}: {}", answer.text());
         }
-        assert_eq!(messages_of(&app, &setup.business.key, false).await.len(), 1);
+        assert_eq!(messages_of(&app, &setup.business.key).await.len(), 1);
     });
 }
 
@@ -284,7 +272,7 @@ fn an_unknown_account_a_wrong_method_and_a_body_that_is_not_a_well_formed_form_a
         let multipart_type = Multipart::content_type();
         let unknown = post(
             &app,
-            &format!("/webhooks/mailgun/{NOBODYS_ACCOUNT}"),
+            &format!("/webhooks/mailgun/{UNKNOWN_ID}"),
             &[("content-type", &multipart_type)],
             Multipart::new().field("sender", "a@example.com").finish(),
         )
@@ -374,7 +362,7 @@ fn the_same_signed_post_sent_twice_is_refused_the_second_time_as_a_replay_and_st
             "the same signature URL-encoded",
         );
         assert_eq!(
-            messages_of(&app, &setup.business.key, false).await.len(),
+            messages_of(&app, &setup.business.key).await.len(),
             1,
             "one message is stored"
         );
@@ -425,7 +413,7 @@ fn a_signed_post_refused_after_its_signature_does_not_use_up_its_token_so_mailgu
             "the retry with the same signature: {}",
             retried.text()
         );
-        assert_eq!(messages_of(&app, &setup.business.key, false).await.len(), 1);
+        assert_eq!(messages_of(&app, &setup.business.key).await.len(), 1);
         assert!(token_recorded(&app, &setup, &token), "now the token is used");
     });
 }
@@ -499,7 +487,7 @@ fn signature_fields_after_a_large_file_are_found_and_the_mail_is_stored() {
             .finish();
         let answer = post_multipart(&app, &setup, body).await.expect(200).json();
         assert_eq!(answer["media_stored"], 1, "{answer}");
-        let messages = messages_of(&app, &setup.business.key, true).await;
+        let messages = messages_with_attachments(&app, &setup.business.key).await;
         assert!(
             messages[0]["content"]
                 .as_str()

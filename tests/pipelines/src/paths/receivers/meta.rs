@@ -1,16 +1,18 @@
 //! The Meta receiver (WhatsApp, Messenger, Instagram): signed notifications stored once, the
 //! subscription handshake, statuses, and the files Meta links fetched from its hosts.
 
-use super::{
-    MetaSetup, NOBODYS_ACCOUNT, deliver_meta, meta_account, post_meta, twilio_account, unique_phone,
-};
+use super::{MetaSetup, UNKNOWN_ID, deliver_meta, meta_account, post_meta, twilio_account, unique_phone};
 use crate::app::{App, test};
 use crate::partners::form::url_encoded;
 use crate::partners::media_host::MediaHost;
 use crate::partners::meta::{
     self as meta_partner, messaging_notification, messaging_text, whatsapp_notification,
 };
-use crate::paths::inbound::{assert_error, customer, download, messages_of, post};
+use crate::paths::inbound::{download, post};
+use crate::steps::api::assert_error;
+use crate::steps::channels::messages_of;
+use crate::steps::channels::messages_with_attachments;
+use crate::steps::customers::customer;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -48,7 +50,7 @@ fn a_signed_whatsapp_text_is_stored_once_from_a_customer_found_by_their_number()
             "{answer}"
         );
 
-        let messages = messages_of(&app, &setup.business.key, false).await;
+        let messages = messages_of(&app, &setup.business.key).await;
         assert_eq!(messages.len(), 1, "{messages:?}");
         let message = &messages[0];
         assert_eq!(message["content"], "Do you open on Sunday?");
@@ -74,7 +76,7 @@ fn the_same_notification_delivered_twice_is_one_message() {
         deliver_meta(&app, &setup, &notification).await.expect(200);
         let second = deliver_meta(&app, &setup, &notification).await.expect(200).json();
         assert_eq!(second["duplicates"], 1, "{second}");
-        assert_eq!(messages_of(&app, &setup.business.key, false).await.len(), 1);
+        assert_eq!(messages_of(&app, &setup.business.key).await.len(), 1);
     });
 }
 
@@ -109,7 +111,7 @@ fn a_bad_missing_or_misplaced_signature_is_refused_with_401_and_nothing_is_store
             assert_error(&answer, 401, "unauthorized", description);
         }
         assert_eq!(
-            messages_of(&app, &setup.business.key, false).await,
+            messages_of(&app, &setup.business.key).await,
             Vec::<Value>::new(),
             "after refused notifications, no message is stored"
         );
@@ -179,7 +181,7 @@ fn a_status_update_for_a_message_we_never_sent_is_accepted_and_changes_nothing()
         )
         .await
         .expect(200);
-        let before = messages_of(&app, &setup.business.key, false).await;
+        let before = messages_of(&app, &setup.business.key).await;
         let answer = deliver_meta(
             &app,
             &setup,
@@ -201,7 +203,7 @@ fn a_status_update_for_a_message_we_never_sent_is_accepted_and_changes_nothing()
             (Some(2), Some(0)),
             "{answer}"
         );
-        assert_eq!(messages_of(&app, &setup.business.key, false).await, before);
+        assert_eq!(messages_of(&app, &setup.business.key).await, before);
     });
 }
 
@@ -245,7 +247,7 @@ fn a_messenger_message_is_stored_from_its_page_scoped_sender_and_echoes_are_skip
         .json();
         assert_eq!(answer["received"], 1, "{answer}");
 
-        let messages = messages_of(&app, &setup.business.key, false).await;
+        let messages = messages_of(&app, &setup.business.key).await;
         let seen: Vec<(Value, Value, Value)> = messages
             .iter()
             .map(|message| {
@@ -294,7 +296,7 @@ fn a_messenger_attachment_is_fetched_from_its_url_and_stored_with_its_message() 
         assert_eq!(answer["media_queued"], 1, "{answer}");
         app.settle().await;
 
-        let messages = messages_of(&app, &setup.business.key, true).await;
+        let messages = messages_with_attachments(&app, &setup.business.key).await;
         let attachment = &messages[0]["attachments"][0];
         assert_eq!(attachment["status"], "stored", "{attachment}");
         assert_eq!(media.served_for(&file_id).len(), 1, "{:?}", media.served());
@@ -325,7 +327,7 @@ fn an_instagram_message_is_stored_and_a_second_sender_is_a_second_customer() {
         )
         .await
         .expect(200);
-        let messages = messages_of(&app, &setup.business.key, false).await;
+        let messages = messages_of(&app, &setup.business.key).await;
         let seen: Vec<(Value, Value)> = messages
             .iter()
             .map(|message| (message["content"].clone(), message["channel"].clone()))
@@ -362,7 +364,7 @@ fn an_unknown_account_another_providers_account_a_wrong_method_and_an_oversized_
         let json_body = [("content-type", "application/json")];
         let unknown = post(
             &app,
-            &format!("/webhooks/meta/{NOBODYS_ACCOUNT}"),
+            &format!("/webhooks/meta/{UNKNOWN_ID}"),
             &json_body,
             b"{}".to_vec(),
         )
@@ -458,7 +460,7 @@ fn an_image_is_fetched_from_the_graph_api_with_the_access_token_and_stored_with_
             );
         }
 
-        let messages = messages_of(&app, &setup.business.key, true).await;
+        let messages = messages_with_attachments(&app, &setup.business.key).await;
         let message = &messages[0];
         assert_eq!(message["content"], "The broken part");
         let attachments = message["attachments"].as_array().cloned().unwrap_or_default();

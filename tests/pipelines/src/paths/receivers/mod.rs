@@ -14,12 +14,11 @@ mod twilio;
 use crate::app::{Answer, App, Business};
 use crate::partners::form::url_encoded;
 use crate::partners::{mailgun as mailgun_partner, twilio as twilio_partner, unique_hex};
-use crate::paths::inbound::{MetaSetup, deliver_meta, meta_account, post_meta, unique_phone};
+use crate::paths::inbound::{MetaSetup, deliver_meta, meta_account, post_meta};
 use crate::paths::inbound::{channel_account, post};
+use crate::steps::api::UNKNOWN_ID;
+use crate::steps::unique_phone;
 use serde_json::json;
-
-/// An account id nobody has.
-const NOBODYS_ACCOUNT: &str = "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f";
 
 /// A business with one Twilio number on `channel` (`sms`, `whatsapp`), and what Twilio knows of it.
 struct TwilioSetup {

@@ -4,15 +4,20 @@
 //! a host that fails for a while, and rescued by the sweep when the queue lost them.
 
 use super::{
-    NOBODYS_ACCOUNT, TwilioSetup, deliver_meta, meta_account, post_twilio, post_twilio_signed,
-    twilio_account, unique_phone,
+    TwilioSetup, UNKNOWN_ID, deliver_meta, meta_account, post_twilio, post_twilio_signed, twilio_account,
+    unique_phone,
 };
 use crate::app::{App, CALLED, ORIGIN, test};
 use crate::partners::media_host::MediaHost;
 use crate::partners::meta::{self as meta_partner, messaging_notification};
 use crate::partners::twilio::{self as twilio_partner, with};
 use crate::partners::webhook_endpoint::Endpoint;
-use crate::paths::inbound::{assert_error, customer, download, execute, messages_of, post, select};
+use crate::paths::inbound::{download, post};
+use crate::steps::api::assert_error;
+use crate::steps::channels::messages_of;
+use crate::steps::channels::messages_with_attachments;
+use crate::steps::customers::customer;
+use crate::steps::store::{execute, select};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use edge::runtime::Method;
@@ -56,7 +61,7 @@ fn a_signed_sms_is_answered_with_empty_twiml_and_stored_from_a_customer_found_by
             answer.headers
         );
 
-        let messages = messages_of(&app, &setup.business.key, false).await;
+        let messages = messages_of(&app, &setup.business.key).await;
         assert_eq!(messages.len(), 1, "{messages:?}");
         assert_eq!(messages[0]["content"], "Is my order ready? 50% off & more");
         assert_eq!(messages[0]["channel"], "sms");
@@ -78,7 +83,7 @@ fn a_whatsapp_message_through_twilio_loses_its_whatsapp_prefix_and_keeps_the_pro
         post_twilio(&app, &setup, &with(params, "ProfileName", "Siobhan"))
             .await
             .expect(200);
-        let messages = messages_of(&app, &setup.business.key, false).await;
+        let messages = messages_of(&app, &setup.business.key).await;
         assert_eq!(messages[0]["content"], "Hi via WhatsApp");
         assert_eq!(messages[0]["channel"], "whatsapp");
         let found = customer(&app, &setup.business.key, "phone", &from)
@@ -103,7 +108,7 @@ fn an_mmss_media_is_fetched_with_the_accounts_credentials_from_twilios_api_and_s
         )
         .await
         .expect(200);
-        let messages = messages_of(&app, &setup.business.key, false).await;
+        let messages = messages_of(&app, &setup.business.key).await;
         assert_eq!(messages[0]["content"], "Photo of the receipt");
         app.settle().await;
 
@@ -254,7 +259,7 @@ fn media_on_a_host_that_is_not_the_providers_or_on_a_private_address_is_failed_w
             .await
             .expect(200);
             app.settle_within(Duration::from_secs(3600)).await;
-            let messages = messages_of(&app, &setup.business.key, true).await;
+            let messages = messages_with_attachments(&app, &setup.business.key).await;
             let attachment = messages
                 .iter()
                 .map(|message| &message["attachments"][0])
@@ -510,7 +515,7 @@ fn the_same_message_delivered_twice_is_one_message() {
             let answer = post_twilio(&app, &setup, &params).await;
             assert_eq!(answer.status, 200, "{attempt}: {}", answer.text());
         }
-        assert_eq!(messages_of(&app, &setup.business.key, false).await.len(), 1);
+        assert_eq!(messages_of(&app, &setup.business.key).await.len(), 1);
     });
 }
 
@@ -533,7 +538,7 @@ fn a_bad_or_missing_signature_is_refused_with_401_and_nothing_is_stored() {
                 "signed for another URL",
                 Some(twilio_partner::signature(
                     token,
-                    &format!("{ORIGIN}/webhooks/twilio/{NOBODYS_ACCOUNT}"),
+                    &format!("{ORIGIN}/webhooks/twilio/{UNKNOWN_ID}"),
                     &params,
                 )),
             ),
@@ -556,7 +561,7 @@ fn a_bad_or_missing_signature_is_refused_with_401_and_nothing_is_stored() {
             assert_error(&answer, 401, "unauthorized", description);
         }
         assert_eq!(
-            messages_of(&app, &setup.business.key, false).await,
+            messages_of(&app, &setup.business.key).await,
             Vec::<Value>::new(),
             "after refused requests, no message is stored"
         );
@@ -572,7 +577,7 @@ fn a_status_callback_for_a_message_we_never_sent_is_answered_and_changes_nothing
         post_twilio(&app, &setup, &setup.incoming(&unique_phone(), "Hello"))
             .await
             .expect(200);
-        let before = messages_of(&app, &setup.business.key, false).await;
+        let before = messages_of(&app, &setup.business.key).await;
         for status in ["sent", "delivered", "undelivered", "queued"] {
             let params: Vec<(String, String)> = [
                 ("MessageSid", twilio_partner::message_sid()),
@@ -593,7 +598,7 @@ fn a_status_callback_for_a_message_we_never_sent_is_answered_and_changes_nothing
             assert_eq!(answer.status, 200, "{status}: {}", answer.text());
             assert_eq!(answer.text(), EMPTY_TWIML, "{status}");
         }
-        assert_eq!(messages_of(&app, &setup.business.key, false).await, before);
+        assert_eq!(messages_of(&app, &setup.business.key).await, before);
     });
 }
 
@@ -602,7 +607,7 @@ fn an_unknown_account_and_a_wrong_method_are_refused() {
     test(|app| async move {
         let unknown = post(
             &app,
-            &format!("/webhooks/twilio/{NOBODYS_ACCOUNT}"),
+            &format!("/webhooks/twilio/{UNKNOWN_ID}"),
             &[("content-type", "application/x-www-form-urlencoded")],
             b"Body=x".to_vec(),
         )

@@ -1,10 +1,12 @@
-//! The customer API as the customer paths drive it (the end-to-end suite's customer helpers in
-//! `support.mjs`): syncing and bulk-creating with the request's extra fields, finding customers
-//! one at a time or in a batch, checking that nothing was stored, the customer rows themselves
-//! (`SELECT *`), and requests run at once so that they race as concurrent isolates do.
+//! Customers through the API as the paths drive it (the end-to-end suite's customer helpers in
+//! `support.mjs`): synced and bulk-created with the request's extra fields, found one at a time
+//! or in a batch, checked absent, their rows themselves (`SELECT *`), and requests run at once so
+//! that they race as concurrent isolates do.
 
+use super::store::select;
+use super::unique;
 use crate::app::{Answer, App, Business};
-use crate::paths::inbound::{customer, select};
+use crate::partners::form::url_encoded;
 use edge::runtime::Method;
 use futures_util::future::join_all;
 use serde_json::{Map, Value, json};
@@ -24,6 +26,11 @@ async fn post_batch(app: &App, key: &str, path: &str, customers: Value, extra: V
     let text: String = answer.text().chars().take(2000).collect();
     assert_eq!(answer.status, 200, "{path}: {text}");
     answer.json()
+}
+
+/// Syncs customers; checks the request itself was accepted and returns the body.
+pub async fn sync(app: &App, key: &str, customers: Value) -> Value {
+    sync_with(app, key, customers, json!({})).await
 }
 
 /// Syncs customers with the request's `extra` fields (`default_country`).
@@ -84,17 +91,6 @@ pub fn customer_rows(app: &App, business: &Business) -> Vec<Map<String, Value>> 
     )
 }
 
-/// `8-4-4-4-12` lowercase hex digits: the shape of every id the API gives a customer.
-pub fn is_uuid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.iter().map(|group| group.len()).eq([8, 4, 4, 4, 12])
-        && groups.iter().all(|group| {
-            group
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
-}
-
 /// The string at `pointer` in `value` (empty when there is none).
 pub fn text_at<'v>(value: &'v Value, pointer: &str) -> &'v str {
     value.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
@@ -116,4 +112,36 @@ where
     let answers = join_all(requests).await;
     app.stack.d1_latency(Duration::ZERO);
     answers
+}
+
+/// `GET /api-customers?{param}={value}`.
+pub async fn customer(app: &App, key: &str, param: &str, value: &str) -> Answer {
+    let query = url_encoded(&[(param, value)]);
+    app.api(key, Method::Get, &format!("/api-customers?{query}"), None)
+        .await
+}
+
+/// Syncs one new customer named `name` (a `customer.created` event); its id.
+pub async fn new_customer(app: &App, key: &str, name: &str) -> String {
+    let tag = unique("c");
+    let result = sync(
+        app,
+        key,
+        json!([{ "external_id": format!("CRM-{tag}"), "name": name, "email": format!("{tag}@example.com") }]),
+    )
+    .await;
+    assert_eq!(result["results"]["created"], 1, "{result}");
+    result["results"]["details"][0]["customer_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `n` customers to sync, each with a name, an external id and an email under `tag`.
+pub fn customers(n: usize, tag: &str) -> Value {
+    Value::Array(
+        (0..n)
+            .map(|i| json!({ "name": format!("Customer {i}"), "external_id": format!("{tag}-{i}"), "email": format!("{tag}-{i}@example.com") }))
+            .collect(),
+    )
 }
