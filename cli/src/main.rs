@@ -19,7 +19,8 @@ mod output;
 mod rows;
 mod webhooks;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use client::{Client, Failure};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -163,7 +164,11 @@ fn key_value(value: &str) -> Result<(String, String), String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    for warning in secrets_on_the_command_line(&matches) {
+        eprintln!("crm-edge: warning: {warning}");
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
@@ -171,6 +176,23 @@ fn main() -> ExitCode {
             ExitCode::from(failure.exit_code())
         }
     }
+}
+
+/// A warning for each secret given as a flag: other users of the machine read a process's
+/// arguments (`ps`), not its environment or a file only its owner reads.
+fn secrets_on_the_command_line(matches: &ArgMatches) -> Vec<String> {
+    [
+        ("api_key", "--api-key", "CRM_EDGE_API_KEY"),
+        ("admin_token", "--admin-token", "CRM_EDGE_ADMIN_TOKEN"),
+    ]
+    .into_iter()
+    .filter(|(id, _, _)| matches.value_source(id) == Some(ValueSource::CommandLine))
+    .map(|(_, flag, variable)| {
+        format!(
+            "{flag} is visible to other users in the process list; set {variable} or use a profile instead"
+        )
+    })
+    .collect()
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
@@ -250,5 +272,36 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(u8::from(summary.failed > 0))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_given_as_a_flag_draws_a_warning_and_one_from_the_environment_does_not() {
+        let warned = |args: &[&str]| {
+            let matches = Cli::command()
+                .try_get_matches_from(args)
+                .unwrap_or_else(|error| panic!("{args:?}: {error}"));
+            secrets_on_the_command_line(&matches)
+        };
+        let flagged = warned(&[
+            "crm-edge",
+            "--api-key",
+            "cek_x",
+            "--admin-token",
+            "t",
+            "console-link",
+        ]);
+        assert_eq!(flagged.len(), 2, "{flagged:?}");
+        assert!(flagged[0].starts_with("--api-key is visible"), "{flagged:?}");
+        assert!(flagged[1].starts_with("--admin-token is visible"), "{flagged:?}");
+        assert_eq!(
+            warned(&["crm-edge", "console-link"]),
+            Vec::<String>::new(),
+            "no flag"
+        );
     }
 }
