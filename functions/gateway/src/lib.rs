@@ -39,15 +39,15 @@ async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiE
     let Some(binding) = routes::function_for(&path) else {
         return Err(ApiError::not_found(format!("no endpoint at {path}")));
     };
-    let address = limits::client_address(&req);
-    limits::refuse_blocked(address.as_deref())?;
+    let budgets = limits::failure_budgets(&req);
+    limits::refuse_blocked(&budgets)?;
     let decision = limits::take_for_holder(&env, ctx, &req).await;
     if let Some(decision) = decision.filter(|decision| !decision.allowed) {
         return limits::over_limit(&decision);
     }
     let response = env.service(binding)?.fetch_request(req).await?;
     if matches!(response.status_code(), 401 | 403) {
-        limits::failed_authentication(&env, address.as_deref()).await;
+        limits::failed_authentication(&env, &budgets).await;
     }
     match decision {
         Some(decision) => {

@@ -13,7 +13,8 @@
 //!   key or a session carries `X-RateLimit-Limit`, `-Remaining` and `-Reset`; a request over the limit is
 //!   answered 429 with `Retry-After` here, without reaching its function.
 //! - Failed authentications (401 and 403: a bad key or admin token, a bad webhook signature, a
-//!   bad SSO token) are counted per client address in a Durable Object named by the address.
+//!   bad SSO token) are counted per client address in a Durable Object named by the address (an
+//!   IPv6 client by its /64, and also in its /48's, which holds sixteen clients' budgets).
 //!   Once an address has used its budget, this isolate refuses its requests with 429 without
 //!   forwarding them, so they cost no D1 read. The count is exact; the refusal is learnt by each
 //!   isolate from the first failure it forwards itself, so across many isolates a few more
@@ -39,7 +40,8 @@ pub const BINDING: &str = "RATE_LIMITER";
 const MAX_BLOCKED: usize = 10_000;
 
 thread_local! {
-    /// Addresses this isolate refuses, until when (ms).
+    /// Failure budgets (of an address, or an IPv6 site) this isolate refuses, by name, until when
+    /// (ms).
     static BLOCKED: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
     /// Keys no business has and sessions that are not live, as their limiter objects said, by
     /// the holder's name, until when (ms).
@@ -51,25 +53,33 @@ thread_local! {
     static ASKING: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
 }
 
-/// The client's address as its failure budget counts it (an IPv6 client by its /64), unless it is
-/// one the limits do not apply to: none at all, or loopback (the local stack and its tests;
-/// Cloudflare never reports one).
-pub fn client_address(req: &Request) -> Option<String> {
-    let address = http::client_ip(req)?;
+/// The failure budgets the client's address spends from (`rate_limit::failure_budgets`: its own,
+/// by its /64 for IPv6, and its IPv6 site's), each by its limiter's name; none for an address the
+/// limits do not apply to: none at all, or loopback (the local stack and its tests; Cloudflare
+/// never reports one).
+pub fn failure_budgets(req: &Request) -> Vec<(String, bool)> {
+    let Some(address) = http::client_ip(req) else {
+        return Vec::new();
+    };
     let loopback = address
         .parse::<std::net::IpAddr>()
         .map_or(true, |ip| ip.is_loopback() || ip.is_unspecified());
     if loopback {
-        return None;
+        return Vec::new();
     }
-    rate_limit::address_group(&address)
+    rate_limit::failure_budgets(&address)
 }
 
-/// 429 when this isolate knows the address used its failure budget.
-pub fn refuse_blocked(address: Option<&str>) -> Result<(), ApiError> {
-    let Some(address) = address else { return Ok(()) };
+/// 429 when this isolate knows the address, or its site, used its failure budget.
+pub fn refuse_blocked(budgets: &[(String, bool)]) -> Result<(), ApiError> {
     let now = runtime::now().millis();
-    let until = BLOCKED.with(|blocked| blocked.borrow().get(address).copied());
+    let until = BLOCKED.with(|blocked| {
+        let blocked = blocked.borrow();
+        budgets
+            .iter()
+            .filter_map(|(name, _)| blocked.get(name).copied())
+            .max()
+    });
     match until {
         Some(until) if until > now => Err(ApiError::rate_limited(
             "too many failed authentications from this address; try again later",
@@ -79,26 +89,28 @@ pub fn refuse_blocked(address: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-/// Counts a failed authentication of the address, and blocks it here once its budget is used.
-pub async fn failed_authentication(env: &Env, address: Option<&str>) {
-    let Some(address) = address else { return };
-    let asked = ask(env, &format!("address:{address}"), &Ask::FailedAuthentication).await;
-    match asked.map(|answer| answer.grant.map(|grant| grant.decision)) {
-        Ok(Some(decision)) if !decision.allowed => {
-            let until = runtime::now().millis() + i64::from(decision.retry_after_seconds) * 1000;
-            BLOCKED.with(|blocked| {
-                let mut blocked = blocked.borrow_mut();
-                if blocked.len() >= MAX_BLOCKED {
-                    let now = runtime::now().millis();
-                    blocked.retain(|_, until| *until > now);
-                }
-                if blocked.len() < MAX_BLOCKED {
-                    blocked.insert(address.to_owned(), until);
-                }
-            });
+/// Counts a failed authentication in each of the address's budgets, and blocks the budget here
+/// once it is used.
+pub async fn failed_authentication(env: &Env, budgets: &[(String, bool)]) {
+    for (name, site) in budgets {
+        let asked = ask(env, name, &Ask::FailedAuthentication { site: *site }).await;
+        match asked.map(|answer| answer.grant.map(|grant| grant.decision)) {
+            Ok(Some(decision)) if !decision.allowed => {
+                let until = runtime::now().millis() + i64::from(decision.retry_after_seconds) * 1000;
+                BLOCKED.with(|blocked| {
+                    let mut blocked = blocked.borrow_mut();
+                    if blocked.len() >= MAX_BLOCKED {
+                        let now = runtime::now().millis();
+                        blocked.retain(|_, until| *until > now);
+                    }
+                    if blocked.len() < MAX_BLOCKED {
+                        blocked.insert(name.clone(), until);
+                    }
+                });
+            }
+            Ok(_) => {}
+            Err(error) => console_error!("the rate limiter of an address failed: {error:?}"),
         }
-        Ok(_) => {}
-        Err(error) => console_error!("the rate limiter of an address failed: {error:?}"),
     }
 }
 

@@ -76,7 +76,8 @@ impl Limiter {
         let env = Env::new(self.bindings.clone(), "object");
         // A failed authentication spends its token here; a lease's tokens are spent by the isolate.
         let (policy, lease) = match ask {
-            Ask::FailedAuthentication => (Some(Policy::FAILED_AUTHENTICATIONS), None),
+            Ask::FailedAuthentication { site: false } => (Some(Policy::FAILED_AUTHENTICATIONS), None),
+            Ask::FailedAuthentication { site: true } => (Some(Policy::FAILED_AUTHENTICATIONS_PER_SITE), None),
             Ask::Lease {
                 holder,
                 returned,

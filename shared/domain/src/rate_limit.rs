@@ -46,6 +46,12 @@ impl Policy {
         per_minute: 60,
         burst: 120,
     };
+    /// Failed authentications an IPv6 site (a /48: 65,536 /64s, each a budget of its own) may
+    /// cause together: sixteen clients' budgets, so that rotating /64s buys little.
+    pub const FAILED_AUTHENTICATIONS_PER_SITE: Self = Self {
+        per_minute: 960,
+        burst: 1_920,
+    };
     pub const MAX_PER_MINUTE: u32 = 100_000;
     pub const MAX_BURST: u32 = 10_000;
 
@@ -331,8 +337,9 @@ pub enum Ask {
         returned: u32,
         one: bool,
     },
-    /// An authentication from this address failed: take a token of its failure budget.
-    FailedAuthentication,
+    /// An authentication from this address (or, `site`, from an address of this IPv6 /48) failed:
+    /// take a token of its failure budget.
+    FailedAuthentication { site: bool },
 }
 
 /// Whose requests a bucket counts: an API key's, or a console session's (which its business's
@@ -364,7 +371,7 @@ impl Holder {
 }
 
 impl Ask {
-    /// `lease <holder's name> <returned> <0|1>`, or `failed-authentication`.
+    /// `lease <holder's name> <returned> <0|1>`, or `failed-authentication [site]`.
     pub fn to_line(&self) -> String {
         match self {
             Ask::Lease {
@@ -374,7 +381,8 @@ impl Ask {
             } => {
                 format!("lease {} {returned} {}", holder.name(), u8::from(*one))
             }
-            Ask::FailedAuthentication => "failed-authentication".to_owned(),
+            Ask::FailedAuthentication { site: false } => "failed-authentication".to_owned(),
+            Ask::FailedAuthentication { site: true } => "failed-authentication site".to_owned(),
         }
     }
 
@@ -387,7 +395,8 @@ impl Ask {
                 returned: returned.parse().ok()?,
                 one: flag(one)?,
             }),
-            ["failed-authentication"] => Some(Ask::FailedAuthentication),
+            ["failed-authentication"] => Some(Ask::FailedAuthentication { site: false }),
+            ["failed-authentication", "site"] => Some(Ask::FailedAuthentication { site: true }),
             _ => None,
         }
     }
@@ -470,9 +479,50 @@ pub fn address_group(address: &str) -> Option<String> {
     }
 }
 
+/// The failure budgets an address spends from, each with its name (its limiter object's) and
+/// whether it is a site's: its own group's ([`address_group`]), and for IPv6 its /48's too, so
+/// that a client rotating through the /64s of its site is held to a ceiling all the same.
+pub fn failure_budgets(address: &str) -> Vec<(String, bool)> {
+    let Some(group) = address_group(address) else {
+        return Vec::new();
+    };
+    let mut budgets = vec![(format!("address:{group}"), false)];
+    if let Ok(std::net::IpAddr::V6(v6)) = address.trim().parse::<std::net::IpAddr>()
+        && v6.to_ipv4_mapped().is_none()
+    {
+        let s = v6.segments();
+        budgets.push((format!("site:{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]), true));
+    }
+    budgets
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_client_also_spends_from_its_sites_budget() {
+        assert_eq!(
+            failure_budgets("203.0.113.7"),
+            vec![("address:203.0.113.7".to_owned(), false)]
+        );
+        assert_eq!(
+            failure_budgets("::ffff:203.0.113.7"),
+            vec![("address:203.0.113.7".to_owned(), false)]
+        );
+        let one = failure_budgets("2001:db8:1:2::1");
+        assert_eq!(
+            one,
+            vec![
+                ("address:2001:db8:1:2::/64".to_owned(), false),
+                ("site:2001:db8:1::/48".to_owned(), true)
+            ]
+        );
+        let rotated = failure_budgets("2001:db8:1:ffff::9");
+        assert_ne!(rotated[0], one[0], "another /64 is another client");
+        assert_eq!(rotated[1], one[1], "of the same site");
+        assert_eq!(failure_budgets("nope"), Vec::<(String, bool)>::new());
+    }
 
     #[test]
     fn an_ipv6_client_is_one_client_across_its_64_and_ipv4_stays_exact() {
@@ -787,7 +837,8 @@ mod tests {
                 returned: 0,
                 one: false,
             },
-            Ask::FailedAuthentication,
+            Ask::FailedAuthentication { site: false },
+            Ask::FailedAuthentication { site: true },
         ] {
             assert_eq!(Ask::parse_line(&ask.to_line()), Some(ask));
         }

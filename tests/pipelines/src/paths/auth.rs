@@ -510,3 +510,50 @@ fn a_key_revoked_where_the_shared_cache_was_not_told_stops_working_within_a_minu
         );
     });
 }
+
+#[test]
+fn a_client_rotating_through_the_64s_of_its_ipv6_site_is_held_to_the_sites_budget() {
+    test(|app| async move {
+        let failing = |address: String| {
+            let app = &app;
+            async move {
+                let key = never_issued_key();
+                app.request(
+                    Method::Get,
+                    "/api-webhooks",
+                    &[("x-api-key", &key), ("cf-connecting-ip", &address)],
+                    Vec::new(),
+                )
+                .await
+            }
+        };
+        // Each /64 stays under its own budget of 120; the site's 1,920 runs out on the 20th.
+        let mut refused_at = None;
+        'rotating: for block in 0..30u32 {
+            for _ in 0..100 {
+                let answer = failing(format!("2001:db8:7:{block:x}::1")).await;
+                match answer.status {
+                    401 => {}
+                    429 => {
+                        assert_error(&answer, 429, "rate_limited", "the site over its budget");
+                        refused_at = Some(block);
+                        break 'rotating;
+                    }
+                    other => panic!("a failed authentication answered {other}"),
+                }
+            }
+        }
+        assert_eq!(
+            refused_at,
+            Some(19),
+            "the site is refused once 1,920 failed, on its 20th /64"
+        );
+        let fresh = failing("2001:db8:7:ffff::1".to_owned()).await;
+        assert_eq!(
+            fresh.status, 429,
+            "a /64 of the site that never failed is refused too"
+        );
+        let elsewhere = failing("2001:db8:8::1".to_owned()).await;
+        assert_eq!(elsewhere.status, 401, "another site is not");
+    });
+}
