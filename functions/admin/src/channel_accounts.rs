@@ -13,7 +13,7 @@ use domain::providers::Provider;
 use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Created, Json, Managed, Path, Scope};
-use edge::db::channel_accounts::{ChannelAccount, NewAccount};
+use edge::db::channel_accounts::{ChannelAccount, Deleted, NewAccount};
 use edge::{DB, db, http, runtime, secrets_key};
 use serde_json::{Map, Value};
 
@@ -224,6 +224,44 @@ pub async fn update(
             Action::ChannelAccountUpdated,
             id.as_str(),
             &patch,
+        )
+        .await;
+    Ok(Json(account))
+}
+
+/// Deletes an account nothing refers to any more, and releases its address for any business to
+/// claim: a business's own, or for the operator any business's (an address claimed by one that
+/// does not own it).
+pub async fn delete(
+    env: Env,
+    audit: Audit,
+    scope: Scope,
+    Path(id): Path<ChannelAccountId>,
+) -> Result<Json<ChannelAccountOut>, ApiError> {
+    let (env, id) = (&env, &id);
+    let db = env.d1(DB)?;
+    let missing = || ApiError::not_found(format!("no channel account {id}"));
+    let tenant = scope
+        .owner(async || db::channel_accounts::owner(&db, id).await, missing)
+        .await?;
+    let account = match db::channel_accounts::delete(&db, &secrets_key::keyring(env)?, &tenant, id).await? {
+        Deleted::Gone(account) => shown(account),
+        Deleted::Missing => return Err(missing()),
+        Deleted::InUse { conversations, links } => {
+            return Err(ApiError::conflict(format!(
+                "channel account {id} is in use ({conversations} conversations, {links} CRM links refer to it); \
+                 it can be deleted once nothing does"
+            )));
+        }
+    };
+    let detail = serde_json::json!({ "channel": account.channel, "address": account.address });
+    audit
+        .record(
+            env,
+            &account.business_id,
+            Action::ChannelAccountDeleted,
+            Some(id.as_str()),
+            detail,
         )
         .await;
     Ok(Json(account))

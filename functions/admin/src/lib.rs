@@ -37,6 +37,9 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         Admin::UpdateChannelAccount | Admin::UpdateOwnChannelAccount => {
             call.run(channel_accounts::update).await
         }
+        Admin::DeleteChannelAccount | Admin::DeleteOwnChannelAccount => {
+            call.run(channel_accounts::delete).await
+        }
         Admin::CreateConnector | Admin::CreateOwnConnector => call.run(connectors::create).await,
         Admin::ListConnectors | Admin::ListOwnConnectors => call.run(connectors::list).await,
         Admin::GetConnector | Admin::GetOwnConnector => call.run(connectors::get).await,

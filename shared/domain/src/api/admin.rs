@@ -98,6 +98,13 @@ function! {
             .json::<AccountPatch>()
             .example(json!({ "secrets": { "access_token": "<rotated>" } }))
             .ok::<ChannelAccountOut>(200);
+    /// Delete a channel account, releasing its address
+    ///
+    /// Its address (a page, a number, a mailbox) can then be claimed by any business: how the
+    /// operator ends a claim made by a business that does not own the address. 409 while
+    /// conversations or CRM links refer to the account.
+    DeleteChannelAccount = delete("/admin/channel-accounts/{account_id}", Admin)
+        => |c| c.ok::<ChannelAccountOut>(200).errors(&[409]);
     /// Connect a CRM
     ///
     /// Kustomer or Krayin; settings and secrets are checked (Krayin's pipeline and stages against
@@ -226,6 +233,11 @@ function! {
     /// Rotate a channel account's secrets or change its settings
     UpdateOwnChannelAccount = patch("/api-channel-accounts/{account_id}", ApiKey).console()
         => |c| c.json::<AccountPatch>().ok::<ChannelAccountOut>(200);
+    /// Delete a channel account the business no longer uses, releasing its address
+    ///
+    /// 409 while conversations or CRM links refer to it.
+    DeleteOwnChannelAccount = delete("/api-channel-accounts/{account_id}", ApiKey).console()
+        => |c| c.ok::<ChannelAccountOut>(200).errors(&[409]);
     /// Connect a CRM
     CreateOwnConnector = post("/api-connectors", ApiKey).console()
         => |c| c

@@ -493,6 +493,71 @@ pub async fn update(
     )))
 }
 
+/// What deleting an account came to.
+pub enum Deleted {
+    /// Deleted, and its address released for any business to claim.
+    Gone(ChannelAccount),
+    /// The business has no such account.
+    Missing,
+    /// Conversations or CRM links refer to it (how many of each): it stays.
+    InUse { conversations: i64, links: i64 },
+}
+
+/// Deletes the tenant's account `id` when nothing refers to it (its conversations keep their
+/// channel, a page's CRM links their page), then releases its address in the directory.
+pub async fn delete(
+    db: &Db,
+    keys: &Keyring,
+    tenant: &Tenant,
+    id: &ChannelAccountId,
+) -> Result<Deleted, ApiError> {
+    #[derive(Deserialize)]
+    struct Uses {
+        conversations: i64,
+        links: i64,
+    }
+    let Some(current) = read_of(db, keys, tenant, id).await? else {
+        return Ok(Deleted::Missing);
+    };
+    let account = current.account;
+    let uses = db
+        .scoped(
+            tenant,
+            "SELECT (SELECT COUNT(*) FROM conversations WHERE business_id = ?1 AND channel_account_id = ?2) \
+             AS conversations, (SELECT COUNT(*) FROM knowledge_sources WHERE business_id = ?1 AND page_id = ?3 \
+             AND ?4 = 'facebook') AS links",
+        )
+        .bind(&[text(id.as_str()), text(&account.address), text(account.channel.as_str())])?
+        .first::<Uses>(None)
+        .await?
+        .unwrap_or(Uses { conversations: 0, links: 0 });
+    if uses.conversations > 0 || uses.links > 0 {
+        return Ok(Deleted::InUse {
+            conversations: uses.conversations,
+            links: uses.links,
+        });
+    }
+    let deleted = db
+        .scoped(
+            tenant,
+            "DELETE FROM channel_accounts WHERE business_id = ?1 AND id = ?2",
+        )
+        .bind(&[text(id.as_str())])?
+        .run()
+        .await?;
+    if db::changes(&deleted) == 0 {
+        return Ok(Deleted::Missing);
+    }
+    directory::release_address(
+        db,
+        account.channel.as_str(),
+        &account.address,
+        &tenant.business_id,
+    )
+    .await?;
+    Ok(Deleted::Gone(account))
+}
+
 /// `patch` merged into `secrets` as RFC 7396 merges objects of strings: null removes a key.
 fn merged(mut secrets: Map<String, Value>, patch: &Map<String, Value>) -> Map<String, Value> {
     for (name, value) in patch {

@@ -5,6 +5,7 @@ use crate::app::test;
 use crate::partners::meta::numeric_id;
 use crate::steps::api::UNKNOWN_ID;
 use crate::steps::api::assert_error;
+use crate::steps::channels::{receive_whatsapp, whatsapp_account};
 use crate::steps::text;
 use crate::steps::unique;
 use edge::runtime::Method;
@@ -205,5 +206,129 @@ fn one_provider_address_belongs_to_one_account() {
             "unauthorized",
             "wrong admin token",
         );
+    });
+}
+
+#[test]
+fn the_operator_releases_an_address_a_business_claimed_without_owning_it() {
+    test(|app| async move {
+        let squatter = app.business("Squatter").await;
+        let owner = app.business("Owner").await;
+        let page = numeric_id();
+        let account = |page: &str| {
+            json!({
+                "channel": "facebook", "provider": "meta", "address": page,
+                "secrets": { "app_secret": unique("app"), "verify_token": unique("verify"), "access_token": unique("access") }
+            })
+        };
+        let claimed = app
+            .api(
+                &squatter.key,
+                Method::Post,
+                "/api-channel-accounts",
+                Some(account(&page)),
+            )
+            .await
+            .expect(201)
+            .json();
+        let refused = app
+            .api(
+                &owner.key,
+                Method::Post,
+                "/api-channel-accounts",
+                Some(account(&page)),
+            )
+            .await;
+        assert_error(&refused, 409, "conflict", "the page is claimed");
+        let path = format!("/admin/channel-accounts/{}", text(&claimed["id"]));
+        let deleted = app.admin(Method::Delete, &path, None).await.expect(200).json();
+        assert_eq!(deleted["address"], page.as_str());
+        app.api(
+            &owner.key,
+            Method::Post,
+            "/api-channel-accounts",
+            Some(account(&page)),
+        )
+        .await
+        .expect(201);
+        let left = app
+            .api(&squatter.key, Method::Get, "/api-channel-accounts", None)
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            left["channel_accounts"],
+            json!([]),
+            "the squatter's account is gone"
+        );
+        assert_error(
+            &app.admin(Method::Delete, &path, None).await,
+            404,
+            "not_found",
+            "deleted once",
+        );
+        let log = app
+            .api(&squatter.key, Method::Get, "/api-audit-log?limit=20", None)
+            .await
+            .expect(200)
+            .json();
+        let entries = log["entries"].as_array().cloned().unwrap_or_default();
+        let entry = entries.iter().find(|entry| entry["action"] == "channel_account.deleted");
+        assert_eq!(entry.map(|entry| &entry["actor"]), Some(&json!("admin")), "{log}");
+        assert_eq!(entry.map(|entry| &entry["detail"]["address"]), Some(&json!(page)), "{log}");
+    });
+}
+
+#[test]
+fn a_business_deletes_only_its_own_accounts_and_only_those_nothing_refers_to() {
+    test(|app| async move {
+        let acme = app.business("Acme").await;
+        let other = app.business("Other").await;
+        let used = whatsapp_account(&app, &acme.id, None).await;
+        receive_whatsapp(&app, &used, "+353871234567", "hello").await;
+        let unused = whatsapp_account(&app, &acme.id, None).await;
+        let delete = |key: &str, id: &str| {
+            let (key, path) = (key.to_owned(), format!("/api-channel-accounts/{id}"));
+            let app = &app;
+            async move { app.api(&key, Method::Delete, &path, None).await }
+        };
+        assert_error(
+            &delete(&other.key, &unused.id).await,
+            404,
+            "not_found",
+            "another business's account",
+        );
+        let in_use = delete(&acme.key, &used.id).await;
+        let error = assert_error(&in_use, 409, "conflict", "an account with a conversation");
+        assert!(text(&error["message"]).contains("1 conversations"), "{error}");
+        delete(&acme.key, &unused.id).await.expect(200);
+        let listed = app
+            .api(&acme.key, Method::Get, "/api-channel-accounts", None)
+            .await
+            .expect(200)
+            .json();
+        let ids: Vec<&str> = listed["channel_accounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|account| text(&account["id"]))
+            .collect();
+        assert_eq!(
+            ids,
+            vec![used.id.as_str()],
+            "the used account stays, the other is gone"
+        );
+        let reclaimed = app
+            .api(
+                &other.key,
+                Method::Post,
+                "/api-channel-accounts",
+                Some(json!({
+                    "channel": "whatsapp", "provider": "meta", "address": unused.address,
+                    "secrets": { "app_secret": "a", "verify_token": "v", "access_token": "t" }
+                })),
+            )
+            .await;
+        reclaimed.expect(201);
     });
 }
