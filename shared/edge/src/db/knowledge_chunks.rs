@@ -231,15 +231,20 @@ pub async fn by_ids(db: &Db, tenant: &Tenant, ids: &[String]) -> Result<Vec<Foun
 /// (counted up to just past half of them: a word held more widely weighs nothing), how many
 /// pieces they have in the full-text index, and the pieces and words their last complete runs
 /// counted (their average length). Nothing of another business's is counted: the sources are
-/// the business's (`business_id = ?1`), and each count is narrowed to them inside the index. A
-/// piece a run in progress staged counts too, as it is in the index.
+/// the business's (`business_id = ?1`), and each count is narrowed to them inside the index.
+/// Only live pieces count, as only they are searched: those a run in progress staged are found
+/// by their own index and left out.
 const STATISTICS: &str = "WITH s(filter, sized, tokens) AS (SELECT 'fts_source : (' || \
      COALESCE(group_concat('\"s' || replace(id, '-', '') || '\"', ' OR '), '\"s\"') || ')', \
      COALESCE(SUM(CASE WHEN tokens > 0 THEN pieces ELSE 0 END), 0), COALESCE(SUM(tokens), 0) \
      FROM knowledge_sources WHERE +business_id = ?1 AND id IN (SELECT value FROM json_each(?3))), \
-     n(pieces) AS (SELECT COUNT(*) FROM knowledge_fts WHERE knowledge_fts MATCH (SELECT filter FROM s)) \
+     staged(seq) AS (SELECT seq FROM knowledge_chunks WHERE +business_id = ?1 \
+     AND source_id IN (SELECT value FROM json_each(?3)) AND run_id IS NOT NULL), \
+     n(pieces) AS (SELECT COUNT(*) FROM knowledge_fts WHERE knowledge_fts MATCH (SELECT filter FROM s) \
+     AND rowid NOT IN staged) \
      SELECT w.value AS term, (SELECT COUNT(*) FROM (SELECT 1 FROM knowledge_fts WHERE knowledge_fts MATCH \
-     ('text : \"' || w.value || '\" AND ' || (SELECT filter FROM s)) LIMIT (SELECT pieces FROM n) / 2 + 1)) AS doc, \
+     ('text : \"' || w.value || '\" AND ' || (SELECT filter FROM s)) AND rowid NOT IN staged \
+     LIMIT (SELECT pieces FROM n) / 2 + 1)) AS doc, \
      (SELECT pieces FROM n) AS indexed, (SELECT sized FROM s) AS sized, (SELECT tokens FROM s) AS tokens \
      FROM json_each(?2) w";
 
@@ -250,7 +255,9 @@ const STATISTICS: &str = "WITH s(filter, sized, tokens) AS (SELECT 'fts_source :
 /// the first varint of its `knowledge_fts_docsize` record (its text column's words; a piece of at
 /// most 900 characters has fewer than 16,384, two bytes), plus one for its source's token: FTS5's
 /// `bm25()` counts the words of every column, and so the ranking is the one `bm25()` would give
-/// an index of the searched sources alone. Ties go to the piece stored first.
+/// an index of the searched sources alone. Pieces a run staged (in the sources `?8`, found by
+/// the staged pieces' index) are left out before the best `?7` are taken, so that only those are
+/// read from the table. Ties go to the piece stored first.
 const RANKING: &str = "WITH w(term, weight) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') \
      FROM json_each(?2)), \
      hit(seq) AS (SELECT rowid FROM knowledge_fts WHERE knowledge_fts MATCH ?3), \
@@ -263,10 +270,11 @@ const RANKING: &str = "WITH w(term, weight) AS (SELECT json_extract(value, '$[0]
      + (instr('0123456789ABCDEF', substr(h, 3, 1)) - 1) * 16 + instr('0123456789ABCDEF', substr(h, 4, 1)) - 1 \
      ELSE (instr('0123456789ABCDEF', substr(h, 1, 1)) - 1) * 16 + instr('0123456789ABCDEF', substr(h, 2, 1)) - 1 END \
      FROM sized), \
+     staged(seq) AS (SELECT seq FROM knowledge_chunks WHERE source_id IN (SELECT value FROM json_each(?8)) \
+     AND run_id IS NOT NULL), \
      scored(seq, score) AS (SELECT seq, SUM(weight * n * (?4 + 1.0) / (n + ?4 * (1.0 - ?5 + ?5 * (len + 1) / ?6))) \
-     FROM long GROUP BY seq) \
-     SELECT c.id, s.score FROM (SELECT scored.seq, scored.score FROM scored JOIN knowledge_chunks l ON l.seq = scored.seq \
-     WHERE l.run_id IS NULL ORDER BY scored.score DESC, scored.seq LIMIT ?7) s \
+     FROM long WHERE seq NOT IN staged GROUP BY seq) \
+     SELECT c.id, s.score FROM (SELECT seq, score FROM scored ORDER BY score DESC, seq LIMIT ?7) s \
      JOIN knowledge_chunks c ON c.seq = s.seq WHERE c.business_id = ?1 ORDER BY s.score DESC, s.seq";
 
 /// The `k` pieces of `sources` that best match the words of `query` by BM25, ranked with the
@@ -338,6 +346,7 @@ pub async fn keyword(
             Param::Number(b),
             Param::Number(average),
             number(k as i64),
+            db::json_list(sources.iter().map(SourceId::as_str)),
         ])?
         .all()
         .await?
@@ -560,7 +569,16 @@ mod tests {
         let ranked = pairs(
             &db,
             RANKING,
-            rusqlite::params!["b1", weights, matching, keyword::K1, keyword::B, average, 10],
+            rusqlite::params![
+                "b1",
+                weights,
+                matching,
+                keyword::K1,
+                keyword::B,
+                average,
+                10,
+                r#"["src-1"]"#
+            ],
         );
         assert_eq!(ranked.len(), 4, "{ranked:?}");
         assert_eq!(
@@ -722,6 +740,16 @@ mod tests {
             assert_eq!(
                 best.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
                 [ids[0].clone()]
+            );
+            // A better piece a later run staged takes no place among the best.
+            stage(&fixture, &acme, &source, "run-2", 10, &["gold gold gold"], "m1").await;
+            let best = keyword(&fixture.db, &acme, std::slice::from_ref(&source), "gold", 1)
+                .await
+                .must();
+            assert_eq!(
+                best.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
+                [ids[0].clone()],
+                "the live piece, while the run goes on"
             );
         });
     }

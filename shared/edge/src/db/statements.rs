@@ -926,7 +926,7 @@ const WALKS: &[(&str, &str, &str, &str)] = &[
     (
         "knowledge_chunks",
         "STATISTICS",
-        "(subquery-7)",
+        "(subquery-11)",
         "a word's holders within the sources, up to just past half of them",
     ),
     (
