@@ -51,8 +51,9 @@ const HELD_RETRY_SECONDS: u32 = 30;
 /// Pieces removed per step at a run's end (ids per vector store call and per D1 statement).
 const REMOVE_STEP: usize = 1_000;
 /// What a run saw is recorded per step, keyed by the page and the step's offset in it as one
-/// number (`page * STEPS_PER_PAGE + offset`): a page has fewer pieces than this.
-const STEPS_PER_PAGE: usize = 1_000_000;
+/// number (`page * SEEN_PAGE_STRIDE + offset`), the same when a step is done again: a page has
+/// fewer pieces than this (its 50,000 lines at most, or 4 MiB of long records).
+const SEEN_PAGE_STRIDE: usize = 1_000_000;
 /// Staged pieces published per statement at a run's end.
 const PUBLISH_STEP: usize = 10_000;
 /// A run that waits out a failure this long or less goes on through the queue's delay; a longer
@@ -389,7 +390,7 @@ impl Fetcher<'_> {
                 &source.id,
                 &run.id,
                 run.slice,
-                next.pages * STEPS_PER_PAGE + next.offset,
+                next.pages * SEEN_PAGE_STRIDE + next.offset,
                 &seen,
             )
             .map_err(internal)?,
