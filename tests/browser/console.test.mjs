@@ -88,6 +88,15 @@ async function saved(page, click) {
   assert.equal(answer.status(), 200, `${answer.url()}: ${await answer.text()}`);
 }
 
+/** Runs `click`, and waits for the `method` call to `path` it sends to be answered `status`. */
+async function answered(page, method, path, status, click) {
+  const [answer] = await Promise.all([
+    page.waitForResponse((res) => res.request().method() === method && new URL(res.url()).pathname === path, { timeout: WAIT_MS }),
+    click(),
+  ]);
+  assert.equal(answer.status(), status, `${method} ${path}: ${await answer.text()}`);
+}
+
 /** axe-core's serious and critical violations on the page as it is now. */
 async function violations(page) {
   await page.evaluate(AXE);
@@ -243,7 +252,7 @@ describe('the business console', () => {
     }
   });
 
-  test('CRM links: a link is added, indexed, and the search finds what the bot would', async () => {
+  test('CRM links: a link is added, indexed, and the search finds what the bot would; it is switched, refreshed and deleted by its id though its URL shows a masked credential', async () => {
     const { context, page, errors } = await signedIn(1280);
     try {
       // A link belongs to one of the business's Facebook pages: the page is added first.
@@ -271,7 +280,8 @@ describe('the business console', () => {
       const form = page.getByRole('form', { name: 'Add CRM link' });
       await form.getByLabel('Page (required)').selectOption(pageId);
       await form.getByLabel('Name (required)').fill('Customers');
-      await form.getByLabel('URL (required)').fill(`${crm.url}${CUSTOM_PATH}`);
+      // A credential in the query is shown masked (`api_token=***`): the actions name the link by its id.
+      await form.getByLabel('URL (required)').fill(`${crm.url}${CUSTOM_PATH}?api_token=console-${pageId}`);
       await form.getByLabel('Headers').fill(`X-API-Key: ${DEFAULT_CREDENTIALS.custom}`);
       await form.getByRole('button', { name: 'Add CRM link' }).click();
       await page.getByRole('heading', { name: `Page ${pageId}` }).waitFor({ timeout: WAIT_MS });
@@ -282,6 +292,15 @@ describe('the business console', () => {
       await page.getByLabel('Ask as a customer would (required)').fill('premium support subscription');
       await page.getByRole('button', { name: 'Search', exact: true }).click();
       await page.locator('main ol li').first().waitFor({ timeout: WAIT_MS });
+
+      const row = page.locator('tr', { hasText: 'Customers' });
+      await row.getByText('api_token=***').waitFor({ timeout: WAIT_MS });
+      await answered(page, 'PUT', '/api/dashboard/crm-links/status', 200, () => row.getByRole('checkbox').uncheck());
+      await answered(page, 'PUT', '/api/dashboard/crm-links/status', 200, () => row.getByRole('checkbox').check());
+      await answered(page, 'POST', '/api/dashboard/crm-links/refresh', 202, () => row.getByRole('button', { name: 'Refresh' }).click());
+      page.once('dialog', (dialog) => dialog.accept());
+      await answered(page, 'DELETE', '/api/dashboard/crm-links', 200, () => row.getByRole('button', { name: 'Delete' }).click());
+      await page.getByText('No links on this page').waitFor({ timeout: WAIT_MS });
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

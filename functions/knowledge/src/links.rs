@@ -12,7 +12,7 @@ use domain::destination::Destination;
 use domain::error::ApiError;
 use domain::ids::SourceId;
 use domain::links::fetch::State;
-use domain::links::link::{LinkChannel, LinkSecret, NewLink, PageId, Target, redact_url};
+use domain::links::link::{Addressed, LinkChannel, LinkSecret, NewLink, PageId, Target, redact_url};
 use domain::query::Query;
 use domain::tenant::Tenant;
 use domain::webhook_signing::WebhookSecret;
@@ -275,18 +275,27 @@ async fn targeted(
     own_page(db, tenant, &target.page_id).await?;
     let keys = secrets_key::keyring(env)?;
     let missing = || {
-        ApiError::not_found(format!(
-            "page {} has no CRM link with the url {}",
-            target.page_id.as_str(),
-            redact_url(&target.url)
-        ))
+        ApiError::not_found(match &target.link {
+            Addressed::Id(id) => format!("page {} has no CRM link {id}", target.page_id.as_str()),
+            Addressed::Url(url) => format!(
+                "page {} has no CRM link with the url {}",
+                target.page_id.as_str(),
+                redact_url(url)
+            ),
+        })
     };
-    // The URL as it was stored: written the way the destination rule writes URLs.
-    let url = Destination::parse("url", &target.url, true)
-        .map_or_else(|_| target.url.clone(), |url| url.as_str().to_owned());
-    let source = knowledge_sources::find_by_url(db, &keys, tenant, &target.page_id, &url)
-        .await?
-        .ok_or_else(missing)?;
+    let source = match &target.link {
+        Addressed::Id(id) => knowledge_sources::find(db, &keys, tenant, id)
+            .await?
+            .filter(|source| source.page_id == target.page_id),
+        Addressed::Url(url) => {
+            // The URL as it was stored: written the way the destination rule writes URLs.
+            let url = Destination::parse("url", url, true)
+                .map_or_else(|_| url.clone(), |url| url.as_str().to_owned());
+            knowledge_sources::find_by_url(db, &keys, tenant, &target.page_id, &url).await?
+        }
+    }
+    .ok_or_else(missing)?;
     let entries = knowledge_links::list(db, tenant, Some(&target.page_id), None).await?;
     let present = view::channels_of(&entries, &source);
     let channels = match &target.channels {
@@ -301,6 +310,15 @@ async fn targeted(
         return Err(missing());
     }
     Ok((source, channels))
+}
+
+/// The URL an answer names the targeted link by: the one given, or, for a link named by its id,
+/// the stored one as views show it (credentials masked).
+fn answered_url(target: &Target, source: &Source) -> String {
+    match &target.link {
+        Addressed::Url(url) => url.clone(),
+        Addressed::Id(_) => redact_url(source.link.url.as_str()),
+    }
 }
 
 fn names(channels: &[LinkChannel]) -> Vec<&'static str> {
@@ -326,7 +344,7 @@ pub async fn set_status(
     Ok(Json(StatusOut {
         message: "CRM link status updated successfully",
         updated_count: updated,
-        url: target.url,
+        url: answered_url(&target, &source),
         channels: names(&channels),
         is_active,
     }))
@@ -368,7 +386,7 @@ pub async fn delete(
     } else {
         knowledge_sources::reschedule(&db, tenant, &source.id, &runtime::now().to_rfc3339()).await?;
     }
-    let detail = json!({ "url": redact_url(&target.url), "channels": names(&channels) });
+    let detail = json!({ "url": redact_url(&answered_url(&target, &source)), "channels": names(&channels) });
     audit
         .record(
             env,
@@ -381,7 +399,7 @@ pub async fn delete(
     Ok(Json(DeletedOut {
         message: "CRM link deleted successfully",
         deleted_count: deleted,
-        url: target.url,
+        url: answered_url(&target, &source),
         channels: names(&channels),
     }))
 }
@@ -438,7 +456,7 @@ pub async fn refresh(
     };
     Ok(Accepted(RefreshOut {
         message,
-        url: redact_url(&target.url),
+        url: redact_url(&answered_url(&target, &source)),
     }))
 }
 

@@ -172,8 +172,9 @@ impl Usage {
     }
 }
 
-/// Checks one D1 statement before it runs: its SQL's length in bytes and its bound parameters.
-pub fn check_statement(sql_bytes: usize, parameters: usize) -> Result<(), Exceeded> {
+/// Checks one D1 statement before it runs: its SQL's length in bytes, its bound parameters, and
+/// the bytes of its largest bound value (a string or BLOB, as D1 counts it).
+pub fn check_statement(sql_bytes: usize, parameters: usize, largest_value: usize) -> Result<(), Exceeded> {
     if sql_bytes > D1_STATEMENT_BYTES {
         return Err(Exceeded(format!(
             "a D1 statement of {sql_bytes} bytes; the limit is {D1_STATEMENT_BYTES}"
@@ -182,6 +183,11 @@ pub fn check_statement(sql_bytes: usize, parameters: usize) -> Result<(), Exceed
     if parameters > D1_BOUND_PARAMETERS {
         return Err(Exceeded(format!(
             "a D1 statement with {parameters} bound parameters; the limit is {D1_BOUND_PARAMETERS}"
+        )));
+    }
+    if largest_value > D1_VALUE_BYTES {
+        return Err(Exceeded(format!(
+            "a D1 statement binding a value of {largest_value} bytes; the limit is {D1_VALUE_BYTES}"
         )));
     }
     Ok(())
@@ -213,6 +219,42 @@ mod tests {
     }
 
     #[test]
+    fn a_statement_over_d1s_size_parameter_or_value_limit_is_refused_before_it_runs() {
+        let cases = [
+            (
+                "all at the limit",
+                (D1_STATEMENT_BYTES, D1_BOUND_PARAMETERS, D1_VALUE_BYTES),
+                None,
+            ),
+            (
+                "SQL a byte too long",
+                (D1_STATEMENT_BYTES + 1, 1, 1),
+                Some("100001 bytes"),
+            ),
+            (
+                "a parameter too many",
+                (10, D1_BOUND_PARAMETERS + 1, 1),
+                Some("101 bound parameters"),
+            ),
+            (
+                "a value a byte too long",
+                (10, 1, D1_VALUE_BYTES + 1),
+                Some("a value of 2000001 bytes"),
+            ),
+        ];
+        for (description, (sql, parameters, value), refused) in cases {
+            let checked = check_statement(sql, parameters, value);
+            match refused {
+                None => assert_eq!(checked, Ok(()), "{description}"),
+                Some(why) => assert!(
+                    checked.as_ref().is_err_and(|e| e.to_string().contains(why)),
+                    "{description}: {checked:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
     fn an_invocation_may_use_up_to_each_limit_and_no_more() {
         let mut usage = Usage::default();
         assert_eq!(usage.charge(Resource::D1Query, D1_QUERIES), Ok(()));
@@ -236,12 +278,5 @@ mod tests {
             usage.hold(40 << 20).is_err(),
             "70 MiB at once is more than half an isolate"
         );
-    }
-
-    #[test]
-    fn a_statement_over_d1s_size_or_parameter_limit_is_refused_before_it_runs() {
-        assert_eq!(check_statement(8, 100), Ok(()));
-        assert!(check_statement(8, 101).is_err());
-        assert!(check_statement(D1_STATEMENT_BYTES + 1, 0).is_err());
     }
 }

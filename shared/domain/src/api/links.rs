@@ -41,7 +41,8 @@ function! {
             .errors(&[404]);
     /// Delete a link from channels
     ///
-    /// A URL left on no channel goes with its data and vectors.
+    /// A link left on no channel goes with its data and vectors. The link is named by its id (or
+    /// by its URL exactly as it was added).
     DeleteCrmLink = delete("/api/dashboard/crm-links", ApiKeyOrBearer).console().limit(LINK_BODY_LIMIT)
         => |c| c.json::<LinkTarget>().ok::<DeletedOut>(200).errors(&[404, 503]);
     /// Activate or deactivate a link
@@ -140,7 +141,8 @@ struct NewLinkIn {
     fetch_interval_minutes: Option<u32>,
 }
 
-/// A link of a page, by its URL, on the channels given (all of its channels when none are).
+/// A link of a page, by its id (or its URL as it was added), on the channels given (all of its
+/// channels when none are).
 #[cfg(feature = "openapi")]
 #[derive(schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
@@ -148,8 +150,12 @@ struct NewLinkIn {
 struct LinkTarget {
     /// The Facebook page id (digits).
     page_id: StringOrInteger,
+    /// The link's id, as its view shows it. Give the id or the url, not both.
+    id: Option<SourceId>,
+    /// The link's URL exactly as it was added, credentials included (a view's masked URL names
+    /// no link): kept for older callers; the id is the way to name a link.
     #[schemars(length(min = 1))]
-    url: String,
+    url: Option<String>,
     channels: Option<Vec<LinkChannelName>>,
     channel: Option<LinkChannelName>,
 }
@@ -161,8 +167,12 @@ struct LinkTarget {
 #[allow(dead_code, reason = "describes the body for the contract")]
 struct StatusIn {
     page_id: StringOrInteger,
+    /// The link's id, as its view shows it. Give the id or the url, not both.
+    id: Option<SourceId>,
+    /// The link's URL exactly as it was added, credentials included: kept for older callers;
+    /// the id is the way to name a link.
     #[schemars(length(min = 1))]
-    url: String,
+    url: Option<String>,
     channels: Option<Vec<LinkChannelName>>,
     channel: Option<LinkChannelName>,
     is_active: bool,

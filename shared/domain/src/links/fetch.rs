@@ -18,12 +18,18 @@ pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 pub const TIMEOUT_MS: u64 = 10_000;
 
 /// A fetch of many pages runs in slices, one invocation each, so that none nears Cloudflare's
-/// per-invocation limits whatever the data's size: a slice stops after this many pages, or this
+/// per-invocation limits whatever the data's size: a slice stops after this many pages (steps), or this
 /// many seconds, or this much of the invocation's D1 queries and subrequests
 /// (`domain::platform`), and hands the rest to the next slice. Everything a slice indexed is
 /// committed before the next starts: a crash or a deploy loses at most the slice in flight, and
 /// what that slice embedded is found in the vector store again, not embedded twice.
 pub const SLICE_PAGES: usize = 20;
+/// Pieces one step of a slice indexes at most; a slice is up to [`SLICE_PAGES`] steps, each a
+/// page or the next part of one. A page may flatten to 50,000 one-line records, each its own
+/// piece: indexed whole, its vectors alone would be 77 MB and its hashes, bound as one list,
+/// over D1's 2,000,000-byte value. A step holds 1,000 pieces' vectors (1.5 MB), and the run's
+/// state keeps where in the page the next step goes on.
+pub const STEP_PIECES: usize = 1_000;
 pub const SLICE_SECONDS: i64 = 20;
 pub const SLICE_D1_QUERIES: u32 = crate::platform::D1_QUERIES / 2;
 pub const SLICE_SUBREQUESTS: u32 = crate::platform::SUBREQUESTS / 2;
@@ -32,6 +38,40 @@ pub const SLICE_SUBREQUESTS: u32 = crate::platform::SUBREQUESTS / 2;
 pub const MAX_PIECES_PER_LINK: u64 = 400_000;
 /// A run not finished after this long (its next pages' cursors may have expired) starts over.
 pub const STALE_RUN_SECONDS: i64 = 24 * 3600;
+/// Pages one run reads at most: a CRM's data at the piece cap in pages of 40 records or more.
+/// Past it, or when a next page repeats one the run read, the run ends and the link fails: a
+/// CRM that names pages without end (each empty, or one naming itself) would otherwise keep
+/// a run going for good, page after page.
+pub const MAX_PAGES_PER_RUN: usize = 10_000;
+/// A link whose run ended that way is tried again after this at the soonest (its interval if
+/// longer), or when it is refreshed: each try reads up to [`MAX_PAGES_PER_RUN`] pages.
+pub const ENDLESS_RETRY_SECONDS: i64 = 24 * 3600;
+
+/// Where a run may go after the page at `current`, which made `read` pages read (itself
+/// included), given the URL it kept (`mark`): the mark to keep with the next page, or why the
+/// run stops there. A next page that repeats the page naming it, or the page kept, is a loop.
+/// The page kept is the one read at each power of two (Brent's cycle detection: a loop of any
+/// length is found within a few of its rounds, with one URL kept, whatever the run's length).
+pub fn follow(read: usize, current: &str, next: &str, mark: Option<&str>) -> Result<Option<String>, Failure> {
+    if next == current || mark == Some(next) {
+        return Err(Failure::Endless(format!(
+            "the CRM's pages loop: page {read} names {} as its next page, which this fetch read already; \
+             fix the CRM's pagination (its next links); the data indexed before is kept",
+            crate::links::link::redact_url(next)
+        )));
+    }
+    if read >= MAX_PAGES_PER_RUN {
+        return Err(Failure::Endless(format!(
+            "the CRM's data runs past {MAX_PAGES_PER_RUN} pages: ask for larger pages (a limit parameter) or \
+             split it into several links; the data indexed before is kept"
+        )));
+    }
+    Ok(if read.is_power_of_two() {
+        Some(current.to_owned())
+    } else {
+        mark.map(str::to_owned)
+    })
+}
 
 /// Whether a next page may be sent the link's credentials: only on the link's own origin
 /// (scheme, host and port). A next page elsewhere, named by a `Link` header or a body the CRM or
@@ -93,6 +133,8 @@ pub enum Failure {
     Unreadable(String),
     /// The data was read but could not be embedded: our side failed, not the CRM.
     Embedding(String),
+    /// The CRM's pages do not end: past [`MAX_PAGES_PER_RUN`], or a loop.
+    Endless(String),
 }
 
 /// What a failure leaves on the link.
@@ -189,6 +231,12 @@ impl Failure {
                 interval,
             ),
             Self::Unreadable(cause) => (Some(State::Failing), None, cause.clone(), interval),
+            Self::Endless(cause) => (
+                Some(State::Failing),
+                None,
+                cause.clone(),
+                interval.max(ENDLESS_RETRY_SECONDS),
+            ),
             Self::Embedding(cause) => (
                 None,
                 None,
@@ -275,6 +323,67 @@ mod tests {
 
     fn wait(verdict: &Verdict) -> i64 {
         verdict.next_fetch_at.seconds() - NOW
+    }
+
+    /// A CRM's pages: the URL of page n (from 0, the link's).
+    type Pages<'a> = Box<dyn Fn(usize) -> String + 'a>;
+
+    /// Follows `pages` (each page's next) from the first: the pages read, or why the run stopped.
+    fn walk(pages: impl Fn(usize) -> String) -> (usize, Result<(), Failure>) {
+        let mut mark = None;
+        let mut read = 1;
+        loop {
+            let (current, next) = (pages(read - 1), pages(read));
+            match follow(read, &current, &next, mark.as_deref()) {
+                Ok(kept) => mark = kept,
+                Err(failure) => return (read, Err(failure)),
+            }
+            read += 1;
+            if read > 3 * MAX_PAGES_PER_RUN {
+                return (read, Ok(()));
+            }
+        }
+    }
+
+    fn endless(outcome: &Result<(), Failure>) -> &str {
+        match outcome {
+            Err(Failure::Endless(why)) => why,
+            other => panic!("not stopped as endless: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_run_stops_at_a_page_that_names_one_it_read_or_past_the_page_bound() {
+        let url = |page: usize| format!("https://crm.example.com/c?page={page}&api_token=s3cret");
+        let cases: [(&str, Pages<'_>, usize); 5] = [
+            ("a page that names itself", Box::new(|_| url(1)), 1),
+            ("two pages naming each other", Box::new(|page| url(page % 2)), 2),
+            (
+                "a loop of 7 pages after 5",
+                Box::new(|page| url(if page < 5 { page } else { 5 + (page - 5) % 7 })),
+                14,
+            ),
+            ("a loop of 300 pages", Box::new(|page| url(page % 300)), 811),
+            ("pages without end", Box::new(url), MAX_PAGES_PER_RUN),
+        ];
+        for (description, pages, stopped_at) in cases {
+            let (read, outcome) = walk(pages);
+            assert_eq!(read, stopped_at, "{description}");
+            let why = endless(&outcome);
+            assert!(!why.contains("s3cret"), "{description}: {why}");
+            let expected = if stopped_at == MAX_PAGES_PER_RUN {
+                "past 10000 pages"
+            } else {
+                "the CRM's pages loop"
+            };
+            assert!(why.contains(expected), "{description}: {why}");
+        }
+        let verdict = Failure::Endless("loop".to_owned()).verdict(now(), 30, 1);
+        assert_eq!(
+            (verdict.state, wait(&verdict)),
+            (Some(State::Failing), ENDLESS_RETRY_SECONDS),
+            "failing, and not tried again within a day"
+        );
     }
 
     #[test]

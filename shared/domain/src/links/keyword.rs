@@ -1,5 +1,9 @@
-//! The words of keyword search. The pieces are ranked by SQLite's full-text index (FTS5, BM25);
-//! this module says what a word is and which of a query's words are worth asking the index for.
+//! The words of keyword search and their weights. The pieces are found through SQLite's
+//! full-text index (FTS5) and ranked by BM25, as FTS5's `bm25()` ranks, but with the business's
+//! own statistics: the index is the shard's, shared by every business on it, and `bm25()` would
+//! weigh each word by how many pieces of the whole shard hold it, so a score (or the order of two
+//! pieces) would tell whether a word occurs in another business's data. Here N, each word's count
+//! and the average length are those of the searched sources only.
 //!
 //! A token is a run of letters and digits (Unicode), lowercased: `john@example.com` is `john`,
 //! `example`, `com`, and `customers[3].name` is `customers`, `3`, `name` (the index's `unicode61`
@@ -7,6 +11,11 @@
 //! stop-word list: the index's own counts decide which words carry weight.
 
 use std::collections::HashMap;
+
+/// BM25's term-frequency saturation, as FTS5's `bm25()` has it.
+pub const K1: f64 = 1.2;
+/// BM25's length normalisation, as FTS5's `bm25()` has it.
+pub const B: f64 = 0.75;
 
 /// The lowercased word tokens of `text`.
 pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -33,6 +42,15 @@ pub fn weighing<'a>(words: &'a [String], holding: &HashMap<String, u64>, indexed
         })
         .map(String::as_str)
         .collect()
+}
+
+/// The weight of a word `held` by that many of `indexed` pieces: FTS5's inverse document
+/// frequency, `ln((N - n + 0.5) / (n + 0.5))`, with its floor of 1e-6 for a word half the pieces
+/// hold or more.
+pub fn idf(held: u64, indexed: u64) -> f64 {
+    let (held, indexed) = (held as f64, indexed as f64);
+    let weight = ((indexed - held + 0.5) / (held + 0.5)).ln();
+    if weight > 0.0 { weight } else { 1e-6 }
 }
 
 #[cfg(test)]
@@ -72,6 +90,14 @@ mod tests {
         .map(|(word, held)| (word.to_owned(), held))
         .into();
         assert_eq!(weighing(&words, &holding, 96_949), ["felix", "kane"]);
+    }
+
+    #[test]
+    fn a_word_weighs_by_how_rare_it_is_among_the_pieces_searched() {
+        // ln((10 - 1 + 0.5) / 1.5) and FTS5's floor for a word half the pieces hold.
+        assert!((idf(1, 10) - (9.5f64 / 1.5).ln()).abs() < 1e-12);
+        assert_eq!(idf(5, 10), 1e-6);
+        assert_eq!(idf(9, 10), 1e-6);
     }
 
     #[test]

@@ -20,6 +20,7 @@
 
 use crate::destination::Destination;
 use crate::error::ApiError;
+use crate::ids::SourceId;
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
@@ -419,14 +420,23 @@ impl NewLink {
 }
 
 /// The body of `PUT /api/dashboard/crm-links/status`, `DELETE /api/dashboard/crm-links` and
-/// `POST /api/dashboard/crm-links/refresh`: which page's URL, on which channels (`None`: every
-/// channel it is on), and for the status, whether active.
+/// `POST /api/dashboard/crm-links/refresh`: which link of the page (by its id, or by its URL as
+/// stored), on which channels (`None`: every channel it is on), and for the status, whether
+/// active.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub page_id: PageId,
-    pub url: String,
+    pub link: Addressed,
     pub channels: Option<Vec<LinkChannel>>,
     pub is_active: Option<bool>,
+}
+
+/// How a target names its link. The id is what views show and never changes; the URL is the one
+/// stored, credentials and all, so a view's masked URL (`?api_token=***`) names no link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addressed {
+    Id(SourceId),
+    Url(String),
 }
 
 impl Target {
@@ -436,9 +446,9 @@ impl Target {
             .as_object()
             .ok_or_else(|| ApiError::invalid("body", "the body must be a JSON object"))?;
         let known: &[&str] = if needs_active {
-            &["page_id", "url", "channels", "channel", "is_active"]
+            &["page_id", "id", "url", "channels", "channel", "is_active"]
         } else {
-            &["page_id", "url", "channels", "channel"]
+            &["page_id", "id", "url", "channels", "channel"]
         };
         if let Some(name) = fields.keys().find(|name| !known.contains(&name.as_str())) {
             return Err(ApiError::invalid(
@@ -450,10 +460,26 @@ impl Target {
         let required =
             |name: &str| given(name).ok_or_else(|| ApiError::invalid(name, format!("{name} is required")));
         let page_id = PageId::parse(required("page_id")?)?;
-        let url = string("url", required("url")?)?.to_owned();
-        if url.is_empty() {
-            return Err(ApiError::invalid("url", "url must not be empty"));
-        }
+        let link = match (given("id"), given("url")) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid(
+                    "url",
+                    "give the link's id or its url, not both",
+                ));
+            }
+            (None, None) => return Err(ApiError::invalid("id", "id (the link's id) or url is required")),
+            (Some(id), None) => Addressed::Id(
+                SourceId::parse(string("id", id)?)
+                    .ok_or_else(|| ApiError::invalid("id", "id must be a link's id, as its view shows it"))?,
+            ),
+            (None, Some(url)) => {
+                let url = string("url", url)?.to_owned();
+                if url.is_empty() {
+                    return Err(ApiError::invalid("url", "url must not be empty"));
+                }
+                Addressed::Url(url)
+            }
+        };
         let channels = match (given("channels"), given("channel")) {
             (None, None) => None,
             (list, single) => Some(channels(list, single)?),
@@ -468,7 +494,7 @@ impl Target {
         };
         Ok(Self {
             page_id,
-            url,
+            link,
             channels,
             is_active,
         })
@@ -848,8 +874,19 @@ mod tests {
         let target = target.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(target.channels, Some(vec![LinkChannel::Facebook]));
         assert_eq!(target.is_active, Some(false));
+        assert_eq!(
+            target.link,
+            Addressed::Url("https://api.crm.com/customers".to_owned())
+        );
         let all = Target::parse(&json!({ "page_id": "1", "url": "https://x.test/a" }), false);
         assert_eq!(all.map(|t| t.channels).ok(), Some(None));
+        let id = "0b7c7b5e-4f1e-4d0a-9a57-0f4a7d1c2e3f";
+        let by_id = Target::parse(&json!({ "page_id": "1", "id": id }), false);
+        assert_eq!(
+            by_id.map(|t| t.link).ok(),
+            SourceId::parse(id).map(Addressed::Id),
+            "a link named by its id, as its view shows it"
+        );
         for (body, needs_active, field) in [
             (
                 json!({ "page_id": "1", "url": "https://x.test/a" }),
@@ -861,7 +898,14 @@ mod tests {
                 false,
                 "is_active",
             ),
-            (json!({ "page_id": "1" }), false, "url"),
+            (json!({ "page_id": "1" }), false, "id"),
+            (
+                json!({ "page_id": "1", "id": "0b7c7b5e-4f1e-4d0a-9a57-0f4a7d1c2e3f", "url": "https://x.test/a" }),
+                false,
+                "url",
+            ),
+            (json!({ "page_id": "1", "id": "https://x.test/a" }), false, "id"),
+            (json!({ "page_id": "1", "id": 7 }), false, "id"),
             (json!({ "url": "https://x.test/a" }), false, "page_id"),
             (
                 json!({ "page_id": "1", "url": "https://x.test/a", "channels": [] }),

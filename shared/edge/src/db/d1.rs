@@ -141,6 +141,7 @@ impl Db {
             start: sql.chars().take(80).collect(),
             sql: sql.into(),
             parameters: usize::from(scope.is_some()),
+            largest_value: 0,
             values: scope.into_iter().collect(),
             target,
             db: self.clone(),
@@ -291,6 +292,8 @@ pub struct Statement {
     /// The SQL's start, for the message of a statement over a limit.
     start: String,
     parameters: usize,
+    /// The bytes of its largest bound value.
+    largest_value: usize,
     /// Its bound values, a scoped statement's business first.
     values: Vec<Bound>,
     target: Target,
@@ -301,6 +304,13 @@ impl Statement {
     /// Binds `values` in order: from `?2` on for a scoped statement (its `?1` is the business),
     /// from `?1` for an unscoped one.
     pub fn bind(mut self, values: &[Param]) -> worker::Result<Self> {
+        self.largest_value = values
+            .iter()
+            .map(|value| match value {
+                Param::Text(text) => text.len(),
+                Param::Number(_) | Param::Null => 0,
+            })
+            .fold(self.largest_value, usize::max);
         self.values.extend(values.iter().map(runtime::bound));
         self.parameters = self.values.len();
         Ok(self)
@@ -387,7 +397,7 @@ impl Statement {
 
     /// D1 refuses a statement over its size or parameter limit in production; so do we, always.
     fn check(&self) -> worker::Result<()> {
-        check_statement(self.sql_bytes, self.parameters)
+        check_statement(self.sql_bytes, self.parameters, self.largest_value)
             .map_err(|exceeded| worker::Error::RustError(format!("{exceeded}: {}…", self.start)))
     }
 
@@ -626,6 +636,32 @@ mod tests {
                 over.is_err_and(|error| error.to_string().contains("parameters")),
                 "101 bound parameters are over D1's 100"
             );
+
+            // D1 refuses a string over 2,000,000 bytes; so does the native shard, before it runs.
+            let long = |bytes: usize| crate::db::text(&"a".repeat(bytes));
+            let statement = |bytes: usize| {
+                fixture
+                    .db
+                    .scoped(&acme, "SELECT length(?2) AS n WHERE ?1 IS NOT NULL")
+                    .bind(&[long(bytes)])
+                    .unwrap_or_else(|error| panic!("{error}"))
+            };
+            let at_the_limit = statement(domain::platform::D1_VALUE_BYTES).all().await;
+            assert!(
+                at_the_limit.is_ok(),
+                "2,000,000 bytes pass: {:?}",
+                at_the_limit.err()
+            );
+            let over = statement(domain::platform::D1_VALUE_BYTES + 1).all().await;
+            assert!(
+                over.is_err_and(|error| error.to_string().contains("a value of 2000001 bytes")),
+                "a value of 2,000,001 bytes is over D1's limit"
+            );
+            let batched = fixture
+                .db
+                .batch(vec![statement(domain::platform::D1_VALUE_BYTES + 1)])
+                .await;
+            assert!(batched.is_err(), "in a batch too");
         });
     }
 }

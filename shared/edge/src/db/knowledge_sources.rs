@@ -69,6 +69,17 @@ pub struct RunNext {
     pub numbering: Numbering,
     /// Pages read before it.
     pub pages: usize,
+    /// Its pieces indexed already: a page of more pieces than a step handles is indexed over
+    /// several steps, each committed with where the next goes on.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub offset: usize,
+    /// The page the run keeps for its loop check (`domain::links::fetch::follow`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<String>,
+}
+
+fn is_zero(offset: &usize) -> bool {
+    *offset == 0
 }
 
 /// How the source's fetches went.
@@ -714,8 +725,8 @@ pub fn start_run(
 ) -> Result<Statement, ApiError> {
     Ok(db
         .scoped(tenant, "UPDATE knowledge_sources SET run_id = ?3, run_next = ?4, run_slice = 0, run_started_at = ?5, \
-             run_touched_at = ?5, run_records = 0, run_pieces = 0, run_embedded = 0, run_removed = 0, run_changed = 0, \
-             run_restarted = ?6, asked_at = NULL, next_fetch_at = NULL WHERE business_id = ?1 AND id = ?2",
+             run_touched_at = ?5, run_records = 0, run_pieces = 0, run_tokens = 0, run_embedded = 0, run_removed = 0, \
+             run_changed = 0, run_restarted = ?6, asked_at = NULL, next_fetch_at = NULL WHERE business_id = ?1 AND id = ?2",
         )
         .bind(&[
             text(id.as_str()),
@@ -732,6 +743,8 @@ pub struct PageDone<'a> {
     pub next: Option<&'a RunNext>,
     pub records: usize,
     pub pieces: usize,
+    /// The words of those pieces (their keyword index's length).
+    pub tokens: usize,
     pub embedded: usize,
     pub changed: bool,
 }
@@ -747,8 +760,8 @@ pub fn page_done(
 ) -> Result<Statement, ApiError> {
     Ok(db
         .scoped(tenant, "UPDATE knowledge_sources SET run_next = ?4, run_records = run_records + ?5, run_pieces = run_pieces + ?6, \
-             run_embedded = run_embedded + ?7, run_changed = MAX(run_changed, ?8), run_touched_at = ?9 \
-             WHERE business_id = ?1 AND id = ?2 AND run_id = ?3",
+             run_embedded = run_embedded + ?7, run_changed = MAX(run_changed, ?8), run_touched_at = ?9, \
+             run_tokens = run_tokens + ?10 WHERE business_id = ?1 AND id = ?2 AND run_id = ?3",
         )
         .bind(&[
             text(id.as_str()),
@@ -759,6 +772,7 @@ pub fn page_done(
             number(done.embedded as i64),
             number(i64::from(done.changed)),
             text(now),
+            number(done.tokens as i64),
         ])?)
 }
 
@@ -820,12 +834,12 @@ pub fn finish_run(
     let now = now.to_rfc3339();
     Ok(db
         .scoped(tenant, "UPDATE knowledge_sources SET state = 'ok', last_fetched_at = ?4, last_http_status = 200, last_error = NULL, \
-             failures = 0, records = run_records, pieces = run_pieces, last_embedded = run_embedded, \
+             failures = 0, records = run_records, pieces = run_pieces, tokens = run_tokens, last_embedded = run_embedded, \
              last_removed = run_removed, version = version + run_changed, \
              next_fetch_at = CASE WHEN asked_at IS NOT NULL THEN ?4 ELSE ?5 END, \
              run_id = NULL, run_next = NULL, run_slice = 0, run_started_at = NULL, run_touched_at = NULL, \
-             run_records = 0, run_pieces = 0, run_embedded = 0, run_removed = 0, run_changed = 0, run_restarted = 0, \
-             lease_until = NULL, updated_at = ?4 \
+             run_records = 0, run_pieces = 0, run_tokens = 0, run_embedded = 0, run_removed = 0, run_changed = 0, \
+             run_restarted = 0, lease_until = NULL, updated_at = ?4 \
              WHERE business_id = ?1 AND id = ?2 AND run_id = ?3",
         )
         .bind(&[
@@ -930,6 +944,8 @@ mod tests {
             url: URL.to_owned(),
             numbering: Numbering::default(),
             pages: 0,
+            offset: 0,
+            mark: None,
         }
     }
 
@@ -1423,6 +1439,7 @@ mod tests {
             next,
             records: 10,
             pieces: 12,
+            tokens: 60,
             embedded: 7,
             changed: true,
         }
@@ -1454,6 +1471,8 @@ mod tests {
                 url: format!("{URL}?page=2"),
                 numbering: Numbering::default(),
                 pages: 1,
+                offset: 0,
+                mark: None,
             };
             let page_two = &page_two;
             batch(
@@ -1520,6 +1539,12 @@ mod tests {
                     ended.version
                 ),
                 (14, 3, 1)
+            );
+            let row = fixture.rows("knowledge_sources", "id").remove(0);
+            assert_eq!(
+                (&row["tokens"], &row["run_tokens"]),
+                (&serde_json::json!(120), &serde_json::json!(0)),
+                "the words of its pieces, for keyword search's average length"
             );
             assert_eq!(ended.status.last_fetched_at, Some(finished_at.to_rfc3339()));
             assert_eq!(

@@ -909,6 +909,39 @@ const WALKS: &[(&str, &str, &str, &str)] = &[
         "a business's webhook endpoints",
     ),
     ("knowledge_chunks", "counts", "s", "a business's CRM link sources"),
+    // Keyword search's own results, materialised: one row of the business's sources, one count,
+    // the counts per query word (at most 32), and the pieces that hold those words.
+    (
+        "knowledge_chunks",
+        "STATISTICS",
+        "s",
+        "the one row the searched sources sum to",
+    ),
+    (
+        "knowledge_chunks",
+        "STATISTICS",
+        "n",
+        "the one row of the searched sources' piece count",
+    ),
+    (
+        "knowledge_chunks",
+        "STATISTICS",
+        "(subquery-11)",
+        "a word's holders within the sources, up to just past half of them",
+    ),
+    (
+        "knowledge_chunks",
+        "RANKING",
+        "tf",
+        "the occurrences of the weighing words in the pieces that hold them",
+    ),
+    (
+        "knowledge_chunks",
+        "RANKING",
+        "scored",
+        "the pieces that hold a weighing word, each scored once",
+    ),
+    ("knowledge_chunks", "RANKING", "s", "the k best pieces"),
     (
         "knowledge_sources",
         "counts",

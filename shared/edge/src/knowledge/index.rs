@@ -1,8 +1,11 @@
 //! Indexing a source's data, of any size, within Cloudflare's per-invocation limits: a run reads
-//! the data page by page, and each queue message does one slice of it (a few pages; stopped by
-//! `domain::links::fetch::SLICE_*`), then hands the next slice over.
+//! the data page by page, and each queue message does one slice of it (a few steps; stopped by
+//! `domain::links::fetch::SLICE_*`), then hands the next slice over. A step is a page, or the
+//! next `STEP_PIECES` pieces of a page that holds more (the run's state keeps where in the page
+//! it goes on), so one huge page is spread over invocations too. A run ends, failing, past
+//! `MAX_PAGES_PER_RUN` pages or when a next page repeats one it read (`fetch::follow`).
 //!
-//! For each page: its pieces are cut, those the source holds already are skipped, the new ones
+//! For each step: the page's pieces are cut, those the source holds already are skipped, the new ones
 //! are embedded unless the vector store holds them already (a slice that died after embedding),
 //! their vectors written, and then, in one D1 batch, the new pieces, what the page saw and where
 //! the run goes on. So a run resumes where it stopped and nothing is embedded twice. A refresh
@@ -28,12 +31,13 @@ use crate::{console_log, console_warn};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::links::chunk::ChunkOptions;
-use domain::links::document::{Numbering, pieces, records};
+use domain::links::document::{Numbering, Piece, pieces, records};
 use domain::links::fetch::{
     Failure, MAX_PAGE_BYTES, MAX_PIECES_PER_LINK, SLICE_D1_QUERIES, SLICE_PAGES, SLICE_SECONDS,
-    SLICE_SUBREQUESTS, STALE_RUN_SECONDS,
+    SLICE_SUBREQUESTS, STALE_RUN_SECONDS, STEP_PIECES, follow,
 };
 use domain::links::flatten::Limits;
+use domain::links::keyword::tokens;
 use domain::links::link::LinkType;
 use domain::sealed::Keyring;
 use domain::tenant::Tenant;
@@ -46,6 +50,10 @@ const LEASE_SECONDS: i64 = 10 * 60;
 const HELD_RETRY_SECONDS: u32 = 30;
 /// Pieces removed per step at a run's end (ids per vector store call and per D1 statement).
 const REMOVE_STEP: usize = 1_000;
+/// What a run saw is recorded per step, keyed by the page and the step's offset in it as one
+/// number (`page * SEEN_PAGE_STRIDE + offset`), the same when a step is done again: a page has
+/// fewer pieces than this (its 50,000 lines at most, or 4 MiB of long records).
+const SEEN_PAGE_STRIDE: usize = 1_000_000;
 /// Staged pieces published per statement at a run's end.
 const PUBLISH_STEP: usize = 10_000;
 /// A run that waits out a failure this long or less goes on through the queue's delay; a longer
@@ -147,6 +155,8 @@ impl Fetcher<'_> {
             },
             numbering: Numbering::default(),
             pages: 0,
+            offset: 0,
+            mark: None,
         };
         let now = runtime::now().to_rfc3339();
         self.db
@@ -170,15 +180,17 @@ impl Fetcher<'_> {
         })
     }
 
-    /// Reads pages until the run ends or the slice's budget is spent.
+    /// Reads pages, a step of each at a time, until the run ends or the slice's budget is spent.
     async fn slice(&self, tenant: &Tenant, source: &Source, mut run: Run) -> Result<Ended, ApiError> {
         let started = runtime::now();
-        let mut pages = 0;
+        let mut steps = 0;
+        // The page being indexed, read once for all of its steps in this slice.
+        let mut cut: Option<Cut> = None;
         while let Some(next) = run.next.clone() {
-            if pages > 0 && self.spent(started, pages) {
+            if steps > 0 && self.spent(started, steps) {
                 return Ok(Ended::HandOver(step_of(&run)));
             }
-            match self.page(tenant, source, &run, &next).await {
+            match self.step(tenant, source, &run, &next, &mut cut).await {
                 Ok(None) => {
                     // A webhook link nothing was pushed to yet: nothing to index until a push.
                     knowledge_sources::release(self.db, tenant, &source.id).await?;
@@ -190,7 +202,7 @@ impl Fetcher<'_> {
                     run.embedded += read.embedded as i64;
                     run.changed |= read.changed;
                     run.next = read.next;
-                    pages += 1;
+                    steps += 1;
                 }
                 Err(failure) => return self.failed(tenant, source, run, &next, failure).await,
             }
@@ -198,27 +210,20 @@ impl Fetcher<'_> {
         self.finish(tenant, source, &run, started).await
     }
 
-    /// Whether this slice has used its share of the invocation: pages, time, D1 queries or
+    /// Whether this slice has used its share of the invocation: steps, time, D1 queries or
     /// subrequests.
-    fn spent(&self, started: Timestamp, pages: usize) -> bool {
+    fn spent(&self, started: Timestamp, steps: usize) -> bool {
         let usage = self.env.usage();
-        pages >= SLICE_PAGES
+        steps >= SLICE_PAGES
             || runtime::now().seconds() - started.seconds() >= SLICE_SECONDS
             || usage.d1_queries >= SLICE_D1_QUERIES
             || usage.subrequests >= SLICE_SUBREQUESTS
     }
 
-    /// Reads and indexes one page, and commits it; None when there is nothing to read (a webhook
-    /// link nothing was pushed to).
-    async fn page(
-        &self,
-        tenant: &Tenant,
-        source: &Source,
-        run: &Run,
-        next: &RunNext,
-    ) -> Result<Option<PageRead>, Failure> {
-        let internal =
-            |error: ApiError| Failure::Embedding(error.detail().unwrap_or(&error.body.message).to_owned());
+    /// Reads the page `next` names and cuts it into pieces; None when there is nothing to read (a
+    /// webhook link nothing was pushed to). A next page that would loop, or run past the page
+    /// bound, ends the run here, before anything of the page is indexed.
+    async fn read(&self, next: &RunNext, source: &Source) -> Result<Option<Cut>, Failure> {
         let page = if next.url.is_empty() {
             match fetch::pushed(self.env, source.pushed_key.as_deref(), &source.link).await? {
                 Some(page) => page,
@@ -226,6 +231,13 @@ impl Fetcher<'_> {
             }
         } else {
             fetch::page(self.env, &source.link, &next.url, self.allow_loopback).await?
+        };
+        let after = match &page.next {
+            None => None,
+            Some(url) => {
+                let mark = follow(next.pages + 1, &next.url, url, next.mark.as_deref())?;
+                Some((url.clone(), mark))
+            }
         };
         let mut numbering = next.numbering.clone();
         let limits = Limits {
@@ -238,13 +250,54 @@ impl Fetcher<'_> {
                 error.body.message
             ))
         })?;
-        let fresh = pieces(&lines, &ChunkOptions::for_embedding());
-        if run.pieces as u64 + fresh.len() as u64 > MAX_PIECES_PER_LINK {
+        Ok(Some(Cut {
+            url: next.url.clone(),
+            pages: next.pages,
+            pieces: pieces(&lines, &ChunkOptions::for_embedding()),
+            records: records(&lines),
+            after,
+            numbering,
+            _page: page,
+        }))
+    }
+
+    /// Indexes the next step of a page (up to `STEP_PIECES` of its pieces, from where the run
+    /// stands in it), reading the page unless `cut` holds it, and commits it; None when there is
+    /// nothing to read (a webhook link nothing was pushed to).
+    async fn step(
+        &self,
+        tenant: &Tenant,
+        source: &Source,
+        run: &Run,
+        next: &RunNext,
+        cut: &mut Option<Cut>,
+    ) -> Result<Option<PageRead>, Failure> {
+        let internal =
+            |error: ApiError| Failure::Embedding(error.detail().unwrap_or(&error.body.message).to_owned());
+        if cut
+            .as_ref()
+            .is_none_or(|cut| cut.url != next.url || cut.pages != next.pages)
+        {
+            // The page before is let go before the next is read.
+            *cut = None;
+            *cut = match self.read(next, source).await? {
+                Some(read) => Some(read),
+                None => return Ok(None),
+            };
+        }
+        let Some(page) = cut.as_ref() else {
+            return Ok(None);
+        };
+        if next.offset == 0 && run.pieces as u64 + page.pieces.len() as u64 > MAX_PIECES_PER_LINK {
             return Err(Failure::Unreadable(format!(
                 "the CRM's data is over {MAX_PIECES_PER_LINK} pieces: split it into several links (by segment or \
                  filter); what was indexed is kept"
             )));
         }
+        let end = next.offset.saturating_add(STEP_PIECES).min(page.pieces.len());
+        // A page that came back shorter than when its first steps were indexed ends here.
+        let fresh = &page.pieces[next.offset.min(end)..end];
+        let last = end == page.pieces.len();
         let embedder = self.rag.embedder.id();
         let hashes: Vec<&str> = fresh.iter().map(|piece| piece.hash.as_str()).collect();
         let stored = knowledge_chunks::stored_among(self.db, tenant, &source.id, &hashes, embedder)
@@ -287,6 +340,8 @@ impl Fetcher<'_> {
             .upsert(tenant, source.page_id.as_str(), &source.id, &items)
             .await
             .map_err(Failure::Embedding)?;
+        drop(items);
+        drop(vectors);
         let written: Vec<NewPiece<'_>> = new
             .iter()
             .zip(ids)
@@ -302,13 +357,23 @@ impl Fetcher<'_> {
             .iter()
             .map(|hash| knowledge_chunks::seen_key(hash))
             .collect();
-        let after = page.next.clone().map(|url| RunNext {
-            url,
-            numbering,
-            pages: next.pages + 1,
-        });
+        let after = if !last {
+            Some(RunNext {
+                offset: end,
+                ..next.clone()
+            })
+        } else {
+            page.after.clone().map(|(url, mark)| RunNext {
+                url,
+                numbering: page.numbering.clone(),
+                pages: next.pages + 1,
+                offset: 0,
+                mark,
+            })
+        };
         let read = PageRead {
-            records: records(&lines),
+            // A page's records count once, with its last step.
+            records: if last { page.records } else { 0 },
             pieces: fresh.len(),
             embedded: to_embed.len(),
             changed: !new.is_empty(),
@@ -319,8 +384,16 @@ impl Fetcher<'_> {
             knowledge_chunks::insert(self.db, tenant, &source.id, &run.id, &written, embedder, &now)
                 .map_err(internal)?;
         statements.push(
-            knowledge_run_seen::record(self.db, tenant, &source.id, &run.id, run.slice, next.pages, &seen)
-                .map_err(internal)?,
+            knowledge_run_seen::record(
+                self.db,
+                tenant,
+                &source.id,
+                &run.id,
+                run.slice,
+                next.pages * SEEN_PAGE_STRIDE + next.offset,
+                &seen,
+            )
+            .map_err(internal)?,
         );
         statements.push(
             knowledge_sources::page_done(
@@ -332,6 +405,7 @@ impl Fetcher<'_> {
                     next: read.next.as_ref(),
                     records: read.records,
                     pieces: read.pieces,
+                    tokens: fresh.iter().map(|piece| tokens(&piece.text).count()).sum(),
                     embedded: read.embedded,
                     changed: read.changed,
                 },
@@ -428,7 +502,9 @@ impl Fetcher<'_> {
                 | Failure::Unreachable(_)
                 | Failure::Embedding(_)
         );
-        if !transient && next.pages > 0 && !run.restarted {
+        // A loop or a run past the page bound would only do the same again.
+        let endless = matches!(failure, Failure::Endless(_));
+        if !transient && !endless && next.pages > 0 && !run.restarted {
             console_warn!(
                 "CRM link {}: page {} refused ({failure:?}); the run starts over from the first page",
                 source.id,
@@ -465,7 +541,22 @@ impl Fetcher<'_> {
     }
 }
 
-/// What one page added.
+/// A page read and cut into pieces, held for the steps that index it.
+struct Cut {
+    /// The page's URL and the pages read before it: which page of the run it is.
+    url: String,
+    pages: usize,
+    pieces: Vec<Piece>,
+    records: usize,
+    /// The page after it, and the page the run keeps for its loop check.
+    after: Option<(String, Option<String>)>,
+    /// The numbering after the page.
+    numbering: Numbering,
+    /// The body, counted as held while the page is.
+    _page: fetch::Page,
+}
+
+/// What one step added.
 struct PageRead {
     records: usize,
     pieces: usize,
@@ -500,7 +591,7 @@ mod tests {
     use crate::secrets_key;
     use crate::testing::Fixture;
     use domain::ids::SourceId;
-    use domain::links::fetch::State;
+    use domain::links::fetch::{ENDLESS_RETRY_SECONDS, MAX_PAGES_PER_RUN, State};
     use domain::links::link::{LinkChannel, NewLink, PageId};
     use domain::platform::Resource;
     use serde_json::{Value, json};
@@ -696,6 +787,130 @@ mod tests {
             fixture.stack.queued(crate::knowledge::KNOWLEDGE).is_empty(),
             "a refusal is not retried by the queue"
         );
+    }
+
+    fn fetcher<'a>(fixture: &'a Fixture, keys: &'a Keyring, rag: &'a Rag) -> Fetcher<'a> {
+        Fetcher {
+            env: &fixture.env,
+            db: &fixture.db,
+            keys,
+            rag,
+            allow_loopback: false,
+        }
+    }
+
+    /// The link's state, error and next fetch, and whether a run is on, as its row holds them.
+    fn ended(fixture: &Fixture) -> (String, String, String, bool) {
+        let row = source_row(fixture);
+        let text = |name: &str| row[name].as_str().unwrap_or_default().to_owned();
+        (
+            text("state"),
+            text("last_error"),
+            text("next_fetch_at"),
+            !row["run_id"].is_null(),
+        )
+    }
+
+    #[test]
+    fn a_page_that_names_itself_as_its_next_ends_the_run_and_the_link_says_why() {
+        let fixture = Fixture::new();
+        fixture.stack.partner("crm.example.com", |call| {
+            Reply::json(200, &json!({ "customers": [{ "id": "c1", "name": "Ann" }] }))
+                .header("link", &format!("<{}>; rel=\"next\"", call.url))
+        });
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let (id, keys, rag) = asked_source(&fixture, &tenant).await;
+            let due = Due {
+                business_id: tenant.business_id.to_string(),
+                source_id: id,
+                run: None,
+            };
+            fetcher(&fixture, &keys, &rag)
+                .run(&due)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+        });
+        assert_eq!(
+            fixture.stack.calls_to("crm.example.com").len(),
+            1,
+            "read once, not again"
+        );
+        let (state, error, next, running) = ended(&fixture);
+        assert_eq!(state, "failing");
+        assert!(error.starts_with("the CRM's pages loop: page 1 names"), "{error}");
+        assert!(!running, "the run is over");
+        let next = Timestamp::parse_rfc3339(&next).unwrap_or_else(|| panic!("a next fetch: {next}"));
+        assert!(
+            next.seconds() - runtime::now().seconds() >= ENDLESS_RETRY_SECONDS - 1,
+            "not tried again within a day"
+        );
+        assert!(
+            fixture.stack.queued(crate::knowledge::KNOWLEDGE).is_empty(),
+            "nothing handed over"
+        );
+        assert!(
+            fixture.rows("knowledge_chunks", "seq").is_empty(),
+            "nothing of the looping page was indexed"
+        );
+    }
+
+    #[test]
+    fn a_run_that_reaches_the_page_bound_ends_with_the_reason() {
+        // Empty pages without end, each naming the next; the run is taken up three pages
+        // before the bound.
+        let fixture = Fixture::new();
+        fixture.stack.partner("crm.example.com", |call| {
+            let page: usize = call
+                .url
+                .split_once("page=")
+                .and_then(|(_, page)| page.parse().ok())
+                .unwrap_or(1);
+            Reply::json(200, &json!({ "customers": [] }))
+                .header("link", &format!("<{CRM}?page={}>; rel=\"next\"", page + 1))
+        });
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let (id, keys, rag) = asked_source(&fixture, &tenant).await;
+            let near = RunNext {
+                url: format!("{CRM}?page={}", MAX_PAGES_PER_RUN - 2),
+                numbering: Numbering::default(),
+                pages: MAX_PAGES_PER_RUN - 3,
+                offset: 0,
+                mark: None,
+            };
+            let now = runtime::now().to_rfc3339();
+            let statement =
+                knowledge_sources::start_run(&fixture.db, &tenant, &id, "run-1", &near, false, &now)
+                    .unwrap_or_else(|error| panic!("{error}"));
+            fixture
+                .db
+                .batch(vec![statement])
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let due = Due {
+                business_id: tenant.business_id.to_string(),
+                source_id: id,
+                run: Some(Step {
+                    id: "run-1".to_owned(),
+                    slice: 0,
+                }),
+            };
+            fetcher(&fixture, &keys, &rag)
+                .run(&due)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+        });
+        assert_eq!(
+            fixture.stack.calls_to("crm.example.com").len(),
+            3,
+            "pages 9,998 to 10,000, the last of which names a next"
+        );
+        let (state, error, _, running) = ended(&fixture);
+        assert_eq!(state, "failing");
+        assert!(error.contains("past 10000 pages"), "{error}");
+        assert!(!running, "the run is over");
+        assert!(fixture.stack.queued(crate::knowledge::KNOWLEDGE).is_empty());
     }
 
     #[test]

@@ -868,7 +868,8 @@
       api('GET', `/api/dashboard/crm-links${query({ page_id: pageId })}`),
       api('GET', `/api/dashboard/rag/documents/details${query({ page_id: pageId, source: 'crm' })}`),
     ]);
-    const target = (l) => ({ page_id: pageId, url: l.url, channels: l.channels });
+    // A link is named by its id: the URL shown masks its credentials (`?api_token=***`).
+    const target = (l) => ({ page_id: pageId, id: l.id, channels: l.channels });
     const state = (st) => {
       const kind = { ok: 'good', failing: 'bad', pending: 'warn', not_fetched: 'off' }[st.state] || 'off';
       const progress = st.indexing ? ` · indexing ${st.indexing.records_seen} record(s), ${st.indexing.pieces_embedded} piece(s) embedded` : '';

@@ -2,16 +2,17 @@
 //! changed (here not even that: the CRM answers at the guide's own hosts) and our own page id;
 //! lists, per-channel lists and /all count a link on two channels as two entries; status
 //! changes and deletes answer the guide's shapes; the documents view counts what was fetched;
-//! credentials are `***` in every answer while the CRM receives the real ones.
+//! credentials are `***` in every answer while the CRM receives the real ones, and a link whose URL
+//! carries one is addressed by its id.
 
 use super::{
     CUSTOM_HOST, Dashboard, EMBEDDER_ID, LINKS, add_page, custom_example, guide_crm, guide_john_doe,
     hubspot_example, query, shopify_example, sorted, sorted_field,
 };
 use crate::app::{App, Business, test};
-use crate::partners::crm_pages::{CUSTOM_PATH, Crm, HUBSPOT_PATH, SHOPIFY_PATH, Sizes};
+use crate::partners::crm_pages::{CUSTOM_KEY, CUSTOM_PATH, Crm, HUBSPOT_PATH, SHOPIFY_PATH, Sizes};
 use crate::partners::embedder::Embedder;
-use crate::steps::api::is_rfc3339_utc;
+use crate::steps::api::{assert_error, is_rfc3339_utc};
 use crate::steps::text;
 use edge::runtime::Method;
 use serde_json::{Value, json};
@@ -795,5 +796,120 @@ fn the_crm_received_the_real_key_as_a_bearer_token_and_the_real_headers() {
             assert_eq!(call.header("apikey"), Some(SECRETS[4]), "apikey");
             assert_eq!(request.status, 200, "the CRM accepted them");
         }
+    });
+}
+
+#[test]
+fn a_link_whose_url_carries_a_credential_is_switched_refreshed_and_deleted_by_its_id() {
+    // Pipedrive-style: the key is a query parameter, so every view shows `api_token=***`; that
+    // shown URL names no link, the link's id does.
+    test(|app| async move {
+        let _ = app.embedder();
+        let crm = guide_crm(&app, Sizes::SMALL);
+        let business = app.business("Acme").await;
+        let page = add_page(&app, &business).await;
+        let dashboard = Dashboard::new(&app, &business);
+        let added = dashboard
+            .add(json!({
+                "page_id": page,
+                "channels": ["facebook", "messenger"],
+                "name": "Pipedrive",
+                "url": format!("{}?api_token=pd-s3cret-77", crm.url(CUSTOM_PATH)),
+                "type": "api",
+                "headers": { "X-API-Key": CUSTOM_KEY },
+                "is_active": true
+            }))
+            .await;
+        app.settle().await;
+        let id = added["crm_link"]["id"].clone();
+        let shown = added["crm_link"]["url"].as_str().unwrap_or_default().to_owned();
+        assert!(shown.ends_with("?api_token=***"), "{shown}");
+        let served = crm.served().len();
+
+        let by_shown_url = dashboard
+            .call(
+                Method::Put,
+                &format!("{LINKS}/status"),
+                Some(json!({ "page_id": page, "url": shown, "is_active": false })),
+            )
+            .await;
+        assert_error(&by_shown_url, 404, "not_found", "the masked URL names no link");
+
+        let switched = dashboard
+            .call(
+                Method::Put,
+                &format!("{LINKS}/status"),
+                Some(json!({ "page_id": page, "id": id, "channels": ["messenger"], "is_active": false })),
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            (&switched["updated_count"], switched["url"].as_str()),
+            (&json!(1), Some(shown.as_str())),
+            "{switched}"
+        );
+        let messenger = dashboard
+            .entry(&page, &shown, "messenger")
+            .await
+            .unwrap_or_default();
+        assert_eq!(messenger["is_active"], false, "{messenger}");
+        let facebook = dashboard
+            .entry(&page, &shown, "facebook")
+            .await
+            .unwrap_or_default();
+        assert_eq!(
+            facebook["is_active"], true,
+            "the other channel as it was: {facebook}"
+        );
+
+        let refreshed = dashboard
+            .call(
+                Method::Post,
+                &format!("{LINKS}/refresh"),
+                Some(json!({ "page_id": page, "id": id })),
+            )
+            .await
+            .expect(202)
+            .json();
+        assert_eq!(refreshed["url"].as_str(), Some(shown.as_str()), "{refreshed}");
+        app.settle().await;
+        assert!(crm.served().len() > served, "fetched again");
+
+        // The id names the link of its own page only.
+        let second = add_page(&app, &business).await;
+        let elsewhere = dashboard
+            .call(
+                Method::Post,
+                &format!("{LINKS}/refresh"),
+                Some(json!({ "page_id": second, "id": id })),
+            )
+            .await;
+        assert_error(
+            &elsewhere,
+            404,
+            "not_found",
+            "the link's id on another page of the business",
+        );
+
+        // Another business names the link by its id on its own page, or on this one: 404.
+        let other = app.business("Globex").await;
+        let their_page = add_page(&app, &other).await;
+        let theirs = Dashboard::new(&app, &other);
+        for (description, target) in [
+            ("on their own page", json!({ "page_id": their_page, "id": id })),
+            ("on the owner's page", json!({ "page_id": page, "id": id })),
+        ] {
+            let answer = theirs.call(Method::Delete, LINKS, Some(target)).await;
+            assert_error(&answer, 404, "not_found", description);
+        }
+
+        let deleted = dashboard
+            .call(Method::Delete, LINKS, Some(json!({ "page_id": page, "id": id })))
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(deleted["deleted_count"], 2, "both channels: {deleted}");
+        assert_eq!(dashboard.list(&page, None).await["total"], 0, "the link is gone");
     });
 }

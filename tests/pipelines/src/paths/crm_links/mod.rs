@@ -6,6 +6,7 @@
 //! Webhooks signing for pushed data, computed here with HMAC rather than with the code under test.
 
 mod api;
+mod bounds;
 mod channels;
 mod failures;
 mod fetch;
