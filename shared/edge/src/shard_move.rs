@@ -43,7 +43,7 @@ pub async fn step(
             format!("there are {} shards, numbered from 0", db.shard_count()),
         ));
     }
-    let entry = directory::entry(db, business).await?;
+    let entry = directory::entry(db, business).await.map_err(at_directory)?;
     let answer = |phase: &'static str, wait_ms: i64, rows: usize, cursor: Option<Cursor>| MoveOut {
         business_id: business.clone(),
         shard: entry.shard,
@@ -66,7 +66,9 @@ pub async fn step(
                 move_started_ms: Some(now_ms),
                 ..entry
             };
-            directory::record(db, business, &paused).await?;
+            directory::record(db, business, &paused)
+                .await
+                .map_err(at_directory)?;
             let wait_ms = match phase(&paused, to, now_ms, db.directory_fresh_ms()) {
                 Phase::Pausing { wait_ms } => wait_ms,
                 _ => 0,
@@ -102,7 +104,9 @@ pub async fn step(
                         moved_from: Some(entry.shard),
                         switched_ms: Some(now_ms),
                     };
-                    directory::record(db, business, &switched).await?;
+                    directory::record(db, business, &switched)
+                        .await
+                        .map_err(at_directory)?;
                     let detail = json!({ "from_shard": entry.shard, "to_shard": to });
                     audit
                         .record(
@@ -137,7 +141,9 @@ pub async fn step(
                 switched_ms: None,
                 ..entry
             };
-            directory::record(db, business, &settled).await?;
+            directory::record(db, business, &settled)
+                .await
+                .map_err(at_directory)?;
             Ok(answer("done", 0, rows, None))
         }
     }
@@ -155,7 +161,7 @@ pub async fn abort_step(
     business: &BusinessId,
     cursor: Option<Cursor>,
 ) -> Result<MoveOut, ApiError> {
-    let mut entry = directory::entry(db, business).await?;
+    let mut entry = directory::entry(db, business).await.map_err(at_directory)?;
     let (from, table) = match abort(&entry) {
         Abort::Conflict(why) => return Err(ApiError::conflict(why)),
         Abort::EndPause { to } => {
@@ -166,7 +172,9 @@ pub async fn abort_step(
                 switched_ms: None,
                 ..entry
             };
-            directory::record(db, business, &aborted).await?;
+            directory::record(db, business, &aborted)
+                .await
+                .map_err(at_directory)?;
             entry = aborted;
             let detail = json!({ "from_shard": entry.shard, "to_shard": to });
             audit
@@ -199,7 +207,14 @@ pub async fn abort_step(
         return Ok(answer("deleting", rows, left));
     }
     // A copy step that was under way when the pause ended may have written behind the deletion.
-    let held = moves::counts(&db.on_shard(from), business).await?;
+    let held = moves::counts(&db.on_shard(from), business)
+        .await
+        .map_err(|error| {
+            failed(
+                &format!("counting what is left of the copy on shard {from}"),
+                error,
+            )
+        })?;
     if held.iter().any(|held| *held > 0) {
         return Ok(answer("deleting", rows, Some(Cursor::DELETE_ALL)));
     }
@@ -208,20 +223,34 @@ pub async fn abort_step(
         switched_ms: None,
         ..entry
     };
-    directory::record(db, business, &settled).await?;
+    directory::record(db, business, &settled)
+        .await
+        .map_err(at_directory)?;
     Ok(answer("aborted", rows, None))
 }
 
 /// The error of a step at `table` on `shard`, saying so: its status kept (a shard that did not
 /// answer is still a 503 to retry), its message the table and the database's reason.
 fn at_table(doing: &'static str, table: &'static MovedTable, shard: Shard) -> impl Fn(ApiError) -> ApiError {
-    move |mut error| {
+    move |error| failed(&format!("{doing} {} on shard {shard}", table.name), error)
+}
+
+/// The error of a step's read or write of the business's directory entry (business_shards, on
+/// the first shard), saying so.
+fn at_directory(error: ApiError) -> ApiError {
+    failed(
+        "reading or writing the business's directory entry (business_shards on shard 0)",
+        error,
+    )
+}
+
+/// `error`, its message saying what failed and the database's reason, when it is the database's.
+fn failed(what: &str, mut error: ApiError) -> ApiError {
+    if error.code() == ErrorCode::InternalError || error.code() == ErrorCode::ServiceUnavailable {
         let reason = error.detail().unwrap_or(&error.body.message).to_owned();
-        if error.code() == ErrorCode::InternalError || error.code() == ErrorCode::ServiceUnavailable {
-            error.body.message = format!("{doing} {} on shard {shard} failed: {reason}", table.name);
-        }
-        error
+        error.body.message = format!("{what} failed: {reason}");
     }
+    error
 }
 
 /// Deletes the business's rows on the shard of `db` from `MOVED_TABLES[table]` back to the
