@@ -335,7 +335,9 @@ async fn copy(
 /// and the command copies everything over.
 ///
 /// D1 has no hash function, and one written in SQL would walk every byte, so the rows themselves
-/// are compared here: the same reads as the copy's, a page at a time.
+/// are compared here: the same reads as the copy's, a page at a time. A change that lands on a
+/// page after it was compared and before the switch is not seen; the sweeps, which are what
+/// changes a paused business's rows, leave it alone (`directory::Moving`).
 async fn verify(
     db: &Db,
     business: &BusinessId,
