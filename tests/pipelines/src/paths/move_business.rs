@@ -516,7 +516,8 @@ fn a_move_aborted_after_any_of_its_steps_leaves_every_row_where_it_was_and_no_co
 }
 
 #[test]
-fn a_business_whose_crm_link_was_indexed_moves_and_its_pieces_are_still_found_by_meaning() {
+fn a_business_whose_crm_link_was_indexed_moves_through_killed_steps_and_its_pieces_are_still_found_by_meaning()
+ {
     test(|app| async move {
         let _embedder = app.embedder();
         let business = app.business("Acme").await;
@@ -547,8 +548,13 @@ fn a_business_whose_crm_link_was_indexed_moves_and_its_pieces_are_still_found_by
             "the link's pieces are rows to move"
         );
 
+        // Each step killed part of the way (the new shard stops answering), then resumed.
         let mut cursor: Option<String> = None;
         for _ in 0..100 {
+            app.stack.outage_after(SHARDS[to], 1, "Network connection lost.");
+            let killed = step(&app, &business, to, cursor.as_deref()).await;
+            app.stack.restore(SHARDS[to]);
+            assert!(matches!(killed.status, 200 | 503), "{}", killed.text());
             let out = step(&app, &business, to, cursor.as_deref())
                 .await
                 .expect(200)
