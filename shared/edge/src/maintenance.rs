@@ -56,21 +56,20 @@ pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
         retention_days: retention.days(),
         ..SweepReport::default()
     };
-    // Read once, on the directory's shard: the moves under way, a handful at most.
+    // Read once, on the directory's shard: the moves under way, a handful at most. Without it no
+    // business is known to be settled anywhere, so nothing is swept; the next run tries again.
     let moves = match directory::unsettled(&db).await {
-        Ok(moves) => Some(moves),
+        Ok(moves) => moves,
         Err(error) => {
             failed(&mut report, "moves", &error);
-            None
+            return Ok(report);
         }
     };
     for (number, shard) in db.each_shard().iter().enumerate() {
         let number = number as db::Shard;
-        // Without the directory no business is known settled: only the parts that need none run.
-        let Some(moves) = &moves else { continue };
-        let moving = Moving::on(number, moves);
+        let moving = Moving::on(number, &moves);
         sweep_shard(env, shard, &moving, now, retention, &mut report).await;
-        match moved_copies(&db, number, moves, now).await {
+        match moved_copies(&db, number, &moves, now).await {
             Ok(rows) => report.moved_copy_rows_deleted += rows,
             Err(error) => failed(&mut report, "moved_copies", &error),
         }
@@ -823,6 +822,14 @@ mod tests {
                 "{:?}",
                 both.failed
             );
+            // Without the directory no business is known settled: nothing is swept.
+            fixture
+                .stack
+                .outage("DB", "D1 DB is overloaded. Requests queued for too long.");
+            fixture.stack.restore("DB_1");
+            let blind = swept(&fixture).await;
+            assert_eq!(blind.failed, ["moves"]);
+            assert_eq!(blind.webhook_tasks_requeued, 0, "not even the answering shard's");
         });
         assert!(
             !fixture
