@@ -576,3 +576,72 @@ fn the_sweep_leaves_a_moving_businesss_copies_alone_and_deletes_the_old_copy_its
         );
     });
 }
+
+#[test]
+fn a_row_changed_on_the_old_shard_after_the_copy_fails_verification_naming_its_table_and_a_new_copy_then_verifies()
+ {
+    test(|app| async move {
+        let business = app.business(&unique("Business")).await;
+        let id = business.id.as_str();
+        let from = shard_holding(&app, id);
+        let to = 1 - from;
+        sync(
+            &app,
+            &business.key,
+            json!([{ "email": format!("{}@example.com", unique("c")), "name": "Ada" }]),
+        )
+        .await;
+        let mut answer = step(&app, id, to, None).await.expect(200).json();
+        while !answer["cursor"]
+            .as_str()
+            .is_some_and(|cursor| cursor.starts_with("verify"))
+        {
+            app.stack
+                .advance(Duration::from_secs(answer["wait_seconds"].as_u64().unwrap_or(0)));
+            answer = step(&app, id, to, answer["cursor"].as_str())
+                .await
+                .expect(200)
+                .json();
+        }
+        // A statement that is no one business's changes the old copy: the counts still agree.
+        app.stack.sql(SHARDS[from], |connection| {
+            connection
+                .execute(
+                    "UPDATE customers SET name = 'Changed' WHERE business_id = ?1",
+                    [id],
+                )
+                .unwrap_or_else(|error| panic!("{error}"))
+        });
+        let customers = "SELECT count(*) FROM customers WHERE business_id = ?1";
+        let held = counts(&app, customers, id);
+        assert_eq!(held[from], held[to], "as many rows on both shards");
+        let refused = step(&app, id, to, answer["cursor"].as_str()).await;
+        assert_eq!(refused.status, 409, "{}", refused.text());
+        let message = refused.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            message.starts_with("the copy did not verify: customers: a row differs")
+                && message.contains("name"),
+            "names the table and the column: {message}"
+        );
+        assert_eq!(directory_shard(&app, id), from, "nothing switched");
+
+        // Moved again without a cursor: copied over, it verifies, and the change went with it.
+        let again = step(&app, id, to, None).await.expect(200).json();
+        steps_to_the_end(&app, id, to, again).await;
+        assert_eq!(directory_shard(&app, id), to);
+        let names: Vec<String> = app.stack.sql(SHARDS[to], |connection| {
+            let mut statement = connection
+                .prepare("SELECT name FROM customers WHERE business_id = ?1")
+                .unwrap_or_else(|error| panic!("{error}"));
+            statement
+                .query_map([id], |row| row.get(0))
+                .unwrap_or_else(|error| panic!("{error}"))
+                .map(|row| row.unwrap_or_else(|error| panic!("{error}")))
+                .collect()
+        });
+        assert_eq!(names, ["Changed"]);
+    });
+}
