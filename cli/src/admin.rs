@@ -34,16 +34,22 @@ pub enum Businesses {
     /// One business, with its rate limit and the sites that may frame its inbox.
     Show { business_id: String },
     /// Moves a business to another shard: pauses its writes (answered 503 meanwhile), copies its
-    /// rows, verifies, switches, then deletes the old copy. Takes a few minutes of waiting for
-    /// every isolate to see each change; stopped, it can be run again (it copies over).
+    /// rows, verifies every row, switches, then deletes the old copy. Takes a few minutes of
+    /// waiting for every isolate to see each change; stopped, it can be run again (it copies
+    /// over). With --abort, before the switch: ends the pause (the business stays where it was)
+    /// and deletes what was copied; stopped, it can be run again too.
     ///
     /// Example: crm-edge admin businesses move <business id> --to 1
+    ///          crm-edge admin businesses move <business id> --abort
     #[command(verbatim_doc_comment)]
     Move {
         business_id: String,
         /// The shard to move to, by number (the first is 0).
+        #[arg(long, required_unless_present = "abort", conflicts_with = "abort")]
+        to: Option<u16>,
+        /// Aborts the move under way (before its switch).
         #[arg(long)]
-        to: u16,
+        abort: bool,
     },
 }
 
@@ -132,15 +138,19 @@ const ACCOUNTS: &[Column] = &[
     ("WEBHOOK PATH", "webhook_path"),
 ];
 
-/// Steps a move through to its end, telling each step on stderr: the last step's answer.
-fn move_business(step: &dyn Fn(Value) -> Result<Value, Failure>, to: u16) -> Result<Value, Failure> {
+/// Steps a move (`to`: the shard) or its abort (`to`: none) through to its end, telling each
+/// step on stderr: the last step's answer.
+fn move_business(step: &dyn Fn(Value) -> Result<Value, Failure>, to: Option<u16>) -> Result<Value, Failure> {
     let mut cursor = Value::Null;
     let mut rows = 0;
     loop {
-        let answer = step(json!({ "to_shard": to, "cursor": cursor }))?;
+        let answer = match to {
+            Some(to) => step(json!({ "to_shard": to, "cursor": cursor }))?,
+            None => step(json!({ "cursor": cursor }))?,
+        };
         let phase = answer["phase"].as_str().unwrap_or_default().to_owned();
         rows += answer["rows"].as_u64().unwrap_or(0);
-        if phase == "done" {
+        if phase == "done" || phase == "aborted" {
             return Ok(answer);
         }
         let wait = answer["wait_seconds"].as_u64().unwrap_or(0);
@@ -174,8 +184,14 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             let shown = output::fields(&answer, BUSINESS);
             (answer, shown)
         }
-        Command::Businesses(Businesses::Move { business_id, to }) => {
+        Command::Businesses(Businesses::Move {
+            business_id,
+            to,
+            abort,
+        }) => {
             let path = format!("/admin/businesses/{}/move", segment(&business_id)?);
+            let path = if abort { path + "/abort" } else { path };
+            let to = if abort { None } else { to };
             let answer = move_business(&|body| call("POST", path.clone(), Some(body)), to)?;
             let shown = output::fields(&answer, &["business_id", "shard", "phase"]);
             (answer, shown)
@@ -261,4 +277,52 @@ fn object(pairs: Vec<(String, String)>, from_files: bool) -> Result<Value, Failu
         object.insert(key, Value::from(value));
     }
     Ok(Value::Object(object))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// Steps `move_business` through the answers given, one a call: the bodies it sent.
+    fn stepped(to: Option<u16>, answers: &[Value]) -> (Vec<Value>, Value) {
+        let sent = RefCell::new(Vec::new());
+        let step = |body: Value| {
+            let mut sent = sent.borrow_mut();
+            sent.push(body);
+            Ok(answers[sent.len() - 1].clone())
+        };
+        let last = move_business(&step, to).unwrap_or_else(|error| panic!("{error:?}"));
+        (sent.into_inner(), last)
+    }
+
+    #[test]
+    fn an_abort_hands_each_cursor_back_without_a_shard_until_it_is_aborted() {
+        let answers = [
+            json!({ "phase": "deleting", "rows": 200, "wait_seconds": 0, "cursor": "delete:27" }),
+            json!({ "phase": "aborted", "rows": 12, "wait_seconds": 0, "cursor": null }),
+        ];
+        let (sent, last) = stepped(None, &answers);
+        assert_eq!(
+            sent,
+            [json!({ "cursor": null }), json!({ "cursor": "delete:27" })]
+        );
+        assert_eq!(last["phase"], "aborted");
+    }
+
+    #[test]
+    fn a_move_names_its_shard_in_every_step_until_it_is_done() {
+        let answers = [
+            json!({ "phase": "copying", "rows": 3, "wait_seconds": 0, "cursor": "verify:0:0:0" }),
+            json!({ "phase": "done", "rows": 0, "wait_seconds": 0, "cursor": null }),
+        ];
+        let (sent, _) = stepped(Some(1), &answers);
+        assert_eq!(
+            sent,
+            [
+                json!({ "to_shard": 1, "cursor": null }),
+                json!({ "to_shard": 1, "cursor": "verify:0:0:0" })
+            ]
+        );
+    }
 }

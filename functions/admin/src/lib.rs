@@ -60,6 +60,7 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         Admin::RevokeConsoleSession | Admin::RevokeOwnConsoleSession => call.run(console_links::revoke).await,
         Admin::RunMaintenanceSweep => call.run(maintenance::sweep).await,
         Admin::MoveBusiness => call.run(moves::step).await,
+        Admin::AbortMove => call.run(moves::abort).await,
     })
     .await
 }

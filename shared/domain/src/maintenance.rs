@@ -150,6 +150,9 @@ pub struct SweepReport {
     pub crm_sync_jobs_deleted: usize,
     pub crm_inbound_events_deleted: usize,
     pub crm_links_due: usize,
+    /// Rows deleted of copies that moves left behind (an old copy whose deletion stopped, an
+    /// aborted move's partial copy).
+    pub moved_copy_rows_deleted: usize,
     pub failed: Vec<&'static str>,
 }
 

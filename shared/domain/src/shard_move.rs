@@ -7,10 +7,18 @@
 //!    directory's freshness, and from then on the business's writes are answered 503;
 //! 2. **copy**: delete what an earlier copy that broke off left on the new shard, then copy every
 //!    table's rows of the business, parents first, in bounded steps;
-//! 3. **verify and switch**: each table holds as many of its rows on both shards; the entry then
-//!    names the new shard, and the pause ends there;
+//! 3. **verify and switch**: each table's rows on the new shard are its rows on the old one, every
+//!    stored column compared (the keys a move numbers afresh and the computed columns aside), page
+//!    by page; the entry then names the new shard, and the pause ends there;
 //! 4. **delete the old copy** once every isolate has seen the switch (until then an isolate that
 //!    has not reads the old copy, which has not changed since the pause, and may not write it).
+//!
+//! Until the switch a move can be **aborted** ([`abort`]): the entry names the old shard again, no
+//! longer paused, and records the new shard's partial copy as the one to delete (`moved_from`
+//! without `switched_ms`: the business never switched), which the abort then deletes in steps. A
+//! copy that is not the business's own (the old one after a switch, an aborted one) is left alone
+//! by the sweeps, and deleted by them when the command that should have deleted it stopped
+//! ([`abandoned`]).
 
 use std::fmt;
 
@@ -94,10 +102,37 @@ pub type ShardNumber = u16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Entry {
     pub shard: ShardNumber,
+    /// Paused for a move to this shard (the copy there is being filled).
     pub moving_to: Option<ShardNumber>,
     pub move_started_ms: Option<i64>,
+    /// A shard holding a copy of the business that is not its own, to delete: the old copy after
+    /// a switch, or an aborted move's partial copy.
     pub moved_from: Option<ShardNumber>,
+    /// When the business switched to `shard`; none with `moved_from` when it never did (aborted).
     pub switched_ms: Option<i64>,
+}
+
+impl Entry {
+    /// Whether the business's rows on `shard` are its own, settled copy: the shard the entry
+    /// names, with no move filling another. The sweeps act on a business only there: the copy a
+    /// move fills, and the source it copies from, must not change under it (the sweeps are not
+    /// paused by the pause), and a stale copy's work was handed over already.
+    pub fn settled_on(&self, shard: ShardNumber) -> bool {
+        self.moving_to.is_none() && self.shard == shard
+    }
+}
+
+/// After this long past the switch, an old copy still there was left by a command that stopped:
+/// the sweep deletes it. An aborted move's partial copy is the sweep's at once.
+pub const ABANDONED_AFTER_MS: i64 = 60 * 60 * 1000;
+
+/// The shard whose copy of the business nobody will delete but the sweep, at `now_ms`.
+pub fn abandoned(entry: &Entry, now_ms: i64) -> Option<ShardNumber> {
+    let from = entry.moved_from?;
+    match entry.switched_ms {
+        Some(switched) if now_ms - switched < ABANDONED_AFTER_MS => None,
+        _ => Some(from),
+    }
 }
 
 /// What the next step of a move to `to` is.
@@ -128,7 +163,11 @@ pub fn phase(entry: &Entry, to: ShardNumber, now_ms: i64, fresh_ms: i64) -> Phas
     let settled = |since: Option<i64>| since.unwrap_or(0) + fresh_ms + MARGIN_MS - now_ms;
     match (entry.moving_to, entry.moved_from) {
         (Some(moving_to), _) if moving_to != to => Phase::Conflict(format!(
-            "the business is being moved to shard {moving_to}: finish that move first"
+            "the business is being moved to shard {moving_to}: finish that move first, or abort it"
+        )),
+        (None, Some(from)) if entry.switched_ms.is_none() => Phase::Conflict(format!(
+            "a move to shard {from} was aborted and its partial copy there is not deleted yet: \
+             finish the abort first"
         )),
         (Some(_), _) => match settled(entry.move_started_ms) {
             wait_ms if wait_ms > 0 => Phase::Pausing { wait_ms },
@@ -147,6 +186,36 @@ pub fn phase(entry: &Entry, to: ShardNumber, now_ms: i64, fresh_ms: i64) -> Phas
     }
 }
 
+/// What an abort's next step is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Abort {
+    /// Paused for a move to `to`: end the pause (the business stays where it is), then delete
+    /// what was copied to `to`.
+    EndPause { to: ShardNumber },
+    /// The pause is over: delete the partial copy on `from`.
+    Deleting { from: ShardNumber },
+    /// Nothing to abort; the message says why.
+    Conflict(String),
+}
+
+/// The next step of aborting the move of a business whose entry is `entry`.
+pub fn abort(entry: &Entry) -> Abort {
+    match (entry.moving_to, entry.moved_from, entry.switched_ms) {
+        (Some(to), _, _) => Abort::EndPause { to },
+        (None, Some(from), None) => Abort::Deleting { from },
+        (None, Some(from), Some(_)) => Abort::Conflict(format!(
+            "the move finished: the business lives on shard {} since its switch; a move is aborted \
+             only before it switches. Its old copy on shard {from} is still being deleted: finish \
+             that with the move to shard {}",
+            entry.shard, entry.shard
+        )),
+        (None, None, _) => Abort::Conflict(format!(
+            "no move of the business is under way: it lives on shard {}",
+            entry.shard
+        )),
+    }
+}
+
 /// Where a copy or a deletion stands, as the operator's command hands it back step after step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cursor {
@@ -155,8 +224,14 @@ pub enum Cursor {
     Delete { table: usize },
     /// Copying `MOVED_TABLES[table]`'s rows past `after` (a rowid), then the tables after it.
     Copy { table: usize, after: i64 },
-    /// Everything is copied: verify, then switch.
-    Verify,
+    /// Everything is copied: comparing `MOVED_TABLES[table]`'s rows past rowid `source_after` on
+    /// the old shard with its rows past `target_after` on the new one, then the tables after it;
+    /// then the switch.
+    Verify {
+        table: usize,
+        source_after: i64,
+        target_after: i64,
+    },
 }
 
 impl Cursor {
@@ -168,6 +243,13 @@ impl Cursor {
     /// Where copying starts.
     pub const COPY_ALL: Cursor = Cursor::Copy { table: 0, after: 0 };
 
+    /// Where verifying starts.
+    pub const VERIFY_ALL: Cursor = Cursor::Verify {
+        table: 0,
+        source_after: 0,
+        target_after: 0,
+    };
+
     /// Reads a cursor as [`Cursor`]'s `Display` writes it.
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || format!("cursor {text:?} is not one a move step answered");
@@ -178,13 +260,20 @@ impl Cursor {
                 .filter(|index| *index < MOVED_TABLES.len())
                 .ok_or_else(bad)
         };
+        let rowid = |text: &str| text.parse::<i64>().map_err(|_| bad());
         let mut parts = text.split(':');
-        let cursor = match (parts.next(), parts.next(), parts.next()) {
-            (Some("verify"), None, None) => Cursor::Verify,
-            (Some("delete"), Some(index), None) => Cursor::Delete { table: table(index)? },
-            (Some("copy"), Some(index), Some(after)) => Cursor::Copy {
+        let cursor = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            // What a step answered before verification went page by page.
+            (Some("verify"), None, None, None) => Cursor::VERIFY_ALL,
+            (Some("verify"), Some(index), Some(source), Some(target)) => Cursor::Verify {
                 table: table(index)?,
-                after: after.parse().map_err(|_| bad())?,
+                source_after: rowid(source)?,
+                target_after: rowid(target)?,
+            },
+            (Some("delete"), Some(index), None, None) => Cursor::Delete { table: table(index)? },
+            (Some("copy"), Some(index), Some(after), None) => Cursor::Copy {
+                table: table(index)?,
+                after: rowid(after)?,
             },
             _ => return Err(bad()),
         };
@@ -200,7 +289,11 @@ impl fmt::Display for Cursor {
         match self {
             Cursor::Delete { table } => write!(f, "delete:{table}"),
             Cursor::Copy { table, after } => write!(f, "copy:{table}:{after}"),
-            Cursor::Verify => f.write_str("verify"),
+            Cursor::Verify {
+                table,
+                source_after,
+                target_after,
+            } => write!(f, "verify:{table}:{source_after}:{target_after}"),
         }
     }
 }
@@ -270,6 +363,93 @@ mod tests {
     }
 
     #[test]
+    fn a_move_is_aborted_only_before_its_switch_and_its_partial_copy_is_then_deleted() {
+        let paused = Entry {
+            moving_to: Some(1),
+            move_started_ms: Some(0),
+            ..entry(0)
+        };
+        assert_eq!(abort(&paused), Abort::EndPause { to: 1 });
+        let aborted = Entry {
+            moved_from: Some(1),
+            ..entry(0)
+        };
+        assert_eq!(abort(&aborted), Abort::Deleting { from: 1 });
+        assert!(
+            matches!(phase(&aborted, 1, 0, FRESH), Phase::Conflict(why) if why.contains("aborted")),
+            "a new move waits for the abort to end"
+        );
+        let switched = Entry {
+            shard: 1,
+            moved_from: Some(0),
+            switched_ms: Some(0),
+            ..Entry::default()
+        };
+        assert!(
+            matches!(abort(&switched), Abort::Conflict(why) if why.contains("the move finished")),
+            "after the switch"
+        );
+        assert!(matches!(abort(&entry(0)), Abort::Conflict(why) if why.contains("no move")));
+    }
+
+    #[test]
+    fn the_sweeps_act_on_a_business_only_on_its_settled_shard_and_take_over_copies_left_behind() {
+        let cases = [
+            ("at rest", entry(0), [true, false], None),
+            (
+                "paused for a move to 1",
+                Entry {
+                    moving_to: Some(1),
+                    move_started_ms: Some(0),
+                    ..entry(0)
+                },
+                [false, false],
+                None,
+            ),
+            (
+                "switched a minute ago",
+                Entry {
+                    shard: 1,
+                    moved_from: Some(0),
+                    switched_ms: Some(ABANDONED_AFTER_MS),
+                    ..Entry::default()
+                },
+                [false, true],
+                None,
+            ),
+            (
+                "switched long ago, its old copy never deleted",
+                Entry {
+                    shard: 1,
+                    moved_from: Some(0),
+                    switched_ms: Some(0),
+                    ..Entry::default()
+                },
+                [false, true],
+                Some(0),
+            ),
+            (
+                "aborted",
+                Entry {
+                    moved_from: Some(1),
+                    ..entry(0)
+                },
+                [true, false],
+                Some(1),
+            ),
+        ];
+        let now = ABANDONED_AFTER_MS + 60_000;
+        for (what, entry, settled, left) in cases {
+            assert_eq!(
+                [entry.settled_on(0), entry.settled_on(1)],
+                settled,
+                "{what}: settled on shards 0 and 1"
+            );
+            assert_eq!(abandoned(&entry, now), left, "{what}: the copy the sweep deletes");
+        }
+    }
+
+    #[test]
     fn a_cursor_reads_back_as_written_and_nothing_else_is_one() {
         for cursor in [
             Cursor::DELETE_ALL,
@@ -278,10 +458,20 @@ mod tests {
                 table: 7,
                 after: 12_345,
             },
-            Cursor::Verify,
+            Cursor::VERIFY_ALL,
+            Cursor::Verify {
+                table: 27,
+                source_after: 9,
+                target_after: 3,
+            },
         ] {
             assert_eq!(Cursor::parse(&cursor.to_string()), Ok(cursor));
         }
+        assert_eq!(
+            Cursor::parse("verify"),
+            Ok(Cursor::VERIFY_ALL),
+            "a cursor answered before verification went page by page"
+        );
         for text in [
             "",
             "copy:1",
@@ -289,6 +479,10 @@ mod tests {
             "copy:28:0",
             "delete:-1",
             "verify:1",
+            "verify:1:2",
+            "verify:28:0:0",
+            "verify:1:x:0",
+            "verify:1:2:3:4",
             "copy:1:2:3",
         ] {
             assert!(Cursor::parse(text).is_err(), "{text}");

@@ -7,11 +7,19 @@
 //! deleted. It looks across businesses and hands each item back
 //! under its own business. Every part does a bounded amount of work per run, and a part that
 //! fails does not stop the others.
+//!
+//! A business a move is under way for, or left a copy of, is swept only on the shard that holds
+//! its settled copy (`directory::Moving`): the copy a move fills and the one it copies from must
+//! not change under it (its verification would fail), and a copy left behind holds work that was
+//! handed over with the business. A copy left behind that no command is deleting any more (an old
+//! copy an hour after its switch, an aborted move's partial copy) is deleted here, a move step's
+//! rows a shard a run.
 
 use crate::DB;
 use crate::Env;
 use crate::db;
 use crate::db::Db;
+use crate::db::directory::{self, Moving};
 use crate::inbound_media::{self, INBOUND_MEDIA, MediaFetch};
 use crate::message_status;
 use crate::outbox::{self, WebhookTask};
@@ -26,6 +34,7 @@ use domain::maintenance::{
     MEDIA_ROWS_PER_RUN, ROWS_PER_RUN, RetentionPeriod, SSO_EXPIRED_GRACE_SECONDS, media_lost_reason,
     send_lost_reason, stuck_send_after_seconds,
 };
+use domain::shard_move::{Entry, abandoned};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use std::collections::BTreeMap;
@@ -47,78 +56,117 @@ pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
         retention_days: retention.days(),
         ..SweepReport::default()
     };
-    for shard in db.each_shard() {
-        sweep_shard(env, &shard, now, retention, &mut report).await;
+    // Read once, on the directory's shard: the moves under way, a handful at most. Without it no
+    // business is known to be settled anywhere, so nothing is swept; the next run tries again.
+    let moves = match directory::unsettled(&db).await {
+        Ok(moves) => moves,
+        Err(error) => {
+            failed(&mut report, "moves", &error);
+            return Ok(report);
+        }
+    };
+    for (number, shard) in db.each_shard().iter().enumerate() {
+        let number = number as db::Shard;
+        let moving = Moving::on(number, &moves);
+        sweep_shard(env, shard, &moving, now, retention, &mut report).await;
+        match moved_copies(&db, number, &moves, now).await {
+            Ok(rows) => report.moved_copy_rows_deleted += rows,
+            Err(error) => failed(&mut report, "moved_copies", &error),
+        }
     }
     Ok(report)
+}
+
+/// Deletes a step's rows of the first copy on `shard` that a move left behind and no command is
+/// deleting any more ([`abandoned`]); the entry forgets the copy once none of it is left. Rows.
+async fn moved_copies(
+    db: &Db,
+    shard: db::Shard,
+    moves: &[(BusinessId, Entry)],
+    now: Timestamp,
+) -> Result<usize, ApiError> {
+    let Some((business, _)) = moves
+        .iter()
+        .find(|(_, entry)| abandoned(entry, now.millis()) == Some(shard))
+    else {
+        return Ok(0);
+    };
+    let (rows, left) =
+        crate::shard_move::delete(db, shard, business, domain::shard_move::MOVED_TABLES.len() - 1).await?;
+    if left.is_none() {
+        directory::forget_copy(db, business, shard).await?;
+        console_log!("maintenance sweep: the copy of {business} on shard {shard} a move left is deleted");
+    }
+    Ok(rows)
 }
 
 /// The sweep of one shard, its counts added to `report`.
 async fn sweep_shard(
     env: &Env,
     db: &Db,
+    moving: &Moving,
     now: Timestamp,
     retention: RetentionPeriod,
     report: &mut SweepReport,
 ) {
-    match lost_webhook_work(env, db, now).await {
+    match lost_webhook_work(env, db, moving, now).await {
         Ok(count) => report.webhook_tasks_requeued += count,
         Err(error) => failed(report, "webhooks", &error),
     }
-    match lost_sends(env, db, now).await {
+    match lost_sends(env, db, moving, now).await {
         Ok((requeued, given_up)) => {
             report.sends_requeued += requeued;
             report.sends_failed += given_up;
         }
         Err(error) => failed(report, "sends", &error),
     }
-    match lost_media(env, db, now).await {
+    match lost_media(env, db, moving, now).await {
         Ok((requeued, given_up)) => {
             report.media_requeued += requeued;
             report.media_failed += given_up;
         }
         Err(error) => failed(report, "media", &error),
     }
-    match lost_crm_work(env, db, now).await {
+    match lost_crm_work(env, db, moving, now).await {
         Ok(count) => report.crm_contacts_handed_over += count,
         Err(error) => failed(report, "crm_sync", &error),
     }
-    match due_crm_links(env, db, now).await {
+    match due_crm_links(env, db, moving, now).await {
         Ok(count) => report.crm_links_due += count,
         Err(error) => failed(report, "crm_links", &error),
     }
     let before = now.plus_seconds(-retention.seconds());
-    match db::crm_sync_jobs::delete_settled_before(db, before.micros(), ROWS_PER_RUN).await {
+    match db::crm_sync_jobs::delete_settled_before(db, moving, before.micros(), ROWS_PER_RUN).await {
         Ok(count) => report.crm_sync_jobs_deleted += count,
         Err(error) => failed(report, "crm_sync_jobs", &error),
     }
-    match db::crm_inbound_events::forget_before(db, before.micros()).await {
+    match db::crm_inbound_events::forget_before(db, moving, before.micros()).await {
         Ok(count) => report.crm_inbound_events_deleted += count,
         Err(error) => failed(report, "crm_inbound_events", &error),
     }
-    match expired_events(db, before).await {
+    match expired_events(db, moving, before).await {
         Ok((events, deliveries)) => {
             report.webhook_events_deleted += events;
             report.webhook_deliveries_deleted += deliveries;
         }
         Err(error) => failed(report, "webhook_events", &error),
     }
-    match db::webhook_attempts::delete_older_than(db, before, ROWS_PER_RUN).await {
+    match db::webhook_attempts::delete_older_than(db, moving, before, ROWS_PER_RUN).await {
         Ok(count) => report.webhook_attempts_deleted += count,
         Err(error) => failed(report, "webhook_attempts", &error),
     }
     let tokens_before = now.plus_seconds(-SSO_EXPIRED_GRACE_SECONDS);
-    match db::sso_tokens::delete_expired_before(db, tokens_before, ROWS_PER_RUN).await {
+    match db::sso_tokens::delete_expired_before(db, moving, tokens_before, ROWS_PER_RUN).await {
         Ok(count) => report.sso_tokens_deleted += count,
         Err(error) => failed(report, "sso_tokens", &error),
     }
     let sessions_before = now.plus_seconds(-CONSOLE_ENDED_GRACE_SECONDS);
-    match db::console_sessions::delete_ended(db, sessions_before, ROWS_PER_RUN).await {
+    match db::console_sessions::delete_ended(db, moving, sessions_before, ROWS_PER_RUN).await {
         Ok(count) => report.console_sessions_deleted += count,
         Err(error) => failed(report, "console_sessions", &error),
     }
     let keys_before = now.plus_seconds(-idempotency::RETENTION_SECONDS);
-    match db::idempotency_keys::delete_created_before(db, keys_before.micros(), ROWS_PER_RUN).await {
+    match db::idempotency_keys::delete_created_before(db, moving, keys_before.micros(), ROWS_PER_RUN).await {
         Ok(count) => report.idempotency_keys_deleted += count,
         Err(error) => failed(report, "idempotency_keys", &error),
     }
@@ -145,7 +193,8 @@ pub async fn run(env: &Env) {
                 + report.idempotency_keys_deleted
                 + report.crm_contacts_handed_over
                 + report.crm_sync_jobs_deleted
-                + report.crm_links_due;
+                + report.crm_links_due
+                + report.moved_copy_rows_deleted;
             if worked > 0 {
                 console_log!("maintenance sweep: {report:?}");
             }
@@ -182,17 +231,17 @@ fn retention_period(env: &Env) -> RetentionPeriod {
 /// Events recorded over [`WEBHOOK_GRACE_SECONDS`] ago and never dispatched (the queue refused
 /// them), and pending deliveries that much overdue that nobody holds (a retry message lost), go
 /// back on the webhook queue. How many tasks were queued.
-async fn lost_webhook_work(env: &Env, db: &Db, now: Timestamp) -> Result<usize, ApiError> {
+async fn lost_webhook_work(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> Result<usize, ApiError> {
     let before = now.plus_seconds(-WEBHOOK_GRACE_SECONDS);
     let mut by_business: BTreeMap<BusinessId, Vec<EventId>> = BTreeMap::new();
-    for (business_id, event_id) in db::webhook_events::undispatched(db, before, ROWS_PER_RUN).await? {
+    for (business_id, event_id) in db::webhook_events::undispatched(db, moving, before, ROWS_PER_RUN).await? {
         by_business.entry(business_id).or_default().push(event_id);
     }
     let mut tasks: Vec<WebhookTask> = by_business
         .iter()
         .flat_map(|(business_id, ids)| outbox::dispatch_tasks(business_id, ids))
         .collect();
-    let overdue = db::webhook_deliveries::overdue(db, before, now, ROWS_PER_RUN).await?;
+    let overdue = db::webhook_deliveries::overdue(db, moving, before, now, ROWS_PER_RUN).await?;
     tasks.extend(
         overdue
             .into_iter()
@@ -221,11 +270,13 @@ const CRM_LINK_STALLED_SECONDS: i64 = 10 * 60;
 /// CRM links whose fetch time has come (the scheduler of the CRM links guide), and runs over a
 /// link's data that stopped moving (the queue message of their next slice lost, their worker
 /// gone), to the fetcher.
-async fn due_crm_links(env: &Env, db: &Db, now: Timestamp) -> Result<usize, ApiError> {
-    let mut due = db::knowledge_sources::take_due(db, now, ROWS_PER_RUN, CRM_LINK_HOLD_SECONDS).await?;
+async fn due_crm_links(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> Result<usize, ApiError> {
+    let mut due =
+        db::knowledge_sources::take_due(db, moving, now, ROWS_PER_RUN, CRM_LINK_HOLD_SECONDS).await?;
     let stalled_before = now.plus_seconds(-CRM_LINK_STALLED_SECONDS).to_rfc3339();
     due.extend(
-        db::knowledge_sources::stalled_runs(db, &stalled_before, &now.to_rfc3339(), ROWS_PER_RUN).await?,
+        db::knowledge_sources::stalled_runs(db, moving, &stalled_before, &now.to_rfc3339(), ROWS_PER_RUN)
+            .await?,
     );
     crate::knowledge::hand_over(env, &due).await;
     Ok(due.len())
@@ -233,10 +284,10 @@ async fn due_crm_links(env: &Env, db: &Db, now: Timestamp) -> Result<usize, ApiE
 
 /// Contacts whose CRM work is over [`WEBHOOK_GRACE_SECONDS`] overdue and that no worker holds
 /// (their queue message was lost, or refused) go back to the sync consumer. How many.
-async fn lost_crm_work(env: &Env, db: &Db, now: Timestamp) -> Result<usize, ApiError> {
+async fn lost_crm_work(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> Result<usize, ApiError> {
     let before = now.plus_seconds(-WEBHOOK_GRACE_SECONDS);
     let contacts =
-        db::crm_sync_jobs::overdue_contacts(db, before.micros(), now.micros(), ROWS_PER_RUN).await?;
+        db::crm_sync_jobs::overdue_contacts(db, moving, before.micros(), now.micros(), ROWS_PER_RUN).await?;
     crate::crm::sync::hand_over(env, &contacts, 0).await;
     Ok(contacts.len())
 }
@@ -244,12 +295,18 @@ async fn lost_crm_work(env: &Env, db: &Db, now: Timestamp) -> Result<usize, ApiE
 /// Sends still `queued` past [`stuck_send_after_seconds`] go back on the outbound queue with the
 /// subject and base URL they were accepted with; those already re-queued
 /// [`MAX_SEND_REQUEUES`] times are failed instead. (requeued, failed).
-async fn lost_sends(env: &Env, db: &Db, now: Timestamp) -> Result<(usize, usize), ApiError> {
+async fn lost_sends(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> Result<(usize, usize), ApiError> {
     let unnoted_before = now.plus_seconds(-stuck_send_after_seconds(false));
     let noted_before = now.plus_seconds(-stuck_send_after_seconds(true));
-    let lost =
-        db::messages::lost_beyond_requeues(db, unnoted_before, noted_before, MAX_SEND_REQUEUES, ROWS_PER_RUN)
-            .await?;
+    let lost = db::messages::lost_beyond_requeues(
+        db,
+        moving,
+        unnoted_before,
+        noted_before,
+        MAX_SEND_REQUEUES,
+        ROWS_PER_RUN,
+    )
+    .await?;
     let reason = send_lost_reason();
     let mut given_up = 0;
     for (business_id, message_id) in lost {
@@ -261,6 +318,7 @@ async fn lost_sends(env: &Env, db: &Db, now: Timestamp) -> Result<(usize, usize)
     }
     let taken = db::messages::take_lost_sends(
         db,
+        moving,
         unnoted_before,
         noted_before,
         MAX_SEND_REQUEUES,
@@ -290,11 +348,13 @@ async fn lost_sends(env: &Env, db: &Db, now: Timestamp) -> Result<(usize, usize)
 /// Files received with messages still pending past [`MEDIA_REQUEUE_AFTER_SECONDS`] go back to the
 /// media-fetcher once; those still pending past [`MEDIA_GIVE_UP_AFTER_SECONDS`] are failed, and
 /// their messages' held-back events go out. (requeued, failed).
-async fn lost_media(env: &Env, db: &Db, now: Timestamp) -> Result<(usize, usize), ApiError> {
+async fn lost_media(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> Result<(usize, usize), ApiError> {
     let give_up_before = now.plus_seconds(-MEDIA_GIVE_UP_AFTER_SECONDS).to_rfc3339();
     let reason = media_lost_reason();
     let mut given_up = 0;
-    for file in db::attachments::unsettled_before(db, &give_up_before, false, MEDIA_ROWS_PER_RUN).await? {
+    for file in
+        db::attachments::unsettled_before(db, moving, &give_up_before, false, MEDIA_ROWS_PER_RUN).await?
+    {
         let tenant = Tenant::for_background(file.business_id);
         if db::attachments::settle(db, &tenant, &file.id, Err(&reason)).await? {
             console_warn!("media {}: failed by the sweep: {reason}", file.id);
@@ -303,7 +363,8 @@ async fn lost_media(env: &Env, db: &Db, now: Timestamp) -> Result<(usize, usize)
         inbound_media::release_events_when_settled(env, db, &tenant, &file.message_id).await?;
     }
     let requeue_before = now.plus_seconds(-MEDIA_REQUEUE_AFTER_SECONDS).to_rfc3339();
-    let lost = db::attachments::unsettled_before(db, &requeue_before, true, MEDIA_ROWS_PER_RUN).await?;
+    let lost =
+        db::attachments::unsettled_before(db, moving, &requeue_before, true, MEDIA_ROWS_PER_RUN).await?;
     if lost.is_empty() {
         return Ok((0, given_up));
     }
@@ -328,10 +389,13 @@ async fn lost_media(env: &Env, db: &Db, now: Timestamp) -> Result<(usize, usize)
 
 /// Deletes events past retention whose deliveries are all settled, with those deliveries, in one
 /// batch. (events, deliveries).
-async fn expired_events(db: &Db, before: Timestamp) -> Result<(usize, usize), ApiError> {
+async fn expired_events(db: &Db, moving: &Moving, before: Timestamp) -> Result<(usize, usize), ApiError> {
     let statements = vec![
-        db::webhook_deliveries::delete_of_events(db, db::webhook_events::expired(before, ROWS_PER_RUN))?,
-        db::webhook_events::delete_expired(db, before, ROWS_PER_RUN)?,
+        db::webhook_deliveries::delete_of_events(
+            db,
+            db::webhook_events::expired(moving, before, ROWS_PER_RUN),
+        )?,
+        db::webhook_events::delete_expired(db, moving, before, ROWS_PER_RUN)?,
     ];
     let results = db
         .batch(statements)
@@ -615,9 +679,10 @@ mod tests {
                 [WebhookTask::Dispatch { business_id, .. }] if *business_id == on_first.business_id
             ));
             assert!(report.failed.contains(&"webhooks"), "{:?}", report.failed);
+            // The directory's read of the moves under way answers; the rest of its shard does not.
             fixture
                 .stack
-                .outage("DB", "D1 DB is overloaded. Requests queued for too long.");
+                .outage_after("DB", 1, "D1 DB is overloaded. Requests queued for too long.");
             let both = swept(&fixture).await;
             let mut once = both.failed.clone();
             once.sort_unstable();
@@ -633,6 +698,14 @@ mod tests {
                 "{:?}",
                 both.failed
             );
+            // Without the directory no business is known settled: nothing is swept.
+            fixture
+                .stack
+                .outage("DB", "D1 DB is overloaded. Requests queued for too long.");
+            fixture.stack.restore("DB_1");
+            let blind = swept(&fixture).await;
+            assert_eq!(blind.failed, ["moves"]);
+            assert_eq!(blind.webhook_tasks_requeued, 0, "not even the answering shard's");
         });
         assert!(
             !fixture
@@ -776,6 +849,203 @@ mod tests {
             );
             later(&fixture, 2);
             assert_eq!(swept(&fixture).await.sends_requeued, 1);
+        });
+    }
+
+    /// Every row of `business` in every moved table on each shard, as `SELECT *` gives them.
+    fn everything_of(
+        fixture: &Fixture,
+        business: &BusinessId,
+    ) -> Vec<Vec<serde_json::Map<String, serde_json::Value>>> {
+        let mut all = Vec::new();
+        for binding in ["DB", "DB_1"] {
+            for table in &domain::shard_move::MOVED_TABLES {
+                all.push(
+                    fixture
+                        .rows_on(binding, table.name, "rowid")
+                        .into_iter()
+                        .filter(|row| row.get(table.business_column) == Some(&json!(business.as_str())))
+                        .collect(),
+                );
+            }
+        }
+        all
+    }
+
+    /// How many events of `business` the webhook queue holds tasks for.
+    fn dispatched_for(fixture: &Fixture, business: &BusinessId) -> usize {
+        tasks(fixture)
+            .iter()
+            .map(|task| match task {
+                WebhookTask::Dispatch {
+                    business_id,
+                    event_ids,
+                } if business_id == business => event_ids.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Steps the move of `business` to shard 1 until a step answers `phase` (waiting as each says).
+    async fn move_until(
+        fixture: &Fixture,
+        business: &BusinessId,
+        phase: &str,
+        cursor: Option<String>,
+    ) -> Option<String> {
+        let mut cursor = cursor;
+        for _ in 0..100 {
+            let env = Env::new(fixture.stack.clone(), "fetch");
+            let db = env.d1(DB).unwrap_or_else(|error| panic!("{error}"));
+            let audit = crate::audit::Audit::new(domain::audit::Actor::Admin, None);
+            let at = cursor.as_deref().map(|text| {
+                domain::shard_move::Cursor::parse(text).unwrap_or_else(|error| panic!("{error}"))
+            });
+            let out = crate::shard_move::step(&env, &audit, &db, business, 1, at, fixture.stack.now_ms())
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            fixture
+                .stack
+                .advance(Duration::from_secs(u64::from(out.wait_seconds)));
+            cursor = out.cursor;
+            if out.phase == phase || cursor.as_deref().is_some_and(|cursor| cursor.starts_with(phase)) {
+                return cursor;
+            }
+        }
+        panic!("the move never reached {phase}");
+    }
+
+    #[test]
+    fn the_sweep_leaves_a_moving_businesss_copies_alone_sweeps_its_settled_copy_and_deletes_an_old_copy_left_behind()
+     {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (moving, _, _) = business(&fixture, 0).await;
+            let id = &moving.business_id;
+            let other = fixture.business_on("Globex", 0).await;
+            fixture
+                .webhook_endpoint(
+                    &other,
+                    "https://hooks.globex.example/in",
+                    &EventType::SUBSCRIBABLE,
+                )
+                .await;
+            fixture
+                .customers(&other, json!([{ "name": "Bob", "phone": "+353871234999" }]))
+                .await;
+            fixture.stack.purge(WEBHOOKS);
+            let undispatched = fixture
+                .rows("webhook_events", "rowid")
+                .iter()
+                .filter(|row| row["business_id"] == json!(id.as_str()))
+                .count();
+            assert!(undispatched > 0, "the business has events its queue lost");
+
+            // Copied, not yet verified: neither the copy being filled nor its source is touched.
+            let cursor = move_until(&fixture, id, "verify", None).await;
+            later(&fixture, WEBHOOK_GRACE_SECONDS + 1);
+            let before = everything_of(&fixture, id);
+            let report = swept(&fixture).await;
+            assert_eq!(
+                everything_of(&fixture, id),
+                before,
+                "while it moves, no row of it changes"
+            );
+            assert_eq!(
+                dispatched_for(&fixture, id),
+                0,
+                "while it moves, none of its work is handed over"
+            );
+            assert!(
+                dispatched_for(&fixture, &other.business_id) > 0,
+                "another business on the same shard is swept: {report:?}"
+            );
+
+            // Switched: the old copy is left alone, the settled one is swept, once.
+            move_until(&fixture, id, "switched", cursor).await;
+            fixture.stack.purge(WEBHOOKS);
+            let stale: Vec<_> = everything_of(&fixture, id)
+                .into_iter()
+                .take(domain::shard_move::MOVED_TABLES.len())
+                .collect();
+            swept(&fixture).await;
+            let after: Vec<_> = everything_of(&fixture, id)
+                .into_iter()
+                .take(domain::shard_move::MOVED_TABLES.len())
+                .collect();
+            assert_eq!(after, stale, "the old copy is left as it was");
+            assert_eq!(
+                dispatched_for(&fixture, id),
+                undispatched,
+                "its lost work is handed over from its new shard alone"
+            );
+
+            // The command that should have deleted the old copy stopped: an hour on, the sweep does.
+            later(&fixture, domain::shard_move::ABANDONED_AFTER_MS / 1000 + 60);
+            let report = swept(&fixture).await;
+            assert!(report.moved_copy_rows_deleted > 0, "{report:?}");
+            let left: usize = everything_of(&fixture, id)
+                .iter()
+                .take(domain::shard_move::MOVED_TABLES.len())
+                .map(Vec::len)
+                .sum();
+            assert_eq!(left, 0, "nothing of the business is left on its old shard");
+            let entry = db::directory::entry(&fixture.db, id)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(
+                (entry.shard, entry.moved_from),
+                (1, None),
+                "the directory forgot the copy"
+            );
+            assert!(
+                fixture
+                    .rows_on("DB_1", "customers", "rowid")
+                    .iter()
+                    .any(|row| row["business_id"] == json!(id.as_str())),
+                "its settled copy is whole"
+            );
+        });
+    }
+
+    #[test]
+    fn an_aborted_moves_partial_copy_is_deleted_by_the_sweep_when_the_abort_stops() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (tenant, _, _) = business(&fixture, 0).await;
+            let id = &tenant.business_id;
+            let many: Vec<serde_json::Value> = (0..domain::shard_move::ROWS_PER_STEP)
+                .map(|n| json!({ "name": format!("c{n}"), "email": format!("c{n}@example.com") }))
+                .collect();
+            fixture.customers(&tenant, serde_json::Value::Array(many)).await;
+            move_until(&fixture, id, "verify", None).await;
+            let copied = |binding: &str| {
+                fixture
+                    .rows_on(binding, "customers", "rowid")
+                    .iter()
+                    .filter(|row| row["business_id"] == json!(id.as_str()))
+                    .count()
+            };
+            assert!(copied("DB_1") > 0, "partly copied");
+            // The abort's first step ends the pause; its command stops there.
+            let env = Env::new(fixture.stack.clone(), "fetch");
+            let db = env.d1(DB).unwrap_or_else(|error| panic!("{error}"));
+            let audit = crate::audit::Audit::new(domain::audit::Actor::Admin, None);
+            let first = crate::shard_move::abort_step(&env, &audit, &db, id, None)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(first.phase, "deleting", "a step's rows deleted, more left");
+            let mut runs = 0;
+            while copied("DB_1") > 0 {
+                runs += 1;
+                assert!(runs < 20, "the sweep deletes the copy");
+                swept(&fixture).await;
+            }
+            let entry = db::directory::entry(&fixture.db, id)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(entry, Entry::default(), "settled on its shard");
+            assert!(copied("DB") > 0, "its own copy is untouched");
         });
     }
 }

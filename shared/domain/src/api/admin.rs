@@ -170,13 +170,28 @@ function! {
     ///
     /// Each call does the move's next bounded step and answers where it stands; call again with the
     /// cursor it answered, after wait_seconds when it says so, until phase is done
-    /// (`crm-edge move-business` does). The business's writes are answered 503 from the pause until
-    /// the switch (a minute or two, and the copy). 409 when another move of the business is not
-    /// finished, or the copy did not verify (call again without a cursor: it starts over).
+    /// (`crm-edge admin businesses move` does). The business's writes are answered 503 from the
+    /// pause until the switch (a minute or two, and the copy). The copy is verified row for row,
+    /// every stored column. 409 when another move of the business is not finished, or the copy did
+    /// not verify (the message names the table: call again without a cursor, it starts over, or
+    /// abort). A step that fails names the table it was at and why.
     MoveBusiness = post("/admin/businesses/{business_id}/move", Admin)
         => |c| c
             .json::<MoveIn>()
             .example(json!({ "to_shard": 1 }))
+            .ok::<MoveOut>(200)
+            .errors(&[409]);
+    /// Abort a move before its switch, one step
+    ///
+    /// The first call ends the pause (the business stays on its shard, its writes go on within
+    /// the directory's minute); each call then deletes part of what was copied to the new shard
+    /// and answers where it stands; call again with the cursor it answered until phase is aborted
+    /// (`crm-edge admin businesses move <id> --abort` does). 409 when no move is under way, or
+    /// the move has switched already (it cannot be undone: finish it with the move itself).
+    AbortMove = post("/admin/businesses/{business_id}/move/abort", Admin)
+        => |c| c
+            .json::<MoveAbortIn>()
+            .example(json!({ "cursor": null }))
             .ok::<MoveOut>(200)
             .errors(&[409]);
     /// Issue a console link
@@ -745,19 +760,31 @@ pub struct MoveIn {
     pub cursor: Option<String>,
 }
 
-/// Where a move stands after a step.
+/// Where an abort of a move stands.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MoveAbortIn {
+    /// The cursor the last abort step answered; none to start (or to start the deletion over).
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Where a move (or its abort) stands after a step.
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct MoveOut {
     pub business_id: BusinessId,
     /// The shard the business lives on now.
     pub shard: u16,
+    /// The shard the business moves to (of an abort: the shard whose partial copy it deletes).
     pub to_shard: u16,
-    /// pausing (waiting until every isolate holds the business's writes), copying, switched
-    /// (waiting until every isolate reads the new shard), deleting (the old copy), done.
+    /// pausing (waiting until every isolate holds the business's writes), copying, verifying,
+    /// switched (waiting until every isolate reads the new shard), deleting (the old copy; of an
+    /// abort, the partial one), done; of an abort, aborted at the end.
     #[cfg_attr(
         feature = "openapi",
-        schemars(extend("enum" = ["pausing", "copying", "switched", "deleting", "done"]))
+        schemars(extend("enum" = ["pausing", "copying", "verifying", "switched", "deleting", "done", "aborted"]))
     )]
     pub phase: &'static str,
     /// Call again after this long.

@@ -3,6 +3,7 @@
 //! are linked at once. Every statement is scoped by the tenant, but for the lookup of a signed
 //! download link, whose signature names the business.
 
+use crate::db::directory::Moving;
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
 use crate::runtime::D1Result;
@@ -282,20 +283,22 @@ pub struct Unsettled {
 /// with `not_requeued`, only those the sweep has not handed back yet.
 pub async fn unsettled_before(
     db: &Db,
+    moving: &Moving,
     before: &str,
     not_requeued: bool,
     limit: usize,
 ) -> Result<Vec<Unsettled>, ApiError> {
     let sql = if not_requeued {
         "SELECT id, business_id, message_id FROM attachments WHERE status = 'pending' AND created_at < ?1 \
-         AND requeued_at IS NULL ORDER BY created_at LIMIT ?2"
+         AND requeued_at IS NULL AND business_id NOT IN (SELECT value FROM json_each(?3)) \
+         ORDER BY created_at LIMIT ?2"
     } else {
         "SELECT id, business_id, message_id FROM attachments WHERE status = 'pending' AND created_at < ?1 \
-         ORDER BY created_at LIMIT ?2"
+         AND business_id NOT IN (SELECT value FROM json_each(?3)) ORDER BY created_at LIMIT ?2"
     };
     Ok(db
         .unscoped(sql)
-        .bind(&[text(before), number(limit as i64)])?
+        .bind(&[text(before), number(limit as i64), moving.param()])?
         .all()
         .await?
         .results::<Unsettled>()?)
@@ -607,35 +610,47 @@ mod tests {
                     .collect::<Vec<_>>()
             };
             assert_eq!(
-                ids(unsettled_before(&shards[0], &before, true, 10).await.must()),
+                ids(unsettled_before(&shards[0], &Moving::NONE, &before, true, 10)
+                    .await
+                    .must()),
                 [(acme.business_id.clone(), old.clone())]
             );
             assert_eq!(
-                ids(unsettled_before(&shards[1], &before, true, 10).await.must()),
+                ids(unsettled_before(&shards[1], &Moving::NONE, &before, true, 10)
+                    .await
+                    .must()),
                 [(globex.business_id.clone(), theirs.clone())]
             );
             mark_requeued(&shards[0], &[&old], &fixture.now().to_rfc3339())
                 .await
                 .must();
             assert!(
-                unsettled_before(&shards[0], &before, true, 10)
+                unsettled_before(&shards[0], &Moving::NONE, &before, true, 10)
                     .await
                     .must()
                     .is_empty(),
                 "handed back once"
             );
             assert_eq!(
-                ids(unsettled_before(&shards[0], &before, false, 10).await.must()),
+                ids(unsettled_before(&shards[0], &Moving::NONE, &before, false, 10)
+                    .await
+                    .must()),
                 [(acme.business_id.clone(), old.clone())],
                 "still unsettled"
             );
             settle(&fixture.db, &acme, &old, Err("gave up")).await.must();
             assert!(
-                unsettled_before(&shards[0], &fixture.now().plus_seconds(1).to_rfc3339(), false, 10)
-                    .await
-                    .must()
-                    .iter()
-                    .all(|u| u.id == recent)
+                unsettled_before(
+                    &shards[0],
+                    &Moving::NONE,
+                    &fixture.now().plus_seconds(1).to_rfc3339(),
+                    false,
+                    10
+                )
+                .await
+                .must()
+                .iter()
+                .all(|u| u.id == recent)
             );
         });
     }

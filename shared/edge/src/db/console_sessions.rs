@@ -4,6 +4,7 @@
 //! cached), so signing out or revoking applies at once.
 
 use crate::db::Db;
+use crate::db::directory::Moving;
 use crate::db::{self, number, text};
 use domain::api::admin::ConsoleSession;
 use domain::console::SecretHash;
@@ -233,13 +234,19 @@ pub async fn owner(db: &Db, id: &ConsoleSessionId) -> Result<Option<Tenant>, Api
 
 /// Deletes up to `limit` links and sessions that ended before `before`, of every business; how
 /// many it deleted.
-pub async fn delete_ended(db: &Db, before: Timestamp, limit: usize) -> Result<usize, ApiError> {
+pub async fn delete_ended(
+    db: &Db,
+    moving: &Moving,
+    before: Timestamp,
+    limit: usize,
+) -> Result<usize, ApiError> {
     let result = db
         .unscoped(
             "DELETE FROM console_sessions WHERE id IN (SELECT id FROM console_sessions \
-             WHERE COALESCE(expires_ms, link_expires_ms) < ?1 LIMIT ?2)",
+             WHERE COALESCE(expires_ms, link_expires_ms) < ?1 \
+             AND business_id NOT IN (SELECT value FROM json_each(?3)) LIMIT ?2)",
         )
-        .bind(&[number(before.millis()), number(limit as i64)])?
+        .bind(&[number(before.millis()), number(limit as i64), moving.param()])?
         .run()
         .await?;
     Ok(db::changes(&result))
@@ -457,14 +464,16 @@ mod tests {
             let shards = fixture.db.each_shard();
             let now = fixture.now();
             assert_eq!(
-                delete_ended(&shards[0], now, 10).await.must(),
+                delete_ended(&shards[0], &Moving::NONE, now, 10).await.must(),
                 1,
                 "the link that was never opened"
             );
-            assert_eq!(delete_ended(&shards[1], now, 10).await.must(), 1);
+            assert_eq!(delete_ended(&shards[1], &Moving::NONE, now, 10).await.must(), 1);
             fixture.stack.advance(Duration::from_secs(8 * 3600));
             assert_eq!(
-                delete_ended(&shards[0], fixture.now(), 10).await.must(),
+                delete_ended(&shards[0], &Moving::NONE, fixture.now(), 10)
+                    .await
+                    .must(),
                 1,
                 "the session, once it ended"
             );

@@ -4,6 +4,7 @@
 //! it is handled when it comes again.
 
 use crate::db::Db;
+use crate::db::directory::Moving;
 use crate::db::{self, number, text};
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
@@ -66,10 +67,13 @@ async fn forget(db: &Db, tenant: &Tenant, connector: &ConnectorId, event_id: &st
 }
 
 /// Forgets the deliveries made before `before_us`: a CRM does not repeat one days later.
-pub async fn forget_before(db: &Db, before_us: i64) -> Result<usize, ApiError> {
+pub async fn forget_before(db: &Db, moving: &Moving, before_us: i64) -> Result<usize, ApiError> {
     let result = db
-        .unscoped("DELETE FROM crm_inbound_events WHERE received_us < ?1")
-        .bind(&[number(before_us)])?
+        .unscoped(
+            "DELETE FROM crm_inbound_events WHERE received_us < ?1 \
+             AND business_id NOT IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(&[number(before_us), moving.param()])?
         .run()
         .await?;
     Ok(db::changes(&result))
@@ -152,14 +156,14 @@ mod tests {
             let cutoff = fixture.now().micros();
             once(&fixture.db, &acme, &acmes, "new", ok()).await.must();
             let shards = fixture.db.each_shard();
-            assert_eq!(forget_before(&shards[0], cutoff).await.must(), 1);
+            assert_eq!(forget_before(&shards[0], &Moving::NONE, cutoff).await.must(), 1);
             let left: Vec<String> = fixture
                 .rows("crm_inbound_events", "event_id")
                 .iter()
                 .map(|row| row["event_id"].as_str().unwrap_or_default().to_owned())
                 .collect();
             assert_eq!(left, ["new", "theirs"]);
-            assert_eq!(forget_before(&shards[1], cutoff).await.must(), 1);
+            assert_eq!(forget_before(&shards[1], &Moving::NONE, cutoff).await.must(), 1);
             assert_eq!(
                 once(&fixture.db, &acme, &acmes, "old", ok()).await.must(),
                 Some(()),

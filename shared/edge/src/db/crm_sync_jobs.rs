@@ -5,6 +5,7 @@
 //! the same event twice records it once.
 
 use crate::db::Db;
+use crate::db::directory::Moving;
 use crate::db::{self, number, optional_number, optional_text, text};
 use domain::crm::work::{ContactKey, JobStatus, Operation, PlannedJob};
 use domain::error::ApiError;
@@ -475,6 +476,7 @@ pub async fn replay(
 /// later work: its worker does the work in order, and was told when to come back.
 pub async fn overdue_contacts(
     db: &Db,
+    moving: &Moving,
     before_us: i64,
     now_us: i64,
     limit: usize,
@@ -488,9 +490,14 @@ pub async fn overdue_contacts(
                  AND o.customer_id = j.customer_id AND o.status = 'pending') \
              AND NOT EXISTS (SELECT 1 FROM crm_contacts k WHERE k.connector_id = j.connector_id \
                  AND k.customer_id = j.customer_id AND k.leased_until_us > ?2) \
-             LIMIT ?3",
+             AND j.business_id NOT IN (SELECT value FROM json_each(?4)) LIMIT ?3",
         )
-        .bind(&[number(before_us), number(now_us), number(limit as i64)])?
+        .bind(&[
+            number(before_us),
+            number(now_us),
+            number(limit as i64),
+            moving.param(),
+        ])?
         .all()
         .await?;
     Ok(result.results::<Contact>()?)
@@ -498,13 +505,18 @@ pub async fn overdue_contacts(
 
 /// Deletes settled work last changed before `before_us` (at most `limit` rows): history
 /// retention. Pending work is never deleted.
-pub async fn delete_settled_before(db: &Db, before_us: i64, limit: usize) -> Result<usize, ApiError> {
+pub async fn delete_settled_before(
+    db: &Db,
+    moving: &Moving,
+    before_us: i64,
+    limit: usize,
+) -> Result<usize, ApiError> {
     let result = db
         .unscoped(
             "DELETE FROM crm_sync_jobs WHERE seq IN (SELECT seq FROM crm_sync_jobs WHERE status <> 'pending' \
-             AND updated_us < ?1 ORDER BY seq LIMIT ?2)",
+             AND updated_us < ?1 AND business_id NOT IN (SELECT value FROM json_each(?3)) ORDER BY seq LIMIT ?2)",
         )
-        .bind(&[number(before_us), number(limit as i64)])?
+        .bind(&[number(before_us), number(limit as i64), moving.param()])?
         .run()
         .await?;
     Ok(db::changes(&result))
@@ -1243,16 +1255,20 @@ mod tests {
             let now = fixture.now().micros();
             let before = now - 120_000_000;
             let shards = fixture.db.each_shard();
-            let first = overdue_contacts(&shards[0], before, now, 10).await.must();
+            let first = overdue_contacts(&shards[0], &Moving::NONE, before, now, 10)
+                .await
+                .must();
             assert_eq!(first, [contact(&acme, &acmes, &lost)], "on the first shard");
-            let second = overdue_contacts(&shards[1], before, now, 10).await.must();
+            let second = overdue_contacts(&shards[1], &Moving::NONE, before, now, 10)
+                .await
+                .must();
             assert_eq!(
                 second,
                 [contact(&globex, &globexs, &theirs)],
                 "on the second shard"
             );
             assert!(
-                overdue_contacts(&shards[0], now - 3_600_000_000, now, 10)
+                overdue_contacts(&shards[0], &Moving::NONE, now - 3_600_000_000, now, 10)
                     .await
                     .must()
                     .is_empty(),
@@ -1262,7 +1278,7 @@ mod tests {
             // Once the lease runs out, the held contact is lost work too.
             fixture.stack.advance(Duration::from_secs(3600));
             let now = fixture.now().micros();
-            let found = overdue_contacts(&shards[0], now - 120_000_000, now, 10)
+            let found = overdue_contacts(&shards[0], &Moving::NONE, now - 120_000_000, now, 10)
                 .await
                 .must();
             assert_eq!(
@@ -1271,7 +1287,7 @@ mod tests {
                 "lost, held and waiting are overdue now: {found:?}"
             );
             assert_eq!(
-                overdue_contacts(&shards[0], now - 120_000_000, now, 2)
+                overdue_contacts(&shards[0], &Moving::NONE, now - 120_000_000, now, 2)
                     .await
                     .must()
                     .len(),
@@ -1297,7 +1313,7 @@ mod tests {
             record(&fixture, &acme, &[follow(&connector, &ann)]).await;
             fixture.stack.advance(Duration::from_secs(600));
             let now = fixture.now().micros();
-            let found = overdue_contacts(&fixture.db, now - 120_000_000, now, 10)
+            let found = overdue_contacts(&fixture.db, &Moving::NONE, now - 120_000_000, now, 10)
                 .await
                 .must();
             assert!(
@@ -1306,7 +1322,7 @@ mod tests {
             );
             fixture.stack.advance(Duration::from_secs(3600));
             let now = fixture.now().micros();
-            let found = overdue_contacts(&fixture.db, now - 120_000_000, now, 10)
+            let found = overdue_contacts(&fixture.db, &Moving::NONE, now - 120_000_000, now, 10)
                 .await
                 .must();
             assert_eq!(
@@ -1371,12 +1387,24 @@ mod tests {
             let cutoff = now + 1;
             let shards = fixture.db.each_shard();
             assert_eq!(
-                delete_settled_before(&shards[0], cutoff, 1).await.must(),
+                delete_settled_before(&shards[0], &Moving::NONE, cutoff, 1)
+                    .await
+                    .must(),
                 1,
                 "at most the limit"
             );
-            assert_eq!(delete_settled_before(&shards[0], cutoff, 10).await.must(), 1);
-            assert_eq!(delete_settled_before(&shards[0], cutoff, 10).await.must(), 0);
+            assert_eq!(
+                delete_settled_before(&shards[0], &Moving::NONE, cutoff, 10)
+                    .await
+                    .must(),
+                1
+            );
+            assert_eq!(
+                delete_settled_before(&shards[0], &Moving::NONE, cutoff, 10)
+                    .await
+                    .must(),
+                0
+            );
             let left: Vec<SyncJobId> = fixture
                 .rows("crm_sync_jobs", "seq")
                 .iter()
@@ -1388,7 +1416,9 @@ mod tests {
                 "pending work, work settled after the cutoff, and the other shard's stay (shard by shard)"
             );
             assert_eq!(
-                delete_settled_before(&shards[1], cutoff, 10).await.must(),
+                delete_settled_before(&shards[1], &Moving::NONE, cutoff, 10)
+                    .await
+                    .must(),
                 1,
                 "the second shard's own"
             );

@@ -12,6 +12,7 @@ use crate::db::{Db, Param, Shard, number, optional_number, text};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::shard_move::Entry;
+use std::borrow::Cow;
 
 /// How long an isolate trusts what it read, unless `DIRECTORY_FRESH_SECONDS` says otherwise.
 pub const FRESH_MS: i64 = 60_000;
@@ -44,6 +45,68 @@ pub async fn entry(db: &Db, business: &BusinessId) -> Result<Entry, ApiError> {
     }))
 }
 
+/// Every entry a move is under way in or left behind it (paused, or a copy to delete): the
+/// operator's moves in flight, a handful at most, read whole by each sweep.
+pub async fn unsettled(db: &Db) -> Result<Vec<(BusinessId, Entry)>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        business_id: BusinessId,
+        shard: Shard,
+        moving_to: Option<Shard>,
+        move_started_ms: Option<i64>,
+        moved_from: Option<Shard>,
+        switched_ms: Option<i64>,
+    }
+    let rows = db
+        .directory()
+        .unscoped(
+            "SELECT business_id, shard, moving_to, move_started_ms, moved_from, switched_ms FROM business_shards \
+             WHERE moving_to IS NOT NULL OR moved_from IS NOT NULL",
+        )
+        .all()
+        .await?
+        .results::<Row>()?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let entry = Entry {
+                shard: row.shard,
+                moving_to: row.moving_to,
+                move_started_ms: row.move_started_ms,
+                moved_from: row.moved_from,
+                switched_ms: row.switched_ms,
+            };
+            (row.business_id, entry)
+        })
+        .collect())
+}
+
+/// The businesses a sweep of one shard leaves alone, whose rows there are not their settled copy
+/// (`Entry::settled_on`): a copy a move fills or copies from, which must not change under it, or
+/// one left behind, whose work was handed over with the business. Bound as one JSON array, which
+/// a sweep's statement reads as `business_id NOT IN (SELECT value FROM json_each(?N))`.
+#[derive(Debug, Clone)]
+pub struct Moving(Cow<'static, str>);
+
+impl Moving {
+    /// No business is left alone (a deployment with no move under way).
+    pub const NONE: Moving = Moving(Cow::Borrowed("[]"));
+
+    /// The businesses of `entries` whose rows on `shard` are not their settled copy.
+    pub fn on(shard: Shard, entries: &[(BusinessId, Entry)]) -> Self {
+        let ids: Vec<&str> = entries
+            .iter()
+            .filter(|(_, entry)| !entry.settled_on(shard))
+            .map(|(business, _)| business.as_str())
+            .collect();
+        Moving(Cow::Owned(serde_json::Value::from(ids).to_string()))
+    }
+
+    pub fn param(&self) -> Param {
+        text(&self.0)
+    }
+}
+
 /// Writes the business's entry as `entry` says (a business without one gets one).
 pub async fn record(db: &Db, business: &BusinessId, entry: &Entry) -> Result<(), ApiError> {
     let shard = |shard: Option<Shard>| optional_number(shard.map(i64::from));
@@ -72,6 +135,20 @@ pub async fn record(db: &Db, business: &BusinessId, entry: &Entry) -> Result<(),
             paused: entry.moving_to.is_some(),
         },
     );
+    Ok(())
+}
+
+/// Forgets the business's copy on `from` once it is deleted, unless the entry has changed since
+/// (another command settled it, or a new move began).
+pub async fn forget_copy(db: &Db, business: &BusinessId, from: Shard) -> Result<(), ApiError> {
+    db.directory()
+        .unscoped(
+            "UPDATE business_shards SET moved_from = NULL, switched_ms = NULL \
+             WHERE business_id = ?1 AND moved_from = ?2 AND moving_to IS NULL",
+        )
+        .bind(&[text(business.as_str()), number(i64::from(from))])?
+        .run()
+        .await?;
     Ok(())
 }
 

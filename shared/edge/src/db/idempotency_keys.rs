@@ -3,6 +3,7 @@
 //! holds the rules; this module only the SQL.
 
 use crate::db::Db;
+use crate::db::directory::Moving;
 use crate::db::{self, number, optional_text, text};
 use domain::error::ApiError;
 use domain::idempotency::IdempotencyKey;
@@ -127,13 +128,19 @@ pub async fn extend(
 }
 
 /// Deletes up to `limit` keys created before `before_us`, across businesses. How many went.
-pub async fn delete_created_before(db: &Db, before_us: i64, limit: usize) -> Result<usize, ApiError> {
+pub async fn delete_created_before(
+    db: &Db,
+    moving: &Moving,
+    before_us: i64,
+    limit: usize,
+) -> Result<usize, ApiError> {
     let result = db
         .unscoped(
             "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys \
-             WHERE created_us < ?1 ORDER BY created_us LIMIT ?2)",
+             WHERE created_us < ?1 AND business_id NOT IN (SELECT value FROM json_each(?3)) \
+             ORDER BY created_us LIMIT ?2)",
         )
-        .bind(&[number(before_us), number(limit as i64)])?
+        .bind(&[number(before_us), number(limit as i64), moving.param()])?
         .run()
         .await?;
     Ok(db::changes(&result))
@@ -338,17 +345,31 @@ mod tests {
             let cutoff = fixture.now().micros();
             let shards = fixture.db.each_shard();
             assert_eq!(
-                delete_created_before(&shards[0], cutoff, 1).await.must(),
+                delete_created_before(&shards[0], &Moving::NONE, cutoff, 1)
+                    .await
+                    .must(),
                 1,
                 "to the limit"
             );
-            assert_eq!(delete_created_before(&shards[0], cutoff, 10).await.must(), 1);
             assert_eq!(
-                delete_created_before(&shards[0], cutoff, 10).await.must(),
+                delete_created_before(&shards[0], &Moving::NONE, cutoff, 10)
+                    .await
+                    .must(),
+                1
+            );
+            assert_eq!(
+                delete_created_before(&shards[0], &Moving::NONE, cutoff, 10)
+                    .await
+                    .must(),
                 0,
                 "the newer key stays"
             );
-            assert_eq!(delete_created_before(&shards[1], cutoff, 10).await.must(), 1);
+            assert_eq!(
+                delete_created_before(&shards[1], &Moving::NONE, cutoff, 10)
+                    .await
+                    .must(),
+                1
+            );
             assert!(find(&fixture.db, &acme, &later).await.must().is_some());
         });
     }

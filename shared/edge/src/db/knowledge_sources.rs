@@ -5,6 +5,7 @@
 //! Credentials (the API key, the custom headers, a webhook link's signing secret) are one JSON
 //! object sealed as one value, bound to the source's id, as connectors' secrets are.
 
+use crate::db::directory::Moving;
 use crate::db::{self, Db, Statement, number, optional_number, optional_text, text};
 use crate::secrets_key;
 use domain::destination::Destination;
@@ -654,6 +655,7 @@ impl From<DueRow> for Due {
 /// when it is done). Across businesses: this is the scheduler.
 pub async fn take_due(
     db: &Db,
+    moving: &Moving,
     now: Timestamp,
     limit: usize,
     hold_seconds: i64,
@@ -663,13 +665,15 @@ pub async fn take_due(
             "UPDATE knowledge_sources SET next_fetch_at = ?2, asked_at = CASE WHEN run_id IS NULL \
              THEN COALESCE(asked_at, ?1) ELSE asked_at END \
              WHERE id IN (SELECT id FROM knowledge_sources \
-             WHERE next_fetch_at IS NOT NULL AND next_fetch_at <= ?1 ORDER BY next_fetch_at LIMIT ?3) \
+             WHERE next_fetch_at IS NOT NULL AND next_fetch_at <= ?1 \
+             AND business_id NOT IN (SELECT value FROM json_each(?4)) ORDER BY next_fetch_at LIMIT ?3) \
              RETURNING business_id, id AS source_id, run_id, run_slice",
         )
         .bind(&[
             text(&now.to_rfc3339()),
             text(&now.plus_seconds(hold_seconds).to_rfc3339()),
             number(limit as i64),
+            moving.param(),
         ])?
         .all()
         .await?
@@ -679,14 +683,21 @@ pub async fn take_due(
 
 /// Runs that stopped moving (their slice's queue message lost, their worker gone): not touched
 /// since `before` and not leased. Across businesses: the sweep hands their next slice over.
-pub async fn stalled_runs(db: &Db, before: &str, now: &str, limit: usize) -> Result<Vec<Due>, ApiError> {
+pub async fn stalled_runs(
+    db: &Db,
+    moving: &Moving,
+    before: &str,
+    now: &str,
+    limit: usize,
+) -> Result<Vec<Due>, ApiError> {
     let rows = db
         .unscoped(
             "SELECT business_id, id AS source_id, run_id, run_slice FROM knowledge_sources \
              WHERE run_id IS NOT NULL AND run_touched_at < ?1 AND (lease_until IS NULL OR lease_until <= ?2) \
-             AND (next_fetch_at IS NULL OR next_fetch_at <= ?2) ORDER BY run_touched_at LIMIT ?3",
+             AND (next_fetch_at IS NULL OR next_fetch_at <= ?2) \
+             AND business_id NOT IN (SELECT value FROM json_each(?4)) ORDER BY run_touched_at LIMIT ?3",
         )
-        .bind(&[text(before), text(now), number(limit as i64)])?
+        .bind(&[text(before), text(now), number(limit as i64), moving.param()])?
         .all()
         .await?
         .results::<DueRow>()?;
@@ -1339,7 +1350,7 @@ mod tests {
                 .must();
             let shards = fixture.db.each_shard();
             let now = fixture.now();
-            let due = take_due(&shards[0], now, 10, 300).await.must();
+            let due = take_due(&shards[0], &Moving::NONE, now, 10, 300).await.must();
             let found: Vec<(String, SourceId, Option<Step>)> = due
                 .into_iter()
                 .map(|d| (d.business_id, d.source_id, d.run))
@@ -1355,11 +1366,14 @@ mod tests {
                 (Some(now.plus_seconds(300).to_rfc3339()), Some(now.to_rfc3339()))
             );
             assert!(
-                take_due(&shards[0], now, 10, 300).await.must().is_empty(),
+                take_due(&shards[0], &Moving::NONE, now, 10, 300)
+                    .await
+                    .must()
+                    .is_empty(),
                 "held while it waits in the queue"
             );
             assert_eq!(
-                take_due(&shards[1], now, 10, 300)
+                take_due(&shards[1], &Moving::NONE, now, 10, 300)
                     .await
                     .must()
                     .into_iter()
@@ -1369,7 +1383,9 @@ mod tests {
             );
 
             fixture.stack.advance(Duration::from_secs(30));
-            let due = take_due(&shards[0], fixture.now(), 10, 300).await.must();
+            let due = take_due(&shards[0], &Moving::NONE, fixture.now(), 10, 300)
+                .await
+                .must();
             let found: Vec<(SourceId, Option<Step>)> =
                 due.into_iter().map(|d| (d.source_id, d.run)).collect();
             assert_eq!(
@@ -1390,7 +1406,10 @@ mod tests {
             );
             fixture.stack.advance(Duration::from_secs(300));
             assert_eq!(
-                take_due(&shards[0], fixture.now(), 1, 300).await.must().len(),
+                take_due(&shards[0], &Moving::NONE, fixture.now(), 1, 300)
+                    .await
+                    .must()
+                    .len(),
                 1,
                 "the limit"
             );
@@ -1663,7 +1682,7 @@ mod tests {
             .must();
             let before = now.plus_seconds(-300).to_rfc3339();
             let shards = fixture.db.each_shard();
-            let found = stalled_runs(&shards[0], &before, &now.to_rfc3339(), 10)
+            let found = stalled_runs(&shards[0], &Moving::NONE, &before, &now.to_rfc3339(), 10)
                 .await
                 .must();
             let found: Vec<(SourceId, Option<Step>)> =
@@ -1679,7 +1698,7 @@ mod tests {
                 )]
             );
             assert_eq!(
-                stalled_runs(&shards[1], &before, &now.to_rfc3339(), 10)
+                stalled_runs(&shards[1], &Moving::NONE, &before, &now.to_rfc3339(), 10)
                     .await
                     .must()
                     .len(),
@@ -1688,6 +1707,7 @@ mod tests {
             assert!(
                 stalled_runs(
                     &shards[0],
+                    &Moving::NONE,
                     &now.plus_seconds(-900).to_rfc3339(),
                     &now.to_rfc3339(),
                     10

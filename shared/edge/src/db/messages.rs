@@ -3,6 +3,7 @@
 //! `queued → sent → delivered → read` (or `failed`) and never back. Every statement is scoped by
 //! the tenant, but for the sweep's, which look for lost sends across businesses.
 
+use crate::db::directory::Moving;
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
 use crate::runtime::D1Result;
@@ -490,6 +491,7 @@ pub struct RequeuedSend {
 /// again before it counts the message lost once more.
 pub async fn take_lost_sends(
     db: &Db,
+    moving: &Moving,
     unnoted_before: Timestamp,
     noted_before: Timestamp,
     max_requeues: u32,
@@ -499,9 +501,11 @@ pub async fn take_lost_sends(
     let result = lost_send(unnoted_before, noted_before)
         .within(
             "UPDATE messages SET send_requeues = send_requeues + 1, updated_at = :now WHERE id IN \
-             (SELECT id FROM messages WHERE {sql} AND send_requeues < :max_requeues ORDER BY updated_at LIMIT :limit) \
+             (SELECT id FROM messages WHERE {sql} AND send_requeues < :max_requeues \
+             AND business_id NOT IN (SELECT value FROM json_each(:moving)) ORDER BY updated_at LIMIT :limit) \
              RETURNING business_id, id, send_subject, send_media_base_url",
         )
+        .bind("moving", moving.param())
         .bind("now", text(&now.to_rfc3339()))
         .bind("max_requeues", number(i64::from(max_requeues)))
         .bind("limit", number(limit as i64))
@@ -515,6 +519,7 @@ pub async fn take_lost_sends(
 /// sweep fails them rather than loop.
 pub async fn lost_beyond_requeues(
     db: &Db,
+    moving: &Moving,
     unnoted_before: Timestamp,
     noted_before: Timestamp,
     max_requeues: u32,
@@ -528,8 +533,9 @@ pub async fn lost_beyond_requeues(
     let result = lost_send(unnoted_before, noted_before)
         .within(
             "SELECT business_id, id FROM messages WHERE {sql} AND send_requeues >= :max_requeues \
-             ORDER BY updated_at LIMIT :limit",
+             AND business_id NOT IN (SELECT value FROM json_each(:moving)) ORDER BY updated_at LIMIT :limit",
         )
+        .bind("moving", moving.param())
         .bind("max_requeues", number(i64::from(max_requeues)))
         .bind("limit", number(limit as i64))
         .unscoped(db)?
@@ -1148,7 +1154,7 @@ mod on_data {
             let now = fixture.now();
             let (unnoted, noted_bound) = (now.plus_seconds(-300), now.plus_seconds(-1800));
             let shards = fixture.db.each_shard();
-            let taken = take_lost_sends(&shards[0], unnoted, noted_bound, 3, now, 10)
+            let taken = take_lost_sends(&shards[0], &Moving::NONE, unnoted, noted_bound, 3, now, 10)
                 .await
                 .must();
             let taken_ids: Vec<MessageId> = taken.iter().map(|send| send.id.clone()).collect();
@@ -1160,13 +1166,13 @@ mod on_data {
             assert_eq!(taken[0].business_id, acme.business_id);
             assert_eq!(taken[0].send_media_base_url.as_deref(), Some("https://edge.test"));
             assert!(
-                take_lost_sends(&shards[0], unnoted, noted_bound, 3, now, 10)
+                take_lost_sends(&shards[0], &Moving::NONE, unnoted, noted_bound, 3, now, 10)
                     .await
                     .must()
                     .is_empty(),
                 "taken once: the next sweep waits the whole bound again"
             );
-            let theirs_taken = take_lost_sends(&shards[1], unnoted, noted_bound, 3, now, 10)
+            let theirs_taken = take_lost_sends(&shards[1], &Moving::NONE, unnoted, noted_bound, 3, now, 10)
                 .await
                 .must();
             assert_eq!(
@@ -1180,7 +1186,7 @@ mod on_data {
             fixture.stack.advance(Duration::from_secs(1800));
             let now = fixture.now();
             let (unnoted, noted_bound) = (now.plus_seconds(-300), now.plus_seconds(-1800));
-            let again = take_lost_sends(&shards[0], unnoted, noted_bound, 3, now, 1)
+            let again = take_lost_sends(&shards[0], &Moving::NONE, unnoted, noted_bound, 3, now, 1)
                 .await
                 .must();
             assert_eq!(again.len(), 1, "at most the limit");
@@ -1208,6 +1214,7 @@ mod on_data {
                 let now = fixture.now();
                 let lost = lost_beyond_requeues(
                     &fixture.db,
+                    &Moving::NONE,
                     now.plus_seconds(-300),
                     now.plus_seconds(-1800),
                     2,
@@ -1217,6 +1224,7 @@ mod on_data {
                 .must();
                 let taken = take_lost_sends(
                     &fixture.db,
+                    &Moving::NONE,
                     now.plus_seconds(-300),
                     now.plus_seconds(-1800),
                     2,

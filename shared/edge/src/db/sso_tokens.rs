@@ -3,6 +3,7 @@
 //! deletes expired tokens of every business.
 
 use crate::db::Db;
+use crate::db::directory::Moving;
 use crate::db::{self, number, text};
 use domain::error::ApiError;
 use domain::ids::{CustomerId, SsoTokenId};
@@ -123,13 +124,18 @@ pub async fn revoke(
 }
 
 /// Deletes up to `limit` tokens that expired before `before`, across businesses. How many went.
-pub async fn delete_expired_before(db: &Db, before: Timestamp, limit: usize) -> Result<usize, ApiError> {
+pub async fn delete_expired_before(
+    db: &Db,
+    moving: &Moving,
+    before: Timestamp,
+    limit: usize,
+) -> Result<usize, ApiError> {
     let result = db
         .unscoped(
             "DELETE FROM sso_tokens WHERE id IN (SELECT id FROM sso_tokens WHERE expires_ms < ?1 \
-             ORDER BY expires_ms LIMIT ?2)",
+             AND business_id NOT IN (SELECT value FROM json_each(?3)) ORDER BY expires_ms LIMIT ?2)",
         )
-        .bind(&[number(before.millis()), number(limit as i64)])?
+        .bind(&[number(before.millis()), number(limit as i64), moving.param()])?
         .run()
         .await?;
     Ok(db::changes(&result))
@@ -283,7 +289,9 @@ mod tests {
             fixture.stack.advance(Duration::from_secs(600));
             let shards = fixture.db.each_shard();
             assert_eq!(
-                delete_expired_before(&shards[0], fixture.now(), 1).await.must(),
+                delete_expired_before(&shards[0], &Moving::NONE, fixture.now(), 1)
+                    .await
+                    .must(),
                 1
             );
             let left: Vec<String> = fixture
@@ -298,11 +306,15 @@ mod tests {
             );
             assert!(!left.contains(&short.to_string()));
             assert_eq!(
-                delete_expired_before(&shards[0], fixture.now(), 10).await.must(),
+                delete_expired_before(&shards[0], &Moving::NONE, fixture.now(), 10)
+                    .await
+                    .must(),
                 1
             );
             assert_eq!(
-                delete_expired_before(&shards[1], fixture.now(), 10).await.must(),
+                delete_expired_before(&shards[1], &Moving::NONE, fixture.now(), 10)
+                    .await
+                    .must(),
                 1
             );
             assert_eq!(

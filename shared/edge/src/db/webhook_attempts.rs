@@ -2,6 +2,7 @@
 //! Every statement is scoped by the tenant, but for retention, which deletes old lines of every
 //! business.
 
+use crate::db::directory::Moving;
 use crate::db::{self, number, text};
 use crate::db::{Db, Statement};
 use domain::error::ApiError;
@@ -132,13 +133,18 @@ pub async fn list(
 
 /// Deletes up to `limit` log lines made before `before` (the oldest first), across businesses:
 /// the log is kept for the retention period only. How many went.
-pub async fn delete_older_than(db: &Db, before: Timestamp, limit: usize) -> Result<usize, ApiError> {
+pub async fn delete_older_than(
+    db: &Db,
+    moving: &Moving,
+    before: Timestamp,
+    limit: usize,
+) -> Result<usize, ApiError> {
     let result = db
         .unscoped(
             "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE attempted_us < ?1 \
-             ORDER BY id LIMIT ?2)",
+             AND business_id NOT IN (SELECT value FROM json_each(?3)) ORDER BY id LIMIT ?2)",
         )
-        .bind(&[number(before.micros()), number(limit as i64)])?
+        .bind(&[number(before.micros()), number(limit as i64), moving.param()])?
         .run()
         .await?;
     Ok(db::changes(&result))
@@ -344,18 +350,29 @@ mod tests {
             log(&fixture, &acme, &kept, &event, None).await;
             let shards = fixture.db.each_shard();
             assert_eq!(
-                delete_older_than(&shards[0], cutoff, 2).await.must(),
+                delete_older_than(&shards[0], &Moving::NONE, cutoff, 2)
+                    .await
+                    .must(),
                 2,
                 "to the limit"
             );
-            assert_eq!(delete_older_than(&shards[0], cutoff, 10).await.must(), 1);
             assert_eq!(
-                delete_older_than(&shards[0], cutoff, 10).await.must(),
+                delete_older_than(&shards[0], &Moving::NONE, cutoff, 10)
+                    .await
+                    .must(),
+                1
+            );
+            assert_eq!(
+                delete_older_than(&shards[0], &Moving::NONE, cutoff, 10)
+                    .await
+                    .must(),
                 0,
                 "the newer line stays"
             );
             assert_eq!(
-                delete_older_than(&shards[1], cutoff, 10).await.must(),
+                delete_older_than(&shards[1], &Moving::NONE, cutoff, 10)
+                    .await
+                    .must(),
                 1,
                 "the second shard's own"
             );

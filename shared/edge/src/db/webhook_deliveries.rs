@@ -3,6 +3,7 @@
 //! the tenant, but for the sweep, which looks for lost work across businesses and deletes the
 //! deliveries of events past retention.
 
+use crate::db::directory::Moving;
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
 use crate::runtime::D1Result;
@@ -282,6 +283,7 @@ pub fn delete_of_endpoint(db: &Db, tenant: &Tenant, endpoint: &EndpointId) -> Re
 /// sweep's work): (business, delivery, the attempt it is due for); at most `limit`.
 pub async fn overdue(
     db: &Db,
+    moving: &Moving,
     before: Timestamp,
     now: Timestamp,
     limit: usize,
@@ -296,12 +298,13 @@ pub async fn overdue(
         .unscoped(
             "SELECT business_id, id, attempts FROM webhook_deliveries WHERE status = 'pending' \
              AND next_attempt_us < ?1 AND (leased_until_us IS NULL OR leased_until_us < ?2) \
-             ORDER BY next_attempt_us LIMIT ?3",
+             AND business_id NOT IN (SELECT value FROM json_each(?4)) ORDER BY next_attempt_us LIMIT ?3",
         )
         .bind(&[
             number(before.micros()),
             number(now.micros()),
             number(limit as i64),
+            moving.param(),
         ])?
         .all()
         .await?;
@@ -822,7 +825,7 @@ mod tests {
             let shards = fixture.db.each_shard();
             let now = fixture.now();
             assert!(
-                overdue(&shards[0], now.plus_seconds(1), now, 10)
+                overdue(&shards[0], &Moving::NONE, now.plus_seconds(1), now, 10)
                     .await
                     .must()
                     .is_empty(),
@@ -833,16 +836,18 @@ mod tests {
             let now = fixture.now();
             let before = now.plus_seconds(-120);
             assert_eq!(
-                overdue(&shards[0], before, now, 10).await.must(),
+                overdue(&shards[0], &Moving::NONE, before, now, 10).await.must(),
                 [(acme.business_id.clone(), lost.delivery_id.clone(), 1)]
             );
             assert_eq!(
-                overdue(&shards[1], before, now, 10).await.must(),
+                overdue(&shards[1], &Moving::NONE, before, now, 10).await.must(),
                 [(globex.business_id.clone(), theirs.delivery_id.clone(), 1)]
             );
             fixture.stack.advance(Duration::from_secs(3600));
             let now = fixture.now();
-            let found = overdue(&shards[0], now.plus_seconds(-120), now, 10).await.must();
+            let found = overdue(&shards[0], &Moving::NONE, now.plus_seconds(-120), now, 10)
+                .await
+                .must();
             assert_eq!(
                 found,
                 [
@@ -852,7 +857,7 @@ mod tests {
                 "most overdue first, each at the attempt it is due for"
             );
             assert_eq!(
-                overdue(&shards[0], now.plus_seconds(-120), now, 1)
+                overdue(&shards[0], &Moving::NONE, now.plus_seconds(-120), now, 1)
                     .await
                     .must()
                     .len(),

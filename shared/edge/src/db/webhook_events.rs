@@ -6,6 +6,7 @@
 //! as the change left it; its body is fixed when it is first dispatched. Once every delivery of
 //! an event is settled and the retention period has passed, retention deletes it.
 
+use crate::db::directory::Moving;
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
 use crate::runtime::D1Result;
@@ -312,6 +313,7 @@ pub fn mark_dispatched(
 /// while a file is still pending: it goes out when the last one settles (or the sweep fails it).
 pub async fn undispatched(
     db: &Db,
+    moving: &Moving,
     before: Timestamp,
     limit: usize,
 ) -> Result<Vec<(BusinessId, EventId)>, ApiError> {
@@ -322,9 +324,11 @@ pub async fn undispatched(
     }
     let result = Sql::compose(
         "SELECT e.business_id, e.id FROM webhook_events e WHERE e.dispatched_us IS NULL AND e.created_us < :before \
-         AND NOT EXISTS ({sql}) ORDER BY e.created_us LIMIT :limit",
+         AND NOT EXISTS ({sql}) AND e.business_id NOT IN (SELECT value FROM json_each(:moving)) \
+         ORDER BY e.created_us LIMIT :limit",
         vec![db::attachments::pending_of_subject_sql("e")],
     )
+    .bind("moving", moving.param())
     .bind("before", number(before.micros()))
     .bind("limit", number(limit as i64))
     .unscoped(db)?
@@ -361,12 +365,14 @@ pub async fn undispatched_of_subject(
 /// SQL yielding the ids of up to `limit` events, of any business, recorded before `before`,
 /// dispatched, and with no delivery pending (the oldest first): history retention may delete.
 /// An event never dispatched, or with a delivery still to be made, is never among them.
-pub fn expired(before: Timestamp, limit: usize) -> Sql {
+pub fn expired(moving: &Moving, before: Timestamp, limit: usize) -> Sql {
     Sql::compose(
         "SELECT e.id FROM webhook_events e WHERE e.dispatched_us IS NOT NULL AND e.created_us < :retain_before \
-         AND {sql} ORDER BY e.created_us, e.id LIMIT :retain_limit",
+         AND {sql} AND e.business_id NOT IN (SELECT value FROM json_each(:retain_moving)) \
+         ORDER BY e.created_us, e.id LIMIT :retain_limit",
         vec![db::webhook_deliveries::none_pending("e.id")],
     )
+    .bind("retain_moving", moving.param())
     .bind("retain_before", number(before.micros()))
     .bind("retain_limit", number(limit as i64))
 }
@@ -374,8 +380,13 @@ pub fn expired(before: Timestamp, limit: usize) -> Sql {
 /// The statement that deletes the events [`expired`] selects. Run in one batch after
 /// [`db::webhook_deliveries::delete_of_events`] over the same selection: both see the same
 /// events, since deleting settled deliveries leaves none of them with a pending one.
-pub fn delete_expired(db: &Db, before: Timestamp, limit: usize) -> Result<Statement, ApiError> {
-    expired(before, limit)
+pub fn delete_expired(
+    db: &Db,
+    moving: &Moving,
+    before: Timestamp,
+    limit: usize,
+) -> Result<Statement, ApiError> {
+    expired(moving, before, limit)
         .within("DELETE FROM webhook_events WHERE id IN ({sql})")
         .unscoped(db)
 }
@@ -763,7 +774,7 @@ mod tests {
 
             let before = fixture.now();
             let shards = fixture.db.each_shard();
-            let found = undispatched(&shards[0], before, 10).await.must();
+            let found = undispatched(&shards[0], &Moving::NONE, before, 10).await.must();
             assert_eq!(
                 found,
                 [(
@@ -772,7 +783,7 @@ mod tests {
                 )],
                 "not the dispatched, the one held for its file, nor the one recorded since"
             );
-            let found = undispatched(&shards[1], before, 10).await.must();
+            let found = undispatched(&shards[1], &Moving::NONE, before, 10).await.must();
             assert_eq!(
                 found.into_iter().map(|(_, id)| Some(id)).collect::<Vec<_>>(),
                 [theirs]
@@ -786,13 +797,13 @@ mod tests {
             attachments::settle(&fixture.db, &acme, &file, Err("gone"))
                 .await
                 .must();
-            let found = undispatched(&shards[0], fixture.now().plus_seconds(1), 10)
+            let found = undispatched(&shards[0], &Moving::NONE, fixture.now().plus_seconds(1), 10)
                 .await
                 .must();
             let found: Vec<Option<EventId>> = found.into_iter().map(|(_, id)| Some(id)).collect();
             assert_eq!(found, [lost, held, late], "oldest first, once its file settled");
             assert_eq!(
-                undispatched(&shards[0], fixture.now().plus_seconds(1), 1)
+                undispatched(&shards[0], &Moving::NONE, fixture.now().plus_seconds(1), 1)
                     .await
                     .must()
                     .len(),
@@ -858,8 +869,10 @@ mod tests {
             let before = fixture.now();
             let shard = fixture.db.on_shard(0);
             let expire = |limit| {
-                let deliveries = webhook_deliveries::delete_of_events(&shard, expired(before, limit)).must();
-                let events = delete_expired(&shard, before, limit).must();
+                let deliveries =
+                    webhook_deliveries::delete_of_events(&shard, expired(&Moving::NONE, before, limit))
+                        .must();
+                let events = delete_expired(&shard, &Moving::NONE, before, limit).must();
                 shard.batch(vec![deliveries, events])
             };
             let results = expire(1).await.must();

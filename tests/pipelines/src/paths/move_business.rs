@@ -3,9 +3,15 @@
 //! link pieces, with their generated column, among them). Each step is first killed part of the
 //! way through (the shard it writes stops answering), then resumed from the cursor the command
 //! last had, then run once more from that same cursor (its answer lost): the move still ends with
-//! every row on the new shard exactly once, none on the old one, and the business working.
+//! every row on the new shard exactly once, none on the old one, and the business working. The
+//! same move aborted after each of its steps (`POST .../move/abort`, its own steps killed and
+//! resumed too) leaves every row where it was and nothing on the other shard; after the switch the
+//! abort is refused. A business whose CRM link was indexed through the real fetcher and embedder
+//! is found by meaning after its move, its pieces' vectors answering for the moved rows.
 
+use super::crm_links::{Dashboard, SHOPIFY_HOST, add_page, shopify_example};
 use crate::app::{App, Business, test};
+use crate::partners::crm_pages::{Crm, Sizes, Source, record_name};
 use crate::partners::kustomer::Kustomer;
 use crate::partners::meta;
 use crate::partners::webhook_endpoint::Endpoint;
@@ -270,6 +276,11 @@ fn a_business_with_rows_in_every_table_moves_through_killed_and_repeated_steps()
                 killed.status,
                 killed.text()
             );
+            assert!(
+                killed.status == 200 || killed.text().contains(" on shard "),
+                "a step that dies says where: {}",
+                killed.text()
+            );
             // Resumed from the cursor the command had, and then again: its answer was lost.
             let resumed = step(&app, &business, to, cursor.as_deref())
                 .await
@@ -341,5 +352,231 @@ fn a_business_with_rows_in_every_table_moves_through_killed_and_repeated_steps()
         )
         .await
         .expect(200);
+    });
+}
+
+/// One step of aborting the business's move, as the command asks for it.
+async fn abort_step(app: &App, business: &Business, cursor: Option<&str>) -> crate::app::Answer {
+    app.admin(
+        Method::Post,
+        &format!("/admin/businesses/{}/move/abort", business.id),
+        Some(json!({ "cursor": cursor })),
+    )
+    .await
+}
+
+/// The directory's entry of the business: (shard, moving_to, moved_from).
+fn entry_of(app: &App, business: &Business) -> (i64, Option<i64>, Option<i64>) {
+    app.stack.sql("DB", |connection| {
+        connection
+            .query_row(
+                "SELECT shard, moving_to, moved_from FROM business_shards WHERE business_id = ?1",
+                [&business.id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap_or_else(|error| panic!("{error}"))
+    })
+}
+
+#[test]
+fn a_move_aborted_after_any_of_its_steps_leaves_every_row_where_it_was_and_no_copy_behind() {
+    test(|app| async move {
+        let business = populated(&app).await;
+        let from = shard_of(&app, &business);
+        let to = 1 - from;
+        let mut before = rows_on(&app, from, &business);
+        let mut aborted_in = Vec::new();
+        let mut killed_steps = 0;
+        for taken in 1.. {
+            assert!(taken < 100, "the move switches");
+            let mut cursor: Option<String> = None;
+            let mut phase = String::new();
+            for _ in 0..taken {
+                let out = step(&app, &business, to, cursor.as_deref())
+                    .await
+                    .expect(200)
+                    .json();
+                app.stack
+                    .advance(Duration::from_secs(out["wait_seconds"].as_u64().unwrap_or(0)));
+                cursor = out["cursor"].as_str().map(str::to_owned);
+                phase = out["phase"].as_str().unwrap_or_default().to_owned();
+            }
+            if phase == "switched" {
+                let refused = abort_step(&app, &business, None).await;
+                assert_eq!(refused.status, 409, "{}", refused.text());
+                assert!(
+                    refused.text().contains("the move finished"),
+                    "the refusal says why: {}",
+                    refused.text()
+                );
+                break;
+            }
+            // What the move would have done next: delete leftovers, copy, or verify.
+            let next = cursor.as_deref().and_then(|cursor| cursor.split(':').next());
+            aborted_in.push(next.unwrap_or_default().to_owned());
+
+            // The abort, each of its steps first killed part of the way, then resumed.
+            let mut abort_cursor: Option<String> = None;
+            let mut steps = 0;
+            loop {
+                steps += 1;
+                assert!(steps < 100, "the abort ends");
+                app.stack.outage_after(SHARDS[to], 1, "Network connection lost.");
+                let killed = abort_step(&app, &business, abort_cursor.as_deref()).await;
+                app.stack.restore(SHARDS[to]);
+                assert!(
+                    matches!(killed.status, 200 | 503),
+                    "a killed abort step is retried: {} {}",
+                    killed.status,
+                    killed.text()
+                );
+                if killed.status == 503 {
+                    killed_steps += 1;
+                    assert!(
+                        killed.text().contains(" on shard "),
+                        "it names the table and shard it was at: {}",
+                        killed.text()
+                    );
+                }
+                let resumed = abort_step(&app, &business, abort_cursor.as_deref()).await;
+                if resumed.status == 409 && killed.status == 200 && killed.json()["phase"] == "aborted" {
+                    break;
+                }
+                let resumed = resumed.expect(200).json();
+                if resumed["phase"] == "aborted" {
+                    break;
+                }
+                abort_cursor = resumed["cursor"].as_str().map(str::to_owned);
+            }
+
+            let what = format!("aborted after {taken} steps ({phase})");
+            assert_eq!(
+                entry_of(&app, &business),
+                (from as i64, None, None),
+                "{what}: the directory names the old shard, at rest"
+            );
+            let after = rows_on(&app, from, &business);
+            for table in &MOVED_TABLES {
+                let (was, is) = (&before[table.name], &after[table.name]);
+                if table.name == "audit_log" {
+                    assert_eq!(&is[..was.len()], &was[..], "{what}: audit_log as it was");
+                    assert_eq!(is.len(), was.len() + 1, "{what}: then the abort");
+                } else {
+                    assert_eq!(is, was, "{what}: {} holds every row, as it was", table.name);
+                }
+            }
+            let left: Vec<&str> = rows_on(&app, to, &business)
+                .into_iter()
+                .filter(|(_, rows)| !rows.is_empty())
+                .map(|(table, _)| table)
+                .collect();
+            assert!(
+                left.is_empty(),
+                "{what}: no copy left on the other shard: {left:?}"
+            );
+            app.stack.restart_isolate();
+            app.api(
+                &business.key,
+                Method::Post,
+                "/api-customers-sync",
+                Some(
+                    json!({ "customers": [{ "external_id": format!("CRM-after-{taken}"), "name": "Hedy" }] }),
+                ),
+            )
+            .await
+            .expect(200);
+            before = rows_on(&app, from, &business);
+        }
+        assert!(
+            ["delete", "copy", "verify"]
+                .iter()
+                .all(|next| aborted_in.iter().any(|seen| seen == next)),
+            "aborted before each kind of step: {aborted_in:?}"
+        );
+        assert!(killed_steps > 0, "some abort steps were killed part of the way");
+        let mut cursor: Option<String> = None;
+        for _ in 0..100 {
+            let out = step(&app, &business, to, cursor.as_deref())
+                .await
+                .expect(200)
+                .json();
+            if out["phase"] == "done" {
+                break;
+            }
+            app.stack
+                .advance(Duration::from_secs(out["wait_seconds"].as_u64().unwrap_or(0)));
+            cursor = out["cursor"].as_str().map(str::to_owned);
+        }
+        assert_eq!(
+            entry_of(&app, &business),
+            (to as i64, None, None),
+            "the move ends after all"
+        );
+    });
+}
+
+#[test]
+fn a_business_whose_crm_link_was_indexed_moves_through_killed_steps_and_its_pieces_are_still_found_by_meaning()
+ {
+    test(|app| async move {
+        let _embedder = app.embedder();
+        let business = app.business("Acme").await;
+        let page_id = add_page(&app, &business).await;
+        let page = page_id.as_str();
+        let crm = Crm::install(&app.stack, SHOPIFY_HOST, Sizes::SMALL);
+        let dashboard = Dashboard::new(&app, &business);
+        dashboard.add(shopify_example(page)).await;
+        app.settle().await;
+        let customers = crm.records(Source::Shopify);
+        let question = format!("{}'s plan", record_name(&customers[3]));
+        let search = [
+            ("page_id", page),
+            ("channel", "messenger"),
+            ("q", question.as_str()),
+        ];
+        let found = dashboard.search(&search).await;
+        assert_eq!(
+            (found["mode"].as_str(), found["results"][0]["record"].as_str()),
+            (Some("semantic"), Some("customers[3]")),
+            "found by meaning before the move: {found}"
+        );
+        let from = shard_of(&app, &business);
+        let to = 1 - from;
+        let before = rows_on(&app, from, &business);
+        assert!(
+            !before["knowledge_chunks"].is_empty(),
+            "the link's pieces are rows to move"
+        );
+
+        // Each step killed part of the way (the new shard stops answering), then resumed.
+        let mut cursor: Option<String> = None;
+        for _ in 0..100 {
+            app.stack.outage_after(SHARDS[to], 1, "Network connection lost.");
+            let killed = step(&app, &business, to, cursor.as_deref()).await;
+            app.stack.restore(SHARDS[to]);
+            assert!(matches!(killed.status, 200 | 503), "{}", killed.text());
+            let out = step(&app, &business, to, cursor.as_deref())
+                .await
+                .expect(200)
+                .json();
+            if out["phase"] == "done" {
+                break;
+            }
+            app.stack
+                .advance(Duration::from_secs(out["wait_seconds"].as_u64().unwrap_or(0)));
+            cursor = out["cursor"].as_str().map(str::to_owned);
+        }
+        assert_eq!(shard_of(&app, &business), to);
+        let after = rows_on(&app, to, &business);
+        for table in ["knowledge_sources", "knowledge_chunks", "knowledge_links"] {
+            assert_eq!(after[table], before[table], "{table} moved as it was");
+        }
+        app.stack.restart_isolate();
+        let found = dashboard.search(&search).await;
+        assert_eq!(
+            (found["mode"].as_str(), found["results"][0]["record"].as_str()),
+            (Some("semantic"), Some("customers[3]")),
+            "found by meaning after the move: {found}"
+        );
     });
 }

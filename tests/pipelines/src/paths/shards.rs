@@ -2,8 +2,10 @@
 //! docs/scaling.md): a new business lands on any of them, the directory says where, everything of
 //! a business stays on its own shard, nothing a user sees differs by shard, a shard that does not
 //! answer holds up only its own businesses, a move pauses the business's writes while its reads
-//! go on and copies in bounded steps, and the sweep visits every shard. (What a move leaves behind
-//! when its steps are killed and repeated is `move_business.rs`.)
+//! go on and copies in bounded steps, and the sweep visits every shard but leaves a moving
+//! business's copies alone, and deletes an old copy its move's command never finished deleting.
+//! (What a move leaves behind when its steps are killed, repeated or aborted is
+//! `move_business.rs`.)
 
 use crate::app::{Answer, App, Business, test};
 use crate::partners::meta::numeric_id;
@@ -498,5 +500,149 @@ fn the_sweep_visits_every_shard() {
                 "deleted on its shard"
             );
         }
+    });
+}
+
+#[test]
+fn the_sweep_leaves_a_moving_businesss_copies_alone_and_deletes_the_old_copy_its_command_left() {
+    test(|app| async move {
+        let business = app.business(&unique("Business")).await;
+        let id = business.id.as_str();
+        let from = shard_holding(&app, id);
+        let to = 1 - from;
+        let key = unique("old-key");
+        app.json(
+            Method::Post,
+            "/api-customers-sync",
+            &[("x-api-key", &business.key), ("idempotency-key", &key)],
+            Some(json!({ "customers": [{ "email": format!("{}@example.com", unique("k")) }] })),
+        )
+        .await
+        .expect(200);
+        let keys = "SELECT count(*) FROM idempotency_keys WHERE business_id = ?1";
+
+        // Copied, not verified yet; then the key becomes as old as the sweep deletes.
+        let mut answer = step(&app, id, to, None).await.expect(200).json();
+        while !answer["cursor"]
+            .as_str()
+            .is_some_and(|cursor| cursor.starts_with("verify"))
+        {
+            app.stack
+                .advance(Duration::from_secs(answer["wait_seconds"].as_u64().unwrap_or(0)));
+            answer = step(&app, id, to, answer["cursor"].as_str())
+                .await
+                .expect(200)
+                .json();
+        }
+        app.stack.advance(Duration::from_secs(40 * 24 * 3600));
+        let held = counts(&app, keys, id);
+        assert_eq!((held[from], held[to]), (1, 1), "the key on both copies");
+        app.sweep().await;
+        assert_eq!(
+            counts(&app, keys, id),
+            held,
+            "neither copy is swept while it moves"
+        );
+
+        // The copy verifies (nothing changed under it) and the business switches.
+        let switched = step(&app, id, to, answer["cursor"].as_str())
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(switched["phase"], "switched", "{switched}");
+        app.sweep().await;
+        let held = counts(&app, keys, id);
+        assert_eq!(
+            (held[from], held[to]),
+            (1, 0),
+            "the new shard's copy is swept, the old copy is left alone"
+        );
+
+        // The command stops before deleting the old copy; an hour on, the sweep deletes it.
+        app.stack.advance(Duration::from_secs(3600 + 60));
+        app.sweep().await;
+        let left = rows_on_each_shard(&app, id);
+        assert!(
+            left[from].iter().all(|rows| *rows == 0),
+            "nothing of the business is left on its old shard: {left:?}"
+        );
+        assert!(
+            left[to][0] == 1,
+            "the business is whole on its new shard: {left:?}"
+        );
+        let settled = step(&app, id, to, None).await.expect(200).json();
+        assert_eq!(
+            settled["phase"], "done",
+            "the move has nothing left to do: {settled}"
+        );
+    });
+}
+
+#[test]
+fn a_row_changed_on_the_old_shard_after_the_copy_fails_verification_naming_its_table_and_a_new_copy_then_verifies()
+ {
+    test(|app| async move {
+        let business = app.business(&unique("Business")).await;
+        let id = business.id.as_str();
+        let from = shard_holding(&app, id);
+        let to = 1 - from;
+        sync(
+            &app,
+            &business.key,
+            json!([{ "email": format!("{}@example.com", unique("c")), "name": "Ada" }]),
+        )
+        .await;
+        let mut answer = step(&app, id, to, None).await.expect(200).json();
+        while !answer["cursor"]
+            .as_str()
+            .is_some_and(|cursor| cursor.starts_with("verify"))
+        {
+            app.stack
+                .advance(Duration::from_secs(answer["wait_seconds"].as_u64().unwrap_or(0)));
+            answer = step(&app, id, to, answer["cursor"].as_str())
+                .await
+                .expect(200)
+                .json();
+        }
+        // A statement that is no one business's changes the old copy: the counts still agree.
+        app.stack.sql(SHARDS[from], |connection| {
+            connection
+                .execute(
+                    "UPDATE customers SET name = 'Changed' WHERE business_id = ?1",
+                    [id],
+                )
+                .unwrap_or_else(|error| panic!("{error}"))
+        });
+        let customers = "SELECT count(*) FROM customers WHERE business_id = ?1";
+        let held = counts(&app, customers, id);
+        assert_eq!(held[from], held[to], "as many rows on both shards");
+        let refused = step(&app, id, to, answer["cursor"].as_str()).await;
+        assert_eq!(refused.status, 409, "{}", refused.text());
+        let message = refused.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            message.starts_with("the copy did not verify: customers: a row differs")
+                && message.contains("name"),
+            "names the table and the column: {message}"
+        );
+        assert_eq!(directory_shard(&app, id), from, "nothing switched");
+
+        // Moved again without a cursor: copied over, it verifies, and the change went with it.
+        let again = step(&app, id, to, None).await.expect(200).json();
+        steps_to_the_end(&app, id, to, again).await;
+        assert_eq!(directory_shard(&app, id), to);
+        let names: Vec<String> = app.stack.sql(SHARDS[to], |connection| {
+            let mut statement = connection
+                .prepare("SELECT name FROM customers WHERE business_id = ?1")
+                .unwrap_or_else(|error| panic!("{error}"));
+            statement
+                .query_map([id], |row| row.get(0))
+                .unwrap_or_else(|error| panic!("{error}"))
+                .map(|row| row.unwrap_or_else(|error| panic!("{error}")))
+                .collect()
+        });
+        assert_eq!(names, ["Changed"]);
     });
 }
