@@ -2,6 +2,9 @@
 //! channel knows them by, or created), their conversation on the channel, each message once
 //! however often the provider retries it, its media in R2, and status updates of sent messages.
 //!
+//! While the business is being moved, what could not be stored is kept and stored after the move
+//! (`held_inbound`).
+//!
 //! Each message is one D1 batch (one transaction, one round trip) whose statements resolve the
 //! customer and conversation themselves, so that two deliveries racing each other cannot create
 //! two customers or two conversations.
@@ -15,7 +18,7 @@ use crate::db::customers::NewSender;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::inbound_media::{INBOUND_MEDIA, MediaFetch};
 use crate::media_store::{self, ATTACHMENTS};
-use crate::{DB, db, outbox, runtime};
+use crate::{DB, db, held_inbound, outbox, runtime};
 use domain::channel::{AddressKind, Channel, MessageStatus};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, ConversationId, CustomerId, EventId, MessageId};
@@ -51,8 +54,23 @@ pub async fn ingest(
     let db = env.d1(DB)?;
     let arrived = runtime::now();
     let mut report = IngestReport::default();
-    for message in batch.messages {
-        let Some(stored) = store_message(&db, account, &message, arrived, base_url).await? else {
+    let mut messages = batch.messages.into_iter();
+    while let Some(message) = messages.next() {
+        let stored = match store_message(&db, account, &message, arrived, base_url).await {
+            Ok(stored) => stored,
+            // The business is being moved: this message, those after it and the statuses are
+            // kept for after the move, and the provider is answered as if they were stored.
+            Err(error) if held_inbound::being_moved(&error) => {
+                let rest = InboundBatch {
+                    messages: std::iter::once(message).chain(messages).collect(),
+                    statuses: batch.statuses,
+                };
+                held_inbound::keep(env, account, &rest, base_url).await?;
+                return Ok(report);
+            }
+            Err(error) => return Err(error),
+        };
+        let Some(stored) = stored else {
             report.duplicates += 1;
             continue;
         };
@@ -81,7 +99,18 @@ pub async fn ingest(
             .collect();
         outbox::publish(env, &account.tenant, events).await;
     }
-    report.statuses_applied = apply_statuses(&db, account, &batch.statuses).await?;
+    report.statuses_applied = match apply_statuses(&db, account, &batch.statuses).await {
+        Ok(applied) => applied,
+        Err(error) if held_inbound::being_moved(&error) => {
+            let rest = InboundBatch {
+                messages: Vec::new(),
+                statuses: batch.statuses,
+            };
+            held_inbound::keep(env, account, &rest, base_url).await?;
+            0
+        }
+        Err(error) => return Err(error),
+    };
     Ok(report)
 }
 

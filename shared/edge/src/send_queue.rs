@@ -42,6 +42,24 @@ pub struct QueuedSend {
     /// from its `/api/download-media` with a signed link, and so do webhook receivers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_base_url: Option<String>,
+    /// The provider accepted the message already, in an attempt that could not record it (its
+    /// business was being moved): this delivery records it, and sends nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Accepted>,
+}
+
+/// What the provider answered a send that its attempt could not record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub provider_message_id: Option<String>,
+}
+
+impl crate::queue::Work for QueuedSend {
+    const QUEUE: &'static str = OUTBOUND;
+
+    fn business(&self) -> Option<BusinessId> {
+        Some(self.business_id.clone())
+    }
 }
 
 /// The account a message on `channel` goes from, or the 422 that says the business has none. A
@@ -103,6 +121,7 @@ pub async fn accept(
         message_id: message.id.clone(),
         subject: outgoing.subject.clone(),
         media_base_url: Some(origin.to_owned()),
+        accepted: None,
     };
     let queued = match env.queue(OUTBOUND) {
         Ok(queue) => queue.send(job).await,
@@ -356,6 +375,7 @@ mod tests {
             message_id: MessageId::generate([2; 16]),
             subject: None,
             media_base_url: None,
+            accepted: None,
         };
         let wire = r#"{"business_id":"01010101-0101-4101-8101-010101010101","message_id":"02020202-0202-4202-8202-020202020202"}"#;
         assert_eq!(serde_json::to_string(&plain).unwrap_or_default(), wire);
@@ -485,6 +505,7 @@ mod tests {
                         message_id: message.id.clone(),
                         subject: Some("Order 42".to_owned()),
                         media_base_url: Some(ORIGIN.to_owned()),
+                        accepted: None,
                     }]
                 );
                 let second = accept_on_channel(

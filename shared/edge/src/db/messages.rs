@@ -248,6 +248,31 @@ pub fn apply_provider_status(
         ])?)
 }
 
+/// Claims the queued outbound message `id` for one attempt to send it, before anything is sent:
+/// its `updated_at` moves from `read_at` (as the sender read it) to `now`, which of two
+/// deliveries racing each other only one can do, and a business being moved cannot (its writes
+/// are refused, so nothing is sent that could not be recorded). The lost-send sweep counts from
+/// `updated_at`, so it leaves a message alone while an attempt on it may still be going on.
+/// `now` must be later than `read_at`. True: this attempt holds the message.
+pub async fn claim_send(
+    db: &Db,
+    tenant: &Tenant,
+    id: &MessageId,
+    read_at: &str,
+    now: &str,
+) -> Result<bool, ApiError> {
+    let result = db
+        .scoped(
+            tenant,
+            "UPDATE messages SET updated_at = ?4 \
+             WHERE business_id = ?1 AND id = ?2 AND direction = 'outbound' AND status = 'queued' AND updated_at = ?3",
+        )
+        .bind(&[text(id.as_str()), text(read_at), text(now)])?
+        .run()
+        .await?;
+    Ok(db::changes(&result) == 1)
+}
+
 /// Records why a still-queued message is waiting for another attempt.
 pub async fn note_retry(
     db: &Db,
