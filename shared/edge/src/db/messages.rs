@@ -1149,6 +1149,86 @@ mod on_data {
     }
 
     #[test]
+    fn a_send_is_claimed_by_one_attempt_only_and_by_none_while_its_business_is_being_moved() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, account, ann) = shop(&fixture, "Acme", 0).await;
+            let updated_at = |id: MessageId| {
+                let (db, acme) = (&fixture.db, &acme);
+                async move { by_ids(db, acme, &[&id]).await.must()[0].updated_at.clone() }
+            };
+            let at = |seconds: i64| fixture.now().plus_seconds(seconds).to_rfc3339();
+            let sent = fixture.send(&acme, &ann, Channel::Sms, &account, "hello").await;
+            let read = updated_at(sent.id.clone()).await;
+            assert!(
+                claim_send(&fixture.db, &acme, &sent.id, &read, &at(1))
+                    .await
+                    .must(),
+                "the first attempt claims it"
+            );
+            assert!(
+                !claim_send(&fixture.db, &acme, &sent.id, &read, &at(2))
+                    .await
+                    .must(),
+                "a second attempt that read it at the same time does not"
+            );
+            assert_eq!(
+                updated_at(sent.id.clone()).await,
+                at(1),
+                "the claim is the time it was taken"
+            );
+            run(
+                &fixture,
+                advance(
+                    &fixture.db,
+                    &acme,
+                    &sent.id,
+                    MessageStatus::Sent,
+                    None,
+                    None,
+                    &at(3),
+                )
+                .must(),
+            )
+            .await;
+            assert!(
+                !claim_send(&fixture.db, &acme, &sent.id, &at(3), &at(4))
+                    .await
+                    .must(),
+                "a message no longer queued is not claimed"
+            );
+
+            let waiting = fixture.send(&acme, &ann, Channel::Sms, &account, "later").await;
+            let read = updated_at(waiting.id.clone()).await;
+            let placed = crate::db::directory::entry(&fixture.db, &acme.business_id)
+                .await
+                .must();
+            let moving = domain::shard_move::Entry {
+                moving_to: Some(1),
+                move_started_ms: Some(0),
+                ..placed
+            };
+            crate::db::directory::record(&fixture.db, &acme.business_id, &moving)
+                .await
+                .must();
+            let refused = claim_send(&fixture.db, &acme, &waiting.id, &read, &at(5))
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("the claim of a business being moved is refused"));
+            assert_eq!(refused.status(), 503, "{refused:?}");
+            crate::db::directory::record(&fixture.db, &acme.business_id, &placed)
+                .await
+                .must();
+            assert!(
+                claim_send(&fixture.db, &acme, &waiting.id, &read, &at(6))
+                    .await
+                    .must(),
+                "and it is claimed once the move is over"
+            );
+        });
+    }
+
+    #[test]
     fn the_sweep_takes_each_lost_send_once_per_bound_on_each_shard() {
         let fixture = Fixture::new();
         fixture.run(async {
