@@ -104,13 +104,40 @@ pub async fn accept(
     outgoing: &OutgoingMessage,
     origin: &str,
 ) -> Result<Message, ApiError> {
+    let accepting = Accepting {
+        account_id,
+        message_id: MessageId::generate(runtime::random()?),
+    };
+    accept_as(env, db, tenant, customer, accepting, outgoing, origin).await
+}
+
+/// Where a message is accepted from, and its id.
+struct Accepting<'a> {
+    account_id: &'a ChannelAccountId,
+    message_id: MessageId,
+}
+
+async fn accept_as(
+    env: &Env,
+    db: &Db,
+    tenant: &Tenant,
+    customer: &Customer,
+    accepting: Accepting<'_>,
+    outgoing: &OutgoingMessage,
+    origin: &str,
+) -> Result<Message, ApiError> {
+    let Accepting {
+        account_id,
+        message_id,
+    } = accepting;
     let channel = outgoing.channel;
     if recipient(db, tenant, customer, channel).await?.is_none() {
         return Err(ApiError::invalid("channel", no_address_message(channel)));
     }
     check_attachments(db, tenant, &outgoing.attachments).await?;
 
-    let (mut message, event_ids) = store_queued(db, tenant, customer, outgoing, account_id, origin).await?;
+    let (mut message, event_ids) =
+        store_queued(db, tenant, customer, outgoing, account_id, origin, message_id).await?;
     outbox::publish(env, tenant, event_ids).await;
     if !outgoing.attachments.is_empty() {
         message.attachments = Some(db::attachments::of_messages(db, tenant, &[&message.id]).await?);
@@ -152,6 +179,29 @@ pub async fn accept_on_channel(
 ) -> Result<Message, ApiError> {
     let account = sending_account(db, tenant, outgoing.channel).await?;
     accept(env, db, tenant, customer, &account, outgoing, origin).await
+}
+
+/// [`accept_on_channel`] as the message `id`, once: None when a message `id` was accepted before
+/// (a repeated request that must not send again; its id derived from what it answers).
+pub async fn accept_once_on_channel(
+    env: &Env,
+    db: &Db,
+    tenant: &Tenant,
+    customer: &Customer,
+    outgoing: &OutgoingMessage,
+    origin: &str,
+    id: MessageId,
+) -> Result<Option<Message>, ApiError> {
+    if !db::messages::by_ids(db, tenant, &[&id]).await?.is_empty() {
+        return Ok(None);
+    }
+    let accepting = Accepting {
+        account_id: &sending_account(db, tenant, outgoing.channel).await?,
+        message_id: id,
+    };
+    Ok(Some(
+        accept_as(env, db, tenant, customer, accepting, outgoing, origin).await?,
+    ))
 }
 
 /// Where a message to `customer` on `channel` goes, or None when they cannot be reached there.
@@ -284,10 +334,10 @@ async fn store_queued(
     outgoing: &OutgoingMessage,
     account: &ChannelAccountId,
     base_url: &str,
+    message_id: MessageId,
 ) -> Result<(Message, Vec<EventId>), ApiError> {
     let now = runtime::now();
     let now_text = now.to_rfc3339();
-    let message_id = MessageId::generate(runtime::random()?);
     let conversation_id = ConversationId::generate(runtime::random()?);
     let channel = outgoing.channel;
     let mut statements = vec![
