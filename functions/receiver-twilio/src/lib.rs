@@ -37,6 +37,6 @@ async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
 }
 
 /// What every channel receiver kept while its business was being moved, stored after the move.
-pub use edge::held_inbound::handle;
+pub use edge::ingest::held as handle;
 
 edge::queue_consumer!(edge::held_inbound::HeldInbound, handle);

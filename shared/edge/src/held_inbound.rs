@@ -3,12 +3,13 @@
 //! `crm-edge-inbound-held` queue, and stored once the move is over; the provider is answered as
 //! if they were stored. A provider that does not retry a refused webhook (Twilio) loses nothing,
 //! and one that does (Meta, Mailgun) is not made to. Storing is idempotent per provider message
-//! id, so a batch stored partly before the pause struck, or kept twice, is stored once.
+//! id, so a batch stored partly before the pause struck, or kept twice, is stored once. (The
+//! storing is `ingest::held`.)
 
 use crate::db::channel_accounts::ChannelAccount;
 use crate::media_store::ATTACHMENTS;
-use crate::queue::{HELD_SECONDS, Settle, Work, send_all};
-use crate::{DB, console_error, console_log, console_warn, db, ingest, runtime, secrets_key};
+use crate::queue::{HELD_SECONDS, Work, send_all};
+use crate::{console_log, runtime};
 use domain::error::{ApiError, BEING_MOVED};
 use domain::ids::{BusinessId, ChannelAccountId};
 use domain::inbound::InboundBatch;
@@ -20,9 +21,9 @@ pub const HELD_INBOUND: &str = "HELD_INBOUND";
 /// Where kept batches are in the attachments bucket, apart from the files (`media_store`).
 const KEY_PREFIX: &str = "held-inbound";
 
-/// How often a kept batch is tried before the queue gives up on it (`functions.toml`'s
-/// `max_retries`, past which its object stays in R2 for the operator).
-const RETRY_SECONDS: u32 = 30;
+/// How long a kept batch that could not be stored waits for its next try (the queue gives up
+/// past `functions.toml`'s `max_retries`; its object then stays in R2 for the operator).
+pub const RETRY_SECONDS: u32 = 30;
 
 /// A kept batch: whose, for which account, where in R2, and the public origin its download
 /// links are made with.
@@ -80,49 +81,5 @@ pub async fn keep(
         batch.messages.len(),
         batch.statuses.len()
     );
-    Ok(())
-}
-
-/// The consumer of `crm-edge-inbound-held`: stores a kept batch (the queue hands it over only
-/// once the business is no longer paused), then deletes it.
-pub async fn handle(env: crate::Env, held: HeldInbound, attempt: u32) -> Settle {
-    match store(&env, &held).await {
-        Ok(()) => Settle::Ack,
-        Err(error) => {
-            console_error!(
-                "kept inbound batch {} (attempt {attempt}): not stored: {}",
-                held.key,
-                error.detail().unwrap_or(&error.body.message)
-            );
-            Settle::RetryIn(RETRY_SECONDS)
-        }
-    }
-}
-
-async fn store(env: &crate::Env, held: &HeldInbound) -> Result<(), ApiError> {
-    let bucket = env.bucket(ATTACHMENTS)?;
-    let Some(object) = bucket.get(&held.key).execute().await? else {
-        console_warn!("kept inbound batch {} is gone: stored already", held.key);
-        return Ok(());
-    };
-    let bytes = match object.body() {
-        Some(body) => body.bytes().await?,
-        None => Vec::new(),
-    };
-    let batch: InboundBatch = serde_json::from_slice(&bytes)
-        .map_err(|error| ApiError::internal("reading a kept inbound batch", error))?;
-    let db = env.d1(DB)?;
-    let account = db::channel_accounts::find(&db, &secrets_key::keyring(env)?, &held.account_id).await?;
-    match account.filter(|account| account.tenant.business_id == held.business_id) {
-        Some(account) => {
-            ingest::ingest(env, &account, batch, &held.base_url).await?;
-        }
-        None => console_warn!(
-            "kept inbound batch {}: channel account {} no longer exists; dropped",
-            held.key,
-            held.account_id
-        ),
-    }
-    env.bucket(ATTACHMENTS)?.delete(&held.key).await?;
     Ok(())
 }

@@ -10,15 +10,17 @@
 //! two customers or two conversations.
 
 use crate::Env;
-use crate::console_error;
 use crate::db::Db;
 use crate::db::attachments::NewPending;
 use crate::db::channel_accounts::ChannelAccount;
 use crate::db::customers::NewSender;
 use crate::db::webhook_events::{self, Guard, NewEvent};
+use crate::held_inbound::{self, HeldInbound};
 use crate::inbound_media::{INBOUND_MEDIA, MediaFetch};
 use crate::media_store::{self, ATTACHMENTS};
-use crate::{DB, db, held_inbound, outbox, runtime};
+use crate::queue::Settle;
+use crate::{DB, db, outbox, runtime, secrets_key};
+use crate::{console_error, console_warn};
 use domain::channel::{AddressKind, Channel, MessageStatus};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, ConversationId, CustomerId, EventId, MessageId};
@@ -112,6 +114,50 @@ pub async fn ingest(
         Err(error) => return Err(error),
     };
     Ok(report)
+}
+
+/// The consumer of `crm-edge-inbound-held` (`held_inbound`): stores a kept batch (the queue hands
+/// it over only once the business is no longer paused), then deletes it.
+pub async fn held(env: Env, held: HeldInbound, attempt: u32) -> Settle {
+    match store_held(&env, &held).await {
+        Ok(()) => Settle::Ack,
+        Err(error) => {
+            console_error!(
+                "kept inbound batch {} (attempt {attempt}): not stored: {}",
+                held.key,
+                error.detail().unwrap_or(&error.body.message)
+            );
+            Settle::RetryIn(held_inbound::RETRY_SECONDS)
+        }
+    }
+}
+
+async fn store_held(env: &Env, held: &HeldInbound) -> Result<(), ApiError> {
+    let bucket = env.bucket(ATTACHMENTS)?;
+    let Some(object) = bucket.get(&held.key).execute().await? else {
+        console_warn!("kept inbound batch {} is gone: stored already", held.key);
+        return Ok(());
+    };
+    let bytes = match object.body() {
+        Some(body) => body.bytes().await?,
+        None => Vec::new(),
+    };
+    let batch: InboundBatch = serde_json::from_slice(&bytes)
+        .map_err(|error| ApiError::internal("reading a kept inbound batch", error))?;
+    let db = env.d1(DB)?;
+    let account = db::channel_accounts::find(&db, &secrets_key::keyring(env)?, &held.account_id).await?;
+    match account.filter(|account| account.tenant.business_id == held.business_id) {
+        Some(account) => {
+            ingest(env, &account, batch, &held.base_url).await?;
+        }
+        None => console_warn!(
+            "kept inbound batch {}: channel account {} no longer exists; dropped",
+            held.key,
+            held.account_id
+        ),
+    }
+    env.bucket(ATTACHMENTS)?.delete(&held.key).await?;
+    Ok(())
 }
 
 /// A customer created from a channel address gets an id derived from it, so that concurrent

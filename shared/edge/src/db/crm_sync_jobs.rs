@@ -108,14 +108,6 @@ pub struct Contact {
     pub key: ContactKey,
 }
 
-impl crate::queue::Work for Contact {
-    const QUEUE: &'static str = crate::crm::sync::CRM_SYNC;
-
-    fn business(&self) -> Option<BusinessId> {
-        Some(self.business_id.clone())
-    }
-}
-
 #[derive(Serialize)]
 struct PlannedRow<'a> {
     id: String,

@@ -616,14 +616,6 @@ pub struct Due {
     pub run: Option<Step>,
 }
 
-impl crate::queue::Work for Due {
-    const QUEUE: &'static str = crate::knowledge::KNOWLEDGE;
-
-    fn business(&self) -> Option<domain::ids::BusinessId> {
-        domain::ids::BusinessId::parse(&self.business_id)
-    }
-}
-
 #[derive(Deserialize)]
 struct DueRow {
     business_id: String,
