@@ -15,12 +15,12 @@ use crate::db::attachments::NewPending;
 use crate::db::channel_accounts::ChannelAccount;
 use crate::db::customers::NewSender;
 use crate::db::webhook_events::{self, Guard, NewEvent};
-use crate::held_inbound::{self, HeldInbound};
+use crate::held_inbound::{self, HeldInbound, KeptFrom};
 use crate::inbound_media::{INBOUND_MEDIA, MediaFetch};
 use crate::media_store::{self, ATTACHMENTS};
 use crate::queue::Settle;
 use crate::{DB, db, outbox, runtime, secrets_key};
-use crate::{console_error, console_warn};
+use crate::{console_error, console_log, console_warn};
 use domain::channel::{AddressKind, Channel, MessageStatus};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, ConversationId, CustomerId, EventId, MessageId};
@@ -135,26 +135,43 @@ pub async fn held(env: Env, held: HeldInbound, attempt: u32) -> Settle {
 async fn store_held(env: &Env, held: &HeldInbound) -> Result<(), ApiError> {
     let bucket = env.bucket(ATTACHMENTS)?;
     let Some(object) = bucket.get(&held.key).execute().await? else {
-        console_warn!("kept inbound batch {} is gone: stored already", held.key);
+        console_warn!("kept inbound {} is gone: stored already", held.key);
         return Ok(());
     };
     let bytes = match object.body() {
         Some(body) => body.bytes().await?,
         None => Vec::new(),
     };
-    let batch: InboundBatch = serde_json::from_slice(&bytes)
-        .map_err(|error| ApiError::internal("reading a kept inbound batch", error))?;
     let db = env.d1(DB)?;
-    let account = db::channel_accounts::find(&db, &secrets_key::keyring(env)?, &held.account_id).await?;
-    match account.filter(|account| account.tenant.business_id == held.business_id) {
-        Some(account) => {
-            ingest(env, &account, batch, &held.base_url).await?;
+    let keys = secrets_key::keyring(env)?;
+    let ours = |business: &domain::ids::BusinessId| business == &held.business_id;
+    match &held.from {
+        KeptFrom::Channel { account_id, base_url } => {
+            let batch: InboundBatch = serde_json::from_slice(&bytes)
+                .map_err(|error| ApiError::internal("reading a kept inbound batch", error))?;
+            match db::channel_accounts::find(&db, &keys, account_id).await? {
+                Some(account) if ours(&account.tenant.business_id) => {
+                    ingest(env, &account, batch, base_url).await?;
+                }
+                _ => console_warn!(
+                    "kept inbound {}: channel account {account_id} is gone; dropped",
+                    held.key
+                ),
+            }
         }
-        None => console_warn!(
-            "kept inbound batch {}: channel account {} no longer exists; dropped",
-            held.key,
-            held.account_id
-        ),
+        KeptFrom::Chatwoot {
+            connector_id,
+            delivery,
+        } => match db::crm_connectors::find_any(&db, &keys, connector_id).await? {
+            Some(connector) if ours(&connector.tenant.business_id) => {
+                let outcome = crate::crm::chatwoot::record(env, &db, &connector, &bytes, delivery).await?;
+                console_log!("kept Chatwoot delivery {}: {outcome}", held.key);
+            }
+            _ => console_warn!(
+                "kept inbound {}: connector {connector_id} is gone; dropped",
+                held.key
+            ),
+        },
     }
     env.bucket(ATTACHMENTS)?.delete(&held.key).await?;
     Ok(())

@@ -8,8 +8,10 @@
 
 use super::console::{Session, sign_in};
 use super::inbound::{channel_account, messages_of as inbound_messages_of, post, unique_phone};
+use super::krayin::{Connect, krayin_business, post as post_chatwoot};
 use super::webhook_api::{messages_of, sync};
 use crate::app::{App, Business, ORIGIN, test};
+use crate::partners::chatwoot::{self, Contact};
 use crate::partners::form::url_encoded;
 use crate::partners::meta::{self as meta_partner, GRAPH_HOST, graph_error, numeric_id};
 use crate::partners::{mailgun as mailgun_partner, twilio as twilio_partner};
@@ -612,6 +614,47 @@ fn after_a_switch_a_revoked_key_an_ended_session_a_revoked_token_and_a_rotated_s
             notify(new_secret, "signed with the new secret").await,
             200,
             "and the new one does"
+        );
+    });
+}
+
+#[test]
+fn a_chatwoot_delivery_while_the_business_is_moved_is_answered_200_and_written_to_krayin_after_the_move() {
+    test(|app| async move {
+        let setup = krayin_business(&app, Connect::settings(json!({ "pipeline_id": 2 }))).await;
+        let to = 1 - shard_of(&app, &setup.business);
+        let first = paused(&app, &setup.business, to).await;
+        let jane = Contact::new(4343, "Jane Paused").email("jane.paused@example.com");
+        let delivery = setup.delivery(&chatwoot::contact_created(&jane));
+        let answer = post_chatwoot(&app, setup.path(), &delivery)
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            answer["outcome"], "kept: recorded once the business's move is over",
+            "Chatwoot does not deliver it again, so it is kept: {answer}"
+        );
+        app.settle().await;
+        assert!(
+            setup.krayin.persons().is_empty(),
+            "nothing reaches Krayin while the business is paused"
+        );
+
+        to_the_end(&app, &setup.business, to, first).await;
+        pass(&app, Duration::from_secs(600)).await;
+        let persons = setup.krayin.persons();
+        assert_eq!(persons.len(), 1, "written once after the move: {persons:#?}");
+        assert_eq!(persons[0].name, "Jane Paused");
+        let resigned = setup.delivery(&chatwoot::contact_created(&jane));
+        let again = post_chatwoot(&app, setup.path(), &resigned)
+            .await
+            .expect(200)
+            .json();
+        assert!(
+            again["outcome"]
+                .as_str()
+                .is_some_and(|outcome| outcome.starts_with("duplicate")),
+            "the same body delivered again after the move records nothing: {again}"
         );
     });
 }
