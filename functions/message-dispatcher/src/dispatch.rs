@@ -1,6 +1,11 @@
 //! One delivery of one queued message: load it (scoped by the business the queue message names),
-//! send it through the provider, and settle it. Every attempt is logged with the message id,
-//! provider, status and duration, never with credentials.
+//! claim it with a write, send it through the provider, and settle it. Every attempt is logged
+//! with the message id, provider, status and duration, never with credentials.
+//!
+//! A business being moved may not write. Its sends wait on the queue while the directory says
+//! so (`edge::queue`); one that started before this isolate saw the pause is stopped by its claim,
+//! and one whose provider accepted it but whose settle was refused is handed back to the queue
+//! with the provider's answer, so that it is recorded after the move and never sent again.
 
 use crate::transport;
 use domain::channel::{Channel, MessageStatus};
@@ -15,8 +20,8 @@ use domain::tenant::Tenant;
 use edge::Env;
 use edge::db::Db;
 use edge::media_store::{ATTACHMENTS, storage_key};
-use edge::queue::Settle;
-use edge::send_queue::{self, QueuedSend, ToDeliver};
+use edge::queue::{HELD_SECONDS, Settle};
+use edge::send_queue::{self, Accepted, OUTBOUND, QueuedSend, ToDeliver};
 use edge::{DB, db, message_status, outbox, runtime, secrets_key};
 use edge::{console_error, console_log, console_warn};
 
@@ -92,6 +97,12 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         );
         return Ok(Settle::Ack);
     }
+    if let Some(accepted) = &job.accepted {
+        let decision = Decision::MarkSent {
+            provider_message_id: accepted.provider_message_id.clone(),
+        };
+        return settle(env, &db, &tenant, job, decision, attempt).await;
+    }
     // Email files are read whole, and copied once more into Mailgun's multipart body: the send
     // holds that much of the invocation's memory, and waits for another invocation when the
     // batch's other sends hold too much of it (a retry, not a failure of the message).
@@ -128,6 +139,13 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         subject: job.subject.as_deref(),
         media: &media,
     };
+    if !claim(&db, &tenant, message).await? {
+        console_log!(
+            "message {}: another delivery is sending it; this one stands down",
+            message.id
+        );
+        return Ok(Settle::Ack);
+    }
     let boundary = format!("crm-edge-{}", hex_random()?);
     let requests = sending::requests(&sender.sender, &outgoing, &boundary);
     let provider = sender.sender.provider();
@@ -175,7 +193,50 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
             provider_message_id: first_id,
         };
     }
-    settle(env, &db, &tenant, job, sending::decide(outcome, attempt), attempt).await
+    let decision = sending::decide(outcome, attempt);
+    let Decision::MarkSent { provider_message_id } = decision else {
+        return settle(env, &db, &tenant, job, decision, attempt).await;
+    };
+    let decision = Decision::MarkSent {
+        provider_message_id: provider_message_id.clone(),
+    };
+    match settle(env, &db, &tenant, job, decision, attempt).await {
+        Ok(settled) => Ok(settled),
+        Err(error) => hand_back_accepted(env, job, provider_message_id, &error).await,
+    }
+}
+
+/// Claims the message for this attempt (`db::messages::claim_send`); false: another delivery
+/// holds it, and its own queue message comes back if that delivery does not finish.
+async fn claim(db: &Db, tenant: &Tenant, message: &Message) -> Result<bool, ApiError> {
+    let now = runtime::now();
+    // Strictly later than what was read: a claim at the same millisecond would look unclaimed.
+    let read = domain::time::Timestamp::parse_rfc3339(&message.updated_at).map_or(0, |read| read.millis());
+    let claimed = domain::time::Timestamp::from_millis(now.millis().max(read + 1)).to_rfc3339();
+    db::messages::claim_send(db, tenant, &message.id, &message.updated_at, &claimed).await
+}
+
+/// The provider accepted the message, and recording it failed (the business is being moved, or
+/// D1 did not answer): a new queue message carries the provider's answer, and records it once it
+/// can, without sending again. Err only when that cannot be queued either; the queue then
+/// retries this delivery, which sends again.
+async fn hand_back_accepted(
+    env: &Env,
+    job: &QueuedSend,
+    provider_message_id: Option<String>,
+    error: &ApiError,
+) -> Result<Settle, ApiError> {
+    console_warn!(
+        "message {}: sent, but not recorded: {}; recorded later",
+        job.message_id,
+        error.detail().unwrap_or(&error.body.message)
+    );
+    let later = QueuedSend {
+        accepted: Some(Accepted { provider_message_id }),
+        ..job.clone()
+    };
+    edge::queue::send_all(env, OUTBOUND, &[later], HELD_SECONDS).await?;
+    Ok(Settle::Ack)
 }
 
 /// Who sends the message and to whom; Err is why it cannot be sent at all.

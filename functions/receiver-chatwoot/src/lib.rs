@@ -2,27 +2,22 @@
 //! feeding its Krayin connector. A delivery is checked against the connector's
 //! `webhook_secret` (Chatwoot's `X-Chatwoot-Signature` over `"{timestamp}.{body}"`, the
 //! timestamp within five minutes), then recorded as work for its contact and handed to the sync
-//! consumer: nothing here waits for Krayin. A redelivery (the same `X-Chatwoot-Delivery`) is
-//! acknowledged and records nothing.
+//! consumer (`edge::crm::chatwoot`): nothing here waits for Krayin. A redelivery (the same
+//! `X-Chatwoot-Delivery`) is acknowledged and records nothing; a delivery while the business is
+//! being moved is kept and recorded after the move.
 
 use domain::api::Params;
 use domain::api::receivers::{ChatwootReceivedOut, RECEIVER_CHATWOOT, ReceiverChatwoot};
 use domain::crm::chatwoot::webhook;
-use domain::crm::work::{ConnectorKind, ContactKey, Operation};
-use domain::crypto::sha256_hex;
+use domain::crm::work::ConnectorKind;
 use domain::error::ApiError;
-use domain::ids::{ConnectorId, SyncJobId};
+use domain::ids::ConnectorId;
 use edge::Env;
 use edge::call::Json;
-use edge::crm::sync;
-use edge::db::crm_sync_jobs::{self, Delivered};
-use edge::db::{crm_connectors, crm_inbound_events};
+use edge::crm::chatwoot;
+use edge::db::crm_connectors;
 use edge::runtime::{Bindings, Request, Response};
-use edge::{DB, call, http, runtime, secrets_key};
-use serde_json::Value;
-
-/// A delivery id longer than this is not Chatwoot's (a UUID): the body's digest stands in.
-const MAX_DELIVERY_CHARS: usize = 100;
+use edge::{DB, call, held_inbound, http, runtime, secrets_key};
 
 edge::http_function!(serve);
 
@@ -59,61 +54,16 @@ async fn receive(params: Params, mut req: Request, env: Env) -> Result<Json<Chat
         runtime::now().seconds(),
     )
     .map_err(|refusal| ApiError::unauthorized(refusal.to_string()))?;
-    let event = webhook::parse(&body).map_err(ApiError::malformed)?;
-    let outcome = if !connector.enabled {
-        "ignored: the connector is disabled".to_owned()
-    } else {
-        match (event.topic(), event.contact(), event.subject()) {
-            (Some(topic), Some(contact), Some(subject)) => {
-                let delivery = header(webhook::DELIVERY_HEADER)?;
-                let delivery = delivery.trim();
-                // The delivery id is not signed: a captured delivery sent again under a new id is
-                // the same signed body, which is claimed once. Older Chatwoots send no id at all.
-                let body_id = format!("chatwoot:sha256:{}", sha256_hex(&body));
-                let event_id = if delivery.is_empty() || delivery.chars().count() > MAX_DELIVERY_CHARS {
-                    body_id.clone()
-                } else {
-                    format!("chatwoot:{delivery}")
-                };
-                let tenant = &connector.tenant;
-                let record = async {
-                    let input: Value = serde_json::from_slice(&body)
-                        .map_err(|error| ApiError::malformed(error.to_string()))?;
-                    let work = Delivered {
-                        connector_id: &connector.id,
-                        contact: &ContactKey::Chatwoot(contact.id),
-                        operation: Operation::Chatwoot(topic),
-                        subject_id: &subject,
-                        event_id: &event_id,
-                        input: &input,
-                    };
-                    let job = SyncJobId::generate(runtime::random()?);
-                    crm_sync_jobs::insert_delivered(&db, tenant, &job, &work, runtime::now().micros()).await
-                };
-                let Some(recorded) =
-                    crm_inbound_events::once(&db, tenant, &connector.id, &body_id, record).await?
-                else {
-                    return Ok(Json(ChatwootReceivedOut {
-                        outcome: "duplicate: this body was delivered before".to_owned(),
-                    }));
-                };
-                match recorded {
-                    Some(contact) => {
-                        sync::hand_over(&env, std::slice::from_ref(&contact), 0).await;
-                        "queued".to_owned()
-                    }
-                    None => "duplicate".to_owned(),
-                }
-            }
-            (None, ..) => format!(
-                "ignored: {} is not synced",
-                match &event {
-                    webhook::ChatwootEvent::Other(name) => name.as_str(),
-                    _ => "this event",
-                }
-            ),
-            _ => "ignored: the event names no contact".to_owned(),
+    let delivery = header(webhook::DELIVERY_HEADER)?;
+    let outcome = match chatwoot::record(&env, &db, &connector, &body, &delivery).await {
+        Ok(outcome) => outcome,
+        // The business is being moved: Chatwoot does not deliver an account webhook twice, so
+        // the delivery is kept and recorded after the move.
+        Err(error) if held_inbound::being_moved(&error) => {
+            held_inbound::keep_chatwoot(&env, &connector, &body, &delivery).await?;
+            "kept: recorded once the business's move is over".to_owned()
         }
+        Err(error) => return Err(error),
     };
     Ok(Json(ChatwootReceivedOut { outcome }))
 }

@@ -3,7 +3,7 @@
 //! conversation we never synced is acknowledged and left alone.
 
 use domain::crm::kustomer::api;
-use domain::crm::kustomer::webhook::{InboundEvent, KustomerEvent, our_status};
+use domain::crm::kustomer::webhook::{InboundEvent, KustomerEvent, our_status, reply_message_id};
 use domain::crm::work::LinkKind;
 use domain::error::ApiError;
 use domain::ids::{ConversationId, MessageId};
@@ -177,16 +177,24 @@ async fn reply(
         attachments: Vec::new(),
     };
     let origin = http::configured_origin(env)?.unwrap_or_default();
-    let message = send_queue::accept_on_channel(env, db, tenant, &customer, &outgoing, &origin).await?;
+    // The message's id is derived from the Kustomer message: a delivery handled again after it
+    // was accepted (the link below failed, and the claim was let go) does not send it again.
+    let id = reply_message_id(&connector.id, kustomer_message);
+    let accepted =
+        send_queue::accept_once_on_channel(env, db, tenant, &customer, &outgoing, &origin, id.clone())
+            .await?;
     crm_links::link(
         db,
         tenant,
         &connector.id,
         LinkKind::Message,
-        message.id.as_str(),
+        id.as_str(),
         kustomer_message,
         runtime::now().micros(),
     )
     .await?;
-    Ok("sent to the customer")
+    Ok(match accepted {
+        Some(_) => "sent to the customer",
+        None => "sent to the customer before",
+    })
 }

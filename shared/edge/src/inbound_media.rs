@@ -45,6 +45,14 @@ pub struct MediaFetch {
     pub attachment_id: AttachmentId,
 }
 
+impl crate::queue::Work for MediaFetch {
+    const QUEUE: &'static str = INBOUND_MEDIA;
+
+    fn business(&self) -> Option<BusinessId> {
+        Some(self.business_id.clone())
+    }
+}
+
 /// Why a fetch did not bring the file.
 #[derive(Debug)]
 pub enum FetchFailure {

@@ -2,20 +2,25 @@
 //! channel knows them by, or created), their conversation on the channel, each message once
 //! however often the provider retries it, its media in R2, and status updates of sent messages.
 //!
+//! While the business is being moved, what could not be stored is kept and stored after the move
+//! (`held_inbound`).
+//!
 //! Each message is one D1 batch (one transaction, one round trip) whose statements resolve the
 //! customer and conversation themselves, so that two deliveries racing each other cannot create
 //! two customers or two conversations.
 
 use crate::Env;
-use crate::console_error;
 use crate::db::Db;
 use crate::db::attachments::NewPending;
 use crate::db::channel_accounts::ChannelAccount;
 use crate::db::customers::NewSender;
 use crate::db::webhook_events::{self, Guard, NewEvent};
+use crate::held_inbound::{self, HeldInbound, KeptFrom};
 use crate::inbound_media::{INBOUND_MEDIA, MediaFetch};
 use crate::media_store::{self, ATTACHMENTS};
-use crate::{DB, db, outbox, runtime};
+use crate::queue::Settle;
+use crate::{DB, db, outbox, runtime, secrets_key};
+use crate::{console_error, console_log, console_warn};
 use domain::channel::{AddressKind, Channel, MessageStatus};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, ConversationId, CustomerId, EventId, MessageId};
@@ -51,8 +56,23 @@ pub async fn ingest(
     let db = env.d1(DB)?;
     let arrived = runtime::now();
     let mut report = IngestReport::default();
-    for message in batch.messages {
-        let Some(stored) = store_message(&db, account, &message, arrived, base_url).await? else {
+    let mut messages = batch.messages.into_iter();
+    while let Some(message) = messages.next() {
+        let stored = match store_message(&db, account, &message, arrived, base_url).await {
+            Ok(stored) => stored,
+            // The business is being moved: this message, those after it and the statuses are
+            // kept for after the move, and the provider is answered as if they were stored.
+            Err(error) if held_inbound::being_moved(&error) => {
+                let rest = InboundBatch {
+                    messages: std::iter::once(message).chain(messages).collect(),
+                    statuses: batch.statuses,
+                };
+                held_inbound::keep(env, account, &rest, base_url).await?;
+                return Ok(report);
+            }
+            Err(error) => return Err(error),
+        };
+        let Some(stored) = stored else {
             report.duplicates += 1;
             continue;
         };
@@ -81,8 +101,80 @@ pub async fn ingest(
             .collect();
         outbox::publish(env, &account.tenant, events).await;
     }
-    report.statuses_applied = apply_statuses(&db, account, &batch.statuses).await?;
+    report.statuses_applied = match apply_statuses(&db, account, &batch.statuses).await {
+        Ok(applied) => applied,
+        Err(error) if held_inbound::being_moved(&error) => {
+            let rest = InboundBatch {
+                messages: Vec::new(),
+                statuses: batch.statuses,
+            };
+            held_inbound::keep(env, account, &rest, base_url).await?;
+            0
+        }
+        Err(error) => return Err(error),
+    };
     Ok(report)
+}
+
+/// The consumer of `crm-edge-inbound-held` (`held_inbound`): stores a kept batch (the queue hands
+/// it over only once the business is no longer paused), then deletes it.
+pub async fn held(env: Env, held: HeldInbound, attempt: u32) -> Settle {
+    match store_held(&env, &held).await {
+        Ok(()) => Settle::Ack,
+        Err(error) => {
+            console_error!(
+                "kept inbound batch {} (attempt {attempt}): not stored: {}",
+                held.key,
+                error.detail().unwrap_or(&error.body.message)
+            );
+            Settle::RetryIn(held_inbound::RETRY_SECONDS)
+        }
+    }
+}
+
+async fn store_held(env: &Env, held: &HeldInbound) -> Result<(), ApiError> {
+    let bucket = env.bucket(ATTACHMENTS)?;
+    let Some(object) = bucket.get(&held.key).execute().await? else {
+        console_warn!("kept inbound {} is gone: stored already", held.key);
+        return Ok(());
+    };
+    let bytes = match object.body() {
+        Some(body) => body.bytes().await?,
+        None => Vec::new(),
+    };
+    let db = env.d1(DB)?;
+    let keys = secrets_key::keyring(env)?;
+    let ours = |business: &domain::ids::BusinessId| business == &held.business_id;
+    match &held.from {
+        KeptFrom::Channel { account_id, base_url } => {
+            let batch: InboundBatch = serde_json::from_slice(&bytes)
+                .map_err(|error| ApiError::internal("reading a kept inbound batch", error))?;
+            match db::channel_accounts::find(&db, &keys, account_id).await? {
+                Some(account) if ours(&account.tenant.business_id) => {
+                    ingest(env, &account, batch, base_url).await?;
+                }
+                _ => console_warn!(
+                    "kept inbound {}: channel account {account_id} is gone; dropped",
+                    held.key
+                ),
+            }
+        }
+        KeptFrom::Chatwoot {
+            connector_id,
+            delivery,
+        } => match db::crm_connectors::find_any(&db, &keys, connector_id).await? {
+            Some(connector) if ours(&connector.tenant.business_id) => {
+                let outcome = crate::crm::chatwoot::record(env, &db, &connector, &bytes, delivery).await?;
+                console_log!("kept Chatwoot delivery {}: {outcome}", held.key);
+            }
+            _ => console_warn!(
+                "kept inbound {}: connector {connector_id} is gone; dropped",
+                held.key
+            ),
+        },
+    }
+    env.bucket(ATTACHMENTS)?.delete(&held.key).await?;
+    Ok(())
 }
 
 /// A customer created from a channel address gets an id derived from it, so that concurrent

@@ -29,6 +29,7 @@ pub mod crm;
 pub mod customer_upsert;
 pub mod db;
 pub mod env;
+pub mod held_inbound;
 pub mod http;
 #[cfg(feature = "idempotency")]
 pub mod idempotency;

@@ -333,6 +333,7 @@ async fn lost_sends(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> Resu
             message_id: send.id,
             subject: send.send_subject,
             media_base_url: send.send_media_base_url,
+            accepted: None,
         })
         .collect();
     // Taken but not queued: counted already, so the next bound's sweep tries it again.
@@ -552,6 +553,7 @@ mod tests {
                         message_id: id.clone(),
                         subject: Some("Re: order".to_owned()),
                         media_base_url: Some("https://api.example".to_owned()),
+                        accepted: None,
                     }],
                     "round {round}"
                 );

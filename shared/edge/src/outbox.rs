@@ -32,6 +32,18 @@ pub enum WebhookTask {
     },
 }
 
+impl crate::queue::Work for WebhookTask {
+    const QUEUE: &'static str = WEBHOOKS;
+
+    fn business(&self) -> Option<BusinessId> {
+        match self {
+            Self::Dispatch { business_id, .. } | Self::Deliver { business_id, .. } => {
+                Some(business_id.clone())
+            }
+        }
+    }
+}
+
 /// The dispatch tasks of a business's events, [`DISPATCH_CHUNK`] events each.
 pub fn dispatch_tasks(business_id: &BusinessId, event_ids: &[EventId]) -> Vec<WebhookTask> {
     event_ids

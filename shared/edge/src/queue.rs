@@ -4,10 +4,18 @@
 //! [`queue_consumer!`](crate::queue_consumer); natively, a test hands a queue's recorded
 //! messages to the same handler with [`deliver`]. And the one way work is put on a queue in bulk
 //! ([`send_all`]).
+//!
+//! Every message's work is one business's ([`Work`]). While that business is being moved its
+//! writes are refused, and work that acts outside the database (a provider send, a webhook POST,
+//! a CRM call, a download, an embedding) must not start: it could not record what it did, and
+//! would do it again. Such a message is put back on its queue, a new message delayed by
+//! [`HELD_SECONDS`], before its handler sees it; its deliveries are not counted against the
+//! queue's retries, however long the move takes.
 
 use crate::Env;
-use crate::console_error;
 use crate::runtime::QueueMessage;
+use crate::{DB, console_error, console_log};
+use domain::ids::BusinessId;
 use futures_util::future::join_all;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -29,6 +37,21 @@ pub async fn send_all<T: Serialize + Clone>(
         env.queue(binding)?.send_batch(chunk, delay_seconds).await?;
     }
     Ok(())
+}
+
+/// How long a business's work waits while the business is being moved, before it is looked at
+/// again: a pause lasts the directory's freshness and a few seconds at least, then as long as the
+/// copy takes; work held again and again costs one delivery a minute.
+pub const HELD_SECONDS: u32 = 60;
+
+/// A queue message's work: which business it acts for, and the queue it travels on (its
+/// consumer's own, where it is put back while the business is being moved).
+pub trait Work: Serialize + DeserializeOwned + Clone {
+    /// The queue's binding, which the consumer must also be able to send to.
+    const QUEUE: &'static str;
+
+    /// The business the work is done for; None: no one business's.
+    fn business(&self) -> Option<BusinessId>;
 }
 
 /// What the queue should do with a message.
@@ -58,13 +81,16 @@ fn settle(message: &QueueMessage, settle: Settle) {
 /// The batch is one invocation: its messages share its limits (`crate::meter`).
 pub async fn consume<T, F, Fut>(messages: &[QueueMessage], env: &Env, handle: &F)
 where
-    T: DeserializeOwned,
+    T: Work,
     F: Fn(Env, T, u32) -> Fut,
     Fut: Future<Output = Settle>,
 {
     join_all(messages.iter().map(|message| async move {
         let result = match read_body::<T>(message) {
-            Some(body) => handle(env.clone(), body, message.attempts()).await,
+            Some(body) => match held_while_moved(env, &body).await {
+                Some(held) => held,
+                None => handle(env.clone(), body, message.attempts()).await,
+            },
             None => {
                 console_error!(
                     "dropping a queue message that is not a {}",
@@ -77,6 +103,30 @@ where
     }))
     .await;
     env.report();
+}
+
+/// Puts the work back on its queue, delayed, when its business is being moved (the directory as
+/// this isolate knows it). None: the handler may go on. A directory that cannot be read is left
+/// to the handler, whose first statement meets the same failure and retries as it always does.
+async fn held_while_moved<T: Work>(env: &Env, body: &T) -> Option<Settle> {
+    let business = body.business()?;
+    let placement = env.d1(DB).ok()?.placement(&business).await.ok()?;
+    if !placement.paused {
+        return None;
+    }
+    console_log!(
+        "business {business} is being moved: its work on {} waits {HELD_SECONDS} s",
+        T::QUEUE
+    );
+    Some(
+        match send_all(env, T::QUEUE, std::slice::from_ref(body), HELD_SECONDS).await {
+            Ok(()) => Settle::Ack,
+            Err(error) => {
+                console_error!("holding work of a business being moved: {error}");
+                Settle::RetryIn(HELD_SECONDS)
+            }
+        },
+    )
 }
 
 /// How a function consumes a queue (its `[functions.<name>.consumes]` in `functions.toml`).
@@ -100,7 +150,7 @@ pub async fn deliver<T, F, Fut>(
     handle: F,
 ) -> usize
 where
-    T: DeserializeOwned,
+    T: Work,
     F: Fn(Env, T, u32) -> Fut,
     Fut: Future<Output = Settle>,
 {
@@ -168,6 +218,20 @@ mod tests {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     struct Job {
         n: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        business_id: Option<BusinessId>,
+    }
+
+    impl Work for Job {
+        const QUEUE: &'static str = WORK;
+
+        fn business(&self) -> Option<BusinessId> {
+            self.business_id.clone()
+        }
+    }
+
+    fn job(n: u32) -> Job {
+        Job { n, business_id: None }
     }
 
     fn consumer(max_retries: u32) -> Consumer<'static> {
@@ -181,7 +245,7 @@ mod tests {
     #[test]
     fn a_bulk_send_goes_out_a_hundred_at_a_time_each_batch_a_subrequest_in_order() {
         let fixture = Fixture::new();
-        let jobs: Vec<Job> = (0..250).map(|n| Job { n }).collect();
+        let jobs: Vec<Job> = (0..250).map(job).collect();
         fixture.run(async {
             send_all(&fixture.env, WORK, &jobs, 0)
                 .await
@@ -217,7 +281,7 @@ mod tests {
     fn a_delayed_send_is_not_delivered_before_its_time() {
         let fixture = Fixture::new();
         fixture.run(async {
-            send_all(&fixture.env, WORK, &[Job { n: 1 }], 30)
+            send_all(&fixture.env, WORK, &[job(1)], 30)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
             let seen = RefCell::new(Vec::new());
@@ -241,10 +305,7 @@ mod tests {
                 .send(serde_json::json!({ "n": "not a number" }))
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
-            queue
-                .send(Job { n: 7 })
-                .await
-                .unwrap_or_else(|error| panic!("{error}"));
+            queue.send(job(7)).await.unwrap_or_else(|error| panic!("{error}"));
             let seen = RefCell::new(Vec::new());
             let handle = async |_: Env, job: Job, _: u32| {
                 seen.borrow_mut().push(job.n);
@@ -268,7 +329,7 @@ mod tests {
     fn a_retry_comes_back_after_its_delay_with_its_delivery_counted() {
         let fixture = Fixture::new();
         fixture.run(async {
-            send_all(&fixture.env, WORK, &[Job { n: 1 }], 0)
+            send_all(&fixture.env, WORK, &[job(1)], 0)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
             let attempts = RefCell::new(Vec::new());
@@ -296,7 +357,7 @@ mod tests {
     fn a_message_retried_past_the_queues_retries_goes_to_the_dead_letters() {
         let fixture = Fixture::new();
         fixture.run(async {
-            send_all(&fixture.env, WORK, &[Job { n: 9 }], 0)
+            send_all(&fixture.env, WORK, &[job(9)], 0)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
             let handle = async |_: Env, _: Job, _: u32| Settle::RetryIn(1);
@@ -312,10 +373,70 @@ mod tests {
     }
 
     #[test]
+    fn work_of_a_business_being_moved_waits_on_its_queue_without_using_its_retries_and_is_done_after_the_move()
+     {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business("Acme").await;
+            let placed = crate::db::directory::entry(&fixture.db, &acme.business_id)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let moving = domain::shard_move::Entry {
+                moving_to: Some(1 - placed.shard),
+                move_started_ms: Some(0),
+                ..placed
+            };
+            crate::db::directory::record(&fixture.db, &acme.business_id, &moving)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let acmes = Job {
+                n: 1,
+                business_id: Some(acme.business_id.clone()),
+            };
+            send_all(&fixture.env, WORK, &[acmes, job(2)], 0)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let seen = RefCell::new(Vec::new());
+            let handle = async |_: Env, job: Job, attempt: u32| {
+                seen.borrow_mut().push((job.n, attempt));
+                Settle::Ack
+            };
+            for _ in 0..4 {
+                deliver(&fixture.stack, consumer(1), handle).await;
+                fixture
+                    .stack
+                    .advance(Duration::from_secs(u64::from(HELD_SECONDS)));
+            }
+            assert_eq!(
+                *seen.borrow(),
+                vec![(2, 1)],
+                "only the work of the business that is not being moved is done"
+            );
+            assert!(
+                fixture.stack.dead_letters(WORK).is_empty(),
+                "held four times on a queue that retries once, and not given up"
+            );
+            crate::db::directory::record(&fixture.db, &acme.business_id, &placed)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            fixture
+                .stack
+                .advance(Duration::from_secs(u64::from(HELD_SECONDS)));
+            deliver(&fixture.stack, consumer(1), handle).await;
+            assert_eq!(
+                *seen.borrow(),
+                vec![(2, 1), (1, 1)],
+                "after the move it is done, as a first delivery"
+            );
+        });
+        assert!(fixture.stack.queued(WORK).is_empty());
+    }
+
+    #[test]
     fn the_messages_of_a_batch_share_one_invocations_count() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let jobs: Vec<Job> = (0..3).map(|n| Job { n }).collect();
+            let jobs: Vec<Job> = (0..3).map(job).collect();
             send_all(&fixture.env, WORK, &jobs, 0)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));

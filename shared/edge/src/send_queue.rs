@@ -42,6 +42,24 @@ pub struct QueuedSend {
     /// from its `/api/download-media` with a signed link, and so do webhook receivers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_base_url: Option<String>,
+    /// The provider accepted the message already, in an attempt that could not record it (its
+    /// business was being moved): this delivery records it, and sends nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Accepted>,
+}
+
+/// What the provider answered a send that its attempt could not record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub provider_message_id: Option<String>,
+}
+
+impl crate::queue::Work for QueuedSend {
+    const QUEUE: &'static str = OUTBOUND;
+
+    fn business(&self) -> Option<BusinessId> {
+        Some(self.business_id.clone())
+    }
 }
 
 /// The account a message on `channel` goes from, or the 422 that says the business has none. A
@@ -86,13 +104,40 @@ pub async fn accept(
     outgoing: &OutgoingMessage,
     origin: &str,
 ) -> Result<Message, ApiError> {
+    let accepting = Accepting {
+        account_id,
+        message_id: MessageId::generate(runtime::random()?),
+    };
+    accept_as(env, db, tenant, customer, accepting, outgoing, origin).await
+}
+
+/// Where a message is accepted from, and its id.
+struct Accepting<'a> {
+    account_id: &'a ChannelAccountId,
+    message_id: MessageId,
+}
+
+async fn accept_as(
+    env: &Env,
+    db: &Db,
+    tenant: &Tenant,
+    customer: &Customer,
+    accepting: Accepting<'_>,
+    outgoing: &OutgoingMessage,
+    origin: &str,
+) -> Result<Message, ApiError> {
+    let Accepting {
+        account_id,
+        message_id,
+    } = accepting;
     let channel = outgoing.channel;
     if recipient(db, tenant, customer, channel).await?.is_none() {
         return Err(ApiError::invalid("channel", no_address_message(channel)));
     }
     check_attachments(db, tenant, &outgoing.attachments).await?;
 
-    let (mut message, event_ids) = store_queued(db, tenant, customer, outgoing, account_id, origin).await?;
+    let (mut message, event_ids) =
+        store_queued(db, tenant, customer, outgoing, account_id, origin, message_id).await?;
     outbox::publish(env, tenant, event_ids).await;
     if !outgoing.attachments.is_empty() {
         message.attachments = Some(db::attachments::of_messages(db, tenant, &[&message.id]).await?);
@@ -103,6 +148,7 @@ pub async fn accept(
         message_id: message.id.clone(),
         subject: outgoing.subject.clone(),
         media_base_url: Some(origin.to_owned()),
+        accepted: None,
     };
     let queued = match env.queue(OUTBOUND) {
         Ok(queue) => queue.send(job).await,
@@ -133,6 +179,29 @@ pub async fn accept_on_channel(
 ) -> Result<Message, ApiError> {
     let account = sending_account(db, tenant, outgoing.channel).await?;
     accept(env, db, tenant, customer, &account, outgoing, origin).await
+}
+
+/// [`accept_on_channel`] as the message `id`, once: None when a message `id` was accepted before
+/// (a repeated request that must not send again; its id derived from what it answers).
+pub async fn accept_once_on_channel(
+    env: &Env,
+    db: &Db,
+    tenant: &Tenant,
+    customer: &Customer,
+    outgoing: &OutgoingMessage,
+    origin: &str,
+    id: MessageId,
+) -> Result<Option<Message>, ApiError> {
+    if !db::messages::by_ids(db, tenant, &[&id]).await?.is_empty() {
+        return Ok(None);
+    }
+    let accepting = Accepting {
+        account_id: &sending_account(db, tenant, outgoing.channel).await?,
+        message_id: id,
+    };
+    Ok(Some(
+        accept_as(env, db, tenant, customer, accepting, outgoing, origin).await?,
+    ))
 }
 
 /// Where a message to `customer` on `channel` goes, or None when they cannot be reached there.
@@ -265,10 +334,10 @@ async fn store_queued(
     outgoing: &OutgoingMessage,
     account: &ChannelAccountId,
     base_url: &str,
+    message_id: MessageId,
 ) -> Result<(Message, Vec<EventId>), ApiError> {
     let now = runtime::now();
     let now_text = now.to_rfc3339();
-    let message_id = MessageId::generate(runtime::random()?);
     let conversation_id = ConversationId::generate(runtime::random()?);
     let channel = outgoing.channel;
     let mut statements = vec![
@@ -356,6 +425,7 @@ mod tests {
             message_id: MessageId::generate([2; 16]),
             subject: None,
             media_base_url: None,
+            accepted: None,
         };
         let wire = r#"{"business_id":"01010101-0101-4101-8101-010101010101","message_id":"02020202-0202-4202-8202-020202020202"}"#;
         assert_eq!(serde_json::to_string(&plain).unwrap_or_default(), wire);
@@ -462,6 +532,7 @@ mod tests {
                         message_id: message.id.clone(),
                         subject: Some("Order 42".to_owned()),
                         media_base_url: Some(ORIGIN.to_owned()),
+                        accepted: None,
                     }]
                 );
                 let second = accept_for(&fixture, &tenant, &ada, &outgoing(Channel::Whatsapp, Vec::new()))

@@ -317,6 +317,7 @@ impl App {
             "OUTBOUND" => self.consume(consumer, once, message_dispatcher::handle).await,
             "INBOUND_MEDIA" => self.consume(consumer, once, media_fetcher::handle).await,
             "KNOWLEDGE" => self.consume(consumer, once, knowledge_fetcher::handle).await,
+            "HELD_INBOUND" => self.consume(consumer, once, receiver_twilio::handle).await,
             other => {
                 panic!("functions.toml declares a consumer of {other}, which the native app does not know")
             }
@@ -326,7 +327,7 @@ impl App {
     /// Every due message of the consumer's queue (`once`: one batch of them) to `handle`.
     async fn consume<T, F, Fut>(&self, consumer: Consumer<'static>, once: bool, handle: F) -> usize
     where
-        T: serde::de::DeserializeOwned,
+        T: queue::Work,
         F: Fn(Env, T, u32) -> Fut,
         Fut: Future<Output = queue::Settle>,
     {

@@ -2,6 +2,7 @@
 //! our events to a contact's ordered work (`sync`), and each CRM's side of that work (one module
 //! per CRM: `kustomer`, `krayin`), with what their work has in common here.
 
+pub mod chatwoot;
 pub mod client;
 pub mod escalation;
 pub mod krayin;

@@ -30,6 +30,14 @@ use serde_json::Value;
 /// The queue binding: producer in the webhook dispatcher, the CRM API, the CRM receivers and the
 /// sync consumer itself; consumer in crm-sync.
 pub const CRM_SYNC: &str = "CRM_SYNC";
+
+impl crate::queue::Work for Contact {
+    const QUEUE: &'static str = CRM_SYNC;
+
+    fn business(&self) -> Option<domain::ids::BusinessId> {
+        Some(self.business_id.clone())
+    }
+}
 /// A worker holds a contact this long at most...
 const LEASE_SECONDS: i64 = 180;
 /// ...and starts no new work for it after this long, handing the rest to a fresh queue message:

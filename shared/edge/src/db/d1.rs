@@ -216,6 +216,25 @@ impl Db {
         Ok(placement)
     }
 
+    /// Whether the business of the rows `result` holds (its first row's `business_id`) lives on
+    /// `shard` as the directory says; rows that do not name a business are taken as they are.
+    async fn lives_on(&self, result: &D1Result, shard: Shard) -> worker::Result<bool> {
+        #[derive(serde::Deserialize)]
+        struct Owner {
+            business_id: Option<String>,
+        }
+        let owner = result
+            .results::<Owner>()
+            .ok()
+            .and_then(|rows| rows.into_iter().next())
+            .and_then(|row| row.business_id)
+            .and_then(|id| BusinessId::parse(&id));
+        match owner {
+            Some(business) => Ok(self.placement(&business).await?.shard == shard),
+            None => Ok(true),
+        }
+    }
+
     /// Remembers where the business lives (as the directory now says), for a while.
     pub(crate) fn remember(&self, business: &BusinessId, placement: Placement) {
         placements::remember(
@@ -346,7 +365,10 @@ impl Statement {
     /// The statement's answer; on every shard, the answer of the one that has its rows (or
     /// changed some), even when another did not answer (what is looked up by a key no two
     /// businesses share is found on the shard that has it); else the first failure, else the first
-    /// shard's answer.
+    /// shard's answer. Rows that name their business (a `business_id` column) count only on the
+    /// shard the directory names for it: a business being moved, or just moved, has a second copy
+    /// elsewhere (partial while it is copied, stale after the switch until it is deleted), and a
+    /// key revoked or a session ended after the switch must not be found live in the stale one.
     pub async fn all(&self) -> worker::Result<D1Result> {
         self.answer(false).await
     }
@@ -373,19 +395,33 @@ impl Statement {
         if answers.len() == 1 {
             return answers.remove(0);
         }
-        let found = answers.iter().position(|answer| {
-            answer.as_ref().is_ok_and(|result| {
-                // Counted, not read: each row is skipped as it is met.
-                result
-                    .results::<serde::de::IgnoredAny>()
-                    .is_ok_and(|rows| !rows.is_empty())
-                    || crate::db::changes(result) > 0
-            })
-        });
+        let (mut found, mut empty) = (None, None);
+        for (at, answer) in answers.iter().enumerate() {
+            let Ok(result) = answer else { continue };
+            // Counted, not read: each row is skipped as it is met.
+            let has_rows = result
+                .results::<serde::de::IgnoredAny>()
+                .is_ok_and(|rows| !rows.is_empty());
+            if !has_rows && crate::db::changes(result) == 0 {
+                empty = empty.or(Some(at));
+                continue;
+            }
+            if has_rows && !self.db.lives_on(result, shards[at]).await? {
+                continue;
+            }
+            found = Some(at);
+            break;
+        }
         let failed = answers.iter().position(Result::is_err);
+        // Rows found only where their business does not live are no answer: an empty one is.
+        let Some(answered) = found.or(failed).or(empty) else {
+            return Err(worker::Error::RustError(
+                "the rows found are of businesses the directory places on other shards".to_owned(),
+            ));
+        };
         answers
             .into_iter()
-            .nth(found.or(failed).unwrap_or(0))
+            .nth(answered)
             .unwrap_or_else(|| Err(worker::Error::RustError("no shard is bound (SHARDS)".to_owned())))
     }
 
@@ -516,6 +552,76 @@ mod tests {
                     tenant.business_id
                 );
             }
+        });
+    }
+
+    #[test]
+    fn a_lookup_on_every_shard_takes_only_the_rows_of_the_shard_the_directory_names_for_their_business() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            // A second copy on the other shard, as a move leaves one (partial while it copies,
+            // stale after the switch), under another name to tell them apart.
+            fixture.stack.sql("DB_1", |connection| {
+                connection
+                    .execute(
+                        "INSERT INTO businesses (id, name, created_at) VALUES (?1, 'Acme (other copy)', 'now')",
+                        [acme.business_id.as_str()],
+                    )
+                    .unwrap_or_else(|error| panic!("{error}"))
+            });
+            let lookup = |sql: &'static str| {
+                let db = fixture.db.clone();
+                let id = acme.business_id.clone();
+                async move {
+                    db.unscoped(sql)
+                        .bind(&[text(id.as_str())])
+                        .unwrap_or_else(|error| panic!("{error}"))
+                        .first::<Named>(None)
+                        .await
+                        .unwrap_or_else(|error| panic!("{error}"))
+                        .map(|named| named.name)
+                }
+            };
+            let named = "SELECT id AS business_id, name FROM businesses WHERE id = ?1";
+            let only_on_the_other = "SELECT id AS business_id, name FROM businesses WHERE id = ?1 AND name LIKE '%other%'";
+            let anonymous = "SELECT name FROM businesses WHERE id = ?1 AND name LIKE '%other%'";
+            assert_eq!(lookup(named).await.as_deref(), Some("Acme"), "the directory names shard 0");
+            assert_eq!(
+                lookup(only_on_the_other).await,
+                None,
+                "rows of the business on a shard it does not live on are not an answer"
+            );
+            assert_eq!(
+                lookup(anonymous).await.as_deref(),
+                Some("Acme (other copy)"),
+                "rows that do not name their business are taken where they are found"
+            );
+
+            let entry = crate::db::directory::entry(&fixture.db, &acme.business_id)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let switched = domain::shard_move::Entry {
+                shard: 1,
+                moved_from: Some(0),
+                switched_ms: Some(0),
+                ..entry
+            };
+            crate::db::directory::record(&fixture.db, &acme.business_id, &switched)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(
+                lookup(named).await.as_deref(),
+                Some("Acme (other copy)"),
+                "after the switch, the new shard's rows are the answer and the old copy's are not"
+            );
+            let only_in_the_old_copy =
+                "SELECT id AS business_id, name FROM businesses WHERE id = ?1 AND name = 'Acme'";
+            assert_eq!(
+                lookup(only_in_the_old_copy).await,
+                None,
+                "what only the old copy still holds (a key revoked since on the new shard) is not found"
+            );
         });
     }
 

@@ -249,6 +249,31 @@ pub fn apply_provider_status(
         ])?)
 }
 
+/// Claims the queued outbound message `id` for one attempt to send it, before anything is sent:
+/// its `updated_at` moves from `read_at` (as the sender read it) to `now`, which of two
+/// deliveries racing each other only one can do, and a business being moved cannot (its writes
+/// are refused, so nothing is sent that could not be recorded). The lost-send sweep counts from
+/// `updated_at`, so it leaves a message alone while an attempt on it may still be going on.
+/// `now` must be later than `read_at`. True: this attempt holds the message.
+pub async fn claim_send(
+    db: &Db,
+    tenant: &Tenant,
+    id: &MessageId,
+    read_at: &str,
+    now: &str,
+) -> Result<bool, ApiError> {
+    let result = db
+        .scoped(
+            tenant,
+            "UPDATE messages SET updated_at = ?4 \
+             WHERE business_id = ?1 AND id = ?2 AND direction = 'outbound' AND status = 'queued' AND updated_at = ?3",
+        )
+        .bind(&[text(id.as_str()), text(read_at), text(now)])?
+        .run()
+        .await?;
+    Ok(db::changes(&result) == 1)
+}
+
 /// Records why a still-queued message is waiting for another attempt.
 pub async fn note_retry(
     db: &Db,
@@ -1125,6 +1150,86 @@ mod on_data {
             assert_eq!(
                 status_of(&fixture, &acme, &sent.id).await,
                 (MessageStatus::Sent, None)
+            );
+        });
+    }
+
+    #[test]
+    fn a_send_is_claimed_by_one_attempt_only_and_by_none_while_its_business_is_being_moved() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (acme, account, ann) = shop(&fixture, "Acme", 0).await;
+            let updated_at = |id: MessageId| {
+                let (db, acme) = (&fixture.db, &acme);
+                async move { by_ids(db, acme, &[&id]).await.must()[0].updated_at.clone() }
+            };
+            let at = |seconds: i64| fixture.now().plus_seconds(seconds).to_rfc3339();
+            let sent = fixture.send(&acme, &ann, Channel::Sms, &account, "hello").await;
+            let read = updated_at(sent.id.clone()).await;
+            assert!(
+                claim_send(&fixture.db, &acme, &sent.id, &read, &at(1))
+                    .await
+                    .must(),
+                "the first attempt claims it"
+            );
+            assert!(
+                !claim_send(&fixture.db, &acme, &sent.id, &read, &at(2))
+                    .await
+                    .must(),
+                "a second attempt that read it at the same time does not"
+            );
+            assert_eq!(
+                updated_at(sent.id.clone()).await,
+                at(1),
+                "the claim is the time it was taken"
+            );
+            run(
+                &fixture,
+                advance(
+                    &fixture.db,
+                    &acme,
+                    &sent.id,
+                    MessageStatus::Sent,
+                    None,
+                    None,
+                    &at(3),
+                )
+                .must(),
+            )
+            .await;
+            assert!(
+                !claim_send(&fixture.db, &acme, &sent.id, &at(3), &at(4))
+                    .await
+                    .must(),
+                "a message no longer queued is not claimed"
+            );
+
+            let waiting = fixture.send(&acme, &ann, Channel::Sms, &account, "later").await;
+            let read = updated_at(waiting.id.clone()).await;
+            let placed = crate::db::directory::entry(&fixture.db, &acme.business_id)
+                .await
+                .must();
+            let moving = domain::shard_move::Entry {
+                moving_to: Some(1),
+                move_started_ms: Some(0),
+                ..placed
+            };
+            crate::db::directory::record(&fixture.db, &acme.business_id, &moving)
+                .await
+                .must();
+            let refused = claim_send(&fixture.db, &acme, &waiting.id, &read, &at(5))
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("the claim of a business being moved is refused"));
+            assert_eq!(refused.status(), 503, "{refused:?}");
+            crate::db::directory::record(&fixture.db, &acme.business_id, &placed)
+                .await
+                .must();
+            assert!(
+                claim_send(&fixture.db, &acme, &waiting.id, &read, &at(6))
+                    .await
+                    .must(),
+                "and it is claimed once the move is over"
             );
         });
     }

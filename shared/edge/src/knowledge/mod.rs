@@ -23,6 +23,14 @@ use crate::db::knowledge_sources::Due;
 
 /// The queue that hands due sources to the fetcher.
 pub const KNOWLEDGE: &str = "KNOWLEDGE";
+
+impl crate::queue::Work for crate::db::knowledge_sources::Due {
+    const QUEUE: &'static str = KNOWLEDGE;
+
+    fn business(&self) -> Option<domain::ids::BusinessId> {
+        domain::ids::BusinessId::parse(&self.business_id)
+    }
+}
 /// Where pushed bodies are kept (the attachments bucket, under `knowledge/`).
 pub const PUSHED: &str = crate::media_store::ATTACHMENTS;
 

@@ -70,13 +70,13 @@ async fn sign_in_page(app: &App, token: &str) -> Answer {
 }
 
 /// A signed-in session: its cookie header, its CSRF token and its id.
-struct Session {
-    cookie: String,
-    csrf: String,
+pub(super) struct Session {
+    pub(super) cookie: String,
+    pub(super) csrf: String,
     id: String,
 }
 
-async fn sign_in(app: &App, business: &Business) -> Session {
+pub(super) async fn sign_in(app: &App, business: &Business) -> Session {
     let opened = open_link(app, &token_of(&link(app, business).await), ORIGIN)
         .await
         .expect(303);

@@ -167,6 +167,51 @@ fn the_same_reply_delivered_three_times_at_once_reaches_the_customer_once() {
 }
 
 #[test]
+fn a_reply_handled_again_after_a_failure_between_accepting_and_linking_it_reaches_the_customer_once() {
+    test(|app| async move {
+        let synced = synced_conversation(&app).await;
+        let event = agent_reply(
+            &synced,
+            text(&synced.conversation["id"]),
+            "Accepted once, linked late",
+            json!({}),
+        );
+        let first = post(&app, &synced, &event, &synced.token).await;
+        assert_eq!(outcome(&first), "sent to the customer");
+        // What a failure after the reply was accepted and before it was linked leaves behind: no
+        // link, and the event's claim let go, so Kustomer's retry of it is handled again.
+        let (reply_id, event_id) = (text(&event["data"]["id"]), text(&event["id"]));
+        for shard in ["DB", "DB_1"] {
+            app.stack.sql(shard, |connection| {
+                connection
+                    .execute(
+                        "DELETE FROM crm_links WHERE kind = 'message' AND crm_id = ?1",
+                        [reply_id],
+                    )
+                    .and_then(|_| {
+                        connection.execute("DELETE FROM crm_inbound_events WHERE event_id = ?1", [event_id])
+                    })
+                    .unwrap_or_else(|error| panic!("{error}"))
+            });
+        }
+        let retried = post(&app, &synced, &event, &synced.token).await;
+        assert_eq!(outcome(&retried), "sent to the customer before");
+        app.settle().await;
+        assert_eq!(
+            texts_sent(&synced.graph, &synced.from),
+            ["Accepted once, linked late"],
+            "the retry found the message it accepted and sent nothing more"
+        );
+        let log = settled_log(&app, synced.setup.id(), 4).await;
+        assert_eq!(
+            entry(&log, "message.sent")["crm_id"],
+            event["data"]["id"],
+            "and linked it this time, so it is not put on the timeline"
+        );
+    });
+}
+
+#[test]
 fn messages_crm_edge_put_on_the_timeline_inbound_ones_and_other_channels_are_left_alone() {
     test(|app| async move {
         let synced = synced_conversation(&app).await;

@@ -25,6 +25,7 @@ mod maintenance;
 mod messages;
 mod meta_partial;
 mod move_business;
+mod move_traffic;
 mod receivers;
 mod secrets_at_rest;
 mod send_message;

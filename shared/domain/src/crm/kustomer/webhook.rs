@@ -112,6 +112,24 @@ pub fn parse(event_header: Option<&str>, body: &[u8]) -> Result<InboundEvent, St
     })
 }
 
+/// Our id of the message that sends an agent's Kustomer reply `kustomer_message` of the
+/// connector: the same for every delivery of the reply, so that a delivery handled again after
+/// a failure on our side (its claim let go) finds the message it accepted before instead of
+/// sending the reply twice.
+pub fn reply_message_id(
+    connector: &crate::ids::ConnectorId,
+    kustomer_message: &str,
+) -> crate::ids::MessageId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!(
+        "kustomer-reply|{}|{kustomer_message}",
+        connector.as_str()
+    ));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    crate::ids::MessageId::generate(bytes)
+}
+
 /// Our conversation status for Kustomer's: `snoozed` is waiting (`pending`), `done` is resolved.
 pub fn our_status(kustomer_status: &str) -> Option<ConversationStatus> {
     match kustomer_status.trim() {
