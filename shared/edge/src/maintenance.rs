@@ -415,6 +415,7 @@ mod tests {
     use domain::channel::Channel;
     use domain::inbound::{InboundMedia, InboundMessage};
     use domain::outgoing::OutgoingMessage;
+    use domain::webhooks::EventType;
     use serde_json::json;
     use std::time::Duration;
 
@@ -876,13 +877,14 @@ mod tests {
 
     /// How many events of `business` the webhook queue holds tasks for.
     fn dispatched_for(fixture: &Fixture, business: &BusinessId) -> usize {
-        tasks(fixture)
-            .iter()
+        fixture
+            .queued::<WebhookTask>(WEBHOOKS)
+            .into_iter()
             .map(|task| match task {
                 WebhookTask::Dispatch {
                     business_id,
                     event_ids,
-                } if business_id == business => event_ids.len(),
+                } if business_id == *business => event_ids.len(),
                 _ => 0,
             })
             .sum()

@@ -273,9 +273,15 @@ fn the_operator_releases_an_address_a_business_claimed_without_owning_it() {
             .expect(200)
             .json();
         let entries = log["entries"].as_array().cloned().unwrap_or_default();
-        let entry = entries.iter().find(|entry| entry["action"] == "channel_account.deleted");
+        let entry = entries
+            .iter()
+            .find(|entry| entry["action"] == "channel_account.deleted");
         assert_eq!(entry.map(|entry| &entry["actor"]), Some(&json!("admin")), "{log}");
-        assert_eq!(entry.map(|entry| &entry["detail"]["address"]), Some(&json!(page)), "{log}");
+        assert_eq!(
+            entry.map(|entry| &entry["detail"]["address"]),
+            Some(&json!(page)),
+            "{log}"
+        );
     });
 }
 

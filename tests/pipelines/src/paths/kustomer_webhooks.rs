@@ -198,7 +198,7 @@ fn a_reply_handled_again_after_a_failure_between_accepting_and_linking_it_reache
         assert_eq!(outcome(&retried), "sent to the customer before");
         app.settle().await;
         assert_eq!(
-            texts_sent(&synced.graph, &synced.from),
+            synced.graph.texts_sent_to(&synced.from),
             ["Accepted once, linked late"],
             "the retry found the message it accepted and sent nothing more"
         );

@@ -7,14 +7,16 @@
 //! although the old copy still says otherwise).
 
 use super::console::{Session, sign_in};
-use super::inbound::{channel_account, messages_of as inbound_messages_of, post, unique_phone};
+use super::inbound::{channel_account, post};
 use super::krayin::{Connect, krayin_business, post as post_chatwoot};
-use super::webhook_api::{messages_of, sync};
 use crate::app::{App, Business, ORIGIN, test};
 use crate::partners::chatwoot::{self, Contact};
 use crate::partners::form::url_encoded;
 use crate::partners::meta::{self as meta_partner, GRAPH_HOST, graph_error, numeric_id};
 use crate::partners::{mailgun as mailgun_partner, twilio as twilio_partner};
+use crate::steps::channels::messages_of;
+use crate::steps::customers::sync;
+use crate::steps::unique_phone;
 use edge::runtime::Method;
 use edge::runtime::native::{Reply, Stack};
 use serde_json::{Value, json};
@@ -391,13 +393,13 @@ fn messages_that_arrive_while_the_business_is_moved_are_answered_200_and_stored_
         .await
         .expect(200);
         assert!(
-            inbound_messages_of(&app, &business.key, false).await.is_empty(),
+            messages_of(&app, &business.key).await.is_empty(),
             "nothing is stored while the business is paused"
         );
 
         to_the_end(&app, &business, to, first).await;
         pass(&app, Duration::from_secs(600)).await;
-        let mut stored: Vec<(String, String)> = inbound_messages_of(&app, &business.key, false)
+        let mut stored: Vec<(String, String)> = messages_of(&app, &business.key)
             .await
             .iter()
             .map(|message| {
