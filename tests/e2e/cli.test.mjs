@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_TOKEN, BASE_URL, admin, api, newBusiness, request, unique, waitFor } from './support.mjs';
-import { d1 } from './store.mjs';
+import { d1, d1Shards } from './store.mjs';
 import { whatsappNotification } from './providers/meta.mjs';
 import { refusedUrl, startWebhookReceiver } from './receivers/webhook-receiver.mjs';
 import { createWebhook, deliveriesOf } from './receivers/webhook-api.mjs';
@@ -400,6 +400,44 @@ describe('crm-edge admin', () => {
     const unknown = await run(['--profile', 'nope', 'admin', 'businesses', 'show', id], env);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /no profile \[nope\]/);
+  });
+});
+
+describe('crm-edge admin businesses move', () => {
+  /** The shard the directory (on the first shard) names for the business. */
+  const shardOf = (id) => d1('SELECT shard FROM business_shards WHERE business_id = ?', [id])[0]?.[0] ?? 0;
+  /** How many customers of the business each shard holds, fewest first. */
+  const customersByShard = (id) => d1Shards('SELECT count(*) FROM customers WHERE business_id = ?', [id])
+    .map((rows) => rows[0][0]).sort((a, b) => a - b);
+
+  test('moves a business to the other shard step by step, and an abort ends a pause with every row where it was', async () => {
+    const { id, key } = await newBusiness();
+    const emails = Array.from({ length: 30 }, (_, n) => `${unique(`moved${n}`)}@example.com`);
+    const synced = await api(key, 'POST', '/api-customers-sync', { customers: emails.map((email, n) => ({ email, name: `Moved ${n}` })) });
+    assert.equal(synced.status, 200, synced.text);
+    const from = shardOf(id);
+    const to = 1 - from;
+    const env = { CRM_EDGE_ADMIN_TOKEN: ADMIN_TOKEN };
+
+    const moved = await run(['--json', 'admin', 'businesses', 'move', id, '--to', String(to)], env);
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.equal(JSON.parse(moved.stdout).phase, 'done', moved.stdout);
+    assert.match(moved.stderr, /pausing(.|\n)*copying(.|\n)*switched/, moved.stderr);
+    assert.equal(shardOf(id), to, 'the directory names the new shard');
+    assert.deepEqual(customersByShard(id), [0, emails.length], 'every customer on one shard, none left behind');
+    const read = await api(key, 'GET', `/api-customers?email=${encodeURIComponent(emails[7])}`);
+    assert.equal(read.body.name, 'Moved 7', read.text);
+
+    // The operator pauses a move back with its first step, then thinks better of it.
+    const paused = await admin('POST', `/admin/businesses/${id}/move`, { to_shard: from });
+    assert.equal(paused.body.phase, 'pausing', paused.text);
+    const aborted = await run(['--json', 'admin', 'businesses', 'move', id, '--abort'], env);
+    assert.equal(aborted.code, 0, aborted.stderr);
+    assert.equal(JSON.parse(aborted.stdout).phase, 'aborted', aborted.stdout);
+    assert.equal(shardOf(id), to, 'the business stays where it was');
+    const written = await api(key, 'POST', '/api-customers-sync', { customers: [{ email: emails[0], name: 'Written after the abort' }] });
+    assert.equal(written.status, 200, `writes go on at once: ${written.text}`);
+    assert.deepEqual(customersByShard(id), [0, emails.length], 'and no copy is left on the other shard');
   });
 });
 

@@ -22,7 +22,7 @@ use edge::call::{Accepted, Created, Json, Origin};
 use edge::console_log;
 use edge::db::Db;
 use edge::db::knowledge_links::{self, Entry};
-use edge::db::knowledge_sources::{self, Asked, Due, Fields, Source};
+use edge::db::knowledge_sources::{self, Asked, Caps, Due, Fields, Source};
 use edge::db::{businesses, channel_accounts, knowledge_chunks};
 use edge::knowledge::backend::Rag;
 use edge::{DB, http, knowledge, runtime, secrets_key};
@@ -172,18 +172,7 @@ pub async fn add(
             source.id
         }
         None => {
-            let (of_business, of_page) = knowledge_sources::counts(&db, tenant, &new.page_id).await?;
-            if of_business >= MAX_LINKS_PER_BUSINESS {
-                return Err(ApiError::conflict(format!(
-                    "this business has {MAX_LINKS_PER_BUSINESS} CRM links, the most it may have: delete one first"
-                )));
-            }
-            if of_page >= MAX_LINKS_PER_PAGE {
-                return Err(ApiError::conflict(format!(
-                    "page {} has {MAX_LINKS_PER_PAGE} CRM links, the most a page may have: delete one first",
-                    new.page_id.as_str()
-                )));
-            }
+            within_caps(&db, tenant, &new.page_id).await?;
             let id = SourceId::generate(runtime::random()?);
             let is_webhook = new.link.link_type == domain::links::link::LinkType::Webhook;
             webhook_secret = is_webhook
@@ -203,7 +192,14 @@ pub async fn add(
                 next_fetch_at: None,
                 webhook_secret: webhook_secret.as_ref(),
             };
-            if !knowledge_sources::insert(&db, &keys, tenant, &id, &new.page_id, &fields, &now).await? {
+            let caps = Caps {
+                of_business: MAX_LINKS_PER_BUSINESS,
+                of_page: MAX_LINKS_PER_PAGE,
+            };
+            let page = &new.page_id;
+            if !knowledge_sources::insert_within(&db, &keys, tenant, &id, page, &fields, &now, caps).await? {
+                // Another add took the last place meanwhile, or the URL.
+                within_caps(&db, tenant, page).await?;
                 return Err(taken(new.channels[0]));
             }
             id
@@ -509,4 +505,21 @@ pub async fn all(tenant: Tenant, env: Env, Origin(origin): Origin) -> Result<Jso
         total_active,
         total_inactive,
     }))
+}
+
+/// 409 when the business, or the page, has as many links as it may.
+async fn within_caps(db: &Db, tenant: &Tenant, page: &PageId) -> Result<(), ApiError> {
+    let (of_business, of_page) = knowledge_sources::counts(db, tenant, page).await?;
+    if of_business >= MAX_LINKS_PER_BUSINESS {
+        return Err(ApiError::conflict(format!(
+            "this business has {MAX_LINKS_PER_BUSINESS} CRM links, the most it may have: delete one first"
+        )));
+    }
+    if of_page >= MAX_LINKS_PER_PAGE {
+        return Err(ApiError::conflict(format!(
+            "page {} has {MAX_LINKS_PER_PAGE} CRM links, the most a page may have: delete one first",
+            page.as_str()
+        )));
+    }
+    Ok(())
 }

@@ -360,6 +360,34 @@ pub async fn insert(
     fields: &Fields<'_>,
     now: &str,
 ) -> Result<bool, ApiError> {
+    let unbounded = Caps {
+        of_business: i64::MAX,
+        of_page: i64::MAX,
+    };
+    insert_within(db, keys, tenant, id, page, fields, now, unbounded).await
+}
+
+/// The most sources a business, and one of its pages, may have.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    pub of_business: i64,
+    pub of_page: i64,
+}
+
+/// Inserts the source when its URL is new on the page and the business and the page are under
+/// their `caps`, counted in the same statement, so that adds at once cannot pass them together.
+/// false: the URL is taken or a cap is reached ([`counts`] tells which).
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_within(
+    db: &Db,
+    keys: &Keyring,
+    tenant: &Tenant,
+    id: &SourceId,
+    page: &PageId,
+    fields: &Fields<'_>,
+    now: &str,
+    caps: Caps,
+) -> Result<bool, ApiError> {
     let secrets = sealed(keys, id, fields).await?;
     let link = fields.link;
     let inserted = db
@@ -367,7 +395,10 @@ pub async fn insert(
             tenant,
             "INSERT INTO knowledge_sources (id, business_id, page_id, url, name, type, description, \
              fetch_interval_minutes, secrets, state, next_fetch_at, created_at, updated_at) \
-             VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) ON CONFLICT DO NOTHING",
+             SELECT ?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12 \
+             WHERE (SELECT COUNT(*) FROM knowledge_sources WHERE business_id = ?1) < ?13 \
+             AND (SELECT COUNT(*) FROM knowledge_sources WHERE business_id = ?1 AND page_id = ?3) < ?14 \
+             ON CONFLICT DO NOTHING",
         )
         .bind(&[
             text(id.as_str()),
@@ -381,6 +412,8 @@ pub async fn insert(
             text(fields.state.as_str()),
             optional_text(fields.next_fetch_at),
             text(now),
+            number(caps.of_business),
+            number(caps.of_page),
         ])?
         .run()
         .await?;
@@ -931,6 +964,57 @@ mod tests {
     use std::time::Duration;
 
     const URL: &str = "https://crm.example.com/customers";
+
+    #[test]
+    fn an_insert_past_the_businesss_or_the_pages_cap_is_refused_in_the_same_statement() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let now = fixture.now().to_rfc3339();
+            let caps = Caps {
+                of_business: 3,
+                of_page: 2,
+            };
+            let add = |page_id: &'static str, n: usize| {
+                let (fixture, tenant, now) = (&fixture, &tenant, &now);
+                async move {
+                    let link = link("Customers", &format!("{URL}?n={n}"), LinkType::Api);
+                    let fields = Fields {
+                        link: &link,
+                        state: State::Pending,
+                        next_fetch_at: None,
+                        webhook_secret: None,
+                    };
+                    let id = SourceId::generate(crate::testing::random());
+                    insert_within(
+                        &fixture.db,
+                        &fixture.keys(),
+                        tenant,
+                        &id,
+                        &page(page_id),
+                        &fields,
+                        now,
+                        caps,
+                    )
+                    .await
+                    .must()
+                }
+            };
+            let added = [
+                add("101", 1).await,
+                add("101", 2).await,
+                add("101", 3).await,
+                add("202", 4).await,
+                add("202", 5).await,
+            ];
+            assert_eq!(
+                added,
+                [true, true, false, true, false],
+                "two on the first page, its third refused; the second page's first fills the business"
+            );
+            assert_eq!(counts(&fixture.db, &tenant, &page("101")).await.must(), (3, 2));
+        });
+    }
 
     async fn one(fixture: &Fixture, tenant: &Tenant, id: &SourceId) -> Source {
         find(&fixture.db, &fixture.keys(), tenant, id)

@@ -937,6 +937,12 @@ const WALKS: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "knowledge_sources",
+        "insert_within",
+        "knowledge_sources",
+        "counts a business's CRM link sources against its caps (50 at most) as it inserts one",
+    ),
+    (
+        "knowledge_sources",
         "delete",
         "knowledge_links",
         "a business's links of sources to pages",
