@@ -13,6 +13,7 @@ import { formBody, mailgunSignature, twilioSignature } from './signing.mjs';
 import { verifyStandardSignature } from './receivers/webhook-receiver.mjs';
 import { createWebhook, messagesOf, receiveWhatsapp, startMediaHost, uniquePhone, whatsappAccount } from './receivers/webhook-api.mjs';
 import { localPartners } from './partners.mjs';
+import { d1 } from './store.mjs';
 import { connectedBusiness, krayinBusiness, settledLog } from './crm/connectors.mjs';
 import { contact, contactCreated } from './crm/chatwoot.mjs';
 import { startCrm } from './links/crm-server.mjs';
@@ -137,6 +138,35 @@ describe('every function on the real runtime', () => {
     const mail = await fetch(`${process.env.CRM_EDGE_URL}${email.body.webhook_path}`, { method: 'POST', body: form });
     assert.equal(mail.status, 200, await mail.text());
     await waitFor(async () => (await messagesOf(business.key)).length === 2, 20_000, 'both stored');
+  });
+
+  test('held-inbound: an SMS that arrives while its business is being moved is answered 200, kept, and stored once the move is aborted', async () => {
+    const business = await newBusiness();
+    const token = randomBytes(16).toString('hex');
+    const sms = await admin('POST', `/admin/businesses/${business.id}/channel-accounts`, {
+      channel: 'sms', provider: 'twilio', address: uniquePhone(),
+      settings: { account_sid: `AC${randomBytes(16).toString('hex')}` }, secrets: { auth_token: token },
+    });
+    assert.equal(sms.status, 201, sms.text);
+    const shard = d1('SELECT shard FROM business_shards WHERE business_id = ?', [business.id])[0]?.[0] ?? 0;
+    const paused = await admin('POST', `/admin/businesses/${business.id}/move`, { to_shard: 1 - shard });
+    assert.equal(paused.body.phase, 'pausing', paused.text);
+    await new Promise((resolve) => setTimeout(resolve, paused.body.wait_seconds * 1000));
+    const params = { MessageSid: `SM${randomBytes(16).toString('hex')}`, From: uniquePhone(), To: sms.body.address, Body: 'sent during a move', NumMedia: '0' };
+    const signature = twilioSignature(token, `${PUBLIC_URL}${sms.body.webhook_path}`, params);
+    const twilio = await request('POST', sms.body.webhook_path, { body: formBody(params), headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature } });
+    assert.equal(twilio.status, 200, `Twilio does not retry a 5xx: the message is kept (${twilio.text})`);
+    assert.deepEqual(await messagesOf(business.key), [], 'not stored while the business is paused');
+    let step = { body: { phase: 'pausing' } };
+    for (let n = 0; n < 20 && step.body.phase !== 'aborted'; n += 1) {
+      step = await admin('POST', `/admin/businesses/${business.id}/move/abort`, { cursor: step.body.cursor });
+      assert.equal(step.status, 200, step.text);
+      if (step.body.wait_seconds > 0) await new Promise((resolve) => setTimeout(resolve, step.body.wait_seconds * 1000));
+    }
+    assert.equal(step.body.phase, 'aborted');
+    await waitFor(async () => (await messagesOf(business.key)).length === 1, 40_000, 'the kept SMS stored after the move');
+    const [stored] = await messagesOf(business.key);
+    assert.equal(stored.content, 'sent during a move');
   });
 
   test('receiver-kustomer: a signed Kustomer event is taken', async () => {

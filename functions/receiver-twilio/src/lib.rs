@@ -35,8 +35,3 @@ async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
     .await?;
     webhook::receive(req, &env, &account).await
 }
-
-/// What every channel receiver kept while its business was being moved, stored after the move.
-pub use edge::ingest::held as handle;
-
-edge::queue_consumer!(edge::held_inbound::HeldInbound, handle);

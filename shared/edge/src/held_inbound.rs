@@ -10,14 +10,15 @@ use crate::Env;
 use crate::db::channel_accounts::ChannelAccount;
 use crate::db::crm_connectors::Connector;
 use crate::media_store::ATTACHMENTS;
-use crate::queue::{HELD_SECONDS, Work, send_all};
-use crate::{console_log, runtime};
+use crate::queue::{Work, held_seconds, send_all};
+use crate::{DB, console_log, runtime};
 use domain::error::{ApiError, BEING_MOVED};
 use domain::ids::{BusinessId, ChannelAccountId, ConnectorId};
 use domain::inbound::InboundBatch;
 use serde::{Deserialize, Serialize};
 
-/// The queue binding (producer in the channel receivers, consumer in receiver-twilio).
+/// The queue binding (producer in the channel receivers and receiver-chatwoot, consumer in
+/// held-inbound).
 pub const HELD_INBOUND: &str = "HELD_INBOUND";
 
 /// Where kept batches are in the attachments bucket, apart from the files (`media_store`).
@@ -112,7 +113,7 @@ pub async fn keep_chatwoot(
     Ok(())
 }
 
-/// Writes `body` to R2 and names it on the queue, delayed: the pause lasts a minute at least.
+/// Writes `body` to R2 and names it on the queue, delayed by as long as a pause lasts at least.
 async fn put_aside(
     env: &Env,
     business_id: &BusinessId,
@@ -130,6 +131,6 @@ async fn put_aside(
         key,
         from,
     };
-    send_all(env, HELD_INBOUND, &[held], HELD_SECONDS).await?;
+    send_all(env, HELD_INBOUND, &[held], held_seconds(&env.d1(DB)?)).await?;
     Ok(())
 }

@@ -9,10 +9,11 @@
 //! writes are refused, and work that acts outside the database (a provider send, a webhook POST,
 //! a CRM call, a download, an embedding) must not start: it could not record what it did, and
 //! would do it again. Such a message is put back on its queue, a new message delayed by
-//! [`HELD_SECONDS`], before its handler sees it; its deliveries are not counted against the
-//! queue's retries, however long the move takes.
+//! [`held_seconds`] (the directory's freshness), before its handler sees it; its deliveries are
+//! not counted against the queue's retries, however long the move takes.
 
 use crate::Env;
+use crate::db::Db;
 use crate::runtime::QueueMessage;
 use crate::{DB, console_error, console_log};
 use domain::ids::BusinessId;
@@ -39,10 +40,18 @@ pub async fn send_all<T: Serialize + Clone>(
     Ok(())
 }
 
-/// How long a business's work waits while the business is being moved, before it is looked at
-/// again: a pause lasts the directory's freshness and a few seconds at least, then as long as the
-/// copy takes; work held again and again costs one delivery a minute.
+/// The longest a business's work waits while the business is being moved, before it is looked
+/// at again: work held again and again costs one delivery a minute at most.
 pub const HELD_SECONDS: u32 = 60;
+
+/// How long a business's work waits while the business is being moved, before it is looked at
+/// again: the directory's freshness (a minute in production, [`HELD_SECONDS`] at most), which a
+/// pause lasts at least (then as long as the copy takes).
+pub fn held_seconds(db: &Db) -> u32 {
+    u32::try_from(db.directory_fresh_ms() / 1000)
+        .unwrap_or(HELD_SECONDS)
+        .clamp(1, HELD_SECONDS)
+}
 
 /// A queue message's work: which business it acts for, and the queue it travels on (its
 /// consumer's own, where it is put back while the business is being moved).
@@ -110,20 +119,22 @@ where
 /// to the handler, whose first statement meets the same failure and retries as it always does.
 async fn held_while_moved<T: Work>(env: &Env, body: &T) -> Option<Settle> {
     let business = body.business()?;
-    let placement = env.d1(DB).ok()?.placement(&business).await.ok()?;
+    let db = env.d1(DB).ok()?;
+    let placement = db.placement(&business).await.ok()?;
     if !placement.paused {
         return None;
     }
+    let held = held_seconds(&db);
     console_log!(
-        "business {business} is being moved: its work on {} waits {HELD_SECONDS} s",
+        "business {business} is being moved: its work on {} waits {held} s",
         T::QUEUE
     );
     Some(
-        match send_all(env, T::QUEUE, std::slice::from_ref(body), HELD_SECONDS).await {
+        match send_all(env, T::QUEUE, std::slice::from_ref(body), held).await {
             Ok(()) => Settle::Ack,
             Err(error) => {
                 console_error!("holding work of a business being moved: {error}");
-                Settle::RetryIn(HELD_SECONDS)
+                Settle::RetryIn(held)
             }
         },
     )

@@ -317,7 +317,7 @@ impl App {
             "OUTBOUND" => self.consume(consumer, once, message_dispatcher::handle).await,
             "INBOUND_MEDIA" => self.consume(consumer, once, media_fetcher::handle).await,
             "KNOWLEDGE" => self.consume(consumer, once, knowledge_fetcher::handle).await,
-            "HELD_INBOUND" => self.consume(consumer, once, receiver_twilio::handle).await,
+            "HELD_INBOUND" => self.consume(consumer, once, held_inbound::handle).await,
             other => {
                 panic!("functions.toml declares a consumer of {other}, which the native app does not know")
             }
