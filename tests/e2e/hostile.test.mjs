@@ -1020,3 +1020,42 @@ describe('hostile bodies on every JSON endpoint', { concurrency: 4 }, () => {
     });
   }
 });
+
+// A body ten times the batch limit, sent in chunks without a length, right after the table's 589
+// requests and again twice: refused with 413 every time, its upload read through first (an answer
+// sent while the client still writes made the end of the connection a race: a reset, or wrangler
+// dev's proxy's 503 "Your worker restarted mid-request").
+describe('a 40 MB body without a length, after the table', () => {
+  test('is 413 every time, three times in a row', async () => {
+    const { key } = await newBusiness();
+    const statuses = [];
+    for (let n = 0; n < 3; n += 1) {
+      const answer = await new Promise((resolve) => {
+        const req = http.request(new URL('/api-customers-sync', BASE_URL), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': key, 'transfer-encoding': 'chunked' },
+          agent: false,
+        }, (response) => {
+          let text = '';
+          response.on('data', (data) => (text += data));
+          response.on('end', () => resolve({ status: response.statusCode, text }));
+        });
+        req.on('error', (error) => resolve({ status: `error ${error.code ?? error.message}`, text: '' }));
+        const chunk = Buffer.alloc(64 * KIB, 'a');
+        let sent = 0;
+        const pump = () => {
+          while (sent < 10 * BATCH_LIMIT) {
+            sent += chunk.length;
+            if (!req.write(chunk)) return req.once('drain', pump);
+          }
+          req.end();
+        };
+        req.write('{"customers":[{"name":"');
+        pump();
+      });
+      statuses.push(answer.status);
+      if (answer.status === 413) assert.equal(JSON.parse(answer.text).error.code, 'payload_too_large');
+    }
+    assert.deepEqual(statuses, [413, 413, 413]);
+  });
+});

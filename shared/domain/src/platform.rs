@@ -39,6 +39,10 @@ pub const ISOLATE_MEMORY_BYTES: usize = 128 * 1024 * 1024;
 /// What one invocation may hold in buffers it reads whole (bodies, files, pages) at once: half of
 /// the isolate, which also holds the wasm module, the JavaScript runtime, and other invocations.
 pub const BUFFERED_BYTES: usize = ISOLATE_MEMORY_BYTES / 2;
+/// Bytes of a request body Cloudflare hands a Worker on the Free and Pro plans (more on Business
+/// and Enterprise); past it Cloudflare answers 413 itself
+/// (<https://developers.cloudflare.com/workers/platform/limits/>, "Request limits").
+pub const REQUEST_BODY_BYTES: usize = 100 * 1000 * 1000;
 /// Bytes of one queue message (1 KB = 1,000 bytes; about 100 go to Cloudflare's metadata).
 pub const QUEUE_MESSAGE_BYTES: usize = 128_000;
 /// Messages per queue batch, sent or consumed.

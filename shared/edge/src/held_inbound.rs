@@ -28,19 +28,20 @@ const KEY_PREFIX: &str = "held-inbound";
 /// past `functions.toml`'s `max_retries`; its object then stays in R2 for the operator).
 pub const RETRY_SECONDS: u32 = 30;
 
-/// Something kept: whose, where in R2, and what it came from.
+/// Something kept: whose, where in R2, and what it came from. Its fields are nested, never
+/// `#[serde(flatten)]`: a queue body goes to the runtime through `serde_wasm_bindgen`, which
+/// writes a flattened struct as a JavaScript `Map`, and a `Map` reaches the consumer as `{}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldInbound {
     pub business_id: BusinessId,
     pub key: String,
-    #[serde(flatten)]
     pub from: KeptFrom,
 }
 
 /// What was kept: a channel account's messages and statuses, parsed (its R2 object the
 /// [`InboundBatch`] as JSON), or a Chatwoot delivery (its R2 object the verified body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "from", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum KeptFrom {
     /// `base_url`: the public origin its download links are made with.
     Channel {

@@ -6,6 +6,7 @@ use crate::Env;
 use crate::console_error;
 use crate::runtime::{self, Bindings, Headers, Request, Response};
 use domain::error::{ApiError, ErrorEnvelope};
+use domain::platform::REQUEST_BODY_BYTES;
 use domain::query::Query;
 use domain::request_url::{self, RequestUrl};
 use futures_util::StreamExt;
@@ -63,43 +64,40 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
     Ok(Response::ok(text)?.with_status(status).with_headers(headers))
 }
 
-/// Reads the body, refusing it as soon as it grows past `limit` bytes, whatever
-/// `content-length` claims: a hostile client cannot make us buffer more than `limit`.
+/// Reads the body, keeping at most `limit` bytes: a hostile client cannot make us buffer more,
+/// whatever `content-length` claims. A body past the limit is refused with 413 once it has been
+/// read through (up to what Cloudflare hands a Worker at all, [`REQUEST_BODY_BYTES`]), never while
+/// its client is still sending: an answer sent mid-upload makes the connection's end a race
+/// between the client's next write and the server's close, which the client may lose as a reset,
+/// and a proxy in between (wrangler dev's) as a 503, instead of the 413.
 pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     let declared = req
         .headers()
         .get("content-length")?
         .and_then(|v| v.trim().parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
+    if declared.is_some_and(|length| length > REQUEST_BODY_BYTES) {
         return Err(ApiError::payload_too_large(limit));
     }
     let Ok(mut stream) = req.stream() else {
         return Ok(Vec::new());
     };
-    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut read = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| ApiError::malformed("the request body could not be read"))?;
-        if body.len() + chunk.len() > limit {
-            // Answering while the client is still sending makes some proxies (wrangler dev's among
-            // them) fail the connection's next request; reading on, without keeping, a bounded
-            // amount more lets an honest oversized upload finish before it is refused.
-            let mut discarded = body.len() + chunk.len();
-            while discarded <= limit.saturating_add(DRAIN_LIMIT) {
-                match stream.next().await {
-                    Some(Ok(chunk)) => discarded += chunk.len(),
-                    _ => break,
-                }
-            }
-            return Err(ApiError::payload_too_large(limit));
+        read = read.saturating_add(chunk.len());
+        if read > REQUEST_BODY_BYTES {
+            break;
         }
-        body.extend_from_slice(&chunk);
+        if read <= limit {
+            body.extend_from_slice(&chunk);
+        }
+    }
+    if read > limit || declared.is_some_and(|length| length > limit) {
+        return Err(ApiError::payload_too_large(limit));
     }
     Ok(body)
 }
-
-/// How much more than the limit of an oversized body is read and thrown away before the refusal
-/// is sent.
-const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 /// The client's address as Cloudflare's edge reports it (`CF-Connecting-IP`).
 pub fn client_ip(req: &Request) -> Option<String> {
