@@ -10,7 +10,7 @@ use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{self, AesGcmParams, Crypto, CryptoKey};
 use worker::worker_sys::{Message, MessageBatch};
-use worker::{BatchMessageBuilder, MessageBuilder};
+use worker::{BatchMessageBuilder, QueueContentType, RawMessageBuilder};
 
 pub use worker::{
     AbortController, AbortSignal, Bucket, ByteStream, Context, D1Database, D1PreparedStatement, D1Result,
@@ -136,11 +136,13 @@ impl Kv {
 /// A queue, for sending.
 pub struct Queue(worker::Queue);
 
-// worker's own futures, handed back as they are: an `async fn` around each would add a future of
-// its own for every type sent.
+// A body goes to the runtime as the JSON `serde_json` writes, parsed, exactly as the native twin
+// records it: `serde_wasm_bindgen`, which `worker` would use, writes a map, or a struct with a
+// flattened field, as a JavaScript `Map`, and a queue delivers a `Map` as `{}`. Only the
+// serialising is generic; the sending is one future for every type.
 impl Queue {
     pub fn send<T: serde::Serialize>(&self, body: T) -> impl Future<Output = worker::Result<()>> {
-        self.0.send(body)
+        self.send_json(json_text(&body).map(|text| vec![text]), None)
     }
 
     /// Sends `items` in one call, each delivered after `delay_seconds`.
@@ -149,16 +151,29 @@ impl Queue {
         items: &[T],
         delay_seconds: u32,
     ) -> impl Future<Output = worker::Result<()>> {
-        let batch = BatchMessageBuilder::new()
-            .messages(
-                items
-                    .iter()
-                    .cloned()
-                    .map(|item| MessageBuilder::new(item).delay_seconds(delay_seconds).build()),
-            )
-            .build();
-        self.0.send_batch(batch)
+        self.send_json(items.iter().map(json_text).collect(), Some(delay_seconds))
     }
+
+    async fn send_json(&self, texts: worker::Result<Vec<String>>, delay_seconds: Option<u32>) -> worker::Result<()> {
+        let messages = texts?
+            .iter()
+            .map(|text| {
+                let body = js_sys::JSON::parse(text)?;
+                let builder = RawMessageBuilder::new(body);
+                let builder = match delay_seconds {
+                    Some(seconds) => builder.delay_seconds(seconds),
+                    None => builder,
+                };
+                Ok(builder.build_with_content_type(QueueContentType::Json))
+            })
+            .collect::<worker::Result<Vec<_>>>()?;
+        let batch = BatchMessageBuilder::new().messages(messages).build();
+        self.0.send_raw_batch(batch).await
+    }
+}
+
+fn json_text<T: serde::Serialize>(body: &T) -> worker::Result<String> {
+    serde_json::to_string(body).map_err(|error| worker::Error::RustError(format!("a queue body: {error}")))
 }
 
 /// One message of a batch a consumer was handed.
