@@ -154,7 +154,11 @@ impl Queue {
         self.send_json(items.iter().map(json_text).collect(), Some(delay_seconds))
     }
 
-    async fn send_json(&self, texts: worker::Result<Vec<String>>, delay_seconds: Option<u32>) -> worker::Result<()> {
+    async fn send_json(
+        &self,
+        texts: worker::Result<Vec<String>>,
+        delay_seconds: Option<u32>,
+    ) -> worker::Result<()> {
         let messages = texts?
             .iter()
             .map(|text| {
