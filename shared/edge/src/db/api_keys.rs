@@ -1,7 +1,7 @@
 //! `api_keys`: the keys a business's CRM calls with, stored only as a SHA-256 hash.
 
 use crate::db::Db;
-use crate::db::{self, text};
+use crate::db::{self, businesses, text};
 use domain::api_key::ApiKeyHash;
 use domain::error::ApiError;
 use domain::ids::ApiKeyId;
@@ -85,21 +85,15 @@ pub async fn owner(db: &Db, id: &ApiKeyId) -> Result<Option<Tenant>, ApiError> {
 /// The rate limit of an active key with this hash (its business's), or None for an unknown or
 /// revoked key.
 pub async fn rate_limit(db: &Db, hash: &ApiKeyHash) -> Result<Option<Policy>, ApiError> {
-    #[derive(Deserialize)]
-    struct Row {
-        rate_limit_per_minute: Option<i64>,
-        rate_limit_burst: Option<i64>,
-    }
-    let row = db
-        .unscoped(
+    businesses::rate_limit_of(
+        db.unscoped(
             "SELECT b.rate_limit_per_minute, b.rate_limit_burst FROM api_keys k \
              JOIN businesses b ON b.id = k.business_id \
              WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
         )
-        .bind(&[text(hash.as_str())])?
-        .first::<Row>(None)
-        .await?;
-    Ok(row.map(|row| Policy::stored(row.rate_limit_per_minute, row.rate_limit_burst)))
+        .bind(&[text(hash.as_str())])?,
+    )
+    .await
 }
 
 /// The business an active key with this hash belongs to, or None for an unknown or revoked key.

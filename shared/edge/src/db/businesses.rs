@@ -1,9 +1,9 @@
 //! `businesses`: the tenants. Only the operator's admin API creates and changes them; every other
 //! table names its business.
 
-use crate::db::Db;
 use crate::db::directory;
 use crate::db::{self, text};
+use crate::db::{Db, Statement};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::rate_limit::Policy;
@@ -99,6 +99,19 @@ pub async fn set_frame_ancestors(
         .run()
         .await?;
     Ok(db::changes(&result) > 0)
+}
+
+/// The rate limit a statement finds: its business's stored `rate_limit_per_minute` and
+/// `rate_limit_burst` (`… JOIN businesses b …`), as [`Policy::stored`] reads them; None when it
+/// finds no row (an unknown key, a session that is not live).
+pub(crate) async fn rate_limit_of(statement: Statement) -> Result<Option<Policy>, ApiError> {
+    #[derive(Deserialize)]
+    struct Limit {
+        rate_limit_per_minute: Option<i64>,
+        rate_limit_burst: Option<i64>,
+    }
+    let found = statement.first::<Limit>(None).await?;
+    Ok(found.map(|limit| Policy::stored(limit.rate_limit_per_minute, limit.rate_limit_burst)))
 }
 
 #[cfg(test)]

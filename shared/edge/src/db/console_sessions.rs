@@ -5,7 +5,7 @@
 
 use crate::db::Db;
 use crate::db::directory::Moving;
-use crate::db::{self, number, text};
+use crate::db::{self, businesses, number, text};
 use domain::api::admin::ConsoleSession;
 use domain::console::SecretHash;
 use domain::error::ApiError;
@@ -106,21 +106,15 @@ pub struct LiveSession {
 /// The rate limit of the live session whose secret hashes to `session` (its business's, as for
 /// its keys), or None for a session that is not live at `now`.
 pub async fn rate_limit(db: &Db, session: &SecretHash, now: Timestamp) -> Result<Option<Policy>, ApiError> {
-    #[derive(Deserialize)]
-    struct Row {
-        rate_limit_per_minute: Option<i64>,
-        rate_limit_burst: Option<i64>,
-    }
-    let row = db
-        .unscoped(
+    businesses::rate_limit_of(
+        db.unscoped(
             "SELECT s.business_id, b.rate_limit_per_minute, b.rate_limit_burst FROM console_sessions s \
              JOIN businesses b ON b.id = s.business_id \
              WHERE s.session_hash = ?1 AND s.revoked_at IS NULL AND s.expires_ms > ?2",
         )
-        .bind(&[text(session.as_str()), number(now.millis())])?
-        .first::<Row>(None)
-        .await?;
-    Ok(row.map(|row| Policy::stored(row.rate_limit_per_minute, row.rate_limit_burst)))
+        .bind(&[text(session.as_str()), number(now.millis())])?,
+    )
+    .await
 }
 
 /// The session whose secret hashes to `session`, if it is live at `now` (opened, not revoked, not
