@@ -129,12 +129,6 @@ impl Db {
         self.statement(sql.into(), target, None)
     }
 
-    /// A statement that is no one business's, run on the tenant's shard: what a shard keeps for
-    /// all its businesses together (the full-text index's statistics). Nothing is bound for it.
-    pub fn on_tenants_shard(&self, tenant: &Tenant, sql: impl Into<String>) -> Statement {
-        self.statement(sql.into(), Target::Business(tenant.business_id.clone()), None)
-    }
-
     fn statement(&self, sql: String, target: Target, scope: Option<Bound>) -> Statement {
         Statement {
             sql_bytes: sql.len(),
