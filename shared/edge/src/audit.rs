@@ -21,11 +21,6 @@ pub struct Audit {
 }
 
 impl Audit {
-    /// A request authorised by the admin token.
-    pub fn admin(req: &Request) -> Self {
-        Self::by(Actor::Admin, req)
-    }
-
     /// A request by `actor`: an API key or a console session of the business.
     pub fn by(actor: Actor, req: &Request) -> Self {
         Self::new(actor, http::client_ip(req))
@@ -137,7 +132,7 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let tenant = fixture.business("Acme").await;
-            let audit = Audit::admin(&from(Some("203.0.113.7")));
+            let audit = Audit::by(Actor::Admin, &from(Some("203.0.113.7")));
             audit
                 .record(
                     &fixture.env,
@@ -216,7 +211,7 @@ mod tests {
             for shard in fixture.stack.shard_bindings() {
                 fixture.stack.outage(&shard, "D1 DB is overloaded.");
             }
-            Audit::admin(&from(Some("198.51.100.2")))
+            Audit::by(Actor::Admin, &from(Some("198.51.100.2")))
                 .record(
                     &fixture.env,
                     &tenant.business_id,

@@ -14,6 +14,7 @@ use crate::auth::Authenticated;
 use crate::runtime::{Bindings, Request, Response};
 use crate::{DB, Env, auth, db, http, runtime};
 use domain::api::{self, Caller, Function, KeysTaken, Miss, Operation, Params, PathParam, Route};
+use domain::audit::Actor;
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::BusinessId;
 use domain::query;
@@ -187,10 +188,7 @@ impl Call {
         let tenant = self.tenant()?;
         self.body().await?;
         let body = self.body.as_deref().unwrap_or_default();
-        let caller = match self.route.caller {
-            Caller::Admin => domain::audit::Actor::Admin.label(),
-            _ => self.authenticated()?.actor.label(),
-        };
+        let caller = self.actor()?.label();
         let fingerprint = crate::idempotency::fingerprint(&caller, self.request()?, body)?;
         Ok(Some((tenant, key, fingerprint)))
     }
@@ -225,6 +223,15 @@ impl Call {
     /// The authenticated business, for an endpoint declared for an API key.
     pub fn tenant(&self) -> Result<Tenant, ApiError> {
         Ok(self.authenticated()?.tenant.clone())
+    }
+
+    /// Who is acting: the operator (the admin token), or the API key or console session that
+    /// authenticated the request.
+    fn actor(&self) -> Result<Actor, ApiError> {
+        Ok(match self.route.caller {
+            Caller::Admin => Actor::Admin,
+            _ => self.authenticated()?.actor.clone(),
+        })
     }
 
     fn authenticated(&self) -> Result<&Authenticated, ApiError> {
@@ -343,11 +350,7 @@ impl FromCall for Env {
 /// authenticated the request.
 impl FromCall for Audit {
     async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
-        let req = call.request()?;
-        Ok(match call.route.caller {
-            Caller::Admin => Audit::admin(req),
-            _ => Audit::by(call.authenticated()?.actor.clone(), req),
-        })
+        Ok(Audit::by(call.actor()?, call.request()?))
     }
 }
 
