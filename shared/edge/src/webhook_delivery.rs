@@ -72,13 +72,14 @@ pub struct Payloads {
 /// same round trip; `message.received` is held back until the files received with it are
 /// fetched, so they are settled unless the sweep sent the event first, and then they show
 /// `pending`) and what the change itself knew (`previous_status`, say). `link_secret` signs the
-/// attachments' download links.
+/// attachments' download links, which work for [`LINK_LIFETIME_SECONDS`] from the event: a body
+/// is the same bytes whoever builds it and when (the dispatch, or the claim of a delivery whose
+/// dispatch died before keeping it), so the body kept is the body sent.
 pub fn payloads(
     tenant: &Tenant,
     events: &[StoredEvent],
     files: &[Attachment],
     link_secret: Option<&[u8]>,
-    now: Timestamp,
 ) -> Payloads {
     let mut payloads = Payloads::default();
     for event in events.iter().filter(|event| event.payload.is_none()) {
@@ -88,7 +89,7 @@ pub fn payloads(
                 .push((event.id.clone(), format!("unknown event type {:?}", event.kind)));
             continue;
         };
-        match event_body(tenant, event, kind, files, link_secret, now) {
+        match event_body(tenant, event, kind, files, link_secret) {
             Ok(body) => payloads.built.push((event.id.clone(), body)),
             Err(error) => payloads.unbuildable.push((
                 event.id.clone(),
@@ -109,8 +110,8 @@ fn event_body(
     kind: EventType,
     files: &[Attachment],
     link_secret: Option<&[u8]>,
-    now: Timestamp,
 ) -> Result<String, ApiError> {
+    let at = Timestamp::from_micros(event.created_us);
     let mut data = snapshot_data(event)?;
     if table_of(kind) == "messages" {
         let linked: Vec<Value> = files
@@ -118,8 +119,7 @@ fn event_body(
             .filter(|file| file.message_id.as_ref().map(MessageId::as_str) == Some(event.subject_id.as_str()))
             .map(|file| {
                 let mut file = file.clone();
-                file.download_url =
-                    signed_link(tenant, event.base_url.as_deref(), link_secret, &file.id, now);
+                file.download_url = signed_link(tenant, event.base_url.as_deref(), link_secret, &file.id, at);
                 // The guide's payload names the file's link `url` as well as `download_url`; both
                 // are the signed link, which works without an API key until it expires.
                 let mut shown = to_value(&file)?;
@@ -134,7 +134,6 @@ fn event_body(
     if let Some(Value::Object(detail)) = event.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()) {
         data.extend(detail);
     }
-    let at = Timestamp::from_micros(event.created_us);
     body(tenant, &event.id, kind, at, Value::Object(data))
 }
 
@@ -166,8 +165,8 @@ fn to_value<T: Serialize>(value: &T) -> Result<Value, ApiError> {
     serde_json::to_value(value).map_err(|e| ApiError::internal("serialising event data", e))
 }
 
-/// A download link for the attachment, signed to work for [`LINK_LIFETIME_SECONDS`]; None
-/// without an origin or a signing secret.
+/// A download link for the attachment, signed to work for [`LINK_LIFETIME_SECONDS`] from `now`;
+/// None without an origin or a signing secret.
 pub fn signed_link(
     tenant: &Tenant,
     base_url: Option<&str>,
@@ -516,7 +515,7 @@ pub async fn dispatch(
     let connectors = db::crm_connectors::enabled_at(&results, 2)?;
     let endpoints = db::webhook_endpoints::listed(db, keys, tenant, &results, 3).await?;
     let created = db::webhook_deliveries::created(&results, 4)?;
-    let payloads = payloads(tenant, &events, &files, link_secret, now);
+    let payloads = payloads(tenant, &events, &files, link_secret);
     let mut due = Vec::with_capacity(created.len());
     let mut doomed = Vec::new();
     for mut claimed in created {
@@ -675,7 +674,7 @@ pub async fn with_body(
             ..claimed
         }));
     }
-    let payloads = payloads(tenant, &events, &files, link_secret, now);
+    let payloads = payloads(tenant, &events, &files, link_secret);
     if let Some((_, body)) = payloads.built.first() {
         let statement = db::webhook_events::keep_payload(db, tenant, &claimed.event_id, body)?;
         let kept = db::webhook_events::kept(&db.batch(vec![statement]).await?, 0)?;
@@ -1370,6 +1369,68 @@ mod tests {
             signed_link(&tenant, Some("https://api.example"), None, &id, now),
             None
         );
+    }
+
+    #[test]
+    fn a_message_events_body_is_the_same_bytes_whoever_builds_it_and_when() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            fixture
+                .webhook_endpoint(&tenant, URL, &[EventType::MessageReceived])
+                .await;
+            let mail = fixture
+                .channel_account(
+                    &tenant,
+                    domain::channel::Channel::Email,
+                    domain::providers::Provider::Mailgun,
+                    "support@acme.example",
+                    json!({ "api_key": "k" }),
+                )
+                .await;
+            let message = domain::inbound::InboundMessage {
+                provider_message_id: "<m2@mail>".to_owned(),
+                from: "ada@example.com".to_owned(),
+                sender_name: None,
+                content: "Invoice attached".to_owned(),
+                media: vec![domain::inbound::InboundMedia::Inline {
+                    filename: "invoice.pdf".to_owned(),
+                    mime_type: "application/pdf".to_owned(),
+                    bytes: b"%PDF".to_vec(),
+                }],
+            };
+            fixture.ingest_one(&mail, message).await;
+            let recorded = fixture.stack.now_ms() / 1000;
+            let ids = fixture.event_ids();
+            let secret = Some(MEDIA_LINK_SECRET);
+            fixture.stack.advance(Duration::from_secs(90));
+            // The dispatch builds the body, then dies before keeping it.
+            let lost = dispatch(
+                &fixture.db,
+                &fixture.keys(),
+                &tenant,
+                &ids,
+                secret,
+                runtime::now(),
+                16,
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            let first = lost.due[0].0.payload.clone().unwrap_or_default();
+            // An hour later its delivery is claimed again, and the body built again.
+            fixture.stack.advance(Duration::from_secs(3600));
+            let (claimed, _) = claim_attempt(&fixture, &tenant, &lost.due[0].0.delivery_id, 1).await;
+            let again = with_body(&fixture.db, &tenant, claimed, secret, runtime::now())
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"))
+                .unwrap_or_else(|| panic!("a body"));
+            assert_eq!(again.payload.as_deref(), Some(first.as_str()), "the same bytes");
+            let expires = (recorded + 7 * 24 * 3600).to_string();
+            assert!(
+                first.contains(&format!("expires={expires}")),
+                "the link works for a week from the event: {first}"
+            );
+        });
     }
 
     #[test]
