@@ -58,6 +58,14 @@ pub async fn handle(env: Env, task: WebhookTask, delivery_count: u32) -> Settle 
     }
 }
 
+/// What became of a first attempt a dispatch claimed (or an error: it was not recorded).
+enum FirstAttempt {
+    /// Made, and recorded with what it settles of its event.
+    Recorded,
+    /// Past the invocation's share of D1 queries: handed to a task of its own.
+    HandedOn,
+}
+
 /// Two D1 round trips for a first attempt: one batch reads the events (and what their bodies,
 /// the CRM planning and the fan-out need) and claims their deliveries, and one batch after each
 /// POST records it with what it settles of its event (the body, kept for retries and replays,
@@ -79,14 +87,12 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
     // are claimed again once their lease runs out.
     edge::crm::sync::plan(env, &db, tenant, &dispatch.connectors, &dispatch.events).await?;
     let (db, dispatch) = (&db, &dispatch);
-    // Each first attempt: whether it was handed on (true), made and recorded (false), or not
-    // recorded (an error).
-    let results: Vec<(&Claimed, Result<bool, ApiError>)> = stream::iter(&dispatch.due)
+    let results: Vec<(&Claimed, Result<FirstAttempt, ApiError>)> = stream::iter(&dispatch.due)
         .map(|(claimed, endpoint)| async move {
             // Many events to many endpoints can be more attempts than one invocation's D1 queries
             // allow: past its share, a first attempt is handed to a task of its own.
             if env.usage().d1_queries >= DISPATCH_QUERY_CEILING {
-                return (claimed, Ok(true));
+                return (claimed, Ok(FirstAttempt::HandedOn));
             }
             let made = async {
                 let settling = dispatch.settling(db, tenant, &[&claimed.event_id])?;
@@ -101,7 +107,7 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
                 )
                 .await?;
                 after(env, tenant, claimed, outcome).await;
-                Ok(false)
+                Ok(FirstAttempt::Recorded)
             };
             (claimed, made.await)
         })
@@ -112,8 +118,8 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
     let mut recorded: Vec<&EventId> = Vec::new();
     for (claimed, result) in results {
         match result {
-            Ok(true) => handed_on.push(claimed),
-            Ok(false) => recorded.push(&claimed.event_id),
+            Ok(FirstAttempt::HandedOn) => handed_on.push(claimed),
+            Ok(FirstAttempt::Recorded) => recorded.push(&claimed.event_id),
             // A failed attempt-keeping step leaves its delivery pending and due: the sweep finds
             // it, and its event is settled below.
             Err(error) => console_error!(
