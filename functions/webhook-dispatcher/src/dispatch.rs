@@ -1,5 +1,5 @@
-//! One webhook task: dispatching events (fix their bodies, record the CRM work they mean, create
-//! deliveries, attempt each) or attempting one delivery again. Retries are new queue messages delayed by the endpoint's
+//! One webhook task: dispatching events (create their deliveries, record the CRM work they mean,
+//! attempt each, keeping their bodies with the attempts) or attempting one delivery again. Retries are new queue messages delayed by the endpoint's
 //! schedule; the queue's own redelivery only covers our faults (D1 unavailable, a crash).
 
 use domain::error::ApiError;
@@ -9,7 +9,6 @@ use edge::Env;
 use edge::db::Db;
 use edge::db::webhook_attempts::AttemptOutcome;
 use edge::db::webhook_deliveries::Claimed;
-use edge::db::webhook_endpoints::Endpoint;
 use edge::outbox::{self, WebhookTask};
 use edge::queue::Settle;
 use edge::{DB, runtime, secrets_key, webhook_delivery};
@@ -59,60 +58,88 @@ pub async fn handle(env: Env, task: WebhookTask, delivery_count: u32) -> Settle 
     }
 }
 
+/// What became of a first attempt a dispatch claimed (or an error: it was not recorded).
+enum FirstAttempt {
+    /// Made, and recorded with what it settles of its event.
+    Recorded,
+    /// Past the invocation's share of D1 queries: handed to a task of its own.
+    HandedOn,
+}
+
+/// Two D1 round trips for a first attempt: one batch reads the events (and what their bodies,
+/// the CRM planning and the fan-out need) and claims their deliveries, and one batch after each
+/// POST records it with what it settles of its event (the body, kept for retries and replays,
+/// and the mark that it was dispatched). A last batch settles only what no attempt did.
 async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(), ApiError> {
     let db = env.d1(DB)?;
     let keys = secrets_key::keyring(env)?;
     let now = runtime::now();
-    let stored = edge::db::webhook_events::load(&db, tenant, event_ids).await?;
     let secret = env.secret(MEDIA_LINK_SECRET);
-    let bodies =
-        webhook_delivery::payloads(&db, tenant, &stored, secret.as_deref().map(str::as_bytes), now).await?;
-    for (event_id, reason) in &bodies.unbuildable {
+    let link_secret = secret.as_deref().map(str::as_bytes);
+    let dispatch =
+        webhook_delivery::dispatch(&db, &keys, tenant, event_ids, link_secret, now, PARALLEL_ATTEMPTS)
+            .await?;
+    for (event_id, reason) in &dispatch.payloads.unbuildable {
         console_error!("event {event_id} is dead-lettered alone, the rest of its chunk goes on: {reason}");
     }
     // Before the events are marked dispatched: a failure here leaves them to be dispatched (and
-    // planned) again, and planning twice records the work once.
-    edge::crm::sync::plan(env, &db, tenant, &stored).await?;
-    let due =
-        webhook_delivery::fan_out(&db, &keys, tenant, &bodies, event_ids, now, PARALLEL_ATTEMPTS).await?;
-    let db = &db;
-    let results: Vec<Result<Option<Claimed>, ApiError>> = stream::iter(due)
+    // planned) again, and planning twice records the work once. The deliveries claimed meanwhile
+    // are claimed again once their lease runs out.
+    edge::crm::sync::plan(env, &db, tenant, &dispatch.connectors, &dispatch.events).await?;
+    let (db, dispatch) = (&db, &dispatch);
+    let results: Vec<(&Claimed, Result<FirstAttempt, ApiError>)> = stream::iter(&dispatch.due)
         .map(|(claimed, endpoint)| async move {
             // Many events to many endpoints can be more attempts than one invocation's D1 queries
             // allow: past its share, a first attempt is handed to a task of its own.
             if env.usage().d1_queries >= DISPATCH_QUERY_CEILING {
-                return Ok(Some(claimed));
+                return (claimed, Ok(FirstAttempt::HandedOn));
             }
-            attempt(env, db, tenant, &claimed, endpoint.as_ref())
-                .await
-                .map(|()| None)
+            let made = async {
+                let settling = dispatch.settling(db, tenant, &[&claimed.event_id])?;
+                let outcome = webhook_delivery::attempt_with(
+                    env,
+                    db,
+                    tenant,
+                    claimed,
+                    endpoint.as_ref(),
+                    runtime::now(),
+                    settling.into_iter().collect(),
+                )
+                .await?;
+                after(env, tenant, claimed, outcome).await;
+                Ok(FirstAttempt::Recorded)
+            };
+            (claimed, made.await)
         })
         .buffer_unordered(PARALLEL_ATTEMPTS)
         .collect()
         .await;
-    let mut handed_on: Vec<Claimed> = Vec::new();
-    for result in results {
+    let mut handed_on: Vec<&Claimed> = Vec::new();
+    let mut recorded: Vec<&EventId> = Vec::new();
+    for (claimed, result) in results {
         match result {
-            Ok(Some(claimed)) => handed_on.push(claimed),
-            Ok(None) => {}
-            // A failed attempt-keeping step leaves its delivery pending and due: the sweep finds it.
+            Ok(FirstAttempt::HandedOn) => handed_on.push(claimed),
+            Ok(FirstAttempt::Recorded) => recorded.push(&claimed.event_id),
+            // A failed attempt-keeping step leaves its delivery pending and due: the sweep finds
+            // it, and its event is settled below.
             Err(error) => console_error!(
                 "a first attempt was not recorded: {}",
                 error.detail().unwrap_or(&error.body.message)
             ),
         }
     }
-    hand_on(env, db, tenant, &handed_on).await
+    dispatch.finish(db, tenant, &recorded, &handed_on).await?;
+    hand_on(env, tenant, &handed_on).await;
+    Ok(())
 }
 
-/// Lets go of the leases of first attempts this invocation has no room for, and puts each on the
-/// queue as a task of its own. Not queued, they stay pending and the sweep finds them.
-async fn hand_on(env: &Env, db: &Db, tenant: &Tenant, claimed: &[Claimed]) -> Result<(), ApiError> {
-    let Some(first) = claimed.first() else {
-        return Ok(());
-    };
-    let ids: Vec<&DeliveryId> = claimed.iter().map(|c| &c.delivery_id).collect();
-    edge::db::webhook_deliveries::release(db, tenant, &ids, &first.lease).await?;
+/// Puts the first attempts this invocation had no room for on the queue, each as a task of its
+/// own; their leases were let go by the dispatch's last batch. Not queued, they stay pending and
+/// the sweep finds them.
+async fn hand_on(env: &Env, tenant: &Tenant, claimed: &[&Claimed]) {
+    if claimed.is_empty() {
+        return;
+    }
     let tasks = claimed
         .iter()
         .map(|c| WebhookTask::Deliver {
@@ -125,7 +152,6 @@ async fn hand_on(env: &Env, db: &Db, tenant: &Tenant, claimed: &[Claimed]) -> Re
     if let Err(error) = outbox::enqueue(env, tasks, 0).await {
         console_error!("{} first attempts left for the sweep: {error}", claimed.len());
     }
-    Ok(())
 }
 
 /// Attempts the delivery if it is still at `attempt` and nobody else holds it.
@@ -149,19 +175,20 @@ async fn deliver(
         // Settled already, or another worker holds it: a repeated queue delivery.
         return Ok(());
     };
-    self::attempt(env, db, tenant, &claimed, endpoint.as_ref()).await
+    let secret = env.secret(MEDIA_LINK_SECRET);
+    let link_secret = secret.as_deref().map(str::as_bytes);
+    let Some(claimed) = webhook_delivery::with_body(db, tenant, claimed, link_secret, runtime::now()).await?
+    else {
+        return Ok(());
+    };
+    let outcome =
+        webhook_delivery::attempt(env, db, tenant, &claimed, endpoint.as_ref(), runtime::now()).await?;
+    after(env, tenant, &claimed, outcome).await;
+    Ok(())
 }
 
-/// Makes the attempt the lease was taken for, and schedules the next one when it failed in a
-/// way worth retrying.
-async fn attempt(
-    env: &Env,
-    db: &Db,
-    tenant: &Tenant,
-    claimed: &Claimed,
-    endpoint: Option<&Endpoint>,
-) -> Result<(), ApiError> {
-    let outcome = webhook_delivery::attempt(env, db, tenant, claimed, endpoint, runtime::now()).await?;
+/// Logs how an attempt ended, and schedules the next one when it failed in a way worth retrying.
+async fn after(env: &Env, tenant: &Tenant, claimed: &Claimed, outcome: AttemptOutcome) {
     let (delivery_id, attempt) = (&claimed.delivery_id, claimed.attempt);
     console_log!(
         "webhook delivery {delivery_id} ({}) attempt {attempt}: {outcome:?}",
@@ -178,5 +205,4 @@ async fn attempt(
             console_error!("delivery {delivery_id}: retry left for the sweep: {error}");
         }
     }
-    Ok(())
 }

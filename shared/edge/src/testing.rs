@@ -331,16 +331,22 @@ impl Fixture {
     /// linked with [`MEDIA_LINK_SECRET`]), their deliveries made, and leased for a first attempt.
     pub async fn dispatch(&self, tenant: &Tenant, ids: &[domain::ids::EventId]) -> Vec<Due> {
         let now = crate::runtime::now();
-        let stored = db::webhook_events::load(&self.db, tenant, ids)
+        let dispatch = crate::webhook_delivery::dispatch(
+            &self.db,
+            &self.keys(),
+            tenant,
+            ids,
+            Some(MEDIA_LINK_SECRET),
+            now,
+            16,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error:?}"));
+        dispatch
+            .finish(&self.db, tenant, &[], &[])
             .await
             .unwrap_or_else(|error| panic!("{error:?}"));
-        let bodies =
-            crate::webhook_delivery::payloads(&self.db, tenant, &stored, Some(MEDIA_LINK_SECRET), now)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
-        crate::webhook_delivery::fan_out(&self.db, &self.keys(), tenant, &bodies, ids, now, 16)
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"))
+        dispatch.due
     }
 
     /// The attempt `due` was leased for, made now and recorded: its outcome.

@@ -8,11 +8,11 @@
 
 use crate::Env;
 use crate::bounded_fetch::{self, Failure};
-use crate::db::Db;
 use crate::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
 use crate::db::webhook_deliveries::{Claimed, Lease};
 use crate::db::webhook_endpoints::{Endpoint, Health};
 use crate::db::webhook_events::{StoredEvent, table_of};
+use crate::db::{Db, Statement};
 use crate::{db, runtime};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, DeliveryId, EventId, MessageId};
@@ -68,36 +68,28 @@ pub struct Payloads {
 }
 
 /// Builds the body of each event that has none yet from its snapshot (the record as its change
-/// left it), adding the attachments of message events (read now: `message.received` is held
-/// back until the files received with it are fetched, so they are settled unless the sweep sent
-/// the event first, and then they show `pending`) and what the change itself knew (`previous_status`, say). `link_secret` signs the
-/// attachments' download links.
-pub async fn payloads(
-    db: &Db,
+/// left it), adding the attachments of message events (`files`: read with the events, in the
+/// same round trip; `message.received` is held back until the files received with it are
+/// fetched, so they are settled unless the sweep sent the event first, and then they show
+/// `pending`) and what the change itself knew (`previous_status`, say). `link_secret` signs the
+/// attachments' download links, which work for [`LINK_LIFETIME_SECONDS`] from the event: a body
+/// is the same bytes whoever builds it and when (the dispatch, or the claim of a delivery whose
+/// dispatch died before keeping it), so the body kept is the body sent.
+pub fn payloads(
     tenant: &Tenant,
     events: &[StoredEvent],
+    files: &[Attachment],
     link_secret: Option<&[u8]>,
-    now: Timestamp,
-) -> Result<Payloads, ApiError> {
+) -> Payloads {
     let mut payloads = Payloads::default();
-    let mut pending: Vec<(&StoredEvent, EventType)> = Vec::new();
     for event in events.iter().filter(|event| event.payload.is_none()) {
-        match EventType::parse(&event.kind) {
-            Some(kind) => pending.push((event, kind)),
-            None => payloads
+        let Some(kind) = EventType::parse(&event.kind) else {
+            payloads
                 .unbuildable
-                .push((event.id.clone(), format!("unknown event type {:?}", event.kind))),
-        }
-    }
-    let message_ids: Vec<MessageId> = pending
-        .iter()
-        .filter(|(_, kind)| table_of(*kind) == "messages")
-        .filter_map(|(event, _)| MessageId::parse(&event.subject_id))
-        .collect();
-    let files = db::attachments::of_messages(db, tenant, &message_ids.iter().collect::<Vec<_>>()).await?;
-
-    for (event, kind) in pending {
-        match event_body(tenant, event, kind, &files, link_secret, now) {
+                .push((event.id.clone(), format!("unknown event type {:?}", event.kind)));
+            continue;
+        };
+        match event_body(tenant, event, kind, files, link_secret) {
             Ok(body) => payloads.built.push((event.id.clone(), body)),
             Err(error) => payloads.unbuildable.push((
                 event.id.clone(),
@@ -108,7 +100,7 @@ pub async fn payloads(
             )),
         }
     }
-    Ok(payloads)
+    payloads
 }
 
 /// One event's body: its snapshot, its attachments (message events) and its detail.
@@ -118,8 +110,8 @@ fn event_body(
     kind: EventType,
     files: &[Attachment],
     link_secret: Option<&[u8]>,
-    now: Timestamp,
 ) -> Result<String, ApiError> {
+    let at = Timestamp::from_micros(event.created_us);
     let mut data = snapshot_data(event)?;
     if table_of(kind) == "messages" {
         let linked: Vec<Value> = files
@@ -127,8 +119,7 @@ fn event_body(
             .filter(|file| file.message_id.as_ref().map(MessageId::as_str) == Some(event.subject_id.as_str()))
             .map(|file| {
                 let mut file = file.clone();
-                file.download_url =
-                    signed_link(tenant, event.base_url.as_deref(), link_secret, &file.id, now);
+                file.download_url = signed_link(tenant, event.base_url.as_deref(), link_secret, &file.id, at);
                 // The guide's payload names the file's link `url` as well as `download_url`; both
                 // are the signed link, which works without an API key until it expires.
                 let mut shown = to_value(&file)?;
@@ -143,7 +134,6 @@ fn event_body(
     if let Some(Value::Object(detail)) = event.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()) {
         data.extend(detail);
     }
-    let at = Timestamp::from_micros(event.created_us);
     body(tenant, &event.id, kind, at, Value::Object(data))
 }
 
@@ -175,8 +165,8 @@ fn to_value<T: Serialize>(value: &T) -> Result<Value, ApiError> {
     serde_json::to_value(value).map_err(|e| ApiError::internal("serialising event data", e))
 }
 
-/// A download link for the attachment, signed to work for [`LINK_LIFETIME_SECONDS`]; None
-/// without an origin or a signing secret.
+/// A download link for the attachment, signed to work for [`LINK_LIFETIME_SECONDS`] from `now`;
+/// None without an origin or a signing secret.
 pub fn signed_link(
     tenant: &Tenant,
     base_url: Option<&str>,
@@ -300,8 +290,31 @@ pub async fn attempt(
     endpoint: Option<&Endpoint>,
     now: Timestamp,
 ) -> Result<AttemptOutcome, ApiError> {
+    attempt_with(env, db, tenant, claimed, endpoint, now, Vec::new()).await
+}
+
+/// [`attempt`], committing `also` in the same batch as its record: a first attempt stores its
+/// event's body and marks it dispatched there, so the attempt costs no round trip of its own.
+pub async fn attempt_with(
+    env: &Env,
+    db: &Db,
+    tenant: &Tenant,
+    claimed: &Claimed,
+    endpoint: Option<&Endpoint>,
+    now: Timestamp,
+    mut also: Vec<Statement>,
+) -> Result<AttemptOutcome, ApiError> {
     let Some(endpoint) = endpoint else {
+        if !also.is_empty() {
+            db.batch(also).await?;
+        }
         return Ok(AttemptOutcome::Dead);
+    };
+    let Some(body) = claimed.payload.as_deref() else {
+        return Err(ApiError::internal(
+            "attempting a delivery",
+            format!("the body of event {} is not fixed", claimed.event_id),
+        ));
     };
     let mut record = AttemptRecord {
         endpoint_id: &endpoint.id,
@@ -322,8 +335,15 @@ pub async fn attempt(
         // The business turned the endpoint off, or it was disabled for failing: no attempt is
         // made, and the delivery waits among the dead for a replay once it is enabled again.
         let reason = "not sent: the endpoint is disabled";
-        db::webhook_deliveries::abandon(db, tenant, &claimed.delivery_id, &claimed.lease, reason, now)
-            .await?;
+        also.push(db::webhook_deliveries::abandon(
+            db,
+            tenant,
+            &claimed.delivery_id,
+            &claimed.lease,
+            reason,
+            now,
+        )?);
+        db.batch(also).await?;
         return Ok(AttemptOutcome::Dead);
     }
     let seed_secret = endpoint.seed_secret(now, claimed.attempt);
@@ -333,7 +353,7 @@ pub async fn attempt(
         seed_secret,
         &claimed.event_id,
         &claimed.event_type,
-        &claimed.payload,
+        body,
         now,
     )
     .await;
@@ -358,7 +378,7 @@ pub async fn attempt(
     record.duration_ms = attempted.millis;
     record.outcome = outcome;
     let confirms = confirms_new_secret(endpoint, seed_secret, outcome);
-    record_attempt(db, tenant, &record, Some(&claimed.lease), &health, confirms).await?;
+    record_attempt(db, tenant, &record, Some(&claimed.lease), &health, confirms, also).await?;
     Ok(outcome)
 }
 
@@ -375,7 +395,7 @@ pub fn confirms_new_secret(
 /// Logs the attempt, settles its delivery (if any, and only while it is still pending under
 /// `lease`, the lease the attempt was made under: a late result cannot undo a later one, and
 /// delivered is final), updates the endpoint's health and, when `confirms_new_secret`, records
-/// that the receiver holds the new secret, in one transaction.
+/// that the receiver holds the new secret, in one transaction with `also`.
 pub async fn record_attempt(
     db: &Db,
     tenant: &Tenant,
@@ -383,8 +403,10 @@ pub async fn record_attempt(
     lease: Option<&str>,
     health: &Health,
     confirms_new_secret: bool,
+    also: Vec<Statement>,
 ) -> Result<(), ApiError> {
-    let mut statements = vec![db::webhook_attempts::insert(db, tenant, record)?];
+    let mut statements = also;
+    statements.push(db::webhook_attempts::insert(db, tenant, record)?);
     if confirms_new_secret {
         statements.push(db::webhook_endpoints::confirm_new_secret(
             db,
@@ -446,59 +468,158 @@ fn health_after(
     }
 }
 
-/// Fixes each event's body (where not fixed yet), creates one pending delivery per event and
-/// subscribed enabled endpoint, and marks the events dispatched, in one transaction. The new
-/// deliveries come back already leased for their first attempt, made `parallel` at a time by
-/// the caller, with what it needs. Only deliveries created now come back, so a repeated
-/// dispatch attempts nothing twice.
-pub async fn fan_out(
+/// A dispatch under way: its events read, their deliveries made and leased for a first attempt,
+/// and their bodies built, all in one round trip; left to do are the attempts, each recorded with
+/// what it settles of its event ([`Dispatch::settling`]), and [`Dispatch::finish`] for the rest.
+pub struct Dispatch {
+    pub events: Vec<StoredEvent>,
+    /// The business's enabled CRM connectors, which follow every event.
+    pub connectors: Vec<db::crm_connectors::Enabled>,
+    /// The first attempts to make, each with its endpoint and the body it sends.
+    pub due: Vec<(Claimed, Option<Endpoint>)>,
+    /// The bodies built now, and the events whose body cannot be built.
+    pub payloads: Payloads,
+    /// The deliveries of events whose body cannot be built, with why: dead without an attempt.
+    doomed: Vec<(Claimed, String)>,
+    now: Timestamp,
+}
+
+/// Reads the events among `event_ids` (with the files their message events list, the business's
+/// enabled CRM connectors and its endpoints) and creates one pending delivery per event and
+/// subscribed enabled endpoint, leased for its first attempt (made `parallel` at a time by the
+/// caller), in one batch; then builds the bodies not fixed yet. Only deliveries created now come
+/// back, so a repeated dispatch attempts nothing twice. Nothing is marked dispatched yet: should
+/// the dispatch end here, the sweep dispatches the events again, and their deliveries, once
+/// their lease runs out, are claimed again.
+pub async fn dispatch(
     db: &Db,
     keys: &Keyring,
     tenant: &Tenant,
-    payloads: &Payloads,
     event_ids: &[EventId],
+    link_secret: Option<&[u8]>,
     now: Timestamp,
     parallel: usize,
-) -> Result<Vec<(Claimed, Option<Endpoint>)>, ApiError> {
-    let endpoints = db::webhook_endpoints::list(db, keys, tenant).await?;
-    let enabled = endpoints.iter().filter(|endpoint| endpoint.enabled);
-    let slowest = enabled
-        .clone()
-        .map(|endpoint| endpoint.timeout_seconds)
-        .max()
-        .unwrap_or(0);
-    let most_deliveries = event_ids.len().saturating_mul(enabled.count());
-    let lease = Lease {
-        token: hex::encode(runtime::random::<16>()?),
-        until: now.plus_seconds(webhooks::lease_seconds(most_deliveries, parallel, slowest)),
-    };
-    let mut statements = payloads
-        .built
-        .iter()
-        .map(|(event_id, payload)| db::webhook_events::set_payload(db, tenant, event_id, payload))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !payloads.unbuildable.is_empty() {
-        // Dead at once for every endpoint that wanted them: their dead-letter lists show why.
-        statements.push(db::webhook_deliveries::create_dead(
-            db,
-            tenant,
-            &payloads.unbuildable,
-            now,
-        )?);
-    }
-    let created_at = statements.len();
-    statements.push(db::webhook_deliveries::create(
-        db, tenant, event_ids, now, &lease,
-    )?);
-    statements.push(db::webhook_events::mark_dispatched(db, tenant, event_ids, now)?);
-    let results = db.batch(statements).await?;
-    Ok(db::webhook_deliveries::created(&results, created_at)?
-        .into_iter()
-        .map(|claimed| {
+) -> Result<Dispatch, ApiError> {
+    let token = hex::encode(runtime::random::<16>()?);
+    let results = db
+        .batch(vec![
+            db::webhook_events::load_statement(db, tenant, event_ids)?,
+            db::attachments::of_messages_among(db, tenant, db::webhook_events::message_subjects(event_ids))?,
+            db::crm_connectors::enabled_statement(db, tenant),
+            db::webhook_endpoints::list_statement(db, tenant),
+            db::webhook_deliveries::create(db, tenant, event_ids, now, &token, parallel)?,
+        ])
+        .await?;
+    let events = db::webhook_events::loaded(&results, 0)?;
+    let files = db::attachments::at(&results, 1)?;
+    let connectors = db::crm_connectors::enabled_at(&results, 2)?;
+    let endpoints = db::webhook_endpoints::listed(db, keys, tenant, &results, 3).await?;
+    let created = db::webhook_deliveries::created(&results, 4)?;
+    let payloads = payloads(tenant, &events, &files, link_secret);
+    let mut due = Vec::with_capacity(created.len());
+    let mut doomed = Vec::new();
+    for mut claimed in created {
+        if claimed.payload.is_none() {
+            claimed.payload = payloads
+                .built
+                .iter()
+                .find(|(id, _)| *id == claimed.event_id)
+                .map(|(_, body)| body.clone());
+        }
+        if claimed.payload.is_some() {
             let endpoint = endpoints.iter().find(|e| e.id == claimed.endpoint_id).cloned();
-            (claimed, endpoint)
-        })
-        .collect())
+            due.push((claimed, endpoint));
+            continue;
+        }
+        let reason = payloads
+            .unbuildable
+            .iter()
+            .find(|(id, _)| *id == claimed.event_id)
+            .map_or("the event's body could not be built", |(_, reason)| {
+                reason.as_str()
+            })
+            .to_owned();
+        doomed.push((claimed, reason));
+    }
+    Ok(Dispatch {
+        events,
+        connectors,
+        due,
+        payloads,
+        doomed,
+        now,
+    })
+}
+
+impl Dispatch {
+    /// The statement that fixes the bodies built for `event_ids` and marks them dispatched,
+    /// unless every one of them is both already; for the batch that records a first attempt.
+    pub fn settling(
+        &self,
+        db: &Db,
+        tenant: &Tenant,
+        event_ids: &[&EventId],
+    ) -> Result<Option<Statement>, ApiError> {
+        let unsettled: Vec<(&EventId, Option<&str>)> = self
+            .events
+            .iter()
+            .filter(|event| event_ids.contains(&&event.id))
+            .filter(|event| event.payload.is_none() || event.dispatched_us.is_none())
+            .map(|event| (&event.id, self.built(&event.id)))
+            .collect();
+        if unsettled.is_empty() {
+            return Ok(None);
+        }
+        db::webhook_events::dispatched(db, tenant, &unsettled, self.now).map(Some)
+    }
+
+    fn built(&self, event_id: &EventId) -> Option<&str> {
+        self.payloads
+            .built
+            .iter()
+            .find(|(id, _)| id == event_id)
+            .map(|(_, body)| body.as_str())
+    }
+
+    /// Settles, in one batch, what the first attempts did not: the events none of whose first
+    /// attempts was recorded (`recorded` are those that were: no subscribed endpoint, an
+    /// unbuildable body, attempts handed on or left unrecorded), the deliveries of events whose
+    /// body cannot be built (dead, saying why, so each endpoint's dead-letter list shows them),
+    /// and the leases of the first attempts `handed_on` to tasks of their own (let go, so that
+    /// the next worker may claim them). Nothing to settle, no round trip.
+    pub async fn finish(
+        &self,
+        db: &Db,
+        tenant: &Tenant,
+        recorded: &[&EventId],
+        handed_on: &[&Claimed],
+    ) -> Result<(), ApiError> {
+        let rest: Vec<&EventId> = self
+            .events
+            .iter()
+            .map(|event| &event.id)
+            .filter(|id| !recorded.contains(id))
+            .collect();
+        let mut statements: Vec<Statement> = self.settling(db, tenant, &rest)?.into_iter().collect();
+        for (claimed, reason) in &self.doomed {
+            statements.push(db::webhook_deliveries::abandon(
+                db,
+                tenant,
+                &claimed.delivery_id,
+                &claimed.lease,
+                reason,
+                self.now,
+            )?);
+        }
+        if let Some(first) = handed_on.first() {
+            let ids: Vec<&DeliveryId> = handed_on.iter().map(|c| &c.delivery_id).collect();
+            statements.push(db::webhook_deliveries::release(db, tenant, &ids, &first.lease)?);
+        }
+        if !statements.is_empty() {
+            db.batch(statements).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Takes the lease on a delivery for attempt `attempt` (see `webhook_deliveries::claim`), with
@@ -522,6 +643,60 @@ pub async fn claim(
     };
     let endpoint = db::webhook_endpoints::find(db, keys, tenant, &claimed.endpoint_id).await?;
     Ok(Some((claimed, endpoint)))
+}
+
+/// A claimed delivery with its event's body: as claimed when the body is fixed; otherwise (its
+/// dispatch ended between claiming the delivery and storing the body) the body is built now and
+/// kept, unless another worker kept one first, whose bytes are then sent. None when the body
+/// cannot be built: the delivery is then dead, saying why.
+pub async fn with_body(
+    db: &Db,
+    tenant: &Tenant,
+    claimed: Claimed,
+    link_secret: Option<&[u8]>,
+    now: Timestamp,
+) -> Result<Option<Claimed>, ApiError> {
+    if claimed.payload.is_some() {
+        return Ok(Some(claimed));
+    }
+    let ids = std::slice::from_ref(&claimed.event_id);
+    let results = db
+        .batch(vec![
+            db::webhook_events::load_statement(db, tenant, ids)?,
+            db::attachments::of_messages_among(db, tenant, db::webhook_events::message_subjects(ids))?,
+        ])
+        .await?;
+    let events = db::webhook_events::loaded(&results, 0)?;
+    let files = db::attachments::at(&results, 1)?;
+    if let Some(stored) = events.iter().find_map(|event| event.payload.clone()) {
+        return Ok(Some(Claimed {
+            payload: Some(stored),
+            ..claimed
+        }));
+    }
+    let payloads = payloads(tenant, &events, &files, link_secret);
+    if let Some((_, body)) = payloads.built.first() {
+        let statement = db::webhook_events::keep_payload(db, tenant, &claimed.event_id, body)?;
+        let kept = db::webhook_events::kept(&db.batch(vec![statement]).await?, 0)?;
+        return Ok(Some(Claimed {
+            payload: kept.or_else(|| Some(body.clone())),
+            ..claimed
+        }));
+    }
+    let reason = payloads
+        .unbuildable
+        .first()
+        .map_or("the event is gone", |(_, reason)| reason.as_str());
+    db.batch(vec![db::webhook_deliveries::abandon(
+        db,
+        tenant,
+        &claimed.delivery_id,
+        &claimed.lease,
+        reason,
+        now,
+    )?])
+    .await?;
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -658,7 +833,7 @@ mod tests {
             assert_eq!(calls.len(), 1);
             let call = &calls[0];
             assert_eq!((call.method.as_str(), call.url.as_str()), ("POST", URL));
-            assert_eq!(call.text(), due[0].0.payload, "the body fixed at dispatch");
+            assert_eq!(Some(call.text()), due[0].0.payload, "the body fixed at dispatch");
             let body = call.json();
             assert_eq!(body["event"], "customer.created");
             assert_eq!(body["id"], due[0].0.event_id.as_str());
@@ -919,6 +1094,132 @@ mod tests {
     }
 
     #[test]
+    fn a_dispatch_that_ends_before_its_second_round_trip_loses_nothing_and_sends_nothing_twice() {
+        let fixture = Fixture::new();
+        fixture.stack.partner(HOOKS, |_| Reply::text(200, "ok"));
+        fixture.run(async {
+            let (tenant, _) = customer_created(&fixture).await;
+            let ids = fixture.event_ids();
+            let keys = fixture.keys();
+            let secret = Some(MEDIA_LINK_SECRET);
+            // The first round trip claims the delivery; the worker dies before the POST's record.
+            let lost = dispatch(&fixture.db, &keys, &tenant, &ids, secret, runtime::now(), 16)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(lost.due.len(), 1);
+            let events = fixture.rows("webhook_events", "id");
+            assert_eq!(
+                (events[0]["payload"].clone(), events[0]["dispatched_us"].clone()),
+                (Value::Null, Value::Null),
+                "neither kept nor marked yet"
+            );
+
+            // The sweep dispatches the event again: no second delivery, its body kept now.
+            let again = dispatch(&fixture.db, &keys, &tenant, &ids, secret, runtime::now(), 16)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(
+                again.due.is_empty(),
+                "the delivery exists: nothing to attempt twice"
+            );
+            again
+                .finish(&fixture.db, &tenant, &[], &[])
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let events = fixture.rows("webhook_events", "id");
+            let kept = events[0]["payload"].as_str().unwrap_or_default().to_owned();
+            assert!(kept.contains("\"event\":\"customer.created\""), "{kept}");
+            assert!(events[0]["dispatched_us"].is_i64());
+
+            // Once the lease has run out, the delivery is claimed again and sent with that body.
+            let delivery = lost.due[0].0.delivery_id.clone();
+            fixture.stack.advance(Duration::from_secs(31));
+            let (claimed, endpoint) = claim_attempt(&fixture, &tenant, &delivery, 1).await;
+            let claimed = with_body(&fixture.db, &tenant, claimed, secret, runtime::now())
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"))
+                .unwrap_or_else(|| panic!("a body"));
+            assert_eq!(
+                fixture.attempt(&tenant, &(claimed, endpoint)).await,
+                AttemptOutcome::Delivered
+            );
+            let calls = fixture.stack.calls_to(HOOKS);
+            assert_eq!(calls.len(), 1, "sent once");
+            assert_eq!(calls[0].text(), kept, "the body kept is the body sent");
+        });
+    }
+
+    #[test]
+    fn a_delivery_claimed_before_its_body_was_kept_builds_it_or_is_dead_saying_why() {
+        let fixture = Fixture::new();
+        fixture.stack.partner(HOOKS, |_| Reply::text(200, "ok"));
+        fixture.run(async {
+            let (tenant, _) = customer_created(&fixture).await;
+            let ids = fixture.event_ids();
+            let keys = fixture.keys();
+            let lost = dispatch(&fixture.db, &keys, &tenant, &ids, None, runtime::now(), 16)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let delivery = lost.due[0].0.delivery_id.clone();
+            fixture.stack.advance(Duration::from_secs(31));
+            let (claimed, endpoint) = claim_attempt(&fixture, &tenant, &delivery, 1).await;
+            assert_eq!(claimed.payload, None, "the dispatch kept no body");
+            let built = with_body(&fixture.db, &tenant, claimed.clone(), None, runtime::now())
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"))
+                .unwrap_or_else(|| panic!("a body"));
+            let kept = fixture.rows("webhook_events", "id")[0]["payload"].clone();
+            assert_eq!(built.payload.as_deref(), kept.as_str(), "kept as built");
+            assert_eq!(
+                fixture.attempt(&tenant, &(built, endpoint)).await,
+                AttemptOutcome::Delivered
+            );
+
+            // An event whose snapshot is unreadable: its delivery is dead, saying why.
+            fixture
+                .customers(
+                    &tenant,
+                    json!([{ "name": "Grace", "email": "grace@example.com" }]),
+                )
+                .await;
+            let second = fixture.event_ids()[1].clone();
+            fixture.execute(
+                "UPDATE webhook_events SET snapshot = 'not json' WHERE id = ?1",
+                &[second.as_str()],
+            );
+            let lost = dispatch(
+                &fixture.db,
+                &keys,
+                &tenant,
+                std::slice::from_ref(&second),
+                None,
+                runtime::now(),
+                16,
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(lost.due.is_empty(), "nothing to send");
+            fixture.execute(
+                "UPDATE webhook_deliveries SET leased_until_us = 0 WHERE event_id = ?1",
+                &[second.as_str()],
+            );
+            let deliveries = fixture.rows("webhook_deliveries", "event_us");
+            let id = DeliveryId::parse(deliveries[1]["id"].as_str().unwrap_or_default())
+                .unwrap_or_else(|| panic!("an id"));
+            let (claimed, _) = claim_attempt(&fixture, &tenant, &id, 1).await;
+            let none = with_body(&fixture.db, &tenant, claimed, None, runtime::now())
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(none.is_none());
+            let deliveries = fixture.rows("webhook_deliveries", "event_us");
+            assert_eq!(deliveries[1]["status"], "dead");
+            let error = deliveries[1]["last_error"].as_str().unwrap_or_default();
+            assert!(error.contains("could not be built"), "{error}");
+            assert_eq!(fixture.stack.calls_to(HOOKS).len(), 1, "nothing sent for it");
+        });
+    }
+
+    #[test]
     fn a_delivery_is_attempted_once_however_often_its_task_comes() {
         let fixture = Fixture::new();
         fixture.stack.partner(HOOKS, |_| Reply::text(500, "down"));
@@ -1071,6 +1372,68 @@ mod tests {
     }
 
     #[test]
+    fn a_message_events_body_is_the_same_bytes_whoever_builds_it_and_when() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            fixture
+                .webhook_endpoint(&tenant, URL, &[EventType::MessageReceived])
+                .await;
+            let mail = fixture
+                .channel_account(
+                    &tenant,
+                    domain::channel::Channel::Email,
+                    domain::providers::Provider::Mailgun,
+                    "support@acme.example",
+                    json!({ "api_key": "k" }),
+                )
+                .await;
+            let message = domain::inbound::InboundMessage {
+                provider_message_id: "<m2@mail>".to_owned(),
+                from: "ada@example.com".to_owned(),
+                sender_name: None,
+                content: "Invoice attached".to_owned(),
+                media: vec![domain::inbound::InboundMedia::Inline {
+                    filename: "invoice.pdf".to_owned(),
+                    mime_type: "application/pdf".to_owned(),
+                    bytes: b"%PDF".to_vec(),
+                }],
+            };
+            fixture.ingest_one(&mail, message).await;
+            let recorded = fixture.stack.now_ms() / 1000;
+            let ids = fixture.event_ids();
+            let secret = Some(MEDIA_LINK_SECRET);
+            fixture.stack.advance(Duration::from_secs(90));
+            // The dispatch builds the body, then dies before keeping it.
+            let lost = dispatch(
+                &fixture.db,
+                &fixture.keys(),
+                &tenant,
+                &ids,
+                secret,
+                runtime::now(),
+                16,
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            let first = lost.due[0].0.payload.clone().unwrap_or_default();
+            // An hour later its delivery is claimed again, and the body built again.
+            fixture.stack.advance(Duration::from_secs(3600));
+            let (claimed, _) = claim_attempt(&fixture, &tenant, &lost.due[0].0.delivery_id, 1).await;
+            let again = with_body(&fixture.db, &tenant, claimed, secret, runtime::now())
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"))
+                .unwrap_or_else(|| panic!("a body"));
+            assert_eq!(again.payload.as_deref(), Some(first.as_str()), "the same bytes");
+            let expires = (recorded + 7 * 24 * 3600).to_string();
+            assert!(
+                first.contains(&format!("expires={expires}")),
+                "the link works for a week from the event: {first}"
+            );
+        });
+    }
+
+    #[test]
     fn a_message_event_carries_its_files_with_links_signed_to_download_them() {
         let fixture = Fixture::new();
         fixture.run(async {
@@ -1101,8 +1464,8 @@ mod tests {
             fixture.ingest_one(&mail, message).await;
             let due = fixture.dispatch(&tenant, &fixture.event_ids()).await;
             assert_eq!(due.len(), 1, "message.received only");
-            let body: Value =
-                serde_json::from_str(&due[0].0.payload).unwrap_or_else(|error| panic!("{error}"));
+            let body: Value = serde_json::from_str(due[0].0.payload.as_deref().unwrap_or_default())
+                .unwrap_or_else(|error| panic!("{error}"));
             assert_eq!(body["event"], "message.received");
             assert_eq!(body["data"]["message"]["content"], "Invoice attached");
             let files = body["data"]["attachments"]

@@ -50,16 +50,19 @@ const DRAIN_SECONDS: i64 = 60;
 const DRAIN_QUERY_CEILING: u32 = platform::D1_QUERIES / 2;
 const DRAIN_SUBREQUEST_CEILING: u32 = platform::SUBREQUESTS / 2;
 
-/// Plans the work `events` mean for the tenant's enabled connectors, records it, and hands the
-/// contacts with new work to the sync consumer. The events' snapshots name their customer. A
-/// received message that asks for a person in a connector's words escalates its conversation
-/// here, before any CRM is called.
-pub async fn plan(env: &Env, db: &Db, tenant: &Tenant, events: &[StoredEvent]) -> Result<(), ApiError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let enabled = crm_connectors::enabled(db, tenant).await?;
-    if enabled.is_empty() {
+/// Plans the work `events` mean for the tenant's `enabled` connectors (read by the caller with
+/// the events), records it, and hands the contacts with new work to the sync consumer. The
+/// events' snapshots name their customer. A received message that asks for a person in a
+/// connector's words escalates its conversation here, before any CRM is called. Without an
+/// enabled connector there is nothing to plan, and no round trip.
+pub async fn plan(
+    env: &Env,
+    db: &Db,
+    tenant: &Tenant,
+    enabled: &[crm_connectors::Enabled],
+    events: &[StoredEvent],
+) -> Result<(), ApiError> {
+    if events.is_empty() || enabled.is_empty() {
         return Ok(());
     }
     for event in events
@@ -67,10 +70,10 @@ pub async fn plan(env: &Env, db: &Db, tenant: &Tenant, events: &[StoredEvent]) -
         .filter(|event| event.kind == EventType::MessageReceived.as_str())
     {
         if let Some(message) = message_of(event) {
-            escalation::escalate_if_asked(env, db, tenant, &enabled, &message).await?;
+            escalation::escalate_if_asked(env, db, tenant, enabled, &message).await?;
         }
     }
-    let connectors: Vec<ConnectorId> = enabled.into_iter().map(|connector| connector.id).collect();
+    let connectors: Vec<ConnectorId> = enabled.iter().map(|connector| connector.id.clone()).collect();
     let details: Vec<Option<Value>> = events
         .iter()
         .map(|event| {

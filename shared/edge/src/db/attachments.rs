@@ -63,6 +63,18 @@ pub fn of_messages_statement(
         ])?)
 }
 
+/// The statement that reads the attachments of the messages `message_ids` selects (SQL naming
+/// `:business`), in creation order: for a caller's batch that learns the messages in the same
+/// round trip. [`at`] reads its answer.
+pub fn of_messages_among(db: &Db, tenant: &Tenant, message_ids: Sql) -> Result<Statement, ApiError> {
+    message_ids
+        .within(
+            "SELECT id, message_id, filename, mime_type AS \"type\", size, created_at, status, status_reason FROM attachments \
+             WHERE business_id = :business AND message_id IN ({sql}) ORDER BY created_at, id",
+        )
+        .scoped(db, tenant)
+}
+
 /// The attachments the statement of [`of_messages_statement`] at `position` of a batch found.
 pub fn at(results: &[D1Result], position: usize) -> Result<Vec<Attachment>, ApiError> {
     db::rows(results, position)

@@ -9,6 +9,7 @@
 
 use crate::db::{self, number, optional_number, text};
 use crate::db::{Db, Statement};
+use crate::runtime::D1Result;
 use crate::secrets_key;
 use domain::crm::budget::{self, Budget, Spent};
 use domain::crm::config::ConnectorSecrets;
@@ -205,22 +206,27 @@ pub struct Enabled {
 /// The tenant's enabled connectors, oldest first, without opening their secrets: what planning
 /// work and escalations need.
 pub async fn enabled(db: &Db, tenant: &Tenant) -> Result<Vec<Enabled>, ApiError> {
-    let result = db
-        .scoped(
-            tenant,
-            "SELECT id, kind, settings FROM crm_connectors WHERE business_id = ?1 AND enabled = 1 \
-             ORDER BY created_at, id",
-        )
-        .all()
-        .await?;
+    enabled_at(&db.batch(vec![enabled_statement(db, tenant)]).await?, 0)
+}
+
+/// The statement of [`enabled`], for a caller's batch; [`enabled_at`] reads its answer.
+pub fn enabled_statement(db: &Db, tenant: &Tenant) -> Statement {
+    db.scoped(
+        tenant,
+        "SELECT id, kind, settings FROM crm_connectors WHERE business_id = ?1 AND enabled = 1 \
+         ORDER BY created_at, id",
+    )
+}
+
+/// The connectors an [`enabled_statement`] at `position` of a batch found.
+pub fn enabled_at(results: &[D1Result], position: usize) -> Result<Vec<Enabled>, ApiError> {
     #[derive(Deserialize)]
     struct EnabledRow {
         id: ConnectorId,
         kind: String,
         settings: String,
     }
-    result
-        .results::<EnabledRow>()?
+    db::rows::<EnabledRow>(results, position)?
         .into_iter()
         .map(|row| {
             let corrupt = |what: &str| db::corrupt("CRM connector", row.id.as_str(), what);

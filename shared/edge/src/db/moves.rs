@@ -517,18 +517,14 @@ mod tests {
             .event(tenant, EventType::MessageSent, sent.id.as_str())
             .await
             .unwrap_or_else(|| panic!("recorded"));
-        let lease = webhook_deliveries::Lease {
-            token: "t".to_owned(),
-            until: now,
-        };
         let results = db
             .batch(vec![
-                webhook_events::set_payload(db, tenant, &event, "{}").must(),
-                webhook_deliveries::create(db, tenant, std::slice::from_ref(&event), now, &lease).must(),
+                webhook_deliveries::create(db, tenant, std::slice::from_ref(&event), now, "t", 16).must(),
+                webhook_events::dispatched(db, tenant, &[(&event, Some("{}"))], now).must(),
             ])
             .await
             .must();
-        let delivery = webhook_deliveries::created(&results, 1).must().remove(0);
+        let delivery = webhook_deliveries::created(&results, 0).must().remove(0);
         for _ in 0..2 {
             let record = webhook_attempts::AttemptRecord {
                 endpoint_id: &delivery.endpoint_id,

@@ -879,7 +879,7 @@ const WALKS: &[(&str, &str, &str, &str)] = &[
     // A business's few rows of configuration: its connectors, endpoints, sources and links.
     (
         "crm_connectors",
-        "enabled",
+        "enabled_statement",
         "crm_connectors",
         "a business's connectors",
     ),
@@ -891,9 +891,15 @@ const WALKS: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "webhook_deliveries",
-        "create_dead",
-        "e",
-        "a business's webhook endpoints",
+        "create",
+        "webhook_endpoints",
+        "a business's webhook endpoints (16 at most), for the lease",
+    ),
+    (
+        "webhook_deliveries",
+        "create",
+        "l",
+        "the one row of the business's enabled endpoints' count and longest timeout",
     ),
     ("knowledge_chunks", "counts", "s", "a business's CRM link sources"),
     // Keyword search's own results, materialised: one row of the business's sources, one count,

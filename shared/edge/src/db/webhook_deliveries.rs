@@ -13,23 +13,33 @@ use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::Deserialize;
 
-/// The statement that creates one pending delivery per event among `event_ids` (those whose body
-/// is fixed) and enabled endpoint subscribed to it, leased until `lease_until` for its first
-/// attempt under `lease`. A delivery exists once per endpoint and event, so a repeated dispatch
-/// creates nothing twice; only deliveries created now come back ([`created`] reads them).
+/// The statement that creates one pending delivery per event among `event_ids` and enabled
+/// endpoint subscribed to it, leased under `token` for its first attempt. A delivery exists once
+/// per endpoint and event, so a repeated dispatch creates nothing twice; only deliveries created
+/// now come back, each with its event's body if it has one yet ([`created`] reads them).
+///
+/// The lease lasts what [`domain::webhooks::lease_seconds`] gives a task attempting every event
+/// at every enabled endpoint, `parallel` at a time, each given the longest of their timeouts:
+/// the statement works it out from the endpoints it reads, so that the dispatch needs no read
+/// before it.
 pub fn create(
     db: &Db,
     tenant: &Tenant,
     event_ids: &[EventId],
     now: Timestamp,
-    lease: &Lease,
+    token: &str,
+    parallel: usize,
 ) -> Result<Statement, ApiError> {
     Ok(db
         .scoped(tenant, "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, attempts, \
              next_attempt_us, leased_until_us, lease, event_us, updated_us) \
-             SELECT lower(hex(randomblob(16))), ?1, e.id, ev.id, ev.type, 'pending', 0, ?3, ?4, ?5, ev.created_us, ?3 \
+             SELECT lower(hex(randomblob(16))), ?1, e.id, ev.id, ev.type, 'pending', 0, ?3, \
+             ?3 + max(1, CAST((l.endpoints * ?5 + ?6 - 1) / ?6 AS INTEGER)) * (l.slowest + ?7) * 1000000, \
+             ?4, ev.created_us, ?3 \
              FROM webhook_events ev JOIN webhook_endpoints e ON e.business_id = ev.business_id \
-             WHERE +ev.business_id = ?1 AND ev.id IN (SELECT value FROM json_each(?2)) AND ev.payload IS NOT NULL \
+             JOIN (SELECT COUNT(*) AS endpoints, COALESCE(MAX(timeout_seconds), 0) AS slowest FROM webhook_endpoints \
+             WHERE business_id = ?1 AND enabled = 1) AS l \
+             WHERE +ev.business_id = ?1 AND ev.id IN (SELECT value FROM json_each(?2)) \
              AND e.enabled = 1 AND EXISTS (SELECT 1 FROM json_each(e.events) s WHERE s.value = ev.type) \
              ORDER BY ev.created_us \
              ON CONFLICT (endpoint_id, event_id) DO NOTHING \
@@ -39,39 +49,11 @@ pub fn create(
         .bind(&[
             db::json_list(event_ids.iter().map(EventId::as_str)),
             number(now.micros()),
-            number(lease.until.micros()),
-            text(&lease.token),
+            text(token),
+            number(event_ids.len() as i64),
+            number(parallel.max(1) as i64),
+            number(domain::webhooks::LEASE_MARGIN_SECONDS),
         ])?)
-}
-
-/// The statement that records events whose body cannot be built (each with why) as dead
-/// deliveries to every enabled endpoint subscribed to them, so that each endpoint's dead-letter
-/// list shows them; they are never attempted, and a replay skips them.
-pub fn create_dead(
-    db: &Db,
-    tenant: &Tenant,
-    failures: &[(EventId, String)],
-    now: Timestamp,
-) -> Result<Statement, ApiError> {
-    let failures: Vec<serde_json::Value> = failures
-        .iter()
-        .map(|(id, reason)| serde_json::json!({ "id": id.as_str(), "reason": reason }))
-        .collect();
-    let failures = serde_json::to_string(&failures)
-        .map_err(|error| ApiError::internal("recording unbuildable events", error))?;
-    Ok(db
-        .scoped(tenant, "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, attempts, \
-             last_error, event_us, updated_us) \
-             SELECT lower(hex(randomblob(16))), ?1, e.id, ev.id, ev.type, 'dead', 0, json_extract(f.value, '$.reason'), \
-             ev.created_us, ?3 \
-             FROM json_each(?2) f \
-             JOIN webhook_events ev ON +ev.business_id = ?1 AND ev.id = json_extract(f.value, '$.id') \
-             JOIN webhook_endpoints e ON e.business_id = ev.business_id \
-             WHERE ev.payload IS NULL AND e.enabled = 1 \
-             AND EXISTS (SELECT 1 FROM json_each(e.events) s WHERE s.value = ev.type) \
-             ON CONFLICT (endpoint_id, event_id) DO NOTHING",
-        )
-        .bind(&[text(&failures), number(now.micros())])?)
 }
 
 /// The deliveries a [`create`] statement made, each claimed for its first attempt.
@@ -83,7 +65,7 @@ pub fn created(results: &[D1Result], position: usize) -> Result<Vec<Claimed>, Ap
         event_id: EventId,
         event_type: String,
         lease: String,
-        payload: String,
+        payload: Option<String>,
     }
     Ok(db::rows::<Row>(results, position)?
         .into_iter()
@@ -117,7 +99,9 @@ pub struct Claimed {
     pub event_type: String,
     pub attempt: u32,
     pub replay: u32,
-    pub payload: String,
+    /// The event's body, once it is fixed: a dispatch that claimed the delivery but did not get
+    /// to store the body it built leaves it to the next claim to build.
+    pub payload: Option<String>,
     pub endpoint_id: EndpointId,
 }
 
@@ -175,8 +159,7 @@ pub async fn claim(
         .map(|result| result.results::<Payload>())
         .transpose()?
         .and_then(|rows| rows.into_iter().next())
-        .and_then(|row| row.payload)
-        .ok_or_else(|| db::corrupt("webhook event", row.event_id.as_str(), "payload"))?;
+        .and_then(|row| row.payload);
     Ok(Some(Claimed {
         delivery_id: delivery_id.clone(),
         lease: lease.token.clone(),
@@ -223,17 +206,17 @@ pub fn settle(
         ])?)
 }
 
-/// Moves a delivery leased under `lease` to the dead without an attempt, saying why; its last
-/// answer stays.
-pub async fn abandon(
+/// The statement that moves a delivery leased under `lease` to the dead without an attempt,
+/// saying why; its last answer stays.
+pub fn abandon(
     db: &Db,
     tenant: &Tenant,
     delivery_id: &DeliveryId,
     lease: &str,
     reason: &str,
     now: Timestamp,
-) -> Result<(), ApiError> {
-    db.scoped(tenant, "UPDATE webhook_deliveries SET status = 'dead', next_attempt_us = NULL, leased_until_us = NULL, lease = NULL, \
+) -> Result<Statement, ApiError> {
+    Ok(db.scoped(tenant, "UPDATE webhook_deliveries SET status = 'dead', next_attempt_us = NULL, leased_until_us = NULL, lease = NULL, \
          last_error = ?3, updated_us = ?4 WHERE business_id = ?1 AND id = ?2 AND status = 'pending' AND lease = ?5",
     )
     .bind(&[
@@ -241,32 +224,27 @@ pub async fn abandon(
         db::text(reason),
         number(now.micros()),
         db::text(lease),
-    ])?
-    .run()
-    .await?;
-    Ok(())
+    ])?)
 }
 
-/// Lets go of the leases `lease` holds on `delivery_ids` without an attempt: each stays pending
-/// at its attempt, for the next worker that claims it.
-pub async fn release(
+/// The statement that lets go of the leases `lease` holds on `delivery_ids` without an attempt:
+/// each stays pending at its attempt, for the next worker that claims it.
+pub fn release(
     db: &Db,
     tenant: &Tenant,
     delivery_ids: &[&DeliveryId],
     lease: &str,
-) -> Result<(), ApiError> {
-    db.scoped(
-        tenant,
-        "UPDATE webhook_deliveries SET leased_until_us = NULL, lease = NULL WHERE +business_id = ?1 \
-         AND id IN (SELECT value FROM json_each(?2)) AND status = 'pending' AND lease = ?3",
-    )
-    .bind(&[
-        db::json_list(delivery_ids.iter().map(|id| id.as_str())),
-        db::text(lease),
-    ])?
-    .run()
-    .await?;
-    Ok(())
+) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE webhook_deliveries SET leased_until_us = NULL, lease = NULL WHERE +business_id = ?1 \
+             AND id IN (SELECT value FROM json_each(?2)) AND status = 'pending' AND lease = ?3",
+        )
+        .bind(&[
+            db::json_list(delivery_ids.iter().map(|id| id.as_str())),
+            db::text(lease),
+        ])?)
 }
 
 /// The statement that removes an endpoint's deliveries (with the endpoint).
@@ -435,29 +413,39 @@ mod tests {
         }
     }
 
-    /// Dispatches `events` now as the dispatcher does (bodies fixed, deliveries created under
-    /// `token` for 30 s, events marked), in one batch: the deliveries created.
+    /// Dispatches `events` now as the dispatcher does (deliveries created under `token`, then
+    /// bodies fixed and events marked): the deliveries created, with their bodies.
     async fn dispatch(fixture: &Fixture, tenant: &Tenant, events: &[EventId], token: &str) -> Vec<Claimed> {
         let now = fixture.now();
-        let mut statements: Vec<Statement> = events
+        let created = created(
+            &fixture
+                .db
+                .batch(vec![create(&fixture.db, tenant, events, now, token, 16).must()])
+                .await
+                .must(),
+            0,
+        )
+        .must();
+        let bodies: Vec<String> = events.iter().map(|id| format!("{{\"id\":\"{id}\"}}")).collect();
+        let fixed: Vec<(&EventId, Option<&str>)> = events
             .iter()
-            .map(|id| {
-                webhook_events::set_payload(&fixture.db, tenant, id, &format!("{{\"id\":\"{id}\"}}")).must()
-            })
+            .zip(&bodies)
+            .map(|(id, body)| (id, Some(body.as_str())))
             .collect();
-        let at = statements.len();
-        statements.push(
-            create(
-                &fixture.db,
-                tenant,
-                events,
-                now,
-                &lease(token, now.plus_seconds(30)),
-            )
-            .must(),
-        );
-        statements.push(webhook_events::mark_dispatched(&fixture.db, tenant, events, now).must());
-        created(&fixture.db.batch(statements).await.must(), at).must()
+        run(
+            fixture,
+            webhook_events::dispatched(&fixture.db, tenant, &fixed, now).must(),
+        )
+        .await;
+        created
+            .into_iter()
+            .map(|claimed| Claimed {
+                payload: claimed
+                    .payload
+                    .or_else(|| Some(format!("{{\"id\":\"{}\"}}", claimed.event_id))),
+                ..claimed
+            })
+            .collect()
     }
 
     async fn event(fixture: &Fixture, tenant: &Tenant, kind: EventType) -> EventId {
@@ -550,14 +538,18 @@ mod tests {
                     (delivery.attempt, delivery.replay, delivery.lease.as_str()),
                     (1, 0, "first")
                 );
-                assert_eq!(delivery.payload, format!("{{\"id\":\"{}\"}}", delivery.event_id));
+                assert_eq!(
+                    delivery.payload,
+                    Some(format!("{{\"id\":\"{}\"}}", delivery.event_id))
+                );
                 let row = row_of(&fixture, &delivery.delivery_id);
                 assert_eq!(row["status"], json!("pending"));
                 assert_eq!(row["attempts"], json!(0));
                 assert_eq!(row["business_id"], json!(acme.business_id.as_str()));
                 assert_eq!(
                     row["leased_until_us"],
-                    json!(fixture.now().plus_seconds(30).micros())
+                    json!(fixture.now().plus_seconds(25).micros()),
+                    "2 events to 3 enabled endpoints, 16 at a time: one wave of 10 s timeouts and 15 s to spare"
                 );
                 assert_eq!(row["event_type"], json!(delivery.event_type));
             }
@@ -570,36 +562,32 @@ mod tests {
     }
 
     #[test]
-    fn an_event_without_a_body_is_never_attempted_and_an_unbuildable_one_is_dead_at_once() {
+    fn an_unbuildable_events_delivery_is_dead_at_once_and_never_replayed() {
         let fixture = Fixture::new();
         fixture.run(async {
             let acme = fixture.business_on("Acme", 0).await;
             let endpoint = fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
             let id = event(&fixture, &acme, EventType::CustomerCreated).await;
             let now = fixture.now();
-            let statement = create(
-                &fixture.db,
-                &acme,
-                std::slice::from_ref(&id),
-                now,
-                &lease("t", now.plus_seconds(30)),
-            )
-            .must();
+            let statement = create(&fixture.db, &acme, std::slice::from_ref(&id), now, "t", 16).must();
             let results = fixture.db.batch(vec![statement]).await.must();
-            assert!(
-                created(&results, 0).must().is_empty(),
-                "no body fixed: no delivery"
-            );
-            let failures = [(id.clone(), "its message is gone".to_owned())];
-            assert_eq!(
-                run(&fixture, create_dead(&fixture.db, &acme, &failures, now).must()).await,
-                1
-            );
-            assert_eq!(
-                run(&fixture, create_dead(&fixture.db, &acme, &failures, now).must()).await,
-                0,
-                "once"
-            );
+            let claimed = created(&results, 0).must();
+            assert_eq!(claimed.len(), 1);
+            assert_eq!(claimed[0].payload, None, "no body fixed yet");
+            let abandoned = |lease: &'static str| {
+                abandon(
+                    &fixture.db,
+                    &acme,
+                    &claimed[0].delivery_id,
+                    lease,
+                    "its message is gone",
+                    now,
+                )
+                .must()
+            };
+            assert_eq!(run(&fixture, abandoned("other")).await, 0, "not its lease");
+            assert_eq!(run(&fixture, abandoned("t")).await, 1);
+            assert_eq!(run(&fixture, abandoned("t")).await, 0, "once");
             let listed = list(&fixture.db, &acme, &endpoint.id, Some("dead"), 10)
                 .await
                 .must();
@@ -662,10 +650,10 @@ mod tests {
                 take("queue", 1).await.must().is_none(),
                 "the dispatcher holds it for its first attempt"
             );
-            fixture.stack.advance(Duration::from_secs(30));
+            fixture.stack.advance(Duration::from_secs(25));
             assert!(
                 take("queue", 1).await.must().is_none(),
-                "held to the end of its lease"
+                "held to the end of its lease (one 10 s timeout and 15 s to spare)"
             );
             fixture.stack.advance(Duration::from_millis(1));
             assert!(
@@ -677,8 +665,12 @@ mod tests {
                 .must()
                 .unwrap_or_else(|| panic!("the lease ran out"));
             assert_eq!(
-                (claimed.attempt, claimed.lease.as_str(), claimed.payload.as_str()),
-                (1, "queue", first.payload.as_str())
+                (
+                    claimed.attempt,
+                    claimed.lease.as_str(),
+                    claimed.payload.as_deref()
+                ),
+                (1, "queue", first.payload.as_deref())
             );
             assert!(
                 take("other", 1).await.must().is_none(),
@@ -733,9 +725,9 @@ mod tests {
             let id = event(&fixture, &acme, EventType::CustomerCreated).await;
             let claimed = dispatch(&fixture, &acme, &[id], "holder").await;
             let ids: Vec<&DeliveryId> = claimed.iter().map(|c| &c.delivery_id).collect();
-            release(&fixture.db, &acme, &ids, "someone-else").await.must();
+            run(&fixture, release(&fixture.db, &acme, &ids, "someone-else").must()).await;
             assert_eq!(row_of(&fixture, ids[0])["lease"], json!("holder"));
-            release(&fixture.db, &acme, &ids[..1], "holder").await.must();
+            run(&fixture, release(&fixture.db, &acme, &ids[..1], "holder").must()).await;
             assert_eq!(
                 row_of(&fixture, ids[0])["lease"],
                 json!(null),
@@ -745,20 +737,25 @@ mod tests {
             assert_eq!(row_of(&fixture, ids[1])["lease"], json!("holder"));
 
             let now = fixture.now();
-            abandon(&fixture.db, &acme, ids[1], "someone-else", "gone", now)
-                .await
-                .must();
-            assert_eq!(row_of(&fixture, ids[1])["status"], json!("pending"));
-            abandon(
-                &fixture.db,
-                &acme,
-                ids[1],
-                "holder",
-                "its endpoint was deleted",
-                now,
+            run(
+                &fixture,
+                abandon(&fixture.db, &acme, ids[1], "someone-else", "gone", now).must(),
             )
-            .await
-            .must();
+            .await;
+            assert_eq!(row_of(&fixture, ids[1])["status"], json!("pending"));
+            run(
+                &fixture,
+                abandon(
+                    &fixture.db,
+                    &acme,
+                    ids[1],
+                    "holder",
+                    "its endpoint was deleted",
+                    now,
+                )
+                .must(),
+            )
+            .await;
             let row = row_of(&fixture, ids[1]);
             assert_eq!(
                 (row["status"].clone(), row["last_error"].clone()),
@@ -986,12 +983,16 @@ mod tests {
                 settle_now(&fixture, &globex, &claimed, "t", "delivered", None).await,
                 0
             );
-            abandon(&fixture.db, &globex, &claimed.delivery_id, "t", "theirs", now)
-                .await
-                .must();
-            release(&fixture.db, &globex, &[&claimed.delivery_id], "t")
-                .await
-                .must();
+            run(
+                &fixture,
+                abandon(&fixture.db, &globex, &claimed.delivery_id, "t", "theirs", now).must(),
+            )
+            .await;
+            run(
+                &fixture,
+                release(&fixture.db, &globex, &[&claimed.delivery_id], "t").must(),
+            )
+            .await;
             assert!(
                 list(&fixture.db, &globex, &endpoint.id, None, 10)
                     .await

@@ -8,6 +8,7 @@
 
 use crate::db::{self, number, text};
 use crate::db::{Db, Statement};
+use crate::runtime::D1Result;
 use crate::secrets_key;
 use domain::error::ApiError;
 use domain::ids::EndpointId;
@@ -338,13 +339,35 @@ pub async fn update(db: &Db, keys: &Keyring, tenant: &Tenant, endpoint: &Endpoin
 }
 
 pub async fn list(db: &Db, keys: &Keyring, tenant: &Tenant) -> Result<Vec<Endpoint>, ApiError> {
-    let result = db
-        .scoped(tenant, format!(
+    listed(
+        db,
+        keys,
+        tenant,
+        &db.batch(vec![list_statement(db, tenant)]).await?,
+        0,
+    )
+    .await
+}
+
+/// The statement of [`list`], for a caller's batch; [`listed`] reads its answer.
+pub fn list_statement(db: &Db, tenant: &Tenant) -> Statement {
+    db.scoped(
+        tenant,
+        format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE business_id = ?1 ORDER BY created_at, id"
-        ))
-        .all()
-        .await?;
-    open_all(db, keys, tenant, result.results::<EndpointRow>()?).await
+        ),
+    )
+}
+
+/// The endpoints a [`list_statement`] at `position` of a batch found, their secrets opened.
+pub async fn listed(
+    db: &Db,
+    keys: &Keyring,
+    tenant: &Tenant,
+    results: &[D1Result],
+    position: usize,
+) -> Result<Vec<Endpoint>, ApiError> {
+    open_all(db, keys, tenant, db::rows::<EndpointRow>(results, position)?).await
 }
 
 pub async fn find(

@@ -261,51 +261,90 @@ pub struct StoredEvent {
     pub base_url: Option<String>,
     pub payload: Option<String>,
     pub created_us: i64,
+    pub dispatched_us: Option<i64>,
 }
 
 /// The tenant's events among `ids`, oldest first.
 pub async fn load(db: &Db, tenant: &Tenant, ids: &[EventId]) -> Result<Vec<StoredEvent>, ApiError> {
-    let result = db
-        .scoped(tenant, "SELECT id, type, subject_id, detail, snapshot, base_url, payload, created_us FROM webhook_events \
-             WHERE +business_id = ?1 AND id IN (SELECT value FROM json_each(?2)) ORDER BY created_us, id",
-        )
-        .bind(&[
-            db::json_list(ids.iter().map(EventId::as_str)),
-        ])?
-        .all()
-        .await?;
-    Ok(result.results::<StoredEvent>()?)
+    loaded(&db.batch(vec![load_statement(db, tenant, ids)?]).await?, 0)
 }
 
-/// The statement that fixes an event's body, unless it has one already: retries and replays
-/// send the same bytes.
-pub fn set_payload(db: &Db, tenant: &Tenant, id: &EventId, payload: &str) -> Result<Statement, ApiError> {
+/// The statement of [`load`], for a caller's batch; [`loaded`] reads its answer.
+pub fn load_statement(db: &Db, tenant: &Tenant, ids: &[EventId]) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(tenant, "SELECT id, type, subject_id, detail, snapshot, base_url, payload, created_us, dispatched_us \
+             FROM webhook_events WHERE +business_id = ?1 AND id IN (SELECT value FROM json_each(?2)) ORDER BY created_us, id",
+        )
+        .bind(&[db::json_list(ids.iter().map(EventId::as_str))])?)
+}
+
+/// The events a [`load_statement`] at `position` of a batch found.
+pub fn loaded(results: &[D1Result], position: usize) -> Result<Vec<StoredEvent>, ApiError> {
+    db::rows(results, position)
+}
+
+/// SQL yielding the ids of the messages the message events among `ids` are about: whose files
+/// their bodies list.
+pub fn message_subjects(ids: &[EventId]) -> Sql {
+    let kinds = [EventType::MessageReceived, EventType::MessageSent];
+    debug_assert!(kinds.iter().all(|kind| table_of(*kind) == "messages"));
+    Sql::new(
+        "SELECT subject_id FROM webhook_events WHERE +business_id = :business \
+         AND id IN (SELECT value FROM json_each(:subject_events)) AND type IN (:received, :sent)",
+    )
+    .bind("subject_events", db::json_list(ids.iter().map(EventId::as_str)))
+    .bind("received", text(kinds[0].as_str()))
+    .bind("sent", text(kinds[1].as_str()))
+}
+
+/// The statement that fixes each event's body (where given, unless it has one already: retries
+/// and replays send the same bytes) and marks it dispatched (unless it is already), for events
+/// whose deliveries are made: each of `events` is an id and the body built for it now, if any.
+/// An event it would leave as it is, it does not write.
+pub fn dispatched(
+    db: &Db,
+    tenant: &Tenant,
+    events: &[(&EventId, Option<&str>)],
+    now: Timestamp,
+) -> Result<Statement, ApiError> {
+    let rows: Vec<Value> = events
+        .iter()
+        .map(|(id, payload)| serde_json::json!({ "id": id.as_str(), "payload": payload }))
+        .collect();
     Ok(db
         .scoped(
             tenant,
-            "UPDATE webhook_events SET payload = ?3 WHERE business_id = ?1 AND id = ?2 AND payload IS NULL",
+            "UPDATE webhook_events AS ev SET payload = COALESCE(ev.payload, f.payload), \
+             dispatched_us = COALESCE(ev.dispatched_us, ?3) \
+             FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.payload') AS payload \
+             FROM json_each(?2)) AS f WHERE +ev.business_id = ?1 AND ev.id = f.id \
+             AND (ev.dispatched_us IS NULL OR (ev.payload IS NULL AND f.payload IS NOT NULL))",
+        )
+        .bind(&[text(&serde_json::to_string(&rows)?), number(now.micros())])?)
+}
+
+/// The statement that fixes an event's body unless it has one already, and returns the body it
+/// keeps: for a delivery whose dispatch did not get to store it.
+pub fn keep_payload(db: &Db, tenant: &Tenant, id: &EventId, payload: &str) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE webhook_events SET payload = COALESCE(payload, ?3) WHERE business_id = ?1 AND id = ?2 \
+             RETURNING payload",
         )
         .bind(&[text(id.as_str()), text(payload)])?)
 }
 
-/// The statement that marks the events among `ids` as dispatched: each has its body fixed by the
-/// same batch, or could not be built and is dead-lettered by it, so the sweep leaves them all.
-pub fn mark_dispatched(
-    db: &Db,
-    tenant: &Tenant,
-    ids: &[EventId],
-    now: Timestamp,
-) -> Result<Statement, ApiError> {
-    Ok(db
-        .scoped(
-            tenant,
-            "UPDATE webhook_events SET dispatched_us = ?3 WHERE +business_id = ?1 \
-             AND id IN (SELECT value FROM json_each(?2)) AND dispatched_us IS NULL",
-        )
-        .bind(&[
-            db::json_list(ids.iter().map(EventId::as_str)),
-            number(now.micros()),
-        ])?)
+/// The body a [`keep_payload`] at `position` of a batch kept.
+pub fn kept(results: &[D1Result], position: usize) -> Result<Option<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        payload: Option<String>,
+    }
+    Ok(db::rows::<Row>(results, position)?
+        .into_iter()
+        .next()
+        .and_then(|row| row.payload))
 }
 
 /// Events recorded before `before` and never dispatched, across businesses (the sweep's work);
@@ -664,15 +703,35 @@ mod tests {
             let run = |statement: Statement| async {
                 db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
             };
+            let marked = |tenant: &Tenant, payload: Option<&'static str>| {
+                dispatched(&fixture.db, tenant, &[(&id, payload)], fixture.now()).must()
+            };
+            assert_eq!(run(marked(&globex, Some("theirs"))).await, 0);
             assert_eq!(
-                run(set_payload(&fixture.db, &globex, &id, "theirs").must()).await,
-                0
+                run(marked(&acme, None)).await,
+                1,
+                "dispatched without a body (it could not be built)"
             );
-            assert_eq!(run(set_payload(&fixture.db, &acme, &id, "first").must()).await, 1);
+            assert_eq!(run(marked(&acme, None)).await, 0, "nothing to write");
+            assert_eq!(run(marked(&acme, Some("first"))).await, 1);
             assert_eq!(
-                run(set_payload(&fixture.db, &acme, &id, "second").must()).await,
+                run(marked(&acme, Some("second"))).await,
                 0,
                 "retries send the same bytes"
+            );
+            assert_eq!(
+                kept(
+                    &fixture
+                        .db
+                        .batch(vec![keep_payload(&fixture.db, &acme, &id, "third").must()])
+                        .await
+                        .must(),
+                    0
+                )
+                .must()
+                .as_deref(),
+                Some("first"),
+                "a late builder keeps the first body"
             );
             assert!(
                 load(&fixture.db, &globex, std::slice::from_ref(&id))
@@ -682,21 +741,7 @@ mod tests {
             );
             let stored = load(&fixture.db, &acme, std::slice::from_ref(&id)).await.must();
             assert_eq!(stored[0].payload.as_deref(), Some("first"));
-            assert_eq!(
-                run(mark_dispatched(&fixture.db, &globex, std::slice::from_ref(&id), fixture.now()).must())
-                    .await,
-                0
-            );
-            assert_eq!(
-                run(mark_dispatched(&fixture.db, &acme, std::slice::from_ref(&id), fixture.now()).must())
-                    .await,
-                1
-            );
-            assert_eq!(
-                run(mark_dispatched(&fixture.db, &acme, std::slice::from_ref(&id), fixture.now()).must())
-                    .await,
-                0
-            );
+            assert_eq!(stored[0].dispatched_us, Some(fixture.now().micros()));
         });
     }
 
@@ -759,13 +804,8 @@ mod tests {
                 .await
                 .must();
             let dispatched = dispatched.unwrap_or_else(|| panic!("recorded"));
-            let statement = mark_dispatched(
-                &fixture.db,
-                &acme,
-                std::slice::from_ref(&dispatched),
-                fixture.now(),
-            )
-            .must();
+            let statement =
+                super::dispatched(&fixture.db, &acme, &[(&dispatched, Some("{}"))], fixture.now()).must();
             fixture.db.batch(vec![statement]).await.must();
             fixture.stack.advance(Duration::from_secs(10));
             let late = fixture
@@ -836,18 +876,14 @@ mod tests {
                 );
             }
             let now = fixture.now();
-            let lease = webhook_deliveries::Lease {
-                token: "t".to_owned(),
-                until: now.plus_seconds(30),
-            };
-            let mut statements: Vec<Statement> = events[..3]
-                .iter()
-                .map(|id| set_payload(&fixture.db, &acme, id, "{}").must())
-                .collect();
-            statements.push(webhook_deliveries::create(&fixture.db, &acme, &events[..3], now, &lease).must());
-            statements.push(mark_dispatched(&fixture.db, &acme, &events[..3], now).must());
+            let fixed: Vec<(&EventId, Option<&str>)> =
+                events[..3].iter().map(|id| (id, Some("{}"))).collect();
+            let statements = vec![
+                webhook_deliveries::create(&fixture.db, &acme, &events[..3], now, "t", 16).must(),
+                dispatched(&fixture.db, &acme, &fixed, now).must(),
+            ];
             let results = fixture.db.batch(statements).await.must();
-            let created = webhook_deliveries::created(&results, 3).must();
+            let created = webhook_deliveries::created(&results, 0).must();
             // The first two deliveries settle; the third stays pending; the fourth event is never dispatched.
             for claimed in &created[..2] {
                 let settle = webhook_deliveries::settle(

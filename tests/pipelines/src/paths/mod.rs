@@ -34,6 +34,7 @@ mod shards;
 mod sso;
 mod surrogates;
 mod webhooks_api;
+mod webhooks_cost;
 mod webhooks_delivery;
 mod webhooks_events;
 mod whatsapp_to_kustomer;
