@@ -15,6 +15,11 @@ use std::fmt;
 /// Lone surrogate escapes are repaired first (see [`repair_lone_surrogates`]).
 pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes = repair_lone_surrogates(bytes);
+    // Read once without keeping the path (a path kept for every value costs a large batch about
+    // as much as reading it); only a body that fails is read again to name where.
+    if let Ok(value) = serde_json::from_slice(&bytes) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let field = error.path().to_string();
@@ -62,16 +67,20 @@ pub fn from_batch_request<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErr
 
 fn strict<T: DeserializeOwned, const NO_NUL: bool>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes = repair_lone_surrogates(bytes);
+    // A body that is not JSON at all is reported by from_json, with its own wording; one that
+    // breaks a rule is read again, keeping the path, to name where (see `from_json`).
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-    // A body that is not JSON at all is reported by from_json, with its own wording.
-    if let Err(error) = serde_path_to_error::deserialize::<_, Strict<NO_NUL>>(&mut deserializer) {
-        let field = error.path().to_string();
-        let inner = error.into_inner();
-        if inner.classify() == serde_json::error::Category::Data {
-            let message = inner.to_string();
-            let message = message.split(" at line ").next().unwrap_or_default();
-            let error = ApiError::new(ErrorCode::ValidationFailed, format!("the request body {message}"));
-            return Err(if field == "." { error } else { error.at(field) });
+    if Strict::<NO_NUL>::deserialize(&mut deserializer).is_err() {
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        if let Err(error) = serde_path_to_error::deserialize::<_, Strict<NO_NUL>>(&mut deserializer) {
+            let field = error.path().to_string();
+            let inner = error.into_inner();
+            if inner.classify() == serde_json::error::Category::Data {
+                let message = inner.to_string();
+                let message = message.split(" at line ").next().unwrap_or_default();
+                let error = ApiError::new(ErrorCode::ValidationFailed, format!("the request body {message}"));
+                return Err(if field == "." { error } else { error.at(field) });
+            }
         }
     }
     from_json(&bytes)
@@ -128,12 +137,12 @@ impl<'de, const NO_NUL: bool> Visitor<'de> for StrictVisitor<NO_NUL> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
-        let mut names = HashSet::new();
-        while let Some(name) = entries.next_key::<Cow<'de, str>>()? {
+        let mut names = Names::default();
+        while let Some(Name(name)) = entries.next_key::<Name<'de>>()? {
             if NO_NUL && name.contains('\0') {
                 return Err(de::Error::custom("has a NUL character (\\u0000) in a name"));
             }
-            if !names.insert(name.clone().into_owned()) {
+            if !names.insert(name.clone()) {
                 return Err(de::Error::custom(format!(
                     "gives the name `{name}` twice in one object"
                 )));
@@ -141,6 +150,58 @@ impl<'de, const NO_NUL: bool> Visitor<'de> for StrictVisitor<NO_NUL> {
             entries.next_value::<Strict<NO_NUL>>()?;
         }
         Ok(Strict::<NO_NUL>)
+    }
+}
+
+/// A name in an object, borrowed from the body unless it holds an escape.
+struct Name<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = Name<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a name")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, name: &'de str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Borrowed(name)))
+            }
+
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Owned(name.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+/// The names an object gave so far: a short list searched in order (an item of a batch has a
+/// dozen), a set once it is long, so that a hostile object of many names costs no square.
+#[derive(Default)]
+struct Names<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: HashSet<Cow<'de, str>>,
+}
+
+impl<'de> Names<'de> {
+    const FEW: usize = 16;
+
+    /// False when `name` was given before.
+    fn insert(&mut self, name: Cow<'de, str>) -> bool {
+        if self.few.len() < Self::FEW {
+            if self.few.contains(&name) {
+                return false;
+            }
+            self.few.push(name);
+            return true;
+        }
+        if self.many.is_empty() {
+            self.many.extend(self.few.iter().cloned());
+        }
+        self.many.insert(name)
     }
 }
 
