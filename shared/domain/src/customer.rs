@@ -161,10 +161,14 @@ fn invalid(field: &str, message: impl Into<String>) -> ErrorBody {
 
 /// Empty and whitespace-only strings mean "not given": CRMs export blank cells as "".
 fn text(field: &str, value: Option<String>, max_chars: usize) -> Result<Option<String>, ErrorBody> {
-    let Some(value) = value else { return Ok(None) };
-    let value = value.trim();
-    if value.is_empty() {
+    let Some(mut value) = value else { return Ok(None) };
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
         return Ok(None);
+    }
+    // Kept as it came unless there is something to trim: most text has nothing around it.
+    if trimmed.len() != value.len() {
+        value = trimmed.to_owned();
     }
     if value.chars().count() > max_chars {
         return Err(invalid(
@@ -178,7 +182,7 @@ fn text(field: &str, value: Option<String>, max_chars: usize) -> Result<Option<S
     {
         return Err(invalid(field, format!("{field} contains control characters")));
     }
-    Ok(Some(value.to_owned()))
+    Ok(Some(value))
 }
 
 fn phone(field: &str, value: Option<String>, country: Option<Country>) -> Result<Option<Phone>, ErrorBody> {
@@ -208,7 +212,10 @@ pub fn parse_text(raw: &str, default_country: Option<Country>) -> Result<Parsed,
             .map(str::trim)
             .filter(|id| !id.is_empty())
             .map(str::to_owned);
-        return Ok((external_id, validate(input, default_country)));
+        return Ok((
+            external_id,
+            validate_item(input, default_country, Some(raw.len())),
+        ));
     }
     let value = serde_json::from_str::<Value>(raw)
         .map_err(|error| ApiError::malformed(format!("the request body is not valid JSON: {error}")))?;
@@ -236,6 +243,21 @@ pub fn parse(raw: Value, default_country: Option<Country>) -> Result<CustomerDra
 }
 
 pub fn validate(input: CustomerIn, default_country: Option<Country>) -> Result<CustomerDraft, ErrorBody> {
+    validate_item(input, default_country, None)
+}
+
+/// An item whose text is at most this long holds custom fields within their limit, whatever
+/// they are: written out again, JSON grows only where a number does (`1e15` becomes
+/// `1000000000000000.0`, four and a half times its length), and nothing grows eightfold.
+const CUSTOM_FIELDS_UNMEASURED_BYTES: usize = MAX_CUSTOM_FIELDS_BYTES / 8;
+
+/// [`validate`], for an item read from `raw_bytes` of text when that is known: a short item's
+/// custom fields are not written out again to be measured.
+fn validate_item(
+    input: CustomerIn,
+    default_country: Option<Country>,
+    raw_bytes: Option<usize>,
+) -> Result<CustomerDraft, ErrorBody> {
     let name =
         text("name", input.name, MAX_NAME_CHARS)?.ok_or_else(|| invalid("name", "name is required"))?;
     let email = match text("email", input.email, MAX_EMAIL_CHARS)? {
@@ -266,7 +288,9 @@ pub fn validate(input: CustomerIn, default_country: Option<Country>) -> Result<C
             Some(unique)
         }
     };
-    if let Some(fields) = &input.custom_fields {
+    if let Some(fields) = &input.custom_fields
+        && raw_bytes.is_none_or(|bytes| bytes > CUSTOM_FIELDS_UNMEASURED_BYTES)
+    {
         let size = serde_json::to_string(fields)
             .map(|json| json.len())
             .unwrap_or(usize::MAX);
@@ -384,6 +408,43 @@ mod tests {
             draft.ok().and_then(|d| d.tags),
             Some(vec!["vip".to_owned(), "b2b".to_owned()])
         );
+    }
+
+    #[test]
+    fn an_item_short_enough_to_go_unmeasured_cannot_hold_custom_fields_over_the_limit() {
+        // The numbers that grow most when written out again, as many as the item's text allows.
+        for number in ["1e15", "9e15", "1E2", "1e-5", "123456789e-20"] {
+            let mut raw = String::from(r#"{"name":"A","email":"a@b.co","custom_fields":{"n":["#);
+            while raw.len() + 2 * number.len() + 4 <= CUSTOM_FIELDS_UNMEASURED_BYTES {
+                raw.push_str(number);
+                raw.push(',');
+            }
+            raw.push_str(number);
+            raw.push_str("]}}");
+            assert!(
+                raw.len() <= CUSTOM_FIELDS_UNMEASURED_BYTES,
+                "{number}: the item fits"
+            );
+            let Ok((_, Ok(draft))) = parse_text(&raw, None) else {
+                panic!("{number}: the item is valid");
+            };
+            let written = serde_json::to_string(&draft.custom_fields).unwrap_or_default();
+            assert!(
+                written.len() < MAX_CUSTOM_FIELDS_BYTES / 2,
+                "{number}: {} bytes written out again",
+                written.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_item_has_its_custom_fields_measured() {
+        let item = json!({"name": "A", "email": "a@b.co",
+            "custom_fields": {"n": vec![1e15; MAX_CUSTOM_FIELDS_BYTES / 8]}});
+        let raw = item.to_string();
+        assert!(raw.len() > CUSTOM_FIELDS_UNMEASURED_BYTES);
+        let parsed = parse_text(&raw, None).map(|(_, draft)| draft.err().and_then(|e| e.field));
+        assert_eq!(parsed.ok().flatten().as_deref(), Some("custom_fields"));
     }
 
     #[test]
