@@ -205,27 +205,35 @@ fn keys_of(customer: &KnownCustomer) -> Vec<Key> {
 #[derive(Default)]
 struct Steps {
     current: usize,
-    touched: HashSet<CustomerId>,
+    /// The customers of the current step, by their place in the index.
+    touched: HashSet<usize>,
     released: HashSet<Key>,
     steps: Vec<usize>,
 }
 
 impl Steps {
-    /// Places an item that turned customer `before` (None: a new one) into `after`.
-    fn place(&mut self, before: Option<&KnownCustomer>, after: &KnownCustomer) {
-        let old_keys = before.map(keys_of).unwrap_or_default();
-        let new_keys = keys_of(after);
-        let takes_released = new_keys
-            .iter()
-            .any(|key| !old_keys.contains(key) && self.released.contains(key));
-        if self.touched.contains(&after.id) || takes_released {
+    /// Places an item that turned customer `before` (None: a new one) into `after`, the
+    /// customer at `at` in the index.
+    fn place(&mut self, before: Option<&KnownCustomer>, at: usize, after: &KnownCustomer) {
+        // Most items of a batch release no key and take none released: their keys are not
+        // even listed.
+        let takes_released = !self.released.is_empty() && {
+            let old_keys = before.map(keys_of).unwrap_or_default();
+            keys_of(after)
+                .iter()
+                .any(|key| !old_keys.contains(key) && self.released.contains(key))
+        };
+        if self.touched.contains(&at) || takes_released {
             self.current += 1;
             self.touched.clear();
             self.released.clear();
         }
-        self.touched.insert(after.id.clone());
-        self.released
-            .extend(old_keys.into_iter().filter(|key| !new_keys.contains(key)));
+        self.touched.insert(at);
+        if let Some(before) = before {
+            let new_keys = keys_of(after);
+            self.released
+                .extend(keys_of(before).into_iter().filter(|key| !new_keys.contains(key)));
+        }
         self.steps.push(self.current);
     }
 
@@ -253,9 +261,11 @@ pub fn plan(
         .map(|(position, item)| {
             let decided = decide(&mut index, policy, item, fresh_ids.get(position));
             match &decided {
-                Ok((matched, at)) => {
-                    steps.place(matched.as_ref().map(|(before, _)| before), &index.owners[*at])
-                }
+                Ok((matched, at)) => steps.place(
+                    matched.as_ref().map(|(before, _)| before),
+                    *at,
+                    &index.owners[*at],
+                ),
                 Err(_) => steps.skip(),
             }
             decided.map(|(matched, at)| {
