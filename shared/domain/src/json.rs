@@ -15,11 +15,6 @@ use std::fmt;
 /// Lone surrogate escapes are repaired first (see [`repair_lone_surrogates`]).
 pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes = repair_lone_surrogates(bytes);
-    // Read once without keeping the path (a path kept for every value costs a large batch about
-    // as much as reading it); only a body that fails is read again to name where.
-    if let Ok(value) = serde_json::from_slice(&bytes) {
-        return Ok(value);
-    }
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let field = error.path().to_string();
@@ -67,8 +62,9 @@ pub fn from_batch_request<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErr
 
 fn strict<T: DeserializeOwned, const NO_NUL: bool>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes = repair_lone_surrogates(bytes);
-    // A body that is not JSON at all is reported by from_json, with its own wording; one that
-    // breaks a rule is read again, keeping the path, to name where (see `from_json`).
+    // A body that is not JSON at all is reported by from_json, with its own wording. The rules
+    // are checked without keeping the path (kept for every value, it cost a large batch more than
+    // the reading); only a body that breaks one is read again to name where.
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
     if Strict::<NO_NUL>::deserialize(&mut deserializer).is_err() {
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);

@@ -42,13 +42,15 @@ pub enum MatchedBy {
     Phone,
 }
 
-/// The identifying keys of a stored customer.
+/// The identifying keys of a stored customer, and its WhatsApp number: no key, but indexed like
+/// them, so a write that changes none of the four leaves every index as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownCustomer {
     pub id: CustomerId,
     pub external_id: Option<String>,
     pub email: Option<Email>,
     pub phone: Option<Phone>,
+    pub whatsapp_number: Option<Phone>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +187,9 @@ impl KeyIndex {
 pub struct Plan {
     pub decisions: Vec<Result<Decision, ErrorBody>>,
     pub steps: Vec<usize>,
+    /// Whether each item gives its customer a key or WhatsApp number it did not have (true for a
+    /// new one): an update that gives none need not rewrite the columns, nor their indexes.
+    pub rekeys: Vec<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -255,18 +260,22 @@ pub fn plan(
         index.add(customer);
     }
     let mut steps = Steps::default();
+    let mut rekeys = Vec::with_capacity(items.len());
     let decisions = items
         .iter()
         .enumerate()
         .map(|(position, item)| {
             let decided = decide(&mut index, policy, item, fresh_ids.get(position));
             match &decided {
-                Ok((matched, at)) => steps.place(
-                    matched.as_ref().map(|(before, _)| before),
-                    *at,
-                    &index.owners[*at],
-                ),
-                Err(_) => steps.skip(),
+                Ok((matched, at)) => {
+                    let before = matched.as_ref().map(|(before, _)| before);
+                    rekeys.push(before != Some(&index.owners[*at]));
+                    steps.place(before, *at, &index.owners[*at]);
+                }
+                Err(_) => {
+                    rekeys.push(false);
+                    steps.skip();
+                }
             }
             decided.map(|(matched, at)| {
                 let id = index.owners[at].id.clone();
@@ -280,6 +289,7 @@ pub fn plan(
     Plan {
         decisions,
         steps: steps.steps,
+        rekeys,
     }
 }
 
@@ -309,6 +319,7 @@ fn decide(
         external_id: draft.external_id.clone(),
         email: draft.email.clone(),
         phone: draft.phone.clone(),
+        whatsapp_number: draft.whatsapp_number.clone(),
     };
     if let Some(clash) = index.clash(&keys, None) {
         return Err(clash);
@@ -347,6 +358,10 @@ fn update(
         external_id: draft.external_id.clone().or_else(|| stored.external_id.clone()),
         email: draft.email.clone().or_else(|| stored.email.clone()),
         phone: draft.phone.clone().or_else(|| stored.phone.clone()),
+        whatsapp_number: draft
+            .whatsapp_number
+            .clone()
+            .or_else(|| stored.whatsapp_number.clone()),
     };
     if let Some(clash) = index.clash(&merged, Some(at)) {
         return Err(clash);
@@ -377,6 +392,7 @@ mod tests {
             external_id: external_id.map(str::to_owned),
             email: email.and_then(|e| Email::parse(e).ok()),
             phone: phone.and_then(|p| Phone::parse(p, None).ok()),
+            whatsapp_number: None,
         }
     }
 
@@ -417,6 +433,75 @@ mod tests {
                 id: known[1].id.clone(),
                 matched_by: MatchedBy::Email
             })
+        );
+    }
+
+    #[test]
+    fn an_item_rekeys_its_customer_only_when_it_gives_a_key_or_whatsapp_number_it_did_not_have() {
+        let known = vec![stored(
+            1,
+            Some("CRM-1"),
+            Some("one@example.com"),
+            Some("+353871111111"),
+        )];
+        let cases = [
+            (
+                json!({"name": "renamed", "external_id": "CRM-1", "email": "ONE@example.com",
+                "phone": "+353 87 111 1111"}),
+                false,
+                "every key as stored, in other spellings",
+            ),
+            (
+                json!({"name": "renamed", "external_id": "CRM-1"}),
+                false,
+                "keys left out are kept",
+            ),
+            (
+                json!({"name": "a", "external_id": "CRM-1", "email": "new@example.com"}),
+                true,
+                "a new email",
+            ),
+            (
+                json!({"name": "a", "email": "one@example.com", "phone": "+353872222222"}),
+                true,
+                "a new phone",
+            ),
+            (
+                json!({"name": "a", "external_id": "CRM-1", "email": "one@example.com",
+                "whatsapp_number": "+353871111111"}),
+                true,
+                "a WhatsApp number where there was none",
+            ),
+            (
+                json!({"name": "a", "email": "someone.else@example.com"}),
+                true,
+                "a new customer",
+            ),
+        ];
+        for (item, rekeys, what) in cases {
+            let planned = plan(
+                MatchPolicy::ExternalIdThenEmailThenPhone,
+                known.clone(),
+                &[draft(item)],
+                &ids(),
+            );
+            assert_eq!(planned.rekeys, vec![rekeys], "{what}");
+        }
+    }
+
+    #[test]
+    fn a_key_changed_back_later_in_the_batch_rekeys_again() {
+        let known = vec![stored(1, Some("CRM-1"), Some("one@example.com"), None)];
+        let items = [
+            draft(json!({"name": "a", "external_id": "CRM-1", "email": "two@example.com"})),
+            draft(json!({"name": "b", "external_id": "CRM-1", "email": "one@example.com"})),
+            draft(json!({"name": "c", "external_id": "CRM-1", "email": "one@example.com"})),
+        ];
+        let planned = plan(MatchPolicy::ExternalIdThenEmailThenPhone, known, &items, &ids());
+        assert_eq!(
+            planned.rekeys,
+            vec![true, true, false],
+            "each against the customer as the items before it left it, not as stored"
         );
     }
 

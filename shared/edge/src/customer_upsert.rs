@@ -85,8 +85,9 @@ pub async fn run(
             .decisions
             .iter()
             .zip(&plan.steps)
+            .zip(&plan.rekeys)
             .zip(&drafts)
-            .filter_map(|((decision, &step), draft)| {
+            .filter_map(|(((decision, &step), &rekeys), draft)| {
                 let (decision, draft) = (decision.as_ref().ok()?, draft.as_ref().ok()?);
                 let is_new = matches!(decision, Decision::Create(_));
                 Some(PlannedWrite {
@@ -94,6 +95,7 @@ pub async fn run(
                     id: decision.customer_id(),
                     draft,
                     is_new,
+                    rekeys,
                 })
             })
             .collect();

@@ -863,6 +863,12 @@ const WALKS: &[(&str, &str, &str, &str)] = &[
         "u",
         "the request's own rows, materialised",
     ),
+    (
+        "customers",
+        "KEYS_SQL",
+        "u",
+        "the request's own rows, materialised",
+    ),
     // Sweeps: oldest first across businesses, stopping at their LIMIT.
     (
         "crm_sync_jobs",

@@ -593,6 +593,7 @@ mod tests {
                 id: &ann,
                 draft: &renamed,
                 is_new: false,
+                rekeys: false,
             };
             let mut statements = customers::write(&fixture.db, &acme, now, &[write]).must();
             let event = new_event(EventType::CustomerUpdated, &ann).with_detail(json!({"changed": ["name"]}));

@@ -116,6 +116,7 @@ impl Fixture {
             id: &id,
             draft: &draft,
             is_new: true,
+            rekeys: true,
         };
         let statements = customers::write(&self.db, tenant, self.now(), &[write]).must();
         self.db.batch(statements).await.must();
