@@ -62,24 +62,33 @@ pub fn from_batch_request<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErr
 
 fn strict<T: DeserializeOwned, const NO_NUL: bool>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes = repair_lone_surrogates(bytes);
-    // A body that is not JSON at all is reported by from_json, with its own wording. The rules
-    // are checked without keeping the path (kept for every value, it cost a large batch more than
-    // the reading); only a body that breaks one is read again to name where.
-    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-    if Strict::<NO_NUL>::deserialize(&mut deserializer).is_err() {
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        if let Err(error) = serde_path_to_error::deserialize::<_, Strict<NO_NUL>>(&mut deserializer) {
-            let field = error.path().to_string();
-            let inner = error.into_inner();
-            if inner.classify() == serde_json::error::Category::Data {
-                let message = inner.to_string();
-                let message = message.split(" at line ").next().unwrap_or_default();
-                let error = ApiError::new(ErrorCode::ValidationFailed, format!("the request body {message}"));
-                return Err(if field == "." { error } else { error.at(field) });
-            }
+    follows_rules::<NO_NUL>(&bytes)?;
+    from_json(&bytes)
+}
+
+/// Refuses a body that breaks a rule of [`from_request`] (or, `NO_NUL` false, of
+/// [`from_batch_request`]), naming where; one the same for every body type, so each bundle
+/// carries it once. A body that is not JSON at all passes here and is reported by `from_json`,
+/// with its own wording. The rules are checked without keeping the path (kept for every value,
+/// it cost a large batch more than the reading); only a body that breaks one is read again to
+/// name where.
+fn follows_rules<const NO_NUL: bool>(bytes: &[u8]) -> Result<(), ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    if Strict::<NO_NUL>::deserialize(&mut deserializer).is_ok() {
+        return Ok(());
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    if let Err(error) = serde_path_to_error::deserialize::<_, Strict<NO_NUL>>(&mut deserializer) {
+        let field = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.classify() == serde_json::error::Category::Data {
+            let message = inner.to_string();
+            let message = message.split(" at line ").next().unwrap_or_default();
+            let error = ApiError::new(ErrorCode::ValidationFailed, format!("the request body {message}"));
+            return Err(if field == "." { error } else { error.at(field) });
         }
     }
-    from_json(&bytes)
+    Ok(())
 }
 
 /// Any JSON value, checked on the way through for repeated names and (`NO_NUL`) NUL characters.
@@ -462,6 +471,27 @@ mod tests {
         assert!(
             from_request::<Body>(b"{\"customers\": [{\"tags\": [\"\\\\u0000\"]}, {\"tags\": []}]}").is_ok()
         );
+        // Past sixteen names an object's names are kept in a set: a repeat is found there too,
+        // a name spelled with an escape is the same name, and forty different names are fine.
+        let names = |count: usize, last: &str| {
+            let fields: Vec<String> = (0..count).map(|n| format!("\"n{n}\": {n}")).collect();
+            format!(
+                "{{\"customers\": [{{\"tags\": [], {}, \"{last}\": 0}}]}}",
+                fields.join(", ")
+            )
+        };
+        for (body, refused, description) in [
+            (names(40, "n3"), true, "the 41st name repeats the 4th"),
+            (names(40, "n\\u0033"), true, "the 41st name is the 4th, escaped"),
+            (names(10, "n3"), true, "the 11th name repeats the 4th"),
+            (names(40, "n40"), false, "41 names, each once"),
+        ] {
+            let error = from_request::<Body>(body.as_bytes()).err();
+            assert_eq!(error.is_some(), refused, "{description}");
+            if let Some(error) = error {
+                assert_eq!(error.body.field.as_deref(), Some("customers[0]"), "{description}");
+            }
+        }
         // A batch leaves NULs to its items, and still refuses a repeated name.
         assert!(from_batch_request::<Body>(b"{\"customers\": [{\"tags\": [\"a\\u0000b\"]}]}").is_ok());
         let repeated = from_batch_request::<Body>(b"{\"customers\": [{\"tags\": [], \"tags\": []}]}").err();
