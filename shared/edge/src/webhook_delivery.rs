@@ -1371,35 +1371,42 @@ mod tests {
         );
     }
 
+    /// Acme, with an endpoint for `message.received`, and an email with an invoice received on
+    /// its mail account as `provider_message_id`.
+    async fn invoice_received(fixture: &Fixture, provider_message_id: &str) -> Tenant {
+        let tenant = fixture.business("Acme").await;
+        fixture
+            .webhook_endpoint(&tenant, URL, &[EventType::MessageReceived])
+            .await;
+        let mail = fixture
+            .channel_account(
+                &tenant,
+                domain::channel::Channel::Email,
+                domain::providers::Provider::Mailgun,
+                "support@acme.example",
+                json!({ "api_key": "k" }),
+            )
+            .await;
+        let message = domain::inbound::InboundMessage {
+            provider_message_id: provider_message_id.to_owned(),
+            from: "ada@example.com".to_owned(),
+            sender_name: None,
+            content: "Invoice attached".to_owned(),
+            media: vec![domain::inbound::InboundMedia::Inline {
+                filename: "invoice.pdf".to_owned(),
+                mime_type: "application/pdf".to_owned(),
+                bytes: b"%PDF".to_vec(),
+            }],
+        };
+        fixture.ingest_one(&mail, message).await;
+        tenant
+    }
+
     #[test]
     fn a_message_events_body_is_the_same_bytes_whoever_builds_it_and_when() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let tenant = fixture.business("Acme").await;
-            fixture
-                .webhook_endpoint(&tenant, URL, &[EventType::MessageReceived])
-                .await;
-            let mail = fixture
-                .channel_account(
-                    &tenant,
-                    domain::channel::Channel::Email,
-                    domain::providers::Provider::Mailgun,
-                    "support@acme.example",
-                    json!({ "api_key": "k" }),
-                )
-                .await;
-            let message = domain::inbound::InboundMessage {
-                provider_message_id: "<m2@mail>".to_owned(),
-                from: "ada@example.com".to_owned(),
-                sender_name: None,
-                content: "Invoice attached".to_owned(),
-                media: vec![domain::inbound::InboundMedia::Inline {
-                    filename: "invoice.pdf".to_owned(),
-                    mime_type: "application/pdf".to_owned(),
-                    bytes: b"%PDF".to_vec(),
-                }],
-            };
-            fixture.ingest_one(&mail, message).await;
+            let tenant = invoice_received(&fixture, "<m2@mail>").await;
             let recorded = fixture.stack.now_ms() / 1000;
             let ids = fixture.event_ids();
             let secret = Some(MEDIA_LINK_SECRET);
@@ -1437,31 +1444,7 @@ mod tests {
     fn a_message_event_carries_its_files_with_links_signed_to_download_them() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let tenant = fixture.business("Acme").await;
-            fixture
-                .webhook_endpoint(&tenant, URL, &[EventType::MessageReceived])
-                .await;
-            let mail = fixture
-                .channel_account(
-                    &tenant,
-                    domain::channel::Channel::Email,
-                    domain::providers::Provider::Mailgun,
-                    "support@acme.example",
-                    json!({ "api_key": "k" }),
-                )
-                .await;
-            let message = domain::inbound::InboundMessage {
-                provider_message_id: "<m1@mail>".to_owned(),
-                from: "ada@example.com".to_owned(),
-                sender_name: None,
-                content: "Invoice attached".to_owned(),
-                media: vec![domain::inbound::InboundMedia::Inline {
-                    filename: "invoice.pdf".to_owned(),
-                    mime_type: "application/pdf".to_owned(),
-                    bytes: b"%PDF".to_vec(),
-                }],
-            };
-            fixture.ingest_one(&mail, message).await;
+            let tenant = invoice_received(&fixture, "<m1@mail>").await;
             let due = fixture.dispatch(&tenant, &fixture.event_ids()).await;
             assert_eq!(due.len(), 1, "message.received only");
             let body: Value = serde_json::from_str(due[0].0.payload.as_deref().unwrap_or_default())
