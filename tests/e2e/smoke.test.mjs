@@ -22,6 +22,26 @@ import { SMALL, addLink, businessWithPages, search, waitForFetched } from './lin
 
 const partners = localPartners();
 
+/**
+ * A Twilio SMS account of `business`; `receive(text)` posts an inbound SMS to it signed as Twilio
+ * signs one, and answers the response.
+ */
+async function twilioAccount(business) {
+  const token = randomBytes(16).toString('hex');
+  const sms = await admin('POST', `/admin/businesses/${business.id}/channel-accounts`, {
+    channel: 'sms', provider: 'twilio', address: uniquePhone(),
+    settings: { account_sid: `AC${randomBytes(16).toString('hex')}` }, secrets: { auth_token: token },
+  });
+  assert.equal(sms.status, 201, sms.text);
+  const { address, webhook_path: path } = sms.body;
+  const receive = (text) => {
+    const params = { MessageSid: `SM${randomBytes(16).toString('hex')}`, From: uniquePhone(), To: address, Body: text, NumMedia: '0' };
+    const signature = twilioSignature(token, `${PUBLIC_URL}${path}`, params);
+    return request('POST', path, { body: formBody(params), headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature } });
+  };
+  return { receive };
+}
+
 describe('every function on the real runtime', () => {
   test('gateway, rate-limiter and admin: a business and its key, the keyed answers counted', async () => {
     const health = await request('GET', '/health');
@@ -109,15 +129,8 @@ describe('every function on the real runtime', () => {
 
   test('receiver-twilio and receiver-email: a signed SMS and a signed mail are stored', async () => {
     const business = await newBusiness();
-    const token = randomBytes(16).toString('hex');
-    const sms = await admin('POST', `/admin/businesses/${business.id}/channel-accounts`, {
-      channel: 'sms', provider: 'twilio', address: uniquePhone(),
-      settings: { account_sid: `AC${randomBytes(16).toString('hex')}` }, secrets: { auth_token: token },
-    });
-    assert.equal(sms.status, 201, sms.text);
-    const params = { MessageSid: `SM${randomBytes(16).toString('hex')}`, From: uniquePhone(), To: sms.body.address, Body: 'smoke', NumMedia: '0' };
-    const signature = twilioSignature(token, `${PUBLIC_URL}${sms.body.webhook_path}`, params);
-    const twilio = await request('POST', sms.body.webhook_path, { body: formBody(params), headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature } });
+    const sms = await twilioAccount(business);
+    const twilio = await sms.receive('smoke');
     assert.equal(twilio.status, 200, twilio.text);
 
     const key = randomBytes(16).toString('hex');
@@ -142,19 +155,12 @@ describe('every function on the real runtime', () => {
 
   test('held-inbound: an SMS that arrives while its business is being moved is answered 200, kept, and stored once the move is aborted', async () => {
     const business = await newBusiness();
-    const token = randomBytes(16).toString('hex');
-    const sms = await admin('POST', `/admin/businesses/${business.id}/channel-accounts`, {
-      channel: 'sms', provider: 'twilio', address: uniquePhone(),
-      settings: { account_sid: `AC${randomBytes(16).toString('hex')}` }, secrets: { auth_token: token },
-    });
-    assert.equal(sms.status, 201, sms.text);
+    const sms = await twilioAccount(business);
     const shard = d1('SELECT shard FROM business_shards WHERE business_id = ?', [business.id])[0]?.[0] ?? 0;
     const paused = await admin('POST', `/admin/businesses/${business.id}/move`, { to_shard: 1 - shard });
     assert.equal(paused.body.phase, 'pausing', paused.text);
     await new Promise((resolve) => setTimeout(resolve, paused.body.wait_seconds * 1000));
-    const params = { MessageSid: `SM${randomBytes(16).toString('hex')}`, From: uniquePhone(), To: sms.body.address, Body: 'sent during a move', NumMedia: '0' };
-    const signature = twilioSignature(token, `${PUBLIC_URL}${sms.body.webhook_path}`, params);
-    const twilio = await request('POST', sms.body.webhook_path, { body: formBody(params), headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature } });
+    const twilio = await sms.receive('sent during a move');
     assert.equal(twilio.status, 200, `Twilio does not retry a 5xx: the message is kept (${twilio.text})`);
     assert.deepEqual(await messagesOf(business.key), [], 'not stored while the business is paused');
     let step = { body: { phase: 'pausing' } };

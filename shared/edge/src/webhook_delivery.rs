@@ -1093,6 +1093,40 @@ mod tests {
         });
     }
 
+    /// A dispatch's first round trip alone (the events read, their deliveries created and
+    /// leased, the bodies built), as a worker that dies before anything after it leaves it.
+    async fn first_round_trip(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        ids: &[EventId],
+        link_secret: Option<&[u8]>,
+    ) -> Dispatch {
+        dispatch(
+            &fixture.db,
+            &fixture.keys(),
+            tenant,
+            ids,
+            link_secret,
+            runtime::now(),
+            16,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error:?}"))
+    }
+
+    /// The claimed delivery with its body, which must be one that can be built.
+    async fn built(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        claimed: Claimed,
+        link_secret: Option<&[u8]>,
+    ) -> Claimed {
+        with_body(&fixture.db, tenant, claimed, link_secret, runtime::now())
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .unwrap_or_else(|| panic!("a body"))
+    }
+
     #[test]
     fn a_dispatch_that_ends_before_its_second_round_trip_loses_nothing_and_sends_nothing_twice() {
         let fixture = Fixture::new();
@@ -1100,12 +1134,9 @@ mod tests {
         fixture.run(async {
             let (tenant, _) = customer_created(&fixture).await;
             let ids = fixture.event_ids();
-            let keys = fixture.keys();
             let secret = Some(MEDIA_LINK_SECRET);
             // The first round trip claims the delivery; the worker dies before the POST's record.
-            let lost = dispatch(&fixture.db, &keys, &tenant, &ids, secret, runtime::now(), 16)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+            let lost = first_round_trip(&fixture, &tenant, &ids, secret).await;
             assert_eq!(lost.due.len(), 1);
             let events = fixture.rows("webhook_events", "id");
             assert_eq!(
@@ -1115,9 +1146,7 @@ mod tests {
             );
 
             // The sweep dispatches the event again: no second delivery, its body kept now.
-            let again = dispatch(&fixture.db, &keys, &tenant, &ids, secret, runtime::now(), 16)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+            let again = first_round_trip(&fixture, &tenant, &ids, secret).await;
             assert!(
                 again.due.is_empty(),
                 "the delivery exists: nothing to attempt twice"
@@ -1135,10 +1164,7 @@ mod tests {
             let delivery = lost.due[0].0.delivery_id.clone();
             fixture.stack.advance(Duration::from_secs(31));
             let (claimed, endpoint) = claim_attempt(&fixture, &tenant, &delivery, 1).await;
-            let claimed = with_body(&fixture.db, &tenant, claimed, secret, runtime::now())
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"))
-                .unwrap_or_else(|| panic!("a body"));
+            let claimed = built(&fixture, &tenant, claimed, secret).await;
             assert_eq!(
                 fixture.attempt(&tenant, &(claimed, endpoint)).await,
                 AttemptOutcome::Delivered
@@ -1156,18 +1182,12 @@ mod tests {
         fixture.run(async {
             let (tenant, _) = customer_created(&fixture).await;
             let ids = fixture.event_ids();
-            let keys = fixture.keys();
-            let lost = dispatch(&fixture.db, &keys, &tenant, &ids, None, runtime::now(), 16)
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+            let lost = first_round_trip(&fixture, &tenant, &ids, None).await;
             let delivery = lost.due[0].0.delivery_id.clone();
             fixture.stack.advance(Duration::from_secs(31));
             let (claimed, endpoint) = claim_attempt(&fixture, &tenant, &delivery, 1).await;
             assert_eq!(claimed.payload, None, "the dispatch kept no body");
-            let built = with_body(&fixture.db, &tenant, claimed.clone(), None, runtime::now())
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"))
-                .unwrap_or_else(|| panic!("a body"));
+            let built = built(&fixture, &tenant, claimed.clone(), None).await;
             let kept = fixture.rows("webhook_events", "id")[0]["payload"].clone();
             assert_eq!(built.payload.as_deref(), kept.as_str(), "kept as built");
             assert_eq!(
@@ -1187,17 +1207,7 @@ mod tests {
                 "UPDATE webhook_events SET snapshot = 'not json' WHERE id = ?1",
                 &[second.as_str()],
             );
-            let lost = dispatch(
-                &fixture.db,
-                &keys,
-                &tenant,
-                std::slice::from_ref(&second),
-                None,
-                runtime::now(),
-                16,
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
+            let lost = first_round_trip(&fixture, &tenant, std::slice::from_ref(&second), None).await;
             assert!(lost.due.is_empty(), "nothing to send");
             fixture.execute(
                 "UPDATE webhook_deliveries SET leased_until_us = 0 WHERE event_id = ?1",
@@ -1412,25 +1422,12 @@ mod tests {
             let secret = Some(MEDIA_LINK_SECRET);
             fixture.stack.advance(Duration::from_secs(90));
             // The dispatch builds the body, then dies before keeping it.
-            let lost = dispatch(
-                &fixture.db,
-                &fixture.keys(),
-                &tenant,
-                &ids,
-                secret,
-                runtime::now(),
-                16,
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
+            let lost = first_round_trip(&fixture, &tenant, &ids, secret).await;
             let first = lost.due[0].0.payload.clone().unwrap_or_default();
             // An hour later its delivery is claimed again, and the body built again.
             fixture.stack.advance(Duration::from_secs(3600));
             let (claimed, _) = claim_attempt(&fixture, &tenant, &lost.due[0].0.delivery_id, 1).await;
-            let again = with_body(&fixture.db, &tenant, claimed, secret, runtime::now())
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"))
-                .unwrap_or_else(|| panic!("a body"));
+            let again = built(&fixture, &tenant, claimed, secret).await;
             assert_eq!(again.payload.as_deref(), Some(first.as_str()), "the same bytes");
             let expires = (recorded + 7 * 24 * 3600).to_string();
             assert!(
