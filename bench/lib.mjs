@@ -67,6 +67,23 @@ export function usagePeak(log, what, fields) {
 }
 
 /**
+ * The sums of each of `fields` over the [usage] lines of `what` ("webhook-dispatcher queue"; ""
+ * for every invocation) in `log`, and how many invocations logged one.
+ */
+export function usageSums(log, what, fields) {
+  const total = { invocations: 0, ...Object.fromEntries(fields.map((field) => [field, 0])) };
+  for (const line of log.split('\n')) {
+    const at = line.indexOf(`[usage] ${what}`);
+    if (at < 0) continue;
+    total.invocations += 1;
+    for (const [, name, value] of line.slice(at).matchAll(/(\w+)=(\d+)/g)) {
+      if (name in total && name !== 'invocations') total[name] += Number(value);
+    }
+  }
+  return total;
+}
+
+/**
  * A business with an API key (its own rate limit the highest: the benches measure the stack),
  * connected to a new local Kustomer org with the connector budget `rateLimit` and Kustomer's own
  * limit `kustomerLimit` (null: none).

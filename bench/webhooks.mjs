@@ -16,7 +16,7 @@
 import { createServer } from 'node:http';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { ADMIN, call, stackLog } from './lib.mjs';
+import { ADMIN, call, stackLog, usageSums } from './lib.mjs';
 
 const BURST = Number(process.env.BENCH_WEBHOOK_BURST ?? 2000);
 const BATCH = Number(process.env.BENCH_WEBHOOK_BATCH ?? 1000);
@@ -131,16 +131,7 @@ function stackCpuSeconds() {
 }
 
 /** What the webhook consumer's invocations in `log` did, summed. */
-function consumerWork(log) {
-  const work = { invocations: 0, d1_round_trips: 0, d1_queries: 0, rows_written: 0 };
-  for (const line of log.split('\n')) {
-    const at = line.indexOf('[usage] webhook-dispatcher queue ');
-    if (at < 0) continue;
-    work.invocations += 1;
-    for (const [, name, value] of line.slice(at).matchAll(/(\w+)=(\d+)/g)) if (name in work) work[name] += Number(value);
-  }
-  return work;
-}
+const consumerWork = (log) => usageSums(log, 'webhook-dispatcher queue ', ['d1_round_trips', 'd1_queries', 'rows_written']);
 
 const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 

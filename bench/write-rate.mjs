@@ -11,7 +11,7 @@
 // how much of that ceiling was the database itself, and so how far the same database would go with
 // the rest of the work elsewhere (rows a second over the share of time SQL took).
 import { createHmac, randomUUID } from 'node:crypto';
-import { admin, call, percentile, stackLog } from './lib.mjs';
+import { admin, call, percentile, stackLog, usageSums } from './lib.mjs';
 
 const SECONDS = Number(process.env.BENCH_WRITE_SECONDS ?? 10);
 const SYNC = Number(process.env.BENCH_WRITE_SYNC ?? 50);
@@ -58,18 +58,7 @@ async function sync() {
 }
 
 /** The [usage] lines' sums in `log`: invocations, rows written and read, D1's SQL time. */
-function sums(log) {
-  const total = { invocations: 0, rows_written: 0, rows_read: 0, d1_sql_us: 0 };
-  for (const line of log.split('\n')) {
-    const at = line.indexOf('[usage] ');
-    if (at < 0) continue;
-    total.invocations += 1;
-    for (const [, name, value] of line.slice(at).matchAll(/(\w+)=(\d+)/g)) {
-      if (name in total && name !== 'invocations') total[name] += Number(value);
-    }
-  }
-  return total;
-}
+const sums = (log) => usageSums(log, '', ['rows_written', 'rows_read', 'd1_sql_us']);
 
 const logBytes = () => Buffer.byteLength(stackLog(), 'utf8');
 
