@@ -1,15 +1,16 @@
-//! One webhook task: dispatching events (create their deliveries, record the CRM work they mean,
-//! attempt each, keeping their bodies with the attempts) or attempting one delivery again. Retries are new queue messages delayed by the endpoint's
-//! schedule; the queue's own redelivery only covers our faults (D1 unavailable, a crash).
+//! A batch of webhook tasks: dispatching events (create their deliveries, record the CRM work
+//! they mean, attempt each, keeping their bodies with the attempts) and attempting deliveries
+//! again. Retries are new queue messages delayed by the endpoint's schedule; the queue's own
+//! redelivery only covers our faults (D1 unavailable, a crash).
 
 use domain::error::ApiError;
-use domain::ids::{DeliveryId, EventId};
+use domain::ids::{BusinessId, DeliveryId, EventId};
 use domain::tenant::Tenant;
 use edge::Env;
 use edge::db::Db;
 use edge::db::webhook_attempts::AttemptOutcome;
 use edge::db::webhook_deliveries::Claimed;
-use edge::outbox::{self, WebhookTask};
+use edge::outbox::{self, DISPATCH_CHUNK, WebhookTask};
 use edge::queue::Settle;
 use edge::{DB, runtime, secrets_key, webhook_delivery};
 use edge::{console_error, console_log};
@@ -18,44 +19,153 @@ use futures_util::stream;
 
 /// The key that signs download links in event bodies (download-media checks them).
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
-/// Attempts made at once by one task: enough to keep a slow receiver from holding up the rest.
+/// Attempts made at once by a dispatch, and queued attempts at once beside it: enough to keep a
+/// slow receiver from holding up the rest.
 const PARALLEL_ATTEMPTS: usize = 16;
-/// A dispatch starts no first attempt once its invocation has made this many D1 queries: the ten
-/// tasks of a batch share one invocation's 1,000, and each has up to [`PARALLEL_ATTEMPTS`]
-/// attempts of a few queries each under way, which must be able to record how they ended.
-const DISPATCH_QUERY_CEILING: u32 = domain::platform::D1_QUERIES / 4;
+/// No attempt, dispatched or queued, starts once the invocation has made this many D1 queries:
+/// what is under way by then (a dispatch's [`PARALLEL_ATTEMPTS`] first attempts and as many queued
+/// ones, a few queries each, and the dispatch's last batch) must still be able to record how it
+/// ended within the invocation's 1,000.
+const START_CEILING: u32 = domain::platform::D1_QUERIES - 250;
+/// D1 queries a dispatch makes besides its first attempts (its read, CRM planning, its last
+/// batch), and per first attempt (recording it): a dispatch starts only if, to one endpoint an
+/// event, it can make all its first attempts below [`START_CEILING`].
+const DISPATCH_QUERIES: u32 = 8;
+const FIRST_ATTEMPT_QUERIES: u32 = 4;
 /// Our own failures are retried by the queue after this long, a few times.
 const OWN_FAULT_RETRY_SECONDS: u32 = 5;
 
-pub async fn handle(env: Env, task: WebhookTask, delivery_count: u32) -> Settle {
+/// A batch's work, done together: the dispatch tasks of one business merged into dispatches of
+/// up to [`DISPATCH_CHUNK`] events (one read for all their events, one write after each POST),
+/// made one after another, and the queued attempts [`PARALLEL_ATTEMPTS`] at a time beside them. A
+/// task that cannot start within the invocation's D1 queries goes back on the queue as a new
+/// message, not as a retry: it has not failed.
+pub async fn handle(env: Env, work: Vec<(WebhookTask, u32)>) -> Vec<Settle> {
     let env = &env;
-    let result = match &task {
-        WebhookTask::Dispatch {
-            business_id,
-            event_ids,
-        } => dispatch(env, &Tenant::for_background(business_id.clone()), event_ids).await,
-        WebhookTask::Deliver {
-            business_id,
-            delivery_id,
-            attempt,
-        } => {
-            let tenant = Tenant::for_background(business_id.clone());
-            match env.d1(DB) {
-                Ok(db) => deliver(env, &db, &tenant, delivery_id, *attempt).await,
-                Err(error) => Err(error.into()),
-            }
-        }
-    };
-    match result {
-        Ok(()) => Settle::Ack,
-        Err(error) => {
-            console_error!(
-                "webhook task (delivery {delivery_count} of it) failed, the queue will retry it: {}",
-                error.detail().unwrap_or(&error.body.message)
-            );
-            Settle::RetryIn(OWN_FAULT_RETRY_SECONDS)
+    let mut dispatches: Vec<Merged> = Vec::new();
+    let mut deliveries = Vec::new();
+    for (index, (task, _)) in work.iter().enumerate() {
+        match task {
+            WebhookTask::Dispatch {
+                business_id,
+                event_ids,
+            } => merge(&mut dispatches, index, business_id, event_ids),
+            WebhookTask::Deliver {
+                business_id,
+                delivery_id,
+                attempt,
+            } => deliveries.push((index, business_id, delivery_id, *attempt)),
         }
     }
+    let dispatched = async {
+        let mut outcomes = Vec::with_capacity(dispatches.len());
+        for merged in &dispatches {
+            let events = u32::try_from(merged.event_ids.len()).unwrap_or(u32::MAX);
+            let needs = DISPATCH_QUERIES.saturating_add(events.saturating_mul(FIRST_ATTEMPT_QUERIES));
+            if env.usage().d1_queries.saturating_add(needs) > START_CEILING {
+                outcomes.push(None);
+                continue;
+            }
+            let tenant = Tenant::for_background(merged.business_id.clone());
+            outcomes.push(Some(dispatch(env, &tenant, &merged.event_ids).await));
+        }
+        outcomes
+    };
+    let delivered = stream::iter(&deliveries)
+        .map(|(_, business_id, delivery_id, attempt)| async move {
+            if env.usage().d1_queries >= START_CEILING {
+                return None;
+            }
+            let tenant = Tenant::for_background((*business_id).clone());
+            Some(match env.d1(DB) {
+                Ok(db) => deliver(env, &db, &tenant, delivery_id, *attempt).await,
+                Err(error) => Err(error.into()),
+            })
+        })
+        .buffered(PARALLEL_ATTEMPTS)
+        .collect::<Vec<_>>();
+    let (dispatched, delivered) = futures_util::join!(dispatched, delivered);
+
+    let mut settles = vec![Settle::Ack; work.len()];
+    let mut not_started = Vec::new();
+    let outcomes = dispatches
+        .iter()
+        .map(|merged| merged.tasks.as_slice())
+        .zip(dispatched)
+        .chain(
+            deliveries
+                .iter()
+                .map(|(index, ..)| std::slice::from_ref(index))
+                .zip(delivered),
+        );
+    for (tasks, outcome) in outcomes {
+        match outcome {
+            Some(Ok(())) => {}
+            Some(Err(error)) => {
+                console_error!(
+                    "webhook work of {} queue messages (delivered up to {} times) failed, the queue will retry it: {}",
+                    tasks.len(),
+                    tasks.iter().map(|&index| work[index].1).max().unwrap_or_default(),
+                    error.detail().unwrap_or(&error.body.message)
+                );
+                for &index in tasks {
+                    settles[index] = Settle::RetryIn(OWN_FAULT_RETRY_SECONDS);
+                }
+            }
+            None => not_started.extend_from_slice(tasks),
+        }
+    }
+    if !not_started.is_empty() {
+        let tasks = not_started.iter().map(|&index| work[index].0.clone()).collect();
+        console_log!(
+            "{} webhook tasks put back on the queue, past this invocation's D1 queries",
+            not_started.len()
+        );
+        if let Err(error) = outbox::enqueue(env, tasks, 0).await {
+            console_error!("putting webhook tasks back failed, the queue will retry them: {error}");
+            for index in not_started {
+                settles[index] = Settle::RetryIn(OWN_FAULT_RETRY_SECONDS);
+            }
+        }
+    }
+    settles
+}
+
+/// Dispatch tasks of one business merged into one dispatch: their events, each once, and which
+/// of the batch's tasks they came from.
+struct Merged<'a> {
+    business_id: &'a BusinessId,
+    event_ids: Vec<EventId>,
+    tasks: Vec<usize>,
+}
+
+/// Adds the task at `index` to the last dispatch of its business while its events fit, or
+/// starts another.
+fn merge<'a>(
+    dispatches: &mut Vec<Merged<'a>>,
+    index: usize,
+    business_id: &'a BusinessId,
+    event_ids: &[EventId],
+) {
+    let fits = dispatches
+        .iter()
+        .rposition(|merged| merged.business_id == business_id)
+        .filter(|&at| dispatches[at].event_ids.len() + event_ids.len() <= DISPATCH_CHUNK);
+    let at = fits.unwrap_or_else(|| {
+        dispatches.push(Merged {
+            business_id,
+            event_ids: Vec::with_capacity(event_ids.len()),
+            tasks: Vec::new(),
+        });
+        dispatches.len() - 1
+    });
+    let merged = &mut dispatches[at];
+    for event_id in event_ids {
+        if !merged.event_ids.contains(event_id) {
+            merged.event_ids.push(event_id.clone());
+        }
+    }
+    merged.tasks.push(index);
 }
 
 /// What became of a first attempt a dispatch claimed (or an error: it was not recorded).
@@ -91,7 +201,7 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
         .map(|(claimed, endpoint)| async move {
             // Many events to many endpoints can be more attempts than one invocation's D1 queries
             // allow: past its share, a first attempt is handed to a task of its own.
-            if env.usage().d1_queries >= DISPATCH_QUERY_CEILING {
+            if env.usage().d1_queries >= START_CEILING {
                 return (claimed, Ok(FirstAttempt::HandedOn));
             }
             let made = async {

@@ -7,7 +7,7 @@ mod dispatch;
 
 pub use dispatch::handle;
 
-edge::queue_consumer!(edge::outbox::WebhookTask, dispatch::handle);
+edge::queue_consumer!(edge::outbox::WebhookTask, batch dispatch::handle);
 
 #[cfg(target_arch = "wasm32")]
 #[worker::event(scheduled)]

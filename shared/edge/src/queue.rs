@@ -17,7 +17,7 @@ use crate::db::Db;
 use crate::runtime::QueueMessage;
 use crate::{DB, console_error, console_log};
 use domain::ids::BusinessId;
-use futures_util::future::join_all;
+use futures_util::future::{JoinAll, join_all};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
@@ -94,23 +94,67 @@ where
     F: Fn(Env, T, u32) -> Fut,
     Fut: Future<Output = Settle>,
 {
-    join_all(messages.iter().map(|message| async move {
-        let result = match read_body::<T>(message) {
+    consume_batch(messages, env, &each(handle)).await;
+}
+
+/// A handler of one message at a time as a handler of the batch: every message at once.
+pub fn each<T, F, Fut>(handle: F) -> impl Fn(Env, Vec<(T, u32)>) -> JoinAll<Fut>
+where
+    F: Fn(Env, T, u32) -> Fut,
+    Fut: Future<Output = Settle>,
+{
+    move |env, work| {
+        join_all(
+            work.into_iter()
+                .map(|(body, count)| handle(env.clone(), body, count)),
+        )
+    }
+}
+
+/// Hands the batch's work to `handle` at once, as `(body, delivery count)` in the batch's order,
+/// for a consumer that does the work of several messages together; `handle` answers one
+/// [`Settle`] per item, in the same order (an item it leaves unanswered is retried). Messages
+/// whose body is not a `T` are dropped, and those of a business being moved are held, before
+/// `handle` sees the rest.
+pub async fn consume_batch<T, F, Fut>(messages: &[QueueMessage], env: &Env, handle: &F)
+where
+    T: Work,
+    F: Fn(Env, Vec<(T, u32)>) -> Fut,
+    Fut: Future<Output = Vec<Settle>>,
+{
+    let checked = join_all(messages.iter().map(|message| async move {
+        match read_body::<T>(message) {
             Some(body) => match held_while_moved(env, &body).await {
-                Some(held) => held,
-                None => handle(env.clone(), body, message.attempts()).await,
+                Some(held) => Err(held),
+                None => Ok(body),
             },
             None => {
                 console_error!(
                     "dropping a queue message that is not a {}",
                     std::any::type_name::<T>()
                 );
-                Settle::Ack
+                Err(Settle::Ack)
             }
-        };
-        settle(message, result);
+        }
     }))
     .await;
+    let mut work = Vec::new();
+    let mut handled = Vec::new();
+    for (message, checked) in messages.iter().zip(checked) {
+        match checked {
+            Ok(body) => {
+                work.push((body, message.attempts()));
+                handled.push(message);
+            }
+            Err(settled) => settle(message, settled),
+        }
+    }
+    if !work.is_empty() {
+        let mut settles = handle(env.clone(), work).await.into_iter();
+        for message in handled {
+            settle(message, settles.next().unwrap_or(Settle::RetryIn(0)));
+        }
+    }
     env.report();
 }
 
@@ -165,6 +209,21 @@ where
     F: Fn(Env, T, u32) -> Fut,
     Fut: Future<Output = Settle>,
 {
+    deliver_batches(stack, consumer, each(handle)).await
+}
+
+/// [`deliver`] for a consumer that takes its batch's work together ([`consume_batch`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub async fn deliver_batches<T, F, Fut>(
+    stack: &crate::runtime::native::Stack,
+    consumer: Consumer<'_>,
+    handle: F,
+) -> usize
+where
+    T: Work,
+    F: Fn(Env, Vec<(T, u32)>) -> Fut,
+    Fut: Future<Output = Vec<Settle>>,
+{
     let mut delivered = 0;
     loop {
         let batch = stack.take_due(consumer.binding, consumer.max_batch_size);
@@ -173,25 +232,33 @@ where
         }
         delivered += batch.len();
         let env = Env::new(stack.clone(), "queue");
-        consume(&batch, &env, &handle).await;
+        consume_batch(&batch, &env, &handle).await;
         stack.settle(consumer.binding, batch, consumer.max_retries);
     }
 }
 
 /// Exports a consumer function's queue handler: each message's body is read as `$body` and
-/// handed to `$handle(env, body, delivery_count) -> Settle`. Written out rather than
-/// `#[event(queue)]`, whose typed batch unwraps and hides the delivery count. Natively it exports
-/// nothing: a test calls `$handle` through [`deliver`].
+/// handed to `$handle(env, body, delivery_count) -> Settle`; with `batch`, the batch's bodies
+/// together to `$handle(env, Vec<(body, delivery_count)>) -> Vec<Settle>` ([`consume_batch`]).
+/// Written out rather than `#[event(queue)]`, whose typed batch unwraps and hides the delivery
+/// count. Natively it exports nothing: a test calls `$handle` through [`deliver`] or
+/// [`deliver_batches`].
 // rustfmt re-indents the attribute below further on every run; it is formatted by hand.
 #[rustfmt::skip]
 #[macro_export]
 macro_rules! queue_consumer {
+    ($body:ty, batch $handle:path) => {
+        $crate::queue_consumer!(@export $body, consume_batch, $handle);
+    };
     ($body:ty, $handle:path) => {
+        $crate::queue_consumer!(@export $body, consume, $handle);
+    };
+    (@export $body:ty, $consume:ident, $handle:path) => {
         #[cfg(target_arch = "wasm32")]
         async fn consume_queue_batch(batch: ::worker::worker_sys::MessageBatch, env: ::worker::Env) {
             let env = $crate::Env::new(env, "queue");
             let messages = $crate::runtime::QueueMessage::of_batch(&batch);
-            $crate::queue::consume::<$body, _, _>(&messages, &env, &$handle).await
+            $crate::queue::$consume::<$body, _, _>(&messages, &env, &$handle).await
         }
 
         #[cfg(target_arch = "wasm32")]

@@ -313,32 +313,45 @@ impl App {
     async fn deliver(&self, consumer: Consumer<'static>, once: bool) -> usize {
         match consumer.binding {
             "WEBHOOKS" => self.consume(consumer, once, webhook_dispatcher::handle).await,
-            "CRM_SYNC" => self.consume(consumer, once, crm_sync::handle).await,
-            "OUTBOUND" => self.consume(consumer, once, message_dispatcher::handle).await,
-            "INBOUND_MEDIA" => self.consume(consumer, once, media_fetcher::handle).await,
-            "KNOWLEDGE" => self.consume(consumer, once, knowledge_fetcher::handle).await,
-            "HELD_INBOUND" => self.consume(consumer, once, held_inbound::handle).await,
+            "CRM_SYNC" => self.consume(consumer, once, queue::each(crm_sync::handle)).await,
+            "OUTBOUND" => {
+                self.consume(consumer, once, queue::each(message_dispatcher::handle))
+                    .await
+            }
+            "INBOUND_MEDIA" => {
+                self.consume(consumer, once, queue::each(media_fetcher::handle))
+                    .await
+            }
+            "KNOWLEDGE" => {
+                self.consume(consumer, once, queue::each(knowledge_fetcher::handle))
+                    .await
+            }
+            "HELD_INBOUND" => {
+                self.consume(consumer, once, queue::each(held_inbound::handle))
+                    .await
+            }
             other => {
                 panic!("functions.toml declares a consumer of {other}, which the native app does not know")
             }
         }
     }
 
-    /// Every due message of the consumer's queue (`once`: one batch of them) to `handle`.
+    /// Every due message of the consumer's queue (`once`: one batch of them) to `handle`, a
+    /// batch at a time.
     async fn consume<T, F, Fut>(&self, consumer: Consumer<'static>, once: bool, handle: F) -> usize
     where
         T: queue::Work,
-        F: Fn(Env, T, u32) -> Fut,
-        Fut: Future<Output = queue::Settle>,
+        F: Fn(Env, Vec<(T, u32)>) -> Fut,
+        Fut: Future<Output = Vec<queue::Settle>>,
     {
         if !once {
-            return queue::deliver(&self.stack, consumer, handle).await;
+            return queue::deliver_batches(&self.stack, consumer, handle).await;
         }
         let batch = self.stack.take_due(consumer.binding, consumer.max_batch_size);
         let count = batch.len();
         if count > 0 {
             let env = Env::new(self.stack.clone(), "queue");
-            queue::consume(&batch, &env, &handle).await;
+            queue::consume_batch(&batch, &env, &handle).await;
             self.stack.settle(consumer.binding, batch, consumer.max_retries);
         }
         count
@@ -400,7 +413,7 @@ mod tests {
         let webhooks = consumers().iter().find(|consumer| consumer.binding == "WEBHOOKS");
         assert_eq!(
             webhooks.map(|consumer| (consumer.max_batch_size, consumer.max_retries)),
-            Some((10, 5))
+            Some((50, 5))
         );
     }
 

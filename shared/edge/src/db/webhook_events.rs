@@ -264,7 +264,8 @@ pub struct StoredEvent {
     pub dispatched_us: Option<i64>,
 }
 
-/// The tenant's events among `ids`, oldest first.
+/// The tenant's events among `ids`, oldest first; events of the same microsecond in the order of
+/// `ids` (the order they were queued in).
 pub async fn load(db: &Db, tenant: &Tenant, ids: &[EventId]) -> Result<Vec<StoredEvent>, ApiError> {
     loaded(&db.batch(vec![load_statement(db, tenant, ids)?]).await?, 0)
 }
@@ -272,8 +273,11 @@ pub async fn load(db: &Db, tenant: &Tenant, ids: &[EventId]) -> Result<Vec<Store
 /// The statement of [`load`], for a caller's batch; [`loaded`] reads its answer.
 pub fn load_statement(db: &Db, tenant: &Tenant, ids: &[EventId]) -> Result<Statement, ApiError> {
     Ok(db
-        .scoped(tenant, "SELECT id, type, subject_id, detail, snapshot, base_url, payload, created_us, dispatched_us \
-             FROM webhook_events WHERE +business_id = ?1 AND id IN (SELECT value FROM json_each(?2)) ORDER BY created_us, id",
+        .scoped(
+            tenant,
+            "SELECT e.id, e.type, e.subject_id, e.detail, e.snapshot, e.base_url, e.payload, e.created_us, \
+             e.dispatched_us FROM json_each(?2) AS wanted JOIN webhook_events AS e ON e.id = wanted.value \
+             WHERE +e.business_id = ?1 ORDER BY e.created_us, wanted.key",
         )
         .bind(&[db::json_list(ids.iter().map(EventId::as_str))])?)
 }

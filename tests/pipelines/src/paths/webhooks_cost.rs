@@ -151,3 +151,98 @@ fn ten_events_to_one_endpoint_take_at_most_two_round_trips_and_six_rows_written_
         assert_eq!(log.len(), 10, "every attempt is logged");
     });
 }
+
+#[test]
+fn ten_single_customer_syncs_in_one_batch_are_dispatched_with_one_read_and_one_write_each() {
+    test(|app| async move {
+        let (acme, endpoint, _) = business_with_endpoint(&app).await;
+        for at in 0..10 {
+            let customer = json!({ "external_id": format!("single-{at}"), "name": format!("Single {at}"), "email": format!("single-{at}@example.com") });
+            let result = sync(&app, &acme.key, json!([customer])).await;
+            assert_eq!(result["results"]["created"], 1, "{result}");
+        }
+        assert_eq!(app.stack.queued(WEBHOOKS).len(), 10, "one dispatch task per sync");
+        let before = usage_lines(&app).len();
+        assert_eq!(app.deliver_once(WEBHOOKS).await, 10, "the ten tasks in one batch");
+        let consumer = sum(&usage_lines(&app)[before..]);
+        assert_eq!(
+            (consumer.invocations, consumer.round_trips),
+            (1, 11),
+            "one read for the ten events, one write after each POST: {consumer:?}"
+        );
+        let mut ids: Vec<String> = endpoint
+            .deliveries()
+            .iter()
+            .filter_map(|d| {
+                d.call.json()["data"]["customer"]["external_id"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        ids.sort();
+        let expected: Vec<String> = (0..10).map(|at| format!("single-{at}")).collect();
+        assert_eq!(ids, expected, "each event once");
+        assert!(app.stack.queued(WEBHOOKS).is_empty(), "nothing left or retried");
+    });
+}
+
+#[test]
+fn a_batch_with_more_work_than_one_invocation_may_do_puts_the_rest_back_as_new_messages_each_delivered_once()
+{
+    test(|app| async move {
+        let (acme, endpoint, _) = business_with_endpoint(&app).await;
+        let count = 1000;
+        let customers: Vec<Value> = (0..count)
+            .map(|at| json!({ "external_id": format!("many-{at}"), "name": format!("Many {at}"), "email": format!("many-{at}@example.com") }))
+            .collect();
+        sync(&app, &acme.key, json!(customers)).await;
+        assert_eq!(app.stack.queued(WEBHOOKS).len(), 20, "50 events a task");
+        assert_eq!(app.deliver_once(WEBHOOKS).await, 20, "all in one batch");
+        let waiting = app.stack.queued(WEBHOOKS);
+        assert!(
+            !waiting.is_empty() && waiting.len() < 20,
+            "some tasks were done, the rest wait: {}",
+            waiting.len()
+        );
+        assert!(
+            waiting
+                .iter()
+                .all(|task| task.attempts == 0 && task.json()["task"] == "dispatch"),
+            "whole dispatch tasks put back as new messages, not counted as retries: {:?}",
+            waiting
+                .iter()
+                .map(|task| (task.attempts, task.json()))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            app.stack
+                .logged(Level::Log, "webhook tasks put back on the queue")
+                .len(),
+            1,
+            "said once"
+        );
+        while app.deliver_once(WEBHOOKS).await > 0 {}
+        let mut ids: Vec<String> = endpoint
+            .deliveries()
+            .iter()
+            .filter_map(|d| {
+                d.call.json()["data"]["customer"]["external_id"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(
+            (ids.len(), endpoint.deliveries().len()),
+            (count, count),
+            "every event delivered, once"
+        );
+        assert_eq!(
+            app.stack.logged(Level::Error, "[limit]"),
+            Vec::<String>::new(),
+            "no invocation crossed a production limit"
+        );
+        assert!(app.stack.dead_letters(WEBHOOKS).is_empty(), "no dead letters");
+    });
+}
