@@ -10,7 +10,7 @@
 // The CPU per event is the floor's wrangler dev's process tree only (wrangler's Node, its workerd
 // processes, its esbuild), not the stack's beside it; the syncs are included, as in ours. Per
 // shape, from the floor's log: how many batches its consumer was handed, and how long the broker
-// waited on each.
+// waited on each; and how many syncs wrangler dev's proxy dropped, which were sent again.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -57,7 +57,7 @@ async function startFloor(env) {
     detached: true,
     env: { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', ...process.env },
   });
-  const floor = { url: `http://127.0.0.1:${port}`, pid: child.pid, persist, log: '' };
+  const floor = { url: `http://127.0.0.1:${port}`, pid: child.pid, persist, log: '', resent: 0 };
   leftovers.add(floor);
   child.stdout.on('data', (chunk) => (floor.log += chunk));
   child.stderr.on('data', (chunk) => (floor.log += chunk));
@@ -103,21 +103,37 @@ function processTree(root) {
   return tree;
 }
 
+// Under load, wrangler dev's proxy now and then fails to pass a request on to the Worker's runtime
+// and answers 503 "Your worker restarted mid-request" (wrangler-dist/ProxyWorker.js: any failed
+// fetch of a POST gets that answer, no restart needed). Such a sync never reached the Worker (the
+// customers stored were one fewer for each), so it is sent again, and counted.
+const DROPPED = 'Your worker restarted mid-request';
+
 async function floorCall(floor, path, body) {
-  const response = await fetch(floor.url + path, {
-    signal: AbortSignal.timeout(120_000),
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`floor POST ${path}: ${response.status} ${text.slice(0, 500)}`);
-  return JSON.parse(text);
+  for (let attempt = 1; ; attempt++) {
+    const response = await fetch(floor.url + path, {
+      signal: AbortSignal.timeout(120_000),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (response.status === 503 && text.startsWith(DROPPED) && attempt < 3) {
+      floor.resent += 1;
+      continue;
+    }
+    if (!response.ok) throw new Error(`floor POST ${path}: ${response.status} ${text.slice(0, 500)}`);
+    return JSON.parse(text);
+  }
 }
 
-/** From a shape's start to its end: the batches the broker handed the consumer, by its log lines. */
+/**
+ * From a shape's start to its end: the batches the broker handed the consumer, by its log lines,
+ * and the syncs sent again after wrangler dev's proxy dropped them.
+ */
 function batchFigures(floor) {
   const logFrom = floor.log.length;
+  const resentBefore = floor.resent;
   return (events) => {
     // eslint-disable-next-line no-control-regex
     const log = floor.log.slice(logFrom).replace(/\x1b\[[0-9;]*m/g, '');
@@ -131,6 +147,7 @@ function batchFigures(floor) {
         events_per_batch: batches.length ? events / batches.length : 0,
         ms_per_batch: batches.length ? ms / batches.length : 0,
       },
+      resent_syncs: floor.resent - resentBefore,
     };
   };
 }
@@ -152,7 +169,13 @@ for (const { batchSize, env } of RUNS) {
     const tree = processTree(floor.pid);
     return cpuSeconds((pid) => tree.has(pid));
   };
-  const shapes = await runShapes({ receiver, run, target: async () => sync, cpuSeconds: floorCpuSeconds, extra: () => batchFigures(floor) });
+  let shapes;
+  try {
+    shapes = await runShapes({ receiver, run, target: async () => sync, cpuSeconds: floorCpuSeconds, extra: () => batchFigures(floor) });
+  } catch (error) {
+    console.error(`the floor's log, to its last 4,000 characters:\n${floor.log.slice(-4000)}`);
+    throw error;
+  }
   measured[`batch_${batchSize}`] = { max_batch_size: batchSize, shapes };
   await stopFloor(floor);
 }
@@ -163,6 +186,7 @@ for (const { batchSize } of RUNS) {
     ['batches', 8, (r) => String(r.consumer.batches)],
     ['ev/batch', 9, (r) => r.consumer.events_per_batch.toFixed(1)],
     ['ms/batch', 9, (r) => r.consumer.ms_per_batch.toFixed(0)],
+    ['resent', 7, (r) => String(r.resent_syncs)],
   ]);
 }
 const { seen } = receiver;
