@@ -4,7 +4,7 @@
 // recording each message's deliveries) runs alone in a wrangler dev of its own, on a fresh
 // --persist-to under the system's temp directory (removed at exit), in the shapes and with the
 // figures of bench/webhooks.mjs (bench/webhooks-shapes.mjs; the same sizes from the environment),
-// once with our consumer's batch size (10) and once at 100. What the local runtime costs (the
+// once with our consumer's batch size (50) and once at 100. What the local runtime costs (the
 // simulated Queues broker, workerd, local D1) shows here; what ours costs beyond it is the
 // difference from bench/webhooks.mjs. It needs no running stack: `node bench/webhooks-floor.mjs`.
 // The CPU per event is the floor's wrangler dev's process tree only (wrangler's Node, its workerd
@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuSeconds, printTable, runShapes, startReceiver, statFields } from './webhooks-shapes.mjs';
+import { cpuSeconds, printTable, resendingDropped, runShapes, startReceiver, statFields } from './webhooks-shapes.mjs';
 
 const CONFIG = fileURLToPath(new URL('./floor/webhooks/wrangler.toml', import.meta.url));
 const LOCAL_WRANGLER = fileURLToPath(new URL('../node_modules/.bin/wrangler', import.meta.url));
@@ -25,7 +25,7 @@ const WRANGLER = existsSync(LOCAL_WRANGLER) ? LOCAL_WRANGLER : 'wrangler';
 const QUEUE = 'crm-edge-bench-floor-webhooks';
 // Our consumer's batch size, then the most Queues allows (wrangler.toml's [env.batch100]).
 const RUNS = [
-  { batchSize: 10, env: null },
+  { batchSize: 50, env: null },
   { batchSize: 100, env: 'batch100' },
 ];
 
@@ -103,28 +103,17 @@ function processTree(root) {
   return tree;
 }
 
-// Under load, wrangler dev's proxy now and then fails to pass a request on to the Worker's runtime
-// and answers 503 "Your worker restarted mid-request" (wrangler-dist/ProxyWorker.js: any failed
-// fetch of a POST gets that answer, no restart needed). Such a sync never reached the Worker (the
-// customers stored were one fewer for each), so it is sent again, and counted.
-const DROPPED = 'Your worker restarted mid-request';
-
+/** One POST to the floor; a non-2xx answer throws with its text. */
 async function floorCall(floor, path, body) {
-  for (let attempt = 1; ; attempt++) {
-    const response = await fetch(floor.url + path, {
-      signal: AbortSignal.timeout(120_000),
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const text = await response.text();
-    if (response.status === 503 && text.startsWith(DROPPED) && attempt < 3) {
-      floor.resent += 1;
-      continue;
-    }
-    if (!response.ok) throw new Error(`floor POST ${path}: ${response.status} ${text.slice(0, 500)}`);
-    return JSON.parse(text);
-  }
+  const response = await fetch(floor.url + path, {
+    signal: AbortSignal.timeout(120_000),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`floor POST ${path}: ${response.status} ${text.slice(0, 500)}`);
+  return JSON.parse(text);
 }
 
 /**
@@ -164,7 +153,7 @@ for (const { batchSize, env } of RUNS) {
   await floorCall(floor, '/floor/endpoint', { url: `${receiver.url}${path}`, secret });
   receiver.trust(path, secret);
   // Every shape goes to the one endpoint (the floor sends each event to every endpoint it has).
-  const sync = (customers) => floorCall(floor, '/floor/sync', { customers });
+  const sync = resendingDropped((customers) => floorCall(floor, '/floor/sync', { customers }), floor);
   const floorCpuSeconds = () => {
     const tree = processTree(floor.pid);
     return cpuSeconds((pid) => tree.has(pid));

@@ -16,9 +16,11 @@
 // receiver, the shapes and the table are shared with the floor (bench/webhooks-shapes.mjs,
 // bench/webhooks-floor.mjs).
 import { ADMIN, call, stackLog, usageSums } from './lib.mjs';
-import { cpuSeconds, printTable, runShapes, startReceiver } from './webhooks-shapes.mjs';
+import { cpuSeconds, printTable, resendingDropped, runShapes, startReceiver } from './webhooks-shapes.mjs';
 
 const receiver = await startReceiver();
+/** Syncs wrangler dev's proxy dropped, sent again. */
+const dropped = { resent: 0 };
 
 // ---------------------------------------------------------------- the stack side
 
@@ -37,7 +39,7 @@ async function businessWithEndpoint(name) {
     { 'x-api-key': key },
   );
   receiver.trust(path, secret);
-  return (customers) => call('POST', '/api-customers-sync', { customers }, { 'x-api-key': key });
+  return resendingDropped((customers) => call('POST', '/api-customers-sync', { customers }, { 'x-api-key': key }), dropped);
 }
 
 /** CPU seconds used so far by the stack's processes (workerd, and wrangler's Node). */
@@ -49,9 +51,11 @@ const consumerWork = (log) => usageSums(log, 'webhook-dispatcher queue ', ['d1_r
 /** From a shape's start to its end: what the consumer did per event, by its usage lines. */
 function consumerFigures() {
   const logFrom = stackLog().length;
+  const resentBefore = dropped.resent;
   return (events) => {
     const work = consumerWork(stackLog(logFrom));
     return {
+      resent_syncs: dropped.resent - resentBefore,
       consumer: {
         invocations: work.invocations,
         round_trips_per_event: work.d1_round_trips / events,
@@ -69,6 +73,7 @@ receiver.close();
 printTable('webhooks: customer.created to one endpoint on 127.0.0.1 (stack through wrangler dev)', results, [
   ['trips/ev', 9, (r) => r.consumer.round_trips_per_event.toFixed(2)],
   ['rows/ev', 8, (r) => r.consumer.rows_written_per_event.toFixed(1)],
+  ['resent', 7, (r) => String(r.resent_syncs)],
 ]);
 const { seen } = receiver;
 console.log(receiver.summary());

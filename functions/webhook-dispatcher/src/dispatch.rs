@@ -35,11 +35,11 @@ const FIRST_ATTEMPT_QUERIES: u32 = 4;
 /// Our own failures are retried by the queue after this long, a few times.
 const OWN_FAULT_RETRY_SECONDS: u32 = 5;
 
-/// A batch's work, done together: the dispatch tasks of one business merged into dispatches of
-/// up to [`DISPATCH_CHUNK`] events (one read for all their events, one write after each POST),
-/// made one after another, and the queued attempts [`PARALLEL_ATTEMPTS`] at a time beside them. A
-/// task that cannot start within the invocation's D1 queries goes back on the queue as a new
-/// message, not as a retry: it has not failed.
+/// A batch's work, done together: the queued attempts [`PARALLEL_ATTEMPTS`] at a time, then the
+/// dispatch tasks of each business merged into dispatches of up to [`DISPATCH_CHUNK`] events (one
+/// read for all their events, one write after each POST), made one after another. A task that
+/// cannot start within the invocation's D1 queries goes back on the queue as a new message, not
+/// as a retry: it has not failed.
 pub async fn handle(env: Env, work: Vec<(WebhookTask, u32)>) -> Vec<Settle> {
     let env = &env;
     let mut dispatches: Vec<Merged> = Vec::new();
@@ -57,62 +57,49 @@ pub async fn handle(env: Env, work: Vec<(WebhookTask, u32)>) -> Vec<Settle> {
             } => deliveries.push((index, business_id, delivery_id, *attempt)),
         }
     }
-    let dispatched = async {
-        let mut outcomes = Vec::with_capacity(dispatches.len());
-        for merged in &dispatches {
-            let events = u32::try_from(merged.event_ids.len()).unwrap_or(u32::MAX);
-            let needs = DISPATCH_QUERIES.saturating_add(events.saturating_mul(FIRST_ATTEMPT_QUERIES));
-            if env.usage().d1_queries.saturating_add(needs) > START_CEILING {
-                outcomes.push(None);
-                continue;
-            }
-            let tenant = Tenant::for_background(merged.business_id.clone());
-            outcomes.push(Some(dispatch(env, &tenant, &merged.event_ids).await));
-        }
-        outcomes
-    };
-    let delivered = stream::iter(&deliveries)
-        .map(|(_, business_id, delivery_id, attempt)| async move {
+    let mut outcomes: Vec<(Vec<usize>, Outcome)> = stream::iter(deliveries)
+        .map(|(index, business_id, delivery_id, attempt)| async move {
             if env.usage().d1_queries >= START_CEILING {
-                return None;
+                return (vec![index], None);
             }
-            let tenant = Tenant::for_background((*business_id).clone());
-            Some(match env.d1(DB) {
-                Ok(db) => deliver(env, &db, &tenant, delivery_id, *attempt).await,
+            let tenant = Tenant::for_background(business_id.clone());
+            let outcome = match env.d1(DB) {
+                Ok(db) => deliver(env, &db, &tenant, delivery_id, attempt).await,
                 Err(error) => Err(error.into()),
-            })
+            };
+            (vec![index], Some(outcome))
         })
-        .buffered(PARALLEL_ATTEMPTS)
-        .collect::<Vec<_>>();
-    let (dispatched, delivered) = futures_util::join!(dispatched, delivered);
+        .buffer_unordered(PARALLEL_ATTEMPTS)
+        .collect()
+        .await;
+    for merged in dispatches {
+        let events = u32::try_from(merged.event_ids.len()).unwrap_or(u32::MAX);
+        let needs = DISPATCH_QUERIES.saturating_add(events.saturating_mul(FIRST_ATTEMPT_QUERIES));
+        let outcome = if env.usage().d1_queries.saturating_add(needs) > START_CEILING {
+            None
+        } else {
+            let tenant = Tenant::for_background(merged.business_id.clone());
+            Some(dispatch(env, &tenant, &merged.event_ids).await)
+        };
+        outcomes.push((merged.tasks, outcome));
+    }
 
     let mut settles = vec![Settle::Ack; work.len()];
     let mut not_started = Vec::new();
-    let outcomes = dispatches
-        .iter()
-        .map(|merged| merged.tasks.as_slice())
-        .zip(dispatched)
-        .chain(
-            deliveries
-                .iter()
-                .map(|(index, ..)| std::slice::from_ref(index))
-                .zip(delivered),
-        );
     for (tasks, outcome) in outcomes {
         match outcome {
             Some(Ok(())) => {}
             Some(Err(error)) => {
                 console_error!(
-                    "webhook work of {} queue messages (delivered up to {} times) failed, the queue will retry it: {}",
+                    "webhook work of {} queue messages failed, the queue will retry it: {}",
                     tasks.len(),
-                    tasks.iter().map(|&index| work[index].1).max().unwrap_or_default(),
                     error.detail().unwrap_or(&error.body.message)
                 );
-                for &index in tasks {
+                for index in tasks {
                     settles[index] = Settle::RetryIn(OWN_FAULT_RETRY_SECONDS);
                 }
             }
-            None => not_started.extend_from_slice(tasks),
+            None => not_started.extend(tasks),
         }
     }
     if !not_started.is_empty() {
@@ -130,6 +117,9 @@ pub async fn handle(env: Env, work: Vec<(WebhookTask, u32)>) -> Vec<Settle> {
     }
     settles
 }
+
+/// How the work of some of the batch's tasks went; None: it did not start.
+type Outcome = Option<Result<(), ApiError>>;
 
 /// Dispatch tasks of one business merged into one dispatch: their events, each once, and which
 /// of the batch's tasks they came from.

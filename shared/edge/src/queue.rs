@@ -94,54 +94,32 @@ where
     F: Fn(Env, T, u32) -> Fut,
     Fut: Future<Output = Settle>,
 {
-    consume_batch(messages, env, &each(handle)).await;
-}
-
-/// A handler of one message at a time as a handler of the batch: every message at once.
-pub fn each<T, F, Fut>(handle: F) -> impl Fn(Env, Vec<(T, u32)>) -> JoinAll<Fut>
-where
-    F: Fn(Env, T, u32) -> Fut,
-    Fut: Future<Output = Settle>,
-{
-    move |env, work| {
-        join_all(
-            work.into_iter()
-                .map(|(body, count)| handle(env.clone(), body, count)),
-        )
-    }
+    join_all(messages.iter().map(|message| async move {
+        let result = match admitted::<T>(env, message).await {
+            Ok(body) => handle(env.clone(), body, message.attempts()).await,
+            Err(settled) => settled,
+        };
+        settle(message, result);
+    }))
+    .await;
+    env.report();
 }
 
 /// Hands the batch's work to `handle` at once, as `(body, delivery count)` in the batch's order,
 /// for a consumer that does the work of several messages together; `handle` answers one
 /// [`Settle`] per item, in the same order (an item it leaves unanswered is retried). Messages
-/// whose body is not a `T` are dropped, and those of a business being moved are held, before
-/// `handle` sees the rest.
+/// are admitted as [`consume`] admits them.
 pub async fn consume_batch<T, F, Fut>(messages: &[QueueMessage], env: &Env, handle: &F)
 where
     T: Work,
     F: Fn(Env, Vec<(T, u32)>) -> Fut,
     Fut: Future<Output = Vec<Settle>>,
 {
-    let checked = join_all(messages.iter().map(|message| async move {
-        match read_body::<T>(message) {
-            Some(body) => match held_while_moved(env, &body).await {
-                Some(held) => Err(held),
-                None => Ok(body),
-            },
-            None => {
-                console_error!(
-                    "dropping a queue message that is not a {}",
-                    std::any::type_name::<T>()
-                );
-                Err(Settle::Ack)
-            }
-        }
-    }))
-    .await;
+    let admitted = join_all(messages.iter().map(|message| admitted::<T>(env, message))).await;
     let mut work = Vec::new();
     let mut handled = Vec::new();
-    for (message, checked) in messages.iter().zip(checked) {
-        match checked {
+    for (message, admitted) in messages.iter().zip(admitted) {
+        match admitted {
             Ok(body) => {
                 work.push((body, message.attempts()));
                 handled.push(message);
@@ -156,6 +134,38 @@ where
         }
     }
     env.report();
+}
+
+/// A handler of one message at a time as a handler of the batch (every message at once), for
+/// code that drives consumers of both kinds alike (natively, [`deliver`]).
+pub fn each<T, F, Fut>(handle: F) -> impl Fn(Env, Vec<(T, u32)>) -> JoinAll<Fut>
+where
+    F: Fn(Env, T, u32) -> Fut,
+    Fut: Future<Output = Settle>,
+{
+    move |env, work| {
+        join_all(
+            work.into_iter()
+                .map(|(body, count)| handle(env.clone(), body, count)),
+        )
+    }
+}
+
+/// The message's body for its handler, or how the message is settled without it: a body that
+/// is not a `T` is dropped (it would fail every retry), and the work of a business being moved is
+/// held ([`held_while_moved`]).
+async fn admitted<T: Work>(env: &Env, message: &QueueMessage) -> Result<T, Settle> {
+    let Some(body) = read_body::<T>(message) else {
+        console_error!(
+            "dropping a queue message that is not a {}",
+            std::any::type_name::<T>()
+        );
+        return Err(Settle::Ack);
+    };
+    match held_while_moved(env, &body).await {
+        Some(held) => Err(held),
+        None => Ok(body),
+    }
 }
 
 /// Puts the work back on its queue, delayed, when its business is being moved (the directory as
