@@ -16,6 +16,7 @@ use edge::{DB, runtime, secrets_key, webhook_delivery};
 use edge::{console_error, console_log};
 use futures_util::StreamExt;
 use futures_util::stream;
+use std::pin::pin;
 
 /// The key that signs download links in event bodies (download-media checks them).
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
@@ -158,18 +159,11 @@ fn merge<'a>(
     merged.tasks.push(index);
 }
 
-/// What became of a first attempt a dispatch claimed (or an error: it was not recorded).
-enum FirstAttempt {
-    /// Made, and recorded with what it settles of its event.
-    Recorded,
-    /// Past the invocation's share of D1 queries: handed to a task of its own.
-    HandedOn,
-}
-
-/// Two D1 round trips for a first attempt: one batch reads the events (and what their bodies,
-/// the CRM planning and the fan-out need) and claims their deliveries, and one batch after each
-/// POST records it with what it settles of its event (the body, kept for retries and replays,
-/// and the mark that it was dispatched). A last batch settles only what no attempt did.
+/// At most two D1 round trips for a first attempt: one batch reads the events (and what their
+/// bodies, the CRM planning and the fan-out need) and claims their deliveries, and one batch
+/// records the attempts that ended together (up to [`PARALLEL_ATTEMPTS`]) with what they settle of
+/// their events (the body, kept for retries and replays, and the mark that it was dispatched). A
+/// last batch settles only what no attempt did.
 async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(), ApiError> {
     let db = env.d1(DB)?;
     let keys = secrets_key::keyring(env)?;
@@ -187,45 +181,61 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
     // are claimed again once their lease runs out.
     edge::crm::sync::plan(env, &db, tenant, &dispatch.connectors, &dispatch.events).await?;
     let (db, dispatch) = (&db, &dispatch);
-    let results: Vec<(&Claimed, Result<FirstAttempt, ApiError>)> = stream::iter(&dispatch.due)
+    let attempts = stream::iter(&dispatch.due)
         .map(|(claimed, endpoint)| async move {
             // Many events to many endpoints can be more attempts than one invocation's D1 queries
-            // allow: past its share, a first attempt is handed to a task of its own.
+            // allow: past its share, a first attempt is handed to a task of its own (None).
             if env.usage().d1_queries >= START_CEILING {
-                return (claimed, Ok(FirstAttempt::HandedOn));
+                return (claimed, Ok(None));
             }
-            let made = async {
-                let settling = dispatch.settling(db, tenant, &[&claimed.event_id])?;
-                let outcome = webhook_delivery::attempt_with(
-                    env,
-                    db,
-                    tenant,
-                    claimed,
-                    endpoint.as_ref(),
-                    runtime::now(),
-                    settling.into_iter().collect(),
-                )
-                .await?;
-                after(env, tenant, claimed, outcome).await;
-                Ok(FirstAttempt::Recorded)
-            };
-            (claimed, made.await)
+            let made = webhook_delivery::attempt_unrecorded(
+                env,
+                db,
+                tenant,
+                claimed,
+                endpoint.as_ref(),
+                runtime::now(),
+            )
+            .await;
+            (claimed, made.map(Some))
         })
         .buffer_unordered(PARALLEL_ATTEMPTS)
-        .collect()
-        .await;
+        .ready_chunks(PARALLEL_ATTEMPTS);
+    let mut attempts = pin!(attempts);
     let mut handed_on: Vec<&Claimed> = Vec::new();
     let mut recorded: Vec<&EventId> = Vec::new();
-    for (claimed, result) in results {
-        match result {
-            Ok(FirstAttempt::HandedOn) => handed_on.push(claimed),
-            Ok(FirstAttempt::Recorded) => recorded.push(&claimed.event_id),
-            // A failed attempt-keeping step leaves its delivery pending and due: the sweep finds
-            // it, and its event is settled below.
-            Err(error) => console_error!(
-                "a first attempt was not recorded: {}",
-                error.detail().unwrap_or(&error.body.message)
-            ),
+    while let Some(ended) = attempts.next().await {
+        let mut made = Vec::with_capacity(ended.len());
+        let mut statements = Vec::new();
+        for (claimed, result) in ended {
+            match result {
+                Ok(None) => handed_on.push(claimed),
+                Ok(Some((outcome, record))) => {
+                    statements.extend(record);
+                    made.push((claimed, outcome));
+                }
+                Err(error) => console_error!(
+                    "a first attempt was not made: {}",
+                    error.detail().unwrap_or(&error.body.message)
+                ),
+            }
+        }
+        if made.is_empty() {
+            continue;
+        }
+        let events: Vec<&EventId> = made.iter().map(|(claimed, _)| &claimed.event_id).collect();
+        let settling = dispatch.settling(db, tenant, &events)?;
+        statements.splice(0..0, settling);
+        match db.batch(statements).await {
+            Ok(_) => {
+                recorded.extend(events);
+                for (claimed, outcome) in made {
+                    after(env, tenant, claimed, outcome).await;
+                }
+            }
+            // Their deliveries stay pending and leased: the sweep finds them once the lease runs
+            // out, and their events are settled below.
+            Err(error) => console_error!("{} first attempts were not recorded: {error}", made.len()),
         }
     }
     dispatch.finish(db, tenant, &recorded, &handed_on).await?;

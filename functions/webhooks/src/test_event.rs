@@ -81,16 +81,7 @@ pub async fn send(tenant: Tenant, env: Env, Path(id): Path<EndpointId>) -> Resul
         at: now,
     };
     let confirms = webhook_delivery::confirms_new_secret(&endpoint, &endpoint.secret, record.outcome);
-    webhook_delivery::record_attempt(
-        &db,
-        tenant,
-        &record,
-        None,
-        &Health::Unchanged,
-        confirms,
-        Vec::new(),
-    )
-    .await?;
+    webhook_delivery::record_attempt(&db, tenant, &record, None, &Health::Unchanged, confirms).await?;
     Ok(Json(TestOut {
         delivered,
         event_id,

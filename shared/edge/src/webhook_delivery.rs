@@ -290,25 +290,26 @@ pub async fn attempt(
     endpoint: Option<&Endpoint>,
     now: Timestamp,
 ) -> Result<AttemptOutcome, ApiError> {
-    attempt_with(env, db, tenant, claimed, endpoint, now, Vec::new()).await
+    let (outcome, record) = attempt_unrecorded(env, db, tenant, claimed, endpoint, now).await?;
+    if !record.is_empty() {
+        db.batch(record).await?;
+    }
+    Ok(outcome)
 }
 
-/// [`attempt`], committing `also` in the same batch as its record: a first attempt stores its
-/// event's body and marks it dispatched there, so the attempt costs no round trip of its own.
-pub async fn attempt_with(
+/// [`attempt`], leaving its record to the caller: the outcome, and the statements that record it
+/// (see [`record_statements`]), to commit in one batch with other attempts' (a dispatch records
+/// the first attempts that ended together in one round trip).
+pub async fn attempt_unrecorded(
     env: &Env,
     db: &Db,
     tenant: &Tenant,
     claimed: &Claimed,
     endpoint: Option<&Endpoint>,
     now: Timestamp,
-    mut also: Vec<Statement>,
-) -> Result<AttemptOutcome, ApiError> {
+) -> Result<(AttemptOutcome, Vec<Statement>), ApiError> {
     let Some(endpoint) = endpoint else {
-        if !also.is_empty() {
-            db.batch(also).await?;
-        }
-        return Ok(AttemptOutcome::Dead);
+        return Ok((AttemptOutcome::Dead, Vec::new()));
     };
     let Some(body) = claimed.payload.as_deref() else {
         return Err(ApiError::internal(
@@ -335,16 +336,9 @@ pub async fn attempt_with(
         // The business turned the endpoint off, or it was disabled for failing: no attempt is
         // made, and the delivery waits among the dead for a replay once it is enabled again.
         let reason = "not sent: the endpoint is disabled";
-        also.push(db::webhook_deliveries::abandon(
-            db,
-            tenant,
-            &claimed.delivery_id,
-            &claimed.lease,
-            reason,
-            now,
-        )?);
-        db.batch(also).await?;
-        return Ok(AttemptOutcome::Dead);
+        let abandon =
+            db::webhook_deliveries::abandon(db, tenant, &claimed.delivery_id, &claimed.lease, reason, now)?;
+        return Ok((AttemptOutcome::Dead, vec![abandon]));
     }
     let seed_secret = endpoint.seed_secret(now, claimed.attempt);
     let attempted = send(
@@ -378,8 +372,8 @@ pub async fn attempt_with(
     record.duration_ms = attempted.millis;
     record.outcome = outcome;
     let confirms = confirms_new_secret(endpoint, seed_secret, outcome);
-    record_attempt(db, tenant, &record, Some(&claimed.lease), &health, confirms, also).await?;
-    Ok(outcome)
+    let statements = record_statements(db, tenant, &record, Some(&claimed.lease), &health, confirms)?;
+    Ok((outcome, statements))
 }
 
 /// Whether an attempt accepted with the seed header signed by `seed_secret` shows that the
@@ -395,7 +389,7 @@ pub fn confirms_new_secret(
 /// Logs the attempt, settles its delivery (if any, and only while it is still pending under
 /// `lease`, the lease the attempt was made under: a late result cannot undo a later one, and
 /// delivered is final), updates the endpoint's health and, when `confirms_new_secret`, records
-/// that the receiver holds the new secret, in one transaction with `also`.
+/// that the receiver holds the new secret, in one transaction.
 pub async fn record_attempt(
     db: &Db,
     tenant: &Tenant,
@@ -403,10 +397,22 @@ pub async fn record_attempt(
     lease: Option<&str>,
     health: &Health,
     confirms_new_secret: bool,
-    also: Vec<Statement>,
 ) -> Result<(), ApiError> {
-    let mut statements = also;
-    statements.push(db::webhook_attempts::insert(db, tenant, record)?);
+    let statements = record_statements(db, tenant, record, lease, health, confirms_new_secret)?;
+    db.batch(statements).await?;
+    Ok(())
+}
+
+/// The statements of [`record_attempt`], for a caller's batch.
+pub fn record_statements(
+    db: &Db,
+    tenant: &Tenant,
+    record: &AttemptRecord<'_>,
+    lease: Option<&str>,
+    health: &Health,
+    confirms_new_secret: bool,
+) -> Result<Vec<Statement>, ApiError> {
+    let mut statements = vec![db::webhook_attempts::insert(db, tenant, record)?];
     if confirms_new_secret {
         statements.push(db::webhook_endpoints::confirm_new_secret(
             db,
@@ -438,8 +444,7 @@ pub async fn record_attempt(
     {
         statements.push(update);
     }
-    db.batch(statements).await?;
-    Ok(())
+    Ok(statements)
 }
 
 /// A success heals the endpoint; a failure starts or continues its failing period, and one that

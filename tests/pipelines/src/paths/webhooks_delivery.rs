@@ -1104,3 +1104,56 @@ fn fifty_events_to_16_endpoints_are_800_deliveries_each_made_once_with_no_invoca
         );
     });
 }
+
+#[test]
+fn a_first_attempt_whose_record_is_lost_is_made_again_once_its_lease_runs_out_and_logged_then() {
+    test(|app| async move {
+        let acme = app.business("Acme").await;
+        let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
+        let (webhook, _) = with_endpoint(
+            &app,
+            &acme.key,
+            &endpoint,
+            json!({ "events": ["customer.created"] }),
+        )
+        .await;
+        new_customer(&app, &acme.key, "Lost Record").await;
+        let placed = select_values(
+            &app,
+            "SELECT shard FROM business_shards WHERE business_id = ?1",
+            &[acme.id.as_str()],
+        );
+        let shard = app.stack.shard_bindings()[placed[0][0].as_u64().unwrap_or_default() as usize].clone();
+        // The dispatch's read is answered; the batch that records the attempt is not.
+        app.stack
+            .outage_after(&shard, 1, "D1_ERROR: Network connection lost.");
+        app.deliver_once(edge::outbox::WEBHOOKS).await;
+        assert_eq!(endpoint.deliveries().len(), 1, "the POST was made");
+        assert_eq!(
+            app.stack
+                .logged(Level::Error, "first attempts were not recorded")
+                .len(),
+            1,
+            "and its record said lost"
+        );
+        app.stack.restore(&shard);
+        app.settle().await;
+        assert_eq!(endpoint.deliveries().len(), 1, "not again while its lease holds");
+        // Past its lease, and past the sweep's grace for a delivery nobody holds.
+        app.stack.advance(Duration::from_secs(180));
+        app.sweep().await;
+        app.settle().await;
+        let sent = endpoint.deliveries();
+        assert_eq!(sent.len(), 2, "made again once the lease ran out: at least once");
+        assert_eq!(
+            event_id_of(&sent[0]),
+            event_id_of(&sent[1]),
+            "the same event, the same webhook-id"
+        );
+        let delivery = delivery_of_event(&app, &acme.key, &id_of(&webhook), &event_id_of(&sent[1])).await;
+        assert_eq!(delivery["status"], "delivered", "{delivery}");
+        let log = attempts_of_delivery(&app, &acme.key, &id_of(&delivery)).await;
+        assert_eq!(log.len(), 1, "the attempt that was recorded: {log:?}");
+        assert_eq!(log[0]["outcome"], "delivered", "{log:?}");
+    });
+}
