@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuSeconds, printTable, resendingDropped, runShapes, startReceiver, statFields } from './webhooks-shapes.mjs';
+import { cpuSeconds, mainThreadSeconds, printTable, resendingDropped, runShapes, startReceiver, statFields } from './webhooks-shapes.mjs';
 
 const CONFIG = fileURLToPath(new URL('./floor/webhooks/wrangler.toml', import.meta.url));
 const LOCAL_WRANGLER = fileURLToPath(new URL('../node_modules/.bin/wrangler', import.meta.url));
@@ -158,9 +158,20 @@ for (const { batchSize, env } of RUNS) {
     const tree = processTree(floor.pid);
     return cpuSeconds((pid) => tree.has(pid));
   };
+  const floorMainThread = () => {
+    const tree = processTree(floor.pid);
+    return mainThreadSeconds((pid) => tree.has(pid));
+  };
   let shapes;
   try {
-    shapes = await runShapes({ receiver, run, target: async () => sync, cpuSeconds: floorCpuSeconds, extra: () => batchFigures(floor) });
+    shapes = await runShapes({
+      receiver,
+      run,
+      target: async () => sync,
+      cpuSeconds: floorCpuSeconds,
+      mainThread: floorMainThread,
+      extra: () => batchFigures(floor),
+    });
   } catch (error) {
     console.error(`the floor's log, to its last 4,000 characters:\n${floor.log.slice(-4000)}`);
     throw error;

@@ -120,6 +120,27 @@ export function cpuSeconds(include) {
   return total;
 }
 
+/**
+ * CPU seconds used so far by the main thread of the busiest workerd among the processes
+ * `include(pid, commandLine)` picks: the one thread that runs every Worker of a wrangler dev, its
+ * queue broker and its D1 databases, which bounds what the local runtime can do at all.
+ */
+export function mainThreadSeconds(include) {
+  let busiest = 0;
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!command.includes('workerd') || !include(Number(pid), command)) continue;
+      const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      busiest = Math.max(busiest, (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return busiest;
+}
+
 /** The fields of /proc/<pid>/stat after the command name: [0] state, [1] ppid, [11] utime, [12] stime. */
 export function statFields(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -138,7 +159,7 @@ const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.max(0,
  * shape's when it ends. `run`
  * keeps this run's customers apart from any other's.
  */
-export async function runShapes({ receiver, run, target, cpuSeconds, extra = () => () => ({}) }) {
+export async function runShapes({ receiver, run, target, cpuSeconds, mainThread, extra = () => () => ({}) }) {
   const customer = (tag, i) => ({ external_id: `bench-${run}-${tag}-${i}`, name: `Bench ${i}`, email: `bench-${run}-${tag}-${i}@example.com` });
   const emitted = new Map(); // external_id -> emit time
 
@@ -174,6 +195,7 @@ export async function runShapes({ receiver, run, target, cpuSeconds, extra = () 
   async function shape(name, ids, send) {
     const finish = extra();
     const cpuBefore = cpuSeconds();
+    const mainBefore = mainThread();
     const started = performance.now();
     await send();
     const lastAnswered = performance.now();
@@ -182,6 +204,7 @@ export async function runShapes({ receiver, run, target, cpuSeconds, extra = () 
     // The consumer's usage line is written when its invocation ends, just after its last POST.
     await new Promise((resolve) => setTimeout(resolve, 500));
     const cpu = cpuSeconds() - cpuBefore;
+    const main = mainThread() - mainBefore;
     const latencies = ids.map((id) => receiver.received.get(id) - emitted.get(id)).sort((a, b) => a - b);
     const lastReceipt = Math.max(...ids.map((id) => receiver.received.get(id)));
     return {
@@ -195,6 +218,7 @@ export async function runShapes({ receiver, run, target, cpuSeconds, extra = () 
       behind_at_last_answer: behind,
       drained_ms_after_last_answer: Math.max(0, lastReceipt - lastAnswered),
       cpu_ms_per_event: (cpu * 1000) / ids.length,
+      main_thread_ms_per_event: (main * 1000) / ids.length,
       ...finish(ids.length),
     };
   }
@@ -261,6 +285,7 @@ export function printTable(title, results, columns = []) {
     ['p95 ms', 8, (r) => r.p95_ms.toFixed(0)],
     ['behind', 7, (r) => String(r.behind_at_last_answer)],
     ['cpu ms/ev', 10, (r) => r.cpu_ms_per_event.toFixed(1)],
+    ['main ms/ev', 11, (r) => r.main_thread_ms_per_event.toFixed(2)],
     ...columns,
   ];
   console.log(`\n${title}`);

@@ -6,17 +6,19 @@
 //   steady    single-customer syncs at 10/s, 50/s and 100/s, BENCH_WEBHOOK_STEADY_SECONDS each
 //             (default 20)
 // Each `customer.created` is timed from when its sync was sent (emit) to when the endpoint got it
-// (receipt). Per shape: delivered per second (events over first emit to last receipt), emit →
-// receipt p50/p95, how many were still on their way when the last sync was answered (the backlog,
-// for the steady rates: zero when delivery keeps up), the stack's CPU per event (every workerd
-// and wrangler process, the syncs included, as svix's figure includes its API calls), and what the
+// (receipt). Per shape: how fast the syncs were answered (emitted/s), delivered per second (events
+// over first emit to last receipt), emit → receipt p50/p95, how many were still on their way when
+// the last sync was answered (the backlog, for the steady rates: zero when delivery keeps up), the
+// stack's CPU per event (every workerd and wrangler process, the syncs included, as svix's figure
+// includes its API calls) and of those the one workerd thread that runs every Worker, and what the
 // webhook consumer did per event by its [usage] lines: D1 round trips, statements and rows
 // written (D1's count, index entries included). svix's figures (PostgreSQL and Redis beside it)
 // are the anchor in BENCHMARKS.md; svix-server is on no registry, so it is not run here. The
 // receiver, the shapes and the table are shared with the floor (bench/webhooks-shapes.mjs,
-// bench/webhooks-floor.mjs).
+// bench/webhooks-floor.mjs). Last, the burst again to a business with no endpoint: what the syncs
+// alone cost that thread, and so the most any delivery behind them could reach here.
 import { ADMIN, call, stackLog, usageSums } from './lib.mjs';
-import { cpuSeconds, printTable, resendingDropped, runShapes, startReceiver } from './webhooks-shapes.mjs';
+import { BURST, cpuSeconds, mainThreadSeconds, printTable, resendingDropped, runShapes, startReceiver } from './webhooks-shapes.mjs';
 
 const receiver = await startReceiver();
 /** Syncs wrangler dev's proxy dropped, sent again. */
@@ -67,7 +69,35 @@ function consumerFigures() {
 }
 
 const run = Date.now().toString(36);
-const results = await runShapes({ receiver, run, target: businessWithEndpoint, cpuSeconds: stackCpuSeconds, extra: consumerFigures });
+const stackMainThread = () => mainThreadSeconds(() => true);
+const results = await runShapes({
+  receiver,
+  run,
+  target: businessWithEndpoint,
+  cpuSeconds: stackCpuSeconds,
+  mainThread: stackMainThread,
+  extra: consumerFigures,
+});
+
+// The syncs alone: the burst's shape to a business with no endpoint (no event written, nothing
+// queued). The local runtime runs every Worker, the queue broker and D1 on one workerd thread: the
+// syncs' share of it bounds how fast any delivery behind them can go on this stack.
+const alone = await (async () => {
+  const business = await call('POST', '/admin/businesses', { name: `bench-webhooks-alone-${run}` }, admin);
+  await call('PATCH', `/admin/businesses/${business.id}`, { rate_limit: { per_minute: 100000, burst: 10000 } }, admin);
+  const { key } = await call('POST', `/admin/businesses/${business.id}/api-keys`, {}, admin);
+  const sync = resendingDropped((customers) => call('POST', '/api-customers-sync', { customers }, { 'x-api-key': key }), dropped);
+  const customer = (i) => ({ external_id: `alone-${run}-${i}`, name: `Alone ${i}`, email: `alone-${run}-${i}@example.com` });
+  for (let i = 0; i < 20; i++) await sync([customer(`warm-${i}`)]);
+  const mainBefore = stackMainThread();
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (next < BURST) await sync([customer(next++)]);
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  return { syncs: BURST, per_second: BURST / seconds, main_thread_ms_per_sync: ((stackMainThread() - mainBefore) * 1000) / BURST };
+})();
 receiver.close();
 
 printTable('webhooks: customer.created to one endpoint on 127.0.0.1 (stack through wrangler dev)', results, [
@@ -76,6 +106,10 @@ printTable('webhooks: customer.created to one endpoint on 127.0.0.1 (stack throu
   ['resent', 7, (r) => String(r.resent_syncs)],
 ]);
 const { seen } = receiver;
+console.log(
+  `the same burst with no endpoint (the syncs alone): ${alone.per_second.toFixed(1)} syncs/s, ` +
+    `${alone.main_thread_ms_per_sync.toFixed(2)} ms of the workerd thread each`,
+);
 console.log(receiver.summary());
-console.log(JSON.stringify({ webhooks: { shapes: results, receiver: seen } }));
+console.log(JSON.stringify({ webhooks: { shapes: results, syncs_alone: alone, receiver: seen } }));
 if (seen.unverified > 0 || seen.duplicates > 0) process.exitCode = 1;
