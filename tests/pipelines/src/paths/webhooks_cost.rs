@@ -89,6 +89,19 @@ async fn deliver_new_customers(app: &App, business: &Business, count: u32) -> (U
     (sum(&lines[requested..]), sum(&lines[before..requested]))
 }
 
+/// The external ids of the customers whose events reached `endpoint`, one per delivery.
+fn delivered_customers(endpoint: &Endpoint) -> Vec<String> {
+    endpoint
+        .deliveries()
+        .iter()
+        .filter_map(|d| {
+            d.call.json()["data"]["customer"]["external_id"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
 fn assert_within_target(consumer: Used, events: u32, description: &str) {
     let (round_trips, statements, rows_written) = consumer.per(events);
     assert!(
@@ -171,15 +184,7 @@ fn ten_single_customer_syncs_in_one_batch_are_dispatched_with_one_read_and_recor
             "one read for the ten events, and one write for the attempts that ended together \
              (here all ten: the endpoint answers at once): {consumer:?}"
         );
-        let mut ids: Vec<String> = endpoint
-            .deliveries()
-            .iter()
-            .filter_map(|d| {
-                d.call.json()["data"]["customer"]["external_id"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .collect();
+        let mut ids = delivered_customers(&endpoint);
         ids.sort();
         let expected: Vec<String> = (0..10).map(|at| format!("single-{at}")).collect();
         assert_eq!(ids, expected, "each event once");
@@ -223,15 +228,7 @@ fn a_batch_with_more_work_than_one_invocation_may_do_puts_the_rest_back_as_new_m
             "said once"
         );
         while app.deliver_once(WEBHOOKS).await > 0 {}
-        let mut ids: Vec<String> = endpoint
-            .deliveries()
-            .iter()
-            .filter_map(|d| {
-                d.call.json()["data"]["customer"]["external_id"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .collect();
+        let mut ids = delivered_customers(&endpoint);
         ids.sort();
         ids.dedup();
         assert_eq!(
