@@ -405,8 +405,29 @@ describe('001, "Fallback Mode: system works without Kustomer when API is down"',
   });
 });
 
+// 004's second Express handler's message function, as the guide writes it; createCRMActivity is the
+// business's own CRM, which the test provides.
+const crmActivities = [];
+function createCRMActivity(activity) {
+  crmActivities.push(activity);
+}
+function handleIncomingMessage(data) {
+  // Update CRM with new message
+  // data contains: message_id, customer_id, external_id, content, channel, etc.
+  console.log(`New message from ${data.customer.name}: ${data.content}`);
+  
+  // Create activity in CRM
+  createCRMActivity({
+    type: 'chat_message',
+    customer_id: data.customer.external_id,
+    subject: `Message via ${data.channel}`,
+    description: data.content,
+    timestamp: data.created_at
+  });
+}
+
 describe('004, "Webhook Payload Structure"', () => {
-  test('each attachment carries url and download_url, both links that download the file', async () => {
+  test('the guide’s handleIncomingMessage reads content, channel and created_at; each attachment carries url and download_url, both links that download the file', async () => {
     const business = await newBusiness({ default_country: 'IE' });
     const media = await startMediaHost();
     partners.closeAfter(media);
@@ -415,7 +436,19 @@ describe('004, "Webhook Payload Structure"', () => {
     await businessWithEndpoint(endpoint, { events: ['message.received'] }, business);
     await receiveWhatsapp(whatsapp, { from: uniquePhone(), text: 'see photo', mediaId: `m${Date.now()}` });
     await endpoint.waitFor((list) => list.length >= 1, 30_000);
-    const [attachment] = endpoint.requests[0].body.data.attachments;
+    const { data } = endpoint.requests[0].body;
+    handleIncomingMessage(data);
+    assert.deepEqual(crmActivities, [
+      {
+        type: 'chat_message',
+        customer_id: data.customer.external_id,
+        subject: 'Message via whatsapp',
+        description: 'see photo',
+        timestamp: data.message.created_at,
+      },
+    ]);
+    assert.match(data.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    const [attachment] = data.attachments;
     assert.ok(attachment.url && attachment.download_url, JSON.stringify(attachment));
     for (const link of [attachment.url, attachment.download_url]) {
       const file = await fetch(link);

@@ -271,6 +271,39 @@ pub fn bounded(field: &str, value: Option<u32>, default: u32, min: u32, max: u32
     }
 }
 
+/// The fields of a message event's `message` (and its customer's `external_id`) that the core
+/// guide's receiver reads at the top of `data` (`data.content`, `data.channel`,
+/// `data.created_at`; "data contains: message_id, customer_id, external_id, content, channel"),
+/// copied there beside the nested records. A name `data` has already is left as it is.
+pub fn with_flat_message_fields(data: &mut serde_json::Map<String, serde_json::Value>) {
+    const FROM_MESSAGE: [(&str, &str); 7] = [
+        ("message_id", "id"),
+        ("conversation_id", "conversation_id"),
+        ("customer_id", "customer_id"),
+        ("content", "content"),
+        ("channel", "channel"),
+        ("direction", "direction"),
+        ("created_at", "created_at"),
+    ];
+    let mut flat = Vec::with_capacity(FROM_MESSAGE.len() + 1);
+    if let Some(message) = data.get("message") {
+        flat.extend(
+            FROM_MESSAGE
+                .iter()
+                .filter_map(|(name, field)| Some((*name, message.get(*field)?.clone()))),
+        );
+    }
+    if let Some(external_id) = data
+        .get("customer")
+        .and_then(|customer| customer.get("external_id"))
+    {
+        flat.push(("external_id", external_id.clone()));
+    }
+    for (name, value) in flat {
+        data.entry(name).or_insert(value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -455,5 +488,48 @@ mod tests {
     fn an_endpoint_is_disabled_once_it_has_failed_for_its_whole_allowance() {
         assert!(!should_disable(0, 59_999_999, 60));
         assert!(should_disable(0, 60_000_000, 60));
+    }
+
+    #[test]
+    fn a_message_events_data_carries_the_guides_flat_fields_beside_the_nested_records() {
+        let mut data = serde_json::json!({
+            "message": {
+                "id": "m1", "conversation_id": "c1", "customer_id": "u1", "content": "Hi",
+                "channel": "whatsapp", "direction": "inbound", "created_at": "2025-11-04T09:00:00.000Z",
+                "status": "received"
+            },
+            "customer": {"id": "u1", "name": "Ana", "external_id": "SF-1"},
+            "channel": "kept as it was"
+        });
+        let Some(map) = data.as_object_mut() else {
+            panic!("an object")
+        };
+        with_flat_message_fields(map);
+        assert_eq!(data["message_id"], "m1");
+        assert_eq!(data["conversation_id"], "c1");
+        assert_eq!(data["customer_id"], "u1");
+        assert_eq!(data["content"], "Hi");
+        assert_eq!(data["direction"], "inbound");
+        assert_eq!(data["created_at"], "2025-11-04T09:00:00.000Z");
+        assert_eq!(data["external_id"], "SF-1");
+        assert_eq!(
+            data["channel"], "kept as it was",
+            "a name data has is not overwritten"
+        );
+        assert_eq!(data.get("status"), None, "only the guide's fields");
+        assert_eq!(data["message"]["content"], "Hi", "the nested record stays");
+    }
+
+    #[test]
+    fn a_customer_without_an_external_id_and_data_without_a_message_add_nothing() {
+        let mut data = serde_json::json!({"customer": {"id": "u1", "external_id": null}});
+        let Some(map) = data.as_object_mut() else {
+            panic!("an object")
+        };
+        with_flat_message_fields(map);
+        assert_eq!(
+            data,
+            serde_json::json!({"customer": {"id": "u1", "external_id": null}, "external_id": null})
+        );
     }
 }

@@ -103,7 +103,8 @@ pub fn payloads(
     payloads
 }
 
-/// One event's body: its snapshot, its attachments (message events) and its detail.
+/// One event's body: its snapshot, its attachments (message events) and its detail, and a
+/// message event's fields at the top of `data` as the core guide's receiver reads them.
 fn event_body(
     tenant: &Tenant,
     event: &StoredEvent,
@@ -133,6 +134,9 @@ fn event_body(
     }
     if let Some(Value::Object(detail)) = event.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()) {
         data.extend(detail);
+    }
+    if table_of(kind) == "messages" {
+        webhooks::with_flat_message_fields(&mut data);
     }
     body(tenant, &event.id, kind, at, Value::Object(data))
 }

@@ -606,6 +606,15 @@ fn an_inbound_whatsapp_image_makes_customer_created_conversation_created_and_mes
         assert_eq!(message["customer_id"], customer["id"]);
         assert_eq!(customer["phone"], from);
         assert_eq!(customer["name"], "Photo Sender");
+        // The core guide's receiver reads the message's fields at the top of `data`.
+        assert_eq!(data["content"], "The broken part");
+        assert_eq!(data["channel"], "whatsapp");
+        assert_eq!(data["direction"], "inbound");
+        assert_eq!(data["created_at"], message["created_at"]);
+        assert_eq!(data["message_id"], message["id"]);
+        assert_eq!(data["conversation_id"], message["conversation_id"]);
+        assert_eq!(data["customer_id"], customer["id"]);
+        assert_eq!(data["external_id"], customer["external_id"]);
         assert_eq!(
             data_of("customer.created")["customer"]["id"],
             customer["id"],
