@@ -42,6 +42,10 @@ pub struct Conversation {
     pub customer_id: CustomerId,
     pub channel: Channel,
     pub channel_account_id: Option<ChannelAccountId>,
+    /// The core guide's name for a WhatsApp conversation's account: its `channel_account_id`,
+    /// absent on the other channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp_account_id: Option<ChannelAccountId>,
     pub status: ConversationStatus,
     pub assignee: Option<String>,
     pub last_message_at: Option<String>,

@@ -11,7 +11,8 @@ use domain::message::{Conversation, ConversationStatus};
 use domain::tenant::Tenant;
 use serde_json::Value;
 
-const COLUMNS: &str = "c.id, c.customer_id, c.channel, c.channel_account_id, c.status, c.assignee, \
+const COLUMNS: &str = "c.id, c.customer_id, c.channel, c.channel_account_id, \
+     (CASE WHEN c.channel = 'whatsapp' THEN c.channel_account_id END) AS whatsapp_account_id, c.status, c.assignee, \
      c.last_message_at, c.created_at, c.updated_at, c.reopen_count, \
      (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count";
 
@@ -513,6 +514,38 @@ mod tests {
             assert_ne!(
                 other.conversation_id, opened.conversation_id,
                 "one conversation per channel"
+            );
+        });
+    }
+
+    #[test]
+    fn a_whatsapp_conversation_names_its_account_as_the_guide_does_and_no_other_channel_does() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let (whatsapp, sms) = (
+                fixture.account(&acme, Channel::Whatsapp).await,
+                fixture.account(&acme, Channel::Sms).await,
+            );
+            let ann = fixture.customer(&acme, "Ann").await;
+            fixture
+                .send(&acme, &ann, Channel::Whatsapp, &whatsapp, "one")
+                .await;
+            fixture.send(&acme, &ann, Channel::Sms, &sms, "two").await;
+            let mut named: Vec<(Channel, Option<ChannelAccountId>, Option<ChannelAccountId>)> =
+                of_customer(&fixture.db, &acme, &ann)
+                    .await
+                    .must()
+                    .into_iter()
+                    .map(|c| (c.channel, c.channel_account_id, c.whatsapp_account_id))
+                    .collect();
+            named.sort_by_key(|(channel, ..)| channel.as_str());
+            assert_eq!(
+                named,
+                [
+                    (Channel::Sms, Some(sms.clone()), None),
+                    (Channel::Whatsapp, Some(whatsapp.clone()), Some(whatsapp.clone())),
+                ]
             );
         });
     }

@@ -353,6 +353,11 @@ fn a_crm_customers_whatsapp_conversation_is_found_by_external_id_with_its_messag
         assert_eq!(conversation["channel"], "whatsapp");
         assert_eq!(conversation["status"], "open");
         assert_eq!(conversation["message_count"], 2);
+        assert!(conversation["channel_account_id"].is_string(), "{conversation}");
+        assert_eq!(
+            conversation["whatsapp_account_id"], conversation["channel_account_id"],
+            "the core guide's name for a WhatsApp conversation's account"
+        );
         let listed = messages(conversation);
         let contents: Vec<&Value> = listed.iter().map(|message| &message["content"]).collect();
         assert_eq!(contents, [&json!("first"), &json!("second")]);

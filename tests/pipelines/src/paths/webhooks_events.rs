@@ -631,6 +631,15 @@ fn an_inbound_whatsapp_image_makes_customer_created_conversation_created_and_mes
             "conversation.created carries its customer"
         );
         assert_eq!(conversation["conversation"]["channel"], "whatsapp");
+        assert!(
+            conversation["conversation"]["whatsapp_account_id"].is_string(),
+            "{conversation}"
+        );
+        assert_eq!(
+            conversation["conversation"]["whatsapp_account_id"],
+            conversation["conversation"]["channel_account_id"],
+            "the event's conversation names its WhatsApp account as the API does"
+        );
 
         assert_eq!(attachments.as_array().map(Vec::len), Some(1), "{attachments}");
         let attachment = &attachments[0];
