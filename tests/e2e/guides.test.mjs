@@ -14,7 +14,7 @@ import { connectKustomer, connectedBusiness, kustomerOrg, krayinServer, settledL
 const partners = localPartners();
 
 describe('004, "Authentication Setup"', () => {
-  test('"Test Authentication": GET /api-customers with only the key lists the customers', async () => {
+  test('"Test Authentication": GET /api-customers with only the key lists the customers, at the origin and under the guide’s /functions/v1', async () => {
     const { key: API_KEY } = await newBusiness();
     await sync(API_KEY, [{ name: 'Ann Guide', email: `${unique('ann')}@example.com` }]);
     // The guide's curl, as fetch sends it.
@@ -31,6 +31,19 @@ describe('004, "Authentication Setup"', () => {
 
     const wrongKey = await fetch(`${BASE_URL}/api-customers`, { headers: { 'x-api-key': `${API_KEY}x` } });
     assert.equal(wrongKey.status, 401, 'a wrong key is told so');
+
+    // The guide's BASE_URL ends in /functions/v1: the same API there, bodies and queries included.
+    const GUIDE_BASE_URL = `${BASE_URL}/functions/v1`;
+    const viaGuide = await fetch(`${GUIDE_BASE_URL}/api-customers?limit=10`, { headers: { 'x-api-key': API_KEY } });
+    assert.equal(viaGuide.status, 200);
+    assert.equal((await viaGuide.json()).customers[0].name, 'Ann Guide');
+    const posted = await fetch(`${GUIDE_BASE_URL}/api-customers-sync`, {
+      method: 'POST',
+      headers: { 'x-api-key': API_KEY, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ customers: [{ name: 'Bo Guide', email: `${unique('bo')}@example.com` }] }),
+    });
+    assert.equal(posted.status, 200);
+    assert.equal((await posted.json()).results.created, 1);
   });
 
   test('the listing is newest first, a page at a time, never repeating or skipping a customer', async () => {

@@ -1,7 +1,7 @@
 //! The gateway: the one public entry. It authenticates nothing and stores nothing; it hands each
-//! request to the function that owns its path, over a service binding, within the rate limits
-//! (`limits`), and serves `/health`, the API's contract, `/openapi.json`, and the console page's
-//! script and style.
+//! request to the function that owns its path (under `/functions/v1` too, the guides' base URL),
+//! over a service binding, within the rate limits (`limits`), and serves `/health`, the API's
+//! contract, `/openapi.json`, and the console page's script and style.
 
 mod limits;
 mod route_table;
@@ -23,6 +23,11 @@ pub async fn serve(req: Request, bindings: Bindings, ctx: Context) -> worker::Re
 }
 
 async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiError> {
+    // The guides' BASE_URL ends in /functions/v1: the same API, handed on at the origin's path.
+    let req = match domain::request_url::without_guides_prefix(&edge::runtime::request_url(&req)) {
+        Some(url) => edge::runtime::at_url(req, &url)?,
+        None => req,
+    };
     let path = req.path();
     match api::route(&GATEWAY, &edge::runtime::request_method(&req), &path) {
         Ok(routed) => {

@@ -47,6 +47,24 @@ impl<'a> RequestUrl<'a> {
     }
 }
 
+/// The path prefix of the guides' `BASE_URL` (`https://<project>.supabase.co/functions/v1`): the
+/// same API as the origin's, so that a business copying the guides' code works unchanged.
+pub const GUIDES_PREFIX: &str = "/functions/v1";
+
+/// The request's URL without [`GUIDES_PREFIX`] before its path (`…/functions/v1/api-customers?x`
+/// is `…/api-customers?x`, `…/functions/v1` is `…/`); None when its path does not begin with it
+/// (`/functions/v10` does not).
+pub fn without_guides_prefix(url: &str) -> Option<String> {
+    let authority = url.find("://").map_or(0, |at| at + 3);
+    let path = authority + url[authority..].find('/')?;
+    let after = url[path..].strip_prefix(GUIDES_PREFIX)?;
+    match after.chars().next() {
+        Some('/') => Some(format!("{}{after}", &url[..path])),
+        None | Some('?' | '#') => Some(format!("{}/{after}", &url[..path])),
+        Some(_) => None,
+    }
+}
+
 /// The public origin a deployment configures (`PUBLIC_BASE_URL`), as the URL Standard serializes
 /// it: `http` or `https`, an ASCII host (a name, an IPv4 address or a bracketed IPv6 one), an
 /// optional port (dropped when it is the scheme's default), and nothing after but an optional `/`.
@@ -163,6 +181,39 @@ mod tests {
             "https://[]",
         ] {
             assert!(configured_origin(value).is_err(), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn the_guides_prefix_is_taken_off_the_path_and_nothing_else() {
+        let cases = [
+            (
+                "https://api.example.com/functions/v1/api-customers?x=1",
+                Some("https://api.example.com/api-customers?x=1"),
+            ),
+            (
+                "https://api.example.com/functions/v1/api-webhooks/abc/replay",
+                Some("https://api.example.com/api-webhooks/abc/replay"),
+            ),
+            (
+                "https://api.example.com/functions/v1",
+                Some("https://api.example.com/"),
+            ),
+            (
+                "https://api.example.com/functions/v1?x=/functions/v1",
+                Some("https://api.example.com/?x=/functions/v1"),
+            ),
+            (
+                "http://127.0.0.1:8787/functions/v1/health",
+                Some("http://127.0.0.1:8787/health"),
+            ),
+            ("https://api.example.com/functions/v10/api-customers", None),
+            ("https://api.example.com/api-customers?next=/functions/v1/x", None),
+            ("https://api.example.com/x/functions/v1/api-customers", None),
+            ("https://api.example.com/", None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(without_guides_prefix(url).as_deref(), expected, "{url}");
         }
     }
 }

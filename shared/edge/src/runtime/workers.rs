@@ -320,6 +320,13 @@ pub fn request_url(req: &Request) -> String {
     req.inner().url()
 }
 
+/// The same request at `url`: its method, headers and body as they came (the web's
+/// `new Request(url, request)`, which reads the request as the new one's init).
+pub fn at_url(req: Request, url: &str) -> worker::Result<Request> {
+    let init: &web_sys::RequestInit = req.inner().unchecked_ref();
+    Ok(web_sys::Request::new_with_str_and_init(url, init)?.into())
+}
+
 /// The request's method as the client sent it, in capitals. `Request::method` reads any method
 /// the `worker` crate does not know (`QUERY`, `FOO`) as GET; routing must not.
 pub fn request_method(req: &Request) -> String {

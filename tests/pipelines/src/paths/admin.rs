@@ -61,6 +61,58 @@ fn get_health_answers_status_ok() {
 }
 
 #[test]
+fn the_guides_base_url_ending_in_functions_v1_reaches_the_same_api() {
+    test(|app| async move {
+        let acme = app.business("Acme").await;
+        let synced = app
+            .api(
+                &acme.key,
+                Method::Post,
+                "/functions/v1/api-customers-sync",
+                Some(json!({ "customers": [{ "external_id": "SF-1", "name": "Ann", "email": "ann@example.com" }] })),
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            synced["results"]["created"], 1,
+            "the body reached the function: {synced}"
+        );
+        let listed = app
+            .api(
+                &acme.key,
+                Method::Get,
+                "/functions/v1/api-customers?limit=5",
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            listed["customers"][0]["external_id"], "SF-1",
+            "the query too: {listed}"
+        );
+        let unkeyed = app
+            .request(Method::Get, "/functions/v1/api-customers", &[], Vec::new())
+            .await;
+        assert_error(&unkeyed, 401, "unauthorized", "the same key check");
+        let health = app
+            .request(Method::Get, "/functions/v1/health", &[], Vec::new())
+            .await
+            .expect(200);
+        assert_eq!(health.json(), json!({ "status": "ok" }));
+        for (path, description) in [
+            ("/functions/v10/api-customers", "another prefix"),
+            ("/functions/api-customers", "half the prefix"),
+            ("/functions/v1/functions/v1/api-customers", "the prefix twice"),
+        ] {
+            let answer = app.api(&acme.key, Method::Get, path, None).await;
+            assert_error(&answer, 404, "not_found", description);
+        }
+    });
+}
+
+#[test]
 fn a_path_that_is_no_endpoint_answers_404_not_found() {
     test(|app| async move {
         let paths = [

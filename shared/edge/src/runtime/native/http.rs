@@ -206,6 +206,13 @@ impl Request {
         Ok(&mut self.headers)
     }
 
+    /// The request as it is, at another (absolute) URL.
+    pub fn moved_to(mut self, url: &str) -> Result<Self> {
+        let at = Self::new(url, self.method.clone())?;
+        self.url = at.url;
+        Ok(self)
+    }
+
     /// The URL's path, without its query.
     pub fn path(&self) -> String {
         let after_scheme = self

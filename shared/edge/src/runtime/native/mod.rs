@@ -577,6 +577,11 @@ pub fn request_url(req: &Request) -> String {
     req.url_text().to_owned()
 }
 
+/// The same request at `url`: its method, headers and body as they came (see the wasm32 twin).
+pub fn at_url(req: Request, url: &str) -> Result<Request> {
+    req.moved_to(url)
+}
+
 /// The request's method as the client sent it, in capitals (see the wasm32 twin).
 pub fn request_method(req: &Request) -> String {
     req.method_name().to_ascii_uppercase()
