@@ -29,8 +29,8 @@ const PARALLEL_ATTEMPTS: usize = 16;
 /// ended within the invocation's 1,000.
 const START_CEILING: u32 = domain::platform::D1_QUERIES - 250;
 /// D1 queries a dispatch makes besides its first attempts (its read, CRM planning, its last
-/// batch), and per first attempt (recording it): a dispatch starts only if, to one endpoint an
-/// event, it can make all its first attempts below [`START_CEILING`].
+/// batch), and at most per first attempt (recording it): a dispatch starts only if, to one
+/// endpoint an event, it can make all its first attempts below [`START_CEILING`].
 const DISPATCH_QUERIES: u32 = 8;
 const FIRST_ATTEMPT_QUERIES: u32 = 4;
 /// Our own failures are retried by the queue after this long, a few times.
@@ -38,7 +38,8 @@ const OWN_FAULT_RETRY_SECONDS: u32 = 5;
 
 /// A batch's work, done together: the queued attempts [`PARALLEL_ATTEMPTS`] at a time, then the
 /// dispatch tasks of each business merged into dispatches of up to [`DISPATCH_CHUNK`] events (one
-/// read for all their events, one write after each POST), made one after another. A task that
+/// read for all their events, one write for the attempts that end together), made one after
+/// another. A task that
 /// cannot start within the invocation's D1 queries goes back on the queue as a new message, not
 /// as a retry: it has not failed.
 pub async fn handle(env: Env, work: Vec<(WebhookTask, u32)>) -> Vec<Settle> {
