@@ -1,9 +1,9 @@
-//! Consuming a queue one message at a time: reading a body, counting deliveries, and
-//! acknowledging or retrying, each reporting failure instead of panicking (worker 0.8.7's typed
-//! wrappers unwrap, and do not expose `attempts`). A consumer function exports its handler with
-//! [`queue_consumer!`](crate::queue_consumer); natively, a test hands a queue's recorded
-//! messages to the same handler with [`deliver`]. And the one way work is put on a queue in bulk
-//! ([`send_all`]).
+//! Consuming a queue one message at a time, or a batch's messages together: reading a body,
+//! counting deliveries, and acknowledging or retrying, each reporting failure instead of
+//! panicking (worker 0.8.7's typed wrappers unwrap, and do not expose `attempts`). A consumer
+//! function exports its handler with [`queue_consumer!`](crate::queue_consumer); natively, a test
+//! hands a queue's recorded messages to the same handler with [`deliver`] or [`deliver_batches`].
+//! And the one way work is put on a queue in bulk ([`send_all`]).
 //!
 //! Every message's work is one business's ([`Work`]). While that business is being moved its
 //! writes are refused, and work that acts outside the database (a provider send, a webhook POST,
