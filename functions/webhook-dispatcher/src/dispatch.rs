@@ -225,9 +225,11 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
             continue;
         }
         let events: Vec<&EventId> = made.iter().map(|(claimed, _)| &claimed.event_id).collect();
-        let settling = dispatch.settling(db, tenant, &events)?;
-        statements.splice(0..0, settling);
-        match db.batch(statements).await {
+        let kept = async {
+            statements.splice(0..0, dispatch.settling(db, tenant, &events)?);
+            Ok::<_, ApiError>(db.batch(statements).await?)
+        };
+        match kept.await {
             Ok(_) => {
                 recorded.extend(events);
                 for (claimed, outcome) in made {
