@@ -10,6 +10,7 @@ mod routes;
 use domain::api::gateway::{GATEWAY, Gateway, HealthOut};
 use domain::api::{self, Miss};
 use domain::error::ApiError;
+use domain::request_url::{GUIDES_PREFIX, without_guides_prefix};
 use edge::Env;
 use edge::http;
 use edge::runtime::{Bindings, Context, Request, Response};
@@ -23,12 +24,7 @@ pub async fn serve(req: Request, bindings: Bindings, ctx: Context) -> worker::Re
 }
 
 async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiError> {
-    // The guides' BASE_URL ends in /functions/v1: the same API, handed on at the origin's path.
-    let req = match domain::request_url::without_guides_prefix(&edge::runtime::request_url(&req)) {
-        Some(url) => edge::runtime::at_url(req, &url)?,
-        None => req,
-    };
-    let path = req.path();
+    let (req, path) = at_origin_path(req)?;
     match api::route(&GATEWAY, &edge::runtime::request_method(&req), &path) {
         Ok(routed) => {
             return match routed.operation {
@@ -62,6 +58,23 @@ async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiE
             Ok(response.with_headers(headers))
         }
         None => Ok(response),
+    }
+}
+
+/// The request with its path: the guides' BASE_URL ends in `/functions/v1`, and a request under
+/// it is the same request at the origin's path. Only such a request has its URL read again.
+fn at_origin_path(req: Request) -> Result<(Request, String), ApiError> {
+    let path = req.path();
+    if !path.starts_with(GUIDES_PREFIX) {
+        return Ok((req, path));
+    }
+    match without_guides_prefix(&edge::runtime::request_url(&req)) {
+        Some(url) => {
+            let req = edge::runtime::at_url(req, &url)?;
+            let path = req.path();
+            Ok((req, path))
+        }
+        None => Ok((req, path)),
     }
 }
 
