@@ -10,10 +10,10 @@
 // Worker doing the job naively (one statement per customer), and lookups by email on 16
 // connections against a plain Worker's single SELECT. BENCH_FLOOR_WARMUP (default 10) syncs of each
 // come first, unmeasured.
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { ADMIN, BASE, admin, call, percentile, sleep } from './lib.mjs';
+import { ADMIN, BASE, admin, call, percentile } from './lib.mjs';
+import { startWranglerDev } from './wrangler-dev.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const STORED = Number(process.env.BENCH_FLOOR_STORED ?? 100_000);
@@ -26,31 +26,11 @@ if (!STATE || !ADMIN) throw new Error('CRM_EDGE_STATE and CRM_EDGE_ADMIN_TOKEN m
 
 // ---------------------------------------------------------------- the floor's wrangler dev
 
-const port = 20000 + Math.floor(Math.random() * 20000);
-const FLOOR = `http://127.0.0.1:${port}`;
-const config = fileURLToPath(new URL('./floor/wrangler.toml', import.meta.url));
-const floorProcess = spawn(
-  'wrangler',
-  ['dev', '-c', config, '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', STATE, '--show-interactive-dev-session=false'],
-  { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-);
-let floorLog = '';
-floorProcess.stdout.on('data', (chunk) => (floorLog += chunk));
-floorProcess.stderr.on('data', (chunk) => (floorLog += chunk));
-const stopFloor = () => {
-  try {
-    process.kill(-floorProcess.pid);
-  } catch {
-    // already gone
-  }
-};
-process.on('exit', stopFloor);
-for (let waited = 0; ; waited += 500) {
-  const up = await fetch(`${FLOOR}/plain/lookup`).then((response) => response.status === 401, () => false);
-  if (up) break;
-  if (waited > 60_000 || floorProcess.exitCode !== null) throw new Error(`the floor's wrangler dev did not start:\n${floorLog}`);
-  await sleep(500);
-}
+const floor = await startWranglerDev(fileURLToPath(new URL('./floor/wrangler.toml', import.meta.url)), {
+  persistTo: STATE,
+  ready: async (url) => (await fetch(`${url}/plain/lookup`)).status === 401,
+});
+const FLOOR = floor.url;
 
 // ---------------------------------------------------------------- the business and its batches
 
@@ -199,4 +179,4 @@ if (STORED > 0) {
   console.log(`\n(seeded ${STORED} customers in the business and ${SHARD} in its shard in ${((performance.now() - seeded) / 1000).toFixed(0)} s)`);
   report(`${STORED.toLocaleString('en')} customers stored in the business, ${SHARD.toLocaleString('en')} in its shard`, await measure(['ours', 'floor']));
 }
-stopFloor();
+await floor.stop();

@@ -11,17 +11,15 @@
 // processes, its esbuild), not the stack's beside it; the syncs are included, as in ours. Per
 // shape, from the floor's log: how many batches its consumer was handed, and how long the broker
 // waited on each; and how many syncs wrangler dev's proxy dropped, which were sent again.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, mainThreadSeconds, printTable, resendingDropped, runShapes, startReceiver, statFields } from './webhooks-shapes.mjs';
+import { startWranglerDev } from './wrangler-dev.mjs';
 
 const CONFIG = fileURLToPath(new URL('./floor/webhooks/wrangler.toml', import.meta.url));
-const LOCAL_WRANGLER = fileURLToPath(new URL('../node_modules/.bin/wrangler', import.meta.url));
-const WRANGLER = existsSync(LOCAL_WRANGLER) ? LOCAL_WRANGLER : 'wrangler';
 const QUEUE = 'crm-edge-bench-floor-webhooks';
 // Our consumer's batch size, then the most Queues allows (wrangler.toml's [env.batch100]).
 const RUNS = [
@@ -31,59 +29,29 @@ const RUNS = [
 
 // ---------------------------------------------------------------- the floor's wrangler dev
 
-/** Everything left to stop and remove if the bench ends early. */
-const leftovers = new Set();
-function cleanUp() {
-  for (const { pid, persist } of leftovers) {
-    try {
-      process.kill(-pid);
-    } catch {
-      // already gone
-    }
-    rmSync(persist, { recursive: true, force: true });
-  }
-}
-process.on('exit', cleanUp);
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+/** The floors' state directories, removed when the bench ends however it ends. */
+const states = new Set();
+process.on('exit', () => {
+  for (const state of states) rmSync(state, { recursive: true, force: true });
+});
 
+/** The floor with a fresh state, up once its tables are made (CREATE TABLE IF NOT EXISTS). */
 async function startFloor(env) {
-  const port = 20000 + Math.floor(Math.random() * 20000);
   const persist = mkdtempSync(join(tmpdir(), 'crm-edge-webhooks-floor-'));
-  const args = ['dev', '-c', CONFIG, '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persist, '--show-interactive-dev-session=false'];
-  if (env) args.push('--env', env);
-  const child = spawn(WRANGLER, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group: killed as one, and its processes told apart from the stack's.
-    detached: true,
-    env: { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', ...process.env },
+  states.add(persist);
+  const worker = await startWranglerDev(CONFIG, {
+    persistTo: persist,
+    env,
+    ready: async (url) => (await fetch(`${url}/floor/setup`, { method: 'POST' })).ok,
   });
-  const floor = { url: `http://127.0.0.1:${port}`, pid: child.pid, persist, log: '', resent: 0 };
-  leftovers.add(floor);
-  child.stdout.on('data', (chunk) => (floor.log += chunk));
-  child.stderr.on('data', (chunk) => (floor.log += chunk));
-  // Setup (CREATE TABLE IF NOT EXISTS) answers once the Worker is up.
-  for (let waited = 0; ; waited += 500) {
-    const up = await fetch(`${floor.url}/floor/setup`, { method: 'POST' }).then((response) => response.ok, () => false);
-    if (up) break;
-    if (waited > 60_000 || child.exitCode !== null) throw new Error(`the floor's wrangler dev did not start:\n${floor.log}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  return floor;
+  return Object.assign(worker, { persist, resent: 0 });
 }
 
-/** Stops the floor's process group, waits until none of it is left, and removes its state. */
+/** Stops the floor and removes its state. */
 async function stopFloor(floor) {
-  try {
-    process.kill(-floor.pid);
-    for (let waited = 0; waited < 10_000; waited += 100) {
-      process.kill(-floor.pid, 0); // throws once the group is empty
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  } catch {
-    // gone
-  }
+  await floor.stop();
   rmSync(floor.persist, { recursive: true, force: true });
-  leftovers.delete(floor);
+  states.delete(floor.persist);
 }
 
 /** `root` and every process descended from it. */

@@ -103,16 +103,27 @@ export async function startReceiver() {
 
 // ---------------------------------------------------------------- processes
 
+/** The pids of the processes `include(pid, commandLine)` picks. */
+function picked(include) {
+  return readdirSync('/proc').filter((pid) => {
+    if (!/^\d+$/.test(pid)) return false;
+    try {
+      return include(Number(pid), readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
+/** CPU seconds in the stat fields of a process or thread (USER_HZ is 100 on Linux). */
+const seconds = (fields) => (Number(fields[11]) + Number(fields[12])) / 100;
+
 /** CPU seconds used so far by the processes `include(pid, commandLine)` picks. */
 export function cpuSeconds(include) {
-  const ticks = 100; // USER_HZ on Linux
   let total = 0;
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+  for (const pid of picked(include)) {
     try {
-      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (!include(Number(pid), command)) continue;
-      const fields = statFields(pid);
-      total += (Number(fields[11]) + Number(fields[12])) / ticks;
+      total += seconds(statFields(pid));
     } catch {
       // gone meanwhile
     }
@@ -127,13 +138,9 @@ export function cpuSeconds(include) {
  */
 export function mainThreadSeconds(include) {
   let busiest = 0;
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+  for (const pid of picked((pid, command) => command.includes('workerd') && include(pid, command))) {
     try {
-      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (!command.includes('workerd') || !include(Number(pid), command)) continue;
-      const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      busiest = Math.max(busiest, (Number(fields[11]) + Number(fields[12])) / 100);
+      busiest = Math.max(busiest, seconds(statFields(`${pid}/task/${pid}`)));
     } catch {
       // gone meanwhile
     }
@@ -141,13 +148,26 @@ export function mainThreadSeconds(include) {
   return busiest;
 }
 
-/** The fields of /proc/<pid>/stat after the command name: [0] state, [1] ppid, [11] utime, [12] stime. */
+/**
+ * The fields of /proc/<pid>/stat (or of a thread's, `<pid>/task/<tid>`) after the command name:
+ * [0] state, [1] ppid, [11] utime, [12] stime.
+ */
 export function statFields(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
 }
 
 // ---------------------------------------------------------------- the shapes
+
+/** `each(item)` for every item, `CONCURRENCY` calls at a time (the burst's pace). */
+export async function inBurst(items, each) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < items.length) await each(items[next++]);
+    }),
+  );
+}
 
 const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 
@@ -170,14 +190,7 @@ export async function runShapes({ receiver, run, target, cpuSeconds, mainThread,
   }
 
   /** Single-customer syncs, `CONCURRENCY` at a time. */
-  async function burst(sync, customers) {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < customers.length) await emit(sync, [customers[next++]]);
-      }),
-    );
-  }
+  const burst = (sync, customers) => inBurst(customers, (c) => emit(sync, [c]));
 
   /** Single-customer syncs at `rate` per second, each sent on time whatever the others do. */
   async function steady(sync, customers, rate) {

@@ -18,7 +18,7 @@
 // bench/webhooks-floor.mjs). Last, the burst again to a business with no endpoint: what the syncs
 // alone cost that thread, and so the most any delivery behind them could reach here.
 import { ADMIN, call, stackLog, usageSums } from './lib.mjs';
-import { BURST, cpuSeconds, mainThreadSeconds, printTable, resendingDropped, runShapes, startReceiver } from './webhooks-shapes.mjs';
+import { BURST, cpuSeconds, inBurst, mainThreadSeconds, printTable, resendingDropped, runShapes, startReceiver } from './webhooks-shapes.mjs';
 
 const receiver = await startReceiver();
 /** Syncs wrangler dev's proxy dropped, sent again. */
@@ -27,12 +27,19 @@ const dropped = { resent: 0 };
 // ---------------------------------------------------------------- the stack side
 
 const admin = { authorization: `Bearer ${ADMIN}` };
+/** A business and its key; `sync` syncs a list of customers under it. */
+async function business(name) {
+  const { id } = await call('POST', '/admin/businesses', { name }, admin);
+  // The benchmark measures the stack, not the limit: its business gets the highest one.
+  await call('PATCH', `/admin/businesses/${id}`, { rate_limit: { per_minute: 100000, burst: 10000 } }, admin);
+  const { key } = await call('POST', `/admin/businesses/${id}/api-keys`, {}, admin);
+  const sync = resendingDropped((customers) => call('POST', '/api-customers-sync', { customers }, { 'x-api-key': key }), dropped);
+  return { key, sync };
+}
+
 /** A business with an endpoint on the receiver; resolves to a sync of customers under its key. */
 async function businessWithEndpoint(name) {
-  const business = await call('POST', '/admin/businesses', { name }, admin);
-  // The benchmark measures the stack, not the limit: its business gets the highest one.
-  await call('PATCH', `/admin/businesses/${business.id}`, { rate_limit: { per_minute: 100000, burst: 10000 } }, admin);
-  const { key } = await call('POST', `/admin/businesses/${business.id}/api-keys`, {}, admin);
+  const { key, sync } = await business(name);
   const path = `/${name}`;
   const { secret } = await call(
     'POST',
@@ -41,7 +48,7 @@ async function businessWithEndpoint(name) {
     { 'x-api-key': key },
   );
   receiver.trust(path, secret);
-  return resendingDropped((customers) => call('POST', '/api-customers-sync', { customers }, { 'x-api-key': key }), dropped);
+  return sync;
 }
 
 /** CPU seconds used so far by the stack's processes (workerd, and wrangler's Node). */
@@ -83,18 +90,12 @@ const results = await runShapes({
 // queued). The local runtime runs every Worker, the queue broker and D1 on one workerd thread: the
 // syncs' share of it bounds how fast any delivery behind them can go on this stack.
 const alone = await (async () => {
-  const business = await call('POST', '/admin/businesses', { name: `bench-webhooks-alone-${run}` }, admin);
-  await call('PATCH', `/admin/businesses/${business.id}`, { rate_limit: { per_minute: 100000, burst: 10000 } }, admin);
-  const { key } = await call('POST', `/admin/businesses/${business.id}/api-keys`, {}, admin);
-  const sync = resendingDropped((customers) => call('POST', '/api-customers-sync', { customers }, { 'x-api-key': key }), dropped);
+  const { sync } = await business(`bench-webhooks-alone-${run}`);
   const customer = (i) => ({ external_id: `alone-${run}-${i}`, name: `Alone ${i}`, email: `alone-${run}-${i}@example.com` });
   for (let i = 0; i < 20; i++) await sync([customer(`warm-${i}`)]);
   const mainBefore = stackMainThread();
   const started = performance.now();
-  let next = 0;
-  await Promise.all(Array.from({ length: 16 }, async () => {
-    while (next < BURST) await sync([customer(next++)]);
-  }));
+  await inBurst(Array.from({ length: BURST }, (_, i) => customer(i)), (c) => sync([c]));
   const seconds = (performance.now() - started) / 1000;
   return { syncs: BURST, per_second: BURST / seconds, main_thread_ms_per_sync: ((stackMainThread() - mainBefore) * 1000) / BURST };
 })();
