@@ -127,7 +127,7 @@ enum ImportCommand {
     Customers {
         /// The file: .csv, .jsonl (or .ndjson), or .json (an array).
         file: PathBuf,
-        /// sync (match by external_id, email, phone) or create (bulk create, by external_id).
+        /// sync or create (bulk create); both match by external_id, then email, then phone.
         #[arg(long, value_enum, default_value = "sync")]
         mode: ModeArg,
         /// `column=field`: map a CSV column to a customer field, `custom_fields.<key>`, or `skip`.

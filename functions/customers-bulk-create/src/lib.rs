@@ -1,10 +1,10 @@
-//! `POST /api-customers-bulk-create`: imports up to 1000 customers per request. A customer whose
-//! external_id is already stored is updated; every other one is created.
+//! `POST /api-customers-bulk-create`: imports up to 1000 customers per request, matched as the
+//! sync matches them (external_id, then email, then phone: the guide's duplicate detection), and
+//! answered as an import: totals, every stored customer's id, every failed item's error.
 
 use domain::api::customers::{BulkOut, CUSTOMERS_BULK_CREATE, CustomersBulkCreate};
 use domain::error::ApiError;
 use domain::tenant::Tenant;
-use domain::upsert::MatchPolicy;
 use edge::Env;
 use edge::call::{self, Batch, Json, Origin};
 use edge::customer_upsert::{self, CustomersIn};
@@ -31,6 +31,6 @@ async fn import(
     Origin(origin): Origin,
     Batch(body): Batch<CustomersIn>,
 ) -> Result<Json<BulkOut>, ApiError> {
-    let outcomes = customer_upsert::run(&env, &tenant, &origin, MatchPolicy::ExternalIdOnly, body).await?;
+    let outcomes = customer_upsert::run(&env, &tenant, &origin, body).await?;
     Ok(Json(BulkOut::from(outcomes)))
 }

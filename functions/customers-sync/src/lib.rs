@@ -4,7 +4,6 @@
 use domain::api::customers::{CUSTOMERS_SYNC, CustomersSync, SyncOut};
 use domain::error::ApiError;
 use domain::tenant::Tenant;
-use domain::upsert::MatchPolicy;
 use edge::Env;
 use edge::call::{self, Batch, Json, Origin};
 use edge::customer_upsert::{self, CustomersIn};
@@ -31,7 +30,6 @@ async fn sync(
     Origin(origin): Origin,
     Batch(body): Batch<CustomersIn>,
 ) -> Result<Json<SyncOut>, ApiError> {
-    let policy = MatchPolicy::ExternalIdThenEmailThenPhone;
-    let outcomes = customer_upsert::run(&env, &tenant, &origin, policy, body).await?;
+    let outcomes = customer_upsert::run(&env, &tenant, &origin, body).await?;
     Ok(Json(SyncOut::from(outcomes)))
 }

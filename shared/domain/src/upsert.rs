@@ -23,16 +23,6 @@ pub struct ItemOutcome {
     pub result: Result<Decision, ErrorBody>,
 }
 
-/// Which keys may identify an existing customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MatchPolicy {
-    /// `/api-customers-sync`: external_id, then email, then phone.
-    ExternalIdThenEmailThenPhone,
-    /// `/api-customers-bulk-create`: only external_id; an email or phone already used by
-    /// another customer fails the item rather than silently merging two CRM records.
-    ExternalIdOnly,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -133,16 +123,16 @@ impl KeyIndex {
         at
     }
 
-    fn find(&self, draft: &CustomerDraft, policy: MatchPolicy) -> Option<(usize, MatchedBy)> {
-        let by_external_id = draft
+    /// The stored customer an item is: by external_id, then email, then phone. Both the sync and
+    /// the bulk import match so (the guide's duplicate detection); a match by email or phone to a
+    /// customer linked to another external_id is refused by [`update`], so two CRM records are
+    /// never merged.
+    fn find(&self, draft: &CustomerDraft) -> Option<(usize, MatchedBy)> {
+        draft
             .external_id
             .as_ref()
             .and_then(|key| self.by_external_id.get(key))
-            .map(|&at| (at, MatchedBy::ExternalId));
-        if policy == MatchPolicy::ExternalIdOnly {
-            return by_external_id;
-        }
-        by_external_id
+            .map(|&at| (at, MatchedBy::ExternalId))
             .or_else(|| {
                 let at = self.by_email.get(draft.email.as_ref()?)?;
                 Some((*at, MatchedBy::Email))
@@ -250,7 +240,6 @@ impl Steps {
 /// Decides each item's fate, in order. Items that already failed validation stay failed.
 /// An item that creates a customer gets the id at its own position in `fresh_ids`.
 pub fn plan(
-    policy: MatchPolicy,
     known: Vec<KnownCustomer>,
     items: &[Result<CustomerDraft, ErrorBody>],
     fresh_ids: &[CustomerId],
@@ -265,7 +254,7 @@ pub fn plan(
         .iter()
         .enumerate()
         .map(|(position, item)| {
-            let decided = decide(&mut index, policy, item, fresh_ids.get(position));
+            let decided = decide(&mut index, item, fresh_ids.get(position));
             match &decided {
                 Ok((matched, at)) => {
                     let before = matched.as_ref().map(|(before, _)| before);
@@ -299,12 +288,11 @@ type Decided = (Option<(KnownCustomer, MatchedBy)>, usize);
 
 fn decide(
     index: &mut KeyIndex,
-    policy: MatchPolicy,
     item: &Result<CustomerDraft, ErrorBody>,
     fresh_id: Option<&CustomerId>,
 ) -> Result<Decided, ErrorBody> {
     let draft = item.as_ref().map_err(Clone::clone)?;
-    if let Some((at, matched_by)) = index.find(draft, policy) {
+    if let Some((at, matched_by)) = index.find(draft) {
         let before = index.owners[at].clone();
         update(index, at, draft, matched_by)?;
         return Ok((Some((before, matched_by)), at));
@@ -416,13 +404,7 @@ mod tests {
             draft(json!({"name": "c", "phone": "+353 87 333 3333"})),
             draft(json!({"name": "d", "email": "fresh@example.com"})),
         ];
-        let plan = plan(
-            MatchPolicy::ExternalIdThenEmailThenPhone,
-            known.clone(),
-            &items,
-            &ids(),
-        )
-        .decisions;
+        let plan = plan(known.clone(), &items, &ids()).decisions;
         assert_eq!(matched(&plan[0]), Some(MatchedBy::ExternalId));
         assert_eq!(matched(&plan[1]), Some(MatchedBy::Email));
         assert_eq!(matched(&plan[2]), Some(MatchedBy::Phone));
@@ -479,12 +461,7 @@ mod tests {
             ),
         ];
         for (item, rekeys, what) in cases {
-            let planned = plan(
-                MatchPolicy::ExternalIdThenEmailThenPhone,
-                known.clone(),
-                &[draft(item)],
-                &ids(),
-            );
+            let planned = plan(known.clone(), &[draft(item)], &ids());
             assert_eq!(planned.rekeys, vec![rekeys], "{what}");
         }
     }
@@ -497,7 +474,7 @@ mod tests {
             draft(json!({"name": "b", "external_id": "CRM-1", "email": "one@example.com"})),
             draft(json!({"name": "c", "external_id": "CRM-1", "email": "one@example.com"})),
         ];
-        let planned = plan(MatchPolicy::ExternalIdThenEmailThenPhone, known, &items, &ids());
+        let planned = plan(known, &items, &ids());
         assert_eq!(
             planned.rekeys,
             vec![true, true, false],
@@ -512,7 +489,7 @@ mod tests {
             draft(json!({"name": "Joe B", "email": "Joe@Example.com", "phone": "+353871234567"})),
             draft(json!({"name": "Joe C", "phone": "+353871234567"})),
         ];
-        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, vec![], &items, &ids()).decisions;
+        let plan = plan(vec![], &items, &ids()).decisions;
         let Ok(Decision::Create(created)) = &plan[0] else {
             panic!("first should create: {plan:?}")
         };
@@ -538,7 +515,7 @@ mod tests {
         let items = [draft(
             json!({"name": "a", "external_id": "CRM-2", "email": "one@example.com"}),
         )];
-        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, known, &items, &ids()).decisions;
+        let plan = plan(known, &items, &ids()).decisions;
         let error = plan[0].clone().err();
         assert_eq!(error.as_ref().map(|e| e.code), Some(ErrorCode::Conflict));
         assert_eq!(error.and_then(|e| e.field), Some("external_id".to_owned()));
@@ -555,13 +532,7 @@ mod tests {
             draft(json!({"name": "a", "external_id": "CRM-1", "email": "uno@example.com"})),
             draft(json!({"name": "n", "email": "one@example.com"})),
         ];
-        let plan = plan(
-            MatchPolicy::ExternalIdThenEmailThenPhone,
-            known.clone(),
-            &items,
-            &ids(),
-        )
-        .decisions;
+        let plan = plan(known.clone(), &items, &ids()).decisions;
         assert_eq!(
             plan[0].clone().err().and_then(|e| e.field),
             Some("email".to_owned())
@@ -572,30 +543,35 @@ mod tests {
     }
 
     #[test]
-    fn bulk_create_matches_only_by_external_id_and_refuses_to_merge_by_email() {
-        let known = vec![stored(
-            1,
-            Some("CRM-1"),
-            Some("one@example.com"),
-            Some("+353871111111"),
-        )];
-        let items = [
-            draft(json!({"name": "a", "external_id": "CRM-1", "email": "one@example.com"})),
-            draft(json!({"name": "b", "email": "one@example.com"})),
-            draft(json!({"name": "c", "external_id": "CRM-3", "phone": "+353871111111"})),
-            draft(json!({"name": "d", "external_id": "CRM-4", "email": "four@example.com"})),
+    fn a_customer_without_an_external_id_is_found_by_email_or_phone_and_linked_but_two_crm_records_are_not_merged()
+     {
+        let known = vec![
+            stored(1, Some("CRM-1"), Some("one@example.com"), Some("+353871111111")),
+            stored(2, None, Some("walk-in@example.com"), None),
+            stored(3, None, None, Some("+353872222222")),
         ];
-        let plan = plan(MatchPolicy::ExternalIdOnly, known, &items, &ids()).decisions;
-        assert_eq!(matched(&plan[0]), Some(MatchedBy::ExternalId));
+        let items = [
+            draft(json!({"name": "a", "external_id": "CRM-2", "email": "walk-in@example.com"})),
+            draft(json!({"name": "b", "external_id": "CRM-3", "phone": "+353872222222"})),
+            draft(json!({"name": "c", "external_id": "CRM-4", "phone": "+353871111111"})),
+            draft(json!({"name": "d", "email": "one@example.com"})),
+        ];
+        let plan = plan(known, &items, &ids()).decisions;
+        let outcome = |at: usize| match &plan[at] {
+            Ok(Decision::Update { id, matched_by }) => format!("{id} by {matched_by:?}"),
+            Ok(Decision::Create(_)) => "created".to_owned(),
+            Err(error) => format!("{:?} at {:?}", error.code, error.field),
+        };
         assert_eq!(
-            plan[1].clone().err().and_then(|e| e.field),
-            Some("email".to_owned())
+            (0..items.len()).map(outcome).collect::<Vec<_>>(),
+            [
+                format!("{} by Email", stored(2, None, None, None).id),
+                format!("{} by Phone", stored(3, None, None, None).id),
+                "Conflict at Some(\"external_id\")".to_owned(),
+                format!("{} by Email", stored(1, None, None, None).id),
+            ],
+            "an unlinked customer takes the item's external_id; a linked one refuses another"
         );
-        assert_eq!(
-            plan[2].clone().err().and_then(|e| e.field),
-            Some("phone".to_owned())
-        );
-        assert!(matches!(plan[3], Ok(Decision::Create(_))));
     }
 
     #[test]
@@ -604,7 +580,7 @@ mod tests {
             draft(json!({"name": "a"})),
             draft(json!({"name": "b", "email": "b@example.com"})),
         ];
-        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, vec![], &items, &ids()).decisions;
+        let plan = plan(vec![], &items, &ids()).decisions;
         assert!(plan[0].is_err());
         assert!(matches!(plan[1], Ok(Decision::Create(_))));
     }
@@ -623,7 +599,7 @@ mod tests {
             draft(json!({"name": "a again", "external_id": "CRM-1", "email": "uno@example.com"})),
             draft(json!({"name": "bad"})),
         ];
-        let plan = plan(MatchPolicy::ExternalIdThenEmailThenPhone, known, &items, &ids());
+        let plan = plan(known, &items, &ids());
         assert!(
             plan.decisions[..5].iter().all(Result::is_ok),
             "{:?}",

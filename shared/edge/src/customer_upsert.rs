@@ -18,7 +18,7 @@ use domain::ids::CustomerId;
 use domain::ids::EventId;
 use domain::phone::Country;
 use domain::tenant::Tenant;
-use domain::upsert::{self, Decision, ItemOutcome, MatchPolicy};
+use domain::upsert::{self, Decision, ItemOutcome};
 use domain::webhooks::EventType;
 use serde_json::value::RawValue;
 
@@ -60,7 +60,6 @@ pub async fn run(
     env: &Env,
     tenant: &Tenant,
     base_url: &str,
-    policy: MatchPolicy,
     body: CustomersIn,
 ) -> Result<Vec<ItemOutcome>, ApiError> {
     let db = &env.d1(DB)?;
@@ -80,7 +79,7 @@ pub async fn run(
 
     for _ in 0..ATTEMPTS {
         let known = customers::find_known(db, tenant, &valid).await?;
-        let plan = upsert::plan(policy, known, &drafts, &fresh_ids);
+        let plan = upsert::plan(known, &drafts, &fresh_ids);
         let writes: Vec<PlannedWrite> = plan
             .decisions
             .iter()
@@ -185,14 +184,7 @@ mod tests {
     }
 
     async fn sync(fixture: &Fixture, tenant: &Tenant, body: Value) -> Result<Vec<ItemOutcome>, ApiError> {
-        run(
-            &fixture.env,
-            tenant,
-            "https://api.example",
-            MatchPolicy::ExternalIdThenEmailThenPhone,
-            batch(body),
-        )
-        .await
+        run(&fixture.env, tenant, "https://api.example", batch(body)).await
     }
 
     /// Each item's decision, as the API reports it: created, updated (and by what), or the field
@@ -387,35 +379,6 @@ mod tests {
             .unwrap_or_else(|error| panic!("{error:?}"));
             let customers = fixture.rows("customers", "id");
             assert_eq!(customers[0]["phone"], "+49301234567");
-        });
-    }
-
-    #[test]
-    fn bulk_create_matches_by_external_id_only_and_fails_a_taken_email() {
-        let fixture = Fixture::new();
-        fixture.run(async {
-            let tenant = fixture.business("Acme").await;
-            sync(
-                &fixture,
-                &tenant,
-                json!({ "customers": [{ "name": "Ada", "email": "ada@example.com" }] }),
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
-            let outcomes = run(
-                &fixture.env,
-                &tenant,
-                "https://api.example",
-                MatchPolicy::ExternalIdOnly,
-                batch(json!({ "customers": [
-                    { "name": "Ada again", "email": "ada@example.com", "external_id": "e1" },
-                    { "name": "Grace", "email": "grace@example.com", "external_id": "e2" },
-                ]})),
-            )
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
-            assert_eq!(decisions(&outcomes), vec!["failed at email", "created"]);
-            assert_eq!(fixture.rows("customers", "id").len(), 2);
         });
     }
 

@@ -191,15 +191,9 @@ impl Fixture {
         let body: crate::customer_upsert::CustomersIn =
             serde_json::from_value(serde_json::json!({ "customers": customers }))
                 .unwrap_or_else(|error| panic!("{error}"));
-        let outcomes = crate::customer_upsert::run(
-            &self.env,
-            tenant,
-            "https://api.example",
-            domain::upsert::MatchPolicy::ExternalIdThenEmailThenPhone,
-            body,
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{error:?}"));
+        let outcomes = crate::customer_upsert::run(&self.env, tenant, "https://api.example", body)
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
         let mut written = Vec::new();
         for outcome in outcomes {
             let decision = outcome.result.unwrap_or_else(|error| panic!("{error:?}"));

@@ -50,8 +50,9 @@ function! {
     pub const CUSTOMERS_BULK_CREATE: Function<CustomersBulkCreate> = "customers-bulk-create", tag "customers";
     /// Import customers
     ///
-    /// A customer whose external_id is stored is updated; every other one is created (an email or
-    /// phone used by another customer fails the item). At most 1000 per request.
+    /// Each customer is matched as the sync matches it (external_id, then email, then phone) and
+    /// updated, or created; a match to a customer linked to another external_id fails the item
+    /// (two CRM records are not merged). At most 1000 per request.
     BulkCreateCustomers = post("/api-customers-bulk-create", ApiKey).idempotent().batch()
         => |c| c
             .json::<CustomersIn>()
@@ -62,7 +63,7 @@ function! {
             .example(serde_json::json!({
                 "success": true, "total": 1, "created": 1, "updated": 0, "failed": 0,
                 "customers": [{ "index": 0, "external_id": "SF-1",
-                    "customer_id": "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f", "action": "created" }],
+                    "customer_id": "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f", "action": "created", "matched_by": null }],
                 "errors": [],
             }))
             .links(serde_json::json!({
@@ -209,6 +210,9 @@ pub struct BulkStored {
     pub customer_id: CustomerId,
     /// `created` or `updated`.
     pub action: Action,
+    /// How an updated customer was found: `external_id`, or `email` or `phone` for a customer
+    /// that was stored without this external_id (a duplicate the import joined); null when created.
+    pub matched_by: Option<MatchedBy>,
 }
 
 #[derive(Serialize)]
@@ -233,6 +237,7 @@ impl From<Vec<ItemOutcome>> for BulkOut {
                     external_id: outcome.external_id,
                     customer_id: decision.customer_id().clone(),
                     action: decision.action(),
+                    matched_by: decision.matched_by(),
                 }),
                 Err(ErrorBody { code, message, field }) => errors.push(BulkError {
                     index: outcome.index,

@@ -1,7 +1,6 @@
-//! `POST /api-customers-bulk-create`, the importer (`tests/e2e/bulk-create.test.mjs`): only
-//! external_id identifies an existing customer; an email or phone that already belongs to someone
-//! fails the item instead of merging two records. Imports run at the seed's sizes (5000 customers
-//! in batches of 1000).
+//! `POST /api-customers-bulk-create`, the importer: customers are matched as the sync matches
+//! them (external_id, then email, then phone), and a customer linked to one external_id never
+//! takes another's record. Imports run at the seed's sizes (5000 customers in batches of 1000).
 
 use crate::app::{App, test};
 use crate::steps::api::{assert_error, is_uuid};
@@ -126,7 +125,10 @@ fn new_customers_are_created_and_each_is_reported_with_its_index_external_id_and
                 .map(|o| o.keys().collect())
                 .unwrap_or_default();
             keys.sort();
-            assert_eq!(keys, ["action", "customer_id", "external_id", "index"]);
+            assert_eq!(
+                keys,
+                ["action", "customer_id", "external_id", "index", "matched_by"]
+            );
         }
         let ann = stored(&app, &acme.key, "external_id", "IMP-1").await;
         assert_eq!(ann["id"], body["customers"][0]["customer_id"]);
@@ -177,7 +179,7 @@ fn a_customer_whose_external_id_is_already_stored_is_updated() {
 }
 
 #[test]
-fn an_item_whose_email_or_phone_already_belongs_to_another_customer_fails_with_conflict_instead_of_merging() {
+fn duplicates_are_found_by_email_or_phone_as_the_sync_finds_them_but_two_crm_records_are_never_merged() {
     test(|app| async move {
         let acme = app.business_in("Acme", Some("IE")).await;
         sync(
@@ -185,21 +187,21 @@ fn an_item_whose_email_or_phone_already_belongs_to_another_customer_fails_with_c
             &acme.key,
             json!([
                 { "name": "Owner", "external_id": "OWN-1", "email": "owner@example.com", "phone": "087 500 0001" },
-                { "name": "Unlinked", "email": "unlinked@example.com", "phone": "087 500 0002" }
+                { "name": "Walk-in", "email": "walk-in@example.com", "phone": "087 500 0002" }
             ]),
         )
         .await;
         let owner = stored(&app, &acme.key, "external_id", "OWN-1").await;
-        let unlinked = stored(&app, &acme.key, "email", "unlinked@example.com").await;
+        let walk_in = stored(&app, &acme.key, "email", "walk-in@example.com").await;
         let body = bulk_create(
             &app,
             &acme.key,
             json!([
-                { "name": "Same email, no id", "email": "OWNER@example.com" },
+                { "name": "Owner", "email": "OWNER@example.com", "tags": ["imported"] },
                 { "name": "Same email, new id", "external_id": "NEW-1", "email": "owner@example.com" },
                 { "name": "Same phone, new id", "external_id": "NEW-2", "phone": "+353875000001" },
-                { "name": "Email of an unlinked customer", "external_id": "NEW-3", "email": "unlinked@example.com" },
-                { "name": "Phone of an unlinked customer", "phone": "0875000002", "email": "fresh-email@example.com" },
+                { "name": "Walk-in", "external_id": "NEW-3", "email": "walk-in@example.com" },
+                { "name": "Walk-in", "phone": "0875000002", "email": "walk-in.new@example.com" },
                 { "name": "Fine", "external_id": "NEW-4", "email": "fine@example.com" }
             ]),
         )
@@ -207,7 +209,8 @@ fn an_item_whose_email_or_phone_already_belongs_to_another_customer_fails_with_c
         assert_eq!(body["success"], false, "{body}");
         assert_eq!(
             totals_of(&body, &["total", "created", "updated", "failed"]),
-            [json!(6), json!(1), json!(0), json!(5)]
+            [json!(6), json!(1), json!(3), json!(2)],
+            "{body}"
         );
         let errors: Vec<Value> = body["errors"]
             .as_array()
@@ -218,34 +221,59 @@ fn an_item_whose_email_or_phone_already_belongs_to_another_customer_fails_with_c
         assert_eq!(
             errors,
             [
-                json!([0, null, "conflict", "email"]),
-                json!([1, "NEW-1", "conflict", "email"]),
-                json!([2, "NEW-2", "conflict", "phone"]),
-                json!([3, "NEW-3", "conflict", "email"]),
-                json!([4, null, "conflict", "phone"]),
-            ]
+                json!([1, "NEW-1", "conflict", "external_id"]),
+                json!([2, "NEW-2", "conflict", "external_id"]),
+            ],
+            "a customer linked to OWN-1 is not taken by another CRM record"
         );
         for error in body["errors"].as_array().into_iter().flatten() {
             let mut keys: Vec<&String> = error.as_object().map(|o| o.keys().collect()).unwrap_or_default();
             keys.sort();
             assert_eq!(keys, ["code", "external_id", "field", "index", "message"]);
             assert!(
-                error["message"].as_str().is_some_and(|m| !m.is_empty()),
-                "each error has a message: {error}"
+                error["message"].as_str().is_some_and(|m| m.contains("OWN-1")),
+                "each error names the record it clashes with: {error}"
             );
         }
-        assert_eq!(indexed_actions(&body), [json!([5, "created"])]);
+        let reported: Vec<Value> = body["customers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                json!([
+                    c["index"],
+                    c["action"],
+                    c["matched_by"],
+                    c["customer_id"] == owner["id"],
+                    c["customer_id"] == walk_in["id"]
+                ])
+            })
+            .collect();
         assert_eq!(
-            stored(&app, &acme.key, "external_id", "OWN-1").await,
-            owner,
-            "the owner is untouched"
+            reported,
+            [
+                json!([0, "updated", "email", true, false]),
+                json!([3, "updated", "email", false, true]),
+                json!([4, "updated", "phone", false, true]),
+                json!([5, "created", null, false, false]),
+            ]
         );
+        let owner_now = stored(&app, &acme.key, "external_id", "OWN-1").await;
         assert_eq!(
-            stored(&app, &acme.key, "email", "unlinked@example.com").await,
-            unlinked,
-            "the unlinked customer is untouched"
+            (&owner_now["id"], &owner_now["email"], &owner_now["tags"]),
+            (&owner["id"], &json!("owner@example.com"), &json!(["imported"])),
         );
-        for external_id in ["NEW-1", "NEW-2", "NEW-3"] {
+        let walk_in_now = stored(&app, &acme.key, "external_id", "NEW-3").await;
+        assert_eq!(
+            (&walk_in_now["id"], &walk_in_now["email"], &walk_in_now["phone"]),
+            (
+                &walk_in["id"],
+                &json!("walk-in.new@example.com"),
+                &json!("+353875000002")
+            ),
+            "the walk-in customer took the CRM's id, then its new email"
+        );
+        for external_id in ["NEW-1", "NEW-2"] {
             assert_error(
                 &customer(&app, &acme.key, "external_id", external_id).await,
                 404,
@@ -253,7 +281,7 @@ fn an_item_whose_email_or_phone_already_belongs_to_another_customer_fails_with_c
                 &format!("{external_id} was not stored"),
             );
         }
-        assert_not_stored(&app, &acme.key, &["fresh-email@example.com"], "").await;
+        assert_eq!(customer_rows(&app, &acme).len(), 3, "no customer was made twice");
     });
 }
 
@@ -354,7 +382,7 @@ fn the_same_external_id_twice_in_one_batch_is_created_once_and_then_updated() {
 }
 
 #[test]
-fn the_same_email_twice_in_one_batch_without_external_ids_creates_the_first_and_fails_the_second() {
+fn the_same_email_twice_in_one_batch_without_external_ids_is_one_customer_created_then_updated() {
     test(|app| async move {
         let acme = app.business_in("Acme", None).await;
         let body = bulk_create(
@@ -366,12 +394,23 @@ fn the_same_email_twice_in_one_batch_without_external_ids_creates_the_first_and_
             ]),
         )
         .await;
-        assert_eq!(indexed_actions(&body), [json!([0, "created"])], "{body}");
-        assert_eq!(errors_of(&body), [json!([1, "conflict", "email"])]);
+        assert_eq!(
+            indexed_actions(&body),
+            [json!([0, "created"]), json!([1, "updated"])],
+            "{body}"
+        );
+        assert_eq!(body["customers"][1]["matched_by"], "email", "{body}");
+        assert_eq!(
+            body["customers"][0]["customer_id"], body["customers"][1]["customer_id"],
+            "{body}"
+        );
+        assert_eq!(errors_of(&body), Vec::<Value>::new());
         assert_eq!(
             stored(&app, &acme.key, "email", "twice@example.com").await["name"],
-            "First"
+            "Second",
+            "the later item is the newer data"
         );
+        assert_eq!(customer_rows(&app, &acme).len(), 1);
     });
 }
 
