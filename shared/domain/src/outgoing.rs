@@ -21,8 +21,8 @@ pub const MAX_SUBJECT_CHARS: usize = 998;
 /// The request as clients send it. Fields are optional here so that each absence is reported
 /// with its name rather than as a parse error.
 ///
-/// The customer is customer_id (ours, else the CRM's), email or phone; channel and content are
-/// required.
+/// The customer is customer_id (ours, else the CRM's), email or phone; channel is required, and
+/// content unless attachments are given.
 #[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SendIn {
@@ -36,8 +36,9 @@ pub struct SendIn {
     pub phone: Option<String>,
     #[cfg_attr(feature = "openapi", schemars(with = "Option<Channel>", required))]
     pub channel: Option<String>,
-    /// whatsapp/email 4096, sms 1600, facebook 2000, instagram 1000 characters.
-    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 4096), required))]
+    /// whatsapp/email 4096, sms 1600, facebook 2000, instagram 1000 characters. Required unless
+    /// the message carries attachments (a file may be sent without text).
+    #[cfg_attr(feature = "openapi", schemars(length(max = 4096)))]
     pub content: Option<String>,
     /// Email only; one line.
     #[cfg_attr(feature = "openapi", schemars(length(max = MAX_SUBJECT_CHARS)))]
@@ -125,12 +126,18 @@ impl OutgoingMessage {
             })?,
         };
         let content = content.unwrap_or_default();
-        if content.trim().is_empty() {
+        // A file may go alone, as people send a photo without a word; a message of nothing is refused.
+        if content.trim().is_empty() && attachments.is_empty() {
             return Err(ApiError::invalid(
                 "content",
-                "content is required: the text of the message",
+                "content is required: the text of the message (it may be left out when attachments are sent)",
             ));
         }
+        let content = if content.trim().is_empty() {
+            String::new()
+        } else {
+            content
+        };
         let limit = max_content_chars(channel);
         if content.chars().count() > limit {
             return Err(ApiError::invalid(
@@ -529,6 +536,35 @@ mod tests {
             ..valid()
         };
         assert!(SendRequest::parse(input, None).is_ok());
+    }
+
+    #[test]
+    fn a_file_may_go_without_text_but_a_message_needs_one_or_the_other() {
+        for content in [None, Some(""), Some("  \n ")] {
+            let input = SendIn {
+                content: content.map(str::to_owned),
+                attachments: Some(vec![ID.to_owned()]),
+                ..valid()
+            };
+            let message = SendRequest::parse(input, None).map(|request| request.message);
+            assert_eq!(
+                message
+                    .as_ref()
+                    .map(|m| (m.content.as_str(), m.attachments.len())),
+                Ok(("", 1)),
+                "{content:?} with a file: the file alone"
+            );
+        }
+        let nothing = SendIn {
+            content: None,
+            attachments: Some(vec![]),
+            ..valid()
+        };
+        assert_eq!(
+            field_of(nothing),
+            Some("content".to_owned()),
+            "no text and no file"
+        );
     }
 
     #[test]

@@ -234,7 +234,9 @@ async fn accepted(app: &App, key: &str, body: Value) -> Value {
     assert!(uuid, "the message id is a UUID: {id}");
     assert_eq!(message["status"], "queued");
     assert_eq!(message["direction"], "outbound");
-    assert_eq!(message["content"], body["content"]);
+    // A file sent without text is kept with empty content.
+    let content = body.get("content").cloned().unwrap_or_else(|| json!(""));
+    assert_eq!(message["content"], content);
     message
 }
 
@@ -597,6 +599,43 @@ fn an_uploaded_attachment_goes_to_whatsapp_as_a_signed_link_the_provider_can_fet
         .await;
         let error = assert_error(&again, 422, "validation_failed", "an attachment already sent");
         assert_eq!(error["field"], "attachments[0]");
+    });
+}
+
+#[test]
+fn a_file_goes_without_text_as_the_file_alone_and_is_kept_with_empty_content() {
+    test(|app| async move {
+        let acme = acme(&app).await;
+        let pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n".to_vec();
+        let attachment = upload_pdf(&app, &acme.business, "invoice.pdf", &pdf).await;
+        let customer = new_customer(&app, &acme.business, "+353871000016", json!({})).await;
+        let message = accepted(
+            &app,
+            &acme.business.key,
+            json!({ "customer_id": customer["id"], "channel": "whatsapp", "attachments": [attachment["file_url"]] }),
+        )
+        .await;
+        assert_eq!(message["content"], "", "{message}");
+        let done = settled(&app, &acme.business.key, &message).await;
+        assert_eq!(done["status"], "sent", "{done}");
+        let sends = acme.graph.sends();
+        assert_eq!(sends.len(), 1, "one message: the file, no empty text");
+        let call = sends[0].json();
+        assert_eq!(call["type"], "document", "{call}");
+        assert_eq!(call["document"]["filename"], "invoice.pdf");
+        assert!(
+            call["document"].get("caption").is_none(),
+            "no empty caption: {call}"
+        );
+
+        let nothing = send(
+            &app,
+            &acme.business.key,
+            json!({ "customer_id": customer["id"], "channel": "whatsapp", "content": " ", "attachments": [] }),
+        )
+        .await;
+        let error = assert_error(&nothing, 422, "validation_failed", "neither text nor a file");
+        assert_eq!(error["field"], "content");
     });
 }
 

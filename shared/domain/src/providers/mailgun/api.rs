@@ -16,23 +16,29 @@ pub fn request(
     outgoing: &Outgoing<'_>,
     boundary: &str,
 ) -> ProviderRequest {
-    let subject = outgoing
-        .subject
-        .map(str::to_owned)
-        .unwrap_or_else(|| default_subject(outgoing.text));
-    // Files we have no bytes for are linked from the text instead.
+    // Files we have no bytes for are linked from the text instead. An email of files alone
+    // names them all: Mailgun takes no message without a text (or HTML) part.
+    let alone = outgoing.text.is_empty();
     let mut text = outgoing.text.to_owned();
-    let linked: Vec<_> = outgoing
+    let listed: Vec<_> = outgoing
         .media
         .iter()
-        .filter(|media| media.bytes.is_none())
+        .filter(|media| alone || media.bytes.is_none())
         .collect();
-    if !linked.is_empty() {
-        text.push_str("\n\nAttachments:");
-        for media in linked {
-            text.push_str(&format!("\n{}: {}", media.filename, media.url));
+    if !listed.is_empty() {
+        text.push_str(if alone { "Attachments:" } else { "\n\nAttachments:" });
+        for media in listed {
+            match media.bytes {
+                Some(_) => text.push_str(&format!("\n{} (attached)", media.filename)),
+                None => text.push_str(&format!("\n{}: {}", media.filename, media.url)),
+            }
         }
     }
+    let subject = match (outgoing.subject, outgoing.media.first()) {
+        (Some(subject), _) => subject.to_owned(),
+        (None, Some(first)) if alone => default_subject(&first.filename),
+        (None, _) => default_subject(outgoing.text),
+    };
     let fields = [
         ("from", from),
         ("to", outgoing.to),
@@ -215,6 +221,37 @@ mod tests {
         ));
         assert!(body.contains("big.mov: https://crm.example.com/api/download-media?id=2"));
         assert!(body.ends_with("--XyZ--\r\n"));
+    }
+
+    #[test]
+    fn an_email_of_files_alone_names_them_in_its_text_and_takes_the_first_as_subject() {
+        let files = [
+            Media {
+                url: "https://crm.example.com/api/download-media?id=1".into(),
+                filename: "receipt.pdf".into(),
+                mime_type: "application/pdf".into(),
+                bytes: Some(b"%PDF-1.7".to_vec()),
+            },
+            Media {
+                url: "https://crm.example.com/api/download-media?id=2".into(),
+                filename: "big.mov".into(),
+                mime_type: "video/quicktime".into(),
+                bytes: None,
+            },
+        ];
+        let alone = Outgoing {
+            text: "",
+            ..email(None, &files)
+        };
+        let sent = request("https://m", "d", "k", "a@d", &alone, "XyZ");
+        let body = String::from_utf8_lossy(&sent.body);
+        assert!(
+            body.contains(
+                "name=\"subject\"\r\n\r\nreceipt.pdf\r\n--XyZ\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n\
+                 Attachments:\nreceipt.pdf (attached)\nbig.mov: https://crm.example.com/api/download-media?id=2\r\n"
+            ),
+            "{body}"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 /// The calls that send `outgoing`. WhatsApp: a text message, or one message per medium with the
 /// text as the caption of the first medium that takes one. Messenger and Instagram: the text,
 /// then one message per attachment (their messages carry text or one attachment, never both).
+/// A message of files alone sends no text and no caption.
 pub fn requests(
     base_url: &str,
     sender_id: &str,
@@ -66,13 +67,15 @@ fn whatsapp_bodies(outgoing: &Outgoing<'_>) -> Vec<Value> {
             kind: content,
         })
     };
-    // Audio is the one medium without a caption.
+    // Audio is the one medium without a caption; a file sent without text has none.
+    let has_text = !outgoing.text.is_empty();
     let captioned = outgoing
         .media
         .iter()
-        .position(|media| whatsapp_media_type(media) != "audio");
+        .position(|media| whatsapp_media_type(media) != "audio")
+        .filter(|_| has_text);
     let mut bodies = Vec::new();
-    if captioned.is_none() {
+    if has_text && captioned.is_none() {
         bodies.push(envelope("text", json!({ "body": outgoing.text })));
     }
     for (at, media) in outgoing.media.iter().enumerate() {
@@ -97,7 +100,10 @@ fn send_api_bodies(outgoing: &Outgoing<'_>) -> Vec<Value> {
             "message": message,
         })
     };
-    let mut bodies = vec![envelope(json!({ "text": outgoing.text }))];
+    let mut bodies = Vec::new();
+    if !outgoing.text.is_empty() {
+        bodies.push(envelope(json!({ "text": outgoing.text })));
+    }
     for media in outgoing.media {
         let mime = media.mime_type.to_ascii_lowercase();
         let kind = ["image", "video", "audio"]
@@ -337,6 +343,33 @@ mod tests {
         );
         let kinds: Vec<Value> = sent.iter().map(|r| body(r)["type"].clone()).collect();
         assert_eq!(kinds, vec![json!("text"), json!("audio")]);
+    }
+
+    #[test]
+    fn files_without_text_go_without_a_text_message_or_a_caption() {
+        let files = [media("image/jpeg", "photo.jpg"), media("audio/ogg", "note.ogg")];
+        for channel in [Channel::Whatsapp, Channel::Facebook, Channel::Instagram] {
+            let alone = Outgoing {
+                text: "",
+                ..outgoing(channel, "+353871234567", &files)
+            };
+            let sent: Vec<Value> = requests("https://g", "1", "t", &alone).iter().map(body).collect();
+            let parts: Vec<Value> = sent
+                .iter()
+                .map(|body| match channel {
+                    Channel::Whatsapp => json!([
+                        body["type"],
+                        body[body["type"].as_str().unwrap_or_default()]["caption"]
+                    ]),
+                    _ => json!([body["message"]["attachment"]["type"], body["message"]["text"]]),
+                })
+                .collect();
+            assert_eq!(
+                parts,
+                [json!(["image", null]), json!(["audio", null])],
+                "{channel}: one message per file, nothing empty"
+            );
+        }
     }
 
     #[test]

@@ -20,11 +20,11 @@ pub fn request(
         _ => number.to_owned(),
     };
     let (to, from) = (address(outgoing.to), address(from));
-    let mut fields = vec![
-        ("To", to.as_str()),
-        ("From", from.as_str()),
-        ("Body", outgoing.text),
-    ];
+    let mut fields = vec![("To", to.as_str()), ("From", from.as_str())];
+    // Twilio takes a message of media alone (Body or MediaUrl, at least one).
+    if !outgoing.text.is_empty() {
+        fields.push(("Body", outgoing.text));
+    }
     fields.extend(
         outgoing
             .media
@@ -119,7 +119,7 @@ mod tests {
     }
 
     #[test]
-    fn whatsapp_through_twilio_prefixes_both_numbers_and_sends_media_by_url() {
+    fn whatsapp_through_twilio_prefixes_both_numbers_and_sends_media_by_url_with_or_without_a_body() {
         let files = [
             Media {
                 url: "https://crm.example.com/api/download-media?id=1".into(),
@@ -156,6 +156,28 @@ mod tests {
                 ("MediaUrl", "https://crm.example.com/api/download-media?id=1"),
                 ("MediaUrl", "https://crm.example.com/api/download-media?id=2"),
             ])
+        );
+        let alone = request(
+            "https://api.twilio.com",
+            "AC1",
+            "t",
+            "+353861111111",
+            &Outgoing {
+                channel: Channel::Sms,
+                to: "+353871234567",
+                text: "",
+                subject: None,
+                media: &files[..1],
+            },
+        );
+        assert_eq!(
+            fields(&alone),
+            pairs(&[
+                ("To", "+353871234567"),
+                ("From", "+353861111111"),
+                ("MediaUrl", "https://crm.example.com/api/download-media?id=1"),
+            ]),
+            "a file alone has no Body"
         );
     }
 
