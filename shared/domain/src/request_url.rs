@@ -6,6 +6,8 @@
 //! or `#` inside the path percent-encoded). Splitting that string is exact, and it keeps the `url`
 //! crate's parser out of every function that reads no other URL than its own request's.
 
+use std::borrow::Cow;
+
 /// A request's URL in parts. Only for a URL the runtime serialized: a string from anyone else
 /// goes through a real parser, unless nothing of it but its scheme and query is read
 /// (`outgoing::attachment_id`, which keeps only a whole UUID from the query).
@@ -65,6 +67,16 @@ pub fn without_guides_prefix(url: &str) -> Option<String> {
     }
 }
 
+/// The path as a log may show it: a Chatwoot webhook token (the segment after the connector in
+/// `/webhooks/chatwoot/{connector_id}/{token}`) is a credential and is replaced by `<token>`.
+pub fn loggable_path(path: &str) -> Cow<'_, str> {
+    const CHATWOOT: &str = "/webhooks/chatwoot/";
+    match path.strip_prefix(CHATWOOT).and_then(|rest| rest.split_once('/')) {
+        Some((connector, token)) if !token.is_empty() => Cow::Owned(format!("{CHATWOOT}{connector}/<token>")),
+        _ => Cow::Borrowed(path),
+    }
+}
+
 /// The public origin a deployment configures (`PUBLIC_BASE_URL`), as the URL Standard serializes
 /// it: `http` or `https`, an ASCII host (a name, an IPv4 address or a bracketed IPv6 one), an
 /// optional port (dropped when it is the scheme's default), and nothing after but an optional `/`.
@@ -118,6 +130,26 @@ pub fn configured_origin(value: &str) -> Result<String, String> {
 mod tests {
     use super::*;
     use url::Url;
+
+    #[test]
+    fn a_chatwoot_webhook_token_never_reaches_the_log() {
+        let cases = [
+            (
+                "/webhooks/chatwoot/c1/s3cr3t-token",
+                "/webhooks/chatwoot/c1/<token>",
+            ),
+            (
+                "/webhooks/chatwoot/c1/s3cr3t/more",
+                "/webhooks/chatwoot/c1/<token>",
+            ),
+            ("/webhooks/chatwoot/c1", "/webhooks/chatwoot/c1"),
+            ("/webhooks/chatwoot/c1/", "/webhooks/chatwoot/c1/"),
+            ("/api-customers", "/api-customers"),
+        ];
+        for (path, logged) in cases {
+            assert_eq!(loggable_path(path), logged, "{path}");
+        }
+    }
 
     #[test]
     fn splits_a_serialized_url_as_the_parser_reads_it() -> Result<(), url::ParseError> {

@@ -29,6 +29,7 @@ where
         Err(mut error) => {
             if let Some(detail) = error.detail() {
                 let reference = runtime::random::<6>().map(hex::encode).unwrap_or_default();
+                let path = domain::request_url::loggable_path(&path);
                 console_error!("{method} {path} failed (ref {reference}): {detail}");
                 // A store out of reach (503) keeps its message: what the client may do about it.
                 error.body.message = format!("{} (ref {reference})", error.body.message);

@@ -117,6 +117,19 @@ function! {
             .raw_literal("application/json", json!({ "type": "object" }))
             .ok::<ChatwootReceivedOut>(200)
             .errors(&[400, 413, 503]);
+    /// A Chatwoot webhook for a Krayin connector, from a Chatwoot that signs nothing
+    ///
+    /// For a Chatwoot before 4.11.2: the last segment of the URL is the connector's
+    /// secrets.webhook_token (weaker than a signature: it travels in the URL and proves nothing
+    /// about the body). A delivery that does carry X-Chatwoot-Signature is checked as on the
+    /// signed path when the connector has a webhook_secret. The same body delivered twice answers
+    /// duplicate.
+    ReceiveChatwootWebhookWithToken = post("/webhooks/chatwoot/{connector_id}/{token}", ProofInRequest)
+        .limit(crate::crm::chatwoot::webhook::BODY_LIMIT)
+        => |c| c
+            .raw_literal("application/json", json!({ "type": "object" }))
+            .ok::<ChatwootReceivedOut>(200)
+            .errors(&[400, 401, 413, 503]);
 }
 
 /// The parameters of Meta's subscription handshake.

@@ -44,6 +44,14 @@ impl ConnectorSecrets {
         }
     }
 
+    /// The token of the Chatwoot webhook URL for a Chatwoot that signs nothing (Krayin only).
+    pub fn webhook_token(&self) -> Option<&str> {
+        match self {
+            Self::Kustomer(_) => None,
+            Self::Krayin(secrets) => secrets.webhook_token.as_deref(),
+        }
+    }
+
     /// The secrets that are set, as they are stored (sealed) and merged with a PATCH.
     pub fn to_json(&self) -> Map<String, Value> {
         let json = match self {

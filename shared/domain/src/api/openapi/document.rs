@@ -790,6 +790,11 @@ fn path_parameter(name: &str) -> (&'static str, SchemaFn) {
             "A customer id, or chatwoot:<contact id>",
             schema::<String>,
         ),
+        (
+            "token",
+            "The connector's secrets.webhook_token (at least 32 of A-Z a-z 0-9 - _)",
+            schema::<String>,
+        ),
     ];
     known
         .into_iter()

@@ -38,6 +38,10 @@ pub enum Refusal {
     Stale { skew_seconds: i64 },
     /// Well formed, but not signed with this secret (or the body was changed).
     Wrong,
+    /// A token URL was called, but the connector has no webhook token.
+    NoToken,
+    /// The token in the URL is not the connector's.
+    WrongToken,
 }
 
 impl fmt::Display for Refusal {
@@ -56,7 +60,26 @@ impl fmt::Display for Refusal {
             Self::Wrong => f.write_str(
                 "the signature does not match: check that secrets.webhook_secret is this webhook's secret",
             ),
+            Self::NoToken => f.write_str(
+                "the Krayin connector has no webhook token (secrets.webhook_token) for this URL",
+            ),
+            Self::WrongToken => f.write_str(
+                "the token in this URL is not the connector's secrets.webhook_token (it may have been rotated)",
+            ),
         }
+    }
+}
+
+/// Checks the token of a token URL (for a Chatwoot that signs nothing) against the connector's,
+/// in constant time. Weaker than a signature: the token travels in every delivery's URL and
+/// proves nothing about the body, which is why a signed delivery is preferred where Chatwoot
+/// can sign.
+pub fn verify_token(stored: Option<&str>, given: &str) -> Result<(), Refusal> {
+    let stored = stored.filter(|token| !token.is_empty()).ok_or(Refusal::NoToken)?;
+    if constant_time_eq(stored.as_bytes(), given.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Refusal::WrongToken)
     }
 }
 
@@ -581,6 +604,20 @@ mod tests {
             "extension": null, "data_url": "https://chat.acme.com/rails/active_storage/blobs/photo.jpg", "thumb_url": "", "file_size": 2048}],
         "event": "message_created"
     }"#;
+
+    #[test]
+    fn a_token_url_takes_only_the_connectors_own_token() {
+        let stored = "0123456789abcdef0123456789abcdef";
+        assert_eq!(verify_token(Some(stored), stored), Ok(()));
+        assert_eq!(verify_token(Some(stored), &stored[1..]), Err(Refusal::WrongToken));
+        assert_eq!(verify_token(Some(stored), ""), Err(Refusal::WrongToken));
+        assert_eq!(verify_token(None, stored), Err(Refusal::NoToken));
+        assert_eq!(
+            verify_token(Some(""), ""),
+            Err(Refusal::NoToken),
+            "an empty token is none"
+        );
+    }
 
     #[test]
     fn a_delivery_signed_over_timestamp_and_body_verifies() {

@@ -228,26 +228,40 @@ pub struct KrayinSecrets {
     /// The secret of the Chatwoot account webhook that feeds this connector: the HMAC key of
     /// `X-Chatwoot-Signature`.
     pub webhook_secret: Option<String>,
+    /// For a Chatwoot before 4.11.2, which signs nothing: the secret last segment of the webhook
+    /// URL (`/webhooks/chatwoot/{connector_id}/{webhook_token}`), chosen by the business, at
+    /// least [`MIN_WEBHOOK_TOKEN_CHARS`] URL-safe characters, replaced to rotate it.
+    pub webhook_token: Option<String>,
 }
+
+/// The shortest webhook token taken: 32 characters of `[A-Za-z0-9_-]` (`openssl rand -hex 32`
+/// makes 64), so that it cannot be guessed.
+pub const MIN_WEBHOOK_TOKEN_CHARS: usize = 32;
 
 impl fmt::Debug for KrayinSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "KrayinSecrets {{ api_token: <redacted>, webhook_secret: {} }}",
-            if self.webhook_secret.is_some() {
-                "<redacted>"
-            } else {
-                "none"
-            }
+            "KrayinSecrets {{ api_token: <redacted>, webhook_secret: {}, webhook_token: {} }}",
+            redacted(&self.webhook_secret),
+            redacted(&self.webhook_token),
         )
     }
+}
+
+fn redacted(secret: &Option<String>) -> &'static str {
+    if secret.is_some() { "<redacted>" } else { "none" }
 }
 
 impl KrayinSecrets {
     pub fn parse(input: &Value) -> Result<Self, ApiError> {
         let fields = object("secrets", input)?;
-        refuse_unknown("secrets", fields, &["api_token", "webhook_secret"], "Krayin")?;
+        refuse_unknown(
+            "secrets",
+            fields,
+            &["api_token", "webhook_secret", "webhook_token"],
+            "Krayin",
+        )?;
         let api_token = match fields.get("api_token").filter(|value| !value.is_null()) {
             None => {
                 return Err(ApiError::invalid(
@@ -262,15 +276,45 @@ impl KrayinSecrets {
             .filter(|value| !value.is_null())
             .map(|value| secret("secrets.webhook_secret", value, "token"))
             .transpose()?;
+        let webhook_token = fields
+            .get("webhook_token")
+            .filter(|value| !value.is_null())
+            .map(webhook_token)
+            .transpose()?;
         Ok(Self {
             api_token,
             webhook_secret,
+            webhook_token,
         })
     }
 
     pub fn to_json(&self) -> Value {
-        json!({ "api_token": self.api_token, "webhook_secret": self.webhook_secret })
+        json!({
+            "api_token": self.api_token,
+            "webhook_secret": self.webhook_secret,
+            "webhook_token": self.webhook_token,
+        })
     }
+}
+
+/// A webhook token: a path segment as it is (URL-safe characters only), long enough not to be
+/// guessed.
+fn webhook_token(value: &Value) -> Result<String, ApiError> {
+    const FIELD: &str = "secrets.webhook_token";
+    let token = secret(FIELD, value, "token")?;
+    let url_safe = token
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+    if !url_safe || token.chars().count() < MIN_WEBHOOK_TOKEN_CHARS {
+        return Err(ApiError::invalid(
+            FIELD,
+            format!(
+                "{FIELD} is at least {MIN_WEBHOOK_TOKEN_CHARS} characters of A-Z, a-z, 0-9, - and _ \
+                 (for example the output of `openssl rand -hex 32`)"
+            ),
+        ));
+    }
+    Ok(token)
 }
 
 /// The address of Krayin, given as the guide's API URL (`https://crm.example.com/api/admin`),
@@ -593,9 +637,12 @@ mod tests {
 
     #[test]
     fn secrets_need_a_token_and_keep_both_out_of_debug_output() {
-        let secrets =
-            KrayinSecrets::parse(&json!({ "api_token": " 1|abcDEF ", "webhook_secret": "cw-secret" }))
-                .unwrap_or_else(|e| panic!("{e}"));
+        let token = "0123456789abcdef0123456789abcdef";
+        let secrets = KrayinSecrets::parse(
+            &json!({ "api_token": " 1|abcDEF ", "webhook_secret": "cw-secret", "webhook_token": token }),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(secrets.webhook_token.as_deref(), Some(token));
         assert_eq!(secrets.api_token, "1|abcDEF");
         assert_eq!(
             KrayinSecrets::parse(&secrets.to_json()).ok(),
@@ -603,7 +650,7 @@ mod tests {
         );
         let shown = format!("{secrets:?}");
         assert!(
-            !shown.contains("abcDEF") && !shown.contains("cw-secret"),
+            !shown.contains("abcDEF") && !shown.contains("cw-secret") && !shown.contains(token),
             "{shown}"
         );
         let cases: Vec<(Value, &str, &str)> = vec![
@@ -625,6 +672,21 @@ mod tests {
                 json!({ "api_token": "t", "webhook_secret": 5 }),
                 "secrets.webhook_secret",
                 "a number secret",
+            ),
+            (
+                json!({ "api_token": "t", "webhook_token": "0123456789abcdef0123456789abcde" }),
+                "secrets.webhook_token",
+                "a token of 31 characters, too easily guessed",
+            ),
+            (
+                json!({ "api_token": "t", "webhook_token": "0123456789abcdef0123456789abcdef/x" }),
+                "secrets.webhook_token",
+                "a token that is not one path segment",
+            ),
+            (
+                json!({ "api_token": "t", "webhook_token": "0123456789abcdef0123456789abcdé" }),
+                "secrets.webhook_token",
+                "a token with a character a URL would escape",
             ),
             (
                 json!({ "api_token": "t", "api_key": "k" }),

@@ -1171,3 +1171,117 @@ fn stage_progression_moves_the_lead_forward_once_per_step_and_never_back() {
         );
     });
 }
+
+#[test]
+fn a_chatwoot_that_signs_nothing_delivers_to_the_token_url_once_and_a_wrong_missing_or_rotated_token_is_refused()
+ {
+    test(|app| async move {
+        let setup = krayin_business(&app, Connect::default()).await;
+        let secret = setup.webhook_secret.clone().unwrap_or_default();
+        let set_token = async |token: &str| {
+            app.admin(
+                Method::Patch,
+                &format!("/admin/connectors/{}", setup.id()),
+                Some(json!({ "secrets": { "webhook_token": token } })),
+            )
+            .await
+            .expect(200)
+            .json()
+        };
+        let token = format!("{:0>64}", unique_number());
+        let shown = set_token(&token).await;
+        assert!(
+            !shown.to_string().contains(&token),
+            "the token is never shown back: {shown}"
+        );
+        let jane = jane();
+        let payload = chatwoot::contact_created(&jane);
+        // Chatwoot before 4.11.2: no signature, timestamp or delivery id.
+        let unsigned = Delivery::of(None, &payload)
+            .with_header("x-chatwoot-delivery", None)
+            .with_header("x-chatwoot-timestamp", None);
+        let at = |token: &str| format!("{}/{token}", setup.path());
+
+        let first = post(&app, &at(&token), &unsigned).await;
+        assert_eq!(first.status, 200, "{}", first.text());
+        assert!(
+            first.json()["outcome"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("queued")),
+            "{}",
+            first.text()
+        );
+        let again = post(&app, &at(&token), &unsigned).await;
+        assert_eq!(again.status, 200, "{}", again.text());
+        assert!(
+            again.json()["outcome"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("duplicate")),
+            "the same body twice is recorded once: {}",
+            again.text()
+        );
+        setup.settled_log(&app, 1).await;
+        let persons = setup.krayin.persons();
+        assert_eq!(persons.len(), 1, "one Krayin person for Jane");
+
+        let signed_then_changed = Delivery::of(
+            Some(&secret),
+            &chatwoot::contact_created(&jane.named("Jane Dough")),
+        )
+        .with_body(
+            chatwoot::rails_json(&payload)
+                .replace("Jane Doe", "Jane Roe")
+                .into_bytes(),
+        );
+        let rotated = format!("{:0>64}", unique_number());
+        for (path, delivery, why) in [
+            (setup.path().to_owned(), &unsigned, "unsigned on the signed path"),
+            (at(&format!("{token}x")), &unsigned, "another token"),
+            (at(&token[1..]), &unsigned, "a token cut short"),
+            (
+                at(&token),
+                &signed_then_changed,
+                "a signature that does not match is checked on the token URL too",
+            ),
+        ] {
+            assert_error(&post(&app, &path, delivery).await, 401, "unauthorized", why);
+        }
+
+        set_token(&rotated).await;
+        let renamed = chatwoot::contact_updated(
+            &jane.named("Jane Roe"),
+            &[("name", json!("Jane Doe"), json!("Jane Roe"))],
+        );
+        let fresh = Delivery::of(None, &renamed)
+            .with_header("x-chatwoot-delivery", None)
+            .with_header("x-chatwoot-timestamp", None);
+        let answer = post(&app, &at(&token), &fresh).await;
+        let error = assert_error(&answer, 401, "unauthorized", "the token before the rotation");
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("webhook_token")),
+            "{error}"
+        );
+        assert_eq!(
+            post(&app, &at(&rotated), &fresh).await.status,
+            200,
+            "the rotated token"
+        );
+
+        let tokenless = krayin_business(&app, Connect::default()).await;
+        let answer = post(&app, &format!("{}/{token}", tokenless.path()), &unsigned).await;
+        assert_error(
+            &answer,
+            401,
+            "unauthorized",
+            "a connector without a webhook token",
+        );
+
+        let logs = format!("{:?}", app.stack.logs());
+        assert!(
+            !logs.contains(&token) && !logs.contains(&rotated),
+            "no token reaches the log"
+        );
+    });
+}
