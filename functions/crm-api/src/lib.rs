@@ -1,5 +1,5 @@
 //! The CRM API a business calls with its API key: hand a conversation to a person in its CRMs
-//! (`POST /api-escalations`), add an internal note there (`POST /api-crm-notes`), load a
+//! (`POST /api-escalations`) and route it again (`PATCH /api-escalations/{id}`), add an internal note there (`POST /api-crm-notes`), load a
 //! customer's history from the CRM (`GET /api-crm-history`) and read the support analytics
 //! (`GET /api-crm-analytics`). Escalations and notes are CRM work like any other: recorded, then
 //! done by the sync consumer, so a CRM that is down delays them and loses none.
@@ -18,6 +18,7 @@ edge::http_function!(serve);
 pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
     call::serve(&CRM_API, req, bindings, async |operation, call| match operation {
         CrmApi::EscalateConversation => call.run(work::escalate).await,
+        CrmApi::ChangeEscalation => call.run(work::reroute).await,
         CrmApi::AddCrmNote => call.run(work::note).await,
         CrmApi::GetCrmHistory => call.run(history::load).await,
         CrmApi::GetCrmAnalytics => call.run(analytics::report).await,

@@ -3,21 +3,22 @@
 //! work's ids, which the sync log shows as it is done.
 
 use domain::api::crm::{
-    EscalatedOut, EscalationIn, EscalationOut, MAX_REASON_CHARS, NoteIn, WorkItem, WorkOut,
+    EscalatedOut, EscalationChangeIn, EscalationIn, EscalationOut, MAX_REASON_CHARS, NoteIn, WorkItem,
+    WorkOut,
 };
 use domain::crm::kustomer::MAX_NOTE_CHARS;
-use domain::crm::work::Operation;
+use domain::crm::work::{Operation, Routing};
 use domain::error::ApiError;
-use domain::ids::{ConnectorId, ConversationId, SyncJobId};
+use domain::ids::{ConnectorId, ConversationId, EscalationId, SyncJobId};
 use domain::message::Conversation;
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::call::{Accepted, Json};
+use edge::call::{Accepted, Json, Path};
 use edge::crm::escalation::{self, Escalation};
 use edge::crm::sync;
 use edge::db::Db;
 use edge::db::crm_sync_jobs::{self, Contact, Job, Requested};
-use edge::db::escalations::Trigger;
+use edge::db::escalations::{self, Stored, Trigger};
 use edge::db::{self, crm_connectors};
 use edge::{DB, runtime};
 use serde_json::json;
@@ -93,6 +94,7 @@ pub async fn escalate(
     let (env, tenant) = (&env, &tenant);
     let db = env.d1(DB)?;
     let reason = text("reason", input.reason, MAX_REASON_CHARS)?;
+    let routing = Routing::parse(input.priority.as_ref(), input.team_id.as_deref())?;
     let conversation = conversation(&db, tenant, input.conversation_id.as_deref()).await?;
     let enabled = crm_connectors::enabled(&db, tenant).await?;
     let connectors: Vec<ConnectorId> = enabled.iter().map(|connector| connector.id.clone()).collect();
@@ -102,6 +104,7 @@ pub async fn escalate(
         reason: &reason,
         trigger: Trigger::Api,
         message_id: None,
+        routing: &routing,
     };
     let handoff = escalation::handoff_message(env, &enabled);
     let recorded = escalation::request(env, &db, tenant, &connectors, &asked, &handoff)
@@ -113,15 +116,63 @@ pub async fn escalate(
             )
         })?;
     sync::hand_over(env, &contacts(tenant, &recorded.work), 0).await;
-    Ok(Accepted(EscalatedOut {
+    let escalation = Stored {
+        id: recorded.id,
+        conversation_id: conversation.id,
+        customer_id: conversation.customer_id,
+        reason,
+        trigger: Trigger::Api,
+        routing,
+    };
+    Ok(Accepted(escalated(escalation, &recorded.work)))
+}
+
+/// `PATCH /api-escalations/{id} {priority?, team_id?}`: the escalation routed again, and each
+/// enabled connector's ticket changed to match as CRM work.
+pub async fn reroute(
+    tenant: Tenant,
+    env: Env,
+    Path(id): Path<EscalationId>,
+    Json(input): Json<EscalationChangeIn>,
+) -> Result<Accepted<EscalatedOut>, ApiError> {
+    let (env, tenant) = (&env, &tenant);
+    let change = Routing::parse(input.priority.as_ref(), input.team_id.as_deref())?;
+    if change.is_empty() {
+        return Err(ApiError::invalid(
+            "priority",
+            "give priority, team_id or both: what the escalation's ticket changes to",
+        ));
+    }
+    let db = env.d1(DB)?;
+    let mut escalation = escalations::find(&db, tenant, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no escalation {id}")))?;
+    let connectors: Vec<ConnectorId> = crm_connectors::enabled(&db, tenant)
+        .await?
+        .into_iter()
+        .map(|connector| connector.id)
+        .collect();
+    let work = escalation::reroute(&db, tenant, &connectors, &escalation, &change).await?;
+    sync::hand_over(env, &contacts(tenant, &work), 0).await;
+    escalation.routing = Routing {
+        priority: change.priority.or(escalation.routing.priority),
+        team: change.team.or(escalation.routing.team),
+    };
+    Ok(Accepted(escalated(escalation, &work)))
+}
+
+fn escalated(escalation: Stored, work: &[Job]) -> EscalatedOut {
+    EscalatedOut {
         escalation: EscalationOut {
-            id: recorded.id,
-            conversation_id: conversation.id,
-            reason,
-            trigger: "api",
+            id: escalation.id,
+            conversation_id: escalation.conversation_id,
+            reason: escalation.reason,
+            trigger: escalation.trigger.as_str(),
+            priority: escalation.routing.priority.map(|priority| priority.get()),
+            team_id: escalation.routing.team,
         },
-        work: work_out(&recorded.work),
-    }))
+        work: work_out(work),
+    }
 }
 
 /// `POST /api-crm-notes {conversation_id, body, connector_id?}`: an internal note on the

@@ -50,6 +50,7 @@ pub const PREFIXES: &[(&str, &str)] = &[
     ("/webhooks/chatwoot/", "RECEIVER_CHATWOOT"),
     ("/api-webhooks/", "WEBHOOKS"),
     ("/api-conversations/", "CONVERSATIONS"),
+    ("/api-escalations/", "CRM_API"),
     ("/embed/", "EMBED_INBOX"),
     ("/console/", "CONSOLE"),
     ("/webhooks/crm-links/", "KNOWLEDGE"),

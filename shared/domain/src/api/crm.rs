@@ -2,7 +2,7 @@
 //! a customer's history read from the CRM, and the support analytics; their declarations and
 //! the shapes they take and answer with.
 
-use crate::api::{Caller::*, get, post};
+use crate::api::{Caller::*, get, patch, post};
 use crate::crm::analytics::Durations;
 use crate::crm::kustomer::api::PastConversation;
 use crate::ids::{ConnectorId, ConversationId, CustomerId, EscalationId, SyncJobId};
@@ -27,6 +27,17 @@ function! {
         => |c| c
             .json::<EscalationIn>()
             .example(json!({ "conversation_id": "8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f", "reason": "customer asked for a manager" }))
+            .ok::<EscalatedOut>(202)
+            .errors(&[404]);
+    /// Change an escalation's priority or team
+    ///
+    /// The escalation keeps the new routing and each enabled connector's ticket is changed to it
+    /// as CRM work (Kustomer: the conversation's priority and assigned team; Krayin has neither
+    /// and says so in its sync log). Unknown fields are refused; at least one field is given.
+    ChangeEscalation = patch("/api-escalations/{escalation_id}", ApiKey).idempotent()
+        => |c| c
+            .json::<EscalationChangeIn>()
+            .example(json!({ "priority": "urgent", "team_id": "5f00000000000000000000b1" }))
             .ok::<EscalatedOut>(202)
             .errors(&[404]);
     /// An internal note on the conversation in the CRM
@@ -54,6 +65,37 @@ pub struct EscalationIn {
     pub conversation_id: Option<String>,
     #[cfg_attr(feature = "openapi", schemars(with = "String", required, length(min = 1, max = MAX_REASON_CHARS)))]
     pub reason: Option<String>,
+    /// The ticket's priority: 1 to 5 (5 highest) or low, medium, high, urgent. Absent: the
+    /// connector's escalation priority.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<PriorityIn>"))]
+    pub priority: Option<serde_json::Value>,
+    /// The CRM's team to give the ticket (Kustomer: a team id). Absent: the connector's default
+    /// team, when Auto Assignment is on.
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = crate::crm::work::MAX_TEAM_ID_CHARS)))]
+    pub team_id: Option<String>,
+}
+
+/// A change of an escalation's routing.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EscalationChangeIn {
+    /// 1 to 5 (5 highest) or low, medium, high, urgent.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<PriorityIn>"))]
+    pub priority: Option<serde_json::Value>,
+    /// The CRM's team to give the ticket.
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = crate::crm::work::MAX_TEAM_ID_CHARS)))]
+    pub team_id: Option<String>,
+}
+
+/// A priority as the API takes it.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "describes the field for the contract")]
+enum PriorityIn {
+    Level(#[schemars(range(min = 1, max = 5))] u8),
+    Name(#[schemars(extend("enum" = ["low", "medium", "high", "urgent"]))] String),
 }
 
 /// A note for the CRM.
@@ -95,9 +137,13 @@ pub struct EscalationOut {
     pub id: EscalationId,
     pub conversation_id: ConversationId,
     pub reason: String,
-    /// `api`.
-    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["api"])))]
+    /// `api`, or `phrase` (the customer asked in one of the escalation phrases).
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["api", "phrase"])))]
     pub trigger: &'static str,
+    /// As asked (null: the connector's escalation priority).
+    pub priority: Option<u8>,
+    /// As asked (null: the connector's default team).
+    pub team_id: Option<String>,
 }
 
 #[derive(Serialize)]

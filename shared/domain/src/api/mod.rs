@@ -409,6 +409,7 @@ path_params! {
     crate::ids::ConversationId => "conversation_id", "conversation";
     crate::ids::EndpointId => "webhook_id", "webhook";
     crate::ids::ConsoleSessionId => "session_id", "console session";
+    crate::ids::EscalationId => "escalation_id", "escalation";
 }
 
 /// A request matched to its endpoint, with the path's parameters in the order the path names them.

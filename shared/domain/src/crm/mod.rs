@@ -10,6 +10,7 @@ pub mod config;
 pub mod fields;
 pub mod krayin;
 pub mod kustomer;
+pub mod priority;
 pub mod redact;
 pub mod request;
 pub mod retry;

@@ -3,10 +3,12 @@
 
 use crate::crm::chatwoot::Topic;
 use crate::crm::chatwoot::webhook::{self as chatwoot_webhook, ChatwootEvent};
+use crate::crm::priority::Priority;
+use crate::error::ApiError;
 use crate::ids::{ConnectorId, ConversationId, CustomerId, EventId, MessageId};
 use crate::webhooks::EventType;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::fmt;
 
 /// The CRMs a business can connect.
@@ -55,6 +57,8 @@ pub enum Operation {
     Follow(EventType),
     /// Hand the conversation to a human in the CRM.
     Escalate,
+    /// Change an escalation's priority or team in the CRM.
+    ChangeEscalation,
     /// Add an internal note to the conversation in the CRM.
     Note,
     /// Follow a Chatwoot event: the delivery, as verified, is the work's input.
@@ -66,6 +70,7 @@ impl Operation {
         match self {
             Self::Follow(event) => event.as_str(),
             Self::Escalate => "escalate",
+            Self::ChangeEscalation => "escalation_change",
             Self::Note => "note",
             Self::Chatwoot(topic) => topic.operation(),
         }
@@ -74,6 +79,7 @@ impl Operation {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "escalate" => Some(Self::Escalate),
+            "escalation_change" => Some(Self::ChangeEscalation),
             "note" => Some(Self::Note),
             _ => Topic::from_operation(name).map(Self::Chatwoot).or_else(|| {
                 EventType::parse(name)
@@ -95,10 +101,16 @@ pub enum Work {
     Conversation { id: ConversationId, event: EventType },
     /// `message.received` or `message.sent`.
     Message { id: MessageId },
-    /// Hand the conversation to a person, for this reason.
+    /// Hand the conversation to a person, for this reason, routed as asked.
     Escalate {
         conversation: ConversationId,
         reason: String,
+        routing: Routing,
+    },
+    /// Route the conversation's escalation again: a new priority or team.
+    ChangeEscalation {
+        conversation: ConversationId,
+        routing: Routing,
     },
     /// An internal note on the conversation.
     Note {
@@ -145,6 +157,11 @@ impl Work {
             Operation::Escalate => Self::Escalate {
                 conversation: id(subject_id, ConversationId::parse, "conversation")?,
                 reason: text("reason")?,
+                routing: Routing::read(input)?,
+            },
+            Operation::ChangeEscalation => Self::ChangeEscalation {
+                conversation: id(subject_id, ConversationId::parse, "conversation")?,
+                routing: Routing::read(input)?,
             },
             Operation::Note => Self::Note {
                 conversation: id(subject_id, ConversationId::parse, "conversation")?,
@@ -158,6 +175,92 @@ impl Work {
                 ))
             }
         })
+    }
+}
+
+/// Where an escalation goes in the CRM, as far as the caller said: the ticket's priority and the
+/// team it is given. A part left out is the connector's setting (Kustomer's escalation priority,
+/// its default team with Auto Assignment).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routing {
+    pub priority: Option<Priority>,
+    pub team: Option<String>,
+}
+
+/// The longest team id taken; CRMs' ids are far shorter (Kustomer's are 24 characters).
+pub const MAX_TEAM_ID_CHARS: usize = 64;
+
+impl Routing {
+    /// From an API body's `priority` (1 to 5, 5 highest, or low, medium, high, urgent) and
+    /// `team_id`; each absent or null is left to the connector.
+    pub fn parse(priority: Option<&Value>, team_id: Option<&str>) -> Result<Self, ApiError> {
+        let priority = priority
+            .filter(|value| !value.is_null())
+            .map(|value| Priority::parse("priority", value))
+            .transpose()?;
+        let team = match team_id.map(str::trim) {
+            None => None,
+            Some(team)
+                if !team.is_empty()
+                    && team.len() <= MAX_TEAM_ID_CHARS
+                    && team
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                Some(team.to_owned())
+            }
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "team_id",
+                    format!(
+                        "team_id is the CRM's id of a team (1 to {MAX_TEAM_ID_CHARS} letters, digits, - or _; \
+                         Kustomer's teams: GET /admin/connectors/{{id}}/teams)"
+                    ),
+                ));
+            }
+        };
+        Ok(Self { priority, team })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.priority.is_none() && self.team.is_none()
+    }
+
+    /// Written into a job's input beside what else it keeps.
+    pub fn write(&self, input: &mut Map<String, Value>) {
+        if let Some(priority) = self.priority {
+            input.insert("priority".to_owned(), Value::from(priority.get()));
+        }
+        if let Some(team) = &self.team {
+            input.insert("team_id".to_owned(), Value::from(team.as_str()));
+        }
+    }
+
+    /// Read back from a job's input.
+    fn read(input: Option<&Value>) -> Result<Self, String> {
+        let field = |key: &str| {
+            input
+                .and_then(|input| input.get(key))
+                .filter(|value| !value.is_null())
+        };
+        let priority = field("priority")
+            .map(|value| {
+                value
+                    .as_u64()
+                    .and_then(|level| u8::try_from(level).ok())
+                    .and_then(Priority::new)
+                    .ok_or_else(|| format!("its input's priority {value} is not 1 to 5"))
+            })
+            .transpose()?;
+        let team = field("team_id")
+            .map(|value| {
+                value
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or("its input's team_id is not text")
+            })
+            .transpose()?;
+        Ok(Self { priority, team })
     }
 }
 
@@ -361,6 +464,7 @@ mod tests {
     fn operations_read_back_from_their_names() {
         for operation in [
             Operation::Escalate,
+            Operation::ChangeEscalation,
             Operation::Note,
             Operation::Follow(EventType::MessageReceived),
             Operation::Follow(EventType::CustomerUpdated),
@@ -413,7 +517,25 @@ mod tests {
             ),
             Ok(Work::Escalate {
                 conversation: conversation.clone(),
-                reason: "angry".to_owned()
+                reason: "angry".to_owned(),
+                routing: Routing::default(),
+            })
+        );
+        let routing = Routing {
+            priority: Priority::new(5),
+            team: Some("5f00000000000000000000b1".to_owned()),
+        };
+        let mut input = Map::new();
+        routing.write(&mut input);
+        assert_eq!(
+            Work::read(
+                Operation::ChangeEscalation,
+                conversation.as_str(),
+                Some(&Value::Object(input))
+            ),
+            Ok(Work::ChangeEscalation {
+                conversation: conversation.clone(),
+                routing
             })
         );
         assert_eq!(
@@ -436,6 +558,37 @@ mod tests {
             ),
             Ok(Work::Chatwoot(event)) if matches!(*event, ChatwootEvent::ContactCreated(_))
         ));
+    }
+
+    #[test]
+    fn an_escalations_routing_is_a_priority_and_a_team_id_each_optional() {
+        let parsed = |priority: Value, team: Option<&str>| {
+            Routing::parse(Some(&priority), team).map_err(|error| error.body.field.unwrap_or_default())
+        };
+        assert_eq!(
+            parsed(json!("urgent"), Some(" team-1 ")),
+            Ok(Routing {
+                priority: Priority::new(5),
+                team: Some("team-1".to_owned())
+            })
+        );
+        assert_eq!(parsed(json!(null), None), Ok(Routing::default()));
+        for (priority, team, field, why) in [
+            (json!(6), None, "priority", "above 5"),
+            (json!(0), None, "priority", "below 1"),
+            (json!("critical"), None, "priority", "not a name of the scale"),
+            (json!(2), Some(""), "team_id", "an empty team"),
+            (json!(2), Some("a team"), "team_id", "a space"),
+            (json!(2), Some("t/../x"), "team_id", "a path"),
+        ] {
+            assert_eq!(parsed(priority, team).err().as_deref(), Some(field), "{why}");
+        }
+        let longer = "t".repeat(MAX_TEAM_ID_CHARS + 1);
+        assert_eq!(
+            parsed(json!(3), Some(&longer)).err().as_deref(),
+            Some("team_id"),
+            "65 characters"
+        );
     }
 
     #[test]

@@ -12,18 +12,18 @@ use crate::console_error;
 use crate::db::Db;
 use crate::db::crm_connectors::Enabled;
 use crate::db::crm_sync_jobs::{self, Job, Requested};
-use crate::db::escalations::{self, NewEscalation, Trigger};
+use crate::db::escalations::{self, NewEscalation, Stored, Trigger};
 use crate::{db, http, runtime, send_queue};
 use domain::crm::kustomer::escalation::asks_for_human;
 use domain::crm::kustomer::settings::{DEFAULT_HANDOFF_MESSAGE, KustomerSettings};
-use domain::crm::work::{ConnectorKind, Operation};
+use domain::crm::work::{ConnectorKind, Operation, Routing};
 use domain::error::ApiError;
 use domain::ids::{ConnectorId, ConversationId, CustomerId, EscalationId, MessageId, SyncJobId};
 use domain::lookup::CustomerKey;
 use domain::message::{Conversation, Message};
 use domain::outgoing::OutgoingMessage;
 use domain::tenant::Tenant;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 /// An escalation asked for: of which conversation (and its customer), why, and how.
 pub struct Escalation<'a> {
@@ -33,6 +33,8 @@ pub struct Escalation<'a> {
     pub trigger: Trigger,
     /// The customer's message that asked for a person, when one did.
     pub message_id: Option<&'a MessageId>,
+    /// The priority and team asked for (the connectors' settings where absent).
+    pub routing: &'a Routing,
 }
 
 /// What was recorded of an escalation.
@@ -64,6 +66,7 @@ pub async fn request(
             reason: asked.reason,
             trigger: asked.trigger,
             message_id: asked.message_id,
+            routing: asked.routing,
         },
         now,
     )
@@ -71,15 +74,67 @@ pub async fn request(
     if !recorded {
         return Ok(None);
     }
-    let input = json!({ "escalation_id": id, "reason": asked.reason });
+    let mut input = Map::new();
+    input.insert("escalation_id".to_owned(), json!(id));
+    input.insert("reason".to_owned(), json!(asked.reason));
+    asked.routing.write(&mut input);
+    let work = record_work(
+        db,
+        tenant,
+        connectors,
+        asked.customer_id,
+        Operation::Escalate,
+        asked.conversation_id,
+        &Value::Object(input),
+    )
+    .await?;
+    hand_off(env, db, tenant, &id, asked.conversation_id, handoff).await?;
+    Ok(Some(Recorded { id, work }))
+}
+
+/// Keeps the escalation's new routing (`change` over what it had) and records the work that
+/// changes each of `connectors`' tickets to it.
+pub async fn reroute(
+    db: &Db,
+    tenant: &Tenant,
+    connectors: &[ConnectorId],
+    escalation: &Stored,
+    change: &Routing,
+) -> Result<Vec<Job>, ApiError> {
+    escalations::reroute(db, tenant, &escalation.id, change).await?;
+    let mut input = Map::new();
+    input.insert("escalation_id".to_owned(), json!(escalation.id));
+    change.write(&mut input);
+    record_work(
+        db,
+        tenant,
+        connectors,
+        &escalation.customer_id,
+        Operation::ChangeEscalation,
+        &escalation.conversation_id,
+        &Value::Object(input),
+    )
+    .await
+}
+
+async fn record_work(
+    db: &Db,
+    tenant: &Tenant,
+    connectors: &[ConnectorId],
+    customer_id: &CustomerId,
+    operation: Operation,
+    conversation_id: &ConversationId,
+    input: &Value,
+) -> Result<Vec<Job>, ApiError> {
+    let now = runtime::now().micros();
     let mut work = Vec::new();
     for connector_id in connectors {
         let requested = Requested {
             connector_id,
-            customer_id: asked.customer_id,
-            operation: Operation::Escalate,
-            subject_id: asked.conversation_id.as_str(),
-            input: &input,
+            customer_id,
+            operation,
+            subject_id: conversation_id.as_str(),
+            input,
         };
         work.push(
             crm_sync_jobs::insert_requested(
@@ -92,8 +147,7 @@ pub async fn request(
             .await?,
         );
     }
-    hand_off(env, db, tenant, &id, asked.conversation_id, handoff).await?;
-    Ok(Some(Recorded { id, work }))
+    Ok(work)
 }
 
 /// What the customer is told when the API escalates: the hand-off message of the business's
@@ -150,6 +204,7 @@ pub async fn escalate_if_asked(
         reason: &reason,
         trigger: Trigger::Phrase,
         message_id: Some(&message.id),
+        routing: &Routing::default(),
     };
     request(env, db, tenant, &asking, &asked, &handoff).await?;
     Ok(())
@@ -245,6 +300,7 @@ mod tests {
                 reason: "asked for a person",
                 trigger: Trigger::Phrase,
                 message_id: Some(&asked),
+                routing: &Routing::default(),
             };
             let connectors = [first.id.clone(), second.id.clone()];
             let recorded = ok(request(
@@ -307,6 +363,7 @@ mod tests {
                 reason: "refund over limit",
                 trigger: Trigger::Api,
                 message_id: None,
+                routing: &Routing::default(),
             };
             let recorded = ok(request(
                 &fixture.env,

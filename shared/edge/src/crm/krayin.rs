@@ -570,9 +570,10 @@ pub async fn perform(env: &Env, db: &Db, connector: &Connector, job: &Job) -> Re
         } => skipped("Krayin's activities have no assignee to change"),
         Work::Conversation { id, event } => follow_conversation(&krayin, &id, event).await,
         Work::Message { id } => follow_message(&krayin, &id).await,
-        Work::Escalate { conversation, reason } => {
-            note(&krayin, "Escalated to a person", &conversation, &reason).await
-        }
+        Work::Escalate {
+            conversation, reason, ..
+        } => note(&krayin, "Escalated to a person", &conversation, &reason).await,
+        Work::ChangeEscalation { .. } => skipped("Krayin's activities have no priority or team to change"),
         Work::Note { conversation, body } => note(&krayin, "Note", &conversation, &body).await,
     }
 }

@@ -20,7 +20,7 @@ use domain::crm::kustomer::api::{self, ApiRequest, NewConversation, Resource};
 use domain::crm::kustomer::escalation;
 use domain::crm::kustomer::settings::KustomerSettings;
 use domain::crm::retry::CallFailure;
-use domain::crm::work::{LinkKind, Work};
+use domain::crm::work::{LinkKind, Routing, Work};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::lookup::CustomerKey;
@@ -162,13 +162,24 @@ impl<'a> Kustomer<'a> {
             .ok_or_else(|| Refusal::Failed(gone(format!("conversation {id} no longer exists"))))
     }
 
+    /// The team an escalation (or a new conversation) is given: the one asked for, else the
+    /// default team when Auto Assignment is on.
+    fn team_of<'r>(&'r self, routing: Option<&'r Routing>) -> Option<&'r str> {
+        routing.and_then(|routing| routing.team.as_deref()).or_else(|| {
+            self.settings
+                .auto_assignment
+                .then_some(self.settings.default_team_id.as_deref())
+                .flatten()
+        })
+    }
+
     /// Our conversation's Kustomer id, creating the conversation (and its customer) when it has
-    /// none; `priority_of_escalation` creates it as an escalation does.
+    /// none; `as_escalation` (its reason and routing) creates it as an escalation does.
     async fn ensure_conversation(
         &self,
         conversation: &Conversation,
         retried: bool,
-        as_escalation: Option<&str>,
+        as_escalation: Option<(&str, &Routing)>,
     ) -> Result<String, Refusal> {
         if let Some(crm_id) = self
             .linked(LinkKind::Conversation, conversation.id.as_str())
@@ -177,23 +188,19 @@ impl<'a> Kustomer<'a> {
             return Ok(crm_id);
         }
         let (customer, _) = self.ensure_customer(&conversation.customer_id, retried).await?;
-        let team = self
-            .settings
-            .auto_assignment
-            .then_some(self.settings.default_team_id.as_deref())
-            .flatten();
+        let routing = as_escalation.map(|(_, routing)| routing);
+        let team = self.team_of(routing);
         let name = match as_escalation {
-            Some(reason) => format!("Escalated: {}", reason.chars().take(200).collect::<String>()),
+            Some((reason, _)) => format!("Escalated: {}", reason.chars().take(200).collect::<String>()),
             None => api::conversation_name(conversation.channel),
         };
         let created = self
             .resource(&api::create_conversation(&NewConversation {
                 customer: &customer,
                 name,
-                priority: if as_escalation.is_some() {
-                    self.settings.escalation_priority
-                } else {
-                    self.settings.default_priority
+                priority: match routing {
+                    Some(routing) => routing.priority.unwrap_or(self.settings.escalation_priority),
+                    None => self.settings.default_priority,
                 },
                 team,
                 external_id: Some(conversation.id.to_string()),
@@ -291,9 +298,15 @@ pub async fn perform(env: &Env, db: &Db, connector: &Connector, job: &Job) -> Re
         } => follow_conversation(&kustomer, retrying, &id).await,
         Work::Conversation { id, event } => follow_conversation_change(&kustomer, retrying, &id, event).await,
         Work::Message { id } => follow_message(&kustomer, retrying, &id).await,
-        Work::Escalate { conversation, reason } => {
-            escalate(&kustomer, retrying, &conversation, &reason).await
-        }
+        Work::Escalate {
+            conversation,
+            reason,
+            routing,
+        } => escalate(&kustomer, retrying, &conversation, &reason, &routing).await,
+        Work::ChangeEscalation {
+            conversation,
+            routing,
+        } => reroute(&kustomer, &conversation, &routing).await,
         Work::Note { conversation, body } => note(&kustomer, retrying, &conversation, &body).await,
         Work::Chatwoot(_) => skipped("Chatwoot's webhooks feed Krayin connectors, not Kustomer"),
     }
@@ -399,6 +412,7 @@ async fn escalate(
     retrying: bool,
     id: &ConversationId,
     reason: &str,
+    routing: &Routing,
 ) -> Result<Outcome, Refusal> {
     if !kustomer.settings.ticket_creation {
         return skipped("Automatic Ticket Creation is off");
@@ -409,18 +423,18 @@ async fn escalate(
         .await?
         .is_some();
     let crm_id = kustomer
-        .ensure_conversation(&conversation, retrying, Some(reason))
+        .ensure_conversation(&conversation, retrying, Some((reason, routing)))
         .await?;
     if existed {
-        let teams: Vec<String> = if kustomer.settings.auto_assignment {
-            kustomer.settings.default_team_id.iter().cloned().collect()
-        } else {
-            Vec::new()
-        };
+        let teams: Vec<String> = kustomer
+            .team_of(Some(routing))
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
         kustomer
             .resource(&api::escalate_conversation(
                 &crm_id,
-                kustomer.settings.escalation_priority,
+                routing.priority.unwrap_or(kustomer.settings.escalation_priority),
                 &teams,
             ))
             .await?;
@@ -436,6 +450,26 @@ async fn escalate(
         .resource(&api::create_note(
             &crm_id,
             &escalation::escalation_note(reason, &history),
+        ))
+        .await?;
+    synced(crm_id)
+}
+
+/// Gives the escalated conversation in Kustomer the priority and team asked for since; a
+/// conversation its escalation did not make in Kustomer (ticket creation off) is left alone.
+async fn reroute(
+    kustomer: &Kustomer<'_>,
+    id: &ConversationId,
+    routing: &Routing,
+) -> Result<Outcome, Refusal> {
+    let Some(crm_id) = kustomer.linked(LinkKind::Conversation, id.as_str()).await? else {
+        return skipped("the conversation is not in Kustomer: its escalation made no ticket there");
+    };
+    kustomer
+        .resource(&api::reroute_conversation(
+            &crm_id,
+            routing.priority,
+            routing.team.as_deref(),
         ))
         .await?;
     synced(crm_id)

@@ -3,7 +3,9 @@
 //! sync) escalates once. The hand-off message is sent once per escalation.
 
 use crate::db::Db;
-use crate::db::{self, number, optional_text, text};
+use crate::db::{self, number, optional_number, optional_text, text};
+use domain::crm::priority::Priority;
+use domain::crm::work::Routing;
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, EscalationId, MessageId};
 use domain::tenant::Tenant;
@@ -24,6 +26,12 @@ impl Trigger {
             Self::Phrase => "phrase",
         }
     }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Api, Self::Phrase]
+            .into_iter()
+            .find(|trigger| trigger.as_str() == name)
+    }
 }
 
 pub struct NewEscalation<'a> {
@@ -33,6 +41,18 @@ pub struct NewEscalation<'a> {
     pub reason: &'a str,
     pub trigger: Trigger,
     pub message_id: Option<&'a MessageId>,
+    pub routing: &'a Routing,
+}
+
+/// An escalation as it is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub id: EscalationId,
+    pub conversation_id: ConversationId,
+    pub customer_id: CustomerId,
+    pub reason: String,
+    pub trigger: Trigger,
+    pub routing: Routing,
 }
 
 /// Records the escalation; false when its message escalated already.
@@ -43,8 +63,8 @@ pub async fn insert(
     now_us: i64,
 ) -> Result<bool, ApiError> {
     let result = db
-        .scoped(tenant, "INSERT INTO escalations (id, business_id, conversation_id, customer_id, reason, trigger, message_id, created_us) \
-             VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (message_id) DO NOTHING",
+        .scoped(tenant, "INSERT INTO escalations (id, business_id, conversation_id, customer_id, reason, trigger, message_id, created_us, \
+             priority, team_id) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (message_id) DO NOTHING",
         )
         .bind(&[
             text(new.id.as_str()),
@@ -54,10 +74,76 @@ pub async fn insert(
             text(new.trigger.as_str()),
             optional_text(new.message_id.map(MessageId::as_str)),
             number(now_us),
+            optional_number(new.routing.priority.map(|priority| i64::from(priority.get()))),
+            optional_text(new.routing.team.as_deref()),
         ])?
         .run()
         .await?;
     Ok(db::changes(&result) == 1)
+}
+
+#[derive(Deserialize)]
+struct Row {
+    id: String,
+    conversation_id: String,
+    customer_id: String,
+    reason: String,
+    trigger: String,
+    priority: Option<i64>,
+    team_id: Option<String>,
+}
+
+impl Row {
+    fn stored(self) -> Result<Stored, ApiError> {
+        let damaged =
+            |what: &str| ApiError::internal("reading an escalation", format!("its {what} is damaged"));
+        Ok(Stored {
+            id: EscalationId::parse(&self.id).ok_or_else(|| damaged("id"))?,
+            conversation_id: ConversationId::parse(&self.conversation_id)
+                .ok_or_else(|| damaged("conversation"))?,
+            customer_id: CustomerId::parse(&self.customer_id).ok_or_else(|| damaged("customer"))?,
+            reason: self.reason,
+            trigger: Trigger::parse(&self.trigger).ok_or_else(|| damaged("trigger"))?,
+            routing: Routing {
+                priority: self
+                    .priority
+                    .and_then(|level| u8::try_from(level).ok())
+                    .and_then(Priority::new),
+                team: self.team_id,
+            },
+        })
+    }
+}
+
+/// The business's escalation `id`, if it has one.
+pub async fn find(db: &Db, tenant: &Tenant, id: &EscalationId) -> Result<Option<Stored>, ApiError> {
+    db.scoped(
+        tenant,
+        "SELECT id, conversation_id, customer_id, reason, trigger, priority, team_id FROM escalations \
+         WHERE business_id = ?1 AND id = ?2",
+    )
+    .bind(&[text(id.as_str())])?
+    .first::<Row>(None)
+    .await?
+    .map(Row::stored)
+    .transpose()
+}
+
+/// Keeps the escalation's new routing: the parts `change` names replace the stored ones.
+pub async fn reroute(db: &Db, tenant: &Tenant, id: &EscalationId, change: &Routing) -> Result<(), ApiError> {
+    db.scoped(
+        tenant,
+        "UPDATE escalations SET priority = coalesce(?3, priority), team_id = coalesce(?4, team_id) \
+         WHERE business_id = ?1 AND id = ?2",
+    )
+    .bind(&[
+        text(id.as_str()),
+        optional_number(change.priority.map(|priority| i64::from(priority.get()))),
+        optional_text(change.team.as_deref()),
+    ])?
+    .run()
+    .await?;
+    Ok(())
 }
 
 /// Marks the escalation's hand-off message as sent; true for the one caller that marked it.
@@ -109,6 +195,58 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn an_escalation_is_found_and_rerouted_in_its_own_business_only() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let globex = fixture.business_on("Globex", 0).await;
+            let (id, conversation, customer) = (
+                EscalationId::generate(random()),
+                ConversationId::generate(random()),
+                CustomerId::generate(random()),
+            );
+            let asked = Routing {
+                priority: Priority::new(4),
+                team: None,
+            };
+            let new = NewEscalation {
+                id: &id,
+                conversation_id: &conversation,
+                customer_id: &customer,
+                reason: "refund",
+                trigger: Trigger::Api,
+                message_id: None,
+                routing: &asked,
+            };
+            assert!(insert(&fixture.db, &acme, &new, 0).await.must());
+            assert_eq!(
+                find(&fixture.db, &globex, &id).await.must(),
+                None,
+                "another business's"
+            );
+            let team = Routing {
+                priority: None,
+                team: Some("billing".to_owned()),
+            };
+            reroute(&fixture.db, &globex, &id, &team).await.must();
+            reroute(&fixture.db, &acme, &id, &team).await.must();
+            let stored = find(&fixture.db, &acme, &id).await.must();
+            assert_eq!(
+                stored.map(|stored| (stored.conversation_id, stored.trigger, stored.routing)),
+                Some((
+                    conversation,
+                    Trigger::Api,
+                    Routing {
+                        priority: Priority::new(4),
+                        team: Some("billing".to_owned())
+                    }
+                )),
+                "the team is added and the priority kept; Globex's change touched nothing"
+            );
+        });
+    }
+
+    #[test]
     fn a_message_escalates_once_and_its_hand_off_is_sent_once() {
         let fixture = Fixture::new();
         fixture.run(async {
@@ -120,6 +258,7 @@ mod tests {
                 MessageId::generate(random()),
             );
             let now = fixture.now().micros();
+            let no_routing = Routing::default();
             let by_phrase = |id| NewEscalation {
                 id,
                 conversation_id: &conversation,
@@ -127,6 +266,7 @@ mod tests {
                 reason: "asked for a person",
                 trigger: Trigger::Phrase,
                 message_id: Some(&message),
+                routing: &no_routing,
             };
             let first = EscalationId::generate(random());
             assert!(insert(&fixture.db, &acme, &by_phrase(&first), now).await.must());
@@ -194,6 +334,7 @@ mod tests {
                         reason: "r",
                         trigger: Trigger::Api,
                         message_id: None,
+                        routing: &Routing::default(),
                     };
                     insert(&db, &tenant, &new, now).await.must();
                 }

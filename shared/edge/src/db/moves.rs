@@ -465,6 +465,7 @@ mod tests {
                 reason: "r",
                 trigger: escalations::Trigger::Api,
                 message_id: None,
+                routing: &domain::crm::work::Routing::default(),
             },
             0,
         )

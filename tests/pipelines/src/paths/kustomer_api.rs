@@ -112,6 +112,157 @@ fn an_api_escalation_raises_the_kustomer_conversation_to_the_team_with_a_note_an
     });
 }
 
+/// The id of the Kustomer team named `name`, as the admin API lists the connector's teams.
+async fn team_named(app: &App, connector: &str, name: &str) -> String {
+    let teams = app
+        .admin(Method::Get, &format!("/admin/connectors/{connector}/teams"), None)
+        .await
+        .expect(200)
+        .json();
+    teams["teams"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|team| team["name"] == name)
+        .map(|team| text(&team["id"]).to_owned())
+        .unwrap_or_else(|| panic!("no team {name}: {teams}"))
+}
+
+#[test]
+fn an_escalation_goes_at_the_priority_and_to_the_team_asked_and_is_routed_again_later() {
+    test(|app| async move {
+        let with = with_conversation(&app, json!({}), "Hello there").await;
+        let (id, key) = (with.setup.id(), with.setup.business.key.clone());
+        let (support, billing) = (
+            team_named(&app, id, "Support").await,
+            team_named(&app, id, "Billing").await,
+        );
+        let escalated = app
+            .api(
+                &key,
+                Method::Post,
+                "/api-escalations",
+                Some(json!({ "conversation_id": with.conversation_id, "reason": "outage", "priority": "urgent", "team_id": support })),
+            )
+            .await
+            .expect(202)
+            .json();
+        let escalation = &escalated["escalation"];
+        assert_eq!(
+            (&escalation["priority"], &escalation["team_id"]),
+            (&json!(5), &json!(support)),
+            "{escalated}"
+        );
+        settled_log(&app, id, 4).await;
+        let routed = |expected: (u64, &str), why: &str| {
+            let conversation = &with.setup.kustomer.conversations()[0];
+            assert_eq!(
+                (
+                    &conversation["attributes"]["priority"],
+                    &conversation["attributes"]["assignedTeams"]
+                ),
+                (&json!(expected.0), &json!([expected.1])),
+                "{why}: {conversation}"
+            );
+        };
+        routed((5, &support), "urgent, to Support, though Auto Assignment is off");
+
+        let path = format!("/api-escalations/{}", text(&escalation["id"]));
+        let changed = app
+            .api(&key, Method::Patch, &path, Some(json!({ "priority": 2 })))
+            .await
+            .expect(202)
+            .json();
+        assert_eq!(
+            (
+                &changed["escalation"]["priority"],
+                &changed["escalation"]["team_id"]
+            ),
+            (&json!(2), &json!(support)),
+            "the team asked before is kept: {changed}"
+        );
+        let log = settled_log(&app, id, 5).await;
+        assert_eq!(
+            entry(&log, "escalation_change")["status"],
+            "succeeded",
+            "{log:#?}"
+        );
+        routed((2, &support), "lowered, the team kept");
+        app.api(&key, Method::Patch, &path, Some(json!({ "team_id": billing })))
+            .await
+            .expect(202);
+        settled_log(&app, id, 6).await;
+        routed((2, &billing), "handed to Billing, the priority kept");
+
+        let other = app.business("Other").await;
+        let missing = "/api-escalations/00000000-0000-4000-8000-000000000000";
+        for (key, path, body, status, why) in [
+            (&key, path.as_str(), json!({}), 422, "nothing to change"),
+            (
+                &key,
+                path.as_str(),
+                json!({ "priority": 9 }),
+                422,
+                "a priority above 5",
+            ),
+            (
+                &key,
+                path.as_str(),
+                json!({ "team_id": "a team" }),
+                422,
+                "a team id with a space",
+            ),
+            (
+                &key,
+                path.as_str(),
+                json!({ "priority": 3, "reason": "x" }),
+                422,
+                "an unknown field",
+            ),
+            (&key, missing, json!({ "priority": 3 }), 404, "no such escalation"),
+            (
+                &key,
+                "/api-escalations/nope",
+                json!({ "priority": 3 }),
+                404,
+                "not an id",
+            ),
+            (
+                &other.key,
+                path.as_str(),
+                json!({ "priority": 3 }),
+                404,
+                "another business's escalation",
+            ),
+        ] {
+            let code = if status == 404 {
+                "not_found"
+            } else {
+                "validation_failed"
+            };
+            assert_error(
+                &app.api(key, Method::Patch, path, Some(body)).await,
+                status,
+                code,
+                why,
+            );
+        }
+        let refused = app
+            .api(
+                &key,
+                Method::Post,
+                "/api-escalations",
+                Some(
+                    json!({ "conversation_id": with.conversation_id, "reason": "r", "priority": "critical" }),
+                ),
+            )
+            .await;
+        assert_error(&refused, 422, "validation_failed", "a priority not on the scale");
+        app.settle().await;
+        routed((2, &billing), "nothing refused changed the ticket");
+    });
+}
+
 #[test]
 fn a_customer_asking_for_a_human_escalates_once_and_not_with_automatic_ticket_creation_off() {
     test(|app| async move {

@@ -8,7 +8,7 @@ use crate::api::{self, Caller, Function, Operation, PathParam, Route};
 use crate::error::ErrorEnvelope;
 use crate::ids::{
     ApiKeyId, BusinessId, ChannelAccountId, ConnectorId, ConsoleSessionId, ConversationId, EndpointId,
-    SourceId,
+    EscalationId, SourceId,
 };
 use schemars::generate::SchemaSettings;
 use schemars::transform::Transform;
@@ -784,6 +784,7 @@ fn path_parameter(name: &str) -> (&'static str, SchemaFn) {
         typed::<ConversationId>("The conversation"),
         typed::<EndpointId>("The webhook endpoint"),
         typed::<ConsoleSessionId>("The console link or session"),
+        typed::<EscalationId>("The escalation"),
         ("link_id", "The CRM link (webhook type)", schema::<SourceId>),
         (
             "contact_key",

@@ -164,6 +164,20 @@ pub fn escalate_conversation(
     request
 }
 
+/// Changes an escalated conversation's priority, its team, or both (a part left out is kept).
+pub fn reroute_conversation(
+    kustomer_conversation_id: &str,
+    priority: Option<Priority>,
+    team: Option<&str>,
+) -> ApiRequest {
+    let teams: Vec<String> = team.map(str::to_owned).into_iter().collect();
+    let mut request = assign_conversation(kustomer_conversation_id, &[], &teams);
+    if let (Some(priority), Some(Value::Object(body))) = (priority, request.body.as_mut()) {
+        body.insert("priority".to_owned(), json!(priority.get()));
+    }
+    request
+}
+
 /// True for the form of Kustomer's ids (MongoDB ObjectIds): 24 lowercase hex digits.
 pub fn is_kustomer_id(text: &str) -> bool {
     text.len() == 24
