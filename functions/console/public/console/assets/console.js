@@ -757,8 +757,10 @@
     const stages = h('div', { class: 'stack' });
     const stageChoices = () => {
       const pipeline = pipelines.find((p) => String(p.id) === pipelineSelect.querySelector('select').value) || pipelines[0];
-      const choices = [['', '— leave where it is —'], ...(pipeline ? pipeline.stages.map((st) => [st.id, st.name]) : [])];
+      const stageList = pipeline ? pipeline.stages.map((st) => [st.id, st.name]) : [];
+      const choices = [['', '— leave where it is —'], ...stageList];
       fill(stages,
+        field('When a contact is new (the New Lead stage)', 'settings.stage_on_contact_created', { type: 'select', value: settings.stage_on_contact_created, choices: [['', '— the pipeline’s first stage —'], ...stageList] }),
         field('When a conversation starts', 'settings.stage_on_conversation_created', { type: 'select', value: settings.stage_on_conversation_created, choices }),
         field('When an agent first answers', 'settings.stage_on_first_response', { type: 'select', value: settings.stage_on_first_response, choices }),
         field('When the conversation is resolved', 'settings.stage_on_resolved', { type: 'select', value: settings.stage_on_resolved, choices }));
@@ -771,7 +773,7 @@
       stages,
     ], 'Save pipeline and stages', async (f) => {
       const patch = { pipeline_id: number(f, 'settings.pipeline_id'), stage_progression: value(f, 'settings.stage_progression') };
-      for (const name of ['stage_on_conversation_created', 'stage_on_first_response', 'stage_on_resolved']) patch[name] = number(f, `settings.${name}`) ?? null;
+      for (const name of ['stage_on_contact_created', 'stage_on_conversation_created', 'stage_on_first_response', 'stage_on_resolved']) patch[name] = number(f, `settings.${name}`) ?? null;
       await api('PATCH', `/api-connectors/${c.id}`, { settings: patch });
       toast('Saved');
     }, { label: 'Pipeline and stages' });

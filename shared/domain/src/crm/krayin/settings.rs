@@ -31,6 +31,9 @@ pub struct KrayinSettings {
     pub sync_conversations: bool,
     pub sync_messages: bool,
     pub stage_progression: bool,
+    /// The guide's "New Lead" stage: where a contact's lead starts (with stage progression on),
+    /// instead of the first stage of its pipeline.
+    pub stage_on_contact_created: Option<StageId>,
     pub stage_on_conversation_created: Option<StageId>,
     pub stage_on_first_response: Option<StageId>,
     pub stage_on_resolved: Option<StageId>,
@@ -49,13 +52,15 @@ const SETTING_NAMES: &[&str] = &[
     "sync_conversations",
     "sync_messages",
     "stage_progression",
+    "stage_on_contact_created",
     "stage_on_conversation_created",
     "stage_on_first_response",
     "stage_on_resolved",
     "default_lead_value",
 ];
 
-const STAGE_SETTINGS: [&str; 3] = [
+const STAGE_SETTINGS: [&str; 4] = [
+    "stage_on_contact_created",
     "stage_on_conversation_created",
     "stage_on_first_response",
     "stage_on_resolved",
@@ -110,6 +115,7 @@ impl KrayinSettings {
             sync_conversations: flag("sync_conversations", false)?,
             sync_messages: flag("sync_messages", false)?,
             stage_progression: flag("stage_progression", false)?,
+            stage_on_contact_created: id("stage_on_contact_created")?.map(StageId),
             stage_on_conversation_created: id("stage_on_conversation_created")?.map(StageId),
             stage_on_first_response: id("stage_on_first_response")?.map(StageId),
             stage_on_resolved: id("stage_on_resolved")?.map(StageId),
@@ -130,6 +136,7 @@ impl KrayinSettings {
             "sync_conversations": self.sync_conversations,
             "sync_messages": self.sync_messages,
             "stage_progression": self.stage_progression,
+            "stage_on_contact_created": self.stage_on_contact_created,
             "stage_on_conversation_created": self.stage_on_conversation_created,
             "stage_on_first_response": self.stage_on_first_response,
             "stage_on_resolved": self.stage_on_resolved,
@@ -154,13 +161,14 @@ impl KrayinSettings {
         }
     }
 
-    /// The stage a new lead is created in: the first of the configured pipeline, else of Krayin's
-    /// default one (Krayin refuses a lead whose stage is null).
+    /// The stage a new lead is created in: the "New Lead" stage when stage progression is on and
+    /// one is set (a stage of the lead's pipeline), else the first of the configured pipeline, else
+    /// of Krayin's default one (Krayin refuses a lead whose stage is null).
     pub fn initial_stage(&self, pipelines: &[Pipeline]) -> Option<StageId> {
-        self.lead_pipeline(pipelines)?
-            .stages
-            .first()
-            .map(|stage| stage.id)
+        let pipeline = self.lead_pipeline(pipelines)?;
+        self.stage_on_contact_created
+            .filter(|stage| self.stage_progression && pipeline.stage(*stage).is_some())
+            .or_else(|| pipeline.stages.first().map(|stage| stage.id))
     }
 
     /// Checks the configured pipeline and stages against Krayin's pipelines (`GET
@@ -185,6 +193,7 @@ impl KrayinSettings {
         };
         for name in STAGE_SETTINGS {
             let stage_id = match name {
+                "stage_on_contact_created" => self.stage_on_contact_created,
                 "stage_on_conversation_created" => self.stage_on_conversation_created,
                 "stage_on_first_response" => self.stage_on_first_response,
                 _ => self.stage_on_resolved,
@@ -612,6 +621,11 @@ mod tests {
                 "settings.pipeline_id",
                 "an unknown pipeline",
             ),
+            (
+                json!({ "base_url": "https://crm.example.com", "pipeline_id": 2, "stage_on_contact_created": 2 }),
+                "settings.stage_on_contact_created",
+                "a New Lead stage of another pipeline",
+            ),
         ];
         for (input, field, description) in cases {
             let settings = parse(input).unwrap_or_else(|e| panic!("{e}"));
@@ -628,6 +642,24 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(enterprise.check_stages(&pipelines()), Ok(()));
         assert_eq!(enterprise.initial_stage(&pipelines()), Some(StageId(7)));
+        let new_lead = |progression: bool| {
+            parse(
+                json!({ "base_url": "https://crm.example.com", "stage_progression": progression,
+                          "stage_on_contact_created": 2 }),
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+            .initial_stage(&pipelines())
+        };
+        assert_eq!(
+            new_lead(true),
+            Some(StageId(2)),
+            "the New Lead stage, with progression on"
+        );
+        assert_eq!(
+            new_lead(false),
+            Some(StageId(1)),
+            "the first stage, with progression off"
+        );
         let none = enterprise.check_stages(&[]).err();
         assert_eq!(
             none.and_then(|e| e.body.field),

@@ -1285,3 +1285,40 @@ fn a_chatwoot_that_signs_nothing_delivers_to_the_token_url_once_and_a_wrong_miss
         );
     });
 }
+
+#[test]
+fn with_a_new_lead_stage_a_contacts_lead_starts_there_and_moves_on_from_it() {
+    test(|app| async move {
+        let setup = krayin_business(
+            &app,
+            Connect::settings(json!({
+                "pipeline_id": 1, "stage_progression": true,
+                "stage_on_contact_created": 2, "stage_on_conversation_created": 3,
+            })),
+        )
+        .await;
+        let person = jane().named("New Lead");
+        let conversation = Conversation::new(unique_number(), WEB, &person);
+        let entries = &mut 0;
+        step(
+            &app,
+            &setup,
+            entries,
+            &chatwoot::contact_created(&person),
+            2,
+            "a new contact, at the New Lead stage",
+        )
+        .await;
+        step(
+            &app,
+            &setup,
+            entries,
+            &chatwoot::conversation_created(&conversation),
+            3,
+            "a conversation started",
+        )
+        .await;
+        let shown = setup.shown(&app).await;
+        assert_eq!(shown["settings"]["stage_on_contact_created"], 2, "{shown}");
+    });
+}
