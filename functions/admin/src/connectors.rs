@@ -257,11 +257,17 @@ pub async fn update(
     )))
 }
 
-/// What the CRM says of settings about to be saved (Krayin's pipeline and stages), read without
-/// the connector's budget: None when nothing needed the CRM.
+/// What the CRM says of settings about to be saved (Kustomer's default team, Krayin's pipeline
+/// and stages), read without the connector's budget: what to keep of it, None when nothing.
 async fn checked_with_crm(env: &Env, db: &Db, connector: &Connector) -> Result<Option<Value>, ApiError> {
     match connector.kind {
-        ConnectorKind::Kustomer => Ok(None),
+        ConnectorKind::Kustomer => {
+            let mut kustomer =
+                Kustomer::new(env, db, connector).map_err(|reason| ApiError::invalid("settings", reason))?;
+            kustomer.client.budgeted = false;
+            kustomer::check_settings(&kustomer).await?;
+            Ok(None)
+        }
         ConnectorKind::Krayin => {
             let mut krayin =
                 Krayin::new(env, db, connector).map_err(|reason| ApiError::invalid("settings", reason))?;

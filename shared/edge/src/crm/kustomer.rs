@@ -537,6 +537,15 @@ async fn all_pages(
     Ok(resources)
 }
 
+/// Checks the settings against Kustomer as the admin API saves them: the default team, when one
+/// is set, must be one of the organization's teams.
+pub async fn check_settings(kustomer: &Kustomer<'_>) -> Result<(), ApiError> {
+    if kustomer.settings.default_team_id.is_none() {
+        return Ok(());
+    }
+    api::Team::check_default(&kustomer.settings, &teams(kustomer).await?)
+}
+
 /// The organization's teams, for choosing the default team.
 pub async fn teams(kustomer: &Kustomer<'_>) -> Result<Vec<api::Team>, ApiError> {
     let resources = all_pages(kustomer, api::list_teams)

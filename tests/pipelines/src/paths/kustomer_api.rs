@@ -7,9 +7,9 @@ use crate::partners::meta::Graph;
 use crate::steps::api::assert_error;
 use crate::steps::channels::{receive_whatsapp, whatsapp_account};
 use crate::steps::crms::kustomer::{Connected, connected_business, settled_log};
-use crate::steps::crms::{entry, sync_log};
+use crate::steps::crms::{connector_of, entry, sync_log};
 use crate::steps::text;
-use crate::steps::unique_phone;
+use crate::steps::{unique_number, unique_phone};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -635,5 +635,69 @@ fn analytics_count_escalations_response_and_resolution_times_satisfaction_and_th
             .expect(200)
             .json();
         assert_eq!(shown["status"]["success_rate"], 1.0, "{shown}");
+    });
+}
+
+#[test]
+fn a_default_team_kustomer_does_not_have_is_refused_when_saved_naming_the_teams_it_has() {
+    test(|app| async move {
+        let with = connected_business(&app, json!({})).await;
+        let id = with.id();
+        let support = team_named(&app, id, "Support").await;
+        let path = format!("/admin/connectors/{id}");
+        let patch = |settings: Value| app.admin(Method::Patch, &path, Some(json!({ "settings": settings })));
+        let refused =
+            patch(json!({ "auto_assignment": true, "default_team_id": "000000000000000000000000" })).await;
+        let error = assert_error(&refused, 422, "validation_failed", "a team of no one");
+        assert_eq!(error["field"], "settings.default_team_id", "{error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Support") && m.contains("Billing")),
+            "the teams it has are named: {error}"
+        );
+        let shown = connector_of(&app, id).await;
+        assert_eq!(
+            shown["settings"]["default_team_id"],
+            Value::Null,
+            "nothing was saved: {shown}"
+        );
+        patch(json!({ "auto_assignment": true, "default_team_id": support }))
+            .await
+            .expect(200);
+        assert_eq!(
+            connector_of(&app, id).await["settings"]["default_team_id"],
+            json!(support)
+        );
+
+        // A key that may not read teams cannot have its default team checked: saving says so.
+        let other = app.business("Other").await;
+        let key = format!("eyteamless{}", unique_number());
+        with.kustomer
+            .add_key(&key, &with.kustomer.org(), &["customers:read", "customers:write"]);
+        let subdomain = with
+            .kustomer
+            .host()
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let created = app
+            .admin(
+                Method::Post,
+                &format!("/admin/businesses/{}/connectors", other.id),
+                Some(json!({
+                    "kind": "kustomer",
+                    "settings": { "subdomain": subdomain, "default_team_id": support },
+                    "secrets": { "api_key": key },
+                })),
+            )
+            .await;
+        assert!(created.status >= 400, "refused: {}", created.text());
+        assert!(
+            created.text().contains("teams:read"),
+            "the missing permission is named: {}",
+            created.text()
+        );
     });
 }

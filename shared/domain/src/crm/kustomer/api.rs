@@ -6,10 +6,11 @@
 //! percent-encoded here, so a value cannot add a segment or a query.
 
 use super::MAX_NOTE_CHARS;
-use super::settings::Priority;
+use super::settings::{KustomerSettings, Priority};
 use crate::channel::{Channel, Direction};
 use crate::crm::request::percent_encoded;
 pub use crate::crm::request::{ApiRequest, Method};
+use crate::error::ApiError;
 use crate::message::{ConversationStatus, Message};
 use crate::text::cut_chars;
 use serde::Serialize;
@@ -397,6 +398,33 @@ pub struct Team {
 }
 
 impl Team {
+    /// Checks the settings' default team against the organization's `teams`, as the admin API
+    /// saves them: a team Kustomer does not have would fail every escalation later.
+    pub fn check_default(settings: &KustomerSettings, teams: &[Team]) -> Result<(), ApiError> {
+        let Some(wanted) = settings.default_team_id.as_deref() else {
+            return Ok(());
+        };
+        if teams.iter().any(|team| team.id == wanted) {
+            return Ok(());
+        }
+        let listed: Vec<String> = teams
+            .iter()
+            .take(20)
+            .map(|team| format!("{} ({})", team.id, team.name))
+            .collect();
+        Err(ApiError::invalid(
+            "settings.default_team_id",
+            format!(
+                "settings.default_team_id {wanted} is not a team of this Kustomer organization; its teams are {}",
+                if listed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    listed.join(", ")
+                }
+            ),
+        ))
+    }
+
     pub fn from_resource(resource: &Resource) -> Self {
         Self {
             id: resource.id.clone(),
