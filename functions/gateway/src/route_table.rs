@@ -16,6 +16,7 @@ pub const EXACT: &[(&str, &str)] = &[
     ("/api-customers-batch-lookup", "CUSTOMERS_BATCH_LOOKUP"),
     ("/api-messages-since", "MESSAGES_SINCE"),
     ("/api-conversations-by-customer", "CONVERSATIONS_BY_CUSTOMER"),
+    ("/api/webhooks/kustomer", "RECEIVER_KUSTOMER"),
     ("/api-upload-attachment", "UPLOAD_ATTACHMENT"),
     ("/api/download-media", "DOWNLOAD_MEDIA"),
     ("/api-send-message", "SEND_MESSAGE"),

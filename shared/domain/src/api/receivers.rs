@@ -99,6 +99,21 @@ function! {
             .raw_literal("application/json", json!({ "type": "object" }))
             .ok::<KustomerReceivedOut>(200)
             .errors(&[400, 413, 503]);
+    /// The Kustomer guide's webhook
+    ///
+    /// The integration guide's `{"event": "conversation.updated", "data": {…the Kustomer
+    /// conversation…}}` (or Kustomer's own envelope), for a business with one enabled Kustomer
+    /// connector: the API key names the business, and the body is signed as Kustomer signs it
+    /// (X-Kustomer-Webhook-Signature: hex HMAC-SHA256 of the body with the connector's
+    /// webhook_secret). Acted on as the connector's own webhook path acts; the same body twice acts
+    /// once. 409 when the business has several Kustomer connectors (each has its own path).
+    ReceiveKustomerGuideWebhook = post("/api/webhooks/kustomer", ApiKey)
+        .limit(crate::crm::kustomer::webhook::BODY_LIMIT)
+        => |c| c
+            .header(crate::crm::kustomer::webhook::SIGNATURE_HEADER, "hex HMAC-SHA256 of the body with the connector's webhook_secret", true)
+            .raw_literal("application/json", json!({ "type": "object" }))
+            .ok::<KustomerReceivedOut>(200)
+            .errors(&[400, 404, 409, 413, 503]);
 }
 
 function! {

@@ -459,3 +459,124 @@ fn unsigned_mis_signed_unknown_and_malformed_deliveries_are_refused_a_connector_
         );
     });
 }
+
+/// The Kustomer guide's own webhook: `POST /api/webhooks/kustomer` with `{event, data}`, the
+/// business's API key, and the body signed with the connector's webhook secret.
+async fn post_guides(app: &App, key: &str, body: &[u8], token: &str) -> Answer {
+    let signature = hex::encode(hmac_sha256(token.as_bytes(), body));
+    app.request(
+        Method::Post,
+        "/api/webhooks/kustomer",
+        &[
+            ("x-api-key", key),
+            ("content-type", "application/json"),
+            ("x-kustomer-webhook-signature", &signature),
+        ],
+        body.to_vec(),
+    )
+    .await
+}
+
+#[test]
+fn the_guides_webhook_body_at_the_guides_path_acts_as_kustomers_own_once_and_only_signed_with_the_key() {
+    test(|app| async move {
+        let synced = synced_conversation(&app).await;
+        let key = synced.setup.business.key.clone();
+        // As the guide writes it: `POST /api/webhooks/kustomer {"event": "conversation.updated", "data": …}`.
+        let body = serde_json::to_vec(&json!({
+            "event": "conversation.updated",
+            "data": { "type": "conversation", "id": synced.conversation["id"], "attributes": { "status": "done" } }
+        }))
+        .unwrap_or_default();
+        assert_eq!(
+            outcome(&post_guides(&app, &key, &body, &synced.token).await),
+            "applied"
+        );
+        let again = post_guides(&app, &key, &body, &synced.token).await;
+        assert!(
+            outcome(&again).starts_with("duplicate"),
+            "the same body twice acts once"
+        );
+        let listed = app
+            .api(
+                &key,
+                Method::Get,
+                &format!(
+                    "/api-conversations-by-customer?customer_id={}",
+                    synced.customer_id
+                ),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(listed["conversations"][0]["status"], "resolved", "{listed}");
+
+        let other = app.business("Other").await;
+        let keyless = app
+            .request(
+                Method::Post,
+                "/api/webhooks/kustomer",
+                &[("content-type", "application/json")],
+                body.clone(),
+            )
+            .await;
+        assert_error(&keyless, 401, "unauthorized", "no API key");
+        for (answer, status, code, why) in [
+            (
+                post_guides(&app, &key, &body, "not-the-token").await,
+                401,
+                "unauthorized",
+                "signed with another secret",
+            ),
+            (
+                post_guides(&app, &key, b"{\"event\":", &synced.token).await,
+                400,
+                "malformed_request",
+                "not JSON",
+            ),
+            (
+                post_guides(&app, &other.key, &body, &synced.token).await,
+                404,
+                "not_found",
+                "a business without Kustomer",
+            ),
+        ] {
+            assert_error(&answer, status, code, why);
+        }
+
+        let second = format!("eysecond{}", unique_number());
+        synced.setup.kustomer.add_key(
+            &second,
+            &synced.setup.kustomer.org(),
+            &crate::partners::kustomer::PERMISSIONS,
+        );
+        let subdomain = synced
+            .setup
+            .kustomer
+            .host()
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        crate::steps::crms::kustomer::connect(&app, &synced.setup.business, &subdomain, &second, json!({}))
+            .await;
+        let changed = serde_json::to_vec(&json!({
+            "event": "conversation.updated",
+            "data": { "type": "conversation", "id": synced.conversation["id"], "attributes": { "status": "open" } }
+        }))
+        .unwrap_or_default();
+        let error = assert_error(
+            &post_guides(&app, &key, &changed, &synced.token).await,
+            409,
+            "conflict",
+            "two Kustomer connectors: which one is meant cannot be told",
+        );
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("webhook_path")),
+            "{error}"
+        );
+    });
+}

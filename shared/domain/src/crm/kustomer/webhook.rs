@@ -88,7 +88,48 @@ pub fn parse(event_header: Option<&str>, body: &[u8]) -> Result<InboundEvent, St
     let document: Value =
         serde_json::from_slice(body).map_err(|error| format!("the body is not JSON: {error}"))?;
     let envelope = document.as_object().ok_or("the body is not a JSON object")?;
-    let id = id(envelope.get("id"), "id")?;
+    read(envelope, id(envelope.get("id"), "id")?, event_header)
+}
+
+/// Reads the integration guide's own webhook body, `{"event": "conversation.updated", "data":
+/// {…the Kustomer conversation…}}` (`POST /api/webhooks/kustomer`), or Kustomer's envelope sent
+/// there. The guide's names are Kustomer's without its prefix and in the past tense
+/// (`conversation.updated` is `kustomer.conversation.update`); a body without an `id` is
+/// identified by its digest, so the same body delivered twice acts once.
+pub fn parse_guide(body: &[u8]) -> Result<InboundEvent, String> {
+    if body.len() > BODY_LIMIT {
+        return Err(format!("the body is larger than {BODY_LIMIT} bytes"));
+    }
+    let document: Value =
+        serde_json::from_slice(body).map_err(|error| format!("the body is not JSON: {error}"))?;
+    let envelope = document.as_object().ok_or("the body is not a JSON object")?;
+    let id = match envelope.get("id") {
+        None | Some(Value::Null) => {
+            use sha2::{Digest, Sha256};
+            format!("sha256:{}", hex::encode(Sha256::digest(body)))
+        }
+        given => id(given, "id")?,
+    };
+    let guide_name = match envelope.get("event") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(event)) => Some(match event.trim() {
+            "conversation.created" | "conversation.create" => "kustomer.conversation.create",
+            "conversation.updated" | "conversation.update" => "kustomer.conversation.update",
+            "message.created" | "message.create" => "kustomer.message.create",
+            other => other,
+        }),
+        Some(_) => return Err("event is not a string".to_owned()),
+    };
+    read(envelope, id, guide_name)
+}
+
+/// An envelope's event, its id already read; `default_name` when the envelope names none.
+fn read(
+    envelope: &Map<String, Value>,
+    id: String,
+    default_name: Option<&str>,
+) -> Result<InboundEvent, String> {
+    let event_header = default_name;
     let name = match envelope.get("name") {
         Some(Value::String(name)) if !name.trim().is_empty() => name.trim().to_owned(),
         Some(Value::String(_)) | None | Some(Value::Null) => event_header
@@ -361,6 +402,49 @@ mod tests {
             "changes": { "attributes": { "status": { "op": "replace", "before": "open", "after": "done" } } },
             "createdAt": "2026-11-23T11:00:00.000Z"
         })
+    }
+
+    #[test]
+    fn the_guides_body_reads_as_kustomers_event_of_the_same_meaning() {
+        let conversation = json!({ "type": "conversation", "id": "5f0000000000000000000001", "attributes": { "status": "done" } });
+        let guide = serde_json::to_vec(&json!({ "event": "conversation.updated", "data": conversation }))
+            .unwrap_or_default();
+        let read = parse_guide(&guide).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(read.name, "kustomer.conversation.update");
+        assert!(
+            read.id.starts_with("sha256:"),
+            "identified by its digest: {}",
+            read.id
+        );
+        assert_eq!(
+            parse_guide(&guide).map(|again| again.id),
+            Ok(read.id.clone()),
+            "the same body, the same id"
+        );
+        assert!(
+            matches!(read.event, KustomerEvent::Conversation { ref status, .. } if status.as_deref() == Some("done"))
+        );
+        let kustomers = serde_json::to_vec(
+            &json!({ "id": "e1", "name": "kustomer.conversation.update", "data": conversation }),
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            parse_guide(&kustomers).map(|own| (own.id, own.name)),
+            Ok(("e1".to_owned(), "kustomer.conversation.update".to_owned()))
+        );
+        for (body, why) in [
+            (
+                json!({ "event": 5, "data": conversation }),
+                "an event that is not text",
+            ),
+            (json!({ "data": conversation }), "no event at all"),
+            (
+                json!({ "event": "conversation.updated", "data": "x" }),
+                "data that is no conversation",
+            ),
+        ] {
+            assert!(parse_guide(body.to_string().as_bytes()).is_err(), "{why}");
+        }
     }
 
     #[test]
