@@ -1,8 +1,9 @@
 //! The business console (`/console`): one page that does through the API, with a console session,
-//! what the guides' settings pages describe; the sign-in that opens a console link into that
-//! session; and the session itself (who is signed in, signing out).
+//! what the guides' settings pages describe; the API reference (`/console/reference`), openapi.json
+//! rendered for a person to read; the sign-in that opens a console link into that session; and the
+//! session itself (who is signed in, signing out).
 //!
-//! The page and its assets answer as pages, misses included; the session's JSON answers as the
+//! The pages and their assets answer as pages, misses included; the session's JSON answers as the
 //! API does.
 
 mod pages;
@@ -25,6 +26,7 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         missed,
         async |operation, call| match operation {
             Console::GetConsolePage => Ok(pages::console()?),
+            Console::GetApiReference => Ok(pages::reference()?),
             Console::GetConsoleSignIn => call.run(session::sign_in_page).await,
             Console::OpenConsoleLink => call.run(session::open).await,
             Console::GetConsoleSession => call.run(session::current).await,

@@ -1,12 +1,14 @@
-//! The console's page and its sign-in pages, compiled into the worker; the page's script and style
-//! (`public/`) are static files the gateway serves from this origin: nothing is fetched from
-//! elsewhere, so the page works offline and under a strict Content-Security-Policy.
+//! The console's page, the API reference's and the sign-in pages, compiled into the worker; the
+//! pages' scripts and styles (`public/`, and Swagger UI's from `node_modules/`) are static files
+//! the gateway serves from this origin: nothing is fetched from elsewhere, so the pages work
+//! offline and under a strict Content-Security-Policy.
 
 use domain::text::escape_html;
 use edge::http;
 use edge::runtime::{Headers, Response};
 
 const CONSOLE_HTML: &str = include_str!("assets/console.html");
+const REFERENCE_HTML: &str = include_str!("assets/reference.html");
 const NOTICE_HTML: &str = include_str!("assets/notice.html");
 const SIGN_IN_HTML: &str = include_str!("assets/sign-in.html");
 
@@ -32,6 +34,12 @@ fn html(status: u16, body: String) -> worker::Result<Response> {
 
 pub fn console() -> worker::Result<Response> {
     html(200, CONSOLE_HTML.to_owned())
+}
+
+/// The API reference: Swagger UI draws /openapi.json under the console's own policy (its style is
+/// a file and its script sets styles through the CSSOM, which `style-src 'self'` allows).
+pub fn reference() -> worker::Result<Response> {
+    html(200, REFERENCE_HTML.to_owned())
 }
 
 /// The page a valid link opens: it names the business and asks to sign in.

@@ -1,7 +1,8 @@
 //! The gateway: the one public entry. It authenticates nothing and stores nothing; it hands each
 //! request to the function that owns its path (under `/functions/v1` too, the guides' base URL),
 //! over a service binding, within the rate limits (`limits`), and serves `/health`, the API's
-//! contract, `/openapi.json`, and the console page's script and style.
+//! contract, `/openapi.json`, and the scripts and styles of the console's pages (the console and
+//! the API reference).
 
 mod limits;
 mod route_table;
@@ -30,8 +31,12 @@ async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiE
             return match routed.operation {
                 Gateway::Health => http::json(200, &HealthOut { status: "ok" }),
                 Gateway::GetOpenApiDocument => static_file(req, &env, "application/json").await,
-                Gateway::GetConsoleAssetJs => static_file(req, &env, "text/javascript; charset=utf-8").await,
-                Gateway::GetConsoleAssetCss => static_file(req, &env, "text/css; charset=utf-8").await,
+                Gateway::GetConsoleAssetJs | Gateway::GetReferenceAssetJs | Gateway::GetSwaggerUiJs => {
+                    static_file(req, &env, "text/javascript; charset=utf-8").await
+                }
+                Gateway::GetConsoleAssetCss | Gateway::GetReferenceAssetCss | Gateway::GetSwaggerUiCss => {
+                    static_file(req, &env, "text/css; charset=utf-8").await
+                }
             };
         }
         Err(Miss::NotAllowed(allow)) => return Err(ApiError::method_not_allowed(allow)),
@@ -79,8 +84,9 @@ fn at_origin_path(req: Request) -> Result<(Request, String), ApiError> {
 }
 
 /// One of the gateway's static files (`[assets]`, copied there by scripts/build): the API's
-/// contract, `openapi.json` as committed (a sixth of the bundle's size were it built in), and the
-/// console page's script and style (more than a tenth of the console's).
+/// contract, `openapi.json` as committed (a sixth of the bundle's size were it built in), the
+/// console page's script and style (more than a tenth of the console's), and the API reference's
+/// (Swagger UI's script and style are 470 KB gzip, more than any bundle may weigh).
 async fn static_file(req: Request, env: &Env, content_type: &str) -> Result<Response, ApiError> {
     let path = req.path();
     let file = env.assets("ASSETS")?.fetch_request(req).await?;

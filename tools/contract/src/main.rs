@@ -216,6 +216,54 @@ mod tests {
         assert_eq!(operations, domain::api::openapi::endpoints().len());
     }
 
+    /// Every `description` and `summary` of the document, with where it is.
+    fn texts(value: &Value, at: &str, found: &mut Vec<(String, String)>) {
+        match value {
+            Value::Object(members) => {
+                for (name, member) in members {
+                    let here = format!("{at}/{name}");
+                    match member {
+                        Value::String(text) if name == "description" || name == "summary" => {
+                            found.push((here, text.clone()));
+                        }
+                        _ => texts(member, &here, found),
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    texts(item, &format!("{at}/{index}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// OpenAPI's descriptions are CommonMark: a renderer (Swagger UI, which the API reference
+    /// draws with) reads `<path>` or `<key prefix>` as an HTML tag and drops it, and after
+    /// `<path>` the rest of its paragraph too. A placeholder in angle brackets is written in a
+    /// code span (`` `key:<key prefix>` ``).
+    #[test]
+    fn no_description_has_an_angle_bracket_a_renderer_takes_for_html() {
+        let document: Value = serde_json::from_str(&domain::api::openapi::document()).unwrap_or_default();
+        let mut found = Vec::new();
+        texts(&document, "", &mut found);
+        assert!(found.len() > 100, "the document's texts: {}", found.len());
+        let tag_like: Vec<String> = found
+            .iter()
+            .filter(|(_, text)| {
+                // Outside code spans: every other piece between backticks.
+                text.split('`').step_by(2).any(|prose| {
+                    prose.split('<').skip(1).any(|after| {
+                        after.starts_with(|c: char| c.is_ascii_alphabetic() || "/!?".contains(c))
+                    })
+                })
+            })
+            .map(|(at, text)| format!("{at}: {text}"))
+            .collect();
+        assert!(tag_like.is_empty(), "{tag_like:#?}");
+    }
+
     /// The route table the gateway gets, as `scripts/configure` writes it.
     struct Table {
         exact: Vec<(String, String)>,

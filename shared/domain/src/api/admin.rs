@@ -48,7 +48,7 @@ function! {
     /// that may frame the embedded inbox, as origins: https://host, https://host:port,
     /// https://*.host (and http://); at most 20; ["'none'"] alone for no site; [] (the default) for
     /// any site. rate_limit takes per_minute (1 to 100000) and/or burst (1 to 10000), a number left
-    /// out keeping its value; any other name is 422 (field rate_limit.<name>). A changed limit
+    /// out keeping its value; any other name is 422 (field `rate_limit.<name>`). A changed limit
     /// applies to the keys within a minute.
     UpdateBusiness = patch("/admin/businesses/{business_id}", Admin)
         => |c| c
@@ -382,7 +382,7 @@ pub struct AuditEntry {
     pub id: AuditEntryId,
     /// RFC 3339 time.
     pub at: String,
-    /// admin, key:<key prefix>, or console:<console session id>.
+    /// admin, `key:<key prefix>`, or `console:<console session id>`.
     pub actor: String,
     /// e.g. api_key.issued.
     pub action: String,
@@ -812,7 +812,7 @@ pub struct ConsoleLink {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ConsoleSession {
     pub id: ConsoleSessionId,
-    /// admin, or key:<key prefix>.
+    /// admin, or `key:<key prefix>`.
     pub issued_by: String,
     /// RFC 3339 times.
     pub created_at: String,

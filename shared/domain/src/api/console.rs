@@ -1,6 +1,7 @@
-//! The business console: its page (its script and style are the gateway's, `api::gateway`), opening a console link into a session, and the
-//! session itself; their declarations and the shapes they answer with. What the console shows and
-//! changes, it reads and writes through the API's own endpoints with the session (`Caller`).
+//! The business console: its page and the API reference's (their scripts and styles are the
+//! gateway's, `api::gateway`), opening a console link into a session, and the session itself;
+//! their declarations and the shapes they answer with. What the console shows and changes, it
+//! reads and writes through the API's own endpoints with the session (`Caller`).
 
 use crate::api::{Caller::*, get, post};
 use crate::ids::{BusinessId, ConsoleSessionId};
@@ -16,6 +17,13 @@ function! {
     /// One page; it asks /console/session who is signed in, and shows how to sign in when no one
     /// is.
     GetConsolePage = get("/console", Anyone)
+        => |c| c.ok_media(200, "text/html", json!({ "type": "string" })).described("The page").page().infallible();
+    /// The API reference
+    ///
+    /// This document (/openapi.json) rendered for a person to read: every operation, its
+    /// parameters, bodies, answers and errors. No credentials; it only reads the document and
+    /// sends no request of the API (no "Try it out").
+    GetApiReference = get("/console/reference", Anyone)
         => |c| c.ok_media(200, "text/html", json!({ "type": "string" })).described("The page").page().infallible();
     /// The page a console link opens
     ///

@@ -1,6 +1,6 @@
-//! The gateway's own endpoints: its liveness, the API's contract and the console page's script and
-//! style, all static files of its own (`[assets]`) but the first. Every other path is forwarded to
-//! the function that declares it.
+//! The gateway's own endpoints: its liveness, the API's contract, and the scripts and styles of the
+//! console's pages (the console and the API reference), all static files of its own (`[assets]`)
+//! but the first. Every other path is forwarded to the function that declares it.
 
 use crate::api::{Caller::*, get};
 use serde::Serialize;
@@ -33,6 +33,28 @@ function! {
     ///
     /// The console page's style, served as its script is.
     GetConsoleAssetCss = get("/console/assets/console.css", Anyone)
+        => |c| c.ok_media(200, "text/css", json!({ "type": "string" })).described("The asset");
+    /// The API reference's reference.js
+    ///
+    /// The reference page's own script (functions/console/public/): it renders /openapi.json
+    /// with Swagger UI.
+    GetReferenceAssetJs = get("/console/reference/reference.js", Anyone)
+        => |c| c.ok_media(200, "text/javascript", json!({ "type": "string" })).described("The asset");
+    /// The API reference's reference.css
+    ///
+    /// The reference page's own style, laid over Swagger UI's.
+    GetReferenceAssetCss = get("/console/reference/reference.css", Anyone)
+        => |c| c.ok_media(200, "text/css", json!({ "type": "string" })).described("The asset");
+    /// Swagger UI's script
+    ///
+    /// swagger-ui-bundle.js of the swagger-ui-dist package (package.json pins its version),
+    /// copied by scripts/build: the reference page fetches nothing from elsewhere.
+    GetSwaggerUiJs = get("/console/reference/swagger-ui-bundle.js", Anyone)
+        => |c| c.ok_media(200, "text/javascript", json!({ "type": "string" })).described("The asset");
+    /// Swagger UI's style
+    ///
+    /// swagger-ui.css of the same package.
+    GetSwaggerUiCss = get("/console/reference/swagger-ui.css", Anyone)
         => |c| c.ok_media(200, "text/css", json!({ "type": "string" })).described("The asset");
 }
 

@@ -75,7 +75,7 @@ function! {
     /// A CRM pushes a webhook link's data
     ///
     /// Signed as Standard Webhooks sign: webhook-id, webhook-timestamp (within 5 minutes) and
-    /// webhook-signature v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}"> with the link's
+    /// webhook-signature `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` with the link's
     /// webhook_secret. The body replaces the link's data (JSON, CSV or text, at most 4 MiB).
     PushCrmLinkData = post("/webhooks/crm-links/{link_id}", Signed(Signature::StandardWebhooks))
         .limit(crate::links::fetch::MAX_PAGE_BYTES)

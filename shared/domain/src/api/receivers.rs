@@ -24,7 +24,7 @@ function! {
             .errors(&[400, 403]);
     /// A Meta notification (WhatsApp, Messenger, Instagram)
     ///
-    /// Signed by Meta with the account's app_secret (X-Hub-Signature-256: sha256=<hex>). A
+    /// Signed by Meta with the account's app_secret (X-Hub-Signature-256: `sha256=<hex>`). A
     /// malformed entry is counted in rejected, the good ones are stored.
     ReceiveMetaWebhook = post("/webhooks/meta/{account_id}", Signed(Signature::Meta))
         .limit(crate::providers::meta::webhook::BODY_LIMIT)
@@ -121,7 +121,7 @@ function! {
     pub const RECEIVER_CHATWOOT: Function<ReceiverChatwoot> = "receiver-chatwoot", tag "receivers";
     /// A Chatwoot webhook for a Krayin connector
     ///
-    /// X-Chatwoot-Signature: sha256=<hex HMAC-SHA256 of "{X-Chatwoot-Timestamp}.{body}"> with the
+    /// X-Chatwoot-Signature: `sha256=<hex HMAC-SHA256 of "{X-Chatwoot-Timestamp}.{body}">` with the
     /// connector's webhook_secret, the timestamp within 5 minutes. A redelivery (same
     /// X-Chatwoot-Delivery) answers duplicate.
     ReceiveChatwootWebhook = post("/webhooks/chatwoot/{connector_id}", Signed(Signature::Chatwoot))

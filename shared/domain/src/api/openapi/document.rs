@@ -84,9 +84,9 @@ pub fn endpoints() -> Vec<Declared> {
 /// The document's opening words.
 const INTRODUCTION: &str = "The bridge between a multi-channel chat platform and the CRMs its businesses use (README.md).
 
-Every JSON error has one shape, `{\"error\": {\"code\", \"message\", \"field\"?}}` (components/schemas/Error). A path that no function serves answers 404 not_found (\"no endpoint at <path>\"); a method a path does not take answers 405 method_not_allowed with an `Allow` header listing the methods it takes (the embedded inbox page and its assets answer it as an HTML page).
+Every JSON error has one shape, `{\"error\": {\"code\", \"message\", \"field\"?}}` (components/schemas/Error). A path that no function serves answers 404 not_found (`no endpoint at <path>`); a method a path does not take answers 405 method_not_allowed with an `Allow` header listing the methods it takes (the embedded inbox page and its assets answer it as an HTML page).
 
-JSON bodies are sent as application/json (or an application/<x>+json type; a body without a content type is read as JSON too); a body labelled as a form, text or multipart is 415 unsupported_media_type. A name given twice in one object, or a NUL character (\\u0000) in any string, is 422 validation_failed with the path of the value; a lone UTF-16 surrogate escape is read as U+FFFD. The receivers of providers' and CRMs' webhooks read their bodies by their own rules.
+JSON bodies are sent as application/json (or an `application/<x>+json` type; a body without a content type is read as JSON too); a body labelled as a form, text or multipart is 415 unsupported_media_type. A name given twice in one object, or a NUL character (\\u0000) in any string, is 422 validation_failed with the path of the value; a lone UTF-16 surrogate escape is read as U+FFFD. The receivers of providers' and CRMs' webhooks read their bodies by their own rules.
 
 Rate limits: each API key has a token bucket, its business's `rate_limit` (by default {\"per_minute\": 600, \"burst\": 100}; the operator sets it with PATCH /admin/businesses/{business_id}). Every answer to a request with an active key carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (components/headers); a request over the limit is answered 429 rate_limited with Retry-After and never reaches its function. A client address that causes more failed authentications (401 and 403) than its budget (120 at once, refilling at 60 a minute) gets 429 with Retry-After on every path but /health and /openapi.json until the budget refills. So 429 is a possible answer of every operation behind the gateway.
 
@@ -627,7 +627,7 @@ fn error_responses() -> Map<String, Value> {
         ),
         (
             "UnsupportedMediaType",
-            "unsupported_media_type: the body's content type is not one the operation takes (a JSON body: application/json or application/<x>+json, or no content type at all)",
+            "unsupported_media_type: the body's content type is not one the operation takes (a JSON body: application/json or `application/<x>+json`, or no content type at all)",
             false,
         ),
         (
@@ -757,16 +757,16 @@ fn security_schemes() -> Value {
         |description: &str| json!({ "type": "http", "scheme": "bearer", "description": description });
     json!({
         "ApiKey": header("x-api-key", "A business's API key (cek_…)"),
-        "ApiKeyBearer": bearer("The business's API key as Authorization: Bearer <key> (the CRM links guide's way)"),
+        "ApiKeyBearer": bearer("The business's API key as `Authorization: Bearer <key>` (the CRM links guide's way)"),
         "AdminToken": bearer("The ADMIN_TOKEN secret"),
         "ConsoleSession": { "type": "apiKey", "in": "cookie", "name": crate::console::COOKIE_NAME, "description": "A business console's session, opened from a console link; a request that changes something also sends the session's CSRF token in x-csrf-token (GET /console/session gives it)" },
         "EmbedToken": bearer("An SSO token (sso_…) from /api-sso-generate-token"),
         "EmbedTokenQuery": { "type": "apiKey", "in": "query", "name": "token", "description": "An SSO token in the page's URL" },
-        "MetaSignature": header("X-Hub-Signature-256", "sha256=<hex HMAC-SHA256 of the body with the account's app_secret>"),
+        "MetaSignature": header("X-Hub-Signature-256", "`sha256=<hex HMAC-SHA256 of the body>`, keyed with the account's app_secret"),
         "TwilioSignature": header("X-Twilio-Signature", "Twilio's signature of the public URL and parameters with the account's auth_token"),
         "KustomerSignature": header("X-Kustomer-Webhook-Signature", "hex HMAC-SHA256 of the body with the connector's webhook_secret"),
-        "ChatwootSignature": header("X-Chatwoot-Signature", "sha256=<hex HMAC-SHA256 of \"{X-Chatwoot-Timestamp}.{body}\"> with the connector's webhook_secret"),
-        "StandardWebhooksSignature": header("webhook-signature", "v1,<base64 HMAC-SHA256 of \"{webhook-id}.{webhook-timestamp}.{body}\"> with the link's webhook_secret"),
+        "ChatwootSignature": header("X-Chatwoot-Signature", "`sha256=<hex HMAC-SHA256 of \"{X-Chatwoot-Timestamp}.{body}\">` with the connector's webhook_secret"),
+        "StandardWebhooksSignature": header("webhook-signature", "`v1,<base64 HMAC-SHA256 of \"{webhook-id}.{webhook-timestamp}.{body}\">` with the link's webhook_secret"),
     })
 }
 
@@ -788,7 +788,7 @@ fn path_parameter(name: &str) -> (&'static str, SchemaFn) {
         ("link_id", "The CRM link (webhook type)", schema::<SourceId>),
         (
             "contact_key",
-            "A customer id, or chatwoot:<contact id>",
+            "A customer id, or `chatwoot:<contact id>`",
             schema::<String>,
         ),
         (
