@@ -183,6 +183,9 @@ describe('openapi.json against the running stack', () => {
       contact_key: fixtures.customer_id,
       webhook_id: method === 'DELETE' ? fixtures.spare_webhook_id : fixtures.webhook_id,
       conversation_id: fixtures.conversation_id,
+      escalation_id: fixtures.escalation_id,
+      // A Chatwoot webhook token the Krayin fixture does not have: the URL is refused (401).
+      token: 'f'.repeat(40),
       link_id: fixtures.link_id,
       session_id: fixtures.console_session_id,
       account_id: template.startsWith('/webhooks/twilio/')

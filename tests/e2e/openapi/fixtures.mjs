@@ -82,6 +82,9 @@ export async function makeFixtures() {
   const sent = await api(business.key, 'POST', '/api-send-message', { email, channel: 'email', content: 'hello' });
   assert.equal(sent.status, 202, `a message: ${sent.text}`);
   fixtures.conversation_id = sent.body.message.conversation_id;
+  const escalated = await api(business.key, 'POST', '/api-escalations', { conversation_id: fixtures.conversation_id, reason: 'fixture' });
+  assert.equal(escalated.status, 202, `an escalation: ${escalated.text}`);
+  fixtures.escalation_id = escalated.body.escalation.id;
 
   const webhook = async () => {
     // Subscribed to one rare event only: a fuzz run's thousands of customer events would otherwise
