@@ -459,6 +459,12 @@ impl Kustomer {
         self.state.borrow().host.clone()
     }
 
+    /// The organization's name in its host (`{subdomain}.api.kustomerapp.com`), as a connector's
+    /// settings name it.
+    pub fn subdomain(&self) -> String {
+        self.host().split('.').next().unwrap_or_default().to_owned()
+    }
+
     /// The organization of the key the partner was installed with.
     pub fn org(&self) -> String {
         self.state.borrow().org.clone()

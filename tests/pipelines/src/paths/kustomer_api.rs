@@ -675,13 +675,7 @@ fn a_default_team_kustomer_does_not_have_is_refused_when_saved_naming_the_teams_
         let key = format!("eyteamless{}", unique_number());
         with.kustomer
             .add_key(&key, &with.kustomer.org(), &["customers:read", "customers:write"]);
-        let subdomain = with
-            .kustomer
-            .host()
-            .split('.')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let subdomain = with.kustomer.subdomain();
         let created = app
             .admin(
                 Method::Post,

@@ -500,13 +500,7 @@ fn two_businesses_on_two_organizations_of_one_kustomer_host_never_see_each_other
         let org = first.kustomer.other_org("globex");
         let key = format!("eyglobex{}", unique_number());
         first.kustomer.add_key(&key, &org, &PERMISSIONS);
-        let subdomain = first
-            .kustomer
-            .host()
-            .split('.')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let subdomain = first.kustomer.subdomain();
         let second = connect(&app, &other, &subdomain, &key, json!({})).await;
         for (business, email) in [
             (&first.business, "same@example.com"),

@@ -65,6 +65,22 @@ async fn post(app: &App, synced: &Synced, event: &Value, token: &str) -> Answer 
     .await
 }
 
+/// The customer's conversations as our API lists them.
+async fn ours(app: &App, synced: &Synced) -> Value {
+    app.api(
+        &synced.setup.business.key,
+        Method::Get,
+        &format!(
+            "/api-conversations-by-customer?customer_id={}",
+            synced.customer_id
+        ),
+        None,
+    )
+    .await
+    .expect(200)
+    .json()
+}
+
 /// The outcome of a delivery that was taken (200).
 fn outcome(answer: &Answer) -> String {
     assert_eq!(answer.status, 200, "{}", answer.text());
@@ -279,19 +295,7 @@ fn done_in_kustomer_resolves_ours_emits_our_event_and_is_not_sent_back_satisfact
         });
         let answer = post(&app, &synced, &event, &synced.token).await;
         assert_eq!(outcome(&answer), "applied");
-        let listed = app
-            .api(
-                &synced.setup.business.key,
-                Method::Get,
-                &format!(
-                    "/api-conversations-by-customer?customer_id={}",
-                    synced.customer_id
-                ),
-                None,
-            )
-            .await
-            .expect(200)
-            .json();
+        let listed = ours(&app, &synced).await;
         let conversation = &listed["conversations"][0];
         assert_eq!(conversation["id"], synced.ours.as_str(), "{listed}");
         assert_eq!(conversation["status"], "resolved", "{conversation}");
@@ -497,19 +501,7 @@ fn the_guides_webhook_body_at_the_guides_path_acts_as_kustomers_own_once_and_onl
             outcome(&again).starts_with("duplicate"),
             "the same body twice acts once"
         );
-        let listed = app
-            .api(
-                &key,
-                Method::Get,
-                &format!(
-                    "/api-conversations-by-customer?customer_id={}",
-                    synced.customer_id
-                ),
-                None,
-            )
-            .await
-            .expect(200)
-            .json();
+        let listed = ours(&app, &synced).await;
         assert_eq!(listed["conversations"][0]["status"], "resolved", "{listed}");
 
         let other = app.business("Other").await;
@@ -551,14 +543,7 @@ fn the_guides_webhook_body_at_the_guides_path_acts_as_kustomers_own_once_and_onl
             &synced.setup.kustomer.org(),
             &crate::partners::kustomer::PERMISSIONS,
         );
-        let subdomain = synced
-            .setup
-            .kustomer
-            .host()
-            .split('.')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let subdomain = synced.setup.kustomer.subdomain();
         crate::steps::crms::kustomer::connect(&app, &synced.setup.business, &subdomain, &second, json!({}))
             .await;
         let changed = serde_json::to_vec(&json!({

@@ -156,6 +156,24 @@ mod tests {
         }
     }
 
+    /// A file we hold the bytes of, and one we only link.
+    fn receipt_and_movie() -> [Media; 2] {
+        [
+            Media {
+                url: "https://crm.example.com/api/download-media?id=1".into(),
+                filename: "receipt.pdf".into(),
+                mime_type: "application/pdf".into(),
+                bytes: Some(b"%PDF-1.7".to_vec()),
+            },
+            Media {
+                url: "https://crm.example.com/api/download-media?id=2".into(),
+                filename: "big.mov".into(),
+                mime_type: "video/quicktime".into(),
+                bytes: None,
+            },
+        ]
+    }
+
     #[test]
     fn an_email_is_the_messages_form_with_the_api_key_as_password() {
         let sent = request(
@@ -194,20 +212,7 @@ mod tests {
 
     #[test]
     fn files_with_bytes_are_attached_and_the_others_linked() {
-        let files = [
-            Media {
-                url: "https://crm.example.com/api/download-media?id=1".into(),
-                filename: "receipt.pdf".into(),
-                mime_type: "application/pdf".into(),
-                bytes: Some(b"%PDF-1.7".to_vec()),
-            },
-            Media {
-                url: "https://crm.example.com/api/download-media?id=2".into(),
-                filename: "big.mov".into(),
-                mime_type: "video/quicktime".into(),
-                bytes: None,
-            },
-        ];
+        let files = receipt_and_movie();
         let sent = request("https://m", "d", "k", "a@d", &email(Some("S"), &files), "XyZ");
         assert_eq!(
             sent.header("content-type"),
@@ -225,20 +230,7 @@ mod tests {
 
     #[test]
     fn an_email_of_files_alone_names_them_in_its_text_and_takes_the_first_as_subject() {
-        let files = [
-            Media {
-                url: "https://crm.example.com/api/download-media?id=1".into(),
-                filename: "receipt.pdf".into(),
-                mime_type: "application/pdf".into(),
-                bytes: Some(b"%PDF-1.7".to_vec()),
-            },
-            Media {
-                url: "https://crm.example.com/api/download-media?id=2".into(),
-                filename: "big.mov".into(),
-                mime_type: "video/quicktime".into(),
-                bytes: None,
-            },
-        ];
+        let files = receipt_and_movie();
         let alone = Outgoing {
             text: "",
             ..email(None, &files)
