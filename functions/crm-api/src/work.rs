@@ -152,12 +152,8 @@ pub async fn reroute(
         .into_iter()
         .map(|connector| connector.id)
         .collect();
-    let work = escalation::reroute(&db, tenant, &connectors, &escalation, &change).await?;
+    let work = escalation::reroute(&db, tenant, &connectors, &mut escalation, &change).await?;
     sync::hand_over(env, &contacts(tenant, &work), 0).await;
-    escalation.routing = Routing {
-        priority: change.priority.or(escalation.routing.priority),
-        team: change.team.or(escalation.routing.team),
-    };
     Ok(Accepted(escalated(escalation, &work)))
 }
 

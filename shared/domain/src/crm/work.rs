@@ -226,6 +226,14 @@ impl Routing {
         self.priority.is_none() && self.team.is_none()
     }
 
+    /// This change over the routing an escalation had: a part left out keeps what it was.
+    pub fn over(&self, before: &Routing) -> Routing {
+        Routing {
+            priority: self.priority.or(before.priority),
+            team: self.team.clone().or_else(|| before.team.clone()),
+        }
+    }
+
     /// Written into a job's input beside what else it keeps.
     pub fn write(&self, input: &mut Map<String, Value>) {
         if let Some(priority) = self.priority {
@@ -573,6 +581,22 @@ mod tests {
             })
         );
         assert_eq!(parsed(json!(null), None), Ok(Routing::default()));
+        let before = Routing {
+            priority: Priority::new(4),
+            team: Some("support".to_owned()),
+        };
+        let lowered = Routing {
+            priority: Priority::new(2),
+            team: None,
+        };
+        assert_eq!(
+            lowered.over(&before),
+            Routing {
+                priority: Priority::new(2),
+                team: Some("support".to_owned())
+            },
+            "a part left out keeps what it was"
+        );
         for (priority, team, field, why) in [
             (json!(6), None, "priority", "above 5"),
             (json!(0), None, "priority", "below 1"),

@@ -92,16 +92,17 @@ pub async fn request(
     Ok(Some(Recorded { id, work }))
 }
 
-/// Keeps the escalation's new routing (`change` over what it had) and records the work that
-/// changes each of `connectors`' tickets to it.
+/// Gives the escalation its new routing (`change` over what it had), kept, and records the work
+/// that changes each of `connectors`' tickets to it.
 pub async fn reroute(
     db: &Db,
     tenant: &Tenant,
     connectors: &[ConnectorId],
-    escalation: &Stored,
+    escalation: &mut Stored,
     change: &Routing,
 ) -> Result<Vec<Job>, ApiError> {
-    escalations::reroute(db, tenant, &escalation.id, change).await?;
+    escalation.routing = change.over(&escalation.routing);
+    escalations::set_routing(db, tenant, &escalation.id, &escalation.routing).await?;
     let mut input = Map::new();
     input.insert("escalation_id".to_owned(), json!(escalation.id));
     change.write(&mut input);
