@@ -6,6 +6,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { BASE_URL, admin, api, assertError, bulkCreate, newBusiness, sync, unique, waitFor } from './support.mjs';
 import { businessWithEndpoint, messagesOf, receiveWhatsapp, startMediaHost, uniquePhone, whatsappAccount } from './receivers/webhook-api.mjs';
 import { localPartners } from './partners.mjs';
@@ -424,6 +425,188 @@ describe('004, "Polling (Alternative)", as written', () => {
     const again = await timers[0].callback();
     assert.equal(again.count, 0, `the next poll starts after what it saw: ${JSON.stringify(again)}`);
     assert.equal(processed.length, 1, 'nothing processed twice');
+  });
+});
+
+describe('004, "Complete Integration Example: Salesforce Integration" and "Security: Signature Verification", as written', () => {
+  test('the guide’s class imports the contacts, takes our signed webhooks (verifyWebhook agrees) and shows the WhatsApp conversation', async () => {
+    const business = await newBusiness({ default_country: 'IE' });
+    const endpoint = partners.receiver.endpoint();
+    const { secret } = await businessWithEndpoint(endpoint, { events: ['message.received', 'conversation.created'] }, business);
+    const whatsapp = await partners.whatsappOf(business);
+    // What the guide's code takes from Node and its environment.
+    const require = createRequire(import.meta.url);
+    const process = { env: { ALACARTE_API_KEY: business.key, ALACARTE_WEBHOOK_SECRET: secret, WEBHOOK_SECRET: secret } };
+
+    // 004's "Security: Signature Verification", unchanged.
+    const crypto = require('crypto');
+
+    function verifyWebhook(req) {
+      const signature = req.headers['x-webhook-signature'];
+      const timestamp = req.headers['x-webhook-timestamp'];
+      const payload = JSON.stringify(req.body);
+      const secret = process.env.WEBHOOK_SECRET; // From Business Settings
+      
+      // Verify timestamp (prevent replay attacks)
+      const now = Math.floor(Date.now() / 1000);
+      if (Math.abs(now - parseInt(timestamp)) > 300) {
+        throw new Error('Webhook timestamp too old');
+      }
+      
+      // Verify signature
+      const expectedSignature = crypto
+        .createHmac('sha256', secret)
+        .update(`${timestamp}.${payload}`)
+        .digest('hex');
+        
+      return crypto.timingSafeEqual(
+        Buffer.from(signature),
+        Buffer.from(expectedSignature)
+      );
+    }
+
+    // The guide's class, unchanged but for its base URL (ours, with the guide's /functions/v1).
+    class AlacarteChatSalesforceIntegration {
+      constructor(apiKey, webhookSecret) {
+        this.apiKey = apiKey;
+        this.webhookSecret = webhookSecret;
+        this.baseUrl = `${BASE_URL}/functions/v1`;
+      }
+      
+      // Sync all Salesforce contacts to AlaCarte
+      async syncContacts() {
+        const contacts = await this.fetchSalesforceContacts();
+        const batches = this.chunkArray(contacts, 1000);
+        
+        for (const batch of batches) {
+          const payload = batch.map(contact => ({
+            name: contact.Name,
+            email: contact.Email,
+            phone: contact.Phone,
+            external_id: contact.Id,
+            external_system: 'salesforce'
+          }));
+          
+          await this.bulkCreateCustomers(payload);
+        }
+      }
+      
+      // Display customer communication in Salesforce
+      async loadCustomerView(salesforceContactId) {
+        const data = await this.getConversationsByCustomer(salesforceContactId);
+        
+        // Render in Salesforce Lightning Component
+        return {
+          customer: data.customer,
+          conversations: data.conversations.map(conv => ({
+            id: conv.id,
+            channel: conv.whatsapp_account_id ? 'WhatsApp' : 'Other',
+            messageCount: conv.messages?.length || 0,
+            lastMessage: conv.last_message_at,
+            status: conv.status
+          }))
+        };
+      }
+      
+      // Handle webhook from AlaCarte
+      handleWebhook(req) {
+        const signature = req.headers['x-webhook-signature'];
+        const timestamp = req.headers['x-webhook-timestamp'];
+        
+        if (!this.verifyWebhookSignature(req.body, timestamp, signature)) {
+          throw new Error('Invalid webhook signature');
+        }
+        
+        const { event, data } = req.body;
+        
+        switch (event) {
+          case 'message.received':
+            this.createSalesforceTask(data);
+            break;
+          case 'conversation.created':
+            this.createSalesforceCase(data);
+            break;
+        }
+      }
+      
+      // Helper methods
+      async bulkCreateCustomers(customers) {
+        const response = await fetch(`${this.baseUrl}/api-customers-bulk-create`, {
+          method: 'POST',
+          headers: {
+            'x-api-key': this.apiKey,
+            'Content-Type': 'application/json'
+          },
+          body: JSON.stringify({ customers })
+        });
+        return response.json();
+      }
+      
+      async getConversationsByCustomer(externalId) {
+        const response = await fetch(
+          `${this.baseUrl}/api-conversations-by-customer?external_id=${externalId}&include_messages=true`,
+          { headers: { 'x-api-key': this.apiKey } }
+        );
+        return response.json();
+      }
+      
+      verifyWebhookSignature(body, timestamp, signature) {
+        const crypto = require('crypto');
+        const payload = `${timestamp}.${JSON.stringify(body)}`;
+        const expected = crypto
+          .createHmac('sha256', this.webhookSecret)
+          .update(payload)
+          .digest('hex');
+        return signature === expected;
+      }
+      
+      chunkArray(array, size) {
+        const chunks = [];
+        for (let i = 0; i < array.length; i += size) {
+          chunks.push(array.slice(i, i + size));
+        }
+        return chunks;
+      }
+    }
+
+    // Salesforce's side, which the guide leaves to the business: its contacts, tasks and cases.
+    const from = uniquePhone();
+    const contactId = unique('003');
+    const tasks = [];
+    const cases = [];
+    class InSalesforce extends AlacarteChatSalesforceIntegration {
+      async fetchSalesforceContacts() {
+        return [{ Id: contactId, Name: 'Joe Bloggs', Email: `${contactId}@example.com`, Phone: from }];
+      }
+      createSalesforceTask(data) { tasks.push(data); }
+      createSalesforceCase(data) { cases.push(data); }
+    }
+
+    // Usage (the guide's)
+    const integration = new InSalesforce(
+      process.env.ALACARTE_API_KEY,
+      process.env.ALACARTE_WEBHOOK_SECRET
+    );
+
+    // Initial sync
+    await integration.syncContacts();
+
+    await receiveWhatsapp(whatsapp, { from, text: 'Where is my order?' });
+    await endpoint.waitFor((list) => list.length >= 2, 30_000);
+    for (const request of endpoint.requests) {
+      assert.equal(verifyWebhook({ headers: request.headers, body: request.body }), true, `${request.event} verifies`);
+      integration.handleWebhook({ headers: request.headers, body: request.body });
+    }
+    assert.deepEqual(cases.map((data) => data.customer.external_id), [contactId], 'one case, for the contact');
+    assert.deepEqual(tasks.map((data) => data.content), ['Where is my order?'], 'one task, with the message');
+
+    // In Salesforce Lightning Component
+    const customerData = await integration.loadCustomerView(contactId);
+    assert.equal(customerData.customer.external_id, contactId);
+    assert.deepEqual(
+      customerData.conversations.map(({ channel, messageCount, status }) => ({ channel, messageCount, status })),
+      [{ channel: 'WhatsApp', messageCount: 1, status: 'open' }],
+    );
   });
 });
 
