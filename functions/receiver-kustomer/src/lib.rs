@@ -61,6 +61,7 @@ async fn receive_guides(
     mut req: Request,
     env: Env,
 ) -> Result<Json<KustomerReceivedOut>, ApiError> {
+    let none = || ApiError::not_found("this business has no enabled Kustomer connector");
     let db = env.d1(DB)?;
     let kustomer: Vec<ConnectorId> = crm_connectors::enabled(&db, &tenant)
         .await?
@@ -70,11 +71,7 @@ async fn receive_guides(
         .collect();
     let id = match kustomer.as_slice() {
         [id] => id,
-        [] => {
-            return Err(ApiError::not_found(
-                "this business has no enabled Kustomer connector",
-            ));
-        }
+        [] => return Err(none()),
         several => {
             return Err(ApiError::conflict(format!(
                 "this business has {} enabled Kustomer connectors: send each one's webhooks to its own \
@@ -85,7 +82,7 @@ async fn receive_guides(
     };
     let connector = crm_connectors::find(&db, &secrets_key::keyring(&env)?, &tenant, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("this business has no enabled Kustomer connector"))?;
+        .ok_or_else(none)?;
     let body = http::read_body(&mut req, webhook::BODY_LIMIT).await?;
     verify(&req, &connector, &body)?;
     let inbound = webhook::parse_guide(&body).map_err(ApiError::malformed)?;

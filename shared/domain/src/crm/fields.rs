@@ -8,6 +8,20 @@ use serde_json::{Map, Value};
 /// A credential longer than this is something else pasted in by mistake.
 pub const MAX_SECRET_CHARS: usize = 4_096;
 
+/// A CRM's records as an error message lists them, `1 (New), 2 (Follow Up)`: at most twenty, or
+/// `none`.
+pub(crate) fn names<'a>(items: impl Iterator<Item = (impl std::fmt::Display, &'a str)>) -> String {
+    let listed: Vec<String> = items
+        .take(20)
+        .map(|(id, name)| format!("{id} ({name})"))
+        .collect();
+    if listed.is_empty() {
+        "none".to_owned()
+    } else {
+        listed.join(", ")
+    }
+}
+
 pub(crate) fn object<'a>(field: &str, input: &'a Value) -> Result<&'a Map<String, Value>, ApiError> {
     input
         .as_object()

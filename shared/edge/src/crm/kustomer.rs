@@ -18,7 +18,7 @@ use crate::db::{self, crm_links};
 use crate::{http, runtime};
 use domain::crm::kustomer::api::{self, ApiRequest, NewConversation, Resource};
 use domain::crm::kustomer::escalation;
-use domain::crm::kustomer::settings::KustomerSettings;
+use domain::crm::kustomer::settings::{KustomerSettings, Priority};
 use domain::crm::retry::CallFailure;
 use domain::crm::work::{LinkKind, Routing, Work};
 use domain::error::ApiError;
@@ -173,6 +173,12 @@ impl<'a> Kustomer<'a> {
         })
     }
 
+    /// The priority an escalation gives its conversation: the one asked for, else the escalation
+    /// priority of the settings.
+    fn priority_of(&self, routing: &Routing) -> Priority {
+        routing.priority.unwrap_or(self.settings.escalation_priority)
+    }
+
     /// Our conversation's Kustomer id, creating the conversation (and its customer) when it has
     /// none; `as_escalation` (its reason and routing) creates it as an escalation does.
     async fn ensure_conversation(
@@ -199,7 +205,7 @@ impl<'a> Kustomer<'a> {
                 customer: &customer,
                 name,
                 priority: match routing {
-                    Some(routing) => routing.priority.unwrap_or(self.settings.escalation_priority),
+                    Some(routing) => self.priority_of(routing),
                     None => self.settings.default_priority,
                 },
                 team,
@@ -434,7 +440,7 @@ async fn escalate(
         kustomer
             .resource(&api::escalate_conversation(
                 &crm_id,
-                routing.priority.unwrap_or(kustomer.settings.escalation_priority),
+                kustomer.priority_of(routing),
                 &teams,
             ))
             .await?;

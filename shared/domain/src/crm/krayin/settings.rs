@@ -4,7 +4,7 @@
 
 use super::answer::Pipeline;
 use super::ids::{LeadSourceId, LeadTypeId, PipelineId, StageId, UserId};
-use crate::crm::fields::{base_url_at, object, refuse_unknown, secret};
+use crate::crm::fields::{base_url_at, names, object, refuse_unknown, secret};
 use crate::destination::Destination;
 use crate::error::ApiError;
 use serde_json::{Value, json};
@@ -212,19 +212,6 @@ impl KrayinSettings {
             }
         }
         Ok(())
-    }
-}
-
-/// `1 (New), 2 (Follow Up)`, at most twenty, for error messages.
-fn names<'a>(items: impl Iterator<Item = (impl fmt::Display, &'a str)>) -> String {
-    let listed: Vec<String> = items
-        .take(20)
-        .map(|(id, name)| format!("{id} ({name})"))
-        .collect();
-    if listed.is_empty() {
-        "none".to_owned()
-    } else {
-        listed.join(", ")
     }
 }
 

@@ -8,6 +8,7 @@
 use super::MAX_NOTE_CHARS;
 use super::settings::{KustomerSettings, Priority};
 use crate::channel::{Channel, Direction};
+use crate::crm::fields::names;
 use crate::crm::request::percent_encoded;
 pub use crate::crm::request::{ApiRequest, Method};
 use crate::error::ApiError;
@@ -407,20 +408,11 @@ impl Team {
         if teams.iter().any(|team| team.id == wanted) {
             return Ok(());
         }
-        let listed: Vec<String> = teams
-            .iter()
-            .take(20)
-            .map(|team| format!("{} ({})", team.id, team.name))
-            .collect();
         Err(ApiError::invalid(
             "settings.default_team_id",
             format!(
                 "settings.default_team_id {wanted} is not a team of this Kustomer organization; its teams are {}",
-                if listed.is_empty() {
-                    "none".to_owned()
-                } else {
-                    listed.join(", ")
-                }
+                names(teams.iter().map(|team| (&team.id, team.name.as_str())))
             ),
         ))
     }

@@ -7,7 +7,7 @@
 //! about an hour, so one event may arrive twice and events may arrive out of order: the envelope
 //! `id` identifies a delivery and the runtime keeps only what moves a record forward.
 
-use crate::crypto::{constant_time_eq, hmac_sha256};
+use crate::crypto::{constant_time_eq, hmac_sha256, sha256_hex};
 use crate::message::ConversationStatus;
 use serde_json::{Map, Value};
 
@@ -82,13 +82,19 @@ pub struct InboundEvent {
 /// covers), else the header's. A body of the wrong shape is an Err saying what is wrong; nothing
 /// a sender writes makes this panic (serde_json refuses nesting deeper than 128 levels).
 pub fn parse(event_header: Option<&str>, body: &[u8]) -> Result<InboundEvent, String> {
+    let envelope = envelope(body)?;
+    read(&envelope, id(envelope.get("id"), "id")?, event_header)
+}
+
+/// A body's JSON object, within [`BODY_LIMIT`].
+fn envelope(body: &[u8]) -> Result<Map<String, Value>, String> {
     if body.len() > BODY_LIMIT {
         return Err(format!("the body is larger than {BODY_LIMIT} bytes"));
     }
-    let document: Value =
-        serde_json::from_slice(body).map_err(|error| format!("the body is not JSON: {error}"))?;
-    let envelope = document.as_object().ok_or("the body is not a JSON object")?;
-    read(envelope, id(envelope.get("id"), "id")?, event_header)
+    match serde_json::from_slice(body).map_err(|error| format!("the body is not JSON: {error}"))? {
+        Value::Object(envelope) => Ok(envelope),
+        _ => Err("the body is not a JSON object".to_owned()),
+    }
 }
 
 /// Reads the integration guide's own webhook body, `{"event": "conversation.updated", "data":
@@ -97,17 +103,9 @@ pub fn parse(event_header: Option<&str>, body: &[u8]) -> Result<InboundEvent, St
 /// (`conversation.updated` is `kustomer.conversation.update`); a body without an `id` is
 /// identified by its digest, so the same body delivered twice acts once.
 pub fn parse_guide(body: &[u8]) -> Result<InboundEvent, String> {
-    if body.len() > BODY_LIMIT {
-        return Err(format!("the body is larger than {BODY_LIMIT} bytes"));
-    }
-    let document: Value =
-        serde_json::from_slice(body).map_err(|error| format!("the body is not JSON: {error}"))?;
-    let envelope = document.as_object().ok_or("the body is not a JSON object")?;
+    let envelope = envelope(body)?;
     let id = match envelope.get("id") {
-        None | Some(Value::Null) => {
-            use sha2::{Digest, Sha256};
-            format!("sha256:{}", hex::encode(Sha256::digest(body)))
-        }
+        None | Some(Value::Null) => format!("sha256:{}", sha256_hex(body)),
         given => id(given, "id")?,
     };
     let guide_name = match envelope.get("event") {
@@ -120,16 +118,15 @@ pub fn parse_guide(body: &[u8]) -> Result<InboundEvent, String> {
         }),
         Some(_) => return Err("event is not a string".to_owned()),
     };
-    read(envelope, id, guide_name)
+    read(&envelope, id, guide_name)
 }
 
-/// An envelope's event, its id already read; `default_name` when the envelope names none.
+/// An envelope's event, its id already read; `event_header` names it when the envelope does not.
 fn read(
     envelope: &Map<String, Value>,
     id: String,
-    default_name: Option<&str>,
+    event_header: Option<&str>,
 ) -> Result<InboundEvent, String> {
-    let event_header = default_name;
     let name = match envelope.get("name") {
         Some(Value::String(name)) if !name.trim().is_empty() => name.trim().to_owned(),
         Some(Value::String(_)) | None | Some(Value::Null) => event_header
