@@ -9,7 +9,7 @@ use domain::api::crm::{
 use domain::crm::kustomer::MAX_NOTE_CHARS;
 use domain::crm::work::{Operation, Routing};
 use domain::error::ApiError;
-use domain::ids::{ConnectorId, ConversationId, EscalationId, SyncJobId};
+use domain::ids::{ConnectorId, ConversationId, EscalationId};
 use domain::message::Conversation;
 use domain::tenant::Tenant;
 use edge::Env;
@@ -17,7 +17,7 @@ use edge::call::{Accepted, Json, Path};
 use edge::crm::escalation::{self, Escalation};
 use edge::crm::sync;
 use edge::db::Db;
-use edge::db::crm_sync_jobs::{self, Contact, Job, Requested};
+use edge::db::crm_sync_jobs::{self, Contact, Job};
 use edge::db::escalations::{self, Stored, Trigger};
 use edge::db::{self, crm_connectors};
 use edge::{DB, runtime};
@@ -183,28 +183,17 @@ pub async fn note(
     let body = text("body", input.body, MAX_NOTE_CHARS)?;
     let conversation = conversation(&db, tenant, input.conversation_id.as_deref()).await?;
     let connectors = connectors(&db, tenant, input.connector_id.as_deref()).await?;
-    let now = runtime::now().micros();
-    let note = json!({ "body": body });
-    let mut jobs = Vec::new();
-    for connector_id in &connectors {
-        let work = Requested {
-            connector_id,
-            customer_id: &conversation.customer_id,
-            operation: Operation::Note,
-            subject_id: conversation.id.as_str(),
-            input: &note,
-        };
-        jobs.push(
-            crm_sync_jobs::insert_requested(
-                &db,
-                tenant,
-                &SyncJobId::generate(runtime::random()?),
-                &work,
-                now,
-            )
-            .await?,
-        );
-    }
+    let jobs = crm_sync_jobs::insert_requested_for(
+        &db,
+        tenant,
+        &connectors,
+        &conversation.customer_id,
+        Operation::Note,
+        conversation.id.as_str(),
+        &json!({ "body": body }),
+        runtime::now().micros(),
+    )
+    .await?;
     sync::hand_over(env, &contacts(tenant, &jobs), 0).await;
     Ok(Accepted(WorkOut {
         work: work_out(&jobs),

@@ -11,14 +11,14 @@ use crate::Env;
 use crate::console_error;
 use crate::db::Db;
 use crate::db::crm_connectors::Enabled;
-use crate::db::crm_sync_jobs::{self, Job, Requested};
+use crate::db::crm_sync_jobs::{self, Job};
 use crate::db::escalations::{self, NewEscalation, Stored, Trigger};
 use crate::{db, http, runtime, send_queue};
 use domain::crm::kustomer::escalation::asks_for_human;
 use domain::crm::kustomer::settings::{DEFAULT_HANDOFF_MESSAGE, KustomerSettings};
 use domain::crm::work::{ConnectorKind, Operation, Routing};
 use domain::error::ApiError;
-use domain::ids::{ConnectorId, ConversationId, CustomerId, EscalationId, MessageId, SyncJobId};
+use domain::ids::{ConnectorId, ConversationId, CustomerId, EscalationId, MessageId};
 use domain::lookup::CustomerKey;
 use domain::message::{Conversation, Message};
 use domain::outgoing::OutgoingMessage;
@@ -78,14 +78,15 @@ pub async fn request(
     input.insert("escalation_id".to_owned(), json!(id));
     input.insert("reason".to_owned(), json!(asked.reason));
     asked.routing.write(&mut input);
-    let work = record_work(
+    let work = crm_sync_jobs::insert_requested_for(
         db,
         tenant,
         connectors,
         asked.customer_id,
         Operation::Escalate,
-        asked.conversation_id,
+        asked.conversation_id.as_str(),
         &Value::Object(input),
+        now,
     )
     .await?;
     hand_off(env, db, tenant, &id, asked.conversation_id, handoff).await?;
@@ -106,49 +107,17 @@ pub async fn reroute(
     let mut input = Map::new();
     input.insert("escalation_id".to_owned(), json!(escalation.id));
     change.write(&mut input);
-    record_work(
+    crm_sync_jobs::insert_requested_for(
         db,
         tenant,
         connectors,
         &escalation.customer_id,
         Operation::ChangeEscalation,
-        &escalation.conversation_id,
+        escalation.conversation_id.as_str(),
         &Value::Object(input),
+        runtime::now().micros(),
     )
     .await
-}
-
-async fn record_work(
-    db: &Db,
-    tenant: &Tenant,
-    connectors: &[ConnectorId],
-    customer_id: &CustomerId,
-    operation: Operation,
-    conversation_id: &ConversationId,
-    input: &Value,
-) -> Result<Vec<Job>, ApiError> {
-    let now = runtime::now().micros();
-    let mut work = Vec::new();
-    for connector_id in connectors {
-        let requested = Requested {
-            connector_id,
-            customer_id,
-            operation,
-            subject_id: conversation_id.as_str(),
-            input,
-        };
-        work.push(
-            crm_sync_jobs::insert_requested(
-                db,
-                tenant,
-                &SyncJobId::generate(runtime::random()?),
-                &requested,
-                now,
-            )
-            .await?,
-        );
-    }
-    Ok(work)
 }
 
 /// What the customer is told when the API escalates: the hand-off message of the business's

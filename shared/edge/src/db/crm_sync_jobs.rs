@@ -7,6 +7,7 @@
 use crate::db::Db;
 use crate::db::directory::Moving;
 use crate::db::{self, number, optional_number, optional_text, text};
+use crate::runtime;
 use domain::crm::work::{ContactKey, JobStatus, Operation, PlannedJob};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ConnectorId, CustomerId, SyncJobId};
@@ -202,6 +203,42 @@ pub struct Requested<'a> {
     pub operation: Operation,
     pub subject_id: &'a str,
     pub input: &'a Value,
+}
+
+/// Records the same requested work as pending for each of `connectors`, one job each, in their
+/// order (an escalation, a note asked for through the API).
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_requested_for(
+    db: &Db,
+    tenant: &Tenant,
+    connectors: &[ConnectorId],
+    customer_id: &CustomerId,
+    operation: Operation,
+    subject_id: &str,
+    input: &Value,
+    now_us: i64,
+) -> Result<Vec<Job>, ApiError> {
+    let mut jobs = Vec::with_capacity(connectors.len());
+    for connector_id in connectors {
+        let requested = Requested {
+            connector_id,
+            customer_id,
+            operation,
+            subject_id,
+            input,
+        };
+        jobs.push(
+            insert_requested(
+                db,
+                tenant,
+                &SyncJobId::generate(runtime::random()?),
+                &requested,
+                now_us,
+            )
+            .await?,
+        );
+    }
+    Ok(jobs)
 }
 
 /// Records requested work as pending.
