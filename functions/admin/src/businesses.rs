@@ -5,6 +5,7 @@ use domain::api::admin::{Business, BusinessIn, BusinessPatch};
 use domain::audit::Action;
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::BusinessId;
+use domain::message::NewConversationAfter;
 use domain::phone::Country;
 use domain::rate_limit::Policy;
 use domain::sso::FrameAncestors;
@@ -43,6 +44,7 @@ pub async fn create(
         created_at: runtime::now().to_rfc3339(),
         embed_frame_ancestors: Vec::new(),
         rate_limit: Policy::DEFAULT_KEY,
+        new_conversation_after_hours: NewConversationAfter::DEFAULT.hours(),
     };
     db::businesses::create(&env.d1(DB)?, &business).await?;
     let detail = serde_json::json!({ "name": business.name, "default_country": business.default_country });
@@ -69,9 +71,9 @@ pub async fn get(env: Env, Managed(tenant): Managed) -> Result<Json<Business>, A
     find(&env, &tenant.business_id).await.map(Json)
 }
 
-/// Changes what may be changed after creation: the sites allowed to frame the embedded inbox, and
-/// the rate limit of the business's API keys. The limit is the operator's: a business cannot raise
-/// its own.
+/// Changes what may be changed after creation: the sites allowed to frame the embedded inbox, the
+/// rate limit of the business's API keys, and when a returning customer gets a new conversation.
+/// The limit is the operator's: a business cannot raise its own.
 pub async fn update(
     env: Env,
     audit: Audit,
@@ -87,11 +89,14 @@ pub async fn update(
         )
         .at("rate_limit"));
     }
-    if patch.embed_frame_ancestors.is_none() && patch.rate_limit.is_none() {
+    if patch.embed_frame_ancestors.is_none()
+        && patch.rate_limit.is_none()
+        && patch.new_conversation_after_hours.is_none()
+    {
         return Err(ApiError::new(
             ErrorCode::ValidationFailed,
-            "nothing to change: give embed_frame_ancestors (a list of origins, like https://crm.example.com) \
-             or rate_limit ({\"per_minute\": 600, \"burst\": 100})",
+            "nothing to change: give embed_frame_ancestors (a list of origins, like https://crm.example.com), \
+             rate_limit ({\"per_minute\": 600, \"burst\": 100}) or new_conversation_after_hours (0 to 8760)",
         ));
     }
     let current = find(env, id).await?;
@@ -105,6 +110,10 @@ pub async fn update(
         .as_ref()
         .map(|given| Policy::parse(given, current.rate_limit))
         .transpose()?;
+    let window = patch
+        .new_conversation_after_hours
+        .map(|hours| NewConversationAfter::parse(hours, "new_conversation_after_hours"))
+        .transpose()?;
     let db = env.d1(DB)?;
     let gone = || ApiError::not_found(format!("no business {id}"));
     if let Some(ancestors) = &ancestors
@@ -114,6 +123,11 @@ pub async fn update(
     }
     if let Some(policy) = rate_limit
         && !db::businesses::set_rate_limit(&db, id, policy).await?
+    {
+        return Err(gone());
+    }
+    if let Some(window) = window
+        && !db::businesses::set_new_conversation_after(&db, id, window).await?
     {
         return Err(gone());
     }

@@ -34,7 +34,8 @@ pub struct Message {
     pub created_us: i64,
 }
 
-/// A conversation as `/api-conversations-by-customer` returns it: one per customer and channel.
+/// A conversation as `/api-conversations-by-customer` returns it: a customer has one current
+/// conversation per channel, and any earlier ones it followed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Conversation {
@@ -62,9 +63,9 @@ pub struct Conversation {
     pub messages: Option<Vec<Message>>,
 }
 
-/// The statuses a conversation moves through. One conversation per customer and channel: when
-/// the customer writes to a resolved or closed one, it is reopened (as Chatwoot does), not
-/// replaced.
+/// The statuses a conversation moves through. A customer has one current conversation per
+/// channel: when they write to a resolved or closed one, it is reopened, unless it has been quiet
+/// for the business's [`NewConversationAfter`], when a new conversation follows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -94,6 +95,49 @@ impl ConversationStatus {
     /// Over until the customer writes again.
     pub fn is_ended(self) -> bool {
         matches!(self, Self::Resolved | Self::Closed)
+    }
+}
+
+/// How long a resolved or closed conversation stays quiet (no message, not resolved again) before
+/// the customer's next message on its channel opens a new conversation instead of reopening it:
+/// whole hours, 0 to a year, each business its own (`new_conversation_after_hours`).
+///
+/// The default is four days, the time a solved ticket stays open to the customer's reply in
+/// Zendesk before it closes and a reply makes a follow-up ticket: long enough that "thanks, one
+/// more thing" the next day stays in its conversation, short enough that next week's order is a
+/// case of its own. 0 is Chatwoot's choice for most inboxes (a resolved conversation is never
+/// reopened); the year, nearly Intercom's (always reopened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewConversationAfter(u16);
+
+impl NewConversationAfter {
+    pub const DEFAULT: Self = Self(96);
+    pub const MAX_HOURS: u16 = 8760;
+
+    /// The stored window: NULL is the default.
+    pub fn stored(hours: Option<i64>) -> Self {
+        hours
+            .and_then(|hours| u16::try_from(hours).ok())
+            .filter(|hours| *hours <= Self::MAX_HOURS)
+            .map_or(Self::DEFAULT, Self)
+    }
+
+    /// The window a client gave (`field` names it in the error).
+    pub fn parse(hours: i64, field: &str) -> Result<Self, ApiError> {
+        u16::try_from(hours)
+            .ok()
+            .filter(|hours| *hours <= Self::MAX_HOURS)
+            .map(Self)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    field,
+                    format!("{field} is a whole number of hours from 0 to {}", Self::MAX_HOURS),
+                )
+            })
+    }
+
+    pub fn hours(self) -> u16 {
+        self.0
     }
 }
 
@@ -226,6 +270,30 @@ impl SinceQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_new_conversation_window_takes_hours_from_none_to_a_year_and_defaults_to_four_days() {
+        assert_eq!(NewConversationAfter::stored(None).hours(), 96);
+        assert_eq!(NewConversationAfter::stored(Some(0)).hours(), 0);
+        assert_eq!(NewConversationAfter::stored(Some(8760)).hours(), 8760);
+        for (given, why) in [(-1, "negative"), (8761, "over a year"), (i64::MAX, "huge")] {
+            assert!(
+                NewConversationAfter::parse(given, "w").is_err(),
+                "{why} is refused"
+            );
+            assert_eq!(
+                NewConversationAfter::stored(Some(given)),
+                NewConversationAfter::DEFAULT,
+                "{why} stored reads as the default"
+            );
+        }
+        assert_eq!(
+            NewConversationAfter::parse(24, "w")
+                .map(NewConversationAfter::hours)
+                .ok(),
+            Some(24)
+        );
+    }
 
     fn query(list: &[(&str, &str)]) -> Query {
         let text: Vec<String> = list

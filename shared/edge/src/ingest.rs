@@ -250,6 +250,16 @@ async fn store_message(
     )?;
     let link_identity =
         db::customer_identities::link(db, tenant, channel.as_str(), address, email, phone, &new_customer)?;
+    // A resolved conversation that has been quiet long enough is followed by a new one.
+    let supersede_quiet = db::conversations::supersede_if_quiet(
+        db,
+        tenant,
+        channel,
+        address,
+        &conversation_id,
+        &now_text,
+        &message.provider_message_id,
+    )?;
     let touch_conversation = db::conversations::touch_for_inbound(
         db,
         tenant,
@@ -303,18 +313,19 @@ async fn store_message(
             create_customer,
             customer_created,
             link_identity,
+            supersede_quiet,
             touch_conversation,
             insert_message,
             message_events,
             reopened_event,
         ])
         .await?;
-    let Some(stored) = db::first_row::<StoredMessage>(&results, 4)? else {
+    let Some(stored) = db::first_row::<StoredMessage>(&results, 5)? else {
         return Ok(None);
     };
     let mut event_ids = webhook_events::recorded(&results, 1)?;
-    event_ids.extend(webhook_events::recorded(&results, 5)?);
     event_ids.extend(webhook_events::recorded(&results, 6)?);
+    event_ids.extend(webhook_events::recorded(&results, 7)?);
     let received_event = event_ids.contains(&received_event).then_some(received_event);
     Ok(Some(StoredMessage {
         event_ids,
@@ -668,6 +679,159 @@ mod tests {
                 .collect();
             assert_eq!(changed.len(), 1);
         });
+    }
+
+    /// Ada writes, her conversation is resolved, `quiet` passes, and she writes again (the
+    /// business's window set to `window` hours unless None); the conversations and the
+    /// `conversation.*` events that follow, in order.
+    fn after_a_resolved_conversation(
+        status: &str,
+        window: Option<&str>,
+        quiet: std::time::Duration,
+    ) -> (Vec<serde_json::Map<String, Value>>, Vec<String>, Vec<Value>) {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (_, account) = fixture.whatsapp_business().await;
+            if let Some(hours) = window {
+                fixture.execute(
+                    "UPDATE businesses SET new_conversation_after_hours = ?1",
+                    &[hours],
+                );
+            }
+            fixture
+                .ingest_one(&account, text("wamid.1", ADA_PHONE, "Hi"))
+                .await;
+            fixture.execute(
+                "UPDATE conversations SET status = ?1, resolved_at = last_message_at",
+                &[status],
+            );
+            fixture.stack.advance(quiet);
+            fixture
+                .ingest_one(&account, text("wamid.2", ADA_PHONE, "Me again"))
+                .await;
+            // A redelivery of the same message changes nothing.
+            fixture
+                .ingest_one(&account, text("wamid.2", ADA_PHONE, "Me again"))
+                .await;
+            let events = fixture
+                .rows("webhook_events", "created_us")
+                .into_iter()
+                .filter_map(|row| row["type"].as_str().map(str::to_owned))
+                .filter(|kind| kind.starts_with("conversation."))
+                .collect();
+            let messages = fixture
+                .rows("messages", "created_us")
+                .into_iter()
+                .map(|row| row["conversation_id"].clone())
+                .collect();
+            (fixture.rows("conversations", "created_at, id"), events, messages)
+        })
+    }
+
+    #[test]
+    fn a_customer_writing_after_the_quiet_window_gets_a_new_conversation_and_within_it_the_old_one_reopened()
+    {
+        #[derive(Debug, PartialEq)]
+        enum Then {
+            Reopened,
+            Followed,
+            Untouched,
+        }
+        let hour = std::time::Duration::from_secs(3600);
+        for (status, window, quiet, then, why) in [
+            (
+                "resolved",
+                None,
+                hour * 95,
+                Then::Reopened,
+                "95 hours is within the default four days",
+            ),
+            (
+                "resolved",
+                None,
+                hour * 97,
+                Then::Followed,
+                "97 hours is past the default four days",
+            ),
+            (
+                "closed",
+                None,
+                hour * 97,
+                Then::Followed,
+                "a closed conversation is followed too",
+            ),
+            (
+                "resolved",
+                Some("0"),
+                hour / 60,
+                Then::Followed,
+                "a window of 0: never reopened",
+            ),
+            (
+                "resolved",
+                Some("24"),
+                hour * 23,
+                Then::Reopened,
+                "within the business's own day",
+            ),
+            (
+                "resolved",
+                Some("24"),
+                hour * 25,
+                Then::Followed,
+                "past the business's own day",
+            ),
+            (
+                "pending",
+                Some("0"),
+                hour * 500,
+                Then::Untouched,
+                "only an ended conversation is followed",
+            ),
+        ] {
+            let (conversations, events, messages) = after_a_resolved_conversation(status, window, quiet);
+            let first = &conversations[0];
+            match then {
+                Then::Reopened => {
+                    assert_eq!(conversations.len(), 1, "{why}");
+                    assert_eq!(
+                        (first["status"].as_str(), first["reopen_count"].as_i64()),
+                        (Some("open"), Some(1)),
+                        "{why}"
+                    );
+                    assert_eq!(
+                        events,
+                        ["conversation.created", "conversation.status_changed"],
+                        "{why}"
+                    );
+                }
+                Then::Followed => {
+                    assert_eq!(conversations.len(), 2, "{why}");
+                    let next = &conversations[1];
+                    assert_eq!(first["status"], status, "{why}: the old one keeps its status");
+                    assert_eq!(
+                        first["superseded_by"], next["id"],
+                        "{why}: the old one points at the new"
+                    );
+                    assert_eq!(
+                        (next["status"].as_str(), next["superseded_by"].is_null()),
+                        (Some("open"), true),
+                        "{why}"
+                    );
+                    assert_eq!(events, ["conversation.created", "conversation.created"], "{why}");
+                    assert_eq!(
+                        messages,
+                        [first["id"].clone(), next["id"].clone()],
+                        "{why}: the return is in the new one"
+                    );
+                }
+                Then::Untouched => {
+                    assert_eq!(conversations.len(), 1, "{why}");
+                    assert_eq!(first["status"], status, "{why}");
+                    assert_eq!(events, ["conversation.created"], "{why}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -77,6 +77,7 @@ impl Fixture {
             created_at: crate::runtime::now().to_rfc3339(),
             embed_frame_ancestors: Vec::new(),
             rate_limit: Policy::DEFAULT_KEY,
+            new_conversation_after_hours: domain::message::NewConversationAfter::DEFAULT.hours(),
         };
         db::businesses::create(&self.db, &business)
             .await

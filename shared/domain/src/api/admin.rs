@@ -42,14 +42,16 @@ function! {
     /// One business
     GetBusiness = get("/admin/businesses/{business_id}", Admin)
         => |c| c.ok::<Business>(200);
-    /// Set the sites that may frame the inbox, or the API keys' rate limit
+    /// Set the sites that may frame the inbox, the API keys' rate limit, or when a returning customer gets a new conversation
     ///
-    /// embed_frame_ancestors, rate_limit or both (neither: 422). embed_frame_ancestors: the sites
+    /// embed_frame_ancestors, rate_limit, new_conversation_after_hours or several (none: 422). embed_frame_ancestors: the sites
     /// that may frame the embedded inbox, as origins: https://host, https://host:port,
     /// https://*.host (and http://); at most 20; ["'none'"] alone for no site; [] (the default) for
     /// any site. rate_limit takes per_minute (1 to 100000) and/or burst (1 to 10000), a number left
     /// out keeping its value; any other name is 422 (field `rate_limit.<name>`). A changed limit
-    /// applies to the keys within a minute.
+    /// applies to the keys within a minute. new_conversation_after_hours: how long (0 to 8760
+    /// hours, default 96) a resolved or closed conversation stays quiet before the customer's next
+    /// message opens a new one instead of reopening it.
     UpdateBusiness = patch("/admin/businesses/{business_id}", Admin)
         => |c| c
             .json::<BusinessPatch>()
@@ -210,10 +212,10 @@ function! {
     /// The key's business
     GetOwnBusiness = get("/api-business", ApiKey).console()
         => |c| c.ok::<Business>(200);
-    /// Set the sites that may frame the inbox
+    /// Set the sites that may frame the inbox, or when a returning customer gets a new conversation
     ///
-    /// embed_frame_ancestors as the admin API takes it; the rate limit is the operator's to set
-    /// (403).
+    /// embed_frame_ancestors and new_conversation_after_hours as the admin API takes them; the
+    /// rate limit is the operator's to set (403).
     UpdateOwnBusiness = patch("/api-business", ApiKey).console()
         => |c| c
             .json::<BusinessPatch>()
@@ -328,6 +330,10 @@ pub struct Business {
     pub embed_frame_ancestors: Vec<String>,
     /// Each API key's limit (the default unless set).
     pub rate_limit: Policy,
+    /// Hours a resolved or closed conversation stays quiet before the customer's next message
+    /// opens a new conversation (with `conversation.created`) instead of reopening it; 96 unless
+    /// set.
+    pub new_conversation_after_hours: u16,
 }
 
 impl Business {
@@ -342,13 +348,20 @@ impl Business {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(
     feature = "openapi",
-    schemars(extend("anyOf" = [{ "required": ["embed_frame_ancestors"] }, { "required": ["rate_limit"] }]))
+    schemars(extend("anyOf" = [
+        { "required": ["embed_frame_ancestors"] },
+        { "required": ["rate_limit"] },
+        { "required": ["new_conversation_after_hours"] },
+    ]))
 )]
 pub struct BusinessPatch {
     #[cfg_attr(feature = "openapi", schemars(length(max = 20)))]
     pub embed_frame_ancestors: Option<Vec<String>>,
     #[cfg_attr(feature = "openapi", schemars(with = "Option<PolicyPatch>"))]
     pub rate_limit: Option<Value>,
+    /// 0 (a resolved conversation is never reopened) to 8760 (a year).
+    #[cfg_attr(feature = "openapi", schemars(range(min = 0, max = crate::message::NewConversationAfter::MAX_HOURS)))]
+    pub new_conversation_after_hours: Option<i64>,
 }
 
 /// A key rate limit's change: a number left out keeps its value.

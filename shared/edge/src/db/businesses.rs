@@ -6,6 +6,7 @@ use crate::db::{self, text};
 use crate::db::{Db, Statement};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
+use domain::message::NewConversationAfter;
 use domain::rate_limit::Policy;
 use domain::sso::FrameAncestors;
 use serde::Deserialize;
@@ -23,6 +24,7 @@ struct Row {
     embed_frame_ancestors: String,
     rate_limit_per_minute: Option<i64>,
     rate_limit_burst: Option<i64>,
+    new_conversation_after_hours: Option<i64>,
 }
 
 impl Row {
@@ -36,12 +38,14 @@ impl Row {
             default_country: self.default_country,
             created_at: self.created_at,
             embed_frame_ancestors,
+            new_conversation_after_hours: NewConversationAfter::stored(self.new_conversation_after_hours)
+                .hours(),
         })
     }
 }
 
-const COLUMNS: &str =
-    "id, name, default_country, created_at, embed_frame_ancestors, rate_limit_per_minute, rate_limit_burst";
+const COLUMNS: &str = "id, name, default_country, created_at, embed_frame_ancestors, rate_limit_per_minute, \
+     rate_limit_burst, new_conversation_after_hours";
 
 /// Creates the business on one of the shards new businesses go to, recorded in the directory
 /// first (a business is never on a shard the directory does not name).
@@ -96,6 +100,21 @@ pub async fn set_frame_ancestors(
     let result = db
         .unscoped("UPDATE businesses SET embed_frame_ancestors = ?2 WHERE id = ?1")
         .bind(&[text(id.as_str()), text(&json)])?
+        .run()
+        .await?;
+    Ok(db::changes(&result) > 0)
+}
+
+/// Sets how long a resolved conversation stays quiet before the customer's next message opens a
+/// new one; false when there is no such business.
+pub async fn set_new_conversation_after(
+    db: &Db,
+    id: &BusinessId,
+    window: NewConversationAfter,
+) -> Result<bool, ApiError> {
+    let result = db
+        .unscoped("UPDATE businesses SET new_conversation_after_hours = ?2 WHERE id = ?1")
+        .bind(&[text(id.as_str()), db::number(i64::from(window.hours()))])?
         .run()
         .await?;
     Ok(db::changes(&result) > 0)

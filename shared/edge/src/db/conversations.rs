@@ -1,13 +1,13 @@
-//! `conversations`: one per customer and channel, touched by every message in or out, and
-//! changed (status, assignee) through `/api-conversations/{id}`. Every statement is scoped by
-//! the tenant.
+//! `conversations`: a customer's current one per channel (and the earlier ones it followed),
+//! touched by every message in or out, and changed (status, assignee) through
+//! `/api-conversations/{id}`. Every statement is scoped by the tenant.
 
 use crate::db::{self, Sql, text};
 use crate::db::{Db, Statement};
 use domain::channel::Channel;
 use domain::error::ApiError;
 use domain::ids::{ChannelAccountId, ConversationId, CustomerId, MessageId};
-use domain::message::{Conversation, ConversationStatus};
+use domain::message::{Conversation, ConversationStatus, NewConversationAfter};
 use domain::tenant::Tenant;
 use serde_json::Value;
 
@@ -15,6 +15,45 @@ const COLUMNS: &str = "c.id, c.customer_id, c.channel, c.channel_account_id, \
      (CASE WHEN c.channel = 'whatsapp' THEN c.channel_account_id END) AS whatsapp_account_id, c.status, c.assignee, \
      c.last_message_at, c.created_at, c.updated_at, c.reopen_count, \
      (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count";
+
+/// The statement that, before [`touch_for_inbound`] in the same batch, retires the customer's
+/// current conversation on the channel when it is resolved or closed and has been quiet (no
+/// message, not resolved again) for the business's [`NewConversationAfter`]: it points at
+/// `new_id`, which the touch then creates as the current one. Nothing for a redelivery.
+///
+/// [`NewConversationAfter`]: domain::message::NewConversationAfter
+pub fn supersede_if_quiet(
+    db: &Db,
+    tenant: &Tenant,
+    channel: Channel,
+    address: &str,
+    new_id: &ConversationId,
+    now: &str,
+    provider_message_id: &str,
+) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            format!(
+                "UPDATE conversations SET superseded_by = ?4, updated_at = ?5 \
+                 WHERE business_id = ?1 AND channel = ?2 AND superseded_by IS NULL \
+                 AND customer_id = (SELECT customer_id FROM customer_identities \
+                   WHERE business_id = ?1 AND channel = ?2 AND address = ?3) \
+                 AND status IN ('resolved', 'closed') \
+                 AND (julianday(?5) - julianday(max(COALESCE(last_message_at, created_at), COALESCE(resolved_at, created_at)))) * 24 \
+                   >= COALESCE((SELECT new_conversation_after_hours FROM businesses WHERE id = ?1), {}) \
+                 AND NOT EXISTS (SELECT 1 FROM messages WHERE business_id = ?1 AND channel = ?2 AND provider_message_id = ?6)",
+                NewConversationAfter::DEFAULT.hours()
+            ),
+        )
+        .bind(&[
+            text(channel.as_str()),
+            text(address),
+            text(new_id.as_str()),
+            text(now),
+            text(provider_message_id),
+        ])?)
+}
 
 /// The statement that opens the customer's conversation on the channel for an inbound message
 /// from `address` (the customer its identity names), or touches it; nothing when the provider's
@@ -40,7 +79,7 @@ pub fn touch_for_inbound(
              SELECT ?4, ?1, customer_id, ?2, ?5, 'open', ?6, ?6, ?6 FROM customer_identities \
              WHERE business_id = ?1 AND channel = ?2 AND address = ?3 \
              AND NOT EXISTS (SELECT 1 FROM messages WHERE business_id = ?1 AND channel = ?2 AND provider_message_id = ?7) \
-             ON CONFLICT (business_id, customer_id, channel) DO UPDATE SET \
+             ON CONFLICT (business_id, customer_id, channel) WHERE superseded_by IS NULL DO UPDATE SET \
              last_message_at = excluded.last_message_at, updated_at = excluded.updated_at, \
              status = CASE WHEN conversations.status IN ('resolved', 'closed') THEN 'open' ELSE conversations.status END, \
              resolved_at = CASE WHEN conversations.status IN ('resolved', 'closed') THEN NULL ELSE conversations.resolved_at END, \
@@ -93,7 +132,7 @@ pub fn touch_for_outbound(
             tenant,
             "INSERT INTO conversations (id, business_id, customer_id, channel, channel_account_id, status, \
              last_message_at, created_at, updated_at) VALUES (?4, ?1, ?2, ?3, ?5, 'open', ?6, ?6, ?6) \
-             ON CONFLICT (business_id, customer_id, channel) DO UPDATE SET \
+             ON CONFLICT (business_id, customer_id, channel) WHERE superseded_by IS NULL DO UPDATE SET \
              channel_account_id = COALESCE(conversations.channel_account_id, excluded.channel_account_id), \
              last_message_at = excluded.last_message_at, updated_at = excluded.updated_at",
         )

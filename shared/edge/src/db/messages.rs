@@ -112,6 +112,7 @@ pub fn insert_inbound(
              SELECT ?4, ?1, c.id, c.customer_id, ?2, 'inbound', ?5, 'received', ?6, {}, ?8 \
              FROM customer_identities i JOIN conversations c \
                ON c.business_id = i.business_id AND c.customer_id = i.customer_id AND c.channel = i.channel \
+               AND c.superseded_by IS NULL \
              WHERE i.business_id = ?1 AND i.channel = ?2 AND i.address = ?3 \
              ON CONFLICT DO NOTHING RETURNING id",
             next_created_us(7, 1)
@@ -155,7 +156,7 @@ pub fn insert_outbound(
             "INSERT INTO messages (id, business_id, conversation_id, customer_id, channel, direction, content, status, \
              created_us, updated_at, send_subject, send_media_base_url) \
              SELECT ?4, ?1, c.id, c.customer_id, c.channel, 'outbound', ?5, 'queued', {}, ?7, ?8, ?9 FROM conversations c \
-             WHERE c.business_id = ?1 AND c.customer_id = ?2 AND c.channel = ?3 \
+             WHERE c.business_id = ?1 AND c.customer_id = ?2 AND c.channel = ?3 AND c.superseded_by IS NULL \
              RETURNING id, conversation_id, created_us",
             next_created_us(6, 1)
         ))

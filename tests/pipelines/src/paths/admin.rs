@@ -148,6 +148,7 @@ fn creating_a_business_returns_its_id_name_upper_cased_default_country_and_creat
                 "embed_frame_ancestors",
                 "id",
                 "name",
+                "new_conversation_after_hours",
                 "rate_limit"
             ]
         );

@@ -418,6 +418,16 @@
       await api('PATCH', '/api-business', { embed_frame_ancestors: list });
       toast('Saved');
     }, { label: 'Sites that may frame the inbox' });
+    const spells = form([
+      field('Hours before a returning customer gets a new conversation', 'new_conversation_after_hours', {
+        type: 'number', min: 0, max: 8760, value: business.new_conversation_after_hours,
+        hint: 'A customer who writes after their resolved conversation has been quiet this long gets a new one (and your CRM a new case); sooner, it is reopened. 0: never reopened.',
+      }),
+    ], 'Save', async (el) => {
+      const given = (value(el, 'new_conversation_after_hours') || '').trim();
+      await api('PATCH', '/api-business', { new_conversation_after_hours: given === '' ? null : Number(given) });
+      toast('Saved');
+    }, { label: 'Returning customers' });
     return [
       heading('API access'),
       h('p', { class: 'muted' }, 'Your CRM calls the API with a key. Keys are stored only as a hash: a new key is shown once.'),
@@ -434,6 +444,7 @@
         }, { class: 'danger', confirm: 'Revoke this console session? It stops working at once.' }),
       ]), 'No other sessions'),
       h('section', { class: 'card', 'aria-labelledby': 'embed' }, h('h2', { id: 'embed' }, 'Embedded inbox'), frame),
+      h('section', { class: 'card', 'aria-labelledby': 'spells' }, h('h2', { id: 'spells' }, 'Returning customers'), spells),
     ];
   }
 
