@@ -211,6 +211,17 @@ impl Activity {
     pub fn comment(&self) -> &str {
         self.comment.as_str().unwrap_or_default()
     }
+
+    /// The persons among its participants (`activity_participants.person_id`), in the order given.
+    pub fn participant_persons(&self) -> Vec<u64> {
+        self.participants
+            .iter()
+            .filter_map(|participant| match participant {
+                Participant::Person(id) => Some(*id),
+                Participant::User(_) => None,
+            })
+            .collect()
+    }
 }
 
 /// One request Krayin got, and the status it answered (0: a connection it never answered).
