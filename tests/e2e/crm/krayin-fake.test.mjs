@@ -362,6 +362,19 @@ describe('the Krayin fake', () => {
       assert.deepEqual(k.activities.find((a) => a.id === created.body.data.id).person_ids, [personId]);
       assert.equal((await call('POST', '/activities', { type: 'note', comment: 'x', lead_id: 9999 })).status, 500);
     });
+
+    test('an activity on a lead names its person as participant; an update keeps participants unless it names others', async () => {
+      const created = await call('POST', '/activities', { type: 'note', title: 'Conversation #7', comment: 'Hi', lead_id: leadId, person_id: personId, participants: { persons: [personId] } });
+      assert.equal(created.status, 200);
+      assert.equal(created.body.data.participants[0].person.id, personId);
+      const stored = () => k.activities.find((a) => a.id === created.body.data.id);
+      assert.deepEqual([stored().lead_ids, stored().person_ids, stored().participants], [[leadId], [], [{ person_id: personId }]]);
+      await call('PUT', `/activities/${created.body.data.id}`, { is_done: 1 });
+      assert.deepEqual(stored().participants, [{ person_id: personId }], 'an update without participants keeps them');
+      await call('PUT', `/activities/${created.body.data.id}`, { participants: { users: [1] } });
+      assert.deepEqual(stored().participants, [{ user_id: 1 }], 'an update naming participants replaces them all');
+      assert.equal((await call('POST', '/activities', { type: 'note', comment: 'x', participants: { persons: [9999] } })).status, 500);
+    });
   });
 
   describe('limits and outages', () => {

@@ -507,6 +507,11 @@ export async function startKrayin(options = {}) {
     return new Date(/Z|[+-]\d{2}:?\d{2}$/.test(value) ? value.replace(' ', 'T') : `${value.replace(' ', 'T')}Z`);
   }
 
+  /**
+   * participants[users][] and participants[persons][], one activity_participants row each
+   * (ActivityRepository::create; an update carrying participants replaces them all, one without
+   * leaves them); an unknown id is a foreign key error, a 500.
+   */
   function participantsOf(given) {
     if (!isPlainObject(given)) return [];
     return [
@@ -515,7 +520,11 @@ export async function startKrayin(options = {}) {
     ];
   }
 
-  /** Krayin's listener links an activity to the request's lead, or else to its person. */
+  /**
+   * Krayin's listener (Admin\Listeners\Activity::afterUpdateOrCreate) links an activity to the
+   * request's lead, or else to its person; its participants are stored apart from that link
+   * (participantsOf), so a body may name a lead and a participant person.
+   */
   function linkActivity(activity, body) {
     if (body.lead_id) {
       const lead = findIn(leads, body.lead_id);
@@ -891,7 +900,7 @@ export async function startKrayin(options = {}) {
     get leads() {
       return leads;
     },
-    /** Activities as stored, with `lead_ids` and `person_ids` they are linked to. */
+    /** Activities as stored, with `lead_ids` and `person_ids` they are linked to and `participants` ({ user_id } or { person_id }). */
     get activities() {
       return activities;
     },

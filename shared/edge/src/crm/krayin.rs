@@ -1346,6 +1346,11 @@ mod tests {
                 assert_eq!(activity["type"], kind, "{channel}");
                 assert_eq!(activity["lead_id"], 11, "{channel}: on the lead");
                 assert_eq!(
+                    activity["participants"],
+                    json!({ "persons": [7] }),
+                    "{channel}: with the person"
+                );
+                assert_eq!(
                     activity.get("schedule_from").is_some(),
                     kind != "note",
                     "{channel}: Krayin wants a schedule of every type but a note"

@@ -211,6 +211,17 @@ impl Activity {
     pub fn comment(&self) -> &str {
         self.comment.as_str().unwrap_or_default()
     }
+
+    /// The persons among its participants (`activity_participants.person_id`), in the order given.
+    pub fn participant_persons(&self) -> Vec<u64> {
+        self.participants
+            .iter()
+            .filter_map(|participant| match participant {
+                Participant::Person(id) => Some(*id),
+                Participant::User(_) => None,
+            })
+            .collect()
+    }
 }
 
 /// One request Krayin got, and the status it answered (0: a connection it never answered).
@@ -1883,6 +1894,9 @@ impl State {
         }
     }
 
+    /// `participants[users][]` and `participants[persons][]`, one `activity_participants` row
+    /// each (`ActivityRepository::create`; an update that carries `participants` replaces them
+    /// all, one that does not leaves them); an unknown id is a foreign key error, a 500.
     fn participants_of(&self, given: Option<&Value>) -> Result<Vec<Participant>, Failure> {
         let Some(Value::Object(given)) = given else {
             return Ok(Vec::new());
@@ -1908,7 +1922,9 @@ impl State {
         Ok(participants)
     }
 
-    /// Krayin's listener links an activity to the request's lead, or else to its person.
+    /// Krayin's listener (`Admin\Listeners\Activity::afterUpdateOrCreate`) links an activity to
+    /// the request's lead, or else to its person; its participants are stored apart from that
+    /// link ([`Self::participants_of`]), so a body may name a lead and a participant person.
     fn link_activity(&self, activity: &mut Activity, body: &Map<String, Value>) -> Result<(), Failure> {
         let missing = || server_error("Attempt to read property \"activities\" on null");
         if js_truthy(body.get("lead_id")) {
@@ -2395,6 +2411,67 @@ mod tests {
             moved.1["data"]["closed_at"].is_string(),
             "won closes it: {}",
             moved.1
+        );
+    }
+
+    #[test]
+    fn an_activity_sits_on_its_lead_and_keeps_its_participants_until_an_update_names_others() {
+        let krayin = Krayin::new("crm.krayin.test", 0);
+        let person = json!({ "name": "Jo Ann", "emails": [{ "value": "jo@x.com", "label": "work" }],
+                             "contact_numbers": [{ "value": "+14155550123", "label": "work" }] });
+        let (_, person) = answer(&krayin, "POST", "/api/v1/contacts/persons", Some(person));
+        let person_id = person["data"]["id"].as_u64().unwrap_or_default();
+        let lead = json!({ "title": "Jo Ann", "lead_pipeline_stage_id": 0, "person_id": person_id });
+        let (_, lead) = answer(&krayin, "POST", "/api/v1/leads", Some(lead));
+        let lead_id = lead["data"]["id"].as_u64().unwrap_or_default();
+        let (status, created) = answer(
+            &krayin,
+            "POST",
+            "/api/v1/activities",
+            Some(
+                json!({ "type": "note", "title": "Conversation #1", "comment": "Hi", "lead_id": lead_id,
+                         "person_id": person_id, "participants": { "persons": [person_id] } }),
+            ),
+        );
+        assert_eq!(status, 200, "{created}");
+        assert_eq!(
+            created["data"]["participants"][0]["person"]["id"], person_id,
+            "Krayin answers its participants: {created}"
+        );
+        let stored = |krayin: &Krayin| krayin.activities()[0].clone();
+        let activity = stored(&krayin);
+        assert_eq!(
+            (activity.lead_ids.clone(), activity.person_ids.clone()),
+            (vec![lead_id], vec![]),
+            "linked to the lead only"
+        );
+        assert_eq!(activity.participant_persons(), [person_id]);
+        let path = format!("/api/v1/activities/{}", activity.id);
+        answer(&krayin, "PUT", &path, Some(json!({ "is_done": 1 })));
+        assert_eq!(
+            stored(&krayin).participant_persons(),
+            [person_id],
+            "an update without participants keeps them"
+        );
+        answer(
+            &krayin,
+            "PUT",
+            &path,
+            Some(json!({ "participants": { "users": [1] } })),
+        );
+        assert_eq!(
+            (
+                stored(&krayin).participant_persons(),
+                stored(&krayin).participants.len()
+            ),
+            (vec![], 1),
+            "an update naming participants replaces them all"
+        );
+        let unknown = json!({ "type": "note", "comment": "x", "participants": { "persons": [999] } });
+        assert_eq!(
+            answer(&krayin, "POST", "/api/v1/activities", Some(unknown)).0,
+            500,
+            "an unknown person is a foreign key error"
         );
     }
 

@@ -109,12 +109,14 @@ fn a_chatwoot_contact_its_conversation_and_message_are_written_to_krayin_once_ho
         assert_eq!(opened.activity_type, "call", "WhatsApp is a call");
         assert_eq!(opened.is_done, 0, "open while the conversation is");
         assert_eq!(opened.lead_ids, [lead.id], "on the lead");
+        assert_eq!(opened.participant_persons(), [person.id], "with the person");
         let said = krayin
             .activity_titled("Message from Jane Doe - Conversation #77")
             .unwrap_or_else(|| panic!("the message's activity: {activities:#?}"));
         assert_eq!(said.comment, "Do you ship to Canada? <quote> & more");
         assert_eq!((said.activity_type.as_str(), said.is_done), (Some("call"), 1));
         assert_eq!(said.lead_ids, [lead.id]);
+        assert_eq!(said.participant_persons(), [person.id]);
         assert!(
             said.schedule_from.is_some(),
             "a call is scheduled at the message's time"

@@ -483,6 +483,7 @@ mod tests {
                 "schedule_from": "2026-01-01 10:00:30",
                 "schedule_to": "2026-01-01 10:00:30",
                 "lead_id": 456,
+                "participants": { "persons": [123] },
             }))
         );
     }
@@ -551,6 +552,57 @@ mod tests {
         assert!(
             conversation_activity(&conversation, &person_only, at()).is_some_and(|p| p.needs_marking_done())
         );
+    }
+
+    #[test]
+    fn every_activity_names_the_person_as_participant_and_sits_on_the_lead_where_there_is_one() {
+        let conversation = ChatwootConversation {
+            id: 123,
+            status: "open".to_owned(),
+            contact: None,
+            assignee: None,
+            channel: ChatwootChannel::WebWidget,
+            inbox_id: Some(1),
+            changed_attributes: Vec::new(),
+        };
+        let message = chatwoot_message(ChatwootChannel::WebWidget, MessageType::Incoming);
+        let person_only = KrayinRefs {
+            person: Some(PersonId(123)),
+            ..KrayinRefs::default()
+        };
+        let with_lead = (
+            refs(),
+            json!({ "lead_id": 456, "participants": { "persons": [123] } }),
+            "a contact with a lead",
+        );
+        let without_lead = (
+            person_only,
+            json!({ "person_id": 123, "participants": { "persons": [123] } }),
+            "a contact whose lead is not made yet",
+        );
+        for (refs, expected, contact) in [with_lead, without_lead] {
+            let made = [
+                (
+                    "a conversation",
+                    conversation_activity(&conversation, &refs, at()),
+                ),
+                ("a message", chatwoot_message_activity(&message, &refs, at())),
+                ("a note", note_activity("Note", "123", "x", &refs, at())),
+            ];
+            for (what, planned) in made {
+                let body = planned
+                    .and_then(|planned| crate::crm::krayin::api::create_activity(&planned.fields).body)
+                    .unwrap_or_else(|| panic!("{what} of {contact}: nothing planned"));
+                let links = json!({
+                    "lead_id": body["lead_id"], "person_id": body["person_id"], "participants": body["participants"]
+                });
+                let expected_links = json!({
+                    "lead_id": expected["lead_id"], "person_id": expected["person_id"],
+                    "participants": expected["participants"]
+                });
+                assert_eq!(links, expected_links, "{what} of {contact}");
+            }
+        }
     }
 
     #[test]

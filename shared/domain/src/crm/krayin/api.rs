@@ -132,7 +132,8 @@ pub fn mark_activity_done(activity_id: ActivityId) -> ApiRequest {
 }
 
 /// Brings an activity up to what it records now: its title, its comment, and whether it is done
-/// (a note is left done, as Krayin keeps notes).
+/// (a note is left done, as Krayin keeps notes). It carries no `participants`: Krayin's update
+/// replaces every participant with those a body names, and would drop a salesperson's additions.
 pub fn update_activity(activity_id: ActivityId, activity: &ActivityFields, done: bool) -> ApiRequest {
     let mut body = json!({ "title": activity.title, "comment": activity.comment });
     if activity.activity_type != ActivityType::Note {
@@ -492,8 +493,14 @@ impl ActivityType {
     }
 }
 
-/// A Krayin activity's fields (`activities`). Krayin links it to the lead when `lead_id` is
-/// given, else to the person (`Admin\Listeners\Activity`), never to both.
+/// A Krayin activity's fields (`activities`). Krayin ties an activity to a contact in two
+/// independent ways, and we use both: the record it belongs to, which Krayin's listener
+/// (`Admin\Listeners\Activity::afterUpdateOrCreate`) takes from `lead_id`, or else from
+/// `person_id`, never both (the lead's page lists it, or else the person's); and its
+/// participants, `participants[persons][]` and `participants[users][]`, which
+/// `ActivityRepository::create` stores whatever else the body carries. So an activity of a
+/// contact with a lead sits on the lead and names the person as its participant, as the guide's
+/// "Link to Person" asks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityFields {
     pub activity_type: ActivityType,
@@ -521,6 +528,9 @@ impl ActivityFields {
             (None, Some(person)) => body.insert("person_id".to_owned(), json!(person)),
             (None, None) => None,
         };
+        if let Some(person) = self.person_id {
+            body.insert("participants".to_owned(), json!({ "persons": [person] }));
+        }
         Value::Object(body)
     }
 }
@@ -736,7 +746,7 @@ mod tests {
     }
 
     #[test]
-    fn an_activity_links_to_the_lead_or_else_the_person() {
+    fn an_activity_sits_on_the_lead_or_else_the_person_and_names_the_person_as_participant() {
         let activity = ActivityFields {
             activity_type: ActivityType::Call,
             title: "Conversation #123".to_owned(),
@@ -750,7 +760,8 @@ mod tests {
             create_activity(&activity).body,
             Some(
                 json!({ "type": "call", "title": "Conversation #123", "comment": "Hi",
-                         "schedule_from": "2026-01-01 10:00:00", "schedule_to": "2026-01-01 10:00:00", "lead_id": 456 })
+                         "schedule_from": "2026-01-01 10:00:00", "schedule_to": "2026-01-01 10:00:00", "lead_id": 456,
+                         "participants": { "persons": [123] } })
             )
         );
         let note = ActivityFields {
@@ -758,11 +769,29 @@ mod tests {
             schedule_from: None,
             schedule_to: None,
             lead_id: None,
-            ..activity
+            ..activity.clone()
         };
         assert_eq!(
             create_activity(&note).body,
-            Some(json!({ "type": "note", "title": "Conversation #123", "comment": "Hi", "person_id": 123 }))
+            Some(
+                json!({ "type": "note", "title": "Conversation #123", "comment": "Hi", "person_id": 123,
+                         "participants": { "persons": [123] } })
+            )
+        );
+        let lead_only = ActivityFields {
+            person_id: None,
+            lead_id: Some(LeadId(456)),
+            ..note.clone()
+        };
+        assert_eq!(
+            create_activity(&lead_only).body,
+            Some(json!({ "type": "note", "title": "Conversation #123", "comment": "Hi", "lead_id": 456 })),
+            "no person known: no participants"
+        );
+        assert_eq!(
+            update_activity(ActivityId(101), &activity, true).body,
+            Some(json!({ "title": "Conversation #123", "comment": "Hi", "is_done": 1 })),
+            "an update leaves Krayin's participants as they are"
         );
     }
 

@@ -778,6 +778,7 @@ fn a_whatsapp_conversation_is_a_call_on_the_lead_its_messages_done_calls_with_th
         setup.settled_log(&app, entries).await;
 
         let lead = krayin.leads()[0].clone();
+        let krayin_person = krayin.persons()[0].id;
         let title = format!("Conversation #{display}");
         let activity = krayin
             .activity_titled(&title)
@@ -785,6 +786,11 @@ fn a_whatsapp_conversation_is_a_call_on_the_lead_its_messages_done_calls_with_th
         assert_eq!(activity.activity_type, "call", "WhatsApp is a call");
         assert_eq!(activity.is_done, 0, "open while the conversation is");
         assert_eq!(activity.lead_ids, [lead.id], "on the lead");
+        assert_eq!(
+            activity.participant_persons(),
+            [krayin_person],
+            "the guide's Person ID: Link to Person"
+        );
 
         let received = krayin
             .activity_titled(&format!("Message from Wendy Whatsapp - Conversation #{display}"))
@@ -802,6 +808,11 @@ fn a_whatsapp_conversation_is_a_call_on_the_lead_its_messages_done_calls_with_th
             received.comment()
         );
         assert_eq!(received.lead_ids, [lead.id]);
+        assert_eq!(
+            received.participant_persons(),
+            [krayin_person],
+            "the contact's message"
+        );
         let replied = krayin
             .activity_titled(&format!(
                 "Message from {} - Conversation #{display}",
@@ -810,6 +821,11 @@ fn a_whatsapp_conversation_is_a_call_on_the_lead_its_messages_done_calls_with_th
             .unwrap_or_else(|| panic!("the agent's message: {:#?}", krayin.activities()));
         assert_eq!(replied.is_done, 1);
         assert!(replied.comment().contains("Thanks, a quote follows"));
+        assert_eq!(
+            (replied.lead_ids.as_slice(), replied.participant_persons()),
+            ([lead.id].as_slice(), vec![krayin_person]),
+            "the agent's message: on the lead, with the contact"
+        );
         assert!(
             !krayin
                 .activities()
@@ -824,12 +840,18 @@ fn a_whatsapp_conversation_is_a_call_on_the_lead_its_messages_done_calls_with_th
             .await
             .expect(200)
             .json();
-        let external_id = linked["external_id"].as_str().unwrap_or_default();
-        assert!(
-            external_id
-                .split('|')
-                .any(|part| part == format!("krayin:activity:{}", activity.id)),
-            "the conversation's activity in {external_id}"
+        let organization = krayin
+            .organizations()
+            .first()
+            .map(|organization| format!("|krayin:organization:{}", organization.id))
+            .unwrap_or_default();
+        assert_eq!(
+            linked["external_id"],
+            format!(
+                "krayin:person:{krayin_person}|krayin:lead:{}{organization}|krayin:activity:{}",
+                lead.id, activity.id
+            ),
+            "the guide's External ID Format, with the conversation's activity"
         );
 
         setup
@@ -843,6 +865,11 @@ fn a_whatsapp_conversation_is_a_call_on_the_lead_its_messages_done_calls_with_th
             .activity_titled(&title)
             .unwrap_or_else(|| panic!("{title}"));
         assert_eq!(resolved.is_done, 1, "the conversation's activity done");
+        assert_eq!(
+            resolved.participant_persons(),
+            [krayin_person],
+            "marking it done keeps its participants"
+        );
         assert_eq!(
             krayin.conversation_activities().len(),
             1,

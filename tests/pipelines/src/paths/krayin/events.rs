@@ -251,6 +251,11 @@ fn a_whatsapp_conversation_is_a_call_each_message_received_or_sent_a_done_call_a
         assert_eq!(conversation.activity_type, "call", "WhatsApp is a call");
         assert_eq!(conversation.is_done, 0, "open");
         assert_eq!(conversation.lead_ids, [lead.id]);
+        assert_eq!(
+            conversation.participant_persons(),
+            [persons[0].id],
+            "the guide's Person ID: Link to Person"
+        );
         let messages = krayin.message_activities();
         let received = messages.first().unwrap_or_else(|| panic!("the message"));
         assert_eq!(
@@ -260,6 +265,29 @@ fn a_whatsapp_conversation_is_a_call_each_message_received_or_sent_a_done_call_a
         assert_eq!(received.activity_type, "call");
         assert_eq!(received.is_done, 1);
         assert!(received.comment().contains("Can I get a quote for 40 seats?"));
+        assert_eq!(
+            (received.lead_ids.as_slice(), received.participant_persons()),
+            ([lead.id].as_slice(), vec![persons[0].id]),
+            "the message: on the lead, with the person"
+        );
+        let shown = app
+            .api(
+                &setup.business.key,
+                Method::Get,
+                &format!("/api-customers?id={customer_id}"),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            shown["crm_ids"],
+            json!([{ "connector_id": setup.id(), "kind": "krayin", "external_id": format!(
+                "krayin:person:{}|krayin:lead:{}|krayin:activity:{}",
+                persons[0].id, lead.id, conversation.id
+            ) }]),
+            "the guide's External ID Format: no company, so no organization"
+        );
 
         app.api(
             &setup.business.key,
@@ -284,6 +312,7 @@ fn a_whatsapp_conversation_is_a_call_each_message_received_or_sent_a_done_call_a
         );
         assert_eq!(reply.activity_type, "call");
         assert_eq!(reply.is_done, 1);
+        assert_eq!(reply.participant_persons(), [persons[0].id], "a sent message too");
         assert!(
             setup
                 .log(&app, "")
@@ -307,6 +336,11 @@ fn a_whatsapp_conversation_is_a_call_each_message_received_or_sent_a_done_call_a
             .map(|a| a.is_done);
         assert_eq!(done, Some(1), "the conversation's activity done");
         assert_eq!(krayin.conversation_activities().len(), 1, "the same activity");
+        assert_eq!(
+            krayin.conversation_activities()[0].participant_persons(),
+            [persons[0].id],
+            "marking it done keeps its participants"
+        );
         assert_eq!(krayin.message_activities().len(), 2);
         let linked = setup.contact(&app, &customer_id).await.expect(200).json();
         assert_eq!(
