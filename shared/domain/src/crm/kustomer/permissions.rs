@@ -222,6 +222,18 @@ mod tests {
         "org.permission.message.read",
     ];
 
+    /// Why, the key's roles, its expiry, extra settings, whether the test passes, the permissions
+    /// it names as missing, and what its warning says.
+    type Case<'a> = (
+        &'a str,
+        &'a [&'a str],
+        Option<&'a str>,
+        Value,
+        bool,
+        &'a [&'a str],
+        Option<&'a str>,
+    );
+
     fn now() -> Timestamp {
         Timestamp::parse_rfc3339("2026-12-01T12:00:00Z").unwrap_or_else(|| panic!("a date"))
     }
@@ -251,7 +263,7 @@ mod tests {
         let no_notes = without("org.permission.note.create");
         let no_teams = without("org.permission.team.read");
         let no_update = without("org.permission.customer.update");
-        let cases: [(&str, &[&str], Option<&str>, Value, bool, &[&str], Option<&str>); 8] = [
+        let cases: [Case; 8] = [
             ("every role", &ALL_ROLES, None, json!({}), true, &[], None),
             (
                 "no note role",
