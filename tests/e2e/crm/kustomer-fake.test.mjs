@@ -16,6 +16,8 @@ const KEYS = {
   'key-reader': { org: ORG, user: { name: 'reader', email: 'reader@machine.example' }, readOnly: true },
   'key-no-teams': { org: ORG, user: { name: 'no-teams', email: 'no-teams@machine.example' }, permissions: ['customers:read'] },
   'key-other-org': { org: OTHER_ORG, user: { name: 'other', email: 'other@machine.example' } },
+  'key-expiring': { org: ORG, user: { name: 'expiring', email: 'expiring@machine.example' }, expiresAt: '2999-01-01T00:00:00Z' },
+  'key-expired': { org: ORG, user: { name: 'expired', email: 'expired@machine.example' }, expiresAt: '2020-01-01T00:00:00Z' },
 };
 
 /** A client of `k` with `key`: `call(method, path, body?)` resolves to `{ status, headers, body }`. */
@@ -79,6 +81,24 @@ describe('the Kustomer fake', () => {
     assert.equal(body.data.attributes.email, 'crm-edge@machine.example');
     assert.equal(body.data.attributes.displayName, 'crm-edge');
     assert.equal(body.data.relationships.org.data.id, ORG);
+  });
+
+  test('describes the calling key as a token with its roles, and its expiry only when it has one, and refuses an expired key', async () => {
+    const full = await admin('GET', '/v1/auth/tokens/current');
+    assert.equal(full.status, 200);
+    assert.equal(full.body.data.attributes.name, 'crm-edge');
+    assert.equal(full.body.data.attributes.lastTokenChars, 'dmin');
+    assert.equal(full.body.data.attributes.expireAt, undefined, 'a key that never expires has no expireAt');
+    assert.equal(full.body.data.relationships.org.data.id, ORG);
+    for (const role of ['org.permission.customer.create', 'org.permission.customer.update', 'org.permission.note.create', 'org.permission.team.read']) {
+      assert.ok(full.body.data.attributes.roles.includes(role), `the full key holds ${role}`);
+    }
+    const narrow = await client(k, 'key-no-teams')('GET', '/v1/auth/tokens/current');
+    assert.deepEqual(narrow.body.data.attributes.roles, ['org.permission.customer.read'], 'a key without a permission is read as lacking its roles');
+    const expiring = await client(k, 'key-expiring')('GET', '/v1/auth/tokens/current');
+    assert.equal(expiring.body.data.attributes.expireAt, '2999-01-01T00:00:00.000Z');
+    const expired = await client(k, 'key-expired')('GET', '/v1/auth/tokens/current');
+    assertError(expired, 401, 'unauthorized', 'an expired key');
   });
 
   test('creates a customer, finds it by email, externalId and id, and replaces the attributes given', async () => {

@@ -2,6 +2,7 @@
 // tests of our Kustomer connector. It speaks the paths our client calls:
 //
 //   GET   /v1/users/current                      the API key's machine user and its org
+//   GET   /v1/auth/tokens/current                the API key itself: its roles, and `expireAt` if it expires
 //   GET   /v1/customers/email={email}            (email URL-encoded in the segment)
 //   GET   /v1/customers/externalId={externalId}
 //   GET   /v1/customers/{id}        PUT /v1/customers/{id}        POST /v1/customers
@@ -32,8 +33,9 @@
 // webhook's token.
 //
 // Records belong to the org of the key that made them: one org never reads another's customers,
-// conversations or teams. Permissions are ours (`customers:write`, ...); each 403 also names the
-// Kustomer role a real key would need.
+// conversations or teams. Permissions are the setup guide's names (`customers:write`, ...), which
+// are Kustomer roles underneath (ROLES_OF); each 403 also names the role a real key would need. A
+// key given `expiresAt` is refused with 401 from then on, as Kustomer refuses an expired key.
 
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -50,6 +52,19 @@ export const PERMISSIONS = Object.freeze([
   'notes:write',
   'teams:read',
 ]);
+
+/** The Kustomer roles that make each permission: a key holds a permission when it holds them all. */
+export const ROLES_OF = Object.freeze({
+  'customers:read': ['org.permission.customer.read'],
+  'customers:write': ['org.permission.customer.create', 'org.permission.customer.update'],
+  'conversations:read': ['org.permission.conversation.read'],
+  'conversations:write': ['org.permission.conversation.create', 'org.permission.conversation.update'],
+  'messages:read': ['org.permission.message.read'],
+  'messages:write': ['org.permission.message.create'],
+  'notes:read': ['org.permission.note.read'],
+  'notes:write': ['org.permission.note.create'],
+  'teams:read': ['org.permission.team.read'],
+});
 
 export const NOTE_MAX_LENGTH = 10_240;
 export const CUSTOM_TEXT_MAX_LENGTH = 1024;
@@ -126,7 +141,7 @@ export function objectId() {
 
 /**
  * Starts the server. Options:
- *   apiKeys: { [key]: { org, user: {name, email, displayName?}, permissions?: [...], readOnly? } }
+ *   apiKeys: { [key]: { org, user: {name, email, displayName?}, permissions?: [...], readOnly?, expiresAt? } }
  *   users: [{ org, name, email }]   more agents, assignable to conversations
  *   teams: [{ name, displayName?, org? }]   a team without `org` exists in every org
  *   rateLimit: null | { perMinute, windowMs? }   the org budget (default off; window 60 s)
@@ -185,7 +200,8 @@ export async function startKustomer(options = {}) {
     }
     const permissions = new Set(config.readOnly ? granted.filter((p) => p.endsWith(':read')) : granted);
     const user = userResource(config.org, config.user ?? { name: apiKey, email: `${apiKey}@machine.kustomer.test` });
-    keys.set(apiKey, { org: config.org, user, permissions });
+    const expiresAt = config.expiresAt === undefined ? null : new Date(config.expiresAt).toISOString();
+    keys.set(apiKey, { org: config.org, user, permissions, name: user.attributes.name, createdAt: now(), expiresAt });
   }
   for (const agent of options.users ?? []) userResource(agent.org ?? orgs[0], agent);
   for (const team of options.teams ?? []) {
@@ -531,6 +547,11 @@ export async function startKustomer(options = {}) {
     },
     {
       method: 'GET',
+      pattern: /^\/v1\/auth\/tokens\/current$/,
+      handle: ({ key, token }) => ({ status: 200, body: { data: tokenResource(key, token) } }),
+    },
+    {
+      method: 'GET',
       pattern: /^\/v1\/customers\/email=([^/]+)$/,
       permission: 'customers:read',
       role: 'org.permission.customer.read',
@@ -735,7 +756,9 @@ export async function startKustomer(options = {}) {
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
     if (!bearer) return answer(401, errorBody(401, 'Missing Authorization: Bearer <API key>'));
     const key = keys.get(bearer[1]);
-    if (!key) return answer(401, errorBody(401, 'Invalid or expired API key'));
+    if (!key || (key.expiresAt && Date.parse(key.expiresAt) <= record.at)) {
+      return answer(401, errorBody(401, 'Invalid or expired API key'));
+    }
 
     let limitHeaders = {};
     if (rateLimit) {
@@ -773,7 +796,7 @@ export async function startKustomer(options = {}) {
     }
 
     try {
-      const result = matched.handle({ key, params, query: url.searchParams, path: url.pathname, body: parsed.value });
+      const result = matched.handle({ key, token: bearer[1], params, query: url.searchParams, path: url.pathname, body: parsed.value });
       return answer(result.status, result.body, limitHeaders);
     } catch (error) {
       if (!(error instanceof ApiError)) return answer(500, errorBody(500, `kustomer fake: ${error.message}`), limitHeaders);
@@ -784,6 +807,29 @@ export async function startKustomer(options = {}) {
       }
       return answer(error.status, errorBody(error.status, error.message, error.source), headers);
     }
+  }
+
+  // The calling key as Kustomer shows a token: name, roles, last characters, times, and
+  // `expireAt` only when the key expires.
+  function tokenResource(key, token) {
+    const roles = [...new Set([...key.permissions].flatMap((permission) => ROLES_OF[permission] ?? []))];
+    const id = createHmac('sha256', 'token-id').update(token).digest('hex').slice(0, 24);
+    const attributes = {
+      name: key.name,
+      roles,
+      lastTokenChars: token.slice(-4),
+      lastAccessedAt: now(),
+      createdAt: key.createdAt,
+      updatedAt: key.createdAt,
+    };
+    if (key.expiresAt) attributes.expireAt = key.expiresAt;
+    return {
+      type: 'authToken',
+      id,
+      attributes,
+      relationships: { org: ref('org', key.org), user: ref('user', key.user.id) },
+      links: { self: `/v1/auth/tokens/${id}` },
+    };
   }
 
   function takeFailure(record) {

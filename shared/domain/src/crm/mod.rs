@@ -1,6 +1,7 @@
 //! CRM connectors, the pure part: which CRMs exist, what work a connector does and how it ends,
 //! the request budget, the retry policy, and what a debug log may show.
 
+use crate::time::Timestamp;
 use serde_json::Value;
 
 pub mod analytics;
@@ -35,6 +36,38 @@ pub struct ConnectionTest {
     pub status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Which of the setup guide's permissions the key holds, and which of those the configured
+    /// work needs that it lacks (Kustomer; absent for a CRM whose keys carry no roles).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+    /// When the API key stops working: null when the CRM reported no expiry (a key that never
+    /// expires, or one whose expiry it does not show); absent for a CRM that has no such notion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<Timestamp>"))]
+    pub expires_at: Option<Option<Timestamp>>,
+    /// Something to act on before it breaks the connection (a key expiring soon).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// The setup guide's permissions, as the connection test found them on the key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Permissions {
+    /// The guide's names of the permissions the key holds (`customers:read`, ...).
+    pub held: Vec<String>,
+    /// The permissions the configured work needs and the key lacks, each with the CRM roles that
+    /// grant it.
+    pub missing: Vec<MissingPermission>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct MissingPermission {
+    /// The guide's name (`notes:write`).
+    pub permission: String,
+    /// The CRM's roles a key needs for it (`org.permission.note.create`).
+    pub roles: Vec<String>,
 }
 
 impl ConnectionTest {
@@ -44,6 +77,9 @@ impl ConnectionTest {
             user: Some(user),
             status: None,
             reason: None,
+            permissions: None,
+            expires_at: None,
+            warning: None,
         }
     }
 
@@ -53,6 +89,9 @@ impl ConnectionTest {
             user: None,
             status,
             reason: Some(reason),
+            permissions: None,
+            expires_at: None,
+            warning: None,
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::db::{self, crm_links};
 use crate::{http, runtime};
 use domain::crm::kustomer::api::{self, ApiRequest, NewConversation, Resource};
 use domain::crm::kustomer::escalation;
+use domain::crm::kustomer::permissions::{self, CurrentToken};
 use domain::crm::kustomer::settings::{KustomerSettings, Priority};
 use domain::crm::retry::CallFailure;
 use domain::crm::work::{LinkKind, Routing, Work};
@@ -498,7 +499,9 @@ async fn note(
     synced(created.id)
 }
 
-/// The seed's "Test the connection": the key's user, checked against the configured organization.
+/// The seed's "Test the connection" and "API Permissions Verification": the key's user, checked
+/// against the configured organization, then the key's roles and expiry against what the
+/// configured work needs.
 pub async fn test_connection(kustomer: &Kustomer<'_>) -> Result<ConnectionTest, ApiError> {
     let resource = match kustomer.resource(&api::current_user()).await {
         Ok(resource) => resource,
@@ -517,7 +520,16 @@ pub async fn test_connection(kustomer: &Kustomer<'_>) -> Result<ConnectionTest, 
             ),
         ));
     }
-    Ok(ConnectionTest::passed(serde_json::to_value(user)?))
+    let token = match kustomer.resource(&api::current_token()).await {
+        Ok(resource) => CurrentToken::from_resource(&resource),
+        Err(refusal) => return super::refused_test("Kustomer", refusal),
+    };
+    Ok(permissions::connection_test(
+        serde_json::to_value(user)?,
+        &token,
+        &kustomer.settings,
+        runtime::now(),
+    ))
 }
 
 /// Pages read at most by one listing call (teams, a customer's history).

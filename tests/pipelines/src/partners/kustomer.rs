@@ -16,8 +16,11 @@
 //! on the stack's clock.
 //!
 //! Records belong to the organization of the key that made them: one organization never reads
-//! another's. Each key holds permissions (ours: `customers:write`, ...); each 403 also names the
-//! Kustomer role a real key would need.
+//! another's. Each key holds permissions (the setup guide's names: `customers:write`, ...), which
+//! are Kustomer roles underneath ([`roles_of`]); each 403 also names the role a real key would
+//! need. `GET /v1/auth/tokens/current` answers the key itself, with its roles and, when
+//! [`Kustomer::key_expires`] gave it one, its expiry (`expireAt`); an expired key is refused
+//! like an unknown one (401), as Kustomer's keys work "until it expires or is deleted".
 //!
 //! A test scripts faults with [`Kustomer::fail`] (a reply for the next matching calls),
 //! [`Kustomer::hang`] (calls that are never answered), [`Kustomer::down`] (connections refused),
@@ -217,7 +220,30 @@ impl Webhook {
 struct Key {
     org: String,
     user_id: String,
+    name: String,
     permissions: Vec<String>,
+    created_at: String,
+    expires_at: Option<Timestamp>,
+}
+
+/// The Kustomer roles that make one of the guide's permissions (a key holds the permission when
+/// it holds all of them): the role each call below needs, gathered per permission.
+pub fn roles_of(permission: &str) -> &'static [&'static str] {
+    match permission {
+        "customers:read" => &["org.permission.customer.read"],
+        "customers:write" => &["org.permission.customer.create", "org.permission.customer.update"],
+        "conversations:read" => &["org.permission.conversation.read"],
+        "conversations:write" => &[
+            "org.permission.conversation.create",
+            "org.permission.conversation.update",
+        ],
+        "messages:read" => &["org.permission.message.read"],
+        "messages:write" => &["org.permission.message.create"],
+        "notes:read" => &["org.permission.note.read"],
+        "notes:write" => &["org.permission.note.create"],
+        "teams:read" => &["org.permission.team.read"],
+        _ => &[],
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -293,6 +319,7 @@ fn bad_field(pointer: &str, detail: impl Into<String>) -> Refused {
 #[derive(Debug, Clone)]
 enum Route {
     CurrentUser,
+    CurrentToken,
     CustomerByEmail(String),
     CustomerByExternalId(String),
     CustomerConversations(String),
@@ -313,7 +340,7 @@ impl Route {
     /// The permission the call needs, and the Kustomer role that grants it.
     fn permission(&self) -> Option<(&'static str, &'static str)> {
         Some(match self {
-            Route::CurrentUser => return None,
+            Route::CurrentUser | Route::CurrentToken => return None,
             Route::CustomerByEmail(_) | Route::CustomerByExternalId(_) | Route::GetCustomer(_) => {
                 ("customers:read", "org.permission.customer.read")
             }
@@ -339,6 +366,7 @@ fn route(method: &str, path: &str) -> Result<Route, bool> {
     let owned = |segment: &str| segment.to_owned();
     let candidates: Vec<(&str, Route)> = match segments.as_slice() {
         ["v1", "users", "current"] => vec![("GET", Route::CurrentUser)],
+        ["v1", "auth", "tokens", "current"] => vec![("GET", Route::CurrentToken)],
         ["v1", "customers", lookup] if lookup.starts_with("email=") => {
             vec![("GET", Route::CustomerByEmail(owned(&lookup["email=".len()..])))]
         }
@@ -496,14 +524,26 @@ impl Kustomer {
             }
         }
         let user_id = self.user(org, name, email, "machine");
+        let created_at = self.now();
         self.state.borrow_mut().keys.insert(
             api_key.to_owned(),
             Key {
                 org: org.to_owned(),
                 user_id,
+                name: name.to_owned(),
                 permissions: permissions.iter().map(|&p| p.to_owned()).collect(),
+                created_at,
+                expires_at: None,
             },
         );
+    }
+
+    /// Gives `api_key` an expiry, as Kustomer's Settings › Security › API Keys does when it is
+    /// created (its Expires menu); from then on the key is refused with 401.
+    pub fn key_expires(&self, api_key: &str, at: Timestamp) {
+        if let Some(key) = self.state.borrow_mut().keys.get_mut(api_key) {
+            key.expires_at = Some(at);
+        }
     }
 
     /// An agent of the installed key's organization, assignable to conversations; its id.
@@ -781,6 +821,53 @@ impl Kustomer {
         Timestamp::from_millis(edge::runtime::native::now_ms()).to_rfc3339()
     }
 
+    /// The calling key as Kustomer describes a token: its name, roles, last characters and times,
+    /// and `expireAt` when it has an expiry.
+    fn token_of(&self, call: &Outbound, org: &str, user_id: &str) -> Value {
+        let bearer = call
+            .header("authorization")
+            .and_then(|value| value.split_whitespace().nth(1))
+            .unwrap_or_default()
+            .to_owned();
+        let state = self.state.borrow();
+        let Some(key) = state.keys.get(&bearer) else {
+            return Value::Null;
+        };
+        let mut roles: Vec<&str> = key
+            .permissions
+            .iter()
+            .flat_map(|permission| roles_of(permission).iter().copied())
+            .collect();
+        roles.dedup();
+        let id = hex::encode(&Sha256::digest(bearer.as_bytes())[..12]);
+        let last_chars: String = bearer
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let mut attributes = json!({
+            "name": key.name,
+            "roles": roles,
+            "lastTokenChars": last_chars,
+            "lastAccessedAt": Timestamp::from_millis(call.at_ms).to_rfc3339(),
+            "createdAt": key.created_at,
+            "updatedAt": key.created_at,
+        });
+        if let Some(at) = key.expires_at {
+            attributes["expireAt"] = json!(at.to_rfc3339());
+        }
+        json!({
+            "type": "authToken",
+            "id": id,
+            "attributes": attributes,
+            "relationships": { "org": reference("org", org), "user": reference("user", user_id) },
+            "links": { "self": format!("/v1/auth/tokens/{id}") }
+        })
+    }
+
     fn answer(&self, call: &Outbound) -> Reply {
         let mut reply = self.reply(call);
         let latency = self.state.borrow().latency;
@@ -838,11 +925,13 @@ impl Kustomer {
         let Some(bearer) = bearer else {
             return error(401, "Missing Authorization: Bearer <API key>", None);
         };
+        let now = Timestamp::from_millis(call.at_ms);
         let key = self
             .state
             .borrow()
             .keys
             .get(bearer)
+            .filter(|key| key.expires_at.is_none_or(|at| at > now))
             .map(|key| (key.org.clone(), key.user_id.clone(), key.permissions.clone()));
         let Some((org, user_id, permissions)) = key else {
             return error(401, "Invalid or expired API key", None);
@@ -953,6 +1042,7 @@ impl Kustomer {
     ) -> Result<(u16, Value), Refused> {
         let one = |record: Value| Ok((200, json!({ "data": record })));
         match route {
+            Route::CurrentToken => one(self.token_of(call, org, user_id)),
             Route::CurrentUser => {
                 let user = self
                     .state

@@ -16,6 +16,7 @@ mod inbound;
 mod krayin;
 mod kustomer_api;
 mod kustomer_backlog;
+mod kustomer_connection_test;
 mod kustomer_limits;
 mod kustomer_outage;
 mod kustomer_sync;

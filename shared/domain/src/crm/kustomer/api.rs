@@ -30,6 +30,12 @@ pub fn current_user() -> ApiRequest {
     ApiRequest::get("/v1/users/current".to_owned())
 }
 
+/// The API key itself: its roles and, when it has one, its expiry. Kustomer documents
+/// `/v1/auth/tokens/current` as needing no particular role, so a key can always read it.
+pub fn current_token() -> ApiRequest {
+    ApiRequest::get("/v1/auth/tokens/current".to_owned())
+}
+
 /// Answered with the customer, or 404 when none has this address.
 pub fn find_customer_by_email(email: &str) -> ApiRequest {
     ApiRequest::get(format!("/v1/customers/email={}", percent_encoded(email.trim())))

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod escalation;
 pub mod mapping;
+pub mod permissions;
 pub mod settings;
 pub mod webhook;
 
