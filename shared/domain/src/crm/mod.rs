@@ -40,11 +40,10 @@ pub struct ConnectionTest {
     /// work needs that it lacks (Kustomer; absent for a CRM whose keys carry no roles).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Permissions>,
-    /// When the API key stops working: null when the CRM reported no expiry (a key that never
-    /// expires, or one whose expiry it does not show); absent for a CRM that has no such notion.
+    /// When the API key stops working; absent when the CRM reports no expiry (a key that never
+    /// expires, one whose expiry it does not show, or a CRM without the notion).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schemars(with = "Option<Timestamp>"))]
-    pub expires_at: Option<Option<Timestamp>>,
+    pub expires_at: Option<Timestamp>,
     /// Something to act on before it breaks the connection (a key expiring soon).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
