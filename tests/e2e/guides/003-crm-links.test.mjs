@@ -37,8 +37,8 @@ describe('003, "API Endpoints", as written', () => {
     const [link] = listed.body.crm_links;
     assert.deepEqual(
       { name: link.name, url: link.url, type: link.type, api_key: link.api_key, headers: link.headers, description: link.description, is_active: link.is_active },
-      { name: 'Customer Database', url: 'https://api.crm.com/customers', type: 'api', api_key: '***', headers: { 'X-Custom-Header': 'value' }, description: 'Main customer database', is_active: true },
-      'the guide’s response, the key masked',
+      { name: 'Customer Database', url: 'https://api.crm.com/customers', type: 'api', api_key: '***', headers: { 'X-Custom-Header': '***' }, description: 'Main customer database', is_active: true },
+      'the guide’s response, the key masked, and the headers’ values too, as they may hold a key',
     );
     assert.deepEqual(
       [listed.body.page_id, listed.body.channel, listed.body.total, listed.body.active_count, listed.body.inactive_count],

@@ -14,16 +14,14 @@ import { localPartners } from '../partners.mjs';
 
 const partners = localPartners();
 
-// 004's curl commands, verbatim; bash runs them with BASE_URL and API_KEY in the environment.
-const TEST_AUTHENTICATION = String.raw`
-curl -X GET "${BASE_URL}/api-customers" \
-  -H "x-api-key: ${API_KEY}" \
-  -H "Content-Type: application/json"
-`;
-const SMART_UPSERT = String.raw`
-curl -X POST "${BASE_URL}/api-customers-sync" \
-  -H "x-api-key: ${API_KEY}" \
-  -H "Content-Type: application/json" \
+// 004's curl commands, verbatim (escaped for a template literal); bash runs them with BASE_URL
+// and API_KEY in the environment.
+const TEST_AUTHENTICATION = `curl -X GET "\${BASE_URL}/api-customers" \\
+  -H "x-api-key: \${API_KEY}" \\
+  -H "Content-Type: application/json"`;
+const SMART_UPSERT = `curl -X POST "\${BASE_URL}/api-customers-sync" \\
+  -H "x-api-key: \${API_KEY}" \\
+  -H "Content-Type: application/json" \\
   -d '{
     "customers": [
       {
@@ -43,8 +41,7 @@ curl -X POST "${BASE_URL}/api-customers-sync" \
         }
       }
     ]
-  }'
-`;
+  }'`;
 
 describe('004, "Authentication Setup"', () => {
   test('"Test Authentication": GET /api-customers with only the key lists the customers, at the origin and under the guide’s /functions/v1', async () => {
@@ -714,7 +711,8 @@ describe('004, "Smart Upsert Endpoint", as written', () => {
         created: 0,
         updated: 1,
         failed: 0,
-        details: [{ external_id: 'CRM-12345', customer_id: customerId, action: 'updated', matched_by: 'email' }],
+        // The item's index in the request is ours, beside the guide's fields.
+        details: [{ external_id: 'CRM-12345', customer_id: customerId, action: 'updated', matched_by: 'email', index: 0 }],
       },
     });
     const stored = await api(API_KEY, 'GET', '/api-customers?external_id=CRM-12345');
