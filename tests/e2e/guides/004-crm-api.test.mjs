@@ -232,37 +232,61 @@ describe('004, "Sending Messages from CRM"', () => {
 });
 
 describe('004, "Option B: Embed Iframe"', () => {
-  test('the guide’s steps 1 and 2 give an inbox any CRM page may frame, with no setting', async () => {
+  test('the guide’s embedConversationViewer puts an inbox any CRM page may frame, with no setting, into the CRM’s page', async () => {
     const business = await newBusiness();
     const API_KEY = business.key;
     const crmCustomerId = unique('CRM');
     await sync(API_KEY, [{ external_id: crmCustomerId, name: 'Joe Bloggs', email: `${unique('joe')}@example.com` }]);
+    // The CRM's page the guide's code writes into: its DOM, reduced to what the code touches.
+    const container = { children: [], appendChild(child) { this.children.push(child); } };
+    const document = {
+      createElement: (tag) => ({ tag, style: {} }),
+      getElementById: (id) => (id === 'conversation-container' ? container : null),
+    };
 
-    // Step 1: Get customer by external_id
-    const customerResponse = await fetch(
-      `${BASE_URL}/api-customers?external_id=${crmCustomerId}`,
-      { headers: { 'x-api-key': API_KEY } }
-    );
-    const customer = await customerResponse.json();
+    // The guide's function, verbatim.
+    async function embedConversationViewer(crmCustomerId) {
+      // Step 1: Get customer by external_id
+      const customerResponse = await fetch(
+        `${BASE_URL}/api-customers?external_id=${crmCustomerId}`,
+        { headers: { 'x-api-key': API_KEY } }
+      );
+      const customer = await customerResponse.json();
+  
+      // Step 2: Generate SSO token
+      const tokenResponse = await fetch(`${BASE_URL}/api-sso-generate-token`, {
+        method: 'POST',
+        headers: {
+          'x-api-key': API_KEY,
+          'Content-Type': 'application/json'
+        },
+        body: JSON.stringify({
+          customer_id: customer.id,
+          scope: 'inbox',
+          expires_in: 3600 // 1 hour
+        })
+      });
+  
+      const { token } = await tokenResponse.json();
+  
+      // Step 3: Embed iframe
+      const iframe = document.createElement('iframe');
+      iframe.src = `https://your-domain.com/embed/inbox?token=${token}`;
+      iframe.style.width = '100%';
+      iframe.style.height = '600px';
+      iframe.style.border = 'none';
+  
+      document.getElementById('conversation-container').appendChild(iframe);
+    }
 
-    // Step 2: Generate SSO token
-    const tokenResponse = await fetch(`${BASE_URL}/api-sso-generate-token`, {
-      method: 'POST',
-      headers: {
-        'x-api-key': API_KEY,
-        'Content-Type': 'application/json'
-      },
-      body: JSON.stringify({
-        customer_id: customer.id,
-        scope: 'inbox',
-        expires_in: 3600 // 1 hour
-      })
-    });
-
-    const { token } = await tokenResponse.json();
-
-    // Step 3: the iframe's page.
-    const page = await fetch(`${BASE_URL}/embed/inbox?token=${token}`);
+    await embedConversationViewer(crmCustomerId);
+    const [iframe] = container.children;
+    assert.equal(iframe.tag, 'iframe');
+    assert.deepEqual({ ...iframe.style }, { width: '100%', height: '600px', border: 'none' });
+    // The guide's your-domain.com is where the business serves us: here, the local stack.
+    const src = new URL(iframe.src);
+    assert.equal(src.pathname, '/embed/inbox');
+    const page = await fetch(`${BASE_URL}${src.pathname}${src.search}`);
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-security-policy'), /frame-ancestors \*$/, 'any site may frame it');
     assert.equal(page.headers.get('x-frame-options'), null, 'no header that would forbid framing');
