@@ -7,11 +7,14 @@
 //   - every repository path the README names in backticks exists;
 //   - every relative link of the README and docs/*.md reaches a file, and its #anchor a heading;
 //   - the counts the README states (functions, openapi.json's paths and operations, migrations)
-//     are the real ones.
+//     are the real ones;
+//   - the guides' catalog (tests/e2e/guides/blocks.mjs) names tests that exist, docs/guides.md's
+//     table is the one made from it, and, where the guides are present, their fenced blocks are
+//     the catalog's (count and SHA-256).
 // Run by scripts/test; `node scripts/check-structure.mjs` alone prints what it found.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const failures = [];
@@ -338,6 +341,49 @@ for (const [noun, real] of Object.entries(counts)) {
   const stated = [...readme.matchAll(new RegExp(`\\b(\\d[\\d,]*)\\s+${noun}\\b`, 'g'))].map(([, n]) => Number(n.replace(/,/g, '')));
   if (stated.length === 0) failures.push(`${README} no longer states the number of ${noun} (${real}) as "${real} ${noun}"`);
   for (const n of stated) if (n !== real) failures.push(`${README} says ${n} ${noun}; there are ${real}`);
+}
+
+// The guides' code blocks: each catalog entry's test exists in its guide's file (its
+// `test('<name>'` text), docs/guides.md holds the table made from the catalog, and the guides
+// themselves (../shared/seeds, or CRM_EDGE_GUIDES_DIR), when present, have exactly the catalog's
+// blocks. A clean clone may lack the guides: then that part is skipped, and said so.
+const { BLOCKS } = await import(pathToFileURL(join(ROOT, 'tests/e2e/guides/blocks.mjs')).href);
+const { catalogTable, fencedBlocks } = await import(pathToFileURL(join(ROOT, 'tests/e2e/guides/fences.mjs')).href);
+const quoted = (name) => [`test('${name.replaceAll("'", "\\'")}'`, `test("${name.replaceAll('"', '\\"')}"`];
+for (const block of BLOCKS) {
+  if (!block.test === !block.notRunnable) failures.push(`guides catalog: ${block.guide} block ${block.number} needs exactly one of test and notRunnable`);
+  if (!block.test) continue;
+  const file = join(ROOT, 'tests/e2e/guides', block.file);
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  if (!quoted(block.test).some((call) => text.includes(call))) {
+    failures.push(`guides catalog: ${block.guide} block ${block.number} names the test "${block.test}", which tests/e2e/guides/${block.file} does not have`);
+  }
+}
+const GUIDES_DOC = 'docs/guides.md';
+const table = catalogTable(BLOCKS);
+if (!readFileSync(join(ROOT, GUIDES_DOC), 'utf8').includes(table)) {
+  failures.push(`${GUIDES_DOC} does not hold the table made from tests/e2e/guides/blocks.mjs; it should read:\n${table}`);
+}
+const guidesDir = process.env.CRM_EDGE_GUIDES_DIR || join(ROOT, '..', 'shared', 'seeds');
+if (!existsSync(guidesDir)) {
+  console.log(`check-structure: the guides are not at ${guidesDir}: their blocks are not compared with the catalog`);
+} else {
+  for (const guide of [...new Set(BLOCKS.map((block) => block.guide))]) {
+    const name = readdirSync(guidesDir).find((file) => file.startsWith(`${guide}_`) || file.startsWith(`${guide}.`));
+    if (!name) {
+      failures.push(`guides: no guide ${guide} in ${guidesDir}`);
+      continue;
+    }
+    const real = fencedBlocks(readFileSync(join(guidesDir, name), 'utf8'));
+    const listed = BLOCKS.filter((block) => block.guide === guide);
+    if (real.length !== listed.length) failures.push(`guides: ${name} has ${real.length} fenced blocks; the catalog lists ${listed.length}`);
+    for (const [index, block] of real.entries()) {
+      const entry = listed[index];
+      if (entry && entry.sha256 !== block.sha256) {
+        failures.push(`guides: ${name} block ${block.number} ("${block.firstLine}", under "${block.section}") is not the catalog's (sha256 ${block.sha256})`);
+      }
+    }
+  }
 }
 
 if (failures.length > 0) {

@@ -101,7 +101,7 @@ export async function krayinServer(options = {}) {
 
 /**
  * The sync options the pipeline's tests turn on: the guide's defaults are all off ("start
- * small"), which guides.test.mjs checks.
+ * small"), which guides/002-krayin.test.mjs checks.
  */
 export const KRAYIN_SYNC_ALL = Object.freeze({ sync_conversations: true, sync_messages: true, sync_organizations: true });
 

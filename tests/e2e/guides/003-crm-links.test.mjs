@@ -1,0 +1,175 @@
+// 003, the CRM links of a Facebook bot's pages: the guide's HTTP examples ("API Endpoints" 1 to 5)
+// sent as written, with the guide's request bodies, and its curl commands ("Integration Examples",
+// "Monitoring & Debugging") run in bash, changed only in the base URL, the key (`Authorization:
+// Bearer`, as the guide's curl examples send it), the page id (one of the test business's pages)
+// and the CRMs' origins (the local CRM, which speaks Shopify's, HubSpot's and a custom API).
+
+import { after, describe, test } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { BASE_URL } from '../support.mjs';
+import { SMALL, businessWithPages, dashboard, waitForFetched } from '../links/links.mjs';
+import { startCrm } from '../links/crm-server.mjs';
+
+// 003's curl commands, verbatim (escaped for a template literal).
+const SHOPIFY = `curl -X POST http://localhost:8080/api/dashboard/crm-links \\
+  -H "Content-Type: application/json" \\
+  -H "Authorization: Bearer [session-token]" \\
+  -d '{
+    "page_id": "123456789",
+    "channels": ["messenger"],
+    "name": "Shopify Customers",
+    "url": "https://mystore.myshopify.com/admin/api/2024-01/customers.json",
+    "type": "api",
+    "api_key": "shppa_1234567890",
+    "headers": {
+      "X-Shopify-Access-Token": "shppa_1234567890"
+    },
+    "description": "Shopify customer database",
+    "is_active": true
+  }'`;
+const HUBSPOT = `curl -X POST http://localhost:8080/api/dashboard/crm-links \\
+  -H "Content-Type: application/json" \\
+  -H "Authorization: Bearer [session-token]" \\
+  -d '{
+    "page_id": "123456789",
+    "channels": ["facebook", "messenger"],
+    "name": "HubSpot Contacts",
+    "url": "https://api.hubapi.com/crm/v3/objects/contacts",
+    "type": "api",
+    "api_key": "pat-na1-1234567890",
+    "headers": {
+      "Content-Type": "application/json"
+    },
+    "description": "HubSpot CRM contacts",
+    "is_active": true
+  }'`;
+const CUSTOM = `curl -X POST http://localhost:8080/api/dashboard/crm-links \\
+  -H "Content-Type: application/json" \\
+  -H "Authorization: Bearer [session-token]" \\
+  -d '{
+    "page_id": "123456789",
+    "channels": ["facebook"],
+    "name": "Internal CRM",
+    "url": "https://crm.company.com/api/customers",
+    "type": "api",
+    "headers": {
+      "X-API-Key": "internal-key-123",
+      "X-Client-ID": "facebook-bot"
+    },
+    "description": "Company internal CRM",
+    "is_active": true
+  }'`;
+const CHECK_STATUS = `curl -X GET "http://localhost:8080/api/dashboard/crm-links?page_id=123456789" \\
+  -H "Authorization: Bearer [session-token]"`;
+const VECTOR_DOCUMENTS = `curl -X GET "http://localhost:8080/api/dashboard/rag/documents/details?page_id=123456789&source=crm" \\
+  -H "Authorization: Bearer [session-token]"`;
+
+/** A curl command of the guide as the test runs it: ours for its host, key, page and CRMs. */
+function curl(command, { key, page, crm }) {
+  const local = command
+    .replaceAll('http://localhost:8080', BASE_URL)
+    .replaceAll('[session-token]', key)
+    .replaceAll('"123456789"', `"${page}"`)
+    .replaceAll('page_id=123456789', `page_id=${page}`)
+    .replaceAll('https://mystore.myshopify.com', crm)
+    .replaceAll('https://api.hubapi.com', crm)
+    .replaceAll('https://crm.company.com', crm);
+  return JSON.parse(execFileSync('bash', ['-c', local], { encoding: 'utf8' }));
+}
+
+describe('003, "API Endpoints", as written', () => {
+  test('the guide’s requests add, list, switch off and delete a link, and list every page’s links', async () => {
+    const business = await businessWithPages(1);
+    const pageID = business.page;
+    const channel = 'facebook';
+
+    // "2. Add New CRM Link": POST /api/dashboard/crm-links with the guide's request body.
+    const added = await dashboard(business.key, 'POST', '/api/dashboard/crm-links', {
+      "page_id": pageID,
+      "channels": ["facebook", "messenger"],
+      "name": "Customer Database",
+      "url": "https://api.crm.com/customers",
+      "type": "api",
+      "api_key": "your-api-key",
+      "headers": {
+        "X-Custom-Header": "value"
+      },
+      "description": "Main customer database",
+      "is_active": true
+    });
+    assert.equal(added.status, 201, added.text);
+    assert.equal(added.body.message, 'CRM link added successfully');
+    assert.deepEqual(added.body.channels, ['facebook', 'messenger']);
+    assert.equal(added.body.page_id, pageID);
+
+    // "1. Get CRM Links for Channel".
+    const listed = await dashboard(business.key, 'GET', `/api/dashboard/crm-links?page_id=${pageID}&channel=${channel}`);
+    assert.equal(listed.status, 200, listed.text);
+    const [link] = listed.body.crm_links;
+    assert.deepEqual(
+      { name: link.name, url: link.url, type: link.type, api_key: link.api_key, headers: link.headers, description: link.description, is_active: link.is_active },
+      { name: 'Customer Database', url: 'https://api.crm.com/customers', type: 'api', api_key: '***', headers: { 'X-Custom-Header': '***' }, description: 'Main customer database', is_active: true },
+      'the guide’s response, the key masked, and the headers’ values too, as they may hold a key',
+    );
+    assert.deepEqual(
+      [listed.body.page_id, listed.body.channel, listed.body.total, listed.body.active_count, listed.body.inactive_count],
+      [pageID, 'facebook', 1, 1, 0],
+    );
+
+    // "3. Update CRM Link Status".
+    const updated = await dashboard(business.key, 'PUT', '/api/dashboard/crm-links/status', {
+      "page_id": pageID,
+      "url": "https://api.crm.com/customers",
+      "channels": ["facebook"],
+      "is_active": false
+    });
+    assert.equal(updated.status, 200, updated.text);
+    assert.deepEqual(
+      { ...updated.body },
+      { message: 'CRM link status updated successfully', updated_count: 1, url: 'https://api.crm.com/customers', channels: ['facebook'], is_active: false },
+    );
+
+    // "5. Get All CRM Data (All Pages)".
+    const all = await dashboard(business.key, 'GET', '/api/dashboard/crm-links/all');
+    assert.equal(all.status, 200, all.text);
+    const page = all.body.pages_data.find((entry) => entry.page_id === pageID);
+    assert.ok(page, all.text);
+    assert.equal(page.facebook_crm_links.length, 1, all.text);
+    assert.equal(page.messenger_crm_links.length, 1, all.text);
+
+    // "4. Delete CRM Link".
+    const deleted = await dashboard(business.key, 'DELETE', '/api/dashboard/crm-links', {
+      "page_id": pageID,
+      "url": "https://api.crm.com/customers",
+      "channels": ["facebook", "messenger"]
+    });
+    assert.equal(deleted.status, 200, deleted.text);
+    assert.deepEqual(
+      { ...deleted.body },
+      { message: 'CRM link deleted successfully', deleted_count: 2, url: 'https://api.crm.com/customers', channels: ['facebook', 'messenger'] },
+    );
+    const emptied = await dashboard(business.key, 'GET', `/api/dashboard/crm-links?page_id=${pageID}`);
+    assert.equal(emptied.body.total, 0, emptied.text);
+  });
+
+  test('the guide’s curl examples add a Shopify, a HubSpot and a custom CRM, whose customers are fetched and stored as documents', async () => {
+    const crm = await startCrm(SMALL);
+    after(() => crm.close());
+    const business = await businessWithPages(1);
+    const ours = { key: business.key, page: business.page, crm: crm.url };
+
+    for (const example of [SHOPIFY, HUBSPOT, CUSTOM]) {
+      const added = curl(example, ours);
+      assert.equal(added.message, 'CRM link added successfully', JSON.stringify(added));
+    }
+    const links = curl(CHECK_STATUS, ours);
+    // One entry per channel: HubSpot's link is on two.
+    assert.deepEqual(links.crm_links.map((link) => link.name).sort(), ['HubSpot Contacts', 'HubSpot Contacts', 'Internal CRM', 'Shopify Customers']);
+    for (const link of links.crm_links.filter((entry, index, all) => all.findIndex((other) => other.url === entry.url) === index)) {
+      await waitForFetched(business, business.page, link.url, { records: SMALL[{ 'Shopify Customers': 'shopify', 'HubSpot Contacts': 'hubspot', 'Internal CRM': 'custom' }[link.name]] });
+    }
+    const stored = curl(VECTOR_DOCUMENTS, ours);
+    assert.deepEqual([...new Set(stored.documents.map((document) => document.link.name))].sort(), ['HubSpot Contacts', 'Internal CRM', 'Shopify Customers'], JSON.stringify(stored).slice(0, 500));
+  });
+});

@@ -1,0 +1,49 @@
+// How a guide's fenced code blocks are read, and the table of docs/guides.md made from the
+// catalog (blocks.mjs): shared by scripts/check-structure.mjs, which holds both to the guides and
+// the docs, and by whoever regenerates the catalog's hashes.
+
+import { createHash } from 'node:crypto';
+
+/**
+ * The fenced blocks of a guide's text, in order: `{ number, section, language, firstLine, sha256 }`.
+ * A block's text is its lines between the fences, joined by `\n`; its section is the text of the
+ * last heading before it.
+ */
+export function fencedBlocks(text) {
+  const blocks = [];
+  let section = '';
+  let open = null;
+  for (const line of text.split(/\r?\n/)) {
+    const fence = /^```(.*)$/.exec(line);
+    if (open) {
+      if (fence && fence[1].trim() === '') {
+        const body = open.lines.join('\n');
+        blocks.push({
+          number: blocks.length + 1,
+          section: open.section,
+          language: open.language,
+          firstLine: open.lines[0] ?? '',
+          sha256: createHash('sha256').update(body).digest('hex'),
+        });
+        open = null;
+      } else {
+        open.lines.push(line);
+      }
+    } else if (fence) {
+      open = { section, language: fence[1].trim(), lines: [] };
+    } else if (/^#{1,6}\s/.test(line)) {
+      section = line.replace(/^#+\s*/, '').trim();
+    }
+  }
+  return blocks;
+}
+
+/** The Markdown table docs/guides.md holds: one row per block of the catalog. */
+export function catalogTable(blocks) {
+  const cell = (text) => text.replaceAll('|', '\\|');
+  const rows = blocks.map((block) => {
+    const what = block.test ? `runs verbatim in \`${block.file}\`: ${cell(block.test)}` : `not runnable: ${cell(block.notRunnable)}`;
+    return `| ${block.guide} | ${block.number} | ${cell(block.section)} | ${block.language || 'text'} | ${what} |`;
+  });
+  return ['| guide | block | section | language | verbatim? |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
+}
