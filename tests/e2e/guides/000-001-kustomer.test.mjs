@@ -3,10 +3,11 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, newBusiness, waitFor } from '../support.mjs';
+import { BASE_URL, api, newBusiness, unique, waitFor } from '../support.mjs';
 import { receiveWhatsapp, uniquePhone } from '../receivers/webhook-api.mjs';
 import { localPartners } from '../partners.mjs';
 import { connectKustomer, connectedBusiness, kustomerOrg, settledLog, syncLog } from '../crm/connectors.mjs';
+import { signWebhook } from '../crm/kustomer.mjs';
 
 const partners = localPartners();
 
@@ -46,5 +47,45 @@ describe('001, "Fallback Mode: system works without Kustomer when API is down"',
     assert.equal(org.kustomer.conversations.length, 1, 'the escalation made its conversation in Kustomer');
     const analytics = await api(business.key, 'GET', '/api-crm-analytics');
     assert.equal(analytics.body.escalations.count, 1);
+  });
+});
+
+describe('000, "Webhook Integration"', () => {
+  test('the guide’s POST /api/webhooks/kustomer with a conversation’s data resolves our conversation, signed and with the key', async () => {
+    // 000's block, verbatim: a request line and its JSON body in a JavaScript fence.
+    const block = `// Webhook endpoint for Kustomer events
+POST /api/webhooks/kustomer
+{
+  "event": "conversation.updated",
+  "data": { /* conversation data */ }
+}`;
+    const webhookSecret = unique('kustomer-webhook-secret');
+    const setup = await connectedBusiness({ secrets: { webhook_secret: webhookSecret } });
+    partners.closeAfter(setup.kustomer);
+    const whatsapp = await partners.whatsappOf(setup.business);
+    const from = uniquePhone();
+    await receiveWhatsapp(whatsapp, { from, text: 'Where is my order?' });
+    await settledLog(setup.connector.id, 3);
+    const [conversation] = setup.kustomer.conversations;
+    assert.ok(conversation, 'the conversation is in Kustomer');
+
+    // The block's request, its placeholder filled with what Kustomer sends for the conversation
+    // marked done, and the two headers the guide leaves out: the business's key, and Kustomer's
+    // signature with the connector's webhook secret (set in Kustomer's webhook settings).
+    const [, method, path] = block.match(/^(POST) (\S+)$/m);
+    const body = block
+      .slice(block.indexOf('{'))
+      .replace('{ /* conversation data */ }', JSON.stringify({ type: 'conversation', id: conversation.id, attributes: { status: 'done' } }));
+    const send = (headers) => fetch(`${BASE_URL}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body });
+    const unsigned = await send({ 'x-api-key': setup.business.key });
+    assert.equal(unsigned.status, 401, 'without Kustomer’s signature it is refused');
+    const signed = await send({ 'x-api-key': setup.business.key, 'x-kustomer-webhook-signature': signWebhook(webhookSecret, body) });
+    assert.equal(signed.status, 200, await signed.text());
+
+    const customerId = (await api(setup.business.key, 'GET', `/api-customers?phone=${encodeURIComponent(from)}`)).body.id;
+    await waitFor(async () => {
+      const listed = await api(setup.business.key, 'GET', `/api-conversations-by-customer?customer_id=${customerId}`);
+      return listed.body.conversations?.[0]?.status === 'resolved';
+    }, 10_000, 'our conversation resolved as Kustomer said');
   });
 });
