@@ -143,7 +143,7 @@ describe('the business console', () => {
     }
   });
 
-  test('API access: a key is created and shown once, works, and is revoked', async () => {
+  test('API access: a key is created and shown once, works, and is revoked; the returning customers’ window is saved', async () => {
     const { context, page, errors } = await signedIn(1280);
     try {
       await show(page, 'api-access');
@@ -154,6 +154,16 @@ describe('the business console', () => {
       const key = (await shown.textContent()).trim();
       assert.match(key, /^cek_[0-9a-f]{48}$/);
       assert.equal((await api(key, 'GET', '/api-business')).status, 200, 'the new key works');
+
+      const returning = page.getByRole('form', { name: 'Returning customers' });
+      const hours = returning.getByLabel('Hours before a returning customer gets a new conversation');
+      assert.equal(await hours.inputValue(), '96', 'four days unless set');
+      await hours.fill('9000');
+      await returning.getByRole('button', { name: 'Save' }).click();
+      await returning.locator('[aria-invalid="true"][name="new_conversation_after_hours"]').waitFor({ timeout: WAIT_MS });
+      await hours.fill('24');
+      await returning.getByRole('button', { name: 'Save' }).click();
+      await waitFor(async () => (await api(key, 'GET', '/api-business')).body.new_conversation_after_hours === 24, WAIT_MS, 'the window saved');
       const row = page.locator('tr', { hasText: 'Salesforce production' });
       await row.waitFor();
       page.once('dialog', (dialog) => dialog.accept());
