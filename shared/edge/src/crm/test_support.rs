@@ -311,6 +311,18 @@ fn like_kustomer(call: &Outbound, next: u32) -> Reply {
                 "attributes": { "name": "ChatBot Integration", "email": "bot@acme.example" },
                 "relationships": { "org": { "data": { "type": "org", "id": ORG } } } } }),
         ),
+        // The key holds every role the setup guide's permissions need.
+        "GET" if path == "/v1/auth/tokens/current" => Reply::json(
+            200,
+            &json!({ "data": { "type": "authToken", "id": "5f00000000000000000000ab",
+                "attributes": { "name": "ChatBot Integration", "roles": [
+                    "org.permission.customer.read", "org.permission.customer.create",
+                    "org.permission.customer.update", "org.permission.conversation.read",
+                    "org.permission.conversation.create", "org.permission.conversation.update",
+                    "org.permission.message.create", "org.permission.note.create",
+                    "org.permission.team.read"
+                ] } } }),
+        ),
         "GET" if path == "/v1/teams" => Reply::json(
             200,
             &json!({ "data": [
