@@ -96,8 +96,11 @@ pub fn backup(step: Step<'_>, file: &Path) -> Result<Value, Failure> {
     )
 }
 
+/// A file's rows, each parsed, with its line number.
+type Rows = Box<dyn Iterator<Item = Result<(usize, Line), Failure>>>;
+
 /// The file's lines after the header, each parsed, with its line number.
-fn lines(file: &Path) -> Result<(Header, impl Iterator<Item = Result<(usize, Line), Failure>>), Failure> {
+fn lines(file: &Path) -> Result<(Header, Rows), Failure> {
     let mut reader = BufReader::new(File::open(file).map_err(io("reading", file))?).lines();
     let first = reader
         .next()
@@ -117,7 +120,7 @@ fn lines(file: &Path) -> Result<(Header, impl Iterator<Item = Result<(usize, Lin
             .map(|line| (number, line))
             .map_err(|error| Failure::Usage(format!("{name} line {number}: not a row of a backup: {error}")))
     });
-    Ok((header, rest))
+    Ok((header, Box::new(rest)))
 }
 
 /// The business `file` is a backup of, from its header.
