@@ -17,6 +17,30 @@ pub enum Command {
     /// A business's channel accounts (the numbers, pages and mailboxes it receives on).
     #[command(subcommand)]
     ChannelAccounts(ChannelAccounts),
+    /// Exports one business, every row of it, into a JSON lines file (docs/operations.md,
+    /// "Backups and recovery"). Its secrets stay sealed under this deployment's SECRETS_KEY: the
+    /// file restores only where that key is in the ring. Prints a line per table on stderr.
+    ///
+    /// Example: crm-edge admin backup <business id> --file acme.jsonl
+    #[command(verbatim_doc_comment)]
+    Backup {
+        business_id: String,
+        /// The file to write (FILE.part meanwhile).
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Restores a business from its backup file where it does not exist (refused where it does):
+    /// the whole file is checked first, then sent page by page; the business's writes begin when
+    /// the last page has checked every table's rows. Stopped, it can be run again (it discards
+    /// what the stopped run wrote).
+    ///
+    /// Example: crm-edge admin restore --file acme.jsonl
+    #[command(verbatim_doc_comment)]
+    Restore {
+        /// A file `crm-edge admin backup` wrote.
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -193,6 +217,19 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             let path = if abort { path + "/abort" } else { path };
             let to = if abort { None } else { to };
             let answer = move_business(&|body| call("POST", path.clone(), Some(body)), to)?;
+            let shown = output::fields(&answer, &["business_id", "shard", "phase"]);
+            (answer, shown)
+        }
+        Command::Backup { business_id, file } => {
+            let path = format!("/admin/businesses/{}/backup", segment(&business_id)?);
+            let answer = crate::backup::backup(&|body| call("POST", path.clone(), Some(body)), &file)?;
+            let shown = output::fields(&answer, &["business_id", "taken_at", "rows", "file"]);
+            (answer, shown)
+        }
+        Command::Restore { file } => {
+            let business = crate::backup::business_of(&file)?;
+            let path = format!("/admin/businesses/{}/restore", segment(&business)?);
+            let answer = crate::backup::restore(&|body| call("POST", path.clone(), Some(body)), &file)?;
             let shown = output::fields(&answer, &["business_id", "shard", "phase"]);
             (answer, shown)
         }

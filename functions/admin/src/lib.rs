@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod audit_log;
+mod backups;
 mod businesses;
 mod channel_accounts;
 mod connectors;
@@ -61,6 +62,8 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         Admin::RunMaintenanceSweep => call.run(maintenance::sweep).await,
         Admin::MoveBusiness => call.run(moves::step).await,
         Admin::AbortMove => call.run(moves::abort).await,
+        Admin::ExportBusiness => call.run(backups::export).await,
+        Admin::RestoreBusiness => call.run(backups::restore).await,
     })
     .await
 }

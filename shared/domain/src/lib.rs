@@ -7,6 +7,7 @@
 pub mod api;
 pub mod api_key;
 pub mod audit;
+pub mod backup;
 pub mod batch_lookup;
 pub mod channel;
 pub mod console;

@@ -34,6 +34,9 @@ pub struct MovedTable {
     /// Columns SQLite computes from the others (`GENERATED ALWAYS`): read with a row, and never
     /// written, since the database refuses a value for them.
     pub computed: &'static [&'static str],
+    /// Columns holding a sealed secret (`crate::sealed`): copied as they are, never opened; a
+    /// backup refuses one still in clear text from before sealing.
+    pub sealed: &'static [&'static str],
 }
 
 const fn table(name: &'static str) -> MovedTable {
@@ -42,6 +45,14 @@ const fn table(name: &'static str) -> MovedTable {
         business_column: "business_id",
         renumbered: None,
         computed: &[],
+        sealed: &[],
+    }
+}
+
+const fn sealed(name: &'static str, columns: &'static [&'static str]) -> MovedTable {
+    MovedTable {
+        sealed: columns,
+        ..table(name)
     }
 }
 
@@ -62,7 +73,7 @@ pub const MOVED_TABLES: [MovedTable; 28] = [
     },
     table("api_keys"),
     table("audit_log"),
-    table("channel_accounts"),
+    sealed("channel_accounts", &["secrets"]),
     table("console_sessions"),
     table("customers"),
     table("customer_identities"),
@@ -70,7 +81,7 @@ pub const MOVED_TABLES: [MovedTable; 28] = [
     table("messages"),
     table("attachments"),
     table("sso_tokens"),
-    table("crm_connectors"),
+    sealed("crm_connectors", &["secrets"]),
     table("crm_contacts"),
     table("crm_inbound_events"),
     table("crm_links"),
@@ -78,15 +89,15 @@ pub const MOVED_TABLES: [MovedTable; 28] = [
     renumbered("crm_sync_jobs", "seq"),
     table("early_statuses"),
     table("escalations"),
-    table("idempotency_keys"),
-    table("knowledge_sources"),
+    sealed("idempotency_keys", &["body"]),
+    sealed("knowledge_sources", &["secrets"]),
     MovedTable {
         computed: &["fts_source"],
         ..renumbered("knowledge_chunks", "seq")
     },
     table("knowledge_links"),
     table("knowledge_run_seen"),
-    table("webhook_endpoints"),
+    sealed("webhook_endpoints", &["secret", "previous_secret"]),
     table("webhook_events"),
     table("webhook_deliveries"),
     renumbered("webhook_attempts", "id"),
@@ -113,6 +124,13 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Whether a backup is being restored into the business's shard (`crate::backup`): written
+    /// as paused for a move to its own shard, which no move ever is, so its writes are held and
+    /// the sweeps leave it alone until the restore completes.
+    pub fn restoring(&self) -> bool {
+        self.moving_to == Some(self.shard)
+    }
+
     /// Whether the business's rows on `shard` are its own, settled copy: the shard the entry
     /// names, with no move filling another. The sweeps act on a business only there: the copy a
     /// move fills, and the source it copies from, must not change under it (the sweeps are not
@@ -162,6 +180,7 @@ const MARGIN_MS: i64 = 2_000;
 pub fn phase(entry: &Entry, to: ShardNumber, now_ms: i64, fresh_ms: i64) -> Phase {
     let settled = |since: Option<i64>| since.unwrap_or(0) + fresh_ms + MARGIN_MS - now_ms;
     match (entry.moving_to, entry.moved_from) {
+        _ if entry.restoring() => Phase::Conflict(RESTORING.to_owned()),
         (Some(moving_to), _) if moving_to != to => Phase::Conflict(format!(
             "the business is being moved to shard {moving_to}: finish that move first, or abort it"
         )),
@@ -186,6 +205,10 @@ pub fn phase(entry: &Entry, to: ShardNumber, now_ms: i64, fresh_ms: i64) -> Phas
     }
 }
 
+/// Why a business being restored is not moved.
+const RESTORING: &str =
+    "a backup of the business is being restored: finish the restore (crm-edge admin restore) first";
+
 /// What an abort's next step is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Abort {
@@ -201,6 +224,7 @@ pub enum Abort {
 /// The next step of aborting the move of a business whose entry is `entry`.
 pub fn abort(entry: &Entry) -> Abort {
     match (entry.moving_to, entry.moved_from, entry.switched_ms) {
+        _ if entry.restoring() => Abort::Conflict(RESTORING.to_owned()),
         (Some(to), _, _) => Abort::EndPause { to },
         (None, Some(from), None) => Abort::Deleting { from },
         (None, Some(from), Some(_)) => Abort::Conflict(format!(
@@ -487,6 +511,30 @@ mod tests {
         ] {
             assert!(Cursor::parse(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn a_business_being_restored_is_neither_moved_nor_aborted() {
+        let restoring = Entry {
+            shard: 1,
+            moving_to: Some(1),
+            move_started_ms: Some(0),
+            ..Entry::default()
+        };
+        assert!(restoring.restoring());
+        for to in [0, 1] {
+            assert!(
+                matches!(phase(&restoring, to, 1_000_000, FRESH), Phase::Conflict(why) if why.contains("restored")),
+                "a move to shard {to}"
+            );
+        }
+        assert!(matches!(abort(&restoring), Abort::Conflict(why) if why.contains("restored")));
+        assert!(!restoring.settled_on(1), "the sweeps leave it alone");
+        let moving = Entry {
+            moving_to: Some(1),
+            ..entry(0)
+        };
+        assert!(!moving.restoring(), "a move to another shard");
     }
 
     #[test]

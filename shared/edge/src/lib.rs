@@ -20,6 +20,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bounded_fetch;
 pub mod call;
 pub mod console;

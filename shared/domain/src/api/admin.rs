@@ -196,6 +196,37 @@ function! {
             .example(json!({ "cursor": null }))
             .ok::<MoveOut>(200)
             .errors(&[409]);
+    /// Export a business's rows, one page
+    ///
+    /// Every row of every table of the business, table by table in the order a restore writes
+    /// them, at most 200 rows or 4 MB a page; call again with the cursor it answered until it
+    /// answers none (`crm-edge admin backup` does, writing the file). The first page answers the
+    /// header: when the export began, how many rows each table holds up to then, and a check
+    /// value sealed under this deployment's key. Sealed secrets are answered as stored, sealed;
+    /// 409 when one is still clear text from before sealing (read it once, which seals it). A
+    /// row written after the export began is not in it.
+    ExportBusiness = post("/admin/businesses/{business_id}/backup", Admin)
+        => |c| c
+            .json::<BackupIn>()
+            .example(json!({ "cursor": null }))
+            .ok::<BackupOut>(200)
+            .errors(&[409]);
+    /// Restore a business from its backup, one page
+    ///
+    /// Only where the business does not exist (409 when it does). The first page (first: true)
+    /// places the business as creating one does, held (its writes 503, the sweeps leaving it
+    /// alone) until the last page completes it (complete: true), which checks every table's rows
+    /// against the header's counts. Each page is written whole or not at all. A first page for a
+    /// business whose restore broke off deletes what it wrote first, in steps (phase discarding:
+    /// send the same page again). 422 when the header's key check does not open with this
+    /// deployment's SECRETS_KEY, or a sealed value names a key it does not hold
+    /// (`crm-edge admin restore` does all this).
+    RestoreBusiness = post("/admin/businesses/{business_id}/restore", Admin)
+        => |c| c
+            .json::<RestoreIn>()
+            .example(json!({ "header": { "format": 1, "business_id": "biz_…", "taken_at": "2026-12-01T00:00:00Z", "key_check": "v1:k1:…", "counts": { "businesses": 1 } }, "lines": [], "first": true, "complete": false }))
+            .ok::<RestoreOut>(200)
+            .errors(&[409]);
     /// Issue a console link
     ///
     /// A link that opens the business's console once, within 15 minutes, into a session of 8 hours
@@ -806,6 +837,65 @@ pub struct MoveOut {
     pub rows: usize,
     /// Hand it to the next step; none when the move is done.
     pub cursor: Option<String>,
+}
+
+/// Where an export stands.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BackupIn {
+    /// The cursor the last page answered; none for the first page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// One page of a business's export.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct BackupOut {
+    /// The first page's only: the file's first line.
+    pub header: Option<crate::backup::Header>,
+    /// The page's rows, in the order a restore writes them.
+    pub lines: Vec<crate::backup::Line>,
+    /// Hand it to the next page; none after the last.
+    pub cursor: Option<String>,
+}
+
+/// A page of a backup to restore.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RestoreIn {
+    /// The file's first line, with every page.
+    pub header: crate::backup::Header,
+    /// The page's rows, in the file's order: at most 200.
+    #[serde(default)]
+    pub lines: Vec<crate::backup::Line>,
+    /// The file's first page: the business is placed (or a restore that broke off discarded).
+    #[serde(default)]
+    pub first: bool,
+    /// The file's last page: every table's rows are checked against the header, and the
+    /// business's writes begin.
+    #[serde(default)]
+    pub complete: bool,
+}
+
+/// Where a restore stands after a page.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct RestoreOut {
+    pub business_id: BusinessId,
+    /// The shard the business is restored on.
+    pub shard: u16,
+    /// discarding (a restore that broke off is being deleted: send the same page again),
+    /// restoring (the page is written), restored (complete).
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(extend("enum" = ["discarding", "restoring", "restored"]))
+    )]
+    pub phase: &'static str,
+    /// Rows this page wrote (or deleted, discarding).
+    pub rows: usize,
 }
 
 /// A console link just issued: the link is in this answer only.

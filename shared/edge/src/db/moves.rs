@@ -4,7 +4,7 @@
 //! copied with the columns it was read with, as it was stored, but for a table's renumbered key and
 //! the columns SQLite computes.
 
-use crate::db::{Db, Param, number, text};
+use crate::db::{Db, Param, Statement, number, text};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::shard_move::{MOVED_TABLES, MovedTable};
@@ -21,7 +21,14 @@ pub struct Rows {
 
 fn select_after(table: &MovedTable) -> String {
     format!(
-        "SELECT rowid AS {ROWID}, * FROM {} WHERE {} = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3",
+        "SELECT rowid AS {ROWID}, * FROM {} WHERE {} = ?1 AND rowid > ?2 AND rowid <= ?4 ORDER BY rowid LIMIT ?3",
+        table.name, table.business_column
+    )
+}
+
+fn last_rowid(table: &MovedTable) -> String {
+    format!(
+        "SELECT coalesce(max(rowid), 0) AS last, count(*) AS held FROM {} WHERE {} = ?1",
         table.name, table.business_column
     )
 }
@@ -74,9 +81,26 @@ pub async fn rows_after(
     after: i64,
     limit: usize,
 ) -> Result<Rows, ApiError> {
+    rows_between(db, table, business, (after, i64::MAX), limit).await
+}
+
+/// Up to `limit` of the business's rows of `table` with a rowid past `after` and up to `until`,
+/// in rowid order, on the shard of `db` (a backup's read: nothing written since it began).
+pub async fn rows_between(
+    db: &Db,
+    table: &MovedTable,
+    business: &BusinessId,
+    (after, until): (i64, i64),
+    limit: usize,
+) -> Result<Rows, ApiError> {
     let read = db
         .unscoped(select_after(table))
-        .bind(&[text(business.as_str()), number(after), number(limit as i64)])?
+        .bind(&[
+            text(business.as_str()),
+            number(after),
+            number(limit as i64),
+            number(until),
+        ])?
         .all()
         .await?
         .results::<Map<String, Value>>()
@@ -109,6 +133,16 @@ pub async fn rows_after(
 
 /// Writes the rows on the shard of `db`, all or none (one batch).
 pub async fn insert_rows(db: &Db, table: &MovedTable, rows: &[Map<String, Value>]) -> Result<(), ApiError> {
+    db.batch(insert_statements(db, table, rows)?).await?;
+    Ok(())
+}
+
+/// The inserts of the rows on the shard of `db`, for a batch of the caller's.
+pub fn insert_statements(
+    db: &Db,
+    table: &MovedTable,
+    rows: &[Map<String, Value>],
+) -> Result<Vec<Statement>, ApiError> {
     let mut statements = Vec::with_capacity(rows.len());
     for row in rows {
         let columns: Vec<&str> = row.keys().map(String::as_str).collect();
@@ -125,8 +159,7 @@ pub async fn insert_rows(db: &Db, table: &MovedTable, rows: &[Map<String, Value>
         let values: Vec<Param> = row.values().map(param).collect::<Result<_, _>>()?;
         statements.push(db.unscoped(insert(table, &columns)).bind(&values)?);
     }
-    db.batch(statements).await?;
-    Ok(())
+    Ok(statements)
 }
 
 fn param(value: &Value) -> Result<Param, ApiError> {
@@ -197,6 +230,26 @@ pub async fn trim(
     }
     db.batch(statements).await?;
     Ok(())
+}
+
+/// Each table of [`MOVED_TABLES`]'s last rowid of the business's rows on the shard of `db` (0
+/// when it has none), and how many it holds, in one batch: where a backup begins.
+pub async fn last_rowids(db: &Db, business: &BusinessId) -> Result<Vec<(i64, usize)>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Last {
+        last: i64,
+        held: usize,
+    }
+    let mut statements = Vec::with_capacity(MOVED_TABLES.len());
+    for table in &MOVED_TABLES {
+        statements.push(db.unscoped(last_rowid(table)).bind(&[text(business.as_str())])?);
+    }
+    let results = db.batch(statements).await?;
+    (0..MOVED_TABLES.len())
+        .map(|at| {
+            Ok(crate::db::first_row::<Last>(&results, at)?.map_or((0, 0), |last| (last.last, last.held)))
+        })
+        .collect()
 }
 
 /// How many rows of each table of [`MOVED_TABLES`] the business has on the shard of `db`.
@@ -285,9 +338,17 @@ mod tests {
                 "{}: the columns SQLite computes are the ones the move leaves out",
                 table.name
             );
+            for column in table.sealed {
+                assert!(
+                    columns.iter().any(|held| held == column),
+                    "{}.{column} is sealed",
+                    table.name
+                );
+            }
             let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
             for sql in [
                 select_after(table),
+                last_rowid(table),
                 delete_some(table),
                 count(table),
                 count_until(table),

@@ -3,6 +3,7 @@ mod admin;
 mod attachments;
 mod audit_log;
 mod auth;
+mod backup;
 mod bulk_create;
 mod channel_accounts;
 mod chatwoot_to_krayin;

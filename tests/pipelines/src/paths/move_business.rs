@@ -24,10 +24,10 @@ use std::time::Duration;
 
 const PHONE_NUMBER_ID: &str = "106540352242922";
 const APP_SECRET: &str = "meta-app-secret";
-const SHARDS: [&str; 2] = ["DB", "DB_1"];
+pub(super) const SHARDS: [&str; 2] = ["DB", "DB_1"];
 
 /// The shard the directory says the business lives on.
-fn shard_of(app: &App, business: &Business) -> usize {
+pub(super) fn shard_of(app: &App, business: &Business) -> usize {
     app.stack.sql("DB", |connection| {
         connection
             .query_row(
@@ -41,7 +41,11 @@ fn shard_of(app: &App, business: &Business) -> usize {
 
 /// The business's rows of every moved table on a shard, as `SELECT *` gives them, without the keys
 /// a move numbers afresh and without the columns SQLite computes.
-fn rows_on(app: &App, shard: usize, business: &Business) -> BTreeMap<&'static str, Vec<Map<String, Value>>> {
+pub(super) fn rows_on(
+    app: &App,
+    shard: usize,
+    business: &Business,
+) -> BTreeMap<&'static str, Vec<Map<String, Value>>> {
     let mut tables = BTreeMap::new();
     app.stack.sql(SHARDS[shard], |connection| {
         for table in &MOVED_TABLES {
@@ -77,7 +81,7 @@ fn rows_on(app: &App, shard: usize, business: &Business) -> BTreeMap<&'static st
 /// A business with rows in every table a move copies: made through the API where a client makes
 /// them, and written directly where only a long pipeline would (a CRM link's pieces, a CRM's
 /// inbound event and satisfaction score, a status that arrived before its message).
-async fn populated(app: &App) -> Business {
+pub(super) async fn populated(app: &App) -> Business {
     let business = app.business("Acme").await;
     let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
     let hook = app
