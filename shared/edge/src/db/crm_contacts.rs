@@ -212,11 +212,12 @@ fn read_crm_ids(rows: Vec<CrmIdRow>) -> Result<Vec<CrmId>, ApiError> {
 
 /// The statement that forgets a deleted connector's contacts (their CRM records and leases), for
 /// its deletion's batch.
+/// (`+business_id` keeps SQLite on the connector's key, not walking every row of the business.)
 pub fn forget_connector(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<Statement, ApiError> {
     Ok(db
         .scoped(
             tenant,
-            "DELETE FROM crm_contacts WHERE business_id = ?1 AND connector_id = ?2",
+            "DELETE FROM crm_contacts WHERE +business_id = ?1 AND connector_id = ?2",
         )
         .bind(&[text(id.as_str())])?)
 }
