@@ -219,7 +219,7 @@ describe('the business console', () => {
     }
   });
 
-  test('CRM integrations: Kustomer and Krayin connect, test, and Krayin takes its stages from its pipeline', async () => {
+  test('CRM integrations: Kustomer and Krayin connect, test, change their settings (a bad field mapping refused beside its field), Krayin takes its stages from its pipeline, and a connector is deleted', async () => {
     const { context, page, errors } = await signedIn(1280);
     try {
       await show(page, 'connectors');
@@ -232,8 +232,19 @@ describe('the business console', () => {
       await page.getByRole('heading', { level: 1, name: 'Kustomer' }).waitFor({ timeout: WAIT_MS });
       await page.getByRole('button', { name: 'Test the connection' }).click();
       await page.getByText('The CRM answered as ChatBot Integration.').waitFor({ timeout: WAIT_MS });
-      await page.getByLabel('Team for new conversations').selectOption({ label: 'Support' });
-      await saved(page, () => page.getByRole('button', { name: 'Save', exact: true }).click());
+      const kSettings = page.getByRole('form', { name: 'Kustomer settings' });
+      await kSettings.getByLabel('Field mapping (JSON)').fill('{ "customerEmail": ');
+      await kSettings.getByRole('button', { name: 'Save settings' }).click();
+      await kSettings.locator('.field .error').getByText('not a JSON object').waitFor({ timeout: WAIT_MS });
+      await kSettings.getByLabel('Field mapping (JSON)').fill('{ "customerEmail": "attributes.emails[0].email" }');
+      await kSettings.getByLabel('Team for new conversations').selectOption({ label: 'Support' });
+      await kSettings.getByLabel('Hand-off message').fill('Sales will call you within the hour.');
+      await kSettings.getByLabel('Priority of an escalation').selectOption('5');
+      await saved(page, () => kSettings.getByRole('button', { name: 'Save settings' }).click());
+      const kStored = (await api(business.key, 'GET', '/api-connectors')).body.connectors.find((c) => c.kind === 'kustomer');
+      assert.equal(kStored.settings.handoff_message, 'Sales will call you within the hour.');
+      assert.equal(kStored.settings.escalation_priority, 5);
+      assert.ok(kStored.settings.default_team_id, 'the team chosen is stored');
 
       await show(page, 'connectors');
       const krForm = page.getByRole('form', { name: 'Connect Krayin' });
@@ -246,16 +257,27 @@ describe('the business console', () => {
       const stages = await page.getByLabel('When the conversation is resolved').locator('option').allTextContents();
       assert.ok(stages.length > 2, `the pipeline's own stages: ${stages}`);
       await page.getByLabel('When the conversation is resolved').selectOption({ index: stages.length - 1 });
-      await saved(page, () => page.getByRole('button', { name: 'Save pipeline and stages' }).click());
+      await page.getByLabel('Organizations').check();
+      await saved(page, () => page.getByRole('button', { name: 'Save settings' }).click());
       const connectors = await api(business.key, 'GET', '/api-connectors');
       const stored = connectors.body.connectors.find((c) => c.kind === 'krayin');
       assert.equal(stored.settings.stage_progression, true);
       assert.ok(stored.settings.stage_on_resolved, 'the stage chosen is stored');
+      assert.equal(stored.settings.sync_organizations, true, 'a sync option changed after connecting');
       assert.deepEqual(await violations(page), [], 'a connector\'s page');
       await page.screenshot({ path: join(SCREENSHOTS, 'console-connector-1280.png'), fullPage: true });
 
       await show(page, 'overview');
       assert.equal(await page.locator('main .badge').count() >= 2, true, 'both show their health');
+
+      // Deleting says what goes with it, and the connector is gone.
+      await show(page, `connectors/${stored.id}`);
+      let warning = '';
+      page.once('dialog', (dialog) => { warning = dialog.message(); dialog.accept(); });
+      await answered(page, 'DELETE', `/api-connectors/${stored.id}`, 200, () => page.getByRole('button', { name: 'Delete connector' }).click());
+      assert.match(warning, /still waiting will be dropped/);
+      const left = (await api(business.key, 'GET', '/api-connectors')).body.connectors.map((c) => c.kind);
+      assert.deepEqual(left, ['kustomer']);
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

@@ -179,7 +179,9 @@ describe('openapi.json against the running stack', () => {
     const byName = {
       business_id: fixtures.business_id,
       key_id: fixtures.spare_key_id,
-      connector_id: template.startsWith('/webhooks/chatwoot/') ? fixtures.krayin : fixtures.kustomer,
+      connector_id: template.startsWith('/webhooks/chatwoot/')
+        ? fixtures.krayin
+        : method === 'DELETE' ? fixtures.spare_connector : fixtures.kustomer,
       contact_key: fixtures.customer_id,
       webhook_id: method === 'DELETE' ? fixtures.spare_webhook_id : fixtures.webhook_id,
       conversation_id: fixtures.conversation_id,

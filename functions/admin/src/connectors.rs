@@ -3,8 +3,8 @@
 
 use domain::api::Params;
 use domain::api::admin::{
-    ConnectorIn, ConnectorOut, ConnectorPatch, ConnectorStatus, ConnectorsOut, KrayinContact, PipelineOut,
-    PipelinesOut, ReplayIn, ReplayOut, StageOut, SyncLogEntry, SyncLogOut,
+    ConnectorDeletedOut, ConnectorIn, ConnectorOut, ConnectorPatch, ConnectorStatus, ConnectorsOut,
+    KrayinContact, PipelineOut, PipelinesOut, ReplayIn, ReplayOut, StageOut, SyncLogEntry, SyncLogOut,
 };
 use domain::audit::Action;
 use domain::crm::ConnectionTest;
@@ -255,6 +255,50 @@ pub async fn update(
     Err(ApiError::conflict(format!(
         "connector {id} is being changed by another request; try again"
     )))
+}
+
+/// Deletes a connector: its waiting work is dropped rather than kept as dead, because nothing
+/// could ever send it (the credential goes with the connector) and a sync log no one can open
+/// (it lives under the connector's path) hides work instead of showing it. The answer and the
+/// audit entry say how much was dropped; disabling the connector is how work is kept.
+pub async fn delete(
+    env: Env,
+    audit: Audit,
+    scope: Scope,
+    Path(id): Path<ConnectorId>,
+) -> Result<Json<ConnectorDeletedOut>, ApiError> {
+    let (env, id) = (&env, &id);
+    let connector = find(env, &scope, id).await?;
+    let forgotten = crm_connectors::delete(&env.d1(DB)?, &connector.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connector {id}")))?;
+    let detail = json!({
+        "kind": connector.kind.as_str(),
+        "name": connector.name,
+        "dropped_work": forgotten.pending,
+        "sync_log_entries": forgotten.log,
+        "links": forgotten.links,
+        "contacts": forgotten.contacts,
+    });
+    audit
+        .record(
+            env,
+            &connector.tenant.business_id,
+            Action::ConnectorDeleted,
+            Some(id.as_str()),
+            detail,
+        )
+        .await;
+    Ok(Json(ConnectorDeletedOut {
+        id: connector.id,
+        business_id: connector.tenant.business_id,
+        kind: connector.kind,
+        name: connector.name,
+        dropped_work: forgotten.pending,
+        sync_log_entries: forgotten.log,
+        links: forgotten.links,
+        contacts: forgotten.contacts,
+    }))
 }
 
 /// What the CRM says of settings about to be saved (Kustomer's default team, Krayin's pipeline

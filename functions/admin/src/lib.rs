@@ -45,6 +45,7 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         Admin::ListConnectors | Admin::ListOwnConnectors => call.run(connectors::list).await,
         Admin::GetConnector | Admin::GetOwnConnector => call.run(connectors::get).await,
         Admin::UpdateConnector | Admin::UpdateOwnConnector => call.run(connectors::update).await,
+        Admin::DeleteConnector | Admin::DeleteOwnConnector => call.run(connectors::delete).await,
         Admin::TestConnector | Admin::TestOwnConnector => call.run(connectors::test).await,
         Admin::GetConnectorTeams | Admin::GetOwnConnectorTeams => call.run(connectors::teams).await,
         Admin::GetConnectorPipelines | Admin::GetOwnConnectorPipelines => {

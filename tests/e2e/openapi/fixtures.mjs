@@ -1,7 +1,7 @@
 // One of everything a documented path can name, made on the running stack, so that requests
 // reach their handlers: a business with an API key at the highest rate limit (and a spare key to
 // revoke, and a spare business whose settings the fuzzer may change), a channel account of each
-// provider and a Facebook page, a Kustomer and a Krayin connector, a customer with a
+// provider and a Facebook page, a Kustomer and a Krayin connector (and a Kustomer one to delete), a customer with a
 // conversation, two webhook endpoints (one to delete), a webhook CRM link, an SSO token, a
 // console link and an attachment. Used by tests/e2e/openapi.test.mjs and by the fuzz run (tests/fuzz/run.sh).
 //
@@ -75,6 +75,8 @@ export async function makeFixtures() {
   fixtures.krayin = await connector({
     kind: 'krayin', settings: { base_url: NOWHERE }, secrets: { api_token: '1|t', webhook_secret: 's' },
   });
+  // For DELETE /admin/connectors/{id} and /api-connectors/{id}: the probe's other paths keep theirs.
+  fixtures.spare_connector = await connector({ kind: 'kustomer', settings: { base_url: NOWHERE }, secrets: { api_key: 'k' } });
 
   const email = `${unique('customer')}@example.com`;
   const synced = await sync(business.key, [{ name: 'Fixture', email, phone: '+353871234567', external_id: unique('crm') }]);

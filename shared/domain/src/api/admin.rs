@@ -141,6 +141,14 @@ function! {
             .example(json!({ "enabled": false }))
             .ok::<ConnectorOut>(200)
             .errors(&[409, 502]);
+    /// Delete a connector and what it holds
+    ///
+    /// The CRM hears nothing more from it: its work still waiting is dropped (counted in
+    /// dropped_work; disable it instead to keep the work for later), its sync log, its records'
+    /// ids in the CRM and its contacts are forgotten, and its webhook URL answers 404. What the CRM
+    /// already holds stays there. Satisfaction results it reported stay in the analytics.
+    DeleteConnector = delete("/admin/connectors/{connector_id}", Admin)
+        => |c| c.ok::<ConnectorDeletedOut>(200);
     /// The connection test
     TestConnector = post("/admin/connectors/{connector_id}/test", Admin)
         => |c| c
@@ -302,6 +310,12 @@ function! {
     /// Change a connector
     UpdateOwnConnector = patch("/api-connectors/{connector_id}", ApiKey).console()
         => |c| c.json::<ConnectorPatch>().ok::<ConnectorOut>(200).errors(&[409, 502]);
+    /// Delete a connector and what it holds
+    ///
+    /// Its work still waiting is dropped (counted in dropped_work: disable it instead to keep the
+    /// work), its sync log and links are forgotten, its webhook URL answers 404.
+    DeleteOwnConnector = delete("/api-connectors/{connector_id}", ApiKey).console()
+        => |c| c.ok::<ConnectorDeletedOut>(200);
     /// The connection test
     TestOwnConnector = post("/api-connectors/{connector_id}/test", ApiKey).console()
         => |c| c.ok::<ConnectionTest>(200).errors(&[422]);
@@ -659,6 +673,25 @@ pub struct ConnectorStatus {
     pub paused_until: Option<Timestamp>,
     /// Calls made to the CRM so far in this UTC day, against the budget's per_day.
     pub calls_today: i64,
+}
+
+/// A deleted connector, and what was forgotten with it.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "ConnectorDeleted"))]
+pub struct ConnectorDeletedOut {
+    pub id: ConnectorId,
+    pub business_id: BusinessId,
+    pub kind: ConnectorKind,
+    pub name: String,
+    /// Work that was still waiting (pending) and will never reach the CRM.
+    pub dropped_work: usize,
+    /// The other entries of its sync log (done, skipped, failed, dead), deleted with it.
+    pub sync_log_entries: usize,
+    /// Our customers, conversations and messages whose id in the CRM it knew.
+    pub links: usize,
+    /// Its contacts (their CRM records and sync leases).
+    pub contacts: usize,
 }
 
 #[derive(Serialize)]

@@ -449,6 +449,52 @@ pub async fn store_cache(
     Ok(())
 }
 
+/// What went with a deleted connector: the changes of each statement of its deletion's batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Work still pending, dropped unsent.
+    pub pending: usize,
+    /// The rest of its sync log.
+    pub log: usize,
+    pub links: usize,
+    pub contacts: usize,
+}
+
+/// Deletes the tenant's connector `id` with everything kept for it (its work, links, contacts,
+/// CRM deliveries and requests), in one batch so that no part stays behind; None when the tenant
+/// has no such connector. Work planned after this finds no connector and is not written
+/// (`crm_sync_jobs::insert_planned`), and a contact already handed to the consumer is dropped
+/// there. Satisfaction results stay: they are the business's analytics, not the connector's state.
+pub async fn delete(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<Option<Forgotten>, ApiError> {
+    let [pending, log] = db::crm_sync_jobs::forget_connector(db, tenant, id)?;
+    let connector = db
+        .scoped(
+            tenant,
+            "DELETE FROM crm_connectors WHERE business_id = ?1 AND id = ?2",
+        )
+        .bind(&[text(id.as_str())])?;
+    let results = db
+        .batch(vec![
+            pending,
+            log,
+            db::crm_links::forget_connector(db, tenant, id)?,
+            db::crm_contacts::forget_connector(db, tenant, id)?,
+            db::crm_inbound_events::forget_connector(db, tenant, id)?,
+            db::crm_requests::forget_connector(db, tenant, id)?,
+            connector,
+        ])
+        .await?;
+    if db::changes_at(&results, 6) == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Forgotten {
+        pending: db::changes_at(&results, 0),
+        log: db::changes_at(&results, 1),
+        links: db::changes_at(&results, 2),
+        contacts: db::changes_at(&results, 3),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

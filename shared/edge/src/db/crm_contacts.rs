@@ -4,8 +4,8 @@
 //! contact's records in the CRM in the CRM's external id form (found by it through an index),
 //! and the stage moves made for it; only the lease holder writes them.
 
-use crate::db::Db;
 use crate::db::{self, Sql, crm_links, number, optional_text, text};
+use crate::db::{Db, Statement};
 use crate::runtime::D1Result;
 use domain::crm::work::{ConnectorKind, ContactKey};
 use domain::error::ApiError;
@@ -208,6 +208,18 @@ fn read_crm_ids(rows: Vec<CrmIdRow>) -> Result<Vec<CrmId>, ApiError> {
             })
         })
         .collect()
+}
+
+/// The statement that forgets a deleted connector's contacts (their CRM records and leases), for
+/// its deletion's batch.
+/// (`+business_id` keeps SQLite on the connector's key, not walking every row of the business.)
+pub fn forget_connector(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "DELETE FROM crm_contacts WHERE +business_id = ?1 AND connector_id = ?2",
+        )
+        .bind(&[text(id.as_str())])?)
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! the CRM, and by the CRM's id when its webhook tells us of a change; forgotten when the CRM
 //! answers that it no longer has the record (someone deleted it there).
 
-use crate::db::Db;
 use crate::db::{self, Sql, number, text};
+use crate::db::{Db, Statement};
 use domain::crm::work::LinkKind;
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
@@ -136,6 +136,17 @@ async fn crm_id_or_corrupt(
     self::crm_id(db, tenant, connector, kind, local_id)
         .await?
         .ok_or_else(|| db::corrupt("CRM link", local_id, "it was not kept"))
+}
+
+/// The statement that forgets every record id a deleted connector knew, for its deletion's batch.
+/// (`+business_id` keeps SQLite on the connector's key, not walking every row of the business.)
+pub fn forget_connector(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "DELETE FROM crm_links WHERE +business_id = ?1 AND connector_id = ?2",
+        )
+        .bind(&[text(id.as_str())])?)
 }
 
 #[cfg(test)]

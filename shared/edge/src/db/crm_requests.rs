@@ -6,6 +6,7 @@ use crate::db::{number, text};
 use domain::crm::budget::MINUTE_US;
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
+use domain::tenant::Tenant;
 
 /// The statement that records the request granted under `token`: it writes only when the grant
 /// before it in the batch took the token, and forgets requests too old to count.
@@ -19,6 +20,18 @@ pub fn record_grant(db: &Db, id: &ConnectorId, token: &str, now_us: i64) -> Resu
         db.unscoped("DELETE FROM crm_requests WHERE connector_id = ?1 AND at_us < ?2")
             .bind(&[text(id.as_str()), number(now_us - 2 * MINUTE_US)])?,
     ])
+}
+
+/// The statement that forgets a deleted connector's requests, for its deletion's batch (before
+/// the connector's own row goes: the business is read from it).
+pub fn forget_connector(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "DELETE FROM crm_requests WHERE connector_id = ?2 \
+             AND EXISTS (SELECT 1 FROM crm_connectors WHERE business_id = ?1 AND id = ?2)",
+        )
+        .bind(&[text(id.as_str())])?)
 }
 
 #[cfg(test)]

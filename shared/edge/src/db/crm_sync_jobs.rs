@@ -4,9 +4,9 @@
 //! the work took). Work that follows an event is unique per connector and event, so planning
 //! the same event twice records it once.
 
-use crate::db::Db;
 use crate::db::directory::Moving;
 use crate::db::{self, number, optional_number, optional_text, text};
+use crate::db::{Db, Statement};
 use crate::runtime;
 use domain::crm::work::{ContactKey, JobStatus, Operation, PlannedJob};
 use domain::error::ApiError;
@@ -557,6 +557,23 @@ pub async fn delete_settled_before(
         .run()
         .await?;
     Ok(db::changes(&result))
+}
+
+/// The statements that forget a deleted connector's work, for its deletion's batch: first the work
+/// still pending (their changes count the work dropped), then the rest of its sync log.
+pub fn forget_connector(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<[Statement; 2], ApiError> {
+    Ok([
+        db.scoped(
+            tenant,
+            "DELETE FROM crm_sync_jobs WHERE business_id = ?1 AND connector_id = ?2 AND status = 'pending'",
+        )
+        .bind(&[text(id.as_str())])?,
+        db.scoped(
+            tenant,
+            "DELETE FROM crm_sync_jobs WHERE business_id = ?1 AND connector_id = ?2",
+        )
+        .bind(&[text(id.as_str())])?,
+    ])
 }
 
 #[cfg(test)]

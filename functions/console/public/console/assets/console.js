@@ -713,7 +713,7 @@
     };
     logFilter.querySelector('select').addEventListener('change', () => loadLog().catch((e) => toast(e.message)));
     await loadLog();
-    const settingsForm = c.kind === 'krayin' ? await krayinStages(c) : await kustomerTeam(c);
+    const settingsForm = c.kind === 'krayin' ? await krayinSettings(c) : await kustomerSettings(c);
     const budget = c.rate_limit;
     return [
       heading(c.name),
@@ -739,10 +739,12 @@
         action(c.enabled ? 'Disable' : 'Enable', async () => {
           await api('PATCH', `/api-connectors/${id}`, { enabled: !c.enabled });
           route();
-        })),
+        }),
+        deleteConnector(c)),
       tested,
       h('p', {}, 'Point the CRM\'s webhook at ', h('code', {}, location.origin + c.webhook_path), ' ', copyButton(location.origin + c.webhook_path, 'URL')),
       settingsForm,
+      replaceCredential(c),
       h('h2', {}, 'Sync log'), logFilter, log,
       h('div', { class: 'row' }, action('Replay dead and failed work', async () => {
         const out = await api('POST', `/api-connectors/${id}/replay`, { statuses: ['dead', 'failed'] });
@@ -752,47 +754,71 @@
     ];
   }
 
-  /** Krayin's pipeline and the stages a lead moves to, chosen from what Krayin has. */
-  async function krayinStages(c) {
-    let pipelines;
+  /** Every setting of a Krayin connector: its address, sync options, lead defaults, and the pipeline and stages a lead moves through, chosen from Krayin's own. */
+  async function krayinSettings(c) {
+    let pipelines = null;
+    let problem = null;
     try {
       pipelines = (await api('GET', `/api-connectors/${c.id}/pipelines`)).pipelines;
     } catch (error) {
-      return h('section', { class: 'card' }, h('h2', {}, 'Pipeline and stages'), h('p', { class: 'form-error' }, `Krayin's pipelines could not be read: ${error.message}`));
+      problem = error.message;
     }
     const settings = c.settings || {};
-    const pipelineSelect = field('Pipeline', 'settings.pipeline_id', {
-      type: 'select', value: settings.pipeline_id ?? (pipelines.find((p) => p.is_default) || {}).id,
-      choices: pipelines.map((p) => [p.id, p.name + (p.is_default ? ' (default)' : '')]),
-    });
+    const pipelineSelect = pipelines
+      ? field('Pipeline', 'settings.pipeline_id', {
+        type: 'select', value: settings.pipeline_id ?? (pipelines.find((p) => p.is_default) || {}).id,
+        choices: pipelines.map((p) => [p.id, p.name + (p.is_default ? ' (default)' : '')]),
+      })
+      : field('Pipeline id', 'settings.pipeline_id', { type: 'number', min: 1, value: settings.pipeline_id, hint: 'Empty: Krayin\'s default pipeline.' });
     const stages = h('div', { class: 'stack' });
+    const stageFields = [
+      ['stage_on_contact_created', 'When a contact is new (the New Lead stage)', '— the pipeline’s first stage —'],
+      ['stage_on_conversation_created', 'When a conversation starts', '— leave where it is —'],
+      ['stage_on_first_response', 'When an agent first answers', '— leave where it is —'],
+      ['stage_on_resolved', 'When the conversation is resolved', '— leave where it is —'],
+    ];
     const stageChoices = () => {
+      if (!pipelines) {
+        fill(stages, stageFields.map(([name, label]) => field(`${label}: stage id`, `settings.${name}`, { type: 'number', min: 1, value: settings[name] })));
+        return;
+      }
       const pipeline = pipelines.find((p) => String(p.id) === pipelineSelect.querySelector('select').value) || pipelines[0];
       const stageList = pipeline ? pipeline.stages.map((st) => [st.id, st.name]) : [];
-      const choices = [['', '— leave where it is —'], ...stageList];
-      fill(stages,
-        field('When a contact is new (the New Lead stage)', 'settings.stage_on_contact_created', { type: 'select', value: settings.stage_on_contact_created, choices: [['', '— the pipeline’s first stage —'], ...stageList] }),
-        field('When a conversation starts', 'settings.stage_on_conversation_created', { type: 'select', value: settings.stage_on_conversation_created, choices }),
-        field('When an agent first answers', 'settings.stage_on_first_response', { type: 'select', value: settings.stage_on_first_response, choices }),
-        field('When the conversation is resolved', 'settings.stage_on_resolved', { type: 'select', value: settings.stage_on_resolved, choices }));
+      fill(stages, stageFields.map(([name, label, none]) => field(label, `settings.${name}`, { type: 'select', value: settings[name], choices: [['', none], ...stageList] })));
     };
-    pipelineSelect.querySelector('select').addEventListener('change', stageChoices);
+    if (pipelines) pipelineSelect.querySelector('select').addEventListener('change', stageChoices);
     stageChoices();
     const el = form([
+      field('API URL', 'settings.base_url', { type: 'url', required: true, value: settings.base_url, hint: 'Where Krayin is installed (…/api/admin, …/api/v1 or bare).' }),
+      h('fieldset', {}, h('legend', {}, 'Sync options'), h('div', { class: 'checks' },
+        checkbox('Organizations', 'settings.sync_organizations', settings.sync_organizations),
+        checkbox('Conversations as activities', 'settings.sync_conversations', settings.sync_conversations),
+        checkbox('Messages as activities', 'settings.sync_messages', settings.sync_messages)),
+        h('p', { class: 'hint' }, 'The guide\'s advice: start with contacts only, then switch conversations on.')),
+      field('Sales owner (user id)', 'settings.user_id', { type: 'number', min: 1, value: settings.user_id, hint: 'The Krayin user new persons and leads belong to (empty: Krayin decides).' }),
+      field('Lead source id', 'settings.lead_source_id', { type: 'number', min: 1, value: settings.lead_source_id }),
+      field('Lead type id', 'settings.lead_type_id', { type: 'number', min: 1, value: settings.lead_type_id }),
+      field('Default lead value', 'settings.default_lead_value', { type: 'number', min: 0, value: settings.default_lead_value }),
+      problem ? h('p', { class: 'hint' }, `Krayin's pipelines could not be read (${problem}): give the ids.`) : null,
       pipelineSelect,
       checkbox('Move leads through the pipeline', 'settings.stage_progression', settings.stage_progression),
       stages,
-    ], 'Save pipeline and stages', async (f) => {
-      const patch = { pipeline_id: number(f, 'settings.pipeline_id'), stage_progression: value(f, 'settings.stage_progression') };
-      for (const name of ['stage_on_contact_created', 'stage_on_conversation_created', 'stage_on_first_response', 'stage_on_resolved']) patch[name] = number(f, `settings.${name}`) ?? null;
+    ], 'Save settings', async (f) => {
+      const patch = { base_url: value(f, 'settings.base_url'), stage_progression: value(f, 'settings.stage_progression') };
+      for (const name of ['sync_organizations', 'sync_conversations', 'sync_messages']) patch[name] = value(f, `settings.${name}`);
+      // An emptied field clears the setting (null), as the API's merge takes it.
+      for (const name of ['pipeline_id', 'user_id', 'lead_source_id', 'lead_type_id', 'default_lead_value', ...stageFields.map(([n]) => n)]) patch[name] = number(f, `settings.${name}`) ?? null;
       await api('PATCH', `/api-connectors/${c.id}`, { settings: patch });
       toast('Saved');
-    }, { label: 'Pipeline and stages' });
-    return h('section', { class: 'card', 'aria-labelledby': 'stages' }, h('h2', { id: 'stages' }, 'Pipeline and stages'), el);
+      route();
+    }, { label: 'Krayin settings' });
+    return h('section', { class: 'card', 'aria-labelledby': 'csettings' }, h('h2', { id: 'csettings' }, 'Settings'), el);
   }
 
-  /** Kustomer's team new conversations go to, chosen from Kustomer's own. */
-  async function kustomerTeam(c) {
+  const PRIORITIES = [[1, '1 (none)'], [2, '2 (low)'], [3, '3 (medium)'], [4, '4 (high)'], [5, '5 (urgent)']];
+
+  /** Every setting of a Kustomer connector: where it is, the team new conversations go to (chosen from Kustomer's own), features, priorities, escalation phrases, the hand-off text and the field mapping. */
+  async function kustomerSettings(c) {
     let teams = [];
     let problem = null;
     try {
@@ -801,19 +827,88 @@
       problem = error.message;
     }
     const settings = c.settings || {};
+    const mapping = settings.field_mapping || {};
+    const teamChoices = [['', '— none —'], ...teams.map((t) => [t.id, t.name])];
+    if (settings.default_team_id && !teams.some((t) => t.id === settings.default_team_id)) teamChoices.push([settings.default_team_id, settings.default_team_id]);
     const el = form([
-      field('Team for new conversations', 'settings.default_team_id', { type: 'select', value: settings.default_team_id ?? '', choices: [['', '— none —'], ...teams.map((t) => [t.id, t.name])] }),
+      field('Subdomain', 'settings.subdomain', { value: settings.subdomain, placeholder: 'acme', hint: 'acme for acme.kustomerapp.com.' }),
+      field('Organization ID', 'settings.organization_id', { value: settings.organization_id }),
+      h('details', { open: Boolean(settings.base_url) }, h('summary', {}, 'Another API address'),
+        field('API base URL', 'settings.base_url', { type: 'url', value: settings.base_url, hint: 'Instead of the subdomain (empty: the subdomain\'s).' })),
+      field('Team for new conversations', 'settings.default_team_id', { type: 'select', value: settings.default_team_id ?? '', choices: teamChoices }),
       problem ? h('p', { class: 'hint' }, `Kustomer's teams could not be read: ${problem}`) : null,
       h('fieldset', {}, h('legend', {}, 'Features'), h('div', { class: 'checks' },
-        ['customer_lookup', 'conversation_sync', 'ticket_creation', 'auto_assignment'].map((name) =>
-          checkbox(name.replace(/_/g, ' '), `settings.${name}`, settings[name] ?? name !== 'auto_assignment')))),
-    ], 'Save', async (f) => {
-      const patch = { default_team_id: value(f, 'settings.default_team_id') ?? null };
+        checkbox('Customer lookup', 'settings.customer_lookup', settings.customer_lookup ?? true),
+        checkbox('Conversation sync', 'settings.conversation_sync', settings.conversation_sync ?? true),
+        checkbox('Ticket creation', 'settings.ticket_creation', settings.ticket_creation ?? true),
+        checkbox('Auto assignment', 'settings.auto_assignment', settings.auto_assignment ?? false))),
+      field('Priority of a new conversation', 'settings.default_priority', { type: 'select', value: settings.default_priority ?? 3, choices: PRIORITIES }),
+      field('Priority of an escalation', 'settings.escalation_priority', { type: 'select', value: settings.escalation_priority ?? 4, choices: PRIORITIES }),
+      field('Escalation phrases', 'settings.escalation_phrases', { type: 'textarea', value: (settings.escalation_phrases || []).join('\n'), hint: 'One a line: a customer who writes one is handed to a person (at most 50, 100 characters each).' }),
+      field('Hand-off message', 'settings.handoff_message', { type: 'textarea', value: settings.handoff_message, hint: 'What the customer is told when handed to a person (at most 1,000 characters).' }),
+      field('Field mapping (JSON)', 'settings.field_mapping', { type: 'textarea', value: JSON.stringify(mapping, null, 2), hint: 'Our field → Kustomer attribute path: {"customerEmail": "attributes.emails[0].email", "custom_fields.plan": "attributes.custom.planStr"}.' }),
+    ], 'Save settings', async (f) => {
+      let newMapping;
+      try {
+        newMapping = JSON.parse(value(f, 'settings.field_mapping') || '{}');
+        if (!newMapping || typeof newMapping !== 'object' || Array.isArray(newMapping)) throw new Error('it is not an object');
+      } catch (error) {
+        throw new ApiError(422, { error: { code: 'validation_failed', field: 'settings.field_mapping', message: `The field mapping is not a JSON object: ${error.message}` } });
+      }
+      // The API merges objects key by key (RFC 7396): a mapping left out is removed with null.
+      for (const name of Object.keys(mapping)) if (!(name in newMapping)) newMapping[name] = null;
+      const patch = {
+        subdomain: value(f, 'settings.subdomain') ?? null,
+        organization_id: value(f, 'settings.organization_id') ?? null,
+        base_url: value(f, 'settings.base_url') ?? null,
+        default_team_id: value(f, 'settings.default_team_id') ?? null,
+        default_priority: number(f, 'settings.default_priority'),
+        escalation_priority: number(f, 'settings.escalation_priority'),
+        escalation_phrases: (f.elements.namedItem('settings.escalation_phrases').value || '').split('\n').map((p) => p.trim()).filter(Boolean),
+        handoff_message: value(f, 'settings.handoff_message') ?? null,
+        field_mapping: newMapping,
+      };
       for (const name of ['customer_lookup', 'conversation_sync', 'ticket_creation', 'auto_assignment']) patch[name] = value(f, `settings.${name}`);
       await api('PATCH', `/api-connectors/${c.id}`, { settings: patch });
       toast('Saved');
+      route();
     }, { label: 'Kustomer settings' });
-    return h('section', { class: 'card', 'aria-labelledby': 'kteam' }, h('h2', { id: 'kteam' }, 'Settings'), el);
+    return h('section', { class: 'card', 'aria-labelledby': 'csettings' }, h('h2', { id: 'csettings' }, 'Settings'), el);
+  }
+
+  /** The connector's secrets by kind: the CRM credential first. */
+  const CONNECTOR_SECRETS = {
+    kustomer: [['api_key', 'API key', 'A new Kustomer API key (org.user and org.permission roles).'], ['webhook_secret', 'Webhook secret', 'The token of the Kustomer webhook pointed here.']],
+    krayin: [['api_token', 'API token', 'A new Krayin API token.'], ['webhook_secret', 'Chatwoot webhook secret', 'The secret of the Chatwoot webhook pointed here.'], ['webhook_token', 'Chatwoot webhook token', 'For a Chatwoot that signs nothing: the URL\'s last segment, at least 32 characters.']],
+  };
+
+  /** Replaces the CRM credential (or a webhook secret): only the fields filled in change, the CRM checks the new one as when connecting, and nothing typed is ever shown again. */
+  function replaceCredential(c) {
+    const names = CONNECTOR_SECRETS[c.kind] || [];
+    const el = form([
+      h('p', { class: 'hint' }, `Set now: ${(c.secrets_set || []).join(', ') || 'none'}. Fill in only what changes.`),
+      names.map(([name, label, hint]) => field(label, `secrets.${name}`, { type: 'password', autocomplete: 'new-password', hint })),
+    ], 'Replace', async (f) => {
+      const secrets = clean(Object.fromEntries(names.map(([name]) => [name, value(f, `secrets.${name}`)])));
+      if (Object.keys(secrets).length === 0) throw new ApiError(422, { error: { code: 'validation_failed', field: `secrets.${names[0][0]}`, message: 'Fill in the credential to replace.' } });
+      await api('PATCH', `/api-connectors/${c.id}`, { secrets });
+      f.reset();
+      toast(`Replaced: ${Object.keys(secrets).join(', ')}`);
+    }, { label: 'Replace the credential' });
+    return h('section', { class: 'card', 'aria-labelledby': 'ccredential' }, h('h2', { id: 'ccredential' }, 'Replace the credential'), el);
+  }
+
+  /** Deletes the connector after a confirm that says what goes with it. */
+  function deleteConnector(c) {
+    const waiting = c.status.backlog;
+    const warning = `Delete ${c.name}? ${waiting} piece(s) of work still waiting will be dropped and never reach ${c.kind}; `
+      + 'its sync log and the links to its records are forgotten, and its webhook URL stops working. '
+      + `What ${c.kind} already holds stays there. To stop it for a while instead, Disable it.`;
+    return action('Delete connector', async () => {
+      const out = await api('DELETE', `/api-connectors/${c.id}`);
+      toast(`${out.name} deleted: ${out.dropped_work} waiting piece(s) of work dropped`);
+      go('#/connectors');
+    }, { class: 'danger', confirm: warning });
   }
 
   async function links(pageId) {
@@ -843,7 +938,7 @@
       field('Type', 'type', { type: 'select', value: 'api', choices: [['api', 'API (JSON)'], ['file', 'File (JSON or CSV)'], ['webhook', 'Webhook (the CRM pushes)'], ['database', 'Database export']] }),
       field('API key', 'api_key', { type: 'password', autocomplete: 'new-password', hint: 'Sent as a bearer token when the data is fetched (optional).' }),
       field('Headers', 'headers', { type: 'textarea', placeholder: 'X-API-Key: internal-key-123', hint: 'Sent with every fetch: one a line, Name: value (optional).' }),
-      field('Fetch every (minutes)', 'fetch_interval_minutes', { type: 'number', min: 15, value: 60 }),
+      field('Fetch every (minutes)', 'fetch_interval_minutes', { type: 'number', min: 5, max: 1440, value: 30, hint: 'The guide asks for every 30 minutes (5 to 1440).' }),
       field('Description', 'description'),
     ], 'Add CRM link', async (el) => {
       const channels = LINK_CHANNELS.filter((c) => value(el, `channels.${c}`));
