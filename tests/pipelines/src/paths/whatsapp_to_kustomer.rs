@@ -51,36 +51,60 @@ async fn deliver(app: &App, path: &str, notification: &serde_json::Value) -> ser
     .json()
 }
 
+/// A business with an endpoint for its webhooks, a Kustomer connector and a WhatsApp number.
+struct Acme {
+    business: crate::app::Business,
+    endpoint: Endpoint,
+    kustomer: Kustomer,
+    /// The path Meta is told to call.
+    path: String,
+}
+
+async fn acme(app: &App) -> Acme {
+    let business = app.business("Acme").await;
+    let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
+    let created = app
+        .api(
+            &business.key,
+            Method::Post,
+            "/api-webhooks",
+            Some(json!({ "name": "CRM", "url": endpoint.url() })),
+        )
+        .await
+        .expect(201)
+        .json();
+    endpoint.knows_secret(created["secret"].as_str().unwrap_or_default());
+    let kustomer = Kustomer::install(&app.stack, "acme", "kustomer-api-key");
+    app.admin(
+        Method::Post,
+        &format!("/admin/businesses/{}/connectors", business.id),
+        Some(json!({
+            "kind": "kustomer",
+            "settings": { "subdomain": "acme" },
+            "secrets": { "api_key": "kustomer-api-key" },
+            "rate_limit": { "per_minute": null, "per_second": null, "per_day": null }
+        })),
+    )
+    .await
+    .expect(201);
+    let path = whatsapp_account(&app, &business.id).await;
+    Acme {
+        business,
+        endpoint,
+        kustomer,
+        path,
+    }
+}
+
 #[test]
 fn a_signed_whatsapp_message_is_stored_once_delivered_signed_and_written_to_kustomer() {
     test(|app| async move {
-        let business = app.business("Acme").await;
-        let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
-        let created = app
-            .api(
-                &business.key,
-                Method::Post,
-                "/api-webhooks",
-                Some(json!({ "name": "CRM", "url": endpoint.url() })),
-            )
-            .await
-            .expect(201)
-            .json();
-        endpoint.knows_secret(created["secret"].as_str().unwrap_or_default());
-        let kustomer = Kustomer::install(&app.stack, "acme", "kustomer-api-key");
-        app.admin(
-            Method::Post,
-            &format!("/admin/businesses/{}/connectors", business.id),
-            Some(json!({
-                "kind": "kustomer",
-                "settings": { "subdomain": "acme" },
-                "secrets": { "api_key": "kustomer-api-key" },
-                "rate_limit": { "per_minute": null, "per_second": null, "per_day": null }
-            })),
-        )
-        .await
-        .expect(201);
-        let path = whatsapp_account(&app, &business.id).await;
+        let Acme {
+            business,
+            endpoint,
+            kustomer,
+            path,
+        } = acme(&app).await;
 
         let notification = meta::whatsapp_text(
             PHONE_NUMBER_ID,
@@ -154,33 +178,12 @@ fn a_signed_whatsapp_message_is_stored_once_delivered_signed_and_written_to_kust
 fn a_customer_back_after_the_businesss_quiet_window_gets_a_new_conversation_in_kustomer_and_at_the_endpoint()
 {
     test(|app| async move {
-        let business = app.business("Acme").await;
-        let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
-        let created = app
-            .api(
-                &business.key,
-                Method::Post,
-                "/api-webhooks",
-                Some(json!({ "name": "CRM", "url": endpoint.url() })),
-            )
-            .await
-            .expect(201)
-            .json();
-        endpoint.knows_secret(created["secret"].as_str().unwrap_or_default());
-        let kustomer = Kustomer::install(&app.stack, "acme", "kustomer-api-key");
-        app.admin(
-            Method::Post,
-            &format!("/admin/businesses/{}/connectors", business.id),
-            Some(json!({
-                "kind": "kustomer",
-                "settings": { "subdomain": "acme" },
-                "secrets": { "api_key": "kustomer-api-key" },
-                "rate_limit": { "per_minute": null, "per_second": null, "per_day": null }
-            })),
-        )
-        .await
-        .expect(201);
-        let path = whatsapp_account(&app, &business.id).await;
+        let Acme {
+            business,
+            endpoint,
+            kustomer,
+            path,
+        } = acme(&app).await;
 
         let shown = app
             .api(&business.key, Method::Get, "/api-business", None)
