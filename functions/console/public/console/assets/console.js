@@ -1108,7 +1108,11 @@
 
   /** Shows the page the address names. Focus moves to its heading when the reader went there
    * (not on the first load, where the skip link comes first). */
+  /** Each showing of a page; a page that finishes loading after another was asked for is dropped. */
+  let showing = 0;
+
   async function route(event) {
+    const shown = ++showing;
     const main = document.getElementById('main');
     const [name, arg] = (location.hash.replace(/^#\/?/, '').split('?')[0] || 'overview').split('/');
     const page = pages[name === 'webhooks' && arg ? 'webhook' : name === 'connectors' && arg ? 'connector' : name] || overview;
@@ -1122,9 +1126,10 @@
     fill(main, h('p', { class: 'loading' }, 'Loading…'));
     try {
       const content = await page(arg ? decodeURIComponent(arg) : undefined);
+      if (shown !== showing) return;
       fill(main, content);
     } catch (error) {
-      if (!session) return;
+      if (!session || shown !== showing) return;
       fill(main, h('h1', { tabindex: -1 }, 'This page could not be loaded'), h('p', { class: 'form-error' }, error.message));
     }
     const title = main.querySelector('h1');
