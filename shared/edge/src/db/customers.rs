@@ -398,14 +398,6 @@ pub async fn find_known(
     tenant: &Tenant,
     drafts: &[&CustomerDraft],
 ) -> Result<Vec<KnownCustomer>, ApiError> {
-    /// `[id, external_id, email, phone, whatsapp_number]`.
-    type KeyRow = (
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
     #[derive(Deserialize)]
     struct Known {
         known: String,
@@ -422,18 +414,37 @@ pub async fn find_known(
     );
     let found = db
         .scoped(tenant, sql)
-        .bind(&[
-            db::json_list(drafts.iter().filter_map(|d| d.external_id.as_deref())),
-            db::json_list(drafts.iter().filter_map(|d| d.email.as_ref().map(Email::as_str))),
-            db::json_list(drafts.iter().filter_map(|d| d.phone.as_ref().map(Phone::as_str))),
-        ])?
+        .bind(&known_keys(drafts))?
         .first::<Known>(None)
         .await?;
-    let rows: Vec<KeyRow> = match found {
-        Some(Known { known }) => serde_json::from_str(&known)
-            .map_err(|error| ApiError::internal("reading customer keys", error))?,
-        None => Vec::new(),
-    };
+    match found {
+        Some(Known { known }) => known_from_json(&known),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The keys [`find_known`] looks for: the drafts' external ids, emails and phones, each kind as
+/// one JSON list.
+pub(crate) fn known_keys(drafts: &[&CustomerDraft]) -> [db::Param; 3] {
+    [
+        db::json_list(drafts.iter().filter_map(|d| d.external_id.as_deref())),
+        db::json_list(drafts.iter().filter_map(|d| d.email.as_ref().map(Email::as_str))),
+        db::json_list(drafts.iter().filter_map(|d| d.phone.as_ref().map(Phone::as_str))),
+    ]
+}
+
+/// The stored customers [`find_known`] found, from D1's JSON text of
+/// `[id, external_id, email, phone, whatsapp_number]` rows.
+pub(crate) fn known_from_json(known: &str) -> Result<Vec<KnownCustomer>, ApiError> {
+    type KeyRow = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<KeyRow> =
+        serde_json::from_str(known).map_err(|error| ApiError::internal("reading customer keys", error))?;
     rows.into_iter()
         .map(|(id, external_id, email, phone, whatsapp_number)| {
             Ok(KnownCustomer {
