@@ -68,24 +68,52 @@ pub const WRITE_CHUNK_BYTES: usize = 512 * 1024;
 /// Serialises rows into JSON arrays of at most [`WRITE_CHUNK_BYTES`] each (a single larger row
 /// gets an array of its own).
 pub fn json_arrays<T: serde::Serialize>(rows: impl IntoIterator<Item = T>) -> Result<Vec<String>, ApiError> {
+    json_arrays_written(rows, |row, out| {
+        out.push_str(&serde_json::to_string(&row)?);
+        Ok(())
+    })
+}
+
+/// As [`json_arrays`], each row written by `write` at the end of its array: for rows written by
+/// hand, straight into the array rather than each into a string of its own.
+pub fn json_arrays_written<T>(
+    rows: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(T, &mut String) -> Result<(), ApiError>,
+) -> Result<Vec<String>, ApiError> {
     let mut arrays = Vec::new();
     let mut current = String::from("[");
     for row in rows {
-        let json = serde_json::to_string(&row)?;
-        if current.len() > 1 && current.len() + json.len() + 2 > WRITE_CHUNK_BYTES {
-            current.push(']');
-            arrays.push(std::mem::replace(&mut current, String::from("[")));
-        }
-        if current.len() > 1 {
+        let start = current.len();
+        if start > 1 {
             current.push(',');
         }
-        current.push_str(&json);
+        write(row, &mut current)?;
+        if start > 1 && current.len() + 1 > WRITE_CHUNK_BYTES {
+            // The row would take its array past the limit: it starts the next one.
+            let row = current.split_off(start + 1);
+            current.truncate(start);
+            current.push(']');
+            arrays.push(std::mem::replace(&mut current, format!("[{row}")));
+        }
     }
     if current.len() > 1 {
         current.push(']');
         arrays.push(current);
     }
     Ok(arrays)
+}
+
+/// `text` as a JSON string, as serde_json writes it, at the end of `out`: text with nothing to
+/// escape, most of it, is copied as it is.
+pub fn push_json_text(out: &mut String, text: &str) -> Result<(), ApiError> {
+    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(&serde_json::to_string(text)?);
+    } else {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    }
+    Ok(())
 }
 
 pub fn text(value: &str) -> Param {
