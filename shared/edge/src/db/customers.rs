@@ -477,9 +477,9 @@ impl<'a> WriteRow<'a> {
     fn write_json(&self, out: &mut String) -> Result<(), ApiError> {
         let draft = self.draft;
         out.push_str(r#"{"id":"#);
-        db::push_json_text(out, self.id.as_str())?;
+        db::push_json_text(out, self.id.as_str());
         out.push_str(r#","name":"#);
-        db::push_json_text(out, &draft.name)?;
+        db::push_json_text(out, &draft.name);
         let texts = [
             ("email", draft.email.as_ref().map(Email::as_str)),
             ("phone", draft.phone.as_ref().map(Phone::as_str)),
@@ -493,7 +493,7 @@ impl<'a> WriteRow<'a> {
             ("notes", draft.notes.as_deref()),
         ];
         for (name, text) in texts {
-            Self::push_field(out, name, text)?;
+            Self::push_field(out, name, text);
         }
         if let Some(tags) = &draft.tags {
             out.push_str(r#","tags":["#);
@@ -501,12 +501,12 @@ impl<'a> WriteRow<'a> {
                 if at > 0 {
                     out.push(',');
                 }
-                db::push_json_text(out, tag)?;
+                db::push_json_text(out, tag);
             }
             out.push(']');
         }
-        Self::push_field(out, "external_id", draft.external_id.as_deref())?;
-        Self::push_field(out, "external_system", draft.external_system.as_deref())?;
+        Self::push_field(out, "external_id", draft.external_id.as_deref());
+        Self::push_field(out, "external_system", draft.external_system.as_deref());
         if let Some(fields) = &draft.custom_fields {
             out.push_str(r#","custom_fields":"#);
             out.push_str(&serde_json::to_string(fields)?);
@@ -516,14 +516,13 @@ impl<'a> WriteRow<'a> {
     }
 
     /// `,"name":"text"`, when there is a text.
-    fn push_field(out: &mut String, name: &str, text: Option<&str>) -> Result<(), ApiError> {
+    fn push_field(out: &mut String, name: &str, text: Option<&str>) {
         if let Some(text) = text {
             out.push_str(",\"");
             out.push_str(name);
             out.push_str("\":");
-            db::push_json_text(out, text)?;
+            db::push_json_text(out, text);
         }
-        Ok(())
     }
 }
 

@@ -105,15 +105,14 @@ pub fn json_arrays_written<T>(
 
 /// `text` as a JSON string, as serde_json writes it, at the end of `out`: text with nothing to
 /// escape, most of it, is copied as it is.
-pub fn push_json_text(out: &mut String, text: &str) -> Result<(), ApiError> {
+pub fn push_json_text(out: &mut String, text: &str) {
     if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        out.push_str(&serde_json::to_string(text)?);
+        out.push_str(&serde_json::Value::from(text).to_string());
     } else {
         out.push('"');
         out.push_str(text);
         out.push('"');
     }
-    Ok(())
 }
 
 pub fn text(value: &str) -> Param {

@@ -153,28 +153,28 @@ pub(crate) fn record_found_sql(
 
 /// The events as the JSON array [`record_sql`] reads them, written by hand: a sync records a
 /// thousand, and serde escaped every field's name of every row.
-fn event_rows(events: &[NewEvent]) -> Result<String, ApiError> {
+fn event_rows(events: &[NewEvent]) -> String {
     let mut rows = String::from("[");
     for (at, event) in events.iter().enumerate() {
         if at > 0 {
             rows.push(',');
         }
         rows.push_str(r#"{"id":"#);
-        db::push_json_text(&mut rows, event.id.as_str())?;
+        db::push_json_text(&mut rows, event.id.as_str());
         rows.push_str(r#","type":"#);
-        db::push_json_text(&mut rows, event.kind.as_str())?;
+        db::push_json_text(&mut rows, event.kind.as_str());
         rows.push_str(r#","subject_id":"#);
-        db::push_json_text(&mut rows, &event.subject_id)?;
+        db::push_json_text(&mut rows, &event.subject_id);
         // Stored as JSON text (or null).
         rows.push_str(r#","detail":"#);
         match &event.detail {
-            Some(detail) => db::push_json_text(&mut rows, &detail.to_string())?,
+            Some(detail) => db::push_json_text(&mut rows, &detail.to_string()),
             None => rows.push_str("null"),
         }
         rows.push('}');
     }
     rows.push(']');
-    Ok(rows)
+    rows
 }
 
 /// The statement that records `events` when the batch it joins commits, and returns the ids it
@@ -230,7 +230,7 @@ pub(crate) fn record_sql(
         .within(&insert)
         .bind("event_base_url", db::optional_text(base_url))
         .bind("event_now", number(now.micros()))
-        .bind("event_rows", text(&event_rows(events)?)))
+        .bind("event_rows", text(&event_rows(events))))
 }
 
 /// The condition that no event of `kind` about `subject_id` has been recorded: an event that
@@ -458,7 +458,7 @@ mod tests {
             NewEvent::new(EventId::generate([2; 16]), EventType::MessageSent, "m-\"2\"")
                 .with_detail(json!({"status": "sent", "note": "a \"quoted\" word"})),
         ];
-        let rows: Value = serde_json::from_str(&event_rows(&events).must()).must();
+        let rows: Value = serde_json::from_str(&event_rows(&events)).must();
         assert_eq!(
             rows,
             json!([
@@ -468,7 +468,7 @@ mod tests {
                     "subject_id": "m-\"2\"", "detail": r#"{"note":"a \"quoted\" word","status":"sent"}"#},
             ])
         );
-        assert_eq!(event_rows(&[]).must(), "[]");
+        assert_eq!(event_rows(&[]), "[]");
     }
 
     /// Records `events` under `guard` now: the ids written.
