@@ -134,8 +134,15 @@ pub fn optional_number(value: Option<i64>) -> Param {
 /// A list bound as one JSON-array parameter and read back with `json_each`, which keeps any
 /// number of keys within D1's limit of 100 bound parameters per statement.
 pub fn json_list<'a>(values: impl IntoIterator<Item = &'a str>) -> Param {
-    let values: Vec<&str> = values.into_iter().collect();
-    Param::Text(serde_json::to_string(&values).unwrap_or_else(|_| "[]".to_owned()))
+    let mut list = String::from("[");
+    for (at, value) in values.into_iter().enumerate() {
+        if at > 0 {
+            list.push(',');
+        }
+        push_json_text(&mut list, value);
+    }
+    list.push(']');
+    Param::Text(list)
 }
 
 /// The rows the statement at `position` of a batch returned.
@@ -435,6 +442,27 @@ fn number_params(sql: &str, reserved: &[&str]) -> (String, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_is_a_json_array_of_its_texts_each_escaped_where_it_must_be() {
+        let cases: [(&[&str], &str); 3] = [
+            (&[], "[]"),
+            (
+                &["ada@example.com", "+353871234567"],
+                r#"["ada@example.com","+353871234567"]"#,
+            ),
+            (
+                &["a \"b\"", "c\\d", "e\nf\u{1}", "é 😀"],
+                r#"["a \"b\"","c\\d","e\nf\u0001","é 😀"]"#,
+            ),
+        ];
+        for (values, expected) in cases {
+            let Param::Text(list) = json_list(values.iter().copied()) else {
+                panic!("{values:?}: a list is text");
+            };
+            assert_eq!(list, expected, "{values:?}");
+        }
+    }
 
     #[test]
     fn named_parameters_are_numbered_in_order_of_first_appearance() {
