@@ -170,16 +170,21 @@ fn text(field: &str, value: Option<String>, max_chars: usize) -> Result<Option<S
     if trimmed.len() != value.len() {
         value = trimmed.to_owned();
     }
-    if value.chars().count() > max_chars {
+    // A character is at least one byte: most text is not counted.
+    if value.len() > max_chars && value.chars().count() > max_chars {
         return Err(invalid(
             field,
             format!("{field} is longer than {max_chars} characters"),
         ));
     }
-    if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
+    let is_control = |c: char| c.is_control() && !matches!(c, '\n' | '\r' | '\t');
+    // ASCII text, most of it, is checked byte by byte rather than decoded character by character.
+    let has_control = if value.is_ascii() {
+        value.bytes().any(|b| is_control(char::from(b)))
+    } else {
+        value.chars().any(is_control)
+    };
+    if has_control {
         return Err(invalid(field, format!("{field} contains control characters")));
     }
     Ok(Some(value))
@@ -396,6 +401,48 @@ mod tests {
             Some(ErrorCode::MalformedRequest),
             "too deep for a value: the request is refused"
         );
+    }
+
+    #[test]
+    fn text_is_measured_in_characters_and_refuses_control_characters_of_any_script() {
+        let cases = [
+            (
+                "é".repeat(MAX_NAME_CHARS),
+                true,
+                "as many two-byte characters as allowed",
+            ),
+            (
+                "é".repeat(MAX_NAME_CHARS + 1),
+                false,
+                "one two-byte character too many",
+            ),
+            (
+                "A".repeat(MAX_NAME_CHARS),
+                true,
+                "as many ASCII characters as allowed",
+            ),
+            ("Ann\tB\r\nC".to_owned(), true, "tabs and line breaks"),
+            ("Ann\u{7f}".to_owned(), false, "DEL"),
+            ("Ann\u{1b}".to_owned(), false, "ESC"),
+            (
+                "Zoë\u{85}B".to_owned(),
+                false,
+                "a C1 control (NEL) in non-ASCII text",
+            ),
+            ("Zoë\u{9f}".to_owned(), false, "the last C1 control"),
+            ("Zoë\u{a0}B".to_owned(), true, "a no-break space is no control"),
+        ];
+        for (name, accepted, description) in cases {
+            let outcome = parse(json!({"name": name, "email": "a@b.co"}), None)
+                .map(|draft| draft.name)
+                .map_err(|error| error.field);
+            let expected = if accepted {
+                Ok(name.clone())
+            } else {
+                Err(Some("name".to_owned()))
+            };
+            assert_eq!(outcome, expected, "{description}");
+        }
     }
 
     #[test]

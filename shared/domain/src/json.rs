@@ -230,10 +230,8 @@ const REPLACEMENT_ESCAPE: &[u8; 6] = b"\\ufffd";
 pub fn repair_lone_surrogates(bytes: &[u8]) -> Cow<'_, [u8]> {
     let mut repaired: Option<Vec<u8>> = None;
     let mut at = 0;
-    while let Some(offset) = bytes
-        .get(at..)
-        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
-    {
+    // memchr looks a word at a time: a body of 1000 customers holds few backslashes, or none.
+    while let Some(offset) = bytes.get(at..).and_then(|rest| memchr::memchr(b'\\', rest)) {
         at += offset;
         let Some(unit) = unicode_escape_at(bytes, at) else {
             // Any other escape is two bytes: the backslash and the character it escapes.

@@ -70,6 +70,18 @@ impl Phone {
     ///   prefix (`0` in most countries, `1` in North America, `8` in Russia)
     ///   is dropped. Italy, San Marino and the Vatican keep their leading 0.
     pub fn parse(input: &str, default_country: Option<Country>) -> Result<Phone, PhoneError> {
+        // Most numbers a CRM sends are E.164 already: they are checked as they are, without being
+        // scanned into a new string of digits. What this accepts and refuses, and why, is what
+        // the international form below says.
+        let trimmed = input.trim();
+        if let Some(digits) = trimmed.strip_prefix('+')
+            && !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+        {
+            let (calling_code, national) = split_calling_code(digits)?;
+            check_lengths(calling_code, national)?;
+            return Ok(Phone(trimmed.to_owned()));
+        }
         let scanned = Scanned::new(input)?;
         let digits = scanned.digits.as_str();
 
@@ -250,6 +262,11 @@ fn strip_trunk_prefix<'a>(digits: &'a str, trunk_prefixes: &[&str]) -> &'a str {
 
 /// Checks the lengths and builds "+<cc><national>".
 fn assemble(calling_code: &str, national: &str) -> Result<Phone, PhoneError> {
+    check_lengths(calling_code, national)?;
+    Ok(Phone(format!("+{calling_code}{national}")))
+}
+
+fn check_lengths(calling_code: &str, national: &str) -> Result<(), PhoneError> {
     if calling_code == NANP_CALLING_CODE {
         if national.len() < NANP_NATIONAL_DIGITS {
             return Err(PhoneError::TooShort);
@@ -265,7 +282,7 @@ fn assemble(calling_code: &str, national: &str) -> Result<Phone, PhoneError> {
     if national.len() < MIN_NATIONAL_DIGITS || total < MIN_DIGITS {
         return Err(PhoneError::TooShort);
     }
-    Ok(Phone(format!("+{calling_code}{national}")))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -311,6 +328,37 @@ mod tests {
     fn international_numbers_ignore_the_default_country() {
         assert_eq!(e164("+353 87 123 4567", Some("GB")), "+353871234567");
         assert_eq!(e164("0033 6 12 34 56 78", Some("DE")), "+33612345678");
+    }
+
+    #[test]
+    fn a_number_written_in_e164_reads_as_it_does_with_separators() {
+        let cases = [
+            ("+353871234567", "an Irish mobile"),
+            ("+12025550123", "a North American number"),
+            (" +447700900123\u{a0}", "with whitespace around it"),
+            ("+1202555012", "+1 with nine digits"),
+            ("+120255501234", "+1 with eleven digits"),
+            ("+3531234", "too few digits in all"),
+            ("+353123", "too few after the calling code"),
+            ("+3538712345678901", "more than 15 digits"),
+            ("+80012345678", "a calling code that is not assigned"),
+            ("+35", "too few digits to tell the calling code"),
+            ("+0353871234567", "a zero where the calling code starts"),
+        ];
+        for (compact, description) in cases {
+            let trimmed = compact.trim();
+            let spaced = format!("{} {}", &trimmed[..2], &trimmed[2..]);
+            assert_eq!(
+                Phone::parse(compact, None),
+                Phone::parse(&spaced, None),
+                "{description}: {compact:?} and {spaced:?}"
+            );
+        }
+        assert_eq!(
+            Phone::parse("+", None),
+            Err(PhoneError::Empty),
+            "a plus alone has no digits"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use domain::ids::CustomerId;
 use domain::ids::EventId;
 use domain::phone::Country;
 use domain::tenant::Tenant;
-use domain::upsert::{self, Decision, ItemOutcome};
+use domain::upsert::{self, Decision, ItemOutcome, Plan};
 use domain::webhooks::EventType;
 use serde_json::value::RawValue;
 
@@ -64,61 +64,102 @@ pub async fn run(
 ) -> Result<Vec<ItemOutcome>, ApiError> {
     let db = &env.d1(DB)?;
     let country = check_batch(&body, tenant)?;
-    let (external_ids, drafts): (Vec<Option<String>>, Vec<Result<CustomerDraft, ErrorBody>>) = body
-        .customers
-        .iter()
-        .map(|raw| customer::parse_text(raw.get(), country))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .unzip();
+    let (external_ids, drafts) = read_items(&body, country)?;
     let valid: Vec<&CustomerDraft> = drafts.iter().filter_map(|draft| draft.as_ref().ok()).collect();
-    let fresh_ids: Vec<CustomerId> = runtime::randoms(drafts.len())?
-        .into_iter()
-        .map(CustomerId::generate)
-        .collect();
+    let fresh_ids = fresh_ids(drafts.len())?;
 
     for _ in 0..ATTEMPTS {
         let known = customers::find_known(db, tenant, &valid).await?;
         let plan = upsert::plan(known, &drafts, &fresh_ids);
-        let writes: Vec<PlannedWrite> = plan
-            .decisions
-            .iter()
-            .zip(&plan.steps)
-            .zip(&plan.rekeys)
-            .zip(&drafts)
-            .filter_map(|(((decision, &step), &rekeys), draft)| {
-                let (decision, draft) = (decision.as_ref().ok()?, draft.as_ref().ok()?);
-                let is_new = matches!(decision, Decision::Create(_));
-                Some(PlannedWrite {
-                    step,
-                    id: decision.customer_id(),
-                    draft,
-                    is_new,
-                    rekeys,
-                })
-            })
-            .collect();
+        let writes = planned_writes(&plan, &drafts);
         match write(db, tenant, base_url, &writes).await? {
             Written::KeyTaken => continue,
             Written::With(event_ids) => {
                 outbox::publish(env, tenant, event_ids).await;
-                return Ok(plan
-                    .decisions
-                    .into_iter()
-                    .zip(external_ids)
-                    .enumerate()
-                    .map(|(index, (result, external_id))| ItemOutcome {
-                        index,
-                        external_id,
-                        result,
-                    })
-                    .collect());
+                return Ok(outcomes(plan, external_ids));
             }
         }
     }
     Err(ApiError::conflict(
         "these customers were being changed by other requests at the same time; retry the request",
     ))
+}
+
+/// Each item of the batch as its external id (to name it in the answer even when it failed) and
+/// its draft or what is wrong with it, in request order.
+pub type Items = (Vec<Option<String>>, Vec<Result<CustomerDraft, ErrorBody>>);
+
+/// Reads and validates every item of the batch on its own.
+pub fn read_items(body: &CustomersIn, country: Option<Country>) -> Result<Items, ApiError> {
+    Ok(body
+        .customers
+        .iter()
+        .map(|raw| customer::parse_text(raw.get(), country))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip())
+}
+
+/// One id drawn for each item, taken by the item if it creates a customer.
+pub fn fresh_ids(count: usize) -> Result<Vec<CustomerId>, ApiError> {
+    Ok(runtime::randoms(count)?
+        .into_iter()
+        .map(CustomerId::generate)
+        .collect())
+}
+
+/// The customers the plan writes, in request order, each with the step the plan gave it.
+pub fn planned_writes<'a>(
+    plan: &'a Plan,
+    drafts: &'a [Result<CustomerDraft, ErrorBody>],
+) -> Vec<PlannedWrite<'a>> {
+    plan.decisions
+        .iter()
+        .zip(&plan.steps)
+        .zip(&plan.rekeys)
+        .zip(drafts)
+        .filter_map(|(((decision, &step), &rekeys), draft)| {
+            let (decision, draft) = (decision.as_ref().ok()?, draft.as_ref().ok()?);
+            let is_new = matches!(decision, Decision::Create(_));
+            Some(PlannedWrite {
+                step,
+                id: decision.customer_id(),
+                draft,
+                is_new,
+                rekeys,
+            })
+        })
+        .collect()
+}
+
+/// A `customer.created` or `customer.updated` event for each write, with the ids drawn for them.
+pub fn events_of(writes: &[PlannedWrite<'_>], randoms: Vec<[u8; 16]>) -> Vec<NewEvent> {
+    writes
+        .iter()
+        .zip(randoms)
+        .map(|(w, random)| {
+            let kind = if w.is_new {
+                EventType::CustomerCreated
+            } else {
+                EventType::CustomerUpdated
+            };
+            NewEvent::new(EventId::generate(random), kind, w.id)
+        })
+        .collect()
+}
+
+/// Every item's fate at its position in the request, as the answer reports it.
+pub fn outcomes(plan: Plan, external_ids: Vec<Option<String>>) -> Vec<ItemOutcome> {
+    plan.decisions
+        .into_iter()
+        .zip(external_ids)
+        .enumerate()
+        .map(|(index, (result, external_id))| ItemOutcome {
+            index,
+            external_id,
+            result,
+        })
+        .collect()
 }
 
 enum Written {
@@ -141,18 +182,7 @@ async fn write(
     if statements.is_empty() {
         return Ok(Written::With(Vec::new()));
     }
-    let events: Vec<NewEvent> = writes
-        .iter()
-        .zip(runtime::randoms(writes.len())?)
-        .map(|(w, random)| {
-            let kind = if w.is_new {
-                EventType::CustomerCreated
-            } else {
-                EventType::CustomerUpdated
-            };
-            NewEvent::new(EventId::generate(random), kind, w.id)
-        })
-        .collect();
+    let events = events_of(writes, runtime::randoms(writes.len())?);
     let events_at = statements.len();
     statements.push(webhook_events::record(
         db,
@@ -170,6 +200,9 @@ async fn write(
         Err(error) => Err(ApiError::internal("writing customers", error)),
     }
 }
+
+#[cfg(test)]
+mod cpu_profile;
 
 #[cfg(test)]
 mod tests {

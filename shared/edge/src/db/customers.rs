@@ -2,7 +2,7 @@
 //! business id (`?1`, or `:business` in composed statements).
 
 use crate::db::crm_contacts::{self, CrmId};
-use crate::db::{self, HOLE, Sql, json_arrays, text};
+use crate::db::{self, HOLE, Sql, text};
 use crate::db::{Db, Statement};
 use crate::runtime::D1Result;
 use domain::customer::{Customer, CustomerDraft};
@@ -15,7 +15,7 @@ use domain::phone::Phone;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::upsert::KnownCustomer;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 const COLUMNS: &str = "id, name, email, phone, whatsapp_number, first_name, last_name, address, notes, \
@@ -398,14 +398,6 @@ pub async fn find_known(
     tenant: &Tenant,
     drafts: &[&CustomerDraft],
 ) -> Result<Vec<KnownCustomer>, ApiError> {
-    /// `[id, external_id, email, phone, whatsapp_number]`.
-    type KeyRow = (
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
     #[derive(Deserialize)]
     struct Known {
         known: String,
@@ -422,18 +414,37 @@ pub async fn find_known(
     );
     let found = db
         .scoped(tenant, sql)
-        .bind(&[
-            db::json_list(drafts.iter().filter_map(|d| d.external_id.as_deref())),
-            db::json_list(drafts.iter().filter_map(|d| d.email.as_ref().map(Email::as_str))),
-            db::json_list(drafts.iter().filter_map(|d| d.phone.as_ref().map(Phone::as_str))),
-        ])?
+        .bind(&known_keys(drafts))?
         .first::<Known>(None)
         .await?;
-    let rows: Vec<KeyRow> = match found {
-        Some(Known { known }) => serde_json::from_str(&known)
-            .map_err(|error| ApiError::internal("reading customer keys", error))?,
-        None => Vec::new(),
-    };
+    match found {
+        Some(Known { known }) => known_from_json(&known),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The keys [`find_known`] looks for: the drafts' external ids, emails and phones, each kind as
+/// one JSON list.
+pub(crate) fn known_keys(drafts: &[&CustomerDraft]) -> [db::Param; 3] {
+    [
+        db::json_list(drafts.iter().filter_map(|d| d.external_id.as_deref())),
+        db::json_list(drafts.iter().filter_map(|d| d.email.as_ref().map(Email::as_str))),
+        db::json_list(drafts.iter().filter_map(|d| d.phone.as_ref().map(Phone::as_str))),
+    ]
+}
+
+/// The stored customers [`find_known`] found, from D1's JSON text of
+/// `[id, external_id, email, phone, whatsapp_number]` rows.
+pub(crate) fn known_from_json(known: &str) -> Result<Vec<KnownCustomer>, ApiError> {
+    type KeyRow = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<KeyRow> =
+        serde_json::from_str(known).map_err(|error| ApiError::internal("reading customer keys", error))?;
     rows.into_iter()
         .map(|(id, external_id, email, phone, whatsapp_number)| {
             Ok(KnownCustomer {
@@ -451,50 +462,66 @@ pub async fn find_known(
 
 /// A draft as one JSON row of a write; `None` fields are left out, which the statements read as
 /// null (a row of a thousand is a third shorter, for D1 to carry and read).
-#[derive(Serialize)]
 struct WriteRow<'a> {
-    id: &'a str,
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a Email>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    phone: Option<&'a Phone>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    whatsapp_number: Option<&'a Phone>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    first_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    address: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    notes: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tags: Option<&'a Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    external_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    external_system: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    custom_fields: Option<&'a Map<String, Value>>,
+    id: &'a CustomerId,
+    draft: &'a CustomerDraft,
 }
 
 impl<'a> WriteRow<'a> {
     fn new(id: &'a CustomerId, draft: &'a CustomerDraft) -> Self {
-        Self {
-            id: id.as_str(),
-            name: &draft.name,
-            email: draft.email.as_ref(),
-            phone: draft.phone.as_ref(),
-            whatsapp_number: draft.whatsapp_number.as_ref(),
-            first_name: draft.first_name.as_deref(),
-            last_name: draft.last_name.as_deref(),
-            address: draft.address.as_deref(),
-            notes: draft.notes.as_deref(),
-            tags: draft.tags.as_ref(),
-            external_id: draft.external_id.as_deref(),
-            external_system: draft.external_system.as_deref(),
-            custom_fields: draft.custom_fields.as_ref(),
+        Self { id, draft }
+    }
+
+    /// Writes the row at the end of `out`, by hand: a thousand rows written by serde escaped
+    /// every field's name of every row, and each row was a string of its own before its array.
+    fn write_json(&self, out: &mut String) -> Result<(), ApiError> {
+        let draft = self.draft;
+        out.push_str(r#"{"id":"#);
+        db::push_json_text(out, self.id.as_str());
+        out.push_str(r#","name":"#);
+        db::push_json_text(out, &draft.name);
+        let texts = [
+            ("email", draft.email.as_ref().map(Email::as_str)),
+            ("phone", draft.phone.as_ref().map(Phone::as_str)),
+            (
+                "whatsapp_number",
+                draft.whatsapp_number.as_ref().map(Phone::as_str),
+            ),
+            ("first_name", draft.first_name.as_deref()),
+            ("last_name", draft.last_name.as_deref()),
+            ("address", draft.address.as_deref()),
+            ("notes", draft.notes.as_deref()),
+        ];
+        for (name, text) in texts {
+            Self::push_field(out, name, text);
+        }
+        if let Some(tags) = &draft.tags {
+            out.push_str(r#","tags":["#);
+            for (at, tag) in tags.iter().enumerate() {
+                if at > 0 {
+                    out.push(',');
+                }
+                db::push_json_text(out, tag);
+            }
+            out.push(']');
+        }
+        Self::push_field(out, "external_id", draft.external_id.as_deref());
+        Self::push_field(out, "external_system", draft.external_system.as_deref());
+        if let Some(fields) = &draft.custom_fields {
+            out.push_str(r#","custom_fields":"#);
+            out.push_str(&serde_json::to_string(fields)?);
+        }
+        out.push('}');
+        Ok(())
+    }
+
+    /// `,"name":"text"`, when there is a text.
+    fn push_field(out: &mut String, name: &str, text: Option<&str>) {
+        if let Some(text) = text {
+            out.push_str(",\"");
+            out.push_str(name);
+            out.push_str("\":");
+            db::push_json_text(out, text);
         }
     }
 }
@@ -522,7 +549,7 @@ pub fn write(
                 .iter()
                 .filter(|w| writes_row(w))
                 .map(|w| WriteRow::new(w.id, w.draft));
-            for chunk in json_arrays(rows)? {
+            for chunk in db::json_arrays_written(rows, |row, out| row.write_json(out))? {
                 statements.push(db.scoped(tenant, sql).bind(&[stamp.clone(), text(&chunk)])?);
             }
         }
@@ -599,10 +626,49 @@ mod tests {
     }
 
     #[test]
+    fn a_write_row_holds_every_given_field_escaped_and_leaves_out_the_absent_ones() {
+        use serde_json::json;
+        let id = CustomerId::generate([1; 16]);
+        let cases = [
+            (
+                json!({"name": "Ann \"the\" O'Neil \\ é 😀", "email": "ANN@Example.com",
+                    "phone": "+353 87 123 4567", "whatsapp_number": "+353871234567",
+                    "first_name": "Ann", "last_name": "O'Neil", "address": "1 Main St\r\nDublin",
+                    "notes": "tab\there", "tags": ["vip", "a\"b", "vip"], "external_id": 42,
+                    "external_system": "hubspot",
+                    "custom_fields": {"segment": "enterprise", "value": 5, "deep": {"a": [1.5, null, "\n"]}}}),
+                json!({"id": id.as_str(), "name": "Ann \"the\" O'Neil \\ é 😀", "email": "ann@example.com",
+                    "phone": "+353871234567", "whatsapp_number": "+353871234567",
+                    "first_name": "Ann", "last_name": "O'Neil", "address": "1 Main St\r\nDublin",
+                    "notes": "tab\there", "tags": ["vip", "a\"b"], "external_id": "42",
+                    "external_system": "hubspot",
+                    "custom_fields": {"segment": "enterprise", "value": 5, "deep": {"a": [1.5, null, "\n"]}}}),
+                "every field, with text to escape",
+            ),
+            (
+                json!({"name": "Bo", "email": "bo@example.com", "tags": [], "custom_fields": {}}),
+                json!({"id": id.as_str(), "name": "Bo", "email": "bo@example.com", "tags": [], "custom_fields": {}}),
+                "a name, an email, and empty tags and custom fields",
+            ),
+        ];
+        for (item, expected, description) in cases {
+            let draft = domain::customer::parse(item, None).unwrap_or_else(|error| panic!("{error:?}"));
+            let mut written = String::new();
+            WriteRow::new(&id, &draft)
+                .write_json(&mut written)
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            let read: Value =
+                serde_json::from_str(&written).unwrap_or_else(|error| panic!("{written}: {error}"));
+            assert_eq!(read, expected, "{description}: {written}");
+        }
+    }
+
+    #[test]
     fn rows_are_chunked_below_the_size_limit_and_each_chunk_is_a_json_array() {
         let id = CustomerId::generate([1; 16]);
         let draft = draft(&"n".repeat(100_000));
-        let chunks = json_arrays((0..12).map(|_| WriteRow::new(&id, &draft))).unwrap_or_default();
+        let rows = (0..12).map(|_| WriteRow::new(&id, &draft));
+        let chunks = db::json_arrays_written(rows, |row, out| row.write_json(out)).unwrap_or_default();
         assert_eq!(chunks.len(), 3);
         let mut rows = 0;
         for chunk in &chunks {
@@ -612,7 +678,7 @@ mod tests {
         }
         assert_eq!(rows, 12);
         assert!(
-            json_arrays(std::iter::empty::<WriteRow>())
+            db::json_arrays_written(std::iter::empty::<WriteRow>(), |row, out| row.write_json(out))
                 .unwrap_or_default()
                 .is_empty()
         );

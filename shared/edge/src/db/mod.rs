@@ -68,24 +68,51 @@ pub const WRITE_CHUNK_BYTES: usize = 512 * 1024;
 /// Serialises rows into JSON arrays of at most [`WRITE_CHUNK_BYTES`] each (a single larger row
 /// gets an array of its own).
 pub fn json_arrays<T: serde::Serialize>(rows: impl IntoIterator<Item = T>) -> Result<Vec<String>, ApiError> {
+    json_arrays_written(rows, |row, out| {
+        out.push_str(&serde_json::to_string(&row)?);
+        Ok(())
+    })
+}
+
+/// As [`json_arrays`], each row written by `write` at the end of its array: for rows written by
+/// hand, straight into the array rather than each into a string of its own.
+pub fn json_arrays_written<T>(
+    rows: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(T, &mut String) -> Result<(), ApiError>,
+) -> Result<Vec<String>, ApiError> {
     let mut arrays = Vec::new();
     let mut current = String::from("[");
     for row in rows {
-        let json = serde_json::to_string(&row)?;
-        if current.len() > 1 && current.len() + json.len() + 2 > WRITE_CHUNK_BYTES {
-            current.push(']');
-            arrays.push(std::mem::replace(&mut current, String::from("[")));
-        }
-        if current.len() > 1 {
+        let start = current.len();
+        if start > 1 {
             current.push(',');
         }
-        current.push_str(&json);
+        write(row, &mut current)?;
+        if start > 1 && current.len() + 1 > WRITE_CHUNK_BYTES {
+            // The row would take its array past the limit: it starts the next one.
+            let row = current.split_off(start + 1);
+            current.truncate(start);
+            current.push(']');
+            arrays.push(std::mem::replace(&mut current, format!("[{row}")));
+        }
     }
     if current.len() > 1 {
         current.push(']');
         arrays.push(current);
     }
     Ok(arrays)
+}
+
+/// `text` as a JSON string, as serde_json writes it, at the end of `out`: text with nothing to
+/// escape, most of it, is copied as it is.
+pub fn push_json_text(out: &mut String, text: &str) {
+    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(&serde_json::Value::from(text).to_string());
+    } else {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    }
 }
 
 pub fn text(value: &str) -> Param {
@@ -107,8 +134,15 @@ pub fn optional_number(value: Option<i64>) -> Param {
 /// A list bound as one JSON-array parameter and read back with `json_each`, which keeps any
 /// number of keys within D1's limit of 100 bound parameters per statement.
 pub fn json_list<'a>(values: impl IntoIterator<Item = &'a str>) -> Param {
-    let values: Vec<&str> = values.into_iter().collect();
-    Param::Text(serde_json::to_string(&values).unwrap_or_else(|_| "[]".to_owned()))
+    let mut list = String::from("[");
+    for (at, value) in values.into_iter().enumerate() {
+        if at > 0 {
+            list.push(',');
+        }
+        push_json_text(&mut list, value);
+    }
+    list.push(']');
+    Param::Text(list)
 }
 
 /// The rows the statement at `position` of a batch returned.
@@ -408,6 +442,27 @@ fn number_params(sql: &str, reserved: &[&str]) -> (String, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_is_a_json_array_of_its_texts_each_escaped_where_it_must_be() {
+        let cases: [(&[&str], &str); 3] = [
+            (&[], "[]"),
+            (
+                &["ada@example.com", "+353871234567"],
+                r#"["ada@example.com","+353871234567"]"#,
+            ),
+            (
+                &["a \"b\"", "c\\d", "e\nf\u{1}", "é 😀"],
+                r#"["a \"b\"","c\\d","e\nf\u0001","é 😀"]"#,
+            ),
+        ];
+        for (values, expected) in cases {
+            let Param::Text(list) = json_list(values.iter().copied()) else {
+                panic!("{values:?}: a list is text");
+            };
+            assert_eq!(list, expected, "{values:?}");
+        }
+    }
 
     #[test]
     fn named_parameters_are_numbered_in_order_of_first_appearance() {
