@@ -87,7 +87,7 @@ async fn acme(app: &App) -> Acme {
     )
     .await
     .expect(201);
-    let path = whatsapp_account(&app, &business.id).await;
+    let path = whatsapp_account(app, &business.id).await;
     Acme {
         business,
         endpoint,
