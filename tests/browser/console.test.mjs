@@ -64,8 +64,16 @@ async function signedIn(width) {
   page.on('pageerror', (error) => errors.push(String(error)));
   page.on('console', (message) => message.type() === 'error' && !/status of 4\d\d/.test(message.text()) && errors.push(message.text()));
   await page.goto(issued.body.url);
+  const answers = [];
+  page.on('response', (res) => answers.push(`${res.request().method()} ${new URL(res.url()).pathname} ${res.status()}`));
   await page.getByRole('button', { name: 'Open the console' }).click();
-  await page.getByRole('heading', { level: 1, name: business.business.name }).waitFor({ timeout: WAIT_MS });
+  try {
+    await page.getByRole('heading', { level: 1, name: business.business.name }).waitFor({ timeout: WAIT_MS });
+  } catch (error) {
+    // What the page shows and what it was answered, so that a sign-in that does not arrive says why.
+    const shown = await page.locator('body').innerText().catch(() => '(no page)');
+    throw new Error(`${error.message}\nthe page shows: ${shown.slice(0, 600)}\nanswers: ${answers.join(', ')}\nerrors: ${errors.join(' | ')}`);
+  }
   return { context, page, errors };
 }
 
