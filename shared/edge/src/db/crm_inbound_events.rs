@@ -58,7 +58,7 @@ pub async fn once<T>(
 async fn forget(db: &Db, tenant: &Tenant, connector: &ConnectorId, event_id: &str) -> Result<(), ApiError> {
     db.scoped(
         tenant,
-        "DELETE FROM crm_inbound_events WHERE +business_id = ?1 AND connector_id = ?2 AND event_id = ?3",
+        "DELETE FROM crm_inbound_events WHERE business_id = ?1 AND connector_id = ?2 AND event_id = ?3",
     )
     .bind(&[text(connector.as_str()), text(event_id)])?
     .run()
@@ -80,8 +80,7 @@ pub async fn forget_before(db: &Db, moving: &Moving, before_us: i64) -> Result<u
 }
 
 /// The statement that forgets the deliveries a deleted connector's CRM made, for its deletion's
-/// batch.
-/// (`+business_id` keeps SQLite on the connector's key, not walking every row of the business.)
+/// batch (found by the table's key, which starts with the connector).
 pub fn forget_connector(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<Statement, ApiError> {
     Ok(db
         .scoped(
