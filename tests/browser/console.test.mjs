@@ -227,7 +227,7 @@ describe('the business console', () => {
     }
   });
 
-  test('CRM integrations: Kustomer and Krayin connect, test, change their settings (a bad field mapping refused beside its field), Krayin takes its stages from its pipeline, and a connector is deleted', async () => {
+  test('CRM integrations: Kustomer and Krayin connect, test, change their settings (a bad field mapping refused beside its field) and rollout, Krayin takes its stages from its pipeline, and a connector is deleted', async () => {
     const { context, page, errors } = await signedIn(1280);
     try {
       await show(page, 'connectors');
@@ -253,6 +253,13 @@ describe('the business console', () => {
       assert.equal(kStored.settings.handoff_message, 'Sales will call you within the hour.');
       assert.equal(kStored.settings.escalation_priority, 5);
       assert.ok(kStored.settings.default_team_id, 'the team chosen is stored');
+      // Re-enabled for a few customers first (the rollback plan), shown beside its health.
+      const rollout = page.getByRole('form', { name: 'Rollout' });
+      await rollout.getByLabel('Share of customers (%) (required)').fill('10');
+      await saved(page, () => rollout.getByRole('button', { name: 'Save rollout' }).click());
+      await page.getByText('for 10% of customers', { exact: true }).waitFor({ timeout: WAIT_MS });
+      assert.equal((await api(business.key, 'GET', `/api-connectors/${kStored.id}`)).body.rollout_percent, 10);
+      await page.screenshot({ path: join(SCREENSHOTS, 'console-connector-rollout-1280.png') });
 
       await show(page, 'connectors');
       const krForm = page.getByRole('form', { name: 'Connect Krayin' });

@@ -11,6 +11,7 @@ use domain::crm::ConnectionTest;
 use domain::crm::budget::Budget;
 use domain::crm::config;
 use domain::crm::kustomer::api::Team;
+use domain::crm::rollout::Rollout;
 use domain::crm::work::{ConnectorKind, ContactKey, JobStatus};
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
@@ -73,6 +74,7 @@ async fn out(env: &Env, connector: Connector) -> Result<ConnectorOut, ApiError> 
         kind: connector.kind,
         name: connector.name,
         enabled: connector.enabled,
+        rollout_percent: connector.rollout.percent(),
         settings: connector.settings,
         rate_limit: connector.budget,
         created_at: connector.created_at,
@@ -90,6 +92,13 @@ fn name_of(name: Option<&str>, kind: ConnectorKind) -> Result<String, ApiError> 
         Some(name) => Ok(name.to_owned()),
         None => Ok(kind.display_name().to_owned()),
     }
+}
+
+/// The rollout a request asks for, or `otherwise` when it names none.
+fn rollout_of(percent: Option<i64>, otherwise: Rollout) -> Result<Rollout, ApiError> {
+    percent.map_or(Ok(otherwise), |percent| {
+        Rollout::parse("rollout_percent", percent)
+    })
 }
 
 fn object_or_empty(value: Value) -> Value {
@@ -123,6 +132,7 @@ pub async fn create(
         settings: &settings,
         secrets: &secrets,
         enabled: input.enabled.unwrap_or(true),
+        rollout: rollout_of(input.rollout_percent, Rollout::EVERYONE)?,
         budget,
     };
     let now = runtime::now();
@@ -135,6 +145,7 @@ pub async fn create(
         settings: settings.clone(),
         secrets: secrets.clone(),
         enabled: fields.enabled,
+        rollout: fields.rollout,
         budget,
         paused_until_us: None,
         last_error: None,
@@ -229,6 +240,7 @@ pub async fn update(
             settings: &settings,
             secrets: &secrets,
             enabled: patch.enabled.unwrap_or(current.enabled),
+            rollout: rollout_of(patch.rollout_percent, current.rollout)?,
             budget: Budget::merged(current.budget, &patch.rate_limit)?,
         };
         let to_be = Connector {

@@ -9,7 +9,7 @@ use domain::api::crm::{
 use domain::crm::kustomer::MAX_NOTE_CHARS;
 use domain::crm::work::{Operation, Routing};
 use domain::error::ApiError;
-use domain::ids::{ConnectorId, ConversationId, EscalationId};
+use domain::ids::{ConnectorId, ConversationId, CustomerId, EscalationId};
 use domain::message::Conversation;
 use domain::tenant::Tenant;
 use edge::Env;
@@ -57,20 +57,30 @@ fn text(field: &str, value: Option<String>, max_chars: usize) -> Result<String, 
     Ok(value)
 }
 
-async fn connectors(db: &Db, tenant: &Tenant, only: Option<&str>) -> Result<Vec<ConnectorId>, ApiError> {
-    let enabled = crm_connectors::enabled(db, tenant).await?;
-    let chosen: Vec<ConnectorId> = enabled
-        .into_iter()
-        .map(|connector| connector.id)
-        .filter(|connector| only.is_none_or(|id| connector.as_str() == id.trim()))
-        .collect();
+/// The enabled connectors (or the one `only` names) that work for `customer`.
+async fn connectors(
+    db: &Db,
+    tenant: &Tenant,
+    only: Option<&str>,
+    customer: &CustomerId,
+) -> Result<Vec<ConnectorId>, ApiError> {
+    let mut chosen = crm_connectors::enabled(db, tenant).await?;
+    chosen.retain(|connector| only.is_none_or(|id| connector.id.as_str() == id.trim()));
     if chosen.is_empty() {
         return Err(ApiError::invalid(
             "connector_id",
             "this business has no enabled CRM connector to do this in; an administrator connects one first",
         ));
     }
-    Ok(chosen)
+    let serving = crm_connectors::serving(&chosen, customer);
+    if serving.is_empty() {
+        return Err(ApiError::invalid(
+            "connector_id",
+            "the conversation's customer is outside the connector's rollout (the share of customers it works \
+             for, rollout_percent); widen it, or name another connector",
+        ));
+    }
+    Ok(serving)
 }
 
 fn contacts(tenant: &Tenant, jobs: &[Job]) -> Vec<Contact> {
@@ -97,7 +107,7 @@ pub async fn escalate(
     let routing = Routing::parse(input.priority.as_ref(), input.team_id.as_deref())?;
     let conversation = conversation(&db, tenant, input.conversation_id.as_deref()).await?;
     let enabled = crm_connectors::enabled(&db, tenant).await?;
-    let connectors: Vec<ConnectorId> = enabled.iter().map(|connector| connector.id.clone()).collect();
+    let connectors = crm_connectors::serving(&enabled, &conversation.customer_id);
     let asked = Escalation {
         conversation_id: &conversation.id,
         customer_id: &conversation.customer_id,
@@ -182,7 +192,13 @@ pub async fn note(
     let db = env.d1(DB)?;
     let body = text("body", input.body, MAX_NOTE_CHARS)?;
     let conversation = conversation(&db, tenant, input.conversation_id.as_deref()).await?;
-    let connectors = connectors(&db, tenant, input.connector_id.as_deref()).await?;
+    let connectors = connectors(
+        &db,
+        tenant,
+        input.connector_id.as_deref(),
+        &conversation.customer_id,
+    )
+    .await?;
     let jobs = crm_sync_jobs::insert_requested_for(
         &db,
         tenant,

@@ -3,7 +3,8 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, api, newBusiness, unique, waitFor } from '../support.mjs';
+import { createHash } from 'node:crypto';
+import { BASE_URL, admin, api, assertError, newBusiness, sync, unique, waitFor } from '../support.mjs';
 import { receiveWhatsapp, uniquePhone } from '../receivers/webhook-api.mjs';
 import { localPartners } from '../partners.mjs';
 import { connectKustomer, connectedBusiness, kustomerOrg, settledLog, syncLog } from '../crm/connectors.mjs';
@@ -47,6 +48,68 @@ describe('001, "Fallback Mode: system works without Kustomer when API is down"',
     assert.equal(org.kustomer.conversations.length, 1, 'the escalation made its conversation in Kustomer');
     const analytics = await api(business.key, 'GET', '/api-crm-analytics');
     assert.equal(analytics.body.escalations.count, 1);
+  });
+});
+
+/** Whether a connector at `percent` works for `customerId`, as docs/connectors.md states the rule. */
+function inRollout(connectorId, customerId, percent) {
+  const digest = createHash('sha256').update(`${connectorId}:${customerId}`).digest();
+  return Number(digest.readBigUInt64BE(0) % 100n) < percent;
+}
+
+describe('001, "Rollback Plan": re-enable for a small group first', () => {
+  test('a connector at a share of customers works for those only, and widening keeps them in', async () => {
+    const setup = await connectedBusiness({ rollout_percent: 30 });
+    partners.closeAfter(setup.kustomer);
+    const id = setup.connector.id;
+    assert.equal(setup.connector.rollout_percent, 30);
+    for (const refused of [0, 101, -5, 'ten', 12.5, null]) {
+      const res = await admin('PATCH', `/admin/connectors/${id}`, { rollout_percent: refused });
+      if (refused === null) {
+        assert.equal(res.status, 200, 'null leaves the rollout as it is');
+        assert.equal(res.body.rollout_percent, 30);
+      } else {
+        assertError(res, 422, 'validation_failed', `rollout_percent ${JSON.stringify(refused)}`);
+      }
+    }
+
+    const people = Array.from({ length: 12 }, (_, n) => ({ name: `Rollout ${n}`, email: `${unique('rollout')}@example.com` }));
+    const synced = await sync(setup.business.key, people);
+    const ids = synced.results.details.map((detail) => detail.customer_id);
+    const inside = ids.filter((customer) => inRollout(id, customer, 30));
+    assert.ok(inside.length > 0 && inside.length < ids.length, `some of 12 inside 30 %: ${inside.length}`);
+    const log = await settledLog(id, ids.length);
+    const created = log.filter((entry) => entry.operation === 'customer.created');
+    assert.deepEqual(
+      created.filter((entry) => entry.status === 'succeeded').map((entry) => entry.customer_id).sort(),
+      [...inside].sort(),
+      'the customers inside the rollout, and only they, reached Kustomer',
+    );
+    for (const entry of created.filter((entry) => entry.status === 'skipped')) {
+      assert.match(entry.last_error, /outside the connector's rollout/, 'a skipped entry says why');
+    }
+    const emails = setup.kustomer.customers.flatMap((customer) => customer.attributes.emails.map((e) => e.email));
+    assert.equal(emails.length, inside.length, 'Kustomer holds the customers inside only');
+
+    const widened = await admin('PATCH', `/admin/connectors/${id}`, { rollout_percent: 60 });
+    assert.equal(widened.status, 200, widened.text);
+    assert.equal(widened.body.rollout_percent, 60);
+    for (const customer of inside) assert.ok(inRollout(id, customer, 60), 'widening keeps everyone who was in');
+    const outside = ids.find((customer) => !inRollout(id, customer, 60));
+    const joined = ids.find((customer) => !inRollout(id, customer, 30) && inRollout(id, customer, 60));
+    const updates = [outside, joined].filter(Boolean).map((customer) => {
+      const person = people[ids.indexOf(customer)];
+      return { ...person, name: `${person.name} updated` };
+    });
+    await sync(setup.business.key, updates);
+    const after = await settledLog(id, ids.length + updates.length);
+    const updated = after.filter((entry) => entry.operation === 'customer.updated');
+    if (joined) {
+      assert.equal(updated.find((entry) => entry.customer_id === joined)?.status, 'succeeded', 'a customer the widening took in is followed');
+    }
+    if (outside) {
+      assert.equal(updated.find((entry) => entry.customer_id === outside)?.status, 'skipped', 'one still outside is not');
+    }
   });
 });
 

@@ -593,6 +593,11 @@ pub struct ConnectorIn {
     #[cfg_attr(feature = "openapi", schemars(with = "Map<String, Value>"))]
     pub secrets: Value,
     pub enabled: Option<bool>,
+    /// The share of the business's customers the connector works for, in percent (default 100):
+    /// a connector re-enabled after a rollback starts with a few and widens step by step. The same
+    /// customers stay in while it is widened; for the others it is as if disabled.
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 100)))]
+    pub rollout_percent: Option<i64>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schemars(with = "BudgetIn"))]
     pub rate_limit: Map<String, Value>,
@@ -614,6 +619,11 @@ pub struct ConnectorPatch {
     #[cfg_attr(feature = "openapi", schemars(with = "Map<String, Value>"))]
     pub secrets: Value,
     pub enabled: Option<bool>,
+    /// The share of the business's customers the connector works for, in percent (default 100):
+    /// a connector re-enabled after a rollback starts with a few and widens step by step. The same
+    /// customers stay in while it is widened; for the others it is as if disabled.
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 100)))]
+    pub rollout_percent: Option<i64>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schemars(with = "BudgetIn"))]
     pub rate_limit: Map<String, Value>,
@@ -643,6 +653,8 @@ pub struct ConnectorOut {
     pub kind: ConnectorKind,
     pub name: String,
     pub enabled: bool,
+    /// The share of the business's customers it works for, in percent.
+    pub rollout_percent: u8,
     #[cfg_attr(feature = "openapi", schemars(with = "Map<String, Value>"))]
     pub settings: Value,
     pub secrets_set: Vec<String>,

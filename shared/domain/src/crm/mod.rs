@@ -15,6 +15,7 @@ pub mod priority;
 pub mod redact;
 pub mod request;
 pub mod retry;
+pub mod rollout;
 pub mod settle;
 pub mod work;
 

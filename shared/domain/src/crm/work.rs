@@ -4,6 +4,7 @@
 use crate::crm::chatwoot::Topic;
 use crate::crm::chatwoot::webhook::{self as chatwoot_webhook, ChatwootEvent};
 use crate::crm::priority::Priority;
+use crate::crm::rollout::Rollout;
 use crate::error::ApiError;
 use crate::ids::{ConnectorId, ConversationId, CustomerId, EventId, MessageId};
 use crate::webhooks::EventType;
@@ -414,11 +415,11 @@ pub struct PlannedJob {
     pub skipped: Option<&'static str>,
 }
 
-/// The work `events` mean for the business's enabled `connectors`: one job per event and
-/// connector, in event order. An event about no customer (the test event) is work for nobody; a
-/// change that came from a connector is recorded there as skipped, so the log shows why
-/// nothing was sent back.
-pub fn plan(events: &[EventToFollow<'_>], connectors: &[ConnectorId]) -> Vec<PlannedJob> {
+/// The work `events` mean for the business's enabled `connectors` (each with its rollout): one
+/// job per event and connector, in event order. An event about no customer (the test event) is
+/// work for nobody; a change that came from a connector, and an event about a customer outside a
+/// connector's rollout, are recorded there as skipped, so the log shows why nothing was sent.
+pub fn plan(events: &[EventToFollow<'_>], connectors: &[(ConnectorId, Rollout)]) -> Vec<PlannedJob> {
     let mut jobs = Vec::new();
     for event in events {
         let Some(customer_id) = &event.customer_id else {
@@ -431,15 +432,21 @@ pub fn plan(events: &[EventToFollow<'_>], connectors: &[ConnectorId]) -> Vec<Pla
             .detail
             .and_then(|detail| detail.get(ORIGIN_CONNECTOR))
             .and_then(Value::as_str);
-        for connector_id in connectors {
+        for (connector_id, rollout) in connectors {
+            let skipped = if origin == Some(connector_id.as_str()) {
+                Some("the change came from this CRM; it is not sent back")
+            } else if !rollout.includes(connector_id, customer_id) {
+                Some(rollout.skip_reason())
+            } else {
+                None
+            };
             jobs.push(PlannedJob {
                 connector_id: connector_id.clone(),
                 customer_id: customer_id.clone(),
                 operation: Operation::Follow(event.kind),
                 subject_id: event.subject_id.to_owned(),
                 event_id: event.id.clone(),
-                skipped: (origin == Some(connector_id.as_str()))
-                    .then_some("the change came from this CRM; it is not sent back"),
+                skipped,
             });
         }
     }
@@ -466,6 +473,10 @@ mod tests {
 
     fn connector(n: u8) -> ConnectorId {
         ConnectorId::generate([n; 16])
+    }
+
+    fn everyone(n: u8) -> (ConnectorId, Rollout) {
+        (connector(n), Rollout::EVERYONE)
     }
 
     #[test]
@@ -698,7 +709,7 @@ mod tests {
                 detail: None,
             },
         ];
-        let jobs = plan(&events, &[connector(1), connector(2)]);
+        let jobs = plan(&events, &[everyone(1), everyone(2)]);
         let seen: Vec<(&str, &str)> = jobs
             .iter()
             .map(|job| (job.event_id.as_str(), job.connector_id.as_str()))
@@ -726,9 +737,31 @@ mod tests {
             customer_id: Some(CustomerId::generate([9; 16])),
             detail: Some(&detail),
         }];
-        let jobs = plan(&events, &[connector(1), connector(2)]);
+        let jobs = plan(&events, &[everyone(1), everyone(2)]);
         assert!(jobs[0].skipped.is_some(), "not echoed to the CRM it came from");
         assert!(jobs[1].skipped.is_none(), "other CRMs follow it");
+    }
+
+    #[test]
+    fn a_customer_outside_a_rollout_is_skipped_there_only() {
+        let event = EventId::generate([1; 16]);
+        let tenth = Rollout::parse("rollout_percent", 10).unwrap_or(Rollout::EVERYONE);
+        let outside = (0..=255u8)
+            .map(|n| CustomerId::generate([n; 16]))
+            .find(|customer| !tenth.includes(&connector(1), customer));
+        let Some(outside) = outside else {
+            panic!("nine customers in ten are outside a tenth");
+        };
+        let events = [EventToFollow {
+            id: &event,
+            kind: EventType::MessageReceived,
+            subject_id: "m",
+            customer_id: Some(outside),
+            detail: None,
+        }];
+        let jobs = plan(&events, &[(connector(1), tenth), everyone(2)]);
+        assert_eq!(jobs[0].skipped, Some(tenth.skip_reason()), "recorded, and why");
+        assert!(jobs[1].skipped.is_none(), "a connector for everyone follows it");
     }
 
     #[test]
@@ -741,7 +774,7 @@ mod tests {
             customer_id: Some(CustomerId::generate([9; 16])),
             detail: None,
         }];
-        assert!(plan(&events, &[connector(1)]).is_empty());
+        assert!(plan(&events, &[everyone(1)]).is_empty());
         let orphan = [EventToFollow {
             id: &event,
             kind: EventType::MessageSent,
@@ -749,6 +782,6 @@ mod tests {
             customer_id: None,
             detail: None,
         }];
-        assert!(plan(&orphan, &[connector(1)]).is_empty());
+        assert!(plan(&orphan, &[everyone(1)]).is_empty());
     }
 }

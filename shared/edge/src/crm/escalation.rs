@@ -140,8 +140,9 @@ fn kustomer_settings(env: &Env, connector: &Enabled) -> Option<KustomerSettings>
 }
 
 /// Escalates the conversation of the customer's `message` when it says one of the escalation
-/// phrases of a Kustomer connector that makes tickets: the first connector whose phrase it says
-/// tells the customer, and every such connector makes its ticket.
+/// phrases of a Kustomer connector that makes tickets and works for the customer (its rollout):
+/// the first connector whose phrase it says tells the customer, and every such connector makes
+/// its ticket.
 pub async fn escalate_if_asked(
     env: &Env,
     db: &Db,
@@ -151,7 +152,10 @@ pub async fn escalate_if_asked(
 ) -> Result<(), ApiError> {
     let mut asking = Vec::new();
     let mut first: Option<(String, String)> = None;
-    for connector in connectors {
+    for connector in connectors
+        .iter()
+        .filter(|connector| connector.rollout.includes(&connector.id, &message.customer_id))
+    {
         let Some(settings) = kustomer_settings(env, connector).filter(|settings| settings.ticket_creation)
         else {
             continue;
@@ -230,6 +234,7 @@ mod tests {
     use crate::db::crm_connectors;
     use crate::runtime::Level;
     use crate::testing::Fixture;
+    use domain::crm::rollout::Rollout;
     use domain::ids::MessageId;
     use serde_json::{Value, json};
 
@@ -365,6 +370,7 @@ mod tests {
         let kustomer = |settings: Value| Enabled {
             id: ConnectorId::generate([1; 16]),
             kind: ConnectorKind::Kustomer,
+            rollout: Rollout::EVERYONE,
             settings: KustomerSettings::parse(&settings, false)
                 .unwrap_or_else(|error| panic!("{error:?}"))
                 .to_json(),
@@ -375,6 +381,7 @@ mod tests {
         let krayin = Enabled {
             id: ConnectorId::generate([2; 16]),
             kind: ConnectorKind::Krayin,
+            rollout: Rollout::EVERYONE,
             settings: json!({ "handoff_message": "Not a Kustomer" }),
         };
         let unreadable = Enabled {

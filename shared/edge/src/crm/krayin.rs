@@ -871,6 +871,7 @@ mod tests {
             settings: &settings,
             secrets: &secrets,
             enabled: true,
+            rollout: domain::crm::rollout::Rollout::EVERYONE,
             budget: Budget {
                 per_minute: None,
                 per_second: None,

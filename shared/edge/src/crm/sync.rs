@@ -16,6 +16,7 @@ use crate::db::crm_sync_jobs::{self, Contact, Job, Settled};
 use crate::db::webhook_events::StoredEvent;
 use crate::runtime;
 use crate::{console_error, console_log};
+use domain::crm::rollout::Rollout;
 use domain::crm::settle;
 use domain::crm::work::{self, EventToFollow, JobStatus};
 use domain::error::ApiError;
@@ -73,7 +74,10 @@ pub async fn plan(
             escalation::escalate_if_asked(env, db, tenant, enabled, &message).await?;
         }
     }
-    let connectors: Vec<ConnectorId> = enabled.iter().map(|connector| connector.id.clone()).collect();
+    let connectors: Vec<(ConnectorId, Rollout)> = enabled
+        .iter()
+        .map(|connector| (connector.id.clone(), connector.rollout))
+        .collect();
     let details: Vec<Option<Value>> = events
         .iter()
         .map(|event| {

@@ -63,6 +63,7 @@ pub(crate) async fn kustomer_connector(
         settings: &settings,
         secrets: &secrets,
         enabled: true,
+        rollout: domain::crm::rollout::Rollout::EVERYONE,
         budget,
     };
     ok(crm_connectors::insert(

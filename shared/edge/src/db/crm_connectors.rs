@@ -13,9 +13,10 @@ use crate::runtime::D1Result;
 use crate::secrets_key;
 use domain::crm::budget::{self, Budget, Spent};
 use domain::crm::config::ConnectorSecrets;
+use domain::crm::rollout::Rollout;
 use domain::crm::work::ConnectorKind;
 use domain::error::ApiError;
-use domain::ids::ConnectorId;
+use domain::ids::{ConnectorId, CustomerId};
 use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
 use serde::Deserialize;
@@ -33,6 +34,8 @@ pub struct Connector {
     /// Read by the kind's rules when the row is opened.
     pub secrets: ConnectorSecrets,
     pub enabled: bool,
+    /// The share of customers it works for.
+    pub rollout: Rollout,
     pub budget: Budget,
     pub paused_until_us: Option<i64>,
     pub last_error: Option<String>,
@@ -71,6 +74,7 @@ struct Row {
     settings: String,
     secrets: String,
     enabled: i64,
+    rollout_percent: i64,
     per_minute: Option<u32>,
     per_second: Option<u32>,
     per_day: Option<u32>,
@@ -111,6 +115,7 @@ impl Row {
             settings: serde_json::from_str(&self.settings).map_err(|_| corrupt("settings"))?,
             secrets,
             enabled: self.enabled == 1,
+            rollout: Rollout::from_stored(self.rollout_percent),
             budget: Budget {
                 per_minute: self.per_minute,
                 per_second: self.per_second,
@@ -135,7 +140,7 @@ impl Row {
 }
 
 const SELECT: &str = "SELECT c.id, c.business_id, b.default_country, c.kind, c.name, c.settings, c.secrets, \
-                      c.enabled, c.per_minute, c.per_second, c.per_day, c.paused_until_us, c.last_error, \
+                      c.enabled, c.rollout_percent, c.per_minute, c.per_second, c.per_day, c.paused_until_us, c.last_error, \
                       c.last_error_us, c.last_success_us, c.crm_cache, c.crm_cache_us, c.revision, c.created_at, \
                       c.updated_at, c.day_start_us, c.day_count \
                       FROM crm_connectors c JOIN businesses b ON b.id = c.business_id";
@@ -199,6 +204,8 @@ pub async fn list(
 pub struct Enabled {
     pub id: ConnectorId,
     pub kind: ConnectorKind,
+    /// The share of customers it works for.
+    pub rollout: Rollout,
     /// As the kind's settings parser left them.
     pub settings: Value,
 }
@@ -213,7 +220,7 @@ pub async fn enabled(db: &Db, tenant: &Tenant) -> Result<Vec<Enabled>, ApiError>
 pub fn enabled_statement(db: &Db, tenant: &Tenant) -> Statement {
     db.scoped(
         tenant,
-        "SELECT id, kind, settings FROM crm_connectors WHERE business_id = ?1 AND enabled = 1 \
+        "SELECT id, kind, settings, rollout_percent FROM crm_connectors WHERE business_id = ?1 AND enabled = 1 \
          ORDER BY created_at, id",
     )
 }
@@ -225,6 +232,7 @@ pub fn enabled_at(results: &[D1Result], position: usize) -> Result<Vec<Enabled>,
         id: ConnectorId,
         kind: String,
         settings: String,
+        rollout_percent: i64,
     }
     db::rows::<EnabledRow>(results, position)?
         .into_iter()
@@ -232,10 +240,20 @@ pub fn enabled_at(results: &[D1Result], position: usize) -> Result<Vec<Enabled>,
             let corrupt = |what: &str| db::corrupt("CRM connector", row.id.as_str(), what);
             Ok(Enabled {
                 kind: ConnectorKind::parse(&row.kind).ok_or_else(|| corrupt("kind"))?,
+                rollout: Rollout::from_stored(row.rollout_percent),
                 settings: serde_json::from_str(&row.settings).map_err(|_| corrupt("settings"))?,
                 id: row.id,
             })
         })
+        .collect()
+}
+
+/// Of the `enabled` connectors, those that work for `customer` (it is in their rollout).
+pub fn serving(enabled: &[Enabled], customer: &CustomerId) -> Vec<ConnectorId> {
+    enabled
+        .iter()
+        .filter(|connector| connector.rollout.includes(&connector.id, customer))
+        .map(|connector| connector.id.clone())
         .collect()
 }
 
@@ -251,6 +269,7 @@ pub struct Fields<'a> {
     pub settings: &'a Value,
     pub secrets: &'a ConnectorSecrets,
     pub enabled: bool,
+    pub rollout: Rollout,
     pub budget: Budget,
 }
 
@@ -274,7 +293,7 @@ pub async fn insert(
 ) -> Result<Connector, ApiError> {
     let secrets = sealed(keys, id, fields.secrets).await?;
     db.scoped(tenant, "INSERT INTO crm_connectors (id, business_id, kind, name, settings, secrets, enabled, per_minute, per_second, \
-         per_day, created_at, updated_at) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+         per_day, created_at, updated_at, rollout_percent) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
     )
     .bind(&[
         text(id.as_str()),
@@ -286,7 +305,8 @@ pub async fn insert(
         optional_number(fields.budget.per_minute.map(i64::from)),
         optional_number(fields.budget.per_second.map(i64::from)),
         optional_number(fields.budget.per_day.map(i64::from)),
-        text(now)])?
+        text(now),
+        number(i64::from(fields.rollout.percent()))])?
     .run()
     .await?;
     find(db, keys, tenant, id)
@@ -308,7 +328,7 @@ pub async fn update(
     let secrets = sealed(keys, id, fields.secrets).await?;
     let result = db
         .scoped(tenant, "UPDATE crm_connectors SET name = ?4, settings = ?5, secrets = ?6, enabled = ?7, per_minute = ?8, \
-             per_second = ?9, per_day = ?10, updated_at = ?11, revision = revision + 1 \
+             per_second = ?9, per_day = ?10, updated_at = ?11, rollout_percent = ?12, revision = revision + 1 \
              WHERE business_id = ?1 AND id = ?2 AND revision = ?3",
         )
         .bind(&[
@@ -322,6 +342,7 @@ pub async fn update(
             optional_number(fields.budget.per_second.map(i64::from)),
             optional_number(fields.budget.per_day.map(i64::from)),
             text(now),
+            number(i64::from(fields.rollout.percent())),
         ])?
         .run()
         .await?;
@@ -546,6 +567,7 @@ mod tests {
                 settings: &settings,
                 secrets: &secrets("key-1"),
                 enabled: true,
+                rollout: Rollout::EVERYONE,
                 budget,
             };
             let now = fixture.now().to_rfc3339();
@@ -569,8 +591,8 @@ mod tests {
             assert_eq!(created.settings, settings);
             assert_eq!(created.secrets, secrets("key-1"));
             assert_eq!(
-                (created.enabled, created.budget, created.revision),
-                (true, budget, 0)
+                (created.enabled, created.rollout, created.budget, created.revision),
+                (true, Rollout::EVERYONE, budget, 0)
             );
             assert_eq!(
                 (created.created_at.as_str(), created.updated_at.as_str()),
@@ -613,11 +635,13 @@ mod tests {
             let keys = fixture.keys();
             let settings = json!({"base_url": "https://new.api.kustomer.test"});
             let new_secrets = secrets("key-2");
+            let tenth = Rollout::parse("rollout_percent", 10).must();
             let change = |name| Fields {
                 name,
                 settings: &settings,
                 secrets: &new_secrets,
                 enabled: false,
+                rollout: tenth,
                 budget: UNLIMITED,
             };
             let now = fixture.now().to_rfc3339();
@@ -638,6 +662,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("found"));
             assert_eq!((connector.name.as_str(), connector.revision), ("First", 1));
             assert_eq!((connector.enabled, connector.secrets), (false, secrets("key-2")));
+            assert_eq!(connector.rollout, tenth);
             assert_eq!(connector.settings, settings);
             assert!(
                 update(&fixture.db, &keys, &acme, &id, 1, &change("Second"), &now)
@@ -665,6 +690,7 @@ mod tests {
                 settings: &settings,
                 secrets: &secrets("stolen"),
                 enabled: false,
+                rollout: Rollout::EVERYONE,
                 budget: UNLIMITED,
             };
             assert!(

@@ -316,6 +316,7 @@ impl Fixture {
             settings: &json!({"base_url": "https://api.kustomer.test"}),
             secrets: &secrets,
             enabled,
+            rollout: domain::crm::rollout::Rollout::EVERYONE,
             budget,
         };
         crm_connectors::insert(

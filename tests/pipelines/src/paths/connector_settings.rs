@@ -15,6 +15,8 @@ use crate::steps::crms::{entry, sync_log};
 use crate::steps::customers::sync;
 use crate::steps::store::select;
 use crate::steps::{text, unique_number, unique_phone};
+use domain::crm::rollout::Rollout;
+use domain::ids::{ConnectorId, CustomerId};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -439,5 +441,100 @@ fn a_deleted_connector_drops_its_waiting_work_answers_404_at_its_paths_and_is_au
         assert_eq!(entry["target"]["id"], id.as_str(), "{entry}");
         assert_eq!(text(&entry["actor"]), format!("key:{}", &key[..12]), "{entry}");
         assert_eq!(entry["detail"]["dropped_work"], pending, "{entry}");
+    });
+}
+
+/// The share of customers a connector at `percent` works for, by our ids.
+fn rollout(percent: i64) -> Rollout {
+    Rollout::parse("rollout_percent", percent).unwrap_or_else(|error| panic!("{error:?}"))
+}
+
+fn includes(percent: i64, connector: &str, customer: &str) -> bool {
+    let (Some(connector), Some(customer)) = (ConnectorId::parse(connector), CustomerId::parse(customer))
+    else {
+        panic!("ids: {connector} {customer}");
+    };
+    rollout(percent).includes(&connector, &customer)
+}
+
+#[test]
+fn a_connector_at_a_share_of_customers_follows_those_only_and_widening_keeps_them_in() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({ "rollout_percent": 25 })).await;
+        let (id, key) = (setup.id().to_owned(), setup.business.key.clone());
+        assert_eq!(shown(&app, &key, &id).await["rollout_percent"], 25);
+        for refused in [json!(0), json!(101), json!(-1), json!("25"), json!(2.5)] {
+            let answer = patch(&app, &key, &id, json!({ "rollout_percent": refused })).await;
+            assert_error(
+                &answer,
+                422,
+                "validation_failed",
+                &format!("rollout_percent {refused}"),
+            );
+        }
+
+        let people: Vec<Value> = (0..40)
+            .map(|n| json!({ "name": format!("Person {n}"), "email": format!("rollout{n}@example.com") }))
+            .collect();
+        let synced = sync(&app, &key, Value::Array(people.clone())).await;
+        let ids: Vec<String> = synced["results"]["details"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|detail| text(&detail["customer_id"]).to_owned())
+            .collect();
+        let inside: Vec<&String> = ids
+            .iter()
+            .filter(|customer| includes(25, &id, customer))
+            .collect();
+        assert!(
+            !inside.is_empty() && inside.len() < ids.len(),
+            "{} of 40 inside a quarter",
+            inside.len()
+        );
+        let log = settled_log(&app, &id, ids.len()).await;
+        let mut followed: Vec<&str> = log
+            .iter()
+            .filter(|entry| entry["status"] == "succeeded")
+            .map(|entry| text(&entry["record_id"]))
+            .collect();
+        followed.sort_unstable();
+        let mut expected: Vec<&str> = inside.iter().map(|customer| customer.as_str()).collect();
+        expected.sort_unstable();
+        assert_eq!(followed, expected, "the customers inside, and only they");
+        for skipped in log.iter().filter(|entry| entry["status"] == "skipped") {
+            assert!(
+                text(&skipped["last_error"]).contains("outside the connector's rollout"),
+                "{skipped}"
+            );
+        }
+        assert_eq!(setup.kustomer.customers().len(), inside.len());
+
+        // Widened: everyone who was in stays in; the next change of each customer is followed.
+        let widened = patch(&app, &key, &id, json!({ "rollout_percent": 100 }))
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(widened["rollout_percent"], 100);
+        let renamed: Vec<Value> = people
+            .iter()
+            .map(|person| json!({ "name": format!("{} again", text(&person["name"])), "email": person["email"] }))
+            .collect();
+        sync(&app, &key, Value::Array(renamed)).await;
+        let log = settled_log(&app, &id, 2 * ids.len()).await;
+        let updated: Vec<&Value> = log
+            .iter()
+            .filter(|entry| entry["operation"] == "customer.updated")
+            .collect();
+        assert_eq!(updated.len(), ids.len());
+        assert!(
+            updated.iter().all(|entry| entry["status"] == "succeeded"),
+            "{updated:#?}"
+        );
+        assert_eq!(
+            setup.kustomer.customers().len(),
+            ids.len(),
+            "the customers first left out are created when they next change"
+        );
     });
 }

@@ -5,11 +5,13 @@
 use crate::app::{App, test};
 use crate::partners::meta::Graph;
 use crate::steps::api::assert_error;
-use crate::steps::channels::{receive_whatsapp, whatsapp_account};
+use crate::steps::channels::{WhatsApp, receive_whatsapp, whatsapp_account};
 use crate::steps::crms::kustomer::{Connected, connected_business, settled_log};
 use crate::steps::crms::{connector_of, entry, sync_log};
 use crate::steps::text;
 use crate::steps::{unique_number, unique_phone};
+use domain::crm::rollout::Rollout;
+use domain::ids::{ConnectorId, CustomerId};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -18,6 +20,7 @@ use std::time::Duration;
 struct WithConversation {
     setup: Connected,
     graph: Graph,
+    whatsapp: WhatsApp,
     from: String,
     /// Our ids.
     conversation_id: String,
@@ -36,6 +39,7 @@ async fn with_conversation(app: &App, fields: Value, first: &str) -> WithConvers
         customer_id: text(&entry(&log, "customer.created")["record_id"]).to_owned(),
         setup,
         graph,
+        whatsapp,
         from,
     }
 }
@@ -693,5 +697,95 @@ fn a_default_team_kustomer_does_not_have_is_refused_when_saved_naming_the_teams_
             "the missing permission is named: {}",
             created.text()
         );
+    });
+}
+
+/// The largest rollout (in percent) that leaves `customer` out of `connector`'s group; none when
+/// the customer is in every group (one customer in a hundred).
+fn rollout_leaving_out(connector: &str, customer: &str) -> Option<i64> {
+    let (connector, customer) = (ConnectorId::parse(connector)?, CustomerId::parse(customer)?);
+    (1..=100).rev().find(|percent| {
+        Rollout::parse("rollout_percent", *percent)
+            .is_ok_and(|rollout| !rollout.includes(&connector, &customer))
+    })
+}
+
+#[test]
+fn a_customer_outside_the_connectors_rollout_gets_no_ticket_note_or_sync_there() {
+    test(|app| async move {
+        let mut with = with_conversation(&app, json!({}), "Hello there").await;
+        let mut percent = rollout_leaving_out(with.setup.id(), &with.customer_id);
+        while percent.is_none() {
+            with = with_conversation(&app, json!({}), "Hello there").await;
+            percent = rollout_leaving_out(with.setup.id(), &with.customer_id);
+        }
+        let (id, key) = (with.setup.id().to_owned(), with.setup.business.key.clone());
+        app.admin(
+            Method::Patch,
+            &format!("/admin/connectors/{id}"),
+            Some(json!({ "rollout_percent": percent })),
+        )
+        .await
+        .expect(200);
+
+        let escalated = app
+            .api(
+                &key,
+                Method::Post,
+                "/api-escalations",
+                Some(json!({ "conversation_id": with.conversation_id, "reason": "refund" })),
+            )
+            .await
+            .expect(202)
+            .json();
+        assert_eq!(
+            escalated["work"],
+            json!([]),
+            "recorded, with no ticket in a CRM that does not work for the customer"
+        );
+        let note = app
+            .api(
+                &key,
+                Method::Post,
+                "/api-crm-notes",
+                Some(json!({ "conversation_id": with.conversation_id, "body": "called back" })),
+            )
+            .await;
+        let error = assert_error(&note, 422, "validation_failed", "a note for a customer outside");
+        assert!(text(&error["message"]).contains("rollout"), "{error}");
+        receive_whatsapp(&app, &with.whatsapp, &with.from, "I want to talk to a person").await;
+        let log = settled_log(&app, &id, 4).await;
+        assert!(
+            escalations(&log).is_empty(),
+            "no ticket from the phrase: {log:#?}"
+        );
+        let received: Vec<&Value> = log
+            .iter()
+            .filter(|entry| entry["operation"] == "message.received")
+            .collect();
+        assert_eq!(
+            received
+                .iter()
+                .map(|entry| text(&entry["status"]))
+                .collect::<Vec<_>>(),
+            ["skipped", "succeeded"],
+            "the message after the narrowing is skipped, the first was followed"
+        );
+
+        app.admin(
+            Method::Patch,
+            &format!("/admin/connectors/{id}"),
+            Some(json!({ "rollout_percent": 100 })),
+        )
+        .await
+        .expect(200);
+        app.api(
+            &key,
+            Method::Post,
+            "/api-crm-notes",
+            Some(json!({ "conversation_id": with.conversation_id, "body": "called back" })),
+        )
+        .await
+        .expect(202);
     });
 }

@@ -715,9 +715,19 @@
     await loadLog();
     const settingsForm = c.kind === 'krayin' ? await krayinSettings(c) : await kustomerSettings(c);
     const budget = c.rate_limit;
+    const rollout = form([
+      field('Share of customers (%)', 'rollout_percent', {
+        type: 'number', min: 1, max: 100, required: true, value: c.rollout_percent,
+        hint: 'To re-enable after a rollback, start with a few: the connector works only for this share of your customers, the same ones while you widen it, and records the others\' work as skipped.',
+      }),
+    ], 'Save rollout', async (el) => {
+      const saved = await api('PATCH', `/api-connectors/${id}`, { rollout_percent: number(el, 'rollout_percent') });
+      toast(`${saved.name} works for ${saved.rollout_percent}% of customers`);
+      route();
+    }, { label: 'Rollout' });
     return [
       heading(c.name),
-      h('p', {}, `${c.kind} · `, health(c)),
+      h('p', {}, `${c.kind} · `, health(c), c.rollout_percent < 100 ? [' ', badge('warn', `for ${c.rollout_percent}% of customers`)] : null),
       h('div', { class: 'cards' },
         h('div', { class: 'card' }, h('h2', {}, 'Waiting'), h('p', { class: 'figure' }, status.backlog), h('p', { class: 'hint' }, status.oldest_pending_at ? `oldest since ${when(status.oldest_pending_at)}` : 'nothing waiting')),
         h('div', { class: 'card' }, h('h2', {}, 'Success, 24 h'), h('p', { class: 'figure' }, percent(status.success_rate)),
@@ -743,6 +753,7 @@
         deleteConnector(c)),
       tested,
       h('p', {}, 'Point the CRM\'s webhook at ', h('code', {}, location.origin + c.webhook_path), ' ', copyButton(location.origin + c.webhook_path, 'URL')),
+      h('section', { class: 'card', 'aria-labelledby': 'c-rollout' }, h('h2', { id: 'c-rollout' }, 'Rollout'), rollout),
       settingsForm,
       replaceCredential(c),
       h('h2', {}, 'Sync log'), logFilter, log,
