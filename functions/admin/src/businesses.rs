@@ -115,21 +115,13 @@ pub async fn update(
         .map(|hours| NewConversationAfter::parse(hours, "new_conversation_after_hours"))
         .transpose()?;
     let db = env.d1(DB)?;
-    let gone = || ApiError::not_found(format!("no business {id}"));
-    if let Some(ancestors) = &ancestors
-        && !db::businesses::set_frame_ancestors(&db, id, ancestors).await?
-    {
-        return Err(gone());
-    }
-    if let Some(policy) = rate_limit
-        && !db::businesses::set_rate_limit(&db, id, policy).await?
-    {
-        return Err(gone());
-    }
-    if let Some(window) = window
-        && !db::businesses::set_new_conversation_after(&db, id, window).await?
-    {
-        return Err(gone());
+    let changes = db::businesses::Changes {
+        frame_ancestors: ancestors.as_ref(),
+        rate_limit,
+        new_conversation_after: window,
+    };
+    if !db::businesses::update(&db, id, &changes).await? {
+        return Err(ApiError::not_found(format!("no business {id}")));
     }
     audit
         .record_update(env, id, Action::BusinessUpdated, id.as_str(), &patch)

@@ -76,45 +76,42 @@ pub async fn find(db: &Db, id: &BusinessId) -> Result<Option<Business>, ApiError
         .transpose()
 }
 
-/// Sets the limit of the business's keys; false when there is no such business.
-pub async fn set_rate_limit(db: &Db, id: &BusinessId, policy: Policy) -> Result<bool, ApiError> {
+/// What a business's settings change to; a field left `None` stays as it is.
+#[derive(Default)]
+pub struct Changes<'a> {
+    /// Who may frame the embedded inbox.
+    pub frame_ancestors: Option<&'a FrameAncestors>,
+    /// The limit of the business's keys.
+    pub rate_limit: Option<Policy>,
+    /// How long a resolved conversation stays quiet before the customer's next message opens a
+    /// new one.
+    pub new_conversation_after: Option<NewConversationAfter>,
+}
+
+/// Writes `changes` in one statement; false when there is no such business.
+pub async fn update(db: &Db, id: &BusinessId, changes: &Changes<'_>) -> Result<bool, ApiError> {
+    let ancestors = changes
+        .frame_ancestors
+        .map(|ancestors| serde_json::to_string(ancestors.origins()))
+        .transpose()?;
     let result = db
-        .unscoped("UPDATE businesses SET rate_limit_per_minute = ?2, rate_limit_burst = ?3 WHERE id = ?1")
+        .unscoped(
+            "UPDATE businesses SET embed_frame_ancestors = coalesce(?2, embed_frame_ancestors), \
+             rate_limit_per_minute = CASE WHEN ?3 IS NULL THEN rate_limit_per_minute ELSE ?3 END, \
+             rate_limit_burst = CASE WHEN ?3 IS NULL THEN rate_limit_burst ELSE ?4 END, \
+             new_conversation_after_hours = coalesce(?5, new_conversation_after_hours) WHERE id = ?1",
+        )
         .bind(&[
             text(id.as_str()),
-            db::number(i64::from(policy.per_minute)),
-            db::number(i64::from(policy.burst)),
+            db::optional_text(ancestors.as_deref()),
+            db::optional_number(changes.rate_limit.map(|policy| i64::from(policy.per_minute))),
+            db::optional_number(changes.rate_limit.map(|policy| i64::from(policy.burst))),
+            db::optional_number(
+                changes
+                    .new_conversation_after
+                    .map(|window| i64::from(window.hours())),
+            ),
         ])?
-        .run()
-        .await?;
-    Ok(db::changes(&result) > 0)
-}
-
-/// Sets who may frame the embedded inbox; false when there is no such business.
-pub async fn set_frame_ancestors(
-    db: &Db,
-    id: &BusinessId,
-    ancestors: &FrameAncestors,
-) -> Result<bool, ApiError> {
-    let json = serde_json::to_string(ancestors.origins())?;
-    let result = db
-        .unscoped("UPDATE businesses SET embed_frame_ancestors = ?2 WHERE id = ?1")
-        .bind(&[text(id.as_str()), text(&json)])?
-        .run()
-        .await?;
-    Ok(db::changes(&result) > 0)
-}
-
-/// Sets how long a resolved conversation stays quiet before the customer's next message opens a
-/// new one; false when there is no such business.
-pub async fn set_new_conversation_after(
-    db: &Db,
-    id: &BusinessId,
-    window: NewConversationAfter,
-) -> Result<bool, ApiError> {
-    let result = db
-        .unscoped("UPDATE businesses SET new_conversation_after_hours = ?2 WHERE id = ?1")
-        .bind(&[text(id.as_str()), db::number(i64::from(window.hours()))])?
         .run()
         .await?;
     Ok(db::changes(&result) > 0)
@@ -182,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn a_business_limits_and_frame_ancestors_are_changed_only_where_it_exists() {
+    fn a_business_changes_only_what_is_given_and_only_where_it_exists() {
         let fixture = Fixture::new();
         fixture.run(async {
             let acme = fixture.business_on("Acme", 1).await;
@@ -190,26 +187,26 @@ mod tests {
                 per_minute: 600,
                 burst: 50,
             };
-            assert!(
-                set_rate_limit(&fixture.db, &acme.business_id, policy)
-                    .await
-                    .must()
-            );
+            let limited = Changes {
+                rate_limit: Some(policy),
+                ..Changes::default()
+            };
+            assert!(update(&fixture.db, &acme.business_id, &limited).await.must());
             let origins = FrameAncestors::parse(&["https://crm.example.com".to_owned()]).must();
-            assert!(
-                set_frame_ancestors(&fixture.db, &acme.business_id, &origins)
-                    .await
-                    .must()
-            );
+            let framed = Changes {
+                frame_ancestors: Some(&origins),
+                ..Changes::default()
+            };
+            assert!(update(&fixture.db, &acme.business_id, &framed).await.must());
             let found = find(&fixture.db, &acme.business_id)
                 .await
                 .must()
                 .unwrap_or_else(|| panic!("found"));
-            assert_eq!(found.rate_limit, policy);
+            assert_eq!(found.rate_limit, policy, "kept when only the frame changed");
             assert_eq!(found.embed_frame_ancestors, ["https://crm.example.com"]);
             let nobody = BusinessId::generate(random());
-            assert!(!set_rate_limit(&fixture.db, &nobody, policy).await.must());
-            assert!(!set_frame_ancestors(&fixture.db, &nobody, &origins).await.must());
+            assert!(!update(&fixture.db, &nobody, &limited).await.must());
+            assert!(!update(&fixture.db, &nobody, &framed).await.must());
         });
     }
 }

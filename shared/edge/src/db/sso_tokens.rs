@@ -174,13 +174,15 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let acme = fixture.business_on("Acme", 1).await;
-            crate::db::businesses::set_frame_ancestors(
-                &fixture.db,
-                &acme.business_id,
-                &domain::sso::FrameAncestors::parse(&["https://crm.example.com".to_owned()]).must(),
-            )
-            .await
-            .must();
+            let ancestors =
+                domain::sso::FrameAncestors::parse(&["https://crm.example.com".to_owned()]).must();
+            let changes = crate::db::businesses::Changes {
+                frame_ancestors: Some(&ancestors),
+                ..Default::default()
+            };
+            crate::db::businesses::update(&fixture.db, &acme.business_id, &changes)
+                .await
+                .must();
             let ann = fixture.customer(&acme, "Ann").await;
             let (_, issued) = token(&fixture, &acme, &ann, 3600).await;
             let found = find(&fixture.db, &issued.hash)
