@@ -284,24 +284,7 @@ pub async fn delete(
     let forgotten = crm_connectors::delete(&env.d1(DB)?, &connector.tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connector {id}")))?;
-    let detail = json!({
-        "kind": connector.kind.as_str(),
-        "name": connector.name,
-        "dropped_work": forgotten.pending,
-        "sync_log_entries": forgotten.log,
-        "links": forgotten.links,
-        "contacts": forgotten.contacts,
-    });
-    audit
-        .record(
-            env,
-            &connector.tenant.business_id,
-            Action::ConnectorDeleted,
-            Some(id.as_str()),
-            detail,
-        )
-        .await;
-    Ok(Json(ConnectorDeletedOut {
+    let deleted = ConnectorDeletedOut {
         id: connector.id,
         business_id: connector.tenant.business_id,
         kind: connector.kind,
@@ -310,7 +293,19 @@ pub async fn delete(
         sync_log_entries: forgotten.log,
         links: forgotten.links,
         contacts: forgotten.contacts,
-    }))
+    };
+    // The audit entry says what the answer says.
+    let detail = serde_json::to_value(&deleted).unwrap_or(Value::Null);
+    audit
+        .record(
+            env,
+            &deleted.business_id,
+            Action::ConnectorDeleted,
+            Some(id.as_str()),
+            detail,
+        )
+        .await;
+    Ok(Json(deleted))
 }
 
 /// What the CRM says of settings about to be saved (Kustomer's default team, Krayin's pipeline
