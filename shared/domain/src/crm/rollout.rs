@@ -48,7 +48,14 @@ impl Rollout {
     /// Whether `connector` at this rollout works for `customer`: its bucket (0 to 99, from the
     /// hash of both ids) is below the percentage.
     pub fn includes(self, connector: &ConnectorId, customer: &CustomerId) -> bool {
-        self.0 >= 100 || bucket(connector, customer) < self.0
+        self.includes_key(connector, customer.as_str())
+    }
+
+    /// [`Self::includes`] for a contact of the connector's work by its key's text
+    /// (`crm::work::ContactKey`'s): our customer's id, or `chatwoot:<id>` for a Chatwoot contact,
+    /// whose deliveries are a Krayin connector's work.
+    pub fn includes_key(self, connector: &ConnectorId, contact: &str) -> bool {
+        self.0 >= 100 || bucket(connector, contact) < self.0
     }
 
     /// Why a job for a customer outside the rollout was recorded skipped.
@@ -57,12 +64,12 @@ impl Rollout {
     }
 }
 
-/// The customer's place, 0 to 99, in the connector's order of customers.
-fn bucket(connector: &ConnectorId, customer: &CustomerId) -> u8 {
+/// The contact's place, 0 to 99, in the connector's order of contacts.
+fn bucket(connector: &ConnectorId, contact: &str) -> u8 {
     let digest = Sha256::new()
         .chain_update(connector.as_str())
         .chain_update(b":")
-        .chain_update(customer.as_str())
+        .chain_update(contact)
         .finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
@@ -131,6 +138,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_chatwoot_contact_is_placed_by_its_key_and_a_customer_as_itself() {
+        let connector = ConnectorId::generate([9; 16]);
+        let customer = CustomerId::generate([3; 16]);
+        for percent in [1, 30, 70, 100] {
+            assert_eq!(
+                at(percent).includes_key(&connector, customer.as_str()),
+                at(percent).includes(&connector, &customer)
+            );
+        }
+        let inside = (0..1_000u64)
+            .filter(|id| at(30).includes_key(&connector, &format!("chatwoot:{id}")))
+            .count();
+        assert!(
+            inside.abs_diff(300) < 60,
+            "{inside} of 1,000 Chatwoot contacts inside 30%"
+        );
     }
 
     #[test]

@@ -35,6 +35,14 @@ pub async fn record(
         return Ok("ignored: the connector is disabled".to_owned());
     }
     Ok(match (event.topic(), event.contact(), event.subject()) {
+        (Some(_), Some(contact), Some(_))
+            if !connector
+                .rollout
+                .includes_key(&connector.id, &ContactKey::Chatwoot(contact.id).to_string()) =>
+        {
+            "ignored: the contact is outside the connector's rollout (the share of contacts it works for)"
+                .to_owned()
+        }
         (Some(topic), Some(contact), Some(subject)) => {
             let delivery = delivery.trim();
             // The delivery id is not signed: a captured delivery sent again under a new id is

@@ -7,7 +7,9 @@
 use crate::app::test;
 use crate::partners::chatwoot::{self, Contact, Conversation, Delivery, Message, WHATSAPP};
 use crate::paths::krayin::{Connect, krayin_business, post};
-use crate::steps::crms::operations;
+use crate::steps::crms::{operations, rollout_leaving_out, sync_log};
+use domain::crm::work::ContactKey;
+use edge::runtime::Method;
 use serde_json::json;
 use std::time::Duration;
 
@@ -166,5 +168,43 @@ fn a_chatwoot_contact_its_conversation_and_message_are_written_to_krayin_once_ho
         app.settle().await;
         assert_eq!(krayin.writes().len(), writes.len(), "nothing written twice");
         assert_eq!(setup.log(&app, "").await.len(), 3);
+    });
+}
+
+#[test]
+fn a_chatwoot_contact_outside_the_krayin_connectors_rollout_is_not_written_to_krayin() {
+    test(|app| async move {
+        let setup = krayin_business(&app, Connect::settings(json!({}))).await;
+        let (left_out, percent) = (1..)
+            .find_map(|id| {
+                rollout_leaving_out(setup.id(), &ContactKey::Chatwoot(id)).map(|percent| (id, percent))
+            })
+            .unwrap_or_else(|| panic!("some contact is outside some rollout"));
+        app.admin(
+            Method::Patch,
+            &format!("/admin/connectors/{}", setup.id()),
+            Some(json!({ "rollout_percent": percent })),
+        )
+        .await
+        .expect(200);
+        let asked = setup.krayin.calls().len();
+        let contact = Contact::new(left_out, "Left Out").email("left.out@example.com");
+        let answer = setup
+            .chatwoot(&app, &chatwoot::contact_created(&contact))
+            .await
+            .expect(200)
+            .json();
+        assert!(
+            answer["outcome"]
+                .as_str()
+                .is_some_and(|outcome| outcome.contains("outside the connector's rollout")),
+            "{answer}"
+        );
+        app.settle().await;
+        assert_eq!(setup.krayin.calls().len(), asked, "nothing asked of Krayin");
+        assert!(
+            sync_log(&app, setup.id(), "").await.is_empty(),
+            "no work recorded"
+        );
     });
 }

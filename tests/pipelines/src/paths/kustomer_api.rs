@@ -7,11 +7,10 @@ use crate::partners::meta::Graph;
 use crate::steps::api::assert_error;
 use crate::steps::channels::{WhatsApp, receive_whatsapp, whatsapp_account};
 use crate::steps::crms::kustomer::{Connected, connected_business, settled_log};
-use crate::steps::crms::{connector_of, entry, sync_log};
+use crate::steps::crms::{connector_of, entry, rollout_leaving_out, sync_log};
 use crate::steps::text;
 use crate::steps::{unique_number, unique_phone};
-use domain::crm::rollout::Rollout;
-use domain::ids::{ConnectorId, CustomerId};
+use domain::crm::work::ContactKey;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -700,24 +699,19 @@ fn a_default_team_kustomer_does_not_have_is_refused_when_saved_naming_the_teams_
     });
 }
 
-/// The largest rollout (in percent) that leaves `customer` out of `connector`'s group; none when
-/// the customer is in every group (one customer in a hundred).
-fn rollout_leaving_out(connector: &str, customer: &str) -> Option<i64> {
-    let (connector, customer) = (ConnectorId::parse(connector)?, CustomerId::parse(customer)?);
-    (1..=100).rev().find(|percent| {
-        Rollout::parse("rollout_percent", *percent)
-            .is_ok_and(|rollout| !rollout.includes(&connector, &customer))
-    })
+/// The largest rollout that leaves the conversation's customer out of the connector's group.
+fn leaving_out(with: &WithConversation) -> Option<i64> {
+    rollout_leaving_out(with.setup.id(), &ContactKey::parse(&with.customer_id)?)
 }
 
 #[test]
 fn a_customer_outside_the_connectors_rollout_gets_no_ticket_note_or_sync_there() {
     test(|app| async move {
         let mut with = with_conversation(&app, json!({}), "Hello there").await;
-        let mut percent = rollout_leaving_out(with.setup.id(), &with.customer_id);
+        let mut percent = leaving_out(&with);
         while percent.is_none() {
             with = with_conversation(&app, json!({}), "Hello there").await;
-            percent = rollout_leaving_out(with.setup.id(), &with.customer_id);
+            percent = leaving_out(&with);
         }
         let (id, key) = (with.setup.id().to_owned(), with.setup.business.key.clone());
         app.admin(

@@ -388,6 +388,11 @@
     return badge('good', status.success_rate === null ? 'idle' : `healthy · ${percent(status.success_rate)}`);
   }
 
+  /** A connector working for only a share of customers says so (its rollout). */
+  function rollout(connector) {
+    return connector.rollout_percent < 100 ? [' ', badge('warn', `for ${connector.rollout_percent}% of customers`)] : null;
+  }
+
   async function apiAccess() {
     const [keysOut, sessionsOut, business] = await Promise.all([
       api('GET', '/api-keys'), api('GET', '/api-console-sessions'), api('GET', '/api-business'),
@@ -686,7 +691,7 @@
     return [
       heading('CRM integrations'),
       table(['Name', 'CRM', 'Health', 'Waiting', 'Last error'], out.connectors.map((c) => [
-        h('a', { href: `#/connectors/${c.id}` }, c.name), c.kind, health(c), c.status.backlog, c.status.last_error || '—',
+        h('a', { href: `#/connectors/${c.id}` }, c.name), c.kind, [health(c), rollout(c)], c.status.backlog, c.status.last_error || '—',
       ]), 'No CRM connected yet'),
       h('section', { class: 'card', 'aria-labelledby': 'k-new' }, h('h2', { id: 'k-new' }, 'Connect Kustomer'), kustomer),
       h('section', { class: 'card', 'aria-labelledby': 'kr-new' }, h('h2', { id: 'kr-new' }, 'Connect Krayin'),
@@ -715,7 +720,7 @@
     await loadLog();
     const settingsForm = c.kind === 'krayin' ? await krayinSettings(c) : await kustomerSettings(c);
     const budget = c.rate_limit;
-    const rollout = form([
+    const rolloutForm = form([
       field('Share of customers (%)', 'rollout_percent', {
         type: 'number', min: 1, max: 100, required: true, value: c.rollout_percent,
         hint: 'To re-enable after a rollback, start with a few: the connector works only for this share of your customers, the same ones while you widen it, and records the others\' work as skipped.',
@@ -727,7 +732,7 @@
     }, { label: 'Rollout' });
     return [
       heading(c.name),
-      h('p', {}, `${c.kind} · `, health(c), c.rollout_percent < 100 ? [' ', badge('warn', `for ${c.rollout_percent}% of customers`)] : null),
+      h('p', {}, `${c.kind} · `, health(c), rollout(c)),
       h('div', { class: 'cards' },
         h('div', { class: 'card' }, h('h2', {}, 'Waiting'), h('p', { class: 'figure' }, status.backlog), h('p', { class: 'hint' }, status.oldest_pending_at ? `oldest since ${when(status.oldest_pending_at)}` : 'nothing waiting')),
         h('div', { class: 'card' }, h('h2', {}, 'Success, 24 h'), h('p', { class: 'figure' }, percent(status.success_rate)),
@@ -753,7 +758,7 @@
         deleteConnector(c)),
       tested,
       h('p', {}, 'Point the CRM\'s webhook at ', h('code', {}, location.origin + c.webhook_path), ' ', copyButton(location.origin + c.webhook_path, 'URL')),
-      h('section', { class: 'card', 'aria-labelledby': 'c-rollout' }, h('h2', { id: 'c-rollout' }, 'Rollout'), rollout),
+      h('section', { class: 'card', 'aria-labelledby': 'c-rollout' }, h('h2', { id: 'c-rollout' }, 'Rollout'), rolloutForm),
       settingsForm,
       replaceCredential(c),
       h('h2', {}, 'Sync log'), logFilter, log,

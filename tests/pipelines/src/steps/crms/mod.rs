@@ -5,6 +5,9 @@
 pub mod kustomer;
 
 use crate::app::App;
+use domain::crm::rollout::Rollout;
+use domain::crm::work::ContactKey;
+use domain::ids::ConnectorId;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -64,4 +67,14 @@ pub fn operations(log: &[Value]) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// The largest rollout (in percent) that leaves `contact` out of `connector`'s group; none when
+/// the contact is in every group (one in a hundred).
+pub fn rollout_leaving_out(connector: &str, contact: &ContactKey) -> Option<i64> {
+    let connector = ConnectorId::parse(connector)?;
+    (1..=100).rev().find(|percent| {
+        Rollout::parse("rollout_percent", *percent)
+            .is_ok_and(|rollout| !rollout.includes_key(&connector, &contact.to_string()))
+    })
 }
