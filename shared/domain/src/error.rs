@@ -69,6 +69,11 @@ pub const DID_NOT_ANSWER: &str = "[did not answer]";
 /// is answered as [`DID_NOT_ANSWER`] is, with its own message.
 pub const BEING_MOVED: &str = "[being moved]";
 
+/// With [`BEING_MOVED`] (a restore holds a business's writes as a move does, and what holds them
+/// for a move holds them for a restore): the business is being restored from a backup, which the
+/// client is told instead.
+pub const BEING_RESTORED: &str = "[being restored]";
+
 /// When a client may try again after a store did not answer: D1 restarts a database in seconds.
 pub const RETRY_UNANSWERED_SECONDS: u32 = 10;
 
@@ -176,6 +181,11 @@ impl ApiError {
                 "the database that holds this data did not answer; try again shortly",
                 RETRY_UNANSWERED_SECONDS,
             )
+        } else if detail.contains(BEING_RESTORED) {
+            Self::unavailable(
+                "this business is being restored from a backup; try again when the restore has finished",
+                RETRY_UNANSWERED_SECONDS,
+            )
         } else if detail.contains(BEING_MOVED) {
             Self::unavailable(
                 "this business's data is being moved to another database; try again shortly",
@@ -257,6 +267,16 @@ mod tests {
             moving.body.message.contains("being moved"),
             "{}",
             moving.body.message
+        );
+        let restoring = ApiError::internal(
+            "syncing customers",
+            format!("{BEING_MOVED} {BEING_RESTORED} business b1"),
+        );
+        assert_eq!(restoring.status(), 503);
+        assert!(
+            restoring.body.message.contains("being restored from a backup"),
+            "{}",
+            restoring.body.message
         );
     }
 

@@ -21,24 +21,27 @@ impl Rollout {
 
     /// The rollout of `percent` (1 to 100); anything else is refused as the field `field`.
     pub fn parse(field: &str, percent: i64) -> Result<Self, ApiError> {
-        u8::try_from(percent)
-            .ok()
-            .filter(|percent| (1..=100).contains(percent))
-            .map(Self)
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    field,
-                    format!(
-                        "{field} is the share of customers the connector works for, 1 to 100; \
+        Self::within(percent).ok_or_else(|| {
+            ApiError::invalid(
+                field,
+                format!(
+                    "{field} is the share of customers the connector works for, 1 to 100; \
                          to stop it for everyone, set enabled to false"
-                    ),
-                )
-            })
+                ),
+            )
+        })
     }
 
     /// A stored rollout; a value out of range (the table's CHECK forbids one) is everyone.
     pub fn from_stored(percent: i64) -> Self {
-        Self::parse("rollout_percent", percent).unwrap_or(Self::EVERYONE)
+        Self::within(percent).unwrap_or(Self::EVERYONE)
+    }
+
+    fn within(percent: i64) -> Option<Self> {
+        u8::try_from(percent)
+            .ok()
+            .filter(|percent| (1..=100).contains(percent))
+            .map(Self)
     }
 
     pub fn percent(self) -> u8 {

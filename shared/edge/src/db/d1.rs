@@ -20,7 +20,7 @@
 use crate::db::placements::{self, Placement, Shard};
 use crate::meter::Meter;
 use crate::runtime::{self, Bound, D1Database, D1PreparedStatement, D1Result, Param};
-use domain::error::{BEING_MOVED, DID_NOT_ANSWER};
+use domain::error::{BEING_MOVED, BEING_RESTORED, DID_NOT_ANSWER};
 use domain::ids::BusinessId;
 use domain::platform::{Resource, check_statement, d1_did_not_answer};
 use domain::tenant::Tenant;
@@ -149,8 +149,9 @@ impl Db {
             Target::Business(business) => {
                 let placement = self.placement(business).await?;
                 if placement.paused && write {
+                    let restoring = if placement.restoring { BEING_RESTORED } else { "" };
                     return Err(worker::Error::RustError(format!(
-                        "{BEING_MOVED} business {} is being moved to another shard",
+                        "{BEING_MOVED}{restoring} business {} is held",
                         business.as_str()
                     )));
                 }
@@ -204,6 +205,7 @@ impl Db {
             .map(|row| Placement {
                 shard: row.shard,
                 paused: row.paused != 0,
+                restoring: row.paused == 2,
             })
             .unwrap_or_default();
         self.remember(business, placement);

@@ -133,6 +133,7 @@ pub async fn record(db: &Db, business: &BusinessId, entry: &Entry) -> Result<(),
         Placement {
             shard: entry.shard,
             paused: entry.moving_to.is_some(),
+            restoring: entry.restoring(),
         },
     );
     Ok(())
@@ -159,7 +160,13 @@ pub async fn place(db: &Db, business: &BusinessId, shard: Shard) -> Result<(), A
         .bind(&[text(business.as_str()), number(i64::from(shard))])?
         .run()
         .await?;
-    db.remember(business, Placement { shard, paused: false });
+    db.remember(
+        business,
+        Placement {
+            shard,
+            ..Placement::default()
+        },
+    );
     Ok(())
 }
 

@@ -13,15 +13,17 @@ pub type Shard = u16;
 /// Businesses an isolate remembers at most: past it, the stale go first, then everything.
 const MAX_KNOWN: usize = 10_000;
 
-/// The directory's statement of where a business lives, and whether its writes are paused.
-pub(crate) const SHARD_OF: &str =
-    "SELECT shard, moving_to IS NOT NULL AS paused FROM business_shards WHERE business_id = ?1";
+/// The directory's statement of where a business lives and whether its writes are paused: 0 not,
+/// 1 for a move, 2 for a restore (a move to its own shard, `domain::shard_move::Entry::restoring`).
+pub(crate) const SHARD_OF: &str = "SELECT shard, CASE WHEN moving_to IS NULL THEN 0 \
+     WHEN moving_to = shard THEN 2 ELSE 1 END AS paused FROM business_shards WHERE business_id = ?1";
 
-/// Where a business lives, and whether its writes are paused (it is being moved).
+/// Where a business lives, and whether its writes are paused: it is being moved, or restored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Placement {
     pub shard: Shard,
     pub paused: bool,
+    pub restoring: bool,
 }
 
 /// Where each business the isolate looked up lives, and when it read it (ms).
@@ -82,6 +84,7 @@ mod tests {
         let placement = Placement {
             shard: 1,
             paused: true,
+            restoring: false,
         };
         remember(&business, placement, 1_000, 5_000);
         assert_eq!(known(&business, 5_999, 5_000), Some(placement));

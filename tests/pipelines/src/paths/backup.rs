@@ -234,9 +234,15 @@ fn a_restore_that_does_not_add_up_is_refused_leaves_no_business_that_writes_and_
         let cut = &lines[..lines.len() - 1];
         let refused = restore_all(&app, &header, cut, 50).await.expect(409).text();
         assert!(refused.contains("does not match its backup"), "{refused}");
-        app.api(&business.key, Method::Post, "/api-console-links", None)
+        let held = app
+            .api(&business.key, Method::Post, "/api-console-links", None)
             .await
-            .expect(503);
+            .expect(503)
+            .text();
+        assert!(
+            held.contains("being restored from a backup"),
+            "the business's own requests are told why: {held}"
+        );
         let mut edited = lines.clone();
         if let Some(line) = edited.iter_mut().find(|line| line.table == "customers") {
             line.row.insert("id".to_owned(), json!(null));
