@@ -154,7 +154,7 @@ pub async fn escalate_if_asked(
     let mut first: Option<(String, String)> = None;
     for connector in connectors
         .iter()
-        .filter(|connector| connector.rollout.includes(&connector.id, &message.customer_id))
+        .filter(|connector| connector.serves(&message.customer_id))
     {
         let Some(settings) = kustomer_settings(env, connector).filter(|settings| settings.ticket_creation)
         else {

@@ -248,11 +248,18 @@ pub fn enabled_at(results: &[D1Result], position: usize) -> Result<Vec<Enabled>,
         .collect()
 }
 
-/// Of the `enabled` connectors, those that work for `customer` (it is in their rollout).
+impl Enabled {
+    /// Whether it works for `customer` (the customer is in its rollout).
+    pub fn serves(&self, customer: &CustomerId) -> bool {
+        self.rollout.includes(&self.id, customer)
+    }
+}
+
+/// Of the `enabled` connectors, those that work for `customer`.
 pub fn serving(enabled: &[Enabled], customer: &CustomerId) -> Vec<ConnectorId> {
     enabled
         .iter()
-        .filter(|connector| connector.rollout.includes(&connector.id, customer))
+        .filter(|connector| connector.serves(customer))
         .map(|connector| connector.id.clone())
         .collect()
 }
