@@ -92,6 +92,20 @@ pub enum Keys {
     List { business_id: String },
     /// Revokes a key at once (revoking a revoked key changes nothing).
     Revoke { key_id: String },
+    /// The business's API usage by endpoint over the last 30 days (or 48 hours), of all its
+    /// keys or one; the figures by day or hour are in --json.
+    ///
+    /// Example: crm-edge admin keys usage <business id> --by hour --key <key id>
+    #[command(verbatim_doc_comment)]
+    Usage {
+        business_id: String,
+        /// day (the default) or hour.
+        #[arg(long)]
+        by: Option<String>,
+        /// One key's usage only.
+        #[arg(long = "key")]
+        key_id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,13 +146,33 @@ const BUSINESS: &[&str] = &[
     "rate_limit",
     "embed_frame_ancestors",
 ];
-const KEY: &[&str] = &["id", "business_id", "name", "prefix", "created_at", "revoked_at"];
+const KEY: &[&str] = &[
+    "id",
+    "business_id",
+    "name",
+    "prefix",
+    "created_at",
+    "revoked_at",
+    "last_used_at",
+    "last_used_address",
+    "last_used_endpoint",
+];
 const KEYS: &[Column] = &[
     ("ID", "id"),
     ("PREFIX", "prefix"),
     ("NAME", "name"),
     ("CREATED", "created_at"),
     ("REVOKED", "revoked_at"),
+    ("LAST USED", "last_used_at"),
+];
+const USAGE: &[Column] = &[
+    ("ENDPOINT", "endpoint"),
+    ("REQUESTS", "requests"),
+    ("2XX", "status_2xx"),
+    ("3XX", "status_3xx"),
+    ("4XX", "status_4xx"),
+    ("5XX", "status_5xx"),
+    ("RATE LIMITED", "rate_limited"),
 ];
 const ACCOUNT: &[&str] = &[
     "id",
@@ -257,6 +291,23 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             let path = format!("/admin/businesses/{}/api-keys", segment(&business_id)?);
             let answer = call("GET", path, None)?;
             let shown = list(&answer, "api_keys", KEYS);
+            (answer, shown)
+        }
+        Command::Keys(Keys::Usage {
+            business_id,
+            by,
+            key_id,
+        }) => {
+            let mut path = format!(
+                "/admin/businesses/{}/usage?by={}",
+                segment(&business_id)?,
+                segment(by.as_deref().unwrap_or("day"))?
+            );
+            if let Some(key_id) = key_id {
+                path.push_str(&format!("&key_id={}", segment(&key_id)?));
+            }
+            let answer = call("GET", path, None)?;
+            let shown = list(&answer, "endpoints", USAGE);
             (answer, shown)
         }
         Command::Keys(Keys::Revoke { key_id }) => {

@@ -151,7 +151,7 @@ describe('the business console', () => {
     }
   });
 
-  test('API access: a key is created and shown once, works, and is revoked; the returning customers’ window is saved', async () => {
+  test('API access: a key is created and shown once, works, its use shows by endpoint and period, and it is revoked; the returning customers’ window is saved', async () => {
     const { context, page, errors } = await signedIn(1280);
     try {
       await show(page, 'api-access');
@@ -162,6 +162,24 @@ describe('the business console', () => {
       const key = (await shown.textContent()).trim();
       assert.match(key, /^cek_[0-9a-f]{48}$/);
       assert.equal((await api(key, 'GET', '/api-business')).status, 200, 'the new key works');
+
+      // Its use shows: its last use in the list, its requests in the usage of the key chosen.
+      const prefix = key.slice(0, 12);
+      await waitFor(async () => (await api(business.key, 'GET', '/api-keys')).body.api_keys
+        .find((one) => one.prefix === prefix)?.last_used_at, WAIT_MS, 'the new key\'s request counted');
+      await show(page, 'api-access');
+      const keyRow = page.locator('tr', { hasText: 'Salesforce production' });
+      await keyRow.getByText('GET /api-business from').waitFor({ timeout: WAIT_MS });
+      await page.getByLabel('Key', { exact: true }).selectOption({ label: `Salesforce production (${prefix})` });
+      await page.waitForURL(/#\/api-access\?key=/, { timeout: WAIT_MS });
+      const usage = page.getByRole('region', { name: 'Usage' });
+      await usage.getByRole('cell', { name: 'GET /api-business' }).waitFor({ timeout: WAIT_MS });
+      await usage.getByRole('link', { name: 'last 48 hours' }).click();
+      await page.waitForURL(/by=hour&key=/, { timeout: WAIT_MS });
+      await page.getByRole('region', { name: 'Usage' }).getByRole('cell', { name: 'GET /api-business' }).waitFor({ timeout: WAIT_MS });
+      assert.equal(await page.getByLabel('Key', { exact: true }).inputValue() !== '', true, 'the key stays chosen');
+      await page.getByRole('region', { name: 'Usage' }).screenshot({ path: join(SCREENSHOTS, 'console-api-usage-1280.png') });
+      await show(page, 'api-access');
 
       const returning = page.getByRole('form', { name: 'Returning customers' });
       const hours = returning.getByLabel('Hours before a returning customer gets a new conversation');

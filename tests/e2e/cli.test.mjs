@@ -383,6 +383,16 @@ describe('crm-edge admin', () => {
     const listed = await run([...profile, 'admin', 'keys', 'list', id], env);
     assert.match(listed.stdout, new RegExp(`^${issued.id}\\s+${issued.prefix}\\s+import\\s`, 'm'));
     assert.ok(!listed.stdout.includes(issued.key), 'a listing never shows a key');
+    // The key's one request shows in its usage once reported (2 s after it, in the test stack).
+    const used = await waitFor(async () => {
+      const out = await run([...profile, 'admin', 'keys', 'usage', id, '--by', 'hour', '--key', issued.id], env);
+      assert.equal(out.code, 0, out.stderr);
+      return /^GET \/api-webhooks\s+1\s+1\s+0\s+0\s+0\s+0$/m.test(out.stdout) ? out : null;
+    }, 30_000, 'the key\'s request in its usage', 500);
+    assert.match(used.stdout, /^ENDPOINT\s+REQUESTS\s+2XX\s+3XX\s+4XX\s+5XX\s+RATE LIMITED$/m);
+    const badPeriod = await run([...profile, 'admin', 'keys', 'usage', id, '--by', 'week'], env);
+    assert.equal(badPeriod.code, 3, badPeriod.stderr);
+    assert.match(badPeriod.stderr, /by is hour or day/);
     const revoked = await json([...profile, 'admin', 'keys', 'revoke', issued.id], env);
     assert.ok(revoked.revoked_at);
     const refused = await run(['webhooks', 'list'], { CRM_EDGE_API_KEY: issued.key });

@@ -1,11 +1,13 @@
 //! API keys: issued once in clear, stored as a hash, listed by prefix, revoked by id; by the
-//! operator for any business, or by a business for itself with one of its keys.
+//! operator for any business, or by a business for itself with one of its keys; and their usage.
 
-use domain::api::admin::{ApiKey, ApiKeysOut, IssuedApiKey, KeyIn};
+use domain::api::admin::{ApiKey, ApiKeysOut, IssuedApiKey, KeyIn, UsageOut};
 use domain::api_key;
 use domain::audit::Action;
 use domain::error::ApiError;
 use domain::ids::ApiKeyId;
+use domain::key_usage::UsageQuery;
+use domain::query::Query;
 use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Created, Json, Managed, OptionalJson, Path, Scope};
@@ -30,6 +32,9 @@ pub async fn issue(
         prefix: issued.prefix,
         created_at: runtime::now().to_rfc3339(),
         revoked_at: None,
+        last_used_at: None,
+        last_used_address: None,
+        last_used_endpoint: None,
     };
     db::api_keys::insert(&env.d1(DB)?, &tenant, &listed, &issued.hash).await?;
     let detail = serde_json::json!({ "prefix": listed.prefix, "name": listed.name });
@@ -81,4 +86,22 @@ pub async fn revoke(
         )
         .await;
     Ok(Json(key))
+}
+
+/// The business's API usage over the last 48 hours or 30 days (`domain::key_usage`), of all its
+/// keys or of one.
+pub async fn usage(env: Env, Managed(tenant): Managed, query: Query) -> Result<Json<UsageOut>, ApiError> {
+    let query = UsageQuery::parse(&query)?;
+    let db = env.d1(DB)?;
+    if let Some(id) = &query.key_id
+        && !db::api_keys::list(&db, &tenant)
+            .await?
+            .iter()
+            .any(|key| key.id == *id)
+    {
+        return Err(ApiError::not_found(format!("no API key {id}")));
+    }
+    let usage =
+        db::api_key_usage::read(&db, &tenant, query.key_id.as_ref(), query.by, runtime::now()).await?;
+    Ok(Json(usage))
 }

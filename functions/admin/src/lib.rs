@@ -31,6 +31,7 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         Admin::IssueApiKey | Admin::IssueOwnApiKey => call.run(api_keys::issue).await,
         Admin::ListApiKeys | Admin::ListOwnApiKeys => call.run(api_keys::list).await,
         Admin::RevokeApiKey | Admin::RevokeOwnApiKey => call.run(api_keys::revoke).await,
+        Admin::GetApiUsage | Admin::GetOwnApiUsage => call.run(api_keys::usage).await,
         Admin::CreateChannelAccount | Admin::CreateOwnChannelAccount => {
             call.run(channel_accounts::create).await
         }

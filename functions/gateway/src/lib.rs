@@ -7,6 +7,7 @@
 mod limits;
 mod route_table;
 mod routes;
+mod usage;
 
 use domain::api::gateway::{GATEWAY, Gateway, HealthOut};
 use domain::api::{self, Miss};
@@ -42,16 +43,31 @@ async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiE
         Err(Miss::NotAllowed(allow)) => return Err(ApiError::method_not_allowed(allow)),
         Err(Miss::NotFound) => {}
     }
-    let Some(binding) = routes::function_for(&path) else {
+    let Some(owning) = routes::owning(&path) else {
         return Err(ApiError::not_found(format!("no endpoint at {path}")));
     };
     let budgets = limits::failure_budgets(&req);
     limits::refuse_blocked(&budgets)?;
-    let decision = limits::take_for_holder(&env, ctx, &req).await;
+    let holder = limits::holder_of(&req);
+    let decision = limits::take_for_holder(&env, ctx, holder.as_ref()).await;
+    // A key is counted once its limiter knows it: not an unknown key's requests (their 401s
+    // are the address's failure budget's).
+    let used = decision.and_then(|_| {
+        let method = edge::runtime::request_method(&req);
+        usage::Use::of(holder.as_ref(), &method, &owning, http::client_ip(&req))
+    });
     if let Some(decision) = decision.filter(|decision| !decision.allowed) {
+        if let Some(used) = used {
+            used.count(&env, ctx, 429, true);
+        }
         return limits::over_limit(&decision);
     }
-    let response = env.service(binding)?.fetch_request(req).await?;
+    let response = env.service(owning.owner)?.fetch_request(req).await;
+    if let Some(used) = used {
+        let status = response.as_ref().map_or(500, Response::status_code);
+        used.count(&env, ctx, status, false);
+    }
+    let response = response?;
     if matches!(response.status_code(), 401 | 403) {
         limits::failed_authentication(&env, &budgets).await;
     }

@@ -117,7 +117,7 @@ pub async fn failed_authentication(env: &Env, budgets: &[(String, bool)]) {
 /// Whose bucket a request counts against: the API key it presents, if one of the right shape (as
 /// `x-api-key`, or `Authorization: Bearer` where keys are taken so), else the console session its
 /// cookie carries. A request with both is its key's, as the functions read it.
-fn holder_of(req: &Request) -> Option<Holder> {
+pub fn holder_of(req: &Request) -> Option<Holder> {
     if let Some(hash) = auth::presented_key(req).and_then(|key| api_key::parse_presented(&key)) {
         return Some(Holder::Key(hash.as_str().to_owned()));
     }
@@ -130,8 +130,8 @@ fn holder_of(req: &Request) -> Option<Holder> {
 /// isolate's lease when it holds one (asking for the next in the background, through `ctx`, when
 /// it runs low), else from the holder's bucket. `None`: neither, a key or session that is not
 /// valid (its function answers 401), or a limiter that failed.
-pub async fn take_for_holder(env: &Env, ctx: &Context, req: &Request) -> Option<Decision> {
-    let holder = holder_of(req)?;
+pub async fn take_for_holder(env: &Env, ctx: &Context, holder: Option<&Holder>) -> Option<Decision> {
+    let holder = holder?;
     let name = holder.name();
     let name = name.as_str();
     let now = runtime::now().millis();
@@ -150,11 +150,11 @@ pub async fn take_for_holder(env: &Env, ctx: &Context, req: &Request) -> Option<
     });
     if let Some(decision) = spent {
         if refill {
-            ctx.wait_until(refill_lease(env.clone(), holder));
+            ctx.wait_until(refill_lease(env.clone(), holder.clone()));
         }
         return Some(decision);
     }
-    let answer = ask_for_lease(env, &holder, returned).await?;
+    let answer = ask_for_lease(env, holder, returned).await?;
     let grant = answer.grant?;
     // The grant joins whatever this isolate holds now (a lease that came back meanwhile), and the
     // request spends from that: refused only when the isolate holds nothing either.
@@ -245,6 +245,28 @@ async fn refill_lease(env: Env, holder: Holder) {
 }
 
 async fn ask(env: &Env, name: &str, ask: &Ask) -> Result<Answer, ApiError> {
+    let (status, line) = send(env, name, ask).await?;
+    Answer::parse_line(&line).ok_or_else(|| {
+        ApiError::internal(
+            "asking the rate limiter",
+            format!("it answered {status}: {line:.200}"),
+        )
+    })
+}
+
+/// Tells a limiter object something it answers only whether it took (`Ask::Usage`).
+pub async fn tell(env: &Env, name: &str, ask: &Ask) -> Result<(), ApiError> {
+    match send(env, name, ask).await? {
+        (200, _) => Ok(()),
+        (status, text) => Err(ApiError::internal(
+            "telling the rate limiter",
+            format!("it answered {status}: {text:.200}"),
+        )),
+    }
+}
+
+/// One ask's line to the object named `name`, and its answer's status and text.
+async fn send(env: &Env, name: &str, ask: &Ask) -> Result<(u16, String), ApiError> {
     let stub = env.durable_object(BINDING)?.get_by_name(name)?;
     let asked = ask.to_line();
     let request = runtime::outgoing(
@@ -254,13 +276,8 @@ async fn ask(env: &Env, name: &str, ask: &Ask) -> Result<Answer, ApiError> {
         Some(Body::Text(&asked)),
     )?;
     let mut response = stub.fetch_with_request(request).await?;
-    let line = response.text().await?;
-    Answer::parse_line(&line).ok_or_else(|| {
-        ApiError::internal(
-            "asking the rate limiter",
-            format!("it answered {}: {line:.200}", response.status_code()),
-        )
-    })
+    let text = response.text().await?;
+    Ok((response.status_code(), text))
 }
 
 /// The rate-limit headers of a decision, set on `headers`.

@@ -6,6 +6,7 @@ pub const EXACT: &[(&str, &str)] = &[
     ("/api-business", "ADMIN"),
     ("/api-audit-log", "ADMIN"),
     ("/api-keys", "ADMIN"),
+    ("/api-usage", "ADMIN"),
     ("/api-channel-accounts", "ADMIN"),
     ("/api-connectors", "ADMIN"),
     ("/api-console-links", "ADMIN"),

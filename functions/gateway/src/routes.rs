@@ -3,9 +3,15 @@
 
 use crate::route_table::{EXACT, PREFIXES};
 
-/// The service binding (declared in the top-level `wrangler.toml`) that serves `path`.
-pub fn function_for(path: &str) -> Option<&'static str> {
-    domain::api::owner(EXACT, PREFIXES, path)
+/// The service binding (declared in the top-level `wrangler.toml`) that serves `path`, and the
+/// route it matched.
+pub fn owning(path: &str) -> Option<domain::api::Owning<'static>> {
+    domain::api::owning(EXACT, PREFIXES, path)
+}
+
+#[cfg(test)]
+fn function_for(path: &str) -> Option<&'static str> {
+    owning(path).map(|owning| owning.owner)
 }
 
 #[cfg(test)]

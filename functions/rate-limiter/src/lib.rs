@@ -9,10 +9,17 @@
 //! carries neither D1 nor a JSON reader: an object reads its key's policy from D1 and keeps it a
 //! minute (a changed limit applies within a minute), and it speaks to the gateway in lines of words
 //! (`domain::rate_limit::{Ask, Answer}`).
+//!
+//! A key's object also stores what the gateway's isolates counted of the key's requests
+//! (`Ask::Usage`, `domain::key_usage`): one D1 round trip per report, under the business and key
+//! id it read with the policy.
 
 use domain::api_key::ApiKeyHash;
 use domain::console::SecretHash;
+use domain::ids::ApiKeyId;
+use domain::key_usage::Report;
 use domain::rate_limit::{self, Answer, Ask, Bucket, Grant, Holder, Policy};
+use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use edge::runtime::{Bindings, Request, Response};
 use edge::{DB, Env, db, runtime};
@@ -52,9 +59,16 @@ impl edge::runtime::native::DurableObject for Limiter {
 pub struct Limiter {
     bindings: Bindings,
     bucket: RefCell<Option<Bucket>>,
-    /// The key's or session's policy (`None`: unknown key, or a session that is not live) and
-    /// when it was read.
-    policy: RefCell<Option<(Option<Policy>, i64)>>,
+    /// What was read of the key or session, and when ([`Known`]).
+    known: RefCell<Option<(Known, i64)>>,
+}
+
+/// What an object read of its key or session: its policy (`None`: an unknown or revoked key, or
+/// a session that is not live) and, for a key, whose it is.
+#[derive(Clone, Default)]
+struct Known {
+    policy: Option<Policy>,
+    key: Option<(Tenant, ApiKeyId)>,
 }
 
 impl Limiter {
@@ -62,7 +76,7 @@ impl Limiter {
         Self {
             bindings,
             bucket: RefCell::new(None),
-            policy: RefCell::new(None),
+            known: RefCell::new(None),
         }
     }
 
@@ -76,6 +90,14 @@ impl Limiter {
         let env = Env::new(self.bindings.clone(), "object");
         // A failed authentication spends its token here; a lease's tokens are spent by the isolate.
         let (policy, lease) = match ask {
+            Ask::Usage { holder, report } => {
+                let stored = self.store_usage(&env, holder, &report, now).await;
+                env.report();
+                return match stored {
+                    Ok(()) => Response::ok("stored"),
+                    Err(error) => Response::error(format!("storing a key's usage: {error:?}"), 500),
+                };
+            }
             Ask::FailedAuthentication { site: false } => (Some(Policy::FAILED_AUTHENTICATIONS), None),
             Ask::FailedAuthentication { site: true } => (Some(Policy::FAILED_AUTHENTICATIONS_PER_SITE), None),
             Ask::Lease {
@@ -83,7 +105,7 @@ impl Limiter {
                 returned,
                 one,
             } => {
-                let policy = self.holder_policy(&env, holder, now).await?;
+                let policy = self.known(&env, holder, now).await?.policy;
                 let size = if one { None } else { policy.map(Policy::lease_size) };
                 (policy, Some((returned, size.unwrap_or(1))))
             }
@@ -110,27 +132,52 @@ impl Limiter {
         Response::ok(Answer { grant, lease_size }.to_line())
     }
 
-    async fn holder_policy(&self, env: &Env, holder: Holder, now: i64) -> worker::Result<Option<Policy>> {
-        if let Some((policy, read_at)) = *self.policy.borrow() {
-            let fresh = if policy.is_some() {
+    /// What is known of the holder: as read within the last minute (within
+    /// [`rate_limit::UNKNOWN_KEY_FRESH_MS`] of finding it unknown), or read again now.
+    async fn known(&self, env: &Env, holder: Holder, now: i64) -> worker::Result<Known> {
+        if let Some((known, read_at)) = &*self.known.borrow() {
+            let fresh = if known.policy.is_some() {
                 POLICY_FRESH_MS
             } else {
                 rate_limit::UNKNOWN_KEY_FRESH_MS
             };
             if now - read_at < fresh {
-                return Ok(policy);
+                return Ok(known.clone());
             }
         }
         let db = env.d1(DB)?;
-        let policy = match holder {
-            Holder::Key(hash) => db::api_keys::rate_limit(&db, &ApiKeyHash::from_stored(hash)).await,
+        let failed = |error| worker::Error::RustError(format!("reading a rate limit: {error:?}"));
+        let known = match holder {
+            Holder::Key(hash) => {
+                let limited = db::api_keys::limited(&db, &ApiKeyHash::from_stored(hash))
+                    .await
+                    .map_err(failed)?;
+                limited.map_or_else(Known::default, |limited| Known {
+                    policy: Some(limited.policy),
+                    key: Some((limited.tenant, limited.key_id)),
+                })
+            }
             Holder::Session(hash) => {
                 let at = Timestamp::from_millis(now);
-                db::console_sessions::rate_limit(&db, &SecretHash::from_stored(hash), at).await
+                let policy = db::console_sessions::rate_limit(&db, &SecretHash::from_stored(hash), at)
+                    .await
+                    .map_err(failed)?;
+                Known { policy, key: None }
             }
-        }
-        .map_err(|error| worker::Error::RustError(format!("reading a rate limit: {error:?}")))?;
-        *self.policy.borrow_mut() = Some((policy, now));
-        Ok(policy)
+        };
+        *self.known.borrow_mut() = Some((known.clone(), now));
+        Ok(known)
+    }
+
+    /// Adds a report of the key's requests to its usage; a report of a key that is no longer
+    /// active (revoked since) or of a session is dropped.
+    async fn store_usage(&self, env: &Env, holder: Holder, report: &Report, now: i64) -> worker::Result<()> {
+        let Some((tenant, key_id)) = self.known(env, holder, now).await?.key else {
+            return Ok(());
+        };
+        let db = env.d1(DB)?;
+        db::api_key_usage::record(&db, &tenant, &key_id, report)
+            .await
+            .map_err(|error| worker::Error::RustError(format!("{error:?}")))
     }
 }

@@ -311,7 +311,7 @@ mod tests {
         for text in [
             String::new(),
             "5:1".to_owned(),
-            format!("28:0:{bounds}"),
+            format!("{}:0:{bounds}", MOVED_TABLES.len()),
             format!("x:0:{bounds}"),
             format!("1:y:{bounds}"),
             "1:0:0,0".to_owned(),

@@ -24,6 +24,7 @@ pub mod identify;
 pub mod ids;
 pub mod inbound;
 pub mod json;
+pub mod key_usage;
 pub mod links;
 pub mod lookup;
 pub mod maintenance;

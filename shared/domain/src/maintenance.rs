@@ -146,6 +146,8 @@ pub struct SweepReport {
     pub sso_tokens_deleted: usize,
     pub console_sessions_deleted: usize,
     pub idempotency_keys_deleted: usize,
+    /// Hours of API usage older than 35 days.
+    pub api_key_usage_deleted: usize,
     pub crm_contacts_handed_over: usize,
     pub crm_sync_jobs_deleted: usize,
     pub crm_inbound_events_deleted: usize,

@@ -15,6 +15,7 @@
 //! tokens early for at most that long.
 
 use crate::error::ApiError;
+use crate::key_usage::Report;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -340,6 +341,8 @@ pub enum Ask {
     /// An authentication from this address (or, `site`, from an address of this IPv6 /48) failed:
     /// take a token of its failure budget.
     FailedAuthentication { site: bool },
+    /// What a key's requests were since this isolate last said (`key_usage`): to be stored.
+    Usage { holder: Holder, report: Report },
 }
 
 /// Whose requests a bucket counts: an API key's, or a console session's (which its business's
@@ -371,7 +374,8 @@ impl Holder {
 }
 
 impl Ask {
-    /// `lease <holder's name> <returned> <0|1>`, or `failed-authentication [site]`.
+    /// `lease <holder's name> <returned> <0|1>`, `failed-authentication [site]`, or `usage
+    /// <holder's name> <report's words>`.
     pub fn to_line(&self) -> String {
         match self {
             Ask::Lease {
@@ -383,6 +387,7 @@ impl Ask {
             }
             Ask::FailedAuthentication { site: false } => "failed-authentication".to_owned(),
             Ask::FailedAuthentication { site: true } => "failed-authentication site".to_owned(),
+            Ask::Usage { holder, report } => format!("usage {} {}", holder.name(), report.to_words()),
         }
     }
 
@@ -397,6 +402,10 @@ impl Ask {
             }),
             ["failed-authentication"] => Some(Ask::FailedAuthentication { site: false }),
             ["failed-authentication", "site"] => Some(Ask::FailedAuthentication { site: true }),
+            ["usage", holder, report @ ..] => Some(Ask::Usage {
+                holder: Holder::parse(holder)?,
+                report: Report::parse_words(report)?,
+            }),
             _ => None,
         }
     }
@@ -839,10 +848,20 @@ mod tests {
             },
             Ask::FailedAuthentication { site: false },
             Ask::FailedAuthentication { site: true },
+            Ask::Usage {
+                holder: Holder::Key("ab12".into()),
+                report: {
+                    let mut tally = crate::key_usage::Tally::default();
+                    tally.count(7_200_000, Some("203.0.113.7"), "GET /api-customers", 200, false);
+                    tally.take().unwrap_or_else(|| panic!("counted"))
+                },
+            },
         ] {
             assert_eq!(Ask::parse_line(&ask.to_line()), Some(ask));
         }
         for line in [
+            "usage key:ab12",
+            "usage nobody 1 - GET /a",
             "lease ab12 0 0",
             "lease key: 0 0",
             "lease other:ab12 0 0",

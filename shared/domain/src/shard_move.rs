@@ -66,12 +66,13 @@ const fn renumbered(name: &'static str, key: &'static str) -> MovedTable {
 /// Every table with a business's rows, each after the tables its foreign keys name: copied in
 /// this order, deleted in the reverse. The directory's tables (`business_shards`,
 /// `channel_addresses`) stay on the first shard and are not among them.
-pub const MOVED_TABLES: [MovedTable; 28] = [
+pub const MOVED_TABLES: [MovedTable; 29] = [
     MovedTable {
         business_column: "id",
         ..table("businesses")
     },
     table("api_keys"),
+    table("api_key_usage"),
     table("audit_log"),
     sealed("channel_accounts", &["secrets"]),
     table("console_sessions"),
@@ -496,15 +497,16 @@ mod tests {
             Ok(Cursor::VERIFY_ALL),
             "a cursor answered before verification went page by page"
         );
+        let past = MOVED_TABLES.len();
         for text in [
             "",
             "copy:1",
             "copy:x:1",
-            "copy:28:0",
+            &format!("copy:{past}:0"),
             "delete:-1",
             "verify:1",
             "verify:1:2",
-            "verify:28:0:0",
+            &format!("verify:{past}:0:0"),
             "verify:1:x:0",
             "verify:1:2:3:4",
             "copy:1:2:3",

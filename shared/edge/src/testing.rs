@@ -99,6 +99,9 @@ impl Fixture {
             prefix: issued.prefix,
             created_at: crate::runtime::now().to_rfc3339(),
             revoked_at: None,
+            last_used_at: None,
+            last_used_address: None,
+            last_used_endpoint: None,
         };
         db::api_keys::insert(&self.db, tenant, &key, &issued.hash)
             .await

@@ -102,6 +102,9 @@ impl App {
         stack.set_var("PUBLIC_BASE_URL", ORIGIN);
         // The local stack's backend: Workers AI and Vectorize have no native twin.
         stack.set_var(edge::knowledge::backend::RAG_BACKEND, "local");
+        // A key's usage is reported after the request, not 20 s later: the wait would move the
+        // native clock on by 20 s with every request.
+        stack.set_var("USAGE_REPORT_SECONDS", "0");
         stack.set_var(
             edge::knowledge::backend::EMBEDDER_URL,
             &format!("http://{EMBEDDER_HOST}"),

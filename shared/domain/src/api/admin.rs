@@ -75,6 +75,12 @@ function! {
     /// Revoke an API key (idempotent)
     RevokeApiKey = delete("/admin/api-keys/{key_id}", Admin)
         => |c| c.ok::<ApiKey>(200);
+    /// The business's API usage: requests by key, endpoint and status class, per hour or day
+    ///
+    /// Counted off the request path and stored every 20 seconds or so: a request shows here within
+    /// a minute. 404 for a key_id the business does not have.
+    GetApiUsage = get("/admin/businesses/{business_id}/usage", Admin)
+        => |c| c.query::<UsageParameters>().ok::<UsageOut>(200).errors(&[404]);
     /// Add a channel account
     ///
     /// Secrets go in and are never returned. 409 when the channel already has an account at the
@@ -277,6 +283,12 @@ function! {
     /// Revoke one of the business's keys (idempotent)
     RevokeOwnApiKey = delete("/api-keys/{key_id}", ApiKey).console()
         => |c| c.ok::<ApiKey>(200);
+    /// The business's API usage: requests by key, endpoint and status class, per hour or day
+    ///
+    /// Counted off the request path and stored every 20 seconds or so: a request shows here within
+    /// a minute. 404 for a key_id the business does not have.
+    GetOwnApiUsage = get("/api-usage", ApiKey).console()
+        => |c| c.query::<UsageParameters>().ok::<UsageOut>(200).errors(&[404]);
     /// Add a channel account
     CreateOwnChannelAccount = post("/api-channel-accounts", ApiKey).console()
         => |c| c
@@ -485,6 +497,16 @@ pub struct ApiKey {
     /// RFC 3339 time.
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// RFC 3339 time of the key's latest request (counted off the request path: up to a minute
+    /// behind); null until it is used.
+    #[serde(default)]
+    pub last_used_at: Option<String>,
+    /// The address that request came from.
+    #[serde(default)]
+    pub last_used_address: Option<String>,
+    /// The endpoint it was made to, as usage names it (`POST /api-customers-sync`).
+    #[serde(default)]
+    pub last_used_endpoint: Option<String>,
 }
 
 /// A key just issued: the key itself is in this answer only.
@@ -501,6 +523,95 @@ pub struct IssuedApiKey {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ApiKeysOut {
     pub api_keys: Vec<ApiKey>,
+}
+
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the query for the contract")]
+struct UsageParameters {
+    /// `hour`: the last 48 hours, by the hour; `day` (the default): the last 30 days, by the
+    /// day (UTC).
+    by: Option<String>,
+    /// One key's usage only (its id); all the business's keys when absent.
+    key_id: Option<ApiKeyId>,
+}
+
+/// Requests by what they were answered with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct UsageCounts {
+    pub requests: u64,
+    pub status_2xx: u64,
+    pub status_3xx: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+    /// Refused by the key's rate limit (429): counted in status_4xx too.
+    pub rate_limited: u64,
+}
+
+impl UsageCounts {
+    /// Both counts added up.
+    pub fn plus(self, other: &UsageCounts) -> UsageCounts {
+        UsageCounts {
+            requests: self.requests + other.requests,
+            status_2xx: self.status_2xx + other.status_2xx,
+            status_3xx: self.status_3xx + other.status_3xx,
+            status_4xx: self.status_4xx + other.status_4xx,
+            status_5xx: self.status_5xx + other.status_5xx,
+            rate_limited: self.rate_limited + other.rate_limited,
+        }
+    }
+}
+
+/// One hour's or day's requests.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct UsagePoint {
+    /// RFC 3339 start of the hour or day.
+    pub at: String,
+    #[serde(flatten)]
+    pub counts: UsageCounts,
+}
+
+/// One endpoint's requests over the period read.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct EndpointUsage {
+    /// The method and the route that served it (`POST /api-customers-sync`; a route with an id
+    /// in it by its prefix, `DELETE /api-keys/*`).
+    pub endpoint: String,
+    #[serde(flatten)]
+    pub counts: UsageCounts,
+}
+
+/// One key's requests over the period read.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct KeyUsage {
+    pub key_id: ApiKeyId,
+    pub prefix: String,
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub counts: UsageCounts,
+}
+
+/// API usage over the last 48 hours or 30 days.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct UsageOut {
+    /// `hour` or `day`.
+    pub by: String,
+    /// RFC 3339 start of the first period.
+    pub from: String,
+    /// The key read, or null for all the business's keys.
+    pub key_id: Option<ApiKeyId>,
+    pub totals: UsageCounts,
+    /// Every period from `from` on, oldest first (those without requests at zero).
+    pub series: Vec<UsagePoint>,
+    /// Endpoints with requests, the most first.
+    pub endpoints: Vec<EndpointUsage>,
+    /// Keys with requests, the most first.
+    pub keys: Vec<KeyUsage>,
 }
 
 /// A new channel account. Settings and secrets are strings (null removes one in a change).

@@ -514,15 +514,47 @@ pub fn route_or_error<O: Operation>(
 /// The function the gateway hands `path` to, by its route table: an exact path (with or without
 /// a trailing `/`), else the first prefix it lies below. `exact` and `prefixes` pair a path or
 /// prefix with what names the function (the gateway's service binding).
-pub fn owner<'a>(exact: &[(&str, &'a str)], prefixes: &[(&str, &'a str)], path: &str) -> Option<&'a str> {
+pub fn owner<'a>(
+    exact: &[(&'a str, &'a str)],
+    prefixes: &[(&'a str, &'a str)],
+    path: &str,
+) -> Option<&'a str> {
+    owning(exact, prefixes, path).map(|owning| owning.owner)
+}
+
+/// What of the route table serves a path ([`owning`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owning<'a> {
+    /// What names the function.
+    pub owner: &'a str,
+    /// The exact path, or the prefix the path is below.
+    pub route: &'a str,
+    /// Whether `route` is a prefix.
+    pub below: bool,
+}
+
+/// [`owner`], with the route that matched.
+pub fn owning<'a>(
+    exact: &[(&'a str, &'a str)],
+    prefixes: &[(&'a str, &'a str)],
+    path: &str,
+) -> Option<Owning<'a>> {
     let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
-    let exactly = exact.iter().find(|(route, _)| *route == path);
-    let below = || {
-        prefixes
-            .iter()
-            .find(|(prefix, _)| path.len() > prefix.len() && path.starts_with(prefix))
-    };
-    exactly.or_else(below).map(|(_, owner)| *owner)
+    if let Some((route, owner)) = exact.iter().find(|(route, _)| *route == path) {
+        return Some(Owning {
+            owner,
+            route,
+            below: false,
+        });
+    }
+    prefixes
+        .iter()
+        .find(|(prefix, _)| path.len() > prefix.len() && path.starts_with(prefix))
+        .map(|(route, owner)| Owning {
+            owner,
+            route,
+            below: true,
+        })
 }
 
 /// The parameters of `template` in `path`, if the path is the template's.

@@ -1,7 +1,7 @@
 //! `api_keys`: the keys a business's CRM calls with, stored only as a SHA-256 hash.
 
 use crate::db::Db;
-use crate::db::{self, businesses, text};
+use crate::db::{self, text};
 use domain::api_key::ApiKeyHash;
 use domain::error::ApiError;
 use domain::ids::ApiKeyId;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 pub use domain::api::admin::ApiKey;
 
-const COLUMNS: &str = "id, business_id, name, prefix, created_at, revoked_at";
+const COLUMNS: &str = "id, business_id, name, prefix, created_at, revoked_at, last_used_at, last_used_address, last_used_endpoint";
 
 /// Stores the tenant's new key (`key.business_id` is the tenant's).
 pub async fn insert(db: &Db, tenant: &Tenant, key: &ApiKey, hash: &ApiKeyHash) -> Result<(), ApiError> {
@@ -82,18 +82,43 @@ pub async fn owner(db: &Db, id: &ApiKeyId) -> Result<Option<Tenant>, ApiError> {
     .await
 }
 
-/// The rate limit of an active key with this hash (its business's), or None for an unknown or
-/// revoked key.
-pub async fn rate_limit(db: &Db, hash: &ApiKeyHash) -> Result<Option<Policy>, ApiError> {
-    businesses::rate_limit_of(
-        db.unscoped(
-            "SELECT b.rate_limit_per_minute, b.rate_limit_burst FROM api_keys k \
-             JOIN businesses b ON b.id = k.business_id \
+/// An active key as its limiter object knows it: its business's rate limit, the business and
+/// the key's id (under which its usage is stored).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limited {
+    pub policy: Policy,
+    pub tenant: Tenant,
+    pub key_id: ApiKeyId,
+}
+
+/// The active key with this hash, as its limiter knows it ([`Limited`]), or None for an unknown
+/// or revoked key.
+pub async fn limited(db: &Db, hash: &ApiKeyHash) -> Result<Option<Limited>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: ApiKeyId,
+        business_id: String,
+        default_country: Option<String>,
+        rate_limit_per_minute: Option<i64>,
+        rate_limit_burst: Option<i64>,
+    }
+    let row = db
+        .unscoped(
+            "SELECT k.id, k.business_id, b.default_country, b.rate_limit_per_minute, b.rate_limit_burst \
+             FROM api_keys k JOIN businesses b ON b.id = k.business_id \
              WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
         )
-        .bind(&[text(hash.as_str())])?,
-    )
-    .await
+        .bind(&[text(hash.as_str())])?
+        .first::<Row>(None)
+        .await?;
+    row.map(|row| {
+        Ok(Limited {
+            policy: Policy::stored(row.rate_limit_per_minute, row.rate_limit_burst),
+            tenant: Tenant::from_stored(&row.business_id, row.default_country.as_deref())?,
+            key_id: row.id,
+        })
+    })
+    .transpose()
 }
 
 /// The business an active key with this hash belongs to, or None for an unknown or revoked key.
@@ -133,6 +158,9 @@ mod tests {
             prefix: plaintext[..12].to_owned(),
             created_at: fixture.now().to_rfc3339(),
             revoked_at: None,
+            last_used_at: None,
+            last_used_address: None,
+            last_used_endpoint: None,
         };
         let hash = ApiKeyHash::of(&plaintext);
         insert(&fixture.db, tenant, &key, &hash).await.must();
@@ -151,8 +179,12 @@ mod tests {
                 "found by its hash on any shard"
             );
             assert_eq!(
-                rate_limit(&fixture.db, &hash).await.must(),
-                Some(Policy::DEFAULT_KEY)
+                limited(&fixture.db, &hash).await.must(),
+                Some(Limited {
+                    policy: Policy::DEFAULT_KEY,
+                    tenant: acme.clone(),
+                    key_id: key.id.clone(),
+                })
             );
             assert_eq!(owner(&fixture.db, &key.id).await.must(), Some(acme.clone()));
             fixture.stack.advance(Duration::from_secs(1));
@@ -164,7 +196,7 @@ mod tests {
                 (Some(first.as_str()), hash.clone())
             );
             assert_eq!(tenant_of(&fixture.db, &hash).await.must(), None);
-            assert_eq!(rate_limit(&fixture.db, &hash).await.must(), None);
+            assert_eq!(limited(&fixture.db, &hash).await.must(), None);
             fixture.stack.advance(Duration::from_secs(1));
             let again = revoke(&fixture.db, &acme, &key.id, &fixture.now().to_rfc3339())
                 .await
@@ -234,6 +266,9 @@ mod tests {
                 prefix: "ck_live_twin".to_owned(),
                 created_at: fixture.now().to_rfc3339(),
                 revoked_at: None,
+                last_used_at: None,
+                last_used_address: None,
+                last_used_endpoint: None,
             };
             let refused = insert(&fixture.db, &acme, &twin, &hash).await;
             assert_eq!(

@@ -22,6 +22,7 @@ mod placements;
 #[cfg(test)]
 mod statements;
 
+pub mod api_key_usage;
 pub mod api_keys;
 pub mod attachments;
 pub mod audit_log;

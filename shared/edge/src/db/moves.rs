@@ -431,8 +431,23 @@ mod tests {
             prefix: "ck_live_abcd".to_owned(),
             created_at: stamp.clone(),
             revoked_at: None,
+            last_used_at: None,
+            last_used_address: None,
+            last_used_endpoint: None,
         };
         api_keys::insert(db, tenant, &key, &ApiKeyHash::of(&hex::encode(random::<16>())))
+            .await
+            .must();
+        let mut used = domain::key_usage::Tally::default();
+        used.count(
+            now.millis(),
+            Some("203.0.113.7"),
+            "GET /api-customers",
+            200,
+            false,
+        );
+        let used = used.take().unwrap_or_else(|| panic!("counted"));
+        crate::db::api_key_usage::record(db, tenant, &key.id, &used)
             .await
             .must();
         let entry = AuditEntryId::generate(random());

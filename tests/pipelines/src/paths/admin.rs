@@ -12,6 +12,19 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+/// The fields of a key as listed (and as revoked), in order.
+const LISTED_KEY: [&str; 9] = [
+    "business_id",
+    "created_at",
+    "id",
+    "last_used_address",
+    "last_used_at",
+    "last_used_endpoint",
+    "name",
+    "prefix",
+    "revoked_at",
+];
+
 /// `cek_` and 48 lower-case hex digits.
 fn is_key(text: &str) -> bool {
     text.strip_prefix("cek_").is_some_and(|secret| {
@@ -340,6 +353,9 @@ fn issuing_a_key_returns_it_once_as_cek_and_48_hex_digits_with_its_12_character_
                 "created_at",
                 "id",
                 "key",
+                "last_used_address",
+                "last_used_at",
+                "last_used_endpoint",
                 "name",
                 "prefix",
                 "revoked_at"
@@ -450,7 +466,7 @@ fn listing_a_businesss_keys_shows_each_of_them_by_prefix_and_never_the_key_itsel
         let (first, next) = (&keys[0], &keys[1]);
         assert_eq!(
             keys_of(first),
-            ["business_id", "created_at", "id", "name", "prefix", "revoked_at"]
+            LISTED_KEY
         );
         assert_eq!(first["id"], key_id.as_str());
         assert_eq!(
@@ -506,7 +522,7 @@ fn revoking_a_key_sets_revoked_at_and_revoking_it_again_answers_the_same_revocat
         let body = revoked.json();
         assert_eq!(
             keys_of(&body),
-            ["business_id", "created_at", "id", "name", "prefix", "revoked_at"]
+            LISTED_KEY
         );
         assert_eq!(body["id"], key_id.as_str());
         assert_eq!(body["business_id"], business.id.as_str());

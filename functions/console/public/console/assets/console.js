@@ -279,7 +279,8 @@
   }
 
   /**
-   * A chart of one value per day: bars for counts, a line for rates and times. The numbers are
+   * A chart of one value per day (or per hour, `options.unit`): bars for counts, a line for rates
+   * and times. The numbers are
    * also in a table under it, for screen readers and for anyone who wants them exact.
    */
   function chart(title, points, options = {}) {
@@ -291,7 +292,8 @@
     const x = (i) => pad.left + (points.length <= 1 ? 0 : (i * (width - pad.left - pad.right)) / (points.length - 1));
     const y = (v) => height - pad.bottom - (v / max) * (height - pad.top - pad.bottom);
     const format = options.format || ((v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)));
-    const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `${title}, by day` });
+    const unit = options.unit || 'day';
+    const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `${title}, by ${unit}` });
     for (const fraction of [0, 0.5, 1]) {
       const at = y(max * fraction);
       svg.append(s('line', { class: 'grid', x1: pad.left, x2: width - pad.right, y1: at, y2: at }));
@@ -323,7 +325,7 @@
       h('figcaption', {}, h('strong', {}, title)),
       svg,
       h('details', {}, h('summary', {}, `${title}: the numbers`),
-        table(['Day', title], points.map((p) => [p.label, p.value === null || p.value === undefined ? '—' : format(p.value)]), 'No days')));
+        table([unit === 'hour' ? 'Hour' : 'Day', title], points.map((p) => [p.label, p.value === null || p.value === undefined ? '—' : format(p.value)]), `No ${unit}s`)));
   }
 
   // ---- pages --------------------------------------------------------------------------------
@@ -394,8 +396,12 @@
   }
 
   async function apiAccess() {
-    const [keysOut, sessionsOut, business] = await Promise.all([
+    const params = new URLSearchParams(location.hash.split('?')[1] || '');
+    const by = params.get('by') === 'hour' ? 'hour' : 'day';
+    const keyId = params.get('key') || '';
+    const [keysOut, sessionsOut, business, usageOut] = await Promise.all([
       api('GET', '/api-keys'), api('GET', '/api-console-sessions'), api('GET', '/api-business'),
+      api('GET', `/api-usage${query({ by, key_id: keyId || undefined })}`),
     ]);
     const issued = h('div', {});
     const create = form([
@@ -439,6 +445,7 @@
       h('section', { class: 'card', 'aria-labelledby': 'keys-new' }, h('h2', { id: 'keys-new' }, 'Create a key'), create, issued),
       h('h2', {}, 'Keys'), keysTable,
       h('p', { class: 'hint' }, `Rate limit of each key: ${business.rate_limit.per_minute} a minute, bursts of ${business.rate_limit.burst} (set by your operator).`),
+      usage(usageOut, keysOut.api_keys, by, keyId),
       h('h2', {}, 'Console sessions'),
       table(['Issued by', 'Opened', 'Ends', 'Actions'], sessionsOut.sessions.map((one) => [
         one.issued_by, when(one.opened_at), one.id === session.session_id ? h('span', {}, when(one.expires_at), ' (this one)') : when(one.expires_at ?? one.link_expires_at),
@@ -453,9 +460,52 @@
     ];
   }
 
+  /**
+   * The keys' usage (`GET /api-usage`): requests and errors by day or hour, charted, and by
+   * endpoint; the period and the key are chosen in the page's address, as the analytics' range is.
+   */
+  function usage(out, keys, by, keyId) {
+    const address = (changes) => {
+      const next = { by, key: keyId, ...changes };
+      return `#/api-access${query({ by: next.by === 'hour' ? 'hour' : undefined, key: next.key || undefined })}`;
+    };
+    const keyChoice = field('Key', 'usage_key', {
+      type: 'select', value: keyId,
+      choices: [['', 'All keys'], ...keys.map((key) => [key.id, `${key.name || 'unnamed'} (${key.prefix})`])],
+    });
+    keyChoice.querySelector('select').addEventListener('change', (event) => go(address({ key: event.target.value })));
+    const label = (at) => (by === 'hour' ? `${at.slice(11, 16)}` : at.slice(5, 10));
+    const points = (pick) => out.series.map((p) => ({ label: label(p.at), value: pick(p) }));
+    const totals = out.totals;
+    const errors = totals.status_4xx + totals.status_5xx;
+    return h('section', { class: 'card', 'aria-labelledby': 'usage' },
+      h('h2', { id: 'usage' }, 'Usage'),
+      h('p', { class: 'hint' }, 'Requests made with your API keys (the console’s own are not counted), up to a minute behind. UTC.'),
+      h('div', { class: 'row' },
+        h('span', {}, 'Period: ',
+          h('a', { href: address({ by: 'day' }), 'aria-current': by === 'day' ? 'page' : undefined }, 'last 30 days'), ' · ',
+          h('a', { href: address({ by: 'hour' }), 'aria-current': by === 'hour' ? 'page' : undefined }, 'last 48 hours')),
+        keyChoice),
+      h('div', { class: 'cards' },
+        h('div', { class: 'card' }, h('h3', {}, 'Requests'), h('p', { class: 'figure' }, totals.requests)),
+        h('div', { class: 'card' }, h('h3', {}, 'Errors'), h('p', { class: 'figure' }, errors),
+          h('p', { class: 'hint' }, `${totals.status_4xx} client (4xx), ${totals.status_5xx} server (5xx); ${totals.requests ? percent(errors / totals.requests) : '—'}`)),
+        h('div', { class: 'card' }, h('h3', {}, 'Rate limited'), h('p', { class: 'figure' }, totals.rate_limited),
+          h('p', { class: 'hint' }, 'refused with 429, counted in 4xx'))),
+      chart('Requests', points((p) => p.requests), { bars: true, least: 10, unit: by }),
+      chart('Errors (4xx and 5xx)', points((p) => p.status_4xx + p.status_5xx), { bars: true, least: 10, unit: by }),
+      h('h3', {}, 'By endpoint'),
+      table(['Endpoint', 'Requests', '2xx', '3xx', '4xx', '5xx', 'Rate limited'], out.endpoints.map((e) => [
+        h('code', {}, e.endpoint), e.requests, e.status_2xx, e.status_3xx, e.status_4xx, e.status_5xx, e.rate_limited,
+      ]), 'No requests in this period'));
+  }
+
   function keyRows(keys, refresh) {
-    return table(['Name', 'Prefix', 'Created', 'Status', 'Actions'], keys.map((key) => [
+    return table(['Name', 'Prefix', 'Created', 'Last used', 'Status', 'Actions'], keys.map((key) => [
       key.name || '—', h('code', {}, key.prefix), when(key.created_at),
+      key.last_used_at
+        ? h('span', {}, when(key.last_used_at), h('br'), h('span', { class: 'hint' }, `${key.last_used_endpoint} from ${key.last_used_address || 'an unknown address'}`))
+        : h('span', { class: 'muted' }, 'never'),
       key.revoked_at ? badge('off', `revoked ${when(key.revoked_at)}`) : badge('good', 'active'),
       key.revoked_at ? '' : action('Revoke', async () => {
         await api('DELETE', `/api-keys/${key.id}`);
