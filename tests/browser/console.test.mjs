@@ -245,7 +245,7 @@ describe('the business console', () => {
     }
   });
 
-  test('CRM integrations: Kustomer and Krayin connect, test, change their settings (a bad field mapping refused beside its field) and rollout, Krayin takes its stages from its pipeline, and a connector is deleted', async () => {
+  test('CRM integrations: Kustomer and Krayin connect, test, change their settings (a bad field mapping refused beside its field) and rollout, show their KPIs beside the targets, Krayin takes its stages from its pipeline, and a connector is deleted', async () => {
     const { context, page, errors } = await signedIn(1280);
     try {
       await show(page, 'connectors');
@@ -278,6 +278,14 @@ describe('the business console', () => {
       await page.getByText('for 10% of customers', { exact: true }).waitFor({ timeout: WAIT_MS });
       assert.equal((await api(business.key, 'GET', `/api-connectors/${kStored.id}`)).body.rollout_percent, 10);
       await page.screenshot({ path: join(SCREENSHOTS, 'console-connector-rollout-1280.png') });
+      // The checklist's KPIs of its calls so far (the connection tests, the teams), each beside its target.
+      const kpis = page.getByRole('region', { name: 'Health, last 24 hours' });
+      await kpis.getByRole('cell', { name: 'above 99.5 %' }).waitFor({ timeout: WAIT_MS });
+      await kpis.getByRole('cell', { name: 'under 2000 ms' }).waitFor({ timeout: WAIT_MS });
+      const uptime = kpis.locator('tr', { hasText: 'Uptime' });
+      assert.equal(await uptime.getByRole('cell').nth(1).textContent(), '100.0 %', 'every call answered');
+      await uptime.getByText('met', { exact: true }).waitFor({ timeout: WAIT_MS });
+      await kpis.screenshot({ path: join(SCREENSHOTS, 'console-connector-kpis-1280.png') });
 
       await show(page, 'connectors');
       const krForm = page.getByRole('form', { name: 'Connect Krayin' });

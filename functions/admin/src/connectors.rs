@@ -10,6 +10,7 @@ use domain::audit::Action;
 use domain::crm::ConnectionTest;
 use domain::crm::budget::Budget;
 use domain::crm::config;
+use domain::crm::health::{Health, Window};
 use domain::crm::kustomer::api::Team;
 use domain::crm::rollout::Rollout;
 use domain::crm::work::{ConnectorKind, ContactKey, JobStatus};
@@ -24,6 +25,7 @@ use edge::crm::krayin::{self, Krayin};
 use edge::crm::kustomer::{self, Kustomer};
 use edge::crm::sync;
 use edge::db::Db;
+use edge::db::crm_call_minutes;
 use edge::db::crm_connectors::{self, Connector, Fields};
 use edge::db::crm_contacts;
 use edge::db::crm_sync_jobs::{self, Filter, Job, Summary};
@@ -34,10 +36,11 @@ use serde_json::{Value, json};
 const MAX_NAME_CHARS: usize = domain::api::admin::MAX_NAME_CHARS;
 /// Writes to one connector that lose a race with another are tried this often.
 const WRITE_TRIES: usize = 5;
-/// The status's success rate looks back this far.
-const STATUS_WINDOW_SECONDS: i64 = 24 * 3600;
+/// The status's success rate and health look back this far.
+const STATUS_WINDOW_HOURS: u32 = 24;
+const STATUS_WINDOW_SECONDS: i64 = STATUS_WINDOW_HOURS as i64 * 3600;
 
-fn status_out(connector: &Connector, summary: Summary, now: Timestamp) -> ConnectorStatus {
+fn status_out(connector: &Connector, summary: Summary, calls: &Window, now: Timestamp) -> ConnectorStatus {
     let attempted = summary.succeeded + summary.failed + summary.dead;
     ConnectorStatus {
         backlog: summary.pending,
@@ -52,21 +55,25 @@ fn status_out(connector: &Connector, summary: Summary, now: Timestamp) -> Connec
             .filter(|until| *until > now.micros())
             .map(Timestamp::from_micros),
         calls_today: connector.calls_today(now.micros()),
+        health: Health::of(calls, STATUS_WINDOW_HOURS),
     }
 }
 
 async fn out(env: &Env, connector: Connector) -> Result<ConnectorOut, ApiError> {
     let now = runtime::now();
+    let db = env.d1(DB)?;
+    let since = now.plus_seconds(-STATUS_WINDOW_SECONDS);
     let summary = crm_sync_jobs::summary(
-        &env.d1(DB)?,
+        &db,
         &connector.tenant,
         &connector.id,
-        now.plus_seconds(-STATUS_WINDOW_SECONDS).micros(),
+        since.micros(),
         now.micros() + 1,
     )
     .await?;
+    let calls = crm_call_minutes::window(&db, &connector.tenant, &connector.id, since.millis()).await?;
     Ok(ConnectorOut {
-        status: status_out(&connector, summary, now),
+        status: status_out(&connector, summary, &calls, now),
         secrets_set: connector.secrets.names(),
         webhook_path: config::webhook_path(connector.kind, connector.id.as_str()),
         id: connector.id,

@@ -9,7 +9,6 @@
 use crate::error::ApiError;
 use crate::ids::ApiKeyId;
 use crate::query::Query;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// An hour, in milliseconds: the rows' period.
@@ -107,10 +106,12 @@ pub struct LastUse {
     pub endpoint: String,
 }
 
-/// One key's requests counted in an isolate since its last report.
+/// One key's requests counted in an isolate since its last report: a list of at most
+/// [`MAX_ENTRIES`] and the overflow (a map would weigh more in the gateway's bundle than its
+/// lookups save over a short list).
 #[derive(Debug, Default)]
 pub struct Tally {
-    counts: BTreeMap<(i64, String), Counts>,
+    counts: Vec<Entry>,
     last: Option<LastUse>,
 }
 
@@ -124,14 +125,30 @@ impl Tally {
         status: u16,
         rate_limited: bool,
     ) {
-        let hour = at_ms - at_ms.rem_euclid(HOUR_MS);
-        let at = (hour, endpoint.to_owned());
-        let at = if self.counts.contains_key(&at) || self.counts.len() < MAX_ENTRIES {
-            at
-        } else {
-            (hour, OVERFLOW.to_owned())
+        let hour_ms = at_ms - at_ms.rem_euclid(HOUR_MS);
+        let find = |counts: &[Entry], endpoint: &str| {
+            counts
+                .iter()
+                .position(|entry| entry.hour_ms == hour_ms && entry.endpoint == endpoint)
         };
-        self.counts.entry(at).or_default().count(status, rate_limited);
+        let at = find(&self.counts, endpoint).or_else(|| {
+            let endpoint = if self.counts.len() < MAX_ENTRIES {
+                endpoint
+            } else {
+                OVERFLOW
+            };
+            find(&self.counts, endpoint).or_else(|| {
+                self.counts.push(Entry {
+                    hour_ms,
+                    endpoint: endpoint.to_owned(),
+                    counts: Counts::default(),
+                });
+                Some(self.counts.len() - 1)
+            })
+        });
+        if let Some(entry) = at.and_then(|at| self.counts.get_mut(at)) {
+            entry.counts.count(status, rate_limited);
+        }
         if self.last.as_ref().is_none_or(|last| last.at_ms <= at_ms) {
             self.last = Some(LastUse {
                 at_ms,
@@ -151,14 +168,7 @@ impl Tally {
     /// The report of what was counted, which empties the tally; `None` when nothing was.
     pub fn take(&mut self) -> Option<Report> {
         let last = self.last.take()?;
-        let counts = std::mem::take(&mut self.counts)
-            .into_iter()
-            .map(|((hour_ms, endpoint), counts)| Entry {
-                hour_ms,
-                endpoint,
-                counts,
-            })
-            .collect();
+        let counts = std::mem::take(&mut self.counts);
         Some(Report { last, counts })
     }
 }
@@ -383,7 +393,8 @@ mod tests {
             .collect();
         assert_eq!(
             entries,
-            vec![(NOON, lookup, 1), (NOON, sync, 2), (NOON + HOUR_MS, lookup, 1)]
+            vec![(NOON, sync, 2), (NOON + HOUR_MS, lookup, 1), (NOON, lookup, 1)],
+            "in the order first counted"
         );
         assert!(tally.take().is_none(), "a report empties the tally");
     }

@@ -148,6 +148,8 @@ pub struct SweepReport {
     pub idempotency_keys_deleted: usize,
     /// Hours of API usage older than 35 days.
     pub api_key_usage_deleted: usize,
+    /// Minutes of connectors' call counts older than 35 days.
+    pub crm_call_minutes_deleted: usize,
     pub crm_contacts_handed_over: usize,
     pub crm_sync_jobs_deleted: usize,
     pub crm_inbound_events_deleted: usize,

@@ -66,7 +66,7 @@ const fn renumbered(name: &'static str, key: &'static str) -> MovedTable {
 /// Every table with a business's rows, each after the tables its foreign keys name: copied in
 /// this order, deleted in the reverse. The directory's tables (`business_shards`,
 /// `channel_addresses`) stay on the first shard and are not among them.
-pub const MOVED_TABLES: [MovedTable; 29] = [
+pub const MOVED_TABLES: [MovedTable; 30] = [
     MovedTable {
         business_column: "id",
         ..table("businesses")
@@ -83,6 +83,7 @@ pub const MOVED_TABLES: [MovedTable; 29] = [
     table("attachments"),
     table("sso_tokens"),
     sealed("crm_connectors", &["secrets"]),
+    table("crm_call_minutes"),
     table("crm_contacts"),
     table("crm_inbound_events"),
     table("crm_links"),

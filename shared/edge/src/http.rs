@@ -37,6 +37,7 @@ where
             error_response(&error)
         }
     };
+    crate::invocation::end(&env).await;
     env.report();
     answer
 }

@@ -36,6 +36,7 @@ pub mod http;
 pub mod idempotency;
 pub mod inbound_media;
 pub mod ingest;
+pub mod invocation;
 pub mod knowledge;
 pub mod maintenance;
 pub mod media_store;

@@ -165,10 +165,15 @@ async fn sweep_shard(
         Ok(count) => report.console_sessions_deleted += count,
         Err(error) => failed(report, "console_sessions", &error),
     }
+    // API usage and connectors' call counts are kept 35 days, whatever the retention period.
     let usage_before = now.millis() - domain::key_usage::KEPT_DAYS * domain::key_usage::DAY_MS;
     match db::api_key_usage::delete_before(db, moving, usage_before, ROWS_PER_RUN).await {
         Ok(count) => report.api_key_usage_deleted += count,
         Err(error) => failed(report, "api_key_usage", &error),
+    }
+    match db::crm_call_minutes::delete_before(db, moving, usage_before, ROWS_PER_RUN).await {
+        Ok(count) => report.crm_call_minutes_deleted += count,
+        Err(error) => failed(report, "crm_call_minutes", &error),
     }
     let keys_before = now.plus_seconds(-idempotency::RETENTION_SECONDS);
     match db::idempotency_keys::delete_created_before(db, moving, keys_before.micros(), ROWS_PER_RUN).await {
@@ -197,6 +202,7 @@ pub async fn run(env: &Env) {
                 + report.console_sessions_deleted
                 + report.idempotency_keys_deleted
                 + report.api_key_usage_deleted
+                + report.crm_call_minutes_deleted
                 + report.crm_contacts_handed_over
                 + report.crm_sync_jobs_deleted
                 + report.crm_links_due

@@ -102,6 +102,7 @@ where
         settle(message, result);
     }))
     .await;
+    crate::invocation::end(env).await;
     env.report();
 }
 
@@ -133,6 +134,7 @@ where
             settle(message, settles.next().unwrap_or(Settle::RetryIn(0)));
         }
     }
+    crate::invocation::end(env).await;
     env.report();
 }
 

@@ -7,13 +7,13 @@ import { createHash } from 'node:crypto';
 import { BASE_URL, admin, api, assertError, newBusiness, sync, unique, waitFor } from '../support.mjs';
 import { receiveWhatsapp, uniquePhone } from '../receivers/webhook-api.mjs';
 import { localPartners } from '../partners.mjs';
-import { connectKustomer, connectedBusiness, kustomerOrg, settledLog, syncLog } from '../crm/connectors.mjs';
+import { connectKustomer, connectedBusiness, connectorOf, kustomerOrg, settledLog, syncLog } from '../crm/connectors.mjs';
 import { signWebhook } from '../crm/kustomer.mjs';
 
 const partners = localPartners();
 
 describe('001, "Fallback Mode: system works without Kustomer when API is down"', () => {
-  test('a customer asking for a person is told at once while Kustomer is down; the ticket follows when it is back', async () => {
+  test('a customer asking for a person is told at once while Kustomer is down; the ticket follows when it is back, and the KPIs count the refused calls', async () => {
     const setup = await connectedBusiness({ settings: { handoff_message: 'A person will reply soon.' } });
     partners.closeAfter(setup.kustomer);
     const whatsapp = await partners.whatsappOf(setup.business);
@@ -33,6 +33,19 @@ describe('001, "Fallback Mode: system works without Kustomer when API is down"',
     await waitFor(async () => (await syncLog(setup.connector.id)).some((e) => e.operation === 'escalate' && e.status === 'succeeded'), 120_000, 'the ticket made', 1_000);
     assert.equal(setup.kustomer.conversations[0].attributes.priority, 4, 'the Kustomer conversation is escalated');
     assert.equal(partners.meta.for(from.slice(1)).length, 1, 'the customer was told once');
+
+    // The checklist's KPIs read from these very calls (docs/connectors.md, "Health"): each call
+    // Kustomer answered, and each refused while it was down, counted as a failure.
+    const answered = () => setup.kustomer.requests.filter((r) => r.status !== null && (r.status < 400 || r.status === 404)).length;
+    const health = await waitFor(async () => {
+      const now = (await connectorOf(setup.connector.id)).status.health;
+      return now.calls - now.failed_calls === answered() ? now : null;
+    }, 20_000, 'every answered call counted', 500);
+    assert.ok(health.failed_calls >= 1, `the refused connections: ${JSON.stringify(health)}`);
+    assert.equal(health.error_rate, health.failed_calls / health.calls);
+    assert.equal(health.uptime, health.minutes_up / health.minutes_with_calls);
+    assert.ok(health.average_response_ms > 0 && health.p95_response_ms >= 100, JSON.stringify(health));
+    assert.deepEqual(health.targets, { uptime: 0.995, average_response_ms: 2000, error_rate: 0.01, sync_success_rate: 0.99 });
   });
 
   test('a phrase escalates with Conversation Sync off', async () => {

@@ -796,6 +796,9 @@ pub struct ConnectorStatus {
     pub paused_until: Option<Timestamp>,
     /// Calls made to the CRM so far in this UTC day, against the budget's per_day.
     pub calls_today: i64,
+    /// The calls to the CRM in the last 24 hours as the production checklist's KPIs, with its
+    /// targets.
+    pub health: crate::crm::health::Health,
 }
 
 /// A deleted connector, and what was forgotten with it.

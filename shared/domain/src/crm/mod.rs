@@ -9,6 +9,7 @@ pub mod budget;
 pub mod chatwoot;
 pub mod config;
 pub mod fields;
+pub mod health;
 pub mod krayin;
 pub mod kustomer;
 pub mod priority;

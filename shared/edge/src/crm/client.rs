@@ -121,6 +121,8 @@ impl<'a> Client<'a> {
         let shown_path = redact::path(&path);
         let kind = self.connector.kind;
         let id = &self.connector.id;
+        let answered = matches!(&exchange.result, Ok(reply) if (200..400).contains(&reply.status) || reply.status == 404);
+        super::health::record(self.connector, exchange.millis, !answered);
         match exchange.result {
             Ok(reply) => {
                 if self.debug {
@@ -140,7 +142,7 @@ impl<'a> Client<'a> {
                         exchange.millis
                     );
                 }
-                if (200..400).contains(&reply.status) || reply.status == 404 {
+                if answered {
                     return Ok(Answer {
                         status: reply.status,
                         body: reply.body,

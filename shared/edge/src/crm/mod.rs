@@ -5,6 +5,7 @@
 pub mod chatwoot;
 pub mod client;
 pub mod escalation;
+pub mod health;
 pub mod krayin;
 pub mod kustomer;
 pub mod sync;

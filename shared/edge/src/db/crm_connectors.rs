@@ -509,10 +509,11 @@ pub async fn delete(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<Option
             db::crm_contacts::forget_connector(db, tenant, id)?,
             db::crm_inbound_events::forget_connector(db, tenant, id)?,
             db::crm_requests::forget_connector(db, tenant, id)?,
+            db::crm_call_minutes::forget_connector(db, tenant, id)?,
             connector,
         ])
         .await?;
-    if db::changes_at(&results, 6) == 0 {
+    if db::changes_at(&results, 7) == 0 {
         return Ok(None);
     }
     Ok(Some(Forgotten {

@@ -30,6 +30,7 @@ pub mod businesses;
 pub mod channel_accounts;
 pub mod console_sessions;
 pub mod conversations;
+pub mod crm_call_minutes;
 pub mod crm_connectors;
 pub mod crm_contacts;
 pub mod crm_inbound_events;

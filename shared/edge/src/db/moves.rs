@@ -499,6 +499,15 @@ mod tests {
         .must();
 
         let connector = fixture.connector(tenant).await;
+        let mut calls = domain::crm::health::Minute::default();
+        calls.record(120, false);
+        let calls = crate::db::crm_call_minutes::ConnectorMinute {
+            connector: connector.clone(),
+            minute_ms: 0,
+            counts: calls,
+        };
+        let calls = crate::db::crm_call_minutes::add(db, tenant, &[calls]).must();
+        db.batch(vec![calls]).await.must();
         let contact = ContactKey::Customer(ann.clone());
         crm_contacts::claim(db, tenant, &connector, &contact, "w", 0, 1)
             .await

@@ -464,10 +464,7 @@ fn listing_a_businesss_keys_shows_each_of_them_by_prefix_and_never_the_key_itsel
         let keys = body["api_keys"].as_array().cloned().unwrap_or_default();
         assert_eq!(keys.len(), 2, "only this business's two keys: {body}");
         let (first, next) = (&keys[0], &keys[1]);
-        assert_eq!(
-            keys_of(first),
-            LISTED_KEY
-        );
+        assert_eq!(keys_of(first), LISTED_KEY);
         assert_eq!(first["id"], key_id.as_str());
         assert_eq!(
             first["name"], "native",
@@ -520,10 +517,7 @@ fn revoking_a_key_sets_revoked_at_and_revoking_it_again_answers_the_same_revocat
         let path = format!("/admin/api-keys/{key_id}");
         let revoked = app.admin(Method::Delete, &path, None).await.expect(200);
         let body = revoked.json();
-        assert_eq!(
-            keys_of(&body),
-            LISTED_KEY
-        );
+        assert_eq!(keys_of(&body), LISTED_KEY);
         assert_eq!(body["id"], key_id.as_str());
         assert_eq!(body["business_id"], business.id.as_str());
         assert_eq!(body["prefix"], &business.key[..12]);

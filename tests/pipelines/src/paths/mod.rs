@@ -8,6 +8,7 @@ mod backup;
 mod bulk_create;
 mod channel_accounts;
 mod chatwoot_to_krayin;
+mod connector_health;
 mod connector_settings;
 mod console;
 mod crm_link;

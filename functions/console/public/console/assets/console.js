@@ -4,10 +4,12 @@
 'use strict';
 
 (() => {
+  /** @type {import('../../../types/api').EventType[]} */
   const EVENTS = [
     'message.received', 'message.sent', 'conversation.created', 'conversation.assigned',
     'conversation.status_changed', 'customer.created', 'customer.updated',
   ];
+  /** @type {import('../../../types/api').LinkChannelName[]} */
   const LINK_CHANNELS = ['facebook', 'messenger', 'instagram', 'whatsapp'];
   let session = null;
 
@@ -123,7 +125,15 @@
     }
   }
 
-  async function api(method, path, body) {
+  /**
+   * A call of the API, typed from openapi.json (functions/console/types/api.d.ts, which
+   * scripts/configure writes and `tsc` checks this file against in scripts/test): a path, a body
+   * or a field of an answer that is not the API's fails the build, not the page.
+   * @type {import('../../../types/api').Api}
+   */
+  const api = /** @type {any} */ (call);
+
+  async function call(method, path, body) {
     const headers = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (method !== 'GET' && session) headers['x-csrf-token'] = session.csrf_token;
@@ -388,6 +398,30 @@
     const perDay = connector.rate_limit.per_day;
     if (perDay && status.calls_today >= perDay * 0.9) return badge('warn', `${status.calls_today} of ${perDay} calls today`);
     return badge('good', status.success_rate === null ? 'idle' : `healthy · ${percent(status.success_rate)}`);
+  }
+
+  /**
+   * A connector's calls to its CRM over 24 hours as the production checklist's KPIs, each beside
+   * its target and marked met or not (no calls: nothing to judge).
+   */
+  function kpis(status) {
+    const hh = status.health;
+    const t = hh.targets;
+    const ms = (v) => (v === null ? '—' : `${Math.round(v)} ms`);
+    const judged = (value, met, none = 'no calls') => (value === null ? badge('off', none) : met ? badge('good', 'met') : badge('bad', 'missed'));
+    const rows = [
+      ['Uptime', percent(hh.uptime), `above ${percent(t.uptime)}`, judged(hh.uptime, hh.uptime > t.uptime),
+        `${hh.minutes_up} of ${hh.minutes_with_calls} minute(s) with calls had one answered`],
+      ['CRM response time, average', ms(hh.average_response_ms), `under ${t.average_response_ms} ms`,
+        judged(hh.average_response_ms, hh.average_response_ms < t.average_response_ms), `95 % within ${hh.p95_response_ms === null ? '—' : `${hh.p95_response_ms} ms`}`],
+      ['Error rate', percent(hh.error_rate), `under ${percent(t.error_rate)}`, judged(hh.error_rate, hh.error_rate < t.error_rate),
+        `${hh.failed_calls} of ${hh.calls} call(s) failed`],
+      ['Sync success', percent(status.success_rate), `above ${percent(t.sync_success_rate)}`,
+        judged(status.success_rate, status.success_rate > t.sync_success_rate, 'no work'), 'work done of work attempted'],
+    ];
+    return h('section', { class: 'card', 'aria-labelledby': 'c-kpis' },
+      h('h2', { id: 'c-kpis' }, 'Health, last 24 hours'),
+      table(['Measure', 'Now', 'Target', 'Status', 'From'], rows, 'No calls yet'));
   }
 
   /** A connector working for only a share of customers says so (its rollout). */
@@ -750,7 +784,13 @@
   }
 
   /** `object` without the fields left empty. */
-  const clean = (object) => Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined));
+  /**
+   * The object without its undefined fields.
+   * @template T
+   * @param {T} object
+   * @returns {T}
+   */
+  const clean = (object) => /** @type {T} */ (Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined)));
 
   async function connector(id) {
     const c = await api('GET', `/api-connectors/${id}`);
@@ -806,6 +846,7 @@
           route();
         }),
         deleteConnector(c)),
+      kpis(status),
       tested,
       h('p', {}, 'Point the CRM\'s webhook at ', h('code', {}, location.origin + c.webhook_path), ' ', copyButton(location.origin + c.webhook_path, 'URL')),
       h('section', { class: 'card', 'aria-labelledby': 'c-rollout' }, h('h2', { id: 'c-rollout' }, 'Rollout'), rolloutForm),
@@ -1138,8 +1179,8 @@
       chart('CSAT, average', series((r) => r.satisfaction.average), { max: 5, format: (v) => v.toFixed(1) }),
       chart('Sync success', series(syncRate), { max: 1, format: rateFormat }),
       h('h2', {}, 'Agents'),
-      table(['Agent', 'Conversations', 'Resolved', 'First response (median)', 'Resolution (median)'], whole.agents.map((a) => [
-        a.assignee, a.conversations, a.resolved, seconds(a.first_response.p50_seconds), seconds(a.resolution.p50_seconds),
+      table(['Agent', 'Conversations', 'Resolved', 'Resolved a day', 'First response (median)', 'Resolution (median)'], whole.agents.map((a) => [
+        a.assignee, a.conversations, a.resolved, (a.resolved / days).toFixed(1), seconds(a.first_response.p50_seconds), seconds(a.resolution.p50_seconds),
       ]), 'No assigned conversations in this range'),
     ];
   }
@@ -1219,10 +1260,11 @@
   }
 
   async function start() {
-    document.getElementById('menu').addEventListener('click', (event) => {
+    const menu = document.getElementById('menu');
+    menu.addEventListener('click', () => {
       const nav = document.getElementById('nav');
       const open = nav.classList.toggle('open');
-      event.currentTarget.setAttribute('aria-expanded', String(open));
+      menu.setAttribute('aria-expanded', String(open));
     });
     document.getElementById('sign-out').addEventListener('click', async () => {
       try {
