@@ -386,14 +386,17 @@
     ];
   }
 
-  /** A connector's health at a glance: paused, failing, backlog, or healthy. */
+  /** A connector's health at a glance: paused, failing, missing a KPI's target, backlog, or healthy. */
   function health(connector) {
     const status = connector.status;
     if (!connector.enabled) return badge('off', 'disabled');
     if (status.paused_until) return badge('warn', `paused until ${when(status.paused_until)}`);
-    if (status.last_24h.dead > 0 || (status.success_rate !== null && status.success_rate < 0.99)) {
+    const kpi = status.health;
+    if (status.last_24h.dead > 0 || (status.success_rate !== null && status.success_rate < kpi.targets.sync_success_rate)) {
       return badge('bad', `success ${percent(status.success_rate)}`);
     }
+    if (kpi.uptime !== null && kpi.uptime < kpi.targets.uptime) return badge('bad', `uptime ${percent(kpi.uptime)}`);
+    if (kpi.error_rate !== null && kpi.error_rate > kpi.targets.error_rate) return badge('bad', `CRM errors ${percent(kpi.error_rate)}`);
     if (status.backlog > 0) return badge('warn', `${status.backlog} waiting`);
     const perDay = connector.rate_limit.per_day;
     if (perDay && status.calls_today >= perDay * 0.9) return badge('warn', `${status.calls_today} of ${perDay} calls today`);
