@@ -1,11 +1,13 @@
--- A connector's calls to its CRM by the minute (docs/connectors.md, "Health"): how many, how many
--- failed, the time they took, and how many fell in each response-time class; the status reads
--- the production checklist's KPIs from them (uptime, average and 95th-percentile response time,
--- error rate). A function adds what its calls counted once per invocation, not once per call.
--- Rows older than 35 days go in the maintenance sweep; a deleted connector's go with it.
+-- Calls to a business's CRM by the minute (docs/connectors.md, "Health"), of a connector or of a
+-- CRM link's fetches: how many, how many failed, the time they took, and how many fell in each
+-- response-time class; their status reads the production checklist's KPIs from them (uptime,
+-- average and 95th-percentile response time, error rate). A function adds what its calls counted
+-- once per invocation, not once per call. Rows older than 35 days go in the maintenance sweep; a
+-- deleted connector's or link's go with it.
 CREATE TABLE crm_call_minutes (
     business_id  TEXT NOT NULL REFERENCES businesses (id),
-    connector_id TEXT NOT NULL,
+    -- The connector's id, or the CRM link's (its knowledge source's).
+    source_id    TEXT NOT NULL,
     -- The minute's start, in milliseconds since the epoch.
     minute_ms    INTEGER NOT NULL,
     calls        INTEGER NOT NULL DEFAULT 0,
@@ -19,6 +21,6 @@ CREATE TABLE crm_call_minutes (
     under_2s     INTEGER NOT NULL DEFAULT 0,
     under_5s     INTEGER NOT NULL DEFAULT 0,
     slower       INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (business_id, connector_id, minute_ms)
+    UNIQUE (business_id, source_id, minute_ms)
 );
 CREATE INDEX crm_call_minutes_by_minute ON crm_call_minutes (minute_ms);

@@ -325,7 +325,7 @@ describe('the business console', () => {
     }
   });
 
-  test('CRM links: a link is added, indexed, and the search finds what the bot would; it is switched, refreshed and deleted by its id though its URL shows a masked credential', async () => {
+  test('CRM links: a link is added, indexed (its fetches’ KPIs shown), and the search finds what the bot would; it is switched, refreshed and deleted by its id though its URL shows a masked credential', async () => {
     const { context, page, errors } = await signedIn(1280);
     try {
       // A link belongs to one of the business's Facebook pages: the page is added first.
@@ -368,6 +368,12 @@ describe('the business console', () => {
 
       const row = page.locator('tr', { hasText: 'Customers' });
       await row.getByText('api_token=***').waitFor({ timeout: WAIT_MS });
+      // Its fetches as the checklist's KPIs, beside the uptime's target.
+      await waitFor(async () => {
+        await show(page, `links/${pageId}`);
+        return (await row.getByText(/^24 h: uptime 100\.0 % \(target above 99\.5 %\), \d+ ms on average, 0 of \d+ fetch\(es\) failed$/).count()) > 0;
+      }, WAIT_MS, 'the link\'s fetches counted', 500);
+      await row.screenshot({ path: join(SCREENSHOTS, 'console-link-health-1280.png') });
       await answered(page, 'PUT', '/api/dashboard/crm-links/status', 200, () => row.getByRole('checkbox').uncheck());
       await answered(page, 'PUT', '/api/dashboard/crm-links/status', 200, () => row.getByRole('checkbox').check());
       await answered(page, 'POST', '/api/dashboard/crm-links/refresh', 202, () => row.getByRole('button', { name: 'Refresh' }).click());

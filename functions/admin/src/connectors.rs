@@ -10,7 +10,7 @@ use domain::audit::Action;
 use domain::crm::ConnectionTest;
 use domain::crm::budget::Budget;
 use domain::crm::config;
-use domain::crm::health::{Health, Window};
+use domain::crm::health::{Health, WINDOW_HOURS, Window};
 use domain::crm::kustomer::api::Team;
 use domain::crm::rollout::Rollout;
 use domain::crm::work::{ConnectorKind, ContactKey, JobStatus};
@@ -37,8 +37,7 @@ const MAX_NAME_CHARS: usize = domain::api::admin::MAX_NAME_CHARS;
 /// Writes to one connector that lose a race with another are tried this often.
 const WRITE_TRIES: usize = 5;
 /// The status's success rate and health look back this far.
-const STATUS_WINDOW_HOURS: u32 = 24;
-const STATUS_WINDOW_SECONDS: i64 = STATUS_WINDOW_HOURS as i64 * 3600;
+const STATUS_WINDOW_SECONDS: i64 = WINDOW_HOURS as i64 * 3600;
 
 fn status_out(connector: &Connector, summary: Summary, calls: &Window, now: Timestamp) -> ConnectorStatus {
     let attempted = summary.succeeded + summary.failed + summary.dead;
@@ -55,7 +54,7 @@ fn status_out(connector: &Connector, summary: Summary, calls: &Window, now: Time
             .filter(|until| *until > now.micros())
             .map(Timestamp::from_micros),
         calls_today: connector.calls_today(now.micros()),
-        health: Health::of(calls, STATUS_WINDOW_HOURS),
+        health: Health::of(calls, WINDOW_HOURS),
     }
 }
 
@@ -71,7 +70,8 @@ async fn out(env: &Env, connector: Connector) -> Result<ConnectorOut, ApiError> 
         now.micros() + 1,
     )
     .await?;
-    let calls = crm_call_minutes::window(&db, &connector.tenant, &connector.id, since.millis()).await?;
+    let calls =
+        crm_call_minutes::window(&db, &connector.tenant, connector.id.as_str(), since.millis()).await?;
     Ok(ConnectorOut {
         status: status_out(&connector, summary, &calls, now),
         secrets_set: connector.secrets.names(),

@@ -627,6 +627,7 @@ export type LinkRef = {
 };
 export type LinkStatus = {
   "chunks": number;
+  "health": Health;
   "indexing"?: Indexing;
   "last_embedded": number;
   "last_error": string | null;

@@ -8,6 +8,7 @@ use domain::api::links::{
     AddedOut, AllOut, CrmLinkView, DeletedOut, LinksOut, PageLinks, RefreshOut, StatusOut,
 };
 use domain::audit::Action;
+use domain::crm::health::{WINDOW_HOURS, Window};
 use domain::destination::Destination;
 use domain::error::ApiError;
 use domain::ids::SourceId;
@@ -23,7 +24,7 @@ use edge::console_log;
 use edge::db::Db;
 use edge::db::knowledge_links::{self, Entry};
 use edge::db::knowledge_sources::{self, Asked, Caps, Due, Fields, Source};
-use edge::db::{businesses, channel_accounts, knowledge_chunks};
+use edge::db::{businesses, channel_accounts, crm_call_minutes, knowledge_chunks};
 use edge::knowledge::backend::Rag;
 use edge::{DB, http, knowledge, runtime, secrets_key};
 use serde_json::{Value, json};
@@ -64,6 +65,8 @@ fn channel_param(query: &Query) -> Result<Option<LinkChannel>, ApiError> {
 struct Shown<'a> {
     sources: HashMap<SourceId, Source>,
     entries: Vec<Entry>,
+    /// Each link's fetches in the health window, by its source's id.
+    calls: HashMap<String, Window>,
     origin: &'a str,
 }
 
@@ -80,6 +83,7 @@ impl Shown<'_> {
                     entry.channel,
                     entry.is_active,
                     &channels,
+                    self.calls.get(source.id.as_str()),
                     self.origin,
                 ))
             })
@@ -97,7 +101,10 @@ async fn shown<'a>(
     let keys = secrets_key::keyring(env)?;
     let sources = knowledge_sources::list(db, &keys, tenant, page).await?;
     let entries = knowledge_links::list(db, tenant, page, None).await?;
+    let since = runtime::now().millis() - i64::from(WINDOW_HOURS) * 3_600_000;
+    let calls = crm_call_minutes::windows(db, tenant, since).await?;
     Ok(Shown {
+        calls,
         sources: sources
             .into_iter()
             .map(|source| (source.id.clone(), source))

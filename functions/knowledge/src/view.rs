@@ -2,6 +2,7 @@
 //! fetch status, and a webhook link's URL.
 
 use domain::api::links::{CrmLinkView, Indexing, LinkRef, LinkStatus};
+use domain::crm::health::{Health, WINDOW_HOURS, Window};
 use domain::links::link::{LinkChannel, redact_url};
 use edge::db::knowledge_links::Entry;
 use edge::db::knowledge_sources::Source;
@@ -12,13 +13,14 @@ pub fn webhook_url(origin: &str, source: &Source) -> String {
 }
 
 /// One entry: `source` on `channel`. `channels` are every channel of the page with this URL. Its
-/// status says how many pieces its last complete fetch indexed (`chunks`) and, while a fetch reads
-/// its data, how far it got (`indexing`).
+/// status says how many pieces its last complete fetch indexed (`chunks`), while a fetch reads
+/// its data how far it got (`indexing`), and its fetches' KPIs from `calls` (`health`).
 pub fn entry(
     source: &Source,
     channel: LinkChannel,
     is_active: bool,
     channels: &[LinkChannel],
+    calls: Option<&Window>,
     origin: &str,
 ) -> CrmLinkView {
     let mut settings = source.link.view(channels);
@@ -47,6 +49,7 @@ pub fn entry(
                 pages_read: run.next.as_ref().map(|next| next.pages),
                 records_before: status.records,
             }),
+            health: Health::of(calls.unwrap_or(&Window::default()), WINDOW_HOURS),
         },
         webhook_url: source
             .webhook_secret

@@ -7,7 +7,7 @@
 import { after, describe, test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { BASE_URL } from '../support.mjs';
+import { BASE_URL, waitFor } from '../support.mjs';
 import { SMALL, businessWithPages, dashboard, waitForFetched } from '../links/links.mjs';
 import { startCrm } from '../links/crm-server.mjs';
 
@@ -168,6 +168,16 @@ describe('003, "API Endpoints", as written', () => {
     assert.deepEqual(links.crm_links.map((link) => link.name).sort(), ['HubSpot Contacts', 'HubSpot Contacts', 'Internal CRM', 'Shopify Customers']);
     for (const link of links.crm_links.filter((entry, index, all) => all.findIndex((other) => other.url === entry.url) === index)) {
       await waitForFetched(business, business.page, link.url, { records: SMALL[{ 'Shopify Customers': 'shopify', 'HubSpot Contacts': 'hubspot', 'Internal CRM': 'custom' }[link.name]] });
+    }
+    // Each link's fetches as the checklist's KPIs (docs/links.md), counted as the fetcher's
+    // invocation ends (just after the fetch's status): answered, none failed.
+    const counted = await waitFor(() => {
+      const now = curl(CHECK_STATUS, ours).crm_links;
+      return now.every((link) => link.status.health.calls >= 1) ? now : null;
+    }, 20_000, 'every link\'s fetches counted', 500);
+    for (const { name, status: { health } } of counted) {
+      assert.ok(health.failed_calls === 0 && health.uptime === 1 && health.error_rate === 0, `${name}: ${JSON.stringify(health)}`);
+      assert.equal(health.targets.uptime, 0.995);
     }
     const stored = curl(VECTOR_DOCUMENTS, ours);
     assert.deepEqual([...new Set(stored.documents.map((document) => document.link.name))].sort(), ['HubSpot Contacts', 'Internal CRM', 'Shopify Customers'], JSON.stringify(stored).slice(0, 500));

@@ -223,6 +223,9 @@ pub struct LinkStatus {
     /// answering from the previous data until it ends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub indexing: Option<Indexing>,
+    /// The link's fetches from its CRM in the last 24 hours as the production checklist's KPIs,
+    /// with its targets (a webhook link's pushes are not fetches: none).
+    pub health: crate::crm::health::Health,
 }
 
 #[derive(Serialize)]

@@ -8,6 +8,8 @@ use serde::Serialize;
 
 /// A minute, in milliseconds.
 pub const MINUTE_MS: i64 = 60_000;
+/// The window a status reads its health over.
+pub const WINDOW_HOURS: u32 = 24;
 /// The upper bounds (ms) of the response-time classes a minute counts calls in; a call slower
 /// than the last is in a class of its own.
 pub const BOUNDS_MS: [u32; 6] = [100, 250, 500, 1_000, 2_000, 5_000];

@@ -122,7 +122,12 @@ impl<'a> Client<'a> {
         let kind = self.connector.kind;
         let id = &self.connector.id;
         let answered = matches!(&exchange.result, Ok(reply) if (200..400).contains(&reply.status) || reply.status == 404);
-        super::health::record(self.connector, exchange.millis, !answered);
+        super::health::record(
+            &self.connector.tenant,
+            self.connector.id.as_str(),
+            exchange.millis,
+            !answered,
+        );
         match exchange.result {
             Ok(reply) => {
                 if self.debug {

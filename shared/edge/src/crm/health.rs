@@ -1,11 +1,10 @@
-//! The health counts of connectors' calls (`domain::crm::health`): each call is counted in the
-//! isolate by the connector and minute, and what an invocation counted is added to
-//! `crm_call_minutes` as it ends (`invocation::end`): one D1 round trip per invocation that made
-//! calls, however many it made, and none on the calls' own way.
+//! The health counts of calls to businesses' CRMs (`domain::crm::health`), a connector's or a CRM
+//! link's fetches: each call is counted in the isolate by its source and minute, and what an
+//! invocation counted is added to `crm_call_minutes` as it ends (`invocation::end`): one D1 round
+//! trip per invocation that made calls, however many it made, and none on the calls' own way.
 
 use crate::Env;
-use crate::db::crm_call_minutes::{self, ConnectorMinute};
-use crate::db::crm_connectors::Connector;
+use crate::db::crm_call_minutes::{self, SourceMinute};
 use crate::{DB, console_error, invocation, runtime};
 use domain::crm::health::Minute;
 use domain::error::ApiError;
@@ -15,26 +14,26 @@ use std::cell::RefCell;
 
 thread_local! {
     /// What this isolate's calls counted and has not stored, with whose each minute is: a few
-    /// entries (connectors times minutes of an invocation), so a list.
-    static COUNTED: RefCell<Vec<(Tenant, ConnectorMinute)>> = const { RefCell::new(Vec::new()) };
+    /// entries (sources times minutes of an invocation), so a list.
+    static COUNTED: RefCell<Vec<(Tenant, SourceMinute)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Counts a call to the connector's CRM that took `millis` and failed or not; it is stored when
-/// the invocation ends.
-pub fn record(connector: &Connector, millis: u64, failed: bool) {
+/// Counts a call of `source` (a connector's id, or a CRM link's) to the tenant's CRM that took
+/// `millis` and failed or not; it is stored when the invocation ends.
+pub fn record(tenant: &Tenant, source: &str, millis: u64, failed: bool) {
     let minute_ms = Minute::start_of(runtime::now().millis());
     COUNTED.with(|counted| {
         let mut counted = counted.borrow_mut();
-        let at = counted
-            .iter()
-            .position(|(_, counted)| counted.connector == connector.id && counted.minute_ms == minute_ms);
+        let at = counted.iter().position(|(of, counted)| {
+            counted.source == source && counted.minute_ms == minute_ms && of.business_id == tenant.business_id
+        });
         let at = at.unwrap_or_else(|| {
-            let minute = ConnectorMinute {
-                connector: connector.id.clone(),
+            let minute = SourceMinute {
+                source: source.to_owned(),
                 minute_ms,
                 counts: Minute::default(),
             };
-            counted.push((connector.tenant.clone(), minute));
+            counted.push((tenant.clone(), minute));
             counted.len() - 1
         });
         counted[at].1.counts.record(millis, failed);

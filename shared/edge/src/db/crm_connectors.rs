@@ -509,7 +509,7 @@ pub async fn delete(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<Option
             db::crm_contacts::forget_connector(db, tenant, id)?,
             db::crm_inbound_events::forget_connector(db, tenant, id)?,
             db::crm_requests::forget_connector(db, tenant, id)?,
-            db::crm_call_minutes::forget_connector(db, tenant, id)?,
+            db::crm_call_minutes::forget(db, tenant, id.as_str())?,
             connector,
         ])
         .await?;

@@ -597,7 +597,8 @@ pub async fn record_push(
     ))
 }
 
-/// Deletes a source with its links and pieces (their vectors are deleted first, by the caller).
+/// Deletes a source with its links, pieces and call minutes (their vectors are deleted first, by
+/// the caller).
 pub async fn delete(db: &Db, tenant: &Tenant, id: &SourceId) -> Result<(), ApiError> {
     db.batch(vec![
         db.scoped(
@@ -615,6 +616,7 @@ pub async fn delete(db: &Db, tenant: &Tenant, id: &SourceId) -> Result<(), ApiEr
             "DELETE FROM knowledge_links WHERE business_id = ?1 AND source_id = ?2",
         )
         .bind(&[text(id.as_str())])?,
+        crate::db::crm_call_minutes::forget(db, tenant, id.as_str())?,
         db.scoped(
             tenant,
             "DELETE FROM knowledge_sources WHERE business_id = ?1 AND id = ?2",

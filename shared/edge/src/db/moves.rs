@@ -501,8 +501,8 @@ mod tests {
         let connector = fixture.connector(tenant).await;
         let mut calls = domain::crm::health::Minute::default();
         calls.record(120, false);
-        let calls = crate::db::crm_call_minutes::ConnectorMinute {
-            connector: connector.clone(),
+        let calls = crate::db::crm_call_minutes::SourceMinute {
+            source: connector.as_str().to_owned(),
             minute_ms: 0,
             counts: calls,
         };

@@ -223,14 +223,28 @@ impl Fetcher<'_> {
     /// Reads the page `next` names and cuts it into pieces; None when there is nothing to read (a
     /// webhook link nothing was pushed to). A next page that would loop, or run past the page
     /// bound, ends the run here, before anything of the page is indexed.
-    async fn read(&self, next: &RunNext, source: &Source) -> Result<Option<Cut>, Failure> {
+    /// A fetch counts in the link's health (`crm::health`): the CRM did not answer, or answered
+    /// an error status, or it answered.
+    async fn read(&self, tenant: &Tenant, next: &RunNext, source: &Source) -> Result<Option<Cut>, Failure> {
         let page = if next.url.is_empty() {
             match fetch::pushed(self.env, source.pushed_key.as_deref(), &source.link).await? {
                 Some(page) => page,
                 None => return Ok(None),
             }
         } else {
-            fetch::page(self.env, &source.link, &next.url, self.allow_loopback).await?
+            let started = runtime::now().millis();
+            let fetched = fetch::page(self.env, &source.link, &next.url, self.allow_loopback).await;
+            let failed = matches!(
+                fetched,
+                Err(Failure::RateLimited { .. }
+                    | Failure::Unavailable { .. }
+                    | Failure::TimedOut
+                    | Failure::Unreachable(_)
+                    | Failure::Refused { .. })
+            );
+            let millis = u64::try_from(runtime::now().millis() - started).unwrap_or(0);
+            crate::crm::health::record(tenant, source.id.as_str(), millis, failed);
+            fetched?
         };
         let after = match &page.next {
             None => None,
@@ -280,7 +294,7 @@ impl Fetcher<'_> {
         {
             // The page before is let go before the next is read.
             *cut = None;
-            *cut = match self.read(next, source).await? {
+            *cut = match self.read(tenant, next, source).await? {
                 Some(read) => Some(read),
                 None => return Ok(None),
             };

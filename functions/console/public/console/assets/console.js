@@ -1091,7 +1091,11 @@
     const state = (st) => {
       const kind = { ok: 'good', failing: 'bad', pending: 'warn', not_fetched: 'off' }[st.state] || 'off';
       const progress = st.indexing ? ` · indexing ${st.indexing.records_seen} record(s), ${st.indexing.pieces_embedded} piece(s) embedded` : '';
+      const kpi = st.health;
+      const fetches = kpi.calls === 0 ? 'no fetch in 24 h'
+        : `24 h: uptime ${percent(kpi.uptime)} (target above ${percent(kpi.targets.uptime)}), ${Math.round(kpi.average_response_ms)} ms on average, ${kpi.failed_calls} of ${kpi.calls} fetch(es) failed`;
       return h('span', {}, badge(kind, st.state.replace('_', ' ')), h('br'), h('span', { class: 'hint' }, `${st.records} record(s), ${st.chunks} piece(s)${progress}`),
+        h('br'), h('span', { class: 'hint' }, fetches),
         st.last_error ? h('span', { class: 'error' }, h('br'), st.last_error) : null);
     };
     const results = h('div', { 'aria-live': 'polite' });

@@ -134,6 +134,20 @@ fn a_401_marks_the_link_failing_with_the_reason_and_it_recovers_once_the_crm_acc
             (Some("ok"), &Value::Null),
             "the link recovered: {status}"
         );
+        // Its fetches in the checklist's KPIs: the refused one failed, the others were answered.
+        let health = &status["health"];
+        let calls = health["calls"].as_u64().unwrap_or(0);
+        assert!(
+            calls >= 3,
+            "the first fetch, the refused one, the recovery: {health}"
+        );
+        assert_eq!(health["failed_calls"], 1, "{health}");
+        assert_eq!(
+            health["error_rate"].as_f64(),
+            Some(1.0 / calls as f64),
+            "{health}"
+        );
+        assert_eq!(health["targets"]["uptime"], 0.995);
     });
 }
 
