@@ -349,12 +349,16 @@
   }
 
   async function overview() {
-    const [connectorsOut, webhooksOut, linksOut, keysOut] = await Promise.all([
+    const [connectorsOut, webhooksOut, linksOut, keysOut, usageOut] = await Promise.all([
       api('GET', '/api-connectors'),
       api('GET', '/api-webhooks'),
       api('GET', '/api/dashboard/crm-links/all').catch(() => null),
       api('GET', '/api-keys'),
+      api('GET', '/api-usage?by=hour'),
     ]);
+    const lastDay = usageOut.series.slice(-24).reduce((sum, p) => ({
+      requests: sum.requests + p.requests, errors: sum.errors + p.status_4xx + p.status_5xx, limited: sum.limited + p.rate_limited,
+    }), { requests: 0, errors: 0, limited: 0 });
     const activeKeys = keysOut.api_keys.filter((key) => !key.revoked_at).length;
     const failing = webhooksOut.webhooks.filter((w) => w.failing_since || (!w.enabled && w.disabled_reason));
     return [
@@ -382,7 +386,15 @@
           h('h2', { id: 'ov-keys' }, 'API keys'),
           h('p', { class: 'figure' }, activeKeys),
           h('p', { class: 'muted' }, 'active'),
-          h('a', { href: '#/api-access' }, 'Manage API access'))),
+          h('a', { href: '#/api-access' }, 'Manage API access')),
+        h('section', { class: 'card', 'aria-labelledby': 'ov-usage' },
+          h('h2', { id: 'ov-usage' }, 'API usage, 24 hours'),
+          h('p', { class: 'figure' }, lastDay.requests),
+          h('p', {}, lastDay.requests === 0 ? h('span', { class: 'muted' }, 'no requests')
+            : lastDay.errors / lastDay.requests > 0.01 ? badge('bad', `${percent(lastDay.errors / lastDay.requests)} errors`)
+              : badge('good', `${percent(lastDay.errors / lastDay.requests)} errors`),
+          lastDay.limited ? [' ', badge('warn', `${lastDay.limited} rate-limited`)] : null),
+          h('a', { href: '#/api-access?by=hour' }, 'See the usage'))),
     ];
   }
 
