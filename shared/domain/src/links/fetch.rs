@@ -148,6 +148,20 @@ pub struct Verdict {
 }
 
 impl Failure {
+    /// Whether the CRM failed the fetch (did not answer, or answered an error status), as its
+    /// link's health counts a failed call; an answer we could not use (too large, unreadable, a
+    /// redirect) or our own failure is not the CRM's.
+    pub fn is_the_crms(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. }
+                | Self::Unavailable { .. }
+                | Self::TimedOut
+                | Self::Unreachable(_)
+                | Self::Refused { .. }
+        )
+    }
+
     /// Classifies an HTTP status that is not a success.
     pub fn of_status(status: u16, retry_after_seconds: Option<u32>, body: &[u8]) -> Self {
         match status {
@@ -319,6 +333,24 @@ mod tests {
 
     fn now() -> Timestamp {
         Timestamp::from_millis(NOW * 1000)
+    }
+
+    #[test]
+    fn a_fetch_is_the_crms_failure_when_it_did_not_answer_or_answered_an_error() {
+        for status in [401, 404, 408, 429, 503] {
+            assert!(Failure::of_status(status, None, b"").is_the_crms(), "{status}");
+        }
+        assert!(Failure::TimedOut.is_the_crms());
+        assert!(Failure::Unreachable("refused".into()).is_the_crms());
+        for ours in [
+            Failure::of_status(301, None, b""),
+            Failure::TooLarge,
+            Failure::Unreadable("bad JSON".into()),
+            Failure::Embedding("model".into()),
+            Failure::Endless("loop".into()),
+        ] {
+            assert!(!ours.is_the_crms(), "{ours:?}");
+        }
     }
 
     fn wait(verdict: &Verdict) -> i64 {

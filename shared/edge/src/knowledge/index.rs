@@ -234,14 +234,7 @@ impl Fetcher<'_> {
         } else {
             let started = runtime::now().millis();
             let fetched = fetch::page(self.env, &source.link, &next.url, self.allow_loopback).await;
-            let failed = matches!(
-                fetched,
-                Err(Failure::RateLimited { .. }
-                    | Failure::Unavailable { .. }
-                    | Failure::TimedOut
-                    | Failure::Unreachable(_)
-                    | Failure::Refused { .. })
-            );
+            let failed = fetched.as_ref().err().is_some_and(Failure::is_the_crms);
             let millis = u64::try_from(runtime::now().millis() - started).unwrap_or(0);
             crate::crm::health::record(tenant, source.id.as_str(), millis, failed);
             fetched?
