@@ -5,6 +5,7 @@
 //! the business in its path (`/api-keys`, `/api-connectors/{id}`, …), served by the same handler,
 //! which is handed whom it acts for (`edge::call::{Managed, Scope}`).
 
+mod alerts;
 mod api_keys;
 mod audit_log;
 mod backups;
@@ -32,6 +33,9 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         Admin::ListApiKeys | Admin::ListOwnApiKeys => call.run(api_keys::list).await,
         Admin::RevokeApiKey | Admin::RevokeOwnApiKey => call.run(api_keys::revoke).await,
         Admin::GetApiUsage | Admin::GetOwnApiUsage => call.run(api_keys::usage).await,
+        Admin::GetAlerts | Admin::GetOwnAlerts => call.run(alerts::list).await,
+        Admin::GetAlertSettings | Admin::GetOwnAlertSettings => call.run(alerts::settings).await,
+        Admin::UpdateAlertSettings | Admin::UpdateOwnAlertSettings => call.run(alerts::update).await,
         Admin::CreateChannelAccount | Admin::CreateOwnChannelAccount => {
             call.run(channel_accounts::create).await
         }

@@ -28,6 +28,34 @@ export type AgentOut = {
   "resolution": Durations;
   "resolved": number;
 };
+export type Alert = {
+  "email_error": string | null;
+  "id": string;
+  "kind": string;
+  "message": string;
+  "raised_at": string;
+  "raised_email": EmailState;
+  "resolved_at": string | null;
+  "resolved_email": (EmailState | null);
+  "state": string;
+  "subject": (Subject | null);
+  "subject_id": string;
+  "subject_name": string;
+  "threshold": number;
+  "value": number;
+};
+export type AlertRuleChange = {
+  "enabled"?: boolean | null;
+  "threshold"?: number | null;
+};
+export type AlertSettingsPatch = {
+  "email_to"?: Array<string> | null;
+  "rules"?: Record<string, AlertRuleChange> | null;
+};
+export type AlertsOut = {
+  "alerts": Array<Alert>;
+  "open": number;
+};
 export type AllOut = {
   "company_id": string;
   "company_name": string;
@@ -489,6 +517,7 @@ export type Durations = {
   "p50_seconds": number | null;
   "p90_seconds": number | null;
 };
+export type EmailState = "sent" | "pending" | "failed" | "none";
 export type EmbedMessage = {
   "attachments": Array<AttachmentView>;
   "channel": Channel;
@@ -539,7 +568,7 @@ export type EscalationOut = {
   "team_id": string | null;
   "trigger": "api" | "phrase";
 };
-export type EventType = "message.received" | "message.sent" | "conversation.created" | "conversation.assigned" | "conversation.status_changed" | "customer.created" | "customer.updated";
+export type EventType = "message.received" | "message.sent" | "conversation.created" | "conversation.assigned" | "conversation.status_changed" | "customer.created" | "customer.updated" | "alert.raised" | "alert.resolved";
 export type Health = {
   "average_response_ms": number | null;
   "calls": number;
@@ -605,6 +634,7 @@ export type KeyUsage = {
   "status_4xx": number;
   "status_5xx": number;
 };
+export type Kind = "connector_failing" | "connector_paused" | "connector_budget" | "connector_backlog" | "endpoint_disabled" | "endpoint_failing" | "link_failing" | "error_rate" | "rate_limited";
 export type KrayinContact = {
   "activity_id": number | null;
   "contact": string;
@@ -849,6 +879,17 @@ export type RevokedOut = {
 export type RotateIn = {
   "grace_seconds"?: number | null;
 };
+export type RuleOut = {
+  "about": string;
+  "default_threshold": number | null;
+  "enabled": boolean;
+  "kind": Kind;
+  "max": number | null;
+  "min": number | null;
+  "subject": Subject;
+  "threshold": number | null;
+  "unit": Unit;
+};
 export type Satisfaction = {
   "average": number | null;
   "count": number;
@@ -890,6 +931,11 @@ export type SentOut = {
   "message": Message;
   "success": boolean;
 };
+export type SettingsOut = {
+  "email_from": string | null;
+  "email_to": Array<string>;
+  "rules": Array<RuleOut>;
+};
 export type Share = {
   "count": number;
   "rate": number | null;
@@ -916,6 +962,7 @@ export type StatusOut = {
   "url": string;
 };
 export type StringOrInteger = (string | number);
+export type Subject = "connector" | "endpoint" | "link" | "business";
 export type Summary = {
   "dead": number;
   "failed": number;
@@ -925,6 +972,10 @@ export type Summary = {
   "succeeded": number;
 };
 export type SweepReport = {
+  "alert_emails_sent": number;
+  "alerts_deleted": number;
+  "alerts_raised": number;
+  "alerts_resolved": number;
   "api_key_usage_deleted": number;
   "console_sessions_deleted": number;
   "crm_call_minutes_deleted": number;
@@ -1032,6 +1083,7 @@ export type TokenOut = {
   "token": string;
   "token_id": string;
 };
+export type Unit = "minutes" | "percent" | "failures" | "requests" | "none";
 export type UploadOut = {
   "attachment": UploadedOut;
   "success": boolean;
@@ -1123,6 +1175,8 @@ export interface Api {
   (method: 'GET', path: `/admin/businesses/${string}/channel-accounts`): Promise<ChannelAccountsOut>;
   (method: 'POST', path: `/admin/businesses/${string}/channel-accounts`, body: AccountIn): Promise<ChannelAccount>;
   (method: 'GET', path: `/admin/businesses/${string}/console-sessions`): Promise<ConsoleSessionsOut>;
+  (method: 'GET', path: `/admin/businesses/${string}/alert-settings`): Promise<SettingsOut>;
+  (method: 'PATCH', path: `/admin/businesses/${string}/alert-settings`, body: AlertSettingsPatch): Promise<SettingsOut>;
   (method: 'GET', path: `/console/reference/swagger-ui.css`): Promise<unknown>;
   (method: 'POST', path: `/admin/businesses/${string}/console-links`): Promise<ConsoleLink>;
   (method: 'POST', path: `/api/dashboard/crm-links/refresh`, body: LinkTarget): Promise<RefreshOut>;
@@ -1149,6 +1203,7 @@ export interface Api {
   (method: 'GET', path: `/api-connectors/${string}/pipelines`): Promise<PipelinesOut>;
   (method: 'POST', path: `/api-customers-bulk-create`, body: CustomersIn): Promise<BulkOut>;
   (method: 'GET', path: `/console/assets/console.js`): Promise<unknown>;
+  (method: 'GET', path: `/admin/businesses/${string}/alerts${string}`): Promise<AlertsOut>;
   (method: 'POST', path: `/admin/businesses/${string}/backup`, body: BackupIn): Promise<BackupOut>;
   (method: 'POST', path: `/admin/connectors/${string}/replay`, body: ConnectorReplayIn): Promise<ConnectorReplayOut>;
   (method: 'GET', path: `/api-connectors/${string}/contacts${string}`): Promise<KrayinContact>;
@@ -1187,6 +1242,8 @@ export interface Api {
   (method: 'POST', path: `/api-webhooks/${string}/replay`, body: ReplayIn): Promise<ReplayOut>;
   (method: 'POST', path: `/webhooks/chatwoot/${string}/${string}`, body: Record<string, unknown>): Promise<ChatwootReceivedOut>;
   (method: 'POST', path: `/webhooks/crm-links/${string}`, body: unknown): Promise<PushedOut>;
+  (method: 'GET', path: `/api-alert-settings`): Promise<SettingsOut>;
+  (method: 'PATCH', path: `/api-alert-settings`, body: AlertSettingsPatch): Promise<SettingsOut>;
   (method: 'PATCH', path: `/api-conversations/${string}`, body: ChangeIn): Promise<ConversationOut>;
   (method: 'POST', path: `/api-customers-sync`, body: CustomersIn): Promise<SyncOut>;
   (method: 'GET', path: `/api-messages-since${string}`): Promise<MessagePage>;
@@ -1234,6 +1291,7 @@ export interface Api {
   (method: 'POST', path: `/api-webhooks`, body: NewWebhookIn): Promise<WebhookWithSecretOut>;
   (method: 'GET', path: `/openapi.json`): Promise<Record<string, unknown>>;
   (method: 'GET', path: `/embed/inbox${string}`): Promise<unknown>;
+  (method: 'GET', path: `/api-alerts${string}`): Promise<AlertsOut>;
   (method: 'DELETE', path: `/api-keys/${string}`): Promise<ApiKey>;
   (method: 'GET', path: `/api-usage${string}`): Promise<UsageOut>;
   (method: 'GET', path: `/api-keys`): Promise<ApiKeysOut>;

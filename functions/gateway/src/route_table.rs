@@ -7,6 +7,8 @@ pub const EXACT: &[(&str, &str)] = &[
     ("/api-audit-log", "ADMIN"),
     ("/api-keys", "ADMIN"),
     ("/api-usage", "ADMIN"),
+    ("/api-alerts", "ADMIN"),
+    ("/api-alert-settings", "ADMIN"),
     ("/api-channel-accounts", "ADMIN"),
     ("/api-connectors", "ADMIN"),
     ("/api-console-links", "ADMIN"),

@@ -95,7 +95,7 @@ fn apply(endpoint: &mut Endpoint, input: WebhookIn, env: &Env) -> Result<(), Api
             endpoint.failing_since_us = None;
         }
         if !enabled && endpoint.enabled {
-            endpoint.disabled_reason = Some("disabled by the business".to_owned());
+            endpoint.disabled_reason = Some(domain::webhooks::DISABLED_BY_BUSINESS.to_owned());
         }
         endpoint.enabled = enabled;
     }

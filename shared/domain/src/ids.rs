@@ -171,6 +171,10 @@ uuid_id!(
     /// A console link and the session it opens (never either secret).
     ConsoleSessionId
 );
+uuid_id!(
+    /// An alert a rule raised (domain::alerts).
+    AlertId
+);
 
 #[cfg(test)]
 mod tests {

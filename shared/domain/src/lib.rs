@@ -4,6 +4,7 @@
 //! This crate does not depend on the Workers runtime, so the compiler keeps it pure: the clock
 //! and randomness are passed in by the callers in `edge` and the functions.
 
+pub mod alerts;
 pub mod api;
 pub mod api_key;
 pub mod audit;

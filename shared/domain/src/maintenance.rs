@@ -157,6 +157,12 @@ pub struct SweepReport {
     /// Rows deleted of copies that moves left behind (an old copy whose deletion stopped, an
     /// aborted move's partial copy).
     pub moved_copy_rows_deleted: usize,
+    /// Alerts the rules raised and resolved (docs/alerts.md), alert emails sent, and resolved
+    /// alerts older than 35 days deleted.
+    pub alerts_raised: usize,
+    pub alerts_resolved: usize,
+    pub alert_emails_sent: usize,
+    pub alerts_deleted: usize,
     pub failed: Vec<&'static str>,
 }
 

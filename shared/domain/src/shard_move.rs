@@ -66,11 +66,13 @@ const fn renumbered(name: &'static str, key: &'static str) -> MovedTable {
 /// Every table with a business's rows, each after the tables its foreign keys name: copied in
 /// this order, deleted in the reverse. The directory's tables (`business_shards`,
 /// `channel_addresses`) stay on the first shard and are not among them.
-pub const MOVED_TABLES: [MovedTable; 30] = [
+pub const MOVED_TABLES: [MovedTable; 32] = [
     MovedTable {
         business_column: "id",
         ..table("businesses")
     },
+    table("alert_settings"),
+    table("alerts"),
     table("api_keys"),
     table("api_key_usage"),
     table("audit_log"),

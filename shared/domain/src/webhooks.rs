@@ -25,6 +25,12 @@ pub enum EventType {
     CustomerCreated,
     #[serde(rename = "customer.updated")]
     CustomerUpdated,
+    /// An alert rule's condition began to hold (domain::alerts).
+    #[serde(rename = "alert.raised")]
+    AlertRaised,
+    /// An alert's condition is over.
+    #[serde(rename = "alert.resolved")]
+    AlertResolved,
     /// Sent by "send test event" only: no endpoint subscribes to it.
     #[serde(rename = "webhook.test")]
     #[cfg_attr(feature = "openapi", schemars(skip))]
@@ -33,7 +39,7 @@ pub enum EventType {
 
 impl EventType {
     /// The events an endpoint can subscribe to (the test event goes only where it is asked for).
-    pub const SUBSCRIBABLE: [EventType; 7] = [
+    pub const SUBSCRIBABLE: [EventType; 9] = [
         Self::MessageReceived,
         Self::MessageSent,
         Self::ConversationCreated,
@@ -41,7 +47,15 @@ impl EventType {
         Self::ConversationStatusChanged,
         Self::CustomerCreated,
         Self::CustomerUpdated,
+        Self::AlertRaised,
+        Self::AlertResolved,
     ];
+
+    /// Whether a connected CRM follows events of this type: the chat's records do, an alert
+    /// about the integration and the test event do not.
+    pub fn is_followed_by_crms(self) -> bool {
+        !matches!(self, Self::AlertRaised | Self::AlertResolved | Self::Test)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,6 +66,8 @@ impl EventType {
             Self::ConversationStatusChanged => "conversation.status_changed",
             Self::CustomerCreated => "customer.created",
             Self::CustomerUpdated => "customer.updated",
+            Self::AlertRaised => "alert.raised",
+            Self::AlertResolved => "alert.resolved",
             Self::Test => "webhook.test",
         }
     }
@@ -69,6 +85,10 @@ impl fmt::Display for EventType {
         f.write_str(self.as_str())
     }
 }
+
+/// Why an endpoint the business turned off is off; any other reason is ours (it failed too
+/// long), which the "endpoint disabled" alert is about.
+pub const DISABLED_BY_BUSINESS: &str = "disabled by the business";
 
 /// The events an endpoint asked for: a non-empty set of subscribable events, without repeats.
 /// Absent means every event.
@@ -461,7 +481,7 @@ mod tests {
 
     #[test]
     fn subscriptions_name_known_events_once() {
-        assert_eq!(parse_subscription(None).map(|e| e.len()).ok(), Some(7));
+        assert_eq!(parse_subscription(None).map(|e| e.len()).ok(), Some(9));
         let names = vec!["message.received".to_owned(), "message.received".to_owned()];
         assert_eq!(
             parse_subscription(Some(&names)).ok(),

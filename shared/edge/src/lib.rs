@@ -18,6 +18,7 @@
 //!   bot (`knowledge`), and the periodic sweep of lost work, due fetches and expired history
 //!   (`maintenance`).
 
+pub mod alerting;
 pub mod audit;
 pub mod auth;
 pub mod backup;
@@ -43,6 +44,7 @@ pub mod media_store;
 pub mod message_status;
 pub mod meter;
 pub mod outbox;
+pub mod provider_call;
 pub mod queue;
 pub mod runtime;
 pub mod secrets_key;

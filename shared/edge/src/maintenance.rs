@@ -165,7 +165,8 @@ async fn sweep_shard(
         Ok(count) => report.console_sessions_deleted += count,
         Err(error) => failed(report, "console_sessions", &error),
     }
-    // API usage and connectors' call counts are kept 35 days, whatever the retention period.
+    // API usage, connectors' call counts and resolved alerts are kept 35 days, whatever the
+    // retention period.
     let usage_before = now.millis() - domain::key_usage::KEPT_DAYS * domain::key_usage::DAY_MS;
     match db::api_key_usage::delete_before(db, moving, usage_before, ROWS_PER_RUN).await {
         Ok(count) => report.api_key_usage_deleted += count,
@@ -174,6 +175,23 @@ async fn sweep_shard(
     match db::crm_call_minutes::delete_before(db, moving, usage_before, ROWS_PER_RUN).await {
         Ok(count) => report.crm_call_minutes_deleted += count,
         Err(error) => failed(report, "crm_call_minutes", &error),
+    }
+    match db::alerts::delete_resolved_before(db, moving, usage_before, ROWS_PER_RUN).await {
+        Ok(count) => report.alerts_deleted += count,
+        Err(error) => failed(report, "alerts_deleted", &error),
+    }
+    // The alert rules run after the parts above have handed lost work back, and their emails
+    // after them.
+    match crate::alerting::run(env, db, moving, now).await {
+        Ok(run) => {
+            report.alerts_raised += run.raised;
+            report.alerts_resolved += run.resolved;
+        }
+        Err(error) => failed(report, "alerts", &error),
+    }
+    match crate::alerting::send_emails(env, db, moving, now).await {
+        Ok(sent) => report.alert_emails_sent += sent,
+        Err(error) => failed(report, "alert_emails", &error),
     }
     let keys_before = now.plus_seconds(-idempotency::RETENTION_SECONDS);
     match db::idempotency_keys::delete_created_before(db, moving, keys_before.micros(), ROWS_PER_RUN).await {
@@ -206,7 +224,11 @@ pub async fn run(env: &Env) {
                 + report.crm_contacts_handed_over
                 + report.crm_sync_jobs_deleted
                 + report.crm_links_due
-                + report.moved_copy_rows_deleted;
+                + report.moved_copy_rows_deleted
+                + report.alerts_raised
+                + report.alerts_resolved
+                + report.alert_emails_sent
+                + report.alerts_deleted;
             if worked > 0 {
                 console_log!("maintenance sweep: {report:?}");
             }

@@ -158,6 +158,7 @@ fn snapshot_data(event: &StoredEvent) -> Result<Map<String, Value>, ApiError> {
             ("customer", raw) => to_value(&db::customers::from_snapshot(raw)?)?,
             ("message", raw) => to_value(&db::messages::from_snapshot(raw)?)?,
             ("conversation", raw) => to_value(&db::conversations::from_snapshot(raw)?)?,
+            ("alert", raw) => to_value(&db::alerts::from_snapshot(raw)?)?,
             (_, raw) => raw,
         };
         data.insert(name, value);

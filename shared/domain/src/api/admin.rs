@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 #[cfg(feature = "openapi")]
 use {
-    crate::crm::ConnectionTest, crate::crm::kustomer::api::Team, crate::maintenance::SweepReport,
+    crate::alerts::{AlertsOut, SettingsOut},
+    crate::crm::ConnectionTest,
+    crate::crm::kustomer::api::Team,
+    crate::maintenance::SweepReport,
     serde_json::json,
 };
 
@@ -81,6 +84,25 @@ function! {
     /// a minute. 404 for a key_id the business does not have.
     GetApiUsage = get("/admin/businesses/{business_id}/usage", Admin)
         => |c| c.query::<UsageParameters>().ok::<UsageOut>(200).errors(&[404]);
+    /// The business's alerts, newest first
+    ///
+    /// Raised and resolved by the alert rules every minute (docs/alerts.md); `state=open` for the
+    /// open ones only (default `all`); `limit` 1 to 200, default 50.
+    GetAlerts = get("/admin/businesses/{business_id}/alerts", Admin)
+        => |c| c.query::<AlertsParameters>().ok::<AlertsOut>(200);
+    /// The business's alert rules and whom alerts are emailed to
+    GetAlertSettings = get("/admin/businesses/{business_id}/alert-settings", Admin)
+        => |c| c.ok::<SettingsOut>(200);
+    /// Change alert rules (enabled, threshold) or whom alerts are emailed to
+    ///
+    /// `rules`: rule names, each with `enabled` and/or `threshold` (within the rule's min and max);
+    /// `email_to`: the whole list of recipients, at most 10 ([] for none). What is left out keeps
+    /// its value; a bad name or value is 422 naming its field (`rules.error_rate.threshold`).
+    UpdateAlertSettings = patch("/admin/businesses/{business_id}/alert-settings", Admin)
+        => |c| c
+            .json::<AlertSettingsPatch>()
+            .example(json!({ "rules": { "connector_failing": { "threshold": 5 } }, "email_to": ["ops@acme.com"] }))
+            .ok::<SettingsOut>(200);
     /// Add a channel account
     ///
     /// Secrets go in and are never returned. 409 when the channel already has an account at the
@@ -289,6 +311,22 @@ function! {
     /// a minute. 404 for a key_id the business does not have.
     GetOwnApiUsage = get("/api-usage", ApiKey).console()
         => |c| c.query::<UsageParameters>().ok::<UsageOut>(200).errors(&[404]);
+    /// The business's alerts, newest first
+    ///
+    /// `state=open` for the open ones only (default `all`); `limit` 1 to 200, default 50.
+    GetOwnAlerts = get("/api-alerts", ApiKey).console()
+        => |c| c.query::<AlertsParameters>().ok::<AlertsOut>(200);
+    /// The business's alert rules and whom alerts are emailed to
+    GetOwnAlertSettings = get("/api-alert-settings", ApiKey).console()
+        => |c| c.ok::<SettingsOut>(200);
+    /// Change alert rules (enabled, threshold) or whom alerts are emailed to
+    ///
+    /// As the admin API takes it.
+    UpdateOwnAlertSettings = patch("/api-alert-settings", ApiKey).console()
+        => |c| c
+            .json::<AlertSettingsPatch>()
+            .example(json!({ "rules": { "endpoint_failing": { "threshold": 60 }, "rate_limited": { "enabled": false } } }))
+            .ok::<SettingsOut>(200);
     /// Add a channel account
     CreateOwnChannelAccount = post("/api-channel-accounts", ApiKey).console()
         => |c| c
@@ -431,6 +469,43 @@ struct PolicyPatch {
     per_minute: Option<u32>,
     #[schemars(range(min = 1, max = Policy::MAX_BURST))]
     burst: Option<u32>,
+}
+
+/// The parameters of the alerts' listing.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the query for the contract")]
+struct AlertsParameters {
+    /// `open`, or `all` (the default).
+    state: Option<String>,
+    /// 1 to 200, default 50.
+    #[schemars(range(min = 1, max = 200))]
+    limit: Option<u32>,
+}
+
+/// A change to the alert settings (the handler reads it as `domain::alerts::Settings::apply`).
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code, reason = "describes the body for the contract")]
+struct AlertSettingsPatch {
+    /// Rule names (connector_failing, connector_paused, connector_budget, connector_backlog,
+    /// endpoint_disabled, endpoint_failing, link_failing, error_rate, rate_limited), each with
+    /// its change.
+    rules: Option<std::collections::BTreeMap<String, AlertRuleChange>>,
+    #[schemars(length(max = 10))]
+    email_to: Option<Vec<String>>,
+}
+
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code, reason = "describes the body for the contract")]
+struct AlertRuleChange {
+    enabled: Option<bool>,
+    /// Within the rule's min and max (GET shows them).
+    #[schemars(range(min = 0))]
+    threshold: Option<u32>,
 }
 
 /// The parameters of the audit log.

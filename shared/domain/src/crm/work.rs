@@ -84,7 +84,7 @@ impl Operation {
             "note" => Some(Self::Note),
             _ => Topic::from_operation(name).map(Self::Chatwoot).or_else(|| {
                 EventType::parse(name)
-                    .filter(|event| *event != EventType::Test)
+                    .filter(|event| event.is_followed_by_crms())
                     .map(Self::Follow)
             }),
         }
@@ -154,7 +154,11 @@ impl Work {
             Operation::Follow(EventType::MessageReceived | EventType::MessageSent) => Self::Message {
                 id: id(subject_id, MessageId::parse, "message")?,
             },
-            Operation::Follow(EventType::Test) => return Err("the test event is no CRM work".to_owned()),
+            Operation::Follow(
+                event @ (EventType::Test | EventType::AlertRaised | EventType::AlertResolved),
+            ) => {
+                return Err(format!("{event} is no CRM work"));
+            }
             Operation::Escalate => Self::Escalate {
                 conversation: id(subject_id, ConversationId::parse, "conversation")?,
                 reason: text("reason")?,
@@ -425,7 +429,7 @@ pub fn plan(events: &[EventToFollow<'_>], connectors: &[(ConnectorId, Rollout)])
         let Some(customer_id) = &event.customer_id else {
             continue;
         };
-        if event.kind == EventType::Test {
+        if !event.kind.is_followed_by_crms() {
             continue;
         }
         let origin = event
@@ -490,11 +494,9 @@ mod tests {
         ] {
             assert_eq!(Operation::parse(operation.as_str()), Some(operation));
         }
-        assert_eq!(
-            Operation::parse("webhook.test"),
-            None,
-            "the test event is no CRM work"
-        );
+        for event in ["webhook.test", "alert.raised", "alert.resolved"] {
+            assert_eq!(Operation::parse(event), None, "{event} is no CRM work");
+        }
         assert_eq!(Operation::parse("drop table"), None);
     }
 

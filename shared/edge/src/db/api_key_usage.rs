@@ -4,9 +4,10 @@
 use crate::db::Db;
 use crate::db::directory::Moving;
 use crate::db::{self, number, optional_text, text};
+use domain::alerts::{self, Measure};
 use domain::api::admin::{EndpointUsage, KeyUsage, UsageCounts, UsageOut, UsagePoint};
 use domain::error::ApiError;
-use domain::ids::ApiKeyId;
+use domain::ids::{ApiKeyId, BusinessId};
 use domain::key_usage::{Period, Report};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
@@ -208,4 +209,38 @@ pub async fn delete_before(
         .run()
         .await?;
     Ok(db::changes(&result))
+}
+
+/// The shard's API usage of this hour and the last, by business, as the error-rate and refusal
+/// rules measure it (`domain::alerts`): businesses with errors or refusals only, at most `limit`,
+/// businesses being moved left out.
+pub async fn alert_measures(
+    db: &Db,
+    moving: &Moving,
+    now_ms: i64,
+    limit: usize,
+) -> Result<Vec<Measure>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        business_id: BusinessId,
+        requests: i64,
+        errors: i64,
+        refused: i64,
+    }
+    let since = Period::Hour.start_of(now_ms) - domain::key_usage::HOUR_MS;
+    let rows: Vec<Row> = db
+        .unscoped(
+            "SELECT business_id, sum(status_2xx + status_3xx + status_4xx + status_5xx) AS requests, \
+             sum(status_4xx + status_5xx) AS errors, sum(rate_limited) AS refused FROM api_key_usage \
+             INDEXED BY api_key_usage_by_hour WHERE hour_ms >= ?1 AND business_id NOT IN (SELECT value FROM json_each(?2)) \
+             GROUP BY business_id HAVING errors > 0 ORDER BY business_id LIMIT ?3",
+        )
+        .bind(&[number(since), moving.param(), number(limit as i64)])?
+        .all()
+        .await?
+        .results()?;
+    Ok(rows
+        .into_iter()
+        .flat_map(|row| alerts::usage_measures(&row.business_id, row.requests, row.errors, row.refused))
+        .collect())
 }

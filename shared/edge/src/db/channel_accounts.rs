@@ -302,6 +302,38 @@ pub async fn sending_account_at(
     Ok(open_all(db, keys, rows).await?.pop().map(|read| read.account))
 }
 
+/// The tenant's account, secrets opened, that sends on `channel` (the first created), or None.
+pub async fn sending_on(
+    db: &Db,
+    keys: &Keyring,
+    tenant: &Tenant,
+    channel: Channel,
+) -> Result<Option<ChannelAccount>, ApiError> {
+    let results = db
+        .batch(vec![for_sending_on(on_channel(channel)).scoped(db, tenant)?])
+        .await?;
+    sending_account_at(db, keys, &results, 0).await
+}
+
+/// The provider and address of the tenant's account that sends on `channel` (the one
+/// [`sending_on`] opens), without its secrets; None when it has none.
+pub async fn sending_address(
+    db: &Db,
+    tenant: &Tenant,
+    channel: Channel,
+) -> Result<Option<(Provider, String)>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        provider: String,
+        address: String,
+    }
+    let row: Option<Row> = sending_account("a.provider, a.address", on_channel(channel))
+        .scoped(db, tenant)?
+        .first(None)
+        .await?;
+    Ok(row.and_then(|row| Some((Provider::parse(&row.provider)?, row.address))))
+}
+
 /// The statement reading the id of the tenant's account on `channel`, without its secrets (what
 /// accepting a send needs, so the functions that only queue messages hold no key to the
 /// secrets), for a caller's batch; [`sending_account_id_at`] reads its answer.

@@ -7,16 +7,18 @@
 //! on every read, as channel accounts' are. Every change bumps `revision` and lands only on the
 //! revision it read, so two admins at once cannot undo each other.
 
+use crate::db::directory::Moving;
 use crate::db::{self, number, optional_number, text};
 use crate::db::{Db, Statement};
 use crate::runtime::D1Result;
 use crate::secrets_key;
+use domain::alerts::ConnectorSignals;
 use domain::crm::budget::{self, Budget, Spent};
 use domain::crm::config::ConnectorSecrets;
 use domain::crm::rollout::Rollout;
 use domain::crm::work::ConnectorKind;
 use domain::error::ApiError;
-use domain::ids::{ConnectorId, CustomerId};
+use domain::ids::{BusinessId, ConnectorId, CustomerId};
 use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
 use serde::Deserialize;
@@ -364,16 +366,82 @@ pub async fn record_health(
     error: Option<&str>,
     now_us: i64,
 ) -> Result<(), ApiError> {
+    // A failure after a success starts the connector's failing spell; a success ends it.
     let sql = if error.is_some() {
-        "UPDATE crm_connectors SET last_error = ?3, last_error_us = ?4 WHERE business_id = ?1 AND id = ?2"
+        "UPDATE crm_connectors SET last_error = ?3, last_error_us = ?4, \
+         failing_since_us = coalesce(failing_since_us, ?4) WHERE business_id = ?1 AND id = ?2"
     } else {
-        "UPDATE crm_connectors SET last_success_us = ?4 WHERE business_id = ?1 AND id = ?2 AND ?3 IS NULL"
+        "UPDATE crm_connectors SET last_success_us = ?4, failing_since_us = NULL \
+         WHERE business_id = ?1 AND id = ?2 AND ?3 IS NULL"
     };
     db.scoped(tenant, sql)
         .bind(&[text(id.as_str()), db::optional_text(error), number(now_us)])?
         .run()
         .await?;
     Ok(())
+}
+
+/// What the alert rules read of the shard's enabled connectors (`domain::alerts`) whose
+/// condition may hold: failing, paused, half their daily budget spent, or with work waiting a
+/// minute or more; at most `limit`, businesses being moved left out. One read of each connector
+/// and of its oldest waiting job (an index seek).
+pub async fn alert_signals(
+    db: &Db,
+    moving: &Moving,
+    now_us: i64,
+    limit: usize,
+) -> Result<Vec<ConnectorSignals>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        business_id: BusinessId,
+        id: String,
+        name: String,
+        failing_since_us: Option<i64>,
+        paused_until_us: Option<i64>,
+        per_day: Option<i64>,
+        day_start_us: i64,
+        day_count: i64,
+        oldest_pending_us: Option<i64>,
+    }
+    let today = budget::day_start(now_us);
+    let rows: Vec<Row> = db
+        .unscoped(
+            "SELECT * FROM (SELECT c.business_id, c.id, c.name, c.failing_since_us, c.paused_until_us, \
+             c.per_day, c.day_start_us, c.day_count, \
+             (SELECT j.created_us FROM crm_sync_jobs j WHERE j.business_id = c.business_id \
+              AND j.connector_id = c.id AND j.status = 'pending' ORDER BY j.seq LIMIT 1) AS oldest_pending_us \
+             FROM crm_connectors c WHERE c.enabled = 1 AND c.business_id NOT IN (SELECT value FROM json_each(?1))) \
+             WHERE failing_since_us IS NOT NULL OR paused_until_us > ?2 \
+             OR (per_day > 0 AND day_start_us = ?3 AND day_count * 2 >= per_day) OR oldest_pending_us <= ?4 \
+             ORDER BY business_id, id LIMIT ?5",
+        )
+        .bind(&[
+            moving.param(),
+            number(now_us),
+            number(today),
+            number(now_us - 60_000_000),
+            number(limit as i64),
+        ])?
+        .all()
+        .await?
+        .results()?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ConnectorSignals {
+            business_id: row.business_id,
+            id: row.id,
+            name: row.name,
+            failing_since_ms: row.failing_since_us.map(|us| us / 1000),
+            paused_until_ms: row.paused_until_us.map(|us| us / 1000),
+            per_day: row.per_day,
+            spent_today: if row.day_start_us == today {
+                row.day_count
+            } else {
+                0
+            },
+            oldest_waiting_ms: row.oldest_pending_us.map(|us| us / 1000),
+        })
+        .collect())
 }
 
 /// Pauses every call to the connector's CRM until `until_us` (a 429), unless it is paused longer.

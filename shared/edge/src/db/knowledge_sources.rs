@@ -8,6 +8,7 @@
 use crate::db::directory::Moving;
 use crate::db::{self, Db, Statement, number, optional_number, optional_text, text};
 use crate::secrets_key;
+use domain::alerts::{self, Measure};
 use domain::destination::Destination;
 use domain::error::ApiError;
 use domain::ids::{BusinessId, SourceId};
@@ -955,6 +956,32 @@ pub async fn unlease(db: &Db, tenant: &Tenant, id: &SourceId) -> Result<(), ApiE
     .run()
     .await?;
     Ok(())
+}
+
+/// The shard's CRM links whose fetches are failing, as the "link failing" rule measures them
+/// (`domain::alerts`): fetches failed in a row. At most `limit`, businesses being moved left out.
+pub async fn alert_measures(db: &Db, moving: &Moving, limit: usize) -> Result<Vec<Measure>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        business_id: BusinessId,
+        id: String,
+        name: String,
+        failures: i64,
+    }
+    let rows: Vec<Row> = db
+        .unscoped(
+            // `state = 'failing'` as the partial index knowledge_sources_failing names it.
+            "SELECT business_id, id, name, failures FROM knowledge_sources WHERE state = 'failing' AND failures > 0 \
+             AND business_id NOT IN (SELECT value FROM json_each(?1)) ORDER BY business_id, id LIMIT ?2",
+        )
+        .bind(&[moving.param(), number(limit as i64)])?
+        .all()
+        .await?
+        .results()?;
+    Ok(rows
+        .into_iter()
+        .map(|row| alerts::link_measure(row.business_id, row.id, row.name, row.failures))
+        .collect())
 }
 
 #[cfg(test)]

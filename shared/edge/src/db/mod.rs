@@ -22,6 +22,8 @@ mod placements;
 #[cfg(test)]
 mod statements;
 
+pub mod alert_settings;
+pub mod alerts;
 pub mod api_key_usage;
 pub mod api_keys;
 pub mod attachments;

@@ -450,6 +450,27 @@ mod tests {
         crate::db::api_key_usage::record(db, tenant, &key.id, &used)
             .await
             .must();
+        let mut alert_settings = domain::alerts::Settings::default();
+        alert_settings
+            .apply(&json!({ "email_to": ["ops@acme.example"] }))
+            .must();
+        crate::db::alert_settings::put(db, tenant, &alert_settings, &stamp)
+            .await
+            .must();
+        let raise = domain::alerts::Raise {
+            measure: domain::alerts::Measure {
+                business_id: tenant.business_id.clone(),
+                kind: domain::alerts::Kind::ErrorRate,
+                subject_id: tenant.business_id.to_string(),
+                subject_name: "API requests".to_owned(),
+                value: 9,
+            },
+            threshold: 5,
+            message: "9 %".to_owned(),
+        };
+        let alert = domain::ids::AlertId::generate(random());
+        let raised = crate::db::alerts::raise(db, tenant, &alert, &raise, true, now.millis()).must();
+        db.batch(vec![raised]).await.must();
         let entry = AuditEntryId::generate(random());
         audit_log::insert(
             db,

@@ -977,6 +977,48 @@ const WALKS: &[(&str, &str, &str, &str)] = &[
         "knowledge_links",
         "a business's links of sources to pages",
     ),
+    (
+        "alert_settings",
+        "get",
+        "alert_settings",
+        "the business's one row: business_id is its key",
+    ),
+    (
+        "alert_settings",
+        "of",
+        "alert_settings",
+        "each business's one row: business_id is its key",
+    ),
+    (
+        "alerts",
+        "open_on_shard",
+        "alerts",
+        "the partial index of open alerts (alerts_open): a handful per business that has any",
+    ),
+    (
+        "alerts",
+        "list",
+        "alerts",
+        "the business's open alerts counted: a handful",
+    ),
+    (
+        "crm_connectors",
+        "alert_signals",
+        "c",
+        "the alert rules read each enabled connector of the shard once a minute (its oldest waiting work by index)",
+    ),
+    (
+        "knowledge_sources",
+        "alert_measures",
+        "knowledge_sources",
+        "the partial index of the links whose fetches fail (knowledge_sources_failing)",
+    ),
+    (
+        "webhook_endpoints",
+        "alert_signals",
+        "webhook_endpoints",
+        "the partial index of the endpoints failing or disabled (webhook_endpoints_unwell)",
+    ),
     // Reads a person asks for, not on a request path a CRM drives.
     (
         "escalations",

@@ -6,17 +6,19 @@
 //! of the code sees clear `WebhookSecret`s and D1 never does. A value found clear (from before
 //! sealing) or under a retired key is resealed by the read that finds it.
 
+use crate::db::directory::Moving;
 use crate::db::{self, number, text};
 use crate::db::{Db, Statement};
 use crate::runtime::D1Result;
 use crate::secrets_key;
+use domain::alerts::EndpointSignals;
 use domain::error::ApiError;
-use domain::ids::EndpointId;
+use domain::ids::{BusinessId, EndpointId};
 use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhook_signing::{self, WebhookSecret};
-use domain::webhooks::{EventType, RetrySchedule};
+use domain::webhooks::{DISABLED_BY_BUSINESS, EventType, RetrySchedule};
 use serde::Deserialize;
 
 fn corrupt(what: &str, id: &str) -> ApiError {
@@ -509,6 +511,41 @@ pub async fn take_test_slot(
         .unwrap_or(now.micros());
     let wait_us = (opened + window_us - now.micros()).max(1_000_000);
     Ok(Some(((wait_us + 999_999) / 1_000_000) as u32))
+}
+
+/// What the alert rules read of the shard's endpoints (`domain::alerts`): those failing, and those
+/// disabled for failing (not by their business); at most `limit`, businesses being moved left
+/// out.
+pub async fn alert_signals(db: &Db, moving: &Moving, limit: usize) -> Result<Vec<EndpointSignals>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        business_id: BusinessId,
+        id: String,
+        name: String,
+        enabled: i64,
+        failing_since_us: Option<i64>,
+    }
+    let rows: Vec<Row> = db
+        .unscoped(
+            // The first term as the partial index webhook_endpoints_unwell names it.
+            "SELECT business_id, id, name, enabled, failing_since_us FROM webhook_endpoints \
+             WHERE (failing_since_us IS NOT NULL OR enabled = 0) AND ((enabled = 1 AND failing_since_us IS NOT NULL) OR (enabled = 0 AND disabled_reason <> ?1)) \
+             AND business_id NOT IN (SELECT value FROM json_each(?2)) ORDER BY business_id, id LIMIT ?3",
+        )
+        .bind(&[text(DISABLED_BY_BUSINESS), moving.param(), number(limit as i64)])?
+        .all()
+        .await?
+        .results()?;
+    Ok(rows
+        .into_iter()
+        .map(|row| EndpointSignals {
+            business_id: row.business_id,
+            id: row.id,
+            name: row.name,
+            disabled: row.enabled == 0,
+            failing_since_ms: row.failing_since_us.map(|us| us / 1000),
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -69,6 +69,7 @@ pub fn table_of(kind: EventType) -> &'static str {
         | EventType::ConversationAssigned
         | EventType::ConversationStatusChanged => "conversations",
         EventType::CustomerCreated | EventType::CustomerUpdated | EventType::Test => "customers",
+        EventType::AlertRaised | EventType::AlertResolved => "alerts",
     }
 }
 
@@ -104,6 +105,7 @@ fn snapshot_of(kind: EventType, subject: &str) -> String {
     match table_of(kind) {
         "messages" => db::messages::snapshot_sql(subject),
         "conversations" => db::conversations::snapshot_sql(subject),
+        "alerts" => db::alerts::snapshot_sql(subject),
         _ => format!(
             "json_object('customer', json({}))",
             db::customers::snapshot_sql(subject)

@@ -8,9 +8,8 @@
 
 use crate::app::{App, Business, ORIGIN, test};
 use crate::partners::mailgun::{self, Mailgun};
-use crate::partners::unique_hex;
 use crate::steps::api::{assert_error, new_uuid, rfc3339_at, wrong_admin_credentials};
-use crate::steps::channels::messages_of;
+use crate::steps::channels::{mailgun_account, messages_of};
 use crate::steps::customers::sync;
 use crate::steps::store::{execute, select};
 use crate::steps::unique;
@@ -26,20 +25,7 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 /// A business (in Ireland) with an email account on Mailgun, and Mailgun's Messages API.
 async fn business_with_email(app: &App) -> (Business, Mailgun) {
     let business = app.business("Acme").await;
-    let mailgun = Mailgun::install(&app.stack, DOMAIN, MAILGUN_KEY);
-    app.admin(
-        Method::Post,
-        &format!("/admin/businesses/{}/channel-accounts", business.id),
-        Some(json!({
-            "channel": "email",
-            "provider": "mailgun",
-            "address": format!("support@{DOMAIN}"),
-            "settings": { "domain": DOMAIN },
-            "secrets": { "signing_key": unique_hex(32), "api_key": MAILGUN_KEY }
-        })),
-    )
-    .await
-    .expect(201);
+    let mailgun = mailgun_account(app, &business.id, DOMAIN, MAILGUN_KEY).await;
     (business, mailgun)
 }
 

@@ -1,5 +1,6 @@
 //! The whole paths, each a test.
 mod admin;
+mod alerts;
 mod api_usage;
 mod attachments;
 mod audit_log;

@@ -191,6 +191,14 @@ pub(super) async fn populated(app: &App) -> Business {
     app.api(&business.key, Method::Post, "/api-console-links", None)
         .await
         .expect(201);
+    app.api(
+        &business.key,
+        Method::Patch,
+        "/api-alert-settings",
+        Some(json!({ "email_to": ["ops@example.com"] })),
+    )
+    .await
+    .expect(200);
     let boundary = "native-boundary";
     let upload = format!(
         "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"note.txt\"\r\ncontent-type: text/plain\r\n\r\nhello\r\n--{boundary}--\r\n"
@@ -231,7 +239,11 @@ pub(super) async fn populated(app: &App) -> Business {
                  INSERT INTO knowledge_links (source_id, business_id, page_id, channel, is_active, created_at, updated_at) \
                    VALUES ('src-1', '{id}', 'page-1', 'messenger', 1, '{now}', '{now}');
                  INSERT INTO knowledge_run_seen (source_id, business_id, run_id, slice, page, hashes) \
-                   VALUES ('src-1', '{id}', 'run-1', 0, 0, '[\"h1\"]');"
+                   VALUES ('src-1', '{id}', 'run-1', 0, 0, '[\"h1\"]');
+                 INSERT INTO alerts (id, business_id, kind, subject_id, subject_name, threshold, value, message, \
+                   raised_ms, resolved_ms, raised_email, resolved_email) \
+                   VALUES ('alert-1', '{id}', 'connector_failing', '{connector_id}', 'Kustomer', 10, 12, 'failing', \
+                   1, 2, 'sent', 'sent');"
             ))
             .unwrap_or_else(|error| panic!("{error}"));
     });

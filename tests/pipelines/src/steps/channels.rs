@@ -4,7 +4,8 @@
 
 use super::{id_of, text, unique, unique_number};
 use crate::app::App;
-use crate::partners::meta;
+use crate::partners::mailgun::Mailgun;
+use crate::partners::{meta, unique_hex};
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -46,6 +47,26 @@ pub async fn whatsapp_account(app: &App, business_id: &str, api_base_url: Option
         address,
         app_secret,
     }
+}
+
+/// An email account of the business on Mailgun, sending from `support@{domain}` with `api_key`,
+/// and Mailgun's Messages API knowing that domain.
+pub async fn mailgun_account(app: &App, business_id: &str, domain: &str, api_key: &str) -> Mailgun {
+    let mailgun = Mailgun::install(&app.stack, domain, api_key);
+    app.admin(
+        Method::Post,
+        &format!("/admin/businesses/{business_id}/channel-accounts"),
+        Some(json!({
+            "channel": "email",
+            "provider": "mailgun",
+            "address": format!("support@{domain}"),
+            "settings": { "domain": domain },
+            "secrets": { "signing_key": unique_hex(32), "api_key": api_key }
+        })),
+    )
+    .await
+    .expect(201);
+    mailgun
 }
 
 /// A text from `from` (E.164) by "WhatsApp Sender"; checks it was stored. Meta's message id.

@@ -8,7 +8,7 @@ use edge::runtime::Method;
 use serde_json::{Value, json};
 
 /// Every event an endpoint can subscribe to.
-pub const EVENTS: [&str; 7] = [
+pub const EVENTS: [&str; 9] = [
     "message.received",
     "message.sent",
     "conversation.created",
@@ -16,6 +16,8 @@ pub const EVENTS: [&str; 7] = [
     "conversation.status_changed",
     "customer.created",
     "customer.updated",
+    "alert.raised",
+    "alert.resolved",
 ];
 
 /// Registers an endpoint; checks the 201 and returns the webhook and its secret.

@@ -1,0 +1,292 @@
+//! Alerts (docs/alerts.md; the end-to-end suite's `alerts.test.mjs`): Kustomer down for the
+//! rule's window raises exactly one `alert.raised` webhook and one email, and one
+//! `alert.resolved` of each when it recovers; a business's own rules (an error rate, turned off)
+//! raise and resolve as it set them; and bad settings are refused naming their field. The
+//! minutes pass on the stack's clock, the sweep run each minute as the cron runs it.
+
+use crate::app::{App, test};
+use crate::partners::mailgun::{self, Mailgun};
+use crate::partners::webhook_endpoint::{Delivery, Endpoint};
+use crate::steps::api::assert_error;
+use crate::steps::channels::{mailgun_account, receive_whatsapp, whatsapp_account};
+use crate::steps::crms::kustomer::{SETTLE_HORIZON, connected_business};
+use crate::steps::unique_phone;
+use crate::steps::webhooks::with_endpoint;
+use edge::runtime::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const MINUTE: Duration = Duration::from_secs(60);
+const OPS: &str = "ops@acme.example";
+
+/// The business's alerts, as `GET /api-alerts{query}` lists them.
+async fn alerts(app: &App, key: &str, query: &str) -> Value {
+    app.api(key, Method::Get, &format!("/api-alerts{query}"), None)
+        .await
+        .expect(200)
+        .json()
+}
+
+/// The emails Mailgun was asked to send to the business's operations address: each one's form.
+fn alert_mails(mailgun: &Mailgun) -> Vec<Vec<(String, String)>> {
+    mailgun
+        .sends()
+        .iter()
+        .map(|call| Mailgun::read(call).fields)
+        .filter(|fields| mailgun::field(fields, "to") == OPS)
+        .collect()
+}
+
+fn signed_of(endpoint: &Endpoint, event: &str) -> Vec<Delivery> {
+    let deliveries = endpoint.of_event(event);
+    assert!(
+        deliveries
+            .iter()
+            .all(|delivery| delivery.signed && delivery.standard_verified),
+        "every {event} is signed"
+    );
+    deliveries
+}
+
+#[test]
+fn kustomer_failing_for_the_window_raises_one_alert_and_one_email_then_one_resolution_of_each() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({})).await;
+        let (kustomer, key) = (&setup.kustomer, &setup.business.key);
+        let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
+        with_endpoint(
+            &app,
+            key,
+            &endpoint,
+            json!({ "events": ["alert.raised", "alert.resolved"] }),
+        )
+        .await;
+        let mailgun = mailgun_account(&app, &setup.business.id, "mg.acme.example", "key-alerts").await;
+        let settings = app
+            .api(
+                key,
+                Method::Patch,
+                "/api-alert-settings",
+                Some(json!({ "email_to": [OPS] })),
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(settings["email_from"], "support@mg.acme.example", "{settings}");
+        let failing = settings["rules"]
+            .as_array()
+            .and_then(|rules| rules.iter().find(|rule| rule["kind"] == "connector_failing"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            (failing["threshold"].clone(), failing["unit"].clone()),
+            (json!(10), json!("minutes"))
+        );
+
+        let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
+        kustomer.down();
+        receive_whatsapp(&app, &whatsapp, &unique_phone(), "is anyone there?").await;
+        app.settle().await;
+        // Minute by minute, as the cron sweeps: nothing before the rule's ten minutes, then one
+        // alert however many sweeps follow.
+        for minute in 1..=14 {
+            app.stack.advance(MINUTE);
+            app.settle().await;
+            app.sweep().await;
+            app.settle().await;
+            let raised = endpoint.of_event("alert.raised").len();
+            assert_eq!(
+                raised,
+                usize::from(minute >= 10),
+                "minute {minute}: {raised} raised"
+            );
+        }
+        let raised = signed_of(&endpoint, "alert.raised");
+        let alert = &raised[0].body["data"]["alert"];
+        assert_eq!(alert["kind"], "connector_failing", "{alert}");
+        assert_eq!(alert["subject"], "connector");
+        assert_eq!(alert["subject_id"], setup.id());
+        assert_eq!(alert["state"], "open");
+        assert_eq!(
+            (alert["value"].clone(), alert["threshold"].clone()),
+            (json!(10), json!(10))
+        );
+        let mails = alert_mails(&mailgun);
+        assert_eq!(mails.len(), 1, "one email");
+        assert!(mailgun::field(&mails[0], "subject").contains("Alert: CRM connector failing"));
+        assert_eq!(mailgun::field(&mails[0], "from"), "support@mg.acme.example");
+        assert!(mailgun::field(&mails[0], "text").contains("have failed for 10 minutes"));
+        let listed = alerts(&app, key, "?state=open").await;
+        assert_eq!(listed["open"], 1, "{listed}");
+        assert_eq!(listed["alerts"][0]["id"], alert["id"]);
+        assert_eq!(listed["alerts"][0]["raised_email"], "sent");
+
+        kustomer.up();
+        app.settle_within(SETTLE_HORIZON).await;
+        for _ in 0..3 {
+            app.sweep().await;
+            app.settle().await;
+            app.stack.advance(MINUTE);
+        }
+        let resolved = signed_of(&endpoint, "alert.resolved");
+        assert_eq!(resolved.len(), 1, "one resolution");
+        assert_eq!(endpoint.of_event("alert.raised").len(), 1, "and no alert again");
+        let over = &resolved[0].body["data"]["alert"];
+        assert_eq!(
+            (over["id"].clone(), over["state"].clone()),
+            (alert["id"].clone(), json!("resolved"))
+        );
+        assert!(over["resolved_at"].is_string(), "{over}");
+        let mails = alert_mails(&mailgun);
+        assert_eq!(mails.len(), 2, "one email more");
+        assert!(mailgun::field(&mails[1], "subject").contains("Resolved: CRM connector failing"));
+        let listed = alerts(&app, key, "").await;
+        assert_eq!(listed["open"], 0, "{listed}");
+        let history = &listed["alerts"][0];
+        assert_eq!(
+            (
+                history["state"].clone(),
+                history["raised_email"].clone(),
+                history["resolved_email"].clone()
+            ),
+            (json!("resolved"), json!("sent"), json!("sent"))
+        );
+        assert_eq!(
+            app.admin(
+                Method::Get,
+                &format!("/admin/businesses/{}/alerts", setup.business.id),
+                None
+            )
+            .await
+            .expect(200)
+            .json(),
+            listed,
+            "the operator sees the same"
+        );
+    })
+}
+
+#[test]
+fn a_business_alerted_on_its_error_rate_as_it_set_it_and_not_once_it_turned_the_rule_off() {
+    test(|app| async move {
+        let business = app.business("Acme").await;
+        let key = &business.key;
+        let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
+        with_endpoint(&app, key, &endpoint, json!({})).await;
+        app.api(
+            key,
+            Method::Patch,
+            "/api-alert-settings",
+            Some(json!({ "rules": { "error_rate": { "threshold": 50 } } })),
+        )
+        .await
+        .expect(200);
+        // 30 requests, 12 of them refused as malformed: 40 %, under the business's 50 %.
+        let request = |good: bool| {
+            let body = if good {
+                json!({ "emails": ["nobody@example.com"] })
+            } else {
+                json!({})
+            };
+            app.api(key, Method::Post, "/api-customers-batch-lookup", Some(body))
+        };
+        for n in 0..30 {
+            request(n >= 12).await;
+        }
+        app.sweep().await;
+        app.settle().await;
+        assert_eq!(
+            alerts(&app, key, "").await["alerts"],
+            json!([]),
+            "40 % is under 50 %"
+        );
+        for _ in 0..30 {
+            request(false).await;
+        }
+        app.sweep().await;
+        app.settle().await;
+        let listed = alerts(&app, key, "?state=open").await;
+        let alert = &listed["alerts"][0];
+        // 42 errors of 63 requests: the endpoint's creation, the change of settings and the first
+        // listing were the key's requests too.
+        assert_eq!(
+            (alert["kind"].clone(), alert["value"].clone()),
+            (json!("error_rate"), json!(66)),
+            "{listed}"
+        );
+        assert_eq!(alert["raised_email"], "none", "nobody is named to email");
+        assert_eq!(
+            endpoint.of_event("alert.raised").len(),
+            1,
+            "an endpoint of every event hears of it"
+        );
+
+        app.api(
+            key,
+            Method::Patch,
+            "/api-alert-settings",
+            Some(json!({ "rules": { "error_rate": { "enabled": false } } })),
+        )
+        .await
+        .expect(200);
+        app.sweep().await;
+        app.settle().await;
+        assert_eq!(
+            alerts(&app, key, "?state=open").await["open"],
+            0,
+            "a rule turned off resolves its alert"
+        );
+        assert_eq!(endpoint.of_event("alert.resolved").len(), 1);
+        app.sweep().await;
+        app.settle().await;
+        assert_eq!(endpoint.of_event("alert.raised").len(), 1, "and raises no other");
+    })
+}
+
+#[test]
+fn bad_settings_and_queries_are_refused_naming_their_field_and_nothing_changes() {
+    test(|app| async move {
+        let business = app.business("Acme").await;
+        let key = &business.key;
+        let before = app
+            .api(key, Method::Get, "/api-alert-settings", None)
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(before["email_from"], Value::Null, "no Mailgun account");
+        assert_eq!(before["rules"].as_array().map(Vec::len), Some(9));
+        for (body, field) in [
+            (
+                json!({ "rules": { "error_rate": { "threshold": 101 } } }),
+                "rules.error_rate.threshold",
+            ),
+            (json!({ "rules": { "nope": { "enabled": false } } }), "rules.nope"),
+            (json!({ "email_to": ["not an email"] }), "email_to[0]"),
+            (json!({ "colour": "red" }), "colour"),
+        ] {
+            let answer = app
+                .api(key, Method::Patch, "/api-alert-settings", Some(body.clone()))
+                .await;
+            let error = assert_error(&answer, 422, "validation_failed", &body.to_string());
+            assert_eq!(error["field"], field, "{body}");
+        }
+        let answer = app
+            .api(key, Method::Patch, "/api-alert-settings", Some(json!("rules")))
+            .await;
+        assert_eq!(answer.status, 400, "{}", answer.text());
+        let after = app
+            .api(key, Method::Get, "/api-alert-settings", None)
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(after, before, "nothing changed");
+        for query in ["?state=closed", "?limit=0", "?limit=201"] {
+            let answer = app
+                .api(key, Method::Get, &format!("/api-alerts{query}"), None)
+                .await;
+            assert_error(&answer, 422, "validation_failed", query);
+        }
+        let answer = app.api("ck_wrong", Method::Get, "/api-alerts", None).await;
+        assert_eq!(answer.status, 401);
+    })
+}
