@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { PUBLIC_URL, api, newBusiness, unique, waitFor } from '../e2e/support.mjs';
+import { PUBLIC_URL, admin, api, newBusiness, unique, waitFor } from '../e2e/support.mjs';
 import { kustomerOrg } from '../e2e/crm/connectors.mjs';
 import { sanctumToken, startKrayin } from '../e2e/crm/krayin.mjs';
 import { CUSTOM_PATH, DEFAULT_CREDENTIALS, startCrm } from '../e2e/links/crm-server.mjs';
@@ -27,7 +27,7 @@ const CHROMIUM_ARGS = [
 ];
 const WAIT_MS = 20_000;
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const PAGES = ['overview', 'api-access', 'webhooks', 'channels', 'connectors', 'links', 'analytics', 'audit'];
+const PAGES = ['overview', 'alerts', 'api-access', 'webhooks', 'channels', 'connectors', 'links', 'analytics', 'audit'];
 
 let browser;
 let business;
@@ -202,7 +202,7 @@ describe('the business console', () => {
     }
   });
 
-  test('webhooks: an error is shown by its field; a webhook with the seven events is added, tested and its delivery seen', async () => {
+  test('webhooks: an error is shown by its field; a webhook with every event is added, tested and its delivery seen', async () => {
     const { context, page, errors } = await signedIn(1280);
     try {
       await show(page, 'webhooks');
@@ -216,7 +216,7 @@ describe('the business console', () => {
       assert.match(message, /url/i, `the error names the URL: ${message}`);
 
       await url.fill(receiver.url);
-      assert.equal(await page.locator('input[type=checkbox][name^="events."]:checked').count(), 7);
+      assert.equal(await page.locator('input[type=checkbox][name^="events."]:checked').count(), 9);
       await page.getByRole('button', { name: 'Add webhook' }).click();
       const secret = page.locator('[data-secret]');
       await secret.waitFor({ timeout: WAIT_MS });
@@ -233,7 +233,7 @@ describe('the business console', () => {
       await saved(page, () => edit.getByRole('button', { name: 'Save changes' }).click());
       const hooks = await api(business.key, 'GET', '/api-webhooks');
       const hook = hooks.body.webhooks.find((w) => w.name === 'CRM sync');
-      assert.equal(hook.events.length, 6);
+      assert.equal(hook.events.length, 8);
       assert.ok(!hook.events.includes('customer.updated'));
       await page.getByRole('heading', { level: 1, name: 'CRM sync' }).waitFor({ timeout: WAIT_MS });
       await page.locator('main td', { hasText: 'delivered' }).first().waitFor({ timeout: WAIT_MS }).catch(() => {});
@@ -380,6 +380,53 @@ describe('the business console', () => {
       page.once('dialog', (dialog) => dialog.accept());
       await answered(page, 'DELETE', '/api/dashboard/crm-links', 200, () => row.getByRole('button', { name: 'Delete' }).click());
       await page.getByText('No links on this page').waitFor({ timeout: WAIT_MS });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('alerts: a threshold out of bounds is refused beside its field; rules and recipients are saved; an alert raised shows on the overview and in the history', async () => {
+    const { context, page, errors } = await signedIn(1280);
+    try {
+      await show(page, 'alerts');
+      const rules = page.getByRole('form', { name: 'Alert rules' });
+      const threshold = rules.locator('[name="rules.error_rate.threshold"]');
+      await threshold.fill('500');
+      await rules.getByRole('button', { name: 'Save rules' }).click();
+      await page.locator('[aria-invalid="true"][name="rules.error_rate.threshold"]').waitFor({ timeout: WAIT_MS });
+      const described = await threshold.getAttribute('aria-describedby');
+      const message = await page.locator(`#${described.split(' ').pop()}`).textContent();
+      assert.match(message, /1 to 100/, `the error says the bounds: ${message}`);
+
+      await threshold.fill('1');
+      await rules.getByRole('group', { name: 'API requests refused by the rate limit' }).getByLabel('On').uncheck();
+      await rules.getByLabel('Email alerts to').fill('ops@acme.example\ncto@acme.example');
+      await saved(page, () => rules.getByRole('button', { name: 'Save rules' }).click());
+      const settings = (await api(business.key, 'GET', '/api-alert-settings')).body;
+      const rule = (kind) => settings.rules.find((r) => r.kind === kind);
+      assert.equal(rule('error_rate').threshold, 1);
+      assert.equal(rule('rate_limited').enabled, false);
+      assert.equal(rule('connector_failing').threshold, 10, 'the others kept their defaults');
+      assert.deepEqual(settings.email_to, ['ops@acme.example', 'cto@acme.example']);
+
+      // Requests the API refuses, then the sweep the cron runs every minute: an error rate alert.
+      for (let n = 0; n < 30; n++) await api(business.key, 'POST', '/api-customers-batch-lookup', {});
+      await waitFor(async () => {
+        const swept = await admin('POST', '/admin/maintenance/sweep');
+        assert.equal(swept.status, 200, swept.text);
+        return (await api(business.key, 'GET', '/api-alerts?state=open')).body.open > 0;
+      }, WAIT_MS, 'an alert raised');
+      await show(page, 'overview');
+      const card = page.getByRole('region', { name: 'Alerts' });
+      await card.getByText(/of the API requests of this hour and the last were answered with an error/).waitFor({ timeout: WAIT_MS });
+      assert.deepEqual(await violations(page), [], 'the overview with an alert');
+      await card.screenshot({ path: join(SCREENSHOTS, 'console-alerts-overview-1280.png') });
+      await card.getByRole('link', { name: 'Alerts, their history and their rules' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Alerts' }).waitFor({ timeout: WAIT_MS });
+      const history = page.getByRole('region', { name: 'Alert history' });
+      await history.getByRole('cell', { name: /raised: / }).first().waitFor({ timeout: WAIT_MS });
+      assert.equal(await page.locator('[name="rules.error_rate.threshold"]').inputValue(), '1', 'the saved threshold is shown');
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

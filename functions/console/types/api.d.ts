@@ -888,6 +888,7 @@ export type RuleOut = {
   "min": number | null;
   "subject": Subject;
   "threshold": number | null;
+  "title": string;
   "unit": Unit;
 };
 export type Satisfaction = {

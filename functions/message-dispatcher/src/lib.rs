@@ -8,5 +8,6 @@
 mod dispatch;
 
 pub use dispatch::handle;
+mod transport;
 
 edge::queue_consumer!(edge::send_queue::QueuedSend, dispatch::handle);

@@ -210,6 +210,21 @@ impl Kind {
         self.spec().subject
     }
 
+    /// The rule in words: an email's subject, the console's label.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::ConnectorFailing => "CRM connector failing",
+            Self::ConnectorPaused => "CRM connector paused by its CRM",
+            Self::ConnectorBudget => "CRM connector's daily budget nearly spent",
+            Self::ConnectorBacklog => "CRM work waiting too long",
+            Self::EndpointDisabled => "Webhook endpoint disabled",
+            Self::EndpointFailing => "Webhook endpoint failing",
+            Self::LinkFailing => "CRM link failing",
+            Self::ErrorRate => "API error rate",
+            Self::RateLimited => "API requests refused by the rate limit",
+        }
+    }
+
     /// The threshold when the business has not set one, and the least and most it may set.
     pub fn thresholds(self) -> (u32, u32, u32) {
         let spec = self.spec();
@@ -286,6 +301,8 @@ pub struct Rule {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RuleOut {
     pub kind: Kind,
+    /// The rule in words.
+    pub title: &'static str,
     pub subject: Subject,
     pub enabled: bool,
     /// Null for a rule without a threshold.
@@ -356,6 +373,7 @@ impl Settings {
                 let measured = spec.unit != Unit::None;
                 RuleOut {
                     kind,
+                    title: kind.title(),
                     subject: spec.subject,
                     enabled: rule.enabled,
                     threshold: measured.then_some(rule.threshold),
@@ -792,7 +810,7 @@ pub struct AlertsOut {
 
 /// An alert email: its subject and text.
 pub fn email(business: &str, alert: &Alert, resolved: bool) -> (String, String) {
-    let what = rule_title(&alert.kind);
+    let what = Kind::parse(&alert.kind).map_or("Integration alert", Kind::title);
     let subject = if resolved {
         format!("[{business}] Resolved: {what} ({})", alert.subject_name)
     } else {
@@ -813,22 +831,6 @@ pub fn email(business: &str, alert: &Alert, resolved: bool) -> (String, String) 
         alert.raised_at, alert.threshold, alert.kind, alert.id
     ));
     (subject, text)
-}
-
-/// A rule's name in words, for an email's subject.
-fn rule_title(kind: &str) -> &'static str {
-    match Kind::parse(kind) {
-        Some(Kind::ConnectorFailing) => "CRM connector failing",
-        Some(Kind::ConnectorPaused) => "CRM connector paused by its CRM",
-        Some(Kind::ConnectorBudget) => "CRM connector's daily budget nearly spent",
-        Some(Kind::ConnectorBacklog) => "CRM work waiting too long",
-        Some(Kind::EndpointDisabled) => "webhook endpoint disabled",
-        Some(Kind::EndpointFailing) => "webhook endpoint failing",
-        Some(Kind::LinkFailing) => "CRM link failing",
-        Some(Kind::ErrorRate) => "API error rate",
-        Some(Kind::RateLimited) => "API requests refused by the rate limit",
-        None => "integration alert",
-    }
 }
 
 #[cfg(test)]

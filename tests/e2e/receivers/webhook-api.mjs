@@ -16,6 +16,8 @@ export const EVENTS = [
   'conversation.status_changed',
   'customer.created',
   'customer.updated',
+  'alert.raised',
+  'alert.resolved',
 ];
 
 /** Registers an endpoint; asserts 201 and returns `{ webhook, secret }`. */

@@ -7,7 +7,7 @@
   /** @type {import('../../../types/api').EventType[]} */
   const EVENTS = [
     'message.received', 'message.sent', 'conversation.created', 'conversation.assigned',
-    'conversation.status_changed', 'customer.created', 'customer.updated',
+    'conversation.status_changed', 'customer.created', 'customer.updated', 'alert.raised', 'alert.resolved',
   ];
   /** @type {import('../../../types/api').LinkChannelName[]} */
   const LINK_CHANNELS = ['facebook', 'messenger', 'instagram', 'whatsapp'];
@@ -341,7 +341,7 @@
   // ---- pages --------------------------------------------------------------------------------
 
   const pages = {
-    overview, 'api-access': apiAccess, webhooks, webhook, channels, connectors, connector, links, analytics, audit,
+    overview, alerts, 'api-access': apiAccess, webhooks, webhook, channels, connectors, connector, links, analytics, audit,
   };
 
   function heading(text, ...rest) {
@@ -349,7 +349,8 @@
   }
 
   async function overview() {
-    const [connectorsOut, webhooksOut, linksOut, keysOut, usageOut] = await Promise.all([
+    const [alertsOut, connectorsOut, webhooksOut, linksOut, keysOut, usageOut] = await Promise.all([
+      api('GET', '/api-alerts?limit=20'),
       api('GET', '/api-connectors'),
       api('GET', '/api-webhooks'),
       api('GET', '/api/dashboard/crm-links/all').catch(() => null),
@@ -364,6 +365,7 @@
     return [
       heading(session.business.name),
       h('p', { class: 'muted' }, 'How your integrations are doing now. Each card leads to its settings.'),
+      alertsCard(alertsOut),
       h('div', { class: 'cards' },
         h('section', { class: 'card', 'aria-labelledby': 'ov-crm' },
           h('h2', { id: 'ov-crm' }, 'CRM integrations'),
@@ -395,6 +397,75 @@
               : badge('good', `${percent(lastDay.errors / lastDay.requests)} errors`),
           lastDay.limited ? [' ', badge('warn', `${lastDay.limited} rate-limited`)] : null),
           h('a', { href: '#/api-access?by=hour' }, 'See the usage'))),
+    ];
+  }
+
+  /** The open alerts, each with what it says and since when, and the last ones resolved. */
+  function alertsCard(out) {
+    const open = out.alerts.filter((a) => a.state === 'open');
+    const resolved = out.alerts.filter((a) => a.state !== 'open').slice(0, 5);
+    return h('section', { class: 'card', 'aria-labelledby': 'ov-alerts' },
+      h('h2', { id: 'ov-alerts' }, 'Alerts'),
+      out.open === 0
+        ? h('p', {}, badge('good', 'no open alerts'), ' ', h('span', { class: 'muted' }, 'Every rule is quiet.'))
+        : h('ul', { class: 'alerts' }, open.map((a) => h('li', {},
+          badge('bad', 'open'), ' ', a.message, ' ', h('span', { class: 'muted' }, `since ${when(a.raised_at)}`)))),
+      out.open > open.length ? h('p', { class: 'muted' }, `${out.open - open.length} more open`) : null,
+      resolved.length ? [
+        h('h3', {}, 'Recently resolved'),
+        table(['Alert', 'Raised', 'Resolved'], resolved.map((a) => [a.message, when(a.raised_at), when(a.resolved_at)]), 'None', 'Recently resolved alerts'),
+      ] : null,
+      h('a', { href: '#/alerts' }, 'Alerts, their history and their rules'));
+  }
+
+  /** What became of an alert's emails, in a few words. */
+  function alertEmails(a) {
+    const states = [`raised: ${a.raised_email}`];
+    if (a.resolved_email) states.push(`resolved: ${a.resolved_email}`);
+    return a.email_error && (a.raised_email !== 'sent' || (a.resolved_email && a.resolved_email !== 'sent'))
+      ? `${states.join(', ')} (${a.email_error})` : states.join(', ');
+  }
+
+  async function alerts() {
+    const [settings, out] = await Promise.all([api('GET', '/api-alert-settings'), api('GET', '/api-alerts?limit=200')]);
+    const rules = form([
+      settings.rules.map((r) => h('fieldset', { class: 'rule' },
+        h('legend', {}, r.title),
+        h('p', { class: 'hint' }, r.about),
+        h('div', { class: 'row' },
+          checkbox('On', `rules.${r.kind}.enabled`, r.enabled),
+          r.threshold === null ? null
+            : field(`Threshold (${r.unit})`, `rules.${r.kind}.threshold`, {
+              type: 'number', value: r.threshold, min: r.min, max: r.max,
+              hint: `Default ${r.default_threshold}; ${r.min} to ${r.max}.`,
+            })))),
+      field('Email alerts to', 'email_to', {
+        type: 'textarea', value: settings.email_to.join('\n'),
+        hint: settings.email_from
+          ? `One address a line, at most 10. Sent from ${settings.email_from} (your Mailgun account) when an alert is raised and when it is resolved.`
+          : 'One address a line, at most 10. Nothing is emailed until the business has a Mailgun email account (Channel accounts).',
+      }),
+    ], 'Save rules', async (f) => {
+      /** @type {Record<string, { enabled?: boolean, threshold?: number }>} */
+      const changes = {};
+      for (const r of settings.rules) {
+        changes[r.kind] = { enabled: Boolean(value(f, `rules.${r.kind}.enabled`)) };
+        if (r.threshold !== null) changes[r.kind].threshold = number(f, `rules.${r.kind}.threshold`);
+      }
+      const emailTo = (f.elements.namedItem('email_to').value || '').split(/[\n,]/).map((a) => a.trim()).filter(Boolean);
+      await api('PATCH', '/api-alert-settings', { rules: changes, email_to: emailTo });
+      toast('Saved');
+      route();
+    }, { label: 'Alert rules' });
+    return [
+      heading('Alerts'),
+      h('p', { class: 'muted' }, 'Every minute the rules below look at your connectors, webhook endpoints, CRM links and API usage. An alert is raised once when a rule\'s threshold is reached and resolved once when the condition is over; each is an alert.raised or alert.resolved webhook event, and an email when you name who gets them.'),
+      h('section', { class: 'card', 'aria-labelledby': 'al-history' },
+        h('h2', { id: 'al-history' }, `History (${out.open} open)`),
+        table(['Alert', 'State', 'Raised', 'Resolved', 'Email'], out.alerts.map((a) => [
+          a.message, a.state === 'open' ? badge('bad', 'open') : badge('good', 'resolved'), when(a.raised_at), when(a.resolved_at), alertEmails(a),
+        ]), 'No alert has been raised', 'Alert history')),
+      h('section', { class: 'card', 'aria-labelledby': 'al-rules' }, h('h2', { id: 'al-rules' }, 'Rules'), rules),
     ];
   }
 

@@ -1,12 +1,12 @@
-//! One call to a channel provider (a send, an alert email), bounded in time: a provider that does not answer within
+//! One call to a provider, bounded in time: a provider that does not answer within
 //! [`SEND_TIMEOUT_MS`] is abandoned (its request aborted) and the attempt counts as transient.
 
-use crate::Env;
-use crate::bounded_fetch::{self, Failure};
-use crate::runtime;
 use domain::providers::Provider;
 use domain::providers::api::{Outcome, ProviderRequest};
 use domain::providers::sending::{self, MAX_ANSWER_BYTES, SEND_TIMEOUT_MS};
+use edge::Env;
+use edge::bounded_fetch::{self, Failure};
+use edge::runtime;
 
 /// What came of a call: the outcome, the HTTP status if there was an answer, and how long it took.
 pub struct Answer {
