@@ -17,6 +17,17 @@ pub enum Command {
     /// A business's channel accounts (the numbers, pages and mailboxes it receives on).
     #[command(subcommand)]
     ChannelAccounts(ChannelAccounts),
+    /// A business's alerts, newest first (docs/alerts.md): what each says, open or resolved, and
+    /// what became of its emails.
+    ///
+    /// Example: crm-edge admin alerts <business id> --open
+    #[command(verbatim_doc_comment)]
+    Alerts {
+        business_id: String,
+        /// The open ones only.
+        #[arg(long)]
+        open: bool,
+    },
     /// Exports one business, every row of it, into a JSON lines file (docs/operations.md,
     /// "Backups and recovery"). Its secrets stay sealed under this deployment's SECRETS_KEY: the
     /// file restores only where that key is in the ring. Prints a line per table on stderr.
@@ -174,6 +185,14 @@ const USAGE: &[Column] = &[
     ("5XX", "status_5xx"),
     ("RATE LIMITED", "rate_limited"),
 ];
+const ALERTS: &[Column] = &[
+    ("RAISED", "raised_at"),
+    ("STATE", "state"),
+    ("RULE", "kind"),
+    ("MESSAGE", "message"),
+    ("RESOLVED", "resolved_at"),
+    ("EMAIL", "raised_email"),
+];
 const ACCOUNT: &[&str] = &[
     "id",
     "business_id",
@@ -308,6 +327,16 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             }
             let answer = call("GET", path, None)?;
             let shown = list(&answer, "endpoints", USAGE);
+            (answer, shown)
+        }
+        Command::Alerts { business_id, open } => {
+            let path = format!(
+                "/admin/businesses/{}/alerts?state={}&limit=200",
+                segment(&business_id)?,
+                if open { "open" } else { "all" }
+            );
+            let answer = call("GET", path, None)?;
+            let shown = list(&answer, "alerts", ALERTS);
             (answer, shown)
         }
         Command::Keys(Keys::Revoke { key_id }) => {

@@ -390,6 +390,9 @@ describe('crm-edge admin', () => {
       return /^GET \/api-webhooks\s+1\s+1\s+0\s+0\s+0\s+0$/m.test(out.stdout) ? out : null;
     }, 30_000, 'the key\'s request in its usage', 500);
     assert.match(used.stdout, /^ENDPOINT\s+REQUESTS\s+2XX\s+3XX\s+4XX\s+5XX\s+RATE LIMITED$/m);
+    const alerts = await run([...profile, 'admin', 'alerts', id, '--open'], env);
+    assert.equal(alerts.code, 0, alerts.stderr);
+    assert.deepEqual((await json([...profile, 'admin', 'alerts', id], env)), { alerts: [], open: 0 }, 'a new business has no alert');
     const badPeriod = await run([...profile, 'admin', 'keys', 'usage', id, '--by', 'week'], env);
     assert.equal(badPeriod.code, 3, badPeriod.stderr);
     assert.match(badPeriod.stderr, /by is hour or day/);

@@ -27,7 +27,8 @@ async fn alerts(app: &App, key: &str, query: &str) -> Value {
         .json()
 }
 
-/// The emails Mailgun was asked to send to the business's operations address: each one's form.
+/// The emails Mailgun was asked to send to the business's operations address, taken or not: each
+/// one's form.
 fn alert_mails(mailgun: &Mailgun) -> Vec<Vec<(String, String)>> {
     mailgun
         .sends()
@@ -288,5 +289,108 @@ fn bad_settings_and_queries_are_refused_naming_their_field_and_nothing_changes()
         }
         let answer = app.api("ck_wrong", Method::Get, "/api-alerts", None).await;
         assert_eq!(answer.status, 401);
+    })
+}
+
+#[test]
+fn an_email_mailgun_cannot_take_now_is_tried_again_a_minute_later_and_one_it_refuses_is_failed_with_why() {
+    test(|app| async move {
+        let business = app.business("Acme").await;
+        let key = &business.key;
+        let mailgun = mailgun_account(&app, &business.id, "mg.acme.example", "key-retries").await;
+        app.api(
+            key,
+            Method::Patch,
+            "/api-alert-settings",
+            Some(json!({ "rules": { "error_rate": { "threshold": 50 } }, "email_to": [OPS] })),
+        )
+        .await
+        .expect(200);
+        for _ in 0..20 {
+            app.api(key, Method::Post, "/api-customers-batch-lookup", Some(json!({})))
+                .await;
+        }
+        mailgun.answer_next([mailgun::mailgun_error(500, "Internal Server Error")]);
+        app.sweep().await;
+        let alert = alerts(&app, key, "").await["alerts"][0].clone();
+        assert_eq!(alert["raised_email"], "pending", "{alert}");
+        assert!(
+            alert["email_error"]
+                .as_str()
+                .is_some_and(|error| error.contains("HTTP 500")),
+            "why it waits: {alert}"
+        );
+        app.sweep().await;
+        assert_eq!(
+            alert_mails(&mailgun).len(),
+            1,
+            "tried once, and not again before its minute"
+        );
+        app.stack.advance(MINUTE);
+        app.sweep().await;
+        assert_eq!(
+            alert_mails(&mailgun).len(),
+            2,
+            "tried again a minute later, and sent"
+        );
+        assert_eq!(alerts(&app, key, "").await["alerts"][0]["raised_email"], "sent");
+
+        app.api(
+            key,
+            Method::Patch,
+            "/api-alert-settings",
+            Some(json!({ "rules": { "error_rate": { "enabled": false } } })),
+        )
+        .await
+        .expect(200);
+        mailgun.answer_next([mailgun::mailgun_error(
+            400,
+            "'to' parameter is not a valid address",
+        )]);
+        app.sweep().await;
+        app.stack.advance(MINUTE);
+        app.sweep().await;
+        let alert = alerts(&app, key, "").await["alerts"][0].clone();
+        assert_eq!(
+            (alert["state"].clone(), alert["resolved_email"].clone()),
+            (json!("resolved"), json!("failed")),
+            "{alert}"
+        );
+        assert!(
+            alert["email_error"]
+                .as_str()
+                .is_some_and(|error| error.contains("not a valid address")),
+            "{alert}"
+        );
+        assert_eq!(alert_mails(&mailgun).len(), 3, "refused once, not tried again");
+    })
+}
+
+#[test]
+fn without_a_mailgun_account_nothing_is_emailed_and_the_alert_says_why() {
+    test(|app| async move {
+        let business = app.business("Acme").await;
+        let key = &business.key;
+        app.api(
+            key,
+            Method::Patch,
+            "/api-alert-settings",
+            Some(json!({ "rules": { "error_rate": { "threshold": 50 } }, "email_to": [OPS] })),
+        )
+        .await
+        .expect(200);
+        for _ in 0..20 {
+            app.api(key, Method::Post, "/api-customers-batch-lookup", Some(json!({})))
+                .await;
+        }
+        app.sweep().await;
+        let alert = alerts(&app, key, "").await["alerts"][0].clone();
+        assert_eq!(alert["raised_email"], "none", "{alert}");
+        assert!(
+            alert["email_error"]
+                .as_str()
+                .is_some_and(|error| error.contains("no Mailgun account")),
+            "{alert}"
+        );
     })
 }
