@@ -7,7 +7,6 @@
 //! and one whose provider accepted it but whose settle was refused is handed back to the queue
 //! with the provider's answer, so that it is recorded after the move and never sent again.
 
-use crate::transport;
 use domain::channel::{Channel, MessageStatus};
 use domain::error::ApiError;
 use domain::message::{Attachment, Message};
@@ -22,7 +21,7 @@ use edge::db::Db;
 use edge::media_store::{ATTACHMENTS, storage_key};
 use edge::queue::{Settle, held_seconds};
 use edge::send_queue::{self, Accepted, OUTBOUND, QueuedSend, ToDeliver};
-use edge::{DB, db, message_status, outbox, runtime, secrets_key};
+use edge::{DB, db, message_status, outbox, provider_call, runtime, secrets_key};
 use edge::{console_error, console_log, console_warn};
 
 /// The key that signs download links (the download-media function checks them).
@@ -161,7 +160,10 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         provider_message_id: None,
     };
     for (at, request) in requests.iter().enumerate().skip(progress.parts_sent) {
-        let answer = transport::send(env, request, provider).await;
+        let answer = provider_call::send(env, request, provider, |status, retry_after, body| {
+            sending::classify(provider, status, retry_after, body)
+        })
+        .await;
         console_log!(
             "message {} attempt {attempt}/{MAX_ATTEMPTS} part {}/{parts}: {} {} -> {} in {} ms: {}",
             message.id,

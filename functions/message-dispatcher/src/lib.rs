@@ -8,6 +8,5 @@
 mod dispatch;
 
 pub use dispatch::handle;
-mod transport;
 
 edge::queue_consumer!(edge::send_queue::QueuedSend, dispatch::handle);

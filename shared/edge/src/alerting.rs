@@ -10,11 +10,10 @@
 //! an operator's) raise it once. Resolved once: the `alert.resolved` event is recorded only by
 //! the statement that resolved it.
 
-use crate::bounded_fetch::{self, Failure};
 use crate::db::directory::Moving;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{self, Db};
-use crate::{Env, console_warn, outbox, runtime, secrets_key};
+use crate::{Env, console_warn, outbox, provider_call, runtime, secrets_key};
 use domain::alerts::{self, Changes, Kind, Measure, Settings};
 use domain::channel::Channel;
 use domain::error::ApiError;
@@ -22,7 +21,6 @@ use domain::ids::{AlertId, BusinessId, EventId};
 use domain::providers::Provider;
 use domain::providers::api::{Outcome, Outgoing, Sender};
 use domain::providers::mailgun::api as mailgun;
-use domain::providers::sending::{self, MAX_ANSWER_BYTES, SEND_TIMEOUT_MS};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
@@ -241,9 +239,9 @@ pub async fn send_emails(env: &Env, db: &Db, moving: &Moving, now: Timestamp) ->
     Ok(sent)
 }
 
-/// Sends one email through Mailgun's Messages API, bounded in time as a message's send is.
-/// Mailgun's own request and answer only: the other providers' code stays out of the functions
-/// that run the sweep.
+/// Sends one email through Mailgun's Messages API, bounded in time as a message's send is:
+/// Mailgun's own request and answer only, so the other providers' code stays out of the
+/// functions that run the sweep.
 async fn send_email(env: &Env, sender: &Sender, outgoing: &Outgoing<'_>) -> Outcome {
     let Sender::Mailgun {
         base_url,
@@ -257,24 +255,7 @@ async fn send_email(env: &Env, sender: &Sender, outgoing: &Outgoing<'_>) -> Outc
         };
     };
     let request = mailgun::request(base_url, domain, api_key, from, outgoing, "alert");
-    let exchange = bounded_fetch::post(
-        env,
-        &request.url,
-        &request.headers,
-        &request.body,
-        SEND_TIMEOUT_MS,
-        MAX_ANSWER_BYTES,
-    )
-    .await;
-    match exchange.result {
-        Ok(reply) => {
-            let retry_after = reply
-                .retry_after
-                .as_deref()
-                .and_then(|value| domain::retry_after::seconds(value, runtime::now()));
-            mailgun::classify(reply.status, retry_after, &reply.body)
-        }
-        Err(Failure::Unreachable(error)) => sending::unreachable(Provider::Mailgun, false, &error),
-        Err(Failure::TimedOut) => sending::unreachable(Provider::Mailgun, true, ""),
-    }
+    provider_call::send(env, &request, Provider::Mailgun, mailgun::classify)
+        .await
+        .outcome
 }

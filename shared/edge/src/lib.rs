@@ -44,6 +44,7 @@ pub mod media_store;
 pub mod message_status;
 pub mod meter;
 pub mod outbox;
+pub mod provider_call;
 pub mod queue;
 pub mod runtime;
 pub mod secrets_key;

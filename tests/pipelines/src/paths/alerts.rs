@@ -38,6 +38,23 @@ fn alert_mails(mailgun: &Mailgun) -> Vec<Vec<(String, String)>> {
         .collect()
 }
 
+/// The business's error-rate rule at 50 % and its alerts emailed to [`OPS`], then 20 of its
+/// requests refused: an alert at the next sweep.
+async fn errors_over_half(app: &App, key: &str) {
+    app.api(
+        key,
+        Method::Patch,
+        "/api-alert-settings",
+        Some(json!({ "rules": { "error_rate": { "threshold": 50 } }, "email_to": [OPS] })),
+    )
+    .await
+    .expect(200);
+    for _ in 0..20 {
+        app.api(key, Method::Post, "/api-customers-batch-lookup", Some(json!({})))
+            .await;
+    }
+}
+
 fn signed_of(endpoint: &Endpoint, event: &str) -> Vec<Delivery> {
     let deliveries = endpoint.of_event(event);
     assert!(
@@ -298,18 +315,7 @@ fn an_email_mailgun_cannot_take_now_is_tried_again_a_minute_later_and_one_it_ref
         let business = app.business("Acme").await;
         let key = &business.key;
         let mailgun = mailgun_account(&app, &business.id, "mg.acme.example", "key-retries").await;
-        app.api(
-            key,
-            Method::Patch,
-            "/api-alert-settings",
-            Some(json!({ "rules": { "error_rate": { "threshold": 50 } }, "email_to": [OPS] })),
-        )
-        .await
-        .expect(200);
-        for _ in 0..20 {
-            app.api(key, Method::Post, "/api-customers-batch-lookup", Some(json!({})))
-                .await;
-        }
+        errors_over_half(&app, key).await;
         mailgun.answer_next([mailgun::mailgun_error(500, "Internal Server Error")]);
         app.sweep().await;
         let alert = alerts(&app, key, "").await["alerts"][0].clone();
@@ -371,18 +377,7 @@ fn without_a_mailgun_account_nothing_is_emailed_and_the_alert_says_why() {
     test(|app| async move {
         let business = app.business("Acme").await;
         let key = &business.key;
-        app.api(
-            key,
-            Method::Patch,
-            "/api-alert-settings",
-            Some(json!({ "rules": { "error_rate": { "threshold": 50 } }, "email_to": [OPS] })),
-        )
-        .await
-        .expect(200);
-        for _ in 0..20 {
-            app.api(key, Method::Post, "/api-customers-batch-lookup", Some(json!({})))
-                .await;
-        }
+        errors_over_half(&app, key).await;
         app.sweep().await;
         let alert = alerts(&app, key, "").await["alerts"][0].clone();
         assert_eq!(alert["raised_email"], "none", "{alert}");

@@ -1,12 +1,14 @@
-//! One call to a provider, bounded in time: a provider that does not answer within
-//! [`SEND_TIMEOUT_MS`] is abandoned (its request aborted) and the attempt counts as transient.
+//! One call to a channel provider (a message's send, an alert's email), bounded in time: a
+//! provider that does not answer within [`SEND_TIMEOUT_MS`] is abandoned (its request aborted)
+//! and the attempt counts as transient. The caller reads the answer with the provider's own
+//! `classify`, so that a function sending through one provider holds no other's code.
 
+use crate::Env;
+use crate::bounded_fetch::{self, Failure};
+use crate::runtime;
 use domain::providers::Provider;
 use domain::providers::api::{Outcome, ProviderRequest};
 use domain::providers::sending::{self, MAX_ANSWER_BYTES, SEND_TIMEOUT_MS};
-use edge::Env;
-use edge::bounded_fetch::{self, Failure};
-use edge::runtime;
 
 /// What came of a call: the outcome, the HTTP status if there was an answer, and how long it took.
 pub struct Answer {
@@ -15,7 +17,14 @@ pub struct Answer {
     pub millis: u64,
 }
 
-pub async fn send(env: &Env, request: &ProviderRequest, provider: Provider) -> Answer {
+/// Makes `request` to `provider`, its answer (status, `Retry-After` in seconds, body) read by
+/// `classify`.
+pub async fn send(
+    env: &Env,
+    request: &ProviderRequest,
+    provider: Provider,
+    classify: impl Fn(u16, Option<u32>, &[u8]) -> Outcome,
+) -> Answer {
     let exchange = bounded_fetch::post(
         env,
         &request.url,
@@ -27,8 +36,7 @@ pub async fn send(env: &Env, request: &ProviderRequest, provider: Provider) -> A
     .await;
     let (outcome, status) = match exchange.result {
         Ok(reply) => (
-            sending::classify(
-                provider,
+            classify(
                 reply.status,
                 reply
                     .retry_after
