@@ -42,20 +42,31 @@ pub struct Run {
     pub resolved: usize,
 }
 
-/// Measures, judges and writes the shard's alerts at `now`.
+/// Measures, judges and writes the shard's alerts at `now`: the rules' four reads and the open
+/// alerts in one round trip, the settings of the businesses concerned in another, then a batch
+/// per business with changes.
 pub async fn run(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> Result<Run, ApiError> {
     let now_ms = now.millis();
-    let connectors = db::crm_connectors::alert_signals(db, moving, now.micros(), MEASURED_PER_RUN).await?;
-    let endpoints = db::webhook_endpoints::alert_signals(db, moving, MEASURED_PER_RUN).await?;
-    let links = db::knowledge_sources::alert_measures(db, moving, MEASURED_PER_RUN).await?;
-    let usage = db::api_key_usage::alert_measures(db, moving, now_ms, MEASURED_PER_RUN).await?;
-    let (open, _) = db::alerts::open_on_shard(db, moving, MEASURED_PER_RUN).await?;
+    let results = db
+        .batch(vec![
+            db::crm_connectors::alert_signals(db, moving, now.micros(), MEASURED_PER_RUN)?,
+            db::webhook_endpoints::alert_signals(db, moving, MEASURED_PER_RUN)?,
+            db::knowledge_sources::alert_measures(db, moving, MEASURED_PER_RUN)?,
+            db::api_key_usage::alert_measures(db, moving, now_ms, MEASURED_PER_RUN)?,
+            db::alerts::open_on_shard(db, moving, MEASURED_PER_RUN)?,
+        ])
+        .await?;
+    let connectors = db::crm_connectors::alert_signals_at(&results, 0)?;
+    let endpoints = db::webhook_endpoints::alert_signals_at(&results, 1)?;
+    let links = db::knowledge_sources::alert_measures_at(&results, 2)?;
+    let (usage, businesses_read) = db::api_key_usage::alert_measures_at(&results, 3)?;
+    let open = db::alerts::open_at(&results, 4)?;
     let cut = |rows: usize| rows >= MEASURED_PER_RUN;
     let (connectors_cut, endpoints_cut, links_cut, usage_cut) = (
         cut(connectors.len()),
         cut(endpoints.len()),
         cut(links.len()),
-        cut(usage.len()),
+        cut(businesses_read),
     );
     let mut measures: Vec<Measure> = connectors.iter().flat_map(|c| c.measures(now_ms)).collect();
     measures.extend(endpoints.iter().flat_map(|e| e.measures(now_ms)));

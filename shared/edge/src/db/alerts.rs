@@ -4,6 +4,7 @@
 
 use crate::db::directory::Moving;
 use crate::db::{self, Db, Sql, Statement, number, optional_text, text};
+use crate::runtime::D1Result;
 use domain::alerts::{Alert, AlertsOut, EmailState, Kind, Open, Raise};
 use domain::error::ApiError;
 use domain::ids::{AlertId, BusinessId};
@@ -147,20 +148,20 @@ pub fn resolved_at(id: &AlertId, now_ms: i64) -> Sql {
     .bind("resolved_ms", number(now_ms))
 }
 
-/// The shard's open alerts, at most `limit` (then `whole` is false), businesses being moved left
-/// out.
-pub async fn open_on_shard(db: &Db, moving: &Moving, limit: usize) -> Result<(Vec<Open>, bool), ApiError> {
-    let open: Vec<Open> = db
+/// The statement reading the shard's open alerts, at most `limit`, businesses being moved left
+/// out; [`open_at`] reads its answer.
+pub fn open_on_shard(db: &Db, moving: &Moving, limit: usize) -> Result<Statement, ApiError> {
+    Ok(db
         .unscoped(
             "SELECT id, business_id, kind, subject_id FROM alerts WHERE resolved_ms IS NULL \
              AND business_id NOT IN (SELECT value FROM json_each(?1)) ORDER BY business_id, id LIMIT ?2",
         )
-        .bind(&[moving.param(), number(limit as i64)])?
-        .all()
-        .await?
-        .results()?;
-    let whole = open.len() < limit;
-    Ok((open, whole))
+        .bind(&[moving.param(), number(limit as i64)])?)
+}
+
+/// The open alerts the statement of [`open_on_shard`] at `position` of a batch read.
+pub fn open_at(results: &[D1Result], position: usize) -> Result<Vec<Open>, ApiError> {
+    db::rows(results, position)
 }
 
 /// The business's alerts, newest first: the open ones only, or all; at most `limit`.

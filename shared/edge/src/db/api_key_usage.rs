@@ -1,9 +1,10 @@
 //! `api_key_usage`: each API key's requests by the hour and endpoint (`domain::key_usage`), added
 //! to by the key's limiter object, read by the API Access page, and `api_keys`' last use.
 
-use crate::db::Db;
 use crate::db::directory::Moving;
 use crate::db::{self, number, optional_text, text};
+use crate::db::{Db, Statement};
+use crate::runtime::D1Result;
 use domain::alerts::{self, Measure};
 use domain::api::admin::{EndpointUsage, KeyUsage, UsageCounts, UsageOut, UsagePoint};
 use domain::error::ApiError;
@@ -211,15 +212,24 @@ pub async fn delete_before(
     Ok(db::changes(&result))
 }
 
-/// The shard's API usage of this hour and the last, by business, as the error-rate and refusal
-/// rules measure it (`domain::alerts`): businesses with errors or refusals only, at most `limit`,
-/// businesses being moved left out.
-pub async fn alert_measures(
-    db: &Db,
-    moving: &Moving,
-    now_ms: i64,
-    limit: usize,
-) -> Result<Vec<Measure>, ApiError> {
+/// The statement reading the shard's API usage of this hour and the last, by business, as the
+/// error-rate and refusal rules measure it (`domain::alerts`): businesses with errors or refusals
+/// only, at most `limit`, businesses being moved left out. [`alert_measures_at`] reads its answer.
+pub fn alert_measures(db: &Db, moving: &Moving, now_ms: i64, limit: usize) -> Result<Statement, ApiError> {
+    let since = Period::Hour.start_of(now_ms) - domain::key_usage::HOUR_MS;
+    Ok(db
+        .unscoped(
+            "SELECT business_id, sum(status_2xx + status_3xx + status_4xx + status_5xx) AS requests, \
+             sum(status_4xx + status_5xx) AS errors, sum(rate_limited) AS refused FROM api_key_usage \
+             INDEXED BY api_key_usage_by_hour WHERE hour_ms >= ?1 AND business_id NOT IN (SELECT value FROM json_each(?2)) \
+             GROUP BY business_id HAVING errors > 0 ORDER BY business_id LIMIT ?3",
+        )
+        .bind(&[number(since), moving.param(), number(limit as i64)])?)
+}
+
+/// The measures the statement of [`alert_measures`] at `position` of a batch read, and how many
+/// businesses it read.
+pub fn alert_measures_at(results: &[D1Result], position: usize) -> Result<(Vec<Measure>, usize), ApiError> {
     #[derive(Deserialize)]
     struct Row {
         business_id: BusinessId,
@@ -227,20 +237,11 @@ pub async fn alert_measures(
         errors: i64,
         refused: i64,
     }
-    let since = Period::Hour.start_of(now_ms) - domain::key_usage::HOUR_MS;
-    let rows: Vec<Row> = db
-        .unscoped(
-            "SELECT business_id, sum(status_2xx + status_3xx + status_4xx + status_5xx) AS requests, \
-             sum(status_4xx + status_5xx) AS errors, sum(rate_limited) AS refused FROM api_key_usage \
-             INDEXED BY api_key_usage_by_hour WHERE hour_ms >= ?1 AND business_id NOT IN (SELECT value FROM json_each(?2)) \
-             GROUP BY business_id HAVING errors > 0 ORDER BY business_id LIMIT ?3",
-        )
-        .bind(&[number(since), moving.param(), number(limit as i64)])?
-        .all()
-        .await?
-        .results()?;
-    Ok(rows
+    let rows = db::rows::<Row>(results, position)?;
+    let read = rows.len();
+    let measures = rows
         .into_iter()
         .flat_map(|row| alerts::usage_measures(&row.business_id, row.requests, row.errors, row.refused))
-        .collect())
+        .collect();
+    Ok((measures, read))
 }

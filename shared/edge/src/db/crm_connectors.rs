@@ -381,16 +381,34 @@ pub async fn record_health(
     Ok(())
 }
 
-/// What the alert rules read of the shard's enabled connectors (`domain::alerts`) whose
-/// condition may hold: failing, paused, half their daily budget spent, or with work waiting a
-/// minute or more; at most `limit`, businesses being moved left out. One read of each connector
-/// and of its oldest waiting job (an index seek).
-pub async fn alert_signals(
-    db: &Db,
-    moving: &Moving,
-    now_us: i64,
-    limit: usize,
-) -> Result<Vec<ConnectorSignals>, ApiError> {
+/// The statement reading what the alert rules read of the shard's enabled connectors
+/// (`domain::alerts`) whose condition may hold: failing, paused, half their daily budget spent,
+/// or with work waiting a minute or more; at most `limit`, businesses being moved left out. Each
+/// connector is read once, and its oldest waiting job by an index seek. [`alert_signals_at`]
+/// reads its answer.
+pub fn alert_signals(db: &Db, moving: &Moving, now_us: i64, limit: usize) -> Result<Statement, ApiError> {
+    Ok(db
+        .unscoped(
+            "SELECT * FROM (SELECT c.business_id, c.id, c.name, c.failing_since_us, c.paused_until_us, c.per_day, \
+             CASE WHEN c.day_start_us = ?3 THEN c.day_count ELSE 0 END AS spent_today, \
+             (SELECT j.created_us FROM crm_sync_jobs j WHERE j.business_id = c.business_id \
+              AND j.connector_id = c.id AND j.status = 'pending' ORDER BY j.seq LIMIT 1) AS oldest_pending_us \
+             FROM crm_connectors c WHERE c.enabled = 1 AND c.business_id NOT IN (SELECT value FROM json_each(?1))) \
+             WHERE failing_since_us IS NOT NULL OR paused_until_us > ?2 \
+             OR (per_day > 0 AND spent_today * 2 >= per_day) OR oldest_pending_us <= ?4 \
+             ORDER BY business_id, id LIMIT ?5",
+        )
+        .bind(&[
+            moving.param(),
+            number(now_us),
+            number(budget::day_start(now_us)),
+            number(now_us - 60_000_000),
+            number(limit as i64),
+        ])?)
+}
+
+/// The connectors the statement of [`alert_signals`] at `position` of a batch read.
+pub fn alert_signals_at(results: &[D1Result], position: usize) -> Result<Vec<ConnectorSignals>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         business_id: BusinessId,
@@ -399,33 +417,10 @@ pub async fn alert_signals(
         failing_since_us: Option<i64>,
         paused_until_us: Option<i64>,
         per_day: Option<i64>,
-        day_start_us: i64,
-        day_count: i64,
+        spent_today: i64,
         oldest_pending_us: Option<i64>,
     }
-    let today = budget::day_start(now_us);
-    let rows: Vec<Row> = db
-        .unscoped(
-            "SELECT * FROM (SELECT c.business_id, c.id, c.name, c.failing_since_us, c.paused_until_us, \
-             c.per_day, c.day_start_us, c.day_count, \
-             (SELECT j.created_us FROM crm_sync_jobs j WHERE j.business_id = c.business_id \
-              AND j.connector_id = c.id AND j.status = 'pending' ORDER BY j.seq LIMIT 1) AS oldest_pending_us \
-             FROM crm_connectors c WHERE c.enabled = 1 AND c.business_id NOT IN (SELECT value FROM json_each(?1))) \
-             WHERE failing_since_us IS NOT NULL OR paused_until_us > ?2 \
-             OR (per_day > 0 AND day_start_us = ?3 AND day_count * 2 >= per_day) OR oldest_pending_us <= ?4 \
-             ORDER BY business_id, id LIMIT ?5",
-        )
-        .bind(&[
-            moving.param(),
-            number(now_us),
-            number(today),
-            number(now_us - 60_000_000),
-            number(limit as i64),
-        ])?
-        .all()
-        .await?
-        .results()?;
-    Ok(rows
+    Ok(db::rows::<Row>(results, position)?
         .into_iter()
         .map(|row| ConnectorSignals {
             business_id: row.business_id,
@@ -434,11 +429,7 @@ pub async fn alert_signals(
             failing_since_ms: row.failing_since_us.map(|us| us / 1000),
             paused_until_ms: row.paused_until_us.map(|us| us / 1000),
             per_day: row.per_day,
-            spent_today: if row.day_start_us == today {
-                row.day_count
-            } else {
-                0
-            },
+            spent_today: row.spent_today,
             oldest_waiting_ms: row.oldest_pending_us.map(|us| us / 1000),
         })
         .collect())

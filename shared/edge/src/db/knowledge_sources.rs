@@ -7,6 +7,7 @@
 
 use crate::db::directory::Moving;
 use crate::db::{self, Db, Statement, number, optional_number, optional_text, text};
+use crate::runtime::D1Result;
 use crate::secrets_key;
 use domain::alerts::{self, Measure};
 use domain::destination::Destination;
@@ -958,9 +959,21 @@ pub async fn unlease(db: &Db, tenant: &Tenant, id: &SourceId) -> Result<(), ApiE
     Ok(())
 }
 
-/// The shard's CRM links whose fetches are failing, as the "link failing" rule measures them
-/// (`domain::alerts`): fetches failed in a row. At most `limit`, businesses being moved left out.
-pub async fn alert_measures(db: &Db, moving: &Moving, limit: usize) -> Result<Vec<Measure>, ApiError> {
+/// The statement reading the shard's CRM links whose fetches are failing, as the "link failing"
+/// rule measures them (`domain::alerts`): fetches failed in a row. At most `limit`, businesses
+/// being moved left out; [`alert_measures_at`] reads its answer.
+pub fn alert_measures(db: &Db, moving: &Moving, limit: usize) -> Result<Statement, ApiError> {
+    Ok(db
+        .unscoped(
+            // `state = 'failing'` as the partial index knowledge_sources_failing names it.
+            "SELECT business_id, id, name, failures FROM knowledge_sources WHERE state = 'failing' AND failures > 0 \
+             AND business_id NOT IN (SELECT value FROM json_each(?1)) ORDER BY business_id, id LIMIT ?2",
+        )
+        .bind(&[moving.param(), number(limit as i64)])?)
+}
+
+/// The measures the statement of [`alert_measures`] at `position` of a batch read.
+pub fn alert_measures_at(results: &[D1Result], position: usize) -> Result<Vec<Measure>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         business_id: BusinessId,
@@ -968,17 +981,7 @@ pub async fn alert_measures(db: &Db, moving: &Moving, limit: usize) -> Result<Ve
         name: String,
         failures: i64,
     }
-    let rows: Vec<Row> = db
-        .unscoped(
-            // `state = 'failing'` as the partial index knowledge_sources_failing names it.
-            "SELECT business_id, id, name, failures FROM knowledge_sources WHERE state = 'failing' AND failures > 0 \
-             AND business_id NOT IN (SELECT value FROM json_each(?1)) ORDER BY business_id, id LIMIT ?2",
-        )
-        .bind(&[moving.param(), number(limit as i64)])?
-        .all()
-        .await?
-        .results()?;
-    Ok(rows
+    Ok(db::rows::<Row>(results, position)?
         .into_iter()
         .map(|row| alerts::link_measure(row.business_id, row.id, row.name, row.failures))
         .collect())

@@ -513,10 +513,23 @@ pub async fn take_test_slot(
     Ok(Some(((wait_us + 999_999) / 1_000_000) as u32))
 }
 
-/// What the alert rules read of the shard's endpoints (`domain::alerts`): those failing, and those
-/// disabled for failing (not by their business); at most `limit`, businesses being moved left
-/// out.
-pub async fn alert_signals(db: &Db, moving: &Moving, limit: usize) -> Result<Vec<EndpointSignals>, ApiError> {
+/// The statement reading what the alert rules read of the shard's endpoints (`domain::alerts`):
+/// those failing, and those disabled for failing (not by their business); at most `limit`,
+/// businesses being moved left out. [`alert_signals_at`] reads its answer.
+pub fn alert_signals(db: &Db, moving: &Moving, limit: usize) -> Result<Statement, ApiError> {
+    Ok(db
+        .unscoped(
+            // The first term as the partial index webhook_endpoints_unwell names it.
+            "SELECT business_id, id, name, enabled, failing_since_us FROM webhook_endpoints \
+             WHERE (failing_since_us IS NOT NULL OR enabled = 0) AND ((enabled = 1 AND failing_since_us IS NOT NULL) \
+             OR (enabled = 0 AND disabled_reason <> ?1)) \
+             AND business_id NOT IN (SELECT value FROM json_each(?2)) ORDER BY business_id, id LIMIT ?3",
+        )
+        .bind(&[text(DISABLED_BY_BUSINESS), moving.param(), number(limit as i64)])?)
+}
+
+/// The endpoints the statement of [`alert_signals`] at `position` of a batch read.
+pub fn alert_signals_at(results: &[D1Result], position: usize) -> Result<Vec<EndpointSignals>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         business_id: BusinessId,
@@ -525,18 +538,7 @@ pub async fn alert_signals(db: &Db, moving: &Moving, limit: usize) -> Result<Vec
         enabled: i64,
         failing_since_us: Option<i64>,
     }
-    let rows: Vec<Row> = db
-        .unscoped(
-            // The first term as the partial index webhook_endpoints_unwell names it.
-            "SELECT business_id, id, name, enabled, failing_since_us FROM webhook_endpoints \
-             WHERE (failing_since_us IS NOT NULL OR enabled = 0) AND ((enabled = 1 AND failing_since_us IS NOT NULL) OR (enabled = 0 AND disabled_reason <> ?1)) \
-             AND business_id NOT IN (SELECT value FROM json_each(?2)) ORDER BY business_id, id LIMIT ?3",
-        )
-        .bind(&[text(DISABLED_BY_BUSINESS), moving.param(), number(limit as i64)])?
-        .all()
-        .await?
-        .results()?;
-    Ok(rows
+    Ok(db::rows::<Row>(results, position)?
         .into_iter()
         .map(|row| EndpointSignals {
             business_id: row.business_id,
