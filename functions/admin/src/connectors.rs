@@ -166,7 +166,7 @@ pub async fn create(
         day_start_us: 0,
         day_count: 0,
     };
-    let read = checked_with_crm(env, &db, &to_be).await?;
+    let read = edge::crm::check_settings(env, &db, &to_be).await?;
     let keys = secrets_key::keyring(env)?;
     let connector =
         crm_connectors::insert(&db, &keys, &tenant, &id, kind, &fields, &now.to_rfc3339()).await?;
@@ -255,7 +255,7 @@ pub async fn update(
             secrets: secrets.clone(),
             ..current.clone()
         };
-        let read = checked_with_crm(env, &db, &to_be).await?;
+        let read = edge::crm::check_settings(env, &db, &to_be).await?;
         let now = runtime::now().to_rfc3339();
         if crm_connectors::update(&db, &keys, &current.tenant, id, current.revision, &fields, &now).await? {
             keep_read(&db, &current, read).await?;
@@ -315,26 +315,6 @@ pub async fn delete(
     Ok(Json(deleted))
 }
 
-/// What the CRM says of settings about to be saved (Kustomer's default team, Krayin's pipeline
-/// and stages), read without the connector's budget: what to keep of it, None when nothing.
-async fn checked_with_crm(env: &Env, db: &Db, connector: &Connector) -> Result<Option<Value>, ApiError> {
-    match connector.kind {
-        ConnectorKind::Kustomer => {
-            let mut kustomer =
-                Kustomer::new(env, db, connector).map_err(|reason| ApiError::invalid("settings", reason))?;
-            kustomer.client.budgeted = false;
-            kustomer::check_settings(&kustomer).await?;
-            Ok(None)
-        }
-        ConnectorKind::Krayin => {
-            let mut krayin =
-                Krayin::new(env, db, connector).map_err(|reason| ApiError::invalid("settings", reason))?;
-            krayin.client.budgeted = false;
-            krayin.check_settings().await
-        }
-    }
-}
-
 /// Keeps what the check read of the CRM, for the sync to use for the next hour.
 async fn keep_read(db: &Db, connector: &Connector, read: Option<Value>) -> Result<(), ApiError> {
     match read {
@@ -361,15 +341,7 @@ pub async fn test(
     let (env, id) = (&env, &id);
     let connector = find(env, &scope, id).await?;
     let db = env.d1(DB)?;
-    let unusable = |reason: String| ApiError::invalid("settings", reason);
-    let result = match connector.kind {
-        ConnectorKind::Kustomer => {
-            kustomer::test_connection(&Kustomer::new(env, &db, &connector).map_err(unusable)?).await?
-        }
-        ConnectorKind::Krayin => {
-            krayin::test_connection(&Krayin::new(env, &db, &connector).map_err(unusable)?).await?
-        }
-    };
+    let result = edge::crm::test_connection(env, &db, &connector).await?;
     Ok(Json(result))
 }
 

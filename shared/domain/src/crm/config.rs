@@ -1,74 +1,114 @@
 //! A connector's configuration by kind: its settings and secrets as the admin API takes them,
-//! checked by the CRM's own rules and written back in the form they are stored in, and the
-//! request budget a new connector starts with.
+//! checked by the CRM's own rules (`registry::Crm`) and written back in the form they are stored
+//! in, and the request budget a new connector starts with.
 
 use crate::crm::budget::Budget;
-use crate::crm::krayin::{KrayinSecrets, KrayinSettings};
-use crate::crm::kustomer::{KustomerSecrets, KustomerSettings};
+use crate::crm::krayin::KrayinSecrets;
+use crate::crm::kustomer::KustomerSecrets;
+use crate::crm::registry::Crm;
 use crate::crm::work::ConnectorKind;
 use crate::error::ApiError;
+use crate::with_crm;
 use serde_json::{Map, Value};
+use std::fmt;
 
-/// A connector's secrets, by kind: read once where they are opened, so no one reads a key out
-/// of a JSON map by name.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ConnectorSecrets {
-    Kustomer(KustomerSecrets),
-    Krayin(KrayinSecrets),
+/// A connector's secrets, whatever its CRM: what the framework uses of them (the `Authorization`
+/// its calls carry, the keys of the webhooks that feed it) and their stored form. Each CRM reads
+/// its own into this ([`Crm::checked_secrets`]), so no one reads a key out of a JSON map by name.
+#[derive(Clone, PartialEq)]
+pub struct ConnectorSecrets {
+    authorization: String,
+    webhook_secret: Option<String>,
+    webhook_token: Option<String>,
+    /// The secrets that are set, as they are stored (sealed) and merged with a PATCH.
+    stored: Map<String, Value>,
+}
+
+/// Credentials stay out of logs and debug output: only the names of those set.
+impl fmt::Debug for ConnectorSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConnectorSecrets {{ set: {:?} }}", self.names())
+    }
 }
 
 impl ConnectorSecrets {
-    /// `secrets` checked by `kind`'s rules (unknown names are refused, the credential is
-    /// required).
+    /// The secrets of a connector whose calls carry `authorization` and whose feeding webhooks
+    /// are checked with `webhook_secret` (an HMAC key) or `webhook_token` (a URL's secret
+    /// segment), stored as `stored` (its nulls left out).
+    pub fn new(
+        authorization: String,
+        webhook_secret: Option<String>,
+        webhook_token: Option<String>,
+        stored: Value,
+    ) -> Self {
+        let stored = match stored {
+            Value::Object(map) => map.into_iter().filter(|(_, value)| !value.is_null()).collect(),
+            _ => Map::new(),
+        };
+        Self {
+            authorization,
+            webhook_secret,
+            webhook_token,
+            stored,
+        }
+    }
+
+    /// `secrets` checked by `kind`'s rules.
     pub fn parse(kind: ConnectorKind, secrets: &Value) -> Result<Self, ApiError> {
-        Ok(match kind {
-            ConnectorKind::Kustomer => Self::Kustomer(KustomerSecrets::parse(secrets)?),
-            ConnectorKind::Krayin => Self::Krayin(KrayinSecrets::parse(secrets)?),
-        })
+        with_crm!(kind, C => C::checked_secrets(secrets))
     }
 
     /// The `Authorization` header's value the CRM's API takes.
-    pub fn authorization(&self) -> String {
-        match self {
-            Self::Kustomer(secrets) => format!("Bearer {}", secrets.api_key),
-            Self::Krayin(secrets) => format!("Bearer {}", secrets.api_token),
-        }
+    pub fn authorization(&self) -> &str {
+        &self.authorization
     }
 
     /// The HMAC key of the webhooks that feed this connector (Kustomer's own, or Chatwoot's for
     /// Krayin), when one is set.
     pub fn webhook_secret(&self) -> Option<&str> {
-        match self {
-            Self::Kustomer(secrets) => secrets.webhook_secret.as_deref(),
-            Self::Krayin(secrets) => secrets.webhook_secret.as_deref(),
-        }
+        self.webhook_secret.as_deref()
     }
 
-    /// The token of the Chatwoot webhook URL for a Chatwoot that signs nothing (Krayin only).
+    /// The token of the feeding webhook's URL, for a platform that signs nothing (Chatwoot before
+    /// 4.11.2, for Krayin).
     pub fn webhook_token(&self) -> Option<&str> {
-        match self {
-            Self::Kustomer(_) => None,
-            Self::Krayin(secrets) => secrets.webhook_token.as_deref(),
-        }
+        self.webhook_token.as_deref()
     }
 
     /// The secrets that are set, as they are stored (sealed) and merged with a PATCH.
     pub fn to_json(&self) -> Map<String, Value> {
-        let json = match self {
-            Self::Kustomer(secrets) => secrets.to_json(),
-            Self::Krayin(secrets) => secrets.to_json(),
-        };
-        match json {
-            Value::Object(map) => map.into_iter().filter(|(_, value)| !value.is_null()).collect(),
-            _ => Map::new(),
-        }
+        self.stored.clone()
     }
 
     /// The names of the secrets that are set, sorted: all an answer ever says of them.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.to_json().into_iter().map(|(name, _)| name).collect();
+        let mut names: Vec<String> = self.stored.keys().cloned().collect();
         names.sort();
         names
+    }
+}
+
+impl From<KustomerSecrets> for ConnectorSecrets {
+    fn from(secrets: KustomerSecrets) -> Self {
+        let stored = secrets.to_json();
+        Self::new(
+            format!("Bearer {}", secrets.api_key),
+            secrets.webhook_secret,
+            None,
+            stored,
+        )
+    }
+}
+
+impl From<KrayinSecrets> for ConnectorSecrets {
+    fn from(secrets: KrayinSecrets) -> Self {
+        let stored = secrets.to_json();
+        Self::new(
+            format!("Bearer {}", secrets.api_token),
+            secrets.webhook_secret,
+            secrets.webhook_token,
+            stored,
+        )
     }
 }
 
@@ -80,41 +120,22 @@ pub fn checked(
     secrets: &Value,
     allow_loopback: bool,
 ) -> Result<(Value, ConnectorSecrets), ApiError> {
-    let settings = match kind {
-        ConnectorKind::Kustomer => KustomerSettings::parse(settings, allow_loopback)?.to_json(),
-        ConnectorKind::Krayin => KrayinSettings::parse(settings, allow_loopback)?.to_json(),
-    };
-    Ok((settings, ConnectorSecrets::parse(kind, secrets)?))
+    with_crm!(kind, C => Ok((C::checked_settings(settings, allow_loopback)?, C::checked_secrets(secrets)?)))
 }
 
 /// The budget a new connector of `kind` gets until an administrator sets its own.
 pub fn default_budget(kind: ConnectorKind) -> Budget {
-    match kind {
-        ConnectorKind::Kustomer => Budget::KUSTOMER,
-        ConnectorKind::Krayin => Budget::KRAYIN,
-    }
+    with_crm!(kind, C => C::DEFAULT_BUDGET)
 }
 
-/// Where webhooks for this connector are sent, below this deployment's origin: the CRM's own
-/// (Kustomer's), or those of the platform that feeds it (Chatwoot's, for Krayin).
+/// Where webhooks for this connector are sent, below this deployment's origin.
 pub fn webhook_path(kind: ConnectorKind, connector_id: &str) -> String {
-    match kind {
-        ConnectorKind::Kustomer => format!("/api/webhooks/kustomer/{connector_id}"),
-        ConnectorKind::Krayin => format!("/webhooks/chatwoot/{connector_id}"),
-    }
+    with_crm!(kind, C => C::webhook_path(connector_id))
 }
 
-/// A connector's stored settings with a PATCH's merged in ([`merged`]). Krayin's address has two
-/// names (`base_url`, and the guide's `api_url`): a patch that names it by either replaces it.
+/// A connector's stored settings with a PATCH's merged in, as its CRM merges them.
 pub fn patched_settings(kind: ConnectorKind, stored: &Value, patch: &Value) -> Value {
-    let mut base = stored.clone();
-    if kind == ConnectorKind::Krayin
-        && let (Value::Object(base), Some(patch)) = (&mut base, patch.as_object())
-        && patch.contains_key("api_url")
-    {
-        base.remove("base_url");
-    }
-    merged(&base, patch)
+    with_crm!(kind, C => C::patched_settings(stored, patch))
 }
 
 /// `patch` merged into `base` as RFC 7396 merges objects: a key set to null is removed, an

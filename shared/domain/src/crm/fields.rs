@@ -74,6 +74,37 @@ pub(crate) fn base_url_at(field: &str, value: &Value, allow_loopback: bool) -> R
     Ok(destination)
 }
 
+/// The credential `secrets.{name}` of `fields`, which a connector cannot work without: missing
+/// (or null) is refused with `advice` on where to find one.
+pub(crate) fn required_secret(
+    fields: &serde_json::Map<String, Value>,
+    name: &str,
+    what: &str,
+    advice: &str,
+) -> Result<String, ApiError> {
+    let field = format!("secrets.{name}");
+    match fields.get(name).filter(|value| !value.is_null()) {
+        None => Err(ApiError::invalid(
+            &field,
+            format!("{field} is required: {advice}"),
+        )),
+        Some(value) => secret(&field, value, what),
+    }
+}
+
+/// The credential `secrets.{name}` of `fields`, when it is given (null: not given).
+pub(crate) fn optional_secret(
+    fields: &serde_json::Map<String, Value>,
+    name: &str,
+    what: &str,
+) -> Result<Option<String>, ApiError> {
+    fields
+        .get(name)
+        .filter(|value| !value.is_null())
+        .map(|value| secret(&format!("secrets.{name}"), value, what))
+        .transpose()
+}
+
 /// A credential (`what`: "key", "token") as it is sent: not empty, without a `Bearer ` prefix,
 /// spaces or control characters, at most [`MAX_SECRET_CHARS`].
 pub(crate) fn secret(field: &str, value: &Value, what: &str) -> Result<String, ApiError> {

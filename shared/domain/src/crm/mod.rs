@@ -14,6 +14,7 @@ pub mod krayin;
 pub mod kustomer;
 pub mod priority;
 pub mod redact;
+pub mod registry;
 pub mod request;
 pub mod retry;
 pub mod rollout;

@@ -100,7 +100,7 @@ impl<'a> Client<'a> {
         let path = request.target();
         let body = request.body.as_ref().map(serde_json::Value::to_string);
         let mut headers = vec![
-            ("authorization", self.connector.secrets.authorization()),
+            ("authorization", self.connector.secrets.authorization().to_owned()),
             ("accept", "application/json".to_owned()),
             ("user-agent", "crm-edge/1".to_owned()),
         ];
@@ -231,10 +231,7 @@ impl<'a> Client<'a> {
 
 /// What the CRM said in its error body, by kind of CRM.
 fn kind_reason(connector: &Connector, status: u16, body: &[u8]) -> String {
-    match connector.kind {
-        domain::crm::work::ConnectorKind::Kustomer => domain::crm::kustomer::api::error_reason(status, body),
-        domain::crm::work::ConnectorKind::Krayin => domain::crm::krayin::answer::error_reason(status, body),
-    }
+    domain::with_crm!(connector.kind, C => <C as domain::crm::registry::Crm>::error_reason(status, body))
 }
 
 #[cfg(test)]

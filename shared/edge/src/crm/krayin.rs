@@ -12,13 +12,12 @@
 
 use crate::Env;
 use crate::crm::client::{Answer, Client, Refusal};
-use crate::crm::{Outcome, attachment_links, gone, skipped, synced, unreadable, work};
+use crate::crm::{Connected, Connection, Live, Outcome, attachment_links, gone, skipped, synced, unreadable};
 use crate::db::Db;
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_contacts::{self, Kept};
-use crate::db::crm_sync_jobs::Job;
 use crate::db::{self, crm_links};
-use crate::{http, runtime};
+use crate::runtime;
 use domain::channel::Direction;
 use domain::crm::chatwoot::{self, ChatwootEvent};
 use domain::crm::krayin::activity::{self, PlannedActivity, StageTrigger};
@@ -26,12 +25,11 @@ use domain::crm::krayin::answer::{self, Person, Pipeline};
 use domain::crm::krayin::api::{self, ApiRequest, Contact, LeadFields, OrganizationFields, PersonFields};
 use domain::crm::krayin::{ActivityId, KrayinRefs, KrayinSettings, LeadId, OrganizationId, PersonId};
 use domain::crm::retry::CallFailure;
-use domain::crm::work::{ContactKey, LinkKind, Work};
+use domain::crm::work::{ContactKey, LinkKind, Routing};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::lookup::CustomerKey;
 use domain::message::Conversation;
-use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
 use serde_json::{Map, Value};
@@ -40,11 +38,7 @@ use serde_json::{Map, Value};
 const PIPELINES_FOR_SECONDS: i64 = 3600;
 
 /// A Krayin connector ready to call.
-pub struct Krayin<'a> {
-    pub client: Client<'a>,
-    pub settings: KrayinSettings,
-    env: &'a Env,
-}
+pub type Krayin<'a> = Connection<'a, KrayinSettings>;
 
 /// What the connector keeps of one contact: its Krayin records and the stage moves made.
 struct ContactState {
@@ -52,27 +46,7 @@ struct ContactState {
     stages_done: Vec<StageTrigger>,
 }
 
-impl<'a> Krayin<'a> {
-    /// The connector's settings and token, read back as the admin API stored them; Err says why
-    /// they cannot be used.
-    pub fn new(env: &'a Env, db: &'a Db, connector: &'a Connector) -> Result<Self, String> {
-        let settings = KrayinSettings::parse(&connector.settings, http::allows_loopback(env))
-            .map_err(|error| format!("the connector's settings are unusable: {}", error.body.message))?;
-        Ok(Self {
-            client: Client::new(env, db, connector, settings.api_base()),
-            settings,
-            env,
-        })
-    }
-
-    fn tenant(&self) -> &Tenant {
-        &self.client.connector.tenant
-    }
-
-    fn db(&self) -> &Db {
-        self.client.db
-    }
-
+impl Krayin<'_> {
     /// Makes the call; an answer that is not a success (a 404, a 3xx) is returned as it is.
     pub async fn send(&self, request: &ApiRequest) -> Result<Answer, Refusal> {
         self.client.send(request).await
@@ -555,26 +529,85 @@ fn done(state: &ContactState, record: Option<ActivityId>) -> Result<Outcome, Ref
     })
 }
 
-/// Does one piece of Krayin work.
-pub async fn perform(env: &Env, db: &Db, connector: &Connector, job: &Job) -> Result<Outcome, Refusal> {
-    let krayin = match Krayin::new(env, db, connector) {
-        Ok(krayin) => krayin,
-        Err(reason) => return Ok(Outcome::Invalid(reason)),
-    };
-    match work(job)? {
-        Work::Chatwoot(event) => follow_chatwoot(&krayin, &event).await,
-        Work::Customer { id, event } => follow_customer(&krayin, id, event).await,
-        Work::Conversation {
-            event: EventType::ConversationAssigned,
-            ..
-        } => skipped("Krayin's activities have no assignee to change"),
-        Work::Conversation { id, event } => follow_conversation(&krayin, &id, event).await,
-        Work::Message { id } => follow_message(&krayin, &id).await,
-        Work::Escalate {
-            conversation, reason, ..
-        } => note(&krayin, "Escalated to a person", &conversation, &reason).await,
-        Work::ChangeEscalation { .. } => skipped("Krayin's activities have no priority or team to change"),
-        Work::Note { conversation, body } => note(&krayin, "Note", &conversation, &body).await,
+impl Connected for domain::crm::krayin::Krayin {
+    type Live<'a> = Krayin<'a>;
+
+    fn connect<'a>(env: &'a Env, db: &'a Db, connector: &'a Connector) -> Result<Krayin<'a>, String> {
+        Krayin::new(env, db, connector)
+    }
+}
+
+impl<'a> Live<'a> for Krayin<'a> {
+    fn client(&mut self) -> &mut Client<'a> {
+        &mut self.client
+    }
+
+    fn follow_customer(
+        &self,
+        _retrying: bool,
+        id: &CustomerId,
+        event: EventType,
+    ) -> impl Future<Output = Result<Outcome, Refusal>> {
+        follow_customer(self, id.clone(), event)
+    }
+
+    async fn follow_conversation(
+        &self,
+        _retrying: bool,
+        id: &ConversationId,
+        event: EventType,
+    ) -> Result<Outcome, Refusal> {
+        match event {
+            EventType::ConversationAssigned => skipped("Krayin's activities have no assignee to change"),
+            event => follow_conversation(self, id, event).await,
+        }
+    }
+
+    fn follow_message(
+        &self,
+        _retrying: bool,
+        id: &MessageId,
+    ) -> impl Future<Output = Result<Outcome, Refusal>> {
+        follow_message(self, id)
+    }
+
+    fn escalate(
+        &self,
+        _retrying: bool,
+        conversation: &ConversationId,
+        reason: &str,
+        _routing: &Routing,
+    ) -> impl Future<Output = Result<Outcome, Refusal>> {
+        note(self, "Escalated to a person", conversation, reason)
+    }
+
+    async fn change_escalation(
+        &self,
+        _conversation: &ConversationId,
+        _routing: &Routing,
+    ) -> Result<Outcome, Refusal> {
+        skipped("Krayin's activities have no priority or team to change")
+    }
+
+    fn note(
+        &self,
+        _retrying: bool,
+        conversation: &ConversationId,
+        body: &str,
+    ) -> impl Future<Output = Result<Outcome, Refusal>> {
+        note(self, "Note", conversation, body)
+    }
+
+    fn follow_platform(&self, event: &ChatwootEvent) -> impl Future<Output = Result<Outcome, Refusal>> {
+        follow_chatwoot(self, event)
+    }
+
+    fn test_connection(&self) -> impl Future<Output = Result<super::ConnectionTest, ApiError>> {
+        test_connection(self)
+    }
+
+    fn check_settings(&self) -> impl Future<Output = Result<Option<Value>, ApiError>> {
+        Krayin::check_settings(self)
     }
 }
 
@@ -819,7 +852,7 @@ pub fn contact_out(kept: &Kept) -> domain::api::admin::KrayinContact {
 }
 
 /// The seed's "Test the connection": the token's user, or what Krayin said of it.
-pub async fn test_connection(krayin: &Krayin<'_>) -> Result<super::ConnectionTest, ApiError> {
+async fn test_connection(krayin: &Krayin<'_>) -> Result<super::ConnectionTest, ApiError> {
     match krayin.data(&api::current_user()).await {
         Ok(user) => Ok(super::ConnectionTest::passed(Value::Object(user))),
         Err(refusal) => super::refused_test("Krayin", refusal),

@@ -9,57 +9,32 @@
 use crate::Env;
 use crate::crm::client::{Answer, Client, Refusal};
 use crate::crm::{
-    ConnectionTest, Outcome, attachment_links, gone, refusal_error, skipped, synced, unreadable, work,
+    Connected, Connection, ConnectionTest, Live, Outcome, attachment_links, gone, refusal_error, skipped,
+    synced, unreadable,
 };
 use crate::db::Db;
 use crate::db::crm_connectors::Connector;
-use crate::db::crm_sync_jobs::Job;
 use crate::db::{self, crm_links};
-use crate::{http, runtime};
+use crate::runtime;
 use domain::crm::kustomer::api::{self, ApiRequest, NewConversation, Resource};
 use domain::crm::kustomer::escalation;
 use domain::crm::kustomer::permissions::{self, CurrentToken};
 use domain::crm::kustomer::settings::{KustomerSettings, Priority};
 use domain::crm::retry::CallFailure;
-use domain::crm::work::{LinkKind, Routing, Work};
+use domain::crm::work::{LinkKind, Routing};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::lookup::CustomerKey;
 use domain::message::{Conversation, Message};
-use domain::tenant::Tenant;
 use domain::webhooks::EventType;
 
 /// Messages of a conversation included in an escalation's note (the note keeps the newest that fit).
 const HISTORY_MESSAGES: usize = 200;
 
 /// A Kustomer connector ready to call.
-pub struct Kustomer<'a> {
-    pub client: Client<'a>,
-    pub settings: KustomerSettings,
-    env: &'a Env,
-}
+pub type Kustomer<'a> = Connection<'a, KustomerSettings>;
 
-impl<'a> Kustomer<'a> {
-    /// The connector's settings and key, read back as the admin API stored them; Err says why
-    /// they cannot be used.
-    pub fn new(env: &'a Env, db: &'a Db, connector: &'a Connector) -> Result<Self, String> {
-        let settings = KustomerSettings::parse(&connector.settings, http::allows_loopback(env))
-            .map_err(|error| format!("the connector's settings are unusable: {}", error.body.message))?;
-        Ok(Self {
-            client: Client::new(env, db, connector, settings.api_base()),
-            settings,
-            env,
-        })
-    }
-
-    fn tenant(&self) -> &Tenant {
-        &self.client.connector.tenant
-    }
-
-    fn db(&self) -> &Db {
-        self.client.db
-    }
-
+impl Kustomer<'_> {
     /// Makes the call; an answer that is not a success (a 404, a 3xx) is returned as it is.
     pub async fn send(&self, request: &ApiRequest) -> Result<Answer, Refusal> {
         self.client.send(request).await
@@ -289,33 +264,81 @@ pub fn expect_resource(answer: &Answer) -> Result<Resource, Refusal> {
     api::parse_resource(&answer.body).map_err(|reason| unreadable("Kustomer", reason))
 }
 
-/// Does one piece of Kustomer work.
-pub async fn perform(env: &Env, db: &Db, connector: &Connector, job: &Job) -> Result<Outcome, Refusal> {
-    let kustomer = match Kustomer::new(env, db, connector) {
-        Ok(kustomer) => kustomer,
-        Err(reason) => return Ok(Outcome::Invalid(reason)),
-    };
-    // A call made before may have reached Kustomer: a retry finds what it made first.
-    let retrying = job.attempts > 0;
-    match work(job)? {
-        Work::Customer { id, event } => follow_customer(&kustomer, retrying, &id, event).await,
-        Work::Conversation {
-            id,
-            event: EventType::ConversationCreated,
-        } => follow_conversation(&kustomer, retrying, &id).await,
-        Work::Conversation { id, event } => follow_conversation_change(&kustomer, retrying, &id, event).await,
-        Work::Message { id } => follow_message(&kustomer, retrying, &id).await,
-        Work::Escalate {
-            conversation,
-            reason,
-            routing,
-        } => escalate(&kustomer, retrying, &conversation, &reason, &routing).await,
-        Work::ChangeEscalation {
-            conversation,
-            routing,
-        } => reroute(&kustomer, &conversation, &routing).await,
-        Work::Note { conversation, body } => note(&kustomer, retrying, &conversation, &body).await,
-        Work::Chatwoot(_) => skipped("Chatwoot's webhooks feed Krayin connectors, not Kustomer"),
+impl Connected for domain::crm::kustomer::Kustomer {
+    type Live<'a> = Kustomer<'a>;
+
+    fn connect<'a>(env: &'a Env, db: &'a Db, connector: &'a Connector) -> Result<Kustomer<'a>, String> {
+        Kustomer::new(env, db, connector)
+    }
+}
+
+impl<'a> Live<'a> for Kustomer<'a> {
+    fn client(&mut self) -> &mut Client<'a> {
+        &mut self.client
+    }
+
+    fn follow_customer(
+        &self,
+        retrying: bool,
+        id: &CustomerId,
+        event: EventType,
+    ) -> impl Future<Output = Result<Outcome, Refusal>> {
+        follow_customer(self, retrying, id, event)
+    }
+
+    async fn follow_conversation(
+        &self,
+        retrying: bool,
+        id: &ConversationId,
+        event: EventType,
+    ) -> Result<Outcome, Refusal> {
+        match event {
+            EventType::ConversationCreated => follow_conversation(self, retrying, id).await,
+            event => follow_conversation_change(self, retrying, id, event).await,
+        }
+    }
+
+    fn follow_message(
+        &self,
+        retrying: bool,
+        id: &MessageId,
+    ) -> impl Future<Output = Result<Outcome, Refusal>> {
+        follow_message(self, retrying, id)
+    }
+
+    fn escalate(
+        &self,
+        retrying: bool,
+        conversation: &ConversationId,
+        reason: &str,
+        routing: &Routing,
+    ) -> impl Future<Output = Result<Outcome, Refusal>> {
+        escalate(self, retrying, conversation, reason, routing)
+    }
+
+    fn change_escalation(
+        &self,
+        conversation: &ConversationId,
+        routing: &Routing,
+    ) -> impl Future<Output = Result<Outcome, Refusal>> {
+        reroute(self, conversation, routing)
+    }
+
+    fn note(
+        &self,
+        retrying: bool,
+        conversation: &ConversationId,
+        body: &str,
+    ) -> impl Future<Output = Result<Outcome, Refusal>> {
+        note(self, retrying, conversation, body)
+    }
+
+    fn test_connection(&self) -> impl Future<Output = Result<ConnectionTest, ApiError>> {
+        test_connection(self)
+    }
+
+    async fn check_settings(&self) -> Result<Option<serde_json::Value>, ApiError> {
+        check_settings(self).await.map(|()| None)
     }
 }
 
@@ -502,7 +525,7 @@ async fn note(
 /// The seed's "Test the connection" and "API Permissions Verification": the key's user, checked
 /// against the configured organization, then the key's roles and expiry against what the
 /// configured work needs.
-pub async fn test_connection(kustomer: &Kustomer<'_>) -> Result<ConnectionTest, ApiError> {
+async fn test_connection(kustomer: &Kustomer<'_>) -> Result<ConnectionTest, ApiError> {
     let resource = match kustomer.resource(&api::current_user()).await {
         Ok(resource) => resource,
         Err(refusal) => return super::refused_test("Kustomer", refusal),
@@ -557,7 +580,7 @@ async fn all_pages(
 
 /// Checks the settings against Kustomer as the admin API saves them: the default team, when one
 /// is set, must be one of the organization's teams.
-pub async fn check_settings(kustomer: &Kustomer<'_>) -> Result<(), ApiError> {
+async fn check_settings(kustomer: &Kustomer<'_>) -> Result<(), ApiError> {
     if kustomer.settings.default_team_id.is_none() {
         return Ok(());
     }
@@ -637,7 +660,13 @@ mod tests {
         let mut job =
             crate::crm::test_support::work(fixture, connector, customer, operation, subject, input).await;
         job.attempts = attempts;
-        perform(&fixture.env, &fixture.db, connector, &job).await
+        crate::crm::perform_with::<domain::crm::kustomer::Kustomer>(
+            &fixture.env,
+            &fixture.db,
+            connector,
+            &job,
+        )
+        .await
     }
 
     fn crm_id(outcome: Result<Outcome, Refusal>) -> String {

@@ -18,12 +18,17 @@ use crate::db::crm_sync_jobs::Job;
 use crate::db::{self, crm_connectors::Connector};
 use crate::{http, runtime, webhook_delivery};
 use client::Refusal;
+use domain::crm::chatwoot::ChatwootEvent;
+use domain::crm::registry::{ConnectorSettings, Crm};
 use domain::crm::retry::CallFailure;
 pub use domain::crm::settle::Outcome;
-use domain::crm::work::{ConnectorKind, Work};
+use domain::crm::work::{ConnectorKind, Routing, Work};
 use domain::error::ApiError;
+use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::message::Message;
 use domain::tenant::Tenant;
+use domain::webhooks::EventType;
+use domain::with_crm;
 
 /// The secret that signs attachment links in what connectors put in a CRM.
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
@@ -37,13 +42,173 @@ pub fn outcome_of(refusal: Refusal) -> Result<Outcome, ApiError> {
     }
 }
 
+/// A connector ready to call: its client (through its budget) and its CRM's settings, read back
+/// as the admin API stored them. Each CRM's module adds its calls to its own (`Kustomer<'a>` is a
+/// `Connection<'a, KustomerSettings>`).
+pub struct Connection<'a, S> {
+    pub client: client::Client<'a>,
+    pub settings: S,
+    env: &'a Env,
+}
+
+impl<'a, S: ConnectorSettings> Connection<'a, S> {
+    /// The connector with its settings; Err says why they cannot be used.
+    pub fn new(env: &'a Env, db: &'a Db, connector: &'a Connector) -> Result<Self, String> {
+        let settings = S::parse(&connector.settings, http::allows_loopback(env))
+            .map_err(|error| format!("the connector's settings are unusable: {}", error.body.message))?;
+        Ok(Self {
+            client: client::Client::new(env, db, connector, settings.api_base()),
+            settings,
+            env,
+        })
+    }
+
+    fn tenant(&self) -> &Tenant {
+        &self.client.connector.tenant
+    }
+
+    fn db(&self) -> &Db {
+        self.client.db
+    }
+}
+
+/// A CRM's runtime part, implemented in its module for its [`Crm`] (registered in
+/// `domain::with_crm!`): its connection made from a connector's row.
+pub trait Connected: Crm {
+    type Live<'a>: Live<'a>;
+
+    /// The connector ready to call; Err says why its stored settings cannot be used.
+    fn connect<'a>(env: &'a Env, db: &'a Db, connector: &'a Connector) -> Result<Self::Live<'a>, String>;
+}
+
+/// What every connected CRM does: each kind of sync work (the framework reads a job's work and
+/// hands it to the part that does it), the connection test, and the check of its settings against
+/// the CRM when they are saved. `retrying`: an earlier try of the same work may have reached the
+/// CRM, so a record it made is looked for before one is made again.
+pub trait Live<'a> {
+    /// The client its calls go through (the admin API's calls are made outside the budget).
+    fn client(&mut self) -> &mut client::Client<'a>;
+
+    /// A customer of ours created or changed: the CRM's contact found or made, and kept up to date.
+    fn follow_customer(
+        &self,
+        retrying: bool,
+        id: &CustomerId,
+        event: EventType,
+    ) -> impl Future<Output = Result<Outcome, Refusal>>;
+
+    /// A conversation created, assigned or whose status changed.
+    fn follow_conversation(
+        &self,
+        retrying: bool,
+        id: &ConversationId,
+        event: EventType,
+    ) -> impl Future<Output = Result<Outcome, Refusal>>;
+
+    /// A message received or sent.
+    fn follow_message(
+        &self,
+        retrying: bool,
+        id: &MessageId,
+    ) -> impl Future<Output = Result<Outcome, Refusal>>;
+
+    /// A conversation handed to a person, with why and where it should go.
+    fn escalate(
+        &self,
+        retrying: bool,
+        conversation: &ConversationId,
+        reason: &str,
+        routing: &Routing,
+    ) -> impl Future<Output = Result<Outcome, Refusal>>;
+
+    /// An escalation's priority or team changed.
+    fn change_escalation(
+        &self,
+        conversation: &ConversationId,
+        routing: &Routing,
+    ) -> impl Future<Output = Result<Outcome, Refusal>>;
+
+    /// A note on a conversation, asked through the API.
+    fn note(
+        &self,
+        retrying: bool,
+        conversation: &ConversationId,
+        body: &str,
+    ) -> impl Future<Output = Result<Outcome, Refusal>>;
+
+    /// An event of the platform whose webhooks feed the connector (Chatwoot's, for Krayin); a CRM
+    /// no platform feeds skips it.
+    fn follow_platform(&self, event: &ChatwootEvent) -> impl Future<Output = Result<Outcome, Refusal>> {
+        let _ = event;
+        async { skipped("no platform's webhooks feed this CRM's connectors") }
+    }
+
+    /// The seed's "Test the connection": who the credentials belong to, or why they fail.
+    fn test_connection(&self) -> impl Future<Output = Result<ConnectionTest, ApiError>>;
+
+    /// Checks the settings against the CRM as the admin API saves them; what to keep of what the
+    /// CRM answered (Krayin's pipelines), None when nothing.
+    fn check_settings(&self) -> impl Future<Output = Result<Option<serde_json::Value>, ApiError>>;
+}
+
 /// Does `job` with the connector's CRM.
 pub async fn perform(env: &Env, db: &Db, connector: &Connector, job: &Job) -> Result<Outcome, ApiError> {
-    let done = match connector.kind {
-        ConnectorKind::Kustomer => kustomer::perform(env, db, connector, job).await,
-        ConnectorKind::Krayin => krayin::perform(env, db, connector, job).await,
+    with_crm!(connector.kind, C => perform_with::<C>(env, db, connector, job).await).or_else(outcome_of)
+}
+
+/// Does `job` with the connector as a connector of `C`: work whose connector's settings cannot be
+/// used is invalid.
+pub(crate) async fn perform_with<C: Connected>(
+    env: &Env,
+    db: &Db,
+    connector: &Connector,
+    job: &Job,
+) -> Result<Outcome, Refusal> {
+    let crm = match C::connect(env, db, connector) {
+        Ok(crm) => crm,
+        Err(reason) => return Ok(Outcome::Invalid(reason)),
     };
-    done.or_else(outcome_of)
+    let retrying = job.attempts > 0;
+    match work(job)? {
+        Work::Customer { id, event } => crm.follow_customer(retrying, &id, event).await,
+        Work::Conversation { id, event } => crm.follow_conversation(retrying, &id, event).await,
+        Work::Message { id } => crm.follow_message(retrying, &id).await,
+        Work::Escalate {
+            conversation,
+            reason,
+            routing,
+        } => crm.escalate(retrying, &conversation, &reason, &routing).await,
+        Work::ChangeEscalation {
+            conversation,
+            routing,
+        } => crm.change_escalation(&conversation, &routing).await,
+        Work::Note { conversation, body } => crm.note(retrying, &conversation, &body).await,
+        Work::Chatwoot(event) => crm.follow_platform(&event).await,
+    }
+}
+
+/// The connector's connection test, made outside its budget.
+pub async fn test_connection(env: &Env, db: &Db, connector: &Connector) -> Result<ConnectionTest, ApiError> {
+    let unusable = |reason: String| ApiError::invalid("settings", reason);
+    with_crm!(connector.kind, C => {
+        let crm = <C as Connected>::connect(env, db, connector).map_err(unusable)?;
+        crm.test_connection().await
+    })
+}
+
+/// The connector's settings checked against its CRM, outside its budget: what to keep of the
+/// CRM's answer, None when nothing.
+pub async fn check_settings(
+    env: &Env,
+    db: &Db,
+    connector: &Connector,
+) -> Result<Option<serde_json::Value>, ApiError> {
+    let unusable = |reason: String| ApiError::invalid("settings", reason);
+    with_crm!(connector.kind, C => {
+        let mut crm = <C as Connected>::connect(env, db, connector).map_err(unusable)?;
+        crm.client().budgeted = false;
+        crm.check_settings().await
+    })
 }
 
 /// Whether the debug log is on for connectors of `kind` (`KUSTOMER_DEBUG=true`, `KRAYIN_DEBUG=true`): bodies are

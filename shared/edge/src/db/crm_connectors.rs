@@ -594,7 +594,7 @@ mod tests {
     use std::time::Duration;
 
     fn secrets(key: &str) -> ConnectorSecrets {
-        ConnectorSecrets::Kustomer(KustomerSecrets {
+        ConnectorSecrets::from(KustomerSecrets {
             api_key: key.to_owned(),
             webhook_secret: Some("hook-secret".to_owned()),
         })

@@ -307,7 +307,7 @@ impl Fixture {
     /// A new Kustomer connector of the tenant, enabled or not, with `budget`.
     pub async fn connector_with(&self, tenant: &Tenant, enabled: bool, budget: Budget) -> ConnectorId {
         let id = ConnectorId::generate(random());
-        let secrets = ConnectorSecrets::Kustomer(KustomerSecrets {
+        let secrets = ConnectorSecrets::from(KustomerSecrets {
             api_key: "kustomer-api-key".to_owned(),
             webhook_secret: None,
         });

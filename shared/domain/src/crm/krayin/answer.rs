@@ -4,11 +4,7 @@
 use super::ids::{LeadId, OrganizationId, PersonId, PipelineId, StageId};
 use crate::email::Email;
 use crate::phone::Phone;
-use crate::text::cut_chars;
 use serde_json::{Map, Value};
-
-/// How much of Krayin's own error text we pass on to people.
-const MAX_REASON_CHARS: usize = 300;
 
 fn document(body: &[u8]) -> Result<Value, String> {
     serde_json::from_slice(body).map_err(|error| format!("Krayin's answer is not JSON: {error}"))
@@ -243,17 +239,6 @@ pub fn error_reason(status: u16, body: &[u8]) -> String {
             (true, None) => None,
         }
     });
-    let said = said.map(|text| {
-        let text: String = text
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        cut_chars(text.trim(), MAX_REASON_CHARS, "…")
-    });
-    let mut reason = match said {
-        Some(text) if !text.is_empty() => format!("Krayin answered {status}: {text}"),
-        _ => format!("Krayin answered {status}"),
-    };
     let advice = match status {
         401 => Some("Check the Krayin API token in the connector's secrets (it may have been revoked)"),
         403 => Some(
@@ -265,14 +250,7 @@ pub fn error_reason(status: u16, body: &[u8]) -> String {
         429 => Some("Krayin's rate limit was reached; the call is retried later"),
         _ => None,
     };
-    if let Some(advice) = advice {
-        if !reason.ends_with('.') {
-            reason.push('.');
-        }
-        reason.push(' ');
-        reason.push_str(advice);
-    }
-    reason
+    crate::crm::registry::error_reason("Krayin", status, said, advice)
 }
 
 #[cfg(test)]

@@ -20,3 +20,55 @@ pub use ids::{
     ActivityId, LeadId, LeadSourceId, LeadTypeId, OrganizationId, PersonId, PipelineId, StageId, UserId,
 };
 pub use settings::{KrayinSecrets, KrayinSettings};
+
+/// Krayin as the connector framework knows it (`crate::crm::registry`): fed by Chatwoot's
+/// webhooks, which arrive at the connector's Chatwoot path.
+pub struct Krayin;
+
+impl crate::crm::registry::Crm for Krayin {
+    type Settings = KrayinSettings;
+    const KIND: crate::crm::work::ConnectorKind = crate::crm::work::ConnectorKind::Krayin;
+    const NAME: &'static str = "krayin";
+    const DISPLAY_NAME: &'static str = "Krayin";
+    const DEFAULT_BUDGET: crate::crm::budget::Budget = crate::crm::budget::Budget::KRAYIN;
+
+    fn checked_secrets(
+        secrets: &serde_json::Value,
+    ) -> Result<crate::crm::config::ConnectorSecrets, crate::error::ApiError> {
+        Ok(KrayinSecrets::parse(secrets)?.into())
+    }
+
+    fn webhook_path(connector_id: &str) -> String {
+        format!("/webhooks/chatwoot/{connector_id}")
+    }
+
+    fn error_reason(status: u16, body: &[u8]) -> String {
+        answer::error_reason(status, body)
+    }
+
+    /// Krayin's address has two names (`base_url`, and the guide's `api_url`): a patch that
+    /// names it by either replaces it.
+    fn patched_settings(stored: &serde_json::Value, patch: &serde_json::Value) -> serde_json::Value {
+        let mut base = stored.clone();
+        if let (serde_json::Value::Object(base), Some(patch)) = (&mut base, patch.as_object())
+            && patch.contains_key("api_url")
+        {
+            base.remove("base_url");
+        }
+        crate::crm::config::merged(&base, patch)
+    }
+}
+
+impl crate::crm::registry::ConnectorSettings for KrayinSettings {
+    fn parse(settings: &serde_json::Value, allow_loopback: bool) -> Result<Self, crate::error::ApiError> {
+        KrayinSettings::parse(settings, allow_loopback)
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        KrayinSettings::to_json(self)
+    }
+
+    fn api_base(&self) -> String {
+        KrayinSettings::api_base(self)
+    }
+}

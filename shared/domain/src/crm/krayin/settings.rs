@@ -4,7 +4,9 @@
 
 use super::answer::Pipeline;
 use super::ids::{LeadSourceId, LeadTypeId, PipelineId, StageId, UserId};
-use crate::crm::fields::{base_url_at, names, object, refuse_unknown, secret};
+use crate::crm::fields::{
+    base_url_at, names, object, optional_secret, refuse_unknown, required_secret, secret,
+};
 use crate::destination::Destination;
 use crate::error::ApiError;
 use serde_json::{Value, json};
@@ -258,20 +260,13 @@ impl KrayinSecrets {
             &["api_token", "webhook_secret", "webhook_token"],
             "Krayin",
         )?;
-        let api_token = match fields.get("api_token").filter(|value| !value.is_null()) {
-            None => {
-                return Err(ApiError::invalid(
-                    "secrets.api_token",
-                    "secrets.api_token is required: a Krayin API token (Settings › API tokens, or POST /api/v1/login)",
-                ));
-            }
-            Some(value) => secret("secrets.api_token", value, "token")?,
-        };
-        let webhook_secret = fields
-            .get("webhook_secret")
-            .filter(|value| !value.is_null())
-            .map(|value| secret("secrets.webhook_secret", value, "token"))
-            .transpose()?;
+        let api_token = required_secret(
+            fields,
+            "api_token",
+            "token",
+            "a Krayin API token (Settings › API tokens, or POST /api/v1/login)",
+        )?;
+        let webhook_secret = optional_secret(fields, "webhook_secret", "token")?;
         let webhook_token = fields
             .get("webhook_token")
             .filter(|value| !value.is_null())

@@ -19,8 +19,6 @@ use serde_json::{Map, Value, json};
 
 /// What our messages and conversations say they were written by, in Kustomer's `app` field.
 pub const APP: &str = "crm-edge";
-/// How much of Kustomer's own error text we pass on to people.
-const MAX_REASON_CHARS: usize = 300;
 /// Kustomer assigns at most this many users, and this many teams, to a conversation.
 const MAX_ASSIGNEES: usize = 10;
 const MAX_PAGE_SIZE: u32 = 100;
@@ -478,17 +476,6 @@ pub fn error_reason(status: u16, body: &[u8]) -> String {
     let said = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|document| what_kustomer_said(&document));
-    let said = said.map(|text| {
-        let text: String = text
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        cut_chars(text.trim(), MAX_REASON_CHARS, "…")
-    });
-    let mut reason = match said {
-        Some(text) if !text.is_empty() => format!("Kustomer answered {status}: {text}"),
-        _ => format!("Kustomer answered {status}"),
-    };
     let advice = match status {
         401 => Some("Check the Kustomer API key in the connector's secrets"),
         403 => Some(
@@ -498,11 +485,7 @@ pub fn error_reason(status: u16, body: &[u8]) -> String {
         429 => Some("Kustomer's rate limit was reached; the call is retried later"),
         _ => None,
     };
-    if let Some(advice) = advice {
-        reason.push_str(". ");
-        reason.push_str(advice);
-    }
-    reason
+    crate::crm::registry::error_reason("Kustomer", status, said, advice)
 }
 
 fn what_kustomer_said(document: &Value) -> Option<String> {

@@ -18,3 +18,42 @@ pub use settings::{KustomerSecrets, KustomerSettings, Priority};
 
 /// Kustomer refuses a note whose body is longer than this many characters.
 pub const MAX_NOTE_CHARS: usize = 10_240;
+
+/// Kustomer as the connector framework knows it (`crate::crm::registry`).
+pub struct Kustomer;
+
+impl crate::crm::registry::Crm for Kustomer {
+    type Settings = KustomerSettings;
+    const KIND: crate::crm::work::ConnectorKind = crate::crm::work::ConnectorKind::Kustomer;
+    const NAME: &'static str = "kustomer";
+    const DISPLAY_NAME: &'static str = "Kustomer";
+    const DEFAULT_BUDGET: crate::crm::budget::Budget = crate::crm::budget::Budget::KUSTOMER;
+
+    fn checked_secrets(
+        secrets: &serde_json::Value,
+    ) -> Result<crate::crm::config::ConnectorSecrets, crate::error::ApiError> {
+        Ok(KustomerSecrets::parse(secrets)?.into())
+    }
+
+    fn webhook_path(connector_id: &str) -> String {
+        format!("/api/webhooks/kustomer/{connector_id}")
+    }
+
+    fn error_reason(status: u16, body: &[u8]) -> String {
+        api::error_reason(status, body)
+    }
+}
+
+impl crate::crm::registry::ConnectorSettings for KustomerSettings {
+    fn parse(settings: &serde_json::Value, allow_loopback: bool) -> Result<Self, crate::error::ApiError> {
+        KustomerSettings::parse(settings, allow_loopback)
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        KustomerSettings::to_json(self)
+    }
+
+    fn api_base(&self) -> String {
+        KustomerSettings::api_base(self)
+    }
+}

@@ -3,7 +3,7 @@
 //! holds a configuration that can work.
 
 use super::mapping::FieldMapping;
-use crate::crm::fields::{base_url, object, refuse_unknown, secret, string};
+use crate::crm::fields::{base_url, object, optional_secret, refuse_unknown, required_secret, string};
 pub use crate::crm::priority::Priority;
 use crate::destination::Destination;
 use crate::error::ApiError;
@@ -204,23 +204,14 @@ impl KustomerSecrets {
     pub fn parse(input: &Value) -> Result<Self, ApiError> {
         let fields = object("secrets", input)?;
         refuse_unknown("secrets", fields, &["api_key", "webhook_secret"], "Kustomer")?;
-        let api_key = match fields.get("api_key").filter(|value| !value.is_null()) {
-            None => {
-                return Err(ApiError::invalid(
-                    "secrets.api_key",
-                    "secrets.api_key is required: a Kustomer API key (Settings › Security › API keys)",
-                ));
-            }
-            Some(value) => secret("secrets.api_key", value, "key")?,
-        };
-        let webhook_secret = fields
-            .get("webhook_secret")
-            .filter(|value| !value.is_null())
-            .map(|value| secret("secrets.webhook_secret", value, "key"))
-            .transpose()?;
         Ok(Self {
-            api_key,
-            webhook_secret,
+            api_key: required_secret(
+                fields,
+                "api_key",
+                "key",
+                "a Kustomer API key (Settings › Security › API keys)",
+            )?,
+            webhook_secret: optional_secret(fields, "webhook_secret", "key")?,
         })
     }
 
