@@ -19,6 +19,7 @@ pub mod request;
 pub mod retry;
 pub mod rollout;
 pub mod settle;
+pub mod spec;
 pub mod work;
 
 /// What the connection test found: who the credentials belong to, or why they do not work and

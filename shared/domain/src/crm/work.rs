@@ -12,7 +12,44 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
 
-pub use crate::crm::registry::ConnectorKind;
+/// The CRMs a business can connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectorKind {
+    Kustomer,
+    Krayin,
+}
+
+impl ConnectorKind {
+    pub const ALL: [ConnectorKind; 2] = [Self::Kustomer, Self::Krayin];
+
+    /// Its name in the API and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kustomer => "kustomer",
+            Self::Krayin => "krayin",
+        }
+    }
+
+    /// How the admin API names a connector of this kind when it is given no name.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::Kustomer => "Kustomer",
+            Self::Krayin => "Krayin",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+impl fmt::Display for ConnectorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One piece of CRM work: following one of our events, what the API asked for, or following an
 /// event of the platform whose webhooks feed the connector.

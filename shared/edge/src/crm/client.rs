@@ -231,7 +231,7 @@ impl<'a> Client<'a> {
 
 /// What the CRM said in its error body, by kind of CRM.
 fn kind_reason(connector: &Connector, status: u16, body: &[u8]) -> String {
-    domain::with_crm!(connector.kind, C => <C as domain::crm::registry::Crm>::error_reason(status, body))
+    domain::with_crm!(connector.kind, C => <C as domain::crm::spec::Crm>::error_reason(status, body))
 }
 
 #[cfg(test)]

@@ -109,7 +109,7 @@ impl Row {
         let kind = ConnectorKind::parse(&self.kind).ok_or_else(|| corrupt("kind"))?;
         let secrets = serde_json::from_str(&opened.secret)
             .ok()
-            .and_then(|secrets| ConnectorSecrets::parse(kind, &secrets).ok())
+            .and_then(|secrets| domain::crm::config::secrets(kind, &secrets).ok())
             .ok_or_else(|| corrupt("secrets"))?;
         Ok(Connector {
             tenant: Tenant::from_stored(&self.business_id, self.default_country.as_deref())?,

@@ -250,7 +250,7 @@ pub fn error_reason(status: u16, body: &[u8]) -> String {
         429 => Some("Krayin's rate limit was reached; the call is retried later"),
         _ => None,
     };
-    crate::crm::registry::error_reason("Krayin", status, said, advice)
+    crate::crm::spec::error_reason("Krayin", status, said, advice)
 }
 
 #[cfg(test)]

@@ -21,20 +21,17 @@ pub use ids::{
 };
 pub use settings::{KrayinSecrets, KrayinSettings};
 
-/// Krayin as the connector framework knows it (`crate::crm::registry`): fed by Chatwoot's
+/// Krayin as the connector framework knows it (`crate::crm::spec`, registered in `crate::crm::registry`): fed by Chatwoot's
 /// webhooks, which arrive at the connector's Chatwoot path.
 pub struct Krayin;
 
-impl crate::crm::registry::Crm for Krayin {
+impl crate::crm::spec::Crm for Krayin {
     type Settings = KrayinSettings;
-    const KIND: crate::crm::work::ConnectorKind = crate::crm::work::ConnectorKind::Krayin;
-    const NAME: &'static str = "krayin";
-    const DISPLAY_NAME: &'static str = "Krayin";
     const DEFAULT_BUDGET: crate::crm::budget::Budget = crate::crm::budget::Budget::KRAYIN;
 
     fn checked_secrets(
         secrets: &serde_json::Value,
-    ) -> Result<crate::crm::config::ConnectorSecrets, crate::error::ApiError> {
+    ) -> Result<crate::crm::spec::ConnectorSecrets, crate::error::ApiError> {
         Ok(KrayinSecrets::parse(secrets)?.into())
     }
 
@@ -55,11 +52,11 @@ impl crate::crm::registry::Crm for Krayin {
         {
             base.remove("base_url");
         }
-        crate::crm::config::merged(&base, patch)
+        crate::crm::spec::merged(&base, patch)
     }
 }
 
-impl crate::crm::registry::ConnectorSettings for KrayinSettings {
+impl crate::crm::spec::ConnectorSettings for KrayinSettings {
     fn parse(settings: &serde_json::Value, allow_loopback: bool) -> Result<Self, crate::error::ApiError> {
         KrayinSettings::parse(settings, allow_loopback)
     }
@@ -70,5 +67,17 @@ impl crate::crm::registry::ConnectorSettings for KrayinSettings {
 
     fn api_base(&self) -> String {
         KrayinSettings::api_base(self)
+    }
+}
+
+impl From<KrayinSecrets> for crate::crm::spec::ConnectorSecrets {
+    fn from(secrets: KrayinSecrets) -> Self {
+        let stored = secrets.to_json();
+        Self::new(
+            format!("Bearer {}", secrets.api_token),
+            secrets.webhook_secret,
+            secrets.webhook_token,
+            stored,
+        )
     }
 }

@@ -485,7 +485,7 @@ pub fn error_reason(status: u16, body: &[u8]) -> String {
         429 => Some("Kustomer's rate limit was reached; the call is retried later"),
         _ => None,
     };
-    crate::crm::registry::error_reason("Kustomer", status, said, advice)
+    crate::crm::spec::error_reason("Kustomer", status, said, advice)
 }
 
 fn what_kustomer_said(document: &Value) -> Option<String> {

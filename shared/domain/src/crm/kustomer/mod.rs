@@ -19,19 +19,16 @@ pub use settings::{KustomerSecrets, KustomerSettings, Priority};
 /// Kustomer refuses a note whose body is longer than this many characters.
 pub const MAX_NOTE_CHARS: usize = 10_240;
 
-/// Kustomer as the connector framework knows it (`crate::crm::registry`).
+/// Kustomer as the connector framework knows it (`crate::crm::spec`, registered in `crate::crm::registry`).
 pub struct Kustomer;
 
-impl crate::crm::registry::Crm for Kustomer {
+impl crate::crm::spec::Crm for Kustomer {
     type Settings = KustomerSettings;
-    const KIND: crate::crm::work::ConnectorKind = crate::crm::work::ConnectorKind::Kustomer;
-    const NAME: &'static str = "kustomer";
-    const DISPLAY_NAME: &'static str = "Kustomer";
     const DEFAULT_BUDGET: crate::crm::budget::Budget = crate::crm::budget::Budget::KUSTOMER;
 
     fn checked_secrets(
         secrets: &serde_json::Value,
-    ) -> Result<crate::crm::config::ConnectorSecrets, crate::error::ApiError> {
+    ) -> Result<crate::crm::spec::ConnectorSecrets, crate::error::ApiError> {
         Ok(KustomerSecrets::parse(secrets)?.into())
     }
 
@@ -44,7 +41,7 @@ impl crate::crm::registry::Crm for Kustomer {
     }
 }
 
-impl crate::crm::registry::ConnectorSettings for KustomerSettings {
+impl crate::crm::spec::ConnectorSettings for KustomerSettings {
     fn parse(settings: &serde_json::Value, allow_loopback: bool) -> Result<Self, crate::error::ApiError> {
         KustomerSettings::parse(settings, allow_loopback)
     }
@@ -55,5 +52,17 @@ impl crate::crm::registry::ConnectorSettings for KustomerSettings {
 
     fn api_base(&self) -> String {
         KustomerSettings::api_base(self)
+    }
+}
+
+impl From<KustomerSecrets> for crate::crm::spec::ConnectorSecrets {
+    fn from(secrets: KustomerSecrets) -> Self {
+        let stored = secrets.to_json();
+        Self::new(
+            format!("Bearer {}", secrets.api_key),
+            secrets.webhook_secret,
+            None,
+            stored,
+        )
     }
 }
