@@ -23,8 +23,6 @@ pub const ERROR_RATE_MIN_REQUESTS: i64 = 20;
 /// Tries of one alert email, a minute apart and then doubling (1, 2, 4, … 32 minutes): about an
 /// hour, after which it is failed and the alert shows why.
 pub const EMAIL_TRIES: u32 = 7;
-/// Resolved alerts are kept this long, like the usage they are read beside.
-pub const KEPT_DAYS: i64 = crate::key_usage::KEPT_DAYS;
 
 /// A rule: what is measured, of what, and in which unit its threshold is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

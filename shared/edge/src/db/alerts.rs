@@ -37,6 +37,8 @@ struct Row {
     email_error: Option<String>,
     /// Read by [`emails_due`] only.
     #[serde(default)]
+    business_id: Option<BusinessId>,
+    #[serde(default)]
     business_name: Option<String>,
     #[serde(default)]
     email_attempts: Option<u32>,
@@ -215,11 +217,7 @@ pub async fn emails_due(
     now_ms: i64,
     limit: usize,
 ) -> Result<Vec<DueEmail>, ApiError> {
-    #[derive(Deserialize)]
-    struct Due {
-        business_id: BusinessId,
-    }
-    let results = db
+    let rows: Vec<Row> = db
         .unscoped(format!(
             "SELECT a.business_id, b.name AS business_name, a.email_attempts, {COLUMNS} FROM alerts a \
              JOIN businesses b ON b.id = a.business_id WHERE a.email_next_ms <= ?1 \
@@ -227,20 +225,23 @@ pub async fn emails_due(
         ))
         .bind(&[number(now_ms), moving.param(), number(limit as i64)])?
         .all()
-        .await?;
-    let businesses = results.results::<Due>()?;
-    let rows = results.results::<Row>()?;
-    Ok(businesses
-        .into_iter()
-        .zip(rows)
-        .map(|(due, mut row)| DueEmail {
-            business_id: due.business_id,
-            business_name: row.business_name.take().unwrap_or_default(),
-            attempts: row.email_attempts.unwrap_or(0),
-            resolved: row.raised_email != EmailState::Pending,
-            alert: row.alert(),
+        .await?
+        .results()?;
+    rows.into_iter()
+        .map(|mut row| {
+            let business_id = row
+                .business_id
+                .take()
+                .ok_or_else(|| db::corrupt("alerts", row.id.as_str(), "business_id"))?;
+            Ok(DueEmail {
+                business_id,
+                business_name: row.business_name.take().unwrap_or_default(),
+                attempts: row.email_attempts.unwrap_or(0),
+                resolved: row.raised_email != EmailState::Pending,
+                alert: row.alert(),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// What came of a try of an alert email.

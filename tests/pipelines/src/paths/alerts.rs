@@ -55,6 +55,18 @@ async fn errors_over_half(app: &App, key: &str) {
     }
 }
 
+/// The business turns its error-rate rule off.
+async fn error_rate_off(app: &App, key: &str) {
+    app.api(
+        key,
+        Method::Patch,
+        "/api-alert-settings",
+        Some(json!({ "rules": { "error_rate": { "enabled": false } } })),
+    )
+    .await
+    .expect(200);
+}
+
 fn signed_of(endpoint: &Endpoint, event: &str) -> Vec<Delivery> {
     let deliveries = endpoint.of_event(event);
     assert!(
@@ -239,14 +251,7 @@ fn a_business_alerted_on_its_error_rate_as_it_set_it_and_not_once_it_turned_the_
             "an endpoint of every event hears of it"
         );
 
-        app.api(
-            key,
-            Method::Patch,
-            "/api-alert-settings",
-            Some(json!({ "rules": { "error_rate": { "enabled": false } } })),
-        )
-        .await
-        .expect(200);
+        error_rate_off(&app, key).await;
         app.sweep().await;
         app.settle().await;
         assert_eq!(
@@ -341,14 +346,7 @@ fn an_email_mailgun_cannot_take_now_is_tried_again_a_minute_later_and_one_it_ref
         );
         assert_eq!(alerts(&app, key, "").await["alerts"][0]["raised_email"], "sent");
 
-        app.api(
-            key,
-            Method::Patch,
-            "/api-alert-settings",
-            Some(json!({ "rules": { "error_rate": { "enabled": false } } })),
-        )
-        .await
-        .expect(200);
+        error_rate_off(&app, key).await;
         mailgun.answer_next([mailgun::mailgun_error(
             400,
             "'to' parameter is not a valid address",
