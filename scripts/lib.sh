@@ -59,8 +59,13 @@ locked_wasm_bindgen_version() {
 # of the lock is kept. Usage: cargo_install_tool CRATE VERSION MINUTES_IT_TAKES
 cargo_install_tool() {
   local crate="$1" version="$2" minutes="$3"
-  local build_dir="$TOOLS_CACHE/build/$crate-$version" log heartbeat status=0
+  local build_dir="$TOOLS_CACHE/build/$crate-$version" log heartbeat status=0 lock
   log="$(mktemp)"
+  # Two set-ups at once (the fresh-setup check beside a project's own) share the build directory
+  # and the re-pinned copy of the source: one installs a tool while the other waits for it.
+  mkdir -p "$TOOLS_CACHE"
+  exec {lock}>"$TOOLS_CACHE/$crate-$version.lock"
+  flock "$lock"
   say "installing $crate $version (compiles from source: about $minutes min on 2 cores the first time, beside the other steps)"
   ( local started=$SECONDS; while sleep 60; do
       say "… still installing $crate ($(( (SECONDS - started) / 60 )) min so far)"; done ) &
@@ -72,6 +77,7 @@ cargo_install_tool() {
     repin_and_install "$crate" "$version" "$build_dir" "$log" || status=$?
   fi
   kill "$heartbeat" 2>/dev/null || true
+  exec {lock}>&-
   if [[ $status != 0 ]]; then
     tail -n 25 "$log" >&2
     die "installing $crate $version failed (log above, full log: $log). Check that crates.io is reachable (cargo search $crate), then re-run scripts/setup"
