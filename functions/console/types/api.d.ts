@@ -278,14 +278,14 @@ export type ConnectorDeleted = {
 };
 export type ConnectorIn = {
   "enabled"?: boolean | null;
-  "kind": "kustomer" | "krayin";
+  "kind": "kustomer" | "krayin" | "hubspot";
   "name"?: string | null;
   "rate_limit"?: RateLimit;
   "rollout_percent"?: number | null;
   "secrets"?: Record<string, unknown>;
   "settings"?: Record<string, unknown>;
 };
-export type ConnectorKind = "kustomer" | "krayin";
+export type ConnectorKind = "kustomer" | "krayin" | "hubspot";
 export type ConnectorPatch = {
   "enabled"?: boolean | null;
   "name"?: string | null;

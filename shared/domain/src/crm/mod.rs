@@ -10,6 +10,7 @@ pub mod chatwoot;
 pub mod config;
 pub mod fields;
 pub mod health;
+pub mod hubspot;
 pub mod krayin;
 pub mod kustomer;
 pub mod priority;

@@ -18,6 +18,10 @@ macro_rules! with_crm {
                 type $crm = $crate::crm::krayin::Krayin;
                 $body
             }
+            $crate::crm::work::ConnectorKind::HubSpot => {
+                type $crm = $crate::crm::hubspot::HubSpot;
+                $body
+            }
         }
     };
 }

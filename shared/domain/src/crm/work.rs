@@ -19,16 +19,19 @@ use std::fmt;
 pub enum ConnectorKind {
     Kustomer,
     Krayin,
+    #[serde(rename = "hubspot")]
+    HubSpot,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 2] = [Self::Kustomer, Self::Krayin];
+    pub const ALL: [ConnectorKind; 3] = [Self::Kustomer, Self::Krayin, Self::HubSpot];
 
     /// Its name in the API and in storage.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Kustomer => "kustomer",
             Self::Krayin => "krayin",
+            Self::HubSpot => "hubspot",
         }
     }
 
@@ -37,6 +40,7 @@ impl ConnectorKind {
         match self {
             Self::Kustomer => "Kustomer",
             Self::Krayin => "Krayin",
+            Self::HubSpot => "HubSpot",
         }
     }
 

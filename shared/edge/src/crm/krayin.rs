@@ -13,10 +13,10 @@
 use crate::Env;
 use crate::crm::client::{Answer, Client, Refusal};
 use crate::crm::{Connected, Connection, Live, Outcome, attachment_links, gone, skipped, synced, unreadable};
+use crate::db;
 use crate::db::Db;
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_contacts::{self, Kept};
-use crate::db::{self, crm_links};
 use crate::runtime;
 use domain::channel::Direction;
 use domain::crm::chatwoot::{self, ChatwootEvent};
@@ -367,31 +367,12 @@ impl Krayin<'_> {
     }
 
     /// The activity linked to our record or Chatwoot's (`local_id`), if there is one.
-    async fn linked(&self, kind: LinkKind, local_id: &str) -> Result<Option<ActivityId>, Refusal> {
-        Ok(crm_links::crm_id(
-            self.db(),
-            self.tenant(),
-            &self.client.connector.id,
-            kind,
-            local_id,
-        )
-        .await?
-        .and_then(|id| id.parse().ok())
-        .map(ActivityId))
-    }
-
-    async fn link(&self, kind: LinkKind, local_id: &str, activity: ActivityId) -> Result<(), Refusal> {
-        crm_links::link(
-            self.db(),
-            self.tenant(),
-            &self.client.connector.id,
-            kind,
-            local_id,
-            &activity.to_string(),
-            runtime::now().micros(),
-        )
-        .await?;
-        Ok(())
+    async fn linked_activity(&self, kind: LinkKind, local_id: &str) -> Result<Option<ActivityId>, Refusal> {
+        Ok(self
+            .linked(kind, local_id)
+            .await?
+            .and_then(|id| id.parse().ok())
+            .map(ActivityId))
     }
 
     /// The activity of our record or Chatwoot's (`kind`, `local_id`), made from `planned` when
@@ -402,14 +383,14 @@ impl Krayin<'_> {
         local_id: &str,
         planned: Option<PlannedActivity>,
     ) -> Result<Option<(ActivityId, bool)>, Refusal> {
-        if let Some(activity) = self.linked(kind, local_id).await? {
+        if let Some(activity) = self.linked_activity(kind, local_id).await? {
             return Ok(Some((activity, false)));
         }
         let Some(planned) = planned else {
             return Ok(None);
         };
         let activity = self.create_activity(&planned).await?;
-        self.link(kind, local_id, activity).await?;
+        self.link(kind, local_id, &activity.to_string()).await?;
         Ok(Some((activity, true)))
     }
 
@@ -449,7 +430,10 @@ impl Krayin<'_> {
         local_id: &str,
         planned: Option<PlannedActivity>,
     ) -> Result<Option<ActivityId>, Refusal> {
-        match (self.linked(LinkKind::Conversation, local_id).await?, &planned) {
+        match (
+            self.linked_activity(LinkKind::Conversation, local_id).await?,
+            &planned,
+        ) {
             (Some(activity), Some(planned)) => {
                 self.data(&api::update_activity(activity, &planned.fields, planned.done))
                     .await?;
@@ -469,7 +453,7 @@ impl Krayin<'_> {
         local_id: &str,
         planned: Option<PlannedActivity>,
     ) -> Result<Option<ActivityId>, Refusal> {
-        let activity = match self.linked(LinkKind::Conversation, local_id).await? {
+        let activity = match self.linked_activity(LinkKind::Conversation, local_id).await? {
             Some(activity) => {
                 self.data(&api::mark_activity_done(activity)).await?;
                 Some(activity)

@@ -25,7 +25,7 @@ use domain::crm::work::{LinkKind, Routing};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::lookup::CustomerKey;
-use domain::message::{Conversation, Message};
+use domain::message::Conversation;
 use domain::webhooks::EventType;
 
 /// Messages of a conversation included in an escalation's note (the note keeps the newest that fit).
@@ -45,30 +45,6 @@ impl Kustomer<'_> {
     pub async fn resource(&self, request: &ApiRequest) -> Result<Resource, Refusal> {
         let answer = self.send(request).await?;
         expect_resource(&answer)
-    }
-
-    async fn link(&self, kind: LinkKind, local_id: &str, crm_id: &str) -> Result<String, Refusal> {
-        Ok(crm_links::link(
-            self.db(),
-            self.tenant(),
-            &self.client.connector.id,
-            kind,
-            local_id,
-            crm_id,
-            runtime::now().micros(),
-        )
-        .await?)
-    }
-
-    async fn linked(&self, kind: LinkKind, local_id: &str) -> Result<Option<String>, Refusal> {
-        Ok(crm_links::crm_id(
-            self.db(),
-            self.tenant(),
-            &self.client.connector.id,
-            kind,
-            local_id,
-        )
-        .await?)
     }
 
     /// Our customer's Kustomer id, finding or creating them: linked already; found by email
@@ -129,13 +105,6 @@ impl Kustomer<'_> {
             return Ok(None);
         }
         expect_resource(&answer).map(Some)
-    }
-
-    async fn conversation(&self, id: &ConversationId) -> Result<Conversation, Refusal> {
-        db::conversations::by_ids(self.db(), self.tenant(), &[id])
-            .await?
-            .pop()
-            .ok_or_else(|| Refusal::Failed(gone(format!("conversation {id} no longer exists"))))
     }
 
     /// The team an escalation (or a new conversation) is given: the one asked for, else the
@@ -231,13 +200,6 @@ impl Kustomer<'_> {
         let crm_id = self.ensure(record, retried).await?;
         let resource = self.resource(&request(&crm_id)).await?;
         Ok((crm_id, resource))
-    }
-
-    async fn message(&self, id: &MessageId) -> Result<Message, Refusal> {
-        db::messages::by_ids(self.db(), self.tenant(), &[id])
-            .await?
-            .pop()
-            .ok_or_else(|| Refusal::Failed(gone(format!("message {id} no longer exists"))))
     }
 }
 

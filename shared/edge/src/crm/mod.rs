@@ -6,6 +6,7 @@ pub mod chatwoot;
 pub mod client;
 pub mod escalation;
 pub mod health;
+pub mod hubspot;
 pub mod krayin;
 pub mod kustomer;
 pub mod sync;
@@ -15,17 +16,19 @@ pub(crate) mod test_support;
 use crate::Env;
 use crate::db::Db;
 use crate::db::crm_sync_jobs::Job;
-use crate::db::{self, crm_connectors::Connector};
+use crate::db::{self, crm_connectors::Connector, crm_links};
 use crate::{http, runtime, webhook_delivery};
 use client::Refusal;
 use domain::crm::chatwoot::ChatwootEvent;
 use domain::crm::retry::CallFailure;
 pub use domain::crm::settle::Outcome;
 use domain::crm::spec::{ConnectorSettings, Crm};
-use domain::crm::work::{ConnectorKind, Routing, Work};
+use domain::crm::work::{ConnectorKind, LinkKind, Routing, Work};
+use domain::customer::Customer;
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
-use domain::message::Message;
+use domain::lookup::CustomerKey;
+use domain::message::{Conversation, Message};
 use domain::tenant::Tenant;
 use domain::webhooks::EventType;
 use domain::with_crm;
@@ -69,6 +72,53 @@ impl<'a, S: ConnectorSettings> Connection<'a, S> {
 
     fn db(&self) -> &Db {
         self.client.db
+    }
+
+    /// Keeps `crm_id` as the CRM's copy of our record (`kind`, `local_id`); the id kept (an
+    /// earlier try's, when one linked it first).
+    async fn link(&self, kind: LinkKind, local_id: &str, crm_id: &str) -> Result<String, Refusal> {
+        Ok(crm_links::link(
+            self.db(),
+            self.tenant(),
+            &self.client.connector.id,
+            kind,
+            local_id,
+            crm_id,
+            runtime::now().micros(),
+        )
+        .await?)
+    }
+
+    /// The CRM's id of our record, when it has one.
+    async fn linked(&self, kind: LinkKind, local_id: &str) -> Result<Option<String>, Refusal> {
+        Ok(crm_links::crm_id(
+            self.db(),
+            self.tenant(),
+            &self.client.connector.id,
+            kind,
+            local_id,
+        )
+        .await?)
+    }
+
+    async fn conversation(&self, id: &ConversationId) -> Result<Conversation, Refusal> {
+        db::conversations::by_ids(self.db(), self.tenant(), &[id])
+            .await?
+            .pop()
+            .ok_or_else(|| Refusal::Failed(gone(format!("conversation {id} no longer exists"))))
+    }
+
+    async fn message(&self, id: &MessageId) -> Result<Message, Refusal> {
+        db::messages::by_ids(self.db(), self.tenant(), &[id])
+            .await?
+            .pop()
+            .ok_or_else(|| Refusal::Failed(gone(format!("message {id} no longer exists"))))
+    }
+
+    async fn customer(&self, id: &CustomerId) -> Result<Customer, Refusal> {
+        db::customers::find_one(self.db(), self.tenant(), &CustomerKey::Id(id.clone()))
+            .await?
+            .ok_or_else(|| Refusal::Failed(gone(format!("customer {id} no longer exists"))))
     }
 }
 

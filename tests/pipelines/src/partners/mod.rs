@@ -5,6 +5,7 @@ pub mod chatwoot;
 pub mod crm_pages;
 pub mod embedder;
 pub mod form;
+pub mod hubspot;
 pub mod krayin;
 pub mod kustomer;
 pub mod mailgun;

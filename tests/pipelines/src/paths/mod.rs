@@ -16,6 +16,7 @@ mod crm_link;
 mod crm_links;
 mod customers_sync;
 mod destinations;
+mod hubspot;
 mod idempotency;
 mod inbound;
 mod krayin;

@@ -370,7 +370,7 @@
         h('section', { class: 'card', 'aria-labelledby': 'ov-crm' },
           h('h2', { id: 'ov-crm' }, 'CRM integrations'),
           connectorsOut.connectors.length === 0
-            ? h('p', {}, 'No CRM connected yet. ', h('a', { href: '#/connectors' }, 'Connect Kustomer or Krayin'))
+            ? h('p', {}, 'No CRM connected yet. ', h('a', { href: '#/connectors' }, 'Connect Kustomer, Krayin or HubSpot'))
             : h('ul', {}, connectorsOut.connectors.map((c) => h('li', {}, h('a', { href: `#/connectors/${c.id}` }, c.name), ' ', health(c)))),
         ),
         h('section', { class: 'card', 'aria-labelledby': 'ov-hooks' },
@@ -858,6 +858,17 @@
       const made = await api('POST', '/api-connectors', { kind: 'krayin', name: value(el, 'name'), settings: clean(settings), secrets: clean(secrets) });
       go(`#/connectors/${made.id}`);
     }, { label: 'Connect Krayin' });
+    const hubspot = form([
+      field('Name', 'name', { value: 'HubSpot' }),
+      field('Access token', 'secrets.access_token', { type: 'password', required: true, autocomplete: 'new-password', hint: 'A private app\'s token (HubSpot → Development → Legacy apps → your app → Auth), with the scopes crm.objects.contacts.read, crm.objects.contacts.write and tickets.' }),
+      h('fieldset', {}, h('legend', {}, 'Features'), h('div', { class: 'checks' },
+        checkbox('Messages on the timeline', 'settings.sync_messages', true),
+        checkbox('Tickets for escalations', 'settings.ticket_creation', true))),
+    ], 'Connect HubSpot', async (el) => {
+      const settings = { sync_messages: value(el, 'settings.sync_messages'), ticket_creation: value(el, 'settings.ticket_creation') };
+      const made = await api('POST', '/api-connectors', { kind: 'hubspot', name: value(el, 'name'), settings, secrets: { access_token: value(el, 'secrets.access_token') } });
+      go(`#/connectors/${made.id}`);
+    }, { label: 'Connect HubSpot' });
     return [
       heading('CRM integrations'),
       table(['Name', 'CRM', 'Health', 'Waiting', 'Last error'], out.connectors.map((c) => [
@@ -866,6 +877,8 @@
       h('section', { class: 'card', 'aria-labelledby': 'k-new' }, h('h2', { id: 'k-new' }, 'Connect Kustomer'), kustomer),
       h('section', { class: 'card', 'aria-labelledby': 'kr-new' }, h('h2', { id: 'kr-new' }, 'Connect Krayin'),
         h('p', { class: 'hint' }, 'Then choose its pipeline and the stages a lead moves through, from Krayin\'s own.'), krayin),
+      h('section', { class: 'card', 'aria-labelledby': 'hs-new' }, h('h2', { id: 'hs-new' }, 'Connect HubSpot'),
+        h('p', { class: 'hint' }, 'Contacts are found by email (or phone) or made; WhatsApp and SMS land on the contact\'s timeline as communications, email as emails, Messenger and Instagram as notes; escalations open tickets.'), hubspot),
     ];
   }
 
@@ -894,7 +907,7 @@
     };
     logFilter.querySelector('select').addEventListener('change', () => loadLog().catch((e) => toast(e.message)));
     await loadLog();
-    const settingsForm = c.kind === 'krayin' ? await krayinSettings(c) : await kustomerSettings(c);
+    const settingsForm = c.kind === 'krayin' ? await krayinSettings(c) : c.kind === 'hubspot' ? hubspotSettings(c) : await kustomerSettings(c);
     const budget = c.rate_limit;
     const rolloutForm = form([
       field('Share of customers (%)', 'rollout_percent', {
@@ -1069,9 +1082,38 @@
     return h('section', { class: 'card', 'aria-labelledby': 'csettings' }, h('h2', { id: 'csettings' }, 'Settings'), el);
   }
 
+  /** Every setting of a HubSpot connector: what it writes, the unique property that keeps our customer's id, and where an escalation's ticket goes (checked against HubSpot's pipelines and owners on save). */
+  function hubspotSettings(c) {
+    const settings = c.settings || {};
+    const el = form([
+      h('fieldset', {}, h('legend', {}, 'Features'), h('div', { class: 'checks' },
+        checkbox('Messages on the timeline', 'settings.sync_messages', settings.sync_messages ?? true),
+        checkbox('Tickets for escalations', 'settings.ticket_creation', settings.ticket_creation ?? true))),
+      field('Customer id property', 'settings.customer_id_property', { value: settings.customer_id_property, placeholder: 'crm_edge_customer_id', hint: 'A unique contact property you made in HubSpot: contacts are then kept by our customer id, even without an email (empty: by email, then phone).' }),
+      field('Ticket pipeline id', 'settings.ticket_pipeline', { value: settings.ticket_pipeline ?? '0', hint: 'HubSpot → Settings → Objects → Tickets → Pipelines (0 is the account\'s first).' }),
+      field('Ticket stage id', 'settings.ticket_stage', { value: settings.ticket_stage ?? '1', hint: 'A stage of that pipeline (1 is "New" in the first).' }),
+      field('Ticket priority', 'settings.ticket_priority', { type: 'select', value: settings.ticket_priority ?? 'high', choices: [['low', 'low'], ['medium', 'medium'], ['high', 'high'], ['urgent', 'urgent']] }),
+      field('Ticket owner id', 'settings.ticket_owner_id', { value: settings.ticket_owner_id, hint: 'The HubSpot owner new tickets go to (empty: unassigned).' }),
+    ], 'Save settings', async (f) => {
+      const patch = {
+        customer_id_property: value(f, 'settings.customer_id_property') ?? null,
+        ticket_pipeline: value(f, 'settings.ticket_pipeline') ?? null,
+        ticket_stage: value(f, 'settings.ticket_stage') ?? null,
+        ticket_priority: value(f, 'settings.ticket_priority') ?? null,
+        ticket_owner_id: value(f, 'settings.ticket_owner_id') ?? null,
+      };
+      for (const name of ['sync_messages', 'ticket_creation']) patch[name] = value(f, `settings.${name}`);
+      await api('PATCH', `/api-connectors/${c.id}`, { settings: patch });
+      toast('Saved');
+      route();
+    }, { label: 'HubSpot settings' });
+    return h('section', { class: 'card', 'aria-labelledby': 'csettings' }, h('h2', { id: 'csettings' }, 'Settings'), el);
+  }
+
   /** The connector's secrets by kind: the CRM credential first. */
   const CONNECTOR_SECRETS = {
     kustomer: [['api_key', 'API key', 'A new Kustomer API key (org.user and org.permission roles).'], ['webhook_secret', 'Webhook secret', 'The token of the Kustomer webhook pointed here.']],
+    hubspot: [['access_token', 'Access token', 'A new HubSpot private app token (after rotating it in HubSpot).'], ['client_secret', 'App client secret', 'The client secret of the app whose webhooks are pointed here.']],
     krayin: [['api_token', 'API token', 'A new Krayin API token.'], ['webhook_secret', 'Chatwoot webhook secret', 'The secret of the Chatwoot webhook pointed here.'], ['webhook_token', 'Chatwoot webhook token', 'For a Chatwoot that signs nothing: the URL\'s last segment, at least 32 characters.']],
   };
 

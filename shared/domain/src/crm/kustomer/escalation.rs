@@ -71,9 +71,9 @@ fn line(message: &Message) -> String {
     line
 }
 
-fn left_out_line(count: usize) -> String {
+fn left_out_line(count: usize, limit: &str) -> String {
     let noun = if count == 1 { "message" } else { "messages" };
-    format!("({count} earlier {noun} left out to fit Kustomer's 10,240-character note limit)")
+    format!("({count} earlier {noun} left out to fit {limit})")
 }
 
 /// The internal note posted on an escalated conversation: the reason, then the chat history
@@ -83,6 +83,14 @@ fn left_out_line(count: usize) -> String {
 /// (they are what the agent answers) and a line says how many earlier ones were left out; a
 /// single message too long for the note is cut at a character boundary.
 pub fn escalation_note(reason: &str, history: &[Message]) -> String {
+    history_note(reason, history, MAX_NOTE_CHARS, KUSTOMER_LIMIT)
+}
+
+const KUSTOMER_LIMIT: &str = "Kustomer's 10,240-character note limit";
+
+/// [`escalation_note`] for a CRM whose text holds at most `max_chars` characters, `limit` naming
+/// that limit in the line that says how many earlier messages were left out.
+pub fn history_note(reason: &str, history: &[Message], max_chars: usize, limit: &str) -> String {
     let header = format!(
         "Escalated to a person: {}",
         cut_chars(reason.trim(), MAX_REASON_CHARS, "…")
@@ -94,27 +102,27 @@ pub fn escalation_note(reason: &str, history: &[Message]) -> String {
     });
     let lines: Vec<String> = ordered.into_iter().map(line).collect();
     if lines.is_empty() {
-        return cut_chars(&format!("{header}\n\nNo messages yet."), MAX_NOTE_CHARS, "…");
+        return cut_chars(&format!("{header}\n\nNo messages yet."), max_chars, "…");
     }
     let intro = "Conversation so far, oldest first:";
     let note = |omitted: usize, kept: &[String]| {
         let mut note = format!("{header}\n\n{intro}\n");
         if omitted > 0 {
-            note.push_str(&left_out_line(omitted));
+            note.push_str(&left_out_line(omitted, limit));
             note.push('\n');
         }
         note.push_str(&kept.join("\n"));
         note
     };
     let whole = note(0, &lines);
-    if whole.chars().count() <= MAX_NOTE_CHARS {
+    if whole.chars().count() <= max_chars {
         return whole;
     }
     // Keep as many of the newest lines as fit beside the header and the left-out line.
-    let fixed = format!("{header}\n\n{intro}\n{}\n", left_out_line(lines.len()))
+    let fixed = format!("{header}\n\n{intro}\n{}\n", left_out_line(lines.len(), limit))
         .chars()
         .count();
-    let mut budget = MAX_NOTE_CHARS.saturating_sub(fixed);
+    let mut budget = max_chars.saturating_sub(fixed);
     let mut first_kept = lines.len();
     for (at, text) in lines.iter().enumerate().rev() {
         let cost = text.chars().count() + usize::from(at + 1 < lines.len());
@@ -292,7 +300,11 @@ mod tests {
         assert!(note.ends_with(&format!("message 59 {}", "ü".repeat(300))));
         let kept = note.matches("] customer (whatsapp): message ").count();
         assert!(kept > 20 && kept < 60, "{kept} kept");
-        assert!(note.contains(&left_out_line(60 - kept)), "{}", &note[..200]);
+        assert!(
+            note.contains(&left_out_line(60 - kept, KUSTOMER_LIMIT)),
+            "{}",
+            &note[..200]
+        );
         assert!(!note.contains("message 0 "));
     }
 
@@ -309,7 +321,7 @@ mod tests {
         ];
         let note = escalation_note("asked", &history);
         assert!(note.chars().count() <= MAX_NOTE_CHARS);
-        assert!(note.contains(&left_out_line(1)));
+        assert!(note.contains(&left_out_line(1, KUSTOMER_LIMIT)));
         assert!(note.ends_with('…'));
         assert!(note.contains("[2026-11-23 10:01 UTC] customer (whatsapp): 日本日本"));
     }

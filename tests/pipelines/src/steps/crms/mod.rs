@@ -1,7 +1,9 @@
 //! What every CRM connector shows the operator through the admin API: the connector with its
 //! status, and its sync log, read once the work settled, entry by entry. Kustomer's own setup is in
-//! [`kustomer`]; Krayin's, with Chatwoot's deliveries, stays with its paths (`paths/krayin`).
+//! [`kustomer`], HubSpot's in [`hubspot`]; Krayin's, with Chatwoot's deliveries, stays with its
+//! paths (`paths/krayin`).
 
+pub mod hubspot;
 pub mod kustomer;
 
 use crate::app::App;

@@ -1,0 +1,354 @@
+//! The HubSpot connector following our events: a customer's contact upserted by email or found by
+//! phone, never made twice however many events arrive at once; every message on the contact's
+//! timeline in order, once, as the record HubSpot documents for its channel, with its files as
+//! signed links; an escalation as one ticket in the configured pipeline and stage; HubSpot down
+//! or throttling losing nothing and doubling nothing; the settings checked against HubSpot's
+//! pipelines and the connection test showing the account.
+
+use crate::app::{ORIGIN, test};
+use crate::partners::hubspot::{any_call, too_many_requests};
+use crate::partners::media_host::MediaHost;
+use crate::partners::meta::Graph;
+use crate::steps::channels::{receive_whatsapp, receive_whatsapp_image, whatsapp_account};
+use crate::steps::crms::hubspot::connected_business;
+use crate::steps::crms::kustomer::settled_log;
+use crate::steps::crms::{entry, sync_log};
+use crate::steps::customers::sync;
+use crate::steps::{text, unique_email, unique_phone};
+use edge::runtime::Method;
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// A record's property as text.
+fn property<'v>(record: &'v Value, name: &str) -> &'v str {
+    text(&record["properties"][name])
+}
+
+/// The ids of the contacts `record` is associated with.
+fn contacts_of(record: &Value) -> Vec<String> {
+    record["associations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|association| association["toObjectType"] == "contacts")
+        .map(|association| {
+            let id = &association["toObjectId"];
+            id.as_str().map_or_else(|| id.to_string(), str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn a_whatsapp_conversation_of_twenty_messages_is_on_the_contacts_timeline_in_order_once_with_its_files() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({})).await;
+        let media = MediaHost::install(&app.stack, "media.meta.test");
+        media.serve_png();
+        let whatsapp = whatsapp_account(&app, &setup.business.id, Some(&media.api_base_url())).await;
+        let from = unique_phone();
+        for n in 1..=19 {
+            receive_whatsapp(&app, &whatsapp, &from, &format!("message {n}")).await;
+            app.stack.advance(Duration::from_millis(5));
+        }
+        receive_whatsapp_image(&app, &whatsapp, &from, "my receipt", "media-1").await;
+        settled_log(&app, setup.id(), 22).await;
+
+        let contacts = setup.hubspot.contacts();
+        assert_eq!(contacts.len(), 1, "one contact: {contacts:#?}");
+        assert_eq!(property(&contacts[0], "phone"), from, "{contacts:#?}");
+        assert_eq!(property(&contacts[0], "hs_whatsapp_phone_number"), from);
+        let contact = text(&contacts[0]["id"]).to_owned();
+
+        let timeline = setup.hubspot.communications();
+        assert_eq!(timeline.len(), 20, "every message once: {timeline:#?}");
+        let mut by_time = timeline.clone();
+        by_time.sort_by_key(|record| property(record, "hs_timestamp").to_owned());
+        let bodies: Vec<&str> = by_time
+            .iter()
+            .map(|record| property(record, "hs_communication_body"))
+            .collect();
+        let expected: Vec<String> = (1..=19).map(|n| format!("message {n}")).collect();
+        assert_eq!(bodies[..19], expected[..], "in the order they were written");
+        let made: Vec<&str> = timeline
+            .iter()
+            .map(|record| property(record, "hs_communication_body"))
+            .collect();
+        assert_eq!(made[..19], expected[..], "and made in that order");
+        for record in &timeline {
+            assert_eq!(property(record, "hs_communication_channel_type"), "WHATS_APP");
+            assert_eq!(property(record, "hs_communication_logged_from"), "CRM");
+            assert_eq!(
+                contacts_of(record),
+                std::slice::from_ref(&contact),
+                "on the contact: {record}"
+            );
+        }
+        let with_file = bodies[19];
+        assert!(
+            with_file.starts_with("my receipt\n\nAttachments:\n"),
+            "{with_file}"
+        );
+        let link = with_file
+            .lines()
+            .last()
+            .and_then(|line| line.split_once(": "))
+            .map(|(_, link)| link)
+            .unwrap_or_default();
+        let path = link
+            .strip_prefix(ORIGIN)
+            .unwrap_or_else(|| panic!("a link to the deployment: {with_file}"));
+        assert!(path.contains("signature="), "signed: {link}");
+        let download = app.request(Method::Get, path, &[], Vec::new()).await;
+        assert_eq!(download.status, 200, "the link downloads the file");
+        assert_eq!(download.body, media.image());
+
+        let log = sync_log(&app, setup.id(), "").await;
+        let messages: Vec<&Value> = log
+            .iter()
+            .filter(|entry| entry["operation"] == "message.received")
+            .collect();
+        assert_eq!(messages.len(), 20, "{log:#?}");
+        assert!(
+            messages.iter().all(|entry| entry["status"] == "succeeded"),
+            "{log:#?}"
+        );
+    });
+}
+
+#[test]
+fn twenty_events_at_once_for_one_new_contact_make_one_contact() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({})).await;
+        setup.hubspot.latency(Duration::from_millis(40));
+        let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
+        let from = unique_phone();
+        let texts: Vec<String> = (0..20).map(|i| format!("at once {i}")).collect();
+        join_all(
+            texts
+                .iter()
+                .map(|text| receive_whatsapp(&app, &whatsapp, &from, text)),
+        )
+        .await;
+        settled_log(&app, setup.id(), 22).await;
+        assert_eq!(setup.hubspot.contacts().len(), 1, "one contact");
+        let timeline = setup.hubspot.communications();
+        assert_eq!(timeline.len(), 20, "every message once");
+        let mut bodies: Vec<&str> = timeline
+            .iter()
+            .map(|record| property(record, "hs_communication_body"))
+            .collect();
+        bodies.sort_unstable();
+        bodies.dedup();
+        assert_eq!(bodies.len(), 20, "no message twice");
+    });
+}
+
+#[test]
+fn a_customer_with_an_email_is_upserted_onto_the_contact_hubspot_has_and_updated_when_they_change() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({})).await;
+        let email = unique_email("ada");
+        let existing = setup
+            .hubspot
+            .seed_contact(json!({ "email": email, "firstname": "A." }));
+        sync(
+            &app,
+            &setup.business.key,
+            json!([{ "name": "Ada Lovelace", "email": email }]),
+        )
+        .await;
+        settled_log(&app, setup.id(), 1).await;
+        let contacts = setup.hubspot.contacts();
+        assert_eq!(
+            contacts.len(),
+            1,
+            "the contact HubSpot had, not a second: {contacts:#?}"
+        );
+        assert_eq!(contacts[0]["id"], existing["id"]);
+        assert_eq!(
+            (
+                property(&contacts[0], "firstname"),
+                property(&contacts[0], "lastname")
+            ),
+            ("Ada", "Lovelace")
+        );
+
+        sync(
+            &app,
+            &setup.business.key,
+            json!([{ "name": "Ada King", "email": email }]),
+        )
+        .await;
+        app.settle().await;
+        let contacts = setup.hubspot.contacts();
+        assert_eq!(contacts.len(), 1);
+        assert_eq!(
+            property(&contacts[0], "lastname"),
+            "King",
+            "updated: {contacts:#?}"
+        );
+    });
+}
+
+#[test]
+fn an_escalation_makes_one_ticket_in_the_configured_stage_and_a_second_one_a_note_on_it() {
+    test(|app| async move {
+        let setup =
+            connected_business(&app, json!({ "ticket_stage": "2", "ticket_priority": "medium" })).await;
+        Graph::install(&app.stack);
+        let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
+        receive_whatsapp(&app, &whatsapp, &unique_phone(), "I want to talk to someone").await;
+        let log = settled_log(&app, setup.id(), 3).await;
+        let conversation = text(&entry(&log, "conversation.created")["record_id"]).to_owned();
+
+        for reason in ["refund over limit", "still waiting"] {
+            app.api(
+                &setup.business.key,
+                Method::Post,
+                "/api-escalations",
+                Some(json!({ "conversation_id": conversation, "reason": reason, "priority": "urgent" })),
+            )
+            .await
+            .expect(202);
+            app.settle().await;
+        }
+        let tickets = setup.hubspot.tickets();
+        assert_eq!(tickets.len(), 1, "one ticket: {tickets:#?}");
+        let ticket = &tickets[0];
+        assert_eq!(property(ticket, "subject"), "Escalated: refund over limit");
+        assert_eq!(
+            (
+                property(ticket, "hs_pipeline"),
+                property(ticket, "hs_pipeline_stage")
+            ),
+            ("0", "2")
+        );
+        assert_eq!(
+            property(ticket, "hs_ticket_priority"),
+            "URGENT",
+            "the priority asked for"
+        );
+        assert!(
+            property(ticket, "content").contains("customer (whatsapp): I want to talk to someone"),
+            "the history: {ticket}"
+        );
+        let contact = text(&setup.hubspot.contacts()[0]["id"]).to_owned();
+        assert_eq!(contacts_of(ticket), [contact], "tied to the contact");
+        let notes = setup.hubspot.notes();
+        assert!(
+            notes
+                .iter()
+                .any(|note| property(note, "hs_note_body").contains("Escalated again: still waiting")),
+            "{notes:#?}"
+        );
+        let escalations = sync_log(&app, setup.id(), "operation=escalate").await;
+        assert!(
+            escalations.iter().all(|entry| entry["status"] == "succeeded"),
+            "{escalations:#?}"
+        );
+    });
+}
+
+#[test]
+fn hubspot_down_for_a_minute_then_throttling_loses_nothing_and_doubles_nothing() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({})).await;
+        let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
+        let from = unique_phone();
+        setup.hubspot.down();
+        for n in 1..=5 {
+            receive_whatsapp(&app, &whatsapp, &from, &format!("while down {n}")).await;
+        }
+        app.settle_within(Duration::from_secs(60)).await;
+        assert!(setup.hubspot.communications().is_empty());
+        let failed = sync_log(&app, setup.id(), "status=failed").await;
+        assert!(
+            failed.is_empty(),
+            "a connection refused is retried, not failed: {failed:#?}"
+        );
+
+        setup.hubspot.up();
+        setup.hubspot.fail(6, any_call, too_many_requests(2));
+        settled_log(&app, setup.id(), 7).await;
+        assert_eq!(setup.hubspot.contacts().len(), 1);
+        let timeline = setup.hubspot.communications();
+        let bodies: Vec<&str> = timeline
+            .iter()
+            .map(|record| property(record, "hs_communication_body"))
+            .collect();
+        let expected: Vec<String> = (1..=5).map(|n| format!("while down {n}")).collect();
+        assert_eq!(bodies, expected, "each once, in order");
+        let received = setup.hubspot.received();
+        assert!(
+            received.iter().any(|call| call.status.is_none()),
+            "calls were made while HubSpot was down"
+        );
+        assert_eq!(
+            received.iter().filter(|call| call.status == Some(429)).count(),
+            6,
+            "every 429 was answered and the call made again"
+        );
+    });
+}
+
+#[test]
+fn settings_are_checked_against_hubspots_pipelines_and_the_connection_test_shows_the_account() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({})).await;
+        let id = setup.id();
+        let refused = app
+            .admin(
+                Method::Patch,
+                &format!("/admin/connectors/{id}"),
+                Some(json!({ "settings": { "ticket_stage": "9" } })),
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{}", refused.text());
+        let said = refused.json();
+        assert!(
+            text(&said["error"]["message"]).contains("its stages are 1 (New)"),
+            "{said}"
+        );
+        let tested = app
+            .admin(Method::Post, &format!("/admin/connectors/{id}/test"), None)
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(tested["ok"], true, "{tested}");
+        assert!(tested["user"]["portal_id"].is_u64(), "{tested}");
+
+        let refused = app
+            .admin(
+                Method::Post,
+                &format!("/admin/businesses/{}/connectors", setup.business.id),
+                Some(json!({ "kind": "hubspot", "settings": {}, "secrets": { "access_token": "pat-unknown" } })),
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            201,
+            "a token is checked by the test, not on save: {}",
+            refused.text()
+        );
+        let other = refused.json();
+        let tested = app
+            .admin(
+                Method::Post,
+                &format!("/admin/connectors/{}/test", text(&other["id"])),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            (tested["ok"].as_bool(), tested["status"].as_u64()),
+            (Some(false), Some(401)),
+            "{tested}"
+        );
+        assert!(
+            text(&tested["reason"]).contains("Check secrets.access_token"),
+            "{tested}"
+        );
+    });
+}
