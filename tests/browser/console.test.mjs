@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { PUBLIC_URL, admin, api, newBusiness, unique, waitFor } from '../e2e/support.mjs';
 import { kustomerOrg } from '../e2e/crm/connectors.mjs';
+import { startHubSpot } from '../e2e/crm/hubspot.mjs';
 import { sanctumToken, startKrayin } from '../e2e/crm/krayin.mjs';
 import { CUSTOM_PATH, DEFAULT_CREDENTIALS, startCrm } from '../e2e/links/crm-server.mjs';
 
@@ -37,6 +38,8 @@ let krayin;
 let crm;
 /** Krayin's API token (a Sanctum token: `id|secret`). */
 let krayinToken;
+let hubspot;
+const HUBSPOT_TOKEN = 'pat-na1-console-test';
 
 /** A customer's webhook endpoint: answers 200 and keeps what it was sent. */
 async function startReceiver() {
@@ -122,6 +125,7 @@ before(async () => {
   krayinToken = sanctumToken(1);
   krayin = await startKrayin({ tokens: { [krayinToken]: { user: { id: 1, name: 'Krayin Admin' } } }, rateLimit: null });
   crm = await startCrm();
+  hubspot = await startHubSpot({ tokens: { [HUBSPOT_TOKEN]: {} }, rateLimit: null });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });
 
@@ -131,6 +135,7 @@ after(async () => {
   await kustomer?.kustomer?.close();
   await krayin?.close();
   await crm?.close();
+  await hubspot?.close();
 });
 
 describe('the business console', () => {
@@ -319,6 +324,37 @@ describe('the business console', () => {
       assert.match(warning, /still waiting will be dropped/);
       const left = (await api(business.key, 'GET', '/api-connectors')).body.connectors.map((c) => c.kind);
       assert.deepEqual(left, ['kustomer']);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('CRM integrations: HubSpot connects with a private app token, its test names the account, and a ticket stage HubSpot lacks is refused beside its field', async () => {
+    const { context, page, errors } = await signedIn(1280);
+    try {
+      await show(page, 'connectors');
+      const form = page.getByRole('form', { name: 'Connect HubSpot' });
+      await form.getByLabel('Access token (required)').fill(HUBSPOT_TOKEN);
+      await form.getByText('Another API address').click();
+      await form.getByLabel('API URL').fill(hubspot.url);
+      await form.getByRole('button', { name: 'Connect HubSpot' }).click();
+      await page.getByRole('heading', { level: 1, name: 'HubSpot' }).waitFor({ timeout: WAIT_MS });
+      await page.getByRole('button', { name: 'Test the connection' }).click();
+      await page.getByText(`The CRM answered as HubSpot account ${hubspot.portalId}.`).waitFor({ timeout: WAIT_MS });
+      const settings = page.getByRole('form', { name: 'HubSpot settings' });
+      await settings.getByLabel('Ticket stage id').fill('9');
+      await settings.getByRole('button', { name: 'Save settings' }).click();
+      await settings.locator('.field .error').getByText('its stages are 1 (New)').waitFor({ timeout: WAIT_MS });
+      await settings.getByLabel('Ticket stage id').fill('2');
+      await settings.getByLabel('Ticket priority').selectOption('urgent');
+      await saved(page, () => settings.getByRole('button', { name: 'Save settings' }).click());
+      const stored = (await api(business.key, 'GET', '/api-connectors')).body.connectors.find((c) => c.kind === 'hubspot');
+      assert.equal(stored.settings.ticket_stage, '2');
+      assert.equal(stored.settings.ticket_priority, 'urgent');
+      assert.ok(hubspot.requests.some((r) => r.path === '/crm/pipelines/2026-03/tickets'), 'the stage was checked against HubSpot');
+      assert.deepEqual(await violations(page), [], 'a HubSpot connector\'s page');
+      await page.screenshot({ path: join(SCREENSHOTS, 'console-hubspot-1280.png'), fullPage: true });
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

@@ -861,12 +861,14 @@
     const hubspot = form([
       field('Name', 'name', { value: 'HubSpot' }),
       field('Access token', 'secrets.access_token', { type: 'password', required: true, autocomplete: 'new-password', hint: 'A private app\'s token (HubSpot → Development → Legacy apps → your app → Auth), with the scopes crm.objects.contacts.read, crm.objects.contacts.write and tickets.' }),
+      h('details', {}, h('summary', {}, 'Another API address'),
+        field('API URL', 'settings.api_url', { type: 'url', placeholder: 'https://api.hubapi.com', hint: 'Only for a HubSpot test server.' })),
       h('fieldset', {}, h('legend', {}, 'Features'), h('div', { class: 'checks' },
         checkbox('Messages on the timeline', 'settings.sync_messages', true),
         checkbox('Tickets for escalations', 'settings.ticket_creation', true))),
     ], 'Connect HubSpot', async (el) => {
-      const settings = { sync_messages: value(el, 'settings.sync_messages'), ticket_creation: value(el, 'settings.ticket_creation') };
-      const made = await api('POST', '/api-connectors', { kind: 'hubspot', name: value(el, 'name'), settings, secrets: { access_token: value(el, 'secrets.access_token') } });
+      const settings = { api_url: value(el, 'settings.api_url'), sync_messages: value(el, 'settings.sync_messages'), ticket_creation: value(el, 'settings.ticket_creation') };
+      const made = await api('POST', '/api-connectors', { kind: 'hubspot', name: value(el, 'name'), settings: clean(settings), secrets: { access_token: value(el, 'secrets.access_token') } });
       go(`#/connectors/${made.id}`);
     }, { label: 'Connect HubSpot' });
     return [

@@ -214,6 +214,7 @@ pub fn parse_account(body: &[u8]) -> Result<Value, String> {
         .and_then(Value::as_u64)
         .ok_or("HubSpot's account details carry no portalId")?;
     Ok(json!({
+        "name": format!("HubSpot account {portal}"),
         "portal_id": portal,
         "time_zone": details.get("timeZone"),
         "data_hosting_location": details.get("dataHostingLocation"),
