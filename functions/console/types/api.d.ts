@@ -590,6 +590,13 @@ export type HistoryOut = {
   "crm_customer_id": string;
   "customer_id": string;
 };
+export type HubSpotEventOut = {
+  "event_id": number;
+  "outcome": string;
+};
+export type HubSpotReceivedOut = {
+  "events": Array<HubSpotEventOut>;
+};
 export type Indexing = {
   "pages_read": number | null;
   "pieces_embedded": number;
@@ -1232,6 +1239,7 @@ export interface Api {
   (method: 'GET', path: `/api-connectors/${string}/teams`): Promise<TeamsOut>;
   (method: 'DELETE', path: `/api-console-sessions/${string}`): Promise<ConsoleSession>;
   (method: 'POST', path: `/api-upload-attachment`): Promise<UploadOut>;
+  (method: 'POST', path: `/api/webhooks/hubspot/${string}`, body: Array<Record<string, unknown>>): Promise<HubSpotReceivedOut>;
   (method: 'POST', path: `/api/webhooks/kustomer`, body: Record<string, unknown>): Promise<KustomerReceivedOut>;
   (method: 'GET', path: `/embed/assets/inbox.js`): Promise<unknown>;
   (method: 'GET', path: `/api-channel-accounts`): Promise<ChannelAccountsOut>;

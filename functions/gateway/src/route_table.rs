@@ -51,6 +51,7 @@ pub const PREFIXES: &[(&str, &str)] = &[
     ("/webhooks/twilio/", "RECEIVER_TWILIO"),
     ("/webhooks/mailgun/", "RECEIVER_EMAIL"),
     ("/api/webhooks/kustomer/", "RECEIVER_KUSTOMER"),
+    ("/api/webhooks/hubspot/", "RECEIVER_HUBSPOT"),
     ("/webhooks/chatwoot/", "RECEIVER_CHATWOOT"),
     ("/api-webhooks/", "WEBHOOKS"),
     ("/api-conversations/", "CONVERSATIONS"),

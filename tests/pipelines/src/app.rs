@@ -125,6 +125,7 @@ impl App {
             "MESSAGES_SINCE" => messages_since,
             "RECEIVER_CHATWOOT" => receiver_chatwoot,
             "RECEIVER_EMAIL" => receiver_email,
+            "RECEIVER_HUBSPOT" => receiver_hubspot,
             "RECEIVER_KUSTOMER" => receiver_kustomer,
             "RECEIVER_META" => receiver_meta,
             "RECEIVER_TWILIO" => receiver_twilio,

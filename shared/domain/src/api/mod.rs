@@ -172,6 +172,7 @@ pub enum Signature {
     Meta,
     Twilio,
     Kustomer,
+    HubSpot,
     Chatwoot,
     /// Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
     StandardWebhooks,
@@ -194,6 +195,7 @@ impl Caller {
                 Signature::Meta => "MetaSignature",
                 Signature::Twilio => "TwilioSignature",
                 Signature::Kustomer => "KustomerSignature",
+                Signature::HubSpot => "HubSpotSignature",
                 Signature::Chatwoot => "ChatwootSignature",
                 Signature::StandardWebhooks => "StandardWebhooksSignature",
             }]],

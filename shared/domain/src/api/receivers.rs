@@ -1,5 +1,5 @@
 //! The receivers of partners' webhooks: channel providers (Meta, Twilio, Mailgun) delivering
-//! messages, and CRMs (Kustomer, Chatwoot for Krayin) delivering their events. Each checks its
+//! messages, and CRMs (Kustomer, HubSpot, Chatwoot for Krayin) delivering their events. Each checks its
 //! partner's proof over the raw body itself, within its own body limit, so their bodies are
 //! described here as the partners send them; their declarations and answers.
 
@@ -117,6 +117,25 @@ function! {
 }
 
 function! {
+    /// HubSpot's webhooks.
+    pub const RECEIVER_HUBSPOT: Function<ReceiverHubSpot> = "receiver-hubspot", tag "receivers";
+    /// A HubSpot webhook delivery
+    ///
+    /// Up to 100 events (a JSON array), signed by HubSpot with the app's client secret (the
+    /// connector's client_secret): X-HubSpot-Signature-v3 is base64 HMAC-SHA256 of the method, the
+    /// URL called, the body and X-HubSpot-Request-Timestamp (milliseconds, within 5 minutes). A
+    /// ticket an escalation made, moved to a closed stage, resolves its conversation; moved back
+    /// to an open one, reopens it. Each event acts once however often it is delivered.
+    ReceiveHubSpotWebhook = post("/api/webhooks/hubspot/{connector_id}", Signed(Signature::HubSpot))
+        .limit(crate::crm::hubspot::webhook::BODY_LIMIT)
+        => |c| c
+            .header(crate::crm::hubspot::webhook::TIMESTAMP_HEADER, "Milliseconds since 1970", true)
+            .raw_literal("application/json", json!({ "type": "array", "items": { "type": "object" } }))
+            .ok::<HubSpotReceivedOut>(200)
+            .errors(&[400, 401, 404, 413, 503]);
+}
+
+function! {
     /// Chatwoot's webhooks, for a Krayin connector.
     pub const RECEIVER_CHATWOOT: Function<ReceiverChatwoot> = "receiver-chatwoot", tag "receivers";
     /// A Chatwoot webhook for a Krayin connector
@@ -188,6 +207,23 @@ pub struct MailReceivedOut {
     pub received: usize,
     #[serde(flatten)]
     pub report: IngestReport,
+}
+
+/// What became of each event of a HubSpot delivery.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct HubSpotReceivedOut {
+    pub events: Vec<HubSpotEventOut>,
+}
+
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct HubSpotEventOut {
+    /// HubSpot's `eventId`.
+    pub event_id: u64,
+    /// `resolved the conversation`, `reopened the conversation`, `duplicate: already handled`, or
+    /// `ignored: …` with why.
+    pub outcome: String,
 }
 
 /// What became of a Kustomer event.

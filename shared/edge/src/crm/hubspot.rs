@@ -15,7 +15,7 @@ use crate::crm::{
 };
 use crate::db::crm_connectors::Connector;
 use crate::db::{self, Db, crm_links};
-use domain::crm::hubspot::api::{self, Association, Object};
+use domain::crm::hubspot::api::{self, Association, Object, Pipeline};
 use domain::crm::hubspot::settings::{DEFAULT_PIPELINE, DEFAULT_STAGE, HubSpotSettings, TicketPriority};
 use domain::crm::hubspot::timeline;
 use domain::crm::request::ApiRequest;
@@ -87,6 +87,18 @@ impl HubSpot<'_> {
         Ok(self.object(&api::create_contact(&properties)).await?.id)
     }
 
+    /// The account's ticket pipelines and their stages.
+    async fn pipelines(&self) -> Result<Vec<Pipeline>, ApiError> {
+        let refused = |refusal| super::refusal_error("HubSpot", refusal);
+        let answer = self
+            .client
+            .send(&api::ticket_pipelines())
+            .await
+            .map_err(refused)?;
+        succeeded(&answer).map_err(refused)?;
+        api::parse_pipelines(&answer.body).map_err(ApiError::crm_failed)
+    }
+
     /// The ticket an escalation of the conversation made, if any.
     async fn ticket_of(&self, conversation: &ConversationId) -> Result<Option<String>, Refusal> {
         self.linked(LinkKind::Conversation, conversation.as_str()).await
@@ -106,6 +118,13 @@ impl HubSpot<'_> {
         ))
         .await
     }
+}
+
+/// The ticket pipelines of the connector's HubSpot account (through its budget), for its webhook
+/// receiver to tell a closed stage from an open one.
+pub async fn ticket_pipelines(env: &Env, db: &Db, connector: &Connector) -> Result<Vec<Pipeline>, ApiError> {
+    let hubspot = HubSpot::new(env, db, connector).map_err(|reason| ApiError::invalid("settings", reason))?;
+    hubspot.pipelines().await
 }
 
 /// Fails an answer that is not a success with what HubSpot said (the client hands 404s and 3xx
@@ -307,13 +326,7 @@ impl<'a> Live<'a> for HubSpot<'a> {
             return Ok(None);
         }
         let refused = |refusal| super::refusal_error("HubSpot", refusal);
-        let answer = self
-            .client
-            .send(&api::ticket_pipelines())
-            .await
-            .map_err(refused)?;
-        succeeded(&answer).map_err(refused)?;
-        let pipelines = api::parse_pipelines(&answer.body).map_err(ApiError::crm_failed)?;
+        let pipelines = self.pipelines().await?;
         let owners = match self.settings.ticket_owner_id {
             None => Vec::new(),
             Some(_) => {

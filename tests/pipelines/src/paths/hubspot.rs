@@ -14,6 +14,7 @@ use crate::steps::crms::hubspot::connected_business;
 use crate::steps::crms::kustomer::settled_log;
 use crate::steps::crms::{entry, sync_log};
 use crate::steps::customers::sync;
+use crate::steps::store::select;
 use crate::steps::{text, unique_email, unique_phone};
 use edge::runtime::Method;
 use futures_util::future::join_all;
@@ -349,6 +350,114 @@ fn settings_are_checked_against_hubspots_pipelines_and_the_connection_test_shows
         assert!(
             text(&tested["reason"]).contains("Check secrets.access_token"),
             "{tested}"
+        );
+    });
+}
+
+#[test]
+fn a_ticket_closed_in_hubspot_resolves_its_conversation_once_and_unsigned_or_stale_deliveries_are_refused() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({})).await;
+        let id = setup.id().to_owned();
+        let (client_id, client_secret) = ("hubspot-app", "hubspot-app-secret");
+        setup.hubspot.register_app(
+            client_id,
+            client_secret,
+            &format!("{ORIGIN}/console/"),
+            &["tickets"],
+        );
+        app.admin(
+            Method::Patch,
+            &format!("/admin/connectors/{id}"),
+            Some(json!({ "secrets": { "client_secret": client_secret } })),
+        )
+        .await
+        .expect(200);
+        Graph::install(&app.stack);
+        let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
+        receive_whatsapp(&app, &whatsapp, &unique_phone(), "I need a person").await;
+        let log = settled_log(&app, &id, 3).await;
+        let conversation = text(&entry(&log, "conversation.created")["record_id"]).to_owned();
+        app.api(
+            &setup.business.key,
+            Method::Post,
+            "/api-escalations",
+            Some(json!({ "conversation_id": conversation, "reason": "refund" })),
+        )
+        .await
+        .expect(202);
+        app.settle().await;
+        let ticket = text(&setup.hubspot.tickets()[0]["id"]).to_owned();
+        let status = |app: &crate::app::App| {
+            let rows = select(
+                app,
+                "SELECT status FROM conversations WHERE id = ?1",
+                &[&conversation],
+            );
+            text(&rows[0]["status"]).to_owned()
+        };
+        assert_eq!(status(&app), "open");
+
+        let path = format!("/api/webhooks/hubspot/{id}");
+        let uri = format!("{ORIGIN}{path}");
+        let deliver = |events: &Value, at_ms: i64, secret: &str| {
+            let delivery = setup.hubspot.webhook(secret, &uri, events, at_ms);
+            let app = &app;
+            let path = path.clone();
+            async move {
+                let body = delivery.body.clone();
+                app.request(Method::Post, &path, &delivery.header_pairs(), body)
+                    .await
+            }
+        };
+        let closed = setup.hubspot.ticket_moved(client_id, &ticket, "4");
+        let now = app.stack.now_ms();
+        let answer = deliver(&closed, now, client_secret).await.expect(200).json();
+        assert_eq!(
+            answer["events"][0]["outcome"], "resolved the conversation",
+            "{answer}"
+        );
+        assert_eq!(status(&app), "resolved");
+        let again = deliver(&closed, now, client_secret).await.expect(200).json();
+        assert_eq!(
+            again["events"][0]["outcome"], "duplicate: already handled",
+            "{again}"
+        );
+
+        let stale = deliver(&closed, now - 6 * 60 * 1000, client_secret).await;
+        assert_eq!(stale.status, 401, "a stale delivery: {}", stale.text());
+        let forged = deliver(&closed, now, "not-the-secret").await;
+        assert_eq!(
+            forged.status,
+            401,
+            "a delivery signed with another secret: {}",
+            forged.text()
+        );
+        let unsigned = app
+            .request(
+                Method::Post,
+                &path,
+                &[("content-type", "application/json")],
+                b"[]".to_vec(),
+            )
+            .await;
+        assert_eq!(unsigned.status, 401);
+
+        let reopened = setup.hubspot.ticket_moved(client_id, &ticket, "1");
+        let answer = deliver(&reopened, app.stack.now_ms(), client_secret)
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            answer["events"][0]["outcome"], "reopened the conversation",
+            "{answer}"
+        );
+        assert_eq!(status(&app), "open");
+        let log = sync_log(&app, &id, "").await;
+        assert!(
+            !log.iter()
+                .any(|entry| entry["operation"] == "conversation.status_changed"),
+            "HubSpot's own change is not work for its connector: {log:#?}"
         );
     });
 }

@@ -67,6 +67,7 @@ pub static FUNCTIONS: &[&(dyn Declares + 'static)] = &[
     &api::receivers::RECEIVER_TWILIO,
     &api::receivers::RECEIVER_EMAIL,
     &api::receivers::RECEIVER_KUSTOMER,
+    &api::receivers::RECEIVER_HUBSPOT,
     &api::receivers::RECEIVER_CHATWOOT,
     &api::admin::ADMIN,
     &api::console::CONSOLE,
@@ -765,6 +766,7 @@ fn security_schemes() -> Value {
         "MetaSignature": header("X-Hub-Signature-256", "`sha256=<hex HMAC-SHA256 of the body>`, keyed with the account's app_secret"),
         "TwilioSignature": header("X-Twilio-Signature", "Twilio's signature of the public URL and parameters with the account's auth_token"),
         "KustomerSignature": header("X-Kustomer-Webhook-Signature", "hex HMAC-SHA256 of the body with the connector's webhook_secret"),
+        "HubSpotSignature": header("X-HubSpot-Signature-v3", "base64 HMAC-SHA256 of method, URL, body and X-HubSpot-Request-Timestamp with the connector's client_secret"),
         "ChatwootSignature": header("X-Chatwoot-Signature", "`sha256=<hex HMAC-SHA256 of \"{X-Chatwoot-Timestamp}.{body}\">` with the connector's webhook_secret"),
         "StandardWebhooksSignature": header("webhook-signature", "`v1,<base64 HMAC-SHA256 of \"{webhook-id}.{webhook-timestamp}.{body}\">` with the link's webhook_secret"),
     })

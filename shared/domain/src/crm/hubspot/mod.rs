@@ -9,6 +9,7 @@
 pub mod api;
 pub mod settings;
 pub mod timeline;
+pub mod webhook;
 
 use crate::crm::budget::Budget;
 use crate::crm::spec::{ConnectorSecrets, ConnectorSettings, Crm};

@@ -1,0 +1,164 @@
+//! `POST /api/webhooks/hubspot/{connector_id}`: HubSpot's webhooks for one connector, signed with
+//! the app's client secret (the connector's `client_secret`, `X-HubSpot-Signature-v3`, the
+//! timestamp within five minutes). A ticket an escalation made, moved in HubSpot to a closed stage
+//! of its pipeline, resolves the conversation it was made for; moved back to an open stage, it
+//! reopens it (with our events, which are not sent back to HubSpot). Each event acts once,
+//! however often HubSpot delivers it.
+
+use domain::api::Params;
+use domain::api::receivers::{HubSpotEventOut, HubSpotReceivedOut, RECEIVER_HUBSPOT, ReceiverHubSpot};
+use domain::crm::hubspot::api::Pipeline;
+use domain::crm::hubspot::webhook::{self, Event, Followed};
+use domain::crm::work::{ConnectorKind, LinkKind};
+use domain::error::ApiError;
+use domain::ids::{ConnectorId, ConversationId};
+use domain::message::ConversationStatus;
+use edge::Env;
+use edge::call::Json;
+use edge::conversation_change::{self, Change, Source};
+use edge::db::Db;
+use edge::db::crm_connectors::{self, Connector};
+use edge::db::{self as store, crm_inbound_events, crm_links};
+use edge::runtime::{Bindings, Request, Response};
+use edge::{DB, call, http, runtime, secrets_key};
+
+edge::http_function!(serve);
+
+/// Serves the function's endpoints: each request one invocation.
+pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
+    call::serve(
+        &RECEIVER_HUBSPOT,
+        req,
+        bindings,
+        async |operation, call| match operation {
+            ReceiverHubSpot::ReceiveHubSpotWebhook => call.run(receive).await,
+        },
+    )
+    .await
+}
+
+async fn receive(params: Params, mut req: Request, env: Env) -> Result<Json<HubSpotReceivedOut>, ApiError> {
+    let not_found = || ApiError::not_found("no HubSpot connector at this webhook path");
+    let id = ConnectorId::parse(params.get("connector_id")?).ok_or_else(not_found)?;
+    let db = env.d1(DB)?;
+    let connector = crm_connectors::find_any(&db, &secrets_key::keyring(&env)?, &id)
+        .await?
+        .filter(|connector| connector.kind == ConnectorKind::HubSpot)
+        .ok_or_else(not_found)?;
+    let body = http::read_body(&mut req, webhook::BODY_LIMIT).await?;
+    let Some(secret) = connector.secrets.webhook_secret() else {
+        return Err(ApiError::unauthorized(
+            "this connector has no client_secret: set it to the client secret of the HubSpot app whose webhooks come here",
+        ));
+    };
+    webhook::verify(
+        secret.as_bytes(),
+        "POST",
+        &http::public_url(&req, &env)?,
+        &body,
+        req.headers().get(webhook::TIMESTAMP_HEADER)?.as_deref(),
+        req.headers().get(webhook::SIGNATURE_HEADER)?.as_deref(),
+        runtime::now().micros() / 1_000,
+    )
+    .map_err(ApiError::unauthorized)?;
+    let events = webhook::parse(&body).map_err(ApiError::malformed)?;
+    let mut stages = Stages::default();
+    let mut out = Vec::with_capacity(events.len());
+    for event in &events {
+        let outcome = if connector.enabled {
+            // Claimed before anything is done: a delivery made twice (or at once) acts once, and a
+            // failure on our side lets the claim go, so HubSpot's retry acts.
+            crm_inbound_events::once(
+                &db,
+                &connector.tenant,
+                &connector.id,
+                &format!("hubspot:{}", event.event_id),
+                act(&env, &db, &connector, event, &mut stages),
+            )
+            .await?
+            .unwrap_or("duplicate: already handled")
+        } else {
+            "ignored: the connector is disabled"
+        };
+        out.push(HubSpotEventOut {
+            event_id: event.event_id,
+            outcome: outcome.to_owned(),
+        });
+    }
+    Ok(Json(HubSpotReceivedOut { events: out }))
+}
+
+/// The account's ticket pipelines, read from HubSpot once per delivery, when an event needs them.
+#[derive(Default)]
+struct Stages(Option<Vec<Pipeline>>);
+
+impl Stages {
+    /// Whether `stage` is a closed stage; None when no pipeline has it.
+    async fn closed(
+        &mut self,
+        env: &Env,
+        db: &Db,
+        connector: &Connector,
+        stage: &str,
+    ) -> Result<Option<bool>, ApiError> {
+        if self.0.is_none() {
+            self.0 = Some(edge::crm::hubspot::ticket_pipelines(env, db, connector).await?);
+        }
+        Ok(self
+            .0
+            .iter()
+            .flatten()
+            .flat_map(|pipeline| &pipeline.stages)
+            .find(|known| known.id == stage)
+            .map(|known| known.closed))
+    }
+}
+
+async fn act(
+    env: &Env,
+    db: &Db,
+    connector: &Connector,
+    event: &Event,
+    stages: &mut Stages,
+) -> Result<&'static str, ApiError> {
+    let Followed::TicketStage { ticket, stage } = event.followed() else {
+        return Ok("ignored: not an event crm-edge follows");
+    };
+    let tenant = &connector.tenant;
+    let ours = crm_links::local_id(db, tenant, &connector.id, LinkKind::Conversation, &ticket)
+        .await?
+        .and_then(|id| ConversationId::parse(&id));
+    let Some(ours) = ours else {
+        return Ok("ignored: not a ticket crm-edge made");
+    };
+    let Some(closed) = stages.closed(env, db, connector, &stage).await? else {
+        return Ok("ignored: a stage none of HubSpot's ticket pipelines lists");
+    };
+    let Some(conversation) = store::conversations::by_ids(db, tenant, &[&ours]).await?.pop() else {
+        return Ok("ignored: the conversation is gone");
+    };
+    let finished = matches!(
+        conversation.status,
+        ConversationStatus::Resolved | ConversationStatus::Closed
+    );
+    let status = match (closed, finished) {
+        (true, false) => ConversationStatus::Resolved,
+        (false, true) => ConversationStatus::Open,
+        (true, true) => return Ok("ignored: the conversation is resolved already"),
+        (false, false) => return Ok("ignored: the conversation is open already"),
+    };
+    let change = Change {
+        status: Some(status),
+        assignee: None,
+    };
+    let source = Source {
+        origin: None,
+        connector: Some(&connector.id),
+    };
+    conversation_change::apply(env, db, tenant, &ours, &change, &source).await?;
+    Ok(if closed {
+        "resolved the conversation"
+    } else {
+        "reopened the conversation"
+    })
+}
