@@ -54,15 +54,22 @@ impl HubSpot<'_> {
     }
 
     /// Writes the customer's properties to the contact that is theirs, making it when there is
-    /// none: upserted by the business's unique id property or by email (one call, which cannot
-    /// make a second contact); a customer with a phone alone is looked for by phone (a search
-    /// that sees contacts made until a few seconds ago) and made when not found.
+    /// none: upserted by email, else by the business's unique id property (one call, which cannot
+    /// make a second contact); a customer with a phone alone and no such property is looked for
+    /// by phone (a search that sees contacts made until a few seconds ago) and made when not found.
     async fn write_contact(&self, customer: &Customer) -> Result<String, Refusal> {
         let properties = timeline::contact_properties(customer, &self.settings);
-        let key = match (&self.settings.customer_id_property, customer.email.as_deref()) {
-            (Some(property), _) => Some((property.as_str(), customer.id.as_str())),
-            (None, Some(email)) if !email.trim().is_empty() => Some(("email", email.trim())),
-            _ => None,
+        // The email first: a contact HubSpot had before the connector (by email) is the customer's,
+        // and gets our id in the business's property on the way.
+        let email = customer
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|email| !email.is_empty());
+        let key = match (email, &self.settings.customer_id_property) {
+            (Some(email), _) => Some(("email", email)),
+            (None, Some(property)) => Some((property.as_str(), customer.id.as_str())),
+            (None, None) => None,
         };
         if let Some((property, value)) = key {
             let answer = self
@@ -243,9 +250,11 @@ impl<'a> Live<'a> for HubSpot<'a> {
             .priority
             .map_or(self.settings.ticket_priority, TicketPriority::of);
         if let Some(ticket) = self.ticket_of(id).await? {
+            // Only what the new escalation asks for: a ticket an agent raised keeps its priority.
+            let asked = routing.priority.map(TicketPriority::of);
             self.object(&api::update_ticket(
                 &ticket,
-                routed(Some(priority), routing.team.as_deref()),
+                routed(asked, routing.team.as_deref()),
             ))
             .await?;
             self.add_note(

@@ -461,3 +461,33 @@ fn a_ticket_closed_in_hubspot_resolves_its_conversation_once_and_unsigned_or_sta
         );
     });
 }
+
+#[test]
+fn a_customer_without_an_email_is_upserted_by_the_businesss_id_property_and_never_made_twice() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({ "customer_id_property": "crm_edge_id" })).await;
+        setup.hubspot.add_contact_property("crm_edge_id", true);
+        let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
+        let from = unique_phone();
+        receive_whatsapp(&app, &whatsapp, &from, "first").await;
+        let log = settled_log(&app, setup.id(), 3).await;
+        let customer = text(&entry(&log, "customer.created")["record_id"]).to_owned();
+        // The link to the contact lost (as if the try that made it crashed before keeping it): the
+        // next work finds the contact by our id, not a second one.
+        let forgotten =
+            crate::steps::store::execute(&app, "DELETE FROM crm_links WHERE kind = 'customer'", &[]);
+        assert_eq!(forgotten, 1);
+        receive_whatsapp(&app, &whatsapp, &from, "second").await;
+        settled_log(&app, setup.id(), 4).await;
+        let contacts = setup.hubspot.contacts();
+        assert_eq!(contacts.len(), 1, "{contacts:#?}");
+        assert_eq!(property(&contacts[0], "crm_edge_id"), customer);
+        let upserts = setup
+            .hubspot
+            .calls()
+            .iter()
+            .filter(|call| call.path().ends_with("/contacts/batch/upsert"))
+            .count();
+        assert_eq!(upserts, 2, "one upsert per try that had no link");
+    });
+}

@@ -1091,7 +1091,7 @@
       h('fieldset', {}, h('legend', {}, 'Features'), h('div', { class: 'checks' },
         checkbox('Messages on the timeline', 'settings.sync_messages', settings.sync_messages ?? true),
         checkbox('Tickets for escalations', 'settings.ticket_creation', settings.ticket_creation ?? true))),
-      field('Customer id property', 'settings.customer_id_property', { value: settings.customer_id_property, placeholder: 'crm_edge_customer_id', hint: 'A unique contact property you made in HubSpot: contacts are then kept by our customer id, even without an email (empty: by email, then phone).' }),
+      field('Customer id property', 'settings.customer_id_property', { value: settings.customer_id_property, placeholder: 'crm_edge_customer_id', hint: 'A unique contact property you made in HubSpot: it gets our customer id, and a customer without an email is kept by it (empty: by email, then phone).' }),
       field('Ticket pipeline id', 'settings.ticket_pipeline', { value: settings.ticket_pipeline ?? '0', hint: 'HubSpot → Settings → Objects → Tickets → Pipelines (0 is the account\'s first).' }),
       field('Ticket stage id', 'settings.ticket_stage', { value: settings.ticket_stage ?? '1', hint: 'A stage of that pipeline (1 is "New" in the first).' }),
       field('Ticket priority', 'settings.ticket_priority', { type: 'select', value: settings.ticket_priority ?? 'high', choices: [['low', 'low'], ['medium', 'medium'], ['high', 'high'], ['urgent', 'urgent']] }),
