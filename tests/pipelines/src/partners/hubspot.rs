@@ -68,6 +68,7 @@
 //! [`HubSpot::hang`] (calls that are never answered), [`HubSpot::down`] (connections refused),
 //! and reads what was written from the records kept here.
 
+use super::script::{Script, status_seen};
 use super::{form_fields, hmac_sha256, json_reply, unique_hex};
 use base64::Engine;
 use domain::time::Timestamp;
@@ -566,13 +567,6 @@ struct Spent {
     refusal: Option<(Policy, u64)>,
 }
 
-/// A scripted failure: the next `times` calls for which `matches` holds answer `reply`.
-struct Fault {
-    times: usize,
-    matches: Box<dyn Fn(&Outbound) -> bool>,
-    reply: Reply,
-}
-
 struct State {
     next_id: u64,
     next_app_id: u64,
@@ -590,10 +584,8 @@ struct State {
     /// (client id, subscription type and property) → subscription id.
     subscriptions: BTreeMap<(String, String), u64>,
     search_lag: Duration,
-    faults: Vec<Fault>,
-    hangs: usize,
-    down: bool,
-    latency: Duration,
+    /// Faults, hangs, down and latency, as a test scripted them.
+    script: Script,
     rate_limit: Option<Limit>,
     daily_limit: Option<u32>,
     search_limit: Option<u32>,
@@ -1141,10 +1133,7 @@ impl State {
             pipelines: vec![default_pipeline()],
             subscriptions: BTreeMap::new(),
             search_lag: Duration::ZERO,
-            faults: Vec::new(),
-            hangs: 0,
-            down: false,
-            latency: Duration::ZERO,
+            script: Script::default(),
             rate_limit: Some(Limit::per_ten_seconds(BURST_PER_TEN_SECONDS)),
             daily_limit: Some(DAILY_LIMIT),
             search_limit: Some(SEARCHES_PER_SECOND),
@@ -2487,30 +2476,26 @@ impl HubSpot {
     /// The next `times` calls for which `matches` holds are answered `reply` (before the token is
     /// even looked at). Faults are tried in the order scripted; a call takes at most one.
     pub fn fail(&self, times: usize, matches: impl Fn(&Outbound) -> bool + 'static, reply: Reply) {
-        self.state.borrow_mut().faults.push(Fault {
-            times,
-            matches: Box::new(matches),
-            reply,
-        });
+        self.state.borrow_mut().script.fail(times, matches, reply);
     }
 
     /// The next `times` calls are never answered: the caller's own timeout must end them.
     pub fn hang(&self, times: usize) {
-        self.state.borrow_mut().hangs += times;
+        self.state.borrow_mut().script.hang(times);
     }
 
     /// Connections are refused until [`HubSpot::up`]; what HubSpot holds is kept.
     pub fn down(&self) {
-        self.state.borrow_mut().down = true;
+        self.state.borrow_mut().script.set_down(true);
     }
 
     pub fn up(&self) {
-        self.state.borrow_mut().down = false;
+        self.state.borrow_mut().script.set_down(false);
     }
 
     /// Every answer from now on comes after `each`.
     pub fn latency(&self, each: Duration) {
-        self.state.borrow_mut().latency = each;
+        self.state.borrow_mut().script.set_latency(each);
     }
 
     /// Sets (or with None removes, and its headers with it) each app's burst limit; current
@@ -2748,37 +2733,19 @@ impl HubSpot {
     }
 
     fn answer(&self, call: &Outbound) -> Reply {
-        let mut reply = self.reply(call);
-        let latency = self.state.borrow().latency;
-        if reply.refused.is_none() && reply.delay_ms == 0 && !latency.is_zero() {
-            reply = reply.after(latency);
-        }
-        let status = (reply.refused.is_none() && reply.delay_ms < 3_600_000).then_some(reply.status);
+        let reply = self.reply(call);
+        let reply = self.state.borrow().script.delayed(reply);
         self.state.borrow_mut().received.push(Received {
             call: call.clone(),
-            status,
+            status: status_seen(&reply),
         });
         reply
     }
 
     fn reply(&self, call: &Outbound) -> Reply {
         let mut state = self.state.borrow_mut();
-        if state.down {
-            return Reply::refused();
-        }
-        if state.hangs > 0 {
-            state.hangs -= 1;
-            return Reply::never();
-        }
-        let fault = state
-            .faults
-            .iter()
-            .position(|fault| fault.times > 0 && (fault.matches)(call));
-        if let Some(at) = fault {
-            state.faults[at].times -= 1;
-            let reply = state.faults[at].reply.clone();
-            state.faults.retain(|fault| fault.times > 0);
-            return reply;
+        if let Some(scripted) = state.script.scripted(call) {
+            return scripted;
         }
         if call.body.len() > BODY_MAX_BYTES {
             return error(

@@ -27,6 +27,7 @@
 //! reads what was written from the records kept here, and builds Kustomer's outbound webhooks,
 //! signed as Kustomer signs them ([`Kustomer::webhook`]).
 
+use super::script::{Script, status_seen};
 use super::{hmac_sha256, json_reply};
 use domain::time::Timestamp;
 use edge::runtime::native::{Outbound, Reply, Stack};
@@ -265,24 +266,14 @@ struct State {
     messages: Vec<(String, Value)>,
     notes: Vec<(String, Value)>,
     teams: Vec<Value>,
-    faults: Vec<Fault>,
-    hangs: usize,
-    down: bool,
-    /// How long every answer takes.
-    latency: Duration,
+    /// Faults, hangs, down and latency, as a test scripted them.
+    script: Script,
     rate_limit: Option<Limit>,
     customer_create_limit: Limit,
     org_windows: BTreeMap<String, Window>,
     customer_windows: BTreeMap<String, Window>,
     received: Vec<Received>,
     throttles: Vec<Throttle>,
-}
-
-/// A scripted failure: the next `times` calls for which `matches` holds answer `reply`.
-struct Fault {
-    times: usize,
-    matches: Box<dyn Fn(&Outbound) -> bool>,
-    reply: Reply,
 }
 
 /// Why Kustomer refused a request, in its error form.
@@ -460,10 +451,7 @@ impl Kustomer {
                 messages: Vec::new(),
                 notes: Vec::new(),
                 teams: Vec::new(),
-                faults: Vec::new(),
-                hangs: 0,
-                down: false,
-                latency: Duration::ZERO,
+                script: Script::default(),
                 rate_limit: None,
                 customer_create_limit: Limit::per_minute(CUSTOMER_CREATES_PER_MINUTE),
                 org_windows: BTreeMap::new(),
@@ -595,32 +583,28 @@ impl Kustomer {
     /// The next `times` calls for which `matches` holds are answered `reply` (before the key is
     /// even looked at). Faults are tried in the order scripted; a call takes at most one.
     pub fn fail(&self, times: usize, matches: impl Fn(&Outbound) -> bool + 'static, reply: Reply) {
-        self.state.borrow_mut().faults.push(Fault {
-            times,
-            matches: Box::new(matches),
-            reply,
-        });
+        self.state.borrow_mut().script.fail(times, matches, reply);
     }
 
     /// The next `times` calls are never answered: the caller's own timeout must end them.
     pub fn hang(&self, times: usize) {
-        self.state.borrow_mut().hangs += times;
+        self.state.borrow_mut().script.hang(times);
     }
 
     /// Connections are refused until [`Kustomer::up`]; what Kustomer holds is kept.
     pub fn down(&self) {
-        self.state.borrow_mut().down = true;
+        self.state.borrow_mut().script.set_down(true);
     }
 
     pub fn up(&self) {
-        self.state.borrow_mut().down = false;
+        self.state.borrow_mut().script.set_down(false);
     }
 
     /// Every answer from now on comes after `each`: calls made at once are then under way at
     /// once, and the code that makes them interleaves at each call as it does against a real
     /// Kustomer.
     pub fn latency(&self, each: Duration) {
-        self.state.borrow_mut().latency = each;
+        self.state.borrow_mut().script.set_latency(each);
     }
 
     /// Sets (or with None removes) the organizations' request budget; current windows start
@@ -869,39 +853,18 @@ impl Kustomer {
     }
 
     fn answer(&self, call: &Outbound) -> Reply {
-        let mut reply = self.reply(call);
-        let latency = self.state.borrow().latency;
-        if reply.refused.is_none() && reply.delay_ms == 0 && !latency.is_zero() {
-            reply = reply.after(latency);
-        }
-        let status = (reply.refused.is_none() && reply.delay_ms < 3_600_000).then_some(reply.status);
+        let reply = self.reply(call);
+        let reply = self.state.borrow().script.delayed(reply);
         self.state.borrow_mut().received.push(Received {
             call: call.clone(),
-            status,
+            status: status_seen(&reply),
         });
         reply
     }
 
     fn reply(&self, call: &Outbound) -> Reply {
-        {
-            let mut state = self.state.borrow_mut();
-            if state.down {
-                return Reply::refused();
-            }
-            if state.hangs > 0 {
-                state.hangs -= 1;
-                return Reply::never();
-            }
-            let at = state
-                .faults
-                .iter()
-                .position(|fault| fault.times > 0 && (fault.matches)(call));
-            if let Some(at) = at {
-                state.faults[at].times -= 1;
-                let reply = state.faults[at].reply.clone();
-                state.faults.retain(|fault| fault.times > 0);
-                return reply;
-            }
+        if let Some(scripted) = self.state.borrow_mut().script.scripted(call) {
+            return scripted;
         }
         if call.body.len() > BODY_MAX_BYTES {
             return error(
