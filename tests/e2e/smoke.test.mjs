@@ -16,6 +16,7 @@ import { localPartners } from './partners.mjs';
 import { d1 } from './store.mjs';
 import { connectedBusiness, krayinBusiness, settledLog } from './crm/connectors.mjs';
 import { contact, contactCreated } from './crm/chatwoot.mjs';
+import { startHubSpot } from './crm/hubspot.mjs';
 import { startCrm } from './links/crm-server.mjs';
 import { CUSTOM_EXAMPLE, asGuide } from './links/guide.mjs';
 import { SMALL, addLink, businessWithPages, search, waitForFetched } from './links/links.mjs';
@@ -183,6 +184,35 @@ describe('every function on the real runtime', () => {
     const { headers, body } = setup.kustomer.webhook(token, event);
     const res = await request('POST', setup.connector.webhook_path, { body, headers });
     assert.ok([200, 202].includes(res.status), `${res.status} ${res.text}`);
+  });
+
+  test('crm-sync and receiver-hubspot: a WhatsApp message on the HubSpot contact\'s timeline, and a signed HubSpot delivery taken', async () => {
+    const token = unique('pat-na1-');
+    const clientSecret = unique('hubspot-app-secret');
+    const hubspot = partners.closeAfter(await startHubSpot({ tokens: { [token]: {} }, rateLimit: null }));
+    const business = await newBusiness({ default_country: 'IE' });
+    const made = await admin('POST', `/admin/businesses/${business.id}/connectors`, {
+      kind: 'hubspot', settings: { api_url: hubspot.url }, secrets: { access_token: token, client_secret: clientSecret },
+    });
+    assert.equal(made.status, 201, made.text);
+    const whatsapp = await whatsappAccount(business);
+    const from = uniquePhone();
+    await receiveWhatsapp(whatsapp, { from, text: 'smoke for HubSpot' });
+    await waitFor(() => hubspot.communications.length === 1, 30_000, 'the message on the HubSpot timeline');
+    const [record] = hubspot.communications;
+    assert.equal(record.properties.hs_communication_body, 'smoke for HubSpot');
+    assert.equal(record.properties.hs_communication_channel_type, 'WHATS_APP');
+    assert.equal(hubspot.contacts.length, 1);
+    assert.equal(record.associations[0].toObjectId, hubspot.contacts[0].id, 'on the contact');
+    const path = made.body.webhook_path;
+    const events = [{ eventId: 1, subscriptionId: 1, portalId: hubspot.portalId, appId: 1, occurredAt: Date.now(), subscriptionType: 'ticket.propertyChange', attemptNumber: 0, objectId: 999, propertyName: 'hs_pipeline_stage', propertyValue: '4', changeSource: 'CRM' }];
+    const { headers, body } = hubspot.webhook(clientSecret, `${PUBLIC_URL}${path}`, events);
+    const taken = await request('POST', path, { body, headers });
+    assert.equal(taken.status, 200, taken.text);
+    assert.equal(taken.body.events[0].outcome, 'ignored: not a ticket crm-edge made', taken.text);
+    const forged = hubspot.webhook('another-secret', `${PUBLIC_URL}${path}`, events);
+    const refused = await request('POST', path, { body: forged.body, headers: forged.headers });
+    assert.equal(refused.status, 401, refused.text);
   });
 
   test('receiver-chatwoot: a signed Chatwoot contact reaches Krayin', async () => {
