@@ -34,12 +34,23 @@ const HISTORY_MESSAGES: usize = 200;
 pub type HubSpot<'a> = Connection<'a, HubSpotSettings>;
 
 impl HubSpot<'_> {
-    /// Makes the call and reads the object a success carries; anything else is a failure with
-    /// what HubSpot said.
-    async fn object(&self, request: &ApiRequest) -> Result<Object, Refusal> {
+    /// Makes the call and reads what a success carries with `parse`; anything else is a failure
+    /// with what HubSpot said (the client hands 404s and 3xx back as answers).
+    async fn read<T>(
+        &self,
+        request: &ApiRequest,
+        parse: fn(&[u8]) -> Result<T, String>,
+    ) -> Result<T, Refusal> {
         let answer = self.client.send(request).await?;
-        succeeded(&answer)?;
-        api::parse_object(&answer.body).map_err(|reason| unreadable("HubSpot", reason))
+        if !answer.is_success() {
+            return Err(failure(&answer));
+        }
+        parse(&answer.body).map_err(|reason| unreadable("HubSpot", reason))
+    }
+
+    /// Makes the call and reads the object a success carries.
+    async fn object(&self, request: &ApiRequest) -> Result<Object, Refusal> {
+        self.read(request, api::parse_object).await
     }
 
     /// Our customer's contact id, finding or making the contact; `true` when this call wrote it
@@ -72,19 +83,13 @@ impl HubSpot<'_> {
             (None, None) => None,
         };
         if let Some((property, value)) = key {
-            let answer = self
-                .client
-                .send(&api::upsert_contact(property, value, &properties))
-                .await?;
-            succeeded(&answer)?;
-            let contact =
-                api::parse_upserted(&answer.body).map_err(|reason| unreadable("HubSpot", reason))?;
-            return Ok(contact.id);
+            let upsert = api::upsert_contact(property, value, &properties);
+            return Ok(self.read(&upsert, api::parse_upserted).await?.id);
         }
         if let Some(phone) = properties.get("phone").and_then(Value::as_str) {
-            let answer = self.client.send(&api::search_contacts("phone", phone)).await?;
-            succeeded(&answer)?;
-            let found = api::parse_search(&answer.body).map_err(|reason| unreadable("HubSpot", reason))?;
+            let found = self
+                .read(&api::search_contacts("phone", phone), api::parse_search)
+                .await?;
             if let Some(contact) = found.into_iter().next() {
                 self.object(&api::update_contact(&contact.id, &properties))
                     .await?;
@@ -96,14 +101,9 @@ impl HubSpot<'_> {
 
     /// The account's ticket pipelines and their stages.
     async fn pipelines(&self) -> Result<Vec<Pipeline>, ApiError> {
-        let refused = |refusal| super::refusal_error("HubSpot", refusal);
-        let answer = self
-            .client
-            .send(&api::ticket_pipelines())
+        self.read(&api::ticket_pipelines(), api::parse_pipelines)
             .await
-            .map_err(refused)?;
-        succeeded(&answer).map_err(refused)?;
-        api::parse_pipelines(&answer.body).map_err(ApiError::crm_failed)
+            .map_err(|refusal| super::refusal_error("HubSpot", refusal))
     }
 
     /// The ticket an escalation of the conversation made, if any.
@@ -134,17 +134,13 @@ pub async fn ticket_pipelines(env: &Env, db: &Db, connector: &Connector) -> Resu
     hubspot.pipelines().await
 }
 
-/// Fails an answer that is not a success with what HubSpot said (the client hands 404s and 3xx
-/// back as answers).
-fn succeeded(answer: &Answer) -> Result<(), Refusal> {
-    if answer.is_success() {
-        return Ok(());
-    }
-    Err(Refusal::Failed(CallFailure::Status {
+/// What HubSpot said in an answer that is not a success, as the call's failure.
+fn failure(answer: &Answer) -> Refusal {
+    Refusal::Failed(CallFailure::Status {
         status: answer.status,
         wait: None,
         reason: api::error_reason(answer.status, &answer.body),
-    }))
+    })
 }
 
 impl Connected for domain::crm::hubspot::HubSpot {
@@ -177,8 +173,11 @@ impl<'a> Live<'a> for HubSpot<'a> {
             .send(&api::update_contact(&contact, &properties))
             .await?;
         if answer.status != 404 {
-            succeeded(&answer)?;
-            return synced(contact);
+            return if answer.is_success() {
+                synced(contact)
+            } else {
+                Err(failure(&answer))
+            };
         }
         // Deleted in HubSpot since: the link is forgotten and the contact made again.
         crm_links::unlink(
@@ -267,10 +266,13 @@ impl<'a> Live<'a> for HubSpot<'a> {
         }
         let history =
             db::messages::of_conversations(self.db(), self.tenant(), &[id], HISTORY_MESSAGES).await?;
-        let mut properties = timeline::ticket_properties(&self.settings, reason, &history, priority);
-        if let (Some(team), Some(fields)) = (routing.team.as_deref(), properties.as_object_mut()) {
-            fields.insert("hubspot_team_id".to_owned(), json!(team));
-        }
+        let properties = timeline::ticket_properties(
+            &self.settings,
+            reason,
+            &history,
+            priority,
+            routing.team.as_deref(),
+        );
         let ticket = self
             .object(&api::create_object(
                 "tickets",
@@ -303,23 +305,9 @@ impl<'a> Live<'a> for HubSpot<'a> {
     }
 
     async fn test_connection(&self) -> Result<ConnectionTest, ApiError> {
-        let answer = match self
-            .client
-            .send(&api::account_details())
-            .await
-            .and_then(|answer| {
-                succeeded(&answer)?;
-                Ok(answer)
-            }) {
-            Ok(answer) => answer,
-            Err(refusal) => return refused_test("HubSpot", refusal),
-        };
-        match api::parse_account(&answer.body) {
+        match self.read(&api::account_details(), api::parse_account).await {
             Ok(account) => Ok(ConnectionTest::passed(account)),
-            Err(reason) => Ok(ConnectionTest::failed(
-                Some(answer.status),
-                format!("HubSpot's answer could not be read: {reason}"),
-            )),
+            Err(refusal) => refused_test("HubSpot", refusal),
         }
     }
 
@@ -334,15 +322,13 @@ impl<'a> Live<'a> for HubSpot<'a> {
         if !settings.ticket_creation || defaults {
             return Ok(None);
         }
-        let refused = |refusal| super::refusal_error("HubSpot", refusal);
         let pipelines = self.pipelines().await?;
         let owners = match self.settings.ticket_owner_id {
             None => Vec::new(),
-            Some(_) => {
-                let answer = self.client.send(&api::owners()).await.map_err(refused)?;
-                succeeded(&answer).map_err(refused)?;
-                api::parse_owners(&answer.body).map_err(ApiError::crm_failed)?
-            }
+            Some(_) => self
+                .read(&api::owners(), api::parse_owners)
+                .await
+                .map_err(|refusal| super::refusal_error("HubSpot", refusal))?,
         };
         self.settings.check_tickets(&pipelines, &owners)?;
         Ok(None)

@@ -164,12 +164,13 @@ fn html_text(text: &str) -> String {
 }
 
 /// An escalation's ticket: the reason as its subject, the chat history as its description, in
-/// the configured pipeline and stage, with its priority and owner.
+/// the configured pipeline and stage, with its priority, owner and (HubSpot) team.
 pub fn ticket_properties(
     settings: &HubSpotSettings,
     reason: &str,
     history: &[Message],
     priority: TicketPriority,
+    team: Option<&str>,
 ) -> Value {
     let mut properties = json!({
         "subject": cut_chars(&format!("Escalated: {}", reason.trim()), MAX_SUBJECT_CHARS, "…"),
@@ -178,8 +179,13 @@ pub fn ticket_properties(
         "hs_pipeline_stage": settings.ticket_stage,
         "hs_ticket_priority": priority.as_str(),
     });
-    if let (Some(owner), Some(fields)) = (&settings.ticket_owner_id, properties.as_object_mut()) {
-        fields.insert("hubspot_owner_id".to_owned(), json!(owner));
+    if let Some(fields) = properties.as_object_mut() {
+        if let Some(owner) = &settings.ticket_owner_id {
+            fields.insert("hubspot_owner_id".to_owned(), json!(owner));
+        }
+        if let Some(team) = team {
+            fields.insert("hubspot_team_id".to_owned(), json!(team));
+        }
     }
     properties
 }
@@ -340,6 +346,7 @@ mod tests {
             "asked for a human",
             &history,
             TicketPriority::Urgent,
+            Some("42"),
         );
         assert_eq!(ticket["subject"], "Escalated: asked for a human");
         assert_eq!(
@@ -349,7 +356,13 @@ mod tests {
             ),
             (Some("2"), Some("URGENT"))
         );
-        assert_eq!(ticket["hubspot_owner_id"], "77");
+        assert_eq!(
+            (
+                ticket["hubspot_owner_id"].as_str(),
+                ticket["hubspot_team_id"].as_str()
+            ),
+            (Some("77"), Some("42"))
+        );
         let content = ticket["content"].as_str().unwrap_or_default();
         assert!(
             content.contains("customer (whatsapp): I want a person"),
