@@ -58,7 +58,7 @@ async fn receive(params: Params, mut req: Request, env: Env) -> Result<Json<HubS
         &body,
         req.headers().get(webhook::TIMESTAMP_HEADER)?.as_deref(),
         req.headers().get(webhook::SIGNATURE_HEADER)?.as_deref(),
-        runtime::now().micros() / 1_000,
+        runtime::now().millis(),
     )
     .map_err(ApiError::unauthorized)?;
     let events = webhook::parse(&body).map_err(ApiError::malformed)?;

@@ -48,6 +48,18 @@ pub(crate) fn refuse_unknown(
     }
 }
 
+/// `settings.{name}` of `fields` as true or false; `default` when it is absent or null.
+pub(crate) fn flag(fields: &Map<String, Value>, name: &str, default: bool) -> Result<bool, ApiError> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(value)) => Ok(*value),
+        Some(_) => Err(ApiError::invalid(
+            format!("settings.{name}"),
+            format!("settings.{name} must be true or false"),
+        )),
+    }
+}
+
 pub(crate) fn string<'a>(field: &str, value: &'a Value) -> Result<&'a str, ApiError> {
     value
         .as_str()

@@ -245,9 +245,6 @@ impl<'a> Live<'a> for HubSpot<'a> {
         }
         let conversation = self.conversation(id).await?;
         let (contact, _) = self.ensure_contact(&conversation.customer_id).await?;
-        let priority = routing
-            .priority
-            .map_or(self.settings.ticket_priority, TicketPriority::of);
         if let Some(ticket) = self.ticket_of(id).await? {
             // Only what the new escalation asks for: a ticket an agent raised keeps its priority.
             let asked = routing.priority.map(TicketPriority::of);
@@ -264,6 +261,9 @@ impl<'a> Live<'a> for HubSpot<'a> {
             .await?;
             return synced(ticket);
         }
+        let priority = routing
+            .priority
+            .map_or(self.settings.ticket_priority, TicketPriority::of);
         let history =
             db::messages::of_conversations(self.db(), self.tenant(), &[id], HISTORY_MESSAGES).await?;
         let properties = timeline::ticket_properties(

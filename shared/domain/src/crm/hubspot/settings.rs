@@ -3,7 +3,7 @@
 
 use super::api::{Owner, Pipeline};
 use crate::crm::fields::{
-    base_url_at, names, object, optional_secret, refuse_unknown, required_secret, string,
+    base_url_at, flag, names, object, optional_secret, refuse_unknown, required_secret, string,
 };
 use crate::crm::priority::Priority;
 use crate::destination::Destination;
@@ -91,14 +91,6 @@ impl HubSpotSettings {
         let fields = object("settings", input)?;
         refuse_unknown("settings", fields, SETTING_NAMES, "HubSpot")?;
         let given = |name: &str| fields.get(name).filter(|value| !value.is_null());
-        let flag = |name: &str, default: bool| match given(name) {
-            None => Ok(default),
-            Some(Value::Bool(value)) => Ok(*value),
-            Some(_) => Err(ApiError::invalid(
-                format!("settings.{name}"),
-                format!("settings.{name} must be true or false"),
-            )),
-        };
         let id = |name: &str| given(name).map(|value| hubspot_id(name, value)).transpose();
         let api_url = match given("api_url") {
             Some(value) => base_url_at("settings.api_url", value, allow_loopback)?,
@@ -107,9 +99,9 @@ impl HubSpotSettings {
         };
         Ok(Self {
             api_url,
-            sync_messages: flag("sync_messages", true)?,
+            sync_messages: flag(fields, "sync_messages", true)?,
             customer_id_property: given("customer_id_property").map(property_name).transpose()?,
-            ticket_creation: flag("ticket_creation", true)?,
+            ticket_creation: flag(fields, "ticket_creation", true)?,
             ticket_pipeline: id("ticket_pipeline")?.unwrap_or_else(|| DEFAULT_PIPELINE.to_owned()),
             ticket_stage: id("ticket_stage")?.unwrap_or_else(|| DEFAULT_STAGE.to_owned()),
             ticket_priority: match given("ticket_priority") {

@@ -155,12 +155,9 @@ fn subject(content: &str) -> String {
     cut_chars(first, MAX_SUBJECT_CHARS, "…")
 }
 
-/// `text` as the HTML a note's body is: `&`, `<`, `>` escaped, lines kept.
+/// `text` as the HTML a note's body is: nothing in it markup, its lines kept.
 fn html_text(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\n', "<br>")
+    crate::text::escape_html(text).replace('\n', "<br>")
 }
 
 /// An escalation's ticket: the reason as its subject, the chat history as its description, in

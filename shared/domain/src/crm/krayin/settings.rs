@@ -5,7 +5,7 @@
 use super::answer::Pipeline;
 use super::ids::{LeadSourceId, LeadTypeId, PipelineId, StageId, UserId};
 use crate::crm::fields::{
-    base_url_at, names, object, optional_secret, refuse_unknown, required_secret, secret,
+    base_url_at, flag, names, object, optional_secret, refuse_unknown, required_secret, secret,
 };
 use crate::destination::Destination;
 use crate::error::ApiError;
@@ -99,24 +99,16 @@ impl KrayinSettings {
             }
         };
         let id = |name: &str| given(name).map(|value| krayin_id(name, value)).transpose();
-        let flag = |name: &str, default: bool| match given(name) {
-            None => Ok(default),
-            Some(Value::Bool(value)) => Ok(*value),
-            Some(_) => Err(ApiError::invalid(
-                format!("settings.{name}"),
-                format!("settings.{name} must be true or false"),
-            )),
-        };
         Ok(Self {
             base_url,
             user_id: id("user_id")?.map(UserId),
             pipeline_id: id("pipeline_id")?.map(PipelineId),
             lead_source_id: id("lead_source_id")?.map(LeadSourceId),
             lead_type_id: id("lead_type_id")?.map(LeadTypeId),
-            sync_organizations: flag("sync_organizations", false)?,
-            sync_conversations: flag("sync_conversations", false)?,
-            sync_messages: flag("sync_messages", false)?,
-            stage_progression: flag("stage_progression", false)?,
+            sync_organizations: flag(fields, "sync_organizations", false)?,
+            sync_conversations: flag(fields, "sync_conversations", false)?,
+            sync_messages: flag(fields, "sync_messages", false)?,
+            stage_progression: flag(fields, "stage_progression", false)?,
             stage_on_contact_created: id("stage_on_contact_created")?.map(StageId),
             stage_on_conversation_created: id("stage_on_conversation_created")?.map(StageId),
             stage_on_first_response: id("stage_on_first_response")?.map(StageId),

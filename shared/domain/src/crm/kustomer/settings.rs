@@ -3,7 +3,7 @@
 //! holds a configuration that can work.
 
 use super::mapping::FieldMapping;
-use crate::crm::fields::{base_url, object, optional_secret, refuse_unknown, required_secret, string};
+use crate::crm::fields::{base_url, flag, object, optional_secret, refuse_unknown, required_secret, string};
 pub use crate::crm::priority::Priority;
 use crate::destination::Destination;
 use crate::error::ApiError;
@@ -94,14 +94,6 @@ impl KustomerSettings {
                 "settings.subdomain is required: the name in https://{subdomain}.api.kustomerapp.com",
             ));
         }
-        let flag = |name: &str, default: bool| match given(name) {
-            None => Ok(default),
-            Some(Value::Bool(value)) => Ok(*value),
-            Some(_) => Err(ApiError::invalid(
-                format!("settings.{name}"),
-                format!("settings.{name} must be true or false"),
-            )),
-        };
         let priority = |name: &str, default: Priority| {
             given(name).map_or(Ok(default), |value| {
                 Priority::parse(&format!("settings.{name}"), value)
@@ -121,10 +113,10 @@ impl KustomerSettings {
             subdomain,
             organization_id,
             base_url,
-            customer_lookup: flag("customer_lookup", true)?,
-            conversation_sync: flag("conversation_sync", true)?,
-            ticket_creation: flag("ticket_creation", true)?,
-            auto_assignment: flag("auto_assignment", false)?,
+            customer_lookup: flag(fields, "customer_lookup", true)?,
+            conversation_sync: flag(fields, "conversation_sync", true)?,
+            ticket_creation: flag(fields, "ticket_creation", true)?,
+            auto_assignment: flag(fields, "auto_assignment", false)?,
             default_priority: priority("default_priority", Priority::MEDIUM)?,
             escalation_priority: priority("escalation_priority", Priority::HIGH)?,
             default_team_id: given("default_team_id")
