@@ -67,15 +67,23 @@ async function signedIn(width) {
   page.on('pageerror', (error) => errors.push(String(error)));
   page.on('console', (message) => message.type() === 'error' && !/status of 4\d\d/.test(message.text()) && errors.push(message.text()));
   await page.goto(issued.body.url);
-  const answers = [];
-  page.on('response', (res) => answers.push(`${res.request().method()} ${new URL(res.url()).pathname} ${res.status()}`));
+  // What the console asked for during the sign-in, and how each ended, so that a sign-in that
+  // does not arrive says which request it waits for.
+  const asked = new Map();
+  const started = Date.now();
+  const label = (req) => `${req.method()} ${new URL(req.url()).pathname}${new URL(req.url()).search}`;
+  page.on('request', (req) => asked.set(req, `${label(req)} (asked at ${Date.now() - started} ms) pending`));
+  page.on('requestfinished', async (req) => {
+    const res = await req.response().catch(() => null);
+    asked.set(req, `${label(req)} ${res ? res.status() : '?'} at ${Date.now() - started} ms`);
+  });
+  page.on('requestfailed', (req) => asked.set(req, `${label(req)} failed at ${Date.now() - started} ms: ${req.failure()?.errorText}`));
   await page.getByRole('button', { name: 'Open the console' }).click();
   try {
     await page.getByRole('heading', { level: 1, name: business.business.name }).waitFor({ timeout: WAIT_MS });
   } catch (error) {
-    // What the page shows and what it was answered, so that a sign-in that does not arrive says why.
-    const shown = await page.locator('body').innerText().catch(() => '(no page)');
-    throw new Error(`${error.message}\nthe page shows: ${shown.slice(0, 600)}\nanswers: ${answers.join(', ')}\nerrors: ${errors.join(' | ')}`);
+    const main = await page.locator('main').innerText().catch(() => '(no main)');
+    throw new Error(`${error.message}\nrequests: ${[...asked.values()].join('; ')}\nerrors: ${errors.join(' | ')}\nmain shows: ${main.slice(0, 300)}`);
   }
   return { context, page, errors };
 }

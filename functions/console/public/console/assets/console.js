@@ -133,17 +133,45 @@
    */
   const api = /** @type {any} */ (call);
 
+  /** A read that has not been answered in this long is asked again, once: a connection that
+   * stalls (a proxy, a network change) must not leave a page loading for ever. */
+  const READ_STALLS_AFTER_MS = 10_000;
+
   async function call(method, path, body) {
     const headers = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (method !== 'GET' && session) headers['x-csrf-token'] = session.csrf_token;
-    const res = await fetch(path, {
-      method,
-      headers,
-      credentials: 'same-origin',
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
+    const send = async () => {
+      const init = { method, headers, credentials: /** @type {RequestCredentials} */ ('same-origin'), body: body === undefined ? undefined : JSON.stringify(body) };
+      if (method !== 'GET') {
+        const res = await fetch(path, init);
+        return { res, text: await res.text() };
+      }
+      // A read (safe to ask twice) is given up on when its answer stalls, headers or body.
+      const stalled = new AbortController();
+      const timer = setTimeout(() => stalled.abort(), READ_STALLS_AFTER_MS);
+      try {
+        const res = await fetch(path, { ...init, signal: stalled.signal });
+        return { res, text: await res.text() };
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    let answered;
+    try {
+      answered = await send();
+    } catch (error) {
+      if (method !== 'GET' || !(error instanceof DOMException && error.name === 'AbortError')) throw error;
+      try {
+        answered = await send();
+      } catch (again) {
+        if (again instanceof DOMException && again.name === 'AbortError') {
+          throw new Error(`the server did not answer in ${READ_STALLS_AFTER_MS / 1000} s, twice: try again`);
+        }
+        throw again;
+      }
+    }
+    const { res, text } = answered;
     let json = null;
     try { json = text ? JSON.parse(text) : null; } catch { json = null; }
     if (res.status === 401 && session) {
