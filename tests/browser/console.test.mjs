@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { PUBLIC_URL, admin, api, newBusiness, unique, waitFor } from '../e2e/support.mjs';
 import { kustomerOrg } from '../e2e/crm/connectors.mjs';
-import { startHubSpot } from '../e2e/crm/hubspot.mjs';
+import { DEFAULT_SCOPES, OAUTH, startHubSpot } from '../e2e/crm/hubspot.mjs';
 import { sanctumToken, startKrayin } from '../e2e/crm/krayin.mjs';
 import { CUSTOM_PATH, DEFAULT_CREDENTIALS, startCrm } from '../e2e/links/crm-server.mjs';
 
@@ -364,6 +364,41 @@ describe('the business console', () => {
       assert.deepEqual(await violations(page), [], 'a HubSpot connector\'s page');
       await page.screenshot({ path: join(SCREENSHOTS, 'console-hubspot-1280.png'), fullPage: true });
       assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('CRM integrations: HubSpot connects with OAuth on its consent page, back to the console, and its test names the account', async () => {
+    const { context, page, errors } = await signedIn(1280);
+    try {
+      hubspot.registerApp('console-app', {
+        clientSecret: 'console-app-secret', redirectUri: `${PUBLIC_URL}/console`, scopes: [...DEFAULT_SCOPES, OAUTH], name: 'crm-edge',
+      });
+      await show(page, 'connectors');
+      const form = page.getByRole('form', { name: 'Connect HubSpot with OAuth' });
+      await form.getByLabel('Name').fill('HubSpot (OAuth)');
+      await form.getByLabel('App client id (required)').fill('console-app');
+      await form.getByLabel('App client secret (required)').fill('console-app-secret');
+      await form.getByText(`${PUBLIC_URL}/console`).waitFor({ timeout: WAIT_MS });
+      await form.getByText('Another API address').click();
+      await form.getByLabel('API URL').fill(hubspot.url);
+      await form.getByRole('button', { name: 'Continue to HubSpot' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Connect crm-edge to your HubSpot account' }).waitFor({ timeout: WAIT_MS });
+      await page.screenshot({ path: join(SCREENSHOTS, 'console-hubspot-oauth-consent-1280.png') });
+      await page.getByRole('button', { name: 'Connect app' }).click();
+      await page.getByRole('heading', { level: 1, name: 'HubSpot (OAuth)' }).waitFor({ timeout: WAIT_MS });
+      assert.equal(new URL(page.url()).search, '', 'the code and state are gone from the address');
+      await page.getByRole('button', { name: 'Test the connection' }).click();
+      await page.getByText(`The CRM answered as HubSpot account ${hubspot.portalId}.`).waitFor({ timeout: WAIT_MS });
+      const stored = (await api(business.key, 'GET', '/api-connectors')).body.connectors.find((c) => c.name === 'HubSpot (OAuth)');
+      assert.deepEqual(stored.secrets_set, ['access_token', 'access_token_expires_ms', 'client_id', 'client_secret', 'refresh_token']);
+      assert.equal(hubspot.authorizations.length, 1, 'one consent');
+      assert.deepEqual(errors, []);
+
+      // Declined on HubSpot's page: the console says so on the integrations' page.
+      await page.goto(`${PUBLIC_URL}/console?error=access_denied&error_description=${encodeURIComponent('The user declined')}&state=x`);
+      await page.getByRole('alert').getByText('HubSpot did not connect: The user declined').waitFor({ timeout: WAIT_MS });
     } finally {
       await context.close();
     }

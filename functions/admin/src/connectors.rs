@@ -3,8 +3,9 @@
 
 use domain::api::Params;
 use domain::api::admin::{
-    ConnectorDeletedOut, ConnectorIn, ConnectorOut, ConnectorPatch, ConnectorStatus, ConnectorsOut,
-    KrayinContact, PipelineOut, PipelinesOut, ReplayIn, ReplayOut, StageOut, SyncLogEntry, SyncLogOut,
+    AuthorizationIn, AuthorizationOut, AuthorizedIn, ConnectorDeletedOut, ConnectorIn, ConnectorOut,
+    ConnectorPatch, ConnectorStatus, ConnectorsOut, KrayinContact, PipelineOut, PipelinesOut, ReplayIn,
+    ReplayOut, StageOut, SyncLogEntry, SyncLogOut,
 };
 use domain::audit::Action;
 use domain::crm::ConnectionTest;
@@ -12,15 +13,17 @@ use domain::crm::budget::Budget;
 use domain::crm::config;
 use domain::crm::health::{Health, WINDOW_HOURS, Window};
 use domain::crm::kustomer::api::Team;
+use domain::crm::oauth::{self, Pending};
 use domain::crm::rollout::Rollout;
 use domain::crm::work::{ConnectorKind, ContactKey, JobStatus};
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
 use domain::query::Query;
+use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use edge::Env;
 use edge::audit::Audit;
-use edge::call::{Created, Json, Managed, Path, Scope};
+use edge::call::{Created, Json, Managed, Origin, Path, Scope};
 use edge::crm::krayin::{self, Krayin};
 use edge::crm::kustomer::{self, Kustomer};
 use edge::crm::sync;
@@ -34,6 +37,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 const MAX_NAME_CHARS: usize = domain::api::admin::MAX_NAME_CHARS;
+/// An OAuth app's client id or secret is at most this long.
+const MAX_OAUTH_CLIENT_CHARS: usize = 256;
+/// Where a CRM's consent page sends people back: the console, which finishes the authorisation
+/// with its session.
+const CONSOLE_PATH: &str = "/console";
 /// Writes to one connector that lose a race with another are tried this often.
 const WRITE_TRIES: usize = 5;
 /// The status's success rate and health look back this far.
@@ -89,6 +97,159 @@ async fn out(env: &Env, connector: Connector) -> Result<ConnectorOut, ApiError> 
     })
 }
 
+/// A new connector of `kind` with `fields` (checked by its CRM's rules): its settings checked
+/// against the CRM, stored, and audited.
+async fn make(
+    env: &Env,
+    audit: &Audit,
+    tenant: &Tenant,
+    kind: ConnectorKind,
+    fields: &Fields<'_>,
+) -> Result<Connector, ApiError> {
+    let id = ConnectorId::generate(runtime::random()?);
+    let now = runtime::now();
+    let db = env.d1(DB)?;
+    let to_be = Connector {
+        id: id.clone(),
+        tenant: tenant.clone(),
+        kind,
+        name: fields.name.to_owned(),
+        settings: fields.settings.clone(),
+        secrets: fields.secrets.clone(),
+        enabled: fields.enabled,
+        rollout: fields.rollout,
+        budget: fields.budget,
+        paused_until_us: None,
+        last_error: None,
+        last_error_us: None,
+        last_success_us: None,
+        crm_cache: None,
+        crm_cache_us: None,
+        revision: 0,
+        created_at: now.to_rfc3339(),
+        updated_at: now.to_rfc3339(),
+        day_start_us: 0,
+        day_count: 0,
+    };
+    let read = edge::crm::check_settings(env, &db, &to_be).await?;
+    let keys = secrets_key::keyring(env)?;
+    let connector = crm_connectors::insert(&db, &keys, tenant, &id, kind, fields, &now.to_rfc3339()).await?;
+    keep_read(&db, &connector, read).await?;
+    let detail = json!({ "kind": kind.as_str(), "name": connector.name, "secrets": fields.secrets.names() });
+    audit
+        .record(
+            env,
+            &tenant.business_id,
+            Action::ConnectorCreated,
+            Some(id.as_str()),
+            detail,
+        )
+        .await;
+    Ok(connector)
+}
+
+/// `POST /api-connector-authorizations`: the CRM's consent page for a connector to be
+/// authorised with OAuth, its settings checked first and the pending authorisation sealed, bound
+/// to the business, as the page's state.
+pub async fn authorize(
+    env: Env,
+    Managed(tenant): Managed,
+    Origin(origin): Origin,
+    Json(input): Json<AuthorizationIn>,
+) -> Result<Created<AuthorizationOut>, ApiError> {
+    let env = &env;
+    let kind = kind_of(input.kind.as_deref())?;
+    let name = name_of(input.name.as_deref(), kind)?;
+    let allow_loopback = http::allows_loopback(env);
+    let settings = object_or_empty(input.settings);
+    let app = config::oauth_app(kind, &settings, allow_loopback)?.ok_or_else(|| {
+        ApiError::invalid(
+            "kind",
+            format!(
+                "{} connects with a token, not with OAuth: POST /api-connectors",
+                kind.display_name()
+            ),
+        )
+    })?;
+    let credential = |field: &str, value: Option<String>| {
+        value
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty() && value.len() <= MAX_OAUTH_CLIENT_CHARS)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    field,
+                    format!("{field} is required: the OAuth app's, as {} shows it (at most {MAX_OAUTH_CLIENT_CHARS} characters)", kind.display_name()),
+                )
+            })
+    };
+    let client_id = credential("client_id", input.client_id)?;
+    let client_secret = credential("client_secret", input.client_secret)?;
+    let now = runtime::now();
+    let expires_ms = now.millis() + oauth::PENDING_MS;
+    let redirect_uri = format!("{origin}{CONSOLE_PATH}");
+    let pending = Pending {
+        kind,
+        name: Some(name),
+        settings: config::settings(kind, &settings, allow_loopback)?,
+        client_id,
+        client_secret,
+        redirect_uri: redirect_uri.clone(),
+        expires_ms,
+    };
+    let state = edge::crm::oauth::seal_state(env, &tenant.business_id, &pending).await?;
+    Ok(Created(AuthorizationOut {
+        authorize_url: app.authorize(&pending.client_id, &redirect_uri, &state),
+        redirect_uri,
+        state,
+        expires_at: Timestamp::from_millis(expires_ms),
+    }))
+}
+
+/// `POST /api-connector-authorizations/complete`: the code the consent page gave back traded for
+/// tokens, and the connector the state describes made with them.
+pub async fn authorized(
+    env: Env,
+    audit: Audit,
+    Managed(tenant): Managed,
+    Json(input): Json<AuthorizedIn>,
+) -> Result<Created<ConnectorOut>, ApiError> {
+    let env = &env;
+    let required = |field: &str, value: Option<String>| {
+        value.filter(|value| !value.trim().is_empty()).ok_or_else(|| {
+            ApiError::invalid(
+                field,
+                format!("{field} is required: as the consent page gave it back"),
+            )
+        })
+    };
+    let state = required("state", input.state)?;
+    let code = required("code", input.code)?;
+    let pending = edge::crm::oauth::open_state(env, &tenant.business_id, &state).await?;
+    let kind = pending.kind;
+    let allow_loopback = http::allows_loopback(env);
+    let app = config::oauth_app(kind, &pending.settings, allow_loopback)?.ok_or_else(oauth::not_ours)?;
+    let tokens = edge::crm::oauth::trade_code(env, &app, &pending, code.trim()).await?;
+    let secrets = pending.secrets(&tokens, runtime::now().millis());
+    let (settings, secrets) = config::checked(kind, &pending.settings, &secrets, allow_loopback)?;
+    let name = name_of(pending.name.as_deref(), kind)?;
+    let fields = Fields {
+        name: &name,
+        settings: &settings,
+        secrets: &secrets,
+        enabled: true,
+        rollout: Rollout::EVERYONE,
+        budget: config::default_budget(kind),
+    };
+    let connector = make(env, &audit, &tenant, kind, &fields).await?;
+    Ok(Created(out(env, connector).await?))
+}
+
+fn kind_of(kind: Option<&str>) -> Result<ConnectorKind, ApiError> {
+    let kinds = ConnectorKind::ALL.map(ConnectorKind::as_str).join(", ");
+    kind.and_then(ConnectorKind::parse)
+        .ok_or_else(|| ApiError::invalid("kind", format!("kind is one of {kinds}")))
+}
+
 fn name_of(name: Option<&str>, kind: ConnectorKind) -> Result<String, ApiError> {
     let name = name.map(str::trim).filter(|name| !name.is_empty());
     match name {
@@ -118,13 +279,8 @@ pub async fn create(
     Managed(tenant): Managed,
     Json(input): Json<ConnectorIn>,
 ) -> Result<Created<ConnectorOut>, ApiError> {
-    let (env, business_id) = (&env, &tenant.business_id.clone());
-    let kinds = ConnectorKind::ALL.map(ConnectorKind::as_str).join(", ");
-    let kind = input
-        .kind
-        .as_deref()
-        .and_then(ConnectorKind::parse)
-        .ok_or_else(|| ApiError::invalid("kind", format!("kind is one of {kinds}")))?;
+    let env = &env;
+    let kind = kind_of(input.kind.as_deref())?;
     let name = name_of(input.name.as_deref(), kind)?;
     let (settings, secrets) = config::checked(
         kind,
@@ -133,7 +289,6 @@ pub async fn create(
         http::allows_loopback(env),
     )?;
     let budget = Budget::merged(config::default_budget(kind), &input.rate_limit)?;
-    let id = ConnectorId::generate(runtime::random()?);
     let fields = Fields {
         name: &name,
         settings: &settings,
@@ -142,45 +297,7 @@ pub async fn create(
         rollout: rollout_of(input.rollout_percent, Rollout::EVERYONE)?,
         budget,
     };
-    let now = runtime::now();
-    let db = env.d1(DB)?;
-    let to_be = Connector {
-        id: id.clone(),
-        tenant: tenant.clone(),
-        kind,
-        name: name.clone(),
-        settings: settings.clone(),
-        secrets: secrets.clone(),
-        enabled: fields.enabled,
-        rollout: fields.rollout,
-        budget,
-        paused_until_us: None,
-        last_error: None,
-        last_error_us: None,
-        last_success_us: None,
-        crm_cache: None,
-        crm_cache_us: None,
-        revision: 0,
-        created_at: now.to_rfc3339(),
-        updated_at: now.to_rfc3339(),
-        day_start_us: 0,
-        day_count: 0,
-    };
-    let read = edge::crm::check_settings(env, &db, &to_be).await?;
-    let keys = secrets_key::keyring(env)?;
-    let connector =
-        crm_connectors::insert(&db, &keys, &tenant, &id, kind, &fields, &now.to_rfc3339()).await?;
-    keep_read(&db, &connector, read).await?;
-    let detail = json!({ "kind": kind.as_str(), "name": connector.name, "secrets": secrets.names() });
-    audit
-        .record(
-            env,
-            business_id,
-            Action::ConnectorCreated,
-            Some(id.as_str()),
-            detail,
-        )
-        .await;
+    let connector = make(env, &audit, &tenant, kind, &fields).await?;
     Ok(Created(out(env, connector).await?))
 }
 

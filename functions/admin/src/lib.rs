@@ -47,6 +47,8 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
             call.run(channel_accounts::delete).await
         }
         Admin::CreateConnector | Admin::CreateOwnConnector => call.run(connectors::create).await,
+        Admin::StartOwnConnectorAuthorization => call.run(connectors::authorize).await,
+        Admin::CompleteOwnConnectorAuthorization => call.run(connectors::authorized).await,
         Admin::ListConnectors | Admin::ListOwnConnectors => call.run(connectors::list).await,
         Admin::GetConnector | Admin::GetOwnConnector => call.run(connectors::get).await,
         Admin::UpdateConnector | Admin::UpdateOwnConnector => call.run(connectors::update).await,

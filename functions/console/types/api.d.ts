@@ -148,6 +148,23 @@ export type AuditTarget = {
   "id": string | null;
   "type": string;
 };
+export type AuthorizationIn = {
+  "client_id": string;
+  "client_secret": string;
+  "kind": "kustomer" | "krayin" | "hubspot";
+  "name"?: string | null;
+  "settings"?: Record<string, unknown>;
+};
+export type AuthorizationOut = {
+  "authorize_url": string;
+  "expires_at": string;
+  "redirect_uri": string;
+  "state": string;
+};
+export type AuthorizedIn = {
+  "code": string;
+  "state": string;
+};
 export type BackupHeader = {
   "business_id": string;
   "counts": Record<string, number>;
@@ -1179,6 +1196,7 @@ export type WorkOut = {
 /** The API's operations, the most specific path first (a `${string}` matches any text). */
 export interface Api {
   (method: 'GET', path: `/console/reference/swagger-ui-bundle.js`): Promise<unknown>;
+  (method: 'POST', path: `/api-connector-authorizations/complete`, body: AuthorizedIn): Promise<Connector>;
   (method: 'GET', path: `/api/dashboard/rag/documents/details${string}`): Promise<DetailsOut>;
   (method: 'GET', path: `/admin/businesses/${string}/channel-accounts`): Promise<ChannelAccountsOut>;
   (method: 'POST', path: `/admin/businesses/${string}/channel-accounts`, body: AccountIn): Promise<ChannelAccount>;
@@ -1195,6 +1213,7 @@ export interface Api {
   (method: 'GET', path: `/admin/businesses/${string}/connectors`): Promise<ConnectorsOut>;
   (method: 'POST', path: `/admin/businesses/${string}/connectors`, body: ConnectorIn): Promise<Connector>;
   (method: 'POST', path: `/admin/businesses/${string}/move/abort`, body: MoveAbortIn): Promise<MoveOut>;
+  (method: 'POST', path: `/api-connector-authorizations`, body: AuthorizationIn): Promise<AuthorizationOut>;
   (method: 'GET', path: `/admin/businesses/${string}/audit-log${string}`): Promise<AuditLogOut>;
   (method: 'GET', path: `/admin/connectors/${string}/contacts/${string}`): Promise<KrayinContact>;
   (method: 'GET', path: `/admin/connectors/${string}/pipelines`): Promise<PipelinesOut>;

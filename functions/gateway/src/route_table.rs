@@ -11,6 +11,8 @@ pub const EXACT: &[(&str, &str)] = &[
     ("/api-alert-settings", "ADMIN"),
     ("/api-channel-accounts", "ADMIN"),
     ("/api-connectors", "ADMIN"),
+    ("/api-connector-authorizations", "ADMIN"),
+    ("/api-connector-authorizations/complete", "ADMIN"),
     ("/api-console-links", "ADMIN"),
     ("/api-console-sessions", "ADMIN"),
     ("/api-customers", "CUSTOMERS"),

@@ -351,6 +351,25 @@ function! {
             .ok::<ConnectorOut>(201)
             .links(json!({ "GetConnector": { "operationId": "getOwnConnector", "parameters": { "connector_id": "$response.body#/id" } } }))
             .errors(&[502]);
+    /// Start connecting a CRM with OAuth
+    ///
+    /// Answers the CRM's consent page to send the person to (HubSpot's: your app's client id and
+    /// secret, the scopes the connector needs). The CRM sends them back to the console's address
+    /// with a code and this state, which CompleteOwnConnectorAuthorization trades for the
+    /// connector within 10 minutes. Nothing is stored before: the state carries it, sealed.
+    StartOwnConnectorAuthorization = post("/api-connector-authorizations", ApiKey).console()
+        => |c| c.json::<AuthorizationIn>().ok::<AuthorizationOut>(201);
+    /// Finish connecting a CRM with OAuth
+    ///
+    /// Trades the code the CRM's consent page gave back for tokens, and makes the connector
+    /// StartOwnConnectorAuthorization described; its access token is refreshed before it expires
+    /// and when the CRM refuses it. 422 by `code` when the CRM refuses the code (used, expired),
+    /// by `state` when the state is not one this business started in the last 10 minutes.
+    CompleteOwnConnectorAuthorization = post("/api-connector-authorizations/complete", ApiKey).console()
+        => |c| c
+            .json::<AuthorizedIn>()
+            .ok::<ConnectorOut>(201)
+            .errors(&[502]);
     /// The business's connectors with their status
     ListOwnConnectors = get("/api-connectors", ApiKey).console()
         => |c| c.ok::<ConnectorsOut>(200);
@@ -787,6 +806,53 @@ pub struct ConnectorIn {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schemars(with = "BudgetIn"))]
     pub rate_limit: Map<String, Value>,
+}
+
+/// A connector to be authorised with OAuth on its CRM's consent page: its CRM (`hubspot`), name
+/// and settings as for a new connector, and the OAuth app it is authorised for.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizationIn {
+    #[cfg_attr(feature = "openapi", schemars(with = "ConnectorKind", required))]
+    pub kind: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(length(max = MAX_NAME_CHARS)))]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(with = "Map<String, Value>"))]
+    pub settings: Value,
+    /// The app's client id, as the CRM shows it.
+    #[cfg_attr(feature = "openapi", schemars(required, length(min = 1, max = 256)))]
+    pub client_id: Option<String>,
+    /// The app's client secret: it trades codes and refresh tokens, and (HubSpot) signs the
+    /// webhooks the app sends.
+    #[cfg_attr(feature = "openapi", schemars(required, length(min = 1, max = 256)))]
+    pub client_secret: Option<String>,
+}
+
+/// Where to send the person to authorise the connector.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct AuthorizationOut {
+    /// The CRM's consent page, with the app, the scopes, the way back and the state.
+    pub authorize_url: String,
+    /// Where the CRM sends them back: the app must list it among its redirect URLs.
+    pub redirect_uri: String,
+    /// The state the CRM gives back with the code.
+    pub state: String,
+    /// After this, the state is refused: start again.
+    pub expires_at: Timestamp,
+}
+
+/// What the CRM's consent page gave back.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizedIn {
+    #[cfg_attr(feature = "openapi", schemars(required, length(min = 1, max = 4096)))]
+    pub state: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(required, length(min = 1, max = 2048)))]
+    pub code: Option<String>,
 }
 
 /// A connector's change: settings and secrets merge into what is stored (RFC 7396).

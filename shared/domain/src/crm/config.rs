@@ -3,8 +3,9 @@
 //! in, and the request budget a new connector starts with.
 
 use crate::crm::budget::Budget;
-use crate::crm::spec::Crm;
+use crate::crm::oauth::OAuthApp;
 pub use crate::crm::spec::{ConnectorSecrets, merged};
+use crate::crm::spec::{ConnectorSettings, Crm};
 use crate::crm::work::ConnectorKind;
 use crate::error::ApiError;
 use crate::with_crm;
@@ -13,6 +14,11 @@ use serde_json::Value;
 /// `secrets` checked by `kind`'s rules.
 pub fn secrets(kind: ConnectorKind, secrets: &Value) -> Result<ConnectorSecrets, ApiError> {
     with_crm!(kind, C => C::checked_secrets(secrets))
+}
+
+/// `settings` checked for `kind`, as stored (every setting, defaults filled in).
+pub fn settings(kind: ConnectorKind, settings: &Value, allow_loopback: bool) -> Result<Value, ApiError> {
+    with_crm!(kind, C => C::checked_settings(settings, allow_loopback))
 }
 
 /// `settings` and `secrets` checked for `kind`: the settings as stored (every setting, defaults
@@ -24,6 +30,20 @@ pub fn checked(
     allow_loopback: bool,
 ) -> Result<(Value, ConnectorSecrets), ApiError> {
     with_crm!(kind, C => Ok((C::checked_settings(settings, allow_loopback)?, C::checked_secrets(secrets)?)))
+}
+
+/// The OAuth app a connector of `kind` with `settings` (checked by its rules) is authorised with;
+/// None for a CRM that takes only a token (whatever the settings).
+pub fn oauth_app(
+    kind: ConnectorKind,
+    settings: &Value,
+    allow_loopback: bool,
+) -> Result<Option<OAuthApp>, ApiError> {
+    with_crm!(kind, C => if C::OAUTH {
+        Ok(<C as Crm>::Settings::parse(settings, allow_loopback)?.oauth_app())
+    } else {
+        Ok(None)
+    })
 }
 
 /// The budget a new connector of `kind` gets until an administrator sets its own.

@@ -13,6 +13,7 @@ pub mod health;
 pub mod hubspot;
 pub mod krayin;
 pub mod kustomer;
+pub mod oauth;
 pub mod priority;
 pub mod redact;
 pub mod registry;

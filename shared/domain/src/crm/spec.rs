@@ -4,6 +4,7 @@
 //! wording of an error answer). The CRMs themselves are registered in `registry`.
 
 use crate::crm::budget::Budget;
+use crate::crm::oauth::{self, Grant, OAuthApp, Tokens};
 use crate::error::ApiError;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -18,6 +19,12 @@ pub trait ConnectorSettings: Sized {
 
     /// The root of the CRM's API, without a trailing slash.
     fn api_base(&self) -> String;
+
+    /// The OAuth app connectors of this CRM may be authorised with, at these settings' address;
+    /// None for a CRM that takes only a token.
+    fn oauth_app(&self) -> Option<OAuthApp> {
+        None
+    }
 }
 
 /// A CRM as the connector framework knows it, without the network.
@@ -25,6 +32,8 @@ pub trait Crm {
     type Settings: ConnectorSettings;
     /// The request budget a new connector starts with until an administrator sets its own.
     const DEFAULT_BUDGET: Budget;
+    /// Whether a person may authorise its connectors with OAuth (its settings' `oauth_app`).
+    const OAUTH: bool = false;
 
     /// `settings` checked by the CRM's rules, as they are stored: every setting, defaults filled
     /// in.
@@ -57,6 +66,8 @@ pub struct ConnectorSecrets {
     authorization: String,
     webhook_secret: Option<String>,
     webhook_token: Option<String>,
+    /// What refreshes the access token, for a connector authorised with OAuth.
+    grant: Option<Grant>,
     /// The secrets that are set, as they are stored (sealed) and merged with a PATCH.
     stored: Map<String, Value>,
 }
@@ -86,8 +97,48 @@ impl ConnectorSecrets {
             authorization,
             webhook_secret,
             webhook_token,
+            grant: None,
             stored,
         }
+    }
+
+    /// The same secrets, whose access token `grant` refreshes.
+    pub fn with_grant(self, grant: Option<Grant>) -> Self {
+        Self { grant, ..self }
+    }
+
+    /// The OAuth grant, for a connector authorised with OAuth.
+    pub fn grant(&self) -> Option<&Grant> {
+        self.grant.as_ref()
+    }
+
+    /// The secrets once `tokens` came back for the grant's refresh at `now_ms`: the new access
+    /// token sent as a bearer token, the refresh token replaced when the CRM rotated it. None
+    /// without a grant.
+    pub fn refreshed(&self, tokens: &Tokens, now_ms: i64) -> Option<Self> {
+        let mut grant = self.grant.clone()?;
+        let expires_at_ms = tokens.expires_at_ms(now_ms);
+        let mut stored = self.stored.clone();
+        stored.insert(
+            oauth::ACCESS_TOKEN.to_owned(),
+            Value::from(tokens.access_token.clone()),
+        );
+        match expires_at_ms {
+            Some(at) => stored.insert(oauth::EXPIRES_MS.to_owned(), Value::from(at)),
+            None => stored.remove(oauth::EXPIRES_MS),
+        };
+        if let Some(rotated) = &tokens.refresh_token {
+            stored.insert(oauth::REFRESH_TOKEN.to_owned(), Value::from(rotated.clone()));
+            grant.refresh_token = rotated.clone();
+        }
+        grant.expires_at_ms = expires_at_ms;
+        Some(Self {
+            authorization: format!("Bearer {}", tokens.access_token),
+            webhook_secret: self.webhook_secret.clone(),
+            webhook_token: self.webhook_token.clone(),
+            grant: Some(grant),
+            stored,
+        })
     }
 
     /// The `Authorization` header's value the CRM's API takes.

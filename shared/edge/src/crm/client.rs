@@ -11,11 +11,14 @@ use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_requests;
 use crate::runtime;
 use crate::runtime::{Delay, Method};
+use crate::secrets_key;
 use domain::crm::budget;
+use domain::crm::config::ConnectorSecrets;
 use domain::crm::redact;
 use domain::crm::request::{self, ApiRequest};
 use domain::crm::retry::{self, CallFailure};
 use domain::error::ApiError;
+use std::cell::RefCell;
 use std::time::Duration;
 
 /// A CRM that has not answered in this long is given up on for this try.
@@ -69,6 +72,11 @@ pub struct Client<'a> {
     /// Whether calls are taken from the connector's budget: all but the admin API's check of a
     /// connector's settings before it is stored.
     pub budgeted: bool,
+    /// The CRM's token endpoint, for a connector authorised with OAuth (`super::oauth`).
+    pub token_url: Option<String>,
+    /// The connector's secrets as this client last had them: its access token refreshed here
+    /// replaces the one it was loaded with.
+    pub(super) secrets: RefCell<ConnectorSecrets>,
 }
 
 impl<'a> Client<'a> {
@@ -82,12 +90,35 @@ impl<'a> Client<'a> {
             base,
             debug: super::debug(env, connector.kind),
             budgeted: true,
+            token_url: None,
+            secrets: RefCell::new(connector.secrets.clone()),
         }
     }
 
     /// Makes the call once the budget allows it; an answer that is not a success (a 404, a 3xx)
-    /// is returned as it is.
+    /// is returned as it is. With OAuth, the access token is refreshed first when it is about to
+    /// expire, and once more when the CRM refuses it (401) before the call is made again.
     pub async fn send(&self, request: &ApiRequest) -> Result<Answer, Refusal> {
+        let oauth = self.token_url.is_some() && self.secrets.borrow().grant().is_some();
+        let due = oauth
+            && self
+                .secrets
+                .borrow()
+                .grant()
+                .is_some_and(|grant| grant.due(runtime::now().millis()));
+        if due {
+            self.refresh().await?;
+        }
+        match self.send_once(request).await {
+            Err(Refusal::Failed(CallFailure::Status { status: 401, .. })) if oauth && !due => {
+                self.refresh().await?;
+                self.send_once(request).await
+            }
+            answered => answered,
+        }
+    }
+
+    async fn send_once(&self, request: &ApiRequest) -> Result<Answer, Refusal> {
         if self.budgeted {
             self.take_from_budget().await?;
         }
@@ -100,7 +131,7 @@ impl<'a> Client<'a> {
         let path = request.target();
         let body = request.body.as_ref().map(serde_json::Value::to_string);
         let mut headers = vec![
-            ("authorization", self.connector.secrets.authorization().to_owned()),
+            ("authorization", self.secrets.borrow().authorization().to_owned()),
             ("accept", "application/json".to_owned()),
             ("user-agent", "crm-edge/1".to_owned()),
         ];
@@ -190,6 +221,51 @@ impl<'a> Client<'a> {
                 Err(Refusal::Failed(CallFailure::Unreachable(cause)))
             }
         }
+    }
+
+    /// Trades the client's refresh token for a new access token, which its calls carry from now on
+    /// and which is kept for the connector's next invocations (unless an administrator changed the
+    /// connector meanwhile). A refusal of the token endpoint fails the work with what it said.
+    /// Trades the refresh token for a new access token, which this client's calls carry from now
+    /// on and which is kept for the connector's next invocations (unless an administrator changed
+    /// the connector meanwhile). A refusal of the token endpoint fails the work with what it said.
+    async fn refresh(&self) -> Result<(), Refusal> {
+        let (Some(url), Some(grant)) = (self.token_url.as_deref(), self.secrets.borrow().grant().cloned())
+        else {
+            return Ok(());
+        };
+        let connector = self.connector;
+        let tokens = super::oauth::post_form(
+            self.env,
+            url,
+            &grant.refresh_form(),
+            connector.kind.display_name(),
+        )
+        .await
+        .map_err(Refusal::Failed)?;
+        let now_ms = runtime::now().millis();
+        let Some(refreshed) = self.secrets.borrow().refreshed(&tokens, now_ms) else {
+            return Ok(());
+        };
+        let keys = secrets_key::keyring(self.env)?;
+        let kept = crm_connectors::store_refreshed(
+            self.db,
+            &keys,
+            &connector.tenant,
+            &connector.id,
+            connector.revision,
+            &refreshed,
+        )
+        .await?;
+        if !kept {
+            console_log!(
+                "{} {}: the refreshed access token is used by this invocation only: the connector was changed since it was read",
+                connector.kind,
+                connector.id
+            );
+        }
+        *self.secrets.borrow_mut() = refreshed;
+        Ok(())
     }
 
     /// Takes one request from the budget, waiting in place when room frees up shortly. The wait

@@ -9,6 +9,7 @@ pub mod health;
 pub mod hubspot;
 pub mod krayin;
 pub mod kustomer;
+pub mod oauth;
 pub mod sync;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -59,8 +60,10 @@ impl<'a, S: ConnectorSettings> Connection<'a, S> {
     pub fn new(env: &'a Env, db: &'a Db, connector: &'a Connector) -> Result<Self, String> {
         let settings = S::parse(&connector.settings, http::allows_loopback(env))
             .map_err(|error| format!("the connector's settings are unusable: {}", error.body.message))?;
+        let mut client = client::Client::new(env, db, connector, settings.api_base());
+        client.token_url = settings.oauth_app().map(|app| app.token_url);
         Ok(Self {
-            client: client::Client::new(env, db, connector, settings.api_base()),
+            client,
             settings,
             env,
         })

@@ -358,6 +358,30 @@ pub async fn update(
     Ok(db::changes(&result) == 1)
 }
 
+/// Keeps secrets whose access token was refreshed (OAuth), unless the connector was changed
+/// since `revision` was read: an administrator's new secrets win over a refresh of the old ones.
+/// The revision is left as it is, so that a refresh never makes an administrator's change lose
+/// its race. Whether they were kept.
+pub async fn store_refreshed(
+    db: &Db,
+    keys: &Keyring,
+    tenant: &Tenant,
+    id: &ConnectorId,
+    revision: i64,
+    secrets: &ConnectorSecrets,
+) -> Result<bool, ApiError> {
+    let sealed = sealed(keys, id, secrets).await?;
+    let result = db
+        .scoped(
+            tenant,
+            "UPDATE crm_connectors SET secrets = ?4 WHERE business_id = ?1 AND id = ?2 AND revision = ?3",
+        )
+        .bind(&[text(id.as_str()), number(revision), text(&sealed)])?
+        .run()
+        .await?;
+    Ok(db::changes(&result) == 1)
+}
+
 /// Records how the last call to the CRM went: its health as the status shows it.
 pub async fn record_health(
     db: &Db,

@@ -5,8 +5,8 @@
 //! or throttling losing nothing and doubling nothing; the settings checked against HubSpot's
 //! pipelines and the connection test showing the account.
 
-use crate::app::{ORIGIN, test};
-use crate::partners::hubspot::{any_call, too_many_requests};
+use crate::app::{Answer, App, ORIGIN, test};
+use crate::partners::hubspot::{HubSpot, SCOPES, any_call, too_many_requests};
 use crate::partners::media_host::MediaHost;
 use crate::partners::meta::Graph;
 use crate::steps::channels::{receive_whatsapp, receive_whatsapp_image, whatsapp_account};
@@ -15,7 +15,7 @@ use crate::steps::crms::kustomer::settled_log;
 use crate::steps::crms::{entry, sync_log};
 use crate::steps::customers::sync;
 use crate::steps::store::select;
-use crate::steps::{text, unique_email, unique_phone};
+use crate::steps::{text, unique, unique_email, unique_phone};
 use edge::runtime::Method;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
@@ -489,5 +489,211 @@ fn a_customer_without_an_email_is_upserted_by_the_businesss_id_property_and_neve
             .filter(|call| call.path().ends_with("/contacts/batch/upsert"))
             .count();
         assert_eq!(upserts, 2, "one upsert per try that had no link");
+    });
+}
+
+/// The query parameter `name` of `url`.
+fn parameter(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap_or_else(|problem| panic!("{url}: {problem}"))
+        .query_pairs()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_else(|| panic!("{url} has no {name}"))
+}
+
+/// `POST /api-connector-authorizations` for HubSpot's app `app-client`.
+async fn start_oauth(app: &App, key: &str) -> Answer {
+    app.api(
+        key,
+        Method::Post,
+        "/api-connector-authorizations",
+        Some(json!({ "kind": "hubspot", "name": "Sales", "client_id": "app-client", "client_secret": "app-secret" })),
+    )
+    .await
+}
+
+/// `POST /api-connector-authorizations/complete` with what the consent page gave back.
+async fn complete_oauth(app: &App, key: &str, state: &str, code: &str) -> Answer {
+    app.api(
+        key,
+        Method::Post,
+        "/api-connector-authorizations/complete",
+        Some(json!({ "state": state, "code": code })),
+    )
+    .await
+}
+
+#[test]
+fn a_connector_authorised_with_oauth_syncs_and_its_token_is_refreshed_before_it_expires_and_on_a_401() {
+    test(|app| async move {
+        let business = app.business("Acme").await;
+        let hubspot = HubSpot::install(&app.stack, &unique("pat-na1-"));
+        let redirect = format!("{ORIGIN}/console");
+        hubspot.register_app("app-client", "app-secret", &redirect, &SCOPES);
+        let started = start_oauth(&app, &business.key).await.expect(201).json();
+        assert_eq!(started["redirect_uri"], redirect);
+        let back = hubspot
+            .consent(text(&started["authorize_url"]))
+            .unwrap_or_else(|shown| panic!("the consent page showed: {shown}"));
+        let (code, state) = (parameter(&back, "code"), parameter(&back, "state"));
+        assert_eq!(state, text(&started["state"]));
+
+        // Another business cannot finish it, nor can an altered or made-up state.
+        let other = app.business("Other").await;
+        let middle = state.len() / 2;
+        let flipped = if &state[middle..=middle] == "A" { "B" } else { "A" };
+        let altered = format!("{}{flipped}{}", &state[..middle], &state[middle + 1..]);
+        for (key, state) in [
+            (other.key.as_str(), state.clone()),
+            (business.key.as_str(), altered),
+            (business.key.as_str(), r#"{"kind":"hubspot"}"#.to_owned()),
+        ] {
+            let refused = complete_oauth(&app, key, &state, &code).await.expect(422).json();
+            assert_eq!(refused["error"]["field"], "state", "{refused}");
+        }
+
+        let connector = complete_oauth(&app, &business.key, &state, &code)
+            .await
+            .expect(201)
+            .json();
+        assert_eq!(connector["name"], "Sales");
+        assert_eq!(
+            connector["secrets_set"],
+            json!([
+                "access_token",
+                "access_token_expires_ms",
+                "client_id",
+                "client_secret",
+                "refresh_token"
+            ])
+        );
+        let again = complete_oauth(&app, &business.key, &state, &code)
+            .await
+            .expect(422)
+            .json();
+        assert_eq!(again["error"]["field"], "code", "a code is used once: {again}");
+        let id = text(&connector["id"]).to_owned();
+        let tested = app
+            .api(
+                &business.key,
+                Method::Post,
+                &format!("/api-connectors/{id}/test"),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(tested["ok"], true, "{tested}");
+
+        // Within the token's half hour: no refresh. 26 minutes on, it is refreshed before the
+        // call; once HubSpot expires it early, the 401 is followed by a refresh and the call again.
+        let whatsapp = whatsapp_account(&app, &business.id, None).await;
+        let from = unique_phone();
+        let refreshes = || {
+            hubspot
+                .received()
+                .iter()
+                .filter(|r| {
+                    r.call.url.contains("/oauth/")
+                        && String::from_utf8_lossy(&r.call.body).contains("grant_type=refresh_token")
+                })
+                .count()
+        };
+        receive_whatsapp(&app, &whatsapp, &from, "first").await;
+        settled_log(&app, &id, 2).await;
+        assert_eq!(refreshes(), 0);
+        app.stack.advance(Duration::from_secs(26 * 60));
+        receive_whatsapp(&app, &whatsapp, &from, "second").await;
+        settled_log(&app, &id, 3).await;
+        assert_eq!(refreshes(), 1, "refreshed before it expired");
+        let unauthorised = |hubspot: &HubSpot| {
+            hubspot
+                .received()
+                .iter()
+                .filter(|r| r.status == Some(401))
+                .count()
+        };
+        assert_eq!(
+            unauthorised(&hubspot),
+            0,
+            "no call was made with an expired token"
+        );
+        hubspot.expire_access_tokens_now();
+        receive_whatsapp(&app, &whatsapp, &from, "third").await;
+        settled_log(&app, &id, 4).await;
+        assert_eq!(refreshes(), 2);
+        assert_eq!(unauthorised(&hubspot), 1, "one 401, then the refreshed token");
+        let bodies: Vec<String> = hubspot
+            .communications()
+            .iter()
+            .map(|record| property(record, "hs_communication_body").to_owned())
+            .collect();
+        assert_eq!(bodies, ["first", "second", "third"]);
+        assert!(
+            sync_log(&app, &id, "status=failed").await.is_empty(),
+            "no job failed"
+        );
+        let stored = select(
+            &app,
+            "SELECT secrets FROM crm_connectors WHERE id = ?1",
+            &[id.as_str()],
+        );
+        let sealed = text(&stored[0]["secrets"]);
+        assert!(
+            sealed.starts_with("v1:") && !sealed.contains("refresh"),
+            "the tokens are stored sealed: {sealed}"
+        );
+
+        // A state is good for 10 minutes.
+        let late = start_oauth(&app, &business.key).await.expect(201).json();
+        let back = hubspot
+            .consent(text(&late["authorize_url"]))
+            .unwrap_or_else(|shown| panic!("{shown}"));
+        app.stack.advance(Duration::from_secs(11 * 60));
+        let refused = complete_oauth(
+            &app,
+            &business.key,
+            &parameter(&back, "state"),
+            &parameter(&back, "code"),
+        )
+        .await
+        .expect(422)
+        .json();
+        assert_eq!(refused["error"]["field"], "state", "{refused}");
+    });
+}
+
+#[test]
+fn an_oauth_authorisation_is_refused_for_a_crm_that_takes_a_token_and_without_its_client() {
+    test(|app| async move {
+        let business = app.business("Acme").await;
+        for (body, field) in [
+            (
+                json!({ "kind": "kustomer", "client_id": "c", "client_secret": "s" }),
+                "kind",
+            ),
+            (json!({ "kind": "hubspot", "client_secret": "s" }), "client_id"),
+            (
+                json!({ "kind": "hubspot", "client_id": "c", "client_secret": " " }),
+                "client_secret",
+            ),
+            (
+                json!({ "kind": "hubspot", "client_id": "c", "client_secret": "s", "settings": { "sync_messages": "yes" } }),
+                "settings.sync_messages",
+            ),
+        ] {
+            let refused = app
+                .api(
+                    &business.key,
+                    Method::Post,
+                    "/api-connector-authorizations",
+                    Some(body.clone()),
+                )
+                .await
+                .expect(422)
+                .json();
+            assert_eq!(refused["error"]["field"], field, "{body}: {refused}");
+        }
     });
 }

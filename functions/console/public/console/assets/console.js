@@ -899,8 +899,26 @@
       const made = await api('POST', '/api-connectors', { kind: 'hubspot', name: value(el, 'name'), settings: clean(settings), secrets: { access_token: value(el, 'secrets.access_token') } });
       go(`#/connectors/${made.id}`);
     }, { label: 'Connect HubSpot' });
+    const back = `${location.origin}${location.pathname}`;
+    const hubspotOAuth = form([
+      field('Name', 'name', { value: 'HubSpot' }),
+      field('App client id', 'client_id', { required: true, hint: 'Your HubSpot app\'s (Development → Apps → your app → Auth), whose redirect URLs include this console\'s address below.' }),
+      field('App client secret', 'client_secret', { type: 'password', required: true, autocomplete: 'new-password', hint: 'It refreshes the connection\'s token, and checks the webhooks the app sends here.' }),
+      h('p', { class: 'hint' }, 'Redirect URL to add to the app: ', h('code', {}, back)),
+      h('details', {}, h('summary', {}, 'Another API address'),
+        field('API URL', 'settings.api_url', { type: 'url', placeholder: 'https://api.hubapi.com', hint: 'Only for a HubSpot test server (its consent page is served there too).' })),
+    ], 'Continue to HubSpot', async (el) => {
+      const started = await api('POST', '/api-connector-authorizations', {
+        kind: 'hubspot', name: value(el, 'name'), client_id: value(el, 'client_id'), client_secret: value(el, 'client_secret'),
+        settings: clean({ api_url: value(el, 'settings.api_url') }),
+      });
+      location.assign(started.authorize_url);
+    }, { label: 'Connect HubSpot with OAuth' });
+    const notice = authorization;
+    authorization = null;
     return [
       heading('CRM integrations'),
+      notice ? h('p', { class: 'form-error', role: 'alert' }, notice) : null,
       table(['Name', 'CRM', 'Health', 'Waiting', 'Last error'], out.connectors.map((c) => [
         h('a', { href: `#/connectors/${c.id}` }, c.name), c.kind, [health(c), rollout(c)], c.status.backlog, c.status.last_error || '—',
       ]), 'No CRM connected yet'),
@@ -908,7 +926,9 @@
       h('section', { class: 'card', 'aria-labelledby': 'kr-new' }, h('h2', { id: 'kr-new' }, 'Connect Krayin'),
         h('p', { class: 'hint' }, 'Then choose its pipeline and the stages a lead moves through, from Krayin\'s own.'), krayin),
       h('section', { class: 'card', 'aria-labelledby': 'hs-new' }, h('h2', { id: 'hs-new' }, 'Connect HubSpot'),
-        h('p', { class: 'hint' }, 'Contacts are found by email (or phone) or made; WhatsApp and SMS land on the contact\'s timeline as communications, email as emails, Messenger and Instagram as notes; escalations open tickets.'), hubspot),
+        h('p', { class: 'hint' }, 'Contacts are found by email (or phone) or made; WhatsApp and SMS land on the contact\'s timeline as communications, email as emails, Messenger and Instagram as notes; escalations open tickets.'), hubspot,
+        h('h3', {}, 'Or with OAuth'),
+        h('p', { class: 'hint' }, 'You approve the connection on HubSpot\'s own page and come back here; its token is refreshed before it expires.'), hubspotOAuth),
     ];
   }
 
@@ -1421,6 +1441,29 @@
       h('p', {}, 'Open a console link to sign in. A link comes from your API key (POST /api-console-links) or from your platform\'s operator; it works once, for 15 minutes.'));
   }
 
+  /** Why the last OAuth authorisation did not connect, shown once on the CRM integrations page. */
+  let authorization = null;
+
+  /** Finishes an OAuth authorisation the CRM's consent page sent the browser back with (`?code=&state=`,
+   * or `?error=` when the person declined): the connector's page, or why not on the integrations'. */
+  async function authorizationReturned() {
+    const back = new URLSearchParams(location.search);
+    const state = back.get('state');
+    if (!state || !(back.has('code') || back.has('error'))) return;
+    history.replaceState(null, '', `${location.pathname}#/connectors`);
+    if (back.has('error')) {
+      authorization = `HubSpot did not connect: ${back.get('error_description') || back.get('error')}`;
+      return;
+    }
+    try {
+      const made = await api('POST', '/api-connector-authorizations/complete', { state, code: back.get('code') || '' });
+      history.replaceState(null, '', `${location.pathname}#/connectors/${made.id}`);
+      toast(`${made.name} connected`);
+    } catch (error) {
+      authorization = `The connection was not made: ${error.message}`;
+    }
+  }
+
   async function start() {
     const menu = document.getElementById('menu');
     menu.addEventListener('click', () => {
@@ -1443,6 +1486,7 @@
     }
     document.getElementById('business').textContent = session.business.name;
     document.getElementById('sign-out').hidden = false;
+    await authorizationReturned();
     window.addEventListener('hashchange', route);
     await route('first load');
   }

@@ -12,6 +12,7 @@ pub mod timeline;
 pub mod webhook;
 
 use crate::crm::budget::Budget;
+use crate::crm::oauth::OAuthApp;
 use crate::crm::spec::{ConnectorSecrets, ConnectorSettings, Crm};
 use crate::error::ApiError;
 use serde_json::Value;
@@ -31,6 +32,7 @@ impl Crm for HubSpot {
         per_second: Some(10),
         per_day: Some(250_000),
     };
+    const OAUTH: bool = true;
 
     fn checked_secrets(secrets: &Value) -> Result<ConnectorSecrets, ApiError> {
         Ok(HubSpotSecrets::parse(secrets)?.into())
@@ -57,16 +59,21 @@ impl ConnectorSettings for HubSpotSettings {
     fn api_base(&self) -> String {
         HubSpotSettings::api_base(self)
     }
+
+    fn oauth_app(&self) -> Option<OAuthApp> {
+        Some(HubSpotSettings::oauth(self))
+    }
 }
 
 impl From<HubSpotSecrets> for ConnectorSecrets {
     fn from(secrets: HubSpotSecrets) -> Self {
-        let stored = secrets.to_json();
+        let (stored, grant) = (secrets.to_json(), secrets.grant());
         Self::new(
             format!("Bearer {}", secrets.access_token),
             secrets.client_secret,
             None,
             stored,
         )
+        .with_grant(grant)
     }
 }

@@ -5,6 +5,7 @@ use super::api::{Owner, Pipeline};
 use crate::crm::fields::{
     base_url_at, flag, names, object, optional_secret, refuse_unknown, required_secret, string,
 };
+use crate::crm::oauth::{self, OAuthApp};
 use crate::crm::priority::Priority;
 use crate::destination::Destination;
 use crate::error::ApiError;
@@ -13,6 +14,20 @@ use std::fmt;
 
 /// HubSpot's API, for every account (HubSpot routes EU-hosted accounts itself).
 pub const DEFAULT_API_URL: &str = "https://api.hubapi.com";
+/// HubSpot's consent page, where a person installs an app on their account.
+pub const AUTHORIZE_URL: &str = "https://app.hubspot.com/oauth/authorize";
+/// The token endpoint (form-encoded; `/oauth/v1/token` until February 2027).
+pub const TOKEN_PATH: &str = "/oauth/2026-03/token";
+/// What an OAuth connector asks for: contacts read and written (and with them their timeline's
+/// communications, emails and notes), tickets, the owners a ticket may go to, and `oauth`, which
+/// every app holds.
+pub const OAUTH_SCOPES: [&str; 5] = [
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "tickets",
+    "crm.objects.owners.read",
+    "oauth",
+];
 /// The ticket pipeline every HubSpot account starts with, and its first stage ("New").
 pub const DEFAULT_PIPELINE: &str = "0";
 pub const DEFAULT_STAGE: &str = "1";
@@ -132,6 +147,22 @@ impl HubSpotSettings {
         self.api_url.as_str().trim_end_matches('/').to_owned()
     }
 
+    /// HubSpot's OAuth app: the consent page at `app.hubspot.com` (or, for a HubSpot reached at
+    /// another address, that address's `/oauth/authorize`), the date-versioned token endpoint,
+    /// and the scopes the connector's calls need.
+    pub fn oauth(&self) -> OAuthApp {
+        let base = self.api_base();
+        OAuthApp {
+            authorize_url: if base == DEFAULT_API_URL {
+                AUTHORIZE_URL.to_owned()
+            } else {
+                format!("{base}/oauth/authorize")
+            },
+            token_url: format!("{base}{TOKEN_PATH}"),
+            scopes: &OAUTH_SCOPES,
+        }
+    }
+
     /// Checks the ticket pipeline, stage and owner against what HubSpot has (`GET
     /// /crm/pipelines/2026-03/tickets`, `GET /crm/owners/2026-03`) when ticket creation is on:
     /// HubSpot refuses a ticket whose stage is not one of its pipeline's, so a wrong one would
@@ -221,14 +252,20 @@ fn property_name(value: &Value) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-/// The connector's credentials: a private app's access token, and the client secret of the app
-/// whose webhooks feed it.
+/// The connector's credentials: a private app's access token, or an OAuth app's access token
+/// with what refreshes it; and the client secret of the app whose webhooks feed it.
 #[derive(Clone, PartialEq)]
 pub struct HubSpotSecrets {
-    /// Sent as `Authorization: Bearer <access_token>` (a private app's token, `pat-…`).
+    /// Sent as `Authorization: Bearer <access_token>` (a private app's token, `pat-…`, or an
+    /// OAuth access token).
     pub access_token: String,
-    /// The app's client secret: the key of `X-HubSpot-Signature-v3`.
+    /// The app's client secret: the key of `X-HubSpot-Signature-v3`, and with OAuth what the
+    /// refresh token is traded with.
     pub client_secret: Option<String>,
+    /// With OAuth: the app's client id, the refresh token and when the access token expires.
+    pub client_id: Option<String>,
+    pub refresh_token: Option<String>,
+    pub access_token_expires_ms: Option<i64>,
 }
 
 impl fmt::Debug for HubSpotSecrets {
@@ -240,7 +277,9 @@ impl fmt::Debug for HubSpotSecrets {
         };
         write!(
             f,
-            "HubSpotSecrets {{ access_token: <redacted>, client_secret: {client_secret} }}"
+            "HubSpotSecrets {{ access_token: <redacted>, client_secret: {client_secret}, client_id: {:?}, oauth: {} }}",
+            self.client_id,
+            self.refresh_token.is_some()
         )
     }
 }
@@ -248,21 +287,77 @@ impl fmt::Debug for HubSpotSecrets {
 impl HubSpotSecrets {
     pub fn parse(input: &Value) -> Result<Self, ApiError> {
         let fields = object("secrets", input)?;
-        refuse_unknown("secrets", fields, &["access_token", "client_secret"], "HubSpot")?;
-        Ok(Self {
+        refuse_unknown(
+            "secrets",
+            fields,
+            &[
+                oauth::ACCESS_TOKEN,
+                oauth::CLIENT_SECRET,
+                oauth::CLIENT_ID,
+                oauth::REFRESH_TOKEN,
+                oauth::EXPIRES_MS,
+            ],
+            "HubSpot",
+        )?;
+        let secrets = Self {
             access_token: required_secret(
                 fields,
-                "access_token",
+                oauth::ACCESS_TOKEN,
                 "token",
                 "a HubSpot private app's access token (Development › Legacy apps › your app › Auth), \
-                 with the scopes crm.objects.contacts.read, crm.objects.contacts.write and tickets",
+                 with the scopes crm.objects.contacts.read, crm.objects.contacts.write and tickets; \
+                 or connect with OAuth from the console",
             )?,
-            client_secret: optional_secret(fields, "client_secret", "secret")?,
-        })
+            client_secret: optional_secret(fields, oauth::CLIENT_SECRET, "secret")?,
+            client_id: optional_secret(fields, oauth::CLIENT_ID, "id")?,
+            refresh_token: optional_secret(fields, oauth::REFRESH_TOKEN, "token")?,
+            access_token_expires_ms: match fields.get(oauth::EXPIRES_MS).filter(|v| !v.is_null()) {
+                None => None,
+                Some(value) => Some(value.as_i64().filter(|ms| *ms > 0).ok_or_else(|| {
+                    ApiError::invalid(
+                        "secrets.access_token_expires_ms",
+                        "secrets.access_token_expires_ms must be Unix milliseconds",
+                    )
+                })?),
+            },
+        };
+        if secrets.refresh_token.is_some() {
+            for (name, value) in [
+                (oauth::CLIENT_ID, &secrets.client_id),
+                (oauth::CLIENT_SECRET, &secrets.client_secret),
+            ] {
+                if value.is_none() {
+                    let field = format!("secrets.{name}");
+                    return Err(ApiError::invalid(
+                        &field,
+                        format!(
+                            "{field} is required with secrets.refresh_token: the OAuth app's, which refreshes the access token"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(secrets)
     }
 
     pub fn to_json(&self) -> Value {
-        json!({ "access_token": self.access_token, "client_secret": self.client_secret })
+        json!({
+            oauth::ACCESS_TOKEN: self.access_token,
+            oauth::CLIENT_SECRET: self.client_secret,
+            oauth::CLIENT_ID: self.client_id,
+            oauth::REFRESH_TOKEN: self.refresh_token,
+            oauth::EXPIRES_MS: self.access_token_expires_ms,
+        })
+    }
+
+    /// What refreshes the access token, when the connector was authorised with OAuth.
+    pub fn grant(&self) -> Option<oauth::Grant> {
+        Some(oauth::Grant {
+            client_id: self.client_id.clone()?,
+            client_secret: self.client_secret.clone()?,
+            refresh_token: self.refresh_token.clone()?,
+            expires_at_ms: self.access_token_expires_ms,
+        })
     }
 }
 
