@@ -1,11 +1,14 @@
 // Benchmark: the HubSpot connector through the running stack, measured at the local HubSpot
-// (tests/e2e/crm/hubspot.mjs), beside the Kustomer connector measured the same way in the same run.
+// (tests/e2e/crm/hubspot.mjs), beside the Kustomer and Krayin connectors measured the same way in
+// the same run (Krayin's messages as activities, its Sync Messages on).
 //   latency   BENCH_HUBSPOT_MESSAGES inbound WhatsApp messages (default 60), one every 250 ms, from
-//             6 customers whose contact (or Kustomer customer and conversation) is made already:
+//             6 customers whose contact (or Kustomer customer and conversation, or Krayin person
+//             and lead) is made already:
 //             inbound POST sent → the record on the timeline, p50/p99.
-//   calls     HubSpot's (and Kustomer's) calls made for those messages, per message.
+//   calls     HubSpot's (and Kustomer's, and Krayin's) calls made for those messages, per message.
 import { createHmac, randomBytes } from 'node:crypto';
 import { startHubSpot } from '../tests/e2e/crm/hubspot.mjs';
+import { sanctumToken, startKrayin } from '../tests/e2e/crm/krayin.mjs';
 import { whatsappNotification } from '../tests/e2e/providers/meta.mjs';
 import { admin, call, kustomerBusiness, percentile, sleep } from './lib.mjs';
 
@@ -31,6 +34,20 @@ async function hubspotBusiness() {
     rate_limit: { per_minute: null, per_second: null, per_day: null },
   });
   return { hubspot, business };
+}
+
+async function krayinBusiness() {
+  const token = sanctumToken(1);
+  const krayin = await startKrayin({ tokens: { [token]: { user: { id: 1, name: 'bench', email: 'bench@krayin.test' } } }, rateLimit: null });
+  const business = await admin('POST', '/admin/businesses', { name: `bench-krayin-messages-${Date.now()}`, default_country: 'IE' });
+  await admin('PATCH', `/admin/businesses/${business.id}`, { rate_limit: { per_minute: 100000, burst: 10000 } });
+  await admin('POST', `/admin/businesses/${business.id}/connectors`, {
+    kind: 'krayin',
+    settings: { base_url: krayin.origin, sync_messages: true },
+    secrets: { api_token: token },
+    rate_limit: { per_minute: null, per_second: null, per_day: null },
+  });
+  return { krayin, business };
 }
 
 /** Inbound WhatsApp messages to a new number of `business`; `sent(text)` posts one signed. */
@@ -99,8 +116,18 @@ const k = await (async () => {
   await kustomer.close();
   return result;
 })();
-for (const [name, r] of [['hubspot', h], ['kustomer', k]]) {
+const kr = await (async () => {
+  const { krayin, business: krBusiness } = await krayinBusiness();
+  const result = await measure(
+    krBusiness,
+    () => krayin.activities.map((activity) => String(activity.comment ?? '').trim()),
+    () => krayin.requests.filter((r) => r.path.startsWith('/api/v1/')).length,
+  );
+  await krayin.close();
+  return result;
+})();
+for (const [name, r] of [['hubspot', h], ['kustomer', k], ['krayin', kr]]) {
   console.log(`${name} inbound message -> timeline: ${MESSAGES} messages, p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms; ${r.perMessage.toFixed(2)} calls per message; on the timeline twice: ${r.twice}`);
 }
-console.log(`hubspot / kustomer p50: ${(h.p50 / k.p50).toFixed(2)}x`);
-if (h.twice !== 0 || k.twice !== 0) process.exitCode = 1;
+console.log(`hubspot / kustomer p50: ${(h.p50 / k.p50).toFixed(2)}x; hubspot / krayin p50: ${(h.p50 / kr.p50).toFixed(2)}x`);
+if (h.twice !== 0 || k.twice !== 0 || kr.twice !== 0) process.exitCode = 1;

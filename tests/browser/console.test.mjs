@@ -342,7 +342,7 @@ describe('the business console', () => {
     const { context, page, errors } = await signedIn(1280);
     try {
       await show(page, 'connectors');
-      const form = page.getByRole('form', { name: 'Connect HubSpot' });
+      const form = page.getByRole('form', { name: 'Connect HubSpot', exact: true });
       await form.getByLabel('Access token (required)').fill(HUBSPOT_TOKEN);
       await form.getByText('Another API address').click();
       await form.getByLabel('API URL').fill(hubspot.url);

@@ -77,3 +77,49 @@ impl From<HubSpotSecrets> for ConnectorSecrets {
         .with_grant(grant)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crm::oauth::Tokens;
+    use serde_json::json;
+
+    #[test]
+    fn oauth_secrets_need_the_apps_client_and_refresh_into_a_new_bearer_token_kept_as_stored() {
+        let refused = HubSpot::checked_secrets(
+            &json!({ "access_token": "CO1", "refresh_token": "r", "client_secret": "s" }),
+        )
+        .map(|_| ())
+        .map_err(|error| error.body.field);
+        assert_eq!(refused, Err(Some("secrets.client_id".to_owned())));
+        let stored = json!({
+            "access_token": "CO1", "refresh_token": "r", "client_id": "c", "client_secret": "s",
+            "access_token_expires_ms": 1_800_000,
+        });
+        let secrets = HubSpot::checked_secrets(&stored).unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(secrets.authorization(), "Bearer CO1");
+        assert_eq!(
+            secrets.webhook_secret(),
+            Some("s"),
+            "the app's secret signs its webhooks"
+        );
+        assert!(secrets.grant().is_some_and(|grant| grant.due(1_800_000 - 60_000)));
+
+        let tokens = Tokens::parse(br#"{"access_token":"CO2","expires_in":1800}"#)
+            .unwrap_or_else(|error| panic!("{error}"));
+        let refreshed = secrets
+            .refreshed(&tokens, 2_000_000)
+            .unwrap_or_else(|| panic!("a grant refreshes"));
+        assert_eq!(refreshed.authorization(), "Bearer CO2");
+        let kept = Value::Object(refreshed.to_json());
+        assert_eq!(kept["access_token"], "CO2");
+        assert_eq!(kept["access_token_expires_ms"], 3_800_000);
+        assert_eq!(kept["refresh_token"], "r", "HubSpot keeps its refresh token");
+        let reread = HubSpot::checked_secrets(&kept).unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(reread, refreshed, "what is kept reads back the same");
+
+        let private = HubSpot::checked_secrets(&json!({ "access_token": "pat-na1-x" }))
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        assert!(private.grant().is_none() && private.refreshed(&tokens, 0).is_none());
+    }
+}
