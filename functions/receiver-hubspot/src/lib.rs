@@ -2,8 +2,9 @@
 //! the app's client secret (the connector's `client_secret`, `X-HubSpot-Signature-v3`, the
 //! timestamp within five minutes). A ticket an escalation made, moved in HubSpot to a closed stage
 //! of its pipeline, resolves the conversation it was made for; moved back to an open stage, it
-//! reopens it (with our events, which are not sent back to HubSpot). Each event acts once,
-//! however often HubSpot delivers it.
+//! reopens it (with our events, which are not sent back to HubSpot). A contact deleted in
+//! HubSpot is forgotten (the customer's next work makes it again), and contacts merged keep our
+//! customers on the merged one. Each event acts once, however often HubSpot delivers it.
 
 use domain::api::Params;
 use domain::api::receivers::{HubSpotEventOut, HubSpotReceivedOut, RECEIVER_HUBSPOT, ReceiverHubSpot};
@@ -121,8 +122,35 @@ async fn act(
     event: &Event,
     stages: &mut Stages,
 ) -> Result<&'static str, ApiError> {
-    let Followed::TicketStage { ticket, stage } = event.followed() else {
-        return Ok("ignored: not an event crm-edge follows");
+    let (ticket, stage) = match event.followed() {
+        Followed::TicketStage { ticket, stage } => (ticket, stage),
+        Followed::ContactDeleted { contact } => {
+            let forgotten =
+                crm_links::forget_crm_id(db, &connector.tenant, &connector.id, LinkKind::Customer, &contact)
+                    .await?;
+            return Ok(if forgotten > 0 {
+                "forgot the contact: the customer's next change or message makes it again"
+            } else {
+                "ignored: not a contact crm-edge keeps a customer on"
+            });
+        }
+        Followed::ContactsMerged { into, from } => {
+            let moved = crm_links::relink(
+                db,
+                &connector.tenant,
+                &connector.id,
+                LinkKind::Customer,
+                &from,
+                &into,
+            )
+            .await?;
+            return Ok(if moved > 0 {
+                "followed the merge: the customer is kept on the merged contact"
+            } else {
+                "ignored: no contact merged was one crm-edge keeps a customer on"
+            });
+        }
+        Followed::Other => return Ok("ignored: not an event crm-edge follows"),
     };
     let tenant = &connector.tenant;
     let ours = crm_links::local_id(db, tenant, &connector.id, LinkKind::Conversation, &ticket)

@@ -125,7 +125,9 @@ function! {
     /// connector's client_secret): X-HubSpot-Signature-v3 is base64 HMAC-SHA256 of the method, the
     /// URL called, the body and X-HubSpot-Request-Timestamp (milliseconds, within 5 minutes). A
     /// ticket an escalation made, moved to a closed stage, resolves its conversation; moved back
-    /// to an open one, reopens it. Each event acts once however often it is delivered.
+    /// to an open one, reopens it. A contact deleted is forgotten (made again by the customer's
+    /// next work); contacts merged keep our customers on the merged one. Each event acts once
+    /// however often it is delivered.
     ReceiveHubSpotWebhook = post("/api/webhooks/hubspot/{connector_id}", Signed(Signature::HubSpot))
         .limit(crate::crm::hubspot::webhook::BODY_LIMIT)
         => |c| c

@@ -126,6 +126,55 @@ pub async fn unlink(
     Ok(())
 }
 
+/// Forgets every link of our records of `kind` to the CRM's `crm_id` (the CRM deleted that
+/// record): the next work for them makes it again. How many were forgotten.
+pub async fn forget_crm_id(
+    db: &Db,
+    tenant: &Tenant,
+    connector: &ConnectorId,
+    kind: LinkKind,
+    crm_id: &str,
+) -> Result<usize, ApiError> {
+    let result = db
+        .scoped(
+            tenant,
+            "DELETE FROM crm_links WHERE connector_id = ?2 AND kind = ?3 AND crm_id = ?4 AND business_id = ?1",
+        )
+        .bind(&[text(connector.as_str()), text(kind.as_str()), text(crm_id)])?
+        .run()
+        .await?;
+    Ok(db::changes(&result))
+}
+
+/// Moves every link of our records of `kind` to any of the CRM's `from` onto `into` (the CRM
+/// merged those records into it). How many moved.
+pub async fn relink(
+    db: &Db,
+    tenant: &Tenant,
+    connector: &ConnectorId,
+    kind: LinkKind,
+    from: &[String],
+    into: &str,
+) -> Result<usize, ApiError> {
+    let from = serde_json::to_string(from)
+        .map_err(|error| ApiError::internal("moving CRM links", error.to_string()))?;
+    let result = db
+        .scoped(
+            tenant,
+            "UPDATE crm_links SET crm_id = ?5 WHERE connector_id = ?2 AND kind = ?3 \
+             AND crm_id IN (SELECT value FROM json_each(?4)) AND business_id = ?1",
+        )
+        .bind(&[
+            text(connector.as_str()),
+            text(kind.as_str()),
+            text(&from),
+            text(into),
+        ])?
+        .run()
+        .await?;
+    Ok(db::changes(&result))
+}
+
 async fn crm_id_or_corrupt(
     db: &Db,
     tenant: &Tenant,

@@ -697,3 +697,112 @@ fn an_oauth_authorisation_is_refused_for_a_crm_that_takes_a_token_and_without_it
         }
     });
 }
+
+#[test]
+fn contacts_merged_in_hubspot_keep_our_customers_on_the_merged_one_and_a_deleted_one_is_forgotten() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({})).await;
+        let id = setup.id().to_owned();
+        let (client_id, client_secret) = ("hubspot-app", "hubspot-app-secret");
+        setup
+            .hubspot
+            .register_app(client_id, client_secret, &format!("{ORIGIN}/console/"), &SCOPES);
+        app.admin(
+            Method::Patch,
+            &format!("/admin/connectors/{id}"),
+            Some(json!({ "secrets": { "client_secret": client_secret } })),
+        )
+        .await
+        .expect(200);
+        let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
+        let (first, second) = (unique_phone(), unique_phone());
+        receive_whatsapp(&app, &whatsapp, &first, "hello").await;
+        receive_whatsapp(&app, &whatsapp, &second, "hello too").await;
+        settled_log(&app, &id, 6).await;
+        let contact_of = |phone: &str| {
+            let contacts = setup.hubspot.contacts();
+            contacts
+                .iter()
+                .find(|contact| property(contact, "phone") == phone)
+                .map(|contact| text(&contact["id"]).to_owned())
+                .unwrap_or_else(|| panic!("no contact for {phone}: {contacts:#?}"))
+        };
+        let (a, b) = (contact_of(&first), contact_of(&second));
+        let linked = |crm_id: &str| {
+            select(
+                &app,
+                "SELECT local_id FROM crm_links WHERE kind = 'customer' AND crm_id = ?1",
+                &[crm_id],
+            )
+            .len()
+        };
+        let path = format!("/api/webhooks/hubspot/{id}");
+        let uri = format!("{ORIGIN}{path}");
+        let deliver = |events: Value| {
+            let delivery = setup
+                .hubspot
+                .webhook(client_secret, &uri, &events, app.stack.now_ms());
+            let (app, path) = (&app, path.clone());
+            async move {
+                let answer = app
+                    .request(
+                        Method::Post,
+                        &path,
+                        &delivery.header_pairs(),
+                        delivery.body.clone(),
+                    )
+                    .await
+                    .expect(200)
+                    .json();
+                text(&answer["events"][0]["outcome"]).to_owned()
+            }
+        };
+
+        // A merged into B in HubSpot: the first customer's next message lands on B.
+        setup.hubspot.remove_contact(&a);
+        let mut merge = setup.hubspot.event(client_id, "contact.merge", &b, None);
+        merge["primaryObjectId"] = json!(b.parse::<u64>().unwrap_or_default());
+        merge["mergedObjectIds"] = json!([a.parse::<u64>().unwrap_or_default()]);
+        let merge = json!([merge]);
+        assert_eq!(
+            deliver(merge.clone()).await,
+            "followed the merge: the customer is kept on the merged contact"
+        );
+        assert_eq!(deliver(merge).await, "duplicate: already handled");
+        assert_eq!((linked(&a), linked(&b)), (0, 2));
+        receive_whatsapp(&app, &whatsapp, &first, "after the merge").await;
+        settled_log(&app, &id, 7).await;
+        let after = setup
+            .hubspot
+            .communications()
+            .into_iter()
+            .find(|record| property(record, "hs_communication_body") == "after the merge")
+            .unwrap_or_else(|| panic!("the message is on the timeline"));
+        assert_eq!(
+            contacts_of(&after),
+            std::slice::from_ref(&b),
+            "on the merged contact"
+        );
+        assert_eq!(setup.hubspot.contacts().len(), 1, "no contact made again");
+
+        // B deleted in HubSpot: forgotten, and made again by the next message.
+        setup.hubspot.remove_contact(&b);
+        let deletion = json!([setup.hubspot.event(client_id, "contact.deletion", &b, None)]);
+        assert_eq!(
+            deliver(deletion).await,
+            "forgot the contact: the customer's next change or message makes it again"
+        );
+        assert_eq!(linked(&b), 0);
+        receive_whatsapp(&app, &whatsapp, &second, "after the deletion").await;
+        settled_log(&app, &id, 8).await;
+        let made = contact_of(&second);
+        assert_ne!(made, b);
+        assert_eq!(linked(&made), 1);
+        let unknown = json!([setup.hubspot.event(client_id, "contact.deletion", "12345", None)]);
+        assert_eq!(
+            deliver(unknown).await,
+            "ignored: not a contact crm-edge keeps a customer on"
+        );
+        assert!(sync_log(&app, &id, "status=failed").await.is_empty());
+    });
+}

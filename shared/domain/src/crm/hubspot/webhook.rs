@@ -102,6 +102,14 @@ pub struct Event {
     pub property_value: Option<String>,
     #[serde(default)]
     pub occurred_at: Option<i64>,
+    /// A merge's: the record the others were merged into, the ones merged into it, and the
+    /// record the merge made when it made a new one.
+    #[serde(default)]
+    pub primary_object_id: Option<u64>,
+    #[serde(default)]
+    pub merged_object_ids: Vec<u64>,
+    #[serde(default)]
+    pub new_object_id: Option<u64>,
 }
 
 /// What an event means for us.
@@ -109,7 +117,11 @@ pub struct Event {
 pub enum Followed {
     /// A ticket moved to a stage (its `hs_pipeline_stage` changed).
     TicketStage { ticket: String, stage: String },
-    /// Anything else (a contact's change, a ticket's other property): acknowledged, not acted on.
+    /// A contact deleted (or erased for privacy): a customer of ours kept there is made again.
+    ContactDeleted { contact: String },
+    /// Contacts merged: what was kept on any of `from` is now on `into`.
+    ContactsMerged { into: String, from: Vec<String> },
+    /// Anything else (a contact's property, a ticket's other property): acknowledged, not acted on.
     Other,
 }
 
@@ -124,6 +136,30 @@ impl Event {
                 Followed::TicketStage {
                     ticket: self.object_id.to_string(),
                     stage: stage.to_owned(),
+                }
+            }
+            ("contact.deletion" | "contact.privacyDeletion", _, _) => Followed::ContactDeleted {
+                contact: self.object_id.to_string(),
+            },
+            ("contact.merge", _, _) => {
+                // The merge may make a new record for the result; else the primary is kept.
+                let into = self
+                    .new_object_id
+                    .or(self.primary_object_id)
+                    .unwrap_or(self.object_id);
+                let mut from: Vec<u64> = self
+                    .merged_object_ids
+                    .iter()
+                    .copied()
+                    .chain(self.primary_object_id)
+                    .chain([self.object_id])
+                    .filter(|id| *id != into)
+                    .collect();
+                from.sort_unstable();
+                from.dedup();
+                Followed::ContactsMerged {
+                    into: into.to_string(),
+                    from: from.iter().map(u64::to_string).collect(),
                 }
             }
             _ => Followed::Other,
@@ -198,7 +234,7 @@ mod tests {
     }
 
     #[test]
-    fn a_ticket_moved_to_a_stage_is_followed_and_other_events_are_not() {
+    fn a_ticket_moved_to_a_stage_and_contacts_deleted_or_merged_are_followed_and_other_events_are_not() {
         let events = parse(BODY).unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(
             events[0].followed(),
@@ -210,6 +246,28 @@ mod tests {
         let other = parse(br#"[{"eventId":2,"subscriptionType":"contact.propertyChange","objectId":7,"propertyName":"email","propertyValue":"a@b.c"}]"#)
             .unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(other[0].followed(), Followed::Other);
+        let contacts = parse(
+            br#"[{"eventId":3,"subscriptionType":"contact.deletion","objectId":7,"changeFlag":"DELETED"},
+                 {"eventId":4,"subscriptionType":"contact.merge","objectId":9,"primaryObjectId":9,"mergedObjectIds":[7,8],"numberOfPropertiesMoved":3},
+                 {"eventId":5,"subscriptionType":"contact.merge","objectId":9,"primaryObjectId":9,"mergedObjectIds":[7],"newObjectId":11}]"#,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(
+            contacts[0].followed(),
+            Followed::ContactDeleted {
+                contact: "7".to_owned()
+            }
+        );
+        let merged = |into: &str, from: &[&str]| Followed::ContactsMerged {
+            into: into.to_owned(),
+            from: from.iter().map(|id| (*id).to_owned()).collect(),
+        };
+        assert_eq!(contacts[1].followed(), merged("9", &["7", "8"]));
+        assert_eq!(
+            contacts[2].followed(),
+            merged("11", &["7", "9"]),
+            "a merge that made a new record moves the primary too"
+        );
         assert!(parse(b"{}").is_err());
         let many = format!(
             "[{}]",
