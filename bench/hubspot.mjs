@@ -120,7 +120,7 @@ const kr = await (async () => {
   const { krayin, business: krBusiness } = await krayinBusiness();
   const result = await measure(
     krBusiness,
-    () => krayin.activities.map((activity) => String(activity.comment ?? '').trim()),
+    () => krayin.activities.map((activity) => String(activity.comment ?? '').split('\n')[0].trim()),
     () => krayin.requests.filter((r) => r.path.startsWith('/api/v1/')).length,
   );
   await krayin.close();
