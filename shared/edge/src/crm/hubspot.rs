@@ -65,10 +65,39 @@ impl HubSpot<'_> {
     }
 
     /// Writes the customer's properties to the contact that is theirs, making it when there is
-    /// none: upserted by email, else by the business's unique id property (one call, which cannot
+    /// none, and (`sync_companies`) associates it with its email's company: upserted by email, else by the business's unique id property (one call, which cannot
     /// make a second contact); a customer with a phone alone and no such property is looked for
     /// by phone (a search that sees contacts made until a few seconds ago) and made when not found.
     async fn write_contact(&self, customer: &Customer) -> Result<String, Refusal> {
+        let contact = self.upsert_contact(customer).await?;
+        if self.settings.sync_companies
+            && let Some(domain) = customer.email.as_deref().and_then(timeline::company_domain)
+        {
+            self.join_company(&contact, &domain).await?;
+        }
+        Ok(contact)
+    }
+
+    /// Associates the contact with the company HubSpot has at `domain`, making it (associated as
+    /// it is made) when there is none. Two new contacts of a domain HubSpot has no company for,
+    /// written within the seconds its search lags behind, can make it twice.
+    async fn join_company(&self, contact: &str, domain: &str) -> Result<(), Refusal> {
+        let found = self
+            .read(&api::search_companies(domain), api::parse_search)
+            .await?;
+        match found.into_iter().next() {
+            Some(company) => {
+                self.read(&api::associate_company(contact, &company.id), |_| Ok(()))
+                    .await
+            }
+            None => self
+                .object(&api::create_company(domain, contact))
+                .await
+                .map(|_| ()),
+        }
+    }
+
+    async fn upsert_contact(&self, customer: &Customer) -> Result<String, Refusal> {
         let properties = timeline::contact_properties(customer, &self.settings);
         // The email first: a contact HubSpot had before the connector (by email) is the customer's,
         // and gets our id in the business's property on the way.

@@ -1,5 +1,5 @@
 //! HubSpot's public REST API as a partner script, at `api.hubapi.com`: the CRM objects our
-//! connector writes (contacts, communications, emails, notes, tickets) under the date-versioned
+//! connector writes (contacts, companies, communications, emails, notes, tickets) under the date-versioned
 //! paths (`/crm/objects/2026-03/{object}`) and the legacy ones (`/crm/v3/objects/{object}`), ticket
 //! pipelines, owners, the account's details, OAuth 2.0, and the webhooks HubSpot sends to an app.
 //!
@@ -8,8 +8,8 @@
 //! a missing, unknown or expired one answers 401. Each token holds scopes; a call without the
 //! one it needs answers 403 `MISSING_SCOPES` naming it (`requiredGranularScopes`): contacts and
 //! the engagements (communications, emails, notes) need `crm.objects.contacts.read` to read or
-//! search and `.write` to write, tickets and their pipelines `tickets`, owners
-//! `crm.objects.owners.read`; the account's details any token. Every error is
+//! search and `.write` to write, companies `crm.objects.companies.read` and `.write`, tickets and
+//! their pipelines `tickets`, owners `crm.objects.owners.read`; the account's details any token. Every error is
 //! `{status: "error", message, correlationId, category}`, with `errors` and `context` at times.
 //! Ids are numeric strings (beyond 32 bits, as HubSpot's are); every property value is a string
 //! (numbers and booleans sent are kept as text, `null` or `""` clears one); a property no object
@@ -32,7 +32,8 @@
 //! enumerations (priority, category, email direction and status, lifecycle stage) and owners
 //! (`hubspot_owner_id`) are checked against their options; a note's body is at most 65,536
 //! characters. Associations made on create name a HUBSPOT_DEFINED type id that must go from the
-//! created object to an existing record ([`ASSOCIATION_TYPES`]). JSON bodies need
+//! created object to an existing record ([`ASSOCIATION_TYPES`]); `PUT …/{object}/{id}/associations/
+//! default/{to}/{to_id}` associates two records both ways (made once however often asked). JSON bodies need
 //! `Content-Type: application/json` (415 otherwise); bodies over 2 MB answer 413; unknown paths
 //! 404, a known path with another method 405.
 //!
@@ -89,8 +90,10 @@ pub const CONTACTS_READ: &str = "crm.objects.contacts.read";
 pub const CONTACTS_WRITE: &str = "crm.objects.contacts.write";
 pub const TICKETS: &str = "tickets";
 pub const OWNERS_READ: &str = "crm.objects.owners.read";
+pub const COMPANIES_READ: &str = "crm.objects.companies.read";
+pub const COMPANIES_WRITE: &str = "crm.objects.companies.write";
 pub const OAUTH: &str = "oauth";
-/// The scopes [`HubSpot::install`]'s token holds.
+/// The scopes [`HubSpot::install`]'s token holds (and companies' read and write), and an app's.
 pub const SCOPES: [&str; 5] = [CONTACTS_READ, CONTACTS_WRITE, TICKETS, OWNERS_READ, OAUTH];
 /// The account's id (its hub id).
 pub const PORTAL_ID: u64 = 48_213_077;
@@ -117,7 +120,7 @@ pub const USER_ID: u64 = 7_340_021;
 pub const HUB_DOMAIN: &str = "acme.example";
 
 /// HUBSPOT_DEFINED association types: (type id, from object, to object).
-pub const ASSOCIATION_TYPES: [(u64, &str, &str); 7] = [
+pub const ASSOCIATION_TYPES: [(u64, &str, &str); 8] = [
     (202, "notes", "contacts"),
     (228, "notes", "tickets"),
     (198, "emails", "contacts"),
@@ -125,6 +128,7 @@ pub const ASSOCIATION_TYPES: [(u64, &str, &str); 7] = [
     (16, "tickets", "contacts"),
     (15, "contacts", "tickets"),
     (279, "contacts", "companies"),
+    (280, "companies", "contacts"),
 ];
 
 const CHANNEL_TYPES: [&str; 3] = ["WHATS_APP", "LINKEDIN_MESSAGE", "SMS"];
@@ -180,14 +184,16 @@ const FIRST_ID: u64 = 93_018_349_500;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Object {
     Contacts,
+    Companies,
     Communications,
     Emails,
     Notes,
     Tickets,
 }
 
-const OBJECTS: [Object; 5] = [
+const OBJECTS: [Object; 6] = [
     Object::Contacts,
+    Object::Companies,
     Object::Communications,
     Object::Emails,
     Object::Notes,
@@ -199,6 +205,7 @@ impl Object {
     pub fn name(self) -> &'static str {
         match self {
             Object::Contacts => "contacts",
+            Object::Companies => "companies",
             Object::Communications => "communications",
             Object::Emails => "emails",
             Object::Notes => "notes",
@@ -209,6 +216,7 @@ impl Object {
     fn singular(self) -> &'static str {
         match self {
             Object::Contacts => "contact",
+            Object::Companies => "company",
             Object::Communications => "communication",
             Object::Emails => "email",
             Object::Notes => "note",
@@ -219,6 +227,7 @@ impl Object {
     fn type_id(self) -> &'static str {
         match self {
             Object::Contacts => "0-1",
+            Object::Companies => "0-2",
             Object::Communications => "0-18",
             Object::Emails => "0-49",
             Object::Notes => "0-46",
@@ -237,6 +246,8 @@ impl Object {
     fn scope(self, write: bool) -> &'static str {
         match (self, write) {
             (Object::Tickets, _) => TICKETS,
+            (Object::Companies, true) => COMPANIES_WRITE,
+            (Object::Companies, false) => COMPANIES_READ,
             (_, true) => CONTACTS_WRITE,
             (_, false) => CONTACTS_READ,
         }
@@ -255,6 +266,9 @@ impl Object {
                 "website",
                 "lifecyclestage",
                 "hs_whatsapp_phone_number",
+            ],
+            Object::Companies => &[
+                "name", "domain", "website", "industry", "phone", "city", "country",
             ],
             Object::Communications => &[
                 "hs_communication_channel_type",
@@ -293,7 +307,7 @@ impl Object {
 
     fn required(self) -> &'static [&'static str] {
         match self {
-            Object::Contacts => &[],
+            Object::Contacts | Object::Companies => &[],
             Object::Communications => &[
                 "hs_communication_channel_type",
                 "hs_communication_logged_from",
@@ -332,7 +346,7 @@ impl Object {
 
     fn created(self) -> &'static str {
         match self {
-            Object::Contacts | Object::Tickets => "createdate",
+            Object::Contacts | Object::Companies | Object::Tickets => "createdate",
             _ => "hs_createdate",
         }
     }
@@ -357,6 +371,7 @@ impl Object {
                 "website",
             ],
             Object::Tickets => &["subject", "content"],
+            Object::Companies => &["name", "domain", "website"],
             _ => &[],
         }
     }
@@ -365,7 +380,6 @@ impl Object {
 fn singular_of(object: &str) -> &str {
     match Object::named(object) {
         Some(object) => object.singular(),
-        None if object == "companies" => "company",
         None => object,
     }
 }
@@ -704,6 +718,8 @@ enum Route {
     Archive(Object, String),
     BatchUpsert(Object),
     Search(Object),
+    /// `PUT …/{object}/{id}/associations/default/{to}/{to_id}`: the default association.
+    AssociateDefault(Object, String, Object, String),
     UnknownObject(String),
     Pipelines,
     Pipeline(String),
@@ -723,7 +739,7 @@ impl Route {
             Route::Create(object) | Route::Patch(object, _) | Route::Archive(object, _) => {
                 Some(object.scope(true))
             }
-            Route::BatchUpsert(object) => Some(object.scope(true)),
+            Route::BatchUpsert(object) | Route::AssociateDefault(object, ..) => Some(object.scope(true)),
             Route::Get(object, _) | Route::Search(object) => Some(object.scope(false)),
             Route::Pipelines | Route::Pipeline(_) => Some(TICKETS),
             Route::Owners | Route::Owner(_) => Some(OWNERS_READ),
@@ -783,6 +799,13 @@ fn object_route(method: &str, rest: &[&str]) -> Result<Route, bool> {
             }
             candidates
         }
+        [id, "associations", "default", to, to_id] => match Object::named(to) {
+            Some(to) => vec![(
+                "PUT",
+                Route::AssociateDefault(object, (*id).to_owned(), to, (*to_id).to_owned()),
+            )],
+            None => return Ok(Route::UnknownObject((*to).to_owned())),
+        },
         _ => Vec::new(),
     };
     pick(method, candidates)
@@ -1482,6 +1505,57 @@ impl State {
         Ok(associations)
     }
 
+    /// The default (unlabeled) association of record `id` to `to_id`, both ways as HubSpot keeps
+    /// them; made once however often it is asked for.
+    fn associate_default(
+        &mut self,
+        from: Object,
+        id: &str,
+        to: Object,
+        to_id: &str,
+    ) -> Result<Value, Refused> {
+        let type_of = |a: Object, b: Object| {
+            ASSOCIATION_TYPES
+                .iter()
+                .find(|(_, x, y)| *x == a.name() && *y == b.name())
+                .map(|(type_id, ..)| *type_id)
+        };
+        let (Some(forward), Some(backward)) = (type_of(from, to), type_of(to, from)) else {
+            return Err(invalid(format!(
+                "there is no default association from {} to {}",
+                from.singular(),
+                to.singular()
+            )));
+        };
+        let position = |object: Object, wanted: &str| {
+            self.records
+                .iter()
+                .position(|record| record.object == object && record.id == wanted)
+        };
+        let (Some(at), Some(to_at)) = (position(from, id), position(to, to_id)) else {
+            return Err(not_found());
+        };
+        for (at, object, other, type_id) in [(at, to, to_id, forward), (to_at, from, id, backward)] {
+            let association = Association {
+                to_object: object.name().to_owned(),
+                to_id: other.to_owned(),
+                category: "HUBSPOT_DEFINED".to_owned(),
+                type_id,
+            };
+            if !self.records[at].associations.contains(&association) {
+                self.records[at].associations.push(association);
+            }
+        }
+        Ok(json!({
+            "status": "COMPLETE",
+            "results": [{
+                "from": { "id": id },
+                "to": { "id": to_id },
+                "associationSpec": { "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": forward },
+            }],
+        }))
+    }
+
     // Records.
 
     fn insert(
@@ -1896,6 +1970,9 @@ impl State {
             }
             Route::BatchUpsert(object) => Ok((200, self.batch_upsert(*object, body, call.at_ms)?)),
             Route::Search(object) => Ok((200, self.search(*object, body, call.at_ms)?)),
+            Route::AssociateDefault(from, id, to, to_id) => {
+                Ok((200, self.associate_default(*from, id, *to, to_id)?))
+            }
             Route::UnknownObject(name) => Err(invalid(format!("Unable to infer object type from: {name}"))),
             Route::Pipelines => Ok((200, json!({ "results": self.pipelines }))),
             Route::Pipeline(id) => Ok((200, self.pipeline(id).cloned().ok_or_else(not_found)?)),
@@ -2238,6 +2315,7 @@ impl HubSpot {
             state: Rc::new(RefCell::new(State::new())),
         };
         hubspot.add_token(access_token, &SCOPES);
+        hubspot.grant(access_token, &[COMPANIES_READ, COMPANIES_WRITE]);
         let serving = hubspot.clone();
         stack.partner(HOST, move |call| serving.answer(call));
         hubspot
@@ -2260,6 +2338,13 @@ impl HubSpot {
                 oauth: None,
             },
         );
+    }
+
+    /// More scopes for a token.
+    pub fn grant(&self, token: &str, scopes: &[&str]) {
+        if let Some(found) = self.state.borrow_mut().tokens.get_mut(token) {
+            found.scopes.extend(scopes.iter().map(|&scope| scope.to_owned()));
+        }
     }
 
     /// A custom contact property; a unique one is matched like `email` (409 on a second
@@ -2558,6 +2643,10 @@ impl HubSpot {
         self.records_of(Object::Tickets)
     }
 
+    pub fn companies(&self) -> Vec<Value> {
+        self.records_of(Object::Companies)
+    }
+
     /// The associations a record (`object` as a path names it) was created with.
     pub fn associations_of(&self, object: &str, id: &str) -> Vec<Association> {
         let Some(object) = Object::named(object) else {
@@ -2584,6 +2673,11 @@ impl HubSpot {
     /// the object as the create answers it.
     pub fn seed_contact(&self, properties: Value) -> Value {
         self.seed(Object::Contacts, properties)
+    }
+
+    /// A company HubSpot already has, checked as `POST` checks it.
+    pub fn seed_company(&self, properties: Value) -> Value {
+        self.seed(Object::Companies, properties)
     }
 
     /// A ticket HubSpot already has, checked as `POST` checks it.

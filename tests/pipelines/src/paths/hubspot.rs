@@ -806,3 +806,84 @@ fn contacts_merged_in_hubspot_keep_our_customers_on_the_merged_one_and_a_deleted
         assert!(sync_log(&app, &id, "status=failed").await.is_empty());
     });
 }
+
+#[test]
+fn with_sync_companies_a_contact_joins_the_company_of_its_emails_domain_made_once_and_a_free_mail_one_none() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({ "sync_companies": true })).await;
+        let domain = format!("{}.example", unique("acme-").to_ascii_lowercase());
+        let known = setup
+            .hubspot
+            .seed_company(json!({ "name": "Known Ltd", "domain": "known.example" }));
+        sync(
+            &app,
+            &setup.business.key,
+            json!([
+                { "name": "Ada Lovelace", "email": format!("ada@{domain}") },
+                { "name": "Grace Hopper", "email": format!("grace@{}", domain.to_ascii_uppercase()) },
+                { "name": "Jo Private", "email": format!("{}@gmail.com", unique("jo-")) },
+                { "name": "Kim Known", "email": "kim@known.example" },
+            ]),
+        )
+        .await;
+        settled_log(&app, setup.id(), 4).await;
+        let companies = setup.hubspot.companies();
+        assert_eq!(
+            companies.len(),
+            2,
+            "the new domain's company made once, the known one kept: {companies:#?}"
+        );
+        let made = companies
+            .iter()
+            .find(|company| property(company, "domain") == domain)
+            .unwrap_or_else(|| panic!("a company at {domain}: {companies:#?}"));
+        let company_of = |email: &str| {
+            let contacts = setup.hubspot.contacts();
+            let contact = contacts
+                .iter()
+                .find(|contact| property(contact, "email").eq_ignore_ascii_case(email))
+                .unwrap_or_else(|| panic!("no contact {email}"));
+            let id = text(&contact["id"]);
+            // Either way round: a company made with its contact holds the association.
+            let mut ids: Vec<String> = setup
+                .hubspot
+                .associations_of("contacts", id)
+                .into_iter()
+                .filter(|association| association.to_object == "companies")
+                .map(|association| association.to_id)
+                .chain(setup.hubspot.companies().iter().filter_map(|company| {
+                    let company_id = text(&company["id"]);
+                    setup
+                        .hubspot
+                        .associations_of("companies", company_id)
+                        .iter()
+                        .any(|association| association.to_object == "contacts" && association.to_id == id)
+                        .then(|| company_id.to_owned())
+                }))
+                .collect();
+            ids.sort();
+            ids.dedup();
+            ids
+        };
+        assert_eq!(
+            company_of(&format!("ada@{domain}")),
+            [text(&made["id"]).to_owned()]
+        );
+        assert_eq!(
+            company_of(&format!("grace@{domain}")),
+            [text(&made["id"]).to_owned()]
+        );
+        assert_eq!(company_of("kim@known.example"), [text(&known["id"]).to_owned()]);
+        let private = setup
+            .hubspot
+            .contacts()
+            .into_iter()
+            .find(|contact| property(contact, "email").ends_with("@gmail.com"))
+            .unwrap_or_else(|| panic!("the gmail contact"));
+        assert!(
+            company_of(property(&private, "email")).is_empty(),
+            "no company for a free mail address"
+        );
+        assert!(sync_log(&app, setup.id(), "status=failed").await.is_empty());
+    });
+}

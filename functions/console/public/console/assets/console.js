@@ -905,12 +905,13 @@
       field('App client id', 'client_id', { required: true, hint: 'Your HubSpot app\'s (Development → Apps → your app → Auth), whose redirect URLs include this console\'s address below.' }),
       field('App client secret', 'client_secret', { type: 'password', required: true, autocomplete: 'new-password', hint: 'It refreshes the connection\'s token, and checks the webhooks the app sends here.' }),
       h('p', { class: 'hint' }, 'Redirect URL to add to the app: ', h('code', {}, back)),
+      h('div', { class: 'checks' }, checkbox('Companies by the email\'s domain (HubSpot is asked for the companies scopes too)', 'settings.sync_companies', false)),
       h('details', {}, h('summary', {}, 'Another API address'),
         field('API URL', 'settings.api_url', { type: 'url', placeholder: 'https://api.hubapi.com', hint: 'Only for a HubSpot test server (its consent page is served there too).' })),
     ], 'Continue to HubSpot', async (el) => {
       const started = await api('POST', '/api-connector-authorizations', {
         kind: 'hubspot', name: value(el, 'name'), client_id: value(el, 'client_id'), client_secret: value(el, 'client_secret'),
-        settings: clean({ api_url: value(el, 'settings.api_url') }),
+        settings: clean({ api_url: value(el, 'settings.api_url'), sync_companies: value(el, 'settings.sync_companies') }),
       });
       location.assign(started.authorize_url);
     }, { label: 'Connect HubSpot with OAuth' });
@@ -1138,7 +1139,8 @@
     const el = form([
       h('fieldset', {}, h('legend', {}, 'Features'), h('div', { class: 'checks' },
         checkbox('Messages on the timeline', 'settings.sync_messages', settings.sync_messages ?? true),
-        checkbox('Tickets for escalations', 'settings.ticket_creation', settings.ticket_creation ?? true))),
+        checkbox('Tickets for escalations', 'settings.ticket_creation', settings.ticket_creation ?? true),
+        checkbox('Companies by the email\'s domain', 'settings.sync_companies', settings.sync_companies ?? false))),
       field('Customer id property', 'settings.customer_id_property', { value: settings.customer_id_property, placeholder: 'crm_edge_customer_id', hint: 'A unique contact property you made in HubSpot: it gets our customer id, and a customer without an email is kept by it (empty: by email, then phone).' }),
       field('Ticket pipeline id', 'settings.ticket_pipeline', { value: settings.ticket_pipeline ?? '0', hint: 'HubSpot → Settings → Objects → Tickets → Pipelines (0 is the account\'s first).' }),
       field('Ticket stage id', 'settings.ticket_stage', { value: settings.ticket_stage ?? '1', hint: 'A stage of that pipeline (1 is "New" in the first).' }),
@@ -1152,7 +1154,7 @@
         ticket_priority: value(f, 'settings.ticket_priority') ?? null,
         ticket_owner_id: value(f, 'settings.ticket_owner_id') ?? null,
       };
-      for (const name of ['sync_messages', 'ticket_creation']) patch[name] = value(f, `settings.${name}`);
+      for (const name of ['sync_messages', 'ticket_creation', 'sync_companies']) patch[name] = value(f, `settings.${name}`);
       await api('PATCH', `/api-connectors/${c.id}`, { settings: patch });
       toast('Saved');
       route();

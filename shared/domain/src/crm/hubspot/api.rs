@@ -20,6 +20,7 @@ pub enum Association {
     NoteToContact,
     NoteToTicket,
     TicketToContact,
+    CompanyToContact,
 }
 
 impl Association {
@@ -30,6 +31,7 @@ impl Association {
             Self::NoteToContact => 202,
             Self::NoteToTicket => 228,
             Self::TicketToContact => 16,
+            Self::CompanyToContact => 280,
         }
     }
 
@@ -107,6 +109,47 @@ pub fn search_contacts(property: &str, value: &str) -> ApiRequest {
             "limit": 2,
         }),
     )
+}
+
+/// The companies whose `domain` is `domain` (`POST …/companies/search`), at most two.
+pub fn search_companies(domain: &str) -> ApiRequest {
+    ApiRequest::with(
+        Method::Post,
+        format!("{OBJECTS}/companies/search"),
+        json!({
+            "filterGroups": [{ "filters": [{ "propertyName": "domain", "operator": "EQ", "value": domain }] }],
+            "properties": ["name", "domain"],
+            "limit": 2,
+        }),
+    )
+}
+
+/// A company at `domain`, named after it (HubSpot fills in the rest from the domain), associated
+/// with `contact` as it is made.
+pub fn create_company(domain: &str, contact: &str) -> ApiRequest {
+    ApiRequest::with(
+        Method::Post,
+        format!("{OBJECTS}/companies"),
+        json!({
+            "properties": { "name": domain, "domain": domain },
+            "associations": [Association::CompanyToContact.to(contact)],
+        }),
+    )
+}
+
+/// The contact's default association with the company (`PUT …/contacts/{id}/associations/default/
+/// companies/{company}`): made once, however often it is asked for.
+pub fn associate_company(contact: &str, company: &str) -> ApiRequest {
+    ApiRequest {
+        method: Method::Put,
+        path: format!(
+            "{OBJECTS}/contacts/{}/associations/default/companies/{}",
+            percent_encoded(contact),
+            percent_encoded(company)
+        ),
+        query: None,
+        body: None,
+    }
 }
 
 /// Creates the contact, or updates the one whose unique `id_property` (`email`, or the

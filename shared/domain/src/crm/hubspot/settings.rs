@@ -28,6 +28,16 @@ pub const OAUTH_SCOPES: [&str; 5] = [
     "crm.objects.owners.read",
     "oauth",
 ];
+/// What it asks for when it keeps companies too.
+pub const OAUTH_SCOPES_WITH_COMPANIES: [&str; 7] = [
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "tickets",
+    "crm.objects.owners.read",
+    "oauth",
+    "crm.objects.companies.read",
+    "crm.objects.companies.write",
+];
 /// The ticket pipeline every HubSpot account starts with, and its first stage ("New").
 pub const DEFAULT_PIPELINE: &str = "0";
 pub const DEFAULT_STAGE: &str = "1";
@@ -78,6 +88,9 @@ pub struct HubSpotSettings {
     /// customer's id: contacts are then upserted by it, so a customer without an email is never
     /// made twice. None: contacts are found by email, then phone.
     pub customer_id_property: Option<String>,
+    /// A contact whose email is at a company's own domain (not a free mail provider's) is
+    /// associated with the company HubSpot has at that `domain`, made when it has none.
+    pub sync_companies: bool,
     /// Escalations open a ticket.
     pub ticket_creation: bool,
     pub ticket_pipeline: String,
@@ -92,6 +105,7 @@ const SETTING_NAMES: &[&str] = &[
     "api_url",
     "sync_messages",
     "customer_id_property",
+    "sync_companies",
     "ticket_creation",
     "ticket_pipeline",
     "ticket_stage",
@@ -116,6 +130,7 @@ impl HubSpotSettings {
             api_url,
             sync_messages: flag(fields, "sync_messages", true)?,
             customer_id_property: given("customer_id_property").map(property_name).transpose()?,
+            sync_companies: flag(fields, "sync_companies", false)?,
             ticket_creation: flag(fields, "ticket_creation", true)?,
             ticket_pipeline: id("ticket_pipeline")?.unwrap_or_else(|| DEFAULT_PIPELINE.to_owned()),
             ticket_stage: id("ticket_stage")?.unwrap_or_else(|| DEFAULT_STAGE.to_owned()),
@@ -134,6 +149,7 @@ impl HubSpotSettings {
             "api_url": self.api_url.as_str(),
             "sync_messages": self.sync_messages,
             "customer_id_property": self.customer_id_property,
+            "sync_companies": self.sync_companies,
             "ticket_creation": self.ticket_creation,
             "ticket_pipeline": self.ticket_pipeline,
             "ticket_stage": self.ticket_stage,
@@ -159,7 +175,11 @@ impl HubSpotSettings {
                 format!("{base}/oauth/authorize")
             },
             token_url: format!("{base}{TOKEN_PATH}"),
-            scopes: &OAUTH_SCOPES,
+            scopes: if self.sync_companies {
+                &OAUTH_SCOPES_WITH_COMPANIES
+            } else {
+                &OAUTH_SCOPES
+            },
         }
     }
 

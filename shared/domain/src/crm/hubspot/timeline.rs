@@ -53,6 +53,44 @@ impl Engagement {
     }
 }
 
+/// Mail providers whose domains are people's, not a company's: a contact there is not
+/// associated with a company.
+const FREE_MAIL: [&str; 24] = [
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "yahoo.co.uk",
+    "ymail.com",
+    "hotmail.com",
+    "hotmail.co.uk",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "aol.com",
+    "gmx.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "proton.me",
+    "protonmail.com",
+    "yandex.ru",
+    "mail.ru",
+    "qq.com",
+    "163.com",
+];
+
+/// The company domain of an email (`jane@Acme.example` is `acme.example`): none for a free mail
+/// provider's, or an address without a dotted domain.
+pub fn company_domain(email: &str) -> Option<String> {
+    let (_, domain) = email.trim().rsplit_once('@')?;
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let dotted = domain.contains('.') && !domain.starts_with('.') && !domain.contains("..");
+    (dotted && !FREE_MAIL.contains(&domain.as_str())).then_some(domain)
+}
+
 /// The contact properties of our customer: email, phone, WhatsApp number and name, and our id
 /// in the business's unique property when it has one. Empty values are left out (HubSpot would
 /// clear the property).
@@ -365,5 +403,27 @@ mod tests {
             content.contains("customer (whatsapp): I want a person"),
             "{content}"
         );
+    }
+
+    #[test]
+    fn a_company_domain_is_an_emails_own_not_a_mail_providers() {
+        assert_eq!(
+            company_domain("Jane@Acme.Example"),
+            Some("acme.example".to_owned())
+        );
+        assert_eq!(
+            company_domain(" ops@eu.acme.example. "),
+            Some("eu.acme.example".to_owned())
+        );
+        for email in [
+            "jane@gmail.com",
+            "jo@Hotmail.com",
+            "x@localhost",
+            "no-at-sign",
+            "a@.com",
+            "a@b..c",
+        ] {
+            assert_eq!(company_domain(email), None, "{email}");
+        }
     }
 }
