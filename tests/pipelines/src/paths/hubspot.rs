@@ -10,7 +10,7 @@ use crate::partners::hubspot::{HubSpot, SCOPES, any_call, too_many_requests};
 use crate::partners::media_host::MediaHost;
 use crate::partners::meta::Graph;
 use crate::steps::channels::{receive_whatsapp, receive_whatsapp_image, whatsapp_account};
-use crate::steps::crms::hubspot::connected_business;
+use crate::steps::crms::hubspot::{APP_CLIENT_ID, APP_CLIENT_SECRET, connected_business};
 use crate::steps::crms::kustomer::settled_log;
 use crate::steps::crms::{entry, sync_log};
 use crate::steps::customers::sync;
@@ -359,20 +359,8 @@ fn a_ticket_closed_in_hubspot_resolves_its_conversation_once_and_unsigned_or_sta
     test(|app| async move {
         let setup = connected_business(&app, json!({})).await;
         let id = setup.id().to_owned();
-        let (client_id, client_secret) = ("hubspot-app", "hubspot-app-secret");
-        setup.hubspot.register_app(
-            client_id,
-            client_secret,
-            &format!("{ORIGIN}/console/"),
-            &["tickets"],
-        );
-        app.admin(
-            Method::Patch,
-            &format!("/admin/connectors/{id}"),
-            Some(json!({ "secrets": { "client_secret": client_secret } })),
-        )
-        .await
-        .expect(200);
+        let (client_id, client_secret) = (APP_CLIENT_ID, APP_CLIENT_SECRET);
+        setup.subscribe_app(&app, &["tickets"]).await;
         Graph::install(&app.stack);
         let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
         receive_whatsapp(&app, &whatsapp, &unique_phone(), "I need a person").await;
@@ -399,16 +387,11 @@ fn a_ticket_closed_in_hubspot_resolves_its_conversation_once_and_unsigned_or_sta
         assert_eq!(status(&app), "open");
 
         let path = format!("/api/webhooks/hubspot/{id}");
-        let uri = format!("{ORIGIN}{path}");
         let deliver = |events: &Value, at_ms: i64, secret: &str| {
-            let delivery = setup.hubspot.webhook(secret, &uri, events, at_ms);
-            let app = &app;
-            let path = path.clone();
-            async move {
-                let body = delivery.body.clone();
-                app.request(Method::Post, &path, &delivery.header_pairs(), body)
-                    .await
-            }
+            let (setup, app) = (&setup, &app);
+            let events = events.clone();
+            let secret = secret.to_owned();
+            async move { setup.deliver(app, &events, at_ms, &secret).await }
         };
         let closed = setup.hubspot.ticket_moved(client_id, &ticket, "4");
         let now = app.stack.now_ms();
@@ -703,17 +686,8 @@ fn contacts_merged_in_hubspot_keep_our_customers_on_the_merged_one_and_a_deleted
     test(|app| async move {
         let setup = connected_business(&app, json!({})).await;
         let id = setup.id().to_owned();
-        let (client_id, client_secret) = ("hubspot-app", "hubspot-app-secret");
-        setup
-            .hubspot
-            .register_app(client_id, client_secret, &format!("{ORIGIN}/console/"), &SCOPES);
-        app.admin(
-            Method::Patch,
-            &format!("/admin/connectors/{id}"),
-            Some(json!({ "secrets": { "client_secret": client_secret } })),
-        )
-        .await
-        .expect(200);
+        let client_id = APP_CLIENT_ID;
+        setup.subscribe_app(&app, &SCOPES).await;
         let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
         let (first, second) = (unique_phone(), unique_phone());
         receive_whatsapp(&app, &whatsapp, &first, "hello").await;
@@ -736,21 +710,11 @@ fn contacts_merged_in_hubspot_keep_our_customers_on_the_merged_one_and_a_deleted
             )
             .len()
         };
-        let path = format!("/api/webhooks/hubspot/{id}");
-        let uri = format!("{ORIGIN}{path}");
         let deliver = |events: Value| {
-            let delivery = setup
-                .hubspot
-                .webhook(client_secret, &uri, &events, app.stack.now_ms());
-            let (app, path) = (&app, path.clone());
+            let (setup, app) = (&setup, &app);
             async move {
-                let answer = app
-                    .request(
-                        Method::Post,
-                        &path,
-                        &delivery.header_pairs(),
-                        delivery.body.clone(),
-                    )
+                let answer = setup
+                    .deliver(app, &events, app.stack.now_ms(), APP_CLIENT_SECRET)
                     .await
                     .expect(200)
                     .json();
