@@ -1,5 +1,5 @@
 //! `crm-edge admin …`: the operator's commands, with the admin token: businesses, their API
-//! keys and their channel accounts.
+//! keys, their channel accounts and their CRM connectors.
 
 use crate::client::{Client, Credential, Failure, segment};
 use crate::output::{self, Column, list};
@@ -17,6 +17,9 @@ pub enum Command {
     /// A business's channel accounts (the numbers, pages and mailboxes it receives on).
     #[command(subcommand)]
     ChannelAccounts(ChannelAccounts),
+    /// A business's CRM connectors (Kustomer, Krayin, HubSpot): connected, tested, their sync log.
+    #[command(subcommand)]
+    Connectors(Connectors),
     /// A business's alerts, newest first (docs/alerts.md): what each says, open or resolved, and
     /// what became of its emails.
     ///
@@ -148,6 +151,71 @@ pub enum ChannelAccounts {
         secrets: Vec<(String, String)>,
     },
 }
+
+#[derive(Subcommand)]
+pub enum Connectors {
+    /// The business's connectors, each with its health and the work waiting.
+    List { business_id: String },
+    /// Connects a CRM with its token (docs/connectors.md: each CRM's settings and secrets).
+    ///
+    /// Example: crm-edge admin connectors add <business id> --kind hubspot
+    ///          --secret access_token=@hubspot-token.txt --setting sync_companies=true
+    #[command(verbatim_doc_comment)]
+    Add {
+        business_id: String,
+        #[arg(long, value_parser = ["kustomer", "krayin", "hubspot"])]
+        kind: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// `key=value`: a setting (repeatable); `true`, `false` and whole numbers are sent as
+        /// such, anything else as text.
+        #[arg(long = "setting", value_parser = crate::key_value)]
+        settings: Vec<(String, String)>,
+        /// `key=value`, or `key=@FILE` to read the value from a file and keep it out of the
+        /// shell's history (repeatable).
+        #[arg(long = "secret", value_parser = crate::key_value)]
+        secrets: Vec<(String, String)>,
+    },
+    /// Tests the connection: who the credentials belong to, or why the CRM refused them (exit 3).
+    Test { connector_id: String },
+    /// The connector's sync log, newest first.
+    ///
+    /// Example: crm-edge admin connectors sync-log <connector id> --status failed
+    #[command(verbatim_doc_comment)]
+    SyncLog {
+        connector_id: String,
+        #[arg(long, value_parser = ["pending", "succeeded", "skipped", "failed", "dead"])]
+        status: Option<String>,
+    },
+}
+
+const CONNECTOR: &[&str] = &[
+    "id",
+    "business_id",
+    "kind",
+    "name",
+    "enabled",
+    "settings",
+    "secrets_set",
+    "webhook_path",
+    "created_at",
+];
+const CONNECTORS: &[Column] = &[
+    ("ID", "id"),
+    ("KIND", "kind"),
+    ("NAME", "name"),
+    ("ENABLED", "enabled"),
+    ("WAITING", "/status/backlog"),
+    ("LAST ERROR", "/status/last_error"),
+];
+const SYNC_LOG: &[Column] = &[
+    ("UPDATED", "updated_at"),
+    ("OPERATION", "operation"),
+    ("STATUS", "status"),
+    ("ATTEMPTS", "attempts"),
+    ("CRM ID", "crm_id"),
+    ("LAST ERROR", "last_error"),
+];
 
 const BUSINESS: &[&str] = &[
     "id",
@@ -374,9 +442,67 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             let shown = output::fields(&answer, ACCOUNT);
             (answer, shown)
         }
+        Command::Connectors(Connectors::List { business_id }) => {
+            let path = format!("/admin/businesses/{}/connectors", segment(&business_id)?);
+            let answer = call("GET", path, None)?;
+            let shown = list(&answer, "connectors", CONNECTORS);
+            (answer, shown)
+        }
+        Command::Connectors(Connectors::Add {
+            business_id,
+            kind,
+            name,
+            settings,
+            secrets,
+        }) => {
+            let mut body = json!({
+                "kind": kind,
+                "settings": settings_object(settings),
+                "secrets": object(secrets, true)?,
+            });
+            if let Some(name) = name {
+                body["name"] = Value::from(name);
+            }
+            let path = format!("/admin/businesses/{}/connectors", segment(&business_id)?);
+            let answer = call("POST", path, Some(body))?;
+            let shown = output::fields(&answer, CONNECTOR);
+            (answer, shown)
+        }
+        Command::Connectors(Connectors::Test { connector_id }) => {
+            let path = format!("/admin/connectors/{}/test", segment(&connector_id)?);
+            let answer = call("POST", path, None)?;
+            let ok = answer["ok"].as_bool() == Some(true);
+            let shown = if ok {
+                format!("ok: {}\n", output::cell(&answer["user"]))
+            } else {
+                format!("refused: {}\n", output::cell(&answer["reason"]))
+            };
+            print!("{}", if json { output::json(&answer) } else { shown });
+            return Ok(if ok { 0 } else { 3 });
+        }
+        Command::Connectors(Connectors::SyncLog { connector_id, status }) => {
+            let mut path = format!("/admin/connectors/{}/sync-log?limit=100", segment(&connector_id)?);
+            if let Some(status) = status {
+                path.push_str(&format!("&status={}", segment(&status)?));
+            }
+            let answer = call("GET", path, None)?;
+            let shown = list(&answer, "entries", SYNC_LOG);
+            (answer, shown)
+        }
     };
     print!("{}", if json { output::json(&answer) } else { shown });
     Ok(0)
+}
+
+/// `key=value` settings as an object: `true`, `false` and whole numbers as JSON's, the rest as
+/// text.
+fn settings_object(pairs: Vec<(String, String)>) -> Value {
+    let value = |text: String| match text.as_str() {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => text.parse::<i64>().map_or(Value::from(text), Value::from),
+    };
+    Value::Object(pairs.into_iter().map(|(key, text)| (key, value(text))).collect())
 }
 
 /// `key=value` pairs as an object; with `from_files`, a value `@FILE` is the file's content
@@ -411,6 +537,26 @@ mod tests {
         };
         let last = move_business(&step, to).unwrap_or_else(|error| panic!("{error:?}"));
         (sent.into_inner(), last)
+    }
+
+    #[test]
+    fn a_connectors_settings_keep_their_booleans_and_whole_numbers_and_the_rest_as_text() {
+        let pairs = [
+            ("sync_companies", "true"),
+            ("sync_messages", "false"),
+            ("lead_source_id", "7"),
+            ("ticket_pipeline", "0"),
+            ("api_url", "https://api.hubapi.com"),
+            ("customer_id_property", "1st"),
+        ]
+        .map(|(key, value)| (key.to_owned(), value.to_owned()));
+        assert_eq!(
+            settings_object(pairs.to_vec()),
+            json!({
+                "sync_companies": true, "sync_messages": false, "lead_source_id": 7, "ticket_pipeline": 0,
+                "api_url": "https://api.hubapi.com", "customer_id_property": "1st",
+            })
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 use serde_json::Value;
 use std::fmt::Write;
 
-/// A column: its heading and the field of each item it shows.
+/// A column: its heading and the field of each item it shows (a JSON pointer, `/status/backlog`,
+/// for one inside an object).
 pub type Column = (&'static str, &'static str);
 
 /// The widest a cell is shown; longer text is cut with `…` (`--json` shows it whole).
@@ -35,11 +36,12 @@ pub fn cell(value: &Value) -> String {
 pub fn table(items: &[Value], columns: &[Column]) -> String {
     let rows: Vec<Vec<String>> =
         std::iter::once(columns.iter().map(|(heading, _)| (*heading).to_owned()).collect())
-            .chain(
-                items
+            .chain(items.iter().map(|item| {
+                columns
                     .iter()
-                    .map(|item| columns.iter().map(|(_, field)| cell(&item[*field])).collect()),
-            )
+                    .map(|(_, field)| cell(field_of(item, field)))
+                    .collect()
+            }))
             .collect();
     let widths: Vec<usize> = (0..columns.len())
         .map(|i| rows.iter().map(|row| row[i].chars().count()).max().unwrap_or(0))
@@ -54,6 +56,15 @@ pub fn table(items: &[Value], columns: &[Column]) -> String {
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
     out
+}
+
+/// The field `name` of `item`, or the value a JSON pointer names.
+fn field_of<'v>(item: &'v Value, name: &str) -> &'v Value {
+    if name.starts_with('/') {
+        item.pointer(name).unwrap_or(&Value::Null)
+    } else {
+        &item[name]
+    }
 }
 
 /// The list under `field` as a table, or a line saying there is none.

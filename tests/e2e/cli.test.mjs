@@ -18,6 +18,7 @@ import { d1, d1Shards } from './store.mjs';
 import { whatsappNotification } from './providers/meta.mjs';
 import { refusedUrl, startWebhookReceiver } from './receivers/webhook-receiver.mjs';
 import { createWebhook, deliveriesOf } from './receivers/webhook-api.mjs';
+import { startHubSpot } from './crm/hubspot.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = process.env.CRM_EDGE_CLI || join(ROOT, 'target', 'cli', 'crm-edge');
@@ -413,6 +414,44 @@ describe('crm-edge admin', () => {
     const unknown = await run(['--profile', 'nope', 'admin', 'businesses', 'show', id], env);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /no profile \[nope\]/);
+  });
+});
+
+describe('crm-edge admin connectors', () => {
+  test('a HubSpot connector added with its token from a file and a setting typed, tested (its account; a token HubSpot refuses exits 3 with why), listed with its backlog, and its sync log read', async () => {
+    const token = `pat-na1-${randomUUID()}`;
+    const hubspot = await startHubSpot({ tokens: { [token]: {} }, rateLimit: null });
+    try {
+      const { id } = await newBusiness();
+      const env = { CRM_EDGE_ADMIN_TOKEN: ADMIN_TOKEN };
+      const file = join(dir, 'hubspot-token.txt');
+      writeFileSync(file, `${token}\n`);
+      const added = await json(['admin', 'connectors', 'add', id, '--kind', 'hubspot', '--name', 'Sales',
+        '--setting', `api_url=${hubspot.url}`, '--setting', 'sync_companies=true', '--secret', `access_token=@${file}`], env);
+      assert.equal(added.settings.sync_companies, true, 'true is sent as true');
+      assert.deepEqual(added.secrets_set, ['access_token']);
+      const tested = await run(['admin', 'connectors', 'test', added.id], env);
+      assert.equal(tested.code, 0, tested.stderr);
+      assert.match(tested.stdout, new RegExp(`^ok: .*${hubspot.portalId}`));
+      assert.ok(hubspot.requests.some((r) => r.headers.authorization === `Bearer ${token}`), 'the token from the file, without its line break');
+
+      const wrong = await json(['admin', 'connectors', 'add', id, '--kind', 'hubspot', '--name', 'Stale',
+        '--setting', `api_url=${hubspot.url}`, '--secret', 'access_token=pat-na1-revoked'], env);
+      const refused = await run(['admin', 'connectors', 'test', wrong.id], env);
+      assert.equal(refused.code, 3, refused.stdout);
+      assert.match(refused.stdout, /^refused: HubSpot answered 401/);
+
+      const listed = await run(['admin', 'connectors', 'list', id], env);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, new RegExp(`^${added.id}\\s+hubspot\\s+Sales\\s+true\\s+0\\s+-$`, 'm'));
+      const log = await run(['admin', 'connectors', 'sync-log', added.id, '--status', 'failed'], env);
+      assert.equal(log.code, 0, log.stderr);
+      assert.equal(log.stdout, 'no entries\n');
+      const badKind = await run(['admin', 'connectors', 'add', id, '--kind', 'salesforce'], env);
+      assert.equal(badKind.code, 2, 'a kind the tool does not know is bad usage');
+    } finally {
+      await hubspot.close();
+    }
   });
 });
 
