@@ -473,7 +473,12 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             let answer = call("POST", path, None)?;
             let ok = answer["ok"].as_bool() == Some(true);
             let shown = if ok {
-                format!("ok: {}\n", output::cell(&answer["user"]))
+                // Who the credentials belong to: the CRM's name for them, else what it said.
+                let user = &answer["user"];
+                let who = user["name"]
+                    .as_str()
+                    .map_or_else(|| output::cell(user), str::to_owned);
+                format!("ok: {who}\n")
             } else {
                 format!("refused: {}\n", output::cell(&answer["reason"]))
             };
