@@ -93,6 +93,12 @@ def before_call(context, case, kwargs):
             # A Kustomer subdomain names a host of Kustomer's; base_url replaces it.
             settings.pop("subdomain", None)
             settings["base_url"] = NOWHERE
+    elif path == "/api-connector-authorizations":
+        # Without api_url the code would be traded at HubSpot's own token endpoint.
+        if "settings" not in body:
+            body["settings"] = {}
+        if isinstance(body.get("settings"), dict):
+            body["settings"]["api_url"] = NOWHERE
 
 
 def _text(response):
