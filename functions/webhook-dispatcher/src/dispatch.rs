@@ -33,6 +33,11 @@ const START_CEILING: u32 = domain::platform::D1_QUERIES - 250;
 /// endpoint an event, it can make all its first attempts below [`START_CEILING`].
 const DISPATCH_QUERIES: u32 = 8;
 const FIRST_ATTEMPT_QUERIES: u32 = 4;
+/// No first attempt starts this long after its dispatch did: the rest are handed to tasks of
+/// their own. A dispatch thus ends within this and one attempt's longest timeout, well before
+/// the sweep takes its events for lost (`maintenance::UNDISPATCHED_GRACE_SECONDS`), which would
+/// attempt again what it has not recorded yet.
+const FIRST_ATTEMPTS_SECONDS: i64 = 60;
 /// Our own failures are retried by the queue after this long, a few times.
 const OWN_FAULT_RETRY_SECONDS: u32 = 5;
 
@@ -161,32 +166,32 @@ fn merge<'a>(
 }
 
 /// At most two D1 round trips for a first attempt: one batch reads the events (and what their
-/// bodies, the CRM planning and the fan-out need) and claims their deliveries, and one batch
-/// records the attempts that ended together (up to [`PARALLEL_ATTEMPTS`]) with what they settle of
-/// their events (the body, kept for retries and replays, and the mark that it was dispatched). A
-/// last batch settles only what no attempt did.
+/// bodies, the CRM planning and the fan-out need) and the first attempts they are due, writing
+/// nothing, and one batch records the attempts that ended together (up to [`PARALLEL_ATTEMPTS`]),
+/// a delivery row for each that did not deliver, and the events whose last first attempt they
+/// are (the body, kept for retries and replays, and the mark that it was dispatched). A last
+/// batch settles only what no attempt did.
 async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(), ApiError> {
     let db = env.d1(DB)?;
     let keys = secrets_key::keyring(env)?;
     let now = runtime::now();
     let secret = env.secret(MEDIA_LINK_SECRET);
     let link_secret = secret.as_deref().map(str::as_bytes);
-    let dispatch =
-        webhook_delivery::dispatch(&db, &keys, tenant, event_ids, link_secret, now, PARALLEL_ATTEMPTS)
-            .await?;
+    let dispatch = webhook_delivery::dispatch(&db, &keys, tenant, event_ids, link_secret, now).await?;
     for (event_id, reason) in &dispatch.payloads.unbuildable {
         console_error!("event {event_id} is dead-lettered alone, the rest of its chunk goes on: {reason}");
     }
     // Before the events are marked dispatched: a failure here leaves them to be dispatched (and
-    // planned) again, and planning twice records the work once. The deliveries claimed meanwhile
-    // are claimed again once their lease runs out.
+    // planned) again, and planning twice records the work once.
     edge::crm::sync::plan(env, &db, tenant, &dispatch.connectors, &dispatch.events).await?;
     let (db, dispatch) = (&db, &dispatch);
     let attempts = stream::iter(&dispatch.due)
         .map(|(claimed, endpoint)| async move {
             // Many events to many endpoints can be more attempts than one invocation's D1 queries
-            // allow: past its share, a first attempt is handed to a task of its own (None).
-            if env.usage().d1_queries >= START_CEILING {
+            // allow, or than fit in FIRST_ATTEMPTS_SECONDS: past either, a first attempt is handed
+            // to a task of its own (None).
+            let late = runtime::now().millis() - now.millis() > FIRST_ATTEMPTS_SECONDS * 1000;
+            if env.usage().d1_queries >= START_CEILING || late {
                 return (claimed, Ok(None));
             }
             let made = webhook_delivery::attempt_unrecorded(
@@ -205,6 +210,7 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
     let mut attempts = pin!(attempts);
     let mut handed_on: Vec<&Claimed> = Vec::new();
     let mut recorded: Vec<&EventId> = Vec::new();
+    let mut unrecorded: Vec<&EventId> = Vec::new();
     while let Some(ended) = attempts.next().await {
         let mut made = Vec::with_capacity(ended.len());
         let mut statements = Vec::new();
@@ -215,10 +221,13 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
                     statements.extend(record);
                     made.push((claimed, outcome));
                 }
-                Err(error) => console_error!(
-                    "a first attempt was not made: {}",
-                    error.detail().unwrap_or(&error.body.message)
-                ),
+                Err(error) => {
+                    console_error!(
+                        "a first attempt was not made: {}",
+                        error.detail().unwrap_or(&error.body.message)
+                    );
+                    unrecorded.push(&claimed.event_id);
+                }
             }
         }
         if made.is_empty() {
@@ -226,7 +235,8 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
         }
         let events: Vec<&EventId> = made.iter().map(|(claimed, _)| &claimed.event_id).collect();
         let kept = async {
-            statements.splice(0..0, dispatch.settling(db, tenant, &events)?);
+            let completed = dispatch.completed_by(&recorded, &events);
+            statements.splice(0..0, dispatch.settling(db, tenant, &completed)?);
             Ok::<_, ApiError>(db.batch(statements).await?)
         };
         match kept.await {
@@ -236,18 +246,23 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
                     after(env, tenant, claimed, outcome).await;
                 }
             }
-            // Their deliveries stay pending and leased: the sweep finds them once the lease runs
-            // out, and their events are settled below.
-            Err(error) => console_error!("{} first attempts were not recorded: {error}", made.len()),
+            // Nothing of them was written, and their events are not marked dispatched: the sweep
+            // dispatches them again, and only what no attempt recorded is attempted.
+            Err(error) => {
+                console_error!("{} first attempts were not recorded: {error}", made.len());
+                unrecorded.extend(events);
+            }
         }
     }
-    dispatch.finish(db, tenant, &recorded, &handed_on).await?;
+    dispatch
+        .finish(db, tenant, &recorded, &unrecorded, &handed_on)
+        .await?;
     hand_on(env, tenant, &handed_on).await;
     Ok(())
 }
 
 /// Puts the first attempts this invocation had no room for on the queue, each as a task of its
-/// own; their leases were let go by the dispatch's last batch. Not queued, they stay pending and
+/// own; the dispatch's last batch gave their deliveries rows. Not queued, they stay pending and
 /// the sweep finds them.
 async fn hand_on(env: &Env, tenant: &Tenant, claimed: &[&Claimed]) {
     if claimed.is_empty() {

@@ -176,6 +176,64 @@ uuid_id!(
     AlertId
 );
 
+/// The 16 bytes an id's hex digits spell (dashes skipped); None unless there are 32 digits.
+fn bytes_of(id: &str) -> Option<[u8; 16]> {
+    let digits: Vec<u8> = id.bytes().filter(|&b| b != b'-').collect();
+    if digits.len() != 32 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (at, pair) in digits.chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).ok()?;
+        bytes[at] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(bytes)
+}
+
+/// What masks an event's bytes into its delivery's id at one endpoint.
+fn delivery_mask(endpoint: &EndpointId) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest([b"crm-edge delivery ", endpoint.as_str().as_bytes()].concat());
+    std::array::from_fn(|at| digest[at])
+}
+
+impl DeliveryId {
+    /// The id of `event`'s delivery to `endpoint`, known before any row holds it (a delivery
+    /// settled by its first attempt has none): the event's bytes masked by the endpoint's, as 32
+    /// hex digits. One endpoint's deliveries never share an id (the mask is a bijection), two
+    /// endpoints' share one by chance as rarely as two random ids, and the endpoint and the id
+    /// give the event back ([`DeliveryId::event_at`]).
+    pub fn of(endpoint: &EndpointId, event: &EventId) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mask = delivery_mask(endpoint);
+        let event = bytes_of(event.as_str()).unwrap_or_default();
+        let mut id = String::with_capacity(32);
+        for (byte, mask) in event.into_iter().zip(mask) {
+            let byte = byte ^ mask;
+            id.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            id.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
+        Self(id)
+    }
+
+    /// The event whose delivery to `endpoint` has this id, when [`DeliveryId::of`] made it.
+    pub fn event_at(&self, endpoint: &EndpointId) -> Option<EventId> {
+        if !is_hex128(&self.0) {
+            return None;
+        }
+        let mask = delivery_mask(endpoint);
+        let bytes = bytes_of(&self.0)?;
+        let mut event = String::with_capacity(36);
+        for (at, (byte, mask)) in bytes.into_iter().zip(mask).enumerate() {
+            if matches!(at, 4 | 6 | 8 | 10) {
+                event.push('-');
+            }
+            event.push_str(&format!("{:02x}", byte ^ mask));
+        }
+        EventId::parse(&event)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +286,43 @@ mod tests {
         for (input, ok, description) in cases {
             assert_eq!(BusinessId::parse(input).is_some(), ok, "{description}: {input}");
         }
+    }
+
+    #[test]
+    fn a_delivery_id_comes_from_its_event_and_endpoint_and_gives_the_event_back() {
+        let endpoint = EndpointId::generate([7; 16]);
+        let other = EndpointId::generate([8; 16]);
+        let event = EventId::generate(std::array::from_fn(|at| at as u8 * 0x11));
+        let delivery = DeliveryId::of(&endpoint, &event);
+        assert_eq!(
+            delivery,
+            DeliveryId::of(&endpoint, &event),
+            "the same pair, the same id"
+        );
+        assert!(is_hex128(delivery.as_str()), "{delivery}");
+        assert_ne!(
+            delivery,
+            DeliveryId::of(&other, &event),
+            "another endpoint, another id"
+        );
+        let next = EventId::generate(std::array::from_fn(|at| at as u8 * 0x10 + 1));
+        assert_ne!(
+            delivery,
+            DeliveryId::of(&endpoint, &next),
+            "another event, another id"
+        );
+        assert_eq!(delivery.event_at(&endpoint), Some(event.clone()));
+        assert_ne!(
+            delivery.event_at(&other),
+            Some(event),
+            "only its own endpoint unmasks it"
+        );
+        let random =
+            DeliveryId::parse("8f14e45f-ceea-467f-a8ad-0c9b6c1d1b55").unwrap_or_else(|| panic!("an id"));
+        assert_eq!(
+            random.event_at(&endpoint),
+            None,
+            "a random delivery id names no event"
+        );
     }
 }

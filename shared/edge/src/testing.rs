@@ -325,8 +325,9 @@ impl Fixture {
             .collect()
     }
 
-    /// What the webhook dispatcher does with a task naming `ids` now: their bodies fixed (files
-    /// linked with [`MEDIA_LINK_SECRET`]), their deliveries made, and leased for a first attempt.
+    /// What the webhook dispatcher does with a task naming `ids` now, but for the attempts: their
+    /// bodies fixed (files linked with [`MEDIA_LINK_SECRET`]) and the events settled; the first
+    /// attempts they are due, for the caller to make ([`Fixture::attempt`]).
     pub async fn dispatch(&self, tenant: &Tenant, ids: &[domain::ids::EventId]) -> Vec<Due> {
         let now = crate::runtime::now();
         let dispatch = crate::webhook_delivery::dispatch(
@@ -336,18 +337,17 @@ impl Fixture {
             ids,
             Some(MEDIA_LINK_SECRET),
             now,
-            16,
         )
         .await
         .unwrap_or_else(|error| panic!("{error:?}"));
         dispatch
-            .finish(&self.db, tenant, &[], &[])
+            .finish(&self.db, tenant, &[], &[], &[])
             .await
             .unwrap_or_else(|error| panic!("{error:?}"));
         dispatch.due
     }
 
-    /// The attempt `due` was leased for, made now and recorded: its outcome.
+    /// The attempt `due` is, made now and recorded: its outcome.
     pub async fn attempt(&self, tenant: &Tenant, due: &Due) -> db::webhook_attempts::AttemptOutcome {
         crate::webhook_delivery::attempt(
             &self.env,

@@ -9,7 +9,7 @@
 use crate::Env;
 use crate::bounded_fetch::{self, Failure};
 use crate::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
-use crate::db::webhook_deliveries::{Claimed, Lease};
+use crate::db::webhook_deliveries::{Claimed, Lease, Standing};
 use crate::db::webhook_endpoints::{Endpoint, Health};
 use crate::db::webhook_events::{StoredEvent, table_of};
 use crate::db::{Db, Statement};
@@ -341,8 +341,7 @@ pub async fn attempt_unrecorded(
         // The business turned the endpoint off, or it was disabled for failing: no attempt is
         // made, and the delivery waits among the dead for a replay once it is enabled again.
         let reason = "not sent: the endpoint is disabled";
-        let abandon =
-            db::webhook_deliveries::abandon(db, tenant, &claimed.delivery_id, &claimed.lease, reason, now)?;
+        let abandon = db::webhook_deliveries::abandon(db, tenant, claimed, reason, now)?;
         return Ok((AttemptOutcome::Dead, vec![abandon]));
     }
     let seed_secret = endpoint.seed_secret(now, claimed.attempt);
@@ -377,7 +376,7 @@ pub async fn attempt_unrecorded(
     record.duration_ms = attempted.millis;
     record.outcome = outcome;
     let confirms = confirms_new_secret(endpoint, seed_secret, outcome);
-    let statements = record_statements(db, tenant, &record, Some(&claimed.lease), &health, confirms)?;
+    let statements = record_statements(db, tenant, &record, Some(claimed), &health, confirms)?;
     Ok((outcome, statements))
 }
 
@@ -391,19 +390,20 @@ pub fn confirms_new_secret(
     outcome == AttemptOutcome::Delivered && !endpoint.seed_signs_new && seed_secret == &endpoint.secret
 }
 
-/// Logs the attempt, settles its delivery (if any, and only while it is still pending under
-/// `lease`, the lease the attempt was made under: a late result cannot undo a later one, and
-/// delivered is final), updates the endpoint's health and, when `confirms_new_secret`, records
-/// that the receiver holds the new secret, in one transaction.
+/// Logs the attempt, settles the delivery `claimed` for it if any (under its lease, only while
+/// it is still pending under it: a late result cannot undo a later one, and delivered is final;
+/// a first attempt's, by giving it a row unless it was delivered), updates the endpoint's health
+/// and, when `confirms_new_secret`, records that the receiver holds the new secret, in one
+/// transaction.
 pub async fn record_attempt(
     db: &Db,
     tenant: &Tenant,
     record: &AttemptRecord<'_>,
-    lease: Option<&str>,
+    claimed: Option<&Claimed>,
     health: &Health,
     confirms_new_secret: bool,
 ) -> Result<(), ApiError> {
-    let statements = record_statements(db, tenant, record, lease, health, confirms_new_secret)?;
+    let statements = record_statements(db, tenant, record, claimed, health, confirms_new_secret)?;
     db.batch(statements).await?;
     Ok(())
 }
@@ -413,7 +413,7 @@ pub fn record_statements(
     db: &Db,
     tenant: &Tenant,
     record: &AttemptRecord<'_>,
-    lease: Option<&str>,
+    claimed: Option<&Claimed>,
     health: &Health,
     confirms_new_secret: bool,
 ) -> Result<Vec<Statement>, ApiError> {
@@ -425,24 +425,21 @@ pub fn record_statements(
             record.endpoint_id,
         )?);
     }
-    if let (Some(delivery_id), Some(lease)) = (record.delivery_id, lease) {
+    if let Some(claimed) = claimed {
         let (status, next) = match record.outcome {
             AttemptOutcome::Delivered => ("delivered", None),
             AttemptOutcome::Retrying { next } => ("pending", Some(next)),
             AttemptOutcome::Dead => ("dead", None),
         };
-        statements.push(db::webhook_deliveries::settle(
-            db,
-            tenant,
-            delivery_id,
-            lease,
-            record.attempt,
+        let standing = Standing {
             status,
+            attempts: record.attempt,
             next,
-            record.status_code,
-            record.error,
-            record.at,
-        )?);
+            last_status: record.status_code,
+            last_error: record.error,
+            at: record.at,
+        };
+        statements.extend(db::webhook_deliveries::settle(db, tenant, claimed, &standing)?);
     }
     if let Some(update) =
         db::webhook_endpoints::health_update(db, tenant, record.endpoint_id, health, record.at)?
@@ -478,9 +475,11 @@ fn health_after(
     }
 }
 
-/// A dispatch under way: its events read, their deliveries made and leased for a first attempt,
-/// and their bodies built, all in one round trip; left to do are the attempts, each recorded with
-/// what it settles of its event ([`Dispatch::settling`]), and [`Dispatch::finish`] for the rest.
+/// A dispatch under way: its events read, the first attempts they are due (each known by its
+/// delivery's id: nothing is written before a first attempt) and their bodies built, in one
+/// round trip; left to do are the attempts, each batch of them recorded with the events it
+/// settles ([`Dispatch::settling`] of [`Dispatch::completed_by`]), and [`Dispatch::finish`] for
+/// the rest.
 pub struct Dispatch {
     pub events: Vec<StoredEvent>,
     /// The business's enabled CRM connectors, which follow every event.
@@ -495,12 +494,11 @@ pub struct Dispatch {
 }
 
 /// Reads the events among `event_ids` (with the files their message events list, the business's
-/// enabled CRM connectors and its endpoints) and creates one pending delivery per event and
-/// subscribed enabled endpoint, leased for its first attempt (made `parallel` at a time by the
-/// caller), in one batch; then builds the bodies not fixed yet. Only deliveries created now come
-/// back, so a repeated dispatch attempts nothing twice. Nothing is marked dispatched yet: should
-/// the dispatch end here, the sweep dispatches the events again, and their deliveries, once
-/// their lease runs out, are claimed again.
+/// enabled CRM connectors, its endpoints, and the first attempts the events are due: one per
+/// event and subscribed enabled endpoint that neither has a delivery row nor logged an attempt),
+/// in one batch that writes nothing; then builds the bodies not fixed yet. A repeated dispatch
+/// attempts nothing twice that was recorded. Nothing is marked dispatched yet: should the
+/// dispatch end before its attempts are recorded, the sweep dispatches the events again.
 pub async fn dispatch(
     db: &Db,
     keys: &Keyring,
@@ -508,27 +506,25 @@ pub async fn dispatch(
     event_ids: &[EventId],
     link_secret: Option<&[u8]>,
     now: Timestamp,
-    parallel: usize,
 ) -> Result<Dispatch, ApiError> {
-    let token = hex::encode(runtime::random::<16>()?);
     let results = db
         .batch(vec![
             db::webhook_events::load_statement(db, tenant, event_ids)?,
             db::attachments::of_messages_among(db, tenant, db::webhook_events::message_subjects(event_ids))?,
             db::crm_connectors::enabled_statement(db, tenant),
             db::webhook_endpoints::list_statement(db, tenant),
-            db::webhook_deliveries::create(db, tenant, event_ids, now, &token, parallel)?,
+            db::webhook_deliveries::first_due(db, tenant, event_ids)?,
         ])
         .await?;
     let events = db::webhook_events::loaded(&results, 0)?;
     let files = db::attachments::at(&results, 1)?;
     let connectors = db::crm_connectors::enabled_at(&results, 2)?;
     let endpoints = db::webhook_endpoints::listed(db, keys, tenant, &results, 3).await?;
-    let created = db::webhook_deliveries::created(&results, 4)?;
+    let first = db::webhook_deliveries::first_due_at(&results, 4)?;
     let payloads = payloads(tenant, &events, &files, link_secret);
-    let mut due = Vec::with_capacity(created.len());
+    let mut due = Vec::with_capacity(first.len());
     let mut doomed = Vec::new();
-    for mut claimed in created {
+    for mut claimed in first {
         if claimed.payload.is_none() {
             claimed.payload = payloads
                 .built
@@ -561,7 +557,31 @@ pub async fn dispatch(
     })
 }
 
+/// How often `id` is among `ids`.
+fn count(ids: &[&EventId], id: &EventId) -> usize {
+    ids.iter().filter(|other| **other == id).count()
+}
+
 impl Dispatch {
+    /// The events that recording `recording` (events, one per first attempt) settles, `recorded`
+    /// being recorded before: those whose every first attempt is then recorded. An event is
+    /// settled with its last first attempt, not before: should the dispatch end between its
+    /// attempts, it is still the sweep's to dispatch again.
+    pub fn completed_by<'a>(&self, recorded: &[&EventId], recording: &[&'a EventId]) -> Vec<&'a EventId> {
+        let mut completed: Vec<&EventId> = Vec::new();
+        for &id in recording {
+            let due = self
+                .due
+                .iter()
+                .filter(|(claimed, _)| claimed.event_id == *id)
+                .count();
+            if !completed.contains(&id) && count(recorded, id) + count(recording, id) == due {
+                completed.push(id);
+            }
+        }
+        completed
+    }
+
     /// The statement that fixes the bodies built for `event_ids` and marks them dispatched,
     /// unless every one of them is both already; for the batch that records a first attempt.
     pub fn settling(
@@ -591,39 +611,43 @@ impl Dispatch {
             .map(|(_, body)| body.as_str())
     }
 
-    /// Settles, in one batch, what the first attempts did not: the events none of whose first
-    /// attempts was recorded (`recorded` are those that were: no subscribed endpoint, an
-    /// unbuildable body, attempts handed on or left unrecorded), the deliveries of events whose
-    /// body cannot be built (dead, saying why, so each endpoint's dead-letter list shows them),
-    /// and the leases of the first attempts `handed_on` to tasks of their own (let go, so that
-    /// the next worker may claim them). Nothing to settle, no round trip.
+    /// Settles, in one batch, what the batches of first attempts did not: the events that had
+    /// none to make (no subscribed endpoint, an unbuildable body, every one made already) or some
+    /// `handed_on` to tasks of their own (given their rows here, pending, for those tasks to
+    /// claim), and the deliveries of events whose body cannot be built (dead, saying why, so
+    /// each endpoint's dead-letter list shows them). Events with a first attempt `unrecorded`
+    /// (not made, or its batch failed) are left for the sweep to dispatch again. Nothing to
+    /// settle, no round trip.
     pub async fn finish(
         &self,
         db: &Db,
         tenant: &Tenant,
         recorded: &[&EventId],
+        unrecorded: &[&EventId],
         handed_on: &[&Claimed],
     ) -> Result<(), ApiError> {
         let rest: Vec<&EventId> = self
             .events
             .iter()
             .map(|event| &event.id)
-            .filter(|id| !recorded.contains(id))
+            .filter(|id| !unrecorded.contains(id))
+            .filter(|id| {
+                let due = self
+                    .due
+                    .iter()
+                    .filter(|(claimed, _)| claimed.event_id == **id)
+                    .count();
+                due == 0 || count(recorded, id) < due
+            })
             .collect();
         let mut statements: Vec<Statement> = self.settling(db, tenant, &rest)?.into_iter().collect();
         for (claimed, reason) in &self.doomed {
             statements.push(db::webhook_deliveries::abandon(
-                db,
-                tenant,
-                &claimed.delivery_id,
-                &claimed.lease,
-                reason,
-                self.now,
+                db, tenant, claimed, reason, self.now,
             )?);
         }
-        if let Some(first) = handed_on.first() {
-            let ids: Vec<&DeliveryId> = handed_on.iter().map(|c| &c.delivery_id).collect();
-            statements.push(db::webhook_deliveries::release(db, tenant, &ids, &first.lease)?);
+        if !handed_on.is_empty() {
+            statements.push(db::webhook_deliveries::hand_on(db, tenant, handed_on, self.now)?);
         }
         if !statements.is_empty() {
             db.batch(statements).await?;
@@ -698,12 +722,7 @@ pub async fn with_body(
         .first()
         .map_or("the event is gone", |(_, reason)| reason.as_str());
     db.batch(vec![db::webhook_deliveries::abandon(
-        db,
-        tenant,
-        &claimed.delivery_id,
-        &claimed.lease,
-        reason,
-        now,
+        db, tenant, &claimed, reason, now,
     )?])
     .await?;
     Ok(None)
@@ -801,6 +820,7 @@ mod tests {
     #[test]
     fn an_event_goes_to_the_enabled_endpoints_subscribed_to_it_and_only_once() {
         let fixture = Fixture::new();
+        fixture.stack.partner(HOOKS, |_| Reply::text(200, "ok"));
         fixture.run(async {
             let (tenant, endpoint) = customer_created(&fixture).await;
             let disabled = fixture
@@ -820,12 +840,12 @@ mod tests {
             let to: Vec<&domain::ids::EndpointId> =
                 due.iter().map(|(claimed, _)| &claimed.endpoint_id).collect();
             assert_eq!(to, vec![&endpoint.id]);
+            assert_eq!(fixture.attempt(&tenant, &due[0]).await, AttemptOutcome::Delivered);
             assert!(
                 fixture.dispatch(&tenant, &ids).await.is_empty(),
-                "a repeated dispatch makes nothing twice"
+                "a repeated dispatch attempts nothing twice"
             );
-            let deliveries = fixture.rows("webhook_deliveries", "id");
-            assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+            assert_eq!(fixture.stack.calls_to(HOOKS).len(), 1);
             let events = fixture.rows("webhook_events", "id");
             assert!(events[0]["dispatched_us"].is_i64(), "{events:?}");
         });
@@ -876,14 +896,22 @@ mod tests {
                     .as_str()
                 )
             );
-            let deliveries = fixture.rows("webhook_deliveries", "id");
+            assert!(
+                fixture.rows("webhook_deliveries", "id").is_empty(),
+                "delivered at its first attempt: no row but the attempt's"
+            );
+            let listed = db::webhook_deliveries::list(&fixture.db, &tenant, &endpoint.id, None, 10)
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(listed.len(), 1);
             assert_eq!(
                 (
-                    deliveries[0]["status"].as_str(),
-                    deliveries[0]["attempts"].as_i64(),
-                    deliveries[0]["last_status"].as_i64()
+                    &listed[0].id,
+                    listed[0].status.as_str(),
+                    listed[0].attempts,
+                    listed[0].last_status
                 ),
-                (Some("delivered"), Some(1), Some(204))
+                (&due[0].0.delivery_id, "delivered", 1, Some(204))
             );
             let attempts = fixture.rows("webhook_attempts", "id");
             assert_eq!(attempts.len(), 1);
@@ -1103,8 +1131,8 @@ mod tests {
         });
     }
 
-    /// A dispatch's first round trip alone (the events read, their deliveries created and
-    /// leased, the bodies built), as a worker that dies before anything after it leaves it.
+    /// A dispatch's first round trip alone (the events and the first attempts they are due read,
+    /// the bodies built), as a worker that dies before anything after it leaves it.
     async fn first_round_trip(
         fixture: &Fixture,
         tenant: &Tenant,
@@ -1118,7 +1146,6 @@ mod tests {
             ids,
             link_secret,
             runtime::now(),
-            16,
         )
         .await
         .unwrap_or_else(|error| panic!("{error:?}"))
@@ -1145,7 +1172,7 @@ mod tests {
             let (tenant, _) = customer_created(&fixture).await;
             let ids = fixture.event_ids();
             let secret = Some(MEDIA_LINK_SECRET);
-            // The first round trip claims the delivery; the worker dies before the POST's record.
+            // The first round trip writes nothing; the worker dies before the POST.
             let lost = first_round_trip(&fixture, &tenant, &ids, secret).await;
             assert_eq!(lost.due.len(), 1);
             let events = fixture.rows("webhook_events", "id");
@@ -1154,30 +1181,55 @@ mod tests {
                 (Value::Null, Value::Null),
                 "neither kept nor marked yet"
             );
+            assert!(fixture.rows("webhook_deliveries", "id").is_empty());
 
-            // The sweep dispatches the event again: no second delivery, its body kept now.
+            // The sweep dispatches the event again: the same first attempt is due, made and
+            // recorded with the event it settles.
             let again = first_round_trip(&fixture, &tenant, &ids, secret).await;
-            assert!(
-                again.due.is_empty(),
-                "the delivery exists: nothing to attempt twice"
+            assert_eq!(again.due.len(), 1, "nothing was recorded: it is still due");
+            assert_eq!(
+                again.due[0].0.delivery_id, lost.due[0].0.delivery_id,
+                "the same delivery"
             );
-            again
-                .finish(&fixture.db, &tenant, &[], &[])
+            let (claimed, endpoint) = &again.due[0];
+            let (outcome, mut statements) = attempt_unrecorded(
+                &fixture.env,
+                &fixture.db,
+                &tenant,
+                claimed,
+                endpoint.as_ref(),
+                runtime::now(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(outcome, AttemptOutcome::Delivered);
+            let recording = [&claimed.event_id];
+            let completed = again.completed_by(&[], &recording);
+            assert_eq!(completed, recording, "its only first attempt settles the event");
+            statements.extend(
+                again
+                    .settling(&fixture.db, &tenant, &completed)
+                    .unwrap_or_else(|e| panic!("{e:?}")),
+            );
+            fixture
+                .db
+                .batch(statements)
                 .await
                 .unwrap_or_else(|error| panic!("{error:?}"));
             let events = fixture.rows("webhook_events", "id");
             let kept = events[0]["payload"].as_str().unwrap_or_default().to_owned();
             assert!(kept.contains("\"event\":\"customer.created\""), "{kept}");
             assert!(events[0]["dispatched_us"].is_i64());
+            assert!(
+                fixture.rows("webhook_deliveries", "id").is_empty(),
+                "delivered at its first attempt: the attempt is its record"
+            );
 
-            // Once the lease has run out, the delivery is claimed again and sent with that body.
-            let delivery = lost.due[0].0.delivery_id.clone();
-            fixture.stack.advance(Duration::from_secs(31));
-            let (claimed, endpoint) = claim_attempt(&fixture, &tenant, &delivery, 1).await;
-            let claimed = built(&fixture, &tenant, claimed, secret).await;
-            assert_eq!(
-                fixture.attempt(&tenant, &(claimed, endpoint)).await,
-                AttemptOutcome::Delivered
+            // Dispatched once more (a repeated queue message): nothing is due.
+            let third = first_round_trip(&fixture, &tenant, &ids, secret).await;
+            assert!(
+                third.due.is_empty(),
+                "its attempt is logged: nothing to send twice"
             );
             let calls = fixture.stack.calls_to(HOOKS);
             assert_eq!(calls.len(), 1, "sent once");
@@ -1191,11 +1243,27 @@ mod tests {
         fixture.stack.partner(HOOKS, |_| Reply::text(200, "ok"));
         fixture.run(async {
             let (tenant, _) = customer_created(&fixture).await;
-            let ids = fixture.event_ids();
-            let lost = first_round_trip(&fixture, &tenant, &ids, None).await;
-            let delivery = lost.due[0].0.delivery_id.clone();
-            fixture.stack.advance(Duration::from_secs(31));
+            // A delivery with a row, pending, whose event's body nobody kept yet (an event to
+            // two endpoints whose other first attempt is not recorded, say).
+            let pending = |ids: Vec<EventId>| {
+                let (fixture, tenant) = (&fixture, &tenant);
+                async move {
+                    let lost = first_round_trip(fixture, tenant, &ids, None).await;
+                    let handed: Vec<&Claimed> = lost.due.iter().map(|(claimed, _)| claimed).collect();
+                    let statement =
+                        db::webhook_deliveries::hand_on(&fixture.db, tenant, &handed, runtime::now())
+                            .unwrap_or_else(|error| panic!("{error:?}"));
+                    fixture
+                        .db
+                        .batch(vec![statement])
+                        .await
+                        .unwrap_or_else(|error| panic!("{error:?}"));
+                    lost.due[0].0.delivery_id.clone()
+                }
+            };
+            let delivery = pending(fixture.event_ids()).await;
             let (claimed, endpoint) = claim_attempt(&fixture, &tenant, &delivery, 1).await;
+            let endpoint_id = claimed.endpoint_id.clone();
             assert_eq!(claimed.payload, None, "the dispatch kept no body");
             let built = built(&fixture, &tenant, claimed.clone(), None).await;
             let kept = fixture.rows("webhook_events", "id")[0]["payload"].clone();
@@ -1205,37 +1273,134 @@ mod tests {
                 AttemptOutcome::Delivered
             );
 
-            // An event whose snapshot is unreadable: its delivery is dead, saying why.
-            fixture
-                .customers(
-                    &tenant,
-                    json!([{ "name": "Grace", "email": "grace@example.com" }]),
-                )
-                .await;
-            let second = fixture.event_ids()[1].clone();
-            fixture.execute(
-                "UPDATE webhook_events SET snapshot = 'not json' WHERE id = ?1",
-                &[second.as_str()],
-            );
-            let lost = first_round_trip(&fixture, &tenant, std::slice::from_ref(&second), None).await;
-            assert!(lost.due.is_empty(), "nothing to send");
-            fixture.execute(
-                "UPDATE webhook_deliveries SET leased_until_us = 0 WHERE event_id = ?1",
-                &[second.as_str()],
-            );
-            let deliveries = fixture.rows("webhook_deliveries", "event_us");
-            let id = DeliveryId::parse(deliveries[1]["id"].as_str().unwrap_or_default())
-                .unwrap_or_else(|| panic!("an id"));
+            // An event whose snapshot became unreadable: its delivery is dead, saying why.
+            let added = |name: &'static str| {
+                let (fixture, tenant) = (&fixture, &tenant);
+                async move {
+                    let before = fixture.event_ids();
+                    let email = format!("{}@example.com", name.to_lowercase());
+                    fixture
+                        .customers(tenant, json!([{ "name": name, "email": email }]))
+                        .await;
+                    let event = fixture.event_ids().into_iter().find(|id| !before.contains(id));
+                    event.unwrap_or_else(|| panic!("{name}'s event"))
+                }
+            };
+            let corrupt = |event: &EventId| {
+                fixture.execute(
+                    "UPDATE webhook_events SET snapshot = 'not json' WHERE id = ?1",
+                    &[event.as_str()],
+                );
+            };
+            let dead = |id: &DeliveryId| {
+                let row = fixture
+                    .rows("webhook_deliveries", "id")
+                    .into_iter()
+                    .find(|row| row["id"] == id.as_str())
+                    .unwrap_or_else(|| panic!("delivery {id}"));
+                assert_eq!(row["status"], "dead", "{row:?}");
+                let error = row["last_error"].as_str().unwrap_or_default();
+                assert!(error.contains("could not be built"), "{error}");
+                row["attempts"].as_i64()
+            };
+            let grace = added("Grace").await;
+            let id = pending(vec![grace.clone()]).await;
+            corrupt(&grace);
             let (claimed, _) = claim_attempt(&fixture, &tenant, &id, 1).await;
             let none = with_body(&fixture.db, &tenant, claimed, None, runtime::now())
                 .await
                 .unwrap_or_else(|error| panic!("{error:?}"));
             assert!(none.is_none());
-            let deliveries = fixture.rows("webhook_deliveries", "event_us");
-            assert_eq!(deliveries[1]["status"], "dead");
-            let error = deliveries[1]["last_error"].as_str().unwrap_or_default();
-            assert!(error.contains("could not be built"), "{error}");
-            assert_eq!(fixture.stack.calls_to(HOOKS).len(), 1, "nothing sent for it");
+            dead(&id);
+
+            // One unreadable when it is dispatched: nothing to send, and its delivery is dead.
+            let ada = added("Ada").await;
+            corrupt(&ada);
+            let doomed = first_round_trip(&fixture, &tenant, std::slice::from_ref(&ada), None).await;
+            assert!(doomed.due.is_empty(), "nothing to send");
+            doomed
+                .finish(&fixture.db, &tenant, &[], &[], &[])
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert_eq!(dead(&DeliveryId::of(&endpoint_id, &ada)), Some(0));
+            let events = fixture.rows("webhook_events", "id");
+            let settled = events
+                .iter()
+                .find(|row| row["id"] == ada.as_str())
+                .map(|row| row["dispatched_us"].is_i64());
+            assert_eq!(settled, Some(true), "settled");
+            assert_eq!(fixture.stack.calls_to(HOOKS).len(), 1, "nothing sent for either");
+        });
+    }
+
+    #[test]
+    fn an_event_to_two_endpoints_is_settled_with_its_last_first_attempt_and_never_while_one_is_unrecorded() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            for url in [URL, OTHER] {
+                fixture
+                    .webhook_endpoint(&tenant, url, &[EventType::CustomerCreated])
+                    .await;
+            }
+            fixture
+                .customers(
+                    &tenant,
+                    json!([{ "name": "Two Ways", "email": "two@example.com" }]),
+                )
+                .await;
+            let ids = fixture.event_ids();
+            let event = &ids[0];
+            let dispatched = || fixture.rows("webhook_events", "id")[0]["dispatched_us"].is_i64();
+            let first = first_round_trip(&fixture, &tenant, &ids, None).await;
+            assert_eq!(first.due.len(), 2, "one first attempt per endpoint");
+            assert!(
+                first.completed_by(&[], &[event]).is_empty(),
+                "one of two recorded: not yet"
+            );
+            assert_eq!(
+                first.completed_by(&[event], &[event]),
+                vec![event],
+                "the second completes it"
+            );
+
+            // One of its first attempts was not recorded: the event is left for the sweep.
+            first
+                .finish(&fixture.db, &tenant, &[event], &[event], &[])
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(!dispatched());
+            assert!(fixture.rows("webhook_deliveries", "id").is_empty());
+
+            // One recorded, the other handed on: settled, the handed-on one with a pending row.
+            let again = first_round_trip(&fixture, &tenant, &ids, None).await;
+            let handed = &again.due[1].0;
+            again
+                .finish(&fixture.db, &tenant, &[event], &[], &[handed])
+                .await
+                .unwrap_or_else(|error| panic!("{error:?}"));
+            assert!(dispatched());
+            let rows = fixture.rows("webhook_deliveries", "id");
+            assert_eq!(rows.len(), 1);
+            assert_eq!(
+                (
+                    rows[0]["id"].as_str(),
+                    rows[0]["status"].as_str(),
+                    rows[0]["attempts"].as_i64()
+                ),
+                (Some(handed.delivery_id.as_str()), Some("pending"), Some(0))
+            );
+            let third = first_round_trip(&fixture, &tenant, &ids, None).await;
+            let left: Vec<&DeliveryId> = third
+                .due
+                .iter()
+                .map(|(claimed, _)| &claimed.delivery_id)
+                .collect();
+            assert_eq!(
+                left,
+                vec![&again.due[0].0.delivery_id],
+                "only what has neither row nor attempt"
+            );
         });
     }
 
@@ -1434,11 +1599,14 @@ mod tests {
             // The dispatch builds the body, then dies before keeping it.
             let lost = first_round_trip(&fixture, &tenant, &ids, secret).await;
             let first = lost.due[0].0.payload.clone().unwrap_or_default();
-            // An hour later its delivery is claimed again, and the body built again.
+            // An hour later the sweep dispatches it again, and the body is built again.
             fixture.stack.advance(Duration::from_secs(3600));
-            let (claimed, _) = claim_attempt(&fixture, &tenant, &lost.due[0].0.delivery_id, 1).await;
-            let again = built(&fixture, &tenant, claimed, secret).await;
-            assert_eq!(again.payload.as_deref(), Some(first.as_str()), "the same bytes");
+            let again = first_round_trip(&fixture, &tenant, &ids, secret).await;
+            assert_eq!(
+                again.due[0].0.payload.as_deref(),
+                Some(first.as_str()),
+                "the same bytes"
+            );
             let expires = (recorded + 7 * 24 * 3600).to_string();
             assert!(
                 first.contains(&format!("expires={expires}")),

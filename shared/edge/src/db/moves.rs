@@ -626,12 +626,17 @@ mod tests {
             .unwrap_or_else(|| panic!("recorded"));
         let results = db
             .batch(vec![
-                webhook_deliveries::create(db, tenant, std::slice::from_ref(&event), now, "t", 16).must(),
-                webhook_events::dispatched(db, tenant, &[(&event, Some("{}"))], now).must(),
+                webhook_deliveries::first_due(db, tenant, std::slice::from_ref(&event)).must(),
             ])
             .await
             .must();
-        let delivery = webhook_deliveries::created(&results, 0).must().remove(0);
+        let delivery = webhook_deliveries::first_due_at(&results, 0).must().remove(0);
+        db.batch(vec![
+            webhook_deliveries::hand_on(db, tenant, &[&delivery], now).must(),
+            webhook_events::dispatched(db, tenant, &[(&event, Some("{}"))], now).must(),
+        ])
+        .await
+        .must();
         for _ in 0..2 {
             let record = webhook_attempts::AttemptRecord {
                 endpoint_id: &delivery.endpoint_id,

@@ -46,12 +46,14 @@ impl AttemptOutcome {
     }
 }
 
-/// The statement that logs one attempt.
+/// The statement that logs one attempt, with its event's time (a delivery its first attempt
+/// settled is listed from this line: `webhook_deliveries::list`).
 pub fn insert(db: &Db, tenant: &Tenant, record: &AttemptRecord<'_>) -> Result<Statement, ApiError> {
     Ok(db
         .scoped(tenant, "INSERT INTO webhook_attempts (business_id, endpoint_id, delivery_id, event_id, event_type, attempt, replay, \
-             url, status_code, response_body, duration_ms, error, outcome, attempted_us) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             url, status_code, response_body, duration_ms, error, outcome, attempted_us, event_us) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+             (SELECT created_us FROM webhook_events WHERE business_id = ?1 AND id = ?4))",
         )
         .bind(&[
             text(record.endpoint_id.as_str()),

@@ -13,66 +13,43 @@ use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::Deserialize;
 
-/// The statement that creates one pending delivery per event among `event_ids` and enabled
-/// endpoint subscribed to it, leased under `token` for its first attempt. A delivery exists once
-/// per endpoint and event, so a repeated dispatch creates nothing twice; only deliveries created
-/// now come back, each with its event's body if it has one yet ([`created`] reads them).
-///
-/// The lease lasts what [`domain::webhooks::lease_seconds`] gives a task attempting every event
-/// at every enabled endpoint, `parallel` at a time, each given the longest of their timeouts:
-/// the statement works it out from the endpoints it reads, so that the dispatch needs no read
-/// before it.
-pub fn create(
-    db: &Db,
-    tenant: &Tenant,
-    event_ids: &[EventId],
-    now: Timestamp,
-    token: &str,
-    parallel: usize,
-) -> Result<Statement, ApiError> {
+/// The statement that reads the first attempts `event_ids` are due: one per event and enabled
+/// endpoint subscribed to it that neither has a delivery row nor logged an attempt of it, so
+/// that a dispatch repeated (the queue's redelivery, the sweep's) attempts nothing twice that
+/// the first recorded. Nothing is written before a first attempt: its delivery gets a row only
+/// if the attempt does not settle it ([`insert`]), and is known meanwhile by its id
+/// ([`DeliveryId::of`]). Read with [`first_due_at`].
+pub fn first_due(db: &Db, tenant: &Tenant, event_ids: &[EventId]) -> Result<Statement, ApiError> {
     Ok(db
-        .scoped(tenant, "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, attempts, \
-             next_attempt_us, leased_until_us, lease, event_us, updated_us) \
-             SELECT lower(hex(randomblob(16))), ?1, e.id, ev.id, ev.type, 'pending', 0, ?3, \
-             ?3 + max(1, CAST((l.endpoints * ?5 + ?6 - 1) / ?6 AS INTEGER)) * (l.slowest + ?7) * 1000000, \
-             ?4, ev.created_us, ?3 \
+        .scoped(tenant, "SELECT e.id AS endpoint_id, ev.id AS event_id, ev.type AS event_type, ev.payload \
              FROM webhook_events ev JOIN webhook_endpoints e ON e.business_id = ev.business_id \
-             JOIN (SELECT COUNT(*) AS endpoints, COALESCE(MAX(timeout_seconds), 0) AS slowest FROM webhook_endpoints \
-             WHERE business_id = ?1 AND enabled = 1) AS l \
              WHERE +ev.business_id = ?1 AND ev.id IN (SELECT value FROM json_each(?2)) \
              AND e.enabled = 1 AND EXISTS (SELECT 1 FROM json_each(e.events) s WHERE s.value = ev.type) \
-             ORDER BY ev.created_us \
-             ON CONFLICT (endpoint_id, event_id) DO NOTHING \
-             RETURNING id, endpoint_id, event_id, event_type, lease, \
-               (SELECT payload FROM webhook_events WHERE business_id = ?1 AND id = event_id) AS payload",
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.business_id = ?1 AND d.event_id = ev.id \
+               AND d.endpoint_id = e.id) \
+             AND NOT EXISTS (SELECT 1 FROM webhook_attempts a WHERE a.business_id = ?1 AND a.event_id = ev.id \
+               AND a.endpoint_id = e.id AND a.delivery_id IS NOT NULL) \
+             ORDER BY ev.created_us",
         )
-        .bind(&[
-            db::json_list(event_ids.iter().map(EventId::as_str)),
-            number(now.micros()),
-            text(token),
-            number(event_ids.len() as i64),
-            number(parallel.max(1) as i64),
-            number(domain::webhooks::LEASE_MARGIN_SECONDS),
-        ])?)
+        .bind(&[db::json_list(event_ids.iter().map(EventId::as_str))])?)
 }
 
-/// The deliveries a [`create`] statement made, each claimed for its first attempt.
-pub fn created(results: &[D1Result], position: usize) -> Result<Vec<Claimed>, ApiError> {
+/// The first attempts a [`first_due`] statement found, each claimed without a lease: no other
+/// worker can claim a delivery that has no row.
+pub fn first_due_at(results: &[D1Result], position: usize) -> Result<Vec<Claimed>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
-        id: DeliveryId,
         endpoint_id: EndpointId,
         event_id: EventId,
         event_type: String,
-        lease: String,
         payload: Option<String>,
     }
     Ok(db::rows::<Row>(results, position)?
         .into_iter()
         .map(|row| Claimed {
-            lease: row.lease,
+            delivery_id: DeliveryId::of(&row.endpoint_id, &row.event_id),
+            lease: None,
             endpoint_id: row.endpoint_id,
-            delivery_id: row.id,
             event_id: row.event_id,
             event_type: row.event_type,
             attempt: 1,
@@ -80,6 +57,46 @@ pub fn created(results: &[D1Result], position: usize) -> Result<Vec<Claimed>, Ap
             payload: row.payload,
         })
         .collect())
+}
+
+/// Where a delivery stands after an attempt (or without one): `pending` again (due at `next`),
+/// `delivered` or `dead`, after `attempts` attempts, with the last answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Standing<'a> {
+    pub status: &'a str,
+    pub attempts: u32,
+    pub next: Option<Timestamp>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<&'a str>,
+    pub at: Timestamp,
+}
+
+/// The statement that gives the delivery `claimed` for its first attempt its row, as it stands:
+/// pending for a retry, or dead. Once only: a row made already stays as it is.
+fn insert(
+    db: &Db,
+    tenant: &Tenant,
+    claimed: &Claimed,
+    standing: &Standing<'_>,
+) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(tenant, "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, attempts, \
+             next_attempt_us, last_status, last_error, event_us, updated_us) \
+             SELECT ?2, ?1, ?3, ev.id, ev.type, ?5, ?6, ?7, ?8, ?9, ev.created_us, ?10 \
+             FROM webhook_events ev WHERE ev.business_id = ?1 AND ev.id = ?4 \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&[
+            text(claimed.delivery_id.as_str()),
+            text(claimed.endpoint_id.as_str()),
+            text(claimed.event_id.as_str()),
+            text(standing.status),
+            number(i64::from(standing.attempts)),
+            db::optional_number(standing.next.map(Timestamp::micros)),
+            db::optional_number(standing.last_status.map(i64::from)),
+            db::optional_text(standing.last_error),
+            number(standing.at.micros()),
+        ])?)
 }
 
 /// A lease on deliveries: who holds them (a random token) and until when.
@@ -93,8 +110,9 @@ pub struct Lease {
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub delivery_id: DeliveryId,
-    /// The token of the lease the attempt is made under: its result lands only under it.
-    pub lease: String,
+    /// The token of the lease the attempt is made under: its result lands only under it. None
+    /// for a first attempt, whose delivery has no row to lease until the attempt ends.
+    pub lease: Option<String>,
     pub event_id: EventId,
     pub event_type: String,
     pub attempt: u32,
@@ -162,7 +180,7 @@ pub async fn claim(
         .and_then(|row| row.payload);
     Ok(Some(Claimed {
         delivery_id: delivery_id.clone(),
-        lease: lease.token.clone(),
+        lease: Some(lease.token.clone()),
         event_id: row.event_id,
         event_type: row.event_type,
         attempt,
@@ -172,79 +190,100 @@ pub async fn claim(
     }))
 }
 
-/// The statement that settles a delivery after attempt `attempt` made under `lease`: `pending`
-/// again (due at `next`), `delivered` or `dead`, with the answer it got; its lease is released.
-/// It changes nothing unless the delivery is still pending under that lease (a sweep may have
-/// handed it to another worker, a replay may have started a new round).
-#[allow(clippy::too_many_arguments)]
+/// The statement that settles a delivery after an attempt, as it now stands. Under a lease, the
+/// delivery's row is updated and the lease released, and only while it is still pending under
+/// that lease (a sweep may have handed it to another worker, a replay may have started a new
+/// round). A first attempt's delivery gets its row now unless the attempt delivered it: None.
 pub fn settle(
     db: &Db,
     tenant: &Tenant,
-    id: &DeliveryId,
-    lease: &str,
-    attempt: u32,
-    status: &str,
-    next: Option<Timestamp>,
-    last_status: Option<u16>,
-    last_error: Option<&str>,
-    at: Timestamp,
-) -> Result<Statement, ApiError> {
-    Ok(db
-        .scoped(tenant, "UPDATE webhook_deliveries SET attempts = ?3, status = ?4, next_attempt_us = ?5, leased_until_us = NULL, \
+    claimed: &Claimed,
+    standing: &Standing<'_>,
+) -> Result<Option<Statement>, ApiError> {
+    let Some(lease) = claimed.lease.as_deref() else {
+        return if standing.status == "delivered" {
+            Ok(None)
+        } else {
+            insert(db, tenant, claimed, standing).map(Some)
+        };
+    };
+    Ok(Some(
+        db.scoped(tenant, "UPDATE webhook_deliveries SET attempts = ?3, status = ?4, next_attempt_us = ?5, leased_until_us = NULL, \
              lease = NULL, last_status = ?6, last_error = ?7, updated_us = ?8 \
              WHERE business_id = ?1 AND id = ?2 AND status = 'pending' AND lease = ?9",
         )
         .bind(&[
-            text(id.as_str()),
-            number(i64::from(attempt)),
-            text(status),
-            db::optional_number(next.map(Timestamp::micros)),
-            db::optional_number(last_status.map(i64::from)),
-            db::optional_text(last_error),
-            number(at.micros()),
+            text(claimed.delivery_id.as_str()),
+            number(i64::from(standing.attempts)),
+            text(standing.status),
+            db::optional_number(standing.next.map(Timestamp::micros)),
+            db::optional_number(standing.last_status.map(i64::from)),
+            db::optional_text(standing.last_error),
+            number(standing.at.micros()),
             text(lease),
-        ])?)
+        ])?,
+    ))
 }
 
-/// The statement that moves a delivery leased under `lease` to the dead without an attempt,
-/// saying why; its last answer stays.
+/// The statement that moves a claimed delivery to the dead without an attempt, saying why: under
+/// its lease, keeping its last answer; a first attempt's, as a row of its own.
 pub fn abandon(
     db: &Db,
     tenant: &Tenant,
-    delivery_id: &DeliveryId,
-    lease: &str,
+    claimed: &Claimed,
     reason: &str,
     now: Timestamp,
 ) -> Result<Statement, ApiError> {
+    let Some(lease) = claimed.lease.as_deref() else {
+        let standing = Standing {
+            status: "dead",
+            attempts: claimed.attempt.saturating_sub(1),
+            next: None,
+            last_status: None,
+            last_error: Some(reason),
+            at: now,
+        };
+        return insert(db, tenant, claimed, &standing);
+    };
     Ok(db.scoped(tenant, "UPDATE webhook_deliveries SET status = 'dead', next_attempt_us = NULL, leased_until_us = NULL, lease = NULL, \
          last_error = ?3, updated_us = ?4 WHERE business_id = ?1 AND id = ?2 AND status = 'pending' AND lease = ?5",
     )
     .bind(&[
-        db::text(delivery_id.as_str()),
+        db::text(claimed.delivery_id.as_str()),
         db::text(reason),
         number(now.micros()),
         db::text(lease),
     ])?)
 }
 
-/// The statement that lets go of the leases `lease` holds on `delivery_ids` without an attempt:
-/// each stays pending at its attempt, for the next worker that claims it.
-pub fn release(
+/// The statement that gives first attempts a dispatch had no room for their rows, pending and
+/// due now at no attempt yet, for tasks of their own to claim.
+pub fn hand_on(
     db: &Db,
     tenant: &Tenant,
-    delivery_ids: &[&DeliveryId],
-    lease: &str,
+    claimed: &[&Claimed],
+    now: Timestamp,
 ) -> Result<Statement, ApiError> {
+    let pairs = serde_json::Value::Array(
+        claimed
+            .iter()
+            .map(|c| {
+                serde_json::json!([
+                    c.delivery_id.as_str(),
+                    c.endpoint_id.as_str(),
+                    c.event_id.as_str()
+                ])
+            })
+            .collect(),
+    );
     Ok(db
-        .scoped(
-            tenant,
-            "UPDATE webhook_deliveries SET leased_until_us = NULL, lease = NULL WHERE +business_id = ?1 \
-             AND id IN (SELECT value FROM json_each(?2)) AND status = 'pending' AND lease = ?3",
+        .scoped(tenant, "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, attempts, \
+             next_attempt_us, event_us, updated_us) \
+             SELECT p.value ->> 0, ?1, p.value ->> 1, ev.id, ev.type, 'pending', 0, ?3, ev.created_us, ?3 \
+             FROM json_each(?2) p JOIN webhook_events ev ON ev.id = p.value ->> 2 AND +ev.business_id = ?1 \
+             WHERE true ON CONFLICT DO NOTHING",
         )
-        .bind(&[
-            db::json_list(delivery_ids.iter().map(|id| id.as_str())),
-            db::text(lease),
-        ])?)
+        .bind(&[text(&pairs.to_string()), number(now.micros())])?)
 }
 
 /// The statement that removes an endpoint's deliveries (with the endpoint).
@@ -308,7 +347,8 @@ pub struct DeliveryRow {
     pub event_us: i64,
 }
 
-/// The endpoint's deliveries, newest event first, optionally of one status.
+/// The endpoint's deliveries, newest event first, optionally of one status: those with a row,
+/// and those their first attempt delivered, as that attempt logged them.
 pub async fn list(
     db: &Db,
     tenant: &Tenant,
@@ -317,8 +357,14 @@ pub async fn list(
     limit: usize,
 ) -> Result<Vec<DeliveryRow>, ApiError> {
     let result = db
-        .scoped(tenant, "SELECT id, event_id, event_type, status, attempts, replays, next_attempt_us, last_status, last_error, event_us \
-             FROM webhook_deliveries WHERE business_id = ?1 AND endpoint_id = ?2 AND (?3 IS NULL OR status = ?3) \
+        .scoped(tenant, "SELECT * FROM (SELECT id, event_id, event_type, status, attempts, replays, next_attempt_us, last_status, \
+             last_error, event_us FROM webhook_deliveries WHERE business_id = ?1 AND endpoint_id = ?2 AND (?3 IS NULL OR status = ?3) \
+             ORDER BY event_us DESC, id LIMIT ?4) \
+             UNION ALL SELECT * FROM (SELECT a.delivery_id AS id, a.event_id, a.event_type, 'delivered' AS status, 1 AS attempts, \
+             0 AS replays, NULL AS next_attempt_us, a.status_code AS last_status, NULL AS last_error, a.event_us \
+             FROM webhook_attempts a WHERE a.business_id = ?1 AND a.endpoint_id = ?2 AND (?3 IS NULL OR ?3 = 'delivered') \
+             AND a.attempt = 1 AND a.replay = 0 AND a.outcome = 'delivered' AND a.event_us IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id = a.delivery_id) ORDER BY a.id DESC LIMIT ?4) \
              ORDER BY event_us DESC, id LIMIT ?4",
         )
         .bind(&[
@@ -357,10 +403,30 @@ pub async fn replay(
                next_attempt_us = ?3, leased_until_us = NULL, lease = NULL, updated_us = ?3 \
                WHERE business_id = ?1 AND endpoint_id = ?2 \
                AND event_id IN (SELECT id FROM webhook_events WHERE business_id = ?1 AND payload IS NOT NULL) AND";
+    let mut statements = Vec::with_capacity(2);
     let statement = match selection {
-        ReplaySelection::One(delivery_id) => db
-            .scoped(tenant, format!("{set} id = ?4 AND status <> 'pending' RETURNING id"))
-            .bind(&[db::text(endpoint_id.as_str()), number(now.micros()), db::text(delivery_id.as_str())])?,
+        ReplaySelection::One(delivery_id) => {
+            // A delivery its first attempt settled has no row: it gets one, as that attempt left it.
+            if let Some(event_id) = delivery_id.event_at(endpoint_id) {
+                statements.push(
+                    db.scoped(tenant, "INSERT INTO webhook_deliveries (id, business_id, endpoint_id, event_id, event_type, status, \
+                         attempts, last_status, event_us, updated_us) \
+                         SELECT a.delivery_id, ?1, a.endpoint_id, a.event_id, a.event_type, 'delivered', 1, a.status_code, \
+                         a.event_us, a.attempted_us FROM webhook_attempts a WHERE a.business_id = ?1 AND a.event_id = ?3 \
+                         AND a.endpoint_id = ?2 AND a.delivery_id = ?4 AND a.attempt = 1 AND a.replay = 0 \
+                         AND a.outcome = 'delivered' AND a.event_us IS NOT NULL LIMIT 1 \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&[
+                        db::text(endpoint_id.as_str()),
+                        db::text(event_id.as_str()),
+                        db::text(delivery_id.as_str()),
+                    ])?,
+                );
+            }
+            db.scoped(tenant, format!("{set} id = ?4 AND status <> 'pending' RETURNING id"))
+                .bind(&[db::text(endpoint_id.as_str()), number(now.micros()), db::text(delivery_id.as_str())])?
+        }
         ReplaySelection::DeadBetween(from, to) => db
             .scoped(tenant, format!(
                 "{set} id IN (SELECT id FROM webhook_deliveries WHERE business_id = ?1 AND endpoint_id = ?2 \
@@ -374,8 +440,13 @@ pub async fn replay(
                 number(to.micros()),
             ])?,
     };
-    let result = statement.all().await?;
-    Ok(result.results::<Row>()?.into_iter().map(|row| row.id).collect())
+    statements.push(statement);
+    let replayed = statements.len() - 1;
+    let results = db.batch(statements).await?;
+    Ok(db::rows::<Row>(&results, replayed)?
+        .into_iter()
+        .map(|row| row.id)
+        .collect())
 }
 
 /// The condition that no delivery of the event whose id is `event_id_expression` is pending:
@@ -413,19 +484,25 @@ mod tests {
         }
     }
 
-    /// Dispatches `events` now as the dispatcher does (deliveries created under `token`, then
-    /// bodies fixed and events marked): the deliveries created, with their bodies.
+    /// The first attempts `events` are due now, handed on (their rows made, pending) with their
+    /// bodies fixed and events marked, then each claimed under `token` for 25 s: the deliveries
+    /// a retrying worker holds.
     async fn dispatch(fixture: &Fixture, tenant: &Tenant, events: &[EventId], token: &str) -> Vec<Claimed> {
         let now = fixture.now();
-        let created = created(
+        let due = first_due_at(
             &fixture
                 .db
-                .batch(vec![create(&fixture.db, tenant, events, now, token, 16).must()])
+                .batch(vec![first_due(&fixture.db, tenant, events).must()])
                 .await
                 .must(),
             0,
         )
         .must();
+        if due.is_empty() {
+            return due;
+        }
+        let handed: Vec<&Claimed> = due.iter().collect();
+        run(fixture, hand_on(&fixture.db, tenant, &handed, now).must()).await;
         let bodies: Vec<String> = events.iter().map(|id| format!("{{\"id\":\"{id}\"}}")).collect();
         let fixed: Vec<(&EventId, Option<&str>)> = events
             .iter()
@@ -437,15 +514,22 @@ mod tests {
             webhook_events::dispatched(&fixture.db, tenant, &fixed, now).must(),
         )
         .await;
-        created
-            .into_iter()
-            .map(|claimed| Claimed {
-                payload: claimed
-                    .payload
-                    .or_else(|| Some(format!("{{\"id\":\"{}\"}}", claimed.event_id))),
-                ..claimed
-            })
-            .collect()
+        let mut claimed = Vec::with_capacity(due.len());
+        for first in &due {
+            let held = claim(
+                &fixture.db,
+                tenant,
+                &first.delivery_id,
+                1,
+                now,
+                &lease(token, now.plus_seconds(25)),
+            )
+            .await
+            .must()
+            .unwrap_or_else(|| panic!("{} claimed", first.delivery_id));
+            claimed.push(held);
+        }
+        claimed
     }
 
     async fn event(fixture: &Fixture, tenant: &Tenant, kind: EventType) -> EventId {
@@ -468,20 +552,29 @@ mod tests {
         status: &str,
         next: Option<Timestamp>,
     ) -> usize {
-        let statement = settle(
-            &fixture.db,
-            tenant,
-            &claimed.delivery_id,
-            token,
-            claimed.attempt,
+        let held = held(claimed, token);
+        let standing = Standing {
             status,
+            attempts: claimed.attempt,
             next,
-            Some(500),
-            Some("server error"),
-            fixture.now(),
+            last_status: Some(500),
+            last_error: Some("server error"),
+            at: fixture.now(),
+        };
+        let statement = settle(&fixture.db, tenant, &held, &standing).must();
+        run(
+            fixture,
+            statement.unwrap_or_else(|| panic!("under a lease, a statement")),
         )
-        .must();
-        run(fixture, statement).await
+        .await
+    }
+
+    /// `claimed` as held under `token`.
+    fn held(claimed: &Claimed, token: &str) -> Claimed {
+        Claimed {
+            lease: Some(token.to_owned()),
+            ..claimed.clone()
+        }
     }
 
     fn row_of(fixture: &Fixture, id: &DeliveryId) -> serde_json::Map<String, serde_json::Value> {
@@ -493,7 +586,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dispatch_creates_one_delivery_per_event_and_subscribed_endpoint_once() {
+    fn a_dispatch_is_due_one_first_attempt_per_event_and_subscribed_endpoint_until_one_is_recorded() {
         let fixture = Fixture::new();
         fixture.run(async {
             let acme = fixture.business_on("Acme", 0).await;
@@ -516,7 +609,11 @@ mod tests {
                 event(&fixture, &acme, EventType::CustomerUpdated).await,
             );
             let events = [created_event.clone(), updated_event.clone()];
-            let claimed = dispatch(&fixture, &acme, &events, "first").await;
+            let due = |tenant: &Tenant| {
+                let (db, statement) = (&fixture.db, first_due(&fixture.db, tenant, &events).must());
+                async move { first_due_at(&db.batch(vec![statement]).await.must(), 0).must() }
+            };
+            let claimed = due(&acme).await;
             let mut pairs: Vec<(EndpointId, EventId)> = claimed
                 .iter()
                 .map(|c| (c.endpoint_id.clone(), c.event_id.clone()))
@@ -535,29 +632,65 @@ mod tests {
             );
             for delivery in &claimed {
                 assert_eq!(
-                    (delivery.attempt, delivery.replay, delivery.lease.as_str()),
-                    (1, 0, "first")
+                    (delivery.attempt, delivery.replay, delivery.lease.as_deref()),
+                    (1, 0, None)
                 );
                 assert_eq!(
-                    delivery.payload,
-                    Some(format!("{{\"id\":\"{}\"}}", delivery.event_id))
+                    delivery.delivery_id,
+                    DeliveryId::of(&delivery.endpoint_id, &delivery.event_id)
                 );
-                let row = row_of(&fixture, &delivery.delivery_id);
-                assert_eq!(row["status"], json!("pending"));
-                assert_eq!(row["attempts"], json!(0));
-                assert_eq!(row["business_id"], json!(acme.business_id.as_str()));
-                assert_eq!(
-                    row["leased_until_us"],
-                    json!(fixture.now().plus_seconds(25).micros()),
-                    "2 events to 3 enabled endpoints, 16 at a time: one wave of 10 s timeouts and 15 s to spare"
-                );
-                assert_eq!(row["event_type"], json!(delivery.event_type));
+                assert_eq!(delivery.payload, None, "no body fixed yet");
             }
             assert!(
-                dispatch(&fixture, &acme, &events, "second").await.is_empty(),
-                "dispatched again: nothing new"
+                fixture.rows("webhook_deliveries", "id").is_empty(),
+                "nothing written"
             );
-            assert_eq!(fixture.rows("webhook_deliveries", "id").len(), 4);
+            assert!(due(&globex).await.is_empty(), "not another business's events");
+
+            // One first attempt logged, one delivery handed on with a row: the other two are due.
+            let logged = &claimed[0];
+            let record = crate::db::webhook_attempts::AttemptRecord {
+                endpoint_id: &logged.endpoint_id,
+                delivery_id: Some(&logged.delivery_id),
+                event_id: &logged.event_id,
+                event_type: &logged.event_type,
+                attempt: 1,
+                replay: 0,
+                url: "https://hooks.example.com/",
+                status_code: Some(200),
+                response_body: None,
+                duration_ms: 3,
+                error: None,
+                outcome: crate::db::webhook_attempts::AttemptOutcome::Delivered,
+                at: fixture.now(),
+            };
+            run(
+                &fixture,
+                crate::db::webhook_attempts::insert(&fixture.db, &acme, &record).must(),
+            )
+            .await;
+            run(
+                &fixture,
+                hand_on(&fixture.db, &acme, &[&claimed[1]], fixture.now()).must(),
+            )
+            .await;
+            let left: Vec<DeliveryId> = due(&acme).await.into_iter().map(|c| c.delivery_id).collect();
+            assert_eq!(
+                left,
+                vec![claimed[2].delivery_id.clone(), claimed[3].delivery_id.clone()]
+            );
+            let row = row_of(&fixture, &claimed[1].delivery_id);
+            assert_eq!(
+                (
+                    row["status"].clone(),
+                    row["attempts"].clone(),
+                    row["lease"].clone()
+                ),
+                (json!("pending"), json!(0), json!(null)),
+                "handed on: pending at no attempt, for a task to claim"
+            );
+            assert_eq!(row["event_type"], json!(claimed[1].event_type));
+            assert_eq!(row["business_id"], json!(acme.business_id.as_str()));
         });
     }
 
@@ -569,25 +702,14 @@ mod tests {
             let endpoint = fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
             let id = event(&fixture, &acme, EventType::CustomerCreated).await;
             let now = fixture.now();
-            let statement = create(&fixture.db, &acme, std::slice::from_ref(&id), now, "t", 16).must();
+            let statement = first_due(&fixture.db, &acme, std::slice::from_ref(&id)).must();
             let results = fixture.db.batch(vec![statement]).await.must();
-            let claimed = created(&results, 0).must();
+            let claimed = first_due_at(&results, 0).must();
             assert_eq!(claimed.len(), 1);
             assert_eq!(claimed[0].payload, None, "no body fixed yet");
-            let abandoned = |lease: &'static str| {
-                abandon(
-                    &fixture.db,
-                    &acme,
-                    &claimed[0].delivery_id,
-                    lease,
-                    "its message is gone",
-                    now,
-                )
-                .must()
-            };
-            assert_eq!(run(&fixture, abandoned("other")).await, 0, "not its lease");
-            assert_eq!(run(&fixture, abandoned("t")).await, 1);
-            assert_eq!(run(&fixture, abandoned("t")).await, 0, "once");
+            let abandoned = || abandon(&fixture.db, &acme, &claimed[0], "its message is gone", now).must();
+            assert_eq!(run(&fixture, abandoned()).await, 1, "a row of its own, dead");
+            assert_eq!(run(&fixture, abandoned()).await, 0, "once");
             let listed = list(&fixture.db, &acme, &endpoint.id, Some("dead"), 10)
                 .await
                 .must();
@@ -667,10 +789,10 @@ mod tests {
             assert_eq!(
                 (
                     claimed.attempt,
-                    claimed.lease.as_str(),
+                    claimed.lease.as_deref(),
                     claimed.payload.as_deref()
                 ),
-                (1, "queue", first.payload.as_deref())
+                (1, Some("queue"), first.payload.as_deref())
             );
             assert!(
                 take("other", 1).await.must().is_none(),
@@ -716,47 +838,28 @@ mod tests {
     }
 
     #[test]
-    fn a_lease_given_up_or_abandoned_changes_only_the_holders_delivery() {
+    fn a_delivery_is_abandoned_only_by_its_leases_holder() {
         let fixture = Fixture::new();
         fixture.run(async {
             let acme = fixture.business_on("Acme", 0).await;
             fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
-            fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
             let id = event(&fixture, &acme, EventType::CustomerCreated).await;
-            let claimed = dispatch(&fixture, &acme, &[id], "holder").await;
-            let ids: Vec<&DeliveryId> = claimed.iter().map(|c| &c.delivery_id).collect();
-            run(&fixture, release(&fixture.db, &acme, &ids, "someone-else").must()).await;
-            assert_eq!(row_of(&fixture, ids[0])["lease"], json!("holder"));
-            run(&fixture, release(&fixture.db, &acme, &ids[..1], "holder").must()).await;
-            assert_eq!(
-                row_of(&fixture, ids[0])["lease"],
-                json!(null),
-                "free for the next worker"
-            );
-            assert_eq!(row_of(&fixture, ids[0])["status"], json!("pending"));
-            assert_eq!(row_of(&fixture, ids[1])["lease"], json!("holder"));
-
+            let claimed = dispatch(&fixture, &acme, &[id], "holder").await.remove(0);
             let now = fixture.now();
-            run(
-                &fixture,
-                abandon(&fixture.db, &acme, ids[1], "someone-else", "gone", now).must(),
-            )
-            .await;
-            assert_eq!(row_of(&fixture, ids[1])["status"], json!("pending"));
-            run(
-                &fixture,
+            let abandoned = |token: &str| {
                 abandon(
                     &fixture.db,
                     &acme,
-                    ids[1],
-                    "holder",
+                    &held(&claimed, token),
                     "its endpoint was deleted",
                     now,
                 )
-                .must(),
-            )
-            .await;
-            let row = row_of(&fixture, ids[1]);
+                .must()
+            };
+            assert_eq!(run(&fixture, abandoned("someone-else")).await, 0);
+            assert_eq!(row_of(&fixture, &claimed.delivery_id)["status"], json!("pending"));
+            assert_eq!(run(&fixture, abandoned("holder")).await, 1);
+            let row = row_of(&fixture, &claimed.delivery_id);
             assert_eq!(
                 (row["status"].clone(), row["last_error"].clone()),
                 (json!("dead"), json!("its endpoint was deleted"))
@@ -985,12 +1088,7 @@ mod tests {
             );
             run(
                 &fixture,
-                abandon(&fixture.db, &globex, &claimed.delivery_id, "t", "theirs", now).must(),
-            )
-            .await;
-            run(
-                &fixture,
-                release(&fixture.db, &globex, &[&claimed.delivery_id], "t").must(),
+                abandon(&fixture.db, &globex, &claimed, "theirs", now).must(),
             )
             .await;
             assert!(

@@ -912,29 +912,17 @@ mod tests {
             let now = fixture.now();
             let fixed: Vec<(&EventId, Option<&str>)> =
                 events[..3].iter().map(|id| (id, Some("{}"))).collect();
-            let statements = vec![
-                webhook_deliveries::create(&fixture.db, &acme, &events[..3], now, "t", 16).must(),
-                dispatched(&fixture.db, &acme, &fixed, now).must(),
-            ];
-            let results = fixture.db.batch(statements).await.must();
-            let created = webhook_deliveries::created(&results, 0).must();
-            // The first two deliveries settle; the third stays pending; the fourth event is never dispatched.
+            let due = webhook_deliveries::first_due(&fixture.db, &acme, &events[..3]).must();
+            let results = fixture.db.batch(vec![due]).await.must();
+            let created = webhook_deliveries::first_due_at(&results, 0).must();
+            // The first two deliveries settle (dead at once); the third stays pending; the fourth
+            // event is never dispatched.
+            let mut statements = vec![dispatched(&fixture.db, &acme, &fixed, now).must()];
             for claimed in &created[..2] {
-                let settle = webhook_deliveries::settle(
-                    &fixture.db,
-                    &acme,
-                    &claimed.delivery_id,
-                    &claimed.lease,
-                    1,
-                    "delivered",
-                    None,
-                    Some(200),
-                    None,
-                    now,
-                )
-                .must();
-                fixture.db.batch(vec![settle]).await.must();
+                statements.push(webhook_deliveries::abandon(&fixture.db, &acme, claimed, "gone", now).must());
             }
+            statements.push(webhook_deliveries::hand_on(&fixture.db, &acme, &[&created[2]], now).must());
+            fixture.db.batch(statements).await.must();
             fixture.stack.advance(Duration::from_secs(60));
             let before = fixture.now();
             let shard = fixture.db.on_shard(0);

@@ -369,6 +369,98 @@ fn a_429_with_retry_after_5_is_retried_no_sooner_than_5_s_later() {
 }
 
 #[test]
+fn a_delivery_its_first_attempt_delivered_is_listed_from_that_attempt_and_replayed_as_the_same_event() {
+    test(|app| async move {
+        let (acme, endpoint, webhook, _) =
+            business_with_endpoint(&app, "Acme", "hooks.acme.example", json!({})).await;
+        let webhook_id = id_of(&webhook);
+        new_customer(&app, &acme.key, "First Time").await;
+        app.settle().await;
+        let event_id = event_id_of(&endpoint.deliveries()[0]);
+        let listed = deliveries_of(&app, &acme.key, &webhook_id, "").await;
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        let delivery = &listed[0];
+        assert_eq!(
+            (
+                &delivery["status"],
+                &delivery["attempts"],
+                &delivery["replays"],
+                &delivery["event_id"]
+            ),
+            (&json!("delivered"), &json!(1), &json!(0), &json!(event_id))
+        );
+        for (query, count) in [("status=delivered", 1), ("status=dead", 0), ("status=pending", 0)] {
+            assert_eq!(
+                deliveries_of(&app, &acme.key, &webhook_id, query).await.len(),
+                count,
+                "{query}"
+            );
+        }
+        let delivery_id = id_of(delivery);
+        assert_eq!(attempts_of_delivery(&app, &acme.key, &delivery_id).await.len(), 1);
+
+        let replay = app
+            .api(
+                &acme.key,
+                Method::Post,
+                &format!("/api-webhooks/{webhook_id}/replay"),
+                Some(json!({ "delivery_id": delivery_id })),
+            )
+            .await
+            .expect(202)
+            .json();
+        assert_eq!(replay, json!({ "replayed": 1, "delivery_ids": [delivery_id] }));
+        app.settle().await;
+        let sent = endpoint.deliveries();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(event_id_of(&sent[1]), event_id, "the same webhook-id");
+        assert_eq!(sent[1].call.text(), sent[0].call.text(), "the same bytes");
+        let listed = deliveries_of(&app, &acme.key, &webhook_id, "").await;
+        assert_eq!(listed.len(), 1, "listed once, from its row now: {listed:?}");
+        assert_eq!(
+            (
+                &listed[0]["id"],
+                &listed[0]["status"],
+                &listed[0]["replays"],
+                &listed[0]["attempts"]
+            ),
+            (&json!(delivery_id), &json!("delivered"), &json!(1), &json!(1))
+        );
+        let log = attempts_of_delivery(&app, &acme.key, &delivery_id).await;
+        let rounds: Vec<(Value, Value)> = log
+            .iter()
+            .map(|a| (a["replay"].clone(), a["outcome"].clone()))
+            .collect();
+        assert_eq!(
+            rounds,
+            [(json!(0), json!("delivered")), (json!(1), json!("delivered"))],
+            "oldest first"
+        );
+
+        // Another business cannot replay it, nor name it through its own endpoint.
+        let other = app.business("Globex").await;
+        let (theirs, _) = create_webhook(
+            &app,
+            &other.key,
+            json!({ "url": "https://hooks.globex.example/in" }),
+        )
+        .await;
+        for (key, hook) in [(&other.key, id_of(&webhook)), (&other.key, id_of(&theirs))] {
+            let answer = app
+                .api(
+                    key,
+                    Method::Post,
+                    &format!("/api-webhooks/{hook}/replay"),
+                    Some(json!({ "delivery_id": delivery_id })),
+                )
+                .await;
+            assert_eq!(answer.status, 404, "{}", answer.text());
+        }
+        assert_eq!(endpoint.deliveries().len(), 2, "nothing more was sent");
+    });
+}
+
+#[test]
 fn a_receiver_slower_than_the_timeout_is_logged_as_a_timeout_and_retried() {
     test(|app| async move {
         let (acme, endpoint, webhook, _) = business_with_endpoint(
@@ -706,12 +798,14 @@ fn an_attempt_that_ends_after_its_delivery_was_settled_elsewhere_changes_nothing
     test(|app| async move {
         let (acme, endpoint, webhook, _) =
             business_with_endpoint(&app, "Acme", "hooks.acme.example", json!({})).await;
+        // The first attempt fails at once; the retry, under its lease, waits 3 s for its 500.
         endpoint.answer_always(Reply::status(500).after(Duration::from_secs(3)));
+        endpoint.answer_next([Reply::status(500)]);
         new_customer(&app, &acme.key, "Event Source").await;
-        // While the attempt waits for its answer, the delivery is settled by someone else (another
+        // While the retry waits for its answer, the delivery is settled by someone else (another
         // worker that took it over, or a replay's round).
         let settled_elsewhere = async {
-            while endpoint.deliveries().is_empty() {
+            while endpoint.deliveries().len() < 2 {
                 Delay::from(Duration::from_millis(10)).await;
             }
             let event_id = event_id_of(&endpoint.deliveries()[0]);
@@ -721,7 +815,7 @@ fn an_attempt_that_ends_after_its_delivery_was_settled_elsewhere_changes_nothing
                 &[&event_id],
             );
         };
-        join(app.settle(), settled_elsewhere).await;
+        join(app.settle_within(Duration::from_secs(10)), settled_elsewhere).await;
         let event_id = event_id_of(&endpoint.deliveries()[0]);
         let rows = select_values(
             &app,
@@ -732,18 +826,18 @@ fn an_attempt_that_ends_after_its_delivery_was_settled_elsewhere_changes_nothing
         let delivery_id = rows[0][0].as_str().unwrap_or_default().to_owned();
         assert_eq!(
             (&rows[0][1], &rows[0][2]),
-            (&json!("delivered"), &json!(0)),
+            (&json!("delivered"), &json!(1)),
             "the late 500 did not put the delivered delivery back to pending"
         );
         assert_eq!(
             attempts_of(&app, &acme.key, &format!("delivery_id={delivery_id}"))
                 .await
                 .len(),
-            1,
+            2,
             "the late attempt is logged"
         );
         app.settle_within(SCHEDULE).await;
-        assert_eq!(endpoint.deliveries().len(), 1, "and no retry was made for it");
+        assert_eq!(endpoint.deliveries().len(), 2, "and no retry was made for it");
         let listed = deliveries_of(&app, &acme.key, &id_of(&webhook), "").await;
         assert_eq!(listed[0]["status"], "delivered");
     });
@@ -1106,7 +1200,8 @@ fn fifty_events_to_16_endpoints_are_800_deliveries_each_made_once_with_no_invoca
 }
 
 #[test]
-fn a_first_attempt_whose_record_is_lost_is_made_again_once_its_lease_runs_out_and_logged_then() {
+fn a_first_attempt_whose_record_is_lost_is_made_again_once_the_sweep_takes_its_event_for_lost_and_logged_then()
+ {
     test(|app| async move {
         let acme = app.business("Acme").await;
         let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
@@ -1138,13 +1233,26 @@ fn a_first_attempt_whose_record_is_lost_is_made_again_once_its_lease_runs_out_an
         );
         app.stack.restore(&shard);
         app.settle().await;
-        assert_eq!(endpoint.deliveries().len(), 1, "not again while its lease holds");
-        // Past its lease, and past the sweep's grace for a delivery nobody holds.
+        assert_eq!(endpoint.deliveries().len(), 1, "not again on its own");
+        // Its event was not marked dispatched: the sweep takes it for lost after five minutes
+        // (no dispatch runs that long), not before.
         app.stack.advance(Duration::from_secs(180));
         app.sweep().await;
         app.settle().await;
+        assert_eq!(
+            endpoint.deliveries().len(),
+            1,
+            "not while a dispatch could still be running"
+        );
+        app.stack.advance(Duration::from_secs(121));
+        app.sweep().await;
+        app.settle().await;
         let sent = endpoint.deliveries();
-        assert_eq!(sent.len(), 2, "made again once the lease ran out: at least once");
+        assert_eq!(
+            sent.len(),
+            2,
+            "made again once the sweep took its event for lost: at least once"
+        );
         assert_eq!(
             event_id_of(&sent[0]),
             event_id_of(&sent[1]),

@@ -400,8 +400,8 @@ fn the_sweep_holds_a_messages_event_while_its_file_is_still_being_fetched_and_le
         };
         assert!(undispatched(&app) >= 1, "the message has a held event");
 
-        // Five minutes into its tries, past the sweep's two-minute grace for lost events.
-        app.stack.advance(Duration::from_secs(5 * 60));
+        // Six minutes into its tries, past the sweep's five-minute grace for lost events.
+        app.stack.advance(Duration::from_secs(6 * 60));
         app.admin(Method::Post, "/admin/maintenance/sweep", None)
             .await
             .expect(200);
