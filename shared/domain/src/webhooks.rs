@@ -161,23 +161,14 @@ pub const MAX_ROTATION_GRACE_SECONDS: u32 = 7 * 24 * 3600;
 pub const LOGGED_BODY_BYTES: usize = 1024;
 /// Queues delay a message by at most 12 hours; no wait is longer than that.
 pub const MAX_DELAY_SECONDS: u32 = 12 * 3600;
-/// Time a lease allows beyond an attempt's timeout, to record its result.
-pub const LEASE_MARGIN_SECONDS: i64 = 15;
+/// The lease a retry holds its delivery under: one attempt at the longest timeout an endpoint
+/// may have, and 15 s to record its result. Until it ends nobody else attempts the delivery;
+/// after it, the sweep hands it to another worker.
+pub const LEASE_SECONDS: i64 = MAX_TIMEOUT_SECONDS as i64 + 15;
 /// Test sends an endpoint may make per [`TEST_WINDOW_SECONDS`]: enough to fix a receiver by
 /// trial, too few to turn the button into a request generator.
 pub const TESTS_PER_WINDOW: u32 = 10;
 pub const TEST_WINDOW_SECONDS: i64 = 60;
-
-/// How long a task that attempts `deliveries` deliveries, `parallel` at a time, each given at
-/// most `timeout_seconds`, may take: the lease it holds them under. Until it ends nobody else
-/// attempts them; after it, the sweep hands what is left to another worker. Sized from the
-/// work so that a slow but living task is never overtaken (which would send twice).
-pub fn lease_seconds(deliveries: usize, parallel: usize, timeout_seconds: u32) -> i64 {
-    let waves = deliveries.div_ceil(parallel.max(1)).max(1);
-    i64::try_from(waves)
-        .unwrap_or(i64::MAX)
-        .saturating_mul(i64::from(timeout_seconds) + LEASE_MARGIN_SECONDS)
-}
 
 /// The waits between attempts. `Standard` is the seed's: three retries after 2, 4 and 8 s.
 /// `Extended` spreads seven retries over a day and a half, for receivers that go down for hours.
@@ -326,16 +317,6 @@ pub fn with_flat_message_fields(data: &mut serde_json::Map<String, serde_json::V
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_lease_lasts_as_long_as_its_slowest_possible_work() {
-        assert_eq!(lease_seconds(1, 16, 30), 45);
-        assert_eq!(lease_seconds(16, 16, 30), 45);
-        assert_eq!(lease_seconds(17, 16, 30), 90);
-        assert_eq!(lease_seconds(800, 16, 15), 50 * 30);
-        assert_eq!(lease_seconds(0, 16, 15), 30);
-        assert_eq!(lease_seconds(5, 0, 15), 5 * 30);
-    }
-
     use super::*;
 
     fn status(code: u16, retry_after: Option<u32>) -> Answer {

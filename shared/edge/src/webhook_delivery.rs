@@ -668,8 +668,7 @@ pub async fn claim(
 ) -> Result<Option<(Claimed, Option<Endpoint>)>, ApiError> {
     let lease = Lease {
         token: hex::encode(runtime::random::<16>()?),
-        // One attempt: at most the longest timeout any endpoint may have.
-        until: now.plus_seconds(webhooks::lease_seconds(1, 1, webhooks::MAX_TIMEOUT_SECONDS)),
+        until: now.plus_seconds(webhooks::LEASE_SECONDS),
     };
     let Some(claimed) = db::webhook_deliveries::claim(db, tenant, delivery_id, attempt, now, &lease).await?
     else {
