@@ -6,20 +6,29 @@ use std::fmt;
 
 /// Formats 16 random bytes as an RFC 9562 version 4 UUID.
 pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    // Written straight into its string: a sync draws two thousand ids, and hex-encoding then
-    // formatting made three strings of each.
+    uuid_form(bytes)
+}
+
+/// 16 bytes in the 8-4-4-4-12 form, written straight into their string: a sync draws two
+/// thousand ids, and hex-encoding then formatting made three strings of each.
+fn uuid_form(bytes: [u8; 16]) -> String {
     let mut id = String::with_capacity(36);
     for (at, byte) in bytes.into_iter().enumerate() {
         if matches!(at, 4 | 6 | 8 | 10) {
             id.push('-');
         }
-        id.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        id.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        push_hex(&mut id, byte);
     }
     id
+}
+
+/// Writes `byte` as two lowercase hex digits.
+fn push_hex(text: &mut String, byte: u8) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+    text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
 }
 
 /// True for the canonical lowercase 8-4-4-4-12 form.
@@ -182,10 +191,10 @@ fn bytes_of(id: &str) -> Option<[u8; 16]> {
     if digits.len() != 32 {
         return None;
     }
+    let value = |digit: u8| char::from(digit).to_digit(16).map(|v| v as u8);
     let mut bytes = [0u8; 16];
     for (at, pair) in digits.chunks(2).enumerate() {
-        let text = std::str::from_utf8(pair).ok()?;
-        bytes[at] = u8::from_str_radix(text, 16).ok()?;
+        bytes[at] = value(pair[0])? << 4 | value(pair[1])?;
     }
     Some(bytes)
 }
@@ -204,14 +213,11 @@ impl DeliveryId {
     /// endpoints' share one by chance as rarely as two random ids, and the endpoint and the id
     /// give the event back ([`DeliveryId::event_at`]).
     pub fn of(endpoint: &EndpointId, event: &EventId) -> Self {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mask = delivery_mask(endpoint);
         let event = bytes_of(event.as_str()).unwrap_or_default();
         let mut id = String::with_capacity(32);
         for (byte, mask) in event.into_iter().zip(mask) {
-            let byte = byte ^ mask;
-            id.push(char::from(DIGITS[usize::from(byte >> 4)]));
-            id.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+            push_hex(&mut id, byte ^ mask);
         }
         Self(id)
     }
@@ -223,14 +229,7 @@ impl DeliveryId {
         }
         let mask = delivery_mask(endpoint);
         let bytes = bytes_of(&self.0)?;
-        let mut event = String::with_capacity(36);
-        for (at, (byte, mask)) in bytes.into_iter().zip(mask).enumerate() {
-            if matches!(at, 4 | 6 | 8 | 10) {
-                event.push('-');
-            }
-            event.push_str(&format!("{:02x}", byte ^ mask));
-        }
-        EventId::parse(&event)
+        EventId::parse(&uuid_form(std::array::from_fn(|at| bytes[at] ^ mask[at])))
     }
 }
 
