@@ -287,6 +287,21 @@ fn a_410_a_400_or_a_redirect_is_not_retried_so_one_attempt_and_the_delivery_is_d
     });
 }
 
+/// Replays one delivery through the API, which answers that it was queued again.
+async fn replay_one(app: &App, key: &str, webhook_id: &str, delivery_id: &str) {
+    let replay = app
+        .api(
+            key,
+            Method::Post,
+            &format!("/api-webhooks/{webhook_id}/replay"),
+            Some(json!({ "delivery_id": delivery_id })),
+        )
+        .await
+        .expect(202)
+        .json();
+    assert_eq!(replay, json!({ "replayed": 1, "delivery_ids": [delivery_id] }));
+}
+
 #[test]
 fn a_429_with_retry_after_5_is_retried_no_sooner_than_5_s_later() {
     test(|app| async move {
@@ -319,17 +334,7 @@ fn a_429_with_retry_after_5_is_retried_no_sooner_than_5_s_later() {
         );
 
         // A delivered delivery can be replayed too, as the same event.
-        let replay = app
-            .api(
-                &acme.key,
-                Method::Post,
-                &format!("/api-webhooks/{webhook_id}/replay"),
-                Some(json!({ "delivery_id": delivery_id })),
-            )
-            .await
-            .expect(202)
-            .json();
-        assert_eq!(replay, json!({ "replayed": 1, "delivery_ids": [delivery_id] }));
+        replay_one(&app, &acme.key, &webhook_id, &delivery_id).await;
         app.settle().await;
         let requests = endpoint.deliveries();
         assert_eq!(requests.len(), 3);
@@ -399,17 +404,7 @@ fn a_delivery_its_first_attempt_delivered_is_listed_from_that_attempt_and_replay
         let delivery_id = id_of(delivery);
         assert_eq!(attempts_of_delivery(&app, &acme.key, &delivery_id).await.len(), 1);
 
-        let replay = app
-            .api(
-                &acme.key,
-                Method::Post,
-                &format!("/api-webhooks/{webhook_id}/replay"),
-                Some(json!({ "delivery_id": delivery_id })),
-            )
-            .await
-            .expect(202)
-            .json();
-        assert_eq!(replay, json!({ "replayed": 1, "delivery_ids": [delivery_id] }));
+        replay_one(&app, &acme.key, &webhook_id, &delivery_id).await;
         app.settle().await;
         let sent = endpoint.deliveries();
         assert_eq!(sent.len(), 2);
