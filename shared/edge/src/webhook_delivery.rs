@@ -570,16 +570,21 @@ impl Dispatch {
     pub fn completed_by<'a>(&self, recorded: &[&EventId], recording: &[&'a EventId]) -> Vec<&'a EventId> {
         let mut completed: Vec<&EventId> = Vec::new();
         for &id in recording {
-            let due = self
-                .due
-                .iter()
-                .filter(|(claimed, _)| claimed.event_id == *id)
-                .count();
-            if !completed.contains(&id) && count(recorded, id) + count(recording, id) == due {
+            if !completed.contains(&id)
+                && count(recorded, id) + count(recording, id) == self.first_attempts_of(id)
+            {
                 completed.push(id);
             }
         }
         completed
+    }
+
+    /// How many first attempts the event `id` is due in this dispatch.
+    fn first_attempts_of(&self, id: &EventId) -> usize {
+        self.due
+            .iter()
+            .filter(|(claimed, _)| claimed.event_id == *id)
+            .count()
     }
 
     /// The statement that fixes the bodies built for `event_ids` and marks them dispatched,
@@ -632,11 +637,7 @@ impl Dispatch {
             .map(|event| &event.id)
             .filter(|id| !unrecorded.contains(id))
             .filter(|id| {
-                let due = self
-                    .due
-                    .iter()
-                    .filter(|(claimed, _)| claimed.event_id == **id)
-                    .count();
+                let due = self.first_attempts_of(id);
                 due == 0 || count(recorded, id) < due
             })
             .collect();
