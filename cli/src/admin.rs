@@ -334,7 +334,7 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             to,
             abort,
         }) => {
-            let path = format!("/admin/businesses/{}/move", segment(&business_id)?);
+            let path = of_business(&business_id, "move")?;
             let path = if abort { path + "/abort" } else { path };
             let to = if abort { None } else { to };
             let answer = move_business(&|body| call("POST", path.clone(), Some(body)), to)?;
@@ -342,14 +342,14 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             (answer, shown)
         }
         Command::Backup { business_id, file } => {
-            let path = format!("/admin/businesses/{}/backup", segment(&business_id)?);
+            let path = of_business(&business_id, "backup")?;
             let answer = crate::backup::backup(&|body| call("POST", path.clone(), Some(body)), &file)?;
             let shown = output::fields(&answer, &["business_id", "taken_at", "rows", "file"]);
             (answer, shown)
         }
         Command::Restore { file } => {
             let business = crate::backup::business_of(&file)?;
-            let path = format!("/admin/businesses/{}/restore", segment(&business)?);
+            let path = of_business(&business, "restore")?;
             let answer = crate::backup::restore(&|body| call("POST", path.clone(), Some(body)), &file)?;
             let shown = output::fields(&answer, &["business_id", "shard", "phase"]);
             (answer, shown)
@@ -364,8 +364,8 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             (answer, shown)
         }
         Command::Keys(Keys::Create { business_id, name }) => {
-            let body = name.map_or_else(|| json!({}), |name| json!({ "name": name }));
-            let path = format!("/admin/businesses/{}/api-keys", segment(&business_id)?);
+            let body = with_name(json!({}), name);
+            let path = of_business(&business_id, "api-keys")?;
             let answer = call("POST", path, Some(body))?;
             let mut shown = output::fields(&answer, KEY);
             shown.push_str(&format!(
@@ -375,7 +375,7 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             (answer, shown)
         }
         Command::Keys(Keys::List { business_id }) => {
-            let path = format!("/admin/businesses/{}/api-keys", segment(&business_id)?);
+            let path = of_business(&business_id, "api-keys")?;
             let answer = call("GET", path, None)?;
             let shown = list(&answer, "api_keys", KEYS);
             (answer, shown)
@@ -413,7 +413,7 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             (answer, shown)
         }
         Command::ChannelAccounts(ChannelAccounts::List { business_id }) => {
-            let path = format!("/admin/businesses/{}/channel-accounts", segment(&business_id)?);
+            let path = of_business(&business_id, "channel-accounts")?;
             let answer = call("GET", path, None)?;
             let shown = list(&answer, "channel_accounts", ACCOUNTS);
             (answer, shown)
@@ -427,23 +427,23 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             settings,
             secrets,
         }) => {
-            let mut body = json!({
-                "channel": channel,
-                "provider": provider,
-                "address": address,
-                "settings": object(settings, false)?,
-                "secrets": object(secrets, true)?,
-            });
-            if let Some(name) = name {
-                body["name"] = Value::from(name);
-            }
-            let path = format!("/admin/businesses/{}/channel-accounts", segment(&business_id)?);
+            let body = with_name(
+                json!({
+                    "channel": channel,
+                    "provider": provider,
+                    "address": address,
+                    "settings": object(settings, false)?,
+                    "secrets": object(secrets, true)?,
+                }),
+                name,
+            );
+            let path = of_business(&business_id, "channel-accounts")?;
             let answer = call("POST", path, Some(body))?;
             let shown = output::fields(&answer, ACCOUNT);
             (answer, shown)
         }
         Command::Connectors(Connectors::List { business_id }) => {
-            let path = format!("/admin/businesses/{}/connectors", segment(&business_id)?);
+            let path = of_business(&business_id, "connectors")?;
             let answer = call("GET", path, None)?;
             let shown = list(&answer, "connectors", CONNECTORS);
             (answer, shown)
@@ -455,15 +455,15 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             settings,
             secrets,
         }) => {
-            let mut body = json!({
-                "kind": kind,
-                "settings": settings_object(settings),
-                "secrets": object(secrets, true)?,
-            });
-            if let Some(name) = name {
-                body["name"] = Value::from(name);
-            }
-            let path = format!("/admin/businesses/{}/connectors", segment(&business_id)?);
+            let body = with_name(
+                json!({
+                    "kind": kind,
+                    "settings": settings_object(settings),
+                    "secrets": object(secrets, true)?,
+                }),
+                name,
+            );
+            let path = of_business(&business_id, "connectors")?;
             let answer = call("POST", path, Some(body))?;
             let shown = output::fields(&answer, CONNECTOR);
             (answer, shown)
@@ -497,6 +497,22 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
     };
     print!("{}", if json { output::json(&answer) } else { shown });
     Ok(0)
+}
+
+/// The path of the business's `collection` (`/admin/businesses/{id}/connectors`, say).
+fn of_business(business_id: &str, collection: &str) -> Result<String, Failure> {
+    Ok(format!(
+        "/admin/businesses/{}/{collection}",
+        segment(business_id)?
+    ))
+}
+
+/// `body` with its `name`, when one was given.
+fn with_name(mut body: Value, name: Option<String>) -> Value {
+    if let Some(name) = name {
+        body["name"] = Value::from(name);
+    }
+    body
 }
 
 /// `key=value` settings as an object: `true`, `false` and whole numbers as JSON's, the rest as
