@@ -99,13 +99,11 @@ impl<'a> Client<'a> {
     /// is returned as it is. With OAuth, the access token is refreshed first when it is about to
     /// expire, and once more when the CRM refuses it (401) before the call is made again.
     pub async fn send(&self, request: &ApiRequest) -> Result<Answer, Refusal> {
-        let oauth = self.token_url.is_some() && self.secrets.borrow().grant().is_some();
-        let due = oauth
-            && self
-                .secrets
-                .borrow()
-                .grant()
-                .is_some_and(|grant| grant.due(runtime::now().millis()));
+        // With OAuth (a token endpoint and a grant): whether the access token is about to expire.
+        let (oauth, due) = match (&self.token_url, self.secrets.borrow().grant()) {
+            (Some(_), Some(grant)) => (true, grant.due(runtime::now().millis())),
+            _ => (false, false),
+        };
         if due {
             self.refresh().await?;
         }
@@ -223,9 +221,6 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// Trades the client's refresh token for a new access token, which its calls carry from now on
-    /// and which is kept for the connector's next invocations (unless an administrator changed the
-    /// connector meanwhile). A refusal of the token endpoint fails the work with what it said.
     /// Trades the refresh token for a new access token, which this client's calls carry from now
     /// on and which is kept for the connector's next invocations (unless an administrator changed
     /// the connector meanwhile). A refusal of the token endpoint fails the work with what it said.
