@@ -12,6 +12,7 @@ use domain::crm::oauth::{self, OAuthApp, Pending, Tokens};
 use domain::crm::retry::CallFailure;
 use domain::error::ApiError;
 use domain::ids::BusinessId;
+use domain::request_url::RequestUrl;
 use domain::sealed::{Place, Stored};
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -48,9 +49,7 @@ pub(super) async fn post_form(env: &Env, url: &str, form: &str, crm: &str) -> Re
         MAX_BODY,
     )
     .await;
-    let path = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest.find('/').map_or("/", |at| &rest[at..]));
+    let path = RequestUrl::split(url).path;
     match exchange.result {
         Ok(reply) => {
             console_log!("{crm} POST {path} -> {} in {} ms", reply.status, exchange.millis);
