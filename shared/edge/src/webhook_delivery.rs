@@ -525,13 +525,18 @@ pub async fn dispatch(
     let mut due = Vec::with_capacity(first.len());
     let mut doomed = Vec::new();
     for mut claimed in first {
-        if claimed.payload.is_none() {
-            claimed.payload = payloads
-                .built
-                .iter()
-                .find(|(id, _)| *id == claimed.event_id)
-                .map(|(_, body)| body.clone());
-        }
+        // The body kept with the event, else the one built now.
+        claimed.payload = events
+            .iter()
+            .find(|event| event.id == claimed.event_id)
+            .and_then(|event| event.payload.clone())
+            .or_else(|| {
+                payloads
+                    .built
+                    .iter()
+                    .find(|(id, _)| *id == claimed.event_id)
+                    .map(|(_, body)| body.clone())
+            });
         if claimed.payload.is_some() {
             let endpoint = endpoints.iter().find(|e| e.id == claimed.endpoint_id).cloned();
             due.push((claimed, endpoint));

@@ -21,7 +21,7 @@ use serde::Deserialize;
 /// ([`DeliveryId::of`]). Read with [`first_due_at`].
 pub fn first_due(db: &Db, tenant: &Tenant, event_ids: &[EventId]) -> Result<Statement, ApiError> {
     Ok(db
-        .scoped(tenant, "SELECT e.id AS endpoint_id, ev.id AS event_id, ev.type AS event_type, ev.payload \
+        .scoped(tenant, "SELECT e.id AS endpoint_id, ev.id AS event_id, ev.type AS event_type \
              FROM webhook_events ev JOIN webhook_endpoints e ON e.business_id = ev.business_id \
              WHERE +ev.business_id = ?1 AND ev.id IN (SELECT value FROM json_each(?2)) \
              AND e.enabled = 1 AND EXISTS (SELECT 1 FROM json_each(e.events) s WHERE s.value = ev.type) \
@@ -34,15 +34,15 @@ pub fn first_due(db: &Db, tenant: &Tenant, event_ids: &[EventId]) -> Result<Stat
         .bind(&[db::json_list(event_ids.iter().map(EventId::as_str))])?)
 }
 
-/// The first attempts a [`first_due`] statement found, each claimed without a lease: no other
-/// worker can claim a delivery that has no row.
+/// The first attempts a [`first_due`] statement found, each claimed without a lease (no other
+/// worker can claim a delivery that has no row) and without its body, which the dispatch has
+/// with its events.
 pub fn first_due_at(results: &[D1Result], position: usize) -> Result<Vec<Claimed>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         endpoint_id: EndpointId,
         event_id: EventId,
         event_type: String,
-        payload: Option<String>,
     }
     Ok(db::rows::<Row>(results, position)?
         .into_iter()
@@ -54,7 +54,7 @@ pub fn first_due_at(results: &[D1Result], position: usize) -> Result<Vec<Claimed
             event_type: row.event_type,
             attempt: 1,
             replay: 0,
-            payload: row.payload,
+            payload: None,
         })
         .collect())
 }
