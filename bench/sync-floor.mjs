@@ -9,7 +9,9 @@
 // the business and BENCH_FLOOR_SHARD (default 400,000) in its shard. Beside the floor, a plain
 // Worker doing the job naively (one statement per customer), and lookups by email on 16
 // connections against a plain Worker's single SELECT. BENCH_FLOOR_WARMUP (default 10) syncs of each
-// come first, unmeasured.
+// come first, unmeasured. BENCH_SAMPLES=FILE appends every measured time (ms, by system and case,
+// one JSON line per table), to see the spread behind a median.
+import { appendFileSync } from 'node:fs';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { ADMIN, BASE, admin, call, percentile } from './lib.mjs';
@@ -92,6 +94,7 @@ async function measure(systems) {
     }
   }
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  if (process.env.BENCH_SAMPLES) appendFileSync(process.env.BENCH_SAMPLES, `${JSON.stringify(times)}\n`);
   return Object.fromEntries(systems.map((system) => [system, { new: median(times[system].new), matching: median(times[system].matching) }]));
 }
 
