@@ -452,9 +452,9 @@ pub(crate) fn known_from_json(known: &str) -> Result<Vec<KnownCustomer>, ApiErro
                     ApiError::internal("reading customer keys", format!("stored id {id} is not valid"))
                 })?,
                 external_id,
-                email: email.and_then(|email| Email::parse(&email).ok()),
-                phone: phone.and_then(|phone| Phone::parse(&phone, None).ok()),
-                whatsapp_number: whatsapp_number.and_then(|phone| Phone::parse(&phone, None).ok()),
+                email: email.map(Email::stored),
+                phone: phone.map(Phone::stored),
+                whatsapp_number: whatsapp_number.map(Phone::stored),
             })
         })
         .collect()
