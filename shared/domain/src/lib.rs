@@ -10,6 +10,7 @@ pub mod api_key;
 pub mod audit;
 pub mod backup;
 pub mod batch_lookup;
+pub mod bot;
 pub mod channel;
 pub mod console;
 pub mod crm;

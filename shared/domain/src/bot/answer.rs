@@ -1,0 +1,322 @@
+//! Asking a Workers AI text-generation model for an answer, and reading its answer back.
+//!
+//! The request is Workers AI's scoped prompt (`messages` of `system`, `user` and `assistant`)
+//! with JSON mode (`response_format` of type `json_schema`), so the model answers an object:
+//! the action apart from the text, and the facts it used by their numbers. The binding
+//! (`env.AI.run(model, request)`) answers `{"response": {...}}`, the REST API the same inside
+//! Cloudflare's envelope (`{"result": {...}, "success": true}`); some models give `response`
+//! as the object's JSON text instead of the object. Anything else, or an object that does not
+//! say what to do, is unreadable, and an unreadable answer is a hand-off: nothing the model wrote
+//! is sent unless it was read as an answer.
+
+use super::{Action, Answer, Piece, PieceKind};
+use serde_json::{Value, json};
+use std::fmt;
+
+/// The model the production bot asks: Llama 3.3 70B, one of the models Workers AI serves with
+/// JSON mode.
+pub const MODEL: &str = "@cf/meta/llama-3.3-70b-instruct-fp8-fast";
+/// The longest answer asked for, in tokens (Workers AI's default is 256): a few sentences.
+pub const MAX_TOKENS: u32 = 400;
+/// Low: an answer states facts, it does not invent.
+pub const TEMPERATURE: f64 = 0.2;
+/// How many of the conversation's last messages the model sees besides the question.
+pub const HISTORY: usize = 6;
+
+/// One earlier message of the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    /// True for the customer's, false for the page's (the bot's or a person's).
+    pub from_customer: bool,
+    pub text: String,
+}
+
+/// Everything an answer is made from.
+#[derive(Debug, Clone, Copy)]
+pub struct Prompt<'a> {
+    /// The page's instructions to its bot: tone, what it may talk about.
+    pub instructions: &'a str,
+    pub question: &'a str,
+    /// The conversation before the question, oldest first; only the last [`HISTORY`] are sent.
+    pub history: &'a [Turn],
+    pub pieces: &'a [Piece],
+}
+
+/// The rules every answer is held to, whatever the page's instructions say.
+const RULES: &str = "Answer only from the numbered facts below. Never state a value (a number, \
+    a date, a price, an email address, a phone number, an order or account id) that the facts do \
+    not hold. Facts marked \"about this customer\" are about the person you are answering; never \
+    say anything about any other customer, even if asked by name, email or phone. If the facts do \
+    not answer the question, if the customer asks for a person, or if they ask about someone else, \
+    answer with action \"handoff\" and an empty text. Otherwise answer with action \"reply\", a \
+    short text in the customer's language, and in \"used\" the numbers of the facts the text relies on.";
+
+/// The shape the model is asked to answer in (JSON Schema).
+pub fn answer_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "action": {"type": "string", "enum": ["reply", "handoff"]},
+            "text": {"type": "string"},
+            "used": {"type": "array", "items": {"type": "integer", "minimum": 1}}
+        },
+        "required": ["action", "text", "used"]
+    })
+}
+
+/// The system message: the page's instructions, the rules, and the facts, numbered from 1.
+pub fn system_message(prompt: &Prompt<'_>) -> String {
+    let mut text = String::from("You answer a customer's messages on behalf of a business.\n");
+    let instructions = prompt.instructions.trim();
+    if !instructions.is_empty() {
+        text.push_str("The business's instructions: ");
+        text.push_str(instructions);
+        text.push('\n');
+    }
+    text.push('\n');
+    text.push_str(RULES);
+    text.push_str("\n\nFacts:\n");
+    if prompt.pieces.is_empty() {
+        text.push_str("(none)\n");
+    }
+    for (at, piece) in prompt.pieces.iter().enumerate() {
+        let about = match piece.kind {
+            PieceKind::Personal => "about this customer",
+            PieceKind::General => "about the business",
+        };
+        text.push_str(&format!("[{}] ({about})\n{}\n", at + 1, piece.text.trim()));
+    }
+    text
+}
+
+/// The request for Workers AI's text generation: `env.AI.run(MODEL, request)`, or the body of
+/// `POST /accounts/{account}/ai/run/{MODEL}`.
+pub fn request(prompt: &Prompt<'_>) -> Value {
+    let mut messages = vec![json!({"role": "system", "content": system_message(prompt)})];
+    let skip = prompt.history.len().saturating_sub(HISTORY);
+    for turn in &prompt.history[skip..] {
+        let role = if turn.from_customer { "user" } else { "assistant" };
+        messages.push(json!({"role": role, "content": turn.text}));
+    }
+    messages.push(json!({"role": "user", "content": prompt.question}));
+    json!({
+        "messages": messages,
+        "response_format": {"type": "json_schema", "json_schema": answer_schema()},
+        "max_tokens": MAX_TOKENS,
+        "temperature": TEMPERATURE,
+    })
+}
+
+/// Why a model's answer could not be read as one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable(pub String);
+
+impl fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the model's answer could not be read: {}", self.0)
+    }
+}
+
+/// Reads what Workers AI answered to [`request`] given `pieces` facts: the binding's
+/// `{"response": …}` or the REST API's envelope around it, the answer as an object or as its JSON
+/// text (in a Markdown code fence or not). `used` comes back as positions in the list of pieces,
+/// from 0.
+pub fn read(body: &Value, pieces: usize) -> Result<Answer, Unreadable> {
+    let unreadable = |why: &str| Unreadable(why.to_owned());
+    let body = match body.get("result") {
+        Some(result) if body.get("success").is_some() => {
+            if body.get("success") != Some(&Value::Bool(true)) {
+                let errors = body.get("errors").map(Value::to_string).unwrap_or_default();
+                return Err(Unreadable(format!("Workers AI refused the request: {errors}")));
+            }
+            result
+        }
+        _ => body,
+    };
+    let response = body
+        .get("response")
+        .ok_or_else(|| unreadable("it has no `response`"))?;
+    let parsed;
+    let object = match response {
+        Value::Object(_) => response,
+        Value::String(text) => {
+            parsed = serde_json::from_str::<Value>(without_fence(text))
+                .map_err(|_| unreadable("`response` is text that is not the answer's JSON"))?;
+            &parsed
+        }
+        _ => return Err(unreadable("`response` is neither an object nor text")),
+    };
+    let action = match object.get("action").and_then(Value::as_str) {
+        Some("reply") => Action::Reply,
+        Some("handoff") => Action::Handoff,
+        _ => return Err(unreadable("`action` is not \"reply\" or \"handoff\"")),
+    };
+    let text = object
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    if action == Action::Reply && text.is_empty() {
+        return Err(unreadable("a reply without text"));
+    }
+    let mut used = Vec::new();
+    for number in object.get("used").and_then(Value::as_array).into_iter().flatten() {
+        match number.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(n @ 1..) if n <= pieces => {
+                if !used.contains(&(n - 1)) {
+                    used.push(n - 1);
+                }
+            }
+            _ => {
+                return Err(Unreadable(format!(
+                    "`used` names a fact it was not given: {number}"
+                )));
+            }
+        }
+    }
+    Ok(match action {
+        Action::Reply => Answer { action, text, used },
+        Action::Handoff => Answer::handoff(),
+    })
+}
+
+/// The JSON inside a Markdown code fence (```json … ```), or the text as it is.
+fn without_fence(text: &str) -> &str {
+    let text = text.trim();
+    text.strip_prefix("```")
+        .and_then(|rest| rest.strip_suffix("```"))
+        .map(|inner| inner.trim_start_matches("json").trim())
+        .unwrap_or(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(kind: PieceKind, text: &str) -> Piece {
+        Piece {
+            source_id: "src-1".to_owned(),
+            record: "customers[0]".to_owned(),
+            part: 0,
+            text: text.to_owned(),
+            score: 0.8,
+            kind,
+        }
+    }
+
+    #[test]
+    fn the_request_is_a_scoped_prompt_in_json_mode_with_the_facts_numbered() {
+        let pieces = [
+            piece(PieceKind::Personal, "customers[0].plan: Gold"),
+            piece(PieceKind::General, "plans[1].name: Gold\nplans[1].price: 30 EUR"),
+        ];
+        let history: Vec<Turn> = (0..8)
+            .map(|n| Turn {
+                from_customer: n % 2 == 0,
+                text: format!("message {n}"),
+            })
+            .collect();
+        let prompt = Prompt {
+            instructions: "Be warm. Talk only about our plans.",
+            question: "What does my plan cost?",
+            history: &history,
+            pieces: &pieces,
+        };
+        let body = request(&prompt);
+        let messages = body["messages"].as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            messages.len(),
+            1 + HISTORY + 1,
+            "system, the last {HISTORY}, the question"
+        );
+        let system = messages[0]["content"].as_str().unwrap_or_default();
+        assert!(system.contains("Be warm. Talk only about our plans."));
+        assert!(system.contains("[1] (about this customer)\ncustomers[0].plan: Gold"));
+        assert!(system.contains("[2] (about the business)\nplans[1].name: Gold\nplans[1].price: 30 EUR"));
+        assert_eq!(
+            messages[1],
+            json!({"role": "user", "content": "message 2"}),
+            "the oldest two are left out"
+        );
+        assert_eq!(messages[2]["role"], "assistant");
+        assert_eq!(
+            messages[7],
+            json!({"role": "user", "content": "What does my plan cost?"})
+        );
+        assert_eq!(body["response_format"]["type"], "json_schema");
+        assert_eq!(body["response_format"]["json_schema"], answer_schema());
+        assert_eq!(body["max_tokens"], MAX_TOKENS);
+    }
+
+    #[test]
+    fn an_answer_is_read_from_every_shape_workers_ai_gives_it_in() {
+        let answer = json!({"action": "reply", "text": " Your plan is Gold. ", "used": [1, 2, 1]});
+        let expected = Answer {
+            action: Action::Reply,
+            text: "Your plan is Gold.".to_owned(),
+            used: vec![0, 1],
+        };
+        let shapes = [
+            (json!({"response": answer}), "the binding's object"),
+            (
+                json!({"response": answer.to_string()}),
+                "the object's JSON as text",
+            ),
+            (
+                json!({"response": format!("```json\n{answer}\n```")}),
+                "the JSON in a code fence",
+            ),
+            (
+                json!({"result": {"response": answer, "usage": {"total_tokens": 90}}, "success": true, "errors": [], "messages": []}),
+                "the REST API's envelope",
+            ),
+        ];
+        for (body, description) in shapes {
+            assert_eq!(read(&body, 2), Ok(expected.clone()), "{description}");
+        }
+        let handoff = json!({"response": {"action": "handoff", "text": "Let me get someone.", "used": [1]}});
+        assert_eq!(
+            read(&handoff, 2),
+            Ok(Answer::handoff()),
+            "a hand-off carries nothing of the model's"
+        );
+    }
+
+    #[test]
+    fn an_answer_that_does_not_say_what_to_do_is_unreadable() {
+        let cases = [
+            (json!({"response": "Your plan is Gold."}), "plain text"),
+            (json!({"response": {"text": "Gold", "used": []}}), "no action"),
+            (
+                json!({"response": {"action": "answer", "text": "Gold", "used": []}}),
+                "another action",
+            ),
+            (
+                json!({"response": {"action": "reply", "text": "  ", "used": []}}),
+                "a reply without text",
+            ),
+            (
+                json!({"response": {"action": "reply", "text": "Gold", "used": [3]}}),
+                "a fact it was not given",
+            ),
+            (
+                json!({"response": {"action": "reply", "text": "Gold", "used": [0]}}),
+                "facts count from 1",
+            ),
+            (
+                json!({"response": {"action": "reply", "text": "Gold", "used": ["1"]}}),
+                "a number as text",
+            ),
+            (json!({"response": 7}), "a number"),
+            (
+                json!({"result": null, "success": false, "errors": [{"code": 5007, "message": "JSON Mode couldn't be met"}]}),
+                "JSON mode not met",
+            ),
+            (json!({}), "nothing"),
+        ];
+        for (body, description) in cases {
+            assert!(read(&body, 2).is_err(), "{description}");
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The local composer: an answer made without a model, for the local stack and the tests, where
+//! Workers AI does not run. It does not write prose; it states the facts of the pieces whose
+//! fields the question names, as their records write them ("Your plan: Gold."), and hands off
+//! when no piece scored high enough or none of their fields is what was asked. Its answers take
+//! the same check as a model's.
+
+use super::{Action, Answer, Piece, PieceKind};
+
+/// The most facts one answer states.
+const MOST_FACTS: usize = 3;
+
+/// Words a question is made of that name no field.
+const FILLER: [&str; 40] = [
+    "the", "and", "for", "are", "was", "were", "what", "when", "where", "which", "who", "how", "why", "does",
+    "did", "can", "could", "would", "will", "have", "has", "had", "you", "your", "yours", "mine", "my",
+    "our", "is", "it", "its", "of", "on", "in", "to", "me", "tell", "please", "about", "much",
+];
+
+/// A field's name or a question's word, reduced so that they meet: lowercase, no plural `s`.
+fn stem(word: &str) -> String {
+    let word = word.to_lowercase();
+    match word.strip_suffix('s') {
+        Some(stem) if stem.len() >= 3 && !stem.ends_with('s') => stem.to_owned(),
+        _ => word,
+    }
+}
+
+/// The words of `text` worth matching: letters and digits, not filler.
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| word.len() >= 2 && !FILLER.contains(&word.to_lowercase().as_str()))
+        .map(stem)
+        .collect()
+}
+
+/// One line of a piece, `path: value`, as the composer reads it.
+struct Fact<'a> {
+    piece: usize,
+    /// The field's own name (`renewal_date` of `customers[0].plan.renewal_date`), in words.
+    field: String,
+    value: &'a str,
+    kind: PieceKind,
+}
+
+fn facts_of(at: usize, piece: &Piece) -> impl Iterator<Item = Fact<'_>> {
+    piece.text.lines().filter_map(move |line| {
+        let (path, value) = line.split_once(": ")?;
+        let name = path
+            .rsplit(['.', ']'])
+            .find(|part| !part.is_empty() && !part.starts_with('['))?;
+        Some(Fact {
+            piece: at,
+            field: name.replace(['_', '-'], " "),
+            value: value.trim(),
+            kind: piece.kind,
+        })
+    })
+}
+
+/// Answers `question` from the `pieces` that scored at least `min_score`: the facts whose field
+/// names the question names most words of, the customer's own first.
+pub fn compose(question: &str, pieces: &[Piece], min_score: f64) -> Answer {
+    let asked = words(question);
+    let mut scored: Vec<(usize, Fact<'_>)> = pieces
+        .iter()
+        .enumerate()
+        .filter(|(_, piece)| piece.score >= min_score)
+        .flat_map(|(at, piece)| facts_of(at, piece))
+        .filter(|fact| !fact.value.is_empty())
+        .map(|fact| {
+            let named = words(&fact.field)
+                .iter()
+                .filter(|word| asked.contains(word))
+                .count();
+            (named, fact)
+        })
+        .filter(|(named, _)| *named > 0)
+        .collect();
+    if scored.is_empty() {
+        return Answer::handoff();
+    }
+    let best = scored.iter().map(|(named, _)| *named).max().unwrap_or_default();
+    scored.retain(|(named, _)| *named == best);
+    // The customer's own facts before the business's, each kind in the order it was found.
+    scored.sort_by_key(|(_, fact)| fact.kind == PieceKind::General);
+    let chosen: Vec<&Fact<'_>> = scored.iter().map(|(_, fact)| fact).take(MOST_FACTS).collect();
+    let stated: Vec<String> = chosen
+        .iter()
+        .map(|fact| match fact.kind {
+            PieceKind::Personal => format!("your {}: {}", fact.field, fact.value),
+            PieceKind::General => format!("{}: {}", fact.field, fact.value),
+        })
+        .collect();
+    let mut used: Vec<usize> = chosen.iter().map(|fact| fact.piece).collect();
+    used.dedup();
+    let mut text = stated.join("; ");
+    if let Some(first) = text.get(..1) {
+        text = format!("{}{}.", first.to_uppercase(), &text[1..]);
+    }
+    Answer {
+        action: Action::Reply,
+        text,
+        used,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bot::check::check;
+
+    fn piece(kind: PieceKind, score: f64, text: &str) -> Piece {
+        Piece {
+            source_id: "src-1".to_owned(),
+            record: String::new(),
+            part: 0,
+            text: text.to_owned(),
+            score,
+            kind,
+        }
+    }
+
+    fn pieces() -> Vec<Piece> {
+        vec![
+            piece(
+                PieceKind::General,
+                0.7,
+                "plans[0].name: Gold\nplans[0].price: 30 EUR a month\nplans[0].renewal_date: the 1st",
+            ),
+            piece(
+                PieceKind::Personal,
+                0.8,
+                "customers[4].plan: Gold\ncustomers[4].renewal_date: 2026-12-01\ncustomers[4].orders[0].status: shipped",
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_facts_whose_fields_the_question_names_are_stated_the_customers_own_first() {
+        let answer = compose("When is my renewal date?", &pieces(), 0.5);
+        assert_eq!(
+            answer,
+            Answer {
+                action: Action::Reply,
+                text: "Your renewal date: 2026-12-01; renewal date: the 1st.".to_owned(),
+                used: vec![1, 0],
+            }
+        );
+        assert_eq!(check(&answer, &pieces(), "When is my renewal date?", ""), Ok(()));
+        let status = compose("What's the status of my order?", &pieces(), 0.5);
+        assert_eq!(status.text, "Your status: shipped.");
+        let price = compose("What are the prices?", &pieces(), 0.5);
+        assert_eq!(price.text, "Price: 30 EUR a month.");
+    }
+
+    #[test]
+    fn it_hands_off_when_no_piece_scored_enough_or_no_field_is_what_was_asked() {
+        assert_eq!(
+            compose("When is my renewal date?", &pieces(), 0.9),
+            Answer::handoff()
+        );
+        assert_eq!(compose("Can I bring my dog?", &pieces(), 0.5), Answer::handoff());
+        assert_eq!(compose("When is my renewal date?", &[], 0.0), Answer::handoff());
+    }
+}
