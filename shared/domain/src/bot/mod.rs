@@ -10,6 +10,7 @@
 pub mod answer;
 pub mod check;
 pub mod compose;
+pub mod settings;
 
 use serde::Serialize;
 
