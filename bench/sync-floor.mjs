@@ -2,7 +2,7 @@
 // authenticated sync of the same 1000 customers can do on the same local runtime and D1. The
 // floor runs in a wrangler dev of its own on the stack's state (the same D1 databases), takes the
 // same key and body, and syncs into the same business. Ours and the floor alternate request by
-// request (which goes first alternates too), BENCH_RUNS of each (default 7), medians kept:
+// request (which goes first alternates too), BENCH_RUNS of each (default 15), medians kept:
 //   new        1000 customers none of which is stored
 //   matching   the same 1000 again, each renamed (so that each is written)
 // first in an empty business, then with BENCH_FLOOR_STORED customers (default 100,000) stored in
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { ADMIN, BASE, admin, call, percentile } from './lib.mjs';
 import { startWranglerDev } from './wrangler-dev.mjs';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const STORED = Number(process.env.BENCH_FLOOR_STORED ?? 100_000);
 const SHARD = Number(process.env.BENCH_FLOOR_SHARD ?? 400_000);
 const LOOKUP_SECONDS = Number(process.env.BENCH_FLOOR_LOOKUP_SECONDS ?? 10);
