@@ -11,6 +11,7 @@ pub mod answer;
 pub mod check;
 pub mod compose;
 pub mod settings;
+pub mod subject;
 
 use serde::Serialize;
 
