@@ -1,6 +1,8 @@
 //! Meta's send APIs: the WhatsApp Cloud API and the Messenger Platform's Send API (which
 //! Instagram Messaging shares). Both are `POST {graph}/{sender id}/messages` with the account's
-//! access token as a bearer token and a JSON body; both answer errors as Graph API errors.
+//! access token as a bearer token and a JSON body; both answer errors as Graph API errors. A
+//! page answers a comment the same way: in public as a comment of its own, or privately through
+//! the Send API.
 
 use crate::channel::Channel;
 use crate::providers::api::{
@@ -25,15 +27,92 @@ pub fn requests(
     };
     bodies
         .into_iter()
-        .map(|body| ProviderRequest {
-            url: format!("{base_url}/{sender_id}/messages"),
-            headers: vec![
-                ("authorization", format!("Bearer {access_token}")),
-                ("content-type", "application/json".to_owned()),
-            ],
-            body: body.to_string().into_bytes(),
-        })
+        .map(|body| graph_request(format!("{base_url}/{sender_id}/messages"), access_token, &body))
         .collect()
+}
+
+/// A Graph API call with a JSON body, authorised by the account's access token.
+fn graph_request(url: String, access_token: &str, body: &Value) -> ProviderRequest {
+    ProviderRequest {
+        url,
+        headers: vec![
+            ("authorization", format!("Bearer {access_token}")),
+            ("content-type", "application/json".to_owned()),
+        ],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// The call that answers a comment in public, as the page: a comment of its own under the
+/// comment (`POST {graph}/{comment id}/comments` with the text as `message`). Err when the
+/// sender is not a Meta account, the id could change the path, or there is no text.
+pub fn comment_reply_request(
+    sender: &Sender,
+    comment_id: &str,
+    text: &str,
+) -> Result<ProviderRequest, String> {
+    let (base_url, _, access_token) = comment_replier(sender, comment_id, text)?;
+    Ok(graph_request(
+        format!("{base_url}/{comment_id}/comments"),
+        access_token,
+        &json!({ "message": text }),
+    ))
+}
+
+/// The call that answers a comment privately, in Messenger: the Send API's private reply, from
+/// the page (`POST {graph}/{page id}/messages`) to the comment's author, named by the comment.
+/// Meta takes one private reply per comment, within 7 days of it; only the person's answer opens
+/// the usual messaging window. Err as for [`comment_reply_request`].
+pub fn private_reply_request(
+    sender: &Sender,
+    comment_id: &str,
+    text: &str,
+) -> Result<ProviderRequest, String> {
+    let (base_url, page_id, access_token) = comment_replier(sender, comment_id, text)?;
+    Ok(graph_request(
+        format!("{base_url}/{page_id}/messages"),
+        access_token,
+        &json!({
+            "recipient": { "comment_id": comment_id },
+            "message": { "text": text },
+        }),
+    ))
+}
+
+/// The base URL, page id and access token a reply to a comment is sent with.
+fn comment_replier<'a>(
+    sender: &'a Sender,
+    comment_id: &str,
+    text: &str,
+) -> Result<(&'a str, &'a str, &'a str), String> {
+    let Sender::Meta {
+        base_url,
+        sender_id,
+        access_token,
+    } = sender
+    else {
+        return Err(format!(
+            "a {} account cannot reply to Facebook comments",
+            sender.provider().as_str()
+        ));
+    };
+    if !is_plain_id(comment_id) {
+        return Err(format!("the comment id {comment_id:?} is not a plain id"));
+    }
+    if text.trim().is_empty() {
+        return Err("a reply to a comment needs text".to_owned());
+    }
+    Ok((base_url, sender_id, access_token))
+}
+
+/// Whether `id` can go into a Graph API path as one segment, as Meta's own ids can (digits, with
+/// `_` between a post's or comment's parts): anything else could name another path (`..` too,
+/// which is why a dot is not taken).
+fn is_plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
 }
 
 /// WhatsApp's `to` is the number's digits, without the `+`.
@@ -124,6 +203,8 @@ struct Accepted {
     messages: Vec<AcceptedMessage>,
     /// Messenger and Instagram: `{"recipient_id": "...", "message_id": "m_..."}`.
     message_id: Option<String>,
+    /// A page's public reply to a comment: `{"id": "..."}`, the id of its own comment.
+    id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +258,7 @@ pub fn classify(status: u16, retry_after: Option<u32>, body: &[u8]) -> Outcome {
                     .into_iter()
                     .find_map(|message| message.id)
                     .or(accepted.message_id)
+                    .or(accepted.id)
             });
         return Outcome::Sent {
             provider_message_id: id,
@@ -226,11 +308,7 @@ pub fn media_info_request(sender: &Sender, media_id: &str) -> Result<(String, St
             sender.provider().as_str()
         ));
     };
-    let plain = !media_id.is_empty()
-        && media_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if !plain {
+    if !is_plain_id(media_id) {
         return Err(format!("the WhatsApp media id {media_id:?} is not a plain id"));
     }
     Ok((format!("{base_url}/{media_id}"), format!("Bearer {access_token}")))
@@ -410,13 +488,20 @@ mod tests {
         let invalid = br#"{"error":{"message":"(#131030) Recipient phone number not in allowed list","type":"OAuthException","code":131030,"error_data":{"messaging_product":"whatsapp","details":"Add recipient phone number to recipient list"},"fbtrace_id":"Az8or2yhqkZfEZ-_4Qn_Bam"}}"#;
         let throttled = br#"{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,"fbtrace_id":"A"}}"#;
         let bad_token = br#"{"error":{"message":"Invalid OAuth access token.","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"B"}}"#;
-        let cases: [AnswerCase; 8] = [
+        let cases: [AnswerCase; 9] = [
             (
                 200,
                 None,
                 br#"{"messaging_product":"whatsapp","contacts":[{"input":"353871234567","wa_id":"353871234567"}],"messages":[{"id":"wamid.HBgM"}]}"#,
                 Outcome::Sent { provider_message_id: Some("wamid.HBgM".into()) },
                 "WhatsApp accepted",
+            ),
+            (
+                200,
+                None,
+                br#"{"id":"1234567890_111_222"}"#,
+                Outcome::Sent { provider_message_id: Some("1234567890_111_222".into()) },
+                "a public reply accepted as the page's own comment",
             ),
             (
                 200,
@@ -500,7 +585,7 @@ mod tests {
                 "Bearer EAAG".to_owned()
             ))
         );
-        for hostile in ["", "../me", "1?fields=x", "1/2", "1#x", "a b"] {
+        for hostile in ["", "../me", "..", ".", "1?fields=x", "1/2", "1#x", "a b"] {
             assert!(media_info_request(&sender, hostile).is_err(), "{hostile:?}");
         }
         let twilio = Sender::Twilio {
@@ -519,6 +604,107 @@ mod tests {
             twilio.linked_media_authorization(),
             Some("Basic QUMxOnQ=".to_owned())
         );
+    }
+
+    fn page() -> Sender {
+        Sender::Meta {
+            base_url: "https://graph.facebook.com/v21.0".to_owned(),
+            sender_id: "1234567890".to_owned(),
+            access_token: "EAAG-page-token".to_owned(),
+        }
+    }
+
+    fn sent(request: Result<ProviderRequest, String>) -> ProviderRequest {
+        match request {
+            Ok(request) => request,
+            Err(reason) => panic!("no request: {reason}"),
+        }
+    }
+
+    #[test]
+    fn a_public_reply_is_the_pages_own_comment_under_the_comment() {
+        let request = sent(comment_reply_request(
+            &page(),
+            "1234567890_111_222",
+            "Yes, we ship to Cork.",
+        ));
+        let url = "https://graph.facebook.com/v21.0/1234567890_111_222/comments";
+        assert_eq!(request.url, url, "the comment's comments edge");
+        assert!(
+            format!("{request:?}").starts_with(&format!("POST {url} ")),
+            "a POST: {request:?}"
+        );
+        assert_eq!(
+            request.header("authorization"),
+            Some("Bearer EAAG-page-token"),
+            "the page's token"
+        );
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        assert_eq!(
+            body(&request),
+            json!({ "message": "Yes, we ship to Cork." }),
+            "the text as the comment's message"
+        );
+    }
+
+    #[test]
+    fn a_private_reply_is_a_send_api_message_to_the_comments_author() {
+        let request = sent(private_reply_request(
+            &page(),
+            "1234567890_111_222",
+            "Hi Kerry, here is the tracking link.",
+        ));
+        let url = "https://graph.facebook.com/v21.0/1234567890/messages";
+        assert_eq!(request.url, url, "the page's Send API");
+        assert!(
+            format!("{request:?}").starts_with(&format!("POST {url} ")),
+            "a POST: {request:?}"
+        );
+        assert_eq!(
+            request.header("authorization"),
+            Some("Bearer EAAG-page-token"),
+            "the page's token"
+        );
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        assert_eq!(
+            body(&request),
+            json!({
+                "recipient": { "comment_id": "1234567890_111_222" },
+                "message": { "text": "Hi Kerry, here is the tracking link." }
+            }),
+            "the recipient named by the comment"
+        );
+    }
+
+    #[test]
+    fn replies_to_comments_are_refused_without_a_page_a_plain_comment_id_or_text() {
+        let twilio = Sender::Twilio {
+            base_url: "https://api.twilio.com".to_owned(),
+            account_sid: "AC1".to_owned(),
+            auth_token: "t".to_owned(),
+            from: "+15550001111".to_owned(),
+        };
+        let cases = [
+            (twilio, "1_2", "hi", "an account that is not Meta's"),
+            (page(), "", "hi", "no comment id"),
+            (page(), "../me", "hi", "an id that climbs the path"),
+            (page(), "..", "hi", "an id that is the parent"),
+            (page(), "1_2?fields=x", "hi", "an id with a query"),
+            (page(), "1_2/likes", "hi", "an id naming another edge"),
+            (page(), "1_2#x", "hi", "an id with a fragment"),
+            (page(), "1_2", "", "no text"),
+            (page(), "1_2", " \n ", "only whitespace"),
+        ];
+        for (sender, comment_id, text, description) in cases {
+            assert!(
+                comment_reply_request(&sender, comment_id, text).is_err(),
+                "public: {description}"
+            );
+            assert!(
+                private_reply_request(&sender, comment_id, text).is_err(),
+                "private: {description}"
+            );
+        }
     }
 
     #[test]

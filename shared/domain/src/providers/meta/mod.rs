@@ -1,7 +1,8 @@
-//! Meta: the WhatsApp Cloud API, the Messenger Platform and Instagram Messaging, which share one
-//! app secret, one webhook format and the Graph API.
+//! Meta: the WhatsApp Cloud API, the Messenger Platform, Instagram Messaging and Facebook Page
+//! comments, which share one app secret, one webhook format and the Graph API.
 
 pub mod api;
+mod feed;
 mod graph_id;
 mod messaging;
 mod notification;

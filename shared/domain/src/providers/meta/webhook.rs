@@ -1,4 +1,5 @@
-//! Meta's webhooks: the WhatsApp Cloud API, the Messenger Platform and Instagram Messaging.
+//! Meta's webhooks: the WhatsApp Cloud API, the Messenger Platform, Instagram Messaging and the
+//! comments on Facebook pages.
 //!
 //! Meta signs each notification with the app secret (`X-Hub-Signature-256: sha256=<hex
 //! HMAC-SHA256 of the raw body>`) and proves a callback URL with a `GET` handshake that echoes
@@ -9,13 +10,15 @@
 //!
 //! A notification batches up to 1000 updates, and Meta answers anything but a 200 by retrying
 //! the whole notification and, after a while, dropping it. So only the envelope (JSON with the
-//! account's `object` and a list of entries) is required; an entry, change, message or status
-//! that cannot be read is skipped and reported with its path, and the rest is stored.
+//! account's `object` and a list of entries) is required; an entry, change, message, status or
+//! comment that cannot be read is skipped and reported with its path, and the rest is stored.
 
+use super::feed::{Change as PageChange, feed_change};
+pub use super::feed::{Comment, CommentVerb};
 use super::graph_id::optional_id;
 use super::messaging::{MessagingEvent, messaging_event};
 pub use super::notification::Notification;
-use super::whatsapp::{Change, Relevance, whatsapp_change};
+use super::whatsapp::{Change as WhatsappChange, Relevance, whatsapp_change};
 use crate::channel::Channel;
 use crate::crypto::constant_time_eq;
 use crate::error::{ApiError, ErrorCode};
@@ -23,6 +26,7 @@ use crate::json::{Lenient, from_json};
 use crate::providers::{bad_signature, hmac_sha256_matches};
 use crate::query::Query;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 /// The largest notification we read. Meta batches at most 1000 updates, far below this.
@@ -78,7 +82,53 @@ pub fn answer_handshake(query: &Query, verify_token: &str) -> Result<String, Api
 /// phone number id, page id or Instagram account id). The notification's `object` must be the
 /// one of the account's channel.
 pub fn parse(body: &[u8], channel: Channel, address: &str) -> Result<Notification, ApiError> {
-    let envelope: Envelope = from_json(body)?;
+    let mut notification = Notification::default();
+    if channel == Channel::Whatsapp {
+        let envelope: Envelope<WhatsappChange> = from_json(body)?;
+        check_object(&envelope.object, channel)?;
+        for_each_entry(envelope.entry, &mut notification, |path, entry, notification| {
+            // A WhatsApp Business Account's entry id is the account's, not the number's: each
+            // change names its number in `metadata.phone_number_id`.
+            for (change_at, change) in entry.changes.into_iter().enumerate() {
+                let path = format!("{path}.changes[{change_at}]");
+                let Some(change) = change.take(&path, &mut notification.rejected) else {
+                    continue;
+                };
+                if whatsapp_change(change, address, &path, notification) == Relevance::AboutAnotherNumber {
+                    notification.ignored += 1;
+                }
+            }
+        });
+    } else {
+        let envelope: Envelope<PageChange> = from_json(body)?;
+        check_object(&envelope.object, channel)?;
+        for_each_entry(envelope.entry, &mut notification, |path, entry, notification| {
+            if entry.id.as_deref().is_some_and(|id| id != address) {
+                notification.ignored += 1;
+                return;
+            }
+            for (event_at, event) in entry.messaging.into_iter().enumerate() {
+                let path = format!("{path}.messaging[{event_at}]");
+                if let Some(event) = event.take(&path, &mut notification.rejected) {
+                    messaging_event(event, &mut notification.batch);
+                }
+            }
+            // Instagram reports comments under another field, in another shape: not read here.
+            if channel == Channel::Facebook {
+                for (change_at, change) in entry.changes.into_iter().enumerate() {
+                    let path = format!("{path}.changes[{change_at}]");
+                    if let Some(change) = change.take(&path, &mut notification.rejected) {
+                        feed_change(change, address, &path, notification);
+                    }
+                }
+            }
+        });
+    }
+    Ok(notification)
+}
+
+/// Refuses a notification whose `object` is not the one of the account's channel.
+fn check_object(object: &str, channel: Channel) -> Result<(), ApiError> {
     let expected = match channel {
         Channel::Whatsapp => "whatsapp_business_account",
         Channel::Facebook => "page",
@@ -90,63 +140,50 @@ pub fn parse(body: &[u8], channel: Channel, address: &str) -> Result<Notificatio
             ));
         }
     };
-    if envelope.object != expected {
+    if object != expected {
         return Err(ApiError::invalid(
             "object",
             format!(
-                "this {channel} account receives notifications with object \"{expected}\", not \"{}\"",
-                envelope.object
+                "this {channel} account receives notifications with object \"{expected}\", not \"{object}\""
             ),
         ));
     }
-    let mut notification = Notification::default();
-    for (at, entry) in envelope.entry.into_iter().enumerate() {
+    Ok(())
+}
+
+/// Hands each readable entry to `read` with its path (`entry[0]`), in order, after rejecting the
+/// unreadable ones in place, so rejections stay in the order of the notification.
+fn for_each_entry<C>(
+    entries: Vec<Lenient<Entry<C>>>,
+    notification: &mut Notification,
+    mut read: impl FnMut(&str, Entry<C>, &mut Notification),
+) {
+    for (at, entry) in entries.into_iter().enumerate() {
         let path = format!("entry[{at}]");
-        let Some(entry) = entry.take(&path, &mut notification.rejected) else {
-            continue;
-        };
-        if channel == Channel::Whatsapp {
-            // A WhatsApp Business Account's entry id is the account's, not the number's: each
-            // change names its number in `metadata.phone_number_id`.
-            for (change_at, change) in entry.changes.into_iter().enumerate() {
-                let path = format!("{path}.changes[{change_at}]");
-                let Some(change) = change.take(&path, &mut notification.rejected) else {
-                    continue;
-                };
-                if whatsapp_change(change, address, &path, &mut notification) == Relevance::AboutAnotherNumber
-                {
-                    notification.ignored += 1;
-                }
-            }
-        } else if entry.id.as_deref().is_some_and(|id| id != address) {
-            notification.ignored += 1;
-        } else {
-            for (event_at, event) in entry.messaging.into_iter().enumerate() {
-                let path = format!("{path}.messaging[{event_at}]");
-                if let Some(event) = event.take(&path, &mut notification.rejected) {
-                    messaging_event(event, &mut notification.batch);
-                }
-            }
+        if let Some(entry) = entry.take(&path, &mut notification.rejected) {
+            read(&path, entry, notification);
         }
     }
-    Ok(notification)
 }
 
 /// The part of a notification that must be readable for any of it to be: a malformed entry is
-/// that entry's problem alone.
+/// that entry's problem alone. `C` is a change as the account's channel writes it: a WhatsApp
+/// change names its number inside its value, a page's change is read by its field first.
 #[derive(Deserialize)]
-struct Envelope {
+#[serde(bound = "C: DeserializeOwned")]
+struct Envelope<C> {
     object: String,
     #[serde(default)]
-    entry: Vec<Lenient<Entry>>,
+    entry: Vec<Lenient<Entry<C>>>,
 }
 
 #[derive(Deserialize)]
-struct Entry {
+#[serde(bound = "C: DeserializeOwned")]
+struct Entry<C> {
     #[serde(default, deserialize_with = "optional_id")]
     id: Option<String>,
     #[serde(default)]
-    changes: Vec<Lenient<Change>>,
+    changes: Vec<Lenient<C>>,
     #[serde(default)]
     messaging: Vec<Lenient<MessagingEvent>>,
 }
@@ -785,5 +822,392 @@ mod tests {
             let error = parse(body, Channel::Facebook, PAGE_ID).err();
             assert_eq!(error.map(|e| e.code()), Some(code), "{description}");
         }
+    }
+
+    const POST_ID: &str = "1234567890_5550001";
+    const COMMENT_ID: &str = "5550001_7770001";
+
+    fn feed(changes: Value) -> Value {
+        json!({"object": "page", "entry": [{"id": PAGE_ID, "time": 1700000000, "changes": changes}]})
+    }
+
+    /// A `feed` change for a comment as Meta sends it, with `extra` over its value's fields.
+    fn comment_change(comment_id: &str, verb: &str, extra: Value) -> Value {
+        let mut value = json!({
+            "item": "comment", "verb": verb, "comment_id": comment_id, "post_id": POST_ID,
+            "parent_id": POST_ID, "from": {"id": "6789", "name": "Kerry Fisher"},
+            "message": "Do you ship to Cork?", "created_time": 1700000000
+        });
+        if let (Some(target), Some(extra)) = (value.as_object_mut(), extra.as_object()) {
+            target.extend(extra.clone());
+        }
+        json!({"field": "feed", "value": value})
+    }
+
+    /// The change without the named fields of its value.
+    fn without(mut change: Value, fields: &[&str]) -> Value {
+        if let Some(value) = change["value"].as_object_mut() {
+            for field in fields {
+                value.remove(*field);
+            }
+        }
+        change
+    }
+
+    fn kerrys_comment(verb: CommentVerb, message: &str) -> Comment {
+        Comment {
+            verb,
+            comment_id: COMMENT_ID.to_owned(),
+            post_id: POST_ID.to_owned(),
+            parent_id: None,
+            author_id: Some("6789".to_owned()),
+            author_name: Some("Kerry Fisher".to_owned()),
+            message: message.to_owned(),
+            created_time: Some(1700000000),
+        }
+    }
+
+    fn comment_ids(notification: &Notification) -> Vec<&str> {
+        notification
+            .comments
+            .iter()
+            .map(|c| c.comment_id.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn comments_added_edited_and_removed_are_taken_with_their_verb() {
+        // A removal names the comment and its author's id, without a name or a message.
+        let removal = without(
+            comment_change(COMMENT_ID, "remove", json!({"from": {"id": "6789"}})),
+            &["message"],
+        );
+        let cases = [
+            (
+                comment_change(COMMENT_ID, "add", json!({})),
+                kerrys_comment(CommentVerb::Added, "Do you ship to Cork?"),
+                "an added comment",
+            ),
+            (
+                comment_change(COMMENT_ID, "edited", json!({"message": "Do you ship to Galway?"})),
+                kerrys_comment(CommentVerb::Edited, "Do you ship to Galway?"),
+                "an edited comment carries its new text",
+            ),
+            (
+                removal.clone(),
+                Comment {
+                    author_name: None,
+                    ..kerrys_comment(CommentVerb::Removed, "")
+                },
+                "a removal carries no text",
+            ),
+            (
+                without(removal, &["from"]),
+                Comment {
+                    author_id: None,
+                    author_name: None,
+                    ..kerrys_comment(CommentVerb::Removed, "")
+                },
+                "a removal without its author is still known by its id",
+            ),
+            (
+                comment_change(COMMENT_ID, "edit", json!({"message": "Do you ship to Galway?"})),
+                kerrys_comment(CommentVerb::Edited, "Do you ship to Galway?"),
+                "Meta's other word for an edit",
+            ),
+            (
+                comment_change(COMMENT_ID, "delete", json!({})),
+                kerrys_comment(CommentVerb::Removed, ""),
+                "Meta's other word for a removal",
+            ),
+            (
+                comment_change(COMMENT_ID, "remove", json!({"message": "Do you ship to Cork?"})),
+                kerrys_comment(CommentVerb::Removed, ""),
+                "a removal keeps no text even when Meta sends some",
+            ),
+            (
+                without(
+                    comment_change(
+                        COMMENT_ID,
+                        "add",
+                        json!({"photo": "https://scontent.example/p.jpg"}),
+                    ),
+                    &["message"],
+                ),
+                kerrys_comment(CommentVerb::Added, ""),
+                "a comment of only a photo has no text",
+            ),
+        ];
+        for (change, expected, description) in cases {
+            let notification = parse_ok(&feed(json!([change])), Channel::Facebook, PAGE_ID);
+            assert_eq!(notification.comments, vec![expected], "{description}");
+            assert!(
+                notification.batch.messages.is_empty(),
+                "{description}: a comment is not a message"
+            );
+            assert!(
+                notification.rejected.is_empty(),
+                "{description}: {:?}",
+                notification.rejected
+            );
+        }
+    }
+
+    #[test]
+    fn a_reply_to_a_comment_names_the_comment_it_answers() {
+        let cases = [
+            (
+                json!({"parent_id": "5550001_7770000"}),
+                Some("5550001_7770000"),
+                "a reply to another comment",
+            ),
+            (
+                json!({"parent_id": POST_ID}),
+                None,
+                "a comment on the post itself",
+            ),
+            (json!({"parent_id": null}), None, "a parent of null"),
+        ];
+        for (extra, parent, description) in cases {
+            let body = feed(json!([comment_change(COMMENT_ID, "add", extra)]));
+            let notification = parse_ok(&body, Channel::Facebook, PAGE_ID);
+            let parents: Vec<Option<&str>> = notification
+                .comments
+                .iter()
+                .map(|c| c.parent_id.as_deref())
+                .collect();
+            assert_eq!(parents, [parent], "{description}");
+        }
+        let body = feed(json!([without(
+            comment_change(COMMENT_ID, "add", json!({})),
+            &["parent_id"]
+        )]));
+        let notification = parse_ok(&body, Channel::Facebook, PAGE_ID);
+        assert_eq!(
+            notification.comments,
+            vec![kerrys_comment(CommentVerb::Added, "Do you ship to Cork?")],
+            "no parent at all is the post"
+        );
+    }
+
+    #[test]
+    fn the_pages_own_comments_are_skipped() {
+        let cases = [
+            (
+                comment_change(
+                    COMMENT_ID,
+                    "add",
+                    json!({"from": {"id": PAGE_ID, "name": "Cork Bikes"}, "message": "Yes!"}),
+                ),
+                "the page's reply",
+            ),
+            (
+                comment_change(COMMENT_ID, "edited", json!({"from": {"id": 1234567890u64}})),
+                "the page's edit, its id written as a number",
+            ),
+            (
+                comment_change(COMMENT_ID, "remove", json!({"from": {"id": PAGE_ID}})),
+                "the page removing its own comment",
+            ),
+        ];
+        for (change, description) in cases {
+            let notification = parse_ok(&feed(json!([change])), Channel::Facebook, PAGE_ID);
+            assert_eq!(notification, Notification::default(), "{description}");
+        }
+    }
+
+    #[test]
+    fn feed_changes_that_are_not_comments_are_passed_over() {
+        let from = json!({"id": "6789", "name": "Kerry Fisher"});
+        let cases = [
+            (
+                json!({"field": "feed", "value": {"item": "status", "verb": "add", "post_id": POST_ID, "from": from, "message": "Open late on Friday", "published": 1, "created_time": 1700000000}}),
+                "a status",
+            ),
+            (
+                json!({"field": "feed", "value": {"item": "photo", "verb": "add", "photo_id": "42", "link": "https://scontent.example/p.jpg", "post_id": POST_ID, "from": from}}),
+                "a photo",
+            ),
+            (
+                json!({"field": "feed", "value": {"item": "reaction", "verb": "add", "reaction_type": "like", "comment_id": COMMENT_ID, "parent_id": POST_ID, "post_id": POST_ID, "from": {"id": "6789"}}}),
+                "a reaction to a comment",
+            ),
+            (
+                json!({"field": "feed", "value": {"item": "post", "verb": "remove", "post_id": POST_ID, "recipient_id": PAGE_ID}}),
+                "a post removed",
+            ),
+            (
+                json!({"field": "feed", "value": {"item": "share", "verb": "add", "post_id": POST_ID, "link": "https://example.com"}}),
+                "a share",
+            ),
+            (
+                json!({"field": "feed", "value": {"item": "status", "message": {"rich": true}, "post_id": ["odd"]}}),
+                "a feed item of a shape a comment could not have",
+            ),
+            (json!({"field": "feed", "value": {"verb": "add"}}), "no item"),
+            (json!({"field": "feed"}), "no value"),
+            (
+                comment_change(COMMENT_ID, "hide", json!({})),
+                "a comment the page hides",
+            ),
+            (
+                comment_change(COMMENT_ID, "unhide", json!({})),
+                "a comment the page shows again",
+            ),
+            (
+                {
+                    let mut change = comment_change(COMMENT_ID, "add", json!({}));
+                    change["field"] = json!("mention");
+                    change
+                },
+                "a comment under another field",
+            ),
+            (
+                json!({"field": "leadgen", "value": {"leadgen_id": 7, "form_id": "8", "page_id": PAGE_ID}}),
+                "a lead ad, another field of the page",
+            ),
+        ];
+        for (change, description) in cases {
+            let notification = parse_ok(&feed(json!([change])), Channel::Facebook, PAGE_ID);
+            assert_eq!(notification, Notification::default(), "{description}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_comment_is_rejected_with_its_path_and_its_neighbours_kept() {
+        let add = |id: &str| comment_change(id, "add", json!({}));
+        let body = feed(json!([
+            add(COMMENT_ID),
+            without(add("5550001_7770002"), &["comment_id"]),
+            without(add("5550001_7770003"), &["post_id"]),
+            without(add("5550001_7770004"), &["from"]),
+            without(comment_change("5550001_7770005", "edited", json!({})), &["from"]),
+            comment_change(
+                "5550001_7770006",
+                "add",
+                json!({"from": {"id": {"nested": true}}})
+            ),
+            without(add("5550001_7770007"), &["verb"]),
+            comment_change(
+                "5550001_7770008",
+                "add",
+                json!({"message": ["Do you ship to Cork?"]})
+            ),
+            7,
+            add("5550001_7770009"),
+        ]));
+        let notification = parse_ok(&body, Channel::Facebook, PAGE_ID);
+        assert_eq!(
+            comment_ids(&notification),
+            [COMMENT_ID, "5550001_7770009"],
+            "the readable comments on either side are kept"
+        );
+        let change = |at: usize| format!("entry[0].changes[{at}]");
+        assert_eq!(
+            paths(&notification),
+            [
+                format!("{}.value", change(1)),
+                format!("{}.value", change(2)),
+                format!("{}.value", change(3)),
+                format!("{}.value", change(4)),
+                format!("{}.value.from.id", change(5)),
+                format!("{}.value", change(6)),
+                format!("{}.value.message", change(7)),
+                change(8),
+            ],
+            "each with its path"
+        );
+        let reasons = rejected(&notification);
+        for (at, missing) in [
+            (0, "comment_id"),
+            (1, "post_id"),
+            (2, "from"),
+            (3, "from"),
+            (5, "verb"),
+        ] {
+            assert!(
+                reasons[at].ends_with(&format!("missing field `{missing}`")),
+                "{}: names the missing {missing}",
+                reasons[at]
+            );
+        }
+        assert!(
+            !reasons.join("\n").contains("Cork"),
+            "reasons carry no values: {reasons:?}"
+        );
+    }
+
+    #[test]
+    fn ids_written_as_numbers_are_read_as_text() {
+        let change = comment_change(
+            "unused",
+            "add",
+            json!({
+                "comment_id": 7770001u64, "post_id": 5550001u64, "parent_id": 7770000u64,
+                "from": {"id": 6789u64, "name": "Kerry Fisher"}
+            }),
+        );
+        let notification = parse_ok(&feed(json!([change])), Channel::Facebook, PAGE_ID);
+        assert_eq!(
+            notification.comments,
+            vec![Comment {
+                comment_id: "7770001".to_owned(),
+                post_id: "5550001".to_owned(),
+                parent_id: Some("7770000".to_owned()),
+                ..kerrys_comment(CommentVerb::Added, "Do you ship to Cork?")
+            }],
+            "every id as text"
+        );
+    }
+
+    #[test]
+    fn a_comments_time_is_in_unix_seconds_and_one_that_cannot_be_read_is_left_unknown() {
+        let cases = [
+            (json!(1700000000), Some(1700000000), "a number of seconds"),
+            (json!("1700000000"), Some(1700000000), "seconds written as text"),
+            (json!("2023-11-14T22:13:20+0000"), None, "a date in words"),
+            (json!(1.7e9), None, "a fraction"),
+            (json!(null), None, "null"),
+        ];
+        for (time, expected, description) in cases {
+            let body = feed(json!([comment_change(
+                COMMENT_ID,
+                "add",
+                json!({"created_time": time})
+            )]));
+            let notification = parse_ok(&body, Channel::Facebook, PAGE_ID);
+            let times: Vec<Option<i64>> = notification.comments.iter().map(|c| c.created_time).collect();
+            assert_eq!(times, [expected], "{description}: the comment is kept either way");
+        }
+    }
+
+    #[test]
+    fn a_notification_mixing_messages_and_comments_yields_both() {
+        let message = json!({"sender": {"id": "6789"}, "recipient": {"id": PAGE_ID}, "message": {"mid": "m_1", "text": "hi"}});
+        let body = json!({"object": "page", "entry": [
+            {"id": PAGE_ID, "time": 1, "messaging": [message], "changes": [comment_change(COMMENT_ID, "add", json!({}))]},
+            {"id": PAGE_ID, "time": 2, "changes": [comment_change("5550001_7770002", "edited", json!({}))]},
+            {"id": "42", "time": 3, "changes": [comment_change("5550001_7770003", "add", json!({}))]}
+        ]});
+        let notification = parse_ok(&body, Channel::Facebook, PAGE_ID);
+        assert_eq!(message_ids(&notification), ["m_1"], "the Messenger message");
+        assert_eq!(
+            comment_ids(&notification),
+            [COMMENT_ID, "5550001_7770002"],
+            "the page's comments, in order"
+        );
+        assert_eq!(notification.ignored, 1, "the entry about another page");
+        assert!(notification.rejected.is_empty(), "{:?}", notification.rejected);
+    }
+
+    #[test]
+    fn comments_are_read_for_facebook_pages_only() {
+        let change = comment_change(COMMENT_ID, "add", json!({}));
+        let body = json!({"object": "instagram", "entry": [{"id": IG_ID, "changes": [change, 7]}]});
+        assert_eq!(
+            parse_ok(&body, Channel::Instagram, IG_ID),
+            Notification::default(),
+            "an Instagram account's changes are not read, nor rejected"
+        );
     }
 }
