@@ -33,6 +33,15 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
         );
     }
     log_rejections(account, &notification.rejected);
+    if !notification.comments.is_empty() {
+        // Read and checked, but no conversation takes a page's comments yet: said, not dropped
+        // unseen.
+        console_warn!(
+            "channel account {}: {} comments on the page's posts were received and not stored",
+            account.id,
+            notification.comments.len()
+        );
+    }
     let received = notification.batch.messages.len();
     let statuses = notification.batch.statuses.len();
     let report = ingest::ingest(env, account, notification.batch, &http::origin(&req, env)?).await?;
