@@ -353,12 +353,18 @@ impl<T> Lenient<T> {
 
 impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        Ok(Self(serde_path_to_error::deserialize(value).map_err(|error| {
+        Ok(Self::of(Value::deserialize(deserializer)?))
+    }
+}
+
+impl<T: DeserializeOwned> Lenient<T> {
+    /// The item read from its value, or why it could not be, with the path inside it.
+    pub fn of(value: Value) -> Self {
+        Self(serde_path_to_error::deserialize(value).map_err(|error| {
             let path = error.path().to_string();
             let path = if path == "." { String::new() } else { path };
             Rejection::new(path, without_values(error.inner()))
-        })))
+        }))
     }
 }
 

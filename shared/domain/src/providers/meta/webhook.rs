@@ -13,7 +13,7 @@
 //! account's `object` and a list of entries) is required; an entry, change, message, status or
 //! comment that cannot be read is skipped and reported with its path, and the rest is stored.
 
-use super::feed::{Change as PageChange, feed_change};
+use super::feed::feed_change;
 pub use super::feed::{Comment, CommentVerb};
 use super::graph_id::optional_id;
 use super::messaging::{MessagingEvent, messaging_event};
@@ -26,7 +26,7 @@ use crate::json::{Lenient, from_json};
 use crate::providers::{bad_signature, hmac_sha256_matches};
 use crate::query::Query;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 /// The largest notification we read. Meta batches at most 1000 updates, far below this.
@@ -82,31 +82,32 @@ pub fn answer_handshake(query: &Query, verify_token: &str) -> Result<String, Api
 /// phone number id, page id or Instagram account id). The notification's `object` must be the
 /// one of the account's channel.
 pub fn parse(body: &[u8], channel: Channel, address: &str) -> Result<Notification, ApiError> {
+    let envelope: Envelope = from_json(body)?;
+    check_object(&envelope.object, channel)?;
     let mut notification = Notification::default();
-    if channel == Channel::Whatsapp {
-        let envelope: Envelope<WhatsappChange> = from_json(body)?;
-        check_object(&envelope.object, channel)?;
-        for_each_entry(envelope.entry, &mut notification, |path, entry, notification| {
+    for (at, entry) in envelope.entry.into_iter().enumerate() {
+        let path = format!("entry[{at}]");
+        let Some(entry) = entry.take(&path, &mut notification.rejected) else {
+            continue;
+        };
+        if channel == Channel::Whatsapp {
             // A WhatsApp Business Account's entry id is the account's, not the number's: each
             // change names its number in `metadata.phone_number_id`.
             for (change_at, change) in entry.changes.into_iter().enumerate() {
                 let path = format!("{path}.changes[{change_at}]");
-                let Some(change) = change.take(&path, &mut notification.rejected) else {
+                let Some(change) =
+                    Lenient::<WhatsappChange>::of(change).take(&path, &mut notification.rejected)
+                else {
                     continue;
                 };
-                if whatsapp_change(change, address, &path, notification) == Relevance::AboutAnotherNumber {
+                if whatsapp_change(change, address, &path, &mut notification) == Relevance::AboutAnotherNumber
+                {
                     notification.ignored += 1;
                 }
             }
-        });
-    } else {
-        let envelope: Envelope<PageChange> = from_json(body)?;
-        check_object(&envelope.object, channel)?;
-        for_each_entry(envelope.entry, &mut notification, |path, entry, notification| {
-            if entry.id.as_deref().is_some_and(|id| id != address) {
-                notification.ignored += 1;
-                return;
-            }
+        } else if entry.id.as_deref().is_some_and(|id| id != address) {
+            notification.ignored += 1;
+        } else {
             for (event_at, event) in entry.messaging.into_iter().enumerate() {
                 let path = format!("{path}.messaging[{event_at}]");
                 if let Some(event) = event.take(&path, &mut notification.rejected) {
@@ -116,13 +117,15 @@ pub fn parse(body: &[u8], channel: Channel, address: &str) -> Result<Notificatio
             // Instagram reports comments under another field, in another shape: not read here.
             if channel == Channel::Facebook {
                 for (change_at, change) in entry.changes.into_iter().enumerate() {
-                    let path = format!("{path}.changes[{change_at}]");
-                    if let Some(change) = change.take(&path, &mut notification.rejected) {
-                        feed_change(change, address, &path, notification);
-                    }
+                    feed_change(
+                        change,
+                        address,
+                        &format!("{path}.changes[{change_at}]"),
+                        &mut notification,
+                    );
                 }
             }
-        });
+        }
     }
     Ok(notification)
 }
@@ -151,39 +154,23 @@ fn check_object(object: &str, channel: Channel) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Hands each readable entry to `read` with its path (`entry[0]`), in order, after rejecting the
-/// unreadable ones in place, so rejections stay in the order of the notification.
-fn for_each_entry<C>(
-    entries: Vec<Lenient<Entry<C>>>,
-    notification: &mut Notification,
-    mut read: impl FnMut(&str, Entry<C>, &mut Notification),
-) {
-    for (at, entry) in entries.into_iter().enumerate() {
-        let path = format!("entry[{at}]");
-        if let Some(entry) = entry.take(&path, &mut notification.rejected) {
-            read(&path, entry, notification);
-        }
-    }
-}
-
 /// The part of a notification that must be readable for any of it to be: a malformed entry is
-/// that entry's problem alone. `C` is a change as the account's channel writes it: a WhatsApp
-/// change names its number inside its value, a page's change is read by its field first.
+/// that entry's problem alone. Its changes are kept as values until the account's channel says
+/// how to read them: a WhatsApp change names its number inside its value, a page's change is read
+/// by its field first.
 #[derive(Deserialize)]
-#[serde(bound = "C: DeserializeOwned")]
-struct Envelope<C> {
+struct Envelope {
     object: String,
     #[serde(default)]
-    entry: Vec<Lenient<Entry<C>>>,
+    entry: Vec<Lenient<Entry>>,
 }
 
 #[derive(Deserialize)]
-#[serde(bound = "C: DeserializeOwned")]
-struct Entry<C> {
+struct Entry {
     #[serde(default, deserialize_with = "optional_id")]
     id: Option<String>,
     #[serde(default)]
-    changes: Vec<Lenient<C>>,
+    changes: Vec<Value>,
     #[serde(default)]
     messaging: Vec<Lenient<MessagingEvent>>,
 }
