@@ -622,58 +622,40 @@ mod tests {
     }
 
     #[test]
-    fn a_public_reply_is_the_pages_own_comment_under_the_comment() {
-        let request = sent(comment_reply_request(
-            &page(),
-            "1234567890_111_222",
-            "Yes, we ship to Cork.",
-        ));
-        let url = "https://graph.facebook.com/v21.0/1234567890_111_222/comments";
-        assert_eq!(request.url, url, "the comment's comments edge");
-        assert!(
-            format!("{request:?}").starts_with(&format!("POST {url} ")),
-            "a POST: {request:?}"
-        );
-        assert_eq!(
-            request.header("authorization"),
-            Some("Bearer EAAG-page-token"),
-            "the page's token"
-        );
-        assert_eq!(request.header("content-type"), Some("application/json"));
-        assert_eq!(
-            body(&request),
-            json!({ "message": "Yes, we ship to Cork." }),
-            "the text as the comment's message"
-        );
-    }
-
-    #[test]
-    fn a_private_reply_is_a_send_api_message_to_the_comments_author() {
-        let request = sent(private_reply_request(
-            &page(),
-            "1234567890_111_222",
-            "Hi Kerry, here is the tracking link.",
-        ));
-        let url = "https://graph.facebook.com/v21.0/1234567890/messages";
-        assert_eq!(request.url, url, "the page's Send API");
-        assert!(
-            format!("{request:?}").starts_with(&format!("POST {url} ")),
-            "a POST: {request:?}"
-        );
-        assert_eq!(
-            request.header("authorization"),
-            Some("Bearer EAAG-page-token"),
-            "the page's token"
-        );
-        assert_eq!(request.header("content-type"), Some("application/json"));
-        assert_eq!(
-            body(&request),
-            json!({
-                "recipient": { "comment_id": "1234567890_111_222" },
-                "message": { "text": "Hi Kerry, here is the tracking link." }
-            }),
-            "the recipient named by the comment"
-        );
+    fn a_reply_to_a_comment_is_the_pages_own_comment_or_a_send_api_message_to_its_author() {
+        let comment = "1234567890_111_222";
+        let cases = [
+            (
+                comment_reply_request(&page(), comment, "Yes, we ship to Cork."),
+                "https://graph.facebook.com/v21.0/1234567890_111_222/comments",
+                json!({ "message": "Yes, we ship to Cork." }),
+                "in public: the comment's comments edge, the text as the comment's message",
+            ),
+            (
+                private_reply_request(&page(), comment, "Hi Kerry, here is the tracking link."),
+                "https://graph.facebook.com/v21.0/1234567890/messages",
+                json!({
+                    "recipient": { "comment_id": comment },
+                    "message": { "text": "Hi Kerry, here is the tracking link." }
+                }),
+                "privately: the page's Send API, the recipient named by the comment",
+            ),
+        ];
+        for (request, url, expected, description) in cases {
+            let request = sent(request);
+            assert_eq!(request.url, url, "{description}");
+            assert!(
+                format!("{request:?}").starts_with(&format!("POST {url} ")),
+                "a POST: {request:?}"
+            );
+            assert_eq!(
+                request.header("authorization"),
+                Some("Bearer EAAG-page-token"),
+                "the page's token: {description}"
+            );
+            assert_eq!(request.header("content-type"), Some("application/json"));
+            assert_eq!(body(&request), expected, "{description}");
+        }
     }
 
     #[test]
