@@ -3,7 +3,6 @@
 //! is a customer speaking to the business, so only comments are taken and the rest is passed over
 //! without complaint.
 
-use super::notification::Notification;
 use crate::json::Rejection;
 use crate::providers::display_name;
 use serde_json::Value;
@@ -42,35 +41,27 @@ pub struct Comment {
     pub created_time: Option<i64>,
 }
 
-/// Takes one change of a page's entry into the notification when it is a comment by someone
-/// other than the page `page_id`; `path` is the change's (`entry[0].changes[1]`). Changes of
-/// other fields, feed items that are not comments, and comments the page hides or shows again
-/// (verbs `hide` and `unhide`, its own moderation) are passed over. A comment that cannot be read
-/// is rejected with its path, so the other changes of the notification are still taken.
-pub(super) fn feed_change(change: Value, page_id: &str, path: &str, notification: &mut Notification) {
+/// The comment one change of a page's entry carries, when it is a comment by someone other than
+/// the page `page_id`; `path` is the change's (`entry[0].changes[1]`). None for changes of other
+/// fields, feed items that are not comments, and comments the page hides or shows again (verbs
+/// `hide` and `unhide`, its own moderation). A comment that cannot be read is an Err with its
+/// path, so the caller keeps the notification's other changes.
+pub(super) fn feed_change(change: Value, page_id: &str, path: &str) -> Option<Result<Comment, Rejection>> {
     let Value::Object(mut change) = change else {
-        notification
-            .rejected
-            .push(Rejection::new(path, "invalid type: a change is an object"));
-        return;
+        return Some(Err(Rejection::new(path, "invalid type: a change is an object")));
     };
     if change.get("field").and_then(Value::as_str) != Some("feed") {
-        return;
+        return None;
     }
-    let Some(value) = change.remove("value") else {
-        return;
-    };
+    let value = change.remove("value")?;
     // The item decides the shape of the rest, so only a comment is held to a comment's shape.
     if value.get("item").and_then(Value::as_str) != Some("comment") {
-        return;
+        return None;
     }
     let path = format!("{path}.value");
     let raw = match RawComment::read(&value, &path) {
         Ok(raw) => raw,
-        Err(rejection) => {
-            notification.rejected.push(rejection);
-            return;
-        }
+        Err(rejection) => return Some(Err(rejection)),
     };
     // Comments come with `add`, `edited` and `remove`; Meta's list of verbs also has `edit` and
     // `delete`, which could only mean the same of a comment.
@@ -78,23 +69,20 @@ pub(super) fn feed_change(change: Value, page_id: &str, path: &str, notification
         "add" => CommentVerb::Added,
         "edited" | "edit" => CommentVerb::Edited,
         "remove" | "delete" => CommentVerb::Removed,
-        _ => return,
+        _ => return None,
     };
     if raw.author_id.as_deref() == Some(page_id) {
-        return;
+        return None;
     }
     if raw.author_id.is_none() && verb != CommentVerb::Removed {
-        notification
-            .rejected
-            .push(Rejection::new(path, "missing field `from`"));
-        return;
+        return Some(Err(Rejection::new(path, "missing field `from`")));
     }
     let parent_id = raw.parent_id.filter(|parent| *parent != raw.post_id);
     let message = match verb {
         CommentVerb::Removed => String::new(),
         CommentVerb::Added | CommentVerb::Edited => raw.message.unwrap_or_default(),
     };
-    notification.comments.push(Comment {
+    Some(Ok(Comment {
         verb,
         comment_id: raw.comment_id,
         post_id: raw.post_id,
@@ -106,7 +94,7 @@ pub(super) fn feed_change(change: Value, page_id: &str, path: &str, notification
         author_id: raw.author_id,
         message,
         created_time: value.get("created_time").and_then(unix_seconds),
-    });
+    }))
 }
 
 /// Meta writes `created_time` as a number of seconds; some of its tools write it as text.

@@ -117,12 +117,11 @@ pub fn parse(body: &[u8], channel: Channel, address: &str) -> Result<Notificatio
             // Instagram reports comments under another field, in another shape: not read here.
             if channel == Channel::Facebook {
                 for (change_at, change) in entry.changes.into_iter().enumerate() {
-                    feed_change(
-                        change,
-                        address,
-                        &format!("{path}.changes[{change_at}]"),
-                        &mut notification,
-                    );
+                    match feed_change(change, address, &format!("{path}.changes[{change_at}]")) {
+                        Some(Ok(comment)) => notification.comments.push(comment),
+                        Some(Err(rejection)) => notification.rejected.push(rejection),
+                        None => {}
+                    }
                 }
             }
         }
