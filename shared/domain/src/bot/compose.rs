@@ -25,9 +25,9 @@ fn stem(word: &str) -> String {
     }
 }
 
-/// The words of `text` worth matching: letters and digits, not filler.
+/// The words of `text` worth matching: runs of letters (`address1` is `address`), not filler.
 fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
+    text.split(|c: char| !c.is_alphabetic())
         .filter(|word| word.len() >= 2 && !FILLER.contains(&word.to_lowercase().as_str()))
         .map(stem)
         .collect()
@@ -36,8 +36,10 @@ fn words(text: &str) -> Vec<String> {
 /// One line of a piece, `path: value`, as the composer reads it.
 struct Fact<'a> {
     piece: usize,
-    /// The field's own name (`renewal_date` of `customers[0].plan.renewal_date`), in words.
+    /// The field's own name (`renewal_date` of `customers[0].plan.renewal_date`), as words.
     field: String,
+    /// The words of its path below its record (`plan renewal date`): what a question names.
+    named_by: Vec<String>,
     value: &'a str,
     kind: PieceKind,
 }
@@ -45,20 +47,44 @@ struct Fact<'a> {
 fn facts_of(at: usize, piece: &Piece) -> impl Iterator<Item = Fact<'_>> {
     piece.text.lines().filter_map(move |line| {
         let (path, value) = line.split_once(": ")?;
-        let name = path
-            .rsplit(['.', ']'])
-            .find(|part| !part.is_empty() && !part.starts_with('['))?;
+        let below = path.strip_prefix(piece.record.as_str()).unwrap_or(path);
         Some(Fact {
             piece: at,
-            field: name.replace(['_', '-'], " "),
+            field: label(below),
+            named_by: words(below),
             value: value.trim(),
             kind: piece.kind,
         })
     })
 }
 
-/// Answers `question` from the `pieces` that scored at least `min_score`: the facts whose field
-/// names the question names most words of, the customer's own first.
+/// A path below its record as words a person reads: `orders[0].tracking_number` is "order
+/// tracking number", `default_address.address1` is "default address".
+fn label(path: &str) -> String {
+    let mut label: Vec<String> = Vec::new();
+    for segment in path.split('.').filter(|segment| !segment.is_empty()) {
+        let (name, listed) = match segment.split_once('[') {
+            Some((name, _)) => (name, true),
+            None => (segment, false),
+        };
+        for word in name
+            .split(|c: char| !c.is_alphabetic())
+            .filter(|word| !word.is_empty())
+        {
+            let word = match word.strip_suffix('s') {
+                Some(one) if listed && one.len() >= 3 => one,
+                _ => word,
+            };
+            if label.last().is_none_or(|last| last != word) {
+                label.push(word.to_owned());
+            }
+        }
+    }
+    label.join(" ")
+}
+
+/// Answers `question` from the `pieces` that scored at least `min_score`: the facts whose paths
+/// the question names most words of, the customer's own first.
 pub fn compose(question: &str, pieces: &[Piece], min_score: f64) -> Answer {
     let asked = words(question);
     let mut scored: Vec<(usize, Fact<'_>)> = pieces
@@ -68,10 +94,7 @@ pub fn compose(question: &str, pieces: &[Piece], min_score: f64) -> Answer {
         .flat_map(|(at, piece)| facts_of(at, piece))
         .filter(|fact| !fact.value.is_empty())
         .map(|fact| {
-            let named = words(&fact.field)
-                .iter()
-                .filter(|word| asked.contains(word))
-                .count();
+            let named = fact.named_by.iter().filter(|word| asked.contains(word)).count();
             (named, fact)
         })
         .filter(|(named, _)| *named > 0)
@@ -105,14 +128,17 @@ pub fn compose(question: &str, pieces: &[Piece], min_score: f64) -> Answer {
 }
 
 #[cfg(test)]
+mod labelled;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::bot::check::check;
 
-    fn piece(kind: PieceKind, score: f64, text: &str) -> Piece {
+    fn piece(kind: PieceKind, score: f64, record: &str, text: &str) -> Piece {
         Piece {
             source_id: "src-1".to_owned(),
-            record: String::new(),
+            record: record.to_owned(),
             part: 0,
             text: text.to_owned(),
             score,
@@ -125,11 +151,13 @@ mod tests {
             piece(
                 PieceKind::General,
                 0.7,
+                "plans[0]",
                 "plans[0].name: Gold\nplans[0].price: 30 EUR a month\nplans[0].renewal_date: the 1st",
             ),
             piece(
                 PieceKind::Personal,
                 0.8,
+                "customers[4]",
                 "customers[4].plan: Gold\ncustomers[4].renewal_date: 2026-12-01\ncustomers[4].orders[0].status: shipped",
             ),
         ]
@@ -148,7 +176,7 @@ mod tests {
         );
         assert_eq!(check(&answer, &pieces(), "When is my renewal date?", ""), Ok(()));
         let status = compose("What's the status of my order?", &pieces(), 0.5);
-        assert_eq!(status.text, "Your status: shipped.");
+        assert_eq!(status.text, "Your order status: shipped.");
         let price = compose("What are the prices?", &pieces(), 0.5);
         assert_eq!(price.text, "Price: 30 EUR a month.");
     }
