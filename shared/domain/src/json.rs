@@ -214,8 +214,7 @@ fn name_text(quoted: &[u8]) -> Option<Cow<'_, [u8]>> {
 #[derive(Default)]
 struct Names<'a> {
     few: Vec<Cow<'a, [u8]>>,
-    /// Made only for an object that has more than a few: most never need one.
-    many: Option<HashSet<Cow<'a, [u8]>>>,
+    many: HashSet<Cow<'a, [u8]>>,
 }
 
 impl<'a> Names<'a> {
@@ -230,9 +229,10 @@ impl<'a> Names<'a> {
             self.few.push(name);
             return true;
         }
-        self.many
-            .get_or_insert_with(|| self.few.iter().cloned().collect())
-            .insert(name)
+        if self.many.is_empty() {
+            self.many.extend(self.few.iter().cloned());
+        }
+        self.many.insert(name)
     }
 }
 

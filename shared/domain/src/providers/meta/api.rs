@@ -85,22 +85,32 @@ fn comment_replier<'a>(
     comment_id: &str,
     text: &str,
 ) -> Result<(&'a str, &'a str, &'a str), String> {
+    let account = graph_call(sender, "reply to Facebook comments", "comment id", comment_id)?;
+    if text.trim().is_empty() {
+        return Err("a reply to a comment needs text".to_owned());
+    }
+    Ok(account)
+}
+
+/// The Meta account's base URL, id and access token, for a Graph API call that does `doing` and
+/// puts `id` (a `naming`) into its path; Err when the sender is not a Meta account or the id could
+/// change the path.
+fn graph_call<'a>(
+    sender: &'a Sender,
+    doing: &str,
+    naming: &str,
+    id: &str,
+) -> Result<(&'a str, &'a str, &'a str), String> {
     let Sender::Meta {
         base_url,
         sender_id,
         access_token,
     } = sender
     else {
-        return Err(format!(
-            "a {} account cannot reply to Facebook comments",
-            sender.provider().as_str()
-        ));
+        return Err(format!("a {} account cannot {doing}", sender.provider().as_str()));
     };
-    if !is_plain_id(comment_id) {
-        return Err(format!("the comment id {comment_id:?} is not a plain id"));
-    }
-    if text.trim().is_empty() {
-        return Err("a reply to a comment needs text".to_owned());
+    if !is_plain_id(id) {
+        return Err(format!("the {naming} {id:?} is not a plain id"));
     }
     Ok((base_url, sender_id, access_token))
 }
@@ -297,20 +307,8 @@ pub fn classify(status: u16, retry_after: Option<u32>, body: &[u8]) -> Outcome {
 /// id}`, the access token as a bearer token); its answer is read by [`media_info`], and the
 /// download itself takes the same token. Err when the id could change the path.
 pub fn media_info_request(sender: &Sender, media_id: &str) -> Result<(String, String), String> {
-    let Sender::Meta {
-        base_url,
-        access_token,
-        ..
-    } = sender
-    else {
-        return Err(format!(
-            "a {} account cannot fetch WhatsApp media",
-            sender.provider().as_str()
-        ));
-    };
-    if !is_plain_id(media_id) {
-        return Err(format!("the WhatsApp media id {media_id:?} is not a plain id"));
-    }
+    let (base_url, _, access_token) =
+        graph_call(sender, "fetch WhatsApp media", "WhatsApp media id", media_id)?;
     Ok((format!("{base_url}/{media_id}"), format!("Bearer {access_token}")))
 }
 
