@@ -56,7 +56,7 @@ pub fn facts(text: &str) -> Vec<String> {
     for word in text.split_whitespace() {
         let word = word.trim_matches(|c: char| !c.is_alphanumeric());
         if word.contains('@') && word.contains('.') {
-            found.push(word.to_lowercase());
+            found.push(crate::text::lowercase(word));
         }
     }
     found.extend(numbers(text));

@@ -5,6 +5,7 @@
 //! the same check as a model's.
 
 use super::{Action, Answer, Piece, PieceKind};
+use crate::links::keyword;
 
 /// The most facts one answer states.
 const MOST_FACTS: usize = 3;
@@ -16,19 +17,25 @@ const FILLER: [&str; 40] = [
     "our", "is", "it", "its", "of", "on", "in", "to", "me", "tell", "please", "about", "much",
 ];
 
-/// A field's name or a question's word, reduced so that they meet: lowercase, no plural `s`.
-fn stem(word: &str) -> String {
-    let word = word.to_lowercase();
+/// A field's name or a question's word, reduced so that they meet: no plural `s`.
+fn stem(word: String) -> String {
     match word.strip_suffix('s') {
         Some(stem) if stem.len() >= 3 && !stem.ends_with('s') => stem.to_owned(),
         _ => word,
     }
 }
 
-/// The words of `text` worth matching: runs of letters (`address1` is `address`), not filler.
+/// The words of `text` worth matching: the keyword search's tokens, cut at their digits
+/// (`address1` is `address`), not filler.
 fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphabetic())
-        .filter(|word| word.len() >= 2 && !FILLER.contains(&word.to_lowercase().as_str()))
+    keyword::tokens(text)
+        .flat_map(|token| {
+            token
+                .split(|c: char| c.is_ascii_digit())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|word| word.len() >= 2 && !FILLER.contains(&word.as_str()))
         .map(stem)
         .collect()
 }
@@ -45,16 +52,15 @@ struct Fact<'a> {
 }
 
 fn facts_of(at: usize, piece: &Piece) -> impl Iterator<Item = Fact<'_>> {
-    piece.text.lines().filter_map(move |line| {
-        let (path, value) = line.split_once(": ")?;
+    piece.lines().map(move |(path, value)| {
         let below = path.strip_prefix(piece.record.as_str()).unwrap_or(path);
-        Some(Fact {
+        Fact {
             piece: at,
             field: label(below),
             named_by: words(below),
-            value: value.trim(),
+            value,
             kind: piece.kind,
-        })
+        }
     })
 }
 

@@ -41,11 +41,19 @@ pub enum PieceKind {
 }
 
 impl Piece {
-    /// The piece's values, each without its path: what an answer may state from it.
-    pub fn values(&self) -> impl Iterator<Item = &str> {
+    /// The piece's lines as path and value (`customers[3].plan`, `Gold`); a line of plain text
+    /// has an empty path.
+    pub fn lines(&self) -> impl Iterator<Item = (&str, &str)> {
         self.text
             .lines()
-            .map(|line| line.split_once(": ").map_or(line, |(_, value)| value).trim())
+            .map(|line| line.split_once(": ").unwrap_or(("", line)))
+            .map(|(path, value)| (path, value.trim()))
+    }
+
+    /// The piece's values, each without its path: what an answer may state from it.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.lines()
+            .map(|(_, value)| value)
             .filter(|value| !value.is_empty())
     }
 }

@@ -255,12 +255,9 @@ fn bounded(field: &str, text: String, max_chars: usize) -> Result<String, ApiErr
     Ok(text.to_owned())
 }
 
-/// The words of `text`, lowercase, as phrases are matched.
+/// The words of `text`, lowercase, as phrases are matched: the keyword search's tokens.
 fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|word| !word.is_empty())
-        .map(crate::text::lowercase)
-        .collect()
+    crate::links::keyword::tokens(text).collect()
 }
 
 /// A conversation as the bot sees it, counted from its last resolve (or its start).

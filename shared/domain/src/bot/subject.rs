@@ -5,9 +5,9 @@
 //! pieces whose subject is one of that customer's keys, or that have none. So another customer's
 //! record is never a candidate: the query leaves it out, nothing filters it afterwards.
 
-use crate::email::Email;
 use crate::links::flatten::Line;
-use crate::phone::{Country, Phone};
+use crate::lookup::{self, CustomerKey};
+use crate::phone::Country;
 
 /// What kind of key ties a record to its customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,27 +21,30 @@ pub enum KeyKind {
 
 impl KeyKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Phone => "phone",
-            Self::ExternalId => "external_id",
-            Self::PageScopedId => "page_scoped_id",
+        match self.in_lookups() {
+            Some(kind) => kind.name(),
+            None => "page_scoped_id",
         }
     }
 
-    /// The key `value` is, as subjects are written and compared: an email lowercased, a phone in
-    /// E.164 (national numbers in `country`), an id trimmed. None for a value that is no such key.
+    /// The kind as a lookup names it, which normalises it; None for a page-scoped id, which
+    /// lookups do not take.
+    fn in_lookups(self) -> Option<lookup::KeyKind> {
+        match self {
+            Self::Email => Some(lookup::KeyKind::Email),
+            Self::Phone => Some(lookup::KeyKind::Phone),
+            Self::ExternalId => Some(lookup::KeyKind::ExternalId),
+            Self::PageScopedId => None,
+        }
+    }
+
+    /// The key `value` is, as subjects are written and compared: normalised as a lookup
+    /// normalises it (an email lowercased, a phone in E.164 with national numbers in `country`,
+    /// an id trimmed). None for a value that is no such key.
     pub fn subject(self, value: &str, country: Option<Country>) -> Option<String> {
-        let key = match self {
-            Self::Email => Email::parse(value).ok()?.as_str().to_owned(),
-            Self::Phone => Phone::parse(value, country).ok()?.as_str().to_owned(),
-            Self::ExternalId | Self::PageScopedId => {
-                let id = value.trim();
-                if id.is_empty() {
-                    return None;
-                }
-                id.to_owned()
-            }
+        let key = match self.in_lookups() {
+            Some(kind) => CustomerKey::parse(kind, value, country).ok()?.as_str().to_owned(),
+            None => Some(value.trim()).filter(|id| !id.is_empty())?.to_owned(),
         };
         Some(format!("{}:{key}", self.as_str()))
     }
