@@ -78,6 +78,27 @@ export type AnalyticsOut = {
   "to": string;
   "truncated": boolean;
 };
+export type AnswerEntry = {
+  "action": "reply" | "handoff" | "silent";
+  "conversation_id": string | null;
+  "created_at": string;
+  "customer_id": string | null;
+  "generator_ms": number | null;
+  "id": string;
+  "is_try": boolean;
+  "message_id": string | null;
+  "model": string | null;
+  "pieces": Array<TurnPiece>;
+  "question": string;
+  "reason": string | null;
+  "reply_message_id": string | null;
+  "text": string | null;
+  "total_ms": number;
+};
+export type AnswersOut = {
+  "answers": Array<AnswerEntry>;
+  "next_before": string | null;
+};
 export type ApiKey = {
   "business_id": string;
   "created_at": string;
@@ -183,6 +204,48 @@ export type BackupOut = {
   "cursor": string | null;
   "header": (BackupHeader | null);
   "lines": Array<BackupLine>;
+};
+export type BotChannelName = "facebook" | "messenger";
+export type BotHours = {
+  "open": Array<BotSpan>;
+  "time_zone": string;
+};
+export type BotIn = {
+  "channel": BotChannelName;
+  "page_id": StringOrInteger;
+  "settings": BotSettingsIn;
+};
+export type BotOut = {
+  "active_links": number;
+  "channel": BotChannelName;
+  "page_id": string;
+  "settings": BotSettingsOut;
+  "updated_at": string | null;
+};
+export type BotSettingsIn = {
+  "comment_reply"?: "public" | "private" | "both";
+  "enabled"?: boolean | null;
+  "handoff_message"?: string | null;
+  "handoff_phrases"?: Array<string> | null;
+  "hours"?: (BotHours | null);
+  "instructions"?: string | null;
+  "max_answers"?: number | null;
+  "min_score"?: number | null;
+};
+export type BotSettingsOut = {
+  "comment_reply": "public" | "private" | "both";
+  "enabled": boolean;
+  "handoff_message": string;
+  "handoff_phrases": Array<string>;
+  "hours": (BotHours | null);
+  "instructions": string;
+  "max_answers": number;
+  "min_score": number;
+};
+export type BotSpan = {
+  "days": Array<"mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun">;
+  "from": string;
+  "to": string;
 };
 export type Budget = {
   "per_day": number | null;
@@ -659,6 +722,14 @@ export type KeyUsage = {
   "status_5xx": number;
 };
 export type Kind = "connector_failing" | "connector_paused" | "connector_budget" | "connector_backlog" | "endpoint_disabled" | "endpoint_failing" | "link_failing" | "error_rate" | "rate_limited";
+export type KpisOut = {
+  "answered": number;
+  "answered_without_person": number;
+  "days": number;
+  "handed_off": number;
+  "silent": number;
+  "time_to_answer_ms": Percentiles;
+};
 export type KrayinContact = {
   "activity_id": number | null;
   "contact": string;
@@ -826,6 +897,10 @@ export type PastConversation = {
   "satisfaction": number | null;
   "status": string | null;
   "updated_at": string | null;
+};
+export type Percentiles = {
+  "p50": number | null;
+  "p95": number | null;
 };
 export type Permissions = {
   "held": Array<string>;
@@ -1108,6 +1183,30 @@ export type TokenOut = {
   "token": string;
   "token_id": string;
 };
+export type TryIn = {
+  "channel": BotChannelName;
+  "customer_id"?: string | null;
+  "page_id": StringOrInteger;
+  "question": string;
+};
+export type TurnOut = {
+  "action": "reply" | "handoff" | "silent";
+  "generator_ms": number | null;
+  "id": string;
+  "model": string | null;
+  "pieces": Array<TurnPiece>;
+  "reason": string | null;
+  "text": string | null;
+  "total_ms": number;
+};
+export type TurnPiece = {
+  "kind": "personal" | "general";
+  "part": number;
+  "record": string;
+  "score": number;
+  "source_id": string;
+  "used": boolean;
+};
 export type Unit = "minutes" | "percent" | "failures" | "requests" | "none";
 export type UploadOut = {
   "attachment": UploadedOut;
@@ -1224,6 +1323,7 @@ export interface Api {
   (method: 'GET', path: `/admin/connectors/${string}/contacts${string}`): Promise<KrayinContact>;
   (method: 'GET', path: `/admin/connectors/${string}/sync-log${string}`): Promise<SyncLogOut>;
   (method: 'POST', path: `/api-customers-batch-lookup`, body: LookupIn): Promise<LookupOut>;
+  (method: 'GET', path: `/api/dashboard/bots/answers${string}`): Promise<AnswersOut>;
   (method: 'GET', path: `/console/assets/console.css`): Promise<unknown>;
   (method: 'POST', path: `/admin/businesses/${string}/restore`, body: RestoreIn): Promise<RestoreOut>;
   (method: 'GET', path: `/api-connectors/${string}/contacts/${string}`): Promise<KrayinContact>;
@@ -1244,6 +1344,7 @@ export interface Api {
   (method: 'GET', path: `/admin/connectors/${string}/teams`): Promise<TeamsOut>;
   (method: 'DELETE', path: `/admin/console-sessions/${string}`): Promise<ConsoleSession>;
   (method: 'POST', path: `/admin/maintenance/sweep`): Promise<SweepReport>;
+  (method: 'GET', path: `/api/dashboard/bots/kpis${string}`): Promise<KpisOut>;
   (method: 'DELETE', path: `/api/dashboard/crm-links`, body: LinkTarget): Promise<DeletedOut>;
   (method: 'POST', path: `/api/dashboard/crm-links`, body: NewLinkIn): Promise<AddedOut>;
   (method: 'GET', path: `/api/dashboard/crm-links${string}`): Promise<LinksOut>;
@@ -1251,6 +1352,7 @@ export interface Api {
   (method: 'POST', path: `/admin/connectors/${string}/test`): Promise<ConnectionTest>;
   (method: 'POST', path: `/api-connectors/${string}/replay`, body: ConnectorReplayIn): Promise<ConnectorReplayOut>;
   (method: 'POST', path: `/api-sso-generate-token`, body: TokenIn): Promise<TokenOut>;
+  (method: 'POST', path: `/api/dashboard/bots/try`, body: TryIn): Promise<TurnOut>;
   (method: 'POST', path: `/api/webhooks/kustomer/${string}`, body: Record<string, unknown>): Promise<KustomerReceivedOut>;
   (method: 'GET', path: `/embed/assets/inbox.css`): Promise<unknown>;
   (method: 'DELETE', path: `/api-channel-accounts/${string}`): Promise<ChannelAccount>;
@@ -1276,6 +1378,8 @@ export interface Api {
   (method: 'POST', path: `/api-customers-sync`, body: CustomersIn): Promise<SyncOut>;
   (method: 'GET', path: `/api-messages-since${string}`): Promise<MessagePage>;
   (method: 'POST', path: `/api-webhooks/${string}/test`): Promise<TestOut>;
+  (method: 'PUT', path: `/api/dashboard/bots`, body: BotIn): Promise<BotOut>;
+  (method: 'GET', path: `/api/dashboard/bots${string}`): Promise<BotOut>;
   (method: 'GET', path: `/api/download-media${string}`): Promise<unknown>;
   (method: 'GET', path: `/embed/api/timeline${string}`): Promise<TimelineOut>;
   (method: 'POST', path: `/webhooks/chatwoot/${string}`, body: Record<string, unknown>): Promise<ChatwootReceivedOut>;

@@ -17,7 +17,7 @@ use edge::call::{Accepted, Json, Path};
 use edge::crm::escalation::{self, Escalation};
 use edge::crm::sync;
 use edge::db::Db;
-use edge::db::crm_sync_jobs::{self, Contact, Job};
+use edge::db::crm_sync_jobs::{self, Job};
 use edge::db::escalations::{self, Stored, Trigger};
 use edge::db::{self, crm_connectors};
 use edge::{DB, runtime};
@@ -83,16 +83,6 @@ async fn connectors(
     Ok(serving)
 }
 
-fn contacts(tenant: &Tenant, jobs: &[Job]) -> Vec<Contact> {
-    jobs.iter()
-        .map(|job| Contact {
-            business_id: tenant.business_id.clone(),
-            connector_id: job.connector_id.clone(),
-            key: job.contact.clone(),
-        })
-        .collect()
-}
-
 /// `POST /api-escalations {conversation_id, reason}`: the seed's escalation flow, on demand. It
 /// is recorded and the customer told at once; each enabled connector's part is work (none when
 /// the business has no connector: the escalation still counts).
@@ -125,7 +115,7 @@ pub async fn escalate(
                 "an API escalation was refused as a repeat",
             )
         })?;
-    sync::hand_over(env, &contacts(tenant, &recorded.work), 0).await;
+    sync::hand_over_jobs(env, tenant, &recorded.work).await;
     let escalation = Stored {
         id: recorded.id,
         conversation_id: conversation.id,
@@ -163,7 +153,7 @@ pub async fn reroute(
         .map(|connector| connector.id)
         .collect();
     let work = escalation::reroute(&db, tenant, &connectors, &mut escalation, &change).await?;
-    sync::hand_over(env, &contacts(tenant, &work), 0).await;
+    sync::hand_over_jobs(env, tenant, &work).await;
     Ok(Accepted(escalated(escalation, &work)))
 }
 
@@ -210,7 +200,7 @@ pub async fn note(
         runtime::now().micros(),
     )
     .await?;
-    sync::hand_over(env, &contacts(tenant, &jobs), 0).await;
+    sync::hand_over_jobs(env, tenant, &jobs).await;
     Ok(Accepted(WorkOut {
         work: work_out(&jobs),
     }))

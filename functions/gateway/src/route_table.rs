@@ -40,6 +40,10 @@ pub const EXACT: &[(&str, &str)] = &[
     ("/api/dashboard/crm-links/refresh", "KNOWLEDGE"),
     ("/api/dashboard/rag/search", "KNOWLEDGE"),
     ("/api/dashboard/rag/documents/details", "KNOWLEDGE"),
+    ("/api/dashboard/bots", "BOT"),
+    ("/api/dashboard/bots/try", "BOT"),
+    ("/api/dashboard/bots/answers", "BOT"),
+    ("/api/dashboard/bots/kpis", "BOT"),
 ];
 
 /// Prefixes whose every path below is served by one function.

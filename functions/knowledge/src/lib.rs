@@ -9,13 +9,10 @@ mod rag;
 mod view;
 
 use domain::api::links::{KNOWLEDGE, Knowledge};
-use domain::error::ApiError;
-use domain::links::link::PageId;
-use domain::tenant::Tenant;
 use edge::call;
-use edge::db::Db;
-use edge::db::channel_accounts;
 use edge::runtime::{Bindings, Request, Response};
+
+pub(crate) use edge::db::channel_accounts::own_page;
 
 edge::http_function!(serve);
 
@@ -41,18 +38,3 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
     .await
 }
 
-/// 404 unless `page` is one of the business's Facebook pages: another business's page reads as
-/// one that does not exist.
-pub(crate) async fn own_page(db: &Db, tenant: &Tenant, page: &PageId) -> Result<Option<String>, ApiError> {
-    let pages = channel_accounts::facebook_pages(db, tenant).await?;
-    pages
-        .into_iter()
-        .find(|(id, _)| id == page.as_str())
-        .map(|(_, name)| name)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "page {} is not one of this business's Facebook pages (add it as a facebook channel account)",
-                page.as_str()
-            ))
-        })
-}

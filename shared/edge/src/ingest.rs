@@ -19,7 +19,8 @@ use crate::held_inbound::{self, HeldInbound, KeptFrom};
 use crate::inbound_media::{INBOUND_MEDIA, MediaFetch};
 use crate::media_store::{self, ATTACHMENTS};
 use crate::queue::Settle;
-use crate::{DB, db, outbox, runtime, secrets_key};
+use crate::{DB, bot, db, outbox, runtime, secrets_key};
+use domain::bot::target::BotChannel;
 use crate::{console_error, console_log, console_warn};
 use domain::channel::{AddressKind, Channel, MessageStatus};
 use domain::error::ApiError;
@@ -56,6 +57,8 @@ pub async fn ingest(
     let db = env.d1(DB)?;
     let arrived = runtime::now();
     let mut report = IngestReport::default();
+    // A page's customer messages, for its bot (Messenger's; comments come with their threads).
+    let mut for_bot = Vec::new();
     let mut messages = batch.messages.into_iter();
     while let Some(message) = messages.next() {
         let stored = match store_message(&db, account, &message, arrived, base_url).await {
@@ -68,6 +71,7 @@ pub async fn ingest(
                     statuses: batch.statuses,
                 };
                 held_inbound::keep(env, account, &rest, base_url).await?;
+                bot::hand_over(env, &db, &account.tenant, &account.address, &for_bot).await;
                 return Ok(report);
             }
             Err(error) => return Err(error),
@@ -77,6 +81,9 @@ pub async fn ingest(
             continue;
         };
         report.stored += 1;
+        if account.channel == Channel::Facebook && !message.content.trim().is_empty() {
+            for_bot.push((stored.id.clone(), BotChannel::Messenger));
+        }
         let mut queued = 0;
         for media in message.media {
             match store_media(env, &db, account, &stored.id, media).await {
@@ -101,6 +108,7 @@ pub async fn ingest(
             .collect();
         outbox::publish(env, &account.tenant, events).await;
     }
+    bot::hand_over(env, &db, &account.tenant, &account.address, &for_bot).await;
     report.statuses_applied = match apply_statuses(&db, account, &batch.statuses).await {
         Ok(applied) => applied,
         Err(error) if held_inbound::being_moved(&error) => {

@@ -192,11 +192,27 @@ pub async fn accept_once_on_channel(
     origin: &str,
     id: MessageId,
 ) -> Result<Option<Message>, ApiError> {
+    let account = sending_account(db, tenant, outgoing.channel).await?;
+    accept_once(env, db, tenant, customer, &account, outgoing, origin, id).await
+}
+
+/// [`accept`] as the message `id`, once: None when a message `id` was accepted before.
+#[allow(clippy::too_many_arguments, reason = "accept's, and the id")]
+pub async fn accept_once(
+    env: &Env,
+    db: &Db,
+    tenant: &Tenant,
+    customer: &Customer,
+    account_id: &ChannelAccountId,
+    outgoing: &OutgoingMessage,
+    origin: &str,
+    id: MessageId,
+) -> Result<Option<Message>, ApiError> {
     if !db::messages::by_ids(db, tenant, &[&id]).await?.is_empty() {
         return Ok(None);
     }
     let accepting = Accepting {
-        account_id: &sending_account(db, tenant, outgoing.channel).await?,
+        account_id,
         message_id: id,
     };
     Ok(Some(

@@ -111,6 +111,7 @@ impl App {
         );
         register_services!(stack,
             "ADMIN" => admin,
+            "BOT" => bot,
             "CONSOLE" => console,
             "CONVERSATIONS" => conversations,
             "CONVERSATIONS_BY_CUSTOMER" => conversations_by_customer,
@@ -334,6 +335,7 @@ impl App {
                 self.consume(consumer, once, queue::each(held_inbound::handle))
                     .await
             }
+            "BOT" => self.consume(consumer, once, queue::each(bot::handle)).await,
             other => {
                 panic!("functions.toml declares a consumer of {other}, which the native app does not know")
             }

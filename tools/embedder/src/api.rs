@@ -20,6 +20,9 @@ pub enum Route {
     /// `POST /ai/run/<any model>`: whichever model is named, all-MiniLM-L6-v2 answers, and the
     /// response says so.
     Run,
+    /// `POST /ai/run/<the bot's model>`: the bot's text generation, answered by its local
+    /// composer (`generate`).
+    Generate,
     Health,
     WrongMethod {
         allow: &'static str,
@@ -30,6 +33,8 @@ pub enum Route {
 pub fn route(method: Method, path: &str) -> Route {
     let (expected, route) = if path == "/health" {
         (Method::Get, Route::Health)
+    } else if path.strip_prefix(RUN_PREFIX) == Some(domain::bot::answer::MODEL) {
+        (Method::Post, Route::Generate)
     } else if path
         .strip_prefix(RUN_PREFIX)
         .is_some_and(|model| !model.is_empty())

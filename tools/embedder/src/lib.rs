@@ -1,9 +1,11 @@
 //! A local stand-in for Cloudflare Workers AI's text embeddings, for running crm-edge offline:
 //! the sentence-transformers model all-MiniLM-L6-v2 (384 dimensions), tokenized and run here
 //! in plain Rust, served over HTTP in the shape of Workers AI's REST API; and for a Vectorize
-//! index (`vectors`, `vector_api`), so that vectors live outside D1 locally as in production.
+//! index (`vectors`, `vector_api`), so that vectors live outside D1 locally as in production;
+//! and for the bot's text generation (`generate`), answered by its deterministic composer.
 
 pub mod api;
+pub mod generate;
 pub mod http;
 mod kernels;
 pub mod model;

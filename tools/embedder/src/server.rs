@@ -125,6 +125,7 @@ impl Server {
         }
         match api::route(request.method, &request.path) {
             Route::Health => api::health_response(),
+            Route::Generate => crate::generate::answer(&request.body),
             Route::Run => match EmbedIn::parse(&request.body) {
                 Ok(input) => self.embed(&input),
                 Err(error) => error.into_response(),

@@ -84,6 +84,7 @@ macro_rules! function {
 }
 
 pub mod admin;
+pub mod bots;
 pub mod console;
 pub mod crm;
 pub mod customers;

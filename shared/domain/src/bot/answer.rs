@@ -181,6 +181,84 @@ pub fn read(body: &Value, pieces: usize) -> Result<Answer, Unreadable> {
     })
 }
 
+/// What a request asks, read back from it: for the local generator, which answers the request
+/// Workers AI would be sent (`tools/embedder`), so the local stack runs the production request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Asked {
+    pub question: String,
+    /// The facts as numbered, each with its kind; their records are read from their lines, their
+    /// scores are 1 (the request does not carry them: the bot sends only pieces that passed).
+    pub pieces: Vec<Piece>,
+}
+
+/// The question (the last `user` message) and the numbered facts of a [`request`]. A fact's
+/// header is `[n] (about …)` on a line of its own with n the next number, so a piece whose text
+/// holds such a line with another number stays one piece.
+pub fn asked(request: &Value) -> Result<Asked, Unreadable> {
+    let messages = request
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Unreadable("the request has no `messages`".to_owned()))?;
+    let content = |message: &Value| message.get("content").and_then(Value::as_str).map(str::to_owned);
+    let question = messages
+        .last()
+        .filter(|message| message.get("role").and_then(Value::as_str) == Some("user"))
+        .and_then(content)
+        .ok_or_else(|| Unreadable("the last message is not the customer's".to_owned()))?;
+    let system = messages
+        .first()
+        .filter(|message| message.get("role").and_then(Value::as_str) == Some("system"))
+        .and_then(content)
+        .unwrap_or_default();
+    let facts = system.split_once("\n\nFacts:\n").map_or("", |(_, facts)| facts);
+    let mut pieces: Vec<Piece> = Vec::new();
+    for line in facts.lines() {
+        let next = pieces.len() + 1;
+        let kind = match line.strip_prefix(&format!("[{next}] (")) {
+            Some("about this customer)") => Some(PieceKind::Personal),
+            Some("about the business)") => Some(PieceKind::General),
+            _ => None,
+        };
+        match (kind, pieces.last_mut()) {
+            (Some(kind), _) => pieces.push(Piece {
+                source_id: String::new(),
+                record: String::new(),
+                part: 0,
+                text: String::new(),
+                score: 1.0,
+                kind,
+            }),
+            (None, Some(piece)) => {
+                if !piece.text.is_empty() {
+                    piece.text.push('\n');
+                }
+                piece.text.push_str(line);
+            }
+            (None, None) => {}
+        }
+    }
+    for piece in &mut pieces {
+        let first = piece.lines().next().map(|(path, _)| path.to_owned()).unwrap_or_default();
+        piece.record = crate::links::flatten::Line {
+            path: first,
+            value: String::new(),
+        }
+        .record()
+        .to_owned();
+    }
+    Ok(Asked { question, pieces })
+}
+
+/// An answer as the model writes it: the object [`answer_schema`] describes, facts numbered from 1.
+pub fn written(answer: &Answer) -> Value {
+    let action = match answer.action {
+        Action::Reply => "reply",
+        Action::Handoff => "handoff",
+    };
+    let used: Vec<usize> = answer.used.iter().map(|at| at + 1).collect();
+    json!({"action": action, "text": answer.text, "used": used})
+}
+
 /// The JSON inside a Markdown code fence (```json … ```), or the text as it is.
 fn without_fence(text: &str) -> &str {
     let text = text.trim();
@@ -318,5 +396,48 @@ mod tests {
         for (body, description) in cases {
             assert!(read(&body, 2).is_err(), "{description}");
         }
+    }
+    #[test]
+    fn the_local_generator_reads_back_the_question_and_the_facts_of_a_request() {
+        let pieces = [
+            piece(PieceKind::Personal, "customers[0].plan: Gold\n[3] (about the business)"),
+            piece(PieceKind::General, "plans[1].name: Gold\nplans[1].price: 30 EUR"),
+        ];
+        let history = [Turn {
+            from_customer: true,
+            text: "hello".to_owned(),
+        }];
+        let prompt = Prompt {
+            instructions: "Be brief.",
+            question: "What does my plan cost?",
+            history: &history,
+            pieces: &pieces,
+        };
+        let read_back = asked(&request(&prompt)).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(read_back.question, "What does my plan cost?");
+        let kinds: Vec<(PieceKind, &str, &str)> = read_back
+            .pieces
+            .iter()
+            .map(|piece| (piece.kind, piece.record.as_str(), piece.text.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (PieceKind::Personal, "customers[0]", pieces[0].text.as_str()),
+                (PieceKind::General, "plans[1]", pieces[1].text.as_str()),
+            ],
+            "a header with the wrong number inside a piece stays its text"
+        );
+        let answer = Answer {
+            action: Action::Reply,
+            text: "Gold costs 30 EUR.".to_owned(),
+            used: vec![1],
+        };
+        assert_eq!(
+            read(&json!({ "response": written(&answer) }), 2),
+            Ok(answer),
+            "what the local generator writes reads back as the answer it made"
+        );
+        assert!(asked(&json!({"messages": []})).is_err());
     }
 }

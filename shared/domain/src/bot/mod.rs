@@ -12,6 +12,7 @@ pub mod check;
 pub mod compose;
 pub mod settings;
 pub mod subject;
+pub mod target;
 
 use serde::Serialize;
 

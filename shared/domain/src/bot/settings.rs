@@ -9,6 +9,7 @@
 
 use crate::error::ApiError;
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 pub const MAX_INSTRUCTIONS_CHARS: usize = 4_000;
 pub const MAX_HANDOFF_MESSAGE_CHARS: usize = 1_000;
@@ -48,6 +49,9 @@ pub struct BotSettingsIn {
     pub max_answers: Option<u32>,
     /// The least search score, 0 to 1, an answer may be made from.
     pub min_score: Option<f64>,
+    /// How a comment on a post is answered: `public` (a reply under it, the default), `private`
+    /// (a message into Messenger) or `both`. Only the `facebook` channel's bot answers comments.
+    pub comment_reply: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +82,38 @@ pub struct BotSettings {
     pub handoff_message: String,
     pub max_answers: u32,
     pub min_score: f64,
+    pub comment_reply: CommentReply,
+}
+
+/// Where the answer to a comment goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CommentReply {
+    /// Under the comment, for everyone to read.
+    #[default]
+    Public,
+    /// Into the commenter's Messenger (one private reply per comment, as the Graph API allows).
+    Private,
+    Both,
+}
+
+impl CommentReply {
+    pub const ALL: [Self; 3] = [Self::Public, Self::Private, Self::Both];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Private => "private",
+            Self::Both => "both",
+        }
+    }
+
+    pub fn public(self) -> bool {
+        self != Self::Private
+    }
+
+    pub fn private(self) -> bool {
+        self != Self::Public
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +194,15 @@ impl BotSettingsIn {
         if !(0.0..=1.0).contains(&min_score) {
             return Err(ApiError::invalid("min_score", "min_score must be 0 to 1"));
         }
+        let comment_reply = match self.comment_reply.as_deref().map(str::trim) {
+            None => CommentReply::default(),
+            Some(name) => CommentReply::ALL
+                .into_iter()
+                .find(|reply| reply.as_str() == name)
+                .ok_or_else(|| ApiError::invalid("comment_reply", "comment_reply must be public, private or both"))?,
+        };
         Ok(BotSettings {
+            comment_reply,
             enabled: self.enabled.unwrap_or(false),
             instructions,
             hours: self.hours.map(HoursIn::validate).transpose()?,
@@ -168,6 +212,51 @@ impl BotSettingsIn {
             min_score,
         })
     }
+}
+
+impl BotSettings {
+    /// Settings read from JSON the API wrote (`written`) or a caller sent: 422 naming the field.
+    pub fn parse(value: &Value) -> Result<Self, ApiError> {
+        let input: BotSettingsIn = serde_json::from_value(value.clone()).map_err(|error| {
+            let message = error.to_string();
+            let field = message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.starts_with("unknown field"))
+                .unwrap_or("settings")
+                .to_owned();
+            ApiError::invalid(field, message)
+        })?;
+        input.validate()
+    }
+
+    /// The settings as the API answers them and as they are kept: the shape [`BotSettingsIn`]
+    /// reads, every field written, so that reading it back gives the same settings.
+    pub fn written(&self) -> Value {
+        let hours = self.hours.as_ref().map(|hours| {
+            let open: Vec<Value> = hours
+                .open
+                .iter()
+                .map(|span| json!({"days": [DAYS[usize::from(span.day)]], "from": clock(span.from), "to": clock(span.to)}))
+                .collect();
+            json!({"time_zone": hours.time_zone, "open": open})
+        });
+        json!({
+            "enabled": self.enabled,
+            "instructions": self.instructions,
+            "hours": hours,
+            "handoff_phrases": self.handoff_phrases,
+            "handoff_message": self.handoff_message,
+            "max_answers": self.max_answers,
+            "min_score": self.min_score,
+            "comment_reply": self.comment_reply.as_str(),
+        })
+    }
+}
+
+/// Minutes since midnight as `HH:MM`.
+fn clock(minute: u16) -> String {
+    format!("{:02}:{:02}", minute / 60, minute % 60)
 }
 
 impl HoursIn {
@@ -511,5 +600,21 @@ mod tests {
             decide(&bot, fresh, at(0, 9, 0), "hi"),
             Turn::Silent(Silence::Disabled)
         );
+    }
+    #[test]
+    fn settings_written_read_back_as_the_same_settings() {
+        let set = settings(json!({
+            "enabled": true, "instructions": "Be brief.", "comment_reply": "both", "max_answers": 3, "min_score": 0.5,
+            "hours": {"time_zone": "Europe/Dublin", "open": [{"days": ["mon", "fri"], "from": "09:00", "to": "24:00"}]},
+        }))
+        .unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(set.comment_reply, CommentReply::Both);
+        let written = set.written();
+        assert_eq!(written["hours"]["open"][1], json!({"days": ["fri"], "from": "09:00", "to": "24:00"}));
+        assert_eq!(BotSettings::parse(&written), Ok(set));
+        let unknown = BotSettings::parse(&json!({"enabled": true, "tone": "warm"}));
+        assert_eq!(unknown.map_err(|error| error.body.field), Err(Some("tone".to_owned())));
+        let reply = BotSettings::parse(&json!({"comment_reply": "loud"}));
+        assert_eq!(reply.map_err(|error| error.body.field), Err(Some("comment_reply".to_owned())));
     }
 }

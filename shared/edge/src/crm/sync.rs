@@ -126,6 +126,19 @@ fn customer_of(event: &StoredEvent) -> Option<CustomerId> {
     CustomerId::parse(snapshot.get("customer")?.get("id")?.as_str()?)
 }
 
+/// Puts the contacts of newly recorded work on the sync queue at once (see [`hand_over`]).
+pub async fn hand_over_jobs(env: &Env, tenant: &Tenant, jobs: &[Job]) {
+    let contacts: Vec<Contact> = jobs
+        .iter()
+        .map(|job| Contact {
+            business_id: tenant.business_id.clone(),
+            connector_id: job.connector_id.clone(),
+            key: job.contact.clone(),
+        })
+        .collect();
+    hand_over(env, &contacts, 0).await;
+}
+
 /// Puts the contacts on the sync queue after `delay_seconds`. A failure delays the work, loses
 /// none of it (the sweep finds it), so it is logged, not returned.
 pub async fn hand_over(env: &Env, contacts: &[Contact], delay_seconds: u32) {

@@ -14,6 +14,7 @@ use crate::runtime::D1Result;
 use crate::secrets_key;
 use domain::channel::Channel;
 use domain::error::ApiError;
+use domain::links::link::PageId;
 use domain::ids::ChannelAccountId;
 use domain::providers::Provider;
 use domain::providers::api::Sender;
@@ -406,6 +407,22 @@ pub async fn facebook_pages(db: &Db, tenant: &Tenant) -> Result<Vec<(String, Opt
         .await?
         .results::<Page>()?;
     Ok(pages.into_iter().map(|page| (page.address, page.name)).collect())
+}
+
+/// The name of `page` when it is one of the business's Facebook pages; 404 when it is not (another
+/// business's page reads as one that does not exist).
+pub async fn own_page(db: &Db, tenant: &Tenant, page: &PageId) -> Result<Option<String>, ApiError> {
+    facebook_pages(db, tenant)
+        .await?
+        .into_iter()
+        .find(|(id, _)| id == page.as_str())
+        .map(|(_, name)| name)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "page {} is not one of this business's Facebook pages (add it as a facebook channel account)",
+                page.as_str()
+            ))
+        })
 }
 
 /// An account to create.

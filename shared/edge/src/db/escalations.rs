@@ -17,6 +17,8 @@ pub enum Trigger {
     Api,
     /// The customer's message contained one of the connector's escalation phrases.
     Phrase,
+    /// The page's bot handed the conversation to people.
+    Bot,
 }
 
 impl Trigger {
@@ -24,11 +26,12 @@ impl Trigger {
         match self {
             Self::Api => "api",
             Self::Phrase => "phrase",
+            Self::Bot => "bot",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Api, Self::Phrase]
+        [Self::Api, Self::Phrase, Self::Bot]
             .into_iter()
             .find(|trigger| trigger.as_str() == name)
     }

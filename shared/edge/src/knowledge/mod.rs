@@ -13,7 +13,7 @@
 pub mod backend;
 pub mod fetch;
 pub mod index;
-mod local;
+pub(crate) mod local;
 pub mod search;
 pub mod vectorize;
 

@@ -112,6 +112,13 @@ pub fn now() -> Timestamp {
     Timestamp::from_millis(imp::now_ms())
 }
 
+/// The day of the week (0 for Monday) and the minute of the day at `at` in the IANA time zone
+/// `zone` (`Europe/Dublin`); None for a zone the runtime does not know. In a bundle the runtime's
+/// `Intl` reads it, natively the system's time zone database.
+pub fn local_time(zone: &str, at: Timestamp) -> Option<(u8, u16)> {
+    imp::local_time(zone, at.millis())
+}
+
 /// `count` random values of `N` bytes each, drawn from the runtime at once (one call across to it
 /// for up to 64 KiB, where [`random`] in a loop would cross once per value).
 pub fn randoms<const N: usize>(count: usize) -> Result<Vec<[u8; N]>, ApiError> {

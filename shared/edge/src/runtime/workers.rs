@@ -342,6 +342,47 @@ pub fn now_ms() -> i64 {
     i64::try_from(worker::Date::now().as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The day of the week (0 for Monday) and the minute of the day at `at_ms` in the IANA time zone
+/// `zone`, as the runtime's `Intl.DateTimeFormat` reads it; None for a zone it does not know
+/// (its constructor throws a RangeError, caught here).
+pub fn local_time(zone: &str, at_ms: i64) -> Option<(u8, u16)> {
+    let intl = Reflect::get(&js_sys::global(), &JsValue::from_str("Intl")).ok()?;
+    let constructor: Function = Reflect::get(&intl, &JsValue::from_str("DateTimeFormat"))
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let options = Object::new();
+    for (name, value) in [
+        ("timeZone", zone),
+        ("weekday", "short"),
+        ("hour", "2-digit"),
+        ("minute", "2-digit"),
+        ("hourCycle", "h23"),
+    ] {
+        Reflect::set(&options, &JsValue::from_str(name), &JsValue::from_str(value)).ok()?;
+    }
+    let arguments = Array::of2(&JsValue::from_str("en-US"), &options);
+    let format = Reflect::construct(&constructor, &arguments).ok()?;
+    let to_parts: Function = Reflect::get(&format, &JsValue::from_str("formatToParts"))
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let date = js_sys::Date::new(&JsValue::from_f64(at_ms as f64));
+    let parts: Array = to_parts.call1(&format, &date).ok()?.dyn_into().ok()?;
+    let (mut day, mut hour, mut minute) = (None, None, None);
+    for part in parts.iter() {
+        let field = |name: &str| Reflect::get(&part, &JsValue::from_str(name)).ok()?.as_string();
+        let value = field("value")?;
+        match field("type")?.as_str() {
+            "weekday" => day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].iter().position(|name| *name == value),
+            "hour" => hour = value.parse::<u16>().ok(),
+            "minute" => minute = value.parse::<u16>().ok(),
+            _ => {}
+        }
+    }
+    Some((u8::try_from(day?).ok()?, (hour? % 24) * 60 + minute?))
+}
+
 /// `bytes` filled by `crypto.getRandomValues` (at most its quota at once).
 pub fn fill_random(bytes: &mut [u8]) -> Result<(), String> {
     crypto()?

@@ -8,7 +8,9 @@
 //! customer's name or plan still ranks that customer's piece first, but a paraphrase that shares
 //! no word with the text ("which tier did Jon pay for") is not understood as the model would.
 //!
-//! Every embedding call is kept, so a test can count the texts a refresh embedded.
+//! Every embedding call is kept, so a test can count the texts a refresh embedded; and every
+//! generation request (the bot's, answered by the tool's composer, `embedder::generate`), so a
+//! test can read what the model would have been told.
 
 use ::embedder::api::{self, ApiError, EmbedIn, Route};
 use ::embedder::http::Method;
@@ -31,6 +33,8 @@ struct State {
     index: Index,
     /// The texts of each embedding call, in order.
     embedded: Vec<Vec<String>>,
+    /// The body of each generation request (the bot's), in order.
+    generations: Vec<serde_json::Value>,
     /// Answers for the next calls (of any path), before the server's own.
     scripted: Vec<Reply>,
     /// What to do once after answering the next call whose path ends so.
@@ -45,6 +49,7 @@ impl Embedder {
             state: Rc::new(RefCell::new(State {
                 index: Index::in_memory(),
                 embedded: Vec::new(),
+                generations: Vec::new(),
                 scripted: Vec::new(),
                 after: Vec::new(),
             })),
@@ -62,6 +67,11 @@ impl Embedder {
     /// The texts of every embedding call so far, in order (a search's question is one).
     pub fn embedded(&self) -> Vec<Vec<String>> {
         self.state.borrow().embedded.clone()
+    }
+
+    /// The generation requests so far (the bot's, as Workers AI would be sent them), in order.
+    pub fn generations(&self) -> Vec<serde_json::Value> {
+        self.state.borrow().generations.clone()
     }
 
     /// How many texts were embedded over all calls.
@@ -123,6 +133,10 @@ impl Embedder {
         }
         match api::route(method, call.path()) {
             Route::Health => reply(api::health_response()),
+            Route::Generate => {
+                state.generations.push(call.json());
+                reply(::embedder::generate::answer(&call.body))
+            }
             Route::Run => match EmbedIn::parse(&call.body) {
                 Ok(input) => {
                     let vectors: Vec<[f32; DIMENSIONS]> =

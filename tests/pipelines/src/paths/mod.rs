@@ -6,6 +6,7 @@ mod attachments;
 mod audit_log;
 mod auth;
 mod backup;
+mod bot;
 mod bulk_create;
 mod channel_accounts;
 mod chatwoot_to_krayin;

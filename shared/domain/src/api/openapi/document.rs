@@ -63,6 +63,7 @@ pub static FUNCTIONS: &[&(dyn Declares + 'static)] = &[
     &api::embed::SSO_TOKEN,
     &api::embed::EMBED_INBOX,
     &api::links::KNOWLEDGE,
+    &api::bots::BOT,
     &api::receivers::RECEIVER_META,
     &api::receivers::RECEIVER_TWILIO,
     &api::receivers::RECEIVER_EMAIL,
@@ -98,13 +99,14 @@ Idempotency keys: the POSTs that create or send take an optional Idempotency-Key
 Written from the endpoints' declarations in shared/domain/src/api/ and the Rust types they name (scripts/configure); fuzzed by scripts/fuzz.";
 
 /// The tags, in the order the document lists them.
-const TAGS: [&str; 10] = [
+const TAGS: [&str; 11] = [
     "customers",
     "messages",
     "webhooks",
     "crm",
     "embed",
     "crm-links",
+    "bot",
     "receivers",
     "admin",
     "console",

@@ -572,6 +572,16 @@ pub fn now_ms() -> i64 {
     clock::now_ms()
 }
 
+/// [`crate::runtime::local_time`] from the system's time zone database (`/usr/share/zoneinfo`),
+/// as a bundle's `Intl` reads it from its own.
+pub fn local_time(zone: &str, at_ms: i64) -> Option<(u8, u16)> {
+    let zone = jiff::tz::TimeZone::get(zone).ok()?;
+    let at = jiff::Timestamp::from_millisecond(at_ms).ok()?.to_zoned(zone);
+    let day = u8::try_from(at.weekday().to_monday_zero_offset()).ok()?;
+    let minute = u16::try_from(i32::from(at.hour()) * 60 + i32::from(at.minute())).ok()?;
+    Some((day, minute))
+}
+
 /// The URL the request was made to.
 pub fn request_url(req: &Request) -> String {
     req.url_text().to_owned()
