@@ -139,6 +139,29 @@ struct NewLinkIn {
     is_active: bool,
     #[schemars(range(min = 5, max = crate::links::link::MAX_FETCH_INTERVAL_MINUTES))]
     fetch_interval_minutes: Option<u32>,
+    /// Whose data the link is; general knowledge when absent.
+    holds: Option<HoldsIn>,
+}
+
+/// Whose data a link is: general knowledge, the same for every customer (plans, products,
+/// policies), or one record per customer, tied to the customer by the record's `field` (a path
+/// inside the record, `email` or `contact.email`) holding the customer's `key`. The bot answers a
+/// customer from general knowledge and their own records only; a record without a readable key is
+/// not indexed.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code, reason = "describes the body for the contract")]
+struct HoldsIn {
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["general", "customers"]))]
+    kind: String,
+    /// customers: the path inside a record of the customer's key.
+    #[schemars(length(min = 1, max = 200))]
+    field: Option<String>,
+    /// customers: what kind of key the field holds.
+    #[schemars(extend("enum" = ["email", "phone", "external_id", "page_scoped_id"]))]
+    key: Option<String>,
 }
 
 /// A link of a page, by its id (or its URL as it was added), on the channels given (all of its
