@@ -242,6 +242,10 @@ pub struct LinkStatus {
     pub last_embedded: i64,
     /// Pieces the last complete fetch removed: changed or gone from the data.
     pub last_removed: i64,
+    /// Records of a link that holds customers' records that the last complete fetch left out for
+    /// having no readable key in the link's field: no customer's, so never searched (0 for a
+    /// general link).
+    pub records_without_key: i64,
     /// Present while a fetch reads the link's data, page by page, in slices; search keeps
     /// answering from the previous data until it ends.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -460,6 +464,8 @@ pub struct DocumentOut {
     pub last_error: Option<String>,
     pub next_fetch_at: Option<String>,
     pub records: i64,
+    /// Records of a customers link left out for having no readable key (see the link's status).
+    pub records_without_key: i64,
     pub chunks: i64,
     pub embeddings: i64,
     pub embedder: &'static str,
