@@ -176,6 +176,13 @@ pub async fn add(
                 return Err(taken(*channel));
             }
             knowledge_sources::update_settings(&db, &keys, tenant, &source, &new.link, &now).await?;
+            // Its pieces' subjects change with what it holds: they are indexed again.
+            if source.link.holds != new.link.holds
+                && new.link.link_type.is_indexed()
+                && knowledge_sources::ask(&db, tenant, &source.id, &now).await? == Asked::New
+            {
+                knowledge::hand_over(env, &[due(tenant, &source.id)]).await;
+            }
             source.id
         }
         None => {

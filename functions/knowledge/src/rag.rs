@@ -117,6 +117,7 @@ pub async fn details(tenant: Tenant, env: Env, query: Query) -> Result<Json<Deta
             last_error: source.status.last_error.clone(),
             next_fetch_at: source.status.next_fetch_at.clone(),
             records: source.status.records,
+            records_without_key: source.status.without_key,
             chunks,
             embeddings,
             embedder: rag.embedder.id(),

@@ -41,6 +41,7 @@ pub fn entry(
             chunks: status.pieces,
             last_embedded: status.last_embedded,
             last_removed: status.last_removed,
+            records_without_key: status.without_key,
             indexing: source.run.as_ref().map(|run| Indexing {
                 started_at: run.started_at.clone(),
                 records_seen: run.records,

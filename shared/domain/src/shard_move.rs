@@ -96,7 +96,7 @@ pub const MOVED_TABLES: [MovedTable; 32] = [
     sealed("idempotency_keys", &["body"]),
     sealed("knowledge_sources", &["secrets"]),
     MovedTable {
-        computed: &["fts_source"],
+        computed: &["fts_source", "fts_subject"],
         ..renumbered("knowledge_chunks", "seq")
     },
     table("knowledge_links"),

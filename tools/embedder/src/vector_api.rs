@@ -72,10 +72,22 @@ fn run(index: &Index, operation: Operation, body: &[u8]) -> Result<Value, ApiErr
         }
         Operation::GetByIds => {
             let ids = ids(&body)?;
+            // Whole vectors, as Vectorize answers a lookup.
             let found: Vec<Value> = index
-                .existing(&ids)
+                .vectors(&ids)
                 .into_iter()
-                .map(|id| json!({ "id": id }))
+                .map(|vector| {
+                    json!({
+                        "id": vector.id,
+                        "namespace": vector.namespace,
+                        "values": vector.values,
+                        "metadata": {
+                            "source_id": vector.metadata.source_id,
+                            "page_id": vector.metadata.page_id,
+                            "subject": vector.metadata.subject,
+                        },
+                    })
+                })
                 .collect();
             Ok(Value::Array(found))
         }
@@ -93,14 +105,37 @@ fn run(index: &Index, operation: Operation, body: &[u8]) -> Result<Value, ApiErr
                 .ok_or_else(|| {
                     ApiError::bad_input("filter: {\"source_id\": {\"$in\": [...]}} is required")
                 })?;
+            let subjects = subjects(body.pointer("/filter/subject"))?;
             let matches: Vec<Value> = index
-                .query(namespace, &query, &sources, top_k)
+                .query(namespace, &query, &sources, subjects.as_deref(), top_k)
                 .into_iter()
                 .map(|(id, score)| json!({ "id": id, "score": score }))
                 .collect();
             Ok(json!({ "count": matches.len(), "matches": matches }))
         }
     }
+}
+
+/// A `subject` filter, as Vectorize takes one: `{"$eq": token}` or `{"$in": [tokens]}`; none when
+/// absent.
+fn subjects(filter: Option<&Value>) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(filter) = filter else {
+        return Ok(None);
+    };
+    let bad = || ApiError::bad_input("filter.subject: {\"$eq\": \"token\"} or {\"$in\": [\"token\", ...]}");
+    let operators = filter
+        .as_object()
+        .filter(|operators| operators.len() == 1)
+        .ok_or_else(bad)?;
+    let subjects = match (operators.get("$eq"), operators.get("$in")) {
+        (Some(Value::String(token)), None) => vec![token.clone()],
+        (None, Some(Value::Array(tokens))) => tokens
+            .iter()
+            .map(|token| token.as_str().map(str::to_owned).ok_or_else(bad))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(bad()),
+    };
+    Ok(Some(subjects))
 }
 
 fn mutation_id() -> String {
@@ -166,6 +201,7 @@ fn vectors(body: &Value) -> Result<Vec<Vector>, ApiError> {
                 metadata: Metadata {
                     source_id: text("/metadata/source_id"),
                     page_id: text("/metadata/page_id"),
+                    subject: text("/metadata/subject"),
                 },
             })
         })
@@ -209,7 +245,13 @@ mod tests {
             &format!("{base}/get_by_ids"),
             json!({ "ids": ["s1:a", "s1:z"] }),
         );
-        assert_eq!(found.1["result"], json!([{ "id": "s1:a" }]));
+        assert_eq!(found.1["result"][0]["id"], json!("s1:a"));
+        assert_eq!(found.1["result"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            found.1["result"][0]["values"],
+            json!(unit(0)),
+            "whole, as Vectorize answers"
+        );
         let query = json!({ "vector": unit(1), "topK": 1, "namespace": "b1", "filter": { "source_id": { "$in": ["s1"] } } });
         let queried = post(&index, &format!("{base}/query"), query.clone());
         assert_eq!(queried.1["result"]["matches"][0]["id"], json!("s1:b"));
@@ -235,6 +277,21 @@ mod tests {
             ),
             ("query", json!({ "vector": unit(0), "topK": 0 }), "topK"),
             ("query", json!({ "vector": unit(0) }), "filter"),
+            (
+                "query",
+                json!({ "vector": unit(0), "filter": { "source_id": { "$in": ["s1"] }, "subject": "t" } }),
+                "filter.subject",
+            ),
+            (
+                "query",
+                json!({ "vector": unit(0), "filter": { "source_id": { "$in": ["s1"] }, "subject": { "$ne": "t" } } }),
+                "filter.subject",
+            ),
+            (
+                "query",
+                json!({ "vector": unit(0), "filter": { "source_id": { "$in": ["s1"] }, "subject": { "$in": [1] } } }),
+                "filter.subject",
+            ),
             ("get_by_ids", json!({ "ids": [1] }), "ids"),
         ] {
             let (status, answer) = post(&index, &format!("{base}/{path}"), body);
@@ -248,5 +305,29 @@ mod tests {
         }
         assert_eq!(operation("/vectorize/v2/indexes//query"), None);
         assert_eq!(operation("/vectorize/v2/indexes/i/drop"), None);
+    }
+
+    #[test]
+    fn a_query_takes_vectorizes_subject_filter_and_applies_it_before_the_nearest() {
+        let index = Index::in_memory();
+        let base = "/vectorize/v2/indexes/crm-edge-knowledge";
+        let vector = |id: &str, axis: usize, subject: &str| json!({ "id": id, "namespace": "b1", "values": unit(axis), "metadata": { "source_id": "s1", "page_id": "p", "subject": subject } });
+        post(
+            &index,
+            &format!("{base}/upsert"),
+            json!({ "vectors": [vector("bob", 0, "b0b"), vector("ann", 1, "a22"), vector("plan", 2, "general")] }),
+        );
+        let nearest = |subject: Value| {
+            let query = json!({ "vector": unit(0), "topK": 1, "namespace": "b1",
+                "filter": { "source_id": { "$in": ["s1"] }, "subject": subject } });
+            post(&index, &format!("{base}/query"), query).1["result"]["matches"][0]["id"].clone()
+        };
+        assert_eq!(
+            nearest(json!({ "$in": ["a22", "c33"] })),
+            json!("ann"),
+            "Bob's is nearer and left out"
+        );
+        assert_eq!(nearest(json!({ "$eq": "general" })), json!("plan"));
+        assert_eq!(nearest(json!({ "$eq": "b0b" })), json!("bob"));
     }
 }

@@ -1,8 +1,10 @@
 //! A local stand-in for a Cloudflare Vectorize index, so that the local stack keeps vectors where
 //! production does (outside D1, behind subrequests) and D1 holds the same rows in both: vectors in
 //! namespaces (one per business), each with the metadata the index filters on (`source_id`,
-//! `page_id`), upserted, fetched and deleted by id, and queried by cosine with a `source_id $in`
-//! filter, as the binding's `upsert`, `getByIds`, `deleteByIds` and `query` do.
+//! `page_id`, `subject`), upserted, fetched and deleted by id, and queried by cosine with a
+//! `source_id $in` filter and an optional `subject` one, as the binding's `upsert`, `getByIds`,
+//! `deleteByIds` and `query` do. A vector written without a subject is not found by a query that
+//! asks for subjects, as Vectorize does not find a vector written before its metadata index.
 //!
 //! Vectors are unit length (the embedder's), so the cosine is a dot product, computed over every
 //! vector of the namespace that passes the filter: exact where Vectorize is approximate, and fast
@@ -25,6 +27,8 @@ use crate::DIMENSIONS;
 pub struct Metadata {
     pub source_id: String,
     pub page_id: String,
+    /// The subject's token; empty when the vector was written without one.
+    pub subject: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,8 +52,10 @@ pub struct Index {
     log: Option<Mutex<BufWriter<File>>>,
 }
 
-const UPSERT: u8 = 1;
+/// A vector written before subjects (read, never written now).
+const UPSERT_WITHOUT_SUBJECT: u8 = 1;
 const DELETE: u8 = 2;
+const UPSERT: u8 = 3;
 
 impl Index {
     /// An index kept in memory only.
@@ -148,13 +154,32 @@ impl Index {
             .collect()
     }
 
-    /// The `top_k` vectors of `namespace` whose `source_id` is one of `sources` nearest to
-    /// `query`: (id, cosine), best first.
+    /// The vectors among `ids` the index holds, whole.
+    pub fn vectors(&self, ids: &[String]) -> Vec<Vector> {
+        let namespaces = lock(&self.namespaces);
+        ids.iter()
+            .filter_map(|id| {
+                namespaces.0.iter().find_map(|(namespace, vectors)| {
+                    vectors.get(id).map(|stored| Vector {
+                        id: id.clone(),
+                        namespace: namespace.clone(),
+                        values: stored.values.clone(),
+                        metadata: stored.metadata.clone(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// The `top_k` vectors of `namespace` whose `source_id` is one of `sources`, and whose
+    /// `subject` is one of `subjects` when they are given, nearest to `query`: (id, cosine), best
+    /// first.
     pub fn query(
         &self,
         namespace: &str,
         query: &[f32],
         sources: &[String],
+        subjects: Option<&[String]>,
         top_k: usize,
     ) -> Vec<(String, f32)> {
         let namespaces = lock(&self.namespaces);
@@ -164,6 +189,7 @@ impl Index {
         let mut scored: Vec<(&String, f32)> = vectors
             .iter()
             .filter(|(_, stored)| sources.contains(&stored.metadata.source_id))
+            .filter(|(_, stored)| subjects.is_none_or(|subjects| subjects.contains(&stored.metadata.subject)))
             .map(|(id, stored)| (id, dot(query, &stored.values)))
             .collect();
         let k = top_k.min(scored.len());
@@ -212,7 +238,13 @@ fn write_upsert(
     metadata: &Metadata,
 ) -> io::Result<()> {
     out.write_all(&[UPSERT])?;
-    for text in [namespace, id, &metadata.source_id, &metadata.page_id] {
+    for text in [
+        namespace,
+        id,
+        &metadata.source_id,
+        &metadata.page_id,
+        &metadata.subject,
+    ] {
         write_text(out, text)?;
     }
     for value in values {
@@ -241,9 +273,11 @@ fn replay(path: &Path, namespaces: &mut Namespaces) -> io::Result<()> {
             Err(error) => return Err(error),
         }
         let applied = match op[0] {
-            UPSERT => read_upsert(&mut input).map(|(namespace, id, stored)| {
-                namespaces.0.entry(namespace).or_default().insert(id, stored);
-            }),
+            UPSERT | UPSERT_WITHOUT_SUBJECT => {
+                read_upsert(&mut input, op[0] == UPSERT).map(|(namespace, id, stored)| {
+                    namespaces.0.entry(namespace).or_default().insert(id, stored);
+                })
+            }
             DELETE => read_text(&mut input).map(|id| {
                 for vectors in namespaces.0.values_mut() {
                     vectors.remove(&id);
@@ -264,11 +298,16 @@ fn replay(path: &Path, namespaces: &mut Namespaces) -> io::Result<()> {
     }
 }
 
-fn read_upsert(input: &mut impl Read) -> io::Result<(String, String, Stored)> {
+fn read_upsert(input: &mut impl Read, with_subject: bool) -> io::Result<(String, String, Stored)> {
     let namespace = read_text(input)?;
     let id = read_text(input)?;
     let source_id = read_text(input)?;
     let page_id = read_text(input)?;
+    let subject = if with_subject {
+        read_text(input)?
+    } else {
+        String::new()
+    };
     let mut values = Vec::with_capacity(DIMENSIONS);
     let mut value = [0u8; 4];
     for _ in 0..DIMENSIONS {
@@ -280,7 +319,11 @@ fn read_upsert(input: &mut impl Read) -> io::Result<(String, String, Stored)> {
         id,
         Stored {
             values,
-            metadata: Metadata { source_id, page_id },
+            metadata: Metadata {
+                source_id,
+                page_id,
+                subject,
+            },
         },
     ))
 }
@@ -303,6 +346,7 @@ mod tests {
             metadata: Metadata {
                 source_id: source.to_owned(),
                 page_id: "p".to_owned(),
+                subject: "general".to_owned(),
             },
         }
     }
@@ -321,12 +365,16 @@ mod tests {
                 vector("e", "b1", "s1", unit(1)),
             ])
             .ok();
-        let found = index.query("b1", &unit(0), &["s1".to_owned()], 2);
+        let found = index.query("b1", &unit(0), &["s1".to_owned()], None, 2);
         assert_eq!(
             found.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
             vec!["a", "b"]
         );
-        assert!(index.query("b3", &unit(0), &["s1".to_owned()], 2).is_empty());
+        assert!(
+            index
+                .query("b3", &unit(0), &["s1".to_owned()], None, 2)
+                .is_empty()
+        );
     }
 
     #[test]
@@ -350,11 +398,95 @@ mod tests {
             reopened.existing(&["a".to_owned(), "b".to_owned()]),
             vec!["b".to_owned()]
         );
-        let found = reopened.query("b1", &unit(2), &["s1".to_owned()], 1);
+        let found = reopened.query(
+            "b1",
+            &unit(2),
+            &["s1".to_owned()],
+            Some(&["general".to_owned()]),
+            1,
+        );
         assert!(
             found
                 .first()
                 .is_some_and(|(id, score)| id == "b" && (*score - 1.0).abs() < 1e-6)
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_query_asking_for_subjects_finds_those_only_and_never_a_vector_written_without_one() {
+        let index = Index::in_memory();
+        let mut bob = vector("bob", "b1", "s1", unit(0));
+        bob.metadata.subject = "b0b".to_owned();
+        let mut ann = vector("ann", "b1", "s1", unit(1));
+        ann.metadata.subject = "a22".to_owned();
+        let mut before = vector("before", "b1", "s1", unit(0));
+        before.metadata.subject = String::new();
+        index
+            .upsert(vec![bob, ann, before, vector("plan", "b1", "s1", unit(2))])
+            .ok();
+        let ids = |subjects: Option<&[String]>| -> Vec<String> {
+            index
+                .query("b1", &unit(0), &["s1".to_owned()], subjects, 10)
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        };
+        assert_eq!(
+            ids(Some(&["a22".to_owned()])),
+            ["ann"],
+            "Bob's is nearer, and never a candidate"
+        );
+        assert_eq!(ids(Some(&["general".to_owned()])), ["plan"]);
+        assert_eq!(
+            ids(None).len(),
+            4,
+            "without a subject filter, every vector of the sources"
+        );
+        let whole = index.vectors(&["ann".to_owned(), "nowhere".to_owned()]);
+        assert_eq!(whole.len(), 1);
+        assert_eq!(
+            (whole[0].metadata.subject.as_str(), whole[0].values[1]),
+            ("a22", 1.0)
+        );
+    }
+
+    #[test]
+    fn a_log_written_before_subjects_is_read_with_vectors_of_no_subject() {
+        let dir = std::env::temp_dir().join(format!("vectors-old-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let mut old = Vec::new();
+        old.push(UPSERT_WITHOUT_SUBJECT);
+        for text in ["b1", "a", "s1", "p"] {
+            write_text(&mut old, text).unwrap_or_else(|e| panic!("{e}"));
+        }
+        for value in unit(0) {
+            old.extend(value.to_le_bytes());
+        }
+        fs::write(Index::log_path(&dir), &old).unwrap_or_else(|e| panic!("{e}"));
+        let reopened = Index::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            reopened.query("b1", &unit(0), &["s1".to_owned()], None, 1).len(),
+            1
+        );
+        assert!(
+            reopened
+                .query(
+                    "b1",
+                    &unit(0),
+                    &["s1".to_owned()],
+                    Some(&["general".to_owned()]),
+                    1
+                )
+                .is_empty()
+        );
+        drop(reopened);
+        let again = Index::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            again.vectors(&["a".to_owned()])[0].metadata.subject,
+            "",
+            "rewritten, still without one"
         );
         let _ = fs::remove_dir_all(&dir);
     }

@@ -139,6 +139,29 @@ struct NewLinkIn {
     is_active: bool,
     #[schemars(range(min = 5, max = crate::links::link::MAX_FETCH_INTERVAL_MINUTES))]
     fetch_interval_minutes: Option<u32>,
+    /// Whose data the link is; general knowledge when absent.
+    holds: Option<HoldsIn>,
+}
+
+/// Whose data a link is: general knowledge, the same for every customer (plans, products,
+/// policies), or one record per customer, tied to the customer by the record's `field` (a path
+/// inside the record, `email` or `contact.email`) holding the customer's `key`. The bot answers a
+/// customer from general knowledge and their own records only; a record without a readable key is
+/// not indexed.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code, reason = "describes the body for the contract")]
+struct HoldsIn {
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["general", "customers"]))]
+    kind: String,
+    /// customers: the path inside a record of the customer's key.
+    #[schemars(length(min = 1, max = 200))]
+    field: Option<String>,
+    /// customers: what kind of key the field holds.
+    #[schemars(extend("enum" = ["email", "phone", "external_id", "page_scoped_id"]))]
+    key: Option<String>,
 }
 
 /// A link of a page, by its id (or its URL as it was added), on the channels given (all of its
@@ -219,6 +242,10 @@ pub struct LinkStatus {
     pub last_embedded: i64,
     /// Pieces the last complete fetch removed: changed or gone from the data.
     pub last_removed: i64,
+    /// Records of a link that holds customers' records that the last complete fetch left out for
+    /// having no readable key in the link's field: no customer's, so never searched (0 for a
+    /// general link).
+    pub records_without_key: i64,
     /// Present while a fetch reads the link's data, page by page, in slices; search keeps
     /// answering from the previous data until it ends.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -437,6 +464,8 @@ pub struct DocumentOut {
     pub last_error: Option<String>,
     pub next_fetch_at: Option<String>,
     pub records: i64,
+    /// Records of a customers link left out for having no readable key (see the link's status).
+    pub records_without_key: i64,
     pub chunks: i64,
     pub embeddings: i64,
     pub embedder: &'static str,

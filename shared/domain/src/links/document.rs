@@ -10,10 +10,16 @@
 //!   embedded, and identified, without its record's position: `name: John Doe`. So a record
 //!   that merely moved (a customer before it was removed) keeps its identity and its vector, and
 //!   the model reads field names, not array indexes.
+//! - **Subjects**: each piece of a link that holds customers' records carries its record's
+//!   subject (`domain::bot::subject`), and its identity includes it, so a change of what the link
+//!   holds indexes it again; a general piece's identity is its content's alone, as before subjects.
+//!   A customer record without a readable key is not indexed at all, only counted.
 
+use crate::bot::subject::{Holds, subjects_of_records};
 use crate::error::ApiError;
 use crate::links::chunk::{ChunkOptions, chunk};
 use crate::links::flatten::{Limits, Line, flatten};
+use crate::phone::Country;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -218,8 +224,19 @@ pub struct Piece {
     pub text: String,
     /// The lines without their record's position: what the model embeds.
     pub content: String,
-    /// SHA-256 of `content`, lowercase hex: the piece's identity across refreshes.
+    /// SHA-256 of `content` (of its subject, a zero byte and `content` when it has a subject),
+    /// lowercase hex: the piece's identity across refreshes.
     pub hash: String,
+    /// Whose record it is (`email:ann@example.com`); None for general knowledge.
+    pub subject: Option<String>,
+}
+
+/// A link's data as pieces: those to index, and the records of a customers link left out for
+/// having no readable key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Pieces {
+    pub pieces: Vec<Piece>,
+    pub without_key: usize,
 }
 
 /// Leaf keys that say whom a record is about: a later part of a long record starts with them, so
@@ -241,8 +258,12 @@ const MAX_IDENTITY_LINES: usize = 4;
 
 /// Cuts the lines into pieces. A record too long for one piece is split with an overlap, and each
 /// later part is headed by the record's identity lines (its `id`, names, email). Pieces whose
-/// content is the same as an earlier one's (the same record twice) are kept once.
-pub fn pieces(lines: &[Line], options: &ChunkOptions) -> Vec<Piece> {
+/// identity is the same as an earlier one's (the same record twice) are kept once. The lines of a
+/// link that `holds` customers' records give each piece its record's subject (its phones read in
+/// `country`, the business's default), and a record without one is left out and counted.
+pub fn pieces(lines: &[Line], options: &ChunkOptions, holds: &Holds, country: Option<Country>) -> Pieces {
+    let subjects = subjects_of_records(lines, holds, country);
+    let personal = matches!(holds, Holds::Customers { .. });
     let mut identities: HashMap<&str, Vec<String>> = HashMap::new();
     for line in lines {
         let record = line.record();
@@ -259,9 +280,15 @@ pub fn pieces(lines: &[Line], options: &ChunkOptions) -> Vec<Piece> {
         }
     }
     let mut seen = HashSet::new();
-    chunk(lines, options)
+    let pieces = chunk(lines, options)
         .into_iter()
         .filter_map(|chunk| {
+            let subject = match subjects.get(chunk.record.as_str()) {
+                Some(Some(subject)) => Some(subject.clone()),
+                // A customer record without a key is no one's: never general knowledge.
+                _ if personal => return None,
+                _ => None,
+            };
             let text = match identities.get(chunk.record.as_str()) {
                 Some(identity) if chunk.part > 0 => {
                     let own: HashSet<&str> = chunk.text.lines().collect();
@@ -279,16 +306,34 @@ pub fn pieces(lines: &[Line], options: &ChunkOptions) -> Vec<Piece> {
                 _ => chunk.text,
             };
             let content = without_record(&text, &chunk.record);
-            let hash = hex::encode(Sha256::digest(content.as_bytes()));
+            let hash = identity(subject.as_deref(), &content);
             seen.insert(hash.clone()).then_some(Piece {
                 record: chunk.record,
                 part: chunk.part,
                 text,
                 content,
                 hash,
+                subject,
             })
         })
-        .collect()
+        .collect();
+    Pieces {
+        pieces,
+        without_key: subjects.values().filter(|subject| subject.is_none()).count(),
+    }
+}
+
+/// A piece's identity: the SHA-256 of its content, after its subject and a zero byte when it has
+/// one (a general piece's is its content's alone, as it was before subjects, so that data indexed
+/// then is not embedded again).
+fn identity(subject: Option<&str>, content: &str) -> String {
+    let mut hasher = Sha256::new();
+    if let Some(subject) = subject {
+        hasher.update(subject.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update(content.as_bytes());
+    hex::encode(hasher.finalize())
 }
 
 /// `customers[3].name: John` → `name: John`; `customers[3]: gold` → `gold`.
@@ -320,6 +365,10 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{body}: {e}"));
         }
         pages
+    }
+
+    fn general(lines: &[Line], options: &ChunkOptions) -> Vec<Piece> {
+        pieces(lines, options, &Holds::General, None).pieces
     }
 
     fn texts(pages: &Pages) -> Vec<String> {
@@ -403,8 +452,8 @@ mod tests {
     fn a_piece_is_identified_by_its_content_not_its_position() {
         let first = pages(&[r#"{"c":[{"id":1,"n":"A"},{"id":2,"n":"B"}]}"#], BodyKind::Text);
         let second = pages(&[r#"{"c":[{"id":2,"n":"B"}]}"#], BodyKind::Text);
-        let before = pieces(first.lines(), &ChunkOptions::default());
-        let after = pieces(second.lines(), &ChunkOptions::default());
+        let before = general(first.lines(), &ChunkOptions::default());
+        let after = general(second.lines(), &ChunkOptions::default());
         assert_eq!(before[1].text, "c[1].id: 2\nc[1].n: B");
         assert_eq!(before[1].content, "id: 2\nn: B");
         assert_eq!(after[0].text, "c[0].id: 2\nc[0].n: B");
@@ -417,7 +466,7 @@ mod tests {
     #[test]
     fn repeated_records_are_one_piece() {
         let data = pages(&[r#"{"c":[{"id":1},{"id":1}]}"#], BodyKind::Text);
-        assert_eq!(pieces(data.lines(), &ChunkOptions::default()).len(), 1);
+        assert_eq!(general(data.lines(), &ChunkOptions::default()).len(), 1);
     }
 
     #[test]
@@ -440,7 +489,7 @@ mod tests {
         let body = r#"{"customers":[{"id":7,"first_name":"Ann","email":"ann@x.test","note":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","city":"Cork"}]}"#;
         let data = pages(&[body], BodyKind::Text);
         let options = ChunkOptions::new(100, 0).unwrap_or_else(|e| panic!("{e}"));
-        let parts = pieces(data.lines(), &options);
+        let parts = general(data.lines(), &options);
         assert!(parts.len() >= 2, "{parts:?}");
         let last = &parts[parts.len() - 1];
         assert_eq!(
@@ -454,6 +503,67 @@ mod tests {
         assert!(
             !parts[0].text.starts_with("customers[0].id: 7\ncustomers[0].id"),
             "the first part is not headed twice"
+        );
+    }
+
+    #[test]
+    fn a_general_pieces_identity_is_the_hash_of_its_content_as_before_subjects() {
+        // Pinned: data indexed before subjects keeps its identities, and is not embedded again.
+        let data = pages(
+            &[r#"{"plans":[{"name":"Gold","price":"30 EUR"}]}"#],
+            BodyKind::Text,
+        );
+        let cut = pieces(data.lines(), &ChunkOptions::default(), &Holds::General, None);
+        assert_eq!(cut.without_key, 0);
+        assert_eq!(cut.pieces.len(), 1);
+        assert_eq!(cut.pieces[0].content, "name: Gold\nprice: 30 EUR");
+        assert_eq!(cut.pieces[0].subject, None);
+        assert_eq!(
+            cut.pieces[0].hash, "ae8e81575defb8535ceeb10dae926612cab922491c3b4cc2db0076007541d53a",
+            "SHA-256 of the content alone"
+        );
+    }
+
+    #[test]
+    fn a_customer_records_pieces_carry_its_subject_and_one_without_a_key_is_left_out() {
+        use crate::bot::subject::KeyKind;
+        let body = r#"{"customers":[
+            {"name":"Ann Lee","contact":{"phone":"087 123 4567"},"plan":"Gold"},
+            {"name":"Bob Kane","contact":{"phone":"+44 20 7946 0958"},"plan":"Basic"},
+            {"name":"Nobody","plan":"Gold"},
+            {"name":"Cat Roe","contact":{"phone":"not a phone"}}
+        ]}"#;
+        let data = pages(&[body], BodyKind::Text);
+        let holds = Holds::Customers {
+            field: "contact.phone".to_owned(),
+            kind: KeyKind::Phone,
+        };
+        let ireland = Country::parse("IE").ok();
+        let cut = pieces(data.lines(), &ChunkOptions::default(), &holds, ireland);
+        let subjects: Vec<(&str, Option<&str>)> = cut
+            .pieces
+            .iter()
+            .map(|piece| (piece.record.as_str(), piece.subject.as_deref()))
+            .collect();
+        assert_eq!(
+            subjects,
+            [
+                ("customers[0]", Some("phone:+353871234567")),
+                ("customers[1]", Some("phone:+442079460958")),
+            ],
+            "a national phone read in the business's country; no key, or no readable key: not indexed"
+        );
+        assert_eq!(cut.without_key, 2);
+        let general = pieces(data.lines(), &ChunkOptions::default(), &Holds::General, None);
+        assert_eq!(general.pieces.len(), 4);
+        assert_eq!(general.pieces[0].content, cut.pieces[0].content);
+        assert_ne!(
+            general.pieces[0].hash, cut.pieces[0].hash,
+            "the subject is part of the identity: a change of what a link holds indexes it again"
+        );
+        assert_eq!(
+            cut.pieces[0].hash,
+            identity(Some("phone:+353871234567"), &cut.pieces[0].content)
         );
     }
 }

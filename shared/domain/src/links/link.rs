@@ -16,8 +16,12 @@
 //! - An empty `api_key` or `description` is none, as dashboard forms send them. `api_key` is sent
 //!   as `Authorization: Bearer <api_key>`, so a header `Authorization` beside it is refused, and so
 //!   are the headers `fetch` itself sets (`Host`, `Content-Length`, …).
+//! - `holds` (optional) says whose data the link is (`domain::bot::subject`): general knowledge,
+//!   the same for every customer (the default), or one record per customer, tied to the customer
+//!   by a field of the record, so that the bot answers each customer from their own record only.
 //! - Unknown fields are refused, so a misspelt field is not silently ignored.
 
+use crate::bot::subject::{Holds, HoldsView};
 use crate::destination::Destination;
 use crate::error::ApiError;
 use crate::ids::SourceId;
@@ -47,6 +51,7 @@ const FIELDS: &[&str] = &[
     "description",
     "is_active",
     "fetch_interval_minutes",
+    "holds",
 ];
 
 /// Headers the runtime's `fetch` sets itself; a link may not override them.
@@ -259,6 +264,8 @@ pub struct Link {
     pub description: Option<String>,
     pub is_active: bool,
     pub fetch_interval_minutes: u32,
+    /// Whose data it is: general knowledge, or customers' records.
+    pub holds: Holds,
 }
 
 impl Link {
@@ -299,6 +306,7 @@ impl Link {
             is_active: self.is_active,
             fetch_interval_minutes: self.fetch_interval_minutes,
             fetchable: self.link_type.is_fetchable(),
+            holds: self.holds.view(),
         }
     }
 }
@@ -324,6 +332,8 @@ pub struct LinkView {
     pub is_active: bool,
     pub fetch_interval_minutes: u32,
     pub fetchable: bool,
+    /// Whose data the link is: `{"type": "general"}`, or `{"type": "customers", "field", "key"}`.
+    pub holds: HoldsView,
 }
 
 /// The body of `POST /api/dashboard/crm-links`: one link for one or more channels of a page.
@@ -390,6 +400,7 @@ impl NewLink {
             .map(interval)
             .transpose()?
             .unwrap_or(DEFAULT_FETCH_INTERVAL_MINUTES);
+        let holds = Holds::parse(given("holds"))?;
         Ok(Self {
             page_id,
             channels,
@@ -402,6 +413,7 @@ impl NewLink {
                 description,
                 is_active,
                 fetch_interval_minutes,
+                holds,
             },
         })
     }
@@ -840,6 +852,17 @@ mod tests {
             (r#"{"fetch_interval_minutes": 1441}"#, "fetch_interval_minutes"),
             (r#"{"fetch_interval_minutes": 30.5}"#, "fetch_interval_minutes"),
             (r#"{"status": "active"}"#, "status"),
+            (r#"{"holds": "customers"}"#, "holds"),
+            (r#"{"holds": {"type": "people"}}"#, "holds.type"),
+            (
+                r#"{"holds": {"type": "customers", "key": "email"}}"#,
+                "holds.field",
+            ),
+            (
+                r#"{"holds": {"type": "customers", "field": "email", "key": "name"}}"#,
+                "holds.key",
+            ),
+            (r#"{"holds": {"type": "general", "key": "email"}}"#, "holds.key"),
         ];
         for (changes, field) in cases {
             let changes: Value = serde_json::from_str(changes).unwrap_or_else(|e| panic!("{changes}: {e}"));
@@ -921,5 +944,33 @@ mod tests {
             let error = Target::parse(&body, needs_active).err();
             assert_eq!(error.and_then(|e| e.body.field).as_deref(), Some(field), "{body}");
         }
+    }
+
+    #[test]
+    fn a_link_holds_general_knowledge_unless_it_names_its_customers_key() {
+        let general = parse(&guide_body());
+        assert_eq!(general.link.holds, Holds::General);
+        assert_eq!(
+            serde_json::to_value(general.link.view(&general.channels))
+                .ok()
+                .map(|view| view["holds"].clone()),
+            Some(json!({ "type": "general" }))
+        );
+        let customers = parse(&with(
+            json!({ "holds": { "type": "customers", "field": "contact.email", "key": "email" } }),
+        ));
+        assert_eq!(
+            customers.link.holds,
+            Holds::Customers {
+                field: "contact.email".to_owned(),
+                kind: crate::bot::subject::KeyKind::Email
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(customers.link.view(&customers.channels))
+                .ok()
+                .map(|view| view["holds"].clone()),
+            Some(json!({ "type": "customers", "field": "contact.email", "key": "email" }))
+        );
     }
 }

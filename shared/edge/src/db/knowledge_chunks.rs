@@ -7,6 +7,11 @@
 //! deleted, and a piece whose record merely moved is left as it was first seen. A run's new pieces
 //! are staged (they carry the run's id) and search sees only live pieces, so a run that fails
 //! half-way leaves the data as it was; its end publishes them.
+//!
+//! Each piece carries its subject's token (`domain::bot::subject::token`): a search may be
+//! narrowed to some subjects inside the full-text query itself ([`Within`]). A piece indexed
+//! before subjects has none: it is general, and its vector is written again with the token by
+//! its link's next run ([`Stored::untagged`]).
 
 use crate::db::{self, Db, Param, Sql, Statement, json_arrays, knowledge_run_seen, number, text};
 use domain::error::ApiError;
@@ -30,7 +35,8 @@ pub fn seen_key(hash: &str) -> &str {
     &hash[..hash.len().min(16)]
 }
 
-/// A piece to store, with a vector of `embedder` in the store under [`chunk_id`].
+/// A piece to store, with a vector of `embedder` in the store under [`chunk_id`], carrying its
+/// subject's token.
 #[derive(Serialize)]
 pub struct NewPiece<'a> {
     pub id: String,
@@ -38,49 +44,69 @@ pub struct NewPiece<'a> {
     pub record: &'a str,
     pub part: usize,
     pub text: &'a str,
+    /// Its subject's token (`domain::bot::subject::token`).
+    pub subject: &'a str,
 }
 
-/// The hashes among `hashes` the source holds live with a vector of `embedder`. A piece whose
-/// vector another model made is embedded again; a piece staged by a run that did not end is
-/// staged again by this one (its vector is in the store already). The hashes are bound as JSON
-/// lists of at most [`db::WRITE_CHUNK_BYTES`] each, one statement each, all in one batch.
+/// What the source holds live of some pieces, with a vector of a given model.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Their vectors carry their subject's token: nothing to do.
+    pub tagged: HashSet<String>,
+    /// Indexed before subjects: their vectors are in the store without the token, and are
+    /// written again with it, from the store's own values.
+    pub untagged: HashSet<String>,
+}
+
+/// Which of `hashes` the source holds live with a vector of `embedder`. A piece whose vector
+/// another model made is embedded again; a piece staged by a run that did not end is staged again
+/// by this one (its vector is in the store already). The hashes are bound as JSON lists of at
+/// most [`db::WRITE_CHUNK_BYTES`] each, one statement each, all in one batch.
 pub async fn stored_among(
     db: &Db,
     tenant: &Tenant,
     source: &SourceId,
     hashes: &[&str],
     embedder: &str,
-) -> Result<HashSet<String>, ApiError> {
+) -> Result<Stored, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         hash: String,
+        tagged: i64,
     }
     let mut statements = Vec::new();
     for list in json_arrays(hashes)? {
         statements.push(
             db.scoped(
                 tenant,
-                "SELECT hash FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 AND embedder = ?4 \
-                 AND run_id IS NULL AND hash IN (SELECT value FROM json_each(?3))",
+                "SELECT hash, subject IS NOT NULL AS tagged FROM knowledge_chunks WHERE business_id = ?1 \
+                 AND source_id = ?2 AND embedder = ?4 AND run_id IS NULL AND hash IN (SELECT value FROM json_each(?3))",
             )
             .bind(&[text(source.as_str()), text(&list), text(embedder)])?,
         );
     }
+    let mut stored = Stored::default();
     if statements.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(stored);
     }
     let count = statements.len();
     let answers = db.batch(statements).await?;
-    let mut stored = HashSet::new();
     for at in 0..count {
-        stored.extend(db::rows::<Row>(&answers, at)?.into_iter().map(|row| row.hash));
+        for row in db::rows::<Row>(&answers, at)? {
+            if row.tagged == 1 {
+                stored.tagged.insert(row.hash);
+            } else {
+                stored.untagged.insert(row.hash);
+            }
+        }
     }
     Ok(stored)
 }
 
 /// The statements that stage new pieces under `run` (a live piece stored with another model's
-/// vector takes the new one and stays live; a piece staged by another run is staged by this one),
-/// a few hundred kilobytes of JSON each.
+/// vector takes the new one and stays live, and so does one whose vector was written again with
+/// its subject's token; a piece staged by another run is staged by this one), a few hundred
+/// kilobytes of JSON each.
 pub fn insert(
     db: &Db,
     tenant: &Tenant,
@@ -94,11 +120,12 @@ pub fn insert(
     for rows in json_arrays(pieces)? {
         statements.push(
             db.scoped(tenant, "INSERT INTO knowledge_chunks (id, business_id, source_id, hash, record, part, text, embedder, \
-                 run_id, created_at, updated_at) \
+                 run_id, created_at, updated_at, subject) \
                  SELECT json_extract(value, '$.id'), ?1, ?2, json_extract(value, '$.hash'), json_extract(value, '$.record'), \
-                 json_extract(value, '$.part'), json_extract(value, '$.text'), ?3, ?6, ?4, ?4 FROM json_each(?5) WHERE true \
+                 json_extract(value, '$.part'), json_extract(value, '$.text'), ?3, ?6, ?4, ?4, json_extract(value, '$.subject') \
+                 FROM json_each(?5) WHERE true \
                  ON CONFLICT (source_id, hash) DO UPDATE SET embedder = excluded.embedder, updated_at = excluded.updated_at, \
-                 run_id = CASE WHEN knowledge_chunks.run_id IS NULL THEN NULL ELSE excluded.run_id END",
+                 subject = excluded.subject, run_id = CASE WHEN knowledge_chunks.run_id IS NULL THEN NULL ELSE excluded.run_id END",
             )
             .bind(&[
                 text(source.as_str()),
@@ -206,6 +233,8 @@ pub struct Found {
     pub record: String,
     pub part: usize,
     pub text: String,
+    /// Its subject's token; None for a piece indexed before subjects (general).
+    pub subject: Option<String>,
 }
 
 /// The pieces with these ids, of these sources only (a vector store's answer is never trusted to
@@ -217,7 +246,7 @@ pub async fn by_ids(db: &Db, tenant: &Tenant, ids: &[String]) -> Result<Vec<Foun
     Ok(db
         .scoped(
             tenant,
-            "SELECT id, source_id, record, part, text FROM knowledge_chunks WHERE business_id = ?1 \
+            "SELECT id, source_id, record, part, text, subject FROM knowledge_chunks WHERE business_id = ?1 \
              AND run_id IS NULL AND id IN (SELECT value FROM json_each(?2))",
         )
         .bind(&[text(&serde_json::to_string(ids)?)])?
@@ -227,7 +256,8 @@ pub async fn by_ids(db: &Db, tenant: &Tenant, ids: &[String]) -> Result<Vec<Foun
 }
 
 /// The business's own statistics for a keyword search, one row per query word (a JSON list, `?2`)
-/// over the business's sources among `?3` (a JSON list): how many of their pieces hold the word
+/// over the business's sources among `?3` (a JSON list), narrowed by the full-text filter `?4`
+/// (` AND (…)`: the sources with their subjects, as the ranking asks): how many of their pieces hold the word
 /// (counted up to just past half of them: a word held more widely weighs nothing), how many
 /// pieces they have in the full-text index, and the pieces and words their last complete runs
 /// counted (their average length). Nothing of another business's is counted: the sources are
@@ -235,7 +265,7 @@ pub async fn by_ids(db: &Db, tenant: &Tenant, ids: &[String]) -> Result<Vec<Foun
 /// Only live pieces count, as only they are searched: those a run in progress staged are found
 /// by their own index and left out.
 const STATISTICS: &str = "WITH s(filter, sized, tokens) AS (SELECT 'fts_source : (' || \
-     COALESCE(group_concat('\"s' || replace(id, '-', '') || '\"', ' OR '), '\"s\"') || ')', \
+     COALESCE(group_concat('\"s' || replace(id, '-', '') || '\"', ' OR '), '\"s\"') || ')' || ?4, \
      COALESCE(SUM(CASE WHEN tokens > 0 THEN pieces ELSE 0 END), 0), COALESCE(SUM(tokens), 0) \
      FROM knowledge_sources WHERE +business_id = ?1 AND id IN (SELECT value FROM json_each(?3))), \
      staged(seq) AS (SELECT seq FROM knowledge_chunks WHERE +business_id = ?1 \
@@ -253,9 +283,9 @@ const STATISTICS: &str = "WITH s(filter, sized, tokens) AS (SELECT 'fts_source :
 /// of `[word, weight]`), K1 (`?4`), B (`?5`) and the average length (`?6`). A word's frequency in
 /// a piece is counted from its occurrences (`knowledge_fts_instances`), and a piece's length is
 /// the first varint of its `knowledge_fts_docsize` record (its text column's words; a piece of at
-/// most 900 characters has fewer than 16,384, two bytes), plus one for its source's token: FTS5's
-/// `bm25()` counts the words of every column, and so the ranking is the one `bm25()` would give
-/// an index of the searched sources alone. Pieces a run staged (in the sources `?8`, found by
+/// most 900 characters has fewer than 16,384, two bytes), plus `?9` ([`FILTER_TOKENS`]) for its source's
+/// and its subject's tokens: FTS5's `bm25()` counts the words of every column, and so the ranking
+/// is the one `bm25()` would give an index of the searched sources alone. Pieces a run staged (in the sources `?8`, found by
 /// the staged pieces' index) are left out before the best `?7` are taken, so that only those are
 /// read from the table. Ties go to the piece stored first.
 const RANKING: &str = "WITH w(term, weight) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') \
@@ -272,15 +302,24 @@ const RANKING: &str = "WITH w(term, weight) AS (SELECT json_extract(value, '$[0]
      FROM sized), \
      staged(seq) AS (SELECT seq FROM knowledge_chunks WHERE source_id IN (SELECT value FROM json_each(?8)) \
      AND run_id IS NOT NULL), \
-     scored(seq, score) AS (SELECT seq, SUM(weight * n * (?4 + 1.0) / (n + ?4 * (1.0 - ?5 + ?5 * (len + 1) / ?6))) \
+     scored(seq, score) AS (SELECT seq, SUM(weight * n * (?4 + 1.0) / (n + ?4 * (1.0 - ?5 + ?5 * (len + ?9) / ?6))) \
      FROM long WHERE seq NOT IN staged GROUP BY seq) \
      SELECT c.id, s.score FROM (SELECT seq, score FROM scored ORDER BY score DESC, seq LIMIT ?7) s \
      JOIN knowledge_chunks c ON c.seq = s.seq WHERE c.business_id = ?1 ORDER BY s.score DESC, s.seq";
 
-/// The `k` pieces of `sources` that best match the words of `query` by BM25, ranked with the
-/// business's own statistics (module `keyword`): (piece id, score, higher is better). It asks
-/// only for the words that weigh (`keyword::weighing`: a word half the pieces hold would make it
-/// rank half of them).
+/// The words of each piece's filter columns (its source's token and its subject's), which FTS5's
+/// `bm25()` counts in its length.
+const FILTER_TOKENS: f64 = 2.0;
+
+/// Which pieces a search may return: the live pieces of `sources`, and, when `subjects` (tokens,
+/// `domain::bot::subject::token`) are given, only those whose subject's token is one of them.
+#[derive(Debug, Clone, Copy)]
+pub struct Within<'a> {
+    pub sources: &'a [SourceId],
+    pub subjects: Option<&'a [String]>,
+}
+
+/// The `k` pieces of `sources` that best match the words of `query` by BM25 ([`keyword_within`]).
 pub async fn keyword(
     db: &Db,
     tenant: &Tenant,
@@ -288,17 +327,79 @@ pub async fn keyword(
     query: &str,
     k: usize,
 ) -> Result<Vec<(String, f64)>, ApiError> {
+    let within = Within {
+        sources,
+        subjects: None,
+    };
+    keyword_within(db, tenant, &[within], query, k).await
+}
+
+/// `"a" OR "b"`: tokens of the full-text index's filter columns, quoted (they hold letters and
+/// digits only; anything else is no token and is left out).
+fn any_of<'a>(tokens: impl Iterator<Item = &'a str>) -> String {
+    tokens
+        .filter(|token| !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .map(|token| format!("\"{token}\""))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+/// A source as one token of the full-text index (its `fts_source` column).
+fn source_token(source: &SourceId) -> String {
+    format!("s{}", source.as_str().replace('-', ""))
+}
+
+/// The `k` pieces that best match the words of `query` by BM25 among those any of `within` may
+/// return, narrowed inside the full-text query itself (nothing is filtered afterwards), ranked
+/// with the business's own statistics (module `keyword`): (piece id, score, higher is better). It
+/// asks only for the words that weigh (`keyword::weighing`: a word half the pieces hold would make
+/// it rank half of them).
+pub async fn keyword_within(
+    db: &Db,
+    tenant: &Tenant,
+    within: &[Within<'_>],
+    query: &str,
+    k: usize,
+) -> Result<Vec<(String, f64)>, ApiError> {
     let mut words: Vec<String> = tokens(query).collect();
     words.sort();
     words.dedup();
     words.truncate(MAX_QUERY_WORDS);
+    let within: Vec<&Within<'_>> = within
+        .iter()
+        .filter(|part| !part.sources.is_empty() && part.subjects.is_none_or(|subjects| !subjects.is_empty()))
+        .collect();
+    let mut sources: Vec<&SourceId> = within.iter().flat_map(|part| part.sources).collect();
+    sources.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    sources.dedup();
     if words.is_empty() || sources.is_empty() {
         return Ok(Vec::new());
     }
-    let asked = db::json_list(sources.iter().map(SourceId::as_str));
+    // Each source with its own subjects, if any: the statistics count these pieces only, and the
+    // ranking ranks them only.
+    let parts: Vec<String> = within
+        .iter()
+        .map(|part| {
+            let tokens: Vec<String> = part.sources.iter().map(source_token).collect();
+            let sources = any_of(tokens.iter().map(String::as_str));
+            match part.subjects {
+                None => format!("(fts_source : ({sources}))"),
+                Some(subjects) => format!(
+                    "(fts_source : ({sources}) AND fts_subject : ({}))",
+                    any_of(subjects.iter().map(String::as_str))
+                ),
+            }
+        })
+        .collect();
+    let scope = format!("({})", parts.join(" OR "));
+    let asked = db::json_list(sources.iter().map(|source| source.as_str()));
     let counted = db
         .scoped(tenant, STATISTICS)
-        .bind(&[text(&serde_json::to_string(&words)?), asked])?
+        .bind(&[
+            text(&serde_json::to_string(&words)?),
+            asked,
+            text(&format!(" AND {scope}")),
+        ])?
         .all()
         .await?
         .results::<Counted>()?;
@@ -318,15 +419,7 @@ pub async fn keyword(
         .collect();
     // Each word quoted, so that none is read as FTS5 syntax (tokens hold letters and digits only).
     let terms: Vec<String> = weighing.iter().map(|word| format!("\"{word}\"")).collect();
-    let source_tokens: Vec<String> = sources
-        .iter()
-        .map(|source| format!("\"s{}\"", source.as_str().replace('-', "")))
-        .collect();
-    let matching = format!(
-        "text : ({}) AND fts_source : ({})",
-        terms.join(" OR "),
-        source_tokens.join(" OR ")
-    );
+    let matching = format!("text : ({}) AND {scope}", terms.join(" OR "));
     // Without a known average length, every piece counts as of average length.
     let (b, average) = match statistics.average {
         Some(average) => (keyword::B, average),
@@ -346,7 +439,8 @@ pub async fn keyword(
             Param::Number(b),
             Param::Number(average),
             number(k as i64),
-            db::json_list(sources.iter().map(SourceId::as_str)),
+            db::json_list(sources.iter().map(|source| source.as_str())),
+            Param::Number(FILTER_TOKENS),
         ])?
         .all()
         .await?
@@ -377,9 +471,9 @@ impl Statistics {
         Some(Self {
             holding: rows.iter().map(|row| (row.term.clone(), row.doc)).collect(),
             indexed: first.indexed,
-            // Each piece's text, and the one token of its source (see RANKING).
+            // Each piece's text, and the tokens of its filter columns (see RANKING).
             average: (first.sized > 0 && first.tokens > 0)
-                .then(|| first.tokens as f64 / first.sized as f64 + 1.0),
+                .then(|| first.tokens as f64 / first.sized as f64 + FILTER_TOKENS),
         })
     }
 }
@@ -422,7 +516,7 @@ pub async fn samples(
     limit: usize,
 ) -> Result<Vec<Found>, ApiError> {
     Ok(db
-        .scoped(tenant, "SELECT id, source_id, record, part, text FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 \
+        .scoped(tenant, "SELECT id, source_id, record, part, text, subject FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 \
              AND run_id IS NULL ORDER BY seq LIMIT ?3",
         )
         .bind(&[text(source.as_str()), number(limit as i64)])?
@@ -493,7 +587,7 @@ mod tests {
             db.prepare(STATISTICS)
                 .and_then(|mut statement| {
                     statement
-                        .query_map(rusqlite::params![business, words, sources], |row| {
+                        .query_map(rusqlite::params![business, words, sources, ""], |row| {
                             Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
                         })?
                         .collect()
@@ -547,15 +641,15 @@ mod tests {
         let matching = "text : (\"felix\" OR \"gold\" OR \"kane\") AND fts_source : (\"ssrc1\")";
         let expected = pairs(
             &db,
-            "SELECT c.id, -bm25(knowledge_fts, 1.0, 0.0) FROM knowledge_fts JOIN knowledge_chunks c \
+            "SELECT c.id, -bm25(knowledge_fts, 1.0, 0.0, 0.0) FROM knowledge_fts JOIN knowledge_chunks c \
              ON c.seq = knowledge_fts.rowid WHERE knowledge_fts MATCH ?1 ORDER BY rank",
             [matching],
         );
         // The statistics counted here from the texts, not from the index.
         let indexed = texts.len() as u64;
         let lengths: Vec<usize> = texts.iter().map(|text| tokens(text).count()).collect();
-        // bm25() counts every column's words: the source column holds one.
-        let average = lengths.iter().sum::<usize>() as f64 / indexed as f64 + 1.0;
+        // bm25() counts every column's words: the source and subject columns hold one each.
+        let average = lengths.iter().sum::<usize>() as f64 / indexed as f64 + FILTER_TOKENS;
         let held = |word: &str| {
             texts
                 .iter()
@@ -577,7 +671,8 @@ mod tests {
                 keyword::B,
                 average,
                 10,
-                r#"["src-1"]"#
+                r#"["src-1"]"#,
+                FILTER_TOKENS
             ],
         );
         assert_eq!(ranked.len(), 4, "{ranked:?}");
@@ -609,13 +704,14 @@ mod tests {
     }
 
     use crate::testing::{Fixture, Must, link, page};
+    use domain::bot::subject::{GENERAL, token};
     use domain::links::link::{LinkChannel, LinkType};
 
     fn hash(n: u32) -> String {
         format!("{n:08x}{}", "0".repeat(56))
     }
 
-    /// Stages `texts` as pieces of the source under `run` (piece n's hash made from n).
+    /// Stages `texts` as general pieces of the source under `run` (piece n's hash made from n).
     async fn stage(
         fixture: &Fixture,
         tenant: &Tenant,
@@ -624,6 +720,21 @@ mod tests {
         from: u32,
         texts: &[&str],
         embedder: &str,
+    ) -> Vec<String> {
+        stage_of(fixture, tenant, source, run, from, texts, embedder, GENERAL).await
+    }
+
+    /// Stages `texts` as pieces of the subject whose token is `subject`.
+    #[allow(clippy::too_many_arguments)]
+    async fn stage_of(
+        fixture: &Fixture,
+        tenant: &Tenant,
+        source: &SourceId,
+        run: &str,
+        from: u32,
+        texts: &[&str],
+        embedder: &str,
+        subject: &str,
     ) -> Vec<String> {
         let hashes: Vec<String> = (from..from + texts.len() as u32).map(hash).collect();
         let pieces: Vec<NewPiece<'_>> = hashes
@@ -636,6 +747,7 @@ mod tests {
                 record: "customers[0]",
                 part: at,
                 text,
+                subject,
             })
             .collect();
         let now = fixture.now().to_rfc3339();
@@ -685,6 +797,7 @@ mod tests {
                 stored_among(&fixture.db, &acme, &source, &asked, "m1")
                     .await
                     .must()
+                    .tagged
                     .is_empty()
             );
             assert!(
@@ -731,6 +844,7 @@ mod tests {
                 stored_among(&fixture.db, &acme, &source, &asked, "m1")
                     .await
                     .must()
+                    .tagged
                     .len(),
                 3
             );
@@ -769,7 +883,7 @@ mod tests {
             let stored = stored_among(&fixture.db, &acme, &source, &asked, "m1")
                 .await
                 .must();
-            assert_eq!(stored, HashSet::from([hash(49_990), hash(49_991)]));
+            assert_eq!(stored.tagged, HashSet::from([hash(49_990), hash(49_991)]));
         });
     }
 
@@ -788,6 +902,7 @@ mod tests {
                 stored_among(&fixture.db, &acme, &source, &asked, "m1")
                     .await
                     .must()
+                    .tagged
                     .is_empty(),
                 "its vector is another model's now"
             );
@@ -795,6 +910,7 @@ mod tests {
                 stored_among(&fixture.db, &acme, &source, &asked, "m2")
                     .await
                     .must()
+                    .tagged
                     .len(),
                 1,
                 "and it stays live"
@@ -1002,5 +1118,168 @@ mod tests {
                 "another business deletes nothing"
             );
         });
+    }
+
+    /// The ids of the pieces a keyword search within `within` finds, sorted.
+    async fn found_within(db: &Db, tenant: &Tenant, within: &[Within<'_>], query: &str) -> Vec<String> {
+        let best = keyword_within(db, tenant, within, query, 10).await.must();
+        sorted(best.into_iter().map(|(id, _)| id).collect())
+    }
+
+    #[test]
+    fn a_search_within_subjects_is_narrowed_inside_the_full_text_query() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            let plans = a_source(&fixture, &acme, "https://crm.example.com/plans").await;
+            let customers = a_source(&fixture, &acme, "https://crm.example.com/customers").await;
+            let (ann, bob) = (
+                token(Some("email:ann@example.com")),
+                token(Some("email:bob@example.com")),
+            );
+            let general = stage(
+                &fixture,
+                &acme,
+                &plans,
+                "r",
+                0,
+                &[
+                    "plan: Gold felix",
+                    "plan: Basic",
+                    "refunds within 30 days",
+                    "opening hours 9 to 5",
+                ],
+                "m1",
+            )
+            .await;
+            let anns = stage_of(
+                &fixture,
+                &acme,
+                &customers,
+                "r",
+                10,
+                &["name: Ann Lee felix\nplan: Gold"],
+                "m1",
+                &ann,
+            )
+            .await;
+            let bobs = stage_of(
+                &fixture,
+                &acme,
+                &customers,
+                "r",
+                20,
+                &["name: Bob Kane felix\nemail: bob@example.com"],
+                "m1",
+                &bob,
+            )
+            .await;
+            // What the customers link held as general knowledge before it held customers.
+            let before = stage(
+                &fixture,
+                &acme,
+                &customers,
+                "r",
+                30,
+                &["name: Bob Kane felix before"],
+                "m1",
+            )
+            .await;
+            for source in [&plans, &customers] {
+                publish(&fixture.db, &acme, source, "r", 100).await.must();
+            }
+            let general_only = vec![GENERAL.to_owned()];
+            let anns_only = vec![ann.clone()];
+            let for_ann = [
+                Within {
+                    sources: std::slice::from_ref(&plans),
+                    subjects: Some(&general_only),
+                },
+                Within {
+                    sources: std::slice::from_ref(&customers),
+                    subjects: Some(&anns_only),
+                },
+            ];
+            assert_eq!(
+                found_within(&fixture.db, &acme, &for_ann, "felix").await,
+                sorted(vec![general[0].clone(), anns[0].clone()]),
+                "Bob's piece, and the customers link's general piece, are never candidates"
+            );
+            for query in ["bob kane", "bob@example.com", "Bob Kane before"] {
+                assert!(
+                    found_within(&fixture.db, &acme, &for_ann, query).await.is_empty(),
+                    "{query}: asking for Bob finds nothing of his"
+                );
+            }
+            let everything = keyword(
+                &fixture.db,
+                &acme,
+                &[plans.clone(), customers.clone()],
+                "kane",
+                10,
+            )
+            .await
+            .must();
+            assert_eq!(
+                sorted(everything.into_iter().map(|(id, _)| id).collect()),
+                sorted(vec![bobs[0].clone(), before[0].clone()]),
+                "the business's own search covers every record"
+            );
+            let none: Vec<String> = Vec::new();
+            let nobody = [Within {
+                sources: std::slice::from_ref(&customers),
+                subjects: Some(&none),
+            }];
+            assert!(
+                found_within(&fixture.db, &acme, &nobody, "felix")
+                    .await
+                    .is_empty(),
+                "no subjects asked: nothing personal"
+            );
+
+            // A piece indexed before subjects is general to search, and untagged to the indexer.
+            fixture.stack.sql("DB", |connection| {
+                connection
+                    .execute(
+                        "UPDATE knowledge_chunks SET subject = NULL WHERE id = ?1",
+                        rusqlite::params![general[1]],
+                    )
+                    .unwrap_or_else(|error| panic!("{error}"))
+            });
+            assert_eq!(
+                found_within(&fixture.db, &acme, &for_ann, "basic").await,
+                [general[1].clone()]
+            );
+            let (first, second) = (hash(0), hash(1));
+            let stored = stored_among(
+                &fixture.db,
+                &acme,
+                &plans,
+                &[first.as_str(), second.as_str()],
+                "m1",
+            )
+            .await
+            .must();
+            assert_eq!(
+                (stored.tagged, stored.untagged),
+                (HashSet::from([first.clone()]), HashSet::from([second.clone()]))
+            );
+            let read = by_ids(&fixture.db, &acme, &[general[1].clone(), anns[0].clone()])
+                .await
+                .must();
+            let mut subjects: Vec<Option<String>> = read.into_iter().map(|found| found.subject).collect();
+            subjects.sort();
+            assert_eq!(subjects, [None, Some(ann.clone())]);
+        });
+    }
+
+    #[test]
+    fn the_full_text_index_reads_a_piece_without_a_subject_as_general_knowledge() {
+        // The migration's token for pieces indexed before subjects is the domain's.
+        let db = pieces(&["Felix"]);
+        let token: String = db
+            .query_row("SELECT fts_subject FROM knowledge_chunks", [], |row| row.get(0))
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(token, GENERAL);
     }
 }

@@ -177,6 +177,48 @@ pub async fn active_sources(
     Ok(rows.into_iter().map(|row| row.id).collect())
 }
 
+/// The sources active on a page's channel by what they hold now: general knowledge, and
+/// customers' records. A source whose `holds` changed is in its new group at once, whatever its
+/// pieces were indexed as.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ActiveByHolds {
+    pub general: Vec<SourceId>,
+    pub customers: Vec<SourceId>,
+}
+
+pub async fn active_by_holds(
+    db: &Db,
+    tenant: &Tenant,
+    page: &PageId,
+    channel: LinkChannel,
+) -> Result<ActiveByHolds, ApiError> {
+    #[derive(Deserialize)]
+    struct Active {
+        id: SourceId,
+        general: i64,
+    }
+    let rows = db
+        .scoped(
+            tenant,
+            "SELECT s.id, s.holds IS NULL AS general FROM knowledge_links l JOIN knowledge_sources s ON s.id = l.source_id \
+             WHERE l.business_id = ?1 AND l.page_id = ?2 AND l.channel = ?3 AND l.is_active = 1 \
+             AND s.business_id = ?1 ORDER BY s.id",
+        )
+        .bind(&[text(page.as_str()), text(channel.as_str())])?
+        .all()
+        .await?
+        .results::<Active>()?;
+    let mut active = ActiveByHolds::default();
+    for row in rows {
+        if row.general == 1 {
+            active.general.push(row.id);
+        } else {
+            active.customers.push(row.id);
+        }
+    }
+    Ok(active)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

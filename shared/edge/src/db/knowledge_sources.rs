@@ -10,6 +10,7 @@ use crate::db::{self, Db, Statement, number, optional_number, optional_text, tex
 use crate::runtime::D1Result;
 use crate::secrets_key;
 use domain::alerts::{self, Measure};
+use domain::bot::subject::Holds;
 use domain::destination::Destination;
 use domain::error::ApiError;
 use domain::ids::{BusinessId, SourceId};
@@ -56,6 +57,8 @@ pub struct Run {
     pub started_at: String,
     pub touched_at: Option<String>,
     pub records: i64,
+    /// Records of a customers link it left out for having no readable key.
+    pub without_key: i64,
     pub pieces: i64,
     pub embedded: i64,
     pub removed: i64,
@@ -101,6 +104,9 @@ pub struct Status {
     pub pieces: i64,
     pub last_embedded: i64,
     pub last_removed: i64,
+    /// Records of a customers link the last complete run left out for having no readable key:
+    /// no customer's, so never searched.
+    pub without_key: i64,
     #[serde(skip)]
     pub failures: u32,
 }
@@ -148,12 +154,15 @@ struct Row {
     last_removed: i64,
     asked_at: Option<String>,
     pushed_key: Option<String>,
+    holds: Option<String>,
+    without_key: i64,
     run_id: Option<String>,
     run_next: Option<String>,
     run_slice: i64,
     run_started_at: Option<String>,
     run_touched_at: Option<String>,
     run_records: i64,
+    run_without_key: i64,
     run_pieces: i64,
     run_embedded: i64,
     run_removed: i64,
@@ -189,6 +198,7 @@ impl Row {
                 started_at,
                 touched_at: self.run_touched_at,
                 records: self.run_records,
+                without_key: self.run_without_key,
                 pieces: self.run_pieces,
                 embedded: self.run_embedded,
                 removed: self.run_removed,
@@ -218,6 +228,7 @@ impl Row {
                 description: self.description,
                 is_active: self.active == 1,
                 fetch_interval_minutes: self.fetch_interval_minutes,
+                holds: Holds::from_stored(self.holds.as_deref()).ok_or_else(|| corrupt("holds"))?,
             },
             webhook_secret: secrets.webhook_secret.map(LinkSecret::stored),
             status: Status {
@@ -230,6 +241,7 @@ impl Row {
                 pieces: self.pieces,
                 last_embedded: self.last_embedded,
                 last_removed: self.last_removed,
+                without_key: self.without_key,
                 failures: self.failures,
             },
             version: self.version,
@@ -242,8 +254,8 @@ impl Row {
 
 const SELECT: &str = "SELECT s.id, s.page_id, s.url, s.name, s.type, s.description, s.fetch_interval_minutes, \
      s.secrets, s.state, s.last_fetched_at, s.last_http_status, s.last_error, s.failures, s.records, s.version, \
-     s.next_fetch_at, s.created_at, s.updated_at, s.pieces, s.last_embedded, s.last_removed, s.asked_at, s.pushed_key, s.run_id, s.run_next, s.run_slice, \
-     s.run_started_at, s.run_touched_at, s.run_records, s.run_pieces, s.run_embedded, s.run_removed, s.run_changed, s.run_restarted, \
+     s.next_fetch_at, s.created_at, s.updated_at, s.pieces, s.last_embedded, s.last_removed, s.asked_at, s.pushed_key, s.holds, s.without_key, s.run_id, s.run_next, s.run_slice, \
+     s.run_started_at, s.run_touched_at, s.run_records, s.run_without_key, s.run_pieces, s.run_embedded, s.run_removed, s.run_changed, s.run_restarted, \
      EXISTS (SELECT 1 FROM knowledge_links l WHERE l.source_id = s.id AND l.is_active = 1) AS active \
      FROM knowledge_sources s";
 
@@ -396,8 +408,8 @@ pub async fn insert_within(
         .scoped(
             tenant,
             "INSERT INTO knowledge_sources (id, business_id, page_id, url, name, type, description, \
-             fetch_interval_minutes, secrets, state, next_fetch_at, created_at, updated_at) \
-             SELECT ?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12 \
+             fetch_interval_minutes, secrets, state, next_fetch_at, created_at, updated_at, holds) \
+             SELECT ?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?15 \
              WHERE (SELECT COUNT(*) FROM knowledge_sources WHERE business_id = ?1) < ?13 \
              AND (SELECT COUNT(*) FROM knowledge_sources WHERE business_id = ?1 AND page_id = ?3) < ?14 \
              ON CONFLICT DO NOTHING",
@@ -416,6 +428,7 @@ pub async fn insert_within(
             text(now),
             number(caps.of_business),
             number(caps.of_page),
+            optional_text(link.holds.stored().as_deref()),
         ])?
         .run()
         .await?;
@@ -423,7 +436,8 @@ pub async fn insert_within(
 }
 
 /// New settings for a source the page has (a POST that adds channels to its URL). The webhook
-/// secret stays the one it was given.
+/// secret stays the one it was given. What the link holds changes with them: the caller asks a
+/// fetch when it did, so that its pieces are indexed again with their new subjects.
 pub async fn update_settings(
     db: &Db,
     keys: &Keyring,
@@ -442,7 +456,7 @@ pub async fn update_settings(
     db.scoped(
         tenant,
         "UPDATE knowledge_sources SET name = ?3, type = ?4, description = ?5, fetch_interval_minutes = ?6, \
-         secrets = ?7, updated_at = ?8 WHERE business_id = ?1 AND id = ?2",
+         secrets = ?7, updated_at = ?8, holds = ?9 WHERE business_id = ?1 AND id = ?2",
     )
     .bind(&[
         text(source.id.as_str()),
@@ -452,6 +466,7 @@ pub async fn update_settings(
         number(i64::from(link.fetch_interval_minutes)),
         text(&secrets),
         text(now),
+        optional_text(link.holds.stored().as_deref()),
     ])?
     .run()
     .await?;
@@ -773,7 +788,7 @@ pub fn start_run(
 ) -> Result<Statement, ApiError> {
     Ok(db
         .scoped(tenant, "UPDATE knowledge_sources SET run_id = ?3, run_next = ?4, run_slice = 0, run_started_at = ?5, \
-             run_touched_at = ?5, run_records = 0, run_pieces = 0, run_tokens = 0, run_embedded = 0, run_removed = 0, \
+             run_touched_at = ?5, run_records = 0, run_without_key = 0, run_pieces = 0, run_tokens = 0, run_embedded = 0, run_removed = 0, \
              run_changed = 0, run_restarted = ?6, asked_at = NULL, next_fetch_at = NULL WHERE business_id = ?1 AND id = ?2",
         )
         .bind(&[
@@ -790,6 +805,8 @@ pub struct PageDone<'a> {
     pub run: &'a str,
     pub next: Option<&'a RunNext>,
     pub records: usize,
+    /// Records of a customers link left out for having no readable key.
+    pub without_key: usize,
     pub pieces: usize,
     /// The words of those pieces (their keyword index's length).
     pub tokens: usize,
@@ -809,7 +826,8 @@ pub fn page_done(
     Ok(db
         .scoped(tenant, "UPDATE knowledge_sources SET run_next = ?4, run_records = run_records + ?5, run_pieces = run_pieces + ?6, \
              run_embedded = run_embedded + ?7, run_changed = MAX(run_changed, ?8), run_touched_at = ?9, \
-             run_tokens = run_tokens + ?10 WHERE business_id = ?1 AND id = ?2 AND run_id = ?3",
+             run_tokens = run_tokens + ?10, run_without_key = run_without_key + ?11 \
+             WHERE business_id = ?1 AND id = ?2 AND run_id = ?3",
         )
         .bind(&[
             text(id.as_str()),
@@ -821,6 +839,7 @@ pub fn page_done(
             number(i64::from(done.changed)),
             text(now),
             number(done.tokens as i64),
+            number(done.without_key as i64),
         ])?)
 }
 
@@ -882,12 +901,12 @@ pub fn finish_run(
     let now = now.to_rfc3339();
     Ok(db
         .scoped(tenant, "UPDATE knowledge_sources SET state = 'ok', last_fetched_at = ?4, last_http_status = 200, last_error = NULL, \
-             failures = 0, records = run_records, pieces = run_pieces, tokens = run_tokens, last_embedded = run_embedded, \
+             failures = 0, records = run_records, without_key = run_without_key, pieces = run_pieces, tokens = run_tokens, last_embedded = run_embedded, \
              last_removed = run_removed, version = version + run_changed, \
              next_fetch_at = CASE WHEN asked_at IS NOT NULL THEN ?4 ELSE ?5 END, \
              run_id = NULL, run_next = NULL, run_slice = 0, run_started_at = NULL, run_touched_at = NULL, \
-             run_records = 0, run_pieces = 0, run_tokens = 0, run_embedded = 0, run_removed = 0, run_changed = 0, \
-             run_restarted = 0, lease_until = NULL, updated_at = ?4 \
+             run_records = 0, run_without_key = 0, run_pieces = 0, run_tokens = 0, run_embedded = 0, run_removed = 0, \
+             run_changed = 0, run_restarted = 0, lease_until = NULL, updated_at = ?4 \
              WHERE business_id = ?1 AND id = ?2 AND run_id = ?3",
         )
         .bind(&[
@@ -1573,6 +1592,7 @@ mod tests {
             run,
             next,
             records: 10,
+            without_key: 0,
             pieces: 12,
             tokens: 60,
             embedded: 7,
@@ -1916,6 +1936,10 @@ mod tests {
                 name: "Renamed".to_owned(),
                 fetch_interval_minutes: 30,
                 api_key: None,
+                holds: Holds::Customers {
+                    field: "contact.email".to_owned(),
+                    kind: domain::bot::subject::KeyKind::Email,
+                },
                 ..hook.clone()
             };
             update_settings(&fixture.db, &keys, &acme, &source, &renamed, &now)
@@ -1927,6 +1951,8 @@ mod tests {
                 ("Renamed", 30)
             );
             assert!(updated.link.api_key.is_none());
+            assert_eq!(updated.link.holds, renamed.holds, "what it holds, read back");
+            assert_eq!(hook.holds, Holds::General);
             assert_eq!(
                 updated.webhook_secret.as_ref().map(LinkSecret::expose),
                 Some("whsec-link")
@@ -1938,6 +1964,7 @@ mod tests {
                 record: "customers[0]",
                 part: 0,
                 text: "Ann",
+                subject: "general",
             };
             let mut statements =
                 knowledge_chunks::insert(&fixture.db, &acme, &id, "run-1", &[piece], "m", &now).must();

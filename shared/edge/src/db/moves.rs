@@ -612,6 +612,7 @@ mod tests {
                 record: "r",
                 part: 0,
                 text: "Felix",
+                subject: "general",
             })
             .collect();
         let mut statements =

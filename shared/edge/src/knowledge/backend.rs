@@ -2,8 +2,9 @@
 //! switched silently: a backend that cannot be used fails its requests with the reason.
 //!
 //! - `cloudflare` (production): Workers AI's `@cf/baai/bge-small-en-v1.5` through the `AI`
-//!   binding, and the `VECTORIZE` index, one namespace per business, with the source and page as
-//!   metadata (the index needs a metadata index on `source_id` before its first insert; docs/operations.md).
+//!   binding, and the `VECTORIZE` index, one namespace per business, with the source, the page and
+//!   the subject's token as metadata (the index needs metadata indexes on `source_id` and `subject`
+//!   before the vectors they filter are written; docs/operations.md).
 //! - `local` (the local stack; `wrangler dev` cannot reach either binding offline): the local
 //!   embedding server at `EMBEDDER_URL`, which runs all-MiniLM-L6-v2 and answers in Workers AI's
 //!   REST shape, and keeps the vectors as Vectorize would (`vectorize::Store::Local`).
@@ -12,7 +13,7 @@
 
 use crate::Env;
 use crate::knowledge::local;
-use crate::knowledge::vectorize::{self, Store};
+use crate::knowledge::vectorize::{self, Store, Subjects};
 use domain::error::ApiError;
 use domain::ids::SourceId;
 use domain::links::search::{Embedder, normalized};
@@ -134,23 +135,24 @@ impl Rag {
         Ok(vectors)
     }
 
-    /// Writes the vectors of a source's pieces, by piece id.
+    /// Writes the vectors of a source's pieces, by piece id, each with its subject's token.
     pub async fn upsert(
         &self,
         tenant: &Tenant,
         page_id: &str,
         source: &SourceId,
-        items: &[(String, &[f32])],
+        items: &[(String, &[f32], &str)],
     ) -> Result<(), String> {
         let vectors: Vec<vectorize::Vector<'_>> = items
             .iter()
-            .map(|(id, values)| vectorize::Vector {
+            .map(|(id, values, subject)| vectorize::Vector {
                 id,
                 values,
                 namespace: tenant.business_id.as_str(),
                 metadata: vectorize::Metadata {
                     source_id: source.as_str(),
                     page_id,
+                    subject,
                 },
             })
             .collect();
@@ -166,6 +168,15 @@ impl Rag {
         self.store.existing(&self.env, ids).await
     }
 
+    /// The values of the vectors among `ids` the store holds (to write them again with their
+    /// subject's token, without embedding them again).
+    pub async fn values(&self, ids: &[String]) -> Result<Vec<(String, Vec<f32>)>, String> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store.values(&self.env, ids).await
+    }
+
     /// Deletes vectors by piece id.
     pub async fn delete(&self, ids: &[String]) -> Result<(), String> {
         if ids.is_empty() {
@@ -174,18 +185,27 @@ impl Rag {
         self.store.delete_by_ids(&self.env, ids).await
     }
 
-    /// The `k` pieces of `sources` nearest to `vector`: (piece id, cosine), best first.
+    /// The `k` pieces of `sources` nearest to `vector`, of the `subjects` asked when they are:
+    /// (piece id, cosine), best first.
     pub async fn nearest(
         &self,
         tenant: &Tenant,
         sources: &[SourceId],
+        subjects: Option<Subjects<'_>>,
         vector: &[f32],
         k: usize,
     ) -> Result<Vec<(String, f64)>, ApiError> {
         let sources: Vec<&str> = sources.iter().map(SourceId::as_str).collect();
         let matches = self
             .store
-            .query(&self.env, vector, k, tenant.business_id.as_str(), &sources)
+            .query(
+                &self.env,
+                vector,
+                k,
+                tenant.business_id.as_str(),
+                &sources,
+                subjects,
+            )
             .await
             .map_err(|why| ApiError::unavailable(format!("searching the vector index failed: {why}"), 5))?;
         Ok(matches.into_iter().map(|found| (found.id, found.score)).collect())
@@ -353,12 +373,12 @@ mod tests {
                 &acme,
                 "104729000007919",
                 &source,
-                &[("p1".into(), &near[..]), ("p2".into(), &far[..])],
+                &[("p1".into(), &near[..], "general"), ("p2".into(), &far[..], "general")],
             )
             .await
             .unwrap_or_else(|error| panic!("{error}"));
             let found = rag
-                .nearest(&acme, std::slice::from_ref(&source), &near, 5)
+                .nearest(&acme, std::slice::from_ref(&source), None, &near, 5)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
             assert_eq!(
@@ -367,12 +387,12 @@ mod tests {
                 "best first"
             );
             let not_linked = rag
-                .nearest(&acme, &[elsewhere], &near, 5)
+                .nearest(&acme, &[elsewhere], None, &near, 5)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
             assert!(not_linked.is_empty(), "another source's search sees none of them");
             let not_theirs = rag
-                .nearest(&other, &[source], &near, 5)
+                .nearest(&other, &[source], None, &near, 5)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
             assert!(not_theirs.is_empty(), "another business sees none of them");
@@ -386,7 +406,7 @@ mod tests {
             assert_eq!(upsert["vectors"][0]["namespace"], acme.business_id.as_str());
             assert_eq!(
                 upsert["vectors"][0]["metadata"],
-                json!({ "source_id": SourceId::generate([1; 16]).as_str(), "page_id": "104729000007919" })
+                json!({ "source_id": SourceId::generate([1; 16]).as_str(), "page_id": "104729000007919", "subject": "general" })
             );
 
             let calls = fixture.stack.calls_to(HOST).len();
@@ -408,7 +428,7 @@ mod tests {
         fixture.run(async {
             let tenant = fixture.business("Acme").await;
             let Err(error) = rag
-                .nearest(&tenant, &[SourceId::generate([1; 16])], &unit(0), 5)
+                .nearest(&tenant, &[SourceId::generate([1; 16])], None, &unit(0), 5)
                 .await
             else {
                 panic!("a search without a vector store answered");

@@ -8,7 +8,12 @@
 //! For each step: the page's pieces are cut, those the source holds already are skipped, the new ones
 //! are embedded unless the vector store holds them already (a slice that died after embedding),
 //! their vectors written, and then, in one D1 batch, the new pieces, what the page saw and where
-//! the run goes on. So a run resumes where it stopped and nothing is embedded twice. A refresh
+//! the run goes on. A piece held from before subjects has its vector written again with its
+//! subject's token, from the store's own values (not embedded again).
+//!
+//! A link that holds customers' records gives each piece its record's subject (the business's
+//! default country reads national phones), and leaves out, counting them, the records without a
+//! readable key (`domain::links::document::pieces`). So a run resumes where it stopped and nothing is embedded twice. A refresh
 //! writes only what changed: an unchanged piece is not written at all. New pieces are staged
 //! under the run, unseen by search, until the run ends: a run that fails half-way leaves the data
 //! indexed before exactly as it was. When the last page is read, the pieces the run did not see
@@ -22,12 +27,13 @@
 use crate::db::knowledge_chunks::{self, NewPiece};
 use crate::db::knowledge_run_seen;
 use crate::db::knowledge_sources::{self, Due, PageDone, Run, RunNext, Source, Step};
-use crate::db::{Db, Statement};
+use crate::db::{Db, Statement, businesses};
 use crate::knowledge::backend::Rag;
 use crate::knowledge::fetch;
 use crate::queue::Settle;
 use crate::{Env, runtime};
 use crate::{console_log, console_warn};
+use domain::bot::subject::token;
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::links::chunk::ChunkOptions;
@@ -42,7 +48,7 @@ use domain::links::link::LinkType;
 use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// How long one slice holds its source: far longer than a slice runs.
 const LEASE_SECONDS: i64 = 10 * 60;
@@ -85,7 +91,11 @@ impl Fetcher<'_> {
             console_warn!("a CRM link task names no business ({}); dropped", due.business_id);
             return Ok(Settle::Ack);
         };
-        let tenant = Tenant::for_background(business);
+        // The business's default country reads national phones in customers' records.
+        let tenant = match businesses::find(self.db, &business).await? {
+            Some(found) => Tenant::from_stored(found.id.as_str(), found.default_country.as_deref())?,
+            None => Tenant::for_background(business),
+        };
         let now = runtime::now();
         let until = now.plus_seconds(LEASE_SECONDS).to_rfc3339();
         if !knowledge_sources::lease(self.db, &tenant, &due.source_id, &now.to_rfc3339(), &until).await? {
@@ -172,6 +182,7 @@ impl Fetcher<'_> {
             started_at: now,
             touched_at: None,
             records: 0,
+            without_key: 0,
             pieces: 0,
             embedded: 0,
             removed: 0,
@@ -198,6 +209,7 @@ impl Fetcher<'_> {
                 }
                 Ok(Some(read)) => {
                     run.records += read.records as i64;
+                    run.without_key += read.without_key as i64;
                     run.pieces += read.pieces as i64;
                     run.embedded += read.embedded as i64;
                     run.changed |= read.changed;
@@ -257,10 +269,17 @@ impl Fetcher<'_> {
                 error.body.message
             ))
         })?;
+        let cut = pieces(
+            &lines,
+            &ChunkOptions::for_embedding(),
+            &source.link.holds,
+            tenant.default_country,
+        );
         Ok(Some(Cut {
             url: next.url.clone(),
             pages: next.pages,
-            pieces: pieces(&lines, &ChunkOptions::for_embedding()),
+            pieces: cut.pieces,
+            without_key: cut.without_key,
             records: records(&lines),
             after,
             numbering,
@@ -311,37 +330,62 @@ impl Fetcher<'_> {
             .await
             .map_err(internal)?;
         let new: Vec<usize> = (0..fresh.len())
-            .filter(|&at| !stored.contains(&fresh[at].hash))
+            .filter(|&at| !stored.tagged.contains(&fresh[at].hash))
             .collect();
         let ids: Vec<String> = new
             .iter()
             .map(|&at| knowledge_chunks::chunk_id(&source.id, &fresh[at].hash))
             .collect();
-        // A slice that died after writing vectors left them in the store: they are not made again.
-        let already: HashSet<String> = self
+        let subjects: Vec<String> = fresh
+            .iter()
+            .map(|piece| token(piece.subject.as_deref()))
+            .collect();
+        // A piece held from before subjects: its vector is written again with its token, from the
+        // store's own values.
+        let (untagged, unseen): (Vec<Indexed<'_>>, Vec<Indexed<'_>>) = new
+            .iter()
+            .copied()
+            .zip(&ids)
+            .partition(|(at, _)| stored.untagged.contains(&fresh[*at].hash));
+        let untagged_ids: Vec<String> = untagged.iter().map(|(_, id)| (*id).clone()).collect();
+        let held: HashMap<String, Vec<f32>> = self
             .rag
-            .existing(&ids)
+            .values(&untagged_ids)
             .await
             .map_err(Failure::Embedding)?
             .into_iter()
             .collect();
-        let to_embed: Vec<usize> = new
+        // A slice that died after writing vectors left them in the store: they are not made again.
+        let unseen_ids: Vec<String> = unseen.iter().map(|(_, id)| (*id).clone()).collect();
+        let already: HashSet<String> = self
+            .rag
+            .existing(&unseen_ids)
+            .await
+            .map_err(Failure::Embedding)?
+            .into_iter()
+            .collect();
+        let to_embed: Vec<usize> = unseen
             .iter()
-            .zip(&ids)
-            .filter(|(_, id)| !already.contains(*id))
-            .map(|(&at, _)| at)
+            .chain(&untagged)
+            .filter(|(_, id)| !already.contains(*id) && !held.contains_key(*id))
+            .map(|(at, _)| *at)
             .collect();
         let contents: Vec<&str> = to_embed.iter().map(|&at| fresh[at].content.as_str()).collect();
         let vectors = self.rag.embed(&contents).await.map_err(Failure::Embedding)?;
-        let items: Vec<(String, &[f32])> = to_embed
+        let items: Vec<(String, &[f32], &str)> = to_embed
             .iter()
             .zip(&vectors)
             .map(|(&at, vector)| {
                 (
                     knowledge_chunks::chunk_id(&source.id, &fresh[at].hash),
                     vector.as_slice(),
+                    subjects[at].as_str(),
                 )
             })
+            .chain(untagged.iter().filter_map(|(at, id)| {
+                held.get(*id)
+                    .map(|values| ((*id).clone(), values.as_slice(), subjects[*at].as_str()))
+            }))
             .collect();
         self.rag
             .upsert(tenant, source.page_id.as_str(), &source.id, &items)
@@ -349,6 +393,7 @@ impl Fetcher<'_> {
             .map_err(Failure::Embedding)?;
         drop(items);
         drop(vectors);
+        drop(held);
         let written: Vec<NewPiece<'_>> = new
             .iter()
             .zip(ids)
@@ -358,6 +403,7 @@ impl Fetcher<'_> {
                 record: &fresh[at].record,
                 part: fresh[at].part,
                 text: &fresh[at].text,
+                subject: &subjects[at],
             })
             .collect();
         let seen: Vec<&str> = hashes
@@ -381,6 +427,7 @@ impl Fetcher<'_> {
         let read = PageRead {
             // A page's records count once, with its last step.
             records: if last { page.records } else { 0 },
+            without_key: if last { page.without_key } else { 0 },
             pieces: fresh.len(),
             embedded: to_embed.len(),
             changed: !new.is_empty(),
@@ -411,6 +458,7 @@ impl Fetcher<'_> {
                     run: &run.id,
                     next: read.next.as_ref(),
                     records: read.records,
+                    without_key: read.without_key,
                     pieces: read.pieces,
                     tokens: fresh.iter().map(|piece| tokens(&piece.text).count()).sum(),
                     embedded: read.embedded,
@@ -479,11 +527,12 @@ impl Fetcher<'_> {
             ])
             .await?;
         console_log!(
-            "Stored {} embeddings from CRM data (page {}, link {}: {} records, {} pieces, {} removed)",
+            "Stored {} embeddings from CRM data (page {}, link {}: {} records, {} without a key, {} pieces, {} removed)",
             run.embedded,
             source.page_id.as_str(),
             source.id,
             run.records,
+            run.without_key,
             run.pieces,
             run.removed + removed as i64
         );
@@ -555,6 +604,8 @@ struct Cut {
     pages: usize,
     pieces: Vec<Piece>,
     records: usize,
+    /// Records of a customers link left out for having no readable key.
+    without_key: usize,
     /// The page after it, and the page the run keeps for its loop check.
     after: Option<(String, Option<String>)>,
     /// The numbering after the page.
@@ -563,9 +614,13 @@ struct Cut {
     _page: fetch::Page,
 }
 
+/// A piece of a step, by its place in the step, and its id.
+type Indexed<'a> = (usize, &'a String);
+
 /// What one step added.
 struct PageRead {
     records: usize,
+    without_key: usize,
     pieces: usize,
     embedded: usize,
     changed: bool,
@@ -930,6 +985,7 @@ mod tests {
             started_at: started.to_rfc3339(),
             touched_at: None,
             records: 0,
+            without_key: 0,
             pieces: 0,
             embedded: 0,
             removed: 0,

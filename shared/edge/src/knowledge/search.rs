@@ -1,11 +1,20 @@
-//! Search for the bot: the pieces of a page's active links on one channel that best answer a
-//! question, ranked by meaning (semantic, through the vector store), by words (keyword, BM25
-//! through SQLite's full-text index) or by both (hybrid, fused by reciprocal rank).
+//! Search over a page's active links on one channel: the pieces that best answer a question,
+//! ranked by meaning (semantic, through the vector store), by words (keyword, BM25 through
+//! SQLite's full-text index) or by both (hybrid, fused by reciprocal rank).
+//!
+//! Two searches: [`search`], the business's own (its API's), over every record of its links; and
+//! [`for_customer`], the bot's, over general knowledge and the asking customer's own records only
+//! (`domain::bot::subject`). The second asks each index for those pieces alone, in the query
+//! itself, so another customer's record is never a candidate, however near its vector or however
+//! plainly the question names them.
 
 use crate::db::Db;
-use crate::db::knowledge_chunks::{self, Found};
+use crate::db::knowledge_chunks::{self, Found, Within};
 use crate::db::knowledge_links;
 use crate::knowledge::backend::Rag;
+use crate::knowledge::vectorize::Subjects;
+use domain::bot::PieceKind;
+use domain::bot::subject::{GENERAL, kind_of_token, token};
 use domain::error::ApiError;
 use domain::ids::SourceId;
 use domain::links::search::{FUSION_DEPTH, Mode, Question, fuse};
@@ -13,11 +22,12 @@ use domain::tenant::Tenant;
 use futures_util::future::try_join;
 use std::collections::HashMap;
 
-/// One answer: a piece and its score (a cosine for semantic search, BM25 for keyword, the fused
-/// reciprocal rank for hybrid).
+/// One answer: a piece, its score (a cosine for semantic search, BM25 for keyword, the fused
+/// reciprocal rank for hybrid), and whether it is a customer's record or general knowledge.
 pub struct Hit {
     pub found: Found,
     pub score: f64,
+    pub kind: PieceKind,
 }
 
 pub async fn search(db: &Db, rag: &Rag, tenant: &Tenant, question: &Question) -> Result<Vec<Hit>, ApiError> {
@@ -39,23 +49,138 @@ pub async fn search(db: &Db, rag: &Rag, tenant: &Tenant, question: &Question) ->
                 knowledge_chunks::keyword(db, tenant, &sources, &question.text, FUSION_DEPTH),
             )
             .await?;
-            let rankings = [by_meaning, by_words]
-                .map(|ranking| ranking.into_iter().map(|(id, _)| id).collect::<Vec<_>>());
-            fuse(&rankings, question.top_k)
+            fused(by_meaning, by_words, question.top_k)
         }
     };
+    hits(db, tenant, ranked, |found| sources.contains(&found.source_id)).await
+}
+
+/// The bot's search for one customer, whose keys are `subjects` (as
+/// `domain::bot::subject::subjects_of_customer` gives them; none: general knowledge only): the
+/// pieces of the page's links active on the channel that are general knowledge (of a link that
+/// holds it) or that customer's own records (of a link that holds customers' records), ranked by
+/// `question.mode` as [`search`] ranks. By meaning it asks the vector store twice at once, for
+/// the customer's own pieces and for general ones, and keeps the best of both, so that general
+/// knowledge cannot crowd the customer's own record out of the store's answer; by words, one
+/// full-text query narrowed to both. A link whose `holds` just changed answers with its pieces
+/// of the new kind only, until its next run has indexed them again.
+pub async fn for_customer(
+    db: &Db,
+    rag: &Rag,
+    tenant: &Tenant,
+    question: &Question,
+    subjects: &[String],
+) -> Result<Vec<Hit>, ApiError> {
+    let active = knowledge_links::active_by_holds(db, tenant, &question.page_id, question.channel).await?;
+    let mut tokens: Vec<String> = subjects.iter().map(|subject| token(Some(subject))).collect();
+    tokens.sort();
+    tokens.dedup();
+    let scope = Scope {
+        general: &active.general,
+        customers: if tokens.is_empty() { &[] } else { &active.customers },
+        tokens: &tokens,
+        general_token: &[GENERAL.to_owned()],
+    };
+    if scope.general.is_empty() && scope.customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = &question.text;
+    let ranked = match question.mode {
+        Mode::Semantic => semantic_within(rag, tenant, &scope, text, question.top_k).await?,
+        Mode::Keyword => {
+            knowledge_chunks::keyword_within(db, tenant, &scope.within(), text, question.top_k).await?
+        }
+        Mode::Hybrid => {
+            let within = scope.within();
+            let (by_meaning, by_words) = try_join(
+                semantic_within(rag, tenant, &scope, text, FUSION_DEPTH),
+                knowledge_chunks::keyword_within(db, tenant, &within, text, FUSION_DEPTH),
+            )
+            .await?;
+            fused(by_meaning, by_words, question.top_k)
+        }
+    };
+    hits(db, tenant, ranked, |found| scope.holds(found)).await
+}
+
+/// What a customer's search may return: the general knowledge of general links, and the pieces of
+/// customers' links whose subject is one of the customer's.
+struct Scope<'a> {
+    general: &'a [SourceId],
+    customers: &'a [SourceId],
+    tokens: &'a [String],
+    general_token: &'a [String],
+}
+
+impl Scope<'_> {
+    fn within(&self) -> [Within<'_>; 2] {
+        [
+            Within {
+                sources: self.general,
+                subjects: Some(self.general_token),
+            },
+            Within {
+                sources: self.customers,
+                subjects: Some(self.tokens),
+            },
+        ]
+    }
+
+    /// Whether a piece the indexes answered with is in the scope they were asked for (a piece
+    /// indexed before subjects is general).
+    fn holds(&self, found: &Found) -> bool {
+        match kind_of_token(found.subject.as_deref()) {
+            PieceKind::General => self.general.contains(&found.source_id),
+            PieceKind::Personal => {
+                self.customers.contains(&found.source_id)
+                    && found
+                        .subject
+                        .as_ref()
+                        .is_some_and(|subject| self.tokens.contains(subject))
+            }
+        }
+    }
+}
+
+/// The ranked pieces as hits, read from D1 (live ones only), each checked to be one the search
+/// asked for: the indexes' answers are never trusted to stay within it on their own.
+async fn hits(
+    db: &Db,
+    tenant: &Tenant,
+    ranked: Vec<(String, f64)>,
+    asked: impl Fn(&Found) -> bool,
+) -> Result<Vec<Hit>, ApiError> {
     let ids: Vec<String> = ranked.iter().map(|(id, _)| id.clone()).collect();
     let mut found: HashMap<String, Found> = knowledge_chunks::by_ids(db, tenant, &ids)
         .await?
         .into_iter()
         .map(|found| (found.id.clone(), found))
         .collect();
-    let active: Vec<&str> = sources.iter().map(SourceId::as_str).collect();
     Ok(ranked
         .into_iter()
-        .filter_map(|(id, score)| found.remove(&id).map(|found| Hit { found, score }))
-        .filter(|hit| active.contains(&hit.found.source_id.as_str()))
+        .filter_map(|(id, score)| found.remove(&id).map(|found| (found, score)))
+        .filter(|(found, _)| asked(found))
+        .map(|(found, score)| Hit {
+            kind: kind_of_token(found.subject.as_deref()),
+            found,
+            score,
+        })
         .collect())
+}
+
+fn fused(by_meaning: Vec<(String, f64)>, by_words: Vec<(String, f64)>, top_k: usize) -> Vec<(String, f64)> {
+    let rankings =
+        [by_meaning, by_words].map(|ranking| ranking.into_iter().map(|(id, _)| id).collect::<Vec<_>>());
+    fuse(&rankings, top_k)
+}
+
+/// The question's vector; None when the embedder answered none.
+async fn embedded(rag: &Rag, text: &str) -> Result<Option<Vec<f32>>, ApiError> {
+    let vectors = rag
+        .embed(&[text])
+        .await
+        .map_err(|why| ApiError::unavailable(format!("the question could not be embedded: {why}"), 5))?;
+    Ok(vectors.into_iter().next())
 }
 
 async fn semantic(
@@ -65,19 +190,54 @@ async fn semantic(
     text: &str,
     k: usize,
 ) -> Result<Vec<(String, f64)>, ApiError> {
-    let vectors = rag
-        .embed(&[text])
-        .await
-        .map_err(|why| ApiError::unavailable(format!("the question could not be embedded: {why}"), 5))?;
-    let Some(vector) = vectors.first() else {
+    let Some(vector) = embedded(rag, text).await? else {
         return Ok(Vec::new());
     };
     let threshold = rag.embedder.min_score();
-    let nearest = rag.nearest(tenant, sources, vector, k).await?;
+    let nearest = rag.nearest(tenant, sources, None, &vector, k).await?;
     Ok(nearest
         .into_iter()
         .filter(|(_, score)| *score >= threshold)
         .collect())
+}
+
+/// The `k` pieces of the scope nearest to `text`: the customer's own and general knowledge asked
+/// for apart, at once, and merged by score.
+async fn semantic_within(
+    rag: &Rag,
+    tenant: &Tenant,
+    scope: &Scope<'_>,
+    text: &str,
+    k: usize,
+) -> Result<Vec<(String, f64)>, ApiError> {
+    let Some(vector) = embedded(rag, text).await? else {
+        return Ok(Vec::new());
+    };
+    let tokens: Vec<&str> = scope.tokens.iter().map(String::as_str).collect();
+    let nearest = |sources: &[SourceId], subjects| {
+        let vector = &vector;
+        let sources = sources.to_vec();
+        async move {
+            if sources.is_empty() {
+                return Ok(Vec::new());
+            }
+            rag.nearest(tenant, &sources, Some(subjects), vector, k).await
+        }
+    };
+    let (own, general) = try_join(
+        nearest(scope.customers, Subjects::AnyOf(&tokens)),
+        nearest(scope.general, Subjects::Is(GENERAL)),
+    )
+    .await?;
+    let threshold = rag.embedder.min_score();
+    let mut merged: Vec<(String, f64)> = own
+        .into_iter()
+        .chain(general)
+        .filter(|(_, score)| *score >= threshold)
+        .collect();
+    merged.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    merged.truncate(k);
+    Ok(merged)
 }
 
 #[cfg(test)]
@@ -146,6 +306,7 @@ mod tests {
                 record: "customers[0]",
                 part: at,
                 text,
+                subject: GENERAL,
             })
             .collect();
         let statements =
@@ -157,10 +318,10 @@ mod tests {
         knowledge_chunks::publish(db, tenant, &id, "run-1", 100)
             .await
             .unwrap_or_else(|error| fail(error));
-        let vectors: Vec<(String, &[f32])> = written
+        let vectors: Vec<(String, &[f32], &str)> = written
             .iter()
             .zip(pieces)
-            .map(|(piece, (_, vector))| (piece.id.clone(), &vector[..]))
+            .map(|(piece, (_, vector))| (piece.id.clone(), &vector[..], GENERAL))
             .collect();
         rag.upsert(tenant, PAGE, &id, &vectors)
             .await

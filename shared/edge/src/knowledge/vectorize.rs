@@ -1,8 +1,9 @@
 //! The vector store: a Vectorize index, through its binding (production), or the local stand-in
 //! the embedder serves in the shape of Vectorize's REST API (the local stack, which cannot reach
 //! Vectorize offline). Both are called the same four ways: `upsert`, `get_by_ids`,
-//! `delete_by_ids` and `query` (by cosine, in one namespace, with a `source_id $in` filter), each
-//! call one subrequest of the invocation. D1 holds the pieces' text, never their vectors.
+//! `delete_by_ids` and `query` (by cosine, in one namespace, with a `source_id $in` filter and,
+//! for a customer's search, a `subject` filter too), each call one subrequest of the invocation.
+//! D1 holds the pieces' text, never their vectors.
 //!
 //! `worker` 0.8.7 does not wrap the Vectorize binding: its JavaScript methods are called with
 //! arguments built as JSON and parsed into plain JavaScript objects, because Vectorize reads
@@ -20,6 +21,9 @@ use worker::wasm_bindgen_futures::JsFuture;
 
 /// What a query returns at most, as Vectorize does without values or metadata.
 pub const MAX_TOP_K: usize = 100;
+/// Ids looked up a call when their values are wanted: a tenth of a lookup of ids alone, so that
+/// an answer stays around a megabyte.
+const VALUES_PER_CALL: usize = 100;
 const LOCAL_TIMEOUT_MS: u64 = 30_000;
 /// The local index's name in its paths (it keeps one index, whatever the name).
 const LOCAL_INDEX: &str = "crm-edge-knowledge";
@@ -33,11 +37,25 @@ pub struct Vector<'a> {
     pub metadata: Metadata<'a>,
 }
 
-/// What the index filters on (it needs a metadata index on `source_id`; docs/operations.md).
+/// What the index filters on (it needs metadata indexes on `source_id` and `subject`;
+/// docs/operations.md).
 #[derive(Serialize)]
 pub struct Metadata<'a> {
     pub source_id: &'a str,
     pub page_id: &'a str,
+    /// The piece's subject's token (`domain::bot::subject::token`).
+    pub subject: &'a str,
+}
+
+/// The subjects a query is narrowed to, by their tokens, as Vectorize's filter writes them.
+#[derive(Serialize, Debug, Clone, Copy)]
+pub enum Subjects<'a> {
+    /// This one.
+    #[serde(rename = "$eq")]
+    Is(&'a str),
+    /// Any of these.
+    #[serde(rename = "$in")]
+    AnyOf(&'a [&'a str]),
 }
 
 /// A match of a query, best first.
@@ -56,6 +74,28 @@ struct Matches {
 #[derive(Deserialize)]
 struct Found {
     id: String,
+}
+
+/// A vector as `getByIds` answers with it: its values a list (or, from a typed array, an object
+/// by index).
+#[derive(Deserialize)]
+struct Held {
+    id: String,
+    #[serde(default)]
+    values: serde_json::Value,
+}
+
+impl Held {
+    fn values(&self) -> Option<Vec<f32>> {
+        let number = |value: &serde_json::Value| value.as_f64().map(|number| number as f32);
+        match &self.values {
+            serde_json::Value::Array(list) => list.iter().map(number).collect(),
+            serde_json::Value::Object(by_index) => (0..by_index.len())
+                .map(|at| by_index.get(&at.to_string()).and_then(number))
+                .collect(),
+            _ => None,
+        }
+    }
 }
 
 pub enum Store {
@@ -112,6 +152,29 @@ impl Store {
         Ok(found)
     }
 
+    /// The values of the vectors among `ids` the store holds, [`VALUES_PER_CALL`] ids a call: a
+    /// vector written without its subject's token is written again from them, not embedded again.
+    pub async fn values(&self, env: &Env, ids: &[String]) -> Result<Vec<(String, Vec<f32>)>, String> {
+        #[derive(Serialize)]
+        struct Ids<'a> {
+            ids: &'a [String],
+        }
+        let mut found = Vec::new();
+        for slice in ids.chunks(VALUES_PER_CALL) {
+            let answer: Vec<Held> = match self {
+                Self::Vectorize { .. } => from_plain(&self.call(env, "getByIds", &[plain(&slice)?]).await?)?,
+                Self::Local { .. } => self.local(env, "get_by_ids", &Ids { ids: slice }).await?,
+            };
+            for held in answer {
+                let values = held
+                    .values()
+                    .ok_or_else(|| format!("the vector store answered {} without its values", held.id))?;
+                found.push((held.id, values));
+            }
+        }
+        Ok(found)
+    }
+
     /// Deletes vectors by id (the only way Vectorize deletes).
     pub async fn delete_by_ids(&self, env: &Env, ids: &[String]) -> Result<(), String> {
         #[derive(Serialize)]
@@ -133,7 +196,8 @@ impl Store {
     }
 
     /// The `top_k` nearest vectors to `vector` in `namespace` whose `source_id` is one of
-    /// `sources`, best first.
+    /// `sources` and, when `subjects` are given, whose subject is one of them, best first: the
+    /// store leaves the others out before it takes the nearest.
     pub async fn query(
         &self,
         env: &Env,
@@ -141,6 +205,7 @@ impl Store {
         top_k: usize,
         namespace: &str,
         sources: &[&str],
+        subjects: Option<Subjects<'_>>,
     ) -> Result<Vec<Match>, String> {
         #[derive(Serialize)]
         struct In<'a> {
@@ -150,6 +215,8 @@ impl Store {
         #[derive(Serialize)]
         struct Filter<'a> {
             source_id: In<'a>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            subject: Option<Subjects<'a>>,
         }
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
@@ -172,6 +239,7 @@ impl Store {
             namespace,
             filter: Filter {
                 source_id: In { any: sources },
+                subject: subjects,
             },
             return_values: false,
             return_metadata: "none",
@@ -228,7 +296,8 @@ impl Store {
             &path,
             body,
             LOCAL_TIMEOUT_MS,
-            4 * 1024 * 1024,
+            // A lookup answers with the vectors' values, as Vectorize's does.
+            16 * 1024 * 1024,
         )
         .await
     }
@@ -259,6 +328,16 @@ mod tests {
     }
 
     fn vector<'a>(id: &'a str, values: &'a [f32], namespace: &'a str, source_id: &'a str) -> Vector<'a> {
+        of(id, values, namespace, source_id, "general")
+    }
+
+    fn of<'a>(
+        id: &'a str,
+        values: &'a [f32],
+        namespace: &'a str,
+        source_id: &'a str,
+        subject: &'a str,
+    ) -> Vector<'a> {
         Vector {
             id,
             values,
@@ -266,6 +345,7 @@ mod tests {
             metadata: Metadata {
                 source_id,
                 page_id: "104729000007919",
+                subject,
             },
         }
     }
@@ -303,7 +383,7 @@ mod tests {
             assert_eq!(held, ["s1:a", "s2:c"]);
 
             let query = |sources: &'static [&'static str], namespace: &'static str| {
-                store.query(env, &a, 10, namespace, sources)
+                store.query(env, &a, 10, namespace, sources, None)
             };
             let one = query(&["s1"], "b1")
                 .await
@@ -363,7 +443,7 @@ mod tests {
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
             store
-                .query(env, &unit(3), 500, "b1", &["s1", "s2"])
+                .query(env, &unit(3), 500, "b1", &["s1", "s2"], None)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
         });
@@ -417,6 +497,63 @@ mod tests {
                 |why| why.starts_with("the local vector store at http://embedder.test is not reachable")
             ),
             "{failed:?}"
+        );
+    }
+
+    #[test]
+    fn a_query_narrowed_to_subjects_leaves_the_others_out_before_it_takes_the_nearest() {
+        let fixture = Fixture::new();
+        local_server::install(&fixture.stack, |_| unit(0));
+        let store = local();
+        let (a, b) = (unit(0), unit(1));
+        let mut near = [0.0f32; DIMENSIONS];
+        (near[0], near[1]) = (0.6, 0.8);
+        fixture.run(async {
+            let env = &fixture.env;
+            store
+                .upsert(
+                    env,
+                    &[
+                        of("s1:bob", &a, "b1", "s1", "b0b"),
+                        of("s1:ann", &near, "b1", "s1", "a22"),
+                        of("s2:plan", &b, "b1", "s2", "general"),
+                    ],
+                )
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let ask = |subjects| store.query(env, &a, 1, "b1", &["s1", "s2"], Some(subjects));
+            let anns = ask(Subjects::AnyOf(&["a22", "c33"]))
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(ids(&anns), ["s1:ann"], "Bob's is nearer, and never a candidate");
+            let general = ask(Subjects::Is("general"))
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(ids(&general), ["s2:plan"]);
+            let values = store
+                .values(env, &["s1:ann".into(), "nowhere".into()])
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(
+                values,
+                [("s1:ann".to_owned(), near.to_vec())],
+                "its values, as written"
+            );
+        });
+        let filters: Vec<serde_json::Value> = fixture
+            .stack
+            .calls_to(HOST)
+            .iter()
+            .filter(|call| call.path().ends_with("/query"))
+            .map(|call| call.json()["filter"].clone())
+            .collect();
+        assert_eq!(
+            filters,
+            [
+                json!({ "source_id": { "$in": ["s1", "s2"] }, "subject": { "$in": ["a22", "c33"] } }),
+                json!({ "source_id": { "$in": ["s1", "s2"] }, "subject": { "$eq": "general" } }),
+            ],
+            "as Vectorize's filter writes them"
         );
     }
 }

@@ -400,6 +400,7 @@ pub fn link(name: &str, url: &str, link_type: LinkType) -> Link {
         description: Some("the shop's customers".to_owned()),
         is_active: true,
         fetch_interval_minutes: 60,
+        holds: domain::bot::subject::Holds::General,
     }
 }
 
