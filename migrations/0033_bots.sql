@@ -90,3 +90,5 @@ FROM escalations;
 DROP TABLE escalations;
 ALTER TABLE escalations_new RENAME TO escalations;
 CREATE INDEX escalations_of_business ON escalations (business_id, created_us);
+-- A conversation's escalations (the bot's KPIs ask whether one followed its reply).
+CREATE INDEX escalations_by_conversation ON escalations (conversation_id, created_us);

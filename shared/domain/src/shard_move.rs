@@ -66,7 +66,7 @@ const fn renumbered(name: &'static str, key: &'static str) -> MovedTable {
 /// Every table with a business's rows, each after the tables its foreign keys name: copied in
 /// this order, deleted in the reverse. The directory's tables (`business_shards`,
 /// `channel_addresses`) stay on the first shard and are not among them.
-pub const MOVED_TABLES: [MovedTable; 32] = [
+pub const MOVED_TABLES: [MovedTable; 35] = [
     MovedTable {
         business_column: "id",
         ..table("businesses")
@@ -76,6 +76,9 @@ pub const MOVED_TABLES: [MovedTable; 32] = [
     table("api_keys"),
     table("api_key_usage"),
     table("audit_log"),
+    table("bots"),
+    table("bot_answers"),
+    table("bot_conversations"),
     sealed("channel_accounts", &["secrets"]),
     table("console_sessions"),
     table("customers"),

@@ -171,6 +171,7 @@ pub async fn think(env: &Env, db: &Db, tenant: &Tenant, asked: &Asked<'_>) -> Re
         customer.and_then(|customer| customer.phone.as_deref()),
         customer.and_then(|customer| customer.external_id.as_deref()),
         asked.page_scoped_id,
+        tenant.default_country,
     );
     let question = Question {
         page_id: asked.target.page_id.clone(),

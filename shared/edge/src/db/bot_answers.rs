@@ -65,13 +65,18 @@ pub fn insert(db: &Db, tenant: &Tenant, turn: &NewTurn<'_>) -> Result<Statement,
 
 /// Whether the turn for `message` is logged: a redelivered message is not answered twice.
 pub async fn answered(db: &Db, tenant: &Tenant, message: &MessageId) -> Result<bool, ApiError> {
-    let found: Option<i64> = db
+    #[derive(Deserialize)]
+    struct Found {
+        #[allow(dead_code, reason = "the row's presence is the answer")]
+        found: i64,
+    }
+    let found: Option<Found> = db
         .scoped(
             tenant,
             "SELECT 1 AS found FROM bot_answers WHERE message_id = ?2 AND business_id = ?1",
         )
         .bind(&[text(message.as_str())])?
-        .first(Some("found"))
+        .first(None)
         .await?;
     Ok(found.is_some())
 }
@@ -120,7 +125,9 @@ impl Row {
     }
 }
 
-/// The bot's turns, newest first, `limit` of them before the turn `before` (when given).
+/// The bot's turns, newest first (turns logged in the same millisecond, as the runtime's clock
+/// stands still while an invocation waits, in the order they were logged), `limit` of them
+/// before the turn `before` (when given).
 pub async fn list(
     db: &Db,
     tenant: &Tenant,
@@ -133,9 +140,9 @@ pub async fn list(
             tenant,
             "SELECT id, created_at, customer_id, conversation_id, message_id, question, action, reason, text, \
              pieces, model, generator_ms, total_ms, reply_message_id, is_try FROM bot_answers \
-             WHERE business_id = ?1 AND page_id = ?2 AND channel = ?3 AND (?4 IS NULL OR (created_at, id) < \
-             (SELECT created_at, id FROM bot_answers WHERE id = ?4 AND business_id = ?1)) \
-             ORDER BY created_at DESC, id DESC LIMIT ?5",
+             WHERE business_id = ?1 AND page_id = ?2 AND channel = ?3 AND (?4 IS NULL OR (created_at, rowid) < \
+             (SELECT created_at, rowid FROM bot_answers WHERE id = ?4 AND business_id = ?1)) \
+             ORDER BY created_at DESC, rowid DESC LIMIT ?5",
         )
         .bind(&[
             text(target.page_id.as_str()),
@@ -165,18 +172,20 @@ pub async fn kpis(db: &Db, tenant: &Tenant, target: &BotTarget, days: u32, since
     let counts: Option<Counts> = db
         .scoped(
             tenant,
-            "WITH t AS (SELECT * FROM bot_answers WHERE business_id = ?1 AND page_id = ?2 AND channel = ?3 \
-             AND created_at >= ?4 AND is_try = 0), \
+            "WITH t AS (SELECT action, created_at, conversation_id, reply_message_id, total_ms FROM bot_answers \
+             WHERE business_id = ?1 AND page_id = ?2 AND channel = ?3 AND created_at >= ?4 AND is_try = 0), \
              replies AS (SELECT total_ms FROM t WHERE action = 'reply') \
              SELECT SUM(action = 'reply') AS answered, SUM(action = 'handoff') AS handed_off, \
              SUM(action = 'silent') AS silent, \
              SUM(action = 'reply' AND NOT EXISTS (SELECT 1 FROM messages r, messages m WHERE r.id = t.reply_message_id \
-             AND m.conversation_id = t.conversation_id AND m.created_us > r.created_us AND m.direction = 'outbound' \
-             AND NOT EXISTS (SELECT 1 FROM bot_answers x WHERE x.reply_message_id = m.id)) \
+             AND r.business_id = ?1 AND m.conversation_id = t.conversation_id AND m.created_us > r.created_us \
+             AND m.business_id = ?1 AND m.direction = 'outbound' AND NOT EXISTS (SELECT 1 FROM bot_answers x \
+             WHERE x.reply_message_id = m.id AND x.business_id = ?1)) \
              AND NOT EXISTS (SELECT 1 FROM messages r, escalations e WHERE r.id = t.reply_message_id \
-             AND e.conversation_id = t.conversation_id AND e.created_us > r.created_us) \
+             AND r.business_id = ?1 AND e.conversation_id = t.conversation_id AND e.created_us > r.created_us \
+             AND e.business_id = ?1) \
              AND NOT EXISTS (SELECT 1 FROM bot_answers h WHERE h.conversation_id = t.conversation_id \
-             AND h.action = 'handoff' AND h.created_at > t.created_at)) AS without_person, \
+             AND h.business_id = ?1 AND h.action = 'handoff' AND h.created_at > t.created_at)) AS without_person, \
              (SELECT total_ms FROM replies ORDER BY total_ms LIMIT 1 OFFSET (SELECT (COUNT(*) - 1) * 50 / 100 \
              FROM replies)) AS p50, \
              (SELECT total_ms FROM replies ORDER BY total_ms LIMIT 1 OFFSET (SELECT (COUNT(*) - 1) * 95 / 100 \

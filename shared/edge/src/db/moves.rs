@@ -577,6 +577,41 @@ mod tests {
         )
         .await
         .must();
+        let bot = domain::bot::target::BotTarget {
+            page_id: page("1001"),
+            channel: domain::bot::target::BotChannel::Messenger,
+        };
+        let settings = domain::bot::settings::BotSettings::parse(&json!({"enabled": true})).must();
+        crate::db::bots::put(db, tenant, &bot, &settings, &stamp).await.must();
+        let turn_id = hex::encode(random::<16>());
+        let turn = crate::db::bot_answers::NewTurn {
+            id: &turn_id,
+            target: &bot,
+            customer_id: Some(&ann),
+            conversation_id: Some(&conversation),
+            message_id: Some(&message),
+            question: "q",
+            action: "reply",
+            reason: None,
+            text: Some("a"),
+            pieces: &[],
+            model: Some("m"),
+            generator_ms: Some(1),
+            total_ms: 2,
+            reply_message_id: None,
+            created_at: &stamp,
+        };
+        let spell = crate::db::bot_conversations::Spell {
+            reopen_count: 0,
+            conversation: domain::bot::settings::Conversation::default(),
+        };
+        db.batch(vec![
+            crate::db::bot_conversations::record(db, tenant, &conversation, &message, &spell, true, None, &stamp)
+                .must(),
+            crate::db::bot_answers::insert(db, tenant, &turn).must(),
+        ])
+        .await
+        .must();
         let idempotency = domain::idempotency::IdempotencyKey::from_header(Some("key-1"))
             .must()
             .unwrap_or_else(|| panic!("a key"));

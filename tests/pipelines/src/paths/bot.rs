@@ -10,7 +10,6 @@ use crate::partners::embedder::Embedder;
 use crate::partners::json_reply;
 use crate::partners::meta::{self as meta_partner, Graph, messaging_notification, messaging_text};
 use crate::paths::inbound::{MetaSetup, deliver_meta, meta_account};
-use crate::steps::customers::sync;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 
@@ -230,8 +229,9 @@ fn questions_about_another_customer_get_nothing_of_theirs_from_the_bot_or_its_ge
                 assert!(!said.contains(value), "{question:?} was answered with Bob's {value}: {turn}");
             }
         }
+        // The question itself names Bob; the facts the generator is given must not.
         for request in shop.embedder.generations() {
-            let told = request.to_string();
+            let told = request["messages"][0]["content"].as_str().unwrap_or_default().to_owned();
             for value in BOBS.iter().chain([&shop.bob.as_str()]) {
                 assert!(!told.contains(value), "the generator was told Bob's {value}: {told}");
             }
@@ -258,15 +258,12 @@ fn a_hand_off_is_sent_once_then_the_bot_is_silent_until_the_conversation_is_reso
         assert_eq!(shop.sent_to(&shop.ann), ["A person will take it from here."]);
         let messages = crate::steps::channels::messages_of(&app, &shop.setup.business.key).await;
         let conversation = messages[0]["conversation_id"].as_str().unwrap_or_default().to_owned();
-        let status = |app: &App| {
-            let path = format!("/api-conversations-by-customer?customer_id={}", messages[0]["customer_id"].as_str().unwrap_or_default());
-            let business = shop.setup.business.clone();
-            async move {
-                let listed = app.api(&business.key, Method::Get, &path, None).await.expect(200).json();
-                listed["conversations"][0]["status"].clone()
-            }
-        };
-        assert_eq!(status(&app).await, "pending", "the conversation waits for a person");
+        let path = format!(
+            "/api-conversations-by-customer?customer_id={}",
+            messages[0]["customer_id"].as_str().unwrap_or_default()
+        );
+        let listed = call(&app, &shop.setup.business, Method::Get, &path, None).await.expect(200).json();
+        assert_eq!(listed["conversations"][0]["status"], "pending", "the conversation waits for a person: {listed}");
 
         shop.says(&app, &shop.ann, "What is my order tracking number?").await;
         assert_eq!(shop.sent_to(&shop.ann).len(), 1, "silent while the conversation is with people");
@@ -344,7 +341,7 @@ fn the_bots_settings_are_checked_and_another_businesss_page_is_not_found() {
         for (body, field) in cases {
             let answer = call(&app, &shop.setup.business, Method::Put, BOTS, Some(body.clone())).await;
             let error = crate::steps::api::assert_error(&answer, 422, "validation_failed", &body.to_string());
-            assert_eq!(error["error"]["field"], field, "{body}");
+            assert_eq!(error["field"], field, "{body}");
         }
         let other = app.business("Other").await;
         let answer = call(&app, &other, Method::Get, &format!("{BOTS}?page_id={page}&channel=messenger"), None).await;
