@@ -468,6 +468,7 @@ export type CrmLink = {
   "fetch_interval_minutes": number;
   "fetchable": boolean;
   "headers": Record<string, string>;
+  "holds": HoldsView;
   "id": string;
   "is_active": boolean;
   "name": string;
@@ -590,6 +591,7 @@ export type DocumentOut = {
   "link": LinkRef;
   "next_fetch_at": string | null;
   "records": number;
+  "records_without_key": number;
   "state": string;
 };
 export type Durations = {
@@ -669,6 +671,16 @@ export type HistoryOut = {
   "conversations": Array<PastConversation>;
   "crm_customer_id": string;
   "customer_id": string;
+};
+export type HoldsIn = {
+  "field"?: string | null;
+  "key"?: "email" | "phone" | "external_id" | "page_scoped_id";
+  "type": "general" | "customers";
+};
+export type HoldsView = {
+  "field"?: string;
+  "key"?: "email" | "phone" | "external_id" | "page_scoped_id";
+  "type": "general" | "customers";
 };
 export type HubSpotEventOut = {
   "event_id": number;
@@ -761,6 +773,7 @@ export type LinkStatus = {
   "last_removed": number;
   "next_fetch_at": string | null;
   "records": number;
+  "records_without_key": number;
   "state": "pending" | "ok" | "failing" | "not_fetched";
 };
 export type LinkTarget = {
@@ -858,6 +871,7 @@ export type NewLinkIn = {
   "description"?: string | null;
   "fetch_interval_minutes"?: number | null;
   "headers"?: Record<string, string> | null;
+  "holds"?: (HoldsIn | null);
   "is_active": boolean;
   "name": string;
   "page_id": StringOrInteger;

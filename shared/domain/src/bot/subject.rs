@@ -126,7 +126,12 @@ impl Holds {
                 ));
             }
         };
-        if let Some(name) = fields.keys().find(|name| !known.contains(&name.as_str())) {
+        // A null member is one left out, as everywhere in the API.
+        if let Some(name) = fields
+            .iter()
+            .find(|(name, value)| !value.is_null() && !known.contains(&name.as_str()))
+            .map(|(name, _)| name)
+        {
             return Err(ApiError::invalid(
                 format!("holds.{name}"),
                 format!(
@@ -424,6 +429,11 @@ mod tests {
         use serde_json::json;
         assert_eq!(Holds::parse(None).ok(), Some(Holds::General));
         assert_eq!(Holds::parse(Some(&Value::Null)).ok(), Some(Holds::General));
+        assert_eq!(
+            Holds::parse(Some(&json!({ "type": "general", "field": null, "key": null }))).ok(),
+            Some(Holds::General),
+            "null is left out"
+        );
         assert_eq!(
             Holds::parse(Some(&json!({ "type": "general" }))).ok(),
             Some(Holds::General)

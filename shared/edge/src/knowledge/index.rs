@@ -652,6 +652,7 @@ mod tests {
     use crate::runtime::native::Reply;
     use crate::secrets_key;
     use crate::testing::Fixture;
+    use domain::bot::subject::GENERAL;
     use domain::ids::SourceId;
     use domain::links::fetch::{ENDLESS_RETRY_SECONDS, MAX_PAGES_PER_RUN, State};
     use domain::links::link::{LinkChannel, NewLink, PageId};
@@ -1014,5 +1015,164 @@ mod tests {
             !started_long_ago(&unreadable, now),
             "a time that cannot be read is not a reason to start over"
         );
+    }
+
+    /// The CRM of the subjects' tests: two customers with an email, one without.
+    fn customers_crm(fixture: &Fixture) {
+        fixture.stack.partner("crm.example.com", |_| {
+            Reply::json(
+                200,
+                &json!({ "customers": [
+                    { "email": "ann@example.com", "name": "Ann" },
+                    { "email": "BOB@example.com", "name": "Bob" },
+                    { "name": "Nobody" },
+                ] }),
+            )
+        });
+    }
+
+    fn local_rag(fixture: &Fixture) -> (Rag, std::rc::Rc<embedder::vectors::Index>) {
+        let index = local_server::install(&fixture.stack, |_| unit(0));
+        fixture.stack.set_var(RAG_BACKEND, "local");
+        fixture.stack.set_var(EMBEDDER_URL, URL);
+        (
+            Rag::from_env(&fixture.env).unwrap_or_else(|error| panic!("{error}")),
+            index,
+        )
+    }
+
+    /// The source's live pieces: (id, hash, subject token).
+    fn pieces_of(fixture: &Fixture) -> Vec<(String, String, Option<String>)> {
+        fixture
+            .rows("knowledge_chunks", "seq")
+            .into_iter()
+            .map(|row| {
+                let text = |name: &str| row[name].as_str().map(str::to_owned);
+                (
+                    text("id").unwrap_or_default(),
+                    text("hash").unwrap_or_default(),
+                    text("subject"),
+                )
+            })
+            .collect()
+    }
+
+    fn texts_embedded(fixture: &Fixture) -> usize {
+        fixture
+            .stack
+            .calls_to(local_server::HOST)
+            .iter()
+            .filter(|call| call.path().starts_with("/ai/run"))
+            .map(|call| call.json()["text"].as_array().map_or(0, Vec::len))
+            .sum()
+    }
+
+    #[test]
+    fn what_a_link_holds_decides_its_pieces_subjects_and_a_change_of_it_indexes_them_again() {
+        let fixture = Fixture::new();
+        customers_crm(&fixture);
+        let (rag, index) = local_rag(&fixture);
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let keys = secrets_key::keyring(&fixture.env).unwrap_or_else(|error| panic!("{error}"));
+            let id = crate::knowledge::linked::link(&fixture, &rag, &tenant, CRM, json!({ "type": "general" })).await;
+            let general = pieces_of(&fixture);
+            assert_eq!(general.len(), 3, "general knowledge: every record, the one without an email too");
+            assert!(general.iter().all(|(_, _, subject)| subject.as_deref() == Some(GENERAL)));
+            assert_eq!(
+                general[0].1, "3901662e28b680dd16d0d92bf682dafaf5e63a161b298f08592a2decd4af400a",
+                "a general piece's identity is the SHA-256 of its content, as before subjects: nothing indexed \
+                 before is embedded again"
+            );
+
+            let source = knowledge_sources::find(&fixture.db, &keys, &tenant, &id)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"))
+                .unwrap_or_else(|| panic!("no source"));
+            let customers = domain::links::link::Link {
+                holds: domain::bot::subject::Holds::Customers {
+                    field: "email".to_owned(),
+                    kind: domain::bot::subject::KeyKind::Email,
+                },
+                ..source.link.clone()
+            };
+            let now = fixture.now().to_rfc3339();
+            knowledge_sources::update_settings(&fixture.db, &keys, &tenant, &source, &customers, &now)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let embedded = texts_embedded(&fixture);
+            crate::knowledge::linked::fetch(&fixture, &rag, &tenant, &id).await;
+            let personal = pieces_of(&fixture);
+            let (ann, bob) = (token(Some("email:ann@example.com")), token(Some("email:bob@example.com")));
+            assert_eq!(
+                personal.iter().map(|(_, _, subject)| subject.clone()).collect::<Vec<_>>(),
+                [Some(ann.clone()), Some(bob.clone())],
+                "each record its customer's; the one without a key is not indexed"
+            );
+            assert!(
+                personal.iter().all(|(_, hash, _)| general.iter().all(|(_, before, _)| before != hash)),
+                "the subject is part of a piece's identity"
+            );
+            assert_eq!(texts_embedded(&fixture) - embedded, 2, "indexed again");
+            let vectors = index.vectors(&[personal[0].0.clone(), general[0].0.clone()]);
+            assert_eq!(vectors.len(), 1, "the general pieces' vectors are gone");
+            assert_eq!(vectors[0].metadata.subject, ann, "the vector carries its subject's token");
+            let source = knowledge_sources::find(&fixture.db, &keys, &tenant, &id)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"))
+                .unwrap_or_else(|| panic!("no source"));
+            assert_eq!(
+                (source.status.records, source.status.without_key, source.status.pieces),
+                (3, 1, 2),
+                "the record without a key is counted, and shown"
+            );
+        });
+    }
+
+    #[test]
+    fn a_piece_indexed_before_subjects_has_its_vector_written_again_with_its_token_without_being_embedded() {
+        let fixture = Fixture::new();
+        customers_crm(&fixture);
+        let (rag, index) = local_rag(&fixture);
+        fixture.run(async {
+            // On the first shard, whose rows the test changes by hand.
+            let tenant = fixture.business_on("Acme", 0).await;
+            let id =
+                crate::knowledge::linked::link(&fixture, &rag, &tenant, CRM, json!({ "type": "general" }))
+                    .await;
+            // As migration 0032 leaves what was indexed before it: no subject in D1, and vectors
+            // written without one.
+            fixture.stack.sql("DB", |connection| {
+                let changed = connection
+                    .execute("UPDATE knowledge_chunks SET subject = NULL", [])
+                    .unwrap_or_else(|error| panic!("{error}"));
+                assert_eq!(changed, 3);
+            });
+            let ids: Vec<String> = pieces_of(&fixture).into_iter().map(|(id, _, _)| id).collect();
+            let untagged: Vec<embedder::vectors::Vector> = index
+                .vectors(&ids)
+                .into_iter()
+                .map(|mut vector| {
+                    vector.metadata.subject = String::new();
+                    vector
+                })
+                .collect();
+            index.upsert(untagged).unwrap_or_else(|error| panic!("{error}"));
+            let before = texts_embedded(&fixture);
+            crate::knowledge::linked::fetch(&fixture, &rag, &tenant, &id).await;
+            assert_eq!(texts_embedded(&fixture), before, "nothing embedded again");
+            assert!(
+                index
+                    .vectors(&ids)
+                    .iter()
+                    .all(|vector| vector.metadata.subject == GENERAL),
+                "every vector written again with its token"
+            );
+            assert!(
+                pieces_of(&fixture)
+                    .iter()
+                    .all(|(_, _, subject)| subject.as_deref() == Some(GENERAL))
+            );
+        });
     }
 }

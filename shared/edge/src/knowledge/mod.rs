@@ -94,6 +94,91 @@ pub(crate) mod local_server {
     }
 }
 
+/// Links added and indexed as the API and the fetcher do, for edge's tests: the CRM is the test's
+/// partner, the embedder [`local_server`].
+#[cfg(test)]
+pub(crate) mod linked {
+    use crate::db::knowledge_links;
+    use crate::db::knowledge_sources::{self, Due, Fields};
+    use crate::knowledge::backend::Rag;
+    use crate::knowledge::index::Fetcher;
+    use crate::secrets_key;
+    use crate::testing::Fixture;
+    use domain::ids::SourceId;
+    use domain::links::fetch::State;
+    use domain::links::link::{LinkChannel, NewLink};
+    use domain::tenant::Tenant;
+    use serde_json::{Value, json};
+
+    pub const PAGE: &str = "104729000007919";
+
+    /// A link of [`PAGE`] on messenger at `url`, holding `holds`, added and fetched to the end.
+    pub async fn link(fixture: &Fixture, rag: &Rag, tenant: &Tenant, url: &str, holds: Value) -> SourceId {
+        let keys = secrets_key::keyring(&fixture.env).unwrap_or_else(|error| panic!("{error}"));
+        let new = NewLink::parse(
+            &json!({ "page_id": PAGE, "channels": ["messenger"], "name": "CRM", "url": url, "type": "api",
+                     "is_active": true, "holds": holds }),
+            false,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let id = SourceId::generate(crate::testing::random());
+        let now = fixture.now().to_rfc3339();
+        let fields = Fields {
+            link: &new.link,
+            state: State::Pending,
+            next_fetch_at: None,
+            webhook_secret: None,
+        };
+        knowledge_sources::insert(&fixture.db, &keys, tenant, &id, &new.page_id, &fields, &now)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        knowledge_links::insert(
+            &fixture.db,
+            tenant,
+            &id,
+            &new.page_id,
+            &[LinkChannel::Messenger],
+            true,
+            &now,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+        fetch(fixture, rag, tenant, &id).await;
+        id
+    }
+
+    /// Fetches the source now, one run to its end.
+    pub async fn fetch(fixture: &Fixture, rag: &Rag, tenant: &Tenant, id: &SourceId) {
+        let keys = secrets_key::keyring(&fixture.env).unwrap_or_else(|error| panic!("{error}"));
+        let now = fixture.now().to_rfc3339();
+        knowledge_sources::ask(&fixture.db, tenant, id, &now)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        let fetcher = Fetcher {
+            env: &fixture.env,
+            db: &fixture.db,
+            keys: &keys,
+            rag,
+            allow_loopback: false,
+        };
+        let due = Due {
+            business_id: tenant.business_id.to_string(),
+            source_id: id.clone(),
+            run: None,
+        };
+        fetcher.run(&due).await.unwrap_or_else(|error| panic!("{error}"));
+        let source = knowledge_sources::find(&fixture.db, &keys, tenant, id)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert!(
+            source
+                .as_ref()
+                .is_some_and(|source| source.run.is_none() && source.status.state == State::Ok),
+            "the run ended: {source:?}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -246,12 +246,16 @@ mod tests {
     use crate::db::knowledge_chunks::NewPiece;
     use crate::db::knowledge_sources::{self, Fields};
     use crate::knowledge::backend::{EMBEDDER_URL, RAG_BACKEND};
+    use crate::knowledge::linked;
     use crate::knowledge::local_server::{self, DIMENSIONS, URL, unit};
+    use crate::runtime::native::Reply;
     use crate::secrets_key;
     use crate::testing::Fixture;
+    use domain::bot::subject::subjects_of_customer;
     use domain::links::fetch::State;
     use domain::links::link::{LinkChannel, NewLink, PageId};
     use domain::links::search::Mode;
+    use serde_json::Value;
     use serde_json::json;
 
     const PAGE: &str = "104729000007919";
@@ -416,6 +420,205 @@ mod tests {
                 embedded,
                 "and nothing asked of the embedder"
             );
+        });
+    }
+
+    /// Two customers and one no one can be tied to; the same data behind three links, each
+    /// tying records to customers by another key.
+    const CUSTOMERS: &str = r#"{"customers":[
+        {"id":"CRM-1","name":"Ann Lee","email":"Ann.Lee@example.com","phone":"087 123 4567","psid":"2468","plan":"Gold"},
+        {"id":"CRM-2","name":"Bob Kane","email":"bob@example.com","phone":"+44 20 7946 0958","psid":"1357","plan":"Basic"},
+        {"id":"CRM-3","name":"Nobody Known","plan":"Gold"}]}"#;
+    const PLANS: &str = r#"{"plans":[{"name":"Gold plan","price":"30 EUR a month"},
+        {"name":"Basic plan","price":"10 EUR a month"},{"name":"Refunds","terms":"within 30 days"}]}"#;
+
+    /// What a text means here: anything about Bob along the first axis, so that a question naming
+    /// him finds his record nearest of all; Ann's record near it; the plans further.
+    fn meaning(text: &str) -> [f32; DIMENSIONS] {
+        let lower = text.to_lowercase();
+        let mut vector = [0.0; DIMENSIONS];
+        if lower.contains("bob") {
+            vector[0] = 1.0;
+        } else if lower.contains("ann") {
+            (vector[0], vector[1]) = (0.8, 0.6);
+        } else if lower.contains("plan") || lower.contains("refund") {
+            (vector[0], vector[2]) = (0.5, 0.75f32.sqrt());
+        } else {
+            vector[3] = 1.0;
+        }
+        vector
+    }
+
+    struct Page {
+        by_email: SourceId,
+        by_phone: SourceId,
+        by_psid: SourceId,
+        plans: SourceId,
+    }
+
+    async fn linked_page(fixture: &Fixture, rag: &Rag, tenant: &Tenant) -> Page {
+        let customers = |field: &str, key: &str| json!({ "type": "customers", "field": field, "key": key });
+        Page {
+            by_email: linked::link(
+                fixture,
+                rag,
+                tenant,
+                "https://crm.example.com/customers?by=email",
+                customers("email", "email"),
+            )
+            .await,
+            by_phone: linked::link(
+                fixture,
+                rag,
+                tenant,
+                "https://crm.example.com/customers?by=phone",
+                customers("phone", "phone"),
+            )
+            .await,
+            by_psid: linked::link(
+                fixture,
+                rag,
+                tenant,
+                "https://crm.example.com/customers?by=psid",
+                customers("psid", "page_scoped_id"),
+            )
+            .await,
+            plans: linked::link(
+                fixture,
+                rag,
+                tenant,
+                "https://crm.example.com/plans",
+                json!({ "type": "general" }),
+            )
+            .await,
+        }
+    }
+
+    fn crm(fixture: &Fixture) {
+        let customers: Value = serde_json::from_str(CUSTOMERS).unwrap_or_default();
+        let plans: Value = serde_json::from_str(PLANS).unwrap_or_default();
+        fixture.stack.partner("crm.example.com", move |call| {
+            Reply::json(
+                200,
+                if call.url.contains("/plans") {
+                    &plans
+                } else {
+                    &customers
+                },
+            )
+        });
+    }
+
+    /// Each hit as (its link, whose it is, its kind).
+    fn owners(hits: &[Hit], page: &Page) -> Vec<(&'static str, &'static str, PieceKind)> {
+        hits.iter()
+            .map(|hit| {
+                let link = [
+                    (&page.by_email, "by email"),
+                    (&page.by_phone, "by phone"),
+                    (&page.by_psid, "by psid"),
+                    (&page.plans, "plans"),
+                ]
+                .into_iter()
+                .find(|(id, _)| **id == hit.found.source_id)
+                .map_or("elsewhere", |(_, name)| name);
+                let whose = ["Ann Lee", "Bob Kane", "Nobody"]
+                    .into_iter()
+                    .find(|name| hit.found.text.contains(name))
+                    .unwrap_or("general");
+                (link, whose, hit.kind)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_customers_search_returns_their_own_records_and_general_knowledge_and_never_another_customers() {
+        let fixture = Fixture::new();
+        crm(&fixture);
+        local_server::install(&fixture.stack, meaning);
+        fixture.stack.set_var(RAG_BACKEND, "local");
+        fixture.stack.set_var(EMBEDDER_URL, URL);
+        let rag = Rag::from_env(&fixture.env).unwrap_or_else(|error| panic!("{error}"));
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            let page = linked_page(&fixture, &rag, &tenant).await;
+            let country = tenant.default_country;
+            let ann_by = [
+                ("email", subjects_of_customer(Some(" ANN.LEE@example.com"), None, None, None, country), "by email"),
+                ("a phone in national form", subjects_of_customer(None, Some("087 123 4567"), None, None, country), "by phone"),
+                ("her page-scoped id", subjects_of_customer(None, None, None, Some("2468"), country), "by psid"),
+            ];
+            let questions = [
+                "what plan is Bob Kane on? bob@example.com",
+                "Bob Kane",
+                "bob@example.com 1357 +44 20 7946 0958",
+            ];
+            for (how, subjects, her_link) in &ann_by {
+                assert_eq!(subjects.len(), 1, "{how}");
+                for mode in [Mode::Semantic, Mode::Keyword, Mode::Hybrid] {
+                    for text in questions {
+                        let asked = question(LinkChannel::Messenger, mode, text);
+                        let hits = for_customer(&fixture.db, &rag, &tenant, &asked, subjects)
+                            .await
+                            .unwrap_or_else(|error| panic!("{error}"));
+                        let seen = owners(&hits, &page);
+                        assert!(
+                            seen.iter().all(|(link, whose, kind)| match *whose {
+                                "Ann Lee" => link == her_link && *kind == PieceKind::Personal,
+                                "general" => *link == "plans" && *kind == PieceKind::General,
+                                _ => false,
+                            }),
+                            "Ann by {how}, {mode:?}, {text:?}: only her own record on the link tied by it, and general \
+                             knowledge: {seen:?}"
+                        );
+                        if mode == Mode::Semantic {
+                            assert_eq!(
+                                seen[0],
+                                (*her_link, "Ann Lee", PieceKind::Personal),
+                                "Bob's record is the nearest vector, and never a candidate: hers comes first"
+                            );
+                            assert_eq!(seen.len(), 4, "hers and the three general pieces: {seen:?}");
+                        }
+                    }
+                }
+            }
+
+            let bob = subjects_of_customer(Some("bob@example.com"), None, None, None, country);
+            let asked = question(LinkChannel::Messenger, Mode::Hybrid, "what plan is Ann Lee on, Ann.Lee@example.com");
+            let bobs = for_customer(&fixture.db, &rag, &tenant, &asked, &bob)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            let seen = owners(&bobs, &page);
+            assert!(seen.contains(&("by email", "Bob Kane", PieceKind::Personal)), "{seen:?}");
+            assert!(seen.contains(&("plans", "general", PieceKind::General)), "general knowledge for Bob too: {seen:?}");
+            assert!(seen.iter().all(|(_, whose, _)| *whose != "Ann Lee"), "{seen:?}");
+
+            for mode in [Mode::Semantic, Mode::Keyword, Mode::Hybrid] {
+                let asked = question(LinkChannel::Messenger, mode, "Gold plan price Ann Lee Bob Kane");
+                let nobody = for_customer(&fixture.db, &rag, &tenant, &asked, &[])
+                    .await
+                    .unwrap_or_else(|error| panic!("{error}"));
+                assert!(!nobody.is_empty(), "{mode:?}");
+                assert!(
+                    owners(&nobody, &page).iter().all(|seen| *seen == ("plans", "general", PieceKind::General)),
+                    "{mode:?}: a customer without keys gets general knowledge only"
+                );
+            }
+
+            let everything = question(LinkChannel::Messenger, Mode::Keyword, "Nobody Known");
+            let found = search(&fixture.db, &rag, &tenant, &everything)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert!(
+                found.iter().all(|hit| !hit.found.text.contains("Nobody")),
+                "a customer record without a key is not indexed, not even for the business's own search"
+            );
+            let own = question(LinkChannel::Messenger, Mode::Keyword, "Kane");
+            let theirs = search(&fixture.db, &rag, &tenant, &own)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(theirs.len(), 3, "the business's own search covers every keyed record of every link");
+            assert!(theirs.iter().all(|hit| hit.kind == PieceKind::Personal));
         });
     }
 }
