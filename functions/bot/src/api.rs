@@ -5,7 +5,9 @@ use domain::api::bots::{AnswersOut, BotOut, KpisOut, TurnOut};
 use domain::audit::Action;
 use domain::bot::settings::BotSettings;
 use domain::bot::target::{BotTarget, TryIn, members};
+use domain::channel::Channel;
 use domain::error::ApiError;
+use domain::ids::MessageId;
 use domain::lookup::CustomerKey;
 use domain::query::Query;
 use domain::tenant::Tenant;
@@ -16,8 +18,6 @@ use edge::call::Json;
 use edge::db::channel_accounts::own_page;
 use edge::db::{self, Db, bot_answers, bots, knowledge_links};
 use edge::{DB, runtime};
-use domain::channel::Channel;
-use domain::ids::MessageId;
 use serde_json::Value;
 
 /// Turns per page of the log, by default and at most.
@@ -56,7 +56,12 @@ pub async fn get(tenant: Tenant, env: Env, query: Query) -> Result<Json<BotOut>,
 }
 
 /// `PUT /api/dashboard/bots {page_id, channel, settings}`
-pub async fn set(tenant: Tenant, env: Env, audit: Audit, Json(body): Json<Value>) -> Result<Json<BotOut>, ApiError> {
+pub async fn set(
+    tenant: Tenant,
+    env: Env,
+    audit: Audit,
+    Json(body): Json<Value>,
+) -> Result<Json<BotOut>, ApiError> {
     let members = members(&body, &["page_id", "channel", "settings"])?;
     let target = BotTarget::parse(|name| members.get(name).filter(|value| !value.is_null()).cloned())?;
     let input = members
@@ -72,7 +77,10 @@ pub async fn set(tenant: Tenant, env: Env, audit: Audit, Json(body): Json<Value>
     {
         return Err(ApiError::invalid(
             "settings.hours.time_zone",
-            format!("{} is not a time zone this runtime knows (IANA names, such as Europe/Dublin)", hours.time_zone),
+            format!(
+                "{} is not a time zone this runtime knows (IANA names, such as Europe/Dublin)",
+                hours.time_zone
+            ),
         ));
     }
     let db = env.d1(DB)?;
@@ -102,7 +110,9 @@ pub async fn ask(tenant: Tenant, env: Env, Json(body): Json<Value>) -> Result<Js
     };
     let page_scoped_id = match &customer {
         None => None,
-        Some(customer) => db::customer_identities::latest_address(db, tenant, &customer.id, Channel::Facebook).await?,
+        Some(customer) => {
+            db::customer_identities::latest_address(db, tenant, &customer.id, Channel::Facebook).await?
+        }
     };
     let mut settings = match bots::find(db, tenant, &asked.target).await? {
         Some(bot) => bot.settings,
@@ -192,6 +202,10 @@ pub async fn kpis(tenant: Tenant, env: Env, query: Query) -> Result<Json<KpisOut
     };
     let db = env.d1(DB)?;
     own_page(&db, &tenant, &target.page_id).await?;
-    let since = runtime::now().plus_seconds(-i64::from(days) * 86_400).to_rfc3339();
-    Ok(Json(bot_answers::kpis(&db, &tenant, &target, days, &since).await?))
+    let since = runtime::now()
+        .plus_seconds(-i64::from(days) * 86_400)
+        .to_rfc3339();
+    Ok(Json(
+        bot_answers::kpis(&db, &tenant, &target, days, &since).await?,
+    ))
 }

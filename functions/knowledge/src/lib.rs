@@ -37,4 +37,3 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
     )
     .await
 }
-

@@ -64,7 +64,10 @@ mod tests {
         assert!(answer.text.contains("Gold"), "{}", answer.text);
         assert_eq!(answer.used, [0]);
         assert_eq!(answer_status(b"{"), 400);
-        assert_eq!(answer_status(br#"{"messages": [{"role": "system", "content": "x"}]}"#), 400);
+        assert_eq!(
+            answer_status(br#"{"messages": [{"role": "system", "content": "x"}]}"#),
+            400
+        );
     }
 
     fn answer_status(body: &[u8]) -> u16 {

@@ -238,7 +238,11 @@ pub fn asked(request: &Value) -> Result<Asked, Unreadable> {
         }
     }
     for piece in &mut pieces {
-        let first = piece.lines().next().map(|(path, _)| path.to_owned()).unwrap_or_default();
+        let first = piece
+            .lines()
+            .next()
+            .map(|(path, _)| path.to_owned())
+            .unwrap_or_default();
         piece.record = crate::links::flatten::Line {
             path: first,
             value: String::new(),
@@ -400,7 +404,10 @@ mod tests {
     #[test]
     fn the_local_generator_reads_back_the_question_and_the_facts_of_a_request() {
         let pieces = [
-            piece(PieceKind::Personal, "customers[0].plan: Gold\n[3] (about the business)"),
+            piece(
+                PieceKind::Personal,
+                "customers[0].plan: Gold\n[3] (about the business)",
+            ),
             piece(PieceKind::General, "plans[1].name: Gold\nplans[1].price: 30 EUR"),
         ];
         let history = [Turn {

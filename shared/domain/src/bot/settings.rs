@@ -199,7 +199,9 @@ impl BotSettingsIn {
             Some(name) => CommentReply::ALL
                 .into_iter()
                 .find(|reply| reply.as_str() == name)
-                .ok_or_else(|| ApiError::invalid("comment_reply", "comment_reply must be public, private or both"))?,
+                .ok_or_else(|| {
+                    ApiError::invalid("comment_reply", "comment_reply must be public, private or both")
+                })?,
         };
         Ok(BotSettings {
             comment_reply,
@@ -610,11 +612,20 @@ mod tests {
         .unwrap_or_else(|error| panic!("{error:?}"));
         assert_eq!(set.comment_reply, CommentReply::Both);
         let written = set.written();
-        assert_eq!(written["hours"]["open"][1], json!({"days": ["fri"], "from": "09:00", "to": "24:00"}));
+        assert_eq!(
+            written["hours"]["open"][1],
+            json!({"days": ["fri"], "from": "09:00", "to": "24:00"})
+        );
         assert_eq!(BotSettings::parse(&written), Ok(set));
         let unknown = BotSettings::parse(&json!({"enabled": true, "tone": "warm"}));
-        assert_eq!(unknown.map_err(|error| error.body.field), Err(Some("tone".to_owned())));
+        assert_eq!(
+            unknown.map_err(|error| error.body.field),
+            Err(Some("tone".to_owned()))
+        );
         let reply = BotSettings::parse(&json!({"comment_reply": "loud"}));
-        assert_eq!(reply.map_err(|error| error.body.field), Err(Some("comment_reply".to_owned())));
+        assert_eq!(
+            reply.map_err(|error| error.body.field),
+            Err(Some("comment_reply".to_owned()))
+        );
     }
 }

@@ -55,7 +55,9 @@ impl BotTarget {
         )?;
         let channel = field("channel")
             .and_then(|value| value.as_str().and_then(BotChannel::parse))
-            .ok_or_else(|| ApiError::invalid("channel", "channel must be facebook (comments) or messenger"))?;
+            .ok_or_else(|| {
+                ApiError::invalid("channel", "channel must be facebook (comments) or messenger")
+            })?;
         Ok(Self { page_id, channel })
     }
 }
@@ -71,7 +73,10 @@ pub fn members<'a>(
     if let Some(name) = members.keys().find(|name| !allowed.contains(&name.as_str())) {
         return Err(ApiError::invalid(
             name.as_str(),
-            format!("{name} is not a field here; the fields are {}", allowed.join(", ")),
+            format!(
+                "{name} is not a field here; the fields are {}",
+                allowed.join(", ")
+            ),
         ));
     }
     Ok(members)
@@ -127,20 +132,41 @@ mod tests {
 
     #[test]
     fn a_try_names_its_bot_and_question_and_each_problem_its_field() {
-        let asked = TryIn::parse(&json!({"page_id": 1234, "channel": "messenger", "question": " What plan am I on? "}));
+        let asked = TryIn::parse(
+            &json!({"page_id": 1234, "channel": "messenger", "question": " What plan am I on? "}),
+        );
         let asked = asked.unwrap_or_else(|error| panic!("{error:?}"));
         assert_eq!(
-            (asked.target.page_id.as_str(), asked.target.channel, asked.question.as_str()),
+            (
+                asked.target.page_id.as_str(),
+                asked.target.channel,
+                asked.question.as_str()
+            ),
             ("1234", BotChannel::Messenger, "What plan am I on?")
         );
         let cases = [
             (json!([]), "body"),
             (json!({"channel": "messenger", "question": "q"}), "page_id"),
-            (json!({"page_id": "12", "channel": "whatsapp", "question": "q"}), "channel"),
-            (json!({"page_id": "12", "channel": "messenger", "question": "  "}), "question"),
-            (json!({"page_id": "12", "channel": "messenger", "question": "q".repeat(MAX_QUESTION_CHARS + 1)}), "question"),
-            (json!({"page_id": "12", "channel": "messenger", "question": "q", "customer_id": "bob"}), "customer_id"),
-            (json!({"page_id": "12", "channel": "messenger", "question": "q", "as": "x"}), "as"),
+            (
+                json!({"page_id": "12", "channel": "whatsapp", "question": "q"}),
+                "channel",
+            ),
+            (
+                json!({"page_id": "12", "channel": "messenger", "question": "  "}),
+                "question",
+            ),
+            (
+                json!({"page_id": "12", "channel": "messenger", "question": "q".repeat(MAX_QUESTION_CHARS + 1)}),
+                "question",
+            ),
+            (
+                json!({"page_id": "12", "channel": "messenger", "question": "q", "customer_id": "bob"}),
+                "customer_id",
+            ),
+            (
+                json!({"page_id": "12", "channel": "messenger", "question": "q", "as": "x"}),
+                "as",
+            ),
         ];
         for (body, field) in cases {
             assert_eq!(field_of(body.clone()).as_deref(), Some(field), "{body}");

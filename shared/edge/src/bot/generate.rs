@@ -49,7 +49,9 @@ impl Generator {
                 url: env
                     .var(EMBEDDER_URL)
                     .map(|value| value.trim_end_matches('/').to_owned())
-                    .ok_or_else(|| misconfigured(format!("{RAG_BACKEND} is local but {EMBEDDER_URL} is not set")))?,
+                    .ok_or_else(|| {
+                        misconfigured(format!("{RAG_BACKEND} is local but {EMBEDDER_URL} is not set"))
+                    })?,
             },
             "cloudflare" => Backend::Cloudflare {
                 ai: env

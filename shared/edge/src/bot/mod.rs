@@ -21,7 +21,7 @@ use crate::db::{self, Db, bot_answers, bots, crm_connectors, customer_identities
 use crate::knowledge::backend::Rag;
 use crate::knowledge::search;
 use crate::queue::Settle;
-use crate::{DB, Env, conversation_change, console_error, crm, http, runtime, send_queue};
+use crate::{DB, Env, console_error, conversation_change, crm, http, runtime, send_queue};
 use domain::api::bots::TurnPiece;
 use domain::bot::answer::{self, Prompt, Turn};
 use domain::bot::settings::{BotSettings, Conversation, HandOff, LocalTime, Silence, decide};
@@ -220,7 +220,11 @@ pub async fn think(env: &Env, db: &Db, tenant: &Tenant, asked: &Asked<'_>) -> Re
     let answer = match answer::read(&generated.body, passed.len()) {
         Ok(answer) => answer,
         Err(_) => {
-            return Ok(with_model(Outcome::handoff(settings, "unreadable", logged(&passed, &[]))));
+            return Ok(with_model(Outcome::handoff(
+                settings,
+                "unreadable",
+                logged(&passed, &[]),
+            )));
         }
     };
     let pieces = logged(&passed, &answer.used);
@@ -270,7 +274,13 @@ pub fn reply_id(message: &MessageId) -> MessageId {
 /// Hands the page's new customer messages to its bots: one read of the page's enabled bots, then
 /// a task per message on a channel whose bot is enabled. A failure to queue is logged: the
 /// message is stored, and people see it as always.
-pub async fn hand_over(env: &Env, db: &Db, tenant: &Tenant, page: &str, messages: &[(MessageId, BotChannel)]) {
+pub async fn hand_over(
+    env: &Env,
+    db: &Db,
+    tenant: &Tenant,
+    page: &str,
+    messages: &[(MessageId, BotChannel)],
+) {
     if messages.is_empty() {
         return;
     }
@@ -351,7 +361,9 @@ pub async fn answer_message(env: &Env, task: &BotTask, attempt: u32) -> Result<S
                 message.id,
                 error.body.message
             );
-            return Ok(Settle::RetryIn(error.retry_after_seconds.unwrap_or(5).max(5) * attempt));
+            return Ok(Settle::RetryIn(
+                error.retry_after_seconds.unwrap_or(5).max(5) * attempt,
+            ));
         }
         Err(error) => {
             console_error!(
@@ -362,13 +374,24 @@ pub async fn answer_message(env: &Env, task: &BotTask, attempt: u32) -> Result<S
             Outcome::handoff(&bot.settings, "generator_failed", Vec::new())
         }
     };
-    act(env, db, tenant, &target, &message, customer.as_ref(), &spell, outcome).await?;
+    act(
+        env,
+        db,
+        tenant,
+        &target,
+        &message,
+        customer.as_ref(),
+        &spell,
+        outcome,
+    )
+    .await?;
     Ok(Settle::Ack)
 }
 
 /// The conversation's messages before `message`, oldest first, as the model sees them.
 async fn history(db: &Db, tenant: &Tenant, message: &Message) -> Result<Vec<Turn>, ApiError> {
-    let recent = db::messages::of_conversations(db, tenant, &[&message.conversation_id], answer::HISTORY + 1).await?;
+    let recent =
+        db::messages::of_conversations(db, tenant, &[&message.conversation_id], answer::HISTORY + 1).await?;
     Ok(recent
         .into_iter()
         .filter(|earlier| earlier.created_us < message.created_us && !earlier.content.trim().is_empty())
@@ -410,10 +433,30 @@ async fn act(
             };
             let origin = http::configured_origin(env)?.unwrap_or_default();
             let id = reply_id(&message.id);
-            send_queue::accept_once(env, db, tenant, customer, &account, &outgoing, &origin, id.clone()).await?;
+            send_queue::accept_once(
+                env,
+                db,
+                tenant,
+                customer,
+                &account,
+                &outgoing,
+                &origin,
+                id.clone(),
+            )
+            .await?;
             reply_message_id = Some(id);
         }
-        (Did::Handoff, _) => hand_off(env, db, tenant, message, outcome.reason.unwrap_or("model"), &outcome).await?,
+        (Did::Handoff, _) => {
+            hand_off(
+                env,
+                db,
+                tenant,
+                message,
+                outcome.reason.unwrap_or("model"),
+                &outcome,
+            )
+            .await?
+        }
         _ => {}
     }
     let now = runtime::now();
@@ -487,6 +530,14 @@ async fn hand_off(
         status: Some(ConversationStatus::Pending),
         assignee: None,
     };
-    conversation_change::apply(env, db, tenant, &message.conversation_id, &change, &Default::default()).await?;
+    conversation_change::apply(
+        env,
+        db,
+        tenant,
+        &message.conversation_id,
+        &change,
+        &Default::default(),
+    )
+    .await?;
     Ok(())
 }

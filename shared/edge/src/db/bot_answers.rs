@@ -157,7 +157,13 @@ pub async fn list(
 }
 
 /// The bot's KPIs over the turns since `since` (tries left out).
-pub async fn kpis(db: &Db, tenant: &Tenant, target: &BotTarget, days: u32, since: &str) -> Result<KpisOut, ApiError> {
+pub async fn kpis(
+    db: &Db,
+    tenant: &Tenant,
+    target: &BotTarget,
+    days: u32,
+    since: &str,
+) -> Result<KpisOut, ApiError> {
     #[derive(Deserialize)]
     struct Counts {
         answered: Option<i64>,

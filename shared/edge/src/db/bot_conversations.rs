@@ -19,7 +19,11 @@ pub struct Spell {
 
 /// The conversation's current spell: counted from its last reopen by the customer (the message
 /// that reopened it), or from its start. None when there is no such conversation.
-pub async fn spell(db: &Db, tenant: &Tenant, conversation: &ConversationId) -> Result<Option<Spell>, ApiError> {
+pub async fn spell(
+    db: &Db,
+    tenant: &Tenant,
+    conversation: &ConversationId,
+) -> Result<Option<Spell>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         reopen_count: i64,

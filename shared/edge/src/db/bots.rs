@@ -29,7 +29,8 @@ impl Row {
         let id = format!("{}/{}", self.page_id, self.channel);
         let value: serde_json::Value =
             serde_json::from_str(&self.settings).map_err(|why| db::corrupt("bots", &id, why))?;
-        let settings = BotSettings::parse(&value).map_err(|why| db::corrupt("bots", &id, why.body.message))?;
+        let settings =
+            BotSettings::parse(&value).map_err(|why| db::corrupt("bots", &id, why.body.message))?;
         Ok(Bot {
             settings,
             updated_at: self.updated_at,

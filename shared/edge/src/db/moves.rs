@@ -582,7 +582,9 @@ mod tests {
             channel: domain::bot::target::BotChannel::Messenger,
         };
         let settings = domain::bot::settings::BotSettings::parse(&json!({"enabled": true})).must();
-        crate::db::bots::put(db, tenant, &bot, &settings, &stamp).await.must();
+        crate::db::bots::put(db, tenant, &bot, &settings, &stamp)
+            .await
+            .must();
         let turn_id = hex::encode(random::<16>());
         let turn = crate::db::bot_answers::NewTurn {
             id: &turn_id,
@@ -606,8 +608,17 @@ mod tests {
             conversation: domain::bot::settings::Conversation::default(),
         };
         db.batch(vec![
-            crate::db::bot_conversations::record(db, tenant, &conversation, &message, &spell, true, None, &stamp)
-                .must(),
+            crate::db::bot_conversations::record(
+                db,
+                tenant,
+                &conversation,
+                &message,
+                &spell,
+                true,
+                None,
+                &stamp,
+            )
+            .must(),
             crate::db::bot_answers::insert(db, tenant, &turn).must(),
         ])
         .await

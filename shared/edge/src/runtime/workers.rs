@@ -374,7 +374,11 @@ pub fn local_time(zone: &str, at_ms: i64) -> Option<(u8, u16)> {
         let field = |name: &str| Reflect::get(&part, &JsValue::from_str(name)).ok()?.as_string();
         let value = field("value")?;
         match field("type")?.as_str() {
-            "weekday" => day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].iter().position(|name| *name == value),
+            "weekday" => {
+                day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+                    .iter()
+                    .position(|name| *name == value)
+            }
             "hour" => hour = value.parse::<u16>().ok(),
             "minute" => minute = value.parse::<u16>().ok(),
             _ => {}

@@ -56,7 +56,13 @@ fn plans() -> Value {
     ], "returns": { "policy": "Returns are free within 30 days of delivery." } })
 }
 
-async fn call(app: &App, business: &Business, method: Method, path: &str, body: Option<Value>) -> crate::app::Answer {
+async fn call(
+    app: &App,
+    business: &Business,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> crate::app::Answer {
     app.api(&business.key, method, path, body).await
 }
 
@@ -76,7 +82,11 @@ async fn shop(app: &App, settings: Value) -> Shop {
     });
     let page = setup.address.clone();
     for (name, path, holds) in [
-        ("Customers", "/customers.json", json!({ "type": "customers", "field": "facebook_id", "key": "page_scoped_id" })),
+        (
+            "Customers",
+            "/customers.json",
+            json!({ "type": "customers", "field": "facebook_id", "key": "page_scoped_id" }),
+        ),
         ("Plans", "/plans.json", json!({ "type": "general" })),
     ] {
         call(
@@ -119,9 +129,13 @@ impl Shop {
     /// `from` writes `text` on Messenger; everything it sets off runs.
     async fn says(&self, app: &App, from: &str, text: &str) {
         let event = messaging_text(from, &self.setup.address, &meta_partner::mid("m_"), text);
-        deliver_meta(app, &self.setup, &messaging_notification("page", &self.setup.address, vec![event]))
-            .await
-            .expect(200);
+        deliver_meta(
+            app,
+            &self.setup,
+            &messaging_notification("page", &self.setup.address, vec![event]),
+        )
+        .await
+        .expect(200);
         app.settle().await;
     }
 
@@ -138,7 +152,10 @@ impl Shop {
 
     async fn log(&self, app: &App) -> Vec<Value> {
         let path = format!("{BOTS}/answers?page_id={}&channel=messenger", self.setup.address);
-        call(app, &self.setup.business, Method::Get, &path, None).await.expect(200).json()["answers"]
+        call(app, &self.setup.business, Method::Get, &path, None)
+            .await
+            .expect(200)
+            .json()["answers"]
             .as_array()
             .cloned()
             .unwrap_or_default()
@@ -149,29 +166,47 @@ impl Shop {
 fn a_messenger_question_is_answered_from_the_askers_own_record() {
     test(|app| async move {
         let shop = shop(&app, json!({})).await;
-        shop.says(&app, &shop.ann, "What is my order tracking number?").await;
+        shop.says(&app, &shop.ann, "What is my order tracking number?")
+            .await;
         let sent = shop.sent_to(&shop.ann);
         assert_eq!(sent.len(), 1, "one reply: {sent:?}");
-        assert!(sent[0].contains("TRK55501"), "Ann's own tracking number: {sent:?}");
-        shop.says(&app, &shop.bob, "What is my order tracking number?").await;
+        assert!(
+            sent[0].contains("TRK55501"),
+            "Ann's own tracking number: {sent:?}"
+        );
+        shop.says(&app, &shop.bob, "What is my order tracking number?")
+            .await;
         let to_bob = shop.sent_to(&shop.bob);
-        assert!(to_bob.len() == 1 && to_bob[0].contains("TRK77702"), "Bob gets his own: {to_bob:?}");
+        assert!(
+            to_bob.len() == 1 && to_bob[0].contains("TRK77702"),
+            "Bob gets his own: {to_bob:?}"
+        );
         assert!(!to_bob[0].contains("TRK55501") && !sent[0].contains("TRK77702"));
 
         let log = shop.log(&app).await;
         assert_eq!(log.len(), 2, "{log:?}");
         let turn = &log[1];
-        assert_eq!((turn["action"].as_str(), turn["reason"].as_str()), (Some("reply"), None));
-        assert!(turn["pieces"].as_array().is_some_and(|pieces| pieces
-            .iter()
-            .any(|piece| piece["kind"] == "personal" && piece["used"] == true)));
+        assert_eq!(
+            (turn["action"].as_str(), turn["reason"].as_str()),
+            (Some("reply"), None)
+        );
+        assert!(turn["pieces"].as_array().is_some_and(|pieces| {
+            pieces
+                .iter()
+                .any(|piece| piece["kind"] == "personal" && piece["used"] == true)
+        }));
         assert_eq!(turn["model"], "crm-edge-local-composer");
         assert!(turn["reply_message_id"].is_string());
         // Every generation request held the asker's facts and none of the other's.
         let requests = shop.embedder.generations();
         assert_eq!(requests.len(), 2);
-        assert!(requests[0].to_string().contains("TRK55501") && !requests[0].to_string().contains("TRK77702"));
-        assert!(!requests[0].to_string().contains("TRK99903"), "a record without a key is nobody's");
+        assert!(
+            requests[0].to_string().contains("TRK55501") && !requests[0].to_string().contains("TRK77702")
+        );
+        assert!(
+            !requests[0].to_string().contains("TRK99903"),
+            "a record without a key is nobody's"
+        );
     });
 }
 
@@ -226,14 +261,23 @@ fn questions_about_another_customer_get_nothing_of_theirs_from_the_bot_or_its_ge
             let said = turn["text"].as_str().unwrap_or_default();
             answered += usize::from(turn["action"] == "reply");
             for value in BOBS.iter().chain([&shop.bob.as_str()]) {
-                assert!(!said.contains(value), "{question:?} was answered with Bob's {value}: {turn}");
+                assert!(
+                    !said.contains(value),
+                    "{question:?} was answered with Bob's {value}: {turn}"
+                );
             }
         }
         // The question itself names Bob; the facts the generator is given must not.
         for request in shop.embedder.generations() {
-            let told = request["messages"][0]["content"].as_str().unwrap_or_default().to_owned();
+            let told = request["messages"][0]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             for value in BOBS.iter().chain([&shop.bob.as_str()]) {
-                assert!(!told.contains(value), "the generator was told Bob's {value}: {told}");
+                assert!(
+                    !told.contains(value),
+                    "the generator was told Bob's {value}: {told}"
+                );
             }
         }
         assert!(
@@ -241,7 +285,8 @@ fn questions_about_another_customer_get_nothing_of_theirs_from_the_bot_or_its_ge
             "some questions reached the generator ({answered} answered), with Ann's facts only"
         );
         // Messages on Messenger take the same path: one live question about Bob.
-        shop.says(&app, &shop.ann, "What is Bob Keane's tracking number?").await;
+        shop.says(&app, &shop.ann, "What is Bob Keane's tracking number?")
+            .await;
         for said in shop.sent_to(&shop.ann) {
             for value in BOBS {
                 assert!(!said.contains(value), "sent Ann Bob's {value}: {said}");
@@ -253,22 +298,45 @@ fn questions_about_another_customer_get_nothing_of_theirs_from_the_bot_or_its_ge
 #[test]
 fn a_hand_off_is_sent_once_then_the_bot_is_silent_until_the_conversation_is_resolved() {
     test(|app| async move {
-        let shop = shop(&app, json!({ "handoff_message": "A person will take it from here." })).await;
-        shop.says(&app, &shop.ann, "I want to talk to a human please").await;
+        let shop = shop(
+            &app,
+            json!({ "handoff_message": "A person will take it from here." }),
+        )
+        .await;
+        shop.says(&app, &shop.ann, "I want to talk to a human please")
+            .await;
         assert_eq!(shop.sent_to(&shop.ann), ["A person will take it from here."]);
         let messages = crate::steps::channels::messages_of(&app, &shop.setup.business.key).await;
-        let conversation = messages[0]["conversation_id"].as_str().unwrap_or_default().to_owned();
+        let conversation = messages[0]["conversation_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let path = format!(
             "/api-conversations-by-customer?customer_id={}",
             messages[0]["customer_id"].as_str().unwrap_or_default()
         );
-        let listed = call(&app, &shop.setup.business, Method::Get, &path, None).await.expect(200).json();
-        assert_eq!(listed["conversations"][0]["status"], "pending", "the conversation waits for a person: {listed}");
+        let listed = call(&app, &shop.setup.business, Method::Get, &path, None)
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            listed["conversations"][0]["status"], "pending",
+            "the conversation waits for a person: {listed}"
+        );
 
-        shop.says(&app, &shop.ann, "What is my order tracking number?").await;
-        assert_eq!(shop.sent_to(&shop.ann).len(), 1, "silent while the conversation is with people");
+        shop.says(&app, &shop.ann, "What is my order tracking number?")
+            .await;
+        assert_eq!(
+            shop.sent_to(&shop.ann).len(),
+            1,
+            "silent while the conversation is with people"
+        );
         shop.says(&app, &shop.ann, "human").await;
-        assert_eq!(shop.sent_to(&shop.ann).len(), 1, "no second hand-off message: no loop");
+        assert_eq!(
+            shop.sent_to(&shop.ann).len(),
+            1,
+            "no second hand-off message: no loop"
+        );
 
         call(
             &app,
@@ -279,7 +347,8 @@ fn a_hand_off_is_sent_once_then_the_bot_is_silent_until_the_conversation_is_reso
         )
         .await
         .expect(200);
-        shop.says(&app, &shop.ann, "What is my order tracking number?").await;
+        shop.says(&app, &shop.ann, "What is my order tracking number?")
+            .await;
         let sent = shop.sent_to(&shop.ann);
         assert_eq!(sent.len(), 2, "after the resolve the bot answers again: {sent:?}");
         assert!(sent[1].contains("TRK55501"));
@@ -287,11 +356,21 @@ fn a_hand_off_is_sent_once_then_the_bot_is_silent_until_the_conversation_is_reso
         let actions: Vec<(&str, &str)> = log
             .iter()
             .rev()
-            .map(|turn| (turn["action"].as_str().unwrap_or_default(), turn["reason"].as_str().unwrap_or("")))
+            .map(|turn| {
+                (
+                    turn["action"].as_str().unwrap_or_default(),
+                    turn["reason"].as_str().unwrap_or(""),
+                )
+            })
             .collect();
         assert_eq!(
             actions,
-            [("handoff", "asked"), ("silent", "with_people"), ("silent", "with_people"), ("reply", "")]
+            [
+                ("handoff", "asked"),
+                ("silent", "with_people"),
+                ("silent", "with_people"),
+                ("reply", "")
+            ]
         );
     });
 }
@@ -314,7 +393,8 @@ fn a_persons_reply_silences_the_bot_in_that_conversation() {
         .await
         .expect(202);
         app.settle().await;
-        shop.says(&app, &shop.ann, "What is my order tracking number?").await;
+        shop.says(&app, &shop.ann, "What is my order tracking number?")
+            .await;
         let sent = shop.sent_to(&shop.ann);
         assert_eq!(sent.len(), answered + 1, "only the person's message: {sent:?}");
         assert_eq!(sent.last().map(String::as_str), Some("Hi Ann, Maura here."));
@@ -326,17 +406,41 @@ fn the_bots_settings_are_checked_and_another_businesss_page_is_not_found() {
     test(|app| async move {
         let shop = shop(&app, json!({})).await;
         let page = shop.setup.address.clone();
-        let got = call(&app, &shop.setup.business, Method::Get, &format!("{BOTS}?page_id={page}&channel=messenger"), None)
-            .await
-            .expect(200)
-            .json();
-        assert_eq!((got["settings"]["enabled"].as_bool(), got["active_links"].as_u64()), (Some(true), Some(2)));
+        let got = call(
+            &app,
+            &shop.setup.business,
+            Method::Get,
+            &format!("{BOTS}?page_id={page}&channel=messenger"),
+            None,
+        )
+        .await
+        .expect(200)
+        .json();
+        assert_eq!(
+            (got["settings"]["enabled"].as_bool(), got["active_links"].as_u64()),
+            (Some(true), Some(2))
+        );
         let cases = [
-            (json!({ "page_id": page, "channel": "messenger", "settings": { "max_answers": 0 } }), "settings.max_answers"),
-            (json!({ "page_id": page, "channel": "sms", "settings": {} }), "channel"),
-            (json!({ "page_id": page, "channel": "messenger", "settings": { "hours": { "time_zone": "Mars/Olympus", "open": [{ "days": ["mon"], "from": "09:00", "to": "17:00" }] } } }), "settings.hours.time_zone"),
-            (json!({ "page_id": page, "channel": "messenger", "settings": {}, "extra": 1 }), "extra"),
-            (json!({ "page_id": page, "channel": "messenger", "settings": "on" }), "settings"),
+            (
+                json!({ "page_id": page, "channel": "messenger", "settings": { "max_answers": 0 } }),
+                "settings.max_answers",
+            ),
+            (
+                json!({ "page_id": page, "channel": "sms", "settings": {} }),
+                "channel",
+            ),
+            (
+                json!({ "page_id": page, "channel": "messenger", "settings": { "hours": { "time_zone": "Mars/Olympus", "open": [{ "days": ["mon"], "from": "09:00", "to": "17:00" }] } } }),
+                "settings.hours.time_zone",
+            ),
+            (
+                json!({ "page_id": page, "channel": "messenger", "settings": {}, "extra": 1 }),
+                "extra",
+            ),
+            (
+                json!({ "page_id": page, "channel": "messenger", "settings": "on" }),
+                "settings",
+            ),
         ];
         for (body, field) in cases {
             let answer = call(&app, &shop.setup.business, Method::Put, BOTS, Some(body.clone())).await;
@@ -344,7 +448,14 @@ fn the_bots_settings_are_checked_and_another_businesss_page_is_not_found() {
             assert_eq!(error["field"], field, "{body}");
         }
         let other = app.business("Other").await;
-        let answer = call(&app, &other, Method::Get, &format!("{BOTS}?page_id={page}&channel=messenger"), None).await;
+        let answer = call(
+            &app,
+            &other,
+            Method::Get,
+            &format!("{BOTS}?page_id={page}&channel=messenger"),
+            None,
+        )
+        .await;
         crate::steps::api::assert_error(&answer, 404, "not_found", "another business's page");
     });
 }

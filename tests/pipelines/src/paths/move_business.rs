@@ -242,6 +242,12 @@ pub(super) async fn populated(app: &App) -> Business {
                    VALUES ('src-1', '{id}', 'page-1', 'messenger', 1, '{now}', '{now}');
                  INSERT INTO knowledge_run_seen (source_id, business_id, run_id, slice, page, hashes) \
                    VALUES ('src-1', '{id}', 'run-1', 0, 0, '[\"h1\"]');
+                 INSERT INTO bots (business_id, page_id, channel, enabled, settings, created_at, updated_at) \
+                   VALUES ('{id}', 'page-1', 'messenger', 1, '{{\"enabled\": true}}', '{now}', '{now}');
+                 INSERT INTO bot_conversations (business_id, conversation_id, reopen_count, answers, updated_at) \
+                   VALUES ('{id}', 'conv-1', 0, 1, '{now}');
+                 INSERT INTO bot_answers (id, business_id, page_id, channel, question, action, total_ms, created_at) \
+                   VALUES ('turn-1', '{id}', 'page-1', 'messenger', 'What plan am I on?', 'reply', 5, '{now}');
                  INSERT INTO alerts (id, business_id, kind, subject_id, subject_name, threshold, value, message, \
                    raised_ms, resolved_ms, raised_email, resolved_email) \
                    VALUES ('alert-1', '{id}', 'connector_failing', '{connector_id}', 'Kustomer', 10, 12, 'failing', \
