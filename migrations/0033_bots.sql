@@ -57,8 +57,10 @@ CREATE TABLE bot_answers (
     model            TEXT,
     generator_ms     INTEGER,
     total_ms         INTEGER NOT NULL,
-    -- The message the bot sent: its reply, or the hand-off message.
+    -- The message the bot sent: its reply, or the hand-off message; and, for a comment answered
+    -- both in public and privately, the private one.
     reply_message_id TEXT,
+    private_message_id TEXT,
     is_try           INTEGER NOT NULL DEFAULT 0 CHECK (is_try IN (0, 1)),
     created_at       TEXT NOT NULL
 );
@@ -66,6 +68,7 @@ CREATE INDEX bot_answers_by_bot ON bot_answers (business_id, page_id, channel, c
 CREATE INDEX bot_answers_by_conversation ON bot_answers (conversation_id, created_at)
     WHERE conversation_id IS NOT NULL;
 CREATE INDEX bot_answers_by_reply ON bot_answers (reply_message_id) WHERE reply_message_id IS NOT NULL;
+CREATE INDEX bot_answers_by_private_reply ON bot_answers (private_message_id) WHERE private_message_id IS NOT NULL;
 
 -- A bot's hand-off is an escalation like the API's and a phrase's: the trigger `bot` joins them.
 -- SQLite cannot change a CHECK in place; the table is rebuilt (nothing references it).

@@ -153,6 +153,7 @@ pub async fn ask(tenant: Tenant, env: Env, Json(body): Json<Value>) -> Result<Js
         generator_ms: outcome.generator_ms,
         total_ms,
         reply_message_id: None,
+        private_message_id: None,
         created_at: &runtime::now().to_rfc3339(),
     };
     bot_answers::insert(db, tenant, &turn)?.run().await?;

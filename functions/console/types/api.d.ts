@@ -803,6 +803,7 @@ export type LookupOut = {
   "not_found": NotFound;
 };
 export type MailReceivedOut = {
+  "comments_changed": number;
   "duplicates": number;
   "media_failed": number;
   "media_queued": number;
@@ -833,6 +834,7 @@ export type MessagePage = {
 };
 export type MessageStatus = "received" | "queued" | "sent" | "delivered" | "read" | "failed";
 export type MetaReceivedOut = {
+  "comments_changed": number;
   "duplicates": number;
   "ignored": number;
   "media_failed": number;

@@ -145,8 +145,18 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         );
         return Ok(Settle::Ack);
     }
-    let boundary = format!("crm-edge-{}", hex_random()?);
-    let requests = sending::requests(&sender.sender, &outgoing, &boundary);
+    let requests = match &loaded.reply {
+        // An answer to a comment is one call: under the comment, or privately to its author.
+        Some((comment, privately)) => {
+            match sending::comment_reply(&sender.sender, comment, *privately, &message.content) {
+                Ok(request) => vec![request],
+                Err(reason) => {
+                    return settle(env, &db, &tenant, job, Decision::MarkFailed { reason }, attempt).await;
+                }
+            }
+        }
+        None => sending::requests(&sender.sender, &outgoing, &format!("crm-edge-{}", hex_random()?)),
+    };
     let provider = sender.sender.provider();
     let parts = requests.len();
     // Parts an earlier attempt got accepted are not sent again.

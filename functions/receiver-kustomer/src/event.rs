@@ -175,6 +175,7 @@ async fn reply(
         content,
         subject: None,
         attachments: Vec::new(),
+        reply: None,
     };
     let origin = http::configured_origin(env)?.unwrap_or_default();
     // The message's id is derived from the Kustomer message: a delivery handled again after it

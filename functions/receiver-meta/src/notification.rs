@@ -23,7 +23,7 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
     let signature = req.headers().get(meta::SIGNATURE_HEADER)?;
     meta::verify_signature(app_secret, signature.as_deref(), &body)?;
 
-    let notification = meta::parse(&body, account.channel, &account.address)?;
+    let mut notification = meta::parse(&body, account.channel, &account.address)?;
     if notification.ignored > 0 {
         console_warn!(
             "channel account {}: {} notification entries about another {} account were ignored",
@@ -33,16 +33,12 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
         );
     }
     log_rejections(account, &notification.rejected);
-    if !notification.comments.is_empty() {
-        // Read and checked, but no conversation takes a page's comments yet: said, not dropped
-        // unseen.
-        console_warn!(
-            "channel account {}: {} comments on the page's posts were received and not stored",
-            account.id,
-            notification.comments.len()
-        );
-    }
-    let received = notification.batch.messages.len();
+    // Comments on the page's posts are stored as the author's conversation under each post.
+    notification.batch.comments = std::mem::take(&mut notification.comments)
+        .into_iter()
+        .map(|comment| comment.inbound())
+        .collect();
+    let received = notification.batch.messages.len() + notification.batch.comments.len();
     let statuses = notification.batch.statuses.len();
     let report = ingest::ingest(env, account, notification.batch, &http::origin(&req, env)?).await?;
     http::json(

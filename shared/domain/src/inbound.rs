@@ -19,6 +19,26 @@ pub struct InboundMessage {
     pub media: Vec<InboundMedia>,
 }
 
+/// A customer's comment on one of a page's posts, added, edited or removed: its conversation is
+/// the author's under that post (`thread`, the post's id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundComment {
+    pub thread: String,
+    pub change: CommentChange,
+    /// The comment: its provider id (the same in its edits and its removal), its author, and its
+    /// text (the new text of an edit; empty for a removal, whose author may be unknown).
+    pub message: InboundMessage,
+}
+
+/// What happened to a comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommentChange {
+    Added,
+    Edited,
+    Removed,
+}
+
 /// A file attached to an inbound message, and where its bytes are. The remote kinds are kept
 /// (as JSON) with the pending attachment until the file is fetched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +97,9 @@ pub struct StatusUpdate {
 pub struct InboundBatch {
     pub messages: Vec<InboundMessage>,
     pub statuses: Vec<StatusUpdate>,
+    /// Comments on a page's posts (Facebook).
+    #[serde(default)]
+    pub comments: Vec<InboundComment>,
 }
 
 /// What one delivery of a provider's webhook stored.
@@ -93,6 +116,8 @@ pub struct IngestReport {
     pub media_queued: usize,
     /// Files that could not be recorded or fetched at all; the message is stored.
     pub media_failed: usize,
+    /// Stored comments whose author edited or removed them.
+    pub comments_changed: usize,
 }
 
 /// Bytes as one base64 string rather than an array of numbers.

@@ -77,6 +77,19 @@ pub struct OutgoingMessage {
     pub subject: Option<String>,
     /// Ids of uploaded attachments, in the order given.
     pub attachments: Vec<AttachmentId>,
+    /// The Facebook comment it answers, when it answers one (the page's bot does); the API's
+    /// sends answer none.
+    pub reply: Option<CommentReply>,
+}
+
+/// An answer to a comment on a page's post: kept in the conversation of the comment's author
+/// under that post, and sent under the comment in public or, privately, into the author's
+/// Messenger (the Send API's private reply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentReply {
+    pub post_id: String,
+    pub comment_id: String,
+    pub privately: bool,
 }
 
 /// The longest message each channel takes, in characters: WhatsApp's text body and our own
@@ -165,6 +178,7 @@ impl OutgoingMessage {
             content,
             subject,
             attachments,
+            reply: None,
         })
     }
 }

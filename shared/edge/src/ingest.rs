@@ -25,7 +25,9 @@ use domain::bot::target::BotChannel;
 use domain::channel::{AddressKind, Channel, MessageStatus};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, ConversationId, CustomerId, EventId, MessageId};
-use domain::inbound::{InboundBatch, InboundMedia, InboundMessage, StatusUpdate};
+use domain::inbound::{
+    CommentChange, InboundBatch, InboundComment, InboundMedia, InboundMessage, StatusUpdate,
+};
 use domain::media::clean_filename;
 use domain::time::Timestamp;
 use domain::webhooks::EventType;
@@ -57,19 +59,45 @@ pub async fn ingest(
     let db = env.d1(DB)?;
     let arrived = runtime::now();
     let mut report = IngestReport::default();
-    // A page's customer messages, for its bot (Messenger's; comments come with their threads).
+    // A page's customer messages and comments, for its bots.
     let mut for_bot = Vec::new();
-    let mut messages = batch.messages.into_iter();
-    while let Some(message) = messages.next() {
-        let stored = match store_message(&db, account, &message, arrived, base_url).await {
+    let mut items = batch
+        .messages
+        .into_iter()
+        .map(Item::Message)
+        .chain(batch.comments.into_iter().map(Item::Comment));
+    while let Some(item) = items.next() {
+        let (message, thread) = match &item {
+            Item::Message(message) => (message, ""),
+            Item::Comment(comment) => (&comment.message, comment.thread.as_str()),
+        };
+        let stored = match &item {
+            Item::Comment(comment) if comment.change != CommentChange::Added => {
+                match changed_comment(&db, account, comment, arrived).await {
+                    Ok(changed) => {
+                        report.comments_changed += usize::from(changed);
+                        continue;
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            _ => store_message(&db, account, message, thread, arrived, base_url).await,
+        };
+        let stored = match stored {
             Ok(stored) => stored,
-            // The business is being moved: this message, those after it and the statuses are
-            // kept for after the move, and the provider is answered as if they were stored.
+            // The business is being moved: this item, those after it and the statuses are kept
+            // for after the move, and the provider is answered as if they were stored.
             Err(error) if held_inbound::being_moved(&error) => {
-                let rest = InboundBatch {
-                    messages: std::iter::once(message).chain(messages).collect(),
+                let mut rest = InboundBatch {
                     statuses: batch.statuses,
+                    ..InboundBatch::default()
                 };
+                for item in std::iter::once(item).chain(items) {
+                    match item {
+                        Item::Message(message) => rest.messages.push(message),
+                        Item::Comment(comment) => rest.comments.push(comment),
+                    }
+                }
                 held_inbound::keep(env, account, &rest, base_url).await?;
                 bot::hand_over(env, &db, &account.tenant, &account.address, &for_bot).await;
                 return Ok(report);
@@ -82,10 +110,28 @@ pub async fn ingest(
         };
         report.stored += 1;
         if account.channel == Channel::Facebook && !message.content.trim().is_empty() {
-            for_bot.push((stored.id.clone(), BotChannel::Messenger));
+            let (channel, comment) = match &item {
+                Item::Message(_) => (BotChannel::Messenger, None),
+                Item::Comment(comment) => (
+                    BotChannel::Facebook,
+                    Some(bot::Commented {
+                        post_id: comment.thread.clone(),
+                        comment_id: comment.message.provider_message_id.clone(),
+                    }),
+                ),
+            };
+            for_bot.push(bot::ForBot {
+                message_id: stored.id.clone(),
+                channel,
+                comment,
+            });
         }
+        let media = match item {
+            Item::Message(message) => message.media,
+            Item::Comment(_) => Vec::new(),
+        };
         let mut queued = 0;
-        for media in message.media {
+        for media in media {
             match store_media(env, &db, account, &stored.id, media).await {
                 Ok(Stored::Now) => report.media_stored += 1,
                 Ok(Stored::Queued) => queued += 1,
@@ -113,8 +159,8 @@ pub async fn ingest(
         Ok(applied) => applied,
         Err(error) if held_inbound::being_moved(&error) => {
             let rest = InboundBatch {
-                messages: Vec::new(),
                 statuses: batch.statuses,
+                ..InboundBatch::default()
             };
             held_inbound::keep(env, account, &rest, base_url).await?;
             0
@@ -122,6 +168,35 @@ pub async fn ingest(
         Err(error) => return Err(error),
     };
     Ok(report)
+}
+
+/// One thing a batch stores: a message, or a change to a comment (in its post's thread).
+enum Item {
+    Message(InboundMessage),
+    Comment(InboundComment),
+}
+
+/// An edited comment takes its new text; a removed one keeps nothing of what it said. Whether a
+/// stored comment changed (a change to a comment never stored, or repeated, changes nothing).
+async fn changed_comment(
+    db: &Db,
+    account: &ChannelAccount,
+    comment: &InboundComment,
+    now: Timestamp,
+) -> Result<bool, ApiError> {
+    let content = match comment.change {
+        CommentChange::Removed => "",
+        _ => comment.message.content.as_str(),
+    };
+    db::messages::edit_inbound(
+        db,
+        &account.tenant,
+        account.channel,
+        &comment.message.provider_message_id,
+        content,
+        now,
+    )
+    .await
 }
 
 /// The consumer of `crm-edge-inbound-held` (`held_inbound`): stores a kept batch (the queue hands
@@ -212,6 +287,7 @@ async fn store_message(
     db: &Db,
     account: &ChannelAccount,
     message: &InboundMessage,
+    thread: &str,
     now: Timestamp,
     base_url: &str,
 ) -> Result<Option<StoredMessage>, ApiError> {
@@ -263,6 +339,7 @@ async fn store_message(
         db,
         tenant,
         channel,
+        thread,
         address,
         &conversation_id,
         &now_text,
@@ -272,6 +349,7 @@ async fn store_message(
         db,
         tenant,
         channel,
+        thread,
         address,
         &conversation_id,
         &account.id,
@@ -283,6 +361,7 @@ async fn store_message(
         db,
         tenant,
         channel,
+        thread,
         address,
         &message_id,
         &message.content,
@@ -484,6 +563,7 @@ mod tests {
         InboundBatch {
             messages,
             statuses: Vec::new(),
+            comments: Vec::new(),
         }
     }
 
@@ -940,12 +1020,14 @@ mod tests {
             let read = InboundBatch {
                 messages: Vec::new(),
                 statuses: vec![status(MessageStatus::Delivered), status(MessageStatus::Read)],
+                comments: Vec::new(),
             };
             assert_eq!(fixture.ingest(&account, read).await.statuses_applied, 2);
             assert_eq!(stored_status(&fixture).as_deref(), Some("read"));
             let late = InboundBatch {
                 messages: Vec::new(),
                 statuses: vec![status(MessageStatus::Delivered), status(MessageStatus::Received)],
+                comments: Vec::new(),
             };
             assert_eq!(fixture.ingest(&account, late).await.statuses_applied, 0);
             assert_eq!(
@@ -968,6 +1050,7 @@ mod tests {
                     status: MessageStatus::Delivered,
                     reason: None,
                 }],
+                comments: Vec::new(),
             };
             assert_eq!(fixture.ingest(&account, early).await.statuses_applied, 0);
             assert_eq!(fixture.rows("early_statuses", "status").len(), 1);

@@ -498,6 +498,7 @@ mod tests {
             content: "Hello".to_owned(),
             subject: Some("Re: order".to_owned()),
             attachments: Vec::new(),
+            reply: None,
         };
         crate::send_queue::accept_on_channel(
             &fixture.env,

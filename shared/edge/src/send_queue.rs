@@ -265,6 +265,8 @@ pub struct ToDeliver {
     pub message: Message,
     pub customer: Option<Customer>,
     pub account: Option<ChannelAccount>,
+    /// The Facebook comment it answers (its id, and whether privately), when it answers one.
+    pub reply: Option<(String, bool)>,
     latest_address: Option<String>,
 }
 
@@ -297,6 +299,7 @@ pub async fn to_deliver(
             db::channel_accounts::for_sending_on(of_message("channel")).scoped(db, tenant)?,
             db::customer_identities::latest_address_of(of_message("customer_id"), of_message("channel"))
                 .scoped(db, tenant)?,
+            db::messages::reply(db, tenant, id)?,
         ])
         .await?;
     let Some(mut message) = db::messages::outbound_at(&results, 0)? else {
@@ -308,6 +311,7 @@ pub async fn to_deliver(
         customer: db::customers::customer_at(&results, 2)?,
         account: db::channel_accounts::sending_account_at(db, keys, &results, 3).await?,
         latest_address: db::customer_identities::address_at(&results, 4)?,
+        reply: db::messages::reply_at(&results, 5)?,
     }))
 }
 
@@ -362,6 +366,7 @@ async fn store_queued(
             tenant,
             &customer.id,
             channel,
+            outgoing.reply.as_ref().map_or("", |reply| reply.post_id.as_str()),
             &conversation_id,
             account,
             &now_text,
@@ -376,6 +381,7 @@ async fn store_queued(
             &db::messages::SendOptions {
                 subject: outgoing.subject.as_deref(),
                 media_base_url: Some(base_url),
+                reply: outgoing.reply.as_ref(),
             },
             now,
         )?,
@@ -487,6 +493,7 @@ mod tests {
                 content: "Your order is on its way".to_owned(),
                 subject: Some("Order 42".to_owned()),
                 attachments,
+                reply: None,
             }
         }
 

@@ -264,6 +264,7 @@ impl Fixture {
             content: content.to_owned(),
             subject: None,
             attachments: Vec::new(),
+            reply: None,
         };
         crate::send_queue::accept_on_channel(&self.env, &self.db, tenant, customer, &outgoing, ORIGIN)
             .await
@@ -290,6 +291,7 @@ impl Fixture {
         let batch = domain::inbound::InboundBatch {
             messages: vec![message],
             statuses: Vec::new(),
+            comments: Vec::new(),
         };
         self.ingest(account, batch).await
     }

@@ -54,6 +54,21 @@ pub fn requests(sender: &Sender, outgoing: &Outgoing<'_>, boundary: &str) -> Vec
     }
 }
 
+/// The call that answers the Facebook comment `comment_id` with `text` from `sender`: in public
+/// under it, or `privately` into its author's Messenger. Err: why it cannot be sent.
+pub fn comment_reply(
+    sender: &Sender,
+    comment_id: &str,
+    privately: bool,
+    text: &str,
+) -> Result<ProviderRequest, String> {
+    if privately {
+        meta::private_reply_request(sender, comment_id, text)
+    } else {
+        meta::comment_reply_request(sender, comment_id, text)
+    }
+}
+
 /// Reads a provider's answer: 2xx is sent; 429 and 5xx are transient; any other status is a
 /// rejection carrying the provider's own error message. Providers that report throttling in a
 /// 4xx body (Meta) are read as transient too.

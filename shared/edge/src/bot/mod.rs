@@ -36,7 +36,7 @@ use domain::links::link::PageId;
 use domain::links::search::{Mode, Question};
 use domain::lookup::CustomerKey;
 use domain::message::{ConversationStatus, Message};
-use domain::outgoing::OutgoingMessage;
+use domain::outgoing::{CommentReply, OutgoingMessage};
 use domain::tenant::Tenant;
 use generate::Generator;
 use serde::{Deserialize, Serialize};
@@ -57,6 +57,16 @@ pub struct BotTask {
     /// `facebook` (a comment) or `messenger`.
     pub channel: String,
     pub message_id: MessageId,
+    /// A comment's post and its own id (Meta's), which its answer names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<Commented>,
+}
+
+/// Where a comment is: the post (its conversation's thread) and the comment itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commented {
+    pub post_id: String,
+    pub comment_id: String,
 }
 
 impl crate::queue::Work for BotTask {
@@ -265,22 +275,24 @@ fn logged(pieces: &[Piece], used: &[usize]) -> Vec<TurnPiece> {
         .collect()
 }
 
-/// The id of the bot's reply to `message`: derived, so a turn taken again sends nothing again.
-pub fn reply_id(message: &MessageId) -> MessageId {
-    let digest = Sha256::digest([b"crm-edge bot reply ", message.as_str().as_bytes()].concat());
+/// The id of the bot's reply `name` (`reply`; a comment's `public` and `private`) to `message`:
+/// derived, so a turn taken again sends nothing again.
+pub fn reply_id(message: &MessageId, name: &str) -> MessageId {
+    let digest = Sha256::digest(format!("crm-edge bot {name} {}", message.as_str()).as_bytes());
     MessageId::generate(std::array::from_fn(|at| digest[at]))
+}
+
+/// A customer's message for a page's bot, as the receiver stored it.
+pub struct ForBot {
+    pub message_id: MessageId,
+    pub channel: BotChannel,
+    pub comment: Option<Commented>,
 }
 
 /// Hands the page's new customer messages to its bots: one read of the page's enabled bots, then
 /// a task per message on a channel whose bot is enabled. A failure to queue is logged: the
 /// message is stored, and people see it as always.
-pub async fn hand_over(
-    env: &Env,
-    db: &Db,
-    tenant: &Tenant,
-    page: &str,
-    messages: &[(MessageId, BotChannel)],
-) {
+pub async fn hand_over(env: &Env, db: &Db, tenant: &Tenant, page: &str, messages: &[ForBot]) {
     if messages.is_empty() {
         return;
     }
@@ -296,12 +308,13 @@ pub async fn hand_over(
     };
     let tasks: Vec<BotTask> = messages
         .iter()
-        .filter(|(_, channel)| enabled.contains(channel))
-        .map(|(message_id, channel)| BotTask {
+        .filter(|message| enabled.contains(&message.channel))
+        .map(|message| BotTask {
             business_id: tenant.business_id.clone(),
             page_id: page.to_owned(),
-            channel: channel.as_str().to_owned(),
-            message_id: message_id.clone(),
+            channel: message.channel.as_str().to_owned(),
+            message_id: message.message_id.clone(),
+            comment: message.comment.clone(),
         })
         .collect();
     if tasks.is_empty() {
@@ -374,6 +387,7 @@ pub async fn answer_message(env: &Env, task: &BotTask, attempt: u32) -> Result<S
             Outcome::handoff(&bot.settings, "generator_failed", Vec::new())
         }
     };
+    let how = (&bot.settings, task.comment.as_ref());
     act(
         env,
         db,
@@ -382,6 +396,7 @@ pub async fn answer_message(env: &Env, task: &BotTask, attempt: u32) -> Result<S
         &message,
         customer.as_ref(),
         &spell,
+        how,
         outcome,
     )
     .await?;
@@ -412,9 +427,10 @@ async fn act(
     message: &Message,
     customer: Option<&Customer>,
     spell: &Spell,
+    (settings, comment): (&BotSettings, Option<&Commented>),
     outcome: Outcome,
 ) -> Result<(), ApiError> {
-    let mut reply_message_id = None;
+    let (mut reply_message_id, mut private_message_id) = (None, None);
     match (outcome.did, customer) {
         (Did::Reply, Some(customer)) => {
             let conversation = db::conversations::by_ids(db, tenant, &[&message.conversation_id])
@@ -425,26 +441,53 @@ async fn act(
                 Some(account) => account,
                 None => send_queue::sending_account(db, tenant, conversation.channel).await?,
             };
-            let outgoing = OutgoingMessage {
-                channel: conversation.channel,
-                content: outcome.text.clone().unwrap_or_default(),
-                subject: None,
-                attachments: Vec::new(),
-            };
             let origin = http::configured_origin(env)?.unwrap_or_default();
-            let id = reply_id(&message.id);
-            send_queue::accept_once(
-                env,
-                db,
-                tenant,
-                customer,
-                &account,
-                &outgoing,
-                &origin,
-                id.clone(),
-            )
-            .await?;
-            reply_message_id = Some(id);
+            let text = outcome.text.clone().unwrap_or_default();
+            // A comment is answered as the page chose (under it, privately, or both); a
+            // Messenger message, in Messenger.
+            let replies: Vec<(Option<CommentReply>, &str)> = match (comment, target.channel) {
+                (Some(comment), BotChannel::Facebook) => {
+                    let reply = |privately| CommentReply {
+                        post_id: comment.post_id.clone(),
+                        comment_id: comment.comment_id.clone(),
+                        privately,
+                    };
+                    let how = settings.comment_reply;
+                    [(how.public(), false, "public"), (how.private(), true, "private")]
+                        .into_iter()
+                        .filter(|(wanted, _, _)| *wanted)
+                        .map(|(_, privately, name)| (Some(reply(privately)), name))
+                        .collect()
+                }
+                _ => vec![(None, "reply")],
+            };
+            for (reply, name) in replies {
+                let privately = reply.as_ref().is_some_and(|reply| reply.privately);
+                let outgoing = OutgoingMessage {
+                    channel: conversation.channel,
+                    content: text.clone(),
+                    subject: None,
+                    attachments: Vec::new(),
+                    reply,
+                };
+                let id = reply_id(&message.id, name);
+                send_queue::accept_once(
+                    env,
+                    db,
+                    tenant,
+                    customer,
+                    &account,
+                    &outgoing,
+                    &origin,
+                    id.clone(),
+                )
+                .await?;
+                if privately && reply_message_id.is_some() {
+                    private_message_id = Some(id);
+                } else {
+                    reply_message_id = Some(id);
+                }
+            }
         }
         (Did::Handoff, _) => {
             hand_off(
@@ -494,6 +537,7 @@ async fn act(
             generator_ms: outcome.generator_ms,
             total_ms,
             reply_message_id: reply_message_id.as_ref(),
+            private_message_id: private_message_id.as_ref(),
             created_at: &created_at,
         },
     )?);

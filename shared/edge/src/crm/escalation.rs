@@ -214,6 +214,7 @@ async fn hand_off(
         content: text.to_owned(),
         subject: None,
         attachments: Vec::new(),
+        reply: None,
     };
     let origin = http::configured_origin(env)?.unwrap_or_default();
     if let Err(error) = send_queue::accept_on_channel(env, db, tenant, &customer, &outgoing, &origin).await {

@@ -26,6 +26,8 @@ pub struct NewTurn<'a> {
     pub generator_ms: Option<u64>,
     pub total_ms: u64,
     pub reply_message_id: Option<&'a MessageId>,
+    /// A comment answered in public and privately: the private message.
+    pub private_message_id: Option<&'a MessageId>,
     pub created_at: &'a str,
 }
 
@@ -39,8 +41,8 @@ pub fn insert(db: &Db, tenant: &Tenant, turn: &NewTurn<'_>) -> Result<Statement,
             tenant,
             "INSERT OR IGNORE INTO bot_answers (id, business_id, page_id, channel, customer_id, conversation_id, \
              message_id, question, action, reason, text, pieces, model, generator_ms, total_ms, reply_message_id, \
-             is_try, created_at) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-             ?17, ?18)",
+             is_try, created_at, private_message_id) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+             ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         )
         .bind(&[
             text(turn.id),
@@ -60,6 +62,7 @@ pub fn insert(db: &Db, tenant: &Tenant, turn: &NewTurn<'_>) -> Result<Statement,
             optional_text(turn.reply_message_id.map(MessageId::as_str)),
             number(i64::from(turn.message_id.is_none())),
             text(turn.created_at),
+            optional_text(turn.private_message_id.map(MessageId::as_str)),
         ])?)
 }
 
@@ -186,7 +189,8 @@ pub async fn kpis(
              SUM(action = 'reply' AND NOT EXISTS (SELECT 1 FROM messages r, messages m WHERE r.id = t.reply_message_id \
              AND r.business_id = ?1 AND m.conversation_id = t.conversation_id AND m.created_us > r.created_us \
              AND m.business_id = ?1 AND m.direction = 'outbound' AND NOT EXISTS (SELECT 1 FROM bot_answers x \
-             WHERE x.reply_message_id = m.id AND x.business_id = ?1)) \
+             WHERE x.reply_message_id = m.id AND x.business_id = ?1) AND NOT EXISTS (SELECT 1 FROM bot_answers y \
+             WHERE y.private_message_id = m.id AND y.business_id = ?1)) \
              AND NOT EXISTS (SELECT 1 FROM messages r, escalations e WHERE r.id = t.reply_message_id \
              AND r.business_id = ?1 AND e.conversation_id = t.conversation_id AND e.created_us > r.created_us \
              AND e.business_id = ?1) \

@@ -45,7 +45,8 @@ pub async fn spell(
              (SELECT handed_off_at FROM b) IS NOT NULL AS handed_off, \
              EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = ?2 AND m.created_us >= c.since_us \
              AND m.business_id = ?1 AND m.direction = 'outbound' AND NOT EXISTS (SELECT 1 FROM bot_answers a \
-             WHERE a.reply_message_id = m.id AND a.business_id = ?1)) AS person_wrote FROM c",
+             WHERE a.reply_message_id = m.id AND a.business_id = ?1) AND NOT EXISTS (SELECT 1 FROM bot_answers p \
+             WHERE p.private_message_id = m.id AND p.business_id = ?1)) AS person_wrote FROM c",
         )
         .bind(&[text(conversation.as_str())])?
         .first(None)

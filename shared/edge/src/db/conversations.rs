@@ -22,10 +22,12 @@ const COLUMNS: &str = "c.id, c.customer_id, c.channel, c.channel_account_id, \
 /// `new_id`, which the touch then creates as the current one. Nothing for a redelivery.
 ///
 /// [`NewConversationAfter`]: domain::message::NewConversationAfter
+#[allow(clippy::too_many_arguments)]
 pub fn supersede_if_quiet(
     db: &Db,
     tenant: &Tenant,
     channel: Channel,
+    thread: &str,
     address: &str,
     new_id: &ConversationId,
     now: &str,
@@ -36,7 +38,7 @@ pub fn supersede_if_quiet(
             tenant,
             format!(
                 "UPDATE conversations SET superseded_by = ?4, updated_at = ?5 \
-                 WHERE business_id = ?1 AND channel = ?2 AND superseded_by IS NULL \
+                 WHERE business_id = ?1 AND channel = ?2 AND thread = ?7 AND superseded_by IS NULL \
                  AND customer_id = (SELECT customer_id FROM customer_identities \
                    WHERE business_id = ?1 AND channel = ?2 AND address = ?3) \
                  AND status IN ('resolved', 'closed') \
@@ -52,6 +54,7 @@ pub fn supersede_if_quiet(
             text(new_id.as_str()),
             text(now),
             text(provider_message_id),
+            text(thread),
         ])?)
 }
 
@@ -67,6 +70,7 @@ pub fn touch_for_inbound(
     db: &Db,
     tenant: &Tenant,
     channel: Channel,
+    thread: &str,
     address: &str,
     new_id: &ConversationId,
     account: &ChannelAccountId,
@@ -75,11 +79,11 @@ pub fn touch_for_inbound(
     message_id: &MessageId,
 ) -> Result<Statement, ApiError> {
     Ok(db
-        .scoped(tenant, "INSERT INTO conversations (id, business_id, customer_id, channel, channel_account_id, status, last_message_at, created_at, updated_at) \
-             SELECT ?4, ?1, customer_id, ?2, ?5, 'open', ?6, ?6, ?6 FROM customer_identities \
+        .scoped(tenant, "INSERT INTO conversations (id, business_id, customer_id, channel, thread, channel_account_id, status, last_message_at, created_at, updated_at) \
+             SELECT ?4, ?1, customer_id, ?2, ?9, ?5, 'open', ?6, ?6, ?6 FROM customer_identities \
              WHERE business_id = ?1 AND channel = ?2 AND address = ?3 \
              AND NOT EXISTS (SELECT 1 FROM messages WHERE business_id = ?1 AND channel = ?2 AND provider_message_id = ?7) \
-             ON CONFLICT (business_id, customer_id, channel) WHERE superseded_by IS NULL DO UPDATE SET \
+             ON CONFLICT (business_id, customer_id, channel, thread) WHERE superseded_by IS NULL DO UPDATE SET \
              last_message_at = excluded.last_message_at, updated_at = excluded.updated_at, \
              status = CASE WHEN conversations.status IN ('resolved', 'closed') THEN 'open' ELSE conversations.status END, \
              resolved_at = CASE WHEN conversations.status IN ('resolved', 'closed') THEN NULL ELSE conversations.resolved_at END, \
@@ -96,6 +100,7 @@ pub fn touch_for_inbound(
             text(now),
             text(provider_message_id),
             text(message_id.as_str()),
+            text(thread),
         ])?)
 }
 
@@ -118,11 +123,13 @@ pub fn reopened_by(channel: Channel, address: &str, message_id: &MessageId) -> S
 
 /// The statement that opens the customer's conversation on the channel for a message we send,
 /// or touches it (keeping the account it was opened with).
+#[allow(clippy::too_many_arguments)]
 pub fn touch_for_outbound(
     db: &Db,
     tenant: &Tenant,
     customer_id: &CustomerId,
     channel: Channel,
+    thread: &str,
     new_id: &ConversationId,
     account: &ChannelAccountId,
     now: &str,
@@ -130,9 +137,9 @@ pub fn touch_for_outbound(
     Ok(db
         .scoped(
             tenant,
-            "INSERT INTO conversations (id, business_id, customer_id, channel, channel_account_id, status, \
-             last_message_at, created_at, updated_at) VALUES (?4, ?1, ?2, ?3, ?5, 'open', ?6, ?6, ?6) \
-             ON CONFLICT (business_id, customer_id, channel) WHERE superseded_by IS NULL DO UPDATE SET \
+            "INSERT INTO conversations (id, business_id, customer_id, channel, thread, channel_account_id, status, \
+             last_message_at, created_at, updated_at) VALUES (?4, ?1, ?2, ?3, ?7, ?5, 'open', ?6, ?6, ?6) \
+             ON CONFLICT (business_id, customer_id, channel, thread) WHERE superseded_by IS NULL DO UPDATE SET \
              channel_account_id = COALESCE(conversations.channel_account_id, excluded.channel_account_id), \
              last_message_at = excluded.last_message_at, updated_at = excluded.updated_at",
         )
@@ -142,6 +149,7 @@ pub fn touch_for_outbound(
             text(new_id.as_str()),
             text(account.as_str()),
             text(now),
+            text(thread),
         ])?)
 }
 

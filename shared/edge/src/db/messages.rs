@@ -11,6 +11,7 @@ use domain::channel::{Channel, Direction, MessageStatus};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ConversationId, CustomerId, MessageId};
 use domain::message::{Cursor, Message};
+use domain::outgoing::CommentReply;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde::Deserialize;
@@ -99,6 +100,7 @@ pub fn insert_inbound(
     db: &Db,
     tenant: &Tenant,
     channel: Channel,
+    thread: &str,
     address: &str,
     id: &MessageId,
     content: &str,
@@ -112,7 +114,7 @@ pub fn insert_inbound(
              SELECT ?4, ?1, c.id, c.customer_id, ?2, 'inbound', ?5, 'received', ?6, {}, ?8 \
              FROM customer_identities i JOIN conversations c \
                ON c.business_id = i.business_id AND c.customer_id = i.customer_id AND c.channel = i.channel \
-               AND c.superseded_by IS NULL \
+               AND c.thread = ?9 AND c.superseded_by IS NULL \
              WHERE i.business_id = ?1 AND i.channel = ?2 AND i.address = ?3 \
              ON CONFLICT DO NOTHING RETURNING id",
             next_created_us(7, 1)
@@ -125,7 +127,35 @@ pub fn insert_inbound(
             text(provider_message_id),
             number(now.micros()),
             text(&now.to_rfc3339()),
+            text(thread),
         ])?)
+}
+
+/// Gives the stored inbound message `provider_message_id` on `channel` its new `content` (an
+/// edited comment's text; empty for a removed one); whether one changed.
+pub async fn edit_inbound(
+    db: &Db,
+    tenant: &Tenant,
+    channel: Channel,
+    provider_message_id: &str,
+    content: &str,
+    now: Timestamp,
+) -> Result<bool, ApiError> {
+    let result = db
+        .scoped(
+            tenant,
+            "UPDATE messages SET content = ?4, updated_at = ?5 WHERE business_id = ?1 AND channel = ?2 \
+             AND provider_message_id = ?3 AND direction = 'inbound' AND content <> ?4",
+        )
+        .bind(&[
+            text(channel.as_str()),
+            text(provider_message_id),
+            text(content),
+            text(&now.to_rfc3339()),
+        ])?
+        .run()
+        .await?;
+    Ok(db::changes(&result) > 0)
 }
 
 /// What a send was accepted with beyond its content: kept on the row so that the sweep can put
@@ -135,6 +165,8 @@ pub struct SendOptions<'a> {
     pub subject: Option<&'a str>,
     /// The deployment's origin the client reached, that providers fetch attachments from.
     pub media_base_url: Option<&'a str>,
+    /// The comment it answers, when it answers one (in the conversation of the comment's post).
+    pub reply: Option<&'a CommentReply>,
 }
 
 /// The statement that stores a message to send as `queued`, in the customer's conversation on
@@ -154,9 +186,10 @@ pub fn insert_outbound(
     Ok(db
         .scoped(tenant, format!(
             "INSERT INTO messages (id, business_id, conversation_id, customer_id, channel, direction, content, status, \
-             created_us, updated_at, send_subject, send_media_base_url) \
-             SELECT ?4, ?1, c.id, c.customer_id, c.channel, 'outbound', ?5, 'queued', {}, ?7, ?8, ?9 FROM conversations c \
-             WHERE c.business_id = ?1 AND c.customer_id = ?2 AND c.channel = ?3 AND c.superseded_by IS NULL \
+             created_us, updated_at, send_subject, send_media_base_url, send_reply_to, send_privately) \
+             SELECT ?4, ?1, c.id, c.customer_id, c.channel, 'outbound', ?5, 'queued', {}, ?7, ?8, ?9, ?11, ?12 \
+             FROM conversations c WHERE c.business_id = ?1 AND c.customer_id = ?2 AND c.channel = ?3 \
+             AND c.thread = ?10 AND c.superseded_by IS NULL \
              RETURNING id, conversation_id, created_us",
             next_created_us(6, 1)
         ))
@@ -169,6 +202,9 @@ pub fn insert_outbound(
             text(&now.to_rfc3339()),
             db::optional_text(options.subject),
             db::optional_text(options.media_base_url),
+            text(options.reply.map_or("", |reply| reply.post_id.as_str())),
+            db::optional_text(options.reply.map(|reply| reply.comment_id.as_str())),
+            number(i64::from(options.reply.is_some_and(|reply| reply.privately))),
         ])?)
 }
 
@@ -306,6 +342,26 @@ pub fn outbound_column(id: &MessageId, column: &'static str) -> Sql {
 /// The statement reading the tenant's outbound message `id`; [`outbound_at`] reads its answer.
 pub fn outbound(db: &Db, tenant: &Tenant, id: &MessageId) -> Result<Statement, ApiError> {
     outbound_column(id, MESSAGE_COLUMNS).scoped(db, tenant)
+}
+
+/// The statement reading which comment the outbound message `id` answers, if any;
+/// [`reply_at`] reads its answer.
+pub fn reply(db: &Db, tenant: &Tenant, id: &MessageId) -> Result<Statement, ApiError> {
+    outbound_column(id, "send_reply_to, send_privately").scoped(db, tenant)
+}
+
+/// The comment the statement of [`reply`] at `position` found the message answers: its id, and
+/// whether the answer goes privately.
+pub fn reply_at(results: &[D1Result], position: usize) -> Result<Option<(String, bool)>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        send_reply_to: Option<String>,
+        send_privately: i64,
+    }
+    Ok(db::first_row::<Row>(results, position)?.and_then(|row| {
+        row.send_reply_to
+            .map(|comment| (comment, row.send_privately != 0))
+    }))
 }
 
 /// The message the statement of [`outbound`] at `position` of a batch found, or None.
@@ -703,6 +759,7 @@ mod on_data {
                 &fixture.db,
                 &acme,
                 Channel::Whatsapp,
+                "",
                 "+353879999999",
                 &MessageId::generate(crate::testing::random()),
                 "who?",

@@ -601,6 +601,7 @@ mod tests {
             generator_ms: Some(1),
             total_ms: 2,
             reply_message_id: None,
+            private_message_id: None,
             created_at: &stamp,
         };
         let spell = crate::db::bot_conversations::Spell {

@@ -193,6 +193,7 @@ impl Fixture {
                 tenant,
                 customer,
                 channel,
+                "",
                 &ConversationId::generate(random()),
                 account,
                 &now.to_rfc3339(),
@@ -208,6 +209,7 @@ impl Fixture {
                 &messages::SendOptions {
                     subject: None,
                     media_base_url: Some("https://edge.test"),
+                    reply: None,
                 },
                 now,
             )
@@ -269,6 +271,7 @@ impl Fixture {
                 &self.db,
                 tenant,
                 channel,
+                "",
                 address,
                 &ConversationId::generate(random()),
                 account,
@@ -281,6 +284,7 @@ impl Fixture {
                 &self.db,
                 tenant,
                 channel,
+                "",
                 address,
                 &message_id,
                 content,

@@ -150,6 +150,31 @@ impl Shop {
             .collect()
     }
 
+    /// `from` comments `text` under the page's post `post` (`verb` add, edited or remove).
+    async fn comments(
+        &self,
+        app: &App,
+        from: &str,
+        post: &str,
+        comment: &str,
+        verb: &str,
+        text: &str,
+    ) -> Value {
+        let value = json!({
+            "item": "comment", "verb": verb, "comment_id": comment, "post_id": post, "parent_id": post,
+            "from": { "id": from, "name": "Ann Murphy" }, "message": text, "created_time": 1_700_000_000,
+        });
+        let notification = json!({ "object": "page", "entry": [{
+            "id": self.setup.address, "time": 1_700_000_000_000_i64, "changes": [{ "field": "feed", "value": value }],
+        }]});
+        let answer = deliver_meta(app, &self.setup, &notification)
+            .await
+            .expect(200)
+            .json();
+        app.settle().await;
+        answer
+    }
+
     async fn log(&self, app: &App) -> Vec<Value> {
         let path = format!("{BOTS}/answers?page_id={}&channel=messenger", self.setup.address);
         call(app, &self.setup.business, Method::Get, &path, None)
@@ -457,5 +482,125 @@ fn the_bots_settings_are_checked_and_another_businesss_page_is_not_found() {
         )
         .await;
         crate::steps::api::assert_error(&answer, 404, "not_found", "another business's page");
+    });
+}
+
+#[test]
+fn a_comment_on_a_post_is_its_authors_conversation_and_gets_a_public_and_a_private_reply_from_their_record() {
+    test(|app| async move {
+        let shop = shop(&app, json!({})).await;
+        // The page's comments bot answers both under the comment and in Messenger.
+        let page = shop.setup.address.clone();
+        for links in ["/api/dashboard/crm-links"] {
+            let listed = call(
+                &app,
+                &shop.setup.business,
+                Method::Get,
+                &format!("{links}?page_id={page}&channel=messenger"),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+            for link in listed["crm_links"].as_array().cloned().unwrap_or_default() {
+                let body = json!({
+                    "page_id": page, "channels": ["facebook"], "name": link["name"], "type": "api", "is_active": true,
+                    "url": link["url"], "holds": link["holds"],
+                });
+                call(&app, &shop.setup.business, Method::Post, links, Some(body))
+                    .await
+                    .expect(201);
+            }
+        }
+        app.settle().await;
+        call(
+            &app,
+            &shop.setup.business,
+            Method::Put,
+            BOTS,
+            Some(json!({ "page_id": page, "channel": "facebook", "settings": { "enabled": true, "min_score": 0.01, "comment_reply": "both" } })),
+        )
+        .await
+        .expect(200);
+        let post = format!("{page}_778899");
+        let comment = format!("778899_{}", meta_partner::numeric_id());
+        let answer = shop
+            .comments(
+                &app,
+                &shop.ann,
+                &post,
+                &comment,
+                "add",
+                "What is my order tracking number?",
+            )
+            .await;
+        assert_eq!(answer["stored"], 1, "{answer}");
+        let calls: Vec<(String, Value)> = shop
+            .graph
+            .sends()
+            .iter()
+            .map(|send| (send.path().to_owned(), send.json()))
+            .collect();
+        assert_eq!(calls.len(), 2, "a public and a private reply: {calls:?}");
+        let public = calls
+            .iter()
+            .find(|(path, _)| path.ends_with(&format!("/{comment}/comments")));
+        let private = calls
+            .iter()
+            .find(|(path, _)| path.ends_with(&format!("/{page}/messages")));
+        let (Some((_, public)), Some((_, private))) = (public, private) else {
+            panic!("under the comment and privately: {calls:?}");
+        };
+        assert!(
+            public["message"]
+                .as_str()
+                .is_some_and(|text| text.contains("TRK55501")),
+            "{public}"
+        );
+        assert_eq!(private["recipient"], json!({ "comment_id": comment }));
+        assert!(
+            private["message"]["text"]
+                .as_str()
+                .is_some_and(|text| text.contains("TRK55501"))
+        );
+
+        // The comment is a message of its own conversation, apart from Ann's Messenger one.
+        shop.says(&app, &shop.ann, "Hello").await;
+        let messages = crate::steps::channels::messages_of(&app, &shop.setup.business.key).await;
+        let conversations: std::collections::BTreeSet<&str> = messages
+            .iter()
+            .filter_map(|message| message["conversation_id"].as_str())
+            .collect();
+        assert_eq!(
+            conversations.len(),
+            2,
+            "the post's thread and Messenger: {messages:?}"
+        );
+
+        // Ann edits and then removes the comment: the message follows, and nothing is answered again.
+        shop.comments(&app, &shop.ann, &post, &comment, "edited", "Where is order 1001?")
+            .await;
+        let edited = crate::steps::channels::messages_of(&app, &shop.setup.business.key).await;
+        assert!(
+            edited
+                .iter()
+                .any(|message| message["content"] == "Where is order 1001?"),
+            "{edited:?}"
+        );
+        let answer = shop
+            .comments(&app, &shop.ann, &post, &comment, "remove", "")
+            .await;
+        assert_eq!(answer["comments_changed"], 1, "{answer}");
+        let removed = crate::steps::channels::messages_of(&app, &shop.setup.business.key).await;
+        assert!(
+            !removed
+                .iter()
+                .any(|message| message["content"] == "Where is order 1001?")
+        );
+        assert_eq!(
+            shop.graph.sends().len(),
+            3,
+            "the two replies and the Messenger answer only"
+        );
     });
 }

@@ -242,7 +242,7 @@ pub fn parse(
             content,
             media,
         }],
-        statuses: Vec::new(),
+        ..InboundBatch::default()
     })
 }
 
@@ -411,6 +411,7 @@ mod tests {
                     media: vec![],
                 }],
                 statuses: vec![],
+                comments: Vec::new(),
             })
         );
     }

@@ -41,6 +41,28 @@ pub struct Comment {
     pub created_time: Option<i64>,
 }
 
+impl Comment {
+    /// The comment as a receiver hands it over: its author's conversation under the post.
+    pub fn inbound(self) -> crate::inbound::InboundComment {
+        use crate::inbound::{CommentChange, InboundComment, InboundMessage};
+        InboundComment {
+            thread: self.post_id,
+            change: match self.verb {
+                CommentVerb::Added => CommentChange::Added,
+                CommentVerb::Edited => CommentChange::Edited,
+                CommentVerb::Removed => CommentChange::Removed,
+            },
+            message: InboundMessage {
+                provider_message_id: self.comment_id,
+                from: self.author_id.unwrap_or_default(),
+                sender_name: self.author_name,
+                content: self.message,
+                media: Vec::new(),
+            },
+        }
+    }
+}
+
 /// The comment one change of a page's entry carries, when it is a comment by someone other than
 /// the page `page_id`; `path` is the change's (`entry[0].changes[1]`). None for changes of other
 /// fields, feed items that are not comments, and comments the page hides or shows again (verbs

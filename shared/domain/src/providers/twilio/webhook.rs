@@ -71,11 +71,11 @@ pub fn parse(params: &[(String, String)], channel: Channel) -> Result<InboundBat
     match status {
         None | Some("received" | "receiving") => Ok(InboundBatch {
             messages: vec![incoming_message(&form, channel)?],
-            statuses: Vec::new(),
+            ..InboundBatch::default()
         }),
         Some(status) => Ok(InboundBatch {
-            messages: Vec::new(),
             statuses: status_update(&form, status)?.into_iter().collect(),
+            ..InboundBatch::default()
         }),
     }
 }
@@ -324,6 +324,7 @@ mod tests {
                     media: vec![],
                 }],
                 statuses: vec![],
+                comments: Vec::new(),
             })
         );
     }
