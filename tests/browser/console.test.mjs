@@ -1,7 +1,8 @@
 // The business console in a real browser (Debian's chromium, headless, driven by playwright-core),
 // used as a business admin who has only a console link would use it: open the link, create an API
 // key, add a webhook and send it a test, connect a local Kustomer and a local Krayin (choosing
-// Krayin's stages from its pipeline), add a CRM link and search it, read the analytics' charts
+// Krayin's stages from its pipeline), add a CRM link and search it, set the page's bot and ask it
+// as a customer would, read the analytics' charts
 // and the audit log. Every page is checked with axe-core (no serious or critical violation), is
 // used once with the keyboard alone, and is photographed at 1280 px and 375 px into
 // tests/browser/screenshots/.
@@ -18,7 +19,7 @@ import { PUBLIC_URL, admin, api, newBusiness, unique, waitFor } from '../e2e/sup
 import { kustomerOrg } from '../e2e/crm/connectors.mjs';
 import { DEFAULT_SCOPES, OAUTH, startHubSpot } from '../e2e/crm/hubspot.mjs';
 import { sanctumToken, startKrayin } from '../e2e/crm/krayin.mjs';
-import { CUSTOM_PATH, DEFAULT_CREDENTIALS, startCrm } from '../e2e/links/crm-server.mjs';
+import { CUSTOM_PATH, DEFAULT_CREDENTIALS, TEXT_PATH, startCrm } from '../e2e/links/crm-server.mjs';
 
 const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots');
 const CHROMIUM = process.env.CRM_EDGE_CHROMIUM || '/usr/bin/chromium';
@@ -28,7 +29,7 @@ const CHROMIUM_ARGS = [
 ];
 const WAIT_MS = 20_000;
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const PAGES = ['overview', 'alerts', 'api-access', 'webhooks', 'channels', 'connectors', 'links', 'analytics', 'audit'];
+const PAGES = ['overview', 'alerts', 'api-access', 'webhooks', 'channels', 'connectors', 'links', 'bot', 'analytics', 'audit'];
 
 let browser;
 let business;
@@ -462,6 +463,60 @@ describe('the business console', () => {
       assert.deepEqual(errors, []);
     } finally {
       await context.close();
+    }
+  });
+
+  test('bot: a time zone it does not know is refused beside its field, the settings are saved, the try box answers as a customer would from the page\'s CRM links, and the turn shows in the log', async () => {
+    const pageId = `8${Date.now()}`;
+    const account = await admin('POST', `/admin/businesses/${business.business.id}/channel-accounts`, {
+      channel: 'facebook', provider: 'meta', address: pageId, name: 'Acme Outdoor Bot',
+      secrets: { app_secret: 'a', verify_token: 'v', access_token: 't' },
+    });
+    assert.equal(account.status, 201, account.text);
+    const link = await api(business.key, 'POST', '/api/dashboard/crm-links', {
+      page_id: pageId, channels: ['messenger'], name: 'Returns policy', url: `${crm.url}${TEXT_PATH}`, type: 'file', is_active: true,
+    });
+    assert.equal(link.status, 201, link.text);
+    await waitFor(async () => {
+      const listed = await api(business.key, 'GET', `/api/dashboard/crm-links?page_id=${pageId}&channel=messenger`);
+      return listed.body.crm_links?.[0]?.status?.state === 'ok';
+    }, 60_000, 'the link fetched and indexed', 500);
+    for (const width of [1280, 375]) {
+      const { context, page, errors } = await signedIn(width);
+      try {
+        await show(page, `bot/${encodeURIComponent(pageId)}`);
+        const form = page.getByRole('form', { name: 'Save bot' });
+        if (width === 1280) {
+          await form.getByLabel('The bot answers').check();
+          await form.getByLabel('Instructions').fill('Be warm and brief. Talk only about returns.');
+          await form.getByLabel('Time zone').fill('Mars/Olympus');
+          await answered(page, 'PUT', '/api/dashboard/bots', 422, () => form.getByRole('button', { name: 'Save bot' }).click());
+          await form.locator('.field .error').first().waitFor({ timeout: WAIT_MS });
+          assert.match(await form.locator('.field .error').first().innerText(), /time zone/);
+          await form.getByLabel('Time zone').fill('');
+          await answered(page, 'PUT', '/api/dashboard/bots', 200, () => form.getByRole('button', { name: 'Save bot' }).click());
+          await page.getByText('Bot saved').waitFor({ timeout: WAIT_MS });
+          const stored = await api(business.key, 'GET', `/api/dashboard/bots?page_id=${pageId}&channel=messenger`);
+          assert.equal(stored.body.settings.enabled, true);
+          assert.equal(stored.body.settings.instructions, 'Be warm and brief. Talk only about returns.');
+          assert.equal(stored.body.active_links, 1);
+        }
+        const ask = page.getByRole('form', { name: 'Ask as a customer would' });
+        await ask.getByLabel('Question (required)').fill('What is your returns policy?');
+        await answered(page, 'POST', '/api/dashboard/bots/try', 200, () => ask.getByRole('button', { name: 'Ask the bot' }).click());
+        await page.locator('main .card .badge').last().waitFor({ timeout: WAIT_MS });
+        assert.match(await page.locator('main [aria-live] .card').innerText(), /(reply|handoff)[\s\S]*crm-edge-local-composer/);
+        await page.screenshot({ path: join(SCREENSHOTS, `console-bot-try-${width}.png`), fullPage: true });
+        await show(page, `bot/${encodeURIComponent(pageId)}`);
+        await page.getByRole('region', { name: 'The bot\'s turns' }).getByText('What is your returns policy?').first().waitFor({ timeout: WAIT_MS });
+        assert.deepEqual(await violations(page), [], `the bot's page at ${width} px`);
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        assert.ok(overflow <= 0, `the bot's page at ${width} px: nothing wider than the screen (${overflow}px)`);
+        await page.screenshot({ path: join(SCREENSHOTS, `console-bot-log-${width}.png`), fullPage: true });
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+      }
     }
   });
 

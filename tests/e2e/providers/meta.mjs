@@ -1,6 +1,8 @@
 // Meta's send APIs as a local server: the WhatsApp Cloud API and the Messenger Platform's Send
 // API (which Instagram shares), both `POST /{version}/{sender id}/messages` with the account's
-// access token as a bearer token and a JSON body; errors in the Graph API's error shape.
+// access token as a bearer token and a JSON body (a page's private reply to a comment names the
+// comment as `recipient.comment_id`), and a page's public reply to a comment,
+// `POST /{version}/{comment id}/comments` with `message`; errors in the Graph API's error shape.
 
 import { randomId, startProviderServer } from './server.mjs';
 
@@ -34,16 +36,20 @@ export function startMeta(accessTokens) {
   return startProviderServer({
     name: 'meta',
     route(method, path) {
-      const match = new RegExp(`^/${GRAPH_VERSION}/(\\d+)/messages$`).exec(path);
-      return method === 'POST' && match ? { senderId: match[1] } : null;
+      const message = new RegExp(`^/${GRAPH_VERSION}/(\\d+)/messages$`).exec(path);
+      const comment = new RegExp(`^/${GRAPH_VERSION}/(\\d+_\\d+)/comments$`).exec(path);
+      if (method !== 'POST') return null;
+      if (message) return { senderId: message[1] };
+      return comment ? { commentId: comment[1] } : null;
     },
     authorized(headers, { senderId }) {
-      const token = accessTokens.get(senderId);
-      return token !== undefined && headers.authorization === `Bearer ${token}`;
+      // A reply under a comment names no account in its path: any page's token is taken.
+      const tokens = senderId === undefined ? [...accessTokens.values()] : [accessTokens.get(senderId)];
+      return tokens.some((token) => token !== undefined && headers.authorization === `Bearer ${token}`);
     },
     async parse(raw) {
       const body = JSON.parse(raw.toString('utf8'));
-      const recipient = body.messaging_product === 'whatsapp' ? body.to : body.recipient?.id;
+      const recipient = body.messaging_product === 'whatsapp' ? body.to : body.recipient?.id ?? body.recipient?.comment_id;
       return { recipient, body };
     },
     answer(step, request) {
@@ -56,6 +62,7 @@ export function startMeta(accessTokens) {
       switch (step) {
         case 'ok':
         case 'slow':
+          if (request.params.commentId) return { status: 200, body: { id: `${request.params.commentId.split('_')[0]}_${randomId(16).replace(/\D/g, '7')}` } };
           return whatsapp
             ? {
                 status: 200,

@@ -123,18 +123,24 @@ export async function startMediaHost() {
 }
 
 /** A WhatsApp (Meta) account for `business`, its Graph API at `apiBaseUrl` when given. */
-export async function whatsappAccount(business, apiBaseUrl) {
+export function whatsappAccount(business, apiBaseUrl) {
+  return metaAccount(business, 'whatsapp', apiBaseUrl);
+}
+
+/** A Meta account of `business` on `channel` (whatsapp, facebook: a page, instagram), its Graph
+ * API at `apiBaseUrl` when given. */
+export async function metaAccount(business, channel, apiBaseUrl) {
   const secrets = { app_secret: unique('app-secret'), verify_token: unique('verify'), access_token: unique('access') };
   const address = `1${digits(15)}`;
   const settings = apiBaseUrl ? { api_base_url: apiBaseUrl } : {};
   const res = await admin('POST', `/admin/businesses/${business.id}/channel-accounts`, {
-    channel: 'whatsapp',
+    channel,
     provider: 'meta',
     address,
     settings,
     secrets,
   });
-  assert.equal(res.status, 201, `creating a WhatsApp account: ${res.text}`);
+  assert.equal(res.status, 201, `creating a ${channel} account: ${res.text}`);
   return { account: res.body, secrets, address, path: res.body.webhook_path };
 }
 

@@ -369,7 +369,7 @@
   // ---- pages --------------------------------------------------------------------------------
 
   const pages = {
-    overview, alerts, 'api-access': apiAccess, webhooks, webhook, channels, connectors, connector, links, analytics, audit,
+    overview, alerts, 'api-access': apiAccess, webhooks, webhook, channels, connectors, connector, links, bot, analytics, audit,
   };
 
   function heading(text, ...rest) {
@@ -1320,6 +1320,103 @@
         details.documents.map((d) => h('details', {}, h('summary', {}, `${d.link.name}: ${d.records} record(s), ${d.chunks} piece(s)`),
           d.chunk_samples.length ? h('ul', {}, d.chunk_samples.map((sample) => h('li', {}, h('span', { class: 'hint' }, `${sample.record} · `), sample.text))) : h('p', { class: 'muted' }, 'Nothing indexed yet')))),
       h('section', { class: 'card', 'aria-labelledby': 'search' }, h('h2', { id: 'search' }, 'Try the search'), search, results),
+    ];
+  }
+
+  const BOT_CHANNELS = [['messenger', 'Messenger'], ['facebook', 'Comments on posts']];
+  /** @type {import('../../../types/api').BotSpan['days']} */
+  const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+
+  async function bot(pageId) {
+    const accounts = await api('GET', '/api-channel-accounts');
+    const facebookPages = accounts.channel_accounts.filter((a) => a.channel === 'facebook');
+    if (facebookPages.length === 0) {
+      return [
+        heading('Bot'),
+        h('p', {}, 'The bot answers on a Facebook page. ', h('a', { href: '#/channels' }, 'Add your page as a Facebook channel account'), ' first.'),
+      ];
+    }
+    const params = new URLSearchParams(location.hash.split('?')[1] || '');
+    const current = pageId || facebookPages[0].address;
+    const channel = params.get('channel') === 'facebook' ? 'facebook' : 'messenger';
+    const days = params.get('days') === '30' ? 30 : 7;
+    const at = (changes) => `#/bot/${encodeURIComponent(current)}${query({ channel, days, ...changes })}`;
+    const [out, kpis, log] = await Promise.all([
+      api('GET', `/api/dashboard/bots${query({ page_id: current, channel })}`),
+      api('GET', `/api/dashboard/bots/kpis${query({ page_id: current, channel, days })}`),
+      api('GET', `/api/dashboard/bots/answers${query({ page_id: current, channel, limit: 20 })}`),
+    ]);
+    const st = out.settings;
+    const span = st.hours && st.hours.open[0];
+    const settingsForm = form([
+      checkbox('The bot answers', 'settings.enabled', st.enabled),
+      field('Instructions', 'settings.instructions', { type: 'textarea', value: st.instructions, placeholder: 'Be warm and brief. Talk only about orders and plans.', hint: 'Tone, and what it may talk about. It answers only from your CRM links whatever they say.' }),
+      field('Hand-off message', 'settings.handoff_message', { type: 'textarea', required: true, value: st.handoff_message, hint: 'Sent once when the bot passes a conversation to your team.' }),
+      field('Hand-off phrases', 'settings.handoff_phrases', { type: 'textarea', value: st.handoff_phrases.join('\n'), hint: 'One a line: a customer who writes one is passed to your team at once.' }),
+      field('Most answers per conversation', 'settings.max_answers', { type: 'number', min: 1, max: 50, value: st.max_answers }),
+      field('Least search score', 'settings.min_score', { type: 'number', min: 0, max: 1, value: st.min_score, hint: 'Below it the bot hands off rather than guess (0 to 1).' }),
+      channel === 'facebook' ? field('Answer comments', 'settings.comment_reply', { type: 'select', value: st.comment_reply, choices: [['public', 'Under the comment'], ['private', 'Privately, in Messenger'], ['both', 'Both']] }) : null,
+      h('fieldset', {}, h('legend', {}, 'Hours'),
+        field('Time zone', 'settings.hours.time_zone', { value: st.hours ? st.hours.time_zone : '', placeholder: 'Europe/Dublin', hint: 'Leave empty to answer at any hour.' }),
+        h('div', { class: 'checks' }, DAYS.map((d) => checkbox(d, `day.${d}`, span ? span.days.includes(d) || st.hours.open.some((o) => o.days.includes(d)) : DAYS.indexOf(d) < 5))),
+        field('From', 'from', { type: 'time', value: span ? span.from : '09:00' }),
+        field('To', 'to', { type: 'time', value: span ? span.to : '18:00' })),
+    ], 'Save bot', async (el) => {
+      const zone = value(el, 'settings.hours.time_zone');
+      const openDays = DAYS.filter((d) => value(el, `day.${d}`));
+      const phrases = (value(el, 'settings.handoff_phrases') || '').split('\n').map((p) => p.trim()).filter(Boolean);
+      await api('PUT', '/api/dashboard/bots', {
+        page_id: current, channel,
+        settings: clean({
+          enabled: Boolean(value(el, 'settings.enabled')),
+          instructions: value(el, 'settings.instructions') || '',
+          handoff_message: value(el, 'settings.handoff_message'),
+          handoff_phrases: phrases,
+          max_answers: number(el, 'settings.max_answers'),
+          min_score: number(el, 'settings.min_score'),
+          comment_reply: channel === 'facebook' ? /** @type {import('../../../types/api').BotSettingsIn['comment_reply']} */ (value(el, 'settings.comment_reply')) : undefined,
+          hours: zone ? { time_zone: zone, open: [{ days: openDays, from: value(el, 'from') || '', to: value(el, 'to') || '' }] } : null,
+        }),
+      });
+      toast('Bot saved');
+      go(at({}));
+    });
+    const answer = h('div', { 'aria-live': 'polite' });
+    const tryForm = form([
+      field('Question', 'question', { type: 'textarea', required: true, placeholder: 'Where is my order?' }),
+      field('As customer (id)', 'customer_id', { placeholder: 'a customer id from the API', hint: 'Their own CRM records become candidates; without one, only general knowledge.' }),
+    ], 'Ask the bot', async (el) => {
+      const turn = await api('POST', '/api/dashboard/bots/try', clean({ page_id: current, channel, question: value(el, 'question') || '', customer_id: value(el, 'customer_id') }));
+      fill(answer, h('div', { class: 'card' },
+        h('p', {}, badge(turn.action === 'reply' ? 'good' : turn.action === 'handoff' ? 'warn' : 'off', turn.action), turn.reason ? ` ${turn.reason.replace(/_/g, ' ')}` : ''),
+        turn.text ? h('blockquote', {}, turn.text) : null,
+        h('p', { class: 'hint' }, `${turn.model || 'no model asked'} · ${turn.generator_ms ?? 0} ms to write · ${turn.total_ms} ms in all`),
+        turn.pieces.length ? h('ul', {}, turn.pieces.map((p) => h('li', { class: 'hint' }, `${p.kind} · ${p.record} · score ${p.score.toFixed(3)}${p.used ? ' · used' : ''}`))) : null));
+    }, { label: 'Ask as a customer would' });
+    return [
+      heading('Bot'),
+      h('p', { class: 'muted' }, `It answers from ${out.active_links} CRM link(s) active on ${channel}: each customer only from their own records and your general knowledge, and passes to your team when it cannot.`),
+      facebookPages.length > 1 ? h('p', { class: 'row' }, 'Page: ', facebookPages.map((a) => h('a', { href: `#/bot/${encodeURIComponent(a.address)}${query({ channel })}`, 'aria-current': a.address === current ? 'page' : undefined }, a.name || a.address))) : null,
+      h('p', { class: 'row' }, 'Channel: ', BOT_CHANNELS.map(([c, name]) => h('a', { href: at({ channel: c }), 'aria-current': c === channel ? 'page' : undefined }, name))),
+      h('section', { class: 'card', 'aria-labelledby': 'bot-kpis' }, h('h2', { id: 'bot-kpis' }, `Last ${days} days`),
+        h('p', { class: 'row' }, h('a', { href: at({ days: 7 }), 'aria-current': days === 7 ? 'page' : undefined }, '7 days'), h('a', { href: at({ days: 30 }), 'aria-current': days === 30 ? 'page' : undefined }, '30 days')),
+        table(['Measure', 'Value'], [
+          ['Answered', String(kpis.answered)],
+          ['Handed off', String(kpis.handed_off)],
+          ['Answered, no person needed after', String(kpis.answered_without_person)],
+          ['Left to people (outside hours, with your team)', String(kpis.silent)],
+          ['Time to answer', kpis.time_to_answer_ms.p50 === null ? '—' : `${kpis.time_to_answer_ms.p50} ms median, ${kpis.time_to_answer_ms.p95} ms at the 95th percentile`],
+        ], 'Nothing yet', 'The bot\'s KPIs')),
+      h('section', { class: 'card', 'aria-labelledby': 'bot-settings' }, h('h2', { id: 'bot-settings' }, 'Settings'), settingsForm),
+      h('section', { class: 'card', 'aria-labelledby': 'bot-try' }, h('h2', { id: 'bot-try' }, 'Try it'), tryForm, answer),
+      h('h2', {}, 'Log'),
+      table(['When', 'Question', 'What it did', 'Answer'], log.answers.map((t) => [
+        h('span', { class: 'hint' }, t.created_at.replace('T', ' ').slice(0, 19), t.is_try ? ' (try)' : ''),
+        t.question,
+        h('span', {}, badge(t.action === 'reply' ? 'good' : t.action === 'handoff' ? 'warn' : 'off', t.action), t.reason ? h('span', { class: 'hint' }, ` ${t.reason.replace(/_/g, ' ')}`) : null,
+          h('br'), h('span', { class: 'hint' }, `${t.pieces.filter((p) => p.used).length} of ${t.pieces.length} piece(s) used · ${t.total_ms} ms`)),
+        t.text || '—',
+      ]), 'Nothing yet: the bot has not answered on this channel', 'The bot\'s turns'),
     ];
   }
 
