@@ -54,10 +54,17 @@ struct Fact<'a> {
 fn facts_of(at: usize, piece: &Piece) -> impl Iterator<Item = Fact<'_>> {
     piece.lines().map(move |(path, value)| {
         let below = path.strip_prefix(piece.record.as_str()).unwrap_or(path);
+        // A line of plain text (a policy document's) has no path: its own words name it, and it
+        // is stated as it is written.
+        let named_by = if path.is_empty() {
+            words(value)
+        } else {
+            words(below)
+        };
         Fact {
             piece: at,
             field: label(below),
-            named_by: words(below),
+            named_by,
             value,
             kind: piece.kind,
         }
@@ -116,6 +123,7 @@ pub fn compose(question: &str, pieces: &[Piece], min_score: f64) -> Answer {
     let stated: Vec<String> = chosen
         .iter()
         .map(|fact| match fact.kind {
+            _ if fact.field.is_empty() => fact.value.trim_end_matches('.').to_owned(),
             PieceKind::Personal => format!("your {}: {}", fact.field, fact.value),
             PieceKind::General => format!("{}: {}", fact.field, fact.value),
         })
@@ -195,5 +203,36 @@ mod tests {
         );
         assert_eq!(compose("Can I bring my dog?", &pieces(), 0.5), Answer::handoff());
         assert_eq!(compose("When is my renewal date?", &[], 0.0), Answer::handoff());
+    }
+
+    #[test]
+    fn a_line_of_plain_text_is_named_by_its_own_words_and_stated_as_written() {
+        let policy = Piece {
+            source_id: "s".to_owned(),
+            record: String::new(),
+            part: 0,
+            text: "Returns policy\nReturns are free within 30 days of delivery.\nGift wrapping costs 3 EUR."
+                .to_owned(),
+            score: 0.5,
+            kind: PieceKind::General,
+        };
+        let answer = compose(
+            "How long do I have for returns?",
+            std::slice::from_ref(&policy),
+            0.1,
+        );
+        assert_eq!(answer.action, Action::Reply);
+        assert!(
+            answer
+                .text
+                .contains("Returns are free within 30 days of delivery"),
+            "{}",
+            answer.text
+        );
+        assert!(
+            !answer.text.contains("Gift"),
+            "a line the question does not name is left out"
+        );
+        assert_eq!(crate::bot::check::check(&answer, &[policy], "", ""), Ok(()));
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! A turn: the rules (`domain::bot::settings::decide`: hours, the conversation with people, a
 //! hand-off phrase, the most answers); the search as that customer (their own records and the
-//! page's general knowledge only, `knowledge::search::for_customer`); pieces under the bot's least
-//! score are a hand-off; the generation (`generate`); the model's structured answer read back; the
+//! page's general knowledge only, `knowledge::search::for_customer`); general knowledge under the
+//! bot's least score is left out, and with nothing left the turn is a hand-off; the generation (`generate`); the model's structured answer read back; the
 //! check every answer passes (`domain::bot::check`). A reply is sent through the send queue, as
 //! the message's own reply (its id derived from the message, so a turn taken twice sends once); a
 //! hand-off is an escalation (the hand-off message once, the CRM connectors' tickets) and the
@@ -27,7 +27,7 @@ use domain::bot::answer::{self, Prompt, Turn};
 use domain::bot::settings::{BotSettings, Conversation, HandOff, LocalTime, Silence, decide};
 use domain::bot::subject::subjects_of_customer;
 use domain::bot::target::{BotChannel, BotTarget};
-use domain::bot::{Action, Piece, check};
+use domain::bot::{Action, Piece, PieceKind, check};
 use domain::channel::{Channel, Direction};
 use domain::customer::Customer;
 use domain::error::ApiError;
@@ -203,9 +203,12 @@ pub async fn think(env: &Env, db: &Db, tenant: &Tenant, asked: &Asked<'_>) -> Re
             kind: hit.kind,
         })
         .collect();
+    // The asker's own records are about them and few: they are given whatever their score (a
+    // question about one field of a long record scores low against the record's other parts).
+    // General knowledge must reach the bot's least score.
     let (passed, under): (Vec<Piece>, Vec<Piece>) = pieces
         .into_iter()
-        .partition(|piece| piece.score >= settings.min_score);
+        .partition(|piece| piece.kind == PieceKind::Personal || piece.score >= settings.min_score);
     if passed.is_empty() {
         return Ok(Outcome::handoff(settings, "low_score", logged(&under, &[])));
     }

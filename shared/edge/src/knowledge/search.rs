@@ -60,8 +60,9 @@ pub async fn search(db: &Db, rag: &Rag, tenant: &Tenant, question: &Question) ->
 /// pieces of the page's links active on the channel that are general knowledge (of a link that
 /// holds it) or that customer's own records (of a link that holds customers' records), ranked by
 /// `question.mode` as [`search`] ranks. By meaning it asks the vector store twice at once, for
-/// the customer's own pieces and for general ones, and keeps the best of both, so that general
-/// knowledge cannot crowd the customer's own record out of the store's answer; by words, one
+/// the customer's own pieces and for general ones, and keeps both (the customer's best `top_k`
+/// whatever their scores, general knowledge's best `top_k` over the embedder's threshold), so that
+/// general knowledge cannot crowd the customer's own record out of the answer; by words, one
 /// full-text query narrowed to both. A link whose `holds` just changed answers with its pieces
 /// of the new kind only, until its next run has indexed them again.
 pub async fn for_customer(
@@ -229,14 +230,15 @@ async fn semantic_within(
         nearest(scope.general, Subjects::Is(GENERAL)),
     )
     .await?;
+    // The customer's own pieces (at most `k`) are kept whatever their score: a question about one
+    // field of their record can be far from the record's other parts, and they are about the
+    // asker. General knowledge must reach the embedder's threshold. Best first, both together.
     let threshold = rag.embedder.min_score();
     let mut merged: Vec<(String, f64)> = own
         .into_iter()
-        .chain(general)
-        .filter(|(_, score)| *score >= threshold)
+        .chain(general.into_iter().filter(|(_, score)| *score >= threshold))
         .collect();
     merged.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    merged.truncate(k);
     Ok(merged)
 }
 

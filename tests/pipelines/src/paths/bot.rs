@@ -397,6 +397,34 @@ fn a_hand_off_is_sent_once_then_the_bot_is_silent_until_the_conversation_is_reso
                 ("reply", "")
             ]
         );
+        let kpis_path = format!(
+            "{BOTS}/kpis?page_id={}&channel=messenger&days=30",
+            shop.setup.address
+        );
+        let kpis = call(&app, &shop.setup.business, Method::Get, &kpis_path, None)
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            (
+                &kpis["answered"],
+                &kpis["handed_off"],
+                &kpis["silent"],
+                &kpis["answered_without_person"]
+            ),
+            (&json!(1), &json!(1), &json!(2), &json!(1)),
+            "{kpis}"
+        );
+        assert!(
+            kpis["time_to_answer_ms"]["p50"].is_u64() && kpis["time_to_answer_ms"]["p95"].is_u64(),
+            "{kpis}"
+        );
+        let wrong = format!(
+            "{BOTS}/kpis?page_id={}&channel=messenger&days=14",
+            shop.setup.address
+        );
+        let answer = call(&app, &shop.setup.business, Method::Get, &wrong, None).await;
+        crate::steps::api::assert_error(&answer, 422, "validation_failed", "days must be 7 or 30");
     });
 }
 
@@ -601,6 +629,106 @@ fn a_comment_on_a_post_is_its_authors_conversation_and_gets_a_public_and_a_priva
             shop.graph.sends().len(),
             3,
             "the two replies and the Messenger answer only"
+        );
+    });
+}
+
+/// The labelled set (shared/domain/src/bot/compose/labelled.json), with the other readers of it.
+const LABELLED: &str = include_str!("../../../../shared/domain/src/bot/compose/labelled.json");
+
+#[test]
+fn the_labelled_set_through_the_whole_turn_holds_the_expected_fact_nine_times_in_ten_and_hands_off_where_it_should()
+ {
+    test(|app| async move {
+        let set: Value = serde_json::from_str(LABELLED).unwrap_or_default();
+        let _embedder = app.embedder();
+        let setup = meta_account(&app, "facebook").await;
+        let business = setup.business.clone();
+        let (customers, shop) = (json!({ "customers": [set["customer"]] }), set["shop"].clone());
+        app.stack.partner(CRM_HOST, move |call| match call.path() {
+            "/shop/customers.json" => json_reply(200, &customers),
+            _ => json_reply(200, &shop),
+        });
+        for (name, path, holds) in [
+            (
+                "Customers",
+                "/shop/customers.json",
+                json!({ "type": "customers", "field": "email", "key": "email" }),
+            ),
+            ("Shop", "/shop/knowledge.json", json!({ "type": "general" })),
+        ] {
+            let body = json!({
+                "page_id": setup.address, "channels": ["messenger"], "name": name, "type": "api", "is_active": true,
+                "url": format!("https://{CRM_HOST}{path}"), "holds": holds,
+            });
+            call(
+                &app,
+                &business,
+                Method::Post,
+                "/api/dashboard/crm-links",
+                Some(body),
+            )
+            .await
+            .expect(201);
+        }
+        app.settle().await;
+        call(
+            &app,
+            &business,
+            Method::Put,
+            BOTS,
+            Some(json!({ "page_id": setup.address, "channel": "messenger", "settings": { "enabled": true, "min_score": 0.01 } })),
+        )
+        .await
+        .expect(200);
+        let synced = crate::steps::customers::sync(
+            &app,
+            &business.key,
+            json!([{ "email": set["customer"]["email"], "name": "Maria Lopez" }]),
+        )
+        .await;
+        let maria = synced["results"]["details"][0]["customer_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!maria.is_empty(), "{synced}");
+        let questions = set["set"].as_array().cloned().unwrap_or_default();
+        assert!(questions.len() >= 30);
+        let (mut right, mut missed) = (0, Vec::new());
+        for pair in &questions {
+            let (question, fact) = (pair[0].as_str().unwrap_or_default(), pair[1].as_str());
+            let turn = call(
+                &app,
+                &business,
+                Method::Post,
+                &format!("{BOTS}/try"),
+                Some(json!({ "page_id": setup.address, "channel": "messenger", "question": question, "customer_id": maria })),
+            )
+            .await
+            .expect(200)
+            .json();
+            let text = turn["text"].as_str().unwrap_or_default();
+            let ok = match fact {
+                Some(fact) => turn["action"] == "reply" && text.contains(fact),
+                None => turn["action"] == "handoff",
+            };
+            if ok {
+                right += 1;
+            } else {
+                missed.push(format!("{question} -> {turn}"));
+            }
+            if fact.is_none() {
+                assert_eq!(
+                    turn["action"], "handoff",
+                    "{question}: nothing guessed where the set hands off"
+                );
+            }
+        }
+        assert!(
+            right * 10 >= questions.len() * 9,
+            "{right} of {} right; missed:\n{}",
+            questions.len(),
+            missed.join("\n")
         );
     });
 }
