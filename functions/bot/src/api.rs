@@ -4,10 +4,11 @@
 use domain::api::bots::{AnswersOut, BotOut, KpisOut, TurnOut};
 use domain::audit::Action;
 use domain::bot::settings::BotSettings;
-use domain::bot::target::{BotTarget, TryIn, members};
+use domain::bot::target::{BotTarget, TryIn};
 use domain::channel::Channel;
 use domain::error::ApiError;
 use domain::ids::MessageId;
+use domain::json::members;
 use domain::lookup::CustomerKey;
 use domain::query::Query;
 use domain::tenant::Tenant;
@@ -62,7 +63,7 @@ pub async fn set(
     audit: Audit,
     Json(body): Json<Value>,
 ) -> Result<Json<BotOut>, ApiError> {
-    let members = members(&body, &["page_id", "channel", "settings"])?;
+    let members = members(&body, &["page_id", "channel", "settings"], "bot")?;
     let target = BotTarget::parse(|name| members.get(name).filter(|value| !value.is_null()).cloned())?;
     let input = members
         .get("settings")
@@ -138,23 +139,10 @@ pub async fn ask(tenant: Tenant, env: Env, Json(body): Json<Value>) -> Result<Js
     .await?;
     let total_ms = u64::try_from(runtime::now().millis() - started.millis()).unwrap_or(0);
     let id = MessageId::generate(runtime::random()?);
+    let created_at = runtime::now().to_rfc3339();
     let turn = bot_answers::NewTurn {
-        id: id.as_str(),
-        target: &asked.target,
         customer_id: asked.customer_id.as_ref(),
-        conversation_id: None,
-        message_id: None,
-        question: &asked.question,
-        action: outcome.did.as_str(),
-        reason: outcome.reason,
-        text: outcome.text.as_deref(),
-        pieces: &outcome.pieces,
-        model: outcome.model.as_deref(),
-        generator_ms: outcome.generator_ms,
-        total_ms,
-        reply_message_id: None,
-        private_message_id: None,
-        created_at: &runtime::now().to_rfc3339(),
+        ..outcome.logged(id.as_str(), &asked.target, &asked.question, total_ms, &created_at)
     };
     bot_answers::insert(db, tenant, &turn)?.run().await?;
     Ok(Json(TurnOut {

@@ -37,6 +37,28 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// A JSON body's members, when it is an object that names only `allowed` (the fields of a
+/// `what`): 422 naming the first other member, with the fields it takes.
+pub fn members<'a>(
+    body: &'a serde_json::Value,
+    allowed: &[&str],
+    what: &str,
+) -> Result<&'a serde_json::Map<String, serde_json::Value>, ApiError> {
+    let members = body
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("body", "the body must be a JSON object"))?;
+    if let Some(name) = members.keys().find(|name| !allowed.contains(&name.as_str())) {
+        return Err(ApiError::invalid(
+            name.as_str(),
+            format!(
+                "{name} is not a {what} field; the fields are {}",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    Ok(members)
+}
+
 /// The number `text` holds in JSON's notation (`75000.00`, `-3`, `1.5e3`), spaces around it
 /// aside; None for anything else (`.5`, `+3`, `1,000`). Read by serde_json, which every bundle
 /// has: Rust's own float parser would add it 10 KB gzip.

@@ -62,26 +62,6 @@ impl BotTarget {
     }
 }
 
-/// A JSON body's members, each once, none but `allowed`: 422 naming the first other.
-pub fn members<'a>(
-    body: &'a Value,
-    allowed: &[&str],
-) -> Result<&'a serde_json::Map<String, Value>, ApiError> {
-    let members = body
-        .as_object()
-        .ok_or_else(|| ApiError::invalid("body", "the body must be a JSON object"))?;
-    if let Some(name) = members.keys().find(|name| !allowed.contains(&name.as_str())) {
-        return Err(ApiError::invalid(
-            name.as_str(),
-            format!(
-                "{name} is not a field here; the fields are {}",
-                allowed.join(", ")
-            ),
-        ));
-    }
-    Ok(members)
-}
-
 /// A try: the bot, the question, and who asks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TryIn {
@@ -92,7 +72,7 @@ pub struct TryIn {
 
 impl TryIn {
     pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let members = members(body, &["page_id", "channel", "question", "customer_id"])?;
+        let members = crate::json::members(body, &["page_id", "channel", "question", "customer_id"], "try")?;
         let given = |name: &str| members.get(name).filter(|value| !value.is_null()).cloned();
         let target = BotTarget::parse(given)?;
         let question = given("question")

@@ -357,18 +357,7 @@ impl NewLink {
     /// `allow_loopback` is the switch every caller of [`Destination::parse`] passes: true only in
     /// the local stack.
     pub fn parse(input: &Value, allow_loopback: bool) -> Result<Self, ApiError> {
-        let fields = input
-            .as_object()
-            .ok_or_else(|| ApiError::invalid("body", "the body must be a JSON object"))?;
-        if let Some(name) = fields.keys().find(|name| !FIELDS.contains(&name.as_str())) {
-            return Err(ApiError::invalid(
-                name.as_str(),
-                format!(
-                    "{name} is not a CRM link field; the fields are {}",
-                    FIELDS.join(", ")
-                ),
-            ));
-        }
+        let fields = crate::json::members(input, FIELDS, "CRM link")?;
         let given = |name: &str| fields.get(name).filter(|value| !value.is_null());
         let required =
             |name: &str| given(name).ok_or_else(|| ApiError::invalid(name, format!("{name} is required")));

@@ -132,6 +132,38 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// The turn as its log row holds it, asked `question` and taking `total_ms`: of no message (a
+    /// try), until the caller names the message, its conversation and what was sent.
+    pub fn logged<'a>(
+        &'a self,
+        id: &'a str,
+        target: &'a BotTarget,
+        question: &'a str,
+        total_ms: u64,
+        created_at: &'a str,
+    ) -> bot_answers::NewTurn<'a> {
+        bot_answers::NewTurn {
+            id,
+            target,
+            customer_id: None,
+            conversation_id: None,
+            message_id: None,
+            question,
+            action: self.did.as_str(),
+            reason: self.reason,
+            text: self.text.as_deref(),
+            pieces: &self.pieces,
+            model: self.model.as_deref(),
+            generator_ms: self.generator_ms,
+            total_ms,
+            reply_message_id: None,
+            private_message_id: None,
+            created_at,
+        }
+    }
+}
+
 /// What a turn is asked.
 pub struct Asked<'a> {
     pub target: &'a BotTarget,
@@ -526,22 +558,12 @@ async fn act(
         db,
         tenant,
         &bot_answers::NewTurn {
-            id: id.as_str(),
-            target,
             customer_id: Some(&message.customer_id),
             conversation_id: Some(&message.conversation_id),
             message_id: Some(&message.id),
-            question: &message.content,
-            action: outcome.did.as_str(),
-            reason: outcome.reason,
-            text: outcome.text.as_deref(),
-            pieces: &outcome.pieces,
-            model: outcome.model.as_deref(),
-            generator_ms: outcome.generator_ms,
-            total_ms,
             reply_message_id: reply_message_id.as_ref(),
             private_message_id: private_message_id.as_ref(),
-            created_at: &created_at,
+            ..outcome.logged(id.as_str(), target, &message.content, total_ms, &created_at)
         },
     )?);
     db.batch(statements).await?;
