@@ -1,7 +1,8 @@
 // The API reference (/console/reference) in a real browser (Debian's chromium, headless, driven by
 // playwright-core), read as a developer reads it, at 1280 px and at 375 px: every operation of
 // openapi.json is drawn (counted from the committed file, compared with what the page shows, by
-// method and path), one operation opens to its parameters, body and answers with no "Try it out",
+// method and path, read down the page: Swagger UI draws a document of 150 tags and operations or
+// more as it scrolls into view), one operation opens to its parameters, body and answers with no "Try it out",
 // the page asks nothing of any origin but its own and of the API nothing but /openapi.json,
 // its Content-Security-Policy refuses nothing, axe-core finds no serious or critical violation
 // (closed and with an operation open), and nothing is wider than the screen. Screenshots go to
@@ -55,14 +56,47 @@ async function violations(page) {
     .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`);
 }
 
-/** Every operation the page shows, as `METHOD path`. */
+/** Scrolls the page down a screen at a time from the top until `selector` is drawn (Swagger UI
+ * draws a long document's operations only as they come into view: 150 tags and operations or
+ * more); false when the bottom comes first. */
+async function reveal(page, selector) {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  for (let screens = 0; screens < 1000; screens++) {
+    if ((await page.locator(selector).count()) > 0) return true;
+    const moved = await page.evaluate(() => {
+      const before = window.scrollY;
+      window.scrollBy(0, window.innerHeight * 0.8);
+      return window.scrollY !== before;
+    });
+    if (!moved) return false;
+    await page.waitForTimeout(50);
+  }
+  return false;
+}
+
+/** Every operation the page draws, as `METHOD path`, read a screen at a time from top to bottom
+ * (see `reveal`), and the operations drawn twice on one screen; the page is left at the top. */
 async function drawn(page) {
-  const shown = await page.locator('.opblock').evaluateAll((blocks) => blocks.map((block) => {
-    const method = block.querySelector('.opblock-summary-method').textContent.trim();
-    const path = block.querySelector('.opblock-summary-path').getAttribute('data-path');
-    return `${method} ${path}`;
-  }));
-  return shown.sort();
+  const seen = new Set();
+  const twice = new Set();
+  await page.evaluate(() => window.scrollTo(0, 0));
+  for (let screens = 0; screens < 1000; screens++) {
+    const shown = await page.locator('.opblock').evaluateAll((all) => all.map((block) =>
+      `${block.querySelector('.opblock-summary-method').textContent.trim()} ${block.querySelector('.opblock-summary-path').getAttribute('data-path')}`));
+    for (const [at, op] of shown.entries()) {
+      if (shown.indexOf(op) !== at) twice.add(op);
+      seen.add(op);
+    }
+    const moved = await page.evaluate(() => {
+      const before = window.scrollY;
+      window.scrollBy(0, window.innerHeight * 0.8);
+      return window.scrollY !== before;
+    });
+    if (!moved) break;
+    await page.waitForTimeout(50);
+  }
+  await page.evaluate(() => window.scrollTo(0, 0));
+  return { operations: [...seen].sort(), twice: [...twice] };
 }
 
 before(async () => {
@@ -113,13 +147,16 @@ describe('the API reference', () => {
     ]);
     assert.equal(answer.status(), 200);
     await page.getByRole('heading', { level: 1, name: 'API reference' }).waitFor({ timeout: WAIT_MS });
-    await page.locator('.opblock').nth(OPERATIONS.length - 1).waitFor({ timeout: WAIT_MS });
+    await page.locator('.opblock').first().waitFor({ timeout: WAIT_MS });
     assert.ok(OPERATIONS.length > 100, `openapi.json has ${OPERATIONS.length} operations`);
-    assert.deepEqual(await drawn(page), OPERATIONS, 'the page shows each operation of openapi.json once');
+    const { operations, twice } = await drawn(page);
+    assert.deepEqual(operations, OPERATIONS, 'the page shows each operation of openapi.json');
+    assert.deepEqual(twice, [], 'and each once');
   });
 
   test(`${OPENED} opens to its parameters, body and answers, with no "Try it out"`, async () => {
     const [method, path] = OPENED.split(' ');
+    assert.ok(await reveal(page, `.opblock-summary-path[data-path="${path}"]`), `${OPENED} is drawn`);
     const block = page.locator(`.opblock-${method.toLowerCase()}`)
       .filter({ has: page.locator(`.opblock-summary-path[data-path="${path}"]`) });
     await block.locator('.opblock-summary-control').click();
@@ -138,6 +175,7 @@ describe('the API reference', () => {
       assert.deepEqual(await violations(page), [], `axe-core at ${width} px, ${OPENED} open`);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);
+      assert.ok(await reveal(page, '.opblock.is-open'), `${OPENED} is still open`);
       await page.locator('.opblock.is-open').evaluate((block) => block.scrollIntoView({ block: 'start' }));
       await page.screenshot({ path: join(SCREENSHOTS, `reference-operation-${width}.png`) });
       await page.evaluate(() => window.scrollTo(0, 0));
