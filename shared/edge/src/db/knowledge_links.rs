@@ -152,18 +152,29 @@ pub async fn delete(
     Ok((db::changes_at(&results, 0), left))
 }
 
-/// The sources active on a page's channel, whatever they hold, in the order of their ids.
+/// The sources active on a page's channel.
 pub async fn active_sources(
     db: &Db,
     tenant: &Tenant,
     page: &PageId,
     channel: LinkChannel,
 ) -> Result<Vec<SourceId>, ApiError> {
-    let active = active_by_holds(db, tenant, page, channel).await?;
-    let mut sources = active.general;
-    sources.extend(active.customers);
-    sources.sort();
-    Ok(sources)
+    #[derive(Deserialize)]
+    struct Active {
+        id: SourceId,
+    }
+    let rows = db
+        .scoped(
+            tenant,
+            "SELECT s.id FROM knowledge_links l JOIN knowledge_sources s ON s.id = l.source_id \
+             WHERE l.business_id = ?1 AND l.page_id = ?2 AND l.channel = ?3 AND l.is_active = 1 \
+             AND s.business_id = ?1 ORDER BY s.id",
+        )
+        .bind(&[text(page.as_str()), text(channel.as_str())])?
+        .all()
+        .await?
+        .results::<Active>()?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
 }
 
 /// The sources active on a page's channel by what they hold now: general knowledge, and
