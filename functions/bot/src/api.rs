@@ -3,7 +3,7 @@
 
 use domain::api::bots::{AnswersOut, BotOut, KpisOut, TurnOut};
 use domain::audit::Action;
-use domain::bot::settings::BotSettings;
+use domain::bot::settings::{BotSettings, BotSettingsIn};
 use domain::bot::target::{BotTarget, TryIn};
 use domain::channel::Channel;
 use domain::error::ApiError;
@@ -29,16 +29,24 @@ fn target_of(query: &Query) -> Result<BotTarget, ApiError> {
     BotTarget::parse(|name| query.get(name).map(Value::from))
 }
 
-/// The page's bot, with its links counted; the defaults (disabled) for one never set.
+/// The bot's settings and when they were set; the defaults (disabled) for a bot never set.
+async fn settings_of(
+    db: &Db,
+    tenant: &Tenant,
+    target: &BotTarget,
+) -> Result<(BotSettings, Option<String>), ApiError> {
+    Ok(match bots::find(db, tenant, target).await? {
+        Some(bot) => (bot.settings, Some(bot.updated_at)),
+        None => (BotSettingsIn::default().validate()?, None),
+    })
+}
+
+/// The page's bot, with its links counted.
 async fn bot_out(db: &Db, tenant: &Tenant, target: &BotTarget) -> Result<BotOut, ApiError> {
-    let stored = bots::find(db, tenant, target).await?;
+    let (settings, updated_at) = settings_of(db, tenant, target).await?;
     let active_links = knowledge_links::active_sources(db, tenant, &target.page_id, target.channel.links())
         .await?
         .len();
-    let (settings, updated_at) = match stored {
-        Some(bot) => (bot.settings, Some(bot.updated_at)),
-        None => (BotSettings::parse(&serde_json::json!({}))?, None),
-    };
     Ok(BotOut {
         page_id: target.page_id.as_str().to_owned(),
         channel: target.channel.as_str(),
@@ -115,10 +123,7 @@ pub async fn ask(tenant: Tenant, env: Env, Json(body): Json<Value>) -> Result<Js
             db::customer_identities::latest_address(db, tenant, &customer.id, Channel::Facebook).await?
         }
     };
-    let mut settings = match bots::find(db, tenant, &asked.target).await? {
-        Some(bot) => bot.settings,
-        None => BotSettings::parse(&serde_json::json!({}))?,
-    };
+    let (mut settings, _) = settings_of(db, tenant, &asked.target).await?;
     // A try asks what the bot would say: a disabled bot is tried as if it were enabled.
     settings.enabled = true;
     let started = runtime::now();

@@ -167,7 +167,7 @@ pub async fn kpis(
     days: u32,
     since: &str,
 ) -> Result<KpisOut, ApiError> {
-    #[derive(Deserialize)]
+    #[derive(Deserialize, Default)]
     struct Counts {
         answered: Option<i64>,
         handed_off: Option<i64>,
@@ -210,14 +210,7 @@ pub async fn kpis(
         .first(None)
         .await?;
     let count = |value: Option<i64>| value.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
-    let counts = counts.unwrap_or(Counts {
-        answered: None,
-        handed_off: None,
-        silent: None,
-        without_person: None,
-        p50: None,
-        p95: None,
-    });
+    let counts = counts.unwrap_or_default();
     Ok(KpisOut {
         days,
         answered: count(counts.answered),

@@ -152,29 +152,18 @@ pub async fn delete(
     Ok((db::changes_at(&results, 0), left))
 }
 
-/// The sources active on a page's channel.
+/// The sources active on a page's channel, whatever they hold: the general ones, then the
+/// customers' (each group in the order of its ids).
 pub async fn active_sources(
     db: &Db,
     tenant: &Tenant,
     page: &PageId,
     channel: LinkChannel,
 ) -> Result<Vec<SourceId>, ApiError> {
-    #[derive(Deserialize)]
-    struct Active {
-        id: SourceId,
-    }
-    let rows = db
-        .scoped(
-            tenant,
-            "SELECT s.id FROM knowledge_links l JOIN knowledge_sources s ON s.id = l.source_id \
-             WHERE l.business_id = ?1 AND l.page_id = ?2 AND l.channel = ?3 AND l.is_active = 1 \
-             AND s.business_id = ?1 ORDER BY s.id",
-        )
-        .bind(&[text(page.as_str()), text(channel.as_str())])?
-        .all()
-        .await?
-        .results::<Active>()?;
-    Ok(rows.into_iter().map(|row| row.id).collect())
+    let active = active_by_holds(db, tenant, page, channel).await?;
+    let mut sources = active.general;
+    sources.extend(active.customers);
+    Ok(sources)
 }
 
 /// The sources active on a page's channel by what they hold now: general knowledge, and
@@ -457,12 +446,11 @@ mod tests {
             .must();
             let mut expected = vec![a, b];
             expected.sort();
-            assert_eq!(
-                active_sources(&fixture.db, &acme, &page("1001"), LinkChannel::Messenger)
-                    .await
-                    .must(),
-                expected
-            );
+            let mut active = active_sources(&fixture.db, &acme, &page("1001"), LinkChannel::Messenger)
+                .await
+                .must();
+            active.sort();
+            assert_eq!(active, expected);
         });
     }
 }
