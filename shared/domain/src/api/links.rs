@@ -150,7 +150,10 @@ struct NewLinkIn {
 /// not indexed.
 #[cfg(feature = "openapi")]
 #[derive(schemars::JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(
+    deny_unknown_fields,
+    extend("if" = { "properties": { "type": { "const": "customers" } } }, "then" = { "required": ["field", "key"] })
+)]
 #[allow(dead_code, reason = "describes the body for the contract")]
 struct HoldsIn {
     #[serde(rename = "type")]
