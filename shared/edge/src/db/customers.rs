@@ -398,10 +398,24 @@ pub async fn find_known(
     tenant: &Tenant,
     drafts: &[&CustomerDraft],
 ) -> Result<Vec<KnownCustomer>, ApiError> {
-    #[derive(Deserialize)]
-    struct Known {
-        known: String,
-    }
+    let found = find_known_statement(db, tenant, drafts)?
+        .first::<KnownRow>(None)
+        .await?;
+    found.map_or(Ok(Vec::new()), |row| known_from_json(&row.known))
+}
+
+/// What [`find_known_statement`] reads: the customers as one JSON text.
+#[derive(Deserialize)]
+struct KnownRow {
+    known: String,
+}
+
+/// The statement of [`find_known`], for a batch; [`known_at`] reads what it found.
+pub fn find_known_statement(
+    db: &Db,
+    tenant: &Tenant,
+    drafts: &[&CustomerDraft],
+) -> Result<Statement, ApiError> {
     // The rows come back as one JSON text: a thousand rows handed over one by one cost the
     // function more than D1 takes to find them.
     let sql = format!(
@@ -412,15 +426,12 @@ pub async fn find_known(
             &[(KeyKind::ExternalId, 2), (KeyKind::Email, 3), (KeyKind::Phone, 4)],
         )
     );
-    let found = db
-        .scoped(tenant, sql)
-        .bind(&known_keys(drafts))?
-        .first::<Known>(None)
-        .await?;
-    match found {
-        Some(Known { known }) => known_from_json(&known),
-        None => Ok(Vec::new()),
-    }
+    Ok(db.scoped(tenant, sql).bind(&known_keys(drafts))?)
+}
+
+/// The stored customers the statement of [`find_known_statement`] at `position` found.
+pub fn known_at(results: &[D1Result], position: usize) -> Result<Vec<KnownCustomer>, ApiError> {
+    db::first_row::<KnownRow>(results, position)?.map_or(Ok(Vec::new()), |row| known_from_json(&row.known))
 }
 
 /// The keys [`find_known`] looks for: the drafts' external ids, emails and phones, each kind as
@@ -555,6 +566,43 @@ pub fn write(
         }
     }
     Ok(statements)
+}
+
+/// The statement that creates every customer of `writes`, unless a customer of the business
+/// holds any key of `drafts` (then it writes nothing): a first write made in the same batch as
+/// [`find_known_statement`], before what that finds is known, for a plan made as if it found
+/// nothing. `None` unless the plan is creates alone that fit one statement: a second statement's
+/// guard would find the customers the first one created.
+pub fn create_unless_known(
+    db: &Db,
+    tenant: &Tenant,
+    now: Timestamp,
+    writes: &[PlannedWrite<'_>],
+    drafts: &[&CustomerDraft],
+) -> Result<Option<Statement>, ApiError> {
+    if writes.is_empty() || writes.iter().any(|w| !w.is_new) {
+        return Ok(None);
+    }
+    let rows = writes.iter().map(|w| WriteRow::new(w.id, w.draft));
+    let Ok([rows]) = <[String; 1]>::try_from(db::json_arrays_written(rows, |row, out| row.write_json(out))?)
+    else {
+        return Ok(None);
+    };
+    let sql = format!(
+        "{INSERT_SQL} WHERE NOT EXISTS ({})",
+        select_by_keys(
+            "1",
+            &[(KeyKind::ExternalId, 4), (KeyKind::Email, 5), (KeyKind::Phone, 6)],
+        )
+    );
+    let [external_ids, emails, phones] = known_keys(drafts);
+    Ok(Some(db.scoped(tenant, sql).bind(&[
+        text(&now.to_rfc3339()),
+        text(&rows),
+        external_ids,
+        emails,
+        phones,
+    ])?))
 }
 
 /// One customer to write, in the step its plan gave it.
