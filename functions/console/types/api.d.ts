@@ -695,6 +695,7 @@ export type Indexing = {
   "pieces_seen": number;
   "records_before": number;
   "records_seen": number;
+  "records_without_key": number;
   "started_at": string;
 };
 export type InvalidKey = {

@@ -45,6 +45,7 @@ pub fn entry(
             indexing: source.run.as_ref().map(|run| Indexing {
                 started_at: run.started_at.clone(),
                 records_seen: run.records,
+                records_without_key: run.without_key,
                 pieces_seen: run.pieces,
                 pieces_embedded: run.embedded,
                 pages_read: run.next.as_ref().map(|next| next.pages),

@@ -263,6 +263,8 @@ pub struct LinkStatus {
 pub struct Indexing {
     pub started_at: String,
     pub records_seen: i64,
+    /// Records of a customers link this fetch has left out so far for having no readable key.
+    pub records_without_key: i64,
     pub pieces_seen: i64,
     pub pieces_embedded: i64,
     pub pages_read: Option<usize>,

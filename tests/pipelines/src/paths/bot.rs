@@ -232,6 +232,36 @@ fn a_messenger_question_is_answered_from_the_askers_own_record() {
             !requests[0].to_string().contains("TRK99903"),
             "a record without a key is nobody's"
         );
+        // ... and the link's status counts it, so the business can see what its field leaves out.
+        let links = call(
+            &app,
+            &shop.setup.business,
+            Method::Get,
+            &format!(
+                "/api/dashboard/crm-links?page_id={}&channel=messenger",
+                shop.setup.address
+            ),
+            None,
+        )
+        .await
+        .expect(200)
+        .json();
+        let left_out: Vec<(Value, Value)> = links["crm_links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|link| {
+                (
+                    link["name"].clone(),
+                    link["status"]["records_without_key"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            left_out,
+            vec![(json!("Customers"), json!(1)), (json!("Plans"), json!(0))],
+            "{links}"
+        );
     });
 }
 

@@ -57,9 +57,10 @@ fn a_crm_link_is_indexed_in_slices_searched_by_meaning_and_refreshed_embedding_o
         assert_eq!(
             (
                 status["indexing"]["pages_read"].as_u64(),
-                status["indexing"]["records_seen"].as_u64()
+                status["indexing"]["records_seen"].as_u64(),
+                status["indexing"]["records_without_key"].as_u64()
             ),
-            (Some(20), Some(20 * PAGE_SIZE as u64)),
+            (Some(20), Some(20 * PAGE_SIZE as u64), Some(0)),
             "the run's progress shows while it goes on: {status}"
         );
         assert_eq!(
