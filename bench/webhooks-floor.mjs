@@ -4,7 +4,9 @@
 // recording each message's deliveries) runs alone in a wrangler dev of its own, on a fresh
 // --persist-to under the system's temp directory (removed at exit), in the shapes and with the
 // figures of bench/webhooks.mjs (bench/webhooks-shapes.mjs; the same sizes from the environment),
-// once with our consumer's batch size (50) and once at 100. What the local runtime costs (the
+// once with our consumer's batch size (50), once at 100, and once at 50 with the two hops every
+// request to our stack makes before its work (a service binding into a second Worker, the API key
+// read from KV there; BENCH_WEBHOOK_FLOOR_RUNS=batch_50,batch_100,hops picks runs). What the local runtime costs (the
 // simulated Queues broker, workerd, local D1) shows here; what ours costs beyond it is the
 // difference from bench/webhooks.mjs. It needs no running stack: `node bench/webhooks-floor.mjs`.
 // The CPU per event is the floor's wrangler dev's process tree only (wrangler's Node, its workerd
@@ -21,11 +23,13 @@ import { startWranglerDev } from './wrangler-dev.mjs';
 
 const CONFIG = fileURLToPath(new URL('./floor/webhooks/wrangler.toml', import.meta.url));
 const QUEUE = 'crm-edge-bench-floor-webhooks';
-// Our consumer's batch size, then the most Queues allows (wrangler.toml's [env.batch100]).
+// Our consumer's batch size, then the most Queues allows (wrangler.toml's [env.batch100]), then
+// our batch size with the two hops every request to our stack makes ([env.hops]).
 const RUNS = [
-  { batchSize: 50, env: null },
-  { batchSize: 100, env: 'batch100' },
-];
+  { name: 'batch_50', batchSize: 50, env: null, what: 'max_batch_size 50' },
+  { name: 'batch_100', batchSize: 100, env: 'batch100', what: 'max_batch_size 100' },
+  { name: 'hops', batchSize: 50, env: 'hops', what: "max_batch_size 50, and our requests' two hops (a service binding into a second Worker, the key's read from KV)" },
+].filter(({ name }) => !process.env.BENCH_WEBHOOK_FLOOR_RUNS || process.env.BENCH_WEBHOOK_FLOOR_RUNS.split(',').includes(name));
 
 // ---------------------------------------------------------------- the floor's wrangler dev
 
@@ -113,10 +117,10 @@ function batchFigures(floor) {
 
 const receiver = await startReceiver();
 const measured = {};
-for (const { batchSize, env } of RUNS) {
+for (const { name, batchSize, env } of RUNS) {
   const floor = await startFloor(env);
-  const run = `${Date.now().toString(36)}-b${batchSize}`;
-  const path = `/floor-batch${batchSize}-${run}`;
+  const run = `${Date.now().toString(36)}-${name}`;
+  const path = `/floor-${name}-${run}`;
   const secret = `whsec_${randomBytes(24).toString('base64')}`;
   await floorCall(floor, '/floor/endpoint', { url: `${receiver.url}${path}`, secret });
   receiver.trust(path, secret);
@@ -144,13 +148,13 @@ for (const { batchSize, env } of RUNS) {
     console.error(`the floor's log, to its last 4,000 characters:\n${floor.log.slice(-4000)}`);
     throw error;
   }
-  measured[`batch_${batchSize}`] = { max_batch_size: batchSize, shapes };
+  measured[name] = { max_batch_size: batchSize, hops: env === 'hops', shapes };
   await stopFloor(floor);
 }
 receiver.close();
 
-for (const { batchSize } of RUNS) {
-  printTable(`webhooks floor: customer.created to one endpoint on 127.0.0.1 (plain Worker through wrangler dev), max_batch_size ${batchSize}, max_batch_timeout 0`, measured[`batch_${batchSize}`].shapes, [
+for (const { name, what } of RUNS) {
+  printTable(`webhooks floor: customer.created to one endpoint on 127.0.0.1 (plain Worker through wrangler dev), ${what}, max_batch_timeout 0`, measured[name].shapes, [
     ['batches', 8, (r) => String(r.consumer.batches)],
     ['ev/batch', 9, (r) => r.consumer.events_per_batch.toFixed(1)],
     ['ms/batch', 9, (r) => r.consumer.ms_per_batch.toFixed(0)],

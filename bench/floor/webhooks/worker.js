@@ -10,8 +10,15 @@
 //   POST /floor/setup      creates the tables (the bench calls it once, before anything else)
 //   POST /floor/endpoint   {url, secret}: registers an endpoint, answers {id}
 //   POST /floor/sync       the body of /api-customers-sync: {customers: [{external_id, name, email, ...}]}
+//
+// With `--env hops` a sync first makes the two hops every request to our stack makes: it is handed
+// to a second Worker by a service binding (the Worker binds itself), which reads a key from KV.
 
 const EVENTS_PER_MESSAGE = 100;
+// `--env hops`: the KV entry a sync reads as our key check does, and the header that marks a
+// request handed on to the second Worker.
+const KEY = 'api-key:floor';
+const HOPPED = 'x-floor-hop';
 // As our dispatcher: up to 16 POSTs of one message at once, the messages of a batch all at once.
 const PARALLEL_ATTEMPTS = 16;
 
@@ -34,10 +41,20 @@ export default {
     if (request.method !== 'POST') return json(405, { error: 'POST only' });
     if (pathname === '/floor/setup') {
       await env.DB.batch(SCHEMA.map((sql) => env.DB.prepare(sql)));
+      if (env.KEYS) await env.KEYS.put(KEY, 'floor');
       return json(200, { ok: true });
     }
     if (pathname === '/floor/endpoint') return register(env, await request.json());
-    if (pathname === '/floor/sync') return sync(env, await request.json());
+    if (pathname === '/floor/sync') {
+      // With our stack's hops (`--env hops`): into a second Worker, which reads the key from KV.
+      if (env.NEXT && !request.headers.has(HOPPED)) {
+        const headers = new Headers(request.headers);
+        headers.set(HOPPED, '1');
+        return env.NEXT.fetch(new Request(request, { headers }));
+      }
+      if (env.KEYS && (await env.KEYS.get(KEY)) === null) return json(401, { error: 'no key' });
+      return sync(env, await request.json());
+    }
     return json(404, { error: pathname });
   },
 
