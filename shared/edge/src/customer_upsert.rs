@@ -13,10 +13,10 @@
 //! time (its webhook, a person's edit) creates customers this way in one round trip.
 
 use crate::Env;
-use crate::db::Db;
 use crate::db::Violation;
 use crate::db::customers::{self, PlannedWrite};
 use crate::db::webhook_events::{self, Guard, NewEvent};
+use crate::db::{Db, Statement};
 use crate::{DB, outbox, runtime};
 use domain::customer::{self, CustomerDraft};
 use domain::error::{ApiError, ErrorBody, ErrorCode};
@@ -24,6 +24,7 @@ use domain::ids::CustomerId;
 use domain::ids::EventId;
 use domain::phone::Country;
 use domain::tenant::Tenant;
+use domain::time::Timestamp;
 use domain::upsert::{self, Decision, ItemOutcome, KnownCustomer, Plan};
 use domain::webhooks::EventType;
 use serde_json::value::RawValue;
@@ -208,24 +209,16 @@ async fn write_first(
     let Some(create) = customers::create_unless_known(db, tenant, now, &writes, valid)? else {
         return Ok(First::Known(customers::find_known(db, tenant, valid).await?));
     };
-    let events = events_of(&writes, runtime::randoms(writes.len())?);
     let statements = vec![
         customers::find_known_statement(db, tenant, valid)?,
         create,
-        // Only for customers written now (`Guard::SubjectUpdatedAt`): none when the guard held.
-        webhook_events::record(
-            db,
-            tenant,
-            Some(base_url),
-            now,
-            &events,
-            Guard::SubjectUpdatedAt(now.to_rfc3339()),
-        )?,
+        // None when the guard held: it records events of customers written now only.
+        recording(db, tenant, base_url, now, &writes)?,
     ];
     let results = match db.batch(statements).await {
         Ok(results) => results,
-        // A key the batch gives twice in ways the plan keeps apart: read, then plan and write.
-        Err(error) if Violation::of(&error).is_some_and(|v| v.is_unique_on("customers")) => {
+        // Should a key clash all the same, nothing was written: read, then plan and write.
+        Err(error) if key_taken(&error) => {
             return Ok(First::Known(customers::find_known(db, tenant, valid).await?));
         }
         Err(error) => return Err(ApiError::internal("writing customers", error)),
@@ -257,23 +250,38 @@ async fn write(
     if statements.is_empty() {
         return Ok(Written::With(Vec::new()));
     }
-    let events = events_of(writes, runtime::randoms(writes.len())?);
     let events_at = statements.len();
-    statements.push(webhook_events::record(
+    statements.push(recording(db, tenant, base_url, now, writes)?);
+    match db.batch(statements).await {
+        Ok(results) => Ok(Written::With(webhook_events::recorded(&results, events_at)?)),
+        Err(error) if key_taken(&error) => Ok(Written::KeyTaken),
+        Err(error) => Err(ApiError::internal("writing customers", error)),
+    }
+}
+
+/// The statement that records a `customer.created` or `customer.updated` event for each write,
+/// of the customers its batch wrote at `now` only (`Guard::SubjectUpdatedAt`).
+fn recording(
+    db: &Db,
+    tenant: &Tenant,
+    base_url: &str,
+    now: Timestamp,
+    writes: &[PlannedWrite<'_>],
+) -> Result<Statement, ApiError> {
+    let events = events_of(writes, runtime::randoms(writes.len())?);
+    webhook_events::record(
         db,
         tenant,
         Some(base_url),
         now,
         &events,
         Guard::SubjectUpdatedAt(now.to_rfc3339()),
-    )?);
-    match db.batch(statements).await {
-        Ok(results) => Ok(Written::With(webhook_events::recorded(&results, events_at)?)),
-        Err(error) if Violation::of(&error).is_some_and(|v| v.is_unique_on("customers")) => {
-            Ok(Written::KeyTaken)
-        }
-        Err(error) => Err(ApiError::internal("writing customers", error)),
-    }
+    )
+}
+
+/// Whether a write batch failed on a customer's unique key: it wrote nothing.
+fn key_taken(error: &worker::Error) -> bool {
+    Violation::of(error).is_some_and(|v| v.is_unique_on("customers"))
 }
 
 #[cfg(test)]
