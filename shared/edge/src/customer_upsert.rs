@@ -316,18 +316,24 @@ mod tests {
             .collect()
     }
 
+    /// A business with an endpoint for both `customer.*` events.
+    async fn listened_to(fixture: &Fixture) -> Tenant {
+        let tenant = fixture.business("Acme").await;
+        fixture
+            .webhook_endpoint(
+                &tenant,
+                "https://hooks.acme.example/",
+                &[EventType::CustomerCreated, EventType::CustomerUpdated],
+            )
+            .await;
+        tenant
+    }
+
     #[test]
     fn a_batch_writes_each_customer_and_records_and_publishes_one_event_each() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let tenant = fixture.business("Acme").await;
-            fixture
-                .webhook_endpoint(
-                    &tenant,
-                    "https://hooks.acme.example/",
-                    &[EventType::CustomerCreated, EventType::CustomerUpdated],
-                )
-                .await;
+            let tenant = listened_to(&fixture).await;
             let outcomes = sync(
                 &fixture,
                 &tenant,
@@ -437,14 +443,7 @@ mod tests {
     fn a_small_batch_of_new_customers_is_written_in_the_round_trip_that_reads_the_stored_ones() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let tenant = fixture.business("Acme").await;
-            fixture
-                .webhook_endpoint(
-                    &tenant,
-                    "https://hooks.acme.example/",
-                    &[EventType::CustomerCreated, EventType::CustomerUpdated],
-                )
-                .await;
+            let tenant = listened_to(&fixture).await;
             let created = || "created".to_owned();
             let by_email = format!("updated by {:?}", MatchedBy::Email);
             let ada = json!({ "customers": [{ "name": "Ada", "email": "ada@example.com" }] });
