@@ -398,16 +398,21 @@ pub async fn find_known(
     tenant: &Tenant,
     drafts: &[&CustomerDraft],
 ) -> Result<Vec<KnownCustomer>, ApiError> {
-    let found = find_known_statement(db, tenant, drafts)?
-        .first::<KnownRow>(None)
-        .await?;
-    found.map_or(Ok(Vec::new()), |row| known_from_json(&row.known))
+    known_of(
+        find_known_statement(db, tenant, drafts)?
+            .first::<KnownRow>(None)
+            .await?,
+    )
 }
 
 /// What [`find_known_statement`] reads: the customers as one JSON text.
 #[derive(Deserialize)]
 struct KnownRow {
     known: String,
+}
+
+fn known_of(row: Option<KnownRow>) -> Result<Vec<KnownCustomer>, ApiError> {
+    row.map_or(Ok(Vec::new()), |row| known_from_json(&row.known))
 }
 
 /// The statement of [`find_known`], for a batch; [`known_at`] reads what it found.
@@ -423,7 +428,7 @@ pub fn find_known_statement(
          FROM ({})",
         select_by_keys(
             "id, external_id, email, phone, whatsapp_number",
-            &[(KeyKind::ExternalId, 2), (KeyKind::Email, 3), (KeyKind::Phone, 4)],
+            &known_key_params(2)
         )
     );
     Ok(db.scoped(tenant, sql).bind(&known_keys(drafts))?)
@@ -431,7 +436,16 @@ pub fn find_known_statement(
 
 /// The stored customers the statement of [`find_known_statement`] at `position` found.
 pub fn known_at(results: &[D1Result], position: usize) -> Result<Vec<KnownCustomer>, ApiError> {
-    db::first_row::<KnownRow>(results, position)?.map_or(Ok(Vec::new()), |row| known_from_json(&row.known))
+    known_of(db::first_row::<KnownRow>(results, position)?)
+}
+
+/// The kinds of the keys [`known_keys`] gives, in its order, bound from parameter `first` on.
+fn known_key_params(first: u8) -> [(KeyKind, u8); 3] {
+    [
+        (KeyKind::ExternalId, first),
+        (KeyKind::Email, first + 1),
+        (KeyKind::Phone, first + 2),
+    ]
 }
 
 /// The keys [`find_known`] looks for: the drafts' external ids, emails and phones, each kind as
@@ -590,10 +604,7 @@ pub fn create_unless_known(
     };
     let sql = format!(
         "{INSERT_SQL} WHERE NOT EXISTS ({})",
-        select_by_keys(
-            "1",
-            &[(KeyKind::ExternalId, 4), (KeyKind::Email, 5), (KeyKind::Phone, 6)],
-        )
+        select_by_keys("1", &known_key_params(4))
     );
     let [external_ids, emails, phones] = known_keys(drafts);
     Ok(Some(db.scoped(tenant, sql).bind(&[
