@@ -1,10 +1,10 @@
 //! The bot's dashboard endpoints. Each names a page of the business and one channel; another
 //! business's page is a 404.
 
-use domain::api::bots::{AnswersOut, BotOut, KpisOut, TurnOut};
+use domain::api::bots::{AnswersOut, BotOut, KpisOut, PickedCustomer, PickedOut, TurnOut};
 use domain::audit::Action;
 use domain::bot::settings::{BotSettings, BotSettingsIn};
-use domain::bot::target::{BotTarget, TryIn};
+use domain::bot::target::{BotChannel, BotTarget, TryIn};
 use domain::channel::Channel;
 use domain::error::ApiError;
 use domain::ids::MessageId;
@@ -126,6 +126,11 @@ pub async fn ask(tenant: Tenant, env: Env, Json(body): Json<Value>) -> Result<Js
     let (mut settings, _) = settings_of(db, tenant, &asked.target).await?;
     // A try asks what the bot would say: a disabled bot is tried as if it were enabled.
     settings.enabled = true;
+    // On the `facebook` channel, a try is a comment under one of the page's posts.
+    let comment = match asked.target.channel {
+        BotChannel::Facebook => Some(bot::comment_reply(db, tenant, &asked.target.page_id, &settings).await?),
+        BotChannel::Messenger => None,
+    };
     let started = runtime::now();
     let outcome = bot::think(
         env,
@@ -139,6 +144,7 @@ pub async fn ask(tenant: Tenant, env: Env, Json(body): Json<Value>) -> Result<Js
             question: &asked.question,
             history: &[],
             conversation: Default::default(),
+            comment,
         },
     )
     .await?;
@@ -155,11 +161,39 @@ pub async fn ask(tenant: Tenant, env: Env, Json(body): Json<Value>) -> Result<Js
         action: outcome.did.as_str(),
         reason: outcome.reason,
         text: (outcome.did != Did::Silent).then_some(outcome.text).flatten(),
+        public_text: outcome.public_text,
         pieces: outcome.pieces,
+        refusals: outcome.refusals,
         model: outcome.model,
         generator_ms: outcome.generator_ms,
         total_ms,
     }))
+}
+
+/// Customers a try box offers at most.
+const MOST_PICKED: usize = 10;
+
+/// `GET /api/dashboard/bots/customers?q=`
+pub async fn pick(tenant: Tenant, env: Env, query: Query) -> Result<Json<PickedOut>, ApiError> {
+    let typed = query
+        .get("q")
+        .map(str::trim)
+        .filter(|typed| !typed.is_empty())
+        .ok_or_else(|| ApiError::invalid("q", "q is required: the start of a name, or an email"))?;
+    if typed.chars().count() > 200 {
+        return Err(ApiError::invalid("q", "q is longer than 200 characters"));
+    }
+    let db = env.d1(DB)?;
+    let customers = db::customers::picked_by(&db, &tenant, typed, MOST_PICKED)
+        .await?
+        .into_iter()
+        .map(|customer| PickedCustomer {
+            id: customer.id.to_string(),
+            name: Some(customer.name).filter(|name| !name.is_empty()),
+            email: customer.email,
+        })
+        .collect();
+    Ok(Json(PickedOut { customers }))
 }
 
 /// `GET /api/dashboard/bots/answers?page_id=&channel=&limit=&before=`

@@ -19,6 +19,7 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         Bot::GetBot => call.run(api::get).await,
         Bot::SetBot => call.run(api::set).await,
         Bot::TryBot => call.run(api::ask).await,
+        Bot::PickBotCustomers => call.run(api::pick).await,
         Bot::ListBotAnswers => call.run(api::answers).await,
         Bot::GetBotKpis => call.run(api::kpis).await,
     })

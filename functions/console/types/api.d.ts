@@ -89,8 +89,10 @@ export type AnswerEntry = {
   "message_id": string | null;
   "model": string | null;
   "pieces": Array<TurnPiece>;
+  "public_text": string | null;
   "question": string;
   "reason": string | null;
+  "refusals": Array<TurnRefusal>;
   "reply_message_id": string | null;
   "text": string | null;
   "total_ms": number;
@@ -223,7 +225,7 @@ export type BotOut = {
   "updated_at": string | null;
 };
 export type BotSettingsIn = {
-  "comment_reply"?: "public" | "private" | "both";
+  "comment_reply"?: "auto" | "public" | "private" | "both";
   "enabled"?: boolean | null;
   "handoff_message"?: string | null;
   "handoff_phrases"?: Array<string> | null;
@@ -231,9 +233,10 @@ export type BotSettingsIn = {
   "instructions"?: string | null;
   "max_answers"?: number | null;
   "min_score"?: number | null;
+  "public_acknowledgement"?: string | null;
 };
 export type BotSettingsOut = {
-  "comment_reply": "public" | "private" | "both";
+  "comment_reply": "auto" | "public" | "private" | "both";
   "enabled": boolean;
   "handoff_message": string;
   "handoff_phrases": Array<string>;
@@ -241,6 +244,7 @@ export type BotSettingsOut = {
   "instructions": string;
   "max_answers": number;
   "min_score": number;
+  "public_acknowledgement": string;
 };
 export type BotSpan = {
   "days": Array<"mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun">;
@@ -651,6 +655,11 @@ export type EscalationOut = {
   "trigger": "api" | "phrase";
 };
 export type EventType = "message.received" | "message.sent" | "conversation.created" | "conversation.assigned" | "conversation.status_changed" | "customer.created" | "customer.updated" | "alert.raised" | "alert.resolved";
+export type Field = {
+  "field": string;
+  "key": "email" | "phone" | "page_scoped_id" | "external_id" | null;
+  "records": number;
+};
 export type Health = {
   "average_response_ms": number | null;
   "calls": number;
@@ -672,6 +681,10 @@ export type HistoryOut = {
   "crm_customer_id": string;
   "customer_id": string;
 };
+export type HoldsCheckView = {
+  "proposed"?: HoldsView;
+  "state": "unchecked" | "general" | "names_customers";
+};
 export type HoldsIn = {
   "field"?: string | null;
   "key"?: "email" | "phone" | "external_id" | "page_scoped_id";
@@ -680,7 +693,7 @@ export type HoldsIn = {
 export type HoldsView = {
   "field"?: string;
   "key"?: "email" | "phone" | "external_id" | "page_scoped_id";
-  "type": "general" | "customers";
+  "type": "general" | "customers" | "unstated";
 };
 export type HubSpotEventOut = {
   "event_id": number;
@@ -756,6 +769,18 @@ export type KustomerReceivedOut = {
   "event": string;
   "outcome": string;
 };
+export type LinkChangeIn = {
+  "api_key"?: string | null;
+  "channels"?: Array<LinkChannelName> | null;
+  "description"?: string | null;
+  "fetch_interval_minutes"?: number | null;
+  "headers"?: Record<string, string> | null;
+  "holds"?: (HoldsIn | null);
+  "id": string;
+  "name"?: string | null;
+  "page_id": StringOrInteger;
+  "url"?: string | null;
+};
 export type LinkChannelName = "facebook" | "messenger" | "instagram" | "whatsapp";
 export type LinkRef = {
   "id": string;
@@ -766,6 +791,7 @@ export type LinkRef = {
 export type LinkStatus = {
   "chunks": number;
   "health": Health;
+  "holds_check"?: HoldsCheckView;
   "indexing"?: Indexing;
   "last_embedded": number;
   "last_error": string | null;
@@ -923,6 +949,14 @@ export type Permissions = {
   "held": Array<string>;
   "missing": Array<MissingPermission>;
 };
+export type PickedCustomer = {
+  "email": string | null;
+  "id": string;
+  "name": string | null;
+};
+export type PickedOut = {
+  "customers": Array<PickedCustomer>;
+};
 export type PipelineOut = {
   "id": number;
   "is_default": boolean;
@@ -935,6 +969,19 @@ export type PipelinesOut = {
 export type PolicyPatch = {
   "burst"?: number | null;
   "per_minute"?: number | null;
+};
+export type PreviewIn = {
+  "api_key"?: string | null;
+  "headers"?: Record<string, string> | null;
+  "id"?: string | null;
+  "page_id": StringOrInteger;
+  "type"?: "api" | "file";
+  "url"?: string | null;
+};
+export type PreviewOut = {
+  "fields": Array<Field>;
+  "proposed": HoldsView;
+  "records": number;
 };
 export type PriorityIn = (number | "low" | "medium" | "high" | "urgent");
 export type PushedOut = {
@@ -1094,6 +1141,8 @@ export type SweepReport = {
   "alerts_raised": number;
   "alerts_resolved": number;
   "api_key_usage_deleted": number;
+  "bot_turns_given_up": number;
+  "bot_turns_requeued": number;
   "console_sessions_deleted": number;
   "crm_call_minutes_deleted": number;
   "crm_contacts_handed_over": number;
@@ -1212,7 +1261,9 @@ export type TurnOut = {
   "id": string;
   "model": string | null;
   "pieces": Array<TurnPiece>;
+  "public_text": string | null;
   "reason": string | null;
+  "refusals": Array<TurnRefusal>;
   "text": string | null;
   "total_ms": number;
 };
@@ -1224,7 +1275,17 @@ export type TurnPiece = {
   "source_id": string;
   "used": boolean;
 };
+export type TurnRefusal = {
+  "kind": "number" | "email" | "link" | "personal";
+  "value": string;
+};
 export type Unit = "minutes" | "percent" | "failures" | "requests" | "none";
+export type UpdatedOut = {
+  "changed": Array<string>;
+  "crm_links": Array<CrmLink>;
+  "fetching": boolean;
+  "message": string;
+};
 export type UploadOut = {
   "attachment": UploadedOut;
   "success": boolean;
@@ -1321,6 +1382,7 @@ export interface Api {
   (method: 'PATCH', path: `/admin/businesses/${string}/alert-settings`, body: AlertSettingsPatch): Promise<SettingsOut>;
   (method: 'GET', path: `/console/reference/swagger-ui.css`): Promise<unknown>;
   (method: 'POST', path: `/admin/businesses/${string}/console-links`): Promise<ConsoleLink>;
+  (method: 'POST', path: `/api/dashboard/crm-links/preview`, body: PreviewIn): Promise<PreviewOut>;
   (method: 'POST', path: `/api/dashboard/crm-links/refresh`, body: LinkTarget): Promise<RefreshOut>;
   (method: 'GET', path: `/console/reference/reference.css`): Promise<unknown>;
   (method: 'PUT', path: `/api/dashboard/crm-links/status`, body: StatusIn): Promise<StatusOut>;
@@ -1330,6 +1392,7 @@ export interface Api {
   (method: 'POST', path: `/admin/businesses/${string}/connectors`, body: ConnectorIn): Promise<Connector>;
   (method: 'POST', path: `/admin/businesses/${string}/move/abort`, body: MoveAbortIn): Promise<MoveOut>;
   (method: 'POST', path: `/api-connector-authorizations`, body: AuthorizationIn): Promise<AuthorizationOut>;
+  (method: 'GET', path: `/api/dashboard/bots/customers${string}`): Promise<PickedOut>;
   (method: 'GET', path: `/admin/businesses/${string}/audit-log${string}`): Promise<AuditLogOut>;
   (method: 'GET', path: `/admin/connectors/${string}/contacts/${string}`): Promise<KrayinContact>;
   (method: 'GET', path: `/admin/connectors/${string}/pipelines`): Promise<PipelinesOut>;
@@ -1363,6 +1426,7 @@ export interface Api {
   (method: 'POST', path: `/admin/maintenance/sweep`): Promise<SweepReport>;
   (method: 'GET', path: `/api/dashboard/bots/kpis${string}`): Promise<KpisOut>;
   (method: 'DELETE', path: `/api/dashboard/crm-links`, body: LinkTarget): Promise<DeletedOut>;
+  (method: 'PATCH', path: `/api/dashboard/crm-links`, body: LinkChangeIn): Promise<UpdatedOut>;
   (method: 'POST', path: `/api/dashboard/crm-links`, body: NewLinkIn): Promise<AddedOut>;
   (method: 'GET', path: `/api/dashboard/crm-links${string}`): Promise<LinksOut>;
   (method: 'POST', path: `/admin/businesses/${string}/move`, body: MoveIn): Promise<MoveOut>;

@@ -105,10 +105,13 @@ pub async fn escalate(
         trigger: Trigger::Api,
         message_id: None,
         routing: &routing,
+        reply: None,
+        at_most: None,
     };
     let handoff = escalation::handoff_message(env, &enabled);
     let recorded = escalation::request(env, &db, tenant, &connectors, &asked, &handoff)
         .await?
+        .recorded()
         .ok_or_else(|| {
             ApiError::internal(
                 "recording an escalation",

@@ -35,6 +35,7 @@ pub const EXACT: &[(&str, &str)] = &[
     ("/api-sso-revoke-token", "SSO_TOKEN"),
     ("/console", "CONSOLE"),
     ("/api/dashboard/crm-links", "KNOWLEDGE"),
+    ("/api/dashboard/crm-links/preview", "KNOWLEDGE"),
     ("/api/dashboard/crm-links/status", "KNOWLEDGE"),
     ("/api/dashboard/crm-links/all", "KNOWLEDGE"),
     ("/api/dashboard/crm-links/refresh", "KNOWLEDGE"),
@@ -42,6 +43,7 @@ pub const EXACT: &[(&str, &str)] = &[
     ("/api/dashboard/rag/documents/details", "KNOWLEDGE"),
     ("/api/dashboard/bots", "BOT"),
     ("/api/dashboard/bots/try", "BOT"),
+    ("/api/dashboard/bots/customers", "BOT"),
     ("/api/dashboard/bots/answers", "BOT"),
     ("/api/dashboard/bots/kpis", "BOT"),
 ];

@@ -3,6 +3,8 @@
 //! links, signed with the link's secret, which its handler checks. Fetching is the fetcher's:
 //! nothing here waits for a CRM.
 
+mod edit;
+mod holds;
 mod links;
 mod push;
 mod rag;
@@ -25,6 +27,8 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         async |operation, call| match operation {
             Knowledge::ListCrmLinks => call.run(links::list).await,
             Knowledge::AddCrmLink => call.run(links::add).await,
+            Knowledge::UpdateCrmLink => call.run(edit::update).await,
+            Knowledge::PreviewCrmLink => call.run(edit::preview).await,
             Knowledge::DeleteCrmLink => call.run(links::delete).await,
             Knowledge::SetCrmLinkStatus => call.run(links::set_status).await,
             Knowledge::ListAllCrmLinks => call.run(links::all).await,

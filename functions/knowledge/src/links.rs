@@ -3,11 +3,12 @@
 //! channel, and the counts are the entries', as the guide counts them.
 
 use crate::own_page;
-use crate::view;
+use crate::{holds, view};
 use domain::api::links::{
     AddedOut, AllOut, CrmLinkView, DeletedOut, LinksOut, PageLinks, RefreshOut, StatusOut,
 };
 use domain::audit::Action;
+use domain::bot::subject::Holds;
 use domain::crm::health::{WINDOW_HOURS, Window};
 use domain::destination::Destination;
 use domain::error::ApiError;
@@ -62,7 +63,7 @@ fn channel_param(query: &Query) -> Result<Option<LinkChannel>, ApiError> {
 }
 
 /// Entries as the guide shows them.
-struct Shown<'a> {
+pub(crate) struct Shown<'a> {
     sources: HashMap<SourceId, Source>,
     entries: Vec<Entry>,
     /// Each link's fetches in the health window, by its source's id.
@@ -71,7 +72,7 @@ struct Shown<'a> {
 }
 
 impl Shown<'_> {
-    fn views(&self, filter: impl Fn(&Entry) -> bool) -> Vec<CrmLinkView> {
+    pub(crate) fn views(&self, filter: impl Fn(&Entry) -> bool) -> Vec<CrmLinkView> {
         self.entries
             .iter()
             .filter(|entry| filter(entry))
@@ -91,7 +92,7 @@ impl Shown<'_> {
     }
 }
 
-async fn shown<'a>(
+pub(crate) async fn shown<'a>(
     env: &Env,
     db: &Db,
     tenant: &Tenant,
@@ -152,12 +153,12 @@ pub async fn add(
     Json(input): Json<Value>,
 ) -> Result<Created<AddedOut>, ApiError> {
     let (env, tenant) = (&env, &tenant);
-    let new = NewLink::parse(&input, http::allows_loopback(env))?;
+    let mut new = NewLink::parse(&input, http::allows_loopback(env))?;
     let db = env.d1(DB)?;
     own_page(&db, tenant, &new.page_id).await?;
     let keys = secrets_key::keyring(env)?;
     let now = runtime::now().to_rfc3339();
-    let url = new.link.url.as_str();
+    let url = new.link.url.as_str().to_owned();
     let taken = |channel: LinkChannel| {
         ApiError::conflict(format!(
             "page {} already has {url} on {channel}: change it with PUT /api/dashboard/crm-links/status, or delete it first",
@@ -165,8 +166,12 @@ pub async fn add(
         ))
     };
     let mut webhook_secret = None;
-    let id = match knowledge_sources::find_by_url(&db, &keys, tenant, &new.page_id, url).await? {
+    let id = match knowledge_sources::find_by_url(&db, &keys, tenant, &new.page_id, &url).await? {
         Some(source) => {
+            // Added on more channels without saying whose data it is: it stays what it was said.
+            if new.link.holds == Holds::Unstated {
+                new.link.holds = source.link.holds.clone();
+            }
             let entries = knowledge_links::list(&db, tenant, Some(&new.page_id), None).await?;
             if let Some(channel) = new
                 .channels
@@ -187,6 +192,7 @@ pub async fn add(
         }
         None => {
             within_caps(&db, tenant, &new.page_id).await?;
+            holds::refuse_unstated_customers(env, &new).await?;
             let id = SourceId::generate(runtime::random()?);
             let is_webhook = new.link.link_type == domain::links::link::LinkType::Webhook;
             webhook_secret = is_webhook
@@ -235,7 +241,7 @@ pub async fn add(
     if knowledge_sources::reschedule(&db, tenant, &id, &now).await? {
         knowledge::hand_over(env, &[due(tenant, &id)]).await;
     }
-    let shown_url = redact_url(url);
+    let shown_url = redact_url(&url);
     console_log!(
         "CRM link added successfully: page {}, {shown_url}, link {id}",
         new.page_id.as_str()
@@ -267,7 +273,7 @@ pub async fn add(
     }))
 }
 
-fn due(tenant: &Tenant, id: &SourceId) -> Due {
+pub(crate) fn due(tenant: &Tenant, id: &SourceId) -> Due {
     Due {
         business_id: tenant.business_id.to_string(),
         source_id: id.clone(),
@@ -276,6 +282,23 @@ fn due(tenant: &Tenant, id: &SourceId) -> Due {
 }
 
 /// The source a target names, and the channels it means (those given, or every one it is on).
+/// The page's link `id` and the channels it is on; 404 when the page has no such link.
+pub(crate) async fn targeted_by_id(
+    env: &Env,
+    db: &Db,
+    tenant: &Tenant,
+    page: &PageId,
+    id: &SourceId,
+) -> Result<(Source, Vec<LinkChannel>), ApiError> {
+    let target = Target {
+        page_id: page.clone(),
+        link: Addressed::Id(id.clone()),
+        channels: None,
+        is_active: None,
+    };
+    targeted(env, db, tenant, &target).await
+}
+
 async fn targeted(
     env: &Env,
     db: &Db,

@@ -2,6 +2,7 @@
 //! fetch status, and a webhook link's URL.
 
 use domain::api::links::{CrmLinkView, Indexing, LinkRef, LinkStatus};
+use domain::bot::subject::Holds;
 use domain::crm::health::{Health, WINDOW_HOURS, Window};
 use domain::links::link::{LinkChannel, redact_url};
 use edge::db::knowledge_links::Entry;
@@ -42,6 +43,7 @@ pub fn entry(
             last_embedded: status.last_embedded,
             last_removed: status.last_removed,
             records_without_key: status.without_key,
+            holds_check: (source.link.holds == Holds::Unstated).then(|| source.holds_check.view()),
             indexing: source.run.as_ref().map(|run| Indexing {
                 started_at: run.started_at.clone(),
                 records_seen: run.records,

@@ -130,6 +130,12 @@ impl Default for RetentionPeriod {
     }
 }
 
+/// A bot's turn not taken this long after it was handed to the bot's queue is handed over again:
+/// well past the generator's retries (4 attempts, 5 s apart and growing) and the queue's delays.
+pub const BOT_TURN_REQUEUE_AFTER_SECONDS: i64 = 300;
+/// A bot's turn handed over this many times by the sweep and still not taken is given up.
+pub const MAX_BOT_TURN_REQUEUES: i64 = 6;
+
 /// What one run did, per kind; `failed` names the parts that could not run (logged).
 #[derive(Debug, Default, Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
@@ -154,6 +160,10 @@ pub struct SweepReport {
     pub crm_sync_jobs_deleted: usize,
     pub crm_inbound_events_deleted: usize,
     pub crm_links_due: usize,
+    /// The bot's turns a lost queue message left waiting, handed to it again; and those given up
+    /// after as many tries (people see their messages as always).
+    pub bot_turns_requeued: usize,
+    pub bot_turns_given_up: usize,
     /// Rows deleted of copies that moves left behind (an old copy whose deletion stopped, an
     /// aborted move's partial copy).
     pub moved_copy_rows_deleted: usize,

@@ -4,7 +4,7 @@
 //! the move is over; the sender is answered as if they were stored. A provider that does not retry a refused webhook (Twilio) loses nothing,
 //! and one that does (Meta, Mailgun) is not made to. Storing is idempotent per provider message
 //! id, so a batch stored partly before the pause struck, or kept twice, is stored once. (The
-//! storing is `ingest::held`.)
+//! storing is the held-inbound function's.)
 
 use crate::Env;
 use crate::db::channel_accounts::ChannelAccount;

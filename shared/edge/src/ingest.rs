@@ -10,17 +10,17 @@
 //! two customers or two conversations.
 
 use crate::Env;
+use crate::console_error;
 use crate::db::Db;
 use crate::db::attachments::NewPending;
+use crate::db::bot_turns::{self, Commented, Turn};
 use crate::db::channel_accounts::ChannelAccount;
 use crate::db::customers::NewSender;
 use crate::db::webhook_events::{self, Guard, NewEvent};
-use crate::held_inbound::{self, HeldInbound, KeptFrom};
+use crate::held_inbound;
 use crate::inbound_media::{INBOUND_MEDIA, MediaFetch};
 use crate::media_store::{self, ATTACHMENTS};
-use crate::queue::Settle;
-use crate::{DB, bot, db, outbox, runtime, secrets_key};
-use crate::{console_error, console_log, console_warn};
+use crate::{DB, db, outbox, runtime};
 use domain::bot::target::BotChannel;
 use domain::channel::{AddressKind, Channel, MessageStatus};
 use domain::error::ApiError;
@@ -45,6 +45,15 @@ struct StoredMessage {
     /// Its `message.received`, held back while files are fetched.
     #[serde(skip)]
     received_event: Option<EventId>,
+    /// The bot's turn recorded with it, when the page's bot on its channel is enabled.
+    #[serde(skip)]
+    turn: Option<Turn>,
+}
+
+/// A page's customer message or comment, for the page's bot on its channel.
+struct ForBot {
+    channel: BotChannel,
+    comment: Option<Commented>,
 }
 
 /// Messages of one delivery share its arrival time, as on Cloudflare, where the clock stands
@@ -59,8 +68,8 @@ pub async fn ingest(
     let db = env.d1(DB)?;
     let arrived = runtime::now();
     let mut report = IngestReport::default();
-    // A page's customer messages and comments, for its bots.
-    let mut for_bot = Vec::new();
+    // The bots' turns the batches recorded, handed to the bot's queue at the end.
+    let mut turns = Vec::new();
     let mut items = batch
         .messages
         .into_iter()
@@ -71,6 +80,21 @@ pub async fn ingest(
             Item::Message(message) => (message, ""),
             Item::Comment(comment) => (&comment.message, comment.thread.as_str()),
         };
+        let for_bot = (account.channel == Channel::Facebook && !message.content.trim().is_empty()).then(
+            || match &item {
+                Item::Message(_) => ForBot {
+                    channel: BotChannel::Messenger,
+                    comment: None,
+                },
+                Item::Comment(comment) => ForBot {
+                    channel: BotChannel::Facebook,
+                    comment: Some(Commented {
+                        post_id: comment.thread.clone(),
+                        comment_id: comment.message.provider_message_id.clone(),
+                    }),
+                },
+            },
+        );
         let stored = match &item {
             Item::Comment(comment) if comment.change != CommentChange::Added => {
                 match changed_comment(&db, account, comment, arrived).await {
@@ -81,7 +105,7 @@ pub async fn ingest(
                     Err(error) => Err(error),
                 }
             }
-            _ => store_message(&db, account, message, thread, arrived, base_url).await,
+            _ => store_message(&db, account, message, thread, for_bot, arrived, base_url).await,
         };
         let stored = match stored {
             Ok(stored) => stored,
@@ -99,7 +123,7 @@ pub async fn ingest(
                     }
                 }
                 held_inbound::keep(env, account, &rest, base_url).await?;
-                bot::hand_over(env, &db, &account.tenant, &account.address, &for_bot).await;
+                hand_to_bot(env, &turns).await;
                 return Ok(report);
             }
             Err(error) => return Err(error),
@@ -109,23 +133,7 @@ pub async fn ingest(
             continue;
         };
         report.stored += 1;
-        if account.channel == Channel::Facebook && !message.content.trim().is_empty() {
-            let (channel, comment) = match &item {
-                Item::Message(_) => (BotChannel::Messenger, None),
-                Item::Comment(comment) => (
-                    BotChannel::Facebook,
-                    Some(bot::Commented {
-                        post_id: comment.thread.clone(),
-                        comment_id: comment.message.provider_message_id.clone(),
-                    }),
-                ),
-            };
-            for_bot.push(bot::ForBot {
-                message_id: stored.id.clone(),
-                channel,
-                comment,
-            });
-        }
+        turns.extend(stored.turn);
         let media = match item {
             Item::Message(message) => message.media,
             Item::Comment(_) => Vec::new(),
@@ -154,7 +162,7 @@ pub async fn ingest(
             .collect();
         outbox::publish(env, &account.tenant, events).await;
     }
-    bot::hand_over(env, &db, &account.tenant, &account.address, &for_bot).await;
+    hand_to_bot(env, &turns).await;
     report.statuses_applied = match apply_statuses(&db, account, &batch.statuses).await {
         Ok(applied) => applied,
         Err(error) if held_inbound::being_moved(&error) => {
@@ -168,6 +176,20 @@ pub async fn ingest(
         Err(error) => return Err(error),
     };
     Ok(report)
+}
+
+/// Hands the recorded turns to the bot's queue. A failure is logged: each turn is a row, and the
+/// sweep hands it over again (`maintenance`).
+async fn hand_to_bot(env: &Env, turns: &[Turn]) {
+    if turns.is_empty() {
+        return;
+    }
+    if let Err(error) = crate::queue::send_work(env, turns, 0).await {
+        console_error!(
+            "{} messages were not handed to the bot now (the sweep hands them over): {error}",
+            turns.len()
+        );
+    }
 }
 
 /// One thing a batch stores: a message, or a change to a comment (in its post's thread).
@@ -199,67 +221,6 @@ async fn changed_comment(
     .await
 }
 
-/// The consumer of `crm-edge-inbound-held` (`held_inbound`): stores a kept batch (the queue hands
-/// it over only once the business is no longer paused), then deletes it.
-pub async fn held(env: Env, held: HeldInbound, attempt: u32) -> Settle {
-    match store_held(&env, &held).await {
-        Ok(()) => Settle::Ack,
-        Err(error) => {
-            console_error!(
-                "kept inbound batch {} (attempt {attempt}): not stored: {}",
-                held.key,
-                error.detail().unwrap_or(&error.body.message)
-            );
-            Settle::RetryIn(held_inbound::RETRY_SECONDS)
-        }
-    }
-}
-
-async fn store_held(env: &Env, held: &HeldInbound) -> Result<(), ApiError> {
-    let bucket = env.bucket(ATTACHMENTS)?;
-    let Some(object) = bucket.get(&held.key).execute().await? else {
-        console_warn!("kept inbound {} is gone: stored already", held.key);
-        return Ok(());
-    };
-    let bytes = match object.body() {
-        Some(body) => body.bytes().await?,
-        None => Vec::new(),
-    };
-    let db = env.d1(DB)?;
-    let keys = secrets_key::keyring(env)?;
-    let ours = |business: &domain::ids::BusinessId| business == &held.business_id;
-    match &held.from {
-        KeptFrom::Channel { account_id, base_url } => {
-            let batch: InboundBatch = serde_json::from_slice(&bytes)
-                .map_err(|error| ApiError::internal("reading a kept inbound batch", error))?;
-            match db::channel_accounts::find(&db, &keys, account_id).await? {
-                Some(account) if ours(&account.tenant.business_id) => {
-                    ingest(env, &account, batch, base_url).await?;
-                }
-                _ => console_warn!(
-                    "kept inbound {}: channel account {account_id} is gone; dropped",
-                    held.key
-                ),
-            }
-        }
-        KeptFrom::Chatwoot {
-            connector_id,
-            delivery,
-        } => match db::crm_connectors::find_any(&db, &keys, connector_id).await? {
-            Some(connector) if ours(&connector.tenant.business_id) => {
-                let outcome = crate::crm::chatwoot::record(env, &db, &connector, &bytes, delivery).await?;
-                console_log!("kept Chatwoot delivery {}: {outcome}", held.key);
-            }
-            _ => console_warn!(
-                "kept inbound {}: connector {connector_id} is gone; dropped",
-                held.key
-            ),
-        },
-    }
-    env.bucket(ATTACHMENTS)?.delete(&held.key).await?;
-    Ok(())
-}
-
 /// A customer created from a channel address gets an id derived from it, so that concurrent
 /// first messages from one sender agree on who they are.
 fn customer_id_for(account: &ChannelAccount, address: &str) -> CustomerId {
@@ -288,6 +249,7 @@ async fn store_message(
     account: &ChannelAccount,
     message: &InboundMessage,
     thread: &str,
+    for_bot: Option<ForBot>,
     now: Timestamp,
     base_url: &str,
 ) -> Result<Option<StoredMessage>, ApiError> {
@@ -395,18 +357,42 @@ async fn store_message(
         EventType::ConversationStatusChanged,
         db::conversations::reopened_by(channel, address, &message_id),
     )?;
-    let results = db
-        .batch(vec![
-            create_customer,
-            customer_created,
-            link_identity,
-            supersede_quiet,
-            touch_conversation,
-            insert_message,
-            message_events,
-            reopened_event,
-        ])
-        .await?;
+    let mut statements = vec![
+        create_customer,
+        customer_created,
+        link_identity,
+        supersede_quiet,
+        touch_conversation,
+        insert_message,
+        message_events,
+        reopened_event,
+    ];
+    // The bot's turn, when the page's bot on the channel is enabled (the statement reads it).
+    let turn = for_bot
+        .map(|for_bot| {
+            let turn = Turn {
+                business_id: tenant.business_id.clone(),
+                page_id: account.address.clone(),
+                channel: for_bot.channel.as_str().to_owned(),
+                message_id: message_id.clone(),
+                comment: for_bot.comment,
+            };
+            bot_turns::pending(
+                db,
+                tenant,
+                &turn.page_id,
+                for_bot.channel,
+                &message_id,
+                turn.comment.as_ref(),
+                now.millis(),
+            )
+            .map(|statement| {
+                statements.push(statement);
+                turn
+            })
+        })
+        .transpose()?;
+    let results = db.batch(statements).await?;
     let Some(stored) = db::first_row::<StoredMessage>(&results, 5)? else {
         return Ok(None);
     };
@@ -417,6 +403,7 @@ async fn store_message(
     Ok(Some(StoredMessage {
         event_ids,
         received_event,
+        turn: turn.filter(|_| db::changes_at(&results, 8) == 1),
         ..stored
     }))
 }

@@ -30,9 +30,10 @@ use domain::error::ApiError;
 use domain::idempotency;
 use domain::ids::{AttachmentId, BusinessId, EventId};
 use domain::maintenance::{
-    CONSOLE_ENDED_GRACE_SECONDS, MAX_SEND_REQUEUES, MEDIA_GIVE_UP_AFTER_SECONDS, MEDIA_REQUEUE_AFTER_SECONDS,
-    MEDIA_ROWS_PER_RUN, ROWS_PER_RUN, RetentionPeriod, SSO_EXPIRED_GRACE_SECONDS, media_lost_reason,
-    send_lost_reason, stuck_send_after_seconds,
+    BOT_TURN_REQUEUE_AFTER_SECONDS, CONSOLE_ENDED_GRACE_SECONDS, MAX_BOT_TURN_REQUEUES, MAX_SEND_REQUEUES,
+    MEDIA_GIVE_UP_AFTER_SECONDS, MEDIA_REQUEUE_AFTER_SECONDS, MEDIA_ROWS_PER_RUN, ROWS_PER_RUN,
+    RetentionPeriod, SSO_EXPIRED_GRACE_SECONDS, media_lost_reason, send_lost_reason,
+    stuck_send_after_seconds,
 };
 use domain::shard_move::{Entry, abandoned};
 use domain::tenant::Tenant;
@@ -139,6 +140,13 @@ async fn sweep_shard(
     match due_crm_links(env, db, moving, now).await {
         Ok(count) => report.crm_links_due += count,
         Err(error) => failed(report, "crm_links", &error),
+    }
+    match lost_bot_turns(env, db, moving, now).await {
+        Ok((requeued, given_up)) => {
+            report.bot_turns_requeued += requeued;
+            report.bot_turns_given_up += given_up;
+        }
+        Err(error) => failed(report, "bot_turns", &error),
     }
     let before = now.plus_seconds(-retention.seconds());
     match db::crm_sync_jobs::delete_settled_before(db, moving, before.micros(), ROWS_PER_RUN).await {
@@ -333,6 +341,45 @@ async fn lost_crm_work(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> R
         db::crm_sync_jobs::overdue_contacts(db, moving, before.micros(), now.micros(), ROWS_PER_RUN).await?;
     crate::crm::sync::hand_over(env, &contacts, 0).await;
     Ok(contacts.len())
+}
+
+/// The bot's turns whose queue message was lost (not taken [`BOT_TURN_REQUEUE_AFTER_SECONDS`]
+/// after it was sent) go back on the bot's queue; those handed over [`MAX_BOT_TURN_REQUEUES`]
+/// times already are given up. (requeued, given up).
+async fn lost_bot_turns(
+    env: &Env,
+    db: &Db,
+    moving: &Moving,
+    now: Timestamp,
+) -> Result<(usize, usize), ApiError> {
+    let before = now.plus_seconds(-BOT_TURN_REQUEUE_AFTER_SECONDS).millis();
+    let given_up = db::bot_turns::given_up(db, moving, before, MAX_BOT_TURN_REQUEUES, ROWS_PER_RUN).await?;
+    for turn in &given_up {
+        console_warn!(
+            "the bot's turn for message {} was not taken after {MAX_BOT_TURN_REQUEUES} tries: given up",
+            turn.message_id
+        );
+    }
+    let turns = db::bot_turns::take_waiting(
+        db,
+        moving,
+        before,
+        now.millis(),
+        MAX_BOT_TURN_REQUEUES,
+        ROWS_PER_RUN,
+    )
+    .await?;
+    // Taken but not queued: the next run's bound hands it over again.
+    crate::queue::send_work(env, &turns, 0)
+        .await
+        .map_err(|error| ApiError::internal("re-queueing the bot's turns", error))?;
+    for turn in &turns {
+        console_warn!(
+            "the bot's turn for message {}: lost by the queue, put back on it",
+            turn.message_id
+        );
+    }
+    Ok((turns.len(), given_up.len()))
 }
 
 /// Sends still `queued` past [`stuck_send_after_seconds`] go back on the outbound queue with the

@@ -40,6 +40,11 @@ pub async fn send_all<T: Serialize + Clone>(
     Ok(())
 }
 
+/// Sends `items` to their own queue ([`Work::QUEUE`]).
+pub async fn send_work<T: Work>(env: &Env, items: &[T], delay_seconds: u32) -> worker::Result<()> {
+    send_all(env, T::QUEUE, items, delay_seconds).await
+}
+
 /// The longest a business's work waits while the business is being moved, before it is looked
 /// at again: work held again and again costs one delivery a minute at most.
 pub const HELD_SECONDS: u32 = 60;

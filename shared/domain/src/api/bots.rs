@@ -51,6 +51,12 @@ function! {
             .example(json!({ "page_id": "123456789", "channel": "messenger", "question": "What plan am I on?" }))
             .ok::<TurnOut>(200)
             .errors(&[404, 503]);
+    /// Customers to ask the bot as
+    ///
+    /// Up to 10 of the business's customers whose name starts with `q` (any case), or whose
+    /// email is `q`: the try box's customer picker.
+    PickBotCustomers = get("/api/dashboard/bots/customers", ApiKeyOrBearer).console()
+        => |c| c.query::<PickParameters>().ok::<PickedOut>(200);
     /// The bot's log
     ///
     /// Every turn, newest first: the question, the action and why, the pieces it drew on, the
@@ -105,6 +111,30 @@ struct AnswersParameters {
 #[cfg(feature = "openapi")]
 #[derive(schemars::JsonSchema)]
 #[allow(dead_code, reason = "describes the query for the contract")]
+struct PickParameters {
+    /// The start of a name, or an email.
+    #[schemars(length(min = 1, max = 200))]
+    q: String,
+}
+
+/// Customers a person may pick to ask the bot as.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PickedOut {
+    pub customers: Vec<PickedCustomer>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PickedCustomer {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the query for the contract")]
 struct KpiParameters {
     #[schemars(regex(pattern = r"^[0-9]{1,32}$"))]
     page_id: String,
@@ -139,9 +169,14 @@ struct BotSettingsIn {
     /// The least search score an answer is made from; below it, a hand-off.
     #[schemars(range(min = 0.0, max = 1.0))]
     min_score: Option<f64>,
-    /// How a comment is answered (the facebook channel's bot).
-    #[schemars(extend("enum" = ["public", "private", "both"]))]
+    /// How a comment is answered (the facebook channel's bot): auto (the default) is private
+    /// where the page has a link of customers' records, else public. A public reply is made from
+    /// general knowledge only.
+    #[schemars(extend("enum" = ["auto", "public", "private", "both"]))]
     comment_reply: Option<String>,
+    /// Said under a comment whose answer went to its author privately; empty: nothing.
+    #[schemars(length(max = crate::bot::settings::MAX_ACKNOWLEDGEMENT_CHARS))]
+    public_acknowledgement: Option<String>,
 }
 
 /// A bot's settings as they stand, every one given.
@@ -156,8 +191,9 @@ struct BotSettingsOut {
     handoff_message: String,
     max_answers: u32,
     min_score: f64,
-    #[schemars(extend("enum" = ["public", "private", "both"]))]
+    #[schemars(extend("enum" = ["auto", "public", "private", "both"]))]
     comment_reply: String,
+    public_acknowledgement: String,
 }
 
 #[cfg(feature = "openapi")]
@@ -235,13 +271,31 @@ pub struct TurnOut {
     pub action: &'static str,
     /// Why it handed off or stayed silent; null for a reply.
     pub reason: Option<&'static str>,
-    /// The reply, or the hand-off message; null when silent.
+    /// What the asker is sent privately (a Messenger message, or a comment's private reply): the
+    /// reply, or the hand-off message; null when silent or when a comment is answered in public
+    /// only.
     pub text: Option<String>,
+    /// For a comment: what is said under it, for everyone (general knowledge only, or the
+    /// business's acknowledgement of a private answer); null when nothing is.
+    pub public_text: Option<String>,
     pub pieces: Vec<TurnPiece>,
+    /// What the check refused in the answer (a hand-off with reason `refused`).
+    pub refusals: Vec<TurnRefusal>,
     /// The model that wrote the answer; null when none was asked.
     pub model: Option<String>,
     pub generator_ms: Option<u64>,
     pub total_ms: u64,
+}
+
+/// A fact an answer stated that nothing it was given holds (`domain::bot::check`).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct TurnRefusal {
+    /// number, email, link, or personal (the asker's own record in a public reply).
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["number", "email", "link", "personal"])))]
+    pub kind: String,
+    /// As it was compared (digits, a lowercase address, a host).
+    pub value: String,
 }
 
 /// A piece of CRM data a turn drew on.
@@ -282,7 +336,10 @@ pub struct AnswerEntry {
     pub action: String,
     pub reason: Option<String>,
     pub text: Option<String>,
+    /// For a comment: what was said under it, for everyone.
+    pub public_text: Option<String>,
     pub pieces: Vec<TurnPiece>,
+    pub refusals: Vec<TurnRefusal>,
     pub model: Option<String>,
     pub generator_ms: Option<u64>,
     pub total_ms: u64,

@@ -5,7 +5,7 @@
 //! The bodies are read by `domain::links` field by field (each problem names its field, unknown
 //! fields are refused), so the types below that describe them are the contract's only.
 
-use crate::api::{Caller::*, Signature, delete, get, post, put};
+use crate::api::{Caller::*, Signature, delete, get, patch, post, put};
 use crate::ids::{BusinessId, SourceId};
 use crate::links::link::LinkView;
 use serde::Serialize;
@@ -39,6 +39,31 @@ function! {
             }))
             .ok::<AddedOut>(201)
             .errors(&[404]);
+    /// Change a link
+    ///
+    /// Any of its name, channels, URL, API key and headers (a value sent back as *** keeps the
+    /// stored one; an empty or null api_key removes it), description, fetch interval and holds;
+    /// what is left out stays. A new URL, key, headers or holds is fetched at once; unchanged
+    /// pieces are not embedded again, and a change of holds gives the pieces their new owners
+    /// without embedding them. Audited. 409 if another link of the page has the new URL.
+    UpdateCrmLink = patch("/api/dashboard/crm-links", ApiKeyOrBearer).console().limit(LINK_BODY_LIMIT)
+        => |c| c
+            .json::<LinkChangeIn>()
+            .example(json!({
+                "page_id": "123456789", "id": "0b1f2a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b",
+                "api_key": "shppa_rotated", "fetch_interval_minutes": 60,
+                "holds": { "type": "customers", "field": "email", "key": "email" },
+            }))
+            .ok::<UpdatedOut>(200)
+            .errors(&[404, 409]);
+    /// The fields of a link's data
+    ///
+    /// Reads the first page of a link's data (a link not added yet, by its url, type and
+    /// credentials; or one of the page's links, by its id) and answers the fields of its records,
+    /// which of them hold a customer's key, and the holds a link of this data should say. No value
+    /// of the data is answered. 502 when the CRM refuses or cannot be read.
+    PreviewCrmLink = post("/api/dashboard/crm-links/preview", ApiKeyOrBearer).console().limit(LINK_BODY_LIMIT)
+        => |c| c.json::<PreviewIn>().ok::<PreviewOut>(200).errors(&[404, 502]);
     /// Delete a link from channels
     ///
     /// A link left on no channel goes with its data and vectors. The link is named by its id (or
@@ -167,6 +192,55 @@ struct HoldsIn {
     key: Option<String>,
 }
 
+/// A change to one of a page's links: what is left out stays.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code, reason = "describes the body for the contract")]
+struct LinkChangeIn {
+    page_id: StringOrInteger,
+    /// The link's id, as its view shows it.
+    id: SourceId,
+    #[schemars(length(min = 1, max = 100))]
+    name: Option<String>,
+    /// Every channel the link is to be on.
+    #[schemars(length(min = 1))]
+    channels: Option<Vec<LinkChannelName>>,
+    url: Option<String>,
+    /// The new key; *** keeps it, empty or null removes it.
+    #[schemars(length(max = 4096))]
+    api_key: Option<String>,
+    /// Every header; a value of *** keeps that header's stored value.
+    #[schemars(extend("maxProperties" = crate::links::link::MAX_HEADERS))]
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    #[schemars(length(max = 500))]
+    description: Option<String>,
+    #[schemars(range(min = 5, max = crate::links::link::MAX_FETCH_INTERVAL_MINUTES))]
+    fetch_interval_minutes: Option<u32>,
+    /// Whose data the link is (it cannot be unsaid).
+    holds: Option<HoldsIn>,
+}
+
+/// The data to read the first page of: a link not added yet, or one of the page's by its id.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code, reason = "describes the body for the contract")]
+struct PreviewIn {
+    page_id: StringOrInteger,
+    /// One of the page's links: its stored URL and credentials are used.
+    id: Option<SourceId>,
+    /// A link not added yet (with type, api_key and headers as a new link takes them).
+    url: Option<String>,
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["api", "file"]))]
+    link_type: Option<String>,
+    #[schemars(length(max = 4096))]
+    api_key: Option<String>,
+    #[schemars(extend("maxProperties" = crate::links::link::MAX_HEADERS))]
+    headers: Option<std::collections::BTreeMap<String, String>>,
+}
+
 /// A link of a page, by its id (or its URL as it was added), on the channels given (all of its
 /// channels when none are).
 #[cfg(feature = "openapi")]
@@ -249,6 +323,11 @@ pub struct LinkStatus {
     /// having no readable key in the link's field: no customer's, so never searched (0 for a
     /// general link).
     pub records_without_key: i64,
+    /// A link whose holds is unstated: whether its data was seen to name customers (it is
+    /// searched by the bot only as general knowledge once a fetch saw it name none). Absent when
+    /// holds is said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holds_check: Option<crate::links::identifiers::HoldsCheckView>,
     /// Present while a fetch reads the link's data, page by page, in slices; search keeps
     /// answering from the previous data until it ends.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -292,6 +371,31 @@ pub struct AddedOut {
     #[cfg_attr(feature = "openapi", schemars(with = "Vec<LinkChannelName>"))]
     pub channels: Vec<&'static str>,
     pub page_id: String,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct UpdatedOut {
+    pub message: &'static str,
+    /// The link on each of its channels, as it is now.
+    pub crm_links: Vec<CrmLinkView>,
+    /// The settings that changed, by name (never their values).
+    pub changed: Vec<&'static str>,
+    /// Whether its data is being fetched again (a new URL, key, headers or holds).
+    pub fetching: bool,
+}
+
+/// What the first page of a link's data holds: its fields, never their values.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PreviewOut {
+    /// The records (items of a list) the page holds.
+    pub records: usize,
+    /// The fields of its records, most common first.
+    pub fields: Vec<crate::links::identifiers::Field>,
+    /// The holds a link of this data should say: customers by the field that holds a customer's
+    /// key, or general when no record names a customer.
+    pub proposed: crate::bot::subject::HoldsView,
 }
 
 #[derive(Serialize)]

@@ -608,8 +608,8 @@ mod tests {
     #[test]
     fn another_method_is_405_with_every_method_of_the_path() {
         assert_eq!(
-            route(&links::KNOWLEDGE, "PATCH", "/api/dashboard/crm-links"),
-            Err(Miss::NotAllowed("GET, POST, DELETE".to_owned()))
+            route(&links::KNOWLEDGE, "PUT", "/api/dashboard/crm-links"),
+            Err(Miss::NotAllowed("GET, POST, PATCH, DELETE".to_owned()))
         );
         assert_eq!(
             route(&admin::ADMIN, "PUT", "/admin/businesses/b1"),

@@ -147,7 +147,7 @@ mod labelled;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bot::check::check;
+    use crate::bot::check::{Given, check};
 
     fn piece(kind: PieceKind, score: f64, record: &str, text: &str) -> Piece {
         Piece {
@@ -188,7 +188,13 @@ mod tests {
                 used: vec![1, 0],
             }
         );
-        assert_eq!(check(&answer, &pieces(), "When is my renewal date?", ""), Ok(()));
+        assert_eq!(
+            check(
+                &answer,
+                &Given::private(&pieces(), "When is my renewal date?", "")
+            ),
+            Ok(())
+        );
         let status = compose("What's the status of my order?", &pieces(), 0.5);
         assert_eq!(status.text, "Your order status: shipped.");
         let price = compose("What are the prices?", &pieces(), 0.5);
@@ -233,6 +239,9 @@ mod tests {
             !answer.text.contains("Gift"),
             "a line the question does not name is left out"
         );
-        assert_eq!(crate::bot::check::check(&answer, &[policy], "", ""), Ok(()));
+        assert_eq!(
+            crate::bot::check::check(&answer, &crate::bot::check::Given::private(&[policy], "", "")),
+            Ok(())
+        );
     }
 }

@@ -16,6 +16,7 @@ pub const MAX_HANDOFF_MESSAGE_CHARS: usize = 1_000;
 pub const MAX_HANDOFF_PHRASES: usize = 20;
 pub const MAX_PHRASE_CHARS: usize = 100;
 pub const MAX_ANSWERS: u32 = 50;
+pub const MAX_ACKNOWLEDGEMENT_CHARS: usize = 300;
 
 /// What a customer writes to ask for a person, unless the business says otherwise.
 pub const DEFAULT_HANDOFF_PHRASES: [&str; 5] = [
@@ -31,6 +32,13 @@ pub const DEFAULT_HANDOFF_MESSAGE: &str =
 pub const DEFAULT_MAX_ANSWERS: u32 = 5;
 /// The least search score an answer is made from; below it the bot hands off rather than guess.
 pub const DEFAULT_MIN_SCORE: f64 = 0.35;
+/// Said under a comment whose answer went to its author privately, unless the business words it.
+pub const DEFAULT_PUBLIC_ACKNOWLEDGEMENT: &str = "Thanks! We've sent you the details in a private message.";
+/// A comment author's hand-offs by the bot that open a person's work (an escalation, the CRMs'
+/// tickets) in [`HANDOFF_WINDOW_HOURS`], over every post of the page: one per author, so that
+/// "human" under each post opens one ticket, not one per post.
+pub const HANDOFFS_PER_AUTHOR: i64 = 1;
+pub const HANDOFF_WINDOW_HOURS: i64 = 24;
 
 /// A bot's settings as the business writes them; what it leaves out takes its default.
 #[derive(Debug, Default, Deserialize)]
@@ -49,9 +57,13 @@ pub struct BotSettingsIn {
     pub max_answers: Option<u32>,
     /// The least search score, 0 to 1, an answer may be made from.
     pub min_score: Option<f64>,
-    /// How a comment on a post is answered: `public` (a reply under it, the default), `private`
-    /// (a message into Messenger) or `both`. Only the `facebook` channel's bot answers comments.
+    /// How a comment on a post is answered: `auto` (the default: `private` where the page has a
+    /// link of customers' records on the channel, else `public`), `public` (under it, from general
+    /// knowledge; a question only the commenter's own record answers goes to them privately),
+    /// `private` (into Messenger) or `both`. Only the `facebook` channel's bot answers comments.
     pub comment_reply: Option<String>,
+    /// Said under a comment whose answer went to its author privately; empty: nothing is said.
+    pub public_acknowledgement: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,36 +95,47 @@ pub struct BotSettings {
     pub max_answers: u32,
     pub min_score: f64,
     pub comment_reply: CommentReply,
+    /// Empty: nothing is said under the comment.
+    pub public_acknowledgement: String,
 }
 
-/// Where the answer to a comment goes.
+/// Where the answer to a comment goes. Whatever is chosen, a public reply is made from general
+/// knowledge alone (the model is never given the commenter's record for it), and the private
+/// reply is the only place their own record is answered from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CommentReply {
-    /// Under the comment, for everyone to read.
+    /// `Private` where the page has a link of customers' records on the channel, else `Public`.
     #[default]
+    Auto,
+    /// Under the comment, for everyone to read, from general knowledge; a question that needs the
+    /// commenter's own record is answered privately, with the acknowledgement under the comment.
     Public,
     /// Into the commenter's Messenger (one private reply per comment, as the Graph API allows).
     Private,
+    /// Privately, and under the comment from general knowledge (or the acknowledgement).
     Both,
 }
 
 impl CommentReply {
-    pub const ALL: [Self; 3] = [Self::Public, Self::Private, Self::Both];
+    pub const ALL: [Self; 4] = [Self::Auto, Self::Public, Self::Private, Self::Both];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Auto => "auto",
             Self::Public => "public",
             Self::Private => "private",
             Self::Both => "both",
         }
     }
 
-    pub fn public(self) -> bool {
-        self != Self::Private
-    }
-
-    pub fn private(self) -> bool {
-        self != Self::Public
+    /// What `Auto` means on a page that has (`personal_data`) or has not a link of customers'
+    /// records on the channel; any other choice is itself.
+    pub fn resolved(self, personal_data: bool) -> Self {
+        match self {
+            Self::Auto if personal_data => Self::Private,
+            Self::Auto => Self::Public,
+            chosen => chosen,
+        }
     }
 }
 
@@ -200,11 +223,21 @@ impl BotSettingsIn {
                 .into_iter()
                 .find(|reply| reply.as_str() == name)
                 .ok_or_else(|| {
-                    ApiError::invalid("comment_reply", "comment_reply must be public, private or both")
+                    ApiError::invalid(
+                        "comment_reply",
+                        "comment_reply must be auto, public, private or both",
+                    )
                 })?,
         };
+        let public_acknowledgement = bounded(
+            "public_acknowledgement",
+            self.public_acknowledgement
+                .unwrap_or_else(|| DEFAULT_PUBLIC_ACKNOWLEDGEMENT.to_owned()),
+            MAX_ACKNOWLEDGEMENT_CHARS,
+        )?;
         Ok(BotSettings {
             comment_reply,
+            public_acknowledgement,
             enabled: self.enabled.unwrap_or(false),
             instructions,
             hours: self.hours.map(HoursIn::validate).transpose()?,
@@ -252,6 +285,7 @@ impl BotSettings {
             "max_answers": self.max_answers,
             "min_score": self.min_score,
             "comment_reply": self.comment_reply.as_str(),
+            "public_acknowledgement": self.public_acknowledgement,
         })
     }
 }
@@ -627,5 +661,32 @@ mod tests {
             reply.map_err(|error| error.body.field),
             Err(Some("comment_reply".to_owned()))
         );
+        let long = BotSettings::parse(&json!({"public_acknowledgement": "x".repeat(301)}));
+        assert_eq!(
+            long.map_err(|error| error.body.field),
+            Err(Some("public_acknowledgement".to_owned()))
+        );
+    }
+
+    #[test]
+    fn comments_are_answered_privately_by_default_wherever_the_page_holds_customers_records() {
+        let untouched = settings(json!({})).unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(untouched.comment_reply, CommentReply::Auto);
+        assert_eq!(untouched.comment_reply.resolved(true), CommentReply::Private);
+        assert_eq!(untouched.comment_reply.resolved(false), CommentReply::Public);
+        assert_eq!(
+            untouched.public_acknowledgement, DEFAULT_PUBLIC_ACKNOWLEDGEMENT,
+            "a private answer to a public comment is acknowledged under it, in the business's words"
+        );
+        for chosen in [CommentReply::Public, CommentReply::Private, CommentReply::Both] {
+            assert_eq!(
+                chosen.resolved(true),
+                chosen,
+                "{chosen:?} is the business's choice"
+            );
+        }
+        let silent =
+            settings(json!({"public_acknowledgement": ""})).unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(silent.public_acknowledgement, "");
     }
 }

@@ -73,7 +73,11 @@ impl KeyKind {
 /// What a link holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Holds {
-    /// The same for every customer: any customer's answer may draw on it.
+    /// Not said. The link is general knowledge only once a whole run of it has seen no record
+    /// that names a customer (`domain::links::identifiers`); data that names customers is nobody's
+    /// knowledge until the business says whose it is.
+    Unstated,
+    /// The same for every customer, as the business said: any customer's answer may draw on it.
     General,
     /// One record per customer; `field` is the record's field that holds the customer's key,
     /// written as a path inside the record (`email`, `contact.email`).
@@ -86,9 +90,10 @@ pub enum Holds {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct HoldsView {
     /// general: the same for every customer (plans, products, policies); customers: one record
-    /// per customer, each answered to its own customer only.
+    /// per customer, each answered to its own customer only; unstated: not said (general
+    /// knowledge once its data is seen to name no customer, `holds_check`).
     #[serde(rename = "type")]
-    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["general", "customers"])))]
+    #[cfg_attr(feature = "openapi", schemars(extend("enum" = ["general", "customers", "unstated"])))]
     pub kind: &'static str,
     /// customers: the path inside a record of the field that holds the customer's key.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,11 +108,11 @@ pub struct HoldsView {
 }
 
 impl Holds {
-    /// A link's `holds`, as the API takes it; absent (or null) is general knowledge. Every problem
-    /// is named by its field (`holds.field`).
+    /// A link's `holds`, as the API takes it; absent (or null) is not said. Every problem is
+    /// named by its field (`holds.field`).
     pub fn parse(value: Option<&Value>) -> Result<Self, ApiError> {
         let Some(value) = value.filter(|value| !value.is_null()) else {
-            return Ok(Self::General);
+            return Ok(Self::Unstated);
         };
         let fields = value.as_object().ok_or_else(|| {
             ApiError::invalid(
@@ -186,6 +191,11 @@ impl Holds {
 
     pub fn view(&self) -> HoldsView {
         match self {
+            Self::Unstated => HoldsView {
+                kind: "unstated",
+                field: None,
+                key: None,
+            },
             Self::General => HoldsView {
                 kind: "general",
                 field: None,
@@ -199,18 +209,18 @@ impl Holds {
         }
     }
 
-    /// As stored: None for general knowledge, else the view as JSON.
+    /// As stored: None when not said, else the view as JSON.
     pub fn stored(&self) -> Option<String> {
         match self {
-            Self::General => None,
-            Self::Customers { .. } => serde_json::to_string(&self.view()).ok(),
+            Self::Unstated => None,
+            Self::General | Self::Customers { .. } => serde_json::to_string(&self.view()).ok(),
         }
     }
 
     /// Read back from [`Holds::stored`]; None when the stored text is not one.
     pub fn from_stored(stored: Option<&str>) -> Option<Self> {
         match stored {
-            None => Some(Self::General),
+            None => Some(Self::Unstated),
             Some(text) => {
                 let value: Value = serde_json::from_str(text).ok()?;
                 Self::parse(Some(&value)).ok()
@@ -425,10 +435,10 @@ mod tests {
     }
 
     #[test]
-    fn holds_is_general_by_default_or_names_a_field_and_a_key() {
+    fn holds_is_unstated_by_default_general_when_said_or_names_a_field_and_a_key() {
         use serde_json::json;
-        assert_eq!(Holds::parse(None).ok(), Some(Holds::General));
-        assert_eq!(Holds::parse(Some(&Value::Null)).ok(), Some(Holds::General));
+        assert_eq!(Holds::parse(None).ok(), Some(Holds::Unstated));
+        assert_eq!(Holds::parse(Some(&Value::Null)).ok(), Some(Holds::Unstated));
         assert_eq!(
             Holds::parse(Some(&json!({ "type": "general", "field": null, "key": null }))).ok(),
             Some(Holds::General),
@@ -460,8 +470,17 @@ mod tests {
             Holds::from_stored(customers.stored().as_deref()),
             Some(customers.clone())
         );
-        assert_eq!(Holds::General.stored(), None);
-        assert_eq!(Holds::from_stored(None), Some(Holds::General));
+        assert_eq!(Holds::Unstated.stored(), None);
+        assert_eq!(Holds::from_stored(None), Some(Holds::Unstated));
+        assert_eq!(
+            Holds::from_stored(Holds::General.stored().as_deref()),
+            Some(Holds::General),
+            "general knowledge the business said so of is kept as said"
+        );
+        assert_eq!(
+            serde_json::to_value(Holds::Unstated.view()).ok(),
+            Some(json!({ "type": "unstated" }))
+        );
         assert_eq!(Holds::from_stored(Some("{")), None);
         for key in KeyKind::ALL {
             let holds = Holds::parse(Some(

@@ -227,6 +227,9 @@ pub struct Piece {
     /// SHA-256 of `content` (of its subject, a zero byte and `content` when it has a subject),
     /// lowercase hex: the piece's identity across refreshes.
     pub hash: String,
+    /// SHA-256 of `content` alone, whatever its subject: a piece whose subject changed (what its
+    /// link holds did) takes the vector of the piece of the same content, not a new embedding.
+    pub content_hash: String,
     /// Whose record it is (`email:ann@example.com`); None for general knowledge.
     pub subject: Option<String>,
 }
@@ -307,12 +310,14 @@ pub fn pieces(lines: &[Line], options: &ChunkOptions, holds: &Holds, country: Op
             };
             let content = without_record(&text, &chunk.record);
             let hash = identity(subject.as_deref(), &content);
+            let content_hash = identity(None, &content);
             seen.insert(hash.clone()).then_some(Piece {
                 record: chunk.record,
                 part: chunk.part,
                 text,
                 content,
                 hash,
+                content_hash,
                 subject,
             })
         })

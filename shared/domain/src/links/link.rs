@@ -16,9 +16,11 @@
 //! - An empty `api_key` or `description` is none, as dashboard forms send them. `api_key` is sent
 //!   as `Authorization: Bearer <api_key>`, so a header `Authorization` beside it is refused, and so
 //!   are the headers `fetch` itself sets (`Host`, `Content-Length`, …).
-//! - `holds` (optional) says whose data the link is (`domain::bot::subject`): general knowledge,
-//!   the same for every customer (the default), or one record per customer, tied to the customer
-//!   by a field of the record, so that the bot answers each customer from their own record only.
+//! - `holds` says whose data the link is (`domain::bot::subject`): general knowledge, the same
+//!   for every customer, or one record per customer, tied to the customer by a field of the
+//!   record, so that the bot answers each customer from their own record only. Left out, it is
+//!   unstated: data whose records name customers (`domain::links::identifiers`) is then refused
+//!   until the business says whose it is, and other data is general once a run has read it all.
 //! - Unknown fields are refused, so a misspelt field is not silently ignored.
 
 use crate::bot::subject::{Holds, HoldsView};
@@ -502,7 +504,7 @@ impl Target {
     }
 }
 
-fn string<'a>(field: &str, value: &'a Value) -> Result<&'a str, ApiError> {
+pub(crate) fn string<'a>(field: &str, value: &'a Value) -> Result<&'a str, ApiError> {
     value
         .as_str()
         .map(str::trim)
@@ -510,7 +512,7 @@ fn string<'a>(field: &str, value: &'a Value) -> Result<&'a str, ApiError> {
 }
 
 /// Trimmed text on one line, at most `max_chars`; empty is none.
-fn text(field: &str, value: &Value, max_chars: usize) -> Result<Option<String>, ApiError> {
+pub(crate) fn text(field: &str, value: &Value, max_chars: usize) -> Result<Option<String>, ApiError> {
     let text = string(field, value)?;
     if text.chars().any(char::is_control) {
         return Err(ApiError::invalid(field, format!("{field} must be on one line")));
@@ -524,7 +526,7 @@ fn text(field: &str, value: &Value, max_chars: usize) -> Result<Option<String>, 
     Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
-fn secret(field: &str, value: &Value) -> Result<Option<LinkSecret>, ApiError> {
+pub(crate) fn secret(field: &str, value: &Value) -> Result<Option<LinkSecret>, ApiError> {
     let Some(text) = text(field, value, MAX_SECRET_CHARS)? else {
         return Ok(None);
     };
@@ -543,7 +545,7 @@ fn secret(field: &str, value: &Value) -> Result<Option<LinkSecret>, ApiError> {
     Ok(Some(LinkSecret(text)))
 }
 
-fn channels(list: Option<&Value>, single: Option<&Value>) -> Result<Vec<LinkChannel>, ApiError> {
+pub(crate) fn channels(list: Option<&Value>, single: Option<&Value>) -> Result<Vec<LinkChannel>, ApiError> {
     let known = || LinkChannel::ALL.map(LinkChannel::as_str).join(", ");
     let items: Vec<(String, &Value)> = match (list, single) {
         (Some(_), Some(_)) => {
@@ -585,7 +587,7 @@ fn channels(list: Option<&Value>, single: Option<&Value>) -> Result<Vec<LinkChan
     Ok(channels)
 }
 
-fn headers(value: Option<&Value>, has_api_key: bool) -> Result<Vec<Header>, ApiError> {
+pub(crate) fn headers(value: Option<&Value>, has_api_key: bool) -> Result<Vec<Header>, ApiError> {
     let Some(value) = value else {
         return Ok(Vec::new());
     };
@@ -646,7 +648,7 @@ fn headers(value: Option<&Value>, has_api_key: bool) -> Result<Vec<Header>, ApiE
     Ok(headers)
 }
 
-fn interval(value: &Value) -> Result<u32, ApiError> {
+pub(crate) fn interval(value: &Value) -> Result<u32, ApiError> {
     const FIELD: &str = "fetch_interval_minutes";
     value
         .as_u64()
@@ -936,15 +938,17 @@ mod tests {
     }
 
     #[test]
-    fn a_link_holds_general_knowledge_unless_it_names_its_customers_key() {
-        let general = parse(&guide_body());
-        assert_eq!(general.link.holds, Holds::General);
+    fn a_link_says_whose_data_it_holds_or_leaves_it_unstated() {
+        let unstated = parse(&guide_body());
+        assert_eq!(unstated.link.holds, Holds::Unstated);
         assert_eq!(
-            serde_json::to_value(general.link.view(&general.channels))
+            serde_json::to_value(unstated.link.view(&unstated.channels))
                 .ok()
                 .map(|view| view["holds"].clone()),
-            Some(json!({ "type": "general" }))
+            Some(json!({ "type": "unstated" }))
         );
+        let general = parse(&with(json!({ "holds": { "type": "general" } })));
+        assert_eq!(general.link.holds, Holds::General);
         let customers = parse(&with(
             json!({ "holds": { "type": "customers", "field": "contact.email", "key": "email" } }),
         ));

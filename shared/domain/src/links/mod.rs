@@ -3,10 +3,12 @@
 //! the link as the admin API takes it ([`link`]), a fetched body as text lines ([`flatten`]),
 //! those lines cut into hashed chunks ([`chunk`]), and the words of keyword search ([`keyword`]).
 
+pub mod change;
 pub mod chunk;
 pub mod document;
 pub mod fetch;
 pub mod flatten;
+pub mod identifiers;
 pub mod keyword;
 pub mod link;
 pub mod search;

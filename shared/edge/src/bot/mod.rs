@@ -1,46 +1,65 @@
 //! The bot that answers a page's customers from its CRM links (README.md, "The bot"): a turn per
 //! customer message on a channel whose bot is enabled, taken in the consumer of `crm-edge-bot`,
-//! never in the request that received the message.
+//! never in the request that received the message. The turn is a row (`db::bot_turns`) written
+//! with the message; the queue message is its nudge, and the sweep nudges again a turn not taken.
 //!
 //! A turn: the rules (`domain::bot::settings::decide`: hours, the conversation with people, a
 //! hand-off phrase, the most answers); the search as that customer (their own records and the
 //! page's general knowledge only, `knowledge::search::for_customer`); general knowledge under the
-//! bot's least score is left out, and with nothing left the turn is a hand-off; the generation (`generate`); the model's structured answer read back; the
-//! check every answer passes (`domain::bot::check`). A reply is sent through the send queue, as
-//! the message's own reply (its id derived from the message, so a turn taken twice sends once); a
-//! hand-off is an escalation (the hand-off message once, the CRM connectors' tickets) and the
-//! conversation set to `pending`, after which the bot is silent in it until it is resolved and
-//! the customer writes again. Every turn is logged (`db::bot_answers`).
+//! bot's least score is left out, and with nothing left the turn is a hand-off; the generation
+//! (`generate`); the model's structured answer read back; the check every answer passes
+//! (`domain::bot::check`), which assumes the model did whatever the asker or a record told it.
+//!
+//! Who reads a reply decides what it is made from. A Messenger message and a comment's private
+//! reply are the asker's alone: their own record and general knowledge. A comment's public reply
+//! is everyone's: it is made from general knowledge only (the model is never given the
+//! commenter's record for it, and the check refuses any of it), and a question that only their
+//! record answers is answered privately, with the business's acknowledgement under the comment.
+//!
+//! A reply is sent through the send queue, as the message's own reply (its id derived from the
+//! message, so a turn taken twice sends once); a hand-off is an escalation (the hand-off message
+//! once, as a comment's private reply for a comment; the CRM connectors' tickets, at most one per
+//! comment author a day over every post) and the conversation set to `pending`, after which the
+//! bot is silent in it until it is resolved and the customer writes again. Every turn is logged
+//! (`db::bot_answers`).
 //!
 //! The try in the console takes the same turn ([`think`]) and sends nothing.
 
 pub mod generate;
 
 use crate::db::bot_conversations::{self, Spell};
-use crate::db::{self, Db, bot_answers, bots, crm_connectors, customer_identities};
+use crate::db::bot_turns::{self, Commented};
+use crate::db::escalations::AtMost;
+use crate::db::{self, Db, bot_answers, bots, crm_connectors, customer_identities, knowledge_links};
 use crate::knowledge::backend::Rag;
 use crate::knowledge::search;
-use crate::queue::Settle;
+use crate::queue::{Settle, Work};
 use crate::{DB, Env, console_error, conversation_change, crm, http, runtime, send_queue};
-use domain::api::bots::TurnPiece;
+use domain::api::bots::{TurnPiece, TurnRefusal};
 use domain::bot::answer::{self, Prompt, Turn};
-use domain::bot::settings::{BotSettings, Conversation, HandOff, LocalTime, Silence, decide};
+use domain::bot::check::{self, Audience, Fact, Given};
+use domain::bot::settings::{
+    BotSettings, CommentReply, Conversation, HANDOFF_WINDOW_HOURS, HANDOFFS_PER_AUTHOR, HandOff, LocalTime,
+    Silence, decide,
+};
 use domain::bot::subject::subjects_of_customer;
 use domain::bot::target::{BotChannel, BotTarget};
-use domain::bot::{Action, Piece, PieceKind, check};
+use domain::bot::{Action, Answer, Piece, PieceKind};
 use domain::channel::{Channel, Direction};
 use domain::customer::Customer;
 use domain::error::ApiError;
 use domain::ids::{BusinessId, MessageId};
-use domain::links::link::PageId;
+use domain::links::link::{LinkChannel, PageId};
 use domain::links::search::{Mode, Question};
 use domain::lookup::CustomerKey;
 use domain::message::{ConversationStatus, Message};
-use domain::outgoing::{CommentReply, OutgoingMessage};
+use domain::outgoing::{CommentReply as ReplyTo, OutgoingMessage};
 use domain::tenant::Tenant;
 use generate::Generator;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// A customer message for the bot: the queue's body, and the turn's row.
+pub use crate::db::bot_turns::Turn as BotTask;
 
 /// The queue that hands customer messages to the bot.
 pub const BOT: &str = "BOT";
@@ -49,27 +68,7 @@ const TOP_K: usize = 5;
 /// A turn whose generator is unavailable is retried this many times before it hands off.
 pub const MAX_ATTEMPTS: u32 = 4;
 
-/// A customer's message for a page's bot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BotTask {
-    pub business_id: BusinessId,
-    pub page_id: String,
-    /// `facebook` (a comment) or `messenger`.
-    pub channel: String,
-    pub message_id: MessageId,
-    /// A comment's post and its own id (Meta's), which its answer names.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<Commented>,
-}
-
-/// Where a comment is: the post (its conversation's thread) and the comment itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Commented {
-    pub post_id: String,
-    pub comment_id: String,
-}
-
-impl crate::queue::Work for BotTask {
+impl Work for BotTask {
     const QUEUE: &'static str = BOT;
 
     fn business(&self) -> Option<BusinessId> {
@@ -101,9 +100,14 @@ pub struct Outcome {
     pub did: Did,
     /// Why it handed off or was silent (the log's `reason`).
     pub reason: Option<&'static str>,
-    /// The reply, or the hand-off message.
+    /// What the asker is sent privately (a Messenger message, or a comment's private reply): the
+    /// reply, or the hand-off message.
     pub text: Option<String>,
+    /// What is said under a comment, for everyone.
+    pub public_text: Option<String>,
     pub pieces: Vec<TurnPiece>,
+    /// What the check refused, in any answer the turn asked for.
+    pub refusals: Vec<TurnRefusal>,
     pub model: Option<String>,
     pub generator_ms: Option<u64>,
 }
@@ -114,7 +118,9 @@ impl Outcome {
             did: Did::Silent,
             reason: Some(reason),
             text: None,
+            public_text: None,
             pieces: Vec::new(),
+            refusals: Vec::new(),
             model: None,
             generator_ms: None,
         }
@@ -125,14 +131,14 @@ impl Outcome {
             did: Did::Handoff,
             reason: Some(reason),
             text: Some(settings.handoff_message.clone()),
+            public_text: None,
             pieces,
+            refusals: Vec::new(),
             model: None,
             generator_ms: None,
         }
     }
-}
 
-impl Outcome {
     /// The turn as its log row holds it, asked `question` and taking `total_ms`: of no message (a
     /// try), until the caller names the message, its conversation and what was sent.
     pub fn logged<'a>(
@@ -153,7 +159,9 @@ impl Outcome {
             action: self.did.as_str(),
             reason: self.reason,
             text: self.text.as_deref(),
+            public_text: self.public_text.as_deref(),
             pieces: &self.pieces,
+            refusals: &self.refusals,
             model: self.model.as_deref(),
             generator_ms: self.generator_ms,
             total_ms,
@@ -176,9 +184,27 @@ pub struct Asked<'a> {
     /// The conversation before the question, oldest first.
     pub history: &'a [Turn],
     pub conversation: Conversation,
+    /// For a comment: how it is answered, the page's setting resolved ([`comment_reply`]); None
+    /// for a Messenger message.
+    pub comment: Option<CommentReply>,
 }
 
-/// Takes the turn: the rules, the search, the generation and the check. Nothing is sent. An
+/// How the page answers a comment: its bot's `comment_reply`, `auto` resolved by whether the
+/// page's comments have a link of customers' records.
+pub async fn comment_reply(
+    db: &Db,
+    tenant: &Tenant,
+    page: &PageId,
+    settings: &BotSettings,
+) -> Result<CommentReply, ApiError> {
+    if settings.comment_reply != CommentReply::Auto {
+        return Ok(settings.comment_reply);
+    }
+    let active = knowledge_links::active_by_holds(db, tenant, page, LinkChannel::Facebook).await?;
+    Ok(settings.comment_reply.resolved(!active.customers.is_empty()))
+}
+
+/// Takes the turn: the rules, the search, the generations and the checks. Nothing is sent. An
 /// unavailable embedder or generator is an error (503): the caller retries or says so.
 pub async fn think(env: &Env, db: &Db, tenant: &Tenant, asked: &Asked<'_>) -> Result<Outcome, ApiError> {
     let settings = asked.settings;
@@ -224,69 +250,193 @@ pub async fn think(env: &Env, db: &Db, tenant: &Tenant, asked: &Asked<'_>) -> Re
     };
     let rag = Rag::from_env(env)?;
     let hits = search::for_customer(db, &rag, tenant, &question, &subjects).await?;
-    let pieces: Vec<Piece> = hits
-        .into_iter()
-        .map(|hit| Piece {
+    // The asker's own records are about them and few: they are given whatever their score (a
+    // question about one field of a long record scores low against the record's other parts).
+    // General knowledge must reach the bot's least score. Theirs come first: a private answer's
+    // facts are numbered so, and a public one is given the general ones alone.
+    let (mut given, mut general) = (Vec::new(), Vec::new());
+    let mut under = Vec::new();
+    for hit in hits {
+        let piece = Piece {
             source_id: hit.found.source_id.to_string(),
             record: hit.found.record,
             part: hit.found.part,
             text: hit.found.text,
             score: hit.score,
             kind: hit.kind,
-        })
-        .collect();
-    // The asker's own records are about them and few: they are given whatever their score (a
-    // question about one field of a long record scores low against the record's other parts).
-    // General knowledge must reach the bot's least score.
-    let (passed, under): (Vec<Piece>, Vec<Piece>) = pieces
-        .into_iter()
-        .partition(|piece| piece.kind == PieceKind::Personal || piece.score >= settings.min_score);
-    if passed.is_empty() {
+        };
+        match piece.kind {
+            PieceKind::Personal => given.push(piece),
+            PieceKind::General if piece.score >= settings.min_score => general.push(piece),
+            PieceKind::General => under.push(piece),
+        }
+    }
+    let personal = given.len();
+    given.append(&mut general);
+    if given.is_empty() {
         return Ok(Outcome::handoff(settings, "low_score", logged(&under, &[])));
     }
-    let request = answer::request(&Prompt {
-        instructions: &settings.instructions,
-        question: asked.question,
-        history: asked.history,
-        pieces: &passed,
-    });
-    let generator = Generator::from_env(env)?;
-    let started = runtime::now().millis();
-    let generated = generator
-        .generate(&request)
-        .await
-        .map_err(|why| ApiError::unavailable(format!("the bot's generator is unavailable: {why}"), 5))?;
-    let generator_ms = u64::try_from(runtime::now().millis() - started).unwrap_or(0);
-    let with_model = |mut outcome: Outcome| {
-        outcome.model = Some(generated.model.clone());
-        outcome.generator_ms = Some(generator_ms);
-        outcome
+    let how = asked.comment.map(|how| how.resolved(personal > 0));
+    let mut turn = Generations {
+        generator: Generator::from_env(env)?,
+        asked,
+        how,
+        given: &given,
+        personal,
+        model: None,
+        generator_ms: 0,
+        refused: Vec::new(),
     };
-    let answer = match answer::read(&generated.body, passed.len()) {
-        Ok(answer) => answer,
-        Err(_) => {
-            return Ok(with_model(Outcome::handoff(
-                settings,
-                "unreadable",
-                logged(&passed, &[]),
-            )));
+    let (private, public) = match how {
+        None | Some(CommentReply::Private | CommentReply::Auto) => (turn.private().await?, None),
+        Some(CommentReply::Public) => match turn.public().await? {
+            Ok(public) => (Err("public"), Some(Ok(public))),
+            Err(why) if personal > 0 => {
+                let private = turn.private().await?;
+                let acknowledged = private.is_ok();
+                (private, Some(Err(why)).filter(|_| !acknowledged))
+            }
+            Err(why) => (Err(why), None),
+        },
+        Some(CommentReply::Both) => {
+            let private = turn.private().await?;
+            let public = if private.is_ok() && personal < given.len() {
+                Some(turn.public().await?)
+            } else {
+                None
+            };
+            (private, public)
         }
     };
-    let pieces = logged(&passed, &answer.used);
-    if answer.action == Action::Handoff {
-        return Ok(with_model(Outcome::handoff(settings, "model", pieces)));
+    Ok(turn.outcome(private, public))
+}
+
+/// The generations of one turn over the pieces it was given (the asker's own first, then
+/// general knowledge), and what they cost and refused.
+struct Generations<'a> {
+    generator: Generator,
+    asked: &'a Asked<'a>,
+    /// How a comment is answered (resolved); None for a Messenger message.
+    how: Option<CommentReply>,
+    given: &'a [Piece],
+    /// How many of `given` are the asker's own.
+    personal: usize,
+    model: Option<String>,
+    generator_ms: u64,
+    refused: Vec<Fact>,
+}
+
+/// An answer that may be sent (its `used` numbered in all the pieces given), or why not.
+type Generated = Result<Answer, &'static str>;
+
+impl Generations<'_> {
+    /// The asker's own answer: every piece, for them alone.
+    async fn private(&mut self) -> Result<Generated, ApiError> {
+        self.generate(0, Audience::Private).await
     }
-    if check::check(&answer, &passed, asked.question, &settings.instructions).is_err() {
-        return Ok(with_model(Outcome::handoff(settings, "refused", pieces)));
+
+    /// The answer for everyone: general knowledge only, and nothing of the asker's record.
+    async fn public(&mut self) -> Result<Generated, ApiError> {
+        self.generate(self.personal, Audience::Public).await
     }
-    Ok(with_model(Outcome {
-        did: Did::Reply,
-        reason: None,
-        text: Some(answer.text),
-        pieces,
-        model: None,
-        generator_ms: None,
-    }))
+
+    /// Asks the model for an answer from the pieces from `first` on, for `audience`, and checks it.
+    async fn generate(&mut self, first: usize, audience: Audience) -> Result<Generated, ApiError> {
+        let pieces = &self.given[first..];
+        if pieces.is_empty() {
+            return Ok(Err("low_score"));
+        }
+        let settings = self.asked.settings;
+        let request = answer::request(&Prompt {
+            instructions: &settings.instructions,
+            question: self.asked.question,
+            history: self.asked.history,
+            pieces,
+            audience,
+        });
+        let started = runtime::now().millis();
+        let generated =
+            self.generator.generate(&request).await.map_err(|why| {
+                ApiError::unavailable(format!("the bot's generator is unavailable: {why}"), 5)
+            })?;
+        self.generator_ms += u64::try_from(runtime::now().millis() - started).unwrap_or(0);
+        self.model = Some(generated.model);
+        let Ok(answer) = answer::read(&generated.body, pieces.len()) else {
+            return Ok(Err("unreadable"));
+        };
+        if answer.action == Action::Handoff {
+            return Ok(Err("model"));
+        }
+        let given = Given {
+            pieces,
+            question: self.asked.question,
+            instructions: &settings.instructions,
+            audience,
+            withheld: &self.given[..first],
+        };
+        if let Err(check::Unsupported(facts)) = check::check(&answer, &given) {
+            self.refused.extend(facts);
+            return Ok(Err("refused"));
+        }
+        Ok(Ok(Answer {
+            used: answer.used.iter().map(|at| at + first).collect(),
+            ..answer
+        }))
+    }
+
+    /// The turn's outcome from its private answer and, for a comment answered in public, its
+    /// public one: `Err` there means the business's acknowledgement is said instead.
+    fn outcome(self, private: Generated, public: Option<Generated>) -> Outcome {
+        let settings = self.asked.settings;
+        let acknowledgement =
+            Some(settings.public_acknowledgement.clone()).filter(|text| !text.trim().is_empty());
+        let (text, public_text, used, reason) = match (private, public) {
+            (_, Some(Ok(public))) if self.how != Some(CommentReply::Both) => {
+                (None, Some(public.text), public.used, None)
+            }
+            (Ok(private), Some(Ok(public))) => {
+                let used = private.used.iter().chain(&public.used).copied().collect();
+                (Some(private.text), Some(public.text), used, None)
+            }
+            (Ok(private), _) => {
+                // A comment answered in public whose answer went privately is acknowledged there.
+                let said = match self.how {
+                    Some(CommentReply::Public | CommentReply::Both) => acknowledgement,
+                    _ => None,
+                };
+                (Some(private.text), said, private.used, None)
+            }
+            (Err(why), _) => (None, None, Vec::new(), Some(why)),
+        };
+        let refusals = self
+            .refused
+            .into_iter()
+            .map(|fact| TurnRefusal {
+                kind: fact.kind.as_str().to_owned(),
+                value: fact.value,
+            })
+            .collect();
+        let pieces = logged(self.given, &used);
+        let outcome = match reason {
+            Some(why) => Outcome::handoff(settings, why, pieces),
+            None => Outcome {
+                did: Did::Reply,
+                reason: None,
+                text,
+                public_text,
+                pieces,
+                refusals: Vec::new(),
+                model: None,
+                generator_ms: None,
+            },
+        };
+        Outcome {
+            refusals,
+            model: self.model,
+            generator_ms: Some(self.generator_ms),
+            ..outcome
+        }
+    }
 }
 
 /// Pieces as the log keeps them: by link and record, with their scores and whether the answer
@@ -301,8 +451,8 @@ fn logged(pieces: &[Piece], used: &[usize]) -> Vec<TurnPiece> {
             part: piece.part,
             score: (piece.score * 10_000.0).round() / 10_000.0,
             kind: match piece.kind {
-                domain::bot::PieceKind::Personal => "personal",
-                domain::bot::PieceKind::General => "general",
+                PieceKind::Personal => "personal",
+                PieceKind::General => "general",
             }
             .to_owned(),
             used: used.contains(&at),
@@ -317,47 +467,10 @@ pub fn reply_id(message: &MessageId, name: &str) -> MessageId {
     MessageId::generate(std::array::from_fn(|at| digest[at]))
 }
 
-/// A customer's message for a page's bot, as the receiver stored it.
-pub struct ForBot {
-    pub message_id: MessageId,
-    pub channel: BotChannel,
-    pub comment: Option<Commented>,
-}
-
-/// Hands the page's new customer messages to its bots: one read of the page's enabled bots, then
-/// a task per message on a channel whose bot is enabled. A failure to queue is logged: the
-/// message is stored, and people see it as always.
-pub async fn hand_over(env: &Env, db: &Db, tenant: &Tenant, page: &str, messages: &[ForBot]) {
-    if messages.is_empty() {
-        return;
-    }
-    let Ok(page_id) = PageId::parse(&serde_json::Value::from(page)) else {
-        return;
-    };
-    let enabled = match bots::enabled_on(db, tenant, &page_id).await {
-        Ok(enabled) => enabled,
-        Err(error) => {
-            console_error!("the bots of page {page} were not read: {}", error.body.message);
-            return;
-        }
-    };
-    let tasks: Vec<BotTask> = messages
-        .iter()
-        .filter(|message| enabled.contains(&message.channel))
-        .map(|message| BotTask {
-            business_id: tenant.business_id.clone(),
-            page_id: page.to_owned(),
-            channel: message.channel.as_str().to_owned(),
-            message_id: message.message_id.clone(),
-            comment: message.comment.clone(),
-        })
-        .collect();
-    if tasks.is_empty() {
-        return;
-    }
-    if let Err(error) = crate::queue::send_all(env, BOT, &tasks, 0).await {
-        console_error!("{} messages were not handed to the bot: {error}", tasks.len());
-    }
+/// A turn that will not be taken (its message or bot is gone, or it was answered): its row goes.
+async fn let_go(db: &Db, tenant: &Tenant, message: &MessageId) -> Result<Settle, ApiError> {
+    db.batch(vec![bot_turns::taken(db, tenant, message)?]).await?;
+    Ok(Settle::Ack)
 }
 
 /// The consumer's turn for one message. `attempt` counts from 1; the last one that finds the
@@ -366,32 +479,39 @@ pub async fn answer_message(env: &Env, task: &BotTask, attempt: u32) -> Result<S
     let db = env.d1(DB)?;
     let tenant = Tenant::for_background(task.business_id.clone());
     let (db, tenant) = (&db, &tenant);
-    if bot_answers::answered(db, tenant, &task.message_id).await? {
-        return Ok(Settle::Ack);
+    let message_id = &task.message_id;
+    if bot_answers::answered(db, tenant, message_id).await? {
+        return let_go(db, tenant, message_id).await;
     }
     let (Ok(page_id), Some(channel)) = (
         PageId::parse(&serde_json::Value::from(task.page_id.as_str())),
         BotChannel::parse(&task.channel),
     ) else {
-        return Ok(Settle::Ack);
+        return let_go(db, tenant, message_id).await;
     };
     let target = BotTarget { page_id, channel };
     let Some(bot) = bots::find(db, tenant, &target).await? else {
-        return Ok(Settle::Ack);
+        return let_go(db, tenant, message_id).await;
     };
-    let Some(message) = db::messages::by_ids(db, tenant, &[&task.message_id]).await?.pop() else {
-        return Ok(Settle::Ack);
+    let Some(message) = db::messages::by_ids(db, tenant, &[message_id]).await?.pop() else {
+        return let_go(db, tenant, message_id).await;
     };
     if message.direction != Direction::Inbound || message.content.trim().is_empty() {
-        return Ok(Settle::Ack);
+        return let_go(db, tenant, message_id).await;
     }
     let Some(spell) = bot_conversations::spell(db, tenant, &message.conversation_id).await? else {
-        return Ok(Settle::Ack);
+        return let_go(db, tenant, message_id).await;
     };
     let customer = db::customers::find_one(db, tenant, &CustomerKey::Id(message.customer_id.clone())).await?;
     let page_scoped_id =
         customer_identities::latest_address(db, tenant, &message.customer_id, Channel::Facebook).await?;
     let history = history(db, tenant, &message).await?;
+    let comment = match (&task.comment, channel) {
+        (Some(_), BotChannel::Facebook) => {
+            Some(comment_reply(db, tenant, &target.page_id, &bot.settings).await?)
+        }
+        _ => None,
+    };
     let asked = Asked {
         target: &target,
         settings: &bot.settings,
@@ -400,6 +520,7 @@ pub async fn answer_message(env: &Env, task: &BotTask, attempt: u32) -> Result<S
         question: &message.content,
         history: &history,
         conversation: spell.conversation,
+        comment,
     };
     let outcome = match think(env, db, tenant, &asked).await {
         Ok(outcome) => outcome,
@@ -422,19 +543,17 @@ pub async fn answer_message(env: &Env, task: &BotTask, attempt: u32) -> Result<S
             Outcome::handoff(&bot.settings, "generator_failed", Vec::new())
         }
     };
-    let how = (&bot.settings, task.comment.as_ref());
-    act(
+    let taking = Taking {
         env,
         db,
         tenant,
-        &target,
-        &message,
-        customer.as_ref(),
-        &spell,
-        how,
-        outcome,
-    )
-    .await?;
+        target: &target,
+        message: &message,
+        customer: customer.as_ref(),
+        spell: &spell,
+        comment: task.comment.as_ref().filter(|_| channel == BotChannel::Facebook),
+    };
+    taking.act(outcome).await?;
     Ok(Settle::Ack)
 }
 
@@ -452,161 +571,191 @@ async fn history(db: &Db, tenant: &Tenant, message: &Message) -> Result<Vec<Turn
         .collect())
 }
 
-/// Sends what the turn decided, and logs it.
-#[allow(clippy::too_many_arguments, reason = "the turn's parts")]
-async fn act(
-    env: &Env,
-    db: &Db,
-    tenant: &Tenant,
-    target: &BotTarget,
-    message: &Message,
-    customer: Option<&Customer>,
-    spell: &Spell,
-    (settings, comment): (&BotSettings, Option<&Commented>),
-    outcome: Outcome,
-) -> Result<(), ApiError> {
-    let (mut reply_message_id, mut private_message_id) = (None, None);
-    match (outcome.did, customer) {
-        (Did::Reply, Some(customer)) => {
-            let conversation = db::conversations::by_ids(db, tenant, &[&message.conversation_id])
-                .await?
-                .pop()
-                .ok_or_else(|| ApiError::not_found(format!("no conversation {}", message.conversation_id)))?;
-            let account = match conversation.channel_account_id {
-                Some(account) => account,
-                None => send_queue::sending_account(db, tenant, conversation.channel).await?,
-            };
-            let origin = http::configured_origin(env)?.unwrap_or_default();
-            let text = outcome.text.clone().unwrap_or_default();
-            // A comment is answered as the page chose (under it, privately, or both); a
-            // Messenger message, in Messenger.
-            let replies: Vec<(Option<CommentReply>, &str)> = match (comment, target.channel) {
-                (Some(comment), BotChannel::Facebook) => {
-                    let reply = |privately| CommentReply {
-                        post_id: comment.post_id.clone(),
-                        comment_id: comment.comment_id.clone(),
-                        privately,
-                    };
-                    let how = settings.comment_reply;
-                    [(how.public(), false, "public"), (how.private(), true, "private")]
-                        .into_iter()
-                        .filter(|(wanted, _, _)| *wanted)
-                        .map(|(_, privately, name)| (Some(reply(privately)), name))
-                        .collect()
-                }
-                _ => vec![(None, "reply")],
-            };
-            for (reply, name) in replies {
-                let privately = reply.as_ref().is_some_and(|reply| reply.privately);
-                let outgoing = OutgoingMessage {
-                    channel: conversation.channel,
-                    content: text.clone(),
-                    subject: None,
-                    attachments: Vec::new(),
-                    reply,
-                };
-                let id = reply_id(&message.id, name);
-                send_queue::accept_once(
-                    env,
-                    db,
-                    tenant,
-                    customer,
-                    &account,
-                    &outgoing,
-                    &origin,
-                    id.clone(),
-                )
-                .await?;
-                if privately && reply_message_id.is_some() {
-                    private_message_id = Some(id);
-                } else {
-                    reply_message_id = Some(id);
-                }
+/// A turn being taken for one customer message: what it sends, and its log.
+struct Taking<'a> {
+    env: &'a Env,
+    db: &'a Db,
+    tenant: &'a Tenant,
+    target: &'a BotTarget,
+    message: &'a Message,
+    customer: Option<&'a Customer>,
+    spell: &'a Spell,
+    /// The comment the message is, on the `facebook` channel.
+    comment: Option<&'a Commented>,
+}
+
+impl Taking<'_> {
+    /// Sends what the turn decided, and logs it (the turn's row goes in the same batch).
+    async fn act(&self, mut outcome: Outcome) -> Result<(), ApiError> {
+        let (db, tenant, message) = (self.db, self.tenant, self.message);
+        let (mut reply_message_id, mut private_message_id) = (None, None);
+        match (outcome.did, self.customer) {
+            (Did::Reply, Some(customer)) => {
+                let sent = self.reply(customer, &outcome).await?;
+                (reply_message_id, private_message_id) = sent;
             }
+            (Did::Handoff, _) if !self.hand_off(&outcome).await? => {
+                outcome = Outcome {
+                    pieces: std::mem::take(&mut outcome.pieces),
+                    refusals: std::mem::take(&mut outcome.refusals),
+                    model: outcome.model.take(),
+                    generator_ms: outcome.generator_ms,
+                    ..Outcome::silent("handoffs_limited")
+                };
+            }
+            _ => {}
         }
-        (Did::Handoff, _) => {
-            hand_off(
+        let now = runtime::now();
+        let total_ms = u64::try_from(now.millis() - message.created_us / 1000).unwrap_or(0);
+        let id = MessageId::generate(runtime::random()?);
+        let created_at = now.to_rfc3339();
+        let mut statements = Vec::new();
+        if outcome.did != Did::Silent {
+            statements.push(bot_conversations::record(
+                db,
+                tenant,
+                &message.conversation_id,
+                &message.id,
+                self.spell,
+                outcome.did == Did::Reply,
+                (outcome.did == Did::Handoff).then_some(created_at.as_str()),
+                &created_at,
+            )?);
+        }
+        statements.push(bot_answers::insert(
+            db,
+            tenant,
+            &bot_answers::NewTurn {
+                customer_id: Some(&message.customer_id),
+                conversation_id: Some(&message.conversation_id),
+                message_id: Some(&message.id),
+                reply_message_id: reply_message_id.as_ref(),
+                private_message_id: private_message_id.as_ref(),
+                ..outcome.logged(id.as_str(), self.target, &message.content, total_ms, &created_at)
+            },
+        )?);
+        statements.push(bot_turns::taken(db, tenant, &message.id)?);
+        db.batch(statements).await?;
+        Ok(())
+    }
+
+    /// Sends the reply: in Messenger, or for a comment its public text under it and its private
+    /// text into the author's Messenger. The ids of the message sent first and, when both are, of
+    /// the private one.
+    async fn reply(
+        &self,
+        customer: &Customer,
+        outcome: &Outcome,
+    ) -> Result<(Option<MessageId>, Option<MessageId>), ApiError> {
+        let (env, db, tenant, message) = (self.env, self.db, self.tenant, self.message);
+        let conversation = db::conversations::by_ids(db, tenant, &[&message.conversation_id])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::not_found(format!("no conversation {}", message.conversation_id)))?;
+        let account = match conversation.channel_account_id {
+            Some(account) => account,
+            None => send_queue::sending_account(db, tenant, conversation.channel).await?,
+        };
+        let origin = http::configured_origin(env)?.unwrap_or_default();
+        let reply_to = |privately| {
+            self.comment.map(|comment| ReplyTo {
+                post_id: comment.post_id.clone(),
+                comment_id: comment.comment_id.clone(),
+                privately,
+            })
+        };
+        let sends: Vec<(&str, Option<ReplyTo>, &str)> = match self.comment {
+            None => outcome
+                .text
+                .iter()
+                .map(|text| ("reply", None, text.as_str()))
+                .collect(),
+            Some(_) => [
+                ("public", reply_to(false), outcome.public_text.as_deref()),
+                ("private", reply_to(true), outcome.text.as_deref()),
+            ]
+            .into_iter()
+            .filter_map(|(name, reply, text)| Some((name, reply, text?)))
+            .collect(),
+        };
+        let mut ids = Vec::new();
+        for (name, reply, text) in sends {
+            let outgoing = OutgoingMessage {
+                channel: conversation.channel,
+                content: text.to_owned(),
+                subject: None,
+                attachments: Vec::new(),
+                reply,
+            };
+            let id = reply_id(&message.id, name);
+            send_queue::accept_once(
                 env,
                 db,
                 tenant,
-                message,
-                outcome.reason.unwrap_or("model"),
-                &outcome,
+                customer,
+                &account,
+                &outgoing,
+                &origin,
+                id.clone(),
             )
-            .await?
+            .await?;
+            ids.push(id);
         }
-        _ => {}
+        let mut ids = ids.into_iter();
+        let first = ids.next();
+        Ok((first, ids.next()))
     }
-    let now = runtime::now();
-    let total_ms = u64::try_from(now.millis() - message.created_us / 1000).unwrap_or(0);
-    let id = MessageId::generate(runtime::random()?);
-    let created_at = now.to_rfc3339();
-    let mut statements = Vec::new();
-    if outcome.did != Did::Silent {
-        statements.push(bot_conversations::record(
+
+    /// The hand-off: an escalation (the hand-off message, once, a comment's as its private
+    /// reply; each serving CRM connector's ticket) and the conversation set to `pending`, waiting
+    /// for a person. False when the comment's author had their hand-off of the day already:
+    /// nothing is done, the bot is silent.
+    async fn hand_off(&self, outcome: &Outcome) -> Result<bool, ApiError> {
+        let (env, db, tenant, message) = (self.env, self.db, self.tenant, self.message);
+        let enabled = crm_connectors::enabled(db, tenant).await?;
+        let connectors = crm_connectors::serving(&enabled, &message.customer_id);
+        let reason = outcome.reason.unwrap_or("model");
+        let why = format!("the bot handed the conversation to people ({reason})");
+        let private_reply = self.comment.map(|comment| ReplyTo {
+            post_id: comment.post_id.clone(),
+            comment_id: comment.comment_id.clone(),
+            privately: true,
+        });
+        let window_us = HANDOFF_WINDOW_HOURS * 3_600_000_000;
+        let asked = crm::escalation::Escalation {
+            conversation_id: &message.conversation_id,
+            customer_id: &message.customer_id,
+            reason: &why,
+            trigger: db::escalations::Trigger::Bot,
+            message_id: Some(&message.id),
+            routing: &domain::crm::work::Routing::default(),
+            reply: private_reply.as_ref(),
+            at_most: self.comment.map(|_| AtMost {
+                most: HANDOFFS_PER_AUTHOR,
+                since_us: runtime::now().micros() - window_us,
+            }),
+        };
+        let text = outcome.text.as_deref().unwrap_or_default();
+        match crm::escalation::request(env, db, tenant, &connectors, &asked, text).await? {
+            crm::escalation::Requested::OverLimit => return Ok(false),
+            crm::escalation::Requested::Recorded(recorded) => {
+                crm::sync::hand_over_jobs(env, tenant, &recorded.work).await;
+            }
+            crm::escalation::Requested::Already => {}
+        }
+        let change = conversation_change::Change {
+            status: Some(ConversationStatus::Pending),
+            assignee: None,
+        };
+        conversation_change::apply(
+            env,
             db,
             tenant,
             &message.conversation_id,
-            &message.id,
-            spell,
-            outcome.did == Did::Reply,
-            (outcome.did == Did::Handoff).then_some(created_at.as_str()),
-            &created_at,
-        )?);
+            &change,
+            &Default::default(),
+        )
+        .await?;
+        Ok(true)
     }
-    statements.push(bot_answers::insert(
-        db,
-        tenant,
-        &bot_answers::NewTurn {
-            customer_id: Some(&message.customer_id),
-            conversation_id: Some(&message.conversation_id),
-            message_id: Some(&message.id),
-            reply_message_id: reply_message_id.as_ref(),
-            private_message_id: private_message_id.as_ref(),
-            ..outcome.logged(id.as_str(), target, &message.content, total_ms, &created_at)
-        },
-    )?);
-    db.batch(statements).await?;
-    Ok(())
-}
-
-/// The hand-off: an escalation (the hand-off message, once; each serving CRM connector's ticket)
-/// and the conversation set to `pending`, waiting for a person.
-async fn hand_off(
-    env: &Env,
-    db: &Db,
-    tenant: &Tenant,
-    message: &Message,
-    reason: &str,
-    outcome: &Outcome,
-) -> Result<(), ApiError> {
-    let enabled = crm_connectors::enabled(db, tenant).await?;
-    let connectors = crm_connectors::serving(&enabled, &message.customer_id);
-    let why = format!("the bot handed the conversation to people ({reason})");
-    let asked = crm::escalation::Escalation {
-        conversation_id: &message.conversation_id,
-        customer_id: &message.customer_id,
-        reason: &why,
-        trigger: db::escalations::Trigger::Bot,
-        message_id: Some(&message.id),
-        routing: &domain::crm::work::Routing::default(),
-    };
-    let text = outcome.text.as_deref().unwrap_or_default();
-    if let Some(recorded) = crm::escalation::request(env, db, tenant, &connectors, &asked, text).await? {
-        crm::sync::hand_over_jobs(env, tenant, &recorded.work).await;
-    }
-    let change = conversation_change::Change {
-        status: Some(ConversationStatus::Pending),
-        assignee: None,
-    };
-    conversation_change::apply(
-        env,
-        db,
-        tenant,
-        &message.conversation_id,
-        &change,
-        &Default::default(),
-    )
-    .await?;
-    Ok(())
 }

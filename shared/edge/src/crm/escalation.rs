@@ -12,7 +12,7 @@ use crate::console_error;
 use crate::db::Db;
 use crate::db::crm_connectors::Enabled;
 use crate::db::crm_sync_jobs::{self, Job};
-use crate::db::escalations::{self, NewEscalation, Stored, Trigger};
+use crate::db::escalations::{self, AtMost, Inserted, NewEscalation, Stored, Trigger};
 use crate::{db, http, runtime, send_queue};
 use domain::crm::kustomer::escalation::asks_for_human;
 use domain::crm::kustomer::settings::{DEFAULT_HANDOFF_MESSAGE, KustomerSettings};
@@ -21,7 +21,7 @@ use domain::error::ApiError;
 use domain::ids::{ConnectorId, ConversationId, CustomerId, EscalationId, MessageId};
 use domain::lookup::CustomerKey;
 use domain::message::{Conversation, Message};
-use domain::outgoing::OutgoingMessage;
+use domain::outgoing::{CommentReply, OutgoingMessage};
 use domain::tenant::Tenant;
 use serde_json::{Map, Value, json};
 
@@ -35,6 +35,30 @@ pub struct Escalation<'a> {
     pub message_id: Option<&'a MessageId>,
     /// The priority and team asked for (the connectors' settings where absent).
     pub routing: &'a Routing,
+    /// How the customer is told, for a comment (its private reply: Meta lets a page message a
+    /// commenter only so); None: on the conversation's channel.
+    pub reply: Option<&'a CommentReply>,
+    /// At most so many escalations of the customer by this trigger in a window (the bot's, over
+    /// every post of a page); None: no limit.
+    pub at_most: Option<AtMost>,
+}
+
+/// What came of asking for an escalation.
+pub enum Requested {
+    Recorded(Recorded),
+    /// Its message escalated already.
+    Already,
+    /// The customer had as many as `at_most` allows: nothing was recorded, nobody was told.
+    OverLimit,
+}
+
+impl Requested {
+    pub fn recorded(self) -> Option<Recorded> {
+        match self {
+            Self::Recorded(recorded) => Some(recorded),
+            Self::Already | Self::OverLimit => None,
+        }
+    }
 }
 
 /// What was recorded of an escalation.
@@ -45,7 +69,8 @@ pub struct Recorded {
 }
 
 /// Records the escalation and its work for each of `connectors`, and tells the customer that a
-/// person will take over in `handoff`; None when its message escalated already.
+/// person will take over in `handoff`; nothing when its message escalated already or the
+/// customer is over `at_most`.
 pub async fn request(
     env: &Env,
     db: &Db,
@@ -53,10 +78,10 @@ pub async fn request(
     connectors: &[ConnectorId],
     asked: &Escalation<'_>,
     handoff: &str,
-) -> Result<Option<Recorded>, ApiError> {
+) -> Result<Requested, ApiError> {
     let id = EscalationId::generate(runtime::random()?);
     let now = runtime::now().micros();
-    let recorded = escalations::insert(
+    let inserted = escalations::insert_at_most(
         db,
         tenant,
         &NewEscalation {
@@ -69,10 +94,13 @@ pub async fn request(
             routing: asked.routing,
         },
         now,
+        asked.at_most,
     )
     .await?;
-    if !recorded {
-        return Ok(None);
+    match inserted {
+        Inserted::Recorded => {}
+        Inserted::Already => return Ok(Requested::Already),
+        Inserted::OverLimit => return Ok(Requested::OverLimit),
     }
     let mut input = Map::new();
     input.insert("escalation_id".to_owned(), json!(id));
@@ -89,8 +117,8 @@ pub async fn request(
         now,
     )
     .await?;
-    hand_off(env, db, tenant, &id, asked.conversation_id, handoff).await?;
-    Ok(Some(Recorded { id, work }))
+    hand_off(env, db, tenant, &id, asked, handoff).await?;
+    Ok(Requested::Recorded(Recorded { id, work }))
 }
 
 /// Gives the escalation its new routing (`change` over what it had), kept, and records the work
@@ -179,22 +207,26 @@ pub async fn escalate_if_asked(
         trigger: Trigger::Phrase,
         message_id: Some(&message.id),
         routing: &Routing::default(),
+        reply: None,
+        at_most: None,
     };
     request(env, db, tenant, &asking, &asked, &handoff).await?;
     Ok(())
 }
 
 /// Tells the customer, once per escalation, that a person will take over: on the conversation's
-/// channel, through the normal send path. A customer who cannot be reached there (no account on
-/// the channel) leaves the escalation standing; that is logged.
+/// channel (as the reply the escalation asks for, when it does), through the normal send path. A
+/// customer who cannot be reached there (no account on the channel) leaves the escalation
+/// standing; that is logged.
 async fn hand_off(
     env: &Env,
     db: &Db,
     tenant: &Tenant,
     escalation_id: &EscalationId,
-    conversation_id: &ConversationId,
+    asked: &Escalation<'_>,
     text: &str,
 ) -> Result<(), ApiError> {
+    let conversation_id = asked.conversation_id;
     if !escalations::take_handoff(db, tenant, escalation_id, runtime::now().micros()).await? {
         return Ok(());
     }
@@ -214,7 +246,7 @@ async fn hand_off(
         content: text.to_owned(),
         subject: None,
         attachments: Vec::new(),
-        reply: None,
+        reply: asked.reply.cloned(),
     };
     let origin = http::configured_origin(env)?.unwrap_or_default();
     if let Err(error) = send_queue::accept_on_channel(env, db, tenant, &customer, &outgoing, &origin).await {
@@ -277,6 +309,8 @@ mod tests {
                 trigger: Trigger::Phrase,
                 message_id: Some(&asked),
                 routing: &Routing::default(),
+                reply: None,
+                at_most: None,
             };
             let connectors = [first.id.clone(), second.id.clone()];
             let recorded = ok(request(
@@ -288,6 +322,7 @@ mod tests {
                 "A person will reply soon.",
             )
             .await)
+            .recorded()
             .unwrap_or_else(|| panic!("recorded"));
             assert_eq!(recorded.work.len(), 2);
             for (job, connector) in recorded.work.iter().zip([&first, &second]) {
@@ -315,7 +350,10 @@ mod tests {
                 "A person will reply soon.",
             )
             .await);
-            assert!(again.is_none(), "the message escalated already");
+            assert!(
+                matches!(again, Requested::Already),
+                "the message escalated already"
+            );
             let escalations = rows_of(&fixture, "escalations", "created_us", &tenant);
             assert_eq!(escalations.len(), 1, "{escalations:?}");
             assert_eq!(escalations[0]["trigger"], "phrase");
@@ -340,6 +378,8 @@ mod tests {
                 trigger: Trigger::Api,
                 message_id: None,
                 routing: &Routing::default(),
+                reply: None,
+                at_most: None,
             };
             let recorded = ok(request(
                 &fixture.env,
@@ -350,7 +390,11 @@ mod tests {
                 "Soon.",
             )
             .await);
-            assert!(recorded.is_some_and(|recorded| recorded.work.len() == 1));
+            assert!(
+                recorded
+                    .recorded()
+                    .is_some_and(|recorded| recorded.work.len() == 1)
+            );
             assert!(told(&fixture, &tenant).is_empty());
             assert_eq!(
                 fixture

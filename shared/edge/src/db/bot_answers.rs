@@ -2,7 +2,7 @@
 //! left alone, or a try in the console), and the KPIs read from it.
 
 use crate::db::{Db, Statement, number, optional_number, optional_text, text};
-use domain::api::bots::{AnswerEntry, KpisOut, Percentiles, TurnPiece};
+use domain::api::bots::{AnswerEntry, KpisOut, Percentiles, TurnPiece, TurnRefusal};
 use domain::bot::target::BotTarget;
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
@@ -21,7 +21,10 @@ pub struct NewTurn<'a> {
     pub action: &'a str,
     pub reason: Option<&'a str>,
     pub text: Option<&'a str>,
+    /// A comment's: what was said under it, for everyone.
+    pub public_text: Option<&'a str>,
     pub pieces: &'a [TurnPiece],
+    pub refusals: &'a [TurnRefusal],
     pub model: Option<&'a str>,
     pub generator_ms: Option<u64>,
     pub total_ms: u64,
@@ -35,14 +38,16 @@ pub struct NewTurn<'a> {
 pub fn insert(db: &Db, tenant: &Tenant, turn: &NewTurn<'_>) -> Result<Statement, ApiError> {
     let pieces = serde_json::to_string(turn.pieces)
         .map_err(|error| ApiError::internal("writing a bot turn's pieces", error))?;
+    let refusals = serde_json::to_string(turn.refusals)
+        .map_err(|error| ApiError::internal("writing a bot turn's refusals", error))?;
     let millis = |value: Option<u64>| optional_number(value.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)));
     Ok(db
         .scoped(
             tenant,
             "INSERT OR IGNORE INTO bot_answers (id, business_id, page_id, channel, customer_id, conversation_id, \
              message_id, question, action, reason, text, pieces, model, generator_ms, total_ms, reply_message_id, \
-             is_try, created_at, private_message_id) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-             ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+             is_try, created_at, private_message_id, public_text, refusals) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, \
+             ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
         )
         .bind(&[
             text(turn.id),
@@ -63,6 +68,8 @@ pub fn insert(db: &Db, tenant: &Tenant, turn: &NewTurn<'_>) -> Result<Statement,
             number(i64::from(turn.message_id.is_none())),
             text(turn.created_at),
             optional_text(turn.private_message_id.map(MessageId::as_str)),
+            optional_text(turn.public_text),
+            text(&refusals),
         ])?)
 }
 
@@ -95,7 +102,9 @@ struct Row {
     action: String,
     reason: Option<String>,
     text: Option<String>,
+    public_text: Option<String>,
     pieces: String,
+    refusals: String,
     model: Option<String>,
     generator_ms: Option<i64>,
     total_ms: i64,
@@ -110,6 +119,8 @@ impl Row {
             // A log row's pieces were written by `insert`; a damaged one shows none rather than
             // hiding the turn.
             pieces: serde_json::from_str(&self.pieces).unwrap_or_default(),
+            refusals: serde_json::from_str(&self.refusals).unwrap_or_default(),
+            public_text: self.public_text,
             id: self.id,
             created_at: self.created_at,
             customer_id: self.customer_id,
@@ -142,7 +153,7 @@ pub async fn list(
         .scoped(
             tenant,
             "SELECT id, created_at, customer_id, conversation_id, message_id, question, action, reason, text, \
-             pieces, model, generator_ms, total_ms, reply_message_id, is_try FROM bot_answers \
+             public_text, pieces, refusals, model, generator_ms, total_ms, reply_message_id, is_try FROM bot_answers \
              WHERE business_id = ?1 AND page_id = ?2 AND channel = ?3 AND (?4 IS NULL OR (created_at, rowid) < \
              (SELECT created_at, rowid FROM bot_answers WHERE id = ?4 AND business_id = ?1)) \
              ORDER BY created_at DESC, rowid DESC LIMIT ?5",

@@ -2,7 +2,7 @@
 //! business id (`?1`, or `:business` in composed statements).
 
 use crate::db::crm_contacts::{self, CrmId};
-use crate::db::{self, HOLE, Sql, text};
+use crate::db::{self, HOLE, Sql, number, text};
 use crate::db::{Db, Statement};
 use crate::runtime::D1Result;
 use domain::customer::{Customer, CustomerDraft};
@@ -206,6 +206,41 @@ pub fn customer_at(results: &[D1Result], position: usize) -> Result<Option<Custo
 pub async fn find_one(db: &Db, tenant: &Tenant, key: &CustomerKey) -> Result<Option<Customer>, ApiError> {
     let row = by_key(db, tenant, key)?.first::<CustomerRow>(None).await?;
     row.map(CustomerRow::into_customer).transpose()
+}
+
+/// Up to `limit` of the tenant's customers whose email is `typed` (any case), or whose name
+/// starts with it (any case, ASCII letters folded), by name: what a person picks a customer by.
+pub async fn picked_by(
+    db: &Db,
+    tenant: &Tenant,
+    typed: &str,
+    limit: usize,
+) -> Result<Vec<Customer>, ApiError> {
+    let prefix = typed.trim().to_ascii_lowercase();
+    if prefix.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The names that start with `prefix` sort from it to the prefix with its last character
+    // moved one on, which no such name reaches.
+    let mut after: Vec<char> = prefix.chars().collect();
+    if let Some(last) = after.last_mut() {
+        *last = char::from_u32(u32::from(*last) + 1).unwrap_or(char::MAX);
+    }
+    let after: String = after.into_iter().collect();
+    let rows = db
+        .scoped(
+            tenant,
+            format!(
+                "SELECT {COLUMNS} FROM customers WHERE business_id = ?1 AND lower(name) >= ?2 AND lower(name) < ?3 \
+                 UNION SELECT {COLUMNS} FROM customers WHERE business_id = ?1 AND email = ?2 \
+                 ORDER BY name LIMIT ?4"
+            ),
+        )
+        .bind(&[text(&prefix), text(&after), number(limit as i64)])?
+        .all()
+        .await?
+        .results::<CustomerRow>()?;
+    rows.into_iter().map(CustomerRow::into_customer).collect()
 }
 
 /// The tenant's customer `key` names, with the ids connectors keep it by in their CRMs: both

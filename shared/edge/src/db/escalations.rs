@@ -65,9 +65,40 @@ pub async fn insert(
     new: &NewEscalation<'_>,
     now_us: i64,
 ) -> Result<bool, ApiError> {
+    Ok(insert_at_most(db, tenant, new, now_us, None).await? == Inserted::Recorded)
+}
+
+/// At most `most` escalations of one customer by one trigger since `since_us`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AtMost {
+    pub most: i64,
+    pub since_us: i64,
+}
+
+/// What [`insert_at_most`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Recorded,
+    /// Its message escalated already.
+    Already,
+    /// The customer had as many escalations by its trigger as `AtMost` allows.
+    OverLimit,
+}
+
+/// Records the escalation unless its message escalated already or, with `at_most`, its customer
+/// had that many by the same trigger since then: the count and the insert are one statement, so
+/// two at once cannot both pass the limit.
+pub async fn insert_at_most(
+    db: &Db,
+    tenant: &Tenant,
+    new: &NewEscalation<'_>,
+    now_us: i64,
+    at_most: Option<AtMost>,
+) -> Result<Inserted, ApiError> {
     let result = db
-        .scoped(tenant, "INSERT INTO escalations (id, business_id, conversation_id, customer_id, reason, trigger, message_id, created_us, \
-             priority, team_id) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (message_id) DO NOTHING",
+        .scoped(
+            tenant,
+            "INSERT INTO escalations (id, business_id, conversation_id, customer_id, reason, trigger, message_id,              created_us, priority, team_id) SELECT ?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10              WHERE ?11 IS NULL OR (SELECT count(*) FROM escalations WHERE business_id = ?1 AND customer_id = ?4              AND trigger = ?6 AND created_us > ?12) < ?11 ON CONFLICT (message_id) DO NOTHING",
         )
         .bind(&[
             text(new.id.as_str()),
@@ -79,10 +110,35 @@ pub async fn insert(
             number(now_us),
             optional_number(new.routing.priority.map(|priority| i64::from(priority.get()))),
             optional_text(new.routing.team.as_deref()),
+            optional_number(at_most.map(|limit| limit.most)),
+            number(at_most.map_or(0, |limit| limit.since_us)),
         ])?
         .run()
         .await?;
-    Ok(db::changes(&result) == 1)
+    if db::changes(&result) == 1 {
+        return Ok(Inserted::Recorded);
+    }
+    let Some(message) = new.message_id.filter(|_| at_most.is_some()) else {
+        return Ok(Inserted::Already);
+    };
+    #[derive(Deserialize)]
+    struct Found {
+        #[allow(dead_code, reason = "the row's presence is the answer")]
+        found: i64,
+    }
+    let found: Option<Found> = db
+        .scoped(
+            tenant,
+            "SELECT 1 AS found FROM escalations WHERE message_id = ?2 AND business_id = ?1",
+        )
+        .bind(&[text(message.as_str())])?
+        .first(None)
+        .await?;
+    Ok(if found.is_some() {
+        Inserted::Already
+    } else {
+        Inserted::OverLimit
+    })
 }
 
 #[derive(Deserialize)]

@@ -41,6 +41,8 @@ pub fn seen_key(hash: &str) -> &str {
 pub struct NewPiece<'a> {
     pub id: String,
     pub hash: &'a str,
+    /// The SHA-256 of its content alone (`domain::links::document::Piece::content_hash`).
+    pub content_hash: &'a str,
     pub record: &'a str,
     pub part: usize,
     pub text: &'a str,
@@ -103,6 +105,46 @@ pub async fn stored_among(
     Ok(stored)
 }
 
+/// For each of `contents` (hashes of content alone) that a live piece of the source holds with a
+/// vector of `embedder`, that piece's id: a piece whose subject changed takes its vector. One
+/// statement per JSON list of hashes, all in one batch; nothing is read for none.
+pub async fn by_content(
+    db: &Db,
+    tenant: &Tenant,
+    source: &SourceId,
+    contents: &[&str],
+    embedder: &str,
+) -> Result<HashMap<String, String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        content_hash: String,
+        id: String,
+    }
+    let mut statements = Vec::new();
+    for list in json_arrays(contents)? {
+        statements.push(
+            db.scoped(
+                tenant,
+                "SELECT content_hash, id FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 \
+                 AND content_hash IN (SELECT value FROM json_each(?3)) AND embedder = ?4 AND run_id IS NULL",
+            )
+            .bind(&[text(source.as_str()), text(&list), text(embedder)])?,
+        );
+    }
+    let mut found = HashMap::new();
+    if statements.is_empty() {
+        return Ok(found);
+    }
+    let count = statements.len();
+    let answers = db.batch(statements).await?;
+    for at in 0..count {
+        for row in db::rows::<Row>(&answers, at)? {
+            found.insert(row.content_hash, row.id);
+        }
+    }
+    Ok(found)
+}
+
 /// The statements that stage new pieces under `run` (a live piece stored with another model's
 /// vector takes the new one and stays live, and so does one whose vector was written again with
 /// its subject's token; a piece staged by another run is staged by this one), a few hundred
@@ -120,12 +162,14 @@ pub fn insert(
     for rows in json_arrays(pieces)? {
         statements.push(
             db.scoped(tenant, "INSERT INTO knowledge_chunks (id, business_id, source_id, hash, record, part, text, embedder, \
-                 run_id, created_at, updated_at, subject) \
+                 run_id, created_at, updated_at, subject, content_hash) \
                  SELECT json_extract(value, '$.id'), ?1, ?2, json_extract(value, '$.hash'), json_extract(value, '$.record'), \
-                 json_extract(value, '$.part'), json_extract(value, '$.text'), ?3, ?6, ?4, ?4, json_extract(value, '$.subject') \
+                 json_extract(value, '$.part'), json_extract(value, '$.text'), ?3, ?6, ?4, ?4, json_extract(value, '$.subject'), \
+                 json_extract(value, '$.content_hash') \
                  FROM json_each(?5) WHERE true \
                  ON CONFLICT (source_id, hash) DO UPDATE SET embedder = excluded.embedder, updated_at = excluded.updated_at, \
-                 subject = excluded.subject, run_id = CASE WHEN knowledge_chunks.run_id IS NULL THEN NULL ELSE excluded.run_id END",
+                 subject = excluded.subject, content_hash = excluded.content_hash, \
+                 run_id = CASE WHEN knowledge_chunks.run_id IS NULL THEN NULL ELSE excluded.run_id END",
             )
             .bind(&[
                 text(source.as_str()),
@@ -744,6 +788,7 @@ mod tests {
             .map(|(at, (hash, text))| NewPiece {
                 id: chunk_id(source, hash),
                 hash,
+                content_hash: hash,
                 record: "customers[0]",
                 part: at,
                 text,

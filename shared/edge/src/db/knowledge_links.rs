@@ -152,8 +152,8 @@ pub async fn delete(
     Ok((db::changes_at(&results, 0), left))
 }
 
-/// The sources active on a page's channel, whatever they hold: the general ones, then the
-/// customers' (each group in the order of its ids).
+/// The sources active on a page's channel, whatever they hold: the general ones, the
+/// customers', then those nobody's yet (each group in the order of its ids).
 pub async fn active_sources(
     db: &Db,
     tenant: &Tenant,
@@ -163,16 +163,21 @@ pub async fn active_sources(
     let active = active_by_holds(db, tenant, page, channel).await?;
     let mut sources = active.general;
     sources.extend(active.customers);
+    sources.extend(active.unchecked);
     Ok(sources)
 }
 
-/// The sources active on a page's channel by what they hold now: general knowledge, and
-/// customers' records. A source whose `holds` changed is in its new group at once, whatever its
-/// pieces were indexed as.
+/// The sources active on a page's channel by what they hold now: general knowledge (said so, or
+/// unstated and seen to name no customer), and customers' records. A source whose `holds` changed
+/// is in its new group at once, whatever its pieces were indexed as. A source of unstated holds
+/// not yet read, or whose records name customers, is in neither: nobody's knowledge.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ActiveByHolds {
     pub general: Vec<SourceId>,
     pub customers: Vec<SourceId>,
+    /// Of unstated holds, not yet read or seen to name customers: the business's own search finds
+    /// them, the bot never.
+    pub unchecked: Vec<SourceId>,
 }
 
 pub async fn active_by_holds(
@@ -184,12 +189,14 @@ pub async fn active_by_holds(
     #[derive(Deserialize)]
     struct Active {
         id: SourceId,
-        general: i64,
+        kind: Option<String>,
     }
     let rows = db
         .scoped(
             tenant,
-            "SELECT s.id, s.holds IS NULL AS general FROM knowledge_links l JOIN knowledge_sources s ON s.id = l.source_id \
+            "SELECT s.id, CASE WHEN s.holds IS NULL THEN CASE WHEN s.holds_check = 'clean' THEN 'general' END \
+             WHEN json_extract(s.holds, '$.type') = 'customers' THEN 'customers' ELSE 'general' END AS kind \
+             FROM knowledge_links l JOIN knowledge_sources s ON s.id = l.source_id \
              WHERE l.business_id = ?1 AND l.page_id = ?2 AND l.channel = ?3 AND l.is_active = 1 \
              AND s.business_id = ?1 ORDER BY s.id",
         )
@@ -199,10 +206,10 @@ pub async fn active_by_holds(
         .results::<Active>()?;
     let mut active = ActiveByHolds::default();
     for row in rows {
-        if row.general == 1 {
-            active.general.push(row.id);
-        } else {
-            active.customers.push(row.id);
+        match row.kind.as_deref() {
+            Some("general") => active.general.push(row.id),
+            Some("customers") => active.customers.push(row.id),
+            _ => active.unchecked.push(row.id),
         }
     }
     Ok(active)

@@ -16,6 +16,7 @@ use domain::error::ApiError;
 use domain::ids::{BusinessId, SourceId};
 use domain::links::document::Numbering;
 use domain::links::fetch::{State, Verdict};
+use domain::links::identifiers::HoldsCheck;
 use domain::links::link::{Header, Link, LinkSecret, LinkType, PageId};
 use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
@@ -39,6 +40,8 @@ pub struct Source {
     pub asked_at: Option<String>,
     /// Where the last body pushed to a webhook link is kept.
     pub pushed_key: Option<String>,
+    /// For a link of unstated holds: whether its data was seen to name customers.
+    pub holds_check: HoldsCheck,
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -155,6 +158,7 @@ struct Row {
     asked_at: Option<String>,
     pushed_key: Option<String>,
     holds: Option<String>,
+    holds_check: Option<String>,
     without_key: i64,
     run_id: Option<String>,
     run_next: Option<String>,
@@ -211,6 +215,7 @@ impl Row {
             run,
             asked_at: self.asked_at,
             pushed_key: self.pushed_key,
+            holds_check: HoldsCheck::from_stored(self.holds_check.as_deref()),
             page_id: PageId::parse(&Value::from(self.page_id)).map_err(|_| corrupt("page_id"))?,
             link: Link {
                 name: self.name,
@@ -254,7 +259,7 @@ impl Row {
 
 const SELECT: &str = "SELECT s.id, s.page_id, s.url, s.name, s.type, s.description, s.fetch_interval_minutes, \
      s.secrets, s.state, s.last_fetched_at, s.last_http_status, s.last_error, s.failures, s.records, s.version, \
-     s.next_fetch_at, s.created_at, s.updated_at, s.pieces, s.last_embedded, s.last_removed, s.asked_at, s.pushed_key, s.holds, s.without_key, s.run_id, s.run_next, s.run_slice, \
+     s.next_fetch_at, s.created_at, s.updated_at, s.pieces, s.last_embedded, s.last_removed, s.asked_at, s.pushed_key, s.holds, s.holds_check, s.without_key, s.run_id, s.run_next, s.run_slice, \
      s.run_started_at, s.run_touched_at, s.run_records, s.run_without_key, s.run_pieces, s.run_embedded, s.run_removed, s.run_changed, s.run_restarted, \
      EXISTS (SELECT 1 FROM knowledge_links l WHERE l.source_id = s.id AND l.is_active = 1) AS active \
      FROM knowledge_sources s";
@@ -812,6 +817,9 @@ pub struct PageDone<'a> {
     pub tokens: usize,
     pub embedded: usize,
     pub changed: bool,
+    /// A link of unstated holds whose page names customers: the check it keeps from now on
+    /// (its data is nobody's knowledge until the business says whose it is).
+    pub names_customers: Option<&'a HoldsCheck>,
 }
 
 /// The statement that records a page of the run as read: where the run goes on and what it saw.
@@ -826,7 +834,8 @@ pub fn page_done(
     Ok(db
         .scoped(tenant, "UPDATE knowledge_sources SET run_next = ?4, run_records = run_records + ?5, run_pieces = run_pieces + ?6, \
              run_embedded = run_embedded + ?7, run_changed = MAX(run_changed, ?8), run_touched_at = ?9, \
-             run_tokens = run_tokens + ?10, run_without_key = run_without_key + ?11 \
+             run_tokens = run_tokens + ?10, run_without_key = run_without_key + ?11, \
+             holds_check = CASE WHEN holds IS NULL AND ?12 IS NOT NULL THEN ?12 ELSE holds_check END \
              WHERE business_id = ?1 AND id = ?2 AND run_id = ?3",
         )
         .bind(&[
@@ -840,6 +849,7 @@ pub fn page_done(
             text(now),
             number(done.tokens as i64),
             number(done.without_key as i64),
+            optional_text(done.names_customers.and_then(HoldsCheck::stored).as_deref()),
         ])?)
 }
 
@@ -906,7 +916,8 @@ pub fn finish_run(
              next_fetch_at = CASE WHEN asked_at IS NOT NULL THEN ?4 ELSE ?5 END, \
              run_id = NULL, run_next = NULL, run_slice = 0, run_started_at = NULL, run_touched_at = NULL, \
              run_records = 0, run_without_key = 0, run_pieces = 0, run_tokens = 0, run_embedded = 0, run_removed = 0, \
-             run_changed = 0, run_restarted = 0, lease_until = NULL, updated_at = ?4 \
+             run_changed = 0, run_restarted = 0, lease_until = NULL, updated_at = ?4, \
+             holds_check = CASE WHEN holds IS NULL AND holds_check IS NULL THEN 'clean' ELSE holds_check END \
              WHERE business_id = ?1 AND id = ?2 AND run_id = ?3",
         )
         .bind(&[
@@ -1597,6 +1608,7 @@ mod tests {
             tokens: 60,
             embedded: 7,
             changed: true,
+            names_customers: None,
         }
     }
 
@@ -1961,6 +1973,7 @@ mod tests {
             let piece = knowledge_chunks::NewPiece {
                 id: knowledge_chunks::chunk_id(&id, "ab12"),
                 hash: "ab12",
+                content_hash: "ab12",
                 record: "customers[0]",
                 part: 0,
                 text: "Ann",

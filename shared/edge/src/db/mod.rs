@@ -30,6 +30,7 @@ pub mod attachments;
 pub mod audit_log;
 pub mod bot_answers;
 pub mod bot_conversations;
+pub mod bot_turns;
 pub mod bots;
 pub mod businesses;
 pub mod channel_accounts;

@@ -596,7 +596,9 @@ mod tests {
             action: "reply",
             reason: None,
             text: Some("a"),
+            public_text: None,
             pieces: &[],
+            refusals: &[],
             model: Some("m"),
             generator_ms: Some(1),
             total_ms: 2,
@@ -621,6 +623,16 @@ mod tests {
             )
             .must(),
             crate::db::bot_answers::insert(db, tenant, &turn).must(),
+            crate::db::bot_turns::pending(
+                db,
+                tenant,
+                "1001",
+                domain::bot::target::BotChannel::Messenger,
+                &message,
+                None,
+                0,
+            )
+            .must(),
         ])
         .await
         .must();
@@ -656,6 +668,7 @@ mod tests {
             .map(|hash| knowledge_chunks::NewPiece {
                 id: knowledge_chunks::chunk_id(&source, hash),
                 hash,
+                content_hash: hash,
                 record: "r",
                 part: 0,
                 text: "Felix",

@@ -10,9 +10,11 @@ use crate::{Env, media_store};
 use domain::destination::Destination;
 use domain::error::ApiError;
 use domain::ids::SourceId;
-use domain::links::document::BodyKind;
+use domain::links::document::{BodyKind, Numbering};
 use domain::links::fetch::{Failure, MAX_PAGE_BYTES, TIMEOUT_MS, next_page, same_origin};
-use domain::links::link::{Link, redact_url};
+use domain::links::flatten::Limits;
+use domain::links::identifiers::{Identified, identify};
+use domain::links::link::{Link, LinkType, redact_url};
 
 const ACCEPT: &str = "application/json, text/csv;q=0.9, text/plain;q=0.8, */*;q=0.5";
 
@@ -147,6 +149,36 @@ pub async fn keep_pushed(
     body: Vec<u8>,
 ) -> Result<(), ApiError> {
     media_store::put(bucket, key, content_type, body).await
+}
+
+/// What the first page of `link`'s data holds (its URL's first page; for a webhook link, the last
+/// body pushed to it, kept at `pushed`): its fields and whether its records name customers
+/// (`domain::links::identifiers`). None for a webhook link nothing was pushed to yet. The link's
+/// health does not count this read.
+pub async fn identified(
+    env: &Env,
+    link: &Link,
+    pushed: Option<&str>,
+    allow_loopback: bool,
+) -> Result<Option<Identified>, Failure> {
+    let page = match link.link_type {
+        LinkType::Webhook => match self::pushed(env, pushed, link).await? {
+            Some(page) => page,
+            None => return Ok(None),
+        },
+        LinkType::Api | LinkType::File => page(env, link, link.url.as_str(), allow_loopback).await?,
+        LinkType::Database => return Ok(None),
+    };
+    let limits = Limits {
+        max_bytes: MAX_PAGE_BYTES,
+        ..Limits::default()
+    };
+    let lines = Numbering::default()
+        .page(&page.body, page.kind, &limits)
+        .map_err(|error| {
+            Failure::Unreadable(format!("the CRM's data cannot be read: {}", error.body.message))
+        })?;
+    Ok(Some(identify(&lines)))
 }
 
 #[cfg(test)]

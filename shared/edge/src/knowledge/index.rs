@@ -33,7 +33,7 @@ use crate::knowledge::fetch;
 use crate::queue::Settle;
 use crate::{Env, runtime};
 use crate::{console_log, console_warn};
-use domain::bot::subject::token;
+use domain::bot::subject::{Holds, token};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::links::chunk::ChunkOptions;
@@ -43,6 +43,7 @@ use domain::links::fetch::{
     SLICE_SUBREQUESTS, STALE_RUN_SECONDS, STEP_PIECES, follow,
 };
 use domain::links::flatten::Limits;
+use domain::links::identifiers::{HoldsCheck, identify};
 use domain::links::keyword::tokens;
 use domain::links::link::LinkType;
 use domain::sealed::Keyring;
@@ -275,7 +276,19 @@ impl Fetcher<'_> {
             &source.link.holds,
             tenant.default_country,
         );
+        let names_customers = match source.link.holds {
+            Holds::Unstated => HoldsCheck::of(&identify(&lines)),
+            Holds::General | Holds::Customers { .. } => None,
+        };
+        if let Some(HoldsCheck::NamesCustomers { field, .. }) = &names_customers {
+            console_warn!(
+                "CRM link {}: its records name customers (by {field}) and it does not say whose data it is: \
+                 not searched until it does",
+                source.id
+            );
+        }
         Ok(Some(Cut {
+            names_customers,
             url: next.url.clone(),
             pages: next.pages,
             pieces: cut.pieces,
@@ -341,19 +354,42 @@ impl Fetcher<'_> {
             .map(|piece| token(piece.subject.as_deref()))
             .collect();
         // A piece held from before subjects: its vector is written again with its token, from the
-        // store's own values.
+        // store's own values. A piece whose subject changed (what the link holds did) takes the
+        // vector of the live piece of the same content, from the store too: neither is embedded.
         let (untagged, unseen): (Vec<Indexed<'_>>, Vec<Indexed<'_>>) = new
             .iter()
             .copied()
             .zip(&ids)
             .partition(|(at, _)| stored.untagged.contains(&fresh[*at].hash));
-        let untagged_ids: Vec<String> = untagged.iter().map(|(_, id)| (*id).clone()).collect();
+        let contents: Vec<&str> = unseen
+            .iter()
+            .map(|(at, _)| fresh[*at].content_hash.as_str())
+            .collect();
+        let same_content = knowledge_chunks::by_content(self.db, tenant, &source.id, &contents, embedder)
+            .await
+            .map_err(internal)?;
+        // Each copied vector: the piece's place in the step, its id, and the id its values are read from.
+        let copies: Vec<(usize, &String, String)> = untagged
+            .iter()
+            .map(|&(at, id)| (at, id, id.clone()))
+            .chain(unseen.iter().filter_map(|&(at, id)| {
+                same_content
+                    .get(&fresh[at].content_hash)
+                    .filter(|from| *from != id)
+                    .map(|from| (at, id, from.clone()))
+            }))
+            .collect();
+        let from_ids: Vec<String> = copies.iter().map(|(_, _, from)| from.clone()).collect();
         let held: HashMap<String, Vec<f32>> = self
             .rag
-            .values(&untagged_ids)
+            .values(&from_ids)
             .await
             .map_err(Failure::Embedding)?
             .into_iter()
+            .collect();
+        let copied: Vec<(usize, &String, &[f32])> = copies
+            .iter()
+            .filter_map(|(at, id, from)| held.get(from).map(|values| (*at, *id, values.as_slice())))
             .collect();
         // A slice that died after writing vectors left them in the store: they are not made again.
         let unseen_ids: Vec<String> = unseen.iter().map(|(_, id)| (*id).clone()).collect();
@@ -367,7 +403,7 @@ impl Fetcher<'_> {
         let to_embed: Vec<usize> = unseen
             .iter()
             .chain(&untagged)
-            .filter(|(_, id)| !already.contains(*id) && !held.contains_key(*id))
+            .filter(|(at, id)| !already.contains(*id) && !copied.iter().any(|(copy, _, _)| copy == at))
             .map(|(at, _)| *at)
             .collect();
         let contents: Vec<&str> = to_embed.iter().map(|&at| fresh[at].content.as_str()).collect();
@@ -382,16 +418,18 @@ impl Fetcher<'_> {
                     subjects[at].as_str(),
                 )
             })
-            .chain(untagged.iter().filter_map(|(at, id)| {
-                held.get(*id)
-                    .map(|values| ((*id).clone(), values.as_slice(), subjects[*at].as_str()))
-            }))
+            .chain(
+                copied
+                    .iter()
+                    .map(|&(at, id, values)| (id.clone(), values, subjects[at].as_str())),
+            )
             .collect();
         self.rag
             .upsert(tenant, source.page_id.as_str(), &source.id, &items)
             .await
             .map_err(Failure::Embedding)?;
         drop(items);
+        drop(copied);
         drop(vectors);
         drop(held);
         let written: Vec<NewPiece<'_>> = new
@@ -400,6 +438,7 @@ impl Fetcher<'_> {
             .map(|(&at, id)| NewPiece {
                 id,
                 hash: &fresh[at].hash,
+                content_hash: &fresh[at].content_hash,
                 record: &fresh[at].record,
                 part: fresh[at].part,
                 text: &fresh[at].text,
@@ -463,6 +502,7 @@ impl Fetcher<'_> {
                     tokens: fresh.iter().map(|piece| tokens(&piece.text).count()).sum(),
                     embedded: read.embedded,
                     changed: read.changed,
+                    names_customers: page.names_customers.as_ref(),
                 },
                 &now,
             )
@@ -610,6 +650,8 @@ struct Cut {
     after: Option<(String, Option<String>)>,
     /// The numbering after the page.
     numbering: Numbering,
+    /// A link of unstated holds whose page names customers: what it is found to be.
+    names_customers: Option<HoldsCheck>,
     /// The body, counted as held while the page is.
     _page: fetch::Page,
 }
@@ -1068,7 +1110,7 @@ mod tests {
     }
 
     #[test]
-    fn what_a_link_holds_decides_its_pieces_subjects_and_a_change_of_it_indexes_them_again() {
+    fn what_a_link_holds_decides_its_pieces_subjects_and_a_change_of_it_re_tags_them_without_embedding() {
         let fixture = Fixture::new();
         customers_crm(&fixture);
         let (rag, index) = local_rag(&fixture);
@@ -1113,7 +1155,11 @@ mod tests {
                 personal.iter().all(|(_, hash, _)| general.iter().all(|(_, before, _)| before != hash)),
                 "the subject is part of a piece's identity"
             );
-            assert_eq!(texts_embedded(&fixture) - embedded, 2, "indexed again");
+            assert_eq!(
+                texts_embedded(&fixture) - embedded,
+                0,
+                "indexed again with their new subjects, their vectors taken from the store, not embedded again"
+            );
             let vectors = index.vectors(&[personal[0].0.clone(), general[0].0.clone()]);
             assert_eq!(vectors.len(), 1, "the general pieces' vectors are gone");
             assert_eq!(vectors[0].metadata.subject, ann, "the vector carries its subject's token");

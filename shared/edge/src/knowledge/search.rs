@@ -309,6 +309,7 @@ mod tests {
             .map(|(at, ((text, _), hash))| NewPiece {
                 id: knowledge_chunks::chunk_id(&id, hash),
                 hash,
+                content_hash: hash,
                 record: "customers[0]",
                 part: at,
                 text,

@@ -3,7 +3,7 @@
 //! and the shop's general knowledge, each with the fact its answer must hold, or a hand-off.
 
 use super::compose;
-use crate::bot::check::check;
+use crate::bot::check::{Given, check};
 use crate::bot::{Action, Piece, PieceKind};
 use crate::links::flatten::{Limits, flatten};
 use serde_json::{Value, json};
@@ -71,7 +71,7 @@ fn the_composers_answers_hold_the_expected_fact_for_nine_in_ten_questions_and_ha
     for (question, expected) in &questions {
         let answer = compose(question, &pieces, 0.35);
         assert_eq!(
-            check(&answer, &pieces, question, ""),
+            check(&answer, &Given::private(&pieces, question, "")),
             Ok(()),
             "{question}: every answer passes the check"
         );

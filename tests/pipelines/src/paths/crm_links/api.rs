@@ -660,7 +660,8 @@ async fn secret_link(app: &App) -> (Business, String, String, Crm) {
                     "X-API-Key": SECRETS[1], "Cookie": SECRETS[2], "X-Client-Secret": SECRETS[3],
                     "X-Client-ID": "facebook-bot", "apikey": SECRETS[4]
                 },
-                "is_active": true
+                "is_active": true,
+                "holds": { "type": "customers", "field": "email", "key": "email" }
             })),
         )
         .await
@@ -817,7 +818,8 @@ fn a_link_whose_url_carries_a_credential_is_switched_refreshed_and_deleted_by_it
                 "url": format!("{}?api_token=pd-s3cret-77", crm.url(CUSTOM_PATH)),
                 "type": "api",
                 "headers": { "X-API-Key": CUSTOM_KEY },
-                "is_active": true
+                "is_active": true,
+                "holds": { "type": "customers", "field": "email", "key": "email" }
             }))
             .await;
         app.settle().await;

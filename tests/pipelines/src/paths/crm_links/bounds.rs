@@ -20,7 +20,8 @@ async fn linked(app: &App, business: &Business, url: &str) -> (String, Value) {
             "name": "Export",
             "url": url,
             "type": "api",
-            "is_active": true
+            "is_active": true,
+            "holds": { "type": "general" }
         }))
         .await;
     (page, added["crm_link"].clone())

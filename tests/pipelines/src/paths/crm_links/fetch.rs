@@ -235,9 +235,12 @@ fn a_csv_file_is_read_as_rows_and_a_text_file_as_text() {
     test(|app| async move {
         let fetched = shopify_linked(&app, true).await;
         let dashboard = Dashboard::new(&app, &fetched.business);
-        let file = |name: &str, path: &str| json!({ "page_id": fetched.page, "channels": ["messenger"], "name": name, "url": fetched.crm.url(path), "type": "file", "is_active": true });
-        let csv = dashboard.add(file("Customer export", CSV_PATH)).await;
-        let text = dashboard.add(file("Returns policy", TEXT_PATH)).await;
+        let file = |name: &str, path: &str, holds: Value| json!({ "page_id": fetched.page, "channels": ["messenger"], "name": name, "url": fetched.crm.url(path), "type": "file", "is_active": true, "holds": holds });
+        let customers = json!({ "type": "customers", "field": "email", "key": "email" });
+        let csv = dashboard.add(file("Customer export", CSV_PATH, customers)).await;
+        let text = dashboard
+            .add(file("Returns policy", TEXT_PATH, json!({ "type": "general" })))
+            .await;
         app.settle().await;
         let status = dashboard
             .status(&fetched.page, &fetched.crm.url(CSV_PATH), "messenger")

@@ -26,7 +26,8 @@ fn valid(page: &str) -> Value {
     json!({
         "page_id": page, "channels": ["messenger"], "name": "Customer Database",
         "url": format!("https://{CUSTOM_HOST}{CUSTOM_PATH}"), "type": "api",
-        "headers": { "X-API-Key": "internal-key-123" }, "is_active": true
+        "headers": { "X-API-Key": "internal-key-123" }, "is_active": true,
+        "holds": { "type": "customers", "field": "email", "key": "email" }
     })
 }
 
@@ -410,8 +411,8 @@ fn a_method_an_endpoint_does_not_have_is_405() {
         let (business, _, _crm) = business_with_page(&app).await;
         let dashboard = Dashboard::new(&app, &business);
         let wrong = [
-            (Method::Patch, LINKS.to_owned()),
             (Method::Put, LINKS.to_owned()),
+            (Method::Get, format!("{LINKS}/preview")),
             (Method::Get, format!("{LINKS}/status")),
             (Method::Delete, format!("{LINKS}/status")),
             (Method::Post, format!("{LINKS}/all")),
@@ -568,11 +569,13 @@ fn status_delete_and_refresh_of_a_url_the_page_does_not_have_are_404_and_bad_bod
 async fn policy_linked(app: &App) -> (Business, String) {
     let (business, page, crm) = business_with_page(app).await;
     let dashboard = Dashboard::new(app, &business);
-    for path in [TEXT_PATH, CSV_PATH] {
+    let general = json!({ "type": "general" });
+    let customers = json!({ "type": "customers", "field": "email", "key": "email" });
+    for (path, holds) in [(TEXT_PATH, general), (CSV_PATH, customers)] {
         dashboard
             .add(with(
                 without(&page, "headers"),
-                json!({ "url": crm.url(path), "type": "file" }),
+                json!({ "url": crm.url(path), "type": "file", "holds": holds }),
             ))
             .await;
     }

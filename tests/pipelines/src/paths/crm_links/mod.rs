@@ -1,8 +1,8 @@
 //! CRM links through the dashboard API as the guide calls it (`Authorization: Bearer <API key>`),
 //! natively: what tests/e2e/links/*.test.mjs assert, one test here per test there (the file and
 //! test each ports are named in its doc line), and what they share (links.mjs and guide.mjs):
-//! a business with Facebook pages, the guide's three example bodies, which work unchanged because
-//! the scripted CRM answers at the guide's own hosts, search and the documents view, and Standard
+//! a business with Facebook pages, the guide's three example bodies (with the `holds` their
+//! customers' records need), which work because the scripted CRM answers at the guide's own hosts, search and the documents view, and Standard
 //! Webhooks signing for pushed data, computed here with HMAC rather than with the code under test.
 
 mod api;
@@ -41,7 +41,8 @@ pub fn guide_crm(app: &App, sizes: Sizes) -> Crm {
     crm
 }
 
-/// Example 1 of the guide: Shopify customer data, on `page`.
+/// Example 1 of the guide: Shopify customer data, on `page`, saying whose records they are (the
+/// guide's body as written is refused: its records name customers; `api::the_guides_customer_links_as_written_are_refused_naming_holds_and_the_field_found`).
 pub fn shopify_example(page: &str) -> Value {
     json!({
         "page_id": page,
@@ -52,7 +53,8 @@ pub fn shopify_example(page: &str) -> Value {
         "api_key": "shppa_1234567890",
         "headers": { "X-Shopify-Access-Token": "shppa_1234567890" },
         "description": "Shopify customer database",
-        "is_active": true
+        "is_active": true,
+        "holds": { "type": "customers", "field": "email", "key": "email" }
     })
 }
 
@@ -67,7 +69,8 @@ pub fn hubspot_example(page: &str) -> Value {
         "api_key": "pat-na1-1234567890",
         "headers": { "Content-Type": "application/json" },
         "description": "HubSpot CRM contacts",
-        "is_active": true
+        "is_active": true,
+        "holds": { "type": "customers", "field": "properties.email", "key": "email" }
     })
 }
 
@@ -81,7 +84,8 @@ pub fn custom_example(page: &str) -> Value {
         "type": "api",
         "headers": { "X-API-Key": "internal-key-123", "X-Client-ID": "facebook-bot" },
         "description": "Company internal CRM",
-        "is_active": true
+        "is_active": true,
+        "holds": { "type": "customers", "field": "email", "key": "email" }
     })
 }
 
