@@ -5,7 +5,9 @@
 //!   mode) through the `AI` binding;
 //! - `local` (the local stack): the local server at `EMBEDDER_URL` answers the same request at
 //!   Workers AI's REST path with the bot's deterministic composer (`tools/embedder`, `generate`),
-//!   and says so in the answer's `model`.
+//!   and says so in the answer's `model`; or, where `BOT_GENERATOR_URL` names one, a local server
+//!   running a real instruction model (`tools/bot-model`, `scripts/bench` only), which takes far
+//!   longer on a laptop's CPU.
 //!
 //! Either way the request is `domain::bot::answer::request` and the answer is read by
 //! `domain::bot::answer::read`.
@@ -21,11 +23,15 @@ use worker::Ai;
 
 /// A generation takes seconds on Workers AI; the local composer, milliseconds.
 const LOCAL_TIMEOUT_MS: u64 = 30_000;
+/// A small model on one CPU thread reads a turn's prompt in up to a minute or so.
+const LOCAL_MODEL_TIMEOUT_MS: u64 = 180_000;
+/// The local server that writes the bot's answers with a real model, in place of the composer.
+pub const BOT_GENERATOR_URL: &str = "BOT_GENERATOR_URL";
 /// What a generation's answer may weigh locally: a few hundred tokens of JSON.
 const LOCAL_MAX_BODY: usize = 64 * 1024;
 
 enum Backend {
-    Local { url: String },
+    Local { url: String, timeout_ms: u64 },
     Cloudflare { ai: Ai },
 }
 
@@ -45,13 +51,20 @@ impl Generator {
     pub fn from_env(env: &Env) -> Result<Self, ApiError> {
         let misconfigured = |why: String| ApiError::internal("choosing the bot's generator", why);
         let backend = match env.var(RAG_BACKEND).unwrap_or_default().as_str() {
-            "local" => Backend::Local {
-                url: env
-                    .var(EMBEDDER_URL)
-                    .map(|value| value.trim_end_matches('/').to_owned())
-                    .ok_or_else(|| {
-                        misconfigured(format!("{RAG_BACKEND} is local but {EMBEDDER_URL} is not set"))
-                    })?,
+            "local" => match env.var(BOT_GENERATOR_URL).filter(|url| !url.trim().is_empty()) {
+                Some(url) => Backend::Local {
+                    url: url.trim_end_matches('/').to_owned(),
+                    timeout_ms: LOCAL_MODEL_TIMEOUT_MS,
+                },
+                None => Backend::Local {
+                    url: env
+                        .var(EMBEDDER_URL)
+                        .map(|value| value.trim_end_matches('/').to_owned())
+                        .ok_or_else(|| {
+                            misconfigured(format!("{RAG_BACKEND} is local but {EMBEDDER_URL} is not set"))
+                        })?,
+                    timeout_ms: LOCAL_TIMEOUT_MS,
+                },
             },
             "cloudflare" => Backend::Cloudflare {
                 ai: env
@@ -74,14 +87,14 @@ impl Generator {
     /// Asks for an answer to `request`. The error says what failed: the turn is retried.
     pub async fn generate(&self, request: &Value) -> Result<Generated, String> {
         match &self.backend {
-            Backend::Local { url } => {
+            Backend::Local { url, timeout_ms } => {
                 let result: Value = local::post(
                     &self.env,
                     "generator",
                     url,
                     &format!("/ai/run/{MODEL}"),
                     request,
-                    LOCAL_TIMEOUT_MS,
+                    *timeout_ms,
                     LOCAL_MAX_BODY,
                 )
                 .await?;

@@ -39,7 +39,13 @@ struct State {
     scripted: Vec<Reply>,
     /// What to do once after answering the next call whose path ends so.
     after: Vec<(String, Box<dyn FnOnce()>)>,
+    /// Answers the bot's generation requests in place of the composer, when set: a test double
+    /// for a model (given the request, the answer object the model writes).
+    generator: Option<Model>,
 }
+
+/// A test double for the bot's model: given a generation request, the answer object it writes.
+type Model = Rc<dyn Fn(&serde_json::Value) -> serde_json::Value>;
 
 impl Embedder {
     /// The server at `http://{host}`, as `scripts/dev` starts it for the local stack.
@@ -52,6 +58,7 @@ impl Embedder {
                 generations: Vec::new(),
                 scripted: Vec::new(),
                 after: Vec::new(),
+                generator: None,
             })),
         };
         let serving = embedder.clone();
@@ -82,6 +89,12 @@ impl Embedder {
     /// How many vectors the index holds, over every business.
     pub fn vectors(&self) -> usize {
         self.state.borrow().index.len()
+    }
+
+    /// The bot's generation requests are answered by `model` from now on: given a request as
+    /// Workers AI would be sent it, the object the model answers (`{action, text, used}`).
+    pub fn generate_with(&self, model: impl Fn(&serde_json::Value) -> serde_json::Value + 'static) {
+        self.state.borrow_mut().generator = Some(Rc::new(model));
     }
 
     /// The next calls are answered with these replies, in order, whatever they ask.
@@ -134,8 +147,18 @@ impl Embedder {
         match api::route(method, call.path()) {
             Route::Health => reply(api::health_response()),
             Route::Generate => {
-                state.generations.push(call.json());
-                reply(::embedder::generate::answer(&call.body))
+                let request = call.json();
+                state.generations.push(request.clone());
+                match state.generator.clone() {
+                    Some(model) => {
+                        let envelope = serde_json::json!({
+                            "result": { "response": model(&request), "model": "test-double" },
+                            "success": true, "errors": [], "messages": [],
+                        });
+                        Reply::json(200, &envelope)
+                    }
+                    None => reply(::embedder::generate::answer(&call.body)),
+                }
             }
             Route::Run => match EmbedIn::parse(&call.body) {
                 Ok(input) => {

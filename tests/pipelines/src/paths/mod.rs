@@ -7,6 +7,7 @@ mod audit_log;
 mod auth;
 mod backup;
 mod bot;
+mod bot_safety;
 mod bulk_create;
 mod channel_accounts;
 mod chatwoot_to_krayin;

@@ -73,6 +73,8 @@ struct World {
     queues: RefCell<BTreeMap<String, VecDeque<Sent>>>,
     /// Queue binding → messages the queue gave up on.
     dead_letters: RefCell<BTreeMap<String, Vec<Sent>>>,
+    /// Queue bindings whose sends fail (a queue outage), as a send to Cloudflare's fails.
+    refusing: RefCell<std::collections::BTreeSet<String>>,
     partners: RefCell<Vec<(String, Rc<RefCell<Script>>)>>,
     outbound: RefCell<Vec<Outbound>>,
     services: RefCell<BTreeMap<String, Service>>,
@@ -328,6 +330,17 @@ impl Stack {
             .unwrap_or_default()
     }
 
+    /// Makes every send to the queue `binding` fail (`true`), as a queue that is down does, or
+    /// take them again (`false`).
+    pub fn refuse_sends(&self, binding: &str, refusing: bool) {
+        let mut refused = self.0.refusing.borrow_mut();
+        if refusing {
+            refused.insert(binding.to_owned());
+        } else {
+            refused.remove(binding);
+        }
+    }
+
     /// Forgets every message waiting on `binding` (a queue whose messages were lost).
     pub fn purge(&self, binding: &str) -> Vec<Sent> {
         self.0
@@ -381,7 +394,13 @@ impl Stack {
                 continue;
             }
             sent.due_ms = clock::now_ms() + i64::from(seconds) * 1000;
-            self.enqueue(binding, vec![sent]);
+            // A retry stays on its queue: nothing is sent, so an outage of sends does not lose it.
+            self.0
+                .queues
+                .borrow_mut()
+                .entry(binding.to_owned())
+                .or_default()
+                .push_back(sent);
         }
     }
 
@@ -501,13 +520,19 @@ impl Stack {
             .remove(&(bucket.to_owned(), key.to_owned()));
     }
 
-    pub(crate) fn enqueue(&self, binding: &str, sent: Vec<Sent>) {
+    pub(crate) fn enqueue(&self, binding: &str, sent: Vec<Sent>) -> Result<()> {
+        if self.0.refusing.borrow().contains(binding) {
+            return Err(Error::JsError(format!(
+                "Queue send failed: Internal Error (the queue {binding} is unavailable)"
+            )));
+        }
         self.0
             .queues
             .borrow_mut()
             .entry(binding.to_owned())
             .or_default()
             .extend(sent);
+        Ok(())
     }
 
     pub(crate) async fn call_service(&self, binding: &str, request: Request) -> Result<Response> {

@@ -201,8 +201,7 @@ pub struct Queue {
 impl Queue {
     pub async fn send<T: Serialize>(&self, body: T) -> Result<()> {
         let sent = message(&body, 0)?;
-        Stack::current().enqueue(&self.binding, vec![sent]);
-        Ok(())
+        Stack::current().enqueue(&self.binding, vec![sent])
     }
 
     pub async fn send_batch<T: Serialize + Clone>(&self, items: &[T], delay_seconds: u32) -> Result<()> {
@@ -216,8 +215,7 @@ impl Queue {
             .iter()
             .map(|item| message(item, delay_seconds))
             .collect::<Result<Vec<_>>>()?;
-        Stack::current().enqueue(&self.binding, sent);
-        Ok(())
+        Stack::current().enqueue(&self.binding, sent)
     }
 }
 
