@@ -55,6 +55,7 @@ mod tests {
             question: "What plan am I on?",
             history: &[],
             pieces: &pieces,
+            audience: domain::bot::check::Audience::Private,
         };
         let response = answer(request(&prompt).to_string().as_bytes());
         assert_eq!(response.status, 200);
