@@ -10,6 +10,7 @@ mod bounds;
 mod channels;
 mod failures;
 mod fetch;
+mod holds;
 mod input;
 mod isolation;
 mod webhook;
