@@ -436,7 +436,17 @@ describe('the business console', () => {
       // A credential in the query is shown masked (`api_token=***`): the actions name the link by its id.
       await form.getByLabel('URL (required)').fill(`${crm.url}${CUSTOM_PATH}?api_token=console-${pageId}`);
       await form.getByLabel('Headers').fill(`X-API-Key: ${DEFAULT_CREDENTIALS.custom}`);
-      await form.getByRole('button', { name: 'Add CRM link' }).click();
+      // Its records name customers: without saying whose they are, the link is refused beside Holds.
+      await answered(page, 'POST', '/api/dashboard/crm-links', 422, () => form.getByRole('button', { name: 'Add CRM link' }).click());
+      await form.locator('.field .error').first().waitFor({ timeout: WAIT_MS });
+      assert.match(await form.locator('.field .error').first().innerText(), /holds is required for this link: its records name customers/);
+      // The form reads the data's fields and proposes the one its records name customers by.
+      await answered(page, 'POST', '/api/dashboard/crm-links/preview', 200, () => form.getByRole('button', { name: 'Read its fields' }).click());
+      await form.getByText(/each names a customer by email/).waitFor({ timeout: WAIT_MS });
+      assert.equal(await form.getByLabel('Holds', { exact: true }).inputValue(), 'customers');
+      assert.equal(await form.getByLabel('The field that holds the customer\'s key').inputValue(), 'email');
+      await form.screenshot({ path: join(SCREENSHOTS, 'console-link-holds-1280.png') });
+      await answered(page, 'POST', '/api/dashboard/crm-links', 201, () => form.getByRole('button', { name: 'Add CRM link' }).click());
       await page.getByRole('heading', { name: `Page ${pageId}` }).waitFor({ timeout: WAIT_MS });
       await waitFor(async () => {
         await show(page, `links/${pageId}`);
@@ -454,6 +464,15 @@ describe('the business console', () => {
         return (await row.getByText(/^24 h: uptime 100\.0 % \(target above 99\.5 %\), \d+ ms on average, 0 of \d+ fetch\(es\) failed$/).count()) > 0;
       }, WAIT_MS, 'the link\'s fetches counted', 500);
       await row.screenshot({ path: join(SCREENSHOTS, 'console-link-health-1280.png') });
+      await row.getByText('customers\' records, by email').waitFor({ timeout: WAIT_MS });
+      // Changed in place: a slower schedule, its header's value kept as it is shown (***).
+      await page.locator('summary', { hasText: 'Change Customers' }).click();
+      const change = page.getByRole('form', { name: 'Change Customers' });
+      await change.getByLabel('Fetch every (minutes)').fill('120');
+      await answered(page, 'PATCH', '/api/dashboard/crm-links', 200, () => change.getByRole('button', { name: 'Save changes' }).click());
+      await page.getByText('Saved: fetch interval minutes').waitFor({ timeout: WAIT_MS });
+      const changed = await api(business.key, 'GET', `/api/dashboard/crm-links?page_id=${pageId}`);
+      assert.equal(changed.body.crm_links[0].fetch_interval_minutes, 120, changed.text);
       await answered(page, 'PUT', '/api/dashboard/crm-links/status', 200, () => row.getByRole('checkbox').uncheck());
       await answered(page, 'PUT', '/api/dashboard/crm-links/status', 200, () => row.getByRole('checkbox').check());
       await answered(page, 'POST', '/api/dashboard/crm-links/refresh', 202, () => row.getByRole('button', { name: 'Refresh' }).click());
@@ -466,8 +485,11 @@ describe('the business console', () => {
     }
   });
 
-  test('bot: a time zone it does not know is refused beside its field, the settings are saved, the try box answers as a customer would from the page\'s CRM links, and the turn shows in the log', async () => {
+  test('bot: a time zone it does not know is refused beside its field, the settings are saved, the try box answers as a customer picked by name would from the page\'s CRM links, and the turn shows in the log', async () => {
     const pageId = `8${Date.now()}`;
+    const annEmail = `ann.${pageId}@example.com`;
+    const synced = await api(business.key, 'POST', '/api-customers-sync', { customers: [{ name: 'Ann Murphy', email: annEmail }] });
+    assert.equal(synced.status, 200, synced.text);
     const account = await admin('POST', `/admin/businesses/${business.business.id}/channel-accounts`, {
       channel: 'facebook', provider: 'meta', address: pageId, name: 'Acme Outdoor Bot',
       secrets: { app_secret: 'a', verify_token: 'v', access_token: 't' },
@@ -503,6 +525,9 @@ describe('the business console', () => {
         }
         const ask = page.getByRole('form', { name: 'Ask as a customer would' });
         await ask.getByLabel('Question (required)').fill('What is your returns policy?');
+        // Asked as a customer picked by name: the list offers the business's matches.
+        await answered(page, 'GET', '/api/dashboard/bots/customers', 200, () => ask.getByLabel('As customer (name or email)').fill('Ann'));
+        await ask.getByLabel('As customer (name or email)').fill(`Ann Murphy <${annEmail}>`);
         await answered(page, 'POST', '/api/dashboard/bots/try', 200, () => ask.getByRole('button', { name: 'Ask the bot' }).click());
         await page.locator('main .card .badge').last().waitFor({ timeout: WAIT_MS });
         assert.match(await page.locator('main [aria-live] .card').innerText(), /(reply|handoff)[\s\S]*crm-edge-local-composer/);

@@ -120,7 +120,7 @@ describe('the bot', () => {
     assert.ok(turn.pieces.some((p) => p.kind === 'personal' && p.used), JSON.stringify(turn.pieces));
   });
 
-  test('a comment on a post gets a public and a private reply from the commenter\'s own record', async () => {
+  test('a comment asking for the commenter\'s own record is answered privately, and only acknowledged under the post', async () => {
     const post = `${page.address}_${Date.now()}`;
     const comment = `${Date.now()}_${Math.floor(Math.random() * 1e9)}`;
     const stored = await notify({
@@ -129,7 +129,8 @@ describe('the bot', () => {
     assert.equal(stored.stored, 1, JSON.stringify(stored));
     const underComment = () => partners.meta.requests.filter((r) => r.path.endsWith(`/${comment}/comments`));
     await waitFor(async () => underComment().length === 1 && partners.meta.for(comment).length === 1, 30_000, 'both replies');
-    assert.match(underComment()[0].body.message, /TRK55501/);
+    assert.equal(underComment()[0].body.message, "Thanks! We've sent you the details in a private message.");
+    assert.doesNotMatch(underComment()[0].body.message, /TRK55501/);
     const [privately] = partners.meta.for(comment);
     assert.deepEqual(privately.body.recipient, { comment_id: comment });
     assert.match(privately.body.message.text, /TRK55501/);

@@ -153,14 +153,23 @@ describe('003, "API Endpoints", as written', () => {
     assert.equal(emptied.body.total, 0, emptied.text);
   });
 
-  test('the guide’s curl examples add a Shopify, a HubSpot and a custom CRM, whose customers are fetched and stored as documents', async () => {
+  test('the guide’s curl examples, as written, are refused naming holds (their records name customers); with holds they add a Shopify, a HubSpot and a custom CRM, whose customers are fetched and stored as documents', async () => {
     const crm = await startCrm(SMALL);
     after(() => crm.close());
     const business = await businessWithPages(1);
     const ours = { key: business.key, page: business.page, crm: crm.url };
 
-    for (const example of [SHOPIFY, HUBSPOT, CUSTOM]) {
-      const added = curl(example, ours);
+    // As written: a link of customers' records without holds would give every customer's record
+    // to anyone who asks the bot; the answer names holds and the field the records are keyed by.
+    const fields = new Map([[SHOPIFY, 'email'], [HUBSPOT, 'properties.email'], [CUSTOM, 'email']]);
+    for (const [example, field] of fields) {
+      const refused = curl(example, ours);
+      assert.equal(refused.error?.field, 'holds', JSON.stringify(refused));
+      assert.ok(refused.error.message.includes(`{"field":"${field}","key":"email","type":"customers"}`), JSON.stringify(refused));
+    }
+    for (const [example, field] of fields) {
+      const holds = `"holds": {"type": "customers", "field": "${field}", "key": "email"},\n    "is_active": true`;
+      const added = curl(example.replace('"is_active": true', holds), ours);
       assert.equal(added.message, 'CRM link added successfully', JSON.stringify(added));
     }
     const links = curl(CHECK_STATUS, ours);

@@ -1227,12 +1227,16 @@
       field('Headers', 'headers', { type: 'textarea', placeholder: 'X-API-Key: internal-key-123', hint: 'Sent with every fetch: one a line, Name: value (optional).' }),
       field('Fetch every (minutes)', 'fetch_interval_minutes', { type: 'number', min: 5, max: 1440, value: 30, hint: 'The guide asks for every 30 minutes (5 to 1440).' }),
       field('Description', 'description'),
+      holdsFields(null, async (el) => api('POST', '/api/dashboard/crm-links/preview', clean({
+        page_id: value(el, 'page_id') || '', url: value(el, 'url'), api_key: value(el, 'api_key'), headers: headerLines(value(el, 'headers')),
+        type: /** @type {import('../../../types/api').PreviewIn['type']} */ (value(el, 'type') === 'file' ? 'file' : 'api'),
+      }))),
     ], 'Add CRM link', async (el) => {
       const channels = LINK_CHANNELS.filter((c) => value(el, `channels.${c}`));
       await api('POST', '/api/dashboard/crm-links', clean({
         page_id: value(el, 'page_id'), channels, name: value(el, 'name'), url: value(el, 'url'), type: value(el, 'type'),
         api_key: value(el, 'api_key'), headers: headerLines(value(el, 'headers')), fetch_interval_minutes: number(el, 'fetch_interval_minutes'),
-        description: value(el, 'description'), is_active: true,
+        description: value(el, 'description'), is_active: true, holds: holdsOf(el),
       }));
       toast('Link added: its data is being fetched');
       go(`#/links/${encodeURIComponent(value(el, 'page_id'))}`);
@@ -1256,6 +1260,93 @@
       else headers[line.slice(0, at).trim()] = line.slice(at + 1).trim();
     }
     return headers;
+  }
+
+  /** @type {Array<[string, string]>} */
+  const KEY_KINDS = [['email', 'an email address'], ['phone', 'a phone number'], ['external_id', 'your CRM\'s customer id'], ['page_scoped_id', 'the Messenger id on the page']];
+
+  /**
+   * Whose data a link is: general knowledge, or one record per customer tied by a field of the
+   * record, chosen from the fields of the link's first page (`read` returns them; no value of the
+   * data is shown). `current`: the link's holds, when it has any.
+   * @param {import('../../../types/api').HoldsView | null} current
+   * @param {(el: HTMLFormElement) => Promise<import('../../../types/api').PreviewOut>} read
+   */
+  function holdsFields(current, read) {
+    const stated = current && current.type !== 'unstated' ? current.type : '';
+    const fieldChoices = current && current.field ? [[current.field, current.field]] : [['', 'Read the data first']];
+    const fieldSelect = field('The field that holds the customer\'s key', 'holds.field', { type: 'select', value: current?.field || '', choices: fieldChoices });
+    const found = h('p', { class: 'hint', 'aria-live': 'polite' });
+    const reader = h('button', { type: 'button' }, 'Read its fields');
+    reader.addEventListener('click', async () => {
+      const el = /** @type {HTMLFormElement} */ (reader.closest('form'));
+      reader.disabled = true;
+      try {
+        const out = await read(el);
+        const select = /** @type {HTMLSelectElement} */ (el.elements.namedItem('holds.field'));
+        select.replaceChildren(...out.fields.map((f) => h('option', { value: f.field }, f.key ? `${f.field} (${f.key.replace(/_/g, ' ')}, ${f.records} record(s))` : `${f.field} (${f.records} record(s))`)));
+        const type = /** @type {HTMLSelectElement} */ (el.elements.namedItem('holds.type'));
+        type.value = out.proposed.type === 'customers' ? 'customers' : 'general';
+        if (out.proposed.field) select.value = out.proposed.field;
+        if (out.proposed.key) /** @type {HTMLSelectElement} */ (el.elements.namedItem('holds.key')).value = out.proposed.key;
+        fill(found, out.proposed.type === 'customers'
+          ? `${out.records} record(s): each names a customer by ${out.proposed.field}. Each customer will be answered from their own record only.`
+          : `${out.records} record(s): none names a customer. The same for every customer.`);
+      } catch (error) {
+        fill(found, h('span', { class: 'error' }, error.message));
+      } finally {
+        reader.disabled = false;
+      }
+    });
+    return h('fieldset', {}, h('legend', {}, 'Whose data it is'),
+      field('Holds', 'holds.type', {
+        type: 'select', value: stated,
+        choices: [['', current ? 'Not said (checked on every fetch)' : 'Let the API check it'], ['customers', 'Customers\' records: each customer sees only their own'], ['general', 'General knowledge: the same for every customer']],
+        hint: 'A link whose records name customers is never anyone\'s knowledge until you say whose it is.',
+      }),
+      fieldSelect,
+      field('The key it holds', 'holds.key', { type: 'select', value: current?.key || 'email', choices: KEY_KINDS }),
+      h('div', { class: 'row' }, reader), found);
+  }
+
+  /**
+   * The holds a form says, or nothing when it leaves it unsaid.
+   * @param {HTMLFormElement} el
+   * @returns {import('../../../types/api').HoldsIn | undefined}
+   */
+  function holdsOf(el) {
+    const type = value(el, 'holds.type');
+    if (type === 'general') return { type: 'general' };
+    if (type !== 'customers') return undefined;
+    return {
+      type: 'customers', field: value(el, 'holds.field') || '',
+      key: /** @type {import('../../../types/api').HoldsIn['key']} */ (value(el, 'holds.key')),
+    };
+  }
+
+  /** A link's edit form: every setting, its credentials kept unless replaced (the API keeps a value sent as ***). */
+  function editLink(pageId, l) {
+    const headers = Object.keys(l.headers).map((name) => `${name}: ***`).join('\n');
+    return h('details', { class: 'card' }, h('summary', {}, `Change ${l.name}`),
+      form([
+        field('Name', 'name', { required: true, value: l.name }),
+        field('URL', 'url', { type: 'url', required: true, value: l.url, hint: 'A value shown as *** in the URL is kept only if you leave the URL as it is.' }),
+        field('API key', 'api_key', { type: 'password', autocomplete: 'new-password', hint: l.api_key ? 'Leave empty to keep the key; type a new one to rotate it.' : 'Sent as a bearer token (optional).' }),
+        l.api_key ? checkbox('Remove the key', 'remove_key', false) : null,
+        field('Headers', 'headers', { type: 'textarea', value: headers, hint: 'One a line, Name: value. *** keeps a header\'s value.' }),
+        field('Fetch every (minutes)', 'fetch_interval_minutes', { type: 'number', min: 5, max: 1440, value: l.fetch_interval_minutes }),
+        holdsFields(l.holds, async () => api('POST', '/api/dashboard/crm-links/preview', { page_id: pageId, id: l.id })),
+      ], 'Save changes', async (el) => {
+        const url = value(el, 'url');
+        const out = await api('PATCH', '/api/dashboard/crm-links', clean({
+          page_id: pageId, id: l.id, name: value(el, 'name'), url: url === l.url ? undefined : url,
+          api_key: value(el, 'remove_key') ? null : value(el, 'api_key'),
+          headers: headerLines(value(el, 'headers')) || {}, fetch_interval_minutes: number(el, 'fetch_interval_minutes'),
+          holds: holdsOf(el),
+        }));
+        toast(out.changed.length ? `Saved: ${out.changed.join(', ').replace(/_/g, ' ')}${out.fetching ? '; fetching again' : ''}` : 'Nothing changed');
+        route();
+      }, { label: `Change ${l.name}` }));
   }
 
   async function linksOfPage(pageId) {
@@ -1286,10 +1377,37 @@
         ? h('p', { class: 'muted' }, 'Nothing found: the bot would have nothing to say from your CRM.')
         : h('ol', {}, out.results.map((hit) => h('li', {}, h('p', {}, hit.text), h('p', { class: 'hint' }, `${hit.link ? hit.link.name : ''} · score ${hit.score.toFixed(3)}`)))));
     }, { label: 'Search what the bot would find' });
+    const unique = out.crm_links.filter((l, i, all) => all.findIndex((other) => other.id === l.id) === i);
+    const toConfirm = unique.filter((l) => l.status.holds_check && l.status.holds_check.state === 'names_customers');
+    const confirm = toConfirm.length === 0 ? null : h('section', { class: 'card attention', 'aria-labelledby': 'confirm' },
+      h('h2', { id: 'confirm' }, 'Links to confirm'),
+      h('p', {}, 'Their records name customers but the links do not say whose data it is: the bot uses none of it until you do.'),
+      h('ul', {}, toConfirm.map((l) => {
+        const proposed = /** @type {import('../../../types/api').HoldsView} */ (l.status.holds_check?.proposed);
+        return h('li', {}, h('strong', {}, l.name), ` names customers by ${proposed.field}. `,
+          h('span', { class: 'row' },
+            action(`Each customer's own record, by ${proposed.field}`, async () => {
+              await api('PATCH', '/api/dashboard/crm-links', { page_id: pageId, id: l.id, holds: { type: 'customers', field: proposed.field || '', key: proposed.key } });
+              toast('Confirmed: each customer is answered from their own record');
+              route();
+            }),
+            action('The same for every customer', async () => {
+              await api('PATCH', '/api/dashboard/crm-links', { page_id: pageId, id: l.id, holds: { type: 'general' } });
+              toast('Confirmed as general knowledge');
+              route();
+            }, { class: 'danger', confirm: `Every customer could be told anything ${l.name} holds, about anyone. Continue?` })));
+      })));
+    const holdsLabel = (l) => {
+      if (l.holds.type === 'customers') return `customers' records, by ${l.holds.field}`;
+      if (l.holds.type === 'general') return 'general knowledge';
+      const check = l.status.holds_check;
+      return check && check.state === 'general' ? 'general knowledge (checked)' : check && check.state === 'names_customers' ? 'not used: confirm whose it is' : 'not used until fetched';
+    };
     return [
       h('h2', {}, `Page ${pageId}`),
+      confirm,
       table(['Name', 'Channels', 'Active', 'Data', 'Actions'], out.crm_links.map((l) => [
-        h('span', {}, l.name, h('br'), h('code', { class: 'hint' }, l.url)),
+        h('span', {}, l.name, h('br'), h('code', { class: 'hint' }, l.url), h('br'), h('span', { class: 'hint' }, holdsLabel(l))),
         l.channels.join(', '),
         h('label', { class: 'check' }, h('input', {
           type: 'checkbox', checked: l.is_active, 'aria-label': `${l.name} is active`,
@@ -1315,6 +1433,7 @@
             route();
           }, { class: 'danger', confirm: `Delete ${l.name}? The bot forgets its data.` })),
       ]), 'No links on this page'),
+      unique.map((l) => editLink(pageId, l)),
       h('section', { class: 'card', 'aria-labelledby': 'docs' }, h('h2', { id: 'docs' }, 'Documents'),
         h('p', { class: 'hint' }, `${details.total_documents} document(s), ${details.total_chunks} piece(s), ${details.total_embeddings} embedded with ${details.embedder}.`),
         details.documents.map((d) => h('details', {}, h('summary', {}, `${d.link.name}: ${d.records} record(s), ${d.chunks} piece(s)`),
@@ -1355,7 +1474,12 @@
       field('Hand-off phrases', 'settings.handoff_phrases', { type: 'textarea', value: st.handoff_phrases.join('\n'), hint: 'One a line: a customer who writes one is passed to your team at once.' }),
       field('Most answers per conversation', 'settings.max_answers', { type: 'number', min: 1, max: 50, value: st.max_answers }),
       field('Least search score', 'settings.min_score', { type: 'number', min: 0, max: 1, value: st.min_score, hint: 'Below it the bot hands off rather than guess (0 to 1).' }),
-      channel === 'facebook' ? field('Answer comments', 'settings.comment_reply', { type: 'select', value: st.comment_reply, choices: [['public', 'Under the comment'], ['private', 'Privately, in Messenger'], ['both', 'Both']] }) : null,
+      channel === 'facebook' ? field('Answer comments', 'settings.comment_reply', {
+        type: 'select', value: st.comment_reply,
+        choices: [['auto', 'Privately where your links hold customers\' records (recommended)'], ['private', 'Privately, in Messenger'], ['public', 'Under the comment, from general knowledge; personal questions privately'], ['both', 'Privately, and under the comment from general knowledge']],
+        hint: 'Nothing of a customer\'s own record is ever posted under a post: the answer under it is made from general knowledge only.',
+      }) : null,
+      channel === 'facebook' ? field('Said under a comment answered privately', 'settings.public_acknowledgement', { value: st.public_acknowledgement, hint: 'Empty: nothing is said under it.' }) : null,
       h('fieldset', {}, h('legend', {}, 'Hours'),
         field('Time zone', 'settings.hours.time_zone', { value: st.hours ? st.hours.time_zone : '', placeholder: 'Europe/Dublin', hint: 'Leave empty to answer at any hour.' }),
         h('div', { class: 'checks' }, DAYS.map((d) => checkbox(d, `day.${d}`, span ? span.days.includes(d) || st.hours.open.some((o) => o.days.includes(d)) : DAYS.indexOf(d) < 5))),
@@ -1375,6 +1499,7 @@
           max_answers: number(el, 'settings.max_answers'),
           min_score: number(el, 'settings.min_score'),
           comment_reply: channel === 'facebook' ? /** @type {import('../../../types/api').BotSettingsIn['comment_reply']} */ (value(el, 'settings.comment_reply')) : undefined,
+          public_acknowledgement: channel === 'facebook' ? value(el, 'settings.public_acknowledgement') || '' : undefined,
           hours: zone ? { time_zone: zone, open: [{ days: openDays, from: value(el, 'from') || '', to: value(el, 'to') || '' }] } : null,
         }),
       });
@@ -1382,14 +1507,43 @@
       go(at({}));
     });
     const answer = h('div', { 'aria-live': 'polite' });
+    // The customer to ask as, picked by name or email: the options are the API's matches.
+    const picked = new Map();
+    const pickList = h('datalist', { id: 'bot-customers' });
+    const customerField = field('As customer (name or email)', 'customer', { placeholder: 'Ann Murphy or ann@example.com', hint: 'Their own CRM records become candidates; without one, only general knowledge.' });
+    const customerInput = /** @type {HTMLInputElement} */ (customerField.querySelector('input'));
+    customerInput.setAttribute('list', 'bot-customers');
+    let typing;
+    customerInput.addEventListener('input', () => {
+      clearTimeout(typing);
+      const typed = customerInput.value.trim();
+      if (typed.length < 2 || picked.has(typed)) return;
+      typing = setTimeout(async () => {
+        try {
+          const out = await api('GET', `/api/dashboard/bots/customers${query({ q: typed })}`);
+          pickList.replaceChildren(...out.customers.map((c) => {
+            const label = c.email ? `${c.name || c.email} <${c.email}>` : (c.name || c.id);
+            picked.set(label, c.id);
+            return h('option', { value: label });
+          }));
+        } catch {
+          // The picker only suggests: a failed read leaves the list as it was.
+        }
+      }, 250);
+    });
     const tryForm = form([
       field('Question', 'question', { type: 'textarea', required: true, placeholder: 'Where is my order?' }),
-      field('As customer (id)', 'customer_id', { placeholder: 'a customer id from the API', hint: 'Their own CRM records become candidates; without one, only general knowledge.' }),
+      customerField, pickList,
     ], 'Ask the bot', async (el) => {
-      const turn = await api('POST', '/api/dashboard/bots/try', clean({ page_id: current, channel, question: value(el, 'question') || '', customer_id: value(el, 'customer_id') }));
+      const typed = value(el, 'customer');
+      if (typed && !picked.has(typed)) throw new ApiError(422, { error: { message: 'Pick a customer from the list (type the start of a name, or an email)', field: 'customer' } });
+      const turn = await api('POST', '/api/dashboard/bots/try', clean({ page_id: current, channel, question: value(el, 'question') || '', customer_id: typed ? picked.get(typed) : undefined }));
       fill(answer, h('div', { class: 'card' },
         h('p', {}, badge(turn.action === 'reply' ? 'good' : turn.action === 'handoff' ? 'warn' : 'off', turn.action), turn.reason ? ` ${turn.reason.replace(/_/g, ' ')}` : ''),
+        turn.public_text ? h('p', {}, h('strong', {}, 'Under the post, for everyone: '), turn.public_text) : null,
+        turn.text ? h('p', {}, h('strong', {}, channel === 'facebook' ? 'Privately, to the commenter: ' : 'In Messenger: ')) : null,
         turn.text ? h('blockquote', {}, turn.text) : null,
+        turn.refusals.length ? h('p', { class: 'hint' }, `Refused, as no fact it was given holds them: ${turn.refusals.map((r) => `${r.kind} ${r.value}`).join(', ')}`) : null,
         h('p', { class: 'hint' }, `${turn.model || 'no model asked'} · ${turn.generator_ms ?? 0} ms to write · ${turn.total_ms} ms in all`),
         turn.pieces.length ? h('ul', {}, turn.pieces.map((p) => h('li', { class: 'hint' }, `${p.kind} · ${p.record} · score ${p.score.toFixed(3)}${p.used ? ' · used' : ''}`))) : null));
     }, { label: 'Ask as a customer would' });
@@ -1415,7 +1569,9 @@
         t.question,
         h('span', {}, badge(t.action === 'reply' ? 'good' : t.action === 'handoff' ? 'warn' : 'off', t.action), t.reason ? h('span', { class: 'hint' }, ` ${t.reason.replace(/_/g, ' ')}`) : null,
           h('br'), h('span', { class: 'hint' }, `${t.pieces.filter((p) => p.used).length} of ${t.pieces.length} piece(s) used · ${t.total_ms} ms`)),
-        t.text || '—',
+        h('span', {}, t.public_text ? h('span', {}, h('span', { class: 'hint' }, 'Under the post: '), t.public_text, h('br')) : null,
+          t.text || (t.public_text ? '' : '—'),
+          t.refusals.length ? h('span', { class: 'hint' }, h('br'), `refused: ${t.refusals.map((r) => r.kind).join(', ')}`) : null),
       ]), 'Nothing yet: the bot has not answered on this channel', 'The bot\'s turns'),
     ];
   }
