@@ -44,9 +44,13 @@ pub enum Command {
         file: std::path::PathBuf,
     },
     /// Restores a business from its backup file where it does not exist (refused where it does):
-    /// the whole file is checked first, then sent page by page; the business's writes begin when
-    /// the last page has checked every table's rows. Stopped, it can be run again (it discards
-    /// what the stopped run wrote).
+    /// the whole file is checked first (here, then every line's MAC by the deployment, with
+    /// nothing written), then sent page by page; the business's writes begin when the last page
+    /// has checked every table's rows. Stopped, it can be run again (it discards what the
+    /// stopped run wrote). The business comes back in quarantine: its channel accounts,
+    /// connectors, webhooks and CRM links paused, its queued sends failed, its pending deliveries
+    /// and CRM work dead-lettered, its keys and sessions revoked (unless --keep-access): resume
+    /// what should run again with `crm-edge admin resume`.
     ///
     /// Example: crm-edge admin restore --file acme.jsonl
     #[command(verbatim_doc_comment)]
@@ -54,6 +58,21 @@ pub enum Command {
         /// A file `crm-edge admin backup` wrote.
         #[arg(long)]
         file: std::path::PathBuf,
+        /// Keep the API keys, console sessions and embedding tokens the backup holds (revoked by
+        /// default: a key revoked after the backup was taken would work again).
+        #[arg(long)]
+        keep_access: bool,
+    },
+    /// Switches back on what a restore paused: every part, or those named (channel_accounts,
+    /// connectors, webhooks, links); prints what still waits.
+    ///
+    /// Example: crm-edge admin resume <business id> --part webhooks --part links
+    #[command(verbatim_doc_comment)]
+    Resume {
+        business_id: String,
+        /// A part to resume (every part when none is given).
+        #[arg(long = "part")]
+        parts: Vec<String>,
     },
 }
 
@@ -347,11 +366,28 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             let shown = output::fields(&answer, &["business_id", "taken_at", "rows", "file"]);
             (answer, shown)
         }
-        Command::Restore { file } => {
+        Command::Restore { file, keep_access } => {
             let business = crate::backup::business_of(&file)?;
             let path = of_business(&business, "restore")?;
-            let answer = crate::backup::restore(&|body| call("POST", path.clone(), Some(body)), &file)?;
-            let shown = output::fields(&answer, &["business_id", "shard", "phase"]);
+            let answer = crate::backup::restore(
+                &|mut body| {
+                    body["keep_access"] = keep_access.into();
+                    call("POST", path.clone(), Some(body))
+                },
+                &file,
+            )?;
+            let shown = output::fields(&answer, &["business_id", "shard", "phase", "quarantined"]);
+            (answer, shown)
+        }
+        Command::Resume { business_id, parts } => {
+            let path = of_business(&business_id, "resume")?;
+            let body = if parts.is_empty() {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({ "parts": parts })
+            };
+            let answer = call("POST", path, Some(body))?;
+            let shown = output::fields(&answer, &["resumed", "waiting"]);
             (answer, shown)
         }
         Command::Businesses(Businesses::Show { business_id }) => {

@@ -1,14 +1,19 @@
-//! `POST /admin/businesses/{id}/backup`: a page of a business's export, and
-//! `POST /admin/businesses/{id}/restore`: a page of its restore where it does not exist
-//! (`edge::backup`; docs/operations.md, "Backups and recovery").
+//! `POST /admin/businesses/{id}/backup`: a page of a business's export,
+//! `POST /admin/businesses/{id}/restore`: a page of its restore where it does not exist, and
+//! `POST /admin/businesses/{id}/resume`: the parts a restore paused back on (`edge::backup`;
+//! docs/operations.md, "Backups and recovery").
 
-use domain::api::admin::{BackupIn, BackupOut, RestoreIn, RestoreOut};
-use domain::backup::Cursor;
+use domain::api::admin::{BackupIn, BackupOut, RestoreIn, RestoreOut, ResumeIn, ResumeOut};
+use domain::audit::Action;
+use domain::backup::{Cursor, Part};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use edge::Env;
+use edge::audit::Audit;
 use edge::call::{Json, Managed, Path};
-use edge::{DB, runtime};
+use edge::db::knowledge_sources::{self, Due};
+use edge::{DB, knowledge, runtime};
+use serde_json::json;
 
 pub async fn export(
     env: Env,
@@ -30,11 +35,63 @@ pub async fn export(
 /// Takes the business from the path, not `Managed`: the business it names does not exist yet.
 pub async fn restore(
     env: Env,
+    audit: Audit,
     Path(business): Path<BusinessId>,
     Json(page): Json<RestoreIn>,
 ) -> Result<Json<RestoreOut>, ApiError> {
     let db = env.d1(DB)?;
-    edge::backup::restore_page(&env, &db, &business, &page, runtime::now().millis())
-        .await
-        .map(Json)
+    let restored = edge::backup::restore_page(&env, &db, &business, &page, runtime::now().millis()).await?;
+    if let Some(quarantined) = &restored.quarantined {
+        let detail = json!({ "taken_at": page.header.taken_at, "quarantined": quarantined });
+        audit
+            .record(&env, &business, Action::BusinessRestored, None, detail)
+            .await;
+    }
+    Ok(Json(restored))
+}
+
+pub async fn resume(
+    env: Env,
+    audit: Audit,
+    Managed(tenant): Managed,
+    Json(body): Json<ResumeIn>,
+) -> Result<Json<ResumeOut>, ApiError> {
+    let parts = body
+        .parts
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(at, name)| {
+            Part::parse(name).ok_or_else(|| {
+                ApiError::invalid(
+                    format!("parts[{at}]"),
+                    "a part is channel_accounts, connectors, webhooks or links",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let db = env.d1(DB)?;
+    let (resumed, waiting, sources) = edge::backup::resume(&db, &tenant, &parts).await?;
+    // Links resumed are fetched again, which writes their pieces' vectors (a restore marks them).
+    let now = runtime::now().to_rfc3339();
+    let mut due = Vec::new();
+    for source in &sources {
+        if knowledge_sources::reschedule(&db, &tenant, source, &now).await? {
+            due.push(Due::asked(&tenant, source));
+        }
+    }
+    knowledge::hand_over(&env, &due).await;
+    let resumed: Vec<&'static str> = resumed.into_iter().map(Part::as_str).collect();
+    if !resumed.is_empty() {
+        audit
+            .record(
+                &env,
+                &tenant.business_id,
+                Action::BusinessResumed,
+                None,
+                json!({ "resumed": resumed }),
+            )
+            .await;
+    }
+    Ok(Json(ResumeOut { resumed, waiting }))
 }

@@ -29,6 +29,7 @@ fn shown(account: ChannelAccount) -> ChannelAccountOut {
         provider: account.provider.as_str(),
         address: account.address,
         name: account.name,
+        paused_at: account.paused_at,
         created_at: account.created_at,
         updated_at: account.updated_at,
     }
@@ -245,7 +246,7 @@ pub async fn delete(
         .owner(async || db::channel_accounts::owner(&db, id).await, missing)
         .await?;
     let account = match db::channel_accounts::delete(&db, &secrets_key::keyring(env)?, &tenant, id).await? {
-        Deleted::Gone(account) => shown(account),
+        Deleted::Gone(account) => shown(*account),
         Deleted::Missing => return Err(missing()),
         Deleted::InUse { conversations, links } => {
             return Err(ApiError::conflict(format!(

@@ -192,19 +192,22 @@ export type BackupHeader = {
   "business_id": string;
   "counts": Record<string, number>;
   "format": number;
-  "key_check": string;
+  "key_id": string;
+  "mac": string;
   "taken_at": string;
 };
 export type BackupIn = {
   "cursor"?: string | null;
 };
 export type BackupLine = {
+  "mac": string;
   "row": Record<string, unknown>;
   "table": string;
 };
 export type BackupOut = {
   "cursor": string | null;
   "header": (BackupHeader | null);
+  "last_header": (BackupHeader | null);
   "lines": Array<BackupLine>;
 };
 export type BotChannelName = "facebook" | "messenger";
@@ -309,6 +312,7 @@ export type ChannelAccount = {
   "created_at": string;
   "id": string;
   "name": string | null;
+  "paused_at": string | null;
   "provider": "meta" | "twilio" | "mailgun";
   "secrets_set": Array<string>;
   "settings": Record<string, unknown>;
@@ -988,6 +992,26 @@ export type PushedOut = {
   "link_id": string;
   "message": string;
 };
+export type Quarantine = {
+  "channel_accounts": Array<string>;
+  "connectors": Array<string>;
+  "links": Array<Array<unknown>>;
+  "restored_at": string;
+  "webhooks": Array<string>;
+};
+export type Quarantined = {
+  "api_keys_revoked": number;
+  "bot_turns_dropped": number;
+  "channel_accounts_paused": number;
+  "connectors_disabled": number;
+  "console_sessions_revoked": number;
+  "crm_jobs_dead": number;
+  "deliveries_dead": number;
+  "link_entries_paused": number;
+  "sends_failed": number;
+  "sso_tokens_revoked": number;
+  "webhooks_disabled": number;
+};
 export type RateLimit = {
   "per_day"?: number | null;
   "per_minute"?: number | null;
@@ -1019,16 +1043,29 @@ export type ReplyOut = {
   "message": EmbedMessage;
 };
 export type RestoreIn = {
+  "chain"?: string | null;
   "complete"?: boolean;
   "first"?: boolean;
+  "first_line"?: number | null;
   "header": BackupHeader;
+  "keep_access"?: boolean;
   "lines"?: Array<BackupLine>;
+  "verify_only"?: boolean;
 };
 export type RestoreOut = {
   "business_id": string;
-  "phase": "discarding" | "restoring" | "restored";
+  "chain": string;
+  "phase": "verified" | "discarding" | "restoring" | "restored";
+  "quarantined"?: Quarantined;
   "rows": number;
   "shard": number;
+};
+export type ResumeIn = {
+  "parts"?: Array<"channel_accounts" | "connectors" | "webhooks" | "links"> | null;
+};
+export type ResumeOut = {
+  "resumed": Array<"channel_accounts" | "connectors" | "webhooks" | "links">;
+  "waiting": (Quarantine | null);
 };
 export type RetrySchedule = "standard" | "extended";
 export type RevokeIn = {
@@ -1412,6 +1449,7 @@ export interface Api {
   (method: 'GET', path: `/console/assets/console.js`): Promise<unknown>;
   (method: 'GET', path: `/admin/businesses/${string}/alerts${string}`): Promise<AlertsOut>;
   (method: 'POST', path: `/admin/businesses/${string}/backup`, body: BackupIn): Promise<BackupOut>;
+  (method: 'POST', path: `/admin/businesses/${string}/resume`, body: ResumeIn): Promise<ResumeOut>;
   (method: 'POST', path: `/admin/connectors/${string}/replay`, body: ConnectorReplayIn): Promise<ConnectorReplayOut>;
   (method: 'GET', path: `/api-connectors/${string}/contacts${string}`): Promise<KrayinContact>;
   (method: 'GET', path: `/api-connectors/${string}/sync-log${string}`): Promise<SyncLogOut>;

@@ -274,11 +274,7 @@ pub async fn add(
 }
 
 pub(crate) fn due(tenant: &Tenant, id: &SourceId) -> Due {
-    Due {
-        business_id: tenant.business_id.to_string(),
-        source_id: id.clone(),
-        run: None,
-    }
+    Due::asked(tenant, id)
 }
 
 /// The source a target names, and the channels it means (those given, or every one it is on).

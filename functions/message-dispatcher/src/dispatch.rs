@@ -118,7 +118,19 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
             Some(env.hold(needed)?)
         }
     };
-    // A message that cannot be addressed or whose attachments cannot be linked fails for good.
+    // A message that cannot be addressed or whose attachments cannot be linked fails for good,
+    // and so does one of an account a restore paused (a restore's queued sends are failed with
+    // it; one queued since would be sent by an account not yet resumed).
+    if loaded
+        .account
+        .as_ref()
+        .is_some_and(|account| account.paused_at.is_some())
+    {
+        let reason = "its channel account is paused (the business was restored from a backup): resume it, \
+                      then send again"
+            .to_owned();
+        return settle(env, &db, &tenant, job, Decision::MarkFailed { reason }, attempt).await;
+    }
     let ready = match prepare(&loaded) {
         Ok(sender) => media(env, &tenant, message, job)
             .await?

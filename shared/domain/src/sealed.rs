@@ -219,6 +219,14 @@ impl Keyring {
             .map_or(Key { id: "", bytes: NONE }, |(id, bytes)| Key { id, bytes })
     }
 
+    /// The ring's key `id`, if it holds one.
+    pub fn key(&self, id: &str) -> Option<Key<'_>> {
+        self.keys
+            .iter()
+            .find(|(known, _)| known == id)
+            .map(|(id, bytes)| Key { id, bytes })
+    }
+
     /// What `stored` holds (see [`Stored`]). Err when it starts like a sealed value but cannot be
     /// one, or names a key the ring lacks.
     pub fn parse_stored(&self, stored: &str) -> Result<Stored<'_>, OpenError> {

@@ -15,27 +15,35 @@
 //! rows against the header's counts before it lets the business go. A restore that broke off is
 //! discarded by the next one's first page.
 
-use crate::db::{Db, directory, moves};
+use crate::db::{self, Db, Statement, directory, moves};
 use crate::env::Env;
 use crate::secrets_key;
-use domain::api::admin::{BackupOut, RestoreIn, RestoreOut};
+use domain::api::admin::{BackupOut, Quarantined, RestoreIn, RestoreOut};
 use domain::backup::{
-    Cursor, FORMAT, Header, KEY_CHECK_COLUMN, KEY_CHECK_TABLE, KEY_CHECK_TEXT, Line, PAGE_BYTES, PAGE_ROWS,
-    ROWS_PER_READ,
+    Chain, Cursor, FORMAT, Header, Line, PAGE_BYTES, PAGE_ROWS, Part, Quarantine, ROWS_PER_READ, mac_key,
 };
 use domain::error::{ApiError, ErrorCode};
-use domain::ids::BusinessId;
-use domain::sealed::{Keyring, OpenError, Place, SEALED_PREFIX, Stored};
+use domain::ids::{BusinessId, SourceId};
+use domain::links::link::split_credentials;
+use domain::sealed::{Keyring, OpenError, SEALED_PREFIX, Stored};
 use domain::shard_move::{Entry, MOVED_TABLES, MovedTable};
+use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use serde_json::Value;
 
-fn key_check_place(business: &BusinessId) -> Place<'_> {
-    Place {
-        table: KEY_CHECK_TABLE,
-        column: KEY_CHECK_COLUMN,
-        row_id: business.as_str(),
-    }
+/// The MAC key of `business`'s backups under the ring's key `key_id`; 422 naming the header's
+/// key when this deployment's ring does not hold it.
+fn mac_key_of(keys: &Keyring, key_id: &str, business: &BusinessId) -> Result<[u8; 32], ApiError> {
+    let key = keys.key(key_id).ok_or_else(|| {
+        ApiError::invalid(
+            "header.key_id",
+            format!(
+                "the backup was made under key {key_id}, which this deployment's SECRETS_KEY does not hold: \
+                 restore it on the deployment that made it, or put that key in this one's ring"
+            ),
+        )
+    })?;
+    Ok(mac_key(key.bytes, business.as_str()))
 }
 
 /// The next page of `business`'s export from `cursor` (none: the first, which answers the header).
@@ -53,31 +61,44 @@ pub async fn export_page(
         ));
     }
     let source = db.on_shard(entry.shard);
-    let (header, mut cursor) = match cursor {
-        Some(cursor) => (None, cursor),
+    let keys = secrets_key::keyring(env)?;
+    // The sealing key MACs the file; a later page names it by the MACs it goes on from.
+    let sealing = keys.sealing_key();
+    let mac_key = mac_key(sealing.bytes, business.as_str());
+    let (header, mut cursor, mut chain) = match cursor {
+        Some(cursor) => {
+            let chain = Chain::resumed(mac_key, &cursor.mac);
+            (None, cursor, chain)
+        }
         None => {
             let last = moves::last_rowids(&source, business).await?;
-            let keys = secrets_key::keyring(env)?;
-            let key_check = secrets_key::seal(&keys, &key_check_place(business), KEY_CHECK_TEXT).await?;
             let header = Header {
                 format: FORMAT,
                 business_id: business.as_str().to_owned(),
-                taken_at: now.to_rfc3339(),
-                key_check,
+                // Whole milliseconds, as the cursor keeps it for the last page's header.
+                taken_at: Timestamp::from_millis(now.millis()).to_rfc3339(),
+                key_id: sealing.id.to_owned(),
                 counts: MOVED_TABLES
                     .iter()
                     .zip(&last)
                     .map(|(table, (_, held))| (table.name.to_owned(), *held))
                     .collect(),
-            };
+                mac: String::new(),
+            }
+            .signed(&mac_key);
             let bounds = last.iter().map(|(last, _)| *last).collect();
+            let chain = Chain::signing(&header.taken_at, mac_key);
             (
                 Some(header),
                 Cursor {
+                    taken_ms: now.millis(),
                     table: 0,
                     after: 0,
                     bounds,
+                    written: vec![0; MOVED_TABLES.len()],
+                    mac: String::new(),
                 },
+                chain,
             )
         }
     };
@@ -97,16 +118,14 @@ pub async fn export_page(
             if let Some(column) = clear_secret(table, &row) {
                 return Err(ApiError::conflict(format!(
                     "{}.{column} of the row with rowid {rowid} holds a secret in clear text from before \
-                     sealing, and a backup never holds one: read it once through the admin API (which \
-                     seals it), then back up again",
+                     sealing, and a backup never holds one: read it once through the API (its list seals \
+                     it), then back up again",
                     table.name
                 )));
             }
             bytes += Value::Object(row.clone()).to_string().len();
-            lines.push(Line {
-                table: table.name.to_owned(),
-                row,
-            });
+            cursor.written[cursor.table] += 1;
+            lines.push(chain.sign(table.name, row));
         }
         if read.rowids.len() == limit {
             cursor.after = read.rowids.last().copied().unwrap_or(cursor.after);
@@ -114,16 +133,22 @@ pub async fn export_page(
             cursor.table += 1;
             cursor.after = 0;
             if cursor.table == MOVED_TABLES.len() {
+                // The file's first line, with the counts of the rows it holds (a row deleted
+                // while the export ran is in neither): the chain's MACs were made after the
+                // first header's, which this one's replaces only where it starts the file.
                 return Ok(BackupOut {
                     header,
+                    last_header: Some(final_header(business, &cursor, sealing.id, &mac_key)),
                     lines,
                     cursor: None,
                 });
             }
         }
         if lines.len() >= PAGE_ROWS || bytes >= PAGE_BYTES {
+            cursor.mac = chain.last().to_owned();
             return Ok(BackupOut {
                 header,
+                last_header: None,
                 lines,
                 cursor: Some(cursor.to_string()),
             });
@@ -131,11 +156,36 @@ pub async fn export_page(
     }
 }
 
-/// The first of the table's sealed columns that holds clear text in `row`.
+/// The file's first line as an export that ended at `cursor` writes it: the counts of the rows it
+/// wrote, under the header's MAC.
+fn final_header(business: &BusinessId, cursor: &Cursor, key_id: &str, mac_key: &[u8; 32]) -> Header {
+    Header {
+        format: FORMAT,
+        business_id: business.as_str().to_owned(),
+        taken_at: Timestamp::from_millis(cursor.taken_ms).to_rfc3339(),
+        key_id: key_id.to_owned(),
+        counts: MOVED_TABLES
+            .iter()
+            .zip(&cursor.written)
+            .map(|(table, written)| (table.name.to_owned(), *written))
+            .collect(),
+        mac: String::new(),
+    }
+    .signed(mac_key)
+}
+
+/// The first of the table's columns that holds a secret in clear text in `row`: a sealed column
+/// from before sealing, or a link's URL whose credentials were not sealed yet.
 fn clear_secret(table: &MovedTable, row: &serde_json::Map<String, Value>) -> Option<&'static str> {
-    table.sealed.iter().copied().find(|column| {
+    let sealed = table.sealed.iter().copied().find(|column| {
         matches!(row.get(*column), Some(Value::String(stored)) if !stored.starts_with(SEALED_PREFIX))
-    })
+    });
+    let url_in_clear = table.name == "knowledge_sources"
+        && row
+            .get("url")
+            .and_then(Value::as_str)
+            .is_some_and(|url| !split_credentials(url).1.is_empty());
+    sealed.or(url_in_clear.then_some("url"))
 }
 
 /// Writes one page of `business`'s backup (`RestoreIn` says which), where it does not exist.
@@ -169,23 +219,45 @@ pub async fn restore_page(
         ));
     }
     let keys = secrets_key::keyring(env)?;
+    let mac_key = mac_key_of(&keys, &header.key_id, business)?;
+    match (page.first, &page.chain) {
+        (true, Some(_)) => {
+            return Err(ApiError::invalid(
+                "chain",
+                "the file's first page goes on from its header: it names no MAC before it",
+            ));
+        }
+        (false, None) => {
+            return Err(ApiError::invalid(
+                "chain",
+                "a page after the first names the MAC of the line before it (the previous page's last)",
+            ));
+        }
+        _ => {}
+    }
+    let mut chain = Chain::checked(header, mac_key, page.chain.as_deref())
+        .map_err(|why| ApiError::invalid("header", why))?;
+    let first_line = page.first_line.unwrap_or(2);
+    for (at, line) in page.lines.iter().enumerate() {
+        chain
+            .check(first_line + at, line)
+            .map_err(|why| ApiError::invalid(format!("lines[{at}]"), why))?;
+    }
     let tables = page_tables(&keys, business, &page.lines)?;
     let mut entry = directory::entry(db, business).await?;
+    let chained = chain.last().to_owned();
     let answer = |entry: &Entry, phase, rows| RestoreOut {
         business_id: business.clone(),
         shard: entry.shard,
         phase,
         rows,
+        chain: chained.clone(),
+        quarantined: None,
     };
+    if page.verify_only {
+        return Ok(answer(&entry, "verified", page.lines.len()));
+    }
     if page.first {
-        let opened = secrets_key::open(&keys, &key_check_place(business), &header.key_check).await;
-        if !opened.is_ok_and(|opened| opened.secret == KEY_CHECK_TEXT) {
-            return Err(ApiError::invalid(
-                "header.key_check",
-                "the backup's secrets were sealed under a key this deployment's SECRETS_KEY does not hold: \
-                 restore it on the deployment that made it, or put that deployment's key in this one's ring",
-            ));
-        }
         if entry.restoring() {
             let (rows, left) =
                 crate::shard_move::delete(db, entry.shard, business, MOVED_TABLES.len() - 1).await?;
@@ -235,19 +307,54 @@ pub async fn restore_page(
             std::slice::from_ref(&line.row),
         )?);
     }
-    if !statements.is_empty() {
+    // The last page's rows and the quarantine are one batch: the business is never whole and
+    // live at once.
+    let inserted = statements.len();
+    let tenant = Tenant::for_background(business.clone());
+    if page.complete {
+        statements.extend(quarantine(
+            &db.holding(entry.shard),
+            &tenant,
+            Timestamp::from_millis(now_ms),
+            page.keep_access,
+        )?);
+    }
+    let results = if statements.is_empty() {
+        Vec::new()
+    } else {
         target
             .batch(statements)
             .await
-            .map_err(|error| refused_page(ApiError::from(error)))?;
-    }
+            .map_err(|error| refused_page(ApiError::from(error)))?
+    };
     if !page.complete {
         return Ok(answer(&entry, "restoring", page.lines.len()));
     }
+    let done = |at: usize| db::changes_at(&results, inserted + at);
+    let quarantined = Quarantined {
+        channel_accounts_paused: done(1),
+        connectors_disabled: done(2),
+        webhooks_disabled: done(3),
+        link_entries_paused: done(4),
+        sends_failed: done(6),
+        deliveries_dead: done(7),
+        crm_jobs_dead: done(8),
+        bot_turns_dropped: done(9),
+        api_keys_revoked: if page.keep_access { 0 } else { done(10) },
+        console_sessions_revoked: if page.keep_access { 0 } else { done(11) },
+        sso_tokens_revoked: if page.keep_access { 0 } else { done(12) },
+    };
     let held = moves::counts(&target, business).await?;
     for (table, held) in MOVED_TABLES.iter().zip(&held) {
         let said = header.counts.get(table.name).copied().unwrap_or(0);
-        if said != *held {
+        // The quarantine dropped the bot's turns this batch wrote.
+        let dropped = if table.name == "bot_turns" {
+            quarantined.bot_turns_dropped
+        } else {
+            0
+        };
+        let held = held + dropped;
+        if said != held {
             return Err(ApiError::conflict(format!(
                 "the restored business does not match its backup: {} holds {held} rows where the backup \
                  says {said}; restore again from the first page (it discards this restore)",
@@ -260,7 +367,115 @@ pub async fn restore_page(
         ..Entry::default()
     };
     directory::record(db, business, &restored).await?;
-    Ok(answer(&restored, "restored", page.lines.len()))
+    if !page.keep_access {
+        forget_revoked(env, &results, inserted + 10).await;
+    }
+    Ok(RestoreOut {
+        quarantined: Some(quarantined),
+        ..answer(&restored, "restored", page.lines.len())
+    })
+}
+
+/// How many revoked keys' cached lookups a restore forgets; a key beyond them stops working
+/// within a minute, when its cached lookup is no longer trusted (`auth::CACHE_FRESHNESS_MS`).
+const FORGOTTEN_AT_MOST: usize = 1_000;
+
+/// Forgets the cached lookups of the keys the quarantine's statement at `position` revoked, so
+/// that they stop working at once where the restore ran. A cache that does not answer is logged:
+/// its entries are trusted for a minute at most.
+async fn forget_revoked(env: &Env, results: &[crate::db::D1Result], position: usize) {
+    let hashes = match db::api_keys::revoked_hashes(results, position) {
+        Ok(hashes) => hashes,
+        Err(error) => {
+            crate::console_error!("the restore's revoked keys were not read: {error:?}");
+            return;
+        }
+    };
+    for hash in hashes.iter().take(FORGOTTEN_AT_MOST) {
+        if let Err(error) = crate::auth::forget_cached_key(env, hash).await {
+            crate::console_error!("a revoked key's cached lookup was not forgotten: {error:?}");
+        }
+    }
+}
+
+/// Why a restored send, delivery or piece of CRM work was not done.
+const RESTORED: &str = "not done: the business was restored from a backup, which holds work of another moment \
+     (send or replay it again if it is still wanted)";
+
+/// The statements that put a restored business in quarantine, in this order (the answer reads
+/// their counts by it): what is on is recorded (0); its channel accounts paused (1), connectors
+/// (2), webhook endpoints (3) and link entries (4) switched off; its pieces marked for their
+/// vectors to be written again (5); its queued sends failed (6), pending deliveries (7) and CRM
+/// work (8) dead-lettered, the bot's turns dropped (9); unless `keep_access`, its keys (10),
+/// console sessions (11) and embedding tokens (12) revoked.
+fn quarantine(
+    db: &Db,
+    tenant: &Tenant,
+    now: Timestamp,
+    keep_access: bool,
+) -> Result<Vec<Statement>, ApiError> {
+    let stamp = now.to_rfc3339();
+    let mut statements = vec![
+        db::businesses::record_quarantine(db, tenant, &stamp)?,
+        db::channel_accounts::pause_all(db, tenant, &stamp)?,
+        db::crm_connectors::disable_all(db, tenant)?,
+        db::webhook_endpoints::disable_all(db, tenant)?,
+        db::knowledge_links::deactivate_all(db, tenant)?,
+        db::knowledge_chunks::mark_restored(db, tenant)?,
+        db::messages::fail_queued(db, tenant, RESTORED, &stamp)?,
+        db::webhook_deliveries::kill_pending(db, tenant, RESTORED, now.micros())?,
+        db::crm_sync_jobs::kill_pending(db, tenant, RESTORED, now.micros())?,
+        db::bot_turns::drop_all(db, tenant)?,
+    ];
+    if !keep_access {
+        statements.extend([
+            db::api_keys::revoke_all(db, tenant, &stamp)?,
+            db::console_sessions::revoke_all(db, tenant, &stamp)?,
+            db::sso_tokens::revoke_all(db, tenant, &stamp)?,
+        ]);
+    }
+    Ok(statements)
+}
+
+/// Switches the parts of a restored business's quarantine named (every part when none is) back
+/// on, exactly what the restore switched off: the parts resumed, and what still waits.
+pub async fn resume(
+    db: &Db,
+    tenant: &Tenant,
+    parts: &[Part],
+) -> Result<(Vec<Part>, Option<Quarantine>, Vec<SourceId>), ApiError> {
+    let Some(mut left) = db::businesses::quarantine(db, tenant).await? else {
+        return Ok((Vec::new(), None, Vec::new()));
+    };
+    let mut statements = Vec::new();
+    let mut resumed = Vec::new();
+    let mut sources = Vec::new();
+    for part in left
+        .waiting()
+        .into_iter()
+        .filter(|part| parts.is_empty() || parts.contains(part))
+    {
+        statements.push(match part {
+            Part::ChannelAccounts => db::channel_accounts::resume(db, tenant, &left.channel_accounts)?,
+            Part::Connectors => db::crm_connectors::enable_listed(db, tenant, &left.connectors)?,
+            Part::Webhooks => db::webhook_endpoints::enable_listed(db, tenant, &left.webhooks)?,
+            Part::Links => {
+                sources = left
+                    .links
+                    .iter()
+                    .filter_map(|(source, _)| SourceId::parse(source))
+                    .collect();
+                sources.dedup();
+                db::knowledge_links::activate_listed(db, tenant, &left.links)?
+            }
+        });
+        left = left.without(part);
+        resumed.push(part);
+    }
+    let waiting = Some(left).filter(|left| !left.waiting().is_empty());
+    statements.push(db::businesses::set_quarantine(db, tenant, waiting.as_ref())?);
+    db.batch(statements).await?;
+    Ok((resumed, waiting, sources))
 }
 
 /// The moved table of each of the page's lines, after checking that each is the business's and

@@ -25,6 +25,10 @@ use {
 /// Longest name of a business, a key or a connector.
 pub const MAX_NAME_CHARS: usize = 200;
 
+/// The largest restore page the API reads: a page's rows are at most 4 MB of JSON
+/// (`domain::backup::PAGE_BYTES`, a single row at most 2 MB), with the header and the framing.
+pub const RESTORE_BODY_LIMIT: usize = crate::backup::PAGE_BYTES + 1024 * 1024;
+
 function! {
     /// The admin API.
     pub const ADMIN: Function<Admin> = "admin", owns "/admin/", tag "admin";
@@ -257,12 +261,24 @@ function! {
     /// send the same page again). 422 when the header's key check does not open with this
     /// deployment's SECRETS_KEY, or a sealed value names a key it does not hold
     /// (`crm-edge admin restore` does all this).
-    RestoreBusiness = post("/admin/businesses/{business_id}/restore", Admin)
+    RestoreBusiness = post("/admin/businesses/{business_id}/restore", Admin).limit(RESTORE_BODY_LIMIT)
         => |c| c
             .json::<RestoreIn>()
-            .example(json!({ "header": { "format": 1, "business_id": "biz_…", "taken_at": "2026-12-01T00:00:00Z", "key_check": "v1:k1:…", "counts": { "businesses": 1 } }, "lines": [], "first": true, "complete": false }))
+            .example(json!({ "header": { "format": 2, "business_id": "biz_…", "taken_at": "2026-12-01T00:00:00Z", "key_id": "k1", "counts": { "businesses": 1 }, "mac": "…" }, "lines": [], "first": true, "complete": false }))
             .ok::<RestoreOut>(200)
             .errors(&[409]);
+    /// Resume a restored business
+    ///
+    /// A restore pauses the business's channel accounts, connectors, webhook endpoints and CRM
+    /// link entries that were on in the backup (nothing it held reaches a customer, an endpoint
+    /// or a CRM); this switches the parts named (every part when none is) back on, exactly those,
+    /// and answers what still waits. Audited.
+    ResumeBusiness = post("/admin/businesses/{business_id}/resume", Admin)
+        => |c| c
+            .json::<ResumeIn>()
+            .example(json!({ "parts": ["webhooks", "links"] }))
+            .ok::<ResumeOut>(200)
+            .errors(&[404, 409]);
     /// Issue a console link
     ///
     /// A link that opens the business's console once, within 15 minutes, into a session of 8 hours
@@ -770,6 +786,9 @@ pub struct ChannelAccountOut {
     pub secrets_set: Vec<String>,
     /// Where the provider must send webhooks, relative to this deployment's base URL.
     pub webhook_path: String,
+    /// RFC 3339 time: paused by a restore since then, it sends nothing until the business is
+    /// resumed; null when it sends.
+    pub paused_at: Option<String>,
     /// RFC 3339 time.
     pub created_at: String,
     /// RFC 3339 time.
@@ -1153,8 +1172,12 @@ pub struct BackupIn {
 #[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct BackupOut {
-    /// The first page's only: the file's first line.
+    /// The first page's only: the header as the export began (its counts, the rows it would
+    /// hold if none were deleted meanwhile).
     pub header: Option<crate::backup::Header>,
+    /// The last page's only: the file's first line, with the counts of the rows the export wrote
+    /// (write it before them).
+    pub last_header: Option<crate::backup::Header>,
     /// The page's rows, in the order a restore writes them.
     pub lines: Vec<crate::backup::Line>,
     /// Hand it to the next page; none after the last.
@@ -1178,6 +1201,23 @@ pub struct RestoreIn {
     /// business's writes begin.
     #[serde(default)]
     pub complete: bool,
+    /// A page after the first: the MAC of the file's line before it (the previous page's last
+    /// line's), which its first line's MAC is made after.
+    #[serde(default)]
+    pub chain: Option<String>,
+    /// The file's line number of the page's first row (2 for the first page), to name a line
+    /// that does not check.
+    #[serde(default)]
+    pub first_line: Option<usize>,
+    /// Checks the page (its lines' MACs, its rows' business and sealed values) and writes
+    /// nothing: a restore checks the whole file so before its first write.
+    #[serde(default)]
+    pub verify_only: bool,
+    /// The last page's: keep the API keys, console sessions and embedding tokens the backup holds
+    /// (by default each is revoked: a restore never widens access, and a key revoked after the
+    /// backup was taken would otherwise work again).
+    #[serde(default)]
+    pub keep_access: bool,
 }
 
 /// Where a restore stands after a page.
@@ -1187,15 +1227,71 @@ pub struct RestoreOut {
     pub business_id: BusinessId,
     /// The shard the business is restored on.
     pub shard: u16,
-    /// discarding (a restore that broke off is being deleted: send the same page again),
-    /// restoring (the page is written), restored (complete).
+    /// verified (checked, nothing written), discarding (a restore that broke off is being deleted:
+    /// send the same page again), restoring (the page is written), restored (complete).
     #[cfg_attr(
         feature = "openapi",
-        schemars(extend("enum" = ["discarding", "restoring", "restored"]))
+        schemars(extend("enum" = ["verified", "discarding", "restoring", "restored"]))
     )]
     pub phase: &'static str,
-    /// Rows this page wrote (or deleted, discarding).
+    /// Rows this page wrote (or deleted, discarding; or checked, verified).
     pub rows: usize,
+    /// The MAC of the page's last line: the next page's `chain`.
+    pub chain: String,
+    /// The last page's: what the restore paused, failed, dead-lettered and revoked, so that
+    /// nothing the backup held reaches a customer, an endpoint or a CRM until it is resumed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantined: Option<Quarantined>,
+}
+
+/// What a restore's quarantine did, by kind.
+#[derive(Debug, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Quarantined {
+    /// Paused until resumed (`POST /admin/businesses/{id}/resume`).
+    pub channel_accounts_paused: usize,
+    pub connectors_disabled: usize,
+    pub webhooks_disabled: usize,
+    pub link_entries_paused: usize,
+    /// Outbound messages still queued in the backup, failed (never sent).
+    pub sends_failed: usize,
+    /// Webhook deliveries and CRM work still pending in the backup, dead-lettered (listed as
+    /// dead; replay what is still wanted once resumed).
+    pub deliveries_dead: usize,
+    pub crm_jobs_dead: usize,
+    /// The bot's turns the backup held, dropped.
+    pub bot_turns_dropped: usize,
+    /// Revoked unless `keep_access` was asked.
+    pub api_keys_revoked: usize,
+    pub console_sessions_revoked: usize,
+    pub sso_tokens_revoked: usize,
+}
+
+/// The parts of a restored business to resume.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ResumeIn {
+    /// Any of channel_accounts, connectors, webhooks, links; absent: every part.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(extend("items" = { "type": "string", "enum": ["channel_accounts", "connectors", "webhooks", "links"] }))
+    )]
+    pub parts: Option<Vec<String>>,
+}
+
+/// What a resume did, and what still waits.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ResumeOut {
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(extend("items" = { "type": "string", "enum": ["channel_accounts", "connectors", "webhooks", "links"] }))
+    )]
+    pub resumed: Vec<&'static str>,
+    /// What the restore paused that is still paused; null when nothing is.
+    pub waiting: Option<crate::backup::Quarantine>,
 }
 
 /// A console link just issued: the link is in this answer only.

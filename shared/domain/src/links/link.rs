@@ -255,6 +255,48 @@ pub fn redact_url(url: &str) -> String {
     String::from(parsed).replace("%2A%2A%2A", MASK)
 }
 
+/// A URL's credentials apart from it: the URL with the values of its credential query
+/// parameters masked (as [`redact_url`] shows it, what is stored and backed up), and those
+/// values in the order they appear, name and value (what is sealed with the link's secrets).
+pub fn split_credentials(url: &str) -> (String, Vec<(String, String)>) {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return (url.to_owned(), Vec::new());
+    };
+    let credentials: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(name, value)| is_credential_parameter(name) && value != MASK)
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    if credentials.is_empty() {
+        return (url.to_owned(), credentials);
+    }
+    (redact_url(url), credentials)
+}
+
+/// The URL `masked` (as [`split_credentials`] stored it) with its credentials put back, each
+/// masked parameter taking the next value of its name.
+pub fn join_credentials(masked: &str, credentials: &[(String, String)]) -> String {
+    if credentials.is_empty() {
+        return masked.to_owned();
+    }
+    let Ok(mut parsed) = url::Url::parse(masked) else {
+        return masked.to_owned();
+    };
+    let mut left: Vec<&(String, String)> = credentials.iter().collect();
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(name, value)| {
+            let value = match left.iter().position(|(known, _)| value == MASK && *known == name) {
+                Some(at) => left.remove(at).1.clone(),
+                None => value.into_owned(),
+            };
+            (name.into_owned(), value)
+        })
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    parsed.into()
+}
+
 /// One link's configuration, the same for every channel it is added to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
@@ -935,6 +977,27 @@ mod tests {
             let error = Target::parse(&body, needs_active).err();
             assert_eq!(error.and_then(|e| e.body.field).as_deref(), Some(field), "{body}");
         }
+    }
+
+    #[test]
+    fn a_urls_credentials_are_kept_apart_from_it_and_put_back_as_they_were() {
+        let url = "https://crm.example.com/api/people?page=2&api_token=pd-s3cret&limit=50&hapikey=hk-1";
+        let (masked, credentials) = split_credentials(url);
+        assert_eq!(
+            masked,
+            "https://crm.example.com/api/people?page=2&api_token=***&limit=50&hapikey=***"
+        );
+        assert_eq!(
+            credentials,
+            [
+                ("api_token".to_owned(), "pd-s3cret".to_owned()),
+                ("hapikey".to_owned(), "hk-1".to_owned())
+            ]
+        );
+        assert_eq!(join_credentials(&masked, &credentials), url);
+        let plain = "https://crm.example.com/api/people?page=2";
+        assert_eq!(split_credentials(plain), (plain.to_owned(), Vec::new()));
+        assert_eq!(join_credentials(plain, &[]), plain);
     }
 
     #[test]

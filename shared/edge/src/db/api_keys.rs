@@ -141,6 +141,31 @@ pub async fn tenant_of(db: &Db, hash: &ApiKeyHash) -> Result<Option<Tenant>, Api
         .transpose()
 }
 
+/// A restore's: every key of the business the backup held is revoked (a restore never widens
+/// access: a key revoked after the backup was taken would otherwise work again). It returns the
+/// keys' hashes, read by [`revoked_hashes`], whose cached lookups the restore then forgets.
+pub fn revoke_all(db: &Db, tenant: &Tenant, now: &str) -> Result<crate::db::Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE api_keys SET revoked_at = ?2 WHERE business_id = ?1 AND revoked_at IS NULL \
+             RETURNING key_hash",
+        )
+        .bind(&[text(now)])?)
+}
+
+/// The hashes of the keys [`revoke_all`] revoked, at `position` of its batch.
+pub fn revoked_hashes(results: &[crate::db::D1Result], position: usize) -> Result<Vec<ApiKeyHash>, ApiError> {
+    #[derive(Deserialize)]
+    struct Revoked {
+        key_hash: String,
+    }
+    Ok(crate::db::rows::<Revoked>(results, position)?
+        .into_iter()
+        .map(|row| ApiKeyHash::from_stored(row.key_hash))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

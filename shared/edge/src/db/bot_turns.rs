@@ -152,6 +152,12 @@ pub async fn given_up(
     Ok(result.results::<Row>()?.into_iter().map(Row::turn).collect())
 }
 
+/// A restore's quarantine: the turns the backup held are dropped (their messages are of another
+/// moment; people see them as always).
+pub fn drop_all(db: &Db, tenant: &Tenant) -> Result<Statement, ApiError> {
+    Ok(db.scoped(tenant, "DELETE FROM bot_turns WHERE business_id = ?1"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

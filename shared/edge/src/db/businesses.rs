@@ -4,11 +4,13 @@
 use crate::db::directory;
 use crate::db::{self, text};
 use crate::db::{Db, Statement};
+use domain::backup::Quarantine;
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::message::NewConversationAfter;
 use domain::rate_limit::Policy;
 use domain::sso::FrameAncestors;
+use domain::tenant::Tenant;
 use serde::Deserialize;
 
 pub use domain::api::admin::Business;
@@ -128,6 +130,52 @@ pub(crate) async fn rate_limit_of(statement: Statement) -> Result<Option<Policy>
     }
     let found = statement.first::<Limit>(None).await?;
     Ok(found.map(|limit| Policy::stored(limit.rate_limit_per_minute, limit.rate_limit_burst)))
+}
+
+/// The statement that records, as the business's quarantine, what a restore is about to pause:
+/// the channel accounts, connectors, webhook endpoints and link entries that are on (read across
+/// their tables in this one statement, in the batch before the statements that pause them).
+pub fn record_quarantine(db: &Db, tenant: &Tenant, now: &str) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE businesses SET quarantine = json_object('restored_at', ?2, \
+             'channel_accounts', json((SELECT json_group_array(id) FROM channel_accounts WHERE business_id = ?1 AND paused_at IS NULL)), \
+             'connectors', json((SELECT json_group_array(id) FROM crm_connectors WHERE business_id = ?1 AND enabled = 1)), \
+             'webhooks', json((SELECT json_group_array(id) FROM webhook_endpoints WHERE business_id = ?1 AND enabled = 1)), \
+             'links', json((SELECT json_group_array(json_array(source_id, channel)) FROM knowledge_links \
+             WHERE business_id = ?1 AND is_active = 1))) WHERE id = ?1",
+        )
+        .bind(&[text(now)])?)
+}
+
+/// What a restore paused that waits to be resumed; None when nothing does.
+pub async fn quarantine(db: &Db, tenant: &Tenant) -> Result<Option<Quarantine>, ApiError> {
+    #[derive(Deserialize)]
+    struct Held {
+        quarantine: Option<String>,
+    }
+    let held: Option<Held> = db
+        .scoped(tenant, "SELECT quarantine FROM businesses WHERE id = ?1")
+        .first(None)
+        .await?;
+    held.and_then(|held| held.quarantine)
+        .map(|text| {
+            serde_json::from_str(&text)
+                .map_err(|_| db::corrupt("businesses", tenant.business_id.as_str(), "quarantine"))
+        })
+        .transpose()
+}
+
+/// The statement that keeps `left` as the quarantine (None: nothing waits).
+pub fn set_quarantine(db: &Db, tenant: &Tenant, left: Option<&Quarantine>) -> Result<Statement, ApiError> {
+    let text_of = left
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|error| ApiError::internal("writing a quarantine", error))?;
+    Ok(db
+        .scoped(tenant, "UPDATE businesses SET quarantine = ?2 WHERE id = ?1")
+        .bind(&[db::optional_text(text_of.as_deref())])?)
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub struct ChannelAccount {
     pub name: Option<String>,
     pub settings: Map<String, Value>,
     secrets: Map<String, Value>,
+    /// Paused by a restore until the operator resumes it: it sends nothing.
+    pub paused_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -94,6 +96,7 @@ struct AccountRow {
     name: Option<String>,
     settings: String,
     secrets: String,
+    paused_at: Option<String>,
     created_at: String,
     updated_at: String,
 }
@@ -142,6 +145,7 @@ impl AccountRow {
             secrets: serde_json::from_str(&opened.secret).map_err(|_| corrupt("secrets"))?,
             address: self.address,
             name: self.name,
+            paused_at: self.paused_at,
             created_at: self.created_at,
             updated_at: self.updated_at,
             id: self.id,
@@ -189,7 +193,7 @@ async fn open_all(db: &Db, keys: &Keyring, rows: Vec<AccountRow>) -> Result<Vec<
 }
 
 const COLUMNS: &str = "a.id, a.business_id, b.default_country, a.channel, a.provider, a.address, a.name, \
-                       a.settings, a.secrets, a.created_at, a.updated_at";
+                       a.settings, a.secrets, a.paused_at, a.created_at, a.updated_at";
 /// Accounts (`a`) with their business (`b`).
 const FROM: &str = "FROM channel_accounts a JOIN businesses b ON b.id = a.business_id";
 
@@ -274,6 +278,7 @@ pub async fn for_webhook(
 
 /// Which of the tenant's accounts sends on a channel: the first created, if several; `columns`
 /// of it (see [`FROM`]). `channel` selects the channel (a value or a subquery).
+/// The tenant's account that sends on a channel: its oldest.
 fn sending_account(columns: &str, channel: Sql) -> Sql {
     channel.within(&format!(
         "SELECT {columns} {FROM} WHERE a.business_id = :business AND a.channel = ({HOLE}) \
@@ -545,7 +550,7 @@ pub async fn update(
 /// What deleting an account came to.
 pub enum Deleted {
     /// Deleted, and its address released for any business to claim.
-    Gone(ChannelAccount),
+    Gone(Box<ChannelAccount>),
     /// The business has no such account.
     Missing,
     /// Conversations or CRM links refer to it (how many of each): it stays.
@@ -604,7 +609,7 @@ pub async fn delete(
         &tenant.business_id,
     )
     .await?;
-    Ok(Deleted::Gone(account))
+    Ok(Deleted::Gone(Box::new(account)))
 }
 
 /// `patch` merged into `secrets` as RFC 7396 merges objects of strings: null removes a key.
@@ -617,6 +622,28 @@ fn merged(mut secrets: Map<String, Value>, patch: &Map<String, Value>) -> Map<St
         }
     }
     secrets
+}
+
+/// A restore's quarantine: every account of the business that sends is paused (`paused_at`), so
+/// nothing it held reaches a customer until the operator resumes it.
+pub fn pause_all(db: &Db, tenant: &Tenant, now: &str) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE channel_accounts SET paused_at = ?2 WHERE business_id = ?1 AND paused_at IS NULL",
+        )
+        .bind(&[text(now)])?)
+}
+
+/// The accounts `ids` (of the tenant's) send again.
+pub fn resume(db: &Db, tenant: &Tenant, ids: &[String]) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE channel_accounts SET paused_at = NULL WHERE +business_id = ?1 \
+             AND id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(&[text(&serde_json::Value::from(ids.to_vec()).to_string())])?)
 }
 
 #[cfg(test)]

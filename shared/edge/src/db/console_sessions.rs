@@ -246,6 +246,16 @@ pub async fn delete_ended(
     Ok(db::changes(&result))
 }
 
+/// A restore's: every console link and session of the business the backup held is revoked.
+pub fn revoke_all(db: &Db, tenant: &Tenant, now: &str) -> Result<crate::db::Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE console_sessions SET revoked_at = ?2 WHERE business_id = ?1 AND revoked_at IS NULL",
+        )
+        .bind(&[text(now)])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -607,6 +607,25 @@ pub async fn delete(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<Option
     }))
 }
 
+/// A restore's quarantine: every enabled connector of the business is disabled, so nothing it
+/// held is written to a CRM until the operator resumes it.
+pub fn disable_all(db: &Db, tenant: &Tenant) -> Result<Statement, ApiError> {
+    Ok(db.scoped(
+        tenant,
+        "UPDATE crm_connectors SET enabled = 0 WHERE business_id = ?1 AND enabled = 1",
+    ))
+}
+
+/// The connectors `ids` (of the tenant's) are enabled again.
+pub fn enable_listed(db: &Db, tenant: &Tenant, ids: &[String]) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE crm_connectors SET enabled = 1 WHERE +business_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(&[text(&serde_json::Value::from(ids.to_vec()).to_string())])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -576,6 +576,18 @@ pub fn forget_connector(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<[S
     ])
 }
 
+/// A restore's quarantine: the business's pending CRM work is dead-lettered with `reason` (listed
+/// as dead, and replayed once the connector is resumed if it is still wanted).
+pub fn kill_pending(db: &Db, tenant: &Tenant, reason: &str, now_us: i64) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE crm_sync_jobs SET status = 'dead', last_error = ?2, next_attempt_us = ?3, updated_us = ?3 \
+             WHERE business_id = ?1 AND status = 'pending'",
+        )
+        .bind(&[text(reason), number(now_us)])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

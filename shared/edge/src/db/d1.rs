@@ -36,6 +36,9 @@ pub struct Db {
     shared: Rc<Shared>,
     /// The one shard unscoped statements run on; `None`: every shard.
     only: Option<Shard>,
+    /// Scoped statements run on `only` too, without asking the directory: the `Db` of the one
+    /// step that holds a business from everyone else while it writes it.
+    holds: bool,
 }
 
 struct Shared {
@@ -80,6 +83,7 @@ impl Db {
                 meter,
             }),
             only: None,
+            holds: false,
         }
     }
 
@@ -94,6 +98,18 @@ impl Db {
     pub fn on_shard(&self, shard: Shard) -> Db {
         Db {
             only: Some(shard),
+            holds: false,
+            ..self.clone()
+        }
+    }
+
+    /// The `Db` of a restore's last page, which writes the business the directory holds from
+    /// everyone else while it is restored: its scoped statements too run on `shard`, where the
+    /// restore writes it, instead of being refused as a held business's are.
+    pub fn holding(&self, shard: Shard) -> Db {
+        Db {
+            only: Some(shard),
+            holds: true,
             ..self.clone()
         }
     }
@@ -114,7 +130,11 @@ impl Db {
     pub fn scoped(&self, tenant: &Tenant, sql: impl Into<String>) -> Statement {
         let business = tenant.business_id.clone();
         let scope = runtime::bound_text(business.as_str());
-        self.statement(sql.into(), Target::Business(business), Some(scope))
+        let target = match self.only {
+            Some(shard) if self.holds => Target::Shard(shard),
+            _ => Target::Business(business),
+        };
+        self.statement(sql.into(), target, Some(scope))
     }
 
     /// A statement that is no one business's: a sweep across every business, a lookup that finds

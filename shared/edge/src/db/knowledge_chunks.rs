@@ -569,6 +569,17 @@ pub async fn samples(
         .results::<Found>()?)
 }
 
+/// A restore's: every piece of the business is marked as indexed by no model, so that the next
+/// run of its link writes its vector again (from the vector store, or embedded when the store
+/// does not hold it, as on another deployment), and search by meaning finds it.
+pub fn mark_restored(db: &Db, tenant: &Tenant) -> Result<Statement, ApiError> {
+    Ok(db.scoped(
+        tenant,
+        "UPDATE knowledge_chunks SET embedder = 'restored' WHERE business_id = ?1 \
+         AND source_id IN (SELECT id FROM knowledge_sources WHERE business_id = ?1)",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -215,6 +215,34 @@ pub async fn active_by_holds(
     Ok(active)
 }
 
+/// A restore's quarantine: every active link entry of the business is switched off (nothing is
+/// fetched from a CRM until the operator resumes them).
+pub fn deactivate_all(db: &Db, tenant: &Tenant) -> Result<crate::db::Statement, ApiError> {
+    Ok(db.scoped(
+        tenant,
+        "UPDATE knowledge_links SET is_active = 0 WHERE business_id = ?1 AND is_active = 1",
+    ))
+}
+
+/// The entries `pairs` (`[source id, channel]` of the tenant's) are active again.
+pub fn activate_listed(
+    db: &Db,
+    tenant: &Tenant,
+    pairs: &[(String, String)],
+) -> Result<crate::db::Statement, ApiError> {
+    let list: Vec<serde_json::Value> = pairs
+        .iter()
+        .map(|(source, channel)| serde_json::json!([source, channel]))
+        .collect();
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE knowledge_links SET is_active = 1 WHERE +business_id = ?1 AND (source_id, channel) IN \
+             (SELECT value ->> 0, value ->> 1 FROM json_each(?2))",
+        )
+        .bind(&[text(&serde_json::Value::from(list).to_string())])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

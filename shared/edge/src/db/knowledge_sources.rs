@@ -17,7 +17,7 @@ use domain::ids::{BusinessId, SourceId};
 use domain::links::document::Numbering;
 use domain::links::fetch::{State, Verdict};
 use domain::links::identifiers::HoldsCheck;
-use domain::links::link::{Header, Link, LinkSecret, LinkType, PageId};
+use domain::links::link::{Header, Link, LinkSecret, LinkType, PageId, join_credentials, split_credentials};
 use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
@@ -42,6 +42,9 @@ pub struct Source {
     pub pushed_key: Option<String>,
     /// For a link of unstated holds: whether its data was seen to name customers.
     pub holds_check: HoldsCheck,
+    /// Its row holds a secret in clear (a URL's credentials from before they were sealed) or
+    /// sealed under a retired key: what its row holds, to write it again sealed.
+    stored: Option<(String, String)>,
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -128,6 +131,10 @@ struct Secrets {
     headers: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     webhook_secret: Option<String>,
+    /// The URL's credential query parameters (`api_token`, …), name and value in order: the
+    /// stored URL holds them masked (`domain::links::link::split_credentials`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    url_credentials: Vec<(String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -188,9 +195,18 @@ impl Row {
         let corrupt = |what: &str| db::corrupt("CRM link source", &id, what);
         let opened = secrets_key::open(keys, &place(&self.id), &self.secrets).await?;
         let secrets: Secrets = serde_json::from_str(&opened.secret).map_err(|_| corrupt("secrets"))?;
+        // A URL stored with its credentials in clear (before they were sealed) is the URL; one
+        // stored masked takes them back from the sealed secrets.
+        let (_, clear) = split_credentials(&self.url);
+        let needs_sealing = !clear.is_empty() || opened.needs_resealing;
+        let url = if clear.is_empty() {
+            join_credentials(&self.url, &secrets.url_credentials)
+        } else {
+            self.url.clone()
+        };
         // Stored URLs passed the destination rule when they were added; loopback is allowed here
         // only so that a local stack's own rows read back (the rule is applied on every fetch).
-        let url = Destination::parse("url", &self.url, true).map_err(|_| corrupt("url"))?;
+        let url = Destination::parse("url", &url, true).map_err(|_| corrupt("url"))?;
         let run = match (self.run_id, self.run_started_at) {
             (Some(id), Some(started_at)) => Some(Run {
                 id,
@@ -216,6 +232,7 @@ impl Row {
             asked_at: self.asked_at,
             pushed_key: self.pushed_key,
             holds_check: HoldsCheck::from_stored(self.holds_check.as_deref()),
+            stored: needs_sealing.then(|| (self.url.clone(), self.secrets.clone())),
             page_id: PageId::parse(&Value::from(self.page_id)).map_err(|_| corrupt("page_id"))?,
             link: Link {
                 name: self.name,
@@ -264,12 +281,49 @@ const SELECT: &str = "SELECT s.id, s.page_id, s.url, s.name, s.type, s.descripti
      EXISTS (SELECT 1 FROM knowledge_links l WHERE l.source_id = s.id AND l.is_active = 1) AS active \
      FROM knowledge_sources s";
 
-async fn open_all(rows: Vec<Row>, keys: &Keyring) -> Result<Vec<Source>, ApiError> {
+/// Opens the rows read, writing again sealed those that hold a secret in clear or under a
+/// retired key (a compare-and-set on what was read: a concurrent change wins).
+async fn open_all(db: &Db, keys: &Keyring, tenant: &Tenant, rows: Vec<Row>) -> Result<Vec<Source>, ApiError> {
     let mut sources = Vec::with_capacity(rows.len());
     for row in rows {
         sources.push(row.open(keys).await?);
     }
+    let mut statements = Vec::new();
+    for source in &sources {
+        let Some((url, secrets)) = &source.stored else {
+            continue;
+        };
+        let fields = Fields {
+            link: &source.link,
+            state: source.status.state,
+            next_fetch_at: None,
+            webhook_secret: source.webhook_secret.as_ref(),
+        };
+        let sealed = sealed(keys, &source.id, &fields).await?;
+        statements.push(
+            db.scoped(
+                tenant,
+                "UPDATE knowledge_sources SET url = ?3, secrets = ?4 WHERE business_id = ?1 AND id = ?2 \
+                 AND url = ?5 AND secrets = ?6",
+            )
+            .bind(&[
+                text(source.id.as_str()),
+                text(&stored_url(&source.link)),
+                text(&sealed),
+                text(url),
+                text(secrets),
+            ])?,
+        );
+    }
+    if !statements.is_empty() {
+        db.batch(statements).await?;
+    }
     Ok(sources)
+}
+
+/// A link's URL as it is stored: its credentials masked (they are sealed with its secrets).
+fn stored_url(link: &Link) -> String {
+    split_credentials(link.url.as_str()).0
 }
 
 pub async fn find(
@@ -283,12 +337,11 @@ pub async fn find(
         .bind(&[text(id.as_str())])?
         .first::<Row>(None)
         .await?;
-    match row {
-        Some(row) => Ok(Some(row.open(keys).await?)),
-        None => Ok(None),
-    }
+    Ok(open_all(db, keys, tenant, row.into_iter().collect()).await?.pop())
 }
 
+/// The page's source of `url`, credentials and all: the URL a view shows, its credentials
+/// masked, names no link (which of the links behind it would be ambiguous); their ids do.
 pub async fn find_by_url(
     db: &Db,
     keys: &Keyring,
@@ -296,18 +349,19 @@ pub async fn find_by_url(
     page: &PageId,
     url: &str,
 ) -> Result<Option<Source>, ApiError> {
-    let row = db
+    // Stored masked (or, before credentials were sealed, in clear): its row is among those found
+    // by the two, whose opened URL is the one given (links may differ in credentials alone).
+    let rows = db
         .scoped(
             tenant,
-            format!("{SELECT} WHERE s.business_id = ?1 AND s.page_id = ?2 AND s.url = ?3"),
+            format!("{SELECT} WHERE s.business_id = ?1 AND s.page_id = ?2 AND s.url IN (?3, ?4)"),
         )
-        .bind(&[text(page.as_str()), text(url)])?
-        .first::<Row>(None)
-        .await?;
-    match row {
-        Some(row) => Ok(Some(row.open(keys).await?)),
-        None => Ok(None),
-    }
+        .bind(&[text(page.as_str()), text(&split_credentials(url).0), text(url)])?
+        .all()
+        .await?
+        .results::<Row>()?;
+    let found = open_all(db, keys, tenant, rows).await?;
+    Ok(found.into_iter().find(|source| source.link.url.as_str() == url))
 }
 
 /// The business a source belongs to, for the receiver of pushed data (whose path names only the
@@ -342,7 +396,7 @@ pub async fn list(
         .all()
         .await?
         .results::<Row>()?;
-    open_all(rows, keys).await
+    open_all(db, keys, tenant, rows).await
 }
 
 /// What a source is written with.
@@ -363,6 +417,7 @@ async fn sealed(keys: &Keyring, id: &SourceId, fields: &Fields<'_>) -> Result<St
             .map(|header| (header.name.clone(), header.value.expose().to_owned()))
             .collect(),
         webhook_secret: fields.webhook_secret.map(|secret| secret.expose().to_owned()),
+        url_credentials: split_credentials(fields.link.url.as_str()).1,
     };
     let json = serde_json::to_string(&secrets)
         .map_err(|error| ApiError::internal("sealing a link's secrets", error))?;
@@ -422,7 +477,7 @@ pub async fn insert_within(
         .bind(&[
             text(id.as_str()),
             text(page.as_str()),
-            text(link.url.as_str()),
+            text(&stored_url(link)),
             text(&link.name),
             text(link.link_type.as_str()),
             optional_text(link.description.as_deref()),
@@ -440,8 +495,8 @@ pub async fn insert_within(
     Ok(db::changes(&inserted) == 1)
 }
 
-/// New settings for a source the page has (a POST that adds channels to its URL). The webhook
-/// secret stays the one it was given. What the link holds changes with them: the caller asks a
+/// New settings for a source the page has (a POST that adds channels to its URL, or a PATCH,
+/// which may change its URL too). The webhook secret stays the one it was given. What the link holds changes with them: the caller asks a
 /// fetch when it did, so that its pieces are indexed again with their new subjects.
 pub async fn update_settings(
     db: &Db,
@@ -461,7 +516,7 @@ pub async fn update_settings(
     db.scoped(
         tenant,
         "UPDATE knowledge_sources SET name = ?3, type = ?4, description = ?5, fetch_interval_minutes = ?6, \
-         secrets = ?7, updated_at = ?8, holds = ?9 WHERE business_id = ?1 AND id = ?2",
+         secrets = ?7, updated_at = ?8, holds = ?9, url = ?10 WHERE business_id = ?1 AND id = ?2",
     )
     .bind(&[
         text(source.id.as_str()),
@@ -472,6 +527,7 @@ pub async fn update_settings(
         text(&secrets),
         text(now),
         optional_text(link.holds.stored().as_deref()),
+        text(&stored_url(link)),
     ])?
     .run()
     .await?;
@@ -683,6 +739,17 @@ pub struct Due {
     pub source_id: SourceId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<Step>,
+}
+
+impl Due {
+    /// A new run of the tenant's source `id`, asked for now.
+    pub fn asked(tenant: &Tenant, id: &SourceId) -> Self {
+        Self {
+            business_id: tenant.business_id.to_string(),
+            source_id: id.clone(),
+            run: None,
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -630,6 +630,19 @@ pub async fn lost_beyond_requeues(
         .collect())
 }
 
+/// A restore's quarantine: the business's outbound messages still `queued` in the backup are
+/// failed with `reason`, never sent: the backup is of another moment, and what was queued then
+/// may have been sent since, or no longer be wanted.
+pub fn fail_queued(db: &Db, tenant: &Tenant, reason: &str, now: &str) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE messages SET status = 'failed', status_reason = ?2, updated_at = ?3 \
+             WHERE business_id = ?1 AND direction = 'outbound' AND status = 'queued'",
+        )
+        .bind(&[text(reason), text(now)])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -141,6 +141,16 @@ pub async fn delete_expired_before(
     Ok(db::changes(&result))
 }
 
+/// A restore's: every embedding token of the business the backup held is revoked.
+pub fn revoke_all(db: &Db, tenant: &Tenant, now: &str) -> Result<crate::db::Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE sso_tokens SET revoked_at = ?2 WHERE business_id = ?1 AND revoked_at IS NULL",
+        )
+        .bind(&[text(now)])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -815,6 +815,102 @@ fn a_lookup_by_keys_searches_each_key_and_never_walks_the_business() {
 /// is added here with its reason; an entry no plan needs any more fails it too.
 const WALKS: &[(&str, &str, &str, &str)] = &[
     (
+        "knowledge_chunks",
+        "mark_restored",
+        "knowledge_sources",
+        "a restore's: the business's sources (50 at most), each then its pieces by its own index",
+    ),
+    (
+        "api_keys",
+        "revoke_all",
+        "api_keys",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "bot_turns",
+        "drop_all",
+        "bot_turns",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "businesses",
+        "record_quarantine",
+        "channel_accounts",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "businesses",
+        "record_quarantine",
+        "crm_connectors",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "businesses",
+        "record_quarantine",
+        "webhook_endpoints",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "businesses",
+        "record_quarantine",
+        "knowledge_links",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "channel_accounts",
+        "pause_all",
+        "channel_accounts",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "console_sessions",
+        "revoke_all",
+        "console_sessions",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "crm_connectors",
+        "disable_all",
+        "crm_connectors",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "crm_sync_jobs",
+        "kill_pending",
+        "crm_sync_jobs",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "knowledge_links",
+        "deactivate_all",
+        "knowledge_links",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "messages",
+        "fail_queued",
+        "messages",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "sso_tokens",
+        "revoke_all",
+        "sso_tokens",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "webhook_deliveries",
+        "kill_pending",
+        "webhook_deliveries",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
+        "webhook_endpoints",
+        "disable_all",
+        "webhook_endpoints",
+        "a restore's quarantine: once per restore, every row of the business of its kind",
+    ),
+    (
         "placements",
         "SHARD_OF",
         "business_shards",

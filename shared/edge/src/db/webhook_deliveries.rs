@@ -465,6 +465,18 @@ pub fn delete_of_events(db: &Db, event_ids: Sql) -> Result<Statement, ApiError> 
         .unscoped(db)
 }
 
+/// A restore's quarantine: the business's pending deliveries are dead-lettered with `reason`
+/// (listed as dead, and replayed by the operator or the business if they are still wanted).
+pub fn kill_pending(db: &Db, tenant: &Tenant, reason: &str, now_us: i64) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE webhook_deliveries SET status = 'dead', last_error = ?2, next_attempt_us = NULL, \
+             leased_until_us = NULL, updated_us = ?3 WHERE business_id = ?1 AND status = 'pending'",
+        )
+        .bind(&[text(reason), number(now_us)])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

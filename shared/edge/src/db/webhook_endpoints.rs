@@ -550,6 +550,26 @@ pub fn alert_signals_at(results: &[D1Result], position: usize) -> Result<Vec<End
         .collect())
 }
 
+/// A restore's quarantine: every enabled endpoint of the business is disabled, so no event it
+/// held is delivered until the operator resumes it.
+pub fn disable_all(db: &Db, tenant: &Tenant) -> Result<Statement, ApiError> {
+    Ok(db.scoped(
+        tenant,
+        "UPDATE webhook_endpoints SET enabled = 0 WHERE business_id = ?1 AND enabled = 1",
+    ))
+}
+
+/// The endpoints `ids` (of the tenant's) are enabled again.
+pub fn enable_listed(db: &Db, tenant: &Tenant, ids: &[String]) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE webhook_endpoints SET enabled = 1 WHERE +business_id = ?1 \
+             AND id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(&[text(&serde_json::Value::from(ids.to_vec()).to_string())])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

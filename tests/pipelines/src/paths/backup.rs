@@ -1,9 +1,12 @@
 //! Backing up one business and restoring it where it was deleted, as `crm-edge admin backup` and
 //! `restore` do through `POST /admin/businesses/{id}/backup` and `/restore`, for a business with
 //! rows in every table a move copies (`move_business::populated`): every row of every table is
-//! as it was (`SELECT *`, the keys the database numbers aside), and the business works again with
-//! its key. A restore where the business exists, with another deployment's key, or of a file that
-//! does not add up is refused, and the last leaves no business behind that can write.
+//! as it was (`SELECT *`, the keys the database numbers aside), but for what the restore's
+//! quarantine changes (its accounts paused, connectors, webhooks and links off, queued sends
+//! failed, pending work dead, keys and sessions revoked) until the operator resumes it. A restore
+//! where the business exists, with another deployment's key, of a file that does not add up, or
+//! of a line that is not as the backup wrote it (its MAC) is refused, and none leaves a business
+//! behind that can write.
 
 use super::move_business::{SHARDS, populated, rows_on, shard_of};
 use crate::app::{App, Business, test};
@@ -11,7 +14,8 @@ use domain::backup::{Header, Line};
 use domain::sealed::Place;
 use domain::shard_move::MOVED_TABLES;
 use edge::runtime::Method;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 /// Another deployment's keyring.
 const OTHER_KEY: &str = "k1:0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000";
@@ -38,9 +42,10 @@ async fn seal_the_clear_source(app: &App, business: &Business) {
     });
 }
 
-/// Every page of the business's export, as the command asks for them: the header and the lines.
+/// Every page of the business's export, as the command asks for them: the file's header (the
+/// last page's) and the lines.
 async fn export(app: &App, business: &Business) -> (Header, Vec<Line>, usize) {
-    let (mut header, mut lines, mut pages, mut cursor) = (None, Vec::new(), 0, Value::Null);
+    let (mut lines, mut pages, mut cursor) = (Vec::new(), 0, Value::Null);
     loop {
         pages += 1;
         let page = app
@@ -52,48 +57,150 @@ async fn export(app: &App, business: &Business) -> (Header, Vec<Line>, usize) {
             .await
             .expect(200)
             .json();
-        if header.is_none() {
-            header = Some(
-                serde_json::from_value::<Header>(page["header"].clone()).unwrap_or_else(|e| panic!("{e}")),
-            );
-        }
         let got: Vec<Line> = serde_json::from_value(page["lines"].clone()).unwrap_or_else(|e| panic!("{e}"));
         lines.extend(got);
         cursor = page["cursor"].clone();
         if cursor.is_null() {
-            break;
+            let header = serde_json::from_value::<Header>(page["last_header"].clone())
+                .unwrap_or_else(|e| panic!("{e}"));
+            return (header, lines, pages);
         }
     }
-    (header.unwrap_or_else(|| panic!("a header")), lines, pages)
+}
+
+/// How one page of a restore is sent.
+#[derive(Clone, Copy, Default)]
+struct Page<'a> {
+    first: bool,
+    complete: bool,
+    /// The MAC of the file's line before the page.
+    chain: Option<&'a str>,
+    /// The page's first row's line in the file.
+    first_line: usize,
+    verify_only: bool,
+    keep_access: bool,
 }
 
 /// One page of a restore.
-async fn restore(
-    app: &App,
-    header: &Header,
-    lines: &[Line],
-    first: bool,
-    complete: bool,
-) -> crate::app::Answer {
+async fn restore(app: &App, header: &Header, lines: &[Line], page: Page<'_>) -> crate::app::Answer {
     app.admin(
         Method::Post,
         &format!("/admin/businesses/{}/restore", header.business_id),
-        Some(json!({ "header": header, "lines": lines, "first": first, "complete": complete })),
+        Some(json!({
+            "header": header, "lines": lines, "first": page.first, "complete": page.complete,
+            "chain": page.chain, "first_line": page.first_line, "verify_only": page.verify_only,
+            "keep_access": page.keep_access,
+        })),
     )
     .await
 }
 
-/// Restores the whole backup, `size` rows a page: the last page's answer.
-async fn restore_all(app: &App, header: &Header, lines: &[Line], size: usize) -> crate::app::Answer {
+/// Restores the whole backup, `size` rows a page, each page going on from the MAC of the line
+/// before it: the last page's answer (or the first refused).
+async fn restore_all(
+    app: &App,
+    header: &Header,
+    lines: &[Line],
+    size: usize,
+    keep_access: bool,
+) -> crate::app::Answer {
     let pages: Vec<&[Line]> = lines.chunks(size).collect();
     for (at, page) in pages.iter().enumerate() {
         let last = at + 1 == pages.len();
-        let answer = restore(app, header, page, at == 0, last).await;
+        let chain = at.checked_sub(1).map(|before| {
+            pages[before]
+                .last()
+                .map(|line| line.mac.as_str())
+                .unwrap_or_default()
+        });
+        let answer = restore(
+            app,
+            header,
+            page,
+            Page {
+                first: at == 0,
+                complete: last,
+                chain,
+                first_line: 2 + at * size,
+                keep_access,
+                ..Page::default()
+            },
+        )
+        .await;
         if last || answer.status != 200 {
             return answer;
         }
     }
     unreachable!("a backup has a row")
+}
+
+/// The columns a restore's quarantine changes, by table: every other column of every row is as
+/// the backup held it.
+const QUARANTINED: [(&str, &str); 12] = [
+    ("api_keys", "revoked_at"),
+    ("businesses", "quarantine"),
+    ("channel_accounts", "paused_at"),
+    ("console_sessions", "revoked_at"),
+    ("crm_connectors", "enabled"),
+    ("crm_sync_jobs", "status"),
+    ("knowledge_chunks", "embedder"),
+    ("knowledge_links", "is_active"),
+    ("messages", "status"),
+    ("sso_tokens", "revoked_at"),
+    ("webhook_deliveries", "status"),
+    ("webhook_endpoints", "enabled"),
+];
+
+/// `rows` without the columns a quarantine changes (and the columns that say why), and without
+/// the audit entries of the restore and the resume.
+fn unquarantined(table: &str, rows: &[Map<String, Value>]) -> Vec<Map<String, Value>> {
+    let changed: Vec<&str> = QUARANTINED
+        .iter()
+        .filter(|(name, _)| *name == table)
+        .map(|(_, column)| *column)
+        .chain([
+            "status_reason",
+            "updated_at",
+            "last_error",
+            "next_attempt_us",
+            "updated_us",
+            "leased_until_us",
+        ])
+        .collect();
+    // The restore's and the resume's own audit entries are new.
+    let own_entry = |row: &Map<String, Value>| {
+        let action = row.get("action").and_then(Value::as_str).unwrap_or_default();
+        action.contains("business.restored") || action.contains("business.resumed")
+    };
+    rows.iter()
+        .filter(|row| !own_entry(row))
+        .map(|row| {
+            let mut row = row.clone();
+            row.retain(|name, _| !changed.contains(&name.as_str()));
+            row
+        })
+        .collect()
+}
+
+/// A business's rows on its shard, by table.
+type Tables = BTreeMap<&'static str, Vec<Map<String, Value>>>;
+
+/// Every row of the business as the backup held it, but for what the quarantine changes, and
+/// the bot's turns, which it drops (no answer of another moment is sent).
+fn assert_restored(before: &Tables, after: &Tables) {
+    for table in &MOVED_TABLES {
+        let restored = unquarantined(table.name, &after[table.name]);
+        if table.name == "bot_turns" {
+            assert!(restored.is_empty(), "the bot's turns dropped: {restored:?}");
+            continue;
+        }
+        assert_eq!(
+            restored,
+            unquarantined(table.name, &before[table.name]),
+            "{}: every row as it was, but for what the quarantine changes",
+            table.name
+        );
+    }
 }
 
 /// Deletes everything of the business from its shard and the directory, as an empty database.
@@ -167,16 +274,28 @@ fn a_business_backed_up_and_restored_where_it_was_deleted_holds_every_row_it_hel
             );
         }
 
-        let exists = restore(&app, &header, &lines[..3], true, false)
-            .await
-            .expect(409)
-            .text();
+        let exists = restore(
+            &app,
+            &header,
+            &lines[..3],
+            Page {
+                first: true,
+                first_line: 2,
+                ..Page::default()
+            },
+        )
+        .await
+        .expect(409)
+        .text();
         assert!(exists.contains("exists"), "{exists}");
 
         delete_everywhere(&app, &business);
         let own_key = app.stack.secret("SECRETS_KEY").unwrap_or_default();
         app.stack.set_secret("SECRETS_KEY", OTHER_KEY);
-        let other = restore_all(&app, &header, &lines, 7).await.expect(422).text();
+        let other = restore_all(&app, &header, &lines, 7, false)
+            .await
+            .expect(422)
+            .text();
         assert!(other.contains("SECRETS_KEY"), "another deployment's key: {other}");
         assert!(
             rows_on(&app, shard, &business).values().all(Vec::is_empty),
@@ -184,15 +303,31 @@ fn a_business_backed_up_and_restored_where_it_was_deleted_holds_every_row_it_hel
         );
         app.stack.set_secret("SECRETS_KEY", &own_key);
 
-        restore_all(&app, &header, &lines, 7).await.expect(200);
-        let after = rows_on(&app, shard_of(&app, &business), &business);
-        for table in &MOVED_TABLES {
-            assert_eq!(
-                after[table.name], before[table.name],
-                "{}: every row as it was",
-                table.name
+        let restored = restore_all(&app, &header, &lines, 7, false)
+            .await
+            .expect(200)
+            .json();
+        let quarantined = &restored["quarantined"];
+        for kind in ["channel_accounts_paused", "api_keys_revoked"] {
+            assert!(
+                quarantined[kind].as_u64().is_some_and(|count| count > 0),
+                "{kind}: {restored}"
             );
         }
+        let after = rows_on(&app, shard_of(&app, &business), &business);
+        assert_restored(&before, &after);
+        for account in &after["channel_accounts"] {
+            assert!(account["paused_at"].is_string(), "paused: {account:?}");
+        }
+        for key in &after["api_keys"] {
+            assert!(key["revoked_at"].is_string(), "revoked: {key:?}");
+        }
+        assert!(
+            after["messages"]
+                .iter()
+                .all(|message| message["status"] != "queued"),
+            "no send of the backup's waits to go out"
+        );
         let claimed = app.stack.sql("DB", |connection| {
             connection
                 .query_row(
@@ -213,15 +348,35 @@ fn a_business_backed_up_and_restored_where_it_was_deleted_holds_every_row_it_hel
             None,
         )
         .await
-        .expect(200);
-        app.api(&business.key, Method::Post, "/api-console-links", None)
+        .expect(401);
+        let resumed = app
+            .admin(
+                Method::Post,
+                &format!("/admin/businesses/{}/resume", business.id),
+                Some(json!({})),
+            )
             .await
-            .expect(201);
+            .expect(200)
+            .json();
+        assert_eq!(resumed["waiting"], Value::Null, "{resumed}");
+        let resumed_rows = rows_on(&app, shard_of(&app, &business), &business);
+        for table in [
+            "channel_accounts",
+            "crm_connectors",
+            "webhook_endpoints",
+            "knowledge_links",
+        ] {
+            assert_eq!(
+                resumed_rows[table], before[table],
+                "{table}: on again exactly as the backup held it"
+            );
+        }
     });
 }
 
 #[test]
-fn a_restore_that_does_not_add_up_is_refused_leaves_no_business_that_writes_and_is_discarded_by_the_next() {
+fn a_restore_that_does_not_add_up_or_holds_an_edited_line_is_refused_leaves_no_business_that_writes_and_is_discarded_by_the_next()
+ {
     test(|app| async move {
         let business = populated(&app).await;
         seal_the_clear_source(&app, &business).await;
@@ -232,7 +387,7 @@ fn a_restore_that_does_not_add_up_is_refused_leaves_no_business_that_writes_and_
 
         // A file cut short that slipped past the command's check: its last page finds fewer rows.
         let cut = &lines[..lines.len() - 1];
-        let refused = restore_all(&app, &header, cut, 50).await.expect(409).text();
+        let refused = restore_all(&app, &header, cut, 50, true).await.expect(409).text();
         assert!(refused.contains("does not match its backup"), "{refused}");
         let held = app
             .api(&business.key, Method::Post, "/api-console-links", None)
@@ -243,42 +398,82 @@ fn a_restore_that_does_not_add_up_is_refused_leaves_no_business_that_writes_and_
             held.contains("being restored from a backup"),
             "the business's own requests are told why: {held}"
         );
+        // A line edited in the file: refused by its MAC, naming its line, before it is written.
         let mut edited = lines.clone();
-        if let Some(line) = edited.iter_mut().find(|line| line.table == "customers") {
-            line.row.insert("id".to_owned(), json!(null));
-        }
-        let page = restore(&app, &header, &edited[..40], false, false)
-            .await
-            .expect(409)
-            .text();
+        let at = edited
+            .iter()
+            .position(|line| line.table == "customers")
+            .unwrap_or_else(|| panic!("a customer"));
+        edited[at]
+            .row
+            .insert("email".to_owned(), json!("attacker@evil.example"));
+        let forged = restore(
+            &app,
+            &header,
+            &edited[at..at + 1],
+            Page {
+                chain: Some(&edited[at - 1].mac),
+                first_line: at + 2,
+                ..Page::default()
+            },
+        )
+        .await
+        .expect(422)
+        .text();
         assert!(
-            page.contains("nothing of it written"),
-            "a page the database refuses: {page}"
+            forged.contains(&format!("line {}", at + 2)),
+            "the line named: {forged}"
+        );
+        // A page the database refuses (its rows written already): nothing of it is written.
+        let again = restore(
+            &app,
+            &header,
+            &lines[1..3],
+            Page {
+                chain: Some(&lines[0].mac),
+                first_line: 3,
+                ..Page::default()
+            },
+        )
+        .await
+        .expect(409)
+        .text();
+        assert!(
+            again.contains("nothing of it written"),
+            "a page the database refuses: {again}"
         );
 
         // Run again from the start: the broken-off restore is discarded first, then written whole.
-        let mut answer = restore(&app, &header, &lines[..20], true, false)
+        let first = Page {
+            first: true,
+            first_line: 2,
+            keep_access: true,
+            ..Page::default()
+        };
+        let mut answer = restore(&app, &header, &lines[..20], first)
             .await
             .expect(200)
             .json();
         while answer["phase"] == "discarding" {
-            answer = restore(&app, &header, &lines[..20], true, false)
+            answer = restore(&app, &header, &lines[..20], first)
                 .await
                 .expect(200)
                 .json();
         }
         for (at, page) in lines[20..].chunks(20).enumerate() {
-            let last = 20 + (at + 1) * 20 >= lines.len();
-            restore(&app, &header, page, false, last).await.expect(200);
+            let from = 20 + at * 20;
+            let last = from + page.len() >= lines.len();
+            let page_of = Page {
+                complete: last,
+                chain: Some(&lines[from - 1].mac),
+                first_line: from + 2,
+                keep_access: true,
+                ..Page::default()
+            };
+            restore(&app, &header, page, page_of).await.expect(200);
         }
         let after = rows_on(&app, shard_of(&app, &business), &business);
-        for table in &MOVED_TABLES {
-            assert_eq!(
-                after[table.name], before[table.name],
-                "{}: every row as it was",
-                table.name
-            );
-        }
+        assert_restored(&before, &after);
         app.api(&business.key, Method::Post, "/api-console-links", None)
             .await
             .expect(201);
