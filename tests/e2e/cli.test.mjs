@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -490,6 +490,85 @@ describe('crm-edge admin businesses move', () => {
     const written = await api(key, 'POST', '/api-customers-sync', { customers: [{ email: emails[0], name: 'Written after the abort' }] });
     assert.equal(written.status, 200, `writes go on at once: ${written.text}`);
     assert.deepEqual(customersByShard(id), [0, emails.length], 'and no copy is left on the other shard');
+  });
+});
+
+describe('crm-edge admin backup, restore and resume', () => {
+  let receiver;
+  before(async () => {
+    receiver = await startWebhookReceiver();
+  });
+  after(() => receiver?.close());
+
+  /** Deletes every row of the business from every shard, as a database that lost it would hold none. */
+  function deleteEverywhere(id) {
+    const tables = d1("SELECT m.name FROM sqlite_master m WHERE m.type = 'table' "
+      + "AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) p WHERE p.name = 'business_id')").map(([name]) => name);
+    for (const table of tables) d1(`DELETE FROM ${table} WHERE business_id = ?`, [id]);
+    d1('DELETE FROM businesses WHERE id = ?', [id]);
+  }
+  const customersOf = (id) => d1('SELECT count(*) FROM customers WHERE business_id = ?', [id])[0][0];
+
+  test('a backup past 64 KiB restores through the command into quarantine: an edited line refused by its number before anything is written, the file private, the old key refused, nothing delivered until resumed, then the replay delivered once', async () => {
+    const business = await newBusiness();
+    const env = { CRM_EDGE_ADMIN_TOKEN: ADMIN_TOKEN };
+    const customers = Array.from({ length: 300 }, (_, n) => ({
+      external_id: unique(`kept${n}`),
+      name: `Kept Customer ${n} of the backup, with a name long enough to fill a page`,
+      email: `${unique(`kept${n}`)}@example.com`,
+    }));
+    for (let at = 0; at < customers.length; at += 100) {
+      const synced = await api(business.key, 'POST', '/api-customers-sync', { customers: customers.slice(at, at + 100) });
+      assert.equal(synced.status, 200, synced.text);
+    }
+    // A delivery the endpoint refused once, waiting for its retry when the backup is taken.
+    const hook = receiver.endpoint([503]);
+    const { webhook } = await createWebhook(business.key, { url: hook.url, events: ['customer.created'] });
+    await api(business.key, 'POST', '/api-customers-sync', { customers: [{ external_id: unique('late'), name: 'Late', email: `${unique('late')}@example.com` }] });
+    await hook.waitForCount(1);
+    await waitFor(async () => (await deliveriesOf(business.key, webhook.id)).some((d) => d.status === 'pending'), 20_000, 'the delivery waiting for a retry');
+
+    const file = join(dir, 'kept.jsonl');
+    const backup = await json(['admin', 'backup', business.id, '--file', file], env);
+    assert.equal(backup.rows > customers.length, true, JSON.stringify(backup));
+    assert.equal(statSync(file).mode & 0o777, 0o600, 'only its owner reads a backup');
+    assert.ok(statSync(file).size > 65_536, `bigger than a request's ordinary limit: ${statSync(file).size}`);
+    deleteEverywhere(business.id);
+
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const at = lines.findIndex((line) => line.includes('Kept Customer 7 of'));
+    const edited = join(dir, 'edited.jsonl');
+    writeFileSync(edited, lines.map((line, n) => (n === at ? line.replace('Customer 7 of', 'Customer 8 of') : line)).join('\n'));
+    const refused = await run(['admin', 'restore', '--file', edited], env);
+    assert.notEqual(refused.code, 0, 'an edited file is refused');
+    assert.match(refused.stderr, new RegExp(`line ${at + 1}\\b`), refused.stderr);
+    assert.equal(customersOf(business.id), 0, 'nothing of it was written');
+
+    hook.script([200]);
+    const restored = await json(['admin', 'restore', '--file', file], env);
+    assert.equal(customersOf(business.id), customers.length + 1, 'every customer back');
+    assert.deepEqual(
+      [restored.quarantined.deliveries_dead, restored.quarantined.webhooks_disabled, restored.quarantined.api_keys_revoked > 0],
+      [1, 1, true],
+      JSON.stringify(restored),
+    );
+    const old = await api(business.key, 'GET', `/api-customers?email=${encodeURIComponent(customers[0].email)}`);
+    assert.equal(old.status, 401, `the backup's key is revoked: ${old.text}`);
+    const delivered = hook.requests.length;
+    const swept = await admin('POST', '/admin/maintenance/sweep');
+    assert.equal(swept.status, 200, swept.text);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    assert.equal(hook.requests.length, delivered, 'nothing is delivered while the business is in quarantine');
+
+    const resumed = await json(['admin', 'resume', business.id], env);
+    assert.ok(resumed.resumed.includes('webhooks'), JSON.stringify(resumed));
+    const fresh = await json(['admin', 'keys', 'create', business.id, '--name', 'after the restore'], env);
+    const replayed = await api(fresh.key, 'POST', `/api-webhooks/${webhook.id}/replay`, { from: EPOCH, to: '2100-01-01T00:00:00Z' });
+    assert.equal(replayed.status, 202, replayed.text);
+    assert.equal(replayed.body.replayed, 1, replayed.text);
+    await hook.waitForCount(delivered + 1);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    assert.equal(hook.requests.length, delivered + 1, 'the replayed delivery, once');
   });
 });
 

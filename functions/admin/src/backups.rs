@@ -11,7 +11,7 @@ use domain::ids::BusinessId;
 use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Json, Managed, Path};
-use edge::db::knowledge_sources::{self, Due};
+use edge::db::knowledge_sources::{self, Asked, Due};
 use edge::{DB, knowledge, runtime};
 use serde_json::json;
 
@@ -72,11 +72,12 @@ pub async fn resume(
         .collect::<Result<Vec<_>, _>>()?;
     let db = env.d1(DB)?;
     let (resumed, waiting, sources) = edge::backup::resume(&db, &tenant, &parts).await?;
-    // Links resumed are fetched again, which writes their pieces' vectors (a restore marks them).
+    // Links resumed are fetched now, which writes their pieces' vectors again (a restore marks
+    // them): the schedule the backup held may be hours away.
     let now = runtime::now().to_rfc3339();
     let mut due = Vec::new();
     for source in &sources {
-        if knowledge_sources::reschedule(&db, &tenant, source, &now).await? {
+        if knowledge_sources::ask(&db, &tenant, source, &now).await? == Asked::New {
             due.push(Due::asked(&tenant, source));
         }
     }

@@ -86,6 +86,11 @@ impl Embedder {
         self.state.borrow().embedded.iter().map(Vec::len).sum()
     }
 
+    /// Forgets every vector, as another deployment's empty index would hold none.
+    pub fn forget_vectors(&self) {
+        self.state.borrow_mut().index = Index::in_memory();
+    }
+
     /// How many vectors the index holds, over every business.
     pub fn vectors(&self) -> usize {
         self.state.borrow().index.len()

@@ -8,8 +8,11 @@
 //! of a line that is not as the backup wrote it (its MAC) is refused, and none leaves a business
 //! behind that can write.
 
+use super::crm_links::{Dashboard, add_page, custom_example, guide_crm};
 use super::move_business::{SHARDS, populated, rows_on, shard_of};
 use crate::app::{App, Business, test};
+use crate::partners::crm_pages::Sizes;
+use crate::partners::kustomer::Kustomer;
 use domain::backup::{Header, Line};
 use domain::sealed::Place;
 use domain::shard_move::MOVED_TABLES;
@@ -477,5 +480,247 @@ fn a_restore_that_does_not_add_up_or_holds_an_edited_line_is_refused_leaves_no_b
         app.api(&business.key, Method::Post, "/api-console-links", None)
             .await
             .expect(201);
+    });
+}
+
+/// The hosts of the partners `populated` set up: Meta (its WhatsApp number), the business's
+/// webhook endpoint and its Kustomer organization.
+const PARTNERS: [&str; 3] = [
+    "graph.facebook.com",
+    "hooks.acme.example",
+    "acme.api.kustomerapp.com",
+];
+
+/// How many calls went to each partner so far.
+fn partner_calls(app: &App) -> [usize; 3] {
+    PARTNERS.map(|host| app.stack.calls_to(host).len())
+}
+
+/// Rows of `sql` (one text column) on the business's shard.
+fn texts(app: &App, business: &Business, sql: &str) -> Vec<String> {
+    app.stack.sql(SHARDS[shard_of(app, business)], |connection| {
+        let mut statement = connection.prepare(sql).unwrap_or_else(|error| panic!("{error}"));
+        statement
+            .query_map([&business.id], |row| row.get::<_, String>(0))
+            .unwrap_or_else(|error| panic!("{error}"))
+            .map(|row| row.unwrap_or_else(|error| panic!("{error}")))
+            .collect()
+    })
+}
+
+#[test]
+fn a_restored_business_reaches_no_customer_endpoint_or_crm_until_resumed_and_then_each_piece_of_work_once() {
+    test(|app| async move {
+        let business = populated(&app).await;
+        seal_the_clear_source(&app, &business).await;
+        // Work under way when the backup is taken: a send whose queue message was lost (queued),
+        // a contact's CRM work waiting (pending), and `populated`'s delivery waiting for a retry.
+        let ada = app
+            .api(
+                &business.key,
+                Method::Get,
+                "/api-messages-since?since=1970-01-01T00:00:00Z",
+                None,
+            )
+            .await
+            .expect(200)
+            .json()["messages"][0]["customer_id"]
+            .clone();
+        app.api(
+            &business.key,
+            Method::Post,
+            "/api-send-message",
+            Some(json!({ "customer_id": ada, "channel": "whatsapp", "content": "Your order has shipped" })),
+        )
+        .await
+        .expect(202);
+        app.stack.purge("OUTBOUND");
+        let kustomer = Kustomer::install(&app.stack, "acme", "kustomer-api-key");
+        kustomer.down();
+        app.api(
+            &business.key,
+            Method::Post,
+            "/api-customers-sync",
+            Some(json!({ "customers": [{ "external_id": "CRM-2", "name": "Hedy", "email": "hedy@example.com" }] })),
+        )
+        .await
+        .expect(200);
+        app.settle().await;
+        let waiting = |sql: &str| texts(&app, &business, sql).len();
+        assert_eq!(
+            (
+                waiting("SELECT id FROM messages WHERE business_id = ?1 AND status = 'queued'"),
+                waiting("SELECT id FROM webhook_deliveries WHERE business_id = ?1 AND status = 'pending'"),
+                waiting("SELECT id FROM crm_sync_jobs WHERE business_id = ?1 AND status = 'pending'"),
+            ),
+            (2, 1, 1),
+            "two sends (the hand-off's and ours), a delivery and a CRM job wait when the backup is taken"
+        );
+        let (header, lines, _) = export(&app, &business).await;
+        delete_everywhere(&app, &business);
+        app.embedder().forget_vectors();
+
+        let restored = restore_all(&app, &header, &lines, 40, false)
+            .await
+            .expect(200)
+            .json();
+        let quarantined = &restored["quarantined"];
+        assert_eq!(
+            (
+                &quarantined["sends_failed"],
+                &quarantined["deliveries_dead"],
+                &quarantined["crm_jobs_dead"]
+            ),
+            (&json!(2), &json!(1), &json!(1)),
+            "{restored}"
+        );
+        kustomer.up();
+        let calls = partner_calls(&app);
+        // Hours of sweeps: nothing of the backup's moment is sent, delivered or written.
+        for _ in 0..6 {
+            app.stack.advance(std::time::Duration::from_secs(3_600));
+            app.sweep().await;
+            app.settle().await;
+        }
+        assert_eq!(
+            partner_calls(&app),
+            calls,
+            "no call to Meta, the endpoint or Kustomer while the business is in quarantine"
+        );
+        app.api(
+            &business.key,
+            Method::Get,
+            "/api-messages-since?since=1970-01-01T00:00:00Z",
+            None,
+        )
+        .await
+        .expect(401);
+        let failed = texts(
+            &app,
+            &business,
+            "SELECT status_reason FROM messages WHERE business_id = ?1 AND direction = 'outbound' AND content = 'Your order has shipped'",
+        );
+        assert!(
+            failed.len() == 1 && failed[0].contains("restored from a backup"),
+            "the send is failed, saying why: {failed:?}"
+        );
+
+        // Resumed, the business's own work goes on, and what was dead-lettered goes out once
+        // each when it is replayed: the delivery to the endpoint, the contact to Kustomer.
+        let resumed = app
+            .admin(
+                Method::Post,
+                &format!("/admin/businesses/{}/resume", business.id),
+                Some(json!({})),
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(resumed["waiting"], Value::Null, "{resumed}");
+        let key = app
+            .admin(
+                Method::Post,
+                &format!("/admin/businesses/{}/api-keys", business.id),
+                Some(json!({ "name": "after the restore" })),
+            )
+            .await
+            .expect(201)
+            .json()["key"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let hook = texts(
+            &app,
+            &business,
+            "SELECT id FROM webhook_endpoints WHERE business_id = ?1",
+        );
+        app.api(
+            &key,
+            Method::Post,
+            &format!("/api-webhooks/{}/replay", hook[0]),
+            Some(json!({ "from": "1970-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z" })),
+        )
+        .await
+        .expect(202);
+        let connector = texts(
+            &app,
+            &business,
+            "SELECT id FROM crm_connectors WHERE business_id = ?1",
+        );
+        app.admin(
+            Method::Post,
+            &format!("/admin/connectors/{}/replay", connector[0]),
+            Some(json!({ "statuses": ["dead"] })),
+        )
+        .await
+        .expect(200);
+        for _ in 0..3 {
+            app.settle().await;
+            app.stack.advance(std::time::Duration::from_secs(600));
+            app.sweep().await;
+        }
+        let now = partner_calls(&app);
+        assert_eq!(
+            (now[0] - calls[0], now[1] - calls[1]),
+            (0, 1),
+            "the failed send is not sent; the replayed delivery is delivered once"
+        );
+        let hedy = app
+            .stack
+            .calls_to(PARTNERS[2])
+            .iter()
+            .skip(calls[2])
+            .filter(|call| String::from_utf8_lossy(&call.body).contains("hedy@example.com"))
+            .count();
+        assert_eq!(hedy, 1, "the replayed contact is written to Kustomer once");
+    });
+}
+
+#[test]
+fn a_restored_businesss_link_pieces_are_found_again_once_its_links_are_resumed_on_a_deployment_without_their_vectors()
+ {
+    test(|app| async move {
+        let embedder = app.embedder();
+        let _crm = guide_crm(&app, Sizes::SMALL);
+        let business = app.business("Acme").await;
+        let page = add_page(&app, &business).await;
+        let dashboard = Dashboard::new(&app, &business);
+        dashboard.add(custom_example(&page)).await;
+        app.settle().await;
+        let question = [
+            ("page_id", page.as_str()),
+            ("channel", "facebook"),
+            ("q", "What plan is John Doe on?"),
+        ];
+        let found = dashboard.search(&question).await;
+        let text = found["results"][0]["text"].clone();
+        assert!(text.is_string(), "found before the backup: {found}");
+
+        let (header, lines, _) = export(&app, &business).await;
+        delete_everywhere(&app, &business);
+        embedder.forget_vectors();
+        restore_all(&app, &header, &lines, 50, true).await.expect(200);
+        app.settle().await;
+        let paused = dashboard.search(&question).await;
+        assert_eq!(
+            paused["count"], 0,
+            "a link in quarantine answers nothing: {paused}"
+        );
+
+        let embedded = embedder.texts_embedded();
+        app.admin(
+            Method::Post,
+            &format!("/admin/businesses/{}/resume", business.id),
+            Some(json!({ "parts": ["links"] })),
+        )
+        .await
+        .expect(200);
+        app.settle().await;
+        assert!(
+            embedder.texts_embedded() > embedded,
+            "the restored pieces are embedded again, the index holding none of them"
+        );
+        let again = dashboard.search(&question).await;
+        assert_eq!(again["results"][0]["text"], text, "found again: {again}");
     });
 }
