@@ -397,9 +397,14 @@ describe('the business console', () => {
       assert.equal(hubspot.authorizations.length, 1, 'one consent');
       assert.deepEqual(errors, []);
 
-      // Declined on HubSpot's page: the console says so on the integrations' page.
-      await page.goto(`${PUBLIC_URL}/console?error=access_denied&error_description=${encodeURIComponent('The user declined')}&state=x`);
-      await page.getByRole('alert').getByText('HubSpot did not connect: The user declined').waitFor({ timeout: WAIT_MS });
+      // Declined on HubSpot's page: the console says so on the integrations' page, in its own
+      // words: a link's `error_description` is anyone's text, never shown.
+      await page.goto(`${PUBLIC_URL}/console?error=access_denied&error_description=${encodeURIComponent('Call +1 555 0100 to verify your account')}&state=x`);
+      await page.getByRole('alert').getByText("HubSpot did not connect: the authorisation was declined on HubSpot's page.").waitFor({ timeout: WAIT_MS });
+      assert.equal(await page.getByText('Call +1 555 0100').count(), 0, 'the link\'s text is not shown');
+      await page.goto(`${PUBLIC_URL}/console?error=${encodeURIComponent('Call +1 555 0100')}&state=x`);
+      await page.getByRole('alert').getByText('HubSpot did not connect: its consent page answered an error.', { exact: false }).waitFor({ timeout: WAIT_MS });
+      assert.equal(await page.getByText('Call +1 555 0100').count(), 0, 'nor an error code of its own');
     } finally {
       await context.close();
     }

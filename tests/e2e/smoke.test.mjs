@@ -245,7 +245,8 @@ describe('every function on the real runtime', () => {
     partners.closeAfter(crm);
     const business = await businessWithPages(1);
     const [page] = business.pages;
-    const body = asGuide(CUSTOM_EXAMPLE, page, crm.url);
+    // Its records are customers': said, as a link whose records name customers must say.
+    const body = { ...asGuide(CUSTOM_EXAMPLE, page, crm.url), holds: { type: 'customers', field: 'email', key: 'email' } };
     await addLink(business, body);
     await waitForFetched(business, page, body.url, { records: SMALL.custom });
     const found = await search(business, { page_id: page, channel: body.channels[0], q: 'customer' });

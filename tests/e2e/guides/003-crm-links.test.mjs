@@ -5,7 +5,8 @@
 // and the CRMs' origins (the local CRM, which speaks Shopify's, HubSpot's and a custom API).
 
 import { after, describe, test } from 'node:test';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
 import { BASE_URL, waitFor } from '../support.mjs';
 import { SMALL, businessWithPages, dashboard, waitForFetched } from '../links/links.mjs';
@@ -65,8 +66,12 @@ const CHECK_STATUS = `curl -X GET "http://localhost:8080/api/dashboard/crm-links
 const VECTOR_DOCUMENTS = `curl -X GET "http://localhost:8080/api/dashboard/rag/documents/details?page_id=123456789&source=crm" \\
   -H "Authorization: Bearer [session-token]"`;
 
-/** A curl command of the guide as the test runs it: ours for its host, key, page and CRMs. */
-function curl(command, { key, page, crm }) {
+/**
+ * A curl command of the guide as the test runs it: ours for its host, key, page and CRMs. Run
+ * without blocking: the scripted CRM answers from this process while curl waits (adding a link
+ * reads its first page).
+ */
+async function curl(command, { key, page, crm }) {
   const local = command
     .replaceAll('http://localhost:8080', BASE_URL)
     .replaceAll('[session-token]', key)
@@ -75,7 +80,8 @@ function curl(command, { key, page, crm }) {
     .replaceAll('https://mystore.myshopify.com', crm)
     .replaceAll('https://api.hubapi.com', crm)
     .replaceAll('https://crm.company.com', crm);
-  return JSON.parse(execFileSync('bash', ['-c', local], { encoding: 'utf8' }));
+  const { stdout } = await promisify(execFile)('bash', ['-c', local], { encoding: 'utf8' });
+  return JSON.parse(stdout);
 }
 
 describe('003, "API Endpoints", as written', () => {
@@ -163,16 +169,16 @@ describe('003, "API Endpoints", as written', () => {
     // to anyone who asks the bot; the answer names holds and the field the records are keyed by.
     const fields = new Map([[SHOPIFY, 'email'], [HUBSPOT, 'properties.email'], [CUSTOM, 'email']]);
     for (const [example, field] of fields) {
-      const refused = curl(example, ours);
+      const refused = await curl(example, ours);
       assert.equal(refused.error?.field, 'holds', JSON.stringify(refused));
       assert.ok(refused.error.message.includes(`{"field":"${field}","key":"email","type":"customers"}`), JSON.stringify(refused));
     }
     for (const [example, field] of fields) {
       const holds = `"holds": {"type": "customers", "field": "${field}", "key": "email"},\n    "is_active": true`;
-      const added = curl(example.replace('"is_active": true', holds), ours);
+      const added = await curl(example.replace('"is_active": true', holds), ours);
       assert.equal(added.message, 'CRM link added successfully', JSON.stringify(added));
     }
-    const links = curl(CHECK_STATUS, ours);
+    const links = await curl(CHECK_STATUS, ours);
     // One entry per channel: HubSpot's link is on two.
     assert.deepEqual(links.crm_links.map((link) => link.name).sort(), ['HubSpot Contacts', 'HubSpot Contacts', 'Internal CRM', 'Shopify Customers']);
     for (const link of links.crm_links.filter((entry, index, all) => all.findIndex((other) => other.url === entry.url) === index)) {
@@ -180,15 +186,15 @@ describe('003, "API Endpoints", as written', () => {
     }
     // Each link's fetches as the checklist's KPIs (docs/links.md), counted as the fetcher's
     // invocation ends (just after the fetch's status): answered, none failed.
-    const counted = await waitFor(() => {
-      const now = curl(CHECK_STATUS, ours).crm_links;
+    const counted = await waitFor(async () => {
+      const now = (await curl(CHECK_STATUS, ours)).crm_links;
       return now.every((link) => link.status.health.calls >= 1) ? now : null;
     }, 20_000, 'every link\'s fetches counted', 500);
     for (const { name, status: { health } } of counted) {
       assert.ok(health.failed_calls === 0 && health.uptime === 1 && health.error_rate === 0, `${name}: ${JSON.stringify(health)}`);
       assert.equal(health.targets.uptime, 0.995);
     }
-    const stored = curl(VECTOR_DOCUMENTS, ours);
+    const stored = await curl(VECTOR_DOCUMENTS, ours);
     assert.deepEqual([...new Set(stored.documents.map((document) => document.link.name))].sort(), ['HubSpot Contacts', 'Internal CRM', 'Shopify Customers'], JSON.stringify(stored).slice(0, 500));
   });
 });

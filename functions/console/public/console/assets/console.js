@@ -250,11 +250,12 @@
     }
   }
 
-  /** The input an error's field names: itself, or the nearest enclosing name (`settings.x[0]` → `settings.x`). */
+  /** The input an error's field names: itself, its first part (`holds` → `holds.type`), or the
+   * nearest enclosing name (`settings.x[0]` → `settings.x`). */
   function inputFor(el, fieldPath) {
     let name = fieldPath;
     while (name) {
-      const found = el.querySelector(`[name="${CSS.escape(name)}"]`);
+      const found = el.querySelector(`[name="${CSS.escape(name)}"]`) || el.querySelector(`[name^="${CSS.escape(name)}."]`);
       if (found) return found;
       const cut = Math.max(name.lastIndexOf('.'), name.lastIndexOf('['));
       name = cut > 0 ? name.slice(0, cut) : '';
@@ -1707,7 +1708,10 @@
     if (!state || !(back.has('code') || back.has('error'))) return;
     history.replaceState(null, '', `${location.pathname}#/connectors`);
     if (back.has('error')) {
-      authorization = `HubSpot did not connect: ${back.get('error_description') || back.get('error')}`;
+      // Fixed words only: anyone can send a link with an `error_description` of their choosing.
+      authorization = back.get('error') === 'access_denied'
+        ? 'HubSpot did not connect: the authorisation was declined on HubSpot\'s page.'
+        : 'HubSpot did not connect: its consent page answered an error. Start again with Connect with HubSpot.';
       return;
     }
     try {
