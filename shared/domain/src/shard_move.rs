@@ -66,7 +66,7 @@ const fn renumbered(name: &'static str, key: &'static str) -> MovedTable {
 /// Every table with a business's rows, each after the tables its foreign keys name: copied in
 /// this order, deleted in the reverse. The directory's tables (`business_shards`,
 /// `channel_addresses`) stay on the first shard and are not among them.
-pub const MOVED_TABLES: [MovedTable; 36] = [
+pub const MOVED_TABLES: [MovedTable; 37] = [
     MovedTable {
         business_column: "id",
         ..table("businesses")
@@ -105,6 +105,7 @@ pub const MOVED_TABLES: [MovedTable; 36] = [
     },
     table("knowledge_links"),
     table("knowledge_run_seen"),
+    table("oauth_states"),
     sealed("webhook_endpoints", &["secret", "previous_secret"]),
     table("webhook_events"),
     table("webhook_deliveries"),
@@ -129,6 +130,9 @@ pub struct Entry {
     pub moved_from: Option<ShardNumber>,
     /// When the business switched to `shard`; none with `moved_from` when it never did (aborted).
     pub switched_ms: Option<i64>,
+    /// How many times the entry was written (0: never): a step writes an entry made from the one
+    /// it read, with its revision, and the write is refused when another step wrote since.
+    pub revision: i64,
 }
 
 impl Entry {

@@ -273,13 +273,15 @@ pub async fn restore_page(
                 )));
             }
             let shard = directory::choose(business, db.open_shards());
-            entry = Entry {
+            let holding = Entry {
                 shard,
                 moving_to: Some(shard),
                 move_started_ms: Some(now_ms),
-                ..Entry::default()
+                moved_from: None,
+                switched_ms: None,
+                revision: entry.revision,
             };
-            directory::record(db, business, &entry).await?;
+            entry = directory::record(db, business, &holding).await?;
         }
     } else if !entry.restoring() {
         return Err(ApiError::conflict(format!(
@@ -362,11 +364,16 @@ pub async fn restore_page(
             )));
         }
     }
-    let restored = Entry {
-        shard: entry.shard,
-        ..Entry::default()
-    };
-    directory::record(db, business, &restored).await?;
+    let restored = directory::record(
+        db,
+        business,
+        &Entry {
+            shard: entry.shard,
+            revision: entry.revision,
+            ..Entry::default()
+        },
+    )
+    .await?;
     if !page.keep_access {
         forget_revoked(env, &results, inserted + 10).await;
     }

@@ -481,7 +481,7 @@ mod tests {
                 move_started_ms: Some(0),
                 ..placed
             };
-            crate::db::directory::record(&fixture.db, &acme.business_id, &moving)
+            let moved = crate::db::directory::record(&fixture.db, &acme.business_id, &moving)
                 .await
                 .unwrap_or_else(|error| panic!("{error:?}"));
             let acmes = Job {
@@ -511,7 +511,11 @@ mod tests {
                 fixture.stack.dead_letters(WORK).is_empty(),
                 "held four times on a queue that retries once, and not given up"
             );
-            crate::db::directory::record(&fixture.db, &acme.business_id, &placed)
+            let placed_again = domain::shard_move::Entry {
+                revision: moved.revision,
+                ..placed
+            };
+            crate::db::directory::record(&fixture.db, &acme.business_id, &placed_again)
                 .await
                 .unwrap_or_else(|error| panic!("{error:?}"));
             fixture

@@ -103,6 +103,7 @@ pub async fn step(
                         move_started_ms: None,
                         moved_from: Some(entry.shard),
                         switched_ms: Some(now_ms),
+                        revision: entry.revision,
                     };
                     directory::record(db, business, &switched)
                         .await
@@ -172,10 +173,9 @@ pub async fn abort_step(
                 switched_ms: None,
                 ..entry
             };
-            directory::record(db, business, &aborted)
+            entry = directory::record(db, business, &aborted)
                 .await
                 .map_err(at_directory)?;
-            entry = aborted;
             let detail = json!({ "from_shard": entry.shard, "to_shard": to });
             audit
                 .record(
@@ -785,7 +785,11 @@ mod tests {
                 let entry = directory::entry(&fixture.db, id)
                     .await
                     .unwrap_or_else(|error| panic!("{error:?}"));
-                assert_eq!(entry, Entry::default(), "{what}: at rest on the first shard");
+                assert_eq!(
+                    Entry { revision: 0, ..entry },
+                    Entry::default(),
+                    "{what}: at rest on the first shard"
+                );
                 fixture.stack.restart_isolate();
                 let env = Env::new(fixture.stack.clone(), "fetch");
                 let db = env.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));

@@ -19,65 +19,58 @@ pub const FRESH_MS: i64 = 60_000;
 
 /// The business's whole entry, read now (a business without one lives on the first shard).
 pub async fn entry(db: &Db, business: &BusinessId) -> Result<Entry, ApiError> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        shard: Shard,
-        moving_to: Option<Shard>,
-        move_started_ms: Option<i64>,
-        moved_from: Option<Shard>,
-        switched_ms: Option<i64>,
-    }
     let row = db
         .directory()
         .unscoped(
-            "SELECT shard, moving_to, move_started_ms, moved_from, switched_ms FROM business_shards \
-             WHERE business_id = ?1",
+            "SELECT business_id, shard, moving_to, move_started_ms, moved_from, switched_ms, revision \
+             FROM business_shards WHERE business_id = ?1",
         )
         .bind(&[text(business.as_str())])?
         .first::<Row>(None)
         .await?;
-    Ok(row.map_or_else(Entry::default, |row| Entry {
-        shard: row.shard,
-        moving_to: row.moving_to,
-        move_started_ms: row.move_started_ms,
-        moved_from: row.moved_from,
-        switched_ms: row.switched_ms,
-    }))
+    Ok(row.map_or_else(Entry::default, Row::entry))
+}
+
+/// An entry as its reads select it.
+#[derive(serde::Deserialize)]
+struct Row {
+    business_id: BusinessId,
+    shard: Shard,
+    moving_to: Option<Shard>,
+    move_started_ms: Option<i64>,
+    moved_from: Option<Shard>,
+    switched_ms: Option<i64>,
+    revision: i64,
+}
+
+impl Row {
+    fn entry(self) -> Entry {
+        Entry {
+            shard: self.shard,
+            moving_to: self.moving_to,
+            move_started_ms: self.move_started_ms,
+            moved_from: self.moved_from,
+            switched_ms: self.switched_ms,
+            revision: self.revision,
+        }
+    }
 }
 
 /// Every entry a move is under way in or left behind it (paused, or a copy to delete): the
 /// operator's moves in flight, a handful at most, read whole by each sweep.
 pub async fn unsettled(db: &Db) -> Result<Vec<(BusinessId, Entry)>, ApiError> {
-    #[derive(serde::Deserialize)]
-    struct Row {
-        business_id: BusinessId,
-        shard: Shard,
-        moving_to: Option<Shard>,
-        move_started_ms: Option<i64>,
-        moved_from: Option<Shard>,
-        switched_ms: Option<i64>,
-    }
     let rows = db
         .directory()
         .unscoped(
-            "SELECT business_id, shard, moving_to, move_started_ms, moved_from, switched_ms FROM business_shards \
-             WHERE moving_to IS NOT NULL OR moved_from IS NOT NULL",
+            "SELECT business_id, shard, moving_to, move_started_ms, moved_from, switched_ms, revision \
+             FROM business_shards WHERE moving_to IS NOT NULL OR moved_from IS NOT NULL",
         )
         .all()
         .await?
         .results::<Row>()?;
     Ok(rows
         .into_iter()
-        .map(|row| {
-            let entry = Entry {
-                shard: row.shard,
-                moving_to: row.moving_to,
-                move_started_ms: row.move_started_ms,
-                moved_from: row.moved_from,
-                switched_ms: row.switched_ms,
-            };
-            (row.business_id, entry)
-        })
+        .map(|row| (row.business_id.clone(), row.entry()))
         .collect())
 }
 
@@ -107,27 +100,39 @@ impl Moving {
     }
 }
 
-/// Writes the business's entry as `entry` says (a business without one gets one).
-pub async fn record(db: &Db, business: &BusinessId, entry: &Entry) -> Result<(), ApiError> {
+/// Writes the business's entry as `entry` says (a business without one gets one), if it is still
+/// at the revision `entry` was made from (`entry.revision`, the revision read): 409 when another
+/// step wrote it since (a move's switch landing after an abort, two restores' first pages), and
+/// nothing is written. The entry as written (its next revision) comes back.
+pub async fn record(db: &Db, business: &BusinessId, entry: &Entry) -> Result<Entry, ApiError> {
     let shard = |shard: Option<Shard>| optional_number(shard.map(i64::from));
-    let values: [Param; 6] = [
+    let values: [Param; 7] = [
         text(business.as_str()),
         number(i64::from(entry.shard)),
         shard(entry.moving_to),
         optional_number(entry.move_started_ms),
         shard(entry.moved_from),
         optional_number(entry.switched_ms),
+        number(entry.revision),
     ];
-    db.directory()
-        .unscoped(
-            "INSERT INTO business_shards (business_id, shard, moving_to, move_started_ms, moved_from, switched_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (business_id) DO UPDATE SET shard = excluded.shard, \
-             moving_to = excluded.moving_to, move_started_ms = excluded.move_started_ms, \
-             moved_from = excluded.moved_from, switched_ms = excluded.switched_ms",
-        )
-        .bind(&values)?
-        .run()
-        .await?;
+    // An entry read as none (revision 0) is inserted, unless one was meanwhile; one read is
+    // updated only at its revision.
+    let sql = if entry.revision == 0 {
+        "INSERT INTO business_shards (business_id, shard, moving_to, move_started_ms, moved_from, switched_ms, revision) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1) ON CONFLICT (business_id) DO UPDATE SET shard = excluded.shard, \
+         moving_to = excluded.moving_to, move_started_ms = excluded.move_started_ms, moved_from = excluded.moved_from, \
+         switched_ms = excluded.switched_ms, revision = 1 WHERE business_shards.revision = ?7"
+    } else {
+        "UPDATE business_shards SET shard = ?2, moving_to = ?3, move_started_ms = ?4, moved_from = ?5, \
+         switched_ms = ?6, revision = ?7 + 1 WHERE business_id = ?1 AND revision = ?7"
+    };
+    let result = db.directory().unscoped(sql).bind(&values)?.run().await?;
+    if crate::db::changes(&result) != 1 {
+        return Err(ApiError::conflict(format!(
+            "business {business}'s directory entry changed while this step ran (another move, abort or restore \
+             step of it wrote it): nothing was written; run the command again"
+        )));
+    }
     db.remember(
         business,
         Placement {
@@ -136,7 +141,10 @@ pub async fn record(db: &Db, business: &BusinessId, entry: &Entry) -> Result<(),
             restoring: entry.restoring(),
         },
     );
-    Ok(())
+    Ok(Entry {
+        revision: entry.revision + 1,
+        ..*entry
+    })
 }
 
 /// Forgets the business's copy on `from` once it is deleted, unless the entry has changed since
@@ -274,9 +282,17 @@ mod on_data {
                 move_started_ms: Some(fixture.now().millis()),
                 moved_from: None,
                 switched_ms: None,
+                revision: 0,
             };
-            record(&fixture.db, &acme.business_id, &moving).await.must();
-            assert_eq!(entry(&fixture.db, &acme.business_id).await.must(), moving);
+            let written = record(&fixture.db, &acme.business_id, &moving).await.must();
+            assert_eq!(
+                written,
+                Entry {
+                    revision: 1,
+                    ..moving
+                }
+            );
+            assert_eq!(entry(&fixture.db, &acme.business_id).await.must(), written);
             let rows = fixture.rows_on("DB", "business_shards", "business_id");
             assert_eq!(
                 rows.len(),
@@ -309,8 +325,9 @@ mod on_data {
                 move_started_ms: Some(0),
                 moved_from: None,
                 switched_ms: None,
+                revision: 0,
             };
-            record(&fixture.db, &acme.business_id, &moving).await.must();
+            let moved = record(&fixture.db, &acme.business_id, &moving).await.must();
             let statement = fixture
                 .db
                 .scoped(&acme, "UPDATE businesses SET name = name WHERE id = ?1");
@@ -329,6 +346,7 @@ mod on_data {
                 &acme.business_id,
                 &Entry {
                     shard: 1,
+                    revision: moved.revision,
                     ..Entry::default()
                 },
             )
@@ -342,6 +360,67 @@ mod on_data {
                     .await
                     .is_ok()
             );
+        });
+    }
+
+    #[test]
+    fn a_step_that_writes_an_entry_changed_since_it_read_it_is_refused_and_writes_nothing() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let acme = fixture.business_on("Acme", 0).await;
+            // A move's last verify step reads the paused entry...
+            let read = record(
+                &fixture.db,
+                &acme.business_id,
+                &Entry {
+                    moving_to: Some(1),
+                    move_started_ms: Some(0),
+                    ..entry(&fixture.db, &acme.business_id).await.must()
+                },
+            )
+            .await
+            .must();
+            // ...an abort ends the pause meanwhile...
+            let aborted = record(
+                &fixture.db,
+                &acme.business_id,
+                &Entry {
+                    moving_to: None,
+                    move_started_ms: None,
+                    moved_from: Some(1),
+                    ..read
+                },
+            )
+            .await
+            .must();
+            // ...and the switch the verify step made from what it read lands after it.
+            let switched = Entry {
+                shard: 1,
+                moving_to: None,
+                move_started_ms: None,
+                moved_from: Some(0),
+                switched_ms: Some(5),
+                ..read
+            };
+            let refused = record(&fixture.db, &acme.business_id, &switched).await.err();
+            assert_eq!(
+                refused.map(|error| error.status()),
+                Some(409),
+                "the business stays where the abort left it"
+            );
+            assert_eq!(entry(&fixture.db, &acme.business_id).await.must(), aborted);
+            // Two restores' first pages, each placing a business that had no entry.
+            let new = BusinessId::generate(random());
+            let none = entry(&fixture.db, &new).await.must();
+            let holding = |shard| Entry {
+                shard,
+                moving_to: Some(shard),
+                ..none
+            };
+            record(&fixture.db, &new, &holding(1)).await.must();
+            let second = record(&fixture.db, &new, &holding(0)).await.err();
+            assert_eq!(second.map(|error| error.status()), Some(409));
+            assert_eq!(entry(&fixture.db, &new).await.must().shard, 1);
         });
     }
 

@@ -1285,7 +1285,7 @@ mod on_data {
                 move_started_ms: Some(0),
                 ..placed
             };
-            crate::db::directory::record(&fixture.db, &acme.business_id, &moving)
+            let moved = crate::db::directory::record(&fixture.db, &acme.business_id, &moving)
                 .await
                 .must();
             let refused = claim_send(&fixture.db, &acme, &waiting.id, &read, &at(5))
@@ -1293,7 +1293,11 @@ mod on_data {
                 .err()
                 .unwrap_or_else(|| panic!("the claim of a business being moved is refused"));
             assert_eq!(refused.status(), 503, "{refused:?}");
-            crate::db::directory::record(&fixture.db, &acme.business_id, &placed)
+            let placed_again = domain::shard_move::Entry {
+                revision: moved.revision,
+                ..placed
+            };
+            crate::db::directory::record(&fixture.db, &acme.business_id, &placed_again)
                 .await
                 .must();
             assert!(

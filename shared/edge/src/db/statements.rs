@@ -1115,6 +1115,12 @@ const WALKS: &[(&str, &str, &str, &str)] = &[
         "webhook_endpoints",
         "the partial index of the endpoints failing or disabled (webhook_endpoints_unwell)",
     ),
+    (
+        "directory",
+        "record",
+        "business_shards",
+        "business_id is business_shards' key (its unique index): one row, found by it",
+    ),
     // Reads a person asks for, not on a request path a CRM drives.
     (
         "escalations",
