@@ -136,19 +136,22 @@ fn path_of(open: &[Open<'_>]) -> String {
     path
 }
 
-/// How deep the parser reads before it refuses a body (serde_json's limit): past it the scan
-/// stops, rather than keep a frame for each of a hostile body's million brackets.
+/// How deep the parser reads before it refuses a value it builds (serde_json's limit). A body
+/// deeper than this is refused whole: serde_json skips a member a type does not name at any depth,
+/// so a scan that stopped here would let the rest of the body through unread.
 const DEEPEST: usize = 128;
 
 /// The first rule a JSON text breaks, in the text's order, as where (the path of the object
 /// that repeats a name or names a NUL, of the string that holds a NUL) and what; None when it
-/// breaks none, or stops being JSON before it would.
+/// breaks none, or stops being JSON before it would. It fails closed: a body nested past
+/// [`DEEPEST`], or with a name that is not text, breaks a rule, since past either the scan could
+/// not see what the parser reads.
 fn first_broken_rule<const NO_NUL: bool>(bytes: &[u8]) -> Option<(String, String)> {
     let mut open: Vec<Open<'_>> = Vec::new();
     let mut at = 0;
     while let Some(&byte) = bytes.get(at) {
         if open.len() > DEEPEST {
-            return None;
+            return Some((String::new(), format!("is nested deeper than {DEEPEST} levels")));
         }
         match byte {
             b'{' => open.push(Open::Object {
@@ -167,14 +170,27 @@ fn first_broken_rule<const NO_NUL: bool>(bytes: &[u8]) -> Option<(String, String
             },
             b'"' => {
                 let (end, holds_nul) = string_end(bytes, at + 1)?;
-                let broken = match open.last_mut() {
-                    Some(Open::Object {
-                        names,
-                        name,
-                        name_next: name_next @ true,
-                    }) => {
+                let is_name = matches!(open.last(), Some(Open::Object { name_next: true, .. }));
+                let text = if is_name {
+                    let Some(text) = name_text(bytes.get(at..=end)?) else {
+                        let message = "has a name that is not text (an escape that is not Unicode's, or bytes that \
+                                       are not UTF-8)";
+                        return Some((path_of(&open), message.to_owned()));
+                    };
+                    Some(text)
+                } else {
+                    None
+                };
+                let broken = match (open.last_mut(), text) {
+                    (
+                        Some(Open::Object {
+                            names,
+                            name,
+                            name_next: name_next @ true,
+                        }),
+                        Some(text),
+                    ) => {
                         *name_next = false;
-                        let text = name_text(bytes.get(at..=end)?)?;
                         let broken = if NO_NUL && text.contains(&0) {
                             Some("has a NUL character (\\u0000) in a name".to_owned())
                         } else if !names.insert(text.clone()) {
@@ -219,7 +235,8 @@ fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
 }
 
 /// A name as its text's bytes, from its quoted JSON: borrowed unless it holds an escape
-/// (`"n\u0033"` is `n3`); None when it is not JSON's.
+/// (`"n\u0033"` is `n3`); None when it is not JSON's text (a bad escape, or bytes that are not
+/// UTF-8).
 fn name_text(quoted: &[u8]) -> Option<Cow<'_, [u8]>> {
     let inner = quoted.get(1..quoted.len().checked_sub(1)?)?;
     if inner.contains(&b'\\') {
@@ -227,6 +244,7 @@ fn name_text(quoted: &[u8]) -> Option<Cow<'_, [u8]>> {
             .ok()
             .map(|text| Cow::Owned(text.into_bytes()))
     } else {
+        std::str::from_utf8(inner).ok()?;
         Some(Cow::Borrowed(inner))
     }
 }
@@ -652,17 +670,20 @@ mod tests {
                 "{text}"
             );
         }
-        // Deeper than the parser reads: the scan stops there, and the parser refuses the body.
+        // Deeper than the parser reads: refused whole, without a frame for each bracket.
         let deep = format!(
             "{}{{\"a\": 1, \"a\": 2}}{}",
             "[".repeat(200_000),
             "]".repeat(200_000)
         );
-        assert_eq!(first_broken_rule::<true>(deep.as_bytes()), None);
-        let refused = from_request::<Value>(deep.as_bytes())
-            .err()
-            .map(|error| error.code());
-        assert_eq!(refused, Some(ErrorCode::MalformedRequest));
+        let refused = from_request::<Value>(deep.as_bytes()).err();
+        assert_eq!(
+            refused.map(|error| (error.code(), error.body.message)),
+            Some((
+                ErrorCode::ValidationFailed,
+                "the request body is nested deeper than 128 levels".to_owned()
+            ))
+        );
         // Not JSON: what the scan makes of it does not matter, the parser reports it.
         for body in [
             &br#"{"a": 1, "a"#[..],
@@ -671,6 +692,69 @@ mod tests {
         ] {
             assert_eq!(follows_rules::<true>(body), Ok(()));
         }
+    }
+
+    #[test]
+    fn a_body_the_scan_cannot_read_to_its_end_is_refused_not_passed() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Customer {
+            #[allow(dead_code)]
+            custom_fields: Option<Value>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        struct Send {
+            #[allow(dead_code)]
+            name: Option<String>,
+        }
+        let nested = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+        // A member the type does not name, nested past the parser's depth, before a repeated
+        // name or a NUL: serde_json skips such a member at any depth, so the scan must not stop.
+        let repeated = format!(
+            r#"{{"zzz": {}, "custom_fields": {{"tier": "gold", "tier": "free"}}}}"#,
+            nested(130)
+        );
+        let nul = format!(r#"{{"zzz": {}, "name": "Ann\u0000; DROP"}}"#, nested(129));
+        // A name that is not text (an escape, then a byte that is not UTF-8), in a member the
+        // parser skips without reading its text.
+        let mut undecodable = br#"{"zzz": {"\u0041"#.to_vec();
+        undecodable.push(0xFF);
+        undecodable.extend_from_slice(br#"": 1}, "custom_fields": {"tier": "gold", "tier": "free"}}"#);
+        let mut raw = br#"{"zzz": {""#.to_vec();
+        raw.push(0xFF);
+        raw.extend_from_slice(br#"": 1}, "name": "Ann"}"#);
+        for (body, refused) in [
+            (repeated.as_bytes(), "nested deeper than 128 levels"),
+            (undecodable.as_slice(), "has a name that is not text"),
+        ] {
+            let error = from_request::<Customer>(body).err();
+            assert!(
+                error
+                    .as_ref()
+                    .is_some_and(|error| error.body.message.contains(refused)),
+                "{error:?}"
+            );
+        }
+        for (body, refused) in [
+            (nul.as_bytes(), "nested deeper than 128 levels"),
+            (raw.as_slice(), "has a name that is not text"),
+        ] {
+            let error = from_request::<Send>(body).err();
+            assert!(
+                error
+                    .as_ref()
+                    .is_some_and(|error| error.body.message.contains(refused)),
+                "{error:?}"
+            );
+        }
+        // At the parser's depth the scan reads on, and finds the NUL where it is.
+        let found =
+            from_request::<Send>(format!(r#"{{"zzz": {}, "name": "Ann\u0000"}}"#, nested(127)).as_bytes())
+                .err()
+                .map(|error| error.body.message);
+        assert_eq!(
+            found.as_deref(),
+            Some("the request body has a NUL character (\\u0000) in a string")
+        );
     }
 
     /// A number below `below`, drawn from `seed` (xorshift).
