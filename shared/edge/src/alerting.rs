@@ -34,6 +34,9 @@ pub const MEASURED_PER_RUN: usize = 1000;
 pub const CHANGES_PER_RUN: usize = 200;
 /// Alert emails sent per shard and run, at most: each is a subrequest to Mailgun.
 pub const EMAILS_PER_RUN: usize = 20;
+/// Of them, at most this many of one business: the rest of a business's storm waits for the next
+/// runs, and the other businesses' emails go first.
+pub const EMAILS_PER_BUSINESS: usize = 5;
 
 /// What a run did on one shard.
 #[derive(Debug, Default, Clone, Copy)]
@@ -182,7 +185,8 @@ fn event(
 /// How many were sent.
 pub async fn send_emails(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> Result<usize, ApiError> {
     let now_ms = now.millis();
-    let due = db::alerts::emails_due(db, moving, now_ms, EMAILS_PER_RUN).await?;
+    let due = db::alerts::emails_due(db, moving, now_ms, EMAILS_PER_RUN, EMAILS_PER_BUSINESS).await?;
+    let due = db::alerts::claim_emails(db, due, now_ms).await?;
     if due.is_empty() {
         return Ok(0);
     }

@@ -42,6 +42,8 @@ struct Row {
     business_name: Option<String>,
     #[serde(default)]
     email_attempts: Option<u32>,
+    #[serde(default)]
+    email_next_ms: Option<i64>,
 }
 
 impl Row {
@@ -207,23 +209,35 @@ pub struct DueEmail {
     pub resolved: bool,
     /// Tries of it so far.
     pub attempts: u32,
+    /// When it was due, as read: the claim of it names this (`claim_emails`).
+    pub due_ms: i64,
 }
 
 /// The shard's alert emails due at `now_ms` (the raising's before the resolution's), at most
-/// `limit`, businesses being moved left out.
+/// `limit` and at most `per_business` of one business, businesses being moved left out. Taken
+/// in turn between businesses (each one's first due email, then each one's second, …), so that
+/// one business with many failing subjects does not keep the others' waiting.
 pub async fn emails_due(
     db: &Db,
     moving: &Moving,
     now_ms: i64,
     limit: usize,
+    per_business: usize,
 ) -> Result<Vec<DueEmail>, ApiError> {
     let rows: Vec<Row> = db
         .unscoped(format!(
-            "SELECT a.business_id, b.name AS business_name, a.email_attempts, {COLUMNS} FROM alerts a \
-             JOIN businesses b ON b.id = a.business_id WHERE a.email_next_ms <= ?1 \
-             AND a.business_id NOT IN (SELECT value FROM json_each(?2)) ORDER BY a.email_next_ms LIMIT ?3"
+            "SELECT a.business_id, b.name AS business_name, a.email_attempts, a.email_next_ms, {COLUMNS} FROM \
+             (SELECT *, row_number() OVER (PARTITION BY business_id ORDER BY email_next_ms, id) AS turn \
+              FROM alerts WHERE email_next_ms <= ?1 AND business_id NOT IN (SELECT value FROM json_each(?2))) a \
+             JOIN businesses b ON b.id = a.business_id WHERE a.turn <= ?4 \
+             ORDER BY a.turn, a.email_next_ms, a.id LIMIT ?3"
         ))
-        .bind(&[number(now_ms), moving.param(), number(limit as i64)])?
+        .bind(&[
+            number(now_ms),
+            moving.param(),
+            number(limit as i64),
+            number(per_business as i64),
+        ])?
         .all()
         .await?
         .results()?;
@@ -237,11 +251,48 @@ pub async fn emails_due(
                 business_id,
                 business_name: row.business_name.take().unwrap_or_default(),
                 attempts: row.email_attempts.unwrap_or(0),
+                due_ms: row.email_next_ms.unwrap_or(0),
                 resolved: row.raised_email != EmailState::Pending,
                 alert: row.alert(),
             })
         })
         .collect()
+}
+
+/// How long an email claimed for sending is not due to anyone else: a run that stopped between
+/// its claim and its record leaves it due again after this.
+pub const CLAIM_MS: i64 = 10 * 60_000;
+
+/// Claims the emails `due` (read from the shard `db` runs on) for this run before any is sent,
+/// in one batch: each is taken only if it
+/// is still due when it was read (another sweep running at once took it otherwise), and is not
+/// due to anyone else for [`CLAIM_MS`]. Those taken, in `due`'s order.
+pub async fn claim_emails(db: &Db, due: Vec<DueEmail>, now_ms: i64) -> Result<Vec<DueEmail>, ApiError> {
+    if due.is_empty() {
+        return Ok(due);
+    }
+    // One batch on the shard the sweep reads (`db`), for every business whose emails it read.
+    let statements = due
+        .iter()
+        .map(|email| {
+            db.unscoped(
+                "UPDATE alerts SET email_next_ms = ?4 WHERE business_id = ?1 AND id = ?2 AND email_next_ms = ?3",
+            )
+            .bind(&[
+                text(email.business_id.as_str()),
+                text(email.alert.id.as_str()),
+                number(email.due_ms),
+                number(now_ms + CLAIM_MS),
+            ])
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let results = db.batch(statements).await?;
+    Ok(due
+        .into_iter()
+        .enumerate()
+        .filter(|(at, _)| db::changes_at(&results, *at) == 1)
+        .map(|(_, email)| email)
+        .collect())
 }
 
 /// What came of a try of an alert email.

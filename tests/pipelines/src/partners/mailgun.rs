@@ -160,6 +160,14 @@ impl Mailgun {
         mailgun
     }
 
+    /// Knows one more sending domain, `domain` with `api_key`.
+    pub fn knows(&self, domain: &str, api_key: &str) {
+        self.provider()
+            .domains
+            .borrow_mut()
+            .insert(domain.to_owned(), api_key.to_owned());
+    }
+
     /// A send's form, URL-encoded or multipart.
     pub fn read(call: &Outbound) -> Sent {
         let content_type = call.header("content-type").unwrap_or_default();

@@ -40,6 +40,8 @@ struct State {
     calls: Vec<Outbound>,
     scripted: VecDeque<Reply>,
     accepted: u64,
+    /// How long an accepted send takes to be answered.
+    latency: std::time::Duration,
 }
 
 impl<P: Provider> SendApi<P> {
@@ -57,6 +59,12 @@ impl<P: Provider> SendApi<P> {
     /// The next sends the provider takes are answered with these, in order.
     pub fn answer_next(&self, replies: impl IntoIterator<Item = Reply>) {
         self.state.borrow_mut().scripted.extend(replies);
+    }
+
+    /// Every send it accepts from now on is answered after `each`: sends made at once are then
+    /// under way at once, as against the real API.
+    pub fn latency(&self, each: std::time::Duration) {
+        self.state.borrow_mut().latency = each;
     }
 
     /// Every call made to the API, refused or not, in order.
@@ -78,6 +86,11 @@ impl<P: Provider> SendApi<P> {
             return reply;
         }
         state.accepted += 1;
-        self.provider.accepted(call, state.accepted)
+        let reply = self.provider.accepted(call, state.accepted);
+        if state.latency.is_zero() {
+            reply
+        } else {
+            reply.after(state.latency)
+        }
     }
 }

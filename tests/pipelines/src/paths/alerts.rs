@@ -8,10 +8,11 @@ use crate::app::{App, test};
 use crate::partners::mailgun::{self, Mailgun};
 use crate::partners::webhook_endpoint::{Delivery, Endpoint};
 use crate::steps::api::assert_error;
-use crate::steps::channels::{mailgun_account, receive_whatsapp, whatsapp_account};
+use crate::steps::channels::{mailgun_account, mailgun_account_of, receive_whatsapp, whatsapp_account};
 use crate::steps::crms::kustomer::{SETTLE_HORIZON, connected_business};
 use crate::steps::unique_phone;
 use crate::steps::webhooks::with_endpoint;
+use edge::alerting;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -386,4 +387,94 @@ fn without_a_mailgun_account_nothing_is_emailed_and_the_alert_says_why() {
             "{alert}"
         );
     })
+}
+
+#[test]
+fn three_sweeps_at_once_send_each_alert_email_once() {
+    test(|app| async move {
+        let business = app.business("Acme").await;
+        let key = &business.key;
+        let mailgun = mailgun_account(&app, &business.id, "mg.acme.example", "key-once").await;
+        // Each send takes Mailgun three seconds: the three sweeps are all under way at once.
+        mailgun.latency(Duration::from_secs(3));
+        errors_over_half(&app, key).await;
+        let at_once = || futures_util::future::join3(app.sweep(), app.sweep(), app.sweep());
+        at_once().await;
+        assert_eq!(alert_mails(&mailgun).len(), 1, "the raising's email, once");
+        error_rate_off(&app, key).await;
+        app.stack.advance(MINUTE);
+        at_once().await;
+        app.stack.advance(MINUTE);
+        at_once().await;
+        let mails = alert_mails(&mailgun);
+        assert_eq!(mails.len(), 2, "and the resolution's, once");
+        assert!(mailgun::field(&mails[1], "subject").contains("Resolved:"));
+    });
+}
+
+#[test]
+fn one_businesss_storm_of_alert_emails_does_not_keep_anothers_waiting() {
+    test(|app| async move {
+        // Two businesses on one shard, whose emails one queue holds.
+        let mut placed: Vec<(usize, crate::app::Business)> = Vec::new();
+        let (stormy, quiet) = loop {
+            let business = app.business(&format!("Business {}", placed.len())).await;
+            let shard = super::move_business::shard_of(&app, &business);
+            if let Some(at) = placed.iter().position(|(other, _)| *other == shard) {
+                break (placed.swap_remove(at).1, business);
+            }
+            placed.push((shard, business));
+        };
+        let shard = super::move_business::SHARDS[super::move_business::shard_of(&app, &quiet)];
+        let mailgun = mailgun_account(&app, &stormy.id, "mg.stormy.example", "key-stormy").await;
+        mailgun.knows("mg.quiet.example", "key-quiet");
+        mailgun_account_of(&app, &quiet.id, "mg.quiet.example", "key-quiet").await;
+        for business in [&stormy, &quiet] {
+            app.api(
+                &business.key,
+                Method::Patch,
+                "/api-alert-settings",
+                Some(json!({ "email_to": [OPS] })),
+            )
+            .await
+            .expect(200);
+        }
+        // Thirty resolutions of the stormy business due first, then the quiet one's.
+        let now = app.stack.now_ms();
+        let mut rows = Vec::new();
+        for (business, count, due) in [(&stormy, 30, now - 60_000), (&quiet, 1, now)] {
+            for n in 0..count {
+                rows.push(format!(
+                    "('00000000-0000-4000-8000-{row:012}', '{id}', 'link_failing', 'source-{n}', 'Link', 10, 12, 'failing', {now}, {now}, 'sent', 'pending', {due_ms})",
+                    id = business.id,
+                    row = rows.len(),
+                    due_ms = due + n
+                ));
+            }
+        }
+        app.stack.sql(shard, |connection| {
+            connection
+                .execute_batch(&format!(
+                    "INSERT INTO alerts (id, business_id, kind, subject_id, subject_name, threshold, value, message, \
+                     raised_ms, resolved_ms, raised_email, resolved_email, email_next_ms) VALUES {};",
+                    rows.join(", ")
+                ))
+                .unwrap_or_else(|error| panic!("{error}"))
+        });
+        app.sweep().await;
+        let from = |domain: &str| {
+            alert_mails(&mailgun)
+                .iter()
+                .filter(|mail| mailgun::field(mail, "from").ends_with(domain))
+                .count()
+        };
+        let (stormy_sent, quiet_sent) = (from("@mg.stormy.example"), from("@mg.quiet.example"));
+        assert_eq!(quiet_sent, 1, "the quiet business's email in the first run");
+        assert_eq!(
+            stormy_sent,
+            alerting::EMAILS_PER_BUSINESS,
+            "at most {} of one business a run",
+            alerting::EMAILS_PER_BUSINESS
+        );
+    });
 }

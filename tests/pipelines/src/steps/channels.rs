@@ -53,6 +53,13 @@ pub async fn whatsapp_account(app: &App, business_id: &str, api_base_url: Option
 /// and Mailgun's Messages API knowing that domain.
 pub async fn mailgun_account(app: &App, business_id: &str, domain: &str, api_key: &str) -> Mailgun {
     let mailgun = Mailgun::install(&app.stack, domain, api_key);
+    mailgun_account_of(app, business_id, domain, api_key).await;
+    mailgun
+}
+
+/// An email account of the business on Mailgun as [`mailgun_account`] adds it, on the Mailgun a
+/// test installed already (which must know `domain`).
+pub async fn mailgun_account_of(app: &App, business_id: &str, domain: &str, api_key: &str) {
     app.admin(
         Method::Post,
         &format!("/admin/businesses/{business_id}/channel-accounts"),
@@ -66,7 +73,6 @@ pub async fn mailgun_account(app: &App, business_id: &str, domain: &str, api_key
     )
     .await
     .expect(201);
-    mailgun
 }
 
 /// A text from `from` (E.164) by "WhatsApp Sender"; checks it was stored. Meta's message id.
