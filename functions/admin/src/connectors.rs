@@ -153,6 +153,7 @@ async fn make(
 /// to the business, as the page's state.
 pub async fn authorize(
     env: Env,
+    audit: Audit,
     Managed(tenant): Managed,
     Origin(origin): Origin,
     Json(input): Json<AuthorizationIn>,
@@ -195,8 +196,11 @@ pub async fn authorize(
         client_secret,
         redirect_uri: redirect_uri.clone(),
         expires_ms,
+        nonce: edge::crm::oauth::nonce()?,
+        started_by: audit.actor().label(),
     };
     let state = edge::crm::oauth::seal_state(env, &tenant.business_id, &pending).await?;
+    edge::db::oauth_states::start(&env.d1(DB)?, &tenant, &pending.nonce, expires_ms).await?;
     Ok(Created(AuthorizationOut {
         authorize_url: app.authorize(&pending.client_id, &redirect_uri, &state),
         redirect_uri,
@@ -225,6 +229,15 @@ pub async fn authorized(
     let state = required("state", input.state)?;
     let code = required("code", input.code)?;
     let pending = edge::crm::oauth::open_state(env, &tenant.business_id, &state).await?;
+    pending.finished_by(&audit.actor().label())?;
+    // Taken before the code is traded: a state finishes one authorisation, however often it is sent.
+    let now_ms = runtime::now().millis();
+    if !edge::db::oauth_states::take(&env.d1(DB)?, &tenant, &pending.nonce, now_ms).await? {
+        return Err(ApiError::invalid(
+            "state",
+            "this authorisation was finished already (a state is good once): start it again",
+        ));
+    }
     let kind = pending.kind;
     let allow_loopback = http::allows_loopback(env);
     let app = config::oauth_app(kind, &pending.settings, allow_loopback)?.ok_or_else(oauth::not_ours)?;

@@ -1191,6 +1191,7 @@ export type SweepReport = {
   "media_failed": number;
   "media_requeued": number;
   "moved_copy_rows_deleted": number;
+  "oauth_states_deleted": number;
   "retention_days": number;
   "sends_failed": number;
   "sends_requeued": number;

@@ -151,6 +151,8 @@ pub struct SweepReport {
     pub webhook_attempts_deleted: usize,
     pub sso_tokens_deleted: usize,
     pub console_sessions_deleted: usize,
+    /// OAuth authorisations started and left unfinished, deleted once expired.
+    pub oauth_states_deleted: usize,
     pub idempotency_keys_deleted: usize,
     /// Hours of API usage older than 35 days.
     pub api_key_usage_deleted: usize,

@@ -177,6 +177,11 @@ pub struct Pending {
     /// Where the consent page sends the person back; the code is traded with the same.
     pub redirect_uri: String,
     pub expires_ms: i64,
+    /// The authorisation's nonce (`edge::db::oauth_states`): a state finishes one authorisation.
+    pub nonce: String,
+    /// Who started it (`domain::audit::Actor::label`: the key or the console session): only
+    /// they finish it, so a state sent to someone else does not connect their business.
+    pub started_by: String,
 }
 
 impl std::fmt::Debug for Pending {
@@ -201,6 +206,18 @@ impl Pending {
             ));
         }
         Ok(pending)
+    }
+
+    /// Refuses `finishing_by` (an actor's label) unless they started the authorisation.
+    pub fn finished_by(&self, finishing_by: &str) -> Result<(), ApiError> {
+        if self.started_by == finishing_by {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(
+                "state",
+                "this authorisation was started by another key or console session: start it again from yours",
+            ))
+        }
     }
 
     /// The connector's secrets once the code was traded for `tokens` at `now_ms`, in the names
@@ -334,7 +351,17 @@ mod tests {
             client_secret: "s".to_owned(),
             redirect_uri: "https://x.example/console".to_owned(),
             expires_ms: 10_000,
+            nonce: "n".to_owned(),
+            started_by: "console:s1".to_owned(),
         };
+        assert_eq!(pending.finished_by("console:s1"), Ok(()));
+        assert_eq!(
+            pending
+                .finished_by("key:cek_other")
+                .map_err(|error| error.body.field),
+            Err(Some("state".to_owned())),
+            "another key or session does not finish it"
+        );
         let text = serde_json::to_string(&pending).unwrap_or_default();
         assert_eq!(Pending::parse(&text, 10_000).ok(), Some(pending.clone()));
         let late = Pending::parse(&text, 10_001).map(|_| ());

@@ -78,6 +78,11 @@ pub(super) async fn post_form(env: &Env, url: &str, form: &str, crm: &str) -> Re
     }
 }
 
+/// A new authorisation's nonce: 128 random bits, in hex.
+pub fn nonce() -> Result<String, ApiError> {
+    Ok(hex::encode(runtime::random::<16>()?))
+}
+
 /// `pending` sealed as the consent page's state, bound to `business`.
 pub async fn seal_state(env: &Env, business: &BusinessId, pending: &Pending) -> Result<String, ApiError> {
     let keys = secrets_key::keyring(env)?;

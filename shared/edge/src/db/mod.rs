@@ -55,6 +55,7 @@ pub mod knowledge_run_seen;
 pub mod knowledge_sources;
 pub mod messages;
 pub mod moves;
+pub mod oauth_states;
 pub mod sso_tokens;
 pub mod webhook_attempts;
 pub mod webhook_deliveries;

@@ -636,6 +636,9 @@ mod tests {
         ])
         .await
         .must();
+        crate::db::oauth_states::start(db, tenant, &format!("nonce-{}", tenant.business_id), 1)
+            .await
+            .must();
         let idempotency = domain::idempotency::IdempotencyKey::from_header(Some("key-1"))
             .must()
             .unwrap_or_else(|| panic!("a key"));

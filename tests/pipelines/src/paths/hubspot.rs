@@ -535,6 +535,24 @@ fn a_connector_authorised_with_oauth_syncs_and_its_token_is_refreshed_before_it_
             let refused = complete_oauth(&app, key, &state, &code).await.expect(422).json();
             assert_eq!(refused["error"]["field"], "state", "{refused}");
         }
+        // Nor another key of the same business: only who started it finishes it.
+        let another = app
+            .admin(
+                Method::Post,
+                &format!("/admin/businesses/{}/api-keys", business.id),
+                Some(json!({ "name": "another" })),
+            )
+            .await
+            .expect(201)
+            .json();
+        let refused = complete_oauth(&app, text(&another["key"]), &state, &code)
+            .await
+            .expect(422)
+            .json();
+        assert!(
+            text(&refused["error"]["message"]).contains("started by another key or console session"),
+            "{refused}"
+        );
 
         let connector = complete_oauth(&app, &business.key, &state, &code)
             .await
@@ -555,7 +573,10 @@ fn a_connector_authorised_with_oauth_syncs_and_its_token_is_refreshed_before_it_
             .await
             .expect(422)
             .json();
-        assert_eq!(again["error"]["field"], "code", "a code is used once: {again}");
+        assert_eq!(
+            again["error"]["field"], "state",
+            "a state finishes one authorisation, before HubSpot is asked: {again}"
+        );
         let id = text(&connector["id"]).to_owned();
         let tested = app
             .api(

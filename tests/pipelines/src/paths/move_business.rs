@@ -250,6 +250,7 @@ pub(super) async fn populated(app: &App) -> Business {
                    VALUES ('turn-1', '{id}', 'page-1', 'messenger', 'What plan am I on?', 'reply', 5, '{now}');
                  INSERT INTO bot_turns (business_id, message_id, page_id, channel, queued_ms) \
                    VALUES ('{id}', 'message-waiting', 'page-1', 'messenger', 1);
+                 INSERT INTO oauth_states (nonce, business_id, expires_ms) VALUES ('nonce-1', '{id}', 1);
                  INSERT INTO alerts (id, business_id, kind, subject_id, subject_name, threshold, value, message, \
                    raised_ms, resolved_ms, raised_email, resolved_email) \
                    VALUES ('alert-1', '{id}', 'connector_failing', '{connector_id}', 'Kustomer', 10, 12, 'failing', \
