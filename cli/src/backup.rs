@@ -239,6 +239,7 @@ pub fn restore(step: Step<'_>, file: &Path) -> Result<Value, Failure> {
     let mut done: BTreeMap<String, usize> = BTreeMap::new();
     let mut current: Option<String> = None;
     let mut last = Value::Null;
+    let mut quarantined = serde_json::Map::new();
     pages(file, |lines, from, complete| {
         let page = body(lines, from, chain.as_deref(), chain.is_none(), complete, false);
         let answer = loop {
@@ -261,13 +262,24 @@ pub fn restore(step: Step<'_>, file: &Path) -> Result<Value, Failure> {
             *done.entry(line.table.clone()).or_default() += 1;
         }
         chain = answer["chain"].as_str().map(str::to_owned);
+        add_up(&mut quarantined, &answer["quarantined"]);
         last = answer;
         Ok(())
     })?;
     if let Some(table) = current {
         progress(&table, done.get(&table).copied().unwrap_or(0), None);
     }
+    // Each page's answer counts what its own rows were put in quarantine as.
+    last["quarantined"] = Value::Object(quarantined);
     Ok(last)
+}
+
+/// Adds a page's counts (`{"sends_failed": 2, ...}`) to the restore's.
+fn add_up(total: &mut serde_json::Map<String, Value>, page: &Value) {
+    for (kind, count) in page.as_object().into_iter().flatten() {
+        let sum = total.get(kind).and_then(Value::as_u64).unwrap_or(0) + count.as_u64().unwrap_or(0);
+        total.insert(kind.clone(), json!(sum));
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use domain::audit::Action;
 use domain::backup::{Cursor, Part};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
+use domain::tenant::Tenant;
 use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Json, Managed, Path};
@@ -41,8 +42,11 @@ pub async fn restore(
 ) -> Result<Json<RestoreOut>, ApiError> {
     let db = env.d1(DB)?;
     let restored = edge::backup::restore_page(&env, &db, &business, &page, runtime::now().millis()).await?;
-    if let Some(quarantined) = &restored.quarantined {
-        let detail = json!({ "taken_at": page.header.taken_at, "quarantined": quarantined });
+    if restored.phase == "restored" {
+        // What waits to be resumed, across the restore's pages (each page's answer counts its own).
+        let waiting =
+            edge::db::businesses::quarantine(&db, &Tenant::for_background(business.clone())).await?;
+        let detail = json!({ "taken_at": page.header.taken_at, "quarantine": waiting });
         audit
             .record(&env, &business, Action::BusinessRestored, None, detail)
             .await;

@@ -134,7 +134,7 @@ async fn make(
     let read = edge::crm::check_settings(env, &db, &to_be).await?;
     let keys = secrets_key::keyring(env)?;
     let connector = crm_connectors::insert(&db, &keys, tenant, &id, kind, fields, &now.to_rfc3339()).await?;
-    keep_read(&db, &connector, read).await?;
+    keep_read(&db, &connector, connector.revision, read).await?;
     let detail = json!({ "kind": kind.as_str(), "name": connector.name, "secrets": fields.secrets.names() });
     audit
         .record(
@@ -388,7 +388,7 @@ pub async fn update(
         let read = edge::crm::check_settings(env, &db, &to_be).await?;
         let now = runtime::now().to_rfc3339();
         if crm_connectors::update(&db, &keys, &current.tenant, id, current.revision, &fields, &now).await? {
-            keep_read(&db, &current, read).await?;
+            keep_read(&db, &current, current.revision + 1, read).await?;
             audit
                 .record_update(
                     env,
@@ -446,13 +446,19 @@ pub async fn delete(
 }
 
 /// Keeps what the check read of the CRM, for the sync to use for the next hour.
-async fn keep_read(db: &Db, connector: &Connector, read: Option<Value>) -> Result<(), ApiError> {
+async fn keep_read(
+    db: &Db,
+    connector: &Connector,
+    revision: i64,
+    read: Option<Value>,
+) -> Result<(), ApiError> {
     match read {
         Some(read) => {
             crm_connectors::store_cache(
                 db,
                 &connector.tenant,
                 &connector.id,
+                revision,
                 &read,
                 runtime::now().micros(),
             )

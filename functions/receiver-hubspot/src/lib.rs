@@ -4,7 +4,8 @@
 //! of its pipeline, resolves the conversation it was made for; moved back to an open stage, it
 //! reopens it (with our events, which are not sent back to HubSpot). A contact deleted in
 //! HubSpot is forgotten (the customer's next work makes it again), and contacts merged keep our
-//! customers on the merged one. Each event acts once, however often HubSpot delivers it.
+//! customers on the merged one. Each event acts once, however often HubSpot delivers it, and only
+//! an event of the account (`portalId`) the connector's credentials reach acts at all.
 
 use domain::api::Params;
 use domain::api::receivers::{HubSpotEventOut, HubSpotReceivedOut, RECEIVER_HUBSPOT, ReceiverHubSpot};
@@ -63,10 +64,20 @@ async fn receive(params: Params, mut req: Request, env: Env) -> Result<Json<HubS
     )
     .map_err(ApiError::unauthorized)?;
     let events = webhook::parse(&body).map_err(ApiError::malformed)?;
+    // One app's secret signs the events of every account that installed it: only those of the
+    // account the connector's credentials reach are this connector's.
+    let portal = match connector.enabled && !events.is_empty() {
+        true => Some(edge::crm::hubspot::portal_id(&env, &db, &connector).await?),
+        false => None,
+    };
     let mut stages = Stages::default();
     let mut out = Vec::with_capacity(events.len());
     for event in &events {
-        let outcome = if connector.enabled {
+        let outcome = if !connector.enabled {
+            "ignored: the connector is disabled"
+        } else if event.portal_id != portal {
+            "ignored: an event of another HubSpot account than the one this connector's credentials reach"
+        } else {
             // Claimed before anything is done: a delivery made twice (or at once) acts once, and a
             // failure on our side lets the claim go, so HubSpot's retry acts.
             crm_inbound_events::once(
@@ -78,8 +89,6 @@ async fn receive(params: Params, mut req: Request, env: Env) -> Result<Json<HubS
             )
             .await?
             .unwrap_or("duplicate: already handled")
-        } else {
-            "ignored: the connector is disabled"
         };
         out.push(HubSpotEventOut {
             event_id: event.event_id,

@@ -309,11 +309,12 @@ pub async fn restore_page(
             std::slice::from_ref(&line.row),
         )?);
     }
-    // The last page's rows and the quarantine are one batch: the business is never whole and
-    // live at once.
+    // Every page's rows and the quarantine are one batch: no row of the backup is ever live, not
+    // even for the minutes between a restore's first page and its last (a sweep in between would
+    // send a queued message, or deliver a pending delivery, that a page just wrote).
     let inserted = statements.len();
     let tenant = Tenant::for_background(business.clone());
-    if page.complete {
+    if inserted > 0 {
         statements.extend(quarantine(
             &db.holding(entry.shard),
             &tenant,
@@ -329,8 +330,8 @@ pub async fn restore_page(
             .await
             .map_err(|error| refused_page(ApiError::from(error)))?
     };
-    if !page.complete {
-        return Ok(answer(&entry, "restoring", page.lines.len()));
+    if !page.keep_access && inserted > 0 {
+        forget_revoked(env, &results, inserted + 10).await;
     }
     let done = |at: usize| db::changes_at(&results, inserted + at);
     let quarantined = Quarantined {
@@ -346,17 +347,20 @@ pub async fn restore_page(
         console_sessions_revoked: if page.keep_access { 0 } else { done(11) },
         sso_tokens_revoked: if page.keep_access { 0 } else { done(12) },
     };
+    if !page.complete {
+        return Ok(RestoreOut {
+            quarantined: Some(quarantined),
+            ..answer(&entry, "restoring", page.lines.len())
+        });
+    }
     let held = moves::counts(&target, business).await?;
     for (table, held) in MOVED_TABLES.iter().zip(&held) {
-        let said = header.counts.get(table.name).copied().unwrap_or(0);
-        // The quarantine dropped the bot's turns this batch wrote.
-        let dropped = if table.name == "bot_turns" {
-            quarantined.bot_turns_dropped
-        } else {
-            0
+        // The quarantine dropped every bot turn as its page wrote it.
+        let said = match table.name {
+            "bot_turns" => 0,
+            name => header.counts.get(name).copied().unwrap_or(0),
         };
-        let held = held + dropped;
-        if said != held {
+        if said != *held {
             return Err(ApiError::conflict(format!(
                 "the restored business does not match its backup: {} holds {held} rows where the backup \
                  says {said}; restore again from the first page (it discards this restore)",
@@ -374,9 +378,6 @@ pub async fn restore_page(
         },
     )
     .await?;
-    if !page.keep_access {
-        forget_revoked(env, &results, inserted + 10).await;
-    }
     Ok(RestoreOut {
         quarantined: Some(quarantined),
         ..answer(&restored, "restored", page.lines.len())
@@ -409,8 +410,9 @@ async fn forget_revoked(env: &Env, results: &[crate::db::D1Result], position: us
 const RESTORED: &str = "not done: the business was restored from a backup, which holds work of another moment \
      (send or replay it again if it is still wanted)";
 
-/// The statements that put a restored business in quarantine, in this order (the answer reads
-/// their counts by it): what is on is recorded (0); its channel accounts paused (1), connectors
+/// The statements that put a restored business in quarantine, run after each page's rows in the
+/// same batch, in this order (the answer reads their counts by it): what is on is added to what
+/// earlier pages recorded (0); its channel accounts paused (1), connectors
 /// (2), webhook endpoints (3) and link entries (4) switched off; its pieces marked for their
 /// vectors to be written again (5); its queued sends failed (6), pending deliveries (7) and CRM
 /// work (8) dead-lettered, the bot's turns dropped (9); unless `keep_access`, its keys (10),

@@ -1238,8 +1238,10 @@ pub struct RestoreOut {
     pub rows: usize,
     /// The MAC of the page's last line: the next page's `chain`.
     pub chain: String,
-    /// The last page's: what the restore paused, failed, dead-lettered and revoked, so that
-    /// nothing the backup held reaches a customer, an endpoint or a CRM until it is resumed.
+    /// Each written page's: what the page's rows were paused, failed, dead-lettered and revoked
+    /// as, in the batch that wrote them, so that nothing the backup held reaches a customer, an
+    /// endpoint or a CRM until it is resumed, not even while the restore runs (the CLI adds the
+    /// pages' up).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantined: Option<Quarantined>,
 }

@@ -13,7 +13,7 @@ use crate::crm::{
     Connected, Connection, ConnectionTest, Live, Outcome, attachment_links, refused_test, skipped, synced,
     unreadable,
 };
-use crate::db::crm_connectors::Connector;
+use crate::db::crm_connectors::{self, Connector};
 use crate::db::{self, Db, crm_links};
 use domain::crm::hubspot::api::{self, Association, Object, Pipeline};
 use domain::crm::hubspot::settings::{DEFAULT_PIPELINE, DEFAULT_STAGE, HubSpotSettings, TicketPriority};
@@ -129,6 +129,23 @@ impl HubSpot<'_> {
     }
 
     /// The account's ticket pipelines and their stages.
+    /// The account's details, read now and kept on the connector (its CRM cache, which a change
+    /// of the connector forgets).
+    async fn account(&self) -> Result<Value, Refusal> {
+        let account = self.read(&api::account_details(), api::parse_account).await?;
+        let connector = self.client.connector;
+        crm_connectors::store_cache(
+            self.db(),
+            &connector.tenant,
+            &connector.id,
+            connector.revision,
+            &account,
+            crate::runtime::now().micros(),
+        )
+        .await?;
+        Ok(account)
+    }
+
     async fn pipelines(&self) -> Result<Vec<Pipeline>, ApiError> {
         self.read(&api::ticket_pipelines(), api::parse_pipelines)
             .await
@@ -161,6 +178,22 @@ impl HubSpot<'_> {
 pub async fn ticket_pipelines(env: &Env, db: &Db, connector: &Connector) -> Result<Vec<Pipeline>, ApiError> {
     let hubspot = HubSpot::new(env, db, connector).map_err(|reason| ApiError::invalid("settings", reason))?;
     hubspot.pipelines().await
+}
+
+/// The HubSpot account (portal) the connector's credentials reach, for its webhook receiver to
+/// act only on that account's events: as kept from the last read of the account's details, else
+/// read now (through its budget) and kept.
+pub async fn portal_id(env: &Env, db: &Db, connector: &Connector) -> Result<u64, ApiError> {
+    if let Some(portal) = connector.crm_cache.as_ref().and_then(api::portal_of) {
+        return Ok(portal);
+    }
+    let hubspot = HubSpot::new(env, db, connector).map_err(|reason| ApiError::invalid("settings", reason))?;
+    let account = hubspot
+        .account()
+        .await
+        .map_err(|refusal| super::refusal_error("HubSpot", refusal))?;
+    api::portal_of(&account)
+        .ok_or_else(|| ApiError::crm_failed("HubSpot's account details carry no portalId"))
 }
 
 /// What HubSpot said in an answer that is not a success, as the call's failure.
@@ -334,7 +367,7 @@ impl<'a> Live<'a> for HubSpot<'a> {
     }
 
     async fn test_connection(&self) -> Result<ConnectionTest, ApiError> {
-        match self.read(&api::account_details(), api::parse_account).await {
+        match self.account().await {
             Ok(account) => Ok(ConnectionTest::passed(account)),
             Err(refusal) => refused_test("HubSpot", refusal),
         }

@@ -93,6 +93,7 @@ impl Krayin<'_> {
             self.db(),
             &connector.tenant,
             &connector.id,
+            connector.revision,
             &answer,
             runtime::now().micros(),
         )

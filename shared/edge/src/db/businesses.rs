@@ -132,19 +132,28 @@ pub(crate) async fn rate_limit_of(statement: Statement) -> Result<Option<Policy>
     Ok(found.map(|limit| Policy::stored(limit.rate_limit_per_minute, limit.rate_limit_burst)))
 }
 
-/// The statement that records, as the business's quarantine, what a restore is about to pause:
+/// The statement that adds to the business's quarantine what a restore's page is about to pause:
 /// the channel accounts, connectors, webhook endpoints and link entries that are on (read across
-/// their tables in this one statement, in the batch before the statements that pause them).
+/// their tables in this one statement, in the batch before the statements that pause them), kept
+/// with what earlier pages recorded.
 pub fn record_quarantine(db: &Db, tenant: &Tenant, now: &str) -> Result<Statement, ApiError> {
     Ok(db
         .scoped(
             tenant,
             "UPDATE businesses SET quarantine = json_object('restored_at', ?2, \
-             'channel_accounts', json((SELECT json_group_array(id) FROM channel_accounts WHERE business_id = ?1 AND paused_at IS NULL)), \
-             'connectors', json((SELECT json_group_array(id) FROM crm_connectors WHERE business_id = ?1 AND enabled = 1)), \
-             'webhooks', json((SELECT json_group_array(id) FROM webhook_endpoints WHERE business_id = ?1 AND enabled = 1)), \
-             'links', json((SELECT json_group_array(json_array(source_id, channel)) FROM knowledge_links \
-             WHERE business_id = ?1 AND is_active = 1))) WHERE id = ?1",
+             'channel_accounts', json((SELECT json_group_array(id) FROM (SELECT value AS id FROM \
+             json_each(coalesce(json_extract(quarantine, '$.channel_accounts'), '[]')) UNION \
+             SELECT id FROM channel_accounts WHERE business_id = ?1 AND paused_at IS NULL))), \
+             'connectors', json((SELECT json_group_array(id) FROM (SELECT value AS id FROM \
+             json_each(coalesce(json_extract(quarantine, '$.connectors'), '[]')) UNION \
+             SELECT id FROM crm_connectors WHERE business_id = ?1 AND enabled = 1))), \
+             'webhooks', json((SELECT json_group_array(id) FROM (SELECT value AS id FROM \
+             json_each(coalesce(json_extract(quarantine, '$.webhooks'), '[]')) UNION \
+             SELECT id FROM webhook_endpoints WHERE business_id = ?1 AND enabled = 1))), \
+             'links', json((SELECT json_group_array(json(link)) FROM (SELECT value AS link FROM \
+             json_each(coalesce(json_extract(quarantine, '$.links'), '[]')) UNION \
+             SELECT json_array(source_id, channel) FROM knowledge_links WHERE business_id = ?1 AND is_active = 1)))) \
+             WHERE id = ?1",
         )
         .bind(&[text(now)])?)
 }

@@ -337,7 +337,8 @@ pub async fn update(
     let secrets = sealed(keys, id, fields.secrets).await?;
     let result = db
         .scoped(tenant, "UPDATE crm_connectors SET name = ?4, settings = ?5, secrets = ?6, enabled = ?7, per_minute = ?8, \
-             per_second = ?9, per_day = ?10, updated_at = ?11, rollout_percent = ?12, revision = revision + 1 \
+             per_second = ?9, per_day = ?10, updated_at = ?11, rollout_percent = ?12, revision = revision + 1, \
+             crm_cache = NULL, crm_cache_us = NULL \
              WHERE business_id = ?1 AND id = ?2 AND revision = ?3",
         )
         .bind(&[
@@ -541,20 +542,28 @@ pub async fn spent(
     })
 }
 
-/// Keeps what was read of the CRM's configuration, at `now_us`. It is not part of the
-/// connector's revision: any writer may refresh it.
+/// Keeps what was read of the CRM's configuration, at `now_us`, if the connector is still at the
+/// `revision` it was read with: any reader may refresh it, but what was read with credentials or
+/// settings since changed is not kept (a change of the connector forgets it).
 pub async fn store_cache(
     db: &Db,
     tenant: &Tenant,
     id: &ConnectorId,
+    revision: i64,
     cache: &Value,
     now_us: i64,
 ) -> Result<(), ApiError> {
     db.scoped(
         tenant,
-        "UPDATE crm_connectors SET crm_cache = ?3, crm_cache_us = ?4 WHERE business_id = ?1 AND id = ?2",
+        "UPDATE crm_connectors SET crm_cache = ?3, crm_cache_us = ?4 \
+         WHERE business_id = ?1 AND id = ?2 AND revision = ?5",
     )
-    .bind(&[text(id.as_str()), text(&cache.to_string()), number(now_us)])?
+    .bind(&[
+        text(id.as_str()),
+        text(&cache.to_string()),
+        number(now_us),
+        number(revision),
+    ])?
     .run()
     .await?;
     Ok(())
@@ -755,11 +764,25 @@ mod tests {
                 budget: UNLIMITED,
             };
             let now = fixture.now().to_rfc3339();
+            let read_at = fixture.now().micros();
+            store_cache(&fixture.db, &acme, &id, 0, &json!({"portal_id": 1}), read_at)
+                .await
+                .must();
             assert!(
                 update(&fixture.db, &keys, &acme, &id, 0, &change("First"), &now)
                     .await
                     .must()
             );
+            // What was read with the old credentials is forgotten, and a read made with them
+            // that lands after the change is not kept.
+            store_cache(&fixture.db, &acme, &id, 0, &json!({"portal_id": 1}), read_at)
+                .await
+                .must();
+            let changed = find(&fixture.db, &keys, &acme, &id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("found"));
+            assert_eq!((changed.crm_cache, changed.crm_cache_us), (None, None));
             assert!(
                 !update(&fixture.db, &keys, &acme, &id, 0, &change("Second"), &now)
                     .await
@@ -814,7 +837,7 @@ mod tests {
             pause(&fixture.db, &globex, &id, now.micros() + DAY_US)
                 .await
                 .must();
-            store_cache(&fixture.db, &globex, &id, &json!({"stages": []}), now.micros())
+            store_cache(&fixture.db, &globex, &id, 0, &json!({"stages": []}), now.micros())
                 .await
                 .must();
             assert!(
@@ -915,7 +938,7 @@ mod tests {
             let now = fixture.now().micros();
             pause(&fixture.db, &acme, &id, now + 60 * SECOND_US).await.must();
             pause(&fixture.db, &acme, &id, now + 10 * SECOND_US).await.must();
-            store_cache(&fixture.db, &acme, &id, &json!({"pipelines": [1, 2]}), now)
+            store_cache(&fixture.db, &acme, &id, 0, &json!({"pipelines": [1, 2]}), now)
                 .await
                 .must();
             let connector = find(&fixture.db, &keys, &acme, &id)

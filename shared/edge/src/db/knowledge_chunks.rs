@@ -575,7 +575,7 @@ pub async fn samples(
 pub fn mark_restored(db: &Db, tenant: &Tenant) -> Result<Statement, ApiError> {
     Ok(db.scoped(
         tenant,
-        "UPDATE knowledge_chunks SET embedder = 'restored' WHERE business_id = ?1 \
+        "UPDATE knowledge_chunks SET embedder = 'restored' WHERE business_id = ?1 AND embedder IS NOT 'restored' \
          AND source_id IN (SELECT id FROM knowledge_sources WHERE business_id = ?1)",
     ))
 }

@@ -814,6 +814,32 @@ fn a_lookup_by_keys_searches_each_key_and_never_walks_the_business() {
 /// `db` on `+business_id`). A new walk fails the test below until it finds its rows by a key or
 /// is added here with its reason; an entry no plan needs any more fails it too.
 const WALKS: &[(&str, &str, &str, &str)] = &[
+    // A restore page's record of what it pauses: each part's ids recorded so far united with the
+    // rows of it that are on (the business's few accounts, connectors, endpoints, link entries).
+    (
+        "businesses",
+        "record_quarantine",
+        "(subquery-2)",
+        "the channel accounts recorded and on, united",
+    ),
+    (
+        "businesses",
+        "record_quarantine",
+        "(subquery-5)",
+        "the connectors recorded and on, united",
+    ),
+    (
+        "businesses",
+        "record_quarantine",
+        "(subquery-8)",
+        "the webhook endpoints recorded and on, united",
+    ),
+    (
+        "businesses",
+        "record_quarantine",
+        "(subquery-11)",
+        "the link entries recorded and on, united",
+    ),
     (
         "knowledge_chunks",
         "mark_restored",

@@ -393,6 +393,41 @@ fn a_ticket_closed_in_hubspot_resolves_its_conversation_once_and_unsigned_or_sta
             let secret = secret.to_owned();
             async move { setup.deliver(app, &events, at_ms, &secret).await }
         };
+        // The app's secret signs every installing account's events: another account's move of a
+        // ticket with the same id, or an event naming no account, acts on nothing here.
+        let details_read = || {
+            setup
+                .hubspot
+                .calls()
+                .iter()
+                .filter(|call| call.path().ends_with("/details"))
+                .count()
+        };
+        let before = details_read();
+        let mut elsewhere = setup.hubspot.ticket_moved(client_id, &ticket, "4");
+        elsewhere[0]["portalId"] = json!(setup.hubspot.portal_id() + 1);
+        let mut unnamed = setup.hubspot.ticket_moved(client_id, &ticket, "4");
+        if let Some(event) = unnamed[0].as_object_mut() {
+            event.remove("portalId");
+        }
+        for (events, which) in [(&elsewhere, "another account's"), (&unnamed, "no account's")] {
+            let answer = deliver(events, app.stack.now_ms(), client_secret)
+                .await
+                .expect(200)
+                .json();
+            assert_eq!(
+                answer["events"][0]["outcome"],
+                "ignored: an event of another HubSpot account than the one this connector's credentials reach",
+                "{which} event: {answer}"
+            );
+            assert_eq!(status(&app), "open", "{which} event acts on nothing");
+        }
+        assert_eq!(
+            details_read(),
+            before + 1,
+            "the account is read once and kept for the next deliveries"
+        );
+
         let closed = setup.hubspot.ticket_moved(client_id, &ticket, "4");
         let now = app.stack.now_ms();
         let answer = deliver(&closed, now, client_secret).await.expect(200).json();

@@ -248,6 +248,11 @@ pub fn parse_upserted(body: &[u8]) -> Result<Object, String> {
     }
 }
 
+/// The account (portal) id kept in what [`parse_account`] made.
+pub fn portal_of(account: &Value) -> Option<u64> {
+    account.get("portal_id")?.as_u64()
+}
+
 /// The account's id (`portalId`) and what else the connection test shows of it.
 pub fn parse_account(body: &[u8]) -> Result<Value, String> {
     let details: Value =
@@ -468,6 +473,7 @@ mod tests {
         let account = parse_account(br#"{"portalId":62515,"timeZone":"US/Eastern"}"#)
             .unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(account["portal_id"], 62515);
+        assert_eq!(portal_of(&account), Some(62515));
         assert!(parse_account(b"{}").is_err());
     }
 

@@ -96,6 +96,10 @@ pub struct Event {
     pub event_id: u64,
     pub subscription_type: String,
     pub object_id: u64,
+    /// The HubSpot account (portal) the event happened in: one app's secret signs the events of
+    /// every account that installed it.
+    #[serde(default)]
+    pub portal_id: Option<u64>,
     #[serde(default)]
     pub property_name: Option<String>,
     #[serde(default)]
