@@ -169,6 +169,17 @@ pub enum ChannelAccounts {
         #[arg(long = "secret", value_parser = crate::key_value)]
         secrets: Vec<(String, String)>,
     },
+    /// Pauses an account made for an address its business does not own, keeping its
+    /// conversations, and hands the address to its owner (or frees it with no --to).
+    ///
+    /// Example: crm-edge admin channel-accounts release <account id> --to <owner's business id>
+    #[command(verbatim_doc_comment)]
+    Release {
+        account_id: String,
+        /// The business that owns the address.
+        #[arg(long = "to")]
+        to_business_id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -475,6 +486,15 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             );
             let path = of_business(&business_id, "channel-accounts")?;
             let answer = call("POST", path, Some(body))?;
+            let shown = output::fields(&answer, ACCOUNT);
+            (answer, shown)
+        }
+        Command::ChannelAccounts(ChannelAccounts::Release {
+            account_id,
+            to_business_id,
+        }) => {
+            let path = format!("/admin/channel-accounts/{}/release", segment(&account_id)?);
+            let answer = call("POST", path, Some(json!({ "to_business_id": to_business_id })))?;
             let shown = output::fields(&answer, ACCOUNT);
             (answer, shown)
         }

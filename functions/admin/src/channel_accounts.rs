@@ -1,7 +1,7 @@
 //! Channel accounts: the credentials a business's channels are received and sent with.
 //! Secrets go in and are never shown again; responses list only which secrets are set.
 
-use domain::api::admin::{AccountIn, AccountPatch, ChannelAccountOut, ChannelAccountsOut};
+use domain::api::admin::{AccountIn, AccountPatch, ChannelAccountOut, ChannelAccountsOut, ReleaseIn};
 use domain::audit::Action;
 use domain::channel::Channel;
 use domain::destination::Destination;
@@ -12,7 +12,7 @@ use domain::phone::Phone;
 use domain::providers::Provider;
 use edge::Env;
 use edge::audit::Audit;
-use edge::call::{Created, Json, Managed, Path, Scope};
+use edge::call::{Created, Json, Managed, OptionalJson, Path, Scope};
 use edge::db::channel_accounts::{ChannelAccount, Deleted, NewAccount};
 use edge::{DB, db, http, runtime, secrets_key};
 use serde_json::{Map, Value};
@@ -261,6 +261,54 @@ pub async fn delete(
             env,
             &account.business_id,
             Action::ChannelAccountDeleted,
+            Some(id.as_str()),
+            detail,
+        )
+        .await;
+    Ok(Json(account))
+}
+
+/// The operator's: pauses an account a business made for an address it does not own, keeping its
+/// conversations, and hands the address to its owner (or frees it). For the account that cannot
+/// be deleted because conversations refer to it (N7b: signed inbound of the squatter's own).
+pub async fn release(
+    env: Env,
+    audit: Audit,
+    Path(id): Path<ChannelAccountId>,
+    OptionalJson(body): OptionalJson<ReleaseIn>,
+) -> Result<Json<ChannelAccountOut>, ApiError> {
+    let (env, id) = (&env, &id);
+    let db = env.d1(DB)?;
+    let missing = || ApiError::not_found(format!("no channel account {id}"));
+    let tenant = db::channel_accounts::owner(&db, id).await?.ok_or_else(missing)?;
+    if let Some(owner) = &body.to_business_id
+        && db::businesses::find(&db, owner).await?.is_none()
+    {
+        return Err(ApiError::invalid(
+            "to_business_id",
+            format!("no business {owner}"),
+        ));
+    }
+    let now = runtime::now().to_rfc3339();
+    let released = db::channel_accounts::release(
+        &db,
+        &secrets_key::keyring(env)?,
+        &tenant,
+        id,
+        body.to_business_id.as_ref(),
+        &now,
+    )
+    .await?
+    .ok_or_else(missing)?;
+    let account = shown(released);
+    let detail = serde_json::json!({
+        "channel": account.channel, "address": account.address, "to_business_id": body.to_business_id,
+    });
+    audit
+        .record(
+            env,
+            &account.business_id,
+            Action::ChannelAccountReleased,
             Some(id.as_str()),
             detail,
         )

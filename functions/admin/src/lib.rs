@@ -46,6 +46,7 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         Admin::DeleteChannelAccount | Admin::DeleteOwnChannelAccount => {
             call.run(channel_accounts::delete).await
         }
+        Admin::ReleaseChannelAccount => call.run(channel_accounts::release).await,
         Admin::CreateConnector | Admin::CreateOwnConnector => call.run(connectors::create).await,
         Admin::StartOwnConnectorAuthorization => call.run(connectors::authorize).await,
         Admin::CompleteOwnConnectorAuthorization => call.run(connectors::authorized).await,

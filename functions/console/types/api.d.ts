@@ -1021,6 +1021,9 @@ export type RefreshOut = {
   "message": string;
   "url": string;
 };
+export type ReleaseIn = {
+  "to_business_id"?: string | null;
+};
 export type ReplayIn = {
   "delivery_id"?: string | null;
   "from"?: string | null;
@@ -1420,6 +1423,7 @@ export interface Api {
   (method: 'PATCH', path: `/admin/businesses/${string}/alert-settings`, body: AlertSettingsPatch): Promise<SettingsOut>;
   (method: 'GET', path: `/console/reference/swagger-ui.css`): Promise<unknown>;
   (method: 'POST', path: `/admin/businesses/${string}/console-links`): Promise<ConsoleLink>;
+  (method: 'POST', path: `/admin/channel-accounts/${string}/release`, body?: ReleaseIn): Promise<ChannelAccount>;
   (method: 'POST', path: `/api/dashboard/crm-links/preview`, body: PreviewIn): Promise<PreviewOut>;
   (method: 'POST', path: `/api/dashboard/crm-links/refresh`, body: LinkTarget): Promise<RefreshOut>;
   (method: 'GET', path: `/console/reference/reference.css`): Promise<unknown>;

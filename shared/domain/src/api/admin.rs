@@ -139,6 +139,18 @@ function! {
     /// conversations or CRM links refer to the account.
     DeleteChannelAccount = delete("/admin/channel-accounts/{account_id}", Admin)
         => |c| c.ok::<ChannelAccountOut>(200).errors(&[409]);
+    /// Release a channel account's address, keeping the account
+    ///
+    /// For an account that cannot be deleted because conversations refer to them (a business that
+    /// claimed an address it does not own can make some with signed inbound of its own): the
+    /// account is paused, keeps its history, and no longer holds the address, which goes to
+    /// `to_business_id` when given (so that no one else claims it first), else to whichever
+    /// business claims it next. The operator's alone.
+    ReleaseChannelAccount = post("/admin/channel-accounts/{account_id}/release", Admin)
+        => |c| c
+            .optional_json::<ReleaseIn>()
+            .example(json!({ "to_business_id": "biz_0123456789abcdef0123456789abcdef" }))
+            .ok::<ChannelAccountOut>(200);
     /// Connect a CRM
     ///
     /// Kustomer or Krayin; settings and secrets are checked (Krayin's pipeline and stages against
@@ -1267,6 +1279,16 @@ pub struct Quarantined {
     pub api_keys_revoked: usize,
     pub console_sessions_revoked: usize,
     pub sso_tokens_revoked: usize,
+}
+
+/// Where a released account's address goes.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseIn {
+    /// The business the address is handed to (its owner); absent: the address is free.
+    #[serde(default)]
+    pub to_business_id: Option<BusinessId>,
 }
 
 /// The parts of a restored business to resume.

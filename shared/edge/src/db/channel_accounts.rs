@@ -14,7 +14,7 @@ use crate::runtime::D1Result;
 use crate::secrets_key;
 use domain::channel::Channel;
 use domain::error::ApiError;
-use domain::ids::ChannelAccountId;
+use domain::ids::{BusinessId, ChannelAccountId};
 use domain::links::link::PageId;
 use domain::providers::Provider;
 use domain::providers::api::Sender;
@@ -610,6 +610,36 @@ pub async fn delete(
     )
     .await?;
     Ok(Deleted::Gone(Box::new(account)))
+}
+
+/// Pauses the tenant's account `id` (it sends nothing, and keeps its conversations) and lets go
+/// of its address: handed to `to` (the business that owns it) when given, else free for the next
+/// business that claims it. None when the tenant has no such account.
+pub async fn release(
+    db: &Db,
+    keys: &Keyring,
+    tenant: &Tenant,
+    id: &ChannelAccountId,
+    to: Option<&BusinessId>,
+    now: &str,
+) -> Result<Option<ChannelAccount>, ApiError> {
+    let Some(current) = read_of(db, keys, tenant, id).await? else {
+        return Ok(None);
+    };
+    let account = current.account;
+    db.scoped(
+        tenant,
+        "UPDATE channel_accounts SET paused_at = coalesce(paused_at, ?3) WHERE business_id = ?1 AND id = ?2",
+    )
+    .bind(&[text(id.as_str()), text(now)])?
+    .run()
+    .await?;
+    let (channel, address) = (account.channel.as_str(), account.address.as_str());
+    match to {
+        Some(owner) => directory::hand_over_address(db, channel, address, &tenant.business_id, owner).await?,
+        None => directory::release_address(db, channel, address, &tenant.business_id).await?,
+    }
+    Ok(read_of(db, keys, tenant, id).await?.map(|read| read.account))
 }
 
 /// `patch` merged into `secrets` as RFC 7396 merges objects of strings: null removes a key.

@@ -217,6 +217,22 @@ pub async fn release_address(
     Ok(())
 }
 
+/// Hands `from`'s claim of an address to `to` (a claim `from` does not hold stays as it is).
+pub async fn hand_over_address(
+    db: &Db,
+    channel: &str,
+    address: &str,
+    from: &BusinessId,
+    to: &BusinessId,
+) -> Result<(), ApiError> {
+    db.directory()
+        .unscoped("UPDATE channel_addresses SET business_id = ?4 WHERE channel = ?1 AND address = ?2 AND business_id = ?3")
+        .bind(&[text(channel), text(address), text(from.as_str()), text(to.as_str())])?
+        .run()
+        .await?;
+    Ok(())
+}
+
 /// The shard a new business is placed on: one of `open`, the same for the same id, spread evenly
 /// over them by the id's last hex digits (ids are random).
 pub fn choose(business: &BusinessId, open: &[Shard]) -> Shard {

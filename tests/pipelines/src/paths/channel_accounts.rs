@@ -4,6 +4,9 @@
 use crate::app::test;
 use crate::partners::meta::numeric_id;
 use crate::steps::api::UNKNOWN_ID;
+
+/// A business id no business has.
+const UNKNOWN_BUSINESS: &str = "biz_00000000000000000000000000000000";
 use crate::steps::api::assert_error;
 use crate::steps::channels::{receive_whatsapp, whatsapp_account};
 use crate::steps::text;
@@ -280,6 +283,96 @@ fn the_operator_releases_an_address_a_business_claimed_without_owning_it() {
         assert_eq!(
             entry.map(|entry| &entry["detail"]["address"]),
             Some(&json!(page)),
+            "{log}"
+        );
+    });
+}
+
+#[test]
+fn a_squatter_cannot_pin_an_address_with_its_own_inbound_the_operator_hands_it_to_its_owner() {
+    test(|app| async move {
+        let squatter = app.business("Squatter").await;
+        let owner = app.business("Owner").await;
+        let held = whatsapp_account(&app, &squatter.id, None).await;
+        // Signed with the secret the squatter set itself: a conversation now refers to the account.
+        receive_whatsapp(&app, &held, "+15550001111", "made up").await;
+        let account = json!({
+            "channel": "whatsapp", "provider": "meta", "address": held.address,
+            "secrets": { "app_secret": unique("app"), "verify_token": unique("verify"), "access_token": unique("access") }
+        });
+        let path = format!("/admin/channel-accounts/{}", held.id);
+        assert_error(
+            &app.admin(Method::Delete, &path, None).await,
+            409,
+            "conflict",
+            "its conversations keep it",
+        );
+        let release = format!("{path}/release");
+        assert_error(
+            &app.api(&squatter.key, Method::Post, &release, Some(json!({})))
+                .await,
+            401,
+            "unauthorized",
+            "a business does not release addresses",
+        );
+        assert_error(
+            &app.admin(
+                Method::Post,
+                &release,
+                Some(json!({ "to_business_id": UNKNOWN_BUSINESS })),
+            )
+            .await,
+            422,
+            "validation_failed",
+            "to a business that does not exist",
+        );
+        let released = app
+            .admin(
+                Method::Post,
+                &release,
+                Some(json!({ "to_business_id": owner.id })),
+            )
+            .await
+            .expect(200)
+            .json();
+        assert!(released["paused_at"].is_string(), "paused: {released}");
+        let again = app
+            .api(
+                &squatter.key,
+                Method::Post,
+                "/api-channel-accounts",
+                Some(account.clone()),
+            )
+            .await;
+        assert_error(
+            &again,
+            409,
+            "conflict",
+            "handed to its owner, not free for the squatter",
+        );
+        app.api(&owner.key, Method::Post, "/api-channel-accounts", Some(account))
+            .await
+            .expect(201);
+        let conversations = app
+            .api(&squatter.key, Method::Get, "/api-channel-accounts", None)
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            conversations["channel_accounts"][0]["id"],
+            held.id.as_str(),
+            "the squatter's account stays, with its history: {conversations}"
+        );
+        let log = app
+            .api(&squatter.key, Method::Get, "/api-audit-log?limit=20", None)
+            .await
+            .expect(200)
+            .json();
+        assert!(
+            log["entries"].as_array().is_some_and(|entries| entries
+                .iter()
+                .any(|entry| entry["action"] == "channel_account.released"
+                    && entry["detail"]["to_business_id"] == owner.id.as_str())),
             "{log}"
         );
     });
