@@ -282,6 +282,16 @@ pub async fn restore_page(
                 revision: entry.revision,
             };
             entry = directory::record(db, business, &holding).await?;
+            // Rows of the business still on the shard (work in flight when it was deleted, which
+            // landed after) go first: the restored business holds the backup's rows, no others.
+            let left = moves::counts(&db.on_shard(shard), business).await?;
+            if left.iter().any(|rows| *rows > 0) {
+                let (rows, left) =
+                    crate::shard_move::delete(db, shard, business, MOVED_TABLES.len() - 1).await?;
+                if left.is_some() {
+                    return Ok(answer(&entry, "discarding", rows));
+                }
+            }
         }
     } else if !entry.restoring() {
         return Err(ApiError::conflict(format!(
