@@ -53,11 +53,16 @@ pub enum Command {
     /// what should run again with `crm-edge admin resume`.
     ///
     /// Example: crm-edge admin restore --file acme.jsonl
+    ///          crm-edge admin restore --discard <business id>
     #[command(verbatim_doc_comment)]
     Restore {
         /// A file `crm-edge admin backup` wrote.
-        #[arg(long)]
-        file: std::path::PathBuf,
+        #[arg(long, required_unless_present = "discard", conflicts_with = "discard")]
+        file: Option<std::path::PathBuf>,
+        /// Instead of restoring: discards a restore of this business that broke off and will not
+        /// be run again (what it wrote deleted, its addresses and directory entry let go).
+        #[arg(long, value_name = "BUSINESS_ID")]
+        discard: Option<String>,
         /// Keep the API keys, console sessions and embedding tokens the backup holds (revoked by
         /// default: a key revoked after the backup was taken would work again).
         #[arg(long)]
@@ -377,7 +382,26 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             let shown = output::fields(&answer, &["business_id", "taken_at", "rows", "file"]);
             (answer, shown)
         }
-        Command::Restore { file, keep_access } => {
+        Command::Restore {
+            discard: Some(business),
+            ..
+        } => {
+            let path = of_business(&business, "restore/discard")?;
+            let answer = loop {
+                let answer = call("POST", path.clone(), None)?;
+                if answer["phase"] != "discarding" {
+                    break answer;
+                }
+                eprintln!("discarding: {} rows deleted", answer["rows"]);
+            };
+            let shown = output::fields(&answer, &["business_id", "shard", "phase"]);
+            (answer, shown)
+        }
+        Command::Restore {
+            file: Some(file),
+            keep_access,
+            ..
+        } => {
             let business = crate::backup::business_of(&file)?;
             let path = of_business(&business, "restore")?;
             let answer = crate::backup::restore(
@@ -389,6 +413,9 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             )?;
             let shown = output::fields(&answer, &["business_id", "shard", "phase", "quarantined"]);
             (answer, shown)
+        }
+        Command::Restore { .. } => {
+            return Err(Failure::Usage("restore takes --file, or --discard".to_owned()));
         }
         Command::Resume { business_id, parts } => {
             let path = of_business(&business_id, "resume")?;

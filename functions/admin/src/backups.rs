@@ -54,6 +54,18 @@ pub async fn restore(
     Ok(Json(restored))
 }
 
+/// Takes the business from the path, not `Managed`: a restore that broke off left no business
+/// that answers.
+pub async fn discard(env: Env, Path(business): Path<BusinessId>) -> Result<Json<RestoreOut>, ApiError> {
+    let db = env.d1(DB)?;
+    let discarded = edge::backup::discard(&db, &business).await?;
+    if discarded.phase == "discarded" {
+        // No audit entry: the business's audit log is among what went.
+        edge::console_log!("the restore of business {business} was discarded");
+    }
+    Ok(Json(discarded))
+}
+
 pub async fn resume(
     env: Env,
     audit: Audit,

@@ -73,6 +73,7 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         Admin::AbortMove => call.run(moves::abort).await,
         Admin::ExportBusiness => call.run(backups::export).await,
         Admin::RestoreBusiness => call.run(backups::restore).await,
+        Admin::DiscardRestore => call.run(backups::discard).await,
         Admin::ResumeBusiness => call.run(backups::resume).await,
     })
     .await

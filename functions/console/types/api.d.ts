@@ -1058,7 +1058,7 @@ export type RestoreIn = {
 export type RestoreOut = {
   "business_id": string;
   "chain": string;
-  "phase": "verified" | "discarding" | "restoring" | "restored";
+  "phase": "verified" | "discarding" | "discarded" | "restoring" | "restored";
   "quarantined"?: Quarantined;
   "rows": number;
   "shard": number;
@@ -1419,6 +1419,7 @@ export interface Api {
   (method: 'GET', path: `/admin/businesses/${string}/channel-accounts`): Promise<ChannelAccountsOut>;
   (method: 'POST', path: `/admin/businesses/${string}/channel-accounts`, body: AccountIn): Promise<ChannelAccount>;
   (method: 'GET', path: `/admin/businesses/${string}/console-sessions`): Promise<ConsoleSessionsOut>;
+  (method: 'POST', path: `/admin/businesses/${string}/restore/discard`): Promise<RestoreOut>;
   (method: 'GET', path: `/admin/businesses/${string}/alert-settings`): Promise<SettingsOut>;
   (method: 'PATCH', path: `/admin/businesses/${string}/alert-settings`, body: AlertSettingsPatch): Promise<SettingsOut>;
   (method: 'GET', path: `/console/reference/swagger-ui.css`): Promise<unknown>;

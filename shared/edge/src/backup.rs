@@ -394,6 +394,34 @@ pub async fn restore_page(
     })
 }
 
+/// Discards a restore of `business` that broke off: a step of what it wrote deleted (phase
+/// discarding, `rows` of them: call again), then, with nothing left, the addresses it claimed
+/// and its directory entry let go (phase discarded). 409 when no restore of it is under way.
+pub async fn discard(db: &Db, business: &BusinessId) -> Result<RestoreOut, ApiError> {
+    let entry = directory::entry(db, business).await?;
+    if !entry.restoring() {
+        return Err(ApiError::conflict(format!(
+            "no restore of business {business} is under way: nothing to discard"
+        )));
+    }
+    let (rows, left) = crate::shard_move::delete(db, entry.shard, business, MOVED_TABLES.len() - 1).await?;
+    let phase = match left {
+        Some(_) => "discarding",
+        None => {
+            directory::forget_business(db, business, &entry).await?;
+            "discarded"
+        }
+    };
+    Ok(RestoreOut {
+        business_id: business.clone(),
+        shard: entry.shard,
+        phase,
+        rows,
+        chain: String::new(),
+        quarantined: None,
+    })
+}
+
 /// How many revoked keys' cached lookups a restore forgets; a key beyond them stops working
 /// within a minute, when its cached lookup is no longer trusted (`auth::CACHE_FRESHNESS_MS`).
 const FORGOTTEN_AT_MOST: usize = 1_000;

@@ -279,6 +279,15 @@ function! {
             .example(json!({ "header": { "format": 2, "business_id": "biz_…", "taken_at": "2026-12-01T00:00:00Z", "key_id": "k1", "counts": { "businesses": 1 }, "mac": "…" }, "lines": [], "first": true, "complete": false }))
             .ok::<RestoreOut>(200)
             .errors(&[409]);
+    /// Discard a restore that broke off
+    ///
+    /// For a restore that stopped or was refused part-way and will not be run again: deletes what
+    /// it wrote, in steps (phase discarding: send it again), then lets go of the addresses its
+    /// first pages claimed and of the business's place in the directory (phase discarded): the
+    /// business is gone, and inbound kept for it ends. 409 when no restore of it is under way
+    /// (`crm-edge admin restore --discard <business id>` does this).
+    DiscardRestore = post("/admin/businesses/{business_id}/restore/discard", Admin)
+        => |c| c.ok::<RestoreOut>(200).errors(&[409]);
     /// Resume a restored business
     ///
     /// A restore pauses the business's channel accounts, connectors, webhook endpoints and CRM
@@ -1243,7 +1252,7 @@ pub struct RestoreOut {
     /// send the same page again), restoring (the page is written), restored (complete).
     #[cfg_attr(
         feature = "openapi",
-        schemars(extend("enum" = ["verified", "discarding", "restoring", "restored"]))
+        schemars(extend("enum" = ["verified", "discarding", "discarded", "restoring", "restored"]))
     )]
     pub phase: &'static str,
     /// Rows this page wrote (or deleted, discarding; or checked, verified).

@@ -8,7 +8,7 @@
 //! switches before it deletes the old copy.
 
 use crate::db::placements::Placement;
-use crate::db::{Db, Param, Shard, number, optional_number, text};
+use crate::db::{self, Db, Param, Shard, number, optional_number, text};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::shard_move::Entry;
@@ -158,6 +158,31 @@ pub async fn forget_copy(db: &Db, business: &BusinessId, from: Shard) -> Result<
         .bind(&[text(business.as_str()), number(i64::from(from))])?
         .run()
         .await?;
+    Ok(())
+}
+
+/// Forgets a business that no longer exists anywhere (a discarded restore's): its addresses'
+/// claims and its entry, if the entry is still at the revision of `entry` (409 otherwise).
+pub async fn forget_business(db: &Db, business: &BusinessId, entry: &Entry) -> Result<(), ApiError> {
+    let directory = db.directory();
+    let results = directory
+        .batch(vec![
+            directory
+                .unscoped("DELETE FROM business_shards WHERE business_id = ?1 AND revision = ?2")
+                .bind(&[text(business.as_str()), number(entry.revision)])?,
+            directory
+                .unscoped(
+                    "DELETE FROM channel_addresses WHERE business_id = ?1 \
+                     AND NOT EXISTS (SELECT 1 FROM business_shards WHERE business_id = ?1)",
+                )
+                .bind(&[text(business.as_str())])?,
+        ])
+        .await?;
+    if db::changes_at(&results, 0) == 0 {
+        return Err(ApiError::conflict(format!(
+            "business {business}'s directory entry changed while its restore was discarded; try again"
+        )));
+    }
     Ok(())
 }
 

@@ -814,6 +814,20 @@ fn a_lookup_by_keys_searches_each_key_and_never_walks_the_business() {
 /// `db` on `+business_id`). A new walk fails the test below until it finds its rows by a key or
 /// is added here with its reason; an entry no plan needs any more fails it too.
 const WALKS: &[(&str, &str, &str, &str)] = &[
+    // A discarded restore's, once: its one directory entry, and the claims of its addresses,
+    // which are keyed by address (a lookup's key), not by business.
+    (
+        "directory",
+        "forget_business",
+        "business_shards",
+        "the business's one entry (its key)",
+    ),
+    (
+        "directory",
+        "forget_business",
+        "channel_addresses",
+        "once per discarded restore: the deployment's claimed addresses, one a channel account",
+    ),
     // A restore page's record of what it pauses: each part's ids recorded so far united with the
     // rows of it that are on (the business's few accounts, connectors, endpoints, link entries).
     (

@@ -13,6 +13,7 @@ use super::move_business::{SHARDS, populated, rows_on, shard_of};
 use crate::app::{App, Business, test};
 use crate::partners::crm_pages::Sizes;
 use crate::partners::kustomer::Kustomer;
+use crate::steps::api::assert_error;
 use domain::backup::{Header, Line};
 use domain::sealed::Place;
 use domain::shard_move::MOVED_TABLES;
@@ -520,13 +521,47 @@ fn a_restore_that_does_not_add_up_or_holds_an_edited_line_is_refused_leaves_no_b
             "a page the database refuses: {again}"
         );
 
-        // Run again from the start: the broken-off restore is discarded first, then written whole.
+        // The operator gives up on it: what it wrote is deleted in steps, then its addresses and
+        // its directory entry let go, so nothing of it is held any more.
+        let discard = format!("/admin/businesses/{}/restore/discard", business.id);
+        let mut steps = 0;
+        let discarded = loop {
+            let answer = app.admin(Method::Post, &discard, None).await.expect(200).json();
+            steps += 1;
+            if answer["phase"] != "discarding" || steps > 50 {
+                break answer;
+            }
+        };
+        assert_eq!(discarded["phase"], "discarded", "{discarded}");
+        for at in 0..SHARDS.len() {
+            assert!(
+                rows_on(&app, at, &business).values().all(Vec::is_empty),
+                "nothing of the restore is left on shard {at}"
+            );
+        }
+        let directory = app.stack.sql("DB", |connection| {
+            connection
+                .query_row(
+                    "SELECT (SELECT count(*) FROM business_shards WHERE business_id = ?1) \
+                     + (SELECT count(*) FROM channel_addresses WHERE business_id = ?1)",
+                    [&business.id],
+                    |row| row.get::<_, i64>(0),
+                )
+                .unwrap_or_else(|error| panic!("{error}"))
+        });
+        assert_eq!(directory, 0, "no entry and no address is kept for it");
+        let twice = app.admin(Method::Post, &discard, None).await;
+        assert_error(&twice, 409, "conflict", "no restore is under way any more");
+        // A restore's first page again, left there to break off.
         let first = Page {
             first: true,
             first_line: 2,
             keep_access: true,
             ..Page::default()
         };
+        restore(&app, &header, &lines[..20], first).await.expect(200);
+
+        // Run again from the start: the broken-off restore is discarded first, then written whole.
         let mut answer = restore(&app, &header, &lines[..20], first)
             .await
             .expect(200)
