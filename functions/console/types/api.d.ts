@@ -1190,6 +1190,7 @@ export type SweepReport = {
   "crm_links_due": number;
   "crm_sync_jobs_deleted": number;
   "failed": Array<string>;
+  "held_inbound_deleted": number;
   "idempotency_keys_deleted": number;
   "media_failed": number;
   "media_requeued": number;

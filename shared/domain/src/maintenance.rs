@@ -153,6 +153,9 @@ pub struct SweepReport {
     pub console_sessions_deleted: usize,
     /// OAuth authorisations started and left unfinished, deleted once expired.
     pub oauth_states_deleted: usize,
+    /// Inbound kept while its business was paused and never stored, deleted past the retention
+    /// period (R2 objects).
+    pub held_inbound_deleted: usize,
     pub idempotency_keys_deleted: usize,
     /// Hours of API usage older than 35 days.
     pub api_key_usage_deleted: usize,

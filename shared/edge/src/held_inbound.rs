@@ -11,10 +11,11 @@ use crate::db::channel_accounts::ChannelAccount;
 use crate::db::crm_connectors::Connector;
 use crate::media_store::ATTACHMENTS;
 use crate::queue::{Work, held_seconds, send_all};
-use crate::{DB, console_log, runtime};
+use crate::{DB, console_log, console_warn, runtime};
 use domain::error::{ApiError, BEING_MOVED};
 use domain::ids::{BusinessId, ChannelAccountId, ConnectorId};
 use domain::inbound::InboundBatch;
+use domain::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// The queue binding (producer in the channel receivers and receiver-chatwoot, consumer in
@@ -25,8 +26,35 @@ pub const HELD_INBOUND: &str = "HELD_INBOUND";
 const KEY_PREFIX: &str = "held-inbound";
 
 /// How long a kept batch that could not be stored waits for its next try (the queue gives up
-/// past `functions.toml`'s `max_retries`; its object then stays in R2 for the operator).
+/// past `functions.toml`'s `max_retries`; its object then stays in R2 for the operator, until the
+/// maintenance sweep deletes it past the retention period: [`delete_expired`]).
 pub const RETRY_SECONDS: u32 = 30;
+
+/// Kept batches deleted a sweep at most (one R2 call deletes them).
+const EXPIRED_PER_RUN: usize = 1_000;
+
+/// Deletes the kept batches stored before `before` (the retention period ago): what was never
+/// stored by then never will be (its queue gave up after its tries, and left it for the
+/// operator; or its business stayed paused that long). How many.
+pub async fn delete_expired(env: &Env, before: Timestamp) -> Result<usize, ApiError> {
+    let bucket = env.bucket(ATTACHMENTS)?;
+    let keys = runtime::keys_stored_before(
+        &bucket,
+        &format!("{KEY_PREFIX}/"),
+        before.millis(),
+        EXPIRED_PER_RUN,
+    )
+    .await?;
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    for key in &keys {
+        console_warn!("kept inbound {key}: never stored, deleted past the retention period");
+    }
+    let count = keys.len();
+    bucket.delete_multiple(keys).await?;
+    Ok(count)
+}
 
 /// Something kept: whose, where in R2, and what it came from. Its fields are nested, never
 /// `#[serde(flatten)]`: a queue body goes to the runtime through `serde_wasm_bindgen`, which

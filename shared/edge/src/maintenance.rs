@@ -80,6 +80,11 @@ pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
             Err(error) => failed(&mut report, "moved_copies", &error),
         }
     }
+    // Kept inbound is the deployment's, not a shard's: one bucket.
+    match crate::held_inbound::delete_expired(env, now.plus_seconds(-retention.seconds())).await {
+        Ok(count) => report.held_inbound_deleted += count,
+        Err(error) => failed(&mut report, "held_inbound", &error),
+    }
     Ok(report)
 }
 

@@ -22,7 +22,8 @@ pub use imp::{
     AbortController, AbortSignal, Bindings, Bound, Bucket, ByteStream, Context, D1Database,
     D1PreparedStatement, D1Result, Data, Delay, Fetch, Fetcher, FixedLengthStream, FormData, FormEntry,
     Headers, Kv, ObjectNamespace, Queue, QueueMessage, Request, Response, at_url, bound, bound_text,
-    d1_cause, decrypt, encrypt, isolate, outgoing, parse_form, prepare, request_method, request_url,
+    d1_cause, decrypt, encrypt, isolate, keys_stored_before, outgoing, parse_form, prepare, request_method,
+    request_url,
 };
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::log;

@@ -95,6 +95,40 @@ impl Bindings {
     }
 }
 
+/// Pages of R2's list a [`keys_stored_before`] walks at most (1,000 keys a page).
+const LIST_PAGES: usize = 5;
+
+/// Up to `limit` keys of `bucket` under `prefix` that were stored before `before_ms`: R2's list (in
+/// key order, not by age) walked for at most [`LIST_PAGES`] pages.
+pub async fn keys_stored_before(
+    bucket: &Bucket,
+    prefix: &str,
+    before_ms: i64,
+    limit: usize,
+) -> worker::Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..LIST_PAGES {
+        let mut list = bucket.list().prefix(prefix).limit(1_000);
+        if let Some(at) = cursor.take() {
+            list = list.cursor(at);
+        }
+        let page = list.execute().await?;
+        keys.extend(
+            page.objects()
+                .into_iter()
+                .filter(|object| i64::try_from(object.uploaded().as_millis()).is_ok_and(|at| at < before_ms))
+                .map(|object| object.key()),
+        );
+        cursor = page.cursor().filter(|_| page.truncated());
+        if keys.len() >= limit || cursor.is_none() {
+            break;
+        }
+    }
+    keys.truncate(limit);
+    Ok(keys)
+}
+
 /// A KV namespace: the three calls crm-edge makes (read a text, write a text that expires,
 /// delete), made on the namespace's own methods.
 pub struct Kv(JsValue);

@@ -660,3 +660,73 @@ fn a_chatwoot_delivery_while_the_business_is_moved_is_answered_200_and_written_t
         );
     });
 }
+
+#[test]
+fn inbound_kept_while_paused_and_never_stored_is_deleted_past_the_retention_period() {
+    test(|app| async move {
+        let business = app.business("Kept").await;
+        let (address, app_secret) = (numeric_id(), "meta-app-secret");
+        let meta = channel_account(
+            &app,
+            &business.id,
+            json!({
+                "channel": "whatsapp", "provider": "meta", "address": address, "settings": {},
+                "secrets": { "app_secret": app_secret, "verify_token": "verify", "access_token": "access" }
+            }),
+        )
+        .await;
+        let path = meta["webhook_path"].as_str().unwrap_or_default().to_owned();
+        let kept = || {
+            app.stack
+                .r2_keys("ATTACHMENTS")
+                .into_iter()
+                .filter(|key| key.starts_with("held-inbound/"))
+                .collect::<Vec<_>>()
+        };
+        let receive = |text: &str| {
+            let notification = serde_json::to_vec(&meta_partner::whatsapp_text(
+                &address,
+                "353870000012",
+                "Meta sender",
+                &meta_partner::mid("wamid."),
+                text,
+            ))
+            .unwrap_or_default();
+            let signature = meta_partner::signature(app_secret, &notification);
+            let (app, path) = (&app, path.clone());
+            async move {
+                post(
+                    app,
+                    &path,
+                    &[
+                        ("content-type", "application/json"),
+                        ("x-hub-signature-256", &signature),
+                    ],
+                    notification,
+                )
+                .await
+                .expect(200);
+            }
+        };
+        let to = 1 - shard_of(&app, &business);
+        paused(&app, &business, to).await;
+        receive("kept, and the move never ends").await;
+        let old = kept();
+        assert_eq!(old.len(), 1, "kept while the business is paused");
+
+        // A month later (the move left paused all along), a second one is kept; then the sweep.
+        app.stack.advance(Duration::from_secs(31 * 24 * 3_600));
+        receive("kept a month later").await;
+        app.sweep().await;
+        let left = kept();
+        assert_eq!(left.len(), 1, "one left: {left:?}");
+        assert!(!left.contains(&old[0]), "the month-old one is deleted: {left:?}");
+        assert!(
+            app.stack
+                .logged(edge::runtime::Level::Warn, "past the retention period")
+                .iter()
+                .any(|line| line.contains(&old[0])),
+            "its deletion is logged"
+        );
+    });
+}

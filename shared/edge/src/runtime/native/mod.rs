@@ -25,7 +25,7 @@ pub use http::{
     FormData, FormEntry, Headers, ObjectNamespace, Request, Response, ResponseBody, Stub,
 };
 pub use partners::{Outbound, Reply, Script};
-pub use storage::{Bucket, Kv, Object, ObjectBody, Queue, QueueMessage, Sent, Settled};
+pub use storage::{Bucket, Kv, Object, ObjectBody, Queue, QueueMessage, Sent, Settled, keys_stored_before};
 
 use crate::runtime::{Body, Level};
 use aes_gcm::aead::{Aead, KeyInit, Payload};

@@ -51,6 +51,8 @@ pub struct Object {
     metadata: HttpMetadata,
     /// Whether the body was asked for (`get`) or only the object's details (`put`'s answer).
     with_body: bool,
+    /// When it was stored, on the stack's clock (R2's `uploaded`).
+    uploaded_ms: i64,
 }
 
 impl Object {
@@ -60,6 +62,7 @@ impl Object {
             bytes: Rc::new(bytes),
             metadata,
             with_body: false,
+            uploaded_ms: clock::now_ms(),
         }
     }
 
@@ -131,6 +134,35 @@ impl Bucket {
         Stack::current().r2_delete(&self.name, &key.into());
         Ok(())
     }
+
+    pub async fn delete_multiple(&self, keys: Vec<String>) -> Result<()> {
+        for key in keys {
+            Stack::current().r2_delete(&self.name, &key);
+        }
+        Ok(())
+    }
+}
+
+/// Up to `limit` keys of `bucket` under `prefix` that were stored before `before_ms`, in key
+/// order (as Workers' twin walks R2's list).
+pub async fn keys_stored_before(
+    bucket: &Bucket,
+    prefix: &str,
+    before_ms: i64,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let stack = Stack::current();
+    Ok(stack
+        .r2_keys(&bucket.name)
+        .into_iter()
+        .filter(|key| key.starts_with(prefix))
+        .filter(|key| {
+            stack
+                .r2_read(&bucket.name, key)
+                .is_some_and(|object| object.uploaded_ms < before_ms)
+        })
+        .take(limit)
+        .collect())
 }
 
 pub struct PutOptionsBuilder {
