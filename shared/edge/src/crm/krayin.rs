@@ -840,6 +840,10 @@ pub fn contact_out(kept: &Kept) -> domain::api::admin::KrayinContact {
 async fn test_connection(krayin: &Krayin<'_>) -> Result<super::ConnectionTest, ApiError> {
     match krayin.data(&api::current_user()).await {
         Ok(user) => Ok(super::ConnectionTest::passed(Value::Object(user))),
+        Err(Refusal::Failed(CallFailure::Status { status: 404, .. })) => Ok(super::ConnectionTest::failed(
+            Some(404),
+            api::NO_REST_API.to_owned(),
+        )),
         Err(refusal) => super::refused_test("Krayin", refusal),
     }
 }
@@ -1016,6 +1020,26 @@ mod tests {
             Ok(Outcome::Synced { crm_id: Some(id) }) => id.clone(),
             other => panic!("not synced: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_krayin_without_its_rest_api_package_is_named_as_such_by_the_connection_test() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let connector = connector(&fixture, json!({})).await;
+            // What Laravel answers for a route no package registered.
+            fixture
+                .stack
+                .partner(HOST, |_| Reply::json(404, &json!({ "message": "Not Found" })));
+            let krayin = Krayin::new(&fixture.env, &fixture.db, &connector).unwrap_or_else(|e| fail(e));
+            let tested = test_connection(&krayin).await.unwrap_or_else(|e| fail(e));
+            assert_eq!((tested.ok, tested.status), (false, Some(404)));
+            let reason = tested.reason.unwrap_or_default();
+            assert!(
+                reason.contains("REST API package") && !reason.contains("deleted"),
+                "{reason}"
+            );
+        });
     }
 
     #[test]

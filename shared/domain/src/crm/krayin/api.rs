@@ -23,6 +23,11 @@ const LABEL: &str = "work";
 
 /// The user the token belongs to (`AccountController::get`): the cheapest call that proves a
 /// token works.
+/// Why [`current_user`] came back 404: Krayin answers its REST API only with the package
+/// installed, and a 404 there says nothing about a record.
+pub const NO_REST_API: &str = "Krayin answered 404 for its REST API (GET /api/v1/get): install Krayin's REST API \
+     package (krayin/rest-api) on it, or check that settings.base_url is the Krayin's own address";
+
 pub fn current_user() -> ApiRequest {
     ApiRequest::get("/api/v1/get".to_owned())
 }
