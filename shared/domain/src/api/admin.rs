@@ -143,7 +143,8 @@ function! {
     ///
     /// For an account that cannot be deleted because conversations refer to them (a business that
     /// claimed an address it does not own can make some with signed inbound of its own): the
-    /// account is paused, keeps its history, and no longer holds the address, which goes to
+    /// account is paused, keeps its history, and no longer holds the address (it reads
+    /// `released:<account id>:<address>`), which goes to
     /// `to_business_id` when given (so that no one else claims it first), else to whichever
     /// business claims it next. The operator's alone.
     ReleaseChannelAccount = post("/admin/channel-accounts/{account_id}/release", Admin)

@@ -614,7 +614,9 @@ pub async fn delete(
 
 /// Pauses the tenant's account `id` (it sends nothing, and keeps its conversations) and lets go
 /// of its address: handed to `to` (the business that owns it) when given, else free for the next
-/// business that claims it. None when the tenant has no such account.
+/// business that claims it. The account's own row gives it up too (`released:<id>:<address>`), so
+/// that an account of the owner's on the same shard can take it. None when the tenant has no
+/// such account.
 pub async fn release(
     db: &Db,
     keys: &Keyring,
@@ -629,7 +631,9 @@ pub async fn release(
     let account = current.account;
     db.scoped(
         tenant,
-        "UPDATE channel_accounts SET paused_at = coalesce(paused_at, ?3) WHERE business_id = ?1 AND id = ?2",
+        "UPDATE channel_accounts SET paused_at = coalesce(paused_at, ?3), \
+         address = 'released:' || id || ':' || address WHERE business_id = ?1 AND id = ?2 \
+         AND address NOT LIKE 'released:%'",
     )
     .bind(&[text(id.as_str()), text(now)])?
     .run()
