@@ -13,7 +13,7 @@ use crate::crm::{
     Connected, Connection, ConnectionTest, Live, Outcome, attachment_links, refused_test, skipped, synced,
     unreadable,
 };
-use crate::db::crm_connectors::{self, Connector};
+use crate::db::crm_connectors::Connector;
 use crate::db::{self, Db, crm_links};
 use domain::crm::hubspot::api::{self, Association, Object, Pipeline};
 use domain::crm::hubspot::settings::{DEFAULT_PIPELINE, DEFAULT_STAGE, HubSpotSettings, TicketPriority};
@@ -128,24 +128,15 @@ impl HubSpot<'_> {
         Ok(self.object(&api::create_contact(&properties)).await?.id)
     }
 
-    /// The account's ticket pipelines and their stages.
     /// The account's details, read now and kept on the connector (its CRM cache, which a change
     /// of the connector forgets).
     async fn account(&self) -> Result<Value, Refusal> {
         let account = self.read(&api::account_details(), api::parse_account).await?;
-        let connector = self.client.connector;
-        crm_connectors::store_cache(
-            self.db(),
-            &connector.tenant,
-            &connector.id,
-            connector.revision,
-            &account,
-            crate::runtime::now().micros(),
-        )
-        .await?;
+        self.keep_read(&account).await?;
         Ok(account)
     }
 
+    /// The account's ticket pipelines and their stages.
     async fn pipelines(&self) -> Result<Vec<Pipeline>, ApiError> {
         self.read(&api::ticket_pipelines(), api::parse_pipelines)
             .await

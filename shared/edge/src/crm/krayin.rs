@@ -15,7 +15,7 @@ use crate::crm::client::{Answer, Client, Refusal};
 use crate::crm::{Connected, Connection, Live, Outcome, attachment_links, gone, skipped, synced, unreadable};
 use crate::db;
 use crate::db::Db;
-use crate::db::crm_connectors::{self, Connector};
+use crate::db::crm_connectors::Connector;
 use crate::db::crm_contacts::{self, Kept};
 use crate::runtime;
 use domain::channel::Direction;
@@ -88,16 +88,7 @@ impl Krayin<'_> {
     /// Reads Krayin's pipelines now, and keeps them for the next hour.
     pub async fn read_pipelines(&self) -> Result<Vec<Pipeline>, Refusal> {
         let (pipelines, answer) = self.fetch_pipelines().await?;
-        let connector = self.client.connector;
-        crm_connectors::store_cache(
-            self.db(),
-            &connector.tenant,
-            &connector.id,
-            connector.revision,
-            &answer,
-            runtime::now().micros(),
-        )
-        .await?;
+        self.keep_read(&answer).await?;
         Ok(pipelines)
     }
 
@@ -854,7 +845,7 @@ mod tests {
     //! matters, on a native stack: which calls a piece of work makes, and what it keeps.
 
     use super::*;
-    use crate::db::crm_connectors::Fields;
+    use crate::db::crm_connectors::{self, Fields};
     use crate::runtime::native::{Outbound, Reply};
     use crate::testing::Fixture;
     use domain::crm::budget::Budget;

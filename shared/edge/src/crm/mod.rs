@@ -16,8 +16,9 @@ pub(crate) mod test_support;
 
 use crate::Env;
 use crate::db::Db;
+use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_sync_jobs::Job;
-use crate::db::{self, crm_connectors::Connector, crm_links};
+use crate::db::{self, crm_links};
 use crate::{http, runtime, webhook_delivery};
 use client::Refusal;
 use domain::crm::chatwoot::ChatwootEvent;
@@ -75,6 +76,22 @@ impl<'a, S: ConnectorSettings> Connection<'a, S> {
 
     fn db(&self) -> &Db {
         self.client.db
+    }
+
+    /// Keeps what was read of the CRM's configuration on the connector, if the connector is still
+    /// at the revision it was read with (`crm_connectors::store_cache`).
+    async fn keep_read(&self, read: &serde_json::Value) -> Result<(), Refusal> {
+        let connector = self.client.connector;
+        crm_connectors::store_cache(
+            self.db(),
+            &connector.tenant,
+            &connector.id,
+            connector.revision,
+            read,
+            runtime::now().micros(),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Keeps `crm_id` as the CRM's copy of our record (`kind`, `local_id`); the id kept (an
