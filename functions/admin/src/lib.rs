@@ -13,6 +13,7 @@ mod businesses;
 mod channel_accounts;
 mod connectors;
 mod console_links;
+mod customers;
 mod maintenance;
 mod moves;
 
@@ -47,6 +48,7 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
             call.run(channel_accounts::delete).await
         }
         Admin::ReleaseChannelAccount => call.run(channel_accounts::release).await,
+        Admin::EraseCustomer | Admin::EraseOwnCustomer => call.run(customers::erase).await,
         Admin::CreateConnector | Admin::CreateOwnConnector => call.run(connectors::create).await,
         Admin::StartOwnConnectorAuthorization => call.run(connectors::authorize).await,
         Admin::CompleteOwnConnectorAuthorization => call.run(connectors::authorized).await,

@@ -462,6 +462,14 @@ export type ConversationOut = {
   "conversation": Conversation;
 };
 export type ConversationStatus = "open" | "pending" | "resolved" | "closed";
+export type CrmErasure = {
+  "action": string;
+  "connector_id": string;
+  "crm": ConnectorKind;
+  "error"?: string;
+  "job_id": string;
+  "status": JobStatus;
+};
 export type CrmId = {
   "connector_id": string;
   "external_id": string;
@@ -553,6 +561,12 @@ export type CustomersIn = {
   "customers": Array<CustomerIn>;
   "default_country"?: string | null;
 };
+export type Deleted = {
+  "attachments": number;
+  "conversations": number;
+  "knowledge_pieces": number;
+  "messages": number;
+};
 export type DeletedOut = {
   "channels": Array<LinkChannelName>;
   "deleted_count": number;
@@ -627,6 +641,15 @@ export type EndpointUsage = {
   "status_4xx": number;
   "status_5xx": number;
 };
+export type ErasureOut = {
+  "crm": Array<CrmErasure>;
+  "customer_id": string;
+  "deleted": Deleted;
+  "erased_at": string | null;
+  "requested_at": string;
+  "requested_by": string;
+  "status": Status;
+};
 export type Error = {
   "error": ErrorBody;
 };
@@ -658,7 +681,7 @@ export type EscalationOut = {
   "team_id": string | null;
   "trigger": "api" | "phrase";
 };
-export type EventType = "message.received" | "message.sent" | "conversation.created" | "conversation.assigned" | "conversation.status_changed" | "customer.created" | "customer.updated" | "alert.raised" | "alert.resolved";
+export type EventType = "message.received" | "message.sent" | "conversation.created" | "conversation.assigned" | "conversation.status_changed" | "customer.created" | "customer.updated" | "customer.erased" | "alert.raised" | "alert.resolved";
 export type Field = {
   "field": string;
   "key": "email" | "phone" | "page_scoped_id" | "external_id" | null;
@@ -1150,6 +1173,7 @@ export type StageOut = {
   "name": string;
   "sort_order": number;
 };
+export type Status = "erasing" | "erased";
 export type StatusIn = {
   "channel"?: (LinkChannelName | null);
   "channels"?: Array<LinkChannelName> | null;
@@ -1189,6 +1213,7 @@ export type SweepReport = {
   "crm_inbound_events_deleted": number;
   "crm_links_due": number;
   "crm_sync_jobs_deleted": number;
+  "customers_erased": number;
   "failed": Array<string>;
   "held_inbound_deleted": number;
   "idempotency_keys_deleted": number;
@@ -1434,6 +1459,7 @@ export interface Api {
   (method: 'GET', path: `/api-conversations-by-customer${string}`): Promise<CustomerConversations>;
   (method: 'GET', path: `/admin/businesses/${string}/connectors`): Promise<ConnectorsOut>;
   (method: 'POST', path: `/admin/businesses/${string}/connectors`, body: ConnectorIn): Promise<Connector>;
+  (method: 'DELETE', path: `/admin/businesses/${string}/customers/${string}`): Promise<ErasureOut>;
   (method: 'POST', path: `/admin/businesses/${string}/move/abort`, body: MoveAbortIn): Promise<MoveOut>;
   (method: 'POST', path: `/api-connector-authorizations`, body: AuthorizationIn): Promise<AuthorizationOut>;
   (method: 'GET', path: `/api/dashboard/bots/customers${string}`): Promise<PickedOut>;
@@ -1535,6 +1561,7 @@ export interface Api {
   (method: 'POST', path: `/embed/api/reply`, body: ReplyIn): Promise<ReplyOut>;
   (method: 'GET', path: `/api-connectors`): Promise<ConnectorsOut>;
   (method: 'POST', path: `/api-connectors`, body: ConnectorIn): Promise<Connector>;
+  (method: 'DELETE', path: `/api-customers/${string}`): Promise<ErasureOut>;
   (method: 'POST', path: `/webhooks/meta/${string}`, body: Record<string, unknown>): Promise<MetaReceivedOut>;
   (method: 'GET', path: `/webhooks/meta/${string}${string}`): Promise<unknown>;
   (method: 'GET', path: `/api-audit-log${string}`): Promise<AuditLogOut>;

@@ -53,6 +53,7 @@ pub const PREFIXES: &[(&str, &str)] = &[
     ("/admin/", "ADMIN"),
     ("/api-keys/", "ADMIN"),
     ("/api-channel-accounts/", "ADMIN"),
+    ("/api-customers/", "ADMIN"),
     ("/api-connectors/", "ADMIN"),
     ("/api-console-sessions/", "ADMIN"),
     ("/webhooks/meta/", "RECEIVER_META"),

@@ -20,6 +20,7 @@ pub mod customer_list;
 pub mod destination;
 pub mod email;
 pub mod embed;
+pub mod erasure;
 pub mod error;
 pub mod idempotency;
 pub mod identify;

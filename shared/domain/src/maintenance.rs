@@ -156,6 +156,8 @@ pub struct SweepReport {
     /// Inbound kept while its business was paused and never stored, deleted past the retention
     /// period (R2 objects).
     pub held_inbound_deleted: usize,
+    /// Customers whose erasure the sweep finished (`domain::erasure`).
+    pub customers_erased: usize,
     pub idempotency_keys_deleted: usize,
     /// Hours of API usage older than 35 days.
     pub api_key_usage_deleted: usize,

@@ -25,6 +25,9 @@ pub enum EventType {
     CustomerCreated,
     #[serde(rename = "customer.updated")]
     CustomerUpdated,
+    /// A customer was erased on request: none of their data is left (`domain::erasure`).
+    #[serde(rename = "customer.erased")]
+    CustomerErased,
     /// An alert rule's condition began to hold (domain::alerts).
     #[serde(rename = "alert.raised")]
     AlertRaised,
@@ -39,7 +42,7 @@ pub enum EventType {
 
 impl EventType {
     /// The events an endpoint can subscribe to (the test event goes only where it is asked for).
-    pub const SUBSCRIBABLE: [EventType; 9] = [
+    pub const SUBSCRIBABLE: [EventType; 10] = [
         Self::MessageReceived,
         Self::MessageSent,
         Self::ConversationCreated,
@@ -47,14 +50,19 @@ impl EventType {
         Self::ConversationStatusChanged,
         Self::CustomerCreated,
         Self::CustomerUpdated,
+        Self::CustomerErased,
         Self::AlertRaised,
         Self::AlertResolved,
     ];
 
     /// Whether a connected CRM follows events of this type: the chat's records do, an alert
-    /// about the integration and the test event do not.
+    /// about the integration and the test event do not, nor an erasure, whose CRM work the
+    /// erasure itself records (it outlives the records an event would be read from).
     pub fn is_followed_by_crms(self) -> bool {
-        !matches!(self, Self::AlertRaised | Self::AlertResolved | Self::Test)
+        !matches!(
+            self,
+            Self::AlertRaised | Self::AlertResolved | Self::Test | Self::CustomerErased
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +74,7 @@ impl EventType {
             Self::ConversationStatusChanged => "conversation.status_changed",
             Self::CustomerCreated => "customer.created",
             Self::CustomerUpdated => "customer.updated",
+            Self::CustomerErased => "customer.erased",
             Self::AlertRaised => "alert.raised",
             Self::AlertResolved => "alert.resolved",
             Self::Test => "webhook.test",

@@ -32,6 +32,7 @@ pub mod crm;
 pub mod customer_upsert;
 pub mod db;
 pub mod env;
+pub mod erasure;
 pub mod held_inbound;
 pub mod http;
 #[cfg(feature = "idempotency")]

@@ -220,6 +220,11 @@ async fn sweep_shard(
         Ok(count) => report.idempotency_keys_deleted += count,
         Err(error) => failed(report, "idempotency_keys", &error),
     }
+    // Last: it takes what is left of the invocation's share of queries.
+    match crate::erasure::sweep(env, db, moving).await {
+        Ok(count) => report.customers_erased += count,
+        Err(error) => failed(report, "erasures", &error),
+    }
 }
 
 /// The cron's invocation: the sweep, its usage counted like any other invocation's.
@@ -237,6 +242,7 @@ pub async fn run(env: &Env) {
                 + report.media_requeued
                 + report.media_failed
                 + report.webhook_events_deleted
+                + report.customers_erased
                 + report.webhook_attempts_deleted
                 + report.sso_tokens_deleted
                 + report.console_sessions_deleted

@@ -18,6 +18,7 @@ use {
     crate::alerts::{AlertsOut, SettingsOut},
     crate::crm::ConnectionTest,
     crate::crm::kustomer::api::Team,
+    crate::erasure::ErasureOut,
     crate::maintenance::SweepReport,
     serde_json::json,
 };
@@ -139,6 +140,14 @@ function! {
     /// conversations or CRM links refer to the account.
     DeleteChannelAccount = delete("/admin/channel-accounts/{account_id}", Admin)
         => |c| c.ok::<ChannelAccountOut>(200).errors(&[409]);
+    /// Erase a customer of the business, as a person may ask by law
+    ///
+    /// As `DELETE /api-customers/{customer_id}` does it for the business (its description says
+    /// what is deleted and kept).
+    EraseCustomer = delete("/admin/businesses/{business_id}/customers/{customer_id}", Admin)
+        => |c| c
+            .ok::<ErasureOut>(200).described("Erased: nothing of the customer is left")
+            .ok::<ErasureOut>(202).described("Erasing: the customer can no longer be found; the rest is deleted within minutes");
     /// Release a channel account's address, keeping the account
     ///
     /// For an account that cannot be deleted because conversations refer to them (a business that
@@ -377,6 +386,24 @@ function! {
     /// Rotate a channel account's secrets or change its settings
     UpdateOwnChannelAccount = patch("/api-channel-accounts/{account_id}", ApiKey).console()
         => |c| c.json::<AccountPatch>().ok::<ChannelAccountOut>(200);
+    /// Erase a customer, as a person may ask by law
+    ///
+    /// Deletes the customer's messages and their files, conversations, addresses on each
+    /// channel, SSO tokens, bot answers, escalations, the webhook events about them and the
+    /// CRM-link pieces whose subject is theirs (from the full-text index and the vectors too);
+    /// their other CRM work is dropped, and each connected CRM is asked to delete the contact
+    /// (`crm`: Kustomer's and Krayin's delete, HubSpot's GDPR delete), as CRM work that is retried
+    /// and shows in the connector's sync log. What is kept is a tombstone with no personal data:
+    /// the customer's id, when, by whom, and what was deleted. At once the customer can no longer
+    /// be found by any of their keys; a customer with many messages is deleted in steps (202),
+    /// the rest within minutes, and the event `customer.erased` says when it is done. Asked
+    /// again, it answers where the erasure stands. A message that arrives later from the same
+    /// address is a new customer's. 503 with Retry-After while the business is being moved or
+    /// restored.
+    EraseOwnCustomer = delete("/api-customers/{customer_id}", ApiKey).console()
+        => |c| c
+            .ok::<ErasureOut>(200).described("Erased: nothing of the customer is left")
+            .ok::<ErasureOut>(202).described("Erasing: the customer can no longer be found; the rest is deleted within minutes");
     /// Delete a channel account the business no longer uses, releasing its address
     ///
     /// 409 while conversations or CRM links refer to it.

@@ -413,6 +413,7 @@ path_params! {
     crate::ids::EndpointId => "webhook_id", "webhook";
     crate::ids::ConsoleSessionId => "session_id", "console session";
     crate::ids::EscalationId => "escalation_id", "escalation";
+    crate::ids::CustomerId => "customer_id", "customer";
 }
 
 /// A request matched to its endpoint, with the path's parameters in the order the path names them.

@@ -10,6 +10,7 @@ pub enum Method {
     Post,
     Put,
     Patch,
+    Delete,
 }
 
 impl Method {
@@ -19,6 +20,7 @@ impl Method {
             Self::Post => "POST",
             Self::Put => "PUT",
             Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
         }
     }
 }
@@ -37,6 +39,15 @@ impl ApiRequest {
     pub(crate) fn get(path: String) -> Self {
         Self {
             method: Method::Get,
+            path,
+            query: None,
+            body: None,
+        }
+    }
+
+    pub(crate) fn delete(path: String) -> Self {
+        Self {
+            method: Method::Delete,
             path,
             query: None,
             body: None,

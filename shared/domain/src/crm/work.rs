@@ -69,6 +69,9 @@ pub enum Operation {
     Note,
     /// Follow a Chatwoot event: the delivery, as verified, is the work's input.
     Chatwoot(Topic),
+    /// Delete (or anonymise) an erased customer's contact in the CRM (`edge::erasure`): the
+    /// work's subject is the CRM's id of the contact, the only thing kept of it.
+    Erase,
 }
 
 impl Operation {
@@ -79,6 +82,7 @@ impl Operation {
             Self::ChangeEscalation => "escalation_change",
             Self::Note => "note",
             Self::Chatwoot(topic) => topic.operation(),
+            Self::Erase => "erase",
         }
     }
 
@@ -87,6 +91,7 @@ impl Operation {
             "escalate" => Some(Self::Escalate),
             "escalation_change" => Some(Self::ChangeEscalation),
             "note" => Some(Self::Note),
+            "erase" => Some(Self::Erase),
             _ => Topic::from_operation(name).map(Self::Chatwoot).or_else(|| {
                 EventType::parse(name)
                     .filter(|event| event.is_followed_by_crms())
@@ -125,6 +130,8 @@ pub enum Work {
     },
     /// A delivery of Chatwoot's webhooks, as it was verified when it came.
     Chatwoot(Box<ChatwootEvent>),
+    /// Delete the contact with this CRM id: its customer was erased here.
+    Erase { crm_id: String },
 }
 
 impl Work {
@@ -160,7 +167,10 @@ impl Work {
                 id: id(subject_id, MessageId::parse, "message")?,
             },
             Operation::Follow(
-                event @ (EventType::Test | EventType::AlertRaised | EventType::AlertResolved),
+                event @ (EventType::Test
+                | EventType::AlertRaised
+                | EventType::AlertResolved
+                | EventType::CustomerErased),
             ) => {
                 return Err(format!("{event} is no CRM work"));
             }
@@ -176,6 +186,12 @@ impl Work {
             Operation::Note => Self::Note {
                 conversation: id(subject_id, ConversationId::parse, "conversation")?,
                 body: text("body")?,
+            },
+            Operation::Erase => Self::Erase {
+                crm_id: Some(subject_id.trim())
+                    .filter(|id| !id.is_empty())
+                    .ok_or("its subject names no CRM record")?
+                    .to_owned(),
             },
             Operation::Chatwoot(_) => {
                 let delivery = input.ok_or("it keeps no Chatwoot event")?.to_string();

@@ -125,6 +125,7 @@ impl<'a> Client<'a> {
             request::Method::Post => Method::Post,
             request::Method::Put => Method::Put,
             request::Method::Patch => Method::Patch,
+            request::Method::Delete => Method::Delete,
         };
         let path = request.target();
         let body = request.body.as_ref().map(serde_json::Value::to_string);

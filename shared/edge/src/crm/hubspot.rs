@@ -205,6 +205,11 @@ impl Connected for domain::crm::hubspot::HubSpot {
 }
 
 impl<'a> Live<'a> for HubSpot<'a> {
+    async fn erase(&self, crm_id: &str) -> Result<Outcome, Refusal> {
+        let answer = self.client.send(&api::gdpr_delete_contact(crm_id)).await?;
+        super::erased(&answer, crm_id, "HubSpot", failure)
+    }
+
     fn client(&mut self) -> &mut Client<'a> {
         &mut self.client
     }

@@ -464,11 +464,16 @@ fn expect_success(answer: &Answer) -> Result<(), Refusal> {
     if answer.is_success() {
         return Ok(());
     }
-    Err(Refusal::Failed(CallFailure::Status {
+    Err(failure(answer))
+}
+
+/// What Krayin said in an answer that is not a success, as the call's failure.
+fn failure(answer: &Answer) -> Refusal {
+    Refusal::Failed(CallFailure::Status {
         status: answer.status,
         wait: None,
         reason: answer::error_reason(answer.status, &answer.body),
-    }))
+    })
 }
 
 fn persons(found: &[Map<String, Value>]) -> impl Iterator<Item = Person> + '_ {
@@ -514,6 +519,14 @@ impl Connected for domain::crm::krayin::Krayin {
 }
 
 impl<'a> Live<'a> for Krayin<'a> {
+    async fn erase(&self, crm_id: &str) -> Result<Outcome, Refusal> {
+        let Ok(person) = crm_id.parse().map(PersonId) else {
+            return Ok(Outcome::Invalid(format!("{crm_id:?} is no Krayin person id")));
+        };
+        let answer = self.client.send(&api::delete_person(person)).await?;
+        super::erased(&answer, crm_id, "Krayin", failure)
+    }
+
     fn client(&mut self) -> &mut Client<'a> {
         &mut self.client
     }

@@ -235,6 +235,13 @@ impl Connected for domain::crm::kustomer::Kustomer {
 }
 
 impl<'a> Live<'a> for Kustomer<'a> {
+    async fn erase(&self, crm_id: &str) -> Result<Outcome, Refusal> {
+        let answer = self.client.send(&api::delete_customer(crm_id)).await?;
+        super::erased(&answer, crm_id, "Kustomer", |answer| {
+            Refusal::Failed(status_failure(answer))
+        })
+    }
+
     fn client(&mut self) -> &mut Client<'a> {
         &mut self.client
     }

@@ -206,6 +206,9 @@ pub trait Live<'a> {
         body: &str,
     ) -> impl Future<Output = Result<Outcome, Refusal>>;
 
+    /// An erased customer's contact deleted in the CRM (`crate::erasure`), by its CRM id.
+    fn erase(&self, crm_id: &str) -> impl Future<Output = Result<Outcome, Refusal>>;
+
     /// An event of the platform whose webhooks feed the connector (Chatwoot's, for Krayin); a CRM
     /// no platform feeds skips it.
     fn follow_platform(&self, event: &ChatwootEvent) -> impl Future<Output = Result<Outcome, Refusal>> {
@@ -254,6 +257,7 @@ pub(crate) async fn perform_with<C: Connected>(
         } => crm.change_escalation(&conversation, &routing).await,
         Work::Note { conversation, body } => crm.note(retrying, &conversation, &body).await,
         Work::Chatwoot(event) => crm.follow_platform(&event).await,
+        Work::Erase { crm_id } => crm.erase(&crm_id).await,
     }
 }
 
@@ -305,6 +309,23 @@ pub(crate) fn unreadable(crm: &str, reason: String) -> Refusal {
         wait: None,
         reason: format!("{crm}'s answer could not be read: {reason}"),
     })
+}
+
+/// How a CRM answered the deletion of an erased customer's contact: deleted, or gone already
+/// (404), or refused as `failure` reads the answer.
+pub(crate) fn erased(
+    answer: &client::Answer,
+    crm_id: &str,
+    crm: &str,
+    failure: impl FnOnce(&client::Answer) -> Refusal,
+) -> Result<Outcome, Refusal> {
+    match answer.status {
+        200..=299 => synced(crm_id.to_owned()),
+        404 | 410 => Ok(Outcome::Skipped(format!(
+            "the contact {crm_id} was no longer in {crm}"
+        ))),
+        _ => Err(failure(answer)),
+    }
 }
 
 pub(crate) fn skipped(reason: &str) -> Result<Outcome, Refusal> {

@@ -328,6 +328,33 @@ pub async fn mark_requeued(db: &Db, ids: &[&AttachmentId], now: &str) -> Result<
     Ok(())
 }
 
+/// A stored file of a message an erasure deletes: its row's id and its object's key.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Stored {
+    pub id: AttachmentId,
+    pub storage_key: String,
+}
+
+/// The files of the messages `messages` selects, stored or not (an erasure deletes each object a
+/// key names; one never stored is not there to delete).
+pub async fn stored_of_messages(db: &Db, tenant: &Tenant, messages: Sql) -> Result<Vec<Stored>, ApiError> {
+    Ok(messages
+        .within(
+            "SELECT id, storage_key FROM attachments WHERE business_id = :business AND message_id IN ({sql})",
+        )
+        .scoped(db, tenant)?
+        .all()
+        .await?
+        .results::<Stored>()?)
+}
+
+/// The statement that deletes the rows of the files of the messages `messages` selects.
+pub fn erase_of_messages(db: &Db, tenant: &Tenant, messages: Sql) -> Result<Statement, ApiError> {
+    messages
+        .within("DELETE FROM attachments WHERE business_id = :business AND message_id IN ({sql})")
+        .scoped(db, tenant)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

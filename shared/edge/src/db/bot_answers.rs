@@ -1,6 +1,7 @@
 //! `bot_answers`: the bot's log, one row per turn (a customer's message answered, handed off or
 //! left alone, or a try in the console), and the KPIs read from it.
 
+use crate::db::Sql;
 use crate::db::{Db, Statement, number, optional_number, optional_text, text};
 use domain::api::bots::{AnswerEntry, KpisOut, Percentiles, TurnPiece, TurnRefusal};
 use domain::bot::target::BotTarget;
@@ -233,4 +234,22 @@ pub async fn kpis(
             p95: counts.p95.and_then(|ms| u64::try_from(ms).ok()),
         },
     })
+}
+
+/// The statement that deletes the bot's answers in the conversations `conversations` selects (an
+/// erasure's).
+pub fn erase_of_conversations(db: &Db, tenant: &Tenant, conversations: Sql) -> Result<Statement, ApiError> {
+    conversations
+        .within("DELETE FROM bot_answers WHERE business_id = :business AND conversation_id IN ({sql})")
+        .scoped(db, tenant)
+}
+
+/// The statement that deletes the bot's answers to the customer (an erasure's last).
+pub fn erase_of_customer(db: &Db, tenant: &Tenant, customer: &CustomerId) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "DELETE FROM bot_answers WHERE business_id = ?1 AND customer_id = ?2",
+        )
+        .bind(&[text(customer.as_str())])?)
 }

@@ -2,6 +2,7 @@
 //! given, a hand-off), and, read with it, whether a person has written in it since: together the
 //! conversation as `domain::bot::settings::decide` sees it.
 
+use crate::db::Sql;
 use crate::db::{Db, Statement, number, optional_text, text};
 use domain::bot::settings::Conversation;
 use domain::error::ApiError;
@@ -94,4 +95,11 @@ pub fn record(
             text(now),
             text(message.as_str()),
         ])?)
+}
+
+/// The statement that deletes the bot's state of the conversations `conversations` selects.
+pub fn erase_of_conversations(db: &Db, tenant: &Tenant, conversations: Sql) -> Result<Statement, ApiError> {
+    conversations
+        .within("DELETE FROM bot_conversations WHERE business_id = :business AND conversation_id IN ({sql})")
+        .scoped(db, tenant)
 }

@@ -158,6 +158,13 @@ pub fn drop_all(db: &Db, tenant: &Tenant) -> Result<Statement, ApiError> {
     Ok(db.scoped(tenant, "DELETE FROM bot_turns WHERE business_id = ?1"))
 }
 
+/// The statement that deletes the turns of the messages `messages` selects (an erasure's).
+pub fn erase_of_messages(db: &Db, tenant: &Tenant, messages: Sql) -> Result<Statement, ApiError> {
+    messages
+        .within("DELETE FROM bot_turns WHERE business_id = :business AND message_id IN ({sql})")
+        .scoped(db, tenant)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -291,6 +291,37 @@ pub fn from_snapshot(value: Value) -> Result<Conversation, ApiError> {
     serde_json::from_value(value).map_err(|e| ApiError::internal("reading a conversation snapshot", e))
 }
 
+/// Up to `limit` ids of the customer's conversations (an erasure's next step, once their
+/// messages are gone).
+pub async fn ids_of_customer(
+    db: &Db,
+    tenant: &Tenant,
+    customer: &CustomerId,
+    limit: usize,
+) -> Result<Vec<ConversationId>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        id: ConversationId,
+    }
+    let rows = db
+        .scoped(
+            tenant,
+            "SELECT id FROM conversations WHERE business_id = ?1 AND customer_id = ?2 LIMIT ?3",
+        )
+        .bind(&[text(customer.as_str()), db::number(limit as i64)])?
+        .all()
+        .await?
+        .results::<Row>()?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
+}
+
+/// The statement that deletes the conversations `ids` selects: after their messages and
+/// everything else that names them.
+pub fn erase(db: &Db, tenant: &Tenant, ids: Sql) -> Result<Statement, ApiError> {
+    ids.within("DELETE FROM conversations WHERE business_id = :business AND id IN ({sql})")
+        .scoped(db, tenant)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,6 +222,19 @@ pub fn forget_connector(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<St
         .bind(&[text(id.as_str())])?)
 }
 
+/// The statement that deletes the customer's contact rows of every connector whose erasure work
+/// is settled (a contact with work waiting keeps its row for the lease its worker takes).
+pub fn erase_settled(db: &Db, tenant: &Tenant, customer: &CustomerId) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "DELETE FROM crm_contacts WHERE business_id = ?1 AND customer_id = ?2 AND NOT EXISTS \
+             (SELECT 1 FROM crm_sync_jobs j WHERE j.connector_id = crm_contacts.connector_id \
+             AND j.customer_id = ?2 AND j.status = 'pending')",
+        )
+        .bind(&[text(customer.as_str())])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

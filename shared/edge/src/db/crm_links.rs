@@ -8,6 +8,7 @@ use crate::db::{Db, Statement};
 use domain::crm::work::LinkKind;
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
+use domain::ids::CustomerId;
 use domain::tenant::Tenant;
 use serde::Deserialize;
 
@@ -196,6 +197,43 @@ pub fn forget_connector(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<St
             "DELETE FROM crm_links WHERE +business_id = ?1 AND connector_id = ?2",
         )
         .bind(&[text(id.as_str())])?)
+}
+
+/// The statement that deletes every connector's links of our records of `kind` that `ids`
+/// selects (an erasure's).
+pub fn erase_local(db: &Db, tenant: &Tenant, kind: LinkKind, ids: Sql) -> Result<Statement, ApiError> {
+    ids.within(
+        "DELETE FROM crm_links WHERE business_id = :business AND kind = :link_kind AND local_id IN ({sql})",
+    )
+    .bind("link_kind", text(kind.as_str()))
+    .scoped(db, tenant)
+}
+
+/// A customer's contact in one connected CRM, as an erasure reads it before it forgets the link.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CrmContact {
+    pub connector_id: ConnectorId,
+    pub kind: String,
+    pub crm_id: String,
+}
+
+/// The customer's contacts in the business's connected CRMs, with each connector's kind.
+pub async fn contacts_of_customer(
+    db: &Db,
+    tenant: &Tenant,
+    customer: &CustomerId,
+) -> Result<Vec<CrmContact>, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "SELECT l.connector_id, c.kind, l.crm_id FROM crm_links l JOIN crm_connectors c ON c.id = l.connector_id \
+             AND c.business_id = ?1 WHERE l.business_id = ?1 AND l.kind = 'customer' AND l.local_id = ?2 \
+             ORDER BY l.connector_id",
+        )
+        .bind(&[text(customer.as_str())])?
+        .all()
+        .await?
+        .results::<CrmContact>()?)
 }
 
 #[cfg(test)]

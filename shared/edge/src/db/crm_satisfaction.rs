@@ -61,6 +61,18 @@ pub async fn average(db: &Db, tenant: &Tenant, from_us: i64, to_us: i64) -> Resu
     Ok(row.unwrap_or_default())
 }
 
+/// The statement that deletes every connector's satisfaction ratings of the conversations
+/// `conversations` selects (an erasure's: a rating's comment is the customer's words).
+pub fn erase_of_conversations(
+    db: &Db,
+    tenant: &Tenant,
+    conversations: crate::db::Sql,
+) -> Result<crate::db::Statement, ApiError> {
+    conversations
+        .within("DELETE FROM crm_satisfaction WHERE business_id = :business AND conversation_id IN ({sql})")
+        .scoped(db, tenant)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -249,24 +249,36 @@ pub async fn insert_requested(
     work: &Requested<'_>,
     now_us: i64,
 ) -> Result<Job, ApiError> {
-    db.scoped(tenant, "INSERT INTO crm_sync_jobs (id, business_id, connector_id, customer_id, operation, subject_id, input, status, \
-         next_attempt_us, retry_from_us, created_us, updated_us) \
-         VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8, ?8, ?8)",
-    )
-    .bind(&[
-        text(id.as_str()),
-        text(work.connector_id.as_str()),
-        text(work.customer_id.as_str()),
-        text(work.operation.as_str()),
-        text(work.subject_id),
-        text(&work.input.to_string()),
-        number(now_us),
-    ])?
-    .run()
-    .await?;
+    request(db, tenant, id, work, now_us)?.run().await?;
     find(db, tenant, id)
         .await?
         .ok_or_else(|| ApiError::internal("recording CRM work", "the new row was not found"))
+}
+
+/// The statement that records requested work as pending, for a batch.
+pub fn request(
+    db: &Db,
+    tenant: &Tenant,
+    id: &SyncJobId,
+    work: &Requested<'_>,
+    now_us: i64,
+) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "INSERT INTO crm_sync_jobs (id, business_id, connector_id, customer_id, operation, subject_id, input, status, \
+             next_attempt_us, retry_from_us, created_us, updated_us) \
+             VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8, ?8, ?8)",
+        )
+        .bind(&[
+            text(id.as_str()),
+            text(work.connector_id.as_str()),
+            text(work.customer_id.as_str()),
+            text(work.operation.as_str()),
+            text(work.subject_id),
+            text(&work.input.to_string()),
+            number(now_us),
+        ])?)
 }
 
 /// A delivery of the platform that feeds the connector (a Chatwoot event), as work for `contact`:
@@ -586,6 +598,56 @@ pub fn kill_pending(db: &Db, tenant: &Tenant, reason: &str, now_us: i64) -> Resu
              WHERE business_id = ?1 AND status = 'pending'",
         )
         .bind(&[text(reason), number(now_us)])?)
+}
+
+/// The statement that deletes the customer's CRM work but for their erasure's own: work still
+/// waiting would read records that are going, and done work keeps what was sent (a note's text,
+/// the CRM's answer).
+pub fn erase_of_customer(db: &Db, tenant: &Tenant, customer: &CustomerId) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "DELETE FROM crm_sync_jobs WHERE business_id = ?1 AND customer_id = ?2 AND operation <> ?3",
+        )
+        .bind(&[text(customer.as_str()), text(Operation::Erase.as_str())])?)
+}
+
+/// The state of each of `ids` (an erasure's CRM work), with the error of work that failed.
+pub async fn states(db: &Db, tenant: &Tenant, ids: &[&SyncJobId]) -> Result<Vec<JobState>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: SyncJobId,
+        status: String,
+        last_error: Option<String>,
+    }
+    let rows = db
+        .scoped(
+            tenant,
+            "SELECT id, status, last_error FROM crm_sync_jobs WHERE business_id = ?1 \
+             AND id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(&[db::json_list(ids.iter().map(|id| id.as_str()))])?
+        .all()
+        .await?
+        .results::<Row>()?;
+    rows.into_iter()
+        .map(|row| {
+            let status = JobStatus::parse(&row.status)
+                .ok_or_else(|| db::corrupt("sync job", row.id.as_str(), "its status is unknown"))?;
+            Ok(JobState {
+                id: row.id,
+                status,
+                error: row.last_error,
+            })
+        })
+        .collect()
+}
+
+/// Where one piece of CRM work stands.
+pub struct JobState {
+    pub id: SyncJobId,
+    pub status: JobStatus,
+    pub error: Option<String>,
 }
 
 #[cfg(test)]

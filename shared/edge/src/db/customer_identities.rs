@@ -98,6 +98,40 @@ pub fn address_at(results: &[D1Result], position: usize) -> Result<Option<String
     Ok(db::first_row::<Row>(results, position)?.map(|row| row.address))
 }
 
+/// The customer's addresses, as (channel, address).
+pub async fn addresses_of(
+    db: &Db,
+    tenant: &Tenant,
+    customer: &CustomerId,
+) -> Result<Vec<(String, String)>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        channel: String,
+        address: String,
+    }
+    let rows = db
+        .scoped(
+            tenant,
+            "SELECT channel, address FROM customer_identities WHERE business_id = ?1 AND customer_id = ?2",
+        )
+        .bind(&[text(customer.as_str())])?
+        .all()
+        .await?
+        .results::<Row>()?;
+    Ok(rows.into_iter().map(|row| (row.channel, row.address)).collect())
+}
+
+/// The statement that deletes the customer's addresses on every channel (an erasure's first: a
+/// message from one of them afterwards is a new customer's).
+pub fn erase_of_customer(db: &Db, tenant: &Tenant, customer: &CustomerId) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "DELETE FROM customer_identities WHERE business_id = ?1 AND customer_id = ?2",
+        )
+        .bind(&[text(customer.as_str())])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -704,6 +704,27 @@ pub fn create_sender(
         ])?)
 }
 
+/// The statement that clears every field of the customer that says who they are (an erasure's
+/// first: no key finds them while their rows are being deleted).
+pub fn anonymise(db: &Db, tenant: &Tenant, id: &CustomerId, now: &str) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE customers SET name = '', email = NULL, phone = NULL, whatsapp_number = NULL, first_name = NULL, \
+             last_name = NULL, address = NULL, notes = NULL, tags = '[]', external_id = NULL, external_system = NULL, \
+             custom_fields = '{}', updated_at = ?3 WHERE business_id = ?1 AND id = ?2",
+        )
+        .bind(&[text(id.as_str()), text(now)])?)
+}
+
+/// The statement that deletes the customer's row: an erasure's last, after every row that
+/// names them.
+pub fn erase(db: &Db, tenant: &Tenant, id: &CustomerId) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(tenant, "DELETE FROM customers WHERE business_id = ?1 AND id = ?2")
+        .bind(&[text(id.as_str())])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

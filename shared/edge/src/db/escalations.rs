@@ -3,6 +3,7 @@
 //! sync) escalates once. The hand-off message is sent once per escalation.
 
 use crate::db::Db;
+use crate::db::Statement;
 use crate::db::{self, number, optional_number, optional_text, text};
 use domain::crm::priority::Priority;
 use domain::crm::work::Routing;
@@ -248,6 +249,17 @@ pub async fn rate(db: &Db, tenant: &Tenant, from_us: i64, to_us: i64) -> Result<
         .first::<Rate>(None)
         .await?;
     Ok(row.unwrap_or_default())
+}
+
+/// The statement that deletes the customer's escalations (an erasure's: their reasons quote the
+/// customer).
+pub fn erase_of_customer(db: &Db, tenant: &Tenant, customer: &CustomerId) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "DELETE FROM escalations WHERE business_id = ?1 AND customer_id = ?2",
+        )
+        .bind(&[text(customer.as_str())])?)
 }
 
 #[cfg(test)]

@@ -580,6 +580,40 @@ pub fn mark_restored(db: &Db, tenant: &Tenant) -> Result<Statement, ApiError> {
     ))
 }
 
+/// Up to `limit` ids of the business's pieces whose subject's token is one of `tokens` (an
+/// erasure's: the customer's own records in its CRM links), across its links.
+pub async fn ids_of_subjects(
+    db: &Db,
+    tenant: &Tenant,
+    tokens: &[String],
+    limit: usize,
+) -> Result<Vec<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+    }
+    let rows = db
+        .scoped(
+            tenant,
+            "SELECT id FROM knowledge_chunks WHERE business_id = ?1 AND subject IN (SELECT value FROM json_each(?2)) LIMIT ?3",
+        )
+        .bind(&[text(&serde_json::to_string(tokens)?), number(limit as i64)])?
+        .all()
+        .await?
+        .results::<Row>()?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
+}
+
+/// The statement that deletes the business's pieces among `ids`, of whichever link.
+pub fn erase(db: &Db, tenant: &Tenant, ids: &[String]) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "DELETE FROM knowledge_chunks WHERE business_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(&[text(&serde_json::to_string(ids)?)])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -643,6 +643,35 @@ pub fn fail_queued(db: &Db, tenant: &Tenant, reason: &str, now: &str) -> Result<
         .bind(&[text(reason), text(now)])?)
 }
 
+/// Up to `limit` ids of the customer's messages, oldest first (an erasure's next step).
+pub async fn ids_of_customer(
+    db: &Db,
+    tenant: &Tenant,
+    customer: &CustomerId,
+    limit: usize,
+) -> Result<Vec<MessageId>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: MessageId,
+    }
+    let rows = db
+        .scoped(
+            tenant,
+            "SELECT id FROM messages WHERE business_id = ?1 AND customer_id = ?2 ORDER BY created_us LIMIT ?3",
+        )
+        .bind(&[text(customer.as_str()), number(limit as i64)])?
+        .all()
+        .await?
+        .results::<Row>()?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
+}
+
+/// The statement that deletes the messages `ids` selects: after everything that names them.
+pub fn erase(db: &Db, tenant: &Tenant, ids: Sql) -> Result<Statement, ApiError> {
+    ids.within("DELETE FROM messages WHERE business_id = :business AND id IN ({sql})")
+        .scoped(db, tenant)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,7 @@ pub mod crm_links;
 pub mod crm_requests;
 pub mod crm_satisfaction;
 pub mod crm_sync_jobs;
+pub mod customer_erasures;
 pub mod customer_identities;
 pub mod customers;
 pub mod early_statuses;
@@ -152,6 +153,11 @@ pub fn json_list<'a>(values: impl IntoIterator<Item = &'a str>) -> Param {
     }
     list.push(']');
     Param::Text(list)
+}
+
+/// SQL that selects each of `ids`, for a statement about a list of rows (one parameter).
+pub fn listed<'a>(ids: impl IntoIterator<Item = &'a str>) -> Sql {
+    Sql::new("SELECT value FROM json_each(:listed)").bind("listed", json_list(ids))
 }
 
 /// The rows the statement at `position` of a batch returned.

@@ -151,6 +151,20 @@ pub fn revoke_all(db: &Db, tenant: &Tenant, now: &str) -> Result<crate::db::Stat
         .bind(&[text(now)])?)
 }
 
+/// The statement that deletes the customer's SSO tokens, revoked or not (an erasure's first).
+pub fn erase_of_customer(
+    db: &Db,
+    tenant: &Tenant,
+    customer: &CustomerId,
+) -> Result<crate::db::Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "DELETE FROM sso_tokens WHERE business_id = ?1 AND customer_id = ?2",
+        )
+        .bind(&[text(customer.as_str())])?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

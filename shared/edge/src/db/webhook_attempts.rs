@@ -2,6 +2,7 @@
 //! Every statement is scoped by the tenant, but for retention, which deletes old lines of every
 //! business.
 
+use crate::db::Sql;
 use crate::db::directory::Moving;
 use crate::db::{self, number, text};
 use crate::db::{Db, Statement};
@@ -150,6 +151,14 @@ pub async fn delete_older_than(
         .run()
         .await?;
     Ok(db::changes(&result))
+}
+
+/// The statement that deletes the business's attempts at delivering the events `events` selects
+/// (an erasure's: their URLs and the answers' bodies may quote the events).
+pub fn erase_of_events(db: &Db, tenant: &Tenant, events: Sql) -> Result<Statement, ApiError> {
+    events
+        .within("DELETE FROM webhook_attempts WHERE business_id = :business AND event_id IN ({sql})")
+        .scoped(db, tenant)
 }
 
 #[cfg(test)]

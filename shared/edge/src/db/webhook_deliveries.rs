@@ -477,6 +477,14 @@ pub fn kill_pending(db: &Db, tenant: &Tenant, reason: &str, now_us: i64) -> Resu
         .bind(&[text(reason), number(now_us)])?)
 }
 
+/// The statement that deletes the business's deliveries of the events `events` selects (an
+/// erasure's).
+pub fn erase_of_events(db: &Db, tenant: &Tenant, events: Sql) -> Result<Statement, ApiError> {
+    events
+        .within("DELETE FROM webhook_deliveries WHERE business_id = :business AND event_id IN ({sql})")
+        .scoped(db, tenant)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,6 +70,7 @@ pub fn table_of(kind: EventType) -> &'static str {
         | EventType::ConversationStatusChanged => "conversations",
         EventType::CustomerCreated | EventType::CustomerUpdated | EventType::Test => "customers",
         EventType::AlertRaised | EventType::AlertResolved => "alerts",
+        EventType::CustomerErased => "customer_erasures",
     }
 }
 
@@ -106,6 +107,7 @@ fn snapshot_of(kind: EventType, subject: &str) -> String {
         "messages" => db::messages::snapshot_sql(subject),
         "conversations" => db::conversations::snapshot_sql(subject),
         "alerts" => db::alerts::snapshot_sql(subject),
+        "customer_erasures" => db::customer_erasures::snapshot_sql(subject),
         _ => format!(
             "json_object('customer', json({}))",
             db::customers::snapshot_sql(subject)
@@ -441,6 +443,19 @@ pub fn delete_expired(
     expired(moving, before, limit)
         .within("DELETE FROM webhook_events WHERE id IN ({sql})")
         .unscoped(db)
+}
+
+/// The ids of the business's events about the records `subjects` selects (an erasure's).
+pub fn of_subjects(subjects: Sql) -> Sql {
+    subjects.within("SELECT id FROM webhook_events WHERE business_id = :business AND subject_id IN ({sql})")
+}
+
+/// The statement that deletes the business's events about the records `subjects` selects: in
+/// the batch after their attempts' and deliveries' (which find them by [`of_subjects`]).
+pub fn erase_of_subjects(db: &Db, tenant: &Tenant, subjects: Sql) -> Result<Statement, ApiError> {
+    subjects
+        .within("DELETE FROM webhook_events WHERE business_id = :business AND subject_id IN ({sql})")
+        .scoped(db, tenant)
 }
 
 #[cfg(test)]

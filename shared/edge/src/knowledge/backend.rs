@@ -42,6 +42,24 @@ pub struct Rag {
     env: Env,
 }
 
+/// The configured vector store alone, for work that only deletes vectors (an erasure, which runs
+/// where no embedder is bound).
+pub fn store_from_env(env: &Env) -> Result<Store, ApiError> {
+    let misconfigured = |why: String| ApiError::internal("choosing the vector store", why);
+    match env.var(RAG_BACKEND).unwrap_or_default().as_str() {
+        "local" => env
+            .var(EMBEDDER_URL)
+            .map(|url| Store::Local {
+                url: url.trim_end_matches('/').to_owned(),
+            })
+            .ok_or_else(|| misconfigured(format!("{RAG_BACKEND} is local but {EMBEDDER_URL} is not set"))),
+        "cloudflare" => Store::vectorize(env, VECTORIZE).map_err(misconfigured),
+        other => Err(misconfigured(format!(
+            "{RAG_BACKEND} is {other:?}; it must be cloudflare (production) or local"
+        ))),
+    }
+}
+
 /// What Workers AI's embedding models answer (inside `result` over REST).
 #[derive(Deserialize)]
 struct Embedded {

@@ -300,6 +300,25 @@ impl Fetcher<'_> {
         }))
     }
 
+    /// Leaves out of a customers link's page the records of the customers the business erased
+    /// (`crate::erasure`): their CRM still has them, the index must not have them again.
+    async fn leave_out_erased(
+        &self,
+        tenant: &Tenant,
+        source: &Source,
+        cut: &mut Cut,
+    ) -> Result<(), ApiError> {
+        if !matches!(source.link.holds, Holds::Customers { .. }) {
+            return Ok(());
+        }
+        let erased = crate::db::customer_erasures::subjects_of_business(self.db, tenant).await?;
+        if !erased.is_empty() {
+            cut.pieces
+                .retain(|piece| !erased.contains(&token(piece.subject.as_deref())));
+        }
+        Ok(())
+    }
+
     /// Indexes the next step of a page (up to `STEP_PIECES` of its pieces, from where the run
     /// stands in it), reading the page unless `cut` holds it, and commits it; None when there is
     /// nothing to read (a webhook link nothing was pushed to).
@@ -320,7 +339,12 @@ impl Fetcher<'_> {
             // The page before is let go before the next is read.
             *cut = None;
             *cut = match self.read(tenant, next, source).await? {
-                Some(read) => Some(read),
+                Some(mut read) => {
+                    self.leave_out_erased(tenant, source, &mut read)
+                        .await
+                        .map_err(internal)?;
+                    Some(read)
+                }
                 None => return Ok(None),
             };
         }

@@ -593,6 +593,10 @@ struct State {
     /// Custom contact properties, and whether each is unique.
     contact_properties: Vec<(String, bool)>,
     records: Vec<Record>,
+    /// The ids of the contacts deleted through `gdpr-delete`, in order.
+    gdpr_deleted: Vec<String>,
+    /// Emails HubSpot refuses to track again after a GDPR delete.
+    gdpr_blocked: Vec<String>,
     owners: Vec<Value>,
     pipelines: Vec<Value>,
     /// (client id, subscription type and property) → subscription id.
@@ -716,6 +720,8 @@ enum Route {
     Get(Object, String),
     Patch(Object, String),
     Archive(Object, String),
+    /// `POST …/contacts/gdpr-delete`: a contact deleted for good, by id or by `idProperty`.
+    GdprDelete(Object),
     BatchUpsert(Object),
     Search(Object),
     /// `PUT …/{object}/{id}/associations/default/{to}/{to_id}`: the default association.
@@ -736,9 +742,10 @@ impl Route {
     /// The scope the call needs.
     fn scope(&self) -> Option<&'static str> {
         match self {
-            Route::Create(object) | Route::Patch(object, _) | Route::Archive(object, _) => {
-                Some(object.scope(true))
-            }
+            Route::Create(object)
+            | Route::Patch(object, _)
+            | Route::Archive(object, _)
+            | Route::GdprDelete(object) => Some(object.scope(true)),
             Route::BatchUpsert(object) | Route::AssociateDefault(object, ..) => Some(object.scope(true)),
             Route::Get(object, _) | Route::Search(object) => Some(object.scope(false)),
             Route::Pipelines | Route::Pipeline(_) => Some(TICKETS),
@@ -762,7 +769,11 @@ impl Route {
     fn takes_json(&self) -> bool {
         matches!(
             self,
-            Route::Create(_) | Route::Patch(..) | Route::BatchUpsert(_) | Route::Search(_)
+            Route::Create(_)
+                | Route::Patch(..)
+                | Route::BatchUpsert(_)
+                | Route::Search(_)
+                | Route::GdprDelete(_)
         )
     }
 }
@@ -796,6 +807,9 @@ fn object_route(method: &str, rest: &[&str]) -> Result<Route, bool> {
             ];
             if id == "search" {
                 candidates.push(("POST", Route::Search(object)));
+            }
+            if id == "gdpr-delete" && object == Object::Contacts {
+                candidates.push(("POST", Route::GdprDelete(object)));
             }
             candidates
         }
@@ -1152,6 +1166,8 @@ impl State {
             access_token_lifetime: Duration::from_secs(ACCESS_TOKEN_SECONDS),
             contact_properties: Vec::new(),
             records: Vec::new(),
+            gdpr_deleted: Vec::new(),
+            gdpr_blocked: Vec::new(),
             owners: Vec::new(),
             pipelines: vec![default_pipeline()],
             subscriptions: BTreeMap::new(),
@@ -1683,6 +1699,36 @@ impl State {
         Ok(())
     }
 
+    /// Deletes the contact `objectId` names (by id, or by the unique `idProperty`) and every
+    /// engagement associated with it alone, and blocks its email: an email no contact has is
+    /// blocked all the same, as HubSpot documents.
+    fn gdpr_delete(&mut self, object: Object, body: &Value) -> Result<(), Refused> {
+        let Some(id) = body["objectId"].as_str() else {
+            return Err(invalid("objectId is required"));
+        };
+        let id_property = body["idProperty"].as_str();
+        let at = match self.find(object, id, id_property) {
+            Ok(at) => at,
+            Err(_) if id_property == Some("email") => {
+                self.gdpr_blocked.push(id.to_lowercase());
+                return Ok(());
+            }
+            Err(refused) => return Err(refused),
+        };
+        let contact = self.records.remove(at);
+        if let Some(email) = contact.properties.get("email").and_then(Value::as_str) {
+            self.gdpr_blocked.push(email.to_owned());
+        }
+        self.records.retain(|record| {
+            let of_contact = |association: &Association| {
+                association.to_object == "contacts" && association.to_id == contact.id
+            };
+            record.associations.is_empty() || !record.associations.iter().all(of_contact)
+        });
+        self.gdpr_deleted.push(contact.id);
+        Ok(())
+    }
+
     fn batch_upsert(&mut self, object: Object, body: &Value, at_ms: i64) -> Result<Value, Refused> {
         let Some(inputs) = body["inputs"].as_array() else {
             return Err(invalid(
@@ -1966,6 +2012,10 @@ impl State {
             Route::Patch(object, id) => Ok((200, self.update(*object, id, call, body)?)),
             Route::Archive(object, id) => {
                 self.archive(*object, id, call)?;
+                Ok((204, Value::Null))
+            }
+            Route::GdprDelete(object) => {
+                self.gdpr_delete(*object, body)?;
                 Ok((204, Value::Null))
             }
             Route::BatchUpsert(object) => Ok((200, self.batch_upsert(*object, body, call.at_ms)?)),
@@ -2625,6 +2675,11 @@ impl HubSpot {
     /// order made.
     pub fn contacts(&self) -> Vec<Value> {
         self.records_of(Object::Contacts)
+    }
+
+    /// The ids of the contacts deleted through `gdpr-delete`, in order.
+    pub fn gdpr_deleted(&self) -> Vec<String> {
+        self.state.borrow().gdpr_deleted.clone()
     }
 
     pub fn communications(&self) -> Vec<Value> {

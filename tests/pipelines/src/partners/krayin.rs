@@ -897,6 +897,7 @@ enum Route<'a> {
     GetPerson(&'a str),
     CreatePerson,
     UpdatePerson(&'a str),
+    DeletePerson(&'a str),
     ListOrganizations,
     GetOrganization(&'a str),
     CreateOrganization,
@@ -940,6 +941,7 @@ fn routes_of(path: &str) -> Vec<(&'static str, Route<'_>)> {
                 found.push(("GET", Route::GetPerson(id)));
             }
             found.push(("PUT", Route::UpdatePerson(id)));
+            found.push(("DELETE", Route::DeletePerson(id)));
         }
         ["contacts", "organizations"] => {
             found.push(("GET", Route::ListOrganizations));
@@ -1175,6 +1177,13 @@ impl State {
                 errors.check()?;
                 let person = self.store_person(body, true, now)?;
                 saved(self.person_out(&person), "Person created successfully.")
+            }
+            Route::DeletePerson(id) => {
+                // Krayin deletes the person's leads with them (their foreign key cascades).
+                let at = must(self.persons.iter().position(|p| Some(p.id) == id_in_path(id)))?;
+                let person = self.persons.remove(at);
+                self.leads.retain(|lead| lead.person_id != Some(person.id));
+                Ok((200, json!({ "message": "Person deleted successfully." })))
             }
             Route::UpdatePerson(id) => {
                 let mut errors = Errors::default();

@@ -316,6 +316,7 @@ enum Route {
     CustomerConversations(String),
     GetCustomer(String),
     PutCustomer(String),
+    DeleteCustomer(String),
     PostCustomer,
     PostConversation,
     GetConversation(String),
@@ -336,6 +337,7 @@ impl Route {
                 ("customers:read", "org.permission.customer.read")
             }
             Route::PutCustomer(_) => ("customers:write", "org.permission.customer.update"),
+            Route::DeleteCustomer(_) => ("customers:write", "org.permission.customer.delete"),
             Route::PostCustomer => ("customers:write", "org.permission.customer.create"),
             Route::CustomerConversations(_) | Route::GetConversation(_) => {
                 ("conversations:read", "org.permission.conversation.read")
@@ -371,6 +373,7 @@ fn route(method: &str, path: &str) -> Result<Route, bool> {
         ["v1", "customers", id] if !id.contains('=') => vec![
             ("GET", Route::GetCustomer(owned(id))),
             ("PUT", Route::PutCustomer(owned(id))),
+            ("DELETE", Route::DeleteCustomer(owned(id))),
         ],
         ["v1", "customers"] => vec![("POST", Route::PostCustomer)],
         ["v1", "conversations"] => vec![("POST", Route::PostConversation)],
@@ -1042,6 +1045,11 @@ impl Kustomer {
                 let customer = self.customer(org, id)?;
                 one(self.replace_customer(&customer, body, user_id)?)
             }
+            Route::DeleteCustomer(id) => {
+                let customer = self.customer(org, id)?;
+                self.delete_customer(&customer);
+                Ok((204, Value::Null))
+            }
             Route::PostCustomer => Ok((
                 201,
                 json!({ "data": self.create_customer(org, body, Some(user_id))? }),
@@ -1100,6 +1108,27 @@ impl Kustomer {
             .find(|customer| customer["id"] == id && org_of(customer) == org)
             .cloned()
             .ok_or_else(|| Refused::new(404, format!("No customer with id {id}")))
+    }
+
+    /// Deletes the customer with their conversations, and the messages and notes of those.
+    fn delete_customer(&self, customer: &Value) {
+        let mut state = self.state.borrow_mut();
+        let theirs: Vec<Value> = state
+            .conversations
+            .iter()
+            .filter(|conversation| customer_of(conversation) == customer["id"])
+            .map(|conversation| conversation["id"].clone())
+            .collect();
+        state
+            .conversations
+            .retain(|conversation| !theirs.contains(&conversation["id"]));
+        state
+            .messages
+            .retain(|(conversation, _)| !theirs.iter().any(|id| id == conversation.as_str()));
+        state
+            .notes
+            .retain(|(conversation, _)| !theirs.iter().any(|id| id == conversation.as_str()));
+        state.customers.retain(|held| held["id"] != customer["id"]);
     }
 
     fn customer_with_email(&self, org: &str, email: &str, except: Option<&str>) -> Option<Value> {

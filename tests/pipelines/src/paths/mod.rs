@@ -18,6 +18,7 @@ mod crm_link;
 mod crm_links;
 mod customers_sync;
 mod destinations;
+mod erasure;
 mod hubspot;
 mod idempotency;
 mod inbound;

@@ -7,8 +7,8 @@ use super::{Body, Contract, Media, MediaSchema};
 use crate::api::{self, Caller, Function, Operation, PathParam, Route};
 use crate::error::ErrorEnvelope;
 use crate::ids::{
-    ApiKeyId, BusinessId, ChannelAccountId, ConnectorId, ConsoleSessionId, ConversationId, EndpointId,
-    EscalationId, SourceId,
+    ApiKeyId, BusinessId, ChannelAccountId, ConnectorId, ConsoleSessionId, ConversationId, CustomerId,
+    EndpointId, EscalationId, SourceId,
 };
 use schemars::generate::SchemaSettings;
 use schemars::transform::Transform;
@@ -789,6 +789,7 @@ fn path_parameter(name: &str) -> (&'static str, SchemaFn) {
         typed::<EndpointId>("The webhook endpoint"),
         typed::<ConsoleSessionId>("The console link or session"),
         typed::<EscalationId>("The escalation"),
+        typed::<CustomerId>("The customer"),
         ("link_id", "The CRM link (webhook type)", schema::<SourceId>),
         (
             "contact_key",

@@ -152,6 +152,17 @@ pub fn associate_company(contact: &str, company: &str) -> ApiRequest {
     }
 }
 
+/// Deletes the contact for good, as the GDPR asks (an erasure here): what it did and sent, its
+/// associations, and its email, which HubSpot then refuses to track again. 204; 404 when there
+/// is no such contact.
+pub fn gdpr_delete_contact(contact_id: &str) -> ApiRequest {
+    ApiRequest::with(
+        Method::Post,
+        format!("{OBJECTS}/contacts/gdpr-delete"),
+        serde_json::json!({ "objectId": contact_id }),
+    )
+}
+
 /// Creates the contact, or updates the one whose unique `id_property` (`email`, or the
 /// business's own unique property) is `value`: one call, safe to repeat
 /// (`POST …/contacts/batch/upsert`).

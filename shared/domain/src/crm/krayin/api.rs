@@ -66,6 +66,11 @@ pub fn update_person(person_id: PersonId, person: &PersonFields) -> ApiRequest {
     )
 }
 
+/// Deletes the person (an erasure here): 200, or 404 when there is none.
+pub fn delete_person(person_id: PersonId) -> ApiRequest {
+    ApiRequest::delete(format!("/api/v1/contacts/persons/{person_id}"))
+}
+
 /// Organizations named exactly `name`: Krayin's index turns each query parameter into
 /// `whereIn(column, explode(',', value))`, an exact match. A name with a comma would be split
 /// into several, so there is no search for it: the runtime then sets

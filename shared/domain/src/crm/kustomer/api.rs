@@ -61,6 +61,12 @@ pub fn update_customer(kustomer_id: &str, body: Map<String, Value>) -> ApiReques
     )
 }
 
+/// Deletes the customer with what Kustomer keeps of them (an erasure here): 204, or 404 when
+/// there is none.
+pub fn delete_customer(kustomer_id: &str) -> ApiRequest {
+    ApiRequest::delete(format!("/v1/customers/{}", percent_encoded(kustomer_id)))
+}
+
 /// A conversation to open on a Kustomer customer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewConversation<'a> {
