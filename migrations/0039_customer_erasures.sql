@@ -27,3 +27,14 @@ CREATE INDEX knowledge_chunks_by_subject ON knowledge_chunks (business_id, subje
 CREATE INDEX crm_satisfaction_by_conversation ON crm_satisfaction (conversation_id);
 CREATE INDEX escalations_by_customer ON escalations (business_id, customer_id);
 CREATE INDEX bot_answers_by_customer ON bot_answers (business_id, customer_id) WHERE customer_id IS NOT NULL;
+CREATE INDEX crm_sync_jobs_of_customer ON crm_sync_jobs (customer_id);
+
+-- A customer's row is deleted last, and SQLite checks each table whose foreign key names it for a
+-- row that still does, by `customer_id` alone: the indexes by customer lead with it (a customer's
+-- id is unique across businesses, so the reads by business and customer find the same rows).
+DROP INDEX messages_by_customer;
+CREATE INDEX messages_by_customer ON messages (customer_id, created_us);
+DROP INDEX conversations_by_customer;
+CREATE INDEX conversations_by_customer ON conversations (customer_id, channel);
+DROP INDEX sso_tokens_by_customer;
+CREATE INDEX sso_tokens_by_customer ON sso_tokens (customer_id);

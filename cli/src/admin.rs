@@ -31,6 +31,17 @@ pub enum Command {
         #[arg(long)]
         open: bool,
     },
+    /// Erases one customer of a business, as a person may ask by law: their messages, files,
+    /// conversations and every other row about them, and their contact in each connected CRM
+    /// (docs/security.md, "Erasing a customer"). Run it again to see where it stands: `erasing`
+    /// while the rest is deleted, `erased` once nothing is left.
+    ///
+    /// Example: crm-edge admin erase-customer <business id> <customer id>
+    #[command(verbatim_doc_comment)]
+    EraseCustomer {
+        business_id: String,
+        customer_id: String,
+    },
     /// Exports one business, every row of it, into a JSON lines file (docs/operations.md,
     /// "Backups and recovery"). Its secrets stay sealed under this deployment's SECRETS_KEY: the
     /// file restores only where that key is in the ring. Prints a line per table on stderr.
@@ -308,6 +319,23 @@ const ACCOUNT: &[&str] = &[
     "webhook_path",
     "created_at",
 ];
+const ERASURE: &[&str] = &[
+    "customer_id",
+    "status",
+    "requested_at",
+    "requested_by",
+    "erased_at",
+    "deleted",
+];
+
+const ERASURE_CRM: &[Column] = &[
+    ("CONNECTOR", "connector_id"),
+    ("CRM", "crm"),
+    ("ACTION", "action"),
+    ("STATUS", "status"),
+    ("ERROR", "error"),
+];
+
 const ACCOUNTS: &[Column] = &[
     ("ID", "id"),
     ("CHANNEL", "channel"),
@@ -479,6 +507,19 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             );
             let answer = call("GET", path, None)?;
             let shown = list(&answer, "alerts", ALERTS);
+            (answer, shown)
+        }
+        Command::EraseCustomer {
+            business_id,
+            customer_id,
+        } => {
+            let path = format!(
+                "{}/{}",
+                of_business(&business_id, "customers")?,
+                segment(&customer_id)?
+            );
+            let answer = call("DELETE", path, None)?;
+            let shown = output::fields(&answer, ERASURE) + &list(&answer, "crm", ERASURE_CRM);
             (answer, shown)
         }
         Command::Keys(Keys::Revoke { key_id }) => {

@@ -471,7 +471,7 @@ mod tests {
 
     #[test]
     fn subscriptions_name_known_events_once() {
-        assert_eq!(parse_subscription(None).map(|e| e.len()).ok(), Some(9));
+        assert_eq!(parse_subscription(None).map(|e| e.len()).ok(), Some(10));
         let names = vec!["message.received".to_owned(), "message.received".to_owned()];
         assert_eq!(
             parse_subscription(Some(&names)).ok(),

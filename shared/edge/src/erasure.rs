@@ -13,6 +13,7 @@
 
 use crate::Env;
 use crate::crm::sync;
+use crate::db::crm_links::CrmContact;
 use crate::db::crm_sync_jobs::{self, Contact, Requested};
 use crate::db::customer_erasures::{self, CrmPart, Erasure};
 use crate::db::directory::Moving;
@@ -22,6 +23,7 @@ use crate::knowledge::backend;
 use crate::media_store::ATTACHMENTS;
 use crate::{console_error, outbox, runtime};
 use domain::audit::Actor;
+use domain::crm::krayin::KrayinRefs;
 use domain::crm::work::{ConnectorKind, ContactKey, JobStatus, LinkKind, Operation};
 use domain::customer::Customer;
 use domain::erasure::{
@@ -112,7 +114,7 @@ async fn begin(
         external_id: found.external_id.as_deref(),
         addresses: &addresses,
     };
-    let contacts = db::crm_links::contacts_of_customer(db, tenant, customer).await?;
+    let contacts = crm_contacts_of(db, tenant, customer).await?;
     let now = runtime::now();
     let mut erasure = Erasure {
         customer_id: customer.clone(),
@@ -173,15 +175,43 @@ async fn begin(
 }
 
 /// The statements that forget what finds the customer or acts for them: their addresses, SSO
-/// tokens, CRM links and CRM work but their erasure's. Run when the erasure begins, and again at
-/// its end for what came while it ran.
-fn forget_customer(db: &Db, tenant: &Tenant, customer: &CustomerId) -> Result<[Statement; 4], ApiError> {
+/// tokens, CRM links, what connectors keep of their contact, and their CRM work but their
+/// erasure's. Run when the erasure begins, and again at its end for what came while it ran.
+fn forget_customer(db: &Db, tenant: &Tenant, customer: &CustomerId) -> Result<[Statement; 5], ApiError> {
     Ok([
         db::customer_identities::erase_of_customer(db, tenant, customer)?,
         db::sso_tokens::erase_of_customer(db, tenant, customer)?,
         db::crm_links::erase_local(db, tenant, LinkKind::Customer, db::listed([customer.as_str()]))?,
+        db::crm_contacts::forget_refs_of_customer(db, tenant, customer)?,
         crm_sync_jobs::erase_of_customer(db, tenant, customer)?,
     ])
+}
+
+/// The customer's contact in each connected CRM: the one its link names (Kustomer, HubSpot), or
+/// for Krayin the person its kept references name.
+async fn crm_contacts_of(
+    db: &Db,
+    tenant: &Tenant,
+    customer: &CustomerId,
+) -> Result<Vec<CrmContact>, ApiError> {
+    let mut contacts = db::crm_links::contacts_of_customer(db, tenant, customer).await?;
+    for kept in db::crm_contacts::kept_of_customer(db, tenant, customer).await? {
+        let linked = contacts
+            .iter()
+            .any(|contact| contact.connector_id == kept.connector_id);
+        let person = KrayinRefs::parse(&kept.external_id)
+            .ok()
+            .and_then(|refs| refs.person);
+        let krayin = ConnectorKind::parse(&kept.kind) == Some(ConnectorKind::Krayin);
+        if let (false, true, Some(person)) = (linked, krayin, person) {
+            contacts.push(CrmContact {
+                connector_id: kept.connector_id,
+                kind: kept.kind,
+                crm_id: person.to_string(),
+            });
+        }
+    }
+    Ok(contacts)
 }
 
 /// Steps the erasure on until it is done or the invocation's share is spent.

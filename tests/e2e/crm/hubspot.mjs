@@ -7,6 +7,8 @@
 //   GET, PATCH, DELETE /crm/objects/2026-03/{object}/{id}   (`?idProperty=`, `?properties=`, `?associations=`)
 //   POST  /crm/objects/2026-03/{object}/batch/upsert        `{inputs: [{id, idProperty, properties}]}`
 //   POST  /crm/objects/2026-03/{object}/search              `{filterGroups, properties, sorts, query, limit, after}`
+//   POST  /crm/objects/2026-03/contacts/gdpr-delete         `{objectId, idProperty?}`: 204, the contact and the
+//         engagements associated with it alone deleted for good, its email blocked (an unknown email blocked too)
 //   GET   /crm/pipelines/2026-03/tickets[/{id}]             (and /crm/v3/pipelines/tickets)
 //   GET   /crm/owners/2026-03[/{id}]                        (and /crm/v3/owners; `?email=&limit=&after=`)
 //   GET   /oauth/authorize?client_id&redirect_uri&scope&state   the consent page (HubSpot serves it
@@ -554,6 +556,9 @@ export async function startHubSpot(options = {}) {
   /** Custom contact properties: name → unique. */
   const contactProperties = new Map();
   const records = [];
+  // The contacts deleted through gdpr-delete, and the emails it blocked.
+  const gdprDeleted = [];
+  const gdprBlocked = [];
   const owners = [];
   const pipelines = [defaultPipeline()];
   const subscriptions = new Map();
@@ -907,6 +912,26 @@ export async function startHubSpot(options = {}) {
     records.splice(records.indexOf(record), 1);
   }
 
+  /** HubSpot's GDPR delete: the contact and what is associated with it alone, and its email blocked. */
+  function gdprDelete(object, body) {
+    const id = isPlainObject(body) ? body.objectId : undefined;
+    if (typeof id !== 'string' || id === '') throw invalid('objectId is required');
+    let record;
+    try {
+      record = find(object, id, body.idProperty);
+    } catch (error) {
+      if (body.idProperty !== 'email') throw error;
+      gdprBlocked.push(id.toLowerCase());
+      return;
+    }
+    records.splice(records.indexOf(record), 1);
+    if (record.properties.email) gdprBlocked.push(record.properties.email);
+    const alone = (r) => r.associations.length > 0
+      && r.associations.every((a) => a.toObjectType === 'contacts' && a.toObjectId === record.id);
+    for (const other of records.filter(alone)) records.splice(records.indexOf(other), 1);
+    gdprDeleted.push(record.id);
+  }
+
   function batchUpsert(object, body, atMs) {
     const inputs = isPlainObject(body) ? body.inputs : undefined;
     if (!Array.isArray(inputs)) throw invalid('inputs is required: an array of {id, idProperty, properties}');
@@ -1098,6 +1123,7 @@ export async function startHubSpot(options = {}) {
           ['DELETE', { kind: 'archive', object, id, scope: scopeOf(object, true) }],
         ];
         if (id === 'search') candidates.push(['POST', { kind: 'search', object, scope: scopeOf(object, false), json: true }]);
+        if (id === 'gdpr-delete' && object === 'contacts') candidates.push(['POST', { kind: 'gdprDelete', object, scope: scopeOf(object, true), json: true }]);
         return pick(candidates);
       }
       return { route: null, known: false };
@@ -1153,6 +1179,9 @@ export async function startHubSpot(options = {}) {
         return { status: 200, body: update(found.object, found.id, query, body, atMs) };
       case 'archive':
         archive(found.object, found.id, query);
+        return { status: 204, body: undefined };
+      case 'gdprDelete':
+        gdprDelete(found.object, body);
         return { status: 204, body: undefined };
       case 'batchUpsert':
         return { status: 200, body: batchUpsert(found.object, body, atMs) };
@@ -1703,6 +1732,10 @@ ${hidden.map(([name, value]) => `<input type="hidden" name="${name}" value="${es
     /** Each record with every property set and its associations, in the order made (snapshots). */
     get contacts() {
       return recordsOf('contacts');
+    },
+    /** The ids of the contacts deleted through gdpr-delete, in order. */
+    get gdprDeleted() {
+      return [...gdprDeleted];
     },
     get communications() {
       return recordsOf('communications');

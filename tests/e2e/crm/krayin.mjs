@@ -5,7 +5,7 @@
 //   GET   /get                                      the token's user
 //   GET   /contacts/persons                         (paginated)   POST /contacts/persons
 //   GET   /contacts/persons/search?search=&searchFields=&searchJoin=&limit=
-//   GET, PUT /contacts/persons/{id}
+//   GET, PUT, DELETE /contacts/persons/{id}   (DELETE: the person's leads with them)
 //   GET   /contacts/organizations?name=...          (paginated, exact filters)   POST ...
 //   GET, PUT /contacts/organizations/{id}
 //   GET   /leads                                    (paginated)   POST /leads
@@ -214,6 +214,8 @@ export async function startKrayin(options = {}) {
   const types = structuredClone(options.types ?? DEFAULT_TYPES).map((t) => ({ ...t, created_at: seededAt, updated_at: seededAt }));
 
   const persons = [];
+  // The ids of the persons deleted, in order.
+  const deletedPersons = [];
   const organizations = [];
   const leads = [];
   const activities = [];
@@ -679,6 +681,18 @@ export async function startKrayin(options = {}) {
         return saved(personOut(person), 'Person updated successfully.');
       },
     },
+    {
+      method: 'DELETE',
+      pattern: /^\/contacts\/persons\/([0-9]+)$/,
+      handle: ({ params }) => {
+        // Krayin deletes the person's leads with them (their foreign key cascades).
+        const person = must(findIn(persons, idOf(params)));
+        persons.splice(persons.indexOf(person), 1);
+        for (const lead of leads.filter((l) => l.person_id === person.id)) leads.splice(leads.indexOf(lead), 1);
+        deletedPersons.push(person.id);
+        return { status: 200, body: { message: 'Person deleted successfully.' } };
+      },
+    },
     { method: 'GET', pattern: /^\/contacts\/organizations$/, handle: ({ query, path }) => ({ status: 200, body: listResources(organizations, query, path, organizationOut) }) },
     { method: 'GET', pattern: /^\/contacts\/organizations\/([^/]+)$/, handle: ({ params }) => ({ status: 200, body: { data: organizationOut(must(findIn(organizations, params[0]))) } }) },
     {
@@ -892,6 +906,10 @@ export async function startKrayin(options = {}) {
     /** Persons as stored: `{ id, name, emails, contact_numbers, job_title, organization_id, user_id, … }`. */
     get persons() {
       return persons;
+    },
+    /** The ids of the persons deleted, in order. */
+    get deletedPersons() {
+      return [...deletedPersons];
     },
     get organizations() {
       return organizations;

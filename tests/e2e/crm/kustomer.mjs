@@ -6,6 +6,7 @@
 //   GET   /v1/customers/email={email}            (email URL-encoded in the segment)
 //   GET   /v1/customers/externalId={externalId}
 //   GET   /v1/customers/{id}        PUT /v1/customers/{id}        POST /v1/customers
+//   DELETE /v1/customers/{id}       (204; the customer's conversations, messages and notes with it)
 //   GET   /v1/customers/{id}/conversations       (paginated)
 //   POST  /v1/conversations         GET, PATCH /v1/conversations/{id}
 //   POST, GET /v1/conversations/{id}/messages    POST, GET /v1/conversations/{id}/notes
@@ -167,6 +168,8 @@ export async function startKustomer(options = {}) {
   const users = [];
   const orgs = [];
   const customers = [];
+  // The ids of the customers deleted, in order.
+  const deleted = [];
   const conversations = [];
   const messagesByConversation = new Map();
   const notesByConversation = new Map();
@@ -603,6 +606,24 @@ export async function startKustomer(options = {}) {
       },
     },
     {
+      method: 'DELETE',
+      pattern: /^\/v1\/customers\/([^/=]+)$/,
+      permission: 'customers:write',
+      role: 'org.permission.customer.delete',
+      handle: ({ key, params }) => {
+        const customer = existing(findCustomer(key.org, params[0]), 'customer', params[0]);
+        const theirs = conversations.filter((c) => c.relationships.customer.data.id === customer.id);
+        for (const conversation of theirs) {
+          messagesByConversation.delete(conversation.id);
+          notesByConversation.delete(conversation.id);
+          conversations.splice(conversations.indexOf(conversation), 1);
+        }
+        customers.splice(customers.indexOf(customer), 1);
+        deleted.push(customer.id);
+        return { status: 204, body: null };
+      },
+    },
+    {
       method: 'POST',
       pattern: /^\/v1\/customers$/,
       permission: 'customers:write',
@@ -888,6 +909,9 @@ export async function startKustomer(options = {}) {
     deliveries,
     get rateLimited() {
       return throttles.length;
+    },
+    get deleted() {
+      return [...deleted];
     },
     get customers() {
       return customers;
@@ -1232,6 +1256,11 @@ function parseJson(raw) {
 
 function send(res, status, body, headers = {}) {
   if (res.destroyed) return;
+  if (status === 204) {
+    res.writeHead(204, headers);
+    res.end();
+    return;
+  }
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',

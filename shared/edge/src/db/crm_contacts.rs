@@ -222,6 +222,49 @@ pub fn forget_connector(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<St
         .bind(&[text(id.as_str())])?)
 }
 
+/// What each connector keeps of the customer's contact (Krayin: the records it is linked to),
+/// with the connector's kind: an erasure's, before it forgets them.
+pub async fn kept_of_customer(
+    db: &Db,
+    tenant: &Tenant,
+    customer: &CustomerId,
+) -> Result<Vec<KeptRefs>, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "SELECT k.connector_id, c.kind, k.external_id FROM crm_contacts k JOIN crm_connectors c \
+             ON c.id = k.connector_id AND c.business_id = ?1 \
+             WHERE k.business_id = ?1 AND k.customer_id = ?2 AND k.external_id IS NOT NULL",
+        )
+        .bind(&[text(customer.as_str())])?
+        .all()
+        .await?
+        .results::<KeptRefs>()?)
+}
+
+/// A connector's kept references of one contact.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeptRefs {
+    pub connector_id: ConnectorId,
+    pub kind: String,
+    pub external_id: String,
+}
+
+/// The statement that clears what every connector keeps of the customer's contact (an
+/// erasure's).
+pub fn forget_refs_of_customer(
+    db: &Db,
+    tenant: &Tenant,
+    customer: &CustomerId,
+) -> Result<Statement, ApiError> {
+    Ok(db
+        .scoped(
+            tenant,
+            "UPDATE crm_contacts SET external_id = NULL, stages_done = NULL WHERE business_id = ?1 AND customer_id = ?2",
+        )
+        .bind(&[text(customer.as_str())])?)
+}
+
 /// The statement that deletes the customer's contact rows of every connector whose erasure work
 /// is settled (a contact with work waiting keeps its row for the lease its worker takes).
 pub fn erase_settled(db: &Db, tenant: &Tenant, customer: &CustomerId) -> Result<Statement, ApiError> {
@@ -229,7 +272,7 @@ pub fn erase_settled(db: &Db, tenant: &Tenant, customer: &CustomerId) -> Result<
         .scoped(
             tenant,
             "DELETE FROM crm_contacts WHERE business_id = ?1 AND customer_id = ?2 AND NOT EXISTS \
-             (SELECT 1 FROM crm_sync_jobs j WHERE j.connector_id = crm_contacts.connector_id \
+             (SELECT 1 FROM crm_sync_jobs j WHERE j.business_id = ?1 AND j.connector_id = crm_contacts.connector_id \
              AND j.customer_id = ?2 AND j.status = 'pending')",
         )
         .bind(&[text(customer.as_str())])?)

@@ -623,8 +623,8 @@ pub async fn states(db: &Db, tenant: &Tenant, ids: &[&SyncJobId]) -> Result<Vec<
     let rows = db
         .scoped(
             tenant,
-            "SELECT id, status, last_error FROM crm_sync_jobs WHERE business_id = ?1 \
-             AND id IN (SELECT value FROM json_each(?2))",
+            "SELECT id, status, last_error FROM crm_sync_jobs WHERE id IN (SELECT value FROM json_each(?2)) \
+             AND +business_id = ?1",
         )
         .bind(&[db::json_list(ids.iter().map(|id| id.as_str()))])?
         .all()

@@ -198,7 +198,8 @@ pub async fn subjects_of_business(db: &Db, tenant: &Tenant) -> Result<HashSet<St
     let rows = db
         .scoped(
             tenant,
-            "SELECT s.value FROM customer_erasures e, json_each(e.subjects) s WHERE e.business_id = ?1",
+            "SELECT json_each.value FROM customer_erasures, json_each(customer_erasures.subjects) \
+             WHERE customer_erasures.business_id = ?1",
         )
         .all()
         .await?

@@ -639,6 +639,21 @@ mod tests {
         crate::db::oauth_states::start(db, tenant, &format!("nonce-{}", tenant.business_id), 1)
             .await
             .must();
+        let erased = crate::db::customer_erasures::Erasure {
+            customer_id: domain::ids::CustomerId::generate(random()),
+            status: domain::erasure::Status::Erasing,
+            requested_us: 1,
+            requested_by: "admin".to_owned(),
+            erased_us: None,
+            subjects: vec!["0123456789abcdef0123456789abcdef".to_owned()],
+            crm: Vec::new(),
+            deleted: domain::erasure::Deleted::default(),
+        };
+        crate::db::customer_erasures::begin(db, tenant, &erased)
+            .must()
+            .run()
+            .await
+            .must();
         let idempotency = domain::idempotency::IdempotencyKey::from_header(Some("key-1"))
             .must()
             .unwrap_or_else(|| panic!("a key"));

@@ -814,6 +814,20 @@ fn a_lookup_by_keys_searches_each_key_and_never_walks_the_business() {
 /// `db` on `+business_id`). A new walk fails the test below until it finds its rows by a key or
 /// is added here with its reason; an entry no plan needs any more fails it too.
 const WALKS: &[(&str, &str, &str, &str)] = &[
+    // The sweep's erasures under way: a partial index of them alone, oldest first.
+    (
+        "customer_erasures",
+        "erasing",
+        "customer_erasures",
+        "the erasures under way (their own partial index), a few a run",
+    ),
+    // A customers link's page leaves out the records of the business's erased customers.
+    (
+        "customer_erasures",
+        "subjects_of_business",
+        "customer_erasures",
+        "the business's erasures, once per page of a customers link",
+    ),
     // A discarded restore's, once: its one directory entry, and the claims of its addresses,
     // which are keyed by address (a lookup's key), not by business.
     (

@@ -5,9 +5,11 @@
 //! 100,000 messages is erased in steps that each stay within one invocation's limits.
 
 use super::crm_links::{Dashboard, add_page, guide_crm, shopify_example};
+use super::krayin::{Connect, connector_body};
 use crate::app::{App, Business, test};
 use crate::partners::crm_pages::Sizes;
 use crate::partners::hubspot::HubSpot;
+use crate::partners::krayin::Krayin;
 use crate::partners::media_host::MediaHost;
 use crate::steps::channels::{WhatsApp, receive_whatsapp, receive_whatsapp_image, whatsapp_account};
 use crate::steps::crms::kustomer::{SETTLE_HORIZON, connected_business};
@@ -92,6 +94,14 @@ fn an_erased_customer_leaves_nothing_here_and_each_crm_deletes_their_contact() {
         let setup = connected_business(&app, json!({})).await;
         let business = &setup.business;
         let hubspot = connect_hubspot(&app, business).await;
+        let krayin = Krayin::install(&app.stack, "crm.krayin.example");
+        app.admin(
+            Method::Post,
+            &format!("/admin/businesses/{}/connectors", business.id),
+            Some(connector_body(&krayin, &Connect::default())),
+        )
+        .await
+        .expect(201);
         let media = MediaHost::install(&app.stack, "media.meta.test");
         media.serve_png();
         let whatsapp: WhatsApp = whatsapp_account(&app, &business.id, Some(&media.api_base_url())).await;
@@ -112,6 +122,7 @@ fn an_erased_customer_leaves_nothing_here_and_each_crm_deletes_their_contact() {
             "both customers are in Kustomer"
         );
         assert_eq!(hubspot.contacts().len(), 2, "and in HubSpot");
+        assert_eq!(krayin.persons().len(), 2, "and in Krayin");
         let attachments = app.stack.r2_keys("ATTACHMENTS");
         assert_eq!(attachments.len(), 1, "her image is stored: {attachments:?}");
 
@@ -136,7 +147,11 @@ fn an_erased_customer_leaves_nothing_here_and_each_crm_deletes_their_contact() {
         actions.sort();
         assert_eq!(
             actions,
-            [("hubspot", "gdpr_delete"), ("kustomer", "delete")],
+            [
+                ("hubspot", "gdpr_delete"),
+                ("krayin", "delete"),
+                ("kustomer", "delete")
+            ],
             "{erased}"
         );
         assert!(
@@ -204,6 +219,7 @@ fn an_erased_customer_leaves_nothing_here_and_each_crm_deletes_their_contact() {
         assert_eq!(left.len(), 1, "Kustomer deleted her: {left:#?}");
         assert_eq!(hubspot.gdpr_deleted().len(), 1, "HubSpot deleted her for good");
         assert_eq!(hubspot.contacts().len(), 1, "Bob's contact stays");
+        assert_eq!(krayin.persons().len(), 1, "Krayin deleted her person");
         let (status, again) = erase(&app, business, &ann_id).await;
         assert_eq!(status, 200, "asked again, it says where it stands: {again}");
         assert!(

@@ -251,6 +251,8 @@ pub(super) async fn populated(app: &App) -> Business {
                  INSERT INTO bot_turns (business_id, message_id, page_id, channel, queued_ms) \
                    VALUES ('{id}', 'message-waiting', 'page-1', 'messenger', 1);
                  INSERT INTO oauth_states (nonce, business_id, expires_ms) VALUES ('nonce-1', '{id}', 1);
+                 INSERT INTO customer_erasures (id, business_id, requested_us, requested_by, status, subjects, erased_us) \
+                   VALUES ('8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f', '{id}', 1, 'admin', 'erased', '[\"0123456789abcdef\"]', 2);
                  INSERT INTO alerts (id, business_id, kind, subject_id, subject_name, threshold, value, message, \
                    raised_ms, resolved_ms, raised_email, resolved_email) \
                    VALUES ('alert-1', '{id}', 'connector_failing', '{connector_id}', 'Kustomer', 10, 12, 'failing', \

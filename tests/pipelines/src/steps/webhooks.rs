@@ -8,7 +8,7 @@ use edge::runtime::Method;
 use serde_json::{Value, json};
 
 /// Every event an endpoint can subscribe to.
-pub const EVENTS: [&str; 9] = [
+pub const EVENTS: [&str; 10] = [
     "message.received",
     "message.sent",
     "conversation.created",
@@ -16,6 +16,7 @@ pub const EVENTS: [&str; 9] = [
     "conversation.status_changed",
     "customer.created",
     "customer.updated",
+    "customer.erased",
     "alert.raised",
     "alert.resolved",
 ];

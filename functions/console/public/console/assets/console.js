@@ -7,7 +7,8 @@
   /** @type {import('../../../types/api').EventType[]} */
   const EVENTS = [
     'message.received', 'message.sent', 'conversation.created', 'conversation.assigned',
-    'conversation.status_changed', 'customer.created', 'customer.updated', 'alert.raised', 'alert.resolved',
+    'conversation.status_changed', 'customer.created', 'customer.updated', 'customer.erased',
+    'alert.raised', 'alert.resolved',
   ];
   /** @type {import('../../../types/api').LinkChannelName[]} */
   const LINK_CHANNELS = ['facebook', 'messenger', 'instagram', 'whatsapp'];
