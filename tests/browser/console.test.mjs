@@ -216,6 +216,37 @@ describe('the business console', () => {
     }
   });
 
+  for (const width of [375, 1280]) {
+    test(`API access at ${width} px: a customer is erased after a confirm, and the answer says what was deleted`, async () => {
+      const synced = await api(business.key, 'POST', '/api-customers-sync', {
+        customers: [{ name: 'Erin Erased', email: `${unique('erin')}@example.com` }],
+      });
+      assert.equal(synced.status, 200, synced.text);
+      const id = synced.body.results.details[0].customer_id;
+      const { context, page, errors } = await signedIn(width);
+      try {
+        await show(page, 'api-access');
+        const erase = page.getByRole('form', { name: 'Erase a customer' });
+        await erase.getByLabel('Customer id').fill(id);
+        let asked = '';
+        page.once('dialog', (dialog) => {
+          asked = dialog.message();
+          return dialog.accept();
+        });
+        await erase.getByRole('button', { name: 'Erase' }).click();
+        const region = page.getByRole('region', { name: 'Erase a customer' });
+        await region.getByText('Erased', { exact: true }).waitFor({ timeout: WAIT_MS });
+        assert.match(asked, new RegExp(`Erase customer ${id}\\?`), 'asked first, naming the customer');
+        await region.getByText('0 messages, 0 conversations, 0 files and 0 CRM link records deleted.').waitFor({ timeout: WAIT_MS });
+        assert.equal((await api(business.key, 'GET', `/api-customers?id=${id}`)).status, 404, 'the customer is gone');
+        await region.screenshot({ path: join(SCREENSHOTS, `console-erase-customer-${width}.png`) });
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+      }
+    });
+  }
+
   test('webhooks: an error is shown by its field; a webhook with every event is added, tested and its delivery seen', async () => {
     const { context, page, errors } = await signedIn(1280);
     try {

@@ -589,6 +589,18 @@
       await api('PATCH', '/api-business', { new_conversation_after_hours: given === '' ? null : Number(given) });
       toast('Saved');
     }, { label: 'Returning customers' });
+    const erased = h('div', { 'aria-live': 'polite' });
+    const erase = form([
+      field('Customer id', 'customer_id', {
+        required: true, placeholder: '8c5e2a8e-2f7a-4b8e-9c1d-0a1b2c3d4e5f',
+        hint: 'As the API names them (customer_id). Their messages, files, conversations and every other record of them here are deleted, and each connected CRM is asked to delete their contact. It cannot be undone.',
+      }),
+    ], 'Erase', async (el) => {
+      const id = (value(el, 'customer_id') || '').trim();
+      if (!window.confirm(`Erase customer ${id}? Everything of them is deleted for good, here and in your CRMs.`)) return;
+      fill(erased, erasureView(await api('DELETE', `/api-customers/${encodeURIComponent(id)}`)));
+      el.reset();
+    }, { label: 'Erase a customer', danger: true });
     return [
       heading('API access'),
       h('p', { class: 'muted' }, 'Your CRM calls the API with a key. Keys are stored only as a hash: a new key is shown once.'),
@@ -607,7 +619,23 @@
       ]), 'No other sessions'),
       h('section', { class: 'card', 'aria-labelledby': 'embed' }, h('h2', { id: 'embed' }, 'Embedded inbox'), frame),
       h('section', { class: 'card', 'aria-labelledby': 'spells' }, h('h2', { id: 'spells' }, 'Returning customers'), spells),
+      h('section', { class: 'card', 'aria-labelledby': 'erasure' },
+        h('h2', { id: 'erasure' }, 'Erase a customer'),
+        h('p', { class: 'hint' }, 'When a person asks you to erase their data. What is kept is a record with no personal data: their id, when, and by whom.'),
+        erase, erased),
     ];
+  }
+
+  /** An erasure as `DELETE /api-customers/{id}` answers it: where it stands, what it deleted, each CRM's part. */
+  function erasureView(out) {
+    const deleted = out.deleted;
+    return h('div', { class: 'stack' },
+      h('p', {}, badge(out.status === 'erased' ? 'good' : 'warn', out.status === 'erased' ? 'Erased' : 'Erasing'), ' ',
+        `${deleted.messages} messages, ${deleted.conversations} conversations, ${deleted.attachments} files and ${deleted.knowledge_pieces} CRM link records deleted.`,
+        out.status === 'erased' ? '' : ' The rest is deleted within minutes: erase the same id again to see where it stands.'),
+      table(['CRM', 'Asked to', 'Status'], out.crm.map((part) => [
+        part.crm, part.action === 'gdpr_delete' ? 'delete for good (GDPR)' : 'delete', part.error ? `${part.status}: ${part.error}` : part.status,
+      ]), 'No CRM is connected'));
   }
 
   /**
