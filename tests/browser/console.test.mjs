@@ -261,7 +261,7 @@ describe('the business console', () => {
       assert.match(message, /url/i, `the error names the URL: ${message}`);
 
       await url.fill(receiver.url);
-      assert.equal(await page.locator('input[type=checkbox][name^="events."]:checked').count(), 9);
+      assert.equal(await page.locator('input[type=checkbox][name^="events."]:checked').count(), 10);
       await page.getByRole('button', { name: 'Add webhook' }).click();
       const secret = page.locator('[data-secret]');
       await secret.waitFor({ timeout: WAIT_MS });
@@ -278,7 +278,7 @@ describe('the business console', () => {
       await saved(page, () => edit.getByRole('button', { name: 'Save changes' }).click());
       const hooks = await api(business.key, 'GET', '/api-webhooks');
       const hook = hooks.body.webhooks.find((w) => w.name === 'CRM sync');
-      assert.equal(hook.events.length, 8);
+      assert.equal(hook.events.length, 9);
       assert.ok(!hook.events.includes('customer.updated'));
       await page.getByRole('heading', { level: 1, name: 'CRM sync' }).waitFor({ timeout: WAIT_MS });
       await page.locator('main td', { hasText: 'delivered' }).first().waitFor({ timeout: WAIT_MS }).catch(() => {});

@@ -186,6 +186,7 @@ describe('openapi.json against the running stack', () => {
       webhook_id: method === 'DELETE' ? fixtures.spare_webhook_id : fixtures.webhook_id,
       conversation_id: fixtures.conversation_id,
       escalation_id: fixtures.escalation_id,
+      customer_id: fixtures.spare_customer_id,
       // A Chatwoot webhook token the Krayin fixture does not have: the URL is refused (401).
       token: 'f'.repeat(40),
       link_id: fixtures.link_id,

@@ -81,6 +81,9 @@ export async function makeFixtures() {
   const email = `${unique('customer')}@example.com`;
   const synced = await sync(business.key, [{ name: 'Fixture', email, phone: '+353871234567', external_id: unique('crm') }]);
   fixtures.customer_id = synced.results.details[0].customer_id;
+  // For DELETE /api-customers/{id} and its operator's twin: an erasure of a customer of its own.
+  const spareCustomer = await sync(business.key, [{ name: 'Spare', email: `${unique('spare')}@example.com` }]);
+  fixtures.spare_customer_id = spareCustomer.results.details[0].customer_id;
   const sent = await api(business.key, 'POST', '/api-send-message', { email, channel: 'email', content: 'hello' });
   assert.equal(sent.status, 202, `a message: ${sent.text}`);
   fixtures.conversation_id = sent.body.message.conversation_id;
