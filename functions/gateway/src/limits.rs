@@ -25,7 +25,7 @@
 use domain::api_key;
 use domain::console;
 use domain::error::ApiError;
-use domain::rate_limit::{self, Answer, Ask, Decision, Holder, Lease};
+use domain::rate_limit::{self, Answer, Ask, Decision, Holder, Lease, Returned};
 use edge::Env;
 use edge::console_error;
 use edge::runtime::Context;
@@ -141,10 +141,10 @@ pub async fn take_for_holder(env: &Env, ctx: &Context, holder: Option<&Holder>) 
     let (spent, refill, returned) = LEASES.with(|leases| {
         let mut leases = leases.borrow_mut();
         let Some(lease) = leases.get_mut(name) else {
-            return (None, false, 0);
+            return (None, false, Returned::NONE);
         };
         match lease.spend(now) {
-            Some(decision) => (Some(decision), lease.should_refill(), 0),
+            Some(decision) => (Some(decision), lease.should_refill(), Returned::NONE),
             None => (None, false, lease.take_unspent(now)),
         }
     });
@@ -175,7 +175,7 @@ pub async fn take_for_holder(env: &Env, ctx: &Context, holder: Option<&Holder>) 
 /// Asks a holder's bucket for a lease (or for one token while another ask of this isolate is on
 /// its way), giving back `returned` unspent tokens. `None`: the key or session is unknown
 /// (remembered here for a while) or the limiter failed (logged).
-async fn ask_for_lease(env: &Env, holder: &Holder, returned: u32) -> Option<Answer> {
+async fn ask_for_lease(env: &Env, holder: &Holder, returned: Returned) -> Option<Answer> {
     let name = holder.name();
     let name = name.as_str();
     let asking = Asking::start(name);
@@ -231,7 +231,7 @@ impl Drop for Asking {
 
 /// The next lease of a holder whose lease runs low, asked for after the response.
 async fn refill_lease(env: Env, holder: Holder) {
-    let answer = ask_for_lease(&env, &holder, 0).await;
+    let answer = ask_for_lease(&env, &holder, Returned::NONE).await;
     let now = runtime::now().millis();
     LEASES.with(|leases| {
         let mut leases = leases.borrow_mut();

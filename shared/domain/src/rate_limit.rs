@@ -157,9 +157,10 @@ pub struct Grant {
 }
 
 impl Bucket {
-    /// How long tokens granted to a lease count against the bucket: the lease's lifetime, and a
-    /// second for the answer's way to the isolate and for clocks that differ.
-    pub const LEASED_FOR_MS: i64 = Lease::LIFETIME_MS + 1_000;
+    /// How long tokens granted to a lease count against the bucket: the lease's lifetime, the
+    /// second in which its unspent tokens come back as still counted ([`Returned::counted`]), and
+    /// a second for the answer's way to the isolate and for clocks that differ.
+    pub const LEASED_FOR_MS: i64 = Lease::COUNTED_FOR_MS + 1_000;
 
     pub fn full(policy: Policy, now_ms: i64) -> Self {
         Self {
@@ -187,10 +188,22 @@ impl Bucket {
         grant
     }
 
-    /// Puts back tokens a lease did not spend (never beyond what the bucket may hold).
-    pub fn give_back(&mut self, policy: Policy, now_ms: i64, tokens: u32) {
+    /// Puts back tokens a lease did not spend (never beyond what the bucket may hold). Tokens whose
+    /// grant still counts against the bucket stop counting first, the oldest grants' first: else
+    /// the room they take would refuse them, and a lease that aged out before it was spent (a slow
+    /// isolate) would lose its tokens for as long as the bucket takes to refill them.
+    pub fn give_back(&mut self, policy: Policy, now_ms: i64, returned: Returned) {
+        if returned.counted {
+            let mut left = returned.tokens;
+            for (_, leased) in &mut self.leased {
+                let released = left.min(*leased);
+                *leased -= released;
+                left -= released;
+            }
+            self.leased.retain(|(_, leased)| *leased > 0);
+        }
         self.refill(policy, now_ms);
-        self.tokens = (self.tokens + f64::from(tokens)).min(self.room(policy, now_ms));
+        self.tokens = (self.tokens + f64::from(returned.tokens)).min(self.room(policy, now_ms));
     }
 
     fn take_up_to(&mut self, policy: Policy, now_ms: i64, want: u32) -> Grant {
@@ -253,6 +266,9 @@ pub struct Lease {
 impl Lease {
     /// How long unspent tokens are held before they go back to the bucket.
     pub const LIFETIME_MS: i64 = 2_000;
+    /// Unspent tokens given back within this long of their grant (by this isolate's clock) still
+    /// count against the bucket there ([`Bucket::LEASED_FOR_MS`] outlasts it by the answer's way).
+    pub const COUNTED_FOR_MS: i64 = Self::LIFETIME_MS + 1_000;
 
     /// A lease of `grant`'s tokens; `size` is what was asked for.
     pub fn new(grant: Grant, size: u32, now_ms: i64) -> Self {
@@ -308,17 +324,36 @@ impl Lease {
     }
 
     /// Takes the unspent tokens of a lease too old to spend, to give them back to the bucket.
-    pub fn take_unspent(&mut self, now_ms: i64) -> u32 {
+    pub fn take_unspent(&mut self, now_ms: i64) -> Returned {
         if !self.is_old(now_ms) {
-            return 0;
+            return Returned::NONE;
         }
-        std::mem::take(&mut self.tokens)
+        Returned {
+            tokens: std::mem::take(&mut self.tokens),
+            counted: now_ms - self.granted_at_ms < Self::COUNTED_FOR_MS,
+        }
     }
 
     /// Older than [`Self::LIFETIME_MS`]: not to be spent any more.
     pub fn is_old(&self, now_ms: i64) -> bool {
         now_ms - self.granted_at_ms >= Self::LIFETIME_MS
     }
+}
+
+/// Unspent tokens a lease gives back to its bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Returned {
+    pub tokens: u32,
+    /// Given back soon enough that their grant still counts against the bucket (within
+    /// [`Lease::COUNTED_FOR_MS`]): the bucket stops counting them as leased.
+    pub counted: bool,
+}
+
+impl Returned {
+    pub const NONE: Returned = Returned {
+        tokens: 0,
+        counted: false,
+    };
 }
 
 /// How long a key no business has is known as such, by its limiter and by the gateway's isolates
@@ -335,7 +370,7 @@ pub enum Ask {
     /// already asking for a lease), after taking back `returned` unspent ones.
     Lease {
         holder: Holder,
-        returned: u32,
+        returned: Returned,
         one: bool,
     },
     /// An authentication from this address (or, `site`, from an address of this IPv6 /48) failed:
@@ -374,8 +409,8 @@ impl Holder {
 }
 
 impl Ask {
-    /// `lease <holder's name> <returned> <0|1>`, `failed-authentication [site]`, or `usage
-    /// <holder's name> <report's words>`.
+    /// `lease <holder's name> <returned> <0|1> <counted 0|1>`, `failed-authentication [site]`, or
+    /// `usage <holder's name> <report's words>`.
     pub fn to_line(&self) -> String {
         match self {
             Ask::Lease {
@@ -383,7 +418,13 @@ impl Ask {
                 returned,
                 one,
             } => {
-                format!("lease {} {returned} {}", holder.name(), u8::from(*one))
+                format!(
+                    "lease {} {} {} {}",
+                    holder.name(),
+                    returned.tokens,
+                    u8::from(*one),
+                    u8::from(returned.counted)
+                )
             }
             Ask::FailedAuthentication { site: false } => "failed-authentication".to_owned(),
             Ask::FailedAuthentication { site: true } => "failed-authentication site".to_owned(),
@@ -395,9 +436,16 @@ impl Ask {
     pub fn parse_line(line: &str) -> Option<Self> {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["lease", holder, returned, one] => Some(Ask::Lease {
+            // An isolate of the deployment before counted returns says nothing of it.
+            ["lease", holder, returned, one, counted @ ..] if counted.len() <= 1 => Some(Ask::Lease {
                 holder: Holder::parse(holder)?,
-                returned: returned.parse().ok()?,
+                returned: Returned {
+                    tokens: returned.parse().ok()?,
+                    counted: match counted {
+                        [counted] => flag(counted)?,
+                        _ => false,
+                    },
+                },
                 one: flag(one)?,
             }),
             ["failed-authentication"] => Some(Ask::FailedAuthentication { site: false }),
@@ -612,12 +660,13 @@ mod tests {
         assert_eq!(refused.tokens, 0);
         assert!(!refused.decision.allowed);
         assert_eq!(refused.decision.retry_after_seconds, 1);
-        // Tokens given back while their grant still counts against the bucket stay counted (the
-        // room comes back as the grant ages out); once it has, they can be granted again, and
-        // the bucket never holds more than its size.
-        bucket.give_back(policy, 0, 3);
-        assert_eq!(bucket.grant(policy, 0, 10).tokens, 0);
-        bucket.give_back(policy, 60_000, 50);
+        // Tokens given back while their grant still counts against the bucket stop counting as
+        // leased: they can be granted again at once. Tokens whose grant aged out come back within
+        // the room, and the bucket never holds more than its size.
+        let back = |tokens, counted| Returned { tokens, counted };
+        bucket.give_back(policy, 0, back(3, true));
+        assert_eq!(bucket.grant(policy, 0, 10).tokens, 3);
+        bucket.give_back(policy, 60_000, back(50, false));
         assert_eq!(bucket.grant(policy, 60_000, 100).tokens, 25);
     }
 
@@ -639,7 +688,9 @@ mod tests {
             let allowed = match spent {
                 Some(_) => true,
                 None => {
-                    let unspent = slot.as_mut().map_or(0, |lease| lease.take_unspent(ms));
+                    let unspent = slot
+                        .as_mut()
+                        .map_or(Returned::NONE, |lease| lease.take_unspent(ms));
                     bucket.give_back(policy, ms, unspent);
                     let grant = bucket.grant(policy, ms, size);
                     let mut lease = Lease::new(grant, size, ms);
@@ -655,6 +706,39 @@ mod tests {
             admitted >= 100 + 100 - 4 * 10,
             "at most a lease per isolate held back: {admitted}"
         );
+    }
+
+    #[test]
+    fn a_slow_isolate_whose_leases_age_out_unspent_still_lets_exactly_the_burst_through() {
+        // A busy machine: a request every 300 ms, so each lease of 10 grows old before it is
+        // spent and gives back what is left while its grant still counts. One refill a minute:
+        // over 36 s the bucket allows its burst and no more, and none of it is lost.
+        let policy = Policy {
+            per_minute: 1,
+            burst: 100,
+        };
+        let size = policy.lease_size();
+        let mut bucket = Bucket::full(policy, 0);
+        let mut lease: Option<Lease> = None;
+        let mut admitted = 0;
+        for step in 0..120_i64 {
+            let ms = step * 300;
+            let allowed = match lease.as_mut().and_then(|lease| lease.spend(ms)) {
+                Some(_) => true,
+                None => {
+                    let unspent = lease
+                        .as_mut()
+                        .map_or(Returned::NONE, |lease| lease.take_unspent(ms));
+                    bucket.give_back(policy, ms, unspent);
+                    let mut granted = Lease::new(bucket.grant(policy, ms, size), size, ms);
+                    let allowed = granted.spend(ms).is_some();
+                    lease = Some(granted);
+                    allowed
+                }
+            };
+            admitted += usize::from(allowed);
+        }
+        assert_eq!(admitted, 100);
     }
 
     #[test]
@@ -704,7 +788,7 @@ mod tests {
             None,
             "the first grant's tokens are too old"
         );
-        assert_eq!(lease.take_unspent(Lease::LIFETIME_MS), 19);
+        assert_eq!(lease.take_unspent(Lease::LIFETIME_MS).tokens, 19);
         // A lease whose tokens were all spent starts its age again with the next grant.
         let mut lease = Lease::new(bucket.grant(policy, 0, 1), 1, 0);
         lease.spend(0);
@@ -738,10 +822,10 @@ mod tests {
         let mut bucket = Bucket::full(policy, 0);
         let mut lease = Lease::new(bucket.grant(policy, 0, 10), 10, 0);
         lease.spend(0);
-        assert_eq!(lease.take_unspent(Lease::LIFETIME_MS - 1), 0);
+        assert_eq!(lease.take_unspent(Lease::LIFETIME_MS - 1).tokens, 0);
         assert_eq!(lease.spend(Lease::LIFETIME_MS), None);
-        assert_eq!(lease.take_unspent(Lease::LIFETIME_MS), 9);
-        assert_eq!(lease.take_unspent(Lease::LIFETIME_MS), 0);
+        assert_eq!(lease.take_unspent(Lease::LIFETIME_MS).tokens, 9);
+        assert_eq!(lease.take_unspent(Lease::LIFETIME_MS).tokens, 0);
     }
 
     #[test]
@@ -838,12 +922,15 @@ mod tests {
         for ask in [
             Ask::Lease {
                 holder: Holder::Key("ab12".into()),
-                returned: 7,
+                returned: Returned {
+                    tokens: 7,
+                    counted: true,
+                },
                 one: true,
             },
             Ask::Lease {
                 holder: Holder::Session("cd34".into()),
-                returned: 0,
+                returned: Returned::NONE,
                 one: false,
             },
             Ask::FailedAuthentication { site: false },
