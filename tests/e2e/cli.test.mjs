@@ -201,14 +201,16 @@ describe('crm-edge import customers', () => {
       assert.equal(seen.size, 3, 'one key per batch');
       for (const [key, tries] of seen) {
         assert.match(key, /^import-[0-9a-f]{32}-\d+$/);
-        // The stack itself may answer 503 with Retry-After on a busy machine (the local D1's one
-        // writer held too long): the tool waits that out too, with the same key.
+        // On a busy machine the local stack itself may answer 503: wrangler dev's proxy while
+        // workerd is saturated (Retry-After: 0, with no invocation of ours in its log), or ours
+        // when the local D1's one writer is held too long (Retry-After: 10). The tool waits those
+        // out too, with the same key.
         const statuses = tries.map((t) => t.status);
         const fromStack = tries.slice(2, -1);
         assert.deepEqual([...statuses.slice(0, 2), statuses.at(-1)], [429, 503, 200], `${key}: waited out, retried, answered: ${statuses}`);
         assert.ok(
-          fromStack.every((t) => t.stack && t.status === 503 && Number(t.retryAfter) >= 1),
-          `${key}: nothing but the stack's own 503s with Retry-After between: ${JSON.stringify(tries)}`,
+          fromStack.every((t) => t.stack && t.status === 503),
+          `${key}: nothing but the stack's own 503s between: ${JSON.stringify(tries)}`,
         );
         assert.ok(tries[1].at - tries[0].at >= 950, `${key}: Retry-After: 1 was honoured (${tries[1].at - tries[0].at} ms)`);
       }
