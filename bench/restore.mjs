@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADMIN, BASE, admin } from './lib.mjs';
-import { d1, d1Reader } from '../tests/e2e/store.mjs';
+import { d1, d1Reader, deleteEverywhere } from '../tests/e2e/store.mjs';
 import { receiveWhatsapp, uniquePhone, whatsappAccount } from '../tests/e2e/receivers/webhook-api.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -62,16 +62,6 @@ async function snapshot(id) {
   }
   reader.close();
   return held;
-}
-
-function deleteEverywhere(id) {
-  const tables = d1("SELECT m.name FROM sqlite_master m WHERE m.type = 'table' "
-    + "AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) p WHERE p.name = 'business_id')").map(([name]) => name);
-  // Children first: the tables a foreign key names last.
-  for (const table of ['attachments', 'messages', 'conversations', 'customer_identities', 'sso_tokens', ...tables]) {
-    d1(`DELETE FROM ${table} WHERE business_id = ?`, [id]);
-  }
-  d1('DELETE FROM businesses WHERE id = ?', [id]);
 }
 
 const created = await admin('POST', '/admin/businesses', { name: `Restore bench ${Date.now()}`, default_country: 'IE' });

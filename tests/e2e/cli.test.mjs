@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_TOKEN, BASE_URL, admin, api, newBusiness, request, unique, waitFor } from './support.mjs';
-import { d1, d1Shards } from './store.mjs';
+import { d1, d1Shards, deleteEverywhere } from './store.mjs';
 import { whatsappNotification } from './providers/meta.mjs';
 import { refusedUrl, startWebhookReceiver } from './receivers/webhook-receiver.mjs';
 import { createWebhook, deliveriesOf } from './receivers/webhook-api.mjs';
@@ -510,13 +510,6 @@ describe('crm-edge admin backup, restore and resume', () => {
   });
   after(() => receiver?.close());
 
-  /** Deletes every row of the business from every shard, as a database that lost it would hold none. */
-  function deleteEverywhere(id) {
-    const tables = d1("SELECT m.name FROM sqlite_master m WHERE m.type = 'table' "
-      + "AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) p WHERE p.name = 'business_id')").map(([name]) => name);
-    for (const table of tables) d1(`DELETE FROM ${table} WHERE business_id = ?`, [id]);
-    d1('DELETE FROM businesses WHERE id = ?', [id]);
-  }
   const customersOf = (id) => d1('SELECT count(*) FROM customers WHERE business_id = ?', [id])[0][0];
 
   test('a backup past 64 KiB restores through the command into quarantine: an edited line refused by its number before anything is written, the file private, the old key refused, nothing delivered until resumed, then the replay delivered once', async () => {

@@ -84,6 +84,17 @@ export function d1(sql, params = []) {
 }
 
 /**
+ * Deletes every row of the business from every shard, as a database that lost it would hold
+ * none (a restore's starting point). Python's sqlite3 checks no foreign keys, so any order does.
+ */
+export function deleteEverywhere(businessId) {
+  const tables = d1("SELECT m.name FROM sqlite_master m WHERE m.type = 'table' "
+    + "AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) p WHERE p.name = 'business_id')").map(([name]) => name);
+  for (const table of tables) d1(`DELETE FROM ${table} WHERE business_id = ?`, [businessId]);
+  d1('DELETE FROM businesses WHERE id = ?', [businessId]);
+}
+
+/**
  * Takes the write lock of the shard that holds `businessId`'s row and keeps it until the returned
  * `release()`: that database then answers its statements "database is locked" (SQLITE_BUSY: the
  * local simulator opens a transaction for reads too), as a D1 database that is busy or restarting
