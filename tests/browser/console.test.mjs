@@ -130,7 +130,9 @@ before(async () => {
   mkdirSync(SCREENSHOTS, { recursive: true });
   business = await newBusiness({ name: unique('Acme Outdoor'), default_country: 'IE' });
   receiver = await startReceiver();
-  kustomer = await kustomerOrg();
+  // The key expires in ten days (the seed's "Monitor API key expiration") and holds every role
+  // the fake knows, two of which no feature uses ("least privilege").
+  kustomer = await kustomerOrg({ key: { expiresAt: Date.now() + 10 * 86_400_000 } });
   krayinToken = sanctumToken(1);
   krayin = await startKrayin({ tokens: { [krayinToken]: { user: { id: 1, name: 'Krayin Admin' } } }, rateLimit: null });
   crm = await startCrm();
@@ -303,6 +305,17 @@ describe('the business console', () => {
       await page.getByRole('heading', { level: 1, name: 'Kustomer' }).waitFor({ timeout: WAIT_MS });
       await page.getByRole('button', { name: 'Test the connection' }).click();
       await page.getByText('The CRM answered as ChatBot Integration.').waitFor({ timeout: WAIT_MS });
+      // The test's warnings (the key's expiry, the roles beyond need) and the permissions it read.
+      await page.getByText(/the API key expires at .* \(in (9|10) days\)/).waitFor({ timeout: WAIT_MS });
+      await page.getByText(/holds 2 role\(s\) no feature here uses \(org\.permission\.message\.read, org\.permission\.note\.read\)/).first().waitFor({ timeout: WAIT_MS });
+      const facts = page.locator('dl.facts');
+      assert.equal(await facts.locator('dt', { hasText: 'Roles no feature uses' }).locator('xpath=following-sibling::dd[1]').textContent(),
+        'org.permission.message.read, org.permission.note.read');
+      assert.equal(await facts.locator('dt', { hasText: 'Missing' }).locator('xpath=following-sibling::dd[1]').textContent(), 'none');
+      // The key's expiry, read as it was saved, on the connector's page.
+      await page.getByRole('heading', { level: 2, name: 'API key' }).waitFor({ timeout: WAIT_MS });
+      await page.getByText(/^(9|10) day\(s\) left$/).waitFor({ timeout: WAIT_MS });
+      await page.screenshot({ path: join(SCREENSHOTS, 'console-connector-test-1280.png'), fullPage: true });
       const kSettings = page.getByRole('form', { name: 'Kustomer settings' });
       await kSettings.getByLabel('Field mapping (JSON)').fill('{ "customerEmail": ');
       await kSettings.getByRole('button', { name: 'Save settings' }).click();

@@ -57,6 +57,7 @@ fn status_out(connector: &Connector, summary: Summary, calls: &Window, now: Time
         last_error: connector.last_error.clone(),
         last_error_at: connector.last_error_us.map(Timestamp::from_micros),
         last_success_at: connector.last_success_us.map(Timestamp::from_micros),
+        key_expires_at: connector.key_expires_us.map(Timestamp::from_micros),
         paused_until: connector
             .paused_until_us
             .filter(|until| *until > now.micros())
@@ -125,6 +126,7 @@ async fn make(
         last_success_us: None,
         crm_cache: None,
         crm_cache_us: None,
+        key_expires_us: None,
         revision: 0,
         created_at: now.to_rfc3339(),
         updated_at: now.to_rfc3339(),
@@ -135,6 +137,7 @@ async fn make(
     let keys = secrets_key::keyring(env)?;
     let connector = crm_connectors::insert(&db, &keys, tenant, &id, kind, fields, &now.to_rfc3339()).await?;
     keep_read(&db, &connector, connector.revision, read).await?;
+    edge::crm::read_key_expiry(env, &db, &connector).await?;
     let detail = json!({ "kind": kind.as_str(), "name": connector.name, "secrets": fields.secrets.names() });
     audit
         .record(
@@ -389,6 +392,17 @@ pub async fn update(
         let now = runtime::now().to_rfc3339();
         if crm_connectors::update(&db, &keys, &current.tenant, id, current.revision, &fields, &now).await? {
             keep_read(&db, &current, current.revision + 1, read).await?;
+            if patch
+                .secrets
+                .as_object()
+                .is_some_and(|secrets| !secrets.is_empty())
+            {
+                let saved = Connector {
+                    revision: current.revision + 1,
+                    ..to_be
+                };
+                edge::crm::read_key_expiry(env, &db, &saved).await?;
+            }
             audit
                 .record_update(
                     env,

@@ -395,6 +395,7 @@ export type ConnectorStatus = {
   "backlog": number;
   "calls_today": number;
   "health": Health;
+  "key_expires_at": string | null;
   "last_24h": Summary;
   "last_error": string | null;
   "last_error_at": string | null;
@@ -774,7 +775,7 @@ export type KeyUsage = {
   "status_4xx": number;
   "status_5xx": number;
 };
-export type Kind = "connector_failing" | "connector_paused" | "connector_budget" | "connector_backlog" | "endpoint_disabled" | "endpoint_failing" | "link_failing" | "error_rate" | "rate_limited";
+export type Kind = "connector_failing" | "connector_paused" | "connector_budget" | "connector_backlog" | "connector_key_expiring" | "endpoint_disabled" | "endpoint_failing" | "link_failing" | "error_rate" | "rate_limited";
 export type KpisOut = {
   "answered": number;
   "answered_without_person": number;
@@ -973,6 +974,7 @@ export type Percentiles = {
   "p95": number | null;
 };
 export type Permissions = {
+  "extra": Array<string>;
   "held": Array<string>;
   "missing": Array<MissingPermission>;
 };
@@ -1346,7 +1348,7 @@ export type TurnRefusal = {
   "kind": "number" | "email" | "link" | "personal";
   "value": string;
 };
-export type Unit = "minutes" | "percent" | "failures" | "requests" | "none";
+export type Unit = "minutes" | "percent" | "failures" | "requests" | "days_left" | "none";
 export type UpdatedOut = {
   "changed": Array<string>;
   "crm_links": Array<CrmLink>;

@@ -20,6 +20,9 @@ pub const MAX_RECIPIENTS: usize = 10;
 /// The API requests an error rate is judged on, at least: one failed request of three is no
 /// alert.
 pub const ERROR_RATE_MIN_REQUESTS: i64 = 20;
+/// The most days ahead a key's expiry may be alerted (the `connector_key_expiring` rule's largest
+/// threshold): the sweep reads no expiry further away.
+pub const KEY_EXPIRY_MAX_DAYS: u32 = 90;
 /// Tries of one alert email, a minute apart and then doubling (1, 2, 4, … 32 minutes): about an
 /// hour, after which it is failed and the alert shows why.
 pub const EMAIL_TRIES: u32 = 7;
@@ -37,6 +40,8 @@ pub enum Kind {
     ConnectorBudget,
     /// A connector's oldest waiting work is `threshold` minutes old.
     ConnectorBacklog,
+    /// A connector's CRM key expires in `threshold` days or fewer (or has expired).
+    ConnectorKeyExpiring,
     /// A webhook endpoint was disabled after failing for days.
     EndpointDisabled,
     /// Deliveries to a webhook endpoint have failed for `threshold` minutes.
@@ -69,6 +74,8 @@ pub enum Unit {
     Percent,
     Failures,
     Requests,
+    /// Days left: the rule holds at the threshold or below it.
+    DaysLeft,
     /// The rule has no threshold: its condition holds or not.
     None,
 }
@@ -82,6 +89,8 @@ enum Clears {
     UnderThreshold,
     /// Once the measure is under half the threshold.
     UnderHalf,
+    /// Once the measure is above the threshold (a rule of days left).
+    AboveThreshold,
 }
 
 struct Spec {
@@ -96,11 +105,12 @@ struct Spec {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Self::ConnectorFailing,
         Self::ConnectorPaused,
         Self::ConnectorBudget,
         Self::ConnectorBacklog,
+        Self::ConnectorKeyExpiring,
         Self::EndpointDisabled,
         Self::EndpointFailing,
         Self::LinkFailing,
@@ -152,6 +162,14 @@ impl Kind {
                 (30, 1, 1440),
                 UnderHalf,
                 "A connector's oldest waiting CRM work is this many minutes old; resolved once it is under half of that.",
+            ),
+            Self::ConnectorKeyExpiring => spec(
+                "connector_key_expiring",
+                Connector,
+                DaysLeft,
+                (14, 1, KEY_EXPIRY_MAX_DAYS),
+                AboveThreshold,
+                "A connector's CRM key expires in this many days or fewer (or has expired), as its CRM reported when the key was saved or tested; resolved when the key is replaced by one that expires later or never.",
             ),
             Self::EndpointDisabled => spec(
                 "endpoint_disabled",
@@ -215,6 +233,7 @@ impl Kind {
             Self::ConnectorPaused => "CRM connector paused by its CRM",
             Self::ConnectorBudget => "CRM connector's daily budget nearly spent",
             Self::ConnectorBacklog => "CRM work waiting too long",
+            Self::ConnectorKeyExpiring => "CRM key expiring",
             Self::EndpointDisabled => "Webhook endpoint disabled",
             Self::EndpointFailing => "Webhook endpoint failing",
             Self::LinkFailing => "CRM link failing",
@@ -229,6 +248,16 @@ impl Kind {
         (spec.default, spec.min, spec.max)
     }
 
+    /// Whether a measure of `value` reaches `threshold`: at or above it, or for days left at or
+    /// below it.
+    fn reached(self, value: i64, threshold: u32) -> bool {
+        let threshold = i64::from(threshold);
+        match self.spec().unit {
+            Unit::DaysLeft => value <= threshold,
+            _ => value >= threshold,
+        }
+    }
+
     /// Whether an alert of this rule whose measure is now `value` (None: the condition is over)
     /// is resolved, under `threshold`.
     fn clears(self, value: Option<i64>, threshold: u32) -> bool {
@@ -238,6 +267,7 @@ impl Kind {
             (Clears::WhenOver, Some(_)) => false,
             (Clears::UnderThreshold, Some(value)) => value < threshold,
             (Clears::UnderHalf, Some(value)) => value * 2 < threshold,
+            (Clears::AboveThreshold, Some(value)) => value > threshold,
         }
     }
 
@@ -266,6 +296,20 @@ impl Kind {
                 "The oldest CRM work waiting for connector \"{subject}\" is {} old.",
                 minutes(value)
             ),
+            Self::ConnectorKeyExpiring => match value {
+                ..0 => format!(
+                    "The CRM key of connector \"{subject}\" has expired: its calls are refused until a new key is saved."
+                ),
+                0 => format!(
+                    "The CRM key of connector \"{subject}\" expires within a day: create its replacement and save it."
+                ),
+                1 => format!(
+                    "The CRM key of connector \"{subject}\" expires in 1 day: create its replacement and save it."
+                ),
+                days => format!(
+                    "The CRM key of connector \"{subject}\" expires in {days} days: create its replacement and save it."
+                ),
+            },
             Self::EndpointDisabled => format!(
                 "Webhook endpoint \"{subject}\" was disabled: its deliveries failed for too long. Nothing is sent to it until it is enabled again."
             ),
@@ -594,7 +638,7 @@ pub fn judge<'a>(
     };
     for measure in measured {
         let rule = settings_of(&measure.business_id).rule(measure.kind);
-        if rule.enabled && measure.value >= i64::from(rule.threshold) && !is_open(measure) {
+        if rule.enabled && measure.kind.reached(measure.value, rule.threshold) && !is_open(measure) {
             changes.raise.push(Raise {
                 measure: measure.clone(),
                 threshold: rule.threshold,
@@ -644,6 +688,8 @@ pub struct ConnectorSignals {
     pub spent_today: i64,
     /// When its oldest waiting work was recorded.
     pub oldest_waiting_ms: Option<i64>,
+    /// When its CRM key expires, as the CRM last reported it.
+    pub key_expires_ms: Option<i64>,
 }
 
 impl ConnectorSignals {
@@ -667,6 +713,9 @@ impl ConnectorSignals {
         }
         if let Some(oldest) = self.oldest_waiting_ms {
             measures.push(measure(Kind::ConnectorBacklog, minutes_since(oldest, now_ms)));
+        }
+        if let Some(expires) = self.key_expires_ms {
+            measures.push(measure(Kind::ConnectorKeyExpiring, days_left(expires, now_ms)));
         }
         measures
     }
@@ -733,6 +782,12 @@ pub fn usage_measures(business_id: &BusinessId, requests: i64, errors: i64, refu
 }
 
 /// Whole minutes from `since_ms` to `now_ms` (0 when `since_ms` is not past).
+/// Whole days from `now_ms` until `at_ms`, rounded down: 0 within the last day, negative once
+/// past.
+pub fn days_left(at_ms: i64, now_ms: i64) -> i64 {
+    (at_ms - now_ms).div_euclid(86_400_000)
+}
+
 pub fn minutes_since(since_ms: i64, now_ms: i64) -> i64 {
     (now_ms - since_ms).max(0) / 60_000
 }
@@ -1080,6 +1135,7 @@ mod tests {
             per_day: Some(1000),
             spent_today: 915,
             oldest_waiting_ms: Some(now - 45 * 60_000),
+            key_expires_ms: Some(now + 3 * 86_400_000 + 5),
         };
         let values: Vec<(Kind, i64)> = signals.measures(now).iter().map(|m| (m.kind, m.value)).collect();
         assert_eq!(
@@ -1088,7 +1144,8 @@ mod tests {
                 (Kind::ConnectorFailing, 12),
                 (Kind::ConnectorPaused, 2),
                 (Kind::ConnectorBudget, 91),
-                (Kind::ConnectorBacklog, 45)
+                (Kind::ConnectorBacklog, 45),
+                (Kind::ConnectorKeyExpiring, 3)
             ]
         );
         let quiet = ConnectorSignals {
@@ -1096,6 +1153,7 @@ mod tests {
             paused_until_ms: Some(now - 1),
             per_day: None,
             oldest_waiting_ms: None,
+            key_expires_ms: None,
             ..signals
         };
         assert!(
@@ -1123,6 +1181,63 @@ mod tests {
             kinds(usage_measures(&acme, 200, 20, 20)),
             [(Kind::RateLimited, 20)]
         );
+    }
+
+    #[test]
+    fn a_key_expiring_is_raised_at_its_days_left_and_resolved_when_replaced_by_a_later_one() {
+        let acme = business(1);
+        let settings = Settings::default();
+        let day = 86_400_000;
+        let now = 1_000 * day;
+        let signals = |expires: Option<i64>| ConnectorSignals {
+            business_id: acme.clone(),
+            id: "c".to_owned(),
+            name: "Kustomer".to_owned(),
+            failing_since_ms: None,
+            paused_until_ms: None,
+            per_day: None,
+            spent_today: 0,
+            oldest_waiting_ms: None,
+            key_expires_ms: expires,
+        };
+        let judged = |expires: Option<i64>, open: &[Open]| {
+            judge(&signals(expires).measures(now), |_| true, open, |_| &settings)
+        };
+        assert!(
+            judged(Some(now + 15 * day), &[]).raise.is_empty(),
+            "15 days left: not yet"
+        );
+        let raised = judged(Some(now + 14 * day), &[]).raise;
+        assert_eq!(raised.len(), 1, "14 days left: the default threshold");
+        assert_eq!((raised[0].measure.value, raised[0].threshold), (14, 14));
+        assert!(
+            raised[0].message.contains("expires in 14 days"),
+            "{}",
+            raised[0].message
+        );
+        let expired = judged(Some(now - 1), &[]).raise;
+        assert!(
+            expired[0].message.contains("has expired"),
+            "{}",
+            expired[0].message
+        );
+        let open = [Open {
+            business_id: acme.clone(),
+            id: AlertId::generate([1; 16]),
+            kind: Some(Kind::ConnectorKeyExpiring),
+            subject_id: "c".to_owned(),
+        }];
+        assert!(
+            judged(Some(now + 2 * day), &open).resolve.is_empty(),
+            "still expiring"
+        );
+        assert_eq!(
+            judged(Some(now + 365 * day), &open).resolve.len(),
+            1,
+            "a later key"
+        );
+        assert_eq!(judged(None, &open).resolve.len(), 1, "a key that never expires");
+        assert_eq!((days_left(now + day - 1, now), days_left(now - 1, now)), (0, -1));
     }
 
     #[test]

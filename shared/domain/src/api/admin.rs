@@ -1003,6 +1003,9 @@ pub struct ConnectorStatus {
     pub last_success_at: Option<Timestamp>,
     /// Calls to the CRM wait until then (it answered 429).
     pub paused_until: Option<Timestamp>,
+    /// When the CRM key expires, as the CRM reported when it was saved or last tested; null when
+    /// it reported none (the `connector_key_expiring` alert rule warns ahead of it).
+    pub key_expires_at: Option<Timestamp>,
     /// Calls made to the CRM so far in this UTC day, against the budget's per_day.
     pub calls_today: i64,
     /// The calls to the CRM in the last 24 hours as the production checklist's KPIs, with its

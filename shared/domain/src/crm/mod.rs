@@ -64,6 +64,8 @@ pub struct Permissions {
     /// The permissions the configured work needs and the key lacks, each with the CRM roles that
     /// grant it.
     pub missing: Vec<MissingPermission>,
+    /// The CRM roles the key holds that no feature here uses (the guide's "least privilege").
+    pub extra: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -26,6 +26,7 @@ use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::lookup::CustomerKey;
 use domain::message::Conversation;
+use domain::time::Timestamp;
 use domain::webhooks::EventType;
 
 /// Messages of a conversation included in an escalation's note (the note keeps the newest that fit).
@@ -308,6 +309,11 @@ impl<'a> Live<'a> for Kustomer<'a> {
 
     async fn check_settings(&self) -> Result<Option<serde_json::Value>, ApiError> {
         check_settings(self).await.map(|()| None)
+    }
+
+    async fn key_expiry(&self) -> Option<Result<Option<Timestamp>, Refusal>> {
+        let token = self.resource(&api::current_token()).await;
+        Some(token.map(|resource| CurrentToken::from_resource(&resource).expires_at))
     }
 }
 

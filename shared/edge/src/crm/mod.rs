@@ -32,6 +32,7 @@ use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::lookup::CustomerKey;
 use domain::message::{Conversation, Message};
 use domain::tenant::Tenant;
+use domain::time::Timestamp;
 use domain::webhooks::EventType;
 use domain::with_crm;
 
@@ -222,6 +223,12 @@ pub trait Live<'a> {
     /// Checks the settings against the CRM as the admin API saves them; what to keep of what the
     /// CRM answered (Krayin's pipelines), None when nothing.
     fn check_settings(&self) -> impl Future<Output = Result<Option<serde_json::Value>, ApiError>>;
+
+    /// When the key expires, as the CRM says (Kustomer's keys may expire): `Ok(None)` for a key
+    /// that never does. A CRM whose keys carry no expiry is not asked.
+    fn key_expiry(&self) -> impl Future<Output = Option<Result<Option<Timestamp>, Refusal>>> {
+        async { None }
+    }
 }
 
 /// Does `job` with the connector's CRM.
@@ -261,13 +268,56 @@ pub(crate) async fn perform_with<C: Connected>(
     }
 }
 
-/// The connector's connection test, made outside its budget.
+/// The connector's connection test, made outside its budget. The key's expiry it read (or that
+/// it has none, when the test passed) is kept for the `connector_key_expiring` alert rule.
 pub async fn test_connection(env: &Env, db: &Db, connector: &Connector) -> Result<ConnectionTest, ApiError> {
     let unusable = |reason: String| ApiError::invalid("settings", reason);
-    with_crm!(connector.kind, C => {
+    let test = with_crm!(connector.kind, C => {
         let crm = <C as Connected>::connect(env, db, connector).map_err(unusable)?;
         crm.test_connection().await
-    })
+    })?;
+    if test.ok || test.expires_at.is_some() {
+        keep_key_expiry(db, connector, test.expires_at).await?;
+    }
+    Ok(test)
+}
+
+/// Reads and keeps when the connector's key expires, as a credential is saved: the expiry of the
+/// key it replaced is forgotten first, so a CRM that cannot be asked now leaves none rather than
+/// the old key's. A CRM whose keys carry no expiry is not called.
+pub async fn read_key_expiry(env: &Env, db: &Db, connector: &Connector) -> Result<(), ApiError> {
+    let unusable = |reason: String| ApiError::invalid("settings", reason);
+    let read = with_crm!(connector.kind, C => {
+        let mut crm = <C as Connected>::connect(env, db, connector).map_err(unusable)?;
+        crm.client().budgeted = false;
+        crm.key_expiry().await
+    });
+    match read {
+        None => Ok(()),
+        Some(Ok(expires_at)) => keep_key_expiry(db, connector, expires_at).await,
+        Some(Err(refusal)) => {
+            crate::console_log!(
+                "connector {}: the key's expiry could not be read ({refusal:?}); the next connection test reads it",
+                connector.id
+            );
+            keep_key_expiry(db, connector, None).await
+        }
+    }
+}
+
+async fn keep_key_expiry(
+    db: &Db,
+    connector: &Connector,
+    expires_at: Option<Timestamp>,
+) -> Result<(), ApiError> {
+    crate::db::crm_connectors::record_key_expiry(
+        db,
+        &connector.tenant,
+        &connector.id,
+        connector.revision,
+        expires_at.map(Timestamp::micros),
+    )
+    .await
 }
 
 /// The connector's settings checked against its CRM, outside its budget: what to keep of the

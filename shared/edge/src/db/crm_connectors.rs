@@ -47,6 +47,8 @@ pub struct Connector {
     /// was read.
     pub crm_cache: Option<Value>,
     pub crm_cache_us: Option<i64>,
+    /// When its CRM key expires, as the CRM last reported it (None: no expiry reported).
+    pub key_expires_us: Option<i64>,
     pub revision: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -86,6 +88,7 @@ struct Row {
     last_success_us: Option<i64>,
     crm_cache: Option<String>,
     crm_cache_us: Option<i64>,
+    key_expires_us: Option<i64>,
     revision: i64,
     created_at: String,
     updated_at: String,
@@ -131,6 +134,7 @@ impl Row {
             // A cache that cannot be read is read again from the CRM.
             crm_cache: self.crm_cache.and_then(|cache| serde_json::from_str(&cache).ok()),
             crm_cache_us: self.crm_cache_us,
+            key_expires_us: self.key_expires_us,
             revision: self.revision,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -143,7 +147,7 @@ impl Row {
 
 const SELECT: &str = "SELECT c.id, c.business_id, b.default_country, c.kind, c.name, c.settings, c.secrets, \
                       c.enabled, c.rollout_percent, c.per_minute, c.per_second, c.per_day, c.paused_until_us, c.last_error, \
-                      c.last_error_us, c.last_success_us, c.crm_cache, c.crm_cache_us, c.revision, c.created_at, \
+                      c.last_error_us, c.last_success_us, c.crm_cache, c.crm_cache_us, c.key_expires_us, c.revision, c.created_at, \
                       c.updated_at, c.day_start_us, c.day_count \
                       FROM crm_connectors c JOIN businesses b ON b.id = c.business_id";
 
@@ -406,21 +410,45 @@ pub async fn record_health(
     Ok(())
 }
 
+/// Keeps when the connector's CRM key expires, as its CRM just reported it (None: it reported
+/// none); a credential saved since (`revision` moved on) is left to its own report.
+pub async fn record_key_expiry(
+    db: &Db,
+    tenant: &Tenant,
+    id: &ConnectorId,
+    revision: i64,
+    expires_us: Option<i64>,
+) -> Result<(), ApiError> {
+    db.scoped(
+        tenant,
+        "UPDATE crm_connectors SET key_expires_us = ?4 WHERE business_id = ?1 AND id = ?2 AND revision = ?3",
+    )
+    .bind(&[
+        text(id.as_str()),
+        number(revision),
+        db::optional_number(expires_us),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
 /// The statement reading what the alert rules read of the shard's enabled connectors
 /// (`domain::alerts`) whose condition may hold: failing, paused, half their daily budget spent,
-/// or with work waiting a minute or more; at most `limit`, businesses being moved left out. Each
+/// with work waiting a minute or more, or a key expiring within the rule's longest threshold; at most `limit`, businesses being moved left out. Each
 /// connector is read once, and its oldest waiting job by an index seek. [`alert_signals_at`]
 /// reads its answer.
 pub fn alert_signals(db: &Db, moving: &Moving, now_us: i64, limit: usize) -> Result<Statement, ApiError> {
     Ok(db
         .unscoped(
-            "SELECT * FROM (SELECT c.business_id, c.id, c.name, c.failing_since_us, c.paused_until_us, c.per_day, \
+            "SELECT * FROM (SELECT c.business_id, c.id, c.name, c.failing_since_us, c.paused_until_us, c.per_day, c.key_expires_us, \
              CASE WHEN c.day_start_us = ?3 THEN c.day_count ELSE 0 END AS spent_today, \
              (SELECT j.created_us FROM crm_sync_jobs j WHERE j.business_id = c.business_id \
               AND j.connector_id = c.id AND j.status = 'pending' ORDER BY j.seq LIMIT 1) AS oldest_pending_us \
              FROM crm_connectors c WHERE c.enabled = 1 AND c.business_id NOT IN (SELECT value FROM json_each(?1))) \
              WHERE failing_since_us IS NOT NULL OR paused_until_us > ?2 \
              OR (per_day > 0 AND spent_today * 2 >= per_day) OR oldest_pending_us <= ?4 \
+             OR key_expires_us <= ?6 \
              ORDER BY business_id, id LIMIT ?5",
         )
         .bind(&[
@@ -429,6 +457,7 @@ pub fn alert_signals(db: &Db, moving: &Moving, now_us: i64, limit: usize) -> Res
             number(budget::day_start(now_us)),
             number(now_us - 60_000_000),
             number(limit as i64),
+            number(now_us + i64::from(domain::alerts::KEY_EXPIRY_MAX_DAYS) * 86_400_000_000),
         ])?)
 }
 
@@ -444,6 +473,7 @@ pub fn alert_signals_at(results: &[D1Result], position: usize) -> Result<Vec<Con
         per_day: Option<i64>,
         spent_today: i64,
         oldest_pending_us: Option<i64>,
+        key_expires_us: Option<i64>,
     }
     Ok(db::rows::<Row>(results, position)?
         .into_iter()
@@ -456,6 +486,7 @@ pub fn alert_signals_at(results: &[D1Result], position: usize) -> Result<Vec<Con
             per_day: row.per_day,
             spent_today: row.spent_today,
             oldest_waiting_ms: row.oldest_pending_us.map(|us| us / 1000),
+            key_expires_ms: row.key_expires_us.map(|us| us / 1000),
         })
         .collect())
 }

@@ -197,6 +197,111 @@ fn kustomer_failing_for_the_window_raises_one_alert_and_one_email_then_one_resol
     })
 }
 
+/// The connector's key as its status shows it (`status.key_expires_at`).
+async fn key_expires_at(app: &App, connector: &str) -> Value {
+    app.admin(Method::Get, &format!("/admin/connectors/{connector}"), None)
+        .await
+        .expect(200)
+        .json()["status"]["key_expires_at"]
+        .clone()
+}
+
+/// The seed's "Monitor API key expiration": a Kustomer key saved with an expiry 20 days away is
+/// shown on the connector and raises `connector_key_expiring` 14 days before it (the rule's
+/// default), once; saving a replacement that never expires resolves it.
+#[test]
+fn a_kustomer_key_expiring_is_alerted_fourteen_days_ahead_and_resolved_when_replaced() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({})).await;
+        let (kustomer, key, connector) = (&setup.kustomer, &setup.business.key, setup.id().to_owned());
+        let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
+        with_endpoint(
+            &app,
+            key,
+            &endpoint,
+            json!({ "events": ["alert.raised", "alert.resolved"] }),
+        )
+        .await;
+        assert_eq!(
+            key_expires_at(&app, &connector).await,
+            Value::Null,
+            "the first key never expires"
+        );
+        let org = kustomer.org();
+        let now = domain::time::Timestamp::from_millis(app.stack.now_ms());
+        let expiring = format!("{}-2", setup.api_key);
+        kustomer.add_key(&expiring, &org, &crate::partners::kustomer::PERMISSIONS);
+        kustomer.key_expires(&expiring, now.plus_seconds(20 * 86_400));
+        let save = |api_key: String| {
+            let app = &app;
+            let connector = connector.clone();
+            async move {
+                app.admin(
+                    Method::Patch,
+                    &format!("/admin/connectors/{connector}"),
+                    Some(json!({ "secrets": { "api_key": api_key } })),
+                )
+                .await
+                .expect(200)
+                .json()
+            }
+        };
+        let saved = save(expiring.clone()).await;
+        assert_eq!(
+            saved["status"]["key_expires_at"],
+            now.plus_seconds(20 * 86_400).to_rfc3339(),
+            "read from Kustomer as the key is saved: {saved}"
+        );
+        for day in 1..=7 {
+            app.stack.advance(Duration::from_secs(86_400));
+            app.sweep().await;
+            app.settle().await;
+            assert_eq!(
+                endpoint.of_event("alert.raised").len(),
+                usize::from(day >= 6),
+                "day {day}: {} days left",
+                20 - day
+            );
+        }
+        let raised = signed_of(&endpoint, "alert.raised");
+        let alert = &raised[0].body["data"]["alert"];
+        assert_eq!(
+            (
+                alert["kind"].clone(),
+                alert["subject_id"].clone(),
+                alert["value"].clone(),
+                alert["threshold"].clone()
+            ),
+            (
+                json!("connector_key_expiring"),
+                json!(connector),
+                json!(14),
+                json!(14)
+            ),
+            "{alert}"
+        );
+        assert!(
+            alert["message"]
+                .as_str()
+                .is_some_and(|said| said.contains("expires in 14 days")),
+            "{alert}"
+        );
+
+        let lasting = format!("{}-3", setup.api_key);
+        kustomer.add_key(&lasting, &org, &crate::partners::kustomer::PERMISSIONS);
+        let saved = save(lasting).await;
+        assert_eq!(saved["status"]["key_expires_at"], Value::Null, "{saved}");
+        app.sweep().await;
+        app.settle().await;
+        let resolved = signed_of(&endpoint, "alert.resolved");
+        assert_eq!(resolved.len(), 1, "resolved by the replacement");
+        assert_eq!(resolved[0].body["data"]["alert"]["id"], alert["id"]);
+        app.sweep().await;
+        app.settle().await;
+        assert_eq!(endpoint.of_event("alert.raised").len(), 1, "and not raised again");
+    })
+}
+
 #[test]
 fn a_business_alerted_on_its_error_rate_as_it_set_it_and_not_once_it_turned_the_rule_off() {
     test(|app| async move {
@@ -278,7 +383,7 @@ fn bad_settings_and_queries_are_refused_naming_their_field_and_nothing_changes()
             .expect(200)
             .json();
         assert_eq!(before["email_from"], Value::Null, "no Mailgun account");
-        assert_eq!(before["rules"].as_array().map(Vec::len), Some(9));
+        assert_eq!(before["rules"].as_array().map(Vec::len), Some(10));
         for (body, field) in [
             (
                 json!({ "rules": { "error_rate": { "threshold": 101 } } }),

@@ -1011,14 +1011,23 @@
         h('div', { class: 'card' }, h('h2', {}, 'CRM budget'),
           h('p', { class: 'figure' }, budget.per_day ? `${status.calls_today} of ${budget.per_day}` : status.calls_today),
           h('p', { class: 'hint' }, `calls today (UTC); limits: ${[budget.per_second && `${budget.per_second}/s`, budget.per_minute && `${budget.per_minute}/min`, budget.per_day && `${budget.per_day}/day`].filter(Boolean).join(' · ') || 'none'}`),
-          h('p', { class: 'hint' }, status.paused_until ? `paused by the CRM until ${when(status.paused_until)}` : `last success ${when(status.last_success_at)}`))),
+          h('p', { class: 'hint' }, status.paused_until ? `paused by the CRM until ${when(status.paused_until)}` : `last success ${when(status.last_success_at)}`)),
+        status.key_expires_at ? keyExpiry(status.key_expires_at) : null),
       h('div', { class: 'row' },
         action('Test the connection', async () => {
           const out = await api('POST', `/api-connectors/${id}/test`);
+          const permissions = out.permissions;
           fill(tested, h('div', { class: 'card' },
             out.ok ? badge('good', 'connected') : badge('bad', out.status ? `refused: HTTP ${out.status}` : 'refused'),
+            out.warning ? badge('warn', 'warning') : null,
             out.reason ? h('p', {}, out.reason) : null,
+            out.warning ? h('p', {}, out.warning) : null,
             out.ok && out.user ? h('p', {}, `The CRM answered as ${out.user.name || out.user.email || 'its user'}.`) : null,
+            out.expires_at ? h('p', {}, `The key expires ${when(out.expires_at)}.`) : null,
+            permissions ? h('dl', { class: 'facts' },
+              h('dt', {}, 'Permissions held'), h('dd', {}, permissions.held.join(', ') || 'none'),
+              h('dt', {}, 'Missing'), h('dd', {}, permissions.missing.map((m) => `${m.permission} (${m.roles.join(', ')})`).join('; ') || 'none'),
+              h('dt', {}, 'Roles no feature uses'), h('dd', {}, permissions.extra.join(', ') || 'none')) : null,
             out.user && Object.keys(out.user).length ? h('pre', { class: 'mono' }, JSON.stringify(out.user, null, 2)) : null));
         }, { class: 'primary' }),
         action(c.enabled ? 'Disable' : 'Enable', async () => {
@@ -1039,6 +1048,13 @@
         await loadLog();
       })),
     ];
+  }
+
+  /** The CRM key's expiry as its CRM reported it: a warning within the alert rule's default 14 days, and what to do. */
+  function keyExpiry(at) {
+    const days = Math.floor((new Date(at).getTime() - Date.now()) / 86_400_000);
+    const state = days < 0 ? badge('bad', 'expired') : days <= 14 ? badge('warn', `${days} day(s) left`) : badge('good', `${days} days left`);
+    return h('div', { class: 'card' }, h('h2', {}, 'API key'), h('p', {}, state), h('p', { class: 'hint' }, `expires ${when(at)}; replace it below before then`));
   }
 
   /** Every setting of a Krayin connector: its address, sync options, lead defaults, and the pipeline and stages a lead moves through, chosen from Krayin's own. */

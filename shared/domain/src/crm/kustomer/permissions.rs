@@ -60,6 +60,28 @@ pub const GUIDE_PERMISSIONS: [GuidePermission; 7] = [
     },
 ];
 
+/// The role erasing a customer asks of a key (`DELETE /v1/customers/{id}`, docs/erasure.md): not
+/// one of the guide's seven, and not needed to connect, but held by a key that erasure should
+/// reach, so it is never counted as more than the key needs.
+pub const ERASURE_ROLE: &str = "org.permission.customer.delete";
+
+/// Roles a key holds beyond what this product's features ask of Kustomer (the guide's seven
+/// permissions and erasure's role), in the key's order: the guide's "least privilege" says to
+/// leave them out.
+pub fn beyond_need(token: &CurrentToken) -> Vec<String> {
+    token
+        .roles
+        .iter()
+        .filter(|role| {
+            *role != ERASURE_ROLE
+                && !GUIDE_PERMISSIONS
+                    .iter()
+                    .any(|permission| permission.roles.contains(&role.as_str()))
+        })
+        .cloned()
+        .collect()
+}
+
 /// Whether the configured work needs `permission`: all of them except `teams:read`, which only
 /// a default team or Auto Assignment uses (as the guide says: "if using auto-assignment").
 pub fn needed(permission: &GuidePermission, settings: &KustomerSettings) -> bool {
@@ -165,18 +187,24 @@ pub fn connection_test(
     } else {
         None
     };
-    test.permissions = Some(Permissions { held, missing });
+    let extra = beyond_need(token);
+    test.permissions = Some(Permissions {
+        held,
+        missing,
+        extra: extra.clone(),
+    });
     if let Some((status, reason)) = failure {
         test.ok = false;
         test.status = Some(status);
         test.reason = Some(reason);
         return test;
     }
+    let mut warnings = Vec::new();
     if let (Some(at), Some(left)) = (token.expires_at, seconds_left)
         && left < EXPIRY_WARNING_DAYS * 86_400
     {
         let days = left / 86_400;
-        test.warning = Some(format!(
+        warnings.push(format!(
             "the API key expires at {at} (in {}); create its replacement before then",
             match days {
                 0 => "less than a day".to_owned(),
@@ -184,6 +212,17 @@ pub fn connection_test(
                 days => format!("{days} days"),
             }
         ));
+    }
+    if !extra.is_empty() {
+        warnings.push(format!(
+            "the API key holds {} role(s) no feature here uses ({}); least privilege: create a key \
+             with only the guide's permissions and save it in secrets.api_key",
+            extra.len(),
+            extra.join(", ")
+        ));
+    }
+    if !warnings.is_empty() {
+        test.warning = Some(warnings.join("; "));
     }
     test
 }
@@ -209,7 +248,7 @@ mod tests {
     }
 
     /// Every role the guide's key is created with, written out here rather than read from the table.
-    const ALL_ROLES: [&str; 10] = [
+    const ALL_ROLES: [&str; 9] = [
         "org.permission.customer.read",
         "org.permission.customer.create",
         "org.permission.customer.update",
@@ -219,7 +258,6 @@ mod tests {
         "org.permission.message.create",
         "org.permission.note.create",
         "org.permission.team.read",
-        "org.permission.message.read",
     ];
 
     /// Why, the key's roles, its expiry, extra settings, whether the test passes, the permissions
@@ -263,8 +301,23 @@ mod tests {
         let no_notes = without("org.permission.note.create");
         let no_teams = without("org.permission.team.read");
         let no_update = without("org.permission.customer.update");
-        let cases: [Case; 8] = [
+        let with = |more: &[&'static str]| -> Vec<&str> { ALL_ROLES.iter().chain(more).copied().collect() };
+        let erasing = with(&[ERASURE_ROLE]);
+        let admin = with(&["org.permission.message.read", "org.admin.user.update"]);
+        let cases: [Case; 10] = [
             ("every role", &ALL_ROLES, None, json!({}), true, &[], None),
+            ("and erasure's", &erasing, None, json!({}), true, &[], None),
+            (
+                "and two roles no feature uses",
+                &admin,
+                None,
+                json!({}),
+                true,
+                &[],
+                Some(
+                    "holds 2 role(s) no feature here uses (org.permission.message.read, org.admin.user.update); least privilege",
+                ),
+            ),
             (
                 "no note role",
                 &no_notes,
