@@ -233,6 +233,25 @@ pub enum Connectors {
         #[arg(long, value_parser = ["pending", "succeeded", "skipped", "failed", "dead"])]
         status: Option<String>,
     },
+    /// Kustomer's customer with this email, asked of Kustomer now (the guide's "Customer Lookup
+    /// Test"); prints its id and name, or "null" when Kustomer has none.
+    ///
+    /// Example: crm-edge admin connectors find-customer <connector id> test@example.com
+    #[command(verbatim_doc_comment)]
+    FindCustomer { connector_id: String, email: String },
+    /// Opens a titled conversation in Kustomer on a Kustomer customer (the guide's "Ticket
+    /// Creation Test"); prints the new conversation's id.
+    ///
+    /// Example: crm-edge admin connectors open-conversation <connector id> <kustomer customer id>
+    ///          "Test Support Request" --channel chat
+    #[command(verbatim_doc_comment)]
+    OpenConversation {
+        connector_id: String,
+        customer_id: String,
+        title: String,
+        #[arg(long, default_value = "chat", value_parser = ["chat", "email", "sms", "whatsapp", "facebook", "instagram", "voice"])]
+        channel: String,
+    },
 }
 
 const CONNECTOR: &[&str] = &[
@@ -616,6 +635,37 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             }
             let answer = call("GET", path, None)?;
             let shown = list(&answer, "entries", SYNC_LOG);
+            (answer, shown)
+        }
+        Command::Connectors(Connectors::FindCustomer { connector_id, email }) => {
+            let path = format!(
+                "/admin/connectors/{}/crm-customers{}",
+                segment(&connector_id)?,
+                crate::client::query(&[("email", Some(email))])
+            );
+            let answer = call("GET", path, None)?;
+            let customer = &answer["customer"];
+            let shown = if customer.is_null() {
+                "null\n".to_owned()
+            } else {
+                format!(
+                    "{}\t{}\n",
+                    output::cell(&customer["id"]),
+                    output::cell(&customer["attributes"]["name"])
+                )
+            };
+            (answer, shown)
+        }
+        Command::Connectors(Connectors::OpenConversation {
+            connector_id,
+            customer_id,
+            title,
+            channel,
+        }) => {
+            let path = format!("/admin/connectors/{}/crm-conversations", segment(&connector_id)?);
+            let body = json!({ "customer_id": customer_id, "title": title, "channel": channel });
+            let answer = call("POST", path, Some(body))?;
+            let shown = format!("{}\n", output::cell(&answer["conversation"]["id"]));
             (answer, shown)
         }
     };

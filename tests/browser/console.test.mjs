@@ -316,6 +316,24 @@ describe('the business console', () => {
       await page.getByRole('heading', { level: 2, name: 'API key' }).waitFor({ timeout: WAIT_MS });
       await page.getByText(/^(9|10) day\(s\) left$/).waitFor({ timeout: WAIT_MS });
       await page.screenshot({ path: join(SCREENSHOTS, 'console-connector-test-1280.png'), fullPage: true });
+      // The guide's "Testing the Integration" by hand: a customer Kustomer has, found by email,
+      // then a titled conversation opened on them (the id found filled in).
+      const seeded = kustomer.kustomer.seedCustomer({ name: 'Test Customer', emails: [{ email: 'test@example.com', type: 'home' }] });
+      const lookup = page.getByRole('form', { name: 'Find a Kustomer customer' });
+      await lookup.getByLabel('Email (required)').fill('nobody@example.com');
+      await lookup.getByRole('button', { name: 'Find in Kustomer' }).click();
+      await page.getByText('Kustomer has no customer with that email.').waitFor({ timeout: WAIT_MS });
+      await lookup.getByLabel('Email (required)').fill('test@example.com');
+      await lookup.getByRole('button', { name: 'Find in Kustomer' }).click();
+      await page.getByText(`Found Test Customer (${seeded.id}).`).waitFor({ timeout: WAIT_MS });
+      const opener = page.getByRole('form', { name: 'Open a Kustomer conversation' });
+      assert.equal(await opener.getByLabel('Kustomer customer id (required)').inputValue(), seeded.id, 'the id found is filled in');
+      await opener.getByRole('button', { name: 'Open the conversation' }).click();
+      await page.getByText(/^Kustomer opened conversation [0-9a-f]{24}: "Test Support Request"\.$/).waitFor({ timeout: WAIT_MS });
+      const openedThere = kustomer.kustomer.conversations.filter((c) => c.attributes.name === 'Test Support Request');
+      assert.equal(openedThere.length, 1, 'one conversation in Kustomer');
+      assert.equal(openedThere[0].attributes.replyChannel, 'chat');
+      await page.getByRole('region', { name: 'Try Kustomer' }).screenshot({ path: join(SCREENSHOTS, 'console-connector-try-kustomer-1280.png') });
       const kSettings = page.getByRole('form', { name: 'Kustomer settings' });
       await kSettings.getByLabel('Field mapping (JSON)').fill('{ "customerEmail": ');
       await kSettings.getByRole('button', { name: 'Save settings' }).click();

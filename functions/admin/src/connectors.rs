@@ -327,7 +327,7 @@ pub async fn list(env: Env, Managed(tenant): Managed) -> Result<Json<ConnectorsO
 }
 
 /// The connector a path names: the business's own, or for the operator any business's.
-async fn find(env: &Env, scope: &Scope, id: &ConnectorId) -> Result<Connector, ApiError> {
+pub(crate) async fn find(env: &Env, scope: &Scope, id: &ConnectorId) -> Result<Connector, ApiError> {
     let (db, keys) = (env.d1(DB)?, secrets_key::keyring(env)?);
     let found = match scope {
         Scope::Operator => crm_connectors::find_any(&db, &keys, id).await?,

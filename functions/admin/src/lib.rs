@@ -13,6 +13,7 @@ mod businesses;
 mod channel_accounts;
 mod connectors;
 mod console_links;
+mod crm_records;
 mod customers;
 mod maintenance;
 mod moves;
@@ -60,6 +61,12 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         Admin::GetConnectorTeams | Admin::GetOwnConnectorTeams => call.run(connectors::teams).await,
         Admin::GetConnectorPipelines | Admin::GetOwnConnectorPipelines => {
             call.run(connectors::pipelines).await
+        }
+        Admin::FindConnectorCrmCustomer | Admin::FindOwnConnectorCrmCustomer => {
+            call.run(crm_records::customer).await
+        }
+        Admin::OpenConnectorCrmConversation | Admin::OpenOwnConnectorCrmConversation => {
+            call.run(crm_records::conversation).await
         }
         Admin::FindConnectorContact | Admin::FindOwnConnectorContact => {
             call.run(connectors::find_contact).await

@@ -463,6 +463,17 @@ export type ConversationOut = {
   "conversation": Conversation;
 };
 export type ConversationStatus = "open" | "pending" | "resolved" | "closed";
+export type CrmConversationIn = {
+  "channel"?: string | null;
+  "customer_id": string;
+  "title": string;
+};
+export type CrmConversationOut = {
+  "conversation": Record<string, unknown>;
+};
+export type CrmCustomerOut = {
+  "customer": Record<string, unknown> | null;
+};
 export type CrmErasure = {
   "action": string;
   "connector_id": string;
@@ -1443,21 +1454,25 @@ export type WorkOut = {
 export interface Api {
   (method: 'GET', path: `/console/reference/swagger-ui-bundle.js`): Promise<unknown>;
   (method: 'POST', path: `/api-connector-authorizations/complete`, body: AuthorizedIn): Promise<Connector>;
+  (method: 'POST', path: `/admin/connectors/${string}/crm-conversations`, body: CrmConversationIn): Promise<CrmConversationOut>;
   (method: 'GET', path: `/api/dashboard/rag/documents/details${string}`): Promise<DetailsOut>;
   (method: 'GET', path: `/admin/businesses/${string}/channel-accounts`): Promise<ChannelAccountsOut>;
   (method: 'POST', path: `/admin/businesses/${string}/channel-accounts`, body: AccountIn): Promise<ChannelAccount>;
   (method: 'GET', path: `/admin/businesses/${string}/console-sessions`): Promise<ConsoleSessionsOut>;
   (method: 'POST', path: `/admin/businesses/${string}/restore/discard`): Promise<RestoreOut>;
+  (method: 'POST', path: `/api-connectors/${string}/crm-conversations`, body: CrmConversationIn): Promise<CrmConversationOut>;
   (method: 'GET', path: `/admin/businesses/${string}/alert-settings`): Promise<SettingsOut>;
   (method: 'PATCH', path: `/admin/businesses/${string}/alert-settings`, body: AlertSettingsPatch): Promise<SettingsOut>;
   (method: 'GET', path: `/console/reference/swagger-ui.css`): Promise<unknown>;
   (method: 'POST', path: `/admin/businesses/${string}/console-links`): Promise<ConsoleLink>;
   (method: 'POST', path: `/admin/channel-accounts/${string}/release`, body?: ReleaseIn): Promise<ChannelAccount>;
+  (method: 'GET', path: `/admin/connectors/${string}/crm-customers${string}`): Promise<CrmCustomerOut>;
   (method: 'POST', path: `/api/dashboard/crm-links/preview`, body: PreviewIn): Promise<PreviewOut>;
   (method: 'POST', path: `/api/dashboard/crm-links/refresh`, body: LinkTarget): Promise<RefreshOut>;
   (method: 'GET', path: `/console/reference/reference.css`): Promise<unknown>;
   (method: 'PUT', path: `/api/dashboard/crm-links/status`, body: StatusIn): Promise<StatusOut>;
   (method: 'GET', path: `/console/reference/reference.js`): Promise<unknown>;
+  (method: 'GET', path: `/api-connectors/${string}/crm-customers${string}`): Promise<CrmCustomerOut>;
   (method: 'GET', path: `/api-conversations-by-customer${string}`): Promise<CustomerConversations>;
   (method: 'GET', path: `/admin/businesses/${string}/connectors`): Promise<ConnectorsOut>;
   (method: 'POST', path: `/admin/businesses/${string}/connectors`, body: ConnectorIn): Promise<Connector>;

@@ -38,12 +38,14 @@ export function fencedBlocks(text) {
   return blocks;
 }
 
-/** The Markdown table docs/guides.md holds: one row per block of the catalog. */
+/** The Markdown table docs/guides.md holds: how many blocks run, then one row per block of the catalog. */
 export function catalogTable(blocks) {
+  const runs = blocks.filter((block) => block.test).length;
+  const count = `${runs} of the ${blocks.length} blocks run verbatim; ${blocks.length - runs} cannot, each for the reason beside it.`;
   const cell = (text) => text.replaceAll('|', '\\|');
   const rows = blocks.map((block) => {
     const what = block.test ? `runs verbatim in \`${block.file}\`: ${cell(block.test)}` : `not runnable: ${cell(block.notRunnable)}`;
     return `| ${block.guide} | ${block.number} | ${cell(block.section)} | ${block.language || 'text'} | ${what} |`;
   });
-  return ['| guide | block | section | language | verbatim? |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
+  return [count, '', '| guide | block | section | language | verbatim? |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }

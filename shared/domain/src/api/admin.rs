@@ -215,6 +215,23 @@ function! {
     /// Krayin's pipelines and stages
     GetConnectorPipelines = get("/admin/connectors/{connector_id}/pipelines", Admin)
         => |c| c.ok::<PipelinesOut>(200).errors(&[422, 502]);
+    /// A customer in Kustomer by email
+    ///
+    /// The Kustomer guide's "Customer Lookup Test": Kustomer's own customer with this address, or
+    /// null when it has none. Asked of Kustomer now; nothing is kept.
+    FindConnectorCrmCustomer = get("/admin/connectors/{connector_id}/crm-customers", Admin)
+        => |c| c.query::<CrmCustomerParameters>().ok::<CrmCustomerOut>(200).errors(&[422, 502]);
+    /// Open a titled conversation in Kustomer
+    ///
+    /// The Kustomer guide's "Ticket Creation Test": a conversation opened on a Kustomer customer
+    /// (its id as the lookup answers it) with a title, answered on the channel given (chat by
+    /// default); Kustomer's new conversation is answered.
+    OpenConnectorCrmConversation = post("/admin/connectors/{connector_id}/crm-conversations", Admin)
+        => |c| c
+            .json::<CrmConversationIn>()
+            .example(json!({ "customer_id": "5f1e0a2b3c4d5e6f7a8b9c0d", "title": "Test Support Request", "channel": "chat" }))
+            .ok::<CrmConversationOut>(201)
+            .errors(&[422, 502]);
     /// A contact by its CRM external id
     FindConnectorContact = get("/admin/connectors/{connector_id}/contacts", Admin)
         => |c| c.query::<ContactParameters>().ok::<KrayinContact>(200);
@@ -459,6 +476,18 @@ function! {
     /// Krayin's pipelines and stages
     GetOwnConnectorPipelines = get("/api-connectors/{connector_id}/pipelines", ApiKey).console()
         => |c| c.ok::<PipelinesOut>(200).errors(&[422, 502]);
+    /// A customer in Kustomer by email
+    ///
+    /// The Kustomer guide's "Customer Lookup Test": Kustomer's own customer with this address, or
+    /// null when it has none.
+    FindOwnConnectorCrmCustomer = get("/api-connectors/{connector_id}/crm-customers", ApiKey).console()
+        => |c| c.query::<CrmCustomerParameters>().ok::<CrmCustomerOut>(200).errors(&[422, 502]);
+    /// Open a titled conversation in Kustomer
+    ///
+    /// The Kustomer guide's "Ticket Creation Test": a conversation opened on a Kustomer customer
+    /// with a title, answered on the channel given (chat by default).
+    OpenOwnConnectorCrmConversation = post("/api-connectors/{connector_id}/crm-conversations", ApiKey).console()
+        => |c| c.json::<CrmConversationIn>().ok::<CrmConversationOut>(201).errors(&[422, 502]);
     /// A contact by its CRM external id
     FindOwnConnectorContact = get("/api-connectors/{connector_id}/contacts", ApiKey).console()
         => |c| c.query::<ContactParameters>().ok::<KrayinContact>(200);
@@ -1067,6 +1096,51 @@ pub struct StageOut {
     pub name: String,
     pub code: String,
     pub sort_order: u32,
+}
+
+/// The parameters of a lookup in the CRM.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code, reason = "describes the query for the contract")]
+struct CrmCustomerParameters {
+    /// The customer's email address.
+    #[schemars(length(min = 3, max = 254))]
+    email: String,
+}
+
+/// What Kustomer holds under an email address.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct CrmCustomerOut {
+    /// Kustomer's customer as its API answers it (JSON:API: type, id, attributes,
+    /// relationships); null when it has none with this address.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<Map<String, Value>>"))]
+    pub customer: Option<Value>,
+}
+
+/// A conversation to open in Kustomer.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CrmConversationIn {
+    /// The Kustomer customer id (24 hex digits), as the lookup answers it.
+    pub customer_id: String,
+    /// The conversation's title, 1 to 256 characters.
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 256)))]
+    pub title: String,
+    /// The channel it is answered on: chat (the default), email, sms, whatsapp, facebook,
+    /// instagram or voice.
+    pub channel: Option<String>,
+}
+
+/// The conversation Kustomer opened.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct CrmConversationOut {
+    /// Kustomer's conversation as its API answers it (JSON:API: type, id, attributes,
+    /// relationships).
+    #[cfg_attr(feature = "openapi", schemars(with = "Map<String, Value>"))]
+    pub conversation: Value,
 }
 
 /// The parameters of a contact's lookup.

@@ -570,6 +570,50 @@ pub async fn teams(kustomer: &Kustomer<'_>) -> Result<Vec<api::Team>, ApiError> 
     Ok(resources.iter().map(api::Team::from_resource).collect())
 }
 
+/// A Kustomer resource as its API answers it (JSON:API's `data`).
+fn resource_json(resource: &Resource) -> serde_json::Value {
+    serde_json::json!({
+        "type": resource.kind,
+        "id": resource.id,
+        "attributes": resource.attributes,
+        "relationships": resource.relationships,
+    })
+}
+
+/// The guide's "Customer Lookup Test": Kustomer's customer with this address, None when it has
+/// none.
+pub async fn customer_by_email(
+    kustomer: &Kustomer<'_>,
+    email: &str,
+) -> Result<Option<serde_json::Value>, ApiError> {
+    let found = kustomer
+        .find(&api::find_customer_by_email(email))
+        .await
+        .map_err(|refusal| refusal_error("Kustomer", refusal))?;
+    Ok(found.as_ref().map(resource_json))
+}
+
+/// The guide's "Ticket Creation Test": the titled conversation opened in Kustomer, as Kustomer
+/// answered it.
+pub async fn open_titled_conversation(
+    kustomer: &Kustomer<'_>,
+    conversation: &api::TitledConversation,
+) -> Result<serde_json::Value, ApiError> {
+    let opened = kustomer
+        .resource(&api::create_titled_conversation(conversation))
+        .await
+        .map_err(|refusal| match refusal {
+            // Kustomer refused what was asked (a customer it does not have): the caller's to fix.
+            Refusal::Failed(CallFailure::Status {
+                status: 400 | 404 | 422,
+                reason,
+                ..
+            }) => ApiError::invalid("customer_id", reason),
+            refusal => refusal_error("Kustomer", refusal),
+        })?;
+    Ok(resource_json(&opened))
+}
+
 /// The customer's past conversations in Kustomer (the seed's "Customer Found → loads history and
 /// context"); None when the customer is not in Kustomer (and not found by email either).
 pub async fn history(

@@ -783,3 +783,150 @@ fn a_customer_outside_the_connectors_rollout_gets_no_ticket_note_or_sync_there()
         .expect(202);
     });
 }
+
+/// The guide's "Testing the Integration", steps 2 and 3, through a business's key: a Kustomer
+/// customer found by email (or null), then a titled conversation opened on them on chat, as
+/// Kustomer holds it; the operator's twin answers the same; bad input is refused before Kustomer
+/// is called, a customer Kustomer lacks is 422 naming `customer_id`, and another business's key
+/// finds no connector.
+#[test]
+fn the_guides_lookup_and_ticket_tests_find_a_kustomer_customer_and_open_a_titled_conversation() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({})).await;
+        let (key, id) = (&setup.business.key, setup.id().to_owned());
+        let seeded = setup.kustomer.seed_customer(json!({
+            "name": "Test Customer",
+            "emails": [{ "email": "test@example.com", "type": "home" }]
+        }));
+        let kustomer_id = text(&seeded["id"]).to_owned();
+
+        let found = app
+            .api(
+                key,
+                Method::Get,
+                &format!("/api-connectors/{id}/crm-customers?email=test%40example.com"),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(found["customer"]["id"], kustomer_id.as_str(), "{found}");
+        assert_eq!(found["customer"]["type"], "customer");
+        assert_eq!(found["customer"]["attributes"]["name"], "Test Customer");
+        let operator = app
+            .admin(
+                Method::Get,
+                &format!("/admin/connectors/{id}/crm-customers?email=TEST%40example.com"),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            operator["customer"]["id"],
+            kustomer_id.as_str(),
+            "the operator's twin, any case"
+        );
+        let none = app
+            .api(
+                key,
+                Method::Get,
+                &format!("/api-connectors/{id}/crm-customers?email=nobody%40example.com"),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(none, json!({ "customer": null }), "null when Kustomer has none");
+
+        let opened = app
+            .api(
+                key,
+                Method::Post,
+                &format!("/api-connectors/{id}/crm-conversations"),
+                Some(
+                    json!({ "customer_id": kustomer_id, "title": "Test Support Request", "channel": "chat" }),
+                ),
+            )
+            .await
+            .expect(201)
+            .json();
+        let conversation = &opened["conversation"];
+        assert_eq!(conversation["type"], "conversation", "{opened}");
+        assert_eq!(conversation["attributes"]["name"], "Test Support Request");
+        let held = setup.kustomer.conversations();
+        assert_eq!(held.len(), 1, "one conversation in Kustomer");
+        assert_eq!(held[0]["id"], conversation["id"]);
+        assert_eq!(held[0]["attributes"]["replyChannel"], "chat");
+        assert_eq!(
+            held[0]["relationships"]["customer"]["data"]["id"],
+            kustomer_id.as_str(),
+            "on the customer found: {}",
+            held[0]
+        );
+
+        let calls = setup.kustomer.calls().len();
+        for (body, field) in [
+            (json!({ "customer_id": "cust-1", "title": "t" }), "customer_id"),
+            (json!({ "customer_id": kustomer_id, "title": " " }), "title"),
+            (
+                json!({ "customer_id": kustomer_id, "title": "t", "channel": "pigeon" }),
+                "channel",
+            ),
+            (
+                json!({ "customer_id": kustomer_id, "title": "t", "colour": "red" }),
+                "colour",
+            ),
+        ] {
+            let answer = app
+                .api(
+                    key,
+                    Method::Post,
+                    &format!("/api-connectors/{id}/crm-conversations"),
+                    Some(body),
+                )
+                .await;
+            let error = assert_error(&answer, 422, "validation_failed", field);
+            assert_eq!(error["field"], field);
+        }
+        for query in ["", "?email=", "?email=not-an-email"] {
+            let answer = app
+                .api(
+                    key,
+                    Method::Get,
+                    &format!("/api-connectors/{id}/crm-customers{query}"),
+                    None,
+                )
+                .await;
+            let error = assert_error(&answer, 422, "validation_failed", query);
+            assert_eq!(error["field"], "email");
+        }
+        assert_eq!(
+            setup.kustomer.calls().len(),
+            calls,
+            "nothing bad reached Kustomer"
+        );
+        let unknown = app
+            .api(
+                key,
+                Method::Post,
+                &format!("/api-connectors/{id}/crm-conversations"),
+                Some(json!({ "customer_id": "5f1e0a2b3c4d5e6f7a8b9c0d", "title": "t" })),
+            )
+            .await;
+        let error = assert_error(&unknown, 422, "validation_failed", "a customer Kustomer lacks");
+        assert_eq!(error["field"], "customer_id");
+        assert_eq!(setup.kustomer.conversations().len(), 1);
+
+        let other = app.business("Other").await;
+        let answer = app
+            .api(
+                &other.key,
+                Method::Get,
+                &format!("/api-connectors/{id}/crm-customers?email=test%40example.com"),
+                None,
+            )
+            .await;
+        assert_error(&answer, 404, "not_found", "another business's connector");
+    })
+}

@@ -1040,6 +1040,7 @@
       h('p', {}, 'Point the CRM\'s webhook at ', h('code', {}, location.origin + c.webhook_path), ' ', copyButton(location.origin + c.webhook_path, 'URL')),
       h('section', { class: 'card', 'aria-labelledby': 'c-rollout' }, h('h2', { id: 'c-rollout' }, 'Rollout'), rolloutForm),
       settingsForm,
+      c.kind === 'kustomer' ? tryKustomer(c) : null,
       replaceCredential(c),
       h('h2', {}, 'Sync log'), logFilter, log,
       h('div', { class: 'row' }, action('Replay dead and failed work', async () => {
@@ -1048,6 +1049,35 @@
         await loadLog();
       })),
     ];
+  }
+
+  /** The guide's "Testing the Integration" by hand: Kustomer's customer found by email, then a titled conversation opened on them (the id found is filled in). */
+  function tryKustomer(c) {
+    /** A Kustomer resource's name (its `attributes.name`), as Kustomer answered it. */
+    const nameOf = (resource) => /** @type {{ name?: string }} */ (resource.attributes || {}).name;
+    const found = h('div', { 'aria-live': 'polite' });
+    const opened = h('div', { 'aria-live': 'polite' });
+    const open = form([
+      field('Kustomer customer id', 'customer_id', { required: true, hint: 'As the lookup above answers it (24 hex digits).' }),
+      field('Title', 'title', { required: true, value: 'Test Support Request' }),
+      field('Channel', 'channel', { type: 'select', value: 'chat', choices: ['chat', 'email', 'sms', 'whatsapp', 'facebook', 'instagram', 'voice'].map((n) => [n, n]) }),
+    ], 'Open the conversation', async (f) => {
+      const out = await api('POST', `/api-connectors/${c.id}/crm-conversations`, { customer_id: value(f, 'customer_id'), title: value(f, 'title'), channel: value(f, 'channel') });
+      fill(opened, h('p', {}, `Kustomer opened conversation ${out.conversation.id}: "${nameOf(out.conversation)}".`));
+    }, { label: 'Open a Kustomer conversation' });
+    const lookup = form([
+      field('Email', 'email', { type: 'email', required: true, placeholder: 'test@example.com' }),
+    ], 'Find in Kustomer', async (f) => {
+      const out = await api('GET', `/api-connectors/${c.id}/crm-customers${query({ email: value(f, 'email') })}`);
+      if (!out.customer) {
+        fill(found, h('p', {}, 'Kustomer has no customer with that email.'));
+        return;
+      }
+      fill(found, h('p', {}, `Found ${nameOf(out.customer) || 'a customer'} (${out.customer.id}).`));
+      open.elements.namedItem('customer_id').value = out.customer.id;
+    }, { label: 'Find a Kustomer customer' });
+    return h('section', { class: 'card', 'aria-labelledby': 'ctry' }, h('h2', { id: 'ctry' }, 'Try Kustomer'),
+      h('p', { class: 'hint' }, 'Asked of Kustomer now; nothing is kept here.'), lookup, found, open, opened);
   }
 
   /** The CRM key's expiry as its CRM reported it: a warning within the alert rule's default 14 days, and what to do. */

@@ -100,6 +100,81 @@ pub fn create_conversation(conversation: &NewConversation) -> ApiRequest {
     ApiRequest::with(Method::Post, "/v1/conversations".to_owned(), Value::Object(body))
 }
 
+/// The channels a conversation opened through the API may be answered on (Kustomer's
+/// `replyChannel`): the guide's "Ticket Creation Test" opens one on `chat`.
+pub const REPLY_CHANNELS: [&str; 7] = [
+    "chat",
+    "email",
+    "sms",
+    "whatsapp",
+    "facebook",
+    "instagram",
+    "voice",
+];
+/// A conversation's title, at most (Kustomer's limit on a conversation's title).
+pub const MAX_TITLE_CHARS: usize = 256;
+
+/// A conversation a business opens on a Kustomer customer by hand (the guide's
+/// `createConversation(customerId, title, channel)`): checked before Kustomer is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TitledConversation {
+    /// The Kustomer customer id.
+    pub customer: String,
+    pub title: String,
+    /// One of [`REPLY_CHANNELS`].
+    pub channel: &'static str,
+}
+
+impl TitledConversation {
+    /// The conversation asked for, or 422 naming the field that is wrong; the channel defaults to
+    /// `chat`.
+    pub fn parse(customer_id: &str, title: &str, channel: Option<&str>) -> Result<Self, ApiError> {
+        let customer = customer_id.trim();
+        if !is_kustomer_id(customer) {
+            return Err(ApiError::invalid(
+                "customer_id",
+                "customer_id is a Kustomer customer id (24 hex digits), as finding the customer answers it",
+            ));
+        }
+        let title = title.trim();
+        if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+            return Err(ApiError::invalid(
+                "title",
+                format!("title is 1 to {MAX_TITLE_CHARS} characters"),
+            ));
+        }
+        let asked = channel.map(str::trim).unwrap_or("chat");
+        let channel = REPLY_CHANNELS
+            .into_iter()
+            .find(|known| known.eq_ignore_ascii_case(asked))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "channel",
+                    format!("channel is one of {}", REPLY_CHANNELS.join(", ")),
+                )
+            })?;
+        Ok(Self {
+            customer: customer.to_owned(),
+            title: title.to_owned(),
+            channel,
+        })
+    }
+}
+
+/// Opens the titled conversation (status `open`), answered on its channel.
+pub fn create_titled_conversation(conversation: &TitledConversation) -> ApiRequest {
+    ApiRequest::with(
+        Method::Post,
+        "/v1/conversations".to_owned(),
+        json!({
+            "customer": conversation.customer,
+            "name": conversation.title,
+            "status": "open",
+            "replyChannel": conversation.channel,
+        }),
+    )
+}
+
 /// The name agents see for a conversation we open: its channel, as people write it.
 pub fn conversation_name(channel: Channel) -> String {
     let label = match channel {
@@ -871,5 +946,39 @@ mod tests {
         let long = format!(r#"{{"errors":[{{"message":"{}"}}]}}"#, "ä".repeat(1000));
         let reason = error_reason(400, long.as_bytes());
         assert!(reason.chars().count() <= 330 && reason.ends_with('…'), "{reason}");
+    }
+
+    #[test]
+    fn a_titled_conversation_needs_a_kustomer_id_a_title_and_a_known_channel() {
+        let id = "5f1e0a2b3c4d5e6f7a8b9c0d";
+        let opened = TitledConversation::parse(id, "  Test Support Request ", None)
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(
+            (opened.title.as_str(), opened.channel),
+            ("Test Support Request", "chat")
+        );
+        let request = create_titled_conversation(&opened);
+        assert_eq!(request.path, "/v1/conversations");
+        assert_eq!(
+            request.body,
+            Some(
+                json!({ "customer": id, "name": "Test Support Request", "status": "open", "replyChannel": "chat" })
+            )
+        );
+        assert_eq!(
+            TitledConversation::parse(id, "t", Some("EMAIL")).map(|c| c.channel),
+            Ok("email")
+        );
+        for (customer, title, channel, field) in [
+            ("cust-1", "t", None, "customer_id"),
+            (id, "  ", None, "title"),
+            (id, &"x".repeat(MAX_TITLE_CHARS + 1), None, "title"),
+            (id, "t", Some("pigeon"), "channel"),
+        ] {
+            let error = TitledConversation::parse(customer, title, channel)
+                .err()
+                .unwrap_or_else(|| panic!("{customer} {title} {channel:?} was taken"));
+            assert_eq!(error.body.field.as_deref(), Some(field), "{error:?}");
+        }
     }
 }

@@ -1,0 +1,65 @@
+//! The CRM's own records, asked through a connector by the business or the operator: the
+//! Kustomer guide's "Testing the Integration" (`findCustomer(email)`, `createConversation(customerId,
+//! title, channel)`), called now and kept nowhere.
+
+use crate::connectors::find;
+use domain::api::admin::{CrmConversationIn, CrmConversationOut, CrmCustomerOut};
+use domain::crm::kustomer::api::TitledConversation;
+use domain::crm::work::ConnectorKind;
+use domain::email::Email;
+use domain::error::ApiError;
+use domain::ids::ConnectorId;
+use domain::query::Query;
+use edge::call::{Created, Json, Path, Scope};
+use edge::crm::kustomer::{self, Kustomer};
+use edge::db::crm_connectors::Connector;
+use edge::{DB, Env};
+
+/// The connector `id` when it is a Kustomer connector: the only CRM with these calls.
+async fn kustomer_connector(env: &Env, scope: &Scope, id: &ConnectorId) -> Result<Connector, ApiError> {
+    let connector = find(env, scope, id).await?;
+    if connector.kind != ConnectorKind::Kustomer {
+        return Err(ApiError::not_found(format!(
+            "connector {id} is a {} connector: finding a customer and opening a conversation are Kustomer's",
+            connector.kind.as_str()
+        )));
+    }
+    Ok(connector)
+}
+
+/// `GET …/crm-customers?email=`: Kustomer's customer with the address, or null.
+pub async fn customer(
+    env: Env,
+    scope: Scope,
+    Path(id): Path<ConnectorId>,
+    query: Query,
+) -> Result<Json<CrmCustomerOut>, ApiError> {
+    let email = query
+        .get("email")
+        .ok_or_else(|| ApiError::invalid("email", "email is required (?email=jane@example.com)"))?;
+    let email = Email::parse(email).map_err(|error| ApiError::invalid("email", error.to_string()))?;
+    let connector = kustomer_connector(&env, &scope, &id).await?;
+    let db = env.d1(DB)?;
+    let kustomer =
+        Kustomer::new(&env, &db, &connector).map_err(|reason| ApiError::invalid("settings", reason))?;
+    Ok(Json(CrmCustomerOut {
+        customer: kustomer::customer_by_email(&kustomer, email.as_str()).await?,
+    }))
+}
+
+/// `POST …/crm-conversations`: a titled conversation opened on a Kustomer customer.
+pub async fn conversation(
+    env: Env,
+    scope: Scope,
+    Path(id): Path<ConnectorId>,
+    Json(input): Json<CrmConversationIn>,
+) -> Result<Created<CrmConversationOut>, ApiError> {
+    let asked = TitledConversation::parse(&input.customer_id, &input.title, input.channel.as_deref())?;
+    let connector = kustomer_connector(&env, &scope, &id).await?;
+    let db = env.d1(DB)?;
+    let kustomer =
+        Kustomer::new(&env, &db, &connector).map_err(|reason| ApiError::invalid("settings", reason))?;
+    Ok(Created(CrmConversationOut {
+        conversation: kustomer::open_titled_conversation(&kustomer, &asked).await?,
+    }))
+}
