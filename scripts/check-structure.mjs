@@ -348,15 +348,28 @@ for (const [noun, real] of Object.entries(counts)) {
 // themselves (../shared/seeds, or CRM_EDGE_GUIDES_DIR), when present, have exactly the catalog's
 // blocks. A clean clone may lack the guides: then that part is skipped, and said so.
 const { BLOCKS } = await import(pathToFileURL(join(ROOT, 'tests/e2e/guides/blocks.mjs')).href);
-const { catalogTable, fencedBlocks } = await import(pathToFileURL(join(ROOT, 'tests/e2e/guides/fences.mjs')).href);
+const { catalogTable, fencedBlocks, unrunLines } = await import(pathToFileURL(join(ROOT, 'tests/e2e/guides/fences.mjs')).href);
 const quoted = (name) => [`test('${name.replaceAll("'", "\\'")}'`, `test("${name.replaceAll('"', '\\"')}"`];
+/** The text each runnable block runs in: its end-to-end test file, or the Rust file of its native test. */
+const runsIn = new Map();
 for (const block of BLOCKS) {
-  if (!block.test === !block.notRunnable) failures.push(`guides catalog: ${block.guide} block ${block.number} needs exactly one of test and notRunnable`);
-  if (!block.test) continue;
-  const file = join(ROOT, 'tests/e2e/guides', block.file);
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  if (!quoted(block.test).some((call) => text.includes(call))) {
-    failures.push(`guides catalog: ${block.guide} block ${block.number} names the test "${block.test}", which tests/e2e/guides/${block.file} does not have`);
+  if ([block.test, block.native, block.notRunnable].filter(Boolean).length !== 1) {
+    failures.push(`guides catalog: ${block.guide} block ${block.number} needs exactly one of test, native and notRunnable`);
+  }
+  if (block.test) {
+    const file = join(ROOT, 'tests/e2e/guides', block.file);
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    if (!quoted(block.test).some((call) => text.includes(call))) {
+      failures.push(`guides catalog: ${block.guide} block ${block.number} names the test "${block.test}", which tests/e2e/guides/${block.file} does not have`);
+    }
+    runsIn.set(block, text);
+  } else if (block.native) {
+    const file = join(ROOT, block.native.file);
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    if (!new RegExp(`#\\[test\\]\\s*fn ${block.native.test}\\(`).test(text)) {
+      failures.push(`guides catalog: ${block.guide} block ${block.number} names the native test ${block.native.test}, which ${block.native.file} does not have`);
+    }
+    runsIn.set(block, text);
   }
 }
 const GUIDES_DOC = 'docs/guides.md';
@@ -381,6 +394,18 @@ if (!existsSync(guidesDir)) {
       const entry = listed[index];
       if (entry && entry.sha256 !== block.sha256) {
         failures.push(`guides: ${name} block ${block.number} ("${block.firstLine}", under "${block.section}") is not the catalog's (sha256 ${block.sha256})`);
+      }
+      // A block marked as run is in its test's text, line by line, but for the lines the catalog
+      // says the test edits (and why); an edit the test no longer needs is stale.
+      if (entry && runsIn.has(entry)) {
+        const edits = entry.edits ?? {};
+        for (const line of unrunLines(block.lines, runsIn.get(entry), edits)) {
+          failures.push(`guides: ${name} block ${block.number} is marked as run, but its line ${JSON.stringify(line)} is not in its test's text (copy it verbatim, or name it in the catalog's edits with why)`);
+        }
+        for (const line of Object.keys(edits)) {
+          if (!block.lines.some((own) => own.trim() === line)) failures.push(`guides catalog: ${guide} block ${block.number} declares an edit of ${JSON.stringify(line)}, which is not a line of the block`);
+          else if (unrunLines([line], runsIn.get(entry)).length === 0) failures.push(`guides catalog: ${guide} block ${block.number} declares an edit of ${JSON.stringify(line)}, but the test holds it verbatim: drop the edit`);
+        }
       }
     }
   }

@@ -76,6 +76,32 @@ console.log(ticket); // Returns new conversation object
   });
 });
 
+describe('000, "Custom Field Mapping"', () => {
+  test('the guide’s customFieldMapping, saved as the connector’s field_mapping, puts a synced customer’s email, name, phone and tags where it says', async () => {
+    const setup = await connectedBusiness();
+    partners.closeAfter(setup.kustomer);
+
+// Configure in your bot settings
+const customFieldMapping = {
+  'customerEmail': 'attributes.emails[0].email',
+  'customerName': 'attributes.name',
+  'customerPhone': 'attributes.phones[0].phone',
+  'tags': 'attributes.tags'
+};
+
+    const saved = await admin('PATCH', `/admin/connectors/${setup.connector.id}`, { settings: { field_mapping: customFieldMapping } });
+    assert.equal(saved.status, 200, saved.text);
+    assert.deepEqual(saved.body.settings.field_mapping, customFieldMapping, 'kept as the guide wrote it');
+    await sync(setup.business.key, [{ name: 'Mapped Person', email: 'mapped@example.com', phone: '+353871234567', tags: ['vip'], external_id: unique('map') }]);
+    await settledLog(setup.connector.id, 1);
+    const [customer] = setup.kustomer.customers;
+    assert.equal(customer.attributes.name, 'Mapped Person');
+    assert.equal(customer.attributes.emails[0].email, 'mapped@example.com');
+    assert.match(customer.attributes.phones[0].phone, /871234567$/);
+    assert.deepEqual(customer.attributes.tags, ['vip']);
+  });
+});
+
 describe('001, "Fallback Mode: system works without Kustomer when API is down"', () => {
   test('a customer asking for a person is told at once while Kustomer is down; the ticket follows when it is back, and the KPIs count the refused calls', async () => {
     const setup = await connectedBusiness({ settings: { handoff_message: 'A person will reply soon.' } });

@@ -8,8 +8,8 @@ import { after, describe, test } from 'node:test';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
-import { BASE_URL, waitFor } from '../support.mjs';
-import { SMALL, businessWithPages, dashboard, waitForFetched } from '../links/links.mjs';
+import { BASE_URL, newBusiness, waitFor } from '../support.mjs';
+import { SMALL, addPage, businessWithPages, dashboard, waitForFetched } from '../links/links.mjs';
 import { startCrm } from '../links/crm-server.mjs';
 
 // 003's curl commands, verbatim (escaped for a template literal).
@@ -83,6 +83,58 @@ async function curl(command, { key, page, crm }) {
   const { stdout } = await promisify(execFile)('bash', ['-c', local], { encoding: 'utf8' });
   return JSON.parse(stdout);
 }
+
+describe('003, "5. Get All CRM Data (All Pages)", its answer', () => {
+  test('the guide’s example answer of /all, field by field: My Company’s one page with four links, three active', async () => {
+    const business = await newBusiness({ default_country: 'IE', name: 'My Company' });
+    const page = await addPage(business, { name: 'My Facebook Page' });
+    const link = (n, channel, active) => dashboard(business.key, 'POST', '/api/dashboard/crm-links', {
+      page_id: page, channels: [channel], name: `Customer Database ${n}`, url: `https://api.crm.com/customers/${n}`, type: 'api', is_active: active,
+    });
+    for (const [n, channel, active] of [[1, 'facebook', true], [2, 'facebook', true], [3, 'messenger', true], [4, 'messenger', false]]) {
+      const added = await link(n, channel, active);
+      assert.equal(added.status, 201, added.text);
+    }
+    const all = await dashboard(business.key, 'GET', '/api/dashboard/crm-links/all');
+    assert.equal(all.status, 200, all.text);
+
+    // The guide's answer, as written (its comments stand for the links themselves).
+    const guideAnswer = {
+  "company_id": "company-001",
+  "company_name": "My Company",
+  "pages_data": [
+    {
+      "page_id": "123456789",
+      "page_name": "My Facebook Page",
+      "facebook_crm_links": [ /* CRM links */ ],
+      "messenger_crm_links": [ /* CRM links */ ],
+      "legacy_crm_links": [ /* Legacy links */ ],
+      "total_active": 3,
+      "total_inactive": 1
+    }
+  ],
+  "total_pages": 1,
+  "total_crm_links": 4,
+  "total_active": 3,
+  "total_inactive": 1
+};
+    // Each of its fields in ours: the ids are the business's and the page's; a list of links is a
+    // list (the guide shows none of its links), ours holding the page's links by channel.
+    const ours = all.body;
+    const expected = { ...guideAnswer, company_id: business.id, pages_data: [{ ...guideAnswer.pages_data[0], page_id: page }] };
+    for (const [name, value] of Object.entries(expected)) {
+      if (name === 'pages_data') continue;
+      assert.deepEqual(ours[name], value, `${name}: ${all.text}`);
+    }
+    assert.equal(ours.pages_data.length, 1);
+    for (const [name, value] of Object.entries(expected.pages_data[0])) {
+      if (Array.isArray(value)) assert.ok(Array.isArray(ours.pages_data[0][name]), `pages_data[0].${name} is a list: ${all.text}`);
+      else assert.deepEqual(ours.pages_data[0][name], value, `pages_data[0].${name}: ${all.text}`);
+    }
+    const [ourPage] = ours.pages_data;
+    assert.deepEqual([ourPage.facebook_crm_links.length, ourPage.messenger_crm_links.length, ourPage.legacy_crm_links.length], [2, 2, 0]);
+  });
+});
 
 describe('003, "API Endpoints", as written', () => {
   test('the guide’s requests add, list, switch off and delete a link, and list every page’s links', async () => {

@@ -314,6 +314,7 @@ describe('004, "Bulk Import", "Real-time Sync on CRM Update" and "Option A: API 
     const console = { log: (...args) => logged.push(args) };
 
     // The guide's functions, unchanged.
+    // Example: Node.js bulk import
     async function importCustomers(customers) {
       const BATCH_SIZE = 1000;
       const results = { created: 0, updated: 0, failed: 0, errors: [] };
@@ -687,14 +688,20 @@ function handleIncomingMessage(data) {
   });
 }
 
+/** The business's WhatsApp account, whose photos the local media host serves, and an endpoint taking its message.received. */
+async function forwardingMessages(business) {
+  const media = await startMediaHost();
+  partners.closeAfter(media);
+  const whatsapp = await whatsappAccount(business, media.url);
+  const endpoint = partners.receiver.endpoint();
+  await businessWithEndpoint(endpoint, { events: ['message.received'] }, business);
+  return { media, whatsapp, endpoint };
+}
+
 describe('004, "Webhook Payload Structure"', () => {
   test('the guide’s handleIncomingMessage reads content, channel and created_at; each attachment carries url and download_url, both links that download the file', async () => {
     const business = await newBusiness({ default_country: 'IE' });
-    const media = await startMediaHost();
-    partners.closeAfter(media);
-    const whatsapp = await whatsappAccount(business, media.url);
-    const endpoint = partners.receiver.endpoint();
-    await businessWithEndpoint(endpoint, { events: ['message.received'] }, business);
+    const { media, whatsapp, endpoint } = await forwardingMessages(business);
     await receiveWhatsapp(whatsapp, { from: uniquePhone(), text: 'see photo', mediaId: `m${Date.now()}` });
     await endpoint.waitFor((list) => list.length >= 1, 30_000);
     const { data } = endpoint.requests[0].body;
@@ -716,6 +723,78 @@ describe('004, "Webhook Payload Structure"', () => {
       assert.equal(file.status, 200, link);
       assert.deepEqual(Buffer.from(await file.arrayBuffer()), media.image, 'the file itself, without an API key');
     }
+  });
+});
+
+describe('004, "Webhook Payload Structure", the guide’s delivery', () => {
+  test('the guide’s example delivery of message.received, field by field, against ours for John Doe’s WhatsApp message with a file', async () => {
+    const business = await newBusiness({ default_country: 'IE' });
+    const { whatsapp, endpoint } = await forwardingMessages(business);
+    await sync(business.key, [{ name: 'John Doe', email: 'john@example.com', phone: '+353871234567', whatsapp_number: '+353871234567', external_id: 'CRM-12345', custom_fields: { crm_segment: 'enterprise' } }]);
+    await receiveWhatsapp(whatsapp, { from: '+353871234567', text: 'Hello, I need help with my order', mediaId: `m${Date.now()}` });
+    await endpoint.waitFor((list) => list.length >= 1, 30_000);
+    const ours = endpoint.requests[0].body;
+
+    // The guide's delivery, as written.
+    const guideDelivery = {
+  "event": "message.received",
+  "timestamp": "2025-11-04T09:00:00Z",
+  "business_id": "uuid",
+  "data": {
+    "message": {
+      "id": "uuid",
+      "conversation_id": "uuid",
+      "customer_id": "uuid",
+      "content": "Hello, I need help with my order",
+      "platform": "whatsapp",
+      "channel": "whatsapp",
+      "direction": "inbound",
+      "created_at": "2025-11-04T09:00:00Z",
+      "status": "received"
+    },
+    "customer": {
+      "id": "uuid",
+      "name": "John Doe",
+      "email": "john@example.com",
+      "phone": "+353871234567",
+      "external_id": "CRM-12345",
+      "custom_fields": {
+        "crm_segment": "enterprise"
+      }
+    },
+    "attachments": [
+      {
+        "id": "uuid",
+        "filename": "receipt.pdf",
+        "type": "application/pdf",
+        "size": 52468,
+        "url": "https://storage.url/path/to/file",
+        "download_url": "https://your-app.com/api/download-media?id=uuid"
+      }
+    ]
+  }
+};
+    // Every field of the guide's is in ours: its placeholders ("uuid", the times, the links) as
+    // values of their kind, the example file's name, type and size as a file's (ours is the photo
+    // sent), and every other value equal.
+    const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+    const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+    const compare = (guide, our, at) => {
+      if (Array.isArray(guide)) {
+        assert.ok(Array.isArray(our) && our.length === guide.length, `${at}: ${JSON.stringify(our)}`);
+        guide.forEach((item, index) => compare(item, our[index], `${at}[${index}]`));
+      } else if (guide && typeof guide === 'object') {
+        assert.ok(our && typeof our === 'object', `${at}: ${JSON.stringify(our)}`);
+        for (const [name, value] of Object.entries(guide)) compare(value, our[name], `${at}.${name}`);
+      } else if (guide === 'uuid') assert.match(our, UUID, at);
+      else if (TIME.test(String(guide))) assert.match(our, TIME, at);
+      else if (/url$/.test(at)) assert.match(our, /^https?:\/\//, at);
+      else if (/attachments\[0\]\.(filename|type|size)$/.test(at)) assert.equal(typeof our, typeof guide, at);
+      else assert.deepEqual(our, guide, at);
+    };
+    compare(guideDelivery, ours, 'delivery');
+    assert.equal(ours.business_id, business.id);
+    assert.equal(ours.data.message.customer_id, ours.data.customer.id, 'the message is the customer’s');
   });
 });
 

@@ -19,6 +19,7 @@ export function fencedBlocks(text) {
       if (fence && fence[1].trim() === '') {
         const body = open.lines.join('\n');
         blocks.push({
+          lines: open.lines,
           number: blocks.length + 1,
           section: open.section,
           language: open.language,
@@ -40,12 +41,33 @@ export function fencedBlocks(text) {
 
 /** The Markdown table docs/guides.md holds: how many blocks run, then one row per block of the catalog. */
 export function catalogTable(blocks) {
-  const runs = blocks.filter((block) => block.test).length;
+  const runs = blocks.filter((block) => block.test || block.native).length;
   const count = `${runs} of the ${blocks.length} blocks run verbatim; ${blocks.length - runs} cannot, each for the reason beside it.`;
   const cell = (text) => text.replaceAll('|', '\\|');
   const rows = blocks.map((block) => {
-    const what = block.test ? `runs verbatim in \`${block.file}\`: ${cell(block.test)}` : `not runnable: ${cell(block.notRunnable)}`;
+    const what = block.test ? `runs verbatim in \`${block.file}\`: ${cell(block.test)}`
+      : block.native ? `runs verbatim natively in \`${block.native.file}\`: ${cell(block.native.test.replaceAll('_', ' '))}`
+        : `not runnable: ${cell(block.notRunnable)}`;
     return `| ${block.guide} | ${block.number} | ${cell(block.section)} | ${block.language || 'text'} | ${what} |`;
   });
   return [count, '', '| guide | block | section | language | verbatim? |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+/**
+ * A guide's line as the verbatim check compares it: without white space, quotes, commas,
+ * semicolons, colons and backslashes, so that a JSON field the test writes as a JavaScript one, or
+ * a command kept in a template string, still counts as the guide's.
+ */
+export const comparable = (text) => text.replace(/[\s'"`,;:\\]/g, '');
+
+/**
+ * The lines of a block (`lines`, the guide's) that its test's text (`source`) does not hold, with
+ * the lines it declares edited (`edits`, each with why) left out; lines without a letter or digit
+ * (a lone brace) are not compared.
+ */
+export function unrunLines(lines, source, edits = {}) {
+  const flat = comparable(source);
+  return lines
+    .map((line) => line.trim())
+    .filter((line) => /[A-Za-z0-9]/.test(line) && !flat.includes(comparable(line)) && !(line in edits));
 }

@@ -31,12 +31,13 @@ export function pageAddress() {
 }
 
 /** Adds a Facebook page (a channel account) to `business`; returns its page id. */
-export async function addPage(business) {
+export async function addPage(business, { name } = {}) {
   const address = pageAddress();
   const res = await admin('POST', `/admin/businesses/${business.id}/channel-accounts`, {
     channel: 'facebook',
     provider: 'meta',
     address,
+    ...(name ? { name } : {}),
     secrets: { app_secret: 'a', verify_token: 'v', access_token: 't' },
   });
   assert.equal(res.status, 201, `adding a Facebook page: ${res.text}`);

@@ -307,3 +307,33 @@ fn outside_debug_mode_no_api_key_email_phone_or_name_of_a_customer_is_logged() {
         }
     });
 }
+
+/// The guide's "Debug Mode" (`KUSTOMER_DEBUG=true`, a variable of the functions that call
+/// Kustomer, set as the guide writes it): each call's bodies are logged, redacted, so the
+/// customer's email and name still are not.
+#[test]
+fn the_guides_debug_mode_logs_each_calls_bodies_redacted() {
+    test(|app| async move {
+        let (name, value) = "KUSTOMER_DEBUG=true".split_once('=').unwrap_or_default();
+        app.stack.set_var(name, value);
+        let setup = connected_business(&app, json!({})).await;
+        let secretish = json!({ "name": "Zelda Private", "email": "zelda@private.example", "external_id": "zelda-2" });
+        sync(&app, &setup.business.key, json!([secretish])).await;
+        settled_log(&app, setup.id(), 1).await;
+        let log: Vec<String> = app.stack.logs().into_iter().map(|(_, line)| line).collect();
+        let debug: Vec<&String> = log
+            .iter()
+            .filter(|line| line.starts_with(&format!("[debug] kustomer {}", setup.id())))
+            .collect();
+        assert!(
+            debug.iter().any(|line| line.contains("Post /v1/customers ") && line.contains("sent {")),
+            "the customer's creation is logged with its body: {debug:#?}"
+        );
+        for value in [setup.api_key.as_str(), "zelda@private.example", "Zelda Private"] {
+            assert!(
+                !log.iter().any(|line| line.contains(value)),
+                "{value} is not in the log: {log:#?}"
+            );
+        }
+    });
+}
