@@ -19,6 +19,7 @@ import { whatsappNotification } from './providers/meta.mjs';
 import { refusedUrl, startWebhookReceiver } from './receivers/webhook-receiver.mjs';
 import { createWebhook, deliveriesOf } from './receivers/webhook-api.mjs';
 import { startHubSpot } from './crm/hubspot.mjs';
+import { connectedBusiness } from './crm/connectors.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = process.env.CRM_EDGE_CLI || join(ROOT, 'target', 'cli', 'crm-edge');
@@ -461,6 +462,31 @@ describe('crm-edge admin connectors', () => {
       assert.equal(badKind.code, 2, 'a kind the tool does not know is bad usage');
     } finally {
       await hubspot.close();
+    }
+  });
+});
+
+describe('crm-edge admin connectors, Kustomer’s own records', () => {
+  test('find-customer prints Kustomer’s customer by email (or null) and open-conversation opens a titled one on chat, as the guide’s tests do', async () => {
+    const { connector, kustomer } = await connectedBusiness();
+    try {
+      const env = { CRM_EDGE_ADMIN_TOKEN: ADMIN_TOKEN };
+      const seeded = kustomer.seedCustomer({ name: 'Test Customer', emails: [{ email: 'test@example.com', type: 'home' }] });
+      const found = await run(['admin', 'connectors', 'find-customer', connector.id, 'test@example.com'], env);
+      assert.equal(found.code, 0, found.stderr);
+      assert.equal(found.stdout, `${seeded.id}\tTest Customer\n`);
+      const none = await run(['admin', 'connectors', 'find-customer', connector.id, 'nobody@example.com'], env);
+      assert.equal(none.stdout, 'null\n');
+      const opened = await run(['admin', 'connectors', 'open-conversation', connector.id, seeded.id, 'Test Support Request'], env);
+      assert.equal(opened.code, 0, opened.stderr);
+      const [conversation] = kustomer.conversations;
+      assert.equal(opened.stdout, `${conversation.id}\n`);
+      assert.deepEqual([conversation.attributes.name, conversation.attributes.replyChannel], ['Test Support Request', 'chat']);
+      const refused = await run(['admin', 'connectors', 'find-customer', connector.id, 'not-an-email'], env);
+      assert.notEqual(refused.code, 0, 'a bad address is refused');
+      assert.match(refused.stderr, /email/);
+    } finally {
+      await kustomer.close();
     }
   });
 });

@@ -317,7 +317,8 @@ fn the_guides_debug_mode_logs_each_calls_bodies_redacted() {
         let (name, value) = "KUSTOMER_DEBUG=true".split_once('=').unwrap_or_default();
         app.stack.set_var(name, value);
         let setup = connected_business(&app, json!({})).await;
-        let secretish = json!({ "name": "Zelda Private", "email": "zelda@private.example", "external_id": "zelda-2" });
+        let secretish =
+            json!({ "name": "Zelda Private", "email": "zelda@private.example", "external_id": "zelda-2" });
         sync(&app, &setup.business.key, json!([secretish])).await;
         settled_log(&app, setup.id(), 1).await;
         let log: Vec<String> = app.stack.logs().into_iter().map(|(_, line)| line).collect();
@@ -326,7 +327,9 @@ fn the_guides_debug_mode_logs_each_calls_bodies_redacted() {
             .filter(|line| line.starts_with(&format!("[debug] kustomer {}", setup.id())))
             .collect();
         assert!(
-            debug.iter().any(|line| line.contains("Post /v1/customers ") && line.contains("sent {")),
+            debug
+                .iter()
+                .any(|line| line.contains("Post /v1/customers ") && line.contains("sent {")),
             "the customer's creation is logged with its body: {debug:#?}"
         );
         for value in [setup.api_key.as_str(), "zelda@private.example", "Zelda Private"] {

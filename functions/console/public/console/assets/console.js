@@ -1019,7 +1019,7 @@
           const permissions = out.permissions;
           fill(tested, h('div', { class: 'card' },
             out.ok ? badge('good', 'connected') : badge('bad', out.status ? `refused: HTTP ${out.status}` : 'refused'),
-            out.warning ? badge('warn', 'warning') : null,
+            out.warning ? [' ', badge('warn', 'warning')] : null,
             out.reason ? h('p', {}, out.reason) : null,
             out.warning ? h('p', {}, out.warning) : null,
             out.ok && out.user ? h('p', {}, `The CRM answered as ${out.user.name || out.user.email || 'its user'}.`) : null,
