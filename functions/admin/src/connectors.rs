@@ -336,6 +336,23 @@ pub(crate) async fn find(env: &Env, scope: &Scope, id: &ConnectorId) -> Result<C
     found.ok_or_else(|| ApiError::not_found(format!("no connector {id}")))
 }
 
+/// The connector `id` when it is a Kustomer connector, for the calls only Kustomer has (`calls`,
+/// named in the 404 of another CRM's connector).
+pub(crate) async fn kustomer_connector(
+    env: &Env,
+    scope: &Scope,
+    id: &ConnectorId,
+    calls: &str,
+) -> Result<Connector, ApiError> {
+    let connector = find(env, scope, id).await?;
+    if connector.kind != ConnectorKind::Kustomer {
+        return Err(ApiError::not_found(format!(
+            "connector {id} is not a Kustomer connector: only Kustomer has {calls}"
+        )));
+    }
+    Ok(connector)
+}
+
 pub async fn get(
     env: Env,
     scope: Scope,
@@ -504,12 +521,7 @@ pub struct TeamsOut {
 
 pub async fn teams(env: Env, scope: Scope, Path(id): Path<ConnectorId>) -> Result<Json<TeamsOut>, ApiError> {
     let (env, id) = (&env, &id);
-    let connector = find(env, &scope, id).await?;
-    if connector.kind != ConnectorKind::Kustomer {
-        return Err(ApiError::not_found(format!(
-            "connector {id} is not a Kustomer connector: only Kustomer has teams"
-        )));
-    }
+    let connector = kustomer_connector(env, &scope, id, "teams").await?;
     let db = env.d1(DB)?;
     let kustomer =
         Kustomer::new(env, &db, &connector).map_err(|reason| ApiError::invalid("settings", reason))?;

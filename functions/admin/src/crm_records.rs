@@ -2,30 +2,19 @@
 //! Kustomer guide's "Testing the Integration" (`findCustomer(email)`, `createConversation(customerId,
 //! title, channel)`), called now and kept nowhere.
 
-use crate::connectors::find;
+use crate::connectors::kustomer_connector;
 use domain::api::admin::{CrmConversationIn, CrmConversationOut, CrmCustomerOut};
 use domain::crm::kustomer::api::TitledConversation;
-use domain::crm::work::ConnectorKind;
 use domain::email::Email;
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
 use domain::query::Query;
 use edge::call::{Created, Json, Path, Scope};
 use edge::crm::kustomer::{self, Kustomer};
-use edge::db::crm_connectors::Connector;
 use edge::{DB, Env};
 
-/// The connector `id` when it is a Kustomer connector: the only CRM with these calls.
-async fn kustomer_connector(env: &Env, scope: &Scope, id: &ConnectorId) -> Result<Connector, ApiError> {
-    let connector = find(env, scope, id).await?;
-    if connector.kind != ConnectorKind::Kustomer {
-        return Err(ApiError::not_found(format!(
-            "connector {id} is a {} connector: finding a customer and opening a conversation are Kustomer's",
-            connector.kind.as_str()
-        )));
-    }
-    Ok(connector)
-}
+/// What another CRM's connector answers 404 for.
+const CALLS: &str = "a customer lookup and titled conversations";
 
 /// `GET …/crm-customers?email=`: Kustomer's customer with the address, or null.
 pub async fn customer(
@@ -38,7 +27,7 @@ pub async fn customer(
         .get("email")
         .ok_or_else(|| ApiError::invalid("email", "email is required (?email=jane@example.com)"))?;
     let email = Email::parse(email).map_err(|error| ApiError::invalid("email", error.to_string()))?;
-    let connector = kustomer_connector(&env, &scope, &id).await?;
+    let connector = kustomer_connector(&env, &scope, &id, CALLS).await?;
     let db = env.d1(DB)?;
     let kustomer =
         Kustomer::new(&env, &db, &connector).map_err(|reason| ApiError::invalid("settings", reason))?;
@@ -55,7 +44,7 @@ pub async fn conversation(
     Json(input): Json<CrmConversationIn>,
 ) -> Result<Created<CrmConversationOut>, ApiError> {
     let asked = TitledConversation::parse(&input.customer_id, &input.title, input.channel.as_deref())?;
-    let connector = kustomer_connector(&env, &scope, &id).await?;
+    let connector = kustomer_connector(&env, &scope, &id, CALLS).await?;
     let db = env.d1(DB)?;
     let kustomer =
         Kustomer::new(&env, &db, &connector).map_err(|reason| ApiError::invalid("settings", reason))?;
