@@ -319,7 +319,9 @@ fn forget_events(db: &Db, tenant: &Tenant, subjects: Sql) -> Result<[Statement; 
 }
 
 /// The last step: what names the customer and came while the erasure ran, the customer's row, the
-/// tombstone marked erased, and the event `customer.erased`.
+/// event `customer.erased`, and the tombstone marked erased. The event is recorded only while the
+/// tombstone is still under way, so when the request and the sweep finish the same erasure at
+/// once, the second batch deletes nothing the first kept and announces nothing again.
 async fn finish(env: &Env, db: &Db, tenant: &Tenant, erasure: &Erasure) -> Result<(), ApiError> {
     let customer = &erasure.customer_id;
     let now = runtime::now();
@@ -331,7 +333,6 @@ async fn finish(env: &Env, db: &Db, tenant: &Tenant, erasure: &Erasure) -> Resul
         db::escalations::erase_of_customer(db, tenant, customer)?,
         db::crm_contacts::erase_settled(db, tenant, customer)?,
         db::customers::erase(db, tenant, customer)?,
-        customer_erasures::finish(db, tenant, customer, now.micros())?,
     ]);
     let at = statements.len();
     statements.push(webhook_events::record(
@@ -340,8 +341,9 @@ async fn finish(env: &Env, db: &Db, tenant: &Tenant, erasure: &Erasure) -> Resul
         None,
         now,
         &[NewEvent::new(event, EventType::CustomerErased, customer)],
-        Guard::Always,
+        Guard::When(customer_erasures::under_way(customer)),
     )?);
+    statements.push(customer_erasures::finish(db, tenant, customer, now.micros())?);
     let results = db.batch(statements).await?;
     outbox::publish(env, tenant, webhook_events::recorded(&results, at)?).await;
     Ok(())
@@ -385,4 +387,44 @@ async fn view(db: &Db, tenant: &Tenant, erasure: Erasure) -> Result<ErasureOut, 
         deleted: erasure.deleted,
         crm,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Fixture, HOOKS_URL, Must};
+    use domain::webhooks::EventType;
+
+    #[test]
+    fn an_erasure_finished_twice_at_once_announces_itself_once_and_keeps_that_notice() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let tenant = fixture.business("Acme").await;
+            fixture
+                .webhook_endpoint(&tenant, HOOKS_URL, &[EventType::CustomerErased])
+                .await;
+            let ada = fixture.ada(&tenant).await;
+            let (begun, erased) = erase(&fixture.env, &fixture.db, &tenant, &ada.id, &Actor::Admin)
+                .await
+                .must();
+            assert!(begun);
+            assert_eq!(erased.status, Status::Erased);
+            let announced = fixture.dispatched();
+            assert_eq!(announced.len(), 1, "one customer.erased: {announced:?}");
+
+            // The sweep read the tombstone while the request was finishing it, and finishes it
+            // too, a batch later.
+            let tombstone = customer_erasures::find(&fixture.db, &tenant, &ada.id)
+                .await
+                .must()
+                .unwrap_or_else(|| panic!("the tombstone is kept"));
+            finish(&fixture.env, &fixture.db, &tenant, &tombstone)
+                .await
+                .must();
+
+            assert_eq!(fixture.dispatched(), announced, "nothing is announced again");
+            let kept: Vec<String> = fixture.event_ids().iter().map(ToString::to_string).collect();
+            assert_eq!(kept, announced, "the first notice is kept, undelivered as yet");
+        });
+    }
 }

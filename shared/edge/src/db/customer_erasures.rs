@@ -4,7 +4,7 @@
 //! row says who the person was.
 
 use crate::db::directory::Moving;
-use crate::db::{self, Db, Statement, number, text};
+use crate::db::{self, Db, Sql, Statement, number, text};
 use domain::erasure::{Deleted, Status};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ConnectorId, CustomerId, SyncJobId};
@@ -137,6 +137,17 @@ pub fn count(
             number(deleted.attachments as i64),
             number(deleted.knowledge_pieces as i64),
         ])?)
+}
+
+/// The condition that the erasure of `customer` is still under way: the batch that finishes it
+/// records `customer.erased` before marking it done, so a second finish (the request's and the
+/// sweep's at once) records nothing.
+pub fn under_way(customer: &CustomerId) -> Sql {
+    Sql::new(
+        "EXISTS (SELECT 1 FROM customer_erasures WHERE business_id = :business AND id = :erasing \
+         AND status = 'erasing')",
+    )
+    .bind("erasing", text(customer.as_str()))
 }
 
 /// The statement that marks the erasure done, now.

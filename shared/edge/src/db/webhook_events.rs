@@ -446,15 +446,21 @@ pub fn delete_expired(
 }
 
 /// The ids of the business's events about the records `subjects` selects (an erasure's).
+///
+/// The notice `customer.erased` is never one of them: it is about the erasure, which outlives the
+/// customer, and a second finish of the same erasure must not take back the first's notice.
 pub fn of_subjects(subjects: Sql) -> Sql {
-    subjects.within("SELECT id FROM webhook_events WHERE business_id = :business AND subject_id IN ({sql})")
+    subjects.within(
+        "SELECT id FROM webhook_events WHERE business_id = :business AND subject_id IN ({sql}) \
+         AND type <> 'customer.erased'",
+    )
 }
 
-/// The statement that deletes the business's events about the records `subjects` selects: in
-/// the batch after their attempts' and deliveries' (which find them by [`of_subjects`]).
+/// The statement that deletes the business's events about the records `subjects` selects, as
+/// [`of_subjects`] finds them: in the batch after their attempts' and deliveries'.
 pub fn erase_of_subjects(db: &Db, tenant: &Tenant, subjects: Sql) -> Result<Statement, ApiError> {
-    subjects
-        .within("DELETE FROM webhook_events WHERE business_id = :business AND subject_id IN ({sql})")
+    of_subjects(subjects)
+        .within("DELETE FROM webhook_events WHERE business_id = :business AND id IN ({sql})")
         .scoped(db, tenant)
 }
 
