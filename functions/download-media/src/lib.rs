@@ -81,7 +81,7 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
     };
     let stored = stored.ok_or_else(not_found)?;
     let object = env
-        .bucket(ATTACHMENTS)?
+        .bucket_read(ATTACHMENTS)?
         .get(&stored.storage_key)
         .execute()
         .await?

@@ -28,7 +28,7 @@ pub async fn handle(env: Env, held: HeldInbound, attempt: u32) -> Settle {
 }
 
 async fn store(env: &Env, held: &HeldInbound) -> Result<(), ApiError> {
-    let bucket = env.bucket(ATTACHMENTS)?;
+    let bucket = env.bucket_read(ATTACHMENTS)?;
     let Some(object) = bucket.get(&held.key).execute().await? else {
         console_warn!("kept inbound {} is gone: stored already", held.key);
         return Ok(());
@@ -68,6 +68,6 @@ async fn store(env: &Env, held: &HeldInbound) -> Result<(), ApiError> {
             ),
         },
     }
-    env.bucket(ATTACHMENTS)?.delete(&held.key).await?;
+    env.bucket_write(ATTACHMENTS)?.delete(&held.key).await?;
     Ok(())
 }

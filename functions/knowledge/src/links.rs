@@ -410,7 +410,7 @@ pub async fn delete(
         }
         knowledge_sources::delete(&db, tenant, &source.id).await?;
         if let Some(key) = &source.pushed_key {
-            env.bucket(knowledge::PUSHED)?.delete(key).await?;
+            env.bucket_write(knowledge::PUSHED)?.delete(key).await?;
         }
     } else {
         knowledge_sources::reschedule(&db, tenant, &source.id, &runtime::now().to_rfc3339()).await?;

@@ -76,7 +76,7 @@ pub async fn receive(params: Params, mut req: Request, env: Env) -> Result<Accep
     let webhook_id = webhook_id.trim();
     let key = knowledge::fetch::pushed_key(&id, webhook_id, seconds);
     knowledge::fetch::keep_pushed(
-        &env.bucket(knowledge::PUSHED)?,
+        &env.bucket_write(knowledge::PUSHED)?,
         &key,
         &content_type,
         text.into_bytes(),
@@ -84,21 +84,21 @@ pub async fn receive(params: Params, mut req: Request, env: Env) -> Result<Accep
     .await?;
     match knowledge_sources::record_push(&db, &tenant, &id, webhook_id, seconds, &key).await? {
         (Pushed::Repeated, _) => {
-            env.bucket(knowledge::PUSHED)?.delete(&key).await?;
+            env.bucket_write(knowledge::PUSHED)?.delete(&key).await?;
             return Ok(Accepted(PushedOut {
                 message: "CRM data received already (this webhook-id was accepted before)",
                 link_id: id,
             }));
         }
         (Pushed::Stale, _) => {
-            env.bucket(knowledge::PUSHED)?.delete(&key).await?;
+            env.bucket_write(knowledge::PUSHED)?.delete(&key).await?;
             return Err(ApiError::conflict(
                 "a push signed later than this one was accepted already: this one is older and is not used",
             ));
         }
         (Pushed::Accepted, previous) => {
             if let Some(previous) = previous {
-                env.bucket(knowledge::PUSHED)?.delete(&previous).await?;
+                env.bucket_write(knowledge::PUSHED)?.delete(&previous).await?;
             }
         }
     }

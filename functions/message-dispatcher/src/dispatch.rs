@@ -357,7 +357,7 @@ async fn file_bytes(
     attachment: &Attachment,
 ) -> Result<Option<Vec<u8>>, ApiError> {
     let object = env
-        .bucket(ATTACHMENTS)?
+        .bucket_read(ATTACHMENTS)?
         .get(storage_key(tenant, &attachment.id))
         .execute()
         .await?;

@@ -79,7 +79,7 @@ async fn upload(
         .map_err(|error| ApiError::new(ErrorCode::UnsupportedMediaType, error.to_string()).at("file"))?;
     let db = env.d1(DB)?;
     let attachment = media_store::store(
-        &env.bucket(ATTACHMENTS)?,
+        &env.bucket_write(ATTACHMENTS)?,
         &db,
         &tenant,
         None,

@@ -36,6 +36,7 @@ pub mod message;
 pub mod outgoing;
 pub mod phone;
 pub mod platform;
+pub mod pricing;
 pub mod providers;
 pub mod query;
 pub mod rate_limit;

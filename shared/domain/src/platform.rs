@@ -129,6 +129,9 @@ pub struct Usage {
     pub kv_operations: u32,
     pub buffered_bytes: usize,
     pub peak_buffered_bytes: usize,
+    /// What the invocation used that Cloudflare bills beyond D1's rows: queue operations, KV
+    /// reads and writes, R2 operations by class, Durable Object requests.
+    pub billed: crate::pricing::Units,
 }
 
 impl Usage {

@@ -213,13 +213,13 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
     };
     // A failed cache write costs only a later D1 read; the answer is still right.
     if let Some(text) = fresh.to_text()
-        && let Ok(cache) = env.kv(AUTH_CACHE)
+        && let Ok(cache) = env.kv_write(AUTH_CACHE)
     {
         let _ = cache.put_expiring(&key, &text, CACHE_TTL_SECONDS).await;
     }
     // A revoke that ran while this lookup was writing: see the module's comment.
     if crate::db::api_keys::tenant_of(&db, hash).await?.is_none() {
-        if let Ok(cache) = env.kv(AUTH_CACHE) {
+        if let Ok(cache) = env.kv_write(AUTH_CACHE) {
             let _ = cache.delete(&key).await;
         }
         return Ok(unknown());
@@ -266,7 +266,7 @@ impl RecentSet {
 
 /// Forgets a key's cached answer, so that a revoke takes effect at once where it ran.
 pub async fn forget_cached_key(env: &Env, hash: &ApiKeyHash) -> Result<(), ApiError> {
-    env.kv(AUTH_CACHE)?.delete(&cache_key(hash)).await?;
+    env.kv_write(AUTH_CACHE)?.delete(&cache_key(hash)).await?;
     Ok(())
 }
 
@@ -525,7 +525,7 @@ mod tests {
                 let stale = format!("{} {}", fixture.stack.now_ms() - 61_000, tenant.business_id);
                 fixture
                     .env
-                    .kv(AUTH_CACHE)
+                    .kv_write(AUTH_CACHE)
                     .unwrap_or_else(|error| panic!("{error}"))
                     .put_expiring(&cache_key(&hash), &stale, 3600)
                     .await

@@ -9,6 +9,7 @@ pub use crate::meter::Held;
 use crate::meter::Meter;
 use crate::runtime::{Bindings, Bucket, Fetcher, Kv, ObjectNamespace, Queue};
 use domain::platform::{Resource, Usage};
+use domain::pricing;
 
 /// The variable that turns enforcement on.
 const PLATFORM_LIMITS: &str = "PLATFORM_LIMITS";
@@ -93,21 +94,40 @@ impl Env {
     // The handles below are counted when they are taken, one use each: take one for each
     // operation (a KV get, an R2 put, a queue send or batch, a call to a Worker or an object).
 
-    /// The KV namespace bound as `name`, for one operation.
+    /// The KV namespace bound as `name`, for one read.
     pub fn kv(&self, name: &str) -> worker::Result<Kv> {
         self.charge(Resource::KvOperation, 1)?;
+        self.meter.bill(pricing::Meter::KvReads, 1);
         self.bindings.kv(name)
     }
 
-    /// The queue bound as `name`, for one send (of a message or a batch).
-    pub fn queue(&self, name: &str) -> worker::Result<Queue> {
+    /// The KV namespace bound as `name`, for one write or delete (billed at ten times a read).
+    pub fn kv_write(&self, name: &str) -> worker::Result<Kv> {
+        self.charge(Resource::KvOperation, 1)?;
+        self.meter.bill(pricing::Meter::KvWrites, 1);
+        self.bindings.kv(name)
+    }
+
+    /// The queue bound as `name`, for one send of `messages` messages (one, or a batch's): each
+    /// is a queue operation written now, and two more (its read and its delete) when consumed.
+    pub fn queue(&self, name: &str, messages: usize) -> worker::Result<Queue> {
         self.charge(Resource::Subrequest, 1)?;
+        self.meter.bill(pricing::Meter::QueueOperations, messages as u64);
         self.bindings.queue(name)
     }
 
-    /// The R2 bucket bound as `name`, for one operation.
-    pub fn bucket(&self, name: &str) -> worker::Result<Bucket> {
+    /// The R2 bucket bound as `name`, for one read (`get`, `head`: R2's class B).
+    pub fn bucket_read(&self, name: &str) -> worker::Result<Bucket> {
         self.charge(Resource::Subrequest, 1)?;
+        self.meter.bill(pricing::Meter::R2ClassB, 1);
+        self.bindings.bucket(name)
+    }
+
+    /// The R2 bucket bound as `name`, for one write (`put`, `delete`, `list`, a multipart step:
+    /// R2's class A).
+    pub fn bucket_write(&self, name: &str) -> worker::Result<Bucket> {
+        self.charge(Resource::Subrequest, 1)?;
+        self.meter.bill(pricing::Meter::R2ClassA, 1);
         self.bindings.bucket(name)
     }
 
@@ -127,6 +147,7 @@ impl Env {
     /// The Durable Object namespace bound as `name`, for one call to one of its objects.
     pub fn durable_object(&self, name: &str) -> worker::Result<ObjectNamespace> {
         self.charge(Resource::Subrequest, 1)?;
+        self.meter.bill(pricing::Meter::DurableObjectRequests, 1);
         self.bindings.durable_object(name)
     }
 
@@ -255,9 +276,11 @@ mod tests {
     fn every_handle_taken_is_one_use_of_the_invocation_and_clones_share_the_count() {
         let env = env_with(&[]);
         let clone = env.clone();
-        env.queue("OUTBOUND").unwrap_or_else(|error| panic!("{error}"));
+        env.queue("OUTBOUND", 3).unwrap_or_else(|error| panic!("{error}"));
         clone
-            .bucket("ATTACHMENTS")
+            .bucket_read("ATTACHMENTS")
+            .unwrap_or_else(|error| panic!("{error}"));
+        env.bucket_write("ATTACHMENTS")
             .unwrap_or_else(|error| panic!("{error}"));
         env.service("GATEWAY").unwrap_or_else(|error| panic!("{error}"));
         env.durable_object("RATE_LIMITER")
@@ -265,9 +288,30 @@ mod tests {
         clone.assets("ASSETS").unwrap_or_else(|error| panic!("{error}"));
         env.kv(crate::AUTH_CACHE)
             .unwrap_or_else(|error| panic!("{error}"));
+        clone
+            .kv_write(crate::AUTH_CACHE)
+            .unwrap_or_else(|error| panic!("{error}"));
         let usage = env.usage();
-        assert_eq!((usage.subrequests, usage.kv_operations), (5, 1));
+        assert_eq!((usage.subrequests, usage.kv_operations), (6, 2));
         assert_eq!(clone.usage(), usage);
+        // What each handle is billed as: a batch of three messages, a read and a write of R2 and
+        // of KV, one call to an object; a service binding's and the assets' calls are free.
+        let billed: Vec<(&str, u64)> = usage
+            .billed
+            .lines()
+            .map(|(meter, count, _)| (meter.name(), count))
+            .collect();
+        assert_eq!(
+            billed,
+            [
+                ("kv_reads", 1),
+                ("kv_writes", 1),
+                ("queue_operations", 3),
+                ("r2_class_a", 1),
+                ("r2_class_b", 1),
+                ("do_requests", 1)
+            ]
+        );
     }
 
     #[test]

@@ -265,7 +265,7 @@ async fn step(env: &Env, db: &Db, tenant: &Tenant, erasure: &Erasure) -> Result<
         let ids = || db::listed(messages.iter().map(|id| id.as_str()));
         let files = db::attachments::stored_of_messages(db, tenant, ids()).await?;
         if !files.is_empty() {
-            env.bucket(ATTACHMENTS)?
+            env.bucket_write(ATTACHMENTS)?
                 .delete_multiple(files.iter().map(|file| file.storage_key.clone()).collect())
                 .await?;
         }

@@ -37,7 +37,7 @@ const EXPIRED_PER_RUN: usize = 1_000;
 /// stored by then never will be (its queue gave up after its tries, and left it for the
 /// operator; or its business stayed paused that long). How many.
 pub async fn delete_expired(env: &Env, before: Timestamp) -> Result<usize, ApiError> {
-    let bucket = env.bucket(ATTACHMENTS)?;
+    let bucket = env.bucket_write(ATTACHMENTS)?;
     let keys = runtime::keys_stored_before(
         &bucket,
         &format!("{KEY_PREFIX}/"),
@@ -154,7 +154,13 @@ async fn put_aside(
         .map(|byte| format!("{byte:02x}"))
         .collect();
     let key = format!("{KEY_PREFIX}/{business_id}/{random}");
-    crate::media_store::put(&env.bucket(ATTACHMENTS)?, &key, "application/octet-stream", body).await?;
+    crate::media_store::put(
+        &env.bucket_write(ATTACHMENTS)?,
+        &key,
+        "application/octet-stream",
+        body,
+    )
+    .await?;
     let held = HeldInbound {
         business_id: business_id.clone(),
         key,

@@ -287,7 +287,7 @@ async fn read_whole(mut stream: ByteStream) -> worker::Result<Option<Vec<u8>>> {
 }
 
 fn storage(env: &Env) -> Result<Bucket, FetchFailure> {
-    env.bucket(ATTACHMENTS)
+    env.bucket_write(ATTACHMENTS)
         .map_err(|error| FetchFailure::Transient(format!("no storage: {error}")))
 }
 

@@ -437,7 +437,7 @@ async fn store_media(
             } else {
                 &mime_type
             };
-            let bucket = env.bucket(ATTACHMENTS)?;
+            let bucket = env.bucket_write(ATTACHMENTS)?;
             media_store::store(
                 &bucket,
                 db,
@@ -477,7 +477,7 @@ async fn store_media(
         business_id: tenant.business_id.clone(),
         attachment_id: id.clone(),
     };
-    let queued = match env.queue(INBOUND_MEDIA) {
+    let queued = match env.queue(INBOUND_MEDIA, 1) {
         Ok(queue) => queue.send(job).await,
         Err(error) => Err(error),
     };

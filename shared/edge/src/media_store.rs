@@ -82,7 +82,7 @@ mod tests {
     ) -> Result<Attachment, ApiError> {
         let bucket = fixture
             .env
-            .bucket(ATTACHMENTS)
+            .bucket_write(ATTACHMENTS)
             .unwrap_or_else(|error| panic!("{error}"));
         store(
             &bucket,

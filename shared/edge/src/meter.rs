@@ -14,6 +14,7 @@
 use crate::runtime;
 use crate::{console_error, console_log};
 use domain::platform::{Exceeded, Resource, Usage};
+use domain::pricing;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -64,6 +65,11 @@ impl Meter {
         usage.d1_rows_written += written;
     }
 
+    /// Counts `count` units of a meter Cloudflare bills.
+    pub fn bill(&self, meter: pricing::Meter, count: u64) {
+        self.0.usage.borrow_mut().billed.add(meter, count);
+    }
+
     /// Counts one D1 round trip.
     pub fn charge_round_trip(&self) {
         self.0.usage.borrow_mut().d1_round_trips += 1;
@@ -104,8 +110,14 @@ impl Meter {
         }
         let usage = self.usage();
         let waited = self.0.waited.borrow();
+        // Each billed meter used, by its name: ` queue_operations=2 kv_reads=1`.
+        let billed: String = usage
+            .billed
+            .lines()
+            .map(|(meter, count, _)| format!(" {}={count}", meter.name()))
+            .collect();
         console_log!(
-            "[usage] {} d1_queries={} d1_round_trips={} rows_read={} rows_written={} subrequests={} kv={} peak_buffered={} wasm_memory={} elapsed_ms={} d1_wait_ms={} d1_sql_us={}",
+            "[usage] {} d1_queries={} d1_round_trips={} rows_read={} rows_written={} subrequests={} kv={} peak_buffered={} wasm_memory={} elapsed_ms={} d1_wait_ms={} d1_sql_us={}{}",
             self.0.what,
             usage.d1_queries,
             usage.d1_round_trips,
@@ -118,7 +130,8 @@ impl Meter {
             runtime::now().millis() - self.0.started_ms,
             waited.round_trips_ms,
             // Whole microseconds: formatting an f64 would bring its formatting code into every bundle.
-            (waited.sql_ms * 1000.0) as u64
+            (waited.sql_ms * 1000.0) as u64,
+            billed
         );
     }
 
@@ -307,7 +320,7 @@ mod tests {
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
         });
-        env.queue("OUTBOUND").unwrap_or_else(|error| panic!("{error}"));
+        env.queue("OUTBOUND", 1).unwrap_or_else(|error| panic!("{error}"));
         env.report();
         let lines = fixture.stack.logged(Level::Log, "[usage] customers-sync fetch ");
         assert_eq!(lines.len(), 1, "{:?}", fixture.stack.logs());

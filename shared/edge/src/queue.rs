@@ -17,6 +17,7 @@ use crate::db::Db;
 use crate::runtime::QueueMessage;
 use crate::{DB, console_error, console_log};
 use domain::ids::BusinessId;
+use domain::pricing;
 use futures_util::future::{JoinAll, join_all};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -35,7 +36,9 @@ pub async fn send_all<T: Serialize + Clone>(
     delay_seconds: u32,
 ) -> worker::Result<()> {
     for chunk in items.chunks(BATCH_LIMIT) {
-        env.queue(binding)?.send_batch(chunk, delay_seconds).await?;
+        env.queue(binding, chunk.len())?
+            .send_batch(chunk, delay_seconds)
+            .await?;
     }
     Ok(())
 }
@@ -80,10 +83,18 @@ fn read_body<T: DeserializeOwned>(message: &QueueMessage) -> Option<T> {
     serde_json::from_str(&message.body_json()?).ok()
 }
 
-fn settle(message: &QueueMessage, settle: Settle) {
+/// Acks or retries the message. Its delivery was a queue operation (a read), and an ack is one
+/// more (its delete); a retried message is read again later.
+fn settle(env: &Env, message: &QueueMessage, settle: Settle) {
     let result = match settle {
-        Settle::Ack => message.ack(),
-        Settle::RetryIn(seconds) => message.retry_in(seconds),
+        Settle::Ack => {
+            env.meter().bill(pricing::Meter::QueueOperations, 2);
+            message.ack()
+        }
+        Settle::RetryIn(seconds) => {
+            env.meter().bill(pricing::Meter::QueueOperations, 1);
+            message.retry_in(seconds)
+        }
     };
     if let Err(error) = result {
         console_error!("settling a queue message failed: {error}");
@@ -104,7 +115,7 @@ where
             Ok(body) => handle(env.clone(), body, message.attempts()).await,
             Err(settled) => settled,
         };
-        settle(message, result);
+        settle(env, message, result);
     }))
     .await;
     crate::invocation::end(env).await;
@@ -130,13 +141,13 @@ where
                 work.push((body, message.attempts()));
                 handled.push(message);
             }
-            Err(settled) => settle(message, settled),
+            Err(settled) => settle(env, message, settled),
         }
     }
     if !work.is_empty() {
         let mut settles = handle(env.clone(), work).await.into_iter();
         for message in handled {
-            settle(message, settles.next().unwrap_or(Settle::RetryIn(0)));
+            settle(env, message, settles.next().unwrap_or(Settle::RetryIn(0)));
         }
     }
     crate::invocation::end(env).await;
@@ -395,7 +406,10 @@ mod tests {
     fn a_body_that_is_not_the_consumers_type_is_dropped_acknowledged_and_logged() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let queue = fixture.env.queue(WORK).unwrap_or_else(|error| panic!("{error}"));
+            let queue = fixture
+                .env
+                .queue(WORK, 1)
+                .unwrap_or_else(|error| panic!("{error}"));
             queue
                 .send(serde_json::json!({ "n": "not a number" }))
                 .await
@@ -444,8 +458,16 @@ mod tests {
             fixture.stack.advance(Duration::from_secs(1));
             assert_eq!(deliver(&fixture.stack, consumer(3), handle).await, 1);
             assert_eq!(*attempts.borrow(), vec![1, 2]);
+            let written = fixture.env.usage().billed.get(pricing::Meter::QueueOperations);
+            assert_eq!(written, 1, "the send is one operation");
         });
         assert!(fixture.stack.queued(WORK).is_empty(), "acknowledged");
+        // Queues bills each read of a message and its delete: the retried delivery was a read,
+        // the acknowledged one a read and a delete.
+        let lines = fixture.stack.logged(Level::Log, "[usage] native queue");
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].ends_with(" queue_operations=1"), "{}", lines[0]);
+        assert!(lines[1].ends_with(" queue_operations=2"), "{}", lines[1]);
     }
 
     #[test]

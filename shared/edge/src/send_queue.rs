@@ -150,7 +150,7 @@ async fn accept_as(
         media_base_url: Some(origin.to_owned()),
         accepted: None,
     };
-    let queued = match env.queue(OUTBOUND) {
+    let queued = match env.queue(OUTBOUND, 1) {
         Ok(queue) => queue.send(job).await,
         Err(error) => Err(error),
     };
@@ -500,7 +500,7 @@ mod tests {
         async fn upload(fixture: &Fixture, tenant: &Tenant) -> AttachmentId {
             let bucket = fixture
                 .env
-                .bucket(ATTACHMENTS)
+                .bucket_write(ATTACHMENTS)
                 .unwrap_or_else(|error| panic!("{error}"));
             media_store::store(
                 &bucket,

@@ -22,7 +22,7 @@ pub async fn is_used(env: &Env, token: &UsedToken) -> Result<bool, ApiError> {
 
 /// Records the token as accepted, for [`UsedToken::TTL_SECONDS`].
 pub async fn record(env: &Env, token: &UsedToken) -> Result<(), ApiError> {
-    env.kv(WEBHOOK_NONCES)?
+    env.kv_write(WEBHOOK_NONCES)?
         .put_expiring(token.key(), "used", UsedToken::TTL_SECONDS)
         .await?;
     Ok(())

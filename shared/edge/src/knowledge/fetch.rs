@@ -116,7 +116,7 @@ pub async fn pushed(env: &Env, key: Option<&str>, link: &Link) -> Result<Option<
         return Ok(None);
     };
     let object = env
-        .bucket(crate::knowledge::PUSHED)
+        .bucket_read(crate::knowledge::PUSHED)
         .map_err(storage)?
         .get(key)
         .execute()
@@ -383,7 +383,7 @@ mod tests {
         fixture.run(async {
             let bucket = fixture
                 .env
-                .bucket(crate::knowledge::PUSHED)
+                .bucket_write(crate::knowledge::PUSHED)
                 .unwrap_or_else(|error| panic!("{error}"));
             keep_pushed(&bucket, &key, "text/csv", b"id,name\r\n1,Ada\r\n".to_vec())
                 .await
