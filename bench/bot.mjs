@@ -7,7 +7,9 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import llama3Tokenizer from 'llama3-tokenizer-js';
 import { admin, call, percentile, sleep } from './lib.mjs';
+import { PICOS, PRICES, dollars, embeddedTokens, embedder, milliNeurons, priced, quiet, unitsOf, usageSince } from './units.mjs';
 
 const QUESTIONS = Number(process.env.BENCH_BOT_QUESTIONS ?? 60);
 
@@ -118,6 +120,33 @@ for (const [question, fact] of SET) {
 }
 console.log(`  labelled set through the whole turn, real model: ${right} of ${SET.length} right (${((right / SET.length) * 100).toFixed(0)} %)`);
 for (const line of missed) console.log(`    missed: ${line}`);
+
+// What one answer costs: a known customer's question alone, every invocation it caused counted
+// and priced (bench/units.mjs), and the model's tokens counted with Llama 3's own tokenizer (the
+// production model's, @cf/meta/llama-3.3-70b-instruct-fp8-fast) from the very request the bot
+// sent, which the local embedder keeps (GET /generations/last). The request's messages are
+// counted in Llama 3's chat template, with the answer's JSON schema as if it were in the prompt
+// too (the most it can add); the output is the local composer's answer to that request, written
+// as the model is asked to write it.
+const costFrom = await quiet();
+const tokensBefore = await embeddedTokens();
+await says(psids[1], 'What is my order tracking number?');
+await quiet();
+const turnUnits = usageSince(costFrom);
+const questionTokens = (await embeddedTokens()) - tokensBefore;
+const generation = await (await fetch(`${embedder()}/generations/last`)).json();
+const chat = generation.messages.map((m) => `<|start_header_id|>${m.role}<|end_header_id|>\n\n${m.content}<|eot_id|>`).join('');
+const prompt = `<|begin_of_text|>${chat}<|start_header_id|>assistant<|end_header_id|>\n\n${JSON.stringify(generation.response_format)}`;
+const tokens = (text) => llama3Tokenizer.encode(text, { bos: false, eos: false }).length;
+const answered = await (await fetch(`${embedder()}/ai/run/@cf/meta/llama-3.3-70b-instruct-fp8-fast`, { method: 'POST', body: JSON.stringify(generation) })).json();
+const inputTokens = tokens(prompt);
+const outputTokens = tokens(`${JSON.stringify(answered.result.response)}<|eot_id|>`);
+const modelNeurons = milliNeurons('llama-3.3-70b', inputTokens, outputTokens);
+const { parts, sum } = priced(turnUnits, modelNeurons + milliNeurons('bge-small', questionTokens));
+const FIN = 0.99e12;
+console.log(`  one answer's cost at Cloudflare's prices of ${PRICES.as_of}: ${dollars(sum)} (${((sum / FIN) * 100).toFixed(3)} % of Fin's $0.99 per resolution; the target is at most 0.2 %)`);
+console.log(`    the model: ${inputTokens} tokens in, ${outputTokens} out (max_tokens ${generation.max_tokens}) = ${modelNeurons / 1000} neurons = ${dollars(modelNeurons * PICOS.ai_milli_neurons)}; with max_tokens out: ${dollars(milliNeurons('llama-3.3-70b', inputTokens, generation.max_tokens) * PICOS.ai_milli_neurons)}; the question embedded: ${questionTokens} tokens`);
+console.log(`    the platform: requests ${dollars(parts.requests)}, D1 ${dollars(parts.d1)}, queues ${dollars(parts.queues)}, KV ${dollars(parts.kv)}, objects ${dollars(parts.objects)}, CPU at most ${dollars(parts.cpu_bound)} (${unitsOf(turnUnits)}; ${turnUnits.invocations.join(', ')})`);
 graph.close();
 crm.close();
 if (right * 10 < SET.length * 9) process.exitCode = 1;

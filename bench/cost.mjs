@@ -4,72 +4,24 @@
 // operation below runs alone, BENCH_COST_RUNS times (default 3), and its cost is the sum over every
 // invocation it caused (the gateway, the rate limiter's object, the function, and the queue
 // consumers it fed) until the log has been quiet for a second and a half; the median run is printed.
-// Counts, not times: the figures do not depend on the machine's load.
+// Counts, not times: the figures do not depend on the machine's load. Then each is priced
+// (bench/units.mjs says how).
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { createServer } from 'node:http';
 import { GRAPH_VERSION, startMeta, whatsappNotification } from '../tests/e2e/providers/meta.mjs';
 import { formBody, mailgunSignature, metaSignature, twilioSignature } from '../tests/e2e/signing.mjs';
-import { admin, call, sleep } from './lib.mjs';
+import { admin, call, kustomerBusiness, sleep } from './lib.mjs';
+import { FIELDS, PRICES, dollars, measure, priced, unitsOf } from './units.mjs';
 
-if (!process.env.CRM_EDGE_STATE || !process.env.CRM_EDGE_PUBLIC_URL) throw new Error('CRM_EDGE_STATE and CRM_EDGE_PUBLIC_URL must be set (scripts/bench does)');
+if (!process.env.CRM_EDGE_PUBLIC_URL) throw new Error('CRM_EDGE_PUBLIC_URL must be set (scripts/bench does)');
 const RUNS = Number(process.env.BENCH_COST_RUNS ?? 3);
-const LOG = join(process.env.CRM_EDGE_STATE, 'wrangler.log');
 const PUBLIC = process.env.CRM_EDGE_PUBLIC_URL;
-const FIELDS = ['d1_round_trips', 'd1_queries', 'rows_read', 'rows_written', 'subrequests', 'kv'];
 const digits = (n) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
-
-/** Waits until the stack's log has not grown for 1.5 s; returns its size. */
-async function quiet() {
-  let size = statSync(LOG).size;
-  for (let still = 0; still < 1500; still += 100) {
-    await sleep(100);
-    const now = statSync(LOG).size;
-    if (now !== size) {
-      size = now;
-      still = -100;
-    }
-  }
-  return size;
-}
-
-/** The sum of every [usage] line in the log's bytes from `from`, and each invocation's name. */
-function usageSince(from) {
-  const text = readFileSync(LOG).subarray(from).toString('utf8');
-  const total = Object.fromEntries(FIELDS.map((field) => [field, 0]));
-  const invocations = [];
-  for (const line of text.split('\n')) {
-    const at = line.indexOf('[usage] ');
-    if (at < 0) continue;
-    const words = line.slice(at + 8).trim().split(/\s+/);
-    invocations.push(words.filter((word) => !word.includes('=')).join(' '));
-    for (const word of words) {
-      const [name, value] = word.split('=');
-      if (name in total) total[name] += Number(value);
-    }
-  }
-  return { total, invocations };
-}
 
 /** A POST whose answer is not JSON (a receiver's); a non-2xx answer throws. */
 async function post(path, body, headers = {}) {
   const response = await fetch(`${process.env.CRM_EDGE_URL}${path}`, { method: 'POST', body, headers });
   if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${await response.text()}`);
-}
-
-/** Runs `operation` RUNS times, each alone; the run with the median rows read, with its invocations. */
-async function measure(name, operation) {
-  const runs = [];
-  for (let run = 0; run < RUNS; run += 1) {
-    const from = await quiet();
-    await operation(run);
-    await quiet();
-    runs.push(usageSince(from));
-  }
-  runs.sort((a, b) => a.total.rows_read - b.total.rows_read || a.total.rows_written - b.total.rows_written);
-  const median = runs[Math.floor(runs.length / 2)];
-  const spread = FIELDS.filter((field) => runs.some((run) => run.total[field] !== median.total[field]));
-  return { name, ...median, spread };
 }
 
 // ---------------------------------------------------------------- one business with every channel
@@ -119,12 +71,39 @@ const stored = thousand('stored');
 await sync(stored);
 const since = new Date().toISOString();
 
-function whatsappInbound(from) {
+/** A WhatsApp text from `from` to the number `to` ({address, app_secret}) of `account`, as Meta posts it. */
+function whatsappText(to, account, from) {
   const message = { from: from.slice(1), id: `wamid.${randomUUID()}`, timestamp: String(Math.floor(Date.now() / 1000)), type: 'text', text: { body: 'Where is my order?' } };
-  const body = JSON.stringify(whatsappNotification(whatsapp.address, { contacts: [{ profile: { name: 'Cost' }, wa_id: message.from }], messages: [message] }));
-  return call('POST', whatsappAccount.webhook_path, body, { 'x-hub-signature-256': metaSignature(whatsapp.app_secret, body) });
+  const body = JSON.stringify(whatsappNotification(to.address, { contacts: [{ profile: { name: 'Cost' }, wa_id: message.from }], messages: [message] }));
+  return call('POST', account.webhook_path, body, { 'x-hub-signature-256': metaSignature(to.app_secret, body) });
 }
+const whatsappInbound = (from) => whatsappText(whatsapp, whatsappAccount, from);
 for (let n = 0; n < 150; n += 1) await whatsappInbound(stored[n % 100].phone);
+
+// ---------------------------------------------------------------- a business as one is used
+// Its messages are stored, delivered to its webhook and put on its Kustomer timeline: one inbound
+// message end to end. Each customer's first message (the warm-up) opens their customer and
+// conversation in Kustomer; the one measured is a later message of the conversation.
+const hooks = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+});
+await new Promise((resolve) => hooks.listen(0, '127.0.0.1', resolve));
+const wired = await kustomerBusiness({ per_minute: null, per_second: null, per_day: null }, null);
+await call('POST', '/api-webhooks', { name: 'cost', url: `http://127.0.0.1:${hooks.address().port}/in`, events: ['message.received'] }, { 'x-api-key': wired.key });
+const wiredNumber = { address: `1${digits(15)}`, app_secret: randomUUID() };
+const wiredAccount = await admin('POST', `/admin/businesses/${wired.business.id}/channel-accounts`, {
+  channel: 'whatsapp', provider: 'meta', address: wiredNumber.address,
+  settings: { api_base_url: `${meta.url}/${GRAPH_VERSION}` },
+  secrets: { app_secret: wiredNumber.app_secret, verify_token: 'verify', access_token: `EAAG${digits(40)}` },
+});
+const wiredPhones = stored.slice(0, RUNS).map((customer) => customer.phone);
+for (const phone of wiredPhones) await whatsappText(wiredNumber, wiredAccount, phone);
+for (let waited = 0; wired.kustomer.conversations.length < RUNS; waited += 1) {
+  if (waited > 600) throw new Error(`the warm-up: ${wired.kustomer.conversations.length} of ${RUNS} conversations in Kustomer`);
+  await sleep(100);
+}
+const onTimeline = () => wired.kustomer.conversations.reduce((n, c) => n + wired.kustomer.messages(c.id).length, 0);
 
 // ---------------------------------------------------------------- the operations
 
@@ -138,6 +117,14 @@ const OPERATIONS = [
   ['send a WhatsApp text (request and delivery)', (run) =>
     api('POST', '/api-send-message', { customer_id: stored[run].external_id, channel: 'whatsapp', content: 'Your order is ready.' })],
   ['receive a WhatsApp text (Meta)', (run) => whatsappInbound(stored[run].phone)],
+  ['a WhatsApp text end to end: stored, on a webhook, on the Kustomer timeline', async (run) => {
+    const before = onTimeline();
+    await whatsappText(wiredNumber, wiredAccount, wiredPhones[run]);
+    for (let waited = 0; onTimeline() === before; waited += 1) {
+      if (waited > 600) throw new Error('the message did not reach the Kustomer timeline');
+      await sleep(100);
+    }
+  }],
   ['receive an SMS (Twilio)', (run) => {
     const sid = `SM${randomBytes(16).toString('hex')}`;
     const params = { MessageSid: sid, SmsSid: sid, AccountSid: 'AC00000000000000000000000000000000', From: stored[run].phone, To: sms.address, Body: 'Where is my order?', NumMedia: '0', NumSegments: '1', ApiVersion: '2010-04-01' };
@@ -160,8 +147,10 @@ const OPERATIONS = [
 ];
 
 const results = [];
-for (const [name, operation] of OPERATIONS) results.push(await measure(name, operation));
+for (const [name, operation] of OPERATIONS) results.push(await measure(name, operation, RUNS));
 await meta.close?.();
+await wired.kustomer.close();
+hooks.close();
 
 console.log(`## Cost per call: the median of ${RUNS} runs, summed over every invocation the call caused`);
 console.log('| operation | D1 round trips | D1 statements | rows read | rows written | subrequests | KV operations | invocations |');
@@ -174,4 +163,16 @@ for (const { name, total, invocations, spread } of results) {
   console.log(`| ${name} | ${cells.join(' | ')} | ${names} |`);
 }
 console.log('(* the runs differed in this count; the median run is shown)');
+
+console.log();
+console.log(`## What each call costs: its marginal cost at Cloudflare's prices of ${PRICES.as_of} (the median run)`);
+console.log('| operation | requests | D1 rows | KV | queues | R2 | Durable Objects | CPU (at most) | total | per 1,000 | units |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const result of results) {
+  const { parts, sum } = priced(result);
+  const units = unitsOf(result);
+  const cells = [parts.requests, parts.d1, parts.kv, parts.queues, parts.r2, parts.objects, parts.cpu_bound].map(dollars);
+  console.log(`| ${result.name} | ${cells.join(' | ')} | ${dollars(sum)} | ${dollars(sum * 1000)} | ${units} |`);
+}
+console.log('(CPU is priced at its bound: the local runtime does not measure CPU time; each invocation\'s time less its D1 waits, which still holds its waits on other calls.)');
 process.exit(0);

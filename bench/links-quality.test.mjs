@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FULL_SIZES } from '../tests/e2e/links/crm-data.mjs';
 import { startCrm } from '../tests/e2e/links/crm-server.mjs';
-import { CUSTOM_EXAMPLE, HUBSPOT_EXAMPLE, SHOPIFY_EXAMPLE, asGuide } from '../tests/e2e/links/guide.mjs';
+import { CUSTOM_EXAMPLE, HUBSPOT_EXAMPLE, SHOPIFY_EXAMPLE, asGuide, ownRecords } from '../tests/e2e/links/guide.mjs';
 import { BIG_FETCH_TIMEOUT_MS, addLink, businessWithPages, evaluate, qualityLine, waitForFetched } from '../tests/e2e/links/links.mjs';
 import { QUESTIONS } from '../tests/e2e/links/questions.mjs';
 
@@ -32,10 +32,10 @@ before(async () => {
   crm = await startCrm(FULL_SIZES);
   business = await businessWithPages(1);
   const bodies = {
-    shopify: asGuide(SHOPIFY_EXAMPLE, business.page, crm.url),
+    shopify: { ...asGuide(SHOPIFY_EXAMPLE, business.page, crm.url), ...ownRecords() },
     // 100 a page (HubSpot's most) instead of the default 10: 3 requests instead of 25.
-    hubspot: asGuide(HUBSPOT_EXAMPLE, business.page, crm.url, '?limit=100'),
-    custom: asGuide(CUSTOM_EXAMPLE, business.page, crm.url),
+    hubspot: { ...asGuide(HUBSPOT_EXAMPLE, business.page, crm.url, '?limit=100'), ...ownRecords('properties.email') },
+    custom: { ...asGuide(CUSTOM_EXAMPLE, business.page, crm.url), ...ownRecords() },
   };
   for (const [source, body] of Object.entries(bodies)) {
     linkIds[source] = (await addLink(business, { ...body, channels: [CHANNEL] })).crm_link.id;

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prng } from '../tests/e2e/links/crm-data.mjs';
 import { startCrm } from '../tests/e2e/links/crm-server.mjs';
-import { SHOPIFY_EXAMPLE, asGuide } from '../tests/e2e/links/guide.mjs';
+import { SHOPIFY_EXAMPLE, asGuide, ownRecords } from '../tests/e2e/links/guide.mjs';
 import { addLink, businessWithPages, findEntry, pastSecondOf, refresh, search } from '../tests/e2e/links/links.mjs';
 import { d1 } from '../tests/e2e/store.mjs';
 import { searchLatency, sleep } from './lib.mjs';
@@ -105,7 +105,7 @@ async function fetched(business, url, records, after, timeoutMs) {
 const crm = await startCrm({ shopify: { customers: RECORDS, pageSize: PAGE_SIZE }, hubspot: 1, custom: 1, bucket: false });
 try {
   const business = await businessWithPages(1);
-  const body = { ...asGuide(SHOPIFY_EXAMPLE, business.page, crm.url), channels: [CHANNEL] };
+  const body = { ...asGuide(SHOPIFY_EXAMPLE, business.page, crm.url), ...ownRecords(), channels: [CHANNEL] };
   const started = Date.now();
   await addLink(business, body);
   const first = await fetched(business, body.url, RECORDS, null, 6 * 3_600_000);

@@ -14,10 +14,11 @@
 //               HubSpot (250) and custom (60) lists the end-to-end quality test uses.
 import { FULL_SIZES, prng } from '../tests/e2e/links/crm-data.mjs';
 import { startCrm } from '../tests/e2e/links/crm-server.mjs';
-import { CUSTOM_EXAMPLE, HUBSPOT_EXAMPLE, SHOPIFY_EXAMPLE, asGuide } from '../tests/e2e/links/guide.mjs';
+import { CUSTOM_EXAMPLE, HUBSPOT_EXAMPLE, SHOPIFY_EXAMPLE, asGuide, ownRecords } from '../tests/e2e/links/guide.mjs';
 import { addLink, businessWithPages, documents, evaluate, findEntry, search } from '../tests/e2e/links/links.mjs';
 import { QUESTIONS } from '../tests/e2e/links/questions.mjs';
 import { searchLatency as latencyByMode, percentile } from './lib.mjs';
+import { PICOS, PRICES, dollars, embeddedTokens, measure, milliNeurons, priced, quiet, unitsOf, usageSince } from './units.mjs';
 
 if (!process.env.CRM_EDGE_URL || !process.env.CRM_EDGE_ADMIN_TOKEN) throw new Error('CRM_EDGE_URL and CRM_EDGE_ADMIN_TOKEN must be set (scripts/bench does)');
 const RECORDS = Number(process.env.BENCH_LINKS_RECORDS ?? 500);
@@ -61,19 +62,41 @@ async function allEmbedded(business, page, urls, records, timeoutMs, what) {
   );
 }
 
+/** Thousandths of a neuron for `tokens` embedded by bge-small. */
+const embeddingNeurons = (tokens) => milliNeurons('bge-small', tokens);
+/** bge-small's vectors, and so the dimensions one Vectorize query reads. */
+const DIMENSIONS = 384;
+
 async function fetchThroughput() {
   const crm = await startCrm({ shopify: RECORDS, hubspot: 1, custom: 1 });
   try {
     const business = await businessWithPages(1);
-    const body = { ...asGuide(SHOPIFY_EXAMPLE, business.page, crm.url), channels: [CHANNEL] };
+    const body = { ...asGuide(SHOPIFY_EXAMPLE, business.page, crm.url), ...ownRecords('email'), channels: [CHANNEL] };
+    const from = await quiet();
+    const tokensBefore = await embeddedTokens();
     const started = Date.now();
     await addLink(business, body);
     const view = await allEmbedded(business, business.page, [body.url], RECORDS, 1_800_000, `${RECORDS} Shopify customers searchable`);
     const elapsed = Date.now() - started;
-    return { records: RECORDS, pages: crm.requestsTo('shopify').length, chunks: view.total_chunks, elapsed, rate: RECORDS / (elapsed / 1000) };
+    await quiet();
+    const units = usageSince(from);
+    const tokens = (await embeddedTokens()) - tokensBefore;
+    const cost = priced(units, embeddingNeurons(tokens));
+    return { records: RECORDS, pages: crm.requestsTo('shopify').length, chunks: view.total_chunks, elapsed, rate: RECORDS / (elapsed / 1000), units, tokens, cost };
   } finally {
     await crm.close();
   }
+}
+
+/** The cost of one search of `mode` on the page: its invocations, the query's tokens embedded,
+ *  and, semantic or hybrid, one Vectorize query of the index's dimensions. */
+async function searchCost(business, query, mode) {
+  const tokensBefore = await embeddedTokens();
+  const measured = await measure(mode, () => search(business, { page_id: business.page, channel: CHANNEL, q: query, top_k: 5, mode }), 3);
+  const tokens = ((await embeddedTokens()) - tokensBefore) / 3;
+  const cost = priced(measured, embeddingNeurons(tokens));
+  const vectors = mode === 'keyword' ? 0 : DIMENSIONS * PICOS.vectorize_queried_dimensions;
+  return { mode, measured, tokens, sum: cost.sum + vectors, vectors };
 }
 
 async function searchLatency() {
@@ -86,7 +109,7 @@ async function searchLatency() {
     for (let i = 0; i < links; i += 1) {
       const crm = await startCrm({ seed: 1_000 + i, shopify: 1, hubspot: 1, custom: PER_LINK, pinned: false });
       crms.push(crm);
-      const body = { ...asGuide(CUSTOM_EXAMPLE, business.page, crm.url), channels: [CHANNEL], name: `Customer list ${i + 1}` };
+      const body = { ...asGuide(CUSTOM_EXAMPLE, business.page, crm.url), ...ownRecords('email'), channels: [CHANNEL], name: `Customer list ${i + 1}` };
       await addLink(business, body);
       urls.push(body.url);
     }
@@ -103,7 +126,9 @@ async function searchLatency() {
     ];
     const queries = Array.from({ length: QUERIES }, (_, i) => templates[i % templates.length](random.pick(people)));
     const latency = await latencyByMode((params) => search(business, params), { page_id: business.page, channel: CHANNEL }, queries, MODES);
-    return { links, chunks: view.total_chunks, embeddings: view.total_embeddings, setup, latency };
+    const costs = [];
+    for (const mode of MODES) costs.push(await searchCost(business, queries[0], mode));
+    return { links, chunks: view.total_chunks, embeddings: view.total_embeddings, setup, latency, costs };
   } finally {
     await Promise.all(crms.map((crm) => crm.close()));
   }
@@ -114,9 +139,9 @@ async function quality() {
   try {
     const business = await businessWithPages(1);
     const bodies = {
-      shopify: asGuide(SHOPIFY_EXAMPLE, business.page, crm.url),
-      hubspot: asGuide(HUBSPOT_EXAMPLE, business.page, crm.url, '?limit=100'),
-      custom: asGuide(CUSTOM_EXAMPLE, business.page, crm.url),
+      shopify: { ...asGuide(SHOPIFY_EXAMPLE, business.page, crm.url), ...ownRecords('email') },
+      hubspot: { ...asGuide(HUBSPOT_EXAMPLE, business.page, crm.url, '?limit=100'), ...ownRecords('properties.email') },
+      custom: { ...asGuide(CUSTOM_EXAMPLE, business.page, crm.url), ...ownRecords('email') },
     };
     const linkIds = {};
     for (const [source, body] of Object.entries(bodies)) linkIds[source] = (await addLink(business, { ...body, channels: [CHANNEL] })).crm_link.id;
@@ -142,9 +167,13 @@ async function quality() {
 
 const f = await fetchThroughput();
 console.log(`links fetch -> searchable: ${f.records} Shopify customers (${f.pages} page requests, ${f.chunks} chunks) in ${seconds(f.elapsed)} s = ${f.rate.toFixed(1)} records/s`);
+console.log(`  its cost at Cloudflare's prices of ${PRICES.as_of}: ${dollars(f.cost.sum)}, ${dollars(f.cost.sum / f.records)} a record fetched, embedded and indexed (${f.tokens} tokens embedded = ${dollars(f.cost.parts.ai)}; ${unitsOf(f.units)}; the stack's cron runs in that time included); stored, each record's ${DIMENSIONS} dimensions cost ${dollars(DIMENSIONS * PICOS.vectorize_stored_dimensions)} a month`);
 const s = await searchLatency();
 console.log(`links search at ${s.chunks} chunks (${s.links} links x ${PER_LINK} customers, ${s.embeddings} embeddings; setup through fetch and embedding took ${seconds(s.setup)} s), ${QUERIES} queries each, top_k 5:`);
 for (const mode of MODES) console.log(`  ${mode.padEnd(8)} p50 ${s.latency[mode].p50.toFixed(1)} ms  p99 ${s.latency[mode].p99.toFixed(1)} ms`);
+for (const c of s.costs) {
+  console.log(`  one ${c.mode} search costs ${dollars(c.sum)} (${c.tokens.toFixed(0)} tokens embedded${c.vectors ? `, ${DIMENSIONS} queried dimensions = ${dollars(c.vectors)}` : ''}; ${unitsOf(c.measured)})`);
+}
 const q = await quality();
 console.log(`links quality: ${QUESTIONS.length} labelled questions (${QUESTIONS.filter((x) => x.paraphrased).length} paraphrased) on ${FULL_SIZES.shopify} Shopify, ${FULL_SIZES.hubspot} HubSpot and ${FULL_SIZES.custom} custom records:`);
 console.log('  mode      hit@1  hit@5  paraphrased hit@5  search p50');

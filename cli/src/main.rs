@@ -17,6 +17,7 @@ mod export;
 mod import;
 mod mapping;
 mod output;
+mod prices;
 mod rows;
 mod webhooks;
 
@@ -83,6 +84,9 @@ enum Command {
     ///          crm-edge console-link --business <id>   (with the admin token)
     #[command(verbatim_doc_comment)]
     ConsoleLink(console::Command),
+    /// Cloudflare's prices this build counts its costs at, with the page of each (--json for the
+    /// table as JSON).
+    Prices,
 }
 
 #[derive(Subcommand)]
@@ -213,6 +217,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Webhooks(command) => webhooks::run(&client, command, cli.json),
         Command::Admin(command) => admin::run(&client, command, cli.json),
         Command::ConsoleLink(command) => console::run(&client, command, cli.json),
+        Command::Prices => Ok(prices::run(cli.json)),
         Command::Export(ExportCommand::Messages {
             since,
             follow,

@@ -18,7 +18,7 @@ import { connectedBusiness, krayinBusiness, settledLog } from './crm/connectors.
 import { contact, contactCreated } from './crm/chatwoot.mjs';
 import { startHubSpot } from './crm/hubspot.mjs';
 import { startCrm } from './links/crm-server.mjs';
-import { CUSTOM_EXAMPLE, asGuide } from './links/guide.mjs';
+import { CUSTOM_EXAMPLE, asGuide, ownRecords } from './links/guide.mjs';
 import { SMALL, addLink, businessWithPages, search, waitForFetched } from './links/links.mjs';
 
 const partners = localPartners();
@@ -246,7 +246,7 @@ describe('every function on the real runtime', () => {
     const business = await businessWithPages(1);
     const [page] = business.pages;
     // Its records are customers': said, as a link whose records name customers must say.
-    const body = { ...asGuide(CUSTOM_EXAMPLE, page, crm.url), holds: { type: 'customers', field: 'email', key: 'email' } };
+    const body = { ...asGuide(CUSTOM_EXAMPLE, page, crm.url), ...ownRecords() };
     await addLink(business, body);
     await waitForFetched(business, page, body.url, { records: SMALL.custom });
     const found = await search(business, { page_id: page, channel: body.channels[0], q: 'customer' });

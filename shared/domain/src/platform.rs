@@ -129,9 +129,22 @@ pub struct Usage {
     pub kv_operations: u32,
     pub buffered_bytes: usize,
     pub peak_buffered_bytes: usize,
-    /// What the invocation used that Cloudflare bills beyond D1's rows: queue operations, KV
-    /// reads and writes, R2 operations by class, Durable Object requests.
-    pub billed: crate::pricing::Units,
+    /// What the invocation used that Cloudflare bills beyond D1's rows.
+    pub billed: Billed,
+}
+
+/// What an invocation used that Cloudflare bills beyond D1's rows, as its usage line names it
+/// (`crate::pricing` prices each; the cost benches read the line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Billed {
+    pub kv_reads: u32,
+    /// Writes and deletes, each billed at ten times a read.
+    pub kv_writes: u32,
+    /// Messages written, read and deleted (each up to 64 KB).
+    pub queue_operations: u32,
+    pub r2_class_a: u32,
+    pub r2_class_b: u32,
+    pub do_requests: u32,
 }
 
 impl Usage {

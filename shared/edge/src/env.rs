@@ -9,7 +9,6 @@ pub use crate::meter::Held;
 use crate::meter::Meter;
 use crate::runtime::{Bindings, Bucket, Fetcher, Kv, ObjectNamespace, Queue};
 use domain::platform::{Resource, Usage};
-use domain::pricing;
 
 /// The variable that turns enforcement on.
 const PLATFORM_LIMITS: &str = "PLATFORM_LIMITS";
@@ -97,14 +96,14 @@ impl Env {
     /// The KV namespace bound as `name`, for one read.
     pub fn kv(&self, name: &str) -> worker::Result<Kv> {
         self.charge(Resource::KvOperation, 1)?;
-        self.meter.bill(pricing::Meter::KvReads, 1);
+        self.meter.bill(|billed| billed.kv_reads += 1);
         self.bindings.kv(name)
     }
 
     /// The KV namespace bound as `name`, for one write or delete (billed at ten times a read).
     pub fn kv_write(&self, name: &str) -> worker::Result<Kv> {
         self.charge(Resource::KvOperation, 1)?;
-        self.meter.bill(pricing::Meter::KvWrites, 1);
+        self.meter.bill(|billed| billed.kv_writes += 1);
         self.bindings.kv(name)
     }
 
@@ -112,14 +111,15 @@ impl Env {
     /// is a queue operation written now, and two more (its read and its delete) when consumed.
     pub fn queue(&self, name: &str, messages: usize) -> worker::Result<Queue> {
         self.charge(Resource::Subrequest, 1)?;
-        self.meter.bill(pricing::Meter::QueueOperations, messages as u64);
+        self.meter
+            .bill(|billed| billed.queue_operations += messages as u32);
         self.bindings.queue(name)
     }
 
     /// The R2 bucket bound as `name`, for one read (`get`, `head`: R2's class B).
     pub fn bucket_read(&self, name: &str) -> worker::Result<Bucket> {
         self.charge(Resource::Subrequest, 1)?;
-        self.meter.bill(pricing::Meter::R2ClassB, 1);
+        self.meter.bill(|billed| billed.r2_class_b += 1);
         self.bindings.bucket(name)
     }
 
@@ -127,7 +127,7 @@ impl Env {
     /// R2's class A).
     pub fn bucket_write(&self, name: &str) -> worker::Result<Bucket> {
         self.charge(Resource::Subrequest, 1)?;
-        self.meter.bill(pricing::Meter::R2ClassA, 1);
+        self.meter.bill(|billed| billed.r2_class_a += 1);
         self.bindings.bucket(name)
     }
 
@@ -147,7 +147,7 @@ impl Env {
     /// The Durable Object namespace bound as `name`, for one call to one of its objects.
     pub fn durable_object(&self, name: &str) -> worker::Result<ObjectNamespace> {
         self.charge(Resource::Subrequest, 1)?;
-        self.meter.bill(pricing::Meter::DurableObjectRequests, 1);
+        self.meter.bill(|billed| billed.do_requests += 1);
         self.bindings.durable_object(name)
     }
 
@@ -296,22 +296,15 @@ mod tests {
         assert_eq!(clone.usage(), usage);
         // What each handle is billed as: a batch of three messages, a read and a write of R2 and
         // of KV, one call to an object; a service binding's and the assets' calls are free.
-        let billed: Vec<(&str, u64)> = usage
-            .billed
-            .lines()
-            .map(|(meter, count, _)| (meter.name(), count))
-            .collect();
-        assert_eq!(
-            billed,
-            [
-                ("kv_reads", 1),
-                ("kv_writes", 1),
-                ("queue_operations", 3),
-                ("r2_class_a", 1),
-                ("r2_class_b", 1),
-                ("do_requests", 1)
-            ]
-        );
+        let billed = domain::platform::Billed {
+            kv_reads: 1,
+            kv_writes: 1,
+            queue_operations: 3,
+            r2_class_a: 1,
+            r2_class_b: 1,
+            do_requests: 1,
+        };
+        assert_eq!(usage.billed, billed);
     }
 
     #[test]

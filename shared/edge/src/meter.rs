@@ -13,8 +13,7 @@
 
 use crate::runtime;
 use crate::{console_error, console_log};
-use domain::platform::{Exceeded, Resource, Usage};
-use domain::pricing;
+use domain::platform::{Billed, Exceeded, Resource, Usage};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -65,9 +64,9 @@ impl Meter {
         usage.d1_rows_written += written;
     }
 
-    /// Counts `count` units of a meter Cloudflare bills.
-    pub fn bill(&self, meter: pricing::Meter, count: u64) {
-        self.0.usage.borrow_mut().billed.add(meter, count);
+    /// Counts what Cloudflare bills: `add` adds it to the invocation's count.
+    pub fn bill(&self, add: impl FnOnce(&mut Billed)) {
+        add(&mut self.0.usage.borrow_mut().billed);
     }
 
     /// Counts one D1 round trip.
@@ -110,14 +109,9 @@ impl Meter {
         }
         let usage = self.usage();
         let waited = self.0.waited.borrow();
-        // Each billed meter used, by its name: ` queue_operations=2 kv_reads=1`.
-        let billed: String = usage
-            .billed
-            .lines()
-            .map(|(meter, count, _)| format!(" {}={count}", meter.name()))
-            .collect();
+        let billed = usage.billed;
         console_log!(
-            "[usage] {} d1_queries={} d1_round_trips={} rows_read={} rows_written={} subrequests={} kv={} peak_buffered={} wasm_memory={} elapsed_ms={} d1_wait_ms={} d1_sql_us={}{}",
+            "[usage] {} d1_queries={} d1_round_trips={} rows_read={} rows_written={} subrequests={} kv={} peak_buffered={} wasm_memory={} elapsed_ms={} d1_wait_ms={} d1_sql_us={} kv_reads={} kv_writes={} queue_operations={} r2_class_a={} r2_class_b={} do_requests={}",
             self.0.what,
             usage.d1_queries,
             usage.d1_round_trips,
@@ -131,7 +125,12 @@ impl Meter {
             waited.round_trips_ms,
             // Whole microseconds: formatting an f64 would bring its formatting code into every bundle.
             (waited.sql_ms * 1000.0) as u64,
-            billed
+            billed.kv_reads,
+            billed.kv_writes,
+            billed.queue_operations,
+            billed.r2_class_a,
+            billed.r2_class_b,
+            billed.do_requests
         );
     }
 

@@ -17,7 +17,6 @@ use crate::db::Db;
 use crate::runtime::QueueMessage;
 use crate::{DB, console_error, console_log};
 use domain::ids::BusinessId;
-use domain::pricing;
 use futures_util::future::{JoinAll, join_all};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -88,11 +87,11 @@ fn read_body<T: DeserializeOwned>(message: &QueueMessage) -> Option<T> {
 fn settle(env: &Env, message: &QueueMessage, settle: Settle) {
     let result = match settle {
         Settle::Ack => {
-            env.meter().bill(pricing::Meter::QueueOperations, 2);
+            env.meter().bill(|billed| billed.queue_operations += 2);
             message.ack()
         }
         Settle::RetryIn(seconds) => {
-            env.meter().bill(pricing::Meter::QueueOperations, 1);
+            env.meter().bill(|billed| billed.queue_operations += 1);
             message.retry_in(seconds)
         }
     };
@@ -458,7 +457,7 @@ mod tests {
             fixture.stack.advance(Duration::from_secs(1));
             assert_eq!(deliver(&fixture.stack, consumer(3), handle).await, 1);
             assert_eq!(*attempts.borrow(), vec![1, 2]);
-            let written = fixture.env.usage().billed.get(pricing::Meter::QueueOperations);
+            let written = fixture.env.usage().billed.queue_operations;
             assert_eq!(written, 1, "the send is one operation");
         });
         assert!(fixture.stack.queued(WORK).is_empty(), "acknowledged");
@@ -466,8 +465,8 @@ mod tests {
         // the acknowledged one a read and a delete.
         let lines = fixture.stack.logged(Level::Log, "[usage] native queue");
         assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(lines[0].ends_with(" queue_operations=1"), "{}", lines[0]);
-        assert!(lines[1].ends_with(" queue_operations=2"), "{}", lines[1]);
+        assert!(lines[0].contains(" queue_operations=1 "), "{}", lines[0]);
+        assert!(lines[1].contains(" queue_operations=2 "), "{}", lines[1]);
     }
 
     #[test]

@@ -49,6 +49,11 @@ export function asGuide(example, page, origin, query = '') {
   return { ...structuredClone(example), page_id: page, url: `${origin}${url.pathname}${url.search}${query}` };
 }
 
+/** What a customer list must add to the guide's examples since links name what they hold
+ *  (docs/links.md, "holds"): each customer answered from their own record only, the one whose
+ *  `field` is the asker's email. */
+export const ownRecords = (field = 'email') => ({ holds: { type: 'customers', field, key: 'email' } });
+
 /** The guide's "Processed Text Format" for its John Doe example, at record `index`. */
 export function guideJohnDoe(index = 0) {
   return [

@@ -23,6 +23,11 @@ pub enum Route {
     /// `POST /ai/run/<the bot's model>`: the bot's text generation, answered by its local
     /// composer (`generate`).
     Generate,
+    /// `GET /generations/last`: the last generation request's body as the bot sent it, for the
+    /// cost bench to count its tokens with the production model's tokenizer.
+    LastGeneration,
+    /// `GET /usage`: the tokens embedded since the embedder started, for the cost bench.
+    Usage,
     Health,
     WrongMethod {
         allow: &'static str,
@@ -33,6 +38,10 @@ pub enum Route {
 pub fn route(method: Method, path: &str) -> Route {
     let (expected, route) = if path == "/health" {
         (Method::Get, Route::Health)
+    } else if path == "/generations/last" {
+        (Method::Get, Route::LastGeneration)
+    } else if path == "/usage" {
+        (Method::Get, Route::Usage)
     } else if path.strip_prefix(RUN_PREFIX) == Some(domain::bot::answer::MODEL) {
         (Method::Post, Route::Generate)
     } else if path
@@ -210,6 +219,13 @@ mod tests {
                 Route::Run,
             ),
             ("health", Method::Get, "/health", Route::Health),
+            (
+                "the last generation",
+                Method::Get,
+                "/generations/last",
+                Route::LastGeneration,
+            ),
+            ("the usage", Method::Get, "/usage", Route::Usage),
             (
                 "GET on a model",
                 Method::Get,

@@ -67,7 +67,17 @@ impl Embedder {
     /// The unit-length embedding of each text. The tokenizer's sequences always suit the
     /// model, so an error here means the vocabulary and the weights do not belong together.
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<[f32; DIMENSIONS]>, model::SequenceError> {
+        self.embed_counting(texts).map(|(embeddings, _)| embeddings)
+    }
+
+    /// [`Embedder::embed`], and how many tokens the texts were: what Workers AI bills an
+    /// embedding model by (this vocabulary is BERT's uncased WordPiece, as bge-small-en-v1.5's is).
+    pub fn embed_counting<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+    ) -> Result<(Vec<[f32; DIMENSIONS]>, usize), model::SequenceError> {
         let sequences: Vec<Vec<u32>> = texts.iter().map(|t| self.token_ids(t.as_ref())).collect();
-        self.model.embed(&sequences)
+        let tokens = sequences.iter().map(Vec::len).sum();
+        Ok((self.model.embed(&sequences)?, tokens))
     }
 }

@@ -26,6 +26,10 @@ pub struct Server {
     running: Mutex<()>,
     vectors: Index,
     connections: AtomicUsize,
+    /// The last generation request's body (`Route::LastGeneration`).
+    last_generation: Mutex<Option<Vec<u8>>>,
+    /// Tokens embedded so far (`Route::Usage`).
+    embedded_tokens: AtomicUsize,
 }
 
 impl Server {
@@ -35,6 +39,8 @@ impl Server {
             running: Mutex::new(()),
             vectors,
             connections: AtomicUsize::new(0),
+            last_generation: Mutex::new(None),
+            embedded_tokens: AtomicUsize::new(0),
         })
     }
 
@@ -125,7 +131,20 @@ impl Server {
         }
         match api::route(request.method, &request.path) {
             Route::Health => api::health_response(),
-            Route::Generate => crate::generate::answer(&request.body),
+            Route::Generate => {
+                if let Ok(mut last) = self.last_generation.lock() {
+                    *last = Some(request.body.clone());
+                }
+                crate::generate::answer(&request.body)
+            }
+            Route::LastGeneration => match self.last_generation.lock().ok().and_then(|last| last.clone()) {
+                Some(body) => Response::json(200, body),
+                None => ApiError::not_found().into_response(),
+            },
+            Route::Usage => {
+                let tokens = self.embedded_tokens.load(Ordering::Relaxed);
+                Response::json(200, format!("{{\"embedded_tokens\":{tokens}}}").into_bytes())
+            }
             Route::Run => match EmbedIn::parse(&request.body) {
                 Ok(input) => self.embed(&input),
                 Err(error) => error.into_response(),
@@ -145,8 +164,11 @@ impl Server {
             .running
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match self.embedder.embed(input.texts()) {
-            Ok(embeddings) => api::embeddings_response(&embeddings),
+        match self.embedder.embed_counting(input.texts()) {
+            Ok((embeddings, tokens)) => {
+                self.embedded_tokens.fetch_add(tokens, Ordering::Relaxed);
+                api::embeddings_response(&embeddings)
+            }
             Err(error) => {
                 eprintln!("embedder: the model refused the tokenizer's output: {error}");
                 ApiError::internal().into_response()
