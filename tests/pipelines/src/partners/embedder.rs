@@ -174,6 +174,13 @@ impl Embedder {
                 }
                 Err(error) => reply(error.into_response()),
             },
+            Route::LastGeneration => match state.generations.last() {
+                Some(request) => Reply::json(200, request),
+                None => reply(ApiError::not_found().into_response()),
+            },
+            // The cost bench's count of tokens embedded: this double embeds by words and has no
+            // vocabulary to count tokens with, so it has no count to give.
+            Route::Usage => reply(ApiError::not_found().into_response()),
             Route::WrongMethod { allow } => reply(ApiError::wrong_method(allow).into_response()),
             Route::NotFound => reply(ApiError::not_found().into_response()),
         }
