@@ -2,7 +2,7 @@
 //! for a person to check against the pages, and, with `--json`, for the cost bench to price its
 //! counts with the very table the product uses.
 
-use domain::pricing::{Allowance, Meter, Model, PLAN_MONTHLY, PRICES_AS_OF};
+use domain::pricing::{Meter, Model, PLAN_MONTHLY, PRICES_AS_OF};
 use serde_json::{Value, json};
 
 /// The table as one JSON document: each meter's price in picodollars per unit, its allowance,
@@ -12,10 +12,7 @@ pub fn table() -> Value {
         .into_iter()
         .map(|meter| {
             let price = meter.price();
-            let (included, per) = match price.included {
-                Allowance::Monthly(count) => (count, "month"),
-                Allowance::Daily(count) => (count, "day"),
-            };
+            let (included, per) = price.included.per();
             json!({
                 "meter": meter.name(),
                 "picodollars_each": price.each.picos(),
@@ -58,10 +55,8 @@ pub fn run(json: bool) -> u8 {
             Meter::AiMilliNeurons => format!("{} neurons", grouped(count / 1_000)),
             _ => grouped(count),
         };
-        let included = match price.included {
-            Allowance::Monthly(count) => format!("{} a month", shown(count)),
-            Allowance::Daily(count) => format!("{} a day", shown(count)),
-        };
+        let (count, period) = price.included.per();
+        let included = format!("{} a {period}", shown(count));
         println!(
             "  {:<30} {:>9} {per:<22} past {included} ({})",
             meter.name(),

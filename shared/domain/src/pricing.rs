@@ -51,27 +51,12 @@ impl Money {
         self.0
     }
 
-    /// In whole microdollars, rounded to the nearest: what the API answers (a bill is kept to
-    /// the millionth of a dollar, far below a cent).
-    pub const fn micros(self) -> u64 {
-        (self.0 + PICOS_PER_MICRO / 2) / PICOS_PER_MICRO
-    }
-
     pub const fn plus(self, other: Money) -> Money {
         Money(self.0.saturating_add(other.0))
     }
 
     pub const fn times(self, count: u64) -> Money {
         Money(self.0.saturating_mul(count))
-    }
-
-    /// Its share `part` of `whole`: a business's share of a cost, or a month projected from the
-    /// days gone.
-    pub const fn scaled(self, part: u64, whole: u64) -> Money {
-        if whole == 0 {
-            return Money::ZERO;
-        }
-        Money(((self.0 as u128 * part as u128) / whole as u128) as u64)
     }
 }
 
@@ -110,6 +95,14 @@ pub enum Allowance {
 }
 
 impl Allowance {
+    /// How many are included, and per what ("month" or "day").
+    pub const fn per(self) -> (u64, &'static str) {
+        match self {
+            Self::Monthly(count) => (count, "month"),
+            Self::Daily(count) => (count, "day"),
+        }
+    }
+
     /// What is included in a month of `days` days.
     pub const fn in_month(self, days: u64) -> u64 {
         match self {
@@ -309,12 +302,6 @@ impl Units {
         self.0[meter as usize]
     }
 
-    pub fn merge(&mut self, other: &Units) {
-        for meter in Meter::ALL {
-            self.add(meter, other.get(meter));
-        }
-    }
-
     /// Each meter counted, with its count and what it costs past any allowance.
     pub fn lines(&self) -> impl Iterator<Item = (Meter, u64, Money)> + '_ {
         Meter::ALL
@@ -403,8 +390,6 @@ mod tests {
         assert_eq!(Money::from_picos(1).to_string(), "$0.000000000001");
         assert_eq!(Money::ZERO.to_string(), "$0.00");
         assert_eq!(Money::from_micros(1_234_567_890).to_string(), "$1234.56");
-        assert_eq!(Money::from_picos(1_499_999).micros(), 1);
-        assert_eq!(Money::from_picos(1_500_000).micros(), 2);
     }
 
     #[test]
@@ -447,15 +432,5 @@ mod tests {
         let neurons = Units::default().with(Meter::AiMilliNeurons, 300_000_000);
         assert_eq!(neurons.monthly_bill(30), PLAN_MONTHLY);
         assert_eq!(neurons.monthly_bill(29).to_string(), "$5.11");
-    }
-
-    #[test]
-    fn a_share_is_scaled_without_overflow() {
-        assert_eq!(Money::from_micros(7).scaled(3, 7), Money::from_micros(3));
-        assert_eq!(
-            Money::from_picos(u64::MAX).scaled(30, 60),
-            Money::from_picos(u64::MAX / 2)
-        );
-        assert_eq!(Money::from_micros(7).scaled(1, 0), Money::ZERO);
     }
 }
