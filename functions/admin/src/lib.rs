@@ -13,6 +13,7 @@ mod businesses;
 mod channel_accounts;
 mod connectors;
 mod console_links;
+mod cost;
 mod crm_records;
 mod customers;
 mod maintenance;
@@ -35,6 +36,8 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         Admin::ListApiKeys | Admin::ListOwnApiKeys => call.run(api_keys::list).await,
         Admin::RevokeApiKey | Admin::RevokeOwnApiKey => call.run(api_keys::revoke).await,
         Admin::GetApiUsage | Admin::GetOwnApiUsage => call.run(api_keys::usage).await,
+        Admin::GetBusinessCost | Admin::GetOwnCost => call.run(cost::business).await,
+        Admin::GetCost => call.run(cost::total).await,
         Admin::GetAlerts | Admin::GetOwnAlerts => call.run(alerts::list).await,
         Admin::GetAlertSettings | Admin::GetOwnAlertSettings => call.run(alerts::settings).await,
         Admin::UpdateAlertSettings | Admin::UpdateOwnAlertSettings => call.run(alerts::update).await,

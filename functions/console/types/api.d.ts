@@ -210,6 +210,16 @@ export type BackupOut = {
   "last_header": (BackupHeader | null);
   "lines": Array<BackupLine>;
 };
+export type Bill = {
+  "businesses": Array<BusinessCost>;
+  "businesses_counted": number;
+  "month": string;
+  "month_to_date": Cost;
+  "prices_as_of": string;
+  "projected": Cost;
+  "projected_bill": Cost;
+  "units": Array<UnitsUsed>;
+};
 export type BotChannelName = "facebook" | "messenger";
 export type BotHours = {
   "open": Array<BotSpan>;
@@ -290,6 +300,11 @@ export type Business = {
   "name": string;
   "new_conversation_after_hours": number;
   "rate_limit": KeyRateLimit;
+};
+export type BusinessCost = {
+  "business_id": string;
+  "month_to_date": Cost;
+  "projected": Cost;
 };
 export type BusinessIn = {
   "default_country"?: string | null;
@@ -463,6 +478,19 @@ export type ConversationOut = {
   "conversation": Conversation;
 };
 export type ConversationStatus = "open" | "pending" | "resolved" | "closed";
+export type Cost = {
+  "picodollars": number;
+  "usd": string;
+};
+export type CostOut = {
+  "business_id": string;
+  "days": Array<DayCost>;
+  "month": string;
+  "month_to_date": Cost;
+  "prices_as_of": string;
+  "projected": Cost;
+  "units": Array<UnitsUsed>;
+};
 export type CrmConversationIn = {
   "channel"?: string | null;
   "customer_id": string;
@@ -572,6 +600,11 @@ export type CustomerView = {
 export type CustomersIn = {
   "customers": Array<CustomerIn>;
   "default_country"?: string | null;
+};
+export type DayCost = {
+  "cost": Cost;
+  "day": string;
+  "units": Array<UnitsUsed>;
 };
 export type Deleted = {
   "attachments": number;
@@ -1220,6 +1253,7 @@ export type SweepReport = {
   "api_key_usage_deleted": number;
   "bot_turns_given_up": number;
   "bot_turns_requeued": number;
+  "business_usage_deleted": number;
   "console_sessions_deleted": number;
   "crm_call_minutes_deleted": number;
   "crm_contacts_handed_over": number;
@@ -1360,6 +1394,11 @@ export type TurnRefusal = {
   "value": string;
 };
 export type Unit = "minutes" | "percent" | "failures" | "requests" | "days_left" | "none";
+export type UnitsUsed = {
+  "cost": Cost;
+  "count": number;
+  "meter": string;
+};
 export type UpdatedOut = {
   "changed": Array<string>;
   "crm_links": Array<CrmLink>;
@@ -1517,6 +1556,7 @@ export interface Api {
   (method: 'PATCH', path: `/api/dashboard/crm-links`, body: LinkChangeIn): Promise<UpdatedOut>;
   (method: 'POST', path: `/api/dashboard/crm-links`, body: NewLinkIn): Promise<AddedOut>;
   (method: 'GET', path: `/api/dashboard/crm-links${string}`): Promise<LinksOut>;
+  (method: 'GET', path: `/admin/businesses/${string}/cost`): Promise<CostOut>;
   (method: 'POST', path: `/admin/businesses/${string}/move`, body: MoveIn): Promise<MoveOut>;
   (method: 'POST', path: `/admin/connectors/${string}/test`): Promise<ConnectionTest>;
   (method: 'POST', path: `/api-connectors/${string}/replay`, body: ConnectorReplayIn): Promise<ConnectorReplayOut>;
@@ -1593,9 +1633,11 @@ export interface Api {
   (method: 'POST', path: `/api-webhooks`, body: NewWebhookIn): Promise<WebhookWithSecretOut>;
   (method: 'GET', path: `/openapi.json`): Promise<Record<string, unknown>>;
   (method: 'GET', path: `/embed/inbox${string}`): Promise<unknown>;
+  (method: 'GET', path: `/admin/cost`): Promise<Bill>;
   (method: 'GET', path: `/api-alerts${string}`): Promise<AlertsOut>;
   (method: 'DELETE', path: `/api-keys/${string}`): Promise<ApiKey>;
   (method: 'GET', path: `/api-usage${string}`): Promise<UsageOut>;
+  (method: 'GET', path: `/api-cost`): Promise<CostOut>;
   (method: 'GET', path: `/api-keys`): Promise<ApiKeysOut>;
   (method: 'POST', path: `/api-keys`, body?: KeyIn): Promise<IssuedApiKey>;
   (method: 'GET', path: `/console`): Promise<unknown>;

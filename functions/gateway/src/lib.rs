@@ -26,6 +26,7 @@ pub async fn serve(req: Request, bindings: Bindings, ctx: Context) -> worker::Re
 }
 
 async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiError> {
+    env.meter().bill_request();
     let (req, path) = at_origin_path(req)?;
     match api::route(&GATEWAY, &edge::runtime::request_method(&req), &path) {
         Ok(routed) => {
@@ -67,7 +68,7 @@ async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiE
         let status = response.as_ref().map_or(500, Response::status_code);
         used.count(&env, ctx, status, false);
     }
-    let response = response?;
+    let response = edge::bill::take_served(&env, response?)?;
     if matches!(response.status_code(), 401 | 403) {
         limits::failed_authentication(&env, &budgets).await;
     }

@@ -7,6 +7,7 @@ pub const EXACT: &[(&str, &str)] = &[
     ("/api-audit-log", "ADMIN"),
     ("/api-keys", "ADMIN"),
     ("/api-usage", "ADMIN"),
+    ("/api-cost", "ADMIN"),
     ("/api-alerts", "ADMIN"),
     ("/api-alert-settings", "ADMIN"),
     ("/api-channel-accounts", "ADMIN"),

@@ -93,6 +93,7 @@ impl Limiter {
             Ask::Usage { holder, report } => {
                 let stored = self.store_usage(&env, holder, &report, now).await;
                 env.report();
+                edge::bill::settle(&env).await;
                 return match stored {
                     Ok(()) => Response::ok("stored"),
                     Err(error) => Response::error(format!("storing a key's usage: {error:?}"), 500),
@@ -105,12 +106,18 @@ impl Limiter {
                 returned,
                 one,
             } => {
-                let policy = self.known(&env, holder, now).await?.policy;
+                let known = self.known(&env, holder, now).await?;
+                // The key's business bears its lease (`edge::bill`).
+                if let Some((tenant, _)) = &known.key {
+                    env.meter().serves(&tenant.business_id);
+                }
+                let policy = known.policy;
                 let size = if one { None } else { policy.map(Policy::lease_size) };
                 (policy, Some((returned, size.unwrap_or(1))))
             }
         };
         env.report();
+        edge::bill::settle(&env).await;
         let grant = policy.map(|policy| {
             let mut bucket = self.bucket.borrow_mut();
             let bucket = bucket.get_or_insert_with(|| Bucket::full(policy, now));

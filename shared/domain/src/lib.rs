@@ -13,6 +13,7 @@ pub mod batch_lookup;
 pub mod bot;
 pub mod channel;
 pub mod console;
+pub mod cost;
 pub mod crm;
 pub mod crypto;
 pub mod customer;

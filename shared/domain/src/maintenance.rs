@@ -161,6 +161,8 @@ pub struct SweepReport {
     pub idempotency_keys_deleted: usize,
     /// Hours of API usage older than 35 days.
     pub api_key_usage_deleted: usize,
+    /// Days of businesses' usage past a year and a month (`domain::cost::KEPT_DAYS`).
+    pub business_usage_deleted: usize,
     /// Minutes of connectors' call counts older than 35 days.
     pub crm_call_minutes_deleted: usize,
     pub crm_contacts_handed_over: usize,

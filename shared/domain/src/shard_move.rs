@@ -66,7 +66,7 @@ const fn renumbered(name: &'static str, key: &'static str) -> MovedTable {
 /// Every table with a business's rows, each after the tables its foreign keys name: copied in
 /// this order, deleted in the reverse. The directory's tables (`business_shards`,
 /// `channel_addresses`) stay on the first shard and are not among them.
-pub const MOVED_TABLES: [MovedTable; 38] = [
+pub const MOVED_TABLES: [MovedTable; 39] = [
     MovedTable {
         business_column: "id",
         ..table("businesses")
@@ -80,6 +80,7 @@ pub const MOVED_TABLES: [MovedTable; 38] = [
     table("bot_answers"),
     table("bot_conversations"),
     table("bot_turns"),
+    table("business_usage"),
     sealed("channel_accounts", &["secrets"]),
     table("console_sessions"),
     table("customers"),

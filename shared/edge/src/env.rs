@@ -37,7 +37,11 @@ impl Env {
             .is_some_and(|value| value.trim() == "enforce");
         let function = bindings.var(FUNCTION).unwrap_or_else(|| "worker".to_owned());
         Self {
-            meter: Meter::new(format!("{function} {entry}"), enforce),
+            meter: Meter::new(
+                format!("{function} {entry}"),
+                enforce,
+                domain::cost::billed_request(entry),
+            ),
             bindings,
         }
     }

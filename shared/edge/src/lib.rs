@@ -22,6 +22,7 @@ pub mod alerting;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod bill;
 pub mod bot;
 pub mod bounded_fetch;
 pub mod call;

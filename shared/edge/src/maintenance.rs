@@ -194,6 +194,12 @@ async fn sweep_shard(
         Ok(count) => report.api_key_usage_deleted += count,
         Err(error) => failed(report, "api_key_usage", &error),
     }
+    // Each business's usage by day is kept a year and a month (`domain::cost::KEPT_DAYS`).
+    let days_before = domain::cost::day_of(now.plus_seconds(-domain::cost::KEPT_DAYS * 86_400));
+    match db::business_usage::delete_before(db, moving, &days_before, ROWS_PER_RUN).await {
+        Ok(count) => report.business_usage_deleted += count,
+        Err(error) => failed(report, "business_usage", &error),
+    }
     match db::crm_call_minutes::delete_before(db, moving, usage_before, ROWS_PER_RUN).await {
         Ok(count) => report.crm_call_minutes_deleted += count,
         Err(error) => failed(report, "crm_call_minutes", &error),
@@ -231,6 +237,7 @@ async fn sweep_shard(
 pub async fn run_scheduled(env: Env) {
     run(&env).await;
     env.report();
+    crate::bill::settle(&env).await;
 }
 
 pub async fn run(env: &Env) {
@@ -249,6 +256,7 @@ pub async fn run(env: &Env) {
                 + report.oauth_states_deleted
                 + report.idempotency_keys_deleted
                 + report.api_key_usage_deleted
+                + report.business_usage_deleted
                 + report.crm_call_minutes_deleted
                 + report.crm_contacts_handed_over
                 + report.crm_sync_jobs_deleted

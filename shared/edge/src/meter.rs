@@ -13,8 +13,11 @@
 
 use crate::runtime;
 use crate::{console_error, console_log};
+use domain::cost;
+use domain::ids::BusinessId;
 use domain::platform::{Billed, Exceeded, Resource, Usage};
-use std::cell::RefCell;
+use domain::pricing::Units;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 #[derive(Clone)]
@@ -29,6 +32,17 @@ struct Count {
     /// Cloudflare the clock moves only across I/O, so there the elapsed time leaves out computing.
     started_ms: i64,
     waited: RefCell<D1Waits>,
+    /// Whether Cloudflare bills the invocation as a request (`domain::platform::billed_request`).
+    billed_request: Cell<bool>,
+    /// The businesses it served, with the D1 rows their statements read and wrote.
+    served: RefCell<Vec<Served>>,
+}
+
+/// A business an invocation served, and the rows its statements read and wrote.
+struct Served {
+    business: BusinessId,
+    rows_read: u64,
+    rows_written: u64,
 }
 
 #[derive(Default)]
@@ -40,14 +54,17 @@ struct D1Waits {
 }
 
 impl Meter {
-    /// The count of a new invocation, `what` it is; refusing past a limit when `enforce`.
-    pub fn new(what: String, enforce: bool) -> Self {
+    /// The count of a new invocation, `what` it is; refusing past a limit when `enforce`;
+    /// `billed_request`: Cloudflare bills it as a request.
+    pub fn new(what: String, enforce: bool, billed_request: bool) -> Self {
         Self(Rc::new(Count {
             usage: RefCell::new(Usage::default()),
             enforce,
             what,
             started_ms: runtime::now().millis(),
             waited: RefCell::new(D1Waits::default()),
+            billed_request: Cell::new(billed_request),
+            served: RefCell::new(Vec::new()),
         }))
     }
 
@@ -57,11 +74,70 @@ impl Meter {
         self.enforced(charged)
     }
 
-    /// Counts the rows D1 says a statement read and wrote.
-    pub fn charge_rows(&self, read: u64, written: u64) {
+    /// Counts the rows D1 says a statement read and wrote, for `business` when it was one
+    /// business's (a scoped statement).
+    pub fn charge_rows(&self, read: u64, written: u64, business: Option<&BusinessId>) {
         let mut usage = self.0.usage.borrow_mut();
         usage.d1_rows_read += read;
         usage.d1_rows_written += written;
+        if let Some(business) = business {
+            self.with_served(business, |served| {
+                served.rows_read += read;
+                served.rows_written += written;
+            });
+        }
+    }
+
+    /// Names `business` as one the invocation served (a request answered for it), so that it
+    /// bears its share of what names no business.
+    pub fn serves(&self, business: &BusinessId) {
+        self.with_served(business, |_| ());
+    }
+
+    fn with_served(&self, business: &BusinessId, change: impl FnOnce(&mut Served)) {
+        let mut served = self.0.served.borrow_mut();
+        let at = match served.iter().position(|s| s.business == *business) {
+            Some(at) => at,
+            None => {
+                served.push(Served {
+                    business: business.clone(),
+                    rows_read: 0,
+                    rows_written: 0,
+                });
+                served.len() - 1
+            }
+        };
+        if let Some(served) = served.get_mut(at) {
+            change(served);
+        }
+    }
+
+    /// The one business the invocation served, if it served exactly one.
+    pub fn served_one(&self) -> Option<BusinessId> {
+        match self.0.served.borrow().as_slice() {
+            [one] => Some(one.business.clone()),
+            _ => None,
+        }
+    }
+
+    /// What each business the invocation served used of it (`domain::cost::attribute`).
+    pub fn by_business(&self) -> Vec<(BusinessId, Units)> {
+        let served = self.0.served.borrow();
+        let served: Vec<cost::Served<'_>> = served
+            .iter()
+            .map(|s| cost::Served {
+                business: &s.business,
+                rows_read: s.rows_read,
+                rows_written: s.rows_written,
+            })
+            .collect();
+        cost::attribute(&self.0.usage.borrow(), self.0.billed_request.get(), &served)
+    }
+
+    /// Counts the invocation as a request Cloudflare bills: the gateway's, where requests from
+    /// outside arrive.
+    pub fn bill_request(&self) {
+        self.0.billed_request.set(true);
     }
 
     /// Counts what Cloudflare bills: `add` adds it to the invocation's count.

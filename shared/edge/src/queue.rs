@@ -119,6 +119,7 @@ where
     .await;
     crate::invocation::end(env).await;
     env.report();
+    crate::bill::settle(env).await;
 }
 
 /// Hands the batch's work to `handle` at once, as `(body, delivery count)` in the batch's order,
@@ -151,6 +152,7 @@ where
     }
     crate::invocation::end(env).await;
     env.report();
+    crate::bill::settle(env).await;
 }
 
 /// A handler of one message at a time as a handler of the batch (every message at once), for

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 #[cfg(feature = "openapi")]
 use {
     crate::alerts::{AlertsOut, SettingsOut},
+    crate::cost::{Bill, CostOut},
     crate::crm::ConnectionTest,
     crate::crm::kustomer::api::Team,
     crate::erasure::ErasureOut,
@@ -89,6 +90,18 @@ function! {
     /// a minute. 404 for a key_id the business does not have.
     GetApiUsage = get("/admin/businesses/{business_id}/usage", Admin)
         => |c| c.query::<UsageParameters>().ok::<UsageOut>(200).errors(&[404]);
+    /// What the business cost to run this month, by day and by kind of unit, and at this pace
+    ///
+    /// The units its calls, messages, syncs and sweeps used of what Cloudflare bills (requests,
+    /// D1 rows read and written, KV, queue, R2 and Durable Object operations), each at its
+    /// published price (`crm-edge prices`): what the business adds to the account's bill. Counted
+    /// off the request path and stored every 20 seconds or so. Not counted per business: CPU
+    /// time, Workers AI, Vectorize and storage (docs/limits.md, "What each business costs").
+    GetBusinessCost = get("/admin/businesses/{business_id}/cost", Admin)
+        => |c| c.ok::<CostOut>(200);
+    /// What every business cost to run this month, the account's bill at this pace, and the businesses that cost most
+    GetCost = get("/admin/cost", Admin)
+        => |c| c.ok::<Bill>(200);
     /// The business's alerts, newest first
     ///
     /// Raised and resolved by the alert rules every minute (docs/alerts.md); `state=open` for the
@@ -375,6 +388,11 @@ function! {
     /// a minute. 404 for a key_id the business does not have.
     GetOwnApiUsage = get("/api-usage", ApiKey).console()
         => |c| c.query::<UsageParameters>().ok::<UsageOut>(200).errors(&[404]);
+    /// What the business cost to run this month, by day and by kind of unit, and at this pace
+    ///
+    /// As the admin API answers it.
+    GetOwnCost = get("/api-cost", ApiKey).console()
+        => |c| c.ok::<CostOut>(200);
     /// The business's alerts, newest first
     ///
     /// `state=open` for the open ones only (default `all`); `limit` 1 to 200, default 50.

@@ -217,7 +217,12 @@ impl Db {
             .all()
             .await
             .map_err(|error| unanswered(0, error))?;
-        charge(&self.shared.meter, called, std::slice::from_ref(&result));
+        charge(
+            &self.shared.meter,
+            called,
+            std::slice::from_ref(&result),
+            &Target::Shard(0),
+        );
         let placement = result
             .results::<Row>()?
             .into_iter()
@@ -315,7 +320,12 @@ impl Db {
             .batch(statements)
             .await
             .map_err(|error| unanswered(shard, error))?;
-        charge(&self.shared.meter, called, &results);
+        charge(
+            &self.shared.meter,
+            called,
+            &results,
+            target.unwrap_or(&Target::EveryShard),
+        );
         Ok(results)
     }
 }
@@ -373,7 +383,7 @@ impl Statement {
             let called = self.start()?;
             let answer = self.prepared(self.db.database(shard)?)?.raw().await;
             rows.extend(answer.map_err(|error| unanswered(shard, error))?);
-            charge(&self.db.shared.meter, called, &[]);
+            charge(&self.db.shared.meter, called, &[], &self.target);
         }
         Ok(rows)
     }
@@ -404,7 +414,12 @@ impl Statement {
                 statement.all().await
             };
             let result = result.map_err(|error| unanswered(*shard, error))?;
-            charge(&self.db.shared.meter, called, std::slice::from_ref(&result));
+            charge(
+                &self.db.shared.meter,
+                called,
+                std::slice::from_ref(&result),
+                &self.target,
+            );
             Ok::<_, worker::Error>(result)
         });
         let mut answers = join_all(asked).await;
@@ -476,12 +491,17 @@ fn unanswered(shard: Shard, error: worker::Error) -> worker::Error {
 
 /// Charges a call answered now (called at `called`, ms) with the rows D1 says its statements read
 /// and wrote, and times it.
-fn charge(meter: &Meter, called: i64, results: &[D1Result]) {
+fn charge(meter: &Meter, called: i64, results: &[D1Result], target: &Target) {
+    let business = match target {
+        Target::Business(business) => Some(business),
+        Target::Shard(_) | Target::EveryShard => None,
+    };
     let mut sql_ms = 0.0;
     for meta in results.iter().filter_map(|result| result.meta().ok().flatten()) {
         meter.charge_rows(
             meta.rows_read.unwrap_or(0) as u64,
             meta.rows_written.unwrap_or(0) as u64,
+            business,
         );
         sql_ms += meta.duration.unwrap_or(0.0);
     }

@@ -32,6 +32,7 @@ pub mod bot_answers;
 pub mod bot_conversations;
 pub mod bot_turns;
 pub mod bots;
+pub mod business_usage;
 pub mod businesses;
 pub mod channel_accounts;
 pub mod console_sessions;

@@ -450,6 +450,10 @@ mod tests {
         crate::db::api_key_usage::record(db, tenant, &key.id, &used)
             .await
             .must();
+        let units = domain::pricing::Units::default().with(domain::pricing::Meter::D1RowsWritten, 3);
+        crate::db::business_usage::add(db, tenant, &domain::cost::day_of(now), &units)
+            .await
+            .must();
         let mut alert_settings = domain::alerts::Settings::default();
         alert_settings
             .apply(&json!({ "email_to": ["ops@acme.example"] }))

@@ -9,7 +9,7 @@
 //! behind that can write.
 
 use super::crm_links::{Dashboard, add_page, custom_example, guide_crm};
-use super::move_business::{SHARDS, populated, rows_on, shard_of};
+use super::move_business::{SHARDS, assert_usage_kept, populated, rows_on, shard_of};
 use crate::app::{App, Business, test};
 use crate::partners::crm_pages::Sizes;
 use crate::partners::kustomer::Kustomer;
@@ -253,6 +253,14 @@ fn assert_restored(before: &Tables, after: &Tables) {
         let restored = unquarantined(table.name, &after[table.name]);
         if table.name == "bot_turns" {
             assert!(restored.is_empty(), "the bot's turns dropped: {restored:?}");
+            continue;
+        }
+        if table.name == "business_usage" {
+            assert_usage_kept(
+                &unquarantined(table.name, &before[table.name]),
+                &restored,
+                "restored",
+            );
             continue;
         }
         assert_eq!(

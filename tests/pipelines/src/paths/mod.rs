@@ -9,6 +9,7 @@ mod backup;
 mod bot;
 mod bot_safety;
 mod bulk_create;
+mod business_cost;
 mod channel_accounts;
 mod chatwoot_to_krayin;
 mod connector_health;

@@ -337,6 +337,8 @@ fn a_business_with_rows_in_every_table_moves_through_killed_and_repeated_steps()
             if table.name == "audit_log" {
                 assert_eq!(is.len(), was.len() + 1, "the move is in the audit log once");
                 assert_eq!(&is[..was.len()], &was[..], "audit_log as it was, then the move");
+            } else if table.name == "business_usage" {
+                assert_usage_kept(was, is, "moved");
             } else {
                 assert_eq!(is, was, "{} holds every row exactly once, as it was", table.name);
             }
@@ -490,6 +492,8 @@ fn a_move_aborted_after_any_of_its_steps_leaves_every_row_where_it_was_and_no_co
                 if table.name == "audit_log" {
                     assert_eq!(&is[..was.len()], &was[..], "{what}: audit_log as it was");
                     assert_eq!(is.len(), was.len() + 1, "{what}: then the abort");
+                } else if table.name == "business_usage" {
+                    assert_usage_kept(was, is, &what);
                 } else {
                     assert_eq!(is, was, "{what}: {} holds every row, as it was", table.name);
                 }
@@ -608,4 +612,38 @@ fn a_business_whose_crm_link_was_indexed_moves_through_killed_steps_and_its_piec
             "found by meaning after the move: {found}"
         );
     });
+}
+
+/// `business_usage` after an operation on the business: each day it held, with every count as it
+/// was or more (the operation's own invocations are counted as they end).
+pub(super) fn assert_usage_kept(was: &[Map<String, Value>], is: &[Map<String, Value>], what: &str) {
+    assert_eq!(
+        is.len(),
+        was.len(),
+        "{what}: business_usage has the days it had: {is:?}"
+    );
+    for row in was {
+        let kept = is
+            .iter()
+            .find(|kept| kept["day"] == row["day"])
+            .unwrap_or_else(|| panic!("{what}: business_usage lost {row:?}"));
+        // Rows are read as the driver shows each value: `Integer(220)`.
+        let count = |value: &Value| {
+            let shown = value.as_str().unwrap_or_default();
+            shown
+                .strip_prefix("Integer(")?
+                .strip_suffix(')')?
+                .parse::<i64>()
+                .ok()
+        };
+        for (column, value) in row {
+            match count(value) {
+                Some(was) => assert!(
+                    count(&kept[column]) >= Some(was),
+                    "{what}: business_usage.{column} went down: {row:?} → {kept:?}"
+                ),
+                _ => assert_eq!(&kept[column], value, "{what}: business_usage.{column}"),
+            }
+        }
+    }
 }

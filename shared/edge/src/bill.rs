@@ -1,0 +1,276 @@
+//! Each business's bill, counted off the request path (docs/limits.md, "What each business
+//! costs"; `domain::cost` says what goes to whom). As an invocation ends, what it used is added
+//! to its isolate's tally by business and day ([`settle`]); the tally is stored in
+//! `business_usage` by the first invocation to end once [`STORE_EVERY`] has passed since its last
+//! store (one statement a business, one row a business a day), so D1 is written at most once per
+//! isolate every 20 seconds or so, never once per request. A store that fails keeps its units for
+//! the next. An isolate evicted between two stores loses what it counted since the last one, as
+//! the keys' usage counts are lost (`gateway::usage`).
+//!
+//! The request Cloudflare bills is the gateway's, which does not know whom it was for: the
+//! function behind it names the one business it served in its answer's [`SERVED`] header, and
+//! the gateway takes the header off and counts its invocation for that business.
+
+use crate::runtime::{self, Response};
+use crate::{DB, Env, console_error, db};
+use domain::cost;
+use domain::ids::BusinessId;
+use domain::pricing::Units;
+use domain::tenant::Tenant;
+use futures_util::future::join_all;
+use std::cell::RefCell;
+
+/// The setting of how many seconds an isolate waits between two stores of its tally (20 where it
+/// is not set; the local stack's is shorter, and 0 stores at the end of every invocation).
+pub const STORE_EVERY: &str = "USAGE_REPORT_SECONDS";
+const DEFAULT_STORE_EVERY_SECONDS: i64 = 20;
+/// Business-days one store writes at most (each one statement); the rest wait for the next.
+const STORED_PER_RUN: usize = 50;
+/// Business-days an isolate's tally holds at most: units of another are not counted, and said so.
+const MAX_OWED: usize = 5_000;
+
+/// The header of a function's answer naming the one business its invocation served.
+pub const SERVED: &str = "x-crm-edge-served";
+
+#[derive(Default)]
+struct Tally {
+    isolate: u64,
+    /// Units not stored yet, by business and day.
+    owed: Vec<(BusinessId, String, Units)>,
+    /// When the isolate last stored its tally (ms).
+    stored_ms: Option<i64>,
+    /// Units not counted since the tally was full, to be said once.
+    dropped: bool,
+}
+
+impl Tally {
+    fn add(&mut self, business: BusinessId, day: &str, units: &Units) {
+        let full = self.owed.len() >= MAX_OWED;
+        match self.owed.iter_mut().find(|(b, d, _)| *b == business && d == day) {
+            Some((_, _, owed)) => {
+                for (meter, count, _) in units.lines() {
+                    owed.add(meter, count);
+                }
+            }
+            None if full => self.dropped = true,
+            None => self.owed.push((business, day.to_owned(), units.clone())),
+        }
+    }
+}
+
+thread_local! {
+    static TALLY: RefCell<Tally> = RefCell::new(Tally::default());
+}
+
+/// The isolate's tally (a new isolate's is empty).
+fn with_tally<T>(use_it: impl FnOnce(&mut Tally) -> T) -> T {
+    TALLY.with(|tally| {
+        let mut tally = tally.borrow_mut();
+        let isolate = runtime::isolate();
+        if tally.isolate != isolate {
+            *tally = Tally {
+                isolate,
+                ..Tally::default()
+            };
+        }
+        use_it(&mut tally)
+    })
+}
+
+/// Adds what the invocation used to its isolate's tally, by business, and stores the tally when
+/// it is due. Run by every entry after its usage line (`http::serve`, `queue::consume`, the cron).
+pub async fn settle(env: &Env) {
+    let now = runtime::now();
+    let day = cost::day_of(now);
+    let every_ms = env
+        .var(STORE_EVERY)
+        .and_then(|seconds| seconds.trim().parse::<i64>().ok())
+        .unwrap_or(DEFAULT_STORE_EVERY_SECONDS)
+        * 1000;
+    let (owed, dropped) = with_tally(|tally| {
+        for (business, units) in env.meter().by_business() {
+            tally.add(business, &day, &units);
+        }
+        let due = tally
+            .stored_ms
+            .is_none_or(|stored| now.millis() - stored >= every_ms);
+        if !due || tally.owed.is_empty() {
+            return (Vec::new(), false);
+        }
+        tally.stored_ms = Some(now.millis());
+        let take = tally.owed.len().min(STORED_PER_RUN);
+        (
+            tally.owed.drain(..take).collect::<Vec<_>>(),
+            std::mem::take(&mut tally.dropped),
+        )
+    });
+    if dropped {
+        console_error!("an isolate's tally of businesses' usage was full: some units were not counted");
+    }
+    if owed.is_empty() {
+        return;
+    }
+    let stored = match env.d1(DB) {
+        Ok(db) => {
+            join_all(owed.iter().map(|(business, day, units)| {
+                let tenant = Tenant::for_background(business.clone());
+                let db = db.clone();
+                async move { db::business_usage::add(&db, &tenant, day, units).await }
+            }))
+            .await
+        }
+        Err(error) => vec![Err(error.into()); owed.len()],
+    };
+    let mut failed = None;
+    with_tally(|tally| {
+        for ((business, day, units), stored) in owed.into_iter().zip(stored) {
+            if let Err(error) = stored {
+                tally.add(business, &day, &units);
+                failed = Some(error);
+            }
+        }
+    });
+    if let Some(error) = failed {
+        console_error!("businesses' usage was not stored, kept for the next store: {error:?}");
+    }
+}
+
+/// Names the one business the invocation served on its `response`, for the gateway; takes off
+/// a header of that name that the response carried from elsewhere.
+pub fn name_served(env: &Env, response: &Response) {
+    let headers = response.headers();
+    // A response fetched from elsewhere has immutable headers: it is left as it is, and the
+    // gateway counts its request for nobody.
+    let _ = match env.meter().served_one() {
+        Some(business) => headers.set(SERVED, business.as_str()),
+        None => headers.delete(SERVED),
+    };
+}
+
+/// The gateway's side of [`name_served`]: counts its own invocation for the business the
+/// function's answer names, and answers without the header.
+pub fn take_served(env: &Env, response: Response) -> worker::Result<Response> {
+    let named = response.headers().get(SERVED)?;
+    let Some(named) = named else {
+        return Ok(response);
+    };
+    if let Some(business) = BusinessId::parse(&named) {
+        env.meter().serves(&business);
+    }
+    // A function's response may have immutable headers: copy them onto a new one.
+    let headers = response.headers().clone();
+    headers.delete(SERVED)?;
+    Ok(response.with_headers(headers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::Level;
+    use crate::testing::{Fixture, Must};
+    use domain::pricing::Meter;
+    use std::time::Duration;
+
+    /// One invocation (a queue batch: a billed request) that reads `tenant`'s business row, then
+    /// settles.
+    async fn invocation(fixture: &Fixture, tenant: &Tenant) {
+        let env = Env::new(fixture.stack.clone(), "queue");
+        let db = env.d1(DB).must();
+        db.scoped(tenant, "SELECT id FROM businesses WHERE id = ?1")
+            .all()
+            .await
+            .must();
+        env.queue("OUTBOUND", 2).must();
+        settle(&env).await;
+    }
+
+    /// What `business_usage` holds of the business today.
+    async fn stored(fixture: &Fixture, tenant: &Tenant) -> Units {
+        let day = cost::day_of(runtime::now());
+        db::business_usage::days(&fixture.db, tenant, &day)
+            .await
+            .must()
+            .into_iter()
+            .next()
+            .map(|(_, units)| units)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_isolate_stores_its_tally_at_most_every_so_often_and_a_failed_store_keeps_it() {
+        let fixture = Fixture::new();
+        fixture.stack.set_var(STORE_EVERY, "20");
+        fixture.run(async {
+            let acme = fixture.business("Acme").await;
+            invocation(&fixture, &acme).await;
+            let first = stored(&fixture, &acme).await;
+            assert_eq!(
+                (
+                    first.get(Meter::WorkerRequests),
+                    first.get(Meter::D1RowsRead),
+                    first.get(Meter::QueueOperations)
+                ),
+                (1, 1, 2),
+                "the isolate's first store is at once"
+            );
+            invocation(&fixture, &acme).await;
+            assert_eq!(
+                stored(&fixture, &acme).await,
+                first,
+                "not again within 20 seconds"
+            );
+
+            // The next store fails: the table is gone for a while.
+            fixture.stack.advance(Duration::from_secs(20));
+            fixture
+                .db
+                .on_shard(0)
+                .unscoped("ALTER TABLE business_usage RENAME TO gone")
+                .run()
+                .await
+                .must();
+            fixture
+                .db
+                .on_shard(1)
+                .unscoped("ALTER TABLE business_usage RENAME TO gone")
+                .run()
+                .await
+                .must();
+            invocation(&fixture, &acme).await;
+            assert_eq!(
+                fixture
+                    .stack
+                    .logged(Level::Error, "businesses' usage was not stored")
+                    .len(),
+                1
+            );
+            fixture
+                .db
+                .on_shard(0)
+                .unscoped("ALTER TABLE gone RENAME TO business_usage")
+                .run()
+                .await
+                .must();
+            fixture
+                .db
+                .on_shard(1)
+                .unscoped("ALTER TABLE gone RENAME TO business_usage")
+                .run()
+                .await
+                .must();
+
+            fixture.stack.advance(Duration::from_secs(20));
+            invocation(&fixture, &acme).await;
+            let all = stored(&fixture, &acme).await;
+            assert_eq!(
+                (
+                    all.get(Meter::WorkerRequests),
+                    all.get(Meter::D1RowsRead),
+                    all.get(Meter::QueueOperations)
+                ),
+                (4, 4, 8),
+                "every invocation's units, the failed store's kept for the next"
+            );
+        });
+    }
+}
