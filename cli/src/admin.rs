@@ -31,6 +31,14 @@ pub enum Command {
         #[arg(long)]
         open: bool,
     },
+    /// What a business cost to run this month, by kind of unit, at Cloudflare's prices (`crm-edge
+    /// prices`); without a business, every business's month, the account's bill at this pace and
+    /// the businesses that cost most (docs/limits.md, "What each business costs").
+    ///
+    /// Example: crm-edge admin cost <business id>
+    ///          crm-edge admin cost
+    #[command(verbatim_doc_comment)]
+    Cost { business_id: Option<String> },
     /// Erases one customer of a business, as a person may ask by law: their messages, files,
     /// conversations and every other row about them, and their contact in each connected CRM
     /// (docs/security.md, "Erasing a customer"). Run it again to see where it stands: `erasing`
@@ -318,6 +326,12 @@ const USAGE: &[Column] = &[
     ("5XX", "status_5xx"),
     ("RATE LIMITED", "rate_limited"),
 ];
+const COST_UNITS: &[Column] = &[("UNIT", "meter"), ("COUNT", "count"), ("COST", "/cost/usd")];
+const COST_BUSINESSES: &[Column] = &[
+    ("BUSINESS", "business_id"),
+    ("MONTH TO DATE", "/month_to_date/usd"),
+    ("PROJECTED", "/projected/usd"),
+];
 const ALERTS: &[Column] = &[
     ("RAISED", "raised_at"),
     ("STATE", "state"),
@@ -518,6 +532,15 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             let shown = list(&answer, "endpoints", USAGE);
             (answer, shown)
         }
+        Command::Cost { business_id } => {
+            let path = match &business_id {
+                Some(business_id) => of_business(business_id, "cost")?,
+                None => "/admin/cost".to_owned(),
+            };
+            let answer = call("GET", path, None)?;
+            let shown = cost_shown(&answer);
+            (answer, shown)
+        }
         Command::Alerts { business_id, open } => {
             let path = format!(
                 "/admin/businesses/{}/alerts?state={}&limit=200",
@@ -674,6 +697,37 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
 }
 
 /// The path of the business's `collection` (`/admin/businesses/{id}/connectors`, say).
+/// A cost answer for people: the month's figures, then its units (a business's) or the
+/// businesses that cost most (the operator's).
+fn cost_shown(answer: &Value) -> String {
+    let usd = |field: &str| answer[field]["usd"].as_str().unwrap_or("-").to_owned();
+    let mut figures = vec![
+        ("month", answer["month"].as_str().unwrap_or("-").to_owned()),
+        ("month to date", usd("month_to_date")),
+        ("projected", usd("projected")),
+    ];
+    if answer.get("projected_bill").is_some() {
+        figures.push(("account's bill, projected", usd("projected_bill")));
+        figures.push(("businesses", output::cell(&answer["businesses_counted"])));
+    }
+    figures.push((
+        "prices as of",
+        answer["prices_as_of"].as_str().unwrap_or("-").to_owned(),
+    ));
+    let width = figures.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    let mut shown: String = figures
+        .iter()
+        .map(|(name, value)| format!("{name:<width$}  {value}\n"))
+        .collect();
+    shown.push('\n');
+    if answer.get("businesses").is_some() {
+        shown.push_str(&list(answer, "businesses", COST_BUSINESSES));
+    } else {
+        shown.push_str(&list(answer, "units", COST_UNITS));
+    }
+    shown
+}
+
 fn of_business(business_id: &str, collection: &str) -> Result<String, Failure> {
     Ok(format!(
         "/admin/businesses/{}/{collection}",
@@ -732,6 +786,32 @@ mod tests {
         };
         let last = move_business(&step, to).unwrap_or_else(|error| panic!("{error:?}"));
         (sent.into_inner(), last)
+    }
+
+    #[test]
+    fn a_cost_shows_the_months_figures_and_its_units_or_businesses() {
+        let business = json!({
+            "month": "2026-11", "prices_as_of": "2026-11-28",
+            "month_to_date": { "picodollars": 44_000_000_000u64, "usd": "$0.044" },
+            "projected": { "picodollars": 132_000_000_000u64, "usd": "$0.132" },
+            "units": [{ "meter": "d1_rows_written", "count": 40_000, "cost": { "picodollars": 40_000_000_000u64, "usd": "$0.04" } }],
+        });
+        let shown = cost_shown(&business);
+        assert!(
+            shown.contains("month to date  $0.044\n") && shown.contains("projected      $0.132\n"),
+            "{shown}"
+        );
+        assert!(shown.contains("d1_rows_written  40000  $0.04"), "{shown}");
+        let operator = json!({
+            "month": "2026-11", "prices_as_of": "2026-11-28", "businesses_counted": 1,
+            "month_to_date": { "usd": "$0.044" }, "projected": { "usd": "$0.132" }, "projected_bill": { "usd": "$5.00" },
+            "businesses": [{ "business_id": "b-1", "month_to_date": { "usd": "$0.044" }, "projected": { "usd": "$0.132" } }],
+        });
+        let shown = cost_shown(&operator);
+        assert!(
+            shown.contains("account's bill, projected  $5.00") && shown.contains("b-1       $0.044"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -219,6 +219,31 @@ describe('the business console', () => {
   });
 
   for (const width of [375, 1280]) {
+    test(`API access at ${width} px: the month's running cost shows what the business's own calls used, priced by kind`, async () => {
+      const before = (await api(business.key, 'GET', '/api-cost')).body;
+      assert.equal((await api(business.key, 'GET', '/api-keys')).status, 200);
+      // Stored off the request path, every couple of seconds on the local stack.
+      const counted = await waitFor(async () => {
+        const out = (await api(business.key, 'GET', '/api-cost')).body;
+        return out.month_to_date.picodollars > before.month_to_date.picodollars ? out : null;
+      }, WAIT_MS, 'the calls counted in the cost');
+      assert.ok(counted.units.some((unit) => unit.meter === 'worker_requests' && unit.count > 0), JSON.stringify(counted));
+      const { context, page, errors } = await signedIn(width);
+      try {
+        await show(page, 'api-access');
+        const region = page.getByRole('region', { name: `Running cost, ${counted.month}` });
+        await region.waitFor({ timeout: WAIT_MS });
+        const figure = region.locator('.figure').first();
+        assert.match(await figure.textContent(), /^\$\d+\.\d+$/, 'the month to date in dollars');
+        await region.getByRole('cell', { name: 'Requests' }).waitFor({ timeout: WAIT_MS });
+        await region.getByRole('cell', { name: 'Database rows read' }).waitFor({ timeout: WAIT_MS });
+        await region.screenshot({ path: join(SCREENSHOTS, `console-cost-${width}.png`) });
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+      }
+    });
+
     test(`API access at ${width} px: a customer is erased after a confirm, and the answer says what was deleted`, async () => {
       const synced = await api(business.key, 'POST', '/api-customers-sync', {
         customers: [{ name: 'Erin Erased', email: `${unique('erin')}@example.com` }],

@@ -68,19 +68,24 @@ async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiE
         let status = response.as_ref().map_or(500, Response::status_code);
         used.count(&env, ctx, status, false);
     }
-    let response = edge::bill::take_served(&env, response?)?;
+    let response = response?;
+    let named = edge::bill::served_by(&env, &response)?;
     if matches!(response.status_code(), 401 | 403) {
         limits::failed_authentication(&env, &budgets).await;
     }
-    match decision {
-        Some(decision) => {
-            // A function's response may have immutable headers: copy them onto a new one.
-            let headers = response.headers().clone();
-            limits::set_headers(&headers, &decision)?;
-            Ok(response.with_headers(headers))
-        }
-        None => Ok(response),
+    if decision.is_none() && !named {
+        return Ok(response);
     }
+    // A function's response may have immutable headers: copy them onto a new one, without the
+    // business it names (the client's own answer says nothing of it), with the rate limit's.
+    let headers = response.headers().clone();
+    if named {
+        headers.delete(edge::bill::SERVED)?;
+    }
+    if let Some(decision) = decision {
+        limits::set_headers(&headers, &decision)?;
+    }
+    Ok(response.with_headers(headers))
 }
 
 /// The request with its path: the guides' BASE_URL ends in `/functions/v1`, and a request under

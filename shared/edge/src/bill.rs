@@ -148,19 +148,15 @@ pub fn name_served(env: &Env, response: &Response) {
 }
 
 /// The gateway's side of [`name_served`]: counts its own invocation for the business the
-/// function's answer names, and answers without the header.
-pub fn take_served(env: &Env, response: Response) -> worker::Result<Response> {
-    let named = response.headers().get(SERVED)?;
-    let Some(named) = named else {
-        return Ok(response);
+/// function's answer names; whether it names one (the gateway then answers without the header).
+pub fn served_by(env: &Env, response: &Response) -> worker::Result<bool> {
+    let Some(named) = response.headers().get(SERVED)? else {
+        return Ok(false);
     };
     if let Some(business) = BusinessId::parse(&named) {
         env.meter().serves(&business);
     }
-    // A function's response may have immutable headers: copy them onto a new one.
-    let headers = response.headers().clone();
-    headers.delete(SERVED)?;
-    Ok(response.with_headers(headers))
+    Ok(true)
 }
 
 #[cfg(test)]

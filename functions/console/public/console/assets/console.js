@@ -549,9 +549,10 @@
     const params = new URLSearchParams(location.hash.split('?')[1] || '');
     const by = params.get('by') === 'hour' ? 'hour' : 'day';
     const keyId = params.get('key') || '';
-    const [keysOut, sessionsOut, business, usageOut] = await Promise.all([
+    const [keysOut, sessionsOut, business, usageOut, costOut] = await Promise.all([
       api('GET', '/api-keys'), api('GET', '/api-console-sessions'), api('GET', '/api-business'),
       api('GET', `/api-usage${query({ by, key_id: keyId || undefined })}`),
+      api('GET', '/api-cost'),
     ]);
     const issued = h('div', {});
     const create = form([
@@ -608,6 +609,7 @@
       h('h2', {}, 'Keys'), keysTable,
       h('p', { class: 'hint' }, `Rate limit of each key: ${business.rate_limit.per_minute} a minute, bursts of ${business.rate_limit.burst} (set by your operator).`),
       usage(usageOut, keysOut.api_keys, by, keyId),
+      cost(costOut),
       h('h2', {}, 'Console sessions'),
       table(['Issued by', 'Opened', 'Ends', 'Actions'], sessionsOut.sessions.map((one) => [
         one.issued_by, when(one.opened_at), one.id === session.session_id ? h('span', {}, when(one.expires_at), ' (this one)') : when(one.expires_at ?? one.link_expires_at),
@@ -676,6 +678,31 @@
       table(['Endpoint', 'Requests', '2xx', '3xx', '4xx', '5xx', 'Rate limited'], out.endpoints.map((e) => [
         h('code', {}, e.endpoint), e.requests, e.status_2xx, e.status_3xx, e.status_4xx, e.status_5xx, e.rate_limited,
       ]), 'No requests in this period'));
+  }
+
+  /** The names people know the units by (`GET /api-cost`'s meters). */
+  const UNIT_NAMES = {
+    worker_requests: 'Requests', d1_rows_read: 'Database rows read', d1_rows_written: 'Database rows written',
+    kv_reads: 'Cache reads', kv_writes: 'Cache writes', queue_operations: 'Queue operations',
+    r2_class_a: 'File writes', r2_class_b: 'File reads', do_requests: 'Rate-limiter calls',
+  };
+
+  /**
+   * What the business cost to run this month (`GET /api-cost`): the month to date and at this
+   * pace, each day charted, and each kind of unit with its cost.
+   */
+  function cost(out) {
+    const points = out.days.map((d) => ({ label: d.day.slice(5), value: d.cost.picodollars / 1e12 }));
+    return h('section', { class: 'card', 'aria-labelledby': 'cost' },
+      h('h2', { id: 'cost' }, `Running cost, ${out.month}`),
+      h('p', { class: 'hint' }, `What your calls, messages and syncs used of the platform, at Cloudflare's prices of ${out.prices_as_of}. Up to a minute behind. UTC.`),
+      h('div', { class: 'cards' },
+        h('div', { class: 'card' }, h('h3', {}, 'This month so far'), h('p', { class: 'figure' }, out.month_to_date.usd)),
+        h('div', { class: 'card' }, h('h3', {}, 'At this pace'), h('p', { class: 'figure' }, out.projected.usd),
+          h('p', { class: 'hint' }, 'for the whole month'))),
+      points.length > 1 ? chart('Cost a day', points, { bars: true, unit: 'day', least: 1e-9, format: (v) => `$${Number(v.toPrecision(2))}` }) : null,
+      table(['Unit', 'Used', 'Cost'], out.units.map((u) => [UNIT_NAMES[u.meter] || u.meter, u.count.toLocaleString('en'), u.cost.usd]),
+        'Nothing used yet this month'));
   }
 
   function keyRows(keys, refresh) {
