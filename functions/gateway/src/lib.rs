@@ -26,7 +26,6 @@ pub async fn serve(req: Request, bindings: Bindings, ctx: Context) -> worker::Re
 }
 
 async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiError> {
-    env.meter().bill_request();
     let (req, path) = at_origin_path(req)?;
     match api::route(&GATEWAY, &edge::runtime::request_method(&req), &path) {
         Ok(routed) => {
@@ -69,23 +68,18 @@ async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiE
         used.count(&env, ctx, status, false);
     }
     let response = response?;
-    let named = edge::bill::served_by(&env, &response)?;
     if matches!(response.status_code(), 401 | 403) {
         limits::failed_authentication(&env, &budgets).await;
     }
-    if decision.is_none() && !named {
-        return Ok(response);
+    match decision {
+        Some(decision) => {
+            // A function's response may have immutable headers: copy them onto a new one.
+            let headers = response.headers().clone();
+            limits::set_headers(&headers, &decision)?;
+            Ok(response.with_headers(headers))
+        }
+        None => Ok(response),
     }
-    // A function's response may have immutable headers: copy them onto a new one, without the
-    // business it names (the client's own answer says nothing of it), with the rate limit's.
-    let headers = response.headers().clone();
-    if named {
-        headers.delete(edge::bill::SERVED)?;
-    }
-    if let Some(decision) = decision {
-        limits::set_headers(&headers, &decision)?;
-    }
-    Ok(response.with_headers(headers))
 }
 
 /// The request with its path: the guides' BASE_URL ends in `/functions/v1`, and a request under

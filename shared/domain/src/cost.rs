@@ -54,17 +54,18 @@ pub struct Served<'a> {
     pub rows_written: u64,
 }
 
-/// What each business an invocation `served` used of its `usage`: its own statements' rows, and
-/// an equal [`share`] of what names no business (the request, when Cloudflare bills the
-/// invocation as one; the other rows; KV, queue, R2 and Durable Object operations). An
-/// invocation that served no business is nobody's.
-pub fn attribute(usage: &Usage, billed_request: bool, served: &[Served<'_>]) -> Vec<(BusinessId, Units)> {
+/// What each business an invocation started by `entry` and that `served` them used of its
+/// `usage`: its own statements' rows, and an equal [`share`] of what names no business (what
+/// Cloudflare bills of the invocation itself, [`invocation`]; the other rows; KV, queue, R2 and
+/// Durable Object operations). An invocation that served no business is nobody's.
+pub fn attribute(usage: &Usage, entry: &str, served: &[Served<'_>]) -> Vec<(BusinessId, Units)> {
     let b = usage.billed;
+    let (requests, object_requests) = invocation(entry);
     let (own_read, own_written) = served
         .iter()
         .fold((0, 0), |(r, w), s| (r + s.rows_read, w + s.rows_written));
     let unnamed = [
-        (Meter::WorkerRequests, u64::from(billed_request)),
+        (Meter::WorkerRequests, requests),
         (Meter::D1RowsRead, usage.d1_rows_read.saturating_sub(own_read)),
         (
             Meter::D1RowsWritten,
@@ -75,7 +76,10 @@ pub fn attribute(usage: &Usage, billed_request: bool, served: &[Served<'_>]) -> 
         (Meter::QueueOperations, u64::from(b.queue_operations)),
         (Meter::R2ClassA, u64::from(b.r2_class_a)),
         (Meter::R2ClassB, u64::from(b.r2_class_b)),
-        (Meter::DurableObjectRequests, u64::from(b.do_requests)),
+        (
+            Meter::DurableObjectRequests,
+            u64::from(b.do_requests) + object_requests,
+        ),
     ];
     let parts = served.len() as u64;
     served
@@ -93,12 +97,20 @@ pub fn attribute(usage: &Usage, billed_request: bool, served: &[Served<'_>]) -> 
         .collect()
 }
 
-/// Whether Cloudflare bills an invocation entered by `entry` as a request, whatever the function:
-/// each queue consumer's and cron's invocation. A fetch is billed only where it arrives from
-/// outside, at the gateway, which says so itself (`edge::meter::Meter::bill_request`); a fetch
-/// over a service binding is not billed.
-pub fn billed_request(entry: &str) -> bool {
-    matches!(entry, "queue" | "cron")
+/// What Cloudflare bills of an invocation started by `entry` itself, as a business's usage counts
+/// it: Workers requests and Durable Object requests.
+/// - A queue consumer's or cron's invocation is a request.
+/// - A function's fetch is the gateway's request in front of it: the gateway hands every request
+///   from outside to one function over a service binding (which is not billed again), and keeps
+///   no tally of its own (it stores nothing), so the function counts it. A request the gateway
+///   answers itself (a 429 from its lease, `/health`) is in no business's usage.
+/// - A rate limiter object's invocation is the Durable Object request the gateway made of it.
+pub fn invocation(entry: &str) -> (u64, u64) {
+    match entry {
+        "queue" | "cron" | "fetch" => (1, 0),
+        "object" => (0, 1),
+        _ => (0, 0),
+    }
 }
 
 /// The UTC day `at` falls on: `2026-11-29`.
@@ -396,7 +408,7 @@ mod tests {
                 rows_written: 0,
             },
         ];
-        let bill = attribute(&usage, true, &served);
+        let bill = attribute(&usage, "queue", &served);
         let of = |at: usize, meter: Meter| bill[at].1.get(meter);
         assert_eq!(
             (of(0, Meter::D1RowsRead), of(1, Meter::D1RowsRead)),
@@ -417,19 +429,25 @@ mod tests {
         );
         assert_eq!((of(0, Meter::KvReads), of(1, Meter::KvReads)), (1, 0));
         assert!(
-            attribute(&usage, true, &[]).is_empty(),
+            attribute(&usage, "queue", &[]).is_empty(),
             "served none: the operator's own"
         );
     }
 
     #[test]
-    fn only_what_enters_from_outside_is_a_billed_request() {
-        assert!(billed_request("queue") && billed_request("cron"));
-        assert!(
-            !billed_request("fetch"),
-            "the gateway says so itself; over a service binding, none"
+    fn an_invocation_is_billed_as_the_request_it_is_or_stands_for() {
+        assert_eq!((invocation("queue"), invocation("cron")), ((1, 0), (1, 0)));
+        assert_eq!(
+            invocation("fetch"),
+            (1, 0),
+            "the gateway's request in front of it"
         );
-        assert!(!billed_request("object"));
+        assert_eq!(
+            invocation("object"),
+            (0, 1),
+            "the Durable Object request made of it"
+        );
+        assert_eq!(invocation("test"), (0, 0));
     }
 
     #[test]

@@ -7,17 +7,18 @@
 //! the next. An isolate evicted between two stores loses what it counted since the last one, as
 //! the keys' usage counts are lost (`gateway::usage`).
 //!
-//! The request Cloudflare bills is the gateway's, which does not know whom it was for: the
-//! function behind it names the one business it served in its answer's [`SERVED`] header, and
-//! the gateway takes the header off and counts its invocation for that business.
+//! The gateway keeps no tally: it stores nothing (and would carry D1's code for it). What
+//! Cloudflare bills it for is counted where it leads (`domain::cost::invocation`): its request by
+//! the function it hands the request to, its call to a rate limiter by the limiter object.
 
-use crate::runtime::{self, Response};
+use crate::runtime;
 use crate::{DB, Env, console_error, db};
 use domain::cost;
+use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::pricing::Units;
 use domain::tenant::Tenant;
-use futures_util::future::join_all;
+use futures_util::future::LocalBoxFuture;
 use std::cell::RefCell;
 
 /// The setting of how many seconds an isolate waits between two stores of its tally (20 where it
@@ -28,9 +29,6 @@ const DEFAULT_STORE_EVERY_SECONDS: i64 = 20;
 const STORED_PER_RUN: usize = 50;
 /// Business-days an isolate's tally holds at most: units of another are not counted, and said so.
 const MAX_OWED: usize = 5_000;
-
-/// The header of a function's answer naming the one business its invocation served.
-pub const SERVED: &str = "x-crm-edge-served";
 
 #[derive(Default)]
 struct Tally {
@@ -48,8 +46,8 @@ impl Tally {
         let full = self.owed.len() >= MAX_OWED;
         match self.owed.iter_mut().find(|(b, d, _)| *b == business && d == day) {
             Some((_, _, owed)) => {
-                for (meter, count, _) in units.lines() {
-                    owed.add(meter, count);
+                for meter in cost::COUNTED {
+                    owed.add(meter, units.get(meter));
                 }
             }
             None if full => self.dropped = true,
@@ -77,8 +75,15 @@ fn with_tally<T>(use_it: impl FnOnce(&mut Tally) -> T) -> T {
     })
 }
 
+/// [`settle`], as the work a scoped statement asks for after the invocation's usage line
+/// (`Meter::after_report`).
+pub fn settle_boxed(env: &Env) -> futures_util::future::LocalBoxFuture<'_, ()> {
+    Box::pin(settle(env))
+}
+
 /// Adds what the invocation used to its isolate's tally, by business, and stores the tally when
-/// it is due. Run by every entry after its usage line (`http::serve`, `queue::consume`, the cron).
+/// it is due. Run after an invocation's usage line by its entry (`Env::after_report`) when its
+/// statements served a business, and by the rate limiter object.
 pub async fn settle(env: &Env) {
     let now = runtime::now();
     let day = cost::day_of(now);
@@ -110,53 +115,27 @@ pub async fn settle(env: &Env) {
     if owed.is_empty() {
         return;
     }
-    let stored = match env.d1(DB) {
-        Ok(db) => {
-            join_all(owed.iter().map(|(business, day, units)| {
-                let tenant = Tenant::for_background(business.clone());
-                let db = db.clone();
-                async move { db::business_usage::add(&db, &tenant, day, units).await }
-            }))
-            .await
-        }
-        Err(error) => vec![Err(error.into()); owed.len()],
-    };
+    // One statement a business, one after the other: a few businesses an isolate, typically.
     let mut failed = None;
-    with_tally(|tally| {
-        for ((business, day, units), stored) in owed.into_iter().zip(stored) {
-            if let Err(error) = stored {
-                tally.add(business, &day, &units);
-                failed = Some(error);
+    let db = env.d1(DB);
+    for (business, day, units) in owed {
+        let tenant = Tenant::for_background(business);
+        let stored = match &db {
+            // Behind a pointer, so that the statement's code is not copied in here.
+            Ok(db) => {
+                let add: LocalBoxFuture<'_, _> = Box::pin(db::business_usage::add(db, &tenant, &day, &units));
+                add.await
             }
+            Err(error) => Err(ApiError::internal("opening D1", error)),
+        };
+        if let Err(error) = stored {
+            with_tally(|tally| tally.add(tenant.business_id, &day, &units));
+            failed = Some(error);
         }
-    });
+    }
     if let Some(error) = failed {
-        console_error!("businesses' usage was not stored, kept for the next store: {error:?}");
+        console_error!("businesses' usage was not stored, kept for the next store: {error}");
     }
-}
-
-/// Names the one business the invocation served on its `response`, for the gateway; takes off
-/// a header of that name that the response carried from elsewhere.
-pub fn name_served(env: &Env, response: &Response) {
-    let headers = response.headers();
-    // A response fetched from elsewhere has immutable headers: it is left as it is, and the
-    // gateway counts its request for nobody.
-    let _ = match env.meter().served_one() {
-        Some(business) => headers.set(SERVED, business.as_str()),
-        None => headers.delete(SERVED),
-    };
-}
-
-/// The gateway's side of [`name_served`]: counts its own invocation for the business the
-/// function's answer names; whether it names one (the gateway then answers without the header).
-pub fn served_by(env: &Env, response: &Response) -> worker::Result<bool> {
-    let Some(named) = response.headers().get(SERVED)? else {
-        return Ok(false);
-    };
-    if let Some(business) = BusinessId::parse(&named) {
-        env.meter().serves(&business);
-    }
-    Ok(true)
 }
 
 #[cfg(test)]

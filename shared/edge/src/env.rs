@@ -30,18 +30,14 @@ pub struct Env {
 
 impl Env {
     /// The bindings of a new invocation; `entry` says what started it (`fetch`, `queue`, `cron`).
-    pub fn new(bindings: impl Into<Bindings>, entry: &str) -> Self {
+    pub fn new(bindings: impl Into<Bindings>, entry: &'static str) -> Self {
         let bindings = bindings.into();
         let enforce = bindings
             .var(PLATFORM_LIMITS)
             .is_some_and(|value| value.trim() == "enforce");
         let function = bindings.var(FUNCTION).unwrap_or_else(|| "worker".to_owned());
         Self {
-            meter: Meter::new(
-                format!("{function} {entry}"),
-                enforce,
-                domain::cost::billed_request(entry),
-            ),
+            meter: Meter::new(format!("{function} {entry}"), entry, enforce),
             bindings,
         }
     }
@@ -183,6 +179,14 @@ impl Env {
     /// Logs the invocation's usage line, when enforcing (the local stack).
     pub fn report(&self) {
         self.meter.report();
+    }
+
+    /// Runs what the invocation's code asked for after its usage line (the businesses' tally,
+    /// `crate::bill`): every entry's last step.
+    pub async fn after_report(&self) {
+        if let Some(work) = self.meter.take_after_report() {
+            work(self).await;
+        }
     }
 }
 

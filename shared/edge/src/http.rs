@@ -39,10 +39,7 @@ where
     };
     crate::invocation::end(&env).await;
     env.report();
-    if let Ok(response) = &answer {
-        crate::bill::name_served(&env, response);
-    }
-    crate::bill::settle(&env).await;
+    env.after_report().await;
     answer
 }
 

@@ -237,7 +237,7 @@ async fn sweep_shard(
 pub async fn run_scheduled(env: Env) {
     run(&env).await;
     env.report();
-    crate::bill::settle(&env).await;
+    env.after_report().await;
 }
 
 pub async fn run(env: &Env) {

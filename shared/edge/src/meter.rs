@@ -32,11 +32,16 @@ struct Count {
     /// Cloudflare the clock moves only across I/O, so there the elapsed time leaves out computing.
     started_ms: i64,
     waited: RefCell<D1Waits>,
-    /// Whether Cloudflare bills the invocation as a request (`domain::platform::billed_request`).
-    billed_request: Cell<bool>,
+    /// What started it (`fetch`, `queue`, `cron`, `object`), for what Cloudflare bills of it
+    /// (`domain::cost::invocation`).
+    entry: &'static str,
     /// The businesses it served, with the D1 rows their statements read and wrote.
     served: RefCell<Vec<Served>>,
+    after_report: Cell<Option<AfterReport>>,
 }
+
+/// Work for after the invocation's usage line, asked for by what it ran ([`Meter::after_report`]).
+pub type AfterReport = fn(&crate::Env) -> futures_util::future::LocalBoxFuture<'_, ()>;
 
 /// A business an invocation served, and the rows its statements read and wrote.
 struct Served {
@@ -54,17 +59,18 @@ struct D1Waits {
 }
 
 impl Meter {
-    /// The count of a new invocation, `what` it is; refusing past a limit when `enforce`;
-    /// `billed_request`: Cloudflare bills it as a request.
-    pub fn new(what: String, enforce: bool, billed_request: bool) -> Self {
+    /// The count of a new invocation, `what` it is, started by `entry`; refusing past a limit
+    /// when `enforce`.
+    pub fn new(what: String, entry: &'static str, enforce: bool) -> Self {
         Self(Rc::new(Count {
             usage: RefCell::new(Usage::default()),
             enforce,
             what,
             started_ms: runtime::now().millis(),
             waited: RefCell::new(D1Waits::default()),
-            billed_request: Cell::new(billed_request),
+            entry,
             served: RefCell::new(Vec::new()),
+            after_report: Cell::new(None),
         }))
     }
 
@@ -112,12 +118,16 @@ impl Meter {
         }
     }
 
-    /// The one business the invocation served, if it served exactly one.
-    pub fn served_one(&self) -> Option<BusinessId> {
-        match self.0.served.borrow().as_slice() {
-            [one] => Some(one.business.clone()),
-            _ => None,
-        }
+    /// Asks for `work` to run after the invocation's usage line (once, however often asked): how
+    /// D1's statements ask for the businesses' tally to be settled (`crate::bill`), so that only
+    /// a function that runs them links it in.
+    pub fn after_report(&self, work: AfterReport) {
+        self.0.after_report.set(Some(work));
+    }
+
+    /// The work asked for after the usage line, taken.
+    pub fn take_after_report(&self) -> Option<AfterReport> {
+        self.0.after_report.take()
     }
 
     /// What each business the invocation served used of it (`domain::cost::attribute`).
@@ -131,13 +141,7 @@ impl Meter {
                 rows_written: s.rows_written,
             })
             .collect();
-        cost::attribute(&self.0.usage.borrow(), self.0.billed_request.get(), &served)
-    }
-
-    /// Counts the invocation as a request Cloudflare bills: the gateway's, where requests from
-    /// outside arrive.
-    pub fn bill_request(&self) {
-        self.0.billed_request.set(true);
+        cost::attribute(&self.0.usage.borrow(), self.0.entry, &served)
     }
 
     /// Counts what Cloudflare bills: `add` adds it to the invocation's count.

@@ -119,7 +119,7 @@ where
     .await;
     crate::invocation::end(env).await;
     env.report();
-    crate::bill::settle(env).await;
+    env.after_report().await;
 }
 
 /// Hands the batch's work to `handle` at once, as `(body, delivery count)` in the batch's order,
@@ -152,7 +152,7 @@ where
     }
     crate::invocation::end(env).await;
     env.report();
-    crate::bill::settle(env).await;
+    env.after_report().await;
 }
 
 /// A handler of one message at a time as a handler of the batch (every message at once), for

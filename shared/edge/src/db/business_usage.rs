@@ -50,32 +50,27 @@ impl Counts {
     }
 }
 
+const ADD: &str = "INSERT INTO business_usage (business_id, day, worker_requests, d1_rows_read, d1_rows_written, \
+    kv_reads, kv_writes, queue_operations, r2_class_a, r2_class_b, do_requests) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+    ON CONFLICT (business_id, day) DO UPDATE SET \
+    worker_requests = worker_requests + excluded.worker_requests, \
+    d1_rows_read = d1_rows_read + excluded.d1_rows_read, \
+    d1_rows_written = d1_rows_written + excluded.d1_rows_written, \
+    kv_reads = kv_reads + excluded.kv_reads, kv_writes = kv_writes + excluded.kv_writes, \
+    queue_operations = queue_operations + excluded.queue_operations, \
+    r2_class_a = r2_class_a + excluded.r2_class_a, r2_class_b = r2_class_b + excluded.r2_class_b, \
+    do_requests = do_requests + excluded.do_requests";
+
 /// Adds `units` to the business's row of `day` (`2026-11-29`): one statement.
 pub async fn add(db: &Db, tenant: &Tenant, day: &str, units: &Units) -> Result<(), ApiError> {
-    let counts: Vec<db::Param> = COUNTED
-        .iter()
-        .map(|meter| number(i64::try_from(units.get(*meter)).unwrap_or(i64::MAX)))
-        .collect();
     let mut values = vec![text(day)];
-    values.extend(counts);
-    db.scoped(
-        tenant,
-        format!(
-            "INSERT INTO business_usage (business_id, day, {COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-             ON CONFLICT (business_id, day) DO UPDATE SET \
-             worker_requests = worker_requests + excluded.worker_requests, \
-             d1_rows_read = d1_rows_read + excluded.d1_rows_read, \
-             d1_rows_written = d1_rows_written + excluded.d1_rows_written, \
-             kv_reads = kv_reads + excluded.kv_reads, kv_writes = kv_writes + excluded.kv_writes, \
-             queue_operations = queue_operations + excluded.queue_operations, \
-             r2_class_a = r2_class_a + excluded.r2_class_a, r2_class_b = r2_class_b + excluded.r2_class_b, \
-             do_requests = do_requests + excluded.do_requests"
-        ),
-    )
-    .bind(&values)?
-    .run()
-    .await?;
+    values.extend(
+        COUNTED
+            .iter()
+            .map(|meter| number(i64::try_from(units.get(*meter)).unwrap_or(i64::MAX))),
+    );
+    db.scoped(tenant, ADD).bind(&values)?.run().await?;
     Ok(())
 }
 

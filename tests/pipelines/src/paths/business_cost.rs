@@ -5,7 +5,6 @@
 
 use crate::app::{App, Business, test};
 use crate::partners::webhook_endpoint::Endpoint;
-use crate::steps::customers::sync;
 use crate::steps::webhooks::with_endpoint;
 use domain::pricing::Meter;
 use edge::runtime::{Level, Method};
@@ -42,21 +41,44 @@ fn units(cost: &Value) -> BTreeMap<String, u64> {
         .unwrap_or_default()
 }
 
-/// The units the `[usage]` lines logged from `from` on name, by meter, as Cloudflare bills them,
-/// with `calls` requests through the gateway: a request for each, and one for each queue
-/// consumer's or cron's invocation (natively every function's line is `native`'s, so the
-/// gateway's are not told apart by their lines).
-fn logged_units(app: &App, from: usize, calls: u64) -> BTreeMap<String, u64> {
-    let lines = app.stack.logged(Level::Log, "[usage] ");
+/// The `[usage]` lines logged so far.
+fn lines(app: &App) -> Vec<String> {
+    app.stack.logged(Level::Log, "[usage] ")
+}
+
+/// A call through the gateway, and the place of the gateway's own `[usage]` line in the log: the
+/// last fetch of the call's lines (the function it hands the request to reports first; what the
+/// call leaves for after its answer is the rate limiter object's).
+async fn call(app: &App, key: &str, method: Method, path: &str, body: Option<Value>) -> (Value, usize) {
+    let answer = app.api(key, method, path, body).await;
+    assert!(answer.status < 300, "{} {}", answer.status, answer.text());
+    let gateway = lines(app)
+        .iter()
+        .rposition(|line| line.contains(" fetch "))
+        .unwrap_or_else(|| panic!("no fetch logged"));
+    (answer.json(), gateway)
+}
+
+/// The units the `[usage]` lines from `from` on name, by meter, as a business's usage counts them
+/// (`domain::cost::invocation`), but for the gateway's lines at `gateway`, which keeps no tally:
+/// a request for each fetch (the gateway's in front of it) and each queue consumer's or cron's
+/// invocation, a Durable Object request for each object's invocation.
+fn logged_units(app: &App, from: usize, gateway: &[usize]) -> BTreeMap<String, u64> {
     let mut units = BTreeMap::new();
-    for line in &lines[from..] {
+    for (at, line) in lines(app).iter().enumerate().skip(from) {
+        if gateway.contains(&at) {
+            continue;
+        }
         let field = |name: &str| {
             line.split(' ')
                 .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
                 .and_then(|count| count.parse::<u64>().ok())
                 .unwrap_or_else(|| panic!("{name} in {line}"))
         };
-        let request = line.contains(" queue ") || line.contains(" cron ");
+        let request = [" fetch ", " queue ", " cron "]
+            .iter()
+            .any(|entry| line.contains(entry));
+        let object = line.contains(" object ");
         for (meter, count) in [
             (Meter::WorkerRequests, u64::from(request)),
             (Meter::D1RowsRead, field("rows_read")),
@@ -66,12 +88,14 @@ fn logged_units(app: &App, from: usize, calls: u64) -> BTreeMap<String, u64> {
             (Meter::QueueOperations, field("queue_operations")),
             (Meter::R2ClassA, field("r2_class_a")),
             (Meter::R2ClassB, field("r2_class_b")),
-            (Meter::DurableObjectRequests, field("do_requests")),
+            (
+                Meter::DurableObjectRequests,
+                field("do_requests") + u64::from(object),
+            ),
         ] {
             *units.entry(meter.name().to_owned()).or_default() += count;
         }
     }
-    *units.entry(Meter::WorkerRequests.name().to_owned()).or_default() += calls;
     units.retain(|_, count| *count > 0);
     units
 }
@@ -100,22 +124,26 @@ fn a_businesss_cost_is_every_unit_its_invocations_used_and_no_other_businesss() 
         .await;
 
         // Everything from the first read to the last: acme's own read, its sync, the webhook
-        // consumer's deliveries. Each invocation serves acme alone, so acme's units grow by
-        // exactly what their usage lines say.
-        let from = app.stack.logged(Level::Log, "[usage] ").len();
-        let before = cost(&app, &acme).await;
+        // consumer's deliveries, a list. Each invocation serves acme alone, so acme's units grow by
+        // exactly what their usage lines say, but for the gateway's.
+        let from = lines(&app).len();
+        let (before, read) = call(&app, &acme.key, Method::Get, "/api-cost", None).await;
         let customers: Vec<Value> = (0..3)
             .map(|at| json!({ "external_id": format!("bill-{at}"), "name": format!("Bill {at}"), "email": format!("bill-{at}@example.com") }))
             .collect();
-        let synced = sync(&app, &acme.key, json!(customers)).await;
+        let (synced, sync) = call(
+            &app,
+            &acme.key,
+            Method::Post,
+            "/api-customers-sync",
+            Some(json!({ "customers": customers })),
+        )
+        .await;
         assert_eq!(synced["results"]["created"], 3, "{synced}");
         assert!(app.settle().await > 0, "the webhook consumer delivered");
         assert_eq!(endpoint.deliveries().len(), 3);
-        app.api(&acme.key, Method::Get, "/api-webhooks", None)
-            .await
-            .expect(200);
-        // The first read, the sync and the list.
-        let logged = logged_units(&app, from, 3);
+        let (_, list) = call(&app, &acme.key, Method::Get, "/api-webhooks", None).await;
+        let logged = logged_units(&app, from, &[read, sync, list]);
         let after = cost(&app, &acme).await;
         let spent = minus(&units(&after), &units(&before));
         assert_eq!(spent, logged, "acme's units are its invocations' own");
