@@ -11,10 +11,10 @@
 //! Cloudflare bills it for is counted where it leads (`domain::cost::invocation`): its request by
 //! the function it hands the request to, its call to a rate limiter by the limiter object.
 
-use crate::runtime;
-use crate::{DB, Env, console_error, db};
+use crate::db::{self, Db};
+use crate::meter::Meter;
+use crate::{console_error, runtime};
 use domain::cost;
-use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::pricing::Units;
 use domain::tenant::Tenant;
@@ -75,25 +75,29 @@ fn with_tally<T>(use_it: impl FnOnce(&mut Tally) -> T) -> T {
     })
 }
 
-/// [`settle`], as the work a scoped statement asks for after the invocation's usage line
-/// (`Meter::after_report`).
-pub fn settle_boxed(env: &Env) -> futures_util::future::LocalBoxFuture<'_, ()> {
-    Box::pin(settle(env))
+/// [`settle`] behind a pointer: what `Env::d1` hands its invocation for after its usage line,
+/// so that only a function that opens D1 links the tally in (the gateway, which stores nothing,
+/// does not).
+pub type Settle = for<'a> fn(&'a Meter, &'a Db, Option<String>) -> LocalBoxFuture<'a, ()>;
+
+/// [`settle`], as a [`Settle`].
+pub fn settle_boxed<'a>(meter: &'a Meter, db: &'a Db, store_every: Option<String>) -> LocalBoxFuture<'a, ()> {
+    Box::pin(settle(meter, db, store_every))
 }
 
-/// Adds what the invocation used to its isolate's tally, by business, and stores the tally when
-/// it is due. Run after an invocation's usage line by its entry (`Env::after_report`) when its
-/// statements served a business, and by the rate limiter object.
-pub async fn settle(env: &Env) {
+/// Adds what the invocation `meter` counted used to its isolate's tally, by business, and stores
+/// the tally in `db` when it is due (`store_every`: the [`STORE_EVERY`] setting). Run after an
+/// invocation's usage line (`Env::after_report`) when it opened D1, and by the rate limiter
+/// object.
+pub async fn settle(meter: &Meter, db: &Db, store_every: Option<String>) {
     let now = runtime::now();
     let day = cost::day_of(now);
-    let every_ms = env
-        .var(STORE_EVERY)
+    let every_ms = store_every
         .and_then(|seconds| seconds.trim().parse::<i64>().ok())
         .unwrap_or(DEFAULT_STORE_EVERY_SECONDS)
         * 1000;
     let (owed, dropped) = with_tally(|tally| {
-        for (business, units) in env.meter().by_business() {
+        for (business, units) in meter.by_business() {
             tally.add(business, &day, &units);
         }
         let due = tally
@@ -112,23 +116,11 @@ pub async fn settle(env: &Env) {
     if dropped {
         console_error!("an isolate's tally of businesses' usage was full: some units were not counted");
     }
-    if owed.is_empty() {
-        return;
-    }
     // One statement a business, one after the other: a few businesses an isolate, typically.
     let mut failed = None;
-    let db = env.d1(DB);
     for (business, day, units) in owed {
         let tenant = Tenant::for_background(business);
-        let stored = match &db {
-            // Behind a pointer, so that the statement's code is not copied in here.
-            Ok(db) => {
-                let add: LocalBoxFuture<'_, _> = Box::pin(db::business_usage::add(db, &tenant, &day, &units));
-                add.await
-            }
-            Err(error) => Err(ApiError::internal("opening D1", error)),
-        };
-        if let Err(error) = stored {
+        if let Err(error) = db::business_usage::add(db, &tenant, &day, &units).await {
             with_tally(|tally| tally.add(tenant.business_id, &day, &units));
             failed = Some(error);
         }
@@ -143,6 +135,7 @@ mod tests {
     use super::*;
     use crate::runtime::Level;
     use crate::testing::{Fixture, Must};
+    use crate::{DB, Env};
     use domain::pricing::Meter;
     use std::time::Duration;
 
@@ -156,7 +149,7 @@ mod tests {
             .await
             .must();
         env.queue("OUTBOUND", 2).must();
-        settle(&env).await;
+        env.after_report().await;
     }
 
     /// What `business_usage` holds of the business today.

@@ -4,11 +4,14 @@
 //! An invocation makes its `Env` once, at its entry (a function's fetch, `queue::consume`, the cron
 //! handler; natively, the test that stands in for them), and every clone shares its count.
 
+use crate::bill::Settle;
 use crate::db::Db;
 pub use crate::meter::Held;
 use crate::meter::Meter;
 use crate::runtime::{Bindings, Bucket, Fetcher, Kv, ObjectNamespace, Queue};
 use domain::platform::{Resource, Usage};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// The variable that turns enforcement on.
 const PLATFORM_LIMITS: &str = "PLATFORM_LIMITS";
@@ -26,6 +29,9 @@ const FUNCTION: &str = "CRM_EDGE_FUNCTION";
 pub struct Env {
     bindings: Bindings,
     meter: Meter,
+    /// The invocation's first `DB` and what settles its businesses' tally in it after its usage
+    /// line (`crate::bill`): set by [`Env::d1`], so that only a function that opens D1 links it.
+    settle: Rc<RefCell<Option<(Db, Settle)>>>,
 }
 
 impl Env {
@@ -39,6 +45,7 @@ impl Env {
         Self {
             meter: Meter::new(format!("{function} {entry}"), entry, enforce),
             bindings,
+            settle: Rc::default(),
         }
     }
 
@@ -87,7 +94,13 @@ impl Env {
             .and_then(|seconds| seconds.trim().parse::<i64>().ok())
             .filter(|seconds| *seconds > 0)
             .map_or(crate::db::directory::FRESH_MS, |seconds| seconds * 1000);
-        Ok(Db::new(shards, open, directory_fresh_ms, self.meter.clone()))
+        let db = Db::new(shards, open, directory_fresh_ms, self.meter.clone());
+        if name == crate::DB {
+            self.settle
+                .borrow_mut()
+                .get_or_insert_with(|| (db.clone(), crate::bill::settle_boxed));
+        }
+        Ok(db)
     }
 
     // The handles below are counted when they are taken, one use each: take one for each
@@ -181,11 +194,12 @@ impl Env {
         self.meter.report();
     }
 
-    /// Runs what the invocation's code asked for after its usage line (the businesses' tally,
-    /// `crate::bill`): every entry's last step.
+    /// Settles the businesses' tally (`crate::bill`) when the invocation opened D1: every entry's
+    /// last step, after its usage line.
     pub async fn after_report(&self) {
-        if let Some(work) = self.meter.take_after_report() {
-            work(self).await;
+        let settle = self.settle.borrow_mut().take();
+        if let Some((db, settle)) = settle {
+            settle(&self.meter, &db, self.var(crate::bill::STORE_EVERY)).await;
         }
     }
 }

@@ -17,7 +17,7 @@ use domain::cost;
 use domain::ids::BusinessId;
 use domain::platform::{Billed, Exceeded, Resource, Usage};
 use domain::pricing::Units;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 #[derive(Clone)]
@@ -37,11 +37,7 @@ struct Count {
     entry: &'static str,
     /// The businesses it served, with the D1 rows their statements read and wrote.
     served: RefCell<Vec<Served>>,
-    after_report: Cell<Option<AfterReport>>,
 }
-
-/// Work for after the invocation's usage line, asked for by what it ran ([`Meter::after_report`]).
-pub type AfterReport = fn(&crate::Env) -> futures_util::future::LocalBoxFuture<'_, ()>;
 
 /// A business an invocation served, and the rows its statements read and wrote.
 struct Served {
@@ -70,7 +66,6 @@ impl Meter {
             waited: RefCell::new(D1Waits::default()),
             entry,
             served: RefCell::new(Vec::new()),
-            after_report: Cell::new(None),
         }))
     }
 
@@ -116,18 +111,6 @@ impl Meter {
         if let Some(served) = served.get_mut(at) {
             change(served);
         }
-    }
-
-    /// Asks for `work` to run after the invocation's usage line (once, however often asked): how
-    /// D1's statements ask for the businesses' tally to be settled (`crate::bill`), so that only
-    /// a function that runs them links it in.
-    pub fn after_report(&self, work: AfterReport) {
-        self.0.after_report.set(Some(work));
-    }
-
-    /// The work asked for after the usage line, taken.
-    pub fn take_after_report(&self) -> Option<AfterReport> {
-        self.0.after_report.take()
     }
 
     /// What each business the invocation served used of it (`domain::cost::attribute`).

@@ -493,10 +493,7 @@ fn unanswered(shard: Shard, error: worker::Error) -> worker::Error {
 /// and wrote, and times it.
 fn charge(meter: &Meter, called: i64, results: &[D1Result], target: &Target) {
     let business = match target {
-        Target::Business(business) => {
-            meter.after_report(crate::bill::settle_boxed);
-            Some(business)
-        }
+        Target::Business(business) => Some(business),
         Target::Shard(_) | Target::EveryShard => None,
     };
     let mut sql_ms = 0.0;
