@@ -48,8 +48,9 @@ pub fn share(count: u64, parts: u64, at: u64) -> u64 {
 }
 
 /// A business an invocation served, with the D1 rows its own statements read and wrote.
-pub struct Served<'a> {
-    pub business: &'a BusinessId,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub business: BusinessId,
     pub rows_read: u64,
     pub rows_written: u64,
 }
@@ -58,7 +59,7 @@ pub struct Served<'a> {
 /// `usage`: its own statements' rows, and an equal [`share`] of what names no business (what
 /// Cloudflare bills of the invocation itself, [`invocation`]; the other rows; KV, queue, R2 and
 /// Durable Object operations). An invocation that served no business is nobody's.
-pub fn attribute(usage: &Usage, entry: &str, served: &[Served<'_>]) -> Vec<(BusinessId, Units)> {
+pub fn attribute(usage: &Usage, entry: &str, served: &[Served]) -> Vec<(BusinessId, Units)> {
     let b = usage.billed;
     let (requests, object_requests) = invocation(entry);
     let (own_read, own_written) = served
@@ -398,12 +399,12 @@ mod tests {
         usage.billed.kv_reads = 1;
         let served = [
             Served {
-                business: &a,
+                business: a.clone(),
                 rows_read: 60,
                 rows_written: 10,
             },
             Served {
-                business: &b,
+                business: b.clone(),
                 rows_read: 30,
                 rows_written: 0,
             },

@@ -13,7 +13,7 @@
 
 use crate::runtime;
 use crate::{console_error, console_log};
-use domain::cost;
+use domain::cost::{self, Served};
 use domain::ids::BusinessId;
 use domain::platform::{Billed, Exceeded, Resource, Usage};
 use domain::pricing::Units;
@@ -37,13 +37,6 @@ struct Count {
     entry: &'static str,
     /// The businesses it served, with the D1 rows their statements read and wrote.
     served: RefCell<Vec<Served>>,
-}
-
-/// A business an invocation served, and the rows its statements read and wrote.
-struct Served {
-    business: BusinessId,
-    rows_read: u64,
-    rows_written: u64,
 }
 
 #[derive(Default)]
@@ -115,16 +108,7 @@ impl Meter {
 
     /// What each business the invocation served used of it (`domain::cost::attribute`).
     pub fn by_business(&self) -> Vec<(BusinessId, Units)> {
-        let served = self.0.served.borrow();
-        let served: Vec<cost::Served<'_>> = served
-            .iter()
-            .map(|s| cost::Served {
-                business: &s.business,
-                rows_read: s.rows_read,
-                rows_written: s.rows_written,
-            })
-            .collect();
-        cost::attribute(&self.0.usage.borrow(), self.0.entry, &served)
+        cost::attribute(&self.0.usage.borrow(), self.0.entry, &self.0.served.borrow())
     }
 
     /// Counts what Cloudflare bills: `add` adds it to the invocation's count.
