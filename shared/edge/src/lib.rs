@@ -5,7 +5,8 @@
 //! - `runtime`: the runtime itself, chosen at compile time: the Workers runtime in a bundle, its
 //!   in-process twin natively (`runtime::native`), which tests run whole pipelines on;
 //! - `env`: the bindings of one invocation, counted against Cloudflare's per-invocation limits
-//!   (`meter`);
+//!   (`meter`), and what it used tallied for the businesses it served and stored now and then
+//!   (`bill`);
 //! - `call`, `http`, `auth`, `queue`, `bounded_fetch`: the plumbing every function shares (`call`
 //!   serves a function's declared endpoints to their handlers);
 //! - `secrets_key`: the keyring that seals provider and webhook secrets before they reach D1;
