@@ -362,9 +362,10 @@ function assertRefusal(res, expectedStatus) {
 /**
  * Tables that count the requests and the CRM calls themselves, whatever their bodies: a key's
  * usage (docs/limits.md, "Usage per key") counts a refused request as any other, some seconds after
- * it; a connector's call minutes count its CRM's answers. Not what a body stored.
+ * it, and so does the business's running cost ("What each business costs"); a connector's call
+ * minutes count its CRM's answers. Not what a body stored.
  */
-const BOOKKEEPING_TABLES = new Set(['api_key_usage', 'crm_call_minutes']);
+const BOOKKEEPING_TABLES = new Set(['api_key_usage', 'business_usage', 'crm_call_minutes']);
 const BUSINESS_TABLES = d1("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%business_id%' ORDER BY name")
   .map(([name]) => name)
   .filter((name) => !BOOKKEEPING_TABLES.has(name));

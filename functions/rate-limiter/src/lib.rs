@@ -117,11 +117,6 @@ impl Limiter {
             }
         };
         env.report();
-        // Opening D1 asks for the businesses' tally after the usage line (`edge::bill`): the
-        // lease's business bears this request even when the key's policy was not read now.
-        if env.d1(DB).is_ok() {
-            env.after_report().await;
-        }
         let grant = policy.map(|policy| {
             let mut bucket = self.bucket.borrow_mut();
             let bucket = bucket.get_or_insert_with(|| Bucket::full(policy, now));
@@ -140,6 +135,12 @@ impl Limiter {
             }
         });
         let lease_size = lease.map_or(1, |(_, size)| size);
+        // The grant is taken: then the businesses' tally (`edge::bill`), which opening D1 asks
+        // for, so that the lease's business bears this request even when the key's policy was
+        // not read now.
+        if env.d1(DB).is_ok() {
+            env.after_report().await;
+        }
         Response::ok(Answer { grant, lease_size }.to_line())
     }
 
