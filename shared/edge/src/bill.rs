@@ -164,6 +164,17 @@ mod tests {
             .unwrap_or_default()
     }
 
+    /// Renames a table on every shard.
+    async fn rename(fixture: &Fixture, from: &str, to: &str) {
+        for shard in fixture.db.each_shard() {
+            shard
+                .unscoped(format!("ALTER TABLE {from} RENAME TO {to}"))
+                .run()
+                .await
+                .must();
+        }
+    }
+
     #[test]
     fn an_isolate_stores_its_tally_at_most_every_so_often_and_a_failed_store_keeps_it() {
         let fixture = Fixture::new();
@@ -190,20 +201,7 @@ mod tests {
 
             // The next store fails: the table is gone for a while.
             fixture.stack.advance(Duration::from_secs(20));
-            fixture
-                .db
-                .on_shard(0)
-                .unscoped("ALTER TABLE business_usage RENAME TO gone")
-                .run()
-                .await
-                .must();
-            fixture
-                .db
-                .on_shard(1)
-                .unscoped("ALTER TABLE business_usage RENAME TO gone")
-                .run()
-                .await
-                .must();
+            rename(&fixture, "business_usage", "gone").await;
             invocation(&fixture, &acme).await;
             assert_eq!(
                 fixture
@@ -212,20 +210,7 @@ mod tests {
                     .len(),
                 1
             );
-            fixture
-                .db
-                .on_shard(0)
-                .unscoped("ALTER TABLE gone RENAME TO business_usage")
-                .run()
-                .await
-                .must();
-            fixture
-                .db
-                .on_shard(1)
-                .unscoped("ALTER TABLE gone RENAME TO business_usage")
-                .run()
-                .await
-                .must();
+            rename(&fixture, "gone", "business_usage").await;
 
             fixture.stack.advance(Duration::from_secs(20));
             invocation(&fixture, &acme).await;
