@@ -59,20 +59,36 @@ pub struct ErrorBody {
     pub field: Option<String>,
 }
 
-/// Marks the failure of a store that did not answer (`edge::db` puts it on a D1 failure for which
-/// `platform::d1_did_not_answer` holds), so that however the failure is wrapped on its way up, the
-/// request it ends is answered 503 with `Retry-After`, not 500: the data is there, out of reach
-/// for a moment, and the other shards' businesses go on.
-pub const DID_NOT_ANSWER: &str = "[did not answer]";
+/// Why a store could not serve a request for a moment: the request is answered 503 with
+/// `Retry-After`, not 500, since the data is there, out of reach for a while, and the other
+/// shards' businesses go on. `edge::db::Error` says which, and its conversion sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The database that holds the data did not answer.
+    Unanswered,
+    /// The business's writes are held while it is moved to another shard.
+    Moving,
+    /// The business's writes are held while it is restored from a backup (as a move holds them).
+    Restoring,
+}
 
-/// Marks a write refused because its business is being moved to another shard (`edge::db`), which
-/// is answered as [`DID_NOT_ANSWER`] is, with its own message.
-pub const BEING_MOVED: &str = "[being moved]";
+impl Unavailable {
+    /// Whether the business's writes are held (by a move or a restore), rather than its database
+    /// out of reach.
+    pub fn held(self) -> bool {
+        matches!(self, Self::Moving | Self::Restoring)
+    }
 
-/// With [`BEING_MOVED`] (a restore holds a business's writes as a move does, and what holds them
-/// for a move holds them for a restore): the business is being restored from a backup, which the
-/// client is told instead.
-pub const BEING_RESTORED: &str = "[being restored]";
+    fn message(self) -> &'static str {
+        match self {
+            Self::Unanswered => "the database that holds this data did not answer; try again shortly",
+            Self::Moving => "this business's data is being moved to another database; try again shortly",
+            Self::Restoring => {
+                "this business is being restored from a backup; try again when the restore has finished"
+            }
+        }
+    }
+}
 
 /// When a client may try again after a store did not answer: D1 restarts a database in seconds.
 pub const RETRY_UNANSWERED_SECONDS: u32 = 10;
@@ -88,6 +104,8 @@ pub struct ApiError {
     pub retry_after_seconds: Option<u32>,
     pub allow: Option<String>,
     detail: Option<String>,
+    /// Set when a store was out of reach for a moment (a 503 to try again).
+    unavailable: Option<Unavailable>,
 }
 
 impl ApiError {
@@ -101,6 +119,7 @@ impl ApiError {
             retry_after_seconds: None,
             allow: None,
             detail: None,
+            unavailable: None,
         }
     }
 
@@ -172,30 +191,41 @@ impl ApiError {
     }
 
     /// Our fault. `context` says what we were doing, `cause` why it failed; both are logged only.
-    /// A cause that carries [`DID_NOT_ANSWER`] is not: that store was out of reach, and the
-    /// client is told to try again shortly (503 with `Retry-After`), whatever wrapped it on its way.
     pub fn internal(context: &str, cause: impl fmt::Display) -> Self {
-        let detail = format!("{context}: {cause}");
-        let mut error = if detail.contains(DID_NOT_ANSWER) {
-            Self::unavailable(
-                "the database that holds this data did not answer; try again shortly",
-                RETRY_UNANSWERED_SECONDS,
-            )
-        } else if detail.contains(BEING_RESTORED) {
-            Self::unavailable(
-                "this business is being restored from a backup; try again when the restore has finished",
-                RETRY_UNANSWERED_SECONDS,
-            )
-        } else if detail.contains(BEING_MOVED) {
-            Self::unavailable(
-                "this business's data is being moved to another database; try again shortly",
-                RETRY_UNANSWERED_SECONDS,
-            )
-        } else {
-            Self::new(ErrorCode::InternalError, "internal error")
-        };
-        error.detail = Some(detail);
+        let mut error = Self::new(ErrorCode::InternalError, "internal error");
+        error.detail = Some(format!("{context}: {cause}"));
         error
+    }
+
+    /// A store was out of `reason`'s reach for a moment: 503, try again in
+    /// [`RETRY_UNANSWERED_SECONDS`]. `detail` (which shard, which business) is logged only.
+    pub fn out_of_reach(reason: Unavailable, detail: impl fmt::Display) -> Self {
+        let mut error = Self::unavailable(reason.message(), RETRY_UNANSWERED_SECONDS);
+        error.detail = Some(detail.to_string());
+        error.unavailable = Some(reason);
+        error
+    }
+
+    /// The same error, what was being done when it happened said before its logged cause: an
+    /// internal error or one out of reach stays what it is (a 503 stays a 503 however far it
+    /// travels), where `internal(context, error)` would make it a 500.
+    pub fn doing(mut self, context: &str) -> Self {
+        self.detail = Some(match self.detail.take() {
+            Some(detail) => format!("{context}: {detail}"),
+            None => format!("{context}: {}", self.body.message),
+        });
+        self
+    }
+
+    /// The same error with `detail` logged beside it (never sent).
+    pub fn with_detail(mut self, detail: impl fmt::Display) -> Self {
+        self.detail = Some(detail.to_string());
+        self
+    }
+
+    /// Why a store was out of reach, when that is what this error is.
+    pub fn unavailable_because(&self) -> Option<Unavailable> {
+        self.unavailable
     }
 
     pub fn status(&self) -> u16 {
@@ -253,31 +283,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_store_that_did_not_answer_is_a_503_to_try_again_wherever_it_was_wrapped() {
-        let cause = format!("reading a key: {DID_NOT_ANSWER} shard 1: D1_ERROR: Network connection lost.");
-        let error = ApiError::internal("syncing customers", cause);
+    fn a_store_out_of_reach_is_a_503_to_try_again_wherever_it_was_carried() {
+        let error = ApiError::out_of_reach(
+            Unavailable::Unanswered,
+            "shard 1: D1_ERROR: Network connection lost.",
+        )
+        .doing("reading a key")
+        .doing("syncing customers");
         assert_eq!(error.status(), 503);
         assert_eq!(error.code(), ErrorCode::ServiceUnavailable);
         assert_eq!(error.retry_after_seconds, Some(RETRY_UNANSWERED_SECONDS));
         assert!(!error.body.message.contains("shard"), "{}", error.body.message);
-        assert!(error.detail().is_some_and(|detail| detail.contains("shard 1")));
-        let moving = ApiError::internal("syncing customers", format!("{BEING_MOVED} business b1"));
+        assert_eq!(
+            error.detail(),
+            Some("syncing customers: reading a key: shard 1: D1_ERROR: Network connection lost.")
+        );
+        assert_eq!(error.unavailable_because(), Some(Unavailable::Unanswered));
+        let moving = ApiError::out_of_reach(Unavailable::Moving, "business b1");
         assert_eq!(moving.status(), 503);
         assert!(
             moving.body.message.contains("being moved"),
             "{}",
             moving.body.message
         );
-        let restoring = ApiError::internal(
-            "syncing customers",
-            format!("{BEING_MOVED} {BEING_RESTORED} business b1"),
-        );
+        assert!(moving.unavailable_because().is_some_and(Unavailable::held));
+        let restoring = ApiError::out_of_reach(Unavailable::Restoring, "business b1");
         assert_eq!(restoring.status(), 503);
         assert!(
             restoring.body.message.contains("being restored from a backup"),
             "{}",
             restoring.body.message
         );
+        assert!(restoring.unavailable_because().is_some_and(Unavailable::held));
+        let internal = ApiError::internal("syncing customers", "D1_ERROR: disk I/O").doing("a batch");
+        assert_eq!((internal.status(), internal.unavailable_because()), (500, None));
     }
 
     #[test]

@@ -570,7 +570,7 @@ fn page_tables(
 
 /// A page the database refused (a row that breaks a constraint): nothing of it was written.
 fn refused_page(mut error: ApiError) -> ApiError {
-    if error.code() == ErrorCode::InternalError {
+    if matches!(error.code(), ErrorCode::InternalError | ErrorCode::Conflict) {
         let reason = error.detail().unwrap_or(&error.body.message).to_owned();
         error = ApiError::conflict(format!(
             "the page was refused, and nothing of it written: {reason}; restore again from the first page"

@@ -13,10 +13,9 @@
 //! time (its webhook, a person's edit) creates customers this way in one round trip.
 
 use crate::Env;
-use crate::db::Violation;
 use crate::db::customers::{self, PlannedWrite};
 use crate::db::webhook_events::{self, Guard, NewEvent};
-use crate::db::{Db, Statement};
+use crate::db::{self, Db, Statement};
 use crate::{DB, outbox, runtime};
 use domain::customer::{self, CustomerDraft};
 use domain::error::{ApiError, ErrorBody, ErrorCode};
@@ -221,7 +220,7 @@ async fn write_first(
         Err(error) if key_taken(&error) => {
             return Ok(First::Known(customers::find_known(db, tenant, valid).await?));
         }
-        Err(error) => return Err(ApiError::internal("writing customers", error)),
+        Err(error) => return Err(ApiError::from(error).doing("writing customers")),
     };
     let known = customers::known_at(&results, 0)?;
     if !known.is_empty() {
@@ -255,7 +254,7 @@ async fn write(
     match db.batch(statements).await {
         Ok(results) => Ok(Written::With(webhook_events::recorded(&results, events_at)?)),
         Err(error) if key_taken(&error) => Ok(Written::KeyTaken),
-        Err(error) => Err(ApiError::internal("writing customers", error)),
+        Err(error) => Err(ApiError::from(error).doing("writing customers")),
     }
 }
 
@@ -280,8 +279,8 @@ fn recording(
 }
 
 /// Whether a write batch failed on a customer's unique key: it wrote nothing.
-fn key_taken(error: &worker::Error) -> bool {
-    Violation::of(error).is_some_and(|v| v.is_unique_on("customers"))
+fn key_taken(error: &db::Error) -> bool {
+    error.is_unique_on("customers")
 }
 
 #[cfg(test)]

@@ -152,12 +152,10 @@ async fn begin(
     statements.extend(requests);
     if let Err(error) = db.batch(statements).await {
         // Two requests began at once: the other's tombstone stands.
-        return match db::Violation::of(&error) {
-            Some(violation) if violation.is_unique_on("customer_erasures") => {
-                customer_erasures::find(db, tenant, customer)
-                    .await?
-                    .ok_or_else(|| ApiError::internal("erasing a customer", "its erasure vanished"))
-            }
+        return match error {
+            error if error.is_unique_on("customer_erasures") => customer_erasures::find(db, tenant, customer)
+                .await?
+                .ok_or_else(|| ApiError::internal("erasing a customer", "its erasure vanished")),
             _ => Err(error.into()),
         };
     }

@@ -12,7 +12,7 @@ use crate::db::crm_connectors::Connector;
 use crate::media_store::ATTACHMENTS;
 use crate::queue::{Work, held_seconds, send_all};
 use crate::{DB, console_log, console_warn, runtime};
-use domain::error::{ApiError, BEING_MOVED};
+use domain::error::ApiError;
 use domain::ids::{BusinessId, ChannelAccountId, ConnectorId};
 use domain::inbound::InboundBatch;
 use domain::time::Timestamp;
@@ -93,7 +93,9 @@ impl Work for HeldInbound {
 
 /// Whether `error` is a write refused because the business is being moved.
 pub fn being_moved(error: &ApiError) -> bool {
-    error.detail().is_some_and(|detail| detail.contains(BEING_MOVED))
+    error
+        .unavailable_because()
+        .is_some_and(domain::error::Unavailable::held)
 }
 
 /// Keeps `batch` of `account` to be stored after the move; a batch with nothing in it is not

@@ -343,10 +343,11 @@ mod tests {
                 request(Method::Get, "https://api.example/api-things"),
                 fixture.stack.clone(),
                 async |_, _| {
-                    Err(ApiError::internal(
-                        "reading things",
-                        format!("{} D1 DB is overloaded", domain::error::DID_NOT_ANSWER),
-                    ))
+                    Err(ApiError::from(crate::db::Error::Unanswered {
+                        shard: 0,
+                        cause: "D1 DB is overloaded".to_owned(),
+                    })
+                    .doing("reading things"))
                 },
             ))
             .unwrap_or_else(|error| panic!("{error}"));

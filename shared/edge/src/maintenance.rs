@@ -515,7 +515,7 @@ async fn expired_events(db: &Db, moving: &Moving, before: Timestamp) -> Result<(
     let results = db
         .batch(statements)
         .await
-        .map_err(|error| ApiError::internal("deleting webhook events past retention", error))?;
+        .map_err(|error| ApiError::from(error).doing("deleting webhook events past retention"))?;
     Ok((db::changes_at(&results, 1), db::changes_at(&results, 0)))
 }
 

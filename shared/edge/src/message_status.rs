@@ -3,9 +3,9 @@
 //! `MessageStatus`: a message never moves backwards, so a late or repeated delivery of the queue
 //! message cannot undo what a status webhook recorded.
 
+use crate::db;
 use crate::db::Db;
 use crate::db::webhook_events::{self, Guard, NewEvent};
-use crate::db::{self, Violation};
 use crate::runtime;
 use domain::channel::MessageStatus;
 use domain::error::ApiError;
@@ -77,10 +77,8 @@ pub async fn mark_sent(
     let results = match db.batch(statements(provider_message_id)?).await {
         Ok(results) => results,
         // The provider reused an id we hold for another message: the status still counts.
-        Err(error) if Violation::of(&error).is_some_and(|v| v.is_unique_on("messages")) => {
-            db.batch(statements(None)?).await?
-        }
-        Err(error) => return Err(ApiError::internal("updating outbound message", error)),
+        Err(error) if error.is_unique_on("messages") => db.batch(statements(None)?).await?,
+        Err(error) => return Err(ApiError::from(error).doing("updating outbound message")),
     };
     Ok(Advanced {
         moved: db::changes_at(&results, 0) > 0,

@@ -224,7 +224,7 @@ mod tests {
     use domain::platform::{BUFFERED_BYTES, D1_QUERIES, KV_OPERATIONS};
 
     /// Runs `count` one-statement queries on the first shard, each through the invocation's `Db`.
-    async fn queries(fixture: &Fixture, count: u32) -> Result<(), worker::Error> {
+    async fn queries(fixture: &Fixture, count: u32) -> Result<(), crate::db::Error> {
         let shard = fixture.db.on_shard(0);
         for _ in 0..count {
             shard.unscoped("SELECT 1 AS one").all().await?;

@@ -408,12 +408,12 @@ async fn store_queued(
     }
     let results = match db.batch(statements).await {
         Ok(results) => results,
-        Err(error) if Violation::of(&error) == Some(Violation::Aborted) => {
+        Err(error) if error.violation() == Some(&Violation::Aborted) => {
             return Err(ApiError::conflict(
                 "an attachment was sent with another message at the same moment; upload it again to send it here",
             ));
         }
-        Err(error) => return Err(ApiError::internal("storing outbound message", error)),
+        Err(error) => return Err(ApiError::from(error).doing("storing outbound message")),
     };
     let inserted = db::first_row::<db::messages::InsertedOutbound>(&results, 1)?
         .ok_or_else(|| ApiError::internal("storing outbound message", "the insert returned no row"))?;

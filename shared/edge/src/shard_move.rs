@@ -246,7 +246,10 @@ fn at_directory(error: ApiError) -> ApiError {
 
 /// `error`, its message saying what failed and the database's reason, when it is the database's.
 fn failed(what: &str, mut error: ApiError) -> ApiError {
-    if error.code() == ErrorCode::InternalError || error.code() == ErrorCode::ServiceUnavailable {
+    if matches!(
+        error.code(),
+        ErrorCode::InternalError | ErrorCode::ServiceUnavailable | ErrorCode::Conflict
+    ) {
         let reason = error.detail().unwrap_or(&error.body.message).to_owned();
         error.body.message = format!("{what} failed: {reason}");
     }

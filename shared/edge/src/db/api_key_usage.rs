@@ -46,7 +46,7 @@ pub async fn record(db: &Db, tenant: &Tenant, key: &ApiKeyId, report: &Report) -
             )
             .bind(&[text(key.as_str()), text(rows)])
         })
-        .collect::<worker::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, db::Error>>()?;
     let last = &report.last;
     let at = Timestamp::from_millis(last.at_ms).to_rfc3339();
     statements.push(
@@ -148,7 +148,7 @@ pub async fn read(
             Ok(statement)
         }
     })
-    .collect::<worker::Result<Vec<_>>>()?;
+    .collect::<Result<Vec<_>, db::Error>>()?;
     let results = db.batch(statements).await?;
     // Both in time order: each period takes its row, if it has one.
     let mut periods = db::rows::<Summed>(&results, 0)?.into_iter().peekable();

@@ -17,12 +17,12 @@
 //! of every shard, on all of them at once, answered by the shard that has its rows: a lookup by a
 //! key no two businesses share finds its row on one shard at most.
 
+use crate::db::Error;
 use crate::db::placements::{self, Placement, Shard};
 use crate::meter::Meter;
 use crate::runtime::{self, Bound, D1Database, D1PreparedStatement, D1Result, Param};
-use domain::error::{BEING_MOVED, BEING_RESTORED, DID_NOT_ANSWER};
 use domain::ids::BusinessId;
-use domain::platform::{Resource, check_statement, d1_did_not_answer};
+use domain::platform::{Resource, check_statement};
 use domain::tenant::Tenant;
 use futures_util::future::join_all;
 use serde::de::DeserializeOwned;
@@ -163,17 +163,18 @@ impl Db {
     }
 
     /// The shards a target names, for statements that `write` or only read. A business being
-    /// moved may not write: that fails as a database that does not answer does (503, try again).
-    async fn shards_of(&self, target: &Target, write: bool) -> worker::Result<Vec<Shard>> {
+    /// moved or restored may not write: [`Error::Moving`], [`Error::Restoring`] (503, try again).
+    async fn shards_of(&self, target: &Target, write: bool) -> Result<Vec<Shard>, Error> {
         Ok(match target {
             Target::Business(business) => {
                 let placement = self.placement(business).await?;
                 if placement.paused && write {
-                    let restoring = if placement.restoring { BEING_RESTORED } else { "" };
-                    return Err(worker::Error::RustError(format!(
-                        "{BEING_MOVED}{restoring} business {} is held",
-                        business.as_str()
-                    )));
+                    let business = business.clone();
+                    return Err(if placement.restoring {
+                        Error::Restoring { business }
+                    } else {
+                        Error::Moving { business }
+                    });
                 }
                 vec![placement.shard]
             }
@@ -194,7 +195,7 @@ impl Db {
 
     /// Where the business lives: what this isolate read of the directory a while ago, or the
     /// directory's entry read now on the first shard (a business without one lives there).
-    pub(crate) async fn placement(&self, business: &BusinessId) -> worker::Result<Placement> {
+    pub(crate) async fn placement(&self, business: &BusinessId) -> Result<Placement, Error> {
         #[derive(serde::Deserialize)]
         struct Row {
             shard: Shard,
@@ -216,15 +217,14 @@ impl Db {
             .prepared(self.database(0)?)?
             .all()
             .await
-            .map_err(|error| unanswered(0, error))?;
+            .map_err(|error| Error::of(0, &error))?;
         charge(
             &self.shared.meter,
             called,
             std::slice::from_ref(&result),
             &Target::Shard(0),
         );
-        let placement = result
-            .results::<Row>()?
+        let placement = read::<Row>(&result)?
             .into_iter()
             .next()
             .map(|row| Placement {
@@ -239,7 +239,7 @@ impl Db {
 
     /// Whether the business of the rows `result` holds (its first row's `business_id`) lives on
     /// `shard` as the directory says; rows that do not name a business are taken as they are.
-    async fn lives_on(&self, result: &D1Result, shard: Shard) -> worker::Result<bool> {
+    async fn lives_on(&self, result: &D1Result, shard: Shard) -> Result<bool, Error> {
         #[derive(serde::Deserialize)]
         struct Owner {
             business_id: Option<String>,
@@ -266,17 +266,17 @@ impl Db {
         );
     }
 
-    fn database(&self, shard: Shard) -> worker::Result<&D1Database> {
+    fn database(&self, shard: Shard) -> Result<&D1Database, Error> {
         self.shared
             .shards
             .get(usize::from(shard))
-            .ok_or_else(|| worker::Error::RustError(format!("no shard {shard} is bound (SHARDS)")))
+            .ok_or_else(|| Error::failed(format!("shard {shard}"), "no such shard is bound (SHARDS)"))
     }
 
     /// Runs the statements in one transaction: one round trip, one query per statement. A batch
     /// runs on one shard: its business's (every scoped statement in it must be the same
     /// business's), or the one shard of an unscoped batch.
-    pub async fn batch(&self, statements: Vec<Statement>) -> worker::Result<Vec<D1Result>> {
+    pub async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<D1Result>, Error> {
         for statement in &statements {
             statement.check()?;
         }
@@ -287,8 +287,9 @@ impl Db {
                     Some(any)
                 }
                 (Some(Target::Business(a)), Target::Business(b)) if a != b => {
-                    return Err(worker::Error::RustError(
-                        "a batch holds the statements of two businesses".to_owned(),
+                    return Err(Error::failed(
+                        "running a batch",
+                        "a batch holds the statements of two businesses",
                     ));
                 }
                 (kept, _) => kept,
@@ -297,9 +298,9 @@ impl Db {
         let shard = match target {
             None => return Ok(Vec::new()),
             Some(Target::EveryShard) => {
-                return Err(worker::Error::RustError(
-                    "a batch of statements that are no one business's runs on one shard (Db::each_shard)"
-                        .to_owned(),
+                return Err(Error::failed(
+                    "running a batch",
+                    "a batch of statements that are no one business's runs on one shard (Db::each_shard)",
                 ));
             }
             Some(target) => {
@@ -308,18 +309,21 @@ impl Db {
             }
         };
         let count = u32::try_from(statements.len()).unwrap_or(u32::MAX);
-        self.shared.meter.charge(Resource::D1Query, count)?;
+        self.shared
+            .meter
+            .charge(Resource::D1Query, count)
+            .map_err(|over| Error::failed("running a batch", over))?;
         self.shared.meter.charge_round_trip();
         let called = runtime::now().millis();
         let database = self.database(shard)?;
         let statements = statements
             .iter()
             .map(|statement| statement.prepared(database))
-            .collect::<worker::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, Error>>()?;
         let results = database
             .batch(statements)
             .await
-            .map_err(|error| unanswered(shard, error))?;
+            .map_err(|error| Error::of(shard, &error))?;
         charge(
             &self.shared.meter,
             called,
@@ -348,7 +352,7 @@ pub struct Statement {
 impl Statement {
     /// Binds `values` in order: from `?2` on for a scoped statement (its `?1` is the business),
     /// from `?1` for an unscoped one.
-    pub fn bind(mut self, values: &[Param]) -> worker::Result<Self> {
+    pub fn bind(mut self, values: &[Param]) -> Result<Self, Error> {
         self.largest_value = values
             .iter()
             .map(|value| match value {
@@ -362,27 +366,32 @@ impl Statement {
     }
 
     /// The runtime's statement on `database`, everything bound.
-    fn prepared(&self, database: &D1Database) -> worker::Result<D1PreparedStatement> {
-        runtime::prepare(database, &self.sql, &self.values)
+    fn prepared(&self, database: &D1Database) -> Result<D1PreparedStatement, Error> {
+        runtime::prepare(database, &self.sql, &self.values).map_err(|error| self.failed(error))
+    }
+
+    /// A failure of this statement that D1 did not report (a limit, a binding).
+    fn failed(&self, cause: impl std::fmt::Display) -> Error {
+        Error::failed(format!("{}…", self.start), cause)
     }
 
     /// The first row of the statement's answer (D1 runs the whole statement either way, and
     /// `all` tells the rows it read). `column` must be None: a row is read whole.
-    pub async fn first<T: DeserializeOwned>(&self, column: Option<&str>) -> worker::Result<Option<T>> {
+    pub async fn first<T: DeserializeOwned>(&self, column: Option<&str>) -> Result<Option<T>, Error> {
         if column.is_some() {
-            return Err(worker::Error::RustError("a row is read whole".to_owned()));
+            return Err(self.failed("a row is read whole"));
         }
-        Ok(self.all().await?.results::<T>()?.into_iter().next())
+        Ok(read::<T>(&self.all().await?)?.into_iter().next())
     }
 
     /// The rows as arrays of values (D1 tells no rows read for these).
-    pub async fn raw<T: DeserializeOwned>(&self) -> worker::Result<Vec<Vec<T>>> {
+    pub async fn raw<T: DeserializeOwned>(&self) -> Result<Vec<Vec<T>>, Error> {
         let shards = self.db.shards_of(&self.target, self.writes()).await?;
         let mut rows = Vec::new();
         for shard in shards {
             let called = self.start()?;
             let answer = self.prepared(self.db.database(shard)?)?.raw().await;
-            rows.extend(answer.map_err(|error| unanswered(shard, error))?);
+            rows.extend(answer.map_err(|error| Error::of(shard, &error))?);
             charge(&self.db.shared.meter, called, &[], &self.target);
         }
         Ok(rows)
@@ -395,15 +404,15 @@ impl Statement {
     /// shard the directory names for it: a business being moved, or just moved, has a second copy
     /// elsewhere (partial while it is copied, stale after the switch until it is deleted), and a
     /// key revoked or a session ended after the switch must not be found live in the stale one.
-    pub async fn all(&self) -> worker::Result<D1Result> {
+    pub async fn all(&self) -> Result<D1Result, Error> {
         self.answer(false).await
     }
 
-    pub async fn run(&self) -> worker::Result<D1Result> {
+    pub async fn run(&self) -> Result<D1Result, Error> {
         self.answer(true).await
     }
 
-    async fn answer(&self, run: bool) -> worker::Result<D1Result> {
+    async fn answer(&self, run: bool) -> Result<D1Result, Error> {
         let shards = self.db.shards_of(&self.target, self.writes()).await?;
         let asked = shards.iter().map(|shard| async move {
             let called = self.start()?;
@@ -413,14 +422,14 @@ impl Statement {
             } else {
                 statement.all().await
             };
-            let result = result.map_err(|error| unanswered(*shard, error))?;
+            let result = result.map_err(|error| Error::of(*shard, &error))?;
             charge(
                 &self.db.shared.meter,
                 called,
                 std::slice::from_ref(&result),
                 &self.target,
             );
-            Ok::<_, worker::Error>(result)
+            Ok::<_, Error>(result)
         });
         let mut answers = join_all(asked).await;
         if answers.len() == 1 {
@@ -446,14 +455,12 @@ impl Statement {
         let failed = answers.iter().position(Result::is_err);
         // Rows found only where their business does not live are no answer: an empty one is.
         let Some(answered) = found.or(failed).or(empty) else {
-            return Err(worker::Error::RustError(
-                "the rows found are of businesses the directory places on other shards".to_owned(),
-            ));
+            return Err(self.failed("the rows found are of businesses the directory places on other shards"));
         };
         answers
             .into_iter()
             .nth(answered)
-            .unwrap_or_else(|| Err(worker::Error::RustError("no shard is bound (SHARDS)".to_owned())))
+            .unwrap_or_else(|| Err(self.failed("no shard is bound (SHARDS)")))
     }
 
     /// Whether the statement may change rows: all but a plain SELECT.
@@ -463,30 +470,29 @@ impl Statement {
     }
 
     /// D1 refuses a statement over its size or parameter limit in production; so do we, always.
-    fn check(&self) -> worker::Result<()> {
+    fn check(&self) -> Result<(), Error> {
         check_statement(self.sql_bytes, self.parameters, self.largest_value)
-            .map_err(|exceeded| worker::Error::RustError(format!("{exceeded}: {}…", self.start)))
+            .map_err(|exceeded| self.failed(exceeded))
     }
 
     /// Counts one statement run on its own; when it was called (ms), for [`charge`].
-    fn start(&self) -> worker::Result<i64> {
+    fn start(&self) -> Result<i64, Error> {
         self.check()?;
-        self.db.shared.meter.charge(Resource::D1Query, 1)?;
+        self.db
+            .shared
+            .meter
+            .charge(Resource::D1Query, 1)
+            .map_err(|over| self.failed(over))?;
         self.db.shared.meter.charge_round_trip();
         Ok(runtime::now().millis())
     }
 }
 
-/// A D1 failure as the code above sees it: one that says the database did not answer is marked
-/// ([`DID_NOT_ANSWER`]: the request it ends is answered 503 with `Retry-After`), naming the shard;
-/// SQL that D1 refused stays as D1 said it (a violated constraint is read from it).
-fn unanswered(shard: Shard, error: worker::Error) -> worker::Error {
-    let cause = error.to_string();
-    if d1_did_not_answer(&cause) {
-        worker::Error::RustError(format!("{DID_NOT_ANSWER} shard {shard}: {cause}"))
-    } else {
-        error
-    }
+/// The rows of a statement's answer, each read as a `T`.
+pub(crate) fn read<T: DeserializeOwned>(result: &D1Result) -> Result<Vec<T>, Error> {
+    result
+        .results::<T>()
+        .map_err(|error| Error::failed("reading a stored row", error))
 }
 
 /// Charges a call answered now (called at `called`, ms) with the rows D1 says its statements read
@@ -524,7 +530,7 @@ mod tests {
         db.scoped(tenant, "SELECT name FROM businesses WHERE id = ?1")
             .all()
             .await
-            .and_then(|result| result.results::<Named>())
+            .and_then(|result| read::<Named>(&result))
             .unwrap_or_else(|error| panic!("{error}"))
             .into_iter()
             .map(|named| named.name)

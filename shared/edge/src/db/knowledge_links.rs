@@ -88,9 +88,7 @@ pub async fn insert(
     }
     match db.batch(statements).await {
         Ok(_) => Ok(true),
-        Err(error) if db::Violation::of(&error).is_some_and(|v| v.is_unique_on("knowledge_links")) => {
-            Ok(false)
-        }
+        Err(error) if error.is_unique_on("knowledge_links") => Ok(false),
         Err(error) => Err(error.into()),
     }
 }

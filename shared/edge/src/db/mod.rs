@@ -18,6 +18,7 @@
 
 mod d1;
 pub mod directory;
+mod error;
 mod placements;
 #[cfg(test)]
 mod statements;
@@ -66,6 +67,7 @@ pub mod webhook_events;
 
 pub use crate::runtime::{D1Result, Param};
 pub use d1::{Db, Statement};
+pub use error::{Error, Violation};
 pub use placements::Shard;
 
 use domain::error::ApiError;
@@ -216,48 +218,6 @@ pub fn corrupt(table: &str, id: &str, what: impl std::fmt::Display) -> ApiError 
         "reading a stored row",
         format!("{table} {id}: stored {what} is not valid"),
     )
-}
-
-/// Why D1 refused a statement, when it was a constraint of the schema rather than a failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Violation {
-    /// A UNIQUE index already holds the key: someone else wrote it first. `columns` as SQLite
-    /// names them (`customers.business_id`, `customers.email`).
-    Unique { columns: Vec<String> },
-    /// A statement built by [`abort_unless`] found its condition false and rolled the batch back.
-    Aborted,
-    /// Any other constraint (CHECK, NOT NULL, FOREIGN KEY): a bug in our statements.
-    Other(String),
-}
-
-impl Violation {
-    /// The violation D1 reported, if the error is one; other failures are `None`.
-    pub fn of(error: &worker::Error) -> Option<Self> {
-        Self::parse(&crate::runtime::d1_cause(error)?)
-    }
-
-    /// Reads SQLite's report of a violated constraint, as D1 passes it on.
-    fn parse(cause: &str) -> Option<Self> {
-        if cause.contains("constraint failed: batch_aborts.") {
-            return Some(Self::Aborted);
-        }
-        if let Some(at) = cause.find("UNIQUE constraint failed: ") {
-            let list = &cause[at + "UNIQUE constraint failed: ".len()..];
-            let list = list.split(": SQLITE").next().unwrap_or(list);
-            let columns = list.split(',').map(|column| column.trim().to_owned()).collect();
-            return Some(Self::Unique { columns });
-        }
-        cause
-            .contains("constraint failed")
-            .then(|| Self::Other(cause.to_owned()))
-    }
-
-    /// True for a UNIQUE violation on `table`.
-    pub fn is_unique_on(&self, table: &str) -> bool {
-        matches!(self, Self::Unique { columns } if columns.iter().any(|column| {
-            column.split('.').next() == Some(table)
-        }))
-    }
 }
 
 /// A statement that rolls back the batch it joins unless `condition` holds when it runs: the
@@ -508,25 +468,6 @@ mod tests {
         let (sql, names) = number_params("SELECT json_extract(v, '$.a'), '10:30' WHERE x = :x", &[]);
         assert_eq!(sql, "SELECT json_extract(v, '$.a'), '10:30' WHERE x = ?1");
         assert_eq!(names, vec!["x"]);
-    }
-
-    #[test]
-    fn violations_are_read_from_sqlites_report() {
-        let unique = Violation::parse(
-            "UNIQUE constraint failed: customers.business_id, customers.email: SQLITE_CONSTRAINT",
-        );
-        assert_eq!(
-            unique,
-            Some(Violation::Unique {
-                columns: vec!["customers.business_id".into(), "customers.email".into()]
-            })
-        );
-        assert!(unique.is_some_and(|v| v.is_unique_on("customers") && !v.is_unique_on("messages")));
-        assert_eq!(
-            Violation::parse("NOT NULL constraint failed: batch_aborts.aborted: SQLITE_CONSTRAINT"),
-            Some(Violation::Aborted)
-        );
-        assert_eq!(Violation::parse("D1_ERROR: no such table: x"), None);
     }
 
     #[test]

@@ -62,10 +62,8 @@ pub fn violation<T: Debug>(result: Result<T, ApiError>) -> Violation {
         Ok(value) => panic!("expected a violated constraint, got {value:?}"),
         Err(error) => error,
     };
-    // The ApiError keeps D1's words in its detail, after what it was converted from.
-    let detail = error.detail().unwrap_or_default();
-    let said = detail.find("D1_ERROR: ").map_or(detail, |at| &detail[at..]);
-    Violation::of(&worker::Error::RustError(said.to_owned()))
+    // The ApiError keeps the violation, as SQLite words it, in its detail.
+    Violation::parse(error.detail().unwrap_or_default())
         .unwrap_or_else(|| panic!("not a violated constraint: {error:?}"))
 }
 
