@@ -12,7 +12,7 @@ use domain::tenant::Tenant;
 use edge::call::{self, Accepted, Json, Origin};
 use edge::runtime::{Bindings, Request, Response};
 use edge::send_queue;
-use edge::{DB, Env, db};
+use edge::{DB, Env};
 
 edge::http_function!(serve);
 
@@ -37,17 +37,14 @@ async fn send(
 ) -> Result<Accepted<SentOut>, ApiError> {
     let request = SendRequest::parse(input, tenant.default_country)?;
     let db = env.d1(DB)?;
-    // The customer and the sending account are read in one round trip; when both are missing,
-    // the customer's 404 is the answer.
-    let channel = request.message.channel;
-    let mut reads = db::customers::named_by(&db, &tenant, &request.customer.keys)?;
-    let keys = reads.len();
-    reads.push(db::channel_accounts::sending_account_id_of(
-        &db, &tenant, channel,
-    )?);
-    let results = db.batch(reads).await?;
-    let customer = db::customers::first_named_at(&results, 0, keys, &request.customer.named_by)?;
-    let account = send_queue::sending_account_at(&results, keys, channel)?;
+    let (customer, account) = send_queue::customer_and_account(
+        &db,
+        &tenant,
+        &request.customer.keys,
+        &request.customer.named_by,
+        request.message.channel,
+    )
+    .await?;
     let message =
         send_queue::accept(&env, &db, &tenant, &customer, &account, &request.message, &origin).await?;
     Ok(Accepted(SentOut {

@@ -15,7 +15,6 @@ use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Call, Created, FromCall, Json, NoContent, OptionalJson, Path};
 use edge::db::webhook_endpoints::{self, Endpoint};
-use edge::db::{webhook_attempts, webhook_deliveries};
 use edge::{DB, runtime, secrets_key};
 
 /// Longest endpoint name.
@@ -263,14 +262,7 @@ pub async fn delete(
     Path(id): Path<EndpointId>,
 ) -> Result<NoContent, ApiError> {
     let db = env.d1(DB)?;
-    let results = db
-        .batch(vec![
-            webhook_attempts::delete_of_endpoint(&db, &tenant, &id)?,
-            webhook_deliveries::delete_of_endpoint(&db, &tenant, &id)?,
-            webhook_endpoints::delete(&db, &tenant, &id)?,
-        ])
-        .await?;
-    if edge::db::changes_at(&results, 2) == 0 {
+    if !webhook_endpoints::delete(&db, &tenant, &id).await? {
         return Err(ApiError::not_found(format!("no webhook {id}")));
     }
     audit

@@ -12,7 +12,7 @@
 
 use crate::db::directory::Moving;
 use crate::db::webhook_events::{self, Guard, NewEvent};
-use crate::db::{self, Db};
+use crate::db::{self, Batch, Db, Read};
 use crate::{Env, console_warn, outbox, provider_call, runtime, secrets_key};
 use domain::alerts::{self, Changes, Kind, Measure, Settings};
 use domain::channel::Channel;
@@ -50,20 +50,36 @@ pub struct Run {
 /// per business with changes.
 pub async fn run(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> Result<Run, ApiError> {
     let now_ms = now.millis();
-    let results = db
-        .batch(vec![
-            db::crm_connectors::alert_signals(db, moving, now.micros(), MEASURED_PER_RUN)?,
-            db::webhook_endpoints::alert_signals(db, moving, MEASURED_PER_RUN)?,
-            db::knowledge_sources::alert_measures(db, moving, MEASURED_PER_RUN)?,
-            db::api_key_usage::alert_measures(db, moving, now_ms, MEASURED_PER_RUN)?,
-            db::alerts::open_on_shard(db, moving, MEASURED_PER_RUN)?,
-        ])
-        .await?;
-    let connectors = db::crm_connectors::alert_signals_at(&results, 0)?;
-    let endpoints = db::webhook_endpoints::alert_signals_at(&results, 1)?;
-    let links = db::knowledge_sources::alert_measures_at(&results, 2)?;
-    let (usage, businesses_read) = db::api_key_usage::alert_measures_at(&results, 3)?;
-    let open = db::alerts::open_at(&results, 4)?;
+    let mut batch = Batch::default();
+    let connectors = batch.read(db::crm_connectors::alert_signals(
+        db,
+        moving,
+        now.micros(),
+        MEASURED_PER_RUN,
+    )?);
+    let endpoints = batch.read(db::webhook_endpoints::alert_signals(
+        db,
+        moving,
+        MEASURED_PER_RUN,
+    )?);
+    let links = batch.read(db::knowledge_sources::alert_measures(
+        db,
+        moving,
+        MEASURED_PER_RUN,
+    )?);
+    let usage = batch.read(db::api_key_usage::alert_measures(
+        db,
+        moving,
+        now_ms,
+        MEASURED_PER_RUN,
+    )?);
+    let open = batch.read(db::alerts::open_on_shard(db, moving, MEASURED_PER_RUN)?);
+    let answers = batch.run(db).await?;
+    let connectors = answers.take(connectors)?;
+    let endpoints = answers.take(endpoints)?;
+    let links = answers.take(links)?;
+    let (usage, businesses_read) = answers.take(usage)?;
+    let open = answers.take(open)?;
     let cut = |rows: usize| rows >= MEASURED_PER_RUN;
     let (connectors_cut, endpoints_cut, links_cut, usage_cut) = (
         cut(connectors.len()),
@@ -126,41 +142,31 @@ async fn write<'a>(
     for (business, (raises, resolves)) in by_business {
         let tenant = Tenant::for_background(business.clone());
         let email = !settings_of(&business).email_to().is_empty();
-        let mut statements = Vec::new();
-        let mut raised_at = Vec::new();
-        let mut resolved_at = Vec::new();
+        let mut batch = Batch::default();
+        let mut raised = Vec::new();
+        let mut resolved = Vec::new();
+        let mut recorded = Vec::new();
         for raise in &raises {
             let id = AlertId::generate(runtime::random()?);
-            raised_at.push(statements.len());
-            statements.push(db::alerts::raise(db, &tenant, &id, raise, email, now_ms)?);
-            statements.push(event(
+            raised.push(batch.write(db::alerts::raise(db, &tenant, &id, raise, email, now_ms)?));
+            recorded.push(batch.read(event(
                 db,
                 &tenant,
                 now,
                 EventType::AlertRaised,
                 &id,
                 Guard::SubjectStored,
-            )?);
+            )?));
         }
         for id in &resolves {
-            resolved_at.push(statements.len());
-            statements.push(db::alerts::resolve(db, &tenant, id, now_ms)?);
+            resolved.push(batch.write(db::alerts::resolve(db, &tenant, id, now_ms)?));
             let guard = Guard::When(db::alerts::resolved_at(id, now_ms));
-            statements.push(event(db, &tenant, now, EventType::AlertResolved, id, guard)?);
+            recorded.push(batch.read(event(db, &tenant, now, EventType::AlertResolved, id, guard)?));
         }
-        let results = db.batch(statements).await?;
-        run.raised += raised_at
-            .iter()
-            .map(|&at| db::changes_at(&results, at))
-            .sum::<usize>();
-        run.resolved += resolved_at
-            .iter()
-            .map(|&at| db::changes_at(&results, at))
-            .sum::<usize>();
-        let mut events = Vec::new();
-        for at in raised_at.iter().chain(&resolved_at) {
-            events.extend(webhook_events::recorded(&results, at + 1)?);
-        }
+        let answers = batch.run(db).await?;
+        run.raised += raised.into_iter().map(|w| answers.changes(w)).sum::<usize>();
+        run.resolved += resolved.into_iter().map(|w| answers.changes(w)).sum::<usize>();
+        let events: Vec<EventId> = answers.take_each(recorded)?.into_iter().flatten().collect();
         outbox::publish(env, &tenant, events).await;
     }
     Ok(run)
@@ -174,7 +180,7 @@ fn event(
     kind: EventType,
     alert: &AlertId,
     guard: Guard,
-) -> Result<db::Statement, ApiError> {
+) -> Result<Read<Vec<EventId>>, ApiError> {
     let event = NewEvent::new(EventId::generate(runtime::random()?), kind, alert);
     webhook_events::record(db, tenant, None, now, &[event], guard)
 }

@@ -15,10 +15,11 @@
 //! rows against the header's counts before it lets the business go. A restore that broke off is
 //! discarded by the next one's first page.
 
-use crate::db::{self, Db, Statement, directory, moves};
+use crate::db::{self, Answers, Batch, Db, Handle, Written, directory, moves};
 use crate::env::Env;
 use crate::secrets_key;
 use domain::api::admin::{BackupOut, Quarantined, RestoreIn, RestoreOut};
+use domain::api_key::ApiKeyHash;
 use domain::backup::{
     Chain, Cursor, FORMAT, Header, Line, PAGE_BYTES, PAGE_ROWS, Part, Quarantine, ROWS_PER_READ, mac_key,
 };
@@ -322,40 +323,31 @@ pub async fn restore_page(
     // Every page's rows and the quarantine are one batch: no row of the backup is ever live, not
     // even for the minutes between a restore's first page and its last (a sweep in between would
     // send a queued message, or deliver a pending delivery, that a page just wrote).
-    let inserted = statements.len();
     let tenant = Tenant::for_background(business.clone());
-    if inserted > 0 {
-        statements.extend(quarantine(
+    let mut batch = Batch::default();
+    let quarantining = if statements.is_empty() {
+        None
+    } else {
+        batch.push(statements);
+        Some(quarantine(
             &db.holding(entry.shard),
             &tenant,
             Timestamp::from_millis(now_ms),
             page.keep_access,
-        )?);
-    }
-    let results = if statements.is_empty() {
-        Vec::new()
-    } else {
-        target
-            .batch(statements)
-            .await
-            .map_err(|error| refused_page(ApiError::from(error)))?
+            &mut batch,
+        )?)
     };
-    if !page.keep_access && inserted > 0 {
-        forget_revoked(env, &results, inserted + 10).await;
-    }
-    let done = |at: usize| db::changes_at(&results, inserted + at);
-    let quarantined = Quarantined {
-        channel_accounts_paused: done(1),
-        connectors_disabled: done(2),
-        webhooks_disabled: done(3),
-        link_entries_paused: done(4),
-        sends_failed: done(6),
-        deliveries_dead: done(7),
-        crm_jobs_dead: done(8),
-        bot_turns_dropped: done(9),
-        api_keys_revoked: if page.keep_access { 0 } else { done(10) },
-        console_sessions_revoked: if page.keep_access { 0 } else { done(11) },
-        sso_tokens_revoked: if page.keep_access { 0 } else { done(12) },
+    let quarantined = match quarantining {
+        None => Quarantined::default(),
+        Some(quarantining) => {
+            let answers = batch
+                .run(&target)
+                .await
+                .map_err(|error| refused_page(ApiError::from(error)))?;
+            let (quarantined, revoked) = quarantining.counted(&answers);
+            forget_revoked(env, revoked).await;
+            quarantined
+        }
     };
     if !page.complete {
         return Ok(RestoreOut {
@@ -426,17 +418,10 @@ pub async fn discard(db: &Db, business: &BusinessId) -> Result<RestoreOut, ApiEr
 /// within a minute, when its cached lookup is no longer trusted (`auth::CACHE_FRESHNESS_MS`).
 const FORGOTTEN_AT_MOST: usize = 1_000;
 
-/// Forgets the cached lookups of the keys the quarantine's statement at `position` revoked, so
-/// that they stop working at once where the restore ran. A cache that does not answer is logged:
-/// its entries are trusted for a minute at most.
-async fn forget_revoked(env: &Env, results: &[crate::db::D1Result], position: usize) {
-    let hashes = match db::api_keys::revoked_hashes(results, position) {
-        Ok(hashes) => hashes,
-        Err(error) => {
-            crate::console_error!("the restore's revoked keys were not read: {error:?}");
-            return;
-        }
-    };
+/// Forgets the cached lookups of the keys the quarantine revoked, so that they stop working at
+/// once where the restore ran. A cache that does not answer is logged: its entries are trusted
+/// for a minute at most.
+async fn forget_revoked(env: &Env, hashes: Vec<ApiKeyHash>) {
     for hash in hashes.iter().take(FORGOTTEN_AT_MOST) {
         if let Err(error) = crate::auth::forget_cached_key(env, hash).await {
             crate::console_error!("a revoked key's cached lookup was not forgotten: {error:?}");
@@ -448,40 +433,104 @@ async fn forget_revoked(env: &Env, results: &[crate::db::D1Result], position: us
 const RESTORED: &str = "not done: the business was restored from a backup, which holds work of another moment \
      (send or replay it again if it is still wanted)";
 
+/// What a page's batch reads back of the quarantine it holds.
+struct Quarantining {
+    paused: Written,
+    connectors: Written,
+    webhooks: Written,
+    links: Written,
+    sends: Written,
+    deliveries: Written,
+    crm_jobs: Written,
+    bot_turns: Written,
+    /// The keys revoked (their hashes), the console sessions and the embedding tokens.
+    access: Option<(Handle<Vec<ApiKeyHash>>, Written, Written)>,
+}
+
+impl Quarantining {
+    /// How much each part switched off, and the hashes of the keys revoked.
+    fn counted(self, answers: &Answers) -> (Quarantined, Vec<ApiKeyHash>) {
+        let (keys, sessions, tokens) = match self.access {
+            None => (Vec::new(), 0, 0),
+            Some((keys, sessions, tokens)) => {
+                let keys = answers.take(keys).unwrap_or_else(|error| {
+                    crate::console_error!("the restore's revoked keys were not read: {error:?}");
+                    Vec::new()
+                });
+                (keys, answers.changes(sessions), answers.changes(tokens))
+            }
+        };
+        let quarantined = Quarantined {
+            channel_accounts_paused: answers.changes(self.paused),
+            connectors_disabled: answers.changes(self.connectors),
+            webhooks_disabled: answers.changes(self.webhooks),
+            link_entries_paused: answers.changes(self.links),
+            sends_failed: answers.changes(self.sends),
+            deliveries_dead: answers.changes(self.deliveries),
+            crm_jobs_dead: answers.changes(self.crm_jobs),
+            bot_turns_dropped: answers.changes(self.bot_turns),
+            api_keys_revoked: keys.len(),
+            console_sessions_revoked: sessions,
+            sso_tokens_revoked: tokens,
+        };
+        (quarantined, keys)
+    }
+}
+
 /// The statements that put a restored business in quarantine, run after each page's rows in the
-/// same batch, in this order (the answer reads their counts by it): what is on is added to what
-/// earlier pages recorded (0); its channel accounts paused (1), connectors
-/// (2), webhook endpoints (3) and link entries (4) switched off; its pieces marked for their
-/// vectors to be written again (5); its queued sends failed (6), pending deliveries (7) and CRM
-/// work (8) dead-lettered, the bot's turns dropped (9); unless `keep_access`, its keys (10),
-/// console sessions (11) and embedding tokens (12) revoked.
+/// same batch: what is on is added to what earlier pages recorded; its channel accounts paused,
+/// connectors, webhook endpoints and link entries switched off; its pieces marked for their
+/// vectors to be written again; its queued sends failed, pending deliveries and CRM work
+/// dead-lettered, the bot's turns dropped; unless `keep_access`, its keys, console sessions and
+/// embedding tokens revoked.
 fn quarantine(
     db: &Db,
     tenant: &Tenant,
     now: Timestamp,
     keep_access: bool,
-) -> Result<Vec<Statement>, ApiError> {
+    batch: &mut Batch,
+) -> Result<Quarantining, ApiError> {
     let stamp = now.to_rfc3339();
-    let mut statements = vec![
-        db::businesses::record_quarantine(db, tenant, &stamp)?,
-        db::channel_accounts::pause_all(db, tenant, &stamp)?,
-        db::crm_connectors::disable_all(db, tenant)?,
-        db::webhook_endpoints::disable_all(db, tenant)?,
-        db::knowledge_links::deactivate_all(db, tenant)?,
-        db::knowledge_chunks::mark_restored(db, tenant)?,
-        db::messages::fail_queued(db, tenant, RESTORED, &stamp)?,
-        db::webhook_deliveries::kill_pending(db, tenant, RESTORED, now.micros())?,
-        db::crm_sync_jobs::kill_pending(db, tenant, RESTORED, now.micros())?,
-        db::bot_turns::drop_all(db, tenant)?,
-    ];
-    if !keep_access {
-        statements.extend([
-            db::api_keys::revoke_all(db, tenant, &stamp)?,
-            db::console_sessions::revoke_all(db, tenant, &stamp)?,
-            db::sso_tokens::revoke_all(db, tenant, &stamp)?,
-        ]);
-    }
-    Ok(statements)
+    batch.push([db::businesses::record_quarantine(db, tenant, &stamp)?]);
+    let paused = batch.write(db::channel_accounts::pause_all(db, tenant, &stamp)?);
+    let connectors = batch.write(db::crm_connectors::disable_all(db, tenant)?);
+    let webhooks = batch.write(db::webhook_endpoints::disable_all(db, tenant)?);
+    let links = batch.write(db::knowledge_links::deactivate_all(db, tenant)?);
+    batch.push([db::knowledge_chunks::mark_restored(db, tenant)?]);
+    let sends = batch.write(db::messages::fail_queued(db, tenant, RESTORED, &stamp)?);
+    let deliveries = batch.write(db::webhook_deliveries::kill_pending(
+        db,
+        tenant,
+        RESTORED,
+        now.micros(),
+    )?);
+    let crm_jobs = batch.write(db::crm_sync_jobs::kill_pending(
+        db,
+        tenant,
+        RESTORED,
+        now.micros(),
+    )?);
+    let bot_turns = batch.write(db::bot_turns::drop_all(db, tenant)?);
+    let access = if keep_access {
+        None
+    } else {
+        Some((
+            batch.read(db::api_keys::revoke_all(db, tenant, &stamp)?),
+            batch.write(db::console_sessions::revoke_all(db, tenant, &stamp)?),
+            batch.write(db::sso_tokens::revoke_all(db, tenant, &stamp)?),
+        ))
+    };
+    Ok(Quarantining {
+        paused,
+        connectors,
+        webhooks,
+        links,
+        sends,
+        deliveries,
+        crm_jobs,
+        bot_turns,
+        access,
+    })
 }
 
 /// Switches the parts of a restored business's quarantine named (every part when none is) back

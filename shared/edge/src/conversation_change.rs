@@ -101,11 +101,13 @@ pub async fn apply(
                 &now_text,
             )),
         )?;
-        let results = db.batch(vec![update, record]).await?;
-        if db::changes_at(&results, 0) == 0 {
+        let mut batch = db::Batch::default();
+        let (update, record) = (batch.write(update), batch.read(record));
+        let answers = batch.run(db).await?;
+        if answers.changes(update) == 0 {
             continue;
         }
-        outbox::publish(env, tenant, webhook_events::recorded(&results, 1)?).await;
+        outbox::publish(env, tenant, answers.take(record)?).await;
         let mut conversation = current;
         conversation.status = status;
         conversation.assignee = assignee;

@@ -15,7 +15,7 @@
 use crate::Env;
 use crate::db::customers::{self, PlannedWrite};
 use crate::db::webhook_events::{self, Guard, NewEvent};
-use crate::db::{self, Db, Statement};
+use crate::db::{self, Batch, Db, Read};
 use crate::{DB, outbox, runtime};
 use domain::customer::{self, CustomerDraft};
 use domain::error::{ApiError, ErrorBody, ErrorCode};
@@ -208,25 +208,24 @@ async fn write_first(
     let Some(create) = customers::create_unless_known(db, tenant, now, &writes, valid)? else {
         return Ok(First::Known(customers::find_known(db, tenant, valid).await?));
     };
-    let statements = vec![
-        customers::find_known_statement(db, tenant, valid)?,
-        create,
-        // None when the guard held: it records events of customers written now only.
-        recording(db, tenant, base_url, now, &writes)?,
-    ];
-    let results = match db.batch(statements).await {
-        Ok(results) => results,
+    let mut batch = Batch::default();
+    let known = batch.read(customers::find_known_statement(db, tenant, valid)?);
+    batch.push([create]);
+    // None when the guard held: it records events of customers written now only.
+    let recorded = batch.read(recording(db, tenant, base_url, now, &writes)?);
+    let answers = match batch.run(db).await {
+        Ok(answers) => answers,
         // Should a key clash all the same, nothing was written: read, then plan and write.
         Err(error) if key_taken(&error) => {
             return Ok(First::Known(customers::find_known(db, tenant, valid).await?));
         }
         Err(error) => return Err(ApiError::from(error).doing("writing customers")),
     };
-    let known = customers::known_at(&results, 0)?;
+    let known = answers.take(known)?;
     if !known.is_empty() {
         return Ok(First::Known(known));
     }
-    Ok(First::Created(plan, webhook_events::recorded(&results, 2)?))
+    Ok(First::Created(plan, answers.take(recorded)?))
 }
 
 enum Written {
@@ -245,14 +244,15 @@ async fn write(
     writes: &[PlannedWrite<'_>],
 ) -> Result<Written, ApiError> {
     let now = runtime::now();
-    let mut statements = customers::write(db, tenant, now, writes)?;
+    let statements = customers::write(db, tenant, now, writes)?;
     if statements.is_empty() {
         return Ok(Written::With(Vec::new()));
     }
-    let events_at = statements.len();
-    statements.push(recording(db, tenant, base_url, now, writes)?);
-    match db.batch(statements).await {
-        Ok(results) => Ok(Written::With(webhook_events::recorded(&results, events_at)?)),
+    let mut batch = Batch::default();
+    batch.push(statements);
+    let recorded = batch.read(recording(db, tenant, base_url, now, writes)?);
+    match batch.run(db).await {
+        Ok(answers) => Ok(Written::With(answers.take(recorded)?)),
         Err(error) if key_taken(&error) => Ok(Written::KeyTaken),
         Err(error) => Err(ApiError::from(error).doing("writing customers")),
     }
@@ -266,7 +266,7 @@ fn recording(
     base_url: &str,
     now: Timestamp,
     writes: &[PlannedWrite<'_>],
-) -> Result<Statement, ApiError> {
+) -> Result<Read<Vec<EventId>>, ApiError> {
     let events = events_of(writes, runtime::randoms(writes.len())?);
     webhook_events::record(
         db,

@@ -332,8 +332,9 @@ async fn finish(env: &Env, db: &Db, tenant: &Tenant, erasure: &Erasure) -> Resul
         db::crm_contacts::erase_settled(db, tenant, customer)?,
         db::customers::erase(db, tenant, customer)?,
     ]);
-    let at = statements.len();
-    statements.push(webhook_events::record(
+    let mut batch = db::Batch::default();
+    batch.push(statements);
+    let recorded = batch.read(webhook_events::record(
         db,
         tenant,
         None,
@@ -341,9 +342,9 @@ async fn finish(env: &Env, db: &Db, tenant: &Tenant, erasure: &Erasure) -> Resul
         &[NewEvent::new(event, EventType::CustomerErased, customer)],
         Guard::When(customer_erasures::under_way(customer)),
     )?);
-    statements.push(customer_erasures::finish(db, tenant, customer, now.micros())?);
-    let results = db.batch(statements).await?;
-    outbox::publish(env, tenant, webhook_events::recorded(&results, at)?).await;
+    batch.push([customer_erasures::finish(db, tenant, customer, now.micros())?]);
+    let answers = batch.run(db).await?;
+    outbox::publish(env, tenant, answers.take(recorded)?).await;
     Ok(())
 }
 

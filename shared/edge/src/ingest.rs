@@ -11,12 +11,12 @@
 
 use crate::Env;
 use crate::console_error;
-use crate::db::Db;
 use crate::db::attachments::NewPending;
 use crate::db::bot_turns::{self, Commented, Turn};
 use crate::db::channel_accounts::ChannelAccount;
 use crate::db::customers::NewSender;
 use crate::db::webhook_events::{self, Guard, NewEvent};
+use crate::db::{Batch, Db, Read};
 use crate::held_inbound;
 use crate::inbound_media::{INBOUND_MEDIA, MediaFetch};
 use crate::media_store::{self, ATTACHMENTS};
@@ -357,16 +357,13 @@ async fn store_message(
         EventType::ConversationStatusChanged,
         db::conversations::reopened_by(channel, address, &message_id),
     )?;
-    let mut statements = vec![
-        create_customer,
-        customer_created,
-        link_identity,
-        supersede_quiet,
-        touch_conversation,
-        insert_message,
-        message_events,
-        reopened_event,
-    ];
+    let mut batch = Batch::default();
+    batch.push([create_customer]);
+    let customer_created = batch.read(customer_created);
+    batch.push([link_identity, supersede_quiet, touch_conversation]);
+    let stored = batch.read(Read::<Option<StoredMessage>>::first(insert_message));
+    let message_events = batch.read(message_events);
+    let reopened_event = batch.read(reopened_event);
     // The bot's turn, when the page's bot on the channel is enabled (the statement reads it).
     let turn = for_bot
         .map(|for_bot| {
@@ -386,24 +383,21 @@ async fn store_message(
                 turn.comment.as_ref(),
                 now.millis(),
             )
-            .map(|statement| {
-                statements.push(statement);
-                turn
-            })
+            .map(|statement| (turn, batch.write(statement)))
         })
         .transpose()?;
-    let results = db.batch(statements).await?;
-    let Some(stored) = db::first_row::<StoredMessage>(&results, 5)? else {
+    let answers = batch.run(db).await?;
+    let Some(stored) = answers.take(stored)? else {
         return Ok(None);
     };
-    let mut event_ids = webhook_events::recorded(&results, 1)?;
-    event_ids.extend(webhook_events::recorded(&results, 6)?);
-    event_ids.extend(webhook_events::recorded(&results, 7)?);
+    let mut event_ids = answers.take(customer_created)?;
+    event_ids.extend(answers.take(message_events)?);
+    event_ids.extend(answers.take(reopened_event)?);
     let received_event = event_ids.contains(&received_event).then_some(received_event);
     Ok(Some(StoredMessage {
         event_ids,
         received_event,
-        turn: turn.filter(|_| db::changes_at(&results, 8) == 1),
+        turn: turn.and_then(|(turn, pending)| (answers.changes(pending) == 1).then_some(turn)),
         ..stored
     }))
 }

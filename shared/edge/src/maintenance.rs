@@ -512,11 +512,16 @@ async fn expired_events(db: &Db, moving: &Moving, before: Timestamp) -> Result<(
         )?,
         db::webhook_events::delete_expired(db, moving, before, ROWS_PER_RUN)?,
     ];
-    let results = db
-        .batch(statements)
+    match db::write_together(db, statements)
         .await
-        .map_err(|error| ApiError::from(error).doing("deleting webhook events past retention"))?;
-    Ok((db::changes_at(&results, 1), db::changes_at(&results, 0)))
+        .map_err(|error| ApiError::from(error).doing("deleting webhook events past retention"))?[..]
+    {
+        [deliveries, events] => Ok((events, deliveries)),
+        _ => Err(ApiError::internal(
+            "deleting webhook events past retention",
+            "two writes, another count",
+        )),
+    }
 }
 
 #[cfg(test)]

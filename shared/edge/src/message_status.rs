@@ -35,36 +35,35 @@ pub async fn mark_sent(
     let kind = EventType::MessageSent;
     // The event follows the update, so its snapshot shows the message as moved. It is written
     // only if this update moved it (the message carries this call's time), and only once.
-    let statements = |provider_message_id: Option<&str>| -> Result<_, ApiError> {
-        let mut statements = vec![
-            db::messages::advance(
-                db,
-                tenant,
+    let batch = |provider_message_id: Option<&str>| -> Result<_, ApiError> {
+        let mut batch = db::Batch::default();
+        let moved = batch.write(db::messages::advance(
+            db,
+            tenant,
+            message_id,
+            MessageStatus::Sent,
+            None,
+            provider_message_id,
+            &now_text,
+        )?);
+        let recorded = batch.read(webhook_events::record(
+            db,
+            tenant,
+            base_url,
+            now,
+            &[NewEvent::new(
+                EventId::generate(runtime::random()?),
+                kind,
                 message_id,
-                MessageStatus::Sent,
-                None,
-                provider_message_id,
-                &now_text,
-            )?,
-            webhook_events::record(
-                db,
-                tenant,
-                base_url,
-                now,
-                &[NewEvent::new(
-                    EventId::generate(runtime::random()?),
-                    kind,
-                    message_id,
-                )],
-                Guard::When(
-                    db::messages::moved_to(message_id, MessageStatus::Sent, &now_text)
-                        .and(webhook_events::none_recorded(kind, message_id)),
-                ),
-            )?,
-        ];
+            )],
+            Guard::When(
+                db::messages::moved_to(message_id, MessageStatus::Sent, &now_text)
+                    .and(webhook_events::none_recorded(kind, message_id)),
+            ),
+        )?);
         // Status callbacks that overtook this answer move the message on from `sent`.
         if let Some(provider_message_id) = provider_message_id {
-            statements.extend(db::early_statuses::apply_and_forget(
+            batch.push(db::early_statuses::apply_and_forget(
                 db,
                 tenant,
                 message_id,
@@ -72,17 +71,21 @@ pub async fn mark_sent(
                 &now_text,
             )?);
         }
-        Ok(statements)
+        Ok((batch, moved, recorded))
     };
-    let results = match db.batch(statements(provider_message_id)?).await {
-        Ok(results) => results,
+    let (first, moved, recorded) = batch(provider_message_id)?;
+    let (answers, moved, recorded) = match first.run(db).await {
+        Ok(answers) => (answers, moved, recorded),
         // The provider reused an id we hold for another message: the status still counts.
-        Err(error) if error.is_unique_on("messages") => db.batch(statements(None)?).await?,
+        Err(error) if error.is_unique_on("messages") => {
+            let (again, moved, recorded) = batch(None)?;
+            (again.run(db).await?, moved, recorded)
+        }
         Err(error) => return Err(ApiError::from(error).doing("updating outbound message")),
     };
     Ok(Advanced {
-        moved: db::changes_at(&results, 0) > 0,
-        event_ids: webhook_events::recorded(&results, 1)?,
+        moved: answers.changes(moved) > 0,
+        event_ids: answers.take(recorded)?,
     })
 }
 

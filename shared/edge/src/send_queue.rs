@@ -9,16 +9,16 @@
 
 use crate::Env;
 use crate::console_error;
-use crate::db::Db;
 use crate::db::channel_accounts::ChannelAccount;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{self, Violation};
-use crate::runtime::D1Result;
+use crate::db::{Batch, Db};
 use crate::{message_status, outbox, runtime};
 use domain::channel::{AddressKind, Channel, Direction, MessageStatus};
 use domain::customer::Customer;
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, BusinessId, ChannelAccountId, ConversationId, EventId, MessageId};
+use domain::lookup::CustomerKey;
 use domain::message::Message;
 use domain::outgoing::{OutgoingMessage, address_on_record, no_address_message};
 use domain::sealed::Keyring;
@@ -69,22 +69,38 @@ pub async fn sending_account(
     tenant: &Tenant,
     channel: Channel,
 ) -> Result<ChannelAccountId, ApiError> {
-    let results = db
-        .batch(vec![db::channel_accounts::sending_account_id_of(
-            db, tenant, channel,
-        )?])
+    let found = db::channel_accounts::sending_account_id_of(db, tenant, channel)?
+        .run()
         .await?;
-    sending_account_at(&results, 0, channel)
+    account_or_refusal(found, channel)
 }
 
-/// [`sending_account`] as read by the statement of `db::channel_accounts::sending_account_id_of`
-/// at `position` of a caller's batch.
-pub fn sending_account_at(
-    results: &[D1Result],
-    position: usize,
+/// The customer the request names and the account a message on `channel` goes from, read in one
+/// round trip; when both are missing, the customer's 404 is the answer.
+pub async fn customer_and_account(
+    db: &Db,
+    tenant: &Tenant,
+    keys: &[CustomerKey],
+    named_by: &str,
+    channel: Channel,
+) -> Result<(Customer, ChannelAccountId), ApiError> {
+    let mut batch = Batch::default();
+    let customer: Vec<_> = db::customers::named_by(db, tenant, keys)?
+        .into_iter()
+        .map(|read| batch.read(read))
+        .collect();
+    let account = batch.read(db::channel_accounts::sending_account_id_of(db, tenant, channel)?);
+    let answers = batch.run(db).await?;
+    let customer = db::customers::first_of(answers.take_each(customer)?, named_by)?;
+    Ok((customer, account_or_refusal(answers.take(account)?, channel)?))
+}
+
+/// The account found, or the 422 that says the business has none on `channel`.
+fn account_or_refusal(
+    found: Option<ChannelAccountId>,
     channel: Channel,
 ) -> Result<ChannelAccountId, ApiError> {
-    db::channel_accounts::sending_account_id_at(results, position)?.ok_or_else(|| {
+    found.ok_or_else(|| {
         ApiError::invalid(
             "channel",
             format!("this business has no {channel} account to send from; an administrator adds one first"),
@@ -240,14 +256,11 @@ pub async fn sendable_channels(
     tenant: &Tenant,
     customer: &Customer,
 ) -> Result<Vec<Channel>, ApiError> {
-    let results = db
-        .batch(vec![
-            db::channel_accounts::channels(db, tenant)?,
-            db::customer_identities::channels_of(db, tenant, &customer.id)?,
-        ])
-        .await?;
-    let accounts = db::channel_accounts::channels_at(&results, 0)?;
-    let identities = db::channel_accounts::channels_at(&results, 1)?;
+    let mut batch = Batch::default();
+    let accounts = batch.read(db::channel_accounts::channels(db, tenant)?);
+    let identities = batch.read(db::customer_identities::channels_of(db, tenant, &customer.id)?);
+    let answers = batch.run(db).await?;
+    let (accounts, identities) = (answers.take(accounts)?, answers.take(identities)?);
     Ok(Channel::ALL
         .into_iter()
         .filter(|channel| accounts.contains(channel))
@@ -291,27 +304,37 @@ pub async fn to_deliver(
     id: &MessageId,
 ) -> Result<Option<ToDeliver>, ApiError> {
     let of_message = |column| db::messages::outbound_column(id, column);
-    let results = db
-        .batch(vec![
-            db::messages::outbound(db, tenant, id)?,
-            db::attachments::of_messages_statement(db, tenant, &[id])?,
-            db::customers::with_id_of(of_message("customer_id")).scoped(db, tenant)?,
-            db::channel_accounts::for_sending_on(of_message("channel")).scoped(db, tenant)?,
-            db::customer_identities::latest_address_of(of_message("customer_id"), of_message("channel"))
-                .scoped(db, tenant)?,
-            db::messages::reply(db, tenant, id)?,
-        ])
-        .await?;
-    let Some(mut message) = db::messages::outbound_at(&results, 0)? else {
+    let mut batch = Batch::default();
+    let message = batch.read(db::messages::outbound(db, tenant, id)?);
+    let attachments = batch.read(db::attachments::of_messages_read(db, tenant, &[id])?);
+    let customer = batch.read(db::customers::with_id_read(
+        db,
+        tenant,
+        of_message("customer_id"),
+    )?);
+    let account = batch.read(db::channel_accounts::sending_on_read(
+        db,
+        tenant,
+        of_message("channel"),
+    )?);
+    let latest_address = batch.read(db::customer_identities::latest_address_read(
+        db,
+        tenant,
+        of_message("customer_id"),
+        of_message("channel"),
+    )?);
+    let reply = batch.read(db::messages::reply(db, tenant, id)?);
+    let answers = batch.run(db).await?;
+    let Some(mut message) = answers.take(message)? else {
         return Ok(None);
     };
-    message.attachments = Some(db::attachments::at(&results, 1)?);
+    message.attachments = Some(answers.take(attachments)?);
     Ok(Some(ToDeliver {
         message,
-        customer: db::customers::customer_at(&results, 2)?,
-        account: db::channel_accounts::sending_account_at(db, keys, &results, 3).await?,
-        latest_address: db::customer_identities::address_at(&results, 4)?,
-        reply: db::messages::reply_at(&results, 5)?,
+        customer: answers.take(customer)?,
+        account: db::channel_accounts::opened(db, keys, answers.take(account)?).await?,
+        latest_address: answers.take(latest_address)?,
+        reply: answers.take(reply)?,
     }))
 }
 
@@ -360,54 +383,54 @@ async fn store_queued(
     let now_text = now.to_rfc3339();
     let conversation_id = ConversationId::generate(runtime::random()?);
     let channel = outgoing.channel;
-    let mut statements = vec![
-        db::conversations::touch_for_outbound(
-            db,
-            tenant,
-            &customer.id,
-            channel,
-            outgoing.reply.as_ref().map_or("", |reply| reply.post_id.as_str()),
+    let mut batch = Batch::default();
+    batch.push([db::conversations::touch_for_outbound(
+        db,
+        tenant,
+        &customer.id,
+        channel,
+        outgoing.reply.as_ref().map_or("", |reply| reply.post_id.as_str()),
+        &conversation_id,
+        account,
+        &now_text,
+    )?]);
+    let inserted = batch.read(db::messages::insert_outbound(
+        db,
+        tenant,
+        &customer.id,
+        channel,
+        &message_id,
+        &outgoing.content,
+        &db::messages::SendOptions {
+            subject: outgoing.subject.as_deref(),
+            media_base_url: Some(base_url),
+            reply: outgoing.reply.as_ref(),
+        },
+        now,
+    )?);
+    // The fresh id exists only if the conversation was created by this batch.
+    let recorded = batch.read(webhook_events::record(
+        db,
+        tenant,
+        Some(base_url),
+        now,
+        &[NewEvent::new(
+            EventId::generate(runtime::random()?),
+            EventType::ConversationCreated,
             &conversation_id,
-            account,
-            &now_text,
-        )?,
-        db::messages::insert_outbound(
-            db,
-            tenant,
-            &customer.id,
-            channel,
-            &message_id,
-            &outgoing.content,
-            &db::messages::SendOptions {
-                subject: outgoing.subject.as_deref(),
-                media_base_url: Some(base_url),
-                reply: outgoing.reply.as_ref(),
-            },
-            now,
-        )?,
-        // The fresh id exists only if the conversation was created by this batch.
-        webhook_events::record(
-            db,
-            tenant,
-            Some(base_url),
-            now,
-            &[NewEvent::new(
-                EventId::generate(runtime::random()?),
-                EventType::ConversationCreated,
-                &conversation_id,
-            )],
-            Guard::SubjectStored,
-        )?,
-    ];
+        )],
+        Guard::SubjectStored,
+    )?);
     if !outgoing.attachments.is_empty() {
         let ids: Vec<&AttachmentId> = outgoing.attachments.iter().collect();
-        statements.push(db::attachments::link(db, tenant, &message_id, &ids)?);
         // Another send may have claimed one of the uploads between our check and this batch.
-        statements
-            .push(db::abort_unless(db::attachments::all_linked(&message_id, ids.len())).scoped(db, tenant)?);
+        batch.push([
+            db::attachments::link(db, tenant, &message_id, &ids)?,
+            db::abort_unless(db::attachments::all_linked(&message_id, ids.len())).scoped(db, tenant)?,
+        ]);
     }
-    let results = match db.batch(statements).await {
-        Ok(results) => results,
+    let answers = match batch.run(db).await {
+        Ok(answers) => answers,
         Err(error) if error.violation() == Some(&Violation::Aborted) => {
             return Err(ApiError::conflict(
                 "an attachment was sent with another message at the same moment; upload it again to send it here",
@@ -415,9 +438,10 @@ async fn store_queued(
         }
         Err(error) => return Err(ApiError::from(error).doing("storing outbound message")),
     };
-    let inserted = db::first_row::<db::messages::InsertedOutbound>(&results, 1)?
+    let inserted = answers
+        .take(inserted)?
         .ok_or_else(|| ApiError::internal("storing outbound message", "the insert returned no row"))?;
-    let event_ids = webhook_events::recorded(&results, 2)?;
+    let event_ids = answers.take(recorded)?;
     let message = Message {
         id: inserted.id,
         conversation_id: inserted.conversation_id,

@@ -12,7 +12,7 @@ use crate::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
 use crate::db::webhook_deliveries::{Claimed, Lease, Standing};
 use crate::db::webhook_endpoints::{Endpoint, Health};
 use crate::db::webhook_events::{StoredEvent, table_of};
-use crate::db::{Db, Statement};
+use crate::db::{Batch, Db, Statement};
 use crate::{db, runtime};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, DeliveryId, EventId, MessageId};
@@ -507,20 +507,22 @@ pub async fn dispatch(
     link_secret: Option<&[u8]>,
     now: Timestamp,
 ) -> Result<Dispatch, ApiError> {
-    let results = db
-        .batch(vec![
-            db::webhook_events::load_statement(db, tenant, event_ids)?,
-            db::attachments::of_messages_among(db, tenant, db::webhook_events::message_subjects(event_ids))?,
-            db::crm_connectors::enabled_statement(db, tenant),
-            db::webhook_endpoints::list_statement(db, tenant),
-            db::webhook_deliveries::first_due(db, tenant, event_ids)?,
-        ])
-        .await?;
-    let events = db::webhook_events::loaded(&results, 0)?;
-    let files = db::attachments::at(&results, 1)?;
-    let connectors = db::crm_connectors::enabled_at(&results, 2)?;
-    let endpoints = db::webhook_endpoints::listed(db, keys, tenant, &results, 3).await?;
-    let first = db::webhook_deliveries::first_due_at(&results, 4)?;
+    let mut batch = Batch::default();
+    let events = batch.read(db::webhook_events::load_statement(db, tenant, event_ids)?);
+    let files = batch.read(db::attachments::of_messages_among(
+        db,
+        tenant,
+        db::webhook_events::message_subjects(event_ids),
+    )?);
+    let connectors = batch.read(db::crm_connectors::enabled_read(db, tenant));
+    let endpoints = batch.read(db::webhook_endpoints::list_read(db, tenant));
+    let first = batch.read(db::webhook_deliveries::first_due(db, tenant, event_ids)?);
+    let answers = batch.run(db).await?;
+    let events = answers.take(events)?;
+    let files = answers.take(files)?;
+    let connectors = answers.take(connectors)?;
+    let endpoints = db::webhook_endpoints::listed(db, keys, tenant, answers.take(endpoints)?).await?;
+    let first = answers.take(first)?;
     let payloads = payloads(tenant, &events, &files, link_secret);
     let mut due = Vec::with_capacity(first.len());
     let mut doomed = Vec::new();
@@ -699,14 +701,16 @@ pub async fn with_body(
         return Ok(Some(claimed));
     }
     let ids = std::slice::from_ref(&claimed.event_id);
-    let results = db
-        .batch(vec![
-            db::webhook_events::load_statement(db, tenant, ids)?,
-            db::attachments::of_messages_among(db, tenant, db::webhook_events::message_subjects(ids))?,
-        ])
-        .await?;
-    let events = db::webhook_events::loaded(&results, 0)?;
-    let files = db::attachments::at(&results, 1)?;
+    let mut batch = Batch::default();
+    let events = batch.read(db::webhook_events::load_statement(db, tenant, ids)?);
+    let files = batch.read(db::attachments::of_messages_among(
+        db,
+        tenant,
+        db::webhook_events::message_subjects(ids),
+    )?);
+    let answers = batch.run(db).await?;
+    let events = answers.take(events)?;
+    let files = answers.take(files)?;
     if let Some(stored) = events.iter().find_map(|event| event.payload.clone()) {
         return Ok(Some(Claimed {
             payload: Some(stored),
@@ -716,7 +720,7 @@ pub async fn with_body(
     let payloads = payloads(tenant, &events, &files, link_secret);
     if let Some((_, body)) = payloads.built.first() {
         let statement = db::webhook_events::keep_payload(db, tenant, &claimed.event_id, body)?;
-        let kept = db::webhook_events::kept(&db.batch(vec![statement]).await?, 0)?;
+        let kept = statement.run().await?;
         return Ok(Some(Claimed {
             payload: kept.or_else(|| Some(body.clone())),
             ..claimed

@@ -2,6 +2,8 @@
 //! each owes. Raised and resolved by the maintenance sweep (`crate::alerting`) with their
 //! webhook events, in one batch; read by the API; deleted 35 days after they were resolved.
 
+use crate::db::Batch;
+use crate::db::Read;
 use crate::db::directory::Moving;
 use crate::db::{self, Db, Sql, Statement, number, optional_text, text};
 use crate::runtime::D1Result;
@@ -153,49 +155,48 @@ pub fn resolved_at(id: &AlertId, now_ms: i64) -> Sql {
 }
 
 /// The statement reading the shard's open alerts, at most `limit`, businesses being moved left
-/// out; [`open_at`] reads its answer.
-pub fn open_on_shard(db: &Db, moving: &Moving, limit: usize) -> Result<Statement, ApiError> {
-    Ok(db
-        .unscoped(
+/// out.
+pub fn open_on_shard(db: &Db, moving: &Moving, limit: usize) -> Result<Read<Vec<Open>>, ApiError> {
+    Ok(Read::new(
+        db.unscoped(
             "SELECT id, business_id, kind, subject_id FROM alerts WHERE resolved_ms IS NULL \
              AND business_id NOT IN (SELECT value FROM json_each(?1)) ORDER BY business_id, id LIMIT ?2",
         )
-        .bind(&[moving.param(), number(limit as i64)])?)
+        .bind(&[moving.param(), number(limit as i64)])?,
+        read_open,
+    ))
 }
 
-/// The open alerts the statement of [`open_on_shard`] at `position` of a batch read.
-pub fn open_at(results: &[D1Result], position: usize) -> Result<Vec<Open>, ApiError> {
-    db::rows(results, position)
+/// The open alerts the statement of [`open_on_shard`] read.
+fn read_open(answer: &D1Result) -> Result<Vec<Open>, ApiError> {
+    db::rows(answer)
 }
 
 /// The business's alerts, newest first: the open ones only, or all; at most `limit`.
 pub async fn list(db: &Db, tenant: &Tenant, open_only: bool, limit: usize) -> Result<AlertsOut, ApiError> {
-    let results = db
-        .batch(vec![
-            db.scoped(
-                tenant,
-                format!(
-                    "SELECT {COLUMNS} FROM alerts a WHERE a.business_id = ?1 AND (?2 = 0 OR a.resolved_ms IS NULL) \
-                     ORDER BY a.raised_ms DESC, a.id LIMIT ?3"
-                ),
-            )
-            .bind(&[number(i64::from(open_only)), number(limit as i64)])?,
-            db.scoped(
-                tenant,
-                "SELECT count(*) AS open FROM alerts WHERE business_id = ?1 AND resolved_ms IS NULL",
-            ),
-        ])
-        .await?;
     #[derive(Deserialize)]
     struct Count {
         open: u64,
     }
+    let mut batch = Batch::default();
+    let alerts = batch.read(Read::<Vec<Row>>::rows(
+        db.scoped(
+            tenant,
+            format!(
+                "SELECT {COLUMNS} FROM alerts a WHERE a.business_id = ?1 AND (?2 = 0 OR a.resolved_ms IS NULL) \
+                 ORDER BY a.raised_ms DESC, a.id LIMIT ?3"
+            ),
+        )
+        .bind(&[number(i64::from(open_only)), number(limit as i64)])?,
+    ));
+    let open = batch.read(Read::<Option<Count>>::first(db.scoped(
+        tenant,
+        "SELECT count(*) AS open FROM alerts WHERE business_id = ?1 AND resolved_ms IS NULL",
+    )));
+    let answers = batch.run(db).await?;
     Ok(AlertsOut {
-        alerts: db::rows::<Row>(&results, 0)?
-            .into_iter()
-            .map(Row::alert)
-            .collect(),
-        open: db::first_row::<Count>(&results, 1)?.map_or(0, |count| count.open),
+        alerts: answers.take(alerts)?.into_iter().map(Row::alert).collect(),
+        open: answers.take(open)?.map_or(0, |count| count.open),
     })
 }
 
@@ -286,12 +287,12 @@ pub async fn claim_emails(db: &Db, due: Vec<DueEmail>, now_ms: i64) -> Result<Ve
             ])
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let results = db.batch(statements).await?;
+    let changed = db::write_together(db, statements).await?;
     Ok(due
         .into_iter()
-        .enumerate()
-        .filter(|(at, _)| db::changes_at(&results, *at) == 1)
-        .map(|(_, email)| email)
+        .zip(changed)
+        .filter(|(_, changed)| *changed == 1)
+        .map(|(email, _)| email)
         .collect())
 }
 

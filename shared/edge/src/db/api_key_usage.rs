@@ -1,9 +1,10 @@
 //! `api_key_usage`: each API key's requests by the hour and endpoint (`domain::key_usage`), added
 //! to by the key's limiter object, read by the API Access page, and `api_keys`' last use.
 
+use crate::db::Db;
+use crate::db::Read;
 use crate::db::directory::Moving;
 use crate::db::{self, number, optional_text, text};
-use crate::db::{Db, Statement};
 use crate::runtime::D1Result;
 use domain::alerts::{self, Measure};
 use domain::api::admin::{EndpointUsage, KeyUsage, UsageCounts, UsageOut, UsagePoint};
@@ -148,10 +149,14 @@ pub async fn read(
             Ok(statement)
         }
     })
+    .map(|statement| statement.map(Read::<Vec<Summed>>::rows))
     .collect::<Result<Vec<_>, db::Error>>()?;
-    let results = db.batch(statements).await?;
+    let [periods, endpoints, keys]: [Vec<Summed>; 3] = db::read_together(db, statements)
+        .await?
+        .try_into()
+        .map_err(|_| ApiError::internal("reading usage", "three reads gave another count of answers"))?;
     // Both in time order: each period takes its row, if it has one.
-    let mut periods = db::rows::<Summed>(&results, 0)?.into_iter().peekable();
+    let mut periods = periods.into_iter().peekable();
     let series: Vec<UsagePoint> = starts
         .iter()
         .map(|start| UsagePoint {
@@ -165,14 +170,14 @@ pub async fn read(
     let totals = series
         .iter()
         .fold(UsageCounts::default(), |sum, point| sum.plus(&point.counts));
-    let endpoints = db::rows::<Summed>(&results, 1)?
+    let endpoints = endpoints
         .into_iter()
         .map(|row| EndpointUsage {
             counts: row.counts(),
             endpoint: row.endpoint,
         })
         .collect();
-    let keys = db::rows::<Summed>(&results, 2)?
+    let keys = keys
         .into_iter()
         .filter_map(|row| {
             Some(KeyUsage {
@@ -214,22 +219,27 @@ pub async fn delete_before(
 
 /// The statement reading the shard's API usage of this hour and the last, by business, as the
 /// error-rate and refusal rules measure it (`domain::alerts`): businesses with errors or refusals
-/// only, at most `limit`, businesses being moved left out. [`alert_measures_at`] reads its answer.
-pub fn alert_measures(db: &Db, moving: &Moving, now_ms: i64, limit: usize) -> Result<Statement, ApiError> {
+/// only, at most `limit`, businesses being moved left out.
+pub fn alert_measures(
+    db: &Db,
+    moving: &Moving,
+    now_ms: i64,
+    limit: usize,
+) -> Result<Read<(Vec<Measure>, usize)>, ApiError> {
     let since = Period::Hour.start_of(now_ms) - domain::key_usage::HOUR_MS;
-    Ok(db
+    Ok(Read::new(db
         .unscoped(
             "SELECT business_id, sum(status_2xx + status_3xx + status_4xx + status_5xx) AS requests, \
              sum(status_4xx + status_5xx) AS errors, sum(rate_limited) AS refused FROM api_key_usage \
              INDEXED BY api_key_usage_by_hour WHERE hour_ms >= ?1 AND business_id NOT IN (SELECT value FROM json_each(?2)) \
              GROUP BY business_id HAVING errors > 0 ORDER BY business_id LIMIT ?3",
         )
-        .bind(&[number(since), moving.param(), number(limit as i64)])?)
+        .bind(&[number(since), moving.param(), number(limit as i64)])?, read_alert_measures))
 }
 
-/// The measures the statement of [`alert_measures`] at `position` of a batch read, and how many
+/// The measures the statement of [`alert_measures`] read, and how many
 /// businesses it read.
-pub fn alert_measures_at(results: &[D1Result], position: usize) -> Result<(Vec<Measure>, usize), ApiError> {
+fn read_alert_measures(answer: &D1Result) -> Result<(Vec<Measure>, usize), ApiError> {
     #[derive(Deserialize)]
     struct Row {
         business_id: BusinessId,
@@ -237,7 +247,7 @@ pub fn alert_measures_at(results: &[D1Result], position: usize) -> Result<(Vec<M
         errors: i64,
         refused: i64,
     }
-    let rows = db::rows::<Row>(results, position)?;
+    let rows = db::rows::<Row>(answer)?;
     let read = rows.len();
     let measures = rows
         .into_iter()

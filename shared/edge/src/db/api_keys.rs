@@ -143,24 +143,25 @@ pub async fn tenant_of(db: &Db, hash: &ApiKeyHash) -> Result<Option<Tenant>, Api
 
 /// A restore's: every key of the business the backup held is revoked (a restore never widens
 /// access: a key revoked after the backup was taken would otherwise work again). It returns the
-/// keys' hashes, read by [`revoked_hashes`], whose cached lookups the restore then forgets.
-pub fn revoke_all(db: &Db, tenant: &Tenant, now: &str) -> Result<crate::db::Statement, ApiError> {
-    Ok(db
+/// keys' hashes, whose cached lookups the restore then forgets.
+pub fn revoke_all(db: &Db, tenant: &Tenant, now: &str) -> Result<crate::db::Read<Vec<ApiKeyHash>>, ApiError> {
+    let statement = db
         .scoped(
             tenant,
             "UPDATE api_keys SET revoked_at = ?2 WHERE business_id = ?1 AND revoked_at IS NULL \
              RETURNING key_hash",
         )
-        .bind(&[text(now)])?)
+        .bind(&[text(now)])?;
+    Ok(crate::db::Read::new(statement, read_revoked_hashes))
 }
 
-/// The hashes of the keys [`revoke_all`] revoked, at `position` of its batch.
-pub fn revoked_hashes(results: &[crate::db::D1Result], position: usize) -> Result<Vec<ApiKeyHash>, ApiError> {
+/// The hashes of the keys [`revoke_all`] revoked.
+fn read_revoked_hashes(answer: &crate::db::D1Result) -> Result<Vec<ApiKeyHash>, ApiError> {
     #[derive(Deserialize)]
     struct Revoked {
         key_hash: String,
     }
-    Ok(crate::db::rows::<Revoked>(results, position)?
+    Ok(crate::db::rows::<Revoked>(answer)?
         .into_iter()
         .map(|row| ApiKeyHash::from_stored(row.key_hash))
         .collect())

@@ -3,10 +3,10 @@
 //! are linked at once. Every statement is scoped by the tenant, but for the lookup of a signed
 //! download link, whose signature names the business.
 
+use crate::db::Read;
 use crate::db::directory::Moving;
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
-use crate::runtime::D1Result;
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, BusinessId, ChannelAccountId, MessageId};
 use domain::message::{Attachment, Message};
@@ -44,40 +44,40 @@ pub async fn of_messages(
     if message_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let result = of_messages_statement(db, tenant, message_ids)?.all().await?;
-    Ok(result.results::<Attachment>()?)
+    of_messages_read(db, tenant, message_ids)?.run().await
 }
 
-/// The statement of [`of_messages`], for a caller's batch; [`at`] reads its answer.
-pub fn of_messages_statement(
+/// The read of [`of_messages`], for a caller's batch.
+pub fn of_messages_read(
     db: &Db,
     tenant: &Tenant,
     message_ids: &[&MessageId],
-) -> Result<Statement, ApiError> {
-    Ok(db
+) -> Result<Read<Vec<Attachment>>, ApiError> {
+    Ok(Read::rows(db
         .scoped(tenant, "SELECT id, message_id, filename, mime_type AS \"type\", size, created_at, status, status_reason FROM attachments \
              WHERE business_id = ?1 AND message_id IN (SELECT value FROM json_each(?2)) ORDER BY created_at, id",
         )
         .bind(&[
             db::json_list(message_ids.iter().map(|id| id.as_str())),
-        ])?)
+        ])?))
 }
 
 /// The statement that reads the attachments of the messages `message_ids` selects (SQL naming
 /// `:business`), in creation order: for a caller's batch that learns the messages in the same
-/// round trip. [`at`] reads its answer.
-pub fn of_messages_among(db: &Db, tenant: &Tenant, message_ids: Sql) -> Result<Statement, ApiError> {
-    message_ids
-        .within(
-            "SELECT id, message_id, filename, mime_type AS \"type\", size, created_at, status, status_reason FROM attachments \
-             WHERE business_id = :business AND message_id IN ({sql}) ORDER BY created_at, id",
-        )
-        .scoped(db, tenant)
-}
-
-/// The attachments the statement of [`of_messages_statement`] at `position` of a batch found.
-pub fn at(results: &[D1Result], position: usize) -> Result<Vec<Attachment>, ApiError> {
-    db::rows(results, position)
+/// round trip.
+pub fn of_messages_among(
+    db: &Db,
+    tenant: &Tenant,
+    message_ids: Sql,
+) -> Result<Read<Vec<Attachment>>, ApiError> {
+    Ok(Read::rows(
+        message_ids
+            .within(
+                "SELECT id, message_id, filename, mime_type AS \"type\", size, created_at, status, status_reason FROM attachments \
+                 WHERE business_id = :business AND message_id IN ({sql}) ORDER BY created_at, id",
+            )
+            .scoped(db, tenant)?,
+    ))
 }
 
 /// Fills in each message's attachments (one query for all of them), with download links under
@@ -388,7 +388,13 @@ mod tests {
 
     /// Runs one statement alone: how many rows it changed.
     async fn run(fixture: &Fixture, statement: Statement) -> usize {
-        db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+        fixture
+            .db
+            .batch(vec![statement])
+            .await
+            .must()
+            .first()
+            .map_or(0, db::changes)
     }
 
     async fn linked(fixture: &Fixture, tenant: &Tenant, message: &MessageId, count: usize) -> bool {

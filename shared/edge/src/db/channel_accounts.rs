@@ -86,7 +86,7 @@ impl ChannelAccount {
 }
 
 #[derive(Deserialize)]
-struct AccountRow {
+pub struct AccountRow {
     id: ChannelAccountId,
     business_id: String,
     default_country: Option<String>,
@@ -126,14 +126,14 @@ async fn seal_secrets(
 
 /// An account as read, with what its row stores in `secrets` (for a compare-and-set) and whether
 /// that value should be written again sealed under the current key.
-struct Read {
+struct Opened {
     account: ChannelAccount,
     stored_secrets: String,
     needs_resealing: bool,
 }
 
 impl AccountRow {
-    async fn open(self, keys: &Keyring) -> Result<Read, ApiError> {
+    async fn open(self, keys: &Keyring) -> Result<Opened, ApiError> {
         let id = self.id.to_string();
         let corrupt = |what: &str| db::corrupt("channel account", &id, what);
         let opened = secrets_key::open(keys, &secrets_place(&self.id), &self.secrets).await?;
@@ -150,7 +150,7 @@ impl AccountRow {
             updated_at: self.updated_at,
             id: self.id,
         };
-        Ok(Read {
+        Ok(Opened {
             account,
             stored_secrets: self.secrets,
             needs_resealing: opened.needs_resealing,
@@ -160,7 +160,7 @@ impl AccountRow {
 
 /// Writes the secrets of accounts read clear or under a retired key back sealed under the
 /// current key. Each write is a compare-and-set on the value read, so a concurrent change wins.
-async fn reseal(db: &Db, keys: &Keyring, reads: &[Read]) -> Result<(), ApiError> {
+async fn reseal(db: &Db, keys: &Keyring, reads: &[Opened]) -> Result<(), ApiError> {
     let mut statements = Vec::new();
     for read in reads.iter().filter(|read| read.needs_resealing) {
         let sealed = seal_secrets(keys, &read.account.id, &read.account.secrets).await?;
@@ -183,7 +183,7 @@ async fn reseal(db: &Db, keys: &Keyring, reads: &[Read]) -> Result<(), ApiError>
 }
 
 /// Opens the rows read, resealing those that need it.
-async fn open_all(db: &Db, keys: &Keyring, rows: Vec<AccountRow>) -> Result<Vec<Read>, ApiError> {
+async fn open_all(db: &Db, keys: &Keyring, rows: Vec<AccountRow>) -> Result<Vec<Opened>, ApiError> {
     let mut reads = Vec::with_capacity(rows.len());
     for row in rows {
         reads.push(row.open(keys).await?);
@@ -202,7 +202,7 @@ async fn select_one(
     keys: &Keyring,
     filter: &str,
     params: &[db::Param],
-) -> Result<Option<Read>, ApiError> {
+) -> Result<Option<Opened>, ApiError> {
     let row = db
         .unscoped(format!("SELECT {COLUMNS} {FROM} WHERE {filter}"))
         .bind(params)?
@@ -211,7 +211,7 @@ async fn select_one(
     Ok(open_all(db, keys, row.into_iter().collect()).await?.pop())
 }
 
-async fn read(db: &Db, keys: &Keyring, id: &ChannelAccountId) -> Result<Option<Read>, ApiError> {
+async fn read(db: &Db, keys: &Keyring, id: &ChannelAccountId) -> Result<Option<Opened>, ApiError> {
     select_one(db, keys, "a.id = ?1", &[text(id.as_str())]).await
 }
 
@@ -221,7 +221,7 @@ async fn read_of(
     keys: &Keyring,
     tenant: &Tenant,
     id: &ChannelAccountId,
-) -> Result<Option<Read>, ApiError> {
+) -> Result<Option<Opened>, ApiError> {
     let row = db
         .scoped(
             tenant,
@@ -291,20 +291,25 @@ fn on_channel(channel: Channel) -> Sql {
 }
 
 /// The tenant's account, with its secrets, on the channel the fragment `channel` selects (see
-/// [`sending_account`]), for a caller's batch; [`sending_account_at`] reads its answer.
+/// [`sending_account`]).
 pub fn for_sending_on(channel: Sql) -> Sql {
     sending_account(COLUMNS, channel)
 }
 
-/// The account, secrets opened, that the statement of [`for_sending_on`] at `position` of a
-/// batch found, or None.
-pub async fn sending_account_at(
-    db: &Db,
-    keys: &Keyring,
-    results: &[D1Result],
-    position: usize,
-) -> Result<Option<ChannelAccount>, ApiError> {
-    let rows = db::rows::<AccountRow>(results, position)?;
+/// An account as stored, its secrets sealed: what a batch reads, opened by [`opened`] after.
+pub struct Sealed(Option<AccountRow>);
+
+/// The read of the account [`for_sending_on`] selects, for a caller's batch.
+pub fn sending_on_read(db: &Db, tenant: &Tenant, channel: Sql) -> Result<db::Read<Sealed>, ApiError> {
+    Ok(db::Read::new(
+        for_sending_on(channel).scoped(db, tenant)?,
+        |answer| Ok(Sealed(db::first_row(answer)?)),
+    ))
+}
+
+/// The account a [`sending_on_read`] found, its secrets opened, or None.
+pub async fn opened(db: &Db, keys: &Keyring, sealed: Sealed) -> Result<Option<ChannelAccount>, ApiError> {
+    let rows = sealed.0.into_iter().collect();
     Ok(open_all(db, keys, rows).await?.pop().map(|read| read.account))
 }
 
@@ -315,10 +320,8 @@ pub async fn sending_on(
     tenant: &Tenant,
     channel: Channel,
 ) -> Result<Option<ChannelAccount>, ApiError> {
-    let results = db
-        .batch(vec![for_sending_on(on_channel(channel)).scoped(db, tenant)?])
-        .await?;
-    sending_account_at(db, keys, &results, 0).await
+    let sealed = sending_on_read(db, tenant, on_channel(channel))?.run().await?;
+    opened(db, keys, sealed).await
 }
 
 /// The provider and address of the tenant's account that sends on `channel` (the one
@@ -342,40 +345,47 @@ pub async fn sending_address(
 
 /// The statement reading the id of the tenant's account on `channel`, without its secrets (what
 /// accepting a send needs, so the functions that only queue messages hold no key to the
-/// secrets), for a caller's batch; [`sending_account_id_at`] reads its answer.
-pub fn sending_account_id_of(db: &Db, tenant: &Tenant, channel: Channel) -> Result<Statement, ApiError> {
-    sending_account("a.id", on_channel(channel)).scoped(db, tenant)
+/// secrets), for a caller's batch.
+pub fn sending_account_id_of(
+    db: &Db,
+    tenant: &Tenant,
+    channel: Channel,
+) -> Result<db::Read<Option<ChannelAccountId>>, ApiError> {
+    Ok(db::Read::new(
+        sending_account("a.id", on_channel(channel)).scoped(db, tenant)?,
+        read_sending_account_id,
+    ))
 }
 
-/// The account id the statement of [`sending_account_id_of`] at `position` of a batch found.
-pub fn sending_account_id_at(
-    results: &[D1Result],
-    position: usize,
-) -> Result<Option<ChannelAccountId>, ApiError> {
+/// The account id the statement of [`sending_account_id_of`] found.
+fn read_sending_account_id(answer: &D1Result) -> Result<Option<ChannelAccountId>, ApiError> {
     #[derive(Deserialize)]
     struct IdRow {
         id: ChannelAccountId,
     }
-    Ok(db::first_row::<IdRow>(results, position)?.map(|row| row.id))
+    Ok(db::first_row::<IdRow>(answer)?.map(|row| row.id))
 }
 
 /// The statement reading the channels the tenant has an account on (each once), for a caller's
-/// batch; [`channels_at`] reads its answer.
-pub fn channels(db: &Db, tenant: &Tenant) -> Result<Statement, ApiError> {
-    Ok(db.scoped(
-        tenant,
-        "SELECT DISTINCT channel FROM channel_accounts WHERE business_id = ?1",
+/// batch.
+pub fn channels(db: &Db, tenant: &Tenant) -> Result<db::Read<Vec<Channel>>, ApiError> {
+    Ok(db::Read::new(
+        db.scoped(
+            tenant,
+            "SELECT DISTINCT channel FROM channel_accounts WHERE business_id = ?1",
+        ),
+        read_channels,
     ))
 }
 
 /// The channels a statement of [`channels`] (or [`super::customer_identities::channels_of`]) at
 /// `position` of a batch found; names no channel has are left out.
-pub fn channels_at(results: &[D1Result], position: usize) -> Result<Vec<Channel>, ApiError> {
+pub(crate) fn read_channels(answer: &D1Result) -> Result<Vec<Channel>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         channel: String,
     }
-    Ok(db::rows::<Row>(results, position)?
+    Ok(db::rows::<Row>(answer)?
         .iter()
         .filter_map(|row| Channel::parse(&row.channel))
         .collect())
@@ -896,14 +906,12 @@ mod tests {
                     .is_empty()
             );
             assert!(facebook_pages(&fixture.db, &globex).await.must().is_empty());
-            let results = fixture
-                .db
-                .batch(vec![
-                    sending_account_id_of(&fixture.db, &globex, Channel::Facebook).must(),
-                ])
+            let found = sending_account_id_of(&fixture.db, &globex, Channel::Facebook)
+                .must()
+                .run()
                 .await
                 .must();
-            assert_eq!(sending_account_id_at(&results, 0).must(), None);
+            assert_eq!(found, None);
             let unchanged = find(&fixture.db, &fixture.keys(), &account.id)
                 .await
                 .must()
@@ -929,17 +937,21 @@ mod tests {
                 .unwrap_or_else(|| panic!("created"));
             fixture.stack.advance(Duration::from_secs(1));
             create(&fixture, &acme, Channel::Instagram, "insta-1").await;
-            let statements = vec![
-                sending_account_id_of(&fixture.db, &acme, Channel::Facebook).must(),
-                for_sending_on(Sql::new(":channel").bind("channel", text("facebook")))
-                    .scoped(&fixture.db, &acme)
-                    .must(),
-                channels(&fixture.db, &acme).must(),
-                sending_account_id_of(&fixture.db, &acme, Channel::Sms).must(),
-            ];
-            let results = fixture.db.batch(statements).await.must();
-            assert_eq!(sending_account_id_at(&results, 0).must(), Some(first.id.clone()));
-            let sender = sending_account_at(&fixture.db, &fixture.keys(), &results, 1)
+            let mut batch = db::Batch::default();
+            let facebook = batch.read(sending_account_id_of(&fixture.db, &acme, Channel::Facebook).must());
+            let sealed = batch.read(
+                sending_on_read(
+                    &fixture.db,
+                    &acme,
+                    Sql::new(":channel").bind("channel", text("facebook")),
+                )
+                .must(),
+            );
+            let on = batch.read(channels(&fixture.db, &acme).must());
+            let sms = batch.read(sending_account_id_of(&fixture.db, &acme, Channel::Sms).must());
+            let answers = batch.run(&fixture.db).await.must();
+            assert_eq!(answers.take(facebook).must(), Some(first.id.clone()));
+            let sender = opened(&fixture.db, &fixture.keys(), answers.take(sealed).must())
                 .await
                 .must();
             assert_eq!(
@@ -949,10 +961,10 @@ mod tests {
                 )),
                 Some((first.id.clone(), Some("token-1".to_owned())))
             );
-            let mut on = channels_at(&results, 2).must();
+            let mut on = answers.take(on).must();
             on.sort_by_key(|channel| channel.as_str());
             assert_eq!(on, [Channel::Facebook, Channel::Instagram]);
-            assert_eq!(sending_account_id_at(&results, 3).must(), None, "no SMS account");
+            assert_eq!(answers.take(sms).must(), None, "no SMS account");
             let pages = facebook_pages(&fixture.db, &acme).await.must();
             assert_eq!(
                 pages,

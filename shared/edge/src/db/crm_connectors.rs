@@ -7,6 +7,8 @@
 //! on every read, as channel accounts' are. Every change bumps `revision` and lands only on the
 //! revision it read, so two admins at once cannot undo each other.
 
+use crate::db::Batch;
+use crate::db::Read;
 use crate::db::directory::Moving;
 use crate::db::{self, number, optional_number, text};
 use crate::db::{Db, Statement};
@@ -219,20 +221,23 @@ pub struct Enabled {
 /// The tenant's enabled connectors, oldest first, without opening their secrets: what planning
 /// work and escalations need.
 pub async fn enabled(db: &Db, tenant: &Tenant) -> Result<Vec<Enabled>, ApiError> {
-    enabled_at(&db.batch(vec![enabled_statement(db, tenant)]).await?, 0)
+    enabled_read(db, tenant).run().await
 }
 
-/// The statement of [`enabled`], for a caller's batch; [`enabled_at`] reads its answer.
-pub fn enabled_statement(db: &Db, tenant: &Tenant) -> Statement {
-    db.scoped(
-        tenant,
-        "SELECT id, kind, settings, rollout_percent FROM crm_connectors WHERE business_id = ?1 AND enabled = 1 \
-         ORDER BY created_at, id",
+/// The read of [`enabled`], for a caller's batch.
+pub fn enabled_read(db: &Db, tenant: &Tenant) -> Read<Vec<Enabled>> {
+    Read::new(
+        db.scoped(
+            tenant,
+            "SELECT id, kind, settings, rollout_percent FROM crm_connectors WHERE business_id = ?1 AND enabled = 1 \
+             ORDER BY created_at, id",
+        ),
+        read_enabled,
     )
 }
 
-/// The connectors an [`enabled_statement`] at `position` of a batch found.
-pub fn enabled_at(results: &[D1Result], position: usize) -> Result<Vec<Enabled>, ApiError> {
+/// The connectors the read of [`enabled_read`] found.
+fn read_enabled(answer: &D1Result) -> Result<Vec<Enabled>, ApiError> {
     #[derive(Deserialize)]
     struct EnabledRow {
         id: ConnectorId,
@@ -240,7 +245,7 @@ pub fn enabled_at(results: &[D1Result], position: usize) -> Result<Vec<Enabled>,
         settings: String,
         rollout_percent: i64,
     }
-    db::rows::<EnabledRow>(results, position)?
+    db::rows::<EnabledRow>(answer)?
         .into_iter()
         .map(|row| {
             let corrupt = |what: &str| db::corrupt("CRM connector", row.id.as_str(), what);
@@ -435,11 +440,16 @@ pub async fn record_key_expiry(
 
 /// The statement reading what the alert rules read of the shard's enabled connectors
 /// (`domain::alerts`) whose condition may hold: failing, paused, half their daily budget spent,
-/// with work waiting a minute or more, or a key expiring within the rule's longest threshold; at most `limit`, businesses being moved left out. Each
-/// connector is read once, and its oldest waiting job by an index seek. [`alert_signals_at`]
-/// reads its answer.
-pub fn alert_signals(db: &Db, moving: &Moving, now_us: i64, limit: usize) -> Result<Statement, ApiError> {
-    Ok(db
+/// with work waiting a minute or more, or a key expiring within the rule's longest threshold; at
+/// most `limit`, businesses being moved left out. Each connector is read once, and its oldest
+/// waiting job by an index seek.
+pub fn alert_signals(
+    db: &Db,
+    moving: &Moving,
+    now_us: i64,
+    limit: usize,
+) -> Result<Read<Vec<ConnectorSignals>>, ApiError> {
+    Ok(Read::new(db
         .unscoped(
             "SELECT * FROM (SELECT c.business_id, c.id, c.name, c.failing_since_us, c.paused_until_us, c.per_day, c.key_expires_us, \
              CASE WHEN c.day_start_us = ?3 THEN c.day_count ELSE 0 END AS spent_today, \
@@ -458,11 +468,11 @@ pub fn alert_signals(db: &Db, moving: &Moving, now_us: i64, limit: usize) -> Res
             number(now_us - 60_000_000),
             number(limit as i64),
             number(now_us + i64::from(domain::alerts::KEY_EXPIRY_MAX_DAYS) * 86_400_000_000),
-        ])?)
+        ])?, read_alert_signals))
 }
 
-/// The connectors the statement of [`alert_signals`] at `position` of a batch read.
-pub fn alert_signals_at(results: &[D1Result], position: usize) -> Result<Vec<ConnectorSignals>, ApiError> {
+/// The connectors the statement of [`alert_signals`] read.
+fn read_alert_signals(answer: &D1Result) -> Result<Vec<ConnectorSignals>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         business_id: BusinessId,
@@ -475,7 +485,7 @@ pub fn alert_signals_at(results: &[D1Result], position: usize) -> Result<Vec<Con
         oldest_pending_us: Option<i64>,
         key_expires_us: Option<i64>,
     }
-    Ok(db::rows::<Row>(results, position)?
+    Ok(db::rows::<Row>(answer)?
         .into_iter()
         .map(|row| ConnectorSignals {
             business_id: row.business_id,
@@ -624,26 +634,26 @@ pub async fn delete(db: &Db, tenant: &Tenant, id: &ConnectorId) -> Result<Option
             "DELETE FROM crm_connectors WHERE business_id = ?1 AND id = ?2",
         )
         .bind(&[text(id.as_str())])?;
-    let results = db
-        .batch(vec![
-            pending,
-            log,
-            db::crm_links::forget_connector(db, tenant, id)?,
-            db::crm_contacts::forget_connector(db, tenant, id)?,
-            db::crm_inbound_events::forget_connector(db, tenant, id)?,
-            db::crm_requests::forget_connector(db, tenant, id)?,
-            db::crm_call_minutes::forget(db, tenant, id.as_str())?,
-            connector,
-        ])
-        .await?;
-    if db::changes_at(&results, 7) == 0 {
+    let mut batch = Batch::default();
+    let pending = batch.write(pending);
+    let log = batch.write(log);
+    let links = batch.write(db::crm_links::forget_connector(db, tenant, id)?);
+    let contacts = batch.write(db::crm_contacts::forget_connector(db, tenant, id)?);
+    batch.push([
+        db::crm_inbound_events::forget_connector(db, tenant, id)?,
+        db::crm_requests::forget_connector(db, tenant, id)?,
+        db::crm_call_minutes::forget(db, tenant, id.as_str())?,
+    ]);
+    let connector = batch.write(connector);
+    let answers = batch.run(db).await?;
+    if answers.changes(connector) == 0 {
         return Ok(None);
     }
     Ok(Some(Forgotten {
-        pending: db::changes_at(&results, 0),
-        log: db::changes_at(&results, 1),
-        links: db::changes_at(&results, 2),
-        contacts: db::changes_at(&results, 3),
+        pending: answers.changes(pending),
+        log: answers.changes(log),
+        links: answers.changes(links),
+        contacts: answers.changes(contacts),
     }))
 }
 
@@ -690,8 +700,8 @@ mod tests {
         let token = hex::encode(random::<16>());
         let mut batch = vec![grant(&fixture.db, tenant, id, &token, now).must()];
         batch.extend(crm_requests::record_grant(&fixture.db, id, &token, now).must());
-        let results = fixture.db.batch(batch).await.must();
-        db::changes_at(&results, 0) == 1
+        let results = db::write_together(&fixture.db, batch).await.must();
+        results.first() == Some(&1)
     }
 
     async fn spent_now(fixture: &Fixture, tenant: &Tenant, id: &ConnectorId, limits: &Budget) -> Spent {

@@ -154,8 +154,7 @@ pub async fn crm_ids(db: &Db, tenant: &Tenant, customers: &[&CustomerId]) -> Res
     }
     let listed = Sql::new("SELECT value FROM json_each(:customers)")
         .bind("customers", db::json_list(customers.iter().map(|id| id.as_str())));
-    let result = crm_ids_of(listed).scoped(db, tenant)?.all().await?;
-    read_crm_ids(result.results::<CrmIdRow>()?)
+    read_crm_ids(&crm_ids_of(listed).scoped(db, tenant)?.all().await?)
 }
 
 /// The statement reading the CRM ids of the customers the fragment `customers` selects (one
@@ -175,9 +174,12 @@ pub fn crm_ids_of(customers: Sql) -> Sql {
     )
 }
 
-/// The CRM ids the statement of [`crm_ids_of`] at `position` of a batch read.
-pub fn crm_ids_at(results: &[D1Result], position: usize) -> Result<Vec<CrmId>, ApiError> {
-    read_crm_ids(db::rows::<CrmIdRow>(results, position)?)
+/// The CRM ids a statement of [`crm_ids_of`] read.
+pub fn read_crm_ids(answer: &D1Result) -> Result<Vec<CrmId>, ApiError> {
+    db::rows::<CrmIdRow>(answer)?
+        .into_iter()
+        .map(CrmIdRow::into_crm_id)
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -190,24 +192,22 @@ struct CrmIdRow {
     linked: i64,
 }
 
-fn read_crm_ids(rows: Vec<CrmIdRow>) -> Result<Vec<CrmId>, ApiError> {
-    rows.into_iter()
-        .map(|row| {
-            let corrupt = |what: &str| db::corrupt("CRM contact", &row.customer_id, what);
-            let kind = ConnectorKind::parse(&row.kind).ok_or_else(|| corrupt("its connector's kind"))?;
-            Ok(CrmId {
-                customer_id: CustomerId::parse(&row.customer_id).ok_or_else(|| corrupt("its customer id"))?,
-                connector_id: ConnectorId::parse(&row.connector_id)
-                    .ok_or_else(|| corrupt("its connector id"))?,
-                external_id: if row.linked == 1 {
-                    format!("{kind}:customer:{}", row.external_id)
-                } else {
-                    row.external_id.clone()
-                },
-                kind,
-            })
+impl CrmIdRow {
+    fn into_crm_id(self) -> Result<CrmId, ApiError> {
+        let row = self;
+        let corrupt = |what: &str| db::corrupt("CRM contact", &row.customer_id, what);
+        let kind = ConnectorKind::parse(&row.kind).ok_or_else(|| corrupt("its connector's kind"))?;
+        Ok(CrmId {
+            customer_id: CustomerId::parse(&row.customer_id).ok_or_else(|| corrupt("its customer id"))?,
+            connector_id: ConnectorId::parse(&row.connector_id).ok_or_else(|| corrupt("its connector id"))?,
+            external_id: if row.linked == 1 {
+                format!("{kind}:customer:{}", row.external_id)
+            } else {
+                row.external_id.clone()
+            },
+            kind,
         })
-        .collect()
+    }
 }
 
 /// The statement that forgets a deleted connector's contacts (their CRM records and leases), for

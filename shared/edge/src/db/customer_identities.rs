@@ -2,6 +2,7 @@
 //! email, or the page-scoped id Messenger and Instagram give). Inbound messages find their
 //! customer here; sends to Messenger and Instagram find their recipient here.
 
+use crate::db::Read;
 use crate::db::{self, Sql, text};
 use crate::db::{Db, Statement};
 use crate::runtime::D1Result;
@@ -58,28 +59,43 @@ pub async fn latest_address(
 ) -> Result<Option<String>, ApiError> {
     let customer = Sql::new(":customer").bind("customer", text(customer_id.as_str()));
     let channel = Sql::new(":channel").bind("channel", text(channel.as_str()));
-    let result = latest_address_of(customer, channel)
-        .scoped(db, tenant)?
-        .all()
-        .await?;
-    address_at(&[result], 0)
+    latest_address_read(db, tenant, customer, channel)?.run().await
+}
+
+/// The read of [`latest_address_of`], for a caller's batch.
+pub fn latest_address_read(
+    db: &Db,
+    tenant: &Tenant,
+    customer: Sql,
+    channel: Sql,
+) -> Result<Read<Option<String>>, ApiError> {
+    Ok(Read::new(
+        latest_address_of(customer, channel).scoped(db, tenant)?,
+        read_address,
+    ))
 }
 
 /// The statement reading the channels the tenant's customer has an address on in this table (each
-/// once), for a caller's batch; `channel_accounts::channels_at` reads its answer. By the customer's
+/// once), for a caller's batch. By the customer's
 /// index: `+business_id` keeps SQLite off the key's business prefix, which would walk every
 /// address of the business (see the module note in `db`).
-pub fn channels_of(db: &Db, tenant: &Tenant, customer_id: &CustomerId) -> Result<Statement, ApiError> {
-    Ok(db
-        .scoped(
+pub fn channels_of(
+    db: &Db,
+    tenant: &Tenant,
+    customer_id: &CustomerId,
+) -> Result<Read<Vec<Channel>>, ApiError> {
+    Ok(Read::new(
+        db.scoped(
             tenant,
             "SELECT DISTINCT channel FROM customer_identities WHERE +business_id = ?1 AND customer_id = ?2",
         )
-        .bind(&[text(customer_id.as_str())])?)
+        .bind(&[text(customer_id.as_str())])?,
+        super::channel_accounts::read_channels,
+    ))
 }
 
 /// [`latest_address`] of the customer and on the channel the fragments select (a value or a
-/// subquery of one column each), for a caller's batch; [`address_at`] reads its answer. By the
+/// subquery of one column each), for a caller's batch. By the
 /// customer's index, as [`channels_of`].
 pub fn latest_address_of(customer: Sql, channel: Sql) -> Sql {
     Sql::compose(
@@ -89,13 +105,13 @@ pub fn latest_address_of(customer: Sql, channel: Sql) -> Sql {
     )
 }
 
-/// The address the statement of [`latest_address_of`] at `position` of a batch found.
-pub fn address_at(results: &[D1Result], position: usize) -> Result<Option<String>, ApiError> {
+/// The address the statement of [`latest_address_of`] found.
+fn read_address(answer: &D1Result) -> Result<Option<String>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         address: String,
     }
-    Ok(db::first_row::<Row>(results, position)?.map(|row| row.address))
+    Ok(db::first_row::<Row>(answer)?.map(|row| row.address))
 }
 
 /// The customer's addresses, as (channel, address).
@@ -155,7 +171,13 @@ mod tests {
         new: &CustomerId,
     ) -> usize {
         let statement = link(&fixture.db, tenant, channel, address, email, phone, new).must();
-        db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+        fixture
+            .db
+            .batch(vec![statement])
+            .await
+            .must()
+            .first()
+            .map_or(0, db::changes)
     }
 
     #[test]
@@ -243,17 +265,17 @@ mod tests {
                     "{description}"
                 );
                 let customer = Sql::new(":c").bind("c", text(expected.as_str()));
-                let found = latest_address_of(customer, Sql::new(":ch").bind("ch", text(channel)))
-                    .scoped(&fixture.db, &acme)
-                    .must()
-                    .all()
-                    .await
-                    .must();
-                assert_eq!(
-                    address_at(&[found], 0).must().as_deref(),
-                    Some(address),
-                    "{description}"
-                );
+                let found = latest_address_read(
+                    &fixture.db,
+                    &acme,
+                    customer,
+                    Sql::new(":ch").bind("ch", text(channel)),
+                )
+                .must()
+                .run()
+                .await
+                .must();
+                assert_eq!(found.as_deref(), Some(address), "{description}");
             }
         });
     }
@@ -302,9 +324,7 @@ mod tests {
                 None
             );
             let statement = channels_of(&fixture.db, &acme, &ann).must();
-            let mut channels =
-                crate::db::channel_accounts::channels_at(&fixture.db.batch(vec![statement]).await.must(), 0)
-                    .must();
+            let mut channels = statement.run().await.must();
             channels.sort_by_key(|channel| channel.as_str());
             assert_eq!(channels, [Channel::Facebook, Channel::Sms], "each once");
 

@@ -1,6 +1,7 @@
 //! `customers`: the customers of each business. Every statement is scoped by the tenant's
 //! business id (`?1`, or `:business` in composed statements).
 
+use crate::db::Read;
 use crate::db::crm_contacts::{self, CrmId};
 use crate::db::{self, HOLE, Sql, number, text};
 use crate::db::{Db, Statement};
@@ -188,7 +189,7 @@ fn by_key(db: &Db, tenant: &Tenant, key: &CustomerKey) -> Result<Statement, ApiE
 }
 
 /// The tenant's customer whose id the fragment `id` selects (one column), for a caller's batch;
-/// [`customer_at`] reads its answer. Our own id is the primary key: `+business_id` keeps SQLite
+/// [`with_id_read`] reads it. Our own id is the primary key: `+business_id` keeps SQLite
 /// on it (see the module note in `db`).
 pub fn with_id_of(id: Sql) -> Sql {
     id.within(&format!(
@@ -196,9 +197,9 @@ pub fn with_id_of(id: Sql) -> Sql {
     ))
 }
 
-/// The customer the statement of [`with_id_of`] at `position` of a batch found, or None.
-pub fn customer_at(results: &[D1Result], position: usize) -> Result<Option<Customer>, ApiError> {
-    db::first_row::<CustomerRow>(results, position)?
+/// The customer the statement of [`with_id_of`] found, or None.
+fn read_customer(answer: &D1Result) -> Result<Option<Customer>, ApiError> {
+    db::first_row::<CustomerRow>(answer)?
         .map(CustomerRow::into_customer)
         .transpose()
 }
@@ -255,19 +256,17 @@ async fn find_one_with_crm_ids(
         "SELECT id FROM customers WHERE business_id = :business AND {column} = :key"
     ))
     .bind("key", text(key.as_str()));
-    let results = db
-        .batch(vec![
-            by_key(db, tenant, key)?,
-            crm_contacts::crm_ids_of(named).scoped(db, tenant)?,
-        ])
-        .await?;
-    let Some(row) = db::first_row::<CustomerRow>(&results, 0)? else {
+    let mut batch = db::Batch::default();
+    let customer = batch.read(Read::new(by_key(db, tenant, key)?, read_customer));
+    let crm_ids = batch.read(Read::new(
+        crm_contacts::crm_ids_of(named).scoped(db, tenant)?,
+        crm_contacts::read_crm_ids,
+    ));
+    let answers = batch.run(db).await?;
+    let Some(customer) = answers.take(customer)? else {
         return Ok(None);
     };
-    Ok(Some((
-        row.into_customer()?,
-        crm_contacts::crm_ids_at(&results, 1)?,
-    )))
+    Ok(Some((customer, answers.take(crm_ids)?)))
 }
 
 /// The customer the first of `keys` that names one of the tenant's customers names; a request
@@ -283,26 +282,31 @@ pub async fn first_named(
     first_found(keys, named_by, |key| find_one(db, tenant, key)).await
 }
 
-/// The statements reading the customer each of `keys` names, in order, for a caller's batch
-/// (the request names one customer, usually by one key); [`first_named_at`] reads their answer.
-pub fn named_by(db: &Db, tenant: &Tenant, keys: &[CustomerKey]) -> Result<Vec<Statement>, ApiError> {
-    keys.iter().map(|key| by_key(db, tenant, key)).collect()
+/// The reads of the customer each of `keys` names, in order, for a caller's batch (the request
+/// names one customer, usually by one key); [`first_of`] picks the answer.
+pub fn named_by(
+    db: &Db,
+    tenant: &Tenant,
+    keys: &[CustomerKey],
+) -> Result<Vec<Read<Option<Customer>>>, ApiError> {
+    keys.iter()
+        .map(|key| Ok(Read::new(by_key(db, tenant, key)?, read_customer)))
+        .collect()
 }
 
-/// The customer the first of the `count` statements of [`named_by`] from `position` of a batch
-/// found, or the 404 that says how the request named the customer (`named_by`).
-pub fn first_named_at(
-    results: &[D1Result],
-    position: usize,
-    count: usize,
-    named_by: &str,
-) -> Result<Customer, ApiError> {
-    for at in position..position + count {
-        if let Some(customer) = customer_at(results, at)? {
-            return Ok(customer);
-        }
-    }
-    Err(not_named(named_by))
+/// The customer the first of the reads of [`named_by`] found, or the 404 that says how the
+/// request named the customer (`named_by`).
+pub fn first_of(found: Vec<Option<Customer>>, named_by: &str) -> Result<Customer, ApiError> {
+    found
+        .into_iter()
+        .flatten()
+        .next()
+        .ok_or_else(|| not_named(named_by))
+}
+
+/// The read of the tenant's customer whose id the fragment `id` selects ([`with_id_of`]).
+pub fn with_id_read(db: &Db, tenant: &Tenant, id: Sql) -> Result<Read<Option<Customer>>, ApiError> {
+    Ok(Read::new(with_id_of(id).scoped(db, tenant)?, read_customer))
 }
 
 /// The 404 of a request whose customer (named by `named_by`) is not there.
@@ -433,11 +437,7 @@ pub async fn find_known(
     tenant: &Tenant,
     drafts: &[&CustomerDraft],
 ) -> Result<Vec<KnownCustomer>, ApiError> {
-    known_of(
-        find_known_statement(db, tenant, drafts)?
-            .first::<KnownRow>(None)
-            .await?,
-    )
+    find_known_statement(db, tenant, drafts)?.run().await
 }
 
 /// What [`find_known_statement`] reads: the customers as one JSON text.
@@ -450,12 +450,12 @@ fn known_of(row: Option<KnownRow>) -> Result<Vec<KnownCustomer>, ApiError> {
     row.map_or(Ok(Vec::new()), |row| known_from_json(&row.known))
 }
 
-/// The statement of [`find_known`], for a batch; [`known_at`] reads what it found.
+/// The read of [`find_known`], for a batch.
 pub fn find_known_statement(
     db: &Db,
     tenant: &Tenant,
     drafts: &[&CustomerDraft],
-) -> Result<Statement, ApiError> {
+) -> Result<Read<Vec<KnownCustomer>>, ApiError> {
     // The rows come back as one JSON text: a thousand rows handed over one by one cost the
     // function more than D1 takes to find them.
     let sql = format!(
@@ -466,12 +466,15 @@ pub fn find_known_statement(
             &known_key_params(2)
         )
     );
-    Ok(db.scoped(tenant, sql).bind(&known_keys(drafts))?)
+    Ok(Read::new(
+        db.scoped(tenant, sql).bind(&known_keys(drafts))?,
+        read_known,
+    ))
 }
 
-/// The stored customers the statement of [`find_known_statement`] at `position` found.
-pub fn known_at(results: &[D1Result], position: usize) -> Result<Vec<KnownCustomer>, ApiError> {
-    known_of(db::first_row::<KnownRow>(results, position)?)
+/// The stored customers the statement of [`find_known_statement`] found.
+fn read_known(answer: &D1Result) -> Result<Vec<KnownCustomer>, ApiError> {
+    known_of(db::first_row::<KnownRow>(answer)?)
 }
 
 /// The kinds of the keys [`known_keys`] gives, in its order, bound from parameter `first` on.
@@ -1362,13 +1365,10 @@ mod tests {
             ];
             let named = first_named(&fixture.db, &acme, &keys, "id").await.must();
             assert_eq!(named.id, bob);
-            let statements = named_by(&fixture.db, &acme, &keys).must();
-            let results = fixture.db.batch(statements).await.must();
-            assert_eq!(
-                first_named_at(&results, 0, 3, "id").must().id,
-                bob,
-                "in a caller's batch"
-            );
+            let found = db::read_together(&fixture.db, named_by(&fixture.db, &acme, &keys).must())
+                .await
+                .must();
+            assert_eq!(first_of(found, "id").must().id, bob, "in a caller's batch");
             let missing = first_named(&fixture.db, &acme, &keys[..1], "external_id").await;
             let error = missing.err().unwrap_or_else(|| panic!("not found"));
             assert_eq!(
@@ -1488,7 +1488,11 @@ mod tests {
                 };
                 let statement = create_sender(&fixture.db, &acme, &sender, channel, address, &now).must();
                 let results = fixture.db.batch(vec![statement]).await.must();
-                assert_eq!(db::changes_at(&results, 0) == 1, created, "{description}");
+                assert_eq!(
+                    results.first().map_or(0, db::changes) == 1,
+                    created,
+                    "{description}"
+                );
                 assert_eq!(
                     found(&fixture, &acme, &CustomerKey::Id(id)).await.is_some(),
                     created,

@@ -165,8 +165,9 @@ pub async fn forget_copy(db: &Db, business: &BusinessId, from: Shard) -> Result<
 /// claims and its entry, if the entry is still at the revision of `entry` (409 otherwise).
 pub async fn forget_business(db: &Db, business: &BusinessId, entry: &Entry) -> Result<(), ApiError> {
     let directory = db.directory();
-    let results = directory
-        .batch(vec![
+    let changed = db::write_together(
+        &directory,
+        vec![
             directory
                 .unscoped("DELETE FROM business_shards WHERE business_id = ?1 AND revision = ?2")
                 .bind(&[text(business.as_str()), number(entry.revision)])?,
@@ -176,9 +177,10 @@ pub async fn forget_business(db: &Db, business: &BusinessId, entry: &Entry) -> R
                      AND NOT EXISTS (SELECT 1 FROM business_shards WHERE business_id = ?1)",
                 )
                 .bind(&[text(business.as_str())])?,
-        ])
-        .await?;
-    if db::changes_at(&results, 0) == 0 {
+        ],
+    )
+    .await?;
+    if changed.first() == Some(&0) {
         return Err(ApiError::conflict(format!(
             "business {business}'s directory entry changed while its restore was discarded; try again"
         )));

@@ -84,7 +84,13 @@ mod tests {
 
     async fn keep(fixture: &Fixture, tenant: &Tenant, channel: Channel, update: &StatusUpdate) -> usize {
         let statement = keep_unmatched(&fixture.db, tenant, channel, update, fixture.now()).must();
-        db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+        fixture
+            .db
+            .batch(vec![statement])
+            .await
+            .must()
+            .first()
+            .map_or(0, db::changes)
     }
 
     #[test]
@@ -165,9 +171,9 @@ mod tests {
                 .must(),
             ];
             statements.extend(apply_and_forget(&fixture.db, &acme, &sent.id, "SM1", &now).must());
-            let results = fixture.db.batch(statements).await.must();
+            let results = db::write_together(&fixture.db, statements).await.must();
             assert_eq!(
-                (db::changes_at(&results, 1), db::changes_at(&results, 2)),
+                (results[1], results[2]),
                 (1, 2),
                 "the most advanced applied; both forgotten"
             );
@@ -239,8 +245,8 @@ mod tests {
                 .must(),
             ];
             statements.extend(apply_and_forget(&fixture.db, &acme, &sent.id, "SM1", &now).must());
-            let results = fixture.db.batch(statements).await.must();
-            assert_eq!((db::changes_at(&results, 1), db::changes_at(&results, 2)), (0, 1));
+            let results = db::write_together(&fixture.db, statements).await.must();
+            assert_eq!((results[1], results[2]), (0, 1));
             let found = messages::by_ids(&fixture.db, &acme, &[&sent.id]).await.must();
             assert_eq!(found[0].status, MessageStatus::Delivered);
             assert!(fixture.rows("early_statuses", "business_id").is_empty());

@@ -13,6 +13,7 @@
 //! before subjects has none: it is general, and its vector is written again with the token by
 //! its link's next run ([`Stored::untagged`]).
 
+use crate::db::Read;
 use crate::db::{self, Db, Param, Sql, Statement, json_arrays, knowledge_run_seen, number, text};
 use domain::error::ApiError;
 use domain::ids::SourceId;
@@ -78,23 +79,21 @@ pub async fn stored_among(
     }
     let mut statements = Vec::new();
     for list in json_arrays(hashes)? {
-        statements.push(
+        statements.push(Read::<Vec<Row>>::rows(
             db.scoped(
                 tenant,
                 "SELECT hash, subject IS NOT NULL AS tagged FROM knowledge_chunks WHERE business_id = ?1 \
                  AND source_id = ?2 AND embedder = ?4 AND run_id IS NULL AND hash IN (SELECT value FROM json_each(?3))",
             )
             .bind(&[text(source.as_str()), text(&list), text(embedder)])?,
-        );
+        ));
     }
     let mut stored = Stored::default();
     if statements.is_empty() {
         return Ok(stored);
     }
-    let count = statements.len();
-    let answers = db.batch(statements).await?;
-    for at in 0..count {
-        for row in db::rows::<Row>(&answers, at)? {
+    for rows in db::read_together(db, statements).await? {
+        for row in rows {
             if row.tagged == 1 {
                 stored.tagged.insert(row.hash);
             } else {
@@ -122,23 +121,21 @@ pub async fn by_content(
     }
     let mut statements = Vec::new();
     for list in json_arrays(contents)? {
-        statements.push(
+        statements.push(Read::<Vec<Row>>::rows(
             db.scoped(
                 tenant,
                 "SELECT content_hash, id FROM knowledge_chunks WHERE business_id = ?1 AND source_id = ?2 \
                  AND content_hash IN (SELECT value FROM json_each(?3)) AND embedder = ?4 AND run_id IS NULL",
             )
             .bind(&[text(source.as_str()), text(&list), text(embedder)])?,
-        );
+        ));
     }
     let mut found = HashMap::new();
     if statements.is_empty() {
         return Ok(found);
     }
-    let count = statements.len();
-    let answers = db.batch(statements).await?;
-    for at in 0..count {
-        for row in db::rows::<Row>(&answers, at)? {
+    for rows in db::read_together(db, statements).await? {
+        for row in rows {
             found.insert(row.content_hash, row.id);
         }
     }

@@ -1,7 +1,9 @@
 //! `knowledge_links`: a source on one channel, active or not. The API's entries are these rows;
 //! search reads them to know which sources answer on a page's channel.
 
+use crate::db::Batch;
 use crate::db::Db;
+use crate::db::Read;
 use crate::db::{self, json_list, number, optional_text, text};
 use domain::error::ApiError;
 use domain::ids::SourceId;
@@ -128,26 +130,28 @@ pub async fn delete(
     struct Left {
         left: usize,
     }
-    let results = db
-        .batch(vec![
-            db.scoped(
-                tenant,
-                "DELETE FROM knowledge_links WHERE business_id = ?1 AND source_id = ?2 \
-                 AND channel IN (SELECT value FROM json_each(?3))",
-            )
-            .bind(&[
-                text(source.as_str()),
-                json_list(channels.iter().map(|channel| channel.as_str())),
-            ])?,
-            db.scoped(
-                tenant,
-                "SELECT COUNT(*) AS left FROM knowledge_links WHERE business_id = ?1 AND source_id = ?2",
-            )
-            .bind(&[text(source.as_str())])?,
-        ])
-        .await?;
-    let left = db::first_row::<Left>(&results, 1)?.map_or(0, |row| row.left);
-    Ok((db::changes_at(&results, 0), left))
+    let mut batch = Batch::default();
+    let deleted = batch.write(
+        db.scoped(
+            tenant,
+            "DELETE FROM knowledge_links WHERE business_id = ?1 AND source_id = ?2 \
+             AND channel IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(&[
+            text(source.as_str()),
+            json_list(channels.iter().map(|channel| channel.as_str())),
+        ])?,
+    );
+    let left = batch.read(Read::<Option<Left>>::first(
+        db.scoped(
+            tenant,
+            "SELECT COUNT(*) AS left FROM knowledge_links WHERE business_id = ?1 AND source_id = ?2",
+        )
+        .bind(&[text(source.as_str())])?,
+    ));
+    let answers = batch.run(db).await?;
+    let left = answers.take(left)?.map_or(0, |row| row.left);
+    Ok((answers.changes(deleted), left))
 }
 
 /// The sources active on a page's channel, whatever they hold: the general ones, the

@@ -5,6 +5,7 @@
 //! Credentials (the API key, the custom headers, a webhook link's signing secret) are one JSON
 //! object sealed as one value, bound to the source's id, as connectors' secrets are.
 
+use crate::db::Read;
 use crate::db::directory::Moving;
 use crate::db::{self, Db, Statement, number, optional_number, optional_text, text};
 use crate::runtime::D1Result;
@@ -539,8 +540,9 @@ pub async fn update_settings(
 /// inactive, if anything); no fetch when no channel has it active.
 /// True when it became due now (the caller hands it to the fetcher).
 pub async fn reschedule(db: &Db, tenant: &Tenant, id: &SourceId, now: &str) -> Result<bool, ApiError> {
-    let results = db
-        .batch(vec![
+    let changed = db::write_together(
+        db,
+        vec![
             db.scoped(tenant, "UPDATE knowledge_sources SET next_fetch_at = NULL, updated_at = ?3 \
                  WHERE business_id = ?1 AND id = ?2 AND next_fetch_at IS NOT NULL \
                  AND NOT EXISTS (SELECT 1 FROM knowledge_links WHERE source_id = ?2 AND is_active = 1)",
@@ -552,9 +554,10 @@ pub async fn reschedule(db: &Db, tenant: &Tenant, id: &SourceId, now: &str) -> R
                  AND EXISTS (SELECT 1 FROM knowledge_links WHERE source_id = ?2 AND is_active = 1)",
             )
             .bind(&[text(id.as_str()), text(now)])?,
-        ])
-        .await?;
-    Ok(db::changes_at(&results, 1) == 1)
+        ],
+    )
+    .await?;
+    Ok(changed.get(1) == Some(&1))
 }
 
 /// What asking for a fetch found.
@@ -1058,19 +1061,19 @@ pub async fn unlease(db: &Db, tenant: &Tenant, id: &SourceId) -> Result<(), ApiE
 
 /// The statement reading the shard's CRM links whose fetches are failing, as the "link failing"
 /// rule measures them (`domain::alerts`): fetches failed in a row. At most `limit`, businesses
-/// being moved left out; [`alert_measures_at`] reads its answer.
-pub fn alert_measures(db: &Db, moving: &Moving, limit: usize) -> Result<Statement, ApiError> {
-    Ok(db
+/// being moved left out.
+pub fn alert_measures(db: &Db, moving: &Moving, limit: usize) -> Result<Read<Vec<Measure>>, ApiError> {
+    Ok(Read::new(db
         .unscoped(
             // `state = 'failing'` as the partial index knowledge_sources_failing names it.
             "SELECT business_id, id, name, failures FROM knowledge_sources WHERE state = 'failing' AND failures > 0 \
              AND business_id NOT IN (SELECT value FROM json_each(?1)) ORDER BY business_id, id LIMIT ?2",
         )
-        .bind(&[moving.param(), number(limit as i64)])?)
+        .bind(&[moving.param(), number(limit as i64)])?, read_alert_measures))
 }
 
-/// The measures the statement of [`alert_measures`] at `position` of a batch read.
-pub fn alert_measures_at(results: &[D1Result], position: usize) -> Result<Vec<Measure>, ApiError> {
+/// The measures the statement of [`alert_measures`] read.
+fn read_alert_measures(answer: &D1Result) -> Result<Vec<Measure>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         business_id: BusinessId,
@@ -1078,7 +1081,7 @@ pub fn alert_measures_at(results: &[D1Result], position: usize) -> Result<Vec<Me
         name: String,
         failures: i64,
     }
-    Ok(db::rows::<Row>(results, position)?
+    Ok(db::rows::<Row>(answer)?
         .into_iter()
         .map(|row| alerts::link_measure(row.business_id, row.id, row.name, row.failures))
         .collect())

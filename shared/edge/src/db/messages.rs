@@ -3,6 +3,7 @@
 //! `queued → sent → delivered → read` (or `failed`) and never back. Every statement is scoped by
 //! the tenant, but for the sweep's, which look for lost sends across businesses.
 
+use crate::db::Read;
 use crate::db::directory::Moving;
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
@@ -182,8 +183,8 @@ pub fn insert_outbound(
     content: &str,
     options: &SendOptions<'_>,
     now: Timestamp,
-) -> Result<Statement, ApiError> {
-    Ok(db
+) -> Result<Read<Option<InsertedOutbound>>, ApiError> {
+    Ok(Read::first(db
         .scoped(tenant, format!(
             "INSERT INTO messages (id, business_id, conversation_id, customer_id, channel, direction, content, status, \
              created_us, updated_at, send_subject, send_media_base_url, send_reply_to, send_privately) \
@@ -205,7 +206,7 @@ pub fn insert_outbound(
             text(options.reply.map_or("", |reply| reply.post_id.as_str())),
             db::optional_text(options.reply.map(|reply| reply.comment_id.as_str())),
             number(i64::from(options.reply.is_some_and(|reply| reply.privately))),
-        ])?)
+        ])?))
 }
 
 /// What [`insert_outbound`] returns.
@@ -339,34 +340,39 @@ pub fn outbound_column(id: &MessageId, column: &'static str) -> Sql {
     .bind("message", text(id.as_str()))
 }
 
-/// The statement reading the tenant's outbound message `id`; [`outbound_at`] reads its answer.
-pub fn outbound(db: &Db, tenant: &Tenant, id: &MessageId) -> Result<Statement, ApiError> {
-    outbound_column(id, MESSAGE_COLUMNS).scoped(db, tenant)
+/// The statement reading the tenant's outbound message `id`.
+pub fn outbound(db: &Db, tenant: &Tenant, id: &MessageId) -> Result<Read<Option<Message>>, ApiError> {
+    Ok(Read::new(
+        outbound_column(id, MESSAGE_COLUMNS).scoped(db, tenant)?,
+        read_outbound,
+    ))
 }
 
-/// The statement reading which comment the outbound message `id` answers, if any;
-/// [`reply_at`] reads its answer.
-pub fn reply(db: &Db, tenant: &Tenant, id: &MessageId) -> Result<Statement, ApiError> {
-    outbound_column(id, "send_reply_to, send_privately").scoped(db, tenant)
+/// The statement reading which comment the outbound message `id` answers, if any.
+pub fn reply(db: &Db, tenant: &Tenant, id: &MessageId) -> Result<Read<Option<(String, bool)>>, ApiError> {
+    Ok(Read::new(
+        outbound_column(id, "send_reply_to, send_privately").scoped(db, tenant)?,
+        read_reply,
+    ))
 }
 
-/// The comment the statement of [`reply`] at `position` found the message answers: its id, and
+/// The comment the statement of [`reply`] found the message answers: its id, and
 /// whether the answer goes privately.
-pub fn reply_at(results: &[D1Result], position: usize) -> Result<Option<(String, bool)>, ApiError> {
+fn read_reply(answer: &D1Result) -> Result<Option<(String, bool)>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         send_reply_to: Option<String>,
         send_privately: i64,
     }
-    Ok(db::first_row::<Row>(results, position)?.and_then(|row| {
+    Ok(db::first_row::<Row>(answer)?.and_then(|row| {
         row.send_reply_to
             .map(|comment| (comment, row.send_privately != 0))
     }))
 }
 
-/// The message the statement of [`outbound`] at `position` of a batch found, or None.
-pub fn outbound_at(results: &[D1Result], position: usize) -> Result<Option<Message>, ApiError> {
-    db::first_row::<MessageRow>(results, position)?
+/// The message the statement of [`outbound`] found, or None.
+fn read_outbound(answer: &D1Result) -> Result<Option<Message>, ApiError> {
+    db::first_row::<MessageRow>(answer)?
         .map(MessageRow::into_message)
         .transpose()
 }
@@ -709,7 +715,13 @@ mod on_data {
 
     /// Runs one statement alone: how many rows it changed.
     async fn run(fixture: &Fixture, statement: Statement) -> usize {
-        db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+        fixture
+            .db
+            .batch(vec![statement])
+            .await
+            .must()
+            .first()
+            .map_or(0, db::changes)
     }
 
     async fn status_of(
@@ -1059,12 +1071,8 @@ mod on_data {
                     .must()
                     .is_empty()
             );
-            let found = fixture
-                .db
-                .batch(vec![outbound(&fixture.db, &globex, &sent.id).must()])
-                .await
-                .must();
-            assert!(outbound_at(&found, 0).must().is_none());
+            let found = outbound(&fixture.db, &globex, &sent.id).must().run().await.must();
+            assert!(found.is_none());
             for statement in [
                 advance(
                     &fixture.db,
@@ -1474,12 +1482,12 @@ mod on_data {
             let value: serde_json::Value =
                 serde_json::from_str(snapshot["snapshot"].as_str().unwrap_or_default()).must();
             let message = from_snapshot(value["message"].clone()).must();
-            let read = fixture
-                .db
-                .batch(vec![outbound(&fixture.db, &acme, &sent.id).must()])
+            let read = outbound(&fixture.db, &acme, &sent.id)
+                .must()
+                .run()
                 .await
-                .must();
-            let read = outbound_at(&read, 0).must().unwrap_or_else(|| panic!("found"));
+                .must()
+                .unwrap_or_else(|| panic!("found"));
             assert_eq!(message, read);
             let customer = crate::db::customers::from_snapshot(value["customer"].clone()).must();
             assert_eq!((customer.id, customer.name.as_str()), (ann, "Ann"));

@@ -16,6 +16,7 @@
 //! ORDER BY column keeps a lookup on its key's index instead of the index that is already sorted.
 //! `statements.rs` holds the plans of the fixed statements to this (`WALKS`).
 
+mod batch;
 mod d1;
 pub mod directory;
 mod error;
@@ -66,13 +67,13 @@ pub mod webhook_endpoints;
 pub mod webhook_events;
 
 pub use crate::runtime::{D1Result, Param};
+pub use batch::{Answers, Batch, Handle, Read, Written, read_together, write_together};
 pub use d1::{Db, Statement};
 pub use error::{Error, Violation};
 pub use placements::Shard;
 
 use domain::error::ApiError;
 use domain::tenant::Tenant;
-use serde::de::DeserializeOwned;
 
 /// Rows are written as JSON arrays bound to one parameter (`json_each(?)`); each array stays below
 /// this size, well inside D1's statement limit.
@@ -163,23 +164,7 @@ pub fn listed<'a>(ids: impl IntoIterator<Item = &'a str>) -> Sql {
     Sql::new("SELECT value FROM json_each(:listed)").bind("listed", json_list(ids))
 }
 
-/// The rows the statement at `position` of a batch returned.
-pub fn rows<T: DeserializeOwned>(results: &[D1Result], position: usize) -> Result<Vec<T>, ApiError> {
-    let result = results.get(position).ok_or_else(|| {
-        ApiError::internal(
-            "reading a D1 batch",
-            format!("no result for statement {position} of {}", results.len()),
-        )
-    })?;
-    result
-        .results::<T>()
-        .map_err(|error| ApiError::internal("reading a stored row", error))
-}
-
-/// The first row the statement at `position` of a batch returned, if any.
-pub fn first_row<T: DeserializeOwned>(results: &[D1Result], position: usize) -> Result<Option<T>, ApiError> {
-    Ok(rows(results, position)?.into_iter().next())
-}
+pub use batch::{first as first_row, rows};
 
 /// How many rows the statement that gave `result` changed.
 pub fn changes(result: &D1Result) -> usize {
@@ -189,11 +174,6 @@ pub fn changes(result: &D1Result) -> usize {
         .flatten()
         .and_then(|meta| meta.changes)
         .unwrap_or(0)
-}
-
-/// How many rows the statement at `position` of a batch changed (0 when there is none).
-pub fn changes_at(results: &[D1Result], position: usize) -> usize {
-    results.get(position).map_or(0, changes)
 }
 
 /// The business a statement finds, read as a tenant: the operator's way to the business that owns

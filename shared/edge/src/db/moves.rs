@@ -4,6 +4,7 @@
 //! copied with the columns it was read with, as it was stored, but for a table's renumbered key and
 //! the columns SQLite computes.
 
+use crate::db::Read;
 use crate::db::{Db, Param, Statement, number, text};
 use domain::error::ApiError;
 use domain::ids::BusinessId;
@@ -242,14 +243,14 @@ pub async fn last_rowids(db: &Db, business: &BusinessId) -> Result<Vec<(i64, usi
     }
     let mut statements = Vec::with_capacity(MOVED_TABLES.len());
     for table in &MOVED_TABLES {
-        statements.push(db.unscoped(last_rowid(table)).bind(&[text(business.as_str())])?);
+        let statement = db.unscoped(last_rowid(table)).bind(&[text(business.as_str())])?;
+        statements.push(Read::<Option<Last>>::first(statement));
     }
-    let results = db.batch(statements).await?;
-    (0..MOVED_TABLES.len())
-        .map(|at| {
-            Ok(crate::db::first_row::<Last>(&results, at)?.map_or((0, 0), |last| (last.last, last.held)))
-        })
-        .collect()
+    Ok(crate::db::read_together(db, statements)
+        .await?
+        .into_iter()
+        .map(|last| last.map_or((0, 0), |last| (last.last, last.held)))
+        .collect())
 }
 
 /// How many rows of each table of [`MOVED_TABLES`] the business has on the shard of `db`.
@@ -260,12 +261,14 @@ pub async fn counts(db: &Db, business: &BusinessId) -> Result<Vec<usize>, ApiErr
     }
     let mut statements = Vec::with_capacity(MOVED_TABLES.len());
     for table in &MOVED_TABLES {
-        statements.push(db.unscoped(count(table)).bind(&[text(business.as_str())])?);
+        let statement = db.unscoped(count(table)).bind(&[text(business.as_str())])?;
+        statements.push(Read::<Option<Count>>::first(statement));
     }
-    let results = db.batch(statements).await?;
-    (0..MOVED_TABLES.len())
-        .map(|at| Ok(crate::db::first_row::<Count>(&results, at)?.map_or(0, |count| count.held)))
-        .collect()
+    Ok(crate::db::read_together(db, statements)
+        .await?
+        .into_iter()
+        .map(|count| count.map_or(0, |count| count.held))
+        .collect())
 }
 
 #[cfg(test)]
@@ -707,13 +710,12 @@ mod tests {
             .event(tenant, EventType::MessageSent, sent.id.as_str())
             .await
             .unwrap_or_else(|| panic!("recorded"));
-        let results = db
-            .batch(vec![
-                webhook_deliveries::first_due(db, tenant, std::slice::from_ref(&event)).must(),
-            ])
+        let delivery = webhook_deliveries::first_due(db, tenant, std::slice::from_ref(&event))
+            .must()
+            .run()
             .await
-            .must();
-        let delivery = webhook_deliveries::first_due_at(&results, 0).must().remove(0);
+            .must()
+            .remove(0);
         db.batch(vec![
             webhook_deliveries::hand_on(db, tenant, &[&delivery], now).must(),
             webhook_events::dispatched(db, tenant, &[(&event, Some("{}"))], now).must(),

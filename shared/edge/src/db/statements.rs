@@ -1035,7 +1035,7 @@ const WALKS: &[(&str, &str, &str, &str)] = &[
     // A business's few rows of configuration: its connectors, endpoints, sources and links.
     (
         "crm_connectors",
-        "enabled_statement",
+        "enabled_read",
         "crm_connectors",
         "a business's connectors",
     ),

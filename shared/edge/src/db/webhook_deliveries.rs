@@ -3,6 +3,7 @@
 //! the tenant, but for the sweep, which looks for lost work across businesses and deletes the
 //! deliveries of events past retention.
 
+use crate::db::Read;
 use crate::db::directory::Moving;
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
@@ -18,9 +19,9 @@ use serde::Deserialize;
 /// that a dispatch repeated (the queue's redelivery, the sweep's) attempts nothing twice that
 /// the first recorded. Nothing is written before a first attempt: its delivery gets a row only
 /// if the attempt does not settle it ([`insert`]), and is known meanwhile by its id
-/// ([`DeliveryId::of`]). Read with [`first_due_at`].
-pub fn first_due(db: &Db, tenant: &Tenant, event_ids: &[EventId]) -> Result<Statement, ApiError> {
-    Ok(db
+/// ([`DeliveryId::of`]). It reads as the deliveries due.
+pub fn first_due(db: &Db, tenant: &Tenant, event_ids: &[EventId]) -> Result<Read<Vec<Claimed>>, ApiError> {
+    Ok(Read::new(db
         .scoped(tenant, "SELECT e.id AS endpoint_id, ev.id AS event_id, ev.type AS event_type \
              FROM webhook_events ev JOIN webhook_endpoints e ON e.business_id = ev.business_id \
              WHERE +ev.business_id = ?1 AND ev.id IN (SELECT value FROM json_each(?2)) \
@@ -31,20 +32,20 @@ pub fn first_due(db: &Db, tenant: &Tenant, event_ids: &[EventId]) -> Result<Stat
                AND a.endpoint_id = e.id AND a.delivery_id IS NOT NULL) \
              ORDER BY ev.created_us",
         )
-        .bind(&[db::json_list(event_ids.iter().map(EventId::as_str))])?)
+        .bind(&[db::json_list(event_ids.iter().map(EventId::as_str))])?, read_first_due))
 }
 
 /// The first attempts a [`first_due`] statement found, each claimed without a lease (no other
 /// worker can claim a delivery that has no row) and without its body, which the dispatch has
 /// with its events.
-pub fn first_due_at(results: &[D1Result], position: usize) -> Result<Vec<Claimed>, ApiError> {
+fn read_first_due(answer: &D1Result) -> Result<Vec<Claimed>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         endpoint_id: EndpointId,
         event_id: EventId,
         event_type: String,
     }
-    Ok(db::rows::<Row>(results, position)?
+    Ok(db::rows::<Row>(answer)?
         .into_iter()
         .map(|row| Claimed {
             delivery_id: DeliveryId::of(&row.endpoint_id, &row.event_id),
@@ -440,10 +441,13 @@ pub async fn replay(
                 number(to.micros()),
             ])?,
     };
-    statements.push(statement);
-    let replayed = statements.len() - 1;
-    let results = db.batch(statements).await?;
-    Ok(db::rows::<Row>(&results, replayed)?
+    let mut batch = db::Batch::default();
+    batch.push(statements);
+    let replayed = batch.read(db::Read::<Vec<Row>>::rows(statement));
+    Ok(batch
+        .run(db)
+        .await?
+        .take(replayed)?
         .into_iter()
         .map(|row| row.id)
         .collect())
@@ -509,15 +513,7 @@ mod tests {
     /// a retrying worker holds.
     async fn dispatch(fixture: &Fixture, tenant: &Tenant, events: &[EventId], token: &str) -> Vec<Claimed> {
         let now = fixture.now();
-        let due = first_due_at(
-            &fixture
-                .db
-                .batch(vec![first_due(&fixture.db, tenant, events).must()])
-                .await
-                .must(),
-            0,
-        )
-        .must();
+        let due = first_due(&fixture.db, tenant, events).must().run().await.must();
         if due.is_empty() {
             return due;
         }
@@ -561,7 +557,13 @@ mod tests {
 
     /// Runs one statement alone: how many rows it changed.
     async fn run(fixture: &Fixture, statement: Statement) -> usize {
-        db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+        fixture
+            .db
+            .batch(vec![statement])
+            .await
+            .must()
+            .first()
+            .map_or(0, db::changes)
     }
 
     async fn settle_now(
@@ -630,8 +632,8 @@ mod tests {
             );
             let events = [created_event.clone(), updated_event.clone()];
             let due = |tenant: &Tenant| {
-                let (db, statement) = (&fixture.db, first_due(&fixture.db, tenant, &events).must());
-                async move { first_due_at(&db.batch(vec![statement]).await.must(), 0).must() }
+                let statement = first_due(&fixture.db, tenant, &events).must();
+                async move { statement.run().await.must() }
             };
             let claimed = due(&acme).await;
             let mut pairs: Vec<(EndpointId, EventId)> = claimed
@@ -722,9 +724,11 @@ mod tests {
             let endpoint = fixture.endpoint(&acme, &[EventType::CustomerCreated]).await;
             let id = event(&fixture, &acme, EventType::CustomerCreated).await;
             let now = fixture.now();
-            let statement = first_due(&fixture.db, &acme, std::slice::from_ref(&id)).must();
-            let results = fixture.db.batch(vec![statement]).await.must();
-            let claimed = first_due_at(&results, 0).must();
+            let claimed = first_due(&fixture.db, &acme, std::slice::from_ref(&id))
+                .must()
+                .run()
+                .await
+                .must();
             assert_eq!(claimed.len(), 1);
             assert_eq!(claimed[0].payload, None, "no body fixed yet");
             let abandoned = || abandon(&fixture.db, &acme, &claimed[0], "its message is gone", now).must();

@@ -83,7 +83,7 @@ const ENDPOINT_COLUMNS: &str = "id, name, url, events, secret, previous_secret, 
      disabled_reason, retry_schedule, timeout_seconds, disable_after_seconds, failing_since_us, created_at, updated_at, revision, seed_signs_new";
 
 #[derive(Deserialize)]
-struct EndpointRow {
+pub struct EndpointRow {
     id: EndpointId,
     name: String,
     url: String,
@@ -130,14 +130,14 @@ async fn sealed_secrets(
 
 /// An endpoint as read, with what its row stores in the secret columns (for a compare-and-set)
 /// and, when they should be written again sealed under the current key, their clear values.
-struct Read {
+struct Opened {
     endpoint: Endpoint,
     stored: (String, Option<String>),
     to_reseal: Option<(String, Option<String>)>,
 }
 
 impl EndpointRow {
-    async fn open(self, keys: &Keyring) -> Result<Read, ApiError> {
+    async fn open(self, keys: &Keyring) -> Result<Opened, ApiError> {
         let secret = secrets_key::open(keys, &place("secret", &self.id), &self.secret).await?;
         let previous = match self.previous_secret.as_deref() {
             Some(stored) => Some(secrets_key::open(keys, &place("previous_secret", &self.id), stored).await?),
@@ -169,7 +169,7 @@ impl EndpointRow {
             revision: self.revision,
             seed_signs_new: self.seed_signs_new != 0,
         };
-        Ok(Read {
+        Ok(Opened {
             endpoint,
             stored,
             to_reseal,
@@ -341,35 +341,34 @@ pub async fn update(db: &Db, keys: &Keyring, tenant: &Tenant, endpoint: &Endpoin
 }
 
 pub async fn list(db: &Db, keys: &Keyring, tenant: &Tenant) -> Result<Vec<Endpoint>, ApiError> {
-    listed(
-        db,
-        keys,
-        tenant,
-        &db.batch(vec![list_statement(db, tenant)]).await?,
-        0,
-    )
-    .await
+    let sealed = list_read(db, tenant).run().await?;
+    listed(db, keys, tenant, sealed).await
 }
 
-/// The statement of [`list`], for a caller's batch; [`listed`] reads its answer.
-pub fn list_statement(db: &Db, tenant: &Tenant) -> Statement {
-    db.scoped(
-        tenant,
-        format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE business_id = ?1 ORDER BY created_at, id"
+/// Endpoints as stored, their secrets sealed: what a batch reads, opened by [`listed`] after.
+pub struct Sealed(Vec<EndpointRow>);
+
+/// The read of [`list`], for a caller's batch.
+pub fn list_read(db: &Db, tenant: &Tenant) -> db::Read<Sealed> {
+    db::Read::new(
+        db.scoped(
+            tenant,
+            format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE business_id = ?1 ORDER BY created_at, id"
+            ),
         ),
+        |answer| Ok(Sealed(db::rows(answer)?)),
     )
 }
 
-/// The endpoints a [`list_statement`] at `position` of a batch found, their secrets opened.
+/// The endpoints a [`list_read`] found, their secrets opened.
 pub async fn listed(
     db: &Db,
     keys: &Keyring,
     tenant: &Tenant,
-    results: &[D1Result],
-    position: usize,
+    sealed: Sealed,
 ) -> Result<Vec<Endpoint>, ApiError> {
-    open_all(db, keys, tenant, db::rows::<EndpointRow>(results, position)?).await
+    open_all(db, keys, tenant, sealed.0).await
 }
 
 pub async fn find(
@@ -389,15 +388,22 @@ pub async fn find(
     Ok(open_all(db, keys, tenant, row.into_iter().collect()).await?.pop())
 }
 
-/// The statement that removes the endpoint (after its deliveries and their log: see
-/// `webhook_deliveries::delete_of_endpoint` and `webhook_attempts::delete_of_endpoint`).
-pub fn delete(db: &Db, tenant: &Tenant, id: &EndpointId) -> Result<Statement, ApiError> {
-    Ok(db
-        .scoped(
+/// Removes the endpoint with its deliveries and their log, in one transaction; false when the
+/// tenant has no such endpoint.
+pub async fn delete(db: &Db, tenant: &Tenant, id: &EndpointId) -> Result<bool, ApiError> {
+    let mut batch = db::Batch::default();
+    batch.push([
+        db::webhook_attempts::delete_of_endpoint(db, tenant, id)?,
+        db::webhook_deliveries::delete_of_endpoint(db, tenant, id)?,
+    ]);
+    let endpoint = batch.write(
+        db.scoped(
             tenant,
             "DELETE FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2",
         )
-        .bind(&[text(id.as_str())])?)
+        .bind(&[text(id.as_str())])?,
+    );
+    Ok(batch.run(db).await?.changes(endpoint) == 1)
 }
 
 /// What the attempt does to its endpoint's health.
@@ -478,35 +484,38 @@ pub async fn take_test_slot(
     }
     let window_us = window_seconds * 1_000_000;
     let endpoint = text(id.as_str());
-    let results = db
-        .batch(vec![
-            db.scoped(
-                tenant,
-                "UPDATE webhook_endpoints SET \
+    let mut batch = db::Batch::default();
+    let taken = batch.write(
+        db.scoped(
+            tenant,
+            "UPDATE webhook_endpoints SET \
                  tests_in_window = CASE WHEN tests_window_us IS NULL OR tests_window_us <= ?3 - ?4 THEN 1 \
                    ELSE tests_in_window + 1 END, \
                  tests_window_us = CASE WHEN tests_window_us IS NULL OR tests_window_us <= ?3 - ?4 THEN ?3 \
                    ELSE tests_window_us END \
                  WHERE business_id = ?1 AND id = ?2 \
                  AND (tests_window_us IS NULL OR tests_window_us <= ?3 - ?4 OR tests_in_window < ?5)",
-            )
-            .bind(&[
-                endpoint.clone(),
-                number(now.micros()),
-                number(window_us),
-                number(i64::from(per_window)),
-            ])?,
-            db.scoped(
-                tenant,
-                "SELECT tests_window_us FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2",
-            )
-            .bind(&[endpoint])?,
-        ])
-        .await?;
-    if db::changes_at(&results, 0) == 1 {
+        )
+        .bind(&[
+            endpoint.clone(),
+            number(now.micros()),
+            number(window_us),
+            number(i64::from(per_window)),
+        ])?,
+    );
+    let window = batch.read(db::Read::<Option<Row>>::first(
+        db.scoped(
+            tenant,
+            "SELECT tests_window_us FROM webhook_endpoints WHERE business_id = ?1 AND id = ?2",
+        )
+        .bind(&[endpoint])?,
+    ));
+    let answers = batch.run(db).await?;
+    if answers.changes(taken) == 1 {
         return Ok(None);
     }
-    let opened = db::first_row::<Row>(&results, 1)?
+    let opened = answers
+        .take(window)?
         .and_then(|row| row.tests_window_us)
         .unwrap_or(now.micros());
     let wait_us = (opened + window_us - now.micros()).max(1_000_000);
@@ -515,9 +524,13 @@ pub async fn take_test_slot(
 
 /// The statement reading what the alert rules read of the shard's endpoints (`domain::alerts`):
 /// those failing, and those disabled for failing (not by their business); at most `limit`,
-/// businesses being moved left out. [`alert_signals_at`] reads its answer.
-pub fn alert_signals(db: &Db, moving: &Moving, limit: usize) -> Result<Statement, ApiError> {
-    Ok(db
+/// businesses being moved left out.
+pub fn alert_signals(
+    db: &Db,
+    moving: &Moving,
+    limit: usize,
+) -> Result<db::Read<Vec<EndpointSignals>>, ApiError> {
+    Ok(db::Read::new(db
         .unscoped(
             // The first term as the partial index webhook_endpoints_unwell names it.
             "SELECT business_id, id, name, enabled, failing_since_us FROM webhook_endpoints \
@@ -525,11 +538,11 @@ pub fn alert_signals(db: &Db, moving: &Moving, limit: usize) -> Result<Statement
              OR (enabled = 0 AND disabled_reason <> ?1)) \
              AND business_id NOT IN (SELECT value FROM json_each(?2)) ORDER BY business_id, id LIMIT ?3",
         )
-        .bind(&[text(DISABLED_BY_BUSINESS), moving.param(), number(limit as i64)])?)
+        .bind(&[text(DISABLED_BY_BUSINESS), moving.param(), number(limit as i64)])?, read_alert_signals))
 }
 
-/// The endpoints the statement of [`alert_signals`] at `position` of a batch read.
-pub fn alert_signals_at(results: &[D1Result], position: usize) -> Result<Vec<EndpointSignals>, ApiError> {
+/// The endpoints the statement of [`alert_signals`] read.
+fn read_alert_signals(answer: &D1Result) -> Result<Vec<EndpointSignals>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         business_id: BusinessId,
@@ -538,7 +551,7 @@ pub fn alert_signals_at(results: &[D1Result], position: usize) -> Result<Vec<End
         enabled: i64,
         failing_since_us: Option<i64>,
     }
-    Ok(db::rows::<Row>(results, position)?
+    Ok(db::rows::<Row>(answer)?
         .into_iter()
         .map(|row| EndpointSignals {
             business_id: row.business_id,
@@ -586,7 +599,13 @@ mod tests {
 
     /// Runs one statement alone: how many rows it changed.
     async fn run(fixture: &Fixture, statement: Statement) -> usize {
-        db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+        fixture
+            .db
+            .batch(vec![statement])
+            .await
+            .must()
+            .first()
+            .map_or(0, db::changes)
     }
 
     #[test]
@@ -771,19 +790,13 @@ mod tests {
                 .await,
                 0
             );
-            assert_eq!(
-                run(&fixture, delete(&fixture.db, &globex, &endpoint.id).must()).await,
-                0
-            );
+            assert!(!delete(&fixture.db, &globex, &endpoint.id).await.must());
             let read = one(&fixture, &acme, &endpoint.id).await;
             assert_eq!(
                 (read.url, read.enabled, read.revision, read.failing_since_us),
                 (endpoint.url, true, 0, None)
             );
-            assert_eq!(
-                run(&fixture, delete(&fixture.db, &acme, &endpoint.id).must()).await,
-                1
-            );
+            assert!(delete(&fixture.db, &acme, &endpoint.id).await.must());
             assert!(list(&fixture.db, &keys, &acme).await.must().is_empty());
         });
     }

@@ -6,6 +6,7 @@
 //! as the change left it; its body is fixed when it is first dispatched. Once every delivery of
 //! an event is settled and the retention period has passed, retention deletes it.
 
+use crate::db::Read;
 use crate::db::directory::Moving;
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
@@ -127,8 +128,11 @@ pub fn record_found(
     id: &EventId,
     kind: EventType,
     found: Sql,
-) -> Result<Statement, ApiError> {
-    record_found_sql(base_url, now, id, kind, found).scoped(db, tenant)
+) -> Result<Read<Vec<EventId>>, ApiError> {
+    Ok(Read::new(
+        record_found_sql(base_url, now, id, kind, found).scoped(db, tenant)?,
+        read_recorded,
+    ))
 }
 
 /// The SQL of [`record_found`].
@@ -182,8 +186,7 @@ fn event_rows(events: &[NewEvent]) -> String {
 }
 
 /// The statement that records `events` when the batch it joins commits, and returns the ids it
-/// wrote ([`recorded`] reads them). `base_url`: this deployment's public origin, for download
-/// links in the payload.
+/// wrote. `base_url`: this deployment's public origin, for download links in the payload.
 pub fn record(
     db: &Db,
     tenant: &Tenant,
@@ -191,8 +194,11 @@ pub fn record(
     now: Timestamp,
     events: &[NewEvent],
     guard: Guard,
-) -> Result<Statement, ApiError> {
-    record_sql(base_url, now, events, guard)?.scoped(db, tenant)
+) -> Result<Read<Vec<EventId>>, ApiError> {
+    Ok(Read::new(
+        record_sql(base_url, now, events, guard)?.scoped(db, tenant)?,
+        read_recorded,
+    ))
 }
 
 /// The SQL of [`record`].
@@ -248,16 +254,13 @@ pub fn none_recorded(kind: EventType, subject_id: impl std::fmt::Display) -> Sql
     .bind("recorded_type", text(kind.as_str()))
 }
 
-/// The event ids a [`record`] statement wrote, from its place in the batch's results.
-pub fn recorded(results: &[D1Result], position: usize) -> Result<Vec<EventId>, ApiError> {
+/// The event ids a [`record`] statement wrote.
+fn read_recorded(answer: &D1Result) -> Result<Vec<EventId>, ApiError> {
     #[derive(Deserialize)]
     struct IdRow {
         id: EventId,
     }
-    Ok(db::rows::<IdRow>(results, position)?
-        .into_iter()
-        .map(|row| row.id)
-        .collect())
+    Ok(db::rows::<IdRow>(answer)?.into_iter().map(|row| row.id).collect())
 }
 
 /// An event as recorded where its change happened.
@@ -278,24 +281,26 @@ pub struct StoredEvent {
 /// The tenant's events among `ids`, oldest first; events of the same microsecond in the order of
 /// `ids` (the order they were queued in).
 pub async fn load(db: &Db, tenant: &Tenant, ids: &[EventId]) -> Result<Vec<StoredEvent>, ApiError> {
-    loaded(&db.batch(vec![load_statement(db, tenant, ids)?]).await?, 0)
+    load_statement(db, tenant, ids)?.run().await
 }
 
-/// The statement of [`load`], for a caller's batch; [`loaded`] reads its answer.
-pub fn load_statement(db: &Db, tenant: &Tenant, ids: &[EventId]) -> Result<Statement, ApiError> {
-    Ok(db
-        .scoped(
+/// The statement of [`load`], for a caller's batch.
+pub fn load_statement(db: &Db, tenant: &Tenant, ids: &[EventId]) -> Result<Read<Vec<StoredEvent>>, ApiError> {
+    Ok(Read::new(
+        db.scoped(
             tenant,
             "SELECT e.id, e.type, e.subject_id, e.detail, e.snapshot, e.base_url, e.payload, e.created_us, \
              e.dispatched_us FROM json_each(?2) AS wanted JOIN webhook_events AS e ON e.id = wanted.value \
              WHERE +e.business_id = ?1 ORDER BY e.created_us, wanted.key",
         )
-        .bind(&[db::json_list(ids.iter().map(EventId::as_str))])?)
+        .bind(&[db::json_list(ids.iter().map(EventId::as_str))])?,
+        read_loaded,
+    ))
 }
 
-/// The events a [`load_statement`] at `position` of a batch found.
-pub fn loaded(results: &[D1Result], position: usize) -> Result<Vec<StoredEvent>, ApiError> {
-    db::rows(results, position)
+/// The events a [`load_statement`] found.
+fn read_loaded(answer: &D1Result) -> Result<Vec<StoredEvent>, ApiError> {
+    db::rows(answer)
 }
 
 /// SQL yielding the ids of the messages the message events among `ids` are about: whose files
@@ -340,23 +345,30 @@ pub fn dispatched(
 
 /// The statement that fixes an event's body unless it has one already, and returns the body it
 /// keeps: for a delivery whose dispatch did not get to store it.
-pub fn keep_payload(db: &Db, tenant: &Tenant, id: &EventId, payload: &str) -> Result<Statement, ApiError> {
-    Ok(db
-        .scoped(
+pub fn keep_payload(
+    db: &Db,
+    tenant: &Tenant,
+    id: &EventId,
+    payload: &str,
+) -> Result<Read<Option<String>>, ApiError> {
+    Ok(Read::new(
+        db.scoped(
             tenant,
             "UPDATE webhook_events SET payload = COALESCE(payload, ?3) WHERE business_id = ?1 AND id = ?2 \
              RETURNING payload",
         )
-        .bind(&[text(id.as_str()), text(payload)])?)
+        .bind(&[text(id.as_str()), text(payload)])?,
+        read_kept,
+    ))
 }
 
-/// The body a [`keep_payload`] at `position` of a batch kept.
-pub fn kept(results: &[D1Result], position: usize) -> Result<Option<String>, ApiError> {
+/// The body a [`keep_payload`] kept.
+fn read_kept(answer: &D1Result) -> Result<Option<String>, ApiError> {
     #[derive(Deserialize)]
     struct Row {
         payload: Option<String>,
     }
-    Ok(db::rows::<Row>(results, position)?
+    Ok(db::rows::<Row>(answer)?
         .into_iter()
         .next()
         .and_then(|row| row.payload))
@@ -510,7 +522,7 @@ mod tests {
             guard,
         )
         .must();
-        recorded(&fixture.db.batch(vec![statement]).await.must(), 0).must()
+        statement.run().await.must()
     }
 
     fn new_event(kind: EventType, subject: &CustomerId) -> NewEvent {
@@ -649,9 +661,10 @@ mod tests {
                 is_new: false,
                 rekeys: false,
             };
-            let mut statements = customers::write(&fixture.db, &acme, now, &[write]).must();
+            let mut batch = db::Batch::default();
+            batch.push(customers::write(&fixture.db, &acme, now, &[write]).must());
             let event = new_event(EventType::CustomerUpdated, &ann).with_detail(json!({"changed": ["name"]}));
-            statements.push(
+            let _ = batch.read(
                 record(
                     &fixture.db,
                     &acme,
@@ -662,7 +675,7 @@ mod tests {
                 )
                 .must(),
             );
-            fixture.db.batch(statements).await.must();
+            batch.run(&fixture.db).await.must();
             let stored = load(&fixture.db, &acme, std::slice::from_ref(&event.id))
                 .await
                 .must();
@@ -700,7 +713,7 @@ mod tests {
             for (name, written) in [("Ann", true), ("Nobody", false)] {
                 let id = EventId::generate(random());
                 let statement = record_found(&fixture.db, &acme, None, fixture.now(), &id, EventType::CustomerUpdated, found(name)).must();
-                let ids = recorded(&fixture.db.batch(vec![statement]).await.must(), 0).must();
+                let ids = statement.run().await.must();
                 assert_eq!(ids.len(), usize::from(written), "{name}");
             }
             let rows = fixture.rows("webhook_events", "created_us");
@@ -756,7 +769,13 @@ mod tests {
                 .await
                 .unwrap_or_else(|| panic!("recorded"));
             let run = |statement: Statement| async {
-                db::changes_at(&fixture.db.batch(vec![statement]).await.must(), 0)
+                fixture
+                    .db
+                    .batch(vec![statement])
+                    .await
+                    .must()
+                    .first()
+                    .map_or(0, db::changes)
             };
             let marked = |tenant: &Tenant, payload: Option<&'static str>| {
                 dispatched(&fixture.db, tenant, &[(&id, payload)], fixture.now()).must()
@@ -775,16 +794,12 @@ mod tests {
                 "retries send the same bytes"
             );
             assert_eq!(
-                kept(
-                    &fixture
-                        .db
-                        .batch(vec![keep_payload(&fixture.db, &acme, &id, "third").must()])
-                        .await
-                        .must(),
-                    0
-                )
-                .must()
-                .as_deref(),
+                keep_payload(&fixture.db, &acme, &id, "third")
+                    .must()
+                    .run()
+                    .await
+                    .must()
+                    .as_deref(),
                 Some("first"),
                 "a late builder keeps the first body"
             );
@@ -933,9 +948,11 @@ mod tests {
             let now = fixture.now();
             let fixed: Vec<(&EventId, Option<&str>)> =
                 events[..3].iter().map(|id| (id, Some("{}"))).collect();
-            let due = webhook_deliveries::first_due(&fixture.db, &acme, &events[..3]).must();
-            let results = fixture.db.batch(vec![due]).await.must();
-            let created = webhook_deliveries::first_due_at(&results, 0).must();
+            let created = webhook_deliveries::first_due(&fixture.db, &acme, &events[..3])
+                .must()
+                .run()
+                .await
+                .must();
             // The first two deliveries settle (dead at once); the third stays pending; the fourth
             // event is never dispatched.
             let mut statements = vec![dispatched(&fixture.db, &acme, &fixed, now).must()];
@@ -952,16 +969,12 @@ mod tests {
                     webhook_deliveries::delete_of_events(&shard, expired(&Moving::NONE, before, limit))
                         .must();
                 let events = delete_expired(&shard, &Moving::NONE, before, limit).must();
-                shard.batch(vec![deliveries, events])
+                db::write_together(&shard, vec![deliveries, events])
             };
             let results = expire(1).await.must();
-            assert_eq!(
-                (db::changes_at(&results, 0), db::changes_at(&results, 1)),
-                (1, 1),
-                "the oldest, to the limit"
-            );
+            assert_eq!(results, [1, 1], "the oldest, to the limit");
             let results = expire(10).await.must();
-            assert_eq!((db::changes_at(&results, 0), db::changes_at(&results, 1)), (1, 1));
+            assert_eq!(results, [1, 1]);
             let left: Vec<String> = fixture
                 .rows("webhook_events", "created_us")
                 .iter()

@@ -185,18 +185,19 @@ impl Fixture {
     ) -> Sent {
         let now = self.now();
         let id = MessageId::generate(random());
-        let statements = vec![
-            conversations::touch_for_outbound(
-                &self.db,
-                tenant,
-                customer,
-                channel,
-                "",
-                &ConversationId::generate(random()),
-                account,
-                &now.to_rfc3339(),
-            )
-            .must(),
+        let mut batch = db::Batch::default();
+        batch.push([conversations::touch_for_outbound(
+            &self.db,
+            tenant,
+            customer,
+            channel,
+            "",
+            &ConversationId::generate(random()),
+            account,
+            &now.to_rfc3339(),
+        )
+        .must()]);
+        let inserted = batch.read(
             messages::insert_outbound(
                 &self.db,
                 tenant,
@@ -212,9 +213,12 @@ impl Fixture {
                 now,
             )
             .must(),
-        ];
-        let results = self.db.batch(statements).await.must();
-        let inserted = db::first_row::<messages::InsertedOutbound>(&results, 1)
+        );
+        let inserted = batch
+            .run(&self.db)
+            .await
+            .must()
+            .take(inserted)
             .must()
             .unwrap_or_else(|| panic!("the send of {id} was stored"));
         Sent {
@@ -253,7 +257,8 @@ impl Fixture {
             phone,
             whatsapp_number: phone.filter(|_| channel == Channel::Whatsapp),
         };
-        let statements = vec![
+        let mut batch = db::Batch::default();
+        batch.push([
             customers::create_sender(&self.db, tenant, &sender, channel.as_str(), address, &now_text).must(),
             db::customer_identities::link(
                 &self.db,
@@ -278,6 +283,12 @@ impl Fixture {
                 &message_id,
             )
             .must(),
+        ]);
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            id: MessageId,
+        }
+        let stored = batch.read(db::Read::<Option<Stored>>::first(
             messages::insert_inbound(
                 &self.db,
                 tenant,
@@ -290,13 +301,12 @@ impl Fixture {
                 now,
             )
             .must(),
-        ];
-        #[derive(serde::Deserialize)]
-        struct Stored {
-            id: MessageId,
-        }
-        let results = self.db.batch(statements).await.must();
-        db::first_row::<Stored>(&results, 3)
+        ));
+        batch
+            .run(&self.db)
+            .await
+            .must()
+            .take(stored)
             .must()
             .map(|stored| stored.id)
     }
@@ -358,8 +368,7 @@ impl Fixture {
             Guard::Always,
         )
         .must();
-        let results = self.db.batch(vec![statement]).await.must();
-        webhook_events::recorded(&results, 0).must().into_iter().next()
+        statement.run().await.must().into_iter().next()
     }
 }
 
