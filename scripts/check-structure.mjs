@@ -7,7 +7,8 @@
 //   - every repository path the README names in backticks exists;
 //   - every relative link of the README and docs/*.md reaches a file, and its #anchor a heading;
 //   - the counts the README states (functions, openapi.json's paths and operations, migrations)
-//     are the real ones;
+//     are the real ones, and so are those TESTING.md states (tests per layer, counted from the
+//     sources; the files of shared/edge with no test of their own);
 //   - the guides' catalog (tests/e2e/guides/blocks.mjs) names tests that exist, docs/guides.md's
 //     table is the one made from it, and, where the guides are present, their fenced blocks are
 //     the catalog's (count and SHA-256).
@@ -341,6 +342,219 @@ for (const [noun, real] of Object.entries(counts)) {
   const stated = [...readme.matchAll(new RegExp(`\\b(\\d[\\d,]*)\\s+${noun}\\b`, 'g'))].map(([, n]) => Number(n.replace(/,/g, '')));
   if (stated.length === 0) failures.push(`${README} no longer states the number of ${noun} (${real}) as "${real} ${noun}"`);
   for (const n of stated) if (n !== real) failures.push(`${README} says ${n} ${noun}; there are ${real}`);
+}
+
+// The counts TESTING.md states, counted from the sources as a reader counts them: the tests of each
+// layer (its table's `tests` column), the Rust crates' other unit tests ("unit tests besides (N)"),
+// and the files of shared/edge with no test of their own.
+const TESTING = 'TESTING.md';
+
+/** The `#[test]` functions of the .rs files under `dirs` (those that exist), but an `#[ignore]`d one. */
+function rustTests(...dirs) {
+  return dirs
+    .filter((dir) => existsSync(join(ROOT, dir)))
+    .flatMap((dir) => allRustFiles(join(ROOT, dir)))
+    .reduce((sum, file) => sum + [...readFileSync(file, 'utf8').matchAll(/#\[test\](?!\s*#\[ignore\b)/g)].length, 0);
+}
+
+/**
+ * JavaScript source as tokens, enough to count its tests (not a parser): names, numbers and
+ * punctuation; a string, template or regular expression as one token; comments left out. From
+ * `start`; inside a template's `${`, it stops at the `}` that closes it and says where.
+ */
+function jsTokens(text, start = 0, inTemplate = false) {
+  const tokens = [];
+  const push = (kind, value) => tokens.push({ kind, value });
+  let depth = 0;
+  let i = start;
+  while (i < text.length) {
+    const c = text[i];
+    if (/\s/.test(c)) {
+      i += 1;
+    } else if (text.startsWith('//', i)) {
+      const end = text.indexOf('\n', i);
+      i = end < 0 ? text.length : end;
+    } else if (text.startsWith('/*', i)) {
+      i = text.indexOf('*/', i + 2) + 2;
+    } else if (c === '"' || c === "'" || c === '`') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== c) {
+        if (text[j] === '\\') j += 2;
+        else if (c === '`' && text.startsWith('${', j)) j = jsTokens(text, j + 2, true).end + 1;
+        else j += 1;
+      }
+      push('string', text.slice(i + 1, j));
+      i = j + 1;
+    } else if (c === '/' && !dividesAfter(tokens.at(-1))) {
+      let j = i + 1;
+      for (let inClass = false; j < text.length && (inClass || text[j] !== '/'); j += 1) {
+        if (text[j] === '\\') j += 1;
+        else if (text[j] === '[') inClass = true;
+        else if (text[j] === ']') inClass = false;
+      }
+      j += 1;
+      while (/[a-z]/.test(text[j] ?? '')) j += 1;
+      push('regex', text.slice(i, j));
+      i = j;
+    } else {
+      const word = /^(?:[A-Za-z_$][\w$]*|\d[\w.]*)/.exec(text.slice(i, i + 256));
+      const value = word?.[0] ?? ['...', '=>', '?.', '++', '--'].find((p) => text.startsWith(p, i)) ?? c;
+      if (inTemplate && value === '}' && depth === 0) return { tokens, end: i };
+      if (inTemplate && (value === '{' || value === '}')) depth += value === '{' ? 1 : -1;
+      push(word ? 'name' : 'punct', value);
+      i += value.length;
+    }
+  }
+  return { tokens, end: i };
+}
+
+/** Whether a `/` after this token divides (else it starts a regular expression). */
+function dividesAfter(token) {
+  if (!token) return false;
+  if (token.kind === 'name') return !['return', 'typeof', 'case', 'of', 'in', 'void', 'delete', 'throw', 'new'].includes(token.value);
+  return token.kind !== 'punct' || token.value === ')' || token.value === ']';
+}
+
+/** The index of the bracket that closes the one at `at`. */
+function closing(tokens, at) {
+  let depth = 0;
+  for (let i = at; i < tokens.length; i += 1) {
+    if (tokens[i].kind !== 'punct') continue;
+    if ('([{'.includes(tokens[i].value)) depth += 1;
+    else if (')]}'.includes(tokens[i].value) && --depth === 0) return i;
+  }
+  return tokens.length;
+}
+
+/**
+ * The items of the array literal whose `[` is at `at`: each item at its top level, and an item
+ * `...[a, b].map(…)` or `...NAME` as many as it spreads. Null when that cannot be told.
+ */
+function arrayLength(tokens, at, lists) {
+  const end = closing(tokens, at);
+  let count = 0;
+  let item = [];
+  const settle = () => {
+    if (item.length > 0 && item[0].value === '...') {
+      const literal = item[1]?.value === '[';
+      const spread = literal ? arrayLength(item, 1, lists) : listLength(item[1]?.value, lists);
+      const rest = item.slice(literal ? closing(item, 1) + 1 : 2);
+      if (spread === null || !(rest.length === 0 || (rest[0].value === '.' && rest[1]?.value === 'map'))) return false;
+      count += spread;
+    } else if (item.length > 0) count += 1;
+    item = [];
+    return true;
+  };
+  for (let i = at + 1; i < end; i += 1) {
+    if (tokens[i].kind === 'punct' && tokens[i].value === ',') {
+      if (!settle()) return null;
+    } else if (tokens[i].kind === 'punct' && '([{'.includes(tokens[i].value)) {
+      const close = closing(tokens, i);
+      item.push(...tokens.slice(i, close + 1));
+      i = close;
+    } else item.push(tokens[i]);
+  }
+  return settle() ? count : null;
+}
+
+/** The items of the file's constant `name`, when it is an array literal; else null. */
+function listLength(name, lists) {
+  const list = lists.get(name);
+  return list ? arrayLength(list.tokens, list.at, lists) : null;
+}
+
+/**
+ * The tests a node:test file declares: each `test(` or `it(` call once, times the items of every
+ * `for (… of LIST)` around it, where LIST is an array literal or a constant holding one. A call in
+ * a loop that cannot be sized so makes the count null, with the loop to say why.
+ */
+function jsTests(text) {
+  const { tokens } = jsTokens(text);
+  const lists = new Map();
+  for (let i = 0; i + 3 < tokens.length; i += 1) {
+    const [keyword, name, equals, open] = tokens.slice(i, i + 4);
+    if (['const', 'let'].includes(keyword.value) && name.kind === 'name' && equals.value === '=' && open.value === '[' && !lists.has(name.value)) {
+      lists.set(name.value, { tokens, at: i + 3 });
+    }
+  }
+  const loops = [];
+  let count = 0;
+  for (let i = 0; i < tokens.length; i += 1) {
+    while (loops.length > 0 && loops.at(-1).end < i) loops.pop();
+    const { kind, value } = tokens[i];
+    if (kind !== 'name' || tokens[i + 1]?.value !== '(' || tokens[i - 1]?.value === '.') continue;
+    if (value === 'for' || value === 'while') {
+      const close = closing(tokens, i + 1);
+      const header = tokens.slice(i + 2, close);
+      const of = header.findIndex((token) => token.kind === 'name' && token.value === 'of');
+      const list = of < 0 || value !== 'for' ? [] : header.slice(of + 1);
+      let times = null;
+      if (list.length === 1 && list[0].kind === 'name') times = listLength(list[0].value, lists);
+      else if (list[0]?.value === '[' && closing(list, 0) === list.length - 1) times = arrayLength(list, 0, lists);
+      const end = tokens[close + 1]?.value === '{' ? closing(tokens, close + 1) : tokens.findIndex((token, at) => at > close && token.value === ';');
+      loops.push({ end, times, header: `${value} (${header.map((token) => token.value).join(' ')})` });
+      i = close;
+    } else if (value === 'test' || value === 'it') {
+      const unsized = loops.find((loop) => loop.times === null);
+      if (unsized) return { count: null, why: `a test inside \`${unsized.header}\`, whose items are not written out in the file` };
+      count += loops.reduce((times, loop) => times * loop.times, 1);
+    }
+  }
+  return { count };
+}
+
+/** The tests of the node:test files (`*.test.mjs`) under `dir`, or null and why. */
+function nodeTests(dir) {
+  const files = (function walk(at) {
+    return readdirSync(at).flatMap((name) => {
+      const path = join(at, name);
+      if (statSync(path).isDirectory()) return name === 'node_modules' || name === 'screenshots' ? [] : walk(path);
+      return name.endsWith('.test.mjs') ? [path] : [];
+    });
+  })(join(ROOT, dir));
+  let count = 0;
+  for (const file of files) {
+    const found = jsTests(readFileSync(file, 'utf8'));
+    if (found.count === null) return { count: null, why: `${relative(ROOT, file)} has ${found.why}` };
+    count += found.count;
+  }
+  return { count };
+}
+
+const testing = readFileSync(join(ROOT, TESTING), 'utf8');
+const functionsDirs = readdirSync(join(ROOT, 'functions')).map((name) => `functions/${name}`);
+const LAYERS = {
+  'domain unit tests': () => ({ count: rustTests('shared/domain/src') }),
+  'edge unit tests': () => ({ count: rustTests('shared/edge/src') }),
+  'whole paths': () => ({ count: rustTests('tests/pipelines/src') }),
+  'end-to-end tests': () => nodeTests('tests/e2e'),
+  'browser tests': () => nodeTests('tests/browser'),
+};
+for (const [layer, count] of Object.entries(LAYERS)) {
+  const row = new RegExp(`^\\| ${layer} \\|.*\\| ([^|]*?) \\|\\s*$`, 'm').exec(testing);
+  if (!row) {
+    failures.push(`${TESTING} has no row "| ${layer} |" in its table of layers`);
+    continue;
+  }
+  // An exact number must be the real one; a count the sources cannot tell is stated as "about N".
+  const stated = /^\d{1,3}(?:,\d{3})+|^\d+/.exec(row[1])?.[0];
+  const real = count();
+  if (real.count === null && stated !== undefined) {
+    failures.push(`${TESTING}: the ${layer}' row says ${stated}, which cannot be counted from the sources (${real.why}): write the list out, or say "about ${stated}"`);
+  } else if (real.count !== null && stated === undefined) {
+    failures.push(`${TESTING}: the ${layer}' row states no exact number of tests; there are ${real.count}`);
+  } else if (real.count !== null && Number(stated.replace(/,/g, '')) !== real.count) {
+    failures.push(`${TESTING}: the ${layer}' row says ${stated}; there are ${real.count}`);
+  }
+}
+const besides = /unit tests besides \(([\d,]+)\)/.exec(testing);
+const ownTests = rustTests(...['cli', 'tools/embedder', 'tools/contract', ...functionsDirs].flatMap((dir) => [`${dir}/src`, `${dir}/tests`]));
+if (!besides) failures.push(`${TESTING} no longer states the functions', the command-line tool's and tools/' own unit tests as "unit tests besides (${ownTests})"`);
+else if (Number(besides[1].replace(/,/g, '')) !== ownTests) failures.push(`${TESTING} says the functions, the command-line tool and tools/ have ${besides[1]} unit tests besides; there are ${ownTests}`);
+const untested = rustFiles(join(ROOT, 'shared/edge/src')).filter((file) => !/#\[test\]/.test(readFileSync(file, 'utf8')));
+const statedUntested = /(\d+) files of `shared\/edge\/src`, outside its test-only modules/.exec(testing);
+if (!statedUntested || Number(statedUntested[1]) !== untested.length) {
+  failures.push(`${TESTING} should say "${untested.length} files of \`shared/edge/src\`, outside its test-only modules" have no #[test]: ${untested.map((file) => relative(join(ROOT, 'shared/edge/src'), file)).sort().join(', ')}`);
 }
 
 // The guides' code blocks: each catalog entry's test exists in its guide's file (its
