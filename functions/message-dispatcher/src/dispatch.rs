@@ -20,7 +20,7 @@ use edge::Env;
 use edge::db::Db;
 use edge::media_store::{ATTACHMENTS, storage_key};
 use edge::queue::{Settle, held_seconds};
-use edge::send_queue::{self, Accepted, OUTBOUND, QueuedSend, ToDeliver};
+use edge::send_queue::{self, Accepted, QueuedSend, ToDeliver};
 use edge::{DB, db, message_status, outbox, provider_call, runtime, secrets_key};
 use edge::{console_error, console_log, console_warn};
 
@@ -259,7 +259,7 @@ async fn hand_back_accepted(
         accepted: Some(Accepted { provider_message_id }),
         ..job.clone()
     };
-    edge::queue::send_all(env, OUTBOUND, &[later], held_seconds(&env.d1(DB)?)).await?;
+    edge::queue::send_all(env, &[later], held_seconds(&env.d1(DB)?)).await?;
     Ok(Settle::Ack)
 }
 

@@ -9,18 +9,14 @@
 //! `POST /webhooks/chatwoot/{connector_id}/{token}` takes a Chatwoot before 4.11.2, which signs
 //! nothing: the token is the connector's `webhook_token`, and the same body twice is recorded once.
 
-use domain::api::Params;
 use domain::api::receivers::{ChatwootReceivedOut, RECEIVER_CHATWOOT, ReceiverChatwoot};
-use domain::crm::chatwoot::webhook;
-use domain::crm::work::ConnectorKind;
 use domain::error::ApiError;
-use domain::ids::ConnectorId;
-use edge::Env;
-use edge::call::Json;
+use edge::call::{self, Json};
 use edge::crm::chatwoot;
-use edge::db::crm_connectors;
+use edge::db::crm_connectors::Connector;
 use edge::runtime::{Bindings, Request, Response};
-use edge::{DB, call, held_inbound, http, runtime, secrets_key};
+use edge::signed::{Chatwoot, ChatwootDelivery, ChatwootToken, Signed};
+use edge::{DB, Env, held_inbound};
 
 edge::http_function!(serve);
 
@@ -38,64 +34,31 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
     .await
 }
 
-async fn receive(params: Params, req: Request, env: Env) -> Result<Json<ChatwootReceivedOut>, ApiError> {
-    deliver(params, req, env, Proof::Signature).await
+async fn receive(signed: Signed<Chatwoot>, env: Env) -> Result<Json<ChatwootReceivedOut>, ApiError> {
+    deliver(&env, &signed.owner, &signed.verified).await
 }
 
 async fn receive_with_token(
-    params: Params,
-    req: Request,
+    signed: Signed<ChatwootToken>,
     env: Env,
 ) -> Result<Json<ChatwootReceivedOut>, ApiError> {
-    deliver(params, req, env, Proof::Token).await
+    deliver(&env, &signed.owner, &signed.verified).await
 }
 
-/// What a delivery must show: the signature, or the URL's token (and a signature if it has one).
-#[derive(Clone, Copy, PartialEq)]
-enum Proof {
-    Signature,
-    Token,
-}
-
+/// A delivery whose proof held, recorded as work for its contact.
 async fn deliver(
-    params: Params,
-    mut req: Request,
-    env: Env,
-    proof: Proof,
+    env: &Env,
+    connector: &Connector,
+    delivery: &ChatwootDelivery,
 ) -> Result<Json<ChatwootReceivedOut>, ApiError> {
-    let not_found = || ApiError::not_found("no Krayin connector at this webhook path");
-    let id = ConnectorId::parse(params.get("connector_id")?).ok_or_else(not_found)?;
     let db = env.d1(DB)?;
-    let connector = crm_connectors::find_any(&db, &secrets_key::keyring(&env)?, &id)
-        .await?
-        .filter(|connector| connector.kind == ConnectorKind::Krayin)
-        .ok_or_else(not_found)?;
-    let refused = |refusal: webhook::Refusal| ApiError::unauthorized(refusal.to_string());
-    if proof == Proof::Token {
-        webhook::verify_token(connector.secrets.webhook_token(), params.get("token")?).map_err(refused)?;
-    }
-    let body = http::read_body(&mut req, webhook::BODY_LIMIT).await?;
-    let header =
-        |name: &str| -> Result<String, ApiError> { Ok(req.headers().get(name)?.unwrap_or_default()) };
-    let secret = connector.secrets.webhook_secret().unwrap_or_default();
-    let signed = !header(webhook::SIGNATURE_HEADER)?.trim().is_empty();
-    if proof == Proof::Signature || (signed && !secret.is_empty()) {
-        webhook::verify(
-            secret.as_bytes(),
-            &header(webhook::TIMESTAMP_HEADER)?,
-            &body,
-            &header(webhook::SIGNATURE_HEADER)?,
-            runtime::now().seconds(),
-        )
-        .map_err(refused)?;
-    }
-    let delivery = header(webhook::DELIVERY_HEADER)?;
-    let outcome = match chatwoot::record(&env, &db, &connector, &body, &delivery).await {
+    let (body, delivery) = (&delivery.body, &delivery.delivery);
+    let outcome = match chatwoot::record(env, &db, connector, body, delivery).await {
         Ok(outcome) => outcome,
         // The business is being moved: Chatwoot does not deliver an account webhook twice, so
         // the delivery is kept and recorded after the move.
         Err(error) if held_inbound::being_moved(&error) => {
-            held_inbound::keep_chatwoot(&env, &connector, &body, &delivery).await?;
+            held_inbound::keep_chatwoot(env, connector, body, delivery).await?;
             "kept: recorded once the business's move is over".to_owned()
         }
         Err(error) => return Err(error),

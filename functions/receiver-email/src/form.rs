@@ -1,46 +1,15 @@
-//! The POST as a form: its body read once (never more than Mailgun's limit), its signature
-//! fields scanned from the bytes, and only after they were verified the whole form parsed by the
-//! runtime's own `FormData`.
+//! The POST as a form, parsed by the runtime's own `FormData` once its signature held (the
+//! signature fields are scanned from the raw body before: `edge::signed::Mailgun`).
 
 use domain::error::ApiError;
-use domain::providers::mailgun::signed_fields::{self, FormType, SignatureFields};
-use domain::providers::mailgun::webhook::{self as mailgun, Attachment, Fields, SignedToken};
-use edge::http;
-use edge::runtime::{FormData, FormEntry, Request};
+use domain::providers::mailgun::webhook::{self as mailgun, Attachment, Fields};
+use edge::runtime::{FormData, FormEntry};
 
-/// A POST's body, read but not yet parsed.
-pub struct RawForm {
-    content_type: String,
-    form_type: FormType,
-    body: Vec<u8>,
-}
-
-/// Reads the body: 415 for anything but a form, before reading; 413 for a body over Mailgun's
-/// limit, before reading when its length is declared and as soon as it passes the limit when not.
-pub async fn read(req: &mut Request) -> Result<RawForm, ApiError> {
-    let content_type = req.headers().get("content-type")?.unwrap_or_default();
-    let form_type = FormType::parse(&content_type)?;
-    let body = http::read_body(req, mailgun::BODY_LIMIT).await?;
-    Ok(RawForm {
-        content_type,
-        form_type,
-        body,
-    })
-}
-
-impl RawForm {
-    /// The signature fields, found without parsing the form.
-    pub fn signature_fields(&self) -> Result<SignatureFields, ApiError> {
-        signed_fields::scan(&self.form_type, &self.body)
-    }
-
-    /// The whole form, parsed by the runtime. It takes the verified token so that it cannot be
-    /// called before the signature was checked.
-    pub async fn parse(self, url: &str, _verified: &SignedToken) -> Result<FormData, ApiError> {
-        edge::runtime::parse_form(url, &self.content_type, self.body)
-            .await
-            .map_err(|_| ApiError::malformed("the request body is not a well-formed form"))
-    }
+/// The whole form of a POST whose signature held, parsed by the runtime.
+pub async fn parse(content_type: &str, body: Vec<u8>, url: &str) -> Result<FormData, ApiError> {
+    edge::runtime::parse_form(url, content_type, body)
+        .await
+        .map_err(|_| ApiError::malformed("the request body is not a well-formed form"))
 }
 
 /// The text fields Mailgun's format defines (files and unknown fields are left in the form).

@@ -6,10 +6,10 @@ mod mail;
 
 use domain::api::receivers::{RECEIVER_EMAIL, ReceiverEmail};
 use domain::error::ApiError;
-use domain::providers::Provider;
 use edge::Env;
+use edge::call::{self, Origin};
 use edge::runtime::{Bindings, Request, Response};
-use edge::{DB, call, db, secrets_key};
+use edge::signed::{Mailgun, Signed};
 
 edge::http_function!(serve);
 
@@ -26,13 +26,6 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
     .await
 }
 
-async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
-    let account = db::channel_accounts::for_webhook(
-        &env.d1(DB)?,
-        &secrets_key::keyring(&env)?,
-        &req.path(),
-        Provider::Mailgun,
-    )
-    .await?;
-    mail::receive(req, &env, &account).await
+async fn receive(signed: Signed<Mailgun>, env: Env, Origin(origin): Origin) -> Result<Response, ApiError> {
+    mail::receive(&env, &signed.owner, signed.verified, &origin).await
 }

@@ -7,22 +7,22 @@
 //! customers on the merged one. Each event acts once, however often HubSpot delivers it, and only
 //! an event of the account (`portalId`) the connector's credentials reach acts at all.
 
-use domain::api::Params;
 use domain::api::receivers::{HubSpotEventOut, HubSpotReceivedOut, RECEIVER_HUBSPOT, ReceiverHubSpot};
 use domain::crm::hubspot::api::Pipeline;
 use domain::crm::hubspot::webhook::{self, Event, Followed};
-use domain::crm::work::{ConnectorKind, LinkKind};
+use domain::crm::work::LinkKind;
 use domain::error::ApiError;
-use domain::ids::{ConnectorId, ConversationId};
+use domain::ids::ConversationId;
 use domain::message::ConversationStatus;
 use edge::Env;
 use edge::call::Json;
 use edge::conversation_change::{self, Change, Source};
 use edge::db::Db;
-use edge::db::crm_connectors::{self, Connector};
+use edge::db::crm_connectors::Connector;
 use edge::db::{self as store, crm_inbound_events, crm_links};
 use edge::runtime::{Bindings, Request, Response};
-use edge::{DB, call, http, runtime, secrets_key};
+use edge::signed::{HubSpot, Signed};
+use edge::{DB, call};
 
 edge::http_function!(serve);
 
@@ -39,30 +39,12 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
     .await
 }
 
-async fn receive(params: Params, mut req: Request, env: Env) -> Result<Json<HubSpotReceivedOut>, ApiError> {
-    let not_found = || ApiError::not_found("no HubSpot connector at this webhook path");
-    let id = ConnectorId::parse(params.get("connector_id")?).ok_or_else(not_found)?;
+async fn receive(signed: Signed<HubSpot>, env: Env) -> Result<Json<HubSpotReceivedOut>, ApiError> {
+    let Signed {
+        owner: connector,
+        verified: body,
+    } = signed;
     let db = env.d1(DB)?;
-    let connector = crm_connectors::find_any(&db, &secrets_key::keyring(&env)?, &id)
-        .await?
-        .filter(|connector| connector.kind == ConnectorKind::HubSpot)
-        .ok_or_else(not_found)?;
-    let body = http::read_body(&mut req, webhook::BODY_LIMIT).await?;
-    let Some(secret) = connector.secrets.webhook_secret() else {
-        return Err(ApiError::unauthorized(
-            "this connector has no client_secret: set it to the client secret of the HubSpot app whose webhooks come here",
-        ));
-    };
-    webhook::verify(
-        secret.as_bytes(),
-        "POST",
-        &http::public_url(&req, &env)?,
-        &body,
-        req.headers().get(webhook::TIMESTAMP_HEADER)?.as_deref(),
-        req.headers().get(webhook::SIGNATURE_HEADER)?.as_deref(),
-        runtime::now().millis(),
-    )
-    .map_err(ApiError::unauthorized)?;
     let events = webhook::parse(&body).map_err(ApiError::malformed)?;
     // One app's secret signs the events of every account that installed it: only those of the
     // account the connector's credentials reach are this connector's.

@@ -7,11 +7,10 @@ mod verification;
 
 use domain::api::receivers::{RECEIVER_META, ReceiverMeta};
 use domain::error::ApiError;
-use domain::providers::Provider;
 use edge::Env;
-use edge::db::channel_accounts::ChannelAccount;
+use edge::call::{self, Origin};
 use edge::runtime::{Bindings, Request, Response};
-use edge::{DB, call, db, secrets_key};
+use edge::signed::{Meta, MetaHandshake, Signed};
 
 edge::http_function!(serve);
 
@@ -29,17 +28,10 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
     .await
 }
 
-/// The channel account whose webhook path the request was sent to.
-async fn account(req: &Request, env: &Env) -> Result<ChannelAccount, ApiError> {
-    let keys = secrets_key::keyring(env)?;
-    db::channel_accounts::for_webhook(&env.d1(DB)?, &keys, &req.path(), Provider::Meta).await
+async fn verify(handshake: Signed<MetaHandshake>) -> Result<Response, ApiError> {
+    verification::answer(handshake.verified)
 }
 
-async fn verify(req: Request, env: Env) -> Result<Response, ApiError> {
-    verification::answer(&req, &account(&req, &env).await?)
-}
-
-async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
-    let account = account(&req, &env).await?;
-    notification::receive(req, &env, &account).await
+async fn receive(signed: Signed<Meta>, env: Env, Origin(origin): Origin) -> Result<Response, ApiError> {
+    notification::receive(&env, &signed.owner, &signed.verified, &origin).await
 }

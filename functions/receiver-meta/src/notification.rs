@@ -1,5 +1,5 @@
-//! A notification: verified against the app secret over the raw body, parsed for the account the
-//! path names, and stored before Meta is answered (Meta retries anything but a 200). What in it
+//! A notification, its signature over the raw body checked before it reaches here: parsed for the
+//! account the path names, and stored before Meta is answered (Meta retries anything but a 200). What in it
 //! could not be read is logged and counted, and the rest is stored and answered with a 200.
 
 use domain::api::receivers::MetaReceivedOut;
@@ -11,19 +11,20 @@ use edge::console_warn;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::http;
 use edge::ingest;
-use edge::runtime::{Request, Response};
+use edge::runtime::Response;
 
 /// The most rejected items logged one by one for a notification; the rest are counted in one
 /// line, so a notification of 1000 broken messages does not flood the log.
 const REJECTIONS_LOGGED: usize = 20;
 
-pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> Result<Response, ApiError> {
-    let app_secret = account.required_secret("app_secret")?;
-    let body = http::read_body(&mut req, meta::BODY_LIMIT).await?;
-    let signature = req.headers().get(meta::SIGNATURE_HEADER)?;
-    meta::verify_signature(app_secret, signature.as_deref(), &body)?;
-
-    let mut notification = meta::parse(&body, account.channel, &account.address)?;
+/// A notification whose signature held (`edge::signed::Meta`), for `account`.
+pub async fn receive(
+    env: &Env,
+    account: &ChannelAccount,
+    body: &[u8],
+    origin: &str,
+) -> Result<Response, ApiError> {
+    let mut notification = meta::parse(body, account.channel, &account.address)?;
     if notification.ignored > 0 {
         console_warn!(
             "channel account {}: {} notification entries about another {} account were ignored",
@@ -40,7 +41,7 @@ pub async fn receive(mut req: Request, env: &Env, account: &ChannelAccount) -> R
         .collect();
     let received = notification.batch.messages.len() + notification.batch.comments.len();
     let statuses = notification.batch.statuses.len();
-    let report = ingest::ingest(env, account, notification.batch, &http::origin(&req, env)?).await?;
+    let report = ingest::ingest(env, account, notification.batch, origin).await?;
     http::json(
         200,
         &MetaReceivedOut {

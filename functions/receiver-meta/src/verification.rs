@@ -2,14 +2,10 @@
 //! we gave it, and expects its challenge back as plain text.
 
 use domain::error::ApiError;
-use domain::providers::meta::webhook as meta;
-use edge::db::channel_accounts::ChannelAccount;
-use edge::http;
-use edge::runtime::{Headers, Request, Response};
+use edge::runtime::{Headers, Response};
 
-pub fn answer(req: &Request, account: &ChannelAccount) -> Result<Response, ApiError> {
-    let verify_token = account.required_secret("verify_token")?;
-    let challenge = meta::answer_handshake(&http::query(req), verify_token)?;
+/// The challenge of a handshake whose verify token held (`edge::signed::MetaHandshake`).
+pub fn answer(challenge: String) -> Result<Response, ApiError> {
     let headers = Headers::new();
     headers.set("content-type", "text/plain; charset=utf-8")?;
     headers.set("cache-control", "no-store")?;

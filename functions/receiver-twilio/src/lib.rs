@@ -5,10 +5,10 @@ mod webhook;
 
 use domain::api::receivers::{RECEIVER_TWILIO, ReceiverTwilio};
 use domain::error::ApiError;
-use domain::providers::Provider;
 use edge::Env;
+use edge::call::{self, Origin};
 use edge::runtime::{Bindings, Request, Response};
-use edge::{DB, call, db, secrets_key};
+use edge::signed::{Signed, Twilio};
 
 edge::http_function!(serve);
 
@@ -25,13 +25,6 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
     .await
 }
 
-async fn receive(req: Request, env: Env) -> Result<Response, ApiError> {
-    let account = db::channel_accounts::for_webhook(
-        &env.d1(DB)?,
-        &secrets_key::keyring(&env)?,
-        &req.path(),
-        Provider::Twilio,
-    )
-    .await?;
-    webhook::receive(req, &env, &account).await
+async fn receive(signed: Signed<Twilio>, env: Env, Origin(origin): Origin) -> Result<Response, ApiError> {
+    webhook::receive(&env, &signed.owner, &signed.verified, &origin).await
 }

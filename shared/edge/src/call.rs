@@ -33,9 +33,9 @@ pub struct Call {
 }
 
 /// Serves `function`'s endpoints: routes the request, checks its caller as the endpoint declares
-/// (a business's API key is authenticated here, and its handler is given the `Tenant`; a proof
-/// in the request, such as a partner's signature, is the handler's to check), and hands the
-/// operation and the call to `dispatch`, which runs the operation's handler with [`Call::run`].
+/// (a business's API key is authenticated here, and its handler is given the `Tenant`; a
+/// partner's proof is checked by the handler's `crate::signed::Signed` parameter, before the
+/// handler runs), and hands the operation and the call to `dispatch`, which runs the operation's handler with [`Call::run`].
 /// A path or method of no endpoint is the API's 404, or 405 with `Allow`.
 pub async fn serve<O, D>(
     function: &'static Function<O>,
@@ -218,6 +218,11 @@ impl Call {
 
     pub fn route(&self) -> &'static Route {
         self.route
+    }
+
+    /// The path's parameters as text, for a parameter that reads one by its own rules.
+    pub fn params(&self) -> &Params {
+        &self.params
     }
 
     /// The authenticated business, for an endpoint declared for an API key.

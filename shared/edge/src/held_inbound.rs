@@ -168,6 +168,6 @@ async fn put_aside(
         key,
         from,
     };
-    send_all(env, HELD_INBOUND, &[held], held_seconds(&env.d1(DB)?)).await?;
+    send_all(env, &[held], held_seconds(&env.d1(DB)?)).await?;
     Ok(())
 }

@@ -184,7 +184,7 @@ async fn hand_to_bot(env: &Env, turns: &[Turn]) {
     if turns.is_empty() {
         return;
     }
-    if let Err(error) = crate::queue::send_work(env, turns, 0).await {
+    if let Err(error) = crate::queue::send_all(env, turns, 0).await {
         console_error!(
             "{} messages were not handed to the bot now (the sweep hands them over): {error}",
             turns.len()

@@ -54,6 +54,7 @@ pub mod runtime;
 pub mod secrets_key;
 pub mod send_queue;
 pub mod shard_move;
+pub mod signed;
 pub mod sso_sessions;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -20,11 +20,11 @@ use crate::Env;
 use crate::db;
 use crate::db::Db;
 use crate::db::directory::{self, Moving};
-use crate::inbound_media::{self, INBOUND_MEDIA, MediaFetch};
+use crate::inbound_media::{self, MediaFetch};
 use crate::message_status;
 use crate::outbox::{self, WebhookTask};
 use crate::runtime;
-use crate::send_queue::{OUTBOUND, QueuedSend};
+use crate::send_queue::QueuedSend;
 use crate::{console_error, console_log, console_warn};
 use domain::error::ApiError;
 use domain::idempotency;
@@ -394,7 +394,7 @@ async fn lost_bot_turns(
     )
     .await?;
     // Taken but not queued: the next run's bound hands it over again.
-    crate::queue::send_work(env, &turns, 0)
+    crate::queue::send_all(env, &turns, 0)
         .await
         .map_err(|error| ApiError::internal("re-queueing the bot's turns", error))?;
     for turn in &turns {
@@ -451,7 +451,7 @@ async fn lost_sends(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> Resu
         })
         .collect();
     // Taken but not queued: counted already, so the next bound's sweep tries it again.
-    crate::queue::send_all(env, OUTBOUND, &jobs, 0)
+    crate::queue::send_all(env, &jobs, 0)
         .await
         .map_err(|error| ApiError::internal("re-queueing lost sends", error))?;
     for job in &jobs {
@@ -493,7 +493,7 @@ async fn lost_media(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> Resu
         })
         .collect();
     // Marked but not queued: the give-up above settles it in time, and the event goes out.
-    crate::queue::send_all(env, INBOUND_MEDIA, &jobs, 0)
+    crate::queue::send_all(env, &jobs, 0)
         .await
         .map_err(|error| ApiError::internal("re-queueing lost media", error))?;
     for job in &jobs {
@@ -527,9 +527,11 @@ async fn expired_events(db: &Db, moving: &Moving, before: Timestamp) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inbound_media::INBOUND_MEDIA;
     use crate::outbox::WEBHOOKS;
     use crate::runtime::Level;
     use crate::runtime::native::Reply;
+    use crate::send_queue::OUTBOUND;
     use crate::testing::Fixture;
     use domain::channel::Channel;
     use domain::inbound::{InboundMedia, InboundMessage};

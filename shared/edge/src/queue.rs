@@ -25,26 +25,16 @@ use std::future::Future;
 /// The most messages Queues takes in one `sendBatch`.
 const BATCH_LIMIT: usize = 100;
 
-/// Puts `items` on the queue bound as `binding`, [`BATCH_LIMIT`] per call, each delivered after
-/// `delay_seconds`. Stops at the first refused call (the items before it are queued). Each call
-/// is a subrequest of the invocation, counted as it is made.
-pub async fn send_all<T: Serialize + Clone>(
-    env: &Env,
-    binding: &str,
-    items: &[T],
-    delay_seconds: u32,
-) -> worker::Result<()> {
+/// Puts `items` on their own queue ([`Work::QUEUE`]: a body goes nowhere else), [`BATCH_LIMIT`]
+/// per call, each delivered after `delay_seconds`. Stops at the first refused call (the items
+/// before it are queued). Each call is a subrequest of the invocation, counted as it is made.
+pub async fn send_all<T: Work>(env: &Env, items: &[T], delay_seconds: u32) -> worker::Result<()> {
     for chunk in items.chunks(BATCH_LIMIT) {
-        env.queue(binding, chunk.len())?
+        env.queue(T::QUEUE, chunk.len())?
             .send_batch(chunk, delay_seconds)
             .await?;
     }
     Ok(())
-}
-
-/// Sends `items` to their own queue ([`Work::QUEUE`]).
-pub async fn send_work<T: Work>(env: &Env, items: &[T], delay_seconds: u32) -> worker::Result<()> {
-    send_all(env, T::QUEUE, items, delay_seconds).await
 }
 
 /// The longest a business's work waits while the business is being moved, before it is looked
@@ -202,15 +192,13 @@ async fn held_while_moved<T: Work>(env: &Env, body: &T) -> Option<Settle> {
         "business {business} is being moved: its work on {} waits {held} s",
         T::QUEUE
     );
-    Some(
-        match send_all(env, T::QUEUE, std::slice::from_ref(body), held).await {
-            Ok(()) => Settle::Ack,
-            Err(error) => {
-                console_error!("holding work of a business being moved: {error}");
-                Settle::RetryIn(held)
-            }
-        },
-    )
+    Some(match send_all(env, std::slice::from_ref(body), held).await {
+        Ok(()) => Settle::Ack,
+        Err(error) => {
+            console_error!("holding work of a business being moved: {error}");
+            Settle::RetryIn(held)
+        }
+    })
 }
 
 /// How a function consumes a queue (its `[functions.<name>.consumes]` in `functions.toml`).
@@ -354,7 +342,7 @@ mod tests {
         let fixture = Fixture::new();
         let jobs: Vec<Job> = (0..250).map(job).collect();
         fixture.run(async {
-            send_all(&fixture.env, WORK, &jobs, 0)
+            send_all(&fixture.env, &jobs, 0)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
         });
@@ -376,7 +364,7 @@ mod tests {
     fn nothing_to_send_sends_nothing() {
         let fixture = Fixture::new();
         fixture.run(async {
-            send_all::<Job>(&fixture.env, WORK, &[], 0)
+            send_all::<Job>(&fixture.env, &[], 0)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
         });
@@ -388,7 +376,7 @@ mod tests {
     fn a_delayed_send_is_not_delivered_before_its_time() {
         let fixture = Fixture::new();
         fixture.run(async {
-            send_all(&fixture.env, WORK, &[job(1)], 30)
+            send_all(&fixture.env, &[job(1)], 30)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
             let seen = RefCell::new(Vec::new());
@@ -439,7 +427,7 @@ mod tests {
     fn a_retry_comes_back_after_its_delay_with_its_delivery_counted() {
         let fixture = Fixture::new();
         fixture.run(async {
-            send_all(&fixture.env, WORK, &[job(1)], 0)
+            send_all(&fixture.env, &[job(1)], 0)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
             let attempts = RefCell::new(Vec::new());
@@ -475,7 +463,7 @@ mod tests {
     fn a_message_retried_past_the_queues_retries_goes_to_the_dead_letters() {
         let fixture = Fixture::new();
         fixture.run(async {
-            send_all(&fixture.env, WORK, &[job(9)], 0)
+            send_all(&fixture.env, &[job(9)], 0)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
             let handle = async |_: Env, _: Job, _: u32| Settle::RetryIn(1);
@@ -511,7 +499,7 @@ mod tests {
                 n: 1,
                 business_id: Some(acme.business_id.clone()),
             };
-            send_all(&fixture.env, WORK, &[acmes, job(2)], 0)
+            send_all(&fixture.env, &[acmes, job(2)], 0)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
             let seen = RefCell::new(Vec::new());
@@ -559,7 +547,7 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let jobs: Vec<Job> = (0..3).map(job).collect();
-            send_all(&fixture.env, WORK, &jobs, 0)
+            send_all(&fixture.env, &jobs, 0)
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
             let counts = RefCell::new(Vec::new());

@@ -145,7 +145,7 @@ pub async fn hand_over(env: &Env, contacts: &[Contact], delay_seconds: u32) {
     if contacts.is_empty() {
         return;
     }
-    if let Err(error) = crate::queue::send_all(env, CRM_SYNC, contacts, delay_seconds).await {
+    if let Err(error) = crate::queue::send_all(env, contacts, delay_seconds).await {
         console_error!(
             "{} contacts with CRM work left for the sweep: {error}",
             contacts.len()

@@ -52,7 +52,7 @@ impl<R: DeserializeOwned> Read<Option<R>> {
 
 /// The rows of an answer, each read as an `R`.
 pub fn rows<R: DeserializeOwned>(answer: &D1Result) -> Result<Vec<R>, ApiError> {
-    d1::read(answer).map_err(|error| ApiError::from(error).doing("reading a stored row"))
+    d1::read(answer).map_err(ApiError::from)
 }
 
 /// The first row of an answer, read as an `R`.
@@ -188,15 +188,27 @@ mod tests {
                 .bind(&[text("Acme Ltd")])
                 .must()]);
             let renamed = batch.write(
-                db.scoped(&acme, "UPDATE businesses SET name = ?2 WHERE id = ?1 AND name = 'nobody'")
-                    .bind(&[text("never")])
-                    .must(),
+                db.scoped(
+                    &acme,
+                    "UPDATE businesses SET name = ?2 WHERE id = ?1 AND name = 'nobody'",
+                )
+                .bind(&[text("never")])
+                .must(),
             );
             let after = batch.read(Read::<Vec<Named>>::rows(name()));
             let answers = batch.run(db).await.must();
-            assert_eq!(answers.take(after).must(), [Named { name: "Acme Ltd".into() }]);
+            assert_eq!(
+                answers.take(after).must(),
+                [Named {
+                    name: "Acme Ltd".into()
+                }]
+            );
             assert_eq!(answers.take(before).must(), Some(Named { name: "Acme".into() }));
-            assert_eq!(answers.changes(renamed), 0, "a write that matched nothing changed nothing");
+            assert_eq!(
+                answers.changes(renamed),
+                0,
+                "a write that matched nothing changed nothing"
+            );
 
             let reads = vec![Read::<Option<Named>>::first(name()), Read::first(name())];
             let together = read_together(db, reads).await.must();

@@ -44,7 +44,7 @@ pub async fn hand_over_in(env: &Env, due: &[Due], delay_seconds: u32) {
     if due.is_empty() {
         return;
     }
-    if let Err(error) = crate::queue::send_all(env, KNOWLEDGE, due, delay_seconds).await {
+    if let Err(error) = crate::queue::send_all(env, due, delay_seconds).await {
         console_error!("{} CRM link fetches left for the sweep: {error}", due.len());
     }
 }
