@@ -11,7 +11,7 @@ use domain::tenant::Tenant;
 use edge::call::{Json, Managed};
 use edge::db::Db;
 use edge::db::alerts::{DEFAULT_LISTED, MAX_LISTED};
-use edge::{DB, Env, db, runtime};
+use edge::{Env, db, runtime};
 use serde_json::Value;
 
 pub async fn list(env: Env, Managed(tenant): Managed, query: Query) -> Result<Json<AlertsOut>, ApiError> {
@@ -29,12 +29,12 @@ pub async fn list(env: Env, Managed(tenant): Managed, query: Query) -> Result<Js
             .filter(|limit| (1..=MAX_LISTED).contains(limit))
             .ok_or_else(|| ApiError::invalid("limit", format!("limit is a number from 1 to {MAX_LISTED}")))?,
     };
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     Ok(Json(db::alerts::list(&db, &tenant, open_only, limit).await?))
 }
 
 pub async fn settings(env: Env, Managed(tenant): Managed) -> Result<Json<SettingsOut>, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let settings = db::alert_settings::get(&db, &tenant).await?;
     Ok(Json(shown(&db, &tenant, &settings).await?))
 }
@@ -44,7 +44,7 @@ pub async fn update(
     Managed(tenant): Managed,
     Json(patch): Json<Value>,
 ) -> Result<Json<SettingsOut>, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let mut settings = db::alert_settings::get(&db, &tenant).await?;
     settings.apply(&patch)?;
     db::alert_settings::put(&db, &tenant, &settings, &runtime::now().to_rfc3339()).await?;

@@ -11,7 +11,7 @@ use domain::query::Query;
 use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Created, Json, Managed, OptionalJson, Path, Scope};
-use edge::{DB, auth, db, runtime};
+use edge::{auth, db, runtime};
 
 pub async fn issue(
     env: Env,
@@ -36,7 +36,7 @@ pub async fn issue(
         last_used_address: None,
         last_used_endpoint: None,
     };
-    db::api_keys::insert(&env.d1(DB)?, &tenant, &listed, &issued.hash).await?;
+    db::api_keys::insert(&env.db()?, &tenant, &listed, &issued.hash).await?;
     let detail = serde_json::json!({ "prefix": listed.prefix, "name": listed.name });
     audit
         .record(
@@ -54,7 +54,7 @@ pub async fn issue(
 }
 
 pub async fn list(env: Env, Managed(tenant): Managed) -> Result<Json<ApiKeysOut>, ApiError> {
-    let api_keys = db::api_keys::list(&env.d1(DB)?, &tenant).await?;
+    let api_keys = db::api_keys::list(&env.db()?, &tenant).await?;
     Ok(Json(ApiKeysOut { api_keys }))
 }
 
@@ -65,7 +65,7 @@ pub async fn revoke(
     Path(id): Path<ApiKeyId>,
 ) -> Result<Json<ApiKey>, ApiError> {
     let (env, id) = (&env, &id);
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let missing = || ApiError::not_found(format!("no API key {id}"));
     let tenant = scope
         .owner(async || db::api_keys::owner(&db, id).await, missing)
@@ -92,7 +92,7 @@ pub async fn revoke(
 /// keys or of one.
 pub async fn usage(env: Env, Managed(tenant): Managed, query: Query) -> Result<Json<UsageOut>, ApiError> {
     let query = UsageQuery::parse(&query)?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     if let Some(id) = &query.key_id
         && !db::api_keys::list(&db, &tenant)
             .await?

@@ -10,8 +10,8 @@ use domain::query::Query;
 use domain::time::Timestamp;
 use edge::Env;
 use edge::call::{Json, Managed, Scope};
+use edge::db;
 use edge::db::audit_log::{self, Row};
-use edge::{DB, db};
 use serde_json::{Map, Value};
 
 pub async fn list(
@@ -21,7 +21,7 @@ pub async fn list(
     query: Query,
 ) -> Result<Json<AuditLogOut>, ApiError> {
     let query = AuditQuery::parse(&query)?;
-    let (rows, more) = audit_log::page(&env.d1(DB)?, &tenant, &query).await?;
+    let (rows, more) = audit_log::page(&env.db()?, &tenant, &query).await?;
     let next_cursor = more.then(|| rows.last()).flatten().map(|last| {
         Cursor {
             at_us: last.at_us,

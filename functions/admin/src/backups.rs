@@ -13,7 +13,7 @@ use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Json, Managed, Path};
 use edge::db::knowledge_sources::{self, Asked, Due};
-use edge::{DB, knowledge, runtime};
+use edge::{knowledge, runtime};
 use serde_json::json;
 
 pub async fn export(
@@ -27,7 +27,7 @@ pub async fn export(
         .map(Cursor::parse)
         .transpose()
         .map_err(|why| ApiError::invalid("cursor", why))?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     edge::backup::export_page(&env, &db, &tenant.business_id, cursor, runtime::now())
         .await
         .map(Json)
@@ -40,7 +40,7 @@ pub async fn restore(
     Path(business): Path<BusinessId>,
     Json(page): Json<RestoreIn>,
 ) -> Result<Json<RestoreOut>, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let restored = edge::backup::restore_page(&env, &db, &business, &page, runtime::now().millis()).await?;
     if restored.phase == "restored" {
         // What waits to be resumed, across the restore's pages (each page's answer counts its own).
@@ -57,7 +57,7 @@ pub async fn restore(
 /// Takes the business from the path, not `Managed`: a restore that broke off left no business
 /// that answers.
 pub async fn discard(env: Env, Path(business): Path<BusinessId>) -> Result<Json<RestoreOut>, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let discarded = edge::backup::discard(&db, &business).await?;
     if discarded.phase == "discarded" {
         // No audit entry: the business's audit log is among what went.
@@ -86,7 +86,7 @@ pub async fn resume(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let (resumed, waiting, sources) = edge::backup::resume(&db, &tenant, &parts).await?;
     // Links resumed are fetched now, which writes their pieces' vectors again (a restore marks
     // them): the schedule the backup held may be hours away.

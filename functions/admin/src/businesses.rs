@@ -12,7 +12,7 @@ use domain::sso::FrameAncestors;
 use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Created, Json, Managed, Scope};
-use edge::{DB, db, runtime};
+use edge::{db, runtime};
 
 pub async fn create(
     env: Env,
@@ -46,7 +46,7 @@ pub async fn create(
         rate_limit: Policy::DEFAULT_KEY,
         new_conversation_after_hours: NewConversationAfter::DEFAULT.hours(),
     };
-    db::businesses::create(&env.d1(DB)?, &business).await?;
+    db::businesses::create(&env.db()?, &business).await?;
     let detail = serde_json::json!({ "name": business.name, "default_country": business.default_country });
     audit
         .record(
@@ -62,7 +62,7 @@ pub async fn create(
 
 /// The business, or 404.
 pub async fn find(env: &Env, id: &BusinessId) -> Result<Business, ApiError> {
-    db::businesses::find(&env.d1(DB)?, id)
+    db::businesses::find(&env.db()?, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no business {id}")))
 }
@@ -114,7 +114,7 @@ pub async fn update(
         .new_conversation_after_hours
         .map(|hours| NewConversationAfter::parse(hours, "new_conversation_after_hours"))
         .transpose()?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let changes = db::businesses::Changes {
         frame_ancestors: ancestors.as_ref(),
         rate_limit,

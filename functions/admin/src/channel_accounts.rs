@@ -14,7 +14,7 @@ use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Created, Json, Managed, OptionalJson, Path, Scope};
 use edge::db::channel_accounts::{ChannelAccount, Deleted, NewAccount};
-use edge::{DB, db, http, runtime, secrets_key};
+use edge::{db, http, runtime};
 use serde_json::{Map, Value};
 
 /// An account as the admin API shows it: secrets by name only.
@@ -155,7 +155,7 @@ pub async fn create(
         secrets: &input.secrets,
         now: &now,
     };
-    let inserted = db::channel_accounts::insert(&env.d1(DB)?, &secrets_key::keyring(env)?, &tenant, &account)
+    let inserted = db::channel_accounts::insert(&env.db()?, &*env.keyring()?, &tenant, &account)
         .await?
         .ok_or_else(|| {
             ApiError::conflict(format!(
@@ -181,7 +181,7 @@ pub async fn create(
 }
 
 pub async fn list(env: Env, Managed(tenant): Managed) -> Result<Json<ChannelAccountsOut>, ApiError> {
-    let channel_accounts = db::channel_accounts::list(&env.d1(DB)?, &secrets_key::keyring(&env)?, &tenant)
+    let channel_accounts = db::channel_accounts::list(&env.db()?, &*env.keyring()?, &tenant)
         .await?
         .into_iter()
         .map(shown)
@@ -198,7 +198,7 @@ pub async fn update(
     Json(patch): Json<AccountPatch>,
 ) -> Result<Json<ChannelAccountOut>, ApiError> {
     let (env, id) = (&env, &id);
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let missing = || ApiError::not_found(format!("no channel account {id}"));
     let tenant = scope
         .owner(async || db::channel_accounts::owner(&db, id).await, missing)
@@ -214,7 +214,7 @@ pub async fn update(
         secrets: &patch.secrets,
         now: &now,
     };
-    let updated = db::channel_accounts::update(&db, &secrets_key::keyring(env)?, &tenant, id, &change)
+    let updated = db::channel_accounts::update(&db, &*env.keyring()?, &tenant, id, &change)
         .await?
         .ok_or_else(missing)?;
     let account = shown(updated);
@@ -240,12 +240,12 @@ pub async fn delete(
     Path(id): Path<ChannelAccountId>,
 ) -> Result<Json<ChannelAccountOut>, ApiError> {
     let (env, id) = (&env, &id);
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let missing = || ApiError::not_found(format!("no channel account {id}"));
     let tenant = scope
         .owner(async || db::channel_accounts::owner(&db, id).await, missing)
         .await?;
-    let account = match db::channel_accounts::delete(&db, &secrets_key::keyring(env)?, &tenant, id).await? {
+    let account = match db::channel_accounts::delete(&db, &*env.keyring()?, &tenant, id).await? {
         Deleted::Gone(account) => shown(*account),
         Deleted::Missing => return Err(missing()),
         Deleted::InUse { conversations, links } => {
@@ -278,7 +278,7 @@ pub async fn release(
     OptionalJson(body): OptionalJson<ReleaseIn>,
 ) -> Result<Json<ChannelAccountOut>, ApiError> {
     let (env, id) = (&env, &id);
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let missing = || ApiError::not_found(format!("no channel account {id}"));
     let tenant = db::channel_accounts::owner(&db, id).await?.ok_or_else(missing)?;
     if let Some(owner) = &body.to_business_id
@@ -292,7 +292,7 @@ pub async fn release(
     let now = runtime::now().to_rfc3339();
     let released = db::channel_accounts::release(
         &db,
-        &secrets_key::keyring(env)?,
+        &*env.keyring()?,
         &tenant,
         id,
         body.to_business_id.as_ref(),

@@ -32,7 +32,7 @@ use edge::db::crm_call_minutes;
 use edge::db::crm_connectors::{self, Connector, Fields};
 use edge::db::crm_contacts;
 use edge::db::crm_sync_jobs::{self, Filter, Job, Summary};
-use edge::{DB, http, runtime, secrets_key};
+use edge::{http, runtime};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -69,7 +69,7 @@ fn status_out(connector: &Connector, summary: Summary, calls: &Window, now: Time
 
 async fn out(env: &Env, connector: Connector) -> Result<ConnectorOut, ApiError> {
     let now = runtime::now();
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let since = now.plus_seconds(-STATUS_WINDOW_SECONDS);
     let summary = crm_sync_jobs::summary(
         &db,
@@ -109,7 +109,7 @@ async fn make(
 ) -> Result<Connector, ApiError> {
     let id = ConnectorId::generate(runtime::random()?);
     let now = runtime::now();
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let to_be = Connector {
         id: id.clone(),
         tenant: tenant.clone(),
@@ -134,7 +134,7 @@ async fn make(
         day_count: 0,
     };
     let read = edge::crm::check_settings(env, &db, &to_be).await?;
-    let keys = secrets_key::keyring(env)?;
+    let keys = env.keyring()?;
     let connector = crm_connectors::insert(&db, &keys, tenant, &id, kind, fields, &now.to_rfc3339()).await?;
     keep_read(&db, &connector, connector.revision, read).await?;
     edge::crm::read_key_expiry(env, &db, &connector).await?;
@@ -203,7 +203,7 @@ pub async fn authorize(
         started_by: audit.actor().label(),
     };
     let state = edge::crm::oauth::seal_state(env, &tenant.business_id, &pending).await?;
-    edge::db::oauth_states::start(&env.d1(DB)?, &tenant, &pending.nonce, expires_ms).await?;
+    edge::db::oauth_states::start(&env.db()?, &tenant, &pending.nonce, expires_ms).await?;
     Ok(Created(AuthorizationOut {
         authorize_url: app.authorize(&pending.client_id, &redirect_uri, &state),
         redirect_uri,
@@ -235,7 +235,7 @@ pub async fn authorized(
     pending.finished_by(&audit.actor().label())?;
     // Taken before the code is traded: a state finishes one authorisation, however often it is sent.
     let now_ms = runtime::now().millis();
-    if !edge::db::oauth_states::take(&env.d1(DB)?, &tenant, &pending.nonce, now_ms).await? {
+    if !edge::db::oauth_states::take(&env.db()?, &tenant, &pending.nonce, now_ms).await? {
         return Err(ApiError::invalid(
             "state",
             "this authorisation was finished already (a state is good once): start it again",
@@ -318,7 +318,7 @@ pub async fn create(
 }
 
 pub async fn list(env: Env, Managed(tenant): Managed) -> Result<Json<ConnectorsOut>, ApiError> {
-    let connectors = crm_connectors::list(&env.d1(DB)?, &secrets_key::keyring(&env)?, &tenant, false).await?;
+    let connectors = crm_connectors::list(&env.db()?, &*env.keyring()?, &tenant, false).await?;
     let mut shown = Vec::with_capacity(connectors.len());
     for connector in connectors {
         shown.push(out(&env, connector).await?);
@@ -328,7 +328,7 @@ pub async fn list(env: Env, Managed(tenant): Managed) -> Result<Json<ConnectorsO
 
 /// The connector a path names: the business's own, or for the operator any business's.
 pub(crate) async fn find(env: &Env, scope: &Scope, id: &ConnectorId) -> Result<Connector, ApiError> {
-    let (db, keys) = (env.d1(DB)?, secrets_key::keyring(env)?);
+    let (db, keys) = (env.db()?, env.keyring()?);
     let found = match scope {
         Scope::Operator => crm_connectors::find_any(&db, &keys, id).await?,
         Scope::Business(tenant) => crm_connectors::find(&db, &keys, tenant, id).await?,
@@ -371,8 +371,8 @@ pub async fn update(
     Json(patch): Json<ConnectorPatch>,
 ) -> Result<Json<ConnectorOut>, ApiError> {
     let (env, id) = (&env, &id);
-    let db = env.d1(DB)?;
-    let keys = secrets_key::keyring(env)?;
+    let db = env.db()?;
+    let keys = env.keyring()?;
     for _ in 0..WRITE_TRIES {
         let current = find(env, &scope, id).await?;
         let name = match patch.name.as_deref() {
@@ -449,7 +449,7 @@ pub async fn delete(
 ) -> Result<Json<ConnectorDeletedOut>, ApiError> {
     let (env, id) = (&env, &id);
     let connector = find(env, &scope, id).await?;
-    let forgotten = crm_connectors::delete(&env.d1(DB)?, &connector.tenant, id)
+    let forgotten = crm_connectors::delete(&env.db()?, &connector.tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connector {id}")))?;
     let deleted = ConnectorDeletedOut {
@@ -507,7 +507,7 @@ pub async fn test(
 ) -> Result<Json<ConnectionTest>, ApiError> {
     let (env, id) = (&env, &id);
     let connector = find(env, &scope, id).await?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let result = edge::crm::test_connection(env, &db, &connector).await?;
     Ok(Json(result))
 }
@@ -522,7 +522,7 @@ pub struct TeamsOut {
 pub async fn teams(env: Env, scope: Scope, Path(id): Path<ConnectorId>) -> Result<Json<TeamsOut>, ApiError> {
     let (env, id) = (&env, &id);
     let connector = kustomer_connector(env, &scope, id, "teams").await?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let kustomer =
         Kustomer::new(env, &db, &connector).map_err(|reason| ApiError::invalid("settings", reason))?;
     Ok(Json(TeamsOut {
@@ -544,7 +544,7 @@ pub async fn pipelines(
             "connector {id} is not a Krayin connector: only Krayin has pipelines"
         )));
     }
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let krayin = Krayin::new(env, &db, &connector).map_err(|reason| ApiError::invalid("settings", reason))?;
     let pipelines = krayin
         .read_pipelines()
@@ -584,7 +584,7 @@ pub async fn contact(
     let key = params.get("contact_key")?.replace("%3A", ":").replace("%3a", ":");
     let none = || ApiError::not_found(format!("connector {id} has no contact {key}"));
     let parsed = ContactKey::parse(&key).ok_or_else(none)?;
-    let kept = crm_contacts::kept(&env.d1(DB)?, &connector.tenant, id, &parsed)
+    let kept = crm_contacts::kept(&env.db()?, &connector.tenant, id, &parsed)
         .await?
         .ok_or_else(none)?;
     Ok(Json(krayin::contact_out(&kept)))
@@ -605,7 +605,7 @@ pub async fn find_contact(
         .map(str::trim)
         .filter(|value| !value.is_empty() && value.len() <= 200)
         .ok_or_else(|| ApiError::invalid("external_id", "external_id is required (krayin:person:123)"))?;
-    let kept = crm_contacts::by_external_id(&env.d1(DB)?, &connector.tenant, id, external_id)
+    let kept = crm_contacts::by_external_id(&env.db()?, &connector.tenant, id, external_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("connector {id} has no contact {external_id}")))?;
     Ok(Json(krayin::contact_out(&kept)))
@@ -667,7 +667,7 @@ pub async fn log(
         before_seq,
         limit: query.limit()?,
     };
-    let jobs = crm_sync_jobs::list(&env.d1(DB)?, &connector.tenant, id, &filter).await?;
+    let jobs = crm_sync_jobs::list(&env.db()?, &connector.tenant, id, &filter).await?;
     let next_before = (jobs.len() == filter.limit)
         .then(|| jobs.last().map(|job| job.seq))
         .flatten();
@@ -714,7 +714,7 @@ pub async fn replay(
         return Err(ApiError::invalid("to", "to is after from"));
     }
     let contacts = crm_sync_jobs::replay(
-        &env.d1(DB)?,
+        &env.db()?,
         &connector.tenant,
         id,
         &statuses,

@@ -11,7 +11,7 @@ use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Created, Json, Managed, Origin, Path, Scope};
 use edge::db::console_sessions::{self, NewLink};
-use edge::{DB, runtime};
+use edge::runtime;
 use serde_json::json;
 
 pub async fn issue(
@@ -31,7 +31,7 @@ pub async fn issue(
         link_expires_at: expires_at,
         created_at: now,
     };
-    console_sessions::insert_link(&env.d1(DB)?, &tenant, &issued).await?;
+    console_sessions::insert_link(&env.db()?, &tenant, &issued).await?;
     let expires_at = expires_at.to_rfc3339();
     audit
         .record(
@@ -50,7 +50,7 @@ pub async fn issue(
 }
 
 pub async fn list(env: Env, Managed(tenant): Managed) -> Result<Json<ConsoleSessionsOut>, ApiError> {
-    let sessions = console_sessions::current(&env.d1(DB)?, &tenant, runtime::now()).await?;
+    let sessions = console_sessions::current(&env.db()?, &tenant, runtime::now()).await?;
     Ok(Json(ConsoleSessionsOut { sessions }))
 }
 
@@ -61,7 +61,7 @@ pub async fn revoke(
     scope: Scope,
     Path(id): Path<ConsoleSessionId>,
 ) -> Result<Json<ConsoleSession>, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let missing = || ApiError::not_found(format!("no console session {id}"));
     let tenant = scope
         .owner(async || console_sessions::owner(&db, &id).await, missing)

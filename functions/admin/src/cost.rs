@@ -6,16 +6,16 @@ use domain::cost::{Bill, CostOut, Month};
 use domain::error::ApiError;
 use edge::Env;
 use edge::call::{Json, Managed};
+use edge::db;
 use edge::db::directory::{self, Moving};
 use edge::runtime;
-use edge::{DB, db};
 
 /// Businesses one shard's read names at most.
 const BUSINESSES_PER_SHARD: usize = 10_000;
 
 pub async fn business(env: Env, Managed(tenant): Managed) -> Result<Json<CostOut>, ApiError> {
     let now = runtime::now();
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let days = db::business_usage::days(&db, &tenant, &Month::of(now).first_day()).await?;
     Ok(Json(CostOut::new(tenant.business_id, days, now)))
 }
@@ -23,7 +23,7 @@ pub async fn business(env: Env, Managed(tenant): Managed) -> Result<Json<CostOut
 /// Every shard's businesses, each counted on the shard it is settled on.
 pub async fn total(env: Env) -> Result<Json<Bill>, ApiError> {
     let now = runtime::now();
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let moves = directory::unsettled(&db).await?;
     let first_day = Month::of(now).first_day();
     let mut businesses = Vec::new();

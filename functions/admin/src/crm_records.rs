@@ -9,9 +9,9 @@ use domain::email::Email;
 use domain::error::ApiError;
 use domain::ids::ConnectorId;
 use domain::query::Query;
+use edge::Env;
 use edge::call::{Created, Json, Path, Scope};
 use edge::crm::kustomer::{self, Kustomer};
-use edge::{DB, Env};
 
 /// What another CRM's connector answers 404 for.
 const CALLS: &str = "a customer lookup and titled conversations";
@@ -28,7 +28,7 @@ pub async fn customer(
         .ok_or_else(|| ApiError::invalid("email", "email is required (?email=jane@example.com)"))?;
     let email = Email::parse(email).map_err(|error| ApiError::invalid("email", error.to_string()))?;
     let connector = kustomer_connector(&env, &scope, &id, CALLS).await?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let kustomer =
         Kustomer::new(&env, &db, &connector).map_err(|reason| ApiError::invalid("settings", reason))?;
     Ok(Json(CrmCustomerOut {
@@ -45,7 +45,7 @@ pub async fn conversation(
 ) -> Result<Created<CrmConversationOut>, ApiError> {
     let asked = TitledConversation::parse(&input.customer_id, &input.title, input.channel.as_deref())?;
     let connector = kustomer_connector(&env, &scope, &id, CALLS).await?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let kustomer =
         Kustomer::new(&env, &db, &connector).map_err(|reason| ApiError::invalid("settings", reason))?;
     Ok(Created(CrmConversationOut {

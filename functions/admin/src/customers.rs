@@ -8,7 +8,7 @@ use domain::ids::CustomerId;
 use edge::audit::Audit;
 use edge::call::{Managed, Path};
 use edge::runtime::Response;
-use edge::{DB, Env, erasure, http};
+use edge::{Env, erasure, http};
 
 /// Erases the customer, or says where their erasure stands: 200 once nothing of them is left,
 /// 202 while the rest is being deleted. The audit log records who asked, once.
@@ -18,7 +18,7 @@ pub async fn erase(
     Managed(tenant): Managed,
     Path(id): Path<CustomerId>,
 ) -> Result<Response, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let (begun, erasure) = erasure::erase(&env, &db, &tenant, &id, audit.actor()).await?;
     if begun {
         let detail = serde_json::json!({ "crm": erasure.crm.len() });

@@ -8,7 +8,7 @@ use domain::shard_move::Cursor;
 use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Json, Managed};
-use edge::{DB, runtime};
+use edge::runtime;
 
 pub async fn step(
     env: Env,
@@ -17,7 +17,7 @@ pub async fn step(
     Json(body): Json<MoveIn>,
 ) -> Result<Json<MoveOut>, ApiError> {
     let cursor = cursor(body.cursor.as_deref())?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let now = runtime::now().millis();
     edge::shard_move::step(&env, &audit, &db, &tenant.business_id, body.to_shard, cursor, now)
         .await
@@ -31,7 +31,7 @@ pub async fn abort(
     Json(body): Json<MoveAbortIn>,
 ) -> Result<Json<MoveOut>, ApiError> {
     let cursor = cursor(body.cursor.as_deref())?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     edge::shard_move::abort_step(&env, &audit, &db, &tenant.business_id, cursor)
         .await
         .map(Json)

@@ -18,7 +18,7 @@ use edge::bot::{self, Asked, Did};
 use edge::call::Json;
 use edge::db::channel_accounts::own_page;
 use edge::db::{self, Db, bot_answers, bots, knowledge_links};
-use edge::{DB, runtime};
+use edge::runtime;
 use serde_json::Value;
 
 /// Turns per page of the log, by default and at most.
@@ -59,7 +59,7 @@ async fn bot_out(db: &Db, tenant: &Tenant, target: &BotTarget) -> Result<BotOut,
 /// `GET /api/dashboard/bots?page_id=&channel=`
 pub async fn get(tenant: Tenant, env: Env, query: Query) -> Result<Json<BotOut>, ApiError> {
     let target = target_of(&query)?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     own_page(&db, &tenant, &target.page_id).await?;
     Ok(Json(bot_out(&db, &tenant, &target).await?))
 }
@@ -92,7 +92,7 @@ pub async fn set(
             ),
         ));
     }
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     own_page(&db, &tenant, &target.page_id).await?;
     bots::put(&db, &tenant, &target, &settings, &runtime::now().to_rfc3339()).await?;
     let name = format!("{}/{}", target.page_id.as_str(), target.channel.as_str());
@@ -106,7 +106,7 @@ pub async fn set(
 /// that customer, in a fresh conversation, with nothing sent; logged as a try.
 pub async fn ask(tenant: Tenant, env: Env, Json(body): Json<Value>) -> Result<Json<TurnOut>, ApiError> {
     let asked = TryIn::parse(&body)?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let (db, tenant, env) = (&db, &tenant, &env);
     own_page(db, tenant, &asked.target.page_id).await?;
     let customer = match &asked.customer_id {
@@ -183,7 +183,7 @@ pub async fn pick(tenant: Tenant, env: Env, query: Query) -> Result<Json<PickedO
     if typed.chars().count() > 200 {
         return Err(ApiError::invalid("q", "q is longer than 200 characters"));
     }
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let customers = db::customers::picked_by(&db, &tenant, typed, MOST_PICKED)
         .await?
         .into_iter()
@@ -208,7 +208,7 @@ pub async fn answers(tenant: Tenant, env: Env, query: Query) -> Result<Json<Answ
             .ok_or_else(|| ApiError::invalid("limit", format!("limit must be 1 to {MAX_ANSWERS}")))?,
     };
     let before = query.get("before").filter(|before| !before.is_empty());
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     own_page(&db, &tenant, &target.page_id).await?;
     let answers = bot_answers::list(&db, &tenant, &target, limit + 1, before).await?;
     let more = answers.len() > limit;
@@ -228,7 +228,7 @@ pub async fn kpis(tenant: Tenant, env: Env, query: Query) -> Result<Json<KpisOut
         Some("30") => 30,
         Some(_) => return Err(ApiError::invalid("days", "days must be 7 or 30")),
     };
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     own_page(&db, &tenant, &target.page_id).await?;
     let since = runtime::now()
         .plus_seconds(-i64::from(days) * 86_400)

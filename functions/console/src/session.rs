@@ -13,7 +13,7 @@ use edge::call::{Body, Call, FromCall, Json};
 use edge::console::Session;
 use edge::db::console_sessions;
 use edge::runtime::Response;
-use edge::{DB, Env, http, runtime};
+use edge::{Env, http, runtime};
 use serde_json::json;
 
 /// The sign-in page of a link that can still be opened, or a page that says why it cannot.
@@ -22,7 +22,7 @@ pub async fn sign_in_page(env: Env, query: Query) -> Result<Response, ApiError> 
     let Some(link) = console::parse_link(token) else {
         return Ok(pages::link_refused()?);
     };
-    match console_sessions::openable(&env.d1(DB)?, &link, runtime::now()).await? {
+    match console_sessions::openable(&env.db()?, &link, runtime::now()).await? {
         Some(business_name) => Ok(pages::sign_in(&business_name, token.trim())?),
         None => Ok(pages::link_refused()?),
     }
@@ -62,7 +62,7 @@ pub async fn open(env: Env, from: FormFrom, Body(body): Body) -> Result<Response
     let session = console::issue_session(runtime::random()?);
     let now = runtime::now();
     let expires_at = now.plus_seconds(console::SESSION_LIFETIME_SECONDS);
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let Some(opened) = console_sessions::open(&db, &link, &session.hash, now, expires_at).await? else {
         return Ok(pages::link_refused()?);
     };
@@ -102,7 +102,7 @@ pub async fn current(session: Session) -> Result<Json<ConsoleSessionOut>, ApiErr
 /// another site cannot sign a browser out.
 pub async fn sign_out(env: Env, audit: Audit, session: Session) -> Result<Response, ApiError> {
     let live = session.live;
-    console_sessions::revoke(&env.d1(DB)?, &live.tenant, &live.id, runtime::now()).await?;
+    console_sessions::revoke(&env.db()?, &live.tenant, &live.id, runtime::now()).await?;
     audit
         .record(
             &env,

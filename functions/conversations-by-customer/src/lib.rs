@@ -9,7 +9,7 @@ use domain::query::Query;
 use domain::tenant::Tenant;
 use edge::call::{self, Json, Origin};
 use edge::runtime::{Bindings, Request, Response};
-use edge::{DB, Env, db};
+use edge::{Env, db};
 
 /// With `include_messages`, each conversation carries at most its latest this many messages
 /// (`message_count` says how many it has; `/api-messages-since` pages through all of them).
@@ -47,7 +47,7 @@ async fn conversations_by_customer(
         query.flag("include_messages")?,
         query.flag("include_attachments")?,
     );
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let customer = db::customers::first_named(&db, &tenant, &named.keys, &named.named_by).await?;
     let mut conversations = db::conversations::of_customer(&db, &tenant, &customer.id).await?;
     if include_messages && !conversations.is_empty() {

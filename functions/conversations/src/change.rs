@@ -6,7 +6,6 @@ use domain::error::ApiError;
 use domain::ids::ConversationId;
 use domain::message::ConversationStatus;
 use domain::tenant::Tenant;
-use edge::DB;
 use edge::Env;
 use edge::conversation_change::{self, Change, Source};
 
@@ -53,7 +52,7 @@ pub async fn apply(
         origin: Some(origin),
         connector: None,
     };
-    let conversation = conversation_change::apply(env, &env.d1(DB)?, tenant, id, &change, &source).await?;
+    let conversation = conversation_change::apply(env, &env.db()?, tenant, id, &change, &source).await?;
     Ok(ConversationOut { conversation })
 }
 

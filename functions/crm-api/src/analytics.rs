@@ -14,7 +14,7 @@ use edge::Env;
 use edge::call::Json;
 use edge::db::conversations::Timing;
 use edge::db::{self, crm_connectors, crm_satisfaction, crm_sync_jobs, escalations};
-use edge::{DB, runtime, secrets_key};
+use edge::runtime;
 use std::collections::BTreeMap;
 
 const DEFAULT_DAYS: i64 = 30;
@@ -59,7 +59,7 @@ fn resolution(timing: &Timing) -> Option<i64> {
 pub async fn report(tenant: Tenant, env: Env, query: Query) -> Result<Json<AnalyticsOut>, ApiError> {
     let (env, tenant) = (&env, &tenant);
     let (from, to) = range(&query)?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let timings = db::conversations::timings(&db, tenant, from, to, MAX_CONVERSATIONS + 1).await?;
     let truncated = timings.len() > MAX_CONVERSATIONS;
     let timings = &timings[..timings.len().min(MAX_CONVERSATIONS)];
@@ -93,7 +93,7 @@ pub async fn report(tenant: Tenant, env: Env, query: Query) -> Result<Json<Analy
     let escalated = escalations::rate(&db, tenant, from.micros(), to.micros()).await?;
     let csat = crm_satisfaction::average(&db, tenant, from.micros(), to.micros()).await?;
     let mut sync = Vec::new();
-    for connector in crm_connectors::list(&db, &secrets_key::keyring(env)?, tenant, false).await? {
+    for connector in crm_connectors::list(&db, &*env.keyring()?, tenant, false).await? {
         let summary = crm_sync_jobs::summary(&db, tenant, &connector.id, from.micros(), to.micros()).await?;
         sync.push(ConnectorSyncOut {
             connector_id: connector.id,

@@ -12,7 +12,6 @@ use edge::Env;
 use edge::call::Json;
 use edge::crm::kustomer::{self, Kustomer};
 use edge::db::{self, crm_connectors};
-use edge::{DB, secrets_key};
 
 pub async fn load(tenant: Tenant, env: Env, query: Query) -> Result<Json<HistoryOut>, ApiError> {
     let (env, tenant) = (&env, &tenant);
@@ -23,9 +22,9 @@ pub async fn load(tenant: Tenant, env: Env, query: Query) -> Result<Json<History
         ],
         tenant.default_country,
     )?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let customer = db::customers::first_named(&db, tenant, &named.keys, &named.named_by).await?;
-    let connectors = crm_connectors::list(&db, &secrets_key::keyring(env)?, tenant, true).await?;
+    let connectors = crm_connectors::list(&db, &*env.keyring()?, tenant, true).await?;
     let only = query.get("connector_id");
     // Kustomer keeps conversations; Krayin keeps leads and activities, no conversation history.
     let connector = connectors

@@ -20,7 +20,7 @@ use edge::db::Db;
 use edge::db::crm_sync_jobs::{self, Job};
 use edge::db::escalations::{self, Stored, Trigger};
 use edge::db::{self, crm_connectors};
-use edge::{DB, runtime};
+use edge::runtime;
 use serde_json::json;
 
 fn work_out(jobs: &[Job]) -> Vec<WorkItem> {
@@ -92,7 +92,7 @@ pub async fn escalate(
     Json(input): Json<EscalationIn>,
 ) -> Result<Accepted<EscalatedOut>, ApiError> {
     let (env, tenant) = (&env, &tenant);
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let reason = text("reason", input.reason, MAX_REASON_CHARS)?;
     let routing = Routing::parse(input.priority.as_ref(), input.team_id.as_deref())?;
     let conversation = conversation(&db, tenant, input.conversation_id.as_deref()).await?;
@@ -146,7 +146,7 @@ pub async fn reroute(
             "give priority, team_id or both: what the escalation's ticket changes to",
         ));
     }
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let mut escalation = escalations::find(&db, tenant, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no escalation {id}")))?;
@@ -182,7 +182,7 @@ pub async fn note(
     Json(input): Json<NoteIn>,
 ) -> Result<Accepted<WorkOut>, ApiError> {
     let (env, tenant) = (&env, &tenant);
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let body = text("body", input.body, MAX_NOTE_CHARS)?;
     let conversation = conversation(&db, tenant, input.conversation_id.as_deref()).await?;
     let connectors = connectors(

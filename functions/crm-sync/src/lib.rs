@@ -5,15 +5,14 @@ use edge::Env;
 use edge::crm::sync;
 use edge::db::crm_sync_jobs::Contact;
 use edge::queue::Settle;
-use edge::{DB, secrets_key};
 
 /// Our own failures (D1 unavailable) are retried by the queue after this long.
 const OWN_FAULT_RETRY_SECONDS: u32 = 5;
 
 pub async fn handle(env: Env, contact: Contact, _delivery_count: u32) -> Settle {
     let result = async {
-        let db = env.d1(DB)?;
-        let keys = secrets_key::keyring(&env)?;
+        let db = env.db()?;
+        let keys = env.keyring()?;
         sync::drain(&env, &db, &keys, &contact).await
     }
     .await;

@@ -7,7 +7,7 @@ use domain::error::ApiError;
 use domain::tenant::Tenant;
 use edge::call::{self, Json};
 use edge::runtime::{Bindings, Request, Response};
-use edge::{DB, Env, db};
+use edge::{Env, db};
 
 edge::http_function!(serve);
 
@@ -30,6 +30,6 @@ async fn batch_lookup(
     Json(body): Json<LookupIn>,
 ) -> Result<Json<LookupOut>, ApiError> {
     let request = batch_lookup::parse(body, tenant.default_country)?;
-    let customers = db::customers::find_many(&env.d1(DB)?, &tenant, &request.keys()).await?;
+    let customers = db::customers::find_many(&env.db()?, &tenant, &request.keys()).await?;
     Ok(Json(request.answer(customers)))
 }

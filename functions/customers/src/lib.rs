@@ -16,7 +16,7 @@ use edge::call;
 use edge::db::Db;
 use edge::db::crm_contacts::CrmId;
 use edge::runtime::{Bindings, Request, Response};
-use edge::{DB, db, http};
+use edge::{db, http};
 use std::collections::HashMap;
 
 /// The ways a request may name its one customer.
@@ -38,7 +38,7 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
 }
 
 async fn get_customers(tenant: Tenant, env: Env, query: Query) -> Result<Response, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     // An identifier given blank is a mistake to report, not a request to list.
     if NAMES.iter().any(|name| query.get(name.field()).is_some()) {
         one(&db, &tenant, &query).await

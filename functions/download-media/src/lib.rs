@@ -10,7 +10,7 @@ use edge::Env;
 use edge::call;
 use edge::media_store::ATTACHMENTS;
 use edge::runtime::{Bindings, Headers, Request, Response};
-use edge::{DB, auth, db, http, runtime};
+use edge::{auth, db, http, runtime};
 
 edge::http_function!(serve);
 
@@ -37,7 +37,7 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
         )
     })?;
     let not_found = || ApiError::not_found(format!("no attachment {id}"));
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     // The caller is checked before anything is read: a link by its expiry, a key by its lookup.
     let stored = match (query.get("signature"), query.get("expires")) {
         (Some(signature), Some(expires)) => {

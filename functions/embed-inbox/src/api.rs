@@ -12,7 +12,7 @@ use domain::query::Query;
 use edge::Env;
 use edge::call::{Accepted, Call, FromCall, Json, Origin};
 use edge::sso_sessions::{self, Session};
-use edge::{DB, db, runtime, send_queue};
+use edge::{db, runtime, send_queue};
 
 /// Messages the first load shows; older ones stay in `/api-conversations-by-customer`.
 const FIRST_LOAD: usize = 200;
@@ -33,7 +33,7 @@ impl FromCall for Viewer {
             .get("authorization")?
             .unwrap_or_default();
         let token = header.strip_prefix("Bearer ").map(str::trim);
-        sso_sessions::resolve(&call.env().d1(DB)?, token, runtime::now())
+        sso_sessions::resolve(&call.env().db()?, token, runtime::now())
             .await?
             .map(Viewer)
             .map_err(sso_sessions::Refusal::into_error)
@@ -51,7 +51,7 @@ pub async fn timeline(
     query: Query,
     Origin(origin): Origin,
 ) -> Result<Json<TimelineOut>, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let after = match query.get("after") {
         None => None,
         Some(text) => Some(
@@ -132,7 +132,7 @@ pub async fn reply(
     Origin(origin): Origin,
     Json(input): Json<ReplyIn>,
 ) -> Result<Accepted<ReplyOut>, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let outgoing = OutgoingMessage::parse(
         input.channel.as_deref(),
         input.content,

@@ -8,7 +8,7 @@ use edge::Env;
 use edge::console_error;
 use edge::runtime::{Headers, Request, Response};
 use edge::sso_sessions::{self, Refusal};
-use edge::{DB, http, runtime};
+use edge::{http, runtime};
 
 const INBOX_HTML: &str = include_str!("assets/inbox.html");
 const INBOX_CSS: &str = include_str!("assets/inbox.css");
@@ -36,7 +36,7 @@ pub async fn inbox(req: Request, env: Env) -> Result<Response, ApiError> {
 
 async fn page(req: &Request, env: &Env) -> worker::Result<Response> {
     let token = http::query(req).get("token").map(str::to_owned);
-    let resolved = match env.d1(DB) {
+    let resolved = match env.db() {
         Ok(db) => sso_sessions::resolve(&db, token.as_deref(), runtime::now()).await,
         Err(error) => Err(error.into()),
     };

@@ -9,7 +9,7 @@ use domain::inbound::InboundBatch;
 use edge::held_inbound::{self, HeldInbound, KeptFrom};
 use edge::media_store::ATTACHMENTS;
 use edge::queue::Settle;
-use edge::{DB, Env, console_error, console_log, console_warn, crm, db, ingest, secrets_key};
+use edge::{Env, console_error, console_log, console_warn, crm, db, ingest};
 
 /// The consumer of `crm-edge-inbound-held`: stores a kept batch (the queue hands it over only
 /// once the business is no longer paused), then deletes it.
@@ -37,8 +37,8 @@ async fn store(env: &Env, held: &HeldInbound) -> Result<(), ApiError> {
         Some(body) => body.bytes().await?,
         None => Vec::new(),
     };
-    let db = env.d1(DB)?;
-    let keys = secrets_key::keyring(env)?;
+    let db = env.db()?;
+    let keys = env.keyring()?;
     let ours = |business: &BusinessId| business == &held.business_id;
     match &held.from {
         KeptFrom::Channel { account_id, base_url } => {

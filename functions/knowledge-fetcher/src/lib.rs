@@ -5,10 +5,10 @@
 use edge::Env;
 use edge::console_error;
 use edge::db::knowledge_sources::Due;
+use edge::http;
 use edge::knowledge::backend::Rag;
 use edge::knowledge::index::Fetcher;
 use edge::queue::Settle;
-use edge::{DB, http, secrets_key};
 
 /// Our own failures (D1 unavailable, a misconfigured backend) are retried by the queue after this
 /// long; the sweep finds the source due again in any case.
@@ -16,8 +16,8 @@ const OWN_FAULT_RETRY_SECONDS: u32 = 30;
 
 pub async fn handle(env: Env, due: Due, _delivery_count: u32) -> Settle {
     let result = async {
-        let db = env.d1(DB)?;
-        let keys = secrets_key::keyring(&env)?;
+        let db = env.db()?;
+        let keys = env.keyring()?;
         let rag = Rag::from_env(&env)?;
         let fetcher = Fetcher {
             env: &env,

@@ -16,7 +16,7 @@ use edge::audit::Audit;
 use edge::call::{Json, Origin};
 use edge::db::knowledge_links;
 use edge::db::knowledge_sources::{self, Asked};
-use edge::{DB, Env, http, knowledge, runtime, secrets_key};
+use edge::{Env, http, knowledge, runtime};
 use serde_json::{Value, json};
 
 /// `PATCH /api/dashboard/crm-links`
@@ -29,8 +29,8 @@ pub async fn update(
 ) -> Result<Json<UpdatedOut>, ApiError> {
     let (env, tenant) = (&env, &tenant);
     let change = LinkChange::parse(&input, http::allows_loopback(env))?;
-    let db = env.d1(DB)?;
-    let keys = secrets_key::keyring(env)?;
+    let db = env.db()?;
+    let keys = env.keyring()?;
     let (source, present) = targeted_by_id(env, &db, tenant, &change.page_id, &change.id).await?;
     let changed = change.apply(&source.link)?;
     if changed.fields.contains(&"url")
@@ -142,7 +142,7 @@ pub async fn preview(
             .as_str()
             .and_then(domain::ids::SourceId::parse)
             .ok_or_else(|| ApiError::invalid("id", "id must be a link's id, as its view shows it"))?;
-        let db = env.d1(DB)?;
+        let db = env.db()?;
         let (source, _) = targeted_by_id(env, &db, tenant, &page, &id).await?;
         knowledge::fetch::identified(env, &source.link, source.pushed_key.as_deref(), allow_loopback).await
     } else {
@@ -154,7 +154,7 @@ pub async fn preview(
             body.entry("channels").or_insert_with(|| json!(["messenger"]));
         }
         let new = NewLink::parse(&body, allow_loopback)?;
-        let db = env.d1(DB)?;
+        let db = env.db()?;
         crate::own_page(&db, tenant, &new.page_id).await?;
         if !new.link.link_type.is_fetchable() {
             return Err(ApiError::invalid(

@@ -27,7 +27,7 @@ use edge::db::knowledge_links::{self, Entry};
 use edge::db::knowledge_sources::{self, Asked, Caps, Due, Fields, Source};
 use edge::db::{businesses, channel_accounts, crm_call_minutes, knowledge_chunks};
 use edge::knowledge::backend::Rag;
-use edge::{DB, http, knowledge, runtime, secrets_key};
+use edge::{http, knowledge, runtime};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 /// CRM links a business may have, and a page: each is fetched on its own schedule, and a page's
@@ -99,7 +99,7 @@ pub(crate) async fn shown<'a>(
     page: Option<&PageId>,
     origin: &'a str,
 ) -> Result<Shown<'a>, ApiError> {
-    let keys = secrets_key::keyring(env)?;
+    let keys = env.keyring()?;
     let sources = knowledge_sources::list(db, &keys, tenant, page).await?;
     let entries = knowledge_links::list(db, tenant, page, None).await?;
     let since = runtime::now().millis() - i64::from(WINDOW_HOURS) * 3_600_000;
@@ -129,7 +129,7 @@ pub async fn list(
 ) -> Result<Json<LinksOut>, ApiError> {
     let page = page_param(&query)?;
     let channel = channel_param(&query)?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     own_page(&db, &tenant, &page).await?;
     let shown = shown(&env, &db, &tenant, Some(&page), &origin).await?;
     let views = shown.views(|entry| channel.is_none_or(|channel| entry.channel == channel));
@@ -154,9 +154,9 @@ pub async fn add(
 ) -> Result<Created<AddedOut>, ApiError> {
     let (env, tenant) = (&env, &tenant);
     let mut new = NewLink::parse(&input, http::allows_loopback(env))?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     own_page(&db, tenant, &new.page_id).await?;
-    let keys = secrets_key::keyring(env)?;
+    let keys = env.keyring()?;
     let now = runtime::now().to_rfc3339();
     let url = new.link.url.as_str().to_owned();
     let taken = |channel: LinkChannel| {
@@ -302,7 +302,7 @@ async fn targeted(
     target: &Target,
 ) -> Result<(Source, Vec<LinkChannel>), ApiError> {
     own_page(db, tenant, &target.page_id).await?;
-    let keys = secrets_key::keyring(env)?;
+    let keys = env.keyring()?;
     let missing = || {
         ApiError::not_found(match &target.link {
             Addressed::Id(id) => format!("page {} has no CRM link {id}", target.page_id.as_str()),
@@ -363,7 +363,7 @@ pub async fn set_status(
     let (env, tenant) = (&env, &tenant);
     let target = Target::parse(&input, true)?;
     let is_active = target.is_active.unwrap_or_default();
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let (source, channels) = targeted(env, &db, tenant, &target).await?;
     let now = runtime::now().to_rfc3339();
     let updated = knowledge_links::set_active(&db, tenant, &source.id, &channels, is_active, &now).await?;
@@ -389,7 +389,7 @@ pub async fn delete(
 ) -> Result<Json<DeletedOut>, ApiError> {
     let (env, tenant) = (&env, &tenant);
     let target = Target::parse(&input, false)?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let (source, channels) = targeted(env, &db, tenant, &target).await?;
     let (deleted, left) = knowledge_links::delete(&db, tenant, &source.id, &channels).await?;
     if left == 0 {
@@ -441,7 +441,7 @@ pub async fn refresh(
 ) -> Result<Accepted<RefreshOut>, ApiError> {
     let (env, tenant) = (&env, &tenant);
     let target = Target::parse(&input, false)?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let (source, _) = targeted(env, &db, tenant, &target).await?;
     if !source.link.is_active {
         return Err(ApiError::conflict(
@@ -493,7 +493,7 @@ pub async fn refresh(
 /// channel.
 pub async fn all(tenant: Tenant, env: Env, Origin(origin): Origin) -> Result<Json<AllOut>, ApiError> {
     let (env, tenant) = (&env, &tenant);
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let business = businesses::find(&db, &tenant.business_id)
         .await?
         .ok_or_else(|| ApiError::internal("listing CRM links", "the caller's business is gone"))?;

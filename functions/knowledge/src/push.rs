@@ -12,7 +12,7 @@ use edge::Env;
 use edge::call::Accepted;
 use edge::db::knowledge_sources::{self, Asked, Due, Pushed};
 use edge::signed::{CrmLink, LinkPush, Signed};
-use edge::{DB, knowledge, runtime};
+use edge::{knowledge, runtime};
 
 /// A push whose signature held (`edge::signed::LinkPush`): kept, and the link handed to the
 /// fetcher.
@@ -23,7 +23,7 @@ pub async fn receive(signed: Signed<LinkPush>, env: Env) -> Result<Accepted<Push
         verified: pushed,
     } = signed;
     let id = link.id.clone();
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let (webhook_id, seconds, content_type, text) = (
         pushed.webhook_id.as_str(),
         pushed.signed_at,

@@ -12,7 +12,6 @@ use edge::call::Json;
 use edge::db::{knowledge_chunks, knowledge_links, knowledge_sources};
 use edge::knowledge::backend::Rag;
 use edge::knowledge::search;
-use edge::{DB, secrets_key};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -36,10 +35,10 @@ pub async fn search_posted(
 }
 
 async fn answer(tenant: &Tenant, env: &Env, question: Question) -> Result<Json<SearchOut>, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     own_page(&db, tenant, &question.page_id).await?;
     let rag = Rag::from_env(env)?;
-    let keys = secrets_key::keyring(env)?;
+    let keys = env.keyring()?;
     let hits = search::search(&db, &rag, tenant, &question).await?;
     let sources: HashMap<String, knowledge_sources::Source> =
         knowledge_sources::list(&db, &keys, tenant, Some(&question.page_id))
@@ -87,9 +86,9 @@ pub async fn details(tenant: Tenant, env: Env, query: Query) -> Result<Json<Deta
             ));
         }
     }
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     own_page(&db, tenant, &page).await?;
-    let keys = secrets_key::keyring(env)?;
+    let keys = env.keyring()?;
     let rag = Rag::from_env(env)?;
     let sources = knowledge_sources::list(&db, &keys, tenant, Some(&page)).await?;
     let entries = knowledge_links::list(&db, tenant, Some(&page), None).await?;

@@ -4,9 +4,9 @@
 use domain::error::ApiError;
 use domain::tenant::Tenant;
 use edge::Env;
+use edge::db;
 use edge::inbound_media::{self, FetchFailure, MAX_ATTEMPTS, MediaFetch, RETRY_DELAYS_SECONDS};
 use edge::queue::Settle;
-use edge::{DB, db, secrets_key};
 use edge::{console_error, console_log, console_warn};
 
 pub async fn handle(env: Env, job: MediaFetch, attempt: u32) -> Settle {
@@ -36,13 +36,13 @@ fn delay_after(attempt: u32) -> u32 {
 
 async fn fetch(env: &Env, job: &MediaFetch, attempt: u32) -> Result<Settle, ApiError> {
     let tenant = Tenant::for_background(job.business_id.clone());
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let id = &job.attachment_id;
     let Some(pending) = db::attachments::pending(&db, &tenant, id).await? else {
         // Settled already: a repeated queue delivery.
         return Ok(Settle::Ack);
     };
-    let account = db::channel_accounts::find(&db, &secrets_key::keyring(env)?, &pending.account_id)
+    let account = db::channel_accounts::find(&db, &*env.keyring()?, &pending.account_id)
         .await?
         .filter(|account| account.tenant.business_id == tenant.business_id);
     let outcome = match &account {

@@ -21,8 +21,8 @@ use edge::db::Db;
 use edge::media_store::{ATTACHMENTS, storage_key};
 use edge::queue::{Settle, held_seconds};
 use edge::send_queue::{self, Accepted, QueuedSend, ToDeliver};
-use edge::{DB, db, message_status, outbox, provider_call, runtime, secrets_key};
 use edge::{console_error, console_log, console_warn};
+use edge::{db, message_status, outbox, provider_call, runtime};
 
 /// The key that signs download links (the download-media function checks them).
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
@@ -60,7 +60,7 @@ fn tenant_of(job: &QueuedSend) -> Tenant {
 async fn give_up(env: &Env, job: &QueuedSend) {
     let tenant = tenant_of(job);
     let reason = "the message could not be sent because of an internal error";
-    let failed = match env.d1(DB) {
+    let failed = match env.db() {
         Ok(db) => message_status::mark_failed(&db, &tenant, &job.message_id, reason)
             .await
             .is_ok(),
@@ -76,8 +76,8 @@ async fn give_up(env: &Env, job: &QueuedSend) {
 
 async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, ApiError> {
     let tenant = tenant_of(job);
-    let db = env.d1(DB)?;
-    let keys = secrets_key::keyring(env)?;
+    let db = env.db()?;
+    let keys = env.keyring()?;
     let Some(loaded) = send_queue::to_deliver(&db, &keys, &tenant, &job.message_id).await? else {
         console_warn!(
             "message {}: no such outbound message of business {}",
@@ -259,7 +259,7 @@ async fn hand_back_accepted(
         accepted: Some(Accepted { provider_message_id }),
         ..job.clone()
     };
-    edge::queue::send_all(env, &[later], held_seconds(&env.d1(DB)?)).await?;
+    edge::queue::send_all(env, &[later], held_seconds(&env.db()?)).await?;
     Ok(Settle::Ack)
 }
 

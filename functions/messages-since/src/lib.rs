@@ -12,7 +12,7 @@ use domain::query::Query;
 use domain::tenant::Tenant;
 use edge::call::{self, Json, Origin};
 use edge::runtime::{Bindings, Request, Response};
-use edge::{DB, Env, db};
+use edge::{Env, db};
 
 edge::http_function!(serve);
 
@@ -36,7 +36,7 @@ async fn messages_since(
     Origin(origin): Origin,
 ) -> Result<Json<MessagePage>, ApiError> {
     let query = SinceQuery::parse(&query)?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     // One more than asked for tells whether there is more without a count.
     let mut messages = db::messages::since(&db, &tenant, query.after, query.limit + 1).await?;
     let has_more = messages.len() > query.limit;

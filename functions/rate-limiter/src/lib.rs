@@ -22,7 +22,7 @@ use domain::rate_limit::{self, Answer, Ask, Bucket, Grant, Holder, Policy};
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use edge::runtime::{Bindings, Request, Response};
-use edge::{DB, Env, db, runtime};
+use edge::{Env, db, runtime};
 use std::cell::RefCell;
 
 /// How long an object keeps its key's policy before reading it again.
@@ -138,7 +138,7 @@ impl Limiter {
         // The grant is taken: then the businesses' tally (`edge::bill`), which opening D1 asks
         // for, so that the lease's business bears this request even when the key's policy was
         // not read now.
-        if env.d1(DB).is_ok() {
+        if env.db().is_ok() {
             env.after_report().await;
         }
         Response::ok(Answer { grant, lease_size }.to_line())
@@ -157,7 +157,7 @@ impl Limiter {
                 return Ok(known.clone());
             }
         }
-        let db = env.d1(DB)?;
+        let db = env.db()?;
         let failed = |error| worker::Error::RustError(format!("reading a rate limit: {error:?}"));
         let known = match holder {
             Holder::Key(hash) => {
@@ -187,7 +187,7 @@ impl Limiter {
         let Some((tenant, key_id)) = self.known(env, holder, now).await?.key else {
             return Ok(());
         };
-        let db = env.d1(DB)?;
+        let db = env.db()?;
         db::api_key_usage::record(&db, &tenant, &key_id, report)
             .await
             .map_err(|error| worker::Error::RustError(format!("{error:?}")))

@@ -16,7 +16,7 @@ use edge::crm::chatwoot;
 use edge::db::crm_connectors::Connector;
 use edge::runtime::{Bindings, Request, Response};
 use edge::signed::{Chatwoot, ChatwootDelivery, ChatwootToken, Signed};
-use edge::{DB, Env, held_inbound};
+use edge::{Env, held_inbound};
 
 edge::http_function!(serve);
 
@@ -51,7 +51,7 @@ async fn deliver(
     connector: &Connector,
     delivery: &ChatwootDelivery,
 ) -> Result<Json<ChatwootReceivedOut>, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let (body, delivery) = (&delivery.body, &delivery.delivery);
     let outcome = match chatwoot::record(env, &db, connector, body, delivery).await {
         Ok(outcome) => outcome,

@@ -15,6 +15,7 @@ use domain::error::ApiError;
 use domain::ids::ConversationId;
 use domain::message::ConversationStatus;
 use edge::Env;
+use edge::call;
 use edge::call::Json;
 use edge::conversation_change::{self, Change, Source};
 use edge::db::Db;
@@ -22,7 +23,6 @@ use edge::db::crm_connectors::Connector;
 use edge::db::{self as store, crm_inbound_events, crm_links};
 use edge::runtime::{Bindings, Request, Response};
 use edge::signed::{HubSpot, Signed};
-use edge::{DB, call};
 
 edge::http_function!(serve);
 
@@ -44,7 +44,7 @@ async fn receive(signed: Signed<HubSpot>, env: Env) -> Result<Json<HubSpotReceiv
         owner: connector,
         verified: body,
     } = signed;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let events = webhook::parse(&body).map_err(ApiError::malformed)?;
     // One app's secret signs the events of every account that installed it: only those of the
     // account the connector's credentials reach are this connector's.

@@ -12,12 +12,12 @@ mod event;
 use domain::api::receivers::{KustomerReceivedOut, RECEIVER_KUSTOMER, ReceiverKustomer};
 use domain::crm::kustomer::webhook;
 use domain::error::ApiError;
+use edge::Env;
 use edge::call::{self, Json};
 use edge::db::Db;
 use edge::db::crm_connectors::Connector;
 use edge::runtime::{Bindings, Request, Response};
 use edge::signed::{Kustomer, KustomerGuide, Signed};
-use edge::{DB, Env};
 
 edge::http_function!(serve);
 
@@ -38,7 +38,7 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
 async fn receive(signed: Signed<Kustomer>, env: Env) -> Result<Json<KustomerReceivedOut>, ApiError> {
     let event = &signed.verified;
     let inbound = webhook::parse(event.name.as_deref(), &event.body).map_err(ApiError::malformed)?;
-    act(&env, &env.d1(DB)?, &signed.owner, inbound).await
+    act(&env, &env.db()?, &signed.owner, inbound).await
 }
 
 /// `POST /api/webhooks/kustomer`: the guide's body, for the one Kustomer connector of the
@@ -48,7 +48,7 @@ async fn receive_guides(
     env: Env,
 ) -> Result<Json<KustomerReceivedOut>, ApiError> {
     let inbound = webhook::parse_guide(&signed.verified.body).map_err(ApiError::malformed)?;
-    act(&env, &env.d1(DB)?, &signed.owner, inbound).await
+    act(&env, &env.db()?, &signed.owner, inbound).await
 }
 
 async fn act(

@@ -9,10 +9,10 @@ use domain::api::messages::{SEND_MESSAGE, SendMessage, SentOut};
 use domain::error::ApiError;
 use domain::outgoing::{SendIn, SendRequest};
 use domain::tenant::Tenant;
+use edge::Env;
 use edge::call::{self, Accepted, Json, Origin};
 use edge::runtime::{Bindings, Request, Response};
 use edge::send_queue;
-use edge::{DB, Env};
 
 edge::http_function!(serve);
 
@@ -36,7 +36,7 @@ async fn send(
     Origin(origin): Origin,
 ) -> Result<Accepted<SentOut>, ApiError> {
     let request = SendRequest::parse(input, tenant.default_country)?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let (customer, account) = send_queue::customer_and_account(
         &db,
         &tenant,

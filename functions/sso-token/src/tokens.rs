@@ -12,7 +12,7 @@ use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Created, Json, Origin};
 use edge::db::sso_tokens::{self, NewToken, Revoked};
-use edge::{DB, db, runtime};
+use edge::{db, runtime};
 
 pub async fn generate(
     tenant: Tenant,
@@ -23,7 +23,7 @@ pub async fn generate(
 ) -> Result<Created<TokenOut>, ApiError> {
     let (env, tenant) = (&env, &tenant);
     let request = TokenRequest::parse(input)?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let customer =
         db::customers::first_named(&db, tenant, &request.customer.keys, &request.customer.named_by).await?;
 
@@ -84,7 +84,7 @@ pub async fn revoke(
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     };
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let now = runtime::now();
     let not_found = || ApiError::not_found("this business issued no such token");
     let revoked = match (given(&input.token), given(&input.token_id)) {

@@ -5,10 +5,10 @@ use domain::api::messages::{UPLOAD_ATTACHMENT, UploadAttachment, UploadOut, Uplo
 use domain::error::{ApiError, ErrorCode};
 use domain::media::{MAX_ATTACHMENT_BYTES, media_type_of};
 use domain::tenant::Tenant;
+use edge::Env;
 use edge::call::{self, Body, ContentType, Created, Origin};
 use edge::media_store::{self, ATTACHMENTS};
 use edge::runtime::{Bindings, FormEntry, Request, Response};
-use edge::{DB, Env};
 
 edge::http_function!(serve);
 
@@ -77,7 +77,7 @@ async fn upload(
     }
     let mime_type = media_type_of(&file.type_(), &file.name(), &bytes)
         .map_err(|error| ApiError::new(ErrorCode::UnsupportedMediaType, error.to_string()).at("file"))?;
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let attachment = media_store::store(
         &env.bucket_write(ATTACHMENTS)?,
         &db,

@@ -12,8 +12,8 @@ use edge::db::webhook_attempts::AttemptOutcome;
 use edge::db::webhook_deliveries::Claimed;
 use edge::outbox::{self, DISPATCH_CHUNK, WebhookTask};
 use edge::queue::Settle;
-use edge::{DB, runtime, secrets_key, webhook_delivery};
 use edge::{console_error, console_log};
+use edge::{runtime, webhook_delivery};
 use futures_util::StreamExt;
 use futures_util::stream;
 use std::pin::pin;
@@ -70,7 +70,7 @@ pub async fn handle(env: Env, work: Vec<(WebhookTask, u32)>) -> Vec<Settle> {
                 return (vec![index], None);
             }
             let tenant = Tenant::for_background(business_id.clone());
-            let outcome = match env.d1(DB) {
+            let outcome = match env.db() {
                 Ok(db) => deliver(env, &db, &tenant, delivery_id, attempt).await,
                 Err(error) => Err(error.into()),
             };
@@ -172,8 +172,8 @@ fn merge<'a>(
 /// are (the body, kept for retries and replays, and the mark that it was dispatched). A last
 /// batch settles only what no attempt did.
 async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(), ApiError> {
-    let db = env.d1(DB)?;
-    let keys = secrets_key::keyring(env)?;
+    let db = env.db()?;
+    let keys = env.keyring()?;
     let now = runtime::now();
     let secret = env.secret(MEDIA_LINK_SECRET);
     let link_secret = secret.as_deref().map(str::as_bytes);
@@ -290,15 +290,8 @@ async fn deliver(
     delivery_id: &DeliveryId,
     attempt: u32,
 ) -> Result<(), ApiError> {
-    let Some((claimed, endpoint)) = webhook_delivery::claim(
-        db,
-        &secrets_key::keyring(env)?,
-        tenant,
-        delivery_id,
-        attempt,
-        runtime::now(),
-    )
-    .await?
+    let Some((claimed, endpoint)) =
+        webhook_delivery::claim(db, &*env.keyring()?, tenant, delivery_id, attempt, runtime::now()).await?
     else {
         // Settled already, or another worker holds it: a repeated queue delivery.
         return Ok(());

@@ -15,7 +15,7 @@ use edge::Env;
 use edge::audit::Audit;
 use edge::call::{Call, Created, FromCall, Json, NoContent, OptionalJson, Path};
 use edge::db::webhook_endpoints::{self, Endpoint};
-use edge::{DB, runtime, secrets_key};
+use edge::runtime;
 
 /// Longest endpoint name.
 const MAX_NAME_CHARS: usize = 100;
@@ -135,7 +135,7 @@ pub async fn create(
         seed_signs_new: true,
     };
     apply(&mut endpoint, input, &env)?;
-    if !webhook_endpoints::insert(&env.d1(DB)?, &secrets_key::keyring(&env)?, &tenant, &endpoint).await? {
+    if !webhook_endpoints::insert(&env.db()?, &*env.keyring()?, &tenant, &endpoint).await? {
         return Err(ApiError::new(
             ErrorCode::ValidationFailed,
             format!(
@@ -169,8 +169,8 @@ async fn change(
     id: &EndpointId,
     mut change: impl FnMut(&mut Endpoint, Timestamp) -> Result<(), ApiError>,
 ) -> Result<(Endpoint, Timestamp), ApiError> {
-    let db = env.d1(DB)?;
-    let keys = secrets_key::keyring(env)?;
+    let db = env.db()?;
+    let keys = env.keyring()?;
     for _ in 0..WRITE_TRIES {
         let mut endpoint = find(env, tenant, id).await?;
         let now = runtime::now();
@@ -202,7 +202,7 @@ fn without_secret(endpoint: &Endpoint, now: Timestamp) -> WebhookOut {
 
 pub async fn list(tenant: Tenant, env: Env) -> Result<Json<WebhooksOut>, ApiError> {
     let now = runtime::now();
-    let endpoints = webhook_endpoints::list(&env.d1(DB)?, &secrets_key::keyring(&env)?, &tenant).await?;
+    let endpoints = webhook_endpoints::list(&env.db()?, &*env.keyring()?, &tenant).await?;
     Ok(Json(WebhooksOut {
         webhooks: endpoints.iter().map(|e| view(e, now)).collect(),
     }))
@@ -210,7 +210,7 @@ pub async fn list(tenant: Tenant, env: Env) -> Result<Json<WebhooksOut>, ApiErro
 
 /// The tenant's endpoint, or 404 (also for another business's).
 pub async fn find(env: &Env, tenant: &Tenant, id: &EndpointId) -> Result<Endpoint, ApiError> {
-    webhook_endpoints::find(&env.d1(DB)?, &secrets_key::keyring(env)?, tenant, id)
+    webhook_endpoints::find(&env.db()?, &*env.keyring()?, tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no webhook {id}")))
 }
@@ -261,7 +261,7 @@ pub async fn delete(
     audit: Audit,
     Path(id): Path<EndpointId>,
 ) -> Result<NoContent, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     if !webhook_endpoints::delete(&db, &tenant, &id).await? {
         return Err(ApiError::not_found(format!("no webhook {id}")));
     }

@@ -13,7 +13,7 @@ use edge::call::{Accepted, Json, Path};
 use edge::db::webhook_attempts::{self, AttemptFilter};
 use edge::db::webhook_deliveries::{self, ReplaySelection};
 use edge::outbox::{self, WebhookTask};
-use edge::{DB, runtime};
+use edge::runtime;
 
 /// A parameter given with a value (an empty one counts as not given).
 fn param<'a>(query: &'a Query, name: &str) -> Option<&'a str> {
@@ -51,7 +51,7 @@ pub async fn deliveries(
     }
     let limit = query.limit()?;
     let endpoint = endpoints::find(env, tenant, &id).await?;
-    let rows = webhook_deliveries::list(&env.d1(DB)?, tenant, &endpoint.id, status, limit).await?;
+    let rows = webhook_deliveries::list(&env.db()?, tenant, &endpoint.id, status, limit).await?;
     Ok(Json(DeliveriesOut {
         deliveries: rows
             .into_iter()
@@ -119,7 +119,7 @@ pub async fn replay(
         ));
     }
     let replayed =
-        webhook_deliveries::replay(&env.d1(DB)?, tenant, &endpoint.id, selection, runtime::now()).await?;
+        webhook_deliveries::replay(&env.db()?, tenant, &endpoint.id, selection, runtime::now()).await?;
     if let Some(delivery_id) = input.delivery_id.as_deref()
         && replayed.is_empty()
     {
@@ -164,7 +164,7 @@ pub async fn attempts(tenant: Tenant, env: Env, query: Query) -> Result<Json<Att
         ));
     }
     let limit = query.limit()?;
-    let rows = webhook_attempts::list(&env.d1(DB)?, &tenant, &filter, limit).await?;
+    let rows = webhook_attempts::list(&env.db()?, &tenant, &filter, limit).await?;
     Ok(Json(AttemptsOut {
         attempts: rows
             .into_iter()

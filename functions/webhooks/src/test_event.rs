@@ -11,7 +11,7 @@ use edge::Env;
 use edge::call::{Json, Path};
 use edge::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
 use edge::db::webhook_endpoints::{self, Health};
-use edge::{DB, runtime, webhook_delivery};
+use edge::{runtime, webhook_delivery};
 use serde_json::json;
 
 /// Sent to disabled endpoints too: testing is how a business checks a receiver it has fixed.
@@ -20,7 +20,7 @@ pub async fn send(tenant: Tenant, env: Env, Path(id): Path<EndpointId>) -> Resul
     let (env, tenant, id) = (&env, &tenant, &id);
     let endpoint = endpoints::find(env, tenant, id).await?;
     let now = runtime::now();
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     if let Some(wait) = webhook_endpoints::take_test_slot(
         &db,
         tenant,

@@ -13,7 +13,7 @@
 use crate::db::directory::Moving;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{self, Batch, Db, Read};
-use crate::{Env, console_warn, outbox, provider_call, runtime, secrets_key};
+use crate::{Env, console_warn, outbox, provider_call, runtime};
 use domain::alerts::{self, Changes, Kind, Measure, Settings};
 use domain::channel::Channel;
 use domain::error::ApiError;
@@ -196,7 +196,7 @@ pub async fn send_emails(env: &Env, db: &Db, moving: &Moving, now: Timestamp) ->
     if due.is_empty() {
         return Ok(0);
     }
-    let keys = secrets_key::keyring(env)?;
+    let keys = env.keyring()?;
     let recipients = {
         let businesses: Vec<&BusinessId> = due.iter().map(|due| &due.business_id).collect();
         db::alert_settings::of(db, &businesses).await?.0

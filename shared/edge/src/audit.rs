@@ -8,7 +8,7 @@
 use crate::Env;
 use crate::console_error;
 use crate::runtime::Request;
-use crate::{DB, db, http, runtime};
+use crate::{db, http, runtime};
 use domain::audit::{Action, Actor};
 use domain::ids::{AuditEntryId, BusinessId};
 use serde::Serialize;
@@ -70,7 +70,7 @@ impl Audit {
                 detail: &detail,
                 client_ip: self.client_ip.as_deref(),
             };
-            db::audit_log::insert(&env.d1(DB)?, &entry).await
+            db::audit_log::insert(&env.db()?, &entry).await
         };
         if let Err(error) = written.await {
             console_error!(

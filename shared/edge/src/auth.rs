@@ -14,7 +14,7 @@
 
 use crate::Env;
 use crate::runtime::Request;
-use crate::{AUTH_CACHE, DB, runtime};
+use crate::{AUTH_CACHE, runtime};
 use domain::api_key::{self, ApiKeyHash};
 use domain::audit::Actor;
 use domain::error::ApiError;
@@ -199,7 +199,7 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
     {
         return Ok(cached);
     }
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let Some(tenant) = crate::db::api_keys::tenant_of(&db, hash).await? else {
         UNKNOWN_KEYS.with(|unknown| unknown.borrow_mut().insert(hash.as_str(), now.millis()));
         return Ok(unknown());

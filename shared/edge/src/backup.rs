@@ -17,7 +17,6 @@
 
 use crate::db::{self, Answers, Batch, Db, Handle, Written, directory, moves};
 use crate::env::Env;
-use crate::secrets_key;
 use domain::api::admin::{BackupOut, Quarantined, RestoreIn, RestoreOut};
 use domain::api_key::ApiKeyHash;
 use domain::backup::{
@@ -62,7 +61,7 @@ pub async fn export_page(
         ));
     }
     let source = db.on_shard(entry.shard);
-    let keys = secrets_key::keyring(env)?;
+    let keys = env.keyring()?;
     // The sealing key MACs the file; a later page names it by the MACs it goes on from.
     let sealing = keys.sealing_key();
     let mac_key = mac_key(sealing.bytes, business.as_str());
@@ -219,7 +218,7 @@ pub async fn restore_page(
             format!("a page holds at most {PAGE_ROWS} rows"),
         ));
     }
-    let keys = secrets_key::keyring(env)?;
+    let keys = env.keyring()?;
     let mac_key = mac_key_of(&keys, &header.key_id, business)?;
     match (page.first, &page.chain) {
         (true, Some(_)) => {

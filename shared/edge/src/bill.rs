@@ -133,9 +133,9 @@ pub async fn settle(meter: &Meter, db: &Db, store_every: Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Env;
     use crate::runtime::Level;
     use crate::testing::{Fixture, Must};
-    use crate::{DB, Env};
     use domain::pricing::Meter;
     use std::time::Duration;
 
@@ -143,7 +143,7 @@ mod tests {
     /// settles.
     async fn invocation(fixture: &Fixture, tenant: &Tenant) {
         let env = Env::new(fixture.stack.clone(), "queue");
-        let db = env.d1(DB).must();
+        let db = env.db().must();
         db.scoped(tenant, "SELECT id FROM businesses WHERE id = ?1")
             .all()
             .await

@@ -12,7 +12,7 @@
 use crate::audit::Audit;
 use crate::auth::Authenticated;
 use crate::runtime::{Bindings, Request, Response};
-use crate::{DB, Env, auth, db, http, runtime};
+use crate::{Env, auth, db, http, runtime};
 use domain::api::{self, Caller, Function, KeysTaken, Miss, Operation, Params, PathParam, Route};
 use domain::audit::Actor;
 use domain::error::{ApiError, ErrorCode};
@@ -424,7 +424,7 @@ impl FromCall for Managed {
             return call.tenant().map(Managed);
         }
         let id = call.params.id::<BusinessId>()?;
-        let business = db::businesses::find(&call.env.d1(DB)?, &id)
+        let business = db::businesses::find(&call.env.db()?, &id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no business {id}")))?;
         business.tenant().map(Managed)

@@ -4,7 +4,7 @@
 
 use crate::db::console_sessions::{self, LiveSession};
 use crate::runtime::Request;
-use crate::{DB, Env, runtime};
+use crate::{Env, runtime};
 use domain::console;
 use domain::error::{ApiError, ErrorCode};
 
@@ -23,7 +23,7 @@ pub async fn from_request(req: &Request, env: &Env) -> Result<Option<Session>, A
     let Some((plaintext, hash)) = console::session_in_cookies(&cookies) else {
         return Ok(None);
     };
-    let live = console_sessions::live(&env.d1(DB)?, &hash, runtime::now())
+    let live = console_sessions::live(&env.db()?, &hash, runtime::now())
         .await?
         .ok_or_else(|| {
             ApiError::unauthorized(

@@ -16,7 +16,7 @@ use crate::Env;
 use crate::db::customers::{self, PlannedWrite};
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{self, Batch, Db, Read};
-use crate::{DB, outbox, runtime};
+use crate::{outbox, runtime};
 use domain::customer::{self, CustomerDraft};
 use domain::error::{ApiError, ErrorBody, ErrorCode};
 use domain::ids::CustomerId;
@@ -68,7 +68,7 @@ pub async fn run(
     base_url: &str,
     body: CustomersIn,
 ) -> Result<Vec<ItemOutcome>, ApiError> {
-    let db = &env.d1(DB)?;
+    let db = &env.db()?;
     let country = check_batch(&body, tenant)?;
     let (external_ids, drafts) = read_items(&body, country)?;
     let valid: Vec<&CustomerDraft> = drafts.iter().filter_map(|draft| draft.as_ref().ok()).collect();

@@ -9,8 +9,10 @@ use crate::db::Db;
 pub use crate::meter::Held;
 use crate::meter::Meter;
 use crate::runtime::{Bindings, Bucket, Fetcher, Kv, ObjectNamespace, Queue};
+use domain::error::ApiError;
 use domain::platform::{Resource, Usage};
-use std::cell::RefCell;
+use domain::sealed::Keyring;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
 /// The variable that turns enforcement on.
@@ -32,6 +34,8 @@ pub struct Env {
     /// The invocation's first `DB` and what settles its businesses' tally in it after its usage
     /// line (`crate::bill`): set by [`Env::d1`], so that only a function that opens D1 links it.
     settle: Rc<RefCell<Option<(Db, Settle)>>>,
+    /// The invocation's keyring, opened on first use (`crate::secrets_key`).
+    keyring: Rc<OnceCell<Rc<Keyring>>>,
 }
 
 impl Env {
@@ -46,6 +50,7 @@ impl Env {
             meter: Meter::new(format!("{function} {entry}"), entry, enforce),
             bindings,
             settle: Rc::default(),
+            keyring: Rc::default(),
         }
     }
 
@@ -70,10 +75,28 @@ impl Env {
         self.var(name).or_else(|| self.secret(name))
     }
 
+    /// The invocation's database (every shard), made on first use and shared by every clone of
+    /// this `Env`: one `Db` an invocation, its statements counted.
+    pub fn db(&self) -> worker::Result<Db> {
+        if let Some((db, _)) = self.settle.borrow().as_ref() {
+            return Ok(db.clone());
+        }
+        self.d1(crate::DB)
+    }
+
+    /// The invocation's keyring of `SECRETS_KEY`, opened on first use and shared by every clone.
+    pub fn keyring(&self) -> Result<Rc<Keyring>, ApiError> {
+        if let Some(keys) = self.keyring.get() {
+            return Ok(keys.clone());
+        }
+        let keys = Rc::new(crate::secrets_key::open_ring(self)?);
+        Ok(self.keyring.get_or_init(|| keys).clone())
+    }
+
     /// The D1 database bound as `name`, its statements counted.
     /// `DB` is every shard (docs/scaling.md): the bindings the `SHARDS` variable lists, in
     /// order, or `DB` alone where it lists none.
-    pub fn d1(&self, name: &str) -> worker::Result<Db> {
+    fn d1(&self, name: &str) -> worker::Result<Db> {
         let shards = match self.var(SHARDS) {
             Some(list) if name == crate::DB => list
                 .split(',')

@@ -11,7 +11,7 @@ use crate::db::channel_accounts::ChannelAccount;
 use crate::db::crm_connectors::Connector;
 use crate::media_store::ATTACHMENTS;
 use crate::queue::{Work, held_seconds, send_all};
-use crate::{DB, console_log, console_warn, runtime};
+use crate::{console_log, console_warn, runtime};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ChannelAccountId, ConnectorId};
 use domain::inbound::InboundBatch;
@@ -168,6 +168,6 @@ async fn put_aside(
         key,
         from,
     };
-    send_all(env, &[held], held_seconds(&env.d1(DB)?)).await?;
+    send_all(env, &[held], held_seconds(&env.db()?)).await?;
     Ok(())
 }

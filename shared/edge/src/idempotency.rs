@@ -15,7 +15,7 @@ use crate::console_error;
 use crate::db::Db;
 use crate::runtime::{Delay, Headers, Request, Response};
 use crate::secrets_key;
-use crate::{DB, db, http, runtime};
+use crate::{db, http, runtime};
 use domain::error::ApiError;
 use domain::idempotency::{self, HEADER, IdempotencyKey, LEASE_SECONDS, RETENTION_SECONDS};
 use domain::sealed::Place;
@@ -54,7 +54,7 @@ pub async fn guarded(
     fingerprint: &str,
     run: std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + '_>>,
 ) -> Result<Response, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let now_us = runtime::now().micros();
     let claim = hex::encode(runtime::random::<16>()?);
     let claimed = db::idempotency_keys::claim(
@@ -147,7 +147,7 @@ async fn replay(
     }
     match (stored.state.as_str(), stored.status, stored.body) {
         ("done", Some(status), Some(sealed)) => {
-            let body = secrets_key::open(&secrets_key::keyring(env)?, &place(&stored.claim), &sealed)
+            let body = secrets_key::open(&*env.keyring()?, &place(&stored.claim), &sealed)
                 .await?
                 .secret;
             let headers = Headers::new();
@@ -176,8 +176,8 @@ async fn keep(
     let body = response.text().await?;
     let content_type = headers.get("content-type")?;
     let kept = async {
-        let sealed = secrets_key::seal(&secrets_key::keyring(env)?, &place(claim), &body).await?;
-        let db = env.d1(DB)?;
+        let sealed = secrets_key::seal(&*env.keyring()?, &place(claim), &body).await?;
+        let db = env.db()?;
         db::idempotency_keys::complete(&db, tenant, key, claim, status, content_type.as_deref(), &sealed)
             .await
     };

@@ -20,7 +20,7 @@ use crate::db::{Batch, Db, Read};
 use crate::held_inbound;
 use crate::inbound_media::{INBOUND_MEDIA, MediaFetch};
 use crate::media_store::{self, ATTACHMENTS};
-use crate::{DB, db, outbox, runtime};
+use crate::{db, outbox, runtime};
 use domain::bot::target::BotChannel;
 use domain::channel::{AddressKind, Channel, MessageStatus};
 use domain::error::ApiError;
@@ -65,7 +65,7 @@ pub async fn ingest(
     batch: InboundBatch,
     base_url: &str,
 ) -> Result<IngestReport, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let arrived = runtime::now();
     let mut report = IngestReport::default();
     // The bots' turns the batches recorded, handed to the bot's queue at the end.

@@ -15,7 +15,6 @@
 //! copy an hour after its switch, an aborted move's partial copy) is deleted here, a move step's
 //! rows a shard a run.
 
-use crate::DB;
 use crate::Env;
 use crate::db;
 use crate::db::Db;
@@ -55,7 +54,7 @@ pub use domain::maintenance::SweepReport;
 
 /// Runs every part of the sweep once, now, on every shard in turn (each part bounded per shard).
 pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let now = runtime::now();
     let retention = retention_period(env);
     let mut report = SweepReport {
@@ -1036,7 +1035,7 @@ mod tests {
         let mut cursor = cursor;
         for _ in 0..100 {
             let env = Env::new(fixture.stack.clone(), "fetch");
-            let db = env.d1(DB).unwrap_or_else(|error| panic!("{error}"));
+            let db = env.db().unwrap_or_else(|error| panic!("{error}"));
             let audit = crate::audit::Audit::new(domain::audit::Actor::Admin, None);
             let at = cursor.as_deref().map(|text| {
                 domain::shard_move::Cursor::parse(text).unwrap_or_else(|error| panic!("{error}"))
@@ -1169,7 +1168,7 @@ mod tests {
             assert!(copied("DB_1") > 0, "partly copied");
             // The abort's first step ends the pause; its command stops there.
             let env = Env::new(fixture.stack.clone(), "fetch");
-            let db = env.d1(DB).unwrap_or_else(|error| panic!("{error}"));
+            let db = env.db().unwrap_or_else(|error| panic!("{error}"));
             let audit = crate::audit::Audit::new(domain::audit::Actor::Admin, None);
             let first = crate::shard_move::abort_step(&env, &audit, &db, id, None)
                 .await

@@ -265,7 +265,7 @@ mod tests {
                 .await
                 .unwrap_or_else(|error| panic!("{error}"));
             let next = crate::Env::new(fixture.stack.clone(), "queue");
-            let db = next.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+            let db = next.db().unwrap_or_else(|error| panic!("{error}"));
             db.on_shard(0)
                 .unscoped("SELECT 1 AS one")
                 .all()
@@ -281,7 +281,7 @@ mod tests {
         fixture.stack.remove_var("PLATFORM_LIMITS");
         let env = crate::Env::new(fixture.stack.clone(), "fetch");
         fixture.run(async {
-            let db = env.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+            let db = env.db().unwrap_or_else(|error| panic!("{error}"));
             for _ in 0..=D1_QUERIES {
                 db.on_shard(0)
                     .unscoped("SELECT 1 AS one")
@@ -359,7 +359,7 @@ mod tests {
         fixture.stack.set_var("CRM_EDGE_FUNCTION", "customers-sync");
         let env = crate::Env::new(fixture.stack.clone(), "fetch");
         fixture.run(async {
-            let db = env.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+            let db = env.db().unwrap_or_else(|error| panic!("{error}"));
             db.on_shard(0)
                 .unscoped("SELECT 1 AS one")
                 .all()

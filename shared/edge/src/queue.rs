@@ -15,7 +15,7 @@
 use crate::Env;
 use crate::db::Db;
 use crate::runtime::QueueMessage;
-use crate::{DB, console_error, console_log};
+use crate::{console_error, console_log};
 use domain::ids::BusinessId;
 use futures_util::future::{JoinAll, join_all};
 use serde::Serialize;
@@ -182,7 +182,7 @@ async fn admitted<T: Work>(env: &Env, message: &QueueMessage) -> Result<T, Settl
 /// to the handler, whose first statement meets the same failure and retries as it always does.
 async fn held_while_moved<T: Work>(env: &Env, body: &T) -> Option<Settle> {
     let business = body.business()?;
-    let db = env.d1(DB).ok()?;
+    let db = env.db().ok()?;
     let placement = db.placement(&business).await.ok()?;
     if !placement.paused {
         return None;

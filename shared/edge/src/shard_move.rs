@@ -520,7 +520,7 @@ mod tests {
         let audit = Audit::new(Actor::Admin, None);
         // Each step is a request of its own: one invocation's queries.
         let env = Env::new(fixture.stack.clone(), "fetch");
-        let db = env.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+        let db = env.db().unwrap_or_else(|error| panic!("{error}"));
         step(&env, &audit, &db, business, to, cursor, fixture.stack.now_ms()).await
     }
 
@@ -603,7 +603,7 @@ mod tests {
                 .advance(Duration::from_secs(u64::from(paused.wait_seconds)));
             fixture.stack.restart_isolate();
             let env = crate::Env::new(fixture.stack.clone(), "fetch");
-            let db = env.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+            let db = env.db().unwrap_or_else(|error| panic!("{error}"));
             let read = crate::db::api_keys::list(&db, &tenant).await;
             assert!(read.is_ok(), "reads go on");
             let refused = new_key(&tenant, &db).await;
@@ -614,7 +614,7 @@ mod tests {
             drive(&fixture, id, 1).await;
             fixture.stack.restart_isolate();
             let env = crate::Env::new(fixture.stack.clone(), "fetch");
-            let db = env.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+            let db = env.db().unwrap_or_else(|error| panic!("{error}"));
             assert_eq!(new_key(&tenant, &db).await, None, "writes go on");
             assert_eq!(count(&held(&fixture, "DB", id)), 0);
         });
@@ -706,7 +706,7 @@ mod tests {
         let cursor = cursor.map(|text| Cursor::parse(text).unwrap_or_else(|error| panic!("{error}")));
         let audit = Audit::new(Actor::Admin, None);
         let env = Env::new(fixture.stack.clone(), "fetch");
-        let db = env.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+        let db = env.db().unwrap_or_else(|error| panic!("{error}"));
         abort_step(&env, &audit, &db, business, cursor).await
     }
 
@@ -795,7 +795,7 @@ mod tests {
                 );
                 fixture.stack.restart_isolate();
                 let env = Env::new(fixture.stack.clone(), "fetch");
-                let db = env.d1(crate::DB).unwrap_or_else(|error| panic!("{error}"));
+                let db = env.db().unwrap_or_else(|error| panic!("{error}"));
                 assert_eq!(new_key(&tenant, &db).await, None, "{what}: writes go on");
                 before = held(&fixture, "DB", id);
                 let stale = next(&fixture, id, 1, cursor.as_deref()).await.err();

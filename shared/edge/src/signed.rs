@@ -14,7 +14,7 @@ use crate::call::{Call, FromCall};
 use crate::db::channel_accounts::{self, ChannelAccount};
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::knowledge_sources::{self, Source};
-use crate::{DB, http, runtime, secrets_key, used_tokens};
+use crate::{http, runtime, used_tokens};
 use domain::crm::work::ConnectorKind;
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::{ConnectorId, SourceId};
@@ -97,7 +97,7 @@ impl<P: Partner> FromCall for Signed<P> {
 async fn account(call: &Call, provider: Provider) -> Result<ChannelAccount, ApiError> {
     let env = call.env();
     let path = call.request()?.path();
-    channel_accounts::for_webhook(&env.d1(DB)?, &secrets_key::keyring(env)?, &path, provider).await
+    channel_accounts::for_webhook(&env.db()?, &*env.keyring()?, &path, provider).await
 }
 
 /// The connector of `kind` the path's `{connector_id}` names; 404 `missing` when there is none.
@@ -105,7 +105,7 @@ async fn connector(call: &Call, kind: ConnectorKind, missing: &'static str) -> R
     let not_found = || ApiError::not_found(missing);
     let id = ConnectorId::parse(call.params().get("connector_id")?).ok_or_else(not_found)?;
     let env = call.env();
-    crm_connectors::find_any(&env.d1(DB)?, &secrets_key::keyring(env)?, &id)
+    crm_connectors::find_any(&env.db()?, &*env.keyring()?, &id)
         .await?
         .filter(|connector| connector.kind == kind)
         .ok_or_else(not_found)
@@ -273,7 +273,7 @@ impl Partner for KustomerGuide {
         let tenant = call.tenant()?;
         let none = || ApiError::not_found("this business has no enabled Kustomer connector");
         let env = call.env();
-        let db = env.d1(DB)?;
+        let db = env.db()?;
         let kustomer: Vec<ConnectorId> = crm_connectors::enabled(&db, &tenant)
             .await?
             .into_iter()
@@ -291,7 +291,7 @@ impl Partner for KustomerGuide {
                 )));
             }
         };
-        crm_connectors::find(&db, &secrets_key::keyring(env)?, &tenant, id)
+        crm_connectors::find(&db, &*env.keyring()?, &tenant, id)
             .await?
             .ok_or_else(none)
     }
@@ -464,12 +464,12 @@ impl Partner for LinkPush {
         let unknown = || ApiError::not_found("no such CRM link");
         let id = SourceId::parse(call.params().get("link_id")?).ok_or_else(unknown)?;
         let env = call.env();
-        let db = env.d1(DB)?;
+        let db = env.db()?;
         let business = knowledge_sources::business_of(&db, &id)
             .await?
             .ok_or_else(unknown)?;
         let tenant = Tenant::for_background(business);
-        let source = knowledge_sources::find(&db, &secrets_key::keyring(env)?, &tenant, &id)
+        let source = knowledge_sources::find(&db, &*env.keyring()?, &tenant, &id)
             .await?
             .ok_or_else(unknown)?;
         Ok(CrmLink { tenant, source })

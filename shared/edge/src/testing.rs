@@ -3,9 +3,9 @@
 //! directory names). Statements run on the data a test inserts, through the table modules
 //! themselves; a test reads back with [`Fixture::rows`] (`SELECT *` on every shard).
 
+use crate::Env;
 use crate::db::{self, Db};
 use crate::runtime::native::{Stack, block_on};
-use crate::{DB, Env};
 use domain::ids::BusinessId;
 use domain::rate_limit::Policy;
 use domain::tenant::Tenant;
@@ -45,7 +45,7 @@ impl Fixture {
     pub fn new() -> Self {
         let stack = Stack::new();
         let env = Env::new(stack.clone(), "test");
-        let db = env.d1(DB).unwrap_or_else(|error| panic!("{error}"));
+        let db = env.db().unwrap_or_else(|error| panic!("{error}"));
         Self { stack, env, db }
     }
 
@@ -364,8 +364,8 @@ impl Fixture {
     }
 
     /// The deployment's keyring.
-    pub fn keys(&self) -> domain::sealed::Keyring {
-        crate::secrets_key::keyring(&self.env).unwrap_or_else(|error| panic!("{error:?}"))
+    pub fn keys(&self) -> std::rc::Rc<domain::sealed::Keyring> {
+        self.env.keyring().unwrap_or_else(|error| panic!("{error:?}"))
     }
 
     /// Runs `sql` with `values` on every shard, as an operator's hand would (a row made

@@ -34,7 +34,7 @@ use crate::db::{self, Db, bot_answers, bots, crm_connectors, customer_identities
 use crate::knowledge::backend::Rag;
 use crate::knowledge::search;
 use crate::queue::{Settle, Work};
-use crate::{DB, Env, console_error, conversation_change, crm, http, runtime, send_queue};
+use crate::{Env, console_error, conversation_change, crm, http, runtime, send_queue};
 use domain::api::bots::{TurnPiece, TurnRefusal};
 use domain::bot::answer::{self, Prompt, Turn};
 use domain::bot::check::{self, Audience, Fact, Given};
@@ -476,7 +476,7 @@ async fn let_go(db: &Db, tenant: &Tenant, message: &MessageId) -> Result<Settle,
 /// The consumer's turn for one message. `attempt` counts from 1; the last one that finds the
 /// generator unavailable hands off instead of retrying.
 pub async fn answer_message(env: &Env, task: &BotTask, attempt: u32) -> Result<Settle, ApiError> {
-    let db = env.d1(DB)?;
+    let db = env.db()?;
     let tenant = Tenant::for_background(task.business_id.clone());
     let (db, tenant) = (&db, &tenant);
     let message_id = &task.message_id;

@@ -11,7 +11,6 @@ use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_requests;
 use crate::runtime;
 use crate::runtime::{Delay, Method};
-use crate::secrets_key;
 use domain::crm::budget;
 use domain::crm::config::ConnectorSecrets;
 use domain::crm::redact;
@@ -243,7 +242,7 @@ impl<'a> Client<'a> {
         let Some(refreshed) = self.secrets.borrow().refreshed(&tokens, now_ms) else {
             return Ok(());
         };
-        let keys = secrets_key::keyring(self.env)?;
+        let keys = self.env.keyring()?;
         let kept = crm_connectors::store_refreshed(
             self.db,
             &keys,

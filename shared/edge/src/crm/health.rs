@@ -5,7 +5,7 @@
 
 use crate::Env;
 use crate::db::crm_call_minutes::{self, SourceMinute};
-use crate::{DB, console_error, invocation, runtime};
+use crate::{console_error, invocation, runtime};
 use domain::crm::health::Minute;
 use domain::error::ApiError;
 use domain::tenant::Tenant;
@@ -44,7 +44,7 @@ pub fn record(tenant: &Tenant, source: &str, millis: u64, failed: bool) {
 fn store(env: &Env) -> LocalBoxFuture<'_, ()> {
     Box::pin(async move {
         let mut counted = COUNTED.with(|counted| std::mem::take(&mut *counted.borrow_mut()));
-        let Ok(db) = env.d1(DB) else {
+        let Ok(db) = env.db() else {
             return;
         };
         // One batch per business: a batch runs on its business's shard.

@@ -904,7 +904,7 @@ mod tests {
                 per_day: None,
             },
         };
-        let keys = crate::secrets_key::keyring(&fixture.env).unwrap_or_else(|e| fail(e));
+        let keys = fixture.env.keyring().unwrap_or_else(|e| fail(e));
         let now = runtime::now().to_rfc3339();
         crm_connectors::insert(
             &fixture.db,
@@ -1355,7 +1355,7 @@ mod tests {
             for (id, minutes_later, expected) in [(1, 0, 1), (2, 59, 1), (3, 2, 2)] {
                 fixture.stack.advance(Duration::from_secs(minutes_later * 60));
                 // What the drain reads: the connector as it is now, with what it keeps.
-                let keys = crate::secrets_key::keyring(&fixture.env).unwrap_or_else(|e| fail(e));
+                let keys = fixture.env.keyring().unwrap_or_else(|e| fail(e));
                 let now = crm_connectors::find(&fixture.db, &keys, &connector.tenant, &connector.id)
                     .await
                     .unwrap_or_else(|e| fail(e))

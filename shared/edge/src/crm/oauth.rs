@@ -85,7 +85,7 @@ pub fn nonce() -> Result<String, ApiError> {
 
 /// `pending` sealed as the consent page's state, bound to `business`.
 pub async fn seal_state(env: &Env, business: &BusinessId, pending: &Pending) -> Result<String, ApiError> {
-    let keys = secrets_key::keyring(env)?;
+    let keys = env.keyring()?;
     let text = serde_json::to_string(pending)
         .map_err(|error| ApiError::internal("sealing an OAuth state", error.to_string()))?;
     secrets_key::seal(&keys, &state_place(business), &text).await
@@ -95,7 +95,7 @@ pub async fn seal_state(env: &Env, business: &BusinessId, pending: &Pending) -> 
 /// Only a sealed state opens: clear text, another business's, an altered or an expired one is
 /// refused by the `state` field.
 pub async fn open_state(env: &Env, business: &BusinessId, state: &str) -> Result<Pending, ApiError> {
-    let keys = secrets_key::keyring(env)?;
+    let keys = env.keyring()?;
     if !matches!(keys.parse_stored(state), Ok(Stored::Sealed { .. })) {
         return Err(oauth::not_ours());
     }

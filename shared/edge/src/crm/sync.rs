@@ -301,7 +301,7 @@ mod tests {
         Script, UNLIMITED, contact_of, conversation, customer, jobs, kustomer_connector, kustomer_error,
         linked, reloaded, work,
     };
-    use crate::secrets_key;
+
     use crate::testing::Fixture;
     use domain::crm::work::{LinkKind, Operation};
     use serde_json::json;
@@ -338,7 +338,7 @@ mod tests {
     }
 
     async fn drained(fixture: &Fixture, contact: &Contact) {
-        let keys = secrets_key::keyring(&fixture.env).unwrap_or_else(|error| panic!("{error:?}"));
+        let keys = fixture.env.keyring().unwrap_or_else(|error| panic!("{error:?}"));
         drain(&fixture.env, &fixture.db, &keys, contact)
             .await
             .unwrap_or_else(|error| panic!("{error:?}"));

@@ -6,9 +6,9 @@
 use crate::db::crm_connectors::{self, Connector, Fields};
 use crate::db::crm_sync_jobs::{self, Contact, Job, Requested};
 use crate::db::{self, channel_accounts, number, optional_text, text};
+use crate::runtime;
 use crate::runtime::native::{Outbound, Reply, Stack};
 use crate::testing::Fixture;
-use crate::{runtime, secrets_key};
 use domain::channel::Channel;
 use domain::crm::budget::Budget;
 use domain::crm::config;
@@ -56,7 +56,7 @@ pub(crate) async fn kustomer_connector(
         &json!({ "api_key": API_KEY }),
         false,
     ));
-    let keys = ok(secrets_key::keyring(&fixture.env));
+    let keys = ok(fixture.env.keyring());
     let id = ConnectorId::generate(ok(runtime::random()));
     let fields = Fields {
         name: "Kustomer",
@@ -80,7 +80,7 @@ pub(crate) async fn kustomer_connector(
 
 /// The connector as stored now (its pause, health, budget's day).
 pub(crate) async fn reloaded(fixture: &Fixture, connector: &Connector) -> Connector {
-    let keys = ok(secrets_key::keyring(&fixture.env));
+    let keys = ok(fixture.env.keyring());
     ok(crm_connectors::find(&fixture.db, &keys, &connector.tenant, &connector.id).await)
         .unwrap_or_else(|| panic!("connector {} is gone", connector.id))
 }
@@ -167,7 +167,7 @@ pub(crate) async fn message(
 
 /// The business's WhatsApp number on Meta, so that what it tells a customer can be sent.
 pub(crate) async fn whatsapp_account(fixture: &Fixture, tenant: &Tenant) {
-    let keys = ok(secrets_key::keyring(&fixture.env));
+    let keys = ok(fixture.env.keyring());
     let id = ChannelAccountId::generate(ok(runtime::random()));
     let secrets = json!({ "app_secret": "app-secret", "verify_token": "verify", "access_token": "access" });
     let settings = json!({});

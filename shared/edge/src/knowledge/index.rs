@@ -716,7 +716,7 @@ mod tests {
     use crate::knowledge::local_server::{self, URL, unit};
     use crate::runtime::Level;
     use crate::runtime::native::Reply;
-    use crate::secrets_key;
+
     use crate::testing::Fixture;
     use domain::bot::subject::GENERAL;
     use domain::ids::SourceId;
@@ -730,13 +730,13 @@ mod tests {
     /// A link on a page whose CRM answers three pages of two customers (`?page=1` … `?page=3`,
     /// each naming the next in a `Link` header), asked for; the source's id and the fetcher's
     /// keys and backend.
-    async fn asked_source(fixture: &Fixture, tenant: &Tenant) -> (SourceId, Keyring, Rag) {
+    async fn asked_source(fixture: &Fixture, tenant: &Tenant) -> (SourceId, std::rc::Rc<Keyring>, Rag) {
         let fail = |error: ApiError| -> ! { panic!("{error}") };
         local_server::install(&fixture.stack, |_| unit(0));
         fixture.stack.set_var(RAG_BACKEND, "local");
         fixture.stack.set_var(EMBEDDER_URL, URL);
         let rag = Rag::from_env(&fixture.env).unwrap_or_else(|error| fail(error));
-        let keys = secrets_key::keyring(&fixture.env).unwrap_or_else(|error| fail(error));
+        let keys = fixture.env.keyring().unwrap_or_else(|error| fail(error));
         let new = NewLink::parse(
             &json!({ "page_id": "104729000007919", "channels": ["messenger"], "name": "CRM", "url": CRM, "type": "api", "is_active": true }),
             false,
@@ -1140,7 +1140,7 @@ mod tests {
         let (rag, index) = local_rag(&fixture);
         fixture.run(async {
             let tenant = fixture.business("Acme").await;
-            let keys = secrets_key::keyring(&fixture.env).unwrap_or_else(|error| panic!("{error}"));
+            let keys = fixture.env.keyring().unwrap_or_else(|error| panic!("{error}"));
             let id = crate::knowledge::linked::link(&fixture, &rag, &tenant, CRM, json!({ "type": "general" })).await;
             let general = pieces_of(&fixture);
             assert_eq!(general.len(), 3, "general knowledge: every record, the one without an email too");

@@ -102,7 +102,7 @@ pub(crate) mod linked {
     use crate::db::knowledge_sources::{self, Due, Fields};
     use crate::knowledge::backend::Rag;
     use crate::knowledge::index::Fetcher;
-    use crate::secrets_key;
+
     use crate::testing::Fixture;
     use domain::ids::SourceId;
     use domain::links::fetch::State;
@@ -114,7 +114,7 @@ pub(crate) mod linked {
 
     /// A link of [`PAGE`] on messenger at `url`, holding `holds`, added and fetched to the end.
     pub async fn link(fixture: &Fixture, rag: &Rag, tenant: &Tenant, url: &str, holds: Value) -> SourceId {
-        let keys = secrets_key::keyring(&fixture.env).unwrap_or_else(|error| panic!("{error}"));
+        let keys = fixture.env.keyring().unwrap_or_else(|error| panic!("{error}"));
         let new = NewLink::parse(
             &json!({ "page_id": PAGE, "channels": ["messenger"], "name": "CRM", "url": url, "type": "api",
                      "is_active": true, "holds": holds }),
@@ -149,7 +149,7 @@ pub(crate) mod linked {
 
     /// Fetches the source now, one run to its end.
     pub async fn fetch(fixture: &Fixture, rag: &Rag, tenant: &Tenant, id: &SourceId) {
-        let keys = secrets_key::keyring(&fixture.env).unwrap_or_else(|error| panic!("{error}"));
+        let keys = fixture.env.keyring().unwrap_or_else(|error| panic!("{error}"));
         let now = fixture.now().to_rfc3339();
         knowledge_sources::ask(&fixture.db, tenant, id, &now)
             .await

@@ -251,7 +251,7 @@ mod tests {
     use crate::knowledge::linked;
     use crate::knowledge::local_server::{self, DIMENSIONS, URL, unit};
     use crate::runtime::native::Reply;
-    use crate::secrets_key;
+
     use crate::testing::Fixture;
     use domain::bot::subject::subjects_of_customer;
     use domain::links::fetch::State;
@@ -275,7 +275,7 @@ mod tests {
     ) -> SourceId {
         let db = &fixture.db;
         let fail = |error: ApiError| -> ! { panic!("{error}") };
-        let keys = secrets_key::keyring(&fixture.env).unwrap_or_else(|error| fail(error));
+        let keys = fixture.env.keyring().unwrap_or_else(|error| fail(error));
         let new = NewLink::parse(
             &json!({ "page_id": PAGE, "channels": ["messenger"], "name": "CRM", "url": url, "type": "api", "is_active": true }),
             false,

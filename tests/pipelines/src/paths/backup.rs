@@ -27,7 +27,7 @@ const OTHER_KEY: &str = "k1:0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060
 /// Seals the knowledge source's secrets `populated` wrote in clear, as the product's writes do.
 async fn seal_the_clear_source(app: &App, business: &Business) {
     let env = edge::Env::new(app.stack.clone(), "test");
-    let keys = edge::secrets_key::keyring(&env).unwrap_or_else(|error| panic!("{error:?}"));
+    let keys = env.keyring().unwrap_or_else(|error| panic!("{error:?}"));
     let place = Place {
         table: "knowledge_sources",
         column: "secrets",

@@ -827,8 +827,8 @@ fn a_change_written_from_a_stale_read_of_an_endpoint_does_not_land_over_a_newer_
         let endpoint = Endpoint::install(&app.stack, "hooks.acme.example");
         let (webhook, _) = with_endpoint(&app, &acme.key, &endpoint, json!({})).await;
         let env = edge::Env::new(app.stack.clone(), "test");
-        let db = env.d1(edge::DB).unwrap_or_else(|error| panic!("{error}"));
-        let keys = edge::secrets_key::keyring(&env).unwrap_or_else(|error| panic!("{error:?}"));
+        let db = env.db().unwrap_or_else(|error| panic!("{error}"));
+        let keys = env.keyring().unwrap_or_else(|error| panic!("{error:?}"));
         let tenant = domain::tenant::Tenant::for_background(
             domain::ids::BusinessId::parse(&acme.id).unwrap_or_else(|| panic!("{}", acme.id)),
         );
