@@ -89,7 +89,9 @@ impl Env {
         if let Some(keys) = self.keyring.get() {
             return Ok(keys.clone());
         }
-        let keys = Rc::new(crate::secrets_key::open_ring(self)?);
+        let keys = Rc::new(crate::secrets_key::open_ring(
+            self.secret(crate::secrets_key::SECRETS_KEY),
+        )?);
         Ok(self.keyring.get_or_init(|| keys).clone())
     }
 

@@ -1,7 +1,6 @@
 //! The `SECRETS_KEY` Worker secret: the keyring that seals provider and webhook secrets before
 //! they reach D1 (`domain::sealed` owns the format), with the runtime's AES-256-GCM.
 
-use crate::Env;
 use crate::runtime;
 use domain::error::ApiError;
 use domain::sealed::{self, Keyring, NONCE_LEN, OpenError, Opened, Place, Stored};
@@ -11,10 +10,11 @@ use domain::sealed::{self, Keyring, NONCE_LEN, OpenError, Opened, Place, Stored}
 /// responses kept for idempotency keys (`functions.toml`).
 pub const SECRETS_KEY: &str = "SECRETS_KEY";
 
-/// The keyring of this deployment. A missing or malformed secret is our misconfiguration: the
-/// request fails with a 500 whose log says which, and never shows the value.
-pub(crate) fn open_ring(env: &Env) -> Result<Keyring, ApiError> {
-    let value = env.secret(SECRETS_KEY).ok_or_else(|| {
+/// The keyring of this deployment, from the `SECRETS_KEY` secret's value (`Env::keyring` opens it
+/// once an invocation). A missing or malformed secret is our misconfiguration: the request fails
+/// with a 500 whose log says which, and never shows the value.
+pub(crate) fn open_ring(secret: Option<String>) -> Result<Keyring, ApiError> {
+    let value = secret.ok_or_else(|| {
         ApiError::internal(
             "reading the secrets keyring",
             format!("the {SECRETS_KEY} secret is not configured"),
@@ -99,7 +99,7 @@ mod tests {
     fn a_sealed_secret_opens_where_it_was_sealed_and_shows_nothing_of_itself() {
         let fixture = Fixture::new();
         fixture.run(async {
-            let keys = open_ring(&fixture.env).unwrap_or_else(|error| panic!("{error:?}"));
+            let keys = fixture.env.keyring().unwrap_or_else(|error| panic!("{error:?}"));
             let stored = sealed(&keys, &place("ep_1"), "whsec_the-secret").await;
             assert!(stored.starts_with("v1:k1:"), "{stored}");
             assert!(!stored.contains("the-secret"), "{stored}");
@@ -230,9 +230,7 @@ mod tests {
                 stack.remove_secret(SECRETS_KEY);
             }
             let env = crate::Env::new(stack, "test");
-            let error = open_ring(&env)
-                .err()
-                .unwrap_or_else(|| panic!("{value:?}: a ring"));
+            let error = env.keyring().err().unwrap_or_else(|| panic!("{value:?}: a ring"));
             assert_eq!(error.status(), 500, "{value:?}");
             let detail = error.detail().unwrap_or_default();
             assert!(detail.contains(says), "{value:?}: {detail}");
