@@ -392,8 +392,10 @@ pub trait PathParam: Sized {
     fn parse(segment: &str) -> Option<Self>;
 }
 
+/// The one list of the path's typed parameters: each id type's `{name}`, what it names (the
+/// 404's words) and its description in `openapi.json` ([`TYPED_PATH_PARAMS`]).
 macro_rules! path_params {
-    ($($id:ty => $name:literal, $what:literal;)+) => {
+    ($($id:ty => $name:literal, $what:literal, $described:literal;)+) => {
         $(impl PathParam for $id {
             const NAME: &'static str = $name;
             const WHAT: &'static str = $what;
@@ -401,19 +403,27 @@ macro_rules! path_params {
                 <$id>::parse(segment)
             }
         })+
+
+        /// Each typed path parameter: its name, its description and its schema.
+        #[cfg(feature = "openapi")]
+        pub(crate) const TYPED_PATH_PARAMS: &[(&str, &str, openapi::schema::SchemaFn)] = &[
+            $(($name, $described, openapi::schema::schema_of::<$id>),)+
+        ];
     };
 }
 
 path_params! {
-    crate::ids::BusinessId => "business_id", "business";
-    crate::ids::ApiKeyId => "key_id", "API key";
-    crate::ids::ChannelAccountId => "account_id", "channel account";
-    crate::ids::ConnectorId => "connector_id", "connector";
-    crate::ids::ConversationId => "conversation_id", "conversation";
-    crate::ids::EndpointId => "webhook_id", "webhook";
-    crate::ids::ConsoleSessionId => "session_id", "console session";
-    crate::ids::EscalationId => "escalation_id", "escalation";
-    crate::ids::CustomerId => "customer_id", "customer";
+    crate::ids::BusinessId => "business_id", "business", "The business";
+    crate::ids::ApiKeyId => "key_id", "API key", "The key's id";
+    crate::ids::ChannelAccountId => "account_id", "channel account",
+        "The channel account (its webhook_path, for a provider's webhook)";
+    crate::ids::ConnectorId => "connector_id", "connector",
+        "The connector (its webhook_path, for a CRM's webhook)";
+    crate::ids::ConversationId => "conversation_id", "conversation", "The conversation";
+    crate::ids::EndpointId => "webhook_id", "webhook", "The webhook endpoint";
+    crate::ids::ConsoleSessionId => "session_id", "console session", "The console link or session";
+    crate::ids::EscalationId => "escalation_id", "escalation", "The escalation";
+    crate::ids::CustomerId => "customer_id", "customer", "The customer";
 }
 
 /// A request matched to its endpoint, with the path's parameters in the order the path names them.

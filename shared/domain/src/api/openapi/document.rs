@@ -4,12 +4,9 @@
 
 use super::schema::{Closed, SchemaFn, Tidy};
 use super::{Body, Contract, Media, MediaSchema};
-use crate::api::{self, Caller, Function, Operation, PathParam, Route};
+use crate::api::{self, Caller, Function, Operation, Route};
 use crate::error::ErrorEnvelope;
-use crate::ids::{
-    ApiKeyId, BusinessId, ChannelAccountId, ConnectorId, ConsoleSessionId, ConversationId, CustomerId,
-    EndpointId, EscalationId, SourceId,
-};
+use crate::ids::SourceId;
 use schemars::generate::SchemaSettings;
 use schemars::transform::Transform;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -777,19 +774,9 @@ fn security_schemes() -> Value {
 /// What a path parameter names, and its type: the [`PathParam`] a handler reads it as, where it
 /// is read as one.
 fn path_parameter(name: &str) -> (&'static str, SchemaFn) {
-    fn typed<T: PathParam + JsonSchema>(description: &'static str) -> (&'static str, &'static str, SchemaFn) {
-        (T::NAME, description, schema::<T>)
-    }
-    let known = [
-        typed::<BusinessId>("The business"),
-        typed::<ApiKeyId>("The key's id"),
-        typed::<ChannelAccountId>("The channel account (its webhook_path, for a provider's webhook)"),
-        typed::<ConnectorId>("The connector (its webhook_path, for a CRM's webhook)"),
-        typed::<ConversationId>("The conversation"),
-        typed::<EndpointId>("The webhook endpoint"),
-        typed::<ConsoleSessionId>("The console link or session"),
-        typed::<EscalationId>("The escalation"),
-        typed::<CustomerId>("The customer"),
+    // The typed ones are declared once, beside their `PathParam` (`api::path_params!`); these
+    // are read by their handlers' own rules.
+    let untyped: [(&str, &str, SchemaFn); 3] = [
         ("link_id", "The CRM link (webhook type)", schema::<SourceId>),
         (
             "contact_key",
@@ -802,8 +789,10 @@ fn path_parameter(name: &str) -> (&'static str, SchemaFn) {
             schema::<String>,
         ),
     ];
-    known
-        .into_iter()
+    api::TYPED_PATH_PARAMS
+        .iter()
+        .copied()
+        .chain(untyped)
         .find(|(known, _, _)| *known == name)
         .map(|(_, description, schema)| (description, schema))
         .unwrap_or_else(|| panic!("{{{name}}} has no declared type: add it to path_parameter"))

@@ -11,7 +11,7 @@
 //! 429 behind the gateway, 500, and 503 when the database that holds the data does not answer).
 
 mod document;
-mod schema;
+pub(crate) mod schema;
 
 pub use document::{FUNCTIONS, document, endpoints};
 pub use schema::{Closed, SchemaFn, StringOrInteger, schema_of};
