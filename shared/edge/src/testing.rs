@@ -363,6 +363,16 @@ impl Fixture {
         .unwrap_or_else(|error| panic!("{error:?}"))
     }
 
+    /// Runs one statement alone, in a batch of its own: how many rows it changed.
+    pub async fn changes(&self, statement: db::Statement) -> usize {
+        self.db
+            .batch(vec![statement])
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
+            .first()
+            .map_or(0, db::changes)
+    }
+
     /// The deployment's keyring.
     pub fn keys(&self) -> std::rc::Rc<domain::sealed::Keyring> {
         self.env.keyring().unwrap_or_else(|error| panic!("{error:?}"))

@@ -386,17 +386,6 @@ mod tests {
             .must();
     }
 
-    /// Runs one statement alone: how many rows it changed.
-    async fn run(fixture: &Fixture, statement: Statement) -> usize {
-        fixture
-            .db
-            .batch(vec![statement])
-            .await
-            .must()
-            .first()
-            .map_or(0, db::changes)
-    }
-
     async fn linked(fixture: &Fixture, tenant: &Tenant, message: &MessageId, count: usize) -> bool {
         #[derive(Deserialize)]
         struct Row {
@@ -469,12 +458,16 @@ mod tests {
                 [(file.id.clone(), None)]
             );
             assert_eq!(
-                run(&fixture, link(&fixture.db, &acme, &first.id, &[&file.id]).must()).await,
+                fixture
+                    .changes(link(&fixture.db, &acme, &first.id, &[&file.id]).must())
+                    .await,
                 1
             );
             assert!(linked(&fixture, &acme, &first.id, 1).await);
             assert_eq!(
-                run(&fixture, link(&fixture.db, &acme, &second.id, &[&file.id]).must()).await,
+                fixture
+                    .changes(link(&fixture.db, &acme, &second.id, &[&file.id]).must())
+                    .await,
                 0,
                 "taken first"
             );
@@ -538,7 +531,9 @@ mod tests {
             assert!(pending(&fixture.db, &globex, &pending_id).await.must().is_none());
             assert_eq!(pending_of_message(&fixture.db, &globex, &message).await.must(), 0);
             assert_eq!(
-                run(&fixture, link(&fixture.db, &globex, &message, &[&file.id]).must()).await,
+                fixture
+                    .changes(link(&fixture.db, &globex, &message, &[&file.id]).must())
+                    .await,
                 0
             );
             assert!(

@@ -370,8 +370,7 @@ mod tests {
     ) -> bool {
         let now = fixture.now().to_rfc3339();
         let statement = change(&fixture.db, tenant, current, status, assignee, &now).must();
-        let results = fixture.db.batch(vec![statement]).await.must();
-        results.first().map_or(0, db::changes) == 1
+        fixture.changes(statement).await == 1
     }
 
     #[test]

@@ -171,13 +171,7 @@ mod tests {
         new: &CustomerId,
     ) -> usize {
         let statement = link(&fixture.db, tenant, channel, address, email, phone, new).must();
-        fixture
-            .db
-            .batch(vec![statement])
-            .await
-            .must()
-            .first()
-            .map_or(0, db::changes)
+        fixture.changes(statement).await
     }
 
     #[test]

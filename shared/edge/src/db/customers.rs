@@ -1487,12 +1487,7 @@ mod tests {
                     whatsapp_number: None,
                 };
                 let statement = create_sender(&fixture.db, &acme, &sender, channel, address, &now).must();
-                let results = fixture.db.batch(vec![statement]).await.must();
-                assert_eq!(
-                    results.first().map_or(0, db::changes) == 1,
-                    created,
-                    "{description}"
-                );
+                assert_eq!(fixture.changes(statement).await == 1, created, "{description}");
                 assert_eq!(
                     found(&fixture, &acme, &CustomerKey::Id(id)).await.is_some(),
                     created,

@@ -84,13 +84,7 @@ mod tests {
 
     async fn keep(fixture: &Fixture, tenant: &Tenant, channel: Channel, update: &StatusUpdate) -> usize {
         let statement = keep_unmatched(&fixture.db, tenant, channel, update, fixture.now()).must();
-        fixture
-            .db
-            .batch(vec![statement])
-            .await
-            .must()
-            .first()
-            .map_or(0, db::changes)
+        fixture.changes(statement).await
     }
 
     #[test]

@@ -713,17 +713,6 @@ mod on_data {
         (tenant, account, customer)
     }
 
-    /// Runs one statement alone: how many rows it changed.
-    async fn run(fixture: &Fixture, statement: Statement) -> usize {
-        fixture
-            .db
-            .batch(vec![statement])
-            .await
-            .must()
-            .first()
-            .map_or(0, db::changes)
-    }
-
     async fn status_of(
         fixture: &Fixture,
         tenant: &Tenant,
@@ -822,7 +811,7 @@ mod on_data {
             )
             .must();
             assert_eq!(
-                run(&fixture, stranger).await,
+                fixture.changes(stranger).await,
                 0,
                 "no identity, no conversation: nothing"
             );
@@ -890,7 +879,7 @@ mod on_data {
                 fixture.stack.advance(Duration::from_millis(1));
                 let at = now();
                 assert_eq!(
-                    run(&fixture, step(status, reason, provider, at.clone())).await,
+                    fixture.changes(step(status, reason, provider, at.clone())).await,
                     changed,
                     "{description}"
                 );
@@ -926,20 +915,20 @@ mod on_data {
             let (acme, account, ann) = shop(&fixture, "Acme", 0).await;
             let sent = fixture.send(&acme, &ann, Channel::Sms, &account, "hello").await;
             let now = fixture.now().to_rfc3339();
-            run(
-                &fixture,
-                advance(
-                    &fixture.db,
-                    &acme,
-                    &sent.id,
-                    MessageStatus::Sent,
-                    None,
-                    Some("SM1"),
-                    &now,
+            fixture
+                .changes(
+                    advance(
+                        &fixture.db,
+                        &acme,
+                        &sent.id,
+                        MessageStatus::Sent,
+                        None,
+                        Some("SM1"),
+                        &now,
+                    )
+                    .must(),
                 )
-                .must(),
-            )
-            .await;
+                .await;
             let cases = [
                 (
                     "another channel",
@@ -975,7 +964,7 @@ mod on_data {
                     &now,
                 )
                 .must();
-                assert_eq!(run(&fixture, statement).await, changed, "{description}");
+                assert_eq!(fixture.changes(statement).await, changed, "{description}");
             }
             assert_eq!(
                 status_of(&fixture, &acme, &sent.id).await,
@@ -1005,7 +994,7 @@ mod on_data {
                 &now,
             )
             .must();
-            assert_eq!(run(&fixture, statement).await, 0);
+            assert_eq!(fixture.changes(statement).await, 0);
             let statement = advance(
                 &fixture.db,
                 &acme,
@@ -1016,7 +1005,7 @@ mod on_data {
                 &now,
             )
             .must();
-            assert_eq!(run(&fixture, statement).await, 0);
+            assert_eq!(fixture.changes(statement).await, 0);
             assert_eq!(
                 status_of(&fixture, &acme, &received).await.0,
                 MessageStatus::Received
@@ -1032,20 +1021,20 @@ mod on_data {
             let globex = fixture.business_on("Globex", 0).await;
             let sent = fixture.send(&acme, &ann, Channel::Sms, &account, "hello").await;
             let now = fixture.now().to_rfc3339();
-            run(
-                &fixture,
-                advance(
-                    &fixture.db,
-                    &acme,
-                    &sent.id,
-                    MessageStatus::Sent,
-                    None,
-                    Some("SM1"),
-                    &now,
+            fixture
+                .changes(
+                    advance(
+                        &fixture.db,
+                        &acme,
+                        &sent.id,
+                        MessageStatus::Sent,
+                        None,
+                        Some("SM1"),
+                        &now,
+                    )
+                    .must(),
                 )
-                .must(),
-            )
-            .await;
+                .await;
             assert!(by_ids(&fixture.db, &globex, &[&sent.id]).await.must().is_empty());
             assert!(
                 since(&fixture.db, &globex, Cursor { after_us: 0 }, 10)
@@ -1095,7 +1084,7 @@ mod on_data {
                 )
                 .must(),
             ] {
-                assert_eq!(run(&fixture, statement).await, 0);
+                assert_eq!(fixture.changes(statement).await, 0);
             }
             note_retry(&fixture.db, &globex, &sent.id, "theirs", &now)
                 .await
@@ -1212,20 +1201,20 @@ mod on_data {
                 (2, Some("SM-first"))
             );
             let at = fixture.now().to_rfc3339();
-            run(
-                &fixture,
-                advance(
-                    &fixture.db,
-                    &acme,
-                    &sent.id,
-                    MessageStatus::Sent,
-                    None,
-                    Some("SM-first"),
-                    &at,
+            fixture
+                .changes(
+                    advance(
+                        &fixture.db,
+                        &acme,
+                        &sent.id,
+                        MessageStatus::Sent,
+                        None,
+                        Some("SM-first"),
+                        &at,
+                    )
+                    .must(),
                 )
-                .must(),
-            )
-            .await;
+                .await;
             let done = progress().await.must();
             assert_eq!(
                 (done.parts_sent, done.partial_provider_id),
@@ -1249,11 +1238,9 @@ mod on_data {
                 status_of(&fixture, &acme, &sent.id).await,
                 (MessageStatus::Queued, Some("provider 503".to_owned()))
             );
-            run(
-                &fixture,
-                advance(&fixture.db, &acme, &sent.id, MessageStatus::Sent, None, None, &at).must(),
-            )
-            .await;
+            fixture
+                .changes(advance(&fixture.db, &acme, &sent.id, MessageStatus::Sent, None, None, &at).must())
+                .await;
             note_retry(&fixture.db, &acme, &sent.id, "late", &at).await.must();
             assert_eq!(
                 status_of(&fixture, &acme, &sent.id).await,
@@ -1291,20 +1278,20 @@ mod on_data {
                 at(1),
                 "the claim is the time it was taken"
             );
-            run(
-                &fixture,
-                advance(
-                    &fixture.db,
-                    &acme,
-                    &sent.id,
-                    MessageStatus::Sent,
-                    None,
-                    None,
-                    &at(3),
+            fixture
+                .changes(
+                    advance(
+                        &fixture.db,
+                        &acme,
+                        &sent.id,
+                        MessageStatus::Sent,
+                        None,
+                        None,
+                        &at(3),
+                    )
+                    .must(),
                 )
-                .must(),
-            )
-            .await;
+                .await;
             assert!(
                 !claim_send(&fixture.db, &acme, &sent.id, &at(3), &at(4))
                     .await
@@ -1360,11 +1347,9 @@ mod on_data {
             note_retry(&fixture.db, &acme, &noted.id, "provider 503", &at)
                 .await
                 .must();
-            run(
-                &fixture,
-                advance(&fixture.db, &acme, &done.id, MessageStatus::Sent, None, None, &at).must(),
-            )
-            .await;
+            fixture
+                .changes(advance(&fixture.db, &acme, &done.id, MessageStatus::Sent, None, None, &at).must())
+                .await;
 
             // Unnoted sends are lost after 5 minutes, noted ones after 30.
             fixture.stack.advance(Duration::from_secs(600));

@@ -340,21 +340,13 @@ mod tests {
             log(&fixture, &acme, &endpoint, &event, None).await;
             log(&fixture, &globex, &kept, &event, None).await;
             let deleted = fixture
-                .db
-                .batch(vec![delete_of_endpoint(&fixture.db, &globex, &endpoint).must()])
-                .await
-                .must();
-            assert_eq!(
-                deleted.first().map_or(0, db::changes),
-                0,
-                "another business's endpoint of that id has none"
-            );
+                .changes(delete_of_endpoint(&fixture.db, &globex, &endpoint).must())
+                .await;
+            assert_eq!(deleted, 0, "another business's endpoint of that id has none");
             let deleted = fixture
-                .db
-                .batch(vec![delete_of_endpoint(&fixture.db, &acme, &endpoint).must()])
-                .await
-                .must();
-            assert_eq!(deleted.first().map_or(0, db::changes), 1);
+                .changes(delete_of_endpoint(&fixture.db, &acme, &endpoint).must())
+                .await;
+            assert_eq!(deleted, 1);
 
             fixture.stack.advance(Duration::from_secs(60));
             let cutoff = fixture.now();

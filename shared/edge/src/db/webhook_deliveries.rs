@@ -518,18 +518,18 @@ mod tests {
             return due;
         }
         let handed: Vec<&Claimed> = due.iter().collect();
-        run(fixture, hand_on(&fixture.db, tenant, &handed, now).must()).await;
+        fixture
+            .changes(hand_on(&fixture.db, tenant, &handed, now).must())
+            .await;
         let bodies: Vec<String> = events.iter().map(|id| format!("{{\"id\":\"{id}\"}}")).collect();
         let fixed: Vec<(&EventId, Option<&str>)> = events
             .iter()
             .zip(&bodies)
             .map(|(id, body)| (id, Some(body.as_str())))
             .collect();
-        run(
-            fixture,
-            webhook_events::dispatched(&fixture.db, tenant, &fixed, now).must(),
-        )
-        .await;
+        fixture
+            .changes(webhook_events::dispatched(&fixture.db, tenant, &fixed, now).must())
+            .await;
         let mut claimed = Vec::with_capacity(due.len());
         for first in &due {
             let held = claim(
@@ -555,17 +555,6 @@ mod tests {
             .unwrap_or_else(|| panic!("recorded"))
     }
 
-    /// Runs one statement alone: how many rows it changed.
-    async fn run(fixture: &Fixture, statement: Statement) -> usize {
-        fixture
-            .db
-            .batch(vec![statement])
-            .await
-            .must()
-            .first()
-            .map_or(0, db::changes)
-    }
-
     async fn settle_now(
         fixture: &Fixture,
         tenant: &Tenant,
@@ -584,11 +573,9 @@ mod tests {
             at: fixture.now(),
         };
         let statement = settle(&fixture.db, tenant, &held, &standing).must();
-        run(
-            fixture,
-            statement.unwrap_or_else(|| panic!("under a lease, a statement")),
-        )
-        .await
+        fixture
+            .changes(statement.unwrap_or_else(|| panic!("under a lease, a statement")))
+            .await
     }
 
     /// `claimed` as held under `token`.
@@ -686,16 +673,12 @@ mod tests {
                 outcome: crate::db::webhook_attempts::AttemptOutcome::Delivered,
                 at: fixture.now(),
             };
-            run(
-                &fixture,
-                crate::db::webhook_attempts::insert(&fixture.db, &acme, &record).must(),
-            )
-            .await;
-            run(
-                &fixture,
-                hand_on(&fixture.db, &acme, &[&claimed[1]], fixture.now()).must(),
-            )
-            .await;
+            fixture
+                .changes(crate::db::webhook_attempts::insert(&fixture.db, &acme, &record).must())
+                .await;
+            fixture
+                .changes(hand_on(&fixture.db, &acme, &[&claimed[1]], fixture.now()).must())
+                .await;
             let left: Vec<DeliveryId> = due(&acme).await.into_iter().map(|c| c.delivery_id).collect();
             assert_eq!(
                 left,
@@ -732,8 +715,8 @@ mod tests {
             assert_eq!(claimed.len(), 1);
             assert_eq!(claimed[0].payload, None, "no body fixed yet");
             let abandoned = || abandon(&fixture.db, &acme, &claimed[0], "its message is gone", now).must();
-            assert_eq!(run(&fixture, abandoned()).await, 1, "a row of its own, dead");
-            assert_eq!(run(&fixture, abandoned()).await, 0, "once");
+            assert_eq!(fixture.changes(abandoned()).await, 1, "a row of its own, dead");
+            assert_eq!(fixture.changes(abandoned()).await, 0, "once");
             let listed = list(&fixture.db, &acme, &endpoint.id, Some("dead"), 10)
                 .await
                 .must();
@@ -880,9 +863,9 @@ mod tests {
                 )
                 .must()
             };
-            assert_eq!(run(&fixture, abandoned("someone-else")).await, 0);
+            assert_eq!(fixture.changes(abandoned("someone-else")).await, 0);
             assert_eq!(row_of(&fixture, &claimed.delivery_id)["status"], json!("pending"));
-            assert_eq!(run(&fixture, abandoned("holder")).await, 1);
+            assert_eq!(fixture.changes(abandoned("holder")).await, 1);
             let row = row_of(&fixture, &claimed.delivery_id);
             assert_eq!(
                 (row["status"].clone(), row["last_error"].clone()),
@@ -1110,11 +1093,9 @@ mod tests {
                 settle_now(&fixture, &globex, &claimed, "t", "delivered", None).await,
                 0
             );
-            run(
-                &fixture,
-                abandon(&fixture.db, &globex, &claimed, "theirs", now).must(),
-            )
-            .await;
+            fixture
+                .changes(abandon(&fixture.db, &globex, &claimed, "theirs", now).must())
+                .await;
             assert!(
                 list(&fixture.db, &globex, &endpoint.id, None, 10)
                     .await
@@ -1122,11 +1103,9 @@ mod tests {
                     .is_empty()
             );
             assert_eq!(
-                run(
-                    &fixture,
-                    delete_of_endpoint(&fixture.db, &globex, &endpoint.id).must()
-                )
-                .await,
+                fixture
+                    .changes(delete_of_endpoint(&fixture.db, &globex, &endpoint.id).must())
+                    .await,
                 0
             );
             let row = row_of(&fixture, &claimed.delivery_id);
@@ -1135,11 +1114,9 @@ mod tests {
                 (json!("pending"), json!("t"))
             );
             assert_eq!(
-                run(
-                    &fixture,
-                    delete_of_endpoint(&fixture.db, &acme, &endpoint.id).must()
-                )
-                .await,
+                fixture
+                    .changes(delete_of_endpoint(&fixture.db, &acme, &endpoint.id).must())
+                    .await,
                 1
             );
             assert!(fixture.rows("webhook_deliveries", "id").is_empty());

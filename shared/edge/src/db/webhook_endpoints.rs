@@ -597,17 +597,6 @@ mod tests {
             .unwrap_or_else(|| panic!("endpoint {id}"))
     }
 
-    /// Runs one statement alone: how many rows it changed.
-    async fn run(fixture: &Fixture, statement: Statement) -> usize {
-        fixture
-            .db
-            .batch(vec![statement])
-            .await
-            .must()
-            .first()
-            .map_or(0, db::changes)
-    }
-
     #[test]
     fn an_endpoint_reads_back_as_written_and_its_secrets_are_sealed_at_rest() {
         let fixture = Fixture::new();
@@ -778,16 +767,16 @@ mod tests {
             for health in [Health::Failing, Health::Disable("theirs".to_owned())] {
                 let statement = health_update(&fixture.db, &globex, &endpoint.id, &health, now).must();
                 assert_eq!(
-                    run(&fixture, statement.unwrap_or_else(|| panic!("a statement"))).await,
+                    fixture
+                        .changes(statement.unwrap_or_else(|| panic!("a statement")))
+                        .await,
                     0
                 );
             }
             assert_eq!(
-                run(
-                    &fixture,
-                    confirm_new_secret(&fixture.db, &globex, &endpoint.id).must()
-                )
-                .await,
+                fixture
+                    .changes(confirm_new_secret(&fixture.db, &globex, &endpoint.id).must())
+                    .await,
                 0
             );
             assert!(!delete(&fixture.db, &globex, &endpoint.id).await.must());
@@ -810,7 +799,7 @@ mod tests {
             let at = |seconds: i64| fixture.now().plus_seconds(seconds);
             let apply = |health: Health, when| {
                 let statement = health_update(&fixture.db, &acme, &endpoint.id, &health, when).must();
-                run(&fixture, statement.unwrap_or_else(|| panic!("a statement")))
+                fixture.changes(statement.unwrap_or_else(|| panic!("a statement")))
             };
             assert!(
                 health_update(&fixture.db, &acme, &endpoint.id, &Health::Unchanged, at(0))
@@ -873,19 +862,15 @@ mod tests {
             };
             insert(&fixture.db, &fixture.keys(), &acme, &rotated).await.must();
             assert_eq!(
-                run(
-                    &fixture,
-                    confirm_new_secret(&fixture.db, &acme, &rotated.id).must()
-                )
-                .await,
+                fixture
+                    .changes(confirm_new_secret(&fixture.db, &acme, &rotated.id).must())
+                    .await,
                 1
             );
             assert_eq!(
-                run(
-                    &fixture,
-                    confirm_new_secret(&fixture.db, &acme, &rotated.id).must()
-                )
-                .await,
+                fixture
+                    .changes(confirm_new_secret(&fixture.db, &acme, &rotated.id).must())
+                    .await,
                 0
             );
             let read = one(&fixture, &acme, &rotated.id).await;

@@ -768,15 +768,7 @@ mod tests {
                 .event(&acme, EventType::CustomerCreated, ann.as_str())
                 .await
                 .unwrap_or_else(|| panic!("recorded"));
-            let run = |statement: Statement| async {
-                fixture
-                    .db
-                    .batch(vec![statement])
-                    .await
-                    .must()
-                    .first()
-                    .map_or(0, db::changes)
-            };
+            let run = |statement: Statement| async { fixture.changes(statement).await };
             let marked = |tenant: &Tenant, payload: Option<&'static str>| {
                 dispatched(&fixture.db, tenant, &[(&id, payload)], fixture.now()).must()
             };
