@@ -29,57 +29,43 @@ edge::http_function!(serve);
 pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response> {
     call::serve(&ADMIN, req, bindings, async |operation, call| match operation {
         Admin::CreateBusiness => call.run(businesses::create).await,
-        Admin::GetBusiness | Admin::GetOwnBusiness => call.run(businesses::get).await,
-        Admin::UpdateBusiness | Admin::UpdateOwnBusiness => call.run(businesses::update).await,
-        Admin::GetAuditLog | Admin::GetOwnAuditLog => call.run(audit_log::list).await,
-        Admin::IssueApiKey | Admin::IssueOwnApiKey => call.run(api_keys::issue).await,
-        Admin::ListApiKeys | Admin::ListOwnApiKeys => call.run(api_keys::list).await,
-        Admin::RevokeApiKey | Admin::RevokeOwnApiKey => call.run(api_keys::revoke).await,
-        Admin::GetApiUsage | Admin::GetOwnApiUsage => call.run(api_keys::usage).await,
-        Admin::GetBusinessCost | Admin::GetOwnCost => call.run(cost::business).await,
+        Admin::GetBusiness => call.run(businesses::get).await,
+        Admin::UpdateBusiness => call.run(businesses::update).await,
+        Admin::GetAuditLog => call.run(audit_log::list).await,
+        Admin::IssueApiKey => call.run(api_keys::issue).await,
+        Admin::ListApiKeys => call.run(api_keys::list).await,
+        Admin::RevokeApiKey => call.run(api_keys::revoke).await,
+        Admin::GetApiUsage => call.run(api_keys::usage).await,
+        Admin::GetBusinessCost => call.run(cost::business).await,
         Admin::GetCost => call.run(cost::total).await,
-        Admin::GetAlerts | Admin::GetOwnAlerts => call.run(alerts::list).await,
-        Admin::GetAlertSettings | Admin::GetOwnAlertSettings => call.run(alerts::settings).await,
-        Admin::UpdateAlertSettings | Admin::UpdateOwnAlertSettings => call.run(alerts::update).await,
-        Admin::CreateChannelAccount | Admin::CreateOwnChannelAccount => {
-            call.run(channel_accounts::create).await
-        }
-        Admin::ListChannelAccounts | Admin::ListOwnChannelAccounts => call.run(channel_accounts::list).await,
-        Admin::UpdateChannelAccount | Admin::UpdateOwnChannelAccount => {
-            call.run(channel_accounts::update).await
-        }
-        Admin::DeleteChannelAccount | Admin::DeleteOwnChannelAccount => {
-            call.run(channel_accounts::delete).await
-        }
+        Admin::GetAlerts => call.run(alerts::list).await,
+        Admin::GetAlertSettings => call.run(alerts::settings).await,
+        Admin::UpdateAlertSettings => call.run(alerts::update).await,
+        Admin::CreateChannelAccount => call.run(channel_accounts::create).await,
+        Admin::ListChannelAccounts => call.run(channel_accounts::list).await,
+        Admin::UpdateChannelAccount => call.run(channel_accounts::update).await,
+        Admin::DeleteChannelAccount => call.run(channel_accounts::delete).await,
         Admin::ReleaseChannelAccount => call.run(channel_accounts::release).await,
-        Admin::EraseCustomer | Admin::EraseOwnCustomer => call.run(customers::erase).await,
-        Admin::CreateConnector | Admin::CreateOwnConnector => call.run(connectors::create).await,
+        Admin::EraseCustomer => call.run(customers::erase).await,
+        Admin::CreateConnector => call.run(connectors::create).await,
         Admin::StartOwnConnectorAuthorization => call.run(connectors::authorize).await,
         Admin::CompleteOwnConnectorAuthorization => call.run(connectors::authorized).await,
-        Admin::ListConnectors | Admin::ListOwnConnectors => call.run(connectors::list).await,
-        Admin::GetConnector | Admin::GetOwnConnector => call.run(connectors::get).await,
-        Admin::UpdateConnector | Admin::UpdateOwnConnector => call.run(connectors::update).await,
-        Admin::DeleteConnector | Admin::DeleteOwnConnector => call.run(connectors::delete).await,
-        Admin::TestConnector | Admin::TestOwnConnector => call.run(connectors::test).await,
-        Admin::GetConnectorTeams | Admin::GetOwnConnectorTeams => call.run(connectors::teams).await,
-        Admin::GetConnectorPipelines | Admin::GetOwnConnectorPipelines => {
-            call.run(connectors::pipelines).await
-        }
-        Admin::FindConnectorCrmCustomer | Admin::FindOwnConnectorCrmCustomer => {
-            call.run(crm_records::customer).await
-        }
-        Admin::OpenConnectorCrmConversation | Admin::OpenOwnConnectorCrmConversation => {
-            call.run(crm_records::conversation).await
-        }
-        Admin::FindConnectorContact | Admin::FindOwnConnectorContact => {
-            call.run(connectors::find_contact).await
-        }
-        Admin::GetConnectorContact | Admin::GetOwnConnectorContact => call.run(connectors::contact).await,
-        Admin::GetConnectorSyncLog | Admin::GetOwnConnectorSyncLog => call.run(connectors::log).await,
-        Admin::ReplayConnectorWork | Admin::ReplayOwnConnectorWork => call.run(connectors::replay).await,
-        Admin::IssueConsoleLink | Admin::IssueOwnConsoleLink => call.run(console_links::issue).await,
-        Admin::ListConsoleSessions | Admin::ListOwnConsoleSessions => call.run(console_links::list).await,
-        Admin::RevokeConsoleSession | Admin::RevokeOwnConsoleSession => call.run(console_links::revoke).await,
+        Admin::ListConnectors => call.run(connectors::list).await,
+        Admin::GetConnector => call.run(connectors::get).await,
+        Admin::UpdateConnector => call.run(connectors::update).await,
+        Admin::DeleteConnector => call.run(connectors::delete).await,
+        Admin::TestConnector => call.run(connectors::test).await,
+        Admin::GetConnectorTeams => call.run(connectors::teams).await,
+        Admin::GetConnectorPipelines => call.run(connectors::pipelines).await,
+        Admin::FindConnectorCrmCustomer => call.run(crm_records::customer).await,
+        Admin::OpenConnectorCrmConversation => call.run(crm_records::conversation).await,
+        Admin::FindConnectorContact => call.run(connectors::find_contact).await,
+        Admin::GetConnectorContact => call.run(connectors::contact).await,
+        Admin::GetConnectorSyncLog => call.run(connectors::log).await,
+        Admin::ReplayConnectorWork => call.run(connectors::replay).await,
+        Admin::IssueConsoleLink => call.run(console_links::issue).await,
+        Admin::ListConsoleSessions => call.run(console_links::list).await,
+        Admin::RevokeConsoleSession => call.run(console_links::revoke).await,
         Admin::RunMaintenanceSweep => call.run(maintenance::sweep).await,
         Admin::MoveBusiness => call.run(moves::step).await,
         Admin::AbortMove => call.run(moves::abort).await,

@@ -621,8 +621,8 @@ mod tests {
             async |operation, call| match operation {
                 Admin::CreateBusiness => call.run(echo).await,
                 Admin::UpdateBusiness => call.run(managed_then_body).await,
-                Admin::ListApiKeys | Admin::ListOwnApiKeys => call.run(whom).await,
-                Admin::IssueOwnApiKey => call.run(optional).await,
+                Admin::ListApiKeys => call.run(whom).await,
+                Admin::IssueApiKey => call.run(optional).await,
                 _ => call.run(nothing).await,
             },
         )

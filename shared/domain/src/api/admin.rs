@@ -50,7 +50,9 @@ function! {
             }));
     /// One business
     GetBusiness = get("/admin/businesses/{business_id}", Admin)
-        => |c| c.ok::<Business>(200);
+        => |c| c.ok::<Business>(200),
+    /// The key's business
+    also GetOwnBusiness = get("/api-business", ApiKey).console();
     /// Set the sites that may frame the inbox, the API keys' rate limit, or when a returning customer gets a new conversation
     ///
     /// embed_frame_ancestors, rate_limit, new_conversation_after_hours or several (none: 422). embed_frame_ancestors: the sites
@@ -65,31 +67,54 @@ function! {
         => |c| c
             .json::<BusinessPatch>()
             .example(json!({ "rate_limit": { "per_minute": 3000, "burst": 500 } }))
-            .ok::<Business>(200);
+            .ok::<Business>(200),
+    /// Set the sites that may frame the inbox, or when a returning customer gets a new conversation
+    ///
+    /// embed_frame_ancestors and new_conversation_after_hours as the admin API takes them; the
+    /// rate limit is the operator's to set (403).
+    also UpdateOwnBusiness = patch("/api-business", ApiKey).console()
+        => |c| c
+            .json::<BusinessPatch>()
+            .example(json!({ "embed_frame_ancestors": ["https://crm.acme.com"] }))
+            .ok::<Business>(200)
+            .errors(&[403]);
     /// Admin and security actions, newest first
     ///
     /// Who (the admin token or a key prefix), what, when and from where; never a secret.
     GetAuditLog = get("/admin/businesses/{business_id}/audit-log", Admin)
-        => |c| c.query::<AuditParameters>().ok::<AuditLogOut>(200);
+        => |c| c.query::<AuditParameters>().ok::<AuditLogOut>(200),
+    /// The business's admin and security actions, newest first
+    also GetOwnAuditLog = get("/api-audit-log", ApiKey).console();
     /// Issue an API key
     IssueApiKey = post("/admin/businesses/{business_id}/api-keys", Admin)
         => |c| c
             .optional_json::<KeyIn>()
             .example(json!({ "name": "Salesforce production" }))
             .ok::<IssuedApiKey>(201)
-            .links(json!({ "RevokeKey": { "operationId": "revokeApiKey", "parameters": { "key_id": "$response.body#/id" } } }));
+            .links(json!({ "RevokeKey": { "operationId": "revokeApiKey", "parameters": { "key_id": "$response.body#/id" } } })),
+    /// Issue another API key
+    also IssueOwnApiKey = post("/api-keys", ApiKey).console()
+        => |c| c
+            .optional_json::<KeyIn>()
+            .example(json!({ "name": "HubSpot staging" }))
+            .ok::<IssuedApiKey>(201)
+            .links(json!({ "RevokeKey": { "operationId": "revokeOwnApiKey", "parameters": { "key_id": "$response.body#/id" } } }));
     /// The business's keys, by prefix
     ListApiKeys = get("/admin/businesses/{business_id}/api-keys", Admin)
-        => |c| c.ok::<ApiKeysOut>(200);
+        => |c| c.ok::<ApiKeysOut>(200),
+    also ListOwnApiKeys = get("/api-keys", ApiKey).console();
     /// Revoke an API key (idempotent)
     RevokeApiKey = delete("/admin/api-keys/{key_id}", Admin)
-        => |c| c.ok::<ApiKey>(200);
+        => |c| c.ok::<ApiKey>(200),
+    /// Revoke one of the business's keys (idempotent)
+    also RevokeOwnApiKey = delete("/api-keys/{key_id}", ApiKey).console();
     /// The business's API usage: requests by key, endpoint and status class, per hour or day
     ///
     /// Counted off the request path and stored every 20 seconds or so: a request shows here within
     /// a minute. 404 for a key_id the business does not have.
     GetApiUsage = get("/admin/businesses/{business_id}/usage", Admin)
-        => |c| c.query::<UsageParameters>().ok::<UsageOut>(200).errors(&[404]);
+        => |c| c.query::<UsageParameters>().ok::<UsageOut>(200).errors(&[404]),
+    also GetOwnApiUsage = get("/api-usage", ApiKey).console();
     /// What the business cost to run this month, by day and by kind of unit, and at this pace
     ///
     /// The units its calls, messages, syncs and sweeps used of what Cloudflare bills (requests,
@@ -98,7 +123,11 @@ function! {
     /// off the request path and stored every 20 seconds or so. Not counted per business: CPU
     /// time, Workers AI, Vectorize and storage (docs/limits.md, "What each business costs").
     GetBusinessCost = get("/admin/businesses/{business_id}/cost", Admin)
-        => |c| c.ok::<CostOut>(200);
+        => |c| c.ok::<CostOut>(200),
+    /// What the business cost to run this month, by day and by kind of unit, and at this pace
+    ///
+    /// As the admin API answers it.
+    also GetOwnCost = get("/api-cost", ApiKey).console();
     /// What every business cost to run this month, the account's bill at this pace, and the businesses that cost most
     GetCost = get("/admin/cost", Admin)
         => |c| c.ok::<Bill>(200);
@@ -107,10 +136,15 @@ function! {
     /// Raised and resolved by the alert rules every minute (docs/alerts.md); `state=open` for the
     /// open ones only (default `all`); `limit` 1 to 200, default 50.
     GetAlerts = get("/admin/businesses/{business_id}/alerts", Admin)
-        => |c| c.query::<AlertsParameters>().ok::<AlertsOut>(200);
+        => |c| c.query::<AlertsParameters>().ok::<AlertsOut>(200),
+    /// The business's alerts, newest first
+    ///
+    /// `state=open` for the open ones only (default `all`); `limit` 1 to 200, default 50.
+    also GetOwnAlerts = get("/api-alerts", ApiKey).console();
     /// The business's alert rules and whom alerts are emailed to
     GetAlertSettings = get("/admin/businesses/{business_id}/alert-settings", Admin)
-        => |c| c.ok::<SettingsOut>(200);
+        => |c| c.ok::<SettingsOut>(200),
+    also GetOwnAlertSettings = get("/api-alert-settings", ApiKey).console();
     /// Change alert rules (enabled, threshold) or whom alerts are emailed to
     ///
     /// `rules`: rule names, each with `enabled` and/or `threshold` (within the rule's min and max);
@@ -120,6 +154,14 @@ function! {
         => |c| c
             .json::<AlertSettingsPatch>()
             .example(json!({ "rules": { "connector_failing": { "threshold": 5 } }, "email_to": ["ops@acme.com"] }))
+            .ok::<SettingsOut>(200),
+    /// Change alert rules (enabled, threshold) or whom alerts are emailed to
+    ///
+    /// As the admin API takes it.
+    also UpdateOwnAlertSettings = patch("/api-alert-settings", ApiKey).console()
+        => |c| c
+            .json::<AlertSettingsPatch>()
+            .example(json!({ "rules": { "endpoint_failing": { "threshold": 60 }, "rate_limited": { "enabled": false } } }))
             .ok::<SettingsOut>(200);
     /// Add a channel account
     ///
@@ -134,10 +176,17 @@ function! {
             }))
             .ok::<ChannelAccountOut>(201)
             .links(json!({ "UpdateChannelAccount": { "operationId": "updateChannelAccount", "parameters": { "account_id": "$response.body#/id" } } }))
+            .errors(&[409]),
+    /// Add a channel account
+    also CreateOwnChannelAccount = post("/api-channel-accounts", ApiKey).console()
+        => |c| c
+            .json::<AccountIn>()
+            .ok::<ChannelAccountOut>(201)
             .errors(&[409]);
     /// The business's channel accounts
     ListChannelAccounts = get("/admin/businesses/{business_id}/channel-accounts", Admin)
-        => |c| c.ok::<ChannelAccountsOut>(200);
+        => |c| c.ok::<ChannelAccountsOut>(200),
+    also ListOwnChannelAccounts = get("/api-channel-accounts", ApiKey).console();
     /// Rotate secrets or change settings
     ///
     /// settings and secrets merge (RFC 7396: null removes a key).
@@ -145,14 +194,21 @@ function! {
         => |c| c
             .json::<AccountPatch>()
             .example(json!({ "secrets": { "access_token": "<rotated>" } }))
-            .ok::<ChannelAccountOut>(200);
+            .ok::<ChannelAccountOut>(200),
+    /// Rotate a channel account's secrets or change its settings
+    also UpdateOwnChannelAccount = patch("/api-channel-accounts/{account_id}", ApiKey).console()
+        => |c| c.json::<AccountPatch>().ok::<ChannelAccountOut>(200);
     /// Delete a channel account, releasing its address
     ///
     /// Its address (a page, a number, a mailbox) can then be claimed by any business: how the
     /// operator ends a claim made by a business that does not own the address. 409 while
     /// conversations or CRM links refer to the account.
     DeleteChannelAccount = delete("/admin/channel-accounts/{account_id}", Admin)
-        => |c| c.ok::<ChannelAccountOut>(200).errors(&[409]);
+        => |c| c.ok::<ChannelAccountOut>(200).errors(&[409]),
+    /// Delete a channel account the business no longer uses, releasing its address
+    ///
+    /// 409 while conversations or CRM links refer to it.
+    also DeleteOwnChannelAccount = delete("/api-channel-accounts/{account_id}", ApiKey).console();
     /// Erase a customer of the business, as a person may ask by law
     ///
     /// As `DELETE /api-customers/{customer_id}` does it for the business (its description says
@@ -160,7 +216,22 @@ function! {
     EraseCustomer = delete("/admin/businesses/{business_id}/customers/{customer_id}", Admin)
         => |c| c
             .ok::<ErasureOut>(200).described("Erased: nothing of the customer is left")
-            .ok::<ErasureOut>(202).described("Erasing: the customer can no longer be found; the rest is deleted within minutes");
+            .ok::<ErasureOut>(202).described("Erasing: the customer can no longer be found; the rest is deleted within minutes"),
+    /// Erase a customer, as a person may ask by law
+    ///
+    /// Deletes the customer's messages and their files, conversations, addresses on each
+    /// channel, SSO tokens, bot answers, escalations, the webhook events about them and the
+    /// CRM-link pieces whose subject is theirs (from the full-text index and the vectors too);
+    /// their other CRM work is dropped, and each connected CRM is asked to delete the contact
+    /// (`crm`: Kustomer's and Krayin's delete, HubSpot's GDPR delete), as CRM work that is retried
+    /// and shows in the connector's sync log. What is kept is a tombstone with no personal data:
+    /// the customer's id, when, by whom, and what was deleted. At once the customer can no longer
+    /// be found by any of their keys; a customer with many messages is deleted in steps (202),
+    /// the rest within minutes, and the event `customer.erased` says when it is done. Asked
+    /// again, it answers where the erasure stands. A message that arrives later from the same
+    /// address is a new customer's. 503 with Retry-After while the business is being moved or
+    /// restored.
+    also EraseOwnCustomer = delete("/api-customers/{customer_id}", ApiKey).console();
     /// Release a channel account's address, keeping the account
     ///
     /// For an account that cannot be deleted because conversations refer to them (a business that
@@ -191,13 +262,23 @@ function! {
                 "UpdateConnector": { "operationId": "updateConnector", "parameters": { "connector_id": "$response.body#/id" } },
                 "ConnectorSyncLog": { "operationId": "getConnectorSyncLog", "parameters": { "connector_id": "$response.body#/id" } },
             }))
+            .errors(&[502]),
+    /// Connect a CRM
+    also CreateOwnConnector = post("/api-connectors", ApiKey).console()
+        => |c| c
+            .json::<ConnectorIn>()
+            .ok::<ConnectorOut>(201)
+            .links(json!({ "GetConnector": { "operationId": "getOwnConnector", "parameters": { "connector_id": "$response.body#/id" } } }))
             .errors(&[502]);
     /// The business's connectors with their status
     ListConnectors = get("/admin/businesses/{business_id}/connectors", Admin)
-        => |c| c.ok::<ConnectorsOut>(200);
+        => |c| c.ok::<ConnectorsOut>(200),
+    also ListOwnConnectors = get("/api-connectors", ApiKey).console();
     /// One connector
     GetConnector = get("/admin/connectors/{connector_id}", Admin)
-        => |c| c.ok::<ConnectorOut>(200);
+        => |c| c.ok::<ConnectorOut>(200),
+    /// One of the business's connectors
+    also GetOwnConnector = get("/api-connectors/{connector_id}", ApiKey).console();
     /// Change a connector
     ///
     /// settings and secrets merge (RFC 7396) and are checked as a whole; 409 when it kept changing
@@ -207,7 +288,10 @@ function! {
             .json::<ConnectorPatch>()
             .example(json!({ "enabled": false }))
             .ok::<ConnectorOut>(200)
-            .errors(&[409, 502]);
+            .errors(&[409, 502]),
+    /// Change a connector
+    also UpdateOwnConnector = patch("/api-connectors/{connector_id}", ApiKey).console()
+        => |c| c.json::<ConnectorPatch>().ok::<ConnectorOut>(200).errors(&[409, 502]);
     /// Delete a connector and what it holds
     ///
     /// The CRM hears nothing more from it: its work still waiting is dropped (counted in
@@ -215,25 +299,39 @@ function! {
     /// ids in the CRM and its contacts are forgotten, and its webhook URL answers 404. What the CRM
     /// already holds stays there. Satisfaction results it reported stay in the analytics.
     DeleteConnector = delete("/admin/connectors/{connector_id}", Admin)
-        => |c| c.ok::<ConnectorDeletedOut>(200);
+        => |c| c.ok::<ConnectorDeletedOut>(200),
+    /// Delete a connector and what it holds
+    ///
+    /// Its work still waiting is dropped (counted in dropped_work: disable it instead to keep the
+    /// work), its sync log and links are forgotten, its webhook URL answers 404.
+    also DeleteOwnConnector = delete("/api-connectors/{connector_id}", ApiKey).console();
     /// The connection test
     TestConnector = post("/admin/connectors/{connector_id}/test", Admin)
         => |c| c
             .ok::<ConnectionTest>(200)
             .example(json!({ "ok": false, "status": 401, "reason": "… check the API key …" }))
-            .errors(&[422]);
+            .errors(&[422]),
+    also TestOwnConnector = post("/api-connectors/{connector_id}/test", ApiKey).console()
+        => |c| c.ok::<ConnectionTest>(200).errors(&[422]);
     /// Kustomer's teams
     GetConnectorTeams = get("/admin/connectors/{connector_id}/teams", Admin)
-        => |c| c.ok::<TeamsOut>(200).errors(&[422, 502]);
+        => |c| c.ok::<TeamsOut>(200).errors(&[422, 502]),
+    also GetOwnConnectorTeams = get("/api-connectors/{connector_id}/teams", ApiKey).console();
     /// Krayin's pipelines and stages
     GetConnectorPipelines = get("/admin/connectors/{connector_id}/pipelines", Admin)
-        => |c| c.ok::<PipelinesOut>(200).errors(&[422, 502]);
+        => |c| c.ok::<PipelinesOut>(200).errors(&[422, 502]),
+    also GetOwnConnectorPipelines = get("/api-connectors/{connector_id}/pipelines", ApiKey).console();
     /// A customer in Kustomer by email
     ///
     /// The Kustomer guide's "Customer Lookup Test": Kustomer's own customer with this address, or
     /// null when it has none. Asked of Kustomer now; nothing is kept.
     FindConnectorCrmCustomer = get("/admin/connectors/{connector_id}/crm-customers", Admin)
-        => |c| c.query::<CrmCustomerParameters>().ok::<CrmCustomerOut>(200).errors(&[422, 502]);
+        => |c| c.query::<CrmCustomerParameters>().ok::<CrmCustomerOut>(200).errors(&[422, 502]),
+    /// A customer in Kustomer by email
+    ///
+    /// The Kustomer guide's "Customer Lookup Test": Kustomer's own customer with this address, or
+    /// null when it has none.
+    also FindOwnConnectorCrmCustomer = get("/api-connectors/{connector_id}/crm-customers", ApiKey).console();
     /// Open a titled conversation in Kustomer
     ///
     /// The Kustomer guide's "Ticket Creation Test": a conversation opened on a Kustomer customer
@@ -244,19 +342,30 @@ function! {
             .json::<CrmConversationIn>()
             .example(json!({ "customer_id": "5f1e0a2b3c4d5e6f7a8b9c0d", "title": "Test Support Request", "channel": "chat" }))
             .ok::<CrmConversationOut>(201)
-            .errors(&[422, 502]);
+            .errors(&[422, 502]),
+    /// Open a titled conversation in Kustomer
+    ///
+    /// The Kustomer guide's "Ticket Creation Test": a conversation opened on a Kustomer customer
+    /// with a title, answered on the channel given (chat by default).
+    also OpenOwnConnectorCrmConversation = post("/api-connectors/{connector_id}/crm-conversations", ApiKey).console()
+        => |c| c.json::<CrmConversationIn>().ok::<CrmConversationOut>(201).errors(&[422, 502]);
     /// A contact by its CRM external id
     FindConnectorContact = get("/admin/connectors/{connector_id}/contacts", Admin)
-        => |c| c.query::<ContactParameters>().ok::<KrayinContact>(200);
+        => |c| c.query::<ContactParameters>().ok::<KrayinContact>(200),
+    also FindOwnConnectorContact = get("/api-connectors/{connector_id}/contacts", ApiKey).console();
     /// A contact by its key
     GetConnectorContact = get("/admin/connectors/{connector_id}/contacts/{contact_key}", Admin)
-        => |c| c.ok::<KrayinContact>(200);
+        => |c| c.ok::<KrayinContact>(200),
+    also GetOwnConnectorContact = get("/api-connectors/{connector_id}/contacts/{contact_key}", ApiKey).console();
     /// The sync log, newest first
     GetConnectorSyncLog = get("/admin/connectors/{connector_id}/sync-log", Admin)
-        => |c| c.query::<SyncLogParameters>().ok::<SyncLogOut>(200);
+        => |c| c.query::<SyncLogParameters>().ok::<SyncLogOut>(200),
+    also GetOwnConnectorSyncLog = get("/api-connectors/{connector_id}/sync-log", ApiKey).console();
     /// Put dead or failed work back
     ReplayConnectorWork = post("/admin/connectors/{connector_id}/replay", Admin)
-        => |c| c.json::<ReplayIn>().example(json!({ "statuses": ["dead"] })).ok::<ReplayOut>(200);
+        => |c| c.json::<ReplayIn>().example(json!({ "statuses": ["dead"] })).ok::<ReplayOut>(200),
+    also ReplayOwnConnectorWork = post("/api-connectors/{connector_id}/replay", ApiKey).console()
+        => |c| c.json::<ReplayIn>().ok::<ReplayOut>(200);
     /// Run the maintenance sweep now
     RunMaintenanceSweep = post("/admin/maintenance/sweep", Admin)
         => |c| c.ok::<SweepReport>(200);
@@ -345,112 +454,21 @@ function! {
     /// A link that opens the business's console once, within 15 minutes, into a session of 8 hours
     /// that can do what the business's API key can.
     IssueConsoleLink = post("/admin/businesses/{business_id}/console-links", Admin)
-        => |c| c.ok::<ConsoleLink>(201);
+        => |c| c.ok::<ConsoleLink>(201),
+    /// Issue a console link for the key's business
+    ///
+    /// Opens the console once, within 15 minutes, into a session of 8 hours that can do what this
+    /// key can.
+    also IssueOwnConsoleLink = post("/api-console-links", ApiKey).console();
     /// The business's console links and sessions that have not ended
     ListConsoleSessions = get("/admin/businesses/{business_id}/console-sessions", Admin)
-        => |c| c.ok::<ConsoleSessionsOut>(200);
+        => |c| c.ok::<ConsoleSessionsOut>(200),
+    also ListOwnConsoleSessions = get("/api-console-sessions", ApiKey).console();
     /// Revoke a console link or session (idempotent)
     RevokeConsoleSession = delete("/admin/console-sessions/{session_id}", Admin)
-        => |c| c.ok::<ConsoleSession>(200);
+        => |c| c.ok::<ConsoleSession>(200),
+    also RevokeOwnConsoleSession = delete("/api-console-sessions/{session_id}", ApiKey).console();
 
-    /// The key's business
-    GetOwnBusiness = get("/api-business", ApiKey).console()
-        => |c| c.ok::<Business>(200);
-    /// Set the sites that may frame the inbox, or when a returning customer gets a new conversation
-    ///
-    /// embed_frame_ancestors and new_conversation_after_hours as the admin API takes them; the
-    /// rate limit is the operator's to set (403).
-    UpdateOwnBusiness = patch("/api-business", ApiKey).console()
-        => |c| c
-            .json::<BusinessPatch>()
-            .example(json!({ "embed_frame_ancestors": ["https://crm.acme.com"] }))
-            .ok::<Business>(200)
-            .errors(&[403]);
-    /// The business's admin and security actions, newest first
-    GetOwnAuditLog = get("/api-audit-log", ApiKey).console()
-        => |c| c.query::<AuditParameters>().ok::<AuditLogOut>(200);
-    /// Issue another API key
-    IssueOwnApiKey = post("/api-keys", ApiKey).console()
-        => |c| c
-            .optional_json::<KeyIn>()
-            .example(json!({ "name": "HubSpot staging" }))
-            .ok::<IssuedApiKey>(201)
-            .links(json!({ "RevokeKey": { "operationId": "revokeOwnApiKey", "parameters": { "key_id": "$response.body#/id" } } }));
-    /// The business's keys, by prefix
-    ListOwnApiKeys = get("/api-keys", ApiKey).console()
-        => |c| c.ok::<ApiKeysOut>(200);
-    /// Revoke one of the business's keys (idempotent)
-    RevokeOwnApiKey = delete("/api-keys/{key_id}", ApiKey).console()
-        => |c| c.ok::<ApiKey>(200);
-    /// The business's API usage: requests by key, endpoint and status class, per hour or day
-    ///
-    /// Counted off the request path and stored every 20 seconds or so: a request shows here within
-    /// a minute. 404 for a key_id the business does not have.
-    GetOwnApiUsage = get("/api-usage", ApiKey).console()
-        => |c| c.query::<UsageParameters>().ok::<UsageOut>(200).errors(&[404]);
-    /// What the business cost to run this month, by day and by kind of unit, and at this pace
-    ///
-    /// As the admin API answers it.
-    GetOwnCost = get("/api-cost", ApiKey).console()
-        => |c| c.ok::<CostOut>(200);
-    /// The business's alerts, newest first
-    ///
-    /// `state=open` for the open ones only (default `all`); `limit` 1 to 200, default 50.
-    GetOwnAlerts = get("/api-alerts", ApiKey).console()
-        => |c| c.query::<AlertsParameters>().ok::<AlertsOut>(200);
-    /// The business's alert rules and whom alerts are emailed to
-    GetOwnAlertSettings = get("/api-alert-settings", ApiKey).console()
-        => |c| c.ok::<SettingsOut>(200);
-    /// Change alert rules (enabled, threshold) or whom alerts are emailed to
-    ///
-    /// As the admin API takes it.
-    UpdateOwnAlertSettings = patch("/api-alert-settings", ApiKey).console()
-        => |c| c
-            .json::<AlertSettingsPatch>()
-            .example(json!({ "rules": { "endpoint_failing": { "threshold": 60 }, "rate_limited": { "enabled": false } } }))
-            .ok::<SettingsOut>(200);
-    /// Add a channel account
-    CreateOwnChannelAccount = post("/api-channel-accounts", ApiKey).console()
-        => |c| c
-            .json::<AccountIn>()
-            .ok::<ChannelAccountOut>(201)
-            .errors(&[409]);
-    /// The business's channel accounts
-    ListOwnChannelAccounts = get("/api-channel-accounts", ApiKey).console()
-        => |c| c.ok::<ChannelAccountsOut>(200);
-    /// Rotate a channel account's secrets or change its settings
-    UpdateOwnChannelAccount = patch("/api-channel-accounts/{account_id}", ApiKey).console()
-        => |c| c.json::<AccountPatch>().ok::<ChannelAccountOut>(200);
-    /// Erase a customer, as a person may ask by law
-    ///
-    /// Deletes the customer's messages and their files, conversations, addresses on each
-    /// channel, SSO tokens, bot answers, escalations, the webhook events about them and the
-    /// CRM-link pieces whose subject is theirs (from the full-text index and the vectors too);
-    /// their other CRM work is dropped, and each connected CRM is asked to delete the contact
-    /// (`crm`: Kustomer's and Krayin's delete, HubSpot's GDPR delete), as CRM work that is retried
-    /// and shows in the connector's sync log. What is kept is a tombstone with no personal data:
-    /// the customer's id, when, by whom, and what was deleted. At once the customer can no longer
-    /// be found by any of their keys; a customer with many messages is deleted in steps (202),
-    /// the rest within minutes, and the event `customer.erased` says when it is done. Asked
-    /// again, it answers where the erasure stands. A message that arrives later from the same
-    /// address is a new customer's. 503 with Retry-After while the business is being moved or
-    /// restored.
-    EraseOwnCustomer = delete("/api-customers/{customer_id}", ApiKey).console()
-        => |c| c
-            .ok::<ErasureOut>(200).described("Erased: nothing of the customer is left")
-            .ok::<ErasureOut>(202).described("Erasing: the customer can no longer be found; the rest is deleted within minutes");
-    /// Delete a channel account the business no longer uses, releasing its address
-    ///
-    /// 409 while conversations or CRM links refer to it.
-    DeleteOwnChannelAccount = delete("/api-channel-accounts/{account_id}", ApiKey).console()
-        => |c| c.ok::<ChannelAccountOut>(200).errors(&[409]);
-    /// Connect a CRM
-    CreateOwnConnector = post("/api-connectors", ApiKey).console()
-        => |c| c
-            .json::<ConnectorIn>()
-            .ok::<ConnectorOut>(201)
-            .links(json!({ "GetConnector": { "operationId": "getOwnConnector", "parameters": { "connector_id": "$response.body#/id" } } }))
-            .errors(&[502]);
     /// Start connecting a CRM with OAuth
     ///
     /// Answers the CRM's consent page to send the person to (HubSpot's: your app's client id and
@@ -470,66 +488,6 @@ function! {
             .json::<AuthorizedIn>()
             .ok::<ConnectorOut>(201)
             .errors(&[502]);
-    /// The business's connectors with their status
-    ListOwnConnectors = get("/api-connectors", ApiKey).console()
-        => |c| c.ok::<ConnectorsOut>(200);
-    /// One of the business's connectors
-    GetOwnConnector = get("/api-connectors/{connector_id}", ApiKey).console()
-        => |c| c.ok::<ConnectorOut>(200);
-    /// Change a connector
-    UpdateOwnConnector = patch("/api-connectors/{connector_id}", ApiKey).console()
-        => |c| c.json::<ConnectorPatch>().ok::<ConnectorOut>(200).errors(&[409, 502]);
-    /// Delete a connector and what it holds
-    ///
-    /// Its work still waiting is dropped (counted in dropped_work: disable it instead to keep the
-    /// work), its sync log and links are forgotten, its webhook URL answers 404.
-    DeleteOwnConnector = delete("/api-connectors/{connector_id}", ApiKey).console()
-        => |c| c.ok::<ConnectorDeletedOut>(200);
-    /// The connection test
-    TestOwnConnector = post("/api-connectors/{connector_id}/test", ApiKey).console()
-        => |c| c.ok::<ConnectionTest>(200).errors(&[422]);
-    /// Kustomer's teams
-    GetOwnConnectorTeams = get("/api-connectors/{connector_id}/teams", ApiKey).console()
-        => |c| c.ok::<TeamsOut>(200).errors(&[422, 502]);
-    /// Krayin's pipelines and stages
-    GetOwnConnectorPipelines = get("/api-connectors/{connector_id}/pipelines", ApiKey).console()
-        => |c| c.ok::<PipelinesOut>(200).errors(&[422, 502]);
-    /// A customer in Kustomer by email
-    ///
-    /// The Kustomer guide's "Customer Lookup Test": Kustomer's own customer with this address, or
-    /// null when it has none.
-    FindOwnConnectorCrmCustomer = get("/api-connectors/{connector_id}/crm-customers", ApiKey).console()
-        => |c| c.query::<CrmCustomerParameters>().ok::<CrmCustomerOut>(200).errors(&[422, 502]);
-    /// Open a titled conversation in Kustomer
-    ///
-    /// The Kustomer guide's "Ticket Creation Test": a conversation opened on a Kustomer customer
-    /// with a title, answered on the channel given (chat by default).
-    OpenOwnConnectorCrmConversation = post("/api-connectors/{connector_id}/crm-conversations", ApiKey).console()
-        => |c| c.json::<CrmConversationIn>().ok::<CrmConversationOut>(201).errors(&[422, 502]);
-    /// A contact by its CRM external id
-    FindOwnConnectorContact = get("/api-connectors/{connector_id}/contacts", ApiKey).console()
-        => |c| c.query::<ContactParameters>().ok::<KrayinContact>(200);
-    /// A contact by its key
-    GetOwnConnectorContact = get("/api-connectors/{connector_id}/contacts/{contact_key}", ApiKey).console()
-        => |c| c.ok::<KrayinContact>(200);
-    /// The sync log, newest first
-    GetOwnConnectorSyncLog = get("/api-connectors/{connector_id}/sync-log", ApiKey).console()
-        => |c| c.query::<SyncLogParameters>().ok::<SyncLogOut>(200);
-    /// Put dead or failed work back
-    ReplayOwnConnectorWork = post("/api-connectors/{connector_id}/replay", ApiKey).console()
-        => |c| c.json::<ReplayIn>().ok::<ReplayOut>(200);
-    /// Issue a console link for the key's business
-    ///
-    /// Opens the console once, within 15 minutes, into a session of 8 hours that can do what this
-    /// key can.
-    IssueOwnConsoleLink = post("/api-console-links", ApiKey).console()
-        => |c| c.ok::<ConsoleLink>(201);
-    /// The business's console links and sessions that have not ended
-    ListOwnConsoleSessions = get("/api-console-sessions", ApiKey).console()
-        => |c| c.ok::<ConsoleSessionsOut>(200);
-    /// Revoke a console link or session (idempotent)
-    RevokeOwnConsoleSession = delete("/api-console-sessions/{session_id}", ApiKey).console()
-        => |c| c.ok::<ConsoleSession>(200);
 }
 
 /// A new business.

@@ -30,26 +30,38 @@ use std::fmt;
 ///     ///
 ///     /// Its description.
 ///     OperationName = post("/path", Caller).idempotent() => |c| c.json::<BodyIn>().ok::<AnswerOut>(200);
+///     /// An operation served on a second path too (the operator's and the business's own).
+///     OtherName = get("/admin/businesses/{business_id}/thing", Admin) => |c| c.ok::<Thing>(200),
+///     /// The twin's own summary, if it reads otherwise (else the operation's).
+///     also OwnName = get("/api-thing", ApiKey).console() => |c| c.ok::<Thing>(200);
 /// }
 /// ```
 ///
 /// An operation's name in lower camel case is its `operationId`; the first paragraph of its doc
 /// comment is its summary, the rest its description. The closure after `=>` builds its
 /// [`openapi::Contract`] and is compiled only with the `openapi` feature.
+///
+/// An `also` twin is the same operation (one enum variant, one handler) on another path and for
+/// another caller, with its own `operationId`; its doc comment and contract are the operation's
+/// unless it gives its own.
 macro_rules! function {
     (
         $(#[doc = $function_doc:literal])*
         pub const $function:ident: Function<$operations:ident> = $name:literal $(, owns $owns:literal)?, tag $tag:literal;
         $(
             $(#[doc = $doc:literal])*
-            $operation:ident = $route:expr => $contract:expr;
+            $operation:ident = $route:expr => $contract:expr
+            $(, $(#[doc = $twin_doc:literal])* also $twin:ident = $twin_route:expr $(=> $twin_contract:expr)?)?;
         )+
     ) => {
         $(#[doc = $function_doc])*
         pub const $function: $crate::api::Function<$operations> = $crate::api::Function {
             name: $name,
             owns: function!(@owns $($owns)?),
-            endpoints: &[$($crate::api::Endpoint { operation: $operations::$operation, route: $route }),+],
+            endpoints: &[$(
+                $crate::api::Endpoint { operation: $operations::$operation, route: $route },
+                $($crate::api::Endpoint { operation: $operations::$operation, route: $twin_route },)?
+            )+],
         };
 
         #[doc = concat!("The operations of `", $name, "`.")]
@@ -59,8 +71,8 @@ macro_rules! function {
         }
 
         impl $crate::api::Operation for $operations {
-            type Keys = $crate::api::KeysTaken<{ $crate::api::keys_taken(&[$($route),+]) }>;
-            const ANY_ADMIN: bool = $crate::api::any_admin(&[$($route),+]);
+            type Keys = $crate::api::KeysTaken<{ $crate::api::keys_taken(&[$($route, $($twin_route,)?)+]) }>;
+            const ANY_ADMIN: bool = $crate::api::any_admin(&[$($route, $($twin_route,)?)+]);
 
             fn name(self) -> &'static str {
                 match self {
@@ -69,11 +81,20 @@ macro_rules! function {
             }
 
             #[cfg(feature = "openapi")]
-            fn contract(self) -> $crate::api::openapi::Contract {
+            fn contract(self, route: &$crate::api::Route) -> (&'static str, $crate::api::openapi::Contract) {
+                type Build = fn($crate::api::openapi::Contract) -> $crate::api::openapi::Contract;
+                let _ = route; // asked only where an operation has a twin
                 match self {
                     $(Self::$operation => {
-                        let build: fn($crate::api::openapi::Contract) -> $crate::api::openapi::Contract = $contract;
-                        build($crate::api::openapi::Contract::new($tag, &[$($doc),*]))
+                        let build: Build = $contract;
+                        let docs: &[&str] = &[$($doc),*];
+                        $(if *route == $twin_route {
+                            let twin: Build = function!(@either build $(, $twin_contract)?);
+                            let own: &[&str] = &[$($twin_doc),*];
+                            let docs = if own.is_empty() { docs } else { own };
+                            return (stringify!($twin), twin($crate::api::openapi::Contract::new($tag, docs)));
+                        })?
+                        (stringify!($operation), build($crate::api::openapi::Contract::new($tag, docs)))
                     })+
                 }
             }
@@ -81,6 +102,8 @@ macro_rules! function {
     };
     (@owns) => { None };
     (@owns $owns:literal) => { Some($owns) };
+    (@either $default:expr) => { $default };
+    (@either $default:expr, $given:expr) => { $given };
 }
 
 pub mod admin;
@@ -229,17 +252,22 @@ pub trait Operation: Copy + PartialEq + fmt::Debug + 'static {
 
     /// The `operationId` of `openapi.json`: the name in lower camel case (`syncCustomers`).
     fn id(self) -> String {
-        let name = self.name();
-        let mut chars = name.chars();
-        chars
-            .next()
-            .map(|first| first.to_ascii_lowercase().to_string() + chars.as_str())
-            .unwrap_or_default()
+        operation_id(self.name())
     }
 
-    /// What `openapi.json` says of the operation.
+    /// What `openapi.json` says of the operation served by `route`: its name there (a twin's is its
+    /// own) and its contract.
     #[cfg(feature = "openapi")]
-    fn contract(self) -> openapi::Contract;
+    fn contract(self, route: &Route) -> (&'static str, openapi::Contract);
+}
+
+/// An operation's name in lower camel case: its `operationId` in `openapi.json`.
+pub fn operation_id(name: &str) -> String {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|first| first.to_ascii_lowercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
 /// How a request reaches an endpoint and what the wiring checks before its handler runs.

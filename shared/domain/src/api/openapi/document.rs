@@ -32,12 +32,15 @@ impl<O: Operation + Sync> Declares for Function<O> {
     fn declared(&'static self) -> Vec<Declared> {
         self.endpoints
             .iter()
-            .map(|endpoint| Declared {
-                function: self.name,
-                owns: self.owns,
-                operation_id: endpoint.operation.id(),
-                route: &endpoint.route,
-                contract: endpoint.operation.contract(),
+            .map(|endpoint| {
+                let (name, contract) = endpoint.operation.contract(&endpoint.route);
+                Declared {
+                    function: self.name,
+                    owns: self.owns,
+                    operation_id: api::operation_id(name),
+                    route: &endpoint.route,
+                    contract,
+                }
             })
             .collect()
     }
