@@ -18,7 +18,7 @@ import sys
 #: D1's limit on one database (Cloudflare's D1 limits page, paid plan).
 DATABASE_BYTES = 10 * 1000**3
 #: How long swept rows stay (RETENTION_DAYS' default) and how many rows of each table one sweep
-#: deletes (edge::maintenance, once a minute).
+#: deletes (edge::ops::maintenance, once a minute).
 RETENTION_DAYS = 30
 SWEEP_ROWS_PER_DAY = 1000 * 60 * 24
 #: What one message brings, by table: kept for good, or kept RETENTION_DAYS.

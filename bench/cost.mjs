@@ -1,5 +1,5 @@
 // Benchmark: what one call of each endpoint costs, as Cloudflare counts and bills it. Every
-// invocation of the local stack ends with a `[usage]` line (shared/edge/src/env.rs): D1 statements
+// invocation of the local stack ends with a `[usage]` line (shared/edge/src/platform/env.rs): D1 statements
 // and round trips, the rows D1 reported read and written, subrequests, KV operations. Each
 // operation below runs alone, BENCH_COST_RUNS times (default 3), and its cost is the sum over every
 // invocation it caused (the gateway, the rate limiter's object, the function, and the queue

@@ -1,5 +1,5 @@
 // What an operation costs, as Cloudflare counts and bills it: every invocation of the local stack
-// ends with a `[usage]` line (shared/edge/src/meter.rs), and an operation's units are the sum over
+// ends with a `[usage]` line (shared/edge/src/platform/meter.rs), and an operation's units are the sum over
 // every invocation it caused (the gateway, the rate limiter's object, the function, and the queue
 // consumers it fed) until the log has been quiet for a second and a half. The units are priced
 // from the table the product itself uses (`crm-edge prices --json`, domain::pricing), at the
@@ -11,7 +11,7 @@
 //   enters there), and each queue consumer's and cron's, counted as requests too though the
 //   pricing page names only inbound ones; calls over a service binding are not billed;
 // - D1's rows, and the KV, queue, R2 and Durable Object operations each usage line names
-//   (shared/edge/src/env.rs says which handle bills what);
+//   (shared/edge/src/platform/env.rs says which handle bills what);
 // - a Durable Object's duration: 128 MB for as long as its invocation ran;
 // - CPU time, which the local runtime cannot measure: priced at its bound, each invocation's time
 //   less its waits on D1, which still holds its waits on every other call.

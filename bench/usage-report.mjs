@@ -1,5 +1,5 @@
 // Reads the `[usage]` lines the local stack logs at the end of every invocation (PLATFORM_LIMITS=
-// enforce, shared/edge/src/env.rs) from wrangler logs, and prints, per function and entry, the most
+// enforce, shared/edge/src/platform/env.rs) from wrangler logs, and prints, per function and entry, the most
 // any one invocation used against Cloudflare's per-invocation limits (shared/domain/src/platform.rs),
 // and any `[limit]` line (an invocation refused as production would refuse it).
 //

@@ -2,8 +2,10 @@
 //   - no import cycles between the files of a Rust crate (tests left out: a file's
 //     `#[cfg(test)]` part may use anything);
 //   - SQL only in shared/edge/src/db/ (one home per table);
+//   - edge's top level is its wings, and runtime/, platform/ and db/ use none of the services';
+//   - every public module is named on the maps (a crate's lib.rs tour, docs/architecture.md);
 //   - a function serves its endpoints through the wiring that routes by its declaration and
-//     checks the caller it names (edge::call::serve), never through bare http::serve;
+//     checks the caller it names (edge::platform::call::serve), never through bare http::serve;
 //   - every repository path the README names in backticks exists;
 //   - every relative link of the README and docs/*.md reaches a file, and its #anchor a heading;
 //   - the counts the README states (functions, openapi.json's paths and operations, migrations)
@@ -226,6 +228,52 @@ for (const crate of crates) {
   }
 }
 
+// Edge's top level is its wings: lib.rs, and folders only (each a concern's modules). The lower
+// three (runtime/, platform/, db/) stand beneath the services: none of their files names anything
+// of messaging/, events/, ops/, crm/, knowledge/ or bot/ (their tests and the tests' fixture may).
+const EDGE = join(ROOT, 'shared/edge/src');
+const LOWER_WINGS = ['runtime', 'platform', 'db'];
+const SERVICE_WINGS = ['messaging', 'events', 'ops', 'crm', 'knowledge', 'bot'];
+for (const name of readdirSync(EDGE)) {
+  if (name !== 'lib.rs' && !statSync(join(EDGE, name)).isDirectory()) {
+    failures.push(`shared/edge/src/${name} is at edge's top level: put it in its wing (docs/architecture.md)`);
+  }
+}
+const wingOf = (file) => relative(EDGE, file).split('/')[0];
+for (const [file, targets] of importGraph(EDGE)) {
+  if (!LOWER_WINGS.includes(wingOf(file))) continue;
+  for (const target of targets) {
+    if (SERVICE_WINGS.includes(wingOf(target))) {
+      failures.push(`shared/edge/src/${relative(EDGE, file)} uses ${relative(EDGE, target)}: ${wingOf(file)}/ stands beneath the services`);
+    }
+  }
+}
+
+// Every public module is on the maps: each of edge's top-level modules in its lib.rs tour, and
+// by name in docs/architecture.md's map each module of domain's top level, of edge's, and of each
+// of edge's wings but db/ (whose modules are its tables, mapped as `db/<table>.rs`).
+const pubMods = (file) => [...withoutTests(file).matchAll(/^\s*pub mod (\w+)\s*;/gm)].map(([, name]) => name);
+const tourOf = (file) => [...readFileSync(file, 'utf8').matchAll(/^\/\/!.*$/gm)].map(([line]) => line).join('\n');
+const MAP = readFileSync(join(ROOT, 'docs/architecture.md'), 'utf8').split('```')[1] ?? '';
+const mapNames = new Set([...MAP.matchAll(/\b\w+\b/g)].map(([word]) => word));
+for (const crate of ['shared/domain/src', 'shared/edge/src']) {
+  const lib = join(ROOT, crate, 'lib.rs');
+  const tour = tourOf(lib);
+  for (const name of pubMods(lib)) {
+    if (crate === 'shared/edge/src' && !new RegExp(`\\b${name}\\b`).test(tour)) {
+      failures.push(`${crate}/lib.rs's tour does not name its module ${name}`);
+    }
+    if (!mapNames.has(name)) failures.push(`docs/architecture.md's map does not name ${crate}'s module ${name}`);
+  }
+}
+for (const wing of [...LOWER_WINGS, ...SERVICE_WINGS].filter((wing) => wing !== 'db')) {
+  const root = join(EDGE, wing, 'mod.rs');
+  if (!existsSync(root)) continue;
+  for (const name of pubMods(root)) {
+    if (!mapNames.has(name)) failures.push(`docs/architecture.md's map does not name edge's ${wing}::${name}`);
+  }
+}
+
 // SQL lives in the table modules only.
 const SQL = /(?:r#?|b)?"\s*(?:SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE (?:TABLE|INDEX))\b/;
 for (const crate of crates) {
@@ -238,7 +286,7 @@ for (const crate of crates) {
 }
 
 // A function's requests go through the wiring that routes them by its endpoints' declaration and
-// checks the caller it declares (edge::call::serve, or serve_or). One routes by hand, for a
+// checks the caller it declares (edge::platform::call::serve, or serve_or). One routes by hand, for a
 // reason: the gateway, which forwards every other path and authenticates nothing.
 const ROUTES_BY_HAND = new Set(['gateway']);
 for (const name of readdirSync(join(ROOT, 'functions'))) {
@@ -247,10 +295,10 @@ for (const name of readdirSync(join(ROOT, 'functions'))) {
   for (const file of rustFiles(src)) {
     const code = withoutTests(file);
     if (/\bhttp::serve\(/.test(code)) {
-      failures.push(`${relative(ROOT, file)} serves requests through bare http::serve: use edge::call::serve`);
+      failures.push(`${relative(ROOT, file)} serves requests through bare http::serve: use edge::platform::call::serve`);
     }
     if (/event\(fetch\)/.test(code) && !/\bcall::serve(_or)?\(/.test(code)) {
-      failures.push(`${relative(ROOT, file)} answers requests without edge::call::serve, which routes by its declaration`);
+      failures.push(`${relative(ROOT, file)} answers requests without edge::platform::call::serve, which routes by its declaration`);
     }
   }
 }

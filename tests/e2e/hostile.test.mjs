@@ -6,7 +6,7 @@
 // and leaves the store as it was: no row of the endpoint's business is added or changed (read
 // straight from D1, so a half-done write anywhere shows, not only in what the API lists).
 //
-// Every endpoint but the receivers reads its body through one reader (edge::http::read_json), and
+// Every endpoint but the receivers reads its body through one reader (edge::platform::http::read_json), and
 // the table holds it to that reader's rules exactly: a body labelled as anything but JSON (text, a
 // form, a multipart upload, even JSON sent as text/plain) is 415 before it is read, a body with
 // no content type is read as JSON, a name repeated in one object and a NUL in a string are 422
@@ -36,7 +36,7 @@ import { standardWebhookHeaders } from './links/links.mjs';
 const HANG_MS = 20_000;
 const KIB = 1024;
 const MIB = 1024 * KIB;
-/** The body limits the endpoints document (shared/edge/src/http.rs and each function's own). */
+/** The body limits the endpoints document (shared/edge/src/platform/http.rs and each function's own). */
 const SMALL_LIMIT = 64 * KIB;
 const BATCH_LIMIT = 4 * MIB;
 const LINKS_LIMIT = MIB;
@@ -128,7 +128,7 @@ function unsupportedMediaType(e, res) {
  * The hostile cases. `build(endpoint, body)` gives `{ bytes, type, streamed? }` (`type` null: no
  * content-type header). `outcome`: 'refused' (a 4xx with the error shape, nothing stored) or
  * 'either' (a 2xx is a fair answer too; a refusal must still be well-formed and store nothing).
- * `jsonReader` overrides them for the endpoints that read through edge::http::read_json (all but
+ * `jsonReader` overrides them for the endpoints that read through edge::platform::http::read_json (all but
  * the receivers): `status` and `check(endpoint, res)` of the refusal, or the outcome 'served' (as
  * the control: a 2xx or the endpoint's validRefusal) or 'repaired' (answered as `twin` is).
  */

@@ -1,6 +1,6 @@
 //! A business's alerts and their rules (docs/alerts.md): `GET /api-alerts`, `GET` and `PATCH
 //! /api-alert-settings`, and the operator's twins under `/admin/businesses/{id}/`. The rules run
-//! in the maintenance sweep (`edge::alerting`).
+//! in the maintenance sweep (`edge::ops::alerting`).
 
 use domain::alerts::{AlertsOut, Settings, SettingsOut};
 use domain::channel::Channel;
@@ -8,9 +8,9 @@ use domain::error::ApiError;
 use domain::providers::Provider;
 use domain::query::Query;
 use domain::tenant::Tenant;
-use edge::call::{Json, Managed};
 use edge::db::Db;
 use edge::db::alerts::{DEFAULT_LISTED, MAX_LISTED};
+use edge::platform::call::{Json, Managed};
 use edge::{Env, db, runtime};
 use serde_json::Value;
 

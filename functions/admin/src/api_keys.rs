@@ -9,9 +9,9 @@ use domain::ids::ApiKeyId;
 use domain::key_usage::UsageQuery;
 use domain::query::Query;
 use edge::Env;
-use edge::audit::Audit;
-use edge::call::{Created, Json, Managed, OptionalJson, Path, Scope};
-use edge::{auth, db, runtime};
+use edge::platform::audit::Audit;
+use edge::platform::call::{Created, Json, Managed, OptionalJson, Path, Scope};
+use edge::{db, platform::auth, runtime};
 
 pub async fn issue(
     env: Env,

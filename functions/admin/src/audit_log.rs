@@ -9,9 +9,9 @@ use domain::error::ApiError;
 use domain::query::Query;
 use domain::time::Timestamp;
 use edge::Env;
-use edge::call::{Json, Managed, Scope};
 use edge::db;
 use edge::db::audit_log::{self, Row};
+use edge::platform::call::{Json, Managed, Scope};
 use serde_json::{Map, Value};
 
 pub async fn list(

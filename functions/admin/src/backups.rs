@@ -1,6 +1,6 @@
 //! `POST /admin/businesses/{id}/backup`: a page of a business's export,
 //! `POST /admin/businesses/{id}/restore`: a page of its restore where it does not exist, and
-//! `POST /admin/businesses/{id}/resume`: the parts a restore paused back on (`edge::backup`;
+//! `POST /admin/businesses/{id}/resume`: the parts a restore paused back on (`edge::ops::backup`;
 //! docs/operations.md, "Backups and recovery").
 
 use domain::api::admin::{BackupIn, BackupOut, RestoreIn, RestoreOut, ResumeIn, ResumeOut};
@@ -10,9 +10,9 @@ use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::audit::Audit;
-use edge::call::{Json, Managed, Path};
 use edge::db::knowledge_sources::{self, Asked, Due};
+use edge::platform::audit::Audit;
+use edge::platform::call::{Json, Managed, Path};
 use edge::{knowledge, runtime};
 use serde_json::json;
 
@@ -28,7 +28,7 @@ pub async fn export(
         .transpose()
         .map_err(|why| ApiError::invalid("cursor", why))?;
     let db = env.db()?;
-    edge::backup::export_page(&env, &db, &tenant.business_id, cursor, runtime::now())
+    edge::ops::backup::export_page(&env, &db, &tenant.business_id, cursor, runtime::now())
         .await
         .map(Json)
 }
@@ -41,7 +41,8 @@ pub async fn restore(
     Json(page): Json<RestoreIn>,
 ) -> Result<Json<RestoreOut>, ApiError> {
     let db = env.db()?;
-    let restored = edge::backup::restore_page(&env, &db, &business, &page, runtime::now().millis()).await?;
+    let restored =
+        edge::ops::backup::restore_page(&env, &db, &business, &page, runtime::now().millis()).await?;
     if restored.phase == "restored" {
         // What waits to be resumed, across the restore's pages (each page's answer counts its own).
         let waiting =
@@ -58,7 +59,7 @@ pub async fn restore(
 /// that answers.
 pub async fn discard(env: Env, Path(business): Path<BusinessId>) -> Result<Json<RestoreOut>, ApiError> {
     let db = env.db()?;
-    let discarded = edge::backup::discard(&db, &business).await?;
+    let discarded = edge::ops::backup::discard(&db, &business).await?;
     if discarded.phase == "discarded" {
         // No audit entry: the business's audit log is among what went.
         edge::console_log!("the restore of business {business} was discarded");
@@ -87,7 +88,7 @@ pub async fn resume(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let db = env.db()?;
-    let (resumed, waiting, sources) = edge::backup::resume(&db, &tenant, &parts).await?;
+    let (resumed, waiting, sources) = edge::ops::backup::resume(&db, &tenant, &parts).await?;
     // Links resumed are fetched now, which writes their pieces' vectors again (a restore marks
     // them): the schedule the backup held may be hours away.
     let now = runtime::now().to_rfc3339();

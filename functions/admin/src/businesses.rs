@@ -10,8 +10,8 @@ use domain::phone::Country;
 use domain::rate_limit::Policy;
 use domain::sso::FrameAncestors;
 use edge::Env;
-use edge::audit::Audit;
-use edge::call::{Created, Json, Managed, Scope};
+use edge::platform::audit::Audit;
+use edge::platform::call::{Created, Json, Managed, Scope};
 use edge::{db, runtime};
 
 pub async fn create(

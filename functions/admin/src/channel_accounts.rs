@@ -11,10 +11,10 @@ use domain::ids::ChannelAccountId;
 use domain::phone::Phone;
 use domain::providers::Provider;
 use edge::Env;
-use edge::audit::Audit;
-use edge::call::{Created, Json, Managed, OptionalJson, Path, Scope};
 use edge::db::channel_accounts::{ChannelAccount, Deleted, NewAccount};
-use edge::{db, http, runtime};
+use edge::platform::audit::Audit;
+use edge::platform::call::{Created, Json, Managed, OptionalJson, Path, Scope};
+use edge::{db, platform::http, runtime};
 use serde_json::{Map, Value};
 
 /// An account as the admin API shows it: secrets by name only.

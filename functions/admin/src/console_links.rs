@@ -8,9 +8,9 @@ use domain::console;
 use domain::error::ApiError;
 use domain::ids::ConsoleSessionId;
 use edge::Env;
-use edge::audit::Audit;
-use edge::call::{Created, Json, Managed, Origin, Path, Scope};
 use edge::db::console_sessions::{self, NewLink};
+use edge::platform::audit::Audit;
+use edge::platform::call::{Created, Json, Managed, Origin, Path, Scope};
 use edge::runtime;
 use serde_json::json;
 

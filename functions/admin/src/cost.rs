@@ -5,9 +5,9 @@
 use domain::cost::{Bill, CostOut, Month};
 use domain::error::ApiError;
 use edge::Env;
-use edge::call::{Json, Managed};
 use edge::db;
 use edge::db::directory::{self, Moving};
+use edge::platform::call::{Json, Managed};
 use edge::runtime;
 
 /// Businesses one shard's read names at most.

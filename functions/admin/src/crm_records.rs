@@ -10,8 +10,8 @@ use domain::error::ApiError;
 use domain::ids::ConnectorId;
 use domain::query::Query;
 use edge::Env;
-use edge::call::{Created, Json, Path, Scope};
 use edge::crm::kustomer::{self, Kustomer};
+use edge::platform::call::{Created, Json, Path, Scope};
 
 /// What another CRM's connector answers 404 for.
 const CALLS: &str = "a customer lookup and titled conversations";

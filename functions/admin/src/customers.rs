@@ -1,14 +1,14 @@
-//! Erasing a customer, as a person may ask by law (`edge::erasure`): on the operator's path and
+//! Erasing a customer, as a person may ask by law (`edge::ops::erasure`): on the operator's path and
 //! on the business's, with one of its keys or from the console.
 
 use domain::audit::Action;
 use domain::erasure::Status;
 use domain::error::ApiError;
 use domain::ids::CustomerId;
-use edge::audit::Audit;
-use edge::call::{Managed, Path};
+use edge::platform::audit::Audit;
+use edge::platform::call::{Managed, Path};
 use edge::runtime::Response;
-use edge::{Env, erasure, http};
+use edge::{Env, ops::erasure, platform::http};
 
 /// Erases the customer, or says where their erasure stands: 200 once nothing of them is left,
 /// 202 while the rest is being deleted. The audit log records who asked, once.

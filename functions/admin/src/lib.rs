@@ -3,7 +3,7 @@
 //! sweep now. A business manages its own keys, accounts, connectors and console links the same
 //! way with one of its keys (or a console session): each of those endpoints has a twin without
 //! the business in its path (`/api-keys`, `/api-connectors/{id}`, …), served by the same handler,
-//! which is handed whom it acts for (`edge::call::{Managed, Scope}`).
+//! which is handed whom it acts for (`edge::platform::call::{Managed, Scope}`).
 
 mod alerts;
 mod api_keys;
@@ -20,7 +20,7 @@ mod maintenance;
 mod moves;
 
 use domain::api::admin::{ADMIN, Admin};
-use edge::call;
+use edge::platform::call;
 use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);

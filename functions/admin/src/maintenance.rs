@@ -5,8 +5,8 @@
 use domain::error::ApiError;
 use domain::maintenance::SweepReport;
 use edge::Env;
-use edge::call::Json;
+use edge::platform::call::Json;
 
 pub async fn sweep(env: Env) -> Result<Json<SweepReport>, ApiError> {
-    edge::maintenance::sweep(&env).await.map(Json)
+    edge::ops::maintenance::sweep(&env).await.map(Json)
 }

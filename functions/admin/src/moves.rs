@@ -1,13 +1,13 @@
 //! `POST /admin/businesses/{id}/move`: the next step of moving a business to another shard, and
-//! `POST /admin/businesses/{id}/move/abort`, of aborting it (`edge::shard_move`;
+//! `POST /admin/businesses/{id}/move/abort`, of aborting it (`edge::ops::shard_move`;
 //! docs/operations.md, "Moving a business to another shard").
 
 use domain::api::admin::{MoveAbortIn, MoveIn, MoveOut};
 use domain::error::ApiError;
 use domain::shard_move::Cursor;
 use edge::Env;
-use edge::audit::Audit;
-use edge::call::{Json, Managed};
+use edge::platform::audit::Audit;
+use edge::platform::call::{Json, Managed};
 use edge::runtime;
 
 pub async fn step(
@@ -19,7 +19,7 @@ pub async fn step(
     let cursor = cursor(body.cursor.as_deref())?;
     let db = env.db()?;
     let now = runtime::now().millis();
-    edge::shard_move::step(&env, &audit, &db, &tenant.business_id, body.to_shard, cursor, now)
+    edge::ops::shard_move::step(&env, &audit, &db, &tenant.business_id, body.to_shard, cursor, now)
         .await
         .map(Json)
 }
@@ -32,7 +32,7 @@ pub async fn abort(
 ) -> Result<Json<MoveOut>, ApiError> {
     let cursor = cursor(body.cursor.as_deref())?;
     let db = env.db()?;
-    edge::shard_move::abort_step(&env, &audit, &db, &tenant.business_id, cursor)
+    edge::ops::shard_move::abort_step(&env, &audit, &db, &tenant.business_id, cursor)
         .await
         .map(Json)
 }

@@ -13,11 +13,11 @@ use domain::lookup::CustomerKey;
 use domain::query::Query;
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::audit::Audit;
 use edge::bot::{self, Asked, Did};
-use edge::call::Json;
 use edge::db::channel_accounts::own_page;
 use edge::db::{self, Db, bot_answers, bots, knowledge_links};
+use edge::platform::audit::Audit;
+use edge::platform::call::Json;
 use edge::runtime;
 use serde_json::Value;
 

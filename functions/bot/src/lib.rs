@@ -7,9 +7,9 @@ mod api;
 
 use domain::api::bots::{BOT, Bot};
 use edge::bot::BotTask;
-use edge::queue::Settle;
+use edge::platform::queue::Settle;
 use edge::runtime::{Bindings, Request, Response};
-use edge::{Env, call, console_error};
+use edge::{Env, console_error, platform::call};
 
 edge::http_function!(serve);
 

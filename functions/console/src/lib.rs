@@ -12,7 +12,7 @@ mod session;
 use domain::api::Miss;
 use domain::api::console::{CONSOLE, Console};
 use domain::error::ApiError;
-use edge::call;
+use edge::platform::call;
 use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);

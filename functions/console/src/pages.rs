@@ -4,7 +4,7 @@
 //! offline and under a strict Content-Security-Policy.
 
 use domain::text::escape_html;
-use edge::http;
+use edge::platform::http;
 use edge::runtime::{Headers, Response};
 
 const CONSOLE_HTML: &str = include_str!("assets/console.html");

@@ -8,12 +8,12 @@ use domain::audit::{Action, Actor};
 use domain::console;
 use domain::error::{ApiError, ErrorCode};
 use domain::query::Query;
-use edge::audit::Audit;
-use edge::call::{Body, Call, FromCall, Json};
-use edge::console::Session;
 use edge::db::console_sessions;
+use edge::platform::audit::Audit;
+use edge::platform::call::{Body, Call, FromCall, Json};
+use edge::platform::console::Session;
 use edge::runtime::Response;
-use edge::{Env, http, runtime};
+use edge::{Env, platform::http, runtime};
 use serde_json::json;
 
 /// The sign-in page of a link that can still be opened, or a page that says why it cannot.

@@ -7,7 +7,7 @@ use domain::identify::{Name, identify};
 use domain::ids::ConversationId;
 use domain::query::Query;
 use domain::tenant::Tenant;
-use edge::call::{self, Json, Origin};
+use edge::platform::call::{self, Json, Origin};
 use edge::runtime::{Bindings, Request, Response};
 use edge::{Env, db};
 

@@ -1,5 +1,5 @@
 //! Checking a change of a conversation's status or assignee as the API takes it; applying it is
-//! `edge::conversation_change`'s (a compare-and-set with its events).
+//! `edge::messaging::conversation_change`'s (a compare-and-set with its events).
 
 use domain::api::messages::{ChangeIn, ConversationOut, MAX_ASSIGNEE_CHARS};
 use domain::error::ApiError;
@@ -7,7 +7,7 @@ use domain::ids::ConversationId;
 use domain::message::ConversationStatus;
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::conversation_change::{self, Change, Source};
+use edge::messaging::conversation_change::{self, Change, Source};
 
 fn check(input: ChangeIn) -> Result<Change, ApiError> {
     let status = match input.status.as_deref().map(str::trim) {

@@ -9,7 +9,7 @@ use domain::error::ApiError;
 use domain::ids::ConversationId;
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::call::{self, Json, Origin, Path};
+use edge::platform::call::{self, Json, Origin, Path};
 use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);

@@ -11,9 +11,9 @@ use domain::query::Query;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use edge::Env;
-use edge::call::Json;
 use edge::db::conversations::Timing;
 use edge::db::{self, crm_connectors, crm_satisfaction, crm_sync_jobs, escalations};
+use edge::platform::call::Json;
 use edge::runtime;
 use std::collections::BTreeMap;
 

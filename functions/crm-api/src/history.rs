@@ -9,9 +9,9 @@ use domain::identify::{Name, identify};
 use domain::query::Query;
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::call::Json;
 use edge::crm::kustomer::{self, Kustomer};
 use edge::db::{self, crm_connectors};
+use edge::platform::call::Json;
 
 pub async fn load(tenant: Tenant, env: Env, query: Query) -> Result<Json<HistoryOut>, ApiError> {
     let (env, tenant) = (&env, &tenant);

@@ -9,7 +9,7 @@ mod history;
 mod work;
 
 use domain::api::crm::{CRM_API, CrmApi};
-use edge::call;
+use edge::platform::call;
 use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);

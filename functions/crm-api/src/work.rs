@@ -13,13 +13,13 @@ use domain::ids::{ConnectorId, ConversationId, CustomerId, EscalationId};
 use domain::message::Conversation;
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::call::{Accepted, Json, Path};
 use edge::crm::escalation::{self, Escalation};
 use edge::crm::sync;
 use edge::db::Db;
 use edge::db::crm_sync_jobs::{self, Job};
 use edge::db::escalations::{self, Stored, Trigger};
 use edge::db::{self, crm_connectors};
+use edge::platform::call::{Accepted, Json, Path};
 use edge::runtime;
 use serde_json::json;
 

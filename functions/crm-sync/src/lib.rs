@@ -4,7 +4,7 @@
 use edge::Env;
 use edge::crm::sync;
 use edge::db::crm_sync_jobs::Contact;
-use edge::queue::Settle;
+use edge::platform::queue::Settle;
 
 /// Our own failures (D1 unavailable) are retried by the queue after this long.
 const OWN_FAULT_RETRY_SECONDS: u32 = 5;

@@ -5,7 +5,7 @@ use domain::api::customers::{CUSTOMERS_BATCH_LOOKUP, CustomersBatchLookup};
 use domain::batch_lookup::{self, LookupIn, LookupOut};
 use domain::error::ApiError;
 use domain::tenant::Tenant;
-use edge::call::{self, Json};
+use edge::platform::call::{self, Json};
 use edge::runtime::{Bindings, Request, Response};
 use edge::{Env, db};
 

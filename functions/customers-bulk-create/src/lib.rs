@@ -6,8 +6,8 @@ use domain::api::customers::{BulkOut, CUSTOMERS_BULK_CREATE, CustomersBulkCreate
 use domain::error::ApiError;
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::call::{self, Batch, Json, Origin};
-use edge::customer_upsert::{self, CustomersIn};
+use edge::messaging::customer_upsert::{self, CustomersIn};
+use edge::platform::call::{self, Batch, Json, Origin};
 use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);

@@ -5,8 +5,8 @@ use domain::api::customers::{CUSTOMERS_SYNC, CustomersSync, SyncOut};
 use domain::error::ApiError;
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::call::{self, Batch, Json, Origin};
-use edge::customer_upsert::{self, CustomersIn};
+use edge::messaging::customer_upsert::{self, CustomersIn};
+use edge::platform::call::{self, Batch, Json, Origin};
 use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);

@@ -12,11 +12,11 @@ use domain::ids::CustomerId;
 use domain::query::Query;
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::call;
 use edge::db::Db;
 use edge::db::crm_contacts::CrmId;
+use edge::platform::call;
 use edge::runtime::{Bindings, Request, Response};
-use edge::{db, http};
+use edge::{db, platform::http};
 use std::collections::HashMap;
 
 /// The ways a request may name its one customer.

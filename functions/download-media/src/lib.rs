@@ -7,10 +7,10 @@ use domain::error::ApiError;
 use domain::ids::AttachmentId;
 use domain::media;
 use edge::Env;
-use edge::call;
-use edge::media_store::ATTACHMENTS;
+use edge::messaging::media_store::ATTACHMENTS;
+use edge::platform::call;
 use edge::runtime::{Bindings, Headers, Request, Response};
-use edge::{auth, db, http, runtime};
+use edge::{db, platform::auth, platform::http, runtime};
 
 edge::http_function!(serve);
 

@@ -10,9 +10,9 @@ use domain::message::{Cursor, Message};
 use domain::outgoing::OutgoingMessage;
 use domain::query::Query;
 use edge::Env;
-use edge::call::{Accepted, Call, FromCall, Json, Origin};
-use edge::sso_sessions::{self, Session};
-use edge::{db, runtime, send_queue};
+use edge::platform::call::{Accepted, Call, FromCall, Json, Origin};
+use edge::platform::sso_sessions::{self, Session};
+use edge::{db, messaging::send_queue, runtime};
 
 /// Messages the first load shows; older ones stay in `/api-conversations-by-customer`.
 const FIRST_LOAD: usize = 200;

@@ -11,7 +11,7 @@ mod page;
 use domain::api::Miss;
 use domain::api::embed::{EMBED_INBOX, EmbedInbox};
 use domain::error::ApiError;
-use edge::call;
+use edge::platform::call;
 use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);

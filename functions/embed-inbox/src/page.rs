@@ -6,9 +6,9 @@ use domain::sso::content_security_policy;
 use domain::text::escape_html;
 use edge::Env;
 use edge::console_error;
+use edge::platform::sso_sessions::{self, Refusal};
 use edge::runtime::{Headers, Request, Response};
-use edge::sso_sessions::{self, Refusal};
-use edge::{http, runtime};
+use edge::{platform::http, runtime};
 
 const INBOX_HTML: &str = include_str!("assets/inbox.html");
 const INBOX_CSS: &str = include_str!("assets/inbox.css");

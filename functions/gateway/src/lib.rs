@@ -14,7 +14,7 @@ use domain::api::{self, Miss};
 use domain::error::ApiError;
 use domain::request_url::{GUIDES_PREFIX, without_guides_prefix};
 use edge::Env;
-use edge::http;
+use edge::platform::http;
 use edge::runtime::{Bindings, Context, Request, Response};
 
 edge::http_function!(serve, with_context);

@@ -30,7 +30,7 @@ use edge::Env;
 use edge::console_error;
 use edge::runtime::Context;
 use edge::runtime::{Body, Headers, Method, Request, Response};
-use edge::{auth, http, runtime};
+use edge::{platform::auth, platform::http, runtime};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 

@@ -1,15 +1,15 @@
 //! Storing what was kept while a business was being moved: a channel's parsed batch goes through
-//! `edge::ingest` as if it had just arrived, a Chatwoot delivery through its connector; then the
+//! `edge::messaging::ingest` as if it had just arrived, a Chatwoot delivery through its connector; then the
 //! kept object is deleted. Something kept for an account or a connector that is gone, or that is
 //! no longer the same business's, is dropped.
 
 use domain::error::ApiError;
 use domain::ids::BusinessId;
 use domain::inbound::InboundBatch;
-use edge::held_inbound::{self, HeldInbound, KeptFrom};
-use edge::media_store::ATTACHMENTS;
-use edge::queue::Settle;
-use edge::{Env, console_error, console_log, console_warn, crm, db, ingest};
+use edge::messaging::held_inbound::{self, HeldInbound, KeptFrom};
+use edge::messaging::media_store::ATTACHMENTS;
+use edge::platform::queue::Settle;
+use edge::{Env, console_error, console_log, console_warn, crm, db, messaging::ingest};
 
 /// The consumer of `crm-edge-inbound-held`: stores a kept batch (the queue hands it over only
 /// once the business is no longer paused), then deletes it.

@@ -5,10 +5,10 @@
 use edge::Env;
 use edge::console_error;
 use edge::db::knowledge_sources::Due;
-use edge::http;
 use edge::knowledge::backend::Rag;
 use edge::knowledge::index::Fetcher;
-use edge::queue::Settle;
+use edge::platform::http;
+use edge::platform::queue::Settle;
 
 /// Our own failures (D1 unavailable, a misconfigured backend) are retried by the queue after this
 /// long; the sweep finds the source due again in any case.

@@ -12,11 +12,11 @@ use domain::links::fetch::Failure;
 use domain::links::identifiers::Identified;
 use domain::links::link::{DEFAULT_FETCH_INTERVAL_MINUTES, LinkChannel, NewLink, PageId, redact_url};
 use domain::tenant::Tenant;
-use edge::audit::Audit;
-use edge::call::{Json, Origin};
 use edge::db::knowledge_links;
 use edge::db::knowledge_sources::{self, Asked};
-use edge::{Env, http, knowledge, runtime};
+use edge::platform::audit::Audit;
+use edge::platform::call::{Json, Origin};
+use edge::{Env, knowledge, platform::http, runtime};
 use serde_json::{Value, json};
 
 /// `PATCH /api/dashboard/crm-links`

@@ -6,7 +6,7 @@ use domain::bot::subject::{Holds, KeyKind};
 use domain::error::ApiError;
 use domain::links::identifiers::Identified;
 use domain::links::link::NewLink;
-use edge::{Env, http, knowledge};
+use edge::{Env, knowledge, platform::http};
 use serde_json::json;
 
 /// The holds data like `identified` should say.

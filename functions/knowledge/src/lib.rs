@@ -11,7 +11,7 @@ mod rag;
 mod view;
 
 use domain::api::links::{KNOWLEDGE, Knowledge};
-use edge::call;
+use edge::platform::call;
 use edge::runtime::{Bindings, Request, Response};
 
 pub(crate) use edge::db::channel_accounts::own_page;

@@ -19,15 +19,15 @@ use domain::query::Query;
 use domain::tenant::Tenant;
 use domain::webhook_signing::WebhookSecret;
 use edge::Env;
-use edge::audit::Audit;
-use edge::call::{Accepted, Created, Json, Origin};
 use edge::console_log;
 use edge::db::Db;
 use edge::db::knowledge_links::{self, Entry};
 use edge::db::knowledge_sources::{self, Asked, Caps, Due, Fields, Source};
 use edge::db::{businesses, channel_accounts, crm_call_minutes, knowledge_chunks};
 use edge::knowledge::backend::Rag;
-use edge::{http, knowledge, runtime};
+use edge::platform::audit::Audit;
+use edge::platform::call::{Accepted, Created, Json, Origin};
+use edge::{knowledge, platform::http, runtime};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 /// CRM links a business may have, and a page: each is fetched on its own schedule, and a page's

@@ -9,12 +9,12 @@
 use domain::api::links::PushedOut;
 use domain::error::ApiError;
 use edge::Env;
-use edge::call::Accepted;
 use edge::db::knowledge_sources::{self, Asked, Due, Pushed};
-use edge::signed::{CrmLink, LinkPush, Signed};
+use edge::platform::call::Accepted;
+use edge::platform::signed::{CrmLink, LinkPush, Signed};
 use edge::{knowledge, runtime};
 
-/// A push whose signature held (`edge::signed::LinkPush`): kept, and the link handed to the
+/// A push whose signature held (`edge::platform::signed::LinkPush`): kept, and the link handed to the
 /// fetcher.
 pub async fn receive(signed: Signed<LinkPush>, env: Env) -> Result<Accepted<PushedOut>, ApiError> {
     let env = &env;

@@ -8,10 +8,10 @@ use domain::links::search::Question;
 use domain::query::Query;
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::call::Json;
 use edge::db::{knowledge_chunks, knowledge_links, knowledge_sources};
 use edge::knowledge::backend::Rag;
 use edge::knowledge::search;
+use edge::platform::call::Json;
 use serde_json::Value;
 use std::collections::HashMap;
 

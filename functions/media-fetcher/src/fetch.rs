@@ -5,8 +5,8 @@ use domain::error::ApiError;
 use domain::tenant::Tenant;
 use edge::Env;
 use edge::db;
-use edge::inbound_media::{self, FetchFailure, MAX_ATTEMPTS, MediaFetch, RETRY_DELAYS_SECONDS};
-use edge::queue::Settle;
+use edge::messaging::inbound_media::{self, FetchFailure, MAX_ATTEMPTS, MediaFetch, RETRY_DELAYS_SECONDS};
+use edge::platform::queue::Settle;
 use edge::{console_error, console_log, console_warn};
 
 pub async fn handle(env: Env, job: MediaFetch, attempt: u32) -> Settle {

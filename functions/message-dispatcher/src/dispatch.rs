@@ -3,7 +3,7 @@
 //! with the message id, provider, status and duration, never with credentials.
 //!
 //! A business being moved may not write. Its sends wait on the queue while the directory says
-//! so (`edge::queue`); one that started before this isolate saw the pause is stopped by its claim,
+//! so (`edge::platform::queue`); one that started before this isolate saw the pause is stopped by its claim,
 //! and one whose provider accepted it but whose settle was refused is handed back to the queue
 //! with the provider's answer, so that it is recorded after the move and never sent again.
 
@@ -18,11 +18,11 @@ use domain::providers::sending::{
 use domain::tenant::Tenant;
 use edge::Env;
 use edge::db::Db;
-use edge::media_store::{ATTACHMENTS, storage_key};
-use edge::queue::{Settle, held_seconds};
-use edge::send_queue::{self, Accepted, QueuedSend, ToDeliver};
+use edge::messaging::media_store::{ATTACHMENTS, storage_key};
+use edge::messaging::send_queue::{self, Accepted, QueuedSend, ToDeliver};
+use edge::platform::queue::{Settle, held_seconds};
 use edge::{console_error, console_log, console_warn};
-use edge::{db, message_status, outbox, provider_call, runtime};
+use edge::{db, events::outbox, messaging::message_status, platform::provider_call, runtime};
 
 /// The key that signs download links (the download-media function checks them).
 const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
@@ -259,7 +259,7 @@ async fn hand_back_accepted(
         accepted: Some(Accepted { provider_message_id }),
         ..job.clone()
     };
-    edge::queue::send_all(env, &[later], held_seconds(&env.db()?)).await?;
+    edge::platform::queue::send_all(env, &[later], held_seconds(&env.db()?)).await?;
     Ok(Settle::Ack)
 }
 

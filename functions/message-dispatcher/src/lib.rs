@@ -9,4 +9,4 @@ mod dispatch;
 
 pub use dispatch::handle;
 
-edge::queue_consumer!(edge::send_queue::QueuedSend, dispatch::handle);
+edge::queue_consumer!(edge::messaging::send_queue::QueuedSend, dispatch::handle);

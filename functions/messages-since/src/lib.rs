@@ -10,7 +10,7 @@ use domain::error::ApiError;
 use domain::message::{Cursor, SinceQuery};
 use domain::query::Query;
 use domain::tenant::Tenant;
-use edge::call::{self, Json, Origin};
+use edge::platform::call::{self, Json, Origin};
 use edge::runtime::{Bindings, Request, Response};
 use edge::{Env, db};
 

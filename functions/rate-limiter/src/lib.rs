@@ -107,7 +107,7 @@ impl Limiter {
                 one,
             } => {
                 let known = self.known(&env, holder, now).await?;
-                // The key's business bears its lease (`edge::bill`).
+                // The key's business bears its lease (`edge::platform::bill`).
                 if let Some((tenant, _)) = &known.key {
                     env.meter().serves(&tenant.business_id);
                 }
@@ -135,7 +135,7 @@ impl Limiter {
             }
         });
         let lease_size = lease.map_or(1, |(_, size)| size);
-        // The grant is taken: then the businesses' tally (`edge::bill`), which opening D1 asks
+        // The grant is taken: then the businesses' tally (`edge::platform::bill`), which opening D1 asks
         // for, so that the lease's business bears this request even when the key's policy was
         // not read now.
         if env.db().is_ok() {

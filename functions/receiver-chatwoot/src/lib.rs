@@ -11,12 +11,12 @@
 
 use domain::api::receivers::{ChatwootReceivedOut, RECEIVER_CHATWOOT, ReceiverChatwoot};
 use domain::error::ApiError;
-use edge::call::{self, Json};
 use edge::crm::chatwoot;
 use edge::db::crm_connectors::Connector;
+use edge::platform::call::{self, Json};
+use edge::platform::signed::{Chatwoot, ChatwootDelivery, ChatwootToken, Signed};
 use edge::runtime::{Bindings, Request, Response};
-use edge::signed::{Chatwoot, ChatwootDelivery, ChatwootToken, Signed};
-use edge::{Env, held_inbound};
+use edge::{Env, messaging::held_inbound};
 
 edge::http_function!(serve);
 

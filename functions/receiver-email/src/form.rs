@@ -1,5 +1,5 @@
 //! The POST as a form, parsed by the runtime's own `FormData` once its signature held (the
-//! signature fields are scanned from the raw body before: `edge::signed::Mailgun`).
+//! signature fields are scanned from the raw body before: `edge::platform::signed::Mailgun`).
 
 use domain::error::ApiError;
 use domain::providers::mailgun::webhook::{self as mailgun, Attachment, Fields};

@@ -7,9 +7,9 @@ mod mail;
 use domain::api::receivers::{RECEIVER_EMAIL, ReceiverEmail};
 use domain::error::ApiError;
 use edge::Env;
-use edge::call::{self, Origin};
+use edge::platform::call::{self, Origin};
+use edge::platform::signed::{Mailgun, Signed};
 use edge::runtime::{Bindings, Request, Response};
-use edge::signed::{Mailgun, Signed};
 
 edge::http_function!(serve);
 

@@ -1,4 +1,4 @@
-//! One forwarded mail whose signature held (`edge::signed::Mailgun`: the signature fields scanned
+//! One forwarded mail whose signature held (`edge::platform::signed::Mailgun`: the signature fields scanned
 //! from the raw body and checked, signature, timestamp, then that the token was not used before):
 //! its form parsed, the message and its files stored, and only then the token recorded as used.
 //! Mailgun retries anything but a 2xx (and gives up on a 406), so a POST that failed on our side
@@ -10,9 +10,9 @@ use domain::error::ApiError;
 use domain::providers::mailgun::webhook as mailgun;
 use edge::Env;
 use edge::db::channel_accounts::ChannelAccount;
+use edge::platform::signed::MailgunForm;
 use edge::runtime::Response;
-use edge::signed::MailgunForm;
-use edge::{http, ingest, used_tokens};
+use edge::{messaging::ingest, platform::http, platform::used_tokens};
 
 pub async fn receive(
     env: &Env,

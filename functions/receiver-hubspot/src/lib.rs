@@ -15,14 +15,14 @@ use domain::error::ApiError;
 use domain::ids::ConversationId;
 use domain::message::ConversationStatus;
 use edge::Env;
-use edge::call;
-use edge::call::Json;
-use edge::conversation_change::{self, Change, Source};
 use edge::db::Db;
 use edge::db::crm_connectors::Connector;
 use edge::db::{self as store, crm_inbound_events, crm_links};
+use edge::messaging::conversation_change::{self, Change, Source};
+use edge::platform::call;
+use edge::platform::call::Json;
+use edge::platform::signed::{HubSpot, Signed};
 use edge::runtime::{Bindings, Request, Response};
-use edge::signed::{HubSpot, Signed};
 
 edge::http_function!(serve);
 

@@ -10,12 +10,12 @@ use domain::ids::{ConversationId, MessageId};
 use domain::lookup::CustomerKey;
 use domain::outgoing::{OutgoingMessage, max_content_chars};
 use edge::Env;
-use edge::conversation_change::{self, Change, Source};
 use edge::db::Db;
 use edge::db::crm_connectors::Connector;
 use edge::db::crm_satisfaction::{self, Rating};
 use edge::db::{self, crm_inbound_events, crm_links};
-use edge::{http, runtime, send_queue};
+use edge::messaging::conversation_change::{self, Change, Source};
+use edge::{messaging::send_queue, platform::http, runtime};
 
 pub async fn handle(
     env: &Env,

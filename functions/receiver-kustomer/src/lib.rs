@@ -13,11 +13,11 @@ use domain::api::receivers::{KustomerReceivedOut, RECEIVER_KUSTOMER, ReceiverKus
 use domain::crm::kustomer::webhook;
 use domain::error::ApiError;
 use edge::Env;
-use edge::call::{self, Json};
 use edge::db::Db;
 use edge::db::crm_connectors::Connector;
+use edge::platform::call::{self, Json};
+use edge::platform::signed::{Kustomer, KustomerGuide, Signed};
 use edge::runtime::{Bindings, Request, Response};
-use edge::signed::{Kustomer, KustomerGuide, Signed};
 
 edge::http_function!(serve);
 

@@ -8,9 +8,9 @@ mod verification;
 use domain::api::receivers::{RECEIVER_META, ReceiverMeta};
 use domain::error::ApiError;
 use edge::Env;
-use edge::call::{self, Origin};
+use edge::platform::call::{self, Origin};
+use edge::platform::signed::{Meta, MetaHandshake, Signed};
 use edge::runtime::{Bindings, Request, Response};
-use edge::signed::{Meta, MetaHandshake, Signed};
 
 edge::http_function!(serve);
 

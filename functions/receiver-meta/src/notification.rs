@@ -9,15 +9,15 @@ use domain::providers::meta::webhook as meta;
 use edge::Env;
 use edge::console_warn;
 use edge::db::channel_accounts::ChannelAccount;
-use edge::http;
-use edge::ingest;
+use edge::messaging::ingest;
+use edge::platform::http;
 use edge::runtime::Response;
 
 /// The most rejected items logged one by one for a notification; the rest are counted in one
 /// line, so a notification of 1000 broken messages does not flood the log.
 const REJECTIONS_LOGGED: usize = 20;
 
-/// A notification whose signature held (`edge::signed::Meta`), for `account`.
+/// A notification whose signature held (`edge::platform::signed::Meta`), for `account`.
 pub async fn receive(
     env: &Env,
     account: &ChannelAccount,

@@ -4,7 +4,7 @@
 use domain::error::ApiError;
 use edge::runtime::{Headers, Response};
 
-/// The challenge of a handshake whose verify token held (`edge::signed::MetaHandshake`).
+/// The challenge of a handshake whose verify token held (`edge::platform::signed::MetaHandshake`).
 pub fn answer(challenge: String) -> Result<Response, ApiError> {
     let headers = Headers::new();
     headers.set("content-type", "text/plain; charset=utf-8")?;

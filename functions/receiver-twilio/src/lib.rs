@@ -6,9 +6,9 @@ mod webhook;
 use domain::api::receivers::{RECEIVER_TWILIO, ReceiverTwilio};
 use domain::error::ApiError;
 use edge::Env;
-use edge::call::{self, Origin};
+use edge::platform::call::{self, Origin};
+use edge::platform::signed::{Signed, Twilio};
 use edge::runtime::{Bindings, Request, Response};
-use edge::signed::{Signed, Twilio};
 
 edge::http_function!(serve);
 

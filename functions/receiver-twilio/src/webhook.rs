@@ -1,4 +1,4 @@
-//! One Twilio request whose signature held (`edge::signed::Twilio`, over the URL Twilio called and
+//! One Twilio request whose signature held (`edge::platform::signed::Twilio`, over the URL Twilio called and
 //! every parameter): its message or status stored, and Twilio answered with TwiML that asks it to
 //! do nothing more.
 
@@ -6,7 +6,7 @@ use domain::error::ApiError;
 use domain::providers::twilio::webhook as twilio;
 use edge::Env;
 use edge::db::channel_accounts::ChannelAccount;
-use edge::ingest;
+use edge::messaging::ingest;
 use edge::runtime::{Headers, Response};
 
 /// An empty TwiML document: no reply is sent from here (replies go through the send API).

@@ -3,16 +3,16 @@
 //! The message is stored `queued` and handed to the dispatcher over a queue; the answer (202)
 //! comes before any provider is called, so a slow or failing provider never holds up the CRM.
 //! The client follows the message to `sent` or `failed` through `/api-messages-since`.
-//! The sending itself lives in `edge::send_queue`, which the embedded inbox's reply box uses too.
+//! The sending itself lives in `edge::messaging::send_queue`, which the embedded inbox's reply box uses too.
 
 use domain::api::messages::{SEND_MESSAGE, SendMessage, SentOut};
 use domain::error::ApiError;
 use domain::outgoing::{SendIn, SendRequest};
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::call::{self, Accepted, Json, Origin};
+use edge::messaging::send_queue;
+use edge::platform::call::{self, Accepted, Json, Origin};
 use edge::runtime::{Bindings, Request, Response};
-use edge::send_queue;
 
 edge::http_function!(serve);
 

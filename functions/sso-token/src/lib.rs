@@ -4,7 +4,7 @@
 mod tokens;
 
 use domain::api::embed::{SSO_TOKEN, SsoToken};
-use edge::call;
+use edge::platform::call;
 use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);

@@ -9,9 +9,9 @@ use domain::ids::SsoTokenId;
 use domain::sso::{TokenIn, TokenRequest};
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::audit::Audit;
-use edge::call::{Created, Json, Origin};
 use edge::db::sso_tokens::{self, NewToken, Revoked};
+use edge::platform::audit::Audit;
+use edge::platform::call::{Created, Json, Origin};
 use edge::{db, runtime};
 
 pub async fn generate(

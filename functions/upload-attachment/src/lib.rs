@@ -6,8 +6,8 @@ use domain::error::{ApiError, ErrorCode};
 use domain::media::{MAX_ATTACHMENT_BYTES, media_type_of};
 use domain::tenant::Tenant;
 use edge::Env;
-use edge::call::{self, Body, ContentType, Created, Origin};
-use edge::media_store::{self, ATTACHMENTS};
+use edge::messaging::media_store::{self, ATTACHMENTS};
+use edge::platform::call::{self, Body, ContentType, Created, Origin};
 use edge::runtime::{Bindings, FormEntry, Request, Response};
 
 edge::http_function!(serve);

@@ -12,9 +12,9 @@ use domain::time::Timestamp;
 use domain::webhook_signing::WebhookSecret;
 use domain::webhooks::{self as policy, EndpointUrl, RetrySchedule};
 use edge::Env;
-use edge::audit::Audit;
-use edge::call::{Call, Created, FromCall, Json, NoContent, OptionalJson, Path};
 use edge::db::webhook_endpoints::{self, Endpoint};
+use edge::platform::audit::Audit;
+use edge::platform::call::{Call, Created, FromCall, Json, NoContent, OptionalJson, Path};
 use edge::runtime;
 
 /// Longest endpoint name.
@@ -61,7 +61,7 @@ fn apply(endpoint: &mut Endpoint, input: WebhookIn, env: &Env) -> Result<(), Api
         endpoint.name = name.to_owned();
     }
     if let Some(url) = input.url {
-        endpoint.url = EndpointUrl::parse(&url, edge::http::allows_loopback(env))
+        endpoint.url = EndpointUrl::parse(&url, edge::platform::http::allows_loopback(env))
             .map_err(|reason| ApiError::invalid("url", reason))?
             .as_str()
             .to_owned();

@@ -6,7 +6,7 @@ mod log;
 mod test_event;
 
 use domain::api::webhooks::{WEBHOOKS, Webhooks};
-use edge::call;
+use edge::platform::call;
 use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);

@@ -9,10 +9,10 @@ use domain::query::Query;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
 use edge::Env;
-use edge::call::{Accepted, Json, Path};
 use edge::db::webhook_attempts::{self, AttemptFilter};
 use edge::db::webhook_deliveries::{self, ReplaySelection};
-use edge::outbox::{self, WebhookTask};
+use edge::events::outbox::{self, WebhookTask};
+use edge::platform::call::{Accepted, Json, Path};
 use edge::runtime;
 
 /// A parameter given with a value (an empty one counts as not given).

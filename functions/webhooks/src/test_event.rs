@@ -8,10 +8,10 @@ use domain::ids::{EndpointId, EventId};
 use domain::tenant::Tenant;
 use domain::webhooks::{self as policy, EventType};
 use edge::Env;
-use edge::call::{Json, Path};
 use edge::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
 use edge::db::webhook_endpoints::{self, Health};
-use edge::{runtime, webhook_delivery};
+use edge::platform::call::{Json, Path};
+use edge::{events::webhook_delivery, runtime};
 use serde_json::json;
 
 /// Sent to disabled endpoints too: testing is how a business checks a receiver it has fixed.

@@ -1,5 +1,5 @@
 //! The audit log: who acted on a business's keys, secrets, accounts and tokens. This module holds
-//! the words (actors, actions, targets) and the listing's cursor; `edge::audit` records entries.
+//! the words (actors, actions, targets) and the listing's cursor; `edge::platform::audit` records entries.
 
 use crate::api_key;
 use crate::error::ApiError;

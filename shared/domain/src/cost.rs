@@ -1,7 +1,7 @@
 //! What each business costs to run (docs/limits.md, "What each business costs"): the units its
 //! invocations used, by UTC day and by kind, priced at [`crate::pricing`]'s table.
 //!
-//! Each invocation counts what it uses (`edge::meter`) and which businesses it served: the
+//! Each invocation counts what it uses (`edge::platform::meter`) and which businesses it served: the
 //! business of each scoped statement it ran, and the one a gateway request was answered for.
 //! D1's rows go to the business whose statement read or wrote them, exactly. What names no
 //! business (the request itself, KV, queue, R2 and Durable Object operations, the rows of a lookup

@@ -1,4 +1,4 @@
-//! Erasing one customer, as a person may ask by law (`edge::erasure` does it): what an erasure
+//! Erasing one customer, as a person may ask by law (`edge::ops::erasure` does it): what an erasure
 //! answers, how much one step deletes, and what each CRM is asked to do with the contact.
 //!
 //! An erasure deletes the customer's messages, their files, conversations, identities, SSO

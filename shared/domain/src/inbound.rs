@@ -48,7 +48,7 @@ pub enum InboundMedia {
     Inline {
         filename: String,
         mime_type: String,
-        /// Base64 in JSON (a kept batch, `edge::held_inbound`): a third larger, not four times.
+        /// Base64 in JSON (a kept batch, `edge::messaging::held_inbound`): a third larger, not four times.
         #[serde(with = "base64_bytes")]
         bytes: Vec<u8>,
     },

@@ -234,7 +234,7 @@ pub fn attachment_id(value: &str) -> Option<AttachmentId> {
 
 /// The customer's address on `channel` held on the customer record itself: WhatsApp number
 /// (else phone) for WhatsApp, phone for SMS, email for email. Page-scoped ids live in
-/// `customer_identities` instead (see `edge::send_queue`).
+/// `customer_identities` instead (see `edge::messaging::send_queue`).
 pub fn address_on_record(channel: Channel, customer: &Customer) -> Option<&str> {
     let value = match channel {
         Channel::Whatsapp => customer.whatsapp_number.as_deref().or(customer.phone.as_deref()),

@@ -1,6 +1,6 @@
 //! What Cloudflare allows one invocation of a Worker (a request, a queue batch, a cron run), in
 //! one place, with the page each figure comes from; and the count of what an invocation used,
-//! which the runtime layer keeps (`edge::meter`) and which refuses, in the local and test
+//! which the runtime layer keeps (`edge::platform::meter`) and which refuses, in the local and test
 //! stack, what production would refuse. `wrangler dev` enforces none of these.
 //!
 //! The figures are the Workers Paid plan's (Queues and Durable Objects need it), as the pages read

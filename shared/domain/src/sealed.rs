@@ -298,7 +298,7 @@ mod tests {
         }
     }
 
-    /// Sealing and opening as `edge::secrets_key` composes them, with RustCrypto in WebCrypto's
+    /// Sealing and opening as `edge::platform::secrets_key` composes them, with RustCrypto in WebCrypto's
     /// place.
     trait Sealing {
         fn seal(&self, place: &Place<'_>, secret: &str, nonce: [u8; NONCE_LEN]) -> String;

@@ -4,7 +4,7 @@
 //! make.
 
 use edge::Env;
-use edge::queue::{self, Consumer};
+use edge::platform::queue::{self, Consumer};
 use edge::runtime::native::{DurableObject, Stack, block_on};
 use edge::runtime::{Context, Method, Request};
 use serde_json::Value;
@@ -293,7 +293,7 @@ impl App {
 
     /// The cron's run: the maintenance sweep.
     pub async fn sweep(&self) {
-        edge::maintenance::run_scheduled(Env::new(self.stack.clone(), "cron")).await;
+        edge::ops::maintenance::run_scheduled(Env::new(self.stack.clone(), "cron")).await;
     }
 
     /// One invocation of the consumer of `binding`: at most one batch of its due messages (for

@@ -101,7 +101,7 @@ function! {
             .ok::<LookupOut>(200);
 }
 
-/// A batch of customers. The runtime reads each item as its text (`edge::customer_upsert`),
+/// A batch of customers. The runtime reads each item as its text (`edge::messaging::customer_upsert`),
 /// so that one that is wrong fails alone; the contract describes them as [`CustomerIn`].
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]

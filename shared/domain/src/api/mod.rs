@@ -7,8 +7,8 @@
 //!
 //! - the function routes a request ([`route`]): 404, 405 and `Allow` follow from the table, and
 //!   the operation is an enum of the function's own, so a handler's `match` is exhaustive;
-//! - `edge::call::serve` checks the caller as declared before the handler runs, and reads the
-//!   body under the declared limit (`edge::call::Call`);
+//! - `edge::platform::call::serve` checks the caller as declared before the handler runs, and reads the
+//!   body under the declared limit (`edge::platform::call::Call`);
 //! - `openapi.json` and the gateway's route table are written natively from it (`api::openapi`,
 //!   compiled only with the `openapi` feature, so the wasm bundles carry none of it):
 //!   `scripts/configure` writes them, `--check` fails on drift.
@@ -313,7 +313,7 @@ impl Route {
         requirements
     }
 
-    /// The endpoint takes an `Idempotency-Key` (`edge::idempotency`).
+    /// The endpoint takes an `Idempotency-Key` (`edge::platform::idempotency`).
     pub const fn idempotent(mut self) -> Self {
         self.idempotent = true;
         self

@@ -69,7 +69,7 @@ pub enum Operation {
     Note,
     /// Follow a Chatwoot event: the delivery, as verified, is the work's input.
     Chatwoot(Topic),
-    /// Delete (or anonymise) an erased customer's contact in the CRM (`edge::erasure`): the
+    /// Delete (or anonymise) an erased customer's contact in the CRM (`edge::ops::erasure`): the
     /// work's subject is the CRM's id of the contact, the only thing kept of it.
     Erase,
 }

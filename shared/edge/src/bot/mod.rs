@@ -33,8 +33,10 @@ use crate::db::escalations::AtMost;
 use crate::db::{self, Db, bot_answers, bots, crm_connectors, customer_identities, knowledge_links};
 use crate::knowledge::backend::Rag;
 use crate::knowledge::search;
-use crate::queue::{Settle, Work};
-use crate::{Env, console_error, conversation_change, crm, http, runtime, send_queue};
+use crate::platform::queue::{Settle, Work};
+use crate::{
+    Env, console_error, crm, messaging::conversation_change, messaging::send_queue, platform::http, runtime,
+};
 use domain::api::bots::{TurnPiece, TurnRefusal};
 use domain::bot::answer::{self, Prompt, Turn};
 use domain::bot::check::{self, Audience, Fact, Given};

@@ -4,11 +4,11 @@
 //! (`domain::crm::redact`). Credentials are never logged.
 
 use crate::Env;
-use crate::bounded_fetch::{self, Failure};
 use crate::console_log;
 use crate::db::Db;
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_requests;
+use crate::platform::bounded_fetch::{self, Failure};
 use crate::runtime;
 use crate::runtime::{Delay, Method};
 use domain::crm::budget;

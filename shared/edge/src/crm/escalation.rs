@@ -13,7 +13,7 @@ use crate::db::Db;
 use crate::db::crm_connectors::Enabled;
 use crate::db::crm_sync_jobs::{self, Job};
 use crate::db::escalations::{self, AtMost, Inserted, NewEscalation, Stored, Trigger};
-use crate::{db, http, runtime, send_queue};
+use crate::{db, messaging::send_queue, platform::http, runtime};
 use domain::crm::kustomer::escalation::asks_for_human;
 use domain::crm::kustomer::settings::{DEFAULT_HANDOFF_MESSAGE, KustomerSettings};
 use domain::crm::work::{ConnectorKind, Operation, Routing};

@@ -5,7 +5,7 @@
 
 use crate::Env;
 use crate::db::crm_call_minutes::{self, SourceMinute};
-use crate::{console_error, invocation, runtime};
+use crate::{console_error, platform::invocation, runtime};
 use domain::crm::health::Minute;
 use domain::error::ApiError;
 use domain::tenant::Tenant;

@@ -19,7 +19,7 @@ use crate::db::Db;
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::crm_sync_jobs::Job;
 use crate::db::{self, crm_links};
-use crate::{http, runtime, webhook_delivery};
+use crate::{events::webhook_delivery, platform::http, runtime};
 use client::Refusal;
 use domain::crm::chatwoot::ChatwootEvent;
 use domain::crm::retry::CallFailure;
@@ -207,7 +207,7 @@ pub trait Live<'a> {
         body: &str,
     ) -> impl Future<Output = Result<Outcome, Refusal>>;
 
-    /// An erased customer's contact deleted in the CRM (`crate::erasure`), by its CRM id.
+    /// An erased customer's contact deleted in the CRM (`crate::ops::erasure`), by its CRM id.
     fn erase(&self, crm_id: &str) -> impl Future<Output = Result<Outcome, Refusal>>;
 
     /// An event of the platform whose webhooks feed the connector (Chatwoot's, for Krayin); a CRM

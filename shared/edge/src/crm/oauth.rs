@@ -4,10 +4,10 @@
 //! it.
 
 use crate::Env;
-use crate::bounded_fetch::{self, Failure};
 use crate::console_log;
+use crate::platform::bounded_fetch::{self, Failure};
+use crate::platform::secrets_key;
 use crate::runtime::{self, Method};
-use crate::secrets_key;
 use domain::crm::oauth::{self, OAuthApp, Pending, Tokens};
 use domain::crm::retry::CallFailure;
 use domain::error::ApiError;

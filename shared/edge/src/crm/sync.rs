@@ -32,7 +32,7 @@ use serde_json::Value;
 /// sync consumer itself; consumer in crm-sync.
 pub const CRM_SYNC: &str = "CRM_SYNC";
 
-impl crate::queue::Work for Contact {
+impl crate::platform::queue::Work for Contact {
     const QUEUE: &'static str = CRM_SYNC;
 
     fn business(&self) -> Option<domain::ids::BusinessId> {
@@ -145,7 +145,7 @@ pub async fn hand_over(env: &Env, contacts: &[Contact], delay_seconds: u32) {
     if contacts.is_empty() {
         return;
     }
-    if let Err(error) = crate::queue::send_all(env, contacts, delay_seconds).await {
+    if let Err(error) = crate::platform::queue::send_all(env, contacts, delay_seconds).await {
         console_error!(
             "{} contacts with CRM work left for the sweep: {error}",
             contacts.len()

@@ -1,5 +1,5 @@
 //! `alerts`: the alerts the rules raised (`domain::alerts`), open or resolved, and the two emails
-//! each owes. Raised and resolved by the maintenance sweep (`crate::alerting`) with their
+//! each owes. Raised and resolved by the maintenance sweep (`crate::ops::alerting`) with their
 //! webhook events, in one batch; read by the API; deleted 35 days after they were resolved.
 
 use crate::db::Batch;

@@ -1,5 +1,5 @@
 //! `business_usage`: what each business used of what Cloudflare bills, one row a day
-//! (`domain::cost`), added to by each isolate's tally (`crate::bill`), read by the cost endpoints.
+//! (`domain::cost`), added to by each isolate's tally (`crate::platform::bill`), read by the cost endpoints.
 
 use crate::db::directory::Moving;
 use crate::db::{self, Db, number, text};

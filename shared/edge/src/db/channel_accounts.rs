@@ -10,8 +10,8 @@
 use crate::db::directory;
 use crate::db::{self, HOLE, Sql, text};
 use crate::db::{Db, Statement};
+use crate::platform::secrets_key;
 use crate::runtime::D1Result;
-use crate::secrets_key;
 use domain::channel::Channel;
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ChannelAccountId};

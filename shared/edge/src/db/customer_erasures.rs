@@ -1,4 +1,4 @@
-//! `customer_erasures`: the tombstone of each customer erased on request (`crate::erasure`):
+//! `customer_erasures`: the tombstone of each customer erased on request (`crate::ops::erasure`):
 //! their id, when and by whom, where the erasure stands, what it deleted, the tokens their
 //! CRM-link records were indexed by and the CRM work that deletes their contacts. Nothing in a
 //! row says who the person was.

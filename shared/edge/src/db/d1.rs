@@ -1,5 +1,5 @@
 //! The D1 databases as the table modules use them: the runtime's own calls, each counted against
-//! the invocation's limits (`crate::meter`) before it runs (its SQL's length and bound parameters,
+//! the invocation's limits (`crate::platform::meter`) before it runs (its SQL's length and bound parameters,
 //! one query per statement, one round trip per call) and charged with the rows D1 says it read and
 //! wrote after.
 //!
@@ -19,7 +19,7 @@
 
 use crate::db::Error;
 use crate::db::placements::{self, Placement, Shard};
-use crate::meter::Meter;
+use crate::platform::meter::Meter;
 use crate::runtime::{self, Bound, D1Database, D1PreparedStatement, D1Result, Param};
 use domain::ids::BusinessId;
 use domain::platform::{Resource, check_statement};

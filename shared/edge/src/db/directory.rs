@@ -3,7 +3,7 @@
 //! deployment that had one database. Each isolate keeps what it read for a minute
 //! (`db::placements`, read by `Db` itself when a statement runs), so a business's
 //! requests pay one directory read an isolate a minute (`DIRECTORY_FRESH_SECONDS`), and a business
-//! moved to another shard (`crate::shard_move`) is seen everywhere that long after its entry
+//! moved to another shard (`crate::ops::shard_move`) is seen everywhere that long after its entry
 //! changed: a move pauses the business that long before it copies, and waits that long after it
 //! switches before it deletes the old copy.
 

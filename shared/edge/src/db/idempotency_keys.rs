@@ -1,5 +1,5 @@
 //! `idempotency_keys`: each key a business sent with a POST that creates or sends, the request it
-//! came with (by fingerprint), and the first response once there is one. `edge::idempotency`
+//! came with (by fingerprint), and the first response once there is one. `edge::platform::idempotency`
 //! holds the rules; this module only the SQL.
 
 use crate::db::Db;

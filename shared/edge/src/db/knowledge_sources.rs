@@ -8,8 +8,8 @@
 use crate::db::Read;
 use crate::db::directory::Moving;
 use crate::db::{self, Db, Statement, number, optional_number, optional_text, text};
+use crate::platform::secrets_key;
 use crate::runtime::D1Result;
-use crate::secrets_key;
 use domain::alerts::{self, Measure};
 use domain::bot::subject::Holds;
 use domain::destination::Destination;

@@ -1,4 +1,4 @@
-//! The statements of a business's move to another shard (`crate::shard_move`): one shape for
+//! The statements of a business's move to another shard (`crate::ops::shard_move`): one shape for
 //! every table of `domain::shard_move::MOVED_TABLES`, each run on the shard it names (`Db::on_shard`)
 //! and each reading the business's column, so none reaches another business's rows. A row is
 //! copied with the columns it was read with, as it was stored, but for a table's renumbered key and

@@ -9,8 +9,8 @@
 use crate::db::directory::Moving;
 use crate::db::{self, number, text};
 use crate::db::{Db, Statement};
+use crate::platform::secrets_key;
 use crate::runtime::D1Result;
-use crate::secrets_key;
 use domain::alerts::EndpointSignals;
 use domain::error::ApiError;
 use domain::ids::{BusinessId, EndpointId};

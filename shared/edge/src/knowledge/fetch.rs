@@ -1,12 +1,12 @@
 //! Reading a link's data one page at a time: a page of its URL for `api` and `file` links (the
 //! next page named by a `Link` header or HubSpot's `paging`), the last pushed body for `webhook`
 //! links. Each answer is judged by `domain::links::fetch`; each page's body is held in memory
-//! alone (counted by the invocation, `crate::env`), never the whole data at once.
+//! alone (counted by the invocation, `crate::platform::env`), never the whole data at once.
 
-use crate::bounded_fetch::{self, Failure as Unanswered};
-use crate::env::Held;
+use crate::platform::bounded_fetch::{self, Failure as Unanswered};
+use crate::platform::env::Held;
 use crate::runtime::{Bucket, Method};
-use crate::{Env, media_store};
+use crate::{Env, messaging::media_store};
 use domain::destination::Destination;
 use domain::error::ApiError;
 use domain::ids::SourceId;

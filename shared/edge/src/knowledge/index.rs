@@ -30,7 +30,7 @@ use crate::db::knowledge_sources::{self, Due, PageDone, Run, RunNext, Source, St
 use crate::db::{Db, Statement, businesses};
 use crate::knowledge::backend::Rag;
 use crate::knowledge::fetch;
-use crate::queue::Settle;
+use crate::platform::queue::Settle;
 use crate::{Env, runtime};
 use crate::{console_log, console_warn};
 use domain::bot::subject::{Holds, token};
@@ -301,7 +301,7 @@ impl Fetcher<'_> {
     }
 
     /// Leaves out of a customers link's page the records of the customers the business erased
-    /// (`crate::erasure`): their CRM still has them, the index must not have them again.
+    /// (`crate::ops::erasure`): their CRM still has them, the index must not have them again.
     async fn leave_out_erased(
         &self,
         tenant: &Tenant,

@@ -3,7 +3,7 @@
 //! (`{"result": …, "errors": […]}`).
 
 use crate::Env;
-use crate::bounded_fetch;
+use crate::platform::bounded_fetch;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -24,7 +24,7 @@ use crate::db::knowledge_sources::Due;
 /// The queue that hands due sources to the fetcher.
 pub const KNOWLEDGE: &str = "KNOWLEDGE";
 
-impl crate::queue::Work for crate::db::knowledge_sources::Due {
+impl crate::platform::queue::Work for crate::db::knowledge_sources::Due {
     const QUEUE: &'static str = KNOWLEDGE;
 
     fn business(&self) -> Option<domain::ids::BusinessId> {
@@ -32,7 +32,7 @@ impl crate::queue::Work for crate::db::knowledge_sources::Due {
     }
 }
 /// Where pushed bodies are kept (the attachments bucket, under `knowledge/`).
-pub const PUSHED: &str = crate::media_store::ATTACHMENTS;
+pub const PUSHED: &str = crate::messaging::media_store::ATTACHMENTS;
 
 /// Hands sources to the fetcher. One that cannot be queued stays due, and the sweep queues it.
 pub async fn hand_over(env: &Env, due: &[Due]) {
@@ -44,7 +44,7 @@ pub async fn hand_over_in(env: &Env, due: &[Due], delay_seconds: u32) {
     if due.is_empty() {
         return;
     }
-    if let Err(error) = crate::queue::send_all(env, due, delay_seconds).await {
+    if let Err(error) = crate::platform::queue::send_all(env, due, delay_seconds).await {
         console_error!("{} CRM link fetches left for the sweep: {error}", due.len());
     }
 }

@@ -12,7 +12,7 @@ use crate::steps::channels::{mailgun_account, mailgun_account_of, receive_whatsa
 use crate::steps::crms::kustomer::{SETTLE_HORIZON, connected_business};
 use crate::steps::unique_phone;
 use crate::steps::webhooks::with_endpoint;
-use edge::alerting;
+use edge::ops::alerting;
 use edge::runtime::Method;
 use serde_json::{Value, json};
 use std::time::Duration;

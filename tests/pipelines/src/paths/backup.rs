@@ -33,7 +33,7 @@ async fn seal_the_clear_source(app: &App, business: &Business) {
         column: "secrets",
         row_id: "src-1",
     };
-    let sealed = edge::secrets_key::seal(&keys, &place, "{}")
+    let sealed = edge::platform::secrets_key::seal(&keys, &place, "{}")
         .await
         .unwrap_or_else(|error| panic!("{error:?}"));
     app.stack.sql(SHARDS[shard_of(app, business)], |connection| {

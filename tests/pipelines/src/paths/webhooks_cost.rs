@@ -10,7 +10,7 @@ use crate::steps::customers::sync;
 use crate::steps::id_of;
 use crate::steps::store::select_values;
 use crate::steps::webhooks::{attempts_of, deliveries_of, with_endpoint};
-use edge::outbox::WEBHOOKS;
+use edge::events::outbox::WEBHOOKS;
 use edge::runtime::Level;
 use serde_json::{Value, json};
 

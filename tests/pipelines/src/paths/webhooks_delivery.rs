@@ -1217,7 +1217,7 @@ fn a_first_attempt_whose_record_is_lost_is_made_again_once_the_sweep_takes_its_e
         // The dispatch's read is answered; the batch that records the attempt is not.
         app.stack
             .outage_after(&shard, 1, "D1_ERROR: Network connection lost.");
-        app.deliver_once(edge::outbox::WEBHOOKS).await;
+        app.deliver_once(edge::events::outbox::WEBHOOKS).await;
         assert_eq!(endpoint.deliveries().len(), 1, "the POST was made");
         assert_eq!(
             app.stack

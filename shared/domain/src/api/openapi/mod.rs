@@ -52,7 +52,7 @@ pub(crate) struct HeaderParam {
 
 #[derive(Clone)]
 pub(crate) struct Body {
-    /// Read by the API's JSON rules (`edge::http`): 400, 413, 415 and 422 follow.
+    /// Read by the API's JSON rules (`edge::platform::http`): 400, 413, 415 and 422 follow.
     pub checked_json: bool,
     pub required: bool,
     pub media: Vec<Media>,

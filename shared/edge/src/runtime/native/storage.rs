@@ -1,6 +1,6 @@
 //! KV, R2 and Queues in the native runtime, kept in the stack's maps: KV's values expire on the
 //! stack's clock, R2 keeps each object's bytes and metadata, and a queue records every message
-//! sent with its delay, for a test to hand to the consumer it chooses (`edge::queue::deliver`).
+//! sent with its delay, for a test to hand to the consumer it chooses (`edge::platform::queue::deliver`).
 //! The platform's limits on each are kept as production keeps them: KV's least expiry of 60 s,
 //! 128 KB a queue message and 100 messages a batch.
 

@@ -13,10 +13,10 @@
 //! A step that fails names the table it was at and the database's reason: the admin API is the
 //! operator's alone, and the operator decides from it whether to go on or abort.
 
-use crate::audit::Audit;
 use crate::db::directory;
 use crate::db::{Db, Shard, moves};
-use crate::env::Env;
+use crate::platform::audit::Audit;
+use crate::platform::env::Env;
 use domain::api::admin::MoveOut;
 use domain::audit::Action;
 use domain::error::{ApiError, ErrorCode};

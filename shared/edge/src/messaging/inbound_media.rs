@@ -9,12 +9,12 @@ use crate::Env;
 use crate::db::Db;
 use crate::db::attachments::Pending;
 use crate::db::channel_accounts::ChannelAccount;
-use crate::media_store::{self, ATTACHMENTS};
+use crate::messaging::media_store::{self, ATTACHMENTS};
 use crate::runtime::{
     self, AbortController, AbortSignal, Bucket, ByteStream, Delay, Fetch, FixedLengthStream, Headers, Method,
     Response,
 };
-use crate::{bounded_fetch, db, http, outbox};
+use crate::{db, events::outbox, platform::bounded_fetch, platform::http};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, BusinessId, MessageId};
 use domain::inbound::InboundMedia;
@@ -45,7 +45,7 @@ pub struct MediaFetch {
     pub attachment_id: AttachmentId,
 }
 
-impl crate::queue::Work for MediaFetch {
+impl crate::platform::queue::Work for MediaFetch {
     const QUEUE: &'static str = INBOUND_MEDIA;
 
     fn business(&self) -> Option<BusinessId> {

@@ -20,8 +20,8 @@ use crate::db::directory::Moving;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{self, Db, Sql, Statement};
 use crate::knowledge::backend;
-use crate::media_store::ATTACHMENTS;
-use crate::{console_error, outbox, runtime};
+use crate::messaging::media_store::ATTACHMENTS;
+use crate::{console_error, events::outbox, runtime};
 use domain::audit::Actor;
 use domain::crm::krayin::KrayinRefs;
 use domain::crm::work::{ConnectorKind, ContactKey, JobStatus, LinkKind, Operation};
@@ -42,7 +42,7 @@ use domain::webhooks::EventType;
 /// none was asked for (404 when there is no such customer), then stepped on within the
 /// invocation's share of its limits. Whether this call began it, with the erasure.
 ///
-/// A customer made from a channel address has an id derived from it (`crate::ingest`): a message
+/// A customer made from a channel address has an id derived from it (`crate::messaging::ingest`): a message
 /// from an erased customer's address makes a new customer with the erased one's id. Erasing that
 /// one begins a new erasure in place of the finished one.
 pub async fn erase(

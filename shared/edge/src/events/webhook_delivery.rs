@@ -7,12 +7,12 @@
 //! parsed body (the seed's Express example) signs exactly what we signed.
 
 use crate::Env;
-use crate::bounded_fetch::{self, Failure};
 use crate::db::webhook_attempts::{AttemptOutcome, AttemptRecord};
 use crate::db::webhook_deliveries::{Claimed, Lease, Standing};
 use crate::db::webhook_endpoints::{Endpoint, Health};
 use crate::db::webhook_events::{StoredEvent, table_of};
 use crate::db::{Batch, Db, Statement};
+use crate::platform::bounded_fetch::{self, Failure};
 use crate::{db, runtime};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, DeliveryId, EventId, MessageId};

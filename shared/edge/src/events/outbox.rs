@@ -32,7 +32,7 @@ pub enum WebhookTask {
     },
 }
 
-impl crate::queue::Work for WebhookTask {
+impl crate::platform::queue::Work for WebhookTask {
     const QUEUE: &'static str = WEBHOOKS;
 
     fn business(&self) -> Option<BusinessId> {
@@ -73,7 +73,7 @@ pub async fn publish(env: &Env, tenant: &Tenant, event_ids: Vec<EventId>) {
 
 /// Puts tasks on the webhook queue after `delay_seconds`.
 pub async fn enqueue(env: &Env, tasks: Vec<WebhookTask>, delay_seconds: u32) -> worker::Result<()> {
-    crate::queue::send_all(env, &tasks, delay_seconds).await
+    crate::platform::queue::send_all(env, &tasks, delay_seconds).await
 }
 
 #[cfg(test)]

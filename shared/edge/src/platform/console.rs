@@ -191,7 +191,7 @@ mod tests {
         let fixture = Fixture::new();
         fixture.run(async {
             let (tenant, id, session) = signed_in(&fixture).await;
-            let found = crate::auth::authenticate_or_session(
+            let found = crate::platform::auth::authenticate_or_session(
                 &with_cookie(Method::Get, cookie(&session), None),
                 &fixture.env,
             )
@@ -199,10 +199,12 @@ mod tests {
             .unwrap_or_else(|error| panic!("{error:?}"));
             assert_eq!(found.tenant, tenant);
             assert_eq!(found.actor.label(), format!("console:{id}"));
-            let none =
-                crate::auth::authenticate_or_session(&with_cookie(Method::Get, None, None), &fixture.env)
-                    .await
-                    .err();
+            let none = crate::platform::auth::authenticate_or_session(
+                &with_cookie(Method::Get, None, None),
+                &fixture.env,
+            )
+            .await
+            .err();
             assert_eq!(
                 none.map(|error| error.body.message),
                 Some("missing x-api-key header".to_owned())

@@ -92,7 +92,7 @@ fn settle(env: &Env, message: &QueueMessage, settle: Settle) {
 
 /// Handles every message of a batch at once, each settled on its own as `handle` decides from
 /// its body and delivery count. A body that is not a `T` is dropped: it would fail every retry.
-/// The batch is one invocation: its messages share its limits (`crate::meter`).
+/// The batch is one invocation: its messages share its limits (`crate::platform::meter`).
 pub async fn consume<T, F, Fut>(messages: &[QueueMessage], env: &Env, handle: &F)
 where
     T: Work,
@@ -107,7 +107,7 @@ where
         settle(env, message, result);
     }))
     .await;
-    crate::invocation::end(env).await;
+    crate::platform::invocation::end(env).await;
     env.report();
     env.after_report().await;
 }
@@ -140,7 +140,7 @@ where
             settle(env, message, settles.next().unwrap_or(Settle::RetryIn(0)));
         }
     }
-    crate::invocation::end(env).await;
+    crate::platform::invocation::end(env).await;
     env.report();
     env.after_report().await;
 }
@@ -275,7 +275,7 @@ macro_rules! queue_consumer {
         async fn consume_queue_batch(batch: ::worker::worker_sys::MessageBatch, env: ::worker::Env) {
             let env = $crate::Env::new(env, "queue");
             let messages = $crate::runtime::QueueMessage::of_batch(&batch);
-            $crate::queue::$consume::<$body, _, _>(&messages, &env, &$handle).await
+            $crate::platform::queue::$consume::<$body, _, _>(&messages, &env, &$handle).await
         }
 
         #[cfg(target_arch = "wasm32")]

@@ -13,7 +13,7 @@
 use crate::db::directory::Moving;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{self, Batch, Db, Read};
-use crate::{Env, console_warn, outbox, provider_call, runtime};
+use crate::{Env, console_warn, events::outbox, platform::provider_call, runtime};
 use domain::alerts::{self, Changes, Kind, Measure, Settings};
 use domain::channel::Channel;
 use domain::error::ApiError;

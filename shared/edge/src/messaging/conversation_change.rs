@@ -10,7 +10,7 @@
 use crate::Env;
 use crate::db::Db;
 use crate::db::webhook_events::{self, Guard, NewEvent};
-use crate::{db, outbox, runtime};
+use crate::{db, events::outbox, runtime};
 use domain::crm::work::ORIGIN_CONNECTOR;
 use domain::error::ApiError;
 use domain::ids::{ConnectorId, ConversationId, EventId};
@@ -122,7 +122,7 @@ pub async fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{WEBHOOKS, WebhookTask};
+    use crate::events::outbox::{WEBHOOKS, WebhookTask};
     use crate::testing::Fixture;
     use serde_json::Map;
 

@@ -17,10 +17,10 @@ use crate::db::channel_accounts::ChannelAccount;
 use crate::db::customers::NewSender;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{Batch, Db, Read};
-use crate::held_inbound;
-use crate::inbound_media::{INBOUND_MEDIA, MediaFetch};
-use crate::media_store::{self, ATTACHMENTS};
-use crate::{db, outbox, runtime};
+use crate::messaging::held_inbound;
+use crate::messaging::inbound_media::{INBOUND_MEDIA, MediaFetch};
+use crate::messaging::media_store::{self, ATTACHMENTS};
+use crate::{db, events::outbox, runtime};
 use domain::bot::target::BotChannel;
 use domain::channel::{AddressKind, Channel, MessageStatus};
 use domain::error::ApiError;
@@ -184,7 +184,7 @@ async fn hand_to_bot(env: &Env, turns: &[Turn]) {
     if turns.is_empty() {
         return;
     }
-    if let Err(error) = crate::queue::send_all(env, turns, 0).await {
+    if let Err(error) = crate::platform::queue::send_all(env, turns, 0).await {
         console_error!(
             "{} messages were not handed to the bot now (the sweep hands them over): {error}",
             turns.len()
@@ -523,7 +523,7 @@ async fn apply_statuses(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound_media::MediaFetch;
+    use crate::messaging::inbound_media::MediaFetch;
     use crate::testing::{ADA_PHONE, Fixture};
     use domain::message::Message;
     use domain::providers::Provider;
@@ -562,9 +562,15 @@ mod tests {
     async fn sent_as(fixture: &Fixture, tenant: &Tenant, provider_message_id: &str) -> Message {
         let ada = fixture.ada(tenant).await;
         let sent = fixture.accept_whatsapp(tenant, &ada, "On its way").await;
-        crate::message_status::mark_sent(&fixture.db, tenant, &sent.id, Some(provider_message_id), None)
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"));
+        crate::messaging::message_status::mark_sent(
+            &fixture.db,
+            tenant,
+            &sent.id,
+            Some(provider_message_id),
+            None,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error:?}"));
         sent
     }
 

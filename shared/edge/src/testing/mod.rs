@@ -192,10 +192,10 @@ impl Fixture {
     /// Customers of `tenant` written as `/api-customers-sync` writes them: `customers` is the
     /// request's list.
     pub async fn customers(&self, tenant: &Tenant, customers: Value) -> Vec<domain::customer::Customer> {
-        let body: crate::customer_upsert::CustomersIn =
+        let body: crate::messaging::customer_upsert::CustomersIn =
             serde_json::from_value(serde_json::json!({ "customers": customers }))
                 .unwrap_or_else(|error| panic!("{error}"));
-        let outcomes = crate::customer_upsert::run(&self.env, tenant, "https://api.example", body)
+        let outcomes = crate::messaging::customer_upsert::run(&self.env, tenant, "https://api.example", body)
             .await
             .unwrap_or_else(|error| panic!("{error:?}"));
         let mut written = Vec::new();
@@ -266,9 +266,11 @@ impl Fixture {
             attachments: Vec::new(),
             reply: None,
         };
-        crate::send_queue::accept_on_channel(&self.env, &self.db, tenant, customer, &outgoing, ORIGIN)
-            .await
-            .unwrap_or_else(|error| panic!("{error:?}"))
+        crate::messaging::send_queue::accept_on_channel(
+            &self.env, &self.db, tenant, customer, &outgoing, ORIGIN,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error:?}"))
     }
 
     /// `batch` delivered to `account` as a receiver hands it over, at [`ORIGIN`]: what was made of it.
@@ -276,8 +278,8 @@ impl Fixture {
         &self,
         account: &db::channel_accounts::ChannelAccount,
         batch: domain::inbound::InboundBatch,
-    ) -> crate::ingest::IngestReport {
-        crate::ingest::ingest(&self.env, account, batch, ORIGIN)
+    ) -> crate::messaging::ingest::IngestReport {
+        crate::messaging::ingest::ingest(&self.env, account, batch, ORIGIN)
             .await
             .unwrap_or_else(|error| panic!("{error:?}"))
     }
@@ -287,7 +289,7 @@ impl Fixture {
         &self,
         account: &db::channel_accounts::ChannelAccount,
         message: domain::inbound::InboundMessage,
-    ) -> crate::ingest::IngestReport {
+    ) -> crate::messaging::ingest::IngestReport {
         let batch = domain::inbound::InboundBatch {
             messages: vec![message],
             statuses: Vec::new(),
@@ -308,13 +310,13 @@ impl Fixture {
     /// The ids of the events handed to the webhook queue to dispatch, in the order they were
     /// handed over.
     pub fn dispatched(&self) -> Vec<String> {
-        self.queued(crate::outbox::WEBHOOKS)
+        self.queued(crate::events::outbox::WEBHOOKS)
             .into_iter()
             .flat_map(|task| match task {
-                crate::outbox::WebhookTask::Dispatch { event_ids, .. } => {
+                crate::events::outbox::WebhookTask::Dispatch { event_ids, .. } => {
                     event_ids.iter().map(ToString::to_string).collect()
                 }
-                crate::outbox::WebhookTask::Deliver { .. } => Vec::new(),
+                crate::events::outbox::WebhookTask::Deliver { .. } => Vec::new(),
             })
             .collect()
     }
@@ -332,7 +334,7 @@ impl Fixture {
     /// attempts they are due, for the caller to make ([`Fixture::attempt`]).
     pub async fn dispatch(&self, tenant: &Tenant, ids: &[domain::ids::EventId]) -> Vec<Due> {
         let now = crate::runtime::now();
-        let dispatch = crate::webhook_delivery::dispatch(
+        let dispatch = crate::events::webhook_delivery::dispatch(
             &self.db,
             &self.keys(),
             tenant,
@@ -351,7 +353,7 @@ impl Fixture {
 
     /// The attempt `due` is, made now and recorded: its outcome.
     pub async fn attempt(&self, tenant: &Tenant, due: &Due) -> db::webhook_attempts::AttemptOutcome {
-        crate::webhook_delivery::attempt(
+        crate::events::webhook_delivery::attempt(
             &self.env,
             &self.db,
             tenant,

@@ -13,7 +13,7 @@ use crate::db::channel_accounts::ChannelAccount;
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{self, Violation};
 use crate::db::{Batch, Db};
-use crate::{message_status, outbox, runtime};
+use crate::{events::outbox, messaging::message_status, runtime};
 use domain::channel::{AddressKind, Channel, Direction, MessageStatus};
 use domain::customer::Customer;
 use domain::error::ApiError;
@@ -54,7 +54,7 @@ pub struct Accepted {
     pub provider_message_id: Option<String>,
 }
 
-impl crate::queue::Work for QueuedSend {
+impl crate::platform::queue::Work for QueuedSend {
     const QUEUE: &'static str = OUTBOUND;
 
     fn business(&self) -> Option<BusinessId> {
@@ -486,7 +486,7 @@ mod tests {
 
     mod native {
         use super::super::*;
-        use crate::media_store::{self, ATTACHMENTS};
+        use crate::messaging::media_store::{self, ATTACHMENTS};
         use crate::testing::{ADA_PHONE, Fixture, ORIGIN};
         use domain::error::ErrorCode;
         use domain::platform::{Resource, SUBREQUESTS};

@@ -9,10 +9,10 @@
 //! order it names them (path ids, query, body), inside the `Idempotency-Key` guard where the
 //! endpoint takes one, so that a retry replays even a refusal of its body.
 
-use crate::audit::Audit;
-use crate::auth::Authenticated;
+use crate::platform::audit::Audit;
+use crate::platform::auth::Authenticated;
 use crate::runtime::{Bindings, Request, Response};
-use crate::{Env, auth, db, http, runtime};
+use crate::{Env, db, platform::auth, platform::http, runtime};
 use domain::api::{self, Caller, Function, KeysTaken, Miss, Operation, Params, PathParam, Route};
 use domain::audit::Actor;
 use domain::error::{ApiError, ErrorCode};
@@ -34,7 +34,7 @@ pub struct Call {
 
 /// Serves `function`'s endpoints: routes the request, checks its caller as the endpoint declares
 /// (a business's API key is authenticated here, and its handler is given the `Tenant`; a
-/// partner's proof is checked by the handler's `crate::signed::Signed` parameter, before the
+/// partner's proof is checked by the handler's `crate::platform::signed::Signed` parameter, before the
 /// handler runs), and hands the operation and the call to `dispatch`, which runs the operation's handler with [`Call::run`].
 /// A path or method of no endpoint is the API's 404, or 405 with `Allow`.
 pub async fn serve<O, D>(
@@ -171,7 +171,7 @@ impl Call {
                 // Boxed, so that the guard is compiled once, not once per handler.
                 let run: std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>>>> =
                     Box::pin(handler.handle(self));
-                crate::idempotency::guarded(&env, &tenant, &key, &fingerprint, run).await
+                crate::platform::idempotency::guarded(&env, &tenant, &key, &fingerprint, run).await
             }
         }
     }
@@ -182,14 +182,14 @@ impl Call {
     async fn idempotency_claim(
         &mut self,
     ) -> Result<Option<(Tenant, domain::idempotency::IdempotencyKey, String)>, ApiError> {
-        let Some(key) = crate::idempotency::key_of(self.request()?)? else {
+        let Some(key) = crate::platform::idempotency::key_of(self.request()?)? else {
             return Ok(None);
         };
         let tenant = self.tenant()?;
         self.body().await?;
         let body = self.body.as_deref().unwrap_or_default();
         let caller = self.actor()?.label();
-        let fingerprint = crate::idempotency::fingerprint(&caller, self.request()?, body)?;
+        let fingerprint = crate::platform::idempotency::fingerprint(&caller, self.request()?, body)?;
         Ok(Some((tenant, key, fingerprint)))
     }
 
@@ -360,7 +360,7 @@ impl FromCall for Audit {
 }
 
 /// The console session of an endpoint declared for one (`Caller::ConsoleSession`).
-impl FromCall for crate::console::Session {
+impl FromCall for crate::platform::console::Session {
     async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
         let route = call.route;
         call.authenticated

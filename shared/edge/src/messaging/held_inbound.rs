@@ -9,8 +9,8 @@
 use crate::Env;
 use crate::db::channel_accounts::ChannelAccount;
 use crate::db::crm_connectors::Connector;
-use crate::media_store::ATTACHMENTS;
-use crate::queue::{Work, held_seconds, send_all};
+use crate::messaging::media_store::ATTACHMENTS;
+use crate::platform::queue::{Work, held_seconds, send_all};
 use crate::{console_log, console_warn, runtime};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ChannelAccountId, ConnectorId};
@@ -156,7 +156,7 @@ async fn put_aside(
         .map(|byte| format!("{byte:02x}"))
         .collect();
     let key = format!("{KEY_PREFIX}/{business_id}/{random}");
-    crate::media_store::put(
+    crate::messaging::media_store::put(
         &env.bucket_write(ATTACHMENTS)?,
         &key,
         "application/octet-stream",

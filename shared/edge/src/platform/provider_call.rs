@@ -4,7 +4,7 @@
 //! `classify`, so that a function sending through one provider holds no other's code.
 
 use crate::Env;
-use crate::bounded_fetch::{self, Failure};
+use crate::platform::bounded_fetch::{self, Failure};
 use crate::runtime;
 use domain::providers::Provider;
 use domain::providers::api::{Outcome, ProviderRequest};

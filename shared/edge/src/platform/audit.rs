@@ -8,7 +8,7 @@
 use crate::Env;
 use crate::console_error;
 use crate::runtime::Request;
-use crate::{db, http, runtime};
+use crate::{db, platform::http, runtime};
 use domain::audit::{Action, Actor};
 use domain::ids::{AuditEntryId, BusinessId};
 use serde::Serialize;

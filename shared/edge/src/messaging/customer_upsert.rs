@@ -16,7 +16,7 @@ use crate::Env;
 use crate::db::customers::{self, PlannedWrite};
 use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{self, Batch, Db, Read};
-use crate::{outbox, runtime};
+use crate::{events::outbox, runtime};
 use domain::customer::{self, CustomerDraft};
 use domain::error::{ApiError, ErrorBody, ErrorCode};
 use domain::ids::CustomerId;
@@ -289,7 +289,7 @@ mod cpu_profile;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{WEBHOOKS, WebhookTask};
+    use crate::events::outbox::{WEBHOOKS, WebhookTask};
     use crate::testing::Fixture;
     use domain::upsert::MatchedBy;
     use serde_json::{Value, json};

@@ -19,11 +19,11 @@ use crate::Env;
 use crate::db;
 use crate::db::Db;
 use crate::db::directory::{self, Moving};
-use crate::inbound_media::{self, MediaFetch};
-use crate::message_status;
-use crate::outbox::{self, WebhookTask};
+use crate::events::outbox::{self, WebhookTask};
+use crate::messaging::inbound_media::{self, MediaFetch};
+use crate::messaging::message_status;
+use crate::messaging::send_queue::QueuedSend;
 use crate::runtime;
-use crate::send_queue::QueuedSend;
 use crate::{console_error, console_log, console_warn};
 use domain::error::ApiError;
 use domain::idempotency;
@@ -80,7 +80,7 @@ pub async fn sweep(env: &Env) -> Result<SweepReport, ApiError> {
         }
     }
     // Kept inbound is the deployment's, not a shard's: one bucket.
-    match crate::held_inbound::delete_expired(env, now.plus_seconds(-retention.seconds())).await {
+    match crate::messaging::held_inbound::delete_expired(env, now.plus_seconds(-retention.seconds())).await {
         Ok(count) => report.held_inbound_deleted += count,
         Err(error) => failed(&mut report, "held_inbound", &error),
     }
@@ -102,7 +102,8 @@ async fn moved_copies(
         return Ok(0);
     };
     let (rows, left) =
-        crate::shard_move::delete(db, shard, business, domain::shard_move::MOVED_TABLES.len() - 1).await?;
+        crate::ops::shard_move::delete(db, shard, business, domain::shard_move::MOVED_TABLES.len() - 1)
+            .await?;
     if left.is_none() {
         directory::forget_copy(db, business, shard).await?;
         console_log!("maintenance sweep: the copy of {business} on shard {shard} a move left is deleted");
@@ -209,14 +210,14 @@ async fn sweep_shard(
     }
     // The alert rules run after the parts above have handed lost work back, and their emails
     // after them.
-    match crate::alerting::run(env, db, moving, now).await {
+    match crate::ops::alerting::run(env, db, moving, now).await {
         Ok(run) => {
             report.alerts_raised += run.raised;
             report.alerts_resolved += run.resolved;
         }
         Err(error) => failed(report, "alerts", &error),
     }
-    match crate::alerting::send_emails(env, db, moving, now).await {
+    match crate::ops::alerting::send_emails(env, db, moving, now).await {
         Ok(sent) => report.alert_emails_sent += sent,
         Err(error) => failed(report, "alert_emails", &error),
     }
@@ -226,7 +227,7 @@ async fn sweep_shard(
         Err(error) => failed(report, "idempotency_keys", &error),
     }
     // Last: it takes what is left of the invocation's share of queries.
-    match crate::erasure::sweep(env, db, moving).await {
+    match crate::ops::erasure::sweep(env, db, moving).await {
         Ok(count) => report.customers_erased += count,
         Err(error) => failed(report, "erasures", &error),
     }
@@ -393,7 +394,7 @@ async fn lost_bot_turns(
     )
     .await?;
     // Taken but not queued: the next run's bound hands it over again.
-    crate::queue::send_all(env, &turns, 0)
+    crate::platform::queue::send_all(env, &turns, 0)
         .await
         .map_err(|error| ApiError::internal("re-queueing the bot's turns", error))?;
     for turn in &turns {
@@ -450,7 +451,7 @@ async fn lost_sends(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> Resu
         })
         .collect();
     // Taken but not queued: counted already, so the next bound's sweep tries it again.
-    crate::queue::send_all(env, &jobs, 0)
+    crate::platform::queue::send_all(env, &jobs, 0)
         .await
         .map_err(|error| ApiError::internal("re-queueing lost sends", error))?;
     for job in &jobs {
@@ -492,7 +493,7 @@ async fn lost_media(env: &Env, db: &Db, moving: &Moving, now: Timestamp) -> Resu
         })
         .collect();
     // Marked but not queued: the give-up above settles it in time, and the event goes out.
-    crate::queue::send_all(env, &jobs, 0)
+    crate::platform::queue::send_all(env, &jobs, 0)
         .await
         .map_err(|error| ApiError::internal("re-queueing lost media", error))?;
     for job in &jobs {
@@ -526,11 +527,11 @@ async fn expired_events(db: &Db, moving: &Moving, before: Timestamp) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbound_media::INBOUND_MEDIA;
-    use crate::outbox::WEBHOOKS;
+    use crate::events::outbox::WEBHOOKS;
+    use crate::messaging::inbound_media::INBOUND_MEDIA;
+    use crate::messaging::send_queue::OUTBOUND;
     use crate::runtime::Level;
     use crate::runtime::native::Reply;
-    use crate::send_queue::OUTBOUND;
     use crate::testing::Fixture;
     use domain::channel::Channel;
     use domain::inbound::{InboundMedia, InboundMessage};
@@ -577,7 +578,7 @@ mod tests {
             attachments: Vec::new(),
             reply: None,
         };
-        crate::send_queue::accept_on_channel(
+        crate::messaging::send_queue::accept_on_channel(
             &fixture.env,
             &fixture.db,
             tenant,
@@ -1036,13 +1037,14 @@ mod tests {
         for _ in 0..100 {
             let env = Env::new(fixture.stack.clone(), "fetch");
             let db = env.db().unwrap_or_else(|error| panic!("{error}"));
-            let audit = crate::audit::Audit::new(domain::audit::Actor::Admin, None);
+            let audit = crate::platform::audit::Audit::new(domain::audit::Actor::Admin, None);
             let at = cursor.as_deref().map(|text| {
                 domain::shard_move::Cursor::parse(text).unwrap_or_else(|error| panic!("{error}"))
             });
-            let out = crate::shard_move::step(&env, &audit, &db, business, 1, at, fixture.stack.now_ms())
-                .await
-                .unwrap_or_else(|error| panic!("{error:?}"));
+            let out =
+                crate::ops::shard_move::step(&env, &audit, &db, business, 1, at, fixture.stack.now_ms())
+                    .await
+                    .unwrap_or_else(|error| panic!("{error:?}"));
             fixture
                 .stack
                 .advance(Duration::from_secs(u64::from(out.wait_seconds)));
@@ -1169,8 +1171,8 @@ mod tests {
             // The abort's first step ends the pause; its command stops there.
             let env = Env::new(fixture.stack.clone(), "fetch");
             let db = env.db().unwrap_or_else(|error| panic!("{error}"));
-            let audit = crate::audit::Audit::new(domain::audit::Actor::Admin, None);
-            let first = crate::shard_move::abort_step(&env, &audit, &db, id, None)
+            let audit = crate::platform::audit::Audit::new(domain::audit::Actor::Admin, None);
+            let first = crate::ops::shard_move::abort_step(&env, &audit, &db, id, None)
                 .await
                 .unwrap_or_else(|error| panic!("{error:?}"));
             assert_eq!(first.phase, "deleting", "a step's rows deleted, more left");

@@ -10,11 +10,11 @@
 //! HubSpot's, Chatwoot's (signed, or by the URL's token) and a CRM link's push (Standard
 //! Webhooks). A function compiles only the partners it names.
 
-use crate::call::{Call, FromCall};
 use crate::db::channel_accounts::{self, ChannelAccount};
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::knowledge_sources::{self, Source};
-use crate::{http, runtime, used_tokens};
+use crate::platform::call::{Call, FromCall};
+use crate::{platform::http, platform::used_tokens, runtime};
 use domain::crm::work::ConnectorKind;
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::{ConnectorId, SourceId};
@@ -528,7 +528,7 @@ impl Partner for LinkPush {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::{self, Json};
+    use crate::platform::call::{self, Json};
     use crate::runtime::{Method, Request};
     use crate::testing::{Fixture, Must};
     use domain::api::receivers::{RECEIVER_META, ReceiverMeta};

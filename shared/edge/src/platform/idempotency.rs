@@ -13,9 +13,9 @@
 use crate::Env;
 use crate::console_error;
 use crate::db::Db;
+use crate::platform::secrets_key;
 use crate::runtime::{Delay, Headers, Request, Response};
-use crate::secrets_key;
-use crate::{db, http, runtime};
+use crate::{db, platform::http, runtime};
 use domain::error::ApiError;
 use domain::idempotency::{self, HEADER, IdempotencyKey, LEASE_SECONDS, RETENTION_SECONDS};
 use domain::sealed::Place;
@@ -204,7 +204,7 @@ mod tests {
     //! Through a real idempotent endpoint's declaration (`POST /api-sso-generate-token`), with a
     //! handler of the test's own that counts its runs, waits or fails as the body asks.
     use super::*;
-    use crate::call::{self, Created, Json};
+    use crate::platform::call::{self, Created, Json};
     use crate::runtime::Method;
     use crate::testing::Fixture;
     use domain::api::embed::{SSO_TOKEN, SsoToken};
@@ -385,7 +385,7 @@ mod tests {
         let body = json!({ "customer_id": "c1" });
         // A run that claimed the key as the guard does, and whose worker died before it finished.
         let tenant = fixture.run(async {
-            crate::auth::authenticate(
+            crate::platform::auth::authenticate(
                 &Request::new("https://api.example/x", Method::Get)
                     .unwrap_or_else(|error| panic!("{error}"))
                     .with_header("x-api-key", &key),
@@ -456,7 +456,7 @@ mod tests {
         let fixture = Fixture::new();
         let first = keyed(&fixture);
         let tenant = fixture.run(async {
-            crate::auth::authenticate(
+            crate::platform::auth::authenticate(
                 &Request::new("https://api.example/x", Method::Get)
                     .unwrap_or_else(|error| panic!("{error}"))
                     .with_header("x-api-key", &first),

@@ -88,7 +88,7 @@ pub fn cache_key(hash: &ApiKeyHash) -> String {
 pub struct Authenticated {
     pub tenant: Tenant,
     pub actor: Actor,
-    pub console: Option<crate::console::Session>,
+    pub console: Option<crate::platform::console::Session>,
 }
 
 /// Resolves `x-api-key` to its business, or answers 401 for a missing, unknown or revoked key.
@@ -150,7 +150,7 @@ pub async fn authenticate_console(req: &Request, env: &Env) -> Result<Authentica
 }
 
 async fn by_console_session(req: &Request, env: &Env, missing: &str) -> Result<Authenticated, ApiError> {
-    match crate::console::from_request(req, env).await? {
+    match crate::platform::console::from_request(req, env).await? {
         Some(session) => Ok(Authenticated {
             tenant: session.live.tenant.clone(),
             actor: Actor::Console(session.live.id.clone()),

@@ -12,7 +12,7 @@
 //! the function it hands the request to, its call to a rate limiter by the limiter object.
 
 use crate::db::{self, Db};
-use crate::meter::Meter;
+use crate::platform::meter::Meter;
 use crate::{console_error, runtime};
 use domain::cost;
 use domain::ids::BusinessId;

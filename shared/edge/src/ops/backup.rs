@@ -16,7 +16,7 @@
 //! discarded by the next one's first page.
 
 use crate::db::{self, Answers, Batch, Db, Handle, Written, directory, moves};
-use crate::env::Env;
+use crate::platform::env::Env;
 use domain::api::admin::{BackupOut, Quarantined, RestoreIn, RestoreOut};
 use domain::api_key::ApiKeyHash;
 use domain::backup::{
@@ -260,7 +260,7 @@ pub async fn restore_page(
     if page.first {
         if entry.restoring() {
             let (rows, left) =
-                crate::shard_move::delete(db, entry.shard, business, MOVED_TABLES.len() - 1).await?;
+                crate::ops::shard_move::delete(db, entry.shard, business, MOVED_TABLES.len() - 1).await?;
             if left.is_some() {
                 return Ok(answer(&entry, "discarding", rows));
             }
@@ -287,7 +287,7 @@ pub async fn restore_page(
             let left = moves::counts(&db.on_shard(shard), business).await?;
             if left.iter().any(|rows| *rows > 0) {
                 let (rows, left) =
-                    crate::shard_move::delete(db, shard, business, MOVED_TABLES.len() - 1).await?;
+                    crate::ops::shard_move::delete(db, shard, business, MOVED_TABLES.len() - 1).await?;
                 if left.is_some() {
                     return Ok(answer(&entry, "discarding", rows));
                 }
@@ -395,7 +395,8 @@ pub async fn discard(db: &Db, business: &BusinessId) -> Result<RestoreOut, ApiEr
             "no restore of business {business} is under way: nothing to discard"
         )));
     }
-    let (rows, left) = crate::shard_move::delete(db, entry.shard, business, MOVED_TABLES.len() - 1).await?;
+    let (rows, left) =
+        crate::ops::shard_move::delete(db, entry.shard, business, MOVED_TABLES.len() - 1).await?;
     let phase = match left {
         Some(_) => "discarding",
         None => {
@@ -422,7 +423,7 @@ const FORGOTTEN_AT_MOST: usize = 1_000;
 /// for a minute at most.
 async fn forget_revoked(env: &Env, hashes: Vec<ApiKeyHash>) {
     for hash in hashes.iter().take(FORGOTTEN_AT_MOST) {
-        if let Err(error) = crate::auth::forget_cached_key(env, hash).await {
+        if let Err(error) = crate::platform::auth::forget_cached_key(env, hash).await {
             crate::console_error!("a revoked key's cached lookup was not forgotten: {error:?}");
         }
     }

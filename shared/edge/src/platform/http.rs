@@ -14,7 +14,7 @@ use serde::Serialize;
 
 pub use domain::api::{BATCH_BODY_LIMIT, SMALL_BODY_LIMIT};
 
-/// Runs a handler as one invocation (its bindings counted, `crate::meter`) and turns its error, if
+/// Runs a handler as one invocation (its bindings counted, `crate::platform::meter`) and turns its error, if
 /// any, into the common JSON error response. Internal errors are logged with a reference that the
 /// client also receives.
 pub async fn serve<H>(req: Request, bindings: Bindings, handler: H) -> worker::Result<Response>
@@ -37,7 +37,7 @@ where
             error_response(&error)
         }
     };
-    crate::invocation::end(&env).await;
+    crate::platform::invocation::end(&env).await;
     env.report();
     env.after_report().await;
     answer

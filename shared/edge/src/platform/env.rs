@@ -1,13 +1,13 @@
 //! The bindings of one invocation (a request, a queue batch, a cron run), each use counted against
-//! what Cloudflare allows one invocation (`crate::meter`).
+//! what Cloudflare allows one invocation (`crate::platform::meter`).
 //!
 //! An invocation makes its `Env` once, at its entry (a function's fetch, `queue::consume`, the cron
 //! handler; natively, the test that stands in for them), and every clone shares its count.
 
-use crate::bill::Settle;
 use crate::db::Db;
-pub use crate::meter::Held;
-use crate::meter::Meter;
+use crate::platform::bill::Settle;
+pub use crate::platform::meter::Held;
+use crate::platform::meter::Meter;
 use crate::runtime::{Bindings, Bucket, Fetcher, Kv, ObjectNamespace, Queue};
 use domain::error::ApiError;
 use domain::platform::{Resource, Usage};
@@ -32,9 +32,9 @@ pub struct Env {
     bindings: Bindings,
     meter: Meter,
     /// The invocation's first `DB` and what settles its businesses' tally in it after its usage
-    /// line (`crate::bill`): set by [`Env::d1`], so that only a function that opens D1 links it.
+    /// line (`crate::platform::bill`): set by [`Env::d1`], so that only a function that opens D1 links it.
     settle: Rc<RefCell<Option<(Db, Settle)>>>,
-    /// The invocation's keyring, opened on first use (`crate::secrets_key`).
+    /// The invocation's keyring, opened on first use (`crate::platform::secrets_key`).
     keyring: Rc<OnceCell<Rc<Keyring>>>,
 }
 
@@ -89,8 +89,8 @@ impl Env {
         if let Some(keys) = self.keyring.get() {
             return Ok(keys.clone());
         }
-        let keys = Rc::new(crate::secrets_key::open_ring(
-            self.secret(crate::secrets_key::SECRETS_KEY),
+        let keys = Rc::new(crate::platform::secrets_key::open_ring(
+            self.secret(crate::platform::secrets_key::SECRETS_KEY),
         )?);
         Ok(self.keyring.get_or_init(|| keys).clone())
     }
@@ -123,7 +123,7 @@ impl Env {
         if name == crate::DB {
             self.settle
                 .borrow_mut()
-                .get_or_insert_with(|| (db.clone(), crate::bill::settle_boxed));
+                .get_or_insert_with(|| (db.clone(), crate::platform::bill::settle_boxed));
         }
         Ok(db)
     }
@@ -219,12 +219,12 @@ impl Env {
         self.meter.report();
     }
 
-    /// Settles the businesses' tally (`crate::bill`) when the invocation opened D1: every entry's
+    /// Settles the businesses' tally (`crate::platform::bill`) when the invocation opened D1: every entry's
     /// last step, after its usage line.
     pub async fn after_report(&self) {
         let settle = self.settle.borrow_mut().take();
         if let Some((db, settle)) = settle {
-            settle(&self.meter, &db, self.var(crate::bill::STORE_EVERY)).await;
+            settle(&self.meter, &db, self.var(crate::platform::bill::STORE_EVERY)).await;
         }
     }
 }
