@@ -673,7 +673,7 @@ export async function startSalesforce(options = {}) {
   function addCustomField(object, { name, type = 'string', externalId = false, unique = false, length = 255 }) {
     if (!OBJECTS[object]) throw new Error(`salesforce fake: no object ${object}`);
     if (!/^[A-Za-z][A-Za-z0-9_]*__c$/.test(name)) throw new Error(`salesforce fake: a custom field's name ends in __c, got ${name}`);
-    fieldsOf[object][name] = { type, length, externalId, unique: unique || externalId, custom: true };
+    fieldsOf[object][name] = { type, length, externalId, unique, custom: true };
   }
   for (const [object, fields] of Object.entries(options.customFields ?? {})) for (const field of fields) addCustomField(object, field);
 
