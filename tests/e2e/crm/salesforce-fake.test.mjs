@@ -175,6 +175,40 @@ describe('the Salesforce fake’s records', () => {
     assert.equal(sf.records('Contact').length + sf.records('Task').length, before_, 'nothing refused was kept');
   });
 
+  test('refuses on an update, a delete by key and for a read-only user what Salesforce refuses', async () => {
+    const contact = sf.seedContact({ LastName: 'Updated', Email: 'updated@example.com' });
+    sf.seedContact({ LastName: 'Other', Email: 'other-updated@example.com' });
+    const path = `/sobjects/Contact/${contact.Id}`;
+    assertError(await api('PATCH', path, { Id: contact.Id, Title: 'x' }), 400, 'INVALID_FIELD', 'an Id in the body');
+    assert.deepEqual(assertError(await api('PATCH', path, { LastName: null }), 400, 'REQUIRED_FIELD_MISSING', 'clearing LastName').fields, ['LastName']);
+    assertError(await api('PATCH', path, { CreatedDate: '2026-01-01T00:00:00.000+0000' }), 400, 'INVALID_FIELD_FOR_INSERT_UPDATE', 'a system field');
+    sf.setDuplicateRule('Contact', true);
+    try {
+      assertError(await api('PATCH', path, { Email: 'OTHER-updated@example.com' }), 400, 'DUPLICATES_DETECTED', 'an email another contact has');
+      assert.equal((await api('PATCH', path, { Email: 'updated@example.com' })).status, 204, 'its own email');
+    } finally {
+      sf.setDuplicateRule('Contact', false);
+    }
+    sf.addCustomField('Contact', { name: 'Badge__c', unique: true });
+    sf.seedContact({ LastName: 'Badged', Badge__c: 'B-1' });
+    assertError(await api('PATCH', path, { Badge__c: 'b-1' }), 400, 'DUPLICATE_VALUE', 'a unique field');
+
+    const keyed = sf.seedContact({ LastName: 'Keyed', Chat_Id__c: 'delete-me' });
+    assert.equal((await api('DELETE', '/sobjects/Contact/Chat_Id__c/delete-me')).status, 204, 'DELETE by external id');
+    assert.equal(sf.record(keyed.Id).IsDeleted, true);
+    assertError(await api('DELETE', '/sobjects/Contact/Chat_Id__c/delete-me'), 404, 'NOT_FOUND', 'no live record has the key');
+
+    sf.setObjectAccess(sf.defaultUserId, 'Contact', 'read');
+    try {
+      assert.equal((await api('GET', path)).status, 200, 'read-only: reads');
+      assertError(await api('PATCH', path, { Title: 'x' }), 403, 'INSUFFICIENT_ACCESS_OR_READONLY', 'read-only: update');
+      assertError(await api('DELETE', path), 403, 'INSUFFICIENT_ACCESS_OR_READONLY', 'read-only: delete');
+      assertError(await api('PATCH', '/sobjects/Contact/Chat_Id__c/x', { LastName: 'x' }), 403, 'INSUFFICIENT_ACCESS_OR_READONLY', 'read-only: upsert');
+    } finally {
+      sf.setObjectAccess(sf.defaultUserId, 'Contact', 'edit');
+    }
+  });
+
   test('answers a deleted record ENTITY_IS_DELETED, an id never issued NOT_FOUND, and a segment that is no id as an external id field', async () => {
     const contact = sf.seedContact({ LastName: 'Gone' });
     assert.equal((await api('DELETE', `/sobjects/Contact/${contact.Id}`)).status, 204);
@@ -674,7 +708,12 @@ describe('the Salesforce fake’s OAuth', () => {
     const identity = await who.json();
     assert.deepEqual([identity.user_id, identity.organization_id, identity.username, identity.asserted_user], [sf.defaultUserId, sf.orgId, 'integration@acme.example', true]);
     assert.equal(identity.urls.rest, `${sf.url}/services/data/v{version}/`);
-    assert.equal((await fetch(tokens.body.id, { headers: { authorization: 'Bearer nope' } })).status, 403);
+    const badToken = await fetch(tokens.body.id, { headers: { authorization: 'Bearer nope' } });
+    assert.deepEqual([badToken.status, await badToken.text()], [403, 'Bad_OAuth_Token']);
+    const otherUser = await fetch(`${sf.url}/id/${sf.orgId}/${caseSafeId('0055g0000ZZZZZZ')}`, { headers: { authorization: `Bearer ${tokens.body.access_token}` } });
+    assert.deepEqual([otherUser.status, await otherUser.text()], [404, 'Bad_Id']);
+    const agent = await (await fetch(`${sf.url}/id/${sf.orgId}/${sf.userId('agent@acme.example')}`, { headers: { authorization: `Bearer ${tokens.body.access_token}` } })).json();
+    assert.equal(agent.asserted_user, false, 'another user of the org');
 
     const api = client(sf, tokens.body.access_token);
     assert.equal((await api('POST', '/sobjects/Contact', { LastName: 'Via OAuth' })).status, 201);

@@ -58,7 +58,9 @@
 //   matches under `duplicateResut` (sic: Salesforce's REST body spells it so), unless the request
 //   carries `Sforce-Duplicate-Rule-Header: allowSave=true`.
 // - Upsert keys: a field marked external id (custom ones, given per test, e.g. `Chat_Id__c`) or a
-//   standard idLookup field (Email); matched without case. Any other field answers 404 NOT_FOUND.
+//   standard idLookup field (Email); matched without case, and unique only when declared so (a custom
+//   field declared unique answers 400 DUPLICATE_VALUE on a second record). Any other field answers
+//   404 NOT_FOUND.
 //   Neither `Id` nor the key field may be in an upsert's body (400 INVALID_FIELD; Salesforce documents
 //   that it errs, the wording is ours).
 // - Object access is per user and per object, `edit` (the default), `read` or `none`: `none` hides
