@@ -1,9 +1,11 @@
 //! `crm-edge admin …`: the operator's commands, with the admin token: businesses, their API
 //! keys, their channel accounts and their CRM connectors.
 
-use crate::client::{Client, Credential, Failure, segment};
+use crate::client::{Client, Credential, Failure, endpoint, segment};
 use crate::output::{self, Column, list};
 use clap::Subcommand;
+use domain::api::Caller;
+use domain::api::admin::{ADMIN, Admin};
 use serde_json::{Map, Value, json};
 
 #[derive(Subcommand)]
@@ -409,8 +411,14 @@ fn move_business(step: &dyn Fn(Value) -> Result<Value, Failure>, to: Option<u16>
 }
 
 pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure> {
-    let call = |method: &str, path: String, body: Option<Value>| {
-        client.call(method, &path, Credential::Admin, body.as_ref())
+    let call = |operation: Admin, ids: &[&str], query: &str, body: Option<Value>| {
+        let (method, path) = endpoint(&ADMIN, operation, Caller::Admin, ids)?;
+        client.call(
+            method,
+            &format!("{path}{query}"),
+            Credential::Admin,
+            body.as_ref(),
+        )
     };
     let (answer, shown) = match command {
         Command::Businesses(Businesses::Create {
@@ -421,7 +429,7 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             if let Some(country) = default_country {
                 body["default_country"] = Value::from(country);
             }
-            let answer = call("POST", "/admin/businesses".to_owned(), Some(body))?;
+            let answer = call(Admin::CreateBusiness, &[], "", Some(body))?;
             let shown = output::fields(&answer, BUSINESS);
             (answer, shown)
         }
@@ -430,16 +438,19 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             to,
             abort,
         }) => {
-            let path = of_business(&business_id, "move")?;
-            let path = if abort { path + "/abort" } else { path };
+            let step = if abort {
+                Admin::AbortMove
+            } else {
+                Admin::MoveBusiness
+            };
             let to = if abort { None } else { to };
-            let answer = move_business(&|body| call("POST", path.clone(), Some(body)), to)?;
+            let answer = move_business(&|body| call(step, &[&business_id], "", Some(body)), to)?;
             let shown = output::fields(&answer, &["business_id", "shard", "phase"]);
             (answer, shown)
         }
         Command::Backup { business_id, file } => {
-            let path = of_business(&business_id, "backup")?;
-            let answer = crate::backup::backup(&|body| call("POST", path.clone(), Some(body)), &file)?;
+            let page = |body| call(Admin::ExportBusiness, &[&business_id], "", Some(body));
+            let answer = crate::backup::backup(&page, &file)?;
             let shown = output::fields(&answer, &["business_id", "taken_at", "rows", "file"]);
             (answer, shown)
         }
@@ -447,9 +458,8 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             discard: Some(business),
             ..
         } => {
-            let path = of_business(&business, "restore/discard")?;
             let answer = loop {
-                let answer = call("POST", path.clone(), None)?;
+                let answer = call(Admin::DiscardRestore, &[&business], "", None)?;
                 if answer["phase"] != "discarding" {
                     break answer;
                 }
@@ -464,11 +474,10 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             ..
         } => {
             let business = crate::backup::business_of(&file)?;
-            let path = of_business(&business, "restore")?;
             let answer = crate::backup::restore(
                 &|mut body| {
                     body["keep_access"] = keep_access.into();
-                    call("POST", path.clone(), Some(body))
+                    call(Admin::RestoreBusiness, &[&business], "", Some(body))
                 },
                 &file,
             )?;
@@ -479,29 +488,23 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             return Err(Failure::Usage("restore takes --file, or --discard".to_owned()));
         }
         Command::Resume { business_id, parts } => {
-            let path = of_business(&business_id, "resume")?;
             let body = if parts.is_empty() {
                 serde_json::json!({})
             } else {
                 serde_json::json!({ "parts": parts })
             };
-            let answer = call("POST", path, Some(body))?;
+            let answer = call(Admin::ResumeBusiness, &[&business_id], "", Some(body))?;
             let shown = output::fields(&answer, &["resumed", "waiting"]);
             (answer, shown)
         }
         Command::Businesses(Businesses::Show { business_id }) => {
-            let answer = call(
-                "GET",
-                format!("/admin/businesses/{}", segment(&business_id)?),
-                None,
-            )?;
+            let answer = call(Admin::GetBusiness, &[&business_id], "", None)?;
             let shown = output::fields(&answer, BUSINESS);
             (answer, shown)
         }
         Command::Keys(Keys::Create { business_id, name }) => {
             let body = with_name(json!({}), name);
-            let path = of_business(&business_id, "api-keys")?;
-            let answer = call("POST", path, Some(body))?;
+            let answer = call(Admin::IssueApiKey, &[&business_id], "", Some(body))?;
             let mut shown = output::fields(&answer, KEY);
             shown.push_str(&format!(
                 "\nkey  {}\n(shown only now: store it where it is needed)\n",
@@ -510,8 +513,7 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             (answer, shown)
         }
         Command::Keys(Keys::List { business_id }) => {
-            let path = of_business(&business_id, "api-keys")?;
-            let answer = call("GET", path, None)?;
+            let answer = call(Admin::ListApiKeys, &[&business_id], "", None)?;
             let shown = list(&answer, "api_keys", KEYS);
             (answer, shown)
         }
@@ -520,34 +522,25 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             by,
             key_id,
         }) => {
-            let mut path = format!(
-                "/admin/businesses/{}/usage?by={}",
-                segment(&business_id)?,
-                segment(by.as_deref().unwrap_or("day"))?
-            );
+            let mut query = format!("?by={}", segment(by.as_deref().unwrap_or("day"))?);
             if let Some(key_id) = key_id {
-                path.push_str(&format!("&key_id={}", segment(&key_id)?));
+                query.push_str(&format!("&key_id={}", segment(&key_id)?));
             }
-            let answer = call("GET", path, None)?;
+            let answer = call(Admin::GetApiUsage, &[&business_id], &query, None)?;
             let shown = list(&answer, "endpoints", USAGE);
             (answer, shown)
         }
         Command::Cost { business_id } => {
-            let path = match &business_id {
-                Some(business_id) => of_business(business_id, "cost")?,
-                None => "/admin/cost".to_owned(),
+            let answer = match &business_id {
+                Some(business_id) => call(Admin::GetBusinessCost, &[business_id], "", None)?,
+                None => call(Admin::GetCost, &[], "", None)?,
             };
-            let answer = call("GET", path, None)?;
             let shown = cost_shown(&answer);
             (answer, shown)
         }
         Command::Alerts { business_id, open } => {
-            let path = format!(
-                "/admin/businesses/{}/alerts?state={}&limit=200",
-                segment(&business_id)?,
-                if open { "open" } else { "all" }
-            );
-            let answer = call("GET", path, None)?;
+            let query = format!("?state={}&limit=200", if open { "open" } else { "all" });
+            let answer = call(Admin::GetAlerts, &[&business_id], &query, None)?;
             let shown = list(&answer, "alerts", ALERTS);
             (answer, shown)
         }
@@ -555,23 +548,17 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             business_id,
             customer_id,
         } => {
-            let path = format!(
-                "{}/{}",
-                of_business(&business_id, "customers")?,
-                segment(&customer_id)?
-            );
-            let answer = call("DELETE", path, None)?;
+            let answer = call(Admin::EraseCustomer, &[&business_id, &customer_id], "", None)?;
             let shown = output::fields(&answer, ERASURE) + &list(&answer, "crm", ERASURE_CRM);
             (answer, shown)
         }
         Command::Keys(Keys::Revoke { key_id }) => {
-            let answer = call("DELETE", format!("/admin/api-keys/{}", segment(&key_id)?), None)?;
+            let answer = call(Admin::RevokeApiKey, &[&key_id], "", None)?;
             let shown = output::fields(&answer, KEY);
             (answer, shown)
         }
         Command::ChannelAccounts(ChannelAccounts::List { business_id }) => {
-            let path = of_business(&business_id, "channel-accounts")?;
-            let answer = call("GET", path, None)?;
+            let answer = call(Admin::ListChannelAccounts, &[&business_id], "", None)?;
             let shown = list(&answer, "channel_accounts", ACCOUNTS);
             (answer, shown)
         }
@@ -594,8 +581,7 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
                 }),
                 name,
             );
-            let path = of_business(&business_id, "channel-accounts")?;
-            let answer = call("POST", path, Some(body))?;
+            let answer = call(Admin::CreateChannelAccount, &[&business_id], "", Some(body))?;
             let shown = output::fields(&answer, ACCOUNT);
             (answer, shown)
         }
@@ -603,14 +589,13 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             account_id,
             to_business_id,
         }) => {
-            let path = format!("/admin/channel-accounts/{}/release", segment(&account_id)?);
-            let answer = call("POST", path, Some(json!({ "to_business_id": to_business_id })))?;
+            let body = json!({ "to_business_id": to_business_id });
+            let answer = call(Admin::ReleaseChannelAccount, &[&account_id], "", Some(body))?;
             let shown = output::fields(&answer, ACCOUNT);
             (answer, shown)
         }
         Command::Connectors(Connectors::List { business_id }) => {
-            let path = of_business(&business_id, "connectors")?;
-            let answer = call("GET", path, None)?;
+            let answer = call(Admin::ListConnectors, &[&business_id], "", None)?;
             let shown = list(&answer, "connectors", CONNECTORS);
             (answer, shown)
         }
@@ -629,14 +614,12 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
                 }),
                 name,
             );
-            let path = of_business(&business_id, "connectors")?;
-            let answer = call("POST", path, Some(body))?;
+            let answer = call(Admin::CreateConnector, &[&business_id], "", Some(body))?;
             let shown = output::fields(&answer, CONNECTOR);
             (answer, shown)
         }
         Command::Connectors(Connectors::Test { connector_id }) => {
-            let path = format!("/admin/connectors/{}/test", segment(&connector_id)?);
-            let answer = call("POST", path, None)?;
+            let answer = call(Admin::TestConnector, &[&connector_id], "", None)?;
             let ok = answer["ok"].as_bool() == Some(true);
             let shown = if ok {
                 // Who the credentials belong to: the CRM's name for them, else what it said.
@@ -652,21 +635,17 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             return Ok(if ok { 0 } else { 3 });
         }
         Command::Connectors(Connectors::SyncLog { connector_id, status }) => {
-            let mut path = format!("/admin/connectors/{}/sync-log?limit=100", segment(&connector_id)?);
+            let mut query = "?limit=100".to_owned();
             if let Some(status) = status {
-                path.push_str(&format!("&status={}", segment(&status)?));
+                query.push_str(&format!("&status={}", segment(&status)?));
             }
-            let answer = call("GET", path, None)?;
+            let answer = call(Admin::GetConnectorSyncLog, &[&connector_id], &query, None)?;
             let shown = list(&answer, "entries", SYNC_LOG);
             (answer, shown)
         }
         Command::Connectors(Connectors::FindCustomer { connector_id, email }) => {
-            let path = format!(
-                "/admin/connectors/{}/crm-customers{}",
-                segment(&connector_id)?,
-                crate::client::query(&[("email", Some(email))])
-            );
-            let answer = call("GET", path, None)?;
+            let query = crate::client::query(&[("email", Some(email))]);
+            let answer = call(Admin::FindConnectorCrmCustomer, &[&connector_id], &query, None)?;
             let customer = &answer["customer"];
             let shown = if customer.is_null() {
                 "null\n".to_owned()
@@ -685,9 +664,13 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             title,
             channel,
         }) => {
-            let path = format!("/admin/connectors/{}/crm-conversations", segment(&connector_id)?);
             let body = json!({ "customer_id": customer_id, "title": title, "channel": channel });
-            let answer = call("POST", path, Some(body))?;
+            let answer = call(
+                Admin::OpenConnectorCrmConversation,
+                &[&connector_id],
+                "",
+                Some(body),
+            )?;
             let shown = format!("{}\n", output::cell(&answer["conversation"]["id"]));
             (answer, shown)
         }
@@ -696,7 +679,6 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
     Ok(0)
 }
 
-/// The path of the business's `collection` (`/admin/businesses/{id}/connectors`, say).
 /// A cost answer for people: the month's figures, then its units (a business's) or the
 /// businesses that cost most (the operator's).
 fn cost_shown(answer: &Value) -> String {
@@ -726,13 +708,6 @@ fn cost_shown(answer: &Value) -> String {
         shown.push_str(&list(answer, "units", COST_UNITS));
     }
     shown
-}
-
-fn of_business(business_id: &str, collection: &str) -> Result<String, Failure> {
-    Ok(format!(
-        "/admin/businesses/{}/{collection}",
-        segment(business_id)?
-    ))
 }
 
 /// `body` with its `name`, when one was given.

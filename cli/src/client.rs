@@ -2,6 +2,7 @@
 //! shares (a 429 waits its `Retry-After`; a 5xx, a timeout or a refused connection backs off
 //! 1, 2, 4 … 30 s; a 4xx is the answer).
 
+use domain::api::{Caller, Function, Operation};
 use serde_json::Value;
 use std::fmt;
 use std::thread::sleep;
@@ -243,6 +244,25 @@ pub fn segment(id: &str) -> Result<&str, Failure> {
     } else {
         Err(Failure::Usage(format!("{id:?} is not an id")))
     }
+}
+
+/// The method and path by which `caller` reaches `operation` of `function`, as the endpoint's
+/// declaration states them, each `{name}` of the path one of `ids`, in order (each checked to be
+/// an id).
+pub fn endpoint<O: Operation>(
+    function: &'static Function<O>,
+    operation: O,
+    caller: Caller,
+    ids: &[&str],
+) -> Result<(&'static str, String), Failure> {
+    let route = function
+        .route_for(operation, caller)
+        .ok_or_else(|| Failure::Usage(format!("{} is not served to {caller:?}", operation.name())))?;
+    let ids = ids.iter().map(|id| segment(id)).collect::<Result<Vec<_>, _>>()?;
+    let path = route
+        .path_with(&ids)
+        .ok_or_else(|| Failure::Usage(format!("{} takes the ids of {}", operation.name(), route.path)))?;
+    Ok((route.method.as_str(), path))
 }
 
 /// A query string of the parameters that have a value, percent-encoded.

@@ -1,9 +1,11 @@
 //! `crm-edge console-link`: a link that opens the business console once, within 15 minutes: the
 //! business's own with its API key, or any business's with the admin token and `--business`.
 
-use crate::client::{Client, Credential, Failure, segment};
+use crate::client::{Client, Credential, Failure, endpoint};
 use crate::output;
 use clap::Args;
+use domain::api::Caller;
+use domain::api::admin::{ADMIN, Admin};
 
 #[derive(Args)]
 pub struct Command {
@@ -15,10 +17,13 @@ pub struct Command {
 pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure> {
     let answer = match command.business {
         Some(business) => {
-            let path = format!("/admin/businesses/{}/console-links", segment(&business)?);
-            client.call("POST", &path, Credential::Admin, None)?
+            let (method, path) = endpoint(&ADMIN, Admin::IssueConsoleLink, Caller::Admin, &[&business])?;
+            client.call(method, &path, Credential::Admin, None)?
         }
-        None => client.call("POST", "/api-console-links", Credential::ApiKey, None)?,
+        None => {
+            let (method, path) = endpoint(&ADMIN, Admin::IssueConsoleLink, Caller::ApiKey, &[])?;
+            client.call(method, &path, Credential::ApiKey, None)?
+        }
     };
     if json {
         print!("{}", output::json(&answer));

@@ -2,7 +2,9 @@
 //! JSON Lines on stdout, oldest first, following `next_cursor`; with `--follow` it keeps polling
 //! for new ones (every `--interval` seconds) until interrupted.
 
-use crate::client::{Client, Credential, Failure, query};
+use crate::client::{Client, Credential, Failure, endpoint, query};
+use domain::api::Caller;
+use domain::api::messages::{MESSAGES_SINCE, MessagesSince};
 use std::io::Write;
 use std::time::Duration;
 
@@ -20,8 +22,14 @@ pub fn messages(client: &Client, options: &Options, out: &mut dyn Write) -> Resu
     // Where the next page starts: the time at first, then the cursor of the last page.
     let mut from = ("since", options.since.clone());
     loop {
+        let (method, path) = endpoint(
+            &MESSAGES_SINCE,
+            MessagesSince::GetMessagesSince,
+            Caller::ApiKey,
+            &[],
+        )?;
         let path = format!(
-            "/api-messages-since{}",
+            "{path}{}",
             query(&[
                 (from.0, Some(from.1.clone())),
                 ("limit", Some("500".to_owned())),
@@ -31,7 +39,7 @@ pub fn messages(client: &Client, options: &Options, out: &mut dyn Write) -> Resu
                 ),
             ])
         );
-        let page = client.call("GET", &path, Credential::ApiKey, None)?;
+        let page = client.call(method, &path, Credential::ApiKey, None)?;
         for message in page["messages"].as_array().into_iter().flatten() {
             writeln!(out, "{message}").map_err(written_out)?;
             written += 1;

@@ -14,6 +14,8 @@
 
 use crate::client::{Client, Credential, Failure};
 use crate::rows::{self, Format};
+use domain::api::Caller;
+use domain::api::customers::{CUSTOMERS_BULK_CREATE, CUSTOMERS_SYNC, CustomersBulkCreate, CustomersSync};
 use domain::phone::Country;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -33,11 +35,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The endpoint's path, as its declaration states it.
     fn path(self) -> &'static str {
-        match self {
-            Self::Sync => "/api-customers-sync",
-            Self::Create => "/api-customers-bulk-create",
-        }
+        let route = match self {
+            Self::Sync => CUSTOMERS_SYNC.route_for(CustomersSync::SyncCustomers, Caller::ApiKey),
+            Self::Create => {
+                CUSTOMERS_BULK_CREATE.route_for(CustomersBulkCreate::BulkCreateCustomers, Caller::ApiKey)
+            }
+        };
+        route.map_or("", |route| route.path)
     }
 
     fn name(self) -> &'static str {

@@ -1,9 +1,11 @@
 //! `crm-edge webhooks …`: the business's webhook endpoints, their deliveries and attempts, and
 //! replaying or testing them (the API key's endpoints under `/api-webhooks`).
 
-use crate::client::{Client, Credential, Failure, query, segment};
+use crate::client::{Client, Credential, Failure, endpoint, query};
 use crate::output::{self, Column, list};
 use clap::Subcommand;
+use domain::api::Caller;
+use domain::api::webhooks::{self, Webhooks};
 use serde_json::{Map, Value};
 
 #[derive(Subcommand)]
@@ -103,10 +105,18 @@ const ATTEMPTS: &[Column] = &[
 
 /// Runs the command; its exit code (1: the test delivery failed).
 pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure> {
-    let get = |path: &str| client.call("GET", path, Credential::ApiKey, None);
+    let call = |operation: Webhooks, ids: &[&str], query: &str, body: Option<Value>| {
+        let (method, path) = endpoint(&webhooks::WEBHOOKS, operation, Caller::ApiKey, ids)?;
+        client.call(
+            method,
+            &format!("{path}{query}"),
+            Credential::ApiKey,
+            body.as_ref(),
+        )
+    };
     let (answer, shown, code) = match command {
         Command::List => {
-            let answer = get("/api-webhooks")?;
+            let answer = call(Webhooks::ListWebhooks, &[], "", None)?;
             let shown = list(&answer, "webhooks", WEBHOOKS);
             (answer, shown, 0)
         }
@@ -118,10 +128,7 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
         } => {
             let status = if dead { Some("dead".to_owned()) } else { status };
             let query = query(&[("status", status), ("limit", Some(limit.to_string()))]);
-            let answer = get(&format!(
-                "/api-webhooks/{}/deliveries{query}",
-                segment(&webhook_id)?
-            ))?;
+            let answer = call(Webhooks::ListWebhookDeliveries, &[&webhook_id], &query, None)?;
             let shown = list(&answer, "deliveries", DELIVERIES);
             (answer, shown, 0)
         }
@@ -137,8 +144,8 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
                     body.insert(name.to_owned(), Value::from(value));
                 }
             }
-            let path = format!("/api-webhooks/{}/replay", segment(&webhook_id)?);
-            let answer = client.call("POST", &path, Credential::ApiKey, Some(&Value::Object(body)))?;
+            let body = Some(Value::Object(body));
+            let answer = call(Webhooks::ReplayWebhookDeliveries, &[&webhook_id], "", body)?;
             let shown = format!(
                 "{} deliveries queued again\n{}",
                 output::cell(&answer["replayed"]),
@@ -152,8 +159,7 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
             (answer, shown, 0)
         }
         Command::Test { webhook_id } => {
-            let path = format!("/api-webhooks/{}/test", segment(&webhook_id)?);
-            let answer = client.call("POST", &path, Credential::ApiKey, None)?;
+            let answer = call(Webhooks::TestWebhook, &[&webhook_id], "", None)?;
             let shown = output::fields(
                 &answer,
                 &[
@@ -184,7 +190,7 @@ pub fn run(client: &Client, command: Command, json: bool) -> Result<u8, Failure>
                 ("delivery_id", delivery),
                 ("limit", Some(limit.to_string())),
             ]);
-            let answer = get(&format!("/api-webhook-attempts{query}"))?;
+            let answer = call(Webhooks::ListWebhookAttempts, &[], &query, None)?;
             let shown = list(&answer, "attempts", ATTEMPTS);
             (answer, shown, 0)
         }

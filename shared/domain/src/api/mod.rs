@@ -325,6 +325,23 @@ impl Route {
         self
     }
 
+    /// The path with its `{name}` segments filled in order by `values`, each a path segment
+    /// already; None when they are not one for each.
+    pub fn path_with(&self, values: &[&str]) -> Option<String> {
+        let mut values = values.iter();
+        let filled: Option<Vec<&str>> = self
+            .path
+            .split('/')
+            .map(|part| match part.starts_with('{') && part.ends_with('}') {
+                true => values.next().copied(),
+                false => Some(part),
+            })
+            .collect();
+        filled
+            .filter(|_| values.next().is_none())
+            .map(|parts| parts.join("/"))
+    }
+
     /// The endpoint takes a batch: up to [`BATCH_BODY_LIMIT`] of body.
     pub const fn batch(self) -> Self {
         self.limit(BATCH_BODY_LIMIT)
@@ -371,6 +388,17 @@ pub struct Function<O: 'static> {
     /// (the admin API tells nothing, not even which paths exist, without the admin token; the
     /// inbox answers its own misses as a page). The gateway hands it all of them.
     pub owns: Option<&'static str>,
+}
+
+impl<O: Operation> Function<O> {
+    /// The route by which `caller` reaches `operation` (an operation with a twin has one for each
+    /// caller): what a client builds its request from.
+    pub fn route_for(&self, operation: O, caller: Caller) -> Option<&'static Route> {
+        self.endpoints
+            .iter()
+            .find(|endpoint| endpoint.operation == operation && endpoint.route.caller == caller)
+            .map(|endpoint| &endpoint.route)
+    }
 }
 
 /// Which credentials of a business a function's endpoints take (`Operation::Keys`): none
@@ -715,6 +743,27 @@ mod tests {
         assert_eq!(
             routed.params.id::<ApiKeyId>().err().map(|e| e.status()),
             Some(404)
+        );
+    }
+
+    #[test]
+    fn a_client_finds_an_operations_route_by_its_caller_and_fills_its_path_in_order() {
+        let operator = admin::ADMIN
+            .route_for(admin::Admin::GetConnectorContact, Caller::Admin)
+            .unwrap_or_else(|| panic!("the operator's route"));
+        assert_eq!(
+            operator.path_with(&["c1", "chatwoot:42"]).as_deref(),
+            Some("/admin/connectors/c1/contacts/chatwoot:42")
+        );
+        assert_eq!(operator.path_with(&["c1"]), None, "one value too few");
+        assert_eq!(operator.path_with(&["c1", "k", "x"]), None, "one value too many");
+        let own = admin::ADMIN
+            .route_for(admin::Admin::GetConnectorContact, Caller::ApiKey)
+            .unwrap_or_else(|| panic!("the twin's route"));
+        assert_eq!(own.path, "/api-connectors/{connector_id}/contacts/{contact_key}");
+        assert_eq!(
+            admin::ADMIN.route_for(admin::Admin::GetCost, Caller::ApiKey),
+            None
         );
     }
 
