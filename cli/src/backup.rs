@@ -16,6 +16,7 @@
 
 use crate::client::Failure;
 use domain::backup::{Check, Header, Line, PAGE_BYTES, PAGE_ROWS, canonical, is_canonical};
+use domain::json::Malformed;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -196,10 +197,10 @@ fn pages(
 /// Restores the business of `file` through `step`, where it does not exist: the last answer.
 pub fn restore(step: Step<'_>, file: &Path) -> Result<Value, Failure> {
     let (header, rest) = lines(file)?;
-    let refused = |why: String| Failure::Usage(format!("{}: {why}; nothing was restored", file.display()));
+    let refused = |why: Malformed| Failure::Usage(format!("{}: {why}; nothing was restored", file.display()));
     let mut check = Check::new(header).map_err(refused)?;
     for line in rest {
-        let (number, line) = line.map_err(|error| refused(error.to_string()))?;
+        let (number, line) = line.map_err(|error| refused(error.to_string().into()))?;
         check.line(number, &line).map_err(refused)?;
     }
     let header = check.finish().map_err(refused)?;

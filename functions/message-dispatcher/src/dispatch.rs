@@ -162,7 +162,8 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
         Some((comment, privately)) => {
             match sending::comment_reply(&sender.sender, comment, *privately, &message.content) {
                 Ok(request) => vec![request],
-                Err(reason) => {
+                Err(uncallable) => {
+                    let reason = uncallable.to_string();
                     return settle(env, &db, &tenant, job, Decision::MarkFailed { reason }, attempt).await;
                 }
             }
@@ -280,7 +281,10 @@ fn prepare(loaded: &ToDeliver) -> Result<Ready, String> {
     let Some(account) = &loaded.account else {
         return Err(format!("the business has no {channel} account to send from"));
     };
-    account.sender().map(|sender| Ready { sender, to })
+    account
+        .sender()
+        .map(|sender| Ready { sender, to })
+        .map_err(|lacking| lacking.to_string())
 }
 
 /// The message's files, each with a signed link of this deployment that the provider fetches it

@@ -16,6 +16,7 @@
 //! written as its JSON's one canonical form (compact, keys sorted), which the command-line tool
 //! checks too, so no byte of the file is outside what the MACs cover.
 
+use crate::json::Malformed;
 use crate::shard_move::{MOVED_TABLES, ROWS_PER_STEP};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -206,14 +207,15 @@ impl Chain {
 
     /// The chain of a file with `header`, going on after the MAC `after` (None: at the first
     /// line), once the header's MAC checks under `mac_key`.
-    pub fn checked(header: &Header, mac_key: [u8; 32], after: Option<&str>) -> Result<Self, String> {
+    pub fn checked(header: &Header, mac_key: [u8; 32], after: Option<&str>) -> Result<Self, Malformed> {
         let expected = hex::encode(crate::crypto::hmac_sha256(&mac_key, &[&header.signed_bytes()]));
         if !crate::crypto::constant_time_eq(expected.as_bytes(), header.mac.as_bytes()) {
             return Err(format!(
                 "line 1: the header's MAC does not check: the file was changed, or it was made by a \
                  deployment whose SECRETS_KEY holds another key {}",
                 header.key_id
-            ));
+            )
+            .into());
         }
         let last = after.map_or_else(|| Self::root(&mac_key, &header.taken_at), str::to_owned);
         Ok(Self { mac_key, last })
@@ -248,13 +250,14 @@ impl Chain {
 
     /// Checks the file's line `number` (from 1): refused when it is not the line the MAC before
     /// it was made for (changed, moved, repeated, or one before it left out).
-    pub fn check(&mut self, number: usize, line: &Line) -> Result<(), String> {
+    pub fn check(&mut self, number: usize, line: &Line) -> Result<(), Malformed> {
         let expected = line_mac(&self.mac_key, &self.last, &line.table, &line.row);
         if !crate::crypto::constant_time_eq(expected.as_bytes(), line.mac.as_bytes()) {
             return Err(format!(
                 "line {number}: not as the backup wrote it (changed, moved, repeated, or a line before it \
                  removed: its MAC does not check)"
-            ));
+            )
+            .into());
         }
         self.last = expected;
         Ok(())
@@ -301,8 +304,8 @@ pub struct Cursor {
 impl Cursor {
     /// Reads a cursor as `Display` writes it:
     /// `<taken ms>:<table>:<after>:<bound>,<bound>,…:<written>,<written>,…:<mac>`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("cursor {text:?} is not one an export page answered");
+    pub fn parse(text: &str) -> Result<Self, Malformed> {
+        let bad = || Malformed::new(format!("cursor {text:?} is not one an export page answered"));
         let mut parts = text.splitn(6, ':');
         let (Some(taken_ms), Some(table), Some(after), Some(bounds), Some(written), Some(mac)) = (
             parts.next(),
@@ -373,22 +376,21 @@ pub struct Check {
 
 impl Check {
     /// The check of a file whose first line is `header`.
-    pub fn new(header: Header) -> Result<Self, String> {
+    pub fn new(header: Header) -> Result<Self, Malformed> {
         if header.format != FORMAT {
             return Err(format!(
                 "line 1: format {} is not one this crm-edge reads (it reads {FORMAT}; a backup of format 1 \
                  proves nothing of itself: take a new one)",
                 header.format
-            ));
+            )
+            .into());
         }
         if let Some(odd) = header
             .counts
             .keys()
             .find(|name| !MOVED_TABLES.iter().any(|table| table.name == name.as_str()))
         {
-            return Err(format!(
-                "line 1: counts name {odd:?}, which is no table of a business"
-            ));
+            return Err(format!("line 1: counts name {odd:?}, which is no table of a business").into());
         }
         Ok(Self {
             header,
@@ -398,7 +400,7 @@ impl Check {
     }
 
     /// Checks the file's line `number` (from 1), which holds `line`.
-    pub fn line(&mut self, number: usize, line: &Line) -> Result<(), String> {
+    pub fn line(&mut self, number: usize, line: &Line) -> Result<(), Malformed> {
         let at = MOVED_TABLES[self.table..]
             .iter()
             .position(|table| table.name == line.table)
@@ -418,7 +420,8 @@ impl Check {
             return Err(format!(
                 "line {number}: a row of {} whose {column} is not the backup's business {}",
                 line.table, self.header.business_id
-            ));
+            )
+            .into());
         }
         self.table = at;
         self.counted[at] += 1;
@@ -427,18 +430,18 @@ impl Check {
 
     /// The header, once every line was checked: refused when a table holds other than the
     /// header's count of rows (a file cut short), or the business's own row is not there once.
-    pub fn finish(self) -> Result<Header, String> {
+    pub fn finish(self) -> Result<Header, Malformed> {
         for (table, counted) in MOVED_TABLES.iter().zip(&self.counted) {
             let said = self.header.counts.get(table.name).copied().unwrap_or(0);
             if said != *counted {
                 return Err(format!(
                     "{} holds {counted} rows where the header says {said}: the file is cut short or was edited",
                     table.name
-                ));
+                ).into());
             }
         }
         if self.counted[0] != 1 {
-            return Err("the file does not hold the business's own row (businesses) once".to_owned());
+            return Err("the file does not hold the business's own row (businesses) once".into());
         }
         Ok(self.header)
     }
@@ -474,7 +477,7 @@ mod tests {
     }
 
     /// The check's verdict on a file of `header` and `lines`.
-    fn checked(header: Header, lines: &[Line]) -> Result<Header, String> {
+    fn checked(header: Header, lines: &[Line]) -> Result<Header, Malformed> {
         let mut check = Check::new(header)?;
         for (at, line) in lines.iter().enumerate() {
             check.line(at + 2, line)?;
@@ -552,7 +555,7 @@ mod tests {
         for (what, header, lines, why) in cases {
             let verdict = checked(header, &lines);
             assert!(
-                verdict.as_ref().is_err_and(|error| error.contains(why)),
+                verdict.as_ref().is_err_and(|error| error.reason().contains(why)),
                 "{what}: {verdict:?}"
             );
         }
@@ -609,11 +612,11 @@ mod tests {
 
     /// Whether a file checks as a restore checks it: each line canonical, the header's MAC and
     /// every line's, and the structure (order, business, counts).
-    fn verify(file: &[String], key: &[u8; 32]) -> Result<(), String> {
+    fn verify(file: &[String], key: &[u8; 32]) -> Result<(), Malformed> {
         let number = |at: usize| at + 1;
         for (at, text) in file.iter().enumerate() {
             if !is_canonical(text) {
-                return Err(format!("line {}: not canonical", number(at)));
+                return Err(format!("line {}: not canonical", number(at)).into());
             }
         }
         let header: Header = serde_json::from_str(file.first().ok_or("empty")?).map_err(|e| e.to_string())?;
@@ -674,7 +677,7 @@ mod tests {
         }
         assert!(refused > 500, "{refused} single-byte changes");
         assert!(
-            verify(&file, &[8u8; 32]).is_err_and(|why| why.starts_with("line 1:")),
+            verify(&file, &[8u8; 32]).is_err_and(|why| why.reason().starts_with("line 1:")),
             "another deployment's key"
         );
     }

@@ -10,6 +10,57 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
+/// A document we were handed that is not what it must be, with what is wrong with it in words: a
+/// partner's webhook body or API answer that is not what its documentation says, a backup's line
+/// or cursor that does not check. A webhook's receiver answers it as 400 `malformed_request`
+/// (`From<Malformed> for ApiError`), a restore as 422 naming the line; a CRM call counts it as
+/// the partner's failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed(String);
+
+impl Malformed {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+
+    /// What is wrong with the document.
+    pub fn reason(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// So that a reader says what is wrong in words (`.ok_or("the body has no event name")?`).
+impl From<&str> for Malformed {
+    fn from(reason: &str) -> Self {
+        Self::new(reason)
+    }
+}
+
+impl From<String> for Malformed {
+    fn from(reason: String) -> Self {
+        Self(reason)
+    }
+}
+
+/// The reason, for what records or shows it as text (a sync log's entry, a call's refusal).
+impl From<Malformed> for String {
+    fn from(malformed: Malformed) -> Self {
+        malformed.0
+    }
+}
+
+impl From<Malformed> for ApiError {
+    fn from(malformed: Malformed) -> Self {
+        ApiError::malformed(malformed.0)
+    }
+}
+
 /// Deserialises JSON, naming the path of a value of the wrong type (`customers[3].tags`).
 ///
 /// Lone surrogate escapes are repaired first (see [`repair_lone_surrogates`]).

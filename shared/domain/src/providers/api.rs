@@ -71,6 +71,27 @@ impl fmt::Debug for Sender {
     }
 }
 
+/// What an account lacks to be sent from: a setting or a secret its provider needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lacking {
+    pub provider: Provider,
+    /// `setting` or `secret`.
+    pub kind: &'static str,
+    pub name: &'static str,
+}
+
+impl fmt::Display for Lacking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the {} account has no {} {}",
+            self.provider.as_str(),
+            self.kind,
+            self.name
+        )
+    }
+}
+
 impl Sender {
     /// The sender of an account of `provider` whose address is `address`, from its settings and
     /// secrets (looked up by name). Err names what the account lacks.
@@ -79,9 +100,8 @@ impl Sender {
         address: &str,
         setting: impl Fn(&str) -> Option<String>,
         secret: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, String> {
-        let missing =
-            |kind: &str, name: &str| format!("the {} account has no {kind} {name}", provider.as_str());
+    ) -> Result<Self, Lacking> {
+        let missing = |kind: &'static str, name: &'static str| Lacking { provider, kind, name };
         let base_url = |default: &str| {
             setting("api_base_url")
                 .unwrap_or_else(|| default.to_owned())
@@ -360,6 +380,7 @@ mod tests {
         for (provider, (setting, secret), missing) in cases {
             let error = Sender::configure(provider, "x", setting, secret)
                 .err()
+                .map(|lacking| lacking.to_string())
                 .unwrap_or_default();
             assert!(error.contains(missing), "{provider:?}: {error}");
         }

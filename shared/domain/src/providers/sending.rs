@@ -61,7 +61,7 @@ pub fn comment_reply(
     comment_id: &str,
     privately: bool,
     text: &str,
-) -> Result<ProviderRequest, String> {
+) -> Result<ProviderRequest, meta::Uncallable> {
     if privately {
         meta::private_reply_request(sender, comment_id, text)
     } else {

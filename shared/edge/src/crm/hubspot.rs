@@ -24,6 +24,7 @@ use domain::crm::work::{LinkKind, Routing};
 use domain::customer::Customer;
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
+use domain::json::Malformed;
 use domain::webhooks::EventType;
 use serde_json::{Map, Value, json};
 
@@ -39,7 +40,7 @@ impl HubSpot<'_> {
     async fn read<T>(
         &self,
         request: &ApiRequest,
-        parse: fn(&[u8]) -> Result<T, String>,
+        parse: fn(&[u8]) -> Result<T, Malformed>,
     ) -> Result<T, Refusal> {
         let answer = self.client.send(request).await?;
         if !answer.is_success() {

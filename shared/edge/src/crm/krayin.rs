@@ -98,8 +98,8 @@ impl Krayin<'_> {
         expect_success(&answer)?;
         let pipelines =
             answer::parse_pipelines(&answer.body).map_err(|reason| unreadable("Krayin", reason))?;
-        let document =
-            serde_json::from_slice(&answer.body).map_err(|error| unreadable("Krayin", error.to_string()))?;
+        let document = serde_json::from_slice(&answer.body)
+            .map_err(|error| unreadable("Krayin", error.to_string().into()))?;
         Ok((pipelines, document))
     }
 

@@ -29,6 +29,7 @@ use domain::crm::work::{ConnectorKind, LinkKind, Routing, Work};
 use domain::customer::Customer;
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
+use domain::json::Malformed;
 use domain::lookup::CustomerKey;
 use domain::message::{Conversation, Message};
 use domain::tenant::Tenant;
@@ -353,7 +354,7 @@ pub(crate) fn gone(reason: String) -> CallFailure {
 }
 
 /// A CRM answer we could not read: retrying will not make it readable.
-pub(crate) fn unreadable(crm: &str, reason: String) -> Refusal {
+pub(crate) fn unreadable(crm: &str, reason: Malformed) -> Refusal {
     Refusal::Failed(CallFailure::Status {
         status: 502,
         wait: None,

@@ -17,7 +17,7 @@ use domain::error::ApiError;
 use domain::ids::{BusinessId, ChannelAccountId};
 use domain::links::link::PageId;
 use domain::providers::Provider;
-use domain::providers::api::Sender;
+use domain::providers::api::{Lacking, Sender};
 use domain::sealed::{Keyring, Place};
 use domain::tenant::Tenant;
 use serde::Deserialize;
@@ -68,7 +68,7 @@ impl ChannelAccount {
     }
 
     /// The account as its provider's API sees it; Err names what it lacks.
-    pub fn sender(&self) -> Result<Sender, String> {
+    pub fn sender(&self) -> Result<Sender, Lacking> {
         Sender::configure(
             self.provider,
             &self.address,

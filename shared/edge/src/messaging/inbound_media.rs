@@ -91,7 +91,9 @@ pub async fn fetch_and_store(
 ) -> Result<(String, i64), FetchFailure> {
     let source: InboundMedia = serde_json::from_str(&pending.source)
         .map_err(|error| FetchFailure::Permanent(format!("the recorded source is unreadable: {error}")))?;
-    let sender = account.sender().map_err(FetchFailure::Permanent)?;
+    let sender = account
+        .sender()
+        .map_err(|lacking| FetchFailure::Permanent(lacking.to_string()))?;
     let controller = AbortController::default();
     let work = pin!(fetch_into_storage(
         env,
@@ -132,7 +134,8 @@ async fn fetch_into_storage(
             (hop.map_err(FetchFailure::Permanent)?, None)
         }
         InboundMedia::WhatsappMediaId { id, .. } => {
-            let (info_url, bearer) = meta::media_info_request(sender, id).map_err(FetchFailure::Permanent)?;
+            let (info_url, bearer) = meta::media_info_request(sender, id)
+                .map_err(|why| FetchFailure::Permanent(why.to_string()))?;
             let headers = [("authorization", bearer.clone())];
             let exchange = bounded_fetch::send(
                 env,
@@ -156,7 +159,7 @@ async fn fetch_into_storage(
                 }
             };
             refuse_status(&info_url, reply.status)?;
-            let info = meta::media_info(&reply.body).map_err(FetchFailure::Permanent)?;
+            let info = meta::media_info(&reply.body).map_err(|why| FetchFailure::Permanent(why.into()))?;
             let hop = media::first(sender, &info.url, Some(bearer), allow_loopback);
             (hop.map_err(FetchFailure::Permanent)?, info.mime_type)
         }

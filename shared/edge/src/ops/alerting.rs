@@ -213,7 +213,9 @@ pub async fn send_emails(env: &Env, db: &Db, moving: &Moving, now: Timestamp) ->
             let tenant = Tenant::for_background(email.business_id.clone());
             let account = db::channel_accounts::sending_on(db, &keys, &tenant, Channel::Email).await?;
             let sender = match account {
-                Some(account) if account.provider == Provider::Mailgun => account.sender(),
+                Some(account) if account.provider == Provider::Mailgun => {
+                    account.sender().map_err(|lacking| lacking.to_string())
+                }
                 _ => Err("the business has no Mailgun account to send alert emails from".to_owned()),
             };
             senders.insert(email.business_id.clone(), sender);

@@ -8,6 +8,7 @@
 //! retry of one delivery, which is what the runtime deduplicates on.
 
 use crate::crypto::{constant_time_eq, hmac_sha256};
+use crate::json::Malformed;
 use crate::time::Timestamp;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -342,16 +343,16 @@ pub struct ChatwootMessage {
 
 /// Reads a verified delivery. A body of the wrong shape is an Err saying what is wrong; nothing a
 /// sender writes makes this panic (serde_json refuses nesting deeper than 128 levels).
-pub fn parse(body: &[u8]) -> Result<ChatwootEvent, String> {
+pub fn parse(body: &[u8]) -> Result<ChatwootEvent, Malformed> {
     if body.len() > BODY_LIMIT {
-        return Err(format!("the body is larger than {BODY_LIMIT} bytes"));
+        return Err(format!("the body is larger than {BODY_LIMIT} bytes").into());
     }
     let document: Value =
         serde_json::from_slice(body).map_err(|error| format!("the body is not JSON: {error}"))?;
     let payload = document.as_object().ok_or("the body is not a JSON object")?;
     let event = match payload.get("event") {
         Some(Value::String(name)) if !name.trim().is_empty() => name.trim(),
-        _ => return Err("the body has no event name".to_owned()),
+        _ => return Err("the body has no event name".into()),
     };
     Ok(match event {
         "contact_created" => ChatwootEvent::ContactCreated(contact(payload)?),
@@ -365,11 +366,11 @@ pub fn parse(body: &[u8]) -> Result<ChatwootEvent, String> {
 }
 
 /// A positive integer id; Chatwoot writes ids as JSON numbers.
-fn id(value: Option<&Value>, what: &str) -> Result<u64, String> {
+fn id(value: Option<&Value>, what: &str) -> Result<u64, Malformed> {
     value
         .and_then(Value::as_u64)
         .filter(|id| *id > 0)
-        .ok_or_else(|| format!("{what} is missing or not a positive integer"))
+        .ok_or_else(|| Malformed::new(format!("{what} is missing or not a positive integer")))
 }
 
 /// A string that is not blank, bounded; anything else counts as absent: optional fields vary
@@ -396,7 +397,7 @@ fn number(value: Option<&Value>) -> Option<f64> {
     .filter(|number| number.is_finite() && *number >= 0.0)
 }
 
-fn contact(object: &Map<String, Value>) -> Result<ChatwootContact, String> {
+fn contact(object: &Map<String, Value>) -> Result<ChatwootContact, Malformed> {
     let additional = members(object.get("additional_attributes"));
     let custom = members(object.get("custom_attributes"));
     // The integration's guide keeps its fields in additional_attributes; businesses often set
@@ -433,7 +434,7 @@ fn contact(object: &Map<String, Value>) -> Result<ChatwootContact, String> {
     })
 }
 
-fn conversation(object: &Map<String, Value>) -> Result<ChatwootConversation, String> {
+fn conversation(object: &Map<String, Value>) -> Result<ChatwootConversation, Malformed> {
     let meta = members(object.get("meta"));
     let contact = match meta.and_then(|meta| meta.get("sender")) {
         Some(Value::Object(sender)) => Some(contact(sender)?),
@@ -472,7 +473,7 @@ fn conversation(object: &Map<String, Value>) -> Result<ChatwootConversation, Str
     })
 }
 
-fn message_type(value: Option<&Value>) -> Result<MessageType, String> {
+fn message_type(value: Option<&Value>) -> Result<MessageType, Malformed> {
     // webhook_data writes the enum's name; push_event_data its integer.
     match value {
         Some(Value::String(name)) => match name.as_str() {
@@ -480,16 +481,16 @@ fn message_type(value: Option<&Value>) -> Result<MessageType, String> {
             "outgoing" => Ok(MessageType::Outgoing),
             "activity" => Ok(MessageType::Activity),
             "template" => Ok(MessageType::Template),
-            _ => Err("the message's message_type is not one of Chatwoot's".to_owned()),
+            _ => Err("the message's message_type is not one of Chatwoot's".into()),
         },
         Some(Value::Number(number)) => match number.as_u64() {
             Some(0) => Ok(MessageType::Incoming),
             Some(1) => Ok(MessageType::Outgoing),
             Some(2) => Ok(MessageType::Activity),
             Some(3) => Ok(MessageType::Template),
-            _ => Err("the message's message_type is not one of Chatwoot's".to_owned()),
+            _ => Err("the message's message_type is not one of Chatwoot's".into()),
         },
-        _ => Err("the message has no message_type".to_owned()),
+        _ => Err("the message has no message_type".into()),
     }
 }
 
@@ -504,7 +505,7 @@ fn created_at(value: Option<&Value>) -> Option<Timestamp> {
     }
 }
 
-fn message(object: &Map<String, Value>) -> Result<ChatwootMessage, String> {
+fn message(object: &Map<String, Value>) -> Result<ChatwootMessage, Malformed> {
     let conversation = members(object.get("conversation")).ok_or("the message has no conversation")?;
     let sender = members(object.get("sender"));
     // The conversation's contact; a contact's own message names them as its sender too.

@@ -5,6 +5,7 @@
 //! `{status: "error", message, correlationId, category}`.
 
 use crate::crm::request::{ApiRequest, Method, percent_encoded};
+use crate::json::Malformed;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -216,24 +217,24 @@ pub fn update_ticket(id: &str, properties: Value) -> ApiRequest {
 }
 
 /// One object (a create's or update's answer).
-pub fn parse_object(body: &[u8]) -> Result<Object, String> {
-    serde_json::from_slice(body).map_err(|error| format!("not a HubSpot object: {error}"))
+pub fn parse_object(body: &[u8]) -> Result<Object, Malformed> {
+    serde_json::from_slice(body).map_err(|error| Malformed::new(format!("not a HubSpot object: {error}")))
 }
 
 /// The contacts a search found.
-pub fn parse_search(body: &[u8]) -> Result<Vec<Object>, String> {
+pub fn parse_search(body: &[u8]) -> Result<Vec<Object>, Malformed> {
     #[derive(Deserialize)]
     struct Found {
         results: Vec<Object>,
     }
     serde_json::from_slice::<Found>(body)
         .map(|found| found.results)
-        .map_err(|error| format!("not a HubSpot search result: {error}"))
+        .map_err(|error| Malformed::new(format!("not a HubSpot search result: {error}")))
 }
 
 /// The one contact a batch upsert of one input made or updated; a batch that reports errors
 /// (`numErrors`, a `status` other than COMPLETE) is read as failed, with HubSpot's words.
-pub fn parse_upserted(body: &[u8]) -> Result<Object, String> {
+pub fn parse_upserted(body: &[u8]) -> Result<Object, Malformed> {
     #[derive(Deserialize)]
     struct Batch {
         #[serde(default)]
@@ -250,12 +251,12 @@ pub fn parse_upserted(body: &[u8]) -> Result<Object, String> {
             .get("message")
             .and_then(Value::as_str)
             .unwrap_or("no message");
-        return Err(format!("the upsert failed: {message}"));
+        return Err(format!("the upsert failed: {message}").into());
     }
     match batch.results.into_iter().next() {
         Some(object) if batch.status == "COMPLETE" => Ok(object),
-        Some(_) => Err(format!("the upsert ended {}", batch.status)),
-        None => Err("the upsert answered no contact".to_owned()),
+        Some(_) => Err(format!("the upsert ended {}", batch.status).into()),
+        None => Err("the upsert answered no contact".into()),
     }
 }
 
@@ -265,7 +266,7 @@ pub fn portal_of(account: &Value) -> Option<u64> {
 }
 
 /// The account's id (`portalId`) and what else the connection test shows of it.
-pub fn parse_account(body: &[u8]) -> Result<Value, String> {
+pub fn parse_account(body: &[u8]) -> Result<Value, Malformed> {
     let details: Value =
         serde_json::from_slice(body).map_err(|error| format!("not HubSpot's account details: {error}"))?;
     let portal = details
@@ -281,7 +282,7 @@ pub fn parse_account(body: &[u8]) -> Result<Value, String> {
     }))
 }
 
-pub fn parse_pipelines(body: &[u8]) -> Result<Vec<Pipeline>, String> {
+pub fn parse_pipelines(body: &[u8]) -> Result<Vec<Pipeline>, Malformed> {
     #[derive(Deserialize)]
     struct List {
         results: Vec<RawPipeline>,
@@ -323,7 +324,7 @@ pub fn parse_pipelines(body: &[u8]) -> Result<Vec<Pipeline>, String> {
         .collect())
 }
 
-pub fn parse_owners(body: &[u8]) -> Result<Vec<Owner>, String> {
+pub fn parse_owners(body: &[u8]) -> Result<Vec<Owner>, Malformed> {
     #[derive(Deserialize)]
     struct List {
         results: Vec<RawOwner>,
@@ -463,7 +464,9 @@ mod tests {
         let failed = br#"{"status":"COMPLETE","results":[],"numErrors":1,"errors":[{"message":"Property values were not valid"}]}"#;
         assert_eq!(
             parse_upserted(failed),
-            Err("the upsert failed: Property values were not valid".to_owned())
+            Err(Malformed::new(
+                "the upsert failed: Property values were not valid"
+            ))
         );
     }
 

@@ -3,42 +3,44 @@
 
 use super::ids::{LeadId, OrganizationId, PersonId, PipelineId, StageId};
 use crate::email::Email;
+use crate::json::Malformed;
 use crate::phone::Phone;
 use serde_json::{Map, Value};
 
-fn document(body: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(body).map_err(|error| format!("Krayin's answer is not JSON: {error}"))
+fn document(body: &[u8]) -> Result<Value, Malformed> {
+    serde_json::from_slice(body)
+        .map_err(|error| Malformed::new(format!("Krayin's answer is not JSON: {error}")))
 }
 
 /// The `data` of a `{data, message}` answer (or of a bare resource `{data}`).
-pub fn parse_data(body: &[u8]) -> Result<Map<String, Value>, String> {
+pub fn parse_data(body: &[u8]) -> Result<Map<String, Value>, Malformed> {
     match document(body)?.get_mut("data").map(Value::take) {
         Some(Value::Object(data)) => Ok(data),
-        Some(_) => Err("Krayin's answer's data is not an object".to_owned()),
-        None => Err("Krayin's answer has no data".to_owned()),
+        Some(_) => Err("Krayin's answer's data is not an object".into()),
+        None => Err("Krayin's answer has no data".into()),
     }
 }
 
 /// The id of the record a create or update answered with.
-pub fn parse_id(body: &[u8]) -> Result<u64, String> {
+pub fn parse_id(body: &[u8]) -> Result<u64, Malformed> {
     parse_data(body)?
         .get("id")
         .and_then(Value::as_u64)
         .filter(|id| *id > 0)
-        .ok_or_else(|| "Krayin's answer has no record id".to_owned())
+        .ok_or_else(|| Malformed::new("Krayin's answer has no record id"))
 }
 
 /// The items of a list answer (`{data: [...]}`, paginated or not).
-pub fn parse_list(body: &[u8]) -> Result<Vec<Map<String, Value>>, String> {
+pub fn parse_list(body: &[u8]) -> Result<Vec<Map<String, Value>>, Malformed> {
     match document(body)?.get_mut("data").map(Value::take) {
         Some(Value::Array(items)) => items
             .into_iter()
             .map(|item| match item {
                 Value::Object(item) => Ok(item),
-                _ => Err("an item of Krayin's list is not an object".to_owned()),
+                _ => Err("an item of Krayin's list is not an object".into()),
             })
             .collect(),
-        _ => Err("Krayin's answer has no data list".to_owned()),
+        _ => Err("Krayin's answer has no data list".into()),
     }
 }
 
@@ -51,12 +53,12 @@ fn text_of(object: &Map<String, Value>, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn id_of(object: &Map<String, Value>) -> Result<u64, String> {
+fn id_of(object: &Map<String, Value>) -> Result<u64, Malformed> {
     object
         .get("id")
         .and_then(Value::as_u64)
         .filter(|id| *id > 0)
-        .ok_or_else(|| "a record has no id".to_owned())
+        .ok_or_else(|| Malformed::new("a record has no id"))
 }
 
 /// A person as Krayin's search answers it.
@@ -70,7 +72,7 @@ pub struct Person {
 }
 
 impl Person {
-    pub fn from_data(data: &Map<String, Value>) -> Result<Self, String> {
+    pub fn from_data(data: &Map<String, Value>) -> Result<Self, Malformed> {
         let values = |name: &str| -> Vec<String> {
             data.get(name)
                 .and_then(Value::as_array)
@@ -122,7 +124,7 @@ pub struct Lead {
 }
 
 impl Lead {
-    pub fn from_data(data: &Map<String, Value>) -> Result<Self, String> {
+    pub fn from_data(data: &Map<String, Value>) -> Result<Self, Malformed> {
         let listed = |name: &str| {
             data.get(name)
                 .and_then(Value::as_array)
@@ -163,10 +165,10 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn from_data(data: &Map<String, Value>) -> Result<Self, String> {
+    pub fn from_data(data: &Map<String, Value>) -> Result<Self, Malformed> {
         let stages = match data.get("stages") {
             Some(Value::Array(stages)) => stages,
-            _ => return Err("a pipeline has no stages list".to_owned()),
+            _ => return Err("a pipeline has no stages list".into()),
         };
         let stages = stages
             .iter()
@@ -181,7 +183,7 @@ impl Pipeline {
                     sort_order: u32::try_from(at).unwrap_or(u32::MAX),
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, Malformed>>()?;
         let id = PipelineId(id_of(data)?);
         Ok(Self {
             id,
@@ -200,7 +202,7 @@ impl Pipeline {
 }
 
 /// The pipelines of a `GET /api/v1/settings/pipelines` answer.
-pub fn parse_pipelines(body: &[u8]) -> Result<Vec<Pipeline>, String> {
+pub fn parse_pipelines(body: &[u8]) -> Result<Vec<Pipeline>, Malformed> {
     parse_list(body)?.iter().map(Pipeline::from_data).collect()
 }
 

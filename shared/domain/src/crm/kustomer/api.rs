@@ -12,6 +12,7 @@ use crate::crm::fields::names;
 use crate::crm::request::percent_encoded;
 pub use crate::crm::request::{ApiRequest, Method};
 use crate::error::ApiError;
+use crate::json::Malformed;
 use crate::message::{ConversationStatus, Message};
 use crate::text::cut_chars;
 use serde::Serialize;
@@ -380,7 +381,7 @@ pub struct Resource {
 }
 
 impl Resource {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, Malformed> {
         let object = value.as_object().ok_or("a resource is not an object")?;
         let text = |name: &str| {
             object
@@ -388,12 +389,12 @@ impl Resource {
                 .and_then(Value::as_str)
                 .filter(|text| !text.is_empty())
                 .map(str::to_owned)
-                .ok_or_else(|| format!("a resource has no {name}"))
+                .ok_or_else(|| Malformed::new(format!("a resource has no {name}")))
         };
         let members = |name: &str| match object.get(name) {
             None | Some(Value::Null) => Ok(Map::new()),
             Some(Value::Object(members)) => Ok(members.clone()),
-            Some(_) => Err(format!("a resource's {name} is not an object")),
+            Some(_) => Err(Malformed::new(format!("a resource's {name} is not an object"))),
         };
         Ok(Self {
             kind: text("type")?,
@@ -424,19 +425,20 @@ impl Resource {
     }
 }
 
-fn document(body: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(body).map_err(|error| format!("Kustomer's answer is not JSON: {error}"))
+fn document(body: &[u8]) -> Result<Value, Malformed> {
+    serde_json::from_slice(body)
+        .map_err(|error| Malformed::new(format!("Kustomer's answer is not JSON: {error}")))
 }
 
 /// The resource of a `{data: {...}}` answer.
-pub fn parse_resource(body: &[u8]) -> Result<Resource, String> {
+pub fn parse_resource(body: &[u8]) -> Result<Resource, Malformed> {
     let document = document(body)?;
     let data = document.get("data").ok_or("Kustomer's answer has no data")?;
     Resource::from_value(data)
 }
 
 /// The resources of a `{data: [...], links: {next}}` answer, and whether there is a next page.
-pub fn parse_list(body: &[u8]) -> Result<(Vec<Resource>, bool), String> {
+pub fn parse_list(body: &[u8]) -> Result<(Vec<Resource>, bool), Malformed> {
     let document = document(body)?;
     let items = document
         .get("data")

@@ -171,14 +171,15 @@ impl fmt::Display for Target {
 }
 
 impl Target {
-    /// Err is the message for the field at `field`.
-    fn parse(field: &str, path: &str) -> Result<Self, String> {
+    /// Err names `field`, the settings' entry that maps to `path`.
+    fn parse(field: &str, path: &str) -> Result<Self, ApiError> {
+        let invalid = |message: String| ApiError::invalid(field, message);
         let unknown = || {
-            format!(
+            invalid(format!(
                 "{field} names no Kustomer customer attribute we can write: use attributes.name, \
                  attributes.emails[N].email, attributes.phones[N].phone, attributes.whatsapps[N].phone, \
                  attributes.externalId, attributes.tags or attributes.custom.<name><Str|Txt|Num|At|Bool|Url>"
-            )
+            ))
         };
         let Some(rest) = path.trim().strip_prefix("attributes.") else {
             return Err(unknown());
@@ -201,8 +202,8 @@ impl Target {
             if let Some(index) = rest.strip_prefix(open).and_then(|r| r.strip_suffix(close)) {
                 return match index.as_bytes() {
                     [digit @ b'0'..=b'9'] => Ok(make(digit - b'0')),
-                    digits if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => Err(format!(
-                        "{field}: index {index} is above 9; Kustomer lists are mapped up to [9]"
+                    digits if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => Err(invalid(
+                        format!("{field}: index {index} is above 9; Kustomer lists are mapped up to [9]"),
                     )),
                     _ => Err(unknown()),
                 };
@@ -212,24 +213,25 @@ impl Target {
     }
 }
 
-fn custom(field: &str, name: &str) -> Result<Target, String> {
+fn custom(field: &str, name: &str) -> Result<Target, ApiError> {
+    let invalid = |message: String| ApiError::invalid(field, message);
     let Some((base, kind)) = CUSTOM_KINDS
         .iter()
         .find_map(|(suffix, kind)| name.strip_suffix(suffix).map(|base| (base, *kind)))
     else {
-        return Err(format!(
+        return Err(invalid(format!(
             "{field}: a Kustomer custom attribute's name ends with its type: Str, Txt, Num, At, Bool or Url \
              (lifetimeValueNum)"
-        ));
+        )));
     };
     let valid = base.starts_with(|c: char| c.is_ascii_alphabetic())
         && base.chars().all(|c| c.is_ascii_alphanumeric())
         && name.len() <= MAX_CUSTOM_NAME_CHARS;
     if !valid {
-        return Err(format!(
+        return Err(invalid(format!(
             "{field}: a Kustomer custom attribute's name is a letter then letters and digits, \
              at most {MAX_CUSTOM_NAME_CHARS} in all, as in Settings › Platform › Klasses"
-        ));
+        )));
     }
     Ok(Target::Custom {
         name: name.to_owned(),
@@ -282,7 +284,7 @@ impl FieldMapping {
             let path = path
                 .as_str()
                 .ok_or_else(|| invalid(format!("{field} must be a Kustomer attribute path (a string)")))?;
-            let target = Target::parse(&field, path).map_err(invalid)?;
+            let target = Target::parse(&field, path)?;
             fits(&source, &target).map_err(|why| invalid(format!("{field}: {why}")))?;
             if let Some((earlier, _)) = entries.iter().find(|(_, known)| *known == target) {
                 return Err(invalid(format!(
@@ -323,7 +325,7 @@ impl FieldMapping {
             let Some(value) = source.value(customer) else {
                 continue;
             };
-            let written: Result<(), String> = match target {
+            let written: Result<(), Unfit> = match target {
                 Target::Name => text(&value).map(|name| {
                     body.insert("name".to_owned(), Value::String(name.to_owned()));
                 }),
@@ -368,28 +370,25 @@ impl FieldMapping {
 }
 
 /// Whether `source` may be written to `target` at all, decided when the mapping is saved.
-fn fits(source: &Source, target: &Target) -> Result<(), String> {
+fn fits(source: &Source, target: &Target) -> Result<(), &'static str> {
     match (source, target) {
         (Source::Tags, Target::Tags) => Ok(()),
-        (Source::Tags, _) => Err("tags is a list: it can only be mapped to attributes.tags".to_owned()),
-        (_, Target::Tags) => Err("attributes.tags takes only our tags".to_owned()),
+        (Source::Tags, _) => Err("tags is a list: it can only be mapped to attributes.tags"),
+        (_, Target::Tags) => Err("attributes.tags takes only our tags"),
         (Source::ExternalId, Target::ExternalId) => Ok(()),
         (_, Target::ExternalId) => Err(
             "attributes.externalId is always our externalId (the customer's external_id, else our id): \
-             it is how a customer is found again"
-                .to_owned(),
+             it is how a customer is found again",
         ),
         (Source::CustomerEmail | Source::CustomField(_), Target::Email(_)) => Ok(()),
-        (_, Target::Email(_)) => {
-            Err("an email address can only come from customerEmail or a custom field".to_owned())
-        }
+        (_, Target::Email(_)) => Err("an email address can only come from customerEmail or a custom field"),
         (
             Source::CustomerPhone | Source::CustomerWhatsapp | Source::CustomField(_),
             Target::Phone(_) | Target::Whatsapp(_),
         ) => Ok(()),
-        (_, Target::Phone(_) | Target::Whatsapp(_)) => Err(
-            "a phone number can only come from customerPhone, customerWhatsapp or a custom field".to_owned(),
-        ),
+        (_, Target::Phone(_) | Target::Whatsapp(_)) => {
+            Err("a phone number can only come from customerPhone, customerWhatsapp or a custom field")
+        }
         (_, Target::Name | Target::Custom { .. }) => Ok(()),
     }
 }
@@ -415,39 +414,70 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-fn text(value: &Value) -> Result<&str, String> {
+/// Why a value was left out of a customer's body: it does not fit its target. Never the value
+/// itself (it may be personal data), only what kind of value it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unfit {
+    NotText(&'static str),
+    NotEmail,
+    NotPhone,
+    TooLong,
+    NotNumberText,
+    NotNumber(&'static str),
+    NotBool(&'static str),
+    NotDate,
+    NotUrl,
+}
+
+impl fmt::Display for Unfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotText(kind) => write!(f, "{kind} is not text"),
+            Self::NotEmail => f.write_str("not an email address"),
+            Self::NotPhone => {
+                f.write_str("not a phone number in international form (+<country code><number>)")
+            }
+            Self::TooLong => write!(f, "longer than Kustomer's {MAX_CUSTOM_TEXT_CHARS} characters"),
+            Self::NotNumberText => f.write_str("a string that is not a number"),
+            Self::NotNumber(kind) => write!(f, "{kind} is not a number"),
+            Self::NotBool(kind) => write!(f, "{kind} is not true or false"),
+            Self::NotDate => f.write_str("not a date (YYYY-MM-DD) or an RFC 3339 time"),
+            Self::NotUrl => f.write_str("not an http(s) URL"),
+        }
+    }
+}
+
+fn text(value: &Value) -> Result<&str, Unfit> {
     value
         .as_str()
         .map(str::trim)
         .filter(|text| !text.is_empty())
-        .ok_or_else(|| format!("{} is not text", kind_of(value)))
+        .ok_or(Unfit::NotText(kind_of(value)))
 }
 
-fn email(value: &Value) -> Result<String, String> {
+fn email(value: &Value) -> Result<String, Unfit> {
     Email::parse(text(value)?)
         .map(|email| email.to_string())
-        .map_err(|_| "not an email address".to_owned())
+        .map_err(|_| Unfit::NotEmail)
 }
 
-fn phone(value: &Value) -> Result<String, String> {
+fn phone(value: &Value) -> Result<String, Unfit> {
     Phone::parse(text(value)?, None)
         .map(|phone| phone.as_str().to_owned())
-        .map_err(|_| "not a phone number in international form (+<country code><number>)".to_owned())
+        .map_err(|_| Unfit::NotPhone)
 }
 
-fn custom_value(kind: CustomKind, value: &Value) -> Result<Value, String> {
+fn custom_value(kind: CustomKind, value: &Value) -> Result<Value, Unfit> {
     match kind {
         CustomKind::Str | CustomKind::Txt => {
             let text = match value {
                 Value::String(text) => text.trim().to_owned(),
                 Value::Number(number) => number.to_string(),
                 Value::Bool(flag) => flag.to_string(),
-                other => return Err(format!("{} is not text", kind_of(other))),
+                other => return Err(Unfit::NotText(kind_of(other))),
             };
             if text.chars().count() > MAX_CUSTOM_TEXT_CHARS {
-                return Err(format!(
-                    "longer than Kustomer's {MAX_CUSTOM_TEXT_CHARS} characters"
-                ));
+                return Err(Unfit::TooLong);
             }
             Ok(Value::String(text))
         }
@@ -456,14 +486,14 @@ fn custom_value(kind: CustomKind, value: &Value) -> Result<Value, String> {
             Value::String(text) => crate::json::number_in_text(text)
                 .and_then(Number::from_f64)
                 .map(Value::Number)
-                .ok_or_else(|| "a string that is not a number".to_owned()),
-            other => Err(format!("{} is not a number", kind_of(other))),
+                .ok_or(Unfit::NotNumberText),
+            other => Err(Unfit::NotNumber(kind_of(other))),
         },
         CustomKind::Bool => match value {
             Value::Bool(flag) => Ok(Value::Bool(*flag)),
             Value::String(text) if text.trim().eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
             Value::String(text) if text.trim().eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
-            other => Err(format!("{} is not true or false", kind_of(other))),
+            other => Err(Unfit::NotBool(kind_of(other))),
         },
         CustomKind::At => {
             let written = text(value)?;
@@ -475,7 +505,7 @@ fn custom_value(kind: CustomKind, value: &Value) -> Result<Value, String> {
             };
             Timestamp::parse_rfc3339(&full)
                 .map(|at| Value::String(at.to_rfc3339()))
-                .ok_or_else(|| "not a date (YYYY-MM-DD) or an RFC 3339 time".to_owned())
+                .ok_or(Unfit::NotDate)
         }
         CustomKind::Url => {
             let written = text(value)?;
@@ -483,7 +513,7 @@ fn custom_value(kind: CustomKind, value: &Value) -> Result<Value, String> {
                 Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
                     Ok(Value::String(written.to_owned()))
                 }
-                _ => Err("not an http(s) URL".to_owned()),
+                _ => Err(Unfit::NotUrl),
             }
         }
     }

@@ -8,6 +8,7 @@
 //! `id` identifies a delivery and the runtime keeps only what moves a record forward.
 
 use crate::crypto::{constant_time_eq, hmac_sha256, sha256_hex};
+use crate::json::Malformed;
 use crate::message::ConversationStatus;
 use serde_json::{Map, Value};
 
@@ -81,19 +82,19 @@ pub struct InboundEvent {
 /// Reads a delivery whose signature was verified. The name is the body's (which the signature
 /// covers), else the header's. A body of the wrong shape is an Err saying what is wrong; nothing
 /// a sender writes makes this panic (serde_json refuses nesting deeper than 128 levels).
-pub fn parse(event_header: Option<&str>, body: &[u8]) -> Result<InboundEvent, String> {
+pub fn parse(event_header: Option<&str>, body: &[u8]) -> Result<InboundEvent, Malformed> {
     let envelope = envelope(body)?;
     read(&envelope, id(envelope.get("id"), "id")?, event_header)
 }
 
 /// A body's JSON object, within [`BODY_LIMIT`].
-fn envelope(body: &[u8]) -> Result<Map<String, Value>, String> {
+fn envelope(body: &[u8]) -> Result<Map<String, Value>, Malformed> {
     if body.len() > BODY_LIMIT {
-        return Err(format!("the body is larger than {BODY_LIMIT} bytes"));
+        return Err(format!("the body is larger than {BODY_LIMIT} bytes").into());
     }
     match serde_json::from_slice(body).map_err(|error| format!("the body is not JSON: {error}"))? {
         Value::Object(envelope) => Ok(envelope),
-        _ => Err("the body is not a JSON object".to_owned()),
+        _ => Err("the body is not a JSON object".into()),
     }
 }
 
@@ -102,7 +103,7 @@ fn envelope(body: &[u8]) -> Result<Map<String, Value>, String> {
 /// there. The guide's names are Kustomer's without its prefix and in the past tense
 /// (`conversation.updated` is `kustomer.conversation.update`); a body without an `id` is
 /// identified by its digest, so the same body delivered twice acts once.
-pub fn parse_guide(body: &[u8]) -> Result<InboundEvent, String> {
+pub fn parse_guide(body: &[u8]) -> Result<InboundEvent, Malformed> {
     let envelope = envelope(body)?;
     let id = match envelope.get("id") {
         None | Some(Value::Null) => format!("sha256:{}", sha256_hex(body)),
@@ -116,7 +117,7 @@ pub fn parse_guide(body: &[u8]) -> Result<InboundEvent, String> {
             "message.created" | "message.create" => "kustomer.message.create",
             other => other,
         }),
-        Some(_) => return Err("event is not a string".to_owned()),
+        Some(_) => return Err("event is not a string".into()),
     };
     read(&envelope, id, guide_name)
 }
@@ -126,7 +127,7 @@ fn read(
     envelope: &Map<String, Value>,
     id: String,
     event_header: Option<&str>,
-) -> Result<InboundEvent, String> {
+) -> Result<InboundEvent, Malformed> {
     let name = match envelope.get("name") {
         Some(Value::String(name)) if !name.trim().is_empty() => name.trim().to_owned(),
         Some(Value::String(_)) | None | Some(Value::Null) => event_header
@@ -134,7 +135,7 @@ fn read(
             .filter(|name| !name.is_empty())
             .map(str::to_owned)
             .ok_or("the event has no name")?,
-        Some(_) => return Err("name is not a string".to_owned()),
+        Some(_) => return Err("name is not a string".into()),
     };
     let created_at = optional_text(envelope.get("createdAt"));
     let event = match name.as_str() {
@@ -179,27 +180,27 @@ pub fn our_status(kustomer_status: &str) -> Option<ConversationStatus> {
 }
 
 /// The `data` resource of an envelope, which must be of `kind`.
-fn data<'a>(envelope: &'a Map<String, Value>, kind: &str) -> Result<&'a Map<String, Value>, String> {
+fn data<'a>(envelope: &'a Map<String, Value>, kind: &str) -> Result<&'a Map<String, Value>, Malformed> {
     let data = envelope
         .get("data")
         .and_then(Value::as_object)
         .ok_or("the event has no data object")?;
     match data.get("type").and_then(Value::as_str) {
         Some(found) if found == kind => Ok(data),
-        Some(found) => Err(format!("the event's data is a {found:.40}, not a {kind}")),
-        None => Err("the event's data has no type".to_owned()),
+        Some(found) => Err(format!("the event's data is a {found:.40}, not a {kind}").into()),
+        None => Err("the event's data has no type".into()),
     }
 }
 
-fn attributes(data: &Map<String, Value>) -> Result<&Map<String, Value>, String> {
+fn attributes(data: &Map<String, Value>) -> Result<&Map<String, Value>, Malformed> {
     match data.get("attributes") {
         Some(Value::Object(attributes)) => Ok(attributes),
-        _ => Err("the event's data has no attributes object".to_owned()),
+        _ => Err("the event's data has no attributes object".into()),
     }
 }
 
 /// An id we will put in a path or a record: a non-empty string without spaces, of sane length.
-fn id(value: Option<&Value>, what: &str) -> Result<String, String> {
+fn id(value: Option<&Value>, what: &str) -> Result<String, Malformed> {
     let text = value
         .and_then(Value::as_str)
         .ok_or_else(|| format!("{what} is missing or not a string"))?;
@@ -208,7 +209,7 @@ fn id(value: Option<&Value>, what: &str) -> Result<String, String> {
         && !text.chars().any(|c| c.is_whitespace() || c.is_control());
     valid
         .then(|| text.to_owned())
-        .ok_or_else(|| format!("{what} is not an id"))
+        .ok_or_else(|| Malformed::new(format!("{what} is not an id")))
 }
 
 /// The id a relationship points at.
@@ -226,12 +227,12 @@ fn optional_text(value: Option<&Value>) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn message(envelope: &Map<String, Value>) -> Result<KustomerEvent, String> {
+fn message(envelope: &Map<String, Value>) -> Result<KustomerEvent, Malformed> {
     let data = data(envelope, "message")?;
     let attributes = attributes(data)?;
     let direction = match attributes.get("direction").and_then(Value::as_str) {
         Some(direction @ ("in" | "out")) => direction.to_owned(),
-        _ => return Err("the message's direction is not in or out".to_owned()),
+        _ => return Err("the message's direction is not in or out".into()),
     };
     // `body` is the whole text where Kustomer keeps one; `preview` is what every message has.
     let text = optional_text(attributes.get("body"))
@@ -278,7 +279,7 @@ fn attachment_urls(attributes: &Map<String, Value>) -> Vec<String> {
     urls
 }
 
-fn conversation(envelope: &Map<String, Value>) -> Result<KustomerEvent, String> {
+fn conversation(envelope: &Map<String, Value>) -> Result<KustomerEvent, Malformed> {
     let data = data(envelope, "conversation")?;
     let attributes = attributes(data)?;
     let previous_status = envelope

@@ -5,11 +5,13 @@
 //! the Send API.
 
 use crate::channel::Channel;
+use crate::json::Malformed;
 use crate::providers::api::{
     Media, Outcome, Outgoing, ProviderRequest, Sender, StatusClass, excerpt, failure, status_class,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::fmt;
 
 /// The calls that send `outgoing`. WhatsApp: a text message, or one message per medium with the
 /// text as the caption of the first medium that takes one. Messenger and Instagram: the text,
@@ -50,7 +52,7 @@ pub fn comment_reply_request(
     sender: &Sender,
     comment_id: &str,
     text: &str,
-) -> Result<ProviderRequest, String> {
+) -> Result<ProviderRequest, Uncallable> {
     let (base_url, _, access_token) = comment_replier(sender, comment_id, text)?;
     Ok(graph_request(
         format!("{base_url}/{comment_id}/comments"),
@@ -67,7 +69,7 @@ pub fn private_reply_request(
     sender: &Sender,
     comment_id: &str,
     text: &str,
-) -> Result<ProviderRequest, String> {
+) -> Result<ProviderRequest, Uncallable> {
     let (base_url, page_id, access_token) = comment_replier(sender, comment_id, text)?;
     Ok(graph_request(
         format!("{base_url}/{page_id}/messages"),
@@ -79,15 +81,39 @@ pub fn private_reply_request(
     ))
 }
 
+/// Why a Graph API call cannot be made of what it was asked, found before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uncallable {
+    /// The account is another provider's.
+    NotMeta {
+        provider: &'static str,
+        doing: &'static str,
+    },
+    /// An id that could name another path than the call's.
+    NotPlainId { naming: &'static str, id: String },
+    /// A reply to a comment with nothing to say.
+    NoText,
+}
+
+impl fmt::Display for Uncallable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotMeta { provider, doing } => write!(f, "a {provider} account cannot {doing}"),
+            Self::NotPlainId { naming, id } => write!(f, "the {naming} {id:?} is not a plain id"),
+            Self::NoText => f.write_str("a reply to a comment needs text"),
+        }
+    }
+}
+
 /// The base URL, page id and access token a reply to a comment is sent with.
 fn comment_replier<'a>(
     sender: &'a Sender,
     comment_id: &str,
     text: &str,
-) -> Result<(&'a str, &'a str, &'a str), String> {
+) -> Result<(&'a str, &'a str, &'a str), Uncallable> {
     let account = graph_call(sender, "reply to Facebook comments", "comment id", comment_id)?;
     if text.trim().is_empty() {
-        return Err("a reply to a comment needs text".to_owned());
+        return Err(Uncallable::NoText);
     }
     Ok(account)
 }
@@ -97,20 +123,26 @@ fn comment_replier<'a>(
 /// change the path.
 fn graph_call<'a>(
     sender: &'a Sender,
-    doing: &str,
-    naming: &str,
+    doing: &'static str,
+    naming: &'static str,
     id: &str,
-) -> Result<(&'a str, &'a str, &'a str), String> {
+) -> Result<(&'a str, &'a str, &'a str), Uncallable> {
     let Sender::Meta {
         base_url,
         sender_id,
         access_token,
     } = sender
     else {
-        return Err(format!("a {} account cannot {doing}", sender.provider().as_str()));
+        return Err(Uncallable::NotMeta {
+            provider: sender.provider().as_str(),
+            doing,
+        });
     };
     if !is_plain_id(id) {
-        return Err(format!("the {naming} {id:?} is not a plain id"));
+        return Err(Uncallable::NotPlainId {
+            naming,
+            id: id.to_owned(),
+        });
     }
     Ok((base_url, sender_id, access_token))
 }
@@ -306,7 +338,7 @@ pub fn classify(status: u16, retry_after: Option<u32>, body: &[u8]) -> Outcome {
 /// The Graph API call that answers where a WhatsApp medium can be downloaded (`GET {graph}/{media
 /// id}`, the access token as a bearer token); its answer is read by [`media_info`], and the
 /// download itself takes the same token. Err when the id could change the path.
-pub fn media_info_request(sender: &Sender, media_id: &str) -> Result<(String, String), String> {
+pub fn media_info_request(sender: &Sender, media_id: &str) -> Result<(String, String), Uncallable> {
     let (base_url, _, access_token) =
         graph_call(sender, "fetch WhatsApp media", "WhatsApp media id", media_id)?;
     Ok((format!("{base_url}/{media_id}"), format!("Bearer {access_token}")))
@@ -319,8 +351,8 @@ pub struct MediaInfo {
     pub mime_type: Option<String>,
 }
 
-pub fn media_info(body: &[u8]) -> Result<MediaInfo, String> {
-    serde_json::from_slice(body).map_err(|error| format!("unexpected media info: {error}"))
+pub fn media_info(body: &[u8]) -> Result<MediaInfo, Malformed> {
+    serde_json::from_slice(body).map_err(|error| Malformed::new(format!("unexpected media info: {error}")))
 }
 
 #[cfg(test)]
@@ -612,7 +644,7 @@ mod tests {
         }
     }
 
-    fn sent(request: Result<ProviderRequest, String>) -> ProviderRequest {
+    fn sent(request: Result<ProviderRequest, Uncallable>) -> ProviderRequest {
         match request {
             Ok(request) => request,
             Err(reason) => panic!("no request: {reason}"),
