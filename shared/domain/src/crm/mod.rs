@@ -20,6 +20,7 @@ pub mod registry;
 pub mod request;
 pub mod retry;
 pub mod rollout;
+pub mod salesforce;
 pub mod settle;
 pub mod spec;
 pub mod work;

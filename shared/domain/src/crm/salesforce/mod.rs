@@ -1,0 +1,3 @@
+//! Salesforce, as plain Rust: the pure half of the Salesforce connector.
+
+pub mod ids;
