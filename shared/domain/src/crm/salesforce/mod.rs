@@ -1,3 +1,5 @@
 //! Salesforce, as plain Rust: the pure half of the Salesforce connector.
 
+pub mod api;
 pub mod ids;
+pub mod settings;
