@@ -3,3 +3,4 @@
 pub mod api;
 pub mod ids;
 pub mod settings;
+pub mod timeline;
