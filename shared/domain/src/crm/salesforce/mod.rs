@@ -2,5 +2,6 @@
 
 pub mod api;
 pub mod ids;
+pub mod outbound;
 pub mod settings;
 pub mod timeline;
