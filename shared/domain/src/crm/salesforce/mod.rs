@@ -1,5 +1,5 @@
-//! Salesforce, as plain Rust: the connector's settings and secrets, the OAuth flows and REST API
-//! requests its documentation describes and how to read their answers, what our customers,
+//! Salesforce, as plain Rust: the connector's settings and secrets, the OAuth flows
+//! ([`oauth`]) and REST API requests ([`api`]) its documentation describes and how to read their answers, what our customers,
 //! messages and escalations become there (Contacts or Leads, completed Tasks, Cases), the
 //! connection test, and the Outbound Messages that tell the connector what changed.
 //!
@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod ids;
+pub mod oauth;
 pub mod outbound;
 pub mod permissions;
 pub mod settings;
@@ -93,7 +94,7 @@ impl From<SalesforceSecrets> for ConnectorSecrets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crm::salesforce::api::TokenResponse;
+    use crate::crm::salesforce::oauth::TokenResponse;
     use serde_json::json;
 
     #[test]

@@ -6,8 +6,8 @@
 //! settings' parser knows whether this is the local stack, the one place a loopback test server
 //! may stand in for Salesforce (as HubSpot's `api_url` does).
 
-use super::api::TokenResponse;
 use super::ids::OrganizationId;
+use super::oauth::TokenResponse;
 use crate::channel::Channel;
 use crate::crm::fields::{base_url_at, flag, object, optional_secret, refuse_unknown, secret, string};
 use crate::crm::oauth::{self, OAuthApp};
@@ -395,7 +395,7 @@ impl SalesforceSettings {
 
     /// The app a person authorises the connector with, at the org's own address (My Domain
     /// login works for production orgs and sandboxes alike). The consent page's address with
-    /// PKCE is [`super::api::authorize_url`].
+    /// PKCE is [`super::oauth::authorize_url`].
     pub fn oauth(&self) -> OAuthApp {
         let base = self.api_base();
         OAuthApp {
@@ -756,7 +756,7 @@ impl SalesforceSecrets {
                     ..
                 },
                 None,
-            ) => super::api::client_credentials_form(client_id, client_secret),
+            ) => super::oauth::client_credentials_form(client_id, client_secret),
             (Credentials::Authorized { .. }, None) => String::new(),
         }
     }
