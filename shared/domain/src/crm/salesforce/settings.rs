@@ -747,17 +747,24 @@ impl SalesforceSecrets {
     /// The form posted to the token endpoint for a new access token: the refresh token's, or the
     /// client credentials'.
     pub fn token_form(&self) -> String {
-        match (&self.credentials, self.grant()) {
-            (_, Some(grant)) => grant.refresh_form(),
-            (
-                Credentials::Server {
-                    client_id,
-                    client_secret,
-                    ..
-                },
-                None,
-            ) => super::oauth::client_credentials_form(client_id, client_secret),
-            (Credentials::Authorized { .. }, None) => String::new(),
+        match &self.credentials {
+            Credentials::Server {
+                client_id,
+                client_secret,
+                ..
+            } => super::oauth::client_credentials_form(client_id, client_secret),
+            Credentials::Authorized {
+                refresh_token,
+                client_id,
+                client_secret,
+                ..
+            } => oauth::Grant {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                refresh_token: refresh_token.clone(),
+                expires_at_ms: None,
+            }
+            .refresh_form(),
         }
     }
 }
