@@ -13,6 +13,7 @@ use super::ids::{OrganizationId, SalesforceId};
 use super::settings::{ApiShare, CustomerObject, FieldName};
 use crate::crm::request::{ApiRequest, Method, percent_encoded};
 use crate::crm::retry::{CallFailure, MAX_PAUSE_SECONDS};
+use crate::json::Malformed;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
@@ -88,7 +89,7 @@ pub struct Identity {
     pub email: Option<String>,
 }
 
-pub fn parse_identity(body: &[u8]) -> Result<Identity, String> {
+pub fn parse_identity(body: &[u8]) -> Result<Identity, Malformed> {
     #[derive(Deserialize)]
     struct UserInfo {
         organization_id: String,
@@ -131,7 +132,7 @@ impl DailyApiRequests {
     }
 }
 
-pub fn parse_limits(body: &[u8]) -> Result<DailyApiRequests, String> {
+pub fn parse_limits(body: &[u8]) -> Result<DailyApiRequests, Malformed> {
     #[derive(Deserialize)]
     struct Limits {
         #[serde(rename = "DailyApiRequests")]
@@ -168,7 +169,7 @@ pub struct ObjectAccess {
 
 /// The access to the objects the connector uses, in the answer's order (objects the user cannot
 /// see at all are absent).
-pub fn parse_objects(body: &[u8]) -> Result<Vec<ObjectAccess>, String> {
+pub fn parse_objects(body: &[u8]) -> Result<Vec<ObjectAccess>, Malformed> {
     #[derive(Deserialize)]
     struct Global {
         sobjects: Vec<Described>,
@@ -293,7 +294,7 @@ pub enum Fate {
     Gone,
 }
 
-pub fn parse_fate(body: &[u8]) -> Result<Fate, String> {
+pub fn parse_fate(body: &[u8]) -> Result<Fate, Malformed> {
     let found = parse_query(body)?;
     let Some(record) = found.records.first() else {
         return Ok(Fate::Gone);
@@ -333,7 +334,7 @@ pub struct QueryResult {
     pub next_records_url: Option<String>,
 }
 
-pub fn parse_query(body: &[u8]) -> Result<QueryResult, String> {
+pub fn parse_query(body: &[u8]) -> Result<QueryResult, Malformed> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Answer {
@@ -356,7 +357,7 @@ pub fn parse_query(body: &[u8]) -> Result<QueryResult, String> {
                 .ok_or("a record of the query result has no Id")?;
             Ok(Found { id, fields })
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, Malformed>>()?;
     Ok(QueryResult {
         total_size: answer.total_size,
         records,
@@ -417,7 +418,7 @@ pub struct CaseState {
     pub closed: bool,
 }
 
-pub fn parse_case_state(body: &[u8]) -> Result<CaseState, String> {
+pub fn parse_case_state(body: &[u8]) -> Result<CaseState, Malformed> {
     #[derive(Deserialize)]
     struct Case {
         #[serde(rename = "Id")]
@@ -443,14 +444,12 @@ pub struct Saved {
     pub created: Option<bool>,
 }
 
-/// The answer of a create or an upsert (`{"id", "success", "errors", "created"}`).
-pub fn parse_saved(body: &[u8]) -> Result<Saved, String> {
-    match parse_item(
-        &serde_json::from_slice(body).map_err(|error| format!("not a Salesforce save result: {error}"))?,
-    ) {
-        Item::Saved(saved) => Ok(saved),
-        Item::Failed(errors) => Err(describe(&errors)),
-    }
+/// The answer of a create or an upsert (`{"id", "success", "errors", "created"}`): the record
+/// saved, or Salesforce's reasons for refusing it. Err: an answer that is neither.
+pub fn parse_saved(body: &[u8]) -> Result<Item, Malformed> {
+    let answer: Value =
+        serde_json::from_slice(body).map_err(|error| format!("not a Salesforce save result: {error}"))?;
+    Ok(parse_item(&answer))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -572,7 +571,7 @@ pub enum Item {
     Failed(Vec<SalesforceError>),
 }
 
-pub fn parse_collection(body: &[u8]) -> Result<Vec<Item>, String> {
+pub fn parse_collection(body: &[u8]) -> Result<Vec<Item>, Malformed> {
     let items: Vec<Value> = serde_json::from_slice(body)
         .map_err(|error| format!("not a Salesforce collection result: {error}"))?;
     Ok(items.iter().map(parse_item).collect())
@@ -721,7 +720,7 @@ pub struct SubResponse {
     pub body: Value,
 }
 
-pub fn parse_composite(body: &[u8]) -> Result<Vec<SubResponse>, String> {
+pub fn parse_composite(body: &[u8]) -> Result<Vec<SubResponse>, Malformed> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Answer {
@@ -1202,12 +1201,16 @@ mod tests {
         assert_eq!(upserted.body, Some(json!({ "LastName": "Lovelace" })));
         assert_eq!(
             parse_saved(br#"{"id":"0035g00000abcdeAAA","errors":[],"success":true,"created":true}"#),
-            Ok(Saved {
+            Ok(Item::Saved(Saved {
                 id: id("0035g00000abcde"),
                 created: Some(true)
-            })
+            }))
         );
-        assert!(parse_saved(br#"{"success":false,"errors":[{"statusCode":"REQUIRED_FIELD_MISSING","message":"Required fields are missing: [LastName]","fields":["LastName"]}]}"#).is_err());
+        assert!(matches!(
+            parse_saved(br#"{"success":false,"errors":[{"statusCode":"REQUIRED_FIELD_MISSING","message":"Required fields are missing: [LastName]","fields":["LastName"]}]}"#),
+            Ok(Item::Failed(errors)) if errors.len() == 1
+        ));
+        assert!(parse_saved(b"<html>").is_err(), "an answer that is neither");
         assert_eq!(
             case_state(&id("5005g00000abcde")).target(),
             "/services/data/v66.0/sobjects/Case/5005g00000abcdeAAA?fields=Status,IsClosed"

@@ -5,6 +5,7 @@
 
 use super::ids::{OrganizationId, SalesforceId};
 use crate::crm::oauth::{self as framework, OAuthApp, Tokens};
+use crate::json::Malformed;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
@@ -136,21 +137,22 @@ impl fmt::Debug for TokenResponse {
 
 impl TokenResponse {
     /// The token endpoint's successful answer; Err says what is wrong with it.
-    pub fn parse(body: &[u8]) -> Result<Self, String> {
+    pub fn parse(body: &[u8]) -> Result<Self, Malformed> {
         let tokens: TokenResponse = serde_json::from_slice(body)
             .map_err(|error| format!("not Salesforce's token answer: {error}"))?;
         if tokens.access_token.trim().is_empty() {
-            return Err("Salesforce's token endpoint answered without an access token".to_owned());
+            return Err("Salesforce's token endpoint answered without an access token".into());
         }
         if let Some(kind) = &tokens.token_type
             && !kind.eq_ignore_ascii_case("bearer")
         {
             return Err(format!(
                 "Salesforce's token endpoint answered a {kind} token; the connector sends bearer tokens"
-            ));
+            )
+            .into());
         }
         if tokens.organization_id().is_none() {
-            return Err("Salesforce's token answer has no identity URL naming an org and a user".to_owned());
+            return Err("Salesforce's token answer has no identity URL naming an org and a user".into());
         }
         Ok(tokens)
     }
