@@ -129,6 +129,39 @@ fn files_in(dir: &Path, extension: &str) -> Vec<PathBuf> {
     files
 }
 
+/// The table modules under src/db/, in name order, each with its name and its source before its
+/// tests. A module that is a folder (`customers/`) is its files' sources one after another: its
+/// statements keep the table's name, and a constant one file names is found in another.
+fn table_modules() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/db");
+    let mut entries: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .collect();
+    entries.sort();
+    entries
+        .into_iter()
+        .filter_map(|path| {
+            let files = if path.is_dir() {
+                files_in(&path, "rs")
+            } else if path.extension().is_some_and(|found| found == "rs") {
+                vec![path.clone()]
+            } else {
+                return None;
+            };
+            let module = path.file_stem()?.to_string_lossy().into_owned();
+            let source: Vec<String> = files
+                .iter()
+                .map(|file| {
+                    let source = fs::read_to_string(file).unwrap_or_else(|error| panic!("{error}"));
+                    source.split("#[cfg(test)]").next().unwrap_or_default().to_owned()
+                })
+                .collect();
+            Some((module, source.join("\n")))
+        })
+        .collect()
+}
+
 /// A statement of fixed text, with the module and function it is written in.
 struct Statement {
     module: String,
@@ -138,14 +171,8 @@ struct Statement {
 
 /// Every fixed statement under src/db/, in module order.
 fn fixed_statements() -> Vec<Statement> {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut statements = Vec::new();
-    for path in files_in(&crate_dir.join("src/db"), "rs") {
-        let source = fs::read_to_string(&path).unwrap_or_else(|error| panic!("{error}"));
-        let module = path
-            .file_stem()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    for (module, source) in table_modules() {
         for (function, sql) in string_literals(&source) {
             if is_fixed_statement(&sql) {
                 statements.push(Statement {
@@ -243,15 +270,9 @@ fn a_statement_the_schema_does_not_have_is_refused() {
 /// call's text can be read: a literal, a `format!` (holes left in) or a constant of the module.
 /// The count of calls whose SQL is built elsewhere (a variable) comes second.
 fn scoped_statements() -> (Vec<(String, String)>, usize) {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (mut found, mut built) = (Vec::new(), 0);
-    for path in files_in(&crate_dir.join("src/db"), "rs") {
-        let source = fs::read_to_string(&path).unwrap_or_else(|error| panic!("{error}"));
-        let source = source.split("#[cfg(test)]").next().unwrap_or_default();
-        let module = path
-            .file_stem()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    for (module, source) in table_modules() {
+        let source = source.as_str();
         let constants = string_literals(source);
         for (at, _) in source.match_indices(".scoped(") {
             let call = &source[at + ".scoped(".len()..];
