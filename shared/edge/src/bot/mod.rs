@@ -26,16 +26,16 @@
 //! The try in the console takes the same turn ([`think`]) and sends nothing.
 //!
 //! This file holds what the rest of the crate hands the bot (the queue's body) and what a turn
-//! is asked and decides; `think` takes the turn (the rules, the search, the generations and their
-//! checks) and sends nothing, and `taking` is the consumer's turn for one message: it reads what
-//! the turn needs, takes it, sends the reply or hands off, and logs it.
+//! is asked and decides; `thinking` takes the turn (the rules, the search, the generations and
+//! their checks) and sends nothing, and `taking` is the consumer's turn for one message: it reads
+//! what the turn needs, takes it, sends the reply or hands off, and logs it.
 
 pub mod generate;
 mod taking;
-mod think;
+mod thinking;
 
 pub use taking::{answer_message, reply_id};
-pub use think::{comment_reply, think};
+pub use thinking::{comment_reply, think};
 
 use crate::db::bot_answers;
 use crate::platform::queue::Work;

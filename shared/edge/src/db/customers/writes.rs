@@ -174,9 +174,9 @@ pub fn write(
 
 /// The statement that creates every customer of `writes`, unless a customer of the business
 /// holds any key of `drafts` (then it writes nothing): a first write made in the same batch as
-/// [`find_known_statement`], before what that finds is known, for a plan made as if it found
-/// nothing. `None` unless the plan is creates alone that fit one statement: a second statement's
-/// guard would find the customers the first one created.
+/// [`find_known_statement`](super::find_known_statement), before what that finds is known, for a
+/// plan made as if it found nothing. `None` unless the plan is creates alone that fit one
+/// statement: a second statement's guard would find the customers the first one created.
 pub fn create_unless_known(
     db: &Db,
     tenant: &Tenant,
