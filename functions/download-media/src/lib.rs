@@ -52,20 +52,13 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
             if media::link_expired(expires, now) {
                 return Err(refused());
             }
-            let secret = env.secret("MEDIA_LINK_SECRET").ok_or_else(|| {
+            let links = env.media_links().ok_or_else(|| {
                 ApiError::internal("download-media", "the MEDIA_LINK_SECRET secret is not configured")
             })?;
             let stored = db::attachments::for_download(&db, &id).await?;
-            let valid = stored.as_ref().is_some_and(|stored| {
-                media::verify_link(
-                    secret.as_bytes(),
-                    &stored.business_id,
-                    &id,
-                    expires,
-                    signature,
-                    now,
-                )
-            });
+            let valid = stored
+                .as_ref()
+                .is_some_and(|stored| links.verify(&stored.business_id, &id, expires, signature, now));
             if !valid {
                 return Err(refused());
             }

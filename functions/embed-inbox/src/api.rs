@@ -5,7 +5,7 @@ use domain::api::embed::{CustomerView, ReplyIn, ReplyOptions, ReplyOut, Timeline
 use domain::embed::{self, LinkSigner};
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::MessageId;
-use domain::media::LINK_LIFETIME_SECONDS;
+use domain::media::{LINK_LIFETIME_SECONDS, MediaLinks};
 use domain::message::{Cursor, Message};
 use domain::outgoing::OutgoingMessage;
 use domain::query::Query;
@@ -13,6 +13,7 @@ use edge::Env;
 use edge::platform::call::{Accepted, Call, FromCall, Json, Origin};
 use edge::platform::sso_sessions::{self, Session};
 use edge::{db, messaging::send_queue, runtime};
+use std::rc::Rc;
 
 /// Messages the first load shows; older ones stay in `/api-conversations-by-customer`.
 const FIRST_LOAD: usize = 200;
@@ -40,8 +41,8 @@ impl FromCall for Viewer {
     }
 }
 
-fn link_secret(env: &Env) -> Result<String, ApiError> {
-    env.secret("MEDIA_LINK_SECRET")
+fn media_links(env: &Env) -> Result<Rc<MediaLinks>, ApiError> {
+    env.media_links()
         .ok_or_else(|| ApiError::internal("embed-inbox", "the MEDIA_LINK_SECRET secret is not configured"))
 }
 
@@ -105,9 +106,9 @@ pub async fn timeline(
         (None, None, None)
     };
 
-    let secret = link_secret(&env)?;
+    let links = media_links(&env)?;
     let signer = LinkSigner {
-        secret: secret.as_bytes(),
+        links: &links,
         origin: &origin,
         business_id: &tenant.business_id,
         expires: runtime::now().seconds() + LINK_LIFETIME_SECONDS,
@@ -142,9 +143,9 @@ pub async fn reply(
     let message =
         send_queue::accept_on_channel(&env, &db, &session.tenant, &session.customer, &outgoing, &origin)
             .await?;
-    let secret = link_secret(&env)?;
+    let links = media_links(&env)?;
     let signer = LinkSigner {
-        secret: secret.as_bytes(),
+        links: &links,
         origin: &origin,
         business_id: &session.tenant.business_id,
         expires: runtime::now().seconds() + LINK_LIFETIME_SECONDS,

@@ -24,9 +24,6 @@ use edge::platform::queue::{Settle, held_seconds};
 use edge::{console_error, console_log, console_warn};
 use edge::{db, events::outbox, messaging::message_status, platform::provider_call, runtime};
 
-/// The key that signs download links (the download-media function checks them).
-const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
-
 /// Email attachments are read into memory up to this total; further files are linked instead.
 const MAX_EMAIL_ATTACHMENT_BYTES: usize = 20 * 1024 * 1024;
 
@@ -300,10 +297,9 @@ async fn media(
     if attachments.is_empty() {
         return Ok(Ok(Vec::new()));
     }
-    let (Some(base_url), Some(secret)) = (job.media_base_url.as_deref(), env.secret(MEDIA_LINK_SECRET))
-    else {
+    let (Some(base_url), Some(links)) = (job.media_base_url.as_deref(), env.media_links()) else {
         console_error!(
-            "message {}: attachments cannot be linked: no base URL or no {MEDIA_LINK_SECRET}",
+            "message {}: attachments cannot be linked: no base URL or no MEDIA_LINK_SECRET",
             message.id
         );
         return Ok(Err(
@@ -318,8 +314,7 @@ async fn media(
     let mut loaded = 0usize;
     let mut media = Vec::with_capacity(attachments.len());
     for attachment in attachments {
-        let query =
-            domain::media::signed_query(secret.as_bytes(), &tenant.business_id, &attachment.id, expires);
+        let query = links.query(&tenant.business_id, &attachment.id, expires);
         let size = usize::try_from(attachment.size).unwrap_or(usize::MAX);
         let bytes = if message.channel == Channel::Email
             && loaded.saturating_add(size) <= MAX_EMAIL_ATTACHMENT_BYTES

@@ -18,8 +18,6 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use std::pin::pin;
 
-/// The key that signs download links in event bodies (download-media checks them).
-const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
 /// Attempts made at once by a dispatch, and queued attempts at once beside it: enough to keep a
 /// slow receiver from holding up the rest.
 const PARALLEL_ATTEMPTS: usize = 16;
@@ -175,9 +173,8 @@ async fn dispatch(env: &Env, tenant: &Tenant, event_ids: &[EventId]) -> Result<(
     let db = env.db()?;
     let keys = env.keyring()?;
     let now = runtime::now();
-    let secret = env.secret(MEDIA_LINK_SECRET);
-    let link_secret = secret.as_deref().map(str::as_bytes);
-    let dispatch = webhook_delivery::dispatch(&db, &keys, tenant, event_ids, link_secret, now).await?;
+    let links = env.media_links();
+    let dispatch = webhook_delivery::dispatch(&db, &keys, tenant, event_ids, links.as_deref(), now).await?;
     for (event_id, reason) in &dispatch.payloads.unbuildable {
         console_error!("event {event_id} is dead-lettered alone, the rest of its chunk goes on: {reason}");
     }
@@ -296,9 +293,9 @@ async fn deliver(
         // Settled already, or another worker holds it: a repeated queue delivery.
         return Ok(());
     };
-    let secret = env.secret(MEDIA_LINK_SECRET);
-    let link_secret = secret.as_deref().map(str::as_bytes);
-    let Some(claimed) = webhook_delivery::with_body(db, tenant, claimed, link_secret, runtime::now()).await?
+    let links = env.media_links();
+    let Some(claimed) =
+        webhook_delivery::with_body(db, tenant, claimed, links.as_deref(), runtime::now()).await?
     else {
         return Ok(());
     };

@@ -3,7 +3,7 @@
 
 use crate::channel::{Channel, Direction, MessageStatus};
 use crate::ids::{BusinessId, MessageId};
-use crate::media;
+use crate::media::MediaLinks;
 use crate::message::{Attachment, Message};
 use serde::Serialize;
 
@@ -39,9 +39,9 @@ pub struct AttachmentView {
     pub preview: bool,
 }
 
-/// How attachment links are signed: the secret, the deployment's origin, and when links expire.
+/// How attachment links are signed: the deployment's signer and origin, and when links expire.
 pub struct LinkSigner<'a> {
-    pub secret: &'a [u8],
+    pub links: &'a MediaLinks,
     pub origin: &'a str,
     pub business_id: &'a BusinessId,
     pub expires: i64,
@@ -49,9 +49,10 @@ pub struct LinkSigner<'a> {
 
 impl LinkSigner<'_> {
     fn link(&self, attachment: &Attachment) -> AttachmentView {
-        let query = media::signed_query(self.secret, self.business_id, &attachment.id, self.expires);
         AttachmentView {
-            url: format!("{}/api/download-media?{query}", self.origin),
+            url: self
+                .links
+                .link(self.origin, self.business_id, &attachment.id, self.expires),
             preview: PREVIEWED.contains(&attachment.mime_type.as_str()),
             filename: attachment.filename.clone(),
             mime_type: attachment.mime_type.clone(),
@@ -184,8 +185,9 @@ mod tests {
             attachment(11, "application/pdf"),
         ]);
         let business = BusinessId::generate([4; 16]);
+        let links = MediaLinks::of(Some("secret".to_owned())).unwrap_or_else(|| panic!("a signer"));
         let signer = LinkSigner {
-            secret: b"secret",
+            links: &links,
             origin: "https://edge.example",
             business_id: &business,
             expires: 1_000,
@@ -197,8 +199,6 @@ mod tests {
             "https://edge.example/api/download-media?id=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a&expires=1000&"
         ));
         let first = AttachmentId::generate([10; 16]);
-        assert!(media::verify_link(
-            b"secret", &business, &first, 1_000, signature, 999
-        ));
+        assert!(links.verify(&business, &first, 1_000, signature, 999));
     }
 }

@@ -251,37 +251,70 @@ fn link_mac(secret: &[u8], business_id: &BusinessId, attachment_id: &AttachmentI
     )
 }
 
-/// The query of a link that downloads one attachment until `expires` (Unix seconds) without an
-/// API key: `id=…&expires=…&signature=…`.
-pub fn signed_query(
-    secret: &[u8],
-    business_id: &BusinessId,
-    attachment_id: &AttachmentId,
-    expires: i64,
-) -> String {
-    let signature = hex::encode(link_mac(secret, business_id, attachment_id, expires));
-    format!("id={attachment_id}&expires={expires}&signature={signature}")
+/// The path a signed link downloads from (`functions/download-media`).
+const DOWNLOAD_PATH: &str = "/api/download-media";
+
+/// Signs and checks the download links of one deployment: links to a business's files that work
+/// without an API key until they expire, signed with its `MEDIA_LINK_SECRET`. The runtime makes
+/// one an invocation (`edge::Env::media_links`), the one place the secret is read.
+pub struct MediaLinks {
+    secret: Vec<u8>,
+}
+
+impl MediaLinks {
+    /// The signer of the secret's value; None where the deployment sets none (or an empty one).
+    pub fn of(secret: Option<String>) -> Option<Self> {
+        secret.filter(|secret| !secret.is_empty()).map(|secret| Self {
+            secret: secret.into_bytes(),
+        })
+    }
+
+    /// The query (`id=…&expires=…&signature=…`) of a link to the business's attachment that works
+    /// until `expires` (Unix seconds).
+    pub fn query(&self, business_id: &BusinessId, attachment_id: &AttachmentId, expires: i64) -> String {
+        let signature = hex::encode(link_mac(&self.secret, business_id, attachment_id, expires));
+        format!("id={attachment_id}&expires={expires}&signature={signature}")
+    }
+
+    /// A whole link on the deployment's `origin`, working until `expires`.
+    pub fn link(
+        &self,
+        origin: &str,
+        business_id: &BusinessId,
+        attachment_id: &AttachmentId,
+        expires: i64,
+    ) -> String {
+        format!(
+            "{}{DOWNLOAD_PATH}?{}",
+            origin.trim_end_matches('/'),
+            self.query(business_id, attachment_id, expires)
+        )
+    }
+
+    /// True when `signature` was made for this attachment of this business and has not expired at
+    /// `now` (Unix seconds).
+    pub fn verify(
+        &self,
+        business_id: &BusinessId,
+        attachment_id: &AttachmentId,
+        expires: i64,
+        signature: &str,
+        now: i64,
+    ) -> bool {
+        let Ok(presented) = hex::decode(signature.trim()) else {
+            return false;
+        };
+        !link_expired(expires, now)
+            && constant_time_eq(
+                &presented,
+                &link_mac(&self.secret, business_id, attachment_id, expires),
+            )
+    }
 }
 
 /// True once a link that `expires` (Unix seconds) no longer works at `now`.
 pub fn link_expired(expires: i64, now: i64) -> bool {
     now > expires
-}
-
-/// True when `signature` was made for this attachment of this business and has not expired.
-pub fn verify_link(
-    secret: &[u8],
-    business_id: &BusinessId,
-    attachment_id: &AttachmentId,
-    expires: i64,
-    signature: &str,
-    now: i64,
-) -> bool {
-    let Ok(presented) = hex::decode(signature.trim()) else {
-        return false;
-    };
-    !link_expired(expires, now)
-        && constant_time_eq(&presented, &link_mac(secret, business_id, attachment_id, expires))
 }
 
 /// Keeps a filename usable in a Content-Disposition header and on any file system.
@@ -492,47 +525,34 @@ mod tests {
 
     #[test]
     fn a_signed_link_works_for_its_attachment_until_it_expires() {
-        let secret = b"link secret";
+        let links =
+            |secret: &str| MediaLinks::of(Some(secret.to_owned())).unwrap_or_else(|| panic!("a signer"));
+        let signer = links("link secret");
         let (biz, other_biz) = (BusinessId::generate([1; 16]), BusinessId::generate([2; 16]));
         let (att, other) = (AttachmentId::generate([3; 16]), AttachmentId::generate([4; 16]));
-        let query = signed_query(secret, &biz, &att, 1_000);
-        let signature = query.rsplit("signature=").next().unwrap_or_default();
-        assert!(verify_link(secret, &biz, &att, 1_000, signature, 999));
-        assert!(verify_link(secret, &biz, &att, 1_000, signature, 1_000));
+        let link = signer.link("https://edge.example/", &biz, &att, 1_000);
+        assert!(
+            link.starts_with("https://edge.example/api/download-media?id="),
+            "{link}"
+        );
+        let signature = link.rsplit("signature=").next().unwrap_or_default();
+        assert!(signer.verify(&biz, &att, 1_000, signature, 999));
+        assert!(signer.verify(&biz, &att, 1_000, signature, 1_000));
+        let wrong = links("wrong secret");
         let refusals = [
-            (secret.as_slice(), &biz, &att, 1_000, 1_001, "expired"),
-            (secret.as_slice(), &biz, &other, 1_000, 999, "another attachment"),
-            (
-                secret.as_slice(),
-                &other_biz,
-                &att,
-                1_000,
-                999,
-                "another business",
-            ),
-            (
-                secret.as_slice(),
-                &biz,
-                &att,
-                9_999,
-                999,
-                "a later expiry than signed",
-            ),
-            (
-                b"wrong secret".as_slice(),
-                &biz,
-                &att,
-                1_000,
-                999,
-                "another secret",
-            ),
+            (&signer, &biz, &att, 1_000, 1_001, "expired"),
+            (&signer, &biz, &other, 1_000, 999, "another attachment"),
+            (&signer, &other_biz, &att, 1_000, 999, "another business"),
+            (&signer, &biz, &att, 9_999, 999, "a later expiry than signed"),
+            (&wrong, &biz, &att, 1_000, 999, "another secret"),
         ];
-        for (key, business, attachment, expires, now, description) in refusals {
+        for (signer, business, attachment, expires, now, description) in refusals {
             assert!(
-                !verify_link(key, business, attachment, expires, signature, now),
+                !signer.verify(business, attachment, expires, signature, now),
                 "{description}"
             );
         }
-        assert!(!verify_link(secret, &biz, &att, 1_000, "not hex", 999));
+        assert!(!signer.verify(&biz, &att, 1_000, "not hex", 999));
+        assert!(MediaLinks::of(None).is_none() && MediaLinks::of(Some(String::new())).is_none());
     }
 }

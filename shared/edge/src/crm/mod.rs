@@ -37,9 +37,6 @@ use domain::time::Timestamp;
 use domain::webhooks::EventType;
 use domain::with_crm;
 
-/// The secret that signs attachment links in what connectors put in a CRM.
-const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
-
 /// The outcome of a call that was refused, or our own failure.
 pub fn outcome_of(refusal: Refusal) -> Result<Outcome, ApiError> {
     match refusal {
@@ -404,18 +401,13 @@ pub(crate) async fn attachment_links(
 ) -> Result<Vec<(String, String)>, Refusal> {
     let files = db::attachments::of_messages(db, tenant, &[&message.id]).await?;
     let origin = http::configured_origin(env)?;
-    let secret = env.secret(MEDIA_LINK_SECRET);
+    let links = env.media_links();
     let now = runtime::now();
     Ok(files
         .iter()
         .map(|file| {
-            let link = webhook_delivery::signed_link(
-                tenant,
-                origin.as_deref(),
-                secret.as_deref().map(str::as_bytes),
-                &file.id,
-                now,
-            );
+            let link =
+                webhook_delivery::signed_link(tenant, origin.as_deref(), links.as_deref(), &file.id, now);
             (file.filename.clone(), link.unwrap_or_default())
         })
         .collect())

@@ -10,6 +10,7 @@ pub use crate::platform::meter::Held;
 use crate::platform::meter::Meter;
 use crate::runtime::{Bindings, Bucket, Fetcher, Kv, ObjectNamespace, Queue};
 use domain::error::ApiError;
+use domain::media::MediaLinks;
 use domain::platform::{Resource, Usage};
 use domain::sealed::Keyring;
 use std::cell::{OnceCell, RefCell};
@@ -24,6 +25,8 @@ const NEW_BUSINESS_SHARDS: &str = "NEW_BUSINESS_SHARDS";
 /// How long an isolate trusts what it read of the directory, in seconds (a minute where it is
 /// not set; the test stack shortens it so that moving a business is tested in seconds).
 const DIRECTORY_FRESH_SECONDS: &str = "DIRECTORY_FRESH_SECONDS";
+/// The secret that signs download links (`domain::media::MediaLinks`).
+const MEDIA_LINK_SECRET: &str = "MEDIA_LINK_SECRET";
 /// The function's name, for the usage line (`scripts/configure` sets it in every config).
 const FUNCTION: &str = "CRM_EDGE_FUNCTION";
 
@@ -36,6 +39,8 @@ pub struct Env {
     settle: Rc<RefCell<Option<(Db, Settle)>>>,
     /// The invocation's keyring, opened on first use (`crate::platform::secrets_key`).
     keyring: Rc<OnceCell<Rc<Keyring>>>,
+    /// The invocation's signer of download links, made on first use (None: no secret is set).
+    media_links: Rc<OnceCell<Option<Rc<MediaLinks>>>>,
 }
 
 impl Env {
@@ -51,6 +56,7 @@ impl Env {
             bindings,
             settle: Rc::default(),
             keyring: Rc::default(),
+            media_links: Rc::default(),
         }
     }
 
@@ -93,6 +99,14 @@ impl Env {
             self.secret(crate::platform::secrets_key::SECRETS_KEY),
         )?);
         Ok(self.keyring.get_or_init(|| keys).clone())
+    }
+
+    /// The invocation's signer of download links (`MEDIA_LINK_SECRET`), made on first use and shared
+    /// by every clone; None where the deployment sets no secret.
+    pub fn media_links(&self) -> Option<Rc<MediaLinks>> {
+        self.media_links
+            .get_or_init(|| MediaLinks::of(self.secret(MEDIA_LINK_SECRET)).map(Rc::new))
+            .clone()
     }
 
     /// The D1 database bound as `name`, its statements counted.

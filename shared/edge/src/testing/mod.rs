@@ -7,6 +7,7 @@ use crate::Env;
 use crate::db::{self, Db};
 use crate::runtime::native::{Stack, block_on};
 use domain::ids::BusinessId;
+use domain::media::MediaLinks;
 use domain::rate_limit::Policy;
 use domain::tenant::Tenant;
 use serde_json::{Map, Value};
@@ -26,7 +27,10 @@ pub const ADA_PHONE: &str = "+353871234567";
 pub const ORIGIN: &str = "https://api.example";
 
 /// The secret the deployment signs media download links with, as [`Fixture::dispatch`] uses it.
-pub const MEDIA_LINK_SECRET: &[u8] = b"media-link-secret";
+/// The test stack's signer of download links.
+pub fn media_links() -> MediaLinks {
+    MediaLinks::of(Some("media-link-secret".to_owned())).unwrap_or_else(|| panic!("a signer"))
+}
 
 /// A delivery leased for an attempt, with the endpoint it goes to (None: deleted since).
 pub type Due = (
@@ -330,7 +334,7 @@ impl Fixture {
     }
 
     /// What the webhook dispatcher does with a task naming `ids` now, but for the attempts: their
-    /// bodies fixed (files linked with [`MEDIA_LINK_SECRET`]) and the events settled; the first
+    /// bodies fixed (files linked by [`media_links`]) and the events settled; the first
     /// attempts they are due, for the caller to make ([`Fixture::attempt`]).
     pub async fn dispatch(&self, tenant: &Tenant, ids: &[domain::ids::EventId]) -> Vec<Due> {
         let now = crate::runtime::now();
@@ -339,7 +343,7 @@ impl Fixture {
             &self.keys(),
             tenant,
             ids,
-            Some(MEDIA_LINK_SECRET),
+            Some(&media_links()),
             now,
         )
         .await

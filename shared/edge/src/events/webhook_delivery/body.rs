@@ -7,7 +7,7 @@ use crate::db;
 use crate::db::webhook_events::{StoredEvent, table_of};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, EventId, MessageId};
-use domain::media;
+use domain::media::MediaLinks;
 use domain::message::Attachment;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
@@ -60,7 +60,7 @@ pub struct Payloads {
 /// left it), adding the attachments of message events (`files`: read with the events, in the
 /// same round trip; `message.received` is held back until the files received with it are
 /// fetched, so they are settled unless the sweep sent the event first, and then they show
-/// `pending`) and what the change itself knew (`previous_status`, say). `link_secret` signs the
+/// `pending`) and what the change itself knew (`previous_status`, say). `links` signs the
 /// attachments' download links, which work for [`LINK_LIFETIME_SECONDS`] from the event: a body
 /// is the same bytes whoever builds it and when (the dispatch, or the claim of a delivery whose
 /// dispatch died before keeping it), so the body kept is the body sent.
@@ -68,7 +68,7 @@ pub fn payloads(
     tenant: &Tenant,
     events: &[StoredEvent],
     files: &[Attachment],
-    link_secret: Option<&[u8]>,
+    links: Option<&MediaLinks>,
 ) -> Payloads {
     let mut payloads = Payloads::default();
     for event in events.iter().filter(|event| event.payload.is_none()) {
@@ -78,7 +78,7 @@ pub fn payloads(
                 .push((event.id.clone(), format!("unknown event type {:?}", event.kind)));
             continue;
         };
-        match event_body(tenant, event, kind, files, link_secret) {
+        match event_body(tenant, event, kind, files, links) {
             Ok(body) => payloads.built.push((event.id.clone(), body)),
             Err(error) => payloads.unbuildable.push((
                 event.id.clone(),
@@ -99,7 +99,7 @@ fn event_body(
     event: &StoredEvent,
     kind: EventType,
     files: &[Attachment],
-    link_secret: Option<&[u8]>,
+    links: Option<&MediaLinks>,
 ) -> Result<String, ApiError> {
     let at = Timestamp::from_micros(event.created_us);
     let mut data = snapshot_data(event)?;
@@ -109,7 +109,7 @@ fn event_body(
             .filter(|file| file.message_id.as_ref().map(MessageId::as_str) == Some(event.subject_id.as_str()))
             .map(|file| {
                 let mut file = file.clone();
-                file.download_url = signed_link(tenant, event.base_url.as_deref(), link_secret, &file.id, at);
+                file.download_url = signed_link(tenant, event.base_url.as_deref(), links, &file.id, at);
                 // The guide's payload names the file's link `url` as well as `download_url`; both
                 // are the signed link, which works without an API key until it expires.
                 let mut shown = to_value(&file)?;
@@ -160,25 +160,16 @@ fn to_value<T: Serialize>(value: &T) -> Result<Value, ApiError> {
 }
 
 /// A download link for the attachment, signed to work for [`LINK_LIFETIME_SECONDS`] from `now`;
-/// None without an origin or a signing secret.
+/// None without an origin or a signer (no `MEDIA_LINK_SECRET`).
 pub fn signed_link(
     tenant: &Tenant,
     base_url: Option<&str>,
-    secret: Option<&[u8]>,
+    links: Option<&MediaLinks>,
     attachment_id: &AttachmentId,
     now: Timestamp,
 ) -> Option<String> {
-    let (base_url, secret) = (base_url?, secret?);
-    let query = media::signed_query(
-        secret,
-        &tenant.business_id,
-        attachment_id,
-        now.seconds() + LINK_LIFETIME_SECONDS,
-    );
-    Some(format!(
-        "{}/api/download-media?{query}",
-        base_url.trim_end_matches('/')
-    ))
+    let expires = now.seconds() + LINK_LIFETIME_SECONDS;
+    Some(links?.link(base_url?, &tenant.business_id, attachment_id, expires))
 }
 
 #[cfg(test)]
@@ -186,7 +177,7 @@ mod tests {
     use super::super::tests::{URL, first_round_trip};
     use super::*;
     use crate::runtime;
-    use crate::testing::{Fixture, MEDIA_LINK_SECRET};
+    use crate::testing::{Fixture, media_links};
     use serde_json::json;
     use std::time::Duration;
 
@@ -232,7 +223,7 @@ mod tests {
         let link = signed_link(
             &tenant,
             Some("https://api.example/"),
-            Some(MEDIA_LINK_SECRET),
+            Some(&media_links()),
             &id,
             now,
         )
@@ -247,10 +238,7 @@ mod tests {
             link.contains(id.as_str()) && link.contains("signature="),
             "{link}"
         );
-        assert_eq!(
-            signed_link(&tenant, None, Some(MEDIA_LINK_SECRET), &id, now),
-            None
-        );
+        assert_eq!(signed_link(&tenant, None, Some(&media_links()), &id, now), None);
         assert_eq!(
             signed_link(&tenant, Some("https://api.example"), None, &id, now),
             None
@@ -295,7 +283,8 @@ mod tests {
             let tenant = invoice_received(&fixture, "<m2@mail>").await;
             let recorded = fixture.stack.now_ms() / 1000;
             let ids = fixture.event_ids();
-            let secret = Some(MEDIA_LINK_SECRET);
+            let links = media_links();
+            let secret = Some(&links);
             fixture.stack.advance(Duration::from_secs(90));
             // The dispatch builds the body, then dies before keeping it.
             let lost = first_round_trip(&fixture, &tenant, &ids, secret).await;

@@ -13,6 +13,7 @@ use crate::db::{self, Batch, Db, Statement};
 use crate::runtime;
 use domain::error::ApiError;
 use domain::ids::{DeliveryId, EventId};
+use domain::media::MediaLinks;
 use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::time::Timestamp;
@@ -47,7 +48,7 @@ pub async fn dispatch(
     keys: &Keyring,
     tenant: &Tenant,
     event_ids: &[EventId],
-    link_secret: Option<&[u8]>,
+    links: Option<&MediaLinks>,
     now: Timestamp,
 ) -> Result<Dispatch, ApiError> {
     let mut batch = Batch::default();
@@ -66,7 +67,7 @@ pub async fn dispatch(
     let connectors = answers.take(connectors)?;
     let endpoints = db::webhook_endpoints::listed(db, keys, tenant, answers.take(endpoints)?).await?;
     let first = answers.take(first)?;
-    let payloads = payloads(tenant, &events, &files, link_secret);
+    let payloads = payloads(tenant, &events, &files, links);
     let mut due = Vec::with_capacity(first.len());
     let mut doomed = Vec::new();
     for mut claimed in first {
@@ -237,7 +238,7 @@ pub async fn with_body(
     db: &Db,
     tenant: &Tenant,
     claimed: Claimed,
-    link_secret: Option<&[u8]>,
+    links: Option<&MediaLinks>,
     now: Timestamp,
 ) -> Result<Option<Claimed>, ApiError> {
     if claimed.payload.is_some() {
@@ -260,7 +261,7 @@ pub async fn with_body(
             ..claimed
         }));
     }
-    let payloads = payloads(tenant, &events, &files, link_secret);
+    let payloads = payloads(tenant, &events, &files, links);
     if let Some((_, body)) = payloads.built.first() {
         let statement = db::webhook_events::keep_payload(db, tenant, &claimed.event_id, body)?;
         let kept = statement.run().await?;
@@ -287,7 +288,7 @@ mod tests {
     use super::*;
     use crate::db::webhook_attempts::AttemptOutcome;
     use crate::runtime::native::Reply;
-    use crate::testing::{Fixture, MEDIA_LINK_SECRET};
+    use crate::testing::{Fixture, media_links};
     use domain::webhooks::EventType;
     use serde_json::{Value, json};
     use std::time::Duration;
@@ -331,9 +332,9 @@ mod tests {
         fixture: &Fixture,
         tenant: &Tenant,
         claimed: Claimed,
-        link_secret: Option<&[u8]>,
+        links: Option<&MediaLinks>,
     ) -> Claimed {
-        with_body(&fixture.db, tenant, claimed, link_secret, runtime::now())
+        with_body(&fixture.db, tenant, claimed, links, runtime::now())
             .await
             .unwrap_or_else(|error| panic!("{error:?}"))
             .unwrap_or_else(|| panic!("a body"))
@@ -346,7 +347,8 @@ mod tests {
         fixture.run(async {
             let (tenant, _) = customer_created(&fixture).await;
             let ids = fixture.event_ids();
-            let secret = Some(MEDIA_LINK_SECRET);
+            let links = media_links();
+            let secret = Some(&links);
             // The first round trip writes nothing; the worker dies before the POST.
             let lost = first_round_trip(&fixture, &tenant, &ids, secret).await;
             assert_eq!(lost.due.len(), 1);

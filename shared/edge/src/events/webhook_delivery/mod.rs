@@ -32,6 +32,7 @@ mod tests {
     use crate::runtime;
     use crate::testing::{Due, Fixture};
     use domain::ids::{DeliveryId, EventId};
+    use domain::media::MediaLinks;
     use domain::tenant::Tenant;
     use domain::webhooks::EventType;
     use serde_json::json;
@@ -85,17 +86,10 @@ mod tests {
         fixture: &Fixture,
         tenant: &Tenant,
         ids: &[EventId],
-        link_secret: Option<&[u8]>,
+        links: Option<&MediaLinks>,
     ) -> Dispatch {
-        dispatch(
-            &fixture.db,
-            &fixture.keys(),
-            tenant,
-            ids,
-            link_secret,
-            runtime::now(),
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{error:?}"))
+        dispatch(&fixture.db, &fixture.keys(), tenant, ids, links, runtime::now())
+            .await
+            .unwrap_or_else(|error| panic!("{error:?}"))
     }
 }
