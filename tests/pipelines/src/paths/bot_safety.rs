@@ -141,8 +141,19 @@ async fn page(app: &App, comment_reply: &str) -> Page {
     let set = set();
     let mut askers = BTreeMap::new();
     let mut records: Vec<Value> = set.customers.values().cloned().collect();
+    // A page-scoped id is random digits: one that happened to hold another customer's number
+    // (`#5120` in `…16605120`) would read as a leak in the asker's own reply, so none does.
+    let numbers: Vec<String> = set
+        .customers
+        .values()
+        .flat_map(values)
+        .map(|value| value.chars().filter(char::is_ascii_digit).collect::<String>())
+        .filter(|digits| digits.len() >= 4)
+        .collect();
     for case in &set.cases {
-        let psid = meta_partner::numeric_id();
+        let psid = std::iter::repeat_with(meta_partner::numeric_id)
+            .find(|id| !numbers.iter().any(|number| id.contains(number.as_str())))
+            .unwrap_or_default();
         let mut record = set.customers[&case.asker].clone();
         record["facebook_id"] = json!(psid);
         records.push(record);
