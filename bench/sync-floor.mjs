@@ -124,42 +124,55 @@ function get(url) {
   return new Promise((resolve, reject) => {
     http
       .get(url, { agent, headers: keyed }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode));
+        // A refusal keeps its body, for the error to say who answered and why.
+        let body = '';
+        if (res.statusCode === 200) res.resume();
+        else res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
       })
       .on('error', reject);
   });
 }
 const emails = customers('ours', 0).map((customer) => encodeURIComponent(customer.email));
-async function lookups(url, seconds) {
+// Ours must answer every lookup (a 5xx of ours is a bug, and stops the run); the plain Worker's
+// failures (its local D1 refusing a read under 16 connections: "D1_ERROR: … internal error") are
+// counted, not timed, and said beside its rate.
+async function lookups(url, seconds, { strict }) {
   let done = 0;
+  let failed = 0;
   const deadline = performance.now() + seconds * 1000;
   const latencies = [];
   await Promise.all(
     Array.from({ length: 16 }, async () => {
       while (performance.now() < deadline) {
         const t0 = performance.now();
-        const status = await get(url(emails[done % emails.length]));
-        if (status !== 200) throw new Error(`lookup answered ${status}`);
+        const { status, body } = await get(url(emails[(done + failed) % emails.length]));
+        if (status !== 200 && strict) throw new Error(`lookup answered ${status}: ${body.slice(0, 500)}`);
+        if (status !== 200) {
+          failed += 1;
+          continue;
+        }
         latencies.push(performance.now() - t0);
         done += 1;
       }
     }),
   );
   latencies.sort((a, b) => a - b);
-  return { perSecond: done / seconds, p50: percentile(latencies, 50) };
+  return { perSecond: done / seconds, p50: percentile(latencies, 50), failed };
 }
 // The first round's customers were written by ours under 'ours' tags: both look up the same rows.
 const rounds = [];
 for (let n = 0; n < 3; n++) {
-  const plain = await lookups((email) => `${FLOOR}/plain/lookup?email=${email}`, LOOKUP_SECONDS / 2);
-  const ours = await lookups((email) => `${BASE}/api-customers?email=${email}`, LOOKUP_SECONDS / 2);
+  const plain = await lookups((email) => `${FLOOR}/plain/lookup?email=${email}`, LOOKUP_SECONDS / 2, { strict: false });
+  const ours = await lookups((email) => `${BASE}/api-customers?email=${email}`, LOOKUP_SECONDS / 2, { strict: true });
   rounds.push({ ours, plain, ratio: ours.perSecond / plain.perSecond });
 }
 rounds.sort((a, b) => a.ratio - b.ratio);
 const lookupMedian = rounds[1];
 console.log(`\nlookups by email, 16 connections, 3 alternating rounds of ${LOOKUP_SECONDS / 2} s each (the median round)`);
 console.log(`ours ${lookupMedian.ours.perSecond.toFixed(0)} req/s (p50 ${lookupMedian.ours.p50.toFixed(1)} ms), plain Worker ${lookupMedian.plain.perSecond.toFixed(0)} req/s (p50 ${lookupMedian.plain.p50.toFixed(1)} ms): ${lookupMedian.ratio.toFixed(2)}x (target ≥ 1.0x)`);
+const plainFailed = rounds.reduce((sum, round) => sum + round.plain.failed, 0);
+if (plainFailed > 0) console.log(`(the plain Worker failed ${plainFailed} lookups over the rounds: counted out of its rate)`);
 
 // ---------------------------------------------------------------- at size
 
