@@ -16,6 +16,7 @@
 
 use domain::api_key::ApiKeyHash;
 use domain::console::SecretHash;
+use domain::error::ApiError;
 use domain::ids::ApiKeyId;
 use domain::key_usage::Report;
 use domain::rate_limit::{self, Answer, Ask, Bucket, Grant, Holder, Policy};
@@ -96,7 +97,7 @@ impl Limiter {
                 env.after_report().await;
                 return match stored {
                     Ok(()) => Response::ok("stored"),
-                    Err(error) => Response::error(format!("storing a key's usage: {error:?}"), 500),
+                    Err(error) => refused("storing a key's usage", &error),
                 };
             }
             Ask::FailedAuthentication { site: false } => (Some(Policy::FAILED_AUTHENTICATIONS), None),
@@ -106,7 +107,10 @@ impl Limiter {
                 returned,
                 one,
             } => {
-                let known = self.known(&env, holder, now).await?;
+                let known = match self.known(&env, holder, now).await {
+                    Ok(known) => known,
+                    Err(error) => return refused("reading a rate limit", &error),
+                };
                 // The key's business bears its lease (`edge::platform::bill`).
                 if let Some((tenant, _)) = &known.key {
                     env.meter().serves(&tenant.business_id);
@@ -146,7 +150,7 @@ impl Limiter {
 
     /// What is known of the holder: as read within the last minute (within
     /// [`rate_limit::UNKNOWN_KEY_FRESH_MS`] of finding it unknown), or read again now.
-    async fn known(&self, env: &Env, holder: Holder, now: i64) -> worker::Result<Known> {
+    async fn known(&self, env: &Env, holder: Holder, now: i64) -> Result<Known, ApiError> {
         if let Some((known, read_at)) = &*self.known.borrow() {
             let fresh = if known.policy.is_some() {
                 POLICY_FRESH_MS
@@ -158,12 +162,9 @@ impl Limiter {
             }
         }
         let db = env.db()?;
-        let failed = |error| worker::Error::RustError(format!("reading a rate limit: {error:?}"));
         let known = match holder {
             Holder::Key(hash) => {
-                let limited = db::api_keys::limited(&db, &ApiKeyHash::from_stored(hash))
-                    .await
-                    .map_err(failed)?;
+                let limited = db::api_keys::limited(&db, &ApiKeyHash::from_stored(hash)).await?;
                 limited.map_or_else(Known::default, |limited| Known {
                     policy: Some(limited.policy),
                     key: Some((limited.tenant, limited.key_id)),
@@ -171,9 +172,8 @@ impl Limiter {
             }
             Holder::Session(hash) => {
                 let at = Timestamp::from_millis(now);
-                let policy = db::console_sessions::rate_limit(&db, &SecretHash::from_stored(hash), at)
-                    .await
-                    .map_err(failed)?;
+                let policy =
+                    db::console_sessions::rate_limit(&db, &SecretHash::from_stored(hash), at).await?;
                 Known { policy, key: None }
             }
         };
@@ -183,13 +183,23 @@ impl Limiter {
 
     /// Adds a report of the key's requests to its usage; a report of a key that is no longer
     /// active (revoked since) or of a session is dropped.
-    async fn store_usage(&self, env: &Env, holder: Holder, report: &Report, now: i64) -> worker::Result<()> {
+    async fn store_usage(
+        &self,
+        env: &Env,
+        holder: Holder,
+        report: &Report,
+        now: i64,
+    ) -> Result<(), ApiError> {
         let Some((tenant, key_id)) = self.known(env, holder, now).await?.key else {
             return Ok(());
         };
         let db = env.db()?;
-        db::api_key_usage::record(&db, &tenant, &key_id, report)
-            .await
-            .map_err(|error| worker::Error::RustError(format!("{error:?}")))
+        db::api_key_usage::record(&db, &tenant, &key_id, report).await
     }
+}
+
+/// What the object answers when it could not do what it was asked: the error's own status (a
+/// 503 while D1 does not answer, never a 500 for it), and what it was doing, for the gateway's log.
+fn refused(doing: &str, error: &ApiError) -> worker::Result<Response> {
+    Response::error(format!("{doing}: {error}"), error.status())
 }

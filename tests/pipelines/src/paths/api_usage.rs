@@ -4,7 +4,7 @@
 use crate::app::{App, Business, CLIENT_IP, test};
 use crate::steps::api::assert_error;
 use domain::time::Timestamp;
-use edge::runtime::Method;
+use edge::runtime::{Level, Method};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -278,5 +278,30 @@ fn a_report_waits_its_seconds_a_key_revoked_a_minute_ago_is_not_counted_and_old_
             .json();
         assert_eq!(swept["api_key_usage_deleted"], 2, "{swept}");
         assert_eq!(usage(&app, &acme, "").await["totals"]["requests"], 0);
+    });
+}
+
+#[test]
+fn a_report_the_database_does_not_take_is_answered_503_by_the_limiter_not_500() {
+    test(|app| async move {
+        let acme = app.business("Acme").await;
+        app.stack.set_var("USAGE_REPORT_SECONDS", "0");
+        app.api(&acme.key, Method::Get, "/api-webhooks", None)
+            .await
+            .expect(200);
+        for shard in app.stack.shard_bindings() {
+            app.stack.outage(&shard, "D1_ERROR: Network connection lost.");
+        }
+        app.api(&acme.key, Method::Get, "/api-webhooks", None)
+            .await
+            .expect(503);
+        let refused = app.stack.logged(Level::Error, "a key's usage was not stored");
+        assert!(!refused.is_empty(), "the report was refused");
+        assert!(
+            refused
+                .iter()
+                .all(|line| line.contains("answered 503") && !line.contains("answered 500")),
+            "a database that does not answer is a 503, ours to retry, not our bug: {refused:#?}"
+        );
     });
 }
