@@ -23,6 +23,8 @@ pub mod rollout;
 pub mod salesforce;
 pub mod settle;
 pub mod spec;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod work;
 
 /// What the connection test found: who the credentials belong to, or why they do not work and

@@ -302,53 +302,15 @@ pub fn case_fields(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::MessageStatus;
+
     use crate::crm::request::Method;
-    use crate::ids::{ConversationId, CustomerId, MessageId};
+    use crate::crm::test_support::{customer, message};
 
     fn settings(mut input: Value) -> SalesforceSettings {
         if let Some(fields) = input.as_object_mut() {
             fields.insert("instance_url".to_owned(), json!("https://acme.my.salesforce.com"));
         }
         SalesforceSettings::parse(&input, false).unwrap_or_else(|error| panic!("{error:?}"))
-    }
-
-    fn message(channel: Channel, direction: Direction, content: &str) -> Message {
-        Message {
-            id: MessageId::generate([1; 16]),
-            conversation_id: ConversationId::generate([2; 16]),
-            customer_id: CustomerId::generate([3; 16]),
-            content: content.to_owned(),
-            platform: channel,
-            channel,
-            direction,
-            status: MessageStatus::Received,
-            status_reason: None,
-            created_at: "2026-11-27T10:00:00.000Z".to_owned(),
-            updated_at: "2026-11-27T10:00:00.000Z".to_owned(),
-            attachments: None,
-            created_us: 0,
-        }
-    }
-
-    fn customer(name: &str, email: Option<&str>, whatsapp: Option<&str>) -> Customer {
-        Customer {
-            id: CustomerId::generate([3; 16]),
-            name: name.to_owned(),
-            email: email.map(str::to_owned),
-            phone: None,
-            whatsapp_number: whatsapp.map(str::to_owned),
-            first_name: None,
-            last_name: None,
-            address: None,
-            notes: None,
-            tags: Vec::new(),
-            external_id: None,
-            external_system: None,
-            custom_fields: Map::new(),
-            created_at: "2026-11-27T10:00:00.000Z".to_owned(),
-            updated_at: "2026-11-27T10:00:00.000Z".to_owned(),
-        }
     }
 
     fn who() -> SalesforceId {
