@@ -52,9 +52,7 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
             if media::link_expired(expires, now) {
                 return Err(refused());
             }
-            let links = env.media_links().ok_or_else(|| {
-                ApiError::internal("download-media", "the MEDIA_LINK_SECRET secret is not configured")
-            })?;
+            let links = env.required_media_links()?;
             let stored = db::attachments::for_download(&db, &id).await?;
             let valid = stored
                 .as_ref()

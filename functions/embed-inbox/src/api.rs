@@ -5,7 +5,7 @@ use domain::api::embed::{CustomerView, ReplyIn, ReplyOptions, ReplyOut, Timeline
 use domain::embed::{self, LinkSigner};
 use domain::error::{ApiError, ErrorCode};
 use domain::ids::MessageId;
-use domain::media::{LINK_LIFETIME_SECONDS, MediaLinks};
+use domain::media::LINK_LIFETIME_SECONDS;
 use domain::message::{Cursor, Message};
 use domain::outgoing::OutgoingMessage;
 use domain::query::Query;
@@ -13,7 +13,6 @@ use edge::Env;
 use edge::platform::call::{Accepted, Call, FromCall, Json, Origin};
 use edge::platform::sso_sessions::{self, Session};
 use edge::{db, messaging::send_queue, runtime};
-use std::rc::Rc;
 
 /// Messages the first load shows; older ones stay in `/api-conversations-by-customer`.
 const FIRST_LOAD: usize = 200;
@@ -39,11 +38,6 @@ impl FromCall for Viewer {
             .map(Viewer)
             .map_err(sso_sessions::Refusal::into_error)
     }
-}
-
-fn media_links(env: &Env) -> Result<Rc<MediaLinks>, ApiError> {
-    env.media_links()
-        .ok_or_else(|| ApiError::internal("embed-inbox", "the MEDIA_LINK_SECRET secret is not configured"))
 }
 
 pub async fn timeline(
@@ -106,7 +100,7 @@ pub async fn timeline(
         (None, None, None)
     };
 
-    let links = media_links(&env)?;
+    let links = env.required_media_links()?;
     let signer = LinkSigner {
         links: &links,
         origin: &origin,
@@ -143,7 +137,7 @@ pub async fn reply(
     let message =
         send_queue::accept_on_channel(&env, &db, &session.tenant, &session.customer, &outgoing, &origin)
             .await?;
-    let links = media_links(&env)?;
+    let links = env.required_media_links()?;
     let signer = LinkSigner {
         links: &links,
         origin: &origin,

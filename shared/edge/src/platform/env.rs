@@ -109,6 +109,17 @@ impl Env {
             .clone()
     }
 
+    /// [`Env::media_links`], for a function that cannot answer without them: a deployment that
+    /// sets no `MEDIA_LINK_SECRET` is ours to fix (500), said in the log.
+    pub fn required_media_links(&self) -> Result<Rc<MediaLinks>, ApiError> {
+        self.media_links().ok_or_else(|| {
+            ApiError::internal(
+                "signing download links",
+                "the MEDIA_LINK_SECRET secret is not configured",
+            )
+        })
+    }
+
     /// The D1 database bound as `name`, its statements counted.
     /// `DB` is every shard (docs/scaling.md): the bindings the `SHARDS` variable lists, in
     /// order, or `DB` alone where it lists none.
@@ -254,6 +265,26 @@ mod tests {
             stack.set_var(name, value);
         }
         Env::new(stack, "test")
+    }
+
+    #[test]
+    fn an_invocation_signs_links_with_one_signer_and_without_the_secret_with_none() {
+        let env = env_with(&[]);
+        let (first, second) = (env.media_links(), env.clone().media_links());
+        assert!(
+            first
+                .zip(second)
+                .is_some_and(|(first, second)| Rc::ptr_eq(&first, &second)),
+            "one signer an invocation, shared by its clones"
+        );
+        let stack = Stack::new();
+        stack.remove_secret(MEDIA_LINK_SECRET);
+        let env = Env::new(stack, "test");
+        assert!(env.media_links().is_none());
+        assert_eq!(
+            env.required_media_links().err().map(|error| error.status()),
+            Some(500)
+        );
     }
 
     #[test]
