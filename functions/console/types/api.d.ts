@@ -174,7 +174,7 @@ export type AuditTarget = {
 export type AuthorizationIn = {
   "client_id": string;
   "client_secret": string;
-  "kind": "kustomer" | "krayin" | "hubspot";
+  "kind": "kustomer" | "krayin" | "hubspot" | "salesforce";
   "name"?: string | null;
   "settings"?: Record<string, unknown>;
 };
@@ -381,14 +381,14 @@ export type ConnectorDeleted = {
 };
 export type ConnectorIn = {
   "enabled"?: boolean | null;
-  "kind": "kustomer" | "krayin" | "hubspot";
+  "kind": "kustomer" | "krayin" | "hubspot" | "salesforce";
   "name"?: string | null;
   "rate_limit"?: RateLimit;
   "rollout_percent"?: number | null;
   "secrets"?: Record<string, unknown>;
   "settings"?: Record<string, unknown>;
 };
-export type ConnectorKind = "kustomer" | "krayin" | "hubspot";
+export type ConnectorKind = "kustomer" | "krayin" | "hubspot" | "salesforce";
 export type ConnectorPatch = {
   "enabled"?: boolean | null;
   "name"?: string | null;
@@ -1535,6 +1535,7 @@ export interface Api {
   (method: 'GET', path: `/api-connectors/${string}/contacts/${string}`): Promise<KrayinContact>;
   (method: 'GET', path: `/api-connectors/${string}/pipelines`): Promise<PipelinesOut>;
   (method: 'POST', path: `/api-customers-bulk-create`, body: CustomersIn): Promise<BulkOut>;
+  (method: 'POST', path: `/api/webhooks/salesforce/${string}/${string}`): Promise<unknown>;
   (method: 'GET', path: `/console/assets/console.js`): Promise<unknown>;
   (method: 'GET', path: `/admin/businesses/${string}/alerts${string}`): Promise<AlertsOut>;
   (method: 'POST', path: `/admin/businesses/${string}/backup`, body: BackupIn): Promise<BackupOut>;

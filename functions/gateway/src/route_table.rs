@@ -62,6 +62,7 @@ pub const PREFIXES: &[(&str, &str)] = &[
     ("/webhooks/mailgun/", "RECEIVER_EMAIL"),
     ("/api/webhooks/kustomer/", "RECEIVER_KUSTOMER"),
     ("/api/webhooks/hubspot/", "RECEIVER_HUBSPOT"),
+    ("/api/webhooks/salesforce/", "RECEIVER_SALESFORCE"),
     ("/webhooks/chatwoot/", "RECEIVER_CHATWOOT"),
     ("/api-webhooks/", "WEBHOOKS"),
     ("/api-conversations/", "CONVERSATIONS"),

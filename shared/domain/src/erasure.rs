@@ -98,7 +98,7 @@ pub struct CrmErasure {
 /// What a CRM is asked to do with an erased customer's contact.
 pub fn crm_action(kind: ConnectorKind) -> &'static str {
     match kind {
-        ConnectorKind::Kustomer | ConnectorKind::Krayin => "delete",
+        ConnectorKind::Kustomer | ConnectorKind::Krayin | ConnectorKind::Salesforce => "delete",
         ConnectorKind::HubSpot => "gdpr_delete",
     }
 }

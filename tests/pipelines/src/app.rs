@@ -129,6 +129,7 @@ impl App {
             "RECEIVER_HUBSPOT" => receiver_hubspot,
             "RECEIVER_KUSTOMER" => receiver_kustomer,
             "RECEIVER_META" => receiver_meta,
+            "RECEIVER_SALESFORCE" => receiver_salesforce,
             "RECEIVER_TWILIO" => receiver_twilio,
             "SEND_MESSAGE" => send_message,
             "SSO_TOKEN" => sso_token,

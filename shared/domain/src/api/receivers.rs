@@ -1,5 +1,5 @@
 //! The receivers of partners' webhooks: channel providers (Meta, Twilio, Mailgun) delivering
-//! messages, and CRMs (Kustomer, HubSpot, Chatwoot for Krayin) delivering their events. Each checks its
+//! messages, and CRMs (Kustomer, HubSpot, Salesforce, Chatwoot for Krayin) delivering their events. Each checks its
 //! partner's proof over the raw body itself, within its own body limit, so their bodies are
 //! described here as the partners send them; their declarations and answers.
 
@@ -135,6 +135,30 @@ function! {
             .raw_literal("application/json", json!({ "type": "array", "items": { "type": "object" } }))
             .ok::<HubSpotReceivedOut>(200)
             .errors(&[400, 401, 404, 413, 503]);
+}
+
+function! {
+    /// Salesforce's Outbound Messages.
+    pub const RECEIVER_SALESFORCE: Function<ReceiverSalesforce> = "receiver-salesforce", tag "receivers";
+    /// A Salesforce Outbound Message
+    ///
+    /// The SOAP `notifications` a workflow rule or flow of the connector's org sends for Contact
+    /// and Case changes, up to 100 `Notification`s. Salesforce signs nothing: the last segment of
+    /// the URL is the connector's secrets.outbound_token (at least 32 characters), and a message
+    /// from another org than the connector's is refused. Answered with the SOAP `Ack` once every
+    /// notification is applied; anything else makes Salesforce send it again (for up to 24 hours).
+    /// Each notification acts once by its id, however often it comes. A Case's status is read
+    /// from Salesforce as it is now, so a notification that comes late cannot undo a newer one: a
+    /// Case closed resolves the conversation its escalation made, reopened reopens it. A Contact
+    /// deleted is forgotten (made again by the customer's next work); a Contact merged keeps our
+    /// customer on the one it was merged into.
+    ReceiveSalesforceOutboundMessage = post("/api/webhooks/salesforce/{connector_id}/{token}", ProofInRequest)
+        .limit(crate::crm::salesforce::outbound::BODY_LIMIT)
+        => |c| c
+            .raw_literal("text/xml", json!({ "type": "string" }))
+            .ok_media(200, "text/xml", json!({ "type": "string" }))
+            .described("The SOAP answer that acknowledges every notification (notificationsResponse, Ack true)")
+            .errors(&[400, 401, 403, 404, 413, 415, 422, 503]);
 }
 
 function! {

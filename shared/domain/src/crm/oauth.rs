@@ -59,7 +59,9 @@ impl OAuthApp {
 pub struct Grant {
     pub client_id: String,
     pub client_secret: String,
-    pub refresh_token: String,
+    /// The refresh token a person's authorisation gave; None for a server-to-server app, which
+    /// gets its access tokens with its own credentials (the client credentials grant).
+    pub refresh_token: Option<String>,
     /// When the access token kept beside it expires; unknown: it is refreshed when the CRM
     /// answers 401.
     pub expires_at_ms: Option<i64>,
@@ -82,14 +84,22 @@ impl Grant {
             .is_some_and(|at| now_ms >= at - REFRESH_AHEAD_MS)
     }
 
-    /// The form that trades the refresh token for a new access token (RFC 6749 §6).
+    /// The form that gets a new access token: the refresh token's (RFC 6749 §6), or without one
+    /// the client's own credentials' (§4.4).
     pub fn refresh_form(&self) -> String {
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "refresh_token")
-            .append_pair("client_id", &self.client_id)
-            .append_pair("client_secret", &self.client_secret)
-            .append_pair("refresh_token", &self.refresh_token)
-            .finish()
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        match &self.refresh_token {
+            Some(refresh_token) => form
+                .append_pair("grant_type", "refresh_token")
+                .append_pair("client_id", &self.client_id)
+                .append_pair("client_secret", &self.client_secret)
+                .append_pair("refresh_token", refresh_token),
+            None => form
+                .append_pair("grant_type", "client_credentials")
+                .append_pair("client_id", &self.client_id)
+                .append_pair("client_secret", &self.client_secret),
+        };
+        form.finish()
     }
 }
 
@@ -276,15 +286,20 @@ mod tests {
 
     #[test]
     fn the_forms_are_rfc_6749s_and_encode_what_they_carry() {
-        let grant = Grant {
+        let mut grant = Grant {
             client_id: "c".to_owned(),
             client_secret: "s&=".to_owned(),
-            refresh_token: "r t".to_owned(),
+            refresh_token: Some("r t".to_owned()),
             expires_at_ms: None,
         };
         assert_eq!(
             grant.refresh_form(),
             "grant_type=refresh_token&client_id=c&client_secret=s%26%3D&refresh_token=r+t"
+        );
+        grant.refresh_token = None;
+        assert_eq!(
+            grant.refresh_form(),
+            "grant_type=client_credentials&client_id=c&client_secret=s%26%3D"
         );
         assert_eq!(
             pairs(&code_form("c", "s", "https://x.example/console", "a&b")),
@@ -304,7 +319,7 @@ mod tests {
         let mut grant = Grant {
             client_id: "c".to_owned(),
             client_secret: "s".to_owned(),
-            refresh_token: "r".to_owned(),
+            refresh_token: Some("r".to_owned()),
             expires_at_ms: Some(1_000_000),
         };
         assert!(!grant.due(1_000_000 - REFRESH_AHEAD_MS - 1));

@@ -22,6 +22,10 @@ macro_rules! with_crm {
                 type $crm = $crate::crm::hubspot::HubSpot;
                 $body
             }
+            $crate::crm::work::ConnectorKind::Salesforce => {
+                type $crm = $crate::crm::salesforce::Salesforce;
+                $body
+            }
         }
     };
 }

@@ -5,6 +5,7 @@
 
 use crate::crm::budget::Budget;
 use crate::crm::oauth::{self, Grant, OAuthApp, Tokens};
+use crate::crm::retry::CallFailure;
 use crate::error::ApiError;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -51,6 +52,17 @@ pub trait Crm {
 
     /// What an answer of the CRM that is not a success says, for the sync log.
     fn error_reason(status: u16, body: &[u8]) -> String;
+
+    /// What an answer that is not a success means to the retry policy: by default its status,
+    /// the wait its headers asked for and [`Crm::error_reason`]. A CRM that refuses a spent
+    /// allowance with another status than 429 says so here.
+    fn call_failure(status: u16, body: &[u8], wait: Option<u32>) -> CallFailure {
+        CallFailure::Status {
+            status,
+            wait,
+            reason: Self::error_reason(status, body),
+        }
+    }
 
     /// The stored settings with a PATCH's merged in (RFC 7396, unless the CRM says otherwise).
     fn patched_settings(stored: &Value, patch: &Value) -> Value {
@@ -127,9 +139,10 @@ impl ConnectorSecrets {
             Some(at) => stored.insert(oauth::EXPIRES_MS.to_owned(), Value::from(at)),
             None => stored.remove(oauth::EXPIRES_MS),
         };
-        if let Some(rotated) = &tokens.refresh_token {
+        // A refresh token is rotated; a server app's grant, which has none, gets none.
+        if let (Some(rotated), Some(kept)) = (&tokens.refresh_token, &mut grant.refresh_token) {
             stored.insert(oauth::REFRESH_TOKEN.to_owned(), Value::from(rotated.clone()));
-            grant.refresh_token = rotated.clone();
+            kept.clone_from(rotated);
         }
         grant.expires_at_ms = expires_at_ms;
         Some(Self {

@@ -21,10 +21,11 @@ pub enum ConnectorKind {
     Krayin,
     #[serde(rename = "hubspot")]
     HubSpot,
+    Salesforce,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 3] = [Self::Kustomer, Self::Krayin, Self::HubSpot];
+    pub const ALL: [ConnectorKind; 4] = [Self::Kustomer, Self::Krayin, Self::HubSpot, Self::Salesforce];
 
     /// Its name in the API and in storage.
     pub fn as_str(self) -> &'static str {
@@ -32,6 +33,7 @@ impl ConnectorKind {
             Self::Kustomer => "kustomer",
             Self::Krayin => "krayin",
             Self::HubSpot => "hubspot",
+            Self::Salesforce => "salesforce",
         }
     }
 
@@ -41,6 +43,7 @@ impl ConnectorKind {
             Self::Kustomer => "Kustomer",
             Self::Krayin => "Krayin",
             Self::HubSpot => "HubSpot",
+            Self::Salesforce => "Salesforce",
         }
     }
 

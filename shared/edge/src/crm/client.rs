@@ -52,6 +52,18 @@ impl From<ApiError> for Refusal {
 pub struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
+    /// What the CRM said of its limits (`x-ratelimit-*`, `sforce-limit-info`), names lowercased.
+    pub rate_limit: Vec<(String, String)>,
+}
+
+impl Answer {
+    /// The limit header `name` (lowercase), when the CRM sent it.
+    pub fn limit_header(&self, name: &str) -> Option<&str> {
+        self.rate_limit
+            .iter()
+            .find(|(known, _)| known == name)
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 impl Answer {
@@ -180,6 +192,7 @@ impl<'a> Client<'a> {
                     return Ok(Answer {
                         status: reply.status,
                         body: reply.body,
+                        rate_limit: reply.rate_limit,
                     });
                 }
                 let now = runtime::now();
@@ -201,11 +214,12 @@ impl<'a> Client<'a> {
                             .then(|| retry::reset_seconds(&reset.1, now.micros()))
                             .flatten()
                     });
-                Err(Refusal::Failed(CallFailure::Status {
-                    status: reply.status,
+                Err(Refusal::Failed(kind_failure(
+                    self.connector,
+                    reply.status,
+                    &reply.body,
                     wait,
-                    reason: kind_reason(self.connector, reply.status, &reply.body),
-                }))
+                )))
             }
             Err(Failure::TimedOut) => {
                 console_log!(
@@ -300,9 +314,9 @@ impl<'a> Client<'a> {
     }
 }
 
-/// What the CRM said in its error body, by kind of CRM.
-fn kind_reason(connector: &Connector, status: u16, body: &[u8]) -> String {
-    domain::with_crm!(connector.kind, C => <C as domain::crm::spec::Crm>::error_reason(status, body))
+/// What the CRM's answer that is not a success means, by kind of CRM.
+fn kind_failure(connector: &Connector, status: u16, body: &[u8], wait: Option<u32>) -> CallFailure {
+    domain::with_crm!(connector.kind, C => <C as domain::crm::spec::Crm>::call_failure(status, body, wait))
 }
 
 #[cfg(test)]

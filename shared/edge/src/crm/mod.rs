@@ -10,6 +10,7 @@ pub mod hubspot;
 pub mod krayin;
 pub mod kustomer;
 pub mod oauth;
+pub mod salesforce;
 pub mod sync;
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -15,7 +15,8 @@ use std::time::Duration;
 pub struct Reply {
     pub status: u16,
     pub retry_after: Option<String>,
-    /// The `x-ratelimit-*` headers, names lowercased: how much of its budget the peer says is left.
+    /// The `x-ratelimit-*` headers and Salesforce's `sforce-limit-info`, names lowercased: how much
+    /// of its budget the peer says is left.
     pub rate_limit: Vec<(String, String)>,
     pub content_type: Option<String>,
     /// The `Link` header: where a paginated answer goes on.
@@ -103,7 +104,10 @@ async fn call(
     let rate_limit = response
         .headers()
         .entries()
-        .filter(|(name, _)| name.to_ascii_lowercase().starts_with("x-ratelimit-"))
+        .filter(|(name, _)| {
+            let name = name.to_ascii_lowercase();
+            name.starts_with("x-ratelimit-") || name == "sforce-limit-info"
+        })
         .map(|(name, value)| (name.to_ascii_lowercase(), value))
         .take(8)
         .collect();
@@ -249,6 +253,7 @@ mod tests {
             let answer = Answer::status(200)
                 .header("X-RateLimit-Limit", "100")
                 .header("X-RateLimit-Remaining", "7")
+                .header("Sforce-Limit-Info", "api-usage=25/15000")
                 .header("x-request-id", "r1");
             if call.path() == "/few" {
                 return answer;
@@ -267,6 +272,7 @@ mod tests {
         assert_eq!(
             read("https://partner.example/few"),
             vec![
+                ("sforce-limit-info".to_owned(), "api-usage=25/15000".to_owned()),
                 ("x-ratelimit-limit".to_owned(), "100".to_owned()),
                 ("x-ratelimit-remaining".to_owned(), "7".to_owned()),
             ]
@@ -274,7 +280,8 @@ mod tests {
         let many = read("https://partner.example/many");
         assert_eq!(many.len(), 8, "{many:?}");
         assert!(
-            many.iter().all(|(name, _)| name.starts_with("x-ratelimit-")),
+            many.iter()
+                .all(|(name, _)| name.starts_with("x-ratelimit-") || name == "sforce-limit-info"),
             "{many:?}"
         );
     }

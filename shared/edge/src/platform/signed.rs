@@ -7,8 +7,8 @@
 //!
 //! Each partner is one type here, its proof written once: Meta's signature and its subscription
 //! handshake, Twilio's, Mailgun's, Kustomer's (by path, or the integration guide's by API key),
-//! HubSpot's, Chatwoot's (signed, or by the URL's token) and a CRM link's push (Standard
-//! Webhooks). A function compiles only the partners it names.
+//! HubSpot's, Salesforce's (by the URL's token), Chatwoot's (signed, or by the URL's token) and
+//! a CRM link's push (Standard Webhooks). A function compiles only the partners it names.
 
 use crate::db::channel_accounts::{self, ChannelAccount};
 use crate::db::crm_connectors::{self, Connector};
@@ -361,6 +361,52 @@ impl Partner for HubSpot {
         )
         .map_err(ApiError::unauthorized)?;
         Ok(body)
+    }
+}
+
+/// Salesforce's Outbound Messages, which sign nothing: the URL's last segment `{token}` is the
+/// connector's `outbound_token`, compared in constant time; what is vouched for is the body,
+/// which must be XML. (Which org sent it is checked against the connector's once it is read.)
+pub struct SalesforceOutbound;
+
+impl Partner for SalesforceOutbound {
+    type Owner = Connector;
+    type Verified = Vec<u8>;
+
+    async fn find(call: &mut Call) -> Result<Connector, ApiError> {
+        connector(
+            call,
+            ConnectorKind::Salesforce,
+            "no Salesforce connector at this Outbound Message path",
+        )
+        .await
+    }
+
+    async fn verify(connector: &Connector, call: &mut Call) -> Result<Vec<u8>, ApiError> {
+        use domain::crm::salesforce::outbound;
+        let Some(expected) = connector.secrets.webhook_token() else {
+            return Err(ApiError::unauthorized(
+                "this connector has no outbound_token: set one (32 or more letters, digits, - and _) and end \
+                 the Outbound Message's endpoint URL with it",
+            ));
+        };
+        if !outbound::token_matches(expected, call.params().get("token")?) {
+            return Err(ApiError::unauthorized(
+                "the last segment of this URL is not the connector's outbound_token",
+            ));
+        }
+        let content_type = header(call, "content-type")?;
+        let xml = content_type.split(';').next().is_some_and(|kind| {
+            let kind = kind.trim();
+            kind.eq_ignore_ascii_case("text/xml") || kind.eq_ignore_ascii_case("application/soap+xml")
+        });
+        if !xml {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "Salesforce's Outbound Messages are text/xml",
+            ));
+        }
+        Ok(call.body().await?.to_vec())
     }
 }
 

@@ -11,6 +11,7 @@ pub mod kustomer;
 pub mod mailgun;
 pub mod media_host;
 pub mod meta;
+pub mod salesforce;
 pub mod script;
 pub mod send_api;
 pub mod twilio;

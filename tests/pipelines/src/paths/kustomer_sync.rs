@@ -443,7 +443,7 @@ fn settings_are_checked_when_saved_secrets_are_never_shown_and_the_connection_te
 
         let invalid = [
             (
-                json!({ "kind": "salesforce", "secrets": { "api_key": "k" }, "settings": { "subdomain": "a" } }),
+                json!({ "kind": "zoho", "secrets": { "api_key": "k" }, "settings": { "subdomain": "a" } }),
                 "kind",
             ),
             (

@@ -38,6 +38,7 @@ mod meta_partial;
 mod move_business;
 mod move_traffic;
 mod receivers;
+mod salesforce;
 mod secrets_at_rest;
 mod send_message;
 mod send_with_retries;

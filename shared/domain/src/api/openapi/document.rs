@@ -69,6 +69,7 @@ pub static FUNCTIONS: &[&(dyn Declares + 'static)] = &[
     &api::receivers::RECEIVER_EMAIL,
     &api::receivers::RECEIVER_KUSTOMER,
     &api::receivers::RECEIVER_HUBSPOT,
+    &api::receivers::RECEIVER_SALESFORCE,
     &api::receivers::RECEIVER_CHATWOOT,
     &api::admin::ADMIN,
     &api::console::CONSOLE,

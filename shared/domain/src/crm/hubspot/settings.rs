@@ -375,7 +375,7 @@ impl HubSpotSecrets {
         Some(oauth::Grant {
             client_id: self.client_id.clone()?,
             client_secret: self.client_secret.clone()?,
-            refresh_token: self.refresh_token.clone()?,
+            refresh_token: Some(self.refresh_token.clone()?),
             expires_at_ms: self.access_token_expires_ms,
         })
     }

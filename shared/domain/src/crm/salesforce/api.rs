@@ -404,6 +404,11 @@ pub fn upsert(object: SObject, field: &FieldName, value: &str, fields: &Map<Stri
     )
 }
 
+/// `DELETE …/sobjects/{object}/{id}`: 204; the record goes to the org's recycle bin.
+pub fn delete(object: SObject, id: &SalesforceId) -> ApiRequest {
+    ApiRequest::delete(format!("{DATA}/sobjects/{}/{}", object.api_name(), id.as_str()))
+}
+
 /// `GET …/sobjects/Case/{id}?fields=Status,IsClosed`.
 pub fn case_state(id: &SalesforceId) -> ApiRequest {
     ApiRequest::get(format!("{DATA}/sobjects/Case/{}", id.as_str()))
@@ -878,8 +883,12 @@ pub enum Trouble {
 /// What a call that failed with `status` and `body` means.
 pub fn classify(status: u16, body: &[u8]) -> (Trouble, Vec<SalesforceError>) {
     let errors = parse_errors(body);
+    (trouble(status, &errors), errors)
+}
+
+fn trouble(status: u16, errors: &[SalesforceError]) -> Trouble {
     let has = |code: ErrorCode| errors.iter().any(|error| error.code == code);
-    let trouble = if has(ErrorCode::RequestLimitExceeded) {
+    if has(ErrorCode::RequestLimitExceeded) {
         Trouble::LimitExceeded
     } else if status == 401 || has(ErrorCode::InvalidSessionId) {
         Trouble::SessionExpired
@@ -893,38 +902,40 @@ pub fn classify(status: u16, body: &[u8]) -> (Trouble, Vec<SalesforceError>) {
         Trouble::NoAccess
     } else {
         Trouble::Rejected
-    };
-    (trouble, errors)
+    }
 }
 
 /// The failure as the connector framework's retry policy takes it: a spent allowance (a 403 to
 /// Salesforce) is a rate limit that pauses the whole connector, not a refusal that fails the work.
 pub fn call_failure(status: u16, body: &[u8]) -> CallFailure {
-    let (trouble, _) = classify(status, body);
-    let reason = error_reason(status, body);
-    match trouble {
-        Trouble::LimitExceeded => CallFailure::Status {
-            status: 429,
-            wait: Some(LIMIT_WAIT_SECONDS),
-            reason,
-        },
-        Trouble::SessionExpired => CallFailure::Status {
-            status: 401,
-            wait: None,
-            reason,
-        },
-        _ => CallFailure::Status {
-            status,
-            wait: None,
-            reason,
-        },
-    }
+    failure_of(status, &parse_errors(body))
+}
+
+/// The failure of a record Salesforce answered it did not save (`"success": false` with its
+/// `errors`), as an error answer with those errors would be.
+pub fn refused_record(errors: &[SalesforceError]) -> CallFailure {
+    failure_of(400, errors)
+}
+
+fn failure_of(status: u16, errors: &[SalesforceError]) -> CallFailure {
+    let trouble = trouble(status, errors);
+    let reason = reason_of(status, &trouble, errors);
+    let (status, wait) = match trouble {
+        Trouble::LimitExceeded => (429, Some(LIMIT_WAIT_SECONDS)),
+        Trouble::SessionExpired => (401, None),
+        _ => (status, None),
+    };
+    CallFailure::Status { status, wait, reason }
 }
 
 /// What a Salesforce error answer says, for the sync log: its errors, and what to check.
 pub fn error_reason(status: u16, body: &[u8]) -> String {
     let (trouble, errors) = classify(status, body);
-    let said = (!errors.is_empty()).then(|| describe(&errors));
+    reason_of(status, &trouble, &errors)
+}
+
+fn reason_of(status: u16, trouble: &Trouble, errors: &[SalesforceError]) -> String {
+    let said = (!errors.is_empty()).then(|| describe(errors));
     let advice = match trouble {
         Trouble::SessionExpired => Some(
             "The access token expired or was revoked; the connector refreshes it, and if that fails, connect the org again.",

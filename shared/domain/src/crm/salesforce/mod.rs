@@ -9,8 +9,8 @@
 //! once the address's secret segment matched; nothing here touches the network, the clock or
 //! storage.
 //!
-//! [`Salesforce`] implements the framework's [`Crm`] trait; registering it (a `ConnectorKind`
-//! variant and its place in `with_crm!`) and its runtime half are the next step.
+//! [`Salesforce`] implements the framework's [`Crm`] trait and is registered in `with_crm!`; its
+//! runtime half is `edge::crm::salesforce`.
 
 pub mod api;
 pub mod ids;
@@ -22,6 +22,7 @@ pub mod timeline;
 
 use crate::crm::budget::Budget;
 use crate::crm::oauth::OAuthApp;
+use crate::crm::retry::CallFailure;
 use crate::crm::spec::{ConnectorSecrets, ConnectorSettings, Crm};
 use crate::error::ApiError;
 pub use ids::{OrganizationId, SalesforceId};
@@ -58,6 +59,23 @@ impl Crm for Salesforce {
     fn error_reason(status: u16, body: &[u8]) -> String {
         api::error_reason(status, body)
     }
+
+    /// A spent allowance is a 403 to Salesforce and a 429 to the retry policy, which pauses the
+    /// connector; a wait the answer's headers asked for is kept.
+    fn call_failure(status: u16, body: &[u8], wait: Option<u32>) -> CallFailure {
+        match api::call_failure(status, body) {
+            CallFailure::Status {
+                status,
+                wait: ours,
+                reason,
+            } => CallFailure::Status {
+                status,
+                wait: wait.or(ours),
+                reason,
+            },
+            other => other,
+        }
+    }
 }
 
 impl ConnectorSettings for SalesforceSettings {
@@ -79,15 +97,15 @@ impl ConnectorSettings for SalesforceSettings {
 }
 
 impl From<SalesforceSecrets> for ConnectorSecrets {
-    /// A server app without a token yet carries no `Authorization`: its first call gets one with
-    /// [`SalesforceSecrets::token_form`].
+    /// A server app without a token yet carries no `Authorization`: its grant is due, so its first
+    /// call gets one with the client credentials grant.
     fn from(secrets: SalesforceSecrets) -> Self {
         let (stored, grant) = (secrets.to_json(), secrets.grant());
         let authorization = secrets
             .access_token()
             .map(|token| format!("Bearer {token}"))
             .unwrap_or_default();
-        Self::new(authorization, None, secrets.outbound_token, stored).with_grant(grant)
+        Self::new(authorization, None, secrets.outbound_token, stored).with_grant(Some(grant))
     }
 }
 
@@ -128,11 +146,14 @@ mod tests {
     }
 
     #[test]
-    fn a_server_app_has_no_grant_and_no_token_until_it_asks_for_one() {
+    fn a_server_app_has_no_token_until_its_first_call_asks_for_one() {
         let secrets = Salesforce::checked_secrets(&json!({ "client_id": "3MVG9", "client_secret": "s3" }))
             .unwrap_or_else(|error| panic!("{error:?}"));
         assert_eq!(secrets.authorization(), "");
-        assert!(secrets.grant().is_none());
+        assert!(
+            secrets.grant().is_some_and(|grant| grant.due(0)),
+            "its first call asks for a token"
+        );
         assert_eq!(secrets.names(), ["client_id", "client_secret"]);
     }
 

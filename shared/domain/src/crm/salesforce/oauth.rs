@@ -90,16 +90,6 @@ pub fn code_form(
         .finish()
 }
 
-/// The form a server-to-server app gets an access token with (it must be posted to the org's
-/// My Domain, not to a login host).
-pub fn client_credentials_form(client_id: &str, client_secret: &str) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "client_credentials")
-        .append_pair("client_id", client_id)
-        .append_pair("client_secret", client_secret)
-        .finish()
-}
-
 /// What the token endpoint answered. Salesforce says nothing of when the access token expires:
 /// it lasts as long as the org's session timeout from `issued_at`.
 #[derive(Clone, PartialEq, Deserialize)]

@@ -724,9 +724,9 @@ impl SalesforceSecrets {
         }
     }
 
-    /// What refreshes the access token of a person's authorisation; none for a
-    /// server-to-server app, which asks for a new one with [`SalesforceSecrets::token_form`].
-    pub fn grant(&self) -> Option<oauth::Grant> {
+    /// What gets the connector a new access token: a person's refresh token, or a server app's
+    /// own credentials (the client credentials grant), due at once while it has no token yet.
+    pub fn grant(&self) -> oauth::Grant {
         match &self.credentials {
             Credentials::Authorized {
                 refresh_token,
@@ -734,37 +734,26 @@ impl SalesforceSecrets {
                 client_secret,
                 access_token_expires_ms,
                 ..
-            } => Some(oauth::Grant {
-                client_id: client_id.clone(),
-                client_secret: client_secret.clone(),
-                refresh_token: refresh_token.clone(),
-                expires_at_ms: *access_token_expires_ms,
-            }),
-            Credentials::Server { .. } => None,
-        }
-    }
-
-    /// The form posted to the token endpoint for a new access token: the refresh token's, or the
-    /// client credentials'.
-    pub fn token_form(&self) -> String {
-        match &self.credentials {
-            Credentials::Server {
-                client_id,
-                client_secret,
-                ..
-            } => super::oauth::client_credentials_form(client_id, client_secret),
-            Credentials::Authorized {
-                refresh_token,
-                client_id,
-                client_secret,
-                ..
             } => oauth::Grant {
                 client_id: client_id.clone(),
                 client_secret: client_secret.clone(),
-                refresh_token: refresh_token.clone(),
-                expires_at_ms: None,
-            }
-            .refresh_form(),
+                refresh_token: Some(refresh_token.clone()),
+                expires_at_ms: *access_token_expires_ms,
+            },
+            Credentials::Server {
+                client_id,
+                client_secret,
+                access_token,
+                access_token_expires_ms,
+            } => oauth::Grant {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                refresh_token: None,
+                expires_at_ms: match access_token {
+                    None => Some(0),
+                    Some(_) => *access_token_expires_ms,
+                },
+            },
         }
     }
 }
@@ -1063,19 +1052,24 @@ mod tests {
         }))
         .unwrap_or_else(|error| panic!("{error}"));
         assert!(matches!(authorized.credentials, Credentials::Authorized { .. }));
+        assert!(authorized.grant().due(7_200_000 - 60_000));
         assert!(
             authorized
                 .grant()
-                .is_some_and(|grant| grant.due(7_200_000 - 60_000))
+                .refresh_form()
+                .starts_with("grant_type=refresh_token&")
         );
-        assert!(authorized.token_form().starts_with("grant_type=refresh_token&"));
         assert_eq!(secrets(authorized.to_json()), Ok(authorized));
 
         let server = secrets(json!({ "client_id": "3MVG9", "client_secret": "s3" }))
             .unwrap_or_else(|error| panic!("{error}"));
-        assert!(server.grant().is_none() && server.access_token().is_none());
+        assert!(server.access_token().is_none());
+        assert!(
+            server.grant().due(0),
+            "a server app without a token asks for one first"
+        );
         assert_eq!(
-            server.token_form(),
+            server.grant().refresh_form(),
             "grant_type=client_credentials&client_id=3MVG9&client_secret=s3"
         );
         assert_eq!(secrets(server.to_json()), Ok(server));

@@ -219,6 +219,48 @@ pub fn message_request(
     }
 }
 
+/// The completed Task a note becomes: on the customer's record `who`, and on the conversation's
+/// Case (`what`) when an escalation opened one.
+pub fn note_task(
+    body: &str,
+    who: &SalesforceId,
+    what: Option<&SalesforceId>,
+    at: Timestamp,
+) -> Map<String, Value> {
+    let first_line = body
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("(no text)");
+    let mut fields = Map::new();
+    fields.insert(
+        "Subject".to_owned(),
+        json!(cut_chars(&format!("Note: {first_line}"), MAX_SUBJECT_CHARS, "…")),
+    );
+    fields.insert(
+        "Description".to_owned(),
+        json!(cut_chars(body.trim(), MAX_DESCRIPTION_CHARS, "…")),
+    );
+    let date: String = at.to_rfc3339().chars().take(10).collect();
+    fields.insert("ActivityDate".to_owned(), json!(date));
+    fields.insert("Status".to_owned(), json!("Completed"));
+    fields.insert("WhoId".to_owned(), json!(who.as_str()));
+    if let Some(case) = what {
+        fields.insert("WhatId".to_owned(), json!(case.as_str()));
+    }
+    fields
+}
+
+/// A Case's new priority, as the org names it.
+pub fn case_priority(priority: Priority, settings: &SalesforceSettings) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert(
+        "Priority".to_owned(),
+        json!(settings.case_priority_value(priority)),
+    );
+    fields
+}
+
 /// Who a Case is about: a Contact it is tied to, or (a Case cannot point at a Lead) the
 /// customer's own name, email and phone.
 #[derive(Debug, Clone, Copy)]
@@ -315,6 +357,32 @@ mod tests {
 
     fn who() -> SalesforceId {
         SalesforceId::parse("0035g00000abcde").unwrap_or_else(|| panic!())
+    }
+
+    #[test]
+    fn a_note_is_a_completed_task_on_the_record_and_on_the_case_when_there_is_one() {
+        let case = SalesforceId::parse("5005g00000qwert").unwrap_or_else(|| panic!());
+        let at = Timestamp::parse_rfc3339("2026-11-26T12:00:00Z").unwrap_or_else(|| panic!());
+        let fields = note_task("\n  Called back\nno answer", &who(), Some(&case), at);
+        assert_eq!(
+            Value::Object(fields),
+            json!({
+                "Subject": "Note: Called back",
+                "Description": "Called back\nno answer",
+                "ActivityDate": "2026-11-26",
+                "Status": "Completed",
+                "WhoId": "0035g00000abcdeAAA",
+                "WhatId": "5005g00000qwertAAA",
+            })
+        );
+        let alone = note_task(&"x".repeat(40_000), &who(), None, at);
+        assert!(!alone.contains_key("WhatId"));
+        assert_eq!(
+            alone["Description"].as_str().map(|text| text.chars().count()),
+            Some(MAX_DESCRIPTION_CHARS)
+        );
+        let priority = case_priority(Priority::new(5).unwrap_or_else(|| panic!()), &settings(json!({})));
+        assert_eq!(Value::Object(priority), json!({ "Priority": "High" }));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod hubspot;
 pub mod kustomer;
+pub mod salesforce;
 
 use crate::app::App;
 use domain::crm::rollout::Rollout;
