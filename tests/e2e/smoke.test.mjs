@@ -17,6 +17,7 @@ import { d1 } from './store.mjs';
 import { connectedBusiness, krayinBusiness, settledLog } from './crm/connectors.mjs';
 import { contact, contactCreated } from './crm/chatwoot.mjs';
 import { startHubSpot } from './crm/hubspot.mjs';
+import { isAcknowledgement, startSalesforce } from './crm/salesforce.mjs';
 import { startCrm } from './links/crm-server.mjs';
 import { CUSTOM_EXAMPLE, asGuide, ownRecords } from './links/guide.mjs';
 import { SMALL, addLink, businessWithPages, search, waitForFetched } from './links/links.mjs';
@@ -212,6 +213,34 @@ describe('every function on the real runtime', () => {
     assert.equal(taken.body.events[0].outcome, 'ignored: not a ticket crm-edge made', taken.text);
     const forged = hubspot.webhook('another-secret', `${PUBLIC_URL}${path}`, events);
     const refused = await request('POST', path, { body: forged.body, headers: forged.headers });
+    assert.equal(refused.status, 401, refused.text);
+  });
+
+  test('crm-sync and receiver-salesforce: a WhatsApp message a completed Task on the Salesforce contact, and an Outbound Message acknowledged', async () => {
+    const token = unique('00D-session-');
+    const salesforce = partners.closeAfter(await startSalesforce({ tokens: { [token]: {} } }));
+    const outboundToken = randomBytes(24).toString('base64url');
+    const business = await newBusiness({ default_country: 'IE' });
+    const made = await admin('POST', `/admin/businesses/${business.id}/connectors`, {
+      kind: 'salesforce',
+      settings: { instance_url: salesforce.url },
+      secrets: { client_id: 'smoke-app', client_secret: 'smoke-secret', access_token: token, outbound_token: outboundToken },
+    });
+    assert.equal(made.status, 201, made.text);
+    const whatsapp = await whatsappAccount(business);
+    await receiveWhatsapp(whatsapp, { from: uniquePhone(), text: 'smoke for Salesforce' });
+    await waitFor(() => salesforce.records('Task').length === 1, 30_000, 'the message as a Task');
+    const [task] = salesforce.records('Task');
+    const [contact] = salesforce.records('Contact');
+    assert.equal(task.Subject, 'WhatsApp from the customer: smoke for Salesforce');
+    assert.equal(task.Status, 'Completed');
+    assert.equal(task.WhoId, contact.Id, 'on the contact');
+    const message = salesforce.outboundMessage({ object: 'Contact', ids: [contact.Id], fields: ['Email'] });
+    const path = `${made.body.webhook_path}/${outboundToken}`;
+    const taken = await request('POST', path, { body: message.body, headers: message.headers });
+    assert.equal(taken.status, 200, taken.text);
+    assert.ok(isAcknowledgement(taken.text), taken.text);
+    const refused = await request('POST', `${made.body.webhook_path}/${'x'.repeat(32)}`, { body: message.body, headers: message.headers });
     assert.equal(refused.status, 401, refused.text);
   });
 

@@ -5,7 +5,7 @@ use super::crud::{make, out};
 use super::{kind_of, name_of, object_or_empty};
 use domain::api::admin::{AuthorizationIn, AuthorizationOut, AuthorizedIn, ConnectorOut};
 use domain::crm::config;
-use domain::crm::oauth::{self, Pending};
+use domain::crm::oauth::{self, Pending, Pkce};
 use domain::crm::rollout::Rollout;
 use domain::error::ApiError;
 use domain::time::Timestamp;
@@ -62,6 +62,10 @@ pub async fn authorize(
     let now = runtime::now();
     let expires_ms = now.millis() + oauth::PENDING_MS;
     let redirect_uri = format!("{origin}{CONSOLE_PATH}");
+    let pkce = match app.pkce {
+        true => Some(Pkce::new(runtime::random::<32>()?)),
+        false => None,
+    };
     let pending = Pending {
         kind,
         name: Some(name),
@@ -72,11 +76,12 @@ pub async fn authorize(
         expires_ms,
         nonce: edge::crm::oauth::nonce()?,
         started_by: audit.actor().label(),
+        code_verifier: pkce.as_ref().map(|pkce| pkce.verifier().to_owned()),
     };
     let state = edge::crm::oauth::seal_state(env, &tenant.business_id, &pending).await?;
     edge::db::oauth_states::start(&env.db()?, &tenant, &pending.nonce, expires_ms).await?;
     Ok(Created(AuthorizationOut {
-        authorize_url: app.authorize(&pending.client_id, &redirect_uri, &state),
+        authorize_url: app.authorize(&pending.client_id, &redirect_uri, &state, pkce.as_ref()),
         redirect_uri,
         state,
         expires_at: Timestamp::from_millis(expires_ms),
@@ -117,7 +122,8 @@ pub async fn authorized(
     let app = config::oauth_app(kind, &pending.settings, allow_loopback)?.ok_or_else(oauth::not_ours)?;
     let tokens = edge::crm::oauth::trade_code(env, &app, &pending, code.trim()).await?;
     let secrets = pending.secrets(&tokens, runtime::now().millis());
-    let (settings, secrets) = config::checked(kind, &pending.settings, &secrets, allow_loopback)?;
+    let settings = config::authorized_settings(kind, &pending.settings, &tokens, allow_loopback)?;
+    let (settings, secrets) = config::checked(kind, &settings, &secrets, allow_loopback)?;
     let name = name_of(pending.name.as_deref(), kind)?;
     let fields = Fields {
         name: &name,

@@ -3,7 +3,7 @@
 //! in, and the request budget a new connector starts with.
 
 use crate::crm::budget::Budget;
-use crate::crm::oauth::OAuthApp;
+use crate::crm::oauth::{OAuthApp, Tokens};
 pub use crate::crm::spec::{ConnectorSecrets, merged};
 use crate::crm::spec::{ConnectorSettings, Crm};
 use crate::crm::work::ConnectorKind;
@@ -44,6 +44,17 @@ pub fn oauth_app(
     } else {
         Ok(None)
     })
+}
+
+/// The settings a connector of `kind` authorised with OAuth is made with, once its token endpoint
+/// answered `tokens` (`spec::Crm::authorized_settings`).
+pub fn authorized_settings(
+    kind: ConnectorKind,
+    settings: &Value,
+    tokens: &Tokens,
+    allow_loopback: bool,
+) -> Result<Value, ApiError> {
+    with_crm!(kind, C => C::authorized_settings(settings, tokens, allow_loopback))
 }
 
 /// The budget a new connector of `kind` gets until an administrator sets its own.

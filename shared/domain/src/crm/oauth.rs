@@ -10,8 +10,10 @@
 
 use crate::crm::work::ConnectorKind;
 use crate::error::ApiError;
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::Digest;
 use url::form_urlencoded;
 
 pub const CLIENT_ID: &str = "client_id";
@@ -39,18 +41,68 @@ pub struct OAuthApp {
     pub token_url: String,
     /// The scopes asked for, space-separated on the consent page's URL.
     pub scopes: &'static [&'static str],
+    /// Whether an authorisation proves itself with PKCE (RFC 7636): the consent page gets a
+    /// challenge, and the code is traded with its verifier.
+    pub pkce: bool,
 }
 
 impl OAuthApp {
-    /// The consent page's address for `client_id`, coming back to `redirect_uri` with `state`.
-    pub fn authorize(&self, client_id: &str, redirect_uri: &str, state: &str) -> String {
-        let query = form_urlencoded::Serializer::new(String::new())
+    /// The consent page's address for `client_id`, coming back to `redirect_uri` with `state`;
+    /// with `pkce`, RFC 6749's `response_type` and RFC 7636's S256 challenge too (a CRM without
+    /// PKCE, HubSpot, takes neither).
+    pub fn authorize(&self, client_id: &str, redirect_uri: &str, state: &str, pkce: Option<&Pkce>) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if pkce.is_some() {
+            query.append_pair("response_type", "code");
+        }
+        query
             .append_pair("client_id", client_id)
             .append_pair("scope", &self.scopes.join(" "))
             .append_pair("redirect_uri", redirect_uri)
-            .append_pair("state", state)
-            .finish();
-        format!("{}?{query}", self.authorize_url)
+            .append_pair("state", state);
+        if let Some(pkce) = pkce {
+            query
+                .append_pair("code_challenge", pkce.challenge())
+                .append_pair("code_challenge_method", "S256");
+        }
+        format!("{}?{}", self.authorize_url, query.finish())
+    }
+}
+
+/// A PKCE pair (RFC 7636): the verifier the code is traded with, and its S256 challenge, which
+/// the consent page's address carries.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pkce {
+    verifier: String,
+    challenge: String,
+}
+
+impl std::fmt::Debug for Pkce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pkce {{ challenge: {:?}, .. }}", self.challenge)
+    }
+}
+
+impl Pkce {
+    /// From 32 random bytes (the caller's randomness): the verifier is their base64url, 43
+    /// characters; the challenge the base64url of the verifier's SHA-256.
+    pub fn new(random: [u8; 32]) -> Self {
+        Self::from_verifier(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random))
+    }
+
+    /// The pair of a verifier kept while the person was on the consent page.
+    pub fn from_verifier(verifier: String) -> Self {
+        let digest = sha2::Sha256::digest(verifier.as_bytes());
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+        Self { verifier, challenge }
+    }
+
+    pub fn verifier(&self) -> &str {
+        &self.verifier
+    }
+
+    pub fn challenge(&self) -> &str {
+        &self.challenge
     }
 }
 
@@ -103,15 +155,25 @@ impl Grant {
     }
 }
 
-/// The form that trades an authorisation code for tokens (RFC 6749 §4.1.3).
-pub fn code_form(client_id: &str, client_secret: &str, redirect_uri: &str, code: &str) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "authorization_code")
+/// The form that trades an authorisation code for tokens (RFC 6749 §4.1.3), with the PKCE
+/// `verifier` when the authorisation was challenged (RFC 7636 §4.5).
+pub fn code_form(
+    client_id: &str,
+    client_secret: &str,
+    redirect_uri: &str,
+    code: &str,
+    verifier: Option<&str>,
+) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "authorization_code")
         .append_pair("client_id", client_id)
         .append_pair("client_secret", client_secret)
         .append_pair("redirect_uri", redirect_uri)
-        .append_pair("code", code)
-        .finish()
+        .append_pair("code", code);
+    if let Some(verifier) = verifier {
+        form.append_pair("code_verifier", verifier);
+    }
+    form.finish()
 }
 
 /// What the token endpoint answered (RFC 6749 §5.1).
@@ -124,6 +186,9 @@ pub struct Tokens {
     /// Seconds the access token lasts.
     #[serde(default)]
     pub expires_in: Option<i64>,
+    /// The rest of the answer, for the CRM to read (Salesforce's `instance_url` and identity URL).
+    #[serde(flatten)]
+    pub answered: serde_json::Map<String, Value>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -192,6 +257,10 @@ pub struct Pending {
     /// Who started it (`domain::audit::Actor::label`: the key or the console session): only
     /// they finish it, so a state sent to someone else does not connect their business.
     pub started_by: String,
+    /// The PKCE verifier of an app that takes PKCE: it travels sealed in the state, never in
+    /// the clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_verifier: Option<String>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -268,8 +337,14 @@ mod tests {
             authorize_url: "https://app.hubspot.com/oauth/authorize".to_owned(),
             token_url: "https://api.hubapi.com/oauth/2026-03/token".to_owned(),
             scopes: &["crm.objects.contacts.read", "tickets"],
+            pkce: false,
         };
-        let url = app.authorize("client-1", "https://edge.example.com/console", "v1:k1:a+b/c=");
+        let url = app.authorize(
+            "client-1",
+            "https://edge.example.com/console",
+            "v1:k1:a+b/c=",
+            None,
+        );
         let (page, query) = url.split_once('?').unwrap_or_else(|| panic!("{url}"));
         assert_eq!(page, "https://app.hubspot.com/oauth/authorize");
         assert_eq!(
@@ -282,6 +357,59 @@ mod tests {
             ]
             .map(|(key, value)| (key.to_owned(), value.to_owned()))
         );
+    }
+
+    #[test]
+    fn pkce_challenges_the_verifier_with_its_sha256_in_base64url() {
+        // RFC 7636's appendix B: these 32 bytes, this verifier, this challenge.
+        let random = [
+            116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212, 37, 77, 105,
+            214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
+        ];
+        let pkce = Pkce::new(random);
+        assert_eq!(pkce.verifier(), "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        assert_eq!(pkce.challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(Pkce::from_verifier(pkce.verifier().to_owned()), pkce);
+        assert!(
+            !format!("{pkce:?}").contains(pkce.verifier()),
+            "the verifier is never shown"
+        );
+    }
+
+    #[test]
+    fn a_pkce_apps_consent_page_carries_the_challenge_and_its_code_is_traded_with_the_verifier() {
+        let app = OAuthApp {
+            authorize_url: "https://acme.my.salesforce.com/services/oauth2/authorize".to_owned(),
+            token_url: "https://acme.my.salesforce.com/services/oauth2/token".to_owned(),
+            scopes: &["api", "id", "refresh_token"],
+            pkce: true,
+        };
+        let pkce = Pkce::from_verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".to_owned());
+        let url = app.authorize("3MVG9", "https://edge.example.com/console", "s&t", Some(&pkce));
+        let (page, query) = url.split_once('?').unwrap_or_else(|| panic!("{url}"));
+        assert_eq!(page, app.authorize_url);
+        assert_eq!(
+            pairs(query),
+            [
+                ("response_type", "code"),
+                ("client_id", "3MVG9"),
+                ("scope", "api id refresh_token"),
+                ("redirect_uri", "https://edge.example.com/console"),
+                ("state", "s&t"),
+                ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+                ("code_challenge_method", "S256"),
+            ]
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        );
+        let form = pairs(&code_form(
+            "3MVG9",
+            "s3",
+            "https://edge.example.com/console",
+            "aPrx&",
+            Some(pkce.verifier()),
+        ));
+        assert!(form.contains(&("code".to_owned(), "aPrx&".to_owned())));
+        assert!(form.contains(&("code_verifier".to_owned(), pkce.verifier().to_owned())));
     }
 
     #[test]
@@ -302,7 +430,7 @@ mod tests {
             "grant_type=client_credentials&client_id=c&client_secret=s%26%3D"
         );
         assert_eq!(
-            pairs(&code_form("c", "s", "https://x.example/console", "a&b")),
+            pairs(&code_form("c", "s", "https://x.example/console", "a&b", None)),
             [
                 ("grant_type", "authorization_code"),
                 ("client_id", "c"),
@@ -368,6 +496,7 @@ mod tests {
             expires_ms: 10_000,
             nonce: "n".to_owned(),
             started_by: "console:s1".to_owned(),
+            code_verifier: None,
         };
         assert_eq!(pending.finished_by("console:s1"), Ok(()));
         assert_eq!(
@@ -385,6 +514,16 @@ mod tests {
             Err(Some("state".to_owned()))
         );
         assert!(Pending::parse("{}", 0).is_err());
+        let challenged = Pending {
+            code_verifier: Some("v".repeat(43)),
+            ..pending.clone()
+        };
+        let text = serde_json::to_string(&challenged).unwrap_or_default();
+        assert_eq!(
+            Pending::parse(&text, 0).ok(),
+            Some(challenged),
+            "a PKCE verifier travels in the sealed state"
+        );
 
         let tokens = Tokens::parse(br#"{"access_token":"a","refresh_token":"r","expires_in":60}"#)
             .unwrap_or_else(|error| panic!("{error}"));

@@ -64,6 +64,18 @@ pub trait Crm {
         }
     }
 
+    /// The settings a connector authorised with OAuth is made with once the token endpoint
+    /// answered `tokens`: by default those the authorisation started with. A CRM whose answer
+    /// says where the account is (Salesforce's `instance_url` and org) adopts it here.
+    fn authorized_settings(
+        settings: &Value,
+        tokens: &Tokens,
+        allow_loopback: bool,
+    ) -> Result<Value, ApiError> {
+        let _ = (tokens, allow_loopback);
+        Ok(settings.clone())
+    }
+
     /// The stored settings with a PATCH's merged in (RFC 7396, unless the CRM says otherwise).
     fn patched_settings(stored: &Value, patch: &Value) -> Value {
         merged(stored, patch)

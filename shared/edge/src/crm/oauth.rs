@@ -120,6 +120,7 @@ pub async fn trade_code(
         &pending.client_secret,
         &pending.redirect_uri,
         code,
+        pending.code_verifier.as_deref(),
     );
     post_form(env, &app.token_url, &form, crm)
         .await

@@ -5,6 +5,10 @@
 //! Conventions, as Salesforce documents them:
 //! - `Authorization: Bearer <access token>`; a token that is unknown or revoked answers 401
 //!   `[{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]`.
+//! - The consent page (`/services/oauth2/authorize`, [`Salesforce::consent`]) needs
+//!   `response_type=code` and, the org's app requiring PKCE, an S256 `code_challenge`; its code
+//!   is traded once (`grant_type=authorization_code`) with the `code_verifier` whose SHA-256 is
+//!   the challenge (400 `invalid_grant` "invalid code verifier" otherwise).
 //! - `POST /services/oauth2/token` (form-encoded) takes `grant_type=refresh_token` (a revoked
 //!   refresh token answers 400 `{"error": "invalid_grant", "error_description": "expired
 //!   access/refresh token"}`) and `grant_type=client_credentials` (the app's key and secret; wrong
@@ -39,8 +43,10 @@
 
 use super::form_fields;
 use super::script::Script;
+use base64::Engine;
 use edge::runtime::native::{Outbound, Reply, Stack};
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -67,7 +73,15 @@ pub struct Record {
     pub deleted: bool,
 }
 
+/// A code the consent page gave, until it is traded (once).
+struct Code {
+    client_id: String,
+    redirect_uri: String,
+    challenge: String,
+}
+
 struct State {
+    codes: HashMap<String, Code>,
     /// Access tokens that work.
     tokens: Vec<String>,
     /// Refresh tokens that work, and the app that holds each.
@@ -98,6 +112,7 @@ impl Salesforce {
     pub fn install(stack: &Stack, access_token: &str) -> Self {
         let salesforce = Self {
             state: Rc::new(RefCell::new(State {
+                codes: HashMap::new(),
                 tokens: vec![access_token.to_owned()],
                 refresh_tokens: HashMap::new(),
                 apps: HashMap::new(),
@@ -132,6 +147,47 @@ impl Salesforce {
                 .refresh_tokens
                 .insert(refresh.to_owned(), client_id.to_owned());
         }
+    }
+
+    /// A person logs in on the consent page at `authorize_url` and allows the app: where the
+    /// page sends them back (`redirect_uri?code=…&state=…`). Refused, as Salesforce refuses it,
+    /// without `response_type=code`, a known app, a redirect URI, or an S256 PKCE challenge (the
+    /// org's app requires PKCE).
+    pub fn consent(&self, authorize_url: &str) -> Result<String, String> {
+        let url = url::Url::parse(authorize_url).map_err(|error| error.to_string())?;
+        if url.host_str() != Some(HOST) || url.path() != "/services/oauth2/authorize" {
+            return Err(format!("not this org's consent page: {authorize_url}"));
+        }
+        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let field = |name: &str| query.get(name).cloned().unwrap_or_default();
+        if field("response_type") != "code" {
+            return Err("error=unsupported_response_type".to_owned());
+        }
+        if !self.state.borrow().apps.contains_key(&field("client_id")) {
+            return Err("error=invalid_client_id".to_owned());
+        }
+        if field("redirect_uri").is_empty() {
+            return Err("error=redirect_uri_mismatch".to_owned());
+        }
+        if field("code_challenge").is_empty() || field("code_challenge_method") != "S256" {
+            return Err("error=invalid_request&error_description=missing required code challenge".to_owned());
+        }
+        let mut state = self.state.borrow_mut();
+        state.next += 1;
+        let code = format!("aPrx{}", state.next);
+        state.codes.insert(
+            code.clone(),
+            Code {
+                client_id: field("client_id"),
+                redirect_uri: field("redirect_uri"),
+                challenge: field("code_challenge"),
+            },
+        );
+        let back = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("code", &code)
+            .append_pair("state", &field("state"))
+            .finish();
+        Ok(format!("{}?{back}", field("redirect_uri")))
     }
 
     /// Every access and refresh token revoked (the user's OAuth connection removed).
@@ -292,7 +348,45 @@ impl Salesforce {
         let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
         let mut state = self.state.borrow_mut();
         let app_ok = state.apps.get(field("client_id")).map(String::as_str) == Some(field("client_secret"));
+        let refused = |error: &str, description: &str| {
+            Reply::json(400, &json!({ "error": error, "error_description": description }))
+        };
         let granted = match field("grant_type") {
+            "authorization_code" => {
+                let Some(code) = state.codes.remove(field("code")) else {
+                    return refused("invalid_grant", "invalid authorization code");
+                };
+                let challenged = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(Sha256::digest(field("code_verifier").as_bytes()));
+                if code.client_id != field("client_id") || code.redirect_uri != field("redirect_uri") {
+                    return refused("invalid_grant", "redirect_uri mismatch");
+                }
+                if challenged != code.challenge {
+                    return refused("invalid_grant", "invalid code verifier");
+                }
+                if !app_ok {
+                    return refused("invalid_client", "invalid client credentials");
+                }
+                state.next += 1;
+                let refresh = format!("5Aep861{}", state.next);
+                state.refresh_tokens.insert(refresh.clone(), code.client_id);
+                state.next += 1;
+                let token = format!("00D5g000004Xyz!AQ{}", state.next);
+                state.tokens.push(token.clone());
+                return Reply::json(
+                    200,
+                    &json!({
+                        "access_token": token,
+                        "refresh_token": refresh,
+                        "instance_url": format!("https://{HOST}"),
+                        "id": format!("https://login.salesforce.com/id/{ORG_ID}/{USER_ID}"),
+                        "token_type": "Bearer",
+                        "issued_at": call.at_ms.to_string(),
+                        "signature": "c2lnbmF0dXJl",
+                        "scope": "api id refresh_token",
+                    }),
+                );
+            }
             "refresh_token" => {
                 let holder = state.refresh_tokens.get(field("refresh_token"));
                 if holder.map(String::as_str) != Some(field("client_id")) || !app_ok {

@@ -621,3 +621,108 @@ fn a_contact_merged_in_salesforce_and_notified_keeps_our_customer_on_the_one_it_
         assert_eq!(text(&kept[0]["crm_id"]), master, "{kept:?}");
     });
 }
+
+/// The query parameter `name` of `url`.
+fn parameter(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap_or_else(|problem| panic!("{url}: {problem}"))
+        .query_pairs()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_else(|| panic!("{url} has no {name}"))
+}
+
+#[test]
+fn a_person_connects_the_org_with_oauth_and_pkce_and_the_connector_is_for_the_org_the_token_answer_names() {
+    test(|app| async move {
+        let business = app.business("Acme").await;
+        let salesforce = crate::partners::salesforce::Salesforce::install(&app.stack, "unused");
+        salesforce.add_app(CLIENT_ID, CLIENT_SECRET, None);
+        let start = || async {
+            app.api(
+                &business.key,
+                Method::Post,
+                "/api-connector-authorizations",
+                Some(json!({
+                    "kind": "salesforce", "name": "Sales", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                    "settings": { "instance_url": "https://acme.my.salesforce.com" },
+                })),
+            )
+            .await
+            .expect(201)
+            .json()
+        };
+        let complete = |state: String, code: String| {
+            let (app, key) = (&app, business.key.clone());
+            async move {
+                app.api(
+                    &key,
+                    Method::Post,
+                    "/api-connector-authorizations/complete",
+                    Some(json!({ "state": state, "code": code })),
+                )
+                .await
+            }
+        };
+        let first = start().await;
+        let page = text(&first["authorize_url"]).to_owned();
+        assert_eq!(parameter(&page, "code_challenge_method"), "S256");
+        let challenge = parameter(&page, "code_challenge");
+        assert_eq!(challenge.len(), 43, "a SHA-256 in base64url");
+        let second = start().await;
+        assert_ne!(
+            parameter(text(&second["authorize_url"]), "code_challenge"),
+            challenge,
+            "each authorisation its own verifier"
+        );
+        assert!(
+            !text(&first["state"]).contains(&challenge),
+            "the verifier travels sealed"
+        );
+
+        // A code traded with another authorisation's state (so its verifier) is refused by
+        // Salesforce, and connects nothing.
+        let back = salesforce
+            .consent(&page)
+            .unwrap_or_else(|shown| panic!("the consent page showed: {shown}"));
+        let code = parameter(&back, "code");
+        let crossed = complete(text(&second["state"]).to_owned(), code.clone()).await;
+        let refused = crossed.expect(422).json();
+        assert_eq!(refused["error"]["field"], "code", "{refused}");
+        assert!(
+            text(&refused["error"]["message"]).contains("invalid"),
+            "{refused}"
+        );
+
+        let again = salesforce
+            .consent(&page)
+            .unwrap_or_else(|shown| panic!("the consent page showed: {shown}"));
+        let connector = complete(parameter(&again, "state"), parameter(&again, "code"))
+            .await
+            .expect(201)
+            .json();
+        assert_eq!(connector["settings"]["organization_id"], ORG_ID, "{connector}");
+        assert_eq!(
+            connector["settings"]["instance_url"],
+            "https://acme.my.salesforce.com"
+        );
+        assert!(
+            connector["secrets_set"]
+                .as_array()
+                .is_some_and(|set| set.iter().any(|name| name == "refresh_token")),
+            "{connector}"
+        );
+        let id = text(&connector["id"]).to_owned();
+        let tested = app
+            .api(
+                &business.key,
+                Method::Post,
+                &format!("/api-connectors/{id}/test"),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(tested["ok"], true, "{tested}");
+    });
+}

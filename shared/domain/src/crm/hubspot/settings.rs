@@ -180,6 +180,7 @@ impl HubSpotSettings {
             } else {
                 &OAUTH_SCOPES
             },
+            pkce: false,
         }
     }
 

@@ -21,7 +21,7 @@ pub mod settings;
 pub mod timeline;
 
 use crate::crm::budget::Budget;
-use crate::crm::oauth::OAuthApp;
+use crate::crm::oauth::{OAuthApp, Tokens};
 use crate::crm::retry::CallFailure;
 use crate::crm::spec::{ConnectorSecrets, ConnectorSettings, Crm};
 use crate::error::ApiError;
@@ -58,6 +58,20 @@ impl Crm for Salesforce {
 
     fn error_reason(status: u16, body: &[u8]) -> String {
         api::error_reason(status, body)
+    }
+
+    /// Calls go to the `instance_url` the token endpoint answered, and the connector is for the
+    /// org its identity URL names (Outbound Messages from any other are refused).
+    fn authorized_settings(
+        settings: &Value,
+        tokens: &Tokens,
+        allow_loopback: bool,
+    ) -> Result<Value, ApiError> {
+        let answer = oauth::TokenResponse::of(tokens)
+            .map_err(|reason| ApiError::crm_failed(format!("Salesforce's token endpoint: {reason}")))?;
+        Ok(SalesforceSettings::parse(settings, allow_loopback)?
+            .adopted(&answer, allow_loopback)?
+            .to_json())
     }
 
     /// A spent allowance is a 403 to Salesforce and a 429 to the retry policy, which pauses the
@@ -205,6 +219,26 @@ mod tests {
             parsed.adopted(&elsewhere, false).is_err(),
             "an instance_url that is not Salesforce's"
         );
+    }
+
+    #[test]
+    fn a_connector_authorised_with_oauth_is_made_at_the_instance_and_for_the_org_the_token_answer_names() {
+        let tokens = Tokens::parse(
+            br#"{"access_token":"t","refresh_token":"r","instance_url":"https://acme--uat.sandbox.my.salesforce.com","id":"https://test.salesforce.com/id/00D5g000004Xyz1/0055g000001abcd","token_type":"Bearer"}"#,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let started = json!({ "instance_url": "https://acme.my.salesforce.com", "create_cases": false });
+        let made = Salesforce::authorized_settings(&started, &tokens, false)
+            .unwrap_or_else(|error| panic!("{error:?}"));
+        assert_eq!(
+            made["instance_url"],
+            "https://acme--uat.sandbox.my.salesforce.com"
+        );
+        assert_eq!(made["organization_id"], "00D5g000004Xyz1EAC");
+        assert_eq!(made["create_cases"], false, "what the business chose is kept");
+        let elsewhere = Tokens::parse(br#"{"access_token":"t","instance_url":"https://attacker.example","id":"https://login.salesforce.com/id/00D5g000004Xyz1/0055g000001abcd"}"#)
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert!(Salesforce::authorized_settings(&started, &elsewhere, false).is_err());
     }
 
     #[test]

@@ -1,94 +1,14 @@
-//! Salesforce's OAuth 2.0 token endpoint, at the org's own address: the consent page with a PKCE
-//! challenge (web server flow), the forms that trade a code, a refresh token or a server app's
-//! client credentials for an access token, the answer (which names the org and says nothing of
-//! when the token expires), and what a refusal means.
+//! Salesforce's OAuth 2.0 token endpoint, at the org's own address: its answer (which names the
+//! org and says nothing of when the token expires) and what a refusal means. The consent page
+//! with its PKCE challenge and the forms are the framework's (`crate::crm::oauth`).
 
 use super::ids::{OrganizationId, SalesforceId};
-use crate::crm::oauth::{self as framework, OAuthApp, Tokens};
+use crate::crm::oauth::{self as framework, Tokens};
 use crate::json::Malformed;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::fmt;
-use url::form_urlencoded;
-
-/// A PKCE pair (RFC 7636): the verifier the token request proves the authorisation with, and
-/// its S256 challenge, which the consent page's address carries.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Pkce {
-    verifier: String,
-    challenge: String,
-}
-
-impl fmt::Debug for Pkce {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Pkce {{ challenge: {:?}, .. }}", self.challenge)
-    }
-}
-
-impl Pkce {
-    /// From 32 random bytes (the caller's randomness): the verifier is their base64url, 43
-    /// characters; the challenge the base64url of the verifier's SHA-256.
-    pub fn new(random: [u8; 32]) -> Self {
-        let verifier = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
-        Self::from_verifier(verifier)
-    }
-
-    /// The pair of a verifier kept while the person was on the consent page.
-    pub fn from_verifier(verifier: String) -> Self {
-        let challenge =
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-        Self { verifier, challenge }
-    }
-
-    pub fn verifier(&self) -> &str {
-        &self.verifier
-    }
-
-    pub fn challenge(&self) -> &str {
-        &self.challenge
-    }
-}
-
-/// The consent page's address: `app`'s authorize endpoint for `client_id`, asking for its scopes,
-/// coming back to `redirect_uri` with `state`, bound to `pkce`'s challenge.
-pub fn authorize_url(
-    app: &OAuthApp,
-    client_id: &str,
-    redirect_uri: &str,
-    state: &str,
-    pkce: &Pkce,
-) -> String {
-    let query = form_urlencoded::Serializer::new(String::new())
-        .append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", redirect_uri)
-        .append_pair("scope", &app.scopes.join(" "))
-        .append_pair("state", state)
-        .append_pair("code_challenge", pkce.challenge())
-        .append_pair("code_challenge_method", "S256")
-        .finish();
-    format!("{}?{query}", app.authorize_url)
-}
-
-/// The form that trades an authorisation code for tokens, with the PKCE verifier.
-pub fn code_form(
-    client_id: &str,
-    client_secret: &str,
-    redirect_uri: &str,
-    code: &str,
-    pkce: &Pkce,
-) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "authorization_code")
-        .append_pair("code", code)
-        .append_pair("client_id", client_id)
-        .append_pair("client_secret", client_secret)
-        .append_pair("redirect_uri", redirect_uri)
-        .append_pair("code_verifier", pkce.verifier())
-        .finish()
-}
 
 /// What the token endpoint answered. Salesforce says nothing of when the access token expires:
 /// it lasts as long as the org's session timeout from `issued_at`.
@@ -205,7 +125,21 @@ impl TokenResponse {
             access_token: self.access_token.clone(),
             refresh_token: self.refresh_token.clone(),
             expires_in: Some((left_ms / 1000).max(1)),
+            answered: serde_json::Map::new(),
         }
+    }
+
+    /// The answer the framework read as `tokens`, as Salesforce's.
+    pub fn of(tokens: &Tokens) -> Result<Self, Malformed> {
+        let mut answer = tokens.answered.clone();
+        answer.insert(
+            "access_token".to_owned(),
+            Value::from(tokens.access_token.clone()),
+        );
+        if let Some(refresh) = &tokens.refresh_token {
+            answer.insert("refresh_token".to_owned(), Value::from(refresh.clone()));
+        }
+        Self::parse(Value::Object(answer).to_string().as_bytes())
     }
 }
 
@@ -260,65 +194,6 @@ pub fn token_refusal(status: u16, body: &[u8]) -> (TokenRefusal, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pkce_challenges_the_verifier_with_its_sha256_in_base64url() {
-        // RFC 7636's appendix B: these 32 bytes, this verifier, this challenge.
-        let random = [
-            116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212, 37, 77, 105,
-            214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
-        ];
-        let pkce = Pkce::new(random);
-        assert_eq!(pkce.verifier(), "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
-        assert_eq!(pkce.challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
-        assert_eq!(Pkce::from_verifier(pkce.verifier().to_owned()), pkce);
-        assert!(
-            !format!("{pkce:?}").contains(pkce.verifier()),
-            "the verifier is never shown"
-        );
-    }
-
-    fn pairs(form: &str) -> Vec<(String, String)> {
-        form_urlencoded::parse(form.as_bytes())
-            .map(|(key, value)| (key.into_owned(), value.into_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn the_consent_page_carries_the_challenge_and_the_code_is_traded_with_the_verifier() {
-        let app = OAuthApp {
-            authorize_url: "https://acme.my.salesforce.com/services/oauth2/authorize".to_owned(),
-            token_url: "https://acme.my.salesforce.com/services/oauth2/token".to_owned(),
-            scopes: &["api", "id", "refresh_token"],
-        };
-        let pkce = Pkce::from_verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".to_owned());
-        let url = authorize_url(&app, "3MVG9", "https://edge.example.com/console", "s&t", &pkce);
-        let (page, query) = url.split_once('?').unwrap_or_else(|| panic!("{url}"));
-        assert_eq!(page, app.authorize_url);
-        assert_eq!(
-            pairs(query),
-            [
-                ("response_type", "code"),
-                ("client_id", "3MVG9"),
-                ("redirect_uri", "https://edge.example.com/console"),
-                ("scope", "api id refresh_token"),
-                ("state", "s&t"),
-                ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
-                ("code_challenge_method", "S256"),
-            ]
-            .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        );
-        let form = pairs(&code_form(
-            "3MVG9",
-            "s3",
-            "https://edge.example.com/console",
-            "aPrx&",
-            &pkce,
-        ));
-        assert!(form.contains(&("grant_type".to_owned(), "authorization_code".to_owned())));
-        assert!(form.contains(&("code".to_owned(), "aPrx&".to_owned())));
-        assert!(form.contains(&("code_verifier".to_owned(), pkce.verifier().to_owned())));
-    }
 
     const TOKEN_ANSWER: &str = r#"{"access_token":"00Dx0000000BV7z!AR8AQAxo9UfVkh8AlV0Gomt9Czx9LjHnSSpwBMmbRcgKFmxOtvxjTrKW19ye6PE3Ds1eQz3z8jr3W7_VbWmEu4Q8TVGSTHxs","refresh_token":"5Aep861TSESvWeug_xvFHRBTTbf_YrTWgEyjBJrKwnZa7j","signature":"SSSbLO/gBhmmyNUvN18ODBDFYHzakxOMgqYtu+hDPsc=","scope":"api id refresh_token","instance_url":"https://acme.my.salesforce.com","id":"https://login.salesforce.com/id/00Dx0000000BV7z/005x00000012Q9P","token_type":"Bearer","issued_at":"1278448101416"}"#;
 

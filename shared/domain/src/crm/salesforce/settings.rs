@@ -394,14 +394,14 @@ impl SalesforceSettings {
     }
 
     /// The app a person authorises the connector with, at the org's own address (My Domain
-    /// login works for production orgs and sandboxes alike). The consent page's address with
-    /// PKCE is [`super::oauth::authorize_url`].
+    /// login works for production orgs and sandboxes alike), challenged with PKCE.
     pub fn oauth(&self) -> OAuthApp {
         let base = self.api_base();
         OAuthApp {
             authorize_url: format!("{base}{AUTHORIZE_PATH}"),
             token_url: format!("{base}{TOKEN_PATH}"),
             scopes: &OAUTH_SCOPES,
+            pkce: true,
         }
     }
 
