@@ -6,6 +6,7 @@ use crate::output::{self, Column, list};
 use clap::Subcommand;
 use domain::api::Caller;
 use domain::api::admin::{ADMIN, Admin};
+use domain::crm::work::ConnectorKind;
 use serde_json::{Map, Value, json};
 
 #[derive(Subcommand)]
@@ -19,7 +20,7 @@ pub enum Command {
     /// A business's channel accounts (the numbers, pages and mailboxes it receives on).
     #[command(subcommand)]
     ChannelAccounts(ChannelAccounts),
-    /// A business's CRM connectors (Kustomer, Krayin, HubSpot): connected, tested, their sync log.
+    /// A business's CRM connectors (Kustomer, Krayin, HubSpot, Salesforce): connected, tested, their sync log.
     #[command(subcommand)]
     Connectors(Connectors),
     /// A business's alerts, newest first (docs/alerts.md): what each says, open or resolved, and
@@ -219,7 +220,7 @@ pub enum Connectors {
     #[command(verbatim_doc_comment)]
     Add {
         business_id: String,
-        #[arg(long, value_parser = ["kustomer", "krayin", "hubspot"])]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(ConnectorKind::ALL.map(ConnectorKind::as_str)))]
         kind: String,
         #[arg(long)]
         name: Option<String>,

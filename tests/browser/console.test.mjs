@@ -19,6 +19,7 @@ import { PUBLIC_URL, admin, api, newBusiness, unique, waitFor } from '../e2e/sup
 import { kustomerOrg } from '../e2e/crm/connectors.mjs';
 import { DEFAULT_SCOPES, OAUTH, startHubSpot } from '../e2e/crm/hubspot.mjs';
 import { sanctumToken, startKrayin } from '../e2e/crm/krayin.mjs';
+import { startSalesforce } from '../e2e/crm/salesforce.mjs';
 import { CUSTOM_PATH, DEFAULT_CREDENTIALS, TEXT_PATH, startCrm } from '../e2e/links/crm-server.mjs';
 
 const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots');
@@ -40,6 +41,7 @@ let crm;
 /** Krayin's API token (a Sanctum token: `id|secret`). */
 let krayinToken;
 let hubspot;
+let salesforce;
 const HUBSPOT_TOKEN = 'pat-na1-console-test';
 
 /** A customer's webhook endpoint: answers 200 and keeps what it was sent. */
@@ -137,6 +139,7 @@ before(async () => {
   krayin = await startKrayin({ tokens: { [krayinToken]: { user: { id: 1, name: 'Krayin Admin' } } }, rateLimit: null });
   crm = await startCrm();
   hubspot = await startHubSpot({ tokens: { [HUBSPOT_TOKEN]: {} }, rateLimit: null });
+  salesforce = await startSalesforce();
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });
 
@@ -147,6 +150,7 @@ after(async () => {
   await krayin?.close();
   await crm?.close();
   await hubspot?.close();
+  await salesforce?.close();
 });
 
 describe('the business console', () => {
@@ -492,6 +496,55 @@ describe('the business console', () => {
       await page.goto(`${PUBLIC_URL}/console?error=${encodeURIComponent('Call +1 555 0100')}&state=x`);
       await page.getByRole('alert').getByText('HubSpot did not connect: its consent page answered an error.', { exact: false }).waitFor({ timeout: WAIT_MS });
       assert.equal(await page.getByText('Call +1 555 0100').count(), 0, 'nor an error code of its own');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('CRM integrations: Salesforce connects with OAuth and PKCE on its consent page, its test names the org, its settings are saved and it is given an Outbound Message address', async () => {
+    const { context, page, errors } = await signedIn(1280);
+    try {
+      salesforce.registerApp('console-sf-app', {
+        clientSecret: 'console-sf-secret', redirectUri: `${PUBLIC_URL}/console`, scopes: ['api', 'id', 'refresh_token'], name: 'crm-edge',
+      });
+      await show(page, 'connectors');
+      const form = page.getByRole('form', { name: 'Connect Salesforce with OAuth' });
+      await form.getByLabel('Name').fill('Salesforce');
+      await form.getByLabel('My Domain URL (required)').fill(salesforce.url);
+      await form.getByLabel('Consumer key (required)').fill('console-sf-app');
+      await form.getByLabel('Consumer secret (required)').fill('console-sf-secret');
+      await page.screenshot({ path: join(SCREENSHOTS, 'console-salesforce-connect-1280.png'), fullPage: true });
+      await form.getByRole('button', { name: 'Continue to Salesforce' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Allow Access?' }).waitFor({ timeout: WAIT_MS });
+      const consent = new URL(page.url());
+      assert.equal(consent.searchParams.get('code_challenge_method'), 'S256', 'PKCE');
+      await page.getByRole('button', { name: 'Allow' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Salesforce' }).waitFor({ timeout: WAIT_MS });
+      assert.equal(new URL(page.url()).search, '', 'the code and state are gone from the address');
+      await page.getByRole('button', { name: 'Test the connection' }).click();
+      await page.getByText(`The CRM answered as Salesforce org ${salesforce.orgId}.`).waitFor({ timeout: WAIT_MS });
+
+      const settings = page.getByRole('form', { name: 'Salesforce settings' });
+      await settings.getByLabel('External ID field').fill('Chat_Customer_Id__c');
+      await settings.getByLabel('Share of the daily API allowance (%)').fill('30');
+      await settings.getByLabel('A customer becomes').selectOption('lead');
+      await settings.getByRole('button', { name: 'Save settings' }).click();
+      await page.getByText('Saved').waitFor({ timeout: WAIT_MS });
+      const address = page.getByRole('form', { name: 'Outbound Message address' });
+      await address.getByRole('button', { name: 'New Outbound Message address' }).click();
+      const shown = page.getByText('Endpoint URL:');
+      await shown.waitFor({ timeout: WAIT_MS });
+      await page.screenshot({ path: join(SCREENSHOTS, 'console-salesforce-1280.png'), fullPage: true });
+      const stored = (await api(business.key, 'GET', '/api-connectors')).body.connectors.find((c) => c.kind === 'salesforce');
+      assert.equal(stored.settings.organization_id, salesforce.orgId);
+      assert.equal(stored.settings.external_id_field, 'Chat_Customer_Id__c');
+      assert.equal(stored.settings.api_share_percent, 30);
+      assert.equal(stored.settings.customer_object, 'lead');
+      assert.ok(stored.secrets_set.includes('refresh_token') && stored.secrets_set.includes('outbound_token'), stored.secrets_set.join());
+      const url = (await shown.locator('code').textContent()) ?? '';
+      assert.ok(url.startsWith(`${PUBLIC_URL}${stored.webhook_path}/`), url);
+      assert.deepEqual(await violations(page), [], 'a Salesforce connector\'s page');
+      assert.deepEqual(errors, []);
     } finally {
       await context.close();
     }

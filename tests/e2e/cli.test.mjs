@@ -458,7 +458,7 @@ describe('crm-edge admin connectors', () => {
       const log = await run(['admin', 'connectors', 'sync-log', added.id, '--status', 'failed'], env);
       assert.equal(log.code, 0, log.stderr);
       assert.equal(log.stdout, 'no entries\n');
-      const badKind = await run(['admin', 'connectors', 'add', id, '--kind', 'salesforce'], env);
+      const badKind = await run(['admin', 'connectors', 'add', id, '--kind', 'zoho'], env);
       assert.equal(badKind.code, 2, 'a kind the tool does not know is bad usage');
     } finally {
       await hubspot.close();

@@ -674,7 +674,7 @@ describe('the Salesforce fake’s OAuth', () => {
     return new URL(pressed.headers.get('location'));
   }
 
-  test('consent page, code, PKCE exchange, the documented token answer, the identity URL and the token at work', async () => {
+  test('consent page, code, PKCE exchange, the documented token answer, the identity URL, UserInfo and the token at work', async () => {
     const page = await fetch(`${sf.authorizeUrl}?${authorizeParams()}`);
     assert.equal(page.status, 200);
     const html = await page.text();
@@ -714,6 +714,10 @@ describe('the Salesforce fake’s OAuth', () => {
     assert.deepEqual([otherUser.status, await otherUser.text()], [404, 'Bad_Id']);
     const agent = await (await fetch(`${sf.url}/id/${sf.orgId}/${sf.userId('agent@acme.example')}`, { headers: { authorization: `Bearer ${tokens.body.access_token}` } })).json();
     assert.equal(agent.asserted_user, false, 'another user of the org');
+    const info = await (await fetch(`${sf.url}/services/oauth2/userinfo`, { headers: { authorization: `Bearer ${tokens.body.access_token}` } })).json();
+    assert.deepEqual([info.user_id, info.organization_id, info.preferred_username], [sf.defaultUserId, sf.orgId, 'integration@acme.example']);
+    const noInfo = await fetch(`${sf.url}/services/oauth2/userinfo`, { headers: { authorization: 'Bearer nope' } });
+    assert.deepEqual([noInfo.status, await noInfo.text()], [403, 'Bad_OAuth_Token']);
 
     const api = client(sf, tokens.body.access_token);
     assert.equal((await api('POST', '/sobjects/Contact', { LastName: 'Via OAuth' })).status, 201);

@@ -10,6 +10,7 @@
 //         `code_verifier` checked against the `code_challenge`), refresh_token, client_credentials
 //   POST  /services/oauth2/revoke             `token=` (also GET `?token=`); 200, or 400 invalid_token
 //   GET   /id/{orgId}/{userId}                the identity service (the token answer's `id`)
+//   GET   /services/oauth2/userinfo           OpenID Connect's UserInfo: the token's user and org
 //   GET   /services/data                      the versions (needs no token, counts against no limit)
 //   GET   /services/data/v66.0/limits         `DailyApiRequests: {Max, Remaining}` and a few more
 //   GET   /services/data/v66.0/sobjects       the objects the user may see
@@ -2028,7 +2029,20 @@ ${notifications}  </notifications>
         const result = revoke(tokenText);
         return answer(result.status, result.body);
       }
-      if (['authorize', 'token', 'revoke'].includes(endpoint)) return answer(405, [errorItem('METHOD_NOT_ALLOWED', `HTTP Method '${method}' not allowed.`)]);
+      if (endpoint === 'userinfo' && method === 'GET') {
+        // The OpenID Connect UserInfo endpoint: the token's user and org; a token that is not a
+        // live one answers as the identity URL does (403 Bad_OAuth_Token).
+        const bearer = /^(?:Bearer|OAuth)\s+(\S+)$/i.exec(String(req.headers.authorization ?? ''))?.[1];
+        const held = bearer ? accessTokens.get(bearer) : undefined;
+        if (!held || held.revoked || atMs >= held.expiresMs) return answerText(res, call, 403, 'Bad_OAuth_Token');
+        const user = users.get(held.userId);
+        return answer(200, {
+          sub: identityUrl(user.id), user_id: user.id, organization_id: orgId, preferred_username: user.username,
+          nickname: user.username.split('@')[0], name: `${user.firstName} ${user.lastName}`, email: user.email,
+          email_verified: true, given_name: user.firstName, family_name: user.lastName, zoneinfo: 'Europe/Dublin',
+        });
+      }
+      if (['authorize', 'token', 'revoke', 'userinfo'].includes(endpoint)) return answer(405, [errorItem('METHOD_NOT_ALLOWED', `HTTP Method '${method}' not allowed.`)]);
       return answer(404, [errorItem('NOT_FOUND', NOT_FOUND_MESSAGE)]);
     }
 

@@ -453,12 +453,14 @@ impl<'a> Live<'a> for Salesforce<'a> {
     /// lacks, and how much of the org's daily allowance is left (None when the user may not read
     /// the org's limits).
     async fn test_connection(&self) -> Result<ConnectionTest, ApiError> {
-        let identity = match self.identity().await {
-            Ok(identity) => identity,
-            Err(refusal) => return refused_test("Salesforce", refusal),
-        };
+        // The REST API first: an expired token is refused there with a 401, which refreshes it
+        // (the identity service answers 403 to an expired token).
         let objects = match self.read(&api::objects(), api::parse_objects).await {
             Ok(objects) => objects,
+            Err(refusal) => return refused_test("Salesforce", refusal),
+        };
+        let identity = match self.identity().await {
+            Ok(identity) => identity,
             Err(refusal) => return refused_test("Salesforce", refusal),
         };
         let limits = match self.read(&api::limits(), api::parse_limits).await {

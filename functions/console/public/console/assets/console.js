@@ -400,7 +400,7 @@
         h('section', { class: 'card', 'aria-labelledby': 'ov-crm' },
           h('h2', { id: 'ov-crm' }, 'CRM integrations'),
           connectorsOut.connectors.length === 0
-            ? h('p', {}, 'No CRM connected yet. ', h('a', { href: '#/connectors' }, 'Connect Kustomer, Krayin or HubSpot'))
+            ? h('p', {}, 'No CRM connected yet. ', h('a', { href: '#/connectors' }, 'Connect Kustomer, Krayin, HubSpot or Salesforce'))
             : h('ul', {}, connectorsOut.connectors.map((c) => h('li', {}, h('a', { href: `#/connectors/${c.id}` }, c.name), ' ', health(c)))),
         ),
         h('section', { class: 'card', 'aria-labelledby': 'ov-hooks' },
@@ -970,8 +970,36 @@
         kind: 'hubspot', name: value(el, 'name'), client_id: value(el, 'client_id'), client_secret: value(el, 'client_secret'),
         settings: clean({ api_url: value(el, 'settings.api_url'), sync_companies: value(el, 'settings.sync_companies') }),
       });
+      authorizing('HubSpot');
       location.assign(started.authorize_url);
     }, { label: 'Connect HubSpot with OAuth' });
+    const salesforceOAuth = form([
+      field('Name', 'name', { value: 'Salesforce' }),
+      field('My Domain URL', 'settings.instance_url', { type: 'url', required: true, placeholder: 'https://acme.my.salesforce.com', hint: 'Your org\'s address (Setup → My Domain); a sandbox\'s ends .sandbox.my.salesforce.com.' }),
+      field('Consumer key', 'client_id', { required: true, hint: 'Of your org\'s external client app (Setup → External Client App Manager → the app → Settings → OAuth Settings), with the scopes api, id and refresh_token, PKCE required, and this console\'s address below as its callback URL.' }),
+      field('Consumer secret', 'client_secret', { type: 'password', required: true, autocomplete: 'new-password', hint: 'It refreshes the connection\'s token.' }),
+      h('p', { class: 'hint' }, 'Callback URL to add to the app: ', h('code', {}, back)),
+      field('A customer becomes', 'settings.customer_object', { type: 'select', value: 'contact', choices: [['contact', 'a Contact'], ['lead', 'a Lead']] }),
+    ], 'Continue to Salesforce', async (el) => {
+      const started = await api('POST', '/api-connector-authorizations', {
+        kind: 'salesforce', name: value(el, 'name'), client_id: value(el, 'client_id'), client_secret: value(el, 'client_secret'),
+        settings: clean({ instance_url: value(el, 'settings.instance_url'), customer_object: value(el, 'settings.customer_object') }),
+      });
+      authorizing('Salesforce');
+      location.assign(started.authorize_url);
+    }, { label: 'Connect Salesforce with OAuth' });
+    const salesforceServer = form([
+      field('Name', 'name', { value: 'Salesforce' }),
+      field('My Domain URL', 'settings.instance_url', { type: 'url', required: true, placeholder: 'https://acme.my.salesforce.com' }),
+      field('Consumer key', 'secrets.client_id', { required: true, hint: 'Of an external client app with the client credentials flow on and a run-as integration user.' }),
+      field('Consumer secret', 'secrets.client_secret', { type: 'password', required: true, autocomplete: 'new-password' }),
+    ], 'Connect Salesforce', async (el) => {
+      const made = await api('POST', '/api-connectors', {
+        kind: 'salesforce', name: value(el, 'name'), settings: { instance_url: value(el, 'settings.instance_url') },
+        secrets: { client_id: value(el, 'secrets.client_id'), client_secret: value(el, 'secrets.client_secret') },
+      });
+      go(`#/connectors/${made.id}`);
+    }, { label: 'Connect a Salesforce server app' });
     const notice = authorization;
     authorization = null;
     return [
@@ -987,6 +1015,11 @@
         h('p', { class: 'hint' }, 'Contacts are found by email (or phone) or made; WhatsApp and SMS land on the contact\'s timeline as communications, email as emails, Messenger and Instagram as notes; escalations open tickets.'), hubspot,
         h('h3', {}, 'Or with OAuth'),
         h('p', { class: 'hint' }, 'You approve the connection on HubSpot\'s own page and come back here; its token is refreshed before it expires.'), hubspotOAuth),
+      h('section', { class: 'card', 'aria-labelledby': 'sf-new' }, h('h2', { id: 'sf-new' }, 'Connect Salesforce'),
+        h('p', { class: 'hint' }, 'Customers are found by email (or by an External ID field you name) or made, as Contacts or Leads; every message becomes a completed Task on them, escalations open Cases. The connector pauses before your org\'s daily API allowance is spent.'),
+        salesforceOAuth,
+        h('h3', {}, 'Or a server-to-server app'),
+        h('p', { class: 'hint' }, 'The app gets its own tokens with the client credentials flow, as its integration user.'), salesforceServer),
     ];
   }
 
@@ -1015,7 +1048,10 @@
     };
     logFilter.querySelector('select').addEventListener('change', () => loadLog().catch((e) => toast(e.message)));
     await loadLog();
-    const settingsForm = c.kind === 'krayin' ? await krayinSettings(c) : c.kind === 'hubspot' ? hubspotSettings(c) : await kustomerSettings(c);
+    const settingsForm = c.kind === 'krayin' ? await krayinSettings(c)
+      : c.kind === 'hubspot' ? hubspotSettings(c)
+        : c.kind === 'salesforce' ? salesforceSettings(c)
+          : await kustomerSettings(c);
     const budget = c.rate_limit;
     const rolloutForm = form([
       field('Share of customers (%)', 'rollout_percent', {
@@ -1064,7 +1100,9 @@
         deleteConnector(c)),
       kpis(status),
       tested,
-      h('p', {}, 'Point the CRM\'s webhook at ', h('code', {}, location.origin + c.webhook_path), ' ', copyButton(location.origin + c.webhook_path, 'URL')),
+      // Salesforce's address ends with a secret segment: its settings make one and show it once.
+      c.kind === 'salesforce' ? null
+        : h('p', {}, 'Point the CRM\'s webhook at ', h('code', {}, location.origin + c.webhook_path), ' ', copyButton(location.origin + c.webhook_path, 'URL')),
       h('section', { class: 'card', 'aria-labelledby': 'c-rollout' }, h('h2', { id: 'c-rollout' }, 'Rollout'), rolloutForm),
       settingsForm,
       c.kind === 'kustomer' ? tryKustomer(c) : null,
@@ -1265,10 +1303,60 @@
     return h('section', { class: 'card', 'aria-labelledby': 'csettings' }, h('h2', { id: 'csettings' }, 'Settings'), el);
   }
 
+  /** Every setting of a Salesforce connector: what a customer becomes and how they are found, what a message and an escalation become, and how much of the org's daily allowance it may use. */
+  function salesforceSettings(c) {
+    const settings = c.settings || {};
+    const el = form([
+      h('p', { class: 'hint' }, `Org ${settings.organization_id || '(known after the connection test)'} at ${settings.instance_url}.`),
+      h('fieldset', {}, h('legend', {}, 'Features'), h('div', { class: 'checks' },
+        checkbox('Messages as completed Tasks', 'settings.sync_messages', settings.sync_messages ?? true),
+        checkbox('Cases for escalations', 'settings.create_cases', settings.create_cases ?? true))),
+      field('A customer becomes', 'settings.customer_object', { type: 'select', value: settings.customer_object ?? 'contact', choices: [['contact', 'a Contact'], ['lead', 'a Lead']] }),
+      field('External ID field', 'settings.external_id_field', { value: settings.external_id_field, placeholder: 'Chat_Customer_Id__c', hint: 'A custom text field marked External ID and Unique: it gets our customer id and records are upserted by it, so a customer is never made twice (empty: found by email).' }),
+      field('Lead company', 'settings.lead_company', { value: settings.lead_company ?? '[not provided]', hint: 'Salesforce requires a Company on a Lead.' }),
+      field('Task channel field', 'settings.task_channel_field', { value: settings.task_channel_field, placeholder: 'Chat_Channel__c', hint: 'A custom Task field that gets the channel (whatsapp, email, …).' }),
+      field('Task message id field', 'settings.task_message_id_field', { value: settings.task_message_id_field, placeholder: 'Chat_Message_Id__c', hint: 'A Task External ID field: a message sent twice is then one Task.' }),
+      field('Case status', 'settings.case_status', { value: settings.case_status ?? 'New' }),
+      field('Case priority', 'settings.case_priority', { type: 'number', min: 1, max: 5, value: settings.case_priority ?? 4, hint: 'For an escalation that asks for none, 1 to 5 (5 is highest).' }),
+      field('Share of the daily API allowance (%)', 'settings.api_share_percent', { type: 'number', min: 1, max: 100, value: settings.api_share_percent ?? 50, hint: 'The connector pauses once the org has used this share of its calls over the last 24 hours, so your other integrations and people keep the rest.' }),
+    ], 'Save settings', async (f) => {
+      const patch = {
+        customer_object: value(f, 'settings.customer_object'),
+        external_id_field: value(f, 'settings.external_id_field') ?? null,
+        lead_company: value(f, 'settings.lead_company') ?? null,
+        task_channel_field: value(f, 'settings.task_channel_field') ?? null,
+        task_message_id_field: value(f, 'settings.task_message_id_field') ?? null,
+        case_status: value(f, 'settings.case_status') ?? null,
+        case_priority: number(f, 'settings.case_priority') ?? null,
+        api_share_percent: number(f, 'settings.api_share_percent') ?? null,
+      };
+      for (const name of ['sync_messages', 'create_cases']) patch[name] = value(f, `settings.${name}`);
+      await api('PATCH', `/api-connectors/${c.id}`, { settings: patch });
+      toast('Saved');
+      route();
+    }, { label: 'Salesforce settings' });
+    return h('section', { class: 'card', 'aria-labelledby': 'csettings' }, h('h2', { id: 'csettings' }, 'Settings'), el, outboundAddress(c));
+  }
+
+  /** A new address for the org's Outbound Messages: its last segment is a secret made here, shown once. */
+  function outboundAddress(c) {
+    const shown = h('p', { 'aria-live': 'polite' });
+    const el = form([
+      h('p', { class: 'hint' }, 'Point the Outbound Messages of your Contact and Case workflow rules or flows at this address (leave Send Session ID off). Salesforce signs nothing, so the address is the secret: it is shown once; a new one replaces it.'),
+    ], 'New Outbound Message address', async () => {
+      const bytes = crypto.getRandomValues(new Uint8Array(32));
+      const token = btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+      await api('PATCH', `/api-connectors/${c.id}`, { secrets: { outbound_token: token } });
+      fill(shown, 'Endpoint URL: ', h('code', {}, `${location.origin}${c.webhook_path}/${token}`));
+    }, { label: 'Outbound Message address' });
+    return h('div', {}, h('h3', {}, 'Outbound Messages'), el, shown);
+  }
+
   /** The connector's secrets by kind: the CRM credential first. */
   const CONNECTOR_SECRETS = {
     kustomer: [['api_key', 'API key', 'A new Kustomer API key (org.user and org.permission roles).'], ['webhook_secret', 'Webhook secret', 'The token of the Kustomer webhook pointed here.']],
     hubspot: [['access_token', 'Access token', 'A new HubSpot private app token (after rotating it in HubSpot).'], ['client_secret', 'App client secret', 'The client secret of the app whose webhooks are pointed here.']],
+    salesforce: [['client_secret', 'Consumer secret', 'The external client app\'s new consumer secret (after rotating it in Salesforce).']],
     krayin: [['api_token', 'API token', 'A new Krayin API token.'], ['webhook_secret', 'Chatwoot webhook secret', 'The secret of the Chatwoot webhook pointed here.'], ['webhook_token', 'Chatwoot webhook token', 'For a Chatwoot that signs nothing: the URL\'s last segment, at least 32 characters.']],
   };
 
@@ -1802,6 +1890,10 @@
   /** Why the last OAuth authorisation did not connect, shown once on the CRM integrations page. */
   let authorization = null;
 
+  /** Which CRM's consent page the browser went to (this tab only), to name it when it comes back. */
+  const AUTHORIZING = 'crm-edge-authorizing';
+  const authorizing = (crm) => sessionStorage.setItem(AUTHORIZING, crm);
+
   /** Finishes an OAuth authorisation the CRM's consent page sent the browser back with (`?code=&state=`,
    * or `?error=` when the person declined): the connector's page, or why not on the integrations'. */
   async function authorizationReturned() {
@@ -1809,11 +1901,13 @@
     const state = back.get('state');
     if (!state || !(back.has('code') || back.has('error'))) return;
     history.replaceState(null, '', `${location.pathname}#/connectors`);
+    const crm = sessionStorage.getItem(AUTHORIZING) === 'Salesforce' ? 'Salesforce' : 'HubSpot';
+    sessionStorage.removeItem(AUTHORIZING);
     if (back.has('error')) {
       // Fixed words only: anyone can send a link with an `error_description` of their choosing.
       authorization = back.get('error') === 'access_denied'
-        ? 'HubSpot did not connect: the authorisation was declined on HubSpot\'s page.'
-        : 'HubSpot did not connect: its consent page answered an error. Start again with Connect with HubSpot.';
+        ? `${crm} did not connect: the authorisation was declined on ${crm}'s page.`
+        : `${crm} did not connect: its consent page answered an error. Start again with Connect ${crm}.`;
       return;
     }
     try {

@@ -1,18 +1,19 @@
-// Benchmark: the HubSpot connector through the running stack, measured at the local HubSpot
-// (tests/e2e/crm/hubspot.mjs), beside the Kustomer and Krayin connectors measured the same way in
-// the same run (Krayin's messages as activities, its Sync Messages on).
-//   latency   BENCH_HUBSPOT_MESSAGES inbound WhatsApp messages (default 60), one every 250 ms, from
-//             6 customers whose contact (or Kustomer customer and conversation, or Krayin person
-//             and lead) is made already:
+// Benchmark: the four CRM connectors through the running stack in one run, each measured at its
+// local CRM (tests/e2e/crm/): HubSpot, Kustomer, Krayin (its messages as activities, its Sync
+// Messages on) and Salesforce (each message a completed Task).
+//   latency   BENCH_CONNECTOR_MESSAGES inbound WhatsApp messages (default 60), one every 250 ms,
+//             from 6 customers whose contact (or Kustomer customer and conversation, or Krayin
+//             person and lead, or Salesforce Contact) is made already:
 //             inbound POST sent → the record on the timeline, p50/p99.
-//   calls     HubSpot's (and Kustomer's, and Krayin's) calls made for those messages, per message.
+//   calls     each CRM's calls made for those messages, per message.
 import { createHmac, randomBytes } from 'node:crypto';
 import { startHubSpot } from '../tests/e2e/crm/hubspot.mjs';
 import { sanctumToken, startKrayin } from '../tests/e2e/crm/krayin.mjs';
+import { startSalesforce } from '../tests/e2e/crm/salesforce.mjs';
 import { whatsappNotification } from '../tests/e2e/providers/meta.mjs';
 import { admin, call, kustomerBusiness, percentile, sleep } from './lib.mjs';
 
-const MESSAGES = Number(process.env.BENCH_HUBSPOT_MESSAGES ?? 60);
+const MESSAGES = Number(process.env.BENCH_CONNECTOR_MESSAGES ?? 60);
 
 async function waitUntil(check, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;
@@ -48,6 +49,20 @@ async function krayinBusiness() {
     rate_limit: { per_minute: null, per_second: null, per_day: null },
   });
   return { krayin, business };
+}
+
+async function salesforceBusiness() {
+  const token = `00D-bench-${randomBytes(12).toString('hex')}`;
+  const salesforce = await startSalesforce({ tokens: { [token]: {} }, dailyApiRequests: 10_000_000 });
+  const business = await admin('POST', '/admin/businesses', { name: `bench-salesforce-${Date.now()}`, default_country: 'IE' });
+  await admin('PATCH', `/admin/businesses/${business.id}`, { rate_limit: { per_minute: 100000, burst: 10000 } });
+  await admin('POST', `/admin/businesses/${business.id}/connectors`, {
+    kind: 'salesforce',
+    settings: { instance_url: salesforce.url },
+    secrets: { client_id: 'bench-app', client_secret: 'bench-secret', access_token: token },
+    rate_limit: { per_minute: null, per_second: null, per_day: null },
+  });
+  return { salesforce, business };
 }
 
 /** Inbound WhatsApp messages to a new number of `business`; `sent(text)` posts one signed. */
@@ -126,8 +141,18 @@ const kr = await (async () => {
   await krayin.close();
   return result;
 })();
-for (const [name, r] of [['hubspot', h], ['kustomer', k], ['krayin', kr]]) {
+const sf = await (async () => {
+  const { salesforce, business: sfBusiness } = await salesforceBusiness();
+  const result = await measure(
+    sfBusiness,
+    () => salesforce.records('Task').map((task) => String(task.Subject ?? '').replace(/^WhatsApp from the customer: /, '')),
+    () => salesforce.requests.filter((r) => r.path.startsWith('/services/data/')).length,
+  );
+  await salesforce.close();
+  return result;
+})();
+for (const [name, r] of [['hubspot', h], ['kustomer', k], ['krayin', kr], ['salesforce', sf]]) {
   console.log(`${name} inbound message -> timeline: ${MESSAGES} messages, p50 ${r.p50.toFixed(0)} ms, p99 ${r.p99.toFixed(0)} ms; ${r.perMessage.toFixed(2)} calls per message; on the timeline twice: ${r.twice}`);
 }
-console.log(`hubspot / kustomer p50: ${(h.p50 / k.p50).toFixed(2)}x; hubspot / krayin p50: ${(h.p50 / kr.p50).toFixed(2)}x`);
-if (h.twice !== 0 || k.twice !== 0 || kr.twice !== 0) process.exitCode = 1;
+console.log(`against kustomer p50: hubspot ${(h.p50 / k.p50).toFixed(2)}x, krayin ${(kr.p50 / k.p50).toFixed(2)}x, salesforce ${(sf.p50 / k.p50).toFixed(2)}x`);
+if ([h, k, kr, sf].some((r) => r.twice !== 0)) process.exitCode = 1;
