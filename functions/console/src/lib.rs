@@ -13,6 +13,7 @@ use domain::api::Miss;
 use domain::api::console::{CONSOLE, Console};
 use domain::error::ApiError;
 use edge::platform::call;
+use edge::runtime::Internal;
 use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);
@@ -25,8 +26,8 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         bindings,
         missed,
         async |operation, call| match operation {
-            Console::GetConsolePage => Ok(pages::console()?),
-            Console::GetApiReference => Ok(pages::reference()?),
+            Console::GetConsolePage => pages::console().internal("making an answer"),
+            Console::GetApiReference => pages::reference().internal("making an answer"),
             Console::GetConsoleSignIn => call.run(session::sign_in_page).await,
             Console::OpenConsoleLink => call.run(session::open).await,
             Console::GetConsoleSession => call.run(session::current).await,
@@ -44,7 +45,7 @@ fn missed(miss: Miss, path: &str) -> Result<Response, ApiError> {
         {
             Err(ApiError::method_not_allowed(allow))
         }
-        Miss::NotAllowed(allow) => Ok(pages::not_allowed(&allow)?),
-        Miss::NotFound => Ok(pages::not_found()?),
+        Miss::NotAllowed(allow) => pages::not_allowed(&allow).internal("making an answer"),
+        Miss::NotFound => pages::not_found().internal("making an answer"),
     }
 }

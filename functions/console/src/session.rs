@@ -12,6 +12,7 @@ use edge::db::console_sessions;
 use edge::platform::audit::Audit;
 use edge::platform::call::{Body, Call, FromCall, Json};
 use edge::platform::console::Session;
+use edge::runtime::Internal;
 use edge::runtime::Response;
 use edge::{Env, platform::http, runtime};
 use serde_json::json;
@@ -20,11 +21,11 @@ use serde_json::json;
 pub async fn sign_in_page(env: Env, query: Query) -> Result<Response, ApiError> {
     let token = query.get("token").unwrap_or_default();
     let Some(link) = console::parse_link(token) else {
-        return Ok(pages::link_refused()?);
+        return pages::link_refused().internal("making an answer");
     };
     match console_sessions::openable(&env.db()?, &link, runtime::now()).await? {
-        Some(business_name) => Ok(pages::sign_in(&business_name, token.trim())?),
-        None => Ok(pages::link_refused()?),
+        Some(business_name) => pages::sign_in(&business_name, token.trim()).internal("making an answer"),
+        None => pages::link_refused().internal("making an answer"),
     }
 }
 
@@ -39,7 +40,7 @@ impl FromCall for FormFrom {
     async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
         let req = call.request()?;
         Ok(FormFrom {
-            origin: req.headers().get("origin")?,
+            origin: req.headers().get("origin").internal("reading a header")?,
             ours: http::origin(req, call.env())?,
             client_ip: http::client_ip(req),
         })
@@ -57,14 +58,14 @@ pub async fn open(env: Env, from: FormFrom, Body(body): Body) -> Result<Response
     }
     let form = Query::parse(Some(&String::from_utf8_lossy(&body)));
     let Some(link) = form.get("token").and_then(console::parse_link) else {
-        return Ok(pages::link_refused()?);
+        return pages::link_refused().internal("making an answer");
     };
     let session = console::issue_session(runtime::random()?);
     let now = runtime::now();
     let expires_at = now.plus_seconds(console::SESSION_LIFETIME_SECONDS);
     let db = env.db()?;
     let Some(opened) = console_sessions::open(&db, &link, &session.hash, now, expires_at).await? else {
-        return Ok(pages::link_refused()?);
+        return pages::link_refused().internal("making an answer");
     };
     Audit::new(Actor::Console(opened.id.clone()), from.client_ip)
         .record(
@@ -76,13 +77,20 @@ pub async fn open(env: Env, from: FormFrom, Body(body): Body) -> Result<Response
         )
         .await;
     let headers = edge::runtime::Headers::new();
-    headers.set("location", "/console")?;
-    headers.set("cache-control", "no-store")?;
-    headers.set(
-        "set-cookie",
-        &console::session_cookie(&session.plaintext, console::SESSION_LIFETIME_SECONDS),
-    )?;
-    Ok(Response::empty()?.with_status(303).with_headers(headers))
+    headers.set("location", "/console").internal("setting a header")?;
+    headers
+        .set("cache-control", "no-store")
+        .internal("setting a header")?;
+    headers
+        .set(
+            "set-cookie",
+            &console::session_cookie(&session.plaintext, console::SESSION_LIFETIME_SECONDS),
+        )
+        .internal("setting a header")?;
+    Ok(Response::empty()
+        .internal("making an answer")?
+        .with_status(303)
+        .with_headers(headers))
 }
 
 pub async fn current(session: Session) -> Result<Json<ConsoleSessionOut>, ApiError> {
@@ -113,6 +121,11 @@ pub async fn sign_out(env: Env, audit: Audit, session: Session) -> Result<Respon
         )
         .await;
     let headers = edge::runtime::Headers::new();
-    headers.set("set-cookie", &console::cleared_cookie())?;
-    Ok(Response::empty()?.with_status(204).with_headers(headers))
+    headers
+        .set("set-cookie", &console::cleared_cookie())
+        .internal("setting a header")?;
+    Ok(Response::empty()
+        .internal("making an answer")?
+        .with_status(204)
+        .with_headers(headers))
 }

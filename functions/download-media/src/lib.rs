@@ -9,6 +9,7 @@ use domain::media;
 use edge::Env;
 use edge::messaging::media_store::ATTACHMENTS;
 use edge::platform::call;
+use edge::runtime::Internal;
 use edge::runtime::{Bindings, Headers, Request, Response};
 use edge::{db, platform::auth, platform::http, runtime};
 
@@ -72,19 +73,35 @@ async fn download(req: Request, env: Env) -> Result<Response, ApiError> {
     };
     let stored = stored.ok_or_else(not_found)?;
     let object = env
-        .bucket_read(ATTACHMENTS)?
+        .bucket_read(ATTACHMENTS)
+        .internal("R2")?
         .get(&stored.storage_key)
         .execute()
-        .await?
+        .await
+        .internal("R2")?
         .ok_or_else(not_found)?;
-    let body = object.body().ok_or_else(not_found)?.response_body()?;
+    let body = object
+        .body()
+        .ok_or_else(not_found)?
+        .response_body()
+        .internal("R2")?;
     let headers = Headers::new();
-    headers.set("content-type", &stored.mime_type)?;
-    headers.set(
-        "content-disposition",
-        &media::content_disposition(&stored.filename),
-    )?;
-    headers.set("cache-control", "private, no-store")?;
-    headers.set("x-content-type-options", "nosniff")?;
-    Ok(Response::from_body(body)?.with_headers(headers))
+    headers
+        .set("content-type", &stored.mime_type)
+        .internal("setting a header")?;
+    headers
+        .set(
+            "content-disposition",
+            &media::content_disposition(&stored.filename),
+        )
+        .internal("setting a header")?;
+    headers
+        .set("cache-control", "private, no-store")
+        .internal("setting a header")?;
+    headers
+        .set("x-content-type-options", "nosniff")
+        .internal("setting a header")?;
+    Ok(Response::from_body(body)
+        .internal("making an answer")?
+        .with_headers(headers))
 }

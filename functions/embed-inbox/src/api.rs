@@ -12,6 +12,7 @@ use domain::query::Query;
 use edge::Env;
 use edge::platform::call::{Accepted, Call, FromCall, Json, Origin};
 use edge::platform::sso_sessions::{self, Session};
+use edge::runtime::Internal;
 use edge::{db, messaging::send_queue, runtime};
 
 /// Messages the first load shows; older ones stay in `/api-conversations-by-customer`.
@@ -30,7 +31,8 @@ impl FromCall for Viewer {
         let header = call
             .request()?
             .headers()
-            .get("authorization")?
+            .get("authorization")
+            .internal("reading a request header")?
             .unwrap_or_default();
         let token = header.strip_prefix("Bearer ").map(str::trim);
         sso_sessions::resolve(&call.env().db()?, token, runtime::now())

@@ -12,6 +12,7 @@ use domain::api::Miss;
 use domain::api::embed::{EMBED_INBOX, EmbedInbox};
 use domain::error::ApiError;
 use edge::platform::call;
+use edge::runtime::Internal;
 use edge::runtime::{Bindings, Request, Response};
 
 edge::http_function!(serve);
@@ -26,9 +27,11 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
         async |operation, call| match operation {
             EmbedInbox::GetEmbeddedInbox | EmbedInbox::HeadEmbeddedInbox => call.run(page::inbox).await,
             EmbedInbox::GetEmbedAssetCss | EmbedInbox::HeadEmbedAssetCss => {
-                Ok(page::asset(page::Asset::Css)?)
+                page::asset(page::Asset::Css).internal("making an answer")
             }
-            EmbedInbox::GetEmbedAssetJs | EmbedInbox::HeadEmbedAssetJs => Ok(page::asset(page::Asset::Js)?),
+            EmbedInbox::GetEmbedAssetJs | EmbedInbox::HeadEmbedAssetJs => {
+                page::asset(page::Asset::Js).internal("making an answer")
+            }
             EmbedInbox::GetEmbedTimeline => call.run(api::timeline).await,
             EmbedInbox::PostEmbedReply => call.run(api::reply).await,
         },
@@ -42,7 +45,7 @@ fn missed(miss: Miss, path: &str) -> Result<Response, ApiError> {
         Miss::NotAllowed(allow) if path.starts_with("/embed/api/") => {
             Err(ApiError::method_not_allowed(allow))
         }
-        Miss::NotAllowed(_) => Ok(page::only_read()?),
-        Miss::NotFound => Ok(page::not_found()?),
+        Miss::NotAllowed(_) => page::only_read().internal("making an answer"),
+        Miss::NotFound => page::not_found().internal("making an answer"),
     }
 }

@@ -7,6 +7,7 @@ use domain::text::escape_html;
 use edge::Env;
 use edge::console_error;
 use edge::platform::sso_sessions::{self, Refusal};
+use edge::runtime::Internal;
 use edge::runtime::{Headers, Request, Response};
 use edge::{platform::http, runtime};
 
@@ -31,14 +32,14 @@ fn headers(content_type: &str, csp: &str) -> worker::Result<Headers> {
 /// The page, or a page that says why the link opens nothing. Takes the request whole: its token
 /// is in the query.
 pub async fn inbox(req: Request, env: Env) -> Result<Response, ApiError> {
-    Ok(page(&req, &env).await?)
+    page(&req, &env).await.internal("making the page")
 }
 
 async fn page(req: &Request, env: &Env) -> worker::Result<Response> {
     let token = http::query(req).get("token").map(str::to_owned);
     let resolved = match env.db() {
         Ok(db) => sso_sessions::resolve(&db, token.as_deref(), runtime::now()).await,
-        Err(error) => Err(error.into()),
+        Err(error) => Err(error),
     };
     match resolved {
         Ok(Ok(session)) => {

@@ -15,6 +15,7 @@ use domain::error::ApiError;
 use domain::request_url::{GUIDES_PREFIX, without_guides_prefix};
 use edge::Env;
 use edge::platform::http;
+use edge::runtime::Internal;
 use edge::runtime::{Bindings, Context, Request, Response};
 
 edge::http_function!(serve, with_context);
@@ -62,12 +63,16 @@ async fn forward(req: Request, env: Env, ctx: &Context) -> Result<Response, ApiE
         }
         return limits::over_limit(&decision);
     }
-    let response = env.service(owning.owner)?.fetch_request(req).await;
+    let response = env
+        .service(owning.owner)
+        .internal("the function's service binding")?
+        .fetch_request(req)
+        .await;
     if let Some(used) = used {
         let status = response.as_ref().map_or(500, Response::status_code);
         used.count(&env, ctx, status, false);
     }
-    let response = response?;
+    let response = response.internal("calling the function")?;
     if matches!(response.status_code(), 401 | 403) {
         limits::failed_authentication(&env, &budgets).await;
     }
@@ -91,7 +96,7 @@ fn at_origin_path(req: Request) -> Result<(Request, String), ApiError> {
     }
     match without_guides_prefix(&edge::runtime::request_url(&req)) {
         Some(url) => {
-            let req = edge::runtime::at_url(req, &url)?;
+            let req = edge::runtime::at_url(req, &url).internal("moving the request")?;
             let path = req.path();
             Ok((req, path))
         }
@@ -105,7 +110,12 @@ fn at_origin_path(req: Request) -> Result<(Request, String), ApiError> {
 /// (Swagger UI's script and style are 470 KB gzip, more than any bundle may weigh).
 async fn static_file(req: Request, env: &Env, content_type: &str) -> Result<Response, ApiError> {
     let path = req.path();
-    let file = env.assets("ASSETS")?.fetch_request(req).await?;
+    let file = env
+        .assets("ASSETS")
+        .internal("the ASSETS binding")?
+        .fetch_request(req)
+        .await
+        .internal("the static assets")?;
     if file.status_code() != 200 {
         return Err(ApiError::internal(
             "serving a static file",
@@ -113,8 +123,14 @@ async fn static_file(req: Request, env: &Env, content_type: &str) -> Result<Resp
         ));
     }
     let headers = edge::runtime::Headers::new();
-    headers.set("content-type", content_type)?;
-    headers.set("x-content-type-options", "nosniff")?;
-    headers.set("cache-control", "public, max-age=300")?;
+    headers
+        .set("content-type", content_type)
+        .internal("setting a header")?;
+    headers
+        .set("x-content-type-options", "nosniff")
+        .internal("setting a header")?;
+    headers
+        .set("cache-control", "public, max-age=300")
+        .internal("setting a header")?;
     Ok(file.with_headers(headers))
 }

@@ -29,6 +29,7 @@ use domain::rate_limit::{self, Answer, Ask, Decision, Holder, Lease, Returned};
 use edge::Env;
 use edge::console_error;
 use edge::runtime::Context;
+use edge::runtime::Internal;
 use edge::runtime::{Body, Headers, Method, Request, Response};
 use edge::{platform::auth, platform::http, runtime};
 use std::cell::RefCell;
@@ -267,24 +268,41 @@ pub async fn tell(env: &Env, name: &str, ask: &Ask) -> Result<(), ApiError> {
 
 /// One ask's line to the object named `name`, and its answer's status and text.
 async fn send(env: &Env, name: &str, ask: &Ask) -> Result<(u16, String), ApiError> {
-    let stub = env.durable_object(BINDING)?.get_by_name(name)?;
+    let stub = env
+        .durable_object(BINDING)
+        .internal("the rate limiter's binding")?
+        .get_by_name(name)
+        .internal("the rate limiter's object")?;
     let asked = ask.to_line();
     let request = runtime::outgoing(
         Method::Post,
         "https://rate-limiter/",
         None,
         Some(Body::Text(&asked)),
-    )?;
-    let mut response = stub.fetch_with_request(request).await?;
-    let text = response.text().await?;
+    )
+    .internal("asking the rate limiter")?;
+    let mut response = stub
+        .fetch_with_request(request)
+        .await
+        .internal("asking the rate limiter")?;
+    let text = response
+        .text()
+        .await
+        .internal("reading the rate limiter's answer")?;
     Ok((response.status_code(), text))
 }
 
 /// The rate-limit headers of a decision, set on `headers`.
 pub fn set_headers(headers: &Headers, decision: &Decision) -> Result<(), ApiError> {
-    headers.set("x-ratelimit-limit", &decision.limit.to_string())?;
-    headers.set("x-ratelimit-remaining", &decision.remaining.to_string())?;
-    headers.set("x-ratelimit-reset", &decision.reset_seconds.to_string())?;
+    headers
+        .set("x-ratelimit-limit", &decision.limit.to_string())
+        .internal("setting a header")?;
+    headers
+        .set("x-ratelimit-remaining", &decision.remaining.to_string())
+        .internal("setting a header")?;
+    headers
+        .set("x-ratelimit-reset", &decision.reset_seconds.to_string())
+        .internal("setting a header")?;
     Ok(())
 }
 
@@ -297,7 +315,7 @@ pub fn over_limit(decision: &Decision) -> Result<Response, ApiError> {
         ),
         decision.retry_after_seconds,
     );
-    let response = http::error_response(&error)?;
+    let response = http::error_response(&error).internal("making an answer")?;
     set_headers(response.headers(), decision)?;
     Ok(response)
 }

@@ -9,6 +9,7 @@ use domain::inbound::InboundBatch;
 use edge::messaging::held_inbound::{self, HeldInbound, KeptFrom};
 use edge::messaging::media_store::ATTACHMENTS;
 use edge::platform::queue::Settle;
+use edge::runtime::Internal;
 use edge::{Env, console_error, console_log, console_warn, crm, db, messaging::ingest};
 
 /// The consumer of `crm-edge-inbound-held`: stores a kept batch (the queue hands it over only
@@ -28,13 +29,13 @@ pub async fn handle(env: Env, held: HeldInbound, attempt: u32) -> Settle {
 }
 
 async fn store(env: &Env, held: &HeldInbound) -> Result<(), ApiError> {
-    let bucket = env.bucket_read(ATTACHMENTS)?;
-    let Some(object) = bucket.get(&held.key).execute().await? else {
+    let bucket = env.bucket_read(ATTACHMENTS).internal("R2")?;
+    let Some(object) = bucket.get(&held.key).execute().await.internal("R2")? else {
         console_warn!("kept inbound {} is gone: stored already", held.key);
         return Ok(());
     };
     let bytes = match object.body() {
-        Some(body) => body.bytes().await?,
+        Some(body) => body.bytes().await.internal("reading the request's body")?,
         None => Vec::new(),
     };
     let db = env.db()?;
@@ -68,6 +69,10 @@ async fn store(env: &Env, held: &HeldInbound) -> Result<(), ApiError> {
             ),
         },
     }
-    env.bucket_write(ATTACHMENTS)?.delete(&held.key).await?;
+    env.bucket_write(ATTACHMENTS)
+        .internal("R2")?
+        .delete(&held.key)
+        .await
+        .internal("R2")?;
     Ok(())
 }

@@ -27,6 +27,7 @@ use edge::db::{businesses, channel_accounts, crm_call_minutes, knowledge_chunks}
 use edge::knowledge::backend::Rag;
 use edge::platform::audit::Audit;
 use edge::platform::call::{Accepted, Created, Json, Origin};
+use edge::runtime::Internal;
 use edge::{knowledge, platform::http, runtime};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -410,7 +411,11 @@ pub async fn delete(
         }
         knowledge_sources::delete(&db, tenant, &source.id).await?;
         if let Some(key) = &source.pushed_key {
-            env.bucket_write(knowledge::PUSHED)?.delete(key).await?;
+            env.bucket_write(knowledge::PUSHED)
+                .internal("R2")?
+                .delete(key)
+                .await
+                .internal("R2")?;
         }
     } else {
         knowledge_sources::reschedule(&db, tenant, &source.id, &runtime::now().to_rfc3339()).await?;

@@ -12,6 +12,7 @@ use edge::Env;
 use edge::db::knowledge_sources::{self, Asked, Due, Pushed};
 use edge::platform::call::Accepted;
 use edge::platform::signed::{CrmLink, LinkPush, Signed};
+use edge::runtime::Internal;
 use edge::{knowledge, runtime};
 
 /// A push whose signature held (`edge::platform::signed::LinkPush`): kept, and the link handed to the
@@ -32,7 +33,7 @@ pub async fn receive(signed: Signed<LinkPush>, env: Env) -> Result<Accepted<Push
     );
     let key = knowledge::fetch::pushed_key(&id, webhook_id, seconds);
     knowledge::fetch::keep_pushed(
-        &env.bucket_write(knowledge::PUSHED)?,
+        &env.bucket_write(knowledge::PUSHED).internal("R2")?,
         &key,
         &content_type,
         text.into_bytes(),
@@ -40,21 +41,33 @@ pub async fn receive(signed: Signed<LinkPush>, env: Env) -> Result<Accepted<Push
     .await?;
     match knowledge_sources::record_push(&db, &tenant, &id, webhook_id, seconds, &key).await? {
         (Pushed::Repeated, _) => {
-            env.bucket_write(knowledge::PUSHED)?.delete(&key).await?;
+            env.bucket_write(knowledge::PUSHED)
+                .internal("R2")?
+                .delete(&key)
+                .await
+                .internal("R2")?;
             return Ok(Accepted(PushedOut {
                 message: "CRM data received already (this webhook-id was accepted before)",
                 link_id: id,
             }));
         }
         (Pushed::Stale, _) => {
-            env.bucket_write(knowledge::PUSHED)?.delete(&key).await?;
+            env.bucket_write(knowledge::PUSHED)
+                .internal("R2")?
+                .delete(&key)
+                .await
+                .internal("R2")?;
             return Err(ApiError::conflict(
                 "a push signed later than this one was accepted already: this one is older and is not used",
             ));
         }
         (Pushed::Accepted, previous) => {
             if let Some(previous) = previous {
-                env.bucket_write(knowledge::PUSHED)?.delete(&previous).await?;
+                env.bucket_write(knowledge::PUSHED)
+                    .internal("R2")?
+                    .delete(&previous)
+                    .await
+                    .internal("R2")?;
             }
         }
     }

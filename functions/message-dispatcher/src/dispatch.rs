@@ -21,6 +21,7 @@ use edge::db::Db;
 use edge::messaging::media_store::{ATTACHMENTS, storage_key};
 use edge::messaging::send_queue::{self, Accepted, QueuedSend, ToDeliver};
 use edge::platform::queue::{Settle, held_seconds};
+use edge::runtime::Internal;
 use edge::{console_error, console_log, console_warn};
 use edge::{db, events::outbox, messaging::message_status, platform::provider_call, runtime};
 
@@ -112,7 +113,7 @@ async fn deliver(env: &Env, job: &QueuedSend, attempt: u32) -> Result<Settle, Ap
                     2,
                 ));
             }
-            Some(env.hold(needed)?)
+            Some(env.hold(needed).internal("the invocation's memory")?)
         }
     };
     // A message that cannot be addressed or whose attachments cannot be linked fails for good,
@@ -257,7 +258,9 @@ async fn hand_back_accepted(
         accepted: Some(Accepted { provider_message_id }),
         ..job.clone()
     };
-    edge::platform::queue::send_all(env, &[later], held_seconds(&env.db()?)).await?;
+    edge::platform::queue::send_all(env, &[later], held_seconds(&env.db()?))
+        .await
+        .internal("the queue")?;
     Ok(Settle::Ack)
 }
 
@@ -356,12 +359,14 @@ async fn file_bytes(
     attachment: &Attachment,
 ) -> Result<Option<Vec<u8>>, ApiError> {
     let object = env
-        .bucket_read(ATTACHMENTS)?
+        .bucket_read(ATTACHMENTS)
+        .internal("R2")?
         .get(storage_key(tenant, &attachment.id))
         .execute()
-        .await?;
+        .await
+        .internal("R2")?;
     match object.as_ref().and_then(|object| object.body()) {
-        Some(body) => Ok(Some(body.bytes().await?)),
+        Some(body) => Ok(Some(body.bytes().await.internal("R2")?)),
         None => Ok(None),
     }
 }

@@ -3,6 +3,7 @@
 
 use domain::error::ApiError;
 use domain::providers::mailgun::webhook::{self as mailgun, Attachment, Fields};
+use edge::runtime::Internal;
 use edge::runtime::{FormData, FormEntry};
 
 /// The whole form of a POST whose signature held, parsed by the runtime.
@@ -34,7 +35,7 @@ pub async fn attachments(form: &FormData, count: usize) -> Result<Vec<Attachment
         files.push(Attachment {
             filename: file.name(),
             content_type: file.type_(),
-            bytes: file.bytes().await?,
+            bytes: file.bytes().await.internal("reading a form's file")?,
         });
     }
     Ok(files)

@@ -24,6 +24,7 @@ use edge::db::{self as store, Db, crm_inbound_events, crm_links};
 use edge::messaging::conversation_change::{self, Source};
 use edge::platform::call;
 use edge::platform::signed::{SalesforceOutbound, Signed};
+use edge::runtime::Internal;
 use edge::runtime::{Bindings, Headers, Request, Response};
 use std::collections::HashMap;
 
@@ -81,9 +82,16 @@ async fn receive(signed: Signed<SalesforceOutbound>, env: Env) -> Result<Respons
 /// A SOAP answer.
 fn soap(status: u16, xml: &str) -> Result<Response, ApiError> {
     let headers = Headers::new();
-    headers.set("content-type", outbound::CONTENT_TYPE)?;
-    headers.set("cache-control", "no-store")?;
-    Ok(Response::ok(xml)?.with_status(status).with_headers(headers))
+    headers
+        .set("content-type", outbound::CONTENT_TYPE)
+        .internal("setting a header")?;
+    headers
+        .set("cache-control", "no-store")
+        .internal("setting a header")?;
+    Ok(Response::ok(xml)
+        .internal("making an answer")?
+        .with_status(status)
+        .with_headers(headers))
 }
 
 /// The Cases read from Salesforce for one message: each once, however many notifications it has.

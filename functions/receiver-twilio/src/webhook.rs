@@ -7,6 +7,7 @@ use domain::providers::twilio::webhook as twilio;
 use edge::Env;
 use edge::db::channel_accounts::ChannelAccount;
 use edge::messaging::ingest;
+use edge::runtime::Internal;
 use edge::runtime::{Headers, Response};
 
 /// An empty TwiML document: no reply is sent from here (replies go through the send API).
@@ -21,7 +22,13 @@ pub async fn receive(
     let batch = twilio::parse(params, account.channel)?;
     ingest::ingest(env, account, batch, origin).await?;
     let headers = Headers::new();
-    headers.set("content-type", "text/xml; charset=utf-8")?;
-    headers.set("cache-control", "no-store")?;
-    Ok(Response::ok(EMPTY_TWIML)?.with_headers(headers))
+    headers
+        .set("content-type", "text/xml; charset=utf-8")
+        .internal("setting a header")?;
+    headers
+        .set("cache-control", "no-store")
+        .internal("setting a header")?;
+    Ok(Response::ok(EMPTY_TWIML)
+        .internal("making an answer")?
+        .with_headers(headers))
 }

@@ -8,6 +8,7 @@ use domain::tenant::Tenant;
 use edge::Env;
 use edge::messaging::media_store::{self, ATTACHMENTS};
 use edge::platform::call::{self, Body, ContentType, Created, Origin};
+use edge::runtime::Internal;
 use edge::runtime::{Bindings, FormEntry, Request, Response};
 
 edge::http_function!(serve);
@@ -30,7 +31,11 @@ pub async fn serve(req: Request, bindings: Bindings) -> worker::Result<Response>
 }
 
 fn multipart_only(req: &Request) -> Result<(), ApiError> {
-    let content_type = req.headers().get("content-type")?.unwrap_or_default();
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .internal("reading a request header")?
+        .unwrap_or_default();
     if content_type
         .to_ascii_lowercase()
         .starts_with("multipart/form-data")
@@ -71,7 +76,7 @@ async fn upload(
             "the form has no file in a field named file",
         ));
     };
-    let bytes = file.bytes().await?;
+    let bytes = file.bytes().await.internal("reading the request's body")?;
     if bytes.len() > MAX_ATTACHMENT_BYTES {
         return Err(file_too_large(ApiError::payload_too_large(MAX_ATTACHMENT_BYTES)));
     }
@@ -79,7 +84,7 @@ async fn upload(
         .map_err(|error| ApiError::new(ErrorCode::UnsupportedMediaType, error.to_string()).at("file"))?;
     let db = env.db()?;
     let attachment = media_store::store(
-        &env.bucket_write(ATTACHMENTS)?,
+        &env.bucket_write(ATTACHMENTS).internal("R2")?,
         &db,
         &tenant,
         None,

@@ -70,7 +70,7 @@ pub async fn handle(env: Env, work: Vec<(WebhookTask, u32)>) -> Vec<Settle> {
             let tenant = Tenant::for_background(business_id.clone());
             let outcome = match env.db() {
                 Ok(db) => deliver(env, &db, &tenant, delivery_id, attempt).await,
-                Err(error) => Err(error.into()),
+                Err(error) => Err(error),
             };
             (vec![index], Some(outcome))
         })

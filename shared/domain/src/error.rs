@@ -251,15 +251,16 @@ impl fmt::Display for ApiError {
     }
 }
 
-/// Any other error reaching an `ApiError` by `?` is a failure of something we depend on (the
-/// runtime, D1, KV, a binding), so it is ours, never the client's: logged, answered with 500.
-/// Errors that a client caused are turned into their own `ApiError` where they arise.
+/// JSON we made that does not serialise, or JSON we stored that does not read back: ours, answered
+/// 500. A client's JSON is read where it arrives and refused there with a 400 (`crate::json`).
 ///
-/// (`ApiError` itself is deliberately not a `std::error::Error`, or this conversion would
-/// overlap the identity conversion.)
-impl<E: std::error::Error> From<E> for ApiError {
-    fn from(error: E) -> Self {
-        Self::internal(std::any::type_name::<E>(), error)
+/// No other error becomes an `ApiError` by `?` on its own: each kind converts explicitly, where
+/// its meaning is decided (a database failure in `edge::db::Error`, a partner's answer in
+/// `crate::json::Malformed`, the Workers runtime's own with `edge::runtime::Internal`), so that a
+/// new kind of failure is classified by whoever adds it rather than answered 500 silently.
+impl From<serde_json::Error> for ApiError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::internal("serde_json", error)
     }
 }
 

@@ -1,6 +1,7 @@
 //! `alert_settings`: a business's changes to the alert rules and whom alerts are emailed to
 //! (`domain::alerts::Settings`), one row per business that changed anything.
 
+use crate::db::Rows;
 use crate::db::{self, Db, text};
 use domain::alerts::Settings;
 use domain::error::ApiError;
@@ -64,7 +65,7 @@ pub async fn of(
         .bind(&[db::json_list(businesses.iter().map(|id| id.as_str()))])?
         .all()
         .await?
-        .results()?;
+        .rows()?;
     let mut settings = HashMap::new();
     let mut corrupt = Vec::new();
     for row in rows {

@@ -4,6 +4,7 @@
 
 use crate::db::Batch;
 use crate::db::Read;
+use crate::db::Rows;
 use crate::db::directory::Moving;
 use crate::db::{self, Db, Sql, Statement, number, optional_text, text};
 use crate::runtime::D1Result;
@@ -241,7 +242,7 @@ pub async fn emails_due(
         ])?
         .all()
         .await?
-        .results()?;
+        .rows()?;
     rows.into_iter()
         .map(|mut row| {
             let business_id = row

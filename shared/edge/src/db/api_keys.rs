@@ -1,6 +1,7 @@
 //! `api_keys`: the keys a business's CRM calls with, stored only as a SHA-256 hash.
 
 use crate::db::Db;
+use crate::db::Rows;
 use crate::db::{self, text};
 use domain::api_key::ApiKeyHash;
 use domain::error::ApiError;
@@ -39,7 +40,7 @@ pub async fn list(db: &Db, tenant: &Tenant) -> Result<Vec<ApiKey>, ApiError> {
         )
         .all()
         .await?;
-    Ok(result.results::<ApiKey>()?)
+    Ok(result.rows::<ApiKey>()?)
 }
 
 /// Revokes the tenant's key (once: a second revoke keeps the first time); the key and its hash,

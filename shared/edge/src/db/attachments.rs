@@ -4,6 +4,7 @@
 //! download link, whose signature names the business.
 
 use crate::db::Read;
+use crate::db::Rows;
 use crate::db::directory::Moving;
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
@@ -124,7 +125,7 @@ pub async fn find(db: &Db, tenant: &Tenant, ids: &[&AttachmentId]) -> Result<Vec
         ])?
         .all()
         .await?;
-    Ok(result.results::<Named>()?)
+    Ok(result.rows::<Named>()?)
 }
 
 /// The statement that links the named uploads, those not sent with another message yet, to
@@ -313,7 +314,7 @@ pub async fn unsettled_before(
         .bind(&[text(before), number(limit as i64), moving.param()])?
         .all()
         .await?
-        .results::<Unsettled>()?)
+        .rows::<Unsettled>()?)
 }
 
 /// Notes that the sweep handed these pending files back at `now`.
@@ -345,7 +346,7 @@ pub async fn stored_of_messages(db: &Db, tenant: &Tenant, messages: Sql) -> Resu
         .scoped(db, tenant)?
         .all()
         .await?
-        .results::<Stored>()?)
+        .rows::<Stored>()?)
 }
 
 /// The statement that deletes the rows of the files of the messages `messages` selects.

@@ -1,6 +1,7 @@
 //! `bot_answers`: the bot's log, one row per turn (a customer's message answered, handed off or
 //! left alone, or a try in the console), and the KPIs read from it.
 
+use crate::db::Rows;
 use crate::db::Sql;
 use crate::db::{Db, Statement, number, optional_number, optional_text, text};
 use domain::api::bots::{AnswerEntry, KpisOut, Percentiles, TurnPiece, TurnRefusal};
@@ -167,7 +168,7 @@ pub async fn list(
         ])?
         .all()
         .await?
-        .results()?;
+        .rows()?;
     Ok(rows.into_iter().map(Row::entry).collect())
 }
 

@@ -3,6 +3,7 @@
 //! that logs the turn. The queue message that hands it to the bot is a nudge, not the record: the
 //! sweep hands over again every turn that waited too long, so a lost queue message loses no turn.
 
+use crate::db::Rows;
 use crate::db::directory::Moving;
 use crate::db::{Db, Sql, Statement, number, optional_text, text};
 use domain::bot::target::BotChannel;
@@ -124,7 +125,7 @@ pub async fn take_waiting(
     .unscoped(db)?
     .all()
     .await?;
-    Ok(result.results::<Row>()?.into_iter().map(Row::turn).collect())
+    Ok(result.rows::<Row>()?.into_iter().map(Row::turn).collect())
 }
 
 /// Turns handed over `most` times and still not taken, deleted (up to `limit`): something keeps
@@ -149,7 +150,7 @@ pub async fn given_up(
     .unscoped(db)?
     .all()
     .await?;
-    Ok(result.results::<Row>()?.into_iter().map(Row::turn).collect())
+    Ok(result.rows::<Row>()?.into_iter().map(Row::turn).collect())
 }
 
 /// A restore's quarantine: the turns the backup held are dropped (their messages are of another

@@ -1,6 +1,7 @@
 //! `bots`: a page's bot per channel, its settings as the API wrote them
 //! (`domain::bot::settings::BotSettings::written`).
 
+use crate::db::Rows;
 use crate::db::{self, Db, number, text};
 use domain::bot::settings::BotSettings;
 use domain::bot::target::{BotChannel, BotTarget};
@@ -93,7 +94,7 @@ pub async fn enabled_on(db: &Db, tenant: &Tenant, page: &PageId) -> Result<Vec<B
         .bind(&[text(page.as_str())])?
         .all()
         .await?
-        .results()?;
+        .rows()?;
     Ok(rows
         .iter()
         .filter_map(|row| BotChannel::parse(&row.channel))

@@ -1,6 +1,7 @@
 //! `business_usage`: what each business used of what Cloudflare bills, one row a day
 //! (`domain::cost`), added to by each isolate's tally (`crate::platform::bill`), read by the cost endpoints.
 
+use crate::db::Rows;
 use crate::db::directory::Moving;
 use crate::db::{self, Db, number, text};
 use domain::cost::COUNTED;
@@ -92,7 +93,7 @@ pub async fn days(db: &Db, tenant: &Tenant, from_day: &str) -> Result<Vec<(Strin
         .bind(&[text(from_day)])?
         .all()
         .await?
-        .results::<Row>()?;
+        .rows::<Row>()?;
     Ok(rows
         .into_iter()
         .map(|row| (row.day, row.counts.units()))
@@ -126,7 +127,7 @@ pub async fn by_business(
         .bind(&[text(from_day), moving.param(), number(limit as i64)])?
         .all()
         .await?
-        .results::<Row>()?;
+        .rows::<Row>()?;
     Ok(rows
         .into_iter()
         .map(|row| (row.business_id, row.counts.units()))

@@ -4,6 +4,7 @@
 //! cached), so signing out or revoking applies at once.
 
 use crate::db::Db;
+use crate::db::Rows;
 use crate::db::directory::Moving;
 use crate::db::{self, businesses, number, text};
 use domain::api::admin::ConsoleSession;
@@ -189,7 +190,7 @@ pub async fn current(db: &Db, tenant: &Tenant, now: Timestamp) -> Result<Vec<Con
         .bind(&[number(now.millis())])?
         .all()
         .await?;
-    Ok(result.results::<Row>()?.into_iter().map(Row::view).collect())
+    Ok(result.rows::<Row>()?.into_iter().map(Row::view).collect())
 }
 
 /// Revokes the tenant's link or session `id` (once: a second revoke keeps the first time); None

@@ -2,6 +2,7 @@
 //! touched by every message in or out, and changed (status, assignee) through
 //! `/api-conversations/{id}`. Every statement is scoped by the tenant.
 
+use crate::db::Rows;
 use crate::db::{self, Sql, text};
 use crate::db::{Db, Statement};
 use domain::channel::Channel;
@@ -232,7 +233,7 @@ pub async fn timings(
         ])?
         .all()
         .await?;
-    Ok(result.results::<Timing>()?)
+    Ok(result.rows::<Timing>()?)
 }
 
 /// The customer's conversations, the latest active first.
@@ -252,7 +253,7 @@ pub async fn of_customer(
         .bind(&[text(customer_id.as_str())])?
         .all()
         .await?;
-    Ok(result.results::<Conversation>()?)
+    Ok(result.rows::<Conversation>()?)
 }
 
 /// The tenant's conversations among `ids`.
@@ -272,7 +273,7 @@ pub async fn by_ids(
         .bind(&[db::json_list(ids.iter().map(|id| id.as_str()))])?
         .all()
         .await?;
-    Ok(result.results::<Conversation>()?)
+    Ok(result.rows::<Conversation>()?)
 }
 
 /// SQL for `{"conversation", "customer"}` of the tenant's conversation whose id is
@@ -311,7 +312,7 @@ pub async fn ids_of_customer(
         .bind(&[text(customer.as_str()), db::number(limit as i64)])?
         .all()
         .await?
-        .results::<Row>()?;
+        .rows::<Row>()?;
     Ok(rows.into_iter().map(|row| row.id).collect())
 }
 

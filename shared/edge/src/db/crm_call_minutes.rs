@@ -2,6 +2,7 @@
 //! connector's or a CRM link's fetches (its source), added to once per invocation that made calls
 //! (`crm::health`), read as a window's KPIs by the connector's or the link's status.
 
+use crate::db::Rows;
 use crate::db::directory::Moving;
 use crate::db::{self, Db, Statement, number, text};
 use domain::crm::health::{Minute, Window};
@@ -139,7 +140,7 @@ pub async fn windows(db: &Db, tenant: &Tenant, from_ms: i64) -> Result<HashMap<S
         .all()
         .await?;
     Ok(result
-        .results::<Sums>()?
+        .rows::<Sums>()?
         .into_iter()
         .map(|sums| (sums.source_id.clone(), sums.window()))
         .collect())

@@ -4,6 +4,7 @@
 //! contact's records in the CRM in the CRM's external id form (found by it through an index),
 //! and the stage moves made for it; only the lease holder writes them.
 
+use crate::db::Rows;
 use crate::db::{self, Sql, crm_links, number, optional_text, text};
 use crate::db::{Db, Statement};
 use crate::runtime::D1Result;
@@ -239,7 +240,7 @@ pub async fn kept_of_customer(
         .bind(&[text(customer.as_str())])?
         .all()
         .await?
-        .results::<KeptRefs>()?)
+        .rows::<KeptRefs>()?)
 }
 
 /// A connector's kept references of one contact.

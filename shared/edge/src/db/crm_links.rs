@@ -3,6 +3,7 @@
 //! the CRM, and by the CRM's id when its webhook tells us of a change; forgotten when the CRM
 //! answers that it no longer has the record (someone deleted it there).
 
+use crate::db::Rows;
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
 use domain::crm::work::LinkKind;
@@ -233,7 +234,7 @@ pub async fn contacts_of_customer(
         .bind(&[text(customer.as_str())])?
         .all()
         .await?
-        .results::<CrmContact>()?)
+        .rows::<CrmContact>()?)
 }
 
 #[cfg(test)]

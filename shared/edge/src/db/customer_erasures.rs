@@ -3,6 +3,7 @@
 //! CRM-link records were indexed by and the CRM work that deletes their contacts. Nothing in a
 //! row says who the person was.
 
+use crate::db::Rows;
 use crate::db::directory::Moving;
 use crate::db::{self, Db, Sql, Statement, number, text};
 use domain::erasure::{Deleted, Status};
@@ -181,7 +182,7 @@ pub async fn erasing(
         .bind(&[moving.param(), number(limit as i64)])?
         .all()
         .await?
-        .results::<Due>()?;
+        .rows::<Due>()?;
     Ok(rows.into_iter().map(|row| (row.business_id, row.id)).collect())
 }
 
@@ -214,6 +215,6 @@ pub async fn subjects_of_business(db: &Db, tenant: &Tenant) -> Result<HashSet<St
         )
         .all()
         .await?
-        .results::<Token>()?;
+        .rows::<Token>()?;
     Ok(rows.into_iter().map(|row| row.value).collect())
 }

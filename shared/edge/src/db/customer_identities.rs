@@ -3,6 +3,7 @@
 //! customer here; sends to Messenger and Instagram find their recipient here.
 
 use crate::db::Read;
+use crate::db::Rows;
 use crate::db::{self, Sql, text};
 use crate::db::{Db, Statement};
 use crate::runtime::D1Result;
@@ -133,7 +134,7 @@ pub async fn addresses_of(
         .bind(&[text(customer.as_str())])?
         .all()
         .await?
-        .results::<Row>()?;
+        .rows::<Row>()?;
     Ok(rows.into_iter().map(|row| (row.channel, row.address)).collect())
 }
 

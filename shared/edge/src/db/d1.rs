@@ -493,6 +493,18 @@ pub(crate) fn read<T: DeserializeOwned>(result: &D1Result) -> Result<Vec<T>, Err
     result.results::<T>().map_err(unreadable)
 }
 
+/// The rows of a statement's answer read as their type: a row that does not read is a
+/// [`Error::Failed`], decided here rather than wherever the rows are used.
+pub trait Rows {
+    fn rows<T: DeserializeOwned>(&self) -> Result<Vec<T>, Error>;
+}
+
+impl Rows for D1Result {
+    fn rows<T: DeserializeOwned>(&self) -> Result<Vec<T>, Error> {
+        read(self)
+    }
+}
+
 /// A row that does not read as its type: one function, not one per type read.
 #[cold]
 #[inline(never)]

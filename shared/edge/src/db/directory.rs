@@ -7,6 +7,7 @@
 //! changed: a move pauses the business that long before it copies, and waits that long after it
 //! switches before it deletes the old copy.
 
+use crate::db::Rows;
 use crate::db::placements::Placement;
 use crate::db::{self, Db, Param, Shard, number, optional_number, text};
 use domain::error::ApiError;
@@ -67,7 +68,7 @@ pub async fn unsettled(db: &Db) -> Result<Vec<(BusinessId, Entry)>, ApiError> {
         )
         .all()
         .await?
-        .results::<Row>()?;
+        .rows::<Row>()?;
     Ok(rows
         .into_iter()
         .map(|row| (row.business_id.clone(), row.entry()))

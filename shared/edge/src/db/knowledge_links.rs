@@ -4,6 +4,7 @@
 use crate::db::Batch;
 use crate::db::Db;
 use crate::db::Read;
+use crate::db::Rows;
 use crate::db::{self, json_list, number, optional_text, text};
 use domain::error::ApiError;
 use domain::ids::SourceId;
@@ -58,7 +59,7 @@ pub async fn list(
     ])?
     .all()
     .await?
-    .results::<Row>()?
+    .rows::<Row>()?
     .into_iter()
     .map(Row::entry)
     .collect()
@@ -205,7 +206,7 @@ pub async fn active_by_holds(
         .bind(&[text(page.as_str()), text(channel.as_str())])?
         .all()
         .await?
-        .results::<Active>()?;
+        .rows::<Active>()?;
     let mut active = ActiveByHolds::default();
     for row in rows {
         match row.kind.as_deref() {

@@ -68,7 +68,7 @@ pub mod webhook_events;
 
 pub use crate::runtime::{D1Result, Param};
 pub use batch::{Answers, Batch, Handle, Read, Written, read_together, write_together};
-pub use d1::{Db, Statement};
+pub use d1::{Db, Rows, Statement};
 pub use error::{Error, Violation};
 pub use placements::Shard;
 

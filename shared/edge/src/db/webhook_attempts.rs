@@ -2,6 +2,7 @@
 //! Every statement is scoped by the tenant, but for retention, which deletes old lines of every
 //! business.
 
+use crate::db::Rows;
 use crate::db::Sql;
 use crate::db::directory::Moving;
 use crate::db::{self, number, text};
@@ -131,7 +132,7 @@ pub async fn list(
         ])?
         .all()
         .await?;
-    Ok(result.results::<AttemptRow>()?)
+    Ok(result.rows::<AttemptRow>()?)
 }
 
 /// Deletes up to `limit` log lines made before `before` (the oldest first), across businesses:

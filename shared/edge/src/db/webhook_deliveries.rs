@@ -4,6 +4,7 @@
 //! deliveries of events past retention.
 
 use crate::db::Read;
+use crate::db::Rows;
 use crate::db::directory::Moving;
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
@@ -167,7 +168,7 @@ pub async fn claim(
         .await?;
     let row = results
         .first()
-        .map(|result| result.results::<Row>())
+        .map(|result| result.rows::<Row>())
         .transpose()?
         .and_then(|rows| rows.into_iter().next());
     let Some(row) = row else {
@@ -175,7 +176,7 @@ pub async fn claim(
     };
     let payload = results
         .get(1)
-        .map(|result| result.results::<Payload>())
+        .map(|result| result.rows::<Payload>())
         .transpose()?
         .and_then(|rows| rows.into_iter().next())
         .and_then(|row| row.payload);
@@ -327,7 +328,7 @@ pub async fn overdue(
         .all()
         .await?;
     Ok(result
-        .results::<Row>()?
+        .rows::<Row>()?
         .into_iter()
         .map(|row| (row.business_id, row.id, row.attempts + 1))
         .collect())
@@ -375,7 +376,7 @@ pub async fn list(
         ])?
         .all()
         .await?;
-    Ok(result.results::<DeliveryRow>()?)
+    Ok(result.rows::<DeliveryRow>()?)
 }
 
 /// Which deliveries of an endpoint to replay.

@@ -7,6 +7,7 @@
 //! an event is settled and the retention period has passed, retention deletes it.
 
 use crate::db::Read;
+use crate::db::Rows;
 use crate::db::directory::Moving;
 use crate::db::{self, Sql, number, text};
 use crate::db::{Db, Statement};
@@ -401,7 +402,7 @@ pub async fn undispatched(
     .all()
     .await?;
     Ok(result
-        .results::<Row>()?
+        .rows::<Row>()?
         .into_iter()
         .map(|row| (row.business_id, row.id))
         .collect())
@@ -425,7 +426,7 @@ pub async fn undispatched_of_subject(
         .bind(&[text(&subject_id.to_string())])?
         .all()
         .await?;
-    Ok(result.results::<Row>()?.into_iter().map(|row| row.id).collect())
+    Ok(result.rows::<Row>()?.into_iter().map(|row| row.id).collect())
 }
 
 /// SQL yielding the ids of up to `limit` events, of any business, recorded before `before`,

@@ -11,6 +11,7 @@ use crate::db::channel_accounts::ChannelAccount;
 use crate::db::crm_connectors::Connector;
 use crate::messaging::media_store::ATTACHMENTS;
 use crate::platform::queue::{Work, held_seconds, send_all};
+use crate::runtime::Internal;
 use crate::{console_log, console_warn, runtime};
 use domain::error::ApiError;
 use domain::ids::{BusinessId, ChannelAccountId, ConnectorId};
@@ -37,14 +38,15 @@ const EXPIRED_PER_RUN: usize = 1_000;
 /// stored by then never will be (its queue gave up after its tries, and left it for the
 /// operator; or its business stayed paused that long). How many.
 pub async fn delete_expired(env: &Env, before: Timestamp) -> Result<usize, ApiError> {
-    let bucket = env.bucket_write(ATTACHMENTS)?;
+    let bucket = env.bucket_write(ATTACHMENTS).internal("R2")?;
     let keys = runtime::keys_stored_before(
         &bucket,
         &format!("{KEY_PREFIX}/"),
         before.millis(),
         EXPIRED_PER_RUN,
     )
-    .await?;
+    .await
+    .internal("R2")?;
     if keys.is_empty() {
         return Ok(0);
     }
@@ -52,7 +54,7 @@ pub async fn delete_expired(env: &Env, before: Timestamp) -> Result<usize, ApiEr
         console_warn!("kept inbound {key}: never stored, deleted past the retention period");
     }
     let count = keys.len();
-    bucket.delete_multiple(keys).await?;
+    bucket.delete_multiple(keys).await.internal("R2")?;
     Ok(count)
 }
 
@@ -157,7 +159,7 @@ async fn put_aside(
         .collect();
     let key = format!("{KEY_PREFIX}/{business_id}/{random}");
     crate::messaging::media_store::put(
-        &env.bucket_write(ATTACHMENTS)?,
+        &env.bucket_write(ATTACHMENTS).internal("R2")?,
         &key,
         "application/octet-stream",
         body,
@@ -168,6 +170,8 @@ async fn put_aside(
         key,
         from,
     };
-    send_all(env, &[held], held_seconds(&env.db()?)).await?;
+    send_all(env, &[held], held_seconds(&env.db()?))
+        .await
+        .internal("the queue")?;
     Ok(())
 }

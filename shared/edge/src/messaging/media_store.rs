@@ -5,6 +5,7 @@ use crate::console_error;
 use crate::db;
 use crate::db::Db;
 use crate::runtime;
+use crate::runtime::Internal;
 use crate::runtime::{Bucket, Data, HttpMetadata};
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, MessageId};
@@ -65,7 +66,8 @@ pub async fn put(bucket: &Bucket, key: &str, mime_type: &str, body: impl Into<Da
             ..HttpMetadata::default()
         })
         .execute()
-        .await?;
+        .await
+        .internal("R2")?;
     Ok(())
 }
 

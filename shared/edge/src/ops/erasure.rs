@@ -21,6 +21,7 @@ use crate::db::webhook_events::{self, Guard, NewEvent};
 use crate::db::{self, Db, Sql, Statement};
 use crate::knowledge::backend;
 use crate::messaging::media_store::ATTACHMENTS;
+use crate::runtime::Internal;
 use crate::{console_error, events::outbox, runtime};
 use domain::audit::Actor;
 use domain::crm::krayin::KrayinRefs;
@@ -263,9 +264,11 @@ async fn step(env: &Env, db: &Db, tenant: &Tenant, erasure: &Erasure) -> Result<
         let ids = || db::listed(messages.iter().map(|id| id.as_str()));
         let files = db::attachments::stored_of_messages(db, tenant, ids()).await?;
         if !files.is_empty() {
-            env.bucket_write(ATTACHMENTS)?
+            env.bucket_write(ATTACHMENTS)
+                .internal("R2")?
                 .delete_multiple(files.iter().map(|file| file.storage_key.clone()).collect())
-                .await?;
+                .await
+                .internal("R2")?;
         }
         let deleted = Deleted {
             messages: messages.len() as u64,

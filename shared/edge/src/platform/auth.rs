@@ -13,6 +13,7 @@
 //! cannot fill KV.
 
 use crate::Env;
+use crate::runtime::Internal;
 use crate::runtime::Request;
 use crate::{AUTH_CACHE, runtime};
 use domain::api_key::{self, ApiKeyHash};
@@ -131,7 +132,8 @@ const MISSING_KEY_OR_BEARER: &str = "missing API key: send it as x-api-key or as
 fn key_header(req: &Request) -> Result<Option<String>, ApiError> {
     Ok(req
         .headers()
-        .get(API_KEY_HEADER)?
+        .get(API_KEY_HEADER)
+        .internal("reading a header")?
         .filter(|key| !key.trim().is_empty()))
 }
 
@@ -193,7 +195,7 @@ async fn lookup(env: &Env, hash: &ApiKeyHash) -> Result<CachedKey, ApiError> {
     }
     // One KV handle per operation, each counted (`Env::kv`): the read, and on a miss the write.
     let key = cache_key(hash);
-    if let Ok(Some(text)) = env.kv(AUTH_CACHE)?.text(&key).await
+    if let Ok(Some(text)) = env.kv(AUTH_CACHE).internal("KV")?.text(&key).await
         && let Some(cached) = CachedKey::from_text(&text)
         && cached.is_fresh(now)
     {
@@ -266,7 +268,11 @@ impl RecentSet {
 
 /// Forgets a key's cached answer, so that a revoke takes effect at once where it ran.
 pub async fn forget_cached_key(env: &Env, hash: &ApiKeyHash) -> Result<(), ApiError> {
-    env.kv_write(AUTH_CACHE)?.delete(&cache_key(hash)).await?;
+    env.kv_write(AUTH_CACHE)
+        .internal("KV")?
+        .delete(&cache_key(hash))
+        .await
+        .internal("KV")?;
     Ok(())
 }
 
@@ -288,7 +294,11 @@ pub fn authorize_admin(req: &Request, env: &Env) -> Result<(), ApiError> {
             ),
         ));
     }
-    let header = req.headers().get("authorization")?.unwrap_or_default();
+    let header = req
+        .headers()
+        .get("authorization")
+        .internal("reading a header")?
+        .unwrap_or_default();
     let presented = header.strip_prefix("Bearer ").unwrap_or_default().trim();
     if presented.is_empty() || !domain::crypto::constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
         return Err(ApiError::unauthorized(

@@ -11,6 +11,7 @@
 
 use crate::platform::audit::Audit;
 use crate::platform::auth::Authenticated;
+use crate::runtime::Internal;
 use crate::runtime::{Bindings, Request, Response};
 use crate::{Env, db, platform::auth, platform::http, runtime};
 use domain::api::{self, Caller, Function, KeysTaken, Miss, Operation, Params, PathParam, Route};
@@ -272,7 +273,11 @@ impl Call {
         when_empty: impl FnOnce() -> Result<T, ApiError>,
         parse: impl FnOnce(&[u8]) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        if let Some(content_type) = self.request()?.headers().get("content-type")?
+        if let Some(content_type) = self
+            .request()?
+            .headers()
+            .get("content-type")
+            .internal("reading a header")?
             && !http::is_json(&content_type)
         {
             return Err(ApiError::new(
@@ -523,7 +528,12 @@ pub struct ContentType(pub Option<String>);
 
 impl FromCall for ContentType {
     async fn from_call(call: &mut Call) -> Result<Self, ApiError> {
-        Ok(ContentType(call.request()?.headers().get("content-type")?))
+        Ok(ContentType(
+            call.request()?
+                .headers()
+                .get("content-type")
+                .internal("reading a header")?,
+        ))
     }
 }
 
@@ -571,7 +581,7 @@ pub struct NoContent;
 
 impl IntoResponse for NoContent {
     fn into_response(self) -> Result<Response, ApiError> {
-        Ok(Response::empty()?.with_status(204))
+        Ok(Response::empty().internal("making an answer")?.with_status(204))
     }
 }
 

@@ -3,6 +3,7 @@
 //! key (`auth`), and the console's own pages read it to greet and sign out.
 
 use crate::db::console_sessions::{self, LiveSession};
+use crate::runtime::Internal;
 use crate::runtime::Request;
 use crate::{Env, runtime};
 use domain::console;
@@ -17,7 +18,7 @@ pub struct Session {
 /// The session the request's cookie carries, if it carries one: 401 when it has ended, 403 for a
 /// write without its CSRF token.
 pub async fn from_request(req: &Request, env: &Env) -> Result<Option<Session>, ApiError> {
-    let Some(cookies) = req.headers().get("cookie")? else {
+    let Some(cookies) = req.headers().get("cookie").internal("reading a header")? else {
         return Ok(None);
     };
     let Some((plaintext, hash)) = console::session_in_cookies(&cookies) else {
@@ -32,7 +33,13 @@ pub async fn from_request(req: &Request, env: &Env) -> Result<Option<Session>, A
         })?;
     let csrf_token = console::csrf_token(&plaintext);
     if console::is_write(&runtime::request_method(req))
-        && !console::csrf_matches(&csrf_token, req.headers().get(console::CSRF_HEADER)?.as_deref())
+        && !console::csrf_matches(
+            &csrf_token,
+            req.headers()
+                .get(console::CSRF_HEADER)
+                .internal("reading a header")?
+                .as_deref(),
+        )
     {
         return Err(ApiError::new(
             ErrorCode::Forbidden,

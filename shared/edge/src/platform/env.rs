@@ -83,11 +83,12 @@ impl Env {
 
     /// The invocation's database (every shard), made on first use and shared by every clone of
     /// this `Env`: one `Db` an invocation, its statements counted.
-    pub fn db(&self) -> worker::Result<Db> {
+    pub fn db(&self) -> Result<Db, ApiError> {
         if let Some((db, _)) = self.settle.borrow().as_ref() {
             return Ok(db.clone());
         }
         self.d1(crate::DB)
+            .map_err(|error| ApiError::internal("the DB binding", error))
     }
 
     /// The invocation's keyring of `SECRETS_KEY`, opened on first use and shared by every clone.

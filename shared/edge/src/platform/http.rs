@@ -4,6 +4,7 @@
 
 use crate::Env;
 use crate::console_error;
+use crate::runtime::Internal;
 use crate::runtime::{self, Bindings, Headers, Request, Response};
 use domain::error::{ApiError, ErrorEnvelope};
 use domain::platform::REQUEST_BODY_BYTES;
@@ -62,9 +63,16 @@ pub fn error_response(error: &ApiError) -> worker::Result<Response> {
 pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
     let text = serde_json::to_string(body).map_err(|e| ApiError::internal("serialising response", e))?;
     let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    headers.set("cache-control", "no-store")?;
-    Ok(Response::ok(text)?.with_status(status).with_headers(headers))
+    headers
+        .set("content-type", "application/json")
+        .internal("setting a header")?;
+    headers
+        .set("cache-control", "no-store")
+        .internal("setting a header")?;
+    Ok(Response::ok(text)
+        .internal("making an answer")?
+        .with_status(status)
+        .with_headers(headers))
 }
 
 /// Reads the body, keeping at most `limit` bytes: a hostile client cannot make us buffer more,
@@ -76,7 +84,8 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
 pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     let declared = req
         .headers()
-        .get("content-length")?
+        .get("content-length")
+        .internal("reading a header")?
         .and_then(|v| v.trim().parse::<usize>().ok());
     if declared.is_some_and(|length| length > REQUEST_BODY_BYTES) {
         return Err(ApiError::payload_too_large(limit));

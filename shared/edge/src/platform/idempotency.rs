@@ -14,6 +14,7 @@ use crate::Env;
 use crate::console_error;
 use crate::db::Db;
 use crate::platform::secrets_key;
+use crate::runtime::Internal;
 use crate::runtime::{Delay, Headers, Request, Response};
 use crate::{db, platform::http, runtime};
 use domain::error::ApiError;
@@ -29,13 +30,13 @@ pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
 
 /// The request's `Idempotency-Key`, if it carries one (400 when it is malformed).
 pub fn key_of(req: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
-    IdempotencyKey::from_header(req.headers().get(HEADER)?.as_deref())
+    IdempotencyKey::from_header(req.headers().get(HEADER).internal("reading a header")?.as_deref())
 }
 
 /// What makes two requests with one key the same request: its caller (the audit log's name of
 /// them), method, path, content type and body.
 pub fn fingerprint(caller: &str, req: &Request, body: &[u8]) -> Result<String, ApiError> {
-    let content_type = req.headers().get("content-type")?;
+    let content_type = req.headers().get("content-type").internal("reading a header")?;
     Ok(idempotency::fingerprint(
         caller,
         req.method().as_ref(),
@@ -88,7 +89,9 @@ pub async fn guarded(
     };
     let response = match outcome {
         Ok(response) => response,
-        Err(error) if idempotency::keeps(error.status()) => http::error_response(&error)?,
+        Err(error) if idempotency::keeps(error.status()) => {
+            http::error_response(&error).internal("making an answer")?
+        }
         Err(error) => {
             release(&db, tenant, key, &claim).await;
             return Err(error);
@@ -151,13 +154,22 @@ async fn replay(
                 .await?
                 .secret;
             let headers = Headers::new();
-            headers.set(
-                "content-type",
-                stored.content_type.as_deref().unwrap_or("application/json"),
-            )?;
-            headers.set("cache-control", "no-store")?;
-            headers.set(REPLAYED_HEADER, "true")?;
-            Ok(Response::ok(body)?.with_status(status).with_headers(headers))
+            headers
+                .set(
+                    "content-type",
+                    stored.content_type.as_deref().unwrap_or("application/json"),
+                )
+                .internal("setting a header")?;
+            headers
+                .set("cache-control", "no-store")
+                .internal("setting a header")?;
+            headers
+                .set(REPLAYED_HEADER, "true")
+                .internal("setting a header")?;
+            Ok(Response::ok(body)
+                .internal("making an answer")?
+                .with_status(status)
+                .with_headers(headers))
         }
         _ => Err(in_progress()),
     }
@@ -173,8 +185,8 @@ async fn keep(
 ) -> Result<Response, ApiError> {
     let status = response.status_code();
     let headers = response.headers().clone();
-    let body = response.text().await?;
-    let content_type = headers.get("content-type")?;
+    let body = response.text().await.internal("reading an answer's body")?;
+    let content_type = headers.get("content-type").internal("reading a header")?;
     let kept = async {
         let sealed = secrets_key::seal(&*env.keyring()?, &place(claim), &body).await?;
         let db = env.db()?;
@@ -189,7 +201,10 @@ async fn keep(
             key.as_str()
         );
     }
-    Ok(Response::ok(body)?.with_status(status).with_headers(headers))
+    Ok(Response::ok(body)
+        .internal("making an answer")?
+        .with_status(status)
+        .with_headers(headers))
 }
 
 /// Frees the key; a failure only means the retry waits out the lease.

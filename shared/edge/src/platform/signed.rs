@@ -14,6 +14,7 @@ use crate::db::channel_accounts::{self, ChannelAccount};
 use crate::db::crm_connectors::{self, Connector};
 use crate::db::knowledge_sources::{self, Source};
 use crate::platform::call::{Call, FromCall};
+use crate::runtime::Internal;
 use crate::{platform::http, platform::used_tokens, runtime};
 use domain::crm::work::ConnectorKind;
 use domain::error::{ApiError, ErrorCode};
@@ -113,7 +114,12 @@ async fn connector(call: &Call, kind: ConnectorKind, missing: &'static str) -> R
 
 /// A header's value, or "" when the request has none.
 fn header(call: &Call, name: &str) -> Result<String, ApiError> {
-    Ok(call.request()?.headers().get(name)?.unwrap_or_default())
+    Ok(call
+        .request()?
+        .headers()
+        .get(name)
+        .internal("reading a header")?
+        .unwrap_or_default())
 }
 
 /// Meta's notifications: `X-Hub-Signature-256` over the raw body with the account's app secret.
@@ -130,7 +136,11 @@ impl Partner for Meta {
     async fn verify(account: &ChannelAccount, call: &mut Call) -> Result<Vec<u8>, ApiError> {
         use domain::providers::meta::webhook as meta;
         let app_secret = account.required_secret("app_secret")?;
-        let signature = call.request()?.headers().get(meta::SIGNATURE_HEADER)?;
+        let signature = call
+            .request()?
+            .headers()
+            .get(meta::SIGNATURE_HEADER)
+            .internal("reading a header")?;
         let body = call.body().await?.to_vec();
         meta::verify_signature(app_secret, signature.as_deref(), &body)?;
         Ok(body)
@@ -185,7 +195,11 @@ impl Partner for Twilio {
         // Twilio signs the URL it was configured with: the public URL of this request, which is
         // not the one the worker sees when a proxy or custom domain stands in front.
         let url = http::public_url(call.request()?, call.env())?;
-        let signature = call.request()?.headers().get(twilio::SIGNATURE_HEADER)?;
+        let signature = call
+            .request()?
+            .headers()
+            .get(twilio::SIGNATURE_HEADER)
+            .internal("reading a header")?;
         twilio::verify_signature(auth_token, &url, &params, signature.as_deref())?;
         Ok(params)
     }
@@ -305,7 +319,11 @@ impl Partner for KustomerGuide {
 async fn kustomer_signed(connector: &Connector, call: &mut Call) -> Result<KustomerEvent, ApiError> {
     use domain::crm::kustomer::webhook;
     let signature = header(call, webhook::SIGNATURE_HEADER)?;
-    let name = call.request()?.headers().get(webhook::EVENT_HEADER)?;
+    let name = call
+        .request()?
+        .headers()
+        .get(webhook::EVENT_HEADER)
+        .internal("reading a header")?;
     let body = call.body().await?.to_vec();
     let Some(secret) = connector.secrets.webhook_secret() else {
         return Err(ApiError::unauthorized(
@@ -342,8 +360,16 @@ impl Partner for HubSpot {
     async fn verify(connector: &Connector, call: &mut Call) -> Result<Vec<u8>, ApiError> {
         use domain::crm::hubspot::webhook;
         let url = http::public_url(call.request()?, call.env())?;
-        let timestamp = call.request()?.headers().get(webhook::TIMESTAMP_HEADER)?;
-        let signature = call.request()?.headers().get(webhook::SIGNATURE_HEADER)?;
+        let timestamp = call
+            .request()?
+            .headers()
+            .get(webhook::TIMESTAMP_HEADER)
+            .internal("reading a header")?;
+        let signature = call
+            .request()?
+            .headers()
+            .get(webhook::SIGNATURE_HEADER)
+            .internal("reading a header")?;
         let body = call.body().await?.to_vec();
         let Some(secret) = connector.secrets.webhook_secret() else {
             return Err(ApiError::unauthorized(
@@ -553,7 +579,8 @@ impl Partner for LinkPush {
         let content_type = call
             .request()?
             .headers()
-            .get("content-type")?
+            .get("content-type")
+            .internal("reading a header")?
             .unwrap_or_else(|| "application/json".to_owned());
         let body = call.body().await?.to_vec();
         let text = String::from_utf8(body).map_err(|_| ApiError::malformed("the body is not UTF-8 text"))?;

@@ -11,20 +11,28 @@
 
 use crate::Env;
 use crate::WEBHOOK_NONCES;
+use crate::runtime::Internal;
 use domain::error::ApiError;
 use domain::providers::mailgun::webhook::UsedToken;
 
 /// True when the token was already accepted.
 pub async fn is_used(env: &Env, token: &UsedToken) -> Result<bool, ApiError> {
-    let stored = env.kv(WEBHOOK_NONCES)?.text(token.key()).await?;
+    let stored = env
+        .kv(WEBHOOK_NONCES)
+        .internal("KV")?
+        .text(token.key())
+        .await
+        .internal("KV")?;
     Ok(stored.is_some())
 }
 
 /// Records the token as accepted, for [`UsedToken::TTL_SECONDS`].
 pub async fn record(env: &Env, token: &UsedToken) -> Result<(), ApiError> {
-    env.kv_write(WEBHOOK_NONCES)?
+    env.kv_write(WEBHOOK_NONCES)
+        .internal("KV")?
         .put_expiring(token.key(), "used", UsedToken::TTL_SECONDS)
-        .await?;
+        .await
+        .internal("KV")?;
     Ok(())
 }
 

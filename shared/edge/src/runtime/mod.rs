@@ -32,6 +32,20 @@ pub use worker::{D1ResultMeta, HttpMetadata, Method};
 use domain::error::ApiError;
 use domain::time::Timestamp;
 
+/// A failure of the Workers runtime itself, not of a store or a partner: a binding missing, an
+/// invocation over its limits, a header name it refuses, an answer it cannot make. It is ours (or
+/// the platform's) and answered 500 with what was being done; each call says so, where a blanket
+/// conversion of every error used to decide it silently.
+pub trait Internal<T> {
+    fn internal(self, doing: &'static str) -> Result<T, ApiError>;
+}
+
+impl<T> Internal<T> for worker::Result<T> {
+    fn internal(self, doing: &'static str) -> Result<T, ApiError> {
+        self.map_err(|error| ApiError::internal(doing, error))
+    }
+}
+
 /// A value bound to a statement's parameter, as D1 takes one. Plain data, so that statements
 /// and their values are built, composed and checked natively; the D1 binding converts them when a
 /// statement is prepared.

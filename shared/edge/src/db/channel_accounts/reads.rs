@@ -4,6 +4,7 @@
 //! CRM links belong to, read without a secret.
 
 use super::{AccountRow, COLUMNS, ChannelAccount, FROM, Opened, open_all};
+use crate::db::Rows;
 use crate::db::{self, Db, text};
 use crate::runtime::D1Result;
 use domain::channel::Channel;
@@ -128,7 +129,7 @@ pub async fn list(db: &Db, keys: &Keyring, tenant: &Tenant) -> Result<Vec<Channe
         )
         .all()
         .await?;
-    let reads = open_all(db, keys, result.results::<AccountRow>()?).await?;
+    let reads = open_all(db, keys, result.rows::<AccountRow>()?).await?;
     Ok(reads.into_iter().map(|read| read.account).collect())
 }
 
@@ -148,7 +149,7 @@ pub async fn facebook_pages(db: &Db, tenant: &Tenant) -> Result<Vec<(String, Opt
         )
         .all()
         .await?
-        .results::<Page>()?;
+        .rows::<Page>()?;
     Ok(pages.into_iter().map(|page| (page.address, page.name)).collect())
 }
 

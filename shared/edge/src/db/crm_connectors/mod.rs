@@ -21,6 +21,7 @@ pub use calls::{alert_signals, pause, record_health, record_key_expiry, store_ca
 pub use grants::{grant, spent};
 pub use writes::{Fields, Forgotten, delete, disable_all, enable_listed, insert, store_refreshed, update};
 
+use crate::db::Rows;
 use crate::db::{self, Db, Read, Statement, number, text};
 use crate::platform::secrets_key;
 use crate::runtime::D1Result;
@@ -210,7 +211,7 @@ pub async fn list(
         .all()
         .await?;
     let mut connectors = Vec::new();
-    for row in result.results::<Row>()? {
+    for row in result.rows::<Row>()? {
         connectors.push(row.open(keys).await?);
     }
     Ok(connectors)

@@ -3,6 +3,7 @@
 //! (an erasure's); and a replay, which puts chosen work back as new and names each contact once.
 
 use super::{COLUMNS, Contact, Job, Row, Summary, jobs};
+use crate::db::Rows;
 use crate::db::{self, Db, number, optional_number, optional_text, text};
 use domain::crm::work::{ContactKey, JobStatus};
 use domain::error::ApiError;
@@ -46,7 +47,7 @@ pub async fn list(
         ])?
         .all()
         .await?;
-    jobs(result.results::<Row>()?)
+    jobs(result.rows::<Row>()?)
 }
 
 pub async fn summary(
@@ -109,7 +110,7 @@ pub async fn replay(
         .all()
         .await?;
     let mut contacts: Vec<Contact> = Vec::new();
-    for row in result.results::<Row>()? {
+    for row in result.rows::<Row>()? {
         let contact = Contact {
             business_id: tenant.business_id.clone(),
             connector_id: connector.clone(),
@@ -139,7 +140,7 @@ pub async fn states(db: &Db, tenant: &Tenant, ids: &[&SyncJobId]) -> Result<Vec<
         .bind(&[db::json_list(ids.iter().map(|id| id.as_str()))])?
         .all()
         .await?
-        .results::<Row>()?;
+        .rows::<Row>()?;
     rows.into_iter()
         .map(|row| {
             let status = JobStatus::parse(&row.status)

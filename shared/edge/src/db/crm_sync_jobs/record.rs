@@ -4,6 +4,7 @@
 //! Chatwoot event), once however often it comes.
 
 use super::{Contact, Job, find};
+use crate::db::Rows;
 use crate::db::{self, Db, Statement, number, text};
 use crate::runtime;
 use domain::crm::work::{ContactKey, Operation, PlannedJob};
@@ -86,7 +87,7 @@ pub async fn insert_planned(
         .all()
         .await?;
     let mut contacts: Vec<Contact> = Vec::new();
-    for row in result.results::<Inserted>()? {
+    for row in result.rows::<Inserted>()? {
         let contact = Contact {
             business_id: tenant.business_id.clone(),
             connector_id: row.connector_id,

@@ -4,6 +4,7 @@
 //! erased customer's deleted.
 
 use super::Contact;
+use crate::db::Rows;
 use crate::db::directory::Moving;
 use crate::db::{self, Db, Statement, number, text};
 use domain::crm::work::Operation;
@@ -41,7 +42,7 @@ pub async fn overdue_contacts(
         ])?
         .all()
         .await?;
-    Ok(result.results::<Contact>()?)
+    Ok(result.rows::<Contact>()?)
 }
 
 /// Deletes settled work last changed before `before_us` (at most `limit` rows): history

@@ -3,6 +3,7 @@
 //! every stored customer that shares one with an upsert's drafts, read back as one JSON text.
 
 use super::{COLUMNS, CustomerRow};
+use crate::db::Rows;
 use crate::db::{self, Db, Read};
 use crate::runtime::D1Result;
 use domain::customer::{Customer, CustomerDraft};
@@ -62,7 +63,7 @@ pub async fn find_many(db: &Db, tenant: &Tenant, keys: &[CustomerKey]) -> Result
         .all()
         .await?;
     result
-        .results::<CustomerRow>()?
+        .rows::<CustomerRow>()?
         .into_iter()
         .map(CustomerRow::into_customer)
         .collect()

@@ -4,6 +4,7 @@
 //! a page of the list, newest first, after its cursor and narrowed by its filters.
 
 use super::{COLUMNS, CustomerRow};
+use crate::db::Rows;
 use crate::db::crm_contacts::{self, CrmId};
 use crate::db::{self, Db, HOLE, Read, Sql, Statement, number, text};
 use crate::runtime::D1Result;
@@ -74,7 +75,7 @@ pub async fn picked_by(
         .bind(&[text(&prefix), text(&after), number(limit as i64)])?
         .all()
         .await?
-        .results::<CustomerRow>()?;
+        .rows::<CustomerRow>()?;
     rows.into_iter().map(CustomerRow::into_customer).collect()
 }
 
@@ -206,7 +207,7 @@ pub async fn list(
         .all()
         .await?;
     result
-        .results::<CustomerRow>()?
+        .rows::<CustomerRow>()?
         .into_iter()
         .map(CustomerRow::into_customer)
         .collect()

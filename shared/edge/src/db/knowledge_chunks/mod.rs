@@ -24,6 +24,7 @@ mod search;
 pub use run::{Gone, NewPiece, Stored, by_content, delete, gone, ids_after, insert, publish, stored_among};
 pub use search::{Within, keyword, keyword_within};
 
+use crate::db::Rows;
 use crate::db::{Db, Statement, number, text};
 use domain::error::ApiError;
 use domain::ids::SourceId;
@@ -69,7 +70,7 @@ pub async fn by_ids(db: &Db, tenant: &Tenant, ids: &[String]) -> Result<Vec<Foun
         .bind(&[text(&serde_json::to_string(ids)?)])?
         .all()
         .await?
-        .results::<Found>()?)
+        .rows::<Found>()?)
 }
 
 /// Per source of the business: its live pieces, and how many have a vector of `embedder`.
@@ -95,7 +96,7 @@ pub async fn counts(
         .bind(&[text(embedder)])?
         .all()
         .await?
-        .results::<Row>()?;
+        .rows::<Row>()?;
     Ok(rows
         .into_iter()
         .map(|row| (row.source_id, (row.chunks, row.embeddings)))
@@ -116,7 +117,7 @@ pub async fn samples(
         .bind(&[text(source.as_str()), number(limit as i64)])?
         .all()
         .await?
-        .results::<Found>()?)
+        .rows::<Found>()?)
 }
 
 /// A restore's: every piece of the business is marked as indexed by no model, so that the next
@@ -150,7 +151,7 @@ pub async fn ids_of_subjects(
         .bind(&[text(&serde_json::to_string(tokens)?), number(limit as i64)])?
         .all()
         .await?
-        .results::<Row>()?;
+        .rows::<Row>()?;
     Ok(rows.into_iter().map(|row| row.id).collect())
 }
 

@@ -3,6 +3,7 @@
 //! takes, the new pieces staged under the run, published at its end, and what the run did not see
 //! found and deleted; and a source's pieces paged by their number, for its vectors' deletion.
 
+use crate::db::Rows;
 use crate::db::{self, Db, Read, Sql, Statement, json_arrays, knowledge_run_seen, number, text};
 use domain::error::ApiError;
 use domain::ids::SourceId;
@@ -198,7 +199,7 @@ pub async fn gone(
     .bind("source", text(source.as_str()))
     .bind("run", text(run_id))
     .bind("limit", number(limit as i64));
-    Ok(sql.scoped(db, tenant)?.all().await?.results::<Gone>()?)
+    Ok(sql.scoped(db, tenant)?.all().await?.rows::<Gone>()?)
 }
 
 /// The statement that deletes the source's pieces among `ids`.
@@ -235,7 +236,7 @@ pub async fn ids_after(
         .bind(&[text(source.as_str()), number(after), number(limit as i64)])?
         .all()
         .await?
-        .results::<Row>()?;
+        .rows::<Row>()?;
     let last = rows.last().map_or(after, |row| row.seq);
     Ok((rows.into_iter().map(|row| row.id).collect(), last))
 }

@@ -3,6 +3,7 @@
 //! statistics (how many of its pieces hold each word, their average length) so that nothing of
 //! another business's changes its scores or order.
 
+use crate::db::Rows;
 use crate::db::{self, Db, Param, number, text};
 use domain::error::ApiError;
 use domain::ids::SourceId;
@@ -161,7 +162,7 @@ pub async fn keyword_within(
         ])?
         .all()
         .await?
-        .results::<Counted>()?;
+        .rows::<Counted>()?;
     let Some(statistics) = Statistics::of(&counted) else {
         return Ok(Vec::new());
     };
@@ -203,7 +204,7 @@ pub async fn keyword_within(
         ])?
         .all()
         .await?
-        .results::<Row>()?;
+        .rows::<Row>()?;
     Ok(rows.into_iter().map(|row| (row.id, row.score)).collect())
 }
 

@@ -5,6 +5,7 @@
 
 use super::{Run, Source, Status};
 use crate::db::Read;
+use crate::db::Rows;
 use crate::db::directory::Moving;
 use crate::db::{self, Db, number, optional_text, text};
 use crate::platform::secrets_key;
@@ -260,7 +261,7 @@ pub async fn find_by_url(
         .bind(&[text(page.as_str()), text(&split_credentials(url).0), text(url)])?
         .all()
         .await?
-        .results::<Row>()?;
+        .rows::<Row>()?;
     let found = open_all(db, keys, tenant, rows).await?;
     Ok(found.into_iter().find(|source| source.link.url.as_str() == url))
 }
@@ -296,7 +297,7 @@ pub async fn list(
         ])?
         .all()
         .await?
-        .results::<Row>()?;
+        .rows::<Row>()?;
     open_all(db, keys, tenant, rows).await
 }
 

@@ -4,6 +4,7 @@
 //! (to go on later, or abandoned), or released with nothing to fetch.
 
 use super::{Run, RunNext, Source};
+use crate::db::Rows;
 use crate::db::directory::Moving;
 use crate::db::{self, Db, Statement, number, optional_number, optional_text, text};
 use domain::error::ApiError;
@@ -90,7 +91,7 @@ pub async fn take_due(
         ])?
         .all()
         .await?
-        .results::<DueRow>()?;
+        .rows::<DueRow>()?;
     Ok(rows.into_iter().map(Due::from).collect())
 }
 
@@ -113,7 +114,7 @@ pub async fn stalled_runs(
         .bind(&[text(before), text(now), number(limit as i64), moving.param()])?
         .all()
         .await?
-        .results::<DueRow>()?;
+        .rows::<DueRow>()?;
     Ok(rows.into_iter().map(Due::from).collect())
 }
 

@@ -2,6 +2,7 @@
 //! some conversations, one customer's (their latest, or those after a cursor), and some by id.
 
 use super::{MESSAGE_COLUMNS, MessageRow, to_messages};
+use crate::db::Rows;
 use crate::db::{self, Db, number};
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
@@ -20,7 +21,7 @@ pub async fn since(db: &Db, tenant: &Tenant, after: Cursor, limit: usize) -> Res
         ])?
         .all()
         .await?;
-    to_messages(result.results::<MessageRow>()?)
+    to_messages(result.rows::<MessageRow>()?)
 }
 
 /// The latest `limit` messages of each conversation, oldest first.
@@ -42,7 +43,7 @@ pub async fn of_conversations(
         ])?
         .all()
         .await?;
-    to_messages(result.results::<MessageRow>()?)
+    to_messages(result.rows::<MessageRow>()?)
 }
 
 /// One customer's messages on every channel, oldest first: the latest `limit` of them, or with
@@ -79,7 +80,7 @@ pub async fn of_customer(
         ])?
         .all()
         .await?;
-    to_messages(result.results::<MessageRow>()?)
+    to_messages(result.rows::<MessageRow>()?)
 }
 
 /// The customer's messages among `ids` (a page asking how its queued replies are doing).
@@ -106,7 +107,7 @@ pub async fn of_customer_by_ids(
         ])?
         .all()
         .await?;
-    to_messages(result.results::<MessageRow>()?)
+    to_messages(result.rows::<MessageRow>()?)
 }
 
 /// The tenant's messages among `ids`, in the business's message order.
@@ -119,7 +120,7 @@ pub async fn by_ids(db: &Db, tenant: &Tenant, ids: &[&MessageId]) -> Result<Vec<
         .bind(&[db::json_list(ids.iter().map(|id| id.as_str()))])?
         .all()
         .await?;
-    to_messages(result.results::<MessageRow>()?)
+    to_messages(result.rows::<MessageRow>()?)
 }
 
 #[cfg(test)]

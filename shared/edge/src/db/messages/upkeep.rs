@@ -2,6 +2,7 @@
 //! each taken once per bound and re-queued a bounded number of times, then left to be failed; a
 //! restore's quarantine, which fails what was queued in the backup; and an erasure's steps.
 
+use crate::db::Rows;
 use crate::db::directory::Moving;
 use crate::db::{Db, Sql, Statement, number, text};
 use domain::error::ApiError;
@@ -59,7 +60,7 @@ pub async fn take_lost_sends(
         .unscoped(db)?
         .all()
         .await?;
-    Ok(result.results::<RequeuedSend>()?)
+    Ok(result.rows::<RequeuedSend>()?)
 }
 
 /// Up to `limit` lost sends (of any business) already re-queued `max_requeues` times: the
@@ -89,7 +90,7 @@ pub async fn lost_beyond_requeues(
         .all()
         .await?;
     Ok(result
-        .results::<Row>()?
+        .rows::<Row>()?
         .into_iter()
         .map(|row| (row.business_id, row.id))
         .collect())
@@ -127,7 +128,7 @@ pub async fn ids_of_customer(
         .bind(&[text(customer.as_str()), number(limit as i64)])?
         .all()
         .await?
-        .results::<Row>()?;
+        .rows::<Row>()?;
     Ok(rows.into_iter().map(|row| row.id).collect())
 }
 

@@ -10,6 +10,7 @@ use crate::db::{self, Db};
 use crate::messaging::inbound_media::{INBOUND_MEDIA, MediaFetch};
 use crate::messaging::media_store::{self, ATTACHMENTS};
 use crate::runtime;
+use crate::runtime::Internal;
 use domain::error::ApiError;
 use domain::ids::{AttachmentId, MessageId};
 use domain::inbound::InboundMedia;
@@ -44,7 +45,7 @@ pub(super) async fn store_media(
             } else {
                 &mime_type
             };
-            let bucket = env.bucket_write(ATTACHMENTS)?;
+            let bucket = env.bucket_write(ATTACHMENTS).internal("R2")?;
             media_store::store(
                 &bucket,
                 db,
