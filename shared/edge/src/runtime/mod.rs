@@ -41,9 +41,20 @@ pub trait Internal<T> {
 }
 
 impl<T> Internal<T> for worker::Result<T> {
+    #[inline]
     fn internal(self, doing: &'static str) -> Result<T, ApiError> {
-        self.map_err(|error| ApiError::internal(doing, error))
+        match self {
+            Ok(value) => Ok(value),
+            Err(error) => Err(runtime_failed(doing, error)),
+        }
     }
+}
+
+/// The answer to a failure of the runtime: one function, not one per type a call returns.
+#[cold]
+#[inline(never)]
+fn runtime_failed(doing: &'static str, error: worker::Error) -> ApiError {
+    ApiError::internal(doing, error)
 }
 
 /// A value bound to a statement's parameter, as D1 takes one. Plain data, so that statements
