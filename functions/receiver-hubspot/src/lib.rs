@@ -10,15 +10,12 @@
 use domain::api::receivers::{HubSpotEventOut, HubSpotReceivedOut, RECEIVER_HUBSPOT, ReceiverHubSpot};
 use domain::crm::hubspot::api::Pipeline;
 use domain::crm::hubspot::webhook::{self, Event, Followed};
-use domain::crm::work::LinkKind;
 use domain::error::ApiError;
-use domain::ids::ConversationId;
-use domain::message::ConversationStatus;
 use edge::Env;
+use edge::crm::followed;
 use edge::db::Db;
 use edge::db::crm_connectors::Connector;
-use edge::db::{self as store, crm_inbound_events, crm_links};
-use edge::messaging::conversation_change::{self, Change, Source};
+use edge::db::crm_inbound_events;
 use edge::platform::call;
 use edge::platform::call::Json;
 use edge::platform::signed::{HubSpot, Signed};
@@ -116,68 +113,18 @@ async fn act(
     let (ticket, stage) = match event.followed() {
         Followed::TicketStage { ticket, stage } => (ticket, stage),
         Followed::ContactDeleted { contact } => {
-            let forgotten =
-                crm_links::forget_crm_id(db, &connector.tenant, &connector.id, LinkKind::Customer, &contact)
-                    .await?;
-            return Ok(if forgotten > 0 {
-                "forgot the contact: the customer's next change or message makes it again"
-            } else {
-                "ignored: not a contact crm-edge keeps a customer on"
-            });
+            return followed::contact_deleted(db, connector, &contact).await;
         }
         Followed::ContactsMerged { into, from } => {
-            let moved = crm_links::relink(
-                db,
-                &connector.tenant,
-                &connector.id,
-                LinkKind::Customer,
-                &from,
-                &into,
-            )
-            .await?;
-            return Ok(if moved > 0 {
-                "followed the merge: the customer is kept on the merged contact"
-            } else {
-                "ignored: no contact merged was one crm-edge keeps a customer on"
-            });
+            return followed::contacts_merged(db, connector, &from, &into).await;
         }
         Followed::Other => return Ok("ignored: not an event crm-edge follows"),
     };
-    let tenant = &connector.tenant;
-    let ours = crm_links::local_id(db, tenant, &connector.id, LinkKind::Conversation, &ticket)
-        .await?
-        .and_then(|id| ConversationId::parse(&id));
-    let Some(ours) = ours else {
+    let Some(ours) = followed::conversation_of(db, connector, &ticket).await? else {
         return Ok("ignored: not a ticket crm-edge made");
     };
     let Some(closed) = stages.closed(env, db, connector, &stage).await? else {
         return Ok("ignored: a stage none of HubSpot's ticket pipelines lists");
     };
-    let Some(conversation) = store::conversations::by_ids(db, tenant, &[&ours]).await?.pop() else {
-        return Ok("ignored: the conversation is gone");
-    };
-    let finished = matches!(
-        conversation.status,
-        ConversationStatus::Resolved | ConversationStatus::Closed
-    );
-    let status = match (closed, finished) {
-        (true, false) => ConversationStatus::Resolved,
-        (false, true) => ConversationStatus::Open,
-        (true, true) => return Ok("ignored: the conversation is resolved already"),
-        (false, false) => return Ok("ignored: the conversation is open already"),
-    };
-    let change = Change {
-        status: Some(status),
-        assignee: None,
-    };
-    let source = Source {
-        origin: None,
-        connector: Some(&connector.id),
-    };
-    conversation_change::apply(env, db, tenant, &ours, &change, &source).await?;
-    Ok(if closed {
-        "resolved the conversation"
-    } else {
-        "reopened the conversation"
-    })
+    followed::ticket_state(env, db, connector, &ours, closed).await
 }

@@ -6,10 +6,11 @@ use domain::crm::kustomer::api;
 use domain::crm::kustomer::webhook::{InboundEvent, KustomerEvent, our_status, reply_message_id};
 use domain::crm::work::LinkKind;
 use domain::error::ApiError;
-use domain::ids::{ConversationId, MessageId};
+use domain::ids::MessageId;
 use domain::lookup::CustomerKey;
 use domain::outgoing::{OutgoingMessage, max_content_chars};
 use edge::Env;
+use edge::crm::followed;
 use edge::db::Db;
 use edge::db::crm_connectors::Connector;
 use edge::db::crm_satisfaction::{self, Rating};
@@ -84,7 +85,7 @@ async fn act(
             satisfaction,
             ..
         } => {
-            let Some(ours) = ours(db, connector, conversation_id).await? else {
+            let Some(ours) = followed::conversation_of(db, connector, conversation_id).await? else {
                 return Ok("ignored: not a conversation crm-edge synced");
             };
             let change = Change {
@@ -119,18 +120,6 @@ async fn act(
     })
 }
 
-async fn ours(db: &Db, connector: &Connector, kustomer_id: &str) -> Result<Option<ConversationId>, ApiError> {
-    Ok(crm_links::local_id(
-        db,
-        &connector.tenant,
-        &connector.id,
-        LinkKind::Conversation,
-        kustomer_id,
-    )
-    .await?
-    .and_then(|id| ConversationId::parse(&id)))
-}
-
 /// Sends an agent's reply in Kustomer to the customer on the conversation's channel, through the
 /// normal send path, and links it to the Kustomer message so it is not put on the timeline again.
 /// A reply on another channel than the conversation's (Kustomer's own email, say) is Kustomer's
@@ -145,7 +134,7 @@ async fn reply(
     channel: Option<&str>,
 ) -> Result<&'static str, ApiError> {
     let tenant = &connector.tenant;
-    let Some(conversation_id) = ours(db, connector, kustomer_conversation).await? else {
+    let Some(conversation_id) = followed::conversation_of(db, connector, kustomer_conversation).await? else {
         return Ok("ignored: not a conversation crm-edge synced");
     };
     let Some(conversation) = db::conversations::by_ids(db, tenant, &[&conversation_id])

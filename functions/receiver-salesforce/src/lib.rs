@@ -14,14 +14,11 @@
 use domain::api::receivers::{RECEIVER_SALESFORCE, ReceiverSalesforce};
 use domain::crm::salesforce::SalesforceId;
 use domain::crm::salesforce::outbound::{self, Change, Notification, OutboundMessage};
-use domain::crm::work::LinkKind;
 use domain::error::ApiError;
-use domain::ids::ConversationId;
-use domain::message::ConversationStatus;
 use edge::Env;
+use edge::crm::followed;
 use edge::db::crm_connectors::Connector;
-use edge::db::{self as store, Db, crm_inbound_events, crm_links};
-use edge::messaging::conversation_change::{self, Source};
+use edge::db::{Db, crm_inbound_events};
 use edge::platform::call;
 use edge::platform::signed::{SalesforceOutbound, Signed};
 use edge::runtime::Internal;
@@ -124,34 +121,14 @@ async fn apply(
     notification: &Notification,
     cases: &mut Cases,
 ) -> Result<&'static str, ApiError> {
-    let tenant = &connector.tenant;
     let case = match notification.change() {
         Change::CaseChanged { case, .. } => case,
         Change::ContactDeleted { contact } => {
-            let forgotten =
-                crm_links::forget_crm_id(db, tenant, &connector.id, LinkKind::Customer, contact.as_str())
-                    .await?;
-            return Ok(if forgotten > 0 {
-                "forgot the contact: the customer's next change or message makes it again"
-            } else {
-                "ignored: not a contact crm-edge keeps a customer on"
-            });
+            return followed::contact_deleted(db, connector, contact.as_str()).await;
         }
         Change::ContactMerged { contact, into } => {
-            let moved = crm_links::relink(
-                db,
-                tenant,
-                &connector.id,
-                LinkKind::Customer,
-                &[contact.as_str().to_owned()],
-                into.as_str(),
-            )
-            .await?;
-            return Ok(if moved > 0 {
-                "followed the merge: the customer is kept on the contact it was merged into"
-            } else {
-                "ignored: not a contact crm-edge keeps a customer on"
-            });
+            let from = [contact.as_str().to_owned()];
+            return followed::contacts_merged(db, connector, &from, into.as_str()).await;
         }
         Change::ContactChanged { .. } => {
             return Ok(
@@ -160,40 +137,11 @@ async fn apply(
         }
         Change::Emptied => return Ok("ignored: the record was deleted before the message was sent"),
     };
-    let ours = crm_links::local_id(db, tenant, &connector.id, LinkKind::Conversation, case.as_str())
-        .await?
-        .and_then(|id| ConversationId::parse(&id));
-    let Some(ours) = ours else {
+    let Some(ours) = followed::conversation_of(db, connector, case.as_str()).await? else {
         return Ok("ignored: not a Case crm-edge made");
     };
     let Some(closed) = cases.closed(env, db, connector, &case).await? else {
         return Ok("ignored: the Case is no longer in Salesforce");
     };
-    let Some(conversation) = store::conversations::by_ids(db, tenant, &[&ours]).await?.pop() else {
-        return Ok("ignored: the conversation is gone");
-    };
-    let finished = matches!(
-        conversation.status,
-        ConversationStatus::Resolved | ConversationStatus::Closed
-    );
-    let status = match (closed, finished) {
-        (true, false) => ConversationStatus::Resolved,
-        (false, true) => ConversationStatus::Open,
-        (true, true) => return Ok("ignored: the conversation is resolved already"),
-        (false, false) => return Ok("ignored: the conversation is open already"),
-    };
-    let change = conversation_change::Change {
-        status: Some(status),
-        assignee: None,
-    };
-    let source = Source {
-        origin: None,
-        connector: Some(&connector.id),
-    };
-    conversation_change::apply(env, db, tenant, &ours, &change, &source).await?;
-    Ok(if closed {
-        "resolved the conversation"
-    } else {
-        "reopened the conversation"
-    })
+    followed::ticket_state(env, db, connector, &ours, closed).await
 }

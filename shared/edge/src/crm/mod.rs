@@ -5,6 +5,7 @@
 pub mod chatwoot;
 pub mod client;
 pub mod escalation;
+pub mod followed;
 pub mod health;
 pub mod hubspot;
 pub mod krayin;
