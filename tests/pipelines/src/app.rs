@@ -319,7 +319,7 @@ impl App {
     async fn deliver(&self, consumer: Consumer<'static>, once: bool) -> usize {
         match consumer.binding {
             "WEBHOOKS" => self.consume(consumer, once, webhook_dispatcher::handle).await,
-            "CRM_SYNC" => self.consume(consumer, once, queue::each(crm_sync::handle)).await,
+            "CRM_SYNC" => self.consume(consumer, once, crm_sync::handle).await,
             "OUTBOUND" => {
                 self.consume(consumer, once, queue::each(message_dispatcher::handle))
                     .await

@@ -217,6 +217,16 @@ pub trait Live<'a> {
         async { skipped("no platform's webhooks feed this CRM's connectors") }
     }
 
+    /// Several contacts' next work (their customer's id and the work), before each is done alone:
+    /// a CRM with calls for several records at once (Salesforce's sObject Collections) makes or
+    /// finds the customers' records that work needs in as few calls, each linked as its own work
+    /// would have linked it, which then finds it. A CRM without such calls leaves each to its own
+    /// work, as does a failure here: the work then does it, and says why if it fails too.
+    fn prepare(&self, due: &[(CustomerId, Work)]) -> impl Future<Output = Result<(), Refusal>> {
+        let _ = due;
+        async { Ok(()) }
+    }
+
     /// The seed's "Test the connection": who the credentials belong to, or why they fail.
     fn test_connection(&self) -> impl Future<Output = Result<ConnectionTest, ApiError>>;
 
@@ -265,6 +275,32 @@ pub(crate) async fn perform_with<C: Connected>(
         Work::Note { conversation, body } => crm.note(retrying, &conversation, &body).await,
         Work::Chatwoot(event) => crm.follow_platform(&event).await,
         Work::Erase { crm_id } => crm.erase(&crm_id).await,
+    }
+}
+
+/// Hands several contacts' next work to the connector's CRM together ([`Live::prepare`]); what it
+/// refused is logged and left to the work itself.
+pub async fn prepare(
+    env: &Env,
+    db: &Db,
+    connector: &Connector,
+    due: &[(CustomerId, Work)],
+) -> Result<(), ApiError> {
+    let prepared = with_crm!(connector.kind, C => match <C as Connected>::connect(env, db, connector) {
+        Ok(crm) => crm.prepare(due).await,
+        Err(_) => Ok(()),
+    });
+    match prepared {
+        Err(Refusal::Ours(error)) => Err(error),
+        Err(refusal) => {
+            crate::console_log!(
+                "connector {}: {} customers' records were not made together ({refusal:?}); each one's own work makes it",
+                connector.id,
+                due.len()
+            );
+            Ok(())
+        }
+        Ok(()) => Ok(()),
     }
 }
 

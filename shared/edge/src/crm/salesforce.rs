@@ -26,11 +26,12 @@ use domain::crm::salesforce::settings::CustomerObject;
 use domain::crm::salesforce::timeline::{self, CaseCustomer, Escalation};
 use domain::crm::salesforce::{OrganizationId, SalesforceId, SalesforceSettings, permissions};
 use domain::crm::spec::Crm;
-use domain::crm::work::{LinkKind, Routing};
+use domain::crm::work::{LinkKind, Routing, Work};
 use domain::customer::Customer;
 use domain::error::ApiError;
 use domain::ids::{ConversationId, CustomerId, MessageId};
 use domain::json::Malformed;
+use domain::lookup::CustomerKey;
 use domain::webhooks::EventType;
 use serde_json::Value;
 
@@ -149,6 +150,97 @@ impl Salesforce<'_> {
                 }
             }
             _ => self.save(&request).await,
+        }
+    }
+
+    /// Several customers' records written together, each linked as [`Self::ensure_record`] links
+    /// one: upserted by the business's External ID field, 200 a call; else the oldest record of
+    /// each email found (one query for them all) and updated, 200 a call, and the rest made, 200
+    /// a call. A record Salesforce refused is left to its customer's own work, which says why.
+    async fn write_customers(&self, customers: &[Customer]) -> Result<(), Refusal> {
+        let object = SObject::from(self.settings.customer_object);
+        let fields = |customer: &Customer| timeline::customer_fields(customer, &self.settings);
+        if let Some(field) = &self.settings.external_id_field {
+            let records: Vec<_> = customers.iter().map(fields).collect();
+            let customers: Vec<&Customer> = customers.iter().collect();
+            return self
+                .save_many(&customers, &api::upsert_many(object, field, &records))
+                .await;
+        }
+        let emails: Vec<&str> = customers.iter().filter_map(|c| c.email.as_deref()).collect();
+        let mut found = Vec::new();
+        let mut complete = true;
+        for request in api::find_customers_by_email(self.settings.customer_object, &emails) {
+            let answer = self.read(&request, api::parse_query).await?;
+            complete &= answer.next_records_url.is_none();
+            found.extend(answer.records);
+        }
+        let oldest = api::oldest_by_email(&found);
+        let (mut known, mut new) = (Vec::new(), Vec::new());
+        for customer in customers {
+            let email = customer.email.as_deref().map(|email| email.trim().to_lowercase());
+            match email.as_ref().and_then(|email| oldest.get(email)) {
+                Some(record) => known.push((customer, record.clone())),
+                // An email the query's first page did not reach may have a record on the next.
+                None if !complete && email.is_some() => {}
+                None => new.push(customer),
+            }
+        }
+        let updates: Vec<api::CollectionRecord> = known
+            .iter()
+            .map(|(customer, record)| api::CollectionRecord {
+                object,
+                id: Some(record.clone()),
+                fields: fields(customer),
+            })
+            .collect();
+        let known: Vec<&Customer> = known.into_iter().map(|(customer, _)| customer).collect();
+        self.save_many(&known, &api::update_many(&updates)).await?;
+        let creates: Vec<api::CollectionRecord> = new
+            .iter()
+            .map(|customer| api::CollectionRecord {
+                object,
+                id: None,
+                fields: fields(customer),
+            })
+            .collect();
+        self.save_many(&new, &api::create_many(&creates)).await
+    }
+
+    /// Makes the collection calls `requests` (the records of `customers`, in order) and links each
+    /// record saved to its customer.
+    async fn save_many(&self, customers: &[&Customer], requests: &[ApiRequest]) -> Result<(), Refusal> {
+        let mut customers = customers.iter();
+        for request in requests {
+            for item in self.read(request, api::parse_collection).await? {
+                let Some(customer) = customers.next() else {
+                    return Ok(());
+                };
+                match item {
+                    Item::Saved(saved) => {
+                        self.link_record(LinkKind::Customer, customer.id.as_str(), &saved.id)
+                            .await?;
+                    }
+                    Item::Failed(errors) => console_log!(
+                        "salesforce {}: customer {} refused in a collection ({:?}); its own work tries again",
+                        self.client.connector.id,
+                        customer.id,
+                        api::refused_record(&errors)
+                    ),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the work writes to the customer's record (and so makes it first).
+    fn needs_record(&self, work: &Work) -> bool {
+        match work {
+            Work::Customer { .. } | Work::Note { .. } => true,
+            Work::Conversation { event, .. } => *event == EventType::ConversationCreated,
+            Work::Message { .. } => self.settings.sync_messages,
+            Work::Escalate { .. } => self.settings.create_cases,
+            Work::ChangeEscalation { .. } | Work::Chatwoot(_) | Work::Erase { .. } => false,
         }
     }
 
@@ -298,6 +390,29 @@ impl<'a> Live<'a> for Salesforce<'a> {
 
     fn client(&mut self) -> &mut Client<'a> {
         &mut self.client
+    }
+
+    /// The records several customers' next work needs, made together (two or more: one costs the
+    /// same calls alone).
+    async fn prepare(&self, due: &[(CustomerId, Work)]) -> Result<(), Refusal> {
+        let mut customers: Vec<Customer> = Vec::new();
+        for (id, work) in due {
+            if !self.needs_record(work)
+                || customers.iter().any(|customer| customer.id == *id)
+                || self.linked(LinkKind::Customer, id.as_str()).await?.is_some()
+            {
+                continue;
+            }
+            if let Some(customer) =
+                db::customers::find_one(self.db(), self.tenant(), &CustomerKey::Id(id.clone())).await?
+            {
+                customers.push(customer);
+            }
+        }
+        if customers.len() < 2 {
+            return Ok(());
+        }
+        self.write_customers(&customers).await
     }
 
     async fn follow_customer(

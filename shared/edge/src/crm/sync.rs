@@ -18,7 +18,7 @@ use crate::runtime;
 use crate::{console_error, console_log};
 use domain::crm::rollout::Rollout;
 use domain::crm::settle;
-use domain::crm::work::{self, EventToFollow, JobStatus};
+use domain::crm::work::{self, ContactKey, EventToFollow, JobStatus};
 use domain::error::ApiError;
 use domain::ids::{ConnectorId, CustomerId, SyncJobId};
 use domain::message::Message;
@@ -26,6 +26,7 @@ use domain::platform;
 use domain::sealed::Keyring;
 use domain::tenant::Tenant;
 use domain::webhooks::EventType;
+use futures_util::future::join_all;
 use serde_json::Value;
 
 /// The queue binding: producer in the webhook dispatcher, the CRM API, the CRM receivers and the
@@ -153,10 +154,113 @@ pub async fn hand_over(env: &Env, contacts: &[Contact], delay_seconds: u32) {
     }
 }
 
-/// Does the contact's due work, in order, while holding its lease. A contact another worker holds
-/// is left to it: that worker looks for work once more after letting go, so work recorded while it
-/// held the lease is not missed.
-pub async fn drain(env: &Env, db: &Db, keys: &Keyring, contact: &Contact) -> Result<(), ApiError> {
+/// A new lease: what a worker holds its contacts under.
+pub fn new_lease() -> Result<String, ApiError> {
+    Ok(hex::encode(runtime::random::<16>()?))
+}
+
+/// Does the due work of a queue batch's contacts, each in order under its lease (`lease`, the
+/// batch's), the contacts side by side; each one's result in the batch's order. First, for each
+/// connector with several of the contacts, their next work is handed to its CRM together
+/// ([`prepare`]).
+pub async fn drain_batch(
+    env: &Env,
+    db: &Db,
+    keys: &Keyring,
+    contacts: &[Contact],
+) -> Vec<Result<(), ApiError>> {
+    let lease = match new_lease() {
+        Ok(lease) => lease,
+        Err(error) => return contacts.iter().map(|_| Err(error.clone())).collect(),
+    };
+    let mut groups: Vec<Vec<&Contact>> = Vec::new();
+    for contact in contacts {
+        let group = groups.iter_mut().find(|group| {
+            group[0].business_id == contact.business_id && group[0].connector_id == contact.connector_id
+        });
+        match group {
+            Some(group) => group.push(contact),
+            None => groups.push(vec![contact]),
+        }
+    }
+    for group in groups.iter().filter(|group| group.len() > 1) {
+        if let Err(error) = prepare(env, db, keys, group, &lease).await {
+            // Each contact's own work meets the same failure and is retried as always.
+            console_error!(
+                "preparing the work of {} contacts (connector {}) together: {}",
+                group.len(),
+                group[0].connector_id,
+                error.detail().unwrap_or(&error.body.message)
+            );
+        }
+    }
+    // A contact named twice in the batch (its work handed over twice) is drained once: both would
+    // hold the batch's lease.
+    join_all(contacts.iter().enumerate().map(|(at, contact)| {
+        let repeated = contacts[..at].contains(contact);
+        let lease = &lease;
+        async move {
+            match repeated {
+                true => Ok(()),
+                false => drain(env, db, keys, contact, lease).await,
+            }
+        }
+    }))
+    .await
+}
+
+/// Takes the leases of one connector's contacts and hands the next work of those due now to its
+/// CRM together ([`crate::crm::prepare`]); the leases stay taken for their drains.
+async fn prepare(
+    env: &Env,
+    db: &Db,
+    keys: &Keyring,
+    contacts: &[&Contact],
+    lease: &str,
+) -> Result<(), ApiError> {
+    let Some(first) = contacts.first() else {
+        return Ok(());
+    };
+    let tenant = Tenant::for_background(first.business_id.clone());
+    let Some(connector) = crm_connectors::find(db, keys, &tenant, &first.connector_id).await? else {
+        return Ok(());
+    };
+    if !connector.enabled {
+        return Ok(());
+    }
+    let now = runtime::now().micros();
+    let mut due = Vec::with_capacity(contacts.len());
+    for contact in contacts {
+        let ContactKey::Customer(customer) = &contact.key else {
+            continue;
+        };
+        let until = now + LEASE_SECONDS * 1_000_000;
+        if !crm_contacts::claim(db, &tenant, &connector.id, &contact.key, lease, now, until).await? {
+            continue;
+        }
+        let job = crm_sync_jobs::next_of_contact(db, &tenant, contact).await?;
+        if let Some(job) = job.filter(|job| job.next_attempt_us <= now)
+            && let Ok(work) = crate::crm::work(&job)
+        {
+            due.push((customer.clone(), work));
+        }
+    }
+    if due.len() < 2 {
+        return Ok(());
+    }
+    crate::crm::prepare(env, db, &connector, &due).await
+}
+
+/// Does the contact's due work, in order, while holding its lease (taking it under `lease`). A
+/// contact another worker holds is left to it: that worker looks for work once more after letting
+/// go, so work recorded while it held the lease is not missed.
+pub async fn drain(
+    env: &Env,
+    db: &Db,
+    keys: &Keyring,
+    contact: &Contact,
+    lease: &str,
+) -> Result<(), ApiError> {
     let tenant = Tenant::for_background(contact.business_id.clone());
     let Some(connector) = crm_connectors::find(db, keys, &tenant, &contact.connector_id).await? else {
         console_log!(
@@ -170,7 +274,6 @@ pub async fn drain(env: &Env, db: &Db, keys: &Keyring, contact: &Contact) -> Res
         return Ok(());
     }
     let started = runtime::now();
-    let lease = hex::encode(runtime::random::<16>()?);
     let mut succeeded = false;
     'held: loop {
         let now = runtime::now().micros();
@@ -179,7 +282,7 @@ pub async fn drain(env: &Env, db: &Db, keys: &Keyring, contact: &Contact) -> Res
             &tenant,
             &connector.id,
             &contact.key,
-            &lease,
+            lease,
             now,
             now + LEASE_SECONDS * 1_000_000,
         )
@@ -194,12 +297,12 @@ pub async fn drain(env: &Env, db: &Db, keys: &Keyring, contact: &Contact) -> Res
                 || used.d1_queries >= DRAIN_QUERY_CEILING
                 || used.subrequests >= DRAIN_SUBREQUEST_CEILING
             {
-                crm_contacts::release(db, &tenant, &connector.id, &contact.key, &lease).await?;
+                crm_contacts::release(db, &tenant, &connector.id, &contact.key, lease).await?;
                 hand_over(env, std::slice::from_ref(contact), 0).await;
                 break 'held;
             }
             let Some(job) = crm_sync_jobs::next_of_contact(db, &tenant, contact).await? else {
-                crm_contacts::release(db, &tenant, &connector.id, &contact.key, &lease).await?;
+                crm_contacts::release(db, &tenant, &connector.id, &contact.key, lease).await?;
                 // Work recorded while the lease was held, whose queue message found it held.
                 if crm_sync_jobs::next_of_contact(db, &tenant, contact)
                     .await?
@@ -210,7 +313,7 @@ pub async fn drain(env: &Env, db: &Db, keys: &Keyring, contact: &Contact) -> Res
                 break 'held;
             };
             if job.next_attempt_us > now.micros() {
-                crm_contacts::release(db, &tenant, &connector.id, &contact.key, &lease).await?;
+                crm_contacts::release(db, &tenant, &connector.id, &contact.key, lease).await?;
                 let wait = ((job.next_attempt_us - now.micros()) / 1_000_000 + 1).clamp(1, 43_200) as u32;
                 hand_over(env, std::slice::from_ref(contact), wait).await;
                 break 'held;
@@ -219,7 +322,7 @@ pub async fn drain(env: &Env, db: &Db, keys: &Keyring, contact: &Contact) -> Res
                 Step::Next { succeeded: true } => succeeded = true,
                 Step::Next { succeeded: false } => {}
                 Step::Wait(seconds) => {
-                    crm_contacts::release(db, &tenant, &connector.id, &contact.key, &lease).await?;
+                    crm_contacts::release(db, &tenant, &connector.id, &contact.key, lease).await?;
                     hand_over(env, std::slice::from_ref(contact), seconds).await;
                     break 'held;
                 }
@@ -339,7 +442,8 @@ mod tests {
 
     async fn drained(fixture: &Fixture, contact: &Contact) {
         let keys = fixture.env.keyring().unwrap_or_else(|error| panic!("{error:?}"));
-        drain(&fixture.env, &fixture.db, &keys, contact)
+        let lease = new_lease().unwrap_or_else(|error| panic!("{error:?}"));
+        drain(&fixture.env, &fixture.db, &keys, contact, &lease)
             .await
             .unwrap_or_else(|error| panic!("{error:?}"));
     }
@@ -385,6 +489,30 @@ mod tests {
                 reloaded(&fixture, &connector).await.last_success_us.is_some(),
                 "its health noted"
             );
+        });
+    }
+
+    #[test]
+    fn a_contact_named_twice_in_a_batch_is_drained_once_though_the_batch_holds_one_lease() {
+        let fixture = Fixture::new();
+        fixture.run(async {
+            let (connector, contact) = notes(&fixture, &["first", "second"]).await;
+            let script = Script::install(&fixture.stack);
+            // Kustomer takes a second a note, so that the two would overlap.
+            let slow = crate::crm::test_support::record(201, "note", "5f00000000000000000000a1")
+                .after(Duration::from_secs(1));
+            script.then(vec![slow; 4]);
+            let keys = fixture.env.keyring().unwrap_or_else(|error| panic!("{error:?}"));
+            let results = drain_batch(
+                &fixture.env,
+                &fixture.db,
+                &keys,
+                &[contact.clone(), contact.clone()],
+            )
+            .await;
+            assert!(results.iter().all(Result::is_ok), "{results:?}");
+            assert_eq!(noted(&script), ["first", "second"], "each note once");
+            assert_eq!(statuses(&fixture, &connector), done(2));
         });
     }
 

@@ -14,8 +14,8 @@ use domain::ids::{ConnectorId, CustomerId};
 use domain::tenant::Tenant;
 use serde::Deserialize;
 
-/// Takes the lease on the contact until `until_us` under `lease`, if nobody holds it; true when
-/// it was taken.
+/// Takes the lease on the contact until `until_us` under `lease`, if nobody holds it or `lease`
+/// already does (it is then extended); true when it was taken.
 pub async fn claim(
     db: &Db,
     tenant: &Tenant,
@@ -35,7 +35,7 @@ pub async fn claim(
             "INSERT INTO crm_contacts (connector_id, customer_id, business_id, lease, leased_until_us) \
              VALUES (?2, ?3, ?1, ?4, ?6) ON CONFLICT (connector_id, customer_id) DO UPDATE \
              SET lease = excluded.lease, leased_until_us = excluded.leased_until_us \
-             WHERE crm_contacts.leased_until_us <= ?5 RETURNING lease",
+             WHERE crm_contacts.leased_until_us <= ?5 OR crm_contacts.lease = ?4 RETURNING lease",
         )
         .bind(&[
             text(connector.as_str()),

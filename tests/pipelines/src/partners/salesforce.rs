@@ -26,9 +26,14 @@
 //!   true`, 200 `created: false`); `DELETE …/{Object}/{id}` answers 204 and leaves the record in
 //!   the recycle bin (`queryAll` still finds it, `IsDeleted` true). Merging keeps the master and
 //!   deletes the others with `MasterRecordId` set.
+//! - sObject Collections (`POST …/composite/sobjects` to make, `PATCH` to update by `id`,
+//!   `PATCH …/composite/sobjects/{Object}/{ExternalIdField}` to upsert): up to 200 records of
+//!   `{allOrNone, records}`, each with `attributes.type`, answered 200 with a result per record in
+//!   order (`{id, success, errors, created?}`, an error's code as `statusCode`).
 //! - `GET …/query?q=` and `…/queryAll?q=` answer `{totalSize, done, records}`. Only the shapes
 //!   the connector sends are read (`SELECT … FROM Object WHERE Field = 'value' [AND …] [ORDER BY
-//!   …] [LIMIT n]`, the first condition matched without case, `IsConverted = false` honoured);
+//!   …] [LIMIT n]`, or `Field IN ('a', 'b')`, the first condition matched without case,
+//!   `IsConverted = false` honoured);
 //!   anything else answers 400 `MALFORMED_QUERY`: that is this script's limit, not Salesforce's.
 //! - Every answer of the REST API carries `Sforce-Limit-Info: api-usage=<used>/<max>`, the org's
 //!   calls over the last 24 hours; once `used` reaches `max` every call answers 403
@@ -533,6 +538,11 @@ fn data(state: &mut State, call: &Outbound, rest: &str) -> Reply {
         }
         ("GET", ["query"]) | ("GET", ["queryAll"]) => query(state, call, segments[0] == "queryAll"),
         ("POST", ["sobjects", object]) => create(state, object, &call.json()),
+        ("POST", ["composite", "sobjects"]) => collection(state, &call.json(), None),
+        ("PATCH", ["composite", "sobjects"]) => collection(state, &call.json(), None),
+        ("PATCH", ["composite", "sobjects", object, field]) => {
+            collection(state, &call.json(), Some((*object, *field)))
+        }
         ("GET", ["sobjects", object, id]) => read(state, call, object, id),
         ("PATCH", ["sobjects", object, id]) => update(state, object, id, &call.json()),
         ("PATCH", ["sobjects", object, field, value]) => {
@@ -750,6 +760,81 @@ fn upsert(state: &mut State, object: &str, field: &str, value: &str, body: &Valu
     }
 }
 
+/// sObject Collections: each record of `{allOrNone, records}` saved as it would be alone (made,
+/// or updated by its `id`, or upserted by `upsert`'s External ID field), and answered 200 with a
+/// result for each, in order. At most 200 records; `allOrNone: true` is not read by this script.
+fn collection(state: &mut State, body: &Value, upsert_by: Option<(&str, &str)>) -> Reply {
+    let Some(records) = body.get("records").and_then(Value::as_array) else {
+        return errors(400, "JSON_PARSER_ERROR", "records is required");
+    };
+    if records.len() > 200 {
+        return errors(400, "EXCEEDED_ID_LIMIT", "record limit exceeded. Limit is 200");
+    }
+    if body.get("allOrNone") == Some(&json!(true)) {
+        return errors(
+            400,
+            "INVALID_API_INPUT",
+            "this script reads only allOrNone: false",
+        );
+    }
+    let mut results = Vec::with_capacity(records.len());
+    for record in records {
+        let mut fields = record.as_object().cloned().unwrap_or_default();
+        let object = fields
+            .remove("attributes")
+            .and_then(|attributes| attributes.get("type").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        let id = fields.remove("id").and_then(|id| id.as_str().map(str::to_owned));
+        let reply = match (upsert_by, &id) {
+            (Some((of, _)), _) if of != object => {
+                errors(400, "INVALID_TYPE", "the record's type is not the request's")
+            }
+            (Some((_, field)), _) => {
+                let value = fields
+                    .remove(field)
+                    .and_then(|value| value.as_str().map(str::to_owned));
+                match value {
+                    Some(value) => upsert(state, &object, field, &value, &Value::Object(fields)),
+                    None => errors(400, "REQUIRED_FIELD_MISSING", &format!("{field} is required")),
+                }
+            }
+            (None, Some(id)) => update(state, &object, id, &Value::Object(fields)),
+            (None, None) => create(state, &object, &Value::Object(fields)),
+        };
+        results.push(collection_item(&reply, id.as_deref()));
+    }
+    Reply::json(200, &Value::Array(results))
+}
+
+/// One record's result in a collection's answer, from what the same call alone answered: its id
+/// (and for an upsert whether it was made), or its errors, `statusCode` where alone they say
+/// `errorCode`.
+fn collection_item(reply: &Reply, id: Option<&str>) -> Value {
+    let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+    if (200..300).contains(&reply.status) {
+        let id = body.get("id").and_then(Value::as_str).or(id);
+        let mut item = json!({ "id": id, "success": true, "errors": [] });
+        if let Some(created) = body.get("created") {
+            item["created"] = created.clone();
+        }
+        return item;
+    }
+    let errors: Vec<Value> = match reply.status {
+        300 => vec![
+            json!({ "statusCode": "DUPLICATE_EXTERNAL_ID", "message": "more than one record found for external id field", "fields": [] }),
+        ],
+        _ => body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|error| {
+                json!({ "statusCode": error["errorCode"], "message": error["message"], "fields": error.get("fields").cloned().unwrap_or(json!([])) })
+            })
+            .collect(),
+    };
+    json!({ "id": null, "success": false, "errors": errors })
+}
+
 fn percent_decoded(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -793,6 +878,27 @@ fn literal(text: &str) -> Option<(String, &str)> {
     None
 }
 
+/// A query's first condition, `Field = 'value'` or `Field IN ('value', …)`: the field, the values
+/// and what follows.
+fn comparison(condition: &str) -> Option<(&str, Vec<String>, &str)> {
+    if let Some((field, value)) = condition.split_once(" = ")
+        && !field.contains(' ')
+    {
+        let (value, after) = literal(value)?;
+        return Some((field, vec![value], after));
+    }
+    let (field, mut rest) = condition.split_once(" IN (")?;
+    let mut values = Vec::new();
+    loop {
+        let (value, after) = literal(rest)?;
+        values.push(value);
+        match after.strip_prefix(", ") {
+            Some(next) => rest = next,
+            None => return Some((field, values, after.strip_prefix(')')?)),
+        }
+    }
+}
+
 fn query(state: &State, call: &Outbound, all: bool) -> Reply {
     let malformed = |what: &str| {
         errors(
@@ -813,11 +919,8 @@ fn query(state: &State, call: &Outbound, all: bool) -> Reply {
     let Some((object, condition)) = rest.split_once(" WHERE ") else {
         return malformed("this script reads only queries with a WHERE");
     };
-    let Some((field, value)) = condition.split_once(" = ") else {
-        return malformed("unexpected token");
-    };
-    let Some((value, after)) = literal(value) else {
-        return malformed("expected a string literal");
+    let Some((field, values, after)) = comparison(condition) else {
+        return malformed("expected Field = 'value' or Field IN ('value', …)");
     };
     let unconverted = after.contains("IsConverted = false");
     let limit = after
@@ -837,7 +940,9 @@ fn query(state: &State, call: &Outbound, all: bool) -> Reply {
                 record.fields.get(field).and_then(Value::as_str)
             };
             kept.is_some_and(|kept| {
-                kept.eq_ignore_ascii_case(&value) || (field == "Id" && kept.starts_with(&value))
+                values.iter().any(|value| {
+                    kept.eq_ignore_ascii_case(value) || (field == "Id" && kept.starts_with(value.as_str()))
+                })
             })
         })
         .filter(|(_, record)| !unconverted || record.fields.get("IsConverted") != Some(&json!(true)))

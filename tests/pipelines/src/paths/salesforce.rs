@@ -121,6 +121,133 @@ fn a_customer_with_an_email_is_found_on_the_contact_salesforce_has_and_one_with_
     });
 }
 
+/// The org's REST calls since `from` (of [`Salesforce::calls`]), as `METHOD path`.
+fn rest_calls(salesforce: &crate::partners::salesforce::Salesforce, from: usize) -> Vec<String> {
+    salesforce.calls()[from..]
+        .iter()
+        .filter(|call| call.url.contains("/services/data/"))
+        .map(|call| {
+            let path = call.url.split_once(".com").map_or(&*call.url, |(_, path)| path);
+            format!("{} {}", call.method, path.split('?').next().unwrap_or(path))
+        })
+        .collect()
+}
+
+/// Nine customers synced at once: one whose email the org has already, seven new with an email
+/// and one without.
+async fn nine_customers(app: &crate::app::App, key: &str) -> Vec<String> {
+    let emails: Vec<String> = (0..8).map(|n| unique_email(&format!("batch{n}"))).collect();
+    let mut customers: Vec<Value> = emails
+        .iter()
+        .enumerate()
+        .map(|(n, email)| json!({ "name": format!("Customer {n}"), "email": email }))
+        .collect();
+    customers.push(json!({ "name": "Phone Only", "phone": unique_phone() }));
+    sync(app, key, Value::Array(customers)).await;
+    emails
+}
+
+#[test]
+fn a_batch_of_new_customers_is_one_query_and_one_collection_call_each_way_not_two_calls_a_customer() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({})).await;
+        let before = setup.salesforce.calls().len();
+        let email = unique_email("known");
+        let known = setup.salesforce.seed(
+            "Contact",
+            json!({ "LastName": "Known", "Email": email.to_uppercase() }),
+        );
+        let mut customers: Vec<Value> = (0..7)
+            .map(|n| json!({ "name": format!("Customer {n}"), "email": unique_email(&format!("batch{n}")) }))
+            .collect();
+        customers.push(json!({ "name": "Ada Known", "email": email }));
+        customers.push(json!({ "name": "Phone Only", "phone": unique_phone() }));
+        sync(&app, &setup.business.key, Value::Array(customers)).await;
+        let log = settled_log(&app, setup.id(), 9).await;
+        assert!(log.iter().all(|entry| entry["status"] == "succeeded"), "{log:#?}");
+
+        let contacts = setup.salesforce.records("Contact");
+        assert_eq!(contacts.len(), 9, "the org's own and eight new: {contacts:#?}");
+        let kept = contacts
+            .iter()
+            .find(|(id, _)| *id == known)
+            .map(|(_, fields)| fields);
+        assert_eq!(
+            kept.map(|fields| field(fields, "FirstName")),
+            Some("Ada"),
+            "updated with what we know"
+        );
+        assert_eq!(
+            rest_calls(&setup.salesforce, before),
+            [
+                "GET /services/data/v66.0/query",
+                "PATCH /services/data/v66.0/composite/sobjects",
+                "POST /services/data/v66.0/composite/sobjects",
+            ],
+            "one search for every email, one update of the record found, one create of the rest"
+        );
+        let linked = select(
+            &app,
+            "SELECT local_id, crm_id FROM crm_links WHERE kind = 'customer' AND connector_id = ?1",
+            &[setup.id()],
+        );
+        assert_eq!(linked.len(), 9, "{linked:#?}");
+        assert!(linked.iter().any(|link| link["crm_id"] == known.as_str()));
+    });
+}
+
+#[test]
+fn with_an_external_id_field_a_batch_of_new_customers_is_one_upsert_call() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({ "external_id_field": "Chat_Customer_Id__c" })).await;
+        setup.salesforce.add_external_id("Contact", "Chat_Customer_Id__c");
+        let before = setup.salesforce.calls().len();
+        nine_customers(&app, &setup.business.key).await;
+        let log = settled_log(&app, setup.id(), 9).await;
+        assert!(log.iter().all(|entry| entry["status"] == "succeeded"), "{log:#?}");
+        let contacts = setup.salesforce.records("Contact");
+        assert_eq!(contacts.len(), 9, "{contacts:#?}");
+        for entry in &log {
+            let record = contacts
+                .iter()
+                .find(|(id, _)| entry["crm_id"] == id.as_str())
+                .unwrap_or_else(|| panic!("{entry:#?}"));
+            assert_eq!(field(&record.1, "Chat_Customer_Id__c"), text(&entry["record_id"]));
+        }
+        assert_eq!(
+            rest_calls(&setup.salesforce, before),
+            ["PATCH /services/data/v66.0/composite/sobjects/Contact/Chat_Customer_Id__c"]
+        );
+    });
+}
+
+#[test]
+fn a_collection_call_that_fails_leaves_each_customer_to_its_own_work_which_makes_it_once() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({})).await;
+        setup.salesforce.fail(
+            1,
+            |call| call.url.contains("/composite/sobjects"),
+            edge::runtime::native::Reply::json(
+                503,
+                &json!([{ "message": "Service Unavailable", "errorCode": "SERVER_UNAVAILABLE" }]),
+            ),
+        );
+        let emails = nine_customers(&app, &setup.business.key).await;
+        let log = settled_log(&app, setup.id(), 9).await;
+        assert!(log.iter().all(|entry| entry["status"] == "succeeded"), "{log:#?}");
+        let contacts = setup.salesforce.records("Contact");
+        assert_eq!(contacts.len(), 9, "each once: {contacts:#?}");
+        for email in &emails {
+            let with = contacts
+                .iter()
+                .filter(|(_, fields)| field(fields, "Email") == email)
+                .count();
+            assert_eq!(with, 1, "{email}: {contacts:#?}");
+        }
+    });
+}
+
 #[test]
 fn an_escalation_opens_one_case_on_the_contact_and_a_second_one_a_note_and_its_priority() {
     test(|app| async move {

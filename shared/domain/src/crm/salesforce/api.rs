@@ -272,6 +272,56 @@ pub fn find_customer(
     ))
 }
 
+/// The records of several customers' emails, in as few queries as Salesforce's URI limit allows
+/// (a query a call): every record of each email, oldest first, for [`oldest_by_email`] to choose
+/// from. A converted Lead is not looked at, as in [`find_customer`].
+pub fn find_customers_by_email(object: CustomerObject, emails: &[&str]) -> Vec<ApiRequest> {
+    let converted = match object {
+        CustomerObject::Lead => " AND IsConverted = false",
+        CustomerObject::Contact => "",
+    };
+    let soql = |literals: &[String]| {
+        format!(
+            "SELECT Id, Email FROM {} WHERE Email IN ({}){converted} ORDER BY CreatedDate ASC",
+            object.api_name(),
+            literals.join(", ")
+        )
+    };
+    let fits = |literals: &[String]| query(&soql(literals)).target().len() < MAX_URI_BYTES;
+    let mut requests = Vec::new();
+    let mut literals: Vec<String> = Vec::new();
+    for email in emails
+        .iter()
+        .map(|email| email.trim())
+        .filter(|email| !email.is_empty())
+    {
+        literals.push(soql_string(email));
+        if literals.len() > 1 && !fits(&literals) {
+            let last = literals.split_off(literals.len() - 1);
+            requests.push(query(&soql(&literals)));
+            literals = last;
+        }
+    }
+    if !literals.is_empty() {
+        requests.push(query(&soql(&literals)));
+    }
+    requests
+}
+
+/// The oldest record of each email the query found, by the email as Salesforce compares it (not
+/// minding case); the records come oldest first.
+pub fn oldest_by_email(found: &[Found]) -> std::collections::HashMap<String, SalesforceId> {
+    let mut oldest = std::collections::HashMap::new();
+    for record in found {
+        if let Some(email) = record.text("Email") {
+            oldest
+                .entry(email.trim().to_lowercase())
+                .or_insert_with(|| record.id.clone());
+        }
+    }
+    oldest
+}
+
 /// What became of a record the connector keeps: still there, in the recycle bin, or merged into
 /// another (`queryAll` sees deleted records).
 pub fn record_fate(object: SObject, id: &SalesforceId) -> ApiRequest {
@@ -1139,6 +1189,53 @@ mod tests {
         assert!(
             request.target().len() < MAX_URI_BYTES,
             "the query stays within Salesforce's URI limit"
+        );
+    }
+
+    #[test]
+    fn several_customers_are_found_by_email_in_one_query_each_literal_escaped() {
+        let requests = find_customers_by_email(
+            CustomerObject::Lead,
+            &["ada@example.com", " ", "x' OR Email != 'y"],
+        );
+        assert_eq!(requests.len(), 1);
+        assert_eq!(
+            soql_of(&requests[0]),
+            r"SELECT Id, Email FROM Lead WHERE Email IN ('ada@example.com', 'x\' OR Email != \'y') AND IsConverted = false ORDER BY CreatedDate ASC"
+        );
+        assert!(find_customers_by_email(CustomerObject::Contact, &[]).is_empty());
+    }
+
+    #[test]
+    fn emails_that_would_make_a_uri_too_long_are_split_across_queries() {
+        let emails: Vec<String> = (0..400)
+            .map(|n| format!("customer.number.{n:04}@a-long-domain-name.example.com"))
+            .collect();
+        let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
+        let requests = find_customers_by_email(CustomerObject::Contact, &emails);
+        assert!(requests.len() > 1, "{} queries", requests.len());
+        let mut asked = 0;
+        for request in &requests {
+            assert!(request.target().len() < MAX_URI_BYTES);
+            asked += soql_of(request).matches("@a-long-domain-name").count();
+        }
+        assert_eq!(asked, emails.len(), "every email asked once");
+    }
+
+    #[test]
+    fn the_oldest_record_of_an_email_is_chosen_whatever_its_case() {
+        let found = parse_query(
+            br#"{"totalSize":3,"done":true,"records":[
+                {"attributes":{"type":"Contact"},"Id":"003000000000001AAA","Email":"Ada@Example.com"},
+                {"attributes":{"type":"Contact"},"Id":"003000000000002AAA","Email":"ada@example.com"},
+                {"attributes":{"type":"Contact"},"Id":"003000000000003AAA","Email":null}]}"#,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let oldest = oldest_by_email(&found.records);
+        assert_eq!(oldest.len(), 1);
+        assert_eq!(
+            oldest.get("ada@example.com").map(SalesforceId::as_str),
+            Some("003000000000001AAA")
         );
     }
 
