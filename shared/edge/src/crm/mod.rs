@@ -293,10 +293,12 @@ pub async fn prepare(
     match prepared {
         Err(Refusal::Ours(error)) => Err(error),
         Err(refusal) => {
+            let said = refusal_error(connector.kind.as_str(), refusal);
             crate::console_log!(
-                "connector {}: {} customers' records were not made together ({refusal:?}); each one's own work makes it",
+                "connector {}: {} customers' records were not made together ({}); each one's own work makes it",
                 connector.id,
-                due.len()
+                due.len(),
+                said.body.message
             );
             Ok(())
         }

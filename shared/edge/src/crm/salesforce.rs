@@ -175,11 +175,10 @@ impl Salesforce<'_> {
             complete &= answer.next_records_url.is_none();
             found.extend(answer.records);
         }
-        let oldest = api::oldest_by_email(&found);
         let (mut known, mut new) = (Vec::new(), Vec::new());
         for customer in customers {
-            let email = customer.email.as_deref().map(|email| email.trim().to_lowercase());
-            match email.as_ref().and_then(|email| oldest.get(email)) {
+            let email = customer.email.as_deref();
+            match email.and_then(|email| api::oldest_of_email(&found, email)) {
                 Some(record) => known.push((customer, record.clone())),
                 // An email the query's first page did not reach may have a record on the next.
                 None if !complete && email.is_some() => {}
@@ -221,12 +220,15 @@ impl Salesforce<'_> {
                         self.link_record(LinkKind::Customer, customer.id.as_str(), &saved.id)
                             .await?;
                     }
-                    Item::Failed(errors) => console_log!(
-                        "salesforce {}: customer {} refused in a collection ({:?}); its own work tries again",
-                        self.client.connector.id,
-                        customer.id,
-                        api::refused_record(&errors)
-                    ),
+                    Item::Failed(errors) => {
+                        let codes: Vec<&str> = errors.iter().map(|error| error.error_code.as_str()).collect();
+                        console_log!(
+                            "salesforce {}: customer {} refused in a collection ({}); its own work tries again",
+                            self.client.connector.id,
+                            customer.id,
+                            codes.join(", ")
+                        );
+                    }
                 }
             }
         }

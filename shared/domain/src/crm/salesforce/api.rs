@@ -273,7 +273,7 @@ pub fn find_customer(
 }
 
 /// The records of several customers' emails, in as few queries as Salesforce's URI limit allows
-/// (a query a call): every record of each email, oldest first, for [`oldest_by_email`] to choose
+/// (a query a call): every record of each email, oldest first, for [`oldest_of_email`] to choose
 /// from. A converted Lead is not looked at, as in [`find_customer`].
 pub fn find_customers_by_email(object: CustomerObject, emails: &[&str]) -> Vec<ApiRequest> {
     let converted = match object {
@@ -308,18 +308,18 @@ pub fn find_customers_by_email(object: CustomerObject, emails: &[&str]) -> Vec<A
     requests
 }
 
-/// The oldest record of each email the query found, by the email as Salesforce compares it (not
+/// The oldest record the query found with `email`, compared as Salesforce compares it (not
 /// minding case); the records come oldest first.
-pub fn oldest_by_email(found: &[Found]) -> std::collections::HashMap<String, SalesforceId> {
-    let mut oldest = std::collections::HashMap::new();
-    for record in found {
-        if let Some(email) = record.text("Email") {
-            oldest
-                .entry(email.trim().to_lowercase())
-                .or_insert_with(|| record.id.clone());
-        }
-    }
-    oldest
+pub fn oldest_of_email<'a>(found: &'a [Found], email: &str) -> Option<&'a SalesforceId> {
+    let email = email.trim();
+    found
+        .iter()
+        .find(|record| {
+            record
+                .text("Email")
+                .is_some_and(|kept| kept.trim().eq_ignore_ascii_case(email))
+        })
+        .map(|record| &record.id)
 }
 
 /// What became of a record the connector keeps: still there, in the recycle bin, or merged into
@@ -1231,12 +1231,11 @@ mod tests {
                 {"attributes":{"type":"Contact"},"Id":"003000000000003AAA","Email":null}]}"#,
         )
         .unwrap_or_else(|error| panic!("{error}"));
-        let oldest = oldest_by_email(&found.records);
-        assert_eq!(oldest.len(), 1);
         assert_eq!(
-            oldest.get("ada@example.com").map(SalesforceId::as_str),
+            oldest_of_email(&found.records, " ada@EXAMPLE.com").map(SalesforceId::as_str),
             Some("003000000000001AAA")
         );
+        assert_eq!(oldest_of_email(&found.records, "bob@example.com"), None);
     }
 
     #[test]
