@@ -527,6 +527,7 @@ describe('the business console', () => {
       const settings = page.getByRole('form', { name: 'Salesforce settings' });
       await settings.getByLabel('External ID field').fill('Chat_Customer_Id__c');
       await settings.getByLabel('Share of the daily API allowance (%)').fill('30');
+      await settings.getByLabel('Session timeout (minutes)').fill('480');
       await settings.getByLabel('A customer becomes').selectOption('lead');
       await settings.getByRole('button', { name: 'Save settings' }).click();
       await page.getByText('Saved').waitFor({ timeout: WAIT_MS });
@@ -539,6 +540,7 @@ describe('the business console', () => {
       assert.equal(stored.settings.organization_id, salesforce.orgId);
       assert.equal(stored.settings.external_id_field, 'Chat_Customer_Id__c');
       assert.equal(stored.settings.api_share_percent, 30);
+      assert.equal(stored.settings.session_timeout_minutes, 480);
       assert.equal(stored.settings.customer_object, 'lead');
       assert.ok(stored.secrets_set.includes('refresh_token') && stored.secrets_set.includes('outbound_token'), stored.secrets_set.join());
       const url = (await shown.locator('code').textContent()) ?? '';

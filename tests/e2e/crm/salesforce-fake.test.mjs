@@ -361,13 +361,16 @@ describe('the Salesforce fake’s SOQL', () => {
     assert.deepEqual(quoted.body.records.map((r) => r.Id), [escaped.Id]);
     sf.deleteRecord(escaped.Id);
     assert.equal((await api('GET', soql("SELECT Id FROM Contact WHERE LastName = 'O\\'Brien'"))).body.totalSize, 0, 'deleted records are not found');
+    const several = await api('GET', soql("SELECT Id, Email FROM Contact WHERE Email IN ('OTHER@example.com', 'ada@example.com', 'x') ORDER BY CreatedDate ASC"));
+    assert.deepEqual(several.body.records.map((r) => r.Email).sort(), ['ada@example.com', 'other@example.com'], 'IN: any of the list, without case');
   });
 
   test('answers MALFORMED_QUERY beyond the subset, INVALID_FIELD and INVALID_TYPE with the column', async () => {
     for (const [description, text] of [
       ['OR', "SELECT Id FROM Contact WHERE Email = 'a' OR Email = 'b'"],
       ['LIKE', "SELECT Id FROM Contact WHERE Email LIKE '%a'"],
-      ['IN', "SELECT Id FROM Contact WHERE Email IN ('a')"],
+      ['an unclosed IN', "SELECT Id FROM Contact WHERE Email IN ('a'"],
+      ['an empty IN', 'SELECT Id FROM Contact WHERE Email IN ()'],
       ['a function', 'SELECT COUNT() FROM Contact'],
       ['a relationship field', 'SELECT Who.Name FROM Task'],
       ['no FROM', 'SELECT Id Contact'],

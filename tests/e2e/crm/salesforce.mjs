@@ -72,8 +72,8 @@
 //
 // SOQL: only the shapes a connector sends are parsed: `SELECT f1, f2 FROM Object [WHERE f = 'v'
 // [AND f2 = 'w' ...]] [ORDER BY f [ASC|DESC]] [LIMIT n]`, where a value is a quoted string (`\'`
-// escapes), null, true, false or a number, `=` or `!=`; text compares without case, as SOQL's `=`
-// does. Anything else (OR, LIKE, IN, functions, relationship fields, a missing q) answers 400
+// escapes), null, true, false or a number, `=`, `!=` or `IN ('v', 'w', ...)`; text compares without
+// case, as SOQL's `=` does. Anything else (OR, LIKE, functions, relationship fields, a missing q) answers 400
 // MALFORMED_QUERY with Salesforce's "ERROR at Row:1:Column:N" form: that is this fake's limit, not
 // Salesforce's. An unknown field answers 400 INVALID_FIELD "No such column ...", an unknown object
 // 400 INVALID_TYPE. Deleted records are not found. Answers are `{totalSize, done, records,
@@ -490,17 +490,36 @@ export function parseSoql(soql) {
     do {
       if (conditions.length > 0) position += 1;
       const field = identifier();
+      const literal = () => {
+        const token = peek();
+        let value;
+        if (token.kind === 'string' || token.kind === 'number') value = token.value;
+        else if (token.kind === 'word' && ['NULL', 'TRUE', 'FALSE'].includes(token.value.toUpperCase())) {
+          value = { NULL: null, TRUE: true, FALSE: false }[token.value.toUpperCase()];
+        } else throw unexpected(token);
+        position += 1;
+        return value;
+      };
+      const symbol = (value) => {
+        if (peek().kind !== 'symbol' || peek().value !== value) throw unexpected();
+        position += 1;
+      };
+      if (keyword('IN')) {
+        position += 1;
+        symbol('(');
+        const values = [literal()];
+        while (peek().kind === 'symbol' && peek().value === ',') {
+          position += 1;
+          values.push(literal());
+        }
+        symbol(')');
+        conditions.push({ field: field.value, at: field.at, op: 'IN', value: values });
+        continue;
+      }
       const operator = peek();
       if (operator.kind !== 'symbol' || !['=', '!='].includes(operator.value)) throw unexpected(operator);
       position += 1;
-      const literal = peek();
-      let value;
-      if (literal.kind === 'string' || literal.kind === 'number') value = literal.value;
-      else if (literal.kind === 'word' && ['NULL', 'TRUE', 'FALSE'].includes(literal.value.toUpperCase())) {
-        value = { NULL: null, TRUE: true, FALSE: false }[literal.value.toUpperCase()];
-      } else throw unexpected(literal);
-      position += 1;
-      conditions.push({ field: field.value, at: field.at, op: operator.value, value });
+      conditions.push({ field: field.value, at: field.at, op: operator.value, value: literal() });
     } while (keyword('AND'));
   }
   let orderBy = null;
@@ -527,11 +546,12 @@ export function parseSoql(soql) {
   return { fields, object: objectToken.value, objectAt: objectToken.at, conditions, orderBy, limit };
 }
 
-/** Whether a stored value passes `field op value` (text without case, as SOQL compares it). */
+/** Whether a stored value passes `field op value` (text without case, as SOQL compares it; `IN`, any of a list). */
 function soqlMatches(stored, op, wanted) {
   const normal = (v) => (v === undefined ? null : typeof v === 'string' ? v.toLowerCase() : v);
-  const equal = normal(stored) === normal(wanted) || (typeof wanted === 'number' && Number(stored) === wanted);
-  return op === '=' ? equal : !equal;
+  const equal = (one) => normal(stored) === normal(one) || (typeof one === 'number' && Number(stored) === one);
+  if (op === 'IN') return wanted.some(equal);
+  return op === '=' ? equal(wanted) : !equal(wanted);
 }
 
 // ---- Outbound Messages ----

@@ -44,6 +44,10 @@ pub struct OAuthApp {
     /// Whether an authorisation proves itself with PKCE (RFC 7636): the consent page gets a
     /// challenge, and the code is traded with its verifier.
     pub pkce: bool,
+    /// How long an access token lasts when the token endpoint's answer does not say (Salesforce's
+    /// answers carry no `expires_in`: the org's session timeout decides), in seconds; None: such a
+    /// token is refreshed only when the CRM refuses it.
+    pub token_seconds: Option<i64>,
 }
 
 impl OAuthApp {
@@ -208,6 +212,15 @@ impl Tokens {
         Ok(tokens)
     }
 
+    /// The answer, lasting `seconds` when it did not say how long it lasts (an app's
+    /// [`OAuthApp::token_seconds`]), so that its token is refreshed before it runs out.
+    pub fn lasting(mut self, seconds: Option<i64>) -> Self {
+        if self.expires_in.is_none() {
+            self.expires_in = seconds;
+        }
+        self
+    }
+
     /// When the access token expires, for a token issued at `now_ms`.
     pub fn expires_at_ms(&self, now_ms: i64) -> Option<i64> {
         self.expires_in
@@ -338,6 +351,7 @@ mod tests {
             token_url: "https://api.hubapi.com/oauth/2026-03/token".to_owned(),
             scopes: &["crm.objects.contacts.read", "tickets"],
             pkce: false,
+            token_seconds: None,
         };
         let url = app.authorize(
             "client-1",
@@ -383,6 +397,7 @@ mod tests {
             token_url: "https://acme.my.salesforce.com/services/oauth2/token".to_owned(),
             scopes: &["api", "id", "refresh_token"],
             pkce: true,
+            token_seconds: None,
         };
         let pkce = Pkce::from_verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".to_owned());
         let url = app.authorize("3MVG9", "https://edge.example.com/console", "s&t", Some(&pkce));
@@ -464,6 +479,14 @@ mod tests {
         )
         .unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(tokens.expires_at_ms(1_000), Some(1_801_000));
+        assert_eq!(
+            tokens.clone().lasting(Some(60)).expires_at_ms(1_000),
+            Some(1_801_000),
+            "an answer that says how long it lasts is taken at its word"
+        );
+        let silent = Tokens::parse(br#"{"access_token":"a"}"#).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(silent.clone().expires_at_ms(1_000), None);
+        assert_eq!(silent.lasting(Some(7_200)).expires_at_ms(1_000), Some(7_201_000));
         assert_eq!(tokens.refresh_token.as_deref(), Some("r-1"));
         assert!(Tokens::parse(br#"{"access_token":""}"#).is_err());
         assert!(Tokens::parse(b"<html>").is_err());

@@ -13,6 +13,7 @@ use crate::runtime;
 use crate::runtime::{Delay, Method};
 use domain::crm::budget;
 use domain::crm::config::ConnectorSecrets;
+use domain::crm::oauth::OAuthApp;
 use domain::crm::redact;
 use domain::crm::request::{self, ApiRequest};
 use domain::crm::retry::{self, CallFailure};
@@ -83,8 +84,9 @@ pub struct Client<'a> {
     /// Whether calls are taken from the connector's budget: all but the admin API's check of a
     /// connector's settings before it is stored.
     pub budgeted: bool,
-    /// The CRM's token endpoint, for a connector authorised with OAuth (`super::oauth`).
-    pub token_url: Option<String>,
+    /// The CRM's OAuth app (its token endpoint, how long its tokens last), for a connector
+    /// authorised with OAuth (`super::oauth`).
+    pub oauth_app: Option<OAuthApp>,
     /// The connector's secrets as this client last had them: its access token refreshed here
     /// replaces the one it was loaded with.
     pub(super) secrets: RefCell<ConnectorSecrets>,
@@ -101,7 +103,7 @@ impl<'a> Client<'a> {
             base,
             debug: super::debug(env, connector.kind),
             budgeted: true,
-            token_url: None,
+            oauth_app: None,
             secrets: RefCell::new(connector.secrets.clone()),
         }
     }
@@ -111,7 +113,7 @@ impl<'a> Client<'a> {
     /// expire, and once more when the CRM refuses it (401) before the call is made again.
     pub async fn send(&self, request: &ApiRequest) -> Result<Answer, Refusal> {
         // With OAuth (a token endpoint and a grant): whether the access token is about to expire.
-        let (oauth, due) = match (&self.token_url, self.secrets.borrow().grant()) {
+        let (oauth, due) = match (&self.oauth_app, self.secrets.borrow().grant()) {
             (Some(_), Some(grant)) => (true, grant.due(runtime::now().millis())),
             _ => (false, false),
         };
@@ -239,19 +241,19 @@ impl<'a> Client<'a> {
     /// on and which is kept for the connector's next invocations (unless an administrator changed
     /// the connector meanwhile). A refusal of the token endpoint fails the work with what it said.
     async fn refresh(&self) -> Result<(), Refusal> {
-        let (Some(url), Some(grant)) = (self.token_url.as_deref(), self.secrets.borrow().grant().cloned())
-        else {
+        let (Some(app), Some(grant)) = (&self.oauth_app, self.secrets.borrow().grant().cloned()) else {
             return Ok(());
         };
         let connector = self.connector;
         let tokens = super::oauth::post_form(
             self.env,
-            url,
+            &app.token_url,
             &grant.refresh_form(),
             connector.kind.display_name(),
         )
         .await
-        .map_err(Refusal::Failed)?;
+        .map_err(Refusal::Failed)?
+        .lasting(app.token_seconds);
         let now_ms = runtime::now().millis();
         let Some(refreshed) = self.secrets.borrow().refreshed(&tokens, now_ms) else {
             return Ok(());

@@ -24,6 +24,7 @@ use crate::db::{self, crm_links};
 use crate::{events::webhook_delivery, platform::http, runtime};
 use client::Refusal;
 use domain::crm::chatwoot::ChatwootEvent;
+use domain::crm::config::ConnectorSecrets;
 use domain::crm::retry::CallFailure;
 pub use domain::crm::settle::Outcome;
 use domain::crm::spec::{ConnectorSettings, Crm};
@@ -63,7 +64,7 @@ impl<'a, S: ConnectorSettings> Connection<'a, S> {
         let settings = S::parse(&connector.settings, http::allows_loopback(env))
             .map_err(|error| format!("the connector's settings are unusable: {}", error.body.message))?;
         let mut client = client::Client::new(env, db, connector, settings.api_base());
-        client.token_url = settings.oauth_app().map(|app| app.token_url);
+        client.oauth_app = settings.oauth_app();
         Ok(Self {
             client,
             settings,
@@ -241,23 +242,42 @@ pub trait Live<'a> {
     }
 }
 
-/// Does `job` with the connector's CRM.
-pub async fn perform(env: &Env, db: &Db, connector: &Connector, job: &Job) -> Result<Outcome, ApiError> {
-    with_crm!(connector.kind, C => perform_with::<C>(env, db, connector, job).await).or_else(outcome_of)
+/// Does `job` with the connector's CRM; with the connector's secrets as its calls left them (an
+/// access token refreshed on the way), which the contact's next work starts from, so that one
+/// refresh serves them all.
+pub async fn perform(
+    env: &Env,
+    db: &Db,
+    connector: &Connector,
+    job: &Job,
+) -> Result<(Outcome, ConnectorSecrets), ApiError> {
+    with_crm!(connector.kind, C => match <C as Connected>::connect(env, db, connector) {
+        Err(reason) => Ok((Outcome::Invalid(reason), connector.secrets.clone())),
+        Ok(mut crm) => {
+            let outcome = work_with(&crm, job).await.or_else(outcome_of)?;
+            let secrets = crm.client().secrets.borrow().clone();
+            Ok((outcome, secrets))
+        }
+    })
 }
 
 /// Does `job` with the connector as a connector of `C`: work whose connector's settings cannot be
-/// used is invalid.
+/// used is invalid. A test's way in, with the CRM's refusal as it came.
+#[cfg(test)]
 pub(crate) async fn perform_with<C: Connected>(
     env: &Env,
     db: &Db,
     connector: &Connector,
     job: &Job,
 ) -> Result<Outcome, Refusal> {
-    let crm = match C::connect(env, db, connector) {
-        Ok(crm) => crm,
-        Err(reason) => return Ok(Outcome::Invalid(reason)),
-    };
+    match C::connect(env, db, connector) {
+        Ok(crm) => work_with(&crm, job).await,
+        Err(reason) => Ok(Outcome::Invalid(reason)),
+    }
+}
+
+/// Hands the job's work to the part of the CRM that does it.
+async fn work_with<'a>(crm: &impl Live<'a>, job: &Job) -> Result<Outcome, Refusal> {
     let retrying = job.attempts > 0;
     match work(job)? {
         Work::Customer { id, event } => crm.follow_customer(retrying, &id, event).await,

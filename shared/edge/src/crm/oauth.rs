@@ -105,7 +105,8 @@ pub async fn open_state(env: &Env, business: &BusinessId, state: &str) -> Result
     Pending::parse(&opened.secret, runtime::now().millis())
 }
 
-/// Trades the code the consent page gave back for `pending`'s tokens at `app`'s token endpoint.
+/// Trades the code the consent page gave back for `pending`'s tokens at `app`'s token endpoint
+/// (lasting the app's `token_seconds` when the answer does not say).
 /// A refusal is the client's (422 by the `code` field: a code is single-use and short-lived); a
 /// CRM that cannot be reached is a 502.
 pub async fn trade_code(
@@ -134,4 +135,5 @@ pub async fn trade_code(
                 ApiError::crm_failed(format!("{crm} could not be reached: {cause}"))
             }
         })
+        .map(|tokens| tokens.lasting(app.token_seconds))
 }

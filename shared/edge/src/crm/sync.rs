@@ -262,7 +262,7 @@ pub async fn drain(
     lease: &str,
 ) -> Result<(), ApiError> {
     let tenant = Tenant::for_background(contact.business_id.clone());
-    let Some(connector) = crm_connectors::find(db, keys, &tenant, &contact.connector_id).await? else {
+    let Some(mut connector) = crm_connectors::find(db, keys, &tenant, &contact.connector_id).await? else {
         console_log!(
             "connector {} is gone; its work is dropped from the queue",
             contact.connector_id
@@ -318,7 +318,7 @@ pub async fn drain(
                 hand_over(env, std::slice::from_ref(contact), wait).await;
                 break 'held;
             }
-            match run(env, db, &connector, &tenant, &job).await? {
+            match run(env, db, &mut connector, &tenant, &job).await? {
                 Step::Next { succeeded: true } => succeeded = true,
                 Step::Next { succeeded: false } => {}
                 Step::Wait(seconds) => {
@@ -344,16 +344,18 @@ enum Step {
     Wait(u32),
 }
 
-/// Does one piece of work and records how it ended (`domain::crm::settle` decides what that means).
+/// Does one piece of work and records how it ended (`domain::crm::settle` decides what that
+/// means); the connector keeps the secrets the work left (a token refreshed) for the next.
 async fn run(
     env: &Env,
     db: &Db,
-    connector: &Connector,
+    connector: &mut Connector,
     tenant: &Tenant,
     job: &Job,
 ) -> Result<Step, ApiError> {
     let started = runtime::now();
-    let outcome = perform(env, db, connector, job).await?;
+    let (outcome, secrets) = perform(env, db, connector, job).await?;
+    connector.secrets = secrets;
     let now = runtime::now();
     let jitter = f64::from(u32::from_le_bytes(runtime::random::<4>()?)) / (f64::from(u32::MAX) + 1.0);
     let decision = settle::decide(outcome, job.attempts + 1, job.retry_from_us, now.micros(), jitter);

@@ -420,6 +420,45 @@ fn an_expired_session_is_refreshed_on_its_401_and_a_revoked_authorisation_is_sai
 }
 
 #[test]
+fn a_token_is_refreshed_before_the_orgs_session_timeout_runs_out_not_after_a_refusal() {
+    test(|app| async move {
+        let setup = connected_business(&app, json!({ "session_timeout_minutes": 30 })).await;
+        let whatsapp = whatsapp_account(&app, &setup.business.id, None).await;
+        let from = unique_phone();
+        let refreshes = || {
+            setup
+                .salesforce
+                .calls()
+                .iter()
+                .filter(|call| call.path() == "/services/oauth2/token")
+                .count()
+        };
+        // The first token's life is unknown (it came with the connector): it is refreshed when
+        // Salesforce refuses it, and the new one lasts the org's 30 minutes.
+        setup.salesforce.expire_sessions();
+        receive_whatsapp(&app, &whatsapp, &from, "first").await;
+        settled_log(&app, setup.id(), 3).await;
+        assert_eq!(refreshes(), 1);
+
+        // 26 minutes on, the token is within five minutes of its end: it is refreshed before the
+        // next call, though Salesforce would still take it.
+        app.stack.advance(Duration::from_secs(26 * 60));
+        let before = setup.salesforce.calls().len();
+        receive_whatsapp(&app, &whatsapp, &from, "later").await;
+        settled_log(&app, setup.id(), 4).await;
+        assert_eq!(refreshes(), 2, "refreshed ahead");
+        let calls = setup.salesforce.calls();
+        assert_eq!(
+            calls[before].path(),
+            "/services/oauth2/token",
+            "the refresh comes first: {:?}",
+            calls[before..].iter().map(|call| call.path()).collect::<Vec<_>>()
+        );
+        assert_eq!(setup.salesforce.records("Task").len(), 2);
+    });
+}
+
+#[test]
 fn a_server_app_gets_its_token_with_its_own_credentials_before_its_first_call() {
     test(|app| async move {
         let business = app.business("Acme").await;

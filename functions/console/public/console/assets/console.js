@@ -1319,6 +1319,7 @@
       field('Case status', 'settings.case_status', { value: settings.case_status ?? 'New' }),
       field('Case priority', 'settings.case_priority', { type: 'number', min: 1, max: 5, value: settings.case_priority ?? 4, hint: 'For an escalation that asks for none, 1 to 5 (5 is highest).' }),
       field('Share of the daily API allowance (%)', 'settings.api_share_percent', { type: 'number', min: 1, max: 100, value: settings.api_share_percent ?? 50, hint: 'The connector pauses once the org has used this share of its calls over the last 24 hours, so your other integrations and people keep the rest.' }),
+      field('Session timeout (minutes)', 'settings.session_timeout_minutes', { type: 'number', min: 15, max: 1440, value: settings.session_timeout_minutes ?? 120, hint: 'As Setup › Session Settings says: a token is refreshed five minutes before it runs out.' }),
     ], 'Save settings', async (f) => {
       const patch = {
         customer_object: value(f, 'settings.customer_object'),
@@ -1329,6 +1330,7 @@
         case_status: value(f, 'settings.case_status') ?? null,
         case_priority: number(f, 'settings.case_priority') ?? null,
         api_share_percent: number(f, 'settings.api_share_percent') ?? null,
+        session_timeout_minutes: number(f, 'settings.session_timeout_minutes') ?? null,
       };
       for (const name of ['sync_messages', 'create_cases']) patch[name] = value(f, `settings.${name}`);
       await api('PATCH', `/api-connectors/${c.id}`, { settings: patch });

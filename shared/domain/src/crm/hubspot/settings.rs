@@ -181,6 +181,8 @@ impl HubSpotSettings {
                 &OAUTH_SCOPES
             },
             pkce: false,
+            // HubSpot's answers say how long a token lasts (`expires_in`).
+            token_seconds: None,
         }
     }
 

@@ -126,6 +126,7 @@ impl From<SalesforceSecrets> for ConnectorSecrets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crm::oauth::Tokens;
     use crate::crm::salesforce::oauth::TokenResponse;
     use serde_json::json;
 
@@ -141,12 +142,19 @@ mod tests {
         assert_eq!(secrets.webhook_secret(), None, "Salesforce signs nothing");
         assert!(secrets.grant().is_some_and(|grant| grant.due(7_200_000 - 60_000)));
 
-        let answer = TokenResponse::parse(
+        // The answer says nothing of how long the token lasts: the org's session timeout does.
+        let settings = SalesforceSettings::parse(
+            &json!({ "instance_url": "https://acme.my.salesforce.com" }),
+            false,
+        )
+        .unwrap_or_else(|error| panic!("{error:?}"));
+        let answer = Tokens::parse(
             br#"{"access_token":"00D!AQ2","signature":"x","scope":"api id refresh_token","instance_url":"https://acme.my.salesforce.com","id":"https://login.salesforce.com/id/00D5g000004Xyz1/0055g000001abcd","token_type":"Bearer","issued_at":"10000000"}"#,
         )
-        .unwrap_or_else(|error| panic!("{error}"));
+        .unwrap_or_else(|error| panic!("{error}"))
+        .lasting(settings.oauth().token_seconds);
         let refreshed = secrets
-            .refreshed(&answer.tokens(120, 10_000_000), 10_000_000)
+            .refreshed(&answer, 10_000_000)
             .unwrap_or_else(|| panic!("a grant refreshes"));
         assert_eq!(refreshed.authorization(), "Bearer 00D!AQ2");
         let kept = Value::Object(refreshed.to_json());

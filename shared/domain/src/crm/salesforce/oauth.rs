@@ -110,25 +110,6 @@ impl TokenResponse {
             && crate::crypto::constant_time_eq(expected.as_bytes(), signature.trim().as_bytes())
     }
 
-    /// When the access token expires: `session_timeout_minutes` after it was issued (or after
-    /// `now_ms`, when the answer says no time).
-    pub fn expires_at_ms(&self, session_timeout_minutes: u32, now_ms: i64) -> i64 {
-        let issued = self.issued_at_ms().unwrap_or(now_ms).min(now_ms);
-        issued.saturating_add(i64::from(session_timeout_minutes).saturating_mul(60_000))
-    }
-
-    /// The answer as the connector framework keeps tokens, its expiry reckoned from the session
-    /// timeout, so that the token is refreshed before it runs out.
-    pub fn tokens(&self, session_timeout_minutes: u32, now_ms: i64) -> Tokens {
-        let left_ms = self.expires_at_ms(session_timeout_minutes, now_ms) - now_ms;
-        Tokens {
-            access_token: self.access_token.clone(),
-            refresh_token: self.refresh_token.clone(),
-            expires_in: Some((left_ms / 1000).max(1)),
-            answered: serde_json::Map::new(),
-        }
-    }
-
     /// The answer the framework read as `tokens`, as Salesforce's.
     pub fn of(tokens: &Tokens) -> Result<Self, Malformed> {
         let mut answer = tokens.answered.clone();
@@ -203,20 +184,6 @@ mod tests {
         assert_eq!(tokens.organization_id(), OrganizationId::parse("00Dx0000000BV7z"));
         assert_eq!(tokens.user_id(), SalesforceId::parse("005x00000012Q9P"));
         assert_eq!(tokens.issued_at_ms(), Some(1_278_448_101_416));
-        assert_eq!(
-            tokens.expires_at_ms(120, 1_278_448_200_000),
-            1_278_448_101_416 + 7_200_000
-        );
-        let kept = tokens.tokens(120, 1_278_448_101_416 + 200_000);
-        assert_eq!(
-            kept.expires_in,
-            Some(7_000),
-            "what is left of the session, in seconds"
-        );
-        assert_eq!(
-            kept.refresh_token.as_deref(),
-            Some("5Aep861TSESvWeug_xvFHRBTTbf_YrTWgEyjBJrKwnZa7j")
-        );
         let shown = format!("{tokens:?}");
         assert!(!shown.contains("AR8AQ") && !shown.contains("5Aep"), "{shown}");
     }

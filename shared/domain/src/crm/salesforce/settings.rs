@@ -394,7 +394,8 @@ impl SalesforceSettings {
     }
 
     /// The app a person authorises the connector with, at the org's own address (My Domain
-    /// login works for production orgs and sandboxes alike), challenged with PKCE.
+    /// login works for production orgs and sandboxes alike), challenged with PKCE. Its tokens last
+    /// the org's session timeout (the answers do not say), and are refreshed before it runs out.
     pub fn oauth(&self) -> OAuthApp {
         let base = self.api_base();
         OAuthApp {
@@ -402,6 +403,7 @@ impl SalesforceSettings {
             token_url: format!("{base}{TOKEN_PATH}"),
             scopes: &OAUTH_SCOPES,
             pkce: true,
+            token_seconds: Some(i64::from(self.session_timeout_minutes) * 60),
         }
     }
 
