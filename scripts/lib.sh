@@ -122,6 +122,19 @@ has_rustup_wasm_target() {
 # Exports what a wasm build needs: rustup's target where installed, otherwise Debian's rustc-web
 # with std built from source (docs/operations.md, "Building on machines without rustup's wasm32
 # target").
+# The local embedder (tools/embedder), which scripts/dev runs beside wrangler: a native binary
+# for this CPU (its matrix products use the CPU's FMA), in a target directory of its own so that
+# -C target-cpu=native never invalidates the shared one that clippy and the tests use, and without
+# their lint wrapper. Cargo rebuilds it only when its sources changed.
+build_embedder() {
+  if [[ ! -x $EMBEDDER_BIN || -n "$(find "$ROOT/tools/embedder" "$ROOT/shared/domain" -newer "$EMBEDDER_BIN" -print -quit)" ]]; then
+    say "building the local embedder (native; about a minute the first time)"
+  fi
+  (cd "$ROOT" && env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS RUSTFLAGS="-C target-cpu=native" \
+    CARGO_TARGET_DIR="$ROOT/target/native" cargo build --profile native --quiet -p embedder) \
+    || die "building the embedder failed (above)"
+}
+
 wasm_build_env() {
   if ! has_rustup_wasm_target; then
     rustup toolchain list | grep -q '^debian-web' || die "no wasm32 toolchain: run scripts/setup"
