@@ -149,6 +149,10 @@ impl<'a, S: ConnectorSettings> Connection<'a, S> {
 pub trait Connected: Crm {
     type Live<'a>: Live<'a>;
 
+    /// Whether its [`Live::prepare`] does anything: the sync consumer takes a batch's leases and
+    /// reads their work ahead only for such a CRM.
+    const PREPARES: bool = false;
+
     /// The connector ready to call; Err says why its stored settings cannot be used.
     fn connect<'a>(env: &'a Env, db: &'a Db, connector: &'a Connector) -> Result<Self::Live<'a>, String>;
 }
@@ -296,6 +300,11 @@ async fn work_with<'a>(crm: &impl Live<'a>, job: &Job) -> Result<Outcome, Refusa
         Work::Chatwoot(event) => crm.follow_platform(&event).await,
         Work::Erase { crm_id } => crm.erase(&crm_id).await,
     }
+}
+
+/// Whether connectors of `kind` do several contacts' work together ([`Connected::PREPARES`]).
+pub fn prepares(kind: ConnectorKind) -> bool {
+    with_crm!(kind, C => <C as Connected>::PREPARES)
 }
 
 /// Hands several contacts' next work to the connector's CRM together ([`Live::prepare`]); what it

@@ -185,24 +185,18 @@ impl Salesforce<'_> {
                 None => new.push(customer),
             }
         }
-        let updates: Vec<api::CollectionRecord> = known
+        let record = |customer: &Customer, id: Option<SalesforceId>| api::CollectionRecord {
+            object,
+            id,
+            fields: fields(customer),
+        };
+        let updates: Vec<_> = known
             .iter()
-            .map(|(customer, record)| api::CollectionRecord {
-                object,
-                id: Some(record.clone()),
-                fields: fields(customer),
-            })
+            .map(|(customer, found)| record(customer, Some(found.clone())))
             .collect();
         let known: Vec<&Customer> = known.into_iter().map(|(customer, _)| customer).collect();
         self.save_many(&known, &api::update_many(&updates)).await?;
-        let creates: Vec<api::CollectionRecord> = new
-            .iter()
-            .map(|customer| api::CollectionRecord {
-                object,
-                id: None,
-                fields: fields(customer),
-            })
-            .collect();
+        let creates: Vec<_> = new.iter().map(|customer| record(customer, None)).collect();
         self.save_many(&new, &api::create_many(&creates)).await
     }
 
@@ -372,6 +366,9 @@ pub async fn case_state(
 
 impl Connected for domain::crm::salesforce::Salesforce {
     type Live<'a> = Salesforce<'a>;
+
+    /// Several new customers are made with sObject Collections.
+    const PREPARES: bool = true;
 
     fn connect<'a>(env: &'a Env, db: &'a Db, connector: &'a Connector) -> Result<Salesforce<'a>, String> {
         Salesforce::new(env, db, connector)

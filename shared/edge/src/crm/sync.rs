@@ -225,16 +225,17 @@ async fn prepare(
     let Some(connector) = crm_connectors::find(db, keys, &tenant, &first.connector_id).await? else {
         return Ok(());
     };
-    if !connector.enabled {
+    // A CRM that does each contact's work alone costs no lease or read here.
+    if !connector.enabled || !crate::crm::prepares(connector.kind) {
         return Ok(());
     }
     let now = runtime::now().micros();
+    let until = now + LEASE_SECONDS * 1_000_000;
     let mut due = Vec::with_capacity(contacts.len());
     for contact in contacts {
         let ContactKey::Customer(customer) = &contact.key else {
             continue;
         };
-        let until = now + LEASE_SECONDS * 1_000_000;
         if !crm_contacts::claim(db, &tenant, &connector.id, &contact.key, lease, now, until).await? {
             continue;
         }
@@ -516,6 +517,71 @@ mod tests {
             assert_eq!(noted(&script), ["first", "second"], "each note once");
             assert_eq!(statuses(&fixture, &connector), done(2));
         });
+    }
+
+    /// Two customers of one Kustomer connector, each with a conversation already synced and a
+    /// note to add.
+    async fn two_contacts(fixture: &Fixture) -> Vec<Contact> {
+        let tenant = fixture.business("Acme").await;
+        let connector = kustomer_connector(fixture, &tenant, json!({}), UNLIMITED).await;
+        let mut contacts = Vec::new();
+        for (name, kustomer_id) in [
+            ("Ada", "5f00000000000000000000f1"),
+            ("Bo", "5f00000000000000000000f2"),
+        ] {
+            let who = customer(fixture, &tenant, name, None).await;
+            let talk = conversation(fixture, &tenant, &who).await;
+            linked(
+                fixture,
+                &connector,
+                LinkKind::Conversation,
+                talk.as_str(),
+                kustomer_id,
+            )
+            .await;
+            work(
+                fixture,
+                &connector,
+                &who,
+                Operation::Note,
+                talk.as_str(),
+                json!({ "body": name }),
+            )
+            .await;
+            contacts.push(contact_of(&connector, &who));
+        }
+        contacts
+    }
+
+    #[test]
+    fn a_batch_of_a_crm_that_does_each_contacts_work_alone_costs_no_more_queries_than_its_drains() {
+        let one_by_one = Fixture::new();
+        let alone = one_by_one.run(async {
+            let contacts = two_contacts(&one_by_one).await;
+            let _script = Script::install(&one_by_one.stack);
+            let before = one_by_one.env.usage().d1_queries;
+            for contact in &contacts {
+                drained(&one_by_one, contact).await;
+            }
+            one_by_one.env.usage().d1_queries - before
+        });
+        let batch = Fixture::new();
+        let together = batch.run(async {
+            let contacts = two_contacts(&batch).await;
+            let script = Script::install(&batch.stack);
+            let keys = batch.env.keyring().unwrap_or_else(|error| panic!("{error:?}"));
+            let before = batch.env.usage().d1_queries;
+            let results = drain_batch(&batch.env, &batch.db, &keys, &contacts).await;
+            assert!(results.iter().all(Result::is_ok), "{results:?}");
+            assert_eq!(noted(&script), ["Ada", "Bo"]);
+            batch.env.usage().d1_queries - before
+        });
+        // The batch step reads the connector once to learn its CRM, and nothing more.
+        assert_eq!(
+            together,
+            alone + 1,
+            "{together} queries batched, {alone} one by one"
+        );
     }
 
     #[test]
