@@ -246,7 +246,7 @@ apply_migrations() {
 
 # Proves migrations/renamed: a database that applied every migration under its name before the
 # renames applies none of them again through apply_migrations, and ends with each recorded once.
-# KEEP, when given, is a directory the checked state is moved to: every shard migrated, as a
+# KEEP, when given, is a directory the checked state is copied to: every shard migrated, as a
 # deployment that lived through the renames has it (scripts/test starts its stack from it).
 # Usage: check_renamed_migrations [KEEP]
 check_renamed_migrations() {
